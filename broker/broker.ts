@@ -1,0 +1,108 @@
+/**
+ * A Brook node: storage, topics, the dispatcher and a listener. `Broker.start(config)` opens (and recovers) the data
+ * directory, then listens; `stop()` closes connections, lets pending writes finish and closes the database.
+ */
+import { createServer, type Server, type Socket } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { LogStore } from '../storage/log-store.js'
+import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
+import { Connection } from './connection.js'
+import { Dispatcher } from './dispatcher.js'
+import { Logger } from './logger.js'
+import { TopicManager } from './topics.js'
+
+interface Identity {
+  clusterId: string
+  nodeId: number
+}
+
+export class Broker {
+  private readonly sockets = new Set<Socket>()
+  private server: Server | null = null
+  readonly dispatcher = new Dispatcher()
+
+  private constructor(
+    readonly config: BrokerConfig,
+    readonly store: LogStore,
+    readonly topics: TopicManager,
+    readonly clusterId: string,
+    readonly log: Logger,
+  ) {}
+
+  static async start(options: Partial<BrokerConfig> = {}): Promise<Broker> {
+    const config: BrokerConfig = { ...DEFAULT_CONFIG, ...options }
+    const log = new Logger(`node ${config.nodeId}`, config.logLevel)
+    const store = await LogStore.open(config.dataDir, { fsync: config.fsync })
+    try {
+      const identity = await loadIdentity(store, config.nodeId)
+      const topics = new TopicManager(store, config.nodeId)
+      await topics.load()
+      const broker = new Broker(config, store, topics, identity.clusterId, log)
+      await broker.listen()
+      log.info(
+        `listening on ${config.host}:${broker.port} (cluster ${identity.clusterId}, data in ${config.dataDir}, ` +
+          `${topics.list().length} topics)`,
+      )
+      return broker
+    } catch (error) {
+      await store.close()
+      throw error
+    }
+  }
+
+  get nodeId(): number {
+    return this.config.nodeId
+  }
+
+  /** The port actually bound (differs from the config when it asked for 0). */
+  get port(): number {
+    const address = this.server?.address()
+    return typeof address === 'object' && address ? address.port : this.config.port
+  }
+
+  get advertisedHost(): string {
+    return this.config.advertisedHost ?? this.config.host
+  }
+
+  private listen(): Promise<void> {
+    const server = createServer((socket) => {
+      this.sockets.add(socket)
+      socket.on('close', () => this.sockets.delete(socket))
+      new Connection(socket, this, this.log)
+    })
+    this.server = server
+    return new Promise((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new Error(`port ${this.config.port} on ${this.config.host} is already in use`)
+            : error,
+        )
+      })
+      server.listen(this.config.port, this.config.host, () => resolve())
+    })
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server
+    this.server = null
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const socket of this.sockets) socket.destroy()
+    await this.store.close()
+    this.log.info('stopped')
+  }
+}
+
+/** The cluster id is made once, Kafka-style (a random 16-byte id in base64url), and kept with the data. */
+async function loadIdentity(store: LogStore, nodeId: number): Promise<Identity> {
+  const stored = await store.getNodeValue<Identity>('identity')
+  if (stored) {
+    if (stored.nodeId !== nodeId) {
+      throw new Error(`this data directory belongs to node ${stored.nodeId}, not node ${nodeId}`)
+    }
+    return stored
+  }
+  const identity = { clusterId: randomBytes(16).toString('base64url'), nodeId }
+  await store.putNodeValue('identity', identity)
+  return identity
+}

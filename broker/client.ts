@@ -1,0 +1,164 @@
+/**
+ * A small Kafka wire client on Brook's own codec: one connection, pipelined requests matched to responses by
+ * correlation id, versions negotiated with ApiVersions. The CLI's admin and console commands, the bench harness and
+ * (with replication) broker-to-broker traffic use it; applications use a full client such as kafkajs.
+ */
+import { connect, type Socket } from 'node:net'
+import { decodeResponseFrame, encodeRequestFrame } from '../protocol/frame.js'
+import { parseRange } from '../protocol/versions.js'
+import type { ApiSpec } from '../protocol/schema.js'
+import { apiVersions, type ApiVersionsResponse } from '../protocol/messages/api-versions.js'
+import { errorInfo } from '../protocol/errors.js'
+
+export class ConnectionError extends Error {
+  override readonly name = 'ConnectionError'
+}
+
+interface Pending {
+  api: ApiSpec
+  version: number
+  resolve: (body: unknown) => void
+  reject: (error: Error) => void
+}
+
+export interface ClientOptions {
+  clientId?: string
+  /** Fails a connect or a request that takes longer. */
+  timeoutMs?: number
+}
+
+export class KafkaClient {
+  private correlationId = 0
+  private readonly pending = new Map<number, Pending>()
+  private chunks: Buffer[] = []
+  private buffered = 0
+  private brokerVersions = new Map<number, { min: number; max: number }>()
+  private failure: Error | null = null
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly address: string,
+    private readonly options: Required<ClientOptions>,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', (error) => this.fail(new ConnectionError(`connection to ${address} failed: ${error.message}`)))
+    socket.on('close', () => this.fail(new ConnectionError(`connection to ${address} closed`)))
+  }
+
+  /** Connects and negotiates versions. */
+  static async connect(host: string, port: number, options: ClientOptions = {}): Promise<KafkaClient> {
+    const resolved = { clientId: options.clientId ?? 'brook-cli', timeoutMs: options.timeoutMs ?? 30_000 }
+    const address = `${host}:${port}`
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ host, port })
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(new ConnectionError(`cannot connect to a broker at ${address}: timed out`))
+      }, resolved.timeoutMs)
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        socket.setNoDelay(true)
+        resolve(socket)
+      })
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer)
+        reject(new ConnectionError(`cannot connect to a broker at ${address}: ${error.code ?? error.message}`))
+      })
+    })
+    const client = new KafkaClient(socket, address, resolved)
+    const versions = await client.request<object, ApiVersionsResponse>(apiVersions, 3, {
+      clientSoftwareName: 'brook',
+      clientSoftwareVersion: '0.1.0',
+    })
+    for (const key of versions.apiKeys) client.brokerVersions.set(key.apiKey, { min: key.minVersion, max: key.maxVersion })
+    return client
+  }
+
+  /** The highest version both sides implement, or an error naming the API. */
+  version(api: ApiSpec, ours: string = api.request.validVersions): number {
+    const theirs = this.brokerVersions.get(api.apiKey)
+    const mine = parseRange(ours)
+    if (!theirs || theirs.max < mine.min || theirs.min > mine.max) {
+      throw new Error(`the broker at ${this.address} does not support ${api.name} (versions ${ours})`)
+    }
+    return Math.min(theirs.max, mine.max)
+  }
+
+  request<Req, Res>(api: ApiSpec, version: number, body: Req): Promise<Res> {
+    if (this.failure) return Promise.reject(this.failure)
+    const correlationId = this.correlationId++
+    const frame = encodeRequestFrame(api, version, correlationId, this.options.clientId, body)
+    return new Promise<Res>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(correlationId)
+        reject(new ConnectionError(`${api.name} to ${this.address} timed out after ${this.options.timeoutMs} ms`))
+      }, this.options.timeoutMs)
+      this.pending.set(correlationId, {
+        api,
+        version,
+        resolve: (value) => {
+          clearTimeout(timer)
+          resolve(value as Res)
+        },
+        reject: (error) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      })
+      for (const buffer of frame) this.socket.write(buffer)
+    })
+  }
+
+  /** Sends a request that gets no response (Produce with acks=0). */
+  send<Req>(api: ApiSpec, version: number, body: Req): void {
+    for (const buffer of encodeRequestFrame(api, version, this.correlationId++, this.options.clientId, body)) {
+      this.socket.write(buffer)
+    }
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return
+    this.failure = error
+    for (const pending of this.pending.values()) pending.reject(error)
+    this.pending.clear()
+  }
+
+  private onData(chunk: Buffer): void {
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    while (this.buffered >= 4) {
+      const first = this.chunks[0]!
+      const size = (first.length >= 4 ? first : Buffer.concat(this.chunks, 4)).readInt32BE(0)
+      if (this.buffered < 4 + size) return
+      const all = this.chunks.length === 1 ? first : Buffer.concat(this.chunks, this.buffered)
+      const frame = all.subarray(4, 4 + size)
+      this.chunks = all.length > 4 + size ? [all.subarray(4 + size)] : []
+      this.buffered -= 4 + size
+      this.deliver(frame)
+    }
+  }
+
+  private deliver(frame: Buffer): void {
+    const correlationId = frame.readInt32BE(0)
+    const pending = this.pending.get(correlationId)
+    if (!pending) return
+    this.pending.delete(correlationId)
+    try {
+      pending.resolve(decodeResponseFrame(pending.api, pending.version, frame).body)
+    } catch (error) {
+      pending.reject(error as Error)
+    }
+  }
+}
+
+/** Turns a Kafka error code into an exception with its name, for admin commands that stop on the first error. */
+export function checkError(errorCode: number, context: string, message?: string | null): void {
+  if (errorCode !== 0) {
+    const info = errorInfo(errorCode)
+    throw new Error(`${context}: ${info.name} (${message ?? info.message})`)
+  }
+}

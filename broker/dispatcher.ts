@@ -1,0 +1,63 @@
+/**
+ * The one lookup from API key to handler. The table below is also what ApiVersions advertises, so the advertised
+ * ranges cannot drift from what is implemented. To add an API: generate its definition (protocol/README.md), write a
+ * handler module in handlers/, and add its entry here.
+ */
+import { parseRange } from '../protocol/versions.js'
+import { ErrorCode } from '../protocol/errors.js'
+import type { ApiVersionsResponse } from '../protocol/messages/api-versions.js'
+import type { HandlerEntry } from './handler.js'
+import { apiVersionsHandler } from './handlers/api-versions.js'
+import { metadataHandler } from './handlers/metadata.js'
+import { produceHandler } from './handlers/produce.js'
+import { fetchHandler } from './handlers/fetch.js'
+import { listOffsetsHandler } from './handlers/list-offsets.js'
+import { createTopicsHandler, deleteTopicsHandler, createPartitionsHandler } from './handlers/topics.js'
+import { describeConfigsHandler } from './handlers/configs.js'
+import { describeClusterHandler } from './handlers/describe-cluster.js'
+
+export const HANDLERS: readonly HandlerEntry[] = [
+  produceHandler,
+  fetchHandler,
+  listOffsetsHandler,
+  metadataHandler,
+  apiVersionsHandler,
+  createTopicsHandler,
+  deleteTopicsHandler,
+  describeConfigsHandler,
+  createPartitionsHandler,
+  describeClusterHandler,
+]
+
+export interface ApiRange {
+  apiKey: number
+  minVersion: number
+  maxVersion: number
+}
+
+export class Dispatcher {
+  private readonly byKey = new Map<number, HandlerEntry>()
+  readonly advertised: readonly ApiRange[]
+
+  constructor(entries: readonly HandlerEntry[] = HANDLERS) {
+    for (const entry of entries) {
+      if (this.byKey.has(entry.api.apiKey)) throw new Error(`two handlers for API key ${entry.api.apiKey}`)
+      this.byKey.set(entry.api.apiKey, entry)
+    }
+    this.advertised = [...this.byKey.values()]
+      .map((entry) => {
+        const { min, max } = parseRange(entry.versions)
+        return { apiKey: entry.api.apiKey, minVersion: min, maxVersion: max }
+      })
+      .sort((a, b) => a.apiKey - b.apiKey)
+  }
+
+  lookup(apiKey: number): HandlerEntry | undefined {
+    return this.byKey.get(apiKey)
+  }
+
+  /** The KIP-511 answer to an ApiVersions request of a version we do not have. */
+  unsupportedApiVersions(): ApiVersionsResponse {
+    return { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: [...this.advertised] }
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * What a handler is: a function from a decoded request to a response object. Handlers never see bytes or sockets;
+ * each declares the versions it implements, and the dispatcher's table of handlers is the one source of the
+ * ranges ApiVersions advertises.
+ */
+import type { ApiSpec } from '../protocol/schema.js'
+import type { VersionRange } from '../protocol/versions.js'
+import type { Broker } from './broker.js'
+
+/** Returned by a handler whose request gets no response (Produce with acks=0). */
+export const NO_RESPONSE: unique symbol = Symbol('no response')
+/** Returned when the connection must close instead of answering (Produce with acks=0 that failed, as Kafka does). */
+export const CLOSE_CONNECTION: unique symbol = Symbol('close connection')
+
+export type HandlerResult<Res> = Res | typeof NO_RESPONSE | typeof CLOSE_CONNECTION
+
+export interface RequestContext {
+  readonly broker: Broker
+  readonly apiVersion: number
+  readonly clientId: string | null
+  /** The client's address, for log lines. */
+  readonly remote: string
+  /** Aborted when the connection closes, so parked requests (long-polling fetches) stop waiting. */
+  readonly signal: AbortSignal
+}
+
+export interface HandlerEntry {
+  readonly api: ApiSpec
+  readonly versions: VersionRange
+  // The dispatcher holds handlers of every request type in one table, so the request type is erased here.
+  readonly handle: (request: any, context: RequestContext) => HandlerResult<unknown> | Promise<HandlerResult<unknown>>
+}
+
+export function defineHandler<Req, Res>(
+  api: ApiSpec,
+  versions: VersionRange,
+  handle: (request: Req, context: RequestContext) => HandlerResult<Res> | Promise<HandlerResult<Res>>,
+): HandlerEntry {
+  return { api, versions, handle }
+}

@@ -1,0 +1,33 @@
+/**
+ * ApiVersions: v0-3.
+ *
+ * Behaviour
+ * - Answers with the dispatcher's table, so what is advertised is exactly what has a handler.
+ * - v3 requests carry the client's software name and version; invalid ones get INVALID_REQUEST, as in Kafka
+ *   (ApiVersionsRequest.isValid: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`).
+ * - A request for a version we lack is answered by the connection with a v0 body, UNSUPPORTED_VERSION and our
+ *   ranges (KIP-511); kafkajs then retries a lower version, librdkafka retries min(v-1, our max).
+ *
+ * Version notes
+ * - The response header is always v0, even for flexible v3 (ApiVersionsResponse.json): protocol/frame.ts.
+ * - No SupportedFeatures/FinalizedFeatures tags are sent: Brook has no feature flags.
+ */
+import { apiVersions, type ApiVersionsRequest, type ApiVersionsResponse } from '../../protocol/messages/api-versions.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import { defineHandler } from '../handler.js'
+
+const SOFTWARE = /^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$/
+
+export const apiVersionsHandler = defineHandler<ApiVersionsRequest, ApiVersionsResponse>(
+  apiVersions,
+  '0-3',
+  (request, { apiVersion, broker }) => {
+    const valid =
+      apiVersion < 3 || (SOFTWARE.test(request.clientSoftwareName) && SOFTWARE.test(request.clientSoftwareVersion))
+    return {
+      errorCode: valid ? ErrorCode.NONE : ErrorCode.INVALID_REQUEST,
+      apiKeys: [...broker.dispatcher.advertised],
+      throttleTimeMs: 0,
+    }
+  },
+)

@@ -1,0 +1,108 @@
+/**
+ * DescribeConfigs: v0-4.
+ *
+ * Behaviour
+ * - Topic resources (type 2): every topic config with its effective value and source (TOPIC_CONFIG when set on the
+ *   topic, otherwise the broker's or Kafka's default), as Kafka does (Tansu's librdkafka sweep found brokers that
+ *   returned no entries). `configurationKeys` narrows the list; unknown keys are ignored, as in Kafka.
+ * - Broker resources (type 4): this node's settings under Kafka's names, for the resource name of this node's id
+ *   or "" (the cluster default). Another broker id is INVALID_REQUEST; other resource types INVALID_REQUEST.
+ * - An unknown topic is UNKNOWN_TOPIC_OR_PARTITION with a message.
+ *
+ * Version notes
+ * - v0 has isDefault instead of configSource; v1+ return synonyms when asked; v3+ configType and (when asked)
+ *   documentation.
+ */
+import {
+  describeConfigs,
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponse,
+  type DescribeConfigsResponseDescribeConfigsResult,
+  type DescribeConfigsResponseDescribeConfigsResourceResult,
+} from '../../protocol/messages/describe-configs.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import { defineHandler } from '../handler.js'
+import type { Broker } from '../broker.js'
+import { ConfigSource, ConfigType, resolveTopicConfigs } from '../topic-configs.js'
+
+export const ResourceType = { TOPIC: 2, BROKER: 4 } as const
+
+type Entry = DescribeConfigsResponseDescribeConfigsResourceResult
+
+/** This node's settings, under Kafka's broker config names. */
+export function brokerConfigEntries(broker: Broker): { name: string; value: string; type: number; documentation: string }[] {
+  const c = broker.config
+  return [
+    { name: 'node.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
+    { name: 'broker.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
+    { name: 'listeners', value: `PLAINTEXT://${c.host}:${broker.port}`, type: ConfigType.LIST, documentation: 'Where the node listens.' },
+    { name: 'advertised.listeners', value: `PLAINTEXT://${broker.advertisedHost}:${broker.port}`, type: ConfigType.LIST, documentation: 'What clients are told to connect to.' },
+    { name: 'log.dirs', value: c.dataDir, type: ConfigType.STRING, documentation: 'The data directory (one LevelDB database).' },
+    { name: 'auto.create.topics.enable', value: String(c.autoCreateTopics), type: ConfigType.BOOLEAN, documentation: 'Create unknown topics on Metadata requests.' },
+    { name: 'num.partitions', value: String(c.defaultPartitions), type: ConfigType.INT, documentation: 'Partitions of auto-created topics.' },
+    { name: 'default.replication.factor', value: '1', type: ConfigType.INT, documentation: 'Replication factor of auto-created topics.' },
+    { name: 'message.max.bytes', value: String(c.messageMaxBytes), type: ConfigType.INT, documentation: 'Default max.message.bytes of topics.' },
+    { name: 'socket.request.max.bytes', value: String(c.socketRequestMaxBytes), type: ConfigType.INT, documentation: 'Largest request frame accepted.' },
+    { name: 'log.retention.check.interval.ms', value: String(c.retentionCheckIntervalMs), type: ConfigType.LONG, documentation: 'How often retention runs.' },
+    { name: 'log.flush.interval.messages', value: c.fsync ? '1' : '9223372036854775807', type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).' },
+  ]
+}
+
+function describeTopic(broker: Broker, name: string, keys: string[] | null, request: DescribeConfigsRequest, version: number): DescribeConfigsResponseDescribeConfigsResult {
+  const topic = broker.topics.get(name)
+  if (!topic) {
+    return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic '${name}' does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
+  }
+  const configs: Entry[] = resolveTopicConfigs(topic.configs, broker.config)
+    .filter((c) => keys === null || keys.includes(c.name))
+    .map((c) => ({
+      name: c.name,
+      value: c.value,
+      readOnly: false,
+      isDefault: c.source !== ConfigSource.TOPIC_CONFIG,
+      configSource: c.source,
+      isSensitive: false,
+      synonyms: request.includeSynonyms && version >= 1
+        ? [
+            ...(c.source === ConfigSource.TOPIC_CONFIG ? [{ name: c.name, value: c.value, source: ConfigSource.TOPIC_CONFIG }] : []),
+            { name: c.name, value: c.def.default, source: ConfigSource.DEFAULT_CONFIG },
+          ]
+        : [],
+      configType: c.def.type,
+      documentation: request.includeDocumentation ? c.def.documentation : null,
+    }))
+  return { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: ResourceType.TOPIC, resourceName: name, configs }
+}
+
+function describeBroker(broker: Broker, name: string, keys: string[] | null, request: DescribeConfigsRequest): DescribeConfigsResponseDescribeConfigsResult {
+  if (name !== '' && name !== String(broker.nodeId)) {
+    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `this is broker ${broker.nodeId}, not '${name}'`, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
+  }
+  const configs: Entry[] = brokerConfigEntries(broker)
+    .filter((c) => keys === null || keys.includes(c.name))
+    .map((c) => ({
+      name: c.name,
+      value: c.value,
+      readOnly: true,
+      isDefault: false,
+      configSource: ConfigSource.STATIC_BROKER_CONFIG,
+      isSensitive: false,
+      synonyms: request.includeSynonyms ? [{ name: c.name, value: c.value, source: ConfigSource.STATIC_BROKER_CONFIG }] : [],
+      configType: c.type,
+      documentation: request.includeDocumentation ? c.documentation : null,
+    }))
+  return { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: ResourceType.BROKER, resourceName: name, configs }
+}
+
+export const describeConfigsHandler = defineHandler<DescribeConfigsRequest, DescribeConfigsResponse>(
+  describeConfigs,
+  '0-4',
+  (request, { broker, apiVersion }) => ({
+    throttleTimeMs: 0,
+    results: request.resources.map(({ resourceType, resourceName, configurationKeys }) => {
+      if (resourceType === ResourceType.TOPIC) return describeTopic(broker, resourceName, configurationKeys, request, apiVersion)
+      if (resourceType === ResourceType.BROKER) return describeBroker(broker, resourceName, configurationKeys, request)
+      return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `resource type ${resourceType} is not supported`, resourceType, resourceName, configs: [] }
+    }),
+  }),
+)

@@ -1,0 +1,44 @@
+/**
+ * DescribeCluster: v0-1.
+ *
+ * Behaviour
+ * - The cluster id, the controller (this node) and the brokers. Authorized operations are Kafka's "not requested"
+ *   value, as Brook has no ACLs.
+ *
+ * Version notes
+ * - v1 adds endpointType (KIP-919). Brook's nodes answer as brokers: asking one for controllers (2) is
+ *   MISMATCHED_ENDPOINT_TYPE, any other type UNSUPPORTED_ENDPOINT_TYPE, as in Kafka.
+ */
+import {
+  describeCluster,
+  type DescribeClusterRequest,
+  type DescribeClusterResponse,
+} from '../../protocol/messages/describe-cluster.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import { defineHandler } from '../handler.js'
+
+const BROKER_ENDPOINTS = 1
+const CONTROLLER_ENDPOINTS = 2
+
+export const describeClusterHandler = defineHandler<DescribeClusterRequest, DescribeClusterResponse>(
+  describeCluster,
+  '0-1',
+  (request, { broker }) => {
+    const brokersOnly = request.endpointType === BROKER_ENDPOINTS
+    const errorCode = brokersOnly
+      ? ErrorCode.NONE
+      : request.endpointType === CONTROLLER_ENDPOINTS
+        ? ErrorCode.MISMATCHED_ENDPOINT_TYPE
+        : ErrorCode.UNSUPPORTED_ENDPOINT_TYPE
+    return {
+      throttleTimeMs: 0,
+      errorCode,
+      errorMessage: brokersOnly ? null : `endpoint type ${request.endpointType} cannot be described here; brokers (1) can`,
+      endpointType: request.endpointType,
+      clusterId: broker.clusterId,
+      controllerId: broker.nodeId,
+      brokers: brokersOnly ? [{ brokerId: broker.nodeId, host: broker.advertisedHost, port: broker.port, rack: null }] : [],
+      clusterAuthorizedOperations: -2147483648,
+    }
+  },
+)

@@ -1,0 +1,142 @@
+/**
+ * Fetch: v4-17.
+ *
+ * Behaviour
+ * - Long poll (DelayedFetch): the answer goes out as soon as `minBytes` are readable, any partition has an error,
+ *   or `maxWaitMs` passes; a parked fetch wakes on every append to a partition it asked for.
+ * - Each partition returns whole stored batches starting with the one that holds `fetchOffset` (clients drop the
+ *   records below it), up to the high watermark (read_uncommitted) or the last stable offset (read_committed).
+ *   Reads stop before `partitionMaxBytes` and the request's `maxBytes` would be passed, except that the first
+ *   partition with data returns at least one whole batch (minOneMessage), so a large batch never blocks a consumer.
+ * - `fetchOffset` below the log start or above the log end: OFFSET_OUT_OF_RANGE; at the high watermark: no records.
+ * - `currentLeaderEpoch` (v9+) is checked: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
+ * - Fetch sessions (KIP-227) are declined: the answer's session id is 0, so clients keep sending full fetches.
+ *
+ * Version notes
+ * - v4 is the first version with isolation levels and RecordBatch (librdkafka's MsgVer2 needs Fetch 4 advertised);
+ *   v0-3 (legacy message sets) are not offered. v10 is needed for librdkafka's zstd.
+ * - v13+ name topics by id; an unknown id is UNKNOWN_TOPIC_ID. v12+ are flexible; no tagged field is sent that the
+ *   version does not define (the codec writes only defined, non-default tags).
+ */
+import {
+  fetch,
+  type FetchRequest,
+  type FetchResponse,
+  type FetchResponsePartitionData,
+  type FetchResponseFetchableTopicResponse,
+} from '../../protocol/messages/fetch.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import { defineHandler } from '../handler.js'
+import { leaderEpochError, type Partition } from '../partition.js'
+
+const READ_COMMITTED = 1
+
+function failedPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
+  return {
+    partitionIndex,
+    errorCode,
+    highWatermark: -1n,
+    lastStableOffset: -1n,
+    logStartOffset: -1n,
+    abortedTransactions: null,
+    preferredReadReplica: -1,
+    records: [],
+  }
+}
+
+interface Target {
+  topicId: string
+  topicName: string
+  wanted: FetchRequest['topics'][number]['partitions']
+  partitions: (Partition | undefined)[]
+  unknownTopicError: number
+}
+
+export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
+  fetch,
+  '4-17',
+  async (request, { broker, apiVersion, signal }) => {
+    const byId = apiVersion >= 13
+    const targets: Target[] = request.topics.map((wanted) => {
+      const topic = byId ? broker.topics.getById(wanted.topicId) : broker.topics.get(wanted.topic)
+      return {
+        topicId: wanted.topicId,
+        topicName: wanted.topic,
+        wanted: wanted.partitions,
+        partitions: wanted.partitions.map((p) => topic?.partitions[p.partition]),
+        unknownTopicError: topic
+          ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+          : byId
+            ? ErrorCode.UNKNOWN_TOPIC_ID
+            : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+      }
+    })
+    const readCommitted = request.isolationLevel === READ_COMMITTED
+    const deadline = Date.now() + Math.max(0, request.maxWaitMs)
+
+    const readAll = async (): Promise<{ responses: FetchResponseFetchableTopicResponse[]; bytes: number; error: boolean }> => {
+      let bytes = 0
+      let error = false
+      const responses: FetchResponseFetchableTopicResponse[] = []
+      for (const target of targets) {
+        const partitions: FetchResponsePartitionData[] = []
+        for (let i = 0; i < target.wanted.length; i++) {
+          const wanted = target.wanted[i]!
+          const partition = target.partitions[i]
+          let errorCode = partition ? leaderEpochError(partition, wanted.currentLeaderEpoch) : target.unknownTopicError
+          if (partition && errorCode === ErrorCode.NONE) {
+            if (wanted.fetchOffset < partition.logStartOffset || wanted.fetchOffset > partition.logEndOffset) {
+              errorCode = ErrorCode.OFFSET_OUT_OF_RANGE
+            }
+          }
+          if (!partition || errorCode !== ErrorCode.NONE) {
+            error = true
+            partitions.push(failedPartition(wanted.partition, errorCode))
+            continue
+          }
+          const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
+          const budget = Math.min(wanted.partitionMaxBytes, request.maxBytes - bytes)
+          const records = budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, Math.max(budget, 0), upTo, bytes === 0) : []
+          for (const batch of records) bytes += batch.length
+          partitions.push({
+            partitionIndex: wanted.partition,
+            errorCode: ErrorCode.NONE,
+            highWatermark: partition.highWatermark,
+            lastStableOffset: partition.lastStableOffset,
+            logStartOffset: partition.logStartOffset,
+            abortedTransactions: readCommitted ? [] : null,
+            preferredReadReplica: -1,
+            records,
+          })
+        }
+        responses.push({ topic: target.topicName, topicId: target.topicId, partitions })
+      }
+      return { responses, bytes, error }
+    }
+
+    for (;;) {
+      const { responses, bytes, error } = await readAll()
+      const remaining = deadline - Date.now()
+      if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted) {
+        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
+      }
+      await waitForData(targets.flatMap((t) => t.partitions.filter((p): p is Partition => p !== undefined)), remaining, signal)
+    }
+  },
+)
+
+/** Resolves on the first append to any of `partitions`, after `timeoutMs`, or when the connection closes. */
+function waitForData(partitions: Partition[], timeoutMs: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const cancels: (() => void)[] = []
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      for (const cancel of cancels) cancel()
+      resolve()
+    }
+    const timer = setTimeout(done, timeoutMs)
+    signal.addEventListener('abort', done)
+    for (const partition of partitions) cancels.push(partition.onData(done))
+  })
+}

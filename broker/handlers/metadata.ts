@@ -1,0 +1,93 @@
+/**
+ * Metadata: v0-12.
+ *
+ * Behaviour
+ * - Brokers: this node. Controller: this node (kafkajs sends CreateTopics and InitProducerId to the controller, so
+ *   it must be a live broker).
+ * - Topics: all of them when the request's list is null (v1+) or empty (v0, MetadataRequest.json: "An empty array
+ *   indicates 'request metadata for all topics'" only in v0); otherwise the ones named, or (v10+) given by id.
+ * - Unknown topics are created when `allowAutoTopicCreation` (always true before v4) and the broker's
+ *   `autoCreateTopics` both allow it, with `num.partitions` partitions; otherwise UNKNOWN_TOPIC_OR_PARTITION.
+ *   Invalid names get INVALID_TOPIC_EXCEPTION. Internal topics are never auto-created.
+ * - Leader epoch (v7+) is the partition's real epoch, never a made-up 0 (Redpanda #27629).
+ *
+ * Version notes
+ * - v10+ carries topic ids; v12 lets the request name a topic by id alone (name null) and answers with its name.
+ * - Authorized operations (v8+) are answered with Kafka's "not requested" value, -2147483648, as Brook has no ACLs.
+ */
+import {
+  metadata,
+  type MetadataRequest,
+  type MetadataResponse,
+  type MetadataResponseTopic,
+} from '../../protocol/messages/metadata.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import { ZERO_UUID } from '../../protocol/codec.js'
+import { defineHandler } from '../handler.js'
+import type { Broker } from '../broker.js'
+import type { Topic } from '../partition.js'
+import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
+
+export function describeTopic(topic: Topic): MetadataResponseTopic {
+  return {
+    errorCode: ErrorCode.NONE,
+    name: topic.name,
+    topicId: topic.topicId,
+    isInternal: topic.isInternal,
+    partitions: topic.partitions.map((partition) => ({
+      errorCode: ErrorCode.NONE,
+      partitionIndex: partition.index,
+      leaderId: partition.leaderId,
+      leaderEpoch: partition.leaderEpoch,
+      replicaNodes: partition.replicas,
+      isrNodes: partition.isr,
+      offlineReplicas: [],
+    })),
+  }
+}
+
+function missing(name: string | null, errorCode: number, topicId = ZERO_UUID): MetadataResponseTopic {
+  return { errorCode, name, topicId, isInternal: false, partitions: [] }
+}
+
+async function lookupOrCreate(broker: Broker, name: string, autoCreate: boolean): Promise<MetadataResponseTopic> {
+  const topic = broker.topics.get(name)
+  if (topic) return describeTopic(topic)
+  if (topicNameProblem(name)) return missing(name, ErrorCode.INVALID_TOPIC_EXCEPTION)
+  if (!autoCreate || !broker.config.autoCreateTopics || INTERNAL_TOPICS.has(name)) {
+    return missing(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+  }
+  const { topic: created, created: isNew } = await broker.topics.getOrCreate({
+    name,
+    partitions: broker.config.defaultPartitions,
+    replicationFactor: 1,
+    configs: {},
+  })
+  if (isNew) broker.log.info(`auto-created topic '${name}' with ${created.partitions.length} partitions`)
+  return describeTopic(created)
+}
+
+export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(
+  metadata,
+  '0-12',
+  async (request, { broker, apiVersion }) => {
+    const all = request.topics === null || (apiVersion === 0 && request.topics.length === 0)
+    const autoCreate = apiVersion < 4 || request.allowAutoTopicCreation
+    const topics = all
+      ? broker.topics.list().map(describeTopic)
+      : await Promise.all(
+          request.topics!.map((wanted) => {
+            if (wanted.name !== null) return lookupOrCreate(broker, wanted.name, autoCreate)
+            const topic = broker.topics.getById(wanted.topicId)
+            return topic ? describeTopic(topic) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
+          }),
+        )
+    return {
+      throttleTimeMs: 0,
+      brokers: [{ nodeId: broker.nodeId, host: broker.advertisedHost, port: broker.port, rack: null }],
+      clusterId: broker.clusterId,
+      controllerId: broker.nodeId,
+      topics,
+    }
+  },
+)

@@ -1,0 +1,102 @@
+/**
+ * Produce: v0-9.
+ *
+ * Behaviour
+ * - acks 0: no response; if any partition failed, the connection is closed instead (Kafka does this so that an
+ *   acks=0 producer notices, KafkaApis.handleProduceRequest). acks 1: answered once the batch is written.
+ *   acks -1: on one node the ISR is this broker alone, so the same as 1, unless the topic's min.insync.replicas is
+ *   larger than the ISR (NOT_ENOUGH_REPLICAS, checked before anything is written). Other acks: INVALID_REQUIRED_ACKS.
+ * - Each partition's `records` must be exactly one magic-2 batch that passes LogValidator's checks (see
+ *   protocol/record-batch.ts checkProducedBatch); failures are per partition and nothing of that partition is written.
+ * - The batch is stored whole: baseOffset and partitionLeaderEpoch are stamped in place; LogAppendTime topics also
+ *   get maxTimestamp = now (and a new CRC), which the response returns as logAppendTimeMs.
+ * - Idempotent and transactional batches (producerId >= 0) are refused with UNKNOWN_PRODUCER_ID: Brook does not
+ *   advertise InitProducerId yet, so accepting them would promise deduplication it does not do.
+ *
+ * Version notes
+ * - v0-2 are advertised because librdkafka 2.0.2 only compresses when it sees Produce v0 (KAFKA-18659), and are
+ *   answered UNSUPPORTED_VERSION per partition: they carry legacy message sets (magic 0/1), which Brook does not
+ *   store (as Kafka 4, KIP-896).
+ * - zstd needs v7+ (UNSUPPORTED_COMPRESSION_TYPE otherwise, KIP-110). v8+ fill errorMessage.
+ */
+import {
+  produce,
+  type ProduceRequest,
+  type ProduceResponse,
+  type ProduceResponsePartitionProduceResponse,
+} from '../../protocol/messages/produce.js'
+import { ErrorCode, errorInfo } from '../../protocol/errors.js'
+import { checkProducedBatch } from '../../protocol/record-batch.js'
+import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler } from '../handler.js'
+import { topicConfig } from '../topic-configs.js'
+
+type PartitionResult = ProduceResponsePartitionProduceResponse
+
+function failed(index: number, errorCode: number, message?: string): PartitionResult {
+  return {
+    index,
+    errorCode,
+    baseOffset: -1n,
+    logAppendTimeMs: -1n,
+    logStartOffset: -1n,
+    errorMessage: message ?? errorInfo(errorCode).message,
+  }
+}
+
+export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
+  produce,
+  '0-9',
+  async (request, { broker, apiVersion }) => {
+    const { acks } = request
+    const results: Promise<PartitionResult>[][] = []
+    for (const topicData of request.topicData) {
+      const topic = broker.topics.get(topicData.name)
+      results.push(
+        topicData.partitionData.map(async ({ index, records }): Promise<PartitionResult> => {
+          if (apiVersion < 3) return failed(index, ErrorCode.UNSUPPORTED_VERSION, 'Produce v0-2 (message format v0/v1) is not supported; use v3 or later')
+          if (acks !== 0 && acks !== 1 && acks !== -1) return failed(index, ErrorCode.INVALID_REQUIRED_ACKS)
+          const partition = topic?.partitions[index]
+          if (!topic || !partition) return failed(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+          if (records === null) return failed(index, ErrorCode.INVALID_RECORD, 'records are null')
+          const maxMessageBytes = Number(topicConfig(topic.configs, 'max.message.bytes', broker.config))
+          const check = checkProducedBatch(records, { allowZstd: apiVersion >= 7, maxMessageBytes })
+          if (!check.ok) return failed(index, check.errorCode, check.message)
+          if (check.header.producerId >= 0n) {
+            return failed(index, ErrorCode.UNKNOWN_PRODUCER_ID, 'idempotent and transactional producers are not supported yet')
+          }
+          const minInsync = Number(topicConfig(topic.configs, 'min.insync.replicas', broker.config))
+          if (acks === -1 && partition.isr.length < minInsync) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
+          const logAppendTime =
+            topicConfig(topic.configs, 'message.timestamp.type', broker.config) === 'LogAppendTime'
+              ? BigInt(Date.now())
+              : undefined
+          try {
+            const { baseOffset } = await partition.appendAsLeader(records, { logAppendTime })
+            return {
+              index,
+              errorCode: ErrorCode.NONE,
+              baseOffset,
+              logAppendTimeMs: logAppendTime ?? -1n,
+              logStartOffset: partition.logStartOffset,
+              errorMessage: null,
+            }
+          } catch (error) {
+            broker.log.error(`append to ${topic.name}-${index} failed: ${(error as Error).message}`)
+            return failed(index, ErrorCode.KAFKA_STORAGE_ERROR)
+          }
+        }),
+      )
+    }
+    const responses = await Promise.all(
+      request.topicData.map(async (topicData, i) => ({
+        name: topicData.name,
+        partitionResponses: await Promise.all(results[i]!),
+      })),
+    )
+    if (acks === 0) {
+      const anyFailed = responses.some((t) => t.partitionResponses.some((p) => p.errorCode !== ErrorCode.NONE))
+      return anyFailed ? CLOSE_CONNECTION : NO_RESPONSE
+    }
+    return { responses, throttleTimeMs: 0 }
+  },
+)

@@ -1,0 +1,202 @@
+/**
+ * CreateTopics v0-7, DeleteTopics v0-6, CreatePartitions v0-3.
+ *
+ * Behaviour
+ * - CreateTopics: per topic, the name is checked (Kafka's rules), -1 partitions or replication factor take the
+ *   broker defaults (v4+), a replication factor above the number of brokers is INVALID_REPLICATION_FACTOR, a manual
+ *   assignment must name every partition once with live brokers and cannot come with counts, and configs are
+ *   validated against the topic config table (INVALID_CONFIG with a message naming the config). A topic named twice
+ *   in one request gets INVALID_REQUEST. `validateOnly` checks everything and creates nothing.
+ * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
+ *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
+ * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
+ *
+ * Version notes
+ * - CreateTopics v5+ returns the created topic's partitions, replication factor and configs; v7 its topic id.
+ */
+import {
+  createTopics,
+  type CreateTopicsRequest,
+  type CreateTopicsRequestCreatableTopic,
+  type CreateTopicsResponse,
+  type CreateTopicsResponseCreatableTopicResult,
+} from '../../protocol/messages/create-topics.js'
+import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../../protocol/messages/delete-topics.js'
+import {
+  createPartitions,
+  type CreatePartitionsRequest,
+  type CreatePartitionsResponse,
+} from '../../protocol/messages/create-partitions.js'
+import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
+import { ZERO_UUID } from '../../protocol/codec.js'
+import { defineHandler } from '../handler.js'
+import type { Broker } from '../broker.js'
+import { topicNameProblem } from '../topics.js'
+import { resolveTopicConfigs, validateTopicConfigs } from '../topic-configs.js'
+
+/** More partitions than this in one topic is refused: each one is a log with its own state. */
+export const MAX_PARTITIONS = 10_000
+
+class Invalid extends KafkaError {}
+
+function duplicates(names: readonly (string | null)[]): Set<string | null> {
+  const seen = new Set<string | null>()
+  const twice = new Set<string | null>()
+  for (const name of names) (seen.has(name) ? twice : seen).add(name)
+  return twice
+}
+
+/** The broker ids the cluster has; on one node, this node. */
+function liveBrokers(broker: Broker): number[] {
+  return [broker.nodeId]
+}
+
+function planTopic(broker: Broker, topic: CreateTopicsRequestCreatableTopic): { partitions: number; replicationFactor: number; configs: Record<string, string> } {
+  const nameProblem = topicNameProblem(topic.name)
+  if (nameProblem) throw new Invalid(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
+  if (broker.topics.get(topic.name)) throw new Invalid(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${topic.name}' already exists`)
+  const brokers = liveBrokers(broker)
+  let partitions = topic.numPartitions
+  let replicationFactor = topic.replicationFactor
+  if (topic.assignments.length > 0) {
+    if (partitions !== -1 || replicationFactor !== -1) {
+      throw new Invalid(ErrorCode.INVALID_REQUEST, 'give either numPartitions and replicationFactor, or an assignment, not both')
+    }
+    const indexes = topic.assignments.map((a) => a.partitionIndex).sort((a, b) => a - b)
+    if (indexes.some((index, i) => index !== i)) {
+      throw new Invalid(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'the assignment must name partitions 0..n-1, each once')
+    }
+    replicationFactor = topic.assignments[0]!.brokerIds.length
+    for (const assignment of topic.assignments) {
+      const ids = assignment.brokerIds
+      if (ids.length === 0 || ids.length !== replicationFactor || new Set(ids).size !== ids.length) {
+        throw new Invalid(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `partition ${assignment.partitionIndex} needs ${replicationFactor} distinct brokers`)
+      }
+      const unknown = ids.find((id) => !brokers.includes(id))
+      if (unknown !== undefined) throw new Invalid(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `broker ${unknown} does not exist`)
+    }
+    partitions = topic.assignments.length
+  }
+  if (partitions === -1) partitions = broker.config.defaultPartitions
+  if (replicationFactor === -1) replicationFactor = 1
+  if (partitions < 1) throw new Invalid(ErrorCode.INVALID_PARTITIONS, 'the number of partitions must be at least 1')
+  if (partitions > MAX_PARTITIONS) throw new Invalid(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
+  if (replicationFactor < 1) throw new Invalid(ErrorCode.INVALID_REPLICATION_FACTOR, 'the replication factor must be at least 1')
+  if (replicationFactor > brokers.length) {
+    throw new Invalid(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} is larger than the ${brokers.length} available broker(s)`)
+  }
+  const configs: Record<string, string | null> = {}
+  for (const { name, value } of topic.configs) configs[name] = value
+  const problem = validateTopicConfigs(configs)
+  if (problem) throw new Invalid(ErrorCode.INVALID_CONFIG, problem)
+  return { partitions, replicationFactor, configs: configs as Record<string, string> }
+}
+
+export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopicsResponse>(
+  createTopics,
+  '0-7',
+  async (request, { broker }) => {
+    const twice = duplicates(request.topics.map((t) => t.name))
+    const topics = await Promise.all(
+      request.topics.map(async (wanted): Promise<CreateTopicsResponseCreatableTopicResult> => {
+        const failed = (errorCode: number, errorMessage: string): CreateTopicsResponseCreatableTopicResult => ({
+          name: wanted.name,
+          topicId: ZERO_UUID,
+          errorCode,
+          errorMessage,
+          numPartitions: -1,
+          replicationFactor: -1,
+          configs: null,
+        })
+        if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic '${wanted.name}' appears more than once in the request`)
+        try {
+          const plan = planTopic(broker, wanted)
+          const topicId = request.validateOnly
+            ? ZERO_UUID
+            : (await broker.topics.create({ name: wanted.name, ...plan })).topicId
+          if (!request.validateOnly) broker.log.info(`created topic '${wanted.name}' with ${plan.partitions} partitions`)
+          return {
+            name: wanted.name,
+            topicId,
+            errorCode: ErrorCode.NONE,
+            errorMessage: null,
+            numPartitions: plan.partitions,
+            replicationFactor: plan.replicationFactor,
+            configs: resolveTopicConfigs(plan.configs, broker.config).map((c) => ({
+              name: c.name,
+              value: c.value,
+              readOnly: false,
+              configSource: c.source,
+              isSensitive: false,
+            })),
+          }
+        } catch (error) {
+          if (error instanceof KafkaError) return failed(error.code, error.message)
+          throw error
+        }
+      }),
+    )
+    return { throttleTimeMs: 0, topics }
+  },
+)
+
+export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopicsResponse>(
+  deleteTopics,
+  '0-6',
+  async (request, { broker, apiVersion }) => {
+    const wanted = apiVersion >= 6 ? request.topics : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }))
+    const responses = await Promise.all(
+      wanted.map(async ({ name, topicId }) => {
+        const topic = name !== null ? broker.topics.get(name) : broker.topics.getById(topicId)
+        const result = (errorCode: number, errorMessage: string | null = errorCode ? errorInfo(errorCode).message : null) => ({
+          name: topic?.name ?? name,
+          topicId: topic?.topicId ?? topicId,
+          errorCode,
+          errorMessage,
+        })
+        if (!topic) return result(name !== null ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.UNKNOWN_TOPIC_ID)
+        if (topic.isInternal) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, `'${topic.name}' is an internal topic and cannot be deleted`)
+        await broker.topics.delete(topic)
+        broker.log.info(`deleted topic '${topic.name}'`)
+        return result(ErrorCode.NONE)
+      }),
+    )
+    return { throttleTimeMs: 0, responses }
+  },
+)
+
+export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, CreatePartitionsResponse>(
+  createPartitions,
+  '0-3',
+  async (request, { broker }) => {
+    const twice = duplicates(request.topics.map((t) => t.name))
+    const results = await Promise.all(
+      request.topics.map(async ({ name, count, assignments }) => {
+        const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })
+        if (twice.has(name)) return result(ErrorCode.INVALID_REQUEST, `topic '${name}' appears more than once in the request`)
+        const topic = broker.topics.get(name)
+        if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${name}' does not exist`)
+        const current = topic.partitions.length
+        if (count <= current) {
+          return result(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${current} partitions; the new count must be larger, not ${count}`)
+        }
+        if (count > MAX_PARTITIONS) return result(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
+        if (assignments !== null) {
+          if (assignments.length !== count - current) {
+            return result(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `the assignment must cover the ${count - current} new partitions`)
+          }
+          const brokers = liveBrokers(broker)
+          if (assignments.some((a) => a.brokerIds.length !== topic.replicationFactor || a.brokerIds.some((id) => !brokers.includes(id)))) {
+            return result(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `each new partition needs ${topic.replicationFactor} live brokers`)
+          }
+        }
+        if (!request.validateOnly) {
+          await broker.topics.addPartitions(topic, count)
+          broker.log.info(`topic '${name}' now has ${count} partitions`)
+        }
+        return result(ErrorCode.NONE)
+      }),
+    )
+    return { throttleTimeMs: 0, results }
+  },
+)

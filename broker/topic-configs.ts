@@ -1,0 +1,218 @@
+/**
+ * Topic configs: Kafka's names, defaults and validation rules (TopicConfig.java / LogConfig), and whether Brook acts
+ * on each one. Configs Brook accepts but that have no effect here (there are no segment files, for instance) say so
+ * in their documentation, which DescribeConfigs returns when asked.
+ */
+import type { BrokerConfig } from './config.js'
+
+/** DescribeConfigsResponse ConfigType. */
+export const ConfigType = { BOOLEAN: 1, STRING: 2, INT: 3, SHORT: 4, LONG: 5, DOUBLE: 6, LIST: 7 } as const
+/** DescribeConfigsResponse ConfigSource. */
+export const ConfigSource = {
+  UNKNOWN: 0,
+  TOPIC_CONFIG: 1,
+  DYNAMIC_BROKER_CONFIG: 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
+  STATIC_BROKER_CONFIG: 4,
+  DEFAULT_CONFIG: 5,
+} as const
+
+export interface ConfigDef {
+  readonly name: string
+  readonly type: (typeof ConfigType)[keyof typeof ConfigType]
+  readonly default: string
+  /** Returns an error message, or null when the value is valid. */
+  readonly validate: (value: string) => string | null
+  readonly documentation: string
+}
+
+const LONG_MAX = '9223372036854775807'
+
+function long(min: bigint) {
+  return (value: string): string | null => {
+    if (!/^-?\d+$/.test(value)) return 'must be a whole number'
+    const n = BigInt(value)
+    if (n < min) return `must be at least ${min}`
+    if (n > BigInt(LONG_MAX)) return 'must fit in a 64-bit integer'
+    return null
+  }
+}
+
+function int(min: number) {
+  return (value: string): string | null => {
+    if (!/^-?\d+$/.test(value)) return 'must be a whole number'
+    const n = Number(value)
+    if (n < min) return `must be at least ${min}`
+    if (n > 2147483647) return 'must fit in a 32-bit integer'
+    return null
+  }
+}
+
+function oneOf(...allowed: string[]) {
+  return (value: string): string | null => (allowed.includes(value) ? null : `must be one of ${allowed.join(', ')}`)
+}
+
+function listOf(...allowed: string[]) {
+  return (value: string): string | null => {
+    const items = value.split(',').map((s) => s.trim())
+    if (items.length === 0 || items.some((item) => !allowed.includes(item))) {
+      return `must be a comma-separated list of ${allowed.join(', ')}`
+    }
+    return null
+  }
+}
+
+function ratio(value: string): string | null {
+  const n = Number(value)
+  return value.trim() !== '' && Number.isFinite(n) && n >= 0 && n <= 1 ? null : 'must be a number from 0 to 1'
+}
+
+function bool(value: string): string | null {
+  return value === 'true' || value === 'false' ? null : 'must be true or false'
+}
+
+const NO_EFFECT = ' Accepted for compatibility; Brook has no segment files, so it has no effect.'
+
+export const TOPIC_CONFIGS: readonly ConfigDef[] = [
+  {
+    name: 'cleanup.policy',
+    type: ConfigType.LIST,
+    default: 'delete',
+    validate: listOf('delete', 'compact'),
+    documentation: 'delete: drop old batches by retention.ms/retention.bytes; compact: keep the latest record per key.',
+  },
+  {
+    name: 'compression.type',
+    type: ConfigType.STRING,
+    default: 'producer',
+    validate: (value) => (value === 'producer' ? null : 'Brook stores batches as the producer compressed them; only producer is supported'),
+    documentation: 'Batches are stored with the compression the producer chose.',
+  },
+  {
+    name: 'delete.retention.ms',
+    type: ConfigType.LONG,
+    default: '86400000',
+    validate: long(0n),
+    documentation: 'How long tombstones are kept in a compacted topic.',
+  },
+  {
+    name: 'max.compaction.lag.ms',
+    type: ConfigType.LONG,
+    default: LONG_MAX,
+    validate: long(1n),
+    documentation: 'The longest a record stays uncompacted.',
+  },
+  {
+    name: 'max.message.bytes',
+    type: ConfigType.INT,
+    default: '1048588',
+    validate: int(0),
+    documentation: 'The largest record batch the topic accepts.',
+  },
+  {
+    name: 'message.timestamp.type',
+    type: ConfigType.STRING,
+    default: 'CreateTime',
+    validate: oneOf('CreateTime', 'LogAppendTime'),
+    documentation: 'CreateTime keeps the producer timestamp; LogAppendTime stamps batches with the broker clock.',
+  },
+  {
+    name: 'min.cleanable.dirty.ratio',
+    type: ConfigType.DOUBLE,
+    default: '0.5',
+    validate: ratio,
+    documentation: 'The share of uncompacted log that triggers compaction.',
+  },
+  {
+    name: 'min.compaction.lag.ms',
+    type: ConfigType.LONG,
+    default: '0',
+    validate: long(0n),
+    documentation: 'The shortest a record stays uncompacted.',
+  },
+  {
+    name: 'min.insync.replicas',
+    type: ConfigType.INT,
+    default: '1',
+    validate: int(1),
+    documentation: 'With acks=all, the fewest in-sync replicas a write needs.',
+  },
+  {
+    name: 'retention.bytes',
+    type: ConfigType.LONG,
+    default: '-1',
+    validate: long(-1n),
+    documentation: 'The most bytes a partition keeps before old batches are deleted; -1 for no limit.',
+  },
+  {
+    name: 'retention.ms',
+    type: ConfigType.LONG,
+    default: '604800000',
+    validate: long(-1n),
+    documentation: 'How long batches are kept; -1 for no limit.',
+  },
+  {
+    name: 'segment.bytes',
+    type: ConfigType.INT,
+    default: '1073741824',
+    validate: int(14),
+    documentation: `The segment file size in Kafka.${NO_EFFECT}`,
+  },
+  {
+    name: 'segment.ms',
+    type: ConfigType.LONG,
+    default: '604800000',
+    validate: long(1n),
+    documentation: `The time after which Kafka rolls a segment.${NO_EFFECT}`,
+  },
+  {
+    name: 'unclean.leader.election.enable',
+    type: ConfigType.BOOLEAN,
+    default: 'false',
+    validate: bool,
+    documentation: 'Whether a replica outside the ISR may become leader (losing data).',
+  },
+]
+
+const byName = new Map(TOPIC_CONFIGS.map((def) => [def.name, def]))
+
+export function topicConfigDef(name: string): ConfigDef | undefined {
+  return byName.get(name)
+}
+
+/** Checks a set of topic configs; returns the first problem as a message, or null. */
+export function validateTopicConfigs(configs: Record<string, string | null>): string | null {
+  for (const [name, value] of Object.entries(configs)) {
+    const def = byName.get(name)
+    if (!def) return `unknown topic config '${name}'`
+    if (value === null) return `config '${name}' needs a value`
+    const problem = def.validate(value)
+    if (problem) return `invalid value '${value}' for ${name}: ${problem}`
+  }
+  return null
+}
+
+export interface ResolvedConfig {
+  name: string
+  value: string
+  source: number
+  def: ConfigDef
+}
+
+/** Every topic config with its effective value and where it comes from. */
+export function resolveTopicConfigs(set: Record<string, string>, broker: BrokerConfig): ResolvedConfig[] {
+  return TOPIC_CONFIGS.map((def) => {
+    if (set[def.name] !== undefined) return { name: def.name, value: set[def.name]!, source: ConfigSource.TOPIC_CONFIG, def }
+    if (def.name === 'max.message.bytes' && String(broker.messageMaxBytes) !== def.default) {
+      return { name: def.name, value: String(broker.messageMaxBytes), source: ConfigSource.STATIC_BROKER_CONFIG, def }
+    }
+    return { name: def.name, value: def.default, source: ConfigSource.DEFAULT_CONFIG, def }
+  })
+}
+
+/** The effective value of one topic config. */
+export function topicConfig(set: Record<string, string>, name: string, broker: BrokerConfig): string {
+  if (set[name] !== undefined) return set[name]!
+  if (name === 'max.message.bytes') return String(broker.messageMaxBytes)
+  return byName.get(name)?.default ?? ''
+}

@@ -1,0 +1,148 @@
+/**
+ * The topics this node knows, by name and by topic id, backed by the node's topic records. Creating, growing and
+ * deleting topics goes through here, so the in-memory view and the stored records change together.
+ */
+import { randomUUID } from 'node:crypto'
+import type { LogStore, TopicRecord } from '../storage/log-store.js'
+import { Partition, type Topic } from './partition.js'
+import { ErrorCode, KafkaError } from '../protocol/errors.js'
+
+/** Kafka's rule (Topic.java): at most 249 characters of [a-zA-Z0-9._-], and not '.' or '..'. */
+export function topicNameProblem(name: string): string | null {
+  if (name.length === 0) return 'topic name is empty'
+  if (name === '.' || name === '..') return `topic name cannot be '${name}'`
+  if (name.length > 249) return `topic name is longer than 249 characters`
+  if (!/^[a-zA-Z0-9._-]+$/.test(name)) return `topic name '${name}' has characters other than ASCII letters, digits, '.', '_' and '-'`
+  return null
+}
+
+export const INTERNAL_TOPICS: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state'])
+
+export interface NewTopic {
+  name: string
+  partitions: number
+  replicationFactor: number
+  configs: Record<string, string>
+}
+
+export class TopicManager {
+  private readonly byName = new Map<string, Topic>()
+  private readonly byId = new Map<string, Topic>()
+  private readonly creating = new Map<string, Promise<Topic>>()
+
+  constructor(
+    private readonly store: LogStore,
+    private readonly nodeId: number,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const record of await this.store.listTopics()) {
+      const topic = this.topicFrom(record)
+      for (let p = 0; p < record.partitions; p++) {
+        const log = await this.store.log(record.topicId, p, { create: false })
+        topic.partitions.push(new Partition(topic, p, log, this.nodeId))
+      }
+      this.index(topic)
+    }
+  }
+
+  private topicFrom(record: TopicRecord): Topic {
+    return {
+      name: record.name,
+      topicId: record.topicId,
+      isInternal: INTERNAL_TOPICS.has(record.name),
+      configs: record.configs,
+      partitions: [],
+      replicationFactor: record.replicationFactor,
+    }
+  }
+
+  private index(topic: Topic): void {
+    this.byName.set(topic.name, topic)
+    this.byId.set(topic.topicId, topic)
+  }
+
+  private record(topic: Topic, createdAtMs = Date.now()): TopicRecord {
+    return {
+      name: topic.name,
+      topicId: topic.topicId,
+      partitions: topic.partitions.length,
+      replicationFactor: topic.replicationFactor,
+      configs: topic.configs,
+      createdAtMs,
+    }
+  }
+
+  get(name: string): Topic | undefined {
+    return this.byName.get(name)
+  }
+
+  getById(topicId: string): Topic | undefined {
+    return this.byId.get(topicId)
+  }
+
+  list(): Topic[] {
+    return [...this.byName.values()]
+  }
+
+  partition(name: string, index: number): Partition | undefined {
+    return this.byName.get(name)?.partitions[index]
+  }
+
+  /** Creates a topic; TOPIC_ALREADY_EXISTS if it exists or is being created. */
+  create(spec: NewTopic): Promise<Topic> {
+    if (this.byName.has(spec.name) || this.creating.has(spec.name)) {
+      return Promise.reject(new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${spec.name}' already exists`))
+    }
+    const pending = this.doCreate(spec).finally(() => this.creating.delete(spec.name))
+    this.creating.set(spec.name, pending)
+    return pending
+  }
+
+  /** The topic, created first if needed; concurrent calls for one name share one creation (auto-creation). */
+  async getOrCreate(spec: NewTopic): Promise<{ topic: Topic; created: boolean }> {
+    const existing = this.byName.get(spec.name)
+    if (existing) return { topic: existing, created: false }
+    const pending = this.creating.get(spec.name)
+    if (pending) return { topic: await pending, created: false }
+    return { topic: await this.create(spec), created: true }
+  }
+
+  private async doCreate(spec: NewTopic): Promise<Topic> {
+    const topic: Topic = {
+      name: spec.name,
+      topicId: randomUUID(),
+      isInternal: INTERNAL_TOPICS.has(spec.name),
+      configs: spec.configs,
+      partitions: [],
+      replicationFactor: spec.replicationFactor,
+    }
+    for (let p = 0; p < spec.partitions; p++) {
+      const log = await this.store.log(topic.topicId, p, { create: true })
+      topic.partitions.push(new Partition(topic, p, log, this.nodeId))
+    }
+    await this.store.putTopic(this.record(topic))
+    this.index(topic)
+    return topic
+  }
+
+  async addPartitions(topic: Topic, count: number): Promise<void> {
+    for (let p = topic.partitions.length; p < count; p++) {
+      const log = await this.store.log(topic.topicId, p, { create: true })
+      topic.partitions.push(new Partition(topic, p, log, this.nodeId))
+    }
+    await this.store.putTopic(this.record(topic))
+  }
+
+  async setConfigs(topic: Topic, configs: Record<string, string>): Promise<void> {
+    topic.configs = configs
+    await this.store.putTopic(this.record(topic))
+  }
+
+  async delete(topic: Topic): Promise<void> {
+    this.byName.delete(topic.name)
+    this.byId.delete(topic.topicId)
+    for (const partition of topic.partitions) partition.wake()
+    await this.store.deleteTopic(this.record(topic))
+  }
+}

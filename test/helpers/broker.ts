@@ -1,0 +1,81 @@
+/**
+ * Starts real Brook broker processes (`node dist/cli.js start`) for tests: each on a free port of 127.0.0.1, with
+ * its own data directory, stopped (or killed) by the test and, as a safety net, when the test process exits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
+const running = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
+export interface BrokerProcess {
+  readonly host: string
+  readonly port: number
+  /** host:port, for kcat's -b and kafkajs's brokers. */
+  readonly address: string
+  readonly dataDir: string
+  readonly child: ChildProcess
+  /** Everything the process wrote to stderr and stdout. */
+  output(): string
+  /** SIGTERM and wait for a clean exit. */
+  stop(): Promise<void>
+  /** SIGKILL (kill -9) and wait for the process to be gone. */
+  kill(): Promise<void>
+  /** Starts a new process on the same data directory and port. */
+  restart(): Promise<BrokerProcess>
+  /** Removes the data directory (after stop or kill). */
+  cleanup(): void
+}
+
+export interface StartOptions {
+  dataDir?: string
+  port?: number
+  args?: string[]
+}
+
+export async function startBroker(options: StartOptions = {}): Promise<BrokerProcess> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brook-test-'))
+  const args = [CLI, 'start', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  running.add(child)
+  let output = ''
+  const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    running.delete(child)
+    resolve()
+  }))
+  const port = await new Promise<number>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString()
+      const match = /listening on [^:\s]+:(\d+)/.exec(output)
+      if (match) resolve(Number(match[1]))
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`broker exited with code ${code} before listening:\n${output}`)))
+    setTimeout(() => reject(new Error(`broker did not start within 30 s:\n${output}`)), 30_000).unref()
+  })
+  const handle: BrokerProcess = {
+    host: '127.0.0.1',
+    port,
+    address: `127.0.0.1:${port}`,
+    dataDir,
+    child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      await exited
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
+    },
+    restart: () => startBroker({ ...options, dataDir, port }),
+    cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
+  }
+  return handle
+}
