@@ -10,6 +10,7 @@ import { Connection } from './connection.js'
 import { Dispatcher } from './dispatcher.js'
 import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
+import { GroupCoordinator } from './group/coordinator.js'
 
 interface Identity {
   clusterId: string
@@ -27,6 +28,7 @@ export class Broker {
     readonly topics: TopicManager,
     readonly clusterId: string,
     readonly log: Logger,
+    readonly groups: GroupCoordinator,
   ) {}
 
   static async start(options: Partial<BrokerConfig> = {}): Promise<Broker> {
@@ -37,7 +39,9 @@ export class Broker {
       const identity = await loadIdentity(store, config.nodeId)
       const topics = new TopicManager(store, config.nodeId)
       await topics.load()
-      const broker = new Broker(config, store, topics, identity.clusterId, log)
+      const groups = new GroupCoordinator(topics, config, log)
+      await groups.load()
+      const broker = new Broker(config, store, topics, identity.clusterId, log, groups)
       await broker.listen()
       log.info(
         `listening on ${config.host}:${broker.port} (cluster ${identity.clusterId}, data in ${config.dataDir}, ` +
@@ -88,6 +92,7 @@ export class Broker {
     this.server = null
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
     for (const socket of this.sockets) socket.destroy()
+    this.groups.close()
     await this.store.close()
     this.log.info('stopped')
   }

@@ -22,6 +22,17 @@ export interface BrokerConfig {
   messageMaxBytes: number
   /** `log.retention.check.interval.ms`. */
   retentionCheckIntervalMs: number
+  /** `group.initial.rebalance.delay.ms`: how long a new group waits for more members before its first rebalance. */
+  groupInitialRebalanceDelayMs: number
+  /** `group.min.session.timeout.ms` / `group.max.session.timeout.ms`. */
+  groupMinSessionTimeoutMs: number
+  groupMaxSessionTimeoutMs: number
+  /** `offsets.retention.minutes`: how long offsets of an empty group are kept. */
+  offsetsRetentionMinutes: number
+  /** `offsets.retention.check.interval.ms`. */
+  offsetsRetentionCheckIntervalMs: number
+  /** `offsets.topic.num.partitions`, used when __consumer_offsets is created. */
+  offsetsTopicPartitions: number
   logLevel: LogLevel
 }
 
@@ -38,5 +49,11 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   socketRequestMaxBytes: 100 * 1024 * 1024,
   messageMaxBytes: 1048588,
   retentionCheckIntervalMs: 300_000,
+  groupInitialRebalanceDelayMs: 3000,
+  groupMinSessionTimeoutMs: 6000,
+  groupMaxSessionTimeoutMs: 1_800_000,
+  offsetsRetentionMinutes: 10080,
+  offsetsRetentionCheckIntervalMs: 600_000,
+  offsetsTopicPartitions: 50,
   logLevel: 'info',
 }

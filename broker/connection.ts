@@ -151,6 +151,7 @@ export class Connection {
       apiVersion: version,
       clientId: header.clientId ?? null,
       remote: this.remote,
+      remoteHost: this.socket.remoteAddress ?? '',
       signal: this.abort.signal,
     }
     const fail = (error: unknown): void => {

@@ -15,17 +15,39 @@ import { listOffsetsHandler } from './handlers/list-offsets.js'
 import { createTopicsHandler, deleteTopicsHandler, createPartitionsHandler } from './handlers/topics.js'
 import { describeConfigsHandler } from './handlers/configs.js'
 import { describeClusterHandler } from './handlers/describe-cluster.js'
+import {
+  findCoordinatorHandler,
+  joinGroupHandler,
+  syncGroupHandler,
+  heartbeatHandler,
+  leaveGroupHandler,
+  describeGroupsHandler,
+  listGroupsHandler,
+  deleteGroupsHandler,
+} from './handlers/groups.js'
+import { offsetCommitHandler, offsetFetchHandler, offsetDeleteHandler } from './handlers/offsets.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
   fetchHandler,
   listOffsetsHandler,
   metadataHandler,
+  offsetCommitHandler,
+  offsetFetchHandler,
+  findCoordinatorHandler,
+  joinGroupHandler,
+  heartbeatHandler,
+  leaveGroupHandler,
+  syncGroupHandler,
+  describeGroupsHandler,
+  listGroupsHandler,
   apiVersionsHandler,
   createTopicsHandler,
   deleteTopicsHandler,
   describeConfigsHandler,
   createPartitionsHandler,
+  deleteGroupsHandler,
+  offsetDeleteHandler,
   describeClusterHandler,
 ]
 

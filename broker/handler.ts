@@ -20,6 +20,8 @@ export interface RequestContext {
   readonly clientId: string | null
   /** The client's address, for log lines. */
   readonly remote: string
+  /** The client's IP address alone (group members' clientHost). */
+  readonly remoteHost: string
   /** Aborted when the connection closes, so parked requests (long-polling fetches) stop waiting. */
   readonly signal: AbortSignal
 }

@@ -1,0 +1,41 @@
+/**
+ * The "consumer" embedded protocol (ConsumerProtocolSubscription.json, ConsumerProtocolAssignment.json): what a
+ * consumer puts into JoinGroup metadata and what its leader puts into SyncGroup assignments, each as an int16 version
+ * followed by the struct. The broker reads them only to describe groups and to refuse deleting offsets of subscribed
+ * topics; newer versions only append fields, so a version above the newest known is read as the newest
+ * (ConsumerProtocol.java does the same).
+ */
+import { codecFor } from '../../protocol/codec.js'
+import { Reader } from '../../protocol/reader.js'
+import type { MessageSpec } from '../../protocol/schema.js'
+import { parseRange } from '../../protocol/versions.js'
+import {
+  consumerProtocolSubscription,
+  type ConsumerProtocolSubscription,
+} from '../../protocol/messages/consumer-protocol-subscription.js'
+import {
+  consumerProtocolAssignment,
+  type ConsumerProtocolAssignment,
+} from '../../protocol/messages/consumer-protocol-assignment.js'
+
+function decodeVersioned<T>(spec: MessageSpec, bytes: Buffer): T | null {
+  if (bytes.length < 2) return null
+  try {
+    const reader = new Reader(bytes)
+    const version = Math.min(reader.int16(), parseRange(spec.validVersions).max)
+    if (version < 0) return null
+    return codecFor<T>(spec, version).decode(reader)
+  } catch {
+    return null
+  }
+}
+
+/** The topics a member subscribed to; empty when the metadata is not the consumer protocol. */
+export function subscribedTopics(metadata: Buffer): string[] {
+  return decodeVersioned<Required<ConsumerProtocolSubscription>>(consumerProtocolSubscription, metadata)?.topics ?? []
+}
+
+/** The partitions assigned to a member, by topic; empty when the assignment is not the consumer protocol. */
+export function assignedPartitions(assignment: Buffer): { topic: string; partitions: number[] }[] {
+  return decodeVersioned<Required<ConsumerProtocolAssignment>>(consumerProtocolAssignment, assignment)?.assignedPartitions ?? []
+}

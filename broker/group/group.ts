@@ -1,0 +1,178 @@
+/**
+ * A consumer group of the classic rebalance protocol: its members, generation, chosen protocol and committed offsets.
+ *
+ *                 join                      all members joined          leader's SyncGroup
+ *   Empty ──────────────────> PreparingRebalance ──────────────> CompletingRebalance ──────────> Stable
+ *     ^  <── last member leaves ──┘   ^    (or rebalance timeout)         │                         │
+ *     │                               └──── join / leave / session expiry ┴─────────────────────────┘
+ *     └── Dead: deleted, or offsets expired with no members (the group is then forgotten)
+ *
+ * Invariants
+ * - generationId grows by one each time a join completes; every member of a generation was answered with it.
+ * - leaderId names a member whenever there are members.
+ * - In CompletingRebalance and Stable every member supports `protocolName`.
+ * - A member is either awaiting a JoinGroup answer, awaiting a SyncGroup answer, or neither.
+ * The coordinator (coordinator.ts) drives transitions; this file holds the data and the pure decisions.
+ */
+import type { JoinGroupResponse } from '../../protocol/messages/join-group.js'
+import type { SyncGroupResponse } from '../../protocol/messages/sync-group.js'
+
+export const GroupState = {
+  Empty: 'Empty',
+  PreparingRebalance: 'PreparingRebalance',
+  CompletingRebalance: 'CompletingRebalance',
+  Stable: 'Stable',
+  Dead: 'Dead',
+} as const
+export type GroupState = (typeof GroupState)[keyof typeof GroupState]
+
+export interface Protocol {
+  name: string
+  metadata: Buffer
+}
+
+export class Member {
+  assignment: Buffer = Buffer.alloc(0)
+  heartbeatDeadline = 0
+  awaitingJoin: ((response: JoinGroupResponse) => void) | null = null
+  awaitingSync: ((response: SyncGroupResponse) => void) | null = null
+  /** Joined during the current rebalance (extends the initial rebalance delay). */
+  isNew = false
+
+  constructor(
+    public memberId: string,
+    readonly groupInstanceId: string | null,
+    public clientId: string,
+    public clientHost: string,
+    public sessionTimeoutMs: number,
+    public rebalanceTimeoutMs: number,
+    public protocolType: string,
+    public protocols: Protocol[],
+  ) {}
+
+  metadataFor(protocolName: string): Buffer {
+    return this.protocols.find((p) => p.name === protocolName)?.metadata ?? Buffer.alloc(0)
+  }
+
+  sameProtocols(protocols: readonly Protocol[]): boolean {
+    return (
+      protocols.length === this.protocols.length &&
+      protocols.every((p, i) => p.name === this.protocols[i]!.name && p.metadata.equals(this.protocols[i]!.metadata))
+    )
+  }
+}
+
+export interface CommittedOffset {
+  offset: bigint
+  leaderEpoch: number
+  metadata: string
+  commitTimestamp: bigint
+}
+
+export class Group {
+  state: GroupState = GroupState.Empty
+  generationId = 0
+  protocolType: string | null = null
+  protocolName: string | null = null
+  leaderId: string | null = null
+  stateTimestamp = Date.now()
+  readonly members = new Map<string, Member>()
+  /** Member ids handed out with MEMBER_ID_REQUIRED, until they rejoin (or their session timeout passes). */
+  readonly pendingMembers = new Map<string, number>()
+  readonly staticMembers = new Map<string, string>()
+  /** `topic\0partition` -> committed offset. */
+  readonly offsets = new Map<string, CommittedOffset>()
+  /** When PreparingRebalance must complete even if members are missing. */
+  rebalanceDeadline = 0
+  /** Remaining extension budget of the initial rebalance delay (group.initial.rebalance.delay.ms). */
+  initialDelayRemainingMs = 0
+  initialDelayMs = 0
+
+  constructor(readonly groupId: string) {}
+
+  transition(state: GroupState): void {
+    this.state = state
+    this.stateTimestamp = Date.now()
+  }
+
+  get isEmpty(): boolean {
+    return this.members.size === 0
+  }
+
+  /** The longest rebalance timeout of the members: how long a rebalance waits for everyone. */
+  get rebalanceTimeoutMs(): number {
+    let max = 0
+    for (const member of this.members.values()) max = Math.max(max, member.rebalanceTimeoutMs)
+    return max
+  }
+
+  add(member: Member): void {
+    this.members.set(member.memberId, member)
+    if (member.groupInstanceId !== null) this.staticMembers.set(member.groupInstanceId, member.memberId)
+    if (this.leaderId === null) this.leaderId = member.memberId
+    if (this.members.size === 1) this.protocolType = member.protocolType
+  }
+
+  remove(memberId: string): Member | undefined {
+    const member = this.members.get(memberId)
+    if (!member) return undefined
+    this.members.delete(memberId)
+    if (member.groupInstanceId !== null && this.staticMembers.get(member.groupInstanceId) === memberId) {
+      this.staticMembers.delete(member.groupInstanceId)
+    }
+    if (this.leaderId === memberId) this.leaderId = this.members.keys().next().value ?? null
+    return member
+  }
+
+  /** Kafka's supportsProtocols: an empty group takes any non-empty offer; otherwise type and one protocol must match. */
+  supports(protocolType: string, protocols: readonly Protocol[]): boolean {
+    if (protocolType === '' || protocols.length === 0) return false
+    if (this.isEmpty) return true
+    if (protocolType !== this.protocolType) return false
+    const candidates = this.candidateProtocols()
+    return protocols.some((p) => candidates.has(p.name))
+  }
+
+  /** Protocols every member supports. */
+  candidateProtocols(): Set<string> {
+    let candidates: Set<string> | null = null
+    for (const member of this.members.values()) {
+      const names = new Set(member.protocols.map((p) => p.name))
+      candidates = candidates === null ? names : new Set([...candidates].filter((name: string) => names.has(name)))
+    }
+    return candidates ?? new Set()
+  }
+
+  /** Each member votes for its most preferred candidate; the most votes wins (Kafka's selectProtocol). */
+  selectProtocol(): string {
+    const candidates = this.candidateProtocols()
+    const votes = new Map<string, number>()
+    for (const member of this.members.values()) {
+      const choice = member.protocols.find((p) => candidates.has(p.name))!.name
+      votes.set(choice, (votes.get(choice) ?? 0) + 1)
+    }
+    let best = ''
+    let most = -1
+    for (const [name, count] of votes) {
+      if (count > most) {
+        best = name
+        most = count
+      }
+    }
+    return best
+  }
+
+  allMembersJoined(): boolean {
+    if (this.pendingMembers.size > 0) return false
+    for (const member of this.members.values()) if (!member.awaitingJoin) return false
+    return true
+  }
+
+  isFenced(memberId: string, groupInstanceId: string | null): boolean {
+    return groupInstanceId !== null && this.staticMembers.has(groupInstanceId) && this.staticMembers.get(groupInstanceId) !== memberId
+  }
+}
+
+export function offsetKey(topic: string, partition: number): string {
+  return `${topic}\0${partition}`
+}

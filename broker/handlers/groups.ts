@@ -1,0 +1,162 @@
+/**
+ * The classic consumer-group protocol: FindCoordinator v0-4, JoinGroup v0-9, SyncGroup v0-5, Heartbeat v0-4,
+ * LeaveGroup v0-5, DescribeGroups v0-5, ListGroups v0-4, DeleteGroups v0-2. The rules live in group/coordinator.ts;
+ * this module maps requests and responses per version.
+ *
+ * Behaviour
+ * - FindCoordinator: groups (key type 0) are coordinated by this node; transactional ids (key type 1) get
+ *   COORDINATOR_NOT_AVAILABLE, as Brook has no transactions yet; other key types INVALID_REQUEST.
+ *   __consumer_offsets is created on first use.
+ * - JoinGroup: MEMBER_ID_REQUIRED only from v4 (kafka-go's v1 joins hung on brokers that sent it earlier); session
+ *   timeouts outside group.min/max.session.timeout.ms are INVALID_SESSION_TIMEOUT.
+ * - LeaveGroup v0-2 name one member; v3+ a batch, each answered on its own (static members by instance id).
+ * - DescribeGroups: an unknown group is described as Dead with no error, as Kafka does before v6.
+ * - ListGroups v4+: states filter (case-insensitive, like Kafka).
+ * - DeleteGroups: only empty groups (NON_EMPTY_GROUP), unknown ones GROUP_ID_NOT_FOUND.
+ *
+ * Version notes
+ * - FindCoordinator v4+ batch keys (`coordinatorKeys`) and answer per key.
+ * - JoinGroup v7+ answer protocolType and a nullable protocolName; v5+ carry group.instance.id.
+ * - SyncGroup v5 checks protocolType/protocolName against the group (INCONSISTENT_GROUP_PROTOCOL).
+ */
+import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
+import { joinGroup, type JoinGroupRequest, type JoinGroupResponse } from '../../protocol/messages/join-group.js'
+import { syncGroup, type SyncGroupRequest, type SyncGroupResponse } from '../../protocol/messages/sync-group.js'
+import { heartbeat, type HeartbeatRequest, type HeartbeatResponse } from '../../protocol/messages/heartbeat.js'
+import { leaveGroup, type LeaveGroupRequest, type LeaveGroupResponse } from '../../protocol/messages/leave-group.js'
+import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../../protocol/messages/describe-groups.js'
+import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../../protocol/messages/list-groups.js'
+import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
+import { ErrorCode, errorInfo } from '../../protocol/errors.js'
+import { defineHandler } from '../handler.js'
+import type { Broker } from '../broker.js'
+import { GroupState } from '../group/group.js'
+
+const KeyType = { GROUP: 0, TRANSACTION: 1 } as const
+
+function coordinatorFor(broker: Broker, key: string, keyType: number) {
+  const errorCode =
+    keyType === KeyType.GROUP ? ErrorCode.NONE : keyType === KeyType.TRANSACTION ? ErrorCode.COORDINATOR_NOT_AVAILABLE : ErrorCode.INVALID_REQUEST
+  const errorMessage =
+    errorCode === ErrorCode.NONE ? null : keyType === KeyType.TRANSACTION ? 'transactions are not supported yet' : `unknown key type ${keyType}`
+  const found = errorCode === ErrorCode.NONE
+  return {
+    key,
+    errorCode,
+    errorMessage,
+    nodeId: found ? broker.nodeId : -1,
+    host: found ? broker.advertisedHost : '',
+    port: found ? broker.port : -1,
+  }
+}
+
+export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, FindCoordinatorResponse>(
+  findCoordinator,
+  '0-4',
+  async (request, { broker, apiVersion }) => {
+    if (request.keyType === KeyType.GROUP) await broker.groups.ensureOffsetsTopic()
+    if (apiVersion >= 4) {
+      return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map((key) => coordinatorFor(broker, key, request.keyType)) }
+    }
+    const { errorCode, errorMessage, nodeId, host, port } = coordinatorFor(broker, request.key, request.keyType)
+    return { throttleTimeMs: 0, errorCode, errorMessage, nodeId, host, port }
+  },
+)
+
+export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupResponse>(
+  joinGroup,
+  '0-9',
+  async (request, { broker, apiVersion, clientId, remoteHost }) => {
+    const response = await broker.groups.join(request, { apiVersion, clientId: clientId ?? '', clientHost: `/${remoteHost}` })
+    // Before v7 the protocol name is not nullable: an error answer carries "".
+    if (apiVersion < 7 && response.protocolName === null) response.protocolName = ''
+    return { throttleTimeMs: 0, ...response }
+  },
+)
+
+export const syncGroupHandler = defineHandler<SyncGroupRequest, SyncGroupResponse>(
+  syncGroup,
+  '0-5',
+  async (request, { broker }) => ({ throttleTimeMs: 0, ...(await broker.groups.sync(request)) }),
+)
+
+export const heartbeatHandler = defineHandler<HeartbeatRequest, HeartbeatResponse>(heartbeat, '0-4', (request, { broker }) => ({
+  throttleTimeMs: 0,
+  errorCode: broker.groups.heartbeat(request.groupId, request.generationId, request),
+}))
+
+export const leaveGroupHandler = defineHandler<LeaveGroupRequest, LeaveGroupResponse>(
+  leaveGroup,
+  '0-5',
+  (request, { broker, apiVersion }) => {
+    if (apiVersion < 3) {
+      const result = broker.groups.leave(request.groupId, [{ memberId: request.memberId, groupInstanceId: null }])
+      return { throttleTimeMs: 0, errorCode: result.members[0]!.errorCode, members: [] }
+    }
+    const result = broker.groups.leave(request.groupId, request.members)
+    return {
+      throttleTimeMs: 0,
+      errorCode: result.errorCode,
+      members: result.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, errorCode: m.errorCode })),
+    }
+  },
+)
+
+export const describeGroupsHandler = defineHandler<DescribeGroupsRequest, DescribeGroupsResponse>(
+  describeGroups,
+  '0-5',
+  (request, { broker }) => ({
+    throttleTimeMs: 0,
+    groups: request.groups.map((groupId) => {
+      const group = broker.groups.describe(groupId)
+      if (!group) {
+        return { errorCode: ErrorCode.NONE, groupId, groupState: GroupState.Dead, protocolType: '', protocolData: '', members: [] }
+      }
+      // Kafka shares member metadata only once a protocol is chosen and the group is not mid-rebalance.
+      const showMembers = group.state === GroupState.Stable || group.state === GroupState.CompletingRebalance
+      return {
+        errorCode: ErrorCode.NONE,
+        groupId,
+        groupState: group.state,
+        protocolType: group.protocolType ?? '',
+        protocolData: showMembers ? (group.protocolName ?? '') : '',
+        members: [...group.members.values()].map((m) => ({
+          memberId: m.memberId,
+          groupInstanceId: m.groupInstanceId,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          memberMetadata: showMembers ? m.metadataFor(group.protocolName ?? '') : Buffer.alloc(0),
+          memberAssignment: group.state === GroupState.Stable ? m.assignment : Buffer.alloc(0),
+        })),
+      }
+    }),
+  }),
+)
+
+export const listGroupsHandler = defineHandler<ListGroupsRequest, ListGroupsResponse>(listGroups, '0-4', (request, { broker }) => {
+  const states = new Set(request.statesFilter.map((s) => s.toLowerCase()))
+  return {
+    throttleTimeMs: 0,
+    errorCode: ErrorCode.NONE,
+    groups: broker.groups
+      .list()
+      .filter((g) => states.size === 0 || states.has(g.state.toLowerCase()))
+      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state })),
+  }
+})
+
+export const deleteGroupsHandler = defineHandler<DeleteGroupsRequest, DeleteGroupsResponse>(
+  deleteGroups,
+  '0-2',
+  async (request, { broker }) => ({
+    throttleTimeMs: 0,
+    results: await Promise.all(
+      request.groupsNames.map(async (groupId) => {
+        const errorCode = await broker.groups.deleteGroup(groupId)
+        if (errorCode === ErrorCode.NONE) broker.log.info(`deleted group '${groupId}'`)
+        else broker.log.debug(`delete group '${groupId}': ${errorInfo(errorCode).name}`)
+        return { groupId, errorCode }
+      }),
+    ),
+  }),
+)

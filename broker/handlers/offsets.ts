@@ -1,0 +1,95 @@
+/**
+ * Committed offsets: OffsetCommit v0-9, OffsetFetch v0-9, OffsetDelete v0.
+ *
+ * Behaviour
+ * - OffsetCommit: a member of the current generation commits (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+ *   FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS otherwise); generation -1 without a member is a standalone commit,
+ *   allowed while the group has no members (v0 is always standalone). Unknown topics or partitions are
+ *   UNKNOWN_TOPIC_OR_PARTITION, metadata over offset.metadata.max.bytes OFFSET_METADATA_TOO_LARGE, per partition.
+ *   The answer goes out once the commit is written to __consumer_offsets.
+ * - OffsetFetch: -1 (with metadata "" and leader epoch -1) for a partition without an offset, as Kafka answers, and
+ *   for an unknown group; a null topic list (v2+) means every partition the group has an offset for.
+ * - OffsetDelete: GROUP_ID_NOT_FOUND for an unknown group, GROUP_SUBSCRIBED_TO_TOPIC for topics members consume.
+ *
+ * Version notes
+ * - v2-4 of OffsetCommit carry a retention time, which Kafka itself has ignored since 2.1 (KIP-211); so does Brook.
+ * - OffsetFetch v8+ (KIP-709) asks for several groups at once, each with its own error code.
+ */
+import { offsetCommit, type OffsetCommitRequest, type OffsetCommitResponse } from '../../protocol/messages/offset-commit.js'
+import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../../protocol/messages/offset-fetch.js'
+import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../protocol/messages/offset-delete.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import { defineHandler } from '../handler.js'
+import type { Broker } from '../broker.js'
+
+export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetCommitResponse>(
+  offsetCommit,
+  '0-9',
+  async (request, { broker, apiVersion }) => {
+    const offsets = request.topics.flatMap((t) =>
+      t.partitions.map((p) => ({
+        topic: t.name,
+        partition: p.partitionIndex,
+        offset: p.committedOffset,
+        leaderEpoch: p.committedLeaderEpoch,
+        metadata: p.committedMetadata,
+      })),
+    )
+    const generationId = apiVersion === 0 ? -1 : request.generationIdOrMemberEpoch
+    const identity = { memberId: apiVersion === 0 ? '' : request.memberId, groupInstanceId: request.groupInstanceId }
+    const codes = await broker.groups.commitOffsets(request.groupId, generationId, identity, offsets)
+    let i = 0
+    return {
+      throttleTimeMs: 0,
+      topics: request.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: codes[i++]! })),
+      })),
+    }
+  },
+)
+
+function fetchGroup(broker: Broker, groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null) {
+  const wanted = topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }))
+  return broker.groups.fetchOffsets(groupId, wanted).map(({ topic, partitions }) => ({
+    name: topic,
+    partitions: partitions.map(({ partition, committed }) => ({
+      partitionIndex: partition,
+      committedOffset: committed?.offset ?? -1n,
+      committedLeaderEpoch: committed?.leaderEpoch ?? -1,
+      metadata: committed?.metadata ?? '',
+      errorCode: ErrorCode.NONE,
+    })),
+  }))
+}
+
+export const offsetFetchHandler = defineHandler<OffsetFetchRequest, OffsetFetchResponse>(
+  offsetFetch,
+  '0-9',
+  (request, { broker, apiVersion }) => {
+    if (apiVersion >= 8) {
+      return {
+        throttleTimeMs: 0,
+        groups: request.groups.map((g) => ({ groupId: g.groupId, topics: fetchGroup(broker, g.groupId, g.topics), errorCode: ErrorCode.NONE })),
+      }
+    }
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, topics: fetchGroup(broker, request.groupId, request.topics) }
+  },
+)
+
+export const offsetDeleteHandler = defineHandler<OffsetDeleteRequest, OffsetDeleteResponse>(
+  offsetDelete,
+  '0',
+  async (request, { broker }) => {
+    const wanted = request.topics.map((t) => ({ topic: t.name, partitions: t.partitions.map((p) => p.partitionIndex) }))
+    const result = await broker.groups.deleteOffsets(request.groupId, wanted)
+    return {
+      errorCode: result.errorCode,
+      throttleTimeMs: 0,
+      topics: result.results.map((t) => ({
+        name: t.topic,
+        partitions: t.partitions.map((p) => ({ partitionIndex: p.partition, errorCode: p.errorCode })),
+      })),
+    }
+  },
+)
