@@ -80,16 +80,12 @@ export class NodeDatabase {
 
   /** The root-level key range [start, end) that holds every log entry of a partition (or, given 16 bytes, a topic). */
   logRange(prefix: Buffer): { gte: Buffer; lt: Buffer } {
-    const gte = Buffer.concat([this.logPrefix, prefix])
-    const lt = Buffer.from(gte)
-    for (let i = lt.length - 1; i >= 0; i--) {
-      if (lt[i]! < 0xff) {
-        lt[i] = lt[i]! + 1
-        break
-      }
-      lt[i] = 0
-    }
-    return { gte, lt }
+    return prefixRange(Buffer.concat([this.logPrefix, prefix]))
+  }
+
+  /** The root-level key range of a partition's state record (or, given 16 bytes, of every partition of a topic). */
+  partitionStateRange(prefix: Buffer): { gte: Buffer; lt: Buffer } {
+    return prefixRange(this.partitionStateKey(prefix))
   }
 
   /**
@@ -104,4 +100,17 @@ export class NodeDatabase {
   partitionStateKey(partition: Buffer): Buffer {
     return Buffer.concat([this.statePrefix, partition])
   }
+}
+
+/** Every key that starts with `gte`: [gte, the next byte string of the same length). */
+function prefixRange(gte: Buffer): { gte: Buffer; lt: Buffer } {
+  const lt = Buffer.from(gte)
+  for (let i = lt.length - 1; i >= 0; i--) {
+    if (lt[i]! < 0xff) {
+      lt[i] = lt[i]! + 1
+      break
+    }
+    lt[i] = 0
+  }
+  return { gte, lt }
 }

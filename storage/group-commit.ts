@@ -4,7 +4,9 @@
  *
  *   append -> mark the log dirty -> [next flush: one chained batch over every dirty log] -> write -> resolve all
  *
- * Invariants: flushes never overlap, and a log's entries are written in the order they were appended. A failed write
+ * Invariants: flushes never overlap, and a log's entries are written in the order they were appended. Every change a
+ * partition log makes to its keys (batches, removals, its state record) goes through here, so the changes to one
+ * partition reach LevelDB in the order they were made. A failed write
  * fails every append in it and puts the store into a failed state (later appends fail with the same error) rather
  * than carrying on with offsets that are not on disk, as Kafka takes a failed log directory offline.
  */
@@ -13,7 +15,7 @@ import type { Level } from 'level'
 type ChainedBatch = ReturnType<Level<Buffer, Buffer>['batch']>
 
 export interface Flushable {
-  /** Adds everything appended since the last flush to `batch`; returns what to call once it is written. */
+  /** Adds every change since the last flush (and the log's state) to `batch`; returns what to call once written. */
   drainInto(batch: ChainedBatch): () => void
 }
 
@@ -38,7 +40,7 @@ function newFlush(): Flush {
 
 export class GroupCommit {
   private next = newFlush()
-  private writing = false
+  private inFlight: Flush | null = null
   private scheduled = false
   failure: Error | null = null
   /** Counters for the bench report. */
@@ -53,7 +55,7 @@ export class GroupCommit {
   add(log: Flushable): Promise<void> {
     if (this.failure) return Promise.reject(this.failure)
     this.next.logs.add(log)
-    if (!this.writing && !this.scheduled) {
+    if (!this.inFlight && !this.scheduled) {
       this.scheduled = true
       // setImmediate runs after the current I/O phase, so requests that arrived together are written together.
       setImmediate(() => void this.flush())
@@ -61,35 +63,48 @@ export class GroupCommit {
     return this.next.done
   }
 
-  /** Resolves once everything added so far is written. */
+  /**
+   * Resolves once everything added so far is written (or has failed). It does not wait for what is added later, so
+   * it returns under a steady stream of appends too.
+   */
   async settle(): Promise<void> {
-    while (this.writing || this.scheduled || this.next.logs.size > 0) {
-      await this.next.done.catch(() => undefined)
-      await new Promise((resolve) => setImmediate(resolve))
-    }
+    // `next` is written only after the flush in flight, so waiting for it covers both.
+    const last = this.next.logs.size > 0 ? this.next : this.inFlight
+    await last?.done.catch(() => undefined)
   }
 
   private async flush(): Promise<void> {
     this.scheduled = false
-    if (this.writing || this.next.logs.size === 0) return
+    if (this.inFlight || this.failure || this.next.logs.size === 0) return
     const flush = this.next
     this.next = newFlush()
-    this.writing = true
+    this.inFlight = flush
     try {
-      const batch = this.db.batch()
-      const callbacks = [...flush.logs].map((log) => log.drainInto(batch))
-      this.stats.writes++
-      this.stats.entries += batch.length
-      await batch.write({ sync: this.options.fsync })
-      for (const callback of callbacks) callback()
+      await this.write(flush.logs)
       flush.resolve()
     } catch (error) {
+      // No further write: this one's entries are lost, and writing later ones would leave a gap in the log.
       this.failure = error instanceof Error ? error : new Error(String(error))
       flush.reject(this.failure)
       this.next.reject(this.failure)
     } finally {
-      this.writing = false
+      this.inFlight = null
     }
     if (this.next.logs.size > 0) void this.flush()
+  }
+
+  private async write(logs: Set<Flushable>): Promise<void> {
+    const batch = this.db.batch()
+    try {
+      const callbacks = [...logs].map((log) => log.drainInto(batch))
+      this.stats.writes++
+      this.stats.entries += batch.length
+      await batch.write({ sync: this.options.fsync })
+      for (const callback of callbacks) callback()
+    } catch (error) {
+      // write() closes the batch itself; one that never got there still holds native resources.
+      await batch.close().catch(() => undefined)
+      throw error
+    }
   }
 }

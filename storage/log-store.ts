@@ -27,7 +27,9 @@ export class StorageLockedError extends Error {
 }
 
 export class LogStore {
-  private readonly logs = new Map<string, PartitionLog>()
+  /** Open logs by `topicId/partition`; a promise, so that concurrent callers share one log object. */
+  private readonly logs = new Map<string, Promise<PartitionLog>>()
+  private closing: Promise<void> | null = null
 
   private constructor(
     readonly db: NodeDatabase,
@@ -42,7 +44,9 @@ export class LogStore {
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause
       if (cause?.code === 'LEVEL_LOCKED') {
-        throw new StorageLockedError(`the data directory ${dataDir} is in use by another process`)
+        throw new StorageLockedError(
+          `the data directory ${dataDir} is already in use (by another process or another LogStore)`,
+        )
       }
       throw error
     }
@@ -50,9 +54,27 @@ export class LogStore {
     return new LogStore(db, commit, options.tailCacheBytes ?? 4 * 1024 * 1024)
   }
 
-  async close(): Promise<void> {
-    await this.commit.settle()
-    await this.db.close()
+  /**
+   * Writes every open log's state one last time and closes the database. The high watermark and a new log start are
+   * otherwise recorded only by the next write, so without this a restart would bring back older ones (Kafka, too,
+   * checkpoints them on a clean shutdown). Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.checkpointAndClose()
+    return this.closing
+  }
+
+  private async checkpointAndClose(): Promise<void> {
+    try {
+      if (!this.commit.failure) {
+        const opened = await Promise.allSettled(this.logs.values())
+        const logs = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+        await Promise.all(logs.map((log) => this.commit.add(log)))
+      }
+      await this.commit.settle()
+    } finally {
+      await this.db.close()
+    }
   }
 
   async getNodeValue<T>(key: string): Promise<T | undefined> {
@@ -78,24 +100,32 @@ export class LogStore {
     if (!log) {
       const logOptions = { tailCacheBytes: this.tailCacheBytes }
       log = options.create
-        ? await PartitionLog.create(this.db, this.commit, topicId, partition, logOptions)
-        : await PartitionLog.open(this.db, this.commit, topicId, partition, logOptions)
+        ? PartitionLog.create(this.db, this.commit, topicId, partition, logOptions)
+        : PartitionLog.open(this.db, this.commit, topicId, partition, logOptions)
       this.logs.set(name, log)
+      // A log that failed to open is not kept, so the next caller tries again.
+      log.catch(() => this.logs.delete(name))
     }
     return log
   }
 
-  /** Deletes a topic's record, state records and every batch. */
+  /**
+   * Deletes a topic's record, then the state record and every batch of each of its partitions, found by topic id
+   * rather than by the record's partition count (a crash while adding partitions can leave logs the record does not
+   * list). The record goes first, so a crash part-way leaves only keys that nothing refers to.
+   */
   async deleteTopic(topic: TopicRecord): Promise<void> {
+    for (const [name, log] of this.logs) {
+      if (!name.startsWith(`${topic.topicId}/`)) continue
+      this.logs.delete(name)
+      // A request that looked the partition up before the deletion must not write its keys back afterwards.
+      await log.then((l) => l.markDeleted(), () => undefined)
+    }
     await this.commit.settle()
     await this.db.topics.del(topic.name)
-    const batch = this.db.partitions.batch()
-    for (let p = 0; p < topic.partitions; p++) {
-      batch.del(partitionKey(topic.topicId, p))
-      this.logs.delete(`${topic.topicId}/${p}`)
-    }
-    await batch.write()
-    const range = this.db.logRange(Buffer.from(topic.topicId.replaceAll('-', ''), 'hex'))
+    const topicId = partitionKey(topic.topicId, 0).subarray(0, 16)
+    await this.db.db.clear(this.db.partitionStateRange(topicId))
+    const range = this.db.logRange(topicId)
     await this.db.db.clear(range)
     await this.db.compactRange(range.gte, range.lt)
   }

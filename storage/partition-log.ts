@@ -7,12 +7,15 @@
  * - `append` assigns offsets synchronously (so appends keep arrival order), stamps baseOffset and the leader epoch
  *   into the batch, and queues it for the node's group commit; its promise resolves once the batch is written.
  * - The state record (log start, log end, high watermark, recovery point, leader-epoch cache) is written in the same
- *   LevelDB batch as the data it describes, so the two never disagree.
+ *   LevelDB batch as the data it describes, so the two never disagree. Every write of the log's keys goes through the
+ *   group commit (appends, truncation, a new log start), so a write that carries an older state cannot land after
+ *   one that carries a newer state.
  * - The high watermark is set by the owner (the broker: = durable end on one node, = what the ISR has with
  *   replication); reads never go past the bound the caller gives.
  * - Recent batches stay in memory (the tail cache) so consumers that keep up are served without touching LevelDB.
  * - On open, batches written since the last recovery point are checked (contiguous offsets, CRC) and anything after
  *   the first bad one is cut off, so a torn write is never served.
+ * - `truncateTo` must not run concurrently with appends to the same log (a follower truncates before it fetches).
  */
 import { NodeDatabase, partitionKey, packr } from './database.js'
 import type { Flushable, GroupCommit } from './group-commit.js'
@@ -20,6 +23,7 @@ import {
   At,
   BATCH_HEADER_SIZE,
   LOG_OVERHEAD,
+  MAGIC,
   computeCrc,
   lastOffsetOf,
   setBaseOffset,
@@ -41,6 +45,8 @@ export interface PartitionState {
   /** Every batch below this offset was written by an earlier, completed write. */
   recoveryPoint: bigint
   epochs: EpochEntry[]
+  /** Bytes of the stored batches (retention.bytes). */
+  sizeBytes: number
 }
 
 export interface AppendOptions {
@@ -71,6 +77,13 @@ const EMPTY_STATE: PartitionState = {
   highWatermark: 0n,
   recoveryPoint: 0n,
   epochs: [],
+  sizeBytes: 0,
+}
+
+/** A stored batch replaced by a smaller one, or removed (null): what compaction does. */
+export interface Rewrite {
+  previous: Buffer
+  replacement: Buffer | null
 }
 
 export class PartitionLog implements Flushable {
@@ -80,12 +93,19 @@ export class PartitionLog implements Flushable {
   /** End of what LevelDB has confirmed written. */
   durableEndOffset: bigint
   highWatermark: bigint
+  /** Bytes of the stored batches, including queued ones. */
+  sizeBytes: number
   private epochs: EpochEntry[]
   private readonly key: Buffer
   private readonly stateKey: Buffer
   private unflushed: Entry[] = []
+  /** Keys of batches removed by `truncateTo`, deleted by the next write. */
+  private removed: Buffer[] = []
+  /** Batches replaced by `rewrite`, written by the next write. */
+  private rewritten: { key: Buffer; batch: Buffer | null }[] = []
   private tail: Entry[] = []
   private tailBytes = 0
+  private deleted = false
 
   private constructor(
     private readonly db: NodeDatabase,
@@ -102,6 +122,7 @@ export class PartitionLog implements Flushable {
     this.durableEndOffset = state.logEndOffset
     this.highWatermark = state.highWatermark
     this.epochs = state.epochs
+    this.sizeBytes = state.sizeBytes
   }
 
   static async open(
@@ -117,7 +138,10 @@ export class PartitionLog implements Flushable {
     return new PartitionLog(db, commit, topicId, partition, state, options)
   }
 
-  /** Creates the state record of a new partition so that it exists before the first append. */
+  /**
+   * Creates the state record of a new partition so that it exists before the first append. A partition that already
+   * has one is opened instead: writing an empty state over it would restart its offsets at 0 over the old batches.
+   */
   static async create(
     db: NodeDatabase,
     commit: GroupCommit,
@@ -125,7 +149,9 @@ export class PartitionLog implements Flushable {
     partition: number,
     options: PartitionLogOptions,
   ): Promise<PartitionLog> {
-    await db.partitions.put(partitionKey(topicId, partition), EMPTY_STATE)
+    const key = partitionKey(topicId, partition)
+    if ((await db.partitions.get(key)) !== undefined) return PartitionLog.open(db, commit, topicId, partition, options)
+    await db.partitions.put(key, EMPTY_STATE)
     return new PartitionLog(db, commit, topicId, partition, { ...EMPTY_STATE, epochs: [] }, options)
   }
 
@@ -139,6 +165,7 @@ export class PartitionLog implements Flushable {
 
   /** Appends one batch as leader. Offsets are assigned before this returns its promise. */
   async append(batch: Buffer, options: AppendOptions): Promise<AppendResult> {
+    this.checkWritable()
     const baseOffset = this.logEndOffset
     const lastOffset = baseOffset + BigInt(batch.readInt32BE(At.lastOffsetDelta))
     setBaseOffset(batch, baseOffset)
@@ -150,12 +177,24 @@ export class PartitionLog implements Flushable {
     return { baseOffset, lastOffset }
   }
 
+  /** A store whose write failed takes no more changes (nor offsets): they could never be written. */
+  private checkWritable(): void {
+    if (this.commit.failure) throw this.commit.failure
+    if (this.deleted) throw new Error(`partition ${this.partition} of topic ${this.topicId} was deleted`)
+  }
+
+  /** Refuses every later change: the partition's topic is being deleted. */
+  markDeleted(): void {
+    this.deleted = true
+  }
+
   private assignEpoch(epoch: number, startOffset: bigint): void {
     if (epoch >= 0 && epoch > this.latestEpoch) this.epochs = [...this.epochs, { epoch, startOffset }]
   }
 
   private queue(entry: Entry): void {
     this.logEndOffset = entry.lastOffset + 1n
+    this.sizeBytes += entry.batch.length
     this.unflushed.push(entry)
     this.tail.push(entry)
     this.tailBytes += entry.batch.length
@@ -165,24 +204,33 @@ export class PartitionLog implements Flushable {
   }
 
   drainInto(batch: ChainedBatch): () => void {
+    // Removals first: a batch appended after a truncation may reuse the key of a removed one.
+    for (const key of this.removed) batch.del(key)
+    this.removed = []
+    for (const { key, batch: value } of this.rewritten) {
+      if (value === null) batch.del(key)
+      else batch.put(key, value)
+    }
+    this.rewritten = []
     const entries = this.unflushed
     this.unflushed = []
     for (const entry of entries) batch.put(this.db.logKey(this.key, entry.lastOffset), entry.batch)
     const end = this.logEndOffset
-    batch.put(this.stateKey, packr.pack(this.state({ logEndOffset: end, recoveryPoint: this.durableEndOffset })))
+    batch.put(this.stateKey, packr.pack(this.state()))
     return () => {
       if (end > this.durableEndOffset) this.durableEndOffset = end
     }
   }
 
-  private state(overrides: Partial<PartitionState> = {}): PartitionState {
+  /** The state record; its recovery point is the end of what earlier (completed) writes hold. */
+  private state(): PartitionState {
     return {
       logStartOffset: this.logStartOffset,
       logEndOffset: this.logEndOffset,
       highWatermark: this.highWatermark,
       recoveryPoint: this.durableEndOffset,
       epochs: this.epochs,
-      ...overrides,
+      sizeBytes: this.sizeBytes,
     }
   }
 
@@ -279,77 +327,133 @@ export class PartitionLog implements Flushable {
 
   /**
    * Removes every batch at or above `offset` (a follower truncating to its leader). The log end becomes the start
-   * of the first removed batch, so the log always ends on a batch boundary.
+   * of the first removed batch, so the log always ends on a batch boundary; a log cut below its start is left empty,
+   * starting where it ends.
    */
   async truncateTo(offset: bigint): Promise<void> {
+    this.checkWritable()
     if (offset >= this.logEndOffset) return
+    // The batch that holds `offset` is looked up in LevelDB, so everything appended so far must be there first.
     await this.commit.settle()
-    const range = this.db.logRange(this.key)
-    const keys: Buffer[] = []
+    this.checkWritable()
+    const removed: Buffer[] = []
     let newEnd = offset
+    const range = this.db.logRange(this.key)
     for await (const [key, batch] of this.db.db.iterator({ gte: this.db.logKey(this.key, offset), lt: range.lt })) {
-      keys.push(key)
+      removed.push(key)
+      this.sizeBytes -= batch.length
       const base = batch.readBigInt64BE(At.baseOffset)
       if (base < newEnd) newEnd = base
     }
     this.logEndOffset = newEnd
     this.durableEndOffset = newEnd
     if (this.highWatermark > newEnd) this.highWatermark = newEnd
+    if (this.logStartOffset > newEnd) this.logStartOffset = newEnd
     this.epochs = this.epochs.filter((e) => e.startOffset < newEnd)
     this.tail = this.tail.filter((e) => e.lastOffset < newEnd)
     this.tailBytes = this.tail.reduce((sum, e) => sum + e.batch.length, 0)
-    const batch = this.db.db.batch()
-    for (const key of keys) batch.del(key)
-    batch.put(this.stateKey, packr.pack(this.state()))
-    await batch.write()
+    this.removed.push(...removed)
+    await this.commit.add(this)
   }
 
   /**
-   * Moves the log start to `offset` (retention, DeleteRecords) and deletes the batches wholly below it. The batch
-   * that holds `offset` stays; reads below the log start are refused by the caller.
+   * Moves the log start to `offset` (retention, DeleteRecords), never past the high watermark, and deletes the
+   * batches wholly below it. The batch that holds `offset` stays; reads below the log start are refused by the caller.
    */
   async deleteBefore(offset: bigint): Promise<void> {
-    if (offset <= this.logStartOffset) return
-    this.logStartOffset = offset > this.highWatermark ? this.highWatermark : offset
-    await this.db.db.put(this.stateKey, packr.pack(this.state()))
+    this.checkWritable()
+    const logStartOffset = offset < this.highWatermark ? offset : this.highWatermark
+    if (logStartOffset <= this.logStartOffset) return
     const range = this.db.logRange(this.key)
-    const end = this.db.logKey(this.key, this.logStartOffset)
+    const end = this.db.logKey(this.key, logStartOffset)
+    let deletedBytes = 0
+    for await (const batch of this.db.db.values({ gte: range.gte, lt: end, fillCache: false })) deletedBytes += batch.length
+    this.logStartOffset = logStartOffset
+    this.sizeBytes -= deletedBytes
+    this.tail = this.tail.filter((e) => e.lastOffset >= logStartOffset)
+    this.tailBytes = this.tail.reduce((sum, e) => sum + e.batch.length, 0)
+    // The new log start is recorded before any batch goes, so a crash in between leaves batches nobody reads
+    // rather than a log start pointing at deleted batches.
+    await this.commit.add(this)
     await this.db.db.clear({ gte: range.gte, lt: end })
     // Deleted keys are tombstones until compaction reaches them, and seeks over many tombstones are slow.
     await this.db.compactRange(range.gte, end)
-    this.tail = this.tail.filter((e) => e.lastOffset >= this.logStartOffset)
-    this.tailBytes = this.tail.reduce((sum, e) => sum + e.batch.length, 0)
+  }
+
+  /**
+   * Replaces stored batches below the high watermark with smaller ones, or removes them, keeping every offset where
+   * it was (compaction). It goes through the group commit, so the state written with it carries a recovery point past
+   * every rewritten batch and recovery never mistakes a removed batch for a gap.
+   */
+  async rewrite(changes: readonly Rewrite[]): Promise<void> {
+    this.checkWritable()
+    for (const { previous, replacement } of changes) {
+      const lastOffset = lastOffsetOf(previous)
+      if (lastOffset >= this.highWatermark) throw new RangeError(`batch ending at ${lastOffset} is not below the high watermark`)
+      this.rewritten.push({ key: this.db.logKey(this.key, lastOffset), batch: replacement })
+      this.sizeBytes += (replacement?.length ?? 0) - previous.length
+      const at = this.tail.findIndex((e) => e.lastOffset === lastOffset)
+      if (at >= 0) {
+        this.tailBytes += (replacement?.length ?? 0) - this.tail[at]!.batch.length
+        if (replacement) this.tail[at] = { ...this.tail[at]!, batch: replacement }
+        else this.tail.splice(at, 1)
+      }
+    }
+    await this.commit.add(this)
   }
 }
 
-/** Checks what the last write may have left half-done and cuts the log after the last good batch. */
+/**
+ * Checks what the last write may have left half-done and cuts the log after the last good batch. Batches below the
+ * recovery point were written by completed writes; from there on, each batch must be whole and valid on its own
+ * and continue the offsets exactly:
+ *
+ *   ... | recovery point | base = end | base = previous last + 1 | ... | first bad entry -> cut, with all after it
+ *
+ * The first batch checked may start before `end` only when `end` is a log start inside that batch (the batches
+ * below it were deleted).
+ */
 async function recover(db: NodeDatabase, key: Buffer, stored: PartitionState): Promise<PartitionState> {
   const range = db.logRange(key)
   let end = stored.recoveryPoint > stored.logStartOffset ? stored.recoveryPoint : stored.logStartOffset
   const bad: Buffer[] = []
-  // The batch that ends just below the recovery point sets where the next batch must start.
+  let badBytes = 0
   for await (const [entryKey, batch] of db.db.iterator({ gte: db.logKey(key, end), lt: range.lt })) {
-    const ok =
-      bad.length === 0 &&
-      batch.length >= BATCH_HEADER_SIZE &&
-      batch.readInt32BE(At.batchLength) + LOG_OVERHEAD === batch.length &&
-      entryKey.readBigInt64BE(entryKey.length - 8) === lastOffsetOf(batch) &&
-      (batch.readBigInt64BE(At.baseOffset) === end || (batch.readBigInt64BE(At.baseOffset) < end && lastOffsetOf(batch) >= end)) &&
-      computeCrc(batch) === batch.readUInt32BE(At.crc)
+    const base = batch.length >= BATCH_HEADER_SIZE ? batch.readBigInt64BE(At.baseOffset) : -1n
+    const continues = base === end || (end === stored.logStartOffset && base >= 0n && base < end)
+    const ok = bad.length === 0 && isWholeBatch(entryKey, batch) && continues
     if (ok) end = lastOffsetOf(batch) + 1n
-    else bad.push(entryKey)
+    else {
+      bad.push(entryKey)
+      badBytes += batch.length
+    }
+  }
+  const recovered: PartitionState = {
+    logStartOffset: stored.logStartOffset,
+    logEndOffset: end,
+    highWatermark: stored.highWatermark < end ? stored.highWatermark : end,
+    recoveryPoint: end,
+    epochs: stored.epochs.filter((e) => e.startOffset < end),
+    sizeBytes: Math.max(0, stored.sizeBytes - badBytes),
   }
   if (bad.length > 0) {
+    // The cut and the state that describes it go together, so the state record never claims what was cut.
     const batch = db.db.batch()
     for (const entryKey of bad) batch.del(entryKey)
+    batch.put(db.partitionStateKey(key), packr.pack(recovered))
     await batch.write()
   }
-  const logEndOffset = end
-  return {
-    logStartOffset: stored.logStartOffset,
-    logEndOffset,
-    highWatermark: stored.highWatermark < logEndOffset ? stored.highWatermark : logEndOffset,
-    recoveryPoint: logEndOffset,
-    epochs: stored.epochs.filter((e) => e.startOffset < logEndOffset),
-  }
+  return recovered
+}
+
+/** A complete, intact magic-2 batch stored under its own last offset. */
+function isWholeBatch(entryKey: Buffer, batch: Buffer): boolean {
+  return (
+    batch.length >= BATCH_HEADER_SIZE &&
+    batch.readInt32BE(At.batchLength) + LOG_OVERHEAD === batch.length &&
+    batch.readInt8(At.magic) === MAGIC &&
+    batch.readInt32BE(At.lastOffsetDelta) >= 0 &&
+    entryKey.readBigInt64BE(entryKey.length - 8) === lastOffsetOf(batch) &&
+    computeCrc(batch) === batch.readUInt32BE(At.crc)
+  )
 }

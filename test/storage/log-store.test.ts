@@ -1,0 +1,281 @@
+/**
+ * The LevelDB LogStore beyond the partition-log contract: recovery of what a crash or a bad disk leaves in the
+ * database, the data-directory lock, topic deletion, and sharing one log per partition.
+ */
+import { randomUUID } from 'node:crypto'
+import { Packr } from 'msgpackr'
+import { afterEach, describe, expect, it } from 'vitest'
+import { LogStore, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
+import type { PartitionLog } from '../../storage/partition-log.js'
+import {
+  expectBatches,
+  expectedStored,
+  offsetsOf,
+  producerBatch,
+  valuesOf,
+  withBaseOffset,
+  withFlippedRecordByte,
+} from './batches.js'
+import { LevelBackend } from './level-backend.js'
+
+const NO_LIMIT = 1 << 30
+/** msgpack as storage/database.ts configures it, to write state records as a crash could leave them. */
+const packr = new Packr({ int64AsType: 'bigint', mapsAsObjects: true })
+const opened: LevelBackend[] = []
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((backend) => backend.destroy()))
+})
+
+async function open(): Promise<LevelBackend> {
+  const backend = await LevelBackend.open()
+  opened.push(backend)
+  return backend
+}
+
+async function readAll(log: PartitionLog): Promise<Buffer[]> {
+  return log.read(log.logStartOffset, NO_LIMIT, log.logEndOffset)
+}
+
+async function scanAll(log: PartitionLog): Promise<Buffer[]> {
+  const batches: Buffer[] = []
+  for await (const batch of log.scan(0n, log.logEndOffset + 100n)) batches.push(batch)
+  return batches
+}
+
+/** A log of three batches, 0-2, 3-4 and 5-7 (log end 8), fully written and exposed. */
+async function threeBatches(backend: LevelBackend): Promise<Buffer[]> {
+  const log = await backend.log(0)
+  const stored: Buffer[] = []
+  for (const [i, records] of [3, 2, 3].entries()) {
+    const input = producerBatch(`good-${i}`, records)
+    stored.push(expectedStored(input, { baseOffset: log.logEndOffset, leaderEpoch: 0 }))
+    await log.append(input, { leaderEpoch: 0 })
+  }
+  log.setHighWatermark(log.durableEndOffset)
+  return stored
+}
+
+/** `batch` followed by bytes its batchLength does not count. */
+function withTrailingBytes(batch: Buffer): Buffer {
+  return Buffer.concat([batch, Buffer.alloc(5)])
+}
+
+/** A valid batch of `records` records as it would be stored at `baseOffset`. */
+function storedAt(baseOffset: bigint, records: number, label = 'injected'): Buffer {
+  return withBaseOffset(producerBatch(label, records), baseOffset)
+}
+
+describe('recovery on open', () => {
+  // Each entry is what a torn write or a bad disk could leave past the recovery point: [key's last offset, value].
+  const corruptions: { what: string; entry: () => [bigint, Buffer] }[] = [
+    { what: 'a wrong CRC', entry: () => [9n, withFlippedRecordByte(storedAt(8n, 2))] },
+    { what: 'a value cut short (torn write)', entry: () => [9n, storedAt(8n, 2).subarray(0, 70)] },
+    { what: 'a value longer than its batchLength', entry: () => [9n, withTrailingBytes(storedAt(8n, 2))] },
+    { what: 'a value shorter than a batch header', entry: () => [9n, Buffer.alloc(20, 7)] },
+    { what: 'a gap in offsets', entry: () => [11n, storedAt(10n, 2)] },
+    { what: 'offsets overlapping the last good batch', entry: () => [9n, storedAt(6n, 4)] },
+    { what: 'a key that disagrees with the lastOffset', entry: () => [12n, storedAt(8n, 2)] },
+    {
+      what: 'a magic other than 2',
+      entry: () => {
+        const batch = storedAt(8n, 2)
+        batch.writeInt8(1, 16)
+        return [9n, batch]
+      },
+    },
+  ]
+
+  describe.each(corruptions)('cuts off a tail entry with $what', ({ entry }) => {
+    it('never serves it, removes it, and appends from the last good offset', async () => {
+      const backend = await open()
+      const stored = await threeBatches(backend)
+      const [lastOffset, value] = entry()
+      const badKey = backend.rawLogKey(0, lastOffset)
+
+      await backend.whileStopped((db) => db.put(badKey, value))
+
+      const log = await backend.log(0)
+      expect(log.logEndOffset).toBe(8n)
+      expect(log.durableEndOffset).toBe(8n)
+      expect(log.highWatermark).toBe(8n)
+      expectBatches(await log.read(0n, NO_LIMIT, 100n), stored)
+      expectBatches(await scanAll(log), stored)
+      expect((await backend.allKeys()).some((key) => key.equals(badKey))).toBe(false)
+
+      const next = producerBatch('next', 2)
+      const expected = expectedStored(next, { baseOffset: 8n, leaderEpoch: 0 })
+      expect(await log.append(next, { leaderEpoch: 0 })).toEqual({ baseOffset: 8n, lastOffset: 9n })
+      await backend.restart()
+      const reopened = await backend.log(0)
+      expect(reopened.logEndOffset).toBe(10n)
+      expectBatches(await reopened.read(0n, NO_LIMIT, 10n), [...stored, expected])
+    })
+  })
+
+  it('cuts every entry after the first bad one, good or not', async () => {
+    const backend = await open()
+    const stored = await threeBatches(backend)
+
+    await backend.whileStopped(async (db) => {
+      await db.put(backend.rawLogKey(0, 9n), withFlippedRecordByte(storedAt(8n, 2)))
+      await db.put(backend.rawLogKey(0, 11n), storedAt(10n, 2))
+    })
+
+    const log = await backend.log(0)
+    expect(log.logEndOffset).toBe(8n)
+    expectBatches(await scanAll(log), stored)
+    const logKeys = (await backend.allKeys()).filter((key) => key.subarray(0, 5).toString() === '!log!')
+    expect(logKeys).toEqual([2n, 4n, 7n].map((last) => backend.rawLogKey(0, last)))
+  })
+
+  it('keeps a complete, contiguous batch found past the recovery point', async () => {
+    const backend = await open()
+    const stored = await threeBatches(backend)
+    const extra = storedAt(8n, 3, 'extra')
+
+    await backend.whileStopped((db) => db.put(backend.rawLogKey(0, 10n), extra))
+
+    const log = await backend.log(0)
+    expect(log.logEndOffset).toBe(11n)
+    expectBatches(await log.read(0n, NO_LIMIT, 11n), [...stored, extra])
+  })
+
+  it('clamps the high watermark and the epoch cache to the recovered log end', async () => {
+    const backend = await open()
+    const stored = await threeBatches(backend)
+    // What a write torn between its state record and its batch would leave: a state that claims offsets 8-11 in
+    // epoch 7, and a batch for them that fails its CRC.
+    const claimed = {
+      logStartOffset: 0n,
+      logEndOffset: 12n,
+      highWatermark: 12n,
+      recoveryPoint: 8n,
+      epochs: [
+        { epoch: 0, startOffset: 0n },
+        { epoch: 7, startOffset: 8n },
+      ],
+    }
+
+    await backend.whileStopped(async (db) => {
+      await db.put(backend.rawStateKey(0), packr.pack(claimed))
+      await db.put(backend.rawLogKey(0, 11n), withFlippedRecordByte(storedAt(8n, 4)))
+    })
+
+    const log = await backend.log(0)
+    expect(log.logEndOffset).toBe(8n)
+    expect(log.highWatermark).toBe(8n)
+    expect(log.epochCache).toEqual([{ epoch: 0, startOffset: 0n }])
+    expectBatches(await readAll(log), stored)
+  })
+
+  it('checks from the log start when that lies inside a batch and past the recovery point', async () => {
+    const backend = await open()
+    const stored = await threeBatches(backend)
+    await (await backend.log(0)).deleteBefore(4n)
+
+    // A state whose recovery point (0) is below the log start (4, inside batch 3-4): recovery starts at the batch
+    // that holds the log start and must accept it although it does not start there.
+    await backend.whileStopped(async (db) => {
+      const state = packr.unpack((await db.get(backend.rawStateKey(0)))!) as Record<string, unknown>
+      await db.put(backend.rawStateKey(0), packr.pack({ ...state, recoveryPoint: 0n }))
+      await db.put(backend.rawLogKey(0, 9n), withFlippedRecordByte(storedAt(8n, 2)))
+    })
+
+    const log = await backend.log(0)
+    expect(log.logStartOffset).toBe(4n)
+    expect(log.logEndOffset).toBe(8n)
+    expectBatches(await readAll(log), stored.slice(1))
+  })
+})
+
+describe('the data directory', () => {
+  it('can be opened by one LogStore at a time, and the second gets a StorageLockedError', async () => {
+    const backend = await open()
+
+    const error = await LogStore.open(backend.dataDir).then(
+      () => null,
+      (e: unknown) => e,
+    )
+
+    expect(error).toBeInstanceOf(StorageLockedError)
+    expect((error as Error).message).toBe(
+      `the data directory ${backend.dataDir} is already in use (by another process or another LogStore)`,
+    )
+    // The first store is unaffected, and the directory opens again once it is closed.
+    await (await backend.log(0)).append(producerBatch('still-works', 1), { leaderEpoch: 0 })
+    await backend.restart()
+    expect((await backend.log(0)).logEndOffset).toBe(1n)
+  })
+})
+
+describe('partition logs', () => {
+  it('are one object per partition, even when asked for concurrently', async () => {
+    const backend = await open()
+
+    const [a, b] = await Promise.all([backend.log(0), backend.log(0)])
+    const [c, d] = await Promise.all([
+      backend.store.log(backend.topicId, 1, { create: false }),
+      backend.store.log(backend.topicId, 1, { create: true }),
+    ])
+
+    expect(a).toBe(b)
+    expect(c).toBe(d)
+  })
+
+  it('open with create: false on a partition that was never created is empty', async () => {
+    const backend = await open()
+    const log = await backend.store.log(randomUUID(), 0, { create: false })
+    expect([log.logStartOffset, log.logEndOffset, log.highWatermark]).toEqual([0n, 0n, 0n])
+  })
+})
+
+describe('deleteTopic', () => {
+  function topicRecord(name: string, topicId: string, partitions: number): TopicRecord {
+    return { name, topicId, partitions, replicationFactor: 1, configs: {}, createdAtMs: 0 }
+  }
+
+  it('removes every key of the topic, including partitions its record does not list, and nothing else', async () => {
+    const backend = await open()
+    const store = backend.store
+    const doomed = topicRecord('doomed', backend.topicId, 3)
+    const kept = topicRecord('kept', randomUUID(), 1)
+    await store.putTopic(doomed)
+    await store.putTopic(kept)
+    // Partition 3 exists on disk but not in the record, as after a crash in the middle of adding partitions.
+    for (const p of [0, 1, 2, 3]) {
+      await (await backend.log(p)).append(producerBatch(`doomed-${p}`, 2), { leaderEpoch: 0 })
+    }
+    const keptLog = await store.log(kept.topicId, 0, { create: true })
+    await keptLog.append(producerBatch('kept', 2), { leaderEpoch: 0 })
+
+    await store.deleteTopic(doomed)
+
+    const doomedId = backend.topicIdBytes()
+    expect((await backend.allKeys()).filter((key) => key.includes(doomedId))).toEqual([])
+    expect((await store.listTopics()).map((t) => t.name)).toEqual(['kept'])
+    await backend.restart()
+    const keptAgain = await backend.store.log(kept.topicId, 0, { create: false })
+    expect(valuesOf(await readAll(keptAgain))).toEqual(['kept/0', 'kept/1'])
+    expect((await backend.allKeys()).filter((key) => key.includes(doomedId))).toEqual([])
+  })
+
+  it('leaves a recreated topic (a new topic id) empty', async () => {
+    const backend = await open()
+    const old = topicRecord('reborn', backend.topicId, 1)
+    await backend.store.putTopic(old)
+    await (await backend.log(0)).append(producerBatch('old', 3), { leaderEpoch: 0 })
+    await backend.store.deleteTopic(old)
+
+    const reborn = topicRecord('reborn', randomUUID(), 1)
+    await backend.store.putTopic(reborn)
+    const log = await backend.store.log(reborn.topicId, 0, { create: true })
+
+    expect([log.logStartOffset, log.logEndOffset, log.highWatermark]).toEqual([0n, 0n, 0n])
+    expectBatches(await log.read(0n, NO_LIMIT, 100n), [])
+    await log.append(producerBatch('new', 1), { leaderEpoch: 0 })
+    await backend.restart()
+    const reopened = await backend.store.log(reborn.topicId, 0, { create: false })
+    expect(offsetsOf(await readAll(reopened))).toEqual(['0-0'])
+    expect(valuesOf(await readAll(reopened))).toEqual(['new/0'])
+  })
+})
