@@ -11,6 +11,7 @@ import { Dispatcher } from './dispatcher.js'
 import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
 import { GroupCoordinator } from './group/coordinator.js'
+import { LogCleaner } from './log-cleaner.js'
 
 interface Identity {
   clusterId: string
@@ -21,6 +22,7 @@ export class Broker {
   private readonly sockets = new Set<Socket>()
   private server: Server | null = null
   readonly dispatcher = new Dispatcher()
+  readonly cleaner: LogCleaner
 
   private constructor(
     readonly config: BrokerConfig,
@@ -29,7 +31,9 @@ export class Broker {
     readonly clusterId: string,
     readonly log: Logger,
     readonly groups: GroupCoordinator,
-  ) {}
+  ) {
+    this.cleaner = new LogCleaner(topics, config, log)
+  }
 
   static async start(options: Partial<BrokerConfig> = {}): Promise<Broker> {
     const config: BrokerConfig = { ...DEFAULT_CONFIG, ...options }
@@ -43,6 +47,7 @@ export class Broker {
       await groups.load()
       const broker = new Broker(config, store, topics, identity.clusterId, log, groups)
       await broker.listen()
+      broker.cleaner.start()
       log.info(
         `listening on ${config.host}:${broker.port} (cluster ${identity.clusterId}, data in ${config.dataDir}, ` +
           `${topics.list().length} topics)`,
@@ -93,6 +98,7 @@ export class Broker {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
     for (const socket of this.sockets) socket.destroy()
     this.groups.close()
+    await this.cleaner.stop()
     await this.store.close()
     this.log.info('stopped')
   }

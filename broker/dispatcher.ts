@@ -26,6 +26,8 @@ import {
   deleteGroupsHandler,
 } from './handlers/groups.js'
 import { offsetCommitHandler, offsetFetchHandler, offsetDeleteHandler } from './handlers/offsets.js'
+import { alterConfigsHandler, incrementalAlterConfigsHandler } from './handlers/alter-configs.js'
+import { deleteRecordsHandler } from './handlers/delete-records.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -44,9 +46,12 @@ export const HANDLERS: readonly HandlerEntry[] = [
   apiVersionsHandler,
   createTopicsHandler,
   deleteTopicsHandler,
+  deleteRecordsHandler,
   describeConfigsHandler,
+  alterConfigsHandler,
   createPartitionsHandler,
   deleteGroupsHandler,
+  incrementalAlterConfigsHandler,
   offsetDeleteHandler,
   describeClusterHandler,
 ]

@@ -28,6 +28,8 @@ export class Reader {
 
   private take(size: number): number {
     const at = this.offset
+    // A negative size would move the offset backwards (a record's header key length of -1 did, in decodeRecords).
+    if (size < 0) throw new DecodeError(`negative size ${size} at offset ${at}`)
     if (size > this.end - at) throw new DecodeError(`needed ${size} bytes at offset ${at}, only ${this.end - at} remain`)
     this.offset = at + size
     return at
@@ -92,13 +94,19 @@ export class Reader {
     return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2
   }
 
-  /** Zig-zag signed varlong (int64), at most 10 bytes. */
+  /**
+   * Zig-zag signed varlong (int64), at most 10 bytes. Bits beyond 64 in the tenth byte are dropped, as Kafka's
+   * ByteUtils.readVarlong does, so the result is always an int64.
+   */
   varlong(): bigint {
     let value = 0n
     for (let shift = 0n; shift < 70n; shift += 7n) {
       const byte = this.buffer[this.take(1)]!
       value |= BigInt(byte & 0x7f) << shift
-      if ((byte & 0x80) === 0) return (value >> 1n) ^ -(value & 1n)
+      if ((byte & 0x80) === 0) {
+        const raw = BigInt.asUintN(64, value)
+        return (raw >> 1n) ^ -(raw & 1n)
+      }
     }
     throw new DecodeError('varlong longer than 10 bytes')
   }

@@ -11,7 +11,7 @@
  * key (varint length, -1 null), value, header count varint, headers (key string, value bytes).
  */
 import { crc32c } from '@node-rs/crc32'
-import { Reader } from './reader.js'
+import { DecodeError, Reader } from './reader.js'
 import { Writer } from './writer.js'
 import { ErrorCode } from './errors.js'
 import { compress, decompress, Compression } from './compression.js'
@@ -170,7 +170,10 @@ export function decodeRecords(batch: Buffer): Record[] {
   const logAppendTime = (header.attributes & Attribute.logAppendTime) !== 0
   const records: Record[] = []
   for (let i = 0; i < header.recordsCount; i++) {
+    // As DefaultRecord.readFrom: a record must take exactly the bytes its length says. A negative length used to send
+    // the reader backwards, so a hostile batch with a huge recordsCount looped (and allocated) without end.
     const length = reader.varint()
+    if (length < 0 || length > reader.remaining) throw new DecodeError(`record ${i} claims ${length} bytes, ${reader.remaining} remain`)
     const recordEnd = reader.offset + length
     reader.int8()
     const timestampDelta = reader.varlong()
@@ -178,14 +181,14 @@ export function decodeRecords(batch: Buffer): Record[] {
     const key = varBytes(reader)
     const value = varBytes(reader)
     const headerCount = reader.varint()
-    reader.checkLength(headerCount, 2, 'record headers')
+    if (reader.checkLength(headerCount, 2, 'record headers') === null) throw new DecodeError(`record ${i} has -1 headers`)
     const headers: RecordHeader[] = []
     for (let h = 0; h < headerCount; h++) {
       const keyLength = reader.varint()
       reader.checkLength(keyLength, 1, 'header key')
       headers.push({ key: reader.utf8(keyLength), value: varBytes(reader) })
     }
-    reader.offset = recordEnd
+    if (reader.offset !== recordEnd) throw new DecodeError(`record ${i} claims ${length} bytes but its fields end elsewhere`)
     records.push({
       offset: header.baseOffset + BigInt(offsetDelta),
       timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta,
@@ -207,6 +210,8 @@ export interface RecordInput {
   value: Buffer | null
   headers?: RecordHeader[]
   timestamp?: bigint
+  /** Position in the batch; defaults to the record's index (a batch rebuilt by compaction has gaps). */
+  offsetDelta?: number
 }
 
 export interface BatchOptions {
@@ -216,6 +221,12 @@ export interface BatchOptions {
   producerEpoch?: number
   baseSequence?: number
   partitionLeaderEpoch?: number
+  /** Defaults to the last record's offsetDelta. */
+  lastOffsetDelta?: number
+  /** Attribute bits besides the codec: timestamp type, transactional. */
+  flags?: number
+  /** For LogAppendTime batches, the broker's stamp. */
+  maxTimestamp?: bigint
 }
 
 /** Builds one magic-2 batch, as a producer does. */
@@ -224,11 +235,11 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Batc
   const now = BigInt(Date.now())
   const timestamps = records.map((r) => r.timestamp ?? now)
   const baseTimestamp = timestamps.reduce((a, b) => (b < a ? b : a))
-  const maxTimestamp = timestamps.reduce((a, b) => (b > a ? b : a))
+  const maxTimestamp = options.maxTimestamp ?? timestamps.reduce((a, b) => (b > a ? b : a))
   const body = new Writer(records.length * 32)
   records.forEach((record, i) => {
     const inner = new Writer(64)
-    inner.int8(0).varlong(timestamps[i]! - baseTimestamp).varint(i)
+    inner.int8(0).varlong(timestamps[i]! - baseTimestamp).varint(record.offsetDelta ?? i)
     writeVarBytes(inner, record.key ?? null)
     writeVarBytes(inner, record.value)
     inner.varint(record.headers?.length ?? 0)
@@ -247,8 +258,8 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Batc
   batch.writeInt32BE(batch.length - LOG_OVERHEAD, At.batchLength)
   batch.writeInt32BE(options.partitionLeaderEpoch ?? -1, At.partitionLeaderEpoch)
   batch.writeInt8(MAGIC, At.magic)
-  batch.writeInt16BE(codec, At.attributes)
-  batch.writeInt32BE(records.length - 1, At.lastOffsetDelta)
+  batch.writeInt16BE(codec | (options.flags ?? 0), At.attributes)
+  batch.writeInt32BE(options.lastOffsetDelta ?? records.at(-1)!.offsetDelta ?? records.length - 1, At.lastOffsetDelta)
   batch.writeBigInt64BE(baseTimestamp, At.baseTimestamp)
   batch.writeBigInt64BE(maxTimestamp, At.maxTimestamp)
   batch.writeBigInt64BE(options.producerId ?? -1n, At.producerId)
@@ -258,6 +269,37 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Batc
   payload.copy(batch, BATCH_HEADER_SIZE)
   batch.writeUInt32BE(computeCrc(batch), At.crc)
   return batch
+}
+
+/**
+ * The same batch holding only `kept` of its records, at their original offsets: what compaction stores. The offset
+ * range (baseOffset, lastOffsetDelta), leader epoch, producer fields and timestamp type stay; the codec stays when
+ * Brook can write it (zstd batches are rewritten uncompressed).
+ */
+export function rebuildBatch(original: Buffer, kept: readonly Record[]): Buffer {
+  const header = readBatchHeader(original)
+  const codec = header.attributes & Attribute.compressionMask
+  const logAppendTime = (header.attributes & Attribute.logAppendTime) !== 0
+  return encodeRecordBatch(
+    kept.map((r) => ({
+      key: r.key,
+      value: r.value,
+      headers: r.headers,
+      timestamp: r.timestamp,
+      offsetDelta: Number(r.offset - header.baseOffset),
+    })),
+    {
+      baseOffset: header.baseOffset,
+      compression: codec === Compression.zstd ? Compression.none : codec,
+      producerId: header.producerId,
+      producerEpoch: header.producerEpoch,
+      baseSequence: header.baseSequence,
+      partitionLeaderEpoch: header.partitionLeaderEpoch,
+      lastOffsetDelta: header.lastOffsetDelta,
+      flags: header.attributes & (Attribute.logAppendTime | Attribute.transactional),
+      maxTimestamp: logAppendTime ? header.maxTimestamp : undefined,
+    },
+  )
 }
 
 function writeVarBytes(writer: Writer, value: Buffer | null): void {

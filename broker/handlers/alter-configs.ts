@@ -1,0 +1,133 @@
+/**
+ * AlterConfigs v0-2 and IncrementalAlterConfigs v0-1, for topics.
+ *
+ * Behaviour
+ * - AlterConfigs replaces a topic's whole set of configs with the one given (unlisted configs return to their
+ *   defaults), as Kafka's legacy API does; IncrementalAlterConfigs applies SET, DELETE (back to the default), APPEND
+ *   and SUBTRACT (list-typed configs only, such as cleanup.policy) one config at a time.
+ * - Every value is validated against the topic config table before anything changes; a bad name or value is
+ *   INVALID_CONFIG with a message naming the config, and nothing of that resource is applied. A config named twice
+ *   in one resource is INVALID_REQUEST. `validateOnly` checks and changes nothing.
+ * - Changes take effect at once for produce-time configs (max.message.bytes, message.timestamp.type) and at the next
+ *   cleaner pass for retention and compaction.
+ * - Broker resources are refused with INVALID_REQUEST: a Brook node's settings come from its flags or config file.
+ * - Unknown topics: UNKNOWN_TOPIC_OR_PARTITION.
+ */
+import { alterConfigs, type AlterConfigsRequest, type AlterConfigsResponse } from '../../protocol/messages/alter-configs.js'
+import {
+  incrementalAlterConfigs,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponse,
+} from '../../protocol/messages/incremental-alter-configs.js'
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
+import { defineHandler } from '../handler.js'
+import type { Broker } from '../broker.js'
+import { ConfigType, topicConfigDef, validateTopicConfigs } from '../topic-configs.js'
+import { ResourceType } from './configs.js'
+
+export const ConfigOperation = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const
+
+interface Result {
+  errorCode: number
+  errorMessage: string | null
+  resourceType: number
+  resourceName: string
+}
+
+/** Checks a resource, computes its new configs with `change`, validates and (unless validateOnly) stores them. */
+async function alterTopic(
+  broker: Broker,
+  resource: { resourceType: number; resourceName: string; configs: { name: string }[] },
+  validateOnly: boolean,
+  change: (current: Record<string, string>) => Record<string, string | null>,
+): Promise<Result> {
+  const { resourceType, resourceName } = resource
+  const result = (errorCode: number, errorMessage: string | null = null): Result => ({ errorCode, errorMessage, resourceType, resourceName })
+  if (resourceType === ResourceType.BROKER) {
+    return result(ErrorCode.INVALID_REQUEST, 'broker settings come from the node\'s flags or config file and cannot be altered while it runs')
+  }
+  if (resourceType !== ResourceType.TOPIC) return result(ErrorCode.INVALID_REQUEST, `resource type ${resourceType} is not supported`)
+  const names = resource.configs.map((c) => c.name)
+  const twice = names.find((name, i) => names.indexOf(name) !== i)
+  if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config '${twice}' appears more than once`)
+  const topic = broker.topics.get(resourceName)
+  if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${resourceName}' does not exist`)
+  let next: Record<string, string | null>
+  try {
+    next = change(topic.configs)
+  } catch (error) {
+    if (error instanceof KafkaError) return result(error.code, error.message)
+    throw error
+  }
+  const problem = validateTopicConfigs(next)
+  if (problem) return result(ErrorCode.INVALID_CONFIG, problem)
+  if (!validateOnly) {
+    await broker.topics.setConfigs(topic, next as Record<string, string>)
+    broker.log.info(`topic '${topic.name}' configs: ${JSON.stringify(next)}`)
+  }
+  return result(ErrorCode.NONE)
+}
+
+export const alterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfigsResponse>(
+  alterConfigs,
+  '0-2',
+  async (request, { broker }) => ({
+    throttleTimeMs: 0,
+    responses: await Promise.all(
+      request.resources.map((resource) =>
+        alterTopic(broker, resource, request.validateOnly, () => Object.fromEntries(resource.configs.map((c) => [c.name, c.value]))),
+      ),
+    ),
+  }),
+)
+
+function listItems(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+}
+
+export const incrementalAlterConfigsHandler = defineHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(
+  incrementalAlterConfigs,
+  '0-1',
+  async (request, { broker }) => ({
+    throttleTimeMs: 0,
+    responses: await Promise.all(
+      request.resources.map((resource) =>
+        alterTopic(broker, resource, request.validateOnly, (current) => {
+          const next: Record<string, string | null> = { ...current }
+          for (const { name, configOperation, value } of resource.configs) {
+            const def = topicConfigDef(name)
+            if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config '${name}'`)
+            switch (configOperation) {
+              case ConfigOperation.SET:
+                next[name] = value
+                break
+              case ConfigOperation.DELETE:
+                delete next[name]
+                break
+              case ConfigOperation.APPEND:
+              case ConfigOperation.SUBTRACT: {
+                if (def.type !== ConfigType.LIST) {
+                  throw new KafkaError(ErrorCode.INVALID_CONFIG, `'${name}' is not a list, so values cannot be appended or subtracted`)
+                }
+                const items = listItems(next[name] ?? def.default)
+                const change = listItems(value ?? '')
+                const result =
+                  configOperation === ConfigOperation.APPEND
+                    ? [...items, ...change.filter((item) => !items.includes(item))]
+                    : items.filter((item) => !change.includes(item))
+                next[name] = result.join(',')
+                break
+              }
+              default:
+                throw new KafkaError(ErrorCode.INVALID_REQUEST, `unknown config operation ${configOperation} for '${name}'`)
+            }
+          }
+          return next
+        }),
+      ),
+    ),
+  }),
+)

@@ -1,0 +1,47 @@
+/**
+ * DeleteRecords: v0-2.
+ *
+ * Behaviour
+ * - Moves each partition's log start offset up to the offset given (-1: the high watermark) and deletes the
+ *   batches wholly below it; the answer's lowWatermark is the new log start. Reads below it are then
+ *   OFFSET_OUT_OF_RANGE, and ListOffsets earliest returns it.
+ * - An offset above the high watermark (or below -1) is OFFSET_OUT_OF_RANGE; one at or below the current log start
+ *   changes nothing. Unknown partitions: UNKNOWN_TOPIC_OR_PARTITION.
+ */
+import {
+  deleteRecords,
+  type DeleteRecordsRequest,
+  type DeleteRecordsResponse,
+} from '../../protocol/messages/delete-records.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import { defineHandler } from '../handler.js'
+
+const HIGH_WATERMARK = -1n
+
+export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRecordsResponse>(
+  deleteRecords,
+  '0-2',
+  async (request, { broker }) => ({
+    throttleTimeMs: 0,
+    topics: await Promise.all(
+      request.topics.map(async (wanted) => ({
+        name: wanted.name,
+        partitions: await Promise.all(
+          wanted.partitions.map(async ({ partitionIndex, offset }) => {
+            const partition = broker.topics.partition(wanted.name, partitionIndex)
+            if (!partition) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
+            const target = offset === HIGH_WATERMARK ? partition.highWatermark : offset
+            if (target < 0n || target > partition.highWatermark) {
+              return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE }
+            }
+            if (target > partition.logStartOffset) {
+              await partition.log.deleteBefore(target)
+              broker.log.info(`${wanted.name}-${partitionIndex}: records before ${target} deleted`)
+            }
+            return { partitionIndex, lowWatermark: partition.logStartOffset, errorCode: ErrorCode.NONE }
+          }),
+        ),
+      })),
+    ),
+  }),
+)

@@ -1,0 +1,147 @@
+/**
+ * Retention and compaction, run every log.retention.check.interval.ms over every partition, per its cleanup.policy.
+ *
+ * delete:  batches at the start of the log whose newest record is older than retention.ms, and then the oldest
+ *          batches while the partition holds more than retention.bytes, are deleted whole; the log start offset moves
+ *          to the first batch kept. Like Kafka (which deletes whole segments), deletion stops at the first batch that
+ *          must stay, and never passes the high watermark or removes the last batch.
+ * compact: the latest record of each key is kept; older records of the key are removed from their batches, which
+ *          are rewritten in place with their offsets unchanged (sparse offsets are legal in a batch, as after Kafka's
+ *          cleaner). A tombstone (null value) is dropped once it is older than delete.retention.ms (by its
+ *          timestamp). Records newer than min.compaction.lag.ms, the last batch, and anything at or above the high
+ *          watermark are left alone. A partition is compacted when the share of not-yet-compacted bytes reaches
+ *          min.cleanable.dirty.ratio, or when its oldest uncompacted record is older than max.compaction.lag.ms.
+ */
+import { Attribute, At, decodeRecords, lastOffsetOf, rebuildBatch, type Record } from '../protocol/record-batch.js'
+import type { BrokerConfig } from './config.js'
+import type { Logger } from './logger.js'
+import type { Partition } from './partition.js'
+import type { TopicManager } from './topics.js'
+import type { Rewrite } from '../storage/partition-log.js'
+import { topicConfig } from './topic-configs.js'
+
+export class LogCleaner {
+  private timer: NodeJS.Timeout | null = null
+  private running: Promise<void> | null = null
+  /** Per partition: every offset below this has been compacted once. Lost on restart, which only costs a pass. */
+  private readonly cleanedUpTo = new WeakMap<Partition, bigint>()
+
+  constructor(
+    private readonly topics: TopicManager,
+    private readonly config: BrokerConfig,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.runOnce(), this.config.retentionCheckIntervalMs)
+    this.timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+    await this.running
+  }
+
+  /** One pass over every partition; passes never overlap. */
+  runOnce(now = Date.now()): Promise<void> {
+    this.running ??= this.pass(now).finally(() => (this.running = null))
+    return this.running
+  }
+
+  private async pass(now: number): Promise<void> {
+    for (const topic of this.topics.list()) {
+      const setting = (name: string): string => topicConfig(topic.configs, name, this.config)
+      const policy = setting('cleanup.policy').split(',').map((s) => s.trim())
+      for (const partition of topic.partitions) {
+        try {
+          if (policy.includes('delete')) {
+            await this.applyRetention(partition, Number(setting('retention.ms')), Number(setting('retention.bytes')), now)
+          }
+          if (policy.includes('compact')) {
+            await this.compact(partition, {
+              now,
+              deleteRetentionMs: Number(setting('delete.retention.ms')),
+              minCompactionLagMs: Number(setting('min.compaction.lag.ms')),
+              maxCompactionLagMs: Number(setting('max.compaction.lag.ms')),
+              minCleanableDirtyRatio: Number(setting('min.cleanable.dirty.ratio')),
+            })
+          }
+        } catch (error) {
+          this.log.error(`cleaning ${topic.name}-${partition.index} failed: ${(error as Error).message}`)
+        }
+      }
+    }
+  }
+
+  private async applyRetention(partition: Partition, retentionMs: number, retentionBytes: number, now: number): Promise<void> {
+    const log = partition.log
+    // The last batch below the high watermark is never deleted, so the log end is always backed by a stored batch.
+    const limit = partition.highWatermark
+    let newStart: bigint | null = null
+    let excess = retentionBytes >= 0 ? log.sizeBytes - retentionBytes : 0
+    for await (const batch of log.scan(log.logStartOffset, limit)) {
+      const next = lastOffsetOf(batch) + 1n
+      if (next >= limit) break
+      const expired = retentionMs >= 0 && Number(batch.readBigInt64BE(At.maxTimestamp)) < now - retentionMs
+      if (!expired && excess <= 0) break
+      excess -= batch.length
+      newStart = next
+    }
+    if (newStart !== null && newStart > log.logStartOffset) {
+      await log.deleteBefore(newStart)
+      this.log.info(`${partition.topic.name}-${partition.index}: retention moved the log start to ${newStart}`)
+    }
+  }
+
+  private async compact(
+    partition: Partition,
+    settings: { now: number; deleteRetentionMs: number; minCompactionLagMs: number; maxCompactionLagMs: number; minCleanableDirtyRatio: number },
+  ): Promise<void> {
+    const log = partition.log
+    const cleanedUpTo = this.cleanedUpTo.get(partition) ?? log.logStartOffset
+    // Pass 1: the latest offset of every key, over everything old enough to clean.
+    const latest = new Map<string, bigint>()
+    let end = log.logStartOffset
+    let totalBytes = 0
+    let dirtyBytes = 0
+    let oldestDirty = Infinity
+    for await (const batch of log.scan(log.logStartOffset, partition.highWatermark)) {
+      const lastOffset = lastOffsetOf(batch)
+      if (lastOffset + 1n >= log.logEndOffset) break
+      if (Number(batch.readBigInt64BE(At.maxTimestamp)) > settings.now - settings.minCompactionLagMs) break
+      totalBytes += batch.length
+      if (lastOffset >= cleanedUpTo) {
+        dirtyBytes += batch.length
+        oldestDirty = Math.min(oldestDirty, Number(batch.readBigInt64BE(At.baseTimestamp)))
+      }
+      if ((batch.readInt16BE(At.attributes) & Attribute.control) === 0) {
+        for (const record of decodeRecords(batch)) if (record.key) latest.set(record.key.toString('base64'), record.offset)
+      }
+      end = lastOffset + 1n
+    }
+    const dueByLag = oldestDirty < settings.now - settings.maxCompactionLagMs
+    if (totalBytes === 0 || (dirtyBytes / totalBytes < settings.minCleanableDirtyRatio && !dueByLag)) return
+    // Pass 2: rewrite the batches that hold superseded records or expired tombstones.
+    const keep = (record: Record): boolean => {
+      if (!record.key) return true
+      if (latest.get(record.key.toString('base64')) !== record.offset) return false
+      return record.value !== null || Number(record.timestamp) > settings.now - settings.deleteRetentionMs
+    }
+    const changes: Rewrite[] = []
+    let removed = 0
+    for await (const batch of log.scan(log.logStartOffset, end)) {
+      if (batch.readInt16BE(At.attributes) & Attribute.control) continue
+      const records = decodeRecords(batch)
+      const kept = records.filter(keep)
+      if (kept.length === records.length) continue
+      removed += records.length - kept.length
+      changes.push({ previous: batch, replacement: kept.length === 0 ? null : rebuildBatch(batch, kept) })
+    }
+    if (changes.length > 0) {
+      await log.rewrite(changes)
+      this.log.info(`${partition.topic.name}-${partition.index}: compaction removed ${removed} records below offset ${end}`)
+    }
+    this.cleanedUpTo.set(partition, end)
+  }
+}
