@@ -18,16 +18,24 @@ import {
   type ConsumerProtocolAssignment,
 } from '../../protocol/messages/consumer-protocol-assignment.js'
 
+/**
+ * Reads at the stated version, then at each lower one: some clients label an older layout with a newer version
+ * (@platformatic/kafka 1.35 writes version 1 without v1's ownedPartitions), and a description should still show what
+ * they subscribed to.
+ */
 function decodeVersioned<T>(spec: MessageSpec, bytes: Buffer): T | null {
   if (bytes.length < 2) return null
-  try {
-    const reader = new Reader(bytes)
-    const version = Math.min(reader.int16(), parseRange(spec.validVersions).max)
-    if (version < 0) return null
-    return codecFor<T>(spec, version).decode(reader)
-  } catch {
-    return null
+  const stated = Math.min(bytes.readInt16BE(0), parseRange(spec.validVersions).max)
+  for (let version = stated; version >= 0; version--) {
+    try {
+      const reader = new Reader(bytes, 2)
+      const value = codecFor<T>(spec, version).decode(reader)
+      if (reader.remaining === 0 || version === stated) return value
+    } catch {
+      // try the next older layout
+    }
   }
+  return null
 }
 
 /** The topics a member subscribed to; empty when the metadata is not the consumer protocol. */

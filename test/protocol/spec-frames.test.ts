@@ -1,0 +1,132 @@
+/**
+ * Boundary versions no client on this machine can send (Metadata v8, CreateTopics v5, DeleteTopics v3 and v4; see
+ * test/fixtures/frames/README.md), written byte by byte from the message JSON and the protocol guide instead. Each
+ * line of hex is one field, in the spec's field order; the comment names it. Like the captured frames, each must
+ * decode completely to what it says and encode back to exactly these bytes.
+ */
+import { beforeAll, describe, expect, it } from 'vitest'
+import { decodeRequestFrame, encodeRequestFrame } from './request-frame.js'
+
+interface SpecFrame {
+  name: string
+  bytes: string
+  expected: { header: object; body: object }
+}
+
+const frame = (lines: string): string =>
+  lines
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').replace(/\s+/g, ''))
+    .join('')
+
+const SPEC_FRAMES: SpecFrame[] = [
+  {
+    name: 'Metadata v8 (the last non-flexible version; MetadataRequest.json)',
+    bytes: frame(`
+      0000001e           # size 30
+      0003 0008          # request header v1: apiKey 3, version 8
+      00000007           # correlationId
+      0005 62726f6f6b    # clientId "brook" (int16 length)
+      00000001           # Topics: int32 count 1
+      0006 73656e736f72  #   Name "sensor" (STRING; nullable only from v10)
+      01                 # AllowAutoTopicCreation (4+)
+      00                 # IncludeClusterAuthorizedOperations (8-10)
+      01                 # IncludeTopicAuthorizedOperations (8+)
+    `),
+    expected: {
+      header: { requestApiKey: 3, requestApiVersion: 8, correlationId: 7, clientId: 'brook' },
+      body: { topics: [{ name: 'sensor' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: true },
+    },
+  },
+  {
+    name: 'CreateTopics v5 (the first flexible version; CreateTopicsRequest.json)',
+    bytes: frame(`
+      0000003d                    # size 61
+      0013 0005                   # request header v2: apiKey 19, version 5
+      00000008                    # correlationId
+      0005 62726f6f6b             # clientId "brook" (int16 length even in header v2)
+      00                          # header tagged fields: none
+      02                          # Topics: compact array, 1 element
+      07 73656e736f72             #   Name "sensor" (COMPACT_STRING: length + 1)
+      00000003                    #   NumPartitions
+      0001                        #   ReplicationFactor
+      01                          #   Assignments: empty compact array
+      02                          #   Configs: 1 element
+      0d 726574656e74696f6e2e6d73 #     Name "retention.ms"
+      08 33363030303030           #     Value "3600000"
+      00                          #     tagged fields
+      00                          #   tagged fields
+      00007530                    # timeoutMs 30000
+      00                          # validateOnly
+      00                          # tagged fields
+    `),
+    expected: {
+      header: { requestApiKey: 19, requestApiVersion: 5, correlationId: 8, clientId: 'brook' },
+      body: {
+        topics: [{ name: 'sensor', numPartitions: 3, replicationFactor: 1, assignments: [], configs: [{ name: 'retention.ms', value: '3600000' }] }],
+        timeoutMs: 30000,
+        validateOnly: false,
+      },
+    },
+  },
+  {
+    name: 'DeleteTopics v3 (the last non-flexible version; DeleteTopicsRequest.json)',
+    bytes: frame(`
+      00000027           # size 39
+      0014 0003          # request header v1: apiKey 20, version 3
+      00000009           # correlationId
+      0005 62726f6f6b    # clientId "brook"
+      00000002           # TopicNames (0-5): int32 count 2
+      0006 73656e736f72  #   "sensor"
+      0006 616c65727473  #   "alerts"
+      00007530           # TimeoutMs 30000
+    `),
+    expected: {
+      header: { requestApiKey: 20, requestApiVersion: 3, correlationId: 9, clientId: 'brook' },
+      body: { topicNames: ['sensor', 'alerts'], timeoutMs: 30000, topics: [] },
+    },
+  },
+  {
+    name: 'DeleteTopics v4 (the first flexible version; DeleteTopicsRequest.json)',
+    bytes: frame(`
+      00000024           # size 36
+      0014 0004          # request header v2: apiKey 20, version 4
+      0000000a           # correlationId
+      0005 62726f6f6b    # clientId "brook"
+      00                 # header tagged fields: none
+      03                 # TopicNames: compact array, 2 elements
+      07 73656e736f72    #   "sensor"
+      07 616c65727473    #   "alerts"
+      00007530           # TimeoutMs 30000
+      00                 # tagged fields
+    `),
+    expected: {
+      header: { requestApiKey: 20, requestApiVersion: 4, correlationId: 10, clientId: 'brook' },
+      body: { topicNames: ['sensor', 'alerts'], timeoutMs: 30000, topics: [] },
+    },
+  },
+]
+
+describe('request frames written from the spec, for versions no available client sends', () => {
+  describe.each(SPEC_FRAMES.map((f) => [f.name, f] as const))('%s', (_, spec) => {
+    const bytes = Buffer.from(spec.bytes, 'hex')
+    let decoded: ReturnType<typeof decodeRequestFrame>
+    beforeAll(() => {
+      decoded = decodeRequestFrame(bytes)
+    })
+
+    it('has a size prefix that matches its length', () => {
+      expect(bytes.readInt32BE(0)).toBe(bytes.length - 4)
+    })
+
+    it('decodes completely to the fields written', () => {
+      expect(decoded.leftover).toBe(0)
+      expect(decoded.header).toEqual(spec.expected.header)
+      expect(decoded.body).toMatchObject(spec.expected.body)
+    })
+
+    it('encodes back to exactly these bytes', () => {
+      expect(encodeRequestFrame(decoded.api, decoded.header, decoded.body).toString('hex')).toBe(spec.bytes)
+    })
+  })
+})
