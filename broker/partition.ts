@@ -24,7 +24,12 @@ export class Partition {
     readonly index: number,
     readonly log: PartitionLog,
     readonly leaderId: number,
-  ) {}
+  ) {
+    // The stored high watermark is saved with each write as it stood before that write, so after a restart it lags
+    // the recovered log by the last write, whose records were acknowledged. With the ISR this broker alone, the
+    // leader's HW is its durable log end, as Kafka's leader advances it on taking over (Partition.maybeIncrementLeaderHW).
+    log.setHighWatermark(log.durableEndOffset)
+  }
 
   get replicas(): number[] {
     return [this.leaderId]

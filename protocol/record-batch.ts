@@ -107,7 +107,8 @@ export type BatchCheck = { ok: true; header: BatchHeader } | { ok: false; errorC
 /**
  * Checks a produced `records` field the way Kafka's LogValidator does before anything is written: exactly one
  * magic-2 batch, whose length matches, whose CRC holds, whose offsets and count agree, with a known codec, and no
- * control batch from a client.
+ * control batch from a client. The records inside are not walked: the produce path does no per-record work (the
+ * CRC vouches for the bytes; readers of record contents cope with a batch whose records do not parse).
  */
 export function checkProducedBatch(records: Buffer, options: { allowZstd: boolean; maxMessageBytes: number }): BatchCheck {
   const fail = (errorCode: number, message: string): BatchCheck => ({ ok: false, errorCode, message })

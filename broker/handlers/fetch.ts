@@ -44,46 +44,28 @@ function failedPartition(partitionIndex: number, errorCode: number): FetchRespon
   }
 }
 
-interface Target {
-  topicId: string
-  topicName: string
-  wanted: FetchRequest['topics'][number]['partitions']
-  partitions: (Partition | undefined)[]
-  unknownTopicError: number
-}
-
 export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
   fetch,
   '4-17',
   async (request, { broker, apiVersion, signal }) => {
     const byId = apiVersion >= 13
-    const targets: Target[] = request.topics.map((wanted) => {
-      const topic = byId ? broker.topics.getById(wanted.topicId) : broker.topics.get(wanted.topic)
-      return {
-        topicId: wanted.topicId,
-        topicName: wanted.topic,
-        wanted: wanted.partitions,
-        partitions: wanted.partitions.map((p) => topic?.partitions[p.partition]),
-        unknownTopicError: topic
-          ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-          : byId
-            ? ErrorCode.UNKNOWN_TOPIC_ID
-            : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-      }
-    })
     const readCommitted = request.isolationLevel === READ_COMMITTED
     const deadline = Date.now() + Math.max(0, request.maxWaitMs)
 
-    const readAll = async (): Promise<{ responses: FetchResponseFetchableTopicResponse[]; bytes: number; error: boolean }> => {
+    // Topics are looked up again on every pass, not once: a topic deleted while the fetch is parked must answer with
+    // its error at once (the deletion wakes the fetch), not go back to waiting on the old partition's log.
+    const readAll = async (): Promise<{ responses: FetchResponseFetchableTopicResponse[]; bytes: number; error: boolean; readable: Watched[] }> => {
       let bytes = 0
       let error = false
+      const readable: Watched[] = []
       const responses: FetchResponseFetchableTopicResponse[] = []
-      for (const target of targets) {
+      for (const target of request.topics) {
+        const topic = byId ? broker.topics.getById(target.topicId) : broker.topics.get(target.topic)
+        const unknownTopicError = !topic && byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         const partitions: FetchResponsePartitionData[] = []
-        for (let i = 0; i < target.wanted.length; i++) {
-          const wanted = target.wanted[i]!
-          const partition = target.partitions[i]
-          let errorCode = partition ? leaderEpochError(partition, wanted.currentLeaderEpoch) : target.unknownTopicError
+        for (const wanted of target.partitions) {
+          const partition = topic?.partitions[wanted.partition]
+          let errorCode = partition ? leaderEpochError(partition, wanted.currentLeaderEpoch) : unknownTopicError
           if (partition && errorCode === ErrorCode.NONE) {
             if (wanted.fetchOffset < partition.logStartOffset || wanted.fetchOffset > partition.logEndOffset) {
               errorCode = ErrorCode.OFFSET_OUT_OF_RANGE
@@ -95,6 +77,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
             continue
           }
           const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
+          readable.push({ partition, highWatermark: partition.highWatermark })
           const budget = Math.min(wanted.partitionMaxBytes, request.maxBytes - bytes)
           const records = budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, Math.max(budget, 0), upTo, bytes === 0) : []
           for (const batch of records) bytes += batch.length
@@ -109,24 +92,34 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
             records,
           })
         }
-        responses.push({ topic: target.topicName, topicId: target.topicId, partitions })
+        responses.push({ topic: target.topic, topicId: target.topicId, partitions })
       }
-      return { responses, bytes, error }
+      return { responses, bytes, error, readable }
     }
 
     for (;;) {
-      const { responses, bytes, error } = await readAll()
+      const { responses, bytes, error, readable } = await readAll()
       const remaining = deadline - Date.now()
       if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted) {
         return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
       }
-      await waitForData(targets.flatMap((t) => t.partitions.filter((p): p is Partition => p !== undefined)), remaining, signal)
+      await waitForData(readable, remaining, signal)
     }
   },
 )
 
-/** Resolves on the first append to any of `partitions`, after `timeoutMs`, or when the connection closes. */
-function waitForData(partitions: Partition[], timeoutMs: number, signal: AbortSignal): Promise<void> {
+/** A partition a parked fetch waits on, with the high watermark its last read saw. */
+interface Watched {
+  partition: Partition
+  highWatermark: bigint
+}
+
+/**
+ * Resolves on the first append to any of `watched`, after `timeoutMs`, or when the connection closes. An append
+ * that landed while the reads were in progress (they await LevelDB) woke no one; it shows as a moved high watermark,
+ * and then the wait ends at once instead of lasting until maxWaitMs.
+ */
+function waitForData(watched: Watched[], timeoutMs: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const cancels: (() => void)[] = []
     const done = (): void => {
@@ -137,6 +130,7 @@ function waitForData(partitions: Partition[], timeoutMs: number, signal: AbortSi
     }
     const timer = setTimeout(done, timeoutMs)
     signal.addEventListener('abort', done)
-    for (const partition of partitions) cancels.push(partition.onData(done))
+    for (const { partition } of watched) cancels.push(partition.onData(done))
+    if (watched.some(({ partition, highWatermark }) => partition.highWatermark !== highWatermark)) done()
   })
 }

@@ -22,7 +22,7 @@ import {
   type ListOffsetsResponseListOffsetsPartitionResponse,
 } from '../../protocol/messages/list-offsets.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { At, decodeRecords } from '../../protocol/record-batch.js'
+import { At, decodeRecords, type Record } from '../../protocol/record-batch.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
 
@@ -39,12 +39,29 @@ interface Found {
 
 const NONE_FOUND: Found = { offset: -1n, timestamp: -1n, leaderEpoch: -1 }
 
+/**
+ * The records of a stored batch, or null when they do not parse. Produce checks a batch's header and CRC but does not
+ * walk its records, so a client could have stored one whose records are malformed; searches then answer at batch
+ * granularity instead of failing.
+ */
+function recordsOf(batch: Buffer): Record[] | null {
+  try {
+    return decodeRecords(batch)
+  } catch {
+    return null
+  }
+}
+
 async function byTimestamp(partition: Partition, timestamp: bigint, upTo: bigint): Promise<Found> {
   const batch = await partition.log.findBatchByTimestamp(timestamp, upTo)
   if (!batch) return NONE_FOUND
-  const record = decodeRecords(batch).find((r) => r.timestamp >= timestamp)
+  const leaderEpoch = batch.readInt32BE(At.partitionLeaderEpoch)
+  const records = recordsOf(batch)
+  if (!records) return { offset: batch.readBigInt64BE(At.baseOffset), timestamp: batch.readBigInt64BE(At.maxTimestamp), leaderEpoch }
+  // The batch holding the log start may begin below it: those records are gone as far as clients are concerned.
+  const record = records.find((r) => r.timestamp >= timestamp && r.offset >= partition.logStartOffset)
   if (!record) return NONE_FOUND
-  return { offset: record.offset, timestamp: record.timestamp, leaderEpoch: batch.readInt32BE(At.partitionLeaderEpoch) }
+  return { offset: record.offset, timestamp: record.timestamp, leaderEpoch }
 }
 
 async function maxTimestamp(partition: Partition, upTo: bigint): Promise<Found> {
@@ -53,9 +70,11 @@ async function maxTimestamp(partition: Partition, upTo: bigint): Promise<Found> 
     if (!best || batch.readBigInt64BE(At.maxTimestamp) > best.readBigInt64BE(At.maxTimestamp)) best = batch
   }
   if (!best) return NONE_FOUND
-  const records = decodeRecords(best)
+  const leaderEpoch = best.readInt32BE(At.partitionLeaderEpoch)
+  const records = recordsOf(best)?.filter((r) => r.offset >= partition.logStartOffset)
+  if (!records?.length) return { offset: best.readBigInt64BE(At.baseOffset), timestamp: best.readBigInt64BE(At.maxTimestamp), leaderEpoch }
   const record = records.reduce((a, b) => (b.timestamp > a.timestamp ? b : a))
-  return { offset: record.offset, timestamp: record.timestamp, leaderEpoch: best.readInt32BE(At.partitionLeaderEpoch) }
+  return { offset: record.offset, timestamp: record.timestamp, leaderEpoch }
 }
 
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponse>(

@@ -10,6 +10,9 @@
  *   protocol/record-batch.ts checkProducedBatch); failures are per partition and nothing of that partition is written.
  * - The batch is stored whole: baseOffset and partitionLeaderEpoch are stamped in place; LogAppendTime topics also
  *   get maxTimestamp = now (and a new CRC), which the response returns as logAppendTimeMs.
+ * - Internal topics (__consumer_offsets, __transaction_state) are written only by their coordinators; a client's
+ *   batch for one is INVALID_TOPIC_EXCEPTION, as in Kafka (ReplicaManager.appendToLocalLog: "Cannot append to
+ *   internal topic").
  * - Idempotent and transactional batches (producerId >= 0) are refused with UNKNOWN_PRODUCER_ID: Brook does not
  *   advertise InitProducerId yet, so accepting them would promise deduplication it does not do.
  *
@@ -57,6 +60,9 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
           if (acks !== 0 && acks !== 1 && acks !== -1) return failed(index, ErrorCode.INVALID_REQUIRED_ACKS)
           const partition = topic?.partitions[index]
           if (!topic || !partition) return failed(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+          if (topic.isInternal) {
+            return failed(index, ErrorCode.INVALID_TOPIC_EXCEPTION, `cannot produce to the internal topic '${topic.name}'`)
+          }
           if (records === null) return failed(index, ErrorCode.INVALID_RECORD, 'records are null')
           const maxMessageBytes = Number(topicConfig(topic.configs, 'max.message.bytes', broker.config))
           const check = checkProducedBatch(records, { allowZstd: apiVersion >= 7, maxMessageBytes })

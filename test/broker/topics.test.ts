@@ -1,0 +1,282 @@
+/**
+ * Topic administration and metadata as clients meet them: CreateTopics' validation and validateOnly, Metadata's
+ * "all topics" encodings per version, topic ids, auto-creation on and off, and LogAppendTime topics.
+ * Exact error codes are checked through Brook's wire client; what users see, through kcat and kafkajs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { connect, fetchPartition, listOffset, recordsOf, splitBatches, withClient } from '../helpers/kafka.js'
+import { kcat } from '../helpers/kcat.js'
+import type { KafkaClient } from '../../broker/client.js'
+import {
+  createTopics,
+  type CreateTopicsRequest,
+  type CreateTopicsRequestCreatableTopic,
+  type CreateTopicsResponse,
+} from '../../protocol/messages/create-topics.js'
+import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
+
+const ErrorCode = {
+  NONE: 0,
+  UNKNOWN_TOPIC_OR_PARTITION: 3,
+  INVALID_TOPIC_EXCEPTION: 17,
+  TOPIC_ALREADY_EXISTS: 36,
+  INVALID_PARTITIONS: 37,
+  INVALID_REPLICATION_FACTOR: 38,
+  INVALID_REPLICA_ASSIGNMENT: 39,
+  INVALID_CONFIG: 40,
+  INVALID_REQUEST: 42,
+  UNKNOWN_TOPIC_ID: 100,
+} as const
+
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000'
+
+function topicSpec(name: string, spec: Partial<CreateTopicsRequestCreatableTopic> = {}): CreateTopicsRequestCreatableTopic {
+  return { name, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [], ...spec }
+}
+
+async function create(client: KafkaClient, topics: CreateTopicsRequestCreatableTopic[], options: { validateOnly?: boolean; version?: number } = {}) {
+  const response = await client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, options.version ?? 7, {
+    topics,
+    timeoutMs: 10_000,
+    validateOnly: options.validateOnly ?? false,
+  })
+  return response.topics
+}
+
+async function metadataFor(client: KafkaClient, version: number, request: Partial<MetadataRequest>): Promise<MetadataResponse> {
+  return client.request<Partial<MetadataRequest>, MetadataResponse>(metadata, version, {
+    allowAutoTopicCreation: false,
+    includeClusterAuthorizedOperations: false,
+    includeTopicAuthorizedOperations: false,
+    ...request,
+  })
+}
+
+const named = (name: string) => ({ name, topicId: ZERO_UUID })
+
+describe('topics and metadata', () => {
+  let broker: BrokerProcess
+  let client: KafkaClient
+  beforeAll(async () => {
+    broker = await startBroker()
+    client = await connect(broker)
+  })
+  afterAll(async () => {
+    client?.close()
+    await broker?.stop()
+    broker?.cleanup()
+  })
+
+  describe('CreateTopics', () => {
+    it('creates a topic and answers (v5+) with its partitions, replication factor, configs and (v7) id', async () => {
+      const [result] = await create(client, [topicSpec('created', { numPartitions: 3, configs: [{ name: 'retention.ms', value: '1000' }] })])
+      expect(result).toMatchObject({ name: 'created', errorCode: ErrorCode.NONE, numPartitions: 3, replicationFactor: 1 })
+      expect(result!.topicId).not.toBe(ZERO_UUID)
+      expect(result!.configs).toContainEqual(expect.objectContaining({ name: 'retention.ms', value: '1000' }))
+      const described = await metadataFor(client, 12, { topics: [named('created')] })
+      expect(described.topics[0]).toMatchObject({ name: 'created', topicId: result!.topicId, errorCode: ErrorCode.NONE })
+      expect(described.topics[0]!.partitions).toHaveLength(3)
+    })
+
+    it('refuses names Kafka refuses (Topic.java): empty, "." and "..", over 249 characters, other characters', async () => {
+      const bad = ['', '.', '..', 'x'.repeat(250), 'has space', 'slash/name', 'ümlaut']
+      const results = await create(client, bad.map((name) => topicSpec(name)))
+      expect(results.map((r) => [r.name, r.errorCode])).toEqual(bad.map((name) => [name, ErrorCode.INVALID_TOPIC_EXCEPTION]))
+      // The longest legal name is fine.
+      const [longest] = await create(client, [topicSpec('y'.repeat(249))])
+      expect(longest!.errorCode).toBe(ErrorCode.NONE)
+    })
+
+    it('refuses zero or negative partitions, and a replication factor this cluster cannot meet', async () => {
+      const results = await create(client, [
+        topicSpec('zero-partitions', { numPartitions: 0 }),
+        topicSpec('negative-partitions', { numPartitions: -5 }),
+        topicSpec('rf-two', { replicationFactor: 2 }),
+        topicSpec('rf-zero', { replicationFactor: 0 }),
+      ])
+      expect(results.map((r) => r.errorCode)).toEqual([
+        ErrorCode.INVALID_PARTITIONS,
+        ErrorCode.INVALID_PARTITIONS,
+        ErrorCode.INVALID_REPLICATION_FACTOR,
+        ErrorCode.INVALID_REPLICATION_FACTOR,
+      ])
+    })
+
+    it('-1 partitions and replication factor (v4+) take the broker defaults', async () => {
+      const [result] = await create(client, [topicSpec('defaults', { numPartitions: -1, replicationFactor: -1 })])
+      expect(result).toMatchObject({ errorCode: ErrorCode.NONE, numPartitions: 1, replicationFactor: 1 })
+    })
+
+    it('refuses unknown configs, invalid values and null values with INVALID_CONFIG naming the config', async () => {
+      const results = await create(client, [
+        topicSpec('unknown-config', { configs: [{ name: 'no.such.config', value: '1' }] }),
+        topicSpec('bad-value', { configs: [{ name: 'retention.ms', value: 'soon' }] }),
+        topicSpec('bad-enum', { configs: [{ name: 'message.timestamp.type', value: 'WallClock' }] }),
+        topicSpec('null-value', { configs: [{ name: 'retention.ms', value: null }] }),
+      ])
+      expect(results.map((r) => r.errorCode)).toEqual(new Array(4).fill(ErrorCode.INVALID_CONFIG))
+      expect(results[0]!.errorMessage).toContain('no.such.config')
+      expect(results[1]!.errorMessage).toContain('retention.ms')
+    })
+
+    it('a manual assignment sets the partitions; one naming a missing broker is INVALID_REPLICA_ASSIGNMENT', async () => {
+      const results = await create(client, [
+        topicSpec('assigned', { numPartitions: -1, replicationFactor: -1, assignments: [{ partitionIndex: 0, brokerIds: [1] }, { partitionIndex: 1, brokerIds: [1] }] }),
+        topicSpec('assigned-elsewhere', { numPartitions: -1, replicationFactor: -1, assignments: [{ partitionIndex: 0, brokerIds: [2] }] }),
+      ])
+      expect(results.map((r) => [r.errorCode, r.numPartitions])).toEqual([
+        [ErrorCode.NONE, 2],
+        [ErrorCode.INVALID_REPLICA_ASSIGNMENT, -1],
+      ])
+    })
+
+    it('an existing topic is TOPIC_ALREADY_EXISTS; a name given twice in one request is INVALID_REQUEST', async () => {
+      const [existing] = await create(client, [topicSpec('created')])
+      expect(existing!.errorCode).toBe(ErrorCode.TOPIC_ALREADY_EXISTS)
+      const twice = await create(client, [topicSpec('twice'), topicSpec('twice')])
+      expect(twice.map((r) => r.errorCode)).toEqual([ErrorCode.INVALID_REQUEST, ErrorCode.INVALID_REQUEST])
+    })
+
+    it('validateOnly reports what would happen, errors included, and creates nothing', async () => {
+      const results = await create(client, [topicSpec('dry-run', { numPartitions: 5 }), topicSpec('dry-run-bad', { numPartitions: 0 })], { validateOnly: true })
+      expect(results.map((r) => [r.name, r.errorCode, r.numPartitions])).toEqual([
+        ['dry-run', ErrorCode.NONE, 5],
+        ['dry-run-bad', ErrorCode.INVALID_PARTITIONS, -1],
+      ])
+      const described = await metadataFor(client, 12, { topics: [named('dry-run')] })
+      expect(described.topics[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    })
+
+    it('v0 (non-flexible) creates and refuses the same way', async () => {
+      const results = await create(client, [topicSpec('created-v0', { numPartitions: 2 }), topicSpec('bad name v0')], { version: 0 })
+      expect(results.map((r) => r.errorCode)).toEqual([ErrorCode.NONE, ErrorCode.INVALID_TOPIC_EXCEPTION])
+    })
+  })
+
+  describe('Metadata', () => {
+    it('v0: an empty topic list means all topics (MetadataRequest.json: only in v0)', async () => {
+      const response = await metadataFor(client, 0, { topics: [] })
+      expect(response.topics.map((t) => t.name)).toEqual(expect.arrayContaining(['created', 'defaults', 'assigned']))
+    })
+
+    it('v1+: null means all topics and an empty list means none', async () => {
+      for (const version of [1, 4, 9, 12]) {
+        const all = await metadataFor(client, version, { topics: null })
+        expect(all.topics.map((t) => t.name), `v${version} null`).toEqual(expect.arrayContaining(['created', 'defaults']))
+        const none = await metadataFor(client, version, { topics: [] })
+        expect(none.topics, `v${version} []`).toEqual([])
+        expect(none.brokers).toEqual([{ nodeId: 1, host: '127.0.0.1', port: broker.port, rack: null }])
+      }
+    })
+
+    it('names this broker as controller (v1+) and gives the real leader epoch, 0, not a made-up one (v7+)', async () => {
+      const response = await metadataFor(client, 12, { topics: [named('created')] })
+      expect(response.controllerId).toBe(1)
+      expect(response.clusterId).toMatch(/^[A-Za-z0-9_-]{22}$/)
+      expect(response.topics[0]!.partitions.map((p) => [p.partitionIndex, p.leaderId, p.leaderEpoch, p.replicaNodes, p.isrNodes])).toEqual([
+        [0, 1, 0, [1], [1]],
+        [1, 1, 0, [1], [1]],
+        [2, 1, 0, [1], [1]],
+      ])
+    })
+
+    it('v10+: topics by id; v12 answers a request by id alone with the name; an unknown id is UNKNOWN_TOPIC_ID', async () => {
+      const { topics } = await metadataFor(client, 12, { topics: [named('created')] })
+      const topicId = topics[0]!.topicId!
+      const byId = await metadataFor(client, 12, { topics: [{ name: null, topicId }, { name: null, topicId: '0123abcd-0000-4000-8000-000000000000' }] })
+      expect(byId.topics.map((t) => [t.name, t.errorCode])).toEqual([
+        ['created', ErrorCode.NONE],
+        [null, ErrorCode.UNKNOWN_TOPIC_ID],
+      ])
+    })
+
+    it('auto-creates an unknown topic only when the request allows it (always before v4)', async () => {
+      const refused = await metadataFor(client, 4, { topics: [named('not-asked-for')], allowAutoTopicCreation: false })
+      expect(refused.topics[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+      const allowed = await metadataFor(client, 4, { topics: [named('asked-for')], allowAutoTopicCreation: true })
+      expect(allowed.topics[0]).toMatchObject({ name: 'asked-for', errorCode: ErrorCode.NONE })
+      const old = await metadataFor(client, 3, { topics: [named('asked-for-v3')] })
+      expect(old.topics[0]).toMatchObject({ name: 'asked-for-v3', errorCode: ErrorCode.NONE })
+      const all = await metadataFor(client, 1, { topics: null })
+      expect(all.topics.map((t) => t.name)).not.toContain('not-asked-for')
+    })
+
+    it('an invalid name in a Metadata request is INVALID_TOPIC_EXCEPTION, never auto-created', async () => {
+      const response = await metadataFor(client, 4, { topics: [named('bad name')], allowAutoTopicCreation: true })
+      expect(response.topics[0]!.errorCode).toBe(ErrorCode.INVALID_TOPIC_EXCEPTION)
+    })
+
+    it('kcat -P to an unknown topic auto-creates it (librdkafka, like the Kafka test suite, assumes so)', async () => {
+      await kcat(['-b', broker.address, '-P', '-t', 'made-by-kcat'], { input: 'hello\n' })
+      const { stdout } = await kcat(['-b', broker.address, '-C', '-t', 'made-by-kcat', '-e', '-q'])
+      expect(stdout).toBe('hello\n')
+    })
+  })
+
+  describe('with auto.create.topics.enable off', () => {
+    let strict: BrokerProcess
+    beforeAll(async () => {
+      strict = await startBroker({ args: ['--no-auto-create-topics'] })
+    })
+    afterAll(async () => {
+      await strict?.stop()
+      strict?.cleanup()
+    })
+
+    it('an unknown topic stays unknown even when the request allows creation, and kcat says so', async () => {
+      const response = await withClient(strict, (c) => metadataFor(c, 9, { topics: [named('nope')], allowAutoTopicCreation: true }))
+      expect(response.topics[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+      const { stdout } = await kcat(['-b', strict.address, '-L', '-t', 'nope'])
+      expect(stdout).toContain('Broker: Unknown topic or partition')
+      await expect(kcat(['-b', strict.address, '-C', '-t', 'nope', '-e'])).rejects.toThrow(/Unknown topic or partition/)
+    })
+  })
+
+  describe('LogAppendTime topics', () => {
+    it('records carry the broker time of the append, whatever the producer put in them', async () => {
+      const kafka = new Kafka({ clientId: 'log-append-time', brokers: [broker.address], logLevel: logLevel.NOTHING })
+      const admin = kafka.admin()
+      const producer = kafka.producer()
+      await admin.connect()
+      await producer.connect()
+      try {
+        await admin.createTopics({ topics: [{ topic: 'stamped', configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] }] })
+        const before = Date.now()
+        const [plain] = await producer.send({ topic: 'stamped', messages: [{ value: 'a', timestamp: '1000' }, { value: 'b', timestamp: '2000' }] })
+        const [gzipped] = await producer.send({ topic: 'stamped', compression: CompressionTypes.GZIP, messages: [{ value: 'c', timestamp: '3000' }] })
+        const after = Date.now()
+        // Produce responses carry the append time (ProduceResponse.json logAppendTimeMs: -1 unless LogAppendTime).
+        for (const result of [plain!, gzipped!]) {
+          expect(Number(result.logAppendTime)).toBeGreaterThanOrEqual(before)
+          expect(Number(result.logAppendTime)).toBeLessThanOrEqual(after)
+        }
+
+        const { stdout } = await kcat(['-b', broker.address, '-C', '-t', 'stamped', '-e', '-q', '-f', '%s %T\n'])
+        const seen = stdout.trim().split('\n').map((line) => line.split(' '))
+        expect(seen.map(([value]) => value)).toEqual(['a', 'b', 'c'])
+        for (const [, timestamp] of seen) {
+          expect(Number(timestamp)).toBeGreaterThanOrEqual(before)
+          expect(Number(timestamp)).toBeLessThanOrEqual(after)
+        }
+
+        // Stored with the LogAppendTime attribute bit (3) and a CRC that still holds (splitBatches checks it).
+        const answer = await fetchPartition(client, { topic: 'stamped', partition: 0, offset: 0n })
+        const batches = splitBatches(answer.records)
+        expect(batches.map((b) => [b.header.attributes & 0x08, b.header.attributes & 0x07])).toEqual([
+          [0x08, 0],
+          [0x08, 1],
+        ])
+        expect(recordsOf(batches).every((r) => r.timestamp >= BigInt(before))).toBe(true)
+
+        // ListOffsets by timestamp searches the append times: the producer's 2000 ms is before every record.
+        expect(await listOffset(client, 'stamped', 0, 2000n)).toMatchObject({ errorCode: 0, offset: 0n })
+        expect(await listOffset(client, 'stamped', 0, BigInt(after + 60_000))).toMatchObject({ errorCode: 0, offset: -1n })
+      } finally {
+        await producer.disconnect()
+        await admin.disconnect()
+      }
+    })
+  })
+})

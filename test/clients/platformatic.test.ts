@@ -1,0 +1,195 @@
+/**
+ * @platformatic/kafka 1.35 against one real broker process. This client speaks almost only flexible versions
+ * (KIP-482: compact types, tagged fields, request header v2), negotiates by walking down from our max, and never
+ * falls back, so it is the test of Brook's flexible encodings and of topic ids (Metadata v10+ with Fetch v13+,
+ * reference/kafka-clients.md "Metadata v10+ with Fetch v12").
+ *
+ * Every consume path of its Consumer (`consume()`) joins a consumer group first (clients/consumer/consumer.js
+ * #performConsume); `Consumer.fetch({ node, topics })` and `listOffsets` are its group-free lower-level API, and are
+ * what is tested here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import {
+  Admin,
+  Connection,
+  Consumer,
+  Producer,
+  ProduceAcks,
+  connectionsApiChannel,
+  describeClusterV1,
+  stringSerializers,
+} from '@platformatic/kafka'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { fetchPartition, splitBatches, withClient } from '../helpers/kafka.js'
+import { kcat } from '../helpers/kcat.js'
+
+/** API key -> versions platformatic sent, from its public diagnostics channel `plt:kafka:connections:api`. */
+const sent = new Map<number, Set<number>>()
+const onStart = (message: unknown): void => {
+  const { apiKey, apiVersion } = message as { apiKey: number; apiVersion: number }
+  if (!sent.has(apiKey)) sent.set(apiKey, new Set())
+  sent.get(apiKey)!.add(apiVersion)
+}
+
+describe('@platformatic/kafka 1.35 against one node', () => {
+  let broker: BrokerProcess
+  let admin: Admin
+  let producer: Producer<string, string, string, string>
+  let consumer: Consumer
+  beforeAll(async () => {
+    subscribe(connectionsApiChannel.start.name, onStart)
+    broker = await startBroker()
+    const bootstrapBrokers = [broker.address]
+    admin = new Admin({ clientId: 'plt-admin', bootstrapBrokers })
+    producer = new Producer({ clientId: 'plt-producer', bootstrapBrokers, serializers: stringSerializers })
+    // groupId is required by the constructor; fetch and listOffsets never use it.
+    consumer = new Consumer({ clientId: 'plt-consumer', groupId: 'unused', bootstrapBrokers })
+  })
+  afterAll(async () => {
+    unsubscribe(connectionsApiChannel.start.name, onStart)
+    await consumer?.close()
+    await producer?.close()
+    await admin?.close()
+    await broker?.stop()
+    broker?.cleanup()
+  })
+
+  /** Fetches one partition through the client's group-free Fetch, by topic id. */
+  async function fetchWith(topic: string, partition: number, fetchOffset: bigint) {
+    const metadata = await consumer.metadata({ topics: [topic] })
+    const topicId = metadata.topics.get(topic)!.id
+    const response = await consumer.fetch({
+      node: 1,
+      maxWaitTime: 100,
+      topics: [{ topicId, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset, lastFetchedEpoch: -1, partitionMaxBytes: 1 << 20 }] }],
+    })
+    expect(response.responses[0]!.topicId).toBe(topicId)
+    return response.responses[0]!.partitions[0]!
+  }
+
+  it('admin.createTopics returns the topic id and its effective configs; metadata agrees', async () => {
+    const [created] = await admin.createTopics({ topics: ['sensors'], partitions: 3, replicas: 1, configs: [{ name: 'retention.ms', value: '60000' }] })
+    expect(created).toMatchObject({ name: 'sensors', partitions: 3, replicas: 1 })
+    expect(created!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    expect(created!.configuration).toMatchObject({ 'retention.ms': '60000', 'cleanup.policy': 'delete' })
+
+    const metadata = await admin.metadata({ topics: ['sensors'] })
+    expect(metadata.controllerId).toBe(1)
+    expect([...metadata.brokers]).toEqual([[1, { host: '127.0.0.1', port: broker.port, rack: null }]])
+    const topic = metadata.topics.get('sensors')!
+    expect(topic.id).toBe(created!.id)
+    expect(topic.partitions).toEqual(
+      [0, 1, 2].map(() => ({ leader: 1, leaderEpoch: 0, replicas: [1], isr: [1], offlineReplicas: [] })),
+    )
+    expect(await admin.listTopics()).toContain('sensors')
+  })
+
+  for (const acks of [ProduceAcks.LEADER, ProduceAcks.ALL]) {
+    it(`producer.send (acks=${acks}) returns offsets; Consumer.fetch by topic id returns the records`, async () => {
+      const topic = `readings-${acks === ProduceAcks.ALL ? 'all' : 'leader'}`
+      await admin.createTopics({ topics: [topic], partitions: 2, replicas: 1 })
+      const result = await producer.send({
+        acks,
+        messages: [
+          { topic, partition: 0, key: 'dev-1', value: '21.5', headers: { unit: 'C' } },
+          { topic, partition: 0, key: 'dev-2', value: '19.0' },
+          { topic, partition: 1, key: 'dev-3', value: '30.1' },
+        ],
+      })
+      expect(result.offsets).toEqual(
+        expect.arrayContaining([
+          { topic, partition: 0, offset: 0n },
+          { topic, partition: 1, offset: 0n },
+        ]),
+      )
+      const again = await producer.send({ acks, messages: [{ topic, partition: 0, key: 'dev-1', value: '21.7' }] })
+      expect(again.offsets).toEqual([{ topic, partition: 0, offset: 2n }])
+
+      const partition = await fetchWith(topic, 0, 0n)
+      expect(partition).toMatchObject({ errorCode: 0, highWatermark: 3n, lastStableOffset: 3n, logStartOffset: 0n })
+      const records = partition.records!.flatMap((batch) =>
+        batch.records.map((r) => ({ offset: batch.firstOffset + BigInt(r.offsetDelta), key: r.key?.toString(), value: r.value?.toString() })),
+      )
+      expect(records).toEqual([
+        { offset: 0n, key: 'dev-1', value: '21.5' },
+        { offset: 1n, key: 'dev-2', value: '19.0' },
+        { offset: 2n, key: 'dev-1', value: '21.7' },
+      ])
+      const headers = partition.records![0]!.records[0]!.headers.map(([k, v]) => [k?.toString(), v?.toString()])
+      expect(headers).toEqual([['unit', 'C']])
+    })
+  }
+
+  it('a fetch from the middle of a batch returns that whole batch (the client drops the records before)', async () => {
+    const partition = await fetchWith('readings-leader', 0, 1n)
+    expect(partition.records![0]!.firstOffset).toBe(0n)
+    expect(partition.records!.flatMap((b) => b.records)).toHaveLength(3)
+  })
+
+  it('a fetch past the end is OFFSET_OUT_OF_RANGE, which the client raises', async () => {
+    await expect(fetchWith('readings-leader', 0, 99n)).rejects.toMatchObject({
+      errors: [expect.objectContaining({ apiId: 'OFFSET_OUT_OF_RANGE' })],
+    })
+  })
+
+  it('lz4 from the client (its own WASM codec) is stored compressed and read back by kcat', async () => {
+    await admin.createTopics({ topics: ['compressed'], partitions: 1, replicas: 1 })
+    const values = Array.from({ length: 200 }, (_, i) => `value-${i}-${'z'.repeat(40)}`)
+    await producer.send({ compression: 'lz4', messages: values.map((value) => ({ topic: 'compressed', partition: 0, value })) })
+    await withClient(broker, async (client) => {
+      const batches = splitBatches((await fetchPartition(client, { topic: 'compressed', partition: 0, offset: 0n })).records)
+      expect(batches.map((b) => b.header.attributes & 0x07)).toEqual([3])
+    })
+    const { stdout } = await kcat(['-b', broker.address, '-C', '-t', 'compressed', '-e', '-q'])
+    expect(stdout.trim().split('\n')).toEqual(values)
+  })
+
+  it('listOffsets gives each partition its latest, or (-2) earliest, offset', async () => {
+    expect(await consumer.listOffsets({ topics: ['readings-all'] })).toEqual(new Map([['readings-all', [3n, 1n]]]))
+    const earliest = await consumer.listOffsets({ topics: ['readings-all'], timestamp: -2n })
+    expect(earliest).toEqual(new Map([['readings-all', [0n, 0n]]]))
+  })
+
+  it('admin.describeConfigs (DescribeConfigs v4, flexible) gives topic configs with their source, and the broker\'s', async () => {
+    const [topic, node] = await admin.describeConfigs({
+      resources: [
+        { resourceType: 2, resourceName: 'sensors', configurationKeys: ['retention.ms', 'cleanup.policy'] },
+        { resourceType: 4, resourceName: '1', configurationKeys: ['auto.create.topics.enable'] },
+      ],
+    })
+    // ConfigSource (DescribeConfigsResponse.json): 1 TOPIC_CONFIG (set on the topic), 5 DEFAULT_CONFIG.
+    expect(topic!.configs.map((c) => [c.name, c.value, c.configSource])).toEqual([
+      ['cleanup.policy', 'delete', 5],
+      ['retention.ms', '60000', 1],
+    ])
+    expect(node!.configs.map((c) => [c.name, c.value])).toEqual([['auto.create.topics.enable', 'true']])
+  })
+
+  it('DescribeCluster v1 (through the client\'s own connection and API) names this broker and the cluster', async () => {
+    const connection = new Connection('plt-describe-cluster')
+    await connection.connect(broker.host, broker.port)
+    try {
+      const cluster = await describeClusterV1.api.async(connection, false, 1)
+      expect(cluster).toMatchObject({ errorCode: 0, endpointType: 1, controllerId: 1, brokers: [{ brokerId: 1, host: '127.0.0.1', port: broker.port, rack: null }] })
+      const metadata = await admin.metadata({ topics: [] })
+      expect(cluster.clusterId).toBe(metadata.id)
+    } finally {
+      await connection.close()
+    }
+  })
+
+  it('admin.deleteTopics removes the topic', async () => {
+    await admin.createTopics({ topics: ['short-lived'], partitions: 1, replicas: 1 })
+    await admin.deleteTopics({ topics: ['short-lived'] })
+    expect(await admin.listTopics()).not.toContain('short-lived')
+  })
+
+  it('negotiated the flexible versions @platformatic/kafka picks against Brook', () => {
+    const versions = Object.fromEntries([...sent].map(([key, set]) => [key, [...set].sort((a, b) => a - b)]))
+    // Keys: 18 ApiVersions, 3 Metadata, 0 Produce, 1 Fetch, 2 ListOffsets, 19 CreateTopics, 20 DeleteTopics,
+    // 32 DescribeConfigs, 60 DescribeCluster (asked for v1 above). Each is our max (the client walks down from it),
+    // all flexible; ApiVersions is always v3 for this client.
+    expect(versions).toMatchObject({ 18: [3], 3: [12], 0: [9], 1: [17], 2: [7], 19: [7], 20: [6], 32: [4], 60: [1] })
+  })
+})

@@ -1,0 +1,279 @@
+/**
+ * Hand-built Kafka frames and a raw socket, for the bad-input tests: the bytes come from the protocol guide and the
+ * message JSON (`reference/kafka-message-specs`), never from Brook's codec, so a codec bug cannot hide itself.
+ *
+ *   request frame = size:int32 | apiKey:int16 | apiVersion:int16 | correlationId:int32 | clientId:int16-string
+ *                   [| tagged fields: uvarint count, when the version is flexible] | body
+ */
+import { connect, type Socket } from 'node:net'
+
+/** A small big-endian byte builder. */
+export class Bytes {
+  private readonly parts: Buffer[] = []
+
+  private push(size: number, write: (buffer: Buffer) => void): this {
+    const buffer = Buffer.alloc(size)
+    write(buffer)
+    this.parts.push(buffer)
+    return this
+  }
+
+  int8(value: number): this {
+    return this.push(1, (b) => b.writeInt8(value))
+  }
+
+  int16(value: number): this {
+    return this.push(2, (b) => b.writeInt16BE(value))
+  }
+
+  int32(value: number): this {
+    return this.push(4, (b) => b.writeInt32BE(value))
+  }
+
+  uint32(value: number): this {
+    return this.push(4, (b) => b.writeUInt32BE(value))
+  }
+
+  int64(value: bigint): this {
+    return this.push(8, (b) => b.writeBigInt64BE(value))
+  }
+
+  /** Unsigned LEB128 varint (compact lengths, tag counts). */
+  uvarint(value: number): this {
+    const bytes: number[] = []
+    do {
+      let byte = value & 0x7f
+      value = Math.floor(value / 128)
+      if (value > 0) byte |= 0x80
+      bytes.push(byte)
+    } while (value > 0)
+    this.parts.push(Buffer.from(bytes))
+    return this
+  }
+
+  /** Zig-zag varint (record fields). */
+  varint(value: number): this {
+    return this.uvarint(value >= 0 ? value * 2 : -value * 2 - 1)
+  }
+
+  /** STRING / NULLABLE_STRING: int16 length, then UTF-8. */
+  string(value: string | null): this {
+    if (value === null) return this.int16(-1)
+    const bytes = Buffer.from(value)
+    return this.int16(bytes.length).raw(bytes)
+  }
+
+  /** BYTES / RECORDS (non-flexible): int32 length, then the bytes. */
+  bytes(value: Buffer | null): this {
+    if (value === null) return this.int32(-1)
+    return this.int32(value.length).raw(value)
+  }
+
+  raw(value: Buffer | Uint8Array | number[]): this {
+    this.parts.push(Buffer.from(value as Uint8Array))
+    return this
+  }
+
+  get length(): number {
+    return this.parts.reduce((sum, part) => sum + part.length, 0)
+  }
+
+  build(): Buffer {
+    return Buffer.concat(this.parts)
+  }
+}
+
+export interface HeaderSpec {
+  apiKey: number
+  apiVersion: number
+  correlationId: number
+  clientId?: string | null
+  /** Request header v2 (flexible versions): adds the empty tagged-field section after clientId. */
+  flexible?: boolean
+}
+
+/** A whole request frame: size prefix, request header v1 (or v2), body. */
+export function requestFrame(header: HeaderSpec, body: Buffer = Buffer.alloc(0)): Buffer {
+  const bytes = new Bytes()
+    .int16(header.apiKey)
+    .int16(header.apiVersion)
+    .int32(header.correlationId)
+    .string(header.clientId === undefined ? 'bad-input' : header.clientId)
+  if (header.flexible) bytes.uvarint(0)
+  bytes.raw(body)
+  return new Bytes().int32(bytes.length).raw(bytes.build()).build()
+}
+
+/** CRC-32C (Castagnoli), bitwise, written out here so the test does not trust the broker's CRC code. */
+export function crc32cOf(data: Buffer): number {
+  let crc = 0xffffffff
+  for (const byte of data) {
+    crc ^= byte
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1
+  }
+  return (crc ^ 0xffffffff) >>> 0
+}
+
+/**
+ * One uncompressed magic-2 record batch with `values` as records (null keys, no headers), laid out as
+ * DefaultRecordBatch.java describes. Tests damage a copy of it to make bad batches.
+ */
+export function handBuiltBatch(values: string[], options: { magic?: number; timestamp?: bigint } = {}): Buffer {
+  const timestamp = options.timestamp ?? 1_700_000_000_000n
+  const records = new Bytes()
+  values.forEach((value, i) => {
+    const body = new Bytes().int8(0).varint(0).varint(i).varint(-1)
+    const valueBytes = Buffer.from(value)
+    body.varint(valueBytes.length).raw(valueBytes).varint(0)
+    const built = body.build()
+    records.varint(built.length).raw(built)
+  })
+  const afterCrc = new Bytes()
+    .int16(0) // attributes: no compression, CreateTime
+    .int32(values.length - 1) // lastOffsetDelta
+    .int64(timestamp) // baseTimestamp
+    .int64(timestamp) // maxTimestamp
+    .int64(-1n) // producerId
+    .int16(-1) // producerEpoch
+    .int32(-1) // baseSequence
+    .int32(values.length) // recordsCount
+    .raw(records.build())
+    .build()
+  const magic = options.magic ?? 2
+  const afterLength = new Bytes().int32(-1).int8(magic).uint32(crc32cOf(afterCrc)).raw(afterCrc).build()
+  return new Bytes().int64(0n).int32(afterLength.length).raw(afterLength).build()
+}
+
+/** Produce v3-8 body (non-flexible) for one topic-partition. */
+export function produceBody(topic: string, partition: number, records: Buffer, acks = -1): Buffer {
+  return new Bytes()
+    .string(null) // transactionalId
+    .int16(acks)
+    .int32(10_000) // timeoutMs
+    .int32(1) // one topic
+    .string(topic)
+    .int32(1) // one partition
+    .int32(partition)
+    .bytes(records)
+    .build()
+}
+
+/**
+ * Reads the partition error code out of a Produce v3-8 response payload (after the size prefix), by walking the
+ * layout of ProduceResponse.json: correlationId, [topic name, [index, errorCode, ...]].
+ */
+export function produceResponseError(payload: Buffer): { correlationId: number; errorCode: number } {
+  const correlationId = payload.readInt32BE(0)
+  let at = 4
+  at += 4 // topics array length (1)
+  at += 2 + payload.readInt16BE(at) // topic name
+  at += 4 // partitions array length (1)
+  at += 4 // partition index
+  return { correlationId, errorCode: payload.readInt16BE(at) }
+}
+
+/** A socket that sends raw bytes and reads whole response frames. */
+export class RawConnection {
+  private buffered = Buffer.alloc(0)
+  private readonly frames: Buffer[] = []
+  private waiting: (() => void) | null = null
+  private ended = false
+  readonly closed: Promise<void>
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffered = Buffer.concat([this.buffered, chunk])
+      while (this.buffered.length >= 4 && this.buffered.length >= 4 + this.buffered.readInt32BE(0)) {
+        const size = this.buffered.readInt32BE(0)
+        this.frames.push(this.buffered.subarray(4, 4 + size))
+        this.buffered = this.buffered.subarray(4 + size)
+      }
+      this.wake()
+    })
+    socket.on('error', () => undefined)
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.ended = true
+        this.wake()
+        resolve()
+      }),
+    )
+  }
+
+  static open(port: number, host = '127.0.0.1'): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port })
+      socket.once('connect', () => resolve(new RawConnection(socket)))
+      socket.once('error', reject)
+    })
+  }
+
+  private wake(): void {
+    const waiting = this.waiting
+    this.waiting = null
+    waiting?.()
+  }
+
+  send(bytes: Buffer): void {
+    this.socket.write(bytes)
+  }
+
+  /** Closes our side for writing (EOF), as a client that stops mid-frame does. */
+  end(): void {
+    this.socket.end()
+  }
+
+  destroy(): void {
+    this.socket.destroy()
+  }
+
+  /** The next response frame (without its size prefix); rejects if the broker closes the connection instead. */
+  async nextFrame(timeoutMs = 10_000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs
+    while (this.frames.length === 0) {
+      if (this.ended) throw new Error('the broker closed the connection')
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no response within ${timeoutMs} ms`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiting = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    return this.frames.shift()!
+  }
+
+  /** True once the broker has closed the connection; false if it is still open after `timeoutMs`. */
+  async closedWithin(timeoutMs = 10_000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined
+    const result = await Promise.race([
+      this.closed.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ])
+    clearTimeout(timer)
+    return result
+  }
+
+  get isClosed(): boolean {
+    return this.ended
+  }
+}
+
+/** ApiVersions v0: an empty body, answered in the v0 layout (errorCode, [apiKey, min, max]). */
+export function apiVersionsV0(correlationId: number): Buffer {
+  return requestFrame({ apiKey: 18, apiVersion: 0, correlationId })
+}
+
+/** Parses an ApiVersions v0 response payload: correlationId, errorCode, [apiKey, minVersion, maxVersion]. */
+export function parseApiVersionsV0(payload: Buffer): { correlationId: number; errorCode: number; apiKeys: { apiKey: number; minVersion: number; maxVersion: number }[] } {
+  const correlationId = payload.readInt32BE(0)
+  const errorCode = payload.readInt16BE(4)
+  const count = payload.readInt32BE(6)
+  const apiKeys = []
+  for (let i = 0, at = 10; i < count; i++, at += 6) {
+    apiKeys.push({ apiKey: payload.readInt16BE(at), minVersion: payload.readInt16BE(at + 2), maxVersion: payload.readInt16BE(at + 4) })
+  }
+  return { correlationId, errorCode, apiKeys }
+}
