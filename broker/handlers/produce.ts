@@ -13,6 +13,7 @@
  * - Internal topics (__consumer_offsets, __transaction_state) are written only by their coordinators; a client's
  *   batch for one is INVALID_TOPIC_EXCEPTION, as in Kafka (ReplicaManager.appendToLocalLog: "Cannot append to
  *   internal topic").
+ * - Compacted topics (cleanup.policy=compact) refuse records without a key: INVALID_RECORD.
  * - Idempotent and transactional batches (producerId >= 0) are refused with UNKNOWN_PRODUCER_ID: Brook does not
  *   advertise InitProducerId yet, so accepting them would promise deduplication it does not do.
  *
@@ -28,12 +29,27 @@ import {
   type ProduceResponse,
   type ProduceResponsePartitionProduceResponse,
 } from '../../protocol/messages/produce.js'
-import { ErrorCode, errorInfo } from '../../protocol/errors.js'
-import { checkProducedBatch } from '../../protocol/record-batch.js'
+import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
+import { checkProducedBatch, decodeRecords } from '../../protocol/record-batch.js'
 import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler } from '../handler.js'
 import { topicConfig } from '../topic-configs.js'
 
 type PartitionResult = ProduceResponsePartitionProduceResponse
+
+/**
+ * Compaction keeps the latest record per key, so a compacted topic refuses records without one (LogValidator:
+ * "Compacted topic cannot accept message without key"). The only per-record work on the produce path, and only for
+ * compacted topics.
+ */
+function keylessProblem(batch: Buffer): { errorCode: number; message: string } | null {
+  try {
+    if (!decodeRecords(batch).some((record) => record.key === null)) return null
+    return { errorCode: ErrorCode.INVALID_RECORD, message: 'a compacted topic cannot accept a record without a key' }
+  } catch (error) {
+    if (error instanceof KafkaError) return { errorCode: error.code, message: error.message }
+    return { errorCode: ErrorCode.CORRUPT_MESSAGE, message: `the records of the batch do not parse: ${(error as Error).message}` }
+  }
+}
 
 function failed(index: number, errorCode: number, message?: string): PartitionResult {
   return {
@@ -69,6 +85,10 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
           if (!check.ok) return failed(index, check.errorCode, check.message)
           if (check.header.producerId >= 0n) {
             return failed(index, ErrorCode.UNKNOWN_PRODUCER_ID, 'idempotent and transactional producers are not supported yet')
+          }
+          if (topicConfig(topic.configs, 'cleanup.policy', broker.config).includes('compact')) {
+            const problem = keylessProblem(records)
+            if (problem) return failed(index, problem.errorCode, problem.message)
           }
           const minInsync = Number(topicConfig(topic.configs, 'min.insync.replicas', broker.config))
           if (acks === -1 && partition.isr.length < minInsync) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
