@@ -1,0 +1,239 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { KafkaClient } from '../../broker/client.js'
+import { fetch, type FetchRequest, type FetchResponse } from '../../protocol/messages/fetch.js'
+import { At, Attribute, batchesIn } from '../../protocol/record-batch.js'
+import { ZERO_UUID } from '../../protocol/codec.js'
+import { brook, kcat, lines, spawnBrook, until } from './run-brook.js'
+
+const kafkajs = createRequire(import.meta.url)('kafkajs') as typeof import('kafkajs')
+
+describe('brook produce and brook consume', () => {
+  let broker: BrokerProcess
+  let server: string[]
+  beforeAll(async () => {
+    broker = await startBroker()
+    server = ['--bootstrap-server', broker.address]
+  })
+  afterAll(async () => {
+    await broker.stop()
+    broker.cleanup()
+  })
+
+  async function createTopic(name: string, partitions: number): Promise<void> {
+    expect((await brook(['topics', 'create', name, '--partitions', String(partitions), ...server])).code).toBe(0)
+  }
+
+  async function consumeAll(topic: string, ...flags: string[]): Promise<string[]> {
+    const result = await brook(['consume', topic, '--from-beginning', '--timeout-ms', '300', ...flags, ...server])
+    expect(result.code, result.stderr).toBe(0)
+    return lines(result.stdout)
+  }
+
+  /** The compression codec of every batch stored in a partition, read with a raw Fetch. */
+  async function storedCodecs(topic: string, partition: number): Promise<number[]> {
+    const client = await KafkaClient.connect(broker.host, broker.port)
+    try {
+      const response = await client.request<FetchRequest, FetchResponse>(fetch, 12, {
+        clusterId: null,
+        replicaId: -1,
+        replicaState: { replicaId: -1, replicaEpoch: -1n },
+        maxWaitMs: 0,
+        minBytes: 0,
+        maxBytes: 1 << 24,
+        isolationLevel: 0,
+        sessionId: 0,
+        sessionEpoch: -1,
+        topics: [{
+          topic,
+          topicId: ZERO_UUID,
+          partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: 1 << 24, replicaDirectoryId: ZERO_UUID }],
+        }],
+        forgottenTopicsData: [],
+        rackId: '',
+      })
+      const records = response.responses[0]!.partitions[0]!.records as Buffer
+      return [...batchesIn(records)].map((batch) => batch.readInt16BE(At.attributes) & Attribute.compressionMask)
+    } finally {
+      client.close()
+    }
+  }
+
+  it('writes keyed lines with headers that brook consume and kcat read back', async () => {
+    await createTopic('keyed', 3)
+    const input = ['user-1:login', 'user-2:login', 'user-1:view page', 'user-3:logout:now']
+    const produced = await brook(['produce', 'keyed', '--key-separator', ':', '--header', 'source=cli', '--header', 'trace=', ...server], { input: input.join('\n') + '\n' })
+    expect(produced.code, produced.stderr).toBe(0)
+    expect(produced.stdout).toBe('')
+    expect(produced.stderr).toMatch(/^produced 4 record\(s\) in \d+ batch\(es\) to keyed \(partition \d: \d(, partition \d: \d)*\)\n$/)
+
+    const consumed = await consumeAll('keyed', '--print-key', '--print-headers')
+    expect(consumed.sort()).toEqual([
+      'source:cli,trace:\tuser-1\tlogin',
+      'source:cli,trace:\tuser-1\tview page',
+      'source:cli,trace:\tuser-2\tlogin',
+      'source:cli,trace:\tuser-3\tlogout:now',
+    ])
+
+    const read = await kcat(['-b', broker.address, '-C', '-t', 'keyed', '-e', '-q', '-f', '%k %s %h\n'])
+    expect(lines(read).sort()).toEqual([
+      'user-1 login source=cli,trace=',
+      'user-1 view page source=cli,trace=',
+      'user-2 login source=cli,trace=',
+      'user-3 logout:now source=cli,trace=',
+    ])
+    // Per key, records stay in the order they were written.
+    expect(lines(read).filter((line) => line.startsWith('user-1 '))).toEqual(['user-1 login source=cli,trace=', 'user-1 view page source=cli,trace='])
+  })
+
+  it('prints just the values by default, and offset, partition and timestamp when asked', async () => {
+    await createTopic('plain', 1)
+    await brook(['produce', 'plain', ...server], { input: 'one\ntwo\n' })
+    expect(await consumeAll('plain')).toEqual(['one', 'two'])
+    const detailed = await consumeAll('plain', '--print-offset', '--print-partition', '--print-timestamp', '--print-key', '--print-headers')
+    expect(detailed[1]).toMatch(/^CreateTime:\d+\tPartition:0\tOffset:1\tNO_HEADERS\tnull\ttwo$/)
+  })
+
+  it('puts each key on the partition kafkajs\'s default partitioner chooses', async () => {
+    await createTopic('placed-by-brook', 5)
+    await createTopic('placed-by-kafkajs', 5)
+    const keys = Array.from({ length: 40 }, (_, i) => `device-${i * 7919}`)
+    await brook(['produce', 'placed-by-brook', '--key-separator', '=', ...server], { input: keys.map((k) => `${k}=x\n`).join('') })
+
+    const client = new kafkajs.Kafka({ brokers: [broker.address], logLevel: kafkajs.logLevel.NOTHING })
+    const producer = client.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner })
+    await producer.connect()
+    try {
+      await producer.send({ topic: 'placed-by-kafkajs', messages: keys.map((key) => ({ key, value: 'x' })) })
+    } finally {
+      await producer.disconnect()
+    }
+
+    const placement = async (topic: string): Promise<Map<string, string>> =>
+      new Map((await consumeAll(topic, '--print-partition', '--print-key')).map((line) => {
+        const [partition, key] = line.split('\t')
+        return [key!, partition!]
+      }))
+    const byBrook = await placement('placed-by-brook')
+    expect(byBrook.size).toBe(keys.length)
+    expect(new Set(byBrook.values()).size).toBeGreaterThan(1)
+    expect(byBrook).toEqual(await placement('placed-by-kafkajs'))
+  })
+
+  it('writes to the partition given, reads one partition, and reads from an offset inside a batch', async () => {
+    await createTopic('offsets', 2)
+    const values = Array.from({ length: 10 }, (_, i) => `value-${i}`)
+    // One batch: all ten lines arrive before the linger time passes.
+    await brook(['produce', 'offsets', '--partition', '1', ...server], { input: values.join('\n') })
+    expect(await storedCodecs('offsets', 1)).toHaveLength(1)
+
+    const fromOffset = await brook(['consume', 'offsets', '--partition', '1', '--offset', '7', '--timeout-ms', '300', '--print-offset', ...server])
+    expect(lines(fromOffset.stdout)).toEqual(['Offset:7\tvalue-7', 'Offset:8\tvalue-8', 'Offset:9\tvalue-9'])
+    const otherPartition = await brook(['consume', 'offsets', '--partition', '0', '--from-beginning', '--timeout-ms', '300', ...server])
+    expect(otherPartition).toMatchObject({ code: 0, stdout: '' })
+    const earliest = await brook(['consume', 'offsets', '--offset', 'earliest', '--timeout-ms', '300', ...server])
+    expect(lines(earliest.stdout)).toEqual(values)
+  })
+
+  it('reads from a timestamp, given in milliseconds or as an ISO date', async () => {
+    await createTopic('timed', 2)
+    await brook(['produce', 'timed', ...server], { input: 'old-1\nold-2\n' })
+    const stamps = (await consumeAll('timed', '--print-timestamp')).map((line) => Number(/^CreateTime:(\d+)\t/.exec(line)![1]))
+    const last = Math.max(...stamps)
+    // Every record produced from now on is stamped after `last`.
+    await until(() => Date.now() > last + 1)
+    await brook(['produce', 'timed', ...server], { input: 'new-1\nnew-2\n' })
+
+    const byMs = await brook(['consume', 'timed', '--from-timestamp', String(last + 1), '--timeout-ms', '300', ...server])
+    expect(lines(byMs.stdout).sort()).toEqual(['new-1', 'new-2'])
+    const byDate = await brook(['consume', 'timed', '--from-timestamp', new Date(last + 1).toISOString(), '--timeout-ms', '300', ...server])
+    expect(lines(byDate.stdout).sort()).toEqual(['new-1', 'new-2'])
+  })
+
+  it('compresses batches with each codec and reads them back', async () => {
+    for (const codec of ['gzip', 'snappy', 'lz4'] as const) {
+      const topic = `compressed-${codec}`
+      await createTopic(topic, 1)
+      const values = Array.from({ length: 200 }, (_, i) => `${codec} reading ${i} temperature=21.5`)
+      const produced = await brook(['produce', topic, '--compression', codec, '--acks', '1', ...server], { input: values.join('\n') })
+      expect(produced.code, produced.stderr).toBe(0)
+      const codecs = await storedCodecs(topic, 0)
+      expect(codecs.length).toBeGreaterThan(0)
+      expect(new Set(codecs)).toEqual(new Set([{ gzip: 1, snappy: 2, lz4: 3 }[codec]]))
+      expect(await consumeAll(topic)).toEqual(values)
+    }
+  })
+
+  it('reads batches that kcat compressed with zstd', async () => {
+    await kcat(['-b', broker.address, '-P', '-t', 'kcat-zstd', '-z', 'zstd'], 'a\nb\nc\n')
+    expect(await consumeAll('kcat-zstd', '--isolation-level', 'read_committed')).toEqual(['a', 'b', 'c'])
+  })
+
+  it('produces from a file with acks=0, and reads it back', async () => {
+    await createTopic('from-file', 1)
+    const dir = mkdtempSync(join(tmpdir(), 'brook-cli-'))
+    try {
+      const file = join(dir, 'lines.txt')
+      writeFileSync(file, 'x\r\ny\r\nz\r\n')
+      const produced = await brook(['produce', 'from-file', '--file', file, '--acks', '0', ...server])
+      expect(produced.stderr).toMatch(/^sent \(acks=0, not acknowledged\) 3 record/)
+      expect(await consumeAll('from-file')).toEqual(['x', 'y', 'z'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('stops after --max-messages', async () => {
+    await createTopic('many', 1)
+    await brook(['produce', 'many', ...server], { input: Array.from({ length: 20 }, (_, i) => `m${i}`).join('\n') })
+    const result = await brook(['consume', 'many', '--from-beginning', '--max-messages', '4', ...server])
+    expect(result).toMatchObject({ code: 0, stdout: 'm0\nm1\nm2\nm3\n', stderr: 'Processed a total of 4 messages\n' })
+  })
+
+  it('follows a partition with long-poll fetches until Ctrl-C', async () => {
+    await createTopic('followed', 1)
+    const consumer = spawnBrook(['consume', 'followed', '--offset', '0', ...server])
+    await brook(['produce', 'followed', ...server], { input: 'first\n' })
+    await until(() => consumer.stdout() === 'first\n')
+    await brook(['produce', 'followed', ...server], { input: 'second\n' })
+    await until(() => consumer.stdout() === 'first\nsecond\n')
+    consumer.child.kill('SIGINT')
+    expect(await consumer.exited).toBe(0)
+    expect(consumer.stderr()).toBe('Processed a total of 2 messages\n')
+  })
+
+  it('sends lines as they are typed (linger), and sends the rest and stops on Ctrl-C', async () => {
+    await createTopic('typed', 1)
+    const producer = spawnBrook(['produce', 'typed', ...server])
+    producer.child.stdin!.write('a\nb\n')
+    const read = (): Promise<string> => kcat(['-b', broker.address, '-C', '-t', 'typed', '-e', '-q'])
+    await until(async () => (await read()) === 'a\nb\n')
+    producer.child.stdin!.write('c\n')
+    producer.child.kill('SIGINT')
+    expect(await producer.exited).toBe(0)
+    expect(producer.stderr()).toMatch(/^produced [23] record\(s\) in \d batch\(es\) to typed \(partition 0: [23]\)\n$/)
+  })
+
+  it('refuses a line without the key separator, an unknown partition, a batch over max.message.bytes and a missing topic', async () => {
+    await createTopic('strict', 2)
+    const noSeparator = await brook(['produce', 'strict', '--key-separator', ':', ...server], { input: 'k:v\nno separator\n' })
+    expect(noSeparator).toMatchObject({ code: 1, stderr: "brook: line 2 has no key separator ':': 'no separator'\n" })
+
+    const noPartition = await brook(['produce', 'strict', '--partition', '2', ...server], { input: 'x\n' })
+    expect(noPartition).toMatchObject({ code: 1, stderr: "brook: topic 'strict' has 2 partition(s); there is no partition 2\n" })
+    const noPartitionToRead = await brook(['consume', 'strict', '--partition', '9', '--timeout-ms', '300', ...server])
+    expect(noPartitionToRead).toMatchObject({ code: 1, stderr: "brook: topic 'strict' has 2 partition(s); there is no partition 9\n" })
+
+    expect((await brook(['topics', 'create', 'small', '--config', 'max.message.bytes=200', ...server])).code).toBe(0)
+    const tooLarge = await brook(['produce', 'small', ...server], { input: 'x'.repeat(500) + '\n' })
+    expect(tooLarge.code).toBe(1)
+    expect(tooLarge.stderr).toMatch(/^brook: cannot produce to small-0: MESSAGE_TOO_LARGE \(.*max\.message\.bytes.*\)\n$/)
+
+    const missing = await brook(['consume', 'no-such-topic', '--timeout-ms', '300', ...server])
+    expect(missing).toMatchObject({ code: 1, stdout: '', stderr: "brook: topic 'no-such-topic': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
+  })
+})

@@ -1,0 +1,78 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { createServer } from 'node:net'
+import { brook } from './run-brook.js'
+
+/** A port nothing listens on: bound by the OS, then released. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+describe('brook command-line errors', () => {
+  let unreachable: string
+  beforeAll(async () => {
+    unreachable = `127.0.0.1:${await closedPort()}`
+  })
+
+  it('says it cannot connect, for every command, with exit code 1', async () => {
+    const commands = [
+      ['topics', 'create', 't'],
+      ['topics', 'list'],
+      ['topics', 'describe'],
+      ['topics', 'delete', 't'],
+      ['produce', 't'],
+      ['consume', 't'],
+    ]
+    const results = await Promise.all(commands.map((args) => brook([...args, '--bootstrap-server', unreachable], { input: 'x\n' })))
+    for (const result of results) {
+      expect(result.code).toBe(1)
+      expect(result.stderr).toBe(`brook: cannot connect to a broker at ${unreachable}: ECONNREFUSED\n`)
+    }
+  })
+
+  it('uses BROOK_BOOTSTRAP_SERVER, and names the default server when there is none', async () => {
+    const fromEnv = await brook(['topics', 'list'], { env: { BROOK_BOOTSTRAP_SERVER: unreachable } })
+    expect(fromEnv.stderr).toContain(`cannot connect to a broker at ${unreachable}`)
+    const help = await brook(['topics', 'list', '--help'])
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('(default: "localhost:9092", env: BROOK_BOOTSTRAP_SERVER)')
+  })
+
+  // Arguments are checked before anything connects, so these need no broker and run side by side.
+  it.concurrent.for([
+    [['topics', 'create', 't', '--partitions', 'three'], /--partitions must be a whole number/],
+    [['topics', 'create', 't', '--partitions', '0'], /--partitions must be between 1 and/],
+    [['topics', 'create', 't', '--config', 'retention.ms'], /--config takes key=value, not 'retention.ms'/],
+    [['topics', 'create'], /missing required argument 'name'/],
+    [['produce'], /missing required argument 'topic'/],
+    [['produce', 't', '--acks', '2'], /'--acks <acks>' argument '2' is invalid/],
+    [['produce', 't', '--compression', 'brotli'], /'--compression <codec>' argument 'brotli' is invalid/],
+    [['produce', 't', '--header', '=v'], /--header takes key=value/],
+    [['produce', 't', '--file', '/no/such/file'], /cannot read \/no\/such\/file: ENOENT/],
+    [['consume', 't', '--offset', '-3'], /--offset takes a non-negative offset, earliest or latest/],
+    [['consume', 't', '--from-timestamp', 'yesterday'], /--from-timestamp takes milliseconds since the epoch or an ISO 8601 date/],
+    [['consume', 't', '--from-beginning', '--offset', '5'], /'--from-beginning' cannot be used with option '--offset/],
+    [['consume', 't', '--max-messages', '1.5'], /--max-messages must be a whole number/],
+    [['consume', 't', '--isolation-level', 'serializable'], /'--isolation-level <level>' argument 'serializable' is invalid/],
+    [['topics', 'list', '--bootstrap-server', 'no-port'], /--bootstrap-server: 'no-port' is not host:port/],
+    [['topics', 'frobnicate'], /unknown command 'frobnicate'/],
+  ] as const)('rejects %j in one line with exit code 1', async ([args, message], { expect }) => {
+    const result = await brook(args)
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(/^brook: [^\n]+\n$/)
+    expect(result.stderr).toMatch(message)
+  })
+
+  it('has --help on every command', async () => {
+    const commands = [[], ['topics'], ['topics', 'create'], ['topics', 'list'], ['topics', 'describe'], ['topics', 'delete'], ['produce'], ['consume']]
+    const results = await Promise.all(commands.map((args) => brook([...args, '--help'])))
+    results.forEach((result, i) => {
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(new RegExp(`^Usage: brook ${commands[i]!.join(' ')}`.trimEnd()))
+    })
+  })
+})

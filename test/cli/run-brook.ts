@@ -1,0 +1,80 @@
+/**
+ * Runs the built CLI (`node dist/cli.js ...`) as a user would: a child process with stdin, stdout, stderr and an
+ * exit code. BROOK_BOOTSTRAP_SERVER is cleared so that only what a test passes decides where the CLI connects.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { resolve } from 'node:path'
+
+const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
+// Commands left running by a failed test (a consumer without --timeout-ms) must not outlive the test process.
+const running = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
+export interface CliResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+export interface RunOptions {
+  /** Written to stdin, which is then closed; without it stdin is empty. */
+  input?: string
+  env?: Record<string, string>
+}
+
+function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra }
+  if (!('BROOK_BOOTSTRAP_SERVER' in extra)) delete env.BROOK_BOOTSTRAP_SERVER
+  return env
+}
+
+export function brook(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: environment(options.env), stdio: 'pipe' })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.once('error', fail)
+    child.once('close', (code) => done({ code, stdout, stderr }))
+    child.stdin.end(options.input ?? '')
+  })
+}
+
+/** Starts the CLI and leaves it running (for commands that run until Ctrl-C); its stdin stays open. */
+export function spawnBrook(args: readonly string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI, ...args], { env: environment(), stdio: 'pipe' })
+  running.add(child)
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<number | null>((done) =>
+    child.once('close', (code) => {
+      running.delete(child)
+      done(code)
+    }),
+  )
+  return { child, stdout: () => stdout, stderr: () => stderr, exited }
+}
+
+/** Polls `condition` until it holds; a test that never sees it fails by the test timeout, not by a clock here. */
+export async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((r) => setTimeout(r, 50))
+}
+
+export function kcat(args: readonly string[], input?: string): Promise<string> {
+  return new Promise((done, fail) => {
+    const child = execFile('kcat', [...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      error ? fail(new Error(`kcat ${args.join(' ')} failed: ${stderr}`)) : done(stdout),
+    )
+    child.stdin!.end(input ?? '')
+  })
+}
+
+/** The lines of a command's stdout (no trailing empty line). */
+export function lines(output: string): string[] {
+  return output === '' ? [] : output.replace(/\n$/, '').split('\n')
+}

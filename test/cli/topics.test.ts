@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { KafkaClient } from '../../broker/client.js'
+import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
+import { ZERO_UUID } from '../../protocol/codec.js'
+import { brook, kcat, lines } from './run-brook.js'
+
+describe('brook topics', () => {
+  let broker: BrokerProcess
+  let server: string[]
+  beforeAll(async () => {
+    broker = await startBroker()
+    server = ['--bootstrap-server', broker.address]
+  })
+  afterAll(async () => {
+    await broker.stop()
+    broker.cleanup()
+  })
+
+  /** The topic id as the broker's Metadata gives it (8-4-4-4-12 hex). */
+  async function topicIdOf(name: string): Promise<string> {
+    const client = await KafkaClient.connect(broker.host, broker.port)
+    try {
+      const response = await client.request<MetadataRequest, MetadataResponse>(metadata, 12, {
+        topics: [{ topicId: ZERO_UUID, name }],
+        allowAutoTopicCreation: false,
+        includeClusterAuthorizedOperations: false,
+        includeTopicAuthorizedOperations: false,
+      })
+      return response.topics[0]!.topicId!
+    } finally {
+      client.close()
+    }
+  }
+
+  it('creates, lists, describes and deletes a topic', async () => {
+    const created = await brook(['topics', 'create', 'orders', '--partitions', '3', '--config', 'retention.ms=3600000', '--config', 'cleanup.policy=compact', ...server])
+    expect(created).toMatchObject({ code: 0, stdout: 'Created topic orders.\n', stderr: '' })
+
+    // A compacted topic refuses records without a key (as Kafka does), so kcat writes keyed ones.
+    await kcat(['-b', broker.address, '-P', '-t', 'orders', '-p', '1', '-K', ':'], 'a:1\nb:2\nc:3\n')
+
+    const listed = await brook(['topics', 'list', ...server])
+    expect(listed.code).toBe(0)
+    expect(lines(listed.stdout)).toContain('orders')
+
+    const described = await brook(['topics', 'describe', 'orders', ...server])
+    expect(described.code).toBe(0)
+    // Kafka prints topic ids as Uuid.toString(): URL-safe base64 of the 16 bytes, no padding.
+    const topicId = Buffer.from((await topicIdOf('orders')).replaceAll('-', ''), 'hex').toString('base64url')
+    expect(lines(described.stdout)).toEqual([
+      `Topic: orders\tTopicId: ${topicId}\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: cleanup.policy=compact,retention.ms=3600000`,
+      '\tTopic: orders\tPartition: 0\tLeader: 1\tLeaderEpoch: 0\tReplicas: 1\tIsr: 1\tLogStartOffset: 0\tLogEndOffset: 0',
+      '\tTopic: orders\tPartition: 1\tLeader: 1\tLeaderEpoch: 0\tReplicas: 1\tIsr: 1\tLogStartOffset: 0\tLogEndOffset: 3',
+      '\tTopic: orders\tPartition: 2\tLeader: 1\tLeaderEpoch: 0\tReplicas: 1\tIsr: 1\tLogStartOffset: 0\tLogEndOffset: 0',
+    ])
+
+    const deleted = await brook(['topics', 'delete', 'orders', ...server])
+    expect(deleted).toMatchObject({ code: 0, stdout: 'Deleted topic orders.\n' })
+    expect(lines((await brook(['topics', 'list', ...server])).stdout)).not.toContain('orders')
+  })
+
+  it('describes every topic when no name is given, in name order', async () => {
+    await brook(['topics', 'create', 'zeta', ...server])
+    await brook(['topics', 'create', 'alpha', '--partitions', '2', ...server])
+    const described = await brook(['topics', 'describe', ...server])
+    expect(described.code).toBe(0)
+    const headers = lines(described.stdout).filter((line) => line.startsWith('Topic: '))
+    expect(headers.map((line) => line.split('\t')[0])).toEqual(['Topic: alpha', 'Topic: zeta'])
+    expect(headers[0]).toContain('PartitionCount: 2')
+  })
+
+  it('treats an existing topic as an error unless --if-not-exists', async () => {
+    await brook(['topics', 'create', 'twice', ...server])
+    const again = await brook(['topics', 'create', 'twice', ...server])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toBe("brook: cannot create topic 'twice': TOPIC_ALREADY_EXISTS (topic 'twice' already exists)\n")
+    expect(await brook(['topics', 'create', 'twice', '--if-not-exists', ...server])).toMatchObject({ code: 0, stderr: '' })
+  })
+
+  it('passes the broker\'s errors on by Kafka name: unknown config, replication factor, missing topic', async () => {
+    const unknownConfig = await brook(['topics', 'create', 'bad', '--config', 'no.such.config=1', ...server])
+    expect(unknownConfig.code).toBe(1)
+    expect(unknownConfig.stderr).toBe("brook: cannot create topic 'bad': INVALID_CONFIG (unknown topic config 'no.such.config')\n")
+
+    const replication = await brook(['topics', 'create', 'bad', '--replication-factor', '3', ...server])
+    expect(replication.code).toBe(1)
+    expect(replication.stderr).toMatch(/^brook: cannot create topic 'bad': INVALID_REPLICATION_FACTOR \(.+\)\n$/)
+
+    const describeMissing = await brook(['topics', 'describe', 'missing', ...server])
+    expect(describeMissing).toMatchObject({ code: 1, stdout: '', stderr: "brook: topic 'missing': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
+
+    const deleteMissing = await brook(['topics', 'delete', 'missing', ...server])
+    expect(deleteMissing.code).toBe(1)
+    expect(deleteMissing.stderr).toMatch(/^brook: cannot delete topic 'missing': UNKNOWN_TOPIC_OR_PARTITION/)
+  })
+
+  it('takes the bootstrap server from BROOK_BOOTSTRAP_SERVER', async () => {
+    await brook(['topics', 'create', 'from-env', ...server])
+    const listed = await brook(['topics', 'list'], { env: { BROOK_BOOTSTRAP_SERVER: broker.address } })
+    expect(listed.code).toBe(0)
+    expect(lines(listed.stdout)).toContain('from-env')
+  })
+})
