@@ -35,6 +35,7 @@ export class Connection {
   private readonly slots: Slot[] = []
   private readonly abort = new AbortController()
   private paused = false
+  private corked = false
   readonly remote: string
 
   constructor(
@@ -176,17 +177,24 @@ export class Connection {
     slot.buffers = buffers
     if (this.closed) return
     if (this.slots[0] !== slot) return
-    this.socket.cork()
+    // Responses completed in the same tick (one group commit acknowledges many produce requests) leave in one
+    // writev: the socket stays corked until the tick ends.
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(() => {
+        this.corked = false
+        this.socket.uncork()
+      })
+    }
     while (this.slots.length > 0 && this.slots[0]!.done) {
       const next = this.slots.shift()!
       if (next.close) {
-        this.socket.uncork()
         this.close('a request without a response failed (acks=0)')
         return
       }
       for (const buffer of next.buffers) this.socket.write(buffer)
     }
-    this.socket.uncork()
     this.maybeResume()
   }
 

@@ -258,14 +258,18 @@ export class PartitionLog implements Flushable {
       highWaterMarkBytes: Math.min(Math.max(maxBytes, 64 * 1024), 64 * 1024 * 1024),
     })
     try {
+      // Ask LevelDB for about as many values as the budget still holds (by the average size so far): each value it
+      // hands over is copied into a JS buffer, so over-asking costs as much as reading.
+      let wanted = 1024
       for (;;) {
-        const values = await iterator.nextv(256)
+        const values = await iterator.nextv(wanted)
         if (values.length === 0) break
         for (const value of values) {
           if (limit(batches.length, bytes, value.length)) return batches
           batches.push(value)
           bytes += value.length
         }
+        wanted = Math.max(1, Math.min(1024, Math.ceil((maxBytes - bytes) / (bytes / batches.length)) + 1))
       }
     } finally {
       await iterator.close()

@@ -1,0 +1,61 @@
+/**
+ * A Brook broker as a separate process, as users run it: `node dist/cli.js start --port 0 --data-dir <dir>`, its
+ * address taken from the "listening on host:port" line. (test/helpers/broker.ts does the same for tests, but it
+ * resolves the CLI relative to its source folder, which does not hold once it is compiled into dist/bench.)
+ */
+import { spawn } from 'node:child_process'
+import { resolve } from 'node:path'
+
+const CLI = resolve(import.meta.dirname, '../cli.js')
+const START_TIMEOUT_MS = 60_000
+
+export interface BrokerProcess {
+  readonly host: string
+  readonly port: number
+  readonly pid: number
+  /** Milliseconds from spawn to listening (includes opening and recovering the data directory). */
+  readonly startMs: number
+  output(): string
+  /** SIGTERM, then wait for the process to exit (a clean shutdown closes the database). */
+  stop(): Promise<void>
+}
+
+export interface BrokerOptions {
+  dataDir: string
+  /** Arguments for node itself, such as --cpu-prof. */
+  nodeArgs?: string[]
+}
+
+export async function startBroker(options: BrokerOptions): Promise<BrokerProcess> {
+  const started = performance.now()
+  const args = [...(options.nodeArgs ?? []), CLI, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', options.dataDir]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const killOnExit = (): void => void child.kill('SIGKILL')
+  process.once('exit', killOnExit)
+  let output = ''
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const port = await new Promise<number>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString()
+      const match = /listening on [^:\s]+:(\d+)/.exec(output)
+      if (match) resolve(Number(match[1]))
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    void exited.then((code) => reject(new Error(`broker exited with code ${code} before listening:\n${output}`)))
+    setTimeout(() => reject(new Error(`broker did not start within ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS).unref()
+  })
+  return {
+    host: '127.0.0.1',
+    port,
+    pid: child.pid!,
+    startMs: performance.now() - started,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      const code = await exited
+      process.removeListener('exit', killOnExit)
+      if (code !== 0) throw new Error(`broker exited with code ${code}:\n${output}`)
+    },
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Worker: the physical limit of LevelDB for Brook's data, in a process of its own. Writes the pool's batches
+ * round-robin over `partitions` under keys shaped like Brook's log keys (topicId 16 | partition 4 | lastOffset 8),
+ * several batches per chained-batch write (the fast API: `db.batch().put()...write()`), into a fresh `level`
+ * database; reads every value back with one iterator (`nextv`, `highWaterMarkBytes` large, `fillCache: false`: the
+ * fast read path) at once, on the same handle, while LevelDB may still be compacting what was just written (as Brook's
+ * first fetch does); then closes, reopens and reads again (as Brook's fetch after a restart does). Reports one JSON
+ * line per phase.
+ *
+ * Brook adds to this, per write, a msgpack state record per partition and, per batch, header checks and CRC; those
+ * are the broker's overhead, so they are not here.
+ */
+import { Level } from 'level'
+import { randomUUID } from 'node:crypto'
+import { At } from '../protocol/record-batch.js'
+import { partitionKey, PARTITION_KEY_SIZE, LOG_KEY_SIZE } from '../storage/database.js'
+import { batchCount, loadPool } from './batches.js'
+import { startCpuMeter, throughput } from './measure.js'
+import { report, workerInput } from './worker.js'
+
+export interface LevelWorkerInput {
+  dir: string
+  poolFile: string
+  totalBytes: number
+  partitions: number
+  batchesPerWrite: number
+  levelOptions: Record<string, unknown>
+}
+
+const READ_HIGH_WATER_MARK_BYTES = 64 * 1024 * 1024
+const READ_NEXTV = 1000
+
+const input = workerInput<LevelWorkerInput>()
+const pool = loadPool(input.poolFile)
+const total = batchCount(input.totalBytes, pool)
+const topicId = randomUUID()
+const partitions = Array.from({ length: input.partitions }, (_, p) => partitionKey(topicId, p))
+const nextOffset = new Array<bigint>(input.partitions).fill(0n)
+const perBatch = BigInt(pool.recordsPerBatch)
+
+function logKey(partition: number): Buffer {
+  const key = Buffer.allocUnsafe(LOG_KEY_SIZE)
+  partitions[partition]!.copy(key, 0)
+  nextOffset[partition]! += perBatch
+  key.writeBigInt64BE(nextOffset[partition]! - 1n, PARTITION_KEY_SIZE)
+  return key
+}
+
+const options = { ...input.levelOptions, keyEncoding: 'buffer', valueEncoding: 'buffer' } as const
+
+type Db = Level<Buffer, Buffer>
+
+async function write(db: Db): Promise<void> {
+  let bytes = 0
+  const meter = startCpuMeter({ worker: process.pid })
+  const start = performance.now()
+  for (let n = 0; n < total; ) {
+    const batch = db.batch()
+    for (const end = Math.min(total, n + input.batchesPerWrite); n < end; n++) {
+      const value = pool.batches[n % pool.batches.length]!
+      batch.put(logKey(n % input.partitions), value)
+      bytes += value.length
+    }
+    await batch.write()
+  }
+  const seconds = (performance.now() - start) / 1000
+  report({ phase: 'write', ...throughput(bytes, total * pool.recordsPerBatch, seconds), cpu: meter?.() })
+}
+
+async function read(db: Db, phase: string): Promise<void> {
+  let bytes = 0
+  let records = 0
+  const meter = startCpuMeter({ worker: process.pid })
+  const start = performance.now()
+  const iterator = db.values({ highWaterMarkBytes: READ_HIGH_WATER_MARK_BYTES, fillCache: false })
+  for (;;) {
+    const values = await iterator.nextv(READ_NEXTV)
+    if (values.length === 0) break
+    for (const value of values) {
+      bytes += value.length
+      records += value.readInt32BE(At.recordsCount)
+    }
+  }
+  await iterator.close()
+  const seconds = (performance.now() - start) / 1000
+  report({ phase, ...throughput(bytes, records, seconds), cpu: meter?.() })
+}
+
+const db: Db = new Level<Buffer, Buffer>(input.dir, options)
+await db.open()
+await write(db)
+await read(db, 'read')
+await db.close()
+const reopened: Db = new Level<Buffer, Buffer>(input.dir, options)
+await reopened.open()
+await read(reopened, 'readReopened')
+await reopened.close()

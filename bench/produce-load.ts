@@ -1,0 +1,120 @@
+/**
+ * Scenario: Brook produce throughput from a pre-encoded batch generator. The Produce frames (acks=1, each carrying
+ * one batch for each of `batchesPerRequest` consecutive partitions) are encoded once with our codec; then
+ * `connections` connections each keep `window` requests in flight, resending those frames round-robin until
+ * `totalBatches` batches are acknowledged. The broker stamps offsets into its own copy of each batch, so resending the
+ * same bytes is valid. Only acknowledged, error-free partitions count.
+ */
+import { encodeRequestFrame, decodeResponseFrame } from '../protocol/frame.js'
+import { produce, type ProduceRequest, type ProduceResponse } from '../protocol/messages/produce.js'
+import { errorInfo } from '../protocol/errors.js'
+import type { BatchPool } from './batches.js'
+import { percentile, throughput, type Throughput } from './measure.js'
+import { WireConnection } from './wire.js'
+
+export interface ProduceLoadOptions {
+  host: string
+  port: number
+  topic: string
+  partitions: number
+  version: number
+  pool: BatchPool
+  totalBatches: number
+  batchesPerRequest: number
+  window: number
+  connections: number
+}
+
+export interface ProduceResult extends Throughput {
+  requests: number
+  /** Partition results with an error code, and the first of them. */
+  errors: number
+  firstError?: string
+  latencyMs: { p50: number; p99: number; max: number }
+  /** Records acknowledged per partition: with offsets from 0, each partition's log end offset. */
+  recordsByPartition: number[]
+}
+
+interface EncodedRequest {
+  frame: Buffer
+  /** Batch bytes by partition index (a request names each partition once). */
+  batchBytes: Map<number, number>
+}
+
+/**
+ * Enough distinct frames to use every batch of the pool, rounded up so that the round-robin hits every partition
+ * equally often.
+ */
+function encodeRequests(options: ProduceLoadOptions): EncodedRequest[] {
+  const { pool, partitions, batchesPerRequest: perRequest } = options
+  let count = Math.ceil(pool.batches.length / perRequest)
+  count = Math.ceil(count / partitions) * partitions
+  return Array.from({ length: count }, (_, k) => {
+    const indexes = Array.from({ length: perRequest }, (_, i) => (k * perRequest + i) % partitions)
+    const batches = indexes.map((_, i) => pool.batches[(k * perRequest + i) % pool.batches.length]!)
+    const request: ProduceRequest = {
+      transactionalId: null,
+      acks: 1,
+      timeoutMs: 30_000,
+      topicData: [{ name: options.topic, partitionData: indexes.map((index, i) => ({ index, records: batches[i]! })) }],
+    }
+    const frame = Buffer.concat(encodeRequestFrame(produce, options.version, 0, 'brook-bench', request))
+    return { frame, batchBytes: new Map(indexes.map((index, i) => [index, batches[i]!.length])) }
+  })
+}
+
+export async function produceLoad(options: ProduceLoadOptions): Promise<ProduceResult> {
+  const encoded = encodeRequests(options)
+  const totalRequests = Math.ceil(options.totalBatches / options.batchesPerRequest)
+  const connections = await Promise.all(
+    Array.from({ length: options.connections }, () => WireConnection.connect(options.host, options.port)),
+  )
+  const recordsByPartition = new Array<number>(options.partitions).fill(0)
+  const latencies: number[] = []
+  let next = 0
+  let bytes = 0
+  let records = 0
+  let errors = 0
+  let firstError: string | undefined
+
+  // One lane keeps one request in flight: `window` lanes per connection.
+  const lane = async (connection: WireConnection): Promise<void> => {
+    while (next < totalRequests) {
+      const request = encoded[next++ % encoded.length]!
+      const sent = performance.now()
+      const { body } = await connection.resend(request.frame, (payload) =>
+        decodeResponseFrame<ProduceResponse>(produce, options.version, payload),
+      )
+      latencies.push(performance.now() - sent)
+      for (const topic of body.responses) {
+        for (const partition of topic.partitionResponses) {
+          if (partition.errorCode !== 0) {
+            errors++
+            firstError ??= `${topic.name}-${partition.index}: ${errorInfo(partition.errorCode).name} ${partition.errorMessage ?? ''}`
+            continue
+          }
+          recordsByPartition[partition.index]! += options.pool.recordsPerBatch
+          records += options.pool.recordsPerBatch
+          bytes += request.batchBytes.get(partition.index) ?? 0
+        }
+      }
+    }
+  }
+
+  const start = performance.now()
+  try {
+    await Promise.all(connections.flatMap((c) => Array.from({ length: options.window }, () => lane(c))))
+  } finally {
+    for (const connection of connections) connection.close()
+  }
+  const seconds = (performance.now() - start) / 1000
+  latencies.sort((a, b) => a - b)
+  return {
+    ...throughput(bytes, records, seconds),
+    requests: totalRequests,
+    errors,
+    ...(firstError !== undefined ? { firstError } : {}),
+    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? 0 },
+    recordsByPartition,
+  }
+}
