@@ -1,7 +1,8 @@
 /**
- * Topic administration on the wire, what kafka-topics.sh does through the Admin client: CreateTopics, Metadata,
- * DeleteTopics, DescribeConfigs and ListOffsets, each at the highest version both sides implement. Errors are
- * thrown with Kafka's error name and the broker's message (client.ts checkError), never swallowed.
+ * Topic administration on the wire, what kafka-topics.sh and kafka-configs.sh do through the Admin client:
+ * CreateTopics, Metadata, DeleteTopics, DescribeConfigs, IncrementalAlterConfigs and ListOffsets, each at the highest
+ * version both sides implement. Errors are thrown with Kafka's error name and the broker's message (client.ts
+ * checkError), never swallowed.
  */
 import { checkTopicError, type ClusterClient } from './cluster-client.js'
 import { checkError } from './client.js'
@@ -14,6 +15,11 @@ import {
   type DescribeConfigsRequest,
   type DescribeConfigsResponse,
 } from '../protocol/messages/describe-configs.js'
+import {
+  incrementalAlterConfigs,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponse,
+} from '../protocol/messages/incremental-alter-configs.js'
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js'
 import type { MetadataResponseTopic } from '../protocol/messages/metadata.js'
 
@@ -29,6 +35,9 @@ export type IsolationLevel = (typeof IsolationLevel)[keyof typeof IsolationLevel
 /** DescribeConfigs resource type and the config source of a value set on the topic itself. */
 const TOPIC_RESOURCE = 2
 const TOPIC_CONFIG_SOURCE = 1
+
+/** IncrementalAlterConfigsRequest.json config operations. */
+const ConfigOperation = { SET: 0, DELETE: 1 } as const
 
 /** Kafka prints topic ids as Uuid.toString() does: the 16 bytes in URL-safe base64 without padding. */
 export function topicIdToString(uuid: string): string {
@@ -90,6 +99,39 @@ export async function deleteTopic(cluster: ClusterClient, name: string): Promise
   const result = response.responses[0]
   if (!result) throw new Error(`the broker did not answer for topic '${name}'`)
   checkError(result.errorCode, `cannot delete topic '${name}'`, result.errorMessage)
+}
+
+export interface TopicConfigChanges {
+  /** Configs to set on the topic, by name. */
+  set: readonly (readonly [string, string])[]
+  /** Configs to remove from the topic, so that the default applies again. */
+  delete: readonly string[]
+}
+
+/**
+ * IncrementalAlterConfigs SET and DELETE for one topic (what `kafka-configs.sh --alter --add-config/--delete-config`
+ * sends). The broker validates every value first and applies all or nothing (INVALID_CONFIG names the bad one; a
+ * config named twice is INVALID_REQUEST).
+ */
+export async function alterTopicConfigs(cluster: ClusterClient, topic: string, changes: TopicConfigChanges): Promise<void> {
+  await cluster.metadata([], { allowAutoTopicCreation: false })
+  const client = await cluster.controller()
+  const response = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, client.version(incrementalAlterConfigs), {
+    resources: [
+      {
+        resourceType: TOPIC_RESOURCE,
+        resourceName: topic,
+        configs: [
+          ...changes.set.map(([name, value]) => ({ name, configOperation: ConfigOperation.SET, value })),
+          ...changes.delete.map((name) => ({ name, configOperation: ConfigOperation.DELETE, value: null })),
+        ],
+      },
+    ],
+    validateOnly: false,
+  })
+  const result = response.responses[0]
+  if (!result) throw new Error(`the broker did not answer for topic '${topic}'`)
+  checkError(result.errorCode, `cannot alter the configs of topic '${topic}'`, result.errorMessage)
 }
 
 export async function listTopics(cluster: ClusterClient): Promise<string[]> {

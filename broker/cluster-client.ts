@@ -5,6 +5,7 @@
  */
 import { KafkaClient, checkError } from './client.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
+import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js'
 import { ZERO_UUID } from '../protocol/codec.js'
 import { ErrorCode, errorInfo } from '../protocol/errors.js'
 
@@ -39,6 +40,15 @@ export function checkTopicError(topic: MetadataResponseTopic): void {
 
 const METADATA_ATTEMPTS = 20
 const METADATA_BACKOFF_MS = 100
+/** FindCoordinatorRequest.json key types. */
+const GROUP_KEY_TYPE = 0
+
+export interface GroupCoordinator {
+  nodeId: number
+  host: string
+  port: number
+  client: KafkaClient
+}
 
 export interface ClusterClientOptions {
   clientId?: string
@@ -120,6 +130,38 @@ export class ClusterClient {
       client.catch(() => this.nodes.delete(nodeId))
     }
     return client
+  }
+
+  /** Every node the last Metadata answer listed, by id. */
+  nodeIds(): number[] {
+    return [...this.addresses.keys()].sort((a, b) => a - b)
+  }
+
+  /**
+   * The coordinator of a consumer group (FindCoordinator, batched from v4) and a connection to it. Asked again for a
+   * while on retriable errors: a coordinator answers COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS while
+   * __consumer_offsets is created or loaded.
+   */
+  async groupCoordinator(groupId: string): Promise<GroupCoordinator> {
+    for (let attempt = 1; ; attempt++) {
+      const version = this.bootstrap.version(findCoordinator, '0-4')
+      const response = await this.bootstrap.request<FindCoordinatorRequest, FindCoordinatorResponse>(findCoordinator, version, {
+        key: groupId,
+        keyType: GROUP_KEY_TYPE,
+        coordinatorKeys: [groupId],
+      })
+      const answer = version >= 4 ? response.coordinators?.find((c) => c.key === groupId) : { ...response, errorCode: response.errorCode ?? ErrorCode.NONE }
+      if (!answer) throw new Error(`the broker did not answer FindCoordinator for group '${groupId}'`)
+      if (answer.errorCode !== ErrorCode.NONE && errorInfo(answer.errorCode).retriable && attempt < METADATA_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, METADATA_BACKOFF_MS))
+        continue
+      }
+      checkError(answer.errorCode, `cannot find the coordinator of group '${groupId}'`, answer.errorMessage)
+      const nodeId = answer.nodeId!
+      // Metadata, when it was asked, already knows the node; otherwise the answer says where it listens.
+      if (!this.addresses.has(nodeId)) this.addresses.set(nodeId, { host: answer.host!, port: answer.port! })
+      return { nodeId, host: answer.host!, port: answer.port!, client: await this.node(nodeId) }
+    }
   }
 
   /** The controller, for CreateTopics and DeleteTopics (older Kafka needs them there; KRaft forwards them). */

@@ -24,8 +24,14 @@ describe('brook command-line errors', () => {
       ['topics', 'list'],
       ['topics', 'describe'],
       ['topics', 'delete', 't'],
+      ['topics', 'alter-config', 't', '--set', 'retention.ms=1'],
       ['produce', 't'],
       ['consume', 't'],
+      ['consume', 't', '--group', 'g'],
+      ['groups', 'list'],
+      ['groups', 'describe', 'g'],
+      ['groups', 'delete', 'g'],
+      ['groups', 'reset-offsets', 'g', '--all-topics', '--to-earliest'],
     ]
     const results = await Promise.all(commands.map((args) => brook([...args, '--bootstrap-server', unreachable], { input: 'x\n' })))
     for (const result of results) {
@@ -57,6 +63,21 @@ describe('brook command-line errors', () => {
     [['consume', 't', '--from-beginning', '--offset', '5'], /'--from-beginning' cannot be used with option '--offset/],
     [['consume', 't', '--max-messages', '1.5'], /--max-messages must be a whole number/],
     [['consume', 't', '--isolation-level', 'serializable'], /'--isolation-level <level>' argument 'serializable' is invalid/],
+    [['consume', 't', '--group', 'g', '--partition', '1'], /'--group <id>' cannot be used with option '--partition/],
+    [['topics', 'alter-config', 't'], /give at least one --set key=value or --delete key/],
+    [['topics', 'alter-config', 't', '--set', 'retention.ms'], /--set takes key=value, not 'retention.ms'/],
+    [['topics', 'alter-config', 't', '--set', 'retention.ms=1', '--delete', 'retention.ms'], /config 'retention.ms' is named more than once/],
+    [['groups', 'list', '--state', 'sleeping'], /--state takes Stable, PreparingRebalance, CompletingRebalance, Empty, Dead, not 'sleeping'/],
+    [['groups', 'describe', 'g', '--members', '--state'], /'--members' cannot be used with option '--state'/],
+    [['groups', 'reset-offsets', 'g', '--topic', 't'], /give exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime, --shift-by/],
+    [['groups', 'reset-offsets', 'g', '--topic', 't', '--to-earliest', '--to-latest'], /give exactly one of/],
+    [['groups', 'reset-offsets', 'g', '--to-earliest'], /give --topic <topic> \(repeatable\) or --all-topics/],
+    [['groups', 'reset-offsets', 'g', '--topic', 't', '--all-topics', '--to-earliest'], /'--topic <topic\[:partitions\]>' cannot be used with option '--all-topics'/],
+    [['groups', 'reset-offsets', 'g', '--topic', 't:x', '--to-earliest'], /--topic takes topic or topic:partition,partition..., not 't:x'/],
+    [['groups', 'reset-offsets', 'g', '--all-topics', '--to-offset', '-1'], /--to-offset takes a non-negative offset/],
+    [['groups', 'reset-offsets', 'g', '--all-topics', '--shift-by', 'back'], /--shift-by takes a whole number/],
+    [['groups', 'reset-offsets', 'g', '--all-topics', '--to-datetime', 'noon'], /--to-datetime takes milliseconds since the epoch or an ISO 8601 date/],
+    [['groups', 'reset-offsets', 'g', '--all-topics', '--to-earliest', '--dry-run', '--execute'], /'--dry-run' cannot be used with option '--execute'/],
     [['topics', 'list', '--bootstrap-server', 'no-port'], /--bootstrap-server: 'no-port' is not host:port/],
     [['topics', 'frobnicate'], /unknown command 'frobnicate'/],
   ] as const)('rejects %j in one line with exit code 1', async ([args, message], { expect }) => {
@@ -68,7 +89,10 @@ describe('brook command-line errors', () => {
   })
 
   it('has --help on every command', async () => {
-    const commands = [[], ['topics'], ['topics', 'create'], ['topics', 'list'], ['topics', 'describe'], ['topics', 'delete'], ['produce'], ['consume']]
+    const commands = [
+      [], ['start'], ['topics'], ['topics', 'create'], ['topics', 'list'], ['topics', 'describe'], ['topics', 'delete'], ['topics', 'alter-config'],
+      ['produce'], ['consume'], ['groups'], ['groups', 'list'], ['groups', 'describe'], ['groups', 'delete'], ['groups', 'reset-offsets'],
+    ]
     const results = await Promise.all(commands.map((args) => brook([...args, '--help'])))
     results.forEach((result, i) => {
       expect(result.code).toBe(0)

@@ -95,6 +95,33 @@ describe('brook topics', () => {
     expect(deleteMissing.stderr).toMatch(/^brook: cannot delete topic 'missing': UNKNOWN_TOPIC_OR_PARTITION/)
   })
 
+  it('alter-config sets and deletes configs; describe shows only what is set on the topic; a bad value changes nothing', async () => {
+    await brook(['topics', 'create', 'tuned', '--config', 'retention.ms=3600000', ...server])
+    const configsOf = async (): Promise<string> => /\tConfigs: (.*)$/m.exec((await brook(['topics', 'describe', 'tuned', ...server])).stdout)![1]!
+
+    const set = await brook(['topics', 'alter-config', 'tuned', '--set', 'cleanup.policy=compact', '--set', 'max.message.bytes=2048', ...server])
+    expect(set).toMatchObject({ code: 0, stdout: 'Completed updating config for topic tuned.\n', stderr: '' })
+    expect(await configsOf()).toBe('cleanup.policy=compact,max.message.bytes=2048,retention.ms=3600000')
+
+    // Deleting returns a config to its default, which describe no longer lists.
+    expect((await brook(['topics', 'alter-config', 'tuned', '--delete', 'max.message.bytes', '--delete', 'retention.ms', '--set', 'retention.bytes=1000000', ...server])).code).toBe(0)
+    expect(await configsOf()).toBe('cleanup.policy=compact,retention.bytes=1000000')
+
+    const bad = await brook(['topics', 'alter-config', 'tuned', '--set', 'segment.ms=1000', '--set', 'retention.ms=soon', ...server])
+    expect(bad).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: "brook: cannot alter the configs of topic 'tuned': INVALID_CONFIG (invalid value 'soon' for retention.ms: must be a whole number)\n",
+    })
+    const unknown = await brook(['topics', 'alter-config', 'tuned', '--set', 'retention.minutes=5', ...server])
+    expect(unknown.stderr).toBe("brook: cannot alter the configs of topic 'tuned': INVALID_CONFIG (unknown topic config 'retention.minutes')\n")
+    // Nothing of a refused change was applied, not even its valid part.
+    expect(await configsOf()).toBe('cleanup.policy=compact,retention.bytes=1000000')
+
+    const missing = await brook(['topics', 'alter-config', 'missing', '--set', 'retention.ms=1', ...server])
+    expect(missing).toMatchObject({ code: 1, stderr: "brook: cannot alter the configs of topic 'missing': UNKNOWN_TOPIC_OR_PARTITION (topic 'missing' does not exist)\n" })
+  })
+
   it('takes the bootstrap server from BROOK_BOOTSTRAP_SERVER', async () => {
     await brook(['topics', 'create', 'from-env', ...server])
     const listed = await brook(['topics', 'list'], { env: { BROOK_BOOTSTRAP_SERVER: broker.address } })

@@ -1,0 +1,115 @@
+/**
+ * `brook consume <topic> --group <id>` (the built CLI, kafkajs inside) against a real broker process: members share the
+ * partitions, every record is read once, what was printed is what is committed, and a restart resumes there.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AssignerProtocol, Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
+import { startConfiguredBroker, FAST_GROUPS } from '../helpers/broker-config.js'
+import type { BrokerProcess } from '../helpers/broker.js'
+import { waitFor } from '../helpers/wait.js'
+import { committedOffsets } from './committed-offsets.js'
+import { brook, kcat, lines, spawnBrook } from './run-brook.js'
+
+describe('brook consume --group', () => {
+  let broker: BrokerProcess
+  let server: string[]
+  let admin: Admin
+  let producer: Producer
+
+  beforeAll(async () => {
+    broker = await startConfiguredBroker(FAST_GROUPS)
+    server = ['--bootstrap-server', broker.address]
+    const kafka = new Kafka({ clientId: 'consume-group-test', brokers: [broker.address], logLevel: logLevel.NOTHING })
+    admin = kafka.admin()
+    producer = kafka.producer()
+    await admin.connect()
+    await producer.connect()
+  })
+  afterAll(async () => {
+    await producer?.disconnect()
+    await admin?.disconnect()
+    await broker?.stop()
+    broker?.cleanup()
+  })
+
+  const committed = (groupId: string, topic: string): Promise<string[]> => committedOffsets(admin, groupId, topic)
+
+  it('two members split the partitions and read every record once; a restart resumes from the committed offsets', async () => {
+    await admin.createTopics({ topics: [{ topic: 'meters', numPartitions: 4 }] })
+    const args = ['consume', 'meters', '--group', 'meter-readers', '--from-beginning', '--print-partition', ...server]
+    const members = [spawnBrook(args), spawnBrook(args)]
+    try {
+      // Produce only once both own partitions, so that each record is read by the member it was assigned to.
+      await waitFor('a Stable group of two members with two partitions each', async () => {
+        const [group] = (await admin.describeGroups(['meter-readers'])).groups
+        if (group!.state !== 'Stable' || group!.members.length !== 2) return false
+        return group!.members.every((m) => AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment.meters?.length === 2)
+      })
+      const values = Array.from({ length: 40 }, (_, i) => `reading-${i}`)
+      await producer.send({ topic: 'meters', messages: values.map((value, i) => ({ partition: i % 4, value })) })
+      const read = (): string[][] => members.map((m) => lines(m.stdout()))
+      await waitFor('all 40 records to be printed', () => read().flat().length >= 40)
+      await waitFor('the commits to reach the end of every partition', async () => (await committed('meter-readers', 'meters')).join() === '10,10,10,10')
+
+      const [first, second] = read().map((output) => output.map((line) => line.split('\t') as [string, string]))
+      expect([...first!, ...second!].map(([, value]) => value).sort()).toEqual([...values].sort())
+      const partitionsOf = (output: [string, string][]): string[] => [...new Set(output.map(([partition]) => partition))].sort()
+      expect(partitionsOf(first!)).toHaveLength(2)
+      expect(partitionsOf(second!)).toHaveLength(2)
+      expect([...partitionsOf(first!), ...partitionsOf(second!)].sort()).toEqual(['Partition:0', 'Partition:1', 'Partition:2', 'Partition:3'])
+
+      // Ctrl-C: each member leaves the group cleanly and reports its count.
+      for (const member of members) member.child.kill('SIGINT')
+      expect(await Promise.all(members.map((m) => m.exited))).toEqual([0, 0])
+      expect(members.map((m) => m.stderr()).sort()).toEqual([`Processed a total of ${first!.length} messages\n`, `Processed a total of ${second!.length} messages\n`].sort())
+    } finally {
+      for (const member of members) member.child.kill('SIGKILL')
+    }
+    await waitFor('the group to be empty', async () => (await admin.describeGroups(['meter-readers'])).groups[0]!.state === 'Empty')
+
+    // A restarted member starts at the committed offsets: --from-beginning only applies where there are none.
+    await producer.send({ topic: 'meters', messages: Array.from({ length: 8 }, (_, i) => ({ partition: i % 4, value: `late-${i}` })) })
+    const restarted = await brook(['consume', 'meters', '--group', 'meter-readers', '--from-beginning', '--timeout-ms', '1000', ...server])
+    expect(restarted.code, restarted.stderr).toBe(0)
+    expect(lines(restarted.stdout).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `late-${i}`).sort())
+    expect(await committed('meter-readers', 'meters')).toEqual(['12', '12', '12', '12'])
+  })
+
+  it('commits exactly what --max-messages printed, in the same format as without a group', async () => {
+    await brook(['topics', 'create', 'tickets', '--partitions', '1', ...server])
+    const input = Array.from({ length: 10 }, (_, i) => `key-${i}:ticket-${i}`).join('\n')
+    expect((await brook(['produce', 'tickets', '--key-separator', ':', '--header', 'source=cli', ...server], { input })).code).toBe(0)
+    const print = ['--print-key', '--print-headers', '--print-offset', '--print-partition', '--print-timestamp']
+
+    const first = await brook(['consume', 'tickets', '--group', 'support', '--from-beginning', '--max-messages', '3', ...print, ...server])
+    expect(first).toMatchObject({ code: 0, stderr: 'Processed a total of 3 messages\n' })
+    expect(await committed('support', 'tickets')).toEqual(['3'])
+    const second = await brook(['consume', 'tickets', '--group', 'support', '--from-beginning', '--max-messages', '7', ...print, ...server])
+    expect(second.code).toBe(0)
+    expect(await committed('support', 'tickets')).toEqual(['10'])
+
+    const plain = await brook(['consume', 'tickets', '--from-beginning', '--timeout-ms', '300', ...print, ...server])
+    expect(lines(first.stdout + second.stdout)).toEqual(lines(plain.stdout))
+    expect(lines(first.stdout)[0]).toMatch(/^CreateTime:\d+\tPartition:0\tOffset:0\tsource:cli\tkey-0\tticket-0$/)
+
+    // Without --from-beginning a new group starts at the end (Kafka's auto.offset.reset=latest).
+    const fromEnd = await brook(['consume', 'tickets', '--group', 'late-joiners', '--timeout-ms', '300', ...server])
+    expect(fromEnd).toMatchObject({ code: 0, stdout: '', stderr: 'Processed a total of 0 messages\n' })
+  })
+
+  it('reads batches of every codec: gzip, snappy and lz4 from brook produce, zstd from kcat', async () => {
+    await brook(['topics', 'create', 'codecs', '--partitions', '1', ...server])
+    for (const codec of ['gzip', 'snappy', 'lz4']) {
+      expect((await brook(['produce', 'codecs', '--compression', codec, ...server], { input: `${codec}-1\n${codec}-2\n` })).code).toBe(0)
+    }
+    await kcat(['-b', broker.address, '-P', '-t', 'codecs', '-z', 'zstd'], 'zstd-1\nzstd-2\n')
+    const read = await brook(['consume', 'codecs', '--group', 'codec-readers', '--from-beginning', '--timeout-ms', '500', ...server])
+    expect(read.code, read.stderr).toBe(0)
+    expect(lines(read.stdout)).toEqual(['gzip-1', 'gzip-2', 'snappy-1', 'snappy-2', 'lz4-1', 'lz4-2', 'zstd-1', 'zstd-2'])
+  })
+
+  it('says so when the topic does not exist', async () => {
+    const missing = await brook(['consume', 'no-such-topic', '--group', 'g', '--timeout-ms', '300', ...server])
+    expect(missing).toMatchObject({ code: 1, stdout: '', stderr: "brook: topic 'no-such-topic': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
+  })
+})

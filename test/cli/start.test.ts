@@ -1,0 +1,94 @@
+/**
+ * `brook start`'s settings: flags and the --config file say the same things under the same rules (flags win), bad
+ * values stop the command with one line before anything starts, and a setting visibly takes effect.
+ */
+import { afterAll, describe, expect, it } from 'vitest'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { brook, lines } from './run-brook.js'
+
+describe('brook start', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'brook-start-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  // Should a bad value ever be accepted, the broker started must not touch the working directory or port 9092.
+  const contained = ['--port', '0', '--data-dir', join(dir, 'never-used')]
+
+  function configFile(name: string, content: string): string {
+    const file = join(dir, name)
+    writeFileSync(file, content)
+    return file
+  }
+
+  it('shows every broker setting with its default in --help', async () => {
+    const help = (await brook(['start', '--help'])).stdout.replace(/\s+/g, ' ')
+    for (const [flag, value] of [
+      ['--group-initial-rebalance-delay-ms <ms>', '3000'],
+      ['--group-min-session-timeout-ms <ms>', '6000'],
+      ['--group-max-session-timeout-ms <ms>', '1800000'],
+      ['--offsets-retention-minutes <minutes>', '10080'],
+      ['--log-retention-check-interval-ms <ms>', '300000'],
+      ['--offsets-topic-partitions <n>', '50'],
+      ['--message-max-bytes <bytes>', '1048588'],
+    ]) {
+      expect(help).toMatch(new RegExp(`${flag} [^-]*\\(default: ${value}\\)`))
+    }
+  })
+
+  // Each is refused before the broker opens its data directory or a port.
+  it.concurrent.for([
+    [['--offsets-topic-partitions', 'many'], "brook: option '--offsets-topic-partitions <n>' argument 'many' is invalid. --offsets-topic-partitions must be a whole number"],
+    [['--message-max-bytes', '-1'], "brook: option '--message-max-bytes <bytes>' argument '-1' is invalid. --message-max-bytes must be between 0 and 2147483647"],
+    [['--group-initial-rebalance-delay-ms', '1.5'], "brook: option '--group-initial-rebalance-delay-ms <ms>' argument '1.5' is invalid. --group-initial-rebalance-delay-ms must be a whole number"],
+    [['--group-min-session-timeout-ms', '9000', '--group-max-session-timeout-ms', '8000'], 'brook: group.min.session.timeout.ms (9000) must not be greater than group.max.session.timeout.ms (8000)'],
+  ] as const)('refuses %j in one line with exit code 1', async ([args, message], { expect }) => {
+    expect(await brook(['start', ...contained, ...args])).toMatchObject({ code: 1, stdout: '', stderr: `${message}\n` })
+  })
+
+  it('checks the --config file the same way: types, bounds, unknown settings and JSON syntax', async () => {
+    const cases: [string, string][] = [
+      ['{"offsetsTopicPartitions": 0}', 'offsetsTopicPartitions must be between 1 and 10000, not 0'],
+      ['{"groupInitialRebalanceDelayMs": "fast"}', 'groupInitialRebalanceDelayMs must be a number, not "fast"'],
+      ['{"offsetsRetentionMinutes": 2.5}', 'offsetsRetentionMinutes must be a whole number, not 2.5'],
+      ['{"fsync": "yes"}', 'fsync must be a boolean, not "yes"'],
+      ['{"offsets.topic.num.partitions": 3}', "unknown setting 'offsets.topic.num.partitions' (the settings are "],
+      ['[1, 2]', 'must hold a JSON object of settings'],
+      ['{"port": 9092,}', 'is not valid JSON'],
+    ]
+    const results = await Promise.all(cases.map(([content], i) => brook(['start', ...contained, '--config', configFile(`bad-${i}.json`, content)])))
+    results.forEach((result, i) => {
+      expect(result.code).toBe(1)
+      expect(result.stderr).toMatch(/^brook: [^\n]+\n$/)
+      expect(result.stderr).toContain(cases[i]![1])
+    })
+    expect((await brook(['start', ...contained, '--config', join(dir, 'missing.json')])).stderr).toBe(`brook: cannot read ${join(dir, 'missing.json')}: ENOENT\n`)
+  })
+
+  describe('settings that take effect', () => {
+    let broker: BrokerProcess
+    afterAll(async () => {
+      await broker?.stop()
+      broker?.cleanup()
+    })
+
+    it('creates __consumer_offsets with --offsets-topic-partitions (a flag beats the file) and applies --message-max-bytes from the file', async () => {
+      const file = configFile('broker.json', JSON.stringify({ offsetsTopicPartitions: 7, messageMaxBytes: 300, groupInitialRebalanceDelayMs: 0 }))
+      broker = await startBroker({ args: ['--config', file, '--offsets-topic-partitions', '3'] })
+      const server = ['--bootstrap-server', broker.address]
+
+      // Looking up a group's coordinator creates __consumer_offsets.
+      expect(await brook(['groups', 'describe', 'anyone', ...server])).toMatchObject({ code: 1, stderr: "brook: consumer group 'anyone' does not exist\n" })
+      const offsetsTopic = await brook(['topics', 'describe', '__consumer_offsets', ...server])
+      expect(lines(offsetsTopic.stdout)[0]).toContain('PartitionCount: 3')
+
+      expect((await brook(['topics', 'create', 'small', ...server])).code).toBe(0)
+      const tooLarge = await brook(['produce', 'small', ...server], { input: 'x'.repeat(500) + '\n' })
+      expect(tooLarge.code).toBe(1)
+      expect(tooLarge.stderr).toMatch(/^brook: cannot produce to small-0: MESSAGE_TOO_LARGE /)
+      // The broker's message.max.bytes is the topic's default, not a config set on it: describe leaves it out.
+      expect(lines((await brook(['topics', 'describe', 'small', ...server])).stdout)[0]).toMatch(/\tConfigs: $/)
+    })
+  })
+})

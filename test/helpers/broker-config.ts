@@ -1,0 +1,35 @@
+/**
+ * Broker settings that have no flag (group timeouts, retention intervals, offsets retention) reach a broker process
+ * the way a user sets them: `brook start --config <json file>`. The file outlives restarts of the broker (which reuse
+ * the same arguments) and is removed when the test process exits.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { BrokerConfig } from '../../broker/config.js'
+import { startBroker, type BrokerProcess, type StartOptions } from './broker.js'
+
+const dirs: string[] = []
+process.on('exit', () => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+})
+
+/** Settings for quick group tests: Kafka's defaults would make each test wait seconds for nothing. */
+export const FAST_GROUPS: Partial<BrokerConfig> = {
+  groupInitialRebalanceDelayMs: 300,
+  groupMinSessionTimeoutMs: 1000,
+}
+
+/** `['--config', file]` for startBroker's args. */
+export function configArgs(config: Partial<BrokerConfig>): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'brook-config-'))
+  dirs.push(dir)
+  const file = join(dir, 'broker.json')
+  writeFileSync(file, JSON.stringify(config))
+  return ['--config', file]
+}
+
+/** A broker process started with `config` in a --config file (plus any other start options). */
+export function startConfiguredBroker(config: Partial<BrokerConfig>, options: StartOptions = {}): Promise<BrokerProcess> {
+  return startBroker({ ...options, args: [...configArgs(config), ...(options.args ?? [])] })
+}
