@@ -95,8 +95,10 @@ export class Broker {
   async stop(): Promise<void> {
     const server = this.server
     this.server = null
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+    // server.close() calls back only once every connection is gone, so connections are closed first.
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
     for (const socket of this.sockets) socket.destroy()
+    await closed
     this.groups.close()
     await this.cleaner.stop()
     await this.store.close()

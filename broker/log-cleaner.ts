@@ -1,16 +1,18 @@
 /**
  * Retention and compaction, run every log.retention.check.interval.ms over every partition, per its cleanup.policy.
  *
- * delete:  batches at the start of the log whose newest record is older than retention.ms, and then the oldest
- *          batches while the partition holds more than retention.bytes, are deleted whole; the log start offset moves
- *          to the first batch kept. Like Kafka (which deletes whole segments), deletion stops at the first batch that
+ * delete:  batches at the start of the log whose newest record is older than retention.ms are deleted whole, and so
+ *          is each next oldest batch while the partition would still hold at least retention.bytes without it (Kafka's
+ *          deleteRetentionSizeBreachedSegments: `size - retention.bytes - segment >= 0`); the log start offset moves to
+ *          the first batch kept. Like Kafka (which deletes whole segments), deletion stops at the first batch that
  *          must stay, and never passes the high watermark or removes the last batch.
  * compact: the latest record of each key is kept; older records of the key are removed from their batches, which
  *          are rewritten in place with their offsets unchanged (sparse offsets are legal in a batch, as after Kafka's
  *          cleaner). A tombstone (null value) is dropped once it is older than delete.retention.ms (by its
  *          timestamp). Records newer than min.compaction.lag.ms, the last batch, and anything at or above the high
  *          watermark are left alone. A partition is compacted when the share of not-yet-compacted bytes reaches
- *          min.cleanable.dirty.ratio, or when its oldest uncompacted record is older than max.compaction.lag.ms.
+ *          min.cleanable.dirty.ratio, when its oldest uncompacted record is older than max.compaction.lag.ms, or
+ *          when a tombstone it kept has since expired (KIP-534: a log nobody writes to still loses its tombstones).
  */
 import { Attribute, At, decodeRecords, lastOffsetOf, rebuildBatch, type Record } from '../protocol/record-batch.js'
 import type { BrokerConfig } from './config.js'
@@ -25,6 +27,8 @@ export class LogCleaner {
   private running: Promise<void> | null = null
   /** Per partition: every offset below this has been compacted once. Lost on restart, which only costs a pass. */
   private readonly cleanedUpTo = new WeakMap<Partition, bigint>()
+  /** Per partition: when the first tombstone kept by the last compaction expires (Infinity: none kept). */
+  private readonly tombstonesExpireAt = new WeakMap<Partition, number>()
 
   constructor(
     private readonly topics: TopicManager,
@@ -79,12 +83,13 @@ export class LogCleaner {
     // The last batch below the high watermark is never deleted, so the log end is always backed by a stored batch.
     const limit = partition.highWatermark
     let newStart: bigint | null = null
-    let excess = retentionBytes >= 0 ? log.sizeBytes - retentionBytes : 0
+    // How far the partition is above retention.bytes; a batch goes for size only if the rest still reaches the limit.
+    let excess = retentionBytes >= 0 ? log.sizeBytes - retentionBytes : -Infinity
     for await (const batch of log.scan(log.logStartOffset, limit)) {
       const next = lastOffsetOf(batch) + 1n
       if (next >= limit) break
       const expired = retentionMs >= 0 && Number(batch.readBigInt64BE(At.maxTimestamp)) < now - retentionMs
-      if (!expired && excess <= 0) break
+      if (!expired && excess - batch.length < 0) break
       excess -= batch.length
       newStart = next
     }
@@ -121,12 +126,18 @@ export class LogCleaner {
       end = lastOffset + 1n
     }
     const dueByLag = oldestDirty < settings.now - settings.maxCompactionLagMs
-    if (totalBytes === 0 || (dirtyBytes / totalBytes < settings.minCleanableDirtyRatio && !dueByLag)) return
+    const tombstonesDue = (this.tombstonesExpireAt.get(partition) ?? Infinity) <= settings.now
+    if (totalBytes === 0 || (dirtyBytes / totalBytes < settings.minCleanableDirtyRatio && !dueByLag && !tombstonesDue)) return
     // Pass 2: rewrite the batches that hold superseded records or expired tombstones.
+    let tombstonesExpireAt = Infinity
     const keep = (record: Record): boolean => {
       if (!record.key) return true
       if (latest.get(record.key.toString('base64')) !== record.offset) return false
-      return record.value !== null || Number(record.timestamp) > settings.now - settings.deleteRetentionMs
+      if (record.value !== null) return true
+      const expiresAt = Number(record.timestamp) + settings.deleteRetentionMs
+      if (expiresAt <= settings.now) return false
+      tombstonesExpireAt = Math.min(tombstonesExpireAt, expiresAt)
+      return true
     }
     const changes: Rewrite[] = []
     let removed = 0
@@ -143,5 +154,6 @@ export class LogCleaner {
       this.log.info(`${partition.topic.name}-${partition.index}: compaction removed ${removed} records below offset ${end}`)
     }
     this.cleanedUpTo.set(partition, end)
+    this.tombstonesExpireAt.set(partition, tombstonesExpireAt)
   }
 }

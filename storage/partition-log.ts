@@ -106,6 +106,7 @@ export class PartitionLog implements Flushable {
   private tail: Entry[] = []
   private tailBytes = 0
   private deleted = false
+  private maintenance: Promise<unknown> = Promise.resolve()
 
   private constructor(
     private readonly db: NodeDatabase,
@@ -181,6 +182,16 @@ export class PartitionLog implements Flushable {
   private checkWritable(): void {
     if (this.commit.failure) throw this.commit.failure
     if (this.deleted) throw new Error(`partition ${this.partition} of topic ${this.topicId} was deleted`)
+  }
+
+  /**
+   * Runs structural changes (truncation, a new log start, rewrites) one at a time: each reads what is stored and
+   * adjusts the bookkeeping from it, so two at once could count a deleted batch twice or write one back.
+   */
+  private exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.maintenance.then(operation, operation)
+    this.maintenance = run.catch(() => undefined)
+    return run
   }
 
   /** Refuses every later change: the partition's topic is being deleted. */
@@ -334,7 +345,11 @@ export class PartitionLog implements Flushable {
    * of the first removed batch, so the log always ends on a batch boundary; a log cut below its start is left empty,
    * starting where it ends.
    */
-  async truncateTo(offset: bigint): Promise<void> {
+  truncateTo(offset: bigint): Promise<void> {
+    return this.exclusive(() => this.truncate(offset))
+  }
+
+  private async truncate(offset: bigint): Promise<void> {
     this.checkWritable()
     if (offset >= this.logEndOffset) return
     // The batch that holds `offset` is looked up in LevelDB, so everything appended so far must be there first.
@@ -364,7 +379,11 @@ export class PartitionLog implements Flushable {
    * Moves the log start to `offset` (retention, DeleteRecords), never past the high watermark, and deletes the
    * batches wholly below it. The batch that holds `offset` stays; reads below the log start are refused by the caller.
    */
-  async deleteBefore(offset: bigint): Promise<void> {
+  deleteBefore(offset: bigint): Promise<void> {
+    return this.exclusive(() => this.moveLogStart(offset))
+  }
+
+  private async moveLogStart(offset: bigint): Promise<void> {
     this.checkWritable()
     const logStartOffset = offset < this.highWatermark ? offset : this.highWatermark
     if (logStartOffset <= this.logStartOffset) return
@@ -389,10 +408,16 @@ export class PartitionLog implements Flushable {
    * it was (compaction). It goes through the group commit, so the state written with it carries a recovery point past
    * every rewritten batch and recovery never mistakes a removed batch for a gap.
    */
-  async rewrite(changes: readonly Rewrite[]): Promise<void> {
+  rewrite(changes: readonly Rewrite[]): Promise<void> {
+    return this.exclusive(() => this.replace(changes))
+  }
+
+  private async replace(changes: readonly Rewrite[]): Promise<void> {
     this.checkWritable()
     for (const { previous, replacement } of changes) {
       const lastOffset = lastOffsetOf(previous)
+      // Deleted by retention or DeleteRecords since the caller read it: writing it back would resurrect it.
+      if (lastOffset < this.logStartOffset) continue
       if (lastOffset >= this.highWatermark) throw new RangeError(`batch ending at ${lastOffset} is not below the high watermark`)
       this.rewritten.push({ key: this.db.logKey(this.key, lastOffset), batch: replacement })
       this.sizeBytes += (replacement?.length ?? 0) - previous.length

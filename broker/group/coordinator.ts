@@ -15,7 +15,8 @@
  * - Heartbeats keep members alive; a member silent for its session timeout is removed and the group rebalances.
  * - Commits go to the log first and into memory once written; OffsetFetch answers from memory.
  * - Offsets of a group that has been Empty for offsets.retention.minutes expire (standalone groups: per offset, from
- *   its commit time); a group with neither members nor offsets is then forgotten.
+ *   its commit time; Stable consumer groups: offsets of topics nobody subscribes to, from their commit time); a group
+ *   with neither members nor offsets is then forgotten.
  * The sweep (every 100 ms) drives deadlines: session expiry, pending members, rebalance and initial delays.
  */
 import { randomUUID } from 'node:crypto'
@@ -303,6 +304,7 @@ export class GroupCoordinator {
     old.awaitingSync?.(syncError(ErrorCode.FENCED_INSTANCE_ID))
     old.awaitingSync = null
     group.members.delete(old.memberId)
+    const previousLeader = group.leaderId
     const unchanged = old.sameProtocols(request.protocols)
     old.memberId = memberId
     old.clientId = context.clientId
@@ -316,9 +318,14 @@ export class GroupCoordinator {
     if (group.leaderId === oldId) group.leaderId = memberId
     if (group.state === GroupState.Stable && unchanged) {
       // Same subscription: no rebalance; the member gets the current generation and, through SyncGroup, its
-      // current assignment.
+      // current assignment. A Stable group's SyncGroup ignores new assignments, so a restarted leader must not run
+      // its assignor: before v9 Kafka names the leader as it was before the replacement (the old member id, which the
+      // client does not recognise as its own); from v9 it names the new id with skipAssignment (KIP-814,
+      // GroupCoordinator.updateStaticMemberAndRebalance).
       void this.storeGroup(group).catch(() => undefined)
-      return Promise.resolve(this.joinAnswer(group, old))
+      const answer = this.joinAnswer(group, old)
+      if (context.apiVersion >= 9) return Promise.resolve({ ...answer, skipAssignment: group.leaderId === memberId })
+      return Promise.resolve({ ...answer, leader: previousLeader ?? '', members: [] })
     }
     const answer = new Promise<JoinGroupResponse>((resolve) => (old.awaitingJoin = resolve))
     this.prepareRebalance(group, `static member ${instanceId} rejoined`)
@@ -418,7 +425,8 @@ export class GroupCoordinator {
         group.remove(member.memberId)
       }
     }
-    group.pendingMembers.clear()
+    // Members still between their two JoinGroups (MEMBER_ID_REQUIRED) stay pending: when they come back they join
+    // and start the next rebalance, as in Kafka's onCompleteJoin; otherwise their session timeout forgets them.
     group.generationId++
     if (group.isEmpty) {
       group.protocolName = null
@@ -556,24 +564,28 @@ export class GroupCoordinator {
   // ---- Offsets ------------------------------------------------------------------------------------------------
 
   /**
-   * Kafka's doCommitOffsets: a standalone commit (generation -1, no member) is allowed on an empty group; otherwise
-   * the member must belong to the current generation, and commits wait out CompletingRebalance.
+   * Kafka's handleCommitOffsets and validateOffsetCommit (GroupCoordinator.scala): a commit that names a generation,
+   * a member or an instance id must come from a member of the current generation (a generation for a group that does
+   * not exist is from an older one: ILLEGAL_GENERATION); a standalone commit (generation -1, no member) is allowed
+   * only while the group has no members (UNKNOWN_MEMBER_ID otherwise). Members' commits wait out
+   * CompletingRebalance.
    */
   async commitOffsets(groupId: string, generationId: number, identity: MemberIdentity, offsets: OffsetCommitInput[]): Promise<number[]> {
     const all = (code: number): number[] => offsets.map(() => code)
     if (groupId === '') return all(ErrorCode.INVALID_GROUP_ID)
     await this.ensureOffsetsTopic()
     const existing = this.groups.get(groupId)
+    if (!existing && generationId >= 0) return all(ErrorCode.ILLEGAL_GENERATION)
     if (existing?.state === GroupState.Dead) return all(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-    const standalone = generationId < 0 && (!existing || existing.state === GroupState.Empty)
-    if (!standalone) {
-      if (!existing) return all(identity.memberId === '' ? ErrorCode.ILLEGAL_GENERATION : ErrorCode.UNKNOWN_MEMBER_ID)
-      if (existing.isFenced(identity.memberId, identity.groupInstanceId)) return all(ErrorCode.FENCED_INSTANCE_ID)
-      const member = existing.members.get(identity.memberId)
-      if (!member) return all(ErrorCode.UNKNOWN_MEMBER_ID)
+    if (generationId >= 0 || identity.memberId !== '' || identity.groupInstanceId !== null) {
+      if (existing?.isFenced(identity.memberId, identity.groupInstanceId)) return all(ErrorCode.FENCED_INSTANCE_ID)
+      const member = existing?.members.get(identity.memberId)
+      if (!existing || !member) return all(ErrorCode.UNKNOWN_MEMBER_ID)
       if (generationId !== existing.generationId) return all(ErrorCode.ILLEGAL_GENERATION)
       if (existing.state === GroupState.CompletingRebalance) return all(ErrorCode.REBALANCE_IN_PROGRESS)
       member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
+    } else if (existing && !existing.isEmpty) {
+      return all(ErrorCode.UNKNOWN_MEMBER_ID)
     }
     const group = existing ?? this.groupFor(groupId)
     const commitTimestamp = BigInt(Date.now())
@@ -709,25 +721,45 @@ export class GroupCoordinator {
     }
   }
 
-  /** Offsets retention (KIP-211): empty consumer groups after the retention period; standalone offsets by age. */
+  /**
+   * Offsets retention (KIP-211, GroupMetadata.removeExpiredOffsets): all offsets of a group that has been Empty for
+   * offsets.retention.minutes (the group is then forgotten); offsets of standalone groups (no protocol type) by
+   * their commit time; and in a Stable consumer group, by commit time, offsets of topics no member subscribes to.
+   */
   async expireOffsets(now = Date.now()): Promise<void> {
     const retentionMs = this.config.offsetsRetentionMinutes * 60_000
+    const topicOf = (key: string): string => key.split('\0')[0]!
     for (const group of [...this.groups.values()]) {
-      if (group.state !== GroupState.Empty) continue
-      const expired = [...group.offsets].filter(([, committed]) =>
-        group.protocolType === null ? Number(committed.commitTimestamp) + retentionMs <= now : group.stateTimestamp + retentionMs <= now,
-      )
-      if (expired.length === 0 && group.offsets.size > 0) continue
+      // A member that was just handed its id (MEMBER_ID_REQUIRED) is about to join: forgetting the group now would
+      // answer its second JoinGroup with UNKNOWN_MEMBER_ID.
+      if (group.pendingMembers.size > 0) continue
+      let expired: string[]
+      if (group.state === GroupState.Empty) {
+        expired = [...group.offsets]
+          .filter(([, c]) => (group.protocolType === null ? Number(c.commitTimestamp) : group.stateTimestamp) + retentionMs <= now)
+          .map(([key]) => key)
+        // A group with neither members nor offsets is forgotten at once.
+        if (expired.length === 0 && group.offsets.size > 0) continue
+      } else if (group.state === GroupState.Stable && group.protocolType === 'consumer') {
+        const subscribed = this.subscriptions(group)
+        // Subscriptions that could not be read say nothing about which offsets are unused: keep them all.
+        if (subscribed.size === 0) continue
+        expired = [...group.offsets]
+          .filter(([key, c]) => !subscribed.has(topicOf(key)) && Number(c.commitTimestamp) + retentionMs <= now)
+          .map(([key]) => key)
+        if (expired.length === 0) continue
+      } else continue
       try {
-        if (expired.length === group.offsets.size) {
+        if (group.state === GroupState.Empty && expired.length === group.offsets.size) {
           this.log.info(`group '${group.groupId}' expired after offsets.retention.minutes`)
           await this.forget(group)
         } else {
-          await this.append(group.groupId, expired.map(([k]) => {
-            const [topic, partition] = k.split('\0') as [string, string]
+          await this.append(group.groupId, expired.map((key) => {
+            const [topic, partition] = key.split('\0') as [string, string]
             return { key: offsetRecordKey(group.groupId, topic, Number(partition)), value: null }
           }))
-          for (const [k] of expired) group.offsets.delete(k)
+          for (const key of expired) group.offsets.delete(key)
+          this.log.info(`group '${group.groupId}': ${expired.length} offsets expired after offsets.retention.minutes`)
         }
       } catch (error) {
         this.log.error(`offset expiry for group '${group.groupId}' failed: ${(error as Error).message}`)

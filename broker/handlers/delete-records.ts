@@ -7,6 +7,8 @@
  *   OFFSET_OUT_OF_RANGE, and ListOffsets earliest returns it.
  * - An offset above the high watermark (or below -1) is OFFSET_OUT_OF_RANGE; one at or below the current log start
  *   changes nothing. Unknown partitions: UNKNOWN_TOPIC_OR_PARTITION.
+ * - Topics whose cleanup.policy lacks `delete` (compacted topics, __consumer_offsets among them) refuse with
+ *   POLICY_VIOLATION, as Kafka's Partition.deleteRecordsOnLeader does: their records are removed only by compaction.
  */
 import {
   deleteRecords,
@@ -15,6 +17,7 @@ import {
 } from '../../protocol/messages/delete-records.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
+import { topicConfig } from '../topic-configs.js'
 
 const HIGH_WATERMARK = -1n
 
@@ -30,6 +33,8 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
           wanted.partitions.map(async ({ partitionIndex, offset }) => {
             const partition = broker.topics.partition(wanted.name, partitionIndex)
             if (!partition) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
+            const policy = topicConfig(partition.topic.configs, 'cleanup.policy', broker.config).split(',').map((s) => s.trim())
+            if (!policy.includes('delete')) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.POLICY_VIOLATION }
             const target = offset === HIGH_WATERMARK ? partition.highWatermark : offset
             if (target < 0n || target > partition.highWatermark) {
               return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE }

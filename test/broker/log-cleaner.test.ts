@@ -1,0 +1,248 @@
+/**
+ * Retention and compaction, run by a real broker process whose cleaner passes every 200 ms
+ * (log.retention.check.interval.ms), checked by what clients see: ListOffsets earliest, what a fetch and a kafkajs
+ * consumer from the beginning return, and the offsets the producer was given.
+ *
+ * Kafka's rules (UnifiedLog.deleteOldSegments, LogCleaner): retention deletes whole units (segments there, batches
+ * here) from the start of the log and stops at the first one that must stay; retention.bytes deletes a unit only if
+ * the log stays at least retention.bytes big without it; compaction keeps the newest record of each key at its
+ * original offset, and drops tombstones once they are older than delete.retention.ms, even in a log nobody writes
+ * to any more (KIP-534).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { ConfigResourceTypes, Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs'
+import type { KafkaClient } from '../../broker/client.js'
+import { startConfiguredBroker, FAST_GROUPS } from '../helpers/broker-config.js'
+import type { BrokerProcess } from '../helpers/broker.js'
+import { connect, createTopic, fetchPartition, listOffset, producePartition, readPartition, recordsOf, splitBatches } from '../helpers/kafka.js'
+import { handBuiltBatch } from '../helpers/wire.js'
+import { commit, committedOffsets } from '../helpers/groups-wire.js'
+import { waitFor } from '../helpers/wait.js'
+import { loggedErrors } from '../helpers/broker-log.js'
+
+const EARLIEST = -2n
+const OFFSET_OUT_OF_RANGE = 1
+const CLEANER = { ...FAST_GROUPS, retentionCheckIntervalMs: 200 }
+
+describe('retention and compaction', () => {
+  let broker: BrokerProcess
+  let client: KafkaClient
+  let kafka: Kafka
+  let admin: Admin
+  let producer: Producer
+  const consumers: Consumer[] = []
+
+  beforeAll(async () => {
+    broker = await startConfiguredBroker(CLEANER)
+    client = await connect(broker)
+    kafka = new Kafka({ clientId: 'cleaner-test', brokers: [broker.address], logLevel: logLevel.NOTHING })
+    admin = kafka.admin()
+    producer = kafka.producer()
+    await admin.connect()
+    await producer.connect()
+  })
+  afterEach(async () => {
+    for (const consumer of consumers.splice(0)) await consumer.disconnect()
+  })
+  afterAll(async () => {
+    await producer?.disconnect()
+    await admin?.disconnect()
+    client?.close()
+    await broker?.stop()
+    broker?.cleanup()
+    // Checked once the process is gone, so that shutdown is included.
+    if (broker) expect(loggedErrors(broker)).toEqual([])
+  })
+
+  /** Appends one hand-built batch of `count` records stamped `timestamp`; returns its base offset. */
+  async function appendBatch(topic: string, count: number, timestamp: bigint, valueBytes = 10): Promise<bigint> {
+    const values = Array.from({ length: count }, (_, i) => String(i).padEnd(valueBytes, '.'))
+    const answer = await producePartition(client, topic, 0, handBuiltBatch(values, { timestamp }))
+    expect(answer.errorCode).toBe(0)
+    return answer.baseOffset
+  }
+
+  async function earliest(topic: string): Promise<bigint> {
+    const answer = await listOffset(client, topic, 0, EARLIEST)
+    expect(answer.errorCode).toBe(0)
+    return answer.offset
+  }
+
+  /** The offsets a kafkajs consumer from the beginning reads, once it has read `count` records. */
+  async function consumeFromBeginning(topic: string, count: number): Promise<{ offset: string; key: string | null; value: string | null }[]> {
+    const consumer = kafka.consumer({ groupId: `reader-of-${topic}`, maxWaitTimeInMs: 200 })
+    consumers.push(consumer)
+    const read: { offset: string; key: string | null; value: string | null }[] = []
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({
+      eachMessage: async ({ message }) => void read.push({ offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null }),
+    })
+    await waitFor(`${count} records of ${topic}`, () => read.length >= count)
+    return read
+  }
+
+  describe('retention (cleanup.policy=delete)', () => {
+    it('batches older than retention.ms go, the log start moves to the first batch kept, and readers start there', async () => {
+      await createTopic(broker, 'old-readings', { configs: { 'retention.ms': '60000' } })
+      const tenMinutesAgo = BigInt(Date.now() - 600_000)
+      for (let i = 0; i < 3; i++) await appendBatch('old-readings', 3, tenMinutesAgo)
+      const firstKept = await appendBatch('old-readings', 3, BigInt(Date.now()))
+      // An old batch after a young one stays: deletion only ever cuts a prefix of the log.
+      await appendBatch('old-readings', 3, tenMinutesAgo)
+      await appendBatch('old-readings', 3, BigInt(Date.now()))
+      expect(firstKept).toBe(9n)
+
+      await waitFor('the log start to move past the expired batches', async () => (await earliest('old-readings')) === 9n)
+      // Give the cleaner a few more passes: they must not cut any further.
+      await new Promise((resolve) => setTimeout(resolve, 600))
+      expect(await earliest('old-readings')).toBe(9n)
+      expect((await fetchPartition(client, { topic: 'old-readings', partition: 0, offset: 0n })).errorCode).toBe(OFFSET_OUT_OF_RANGE)
+      const answer = await fetchPartition(client, { topic: 'old-readings', partition: 0, offset: 9n })
+      expect(answer.logStartOffset).toBe(9n)
+      expect(answer.highWatermark).toBe(18n)
+
+      const read = await consumeFromBeginning('old-readings', 9)
+      expect(read.map((r) => Number(r.offset))).toEqual([9, 10, 11, 12, 13, 14, 15, 16, 17])
+      expect((await admin.fetchTopicOffsets('old-readings'))[0]).toMatchObject({ low: '9', high: '18' })
+    })
+
+    it('retention.bytes deletes the oldest batches while the rest stays at least that big (changed with alterConfigs)', async () => {
+      await createTopic(broker, 'bulky', {})
+      for (let i = 0; i < 10; i++) await appendBatch('bulky', 1, BigInt(Date.now()), 1000)
+      const batchBytes = (await readPartition(client, 'bulky', 0)).batches[0]!.bytes.length
+      expect(await earliest('bulky')).toBe(0n)
+
+      // 3.5 batches' worth: Kafka deletes a unit only while the log keeps >= retention.bytes without it, so 4 stay.
+      const retentionBytes = Math.floor(batchBytes * 3.5)
+      await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: 'bulky', configEntries: [{ name: 'retention.bytes', value: String(retentionBytes) }] }] })
+      await waitFor('retention.bytes to cut the log', async () => (await earliest('bulky')) > 0n)
+      // Give the cleaner a few more passes: they must not cut any further.
+      await new Promise((resolve) => setTimeout(resolve, 600))
+      expect(await earliest('bulky')).toBe(6n)
+      const answer = await fetchPartition(client, { topic: 'bulky', partition: 0, offset: 6n })
+      expect(answer.highWatermark).toBe(10n)
+      const batches = splitBatches(answer.records)
+      expect(batches.map((b) => Number(b.header.baseOffset))).toEqual([6, 7, 8, 9])
+      expect(batches.reduce((sum, b) => sum + b.bytes.length, 0)).toBeGreaterThanOrEqual(retentionBytes)
+    })
+  })
+
+  describe('compaction (cleanup.policy=compact)', () => {
+    /** Sends each group of [key, value] as one batch to partition 0; returns key@value -> offset, from produce answers. */
+    async function produceBatches(topic: string, batches: [string, string | null][][]): Promise<Map<string, string>> {
+      const offsets = new Map<string, string>()
+      for (const batch of batches) {
+        const [result] = await producer.send({ topic, messages: batch.map(([key, value]) => ({ key, value, partition: 0 })) })
+        batch.forEach(([key, value], i) => offsets.set(`${key}=${value ?? 'null'}`, String(BigInt(result!.baseOffset!) + BigInt(i))))
+      }
+      return offsets
+    }
+
+    const HISTORY: [string, string | null][][] = [
+      [['thermostat-1', '19.5'], ['thermostat-2', '21.0'], ['thermostat-3', '18.0']],
+      [['thermostat-1', '20.0'], ['thermostat-4', '22.5']],
+      [['thermostat-2', null], ['thermostat-3', '18.5']],
+      [['thermostat-1', '20.5']],
+      // The newest batch is never compacted (Kafka leaves the active segment alone); this one only closes the log.
+      [['thermostat-5', '17.0']],
+    ]
+
+    it('keeps the newest record of each key at the offset the producer got, and keeps young tombstones', async () => {
+      await admin.createTopics({
+        topics: [{ topic: 'device-state', numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'min.cleanable.dirty.ratio', value: '0.01' }] }],
+      })
+      const produced = await produceBatches('device-state', HISTORY)
+      await waitFor('compaction to remove superseded values', async () => {
+        const records = recordsOf((await readPartition(client, 'device-state', 0)).batches)
+        return records.length === 5
+      })
+      const { batches, highWatermark } = await readPartition(client, 'device-state', 0)
+      const survivors = recordsOf(batches).map((r) => [String(r.offset), r.key!.toString(), r.value?.toString() ?? null])
+      // The default delete.retention.ms (a day) keeps the tombstone of thermostat-2; its older value is gone.
+      expect(survivors).toEqual([
+        [produced.get('thermostat-4=22.5'), 'thermostat-4', '22.5'],
+        [produced.get('thermostat-2=null'), 'thermostat-2', null],
+        [produced.get('thermostat-3=18.5'), 'thermostat-3', '18.5'],
+        [produced.get('thermostat-1=20.5'), 'thermostat-1', '20.5'],
+        [produced.get('thermostat-5=17.0'), 'thermostat-5', '17.0'],
+      ])
+      // Compaction moves no offsets: the log still starts at 0 and ends where it ended.
+      expect(highWatermark).toBe(9n)
+      expect(await earliest('device-state')).toBe(0n)
+      // A fetch from an offset whose record was removed gets the next batch that has records.
+      const fromRemoved = await fetchPartition(client, { topic: 'device-state', partition: 0, offset: 1n })
+      expect(fromRemoved.errorCode).toBe(0)
+      expect(recordsOf(splitBatches(fromRemoved.records))[0]!.offset).toBe(BigInt(produced.get('thermostat-4=22.5')!))
+
+      const read = await consumeFromBeginning('device-state', 5)
+      expect(read.map((r) => [r.offset, r.key, r.value])).toEqual(survivors)
+    })
+
+    it('drops a tombstone once it is older than delete.retention.ms, even when nothing is written any more', async () => {
+      await admin.createTopics({
+        topics: [{
+          topic: 'device-state-short',
+          numPartitions: 1,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'min.cleanable.dirty.ratio', value: '0.01' },
+            { name: 'delete.retention.ms', value: '1500' },
+          ],
+        }],
+      })
+      const produced = await produceBatches('device-state-short', HISTORY)
+      await waitFor('the tombstone to be dropped', async () => {
+        const records = recordsOf((await readPartition(client, 'device-state-short', 0)).batches)
+        return records.length === 4
+      })
+      const { batches, highWatermark } = await readPartition(client, 'device-state-short', 0)
+      expect(recordsOf(batches).map((r) => [String(r.offset), r.key!.toString(), r.value?.toString() ?? null])).toEqual([
+        [produced.get('thermostat-4=22.5'), 'thermostat-4', '22.5'],
+        [produced.get('thermostat-3=18.5'), 'thermostat-3', '18.5'],
+        [produced.get('thermostat-1=20.5'), 'thermostat-1', '20.5'],
+        [produced.get('thermostat-5=17.0'), 'thermostat-5', '17.0'],
+      ])
+      expect(highWatermark).toBe(9n)
+    })
+
+    it('__consumer_offsets compacts too, and committed offsets stay right across a restart', async () => {
+      await createTopic(broker, 'meters', { partitions: 3 })
+      // Many commits of the same three partitions: all but the newest of each are superseded.
+      for (let round = 1; round <= 150; round++) {
+        const codes = await commit(client, { groupId: 'meter-readers', offsets: { meters: { 0: BigInt(round), 1: BigInt(round * 2), 2: { offset: BigInt(round * 3), metadata: `round ${round}` } } } })
+        expect(codes).toEqual({ meters: { 0: 0, 1: 0, 2: 0 } })
+      }
+      const partition = offsetsPartitionOf('meter-readers')
+      await waitFor('__consumer_offsets to be compacted', async () => recordsOf((await readPartition(client, '__consumer_offsets', partition)).batches).length <= 6)
+
+      await restartBroker()
+      expect(await committedOffsets(client, 'meter-readers', { meters: [0, 1, 2] })).toEqual({ meters: { 0: 150n, 1: 300n, 2: 450n } })
+      const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: '__consumer_offsets' }] })
+      expect(resources[0]!.configEntries.find((e) => e.configName === 'cleanup.policy')!.configValue).toBe('compact')
+    })
+  })
+
+  /** Stops the broker cleanly and starts it again on the same data, with fresh client connections. */
+  async function restartBroker(): Promise<void> {
+    // Clients disconnect first: a broker's graceful stop waits for open connections to close.
+    await producer.disconnect()
+    await admin.disconnect()
+    client.close()
+    await broker.stop()
+    broker = await broker.restart()
+    client = await connect(broker)
+    kafka = new Kafka({ clientId: 'cleaner-test', brokers: [broker.address], logLevel: logLevel.NOTHING })
+    admin = kafka.admin()
+    producer = kafka.producer()
+    await admin.connect()
+    await producer.connect()
+  }
+})
+
+/** Kafka's partitionFor(groupId): abs(String.hashCode) % offsets.topic.num.partitions (50). */
+function offsetsPartitionOf(groupId: string): number {
+  let hash = 0
+  for (let i = 0; i < groupId.length; i++) hash = (Math.imul(hash, 31) + groupId.charCodeAt(i)) | 0
+  return (hash === -2147483648 ? 0 : Math.abs(hash)) % 50
+}
