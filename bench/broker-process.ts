@@ -24,11 +24,13 @@ export interface BrokerOptions {
   dataDir: string
   /** Arguments for node itself, such as --cpu-prof. */
   nodeArgs?: string[]
+  /** More `brook start` flags. */
+  args?: string[]
 }
 
 export async function startBroker(options: BrokerOptions): Promise<BrokerProcess> {
   const started = performance.now()
-  const args = [...(options.nodeArgs ?? []), CLI, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', options.dataDir]
+  const args = [...(options.nodeArgs ?? []), CLI, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', options.dataDir, ...(options.args ?? [])]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const killOnExit = (): void => void child.kill('SIGKILL')
   process.once('exit', killOnExit)

@@ -34,6 +34,8 @@ export interface BenchOptions {
    */
   rawLevelOptions: Record<string, unknown>
   tcpMs: number
+  /** Bytes of batches the consumer-group throughput scenario reads; 0 skips the group scenarios. */
+  groupBytes: number
   /** Whole runs; the report gives the median and the range of each figure. */
   repeat: number
   /** Where data directories go (removed afterwards). */
@@ -58,6 +60,7 @@ const SPEC = {
   window: { default: 16, unit: 1, help: 'in-flight Produce requests per connection' },
   connections: { default: 2, unit: 1, help: 'producer connections' },
   'fetch-connections': { default: 2, unit: 1, help: 'fetch connections (partitions split among them)' },
+  'group-mb': { default: 128, unit: MiB, help: 'MiB read by one kafkajs group member (0 skips the group scenarios)' },
   'fetch-max-mb': { default: 64, unit: MiB, help: 'Fetch maxBytes' },
   'partition-max-mb': { default: 8, unit: MiB, help: 'Fetch partitionMaxBytes' },
   'raw-batches-per-write': { default: 16, unit: 1, help: 'batches per raw LevelDB write' },
@@ -142,6 +145,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     rawBatchesPerWrite: Math.max(1, number('raw-batches-per-write')),
     rawLevelOptions: jsonObject('--raw-level-options', string('raw-level-options', JSON.stringify(LEVEL_OPTIONS))),
     tcpMs: number('tcp-seconds'),
+    groupBytes: number('group-mb'),
     repeat: Math.max(1, number('repeat')),
     tmpDir: resolve(string('tmp-dir', tmpdir())),
     outDir: string('out-dir', resolve(import.meta.dirname, '../../bench/results')),

@@ -6,6 +6,7 @@
 import type { MachineInfo } from './machine.js'
 import type { BenchOptions } from './options.js'
 import type { BrookResult } from './brook-scenarios.js'
+import type { GroupResult } from './group-scenarios.js'
 import type { RawLevelResult } from './raw-level.js'
 import { median, type CpuUse, type Throughput } from './measure.js'
 
@@ -19,6 +20,8 @@ export interface RunResult {
   tcp: (Throughput & { cpu?: CpuUse }) | null
   raw: RawLevelResult
   brook: BrookResult
+  /** Null when skipped (--group-mb 0). */
+  groups: GroupResult | null
   ratios: { produceVsRawWrite: number; fetchWarmVsRawRead: number; fetchAfterRestartVsRawRead: number }
 }
 
@@ -85,6 +88,17 @@ function headlines(run: RunResult): Record<string, number | undefined> {
     'produce.latencyP99Ms': run.brook.produce.latencyMs.p99,
     restartMs: run.brook.restartMs,
   }
+  for (const rebalance of run.groups?.rebalance ?? []) {
+    figures[`rebalance.delay${rebalance.initialDelayMs}.firstMs`] = rebalance.firstRecordMs[0]
+    figures[`rebalance.delay${rebalance.initialDelayMs}.lastMs`] = rebalance.firstRecordMs.at(-1)
+  }
+  if (run.groups) {
+    figures['kafkajsConsumer.recordsPerSec'] = run.groups.kafkajsConsumer.recordsPerSec
+    figures['kafkajsConsumer.MBps'] = run.groups.kafkajsConsumer.MBps
+    figures['groupRawFetch.recordsPerSec'] = run.groups.rawFetch.recordsPerSec
+    figures['groupRawFetch.MBps'] = run.groups.rawFetch.MBps
+    figures['ratio.kafkajsConsumerVsRawFetch'] = run.groups.kafkajsConsumer.recordsPerSec / run.groups.rawFetch.recordsPerSec
+  }
   const all = scenarios(run)
   for (const [name, entry] of Object.entries(all)) {
     figures[`${name}.MBps`] = entry?.result.MBps
@@ -123,6 +137,11 @@ export function runErrors(run: RunResult): string[] {
     if (fetched.records !== produce.records) {
       errors.push(`${name}: read ${fetched.records} records, ${produce.records} were acknowledged`)
     }
+  }
+  const groupFetch = run.groups?.rawFetch
+  if (groupFetch && (groupFetch.errors > 0 || !groupFetch.complete)) errors.push(`group scenario raw fetch: ${groupFetch.firstError ?? 'incomplete'}`)
+  for (const rebalance of run.groups?.rebalance ?? []) {
+    if (rebalance.generationMembers !== 3) errors.push(`rebalance (delay ${rebalance.initialDelayMs} ms): ${rebalance.generationMembers} members, not 3`)
   }
   return errors
 }
@@ -207,6 +226,24 @@ export function renderMarkdown(report: Report): string {
     `- produce latency per request: p50 ${figure('produce.latencyP50Ms', (v) => v.toFixed(1))} ms, p99 ${figure('produce.latencyP99Ms', (v) => v.toFixed(1))} ms; broker restart (open + recovery): ${figure('restartMs', (v) => v.toFixed(0))} ms`,
     '- MB per CPU-second: MB/s over the cores used by the process doing the work (the raw worker, or the broker with all its threads; not the client). Its ratio to raw is less sensitive to other load on the machine than the MB/s ratio.',
     `- checks: ${report.errors.length === 0 ? 'every request answered without error; every acknowledged record fetched back, twice' : report.errors.join('; ')}`,
+    ...(runs.some((r) => r.groups)
+      ? [
+          '',
+          '## Consumer groups',
+          '',
+          '| scenario | result |',
+          '|---|---|',
+          ...[3000, 0].map(
+            (delay) =>
+              `| 3 kafkajs members join, group.initial.rebalance.delay.ms ${delay}: start to first record (first member / last member) | ${figure(`rebalance.delay${delay}.firstMs`, (v) => v.toFixed(0))} ms / ${figure(`rebalance.delay${delay}.lastMs`, (v) => v.toFixed(0))} ms |`,
+          ),
+          `| one kafkajs 2.2.4 group member, eachBatch, first to last batch | ${figure('kafkajsConsumer.recordsPerSec', number)} records/s, ${figure('kafkajsConsumer.MBps', number)} MB/s |`,
+          `| raw Fetch of the same data (same 10 MiB / 1 MiB limits, no record decoding) | ${figure('groupRawFetch.recordsPerSec', number)} records/s, ${figure('groupRawFetch.MBps', number)} MB/s |`,
+          `| kafkajs member / raw fetch | ${figure('ratio.kafkajsConsumerVsRawFetch', percent)} |`,
+          '',
+          `- ${(p.groupBytes / MiB).toFixed(0)} MiB in ${p.partitions} partitions for the consumer; the rebalance topic has 6 partitions and 12 batches. Kafka's default initial delay makes a new group wait for more members; members arriving during the delay extend it once (InitialDelayedJoin).`,
+        ]
+      : []),
     '',
     '## Parameters',
     '',

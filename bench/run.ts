@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: measures Brook beside the physical limits of the same machine, in one run.
  *
- *   pool of batches -> loopback TCP -> raw LevelDB write + read -> Brook produce, fetch, restart, fetch -> report
+ *   pool of batches -> loopback TCP -> raw LevelDB write + read -> Brook produce, fetch, restart, fetch
+ *   -> consumer groups (rebalance time, one kafkajs member's throughput) -> report
  *
  * Options: `npm run bench -- --help`. The report is printed as markdown and written to bench/results/<time>.json/.md.
  */
@@ -12,6 +13,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { batchCount, makeBatchPool, savePool, type BatchPool } from './batches.js'
 import { brookScenarios } from './brook-scenarios.js'
+import { groupScenarios } from './group-scenarios.js'
 import { machineInfo } from './machine.js'
 import { parseOptions, usage, type BenchOptions } from './options.js'
 import { rawLevel } from './raw-level.js'
@@ -53,7 +55,13 @@ async function runOnce(options: BenchOptions, pool: BatchPool, progress: (line: 
     await settle()
     progress('Brook produce, fetch, restart, fetch')
     const brook = await brookScenarios(options, pool, dir)
-    const run = { startedAt, loadAtStart, loadAtEnd: loadavg(), tcp, raw, brook }
+    let groups = null
+    if (options.groupBytes > 0) {
+      await settle()
+      progress('consumer groups: rebalance, kafkajs consumer')
+      groups = await groupScenarios({ pool, totalBytes: options.groupBytes, partitions: options.partitions, dataDir: dir })
+    }
+    const run = { startedAt, loadAtStart, loadAtEnd: loadavg(), tcp, raw, brook, groups }
     return { ...run, ratios: ratios(run) }
   } finally {
     rmSync(dir, { recursive: true, force: true })

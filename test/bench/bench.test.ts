@@ -18,8 +18,8 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }))
 
 describe('npm run bench', () => {
   it('reports every scenario of a tiny run, without errors', async () => {
-    const args = ['--total-mb', '4', '--warmup-mb', '1', '--partitions', '2', '--tcp-seconds', '0.2', '--out-dir', outDir, '--quiet']
-    const { stdout } = await promisify(execFile)(process.execPath, [RUN, ...args], { timeout: 90_000 })
+    const args = ['--total-mb', '4', '--warmup-mb', '1', '--partitions', '2', '--tcp-seconds', '0.2', '--group-mb', '1', '--out-dir', outDir, '--quiet']
+    const { stdout } = await promisify(execFile)(process.execPath, [RUN, ...args], { timeout: 110_000 })
 
     expect(stdout).toContain('| **Brook produce** (acks=1) |')
     const files = readdirSync(outDir)
@@ -35,5 +35,11 @@ describe('npm run bench', () => {
     expect(run!.brook.fetchAfterRestart.records).toBe(run!.brook.produce.records)
     for (const ratio of Object.values(run!.ratios)) expect(Number.isFinite(ratio)).toBe(true)
     expect(report.machine.cores).toBeGreaterThan(0)
+    // Consumer groups: both rebalances formed one generation of three members, and the kafkajs member read it all.
+    expect(run!.groups!.rebalance.map((r) => [r.initialDelayMs, r.generationMembers, r.firstRecordMs.length])).toEqual([
+      [3000, 3, 3],
+      [0, 3, 3],
+    ])
+    expect(run!.groups!.kafkajsConsumer.records).toBe(run!.groups!.rawFetch.records)
   })
 })
