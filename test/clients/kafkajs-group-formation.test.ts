@@ -14,6 +14,7 @@ import type { BrokerProcess } from '../helpers/broker.js'
 import { connect, createTopic } from '../helpers/kafka.js'
 import { findGroupCoordinator, join } from '../helpers/groups-wire.js'
 import { waitFor } from '../helpers/wait.js'
+import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../../protocol/messages/describe-groups.js'
 
 const MEMBER_ID_REQUIRED = 79
 const NONE = 0
@@ -33,6 +34,14 @@ describe('group formation with no initial rebalance delay', () => {
     broker.cleanup()
   })
 
+  async function groupState(client: KafkaClient, groupId: string): Promise<string> {
+    const response = await client.request<DescribeGroupsRequest, DescribeGroupsResponse>(describeGroups, 5, {
+      groups: [groupId],
+      includeAuthorizedOperations: false,
+    })
+    return response.groups[0]!.groupState
+  }
+
   async function client(): Promise<KafkaClient> {
     const c = await connect(broker)
     clients.push(c)
@@ -49,8 +58,10 @@ describe('group formation with no initial rebalance delay', () => {
     // A comes back first: with no initial delay its join completes at once, B still pending.
     const joinedA = await join(a, { ...first, memberId: idA })
     expect(joinedA).toMatchObject({ errorCode: NONE, generationId: 1 })
-    // B's second JoinGroup joins it and starts generation 2 (which waits for A to rejoin).
+    // B's second JoinGroup joins it and starts the next rebalance, which waits for A to rejoin. (A rejoining before
+    // B arrived would just be told generation 1 again, so wait until the broker has B.)
     const joiningB = join(b, { ...first, memberId: askB.memberId })
+    await waitFor('B to start a rebalance', async () => (await groupState(a, 'pending')) === 'PreparingRebalance')
     const rejoinedA = await join(a, { ...first, memberId: idA })
     expect(rejoinedA).toMatchObject({ errorCode: NONE, generationId: 2 })
     expect(await joiningB).toMatchObject({ errorCode: NONE, generationId: 2, memberId: askB.memberId })
