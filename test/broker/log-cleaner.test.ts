@@ -12,13 +12,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigResourceTypes, Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs'
 import type { KafkaClient } from '../../broker/client.js'
-import { startConfiguredBroker, FAST_GROUPS } from '../helpers/broker-config.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { connect, createTopic, fetchPartition, listOffset, producePartition, readPartition, recordsOf, splitBatches } from '../helpers/kafka.js'
 import { handBuiltBatch } from '../helpers/wire.js'
 import { commit, committedOffsets } from '../helpers/groups-wire.js'
 import { waitFor } from '../helpers/wait.js'
-import { loggedErrors } from '../helpers/broker-log.js'
+import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
 
 const EARLIEST = -2n
 const OFFSET_OUT_OF_RANGE = 1
@@ -33,25 +33,15 @@ describe('retention and compaction', () => {
   const consumers: Consumer[] = []
 
   beforeAll(async () => {
-    broker = await startConfiguredBroker(CLEANER)
+    ;({ broker, kafka, admin, producer } = await startKafkajsBroker(CLEANER, { clientId: 'cleaner-test' }))
     client = await connect(broker)
-    kafka = new Kafka({ clientId: 'cleaner-test', brokers: [broker.address], logLevel: logLevel.NOTHING })
-    admin = kafka.admin()
-    producer = kafka.producer()
-    await admin.connect()
-    await producer.connect()
   })
   afterEach(async () => {
     for (const consumer of consumers.splice(0)) await consumer.disconnect()
   })
   afterAll(async () => {
-    await producer?.disconnect()
-    await admin?.disconnect()
     client?.close()
-    await broker?.stop()
-    broker?.cleanup()
-    // Checked once the process is gone, so that shutdown is included.
-    if (broker) expect(loggedErrors(broker)).toEqual([])
+    await stopKafkajsBroker({ broker, admin, producer })
   })
 
   /** Appends one hand-built batch of `count` records stamped `timestamp`; returns its base offset. */

@@ -6,11 +6,11 @@
  * describeConfigs, alterConfigs and deleteTopicRecords, each checked by what a user of kafkajs sees.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { AssignerProtocol, ConfigResourceTypes, Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs'
-import { startConfiguredBroker, FAST_GROUPS } from '../helpers/broker-config.js'
+import { AssignerProtocol, ConfigResourceTypes, Kafka, type Admin, type Consumer, type Producer } from 'kafkajs'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { loggedErrors } from '../helpers/broker-log.js'
+import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
 
 const CONSUMER_TIMINGS = { sessionTimeout: 3000, rebalanceTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 200 }
 
@@ -22,23 +22,13 @@ describe('kafkajs admin: groups, offsets, configs, records', () => {
   const consumers: Consumer[] = []
 
   beforeAll(async () => {
-    broker = await startConfiguredBroker(FAST_GROUPS)
-    kafka = new Kafka({ clientId: 'admin-m2', brokers: [broker.address], logLevel: logLevel.NOTHING, retry: { retries: 0 } })
-    admin = kafka.admin()
-    producer = kafka.producer()
-    await admin.connect()
-    await producer.connect()
+    ;({ broker, kafka, admin, producer } = await startKafkajsBroker(FAST_GROUPS, { clientId: 'admin-m2', retry: { retries: 0 } }))
   })
   afterEach(async () => {
     for (const consumer of consumers.splice(0)) await consumer.disconnect()
   })
   afterAll(async () => {
-    await producer?.disconnect()
-    await admin?.disconnect()
-    await broker?.stop()
-    broker?.cleanup()
-    // Checked once the process is gone, so that shutdown is included.
-    if (broker) expect(loggedErrors(broker)).toEqual([])
+    await stopKafkajsBroker({ broker, admin, producer })
   })
 
   /** A running kafkajs consumer that records what it reads. */

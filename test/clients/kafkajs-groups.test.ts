@@ -8,11 +8,11 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Consumer, type Producer, type Admin } from 'kafkajs'
-import { startConfiguredBroker, FAST_GROUPS } from '../helpers/broker-config.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { startChildConsumer, type ChildConsumer } from '../helpers/child-consumer.js'
 import { waitFor } from '../helpers/wait.js'
-import { loggedErrors } from '../helpers/broker-log.js'
+import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
 
 interface Member {
   consumer: Consumer
@@ -23,8 +23,10 @@ interface Member {
 
 const TIMINGS = { heartbeatInterval: 300, rebalanceTimeout: 6000 }
 
+const RETRY = { retries: 10, initialRetryTime: 100 }
+
 function kafkaFor(broker: BrokerProcess, clientId: string): Kafka {
-  return new Kafka({ clientId, brokers: [broker.address], logLevel: logLevel.NOTHING, retry: { retries: 10, initialRetryTime: 100 } })
+  return new Kafka({ clientId, brokers: [broker.address], logLevel: logLevel.NOTHING, retry: RETRY })
 }
 
 async function startMember(kafka: Kafka, options: { groupId: string; topic: string; sessionTimeout: number }): Promise<Member> {
@@ -69,23 +71,13 @@ describe('kafkajs consumer groups', () => {
   const cleanup: (() => Promise<unknown>)[] = []
 
   beforeAll(async () => {
-    broker = await startConfiguredBroker(FAST_GROUPS)
-    const kafka = kafkaFor(broker, 'groups-test')
-    admin = kafka.admin()
-    producer = kafka.producer()
-    await admin.connect()
-    await producer.connect()
+    ;({ broker, admin, producer } = await startKafkajsBroker(FAST_GROUPS, { clientId: 'groups-test', retry: RETRY }))
   })
   afterEach(async () => {
     for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined)
   })
   afterAll(async () => {
-    await producer?.disconnect()
-    await admin?.disconnect()
-    await broker?.stop()
-    broker?.cleanup()
-    // Checked once the process is gone, so that shutdown is included.
-    if (broker) expect(loggedErrors(broker)).toEqual([])
+    await stopKafkajsBroker({ broker, admin, producer })
   })
 
   it('three consumers own two of six partitions each; a killed one and then a cleanly leaving one hand theirs to the rest', async () => {

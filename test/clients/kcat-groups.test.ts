@@ -8,12 +8,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { resolve } from 'node:path'
-import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
-import { startConfiguredBroker, FAST_GROUPS } from '../helpers/broker-config.js'
+import type { Admin, Producer } from 'kafkajs'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { startKcatGroupMember, type KcatGroupMember } from '../helpers/kcat-group.js'
 import { waitFor } from '../helpers/wait.js'
-import { loggedErrors } from '../helpers/broker-log.js'
+import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
 
 const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
 const run = promisify(execFile)
@@ -25,23 +25,13 @@ describe('kcat -G consumer groups', () => {
   const members: KcatGroupMember[] = []
 
   beforeAll(async () => {
-    broker = await startConfiguredBroker(FAST_GROUPS)
-    const kafka = new Kafka({ clientId: 'kcat-groups-test', brokers: [broker.address], logLevel: logLevel.NOTHING })
-    admin = kafka.admin()
-    producer = kafka.producer()
-    await admin.connect()
-    await producer.connect()
+    ;({ broker, admin, producer } = await startKafkajsBroker(FAST_GROUPS, { clientId: 'kcat-groups-test' }))
   })
   afterEach(async () => {
     for (const member of members.splice(0)) await member.stop()
   })
   afterAll(async () => {
-    await producer?.disconnect()
-    await admin?.disconnect()
-    await broker?.stop()
-    broker?.cleanup()
-    // Checked once the process is gone, so that shutdown is included.
-    if (broker) expect(loggedErrors(broker)).toEqual([])
+    await stopKafkajsBroker({ broker, admin, producer })
   })
 
   it('two kcat -G processes split the partitions, read every record once, and their commits are visible to admins', async () => {

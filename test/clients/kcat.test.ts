@@ -113,12 +113,19 @@ describe('kcat against one node', () => {
       }
 
       // The stored batches carry the codec kcat was asked for (attributes bits 0-2), not a silent fallback.
+      // librdkafka sends a batch uncompressed when compressing would not make it smaller (a batch of a record or
+      // two, where the codec's framing outweighs the saving), so an uncompressed batch is allowed only if tiny.
       await withClient(broker, async (client) => {
         let stored = 0
         for (let p = 0; p < PARTITIONS; p++) {
           const { batches } = await readPartition(client, topic, p)
-          const codecs = new Set(batches.map((b) => b.header.attributes & 0x07))
-          expect([...codecs], `codecs stored in partition ${p}`).toEqual([CODEC_BITS[codec]])
+          const compressed = batches.filter((b) => (b.header.attributes & 0x07) === CODEC_BITS[codec])
+          const others = batches.filter((b) => (b.header.attributes & 0x07) !== CODEC_BITS[codec])
+          expect(compressed.length, `compressed batches in partition ${p}`).toBeGreaterThan(0)
+          expect(
+            others.filter((b) => (b.header.attributes & 0x07) !== 0 || b.header.recordsCount > 2).map((b) => b.header),
+            `batches in partition ${p} stored without ${codec} (only a tiny uncompressed one is acceptable)`,
+          ).toEqual([])
           stored += recordsOf(batches).length
         }
         expect(stored).toBe(LINES)

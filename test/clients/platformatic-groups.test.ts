@@ -6,11 +6,11 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Consumer, stringDeserializers, type Message } from '@platformatic/kafka'
-import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
-import { startConfiguredBroker, FAST_GROUPS } from '../helpers/broker-config.js'
+import type { Admin, Producer } from 'kafkajs'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { loggedErrors } from '../helpers/broker-log.js'
+import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
 
 type StringMessage = Message<string, string, string, string>
 
@@ -22,23 +22,13 @@ describe('@platformatic/kafka consumer groups', () => {
 
   beforeAll(async () => {
     // A first rebalance that waits long enough for both consumers of a test to arrive together.
-    broker = await startConfiguredBroker({ ...FAST_GROUPS, groupInitialRebalanceDelayMs: 1500 })
-    const kafka = new Kafka({ clientId: 'platformatic-groups-test', brokers: [broker.address], logLevel: logLevel.NOTHING })
-    admin = kafka.admin()
-    producer = kafka.producer()
-    await admin.connect()
-    await producer.connect()
+    ;({ broker, admin, producer } = await startKafkajsBroker({ ...FAST_GROUPS, groupInitialRebalanceDelayMs: 1500 }, { clientId: 'platformatic-groups-test' }))
   })
   afterEach(async () => {
     for (const consumer of consumers.splice(0)) await consumer.close(true)
   })
   afterAll(async () => {
-    await producer?.disconnect()
-    await admin?.disconnect()
-    await broker?.stop()
-    broker?.cleanup()
-    // Checked once the process is gone, so that shutdown is included.
-    if (broker) expect(loggedErrors(broker)).toEqual([])
+    await stopKafkajsBroker({ broker, admin, producer })
   })
 
   async function startConsumer(groupId: string, topic: string, options: { groupInstanceId?: string } = {}) {
