@@ -3,8 +3,9 @@
  * partitions, every record is read once, what was printed is what is committed, and a restart resumes there.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { AssignerProtocol, Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
-import { startConfiguredBroker, FAST_GROUPS } from '../helpers/broker-config.js'
+import { AssignerProtocol, type Admin, type Producer } from 'kafkajs'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { committedOffsets } from './committed-offsets.js'
@@ -17,19 +18,11 @@ describe('brook consume --group', () => {
   let producer: Producer
 
   beforeAll(async () => {
-    broker = await startConfiguredBroker(FAST_GROUPS)
+    ;({ broker, admin, producer } = await startKafkajsBroker(FAST_GROUPS, { clientId: 'consume-group-test' }))
     server = ['--bootstrap-server', broker.address]
-    const kafka = new Kafka({ clientId: 'consume-group-test', brokers: [broker.address], logLevel: logLevel.NOTHING })
-    admin = kafka.admin()
-    producer = kafka.producer()
-    await admin.connect()
-    await producer.connect()
   })
   afterAll(async () => {
-    await producer?.disconnect()
-    await admin?.disconnect()
-    await broker?.stop()
-    broker?.cleanup()
+    await stopKafkajsBroker({ broker, admin, producer })
   })
 
   const committed = (groupId: string, topic: string): Promise<string[]> => committedOffsets(admin, groupId, topic)

@@ -3,8 +3,9 @@
  * consumer group as the thing described, and kafkajs's admin as the independent witness of what reset-offsets commits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs'
-import { startConfiguredBroker, FAST_GROUPS } from '../helpers/broker-config.js'
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { committedOffsets } from './committed-offsets.js'
@@ -23,19 +24,11 @@ describe('brook groups', () => {
   let producer: Producer
 
   beforeAll(async () => {
-    broker = await startConfiguredBroker(FAST_GROUPS)
+    ;({ broker, kafka, admin, producer } = await startKafkajsBroker(FAST_GROUPS, { clientId: 'groups-cli-test' }))
     server = ['--bootstrap-server', broker.address]
-    kafka = new Kafka({ clientId: 'groups-cli-test', brokers: [broker.address], logLevel: logLevel.NOTHING })
-    admin = kafka.admin()
-    producer = kafka.producer()
-    await admin.connect()
-    await producer.connect()
   })
   afterAll(async () => {
-    await producer?.disconnect()
-    await admin?.disconnect()
-    await broker?.stop()
-    broker?.cleanup()
+    await stopKafkajsBroker({ broker, admin, producer })
   })
 
   const committed = (groupId: string, topic: string): Promise<string[]> => committedOffsets(admin, groupId, topic)
