@@ -2,21 +2,11 @@
  * The group commit when LevelDB refuses a write. The database is really closed under the store (no stubs), which
  * makes the next write fail the way any LevelDB write error would reach the group commit.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { producerBatch } from './batches.js'
-import { LevelBackend } from './level-backend.js'
+import { NO_LIMIT, backendsPerTest } from './level-backend.js'
 
-const NO_LIMIT = 1 << 30
-const opened: LevelBackend[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((backend) => backend.destroy()))
-})
-
-async function open(): Promise<LevelBackend> {
-  const backend = await LevelBackend.open()
-  opened.push(backend)
-  return backend
-}
+const { open } = backendsPerTest()
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 

@@ -2,6 +2,7 @@
  * The LevelDB LogStore as a contract backend: a LogStore on a fresh temporary directory, one test topic, real
  * LevelDB on disk. The LevelDB-specific suites use it too, for its store and its raw key layout.
  */
+import { afterEach } from 'vitest'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -88,3 +89,24 @@ export class LevelBackend implements LogBackend {
 }
 
 export const openLevelBackend = (options: BackendOptions): Promise<LevelBackend> => LevelBackend.open(options)
+
+/** A read limit no test reaches: whole logs come back. */
+export const NO_LIMIT = 1 << 30
+
+/**
+ * For a suite's tests that open backends of their own: `open()` gives a fresh backend, and every one opened in a
+ * test is destroyed after it.
+ */
+export function backendsPerTest(): { open(options?: BackendOptions): Promise<LevelBackend> } {
+  const opened: LevelBackend[] = []
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((backend) => backend.destroy()))
+  })
+  return {
+    async open(options: BackendOptions = {}) {
+      const backend = await LevelBackend.open(options)
+      opened.push(backend)
+      return backend
+    },
+  }
+}

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Packr } from 'msgpackr'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { LogStore, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
 import type { PartitionLog } from '../../storage/partition-log.js'
 import {
@@ -16,21 +16,11 @@ import {
   withBaseOffset,
   withFlippedRecordByte,
 } from './batches.js'
-import { LevelBackend } from './level-backend.js'
+import { LevelBackend, NO_LIMIT, backendsPerTest } from './level-backend.js'
 
-const NO_LIMIT = 1 << 30
 /** msgpack as storage/database.ts configures it, to write state records as a crash could leave them. */
 const packr = new Packr({ int64AsType: 'bigint', mapsAsObjects: true })
-const opened: LevelBackend[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((backend) => backend.destroy()))
-})
-
-async function open(): Promise<LevelBackend> {
-  const backend = await LevelBackend.open()
-  opened.push(backend)
-  return backend
-}
+const { open } = backendsPerTest()
 
 async function readAll(log: PartitionLog): Promise<Buffer[]> {
   return log.read(log.logStartOffset, NO_LIMIT, log.logEndOffset)
