@@ -6,17 +6,15 @@
  *
  * Invariants: flushes never overlap, and a log's entries are written in the order they were appended. Every change a
  * partition log makes to its keys (batches, removals, its state record) goes through here, so the changes to one
- * partition reach LevelDB in the order they were made. A failed write
- * fails every append in it and puts the store into a failed state (later appends fail with the same error) rather
- * than carrying on with offsets that are not on disk, as Kafka takes a failed log directory offline.
+ * partition reach LevelDB in the order they were made. Writes go through the database's gate (NodeDatabase.write):
+ * a failed write fails every append in it, and the appends queued behind it fail with the gate's refusal, never
+ * written; later appends are refused before they take an offset.
  */
-import type { Level } from 'level'
-
-type ChainedBatch = ReturnType<Level<Buffer, Buffer>['batch']>
+import type { NodeDatabase, WriteBatch } from './database.js'
 
 export interface Flushable {
   /** Adds every change since the last flush (and the log's state) to `batch`; returns what to call once written. */
-  drainInto(batch: ChainedBatch): () => void
+  drainInto(batch: WriteBatch): () => void
 }
 
 interface Flush {
@@ -42,18 +40,17 @@ export class GroupCommit {
   private next = newFlush()
   private inFlight: Flush | null = null
   private scheduled = false
-  failure: Error | null = null
   /** Counters for the bench report. */
   readonly stats = { writes: 0, entries: 0 }
 
   constructor(
-    private readonly db: Level<Buffer, Buffer>,
+    private readonly db: NodeDatabase,
     private readonly options: { fsync: boolean },
   ) {}
 
-  /** Marks `log` as having entries to write; resolves when they are written. */
+  /** Marks `log` as having entries to write; resolves when they are written. Throws if the database refuses writes. */
   add(log: Flushable): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure)
+    this.db.checkWritable()
     this.next.logs.add(log)
     if (!this.inFlight && !this.scheduled) {
       this.scheduled = true
@@ -75,7 +72,7 @@ export class GroupCommit {
 
   private async flush(): Promise<void> {
     this.scheduled = false
-    if (this.inFlight || this.failure || this.next.logs.size === 0) return
+    if (this.inFlight || this.next.logs.size === 0) return
     const flush = this.next
     this.next = newFlush()
     this.inFlight = flush
@@ -83,10 +80,11 @@ export class GroupCommit {
       await this.write(flush.logs)
       flush.resolve()
     } catch (error) {
-      // No further write: this one's entries are lost, and writing later ones would leave a gap in the log.
-      this.failure = error instanceof Error ? error : new Error(String(error))
-      flush.reject(this.failure)
-      this.next.reject(this.failure)
+      flush.reject(error as Error)
+      // Those queued behind it are never attempted: they would be written after the failed one (see NodeDatabase.write).
+      const queued = this.next
+      this.next = newFlush()
+      queued.reject(this.db.writeRefusal() ?? (error as Error))
     } finally {
       this.inFlight = null
     }
@@ -94,17 +92,15 @@ export class GroupCommit {
   }
 
   private async write(logs: Set<Flushable>): Promise<void> {
-    const batch = this.db.batch()
-    try {
-      const callbacks = [...logs].map((log) => log.drainInto(batch))
-      this.stats.writes++
-      this.stats.entries += batch.length
-      await batch.write({ sync: this.options.fsync })
-      for (const callback of callbacks) callback()
-    } catch (error) {
-      // write() closes the batch itself; one that never got there still holds native resources.
-      await batch.close().catch(() => undefined)
-      throw error
-    }
+    const callbacks = await this.db.write(
+      (batch) => {
+        const callbacks = [...logs].map((log) => log.drainInto(batch))
+        this.stats.writes++
+        this.stats.entries += batch.length
+        return callbacks
+      },
+      { sync: this.options.fsync },
+    )
+    for (const callback of callbacks) callback()
   }
 }

@@ -17,7 +17,7 @@
  *   the first bad one is cut off, so a torn write is never served.
  * - `truncateTo` must not run concurrently with appends to the same log (a follower truncates before it fetches).
  */
-import { NodeDatabase, partitionKey, packr } from './database.js'
+import { NodeDatabase, partitionKey, packr, type WriteBatch } from './database.js'
 import type { Flushable, GroupCommit } from './group-commit.js'
 import {
   At,
@@ -30,8 +30,6 @@ import {
   setLogAppendTime,
   setPartitionLeaderEpoch,
 } from '../protocol/record-batch.js'
-
-type ChainedBatch = Parameters<Flushable['drainInto']>[0]
 
 export interface EpochEntry {
   readonly epoch: number
@@ -150,9 +148,10 @@ export class PartitionLog implements Flushable {
     partition: number,
     options: PartitionLogOptions,
   ): Promise<PartitionLog> {
+    db.checkWritable()
     const key = partitionKey(topicId, partition)
     if ((await db.partitions.get(key)) !== undefined) return PartitionLog.open(db, commit, topicId, partition, options)
-    await db.partitions.put(key, EMPTY_STATE)
+    await db.write((batch) => void batch.put(db.partitionStateKey(key), packr.pack(EMPTY_STATE)))
     return new PartitionLog(db, commit, topicId, partition, { ...EMPTY_STATE, epochs: [] }, options)
   }
 
@@ -180,7 +179,7 @@ export class PartitionLog implements Flushable {
 
   /** A store whose write failed takes no more changes (nor offsets): they could never be written. */
   private checkWritable(): void {
-    if (this.commit.failure) throw this.commit.failure
+    this.db.checkWritable()
     if (this.deleted) throw new Error(`partition ${this.partition} of topic ${this.topicId} was deleted`)
   }
 
@@ -214,7 +213,7 @@ export class PartitionLog implements Flushable {
     }
   }
 
-  drainInto(batch: ChainedBatch): () => void {
+  drainInto(batch: WriteBatch): () => void {
     // Removals first: a batch appended after a truncation may reuse the key of a removed one.
     for (const key of this.removed) batch.del(key)
     this.removed = []
@@ -398,7 +397,7 @@ export class PartitionLog implements Flushable {
     // The new log start is recorded before any batch goes, so a crash in between leaves batches nobody reads
     // rather than a log start pointing at deleted batches.
     await this.commit.add(this)
-    await this.db.db.clear({ gte: range.gte, lt: end })
+    await this.db.clear({ gte: range.gte, lt: end })
     // Deleted keys are tombstones until compaction reaches them, and seeks over many tombstones are slow.
     await this.db.compactRange(range.gte, end)
   }
@@ -467,10 +466,10 @@ async function recover(db: NodeDatabase, key: Buffer, stored: PartitionState): P
   }
   if (bad.length > 0) {
     // The cut and the state that describes it go together, so the state record never claims what was cut.
-    const batch = db.db.batch()
-    for (const entryKey of bad) batch.del(entryKey)
-    batch.put(db.partitionStateKey(key), packr.pack(recovered))
-    await batch.write()
+    await db.write((batch) => {
+      for (const entryKey of bad) batch.del(entryKey)
+      batch.put(db.partitionStateKey(key), packr.pack(recovered))
+    })
   }
   return recovered
 }

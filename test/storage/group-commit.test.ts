@@ -1,8 +1,10 @@
 /**
- * The group commit when LevelDB refuses a write. The database is really closed under the store (no stubs), which
- * makes the next write fail the way any LevelDB write error would reach the group commit.
+ * The group commit when LevelDB refuses a write. The LevelDB handle is really
+ * closed under the store (no stubs), which makes the next write fail the way any LevelDB write error reaches the
+ * database's gate; test/storage/disk-full.test.ts does the same with a real full disk.
  */
 import { describe, expect, it } from 'vitest'
+import { StorageError, StorageOfflineError } from '../../storage/log-store.js'
 import { producerBatch } from './batches.js'
 import { NO_LIMIT, backendsPerTest } from './level-backend.js'
 
@@ -14,47 +16,54 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 const HANG_GUARD = { timeout: 15_000 }
 
 describe('group commit when a write fails', () => {
-  it('rejects every append of the failed write, and every later one, with the same error', HANG_GUARD, async () => {
-    const backend = await open()
+  it('rejects every append of the failed write, refuses every later write, and says which is which', HANG_GUARD, async () => {
+    const failures: StorageError[] = []
+    const backend = await open({ onFailure: (error) => failures.push(error) })
     const logs = await Promise.all([0, 1, 2].map((p) => backend.log(p)))
     await logs[0]!.append(producerBatch('before', 1), { leaderEpoch: 0 })
 
     const inFailedWrite = logs.map((log, p) => log.append(producerBatch(`p${p}`, 2), { leaderEpoch: 0 }))
-    const closing = backend.store.db.close()
+    const closing = backend.closeUnderneath()
     const outcomes = await Promise.allSettled(inFailedWrite)
     await closing
 
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected'])
-    const error = (outcomes[0] as PromiseRejectedResult).reason as Error & { code?: string }
-    expect(error.code).toBe('LEVEL_DATABASE_NOT_OPEN')
+    const error = (outcomes[0] as PromiseRejectedResult).reason as Error
+    expect(error).toBeInstanceOf(StorageError)
+    expect(error).not.toBeInstanceOf(StorageOfflineError)
+    expect(error.message).toMatch(/^writing to the database in .* failed: Database is not open/)
     for (const outcome of outcomes) expect((outcome as PromiseRejectedResult).reason).toBe(error)
-    expect(backend.store.commit.failure).toBe(error)
+    expect(backend.store.failure).toBe(error)
+    expect(failures).toEqual([error])
 
-    // Later appends fail at once with the same error, and take no offsets.
+    // Later writes are refused at once, say that storage failed earlier, and take no offsets.
     const endBefore = logs[1]!.logEndOffset
-    await expect(logs[1]!.append(producerBatch('later', 1), { leaderEpoch: 0 })).rejects.toBe(error)
+    const refusal = await logs[1]!.append(producerBatch('later', 1), { leaderEpoch: 0 }).catch((e: Error) => e)
+    expect(refusal).toBeInstanceOf(StorageOfflineError)
+    expect((refusal as Error).message).toMatch(/^storage failed earlier: Database is not open.*; restart the node$/)
     expect(logs[1]!.logEndOffset).toBe(endBefore)
 
     // Nothing that was not written becomes readable, and changes to the log are refused rather than left hanging.
     expect(logs[0]!.durableEndOffset).toBe(1n)
     logs[0]!.setHighWatermark(100n)
     expect(logs[0]!.highWatermark).toBe(1n)
-    await expect(logs[0]!.deleteBefore(1n)).rejects.toBe(error)
-    await expect(logs[0]!.truncateTo(0n)).rejects.toBe(error)
-    await backend.store.commit.settle()
-    await backend.store.close()
+    await expect(logs[0]!.deleteBefore(1n)).rejects.toBe(refusal)
+    await expect(logs[0]!.truncateTo(0n)).rejects.toBe(refusal)
+    await expect(backend.store.putTopic({ name: 't', topicId: backend.topicId, partitions: 1, replicationFactor: 1, configs: {}, createdAtMs: 0 })).rejects.toBe(refusal)
+    await expect(backend.store.log(backend.topicId, 9, { create: true })).rejects.toBe(refusal)
+    expect(failures).toHaveLength(1)
   })
 
-  it('completes the write in flight and rejects the appends queued behind it', HANG_GUARD, async () => {
+  it('completes the write in flight and refuses the appends queued behind it', HANG_GUARD, async () => {
     const backend = await open()
     const log = await backend.log(0)
 
     const inFlight = log.append(producerBatch('in-flight', 1), { leaderEpoch: 0 })
     // The group commit started its write on this turn (setImmediate callbacks run in order); queue two more behind
-    // it, then close the database, which lets the write in flight finish and refuses the next one.
+    // it, then close LevelDB under the store, which lets the write in flight finish and fails the next one.
     await nextTurn()
     const queued = ['queued-a', 'queued-b'].map((label) => log.append(producerBatch(label, 1), { leaderEpoch: 0 }))
-    const closing = backend.store.db.close()
+    const closing = backend.closeUnderneath()
 
     expect(await inFlight).toEqual({ baseOffset: 0n, lastOffset: 0n })
     const outcomes = await Promise.allSettled(queued)
