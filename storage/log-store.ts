@@ -26,6 +26,8 @@ export interface LogStoreOptions {
   /** Sync every write to disk (LevelDB `sync: true`); off by default, as Kafka relies on replication. */
   fsync?: boolean
   tailCacheBytes?: number
+  /** Bytes of log entries one group-commit write may carry (default MAX_WRITE_BYTES in group-commit.ts). */
+  maxWriteBytes?: number
   /** Called once, with the first failed write; from then on the store refuses every write. */
   onFailure?: (error: StorageError) => void
 }
@@ -57,7 +59,7 @@ export class LogStore {
       if (createdDir !== undefined) rmSync(createdDir, { recursive: true, force: true })
       throw error
     }
-    const commit = new GroupCommit(db, { fsync: options.fsync ?? false })
+    const commit = new GroupCommit(db, { fsync: options.fsync ?? false, maxWriteBytes: options.maxWriteBytes })
     return new LogStore(db, commit, options.tailCacheBytes ?? 4 * 1024 * 1024, createdDir)
   }
 
@@ -90,7 +92,7 @@ export class LogStore {
       if (this.db.writeRefusal() === null) {
         const opened = await Promise.allSettled(this.logs.values())
         const logs = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
-        await Promise.allSettled(logs.map((log) => this.commit.add(log)))
+        await Promise.allSettled(logs.map((log) => this.commit.add(log).done))
       }
       await this.commit.settle()
     } finally {

@@ -62,6 +62,8 @@ interface Entry {
   baseOffset: bigint
   lastOffset: bigint
   batch: Buffer
+  /** The group-commit flush that writes it. */
+  flush: number
 }
 
 export interface PartitionLogOptions {
@@ -97,6 +99,7 @@ export class PartitionLog implements Flushable {
   private readonly key: Buffer
   private readonly stateKey: Buffer
   private unflushed: Entry[] = []
+  private unflushedBytes = 0
   /** Keys of batches removed by `truncateTo`, deleted by the next write. */
   private removed: Buffer[] = []
   /** Batches replaced by `rewrite`, written by the next write. */
@@ -172,8 +175,9 @@ export class PartitionLog implements Flushable {
     setPartitionLeaderEpoch(batch, options.leaderEpoch)
     if (options.logAppendTime !== undefined) setLogAppendTime(batch, options.logAppendTime)
     this.assignEpoch(options.leaderEpoch, baseOffset)
-    this.queue({ baseOffset, lastOffset, batch })
-    await this.commit.add(this)
+    const ticket = this.commit.add(this, batch.length)
+    this.queue({ baseOffset, lastOffset, batch, flush: ticket.seq })
+    await ticket.done
     return { baseOffset, lastOffset }
   }
 
@@ -206,6 +210,7 @@ export class PartitionLog implements Flushable {
     this.logEndOffset = entry.lastOffset + 1n
     this.sizeBytes += entry.batch.length
     this.unflushed.push(entry)
+    this.unflushedBytes += entry.batch.length
     this.tail.push(entry)
     this.tailBytes += entry.batch.length
     while (this.tailBytes > this.options.tailCacheBytes && this.tail.length > 1) {
@@ -213,7 +218,7 @@ export class PartitionLog implements Flushable {
     }
   }
 
-  drainInto(batch: WriteBatch): () => void {
+  drainInto(batch: WriteBatch, seq: number): () => void {
     // Removals first: a batch appended after a truncation may reuse the key of a removed one.
     for (const key of this.removed) batch.del(key)
     this.removed = []
@@ -222,25 +227,33 @@ export class PartitionLog implements Flushable {
       else batch.put(key, value)
     }
     this.rewritten = []
-    const entries = this.unflushed
-    this.unflushed = []
-    for (const entry of entries) batch.put(this.db.logKey(this.key, entry.lastOffset), entry.batch)
-    const end = this.logEndOffset
-    batch.put(this.stateKey, packr.pack(this.state()))
+    let taken = 0
+    for (; taken < this.unflushed.length && this.unflushed[taken]!.flush <= seq; taken++) {
+      const entry = this.unflushed[taken]!
+      batch.put(this.db.logKey(this.key, entry.lastOffset), entry.batch)
+      this.unflushedBytes -= entry.batch.length
+    }
+    this.unflushed = taken === this.unflushed.length ? [] : this.unflushed.slice(taken)
+    // What this write makes durable ends where the entries left for a later write begin.
+    const end = this.unflushed[0]?.baseOffset ?? this.logEndOffset
+    batch.put(this.stateKey, packr.pack(this.state(end)))
     return () => {
       if (end > this.durableEndOffset) this.durableEndOffset = end
     }
   }
 
-  /** The state record; its recovery point is the end of what earlier (completed) writes hold. */
-  private state(): PartitionState {
+  /**
+   * The state record as of a write that ends at `end`: entries past it are not in that write, so neither are their
+   * offsets, bytes or epochs. Its recovery point is the end of what earlier (completed) writes hold.
+   */
+  private state(end: bigint): PartitionState {
     return {
       logStartOffset: this.logStartOffset,
-      logEndOffset: this.logEndOffset,
+      logEndOffset: end,
       highWatermark: this.highWatermark,
       recoveryPoint: this.durableEndOffset,
-      epochs: this.epochs,
-      sizeBytes: this.sizeBytes,
+      epochs: end === this.logEndOffset ? this.epochs : this.epochs.filter((e) => e.startOffset < end),
+      sizeBytes: this.sizeBytes - this.unflushedBytes,
     }
   }
 
@@ -371,7 +384,7 @@ export class PartitionLog implements Flushable {
     this.tail = this.tail.filter((e) => e.lastOffset < newEnd)
     this.tailBytes = this.tail.reduce((sum, e) => sum + e.batch.length, 0)
     this.removed.push(...removed)
-    await this.commit.add(this)
+    await this.commit.add(this).done
   }
 
   /**
@@ -396,7 +409,7 @@ export class PartitionLog implements Flushable {
     this.tailBytes = this.tail.reduce((sum, e) => sum + e.batch.length, 0)
     // The new log start is recorded before any batch goes, so a crash in between leaves batches nobody reads
     // rather than a log start pointing at deleted batches.
-    await this.commit.add(this)
+    await this.commit.add(this).done
     await this.db.clear({ gte: range.gte, lt: end })
     // Deleted keys are tombstones until compaction reaches them, and seeks over many tombstones are slow.
     await this.db.compactRange(range.gte, end)
@@ -413,12 +426,14 @@ export class PartitionLog implements Flushable {
 
   private async replace(changes: readonly Rewrite[]): Promise<void> {
     this.checkWritable()
+    let bytes = 0
     for (const { previous, replacement } of changes) {
       const lastOffset = lastOffsetOf(previous)
       // Deleted by retention or DeleteRecords since the caller read it: writing it back would resurrect it.
       if (lastOffset < this.logStartOffset) continue
       if (lastOffset >= this.highWatermark) throw new RangeError(`batch ending at ${lastOffset} is not below the high watermark`)
       this.rewritten.push({ key: this.db.logKey(this.key, lastOffset), batch: replacement })
+      bytes += replacement?.length ?? 0
       this.sizeBytes += (replacement?.length ?? 0) - previous.length
       const at = this.tail.findIndex((e) => e.lastOffset === lastOffset)
       if (at >= 0) {
@@ -427,7 +442,7 @@ export class PartitionLog implements Flushable {
         else this.tail.splice(at, 1)
       }
     }
-    await this.commit.add(this)
+    await this.commit.add(this, bytes).done
   }
 }
 

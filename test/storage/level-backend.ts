@@ -12,7 +12,7 @@ import { LogStore, type LogStoreOptions } from '../../storage/log-store.js'
 import type { PartitionLog } from '../../storage/partition-log.js'
 import type { BackendOptions, LogBackend } from './contract/index.js'
 
-export interface LevelBackendOptions extends BackendOptions, Pick<LogStoreOptions, 'onFailure'> {
+export interface LevelBackendOptions extends BackendOptions, Pick<LogStoreOptions, 'maxWriteBytes' | 'onFailure'> {
   /** Where the data directory goes (a fresh one under it); the system's temporary directory by default. */
   parentDir?: string
 }
