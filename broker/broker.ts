@@ -1,6 +1,8 @@
 /**
  * A Brook node: storage, topics, the dispatcher and a listener. `Broker.start(config)` opens (and recovers) the data
- * directory, then listens; `stop()` closes connections, lets pending writes finish and closes the database.
+ * directory, then listens; `stop()` closes connections, lets pending writes finish and closes the database. A start
+ * that fails (the port is taken, the database cannot be opened) closes what it opened and removes the data directory
+ * if it created it, so nothing is left behind.
  *
  * Storage failures are fail-stop for writes: after the first failed write to the database (a full disk, an I/O
  * error) every write is refused until the node restarts, and handlers answer with Kafka's error codes
@@ -68,7 +70,7 @@ export class Broker {
       )
       return broker
     } catch (error) {
-      await store.close()
+      await store.close({ removeCreatedDir: true })
       throw error
     }
   }
