@@ -7,7 +7,8 @@
  * restart, every acknowledged record is back at its offset, nothing that was refused is there, and the node takes
  * writes again. Each step and what it answered is printed as a table.
  *
- * A second suite starts a node on a full disk: it says why in one line.
+ * Then the group coordinator's answers in the failed state, with and without __consumer_offsets, and a node started
+ * on a full disk, which says why in one line.
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { rmSync } from 'node:fs'
@@ -15,7 +16,7 @@ import { join } from 'node:path'
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { connect, createTopic, listOffset, producePartition, readPartition, recordsOf } from '../helpers/kafka.js'
-import { commit, committedOffsets } from '../helpers/groups-wire.js'
+import { commit, committedOffsets, findGroupCoordinator, joinWithMemberId, sync } from '../helpers/groups-wire.js'
 import { kcat } from '../helpers/kcat.js'
 import { MiB, mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js'
 import { waitFor } from '../helpers/wait.js'
@@ -31,6 +32,9 @@ import {
   type IncrementalAlterConfigsResponse,
 } from '../../protocol/messages/incremental-alter-configs.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
+import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
+import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../protocol/messages/offset-delete.js'
+import type { KafkaClient } from '../../broker/client.js'
 
 const mounted = mountTmpfs(16 * MiB)
 const skipReason = 'skipReason' in mounted ? mounted.skipReason : null
@@ -228,6 +232,79 @@ describe.skipIf(skipReason !== null)('a node whose disk fills up', () => {
       restarted.close()
       steps.push({ step: 'produce after the restart', request: 'kafkajs send, kcat -P (acks=all)', answer: `acknowledged at offsets ${end} and ${end + 1n}` })
       printSteps(`disk full, then ${ending}:`, steps)
+    })
+  })
+
+  describe('the group coordinator after a failed write', () => {
+    let broker: BrokerProcess | undefined
+    afterAll(async () => {
+      await broker?.kill()
+      tmpfs.free()
+      if (broker) rmSync(broker.dataDir, { recursive: true, force: true })
+    })
+
+    /** Makes the node's storage fail: a full disk under a 256 KB produce, then space again. */
+    async function failStorage(client: KafkaClient): Promise<void> {
+      tmpfs.fill({ leaveBytes: 0 })
+      const answer = await producePartition(client, TOPIC, 0, encodeRecordBatch([{ value: Buffer.alloc(256 * 1024, 1) }]))
+      expect(answer.errorCode).toBe(ErrorCode.KAFKA_STORAGE_ERROR)
+      tmpfs.free()
+    }
+
+    it('answers group writes NOT_COORDINATOR, keeps the group and its offsets, and answers reads', { timeout: 120_000 }, async () => {
+      broker = await startBroker({ dataDir: join(tmpfs.dir, 'node-groups'), args: ['--offsets-topic-partitions', '1', '--group-initial-rebalance-delay-ms', '0'] })
+      await createTopic(broker, TOPIC)
+      const client = await connect(broker)
+      expect(await commit(client, { groupId: 'idle', offsets: { [TOPIC]: { 0: 7n } } })).toEqual({ [TOPIC]: { 0: ErrorCode.NONE } })
+      await failStorage(client)
+
+      // Reads: the coordinator is still this node, and the committed offset is served.
+      expect((await findGroupCoordinator(client, 'idle')).errorCode).toBe(ErrorCode.NONE)
+      expect(await committedOffsets(client, 'idle', { [TOPIC]: [0] })).toEqual({ [TOPIC]: { 0: 7n } })
+      // Writes: an offset commit, an offset delete, a group delete, a leader's assignment.
+      expect(await commit(client, { groupId: 'idle', offsets: { [TOPIC]: { 0: 9n } } })).toEqual({ [TOPIC]: { 0: ErrorCode.NOT_COORDINATOR } })
+      const offsetDeleted = await client.request<OffsetDeleteRequest, OffsetDeleteResponse>(offsetDelete, 0, {
+        groupId: 'idle',
+        topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0 }] }],
+      })
+      expect(offsetDeleted.errorCode).toBe(ErrorCode.NOT_COORDINATOR)
+      const groupDeleted = await client.request<DeleteGroupsRequest, DeleteGroupsResponse>(deleteGroups, 2, { groupsNames: ['idle'] })
+      expect(groupDeleted.results).toEqual([{ groupId: 'idle', errorCode: ErrorCode.NOT_COORDINATOR }])
+      const joined = await joinWithMemberId(client, { version: 5, groupId: 'active', topics: [TOPIC] })
+      expect(joined.errorCode).toBe(ErrorCode.NONE)
+      const synced = await sync(client, { version: 3, groupId: 'active', generationId: joined.generationId!, memberId: joined.memberId, assignments: { [joined.memberId]: { [TOPIC]: [0] } } })
+      expect(synced.errorCode).toBe(ErrorCode.NOT_COORDINATOR)
+      // Nothing changed: the group and its offset are still there.
+      expect(await committedOffsets(client, 'idle', { [TOPIC]: [0] })).toEqual({ [TOPIC]: { 0: 7n } })
+      client.close()
+
+      await broker.kill()
+      broker = await broker.restart()
+      const restarted = await connect(broker)
+      expect(await committedOffsets(restarted, 'idle', { [TOPIC]: [0] })).toEqual({ [TOPIC]: { 0: 7n } })
+      expect(await commit(restarted, { groupId: 'idle', offsets: { [TOPIC]: { 0: 9n } } })).toEqual({ [TOPIC]: { 0: ErrorCode.NONE } })
+      restarted.close()
+    })
+
+    it('answers COORDINATOR_NOT_AVAILABLE while __consumer_offsets cannot be created, and LEADER_NOT_AVAILABLE for an auto-creation', { timeout: 120_000 }, async () => {
+      await broker?.kill()
+      broker = await startBroker({ dataDir: join(tmpfs.dir, 'node-no-offsets-topic'), args: ['--offsets-topic-partitions', '1'] })
+      await createTopic(broker, TOPIC)
+      const client = await connect(broker)
+      await failStorage(client)
+
+      const found = await findGroupCoordinator(client, 'g')
+      expect(found).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, nodeId: -1 })
+      expect(found.errorMessage).toMatch(/^__consumer_offsets cannot be created: storage failed earlier: .*; restart the node$/)
+      expect((await joinWithMemberId(client, { version: 5, groupId: 'g', topics: [TOPIC] })).errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+      expect(await commit(client, { groupId: 'g', offsets: { [TOPIC]: { 0: 1n } } })).toEqual({ [TOPIC]: { 0: ErrorCode.COORDINATOR_NOT_AVAILABLE } })
+      const autoCreated = await client.request<Partial<MetadataRequest>, MetadataResponse>(metadata, 12, {
+        topics: [{ name: 'never-created', topicId: '00000000-0000-0000-0000-000000000000' }],
+        allowAutoTopicCreation: true,
+        includeTopicAuthorizedOperations: false,
+      })
+      expect(autoCreated.topics[0]).toMatchObject({ name: 'never-created', errorCode: ErrorCode.LEADER_NOT_AVAILABLE })
+      client.close()
     })
   })
 
