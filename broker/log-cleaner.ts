@@ -21,6 +21,7 @@ import type { Partition } from './partition.js'
 import type { TopicManager } from './topics.js'
 import type { Rewrite } from '../storage/partition-log.js'
 import { topicConfig } from './topic-configs.js'
+import { StorageError } from '../storage/log-store.js'
 
 export class LogCleaner {
   private timer: NodeJS.Timeout | null = null
@@ -72,6 +73,8 @@ export class LogCleaner {
             })
           }
         } catch (error) {
+          // Storage refuses writes (the node logged why, once): every other partition would be refused too.
+          if (error instanceof StorageError) return
           this.log.error(`cleaning ${topic.name}-${partition.index} failed: ${(error as Error).message}`)
         }
       }

@@ -134,12 +134,15 @@ export class TopicManager {
     await this.store.putTopic(this.record(topic))
   }
 
+  /** Stores the new configs, then applies them: a write the storage refuses changes nothing. */
   async setConfigs(topic: Topic, configs: Record<string, string>): Promise<void> {
+    await this.store.putTopic({ ...this.record(topic), configs })
     topic.configs = configs
-    await this.store.putTopic(this.record(topic))
   }
 
   async delete(topic: Topic): Promise<void> {
+    // A storage that refuses writes could not delete it: it stays, readable, rather than vanish until a restart.
+    this.store.checkWritable()
     this.byName.delete(topic.name)
     this.byId.delete(topic.topicId)
     for (const partition of topic.partitions) partition.wake()

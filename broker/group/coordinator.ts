@@ -39,6 +39,7 @@ import {
   partitionForGroup,
 } from './offsets-topic.js'
 import { subscribedTopics } from './consumer-protocol.js'
+import { StorageError } from '../../storage/log-store.js'
 
 /** offset.metadata.max.bytes */
 export const OFFSET_METADATA_MAX_BYTES = 4096
@@ -66,6 +67,15 @@ export interface OffsetCommitInput {
 interface LogRecord {
   key: Buffer
   value: Buffer | null
+}
+
+/**
+ * The error code for a write to __consumer_offsets that failed, as Kafka's coordinator translates a failed append
+ * (GroupMetadataManager.storeGroup and storeOffsets): KAFKA_STORAGE_ERROR becomes NOT_COORDINATOR, so clients look
+ * the coordinator up again rather than retry a write this node refuses.
+ */
+export function appendErrorCode(error: unknown): number {
+  return error instanceof StorageError ? ErrorCode.NOT_COORDINATOR : ErrorCode.COORDINATOR_NOT_AVAILABLE
 }
 
 export class GroupCoordinator {
@@ -481,10 +491,10 @@ export class GroupCoordinator {
       for (const m of group.members.values()) m.assignment = assignments.get(m.memberId) ?? Buffer.alloc(0)
       try {
         await this.storeGroup(group)
-      } catch {
+      } catch (error) {
         if (group.generationId === generation && group.state === GroupState.CompletingRebalance) {
           for (const m of group.members.values()) {
-            m.awaitingSync?.(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE))
+            m.awaitingSync?.(syncError(appendErrorCode(error)))
             m.awaitingSync = null
           }
           this.prepareRebalance(group, 'could not store the assignment')
@@ -606,7 +616,7 @@ export class GroupCoordinator {
       await this.append(groupId, values.map((v) => ({ key: offsetRecordKey(groupId, v.topic, v.partition), value: offsetValue(v.committed) })))
     } catch (error) {
       this.log.error(`could not store offsets of group '${groupId}': ${(error as Error).message}`)
-      return codes.map((c) => (c === ErrorCode.NONE ? ErrorCode.COORDINATOR_NOT_AVAILABLE : c))
+      return codes.map((c) => (c === ErrorCode.NONE ? appendErrorCode(error) : c))
     }
     for (const v of values) group.offsets.set(offsetKey(v.topic, v.partition), v.committed)
     return codes
@@ -683,6 +693,7 @@ export class GroupCoordinator {
   }
 
   private async forget(group: Group): Promise<void> {
+    const { state, stateTimestamp } = group
     group.transition(GroupState.Dead)
     const tombstones: LogRecord[] = [...group.offsets.keys()].map((k) => {
       const [topic, partition] = k.split('\0') as [string, string]
@@ -691,9 +702,13 @@ export class GroupCoordinator {
     tombstones.push({ key: groupKey(group.groupId), value: null })
     try {
       await this.append(group.groupId, tombstones)
-    } finally {
-      this.groups.delete(group.groupId)
+    } catch (error) {
+      // The tombstones were not written, so the group is not gone (a restart would load it again): it stays as it was.
+      group.state = state
+      group.stateTimestamp = stateTimestamp
+      throw error
     }
+    this.groups.delete(group.groupId)
   }
 
   // ---- Deadlines ----------------------------------------------------------------------------------------------
@@ -762,6 +777,8 @@ export class GroupCoordinator {
           this.log.info(`group '${group.groupId}': ${expired.length} offsets expired after offsets.retention.minutes`)
         }
       } catch (error) {
+        // Storage refuses writes (logged once by the node): every other group would be refused too.
+        if (error instanceof StorageError) return
         this.log.error(`offset expiry for group '${group.groupId}' failed: ${(error as Error).message}`)
       }
     }

@@ -10,6 +10,9 @@
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
  *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
+ * - A storage failure is KAFKA_STORAGE_ERROR for that topic, with the cause in errorMessage (v1+ of CreateTopics and
+ *   CreatePartitions, v5+ of DeleteTopics), as Kafka answers a KafkaStorageException (ApiError.fromThrowable);
+ *   the topic stays as it was.
  *
  * Version notes
  * - CreateTopics v5+ returns the created topic's partitions, replication factor and configs; v7 its topic id.
@@ -33,6 +36,7 @@ import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
 import { topicNameProblem } from '../topics.js'
 import { resolveTopicConfigs, validateTopicConfigs } from '../topic-configs.js'
+import { StorageError } from '../../storage/log-store.js'
 
 /** More partitions than this in one topic is refused: each one is a log with its own state. */
 export const MAX_PARTITIONS = 10_000
@@ -132,6 +136,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
           }
         } catch (error) {
           if (error instanceof KafkaError) return failed(error.code, error.message)
+          if (error instanceof StorageError) return failed(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
           throw error
         }
       }),
@@ -156,7 +161,12 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
         })
         if (!topic) return result(name !== null ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.UNKNOWN_TOPIC_ID)
         if (topic.isInternal) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, `'${topic.name}' is an internal topic and cannot be deleted`)
-        await broker.topics.delete(topic)
+        try {
+          await broker.topics.delete(topic)
+        } catch (error) {
+          if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
+          throw error
+        }
         broker.log.info(`deleted topic '${topic.name}'`)
         return result(ErrorCode.NONE)
       }),
@@ -191,7 +201,12 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
           }
         }
         if (!request.validateOnly) {
-          await broker.topics.addPartitions(topic, count)
+          try {
+            await broker.topics.addPartitions(topic, count)
+          } catch (error) {
+            if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
+            throw error
+          }
           broker.log.info(`topic '${name}' now has ${count} partitions`)
         }
         return result(ErrorCode.NONE)
