@@ -16,6 +16,14 @@ export function topicNameProblem(name: string): string | null {
   return null
 }
 
+/**
+ * Kafka's Topic.unifyCollisionChars: '.' and '_' become the same character in metric names, so two topics whose names
+ * differ only there would share their metrics, and Kafka refuses to create the second (Topic.hasCollision).
+ */
+function unifyCollisionChars(name: string): string {
+  return name.replaceAll('.', '_')
+}
+
 export const INTERNAL_TOPICS: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state'])
 
 export interface NewTopic {
@@ -89,11 +97,25 @@ export class TopicManager {
     return this.byName.get(name)?.partitions[index]
   }
 
-  /** Creates a topic; TOPIC_ALREADY_EXISTS if it exists or is being created. */
+  /**
+   * Why a topic named `name` cannot be created now, or null: TOPIC_ALREADY_EXISTS when it exists or is being created,
+   * INVALID_TOPIC_EXCEPTION when it differs from such a topic only in '.' versus '_' (Kafka's
+   * ReplicationControlManager.validateNewTopicNames: "Topic 'a_x' collides with existing topics: a.x"). The name
+   * itself must already have passed `topicNameProblem`.
+   */
+  newNameProblem(name: string): KafkaError | null {
+    if (this.byName.has(name) || this.creating.has(name)) return new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${name}' already exists`)
+    if (!name.includes('.') && !name.includes('_')) return null
+    const unified = unifyCollisionChars(name)
+    const colliding = [...this.byName.keys(), ...this.creating.keys()].filter((other) => unifyCollisionChars(other) === unified)
+    if (colliding.length === 0) return null
+    return new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, `topic '${name}' collides with existing topics: ${colliding.sort().join(', ')}`)
+  }
+
+  /** Creates a topic; refused as `newNameProblem` says (a KafkaError). */
   create(spec: NewTopic): Promise<Topic> {
-    if (this.byName.has(spec.name) || this.creating.has(spec.name)) {
-      return Promise.reject(new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${spec.name}' already exists`))
-    }
+    const problem = this.newNameProblem(spec.name)
+    if (problem) return Promise.reject(problem)
     const pending = this.doCreate(spec).finally(() => this.creating.delete(spec.name))
     this.creating.set(spec.name, pending)
     return pending

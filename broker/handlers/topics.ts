@@ -2,11 +2,12 @@
  * CreateTopics v0-7, DeleteTopics v0-6, CreatePartitions v0-3.
  *
  * Behaviour
- * - CreateTopics: per topic, the name is checked (Kafka's rules), -1 partitions or replication factor take the
- *   broker defaults (v4+), a replication factor above the number of brokers is INVALID_REPLICATION_FACTOR, a manual
- *   assignment must name every partition once with live brokers and cannot come with counts, and configs are
- *   validated against the topic config table (INVALID_CONFIG with a message naming the config). A topic named twice
- *   in one request gets INVALID_REQUEST. `validateOnly` checks everything and creates nothing.
+ * - CreateTopics: per topic, the name is checked (Kafka's rules; a name that differs from an existing topic's only in
+ *   '.' versus '_' is INVALID_TOPIC_EXCEPTION, "collides with existing topics"), -1 partitions or replication factor
+ *   take the broker defaults (v4+), a replication factor above the number of brokers is INVALID_REPLICATION_FACTOR,
+ *   a manual assignment must name every partition once with live brokers and cannot come with counts, and configs
+ *   are validated against the topic config table (INVALID_CONFIG with a message naming the config). A topic named
+ *   twice in one request gets INVALID_REQUEST. `validateOnly` checks everything and creates nothing.
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
  *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
@@ -54,7 +55,8 @@ function liveBrokers(broker: Broker): number[] {
 function planTopic(broker: Broker, topic: CreateTopicsRequestCreatableTopic): { partitions: number; replicationFactor: number; configs: Record<string, string> } {
   const nameProblem = topicNameProblem(topic.name)
   if (nameProblem) throw new Invalid(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
-  if (broker.topics.get(topic.name)) throw new Invalid(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${topic.name}' already exists`)
+  const taken = broker.topics.newNameProblem(topic.name)
+  if (taken) throw taken
   const brokers = liveBrokers(broker)
   let partitions = topic.numPartitions
   let replicationFactor = topic.replicationFactor

@@ -1,6 +1,7 @@
 /**
  * Topic administration and metadata as clients meet them: CreateTopics' validation and validateOnly, Metadata's
- * "all topics" encodings per version, topic ids, auto-creation on and off, and LogAppendTime topics.
+ * "all topics" encodings per version, topic ids, auto-creation on and off, names that collide, and LogAppendTime
+ * topics.
  * Exact error codes are checked through Brook's wire client; what users see, through kcat and kafkajs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -212,6 +213,68 @@ describe('topics and metadata', () => {
       await kcat(['-b', broker.address, '-P', '-t', 'made-by-kcat'], { input: 'hello\n' })
       const { stdout } = await kcat(['-b', broker.address, '-C', '-t', 'made-by-kcat', '-e', '-q'])
       expect(stdout).toBe('hello\n')
+    })
+  })
+
+  describe("names that differ only in '.' and '_' (Kafka's Topic.hasCollision)", () => {
+    let kafka: Kafka
+    beforeAll(() => {
+      kafka = new Kafka({ clientId: 'collisions', brokers: [broker.address], logLevel: logLevel.NOTHING })
+    })
+
+    it('CreateTopics refuses a colliding name with INVALID_TOPIC_EXCEPTION naming the topic it collides with, validateOnly too', async () => {
+      const admin = kafka.admin()
+      await admin.connect()
+      try {
+        await admin.createTopics({ topics: [{ topic: 'plant.temperature' }] })
+        for (const validateOnly of [false, true]) {
+          const refused = await admin.createTopics({ validateOnly, topics: [{ topic: 'plant_temperature' }] }).catch((error: unknown) => error)
+          expect(refused, `validateOnly ${validateOnly}`).toMatchObject({ errors: [{ type: 'INVALID_TOPIC_EXCEPTION', code: ErrorCode.INVALID_TOPIC_EXCEPTION }] })
+        }
+        expect(await admin.listTopics()).not.toContain('plant_temperature')
+      } finally {
+        await admin.disconnect()
+      }
+      const [answer] = await create(client, [topicSpec('plant_temperature')], { validateOnly: true })
+      expect(answer).toMatchObject({ errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, errorMessage: "topic 'plant_temperature' collides with existing topics: plant.temperature" })
+    })
+
+    it('two colliding names in one request: the first is created, the second refused', async () => {
+      const results = await create(client, [topicSpec('line_1.speed'), topicSpec('line_1_speed'), topicSpec('line.1.speed')])
+      expect(results.map((r) => [r.name, r.errorCode])).toEqual([
+        ['line_1.speed', ErrorCode.NONE],
+        ['line_1_speed', ErrorCode.INVALID_TOPIC_EXCEPTION],
+        ['line.1.speed', ErrorCode.INVALID_TOPIC_EXCEPTION],
+      ])
+    })
+
+    it('auto-creation refuses a colliding name: kcat and kafkajs producers get INVALID_TOPIC_EXCEPTION, and nothing is created', async () => {
+      await kcat(['-b', broker.address, '-P', '-t', 'hall.humidity'], { input: 'first\n' })
+      await expect(kcat(['-b', broker.address, '-P', '-t', 'hall_humidity'], { input: 'second\n', timeoutMs: 30_000 })).rejects.toThrow(/Delivery failed for message: Broker: Invalid topic/)
+      const producer = kafka.producer({ retry: { retries: 0 } })
+      await producer.connect()
+      try {
+        await expect(producer.send({ topic: 'hall_humidity', messages: [{ value: 'third' }] })).rejects.toMatchObject({ cause: { type: 'INVALID_TOPIC_EXCEPTION' } })
+      } finally {
+        await producer.disconnect()
+      }
+      const response = await metadataFor(client, 12, { topics: [named('hall_humidity')], allowAutoTopicCreation: true })
+      expect(response.topics[0]!.errorCode).toBe(ErrorCode.INVALID_TOPIC_EXCEPTION)
+      const all = await metadataFor(client, 12, { topics: null })
+      expect(all.topics.map((t) => t.name)).toContain('hall.humidity')
+      expect(all.topics.map((t) => t.name)).not.toContain('hall_humidity')
+    })
+
+    it('once the topic it collided with is deleted, the name can be created', async () => {
+      const admin = kafka.admin()
+      await admin.connect()
+      try {
+        await admin.createTopics({ topics: [{ topic: 'dock.door' }] })
+        await admin.deleteTopics({ topics: ['dock.door'] })
+        expect(await admin.createTopics({ topics: [{ topic: 'dock_door' }] })).toBe(true)
+      } finally {
+        await admin.disconnect()
+      }
     })
   })
 
