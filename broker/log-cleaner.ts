@@ -61,6 +61,8 @@ export class LogCleaner {
       const setting = (name: string): string => topicConfig(topic.configs, name, this.config)
       const policy = setting('cleanup.policy').split(',').map((s) => s.trim())
       for (const partition of topic.partitions) {
+        // A topic deleted during the pass: its logs refuse changes, and there is nothing left to clean.
+        if (this.topics.getById(topic.topicId) !== topic) break
         try {
           if (policy.includes('delete')) {
             await this.applyRetention(partition, Number(setting('retention.ms')), Number(setting('retention.bytes')), now)
@@ -75,6 +77,7 @@ export class LogCleaner {
             })
           }
         } catch (error) {
+          if (this.topics.getById(topic.topicId) !== topic) break
           this.log.error(`cleaning ${topic.name}-${partition.index} failed: ${(error as Error).message}`)
         }
       }

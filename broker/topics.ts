@@ -37,6 +37,7 @@ export class TopicManager {
   private readonly byName = new Map<string, Topic>()
   private readonly byId = new Map<string, Topic>()
   private readonly creating = new Map<string, Promise<Topic>>()
+  private readonly deletionListeners: ((topic: Topic) => Promise<void>)[] = []
 
   constructor(
     private readonly store: LogStore,
@@ -161,10 +162,25 @@ export class TopicManager {
     await this.store.putTopic(this.record(topic))
   }
 
+  /**
+   * Runs `listener` for every topic deleted from now on, once the topic has left the registry and before its data
+   * is deleted; the deletion waits for it. State other parts of the node keep under a topic's name (committed
+   * offsets) goes this way, so that a topic created again under the name starts clean.
+   */
+  onDelete(listener: (topic: Topic) => Promise<void>): void {
+    this.deletionListeners.push(listener)
+  }
+
+  /**
+   * Deletes a topic: it leaves the registry at once (requests that look it up from now on find nothing, and parked
+   * fetches wake to say so), then the deletion listeners run, then its record and data go. A crash part-way leaves
+   * the topic in place, to be deleted again.
+   */
   async delete(topic: Topic): Promise<void> {
     this.byName.delete(topic.name)
     this.byId.delete(topic.topicId)
     for (const partition of topic.partitions) partition.wake()
+    await Promise.all(this.deletionListeners.map((listener) => listener(topic)))
     await this.store.deleteTopic(this.record(topic))
   }
 }

@@ -17,6 +17,10 @@
  * - Offsets of a group that has been Empty for offsets.retention.minutes expire (standalone groups: per offset, from
  *   its commit time; Stable consumer groups: offsets of topics nobody subscribes to, from their commit time); a group
  *   with neither members nor offsets is then forgotten.
+ * - Deleting a topic removes every group's offsets for it, the same way (Kafka's onPartitionsDeleted), so a topic
+ *   created again under the name starts with no committed offsets.
+ * Removed offsets leave memory at once and are written as tombstones, so a replay after a restart (clean or not)
+ * does not bring them back; a commit that was being written when its topic was deleted is not applied.
  * The sweep (every 100 ms) drives deadlines: session expiry, pending members, rebalance and initial delays.
  */
 import { randomUUID } from 'node:crypto'
@@ -28,7 +32,7 @@ import type { BrokerConfig } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { Topic } from '../partition.js'
 import type { TopicManager } from '../topics.js'
-import { Group, GroupState, Member, offsetKey, type CommittedOffset, type Protocol } from './group.js'
+import { Group, GroupState, Member, offsetKey, parseOffsetKey, type CommittedOffset, type Protocol } from './group.js'
 import {
   OFFSETS_TOPIC,
   decodeOffsetsRecord,
@@ -39,6 +43,7 @@ import {
   partitionForGroup,
 } from './offsets-topic.js'
 import { subscribedTopics } from './consumer-protocol.js'
+import { counted } from '../wording.js'
 
 /** offset.metadata.max.bytes */
 export const OFFSET_METADATA_MAX_BYTES = 4096
@@ -82,6 +87,7 @@ export class GroupCoordinator {
   ) {
     this.sweep = setInterval(() => this.tick(), SWEEP_INTERVAL_MS)
     this.sweep.unref()
+    topics.onDelete((topic) => this.removeOffsetsOf(topic))
   }
 
   close(): void {
@@ -178,8 +184,12 @@ export class GroupCoordinator {
     return this.creatingTopic
   }
 
+  /**
+   * Writes records to the group's partition of __consumer_offsets. Once that topic exists the records are queued
+   * before this returns its promise, so writes keep the order of the calls (tombstones cannot overtake a commit).
+   */
   private async append(groupId: string, records: LogRecord[]): Promise<void> {
-    const topic = await this.ensureOffsetsTopic()
+    const topic = this.offsetsTopic ?? (await this.ensureOffsetsTopic())
     const partition = topic.partitions[partitionForGroup(groupId, topic.partitions.length)]!
     await partition.appendAsLeader(encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value }))), {})
   }
@@ -599,6 +609,7 @@ export class GroupCoordinator {
     if (accepted.length === 0) return codes
     const values = accepted.map((o) => ({
       topic: o.topic,
+      topicId: this.topics.get(o.topic)!.topicId,
       partition: o.partition,
       committed: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata ?? '', commitTimestamp } satisfies CommittedOffset,
     }))
@@ -608,7 +619,11 @@ export class GroupCoordinator {
       this.log.error(`could not store offsets of group '${groupId}': ${(error as Error).message}`)
       return codes.map((c) => (c === ErrorCode.NONE ? ErrorCode.COORDINATOR_NOT_AVAILABLE : c))
     }
-    for (const v of values) group.offsets.set(offsetKey(v.topic, v.partition), v.committed)
+    // A topic deleted while the commit was written (maybe created again since) had its offsets removed; the
+    // tombstones went to the log after this commit, so applying it now would hold what a replay would not.
+    for (const v of values) {
+      if (this.topics.get(v.topic)?.topicId === v.topicId) group.offsets.set(offsetKey(v.topic, v.partition), v.committed)
+    }
     return codes
   }
 
@@ -621,9 +636,9 @@ export class GroupCoordinator {
     if (wanted === null) {
       const byTopic = new Map<string, { partition: number; committed: CommittedOffset | null }[]>()
       for (const [key, committed] of group?.offsets ?? []) {
-        const [topic, partition] = key.split('\0') as [string, string]
+        const { topic, partition } = parseOffsetKey(key)
         if (!byTopic.has(topic)) byTopic.set(topic, [])
-        byTopic.get(topic)!.push({ partition: Number(partition), committed })
+        byTopic.get(topic)!.push({ partition, committed })
       }
       return [...byTopic].map(([topic, partitions]) => ({ topic, partitions: partitions.sort((a, b) => a.partition - b.partition) }))
     }
@@ -682,18 +697,46 @@ export class GroupCoordinator {
     return ErrorCode.NONE
   }
 
+  /** The group goes Dead and is forgotten at once; its offsets and metadata are written as tombstones. */
   private async forget(group: Group): Promise<void> {
     group.transition(GroupState.Dead)
-    const tombstones: LogRecord[] = [...group.offsets.keys()].map((k) => {
-      const [topic, partition] = k.split('\0') as [string, string]
-      return { key: offsetRecordKey(group.groupId, topic, Number(partition)), value: null }
-    })
+    this.groups.delete(group.groupId)
+    const tombstones = [...group.offsets.keys()].map((key) => offsetTombstone(group.groupId, key))
     tombstones.push({ key: groupKey(group.groupId), value: null })
-    try {
-      await this.append(group.groupId, tombstones)
-    } finally {
-      this.groups.delete(group.groupId)
+    await this.append(group.groupId, tombstones)
+  }
+
+  /**
+   * Removes committed offsets (`offsetKey`s) of a group, as Kafka's GroupMetadataManager.cleanupGroupMetadata does
+   * for expired offsets and deleted partitions: from memory at once, then as tombstones in __consumer_offsets. A group
+   * left Empty with no offsets (and no member about to join) is forgotten. Returns whether it was.
+   */
+  private async removeOffsets(group: Group, keys: readonly string[]): Promise<{ forgotten: boolean }> {
+    if (group.state === GroupState.Empty && group.pendingMembers.size === 0 && keys.length === group.offsets.size) {
+      await this.forget(group)
+      return { forgotten: true }
     }
+    for (const key of keys) group.offsets.delete(key)
+    await this.append(group.groupId, keys.map((key) => offsetTombstone(group.groupId, key)))
+    return { forgotten: false }
+  }
+
+  /**
+   * A topic was deleted (GroupCoordinator.onPartitionsDeleted): every group's offsets for it go. The topic has left
+   * the registry already, so no new commit for it can start; one being written is not applied (commitOffsets).
+   */
+  private async removeOffsetsOf(topic: Topic): Promise<void> {
+    await Promise.all(
+      [...this.groups.values()].map(async (group) => {
+        const keys = [...group.offsets.keys()].filter((key) => parseOffsetKey(key).topic === topic.name)
+        if (keys.length === 0) return
+        const { forgotten } = await this.removeOffsets(group, keys)
+        this.log.info(
+          `group '${group.groupId}': ${counted(keys.length, 'committed offset')} of deleted topic '${topic.name}' removed` +
+            (forgotten ? '; the group, left with no members and no offsets, is gone' : ''),
+        )
+      }),
+    )
   }
 
   // ---- Deadlines ----------------------------------------------------------------------------------------------
@@ -728,7 +771,6 @@ export class GroupCoordinator {
    */
   async expireOffsets(now = Date.now()): Promise<void> {
     const retentionMs = this.config.offsetsRetentionMinutes * 60_000
-    const topicOf = (key: string): string => key.split('\0')[0]!
     for (const group of [...this.groups.values()]) {
       // A member that was just handed its id (MEMBER_ID_REQUIRED) is about to join: forgetting the group now would
       // answer its second JoinGroup with UNKNOWN_MEMBER_ID.
@@ -745,27 +787,27 @@ export class GroupCoordinator {
         // Subscriptions that could not be read say nothing about which offsets are unused: keep them all.
         if (subscribed.size === 0) continue
         expired = [...group.offsets]
-          .filter(([key, c]) => !subscribed.has(topicOf(key)) && Number(c.commitTimestamp) + retentionMs <= now)
+          .filter(([key, c]) => !subscribed.has(parseOffsetKey(key).topic) && Number(c.commitTimestamp) + retentionMs <= now)
           .map(([key]) => key)
         if (expired.length === 0) continue
       } else continue
       try {
-        if (group.state === GroupState.Empty && expired.length === group.offsets.size) {
-          this.log.info(`group '${group.groupId}' expired after offsets.retention.minutes`)
-          await this.forget(group)
-        } else {
-          await this.append(group.groupId, expired.map((key) => {
-            const [topic, partition] = key.split('\0') as [string, string]
-            return { key: offsetRecordKey(group.groupId, topic, Number(partition)), value: null }
-          }))
-          for (const key of expired) group.offsets.delete(key)
-          this.log.info(`group '${group.groupId}': ${expired.length} offsets expired after offsets.retention.minutes`)
-        }
+        const { forgotten } = await this.removeOffsets(group, expired)
+        this.log.info(
+          forgotten
+            ? `group '${group.groupId}' expired after offsets.retention.minutes`
+            : `group '${group.groupId}': ${counted(expired.length, 'offset')} expired after offsets.retention.minutes`,
+        )
       } catch (error) {
         this.log.error(`offset expiry for group '${group.groupId}' failed: ${(error as Error).message}`)
       }
     }
   }
+}
+
+function offsetTombstone(groupId: string, key: string): LogRecord {
+  const { topic, partition } = parseOffsetKey(key)
+  return { key: offsetRecordKey(groupId, topic, partition), value: null }
 }
 
 function syncError(errorCode: number): SyncGroupResponse {

@@ -176,3 +176,9 @@ export class Group {
 export function offsetKey(topic: string, partition: number): string {
   return `${topic}\0${partition}`
 }
+
+/** The topic and partition of an `offsetKey`. */
+export function parseOffsetKey(key: string): { topic: string; partition: number } {
+  const at = key.lastIndexOf('\0')
+  return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)) }
+}
