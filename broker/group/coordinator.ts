@@ -7,8 +7,9 @@
  * - JoinGroup: v4+ dynamic members first get MEMBER_ID_REQUIRED with their id (KIP-394); static members
  *   (group.instance.id, KIP-345) join at once and replace an older member with the same instance id. A join moves the
  *   group to PreparingRebalance; the join completes when every member has rejoined, or at the rebalance deadline
- *   (members that did not rejoin are removed). A new group first waits group.initial.rebalance.delay.ms, extended
- *   while new members keep arriving, up to the rebalance timeout. Completing bumps the generation and picks the
+ *   (members that did not rejoin are removed). An Empty group first waits group.initial.rebalance.delay.ms, and a new
+ *   group (generation 0) waits once more each time members joined during the wait, up to the rebalance timeout
+ *   (Kafka's InitialDelayedJoin): one kafkajs member alone waits one delay. Completing bumps the generation and picks the
  *   protocol; the leader's answer lists the members.
  * - SyncGroup: the leader's assignments are written to the log, then every waiting member gets its assignment and the
  *   group is Stable.
@@ -290,8 +291,9 @@ export class GroupCoordinator {
       request.protocolType,
       request.protocols,
     )
-    member.isNew = true
     member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
+    // Kafka's addMemberAndRebalance: only a member that joins a new group during its initial delay extends the delay.
+    if (group.state === GroupState.PreparingRebalance && group.generationId === 0) group.newMemberAdded = true
     const answer = new Promise<JoinGroupResponse>((resolve) => (member.awaitingJoin = resolve))
     group.add(member)
     this.prepareRebalance(group, `${memberId} joined`)
@@ -393,12 +395,14 @@ export class GroupCoordinator {
     }
     const now = Date.now()
     if (group.state === GroupState.Empty) {
-      const delay = Math.min(this.config.groupInitialRebalanceDelayMs, group.rebalanceTimeoutMs)
-      group.initialDelayMs = delay
-      group.initialDelayRemainingMs = Math.max(0, group.rebalanceTimeoutMs - delay)
-      group.rebalanceDeadline = now + delay
+      // Kafka's prepareRebalance: an Empty group waits the initial delay, with the rest of the rebalance timeout left
+      // for extensions.
+      const delayMs = this.config.groupInitialRebalanceDelayMs
+      group.initialDelay = { delayMs, remainingMs: Math.max(group.rebalanceTimeoutMs - delayMs, 0) }
+      group.newMemberAdded = false
+      group.rebalanceDeadline = now + delayMs
     } else if (group.state !== GroupState.PreparingRebalance) {
-      group.initialDelayMs = 0
+      group.initialDelay = null
       group.rebalanceDeadline = now + group.rebalanceTimeoutMs
     }
     if (group.state !== GroupState.PreparingRebalance) {
@@ -408,22 +412,26 @@ export class GroupCoordinator {
     this.tryCompleteJoin(group)
   }
 
-  /** Completes the join when everyone is in (outside the initial delay) or the deadline has passed. */
+  /**
+   * Completes the join when everyone is in or the deadline has passed; in the initial delay, only when the delay
+   * ends. Kafka's InitialDelayedJoin.onComplete: if a member joined during the delay and some of the rebalance timeout
+   * is left, wait min(delay, remaining) more (with remaining reduced by the wait that just ended) and clear the flag;
+   * so a lone member waits one delay, and members that keep arriving extend it until the rebalance timeout.
+   */
   private tryCompleteJoin(group: Group): void {
     if (group.state !== GroupState.PreparingRebalance) return
     const now = Date.now()
-    if (group.initialDelayMs > 0) {
+    if (group.initialDelay) {
       if (now < group.rebalanceDeadline) return
-      const newMembers = [...group.members.values()].some((m) => m.isNew)
-      if (newMembers && group.initialDelayRemainingMs > 0) {
-        // InitialDelayedJoin: new members arrived during the delay, so wait once more (within the rebalance timeout).
-        for (const member of group.members.values()) member.isNew = false
-        const extension = Math.min(group.initialDelayMs, group.initialDelayRemainingMs)
-        group.initialDelayRemainingMs -= extension
-        group.rebalanceDeadline = now + extension
+      const { delayMs, remainingMs } = group.initialDelay
+      if (group.newMemberAdded && remainingMs > 0) {
+        group.newMemberAdded = false
+        const next = Math.min(this.config.groupInitialRebalanceDelayMs, remainingMs)
+        group.initialDelay = { delayMs: next, remainingMs: Math.max(remainingMs - delayMs, 0) }
+        group.rebalanceDeadline = now + next
         return
       }
-      group.initialDelayMs = 0
+      group.initialDelay = null
     } else if (!group.allMembersJoined() && now < group.rebalanceDeadline) return
     this.completeJoin(group)
   }
@@ -450,7 +458,6 @@ export class GroupCoordinator {
     for (const member of group.members.values()) {
       const resolve = member.awaitingJoin!
       member.awaitingJoin = null
-      member.isNew = false
       member.heartbeatDeadline = now + member.sessionTimeoutMs
       resolve(this.joinAnswer(group, member))
     }
