@@ -24,6 +24,7 @@ import type { Partition } from './partition.js'
 import type { TopicManager } from './topics.js'
 import type { Rewrite } from '../storage/partition-log.js'
 import { topicConfig } from './topic-configs.js'
+import { counted } from './wording.js'
 
 export class LogCleaner {
   private timer: NodeJS.Timeout | null = null
@@ -156,7 +157,7 @@ export class LogCleaner {
     }
     if (changes.length > 0) {
       await log.rewrite(changes)
-      this.log.info(`${partition.topic.name}-${partition.index}: compaction removed ${removed} records below offset ${end}`)
+      this.log.info(`${partition.topic.name}-${partition.index}: compaction removed ${counted(removed, 'record')} below offset ${end}`)
     }
     this.cleanedUpTo.set(partition, end)
     this.tombstonesExpireAt.set(partition, tombstonesExpireAt)

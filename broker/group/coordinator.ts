@@ -113,7 +113,7 @@ export class GroupCoordinator {
     for (const group of this.groups.values()) {
       for (const member of group.members.values()) member.heartbeatDeadline = now + member.sessionTimeoutMs
     }
-    if (records > 0) this.log.info(`loaded ${this.groups.size} groups from ${records} records of ${OFFSETS_TOPIC}`)
+    if (records > 0) this.log.info(`loaded ${counted(this.groups.size, 'group')} from ${counted(records, 'record')} of ${OFFSETS_TOPIC}`)
   }
 
   private apply(key: Buffer, value: Buffer | null): void {
@@ -177,7 +177,7 @@ export class GroupCoordinator {
         configs: { 'cleanup.policy': 'compact' },
       })
       .then(({ topic, created }) => {
-        if (created) this.log.info(`created ${OFFSETS_TOPIC} with ${topic.partitions.length} partitions`)
+        if (created) this.log.info(`created ${OFFSETS_TOPIC} with ${counted(topic.partitions.length, 'partition')}`)
         this.offsetsTopic = topic
         return topic
       })
@@ -462,7 +462,7 @@ export class GroupCoordinator {
       resolve(this.joinAnswer(group, member))
     }
     this.log.info(
-      `group '${group.groupId}' generation ${group.generationId}: ${group.members.size} members, protocol ${group.protocolName}`,
+      `group '${group.groupId}' generation ${group.generationId}: ${counted(group.members.size, 'member')}, protocol ${group.protocolName}`,
     )
   }
 

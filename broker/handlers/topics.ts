@@ -34,6 +34,7 @@ import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
 import { topicNameProblem } from '../topics.js'
 import { resolveTopicConfigs, validateTopicConfigs } from '../topic-configs.js'
+import { counted } from '../wording.js'
 
 /** More partitions than this in one topic is refused: each one is a log with its own state. */
 export const MAX_PARTITIONS = 10_000
@@ -85,7 +86,7 @@ function planTopic(broker: Broker, topic: CreateTopicsRequestCreatableTopic): { 
   if (partitions > MAX_PARTITIONS) throw new Invalid(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
   if (replicationFactor < 1) throw new Invalid(ErrorCode.INVALID_REPLICATION_FACTOR, 'the replication factor must be at least 1')
   if (replicationFactor > brokers.length) {
-    throw new Invalid(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} is larger than the ${brokers.length} available broker(s)`)
+    throw new Invalid(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} is larger than the ${counted(brokers.length, 'available broker')}`)
   }
   const configs: Record<string, string | null> = {}
   for (const { name, value } of topic.configs) configs[name] = value
@@ -116,7 +117,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
           const topicId = request.validateOnly
             ? ZERO_UUID
             : (await broker.topics.create({ name: wanted.name, ...plan })).topicId
-          if (!request.validateOnly) broker.log.info(`created topic '${wanted.name}' with ${plan.partitions} partitions`)
+          if (!request.validateOnly) broker.log.info(`created topic '${wanted.name}' with ${counted(plan.partitions, 'partition')}`)
           return {
             name: wanted.name,
             topicId,
@@ -156,7 +157,7 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
           errorCode,
           errorMessage,
         })
-        if (!topic) return result(name !== null ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.UNKNOWN_TOPIC_ID)
+        if (!topic) return name !== null ? result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic does not exist') : result(ErrorCode.UNKNOWN_TOPIC_ID)
         if (topic.isInternal) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, `'${topic.name}' is an internal topic and cannot be deleted`)
         await broker.topics.delete(topic)
         broker.log.info(`deleted topic '${topic.name}'`)
@@ -180,7 +181,7 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
         if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${name}' does not exist`)
         const current = topic.partitions.length
         if (count <= current) {
-          return result(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${current} partitions; the new count must be larger, not ${count}`)
+          return result(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${counted(current, 'partition')}; the new count must be larger, not ${count}`)
         }
         if (count > MAX_PARTITIONS) return result(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
         if (assignments !== null) {
@@ -194,7 +195,7 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
         }
         if (!request.validateOnly) {
           await broker.topics.addPartitions(topic, count)
-          broker.log.info(`topic '${name}' now has ${count} partitions`)
+          broker.log.info(`topic '${name}' now has ${counted(count, 'partition')}`)
         }
         return result(ErrorCode.NONE)
       }),
