@@ -9,8 +9,8 @@
  *   group to PreparingRebalance; the join completes when every member has rejoined, or at the rebalance deadline
  *   (members that did not rejoin are removed). An Empty group first waits group.initial.rebalance.delay.ms, and a new
  *   group (generation 0) waits once more each time members joined during the wait, up to the rebalance timeout
- *   (Kafka's InitialDelayedJoin): one kafkajs member alone waits one delay. Completing bumps the generation and picks the
- *   protocol; the leader's answer lists the members.
+ *   (Kafka's InitialDelayedJoin): one kafkajs member alone waits one delay. Completing bumps the generation and picks
+ *   the protocol; the leader's answer lists the members.
  * - SyncGroup: the leader's assignments are written to the log, then every waiting member gets its assignment and the
  *   group is Stable.
  * - Heartbeats keep members alive; a member silent for its session timeout is removed and the group rebalances.
