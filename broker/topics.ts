@@ -38,6 +38,12 @@ export class TopicManager {
   private readonly byId = new Map<string, Topic>()
   private readonly creating = new Map<string, Promise<Topic>>()
   private readonly deletionListeners: ((topic: Topic) => Promise<void>)[] = []
+  /**
+   * Per topic name, the end of the last change that writes its records (create, add partitions, set configs,
+   * delete). They run one at a time: a change interleaved with a deletion would write back the records the deletion
+   * removed (the topic record is stored under its name), or a deletion would remove a topic created again meanwhile.
+   */
+  private readonly changes = new Map<string, Promise<void>>()
 
   constructor(
     private readonly store: LogStore,
@@ -117,7 +123,7 @@ export class TopicManager {
   create(spec: NewTopic): Promise<Topic> {
     const problem = this.newNameProblem(spec.name)
     if (problem) return Promise.reject(problem)
-    const pending = this.doCreate(spec).finally(() => this.creating.delete(spec.name))
+    const pending = this.serialized(spec.name, () => this.doCreate(spec)).finally(() => this.creating.delete(spec.name))
     this.creating.set(spec.name, pending)
     return pending
   }
@@ -149,17 +155,44 @@ export class TopicManager {
     return topic
   }
 
-  async addPartitions(topic: Topic, count: number): Promise<void> {
-    for (let p = topic.partitions.length; p < count; p++) {
-      const log = await this.store.log(topic.topicId, p, { create: true })
-      topic.partitions.push(new Partition(topic, p, log, this.nodeId))
-    }
-    await this.store.putTopic(this.record(topic))
+  /** Runs `change` once every earlier change of the topic named `name` has ended (whether or not it failed). */
+  private serialized<T>(name: string, change: () => Promise<T>): Promise<T> {
+    const run = (this.changes.get(name) ?? Promise.resolve()).then(change)
+    const ended = run.then(() => undefined, () => undefined)
+    this.changes.set(name, ended)
+    void ended.then(() => {
+      if (this.changes.get(name) === ended) this.changes.delete(name)
+    })
+    return run
   }
 
-  async setConfigs(topic: Topic, configs: Record<string, string>): Promise<void> {
-    topic.configs = configs
-    await this.store.putTopic(this.record(topic))
+  /** Whether `topic` is still the registered topic of its name (not deleted, maybe created again). */
+  private isRegistered(topic: Topic): boolean {
+    return this.byId.get(topic.topicId) === topic
+  }
+
+  /**
+   * Grows a topic to `count` partitions. A topic deleted before this runs is left alone, as if it had grown just
+   * before it was deleted.
+   */
+  addPartitions(topic: Topic, count: number): Promise<void> {
+    return this.serialized(topic.name, async () => {
+      if (!this.isRegistered(topic)) return
+      for (let p = topic.partitions.length; p < count; p++) {
+        const log = await this.store.log(topic.topicId, p, { create: true })
+        topic.partitions.push(new Partition(topic, p, log, this.nodeId))
+      }
+      await this.store.putTopic(this.record(topic))
+    })
+  }
+
+  /** Replaces a topic's configs; a topic deleted before this runs is left alone, as `addPartitions` does. */
+  setConfigs(topic: Topic, configs: Record<string, string>): Promise<void> {
+    return this.serialized(topic.name, async () => {
+      if (!this.isRegistered(topic)) return
+      topic.configs = configs
+      await this.store.putTopic(this.record(topic))
+    })
   }
 
   /**
@@ -173,14 +206,17 @@ export class TopicManager {
 
   /**
    * Deletes a topic: it leaves the registry at once (requests that look it up from now on find nothing, and parked
-   * fetches wake to say so), then the deletion listeners run, then its record and data go. A crash part-way leaves
-   * the topic in place, to be deleted again.
+   * fetches wake to say so), then, once the changes of the topic in progress have ended, the deletion listeners run
+   * and its record and data go. A topic of the same name created meanwhile is written only after that. A crash
+   * before the record goes leaves the topic in place, to be deleted again.
    */
-  async delete(topic: Topic): Promise<void> {
+  delete(topic: Topic): Promise<void> {
     this.byName.delete(topic.name)
     this.byId.delete(topic.topicId)
     for (const partition of topic.partitions) partition.wake()
-    await Promise.all(this.deletionListeners.map((listener) => listener(topic)))
-    await this.store.deleteTopic(this.record(topic))
+    return this.serialized(topic.name, async () => {
+      await Promise.all(this.deletionListeners.map((listener) => listener(topic)))
+      await this.store.deleteTopic(this.record(topic))
+    })
   }
 }

@@ -7,8 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { connect, fetchPartition, listOffset, recordsOf, splitBatches, withClient } from '../helpers/kafka.js'
+import { connect, fetchPartition, listOffset, producePartition, recordsOf, splitBatches, withClient } from '../helpers/kafka.js'
+import { handBuiltBatch } from '../helpers/wire.js'
 import { kcat } from '../helpers/kcat.js'
+import { commit } from '../helpers/groups-wire.js'
 import type { KafkaClient } from '../../broker/client.js'
 import {
   createTopics,
@@ -17,6 +19,7 @@ import {
   type CreateTopicsResponse,
 } from '../../protocol/messages/create-topics.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
+import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../../protocol/messages/delete-topics.js'
 
 const ErrorCode = {
   NONE: 0,
@@ -294,6 +297,53 @@ describe('topics and metadata', () => {
       const { stdout } = await kcat(['-b', strict.address, '-L', '-t', 'nope'])
       expect(stdout).toContain('Broker: Unknown topic or partition')
       await expect(kcat(['-b', strict.address, '-C', '-t', 'nope', '-e'])).rejects.toThrow(/Unknown topic or partition/)
+    })
+  })
+
+  describe('deleting a topic while it is created again', () => {
+    let own: BrokerProcess | undefined
+    afterAll(async () => {
+      await own?.stop()
+      own?.cleanup()
+    })
+
+    // Two connections send DeleteTopics and CreateTopics for one name at the same moment (no real client can be made
+    // to), many times over: whichever the broker takes first, the topic exists after a kill -9 exactly when its
+    // creation was acknowledged after the deletion, and the topic created again never loses its record.
+    it('the topic exists after a kill -9 exactly when it was created again after its deletion', async () => {
+      own = await startBroker()
+      const [deleter, creator, writer] = [await connect(own), await connect(own), await connect(own)]
+      expect((await create(creator, [topicSpec('bulk', { configs: [{ name: 'max.message.bytes', value: String(16 * 1024 * 1024) }] })]))[0]!.errorCode).toBe(ErrorCode.NONE)
+      const outcomes: string[] = []
+      try {
+        for (let round = 0; round < 8; round++) {
+          const topic = `cycle-${round}`
+          expect((await create(creator, [topicSpec(topic, { numPartitions: 4 })]))[0]!.errorCode).toBe(ErrorCode.NONE)
+          // Committed offsets to remove make the deletion take a while, so that the two requests overlap.
+          for (let g = 0; g < 20; g++) await commit(creator, { groupId: `readers-${g}`, offsets: { [topic]: { 0: 1n, 1: 1n, 2: 1n, 3: 1n } } })
+          // A large write in flight holds up the deletion's wait for pending writes, while the creation goes on.
+          const writing = producePartition(writer, 'bulk', 0, handBuiltBatch(Array.from({ length: 64 }, () => 'x'.repeat(64 * 1024))))
+          const [deleted, [created]] = await Promise.all([
+            deleter.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, 6, { topics: [named(topic)], topicNames: [], timeoutMs: 10_000 }),
+            create(creator, [topicSpec(topic, { numPartitions: 2 })]),
+          ])
+          expect((await writing).errorCode).toBe(ErrorCode.NONE)
+          expect(deleted.responses[0]!.errorCode).toBe(ErrorCode.NONE)
+          outcomes.push(created!.errorCode === ErrorCode.NONE ? 'created again' : 'deleted')
+        }
+      } finally {
+        deleter.close()
+        creator.close()
+        writer.close()
+      }
+      const listed = async (): Promise<string[]> => {
+        const names = new Set((await withClient(own!, (c) => metadataFor(c, 12, { topics: null }))).topics.map((t) => t.name))
+        return outcomes.map((_, round) => (names.has(`cycle-${round}`) ? 'created again' : 'deleted'))
+      }
+      expect(await listed()).toEqual(outcomes)
+      await own.kill()
+      own = await own.restart()
+      expect(await listed()).toEqual(outcomes)
     })
   })
 
