@@ -21,6 +21,7 @@ import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
 import { GroupCoordinator } from './group/coordinator.js'
 import { LogCleaner } from './log-cleaner.js'
+import { counted } from './wording.js'
 
 interface Identity {
   clusterId: string
@@ -66,7 +67,7 @@ export class Broker {
       broker.cleaner.start()
       log.info(
         `listening on ${config.host}:${broker.port} (cluster ${identity.clusterId}, data in ${config.dataDir}, ` +
-          `${topics.list().length} topics)`,
+          `${counted(topics.list().length, 'topic')})`,
       )
       return broker
     } catch (error) {
