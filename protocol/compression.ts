@@ -1,15 +1,17 @@
 /**
  * Record-batch compression codecs (attributes bits 0-2). The broker stores and serves compressed batches as sent;
- * it decompresses only where it must look inside a batch (keys for compaction, timestamps for ListOffsets), and the
- * CLI decompresses to print records.
+ * it decompresses where it must look inside a batch (produce's record checks, keys for compaction, timestamps for
+ * ListOffsets), and the CLI decompresses to print records.
  *
  * Snappy comes in two framings: librdkafka sends raw snappy, Java clients send xerial's stream format
- * (`\x82SNAPPY\0`, then big-endian length-prefixed raw blocks). We read both and write raw.
- * LZ4 is the LZ4 frame format (KIP-57 fixed Kafka's header checksum for magic >= 1).
+ * (`\x82SNAPPY\0`, then big-endian length-prefixed raw blocks). protocol/snappy.ts reads both; snappy (the npm
+ * package) writes raw.
+ * LZ4 is the LZ4 frame format (KIP-57 fixed Kafka's header checksum for magic >= 1), decoded by protocol/lz4.ts and
+ * encoded by lz4-napi.
  *
  * Decompression is bounded (`maxBytes`): a few kilobytes of gzip or zstd can claim gigabytes, and a hostile batch
  * must cost an error (MESSAGE_TOO_LARGE), not the node's memory. gzip is bounded by zlib, snappy by its length
- * preamble, lz4 by its block count times its block size, zstd by streaming with a running count. The broker bounds a
+ * preambles, lz4 as it decodes, zstd by its frame and block headers and a running count. The broker bounds a
  * produced or stored batch by `inflationLimit(max.message.bytes)`; client-side tools by MAX_DECOMPRESSED_BYTES.
  * LZ4 (like Kafka's KafkaLZ4BlockInputStream) reads the first frame only; bytes after its end mark are ignored.
  */
@@ -18,12 +20,12 @@ import snappy from 'snappy'
 import lz4 from 'lz4-napi'
 import { Decompress as ZstdStream } from 'fzstd'
 import { KafkaError, ErrorCode } from './errors.js'
+import { decodeLz4Frame, type Inflated } from './lz4.js'
+import { decodeSnappy, snappyLength } from './snappy.js'
 
 export const Compression = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const
 export type CompressionName = keyof typeof Compression
 export const COMPRESSION_NAMES = Object.keys(Compression) as CompressionName[]
-
-const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00])
 
 /** The bound for tools that print records (the CLI's consumers), where the batch comes from a broker. */
 export const MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024
@@ -48,29 +50,7 @@ function tooLarge(maxBytes: number): KafkaError {
   return new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `a compressed record batch inflates to more than ${maxBytes} bytes`)
 }
 
-function unsnappyBlock(block: Buffer, budget: number, maxBytes: number): Buffer {
-  // Raw snappy starts with the uncompressed length; the decoder checks the block against it.
-  if ((snappyPreamble(block) ?? 0) > budget) throw tooLarge(maxBytes)
-  return snappy.uncompressSync(block) as Buffer
-}
-
-function unsnappy(data: Buffer, maxBytes: number): Buffer {
-  if (data.length < 16 || !data.subarray(0, 8).equals(XERIAL_MAGIC)) return unsnappyBlock(data, maxBytes, maxBytes)
-  const blocks: Buffer[] = []
-  let total = 0
-  for (let at = 16; at + 4 <= data.length; ) {
-    const size = data.readInt32BE(at)
-    // A negative block size would step backwards, and loop for ever on the same block.
-    if (size < 0 || at + 4 + size > data.length) throw new Error(`xerial snappy block of ${size} bytes at ${at} does not fit`)
-    const block = unsnappyBlock(data.subarray(at + 4, at + 4 + size), maxBytes - total, maxBytes)
-    blocks.push(block)
-    total += block.length
-    at += 4 + size
-  }
-  return Buffer.concat(blocks)
-}
-
-/** The most an LZ4 frame can inflate to: its block count times its maximum block size (from the BD byte). */
+/** The most an LZ4 frame says it can inflate to: its block count times its maximum block size (from the BD byte). */
 function lz4Bound(data: Buffer): number {
   if (data.length < 7) return 0
   const flags = data[4]!
@@ -107,30 +87,6 @@ export function inflatedSizeHint(codec: number, data: Buffer): number | null {
     default:
       return null
   }
-}
-
-/** Raw snappy's varint preamble, or the sum of a xerial stream's block preambles. */
-function snappyLength(data: Buffer): number | null {
-  if (data.length < 16 || !data.subarray(0, 8).equals(XERIAL_MAGIC)) return snappyPreamble(data)
-  let total = 0
-  for (let at = 16; at + 4 <= data.length; ) {
-    const size = data.readInt32BE(at)
-    if (size < 0) return null
-    const length = snappyPreamble(data.subarray(at + 4, at + 4 + size))
-    if (length === null) return null
-    total += length
-    at += 4 + size
-  }
-  return total
-}
-
-function snappyPreamble(block: Buffer): number | null {
-  let length = 0
-  for (let i = 0, shift = 0; i < 5 && i < block.length; i++, shift += 7) {
-    length += (block[i]! & 0x7f) * 2 ** shift
-    if ((block[i]! & 0x80) === 0) return length
-  }
-  return null
 }
 
 /** The LZ4 frame descriptor's content size (FLG bit 3), when the producer wrote it. */
@@ -223,11 +179,31 @@ function unzstd(data: Buffer, maxBytes: number): Buffer {
   return Buffer.concat(chunks, total)
 }
 
+const EMPTY: Buffer = Buffer.alloc(0)
+/**
+ * Where snappy and LZ4 output goes when the caller lets it be reused: one buffer per thread (each worker has its
+ * own), as large as the largest batch that thread inflated, at most 32x max.message.bytes.
+ */
+let scratch: Buffer = EMPTY
+
+function intoScratch(inflated: Inflated, options: DecompressOptions): Buffer {
+  if (options.reuse) scratch = inflated.bytes
+  return inflated.bytes.subarray(0, inflated.length)
+}
+
+export interface DecompressOptions {
+  /**
+   * The result may live in a buffer the next call reuses, so it is valid only until then: for callers that walk the
+   * records and keep nothing (produce's checks, ListOffsets), which then allocate nothing per batch for LZ4.
+   */
+  reuse?: boolean
+}
+
 /**
  * Inflates a batch's records (the bytes after its 61-byte header) compressed with `codec`, refusing to produce more
  * than `maxBytes` (KafkaError MESSAGE_TOO_LARGE). Bytes the codec cannot read throw the codec's own Error.
  */
-export function decompress(codec: number, data: Buffer, maxBytes = MAX_DECOMPRESSED_BYTES): Buffer {
+export function decompress(codec: number, data: Buffer, maxBytes = MAX_DECOMPRESSED_BYTES, options: DecompressOptions = {}): Buffer {
   switch (codec) {
     case Compression.none:
       return data
@@ -239,10 +215,9 @@ export function decompress(codec: number, data: Buffer, maxBytes = MAX_DECOMPRES
         throw error
       }
     case Compression.snappy:
-      return unsnappy(data, maxBytes)
+      return intoScratch(decodeSnappy(data, options.reuse ? scratch : EMPTY, maxBytes), options)
     case Compression.lz4:
-      if (lz4Bound(data) > maxBytes) throw tooLarge(maxBytes)
-      return lz4.decompressFrameSync(data)
+      return intoScratch(decodeLz4Frame(data, options.reuse ? scratch : EMPTY, maxBytes), options)
     case Compression.zstd:
       return unzstd(data, maxBytes)
     default:

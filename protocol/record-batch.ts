@@ -15,7 +15,7 @@ import { crc32c } from '@node-rs/crc32'
 import { DecodeError, Reader } from './reader.js'
 import { Writer } from './writer.js'
 import { ErrorCode, KafkaError } from './errors.js'
-import { COMPRESSION_NAMES, MAX_DECOMPRESSED_BYTES, compress, decompress, Compression } from './compression.js'
+import { COMPRESSION_NAMES, MAX_DECOMPRESSED_BYTES, compress, decompress, Compression, type DecompressOptions } from './compression.js'
 
 export const BATCH_HEADER_SIZE = 61
 /** The bytes before batchLength's count starts: baseOffset + batchLength. */
@@ -321,13 +321,14 @@ export interface RecordsBody {
 
 /**
  * The records' bytes of `batch`, inflating a compressed payload to at most `maxInflatedBytes` (KafkaError
- * MESSAGE_TOO_LARGE beyond; the codec's own Error when the payload does not inflate).
+ * MESSAGE_TOO_LARGE beyond; the codec's own Error when the payload does not inflate). With `reuse`, the bytes are
+ * valid only until the next call (compression.ts DecompressOptions).
  */
-export function recordsBody(batch: Buffer, maxInflatedBytes: number): RecordsBody {
+export function recordsBody(batch: Buffer, maxInflatedBytes: number, options: DecompressOptions = {}): RecordsBody {
   const end = LOG_OVERHEAD + batch.readInt32BE(At.batchLength)
   const codec = batch.readInt16BE(At.attributes) & Attribute.compressionMask
   if (codec === Compression.none) return { bytes: batch, from: BATCH_HEADER_SIZE, to: end }
-  const bytes = decompress(codec, batch.subarray(BATCH_HEADER_SIZE, end), maxInflatedBytes)
+  const bytes = decompress(codec, batch.subarray(BATCH_HEADER_SIZE, end), maxInflatedBytes, options)
   return { bytes, from: 0, to: bytes.length }
 }
 
@@ -408,7 +409,7 @@ export type RecordsCheck =
 export function validateRecords(batch: Buffer, rules: RecordRules): RecordsCheck {
   let body: RecordsBody
   try {
-    body = recordsBody(batch, rules.maxInflatedBytes)
+    body = recordsBody(batch, rules.maxInflatedBytes, { reuse: true })
   } catch (error) {
     return inflationFailure(batch, error)
   }
@@ -467,7 +468,7 @@ export interface FoundRecord {
  */
 export function searchRecords(batch: Buffer, query: { minOffset: bigint; timestamp?: bigint; maxInflatedBytes: number }): FoundRecord | null {
   const header = readBatchHeader(batch)
-  const body = recordsBody(batch, query.maxInflatedBytes)
+  const body = recordsBody(batch, query.maxInflatedBytes, { reuse: true })
   const logAppendTime = (header.attributes & Attribute.logAppendTime) !== 0
   const baseTimestamp = Number(header.baseTimestamp)
   const logAppendTimestamp = Number(header.maxTimestamp)
