@@ -1,7 +1,8 @@
 /**
  * Reading inside record batches without stalling the node: validating a produced batch's records, searching a
- * stored batch for ListOffsets, decoding one for compaction. The work itself is protocol/record-batch.ts's
- * (validateRecords, searchRecords, decodeRecords); this module decides where it runs.
+ * stored batch for ListOffsets, decoding and rebuilding one for compaction. The work itself is
+ * protocol/record-batch.ts's (validateRecords, searchRecords, decodeRecords, rebuildBatch); this module decides where
+ * it runs.
  *
  *   uncompressed, or compressed and saying it inflates to <= INLINE_INFLATE_BYTES
  *       -> on the event loop, at once (a walk of a 16 KiB batch takes microseconds)
@@ -14,14 +15,14 @@
  * costs other clients nothing but a core.
  *
  * The worker receives a copy of the batch (transferred, so copied once) and returns only the verdict, the record
- * found, or the decoded records; it never holds more than one inflated batch. A worker that dies fails its task and
+ * found, the decoded records or the rebuilt batch; it never holds more than one inflated batch. A worker that dies fails its task and
  * is replaced on the next one. Workers are unreferenced while idle, so they never keep a stopping node alive.
  *
  * One pool serves the process (the workers are started on first use), as libuv's thread pool does.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
-import { Attribute, At, BATCH_HEADER_SIZE, decodeRecords, searchRecords, validateRecords } from '../protocol/record-batch.js'
+import { Attribute, At, BATCH_HEADER_SIZE, decodeRecords, rebuildBatch, searchRecords, validateRecords } from '../protocol/record-batch.js'
 import type { FoundRecord, Record, RecordRules, RecordsCheck } from '../protocol/record-batch.js'
 import { Compression, inflatedSizeHint } from '../protocol/compression.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
@@ -37,11 +38,13 @@ export const INLINE_INFLATE_BYTES = 64 * 1024
 
 const WORKER_ROLE = 'brook-batch-inflater'
 
-/** What a worker is asked to do; `batch` is the whole stored or produced batch. */
-type Task =
-  | { kind: 'validate'; batch: Buffer; rules: RecordRules }
-  | { kind: 'search'; batch: Buffer; query: SearchQuery }
-  | { kind: 'decode'; batch: Buffer; maxInflatedBytes: number }
+/** What a worker is asked to do; `batch` is the whole stored or produced batch, inflated to `maxInflatedBytes` at most. */
+type Task = { batch: Buffer; maxInflatedBytes: number } & (
+  | { kind: 'validate'; rules: RecordRules }
+  | { kind: 'search'; query: SearchQuery }
+  | { kind: 'decode' }
+  | { kind: 'rebuild'; keep: bigint[] }
+)
 
 export interface SearchQuery {
   /** Records below this offset are not answered (the log start may fall inside a batch). */
@@ -51,14 +54,19 @@ export interface SearchQuery {
   maxInflatedBytes: number
 }
 
-function run(task: Task): RecordsCheck | FoundRecord | null | Record[] {
+/** Does `task`, inflating to at most `maxInflatedBytes` (the task's own bound, or the smaller one of the event loop). */
+function run(task: Task, maxInflatedBytes: number): RecordsCheck | FoundRecord | null | Record[] | Buffer {
   switch (task.kind) {
     case 'validate':
-      return validateRecords(task.batch, task.rules)
+      return validateRecords(task.batch, { ...task.rules, maxInflatedBytes })
     case 'search':
-      return searchRecords(task.batch, task.query)
+      return searchRecords(task.batch, { ...task.query, maxInflatedBytes })
     case 'decode':
-      return decodeRecords(task.batch, task.maxInflatedBytes)
+      return decodeRecords(task.batch, maxInflatedBytes)
+    case 'rebuild': {
+      const keep = new Set(task.keep)
+      return rebuildBatch(task.batch, decodeRecords(task.batch, maxInflatedBytes).filter((r) => keep.has(r.offset)))
+    }
   }
 }
 
@@ -103,45 +111,45 @@ export class BatchInflater {
    * that a batch decided at once is appended at once.
    */
   validate(batch: Buffer, rules: RecordRules): RecordsCheck | Promise<RecordsCheck> {
+    const task: Task = { kind: 'validate', batch, rules, maxInflatedBytes: rules.maxInflatedBytes }
     const inline = inlineBound(batch, rules.maxInflatedBytes)
     if (inline !== null) {
-      const check = validateRecords(batch, { ...rules, maxInflatedBytes: inline })
-      // It said it was small and was not: the full bound applies, in a worker.
-      const misjudged = !check.ok && check.errorCode === ErrorCode.MESSAGE_TOO_LARGE && inline < rules.maxInflatedBytes
-      if (!misjudged) return check
+      const check = run(task, inline) as RecordsCheck
+      if (check.ok || !misjudged(check.errorCode, inline, rules.maxInflatedBytes)) return check
     }
-    return this.submit({ kind: 'validate', batch, rules }) as Promise<RecordsCheck>
+    return this.submit(task) as Promise<RecordsCheck>
   }
 
   /** searchRecords on a stored batch; rejects when its records cannot be read. */
-  async search(batch: Buffer, query: SearchQuery): Promise<FoundRecord | null> {
-    const inline = inlineBound(batch, query.maxInflatedBytes)
-    if (inline !== null) {
-      try {
-        return searchRecords(batch, { ...query, maxInflatedBytes: inline })
-      } catch (error) {
-        const misjudged = error instanceof KafkaError && error.code === ErrorCode.MESSAGE_TOO_LARGE && inline < query.maxInflatedBytes
-        if (!misjudged) throw error
-      }
-    }
-    return (await this.submit({ kind: 'search', batch, query })) as FoundRecord | null
+  search(batch: Buffer, query: SearchQuery): Promise<FoundRecord | null> {
+    return this.place({ kind: 'search', batch, query, maxInflatedBytes: query.maxInflatedBytes }) as Promise<FoundRecord | null>
   }
 
   /** decodeRecords on a stored batch; rejects when its records cannot be read. */
   async decode(batch: Buffer, maxInflatedBytes: number): Promise<Record[]> {
-    const inline = inlineBound(batch, maxInflatedBytes)
-    if (inline !== null) {
-      try {
-        return decodeRecords(batch, inline)
-      } catch (error) {
-        const misjudged = error instanceof KafkaError && error.code === ErrorCode.MESSAGE_TOO_LARGE && inline < maxInflatedBytes
-        if (!misjudged) throw error
-      }
-    }
-    const records = (await this.submit({ kind: 'decode', batch, maxInflatedBytes })) as Record[]
-    // Buffers cross the thread boundary as plain Uint8Arrays.
+    const records = (await this.place({ kind: 'decode', batch, maxInflatedBytes })) as Record[]
+    // From a worker, Buffers arrive as plain Uint8Arrays.
     const buffer = (bytes: Uint8Array | null): Buffer | null => (bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
     return records.map((r) => ({ ...r, key: buffer(r.key), value: buffer(r.value), headers: r.headers.map((h) => ({ key: h.key, value: buffer(h.value) })) }))
+  }
+
+  /** rebuildBatch on a stored batch, keeping the records at `keep` (compaction); rejects when its records cannot be read. */
+  async rebuild(batch: Buffer, keep: bigint[], maxInflatedBytes: number): Promise<Buffer> {
+    const rebuilt = (await this.place({ kind: 'rebuild', batch, keep, maxInflatedBytes })) as Uint8Array
+    return Buffer.from(rebuilt.buffer, rebuilt.byteOffset, rebuilt.byteLength)
+  }
+
+  /** Runs `task` on the event loop when inlineBound allows (and the batch was as small as it said), else in a worker. */
+  private async place(task: Task): Promise<unknown> {
+    const inline = inlineBound(task.batch, task.maxInflatedBytes)
+    if (inline !== null) {
+      try {
+        return run(task, inline)
+      } catch (error) {
+        if (!misjudged(error instanceof KafkaError ? error.code : null, inline, task.maxInflatedBytes)) throw error
+      }
+    }
+    return this.submit(task)
   }
 
   /** Stops the workers; tasks still queued or running are rejected. */
@@ -199,6 +207,14 @@ export class BatchInflater {
 }
 
 /**
+ * True when a batch read on the event loop (error `code`, or null) turned out larger than it said: the full bound
+ * applies, in a worker.
+ */
+function misjudged(code: number | null, inline: number, maxInflatedBytes: number): boolean {
+  return code === ErrorCode.MESSAGE_TOO_LARGE && inline < maxInflatedBytes
+}
+
+/**
  * The bound to read `batch` on the event loop with, or null when it goes to a worker: uncompressed batches are
  * walked in place; a compressed one is read here when its framing says it inflates to at most
  * INLINE_INFLATE_BYTES, and then only up to that (a batch that lied is stopped there and handed on).
@@ -219,7 +235,7 @@ if (!isMainThread && workerData === WORKER_ROLE) {
   parentPort!.on('message', (message: Omit<Task, 'batch'> & { batch: Uint8Array }) => {
     const task = { ...message, batch: Buffer.from(message.batch.buffer, message.batch.byteOffset, message.batch.byteLength) } as Task
     try {
-      parentPort!.postMessage({ result: run(task) })
+      parentPort!.postMessage({ result: run(task, task.maxInflatedBytes) })
     } catch (error) {
       parentPort!.postMessage({ error: toWire(error) })
     }
