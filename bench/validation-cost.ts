@@ -1,6 +1,6 @@
 /**
- * `node dist/bench/validation-cost.js`: what produce's checks cost the event loop per batch, in process, on the bench's
- * own batches (bench/batches.ts: ~16 KiB of 100-byte random records):
+ * `node dist/bench/validation-cost.js`: what produce's checks cost the event loop per batch, in process, on the
+ * bench's own batches (bench/batches.ts: ~16 KiB of 100-byte random records):
  *
  *   header only         checkProducedBatch (length, CRC-32C, counts): what produce did before it walked records
  *   records, none       + validateRecords on an uncompressed batch: the walk, in place

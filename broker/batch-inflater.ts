@@ -10,19 +10,20 @@
  *       -> a small pool of worker threads (node:worker_threads), one task per worker at a time, FIFO
  *
  * A compressed batch may inflate to 32x its topic's max.message.bytes (compression.ts inflationLimit), 32 MiB by
- * default, which takes a fraction of a second to gunzip and walk: on the event loop that would stall every client of
- * the node, as ListOffsets over large gzip batches once did (30 lookups of one 120 MiB batch, 4.4 s). In a worker it
- * costs other clients nothing but a core.
+ * default, which takes a fraction of a second to gunzip and walk: on the event loop, 36 ListOffsets lookups in such
+ * batches kept another client's Metadata request waiting 3.2 s; with the pool its p99 stayed at 5 ms
+ * (bench/list-offsets-storm.ts). In a worker it costs other clients nothing but a core.
  *
  * The worker receives a copy of the batch (transferred, so copied once) and returns only the verdict, the record
- * found, the decoded records or the rebuilt batch; it never holds more than one inflated batch. A worker that dies fails its task and
- * is replaced on the next one. Workers are unreferenced while idle, so they never keep a stopping node alive.
+ * found, the decoded records or the rebuilt batch; it never holds more than one inflated batch. A worker that dies
+ * fails its task and is replaced on the next one. Workers are unreferenced while idle, so they never keep a stopping
+ * node alive.
  *
  * One pool serves the process (the workers are started on first use), as libuv's thread pool does.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
-import { Attribute, At, BATCH_HEADER_SIZE, decodeRecords, rebuildBatch, searchRecords, validateRecords } from '../protocol/record-batch.js'
+import { Attribute, At, BATCH_HEADER_SIZE, LOG_OVERHEAD, decodeRecords, rebuildBatch, searchRecords, validateRecords } from '../protocol/record-batch.js'
 import type { FoundRecord, Record, RecordRules, RecordsCheck } from '../protocol/record-batch.js'
 import { Compression, inflatedSizeHint } from '../protocol/compression.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
@@ -38,7 +39,7 @@ export const INLINE_INFLATE_BYTES = 64 * 1024
 
 const WORKER_ROLE = 'brook-batch-inflater'
 
-/** What a worker is asked to do; `batch` is the whole stored or produced batch, inflated to `maxInflatedBytes` at most. */
+/** What a worker is asked to do: `batch` is a whole stored or produced batch, inflated to `maxInflatedBytes` at most. */
 type Task = { batch: Buffer; maxInflatedBytes: number } & (
   | { kind: 'validate'; rules: RecordRules }
   | { kind: 'search'; query: SearchQuery }
@@ -54,7 +55,7 @@ export interface SearchQuery {
   maxInflatedBytes: number
 }
 
-/** Does `task`, inflating to at most `maxInflatedBytes` (the task's own bound, or the smaller one of the event loop). */
+/** Does `task`, inflating to at most `maxInflatedBytes` (the task's own bound, or the event loop's smaller one). */
 function run(task: Task, maxInflatedBytes: number): RecordsCheck | FoundRecord | null | Record[] | Buffer {
   switch (task.kind) {
     case 'validate':
@@ -133,13 +134,13 @@ export class BatchInflater {
     return records.map((r) => ({ ...r, key: buffer(r.key), value: buffer(r.value), headers: r.headers.map((h) => ({ key: h.key, value: buffer(h.value) })) }))
   }
 
-  /** rebuildBatch on a stored batch, keeping the records at `keep` (compaction); rejects when its records cannot be read. */
+  /** rebuildBatch on a stored batch, keeping the records at `keep` (compaction); rejects when they cannot be read. */
   async rebuild(batch: Buffer, keep: bigint[], maxInflatedBytes: number): Promise<Buffer> {
     const rebuilt = (await this.place({ kind: 'rebuild', batch, keep, maxInflatedBytes })) as Uint8Array
     return Buffer.from(rebuilt.buffer, rebuilt.byteOffset, rebuilt.byteLength)
   }
 
-  /** Runs `task` on the event loop when inlineBound allows (and the batch was as small as it said), else in a worker. */
+  /** Runs `task` on the event loop when inlineBound allows (and the batch is as small as it says), else in a worker. */
   private async place(task: Task): Promise<unknown> {
     const inline = inlineBound(task.batch, task.maxInflatedBytes)
     if (inline !== null) {
@@ -222,7 +223,7 @@ function misjudged(code: number | null, inline: number, maxInflatedBytes: number
 function inlineBound(batch: Buffer, maxInflatedBytes: number): number | null {
   const codec = batch.readInt16BE(At.attributes) & Attribute.compressionMask
   if (codec === Compression.none) return maxInflatedBytes
-  const end = Math.min(batch.length, 12 + batch.readInt32BE(At.batchLength))
+  const end = Math.min(batch.length, LOG_OVERHEAD + batch.readInt32BE(At.batchLength))
   const hint = inflatedSizeHint(codec, batch.subarray(BATCH_HEADER_SIZE, end))
   return hint !== null && hint <= INLINE_INFLATE_BYTES ? Math.min(INLINE_INFLATE_BYTES, maxInflatedBytes) : null
 }

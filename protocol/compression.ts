@@ -69,8 +69,8 @@ function lz4Bound(data: Buffer): number {
 /**
  * The size `data` says it inflates to, read from its framing without decompressing: gzip's ISIZE trailer (of the
  * last member), snappy's length preambles, the LZ4 frame's content size (else its block count times its block size),
- * the zstd frame's content size (else its block bound). Null when the framing does not say. A hint only: the bytes may lie, and
- * `decompress` enforces its bound whatever the hint was.
+ * the zstd frame's content size (else its block bound). Null when the framing does not say. A hint only: the bytes
+ * may lie, and `decompress` enforces its bound whatever the hint was.
  */
 export function inflatedSizeHint(codec: number, data: Buffer): number | null {
   switch (codec) {

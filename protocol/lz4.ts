@@ -4,7 +4,7 @@
  * produce path that garbage cost more than the decoding: ~100 µs of collection per 16 KiB batch in steady state,
  * against ~10 µs to decode here into a reused buffer.
  *
- *   frame = magic 0x184D2204 | FLG | BD | [content size u64] | [dict id u32] | HC | blocks... | 0u32 | [content xxh32]
+ *   frame = magic 0x184D2204 | FLG | BD | [content size u64] | [dict id] | HC | blocks... | 0u32 | [content xxh32]
  *   block = size u32 (high bit: stored uncompressed) | data | [block xxh32]
  *   data  = sequences: token (literal length << 4 | match length - 4), literals, offset u16, ...; ends with literals
  *
