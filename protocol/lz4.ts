@@ -10,9 +10,10 @@
  *
  * Checked as strictly as the decoders Kafka's consumers use (lz4-java's KafkaLZ4BlockInputStream, liblz4's
  * LZ4F_decompress), so that nothing a consumer would refuse is accepted: version 01, reserved bits 0, no
- * dictionary, the header checksum (xxh32 of the descriptor, byte 1), block and content checksums when flagged, block
- * sizes within the declared maximum, match offsets within the output (within the block for independent blocks),
- * blocks that end with literals. Only the first frame is read (as Kafka does); bytes after it are ignored.
+ * dictionary, the header checksum (xxh32 of the descriptor, byte 1), block and content checksums and the content
+ * size when the frame carries them, block sizes within the declared maximum, match offsets within the output (within
+ * the block for independent blocks), blocks that end with literals. Only the first frame is read (as Kafka does);
+ * bytes after it are ignored.
  */
 import { ErrorCode, KafkaError } from './errors.js'
 
@@ -101,8 +102,10 @@ export function decodeLz4Frame(data: Buffer, out: Buffer, maxBytes: number): Inf
   const blockMax = 1 << (8 + 2 * (descriptor >> 4))
   if (descriptor >> 4 < 4) throw corrupt('block maximum size below 64 KiB')
   let at = 6
+  let contentSize: number | null = null
   if (flags & 0x08) {
     if (data.length < at + 8) throw corrupt('frame header cut short')
+    contentSize = Number(data.readBigUInt64LE(at))
     at += 8
   }
   if (data.length < at + 1) throw corrupt('frame header cut short')
@@ -130,6 +133,7 @@ export function decodeLz4Frame(data: Buffer, out: Buffer, maxBytes: number): Inf
     }
     at += size + (blockChecksums ? 4 : 0)
   }
+  if (contentSize !== null && contentSize !== length) throw corrupt(`the frame declares ${contentSize} bytes but holds ${length}`)
   if (contentChecksum) {
     if (at + 4 > data.length) throw corrupt('content checksum cut short')
     if (xxh32(out, 0, length) !== u32(data, at)) throw corrupt('content checksum mismatch')

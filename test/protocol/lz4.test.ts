@@ -60,6 +60,11 @@ describe('frames lz4-napi writes decode to what it was given', () => {
     expect(decode(checked).equals(input)).toBe(true)
   })
 
+  it('checks a content size the frame declares', () => {
+    const input = text(5000)
+    expect(decode(withContentSize(lz4.compressFrameSync(input), 5000)).equals(input)).toBe(true)
+  })
+
   it('reuses the buffer it is given when it is large enough, and grows it otherwise', () => {
     const frame = lz4.compressFrameSync(text(10_000))
     const out = Buffer.alloc(1 << 20)
@@ -79,6 +84,15 @@ describe('frames lz4-napi writes decode to what it was given', () => {
   })
 })
 
+/** The same frame with the content-size flag and `size` in its descriptor, the header checksum made right again. */
+function withContentSize(frame: Buffer, size: number): Buffer {
+  const descriptor = Buffer.alloc(10)
+  descriptor[0] = frame[4]! | 0x08
+  descriptor[1] = frame[5]!
+  descriptor.writeBigUInt64LE(BigInt(size), 2)
+  return Buffer.concat([frame.subarray(0, 4), descriptor, Buffer.from([(xxh32(descriptor, 0, 10) >>> 8) & 0xff]), frame.subarray(7)])
+}
+
 describe('what a consumer would refuse is refused', () => {
   const good = lz4.compressFrameSync(text(100_000), { contentChecksum: true, blockChecksums: true })
   const damaged = (at: number): Buffer => {
@@ -96,6 +110,7 @@ describe('what a consumer would refuse is refused', () => {
     ['a match offset of 0', () => Buffer.concat([header(0x20), u32(6), Buffer.from([0x10, 0x61, 0x00, 0x00, 0x00, 0x00]), u32(0)]), /window/],
     ['a block ending in a match', () => Buffer.concat([header(0x20), u32(4), Buffer.from([0x10, 0x61, 0x01, 0x00]), u32(0)]), /end with literals/],
     ['a dictionary', () => Buffer.concat([header(0x21), u32(0)]), /dictionary/],
+    ['a content size that differs from the content', () => withContentSize(lz4.compressFrameSync(text(1000)), 999), /declares 999 bytes but holds 1000/],
   ])('%s', (_, frame, message) => {
     expect(() => decode(frame())).toThrow(message)
   })
