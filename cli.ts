@@ -173,6 +173,7 @@ startCommand
   .option('--data-dir <dir>', 'data directory (default: .brook/node-<node id>)')
   .option('--fsync', 'sync every write to disk before acknowledging it')
   .option('--no-auto-create-topics', 'do not create unknown topics on Metadata requests')
+  .option('--no-record-validation', 'log.record.validation.enable=false: check only the header and CRC of produced batches, not their records')
   .addOption(new Option('--log-level <level>', `log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))
 for (const { option } of settingOptions.filter(({ setting }) => !addressed(setting))) startCommand.addOption(option)
 startCommand.action(async (options: Record<string, unknown>) => {
@@ -182,6 +183,7 @@ startCommand.action(async (options: Record<string, unknown>) => {
     if (options[key] !== undefined) flags[key] = options[key]
   }
   if (options.autoCreateTopics === false) flags.autoCreateTopics = false
+  if (options.recordValidation === false) flags.recordValidation = false
   for (const { setting, option } of settingOptions) {
     const value = options[option.attributeName()]
     if (value !== undefined) flags[setting.key] = value

@@ -1,12 +1,14 @@
 /**
  * The bench's data: a pool of distinct record batches, encoded once by our own codec as a producer would encode them
- * (magic 2, uncompressed, null keys, random values so that LevelDB's snappy cannot shrink them), as many records of
- * `recordBytes` as fit in `batchBytes`. Every scenario sends or writes these same bytes; the pool is saved to a file
+ * (magic 2, null keys, random values so that LevelDB's snappy cannot shrink them), as many records of `recordBytes`
+ * as fit in `batchBytes` uncompressed, then compressed with the chosen codec (random values do not shrink, so the
+ * batches stay the same size and only the broker's work changes). Every scenario sends or writes these same bytes; the pool is saved to a file
  * so that the raw LevelDB worker process stores exactly what the broker stores.
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { At, batchesIn, encodeRecordBatch } from '../protocol/record-batch.js'
+import { Compression, type CompressionName } from '../protocol/compression.js'
 
 export interface BatchPool {
   readonly batches: readonly Buffer[]
@@ -14,8 +16,8 @@ export interface BatchPool {
   readonly recordsPerBatch: number
 }
 
-function encodeBatch(count: number, recordBytes: number): Buffer {
-  return encodeRecordBatch(Array.from({ length: count }, () => ({ value: randomBytes(recordBytes) })))
+function encodeBatch(count: number, recordBytes: number, compression: number = Compression.none): Buffer {
+  return encodeRecordBatch(Array.from({ length: count }, () => ({ value: randomBytes(recordBytes) })), { compression })
 }
 
 /** The largest record count whose batch still fits in `batchBytes` (at least one record). */
@@ -26,9 +28,10 @@ function recordsThatFit(batchBytes: number, recordBytes: number): number {
   return count
 }
 
-export function makeBatchPool(options: { batches: number; batchBytes: number; recordBytes: number }): BatchPool {
+export function makeBatchPool(options: { batches: number; batchBytes: number; recordBytes: number; compression?: CompressionName }): BatchPool {
   const recordsPerBatch = recordsThatFit(options.batchBytes, options.recordBytes)
-  const batches = Array.from({ length: options.batches }, () => encodeBatch(recordsPerBatch, options.recordBytes))
+  const codec = Compression[options.compression ?? 'none']
+  const batches = Array.from({ length: options.batches }, () => encodeBatch(recordsPerBatch, options.recordBytes, codec))
   return { batches, recordsPerBatch }
 }
 

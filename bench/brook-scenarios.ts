@@ -79,8 +79,9 @@ export async function brookScenarios(options: BenchOptions, pool: BatchPool, dat
     nodeArgs.push('--cpu-prof', '--cpu-prof-dir', options.brokerCpuProfDir)
   }
   const phases: NonNullable<BrookResult['phases']> = {}
+  const args = options.validation === 'header-only' ? ['--no-record-validation'] : []
   let spawnedAt = performance.now()
-  let broker = await startBroker({ dataDir: join(dataDir, 'brook'), nodeArgs })
+  let broker = await startBroker({ dataDir: join(dataDir, 'brook'), nodeArgs, args })
   try {
     const { topicId, versions } = await createBenchTopics(broker, options.partitions)
     const load = {
@@ -113,7 +114,7 @@ export async function brookScenarios(options: BenchOptions, pool: BatchPool, dat
     const fetchWarm = await timed('fetchWarm', broker, spawnedAt, phases, () => fetchLoad(fetchOptions(broker.port)))
     await broker.stop()
     spawnedAt = performance.now()
-    broker = await startBroker({ dataDir: join(dataDir, 'brook'), nodeArgs })
+    broker = await startBroker({ dataDir: join(dataDir, 'brook'), nodeArgs, args })
     const restartMs = broker.startMs
     const fetchAfterRestart = await timed('fetchAfterRestart', broker, spawnedAt, phases, () =>
       fetchLoad(fetchOptions(broker.port)),

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { tmpdir } from 'node:os'
 import { resolve } from 'node:path'
 import { LEVEL_OPTIONS } from '../storage/database.js'
+import { COMPRESSION_NAMES, type CompressionName } from '../protocol/compression.js'
 
 export interface BenchOptions {
   /** Bytes of record batches produced to Brook, and written raw to LevelDB. */
@@ -44,6 +45,10 @@ export interface BenchOptions {
   outDir: string
   /** Passes --cpu-prof to the broker process and keeps the profiles in this directory. */
   brokerCpuProfDir: string
+  /** The codec of the pool's batches (compression.ts names): what the producer compressed with. */
+  compression: CompressionName
+  /** full: the broker walks every produced batch's records (the default); header-only: --no-record-validation. */
+  validation: 'full' | 'header-only'
   quiet: boolean
 }
 
@@ -85,6 +90,8 @@ export function usage(): string {
     `  --${'tmp-dir <dir>'.padEnd(24)}where data directories go (default the OS temp dir; env BENCH_TMP_DIR)`,
     `  --${'out-dir <dir>'.padEnd(24)}where reports go (default bench/results; '' for none; env BENCH_OUT_DIR)`,
     `  --${'broker-cpu-prof <dir>'.padEnd(24)}run the broker with --cpu-prof, profiles into <dir>`,
+    `  --${'compression <codec>'.padEnd(24)}codec of the produced batches: ${PRODUCER_CODECS.join(', ')} (default none; env BENCH_COMPRESSION)`,
+    `  --${'validation <mode>'.padEnd(24)}full, or header-only (the broker runs with --no-record-validation) (default full; env BENCH_VALIDATION)`,
     `  --${'quiet'.padEnd(24)}no progress lines on stderr`,
   ].join('\n')
 }
@@ -102,6 +109,14 @@ function jsonObject(name: string, text: string): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
+/** The codecs Brook can compress with (it reads zstd but does not write it). */
+const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`${flag} must be one of ${allowed.join(', ')}, not '${value}'`)
+  return value as T
+}
+
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const { values } = parseArgs({
     args: argv,
@@ -111,6 +126,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       'tmp-dir': { type: 'string' },
       'out-dir': { type: 'string' },
       'broker-cpu-prof': { type: 'string' },
+      compression: { type: 'string' },
+      validation: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -127,7 +144,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (!Number.isFinite(value) || value < 0) throw new Error(`--${flag} must be a non-negative number, not '${raw}'`)
     return Math.round(value * SPEC[flag].unit)
   }
-  const string = (flag: 'tmp-dir' | 'out-dir' | 'broker-cpu-prof' | 'raw-level-options', fallback: string): string =>
+  const string = (flag: 'tmp-dir' | 'out-dir' | 'broker-cpu-prof' | 'raw-level-options' | 'compression' | 'validation', fallback: string): string =>
     (given[flag] as string | undefined) ?? env[envName(flag)] ?? fallback
   const options: BenchOptions = {
     totalBytes: number('total-mb'),
@@ -150,6 +167,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     tmpDir: resolve(string('tmp-dir', tmpdir())),
     outDir: string('out-dir', resolve(import.meta.dirname, '../../bench/results')),
     brokerCpuProfDir: string('broker-cpu-prof', ''),
+    compression: oneOf('--compression', string('compression', 'none'), PRODUCER_CODECS),
+    validation: oneOf('--validation', string('validation', 'full'), ['full', 'header-only'] as const),
     quiet: values.quiet ?? false,
   }
   if (options.batchesPerRequest > options.partitions) options.batchesPerRequest = options.partitions

@@ -20,6 +20,12 @@ export interface BrokerConfig {
   socketRequestMaxBytes: number
   /** `message.max.bytes`: the broker default of the topic config max.message.bytes. */
   messageMaxBytes: number
+  /** `log.message.timestamp.before.max.ms` (KIP-937): the broker default of message.timestamp.before.max.ms. */
+  logMessageTimestampBeforeMaxMs: number
+  /** `log.message.timestamp.after.max.ms` (KIP-937): the broker default of message.timestamp.after.max.ms. */
+  logMessageTimestampAfterMaxMs: number
+  /** `log.record.validation.enable`: false trusts produced records and checks only batch headers (protocol/README.md). */
+  recordValidation: boolean
   /** `log.retention.check.interval.ms`. */
   retentionCheckIntervalMs: number
   /** `group.initial.rebalance.delay.ms`: how long a new group waits for more members before its first rebalance. */
@@ -48,6 +54,12 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   defaultPartitions: 1,
   socketRequestMaxBytes: 100 * 1024 * 1024,
   messageMaxBytes: 1048588,
+  // Kafka's default is Long.MAX_VALUE, which a JS number cannot hold exactly; 2^53-1 ms (285,000 years) is the same
+  // "no limit".
+  logMessageTimestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
+  // Kafka 4.0's default (KIP-1030); Kafka 3.6-3.9 had Long.MAX_VALUE.
+  logMessageTimestampAfterMaxMs: 3_600_000,
+  recordValidation: true,
   retentionCheckIntervalMs: 300_000,
   groupInitialRebalanceDelayMs: 3000,
   groupMinSessionTimeoutMs: 6000,

@@ -17,7 +17,9 @@
  *          min.cleanable.dirty.ratio, when its oldest uncompacted record is older than max.compaction.lag.ms, or
  *          when a tombstone it kept has since expired (KIP-534: a log nobody writes to still loses its tombstones).
  */
-import { Attribute, At, decodeRecords, lastOffsetOf, rebuildBatch, type Record } from '../protocol/record-batch.js'
+import { Attribute, At, lastOffsetOf, type Record } from '../protocol/record-batch.js'
+import { inflationLimit } from '../protocol/compression.js'
+import { batchInflater } from './batch-inflater.js'
 import type { BrokerConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { Partition } from './partition.js'
@@ -76,6 +78,7 @@ export class LogCleaner {
               minCompactionLagMs: Number(setting('min.compaction.lag.ms')),
               maxCompactionLagMs: Number(setting('max.compaction.lag.ms')),
               minCleanableDirtyRatio: Number(setting('min.cleanable.dirty.ratio')),
+              maxMessageBytes: Number(setting('max.message.bytes')),
             })
           }
         } catch (error) {
@@ -110,9 +113,11 @@ export class LogCleaner {
 
   private async compact(
     partition: Partition,
-    settings: { now: number; deleteRetentionMs: number; minCompactionLagMs: number; maxCompactionLagMs: number; minCleanableDirtyRatio: number },
+    settings: { now: number; deleteRetentionMs: number; minCompactionLagMs: number; maxCompactionLagMs: number; minCleanableDirtyRatio: number; maxMessageBytes: number },
   ): Promise<void> {
     const log = partition.log
+    // Records are read (and batches rebuilt) through the batch inflater: a large compressed batch off the event loop.
+    const inflationBound = (batch: Buffer): number => inflationLimit(Math.max(settings.maxMessageBytes, batch.length))
     const cleanedUpTo = this.cleanedUpTo.get(partition) ?? log.logStartOffset
     // Pass 1: the latest offset of every key, over everything old enough to clean.
     const latest = new Map<string, bigint>()
@@ -130,7 +135,7 @@ export class LogCleaner {
         oldestDirty = Math.min(oldestDirty, Number(batch.readBigInt64BE(At.baseTimestamp)))
       }
       if ((batch.readInt16BE(At.attributes) & Attribute.control) === 0) {
-        for (const record of decodeRecords(batch)) if (record.key) latest.set(record.key.toString('base64'), record.offset)
+        for (const record of await batchInflater.decode(batch, inflationBound(batch))) if (record.key) latest.set(record.key.toString('base64'), record.offset)
       }
       end = lastOffset + 1n
     }
@@ -152,11 +157,12 @@ export class LogCleaner {
     let removed = 0
     for await (const batch of log.scan(log.logStartOffset, end)) {
       if (batch.readInt16BE(At.attributes) & Attribute.control) continue
-      const records = decodeRecords(batch)
+      const records = await batchInflater.decode(batch, inflationBound(batch))
       const kept = records.filter(keep)
       if (kept.length === records.length) continue
       removed += records.length - kept.length
-      changes.push({ previous: batch, replacement: kept.length === 0 ? null : rebuildBatch(batch, kept) })
+      const replacement = kept.length === 0 ? null : await batchInflater.rebuild(batch, kept.map((r) => r.offset), inflationBound(batch))
+      changes.push({ previous: batch, replacement })
     }
     if (changes.length > 0) {
       await log.rewrite(changes)

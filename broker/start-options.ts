@@ -29,6 +29,8 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'port', flag: '--port', unit: 'port', kafkaName: null, min: 0, max: 65535, description: 'port to listen on (0: any free port)' },
   { key: 'defaultPartitions', flag: '--default-partitions', unit: 'n', kafkaName: 'num.partitions', min: 1, max: 10_000, description: 'partitions of auto-created topics' },
   { key: 'messageMaxBytes', flag: '--message-max-bytes', unit: 'bytes', kafkaName: 'message.max.bytes', min: 0, max: INT32_MAX, description: 'largest record batch a topic accepts unless its max.message.bytes says otherwise' },
+  { key: 'logMessageTimestampBeforeMaxMs', flag: '--log-message-timestamp-before-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.before.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the past, unless their message.timestamp.before.max.ms says otherwise' },
+  { key: 'logMessageTimestampAfterMaxMs', flag: '--log-message-timestamp-after-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.after.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the future, unless their message.timestamp.after.max.ms says otherwise' },
   { key: 'socketRequestMaxBytes', flag: '--socket-request-max-bytes', unit: 'bytes', kafkaName: 'socket.request.max.bytes', min: 1, max: INT32_MAX, description: 'largest request frame; larger ones close the connection' },
   { key: 'retentionCheckIntervalMs', flag: '--log-retention-check-interval-ms', unit: 'ms', kafkaName: 'log.retention.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often retention and compaction run' },
   { key: 'groupInitialRebalanceDelayMs', flag: '--group-initial-rebalance-delay-ms', unit: 'ms', kafkaName: 'group.initial.rebalance.delay.ms', min: 0, max: INT32_MAX, description: 'how long a new group waits for more members before its first rebalance' },
@@ -48,6 +50,7 @@ const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel'>
   dataDir: 'string',
   fsync: 'boolean',
   autoCreateTopics: 'boolean',
+  recordValidation: 'boolean',
   logLevel: 'logLevel',
 }
 

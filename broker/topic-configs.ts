@@ -3,7 +3,7 @@
  * on each one. Configs Brook accepts but that have no effect here (there are no segment files, for instance) say so
  * in their documentation, which DescribeConfigs returns when asked.
  */
-import type { BrokerConfig } from './config.js'
+import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 
 /** DescribeConfigsResponse ConfigType. */
 export const ConfigType = { BOOLEAN: 1, STRING: 2, INT: 3, SHORT: 4, LONG: 5, DOUBLE: 6, LIST: 7 } as const
@@ -110,6 +110,20 @@ export const TOPIC_CONFIGS: readonly ConfigDef[] = [
     documentation: 'The largest record batch the topic accepts.',
   },
   {
+    name: 'message.timestamp.after.max.ms',
+    type: ConfigType.LONG,
+    default: '3600000',
+    validate: long(0n),
+    documentation: 'CreateTime topics refuse records timestamped more than this ahead of the broker clock (INVALID_TIMESTAMP).',
+  },
+  {
+    name: 'message.timestamp.before.max.ms',
+    type: ConfigType.LONG,
+    default: LONG_MAX,
+    validate: long(0n),
+    documentation: 'CreateTime topics refuse records timestamped more than this behind the broker clock (INVALID_TIMESTAMP).',
+  },
+  {
     name: 'message.timestamp.type',
     type: ConfigType.STRING,
     default: 'CreateTime',
@@ -199,13 +213,28 @@ export interface ResolvedConfig {
   def: ConfigDef
 }
 
+/**
+ * Topic configs whose default is a broker setting (Kafka's `message.max.bytes` for max.message.bytes, and so on):
+ * the setting's value when the node was started with one other than its own default, else null (the topic config's
+ * default applies).
+ */
+function brokerDefault(name: string, broker: BrokerConfig): string | null {
+  const key = BROKER_DEFAULTS[name]
+  return key === undefined || broker[key] === DEFAULT_CONFIG[key] ? null : String(broker[key])
+}
+
+const BROKER_DEFAULTS: Readonly<Record<string, 'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs'>> = {
+  'max.message.bytes': 'messageMaxBytes',
+  'message.timestamp.before.max.ms': 'logMessageTimestampBeforeMaxMs',
+  'message.timestamp.after.max.ms': 'logMessageTimestampAfterMaxMs',
+}
+
 /** Every topic config with its effective value and where it comes from. */
 export function resolveTopicConfigs(set: Record<string, string>, broker: BrokerConfig): ResolvedConfig[] {
   return TOPIC_CONFIGS.map((def) => {
     if (set[def.name] !== undefined) return { name: def.name, value: set[def.name]!, source: ConfigSource.TOPIC_CONFIG, def }
-    if (def.name === 'max.message.bytes' && String(broker.messageMaxBytes) !== def.default) {
-      return { name: def.name, value: String(broker.messageMaxBytes), source: ConfigSource.STATIC_BROKER_CONFIG, def }
-    }
+    const fromBroker = brokerDefault(def.name, broker)
+    if (fromBroker !== null) return { name: def.name, value: fromBroker, source: ConfigSource.STATIC_BROKER_CONFIG, def }
     return { name: def.name, value: def.default, source: ConfigSource.DEFAULT_CONFIG, def }
   })
 }
@@ -213,6 +242,5 @@ export function resolveTopicConfigs(set: Record<string, string>, broker: BrokerC
 /** The effective value of one topic config. */
 export function topicConfig(set: Record<string, string>, name: string, broker: BrokerConfig): string {
   if (set[name] !== undefined) return set[name]!
-  if (name === 'max.message.bytes') return String(broker.messageMaxBytes)
-  return byName.get(name)?.default ?? ''
+  return brokerDefault(name, broker) ?? byName.get(name)?.default ?? ''
 }

@@ -1,5 +1,6 @@
 /**
- * Record batches, magic 2 (DefaultRecordBatch.java). The broker treats a batch as opaque except its header:
+ * Record batches, magic 2 (DefaultRecordBatch.java). The broker stores a batch as its producer sent it, after
+ * checking its header (checkProducedBatch) and walking its records in place (walkRecords, validateRecords):
  *
  *   0 baseOffset int64 | 8 batchLength int32 | 12 partitionLeaderEpoch int32 | 16 magic int8 | 17 crc uint32
  *   21 attributes int16 | 23 lastOffsetDelta int32 | 27 baseTimestamp int64 | 35 maxTimestamp int64
@@ -13,8 +14,8 @@
 import { crc32c } from '@node-rs/crc32'
 import { DecodeError, Reader } from './reader.js'
 import { Writer } from './writer.js'
-import { ErrorCode } from './errors.js'
-import { compress, decompress, Compression } from './compression.js'
+import { ErrorCode, KafkaError } from './errors.js'
+import { COMPRESSION_NAMES, MAX_DECOMPRESSED_BYTES, compress, decompress, Compression, type DecompressOptions } from './compression.js'
 
 export const BATCH_HEADER_SIZE = 61
 /** The bytes before batchLength's count starts: baseOffset + batchLength. */
@@ -94,6 +95,14 @@ export function setPartitionLeaderEpoch(batch: Buffer, epoch: number): void {
 /** Marks the batch LogAppendTime with maxTimestamp = `timestamp`, and rewrites the CRC. */
 export function setLogAppendTime(batch: Buffer, timestamp: bigint): void {
   batch.writeInt16BE(batch.readInt16BE(At.attributes) | Attribute.logAppendTime, At.attributes)
+  setMaxTimestamp(batch, timestamp)
+}
+
+/**
+ * Sets maxTimestamp and rewrites the CRC: Kafka stores the largest record timestamp it found while validating
+ * (RecordBatch.setMaxTimestamp), whatever the producer wrote, so retention and ListOffsets can trust the header.
+ */
+export function setMaxTimestamp(batch: Buffer, timestamp: bigint): void {
   batch.writeBigInt64BE(timestamp, At.maxTimestamp)
   batch.writeUInt32BE(computeCrc(batch), At.crc)
 }
@@ -105,10 +114,13 @@ export function lastOffsetOf(batch: Buffer): bigint {
 export type BatchCheck = { ok: true; header: BatchHeader } | { ok: false; errorCode: number; message: string }
 
 /**
- * Checks a produced `records` field the way Kafka's LogValidator does before anything is written: exactly one
- * magic-2 batch, whose length matches, whose CRC holds, whose offsets and count agree, with a known codec, and no
- * control batch from a client. The records inside are not walked: the produce path does no per-record work (the
- * CRC vouches for the bytes; readers of record contents cope with a batch whose records do not parse).
+ * Checks a produced `records` field's header the way Kafka's LogValidator does before anything else: exactly one
+ * magic-2 batch, whose length matches, whose CRC holds, whose offsets and count agree, with a known codec, no
+ * control batch and no LogAppendTime flag from a client. Its records are checked next, by validateRecords.
+ *
+ * A producer setting LogAppendTime is refused with INVALID_TIMESTAMP whatever the topic's timestamp type; Kafka
+ * refuses it for LogAppendTime topics and, on CreateTime topics, checks the batch's maxTimestamp and rewrites the
+ * flag. No client sets it.
  */
 export function checkProducedBatch(records: Buffer, options: { allowZstd: boolean; maxMessageBytes: number }): BatchCheck {
   const fail = (errorCode: number, message: string): BatchCheck => ({ ok: false, errorCode, message })
@@ -129,6 +141,9 @@ export function checkProducedBatch(records: Buffer, options: { allowZstd: boolea
     return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, 'zstd needs Produce v7 or later')
   }
   if (header.attributes & Attribute.control) return fail(ErrorCode.INVALID_RECORD, 'clients may not write control batches')
+  if (header.attributes & Attribute.logAppendTime) {
+    return fail(ErrorCode.INVALID_TIMESTAMP, 'a producer must not set the LogAppendTime timestamp type; the broker stamps it')
+  }
   if (header.recordsCount <= 0 || header.lastOffsetDelta + 1 !== header.recordsCount) {
     return fail(ErrorCode.INVALID_RECORD, `record count ${header.recordsCount} does not match lastOffsetDelta ${header.lastOffsetDelta}`)
   }
@@ -162,48 +177,317 @@ export interface Record {
   headers: RecordHeader[]
 }
 
-/** Decodes every record of a batch (decompressing if needed). Not for hot paths. */
-export function decodeRecords(batch: Buffer): Record[] {
-  const header = readBatchHeader(batch)
-  const end = LOG_OVERHEAD + header.batchLength
-  const body = decompress(header.attributes & Attribute.compressionMask, batch.subarray(BATCH_HEADER_SIZE, end))
-  const reader = new Reader(body)
-  const logAppendTime = (header.attributes & Attribute.logAppendTime) !== 0
-  const records: Record[] = []
-  for (let i = 0; i < header.recordsCount; i++) {
-    // As DefaultRecord.readFrom: a record must take exactly the bytes its length says. A negative length used to send
-    // the reader backwards, so a hostile batch with a huge recordsCount looped (and allocated) without end.
-    const length = reader.varint()
-    if (length < 0 || length > reader.remaining) throw new DecodeError(`record ${i} claims ${length} bytes, ${reader.remaining} remain`)
-    const recordEnd = reader.offset + length
-    reader.int8()
-    const timestampDelta = reader.varlong()
-    const offsetDelta = reader.varint()
-    const key = varBytes(reader)
-    const value = varBytes(reader)
-    const headerCount = reader.varint()
-    if (reader.checkLength(headerCount, 2, 'record headers') === null) throw new DecodeError(`record ${i} has -1 headers`)
-    const headers: RecordHeader[] = []
-    for (let h = 0; h < headerCount; h++) {
-      const keyLength = reader.varint()
-      reader.checkLength(keyLength, 1, 'header key')
-      headers.push({ key: reader.utf8(keyLength), value: varBytes(reader) })
+/**
+ * Where one record's fields lie in the records' bytes, filled in by `walkRecords` for each record in turn. A walk
+ * fills one view, so walking allocates nothing per record.
+ */
+export interface RecordView {
+  /** The record's position in the batch (Kafka's batchIndex). */
+  index: number
+  /** Where the record's attributes byte is (just after its length). */
+  start: number
+  /** timestampDelta as a double: exact within ±2^53 ms. */
+  timestampDelta: number
+  offsetDelta: number
+  keyStart: number
+  /** -1: a null key. */
+  keyLength: number
+  valueStart: number
+  /** -1: a null value (a tombstone). */
+  valueLength: number
+  headersStart: number
+  headerCount: number
+}
+
+/** Called for each record of a walk; returning true ends the walk there (the rest is not checked). */
+export type RecordVisitor = (record: RecordView) => boolean | void
+
+/** Where the last readVarint/readVarlong ended; read it right after the call (a visitor may read varints too). */
+let varintEnd = 0
+
+/** A zig-zag varint (int32, at most 5 bytes, as ByteUtils.readVarint) at `at`, before `end`; NaN when malformed. */
+function readVarint(bytes: Uint8Array, at: number, end: number): number {
+  let value = 0
+  for (let shift = 0; shift <= 28; shift += 7) {
+    if (at >= end) return NaN
+    const byte = bytes[at++]!
+    value |= (byte & 0x7f) << shift
+    if (byte < 0x80) {
+      varintEnd = at
+      return (value >>> 1) ^ -(value & 1)
     }
-    if (reader.offset !== recordEnd) throw new DecodeError(`record ${i} claims ${length} bytes but its fields end elsewhere`)
+  }
+  return NaN
+}
+
+/** A zig-zag varlong (at most 10 bytes) as a double; NaN when malformed. */
+function readVarlong(bytes: Uint8Array, at: number, end: number): number {
+  let value = 0
+  let scale = 1
+  for (let i = 0; i < 10; i++) {
+    if (at >= end) return NaN
+    const byte = bytes[at++]!
+    value += (byte & 0x7f) * scale
+    if (byte < 0x80) {
+      varintEnd = at
+      return value % 2 === 0 ? value / 2 : -(value + 1) / 2
+    }
+    scale *= 128
+  }
+  return NaN
+}
+
+/**
+ * Walks the `count` records laid out in body[from, to) and checks their structure the way DefaultRecord.readFrom
+ * and DefaultRecordBatch's record iterator do: every varint well formed (at most 5 bytes, 10 for the timestamp), a
+ * record's length within what remains and equal to the bytes its fields take, key, value and header lengths within
+ * the record (-1 for null; a header key is never null), a header count no larger than the bytes left, exactly
+ * `count` records and no byte after the last. Reads in place: no Record objects, no slices.
+ *
+ * Returns null when the records hold up (or the visitor ended the walk), else what is wrong, naming the record:
+ * Kafka answers these with INVALID_RECORD ("Found invalid record structure", "Incorrect declared batch size").
+ */
+export function walkRecords(body: Uint8Array, from: number, to: number, count: number, visit: RecordVisitor | null): string | null {
+  const view: RecordView = {
+    index: 0,
+    start: 0,
+    timestampDelta: 0,
+    offsetDelta: 0,
+    keyStart: 0,
+    keyLength: 0,
+    valueStart: 0,
+    valueLength: 0,
+    headersStart: 0,
+    headerCount: 0,
+  }
+  let at = from
+  for (let index = 0; index < count; index++) {
+    if (at >= to) return `the batch declares ${count} records but holds ${index}`
+    const length = readVarint(body, at, to)
+    if (length !== length) return `record ${index}: its length is not a valid varint`
+    at = varintEnd
+    if (length < 1 || length > to - at) return `record ${index} claims ${length} bytes, ${to - at} remain`
+    const end = at + length
+    const start = at
+    const timestampDelta = readVarlong(body, start + 1, end)
+    if (timestampDelta !== timestampDelta) return `record ${index}: its timestampDelta is not a valid varlong`
+    const offsetDelta = readVarint(body, varintEnd, end)
+    if (offsetDelta !== offsetDelta) return `record ${index}: its offsetDelta is not a valid varint`
+    const keyLength = readVarint(body, varintEnd, end)
+    const keyStart = varintEnd
+    if (keyLength !== keyLength || keyLength < -1 || keyLength > end - keyStart) return `record ${index}: its key length does not fit the record`
+    const valueLength = readVarint(body, keyLength > 0 ? keyStart + keyLength : keyStart, end)
+    const valueStart = varintEnd
+    if (valueLength !== valueLength || valueLength < -1 || valueLength > end - valueStart) return `record ${index}: its value length does not fit the record`
+    const headerCount = readVarint(body, valueLength > 0 ? valueStart + valueLength : valueStart, end)
+    const headersStart = varintEnd
+    if (headerCount !== headerCount || headerCount < 0 || headerCount > end - headersStart) return `record ${index}: its header count does not fit the record`
+    let p = headersStart
+    for (let h = 0; h < headerCount; h++) {
+      const headerKeyLength = readVarint(body, p, end)
+      p = varintEnd
+      if (headerKeyLength !== headerKeyLength || headerKeyLength < 0 || headerKeyLength > end - p) return `record ${index}: header ${h} has a key length that does not fit`
+      const headerValueLength = readVarint(body, p + headerKeyLength, end)
+      p = varintEnd
+      if (headerValueLength !== headerValueLength || headerValueLength < -1 || headerValueLength > end - p) return `record ${index}: header ${h} has a value length that does not fit`
+      if (headerValueLength > 0) p += headerValueLength
+    }
+    if (p !== end) return `record ${index} claims ${length} bytes but its fields take ${p - start}`
+    at = end
+    if (visit !== null) {
+      view.index = index
+      view.start = start
+      view.timestampDelta = timestampDelta
+      view.offsetDelta = offsetDelta
+      view.keyStart = keyStart
+      view.keyLength = keyLength
+      view.valueStart = valueStart
+      view.valueLength = valueLength
+      view.headersStart = headersStart
+      view.headerCount = headerCount
+      if (visit(view) === true) return null
+    }
+  }
+  if (at !== to) return `${to - at} bytes follow the last of the ${count} records the batch declares`
+  return null
+}
+
+/** The uncompressed records of a batch: the batch itself after its header, or its payload inflated. */
+export interface RecordsBody {
+  bytes: Buffer
+  from: number
+  to: number
+}
+
+/**
+ * The records' bytes of `batch`, inflating a compressed payload to at most `maxInflatedBytes` (KafkaError
+ * MESSAGE_TOO_LARGE beyond; the codec's own Error when the payload does not inflate). With `reuse`, the bytes are
+ * valid only until the next call (compression.ts DecompressOptions).
+ */
+export function recordsBody(batch: Buffer, maxInflatedBytes: number, options: DecompressOptions = {}): RecordsBody {
+  const end = LOG_OVERHEAD + batch.readInt32BE(At.batchLength)
+  const codec = batch.readInt16BE(At.attributes) & Attribute.compressionMask
+  if (codec === Compression.none) return { bytes: batch, from: BATCH_HEADER_SIZE, to: end }
+  const bytes = decompress(codec, batch.subarray(BATCH_HEADER_SIZE, end), maxInflatedBytes, options)
+  return { bytes, from: 0, to: bytes.length }
+}
+
+/**
+ * Decodes every record of a batch (decompressing if needed, to at most `maxInflatedBytes`); throws DecodeError when
+ * the records do not hold up (walkRecords). Allocates a Record per record: for tools and compaction, not hot paths.
+ */
+export function decodeRecords(batch: Buffer, maxInflatedBytes = MAX_DECOMPRESSED_BYTES): Record[] {
+  const header = readBatchHeader(batch)
+  const body = recordsBody(batch, maxInflatedBytes)
+  const logAppendTime = (header.attributes & Attribute.logAppendTime) !== 0
+  const bytes = body.bytes
+  const records: Record[] = []
+  const problem = walkRecords(bytes, body.from, body.to, header.recordsCount, (view) => {
+    const headers: RecordHeader[] = []
+    const reader = new Reader(bytes, view.headersStart)
+    for (let h = 0; h < view.headerCount; h++) {
+      const key = reader.utf8(reader.varint())
+      const length = reader.varint()
+      headers.push({ key, value: length < 0 ? null : reader.bytes(length) })
+    }
     records.push({
-      offset: header.baseOffset + BigInt(offsetDelta),
-      timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta,
-      key,
-      value,
+      offset: header.baseOffset + BigInt(view.offsetDelta),
+      // Re-read exactly: the walk's double is exact only within ±2^53.
+      timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp + new Reader(bytes, view.start + 1).varlong(),
+      key: view.keyLength < 0 ? null : bytes.subarray(view.keyStart, view.keyStart + view.keyLength),
+      value: view.valueLength < 0 ? null : bytes.subarray(view.valueStart, view.valueStart + view.valueLength),
       headers,
     })
-  }
+  })
+  if (problem !== null) throw new DecodeError(problem)
   return records
 }
 
-function varBytes(reader: Reader): Buffer | null {
-  const length = reader.checkLength(reader.varint(), 1, 'record field')
-  return length === null ? null : reader.bytes(length)
+/**
+ * What Kafka's LogValidator checks record by record, beyond their structure (validateRecord, validateKey,
+ * validateTimestamp).
+ */
+export interface RecordRules {
+  /** The broker's clock, in ms, that timestamps are held against. */
+  now: number
+  /**
+   * CreateTime topics: a record's timestamp must lie within [now - beforeMaxMs, now + afterMaxMs]
+   * (message.timestamp.before.max.ms / after.max.ms, KIP-937); -1 (no timestamp) passes. Null for LogAppendTime
+   * topics, whose records are stamped by the broker instead.
+   */
+  timestampBounds: { beforeMaxMs: number; afterMaxMs: number } | null
+  /** Compacted topics refuse records without a key. */
+  requireKeys: boolean
+  /** The most the records may inflate to (compression.ts inflationLimit). */
+  maxInflatedBytes: number
+}
+
+/** ProduceResponse's BatchIndexAndErrorMessage (v8+, KIP-467). */
+export interface RecordError {
+  batchIndex: number
+  batchIndexErrorMessage: string
+}
+
+/** Kafka lists every failing record; a batch of a million bad ones would make a response of tens of MB. */
+export const MAX_RECORD_ERRORS = 100
+
+export type RecordsCheck =
+  | { ok: true; maxTimestamp: bigint }
+  | { ok: false; errorCode: number; message: string; recordErrors: RecordError[] }
+
+/**
+ * Checks the records of a produced batch that passed checkProducedBatch, as LogValidator does before a batch is
+ * appended: the compressed payload inflates cleanly within `maxInflatedBytes`, the records hold up (walkRecords),
+ * each record's offsetDelta is its index (a magic-2 batch is stored with the offsets its producer gave), keys on
+ * compacted topics, timestamps within the topic's bounds. Returns the batch's true maxTimestamp (the largest record
+ * timestamp, -1 if none), which Kafka writes into the header in place of the producer's.
+ *
+ * Errors: MESSAGE_TOO_LARGE (inflates past the bound), CORRUPT_MESSAGE (the payload does not inflate: Kafka's own
+ * path surfaces the decompressor's IOException as an unexpected error), INVALID_RECORD (structure, offsets, keys,
+ * with `recordErrors` for per-record ones), INVALID_TIMESTAMP (when any record's timestamp is out of bounds).
+ */
+export function validateRecords(batch: Buffer, rules: RecordRules): RecordsCheck {
+  let body: RecordsBody
+  try {
+    body = recordsBody(batch, rules.maxInflatedBytes, { reuse: true })
+  } catch (error) {
+    return inflationFailure(batch, error)
+  }
+  const baseTimestamp = Number(batch.readBigInt64BE(At.baseTimestamp))
+  const { now, timestampBounds: bounds, requireKeys } = rules
+  let maxTimestamp = -1
+  let failures = 0
+  let timestampFailures = 0
+  const recordErrors: RecordError[] = []
+  const fail = (batchIndex: number, batchIndexErrorMessage: string): void => {
+    failures++
+    if (recordErrors.length < MAX_RECORD_ERRORS) recordErrors.push({ batchIndex, batchIndexErrorMessage })
+  }
+  const problem = walkRecords(body.bytes, body.from, body.to, batch.readInt32BE(At.recordsCount), (record) => {
+    const timestamp = baseTimestamp + record.timestampDelta
+    if (timestamp > maxTimestamp) maxTimestamp = timestamp
+    if (record.offsetDelta !== record.index) {
+      fail(record.index, `offsetDelta ${record.offsetDelta} where ${record.index} was due: records are numbered from 0 without gaps`)
+    } else if (requireKeys && record.keyLength < 0) {
+      fail(record.index, 'a compacted topic cannot accept a record without a key')
+    } else if (bounds !== null && timestamp !== -1 && (now - timestamp > bounds.beforeMaxMs || timestamp - now > bounds.afterMaxMs)) {
+      timestampFailures++
+      fail(record.index, `timestamp ${timestamp} is out of range: it must lie within [${now - bounds.beforeMaxMs}, ${now + bounds.afterMaxMs}]`)
+    }
+  })
+  if (problem !== null) return { ok: false, errorCode: ErrorCode.INVALID_RECORD, message: problem, recordErrors: [] }
+  if (failures === 0) return { ok: true, maxTimestamp: BigInt.asIntN(64, BigInt(maxTimestamp)) }
+  // As LogValidator.processRecordErrors: any bad timestamp makes it INVALID_TIMESTAMP.
+  const shown = recordErrors.slice(0, 3).map((e) => `record ${e.batchIndex}: ${e.batchIndexErrorMessage}`).join('; ')
+  return {
+    ok: false,
+    errorCode: timestampFailures > 0 ? ErrorCode.INVALID_TIMESTAMP : ErrorCode.INVALID_RECORD,
+    message: `${failures} of the batch's records were refused (the first ${Math.min(failures, 3)}: ${shown})`,
+    recordErrors,
+  }
+}
+
+function inflationFailure(batch: Buffer, error: unknown): RecordsCheck & { ok: false } {
+  if (error instanceof KafkaError) return { ok: false, errorCode: error.code, message: error.message, recordErrors: [] }
+  const codec = COMPRESSION_NAMES[batch.readInt16BE(At.attributes) & Attribute.compressionMask]
+  const cause = String((error as Error).message).slice(0, 200)
+  return { ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE, message: `the ${codec} payload does not decompress: ${cause}`, recordErrors: [] }
+}
+
+/** A record found by a ListOffsets search. */
+export interface FoundRecord {
+  offset: bigint
+  timestamp: bigint
+}
+
+/**
+ * Walks a stored batch's records (at most `maxInflatedBytes` inflated) for ListOffsets: with `timestamp`, the first
+ * record at or above `minOffset` whose timestamp is >= it; without, the record at or above `minOffset` with the
+ * largest timestamp (the first of equals, as Kafka's KIP-734 answer). Null when no record qualifies. Throws when the
+ * batch's records cannot be read (a batch stored before produce walked records).
+ */
+export function searchRecords(batch: Buffer, query: { minOffset: bigint; timestamp?: bigint; maxInflatedBytes: number }): FoundRecord | null {
+  const header = readBatchHeader(batch)
+  const body = recordsBody(batch, query.maxInflatedBytes, { reuse: true })
+  const logAppendTime = (header.attributes & Attribute.logAppendTime) !== 0
+  const baseTimestamp = Number(header.baseTimestamp)
+  const logAppendTimestamp = Number(header.maxTimestamp)
+  const minDelta = Number(query.minOffset - header.baseOffset)
+  const target = query.timestamp === undefined ? null : Number(query.timestamp)
+  let found: { offsetDelta: number; timestamp: number } | null = null
+  const problem = walkRecords(body.bytes, body.from, body.to, header.recordsCount, (record) => {
+    if (record.offsetDelta < minDelta) return false
+    const timestamp = logAppendTime ? logAppendTimestamp : baseTimestamp + record.timestampDelta
+    if (target === null ? found === null || timestamp > found.timestamp : timestamp >= target) {
+      found = { offsetDelta: record.offsetDelta, timestamp }
+      return target !== null
+    }
+    return false
+  })
+  if (problem !== null) throw new DecodeError(problem)
+  const result = found as { offsetDelta: number; timestamp: number } | null
+  if (result === null) return null
+  return { offset: header.baseOffset + BigInt(result.offsetDelta), timestamp: BigInt.asIntN(64, BigInt(result.timestamp)) }
 }
 
 export interface RecordInput {

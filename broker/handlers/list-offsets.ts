@@ -10,10 +10,16 @@
  * - `currentLeaderEpoch` (v4+) is checked; the answer's leaderEpoch (v4+) is the epoch of the batch found, or the
  *   current epoch for earliest/latest, and -1 for "none" (KAFKA-10613: only v4+ carries it).
  * - -3 before v7 is UNSUPPORTED_VERSION; other negative timestamps are INVALID_REQUEST.
+ * - A partition named more than once in one request is INVALID_REQUEST at each mention (ReplicaManager.fetchOffset),
+ *   so one small request cannot make the node search the same batch over and over.
+ * - A search reads the records of one batch (the one found by its header's maxTimestamp); uncompressed and small
+ *   compressed batches on the event loop, larger ones in the worker pool (broker/batch-inflater.ts), inflated to at
+ *   most 32x the topic's max.message.bytes, so a search never stalls other clients. A batch whose records cannot be
+ *   read (stored before produce walked records) is answered at batch granularity.
  *
  * Version notes
  * - v0 answers in `oldStyleOffsets` (at most `maxNumOffsets`, here one offset); v1+ in `offset`/`timestamp`.
- * - A timestamp search reads the partition's batches from its start; Brook keeps no time index yet.
+ * - A timestamp search reads the partition's batch headers from its start; Brook keeps no time index yet.
  */
 import {
   listOffsets,
@@ -22,9 +28,13 @@ import {
   type ListOffsetsResponseListOffsetsPartitionResponse,
 } from '../../protocol/messages/list-offsets.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { At, decodeRecords, type Record } from '../../protocol/record-batch.js'
+import { At, type FoundRecord } from '../../protocol/record-batch.js'
+import { inflationLimit } from '../../protocol/compression.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
+import { topicConfig } from '../topic-configs.js'
+import { batchInflater } from '../batch-inflater.js'
+import type { BrokerConfig } from '../config.js'
 
 const EARLIEST = -2n
 const LATEST = -1n
@@ -40,41 +50,37 @@ interface Found {
 const NONE_FOUND: Found = { offset: -1n, timestamp: -1n, leaderEpoch: -1 }
 
 /**
- * The records of a stored batch, or null when they do not parse. Produce checks a batch's header and CRC but does not
- * walk its records, so a client could have stored one whose records are malformed; searches then answer at batch
- * granularity instead of failing.
+ * The record of `batch` that answers the search (see SearchQuery), or null when none does. A batch whose records
+ * cannot be read is answered with its first offset and its maxTimestamp.
  */
-function recordsOf(batch: Buffer): Record[] | null {
-  try {
-    return decodeRecords(batch)
-  } catch {
-    return null
-  }
-}
-
-async function byTimestamp(partition: Partition, timestamp: bigint, upTo: bigint): Promise<Found> {
-  const batch = await partition.log.findBatchByTimestamp(timestamp, upTo)
-  if (!batch) return NONE_FOUND
+async function searchBatch(partition: Partition, batch: Buffer, config: BrokerConfig, timestamp?: bigint): Promise<Found> {
   const leaderEpoch = batch.readInt32BE(At.partitionLeaderEpoch)
-  const records = recordsOf(batch)
-  if (!records) return { offset: batch.readBigInt64BE(At.baseOffset), timestamp: batch.readBigInt64BE(At.maxTimestamp), leaderEpoch }
-  // The batch holding the log start may begin below it: those records are gone as far as clients are concerned.
-  const record = records.find((r) => r.timestamp >= timestamp && r.offset >= partition.logStartOffset)
-  if (!record) return NONE_FOUND
-  return { offset: record.offset, timestamp: record.timestamp, leaderEpoch }
+  const maxMessageBytes = Number(topicConfig(partition.topic.configs, 'max.message.bytes', config))
+  let record: FoundRecord | null
+  try {
+    record = await batchInflater.search(batch, {
+      // The batch holding the log start may begin below it: those records are gone as far as clients are concerned.
+      minOffset: partition.logStartOffset,
+      timestamp,
+      maxInflatedBytes: inflationLimit(Math.max(maxMessageBytes, batch.length)),
+    })
+  } catch {
+    return { offset: batch.readBigInt64BE(At.baseOffset), timestamp: batch.readBigInt64BE(At.maxTimestamp), leaderEpoch }
+  }
+  return record ? { ...record, leaderEpoch } : NONE_FOUND
 }
 
-async function maxTimestamp(partition: Partition, upTo: bigint): Promise<Found> {
+async function byTimestamp(partition: Partition, timestamp: bigint, upTo: bigint, config: BrokerConfig): Promise<Found> {
+  const batch = await partition.log.findBatchByTimestamp(timestamp, upTo)
+  return batch ? searchBatch(partition, batch, config, timestamp) : NONE_FOUND
+}
+
+async function maxTimestamp(partition: Partition, upTo: bigint, config: BrokerConfig): Promise<Found> {
   let best: Buffer | null = null
   for await (const batch of partition.log.scan(partition.logStartOffset, upTo)) {
     if (!best || batch.readBigInt64BE(At.maxTimestamp) > best.readBigInt64BE(At.maxTimestamp)) best = batch
   }
-  if (!best) return NONE_FOUND
-  const leaderEpoch = best.readInt32BE(At.partitionLeaderEpoch)
-  const records = recordsOf(best)?.filter((r) => r.offset >= partition.logStartOffset)
-  if (!records?.length) return { offset: best.readBigInt64BE(At.baseOffset), timestamp: best.readBigInt64BE(At.maxTimestamp), leaderEpoch }
-  const record = records.reduce((a, b) => (b.timestamp > a.timestamp ? b : a))
-  return { offset: record.offset, timestamp: record.timestamp, leaderEpoch }
+  return best ? searchBatch(partition, best, config) : NONE_FOUND
 }
 
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponse>(
@@ -82,6 +88,11 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
   '0-7',
   async (request, { broker, apiVersion }) => {
     const readCommitted = apiVersion >= 2 && request.isolationLevel === READ_COMMITTED
+    const key = (topic: string, partition: number): string => `${topic}\0${partition}`
+    const mentions = new Map<string, number>()
+    for (const topic of request.topics) {
+      for (const p of topic.partitions) mentions.set(key(topic.name, p.partitionIndex), (mentions.get(key(topic.name, p.partitionIndex)) ?? 0) + 1)
+    }
     const topics = await Promise.all(
       request.topics.map(async (wanted) => {
         const topic = broker.topics.get(wanted.name)
@@ -95,6 +106,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
               offset: found.offset,
               leaderEpoch: found.leaderEpoch,
             })
+            if (mentions.get(key(wanted.name, p.partitionIndex))! > 1) return answer(ErrorCode.INVALID_REQUEST)
             const partition = topic?.partitions[p.partitionIndex]
             if (!partition) return answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             const epochError = leaderEpochError(partition, p.currentLeaderEpoch)
@@ -105,10 +117,10 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             if (p.timestamp === LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
             if (p.timestamp === MAX_TIMESTAMP) {
               if (apiVersion < 7) return answer(ErrorCode.UNSUPPORTED_VERSION)
-              return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo))
+              return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo, broker.config))
             }
             if (p.timestamp < 0n) return answer(ErrorCode.INVALID_REQUEST)
-            return answer(ErrorCode.NONE, await byTimestamp(partition, p.timestamp, upTo))
+            return answer(ErrorCode.NONE, await byTimestamp(partition, p.timestamp, upTo, broker.config))
           }),
         )
         return { name: wanted.name, partitions }

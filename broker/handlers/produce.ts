@@ -6,14 +6,25 @@
  *   acks=0 producer notices, KafkaApis.handleProduceRequest). acks 1: answered once the batch is written.
  *   acks -1: on one node the ISR is this broker alone, so the same as 1, unless the topic's min.insync.replicas is
  *   larger than the ISR (NOT_ENOUGH_REPLICAS, checked before anything is written). Other acks: INVALID_REQUIRED_ACKS.
- * - Each partition's `records` must be exactly one magic-2 batch that passes LogValidator's checks (see
- *   protocol/record-batch.ts checkProducedBatch); failures are per partition and nothing of that partition is written.
- * - The batch is stored whole: baseOffset and partitionLeaderEpoch are stamped in place; LogAppendTime topics also
- *   get maxTimestamp = now (and a new CRC), which the response returns as logAppendTimeMs.
+ * - Each partition's `records` must be exactly one magic-2 batch that passes Kafka's LogValidator: its header
+ *   (protocol/record-batch.ts checkProducedBatch: length, CRC, count against lastOffsetDelta, codec, no control
+ *   batch, no LogAppendTime flag) and its records (validateRecords: a compressed payload that inflates cleanly to at
+ *   most 32x max.message.bytes, records whose lengths, varints, header counts and offsetDeltas hold up, exactly as
+ *   many as declared and nothing after them, keys on compacted topics, and on CreateTime topics timestamps within
+ *   message.timestamp.before.max.ms / after.max.ms of the broker clock, KIP-937). Failures are per partition and
+ *   nothing of that partition is written: CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP or MESSAGE_TOO_LARGE,
+ *   with the failing records in recordErrors (v8+, KIP-467). With log.record.validation.enable=false only the header
+ *   is checked, except on compacted topics.
+ * - Uncompressed batches (and compressed ones saying they inflate to at most 64 KiB) are walked on the event loop;
+ *   larger compressed ones in the worker pool (broker/batch-inflater.ts). Appends to a partition still happen in the
+ *   order the requests arrived, as under Kafka's log lock: a batch waits for an earlier one still being checked.
+ * - The batch is stored whole: baseOffset and partitionLeaderEpoch are stamped in place; maxTimestamp becomes the
+ *   largest record timestamp when the producer wrote another (as Kafka's setMaxTimestamp, so retention and
+ *   ListOffsets can trust it); LogAppendTime topics get maxTimestamp = now instead (and a new CRC either way), which
+ *   the response returns as logAppendTimeMs.
  * - Internal topics (__consumer_offsets, __transaction_state) are written only by their coordinators; a client's
  *   batch for one is INVALID_TOPIC_EXCEPTION, as in Kafka (ReplicaManager.appendToLocalLog: "Cannot append to
  *   internal topic").
- * - Compacted topics (cleanup.policy=compact) refuse records without a key: INVALID_RECORD.
  * - Idempotent and transactional batches (producerId >= 0) are refused with UNKNOWN_PRODUCER_ID: Brook does not
  *   advertise InitProducerId yet, so accepting them would promise deduplication it does not do.
  * - A failed write is KAFKA_STORAGE_ERROR, and so is every append after it (the node's storage is fail-stop for
@@ -23,44 +34,64 @@
  * - v0-2 are advertised because librdkafka 2.0.2 only compresses when it sees Produce v0 (KAFKA-18659), and are
  *   answered UNSUPPORTED_VERSION per partition: they carry legacy message sets (magic 0/1), which Brook does not
  *   store (as Kafka 4, KIP-896).
- * - zstd needs v7+ (UNSUPPORTED_COMPRESSION_TYPE otherwise, KIP-110). v8+ fill errorMessage.
+ * - zstd needs v7+ (UNSUPPORTED_COMPRESSION_TYPE otherwise, KIP-110). v8+ fill errorMessage and recordErrors.
  */
 import {
   produce,
   type ProduceRequest,
   type ProduceResponse,
+  type ProduceResponseBatchIndexAndErrorMessage,
   type ProduceResponsePartitionProduceResponse,
 } from '../../protocol/messages/produce.js'
-import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
-import { checkProducedBatch, decodeRecords } from '../../protocol/record-batch.js'
+import { ErrorCode, errorInfo } from '../../protocol/errors.js'
+import { checkProducedBatch, setMaxTimestamp, type RecordsCheck } from '../../protocol/record-batch.js'
+import { inflationLimit } from '../../protocol/compression.js'
 import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler } from '../handler.js'
 import { topicConfig } from '../topic-configs.js'
+import { batchInflater } from '../batch-inflater.js'
+import type { Partition } from '../partition.js'
 import { StorageError } from '../../storage/log-store.js'
 
 type PartitionResult = ProduceResponsePartitionProduceResponse
 
 /**
- * Compaction keeps the latest record per key, so a compacted topic refuses records without one (LogValidator:
- * "Compacted topic cannot accept message without key"). The only per-record work on the produce path, and only for
- * compacted topics.
+ * Appends to one partition happen in the order their produce requests arrived (Kafka validates and appends under
+ * the log's lock). A batch decided at once is appended at once, unless an earlier one to the same partition is still
+ * being checked in a worker; then it waits for that one. A turn ends once the append has taken its offsets
+ * (PartitionLog.append assigns them synchronously), not once the write completes, so group commit still gathers
+ * the writes.
  */
-function keylessProblem(batch: Buffer): { errorCode: number; message: string } | null {
-  try {
-    if (!decodeRecords(batch).some((record) => record.key === null)) return null
-    return { errorCode: ErrorCode.INVALID_RECORD, message: 'a compacted topic cannot accept a record without a key' }
-  } catch (error) {
-    if (error instanceof KafkaError) return { errorCode: error.code, message: error.message }
-    return { errorCode: ErrorCode.CORRUPT_MESSAGE, message: `the records of the batch do not parse: ${(error as Error).message}` }
+class AppendOrder {
+  private readonly tails = new WeakMap<Partition, Promise<void>>()
+
+  run<R>(partition: Partition, verdict: RecordsCheck | Promise<RecordsCheck>, append: (verdict: RecordsCheck) => Promise<R>): Promise<R> {
+    const tail = this.tails.get(partition)
+    if (tail === undefined && !(verdict instanceof Promise)) return append(verdict)
+    const turn = (tail ?? Promise.resolve()).then(() => verdict)
+    // Registered before `done`, so this append takes its offsets before the next one is let through.
+    const result = turn.then(append)
+    const done = turn.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.tails.set(partition, done)
+    void done.then(() => {
+      if (this.tails.get(partition) === done) this.tails.delete(partition)
+    })
+    return result
   }
 }
 
-function failed(index: number, errorCode: number, message?: string): PartitionResult {
+const appendOrder = new AppendOrder()
+
+function failed(index: number, errorCode: number, message?: string, recordErrors: ProduceResponseBatchIndexAndErrorMessage[] = []): PartitionResult {
   return {
     index,
     errorCode,
     baseOffset: -1n,
     logAppendTimeMs: -1n,
     logStartOffset: -1n,
+    recordErrors,
     errorMessage: message ?? errorInfo(errorCode).message,
   }
 }
@@ -83,41 +114,59 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             return failed(index, ErrorCode.INVALID_TOPIC_EXCEPTION, `cannot produce to the internal topic '${topic.name}'`)
           }
           if (records === null) return failed(index, ErrorCode.INVALID_RECORD, 'records are null')
-          const maxMessageBytes = Number(topicConfig(topic.configs, 'max.message.bytes', broker.config))
+          const setting = (name: string): string => topicConfig(topic.configs, name, broker.config)
+          const maxMessageBytes = Number(setting('max.message.bytes'))
           const check = checkProducedBatch(records, { allowZstd: apiVersion >= 7, maxMessageBytes })
           if (!check.ok) return failed(index, check.errorCode, check.message)
           if (check.header.producerId >= 0n) {
             return failed(index, ErrorCode.UNKNOWN_PRODUCER_ID, 'idempotent and transactional producers are not supported yet')
           }
-          if (topicConfig(topic.configs, 'cleanup.policy', broker.config).includes('compact')) {
-            const problem = keylessProblem(records)
-            if (problem) return failed(index, problem.errorCode, problem.message)
-          }
-          const minInsync = Number(topicConfig(topic.configs, 'min.insync.replicas', broker.config))
-          if (acks === -1 && partition.isr.length < minInsync) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
-          const logAppendTime =
-            topicConfig(topic.configs, 'message.timestamp.type', broker.config) === 'LogAppendTime'
-              ? BigInt(Date.now())
-              : undefined
-          try {
-            const { baseOffset } = await partition.appendAsLeader(records, { logAppendTime })
-            return {
-              index,
-              errorCode: ErrorCode.NONE,
-              baseOffset,
-              logAppendTimeMs: logAppendTime ?? -1n,
-              logStartOffset: partition.logStartOffset,
-              errorMessage: null,
+          const logAppendTime = setting('message.timestamp.type') === 'LogAppendTime'
+          const compacted = setting('cleanup.policy').includes('compact')
+          const verdict: RecordsCheck | Promise<RecordsCheck> =
+            broker.config.recordValidation || compacted
+              ? batchInflater.validate(records, {
+                  now: Date.now(),
+                  timestampBounds: logAppendTime
+                    ? null
+                    : { beforeMaxMs: Number(setting('message.timestamp.before.max.ms')), afterMaxMs: Number(setting('message.timestamp.after.max.ms')) },
+                  requireKeys: compacted,
+                  maxInflatedBytes: inflationLimit(maxMessageBytes),
+                })
+              : { ok: true, maxTimestamp: check.header.maxTimestamp }
+          const settled =
+            verdict instanceof Promise
+              ? verdict.catch((error: Error): RecordsCheck => {
+                  broker.log.error(`checking a batch for ${topic.name}-${index} failed: ${error.message}`)
+                  return { ok: false, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, message: 'the batch could not be checked', recordErrors: [] }
+                })
+              : verdict
+          return appendOrder.run(partition, settled, async (verdict) => {
+            if (!verdict.ok) return failed(index, verdict.errorCode, verdict.message, verdict.recordErrors)
+            const minInsync = Number(setting('min.insync.replicas'))
+            if (acks === -1 && partition.isr.length < minInsync) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
+            if (!logAppendTime && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)
+            const appendTime = logAppendTime ? BigInt(Date.now()) : undefined
+            try {
+              const { baseOffset } = await partition.appendAsLeader(records, { logAppendTime: appendTime })
+              return {
+                index,
+                errorCode: ErrorCode.NONE,
+                baseOffset,
+                logAppendTimeMs: appendTime ?? -1n,
+                logStartOffset: partition.logStartOffset,
+                errorMessage: null,
+              }
+            } catch (error) {
+              // A storage failure is logged once, by the node; each append it refuses only here, quietly.
+              if (error instanceof StorageError) {
+                broker.log.debug(`append to ${topic.name}-${index} refused: ${error.message}`)
+                return failed(index, ErrorCode.KAFKA_STORAGE_ERROR, error.message)
+              }
+              broker.log.error(`append to ${topic.name}-${index} failed: ${(error as Error).message}`)
+              return failed(index, ErrorCode.KAFKA_STORAGE_ERROR)
             }
-          } catch (error) {
-            // A storage failure is logged once, by the node; each append it refuses only here, quietly.
-            if (error instanceof StorageError) {
-              broker.log.debug(`append to ${topic.name}-${index} refused: ${error.message}`)
-              return failed(index, ErrorCode.KAFKA_STORAGE_ERROR, error.message)
-            }
-            broker.log.error(`append to ${topic.name}-${index} failed: ${(error as Error).message}`)
-            return failed(index, ErrorCode.KAFKA_STORAGE_ERROR)
-          }
+          })
         }),
       )
     }

@@ -114,34 +114,73 @@ export function crc32cOf(data: Buffer): number {
   return (crc ^ 0xffffffff) >>> 0
 }
 
+/** One record as DefaultRecord.java lays it out; the fields a test leaves out are those of a plain record. */
+export interface RecordSpec {
+  offsetDelta: number
+  timestampDelta?: number
+  /** Absent or null: a null key (length -1). */
+  key?: Buffer | null
+  value?: Buffer | null
+  headers?: [string, Buffer | null][]
+}
+
+/** A record's bytes: length varint, then attributes, timestampDelta, offsetDelta, key, value, header count, headers. */
+export function recordBytes(spec: RecordSpec): Buffer {
+  const body = new Bytes().int8(0).varint(spec.timestampDelta ?? 0).varint(spec.offsetDelta)
+  const field = (bytes: Buffer | null | undefined): void => {
+    if (bytes === null || bytes === undefined) body.varint(-1)
+    else body.varint(bytes.length).raw(bytes)
+  }
+  field(spec.key)
+  field(spec.value)
+  body.varint(spec.headers?.length ?? 0)
+  for (const [key, value] of spec.headers ?? []) {
+    field(Buffer.from(key))
+    field(value)
+  }
+  const built = body.build()
+  return new Bytes().varint(built.length).raw(built).build()
+}
+
+/** A batch header around `records` (the records section as it goes on the wire: compressed, if the codec says so). */
+export interface BatchSpec {
+  records: Buffer
+  count: number
+  /** Defaults to count - 1. */
+  lastOffsetDelta?: number
+  /** Codec bits and flags; defaults to 0 (uncompressed, CreateTime). */
+  attributes?: number
+  baseTimestamp?: bigint
+  /** Defaults to baseTimestamp. */
+  maxTimestamp?: bigint
+  magic?: number
+}
+
+/** A magic-2 batch as DefaultRecordBatch.java lays it out, with a valid CRC-32C, so only the intended damage remains. */
+export function batchBytes(spec: BatchSpec): Buffer {
+  const baseTimestamp = spec.baseTimestamp ?? 1_700_000_000_000n
+  const afterCrc = new Bytes()
+    .int16(spec.attributes ?? 0)
+    .int32(spec.lastOffsetDelta ?? spec.count - 1)
+    .int64(baseTimestamp)
+    .int64(spec.maxTimestamp ?? baseTimestamp)
+    .int64(-1n) // producerId
+    .int16(-1) // producerEpoch
+    .int32(-1) // baseSequence
+    .int32(spec.count)
+    .raw(spec.records)
+    .build()
+  const afterLength = new Bytes().int32(-1).int8(spec.magic ?? 2).uint32(crc32cOf(afterCrc)).raw(afterCrc).build()
+  return new Bytes().int64(0n).int32(afterLength.length).raw(afterLength).build()
+}
+
 /**
  * One uncompressed magic-2 record batch with `values` as records (null keys, no headers), laid out as
  * DefaultRecordBatch.java describes. Tests damage a copy of it to make bad batches.
  */
 export function handBuiltBatch(values: string[], options: { magic?: number; timestamp?: bigint } = {}): Buffer {
-  const timestamp = options.timestamp ?? 1_700_000_000_000n
-  const records = new Bytes()
-  values.forEach((value, i) => {
-    const body = new Bytes().int8(0).varint(0).varint(i).varint(-1)
-    const valueBytes = Buffer.from(value)
-    body.varint(valueBytes.length).raw(valueBytes).varint(0)
-    const built = body.build()
-    records.varint(built.length).raw(built)
-  })
-  const afterCrc = new Bytes()
-    .int16(0) // attributes: no compression, CreateTime
-    .int32(values.length - 1) // lastOffsetDelta
-    .int64(timestamp) // baseTimestamp
-    .int64(timestamp) // maxTimestamp
-    .int64(-1n) // producerId
-    .int16(-1) // producerEpoch
-    .int32(-1) // baseSequence
-    .int32(values.length) // recordsCount
-    .raw(records.build())
-    .build()
-  const magic = options.magic ?? 2
-  const afterLength = new Bytes().int32(-1).int8(magic).uint32(crc32cOf(afterCrc)).raw(afterCrc).build()
-  return new Bytes().int64(0n).int32(afterLength.length).raw(afterLength).build()
+  const records = Buffer.concat(values.map((value, i) => recordBytes({ offsetDelta: i, value: Buffer.from(value) })))
+  return batchBytes({ records, count: values.length, magic: options.magic, baseTimestamp: options.timestamp })
 }
 
 /** Produce v3-8 body (non-flexible) for one topic-partition. */
@@ -170,6 +209,43 @@ export function produceResponseError(payload: Buffer): { correlationId: number; 
   at += 4 // partitions array length (1)
   at += 4 // partition index
   return { correlationId, errorCode: payload.readInt16BE(at) }
+}
+
+/** The first partition's answer in a Produce v8 response payload (non-flexible), with what v8 adds (KIP-467). */
+export interface ProduceAnswerV8 {
+  correlationId: number
+  errorCode: number
+  baseOffset: bigint
+  recordErrors: { batchIndex: number; message: string | null }[]
+  errorMessage: string | null
+}
+
+/**
+ * Walks a Produce v8 response as ProduceResponse.json lays it out: correlationId, [topic name, [index, errorCode,
+ * baseOffset, logAppendTimeMs, logStartOffset, [batchIndex, batchIndexErrorMessage], errorMessage]], throttleTimeMs.
+ */
+export function produceResponseV8(payload: Buffer): ProduceAnswerV8 {
+  let at = 0
+  const int16 = (): number => ((at += 2), payload.readInt16BE(at - 2))
+  const int32 = (): number => ((at += 4), payload.readInt32BE(at - 4))
+  const int64 = (): bigint => ((at += 8), payload.readBigInt64BE(at - 8))
+  const string = (): string | null => {
+    const length = int16()
+    if (length < 0) return null
+    at += length
+    return payload.toString('utf8', at - length, at)
+  }
+  const correlationId = int32()
+  int32() // topics (1)
+  string() // topic name
+  int32() // partitions (1)
+  int32() // partition index
+  const errorCode = int16()
+  const baseOffset = int64()
+  int64() // logAppendTimeMs
+  int64() // logStartOffset
+  const recordErrors = Array.from({ length: int32() }, () => ({ batchIndex: int32(), message: string() }))
+  return { correlationId, errorCode, baseOffset, recordErrors, errorMessage: string() }
 }
 
 /** A socket that sends raw bytes and reads whole response frames. */

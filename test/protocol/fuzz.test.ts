@@ -7,6 +7,7 @@
  *
  * (a) in process: the request decoder either decodes a mutated frame or throws DecodeError/RangeError, never
  *     returns a collection larger than the frame, and what it decodes encodes and decodes again to the same value;
+ *     a Produce frame's batches go through produce's checks (checkProducedBatch, validateRecords) without throwing;
  * (b) over sockets, to one real broker process: after each mutated frame a fresh connection still gets an
  *     ApiVersions answer, and the process never exits.
  */
@@ -15,7 +16,8 @@ import net from 'node:net'
 import { randomInt } from 'node:crypto'
 import { DecodeError } from '../../protocol/reader.js'
 import { decodeResponseFrame } from '../../protocol/frame.js'
-import { checkProducedBatch } from '../../protocol/record-batch.js'
+import { checkProducedBatch, validateRecords } from '../../protocol/record-batch.js'
+import { inflationLimit } from '../../protocol/compression.js'
 import { apiVersions, type ApiVersionsResponse } from '../../protocol/messages/api-versions.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { frameNamed, loadFrames, type LoadedFrame } from '../fixtures/frames.js'
@@ -174,7 +176,8 @@ describe(`protocol fuzz, seed ${SEED}`, () => {
       if (decoded.api.name === 'Produce') {
         for (const topic of decoded.body.topicData) {
           for (const partition of topic.partitionData) {
-            if (partition.records) checkProducedBatch(partition.records, { allowZstd: true, maxMessageBytes: 1048588 })
+            if (!partition.records || !checkProducedBatch(partition.records, { allowZstd: true, maxMessageBytes: 1048588 }).ok) continue
+            validateRecords(partition.records, { now: Date.now(), timestampBounds: null, requireKeys: false, maxInflatedBytes: inflationLimit(1048588) })
           }
         }
       }

@@ -2,7 +2,7 @@
  * Record batches (magic 2, DefaultRecordBatch.java) as real producers build them: batches from kafkajs's own encoder
  * (node_modules/kafkajs/src/protocol/recordBatch), and the batches kcat (librdkafka) sent in the golden Produce
  * frames. Expected error codes are Kafka's (Errors.java): CORRUPT_MESSAGE 2, MESSAGE_TOO_LARGE 10,
- * UNSUPPORTED_COMPRESSION_TYPE 76, INVALID_RECORD 87.
+ * INVALID_TIMESTAMP 32, UNSUPPORTED_COMPRESSION_TYPE 76, INVALID_RECORD 87.
  */
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
@@ -42,6 +42,7 @@ const CORRUPT_MESSAGE = 2
 const MESSAGE_TOO_LARGE = 10
 const UNSUPPORTED_COMPRESSION_TYPE = 76
 const INVALID_RECORD = 87
+const INVALID_TIMESTAMP = 32
 const CHECKS = { allowZstd: true, maxMessageBytes: 1048588 }
 
 /** Three sensor readings, as kafkajs's producer lays them out (timestamps 1700000000000 + 0, 5, 10 ms). */
@@ -213,7 +214,8 @@ describe('what the broker stamps on a stored batch', () => {
     expect(header.attributes).toBe(Compression.gzip | Attribute.logAppendTime)
     expect(header.maxTimestamp).toBe(1800000000000n)
     expect(computeCrc(batch)).toBe(header.crc)
-    expect(checkProducedBatch(batch, CHECKS)).toMatchObject({ ok: true })
+    // Only the broker sets it: a producer's batch with the flag is refused (LogValidator.validateTimestamp).
+    expect(checkProducedBatch(batch, CHECKS)).toMatchObject({ ok: false, errorCode: INVALID_TIMESTAMP })
     // LogAppendTime: every record reads the broker's time (DefaultRecordBatch: "the max timestamp is used").
     expect(decodeRecords(batch).map((r) => r.timestamp)).toEqual([1800000000000n, 1800000000000n, 1800000000000n])
   })
