@@ -112,8 +112,8 @@ export class GroupCoordinator {
     this.offsetsTopic = topic
     let records = 0
     for (const partition of topic.partitions) {
-      for await (const batch of partition.log.scan(partition.logStartOffset, partition.highWatermark)) {
-        for (const record of decodeRecords(batch)) {
+      for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+        for (const record of decodeRecords(batch.bytes)) {
           if (record.key) this.apply(record.key, record.value)
           records++
         }

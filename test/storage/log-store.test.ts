@@ -8,10 +8,12 @@ import { describe, expect, it } from 'vitest'
 import { LogStore, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
 import type { PartitionLog } from '../../storage/partition-log.js'
 import {
+  batchBytes,
   expectBatches,
   expectedStored,
   offsetsOf,
   producerBatch,
+  readLog,
   valuesOf,
   withBaseOffset,
   withFlippedRecordByte,
@@ -23,13 +25,11 @@ const packr = new Packr({ int64AsType: 'bigint', mapsAsObjects: true })
 const { open } = backendsPerTest()
 
 async function readAll(log: PartitionLog): Promise<Buffer[]> {
-  return log.read(log.logStartOffset, NO_LIMIT, log.logEndOffset)
+  return readLog(log, log.logStartOffset, NO_LIMIT, log.logEndOffset)
 }
 
-async function scanAll(log: PartitionLog): Promise<Buffer[]> {
-  const batches: Buffer[] = []
-  for await (const batch of log.scan(0n, log.logEndOffset + 100n)) batches.push(batch)
-  return batches
+function scanAll(log: PartitionLog): Promise<Buffer[]> {
+  return batchBytes(log, 0n, log.logEndOffset + 100n)
 }
 
 /** A log of three batches, 0-2, 3-4 and 5-7 (log end 8), fully written and exposed. */
@@ -88,7 +88,7 @@ describe('recovery on open', () => {
       expect(log.logEndOffset).toBe(8n)
       expect(log.durableEndOffset).toBe(8n)
       expect(log.highWatermark).toBe(8n)
-      expectBatches(await log.read(0n, NO_LIMIT, 100n), stored)
+      expectBatches(await readLog(log, 0n, NO_LIMIT, 100n), stored)
       expectBatches(await scanAll(log), stored)
       expect((await backend.allKeys()).some((key) => key.equals(badKey))).toBe(false)
 
@@ -98,7 +98,7 @@ describe('recovery on open', () => {
       await backend.restart()
       const reopened = await backend.log(0)
       expect(reopened.logEndOffset).toBe(10n)
-      expectBatches(await reopened.read(0n, NO_LIMIT, 10n), [...stored, expected])
+      expectBatches(await readLog(reopened, 0n, NO_LIMIT, 10n), [...stored, expected])
     })
   })
 
@@ -127,7 +127,7 @@ describe('recovery on open', () => {
 
     const log = await backend.log(0)
     expect(log.logEndOffset).toBe(11n)
-    expectBatches(await log.read(0n, NO_LIMIT, 11n), [...stored, extra])
+    expectBatches(await readLog(log, 0n, NO_LIMIT, 11n), [...stored, extra])
   })
 
   it('clamps the high watermark and the epoch cache to the recovered log end', async () => {
@@ -259,7 +259,7 @@ describe('deleteTopic', () => {
     const log = await backend.store.log(reborn.topicId, 0, { create: true })
 
     expect([log.logStartOffset, log.logEndOffset, log.highWatermark]).toEqual([0n, 0n, 0n])
-    expectBatches(await log.read(0n, NO_LIMIT, 100n), [])
+    expectBatches(await readLog(log, 0n, NO_LIMIT, 100n), [])
     await log.append(producerBatch('new', 1), { leaderEpoch: 0 })
     await backend.restart()
     const reopened = await backend.store.log(reborn.topicId, 0, { create: false })

@@ -12,7 +12,7 @@ import { readScenarios } from './read.js'
 import { restartScenarios } from './restart.js'
 import { truncationScenarios } from './truncation.js'
 
-export type { BackendFactory, BackendOptions, ContractLog, LogBackend } from './backend.js'
+export type { BackendFactory, BackendOptions, LogBackend } from './backend.js'
 
 export function partitionLogContract(name: string, factory: BackendFactory): void {
   describe(`partition log contract: ${name}`, () => {
