@@ -439,28 +439,34 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
 
   async offsetForTimestamp(timestamp: bigint, options: TimestampSearch): Promise<TimestampMatch | null> {
     const logStart = this.start
-    const end = min(options.upTo, this.durableEnd)
-    if (logStart >= end || timestamp > this.timeState.maxTimestamp) return null
+    const end = this.durableEnd
+    if (logStart >= min(options.upTo, end) || timestamp > this.timeState.maxTimestamp) return null
+    // Every record below `from` is older than the target.
     const from = (await this.index.lastBefore(timestamp, logStart + 1n, end + 1n))?.offset ?? logStart
     let blockStart = from
     for await (const entry of this.index.entries(from, end)) {
+      if (blockStart >= options.upTo) return null
       if (entry.blockMaxTimestamp >= timestamp) {
         const found = await this.searchBlock(blockStart, entry.offset, timestamp, options)
-        if (found) return found
+        if (found !== undefined) return found
       }
       blockStart = entry.offset
     }
-    return this.searchBlock(blockStart, end, timestamp, options)
+    return (await this.searchBlock(blockStart, end, timestamp, options)) ?? null
   }
 
-  /** The first record at or after `timestamp` in the batches of [from, to), or null. */
-  private async searchBlock(from: bigint, to: bigint, timestamp: bigint, options: TimestampSearch): Promise<TimestampMatch | null> {
+  /**
+   * The first record at or after `timestamp` in the batches of [from, to): the match, null when the first match is at
+   * or above `options.upTo` (so it is no answer), undefined when the block holds none.
+   */
+  private async searchBlock(from: bigint, to: bigint, timestamp: bigint, options: TimestampSearch): Promise<TimestampMatch | null | undefined> {
     for await (const batch of this.batches(max(from, this.start), to)) {
+      if (batch.baseOffset >= options.upTo) return null
       if (batch.maxTimestamp < timestamp) continue
       const found = await this.searchBatch(batch, options.search, timestamp)
-      if (found) return found
+      if (found) return found.offset < options.upTo ? found : null
     }
-    return null
+    return undefined
   }
 
   async offsetOfMaxTimestamp(options: TimestampSearch): Promise<TimestampMatch | null> {

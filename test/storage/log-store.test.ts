@@ -19,6 +19,7 @@ import {
   withFlippedRecordByte,
 } from './batches.js'
 import { LevelBackend, NO_LIMIT, backendsPerTest } from './level-backend.js'
+import { below } from './contract/lookup.js'
 
 /** msgpack as storage/database.ts configures it, to write state records as a crash could leave them. */
 const packr = new Packr({ int64AsType: 'bigint', mapsAsObjects: true })
@@ -175,6 +176,82 @@ describe('recovery on open', () => {
     expect(log.logStartOffset).toBe(4n)
     expect(log.logEndOffset).toBe(8n)
     expectBatches(await readAll(log), stored.slice(1))
+  })
+})
+
+describe('the time index', () => {
+  /** Appends batches of `sizes` bytes or so (one record each, ten bytes of timestamp apart); returns their sizes. */
+  async function appendSized(log: PartitionLog, sizes: number[]): Promise<number[]> {
+    const stored: number[] = []
+    for (const [i, size] of sizes.entries()) {
+      const input = producerBatch(`s${i}`, 1, { valueBytes: size, timestamps: [BigInt(1000 + 10 * i)] })
+      stored.push(input.length)
+      await log.append(input, { leaderEpoch: 0 })
+    }
+    log.setHighWatermark(log.durableEndOffset)
+    return stored
+  }
+
+  /** Where blocks end for batches of these sizes: after the batch that brings a block to 4096 bytes (index.interval.bytes). */
+  function blockEnds(sizes: number[]): bigint[] {
+    const ends: bigint[] = []
+    let open = 0
+    sizes.forEach((size, i) => {
+      open += size
+      if (open >= 4096) {
+        ends.push(BigInt(i + 1))
+        open = 0
+      }
+    })
+    return ends
+  }
+
+  it('gets an entry whenever 4 KiB of batches have been appended since the last one, in the same write', async () => {
+    const backend = await open()
+    const sizes = await appendSized(await backend.log(0), [900, 1500, 3000, 200, 200, 5000, 100, 4000, 4000])
+
+    expect(await backend.timeIndexOffsets(0)).toEqual(blockEnds(sizes))
+  })
+
+  it('loses the entries of the batches recovery cuts', async () => {
+    const backend = await open()
+    const sizes = await appendSized(await backend.log(0), [5000, 5000])
+    const badKey = backend.rawLogKey(0, 2n)
+    const badEntry = backend.rawTimeKey(0, 3n)
+
+    // A batch past the recovery point that fails its CRC, and the entry written with it.
+    await backend.whileStopped(async (db) => {
+      await db.put(badKey, withFlippedRecordByte(storedAt(2n, 1)))
+      await db.put(badEntry, Buffer.alloc(16))
+    })
+
+    const log = await backend.log(0)
+    expect(log.logEndOffset).toBe(2n)
+    expect(await backend.timeIndexOffsets(0)).toEqual(blockEnds(sizes))
+    await appendSized(log, [5000])
+    expect(await backend.timeIndexOffsets(0)).toEqual([1n, 2n, 3n])
+  })
+
+  it('is built on open for a log stored without one, with the same entries and the same answers', async () => {
+    const backend = await open()
+    const log = await backend.log(0)
+    const sizes = await appendSized(log, Array.from({ length: 30 }, (_, i) => 300 + ((i * 737) % 2500)))
+    const probes = [0n, 1005n, 1150n, 1151n, 1290n, 1291n]
+    const answers = await Promise.all(probes.map((timestamp) => log.offsetForTimestamp(timestamp, below(30n))))
+    const entries = await backend.timeIndexOffsets(0)
+    expect(entries).toEqual(blockEnds(sizes))
+
+    // As a node from before the index left it: no entries, and a state record without the index's state.
+    await backend.whileStopped(async (db) => {
+      for (const offset of entries) await db.del(backend.rawTimeKey(0, offset))
+      const { timeIndex: _timeIndex, ...state } = packr.unpack((await db.get(backend.rawStateKey(0)))!) as Record<string, unknown>
+      await db.put(backend.rawStateKey(0), packr.pack(state))
+    })
+
+    const rebuilt = await backend.log(0)
+    expect(await backend.timeIndexOffsets(0)).toEqual(entries)
+    expect(await Promise.all(probes.map((timestamp) => rebuilt.offsetForTimestamp(timestamp, below(30n))))).toEqual(answers)
+    expect(answers.map((answer) => answer?.offset)).toEqual([0n, 1n, 15n, 16n, 29n, undefined])
   })
 })
 

@@ -8,7 +8,9 @@ import { describe } from 'vitest'
 import { appendScenarios } from './append.js'
 import { backendsOf, type BackendFactory } from './backend.js'
 import { lookupScenarios } from './lookup.js'
+import { lookupPropertyScenarios } from './lookup-property.js'
 import { readScenarios } from './read.js'
+import { readPropertyScenarios } from './read-property.js'
 import { restartScenarios } from './restart.js'
 import { truncationScenarios } from './truncation.js'
 
@@ -19,8 +21,10 @@ export function partitionLogContract(name: string, factory: BackendFactory): voi
     const open = backendsOf(factory)
     appendScenarios(open)
     readScenarios(open)
+    readPropertyScenarios(open)
     truncationScenarios(open)
     lookupScenarios(open)
+    lookupPropertyScenarios(open)
     restartScenarios(open)
   })
 }
