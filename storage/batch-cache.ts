@@ -33,8 +33,8 @@ interface Node extends CachedBatch {
 
 /** One partition's cached batches: a contiguous run that ends at its log end, in offset order. */
 export class CacheRun {
-  /** items[first..] are the cached batches; the ones before `first` have left. */
-  private items: Node[] = []
+  /** items[first..] are the cached batches; the slots before `first` are emptied as their batches leave. */
+  private items: (Node | undefined)[] = []
   private first = 0
 
   constructor(private readonly cache: BatchCache) {}
@@ -82,7 +82,7 @@ export class CacheRun {
   /** Drops the cached batches that end at or after `offset` (truncation). */
   dropFrom(offset: bigint): void {
     const keep = this.first + this.indexOf(offset)
-    for (const node of this.items.splice(keep)) this.cache.forget(node)
+    for (const node of this.items.splice(keep)) this.cache.forget(node!)
   }
 
   /** Drops the cached batches that end below `offset` (a new log start). */
@@ -116,10 +116,17 @@ export class CacheRun {
   }
 
   private dropFirst(count: number): void {
-    for (let i = 0; i < count; i++) this.cache.forget(this.items[this.first + i]!)
+    for (let i = this.first; i < this.first + count; i++) {
+      this.cache.forget(this.items[i]!)
+      // The slot lets go of the batch at once: an evicted batch must not stay alive until the run is compacted.
+      this.items[i] = undefined
+    }
     this.first += count
     // Compacted now and then, so a long-lived run neither grows without bound nor is copied on every drop.
-    if (this.first > 1024 && this.first * 2 > this.items.length) {
+    if (this.first === this.items.length) {
+      this.items = []
+      this.first = 0
+    } else if (this.first > 64 && this.first * 2 > this.items.length) {
       this.items = this.items.slice(this.first)
       this.first = 0
     }

@@ -442,7 +442,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     const end = this.durableEnd
     if (logStart >= min(options.upTo, end) || timestamp > this.timeState.maxTimestamp) return null
     // Every record below `from` is older than the target.
-    const from = (await this.index.lastBefore(timestamp, logStart + 1n, end + 1n))?.offset ?? logStart
+    const from = (await this.index.lastBefore(timestamp, logStart + 1n, end + 1n, this.timeState.maxTimestamp))?.offset ?? logStart
     let blockStart = from
     for await (const entry of this.index.entries(from, end)) {
       if (blockStart >= options.upTo) return null
