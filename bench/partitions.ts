@@ -74,11 +74,23 @@ async function createTopic(broker: BrokerProcess): Promise<{ topicId: string; pr
   }
 }
 
+/** Samples the broker's anonymous memory every 250 ms while a phase runs; `row` reports the phase's peak. */
+let peakAnonMb = 0
+function sampleFrom(pid: number): NodeJS.Timeout {
+  peakAnonMb = 0
+  const sample = (): void => {
+    peakAnonMb = Math.max(peakAnonMb, memory(pid).anonMb)
+  }
+  sample()
+  return setInterval(sample, 250).unref()
+}
+
 const rows: string[] = []
 function row(phase: string, pid: number, detail: string): void {
   const { rssMb, peakMb, anonMb, fileMb } = memory(pid)
-  rows.push(`| ${phase} | ${rssMb} | ${anonMb} | ${fileMb} | ${peakMb} | ${detail} |`)
-  process.stderr.write(`partitions: ${phase}: RSS ${rssMb} MB (anonymous ${anonMb}, file ${fileMb}), peak ${peakMb} MB ${detail}\n`)
+  const peakAnon = Math.max(peakAnonMb, anonMb)
+  rows.push(`| ${phase} | ${rssMb} | ${anonMb} | ${fileMb} | ${peakAnon} | ${peakMb} | ${detail} |`)
+  process.stderr.write(`partitions: ${phase}: RSS ${rssMb} MB (anonymous ${anonMb}, file ${fileMb}), peak anonymous ${peakAnon} MB, peak RSS ${peakMb} MB ${detail}\n`)
 }
 
 const dir = mkdtempSync(join(values['tmp-dir']!, 'brook-partitions-'))
@@ -88,6 +100,7 @@ try {
   const { topicId, produceVersion, fetchVersion } = await createTopic(broker)
   row(`started, ${partitions} partitions created`, broker.pid, '')
   const pool = makeBatchPool({ batches: 256, batchBytes: number('batch-bytes'), recordBytes: 100 })
+  let sampler = sampleFrom(broker.pid)
   const produced = await produceLoad({
     host: broker.host,
     port: broker.port,
@@ -100,6 +113,7 @@ try {
     window: number('window'),
     connections: number('connections'),
   })
+  clearInterval(sampler)
   if (produced.errors > 0) throw new Error(`produce failed: ${produced.firstError}`)
   row('after producing', broker.pid, `${Math.round(produced.bytes / 1e6)} MB at ${produced.MBps.toFixed(1)} MB/s`)
   const fetchAll = () =>
@@ -114,13 +128,18 @@ try {
       partitionMaxBytes: number('partition-max-kb') * 1024,
       connections: number('connections'),
     })
+  sampler = sampleFrom(broker.pid)
   const fetched = await fetchAll()
+  clearInterval(sampler)
   if (!fetched.complete) throw new Error(`fetch did not read everything back: ${fetched.firstError ?? ''}`)
   row('after fetching it all back', broker.pid, `${Math.round(fetched.bytes / 1e6)} MB at ${fetched.MBps.toFixed(1)} MB/s`)
   await broker.stop()
   broker = await startBroker({ dataDir: join(dir, 'brook'), args: brokerArgs })
+  peakAnonMb = 0
   row('restarted', broker.pid, `cold start (open and recovery) ${(broker.startMs / 1000).toFixed(2)} s`)
+  sampler = sampleFrom(broker.pid)
   const again = await fetchAll()
+  clearInterval(sampler)
   if (!again.complete) throw new Error(`fetch after the restart did not read everything back: ${again.firstError ?? ''}`)
   row('after fetching it all again', broker.pid, `${Math.round(again.bytes / 1e6)} MB at ${again.MBps.toFixed(1)} MB/s`)
 } finally {
@@ -134,8 +153,8 @@ process.stdout.write(
     '',
     `${number('total-mb')} MiB of 100-byte records in ${number('batch-bytes')}-byte batches, cache ${number('cache-max-mb')} MiB.`,
     '',
-    '| phase | RSS, MB | of it anonymous | of it file pages | peak RSS, MB | |',
-    '|---|---|---|---|---|---|',
+    '| phase | RSS, MB | of it anonymous | of it file pages | peak anonymous during the phase | peak RSS so far | |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
     '',
   ].join('\n'),

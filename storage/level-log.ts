@@ -81,7 +81,12 @@ export interface PartitionState {
   timeIndex?: TimeIndexState
   /** Absent in a log stored before the cleaner checkpoint existed. */
   cleaner?: CleanerCheckpoint
+  /** The MAX_TIMESTAMP batch of the written log, when known (null: no batches); absent when not known. */
+  maxTimestampBatch?: MaxTimestampBatch | null
 }
+
+/** The state a log opens with: everything the state record may lack is filled in, but MAX_TIMESTAMP may be unknown. */
+type OpenState = Required<Omit<PartitionState, 'maxTimestampBatch'>> & Pick<PartitionState, 'maxTimestampBatch'>
 
 /** What every log of a node shares. */
 export interface LogContext {
@@ -116,7 +121,7 @@ interface MaxTimestampBatch {
   lastOffset: bigint
 }
 
-const EMPTY_STATE: PartitionState = {
+const EMPTY_STATE: OpenState = {
   logStartOffset: 0n,
   logEndOffset: 0n,
   highWatermark: 0n,
@@ -125,6 +130,7 @@ const EMPTY_STATE: PartitionState = {
   sizeBytes: 0,
   timeIndex: EMPTY_TIME_INDEX,
   cleaner: NO_CLEANER_CHECKPOINT,
+  maxTimestampBatch: null,
 }
 
 /** How many blocks MAX_TIMESTAMP keeps as candidates while it reads the index (see findMaxTimestampBatch). */
@@ -164,7 +170,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     private readonly context: LogContext,
     readonly topicId: string,
     readonly partition: number,
-    state: Required<PartitionState>,
+    state: OpenState,
   ) {
     this.key = partitionKey(topicId, partition)
     this.stateKey = context.db.partitionStateKey(this.key)
@@ -179,6 +185,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     this.checkpoint = state.cleaner
     this.timeState = state.timeIndex
     this.writtenTimeState = state.timeIndex
+    this.maxBatch = state.maxTimestampBatch
   }
 
   static async open(context: LogContext, topicId: string, partition: number): Promise<LevelPartitionLog> {
@@ -198,7 +205,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     const key = partitionKey(topicId, partition)
     if ((await db.partitions.get(key)) !== undefined) return LevelPartitionLog.open(context, topicId, partition)
     await db.write((batch) => void batch.put(db.partitionStateKey(key), packr.pack(EMPTY_STATE)))
-    return new LevelPartitionLog(context, topicId, partition, { ...EMPTY_STATE, timeIndex: EMPTY_TIME_INDEX, cleaner: NO_CLEANER_CHECKPOINT })
+    return new LevelPartitionLog(context, topicId, partition, EMPTY_STATE)
   }
 
   get logStartOffset(): bigint {
@@ -293,20 +300,14 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     }
     const drained = this.unflushed.slice(0, taken)
     this.unflushed = taken === this.unflushed.length ? [] : this.unflushed.slice(taken)
-    // What this write makes durable ends where the entries left for a later write begin.
+    // What this write makes durable ends where the entries left for a later write begin. The write before this one
+    // has completed (writes run one at a time), so maxBatch covers everything written before it.
     const end = this.unflushed[0]?.baseOffset ?? this.end
-    batch.put(this.stateKey, packr.pack(this.state(end)))
+    const maxBatch = withWritten(this.maxBatch, drained)
+    batch.put(this.stateKey, packr.pack(this.state(end, maxBatch)))
     return () => {
       if (end > this.durableEnd) this.durableEnd = end
-      for (const entry of drained) this.noteWritten(entry)
-    }
-  }
-
-  /** Keeps the MAX_TIMESTAMP batch up to date as batches are written (the first of equal timestamps wins). */
-  private noteWritten(entry: Entry): void {
-    if (this.maxBatch === undefined) return
-    if (this.maxBatch === null || entry.maxTimestamp > this.maxBatch.maxTimestamp) {
-      this.maxBatch = { maxTimestamp: entry.maxTimestamp, baseOffset: entry.baseOffset, lastOffset: entry.lastOffset }
+      this.maxBatch = withWritten(this.maxBatch, drained)
     }
   }
 
@@ -314,8 +315,9 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
    * The state record as of a write that ends at `end`: entries past it are not in that write, so neither are their
    * offsets, bytes or epochs. Its recovery point is the end of what earlier (completed) writes hold.
    */
-  private state(end: bigint): Required<PartitionState> {
+  private state(end: bigint, maxBatch: MaxTimestampBatch | null | undefined): PartitionState {
     return {
+      ...(maxBatch !== undefined ? { maxTimestampBatch: maxBatch } : {}),
       logStartOffset: this.start,
       logEndOffset: end,
       highWatermark: this.watermark,
@@ -444,13 +446,15 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     // Every record below `from` is older than the target.
     const from = (await this.index.lastBefore(timestamp, logStart + 1n, end + 1n, this.timeState.maxTimestamp))?.offset ?? logStart
     let blockStart = from
-    for await (const entry of this.index.entries(from, end)) {
-      if (blockStart >= options.upTo) return null
-      if (entry.blockMaxTimestamp >= timestamp) {
-        const found = await this.searchBlock(blockStart, entry.offset, timestamp, options)
-        if (found !== undefined) return found
+    for await (const entries of this.index.entries(from, end)) {
+      for (const entry of entries) {
+        if (blockStart >= options.upTo) return null
+        if (entry.blockMaxTimestamp >= timestamp) {
+          const found = await this.searchBlock(blockStart, entry.offset, timestamp, options)
+          if (found !== undefined) return found
+        }
+        blockStart = entry.offset
       }
-      blockStart = entry.offset
     }
     return (await this.searchBlock(blockStart, end, timestamp, options)) ?? null
   }
@@ -500,18 +504,23 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     const kept: Candidate[] = []
     /** The highest bound of the candidates not kept, and the first block with it. */
     let dropped: { bound: bigint; from: bigint } | null = null
-    const consider = (candidate: Candidate): void => {
-      kept.push(candidate)
-      kept.sort(before)
-      if (kept.length <= MAX_TIMESTAMP_CANDIDATES) return
-      const out = kept.pop()!
+    const drop = (out: Candidate): void => {
       if (!dropped || out.bound > dropped.bound) dropped = { bound: out.bound, from: out.from }
       else if (out.bound === dropped.bound && out.from < dropped.from) dropped.from = out.from
     }
+    const consider = (candidate: Candidate): void => {
+      // Blocks come in offset order, so one that does not beat the last kept one is out at once.
+      if (kept.length === MAX_TIMESTAMP_CANDIDATES && before(candidate, kept.at(-1)!) > 0) return drop(candidate)
+      kept.push(candidate)
+      kept.sort(before)
+      if (kept.length > MAX_TIMESTAMP_CANDIDATES) drop(kept.pop()!)
+    }
     let blockStart = logStart
-    for await (const entry of this.index.entries(logStart, end)) {
-      consider({ from: blockStart, to: entry.offset, bound: entry.blockMaxTimestamp })
-      blockStart = entry.offset
+    for await (const entries of this.index.entries(logStart, end)) {
+      for (const entry of entries) {
+        consider({ from: blockStart, to: entry.offset, bound: entry.blockMaxTimestamp })
+        blockStart = entry.offset
+      }
     }
     // The written part of the open block has no entry; the log's largest timestamp bounds it.
     if (blockStart < end) consider({ from: blockStart, to: end, bound: this.timeState.maxTimestamp })
@@ -573,7 +582,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
       const base = batch.readBigInt64BE(At.baseOffset)
       if (base < newEnd) newEnd = base
     }
-    for await (const entry of this.index.entries(newEnd, BigInt.asIntN(64, (1n << 63n) - 1n))) changes.push({ key: this.index.key(entry.offset), value: null })
+    for await (const entries of this.index.entries(newEnd)) for (const entry of entries) changes.push({ key: this.index.key(entry.offset), value: null })
     const timeState = await this.indexStateAt(newEnd)
     this.bytes -= removedBytes
     this.end = newEnd
@@ -688,6 +697,16 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
   }
 }
 
+/** `known` (the MAX_TIMESTAMP batch so far, if known) once `written` are written too; the first of equal timestamps wins. */
+function withWritten(known: MaxTimestampBatch | null | undefined, written: readonly Entry[]): MaxTimestampBatch | null | undefined {
+  let best = known
+  if (best === undefined) return undefined
+  for (const entry of written) {
+    if (best === null || entry.maxTimestamp > best.maxTimestamp) best = { maxTimestamp: entry.maxTimestamp, baseOffset: entry.baseOffset, lastOffset: entry.lastOffset }
+  }
+  return best
+}
+
 /** The time index state of the written log of `key` cut at `end`. */
 async function indexStateOf(db: NodeDatabase, key: Buffer, index: TimeIndexReader, end: bigint): Promise<TimeIndexState> {
   const last = await index.lastAtOrBelow(end)
@@ -713,7 +732,7 @@ const REBUILD_CHUNK_ENTRIES = 1024
  * below it were deleted). Time index entries past the recovered end go with the cut; a log stored without a time
  * index gets one, built from its batches.
  */
-async function recover(db: NodeDatabase, key: Buffer, stored: PartitionState): Promise<Required<PartitionState>> {
+async function recover(db: NodeDatabase, key: Buffer, stored: PartitionState): Promise<OpenState> {
   const range = db.logRange(key)
   const index = new TimeIndexReader(db, key)
   let end = stored.recoveryPoint > stored.logStartOffset ? stored.recoveryPoint : stored.logStartOffset
@@ -730,18 +749,16 @@ async function recover(db: NodeDatabase, key: Buffer, stored: PartitionState): P
     }
   }
   const cutEntries: Buffer[] = []
-  for await (const entry of index.entries(end, BigInt.asIntN(64, (1n << 63n) - 1n))) cutEntries.push(index.key(entry.offset))
+  for await (const entries of index.entries(end)) for (const entry of entries) cutEntries.push(index.key(entry.offset))
   if (bad.length > 0 || cutEntries.length > 0) {
     await db.write((batch) => {
       for (const entryKey of [...bad, ...cutEntries]) batch.del(entryKey)
     })
   }
-  const timeIndex = stored.timeIndex === undefined
-    ? await rebuildIndex(db, key, index, end)
-    : end === stored.logEndOffset && cutEntries.length === 0
-      ? stored.timeIndex
-      : await indexStateOf(db, key, index, end)
-  const recovered: Required<PartitionState> = {
+  const unchanged = stored.timeIndex !== undefined && end === stored.logEndOffset && cutEntries.length === 0
+  const timeIndex = stored.timeIndex === undefined ? await rebuildIndex(db, key, index, end) : unchanged ? stored.timeIndex : await indexStateOf(db, key, index, end)
+  const recovered: OpenState = {
+    ...(unchanged && stored.maxTimestampBatch !== undefined ? { maxTimestampBatch: stored.maxTimestampBatch } : {}),
     logStartOffset: stored.logStartOffset,
     logEndOffset: end,
     highWatermark: stored.highWatermark < end ? stored.highWatermark : end,

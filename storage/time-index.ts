@@ -26,6 +26,9 @@ import type { NodeDatabase } from './database.js'
 /** Bytes of batches between two entries, at least (Kafka's index.interval.bytes default). */
 export const TIME_INDEX_INTERVAL_BYTES = 4096
 
+/** The largest offset a key can hold (Long.MAX_VALUE). */
+export const MAX_OFFSET = (1n << 63n) - 1n
+
 /** "No record yet": Kafka's Long.MIN_VALUE; every real timestamp is larger. */
 export const NO_TIMESTAMP = -(2n ** 63n)
 
@@ -155,16 +158,16 @@ export class TimeIndexReader {
   }
 
   /**
-   * The entries whose offset is in (after, before], in offset order. They are read a few at first and more at a time
-   * as the caller keeps asking: a search usually needs the next one or two.
+   * The entries whose offset is in (after, before], in offset order, a run at a time: a few at first and more as the
+   * caller keeps asking (a search usually needs the next one or two; MAX_TIMESTAMP reads them all).
    */
-  async *entries(after: bigint, before: bigint): AsyncGenerator<TimeIndexEntry> {
-    const iterator = this.db.db.iterator({ gt: this.key(after), lte: this.key(before), highWaterMarkBytes: 64 * 1024 })
+  async *entries(after: bigint, before: bigint = MAX_OFFSET): AsyncGenerator<TimeIndexEntry[]> {
+    const iterator = this.db.db.iterator({ gt: this.key(after), lte: this.key(before), highWaterMarkBytes: 256 * 1024 })
     try {
-      for (let size = 4; ; size = Math.min(size * 8, 1024)) {
+      for (let size = 4; ; size = Math.min(size * 8, 4096)) {
         const found = await iterator.nextv(size)
         if (found.length === 0) return
-        for (const [key, value] of found) yield this.decode(key, value)
+        yield found.map(([key, value]) => this.decode(key, value))
       }
     } finally {
       await iterator.close()
