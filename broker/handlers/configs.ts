@@ -23,6 +23,7 @@ import {
 import { ErrorCode } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
+import { quote } from '../quote.js'
 import { ConfigSource, ConfigType, resolveTopicConfigs } from '../topic-configs.js'
 
 export const ResourceType = { TOPIC: 2, BROKER: 4 } as const
@@ -51,7 +52,7 @@ export function brokerConfigEntries(broker: Broker): { name: string; value: stri
 function describeTopic(broker: Broker, name: string, keys: string[] | null, request: DescribeConfigsRequest, version: number): DescribeConfigsResponseDescribeConfigsResult {
   const topic = broker.topics.get(name)
   if (!topic) {
-    return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic '${name}' does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
+    return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${quote(name)} does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
   }
   const configs: Entry[] = resolveTopicConfigs(topic.configs, broker.config)
     .filter((c) => keys === null || keys.includes(c.name))
@@ -76,7 +77,7 @@ function describeTopic(broker: Broker, name: string, keys: string[] | null, requ
 
 function describeBroker(broker: Broker, name: string, keys: string[] | null, request: DescribeConfigsRequest): DescribeConfigsResponseDescribeConfigsResult {
   if (name !== '' && name !== String(broker.nodeId)) {
-    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `this is broker ${broker.nodeId}, not '${name}'`, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
+    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `this is broker ${broker.nodeId}, not ${quote(name)}`, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
   }
   const configs: Entry[] = brokerConfigEntries(broker)
     .filter((c) => keys === null || keys.includes(c.name))

@@ -30,6 +30,7 @@ import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } fro
 import { ErrorCode, errorInfo } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
+import { quote } from '../quote.js'
 import { GroupState } from '../group/group.js'
 
 const KeyType = { GROUP: 0, TRANSACTION: 1 } as const
@@ -153,8 +154,8 @@ export const deleteGroupsHandler = defineHandler<DeleteGroupsRequest, DeleteGrou
     results: await Promise.all(
       request.groupsNames.map(async (groupId) => {
         const errorCode = await broker.groups.deleteGroup(groupId)
-        if (errorCode === ErrorCode.NONE) broker.log.info(`deleted group '${groupId}'`)
-        else broker.log.debug(`delete group '${groupId}': ${errorInfo(errorCode).name}`)
+        if (errorCode === ErrorCode.NONE) broker.log.info(`deleted group ${quote(groupId)}`)
+        else broker.log.debug(`delete group ${quote(groupId)}: ${errorInfo(errorCode).name}`)
         return { groupId, errorCode }
       }),
     ),
