@@ -67,7 +67,9 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
 export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupResponse>(
   joinGroup,
   '0-9',
-  async (request, { broker, apiVersion, clientId, remoteHost }) => {
+  async (request, { broker, apiVersion, clientId, remoteHost, parked }) => {
+    // A join waits for the rebalance, which needs the other members' joins read: it must not hold a queue place.
+    parked()
     const response = await broker.groups.join(request, { apiVersion, clientId: clientId ?? '', clientHost: `/${remoteHost}` })
     // Before v7 the protocol name is not nullable: an error answer carries "".
     if (apiVersion < 7 && response.protocolName === null) response.protocolName = ''
@@ -78,7 +80,11 @@ export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupRespons
 export const syncGroupHandler = defineHandler<SyncGroupRequest, SyncGroupResponse>(
   syncGroup,
   '0-5',
-  async (request, { broker }) => ({ throttleTimeMs: 0, ...(await broker.groups.sync(request)) }),
+  async (request, { broker, parked }) => {
+    // A follower's sync waits for the leader's.
+    parked()
+    return { throttleTimeMs: 0, ...(await broker.groups.sync(request)) }
+  },
 )
 
 export const heartbeatHandler = defineHandler<HeartbeatRequest, HeartbeatResponse>(heartbeat, '0-4', (request, { broker }) => ({
