@@ -15,17 +15,46 @@
  *   once where Kafka's kernel would drop its handshake.
  * - max.connections.per.ip: checked when a connection is admitted, after any wait for a slot, as ConnectionQuotas.inc
  *   does; a connection beyond it is closed at once (TooManyConnectionsException) and logged.
- * - Out of file descriptors (EMFILE, ENFILE): accept fails; libuv then accepts and closes the waiting connections
- *   with a descriptor it keeps in reserve, so they do not spin the loop. The node logs the condition (at most once
- *   every 10 s) and keeps serving; new clients are served again as soon as descriptors are free. The node's database
- *   needs descriptors too, so keep max.connections well below the open-file limit (`ulimit -n`).
+ * - File descriptors: the node keeps part of its open-file limit for its own files (a quarter of the limit, at most
+ *   1,064: LevelDB's table cache of 1,000 files and 64 more) and closes at once, with a warning, a connection that
+ *   would need one of those, so that clients can never take the descriptors the database needs to write. Kafka has
+ *   no such reserve (its acceptor logs the failed accept and retries). Should accept fail anyway (EMFILE, ENFILE),
+ *   libuv accepts and closes the waiting connections with a descriptor it keeps for that, the node logs it, and
+ *   new clients are served again as soon as descriptors are free. The limit is read from /proc/self/limits (Linux);
+ *   elsewhere only the accept failures are handled.
  */
 import { createServer, type Server, type Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
 import type { Logger } from './logger.js'
 
 /** Connections held unread while max.connections is reached (Kafka's default socket.listen.backlog.size). */
 const HELD_MAX = 50
-const ACCEPT_ERROR_LOG_INTERVAL_MS = 10_000
+/** Descriptors kept for the node's own files at most: LevelDB's table cache (classic-level's 1,000) and 64 more. */
+const OWN_DESCRIPTORS_MAX = 1000 + 64
+/** The same accept problem is logged at most this often, with the count since the last line. */
+const PROBLEM_LOG_INTERVAL_MS = 10_000
+
+/** The process's soft limit on open files (Linux, /proc/self/limits), or null when it is unknown or unlimited. */
+export function openFileLimit(): number | null {
+  try {
+    const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+    return match ? Number(match[1]) : null
+  } catch {
+    return null
+  }
+}
+
+/** How many descriptors connections (served and held) may use under an open-file limit. */
+export function descriptorsForConnections(limit: number | null): number {
+  if (limit === null) return Infinity
+  return limit - Math.min(Math.floor(limit / 4), OWN_DESCRIPTORS_MAX)
+}
+
+/** Repeats of one problem, logged at most once per PROBLEM_LOG_INTERVAL_MS. */
+interface Problem {
+  count: number
+  loggedAt: number
+}
 
 export interface AcceptorOptions {
   host: string
@@ -44,8 +73,9 @@ export class Acceptor {
   private readonly open = new Set<Socket>()
   private readonly held: Socket[] = []
   private readonly perIp = new Map<string, number>()
-  private acceptErrors = 0
-  private acceptErrorLoggedAt = -Infinity
+  private readonly descriptorLimit = openFileLimit()
+  private readonly descriptorBudget = descriptorsForConnections(this.descriptorLimit)
+  private readonly problems = new Map<string, Problem>()
 
   constructor(private readonly options: AcceptorOptions) {
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.accepted(socket))
@@ -86,6 +116,11 @@ export class Acceptor {
   private accepted(socket: Socket): void {
     // An 'error' event on a socket without a listener would end the process; a held socket has no other listener.
     socket.on('error', () => undefined)
+    if (this.open.size + this.held.length >= this.descriptorBudget) {
+      this.report('warn', 'descriptors', `closed new connections: the open-file limit (${this.descriptorLimit}) leaves descriptors for ${this.descriptorBudget} connections and all are in use; raise it (ulimit -n) or set max.connections lower`)
+      socket.destroy()
+      return
+    }
     if (this.open.size < this.options.maxConnections) {
       this.admit(socket)
       return
@@ -134,15 +169,20 @@ export class Acceptor {
   }
 
   private acceptFailed(error: NodeJS.ErrnoException): void {
-    this.acceptErrors++
-    const now = Date.now()
-    if (now - this.acceptErrorLoggedAt < ACCEPT_ERROR_LOG_INTERVAL_MS) return
-    this.acceptErrorLoggedAt = now
     const outOfDescriptors = error.code === 'EMFILE' || error.code === 'ENFILE'
-    const advice = outOfDescriptors ? '; raise the open-file limit (ulimit -n) or lower max.connections' : ''
-    this.options.log.error(
-      `cannot accept connections: ${error.message} (${this.acceptErrors} failed accepts, ${this.open.size} connections open)${advice}`,
-    )
-    this.acceptErrors = 0
+    const advice = outOfDescriptors ? '; raise the open-file limit (ulimit -n) or set max.connections lower' : ''
+    this.report('error', 'accept', `cannot accept connections: ${error.message} (${this.open.size} connections open)${advice}`)
+  }
+
+  /** Logs a problem the first time and then at most every PROBLEM_LOG_INTERVAL_MS, with how often it happened. */
+  private report(level: 'warn' | 'error', kind: string, text: string): void {
+    const problem = this.problems.get(kind) ?? { count: 0, loggedAt: -Infinity }
+    this.problems.set(kind, problem)
+    problem.count++
+    const now = Date.now()
+    if (now - problem.loggedAt < PROBLEM_LOG_INTERVAL_MS) return
+    this.options.log[level](problem.count > 1 ? `${text} (${problem.count} times since the last report)` : text)
+    problem.loggedAt = now
+    problem.count = 0
   }
 }
