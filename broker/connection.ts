@@ -175,7 +175,7 @@ export class Connection {
     }
     if (!this.budget.take(size)) {
       this.waitingForBudget = true
-      this.budget.wait(this.budgetHasRoom)
+      this.budget.wait(size, this.budgetHasRoom)
       return false
     }
     this.admitted = { size, parked: false }

@@ -10,11 +10,18 @@
  *
  * The byte check is Kafka's non-strict memory pool (SocketServer's SimpleMemoryPool with strict = false): a frame is
  * admitted whenever any room is left, however large it is, so a request larger than what remains still gets through
- * (never a deadlock), and the bytes held stay below queued.max.request.bytes + socket.request.max.bytes.
+ * (never a deadlock). One difference: a frame of at most SMALL_REQUEST_BYTES is admitted even when the pool is full,
+ * as long as queued.max.requests allows. Kafka's handlers copy a produce request into the page cache and free its
+ * buffer within microseconds; Brook holds it until LevelDB has written it, which under a flood takes a whole group
+ * commit, and a Metadata request or a heartbeat should not wait that long. The bytes held stay below
+ *   queued.max.request.bytes + socket.request.max.bytes + queued.max.requests x SMALL_REQUEST_BYTES
+ * (100 MiB + 100 MiB + 8 MiB with the defaults).
  */
 import type { Logger } from './logger.js'
 
 const SHORTAGE_LOG_INTERVAL_MS = 10_000
+/** Frames this small are admitted while the byte pool is full (but never beyond queued.max.requests). */
+export const SMALL_REQUEST_BYTES = 16 * 1024
 
 export interface RequestBudgetLimits {
   /** `queued.max.requests`. */
@@ -26,8 +33,8 @@ export interface RequestBudgetLimits {
 export class RequestBudget {
   private requests = 0
   private bytes = 0
-  /** Connections waiting for room, in arrival order (a Set keeps insertion order). */
-  private readonly waiting = new Set<() => void>()
+  /** Connections waiting for room, with the size of the frame each waits to read, in arrival order. */
+  private readonly waiting = new Map<() => void, number>()
   private wakeScheduled = false
   /** When a full budget was last logged: at most one line per SHORTAGE_LOG_INTERVAL_MS, as a flood refills it at once. */
   private shortageLoggedAt = -Infinity
@@ -37,13 +44,13 @@ export class RequestBudget {
     private readonly log: Logger,
   ) {}
 
-  private get hasRoom(): boolean {
-    return this.requests < this.limits.maxRequests && this.bytes < this.limits.maxBytes
+  private hasRoomFor(size: number): boolean {
+    return this.requests < this.limits.maxRequests && (this.bytes < this.limits.maxBytes || size <= SMALL_REQUEST_BYTES)
   }
 
   /** Takes one request's place and `size` bytes if there is room; false (nothing taken) otherwise. */
   take(size: number): boolean {
-    if (!this.hasRoom) {
+    if (!this.hasRoomFor(size)) {
       const now = Date.now()
       if (now - this.shortageLoggedAt >= SHORTAGE_LOG_INTERVAL_MS) {
         this.shortageLoggedAt = now
@@ -71,9 +78,9 @@ export class RequestBudget {
     this.wakeSoon()
   }
 
-  /** Calls `wake` once there is room again (it should then try `take` again). */
-  wait(wake: () => void): void {
-    this.waiting.add(wake)
+  /** Calls `wake` once there is room for a frame of `size` bytes (it should then try `take` again). */
+  wait(size: number, wake: () => void): void {
+    this.waiting.set(wake, size)
   }
 
   /** Forgets a waiter (its connection closed). */
@@ -87,10 +94,12 @@ export class RequestBudget {
     this.wakeScheduled = true
     queueMicrotask(() => {
       this.wakeScheduled = false
-      while (this.waiting.size > 0 && this.hasRoom) {
-        const [first] = this.waiting
-        this.waiting.delete(first!)
-        first!()
+      // In arrival order; a small frame is not kept waiting behind a large one that the byte pool holds back.
+      for (const [wake, size] of [...this.waiting]) {
+        if (this.requests >= this.limits.maxRequests) break
+        if (!this.waiting.has(wake) || !this.hasRoomFor(size)) continue
+        this.waiting.delete(wake)
+        wake()
       }
     })
   }
