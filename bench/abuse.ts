@@ -10,7 +10,7 @@
  *   node dist/bench/abuse.js --scenario fetch --pipelined 1           # a Fetch for 2^31-1 bytes, answer not read
  *   node dist/bench/abuse.js --scenario fetch --pipelined 6 --partition-mb 1024
  *   node dist/bench/abuse.js --scenario idle --connections 3000       # connections that sit after one request
- *   ... --broker-args "--queued-max-request-bytes 52428800"           # any `brook start` flags
+ *   ... --broker-args="--queued-max-request-bytes 52428800"           # any `brook start` flags
  *
  * - flood: every connection writes one pre-encoded acks=0 Produce frame (one batch of --frame-kb) again and again, as
  *   fast as its socket takes it (a write, then the next once the socket drains), for --seconds. Then each sends an
@@ -334,7 +334,7 @@ function report(result: object): void {
 const SCENARIOS: Record<string, (broker: BrokerProcess) => Promise<void>> = { flood, fetch: bigFetch, idle }
 const run = scenario === undefined ? undefined : SCENARIOS[scenario]
 if (!run) {
-  console.error(`usage: node dist/bench/abuse.js --scenario ${Object.keys(SCENARIOS).join('|')} [--connections n] [--seconds s] [--frame-kb k] [--acks 0|1] [--pipelined n] [--partition-mb m] [--broker-args "..."]`)
+  console.error(`usage: node dist/bench/abuse.js --scenario ${Object.keys(SCENARIOS).join('|')} [--connections n] [--seconds s] [--frame-kb k] [--acks 0|1] [--pipelined n] [--partition-mb m] [--broker-args="..."]`)
   process.exit(2)
 }
 const dataDir = mkdtempSync(join(tmpdir(), 'brook-abuse-'))
