@@ -18,14 +18,14 @@
  *   and the partition's log end offset says how many records were stored (all that were sent, or the node lost some).
  *   With --acks 1 the connections keep 16 requests in flight instead, as a producer does: the memory the same write
  *   rate costs without any abuse, to hold the flood's figures against.
- * - fetch: --partition-mb of 1 MiB batches are produced first; then one connection sends --pipelined Fetch requests
- *   with maxBytes = partitionMaxBytes = 2^31-1 and does not read for --seconds; then it reads, and the answers' sizes
- *   are reported.
+ * - fetch: --partition-mb of 1 MiB batches are produced first, and the broker is restarted on that data (so that the
+ *   memory the writes left is not counted); then one connection sends --pipelined Fetch requests with maxBytes =
+ *   partitionMaxBytes = 2^31-1 and does not read for --seconds; then it reads, and the answers' sizes are reported.
  * - idle: --connections connections each get one ApiVersions answer and then sit; RSS before and after.
  */
 import { parseArgs } from 'node:util'
 import { connect, type Socket } from 'node:net'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KafkaClient, checkError } from '../broker/client.js'
@@ -69,6 +69,31 @@ const seconds = Number(flags.seconds)
 function rssMB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return Math.round((Number(match![1]) * 1024) / 1e6)
+}
+
+/** CPU seconds a process (all its threads) has used (Linux, /proc/<pid>/stat: utime + stime, in clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/**
+ * Waits until a process has used under 5% of a core for two seconds in a row (at most two minutes): a restarted broker
+ * replays and compacts its database first, which moves RSS by hundreds of MB on its own.
+ */
+async function quiet(pid: number): Promise<void> {
+  let calm = 0
+  for (let second = 0; second < 120 && calm < 2; second++) {
+    const before = cpuSeconds(pid)
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    calm = cpuSeconds(pid) - before < 0.05 ? calm + 1 : 0
+  }
+  // Resets the peak (VmHWM), so that the peak reported is the scenario's (Linux 4.0+; best effort elsewhere).
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5')
+  } catch {
+    // Without it the peak includes the replay.
+  }
 }
 
 /** Samples RSS every 250 ms; `stop` returns the highest value of each second, in order. */
@@ -207,7 +232,8 @@ interface Flooder {
   onAnswer: () => void
 }
 
-async function flood(broker: BrokerProcess): Promise<void> {
+async function flood(node: Node): Promise<void> {
+  const broker = node.current
   await createTopic(broker)
   const acks = flags.acks === '1' ? 1 : 0
   const pool = makeBatchPool({ batches: 1, batchBytes: Number(flags['frame-kb']) * 1024, recordBytes: 1000 })
@@ -265,12 +291,16 @@ async function flood(broker: BrokerProcess): Promise<void> {
   })
 }
 
-async function bigFetch(broker: BrokerProcess): Promise<void> {
-  await createTopic(broker)
+async function bigFetch(node: Node): Promise<void> {
+  const writer = node.current
+  await createTopic(writer)
   const pool = makeBatchPool({ batches: 16, batchBytes: MiB, recordBytes: 1000 })
   const batches = Math.ceil((Number(flags['partition-mb']) * MiB) / pool.batches[0]!.length)
-  const produced = await produceLoad({ host: broker.host, port: broker.port, topic: TOPIC, partitions: 1, version: 7, pool, totalBatches: batches, batchesPerRequest: 1, window: 8, connections: 1 })
+  const produced = await produceLoad({ host: writer.host, port: writer.port, topic: TOPIC, partitions: 1, version: 7, pool, totalBatches: batches, batchesPerRequest: 1, window: 8, connections: 1 })
   if (produced.errors > 0) throw new Error(`producing the partition failed: ${produced.firstError}`)
+  // A fresh process on the same data, so that the memory the writes left behind is not counted against the fetch.
+  const broker = await node.restart()
+  await quiet(broker.pid)
   const pipelined = Number(flags.pipelined)
   const request: FetchRequest = {
     clusterId: null,
@@ -307,7 +337,8 @@ async function bigFetch(broker: BrokerProcess): Promise<void> {
   })
 }
 
-async function idle(broker: BrokerProcess): Promise<void> {
+async function idle(node: Node): Promise<void> {
+  const broker = node.current
   const before = rssMB(broker.pid)
   const probe = Buffer.concat(encodeRequestFrame(apiVersions, 0, 1, 'abuse', {}))
   const sockets: Socket[] = []
@@ -331,17 +362,33 @@ function report(result: object): void {
   console.log(JSON.stringify(result, null, 2))
 }
 
-const SCENARIOS: Record<string, (broker: BrokerProcess) => Promise<void>> = { flood, fetch: bigFetch, idle }
+/** The broker process of a scenario; `restart` replaces it with a fresh one on the same data directory. */
+interface Node {
+  readonly current: BrokerProcess
+  restart(): Promise<BrokerProcess>
+}
+
+const SCENARIOS: Record<string, (node: Node) => Promise<void>> = { flood, fetch: bigFetch, idle }
 const run = scenario === undefined ? undefined : SCENARIOS[scenario]
 if (!run) {
   console.error(`usage: node dist/bench/abuse.js --scenario ${Object.keys(SCENARIOS).join('|')} [--connections n] [--seconds s] [--frame-kb k] [--acks 0|1] [--pipelined n] [--partition-mb m] [--broker-args="..."]`)
   process.exit(2)
 }
 const dataDir = mkdtempSync(join(tmpdir(), 'brook-abuse-'))
-const broker = await startBroker({ dataDir, args: flags['broker-args'].split(' ').filter((arg) => arg !== '') })
+const start = (): Promise<BrokerProcess> => startBroker({ dataDir, args: flags['broker-args'].split(' ').filter((arg) => arg !== '') })
+let current = await start()
 try {
-  await run(broker)
+  await run({
+    get current() {
+      return current
+    },
+    async restart() {
+      await current.stop()
+      current = await start()
+      return current
+    },
+  })
 } finally {
-  await broker.stop()
+  await current.stop()
   rmSync(dataDir, { recursive: true, force: true })
 }
