@@ -195,7 +195,13 @@ startCommand.action(async (options: Record<string, unknown>) => {
   // as the bug it is and the node keeps serving, as Kafka's threads log what they did not expect and carry on.
   process.on('unhandledRejection', (reason) => broker.log.error(`unhandled rejection: ${(reason as Error)?.stack ?? reason}`))
   const shutdown = (): void => {
-    void broker.stop().then(() => process.exit(0))
+    broker.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        broker.log.error(`stopping failed: ${error.stack ?? error}`)
+        process.exit(1)
+      },
+    )
   }
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)

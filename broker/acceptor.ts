@@ -116,6 +116,16 @@ export class Acceptor {
   private accepted(socket: Socket): void {
     // An 'error' event on a socket without a listener would end the process; a held socket has no other listener.
     socket.on('error', () => undefined)
+    try {
+      this.place(socket)
+    } catch (error) {
+      this.options.log.error(`accepting a connection failed: ${(error as Error)?.stack ?? error}`)
+      socket.destroy()
+    }
+  }
+
+  /** Serves, holds or closes a new connection, by the quotas. */
+  private place(socket: Socket): void {
     if (this.open.size + this.held.length >= this.descriptorBudget) {
       this.report('warn', 'descriptors', `closed new connections: the open-file limit (${this.descriptorLimit}) leaves descriptors for ${this.descriptorBudget} connections and all are in use; raise it (ulimit -n) or set max.connections lower`)
       socket.destroy()
@@ -126,7 +136,7 @@ export class Acceptor {
       return
     }
     if (this.held.length >= HELD_MAX) {
-      this.options.log.warn(`closed a connection from ${socket.remoteAddress}: max.connections (${this.options.maxConnections}) reached and ${HELD_MAX} more already wait`)
+      this.report('warn', 'held', `closed new connections: max.connections (${this.options.maxConnections}) is reached and ${HELD_MAX} more connections already wait`)
       socket.destroy()
       return
     }

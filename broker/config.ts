@@ -22,7 +22,8 @@ export interface BrokerConfig {
   queuedMaxRequests: number
   /**
    * `queued.max.request.bytes`: the node's pool for request bytes, partly received frames included. A frame is read
-   * only while the pool has room left, so the bytes held stay below this plus one socket.request.max.bytes.
+   * only while the pool has room left (frames of up to 16 KiB also when it has none), so the bytes held stay below
+   * this + socket.request.max.bytes + queued.max.requests x 16 KiB (see request-budget.ts).
    */
   queuedMaxRequestBytes: number
   /** `fetch.max.bytes`: the most record bytes one Fetch answer carries (beyond one first batch, minOneMessage). */
