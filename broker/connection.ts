@@ -64,7 +64,7 @@ const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024
 export class Connection {
   private chunks: Buffer[] = []
   private buffered = 0
-  /** The size of the frame being received, once admitted; null between frames. */
+  /** The frame being received, once admitted (its size, its share of the budget); null between frames. */
   private admitted: Ticket | null = null
   private readonly slots: Slot[] = []
   private inFlightBytes = 0
