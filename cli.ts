@@ -44,6 +44,7 @@ import {
   type ProducerCompression,
 } from './broker/console-producer.js'
 import { consumeRecords, formatRecord, type ConsumedRecord, type StartPosition } from './broker/console-consumer.js'
+import { counted } from './broker/wording.js'
 
 const DEFAULT_BOOTSTRAP_SERVER = 'localhost:9092'
 
@@ -146,7 +147,7 @@ async function withCluster<T>(options: { bootstrapServer: string }, use: (cluste
 const program = new Command()
 program
   .name('brook')
-  .description('A Kafka you can npm install: a Kafka-wire-compatible broker, admin tools and a stream processor')
+  .description('A Kafka you can npm install: a single-node, Kafka-wire-compatible broker on LevelDB, with commands to manage its topics and consumer groups and to produce and consume records')
   .version('0.1.0')
   .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, 'brook: ')) })
 
@@ -213,7 +214,7 @@ const topics = program.command('topics').description('create, list, describe and
 
 clientCommand(topics, 'create <name>', 'create a topic')
   .option('--partitions <n>', 'number of partitions (default: the broker\'s num.partitions)', integer('--partitions', 1, 2147483647))
-  .option('--replication-factor <n>', 'copies of each partition (default: the broker\'s default)', integer('--replication-factor', 1, 32767))
+  .option('--replication-factor <n>', 'copies of each partition; a single node holds one (default: 1)', integer('--replication-factor', 1, 32767))
   .option('--config <key=value>', 'a topic config, e.g. retention.ms=86400000 (repeatable)', keyValue('--config'))
   .option('--if-not-exists', 'succeed when the topic already exists')
   .action(async (name: string, options: { bootstrapServer: string; partitions?: number; replicationFactor?: number; config?: [string, string][]; ifNotExists?: boolean }) => {
@@ -471,7 +472,7 @@ async function openInput(path: string): Promise<ReadStream> {
 function formatSummary(topic: string, summary: ProduceSummary, acks: Acks): string {
   const partitions = [...summary.partitions].sort(([a], [b]) => a - b).map(([p, n]) => `partition ${p}: ${n}`).join(', ')
   const verb = acks === 0 ? 'sent (acks=0, not acknowledged)' : 'produced'
-  return `${verb} ${summary.records} record(s) in ${summary.batches} batch(es) to ${topic}${partitions ? ` (${partitions})` : ''}`
+  return `${verb} ${counted(summary.records, 'record')} in ${counted(summary.batches, 'batch', 'batches')} to ${topic}${partitions ? ` (${partitions})` : ''}`
 }
 
 interface ConsumeFlags {
@@ -560,7 +561,7 @@ clientCommand(program, 'consume <topic>', 'print the records of a topic, one val
       process.off('SIGINT', onSigint)
       process.stdout.off('error', onStdoutError)
     }
-    console.error(`Processed a total of ${count} messages`)
+    console.error(`Processed a total of ${counted(count, 'message')}`)
   })
 
 program.parseAsync().catch((error: Error) => {

@@ -1,11 +1,11 @@
 /**
  * Consumer-group scenarios (milestone M2), against their own broker process:
  *
- *   rebalance: three kafkajs consumers join one group on a 6-partition topic that already holds records; the time
- *     from the moment they start (connect, subscribe, run) to the first record each of them receives. Measured with
- *     Kafka's default group.initial.rebalance.delay.ms (3000: a new group waits for more members before its first
- *     rebalance) and with 0 (the protocol's own cost: FindCoordinator, JoinGroup twice with MEMBER_ID_REQUIRED,
- *     SyncGroup, OffsetFetch, ListOffsets, the first Fetch).
+ *   rebalance: one, then three kafkajs consumers join a new group on a 6-partition topic that already holds records;
+ *     the time from the moment they start (connect, subscribe, run) to the first record each of them receives.
+ *     Measured with Kafka's default group.initial.rebalance.delay.ms (3000: a new group waits one delay, and once
+ *     more for each wait during which members joined, InitialDelayedJoin) and with 0 (the protocol's own cost:
+ *     FindCoordinator, JoinGroup twice with MEMBER_ID_REQUIRED, SyncGroup, OffsetFetch, ListOffsets, the first Fetch).
  *   consumer throughput: one kafkajs group member reads a pre-produced topic end to end (eachBatch, records counted,
  *     offsets auto-committed as kafkajs does by default), timed from its first batch to its last; beside it, a raw
  *     Fetch of the same data that decodes nothing (fetch-load.ts). The gap is the client's record decoding.
@@ -26,6 +26,8 @@ const { Kafka, logLevel } = kafkajs
 
 export interface RebalanceResult {
   initialDelayMs: number
+  /** Consumers started together. */
+  members: number
   /** Milliseconds from start to each member's first record, fastest first. */
   firstRecordMs: number[]
   generationMembers: number
@@ -82,9 +84,10 @@ async function fill(broker: BrokerProcess, topic: string, partitions: number, po
   return result
 }
 
-async function rebalance(options: GroupOptions, initialDelayMs: number): Promise<RebalanceResult> {
+async function rebalance(options: GroupOptions, scenario: { initialDelayMs: number; members: number }): Promise<RebalanceResult> {
+  const { initialDelayMs, members } = scenario
   const broker = await startBroker({
-    dataDir: join(options.dataDir, `rebalance-${initialDelayMs}`),
+    dataDir: join(options.dataDir, `rebalance-${initialDelayMs}-${members}`),
     args: ['--group-initial-rebalance-delay-ms', String(initialDelayMs)],
   })
   const consumers: kafkajs.Consumer[] = []
@@ -93,7 +96,7 @@ async function rebalance(options: GroupOptions, initialDelayMs: number): Promise
     await fill(broker, 'rebalance', 6, options.pool, 12, produceVersion)
     const start = performance.now()
     const firsts = await Promise.all(
-      [0, 1, 2].map(async (i) => {
+      Array.from({ length: members }, async (_, i) => {
         const consumer = kafka(broker, `bench-member-${i}`).consumer({ groupId: 'bench-rebalance' })
         consumers.push(consumer)
         let first!: () => void
@@ -113,7 +116,7 @@ async function rebalance(options: GroupOptions, initialDelayMs: number): Promise
     await admin.connect()
     const described = await admin.describeGroups(['bench-rebalance'])
     await admin.disconnect()
-    return { initialDelayMs, firstRecordMs: firsts.sort((a, b) => a - b), generationMembers: described.groups[0]!.members.length }
+    return { initialDelayMs, members, firstRecordMs: firsts.sort((a, b) => a - b), generationMembers: described.groups[0]!.members.length }
   } finally {
     await Promise.all(consumers.map((c) => c.disconnect()))
     await broker.stop()
@@ -163,7 +166,16 @@ async function consumerThroughput(options: GroupOptions): Promise<{ kafkajsConsu
   }
 }
 
+/** Kafka's default initial delay and none, for a lone consumer and for three that start together. */
+export const REBALANCE_SCENARIOS = [
+  { initialDelayMs: 3000, members: 1 },
+  { initialDelayMs: 3000, members: 3 },
+  { initialDelayMs: 0, members: 1 },
+  { initialDelayMs: 0, members: 3 },
+] as const
+
 export async function groupScenarios(options: GroupOptions): Promise<GroupResult> {
-  const rebalances = [await rebalance(options, 3000), await rebalance(options, 0)]
+  const rebalances: RebalanceResult[] = []
+  for (const scenario of REBALANCE_SCENARIOS) rebalances.push(await rebalance(options, scenario))
   return { rebalance: rebalances, ...(await consumerThroughput(options)) }
 }

@@ -6,7 +6,7 @@
 import type { MachineInfo } from './machine.js'
 import type { BenchOptions } from './options.js'
 import type { BrookResult } from './brook-scenarios.js'
-import type { GroupResult } from './group-scenarios.js'
+import { REBALANCE_SCENARIOS, type GroupResult } from './group-scenarios.js'
 import type { RawLevelResult } from './raw-level.js'
 import { median, type CpuUse, type Throughput } from './measure.js'
 
@@ -82,6 +82,11 @@ export function ratios(run: MeasuredRun): RunResult['ratios'] {
 }
 
 /** The headline figures of one run, by name. */
+/** The figure name of a rebalance scenario: `rebalance.delay3000.members1`. */
+function rebalanceKey(scenario: { initialDelayMs: number; members: number }): string {
+  return `rebalance.delay${scenario.initialDelayMs}.members${scenario.members}`
+}
+
 function headlines(run: RunResult): Record<string, number | undefined> {
   const figures: Record<string, number | undefined> = {
     'produce.latencyP50Ms': run.brook.produce.latencyMs.p50,
@@ -89,8 +94,9 @@ function headlines(run: RunResult): Record<string, number | undefined> {
     restartMs: run.brook.restartMs,
   }
   for (const rebalance of run.groups?.rebalance ?? []) {
-    figures[`rebalance.delay${rebalance.initialDelayMs}.firstMs`] = rebalance.firstRecordMs[0]
-    figures[`rebalance.delay${rebalance.initialDelayMs}.lastMs`] = rebalance.firstRecordMs.at(-1)
+    const key = rebalanceKey(rebalance)
+    figures[`${key}.firstMs`] = rebalance.firstRecordMs[0]
+    figures[`${key}.lastMs`] = rebalance.firstRecordMs.at(-1)
   }
   if (run.groups) {
     figures['kafkajsConsumer.recordsPerSec'] = run.groups.kafkajsConsumer.recordsPerSec
@@ -141,7 +147,9 @@ export function runErrors(run: RunResult): string[] {
   const groupFetch = run.groups?.rawFetch
   if (groupFetch && (groupFetch.errors > 0 || !groupFetch.complete)) errors.push(`group scenario raw fetch: ${groupFetch.firstError ?? 'incomplete'}`)
   for (const rebalance of run.groups?.rebalance ?? []) {
-    if (rebalance.generationMembers !== 3) errors.push(`rebalance (delay ${rebalance.initialDelayMs} ms): ${rebalance.generationMembers} members, not 3`)
+    if (rebalance.generationMembers !== rebalance.members) {
+      errors.push(`rebalance (delay ${rebalance.initialDelayMs} ms): ${rebalance.generationMembers} members, not ${rebalance.members}`)
+    }
   }
   return errors
 }
@@ -233,15 +241,18 @@ export function renderMarkdown(report: Report): string {
           '',
           '| scenario | result |',
           '|---|---|',
-          ...[3000, 0].map(
-            (delay) =>
-              `| 3 kafkajs members join, group.initial.rebalance.delay.ms ${delay}: start to first record (first member / last member) | ${figure(`rebalance.delay${delay}.firstMs`, (v) => v.toFixed(0))} ms / ${figure(`rebalance.delay${delay}.lastMs`, (v) => v.toFixed(0))} ms |`,
-          ),
+          ...REBALANCE_SCENARIOS.map((scenario) => {
+            const key = rebalanceKey(scenario)
+            const joined = scenario.members === 1 ? 'a lone kafkajs member joins' : `${scenario.members} kafkajs members join`
+            const which = scenario.members === 1 ? '' : ' (first member / last member)'
+            const times = scenario.members === 1 ? `${figure(`${key}.firstMs`, (v) => v.toFixed(0))} ms` : `${figure(`${key}.firstMs`, (v) => v.toFixed(0))} ms / ${figure(`${key}.lastMs`, (v) => v.toFixed(0))} ms`
+            return `| ${joined}, group.initial.rebalance.delay.ms ${scenario.initialDelayMs}: start to first record${which} | ${times} |`
+          }),
           `| one kafkajs 2.2.4 group member, eachBatch, first to last batch | ${figure('kafkajsConsumer.recordsPerSec', number)} records/s, ${figure('kafkajsConsumer.MBps', number)} MB/s |`,
           `| raw Fetch of the same data (same 10 MiB / 1 MiB limits, no record decoding) | ${figure('groupRawFetch.recordsPerSec', number)} records/s, ${figure('groupRawFetch.MBps', number)} MB/s |`,
           `| kafkajs member / raw fetch | ${figure('ratio.kafkajsConsumerVsRawFetch', percent)} |`,
           '',
-          `- ${(p.groupBytes / MiB).toFixed(0)} MiB in ${p.partitions} partitions for the consumer; the rebalance topic has 6 partitions and 12 batches. Kafka's default initial delay makes a new group wait for more members; members arriving during the delay extend it once (InitialDelayedJoin).`,
+          `- ${(p.groupBytes / MiB).toFixed(0)} MiB in ${p.partitions} partitions for the consumer; the rebalance topic has 6 partitions and 12 batches. Kafka's default initial delay makes a new group wait one delay for more members, and once more after each wait during which members joined (InitialDelayedJoin), within the rebalance timeout.`,
         ]
       : []),
     '',

@@ -1,6 +1,15 @@
 /**
  * A Brook node: storage, topics, the dispatcher and a listener. `Broker.start(config)` opens (and recovers) the data
- * directory, then listens; `stop()` closes connections, lets pending writes finish and closes the database.
+ * directory, then listens; `stop()` closes connections, lets pending writes finish and closes the database. A start
+ * that fails (the port is taken, the database cannot be opened) closes what it opened and removes the data directory
+ * if it created it, so nothing is left behind.
+ *
+ * Storage failures are fail-stop for writes: after the first failed write to the database (a full disk, an I/O
+ * error) every write is refused until the node restarts, and handlers answer with Kafka's error codes
+ * (KAFKA_STORAGE_ERROR for partitions and topics, NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE for the group
+ * coordinator). Kafka takes the failed log directory offline, and halts when it was the last one; Brook keeps
+ * serving reads of what it acknowledged instead, which on a developer's machine is the more useful of the two: the
+ * data stays readable while space is made, and a restart brings the node back with every acknowledged record.
  */
 import { randomBytes } from 'node:crypto'
 import { LogStore } from '../storage/log-store.js'
@@ -13,6 +22,7 @@ import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
 import { GroupCoordinator } from './group/coordinator.js'
 import { LogCleaner } from './log-cleaner.js'
+import { counted } from './wording.js'
 
 interface Identity {
   clusterId: string
@@ -41,7 +51,14 @@ export class Broker {
   static async start(options: Partial<BrokerConfig> = {}): Promise<Broker> {
     const config: BrokerConfig = { ...DEFAULT_CONFIG, ...options }
     const log = new Logger(`node ${config.nodeId}`, config.logLevel)
-    const store = await LogStore.open(config.dataDir, { fsync: config.fsync })
+    const store = await LogStore.open(config.dataDir, {
+      fsync: config.fsync,
+      onFailure: (error) =>
+        log.error(
+          `${error.message}. From now on this node refuses every write (KAFKA_STORAGE_ERROR) and keeps serving reads of ` +
+            'what it acknowledged; restart it once the cause is fixed',
+        ),
+    })
     try {
       const identity = await loadIdentity(store, config.nodeId)
       const topics = new TopicManager(store, config.nodeId)
@@ -53,11 +70,11 @@ export class Broker {
       broker.cleaner.start()
       log.info(
         `listening on ${config.host}:${broker.port} (cluster ${identity.clusterId}, data in ${config.dataDir}, ` +
-          `${topics.list().length} topics)`,
+          `${counted(topics.list().length, 'topic')})`,
       )
       return broker
     } catch (error) {
-      await store.close()
+      await store.close({ removeCreatedDir: true })
       throw error
     }
   }

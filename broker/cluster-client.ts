@@ -31,7 +31,7 @@ export function parseBootstrapServers(value: string): BrokerAddress[] {
 
 /**
  * Throws a topic's Metadata error. Metadata carries no error message, and UNKNOWN_TOPIC_OR_PARTITION's generic
- * text ("this broker does not host...") reads oddly for a topic that exists nowhere, so that one gets its own.
+ * text speaks of a topic or partition; for a whole topic it says what DeleteTopics says.
  */
 export function checkTopicError(topic: MetadataResponseTopic): void {
   const message = topic.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION ? 'the topic does not exist' : undefined

@@ -20,6 +20,7 @@ import type { ClusterClient } from './cluster-client.js'
 import type { KafkaClient } from './client.js'
 import { checkError } from './client.js'
 import { IsolationLevel, OffsetSpec, listPartitionOffsets } from './admin.js'
+import { counted } from './wording.js'
 import { ZERO_UUID } from '../protocol/codec.js'
 import { ErrorCode, errorInfo } from '../protocol/errors.js'
 import { Attribute, batchesIn, decodeRecords, readBatchHeader, type BatchHeader, type Record } from '../protocol/record-batch.js'
@@ -76,7 +77,7 @@ export async function* consumeRecords(cluster: ClusterClient, options: ConsumerO
   const all = topic.partitions.map((p) => p.partitionIndex).sort((a, b) => a - b)
   const wanted = options.partitions ?? all
   for (const partition of wanted) {
-    if (!all.includes(partition)) throw new Error(`topic '${options.topic}' has ${all.length} partition(s); there is no partition ${partition}`)
+    if (!all.includes(partition)) throw new Error(`topic '${options.topic}' has ${counted(all.length, 'partition')}; there is no partition ${partition}`)
   }
   const states = await startPositions(cluster, topic, wanted, options)
   const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS

@@ -17,6 +17,7 @@ import type { ClusterClient } from './cluster-client.js'
 import type { KafkaClient } from './client.js'
 import { checkError } from './client.js'
 import { DefaultPartitioner } from './partitioner.js'
+import { counted } from './wording.js'
 import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../protocol/record-batch.js'
 import { Compression, type CompressionName } from '../protocol/compression.js'
 import { ErrorCode, errorInfo } from '../protocol/errors.js'
@@ -122,7 +123,7 @@ export class ConsoleProducer {
     const count = topic.partitions.length
     if (count === 0) throw new Error(`topic '${options.topic}' has no partitions yet`)
     if (options.partition !== undefined && options.partition >= count) {
-      throw new Error(`topic '${options.topic}' has ${count} partition(s); there is no partition ${options.partition}`)
+      throw new Error(`topic '${options.topic}' has ${counted(count, 'partition')}; there is no partition ${options.partition}`)
     }
     return new ConsoleProducer(cluster, options, topic)
   }
@@ -209,8 +210,9 @@ export class ConsoleProducer {
     )
     if (retry.length === 0) return
     if (attempt >= MAX_ATTEMPTS) {
-      const partitions = retry.map((b) => b.partition).join(', ')
-      checkError(lastError, `cannot produce to ${this.options.topic} partition(s) ${partitions} after ${attempt} attempts`)
+      const partitions = [...new Set(retry.map((b) => b.partition))].sort((a, b) => a - b)
+      const named = `${partitions.length === 1 ? 'partition' : 'partitions'} ${partitions.join(', ')}`
+      checkError(lastError, `cannot produce to ${this.options.topic} ${named} after ${counted(attempt, 'attempt')}`)
     }
     await new Promise((resolve) => setTimeout(resolve, RETRY_BACKOFF_MS * attempt))
     this.topic = await this.cluster.topic(this.options.topic, { allowAutoTopicCreation: false })

@@ -16,6 +16,7 @@ import { checkTopicError } from './cluster-client.js'
 import { checkError, type KafkaClient } from './client.js'
 import { IsolationLevel, OffsetSpec, listPartitionOffsets } from './admin.js'
 import { assignedPartitions } from './group/consumer-protocol.js'
+import { counted } from './wording.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { listGroups as listGroupsApi, type ListGroupsRequest, type ListGroupsResponse } from '../protocol/messages/list-groups.js'
 import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../protocol/messages/describe-groups.js'
@@ -292,7 +293,7 @@ export async function resetGroupOffsets(cluster: ClusterClient, groupId: string,
   if (!INACTIVE_STATES.includes(group.state)) {
     throw new Error(
       `offsets of group '${groupId}' can only be reset while the group is inactive, but it is ${group.state} with ` +
-        `${group.members.length} member(s); stop its consumers first`,
+        `${counted(group.members.length, 'member')}; stop its consumers first`,
     )
   }
   const committed = await committedOffsets(coordinator.client, groupId)
@@ -317,7 +318,7 @@ export async function resetGroupOffsets(cluster: ClusterClient, groupId: string,
     const all = topic.partitions.map((p) => p.partitionIndex).sort((a, b) => a - b)
     const partitions = listed === null ? all : [...new Set(listed)].sort((a, b) => a - b)
     for (const p of partitions) {
-      if (!all.includes(p)) throw new Error(`topic '${name}' has ${all.length} partition(s); there is no partition ${p}`)
+      if (!all.includes(p)) throw new Error(`topic '${name}' has ${counted(all.length, 'partition')}; there is no partition ${p}`)
     }
     const [start, end] = await Promise.all([offsetsAt(cluster, topic, partitions, OffsetSpec.EARLIEST), offsetsAt(cluster, topic, partitions, OffsetSpec.LATEST)])
     const atTime = options.target.to === 'datetime' ? await offsetsAt(cluster, topic, partitions, options.target.timestamp) : null

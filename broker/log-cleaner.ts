@@ -3,9 +3,12 @@
  *
  * delete:  batches at the start of the log whose newest record is older than retention.ms are deleted whole, and so
  *          is each next oldest batch while the partition would still hold at least retention.bytes without it (Kafka's
- *          deleteRetentionSizeBreachedSegments: `size - retention.bytes - segment >= 0`); the log start offset moves to
- *          the first batch kept. Like Kafka (which deletes whole segments), deletion stops at the first batch that
- *          must stay, and never passes the high watermark or removes the last batch.
+ *          deleteRetentionSizeBreachedSegments: `size - retention.bytes - segment >= 0`, so retention.bytes=0 deletes
+ *          everything); the log start offset moves to the first batch kept. A batch plays the part of Kafka's segment
+ *          (UnifiedLog.deleteOldSegments): deletion stops at the first batch that must stay, and takes a batch only
+ *          if it ends at or below the high watermark, the newest one included (Kafka rolls the active segment to
+ *          delete it). A log whose every batch expired is left empty, its log start equal to its log end, and the
+ *          next append continues at that offset.
  * compact: the latest record of each key is kept; older records of the key are removed from their batches, which
  *          are rewritten in place with their offsets unchanged (sparse offsets are legal in a batch, as after Kafka's
  *          cleaner). A tombstone (null value) is dropped once it is older than delete.retention.ms (by its
@@ -21,6 +24,8 @@ import type { Partition } from './partition.js'
 import type { TopicManager } from './topics.js'
 import type { Rewrite } from '../storage/partition-log.js'
 import { topicConfig } from './topic-configs.js'
+import { StorageError } from '../storage/log-store.js'
+import { counted } from './wording.js'
 
 export class LogCleaner {
   private timer: NodeJS.Timeout | null = null
@@ -58,6 +63,8 @@ export class LogCleaner {
       const setting = (name: string): string => topicConfig(topic.configs, name, this.config)
       const policy = setting('cleanup.policy').split(',').map((s) => s.trim())
       for (const partition of topic.partitions) {
+        // A topic deleted during the pass: its logs refuse changes, and there is nothing left to clean.
+        if (this.topics.getById(topic.topicId) !== topic) break
         try {
           if (policy.includes('delete')) {
             await this.applyRetention(partition, Number(setting('retention.ms')), Number(setting('retention.bytes')), now)
@@ -72,6 +79,9 @@ export class LogCleaner {
             })
           }
         } catch (error) {
+          // Storage refuses writes (the node logged why, once): every other partition would be refused too.
+          if (error instanceof StorageError) return
+          if (this.topics.getById(topic.topicId) !== topic) break
           this.log.error(`cleaning ${topic.name}-${partition.index} failed: ${(error as Error).message}`)
         }
       }
@@ -80,14 +90,13 @@ export class LogCleaner {
 
   private async applyRetention(partition: Partition, retentionMs: number, retentionBytes: number, now: number): Promise<void> {
     const log = partition.log
-    // The last batch below the high watermark is never deleted, so the log end is always backed by a stored batch.
-    const limit = partition.highWatermark
     let newStart: bigint | null = null
     // How far the partition is above retention.bytes; a batch goes for size only if the rest still reaches the limit.
     let excess = retentionBytes >= 0 ? log.sizeBytes - retentionBytes : -Infinity
-    for await (const batch of log.scan(log.logStartOffset, limit)) {
+    // Kafka deletes a segment only when its upper bound (here: the offset after the batch's last record) is at or
+    // below the high watermark, so the log start never passes it: the scan yields exactly those batches.
+    for await (const batch of log.scan(log.logStartOffset, partition.highWatermark)) {
       const next = lastOffsetOf(batch) + 1n
-      if (next >= limit) break
       const expired = retentionMs >= 0 && Number(batch.readBigInt64BE(At.maxTimestamp)) < now - retentionMs
       if (!expired && excess - batch.length < 0) break
       excess -= batch.length
@@ -151,7 +160,7 @@ export class LogCleaner {
     }
     if (changes.length > 0) {
       await log.rewrite(changes)
-      this.log.info(`${partition.topic.name}-${partition.index}: compaction removed ${removed} records below offset ${end}`)
+      this.log.info(`${partition.topic.name}-${partition.index}: compaction removed ${counted(removed, 'record')} below offset ${end}`)
     }
     this.cleanedUpTo.set(partition, end)
     this.tombstonesExpireAt.set(partition, tombstonesExpireAt)

@@ -16,6 +16,14 @@ export function topicNameProblem(name: string): string | null {
   return null
 }
 
+/**
+ * Kafka's Topic.unifyCollisionChars: '.' and '_' become the same character in metric names, so two topics whose names
+ * differ only there would share their metrics, and Kafka refuses to create the second (Topic.hasCollision).
+ */
+function unifyCollisionChars(name: string): string {
+  return name.replaceAll('.', '_')
+}
+
 export const INTERNAL_TOPICS: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state'])
 
 export interface NewTopic {
@@ -29,6 +37,13 @@ export class TopicManager {
   private readonly byName = new Map<string, Topic>()
   private readonly byId = new Map<string, Topic>()
   private readonly creating = new Map<string, Promise<Topic>>()
+  private readonly deletionListeners: ((topic: Topic) => Promise<void>)[] = []
+  /**
+   * Per topic name, the end of the last change that writes its records (create, add partitions, set configs,
+   * delete). They run one at a time: a change interleaved with a deletion would write back the records the deletion
+   * removed (the topic record is stored under its name), or a deletion would remove a topic created again meanwhile.
+   */
+  private readonly changes = new Map<string, Promise<void>>()
 
   constructor(
     private readonly store: LogStore,
@@ -89,12 +104,26 @@ export class TopicManager {
     return this.byName.get(name)?.partitions[index]
   }
 
-  /** Creates a topic; TOPIC_ALREADY_EXISTS if it exists or is being created. */
+  /**
+   * Why a topic named `name` cannot be created now, or null: TOPIC_ALREADY_EXISTS when it exists or is being created,
+   * INVALID_TOPIC_EXCEPTION when it differs from such a topic only in '.' versus '_' (Kafka's
+   * ReplicationControlManager.validateNewTopicNames: "Topic 'a_x' collides with existing topics: a.x"). The name
+   * itself must already have passed `topicNameProblem`.
+   */
+  newNameProblem(name: string): KafkaError | null {
+    if (this.byName.has(name) || this.creating.has(name)) return new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${name}' already exists`)
+    if (!name.includes('.') && !name.includes('_')) return null
+    const unified = unifyCollisionChars(name)
+    const colliding = [...this.byName.keys(), ...this.creating.keys()].filter((other) => unifyCollisionChars(other) === unified)
+    if (colliding.length === 0) return null
+    return new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, `topic '${name}' collides with existing topics: ${colliding.sort().join(', ')}`)
+  }
+
+  /** Creates a topic; refused as `newNameProblem` says (a KafkaError). */
   create(spec: NewTopic): Promise<Topic> {
-    if (this.byName.has(spec.name) || this.creating.has(spec.name)) {
-      return Promise.reject(new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${spec.name}' already exists`))
-    }
-    const pending = this.doCreate(spec).finally(() => this.creating.delete(spec.name))
+    const problem = this.newNameProblem(spec.name)
+    if (problem) return Promise.reject(problem)
+    const pending = this.serialized(spec.name, () => this.doCreate(spec)).finally(() => this.creating.delete(spec.name))
     this.creating.set(spec.name, pending)
     return pending
   }
@@ -126,23 +155,71 @@ export class TopicManager {
     return topic
   }
 
-  async addPartitions(topic: Topic, count: number): Promise<void> {
-    for (let p = topic.partitions.length; p < count; p++) {
-      const log = await this.store.log(topic.topicId, p, { create: true })
-      topic.partitions.push(new Partition(topic, p, log, this.nodeId))
-    }
-    await this.store.putTopic(this.record(topic))
+  /** Runs `change` once every earlier change of the topic named `name` has ended (whether or not it failed). */
+  private serialized<T>(name: string, change: () => Promise<T>): Promise<T> {
+    const run = (this.changes.get(name) ?? Promise.resolve()).then(change)
+    const ended = run.then(() => undefined, () => undefined)
+    this.changes.set(name, ended)
+    void ended.then(() => {
+      if (this.changes.get(name) === ended) this.changes.delete(name)
+    })
+    return run
   }
 
-  async setConfigs(topic: Topic, configs: Record<string, string>): Promise<void> {
-    topic.configs = configs
-    await this.store.putTopic(this.record(topic))
+  /** Whether `topic` is still the registered topic of its name (not deleted, maybe created again). */
+  private isRegistered(topic: Topic): boolean {
+    return this.byId.get(topic.topicId) === topic
   }
 
-  async delete(topic: Topic): Promise<void> {
+  /**
+   * Grows a topic to `count` partitions. A topic deleted before this runs is left alone, as if it had grown just
+   * before it was deleted.
+   */
+  addPartitions(topic: Topic, count: number): Promise<void> {
+    return this.serialized(topic.name, async () => {
+      if (!this.isRegistered(topic)) return
+      for (let p = topic.partitions.length; p < count; p++) {
+        const log = await this.store.log(topic.topicId, p, { create: true })
+        topic.partitions.push(new Partition(topic, p, log, this.nodeId))
+      }
+      await this.store.putTopic(this.record(topic))
+    })
+  }
+
+  /** Replaces a topic's configs; a topic deleted before this runs is left alone, as `addPartitions` does. */
+  setConfigs(topic: Topic, configs: Record<string, string>): Promise<void> {
+    return this.serialized(topic.name, async () => {
+      if (!this.isRegistered(topic)) return
+      // Stored first, then applied: a write the storage refuses changes nothing.
+      await this.store.putTopic({ ...this.record(topic), configs })
+      topic.configs = configs
+    })
+  }
+
+  /**
+   * Runs `listener` for every topic deleted from now on, once the topic has left the registry and before its data
+   * is deleted; the deletion waits for it. State other parts of the node keep under a topic's name (committed
+   * offsets) goes this way, so that a topic created again under the name starts clean.
+   */
+  onDelete(listener: (topic: Topic) => Promise<void>): void {
+    this.deletionListeners.push(listener)
+  }
+
+  /**
+   * Deletes a topic: it leaves the registry at once (requests that look it up from now on find nothing, and parked
+   * fetches wake to say so), then, once the changes of the topic in progress have ended, the deletion listeners run
+   * and its record and data go. A topic of the same name created meanwhile is written only after that. A crash
+   * before the record goes leaves the topic in place, to be deleted again.
+   */
+  delete(topic: Topic): Promise<void> {
+    // A storage that refuses writes could not delete it: it stays, readable, rather than vanish until a restart.
+    this.store.checkWritable()
     this.byName.delete(topic.name)
     this.byId.delete(topic.topicId)
     for (const partition of topic.partitions) partition.wake()
-    await this.store.deleteTopic(this.record(topic))
+    return this.serialized(topic.name, async () => {
+      await Promise.all(this.deletionListeners.map((listener) => listener(topic)))
+      await this.store.deleteTopic(this.record(topic))
+    })
   }
 }

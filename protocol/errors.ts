@@ -1,6 +1,7 @@
 /**
  * The one catalogue of Kafka wire errors: code, name, whether a client may retry, and a short description.
- * Codes and names are Apache Kafka's (`org.apache.kafka.common.protocol.Errors`); descriptions are ours.
+ * Codes and names are Apache Kafka's (`org.apache.kafka.common.protocol.Errors`); descriptions are ours, written for
+ * what the code means where Brook uses it (a handler passes a more specific message where it has one).
  */
 export interface KafkaErrorInfo {
   readonly code: number
@@ -13,8 +14,8 @@ const table = {
   UNKNOWN_SERVER_ERROR: [-1, false, 'unexpected error on the broker'],
   NONE: [0, false, 'no error'],
   OFFSET_OUT_OF_RANGE: [1, false, 'the offset is outside the range the partition holds'],
-  CORRUPT_MESSAGE: [2, true, 'the record batch failed its CRC or size checks'],
-  UNKNOWN_TOPIC_OR_PARTITION: [3, true, 'this broker does not host that topic-partition'],
+  CORRUPT_MESSAGE: [2, true, 'the record batch is corrupt: its CRC, sizes or records do not check out'],
+  UNKNOWN_TOPIC_OR_PARTITION: [3, true, 'the topic or partition does not exist'],
   INVALID_FETCH_SIZE: [4, false, 'the fetch size is invalid'],
   LEADER_NOT_AVAILABLE: [5, true, 'the partition has no leader right now'],
   NOT_LEADER_OR_FOLLOWER: [6, true, 'this broker is not the leader (or a replica) of that partition'],
@@ -28,7 +29,7 @@ const table = {
   COORDINATOR_LOAD_IN_PROGRESS: [14, true, 'the coordinator is still loading'],
   COORDINATOR_NOT_AVAILABLE: [15, true, 'the coordinator is not available'],
   NOT_COORDINATOR: [16, true, 'this broker is not the coordinator'],
-  INVALID_TOPIC_EXCEPTION: [17, false, 'the topic name is invalid or the topic is internal'],
+  INVALID_TOPIC_EXCEPTION: [17, false, 'the topic name is invalid, collides with an existing topic, or names an internal topic'],
   RECORD_LIST_TOO_LARGE: [18, false, 'the request holds more records than allowed'],
   NOT_ENOUGH_REPLICAS: [19, true, 'fewer in-sync replicas than min.insync.replicas'],
   NOT_ENOUGH_REPLICAS_AFTER_APPEND: [20, true, 'written, but fewer in-sync replicas than min.insync.replicas'],
@@ -36,7 +37,7 @@ const table = {
   ILLEGAL_GENERATION: [22, false, 'the generation id is not the current one'],
   INCONSISTENT_GROUP_PROTOCOL: [23, false, 'the protocol type or protocols do not match the group'],
   INVALID_GROUP_ID: [24, false, 'the group id is invalid'],
-  UNKNOWN_MEMBER_ID: [25, false, 'the member id is not in the current generation'],
+  UNKNOWN_MEMBER_ID: [25, false, 'the group does not know this member id'],
   INVALID_SESSION_TIMEOUT: [26, false, 'the session timeout is outside the allowed range'],
   REBALANCE_IN_PROGRESS: [27, false, 'the group is rebalancing'],
   INVALID_COMMIT_OFFSET_SIZE: [28, false, 'the committed offset is invalid'],
@@ -55,7 +56,7 @@ const table = {
   NOT_CONTROLLER: [41, true, 'this broker is not the controller'],
   INVALID_REQUEST: [42, false, 'the request is malformed or not valid here'],
   UNSUPPORTED_FOR_MESSAGE_FORMAT: [43, false, 'not supported by the message format'],
-  POLICY_VIOLATION: [44, false, 'the request violates a policy'],
+  POLICY_VIOLATION: [44, false, "the topic's cleanup.policy (or another policy) does not allow this"],
   OUT_OF_ORDER_SEQUENCE_NUMBER: [45, false, 'the producer sequence number is out of order'],
   DUPLICATE_SEQUENCE_NUMBER: [46, false, 'the producer sequence number is a duplicate'],
   INVALID_PRODUCER_EPOCH: [47, false, 'the producer epoch is stale'],
@@ -98,7 +99,7 @@ const table = {
   RESOURCE_NOT_FOUND: [91, false, 'the resource does not exist'],
   DUPLICATE_RESOURCE: [92, false, 'the resource is named twice in the request'],
   UNACCEPTABLE_CREDENTIAL: [93, false, 'the credential is not acceptable'],
-  UNKNOWN_TOPIC_ID: [100, true, 'this broker does not know that topic id'],
+  UNKNOWN_TOPIC_ID: [100, true, 'no topic has that topic id'],
   INCONSISTENT_TOPIC_ID: [103, true, 'the topic id does not match the topic'],
   INCONSISTENT_CLUSTER_ID: [104, false, 'the cluster id does not match'],
   TRANSACTIONAL_ID_NOT_FOUND: [105, false, 'the transactional id does not exist'],

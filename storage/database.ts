@@ -13,14 +13,24 @@
  *
  * Hot-path writes go through the root database with keys that already carry the sublevel prefix (`logKey`), which
  * is about 20% faster than the chained batch's `{ sublevel }` option and stores the same bytes.
+ *
+ * Every write passes one gate, `NodeDatabase.write`: writes run one at a time, and the first one that fails stops
+ * all writing until the process restarts (fail-stop; `write` explains why). Reads go on: what was written before the
+ * failure stays readable, and a restart recovers exactly that.
  */
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
 import { Packr } from 'msgpackr'
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 
 export type Sublevel<K, V> = AbstractSublevel<Level<Buffer, Buffer>, string | Buffer | Uint8Array, K, V>
+
+/** What may be done with the database outside a gated write: read. */
+type Reads<T> = Pick<T, Extract<keyof T, 'get' | 'values' | 'keys' | 'iterator'>>
+
+type ChainedBatch = ReturnType<Level<Buffer, Buffer>['batch']>
+/** What a write fills: puts and deletes, root-level or (with the `sublevel` option) in a sublevel. */
+export type WriteBatch = Pick<ChainedBatch, 'put' | 'del' | 'length'>
 
 /** msgpack with int64 round-tripping as bigint. */
 export const packr = new Packr({ int64AsType: 'bigint', mapsAsObjects: true })
@@ -40,6 +50,11 @@ const msgpack = {
  */
 export const LEVEL_OPTIONS = { writeBufferSize: 64 * 1024 * 1024 } as const
 
+/** Where a node's LevelDB database lives in its data directory. */
+export function databaseDir(dataDir: string): string {
+  return join(dataDir, 'db')
+}
+
 export const PARTITION_KEY_SIZE = 20
 export const LOG_KEY_SIZE = PARTITION_KEY_SIZE + 8
 
@@ -50,32 +65,188 @@ export function partitionKey(topicId: string, partition: number): Buffer {
   return key
 }
 
+/** A write to the node's database failed (the message carries LevelDB's cause, such as "No space left on device"). */
+export class StorageError extends Error {
+  override readonly name: string = 'StorageError'
+}
+
+/**
+ * A write refused because an earlier one failed: "storage failed earlier: <cause>; restart the node". Distinct from
+ * the failure itself, so that a node whose disk has space again does not report a full disk for every refusal.
+ */
+export class StorageOfflineError extends StorageError {
+  override readonly name = 'StorageOfflineError'
+}
+
+/** Another process holds the data directory's LevelDB lock. */
+export class StorageLockedError extends StorageError {
+  override readonly name = 'StorageLockedError'
+}
+
+export interface NodeDatabaseOptions {
+  /** Called once, with the first failed write (the node logs it: from then on it refuses every write). */
+  onFailure?: (error: StorageError) => void
+}
+
+/** Keys deleted per write by `clear`, so that other writes wait behind one chunk rather than a whole range. */
+const CLEAR_CHUNK_KEYS = 1024
+
 export class NodeDatabase {
-  readonly db: Level<Buffer, Buffer>
-  readonly logs: Sublevel<Buffer, Buffer>
-  readonly partitions: Sublevel<Buffer, unknown>
-  readonly topics: Sublevel<string, unknown>
-  readonly node: Sublevel<string, unknown>
+  /** Reads go straight to LevelDB; every write goes through `write` (the gate below). */
+  readonly db: Reads<Level<Buffer, Buffer>>
+  readonly logs: Reads<Sublevel<Buffer, Buffer>>
+  readonly partitions: Reads<Sublevel<Buffer, unknown>>
+  readonly topics: Reads<Sublevel<string, unknown>>
+  readonly node: Reads<Sublevel<string, unknown>>
+  /** The first failed write; from then on every write is refused with `refusal`. */
+  failure: StorageError | null = null
+  private refusal: StorageOfflineError | null = null
+  private closed = false
+  /** The tail of the queue of writes: each starts when the one before it has finished. */
+  private lastWrite: Promise<unknown> = Promise.resolve()
+  private readonly level: Level<Buffer, Buffer>
+  private readonly sublevels: { topics: Sublevel<string, unknown>; node: Sublevel<string, unknown> }
   private readonly logPrefix: Buffer
   private readonly statePrefix: Buffer
 
-  constructor(readonly dataDir: string) {
-    mkdirSync(dataDir, { recursive: true })
-    this.db = new Level<Buffer, Buffer>(join(dataDir, 'db'), { ...LEVEL_OPTIONS, keyEncoding: 'buffer', valueEncoding: 'buffer' })
-    this.logs = this.db.sublevel<Buffer, Buffer>('log', { keyEncoding: 'buffer', valueEncoding: 'buffer' })
-    this.partitions = this.db.sublevel<Buffer, unknown>('partition', { keyEncoding: 'buffer', valueEncoding: msgpack })
-    this.topics = this.db.sublevel<string, unknown>('topic', { keyEncoding: 'utf8', valueEncoding: msgpack })
-    this.node = this.db.sublevel<string, unknown>('node', { keyEncoding: 'utf8', valueEncoding: msgpack })
-    this.logPrefix = Buffer.from(this.logs.prefix, 'utf8')
-    this.statePrefix = Buffer.from(this.partitions.prefix, 'utf8')
+  constructor(
+    readonly dataDir: string,
+    private readonly options: NodeDatabaseOptions = {},
+  ) {
+    this.level = new Level<Buffer, Buffer>(databaseDir(dataDir), { ...LEVEL_OPTIONS, keyEncoding: 'buffer', valueEncoding: 'buffer' })
+    const logs = this.level.sublevel<Buffer, Buffer>('log', { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+    const partitions = this.level.sublevel<Buffer, unknown>('partition', { keyEncoding: 'buffer', valueEncoding: msgpack })
+    const topics = this.level.sublevel<string, unknown>('topic', { keyEncoding: 'utf8', valueEncoding: msgpack })
+    const node = this.level.sublevel<string, unknown>('node', { keyEncoding: 'utf8', valueEncoding: msgpack })
+    this.db = this.level
+    this.logs = logs
+    this.partitions = partitions
+    this.topics = topics
+    this.node = node
+    this.sublevels = { topics, node }
+    this.logPrefix = Buffer.from(logs.prefix, 'utf8')
+    this.statePrefix = Buffer.from(partitions.prefix, 'utf8')
   }
 
+  /** Opens LevelDB; a failure is a StorageError with LevelDB's cause (the lock, "No space left on device"...). */
   async open(): Promise<void> {
-    await this.db.open()
+    try {
+      await this.level.open()
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause
+      if (cause?.code === 'LEVEL_LOCKED') {
+        throw new StorageLockedError(`the data directory ${this.dataDir} is already in use by another Brook process`, { cause })
+      }
+      throw new StorageError(`cannot open the database in ${this.dataDir}: ${cause?.message ?? (error as Error).message}`, { cause })
+    }
   }
 
+  /** Refuses writes from now on, lets the ones already queued finish, and closes LevelDB (which writes nothing). */
   async close(): Promise<void> {
-    await this.db.close()
+    this.closed = true
+    await this.lastWrite
+    await this.level.close()
+  }
+
+  /**
+   * The write gate. Every change to the database is one call: `fill` adds puts and deletes to a batch, which is then
+   * written atomically. Writes run one at a time, in call order, and after the first one fails none is attempted
+   * again (StorageOfflineError) until the process restarts:
+   *
+   *   write -> [queue: one at a time] -> refused? -> fill -> LevelDB write -> ok | failed: fail-stop, refuse the rest
+   *
+   * Why fail-stop: a LevelDB write that fails part-way (a full disk) can leave a torn record in the write-ahead log.
+   * LevelDB carries on writing after it, and those later writes are readable in this process, but when the database
+   * is reopened the log reader drops the torn record and every record after it ("dropping ... Corruption: checksum
+   * mismatch" in db/LOG): acknowledged data vanishes on restart. So nothing is written after a failure, not even the
+   * checkpoint at close; what was written before it is intact, and a restart (with space again) recovers exactly that.
+   * One write at a time makes "after" exact: no write can already be on its way to LevelDB when one fails.
+   */
+  write<T>(fill: (batch: WriteBatch) => T, options: { sync?: boolean } = {}): Promise<T> {
+    const run = this.lastWrite.then(async () => {
+      this.checkWritable()
+      let batch: ChainedBatch | undefined
+      try {
+        batch = this.level.batch()
+        const result = fill(batch)
+        await batch.write({ sync: options.sync ?? false })
+        return result
+      } catch (error) {
+        // write() closes the batch itself; one that never got there still holds native resources.
+        await batch?.close().catch(() => undefined)
+        throw this.fail(error)
+      }
+    })
+    this.lastWrite = run.catch(() => undefined)
+    return run
+  }
+
+  /** Throws if writes are refused: StorageOfflineError after a failed write, an Error once the database is closing. */
+  checkWritable(): void {
+    const refusal = this.writeRefusal()
+    if (refusal) throw refusal
+  }
+
+  /** What a write would be refused with now, or null if writes are accepted. */
+  writeRefusal(): Error | null {
+    if (this.refusal) return this.refusal
+    if (this.closed) return new Error(`the database in ${this.dataDir} is closed`)
+    return null
+  }
+
+  private fail(error: unknown): StorageError {
+    if (error instanceof StorageError) return error
+    const cause = error instanceof Error ? error.message : String(error)
+    const failure = new StorageError(`writing to the database in ${this.dataDir} failed: ${cause}`, { cause: error })
+    if (this.failure) return failure
+    this.failure = failure
+    this.refusal = new StorageOfflineError(`storage failed earlier: ${cause}; restart the node`, { cause: error })
+    this.options.onFailure?.(failure)
+    return failure
+  }
+
+  /** Puts a msgpack value under `key` of the topic records (`'topics'`) or the node's own records (`'node'`). */
+  put(sublevel: 'topics' | 'node', key: string, value: unknown): Promise<void> {
+    return this.write((batch) => void batch.put<string, unknown>(key, value, { sublevel: this.sublevels[sublevel] }))
+  }
+
+  /** Deletes `key` of the topic records or the node's own records. */
+  del(sublevel: 'topics' | 'node', key: string): Promise<void> {
+    return this.write((batch) => void batch.del<string>(key, { sublevel: this.sublevels[sublevel] }))
+  }
+
+  /**
+   * Deletes every key in [gte, lt), a chunk of keys per write, so that appends waiting behind it wait for one chunk.
+   * A failure part-way leaves the rest of the range, which the caller's layout must tolerate (nothing refers to it).
+   */
+  async clear(range: { gte: Buffer; lt: Buffer }): Promise<void> {
+    const iterator = this.level.keys({ ...range, fillCache: false })
+    try {
+      for (;;) {
+        const keys = await iterator.nextv(CLEAR_CHUNK_KEYS)
+        if (keys.length === 0) return
+        await this.write((batch) => {
+          for (const key of keys) batch.del(key)
+        })
+      }
+    } finally {
+      await iterator.close()
+    }
+  }
+
+  /**
+   * Compacts a key range so deleted keys stop costing seeks. It runs beside writes rather than in the write queue (it
+   * can take seconds, and it never touches the write-ahead log's records: a compaction that fails leaves them, and
+   * LevelDB then refuses writes itself), but it is refused after a failure and a failure of its own is one too. In
+   * Node, `level` is classic-level, which has this method; the universal `Level` type does not declare it.
+   */
+  async compactRange(gte: Buffer, lt: Buffer): Promise<void> {
+    this.checkWritable()
+    try {
+      await (this.level as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> }).compactRange(gte, lt)
+    } catch (error) {
+      throw this.fail(error)
+    }
   }
 
   /** A root-level key for a log entry: the sublevel prefix, the partition key, the batch's last offset. */
@@ -95,14 +266,6 @@ export class NodeDatabase {
   /** The root-level key range of a partition's state record (or, given 16 bytes, of every partition of a topic). */
   partitionStateRange(prefix: Buffer): { gte: Buffer; lt: Buffer } {
     return prefixRange(this.partitionStateKey(prefix))
-  }
-
-  /**
-   * Compacts a key range so deleted keys stop costing seeks. In Node, `level` is classic-level, which has this method;
-   * the universal `Level` type does not declare it.
-   */
-  async compactRange(gte: Buffer, lt: Buffer): Promise<void> {
-    await (this.db as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> }).compactRange(gte, lt)
   }
 
   /** The root-level key of a partition's state record (prefixed like `logKey`). */

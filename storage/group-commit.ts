@@ -2,31 +2,67 @@
  * Group commit: every append of the node that arrives while a write is in flight goes into the next single LevelDB
  * write, so concurrent produce requests share one write (and, with `fsync`, one sync).
  *
- *   append -> mark the log dirty -> [next flush: one chained batch over every dirty log] -> write -> resolve all
+ *   append -> the open flush (seq n) -> [its turn: one chained batch over its logs' entries up to seq n] -> resolve
+ *
+ *   pending:  [ flush 7: sealed, 1 MiB ] [ flush 8: sealed, 1 MiB ] [ flush 9: open, 300 KiB ]   in flight: flush 6
+ *
+ * A flush is open until its entries reach `maxWriteBytes`; the next append then opens a new one, so one write
+ * carries at most about that many bytes (one batch larger than the bound is a write of its own). Each log entry is
+ * tagged with the seq of the flush it joined, and a flush writes only the entries tagged up to its seq, so the rest
+ * waits for the next write and an append is acknowledged only by the write that carried it.
+ *
+ * Why 1 MiB: LevelDB writes no faster past it, synced or not, while the time of one write (which every append in it
+ * waits for) and the memory it takes (the chained batch copies every value into one native buffer) keep growing with
+ * its size. Measured with `node dist/bench/write-size.js` (and `--sync`): the bench's ~16 KiB batches under
+ * Brook-shaped keys over 8 partitions, Brook's LEVEL_OPTIONS, 512 MB per size (256 MB synced), each size in a fresh
+ * process, median [min..max] of 3 runs interleaved; peak RSS includes a 64 MiB pool and LevelDB's memtables:
+ *
+ *   write size   MB/s          MB/s synced   ms per write, p50   peak RSS, MB
+ *   256 KiB      45 [15..95]   22 [15..23]      1.4              381
+ *   1 MiB        44 [22..89]   28 [19..30]     10                394
+ *   4 MiB        35 [31..40]   26 [21..26]     66                408
+ *   8 MiB        36 [24..40]   27 [20..29]    143                421
+ *   16 MiB       29 [13..33]   26 [23..26]    233                463
+ *   32 MiB       14 [10..21]   25 [15..35]    631                663
+ *   64 MiB        9 [7..25]    28 [17..29]   1770                876
+ *   256 MiB      20 [15..30]   -             4309                967
+ *
+ * The machine was shared while this ran (load average 10-20 on 2 cores), so the rates are low and spread wide; the
+ * shape held in every run. The bench's produce writes stay under the bound (2 connections x 16 requests x 16 KiB).
  *
  * Invariants: flushes never overlap, and a log's entries are written in the order they were appended. Every change a
  * partition log makes to its keys (batches, removals, its state record) goes through here, so the changes to one
- * partition reach LevelDB in the order they were made. A failed write
- * fails every append in it and puts the store into a failed state (later appends fail with the same error) rather
- * than carrying on with offsets that are not on disk, as Kafka takes a failed log directory offline.
+ * partition reach LevelDB in the order they were made. Writes go through the database's gate (NodeDatabase.write):
+ * a failed write fails every append in it, and the appends queued behind it fail with the gate's refusal, never
+ * written; later appends are refused before they take an offset.
  */
-import type { Level } from 'level'
+import type { NodeDatabase, WriteBatch } from './database.js'
 
-type ChainedBatch = ReturnType<Level<Buffer, Buffer>['batch']>
+/** One LevelDB write's worth of log entries, at most (see the measurement above). */
+export const MAX_WRITE_BYTES = 1024 * 1024
 
 export interface Flushable {
-  /** Adds every change since the last flush (and the log's state) to `batch`; returns what to call once written. */
-  drainInto(batch: ChainedBatch): () => void
+  /**
+   * Adds to `batch` the log's changes up to flush `seq` (entries that joined a later flush stay queued) and its state
+   * as of those changes; returns what to call once they are written.
+   */
+  drainInto(batch: WriteBatch, seq: number): () => void
 }
 
-interface Flush {
-  readonly logs: Set<Flushable>
+/** A place in a flush: the flush's seq (to tag entries with) and a promise of its write. */
+export interface Ticket {
+  readonly seq: number
   readonly done: Promise<void>
+}
+
+interface Flush extends Ticket {
+  readonly logs: Set<Flushable>
+  bytes: number
   resolve(): void
   reject(error: Error): void
 }
 
-function newFlush(): Flush {
+function newFlush(seq: number): Flush {
   let resolve!: () => void
   let reject!: (error: Error) => void
   const done = new Promise<void>((res, rej) => {
@@ -35,32 +71,52 @@ function newFlush(): Flush {
   })
   // A rejected flush that no append awaits any more must not become an unhandled rejection.
   done.catch(() => undefined)
-  return { logs: new Set(), done, resolve, reject }
+  return { seq, logs: new Set(), bytes: 0, done, resolve, reject }
+}
+
+export interface GroupCommitOptions {
+  /** Sync each write to disk (LevelDB `sync: true`). */
+  fsync: boolean
+  /** Bytes of log entries one write may carry (default MAX_WRITE_BYTES). */
+  maxWriteBytes?: number
 }
 
 export class GroupCommit {
-  private next = newFlush()
+  /** Flushes not yet started, oldest first; the last one is open to new appends. */
+  private readonly pending: Flush[] = []
   private inFlight: Flush | null = null
   private scheduled = false
-  failure: Error | null = null
-  /** Counters for the bench report. */
-  readonly stats = { writes: 0, entries: 0 }
+  private seq = 0
+  private readonly maxWriteBytes: number
+  /** Counters for the bench report and the tests. */
+  readonly stats = { writes: 0, entries: 0, maxWriteBytes: 0 }
 
   constructor(
-    private readonly db: Level<Buffer, Buffer>,
-    private readonly options: { fsync: boolean },
-  ) {}
+    private readonly db: NodeDatabase,
+    private readonly options: GroupCommitOptions,
+  ) {
+    this.maxWriteBytes = options.maxWriteBytes ?? MAX_WRITE_BYTES
+  }
 
-  /** Marks `log` as having entries to write; resolves when they are written. */
-  add(log: Flushable): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure)
-    this.next.logs.add(log)
+  /**
+   * Joins `log` to the open flush with `bytes` more of entries (0 for a change of state alone), opening a new flush
+   * when they would take the open one past the bound. Throws if the database refuses writes.
+   */
+  add(log: Flushable, bytes = 0): Ticket {
+    this.db.checkWritable()
+    let flush = this.pending.at(-1)
+    if (!flush || (flush.bytes > 0 && flush.bytes + bytes > this.maxWriteBytes)) {
+      flush = newFlush(++this.seq)
+      this.pending.push(flush)
+    }
+    flush.logs.add(log)
+    flush.bytes += bytes
     if (!this.inFlight && !this.scheduled) {
       this.scheduled = true
       // setImmediate runs after the current I/O phase, so requests that arrived together are written together.
       setImmediate(() => void this.flush())
     }
-    return this.next.done
+    return flush
   }
 
   /**
@@ -68,43 +124,42 @@ export class GroupCommit {
    * it returns under a steady stream of appends too.
    */
   async settle(): Promise<void> {
-    // `next` is written only after the flush in flight, so waiting for it covers both.
-    const last = this.next.logs.size > 0 ? this.next : this.inFlight
+    // Flushes are written in order, so waiting for the last one covers all.
+    const last = this.pending.at(-1) ?? this.inFlight
     await last?.done.catch(() => undefined)
   }
 
   private async flush(): Promise<void> {
     this.scheduled = false
-    if (this.inFlight || this.failure || this.next.logs.size === 0) return
-    const flush = this.next
-    this.next = newFlush()
+    if (this.inFlight) return
+    const flush = this.pending.shift()
+    if (!flush) return
     this.inFlight = flush
     try {
-      await this.write(flush.logs)
+      await this.write(flush)
       flush.resolve()
     } catch (error) {
-      // No further write: this one's entries are lost, and writing later ones would leave a gap in the log.
-      this.failure = error instanceof Error ? error : new Error(String(error))
-      flush.reject(this.failure)
-      this.next.reject(this.failure)
+      flush.reject(error as Error)
+      // Those queued behind it are never attempted: they would be written after the failed one (see NodeDatabase.write).
+      const refusal = this.db.writeRefusal() ?? (error as Error)
+      for (const queued of this.pending.splice(0)) queued.reject(refusal)
     } finally {
       this.inFlight = null
     }
-    if (this.next.logs.size > 0) void this.flush()
+    if (this.pending.length > 0) void this.flush()
   }
 
-  private async write(logs: Set<Flushable>): Promise<void> {
-    const batch = this.db.batch()
-    try {
-      const callbacks = [...logs].map((log) => log.drainInto(batch))
-      this.stats.writes++
-      this.stats.entries += batch.length
-      await batch.write({ sync: this.options.fsync })
-      for (const callback of callbacks) callback()
-    } catch (error) {
-      // write() closes the batch itself; one that never got there still holds native resources.
-      await batch.close().catch(() => undefined)
-      throw error
-    }
+  private async write(flush: Flush): Promise<void> {
+    const callbacks = await this.db.write(
+      (batch) => {
+        const callbacks = [...flush.logs].map((log) => log.drainInto(batch, flush.seq))
+        this.stats.writes++
+        this.stats.entries += batch.length
+        return callbacks
+      },
+      { sync: this.options.fsync },
+    )
+    if (flush.bytes > this.stats.maxWriteBytes) this.stats.maxWriteBytes = flush.bytes
+    for (const callback of callbacks) callback()
   }
 }

@@ -1,10 +1,16 @@
 /**
  * A node's storage: its database, its group commit, its partition logs and its topic records.
- * Only one process may open a data directory at a time (LevelDB's lock); a second one gets a clear error.
+ * Only one process may open a data directory at a time (LevelDB's lock); a second one gets a clear error, and so
+ * does a database LevelDB cannot open (its cause in one line, such as "No space left on device").
+ * Every write goes through the database's gate (NodeDatabase.write): after the first failed write the store refuses
+ * all writes (StorageOfflineError) and keeps serving reads of what was written before it.
  */
-import { NodeDatabase, partitionKey } from './database.js'
+import { mkdirSync, rmSync } from 'node:fs'
+import { NodeDatabase, StorageError, databaseDir, partitionKey } from './database.js'
 import { GroupCommit } from './group-commit.js'
 import { PartitionLog } from './partition-log.js'
+
+export { StorageError, StorageLockedError, StorageOfflineError } from './database.js'
 
 export interface TopicRecord {
   name: string
@@ -20,10 +26,10 @@ export interface LogStoreOptions {
   /** Sync every write to disk (LevelDB `sync: true`); off by default, as Kafka relies on replication. */
   fsync?: boolean
   tailCacheBytes?: number
-}
-
-export class StorageLockedError extends Error {
-  override readonly name = 'StorageLockedError'
+  /** Bytes of log entries one group-commit write may carry (default MAX_WRITE_BYTES in group-commit.ts). */
+  maxWriteBytes?: number
+  /** Called once, with the first failed write; from then on the store refuses every write. */
+  onFailure?: (error: StorageError) => void
 }
 
 export class LogStore {
@@ -35,41 +41,58 @@ export class LogStore {
     readonly db: NodeDatabase,
     readonly commit: GroupCommit,
     private readonly tailCacheBytes: number,
+    /** The topmost directory this store created, of the data directory and its database directory (none if both existed). */
+    private readonly createdDir: string | undefined,
   ) {}
 
+  /**
+   * Opens (creating it if needed) the data directory's database. Errors are one line: StorageLockedError when
+   * another process has it open, StorageError with LevelDB's cause otherwise. What a failed open created is removed
+   * again.
+   */
   static async open(dataDir: string, options: LogStoreOptions = {}): Promise<LogStore> {
-    const db = new NodeDatabase(dataDir)
+    const createdDir = mkdirSync(databaseDir(dataDir), { recursive: true })
+    const db = new NodeDatabase(dataDir, { onFailure: options.onFailure })
     try {
       await db.open()
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause
-      if (cause?.code === 'LEVEL_LOCKED') {
-        throw new StorageLockedError(
-          `the data directory ${dataDir} is already in use (by another process or another LogStore)`,
-        )
-      }
+      if (createdDir !== undefined) rmSync(createdDir, { recursive: true, force: true })
       throw error
     }
-    const commit = new GroupCommit(db.db, { fsync: options.fsync ?? false })
-    return new LogStore(db, commit, options.tailCacheBytes ?? 4 * 1024 * 1024)
+    const commit = new GroupCommit(db, { fsync: options.fsync ?? false, maxWriteBytes: options.maxWriteBytes })
+    return new LogStore(db, commit, options.tailCacheBytes ?? 4 * 1024 * 1024, createdDir)
+  }
+
+  /** The first failed write, or null; once set, every write is refused until the process restarts. */
+  get failure(): StorageError | null {
+    return this.db.failure
+  }
+
+  /** Throws what a write would be refused with now (StorageOfflineError after a failure); lets it pass otherwise. */
+  checkWritable(): void {
+    this.db.checkWritable()
   }
 
   /**
    * Writes every open log's state one last time and closes the database. The high watermark and a new log start are
    * otherwise recorded only by the next write, so without this a restart would bring back older ones (Kafka, too,
-   * checkpoints them on a clean shutdown). Calling it again returns the same promise.
+   * checkpoints them on a clean shutdown). After a failed write there is no checkpoint: nothing may be written after
+   * it (NodeDatabase.write). With `removeCreatedDir`, a data directory this store created is removed (a node that
+   * failed to start leaves nothing behind). Calling it again returns the same promise.
    */
-  close(): Promise<void> {
-    this.closing ??= this.checkpointAndClose()
+  close(options: { removeCreatedDir?: boolean } = {}): Promise<void> {
+    this.closing ??= this.checkpointAndClose().finally(() => {
+      if (options.removeCreatedDir && this.createdDir !== undefined) rmSync(this.createdDir, { recursive: true, force: true })
+    })
     return this.closing
   }
 
   private async checkpointAndClose(): Promise<void> {
     try {
-      if (!this.commit.failure) {
+      if (this.db.writeRefusal() === null) {
         const opened = await Promise.allSettled(this.logs.values())
         const logs = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
-        await Promise.all(logs.map((log) => this.commit.add(log)))
+        await Promise.allSettled(logs.map((log) => this.commit.add(log).done))
       }
       await this.commit.settle()
     } finally {
@@ -82,7 +105,7 @@ export class LogStore {
   }
 
   async putNodeValue(key: string, value: unknown): Promise<void> {
-    await this.db.node.put(key, value)
+    await this.db.put('node', key, value)
   }
 
   async listTopics(): Promise<TopicRecord[]> {
@@ -90,7 +113,7 @@ export class LogStore {
   }
 
   async putTopic(topic: TopicRecord): Promise<void> {
-    await this.db.topics.put(topic.name, topic)
+    await this.db.put('topics', topic.name, topic)
   }
 
   /** Opens (recovering) or creates the log of one partition. */
@@ -115,6 +138,8 @@ export class LogStore {
    * list). The record goes first, so a crash part-way leaves only keys that nothing refers to.
    */
   async deleteTopic(topic: TopicRecord): Promise<void> {
+    // Refused before anything changes, so a refusal leaves the topic whole.
+    this.db.checkWritable()
     for (const [name, log] of this.logs) {
       if (!name.startsWith(`${topic.topicId}/`)) continue
       this.logs.delete(name)
@@ -122,11 +147,11 @@ export class LogStore {
       await log.then((l) => l.markDeleted(), () => undefined)
     }
     await this.commit.settle()
-    await this.db.topics.del(topic.name)
+    await this.db.del('topics', topic.name)
     const topicId = partitionKey(topic.topicId, 0).subarray(0, 16)
-    await this.db.db.clear(this.db.partitionStateRange(topicId))
+    await this.db.clear(this.db.partitionStateRange(topicId))
     const range = this.db.logRange(topicId)
-    await this.db.db.clear(range)
+    await this.db.clear(range)
     await this.db.compactRange(range.gte, range.lt)
   }
 }

@@ -17,7 +17,7 @@
  *   the first bad one is cut off, so a torn write is never served.
  * - `truncateTo` must not run concurrently with appends to the same log (a follower truncates before it fetches).
  */
-import { NodeDatabase, partitionKey, packr } from './database.js'
+import { NodeDatabase, partitionKey, packr, type WriteBatch } from './database.js'
 import type { Flushable, GroupCommit } from './group-commit.js'
 import {
   At,
@@ -30,8 +30,6 @@ import {
   setLogAppendTime,
   setPartitionLeaderEpoch,
 } from '../protocol/record-batch.js'
-
-type ChainedBatch = Parameters<Flushable['drainInto']>[0]
 
 export interface EpochEntry {
   readonly epoch: number
@@ -64,6 +62,8 @@ interface Entry {
   baseOffset: bigint
   lastOffset: bigint
   batch: Buffer
+  /** The group-commit flush that writes it. */
+  flush: number
 }
 
 export interface PartitionLogOptions {
@@ -99,6 +99,7 @@ export class PartitionLog implements Flushable {
   private readonly key: Buffer
   private readonly stateKey: Buffer
   private unflushed: Entry[] = []
+  private unflushedBytes = 0
   /** Keys of batches removed by `truncateTo`, deleted by the next write. */
   private removed: Buffer[] = []
   /** Batches replaced by `rewrite`, written by the next write. */
@@ -150,9 +151,10 @@ export class PartitionLog implements Flushable {
     partition: number,
     options: PartitionLogOptions,
   ): Promise<PartitionLog> {
+    db.checkWritable()
     const key = partitionKey(topicId, partition)
     if ((await db.partitions.get(key)) !== undefined) return PartitionLog.open(db, commit, topicId, partition, options)
-    await db.partitions.put(key, EMPTY_STATE)
+    await db.write((batch) => void batch.put(db.partitionStateKey(key), packr.pack(EMPTY_STATE)))
     return new PartitionLog(db, commit, topicId, partition, { ...EMPTY_STATE, epochs: [] }, options)
   }
 
@@ -173,14 +175,15 @@ export class PartitionLog implements Flushable {
     setPartitionLeaderEpoch(batch, options.leaderEpoch)
     if (options.logAppendTime !== undefined) setLogAppendTime(batch, options.logAppendTime)
     this.assignEpoch(options.leaderEpoch, baseOffset)
-    this.queue({ baseOffset, lastOffset, batch })
-    await this.commit.add(this)
+    const ticket = this.commit.add(this, batch.length)
+    this.queue({ baseOffset, lastOffset, batch, flush: ticket.seq })
+    await ticket.done
     return { baseOffset, lastOffset }
   }
 
   /** A store whose write failed takes no more changes (nor offsets): they could never be written. */
   private checkWritable(): void {
-    if (this.commit.failure) throw this.commit.failure
+    this.db.checkWritable()
     if (this.deleted) throw new Error(`partition ${this.partition} of topic ${this.topicId} was deleted`)
   }
 
@@ -207,6 +210,7 @@ export class PartitionLog implements Flushable {
     this.logEndOffset = entry.lastOffset + 1n
     this.sizeBytes += entry.batch.length
     this.unflushed.push(entry)
+    this.unflushedBytes += entry.batch.length
     this.tail.push(entry)
     this.tailBytes += entry.batch.length
     while (this.tailBytes > this.options.tailCacheBytes && this.tail.length > 1) {
@@ -214,7 +218,7 @@ export class PartitionLog implements Flushable {
     }
   }
 
-  drainInto(batch: ChainedBatch): () => void {
+  drainInto(batch: WriteBatch, seq: number): () => void {
     // Removals first: a batch appended after a truncation may reuse the key of a removed one.
     for (const key of this.removed) batch.del(key)
     this.removed = []
@@ -223,25 +227,33 @@ export class PartitionLog implements Flushable {
       else batch.put(key, value)
     }
     this.rewritten = []
-    const entries = this.unflushed
-    this.unflushed = []
-    for (const entry of entries) batch.put(this.db.logKey(this.key, entry.lastOffset), entry.batch)
-    const end = this.logEndOffset
-    batch.put(this.stateKey, packr.pack(this.state()))
+    let taken = 0
+    for (; taken < this.unflushed.length && this.unflushed[taken]!.flush <= seq; taken++) {
+      const entry = this.unflushed[taken]!
+      batch.put(this.db.logKey(this.key, entry.lastOffset), entry.batch)
+      this.unflushedBytes -= entry.batch.length
+    }
+    this.unflushed = taken === this.unflushed.length ? [] : this.unflushed.slice(taken)
+    // What this write makes durable ends where the entries left for a later write begin.
+    const end = this.unflushed[0]?.baseOffset ?? this.logEndOffset
+    batch.put(this.stateKey, packr.pack(this.state(end)))
     return () => {
       if (end > this.durableEndOffset) this.durableEndOffset = end
     }
   }
 
-  /** The state record; its recovery point is the end of what earlier (completed) writes hold. */
-  private state(): PartitionState {
+  /**
+   * The state record as of a write that ends at `end`: entries past it are not in that write, so neither are their
+   * offsets, bytes or epochs. Its recovery point is the end of what earlier (completed) writes hold.
+   */
+  private state(end: bigint): PartitionState {
     return {
       logStartOffset: this.logStartOffset,
-      logEndOffset: this.logEndOffset,
+      logEndOffset: end,
       highWatermark: this.highWatermark,
       recoveryPoint: this.durableEndOffset,
-      epochs: this.epochs,
-      sizeBytes: this.sizeBytes,
+      epochs: end === this.logEndOffset ? this.epochs : this.epochs.filter((e) => e.startOffset < end),
+      sizeBytes: this.sizeBytes - this.unflushedBytes,
     }
   }
 
@@ -372,7 +384,7 @@ export class PartitionLog implements Flushable {
     this.tail = this.tail.filter((e) => e.lastOffset < newEnd)
     this.tailBytes = this.tail.reduce((sum, e) => sum + e.batch.length, 0)
     this.removed.push(...removed)
-    await this.commit.add(this)
+    await this.commit.add(this).done
   }
 
   /**
@@ -397,8 +409,8 @@ export class PartitionLog implements Flushable {
     this.tailBytes = this.tail.reduce((sum, e) => sum + e.batch.length, 0)
     // The new log start is recorded before any batch goes, so a crash in between leaves batches nobody reads
     // rather than a log start pointing at deleted batches.
-    await this.commit.add(this)
-    await this.db.db.clear({ gte: range.gte, lt: end })
+    await this.commit.add(this).done
+    await this.db.clear({ gte: range.gte, lt: end })
     // Deleted keys are tombstones until compaction reaches them, and seeks over many tombstones are slow.
     await this.db.compactRange(range.gte, end)
   }
@@ -414,12 +426,14 @@ export class PartitionLog implements Flushable {
 
   private async replace(changes: readonly Rewrite[]): Promise<void> {
     this.checkWritable()
+    let bytes = 0
     for (const { previous, replacement } of changes) {
       const lastOffset = lastOffsetOf(previous)
       // Deleted by retention or DeleteRecords since the caller read it: writing it back would resurrect it.
       if (lastOffset < this.logStartOffset) continue
       if (lastOffset >= this.highWatermark) throw new RangeError(`batch ending at ${lastOffset} is not below the high watermark`)
       this.rewritten.push({ key: this.db.logKey(this.key, lastOffset), batch: replacement })
+      bytes += replacement?.length ?? 0
       this.sizeBytes += (replacement?.length ?? 0) - previous.length
       const at = this.tail.findIndex((e) => e.lastOffset === lastOffset)
       if (at >= 0) {
@@ -428,7 +442,7 @@ export class PartitionLog implements Flushable {
         else this.tail.splice(at, 1)
       }
     }
-    await this.commit.add(this)
+    await this.commit.add(this, bytes).done
   }
 }
 
@@ -467,10 +481,10 @@ async function recover(db: NodeDatabase, key: Buffer, stored: PartitionState): P
   }
   if (bad.length > 0) {
     // The cut and the state that describes it go together, so the state record never claims what was cut.
-    const batch = db.db.batch()
-    for (const entryKey of bad) batch.del(entryKey)
-    batch.put(db.partitionStateKey(key), packr.pack(recovered))
-    await batch.write()
+    await db.write((batch) => {
+      for (const entryKey of bad) batch.del(entryKey)
+      batch.put(db.partitionStateKey(key), packr.pack(recovered))
+    })
   }
   return recovered
 }

@@ -7,9 +7,10 @@
  * - JoinGroup: v4+ dynamic members first get MEMBER_ID_REQUIRED with their id (KIP-394); static members
  *   (group.instance.id, KIP-345) join at once and replace an older member with the same instance id. A join moves the
  *   group to PreparingRebalance; the join completes when every member has rejoined, or at the rebalance deadline
- *   (members that did not rejoin are removed). A new group first waits group.initial.rebalance.delay.ms, extended
- *   while new members keep arriving, up to the rebalance timeout. Completing bumps the generation and picks the
- *   protocol; the leader's answer lists the members.
+ *   (members that did not rejoin are removed). An Empty group first waits group.initial.rebalance.delay.ms, and a new
+ *   group (generation 0) waits once more each time members joined during the wait, up to the rebalance timeout
+ *   (Kafka's InitialDelayedJoin): one kafkajs member alone waits one delay. Completing bumps the generation and picks
+ *   the protocol; the leader's answer lists the members.
  * - SyncGroup: the leader's assignments are written to the log, then every waiting member gets its assignment and the
  *   group is Stable.
  * - Heartbeats keep members alive; a member silent for its session timeout is removed and the group rebalances.
@@ -17,6 +18,10 @@
  * - Offsets of a group that has been Empty for offsets.retention.minutes expire (standalone groups: per offset, from
  *   its commit time; Stable consumer groups: offsets of topics nobody subscribes to, from their commit time); a group
  *   with neither members nor offsets is then forgotten.
+ * - Deleting a topic removes every group's offsets for it, the same way (Kafka's onPartitionsDeleted), so a topic
+ *   created again under the name starts with no committed offsets.
+ * Removed offsets leave memory at once and are written as tombstones, so a replay after a restart (clean or not)
+ * does not bring them back; a commit that was being written when its topic was deleted is not applied.
  * The sweep (every 100 ms) drives deadlines: session expiry, pending members, rebalance and initial delays.
  */
 import { randomUUID } from 'node:crypto'
@@ -28,7 +33,7 @@ import type { BrokerConfig } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { Topic } from '../partition.js'
 import type { TopicManager } from '../topics.js'
-import { Group, GroupState, Member, offsetKey, type CommittedOffset, type Protocol } from './group.js'
+import { Group, GroupState, Member, offsetKey, parseOffsetKey, type CommittedOffset, type Protocol } from './group.js'
 import {
   OFFSETS_TOPIC,
   decodeOffsetsRecord,
@@ -39,6 +44,8 @@ import {
   partitionForGroup,
 } from './offsets-topic.js'
 import { subscribedTopics } from './consumer-protocol.js'
+import { StorageError } from '../../storage/log-store.js'
+import { counted } from '../wording.js'
 
 /** offset.metadata.max.bytes */
 export const OFFSET_METADATA_MAX_BYTES = 4096
@@ -68,6 +75,15 @@ interface LogRecord {
   value: Buffer | null
 }
 
+/**
+ * The error code for a write to __consumer_offsets that failed, as Kafka's coordinator translates a failed append
+ * (GroupMetadataManager.storeGroup and storeOffsets): KAFKA_STORAGE_ERROR becomes NOT_COORDINATOR, so clients look
+ * the coordinator up again rather than retry a write this node refuses.
+ */
+export function appendErrorCode(error: unknown): number {
+  return error instanceof StorageError ? ErrorCode.NOT_COORDINATOR : ErrorCode.COORDINATOR_NOT_AVAILABLE
+}
+
 export class GroupCoordinator {
   private readonly groups = new Map<string, Group>()
   private offsetsTopic: Topic | null = null
@@ -82,6 +98,7 @@ export class GroupCoordinator {
   ) {
     this.sweep = setInterval(() => this.tick(), SWEEP_INTERVAL_MS)
     this.sweep.unref()
+    topics.onDelete((topic) => this.removeOffsetsOf(topic))
   }
 
   close(): void {
@@ -106,7 +123,7 @@ export class GroupCoordinator {
     for (const group of this.groups.values()) {
       for (const member of group.members.values()) member.heartbeatDeadline = now + member.sessionTimeoutMs
     }
-    if (records > 0) this.log.info(`loaded ${this.groups.size} groups from ${records} records of ${OFFSETS_TOPIC}`)
+    if (records > 0) this.log.info(`loaded ${counted(this.groups.size, 'group')} from ${counted(records, 'record')} of ${OFFSETS_TOPIC}`)
   }
 
   private apply(key: Buffer, value: Buffer | null): void {
@@ -170,7 +187,7 @@ export class GroupCoordinator {
         configs: { 'cleanup.policy': 'compact' },
       })
       .then(({ topic, created }) => {
-        if (created) this.log.info(`created ${OFFSETS_TOPIC} with ${topic.partitions.length} partitions`)
+        if (created) this.log.info(`created ${OFFSETS_TOPIC} with ${counted(topic.partitions.length, 'partition')}`)
         this.offsetsTopic = topic
         return topic
       })
@@ -178,8 +195,12 @@ export class GroupCoordinator {
     return this.creatingTopic
   }
 
+  /**
+   * Writes records to the group's partition of __consumer_offsets. Once that topic exists the records are queued
+   * before this returns its promise, so writes keep the order of the calls (tombstones cannot overtake a commit).
+   */
   private async append(groupId: string, records: LogRecord[]): Promise<void> {
-    const topic = await this.ensureOffsetsTopic()
+    const topic = this.offsetsTopic ?? (await this.ensureOffsetsTopic())
     const partition = topic.partitions[partitionForGroup(groupId, topic.partitions.length)]!
     await partition.appendAsLeader(encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value }))), {})
   }
@@ -281,8 +302,9 @@ export class GroupCoordinator {
       request.protocolType,
       request.protocols,
     )
-    member.isNew = true
     member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
+    // Kafka's addMemberAndRebalance: only a member that joins a new group during its initial delay extends the delay.
+    if (group.state === GroupState.PreparingRebalance && group.generationId === 0) group.newMemberAdded = true
     const answer = new Promise<JoinGroupResponse>((resolve) => (member.awaitingJoin = resolve))
     group.add(member)
     this.prepareRebalance(group, `${memberId} joined`)
@@ -384,12 +406,14 @@ export class GroupCoordinator {
     }
     const now = Date.now()
     if (group.state === GroupState.Empty) {
-      const delay = Math.min(this.config.groupInitialRebalanceDelayMs, group.rebalanceTimeoutMs)
-      group.initialDelayMs = delay
-      group.initialDelayRemainingMs = Math.max(0, group.rebalanceTimeoutMs - delay)
-      group.rebalanceDeadline = now + delay
+      // Kafka's prepareRebalance: an Empty group waits the initial delay, with the rest of the rebalance timeout left
+      // for extensions.
+      const delayMs = this.config.groupInitialRebalanceDelayMs
+      group.initialDelay = { delayMs, remainingMs: Math.max(group.rebalanceTimeoutMs - delayMs, 0) }
+      group.newMemberAdded = false
+      group.rebalanceDeadline = now + delayMs
     } else if (group.state !== GroupState.PreparingRebalance) {
-      group.initialDelayMs = 0
+      group.initialDelay = null
       group.rebalanceDeadline = now + group.rebalanceTimeoutMs
     }
     if (group.state !== GroupState.PreparingRebalance) {
@@ -399,22 +423,26 @@ export class GroupCoordinator {
     this.tryCompleteJoin(group)
   }
 
-  /** Completes the join when everyone is in (outside the initial delay) or the deadline has passed. */
+  /**
+   * Completes the join when everyone is in or the deadline has passed; in the initial delay, only when the delay
+   * ends. Kafka's InitialDelayedJoin.onComplete: if a member joined during the delay and some of the rebalance timeout
+   * is left, wait min(delay, remaining) more (with remaining reduced by the wait that just ended) and clear the flag;
+   * so a lone member waits one delay, and members that keep arriving extend it until the rebalance timeout.
+   */
   private tryCompleteJoin(group: Group): void {
     if (group.state !== GroupState.PreparingRebalance) return
     const now = Date.now()
-    if (group.initialDelayMs > 0) {
+    if (group.initialDelay) {
       if (now < group.rebalanceDeadline) return
-      const newMembers = [...group.members.values()].some((m) => m.isNew)
-      if (newMembers && group.initialDelayRemainingMs > 0) {
-        // InitialDelayedJoin: new members arrived during the delay, so wait once more (within the rebalance timeout).
-        for (const member of group.members.values()) member.isNew = false
-        const extension = Math.min(group.initialDelayMs, group.initialDelayRemainingMs)
-        group.initialDelayRemainingMs -= extension
-        group.rebalanceDeadline = now + extension
+      const { delayMs, remainingMs } = group.initialDelay
+      if (group.newMemberAdded && remainingMs > 0) {
+        group.newMemberAdded = false
+        const next = Math.min(this.config.groupInitialRebalanceDelayMs, remainingMs)
+        group.initialDelay = { delayMs: next, remainingMs: Math.max(remainingMs - delayMs, 0) }
+        group.rebalanceDeadline = now + next
         return
       }
-      group.initialDelayMs = 0
+      group.initialDelay = null
     } else if (!group.allMembersJoined() && now < group.rebalanceDeadline) return
     this.completeJoin(group)
   }
@@ -441,12 +469,11 @@ export class GroupCoordinator {
     for (const member of group.members.values()) {
       const resolve = member.awaitingJoin!
       member.awaitingJoin = null
-      member.isNew = false
       member.heartbeatDeadline = now + member.sessionTimeoutMs
       resolve(this.joinAnswer(group, member))
     }
     this.log.info(
-      `group '${group.groupId}' generation ${group.generationId}: ${group.members.size} members, protocol ${group.protocolName}`,
+      `group '${group.groupId}' generation ${group.generationId}: ${counted(group.members.size, 'member')}, protocol ${group.protocolName}`,
     )
   }
 
@@ -482,10 +509,10 @@ export class GroupCoordinator {
       for (const m of group.members.values()) m.assignment = assignments.get(m.memberId) ?? Buffer.alloc(0)
       try {
         await this.storeGroup(group)
-      } catch {
+      } catch (error) {
         if (group.generationId === generation && group.state === GroupState.CompletingRebalance) {
           for (const m of group.members.values()) {
-            m.awaitingSync?.(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE))
+            m.awaitingSync?.(syncError(appendErrorCode(error)))
             m.awaitingSync = null
           }
           this.prepareRebalance(group, 'could not store the assignment')
@@ -600,6 +627,7 @@ export class GroupCoordinator {
     if (accepted.length === 0) return codes
     const values = accepted.map((o) => ({
       topic: o.topic,
+      topicId: this.topics.get(o.topic)!.topicId,
       partition: o.partition,
       committed: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata ?? '', commitTimestamp } satisfies CommittedOffset,
     }))
@@ -607,9 +635,13 @@ export class GroupCoordinator {
       await this.append(groupId, values.map((v) => ({ key: offsetRecordKey(groupId, v.topic, v.partition), value: offsetValue(v.committed) })))
     } catch (error) {
       this.log.error(`could not store offsets of group '${groupId}': ${(error as Error).message}`)
-      return codes.map((c) => (c === ErrorCode.NONE ? ErrorCode.COORDINATOR_NOT_AVAILABLE : c))
+      return codes.map((c) => (c === ErrorCode.NONE ? appendErrorCode(error) : c))
     }
-    for (const v of values) group.offsets.set(offsetKey(v.topic, v.partition), v.committed)
+    // A topic deleted while the commit was written (maybe created again since) had its offsets removed; the
+    // tombstones went to the log after this commit, so applying it now would hold what a replay would not.
+    for (const v of values) {
+      if (this.topics.get(v.topic)?.topicId === v.topicId) group.offsets.set(offsetKey(v.topic, v.partition), v.committed)
+    }
     return codes
   }
 
@@ -622,9 +654,9 @@ export class GroupCoordinator {
     if (wanted === null) {
       const byTopic = new Map<string, { partition: number; committed: CommittedOffset | null }[]>()
       for (const [key, committed] of group?.offsets ?? []) {
-        const [topic, partition] = key.split('\0') as [string, string]
+        const { topic, partition } = parseOffsetKey(key)
         if (!byTopic.has(topic)) byTopic.set(topic, [])
-        byTopic.get(topic)!.push({ partition: Number(partition), committed })
+        byTopic.get(topic)!.push({ partition, committed })
       }
       return [...byTopic].map(([topic, partitions]) => ({ topic, partitions: partitions.sort((a, b) => a.partition - b.partition) }))
     }
@@ -683,18 +715,56 @@ export class GroupCoordinator {
     return ErrorCode.NONE
   }
 
+  /** The group goes Dead and is forgotten at once; its offsets and metadata are written as tombstones. */
   private async forget(group: Group): Promise<void> {
+    const { state, stateTimestamp } = group
     group.transition(GroupState.Dead)
-    const tombstones: LogRecord[] = [...group.offsets.keys()].map((k) => {
-      const [topic, partition] = k.split('\0') as [string, string]
-      return { key: offsetRecordKey(group.groupId, topic, Number(partition)), value: null }
-    })
+    this.groups.delete(group.groupId)
+    const tombstones = [...group.offsets.keys()].map((key) => offsetTombstone(group.groupId, key))
     tombstones.push({ key: groupKey(group.groupId), value: null })
     try {
       await this.append(group.groupId, tombstones)
-    } finally {
-      this.groups.delete(group.groupId)
+    } catch (error) {
+      // The tombstones were not written, so the group is not gone (a restart would load it again): it stays as it
+      // was, unless a new group of the same id has started meanwhile.
+      group.state = state
+      group.stateTimestamp = stateTimestamp
+      if (!this.groups.has(group.groupId)) this.groups.set(group.groupId, group)
+      throw error
     }
+  }
+
+  /**
+   * Removes committed offsets (`offsetKey`s) of a group, as Kafka's GroupMetadataManager.cleanupGroupMetadata does
+   * for expired offsets and deleted partitions: from memory at once, then as tombstones in __consumer_offsets. A group
+   * left Empty with no offsets (and no member about to join) is forgotten. Returns whether it was.
+   */
+  private async removeOffsets(group: Group, keys: readonly string[]): Promise<{ forgotten: boolean }> {
+    if (group.state === GroupState.Empty && group.pendingMembers.size === 0 && keys.length === group.offsets.size) {
+      await this.forget(group)
+      return { forgotten: true }
+    }
+    for (const key of keys) group.offsets.delete(key)
+    await this.append(group.groupId, keys.map((key) => offsetTombstone(group.groupId, key)))
+    return { forgotten: false }
+  }
+
+  /**
+   * A topic was deleted (GroupCoordinator.onPartitionsDeleted): every group's offsets for it go. The topic has left
+   * the registry already, so no new commit for it can start; one being written is not applied (commitOffsets).
+   */
+  private async removeOffsetsOf(topic: Topic): Promise<void> {
+    await Promise.all(
+      [...this.groups.values()].map(async (group) => {
+        const keys = [...group.offsets.keys()].filter((key) => parseOffsetKey(key).topic === topic.name)
+        if (keys.length === 0) return
+        const { forgotten } = await this.removeOffsets(group, keys)
+        this.log.info(
+          `group '${group.groupId}': ${counted(keys.length, 'committed offset')} of deleted topic '${topic.name}' removed` +
+            (forgotten ? '; the group, left with no members and no offsets, is gone' : ''),
+        )
+      }),
+    )
   }
 
   // ---- Deadlines ----------------------------------------------------------------------------------------------
@@ -729,7 +799,6 @@ export class GroupCoordinator {
    */
   async expireOffsets(now = Date.now()): Promise<void> {
     const retentionMs = this.config.offsetsRetentionMinutes * 60_000
-    const topicOf = (key: string): string => key.split('\0')[0]!
     for (const group of [...this.groups.values()]) {
       // A member that was just handed its id (MEMBER_ID_REQUIRED) is about to join: forgetting the group now would
       // answer its second JoinGroup with UNKNOWN_MEMBER_ID.
@@ -746,27 +815,29 @@ export class GroupCoordinator {
         // Subscriptions that could not be read say nothing about which offsets are unused: keep them all.
         if (subscribed.size === 0) continue
         expired = [...group.offsets]
-          .filter(([key, c]) => !subscribed.has(topicOf(key)) && Number(c.commitTimestamp) + retentionMs <= now)
+          .filter(([key, c]) => !subscribed.has(parseOffsetKey(key).topic) && Number(c.commitTimestamp) + retentionMs <= now)
           .map(([key]) => key)
         if (expired.length === 0) continue
       } else continue
       try {
-        if (group.state === GroupState.Empty && expired.length === group.offsets.size) {
-          this.log.info(`group '${group.groupId}' expired after offsets.retention.minutes`)
-          await this.forget(group)
-        } else {
-          await this.append(group.groupId, expired.map((key) => {
-            const [topic, partition] = key.split('\0') as [string, string]
-            return { key: offsetRecordKey(group.groupId, topic, Number(partition)), value: null }
-          }))
-          for (const key of expired) group.offsets.delete(key)
-          this.log.info(`group '${group.groupId}': ${expired.length} offsets expired after offsets.retention.minutes`)
-        }
+        const { forgotten } = await this.removeOffsets(group, expired)
+        this.log.info(
+          forgotten
+            ? `group '${group.groupId}' expired after offsets.retention.minutes`
+            : `group '${group.groupId}': ${counted(expired.length, 'offset')} expired after offsets.retention.minutes`,
+        )
       } catch (error) {
+        // Storage refuses writes (logged once by the node): every other group would be refused too.
+        if (error instanceof StorageError) return
         this.log.error(`offset expiry for group '${group.groupId}' failed: ${(error as Error).message}`)
       }
     }
   }
+}
+
+function offsetTombstone(groupId: string, key: string): LogRecord {
+  const { topic, partition } = parseOffsetKey(key)
+  return { key: offsetRecordKey(groupId, topic, partition), value: null }
 }
 
 function syncError(errorCode: number): SyncGroupResponse {

@@ -36,8 +36,6 @@ export class Member {
   heartbeatDeadline = 0
   awaitingJoin: ((response: JoinGroupResponse) => void) | null = null
   awaitingSync: ((response: SyncGroupResponse) => void) | null = null
-  /** Joined during the current rebalance (extends the initial rebalance delay). */
-  isNew = false
 
   constructor(
     public memberId: string,
@@ -82,11 +80,15 @@ export class Group {
   readonly staticMembers = new Map<string, string>()
   /** `topic\0partition` -> committed offset. */
   readonly offsets = new Map<string, CommittedOffset>()
-  /** When PreparingRebalance must complete even if members are missing. */
+  /** When PreparingRebalance must complete even if members are missing (or, in the initial delay, when it ends). */
   rebalanceDeadline = 0
-  /** Remaining extension budget of the initial rebalance delay (group.initial.rebalance.delay.ms). */
-  initialDelayRemainingMs = 0
-  initialDelayMs = 0
+  /**
+   * The initial rebalance delay in progress, or null (Kafka's InitialDelayedJoin): the length of the current wait and
+   * what is left of the rebalance timeout for further waits.
+   */
+  initialDelay: { delayMs: number; remainingMs: number } | null = null
+  /** A member joined the new group (generation 0) while its initial delay was pending (Kafka's newMemberAdded). */
+  newMemberAdded = false
 
   constructor(readonly groupId: string) {}
 
@@ -175,4 +177,10 @@ export class Group {
 
 export function offsetKey(topic: string, partition: number): string {
   return `${topic}\0${partition}`
+}
+
+/** The topic and partition of an `offsetKey`. */
+export function parseOffsetKey(key: string): { topic: string; partition: number } {
+  const at = key.lastIndexOf('\0')
+  return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)) }
 }

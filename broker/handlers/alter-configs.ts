@@ -12,6 +12,7 @@
  *   cleaner pass for retention and compaction.
  * - Broker resources are refused with INVALID_REQUEST: a Brook node's settings come from its flags or config file.
  * - Unknown topics: UNKNOWN_TOPIC_OR_PARTITION.
+ * - A storage failure is KAFKA_STORAGE_ERROR for that resource, and the topic keeps its configs.
  */
 import { alterConfigs, type AlterConfigsRequest, type AlterConfigsResponse } from '../../protocol/messages/alter-configs.js'
 import {
@@ -25,6 +26,7 @@ import type { Broker } from '../broker.js'
 import { quote } from '../quote.js'
 import { ConfigType, topicConfigDef, validateTopicConfigs } from '../topic-configs.js'
 import { ResourceType } from './configs.js'
+import { StorageError } from '../../storage/log-store.js'
 
 export const ConfigOperation = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const
 
@@ -63,7 +65,12 @@ async function alterTopic(
   const problem = validateTopicConfigs(next)
   if (problem) return result(ErrorCode.INVALID_CONFIG, problem)
   if (!validateOnly) {
-    await broker.topics.setConfigs(topic, next as Record<string, string>)
+    try {
+      await broker.topics.setConfigs(topic, next as Record<string, string>)
+    } catch (error) {
+      if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
+      throw error
+    }
     broker.log.info(`topic '${topic.name}' configs: ${JSON.stringify(next)}`)
   }
   return result(ErrorCode.NONE)

@@ -9,6 +9,7 @@
  *   changes nothing. Unknown partitions: UNKNOWN_TOPIC_OR_PARTITION.
  * - Topics whose cleanup.policy lacks `delete` (compacted topics, __consumer_offsets among them) refuse with
  *   POLICY_VIOLATION, as Kafka's Partition.deleteRecordsOnLeader does: their records are removed only by compaction.
+ * - A storage failure is KAFKA_STORAGE_ERROR for that partition (ReplicaManager.deleteRecordsOnLocalLog).
  */
 import {
   deleteRecords,
@@ -18,6 +19,7 @@ import {
 import { ErrorCode } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
 import { topicConfig } from '../topic-configs.js'
+import { StorageError } from '../../storage/log-store.js'
 
 const HIGH_WATERMARK = -1n
 
@@ -40,7 +42,12 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
               return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE }
             }
             if (target > partition.logStartOffset) {
-              await partition.log.deleteBefore(target)
+              try {
+                await partition.log.deleteBefore(target)
+              } catch (error) {
+                if (!(error instanceof StorageError)) throw error
+                return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.KAFKA_STORAGE_ERROR }
+              }
               broker.log.info(`${wanted.name}-${partitionIndex}: records before ${target} deleted`)
             }
             return { partitionIndex, lowWatermark: partition.logStartOffset, errorCode: ErrorCode.NONE }

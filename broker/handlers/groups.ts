@@ -13,6 +13,11 @@
  * - DescribeGroups: an unknown group is described as Dead with no error, as Kafka does before v6.
  * - ListGroups v4+: states filter (case-insensitive, like Kafka).
  * - DeleteGroups: only empty groups (NON_EMPTY_GROUP), unknown ones GROUP_ID_NOT_FOUND.
+ * - Storage failures (the node refuses writes, see broker.ts): FindCoordinator and JoinGroup answer
+ *   COORDINATOR_NOT_AVAILABLE when __consumer_offsets cannot be created (Kafka's answer while the coordinator's
+ *   partition has no leader); a write to it that fails is NOT_COORDINATOR, as Kafka's coordinator translates
+ *   KAFKA_STORAGE_ERROR (SyncGroup, DeleteGroups; coordinator.ts appendErrorCode). Reads (DescribeGroups,
+ *   ListGroups, OffsetFetch) go on.
  *
  * Version notes
  * - FindCoordinator v4+ batch keys (`coordinatorKeys`) and answer per key.
@@ -32,14 +37,22 @@ import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
 import { quote } from '../quote.js'
 import { GroupState } from '../group/group.js'
+import { appendErrorCode } from '../group/coordinator.js'
+import { OFFSETS_TOPIC } from '../group/offsets-topic.js'
+import { StorageError } from '../../storage/log-store.js'
 
 const KeyType = { GROUP: 0, TRANSACTION: 1 } as const
 
-function coordinatorFor(broker: Broker, key: string, keyType: number) {
-  const errorCode =
-    keyType === KeyType.GROUP ? ErrorCode.NONE : keyType === KeyType.TRANSACTION ? ErrorCode.COORDINATOR_NOT_AVAILABLE : ErrorCode.INVALID_REQUEST
-  const errorMessage =
-    errorCode === ErrorCode.NONE ? null : keyType === KeyType.TRANSACTION ? 'transactions are not supported yet' : `unknown key type ${keyType}`
+/** `offsetsTopicProblem`: why __consumer_offsets could not be created, if it could not. */
+function coordinatorFor(broker: Broker, key: string, keyType: number, offsetsTopicProblem: string | null) {
+  const [errorCode, errorMessage] =
+    keyType === KeyType.GROUP
+      ? offsetsTopicProblem === null
+        ? [ErrorCode.NONE, null]
+        : [ErrorCode.COORDINATOR_NOT_AVAILABLE, offsetsTopicProblem]
+      : keyType === KeyType.TRANSACTION
+        ? [ErrorCode.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported yet']
+        : [ErrorCode.INVALID_REQUEST, `unknown key type ${keyType}`]
   const found = errorCode === ErrorCode.NONE
   return {
     key,
@@ -55,11 +68,19 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
   findCoordinator,
   '0-4',
   async (request, { broker, apiVersion }) => {
-    if (request.keyType === KeyType.GROUP) await broker.groups.ensureOffsetsTopic()
-    if (apiVersion >= 4) {
-      return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map((key) => coordinatorFor(broker, key, request.keyType)) }
+    let problem: string | null = null
+    if (request.keyType === KeyType.GROUP) {
+      try {
+        await broker.groups.ensureOffsetsTopic()
+      } catch (error) {
+        if (!(error instanceof StorageError)) throw error
+        problem = `${OFFSETS_TOPIC} cannot be created: ${error.message}`
+      }
     }
-    const { errorCode, errorMessage, nodeId, host, port } = coordinatorFor(broker, request.key, request.keyType)
+    if (apiVersion >= 4) {
+      return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map((key) => coordinatorFor(broker, key, request.keyType, problem)) }
+    }
+    const { errorCode, errorMessage, nodeId, host, port } = coordinatorFor(broker, request.key, request.keyType, problem)
     return { throttleTimeMs: 0, errorCode, errorMessage, nodeId, host, port }
   },
 )
@@ -70,7 +91,14 @@ export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupRespons
   async (request, { broker, apiVersion, clientId, remoteHost, parked }) => {
     // A join waits for the rebalance, which needs the other members' joins read: it must not hold a queue place.
     parked()
-    const response = await broker.groups.join(request, { apiVersion, clientId: clientId ?? '', clientHost: `/${remoteHost}` })
+    let response: JoinGroupResponse
+    try {
+      response = await broker.groups.join(request, { apiVersion, clientId: clientId ?? '', clientHost: `/${remoteHost}` })
+    } catch (error) {
+      // The join itself writes nothing; only creating __consumer_offsets can fail.
+      if (!(error instanceof StorageError)) throw error
+      response = { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, generationId: -1, protocolName: null, leader: '', memberId: request.memberId, members: [] }
+    }
     // Before v7 the protocol name is not nullable: an error answer carries "".
     if (apiVersion < 7 && response.protocolName === null) response.protocolName = ''
     return { throttleTimeMs: 0, ...response }
@@ -159,7 +187,13 @@ export const deleteGroupsHandler = defineHandler<DeleteGroupsRequest, DeleteGrou
     throttleTimeMs: 0,
     results: await Promise.all(
       request.groupsNames.map(async (groupId) => {
-        const errorCode = await broker.groups.deleteGroup(groupId)
+        let errorCode: number
+        try {
+          errorCode = await broker.groups.deleteGroup(groupId)
+        } catch (error) {
+          if (!(error instanceof StorageError)) throw error
+          errorCode = appendErrorCode(error)
+        }
         if (errorCode === ErrorCode.NONE) broker.log.info(`deleted group ${quote(groupId)}`)
         else broker.log.debug(`delete group ${quote(groupId)}: ${errorInfo(errorCode).name}`)
         return { groupId, errorCode }

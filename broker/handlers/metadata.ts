@@ -8,7 +8,10 @@
  *   indicates 'request metadata for all topics'" only in v0); otherwise the ones named, or (v10+) given by id.
  * - Unknown topics are created when `allowAutoTopicCreation` (always true before v4) and the broker's
  *   `autoCreateTopics` both allow it, with `num.partitions` partitions; otherwise UNKNOWN_TOPIC_OR_PARTITION.
- *   Invalid names get INVALID_TOPIC_EXCEPTION. Internal topics are never auto-created.
+ *   Invalid names, and names that differ from an existing topic's only in '.' versus '_' (Kafka refuses those
+ *   collisions, ReplicationControlManager.validateNewTopicNames), get INVALID_TOPIC_EXCEPTION. Internal topics are
+ *   never auto-created. An auto-creation the node's storage refuses is LEADER_NOT_AVAILABLE, Kafka's answer while a
+ *   topic's creation has not completed, so clients ask again.
  * - Leader epoch (v7+) is the partition's real epoch, never a made-up 0 (Redpanda #27629).
  *
  * Version notes
@@ -23,12 +26,14 @@ import {
   type MetadataResponse,
   type MetadataResponseTopic,
 } from '../../protocol/messages/metadata.js'
-import { ErrorCode } from '../../protocol/errors.js'
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/codec.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
 import type { Topic } from '../partition.js'
 import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
+import { StorageError } from '../../storage/log-store.js'
+import { counted } from '../wording.js'
 
 export function describeTopic(topic: Topic): MetadataResponseTopic {
   return {
@@ -59,14 +64,22 @@ async function lookupOrCreate(broker: Broker, name: string, autoCreate: boolean)
   if (!autoCreate || !broker.config.autoCreateTopics || INTERNAL_TOPICS.has(name)) {
     return missing(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
   }
-  const { topic: created, created: isNew } = await broker.topics.getOrCreate({
-    name,
-    partitions: broker.config.defaultPartitions,
-    replicationFactor: 1,
-    configs: {},
-  })
-  if (isNew) broker.log.info(`auto-created topic '${name}' with ${created.partitions.length} partitions`)
-  return describeTopic(created)
+  try {
+    const { topic: created, created: isNew } = await broker.topics.getOrCreate({
+      name,
+      partitions: broker.config.defaultPartitions,
+      replicationFactor: 1,
+      configs: {},
+    })
+    if (isNew) broker.log.info(`auto-created topic '${name}' with ${counted(created.partitions.length, 'partition')}`)
+    return describeTopic(created)
+  } catch (error) {
+    if (error instanceof StorageError) return missing(name, ErrorCode.LEADER_NOT_AVAILABLE)
+    if (!(error instanceof KafkaError)) throw error
+    // The Metadata answer has no room for a message: the log says why (a name that collides, for one).
+    broker.log.debug(`not auto-creating topic '${name}': ${error.message}`)
+    return missing(name, error.code)
+  }
 }
 
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(

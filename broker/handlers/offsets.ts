@@ -10,6 +10,9 @@
  * - OffsetFetch: -1 (with metadata "" and leader epoch -1) for a partition without an offset, as Kafka answers, and
  *   for an unknown group; a null topic list (v2+) means every partition the group has an offset for.
  * - OffsetDelete: GROUP_ID_NOT_FOUND for an unknown group, GROUP_SUBSCRIBED_TO_TOPIC for topics members consume.
+ * - Storage failures: a commit or delete the node cannot write is NOT_COORDINATOR (Kafka's translation of
+ *   KAFKA_STORAGE_ERROR, coordinator.ts appendErrorCode); COORDINATOR_NOT_AVAILABLE while __consumer_offsets cannot
+ *   be created. OffsetFetch answers from memory, so it goes on.
  *
  * Version notes
  * - v2-4 of OffsetCommit carry a retention time, which Kafka itself has ignored since 2.1 (KIP-211); so does Brook.
@@ -21,6 +24,8 @@ import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } fro
 import { ErrorCode } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
+import { appendErrorCode } from '../group/coordinator.js'
+import { StorageError } from '../../storage/log-store.js'
 
 export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetCommitResponse>(
   offsetCommit,
@@ -37,7 +42,14 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
     )
     const generationId = apiVersion === 0 ? -1 : request.generationIdOrMemberEpoch
     const identity = { memberId: apiVersion === 0 ? '' : request.memberId, groupInstanceId: request.groupInstanceId }
-    const codes = await broker.groups.commitOffsets(request.groupId, generationId, identity, offsets)
+    let codes: number[]
+    try {
+      codes = await broker.groups.commitOffsets(request.groupId, generationId, identity, offsets)
+    } catch (error) {
+      // Failed writes are answered inside commitOffsets; only creating __consumer_offsets throws.
+      if (!(error instanceof StorageError)) throw error
+      codes = offsets.map(() => ErrorCode.COORDINATOR_NOT_AVAILABLE)
+    }
     let i = 0
     return {
       throttleTimeMs: 0,
@@ -82,7 +94,13 @@ export const offsetDeleteHandler = defineHandler<OffsetDeleteRequest, OffsetDele
   '0',
   async (request, { broker }) => {
     const wanted = request.topics.map((t) => ({ topic: t.name, partitions: t.partitions.map((p) => p.partitionIndex) }))
-    const result = await broker.groups.deleteOffsets(request.groupId, wanted)
+    let result: Awaited<ReturnType<typeof broker.groups.deleteOffsets>>
+    try {
+      result = await broker.groups.deleteOffsets(request.groupId, wanted)
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error
+      result = { errorCode: appendErrorCode(error), results: [] }
+    }
     return {
       errorCode: result.errorCode,
       throttleTimeMs: 0,

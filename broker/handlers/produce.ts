@@ -16,6 +16,8 @@
  * - Compacted topics (cleanup.policy=compact) refuse records without a key: INVALID_RECORD.
  * - Idempotent and transactional batches (producerId >= 0) are refused with UNKNOWN_PRODUCER_ID: Brook does not
  *   advertise InitProducerId yet, so accepting them would promise deduplication it does not do.
+ * - A failed write is KAFKA_STORAGE_ERROR, and so is every append after it (the node's storage is fail-stop for
+ *   writes, see broker.ts); the error message says which of the two it was.
  *
  * Version notes
  * - v0-2 are advertised because librdkafka 2.0.2 only compresses when it sees Produce v0 (KAFKA-18659), and are
@@ -33,6 +35,7 @@ import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { checkProducedBatch, decodeRecords } from '../../protocol/record-batch.js'
 import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler } from '../handler.js'
 import { topicConfig } from '../topic-configs.js'
+import { StorageError } from '../../storage/log-store.js'
 
 type PartitionResult = ProduceResponsePartitionProduceResponse
 
@@ -107,6 +110,11 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
               errorMessage: null,
             }
           } catch (error) {
+            // A storage failure is logged once, by the node; each append it refuses only here, quietly.
+            if (error instanceof StorageError) {
+              broker.log.debug(`append to ${topic.name}-${index} refused: ${error.message}`)
+              return failed(index, ErrorCode.KAFKA_STORAGE_ERROR, error.message)
+            }
             broker.log.error(`append to ${topic.name}-${index} failed: ${(error as Error).message}`)
             return failed(index, ErrorCode.KAFKA_STORAGE_ERROR)
           }

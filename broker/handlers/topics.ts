@@ -2,14 +2,18 @@
  * CreateTopics v0-7, DeleteTopics v0-6, CreatePartitions v0-3.
  *
  * Behaviour
- * - CreateTopics: per topic, the name is checked (Kafka's rules), -1 partitions or replication factor take the
- *   broker defaults (v4+), a replication factor above the number of brokers is INVALID_REPLICATION_FACTOR, a manual
- *   assignment must name every partition once with live brokers and cannot come with counts, and configs are
- *   validated against the topic config table (INVALID_CONFIG with a message naming the config). A topic named twice
- *   in one request gets INVALID_REQUEST. `validateOnly` checks everything and creates nothing.
+ * - CreateTopics: per topic, the name is checked (Kafka's rules; a name that differs from an existing topic's only in
+ *   '.' versus '_' is INVALID_TOPIC_EXCEPTION, "collides with existing topics"), -1 partitions or replication factor
+ *   take the broker defaults (v4+), a replication factor above the number of brokers is INVALID_REPLICATION_FACTOR,
+ *   a manual assignment must name every partition once with live brokers and cannot come with counts, and configs
+ *   are validated against the topic config table (INVALID_CONFIG with a message naming the config). A topic named
+ *   twice in one request gets INVALID_REQUEST. `validateOnly` checks everything and creates nothing.
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
  *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
+ * - A storage failure is KAFKA_STORAGE_ERROR for that topic, with the cause in errorMessage (v1+ of CreateTopics and
+ *   CreatePartitions, v5+ of DeleteTopics), as Kafka answers a KafkaStorageException (ApiError.fromThrowable);
+ *   the topic stays as it was.
  *
  * Version notes
  * - CreateTopics v5+ returns the created topic's partitions, replication factor and configs; v7 its topic id.
@@ -34,6 +38,8 @@ import type { Broker } from '../broker.js'
 import { quote } from '../quote.js'
 import { topicNameProblem } from '../topics.js'
 import { resolveTopicConfigs, validateTopicConfigs } from '../topic-configs.js'
+import { StorageError } from '../../storage/log-store.js'
+import { counted } from '../wording.js'
 
 /** More partitions than this in one topic is refused: each one is a log with its own state. */
 export const MAX_PARTITIONS = 10_000
@@ -55,7 +61,8 @@ function liveBrokers(broker: Broker): number[] {
 function planTopic(broker: Broker, topic: CreateTopicsRequestCreatableTopic): { partitions: number; replicationFactor: number; configs: Record<string, string> } {
   const nameProblem = topicNameProblem(topic.name)
   if (nameProblem) throw new Invalid(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
-  if (broker.topics.get(topic.name)) throw new Invalid(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${topic.name}' already exists`)
+  const taken = broker.topics.newNameProblem(topic.name)
+  if (taken) throw taken
   const brokers = liveBrokers(broker)
   let partitions = topic.numPartitions
   let replicationFactor = topic.replicationFactor
@@ -84,7 +91,7 @@ function planTopic(broker: Broker, topic: CreateTopicsRequestCreatableTopic): { 
   if (partitions > MAX_PARTITIONS) throw new Invalid(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
   if (replicationFactor < 1) throw new Invalid(ErrorCode.INVALID_REPLICATION_FACTOR, 'the replication factor must be at least 1')
   if (replicationFactor > brokers.length) {
-    throw new Invalid(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} is larger than the ${brokers.length} available broker(s)`)
+    throw new Invalid(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} is larger than the ${counted(brokers.length, 'available broker')}`)
   }
   const configs: Record<string, string | null> = {}
   for (const { name, value } of topic.configs) configs[name] = value
@@ -115,7 +122,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
           const topicId = request.validateOnly
             ? ZERO_UUID
             : (await broker.topics.create({ name: wanted.name, ...plan })).topicId
-          if (!request.validateOnly) broker.log.info(`created topic '${wanted.name}' with ${plan.partitions} partitions`)
+          if (!request.validateOnly) broker.log.info(`created topic '${wanted.name}' with ${counted(plan.partitions, 'partition')}`)
           return {
             name: wanted.name,
             topicId,
@@ -133,6 +140,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
           }
         } catch (error) {
           if (error instanceof KafkaError) return failed(error.code, error.message)
+          if (error instanceof StorageError) return failed(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
           throw error
         }
       }),
@@ -155,9 +163,14 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
           errorCode,
           errorMessage,
         })
-        if (!topic) return result(name !== null ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.UNKNOWN_TOPIC_ID)
+        if (!topic) return name !== null ? result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic does not exist') : result(ErrorCode.UNKNOWN_TOPIC_ID)
         if (topic.isInternal) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, `'${topic.name}' is an internal topic and cannot be deleted`)
-        await broker.topics.delete(topic)
+        try {
+          await broker.topics.delete(topic)
+        } catch (error) {
+          if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
+          throw error
+        }
         broker.log.info(`deleted topic '${topic.name}'`)
         return result(ErrorCode.NONE)
       }),
@@ -179,7 +192,7 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
         if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(name)} does not exist`)
         const current = topic.partitions.length
         if (count <= current) {
-          return result(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${current} partitions; the new count must be larger, not ${count}`)
+          return result(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${counted(current, 'partition')}; the new count must be larger, not ${count}`)
         }
         if (count > MAX_PARTITIONS) return result(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
         if (assignments !== null) {
@@ -192,8 +205,13 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
           }
         }
         if (!request.validateOnly) {
-          await broker.topics.addPartitions(topic, count)
-          broker.log.info(`topic '${name}' now has ${count} partitions`)
+          try {
+            await broker.topics.addPartitions(topic, count)
+          } catch (error) {
+            if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
+            throw error
+          }
+          broker.log.info(`topic '${name}' now has ${counted(count, 'partition')}`)
         }
         return result(ErrorCode.NONE)
       }),

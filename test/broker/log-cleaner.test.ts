@@ -4,8 +4,9 @@
  * consumer from the beginning return, and the offsets the producer was given.
  *
  * Kafka's rules (UnifiedLog.deleteOldSegments, LogCleaner): retention deletes whole units (segments there, batches
- * here) from the start of the log and stops at the first one that must stay; retention.bytes deletes a unit only if
- * the log stays at least retention.bytes big without it; compaction keeps the newest record of each key at its
+ * here) from the start of the log and stops at the first one that must stay, the newest one included, so a log whose
+ * every record expired is left empty; retention.bytes deletes a unit only if the log stays at least retention.bytes
+ * big without it (so retention.bytes=0 deletes everything); compaction keeps the newest record of each key at its
  * original offset, and drops tombstones once they are older than delete.retention.ms, even in a log nobody writes
  * to any more (KIP-534).
  */
@@ -19,6 +20,7 @@ import { handBuiltBatch } from '../helpers/wire.js'
 import { commit, committedOffsets } from '../helpers/groups-wire.js'
 import { waitFor } from '../helpers/wait.js'
 import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
+import { kcat } from '../helpers/kcat.js'
 
 const EARLIEST = -2n
 const OFFSET_OUT_OF_RANGE = 1
@@ -50,6 +52,12 @@ describe('retention and compaction', () => {
     const answer = await producePartition(client, topic, 0, handBuiltBatch(values, { timestamp }))
     expect(answer.errorCode).toBe(0)
     return answer.baseOffset
+  }
+
+  /** `offset value` of every record kcat reads from the beginning of partition 0 until it reaches the end. */
+  async function kcatRead(topic: string): Promise<string[]> {
+    const { stdout } = await kcat(['-b', broker.address, '-C', '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-q', '-f', '%o %s\n'])
+    return stdout.split('\n').filter((line) => line !== '')
   }
 
   async function earliest(topic: string): Promise<bigint> {
@@ -95,6 +103,36 @@ describe('retention and compaction', () => {
       const read = await consumeFromBeginning('old-readings', 9)
       expect(read.map((r) => Number(r.offset))).toEqual([9, 10, 11, 12, 13, 14, 15, 16, 17])
       expect((await admin.fetchTopicOffsets('old-readings'))[0]).toMatchObject({ low: '9', high: '18' })
+    })
+
+    it('a partition whose every batch expired is emptied: earliest = latest, nothing is readable, and the next record takes the old log end, also after kill -9', async () => {
+      await admin.createTopics({ topics: [{ topic: 'hour-old', numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '60000' }] }] })
+      const anHourAgo = String(Date.now() - 3_600_000)
+      const [sent] = await producer.send({ topic: 'hour-old', messages: ['a', 'b', 'c'].map((value) => ({ value, timestamp: anHourAgo })) })
+      expect(sent).toMatchObject({ baseOffset: '0' })
+
+      await waitFor('retention to delete the only batch', async () => (await earliest('hour-old')) === 3n)
+      expect((await admin.fetchTopicOffsets('hour-old'))[0]).toMatchObject({ low: '3', high: '3' })
+      expect(await kcatRead('hour-old')).toEqual([])
+      expect((await fetchPartition(client, { topic: 'hour-old', partition: 0, offset: 0n })).errorCode).toBe(OFFSET_OUT_OF_RANGE)
+
+      await kcat(['-b', broker.address, '-P', '-t', 'hour-old', '-p', '0'], { input: 'fresh\n' })
+      expect(await kcatRead('hour-old')).toEqual(['3 fresh'])
+
+      await restartBroker({ kill: true })
+      expect((await admin.fetchTopicOffsets('hour-old'))[0]).toMatchObject({ low: '3', high: '4' })
+      expect(await kcatRead('hour-old')).toEqual(['3 fresh'])
+    })
+
+    it('retention.bytes=0 deletes every batch as well, and producing continues at the old log end', async () => {
+      await admin.createTopics({ topics: [{ topic: 'no-bytes', numPartitions: 1, configEntries: [{ name: 'retention.bytes', value: '0' }] }] })
+      for (let i = 0; i < 3; i++) await producer.send({ topic: 'no-bytes', messages: [{ value: `first-${i}` }, { value: `second-${i}` }] })
+
+      await waitFor('retention.bytes=0 to delete every batch', async () => (await earliest('no-bytes')) === 6n)
+      expect((await admin.fetchTopicOffsets('no-bytes'))[0]).toMatchObject({ low: '6', high: '6' })
+      expect(await kcatRead('no-bytes')).toEqual([])
+      const [next] = await producer.send({ topic: 'no-bytes', messages: [{ value: 'after' }] })
+      expect(next).toMatchObject({ baseOffset: '6' })
     })
 
     it('retention.bytes deletes the oldest batches while the rest stays at least that big (changed with alterConfigs)', async () => {
@@ -213,13 +251,14 @@ describe('retention and compaction', () => {
     })
   })
 
-  /** Stops the broker cleanly and starts it again on the same data, with fresh client connections. */
-  async function restartBroker(): Promise<void> {
+  /** Stops the broker (cleanly, or with kill -9) and starts it again on the same data, with fresh client connections. */
+  async function restartBroker(options: { kill: boolean } = { kill: false }): Promise<void> {
     // Clients disconnect first: a broker's graceful stop waits for open connections to close.
     await producer.disconnect()
     await admin.disconnect()
     client.close()
-    await broker.stop()
+    if (options.kill) await broker.kill()
+    else await broker.stop()
     broker = await broker.restart()
     client = await connect(broker)
     kafka = new Kafka({ clientId: 'cleaner-test', brokers: [broker.address], logLevel: logLevel.NOTHING })

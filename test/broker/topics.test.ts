@@ -1,13 +1,16 @@
 /**
  * Topic administration and metadata as clients meet them: CreateTopics' validation and validateOnly, Metadata's
- * "all topics" encodings per version, topic ids, auto-creation on and off, and LogAppendTime topics.
+ * "all topics" encodings per version, topic ids, auto-creation on and off, names that collide, and LogAppendTime
+ * topics.
  * Exact error codes are checked through Brook's wire client; what users see, through kcat and kafkajs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { connect, fetchPartition, listOffset, recordsOf, splitBatches, withClient } from '../helpers/kafka.js'
+import { connect, fetchPartition, listOffset, producePartition, recordsOf, splitBatches, withClient } from '../helpers/kafka.js'
+import { handBuiltBatch } from '../helpers/wire.js'
 import { kcat } from '../helpers/kcat.js'
+import { commit } from '../helpers/groups-wire.js'
 import type { KafkaClient } from '../../broker/client.js'
 import {
   createTopics,
@@ -16,6 +19,7 @@ import {
   type CreateTopicsResponse,
 } from '../../protocol/messages/create-topics.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
+import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../../protocol/messages/delete-topics.js'
 
 const ErrorCode = {
   NONE: 0,
@@ -215,6 +219,68 @@ describe('topics and metadata', () => {
     })
   })
 
+  describe("names that differ only in '.' and '_' (Kafka's Topic.hasCollision)", () => {
+    let kafka: Kafka
+    beforeAll(() => {
+      kafka = new Kafka({ clientId: 'collisions', brokers: [broker.address], logLevel: logLevel.NOTHING })
+    })
+
+    it('CreateTopics refuses a colliding name with INVALID_TOPIC_EXCEPTION naming the topic it collides with, validateOnly too', async () => {
+      const admin = kafka.admin()
+      await admin.connect()
+      try {
+        await admin.createTopics({ topics: [{ topic: 'plant.temperature' }] })
+        for (const validateOnly of [false, true]) {
+          const refused = await admin.createTopics({ validateOnly, topics: [{ topic: 'plant_temperature' }] }).catch((error: unknown) => error)
+          expect(refused, `validateOnly ${validateOnly}`).toMatchObject({ errors: [{ type: 'INVALID_TOPIC_EXCEPTION', code: ErrorCode.INVALID_TOPIC_EXCEPTION }] })
+        }
+        expect(await admin.listTopics()).not.toContain('plant_temperature')
+      } finally {
+        await admin.disconnect()
+      }
+      const [answer] = await create(client, [topicSpec('plant_temperature')], { validateOnly: true })
+      expect(answer).toMatchObject({ errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, errorMessage: "topic 'plant_temperature' collides with existing topics: plant.temperature" })
+    })
+
+    it('two colliding names in one request: the first is created, the second refused', async () => {
+      const results = await create(client, [topicSpec('line_1.speed'), topicSpec('line_1_speed'), topicSpec('line.1.speed')])
+      expect(results.map((r) => [r.name, r.errorCode])).toEqual([
+        ['line_1.speed', ErrorCode.NONE],
+        ['line_1_speed', ErrorCode.INVALID_TOPIC_EXCEPTION],
+        ['line.1.speed', ErrorCode.INVALID_TOPIC_EXCEPTION],
+      ])
+    })
+
+    it('auto-creation refuses a colliding name: kcat and kafkajs producers get INVALID_TOPIC_EXCEPTION, and nothing is created', async () => {
+      await kcat(['-b', broker.address, '-P', '-t', 'hall.humidity'], { input: 'first\n' })
+      await expect(kcat(['-b', broker.address, '-P', '-t', 'hall_humidity'], { input: 'second\n', timeoutMs: 30_000 })).rejects.toThrow(/Delivery failed for message: Broker: Invalid topic/)
+      const producer = kafka.producer({ retry: { retries: 0 } })
+      await producer.connect()
+      try {
+        await expect(producer.send({ topic: 'hall_humidity', messages: [{ value: 'third' }] })).rejects.toMatchObject({ cause: { type: 'INVALID_TOPIC_EXCEPTION' } })
+      } finally {
+        await producer.disconnect()
+      }
+      const response = await metadataFor(client, 12, { topics: [named('hall_humidity')], allowAutoTopicCreation: true })
+      expect(response.topics[0]!.errorCode).toBe(ErrorCode.INVALID_TOPIC_EXCEPTION)
+      const all = await metadataFor(client, 12, { topics: null })
+      expect(all.topics.map((t) => t.name)).toContain('hall.humidity')
+      expect(all.topics.map((t) => t.name)).not.toContain('hall_humidity')
+    })
+
+    it('once the topic it collided with is deleted, the name can be created', async () => {
+      const admin = kafka.admin()
+      await admin.connect()
+      try {
+        await admin.createTopics({ topics: [{ topic: 'dock.door' }] })
+        await admin.deleteTopics({ topics: ['dock.door'] })
+        expect(await admin.createTopics({ topics: [{ topic: 'dock_door' }] })).toBe(true)
+      } finally {
+        await admin.disconnect()
+      }
+    })
+  })
+
   describe('with auto.create.topics.enable off', () => {
     let strict: BrokerProcess
     beforeAll(async () => {
@@ -231,6 +297,53 @@ describe('topics and metadata', () => {
       const { stdout } = await kcat(['-b', strict.address, '-L', '-t', 'nope'])
       expect(stdout).toContain('Broker: Unknown topic or partition')
       await expect(kcat(['-b', strict.address, '-C', '-t', 'nope', '-e'])).rejects.toThrow(/Unknown topic or partition/)
+    })
+  })
+
+  describe('deleting a topic while it is created again', () => {
+    let own: BrokerProcess | undefined
+    afterAll(async () => {
+      await own?.stop()
+      own?.cleanup()
+    })
+
+    // Two connections send DeleteTopics and CreateTopics for one name at the same moment (no real client can be made
+    // to), many times over: whichever the broker takes first, the topic exists after a kill -9 exactly when its
+    // creation was acknowledged after the deletion, and the topic created again never loses its record.
+    it('the topic exists after a kill -9 exactly when it was created again after its deletion', async () => {
+      own = await startBroker()
+      const [deleter, creator, writer] = [await connect(own), await connect(own), await connect(own)]
+      expect((await create(creator, [topicSpec('bulk', { configs: [{ name: 'max.message.bytes', value: String(16 * 1024 * 1024) }] })]))[0]!.errorCode).toBe(ErrorCode.NONE)
+      const outcomes: string[] = []
+      try {
+        for (let round = 0; round < 8; round++) {
+          const topic = `cycle-${round}`
+          expect((await create(creator, [topicSpec(topic, { numPartitions: 4 })]))[0]!.errorCode).toBe(ErrorCode.NONE)
+          // Committed offsets to remove make the deletion take a while, so that the two requests overlap.
+          for (let g = 0; g < 20; g++) await commit(creator, { groupId: `readers-${g}`, offsets: { [topic]: { 0: 1n, 1: 1n, 2: 1n, 3: 1n } } })
+          // A large write in flight holds up the deletion's wait for pending writes, while the creation goes on.
+          const writing = producePartition(writer, 'bulk', 0, handBuiltBatch(Array.from({ length: 64 }, () => 'x'.repeat(64 * 1024))))
+          const [deleted, [created]] = await Promise.all([
+            deleter.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, 6, { topics: [named(topic)], topicNames: [], timeoutMs: 10_000 }),
+            create(creator, [topicSpec(topic, { numPartitions: 2 })]),
+          ])
+          expect((await writing).errorCode).toBe(ErrorCode.NONE)
+          expect(deleted.responses[0]!.errorCode).toBe(ErrorCode.NONE)
+          outcomes.push(created!.errorCode === ErrorCode.NONE ? 'created again' : 'deleted')
+        }
+      } finally {
+        deleter.close()
+        creator.close()
+        writer.close()
+      }
+      const listed = async (): Promise<string[]> => {
+        const names = new Set((await withClient(own!, (c) => metadataFor(c, 12, { topics: null }))).topics.map((t) => t.name))
+        return outcomes.map((_, round) => (names.has(`cycle-${round}`) ? 'created again' : 'deleted'))
+      }
+      expect(await listed()).toEqual(outcomes)
+      await own.kill()
+      own = await own.restart()
+      expect(await listed()).toEqual(outcomes)
     })
   })
 

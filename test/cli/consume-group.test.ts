@@ -54,7 +54,8 @@ describe('brook consume --group', () => {
       // Ctrl-C: each member leaves the group cleanly and reports its count.
       for (const member of members) member.child.kill('SIGINT')
       expect(await Promise.all(members.map((m) => m.exited))).toEqual([0, 0])
-      expect(members.map((m) => m.stderr()).sort()).toEqual([`Processed a total of ${first!.length} messages\n`, `Processed a total of ${second!.length} messages\n`].sort())
+      const total = (n: number): string => `Processed a total of ${n} ${n === 1 ? 'message' : 'messages'}\n`
+      expect(members.map((m) => m.stderr()).sort()).toEqual([total(first!.length), total(second!.length)].sort())
     } finally {
       for (const member of members) member.child.kill('SIGKILL')
     }

@@ -92,7 +92,7 @@ describe('brook groups', () => {
         const reset = await brook(['groups', 'reset-offsets', 'dashboard', '--all-topics', '--to-earliest', ...mode, ...server])
         expect(reset).toMatchObject({ code: 1, stdout: '' })
         expect(reset.stderr).toBe(
-          "brook: offsets of group 'dashboard' can only be reset while the group is inactive, but it is Stable with 1 member(s); stop its consumers first\n",
+          "brook: offsets of group 'dashboard' can only be reset while the group is inactive, but it is Stable with 1 member; stop its consumers first\n",
         )
       }
       expect(await committed('dashboard', 'readings')).toEqual(['10', '10', '10', '-1'])
@@ -154,7 +154,7 @@ describe('brook groups', () => {
     ])
 
     const noPartition = await reset('--topic', 'ledger:7', '--to-earliest')
-    expect(noPartition).toMatchObject({ code: 1, stderr: "brook: topic 'ledger' has 2 partition(s); there is no partition 7\n" })
+    expect(noPartition).toMatchObject({ code: 1, stderr: "brook: topic 'ledger' has 2 partitions; there is no partition 7\n" })
     const noTopic = await reset('--topic', 'nowhere', '--to-earliest')
     expect(noTopic).toMatchObject({ code: 1, stderr: "brook: topic 'nowhere': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
     const noCommit = await brook(['groups', 'reset-offsets', 'newcomer', '--topic', 'ledger', '--shift-by', '1', ...server])

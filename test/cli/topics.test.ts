@@ -78,7 +78,7 @@ describe('brook topics', () => {
     expect(await brook(['topics', 'create', 'twice', '--if-not-exists', ...server])).toMatchObject({ code: 0, stderr: '' })
   })
 
-  it('passes the broker\'s errors on by Kafka name: unknown config, replication factor, missing topic', async () => {
+  it('passes the broker\'s errors on by Kafka name: unknown config, replication factor, missing topic, colliding name', async () => {
     const unknownConfig = await brook(['topics', 'create', 'bad', '--config', 'no.such.config=1', ...server])
     expect(unknownConfig.code).toBe(1)
     expect(unknownConfig.stderr).toBe("brook: cannot create topic 'bad': INVALID_CONFIG (unknown topic config 'no.such.config')\n")
@@ -87,12 +87,19 @@ describe('brook topics', () => {
     expect(replication.code).toBe(1)
     expect(replication.stderr).toMatch(/^brook: cannot create topic 'bad': INVALID_REPLICATION_FACTOR \(.+\)\n$/)
 
+    // describe and delete say the same of a topic that does not exist.
     const describeMissing = await brook(['topics', 'describe', 'missing', ...server])
     expect(describeMissing).toMatchObject({ code: 1, stdout: '', stderr: "brook: topic 'missing': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
-
     const deleteMissing = await brook(['topics', 'delete', 'missing', ...server])
-    expect(deleteMissing.code).toBe(1)
-    expect(deleteMissing.stderr).toMatch(/^brook: cannot delete topic 'missing': UNKNOWN_TOPIC_OR_PARTITION/)
+    expect(deleteMissing).toMatchObject({ code: 1, stdout: '', stderr: "brook: cannot delete topic 'missing': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
+
+    expect((await brook(['topics', 'create', 'plant.temp', ...server])).code).toBe(0)
+    const colliding = await brook(['topics', 'create', 'plant_temp', ...server])
+    expect(colliding).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: "brook: cannot create topic 'plant_temp': INVALID_TOPIC_EXCEPTION (topic 'plant_temp' collides with existing topics: plant.temp)\n",
+    })
   })
 
   it('alter-config sets and deletes configs; describe shows only what is set on the topic; a bad value changes nothing', async () => {

@@ -1,9 +1,11 @@
 /**
- * The group commit when LevelDB refuses a write. The database is really closed under the store (no stubs), which
- * makes the next write fail the way any LevelDB write error would reach the group commit.
+ * The group commit when LevelDB refuses a write, and its bound on one write's size. The LevelDB handle is really
+ * closed under the store (no stubs), which makes the next write fail the way any LevelDB write error reaches the
+ * database's gate; test/storage/disk-full.test.ts does the same with a real full disk.
  */
 import { describe, expect, it } from 'vitest'
-import { producerBatch } from './batches.js'
+import { StorageError, StorageOfflineError } from '../../storage/log-store.js'
+import { expectBatches, expectedStored, producerBatch } from './batches.js'
 import { NO_LIMIT, backendsPerTest } from './level-backend.js'
 
 const { open } = backendsPerTest()
@@ -14,47 +16,54 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 const HANG_GUARD = { timeout: 15_000 }
 
 describe('group commit when a write fails', () => {
-  it('rejects every append of the failed write, and every later one, with the same error', HANG_GUARD, async () => {
-    const backend = await open()
+  it('rejects every append of the failed write, refuses every later write, and says which is which', HANG_GUARD, async () => {
+    const failures: StorageError[] = []
+    const backend = await open({ onFailure: (error) => failures.push(error) })
     const logs = await Promise.all([0, 1, 2].map((p) => backend.log(p)))
     await logs[0]!.append(producerBatch('before', 1), { leaderEpoch: 0 })
 
     const inFailedWrite = logs.map((log, p) => log.append(producerBatch(`p${p}`, 2), { leaderEpoch: 0 }))
-    const closing = backend.store.db.close()
+    const closing = backend.closeUnderneath()
     const outcomes = await Promise.allSettled(inFailedWrite)
     await closing
 
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected'])
-    const error = (outcomes[0] as PromiseRejectedResult).reason as Error & { code?: string }
-    expect(error.code).toBe('LEVEL_DATABASE_NOT_OPEN')
+    const error = (outcomes[0] as PromiseRejectedResult).reason as Error
+    expect(error).toBeInstanceOf(StorageError)
+    expect(error).not.toBeInstanceOf(StorageOfflineError)
+    expect(error.message).toMatch(/^writing to the database in .* failed: Database is not open/)
     for (const outcome of outcomes) expect((outcome as PromiseRejectedResult).reason).toBe(error)
-    expect(backend.store.commit.failure).toBe(error)
+    expect(backend.store.failure).toBe(error)
+    expect(failures).toEqual([error])
 
-    // Later appends fail at once with the same error, and take no offsets.
+    // Later writes are refused at once, say that storage failed earlier, and take no offsets.
     const endBefore = logs[1]!.logEndOffset
-    await expect(logs[1]!.append(producerBatch('later', 1), { leaderEpoch: 0 })).rejects.toBe(error)
+    const refusal = await logs[1]!.append(producerBatch('later', 1), { leaderEpoch: 0 }).catch((e: Error) => e)
+    expect(refusal).toBeInstanceOf(StorageOfflineError)
+    expect((refusal as Error).message).toMatch(/^storage failed earlier: Database is not open.*; restart the node$/)
     expect(logs[1]!.logEndOffset).toBe(endBefore)
 
     // Nothing that was not written becomes readable, and changes to the log are refused rather than left hanging.
     expect(logs[0]!.durableEndOffset).toBe(1n)
     logs[0]!.setHighWatermark(100n)
     expect(logs[0]!.highWatermark).toBe(1n)
-    await expect(logs[0]!.deleteBefore(1n)).rejects.toBe(error)
-    await expect(logs[0]!.truncateTo(0n)).rejects.toBe(error)
-    await backend.store.commit.settle()
-    await backend.store.close()
+    await expect(logs[0]!.deleteBefore(1n)).rejects.toBe(refusal)
+    await expect(logs[0]!.truncateTo(0n)).rejects.toBe(refusal)
+    await expect(backend.store.putTopic({ name: 't', topicId: backend.topicId, partitions: 1, replicationFactor: 1, configs: {}, createdAtMs: 0 })).rejects.toBe(refusal)
+    await expect(backend.store.log(backend.topicId, 9, { create: true })).rejects.toBe(refusal)
+    expect(failures).toHaveLength(1)
   })
 
-  it('completes the write in flight and rejects the appends queued behind it', HANG_GUARD, async () => {
+  it('completes the write in flight and refuses the appends queued behind it', HANG_GUARD, async () => {
     const backend = await open()
     const log = await backend.log(0)
 
     const inFlight = log.append(producerBatch('in-flight', 1), { leaderEpoch: 0 })
     // The group commit started its write on this turn (setImmediate callbacks run in order); queue two more behind
-    // it, then close the database, which lets the write in flight finish and refuses the next one.
+    // it, then close LevelDB under the store, which lets the write in flight finish and fails the next one.
     await nextTurn()
     const queued = ['queued-a', 'queued-b'].map((label) => log.append(producerBatch(label, 1), { leaderEpoch: 0 }))
-    const closing = backend.store.db.close()
+    const closing = backend.closeUnderneath()
 
     expect(await inFlight).toEqual({ baseOffset: 0n, lastOffset: 0n })
     const outcomes = await Promise.allSettled(queued)
@@ -70,6 +79,82 @@ describe('group commit when a write fails', () => {
     expect(await reopened.read(0n, NO_LIMIT, 1n)).toHaveLength(1)
     const after = await reopened.append(producerBatch('after', 1), { leaderEpoch: 0 })
     expect(after).toEqual({ baseOffset: 1n, lastOffset: 1n })
+  })
+})
+
+describe('group commit size bound', () => {
+  const BOUND = 64 * 1024
+  const appendAll = (inputs: Buffer[], logs: Awaited<ReturnType<Awaited<ReturnType<typeof open>>['log']>>[]) =>
+    inputs.map((input, i) => {
+      const log = logs[i % logs.length]!
+      return log.append(input, { leaderEpoch: 0 }).then((result) => {
+        // An append is acknowledged only by the write that carried it.
+        expect(log.durableEndOffset).toBeGreaterThan(result.lastOffset)
+        return result
+      })
+    })
+
+  it('splits what arrives at once into writes of at most the bound, and acknowledges each append by its own write', HANG_GUARD, async () => {
+    const backend = await open({ maxWriteBytes: BOUND })
+    const logs = await Promise.all([0, 1].map((p) => backend.log(p)))
+    // 40 batches of ~10 KB over two partitions, all in one turn: about 400 KB, so at least 7 writes of <= 64 KiB.
+    const inputs = Array.from({ length: 40 }, (_, i) => producerBatch(`b${i}`, 10, { valueBytes: 1000 }))
+    const total = inputs.reduce((sum, b) => sum + b.length, 0)
+    const writesBefore = backend.writes()
+
+    const results = await Promise.all(appendAll(inputs, logs))
+
+    expect(backend.writes() - writesBefore).toBeGreaterThanOrEqual(Math.ceil(total / BOUND))
+    expect(backend.store.commit.stats.maxWriteBytes).toBeLessThanOrEqual(BOUND)
+    // Offsets follow arrival order per partition.
+    for (const p of [0, 1]) {
+      const bases = results.filter((_, i) => i % 2 === p).map((r) => r.baseOffset)
+      expect(bases).toEqual(bases.map((_, k) => BigInt(k * 10)))
+    }
+
+    await backend.restart()
+    for (const p of [0, 1]) {
+      const log = await backend.log(p)
+      const expected = inputs.filter((_, i) => i % 2 === p).map((input, k) => expectedStored(input, { baseOffset: BigInt(k * 10), leaderEpoch: 0 }))
+      expect(log.logEndOffset).toBe(200n)
+      expect(log.sizeBytes).toBe(expected.reduce((sum, b) => sum + b.length, 0))
+      expectBatches(await log.read(0n, NO_LIMIT, log.logEndOffset), expected)
+    }
+  })
+
+  it('writes a batch larger than the bound on its own', HANG_GUARD, async () => {
+    const backend = await open({ maxWriteBytes: BOUND })
+    const log = await backend.log(0)
+    const large = producerBatch('large', 100, { valueBytes: 1000 })
+    expect(large.length).toBeGreaterThan(BOUND)
+    const small = producerBatch('small', 1)
+
+    const [a, b, c] = await Promise.all([small, large, small].map((input) => log.append(Buffer.from(input), { leaderEpoch: 0 })))
+
+    expect([a!.baseOffset, b!.baseOffset, c!.baseOffset]).toEqual([0n, 1n, 101n])
+    expect(backend.store.commit.stats.maxWriteBytes).toBe(large.length)
+  })
+
+  it('leaves state records that describe only what their write carried, so a failure between writes recovers cleanly', HANG_GUARD, async () => {
+    const backend = await open({ maxWriteBytes: BOUND })
+    const log = await backend.log(0)
+    const inputs = Array.from({ length: 30 }, (_, i) => producerBatch(`b${i}`, 10, { valueBytes: 1000 }))
+    const appends = inputs.map((input) => log.append(input, { leaderEpoch: 0 }))
+    // Fail the writes once the first one has been acknowledged: some writes of the group are done, the rest never are.
+    void appends[0]!.then(() => backend.closeUnderneath())
+    const outcomes = await Promise.allSettled(appends)
+    const acknowledged = outcomes.filter((o) => o.status === 'fulfilled').length
+    expect(acknowledged).toBeGreaterThan(0)
+    expect(acknowledged).toBeLessThan(inputs.length)
+    // Acknowledged appends are a prefix: the group's writes are made in order.
+    expect(outcomes.slice(0, acknowledged).every((o) => o.status === 'fulfilled')).toBe(true)
+
+    await backend.restart()
+    const reopened = await backend.log(0)
+    const expected = inputs.slice(0, acknowledged).map((input, k) => expectedStored(input, { baseOffset: BigInt(k * 10), leaderEpoch: 0 }))
+    expect(reopened.logEndOffset).toBe(BigInt(acknowledged * 10))
+    expect(reopened.sizeBytes).toBe(expected.reduce((sum, b) => sum + b.length, 0))
+    expectBatches(await reopened.read(0n, NO_LIMIT, reopened.logEndOffset), expected)
   })
 })
 

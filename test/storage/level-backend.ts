@@ -8,9 +8,14 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { LogStore } from '../../storage/log-store.js'
+import { LogStore, type LogStoreOptions } from '../../storage/log-store.js'
 import type { PartitionLog } from '../../storage/partition-log.js'
 import type { BackendOptions, LogBackend } from './contract/index.js'
+
+export interface LevelBackendOptions extends BackendOptions, Pick<LogStoreOptions, 'maxWriteBytes' | 'onFailure'> {
+  /** Where the data directory goes (a fresh one under it); the system's temporary directory by default. */
+  parentDir?: string
+}
 
 export class LevelBackend implements LogBackend {
   readonly topicId = randomUUID()
@@ -18,11 +23,11 @@ export class LevelBackend implements LogBackend {
   private constructor(
     readonly dataDir: string,
     public store: LogStore,
-    private readonly options: BackendOptions,
+    private readonly options: LevelBackendOptions,
   ) {}
 
-  static async open(options: BackendOptions = {}): Promise<LevelBackend> {
-    const dataDir = await mkdtemp(join(tmpdir(), 'brook-storage-'))
+  static async open(options: LevelBackendOptions = {}): Promise<LevelBackend> {
+    const dataDir = await mkdtemp(join(options.parentDir ?? tmpdir(), 'brook-storage-'))
     return new LevelBackend(dataDir, await LogStore.open(dataDir, options), options)
   }
 
@@ -32,6 +37,14 @@ export class LevelBackend implements LogBackend {
 
   writes(): number {
     return this.store.commit.stats.writes
+  }
+
+  /**
+   * Closes the LevelDB handle under the store, bypassing the store's own close: its next write fails as a write to a
+   * broken disk would reach it (LEVEL_DATABASE_NOT_OPEN), with no stub in between. A write already in flight finishes.
+   */
+  closeUnderneath(): Promise<void> {
+    return this.store.db['level'].close()
   }
 
   async restart(): Promise<void> {
@@ -97,13 +110,13 @@ export const NO_LIMIT = 1 << 30
  * For a suite's tests that open backends of their own: `open()` gives a fresh backend, and every one opened in a
  * test is destroyed after it.
  */
-export function backendsPerTest(): { open(options?: BackendOptions): Promise<LevelBackend> } {
+export function backendsPerTest(): { open(options?: LevelBackendOptions): Promise<LevelBackend> } {
   const opened: LevelBackend[] = []
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((backend) => backend.destroy()))
   })
   return {
-    async open(options: BackendOptions = {}) {
+    async open(options: LevelBackendOptions = {}) {
       const backend = await LevelBackend.open(options)
       opened.push(backend)
       return backend

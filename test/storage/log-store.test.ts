@@ -188,9 +188,7 @@ describe('the data directory', () => {
     )
 
     expect(error).toBeInstanceOf(StorageLockedError)
-    expect((error as Error).message).toBe(
-      `the data directory ${backend.dataDir} is already in use (by another process or another LogStore)`,
-    )
+    expect((error as Error).message).toBe(`the data directory ${backend.dataDir} is already in use by another Brook process`)
     // The first store is unaffected, and the directory opens again once it is closed.
     await (await backend.log(0)).append(producerBatch('still-works', 1), { leaderEpoch: 0 })
     await backend.restart()

@@ -1,6 +1,7 @@
 /**
  * Groups across broker restarts and over time, with real broker processes and kafkajs: committed offsets and group
- * metadata come back after a clean stop and after kill -9 (they live in __consumer_offsets, replayed at start), and
+ * metadata come back after a clean stop and after kill -9 (they live in __consumer_offsets, replayed at start), the
+ * offsets of a deleted topic do not (Kafka's coordinator removes them, with tombstones), and
  * offsets.retention.minutes expires the offsets of groups that stayed empty, never those of groups with members
  * (KIP-211).
  */
@@ -13,6 +14,7 @@ import { connect, createTopic } from '../../helpers/kafka.js'
 import { commit, committedOffsets, formGroup, join, keepAlive } from '../../helpers/groups-wire.js'
 import { waitFor } from '../../helpers/wait.js'
 import { loggedErrors } from '../../helpers/broker-log.js'
+import { brook } from '../../cli/run-brook.js'
 
 const CONSUMER_TIMINGS = { sessionTimeout: 3000, rebalanceTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 200 }
 
@@ -93,6 +95,12 @@ describe('group durability', () => {
     return { consumer, read }
   }
 
+  /** Every committed offset of a group, as kafkajs's admin lists them (OffsetFetch for all topics): topic -> offsets. */
+  async function allCommitted(h: Harness, groupId: string): Promise<Record<string, string[]>> {
+    const topics = await h.admin.fetchOffsets({ groupId })
+    return Object.fromEntries(topics.map((t) => [t.topic, t.partitions.sort((a, b) => a.partition - b.partition).map((p) => p.offset)]))
+  }
+
   async function committed(h: Harness, groupId: string, topic: string): Promise<string[]> {
     const [offsets] = await h.admin.fetchOffsets({ groupId, topics: [topic] })
     return offsets!.partitions.sort((a, b) => a.partition - b.partition).map((p) => p.offset)
@@ -166,6 +174,64 @@ describe('group durability', () => {
     const client = await h.client()
     expect(await committedOffsets(client, 'connected', { heartbeats: [0] })).toEqual({ heartbeats: { 0: 3n } })
     expect((await h.admin.describeGroups(['connected'])).groups[0]!.protocolType).toBe('consumer')
+  })
+
+  it('deleting a topic removes every group\'s committed offsets for it, for good: a consumer of the topic created again starts at its first record', async () => {
+    harness = await Harness.start(FAST_GROUPS)
+    const h = harness
+    await h.admin.createTopics({ topics: [{ topic: 'meters', numPartitions: 1 }, { topic: 'valves', numPartitions: 1 }] })
+    await h.producer.send({ topic: 'meters', messages: Array.from({ length: 12 }, (_, i) => ({ value: `old-${i}` })) })
+    await h.producer.send({ topic: 'valves', messages: Array.from({ length: 5 }, (_, i) => ({ value: `valve-${i}` })) })
+
+    // 'billing' is a kafkajs group that commits meters/0 = 10 and valves/0 = 3, then leaves; 'audit' only commits.
+    const billing = h.consumer('billing')
+    await billing.connect()
+    await billing.subscribe({ topics: ['meters', 'valves'], fromBeginning: true })
+    await billing.run({ autoCommit: false, eachMessage: async () => undefined })
+    await waitFor('billing to be Stable', async () => (await h.admin.describeGroups(['billing'])).groups[0]!.state === 'Stable')
+    await billing.commitOffsets([{ topic: 'meters', partition: 0, offset: '10' }, { topic: 'valves', partition: 0, offset: '3' }])
+    h.consumers.splice(h.consumers.indexOf(billing), 1)
+    await billing.disconnect()
+    await h.admin.setOffsets({ groupId: 'audit', topic: 'meters', partitions: [{ partition: 0, offset: '10' }] })
+    expect(await allCommitted(h, 'billing')).toEqual({ meters: ['10'], valves: ['3'] })
+    expect(await allCommitted(h, 'audit')).toEqual({ meters: ['10'] })
+
+    await h.admin.deleteTopics({ topics: ['meters'] })
+    const expectGone = async (): Promise<void> => {
+      expect(await allCommitted(h, 'billing')).toEqual({ valves: ['3'] })
+      // A group left with neither members nor offsets is gone, as Kafka's coordinator drops it.
+      expect((await h.admin.listGroups()).groups.map((g) => g.groupId)).not.toContain('audit')
+      expect(await allCommitted(h, 'audit')).toEqual({})
+    }
+    await expectGone()
+
+    // The removal was written (tombstones in __consumer_offsets): a crash does not bring the offsets back.
+    await h.disconnectClients()
+    await h.broker.kill()
+    h.broker = await h.broker.restart()
+    await h.connectClients()
+    await expectGone()
+
+    await h.admin.createTopics({ topics: [{ topic: 'meters', numPartitions: 1 }] })
+    await h.producer.send({ topic: 'meters', messages: Array.from({ length: 12 }, (_, i) => ({ value: `new-${i}` })) })
+    expect(await committed(h, 'billing', 'meters')).toEqual(['-1'])
+    const described = await brook(['groups', 'describe', 'billing', '--bootstrap-server', h.broker.address])
+    expect(described.code).toBe(0)
+    expect(described.stdout.split('\n').filter((line) => line.startsWith('billing ')).map((line) => line.split(/\s+/).slice(1, 4))).toEqual([['valves', '0', '3']])
+
+    await h.restart()
+    await expectGone()
+    expect(await committed(h, 'billing', 'meters')).toEqual(['-1'])
+
+    // A consumer of the new topic reads it from its first record, not from the old topic's offset 10.
+    const next = h.consumer('billing')
+    const read: { topic: string; offset: string; value: string }[] = []
+    await next.connect()
+    await next.subscribe({ topics: ['meters', 'valves'], fromBeginning: true })
+    await next.run({ eachMessage: async ({ topic, message }) => void read.push({ topic, offset: message.offset, value: message.value!.toString() }) })
+    await waitFor('all twelve new records and the two uncommitted valve records', () => read.length >= 14)
+    expect(read.filter((r) => r.topic === 'meters').map((r) => `${r.offset}:${r.value}`)).toEqual(Array.from({ length: 12 }, (_, i) => `${i}:new-${i}`))
+    expect(read.filter((r) => r.topic === 'valves').map((r) => r.offset)).toEqual(['3', '4'])
   })
 
   describe('offsets.retention.minutes', () => {
