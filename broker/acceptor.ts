@@ -18,10 +18,11 @@
  * - File descriptors: the node keeps part of its open-file limit for its own files (a quarter of the limit, at most
  *   1,064: LevelDB's table cache of 1,000 files and 64 more) and closes at once, with a warning, a connection that
  *   would need one of those, so that clients can never take the descriptors the database needs to write. Kafka has
- *   no such reserve (its acceptor logs the failed accept and retries). Should accept fail anyway (EMFILE, ENFILE),
- *   libuv accepts and closes the waiting connections with a descriptor it keeps for that, the node logs it, and
- *   new clients are served again as soon as descriptors are free. The limit is read from /proc/self/limits (Linux);
- *   elsewhere only the accept failures are handled.
+ *   no such reserve (its acceptor logs the failed accept and retries). Should accept fail anyway (EMFILE, ENFILE:
+ *   the limit is unknown, or other files took the reserve), libuv accepts and closes the waiting connections with a
+ *   descriptor it keeps for that, without telling Node unless that fails too (then the node logs it); new clients
+ *   are served again as soon as descriptors are free. The limit is read from /proc/self/limits (Linux); elsewhere
+ *   there is no reserve.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
@@ -35,7 +36,7 @@ const OWN_DESCRIPTORS_MAX = 1000 + 64
 const PROBLEM_LOG_INTERVAL_MS = 10_000
 
 /** The process's soft limit on open files (Linux, /proc/self/limits), or null when it is unknown or unlimited. */
-export function openFileLimit(): number | null {
+function openFileLimit(): number | null {
   try {
     const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
     return match ? Number(match[1]) : null
@@ -45,7 +46,7 @@ export function openFileLimit(): number | null {
 }
 
 /** How many descriptors connections (served and held) may use under an open-file limit. */
-export function descriptorsForConnections(limit: number | null): number {
+function descriptorsForConnections(limit: number | null): number {
   if (limit === null) return Infinity
   return limit - Math.min(Math.floor(limit / 4), OWN_DESCRIPTORS_MAX)
 }
