@@ -44,6 +44,12 @@ export function brokerConfigEntries(broker: Broker): { name: string; value: stri
     { name: 'default.replication.factor', value: '1', type: ConfigType.INT, documentation: 'Replication factor of auto-created topics.' },
     { name: 'message.max.bytes', value: String(c.messageMaxBytes), type: ConfigType.INT, documentation: 'Default max.message.bytes of topics.' },
     { name: 'socket.request.max.bytes', value: String(c.socketRequestMaxBytes), type: ConfigType.INT, documentation: 'Largest request frame accepted.' },
+    { name: 'queued.max.requests', value: String(c.queuedMaxRequests), type: ConfigType.INT, documentation: 'Requests the node holds at once before it stops reading more.' },
+    { name: 'queued.max.request.bytes', value: String(c.queuedMaxRequestBytes), type: ConfigType.LONG, documentation: 'Request bytes the node holds at once before it stops reading more.' },
+    { name: 'fetch.max.bytes', value: String(c.fetchMaxBytes), type: ConfigType.INT, documentation: 'Most record bytes in one Fetch answer (one larger first batch excepted).' },
+    { name: 'connections.max.idle.ms', value: String(c.connectionsMaxIdleMs), type: ConfigType.LONG, documentation: 'Idle connections are closed after this long.' },
+    { name: 'max.connections', value: String(c.maxConnections), type: ConfigType.INT, documentation: 'Connections served at once; more wait until one closes.' },
+    { name: 'max.connections.per.ip', value: String(c.maxConnectionsPerIp), type: ConfigType.INT, documentation: 'Connections from one address; more are closed.' },
     { name: 'log.retention.check.interval.ms', value: String(c.retentionCheckIntervalMs), type: ConfigType.LONG, documentation: 'How often retention runs.' },
     { name: 'log.flush.interval.messages', value: c.fsync ? '1' : '9223372036854775807', type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).' },
   ]

@@ -6,7 +6,7 @@
  * its answers makes the node stop reading its requests.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Kafka, logLevel, type Admin } from 'kafkajs'
+import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -121,6 +121,17 @@ describe('Fetch answers', () => {
     await broker?.stop()
     expect(loggedErrors(broker)).toEqual([])
     broker?.cleanup()
+  })
+
+  it('DescribeConfigs of the broker shows fetch.max.bytes as set (kafkajs)', async () => {
+    const admin = new Kafka({ brokers: [broker.address], clientId: 'configs', logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+    try {
+      const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.BROKER, name: '1', configNames: ['fetch.max.bytes', 'queued.max.requests'] }], includeSynonyms: false })
+      expect(Object.fromEntries(resources[0]!.configEntries.map((e) => [e.configName, e.configValue]))).toEqual({ 'fetch.max.bytes': String(fetchMaxBytes), 'queued.max.requests': '500' })
+    } finally {
+      await admin.disconnect()
+    }
   })
 
   it('a Fetch for 2^31-1 bytes gets at most fetch.max.bytes, in whole batches, and kcat still reads everything', async () => {
