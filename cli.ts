@@ -194,8 +194,17 @@ startCommand.action(async (options: Record<string, unknown>) => {
   // Loaded here so that the client commands do not pay for the broker's storage modules at startup.
   const { Broker } = await import('./broker/broker.js')
   const broker = await Broker.start(config)
+  // A rejection that nothing awaits belongs to one request or one background task, not to the node: it is logged
+  // as the bug it is and the node keeps serving, as Kafka's threads log what they did not expect and carry on.
+  process.on('unhandledRejection', (reason) => broker.log.error(`unhandled rejection: ${(reason as Error)?.stack ?? reason}`))
   const shutdown = (): void => {
-    void broker.stop().then(() => process.exit(0))
+    broker.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        broker.log.error(`stopping failed: ${error.stack ?? error}`)
+        process.exit(1)
+      },
+    )
   }
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)

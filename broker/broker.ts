@@ -11,11 +11,12 @@
  * serving reads of what it acknowledged instead, which on a developer's machine is the more useful of the two: the
  * data stays readable while space is made, and a restart brings the node back with every acknowledged record.
  */
-import { createServer, type Server, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { LogStore } from '../storage/log-store.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
+import { Acceptor } from './acceptor.js'
+import { RequestBudget } from './request-budget.js'
 import { Dispatcher } from './dispatcher.js'
 import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
@@ -29,10 +30,11 @@ interface Identity {
 }
 
 export class Broker {
-  private readonly sockets = new Set<Socket>()
-  private server: Server | null = null
+  private acceptor: Acceptor | null = null
   readonly dispatcher = new Dispatcher()
   readonly cleaner: LogCleaner
+  /** queued.max.requests and queued.max.request.bytes, shared by every connection. */
+  private readonly budget: RequestBudget
 
   private constructor(
     readonly config: BrokerConfig,
@@ -43,6 +45,7 @@ export class Broker {
     readonly groups: GroupCoordinator,
   ) {
     this.cleaner = new LogCleaner(topics, config, log)
+    this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
   }
 
   static async start(options: Partial<BrokerConfig> = {}): Promise<Broker> {
@@ -82,8 +85,7 @@ export class Broker {
 
   /** The port actually bound (differs from the config when it asked for 0). */
   get port(): number {
-    const address = this.server?.address()
-    return typeof address === 'object' && address ? address.port : this.config.port
+    return this.acceptor?.port ?? this.config.port
   }
 
   get advertisedHost(): string {
@@ -91,31 +93,22 @@ export class Broker {
   }
 
   private listen(): Promise<void> {
-    const server = createServer((socket) => {
-      this.sockets.add(socket)
-      socket.on('close', () => this.sockets.delete(socket))
-      new Connection(socket, this, this.log)
+    const { config } = this
+    this.acceptor = new Acceptor({
+      host: config.host,
+      port: config.port,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      log: this.log,
+      serve: (socket) => new Connection(socket, this, this.budget, this.log),
     })
-    this.server = server
-    return new Promise((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(
-          error.code === 'EADDRINUSE'
-            ? new Error(`port ${this.config.port} on ${this.config.host} is already in use`)
-            : error,
-        )
-      })
-      server.listen(this.config.port, this.config.host, () => resolve())
-    })
+    return this.acceptor.listen()
   }
 
   async stop(): Promise<void> {
-    const server = this.server
-    this.server = null
-    // server.close() calls back only once every connection is gone, so connections are closed first.
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
-    for (const socket of this.sockets) socket.destroy()
-    await closed
+    const acceptor = this.acceptor
+    this.acceptor = null
+    await acceptor?.close()
     this.groups.close()
     await this.cleaner.stop()
     await this.store.close()

@@ -32,6 +32,12 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'logMessageTimestampBeforeMaxMs', flag: '--log-message-timestamp-before-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.before.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the past, unless their message.timestamp.before.max.ms says otherwise' },
   { key: 'logMessageTimestampAfterMaxMs', flag: '--log-message-timestamp-after-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.after.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the future, unless their message.timestamp.after.max.ms says otherwise' },
   { key: 'socketRequestMaxBytes', flag: '--socket-request-max-bytes', unit: 'bytes', kafkaName: 'socket.request.max.bytes', min: 1, max: INT32_MAX, description: 'largest request frame; larger ones close the connection' },
+  { key: 'queuedMaxRequests', flag: '--queued-max-requests', unit: 'n', kafkaName: 'queued.max.requests', min: 1, max: INT32_MAX, description: 'requests the node holds at once before it stops reading more' },
+  { key: 'queuedMaxRequestBytes', flag: '--queued-max-request-bytes', unit: 'bytes', kafkaName: 'queued.max.request.bytes', min: 1, max: Number.MAX_SAFE_INTEGER, description: 'bytes of requests the node holds at once before it stops reading more (at least socket.request.max.bytes)' },
+  { key: 'fetchMaxBytes', flag: '--fetch-max-bytes', unit: 'bytes', kafkaName: 'fetch.max.bytes', min: 1024, max: INT32_MAX, description: 'most record bytes in one Fetch answer (at least one batch is always returned)' },
+  { key: 'connectionsMaxIdleMs', flag: '--connections-max-idle-ms', unit: 'ms', kafkaName: 'connections.max.idle.ms', min: 1, max: TIMER_MAX_MS, description: 'close connections that read and write nothing for this long' },
+  { key: 'maxConnections', flag: '--max-connections', unit: 'n', kafkaName: 'max.connections', min: 1, max: INT32_MAX, description: 'connections served at once; more wait, accepted but unread, until one closes' },
+  { key: 'maxConnectionsPerIp', flag: '--max-connections-per-ip', unit: 'n', kafkaName: 'max.connections.per.ip', min: 1, max: INT32_MAX, description: 'connections from one address; more are closed at once' },
   { key: 'retentionCheckIntervalMs', flag: '--log-retention-check-interval-ms', unit: 'ms', kafkaName: 'log.retention.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often retention and compaction run' },
   { key: 'groupInitialRebalanceDelayMs', flag: '--group-initial-rebalance-delay-ms', unit: 'ms', kafkaName: 'group.initial.rebalance.delay.ms', min: 0, max: INT32_MAX, description: 'how long a new group waits for more members before its first rebalance' },
   { key: 'groupMinSessionTimeoutMs', flag: '--group-min-session-timeout-ms', unit: 'ms', kafkaName: 'group.min.session.timeout.ms', min: 1, max: INT32_MAX, description: 'shortest session timeout a consumer may ask for' },
@@ -111,5 +117,11 @@ export function checkCombined(config: Partial<BrokerConfig>): void {
   const max = config.groupMaxSessionTimeoutMs ?? DEFAULT_CONFIG.groupMaxSessionTimeoutMs
   if (min > max) {
     throw new Error(`group.min.session.timeout.ms (${min}) must not be greater than group.max.session.timeout.ms (${max})`)
+  }
+  // KafkaConfig's rule: the pool must hold one largest request, or that request could never be read.
+  const queuedBytes = config.queuedMaxRequestBytes ?? DEFAULT_CONFIG.queuedMaxRequestBytes
+  const requestMax = config.socketRequestMaxBytes ?? DEFAULT_CONFIG.socketRequestMaxBytes
+  if (queuedBytes < requestMax) {
+    throw new Error(`queued.max.request.bytes (${queuedBytes}) must not be smaller than socket.request.max.bytes (${requestMax})`)
   }
 }

@@ -4,6 +4,7 @@
  * in their documentation, which DescribeConfigs returns when asked.
  */
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
+import { quote } from './quote.js'
 
 /** DescribeConfigsResponse ConfigType. */
 export const ConfigType = { BOOLEAN: 1, STRING: 2, INT: 3, SHORT: 4, LONG: 5, DOUBLE: 6, LIST: 7 } as const
@@ -198,10 +199,10 @@ export function topicConfigDef(name: string): ConfigDef | undefined {
 export function validateTopicConfigs(configs: Record<string, string | null>): string | null {
   for (const [name, value] of Object.entries(configs)) {
     const def = byName.get(name)
-    if (!def) return `unknown topic config '${name}'`
+    if (!def) return `unknown topic config ${quote(name)}`
     if (value === null) return `config '${name}' needs a value`
     const problem = def.validate(value)
-    if (problem) return `invalid value '${value}' for ${name}: ${problem}`
+    if (problem) return `invalid value ${quote(value)} for ${name}: ${problem}`
   }
   return null
 }

@@ -264,7 +264,8 @@ export class GroupCoordinator {
     const details = { ...request, protocols, rebalanceTimeoutMs }
 
     if (request.memberId === '') {
-      const memberId = `${context.clientId}-${randomUUID()}`
+      // The client id part is cut so that the id always fits a protocol string (a client id alone may fill one).
+      const memberId = `${context.clientId.slice(0, 255)}-${randomUUID()}`
       if (request.groupInstanceId !== null) return this.joinStatic(group, memberId, details, context)
       if (context.apiVersion >= 4) {
         // KIP-394: hand out the id and ask the client to come back with it, so a member that never returns is not

@@ -23,6 +23,7 @@ import {
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
+import { quote } from '../quote.js'
 import { ConfigType, topicConfigDef, validateTopicConfigs } from '../topic-configs.js'
 import { ResourceType } from './configs.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -51,9 +52,9 @@ async function alterTopic(
   if (resourceType !== ResourceType.TOPIC) return result(ErrorCode.INVALID_REQUEST, `resource type ${resourceType} is not supported`)
   const names = resource.configs.map((c) => c.name)
   const twice = names.find((name, i) => names.indexOf(name) !== i)
-  if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config '${twice}' appears more than once`)
+  if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config ${quote(twice)} appears more than once`)
   const topic = broker.topics.get(resourceName)
-  if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${resourceName}' does not exist`)
+  if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)
   let next: Record<string, string | null>
   try {
     next = change(topic.configs)
@@ -106,7 +107,7 @@ export const incrementalAlterConfigsHandler = defineHandler<IncrementalAlterConf
           const next: Record<string, string | null> = { ...current }
           for (const { name, configOperation, value } of resource.configs) {
             const def = topicConfigDef(name)
-            if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config '${name}'`)
+            if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config ${quote(name)}`)
             switch (configOperation) {
               case ConfigOperation.SET:
                 next[name] = value

@@ -23,6 +23,7 @@ import {
 import { ErrorCode } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
+import { quote } from '../quote.js'
 import { ConfigSource, ConfigType, resolveTopicConfigs } from '../topic-configs.js'
 
 export const ResourceType = { TOPIC: 2, BROKER: 4 } as const
@@ -46,6 +47,12 @@ export function brokerConfigEntries(broker: Broker): { name: string; value: stri
     { name: 'log.message.timestamp.after.max.ms', value: String(c.logMessageTimestampAfterMaxMs), type: ConfigType.LONG, documentation: 'Default message.timestamp.after.max.ms of topics.' },
     { name: 'log.record.validation.enable', value: String(c.recordValidation), type: ConfigType.BOOLEAN, documentation: 'Whether produce walks the records of a batch (false: headers only).' },
     { name: 'socket.request.max.bytes', value: String(c.socketRequestMaxBytes), type: ConfigType.INT, documentation: 'Largest request frame accepted.' },
+    { name: 'queued.max.requests', value: String(c.queuedMaxRequests), type: ConfigType.INT, documentation: 'Requests the node holds at once before it stops reading more.' },
+    { name: 'queued.max.request.bytes', value: String(c.queuedMaxRequestBytes), type: ConfigType.LONG, documentation: 'Request bytes the node holds at once before it stops reading more.' },
+    { name: 'fetch.max.bytes', value: String(c.fetchMaxBytes), type: ConfigType.INT, documentation: 'Most record bytes in one Fetch answer (one larger first batch excepted).' },
+    { name: 'connections.max.idle.ms', value: String(c.connectionsMaxIdleMs), type: ConfigType.LONG, documentation: 'Idle connections are closed after this long.' },
+    { name: 'max.connections', value: String(c.maxConnections), type: ConfigType.INT, documentation: 'Connections served at once; more wait until one closes.' },
+    { name: 'max.connections.per.ip', value: String(c.maxConnectionsPerIp), type: ConfigType.INT, documentation: 'Connections from one address; more are closed.' },
     { name: 'log.retention.check.interval.ms', value: String(c.retentionCheckIntervalMs), type: ConfigType.LONG, documentation: 'How often retention runs.' },
     { name: 'log.flush.interval.messages', value: c.fsync ? '1' : '9223372036854775807', type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).' },
   ]
@@ -54,7 +61,7 @@ export function brokerConfigEntries(broker: Broker): { name: string; value: stri
 function describeTopic(broker: Broker, name: string, keys: string[] | null, request: DescribeConfigsRequest, version: number): DescribeConfigsResponseDescribeConfigsResult {
   const topic = broker.topics.get(name)
   if (!topic) {
-    return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic '${name}' does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
+    return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${quote(name)} does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
   }
   const configs: Entry[] = resolveTopicConfigs(topic.configs, broker.config)
     .filter((c) => keys === null || keys.includes(c.name))
@@ -79,7 +86,7 @@ function describeTopic(broker: Broker, name: string, keys: string[] | null, requ
 
 function describeBroker(broker: Broker, name: string, keys: string[] | null, request: DescribeConfigsRequest): DescribeConfigsResponseDescribeConfigsResult {
   if (name !== '' && name !== String(broker.nodeId)) {
-    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `this is broker ${broker.nodeId}, not '${name}'`, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
+    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `this is broker ${broker.nodeId}, not ${quote(name)}`, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
   }
   const configs: Entry[] = brokerConfigEntries(broker)
     .filter((c) => keys === null || keys.includes(c.name))

@@ -35,6 +35,7 @@ import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } fro
 import { ErrorCode, errorInfo } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
+import { quote } from '../quote.js'
 import { GroupState } from '../group/group.js'
 import { appendErrorCode } from '../group/coordinator.js'
 import { OFFSETS_TOPIC } from '../group/offsets-topic.js'
@@ -87,7 +88,9 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
 export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupResponse>(
   joinGroup,
   '0-9',
-  async (request, { broker, apiVersion, clientId, remoteHost }) => {
+  async (request, { broker, apiVersion, clientId, remoteHost, parked }) => {
+    // A join waits for the rebalance, which needs the other members' joins read: it must not hold a queue place.
+    parked()
     let response: JoinGroupResponse
     try {
       response = await broker.groups.join(request, { apiVersion, clientId: clientId ?? '', clientHost: `/${remoteHost}` })
@@ -105,7 +108,11 @@ export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupRespons
 export const syncGroupHandler = defineHandler<SyncGroupRequest, SyncGroupResponse>(
   syncGroup,
   '0-5',
-  async (request, { broker }) => ({ throttleTimeMs: 0, ...(await broker.groups.sync(request)) }),
+  async (request, { broker, parked }) => {
+    // A follower's sync waits for the leader's.
+    parked()
+    return { throttleTimeMs: 0, ...(await broker.groups.sync(request)) }
+  },
 )
 
 export const heartbeatHandler = defineHandler<HeartbeatRequest, HeartbeatResponse>(heartbeat, '0-4', (request, { broker }) => ({
@@ -187,8 +194,8 @@ export const deleteGroupsHandler = defineHandler<DeleteGroupsRequest, DeleteGrou
           if (!(error instanceof StorageError)) throw error
           errorCode = appendErrorCode(error)
         }
-        if (errorCode === ErrorCode.NONE) broker.log.info(`deleted group '${groupId}'`)
-        else broker.log.debug(`delete group '${groupId}': ${errorInfo(errorCode).name}`)
+        if (errorCode === ErrorCode.NONE) broker.log.info(`deleted group ${quote(groupId)}`)
+        else broker.log.debug(`delete group ${quote(groupId)}: ${errorInfo(errorCode).name}`)
         return { groupId, errorCode }
       }),
     ),

@@ -16,6 +16,8 @@
  *
  * Version notes
  * - v10+ carries topic ids; v12 lets the request name a topic by id alone (name null) and answers with its name.
+ *   Before v12 a null name is an invalid request (KafkaApis.handleTopicMetadataRequest): that topic is answered with
+ *   INVALID_REQUEST and an empty name, since the response's name cannot be null before v12 either.
  * - Authorized operations (v8+) are answered with Kafka's "not requested" value, -2147483648, as Brook has no ACLs.
  */
 import {
@@ -91,6 +93,7 @@ export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(
       : await Promise.all(
           request.topics!.map((wanted) => {
             if (wanted.name !== null) return lookupOrCreate(broker, wanted.name, autoCreate)
+            if (apiVersion < 12) return missing('', ErrorCode.INVALID_REQUEST, wanted.topicId)
             const topic = broker.topics.getById(wanted.topicId)
             return topic ? describeTopic(topic) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
           }),

@@ -35,6 +35,7 @@ import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/codec.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
+import { quote } from '../quote.js'
 import { topicNameProblem } from '../topics.js'
 import { resolveTopicConfigs, validateTopicConfigs } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -115,7 +116,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
           replicationFactor: -1,
           configs: null,
         })
-        if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic '${wanted.name}' appears more than once in the request`)
+        if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic ${quote(wanted.name)} appears more than once in the request`)
         try {
           const plan = planTopic(broker, wanted)
           const topicId = request.validateOnly
@@ -186,9 +187,9 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
     const results = await Promise.all(
       request.topics.map(async ({ name, count, assignments }) => {
         const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })
-        if (twice.has(name)) return result(ErrorCode.INVALID_REQUEST, `topic '${name}' appears more than once in the request`)
+        if (twice.has(name)) return result(ErrorCode.INVALID_REQUEST, `topic ${quote(name)} appears more than once in the request`)
         const topic = broker.topics.get(name)
-        if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${name}' does not exist`)
+        if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(name)} does not exist`)
         const current = topic.partitions.length
         if (count <= current) {
           return result(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${counted(current, 'partition')}; the new count must be larger, not ${count}`)

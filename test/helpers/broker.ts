@@ -36,12 +36,17 @@ export interface StartOptions {
   dataDir?: string
   port?: number
   args?: string[]
+  /** Starts the process under `ulimit -n` of this many open files (through sh, which then execs node). */
+  openFileLimit?: number
 }
 
 export async function startBroker(options: StartOptions = {}): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brook-test-'))
   const args = [CLI, 'start', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child =
+    options.openFileLimit === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('sh', ['-c', `ulimit -n ${options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   let output = ''
   const exited = new Promise<void>((resolve) => child.once('exit', () => {
