@@ -234,9 +234,7 @@ async function fault(cluster: SimCluster, random: Random, ids: number[]): Promis
     case 11:
     case 12: {
       // A bounce: down and straight back up, so what it promised before the crash is tested against what it does now.
-      const id = random.pick(ids)
-      cluster.crash(id, { duringWrite: random.chance(0.3) })
-      cluster.scheduler.after(random.int(0, 60), () => cluster.restart(id))
+      cluster.bounce(random.pick(ids))
       return
     }
   }

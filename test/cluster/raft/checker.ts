@@ -5,10 +5,11 @@
  * - Election safety: at most one leader per epoch (every node seen as Leader is recorded by epoch).
  * - Log matching: two logs that hold an entry with the same offset and epoch hold the same entries up to it, and one
  *   (offset, epoch) names one batch content across the whole run.
- * - Leader completeness: a node that becomes leader holds every batch committed so far (committed = below some
- *   node's high watermark when it was seen). Stronger, and checked before any election: a voter that could win one
- *   (its log is at least as up to date as a majority's, counting down voters by what they persisted) already holds
- *   every committed batch; an entry committed too early (Raft's figure 8) fails this at once.
+ * - Leader completeness: a node that becomes leader of epoch E holds every batch committed in an epoch before E
+ *   (committed = below the high watermark of a node seen in that epoch; a leader of an old epoch may be elected
+ *   late, after newer epochs committed more, and can commit nothing). Stronger, and checked before any election: a
+ *   voter that could win one (its log is at least as up to date as a majority's, counting down voters by what they
+ *   persisted) already holds every committed batch; an entry committed too early (Raft's figure 8) fails this.
  * - Committed entries are never changed: a committed offset keeps its batch for the whole run.
  * - State machine safety: every applied or restored record agrees with one history (offset -> value), each node's
  *   applied sequence is a prefix of that history (checked at the end), and offsets only grow per incarnation.
@@ -62,9 +63,8 @@ function firstEndingAfter(batches: readonly RaftBatch[], offset: bigint): number
 export class RaftChecker implements StateMachineObserver {
   /** epoch -> the node seen leading it */
   readonly leaders = new Map<number, number>()
-  /** base offset -> fingerprint of every batch known committed */
-  private readonly committed = new Map<bigint, string>()
-  private committedEnd = 0n
+  /** base offset -> every batch known committed, with the lowest epoch a node saw it committed in */
+  private readonly committed = new Map<bigint, { print: string; end: bigint; epoch: number }>()
   /** `${baseOffset}:${epoch}` -> fingerprint of every batch seen in any log */
   private readonly entries = new Map<string, string>()
   /** offset -> value of every record applied or restored anywhere */
@@ -109,32 +109,36 @@ export class RaftChecker implements StateMachineObserver {
       if (end > hw) break
       const print = fingerprint(batch)
       const known = this.committed.get(batch.baseOffset)
-      if (known === undefined) this.committed.set(batch.baseOffset, print)
-      else if (known !== print)
-        this.fail(`committed batch at ${batch.baseOffset} changed: ${known} -> ${print} (node ${node.nodeId})`)
-      if (end > this.committedEnd) this.committedEnd = end
+      if (known === undefined) this.committed.set(batch.baseOffset, { print, end, epoch: node.epoch })
+      else if (known.print !== print) {
+        this.fail(`committed batch at ${batch.baseOffset} changed: ${known.print} -> ${print} (node ${node.nodeId})`)
+      } else if (node.epoch < known.epoch) known.epoch = node.epoch
     }
     this.recordedTo.set(node, hw)
   }
 
   private checkLeaderCompleteness(node: RaftNode): void {
-    this.checkHoldsCommitted(`leader ${node.nodeId} of epoch ${node.epoch}`, {
+    const log = {
       nodeId: node.nodeId,
       lastEpoch: -1,
       endOffset: node.logEndOffset,
       logStartOffset: node.logStartOffset,
       batches: node.entries(),
-    })
+    }
+    this.checkHoldsCommitted(`leader ${node.nodeId} of epoch ${node.epoch}`, log, node.epoch)
   }
 
-  private checkHoldsCommitted(who: string, log: VoterLog): void {
-    if (this.committedEnd > log.endOffset)
-      this.fail(`${who} ends at ${log.endOffset}, before committed offset ${this.committedEnd}`)
+  /** The log holds every committed batch (every one committed in an epoch before `beforeEpoch`, if given). */
+  private checkHoldsCommitted(who: string, log: VoterLog, beforeEpoch = Infinity): void {
     const batches = new Map(log.batches.map((batch) => [batch.baseOffset, batch]))
-    for (const [offset, print] of this.committed) {
-      if (offset < log.logStartOffset) continue
+    for (const [offset, { print, end, epoch }] of this.committed) {
+      if (epoch >= beforeEpoch || end <= log.logStartOffset) continue
       const batch = batches.get(offset)
-      if (!batch || fingerprint(batch) !== print) this.fail(`${who} lacks committed batch ${print} at ${offset}`)
+      if (!batch || fingerprint(batch) !== print) {
+        this.fail(
+          `${who} lacks committed batch ${print} at ${offset} (its log: [${log.logStartOffset}, ${log.endOffset}))`,
+        )
+      }
     }
   }
 

@@ -164,6 +164,17 @@ export class SimCluster {
     this.network.reset(id)
   }
 
+  /** Crashes the node now and restarts it 0-60 ms later, unless it was restarted (and maybe crashed) meanwhile. */
+  bounce(id: number): void {
+    const node = this.node(id)
+    if (!node.raft) return
+    this.crash(id)
+    const incarnation = node.incarnation
+    this.scheduler.after(this.random.int(0, 60), () =>
+      node.incarnation === incarnation ? this.restart(id) : undefined,
+    )
+  }
+
   /** Starts a crashed (or not yet started) node from what its store (or `options.store`, its data reopened) holds. */
   async restart(id: number, options: { store?: RaftStore } = {}): Promise<void> {
     const node = this.node(id)
@@ -286,17 +297,17 @@ export class SimCluster {
         if (node.crashOnNextWrite || this.crashPoint(node, 'before persisting')) {
           this.note(`n${node.id} crashed with ${output.writes.length} writes not persisted`)
           if (node.crashOnNextWrite) this.crash(node.id)
-          else this.bounce(node)
+          else this.bounce(node.id)
           return
         }
         await this.persist(node.store, output.writes)
         raft.persisted(this.now)
       }
-      if (this.crashPoint(node, 'before sending')) return this.bounce(node)
+      if (this.crashPoint(node, 'before sending')) return this.bounce(node.id)
       for (const envelope of output.messages) this.network.send(envelope.source, envelope.destination, envelope)
       if (output.writes.length === 0) break
     }
-    if (this.crashPoint(node, 'after sending')) return this.bounce(node)
+    if (this.crashPoint(node, 'after sending')) return this.bounce(node.id)
     if (`${raft.role}${raft.epoch}:${raft.leaderId}` !== before) this.note(`n${node.id} ${this.describe(raft)}`)
     await this.afterStep(node)
   }
@@ -305,12 +316,6 @@ export class SimCluster {
     if (this.crashPointRate === 0 || !this.random.chance(this.crashPointRate)) return false
     this.note(`n${node.id} crash point ${where}`)
     return true
-  }
-
-  /** Crashes the node now and restarts it shortly. */
-  private bounce(node: SimNode): void {
-    this.crash(node.id)
-    this.scheduler.after(this.random.int(0, 60), () => this.restart(node.id))
   }
 
   private persist(store: RaftStore, writes: RaftWrite[]): Promise<void> | void {
