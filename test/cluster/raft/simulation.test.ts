@@ -43,4 +43,11 @@ describe('raft under simulation', () => {
     )
     expect(summaries).toHaveLength(seeds.length)
   })
+
+  test('a seed replays the same run', async () => {
+    const seed = seeds[0]!
+    const first = await runSeed(seed)
+    const second = await runSeed(seed)
+    expect(second).toEqual(first)
+  })
 })
