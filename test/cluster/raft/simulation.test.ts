@@ -2,13 +2,13 @@
  * The Raft core under deterministic simulation: thousands of seeded runs (chaos.ts), each checked against Raft's
  * safety properties while it runs (checker.ts) and for liveness once the network heals.
  *
- *   BROOK_RAFT_RUNS=20000 npx vitest run test/cluster/raft/simulation.test.ts   more seeds (default 3000)
+ *   BROOK_RAFT_RUNS=20000 npx vitest run test/cluster/raft/simulation.test.ts   more seeds (default 5000)
  *   BROOK_RAFT_SEED=1234 npx vitest run test/cluster/raft/simulation.test.ts    replay one seed, tracing messages
  */
 import { describe, expect, test } from 'vitest'
 import { isRunFailure, runSeed, type RunSummary } from './chaos.js'
 
-const DEFAULT_RUNS = 3000
+const DEFAULT_RUNS = 5000
 const replay = process.env.BROOK_RAFT_SEED
 const runs = Number(process.env.BROOK_RAFT_RUNS ?? DEFAULT_RUNS)
 const seeds = replay !== undefined ? [Number(replay)] : Array.from({ length: runs }, (_, i) => i + 1)
