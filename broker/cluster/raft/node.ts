@@ -1005,10 +1005,16 @@ export class RaftNode {
     }
   }
 
-  /** Kafka's truncateToEndOffset: cut the log where it leaves the leader's (never below what is committed). */
+  /**
+   * Kafka's truncateToEndOffset: cut the log where it leaves the leader's, never below what is committed. If this log
+   * holds the leader's epoch, at the earlier of the two ends of that epoch; if not, at the end of its own last epoch
+   * below it (the leader's offset may fall inside a batch of an epoch this log kept longer), and the next fetch
+   * narrows it down.
+   */
   private truncateDivergingTail(diverging: { epoch: number; endOffset: bigint }): void {
     const own = this.log.endOffsetForEpoch(diverging.epoch)
-    const offset = own.endOffset < diverging.endOffset ? own.endOffset : diverging.endOffset
+    const offset =
+      own.epoch === diverging.epoch && diverging.endOffset < own.endOffset ? diverging.endOffset : own.endOffset
     if (offset < this.applied || (this.hw !== null && offset < this.hw)) {
       throw new Error(
         `raft node ${this.nodeId} told to truncate to ${offset}, below its committed offset ${this.hw ?? this.applied}`,
