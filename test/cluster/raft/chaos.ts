@@ -14,7 +14,6 @@
  *      50-1500 ms, a leader resigning; crash points
  *      inside steps in some runs
  */
-import { SafetyViolation } from './checker.js'
 import { SimCluster } from './sim-cluster.js'
 import { RELIABLE_LINKS } from './sim/network.js'
 import { Random } from './sim/random.js'
@@ -45,7 +44,10 @@ export interface RunOptions {
   traceMessages?: boolean
 }
 
-/** Runs seed `seed`; throws SafetyViolation or LivenessFailure (with the cluster's trace attached as `trace`). */
+/**
+ * Runs seed `seed`; throws a SafetyViolation, a LivenessFailure, or an error the core threw on one of its own
+ * invariants, each with the cluster's last events attached as `trace`.
+ */
 export async function runSeed(seed: number, options: RunOptions = {}): Promise<RunSummary> {
   const random = new Random(seed)
   const voterCount = random.pick([1, 3, 3, 3, 5, 5])
@@ -240,6 +242,5 @@ async function fault(cluster: SimCluster, random: Random, ids: number[]): Promis
   }
 }
 
-export function isRunFailure(error: unknown): error is (SafetyViolation | LivenessFailure) & { trace?: string[] } {
-  return error instanceof SafetyViolation || error instanceof LivenessFailure
-}
+/** An error from a run, with the cluster's last events. */
+export type RunFailure = Error & { trace?: string[] }

@@ -6,7 +6,7 @@
  *   BROOK_RAFT_SEED=1234 npx vitest run test/cluster/raft/simulation.test.ts    replay one seed, tracing messages
  */
 import { describe, expect, test } from 'vitest'
-import { isRunFailure, runSeed, type RunSummary } from './chaos.js'
+import { runSeed, type RunFailure, type RunSummary } from './chaos.js'
 
 const DEFAULT_RUNS = 5000
 const replay = process.env.BROOK_RAFT_SEED
@@ -19,8 +19,9 @@ describe('raft under simulation', () => {
     for (const seed of seeds) {
       try {
         summaries.push(await runSeed(seed, { traceMessages: replay !== undefined }))
-      } catch (error) {
-        if (!isRunFailure(error)) throw error
+      } catch (caught) {
+        // A safety violation, a liveness failure, or an invariant the core itself enforces (it throws): all are bugs.
+        const error = caught as RunFailure
         const trace = error.trace?.join('\n') ?? ''
         throw new Error(
           `seed ${seed}: ${error.name}: ${error.message}\n` +
