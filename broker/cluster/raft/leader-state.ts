@@ -1,6 +1,6 @@
 /**
- * What a leader tracks in its epoch (Kafka's LeaderState): each replica's end offset from its fetches, the voters
- * that have not acknowledged the epoch yet, check-quorum, and the fetches it holds until there is something new.
+ * What a leader tracks in its epoch (Kafka's LeaderState): each replica's end offset from its fetches, when each
+ * voter last fetched, check-quorum, and the fetches it holds until there is something new.
  *
  *   replica end offsets (voters, the leader's own = its durable end offset), sorted:   30  28  12
  *                                                                     majority (2 of 3) ──^
@@ -14,6 +14,9 @@
  *   fetch offset, and that prefix is never truncated in this epoch (a late duplicate of an older fetch is ignored).
  * - Check-quorum: unless a majority of voters (the leader included) fetched within 1.5 fetch timeouts, the leader
  *   resigns, so a leader cut off from its quorum stops claiming to lead.
+ * - Every half fetch timeout, the leader sends BeginQuorumEpoch to each voter that has not fetched in that time
+ *   (Kafka's needToSendBeginQuorumRequests): a voter that missed the election follows, and a voter that moved to a
+ *   later epoch answers with it, so the leader steps down and the next election includes that voter.
  */
 import type { FetchRequest, RaftEnvelope } from './messages.js'
 import { majority } from './quorum-state.js'
@@ -21,6 +24,8 @@ import { majority } from './quorum-state.js'
 export interface ReplicaState {
   /** The end offset of the replica's log that matches the leader's, from its last valid fetch. */
   endOffset: bigint | null
+  /** When a voter last fetched (or fetched a snapshot) in this epoch. */
+  lastFetchMs: number | null
   /** The high watermark in the last fetch response it was sent. */
   lastSentHighWatermark: bigint | null
 }
@@ -34,11 +39,10 @@ export class LeaderState {
   readonly role = 'Leader'
   readonly voterStates = new Map<number, ReplicaState>()
   readonly observerStates = new Map<number, ReplicaState>()
-  /** Voters to send BeginQuorumEpoch to, until they answer it or fetch. */
-  readonly unackedVoters: Set<number>
   parkedFetches: ParkedFetch[] = []
   private readonly fetchedVoters = new Set<number>()
   private checkQuorumDeadline: number
+  private beginQuorumEpochDeadline: number
 
   constructor(
     readonly localId: number,
@@ -48,37 +52,56 @@ export class LeaderState {
     readonly grantingVoters: readonly number[],
     private readonly voters: ReadonlySet<number>,
     nowMs: number,
-    private readonly checkQuorumTimeoutMs: number,
+    private readonly timeouts: { checkQuorumMs: number; beginQuorumEpochMs: number },
   ) {
     for (const voter of voters) {
-      if (voter !== localId) this.voterStates.set(voter, { endOffset: null, lastSentHighWatermark: null })
+      if (voter !== localId) {
+        this.voterStates.set(voter, { endOffset: null, lastFetchMs: null, lastSentHighWatermark: null })
+      }
     }
-    this.unackedVoters = new Set(this.voterStates.keys())
-    this.checkQuorumDeadline = nowMs + checkQuorumTimeoutMs
+    this.checkQuorumDeadline = nowMs + timeouts.checkQuorumMs
+    this.beginQuorumEpochDeadline = nowMs
   }
 
   get checkQuorumDeadlineMs(): number {
     return this.checkQuorumDeadline
   }
 
+  get beginQuorumEpochDeadlineMs(): number {
+    return this.beginQuorumEpochDeadline
+  }
+
+  /** Once per BeginQuorumEpoch period (at once when the epoch starts): the voters that did not fetch in it. */
+  takeVotersToAnnounceTo(nowMs: number): number[] {
+    if (nowMs < this.beginQuorumEpochDeadline) return []
+    this.beginQuorumEpochDeadline = nowMs + this.timeouts.beginQuorumEpochMs
+    const silent: number[] = []
+    for (const [voter, state] of this.voterStates) {
+      if (state.lastFetchMs === null || nowMs - state.lastFetchMs >= this.timeouts.beginQuorumEpochMs)
+        silent.push(voter)
+    }
+    return silent
+  }
+
   /** A voter's or an observer's state (an observer's is created on its first fetch). */
   replica(replicaId: number): ReplicaState {
     let state = this.voterStates.get(replicaId) ?? this.observerStates.get(replicaId)
     if (!state) {
-      state = { endOffset: null, lastSentHighWatermark: null }
+      state = { endOffset: null, lastFetchMs: null, lastSentHighWatermark: null }
       this.observerStates.set(replicaId, state)
     }
     return state
   }
 
-  /** A voter fetched (or fetched a snapshot) in this epoch: it acknowledges the epoch and counts for check-quorum. */
+  /** A voter fetched (or fetched a snapshot) in this epoch: it follows this leader, and counts for check-quorum. */
   recordVoterFetch(voterId: number, nowMs: number): void {
-    if (!this.voterStates.has(voterId)) return
-    this.unackedVoters.delete(voterId)
+    const state = this.voterStates.get(voterId)
+    if (!state) return
+    state.lastFetchMs = nowMs
     this.fetchedVoters.add(voterId)
     if (this.fetchedVoters.size + 1 >= majority(this.voters.size)) {
       this.fetchedVoters.clear()
-      this.checkQuorumDeadline = nowMs + this.checkQuorumTimeoutMs
+      this.checkQuorumDeadline = nowMs + this.timeouts.checkQuorumMs
     }
   }
 

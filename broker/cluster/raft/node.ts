@@ -343,7 +343,7 @@ export class RaftNode {
         }
         for (const parked of state.takeParked((fetch) => fetch.deadlineMs <= nowMs))
           this.answerFetch(state, parked.envelope, nowMs, { mayPark: false })
-        for (const voter of state.unackedVoters) {
+        for (const voter of state.takeVotersToAnnounceTo(nowMs)) {
           if (!this.requests.isReady(voter, nowMs)) continue
           this.send(
             voter,
@@ -440,7 +440,8 @@ export class RaftNode {
     const state = this.state
     switch (state.role) {
       case 'Leader': {
-        let next = this.voters.size > 1 ? state.checkQuorumDeadlineMs : Infinity
+        let next =
+          this.voters.size > 1 ? Math.min(state.checkQuorumDeadlineMs, state.beginQuorumEpochDeadlineMs) : Infinity
         for (const parked of state.parkedFetches) next = Math.min(next, parked.deadlineMs)
         return next
       }
@@ -534,15 +535,10 @@ export class RaftNode {
     if (candidate.role !== 'Candidate') throw new Error(`raft cannot lead from ${candidate.role}`)
     const epochStartOffset = this.log.endOffset
     const grantingVoters = candidate.election.grantingVoters()
-    const leader = new LeaderState(
-      this.nodeId,
-      candidate.epoch,
-      epochStartOffset,
-      grantingVoters,
-      this.voters,
-      nowMs,
-      Math.round(this.config.fetchTimeoutMs * CHECK_QUORUM_TIMEOUT_FACTOR),
-    )
+    const leader = new LeaderState(this.nodeId, candidate.epoch, epochStartOffset, grantingVoters, this.voters, nowMs, {
+      checkQuorumMs: Math.round(this.config.fetchTimeoutMs * CHECK_QUORUM_TIMEOUT_FACTOR),
+      beginQuorumEpochMs: Math.round(this.config.fetchTimeoutMs / 2),
+    })
     this.transitionTo(leader, nowMs)
     const voters = [...this.voters].sort((a, b) => a - b)
     this.appendAsLeader(
@@ -593,7 +589,10 @@ export class RaftNode {
     const state = this.state
     if (epoch > state.epoch) {
       if (leaderId >= 0 && leaderId !== this.nodeId) this.becomeFollower(epoch, leaderId, null, nowMs)
-      else this.becomeUnattached(epoch, null, nowMs)
+      // An observer moves on only to a known leader: in an epoch without one it could wait for a leader that never
+      // comes (no voter tells an observer), while the leader of its own epoch still serves it.
+      else if (this.isVoter) this.becomeUnattached(epoch, null, nowMs)
+      else return false
       return true
     }
     if (epoch < state.epoch || leaderId < 0 || leaderId === this.nodeId) return false
@@ -799,8 +798,7 @@ export class RaftNode {
       this.requests.backoff(envelope.source, nowMs)
       return
     }
-    if ((state.role === 'Leader' || state.role === 'Resigned') && response.leaderEpoch === state.epoch)
-      state.unackedVoters.delete(envelope.source)
+    if (state.role === 'Resigned' && response.leaderEpoch === state.epoch) state.unackedVoters.delete(envelope.source)
   }
 
   // ---- the leader's side of replication -----------------------------------------------------------------------------

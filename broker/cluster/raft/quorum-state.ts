@@ -16,8 +16,8 @@
  *   Any role: a higher epoch with a known leader -> Follower of it; without one -> Unattached in that epoch.
  *   Unattached, Prospective, Candidate: the leader of their own epoch -> Follower of it.
  *   Granting a vote (not a pre-vote): Unattached or Prospective -> Unattached, voted for the candidate.
- *   Observers (members that are not voters) only move between Unattached and Follower; an Unattached observer asks
- *   voters for the leader with Fetch requests.
+ *   Observers (members that are not voters) only move between Unattached and Follower, to a higher epoch only with
+ *   its leader; an Unattached observer asks voters for the leader with Fetch requests.
  *   A member restarts in what it persisted: Resigned if it was the leader (it neither leads nor votes again in that
  *   epoch), Follower of the leader it knew, else Unattached with its vote.
  *

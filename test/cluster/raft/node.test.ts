@@ -186,7 +186,8 @@ describe('raft follower', () => {
 
 describe('leader state', () => {
   // Three voters; the leader of epoch 3 starts its epoch at offset 5 (its leader-change batch).
-  const leaderOfEpoch3 = (): LeaderState => new LeaderState(1, 3, 5n, [1, 2], new Set([1, 2, 3]), 0, 3000)
+  const leaderOfEpoch3 = (): LeaderState =>
+    new LeaderState(1, 3, 5n, [1, 2], new Set([1, 2, 3]), 0, { checkQuorumMs: 3000, beginQuorumEpochMs: 1000 })
 
   test("an earlier epoch's entries on a majority are not committed until an entry of this epoch is (figure 8)", () => {
     const leader = leaderOfEpoch3()
@@ -210,6 +211,17 @@ describe('leader state', () => {
     leader.recordVoterFetch(2, 2000)
     expect(leader.hasCheckQuorumExpired(4999)).toBe(false)
     expect(leader.hasCheckQuorumExpired(5000)).toBe(true)
+  })
+
+  test('BeginQuorumEpoch goes to every voter at once, then every period to those that stopped fetching', () => {
+    const leader = leaderOfEpoch3()
+    expect(leader.takeVotersToAnnounceTo(0)).toEqual([2, 3])
+    expect(leader.takeVotersToAnnounceTo(500)).toEqual([])
+    leader.recordVoterFetch(2, 600)
+    leader.recordVoterFetch(3, 900)
+    expect(leader.takeVotersToAnnounceTo(1000)).toEqual([])
+    leader.recordVoterFetch(2, 1500)
+    expect(leader.takeVotersToAnnounceTo(2000)).toEqual([3])
   })
 })
 
