@@ -10,7 +10,7 @@ import type { ReadStream } from 'node:fs'
 import { once } from 'node:events'
 import { DEFAULT_CONFIG, type BrokerConfig } from './broker/config.js'
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkCombined, readConfigFile, type NumericSetting } from './broker/start-options.js'
-import { ClusterClient, parseBootstrapServers, type BrokerAddress } from './broker/cluster-client.js'
+import { ClusterClient, parseBootstrapServers, type BrokerAddress } from './client/cluster-client.js'
 import {
   IsolationLevel,
   alterTopicConfigs,
@@ -19,7 +19,7 @@ import {
   describeTopics,
   listTopics,
   type TopicDescription,
-} from './broker/admin.js'
+} from './client/admin.js'
 import {
   GROUP_STATES,
   deleteGroup,
@@ -34,7 +34,7 @@ import {
   type ResetTarget,
   type TopicPartitions,
   type TopicSelection,
-} from './broker/group-admin.js'
+} from './client/group-admin.js'
 import {
   DEFAULT_PRODUCER_OPTIONS,
   PRODUCER_COMPRESSIONS,
@@ -42,9 +42,9 @@ import {
   type Acks,
   type ProduceSummary,
   type ProducerCompression,
-} from './broker/console-producer.js'
-import { consumeRecords, formatRecord, type ConsumedRecord, type StartPosition } from './broker/console-consumer.js'
-import { counted } from './broker/wording.js'
+} from './client/console-producer.js'
+import { consumeRecords, formatRecord, type ConsumedRecord, type StartPosition } from './client/console-consumer.js'
+import { counted } from './client/wording.js'
 
 const DEFAULT_BOOTSTRAP_SERVER = 'localhost:9092'
 
@@ -541,7 +541,7 @@ clientCommand(program, 'consume <topic>', 'print the records of a topic, one val
           // The topic must exist: a group member would otherwise wait for it without a word.
           await cluster.topic(topic, { allowAutoTopicCreation: false })
           // Loaded here so that the other commands do not pay for loading kafkajs.
-          const { consumeAsGroupMember } = await import('./broker/console-group-consumer.js')
+          const { consumeAsGroupMember } = await import('./client/console-group-consumer.js')
           records = consumeAsGroupMember({
             servers: bootstrapServers(options),
             groupId: options.group,

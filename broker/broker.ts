@@ -22,7 +22,7 @@ import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
 import { GroupCoordinator } from './group/coordinator.js'
 import { LogCleaner } from './log-cleaner.js'
-import { counted } from './wording.js'
+import { counted } from '../client/wording.js'
 
 interface Identity {
   clusterId: string

@@ -27,7 +27,7 @@ import type { TopicManager } from './topics.js'
 import type { Rewrite } from '../storage/partition-log.js'
 import { topicConfig } from './topic-configs.js'
 import { StorageError } from '../storage/log-store.js'
-import { counted } from './wording.js'
+import { counted } from '../client/wording.js'
 
 export class LogCleaner {
   private timer: NodeJS.Timeout | null = null

@@ -43,9 +43,9 @@ import {
   offsetValue,
   partitionForGroup,
 } from './offsets-topic.js'
-import { subscribedTopics } from './consumer-protocol.js'
+import { subscribedTopics } from '../../protocol/consumer-protocol.js'
 import { StorageError } from '../../storage/log-store.js'
-import { counted } from '../wording.js'
+import { counted } from '../../client/wording.js'
 
 /** offset.metadata.max.bytes */
 export const OFFSET_METADATA_MAX_BYTES = 4096

@@ -33,7 +33,7 @@ import type { Broker } from '../broker.js'
 import type { Topic } from '../partition.js'
 import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
 import { StorageError } from '../../storage/log-store.js'
-import { counted } from '../wording.js'
+import { counted } from '../../client/wording.js'
 
 export function describeTopic(topic: Topic): MetadataResponseTopic {
   return {

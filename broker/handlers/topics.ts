@@ -39,7 +39,7 @@ import { quote } from '../quote.js'
 import { topicNameProblem } from '../topics.js'
 import { resolveTopicConfigs, validateTopicConfigs } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
-import { counted } from '../wording.js'
+import { counted } from '../../client/wording.js'
 
 /** More partitions than this in one topic is refused: each one is a log with its own state. */
 export const MAX_PARTITIONS = 10_000

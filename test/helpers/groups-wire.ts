@@ -10,7 +10,7 @@
  *   subscription v0 = version:int16 | topics:[string] (int32 count) | userData:bytes (int32 length, -1 = null)
  *   assignment   v0 = version:int16 | [topic:string | partitions:[int32]] | userData:bytes
  */
-import type { KafkaClient } from '../../broker/client.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
 import { joinGroup, type JoinGroupRequest, type JoinGroupResponse } from '../../protocol/messages/join-group.js'
 import { syncGroup, type SyncGroupRequest, type SyncGroupResponse } from '../../protocol/messages/sync-group.js'
 import { heartbeat, type HeartbeatRequest, type HeartbeatResponse } from '../../protocol/messages/heartbeat.js'

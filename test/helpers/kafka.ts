@@ -4,7 +4,7 @@
  * would never pick. Malformed bytes are built by hand in wire.ts instead, never with the codec under test.
  */
 import { crc32c } from '@node-rs/crc32'
-import { KafkaClient } from '../../broker/client.js'
+import { KafkaClient } from '../../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../../protocol/messages/create-topics.js'
 import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'

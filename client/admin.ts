@@ -5,7 +5,7 @@
  * checkError), never swallowed.
  */
 import { checkTopicError, type ClusterClient } from './cluster-client.js'
-import { checkError } from './client.js'
+import { checkError } from './kafka-client.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { ZERO_UUID } from '../protocol/codec.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'

@@ -3,7 +3,7 @@
  * connection per node opened when a request must go to that node (a partition's leader, the controller), as every
  * Kafka client does. On one node every node id resolves to the bootstrap connection itself.
  */
-import { KafkaClient, checkError } from './client.js'
+import { KafkaClient, checkError } from './kafka-client.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js'
 import { ZERO_UUID } from '../protocol/codec.js'

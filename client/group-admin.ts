@@ -13,9 +13,9 @@
  */
 import type { ClusterClient, GroupCoordinator } from './cluster-client.js'
 import { checkTopicError } from './cluster-client.js'
-import { checkError, type KafkaClient } from './client.js'
+import { checkError, type KafkaClient } from './kafka-client.js'
 import { IsolationLevel, OffsetSpec, listPartitionOffsets } from './admin.js'
-import { assignedPartitions } from './group/consumer-protocol.js'
+import { assignedPartitions } from '../protocol/consumer-protocol.js'
 import { counted } from './wording.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { listGroups as listGroupsApi, type ListGroupsRequest, type ListGroupsResponse } from '../protocol/messages/list-groups.js'

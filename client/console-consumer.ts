@@ -17,8 +17,8 @@
  *   leader has answered; maxWaitMs bounds how long a quiet leader holds back a busy one.
  */
 import type { ClusterClient } from './cluster-client.js'
-import type { KafkaClient } from './client.js'
-import { checkError } from './client.js'
+import type { KafkaClient } from './kafka-client.js'
+import { checkError } from './kafka-client.js'
 import { IsolationLevel, OffsetSpec, listPartitionOffsets } from './admin.js'
 import { counted } from './wording.js'
 import { ZERO_UUID } from '../protocol/codec.js'
