@@ -1,11 +1,11 @@
 /**
- * Runs the built CLI (`node dist/cli.js ...`) as a user would: a child process with stdin, stdout, stderr and an
+ * Runs the built CLI (`node dist/cli/brook.js ...`) as a user would: a child process with stdin, stdout, stderr and an
  * exit code. BROOK_BOOTSTRAP_SERVER is cleared so that only what a test passes decides where the CLI connects.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { resolve } from 'node:path'
 
-const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
+const CLI = resolve(import.meta.dirname, '../../dist/cli/brook.js')
 // Commands left running by a failed test (a consumer without --timeout-ms) must not outlive the test process.
 const running = new Set<ChildProcess>()
 process.on('exit', () => {

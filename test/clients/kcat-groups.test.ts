@@ -15,7 +15,7 @@ import { startKcatGroupMember, type KcatGroupMember } from '../helpers/kcat-grou
 import { waitFor } from '../helpers/wait.js'
 import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
 
-const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
+const CLI = resolve(import.meta.dirname, '../../dist/cli/brook.js')
 const run = promisify(execFile)
 
 describe('kcat -G consumer groups', () => {

@@ -8,9 +8,9 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { open } from 'node:fs/promises'
 import type { ReadStream } from 'node:fs'
 import { once } from 'node:events'
-import { DEFAULT_CONFIG, type BrokerConfig } from './broker/config.js'
-import { LOG_LEVELS, NUMERIC_SETTINGS, checkCombined, readConfigFile, type NumericSetting } from './broker/start-options.js'
-import { ClusterClient, parseBootstrapServers, type BrokerAddress } from './client/cluster-client.js'
+import { DEFAULT_CONFIG, type BrokerConfig } from '../broker/config.js'
+import { LOG_LEVELS, NUMERIC_SETTINGS, checkCombined, readConfigFile, type NumericSetting } from './start-options.js'
+import { ClusterClient, parseBootstrapServers, type BrokerAddress } from '../client/cluster-client.js'
 import {
   IsolationLevel,
   alterTopicConfigs,
@@ -19,7 +19,7 @@ import {
   describeTopics,
   listTopics,
   type TopicDescription,
-} from './client/admin.js'
+} from '../client/admin.js'
 import {
   GROUP_STATES,
   deleteGroup,
@@ -34,7 +34,7 @@ import {
   type ResetTarget,
   type TopicPartitions,
   type TopicSelection,
-} from './client/group-admin.js'
+} from '../client/group-admin.js'
 import {
   DEFAULT_PRODUCER_OPTIONS,
   PRODUCER_COMPRESSIONS,
@@ -42,9 +42,9 @@ import {
   type Acks,
   type ProduceSummary,
   type ProducerCompression,
-} from './client/console-producer.js'
-import { consumeRecords, formatRecord, type ConsumedRecord, type StartPosition } from './client/console-consumer.js'
-import { counted } from './client/wording.js'
+} from '../client/console-producer.js'
+import { consumeRecords, formatRecord, type ConsumedRecord, type StartPosition } from '../client/console-consumer.js'
+import { counted } from '../client/wording.js'
 
 const DEFAULT_BOOTSTRAP_SERVER = 'localhost:9092'
 
@@ -192,7 +192,7 @@ startCommand.action(async (options: Record<string, unknown>) => {
   checkCombined(config)
   if (config.dataDir === undefined && config.nodeId !== undefined) config.dataDir = `.brook/node-${config.nodeId}`
   // Loaded here so that the client commands do not pay for the broker's storage modules at startup.
-  const { Broker } = await import('./broker/broker.js')
+  const { Broker } = await import('../broker/broker.js')
   const broker = await Broker.start(config)
   // A rejection that nothing awaits belongs to one request or one background task, not to the node: it is logged
   // as the bug it is and the node keeps serving, as Kafka's threads log what they did not expect and carry on.
@@ -541,7 +541,7 @@ clientCommand(program, 'consume <topic>', 'print the records of a topic, one val
           // The topic must exist: a group member would otherwise wait for it without a word.
           await cluster.topic(topic, { allowAutoTopicCreation: false })
           // Loaded here so that the other commands do not pay for loading kafkajs.
-          const { consumeAsGroupMember } = await import('./client/console-group-consumer.js')
+          const { consumeAsGroupMember } = await import('../client/console-group-consumer.js')
           records = consumeAsGroupMember({
             servers: bootstrapServers(options),
             groupId: options.group,
