@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { brook } from '../cli/run-brook.js'
+import { brook } from './run-brook.js'
 
 const NOT_BUILT = /stream processor|processor|replicat|cluster of|3-node/i
 
