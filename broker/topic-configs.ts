@@ -5,22 +5,11 @@
  */
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { quote } from './quote.js'
-
-/** DescribeConfigsResponse ConfigType. */
-export const ConfigType = { BOOLEAN: 1, STRING: 2, INT: 3, SHORT: 4, LONG: 5, DOUBLE: 6, LIST: 7 } as const
-/** DescribeConfigsResponse ConfigSource. */
-export const ConfigSource = {
-  UNKNOWN: 0,
-  TOPIC_CONFIG: 1,
-  DYNAMIC_BROKER_CONFIG: 2,
-  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
-  STATIC_BROKER_CONFIG: 4,
-  DEFAULT_CONFIG: 5,
-} as const
+import { ConfigSource, ConfigType } from '../protocol/constants.js'
 
 export interface ConfigDef {
   readonly name: string
-  readonly type: (typeof ConfigType)[keyof typeof ConfigType]
+  readonly type: ConfigType
   readonly default: string
   /** Returns an error message, or null when the value is valid. */
   readonly validate: (value: string) => string | null

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { LogStore, TopicRecord } from '../storage/log-store.js'
 import { Partition, type Topic } from './partition.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
+import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 
 /** Kafka's rule (Topic.java): at most 249 characters of [a-zA-Z0-9._-], and not '.' or '..'. */
 export function topicNameProblem(name: string): string | null {
@@ -24,7 +25,7 @@ function unifyCollisionChars(name: string): string {
   return name.replaceAll('.', '_')
 }
 
-export const INTERNAL_TOPICS: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state'])
+export const INTERNAL_TOPICS: ReadonlySet<string> = new Set([OFFSETS_TOPIC, '__transaction_state'])
 
 export interface NewTopic {
   name: string

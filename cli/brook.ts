@@ -12,7 +12,6 @@ import { DEFAULT_CONFIG, type BrokerConfig } from '../broker/config.js'
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkCombined, readConfigFile, type NumericSetting } from './start-options.js'
 import { ClusterClient, parseBootstrapServers, type BrokerAddress } from '../client/cluster-client.js'
 import {
-  IsolationLevel,
   alterTopicConfigs,
   createTopic,
   deleteTopic,
@@ -45,6 +44,7 @@ import {
 } from '../client/console-producer.js'
 import { consumeRecords, formatRecord, type ConsumedRecord, type StartPosition } from '../client/console-consumer.js'
 import { counted } from '../client/wording.js'
+import { IsolationLevel } from '../protocol/constants.js'
 
 const DEFAULT_BOOTSTRAP_SERVER = 'localhost:9092'
 

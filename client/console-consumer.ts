@@ -19,9 +19,9 @@
 import type { ClusterClient } from './cluster-client.js'
 import type { KafkaClient } from './kafka-client.js'
 import { checkError } from './kafka-client.js'
-import { IsolationLevel, OffsetSpec, listPartitionOffsets } from './admin.js'
+import { listPartitionOffsets } from './admin.js'
 import { counted } from './wording.js'
-import { ZERO_UUID } from '../protocol/codec.js'
+import { IsolationLevel, OffsetSpec, ZERO_UUID } from '../protocol/constants.js'
 import { ErrorCode, errorInfo } from '../protocol/errors.js'
 import { Attribute, batchesIn, decodeRecords, readBatchHeader, type BatchHeader, type Record } from '../protocol/record-batch.js'
 import {

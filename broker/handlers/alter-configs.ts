@@ -21,14 +21,12 @@ import {
   type IncrementalAlterConfigsResponse,
 } from '../../protocol/messages/incremental-alter-configs.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
+import { ConfigOperation, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
 import { quote } from '../quote.js'
-import { ConfigType, topicConfigDef, validateTopicConfigs } from '../topic-configs.js'
-import { ResourceType } from './configs.js'
+import { topicConfigDef, validateTopicConfigs } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
-
-export const ConfigOperation = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const
 
 interface Result {
   errorCode: number

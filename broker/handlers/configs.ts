@@ -21,12 +21,11 @@ import {
   type DescribeConfigsResponseDescribeConfigsResourceResult,
 } from '../../protocol/messages/describe-configs.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { ConfigSource, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
 import { quote } from '../quote.js'
-import { ConfigSource, ConfigType, resolveTopicConfigs } from '../topic-configs.js'
-
-export const ResourceType = { TOPIC: 2, BROKER: 4 } as const
+import { resolveTopicConfigs } from '../topic-configs.js'
 
 type Entry = DescribeConfigsResponseDescribeConfigsResourceResult
 

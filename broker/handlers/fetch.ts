@@ -31,10 +31,9 @@ import {
   type FetchResponseFetchableTopicResponse,
 } from '../../protocol/messages/fetch.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { IsolationLevel } from '../../protocol/constants.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
-
-const READ_COMMITTED = 1
 
 function failedPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
   return {
@@ -54,7 +53,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
   '4-17',
   async (request, { broker, apiVersion, signal, parked }) => {
     const byId = apiVersion >= 13
-    const readCommitted = request.isolationLevel === READ_COMMITTED
+    const readCommitted = request.isolationLevel === IsolationLevel.READ_COMMITTED
     const deadline = Date.now() + Math.max(0, request.maxWaitMs)
     const maxBytes = Math.min(request.maxBytes, broker.config.fetchMaxBytes)
 

@@ -33,6 +33,7 @@ import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse
 import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../../protocol/messages/list-groups.js'
 import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
 import { ErrorCode, errorInfo } from '../../protocol/errors.js'
+import { CoordinatorType } from '../../protocol/constants.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
 import { quote } from '../quote.js'
@@ -41,16 +42,14 @@ import { appendErrorCode } from '../group/coordinator.js'
 import { OFFSETS_TOPIC } from '../group/offsets-topic.js'
 import { StorageError } from '../../storage/log-store.js'
 
-const KeyType = { GROUP: 0, TRANSACTION: 1 } as const
-
 /** `offsetsTopicProblem`: why __consumer_offsets could not be created, if it could not. */
 function coordinatorFor(broker: Broker, key: string, keyType: number, offsetsTopicProblem: string | null) {
   const [errorCode, errorMessage] =
-    keyType === KeyType.GROUP
+    keyType === CoordinatorType.GROUP
       ? offsetsTopicProblem === null
         ? [ErrorCode.NONE, null]
         : [ErrorCode.COORDINATOR_NOT_AVAILABLE, offsetsTopicProblem]
-      : keyType === KeyType.TRANSACTION
+      : keyType === CoordinatorType.TRANSACTION
         ? [ErrorCode.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported yet']
         : [ErrorCode.INVALID_REQUEST, `unknown key type ${keyType}`]
   const found = errorCode === ErrorCode.NONE
@@ -69,7 +68,7 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
   '0-4',
   async (request, { broker, apiVersion }) => {
     let problem: string | null = null
-    if (request.keyType === KeyType.GROUP) {
+    if (request.keyType === CoordinatorType.GROUP) {
       try {
         await broker.groups.ensureOffsetsTopic()
       } catch (error) {

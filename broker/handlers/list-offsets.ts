@@ -28,6 +28,7 @@ import {
   type ListOffsetsResponseListOffsetsPartitionResponse,
 } from '../../protocol/messages/list-offsets.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { IsolationLevel, OffsetSpec } from '../../protocol/constants.js'
 import { At, type FoundRecord } from '../../protocol/record-batch.js'
 import { inflationLimit } from '../../protocol/compression.js'
 import { defineHandler } from '../handler.js'
@@ -35,11 +36,6 @@ import { leaderEpochError, type Partition } from '../partition.js'
 import { topicConfig } from '../topic-configs.js'
 import { batchInflater } from '../batch-inflater.js'
 import type { BrokerConfig } from '../config.js'
-
-const EARLIEST = -2n
-const LATEST = -1n
-const MAX_TIMESTAMP = -3n
-const READ_COMMITTED = 1
 
 interface Found {
   offset: bigint
@@ -87,7 +83,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
   listOffsets,
   '0-7',
   async (request, { broker, apiVersion }) => {
-    const readCommitted = apiVersion >= 2 && request.isolationLevel === READ_COMMITTED
+    const readCommitted = apiVersion >= 2 && request.isolationLevel === IsolationLevel.READ_COMMITTED
     const key = (topic: string, partition: number): string => `${topic}\0${partition}`
     const mentions = new Map<string, number>()
     for (const topic of request.topics) {
@@ -113,9 +109,9 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             if (epochError !== ErrorCode.NONE) return answer(epochError)
             const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
             const current = partition.leaderEpoch
-            if (p.timestamp === EARLIEST) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
-            if (p.timestamp === LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
-            if (p.timestamp === MAX_TIMESTAMP) {
+            if (p.timestamp === OffsetSpec.EARLIEST) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
+            if (p.timestamp === OffsetSpec.LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
+            if (p.timestamp === OffsetSpec.MAX_TIMESTAMP) {
               if (apiVersion < 7) return answer(ErrorCode.UNSUPPORTED_VERSION)
               return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo, broker.config))
             }

@@ -27,7 +27,7 @@ import {
   type MetadataResponseTopic,
 } from '../../protocol/messages/metadata.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
-import { ZERO_UUID } from '../../protocol/codec.js'
+import { ZERO_UUID } from '../../protocol/constants.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
 import type { Topic } from '../partition.js'

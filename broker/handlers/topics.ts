@@ -32,7 +32,7 @@ import {
   type CreatePartitionsResponse,
 } from '../../protocol/messages/create-partitions.js'
 import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
-import { ZERO_UUID } from '../../protocol/codec.js'
+import { ZERO_UUID } from '../../protocol/constants.js'
 import { defineHandler } from '../handler.js'
 import type { Broker } from '../broker.js'
 import { quote } from '../quote.js'
