@@ -245,29 +245,3 @@ class AbortedTransactions {
     return (header.attributes & Attribute.transactional) !== 0 && this.open.has(header.producerId)
   }
 }
-
-export interface RecordFormat {
-  printTimestamp?: boolean
-  printPartition?: boolean
-  printOffset?: boolean
-  printHeaders?: boolean
-  printKey?: boolean
-}
-
-/**
- * One record as a line, in the order and spelling of Kafka's DefaultMessageFormatter: `CreateTime:<ms>`,
- * `Partition:<n>`, `Offset:<n>`, headers as `k:v,k:v` (`NO_HEADERS`), key, value, separated by tabs; null is `null`.
- */
-export function formatRecord(record: ConsumedRecord, format: RecordFormat): string {
-  const text = (bytes: Buffer | null): string => (bytes === null ? 'null' : bytes.toString('utf8'))
-  const fields: string[] = []
-  if (format.printTimestamp) fields.push(`${record.timestampType}:${record.timestamp}`)
-  if (format.printPartition) fields.push(`Partition:${record.partition}`)
-  if (format.printOffset) fields.push(`Offset:${record.offset}`)
-  if (format.printHeaders) {
-    fields.push(record.headers.length === 0 ? 'NO_HEADERS' : record.headers.map((h) => `${h.key}:${text(h.value)}`).join(','))
-  }
-  if (format.printKey) fields.push(text(record.key))
-  fields.push(text(record.value))
-  return fields.join('\t')
-}
