@@ -22,8 +22,7 @@ import {
 } from '../../protocol/messages/incremental-alter-configs.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ConfigOperation, ConfigType, ResourceType } from '../../protocol/constants.js'
-import { defineHandler } from '../handler.js'
-import type { Broker } from '../broker.js'
+import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
 import { topicConfigDef, validateTopicConfigs } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -37,7 +36,7 @@ interface Result {
 
 /** Checks a resource, computes its new configs with `change`, validates and (unless validateOnly) stores them. */
 async function alterTopic(
-  broker: Broker,
+  services: BrokerServices,
   resource: { resourceType: number; resourceName: string; configs: { name: string }[] },
   validateOnly: boolean,
   change: (current: Record<string, string>) => Record<string, string | null>,
@@ -51,7 +50,7 @@ async function alterTopic(
   const names = resource.configs.map((c) => c.name)
   const twice = names.find((name, i) => names.indexOf(name) !== i)
   if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config ${quote(twice)} appears more than once`)
-  const topic = broker.topics.get(resourceName)
+  const topic = services.topics.get(resourceName)
   if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)
   let next: Record<string, string | null>
   try {
@@ -64,12 +63,12 @@ async function alterTopic(
   if (problem) return result(ErrorCode.INVALID_CONFIG, problem)
   if (!validateOnly) {
     try {
-      await broker.topics.setConfigs(topic, next as Record<string, string>)
+      await services.topics.setConfigs(topic, next as Record<string, string>)
     } catch (error) {
       if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
       throw error
     }
-    broker.log.info(`topic '${topic.name}' configs: ${JSON.stringify(next)}`)
+    services.log.info(`topic '${topic.name}' configs: ${JSON.stringify(next)}`)
   }
   return result(ErrorCode.NONE)
 }
@@ -77,11 +76,11 @@ async function alterTopic(
 export const alterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfigsResponse>(
   alterConfigs,
   '0-2',
-  async (request, { broker }) => ({
+  async (request, { services }) => ({
     throttleTimeMs: 0,
     responses: await Promise.all(
       request.resources.map((resource) =>
-        alterTopic(broker, resource, request.validateOnly, () => Object.fromEntries(resource.configs.map((c) => [c.name, c.value]))),
+        alterTopic(services, resource, request.validateOnly, () => Object.fromEntries(resource.configs.map((c) => [c.name, c.value]))),
       ),
     ),
   }),
@@ -97,11 +96,11 @@ function listItems(value: string): string[] {
 export const incrementalAlterConfigsHandler = defineHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(
   incrementalAlterConfigs,
   '0-1',
-  async (request, { broker }) => ({
+  async (request, { services }) => ({
     throttleTimeMs: 0,
     responses: await Promise.all(
       request.resources.map((resource) =>
-        alterTopic(broker, resource, request.validateOnly, (current) => {
+        alterTopic(services, resource, request.validateOnly, (current) => {
           const next: Record<string, string | null> = { ...current }
           for (const { name, configOperation, value } of resource.configs) {
             const def = topicConfigDef(name)

@@ -82,7 +82,7 @@ async function maxTimestamp(partition: Partition, upTo: bigint, config: BrokerCo
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponse>(
   listOffsets,
   '0-7',
-  async (request, { broker, apiVersion }) => {
+  async (request, { services, apiVersion }) => {
     const readCommitted = apiVersion >= 2 && request.isolationLevel === IsolationLevel.READ_COMMITTED
     const key = (topic: string, partition: number): string => `${topic}\0${partition}`
     const mentions = new Map<string, number>()
@@ -91,7 +91,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
     }
     const topics = await Promise.all(
       request.topics.map(async (wanted) => {
-        const topic = broker.topics.get(wanted.name)
+        const topic = services.topics.get(wanted.name)
         const partitions = await Promise.all(
           wanted.partitions.map(async (p): Promise<ListOffsetsResponseListOffsetsPartitionResponse> => {
             const answer = (errorCode: number, found: Found = NONE_FOUND): ListOffsetsResponseListOffsetsPartitionResponse => ({
@@ -113,10 +113,10 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             if (p.timestamp === OffsetSpec.LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
             if (p.timestamp === OffsetSpec.MAX_TIMESTAMP) {
               if (apiVersion < 7) return answer(ErrorCode.UNSUPPORTED_VERSION)
-              return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo, broker.config))
+              return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo, services.config))
             }
             if (p.timestamp < 0n) return answer(ErrorCode.INVALID_REQUEST)
-            return answer(ErrorCode.NONE, await byTimestamp(partition, p.timestamp, upTo, broker.config))
+            return answer(ErrorCode.NONE, await byTimestamp(partition, p.timestamp, upTo, services.config))
           }),
         )
         return { name: wanted.name, partitions }

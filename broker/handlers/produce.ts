@@ -99,11 +99,11 @@ function failed(index: number, errorCode: number, message?: string, recordErrors
 export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
   produce,
   '0-9',
-  async (request, { broker, apiVersion }) => {
+  async (request, { services, apiVersion }) => {
     const { acks } = request
     const results: Promise<PartitionResult>[][] = []
     for (const topicData of request.topicData) {
-      const topic = broker.topics.get(topicData.name)
+      const topic = services.topics.get(topicData.name)
       results.push(
         topicData.partitionData.map(async ({ index, records }): Promise<PartitionResult> => {
           if (apiVersion < 3) return failed(index, ErrorCode.UNSUPPORTED_VERSION, 'Produce v0-2 (message format v0/v1) is not supported; use v3 or later')
@@ -114,7 +114,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             return failed(index, ErrorCode.INVALID_TOPIC_EXCEPTION, `cannot produce to the internal topic '${topic.name}'`)
           }
           if (records === null) return failed(index, ErrorCode.INVALID_RECORD, 'records are null')
-          const setting = (name: string): string => topicConfig(topic.configs, name, broker.config)
+          const setting = (name: string): string => topicConfig(topic.configs, name, services.config)
           const maxMessageBytes = Number(setting('max.message.bytes'))
           const check = checkProducedBatch(records, { allowZstd: apiVersion >= 7, maxMessageBytes })
           if (!check.ok) return failed(index, check.errorCode, check.message)
@@ -124,7 +124,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
           const logAppendTime = setting('message.timestamp.type') === 'LogAppendTime'
           const compacted = setting('cleanup.policy').includes('compact')
           const verdict: RecordsCheck | Promise<RecordsCheck> =
-            broker.config.recordValidation || compacted
+            services.config.recordValidation || compacted
               ? batchInflater.validate(records, {
                   now: Date.now(),
                   timestampBounds: logAppendTime
@@ -137,7 +137,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
           const settled =
             verdict instanceof Promise
               ? verdict.catch((error: Error): RecordsCheck => {
-                  broker.log.error(`checking a batch for ${topic.name}-${index} failed: ${error.message}`)
+                  services.log.error(`checking a batch for ${topic.name}-${index} failed: ${error.message}`)
                   return { ok: false, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, message: 'the batch could not be checked', recordErrors: [] }
                 })
               : verdict
@@ -160,10 +160,10 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             } catch (error) {
               // A storage failure is logged once, by the node; each append it refuses only here, quietly.
               if (error instanceof StorageError) {
-                broker.log.debug(`append to ${topic.name}-${index} refused: ${error.message}`)
+                services.log.debug(`append to ${topic.name}-${index} refused: ${error.message}`)
                 return failed(index, ErrorCode.KAFKA_STORAGE_ERROR, error.message)
               }
-              broker.log.error(`append to ${topic.name}-${index} failed: ${(error as Error).message}`)
+              services.log.error(`append to ${topic.name}-${index} failed: ${(error as Error).message}`)
               return failed(index, ErrorCode.KAFKA_STORAGE_ERROR)
             }
           })
