@@ -21,6 +21,7 @@ import { Dispatcher } from './dispatcher.js'
 import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
 import { GroupCoordinator } from './group/coordinator.js'
+import { GroupMetadataManager } from './group/metadata-manager.js'
 import { LogCleaner } from './log-cleaner.js'
 import { counted } from '../client/wording.js'
 import type { BrokerServices } from './handler.js'
@@ -51,6 +52,7 @@ export class Broker {
     topics: TopicManager,
     clusterId: string,
     readonly log: Logger,
+    private readonly groupMetadata: GroupMetadataManager,
     private readonly groups: GroupCoordinator,
   ) {
     this.cleaner = new LogCleaner(topics, config, log)
@@ -75,14 +77,17 @@ export class Broker {
             'what it acknowledged; restart it once the cause is fixed',
         ),
     })
+    let groupMetadata: GroupMetadataManager | null = null
     try {
       const identity = await loadIdentity(store, config.nodeId)
       const topics = new TopicManager(store, config.nodeId)
       await topics.load()
-      const groups = new GroupCoordinator(topics, config, log)
-      await groups.load()
-      return new Broker(config, store, topics, identity.clusterId, log, groups)
+      groupMetadata = new GroupMetadataManager(topics, config, log)
+      await groupMetadata.load()
+      const groups = new GroupCoordinator(groupMetadata, config, log)
+      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups)
     } catch (error) {
+      groupMetadata?.close()
       await store.close({ removeCreatedDir: true })
       throw error
     }
@@ -95,6 +100,7 @@ export class Broker {
       await broker.listen()
     } catch (error) {
       broker.groups.close()
+      broker.groupMetadata.close()
       await broker.store.close({ removeCreatedDir: true })
       throw error
     }
@@ -133,6 +139,7 @@ export class Broker {
     this.acceptor = null
     await acceptor?.close()
     this.groups.close()
+    this.groupMetadata.close()
     await this.cleaner.stop()
     await this.store.close()
     this.log.info('stopped')

@@ -16,7 +16,7 @@
  * - Storage failures (the node refuses writes, see broker.ts): FindCoordinator and JoinGroup answer
  *   COORDINATOR_NOT_AVAILABLE when __consumer_offsets cannot be created (Kafka's answer while the coordinator's
  *   partition has no leader); a write to it that fails is NOT_COORDINATOR, as Kafka's coordinator translates
- *   KAFKA_STORAGE_ERROR (SyncGroup, DeleteGroups; coordinator.ts appendErrorCode). Reads (DescribeGroups,
+ *   KAFKA_STORAGE_ERROR (SyncGroup, DeleteGroups; metadata-manager.ts appendErrorCode). Reads (DescribeGroups,
  *   ListGroups, OffsetFetch) go on.
  *
  * Version notes
@@ -37,7 +37,7 @@ import { CoordinatorType } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
 import { GroupState } from '../group/group.js'
-import { appendErrorCode } from '../group/coordinator.js'
+import { appendErrorCode } from '../group/metadata-manager.js'
 import { OFFSETS_TOPIC } from '../group/offsets-topic.js'
 import { StorageError } from '../../storage/log-store.js'
 

@@ -11,7 +11,7 @@
  *   for an unknown group; a null topic list (v2+) means every partition the group has an offset for.
  * - OffsetDelete: GROUP_ID_NOT_FOUND for an unknown group, GROUP_SUBSCRIBED_TO_TOPIC for topics members consume.
  * - Storage failures: a commit or delete the node cannot write is NOT_COORDINATOR (Kafka's translation of
- *   KAFKA_STORAGE_ERROR, coordinator.ts appendErrorCode); COORDINATOR_NOT_AVAILABLE while __consumer_offsets cannot
+ *   KAFKA_STORAGE_ERROR, metadata-manager.ts appendErrorCode); COORDINATOR_NOT_AVAILABLE while __consumer_offsets cannot
  *   be created. OffsetFetch answers from memory, so it goes on.
  *
  * Version notes
@@ -23,7 +23,7 @@ import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '
 import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../protocol/messages/offset-delete.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
-import { appendErrorCode } from '../group/coordinator.js'
+import { appendErrorCode } from '../group/metadata-manager.js'
 import { StorageError } from '../../storage/log-store.js'
 
 export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetCommitResponse>(
