@@ -80,7 +80,7 @@ export class Broker {
     let groupMetadata: GroupMetadataManager | null = null
     try {
       const identity = await loadIdentity(store, config.nodeId)
-      const topics = new TopicManager(store, config.nodeId)
+      const topics = new TopicManager(store, config.nodeId, config)
       await topics.load()
       groupMetadata = new GroupMetadataManager(topics, config, log)
       await groupMetadata.load()

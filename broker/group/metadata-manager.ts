@@ -205,7 +205,7 @@ export class GroupMetadataManager implements GroupStore {
         name: OFFSETS_TOPIC,
         partitions: this.config.offsetsTopicPartitions,
         replicationFactor: 1,
-        configs: { 'cleanup.policy': 'compact' },
+        config: this.topics.parseConfig({ 'cleanup.policy': 'compact' }),
       })
       .then(({ topic, created }) => {
         if (created) this.log.info(`created ${OFFSETS_TOPIC} with ${counted(topic.partitions.length, 'partition')}`)

@@ -24,7 +24,7 @@ import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ConfigOperation, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
-import { topicConfigDef, validateTopicConfigs } from '../topic-configs.js'
+import { topicConfigDef, type TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 
 interface Result {
@@ -39,7 +39,7 @@ async function alterTopic(
   services: BrokerServices,
   resource: { resourceType: number; resourceName: string; configs: { name: string }[] },
   validateOnly: boolean,
-  change: (current: Record<string, string>) => Record<string, string | null>,
+  change: (current: Readonly<Record<string, string>>) => Record<string, string | null>,
 ): Promise<Result> {
   const { resourceType, resourceName } = resource
   const result = (errorCode: number, errorMessage: string | null = null): Result => ({ errorCode, errorMessage, resourceType, resourceName })
@@ -52,23 +52,21 @@ async function alterTopic(
   if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config ${quote(twice)} appears more than once`)
   const topic = services.topics.get(resourceName)
   if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)
-  let next: Record<string, string | null>
+  let config: TopicConfig
   try {
-    next = change(topic.configs)
+    config = services.topics.parseConfig(change(topic.config.overrides))
   } catch (error) {
     if (error instanceof KafkaError) return result(error.code, error.message)
     throw error
   }
-  const problem = validateTopicConfigs(next)
-  if (problem) return result(ErrorCode.INVALID_CONFIG, problem)
   if (!validateOnly) {
     try {
-      await services.topics.setConfigs(topic, next as Record<string, string>)
+      await services.topics.setConfig(topic, config)
     } catch (error) {
       if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
       throw error
     }
-    services.log.info(`topic '${topic.name}' configs: ${JSON.stringify(next)}`)
+    services.log.info(`topic '${topic.name}' configs: ${JSON.stringify(config.overrides)}`)
   }
   return result(ErrorCode.NONE)
 }

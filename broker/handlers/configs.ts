@@ -24,7 +24,6 @@ import { ErrorCode } from '../../protocol/errors.js'
 import { ConfigSource, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
-import { resolveTopicConfigs } from '../topic-configs.js'
 
 type Entry = DescribeConfigsResponseDescribeConfigsResourceResult
 
@@ -61,7 +60,7 @@ function describeTopic(services: BrokerServices, name: string, keys: string[] | 
   if (!topic) {
     return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${quote(name)} does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
   }
-  const configs: Entry[] = resolveTopicConfigs(topic.configs, services.config)
+  const configs: Entry[] = topic.config.described
     .filter((c) => keys === null || keys.includes(c.name))
     .map((c) => ({
       name: c.name,

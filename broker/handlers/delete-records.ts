@@ -18,7 +18,6 @@ import {
 } from '../../protocol/messages/delete-records.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
-import { topicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 
 const HIGH_WATERMARK = -1n
@@ -35,8 +34,7 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
           wanted.partitions.map(async ({ partitionIndex, offset }) => {
             const partition = services.topics.partition(wanted.name, partitionIndex)
             if (!partition) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
-            const policy = topicConfig(partition.topic.configs, 'cleanup.policy', services.config).split(',').map((s) => s.trim())
-            if (!policy.includes('delete')) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.POLICY_VIOLATION }
+            if (!partition.topic.config.cleanupPolicy.delete) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.POLICY_VIOLATION }
             const target = offset === HIGH_WATERMARK ? partition.highWatermark : offset
             if (target < 0n || target > partition.highWatermark) {
               return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE }

@@ -33,9 +33,7 @@ import { At, type FoundRecord } from '../../protocol/record-batch.js'
 import { inflationLimit } from '../../protocol/compression.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
-import { topicConfig } from '../topic-configs.js'
 import { batchInflater } from '../batch-inflater.js'
-import type { BrokerConfig } from '../config.js'
 
 interface Found {
   offset: bigint
@@ -49,16 +47,15 @@ const NONE_FOUND: Found = { offset: -1n, timestamp: -1n, leaderEpoch: -1 }
  * The record of `batch` that answers the search (see SearchQuery), or null when none does. A batch whose records
  * cannot be read is answered with its first offset and its maxTimestamp.
  */
-async function searchBatch(partition: Partition, batch: Buffer, config: BrokerConfig, timestamp?: bigint): Promise<Found> {
+async function searchBatch(partition: Partition, batch: Buffer, timestamp?: bigint): Promise<Found> {
   const leaderEpoch = batch.readInt32BE(At.partitionLeaderEpoch)
-  const maxMessageBytes = Number(topicConfig(partition.topic.configs, 'max.message.bytes', config))
   let record: FoundRecord | null
   try {
     record = await batchInflater.search(batch, {
       // The batch holding the log start may begin below it: those records are gone as far as clients are concerned.
       minOffset: partition.logStartOffset,
       timestamp,
-      maxInflatedBytes: inflationLimit(Math.max(maxMessageBytes, batch.length)),
+      maxInflatedBytes: inflationLimit(Math.max(partition.topic.config.maxMessageBytes, batch.length)),
     })
   } catch {
     return { offset: batch.readBigInt64BE(At.baseOffset), timestamp: batch.readBigInt64BE(At.maxTimestamp), leaderEpoch }
@@ -66,17 +63,17 @@ async function searchBatch(partition: Partition, batch: Buffer, config: BrokerCo
   return record ? { ...record, leaderEpoch } : NONE_FOUND
 }
 
-async function byTimestamp(partition: Partition, timestamp: bigint, upTo: bigint, config: BrokerConfig): Promise<Found> {
+async function byTimestamp(partition: Partition, timestamp: bigint, upTo: bigint): Promise<Found> {
   const batch = await partition.log.findBatchByTimestamp(timestamp, upTo)
-  return batch ? searchBatch(partition, batch, config, timestamp) : NONE_FOUND
+  return batch ? searchBatch(partition, batch, timestamp) : NONE_FOUND
 }
 
-async function maxTimestamp(partition: Partition, upTo: bigint, config: BrokerConfig): Promise<Found> {
+async function maxTimestamp(partition: Partition, upTo: bigint): Promise<Found> {
   let best: Buffer | null = null
   for await (const batch of partition.log.scan(partition.logStartOffset, upTo)) {
     if (!best || batch.readBigInt64BE(At.maxTimestamp) > best.readBigInt64BE(At.maxTimestamp)) best = batch
   }
-  return best ? searchBatch(partition, best, config) : NONE_FOUND
+  return best ? searchBatch(partition, best) : NONE_FOUND
 }
 
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponse>(
@@ -113,10 +110,10 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             if (p.timestamp === OffsetSpec.LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
             if (p.timestamp === OffsetSpec.MAX_TIMESTAMP) {
               if (apiVersion < 7) return answer(ErrorCode.UNSUPPORTED_VERSION)
-              return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo, services.config))
+              return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo))
             }
             if (p.timestamp < 0n) return answer(ErrorCode.INVALID_REQUEST)
-            return answer(ErrorCode.NONE, await byTimestamp(partition, p.timestamp, upTo, services.config))
+            return answer(ErrorCode.NONE, await byTimestamp(partition, p.timestamp, upTo))
           }),
         )
         return { name: wanted.name, partitions }

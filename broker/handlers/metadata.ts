@@ -68,7 +68,7 @@ async function lookupOrCreate(services: BrokerServices, name: string, autoCreate
       name,
       partitions: services.config.defaultPartitions,
       replicationFactor: 1,
-      configs: {},
+      config: services.topics.parseConfig({}),
     })
     if (isNew) services.log.info(`auto-created topic '${name}' with ${counted(created.partitions.length, 'partition')}`)
     return describeTopic(created)

@@ -36,7 +36,7 @@ import { ZERO_UUID } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
 import { topicNameProblem } from '../topics.js'
-import { resolveTopicConfigs, validateTopicConfigs } from '../topic-configs.js'
+import type { TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 import { counted } from '../../client/wording.js'
 
@@ -57,7 +57,7 @@ function liveBrokers(services: BrokerServices): number[] {
   return [services.endpoint.nodeId]
 }
 
-function planTopic(services: BrokerServices, topic: CreateTopicsRequestCreatableTopic): { partitions: number; replicationFactor: number; configs: Record<string, string> } {
+function planTopic(services: BrokerServices, topic: CreateTopicsRequestCreatableTopic): { partitions: number; replicationFactor: number; config: TopicConfig } {
   const nameProblem = topicNameProblem(topic.name)
   if (nameProblem) throw new Invalid(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
   const taken = services.topics.newNameProblem(topic.name)
@@ -94,9 +94,7 @@ function planTopic(services: BrokerServices, topic: CreateTopicsRequestCreatable
   }
   const configs: Record<string, string | null> = {}
   for (const { name, value } of topic.configs) configs[name] = value
-  const problem = validateTopicConfigs(configs)
-  if (problem) throw new Invalid(ErrorCode.INVALID_CONFIG, problem)
-  return { partitions, replicationFactor, configs: configs as Record<string, string> }
+  return { partitions, replicationFactor, config: services.topics.parseConfig(configs) }
 }
 
 export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopicsResponse>(
@@ -129,7 +127,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
             errorMessage: null,
             numPartitions: plan.partitions,
             replicationFactor: plan.replicationFactor,
-            configs: resolveTopicConfigs(plan.configs, services.config).map((c) => ({
+            configs: plan.config.described.map((c) => ({
               name: c.name,
               value: c.value,
               readOnly: false,
