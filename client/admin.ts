@@ -1,7 +1,7 @@
 /**
  * Topic administration on the wire, what kafka-topics.sh and kafka-configs.sh do through the Admin client:
  * CreateTopics, Metadata, DeleteTopics, DescribeConfigs, IncrementalAlterConfigs and ListOffsets, each at the highest
- * version both sides implement. Errors are thrown with Kafka's error name and the broker's message (client.ts
+ * version both sides implement. Errors are thrown with Kafka's error name and the broker's message (kafka-client.ts
  * checkError), never swallowed.
  */
 import { checkTopicError, type ClusterClient } from './cluster-client.js'

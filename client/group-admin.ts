@@ -5,7 +5,7 @@
  *
  * - Lag is Kafka's: log end offset (ListOffsets latest, read_uncommitted) minus the committed offset; unknown (null)
  *   when the group has no committed offset for the partition.
- * - Assignments are decoded from the consumer protocol's bytes (group/consumer-protocol.ts), as Kafka's tool does.
+ * - Assignments are decoded from the consumer protocol's bytes (protocol/consumer-protocol.ts), as Kafka's tool does.
  * - Resetting offsets follows ConsumerGroupCommand: only while the group is inactive (Empty, or Dead: not yet
  *   existing); targets outside [log start, log end] are moved to the nearest end with a notice; the new offsets are
  *   committed as a standalone commit (generation -1, no member id), which the coordinator accepts only while the

@@ -1,5 +1,5 @@
 /**
- * Well-formed requests to a broker process through Brook's own wire client (broker/client.ts), for what the real
+ * Well-formed requests to a broker process through Brook's own wire client (client/kafka-client.ts), for what the real
  * clients cannot show: the raw stored batches (their codec bits and CRCs), exact error codes, and versions a client
  * would never pick. Malformed bytes are built by hand in wire.ts instead, never with the codec under test.
  */
