@@ -88,6 +88,46 @@ type Stamped = [ts: number, value: number] | null
 /** One accumulator: one state per part, in part order. */
 export type Accumulator = unknown[]
 
+/**
+ * What a stateful operator needs from an aggregation: read a record's inputs once (throwing RecordError before any
+ * state changes), fold them into an accumulator, merge accumulators (associatively: slices and restored state rely
+ * on it), read the named results, and encode an accumulator as plain data for msgpack.
+ */
+export interface Accumulation<I = any, A = any> {
+  extract(value: unknown): I
+  create(): A
+  /** Returns the new accumulator (it may be the same object, mutated). */
+  add(acc: A, input: I, ts: number): A
+  /** Returns the merge (it may be `into`, mutated); `from` is not changed. */
+  merge(into: A, from: A): A
+  result(acc: A): Record<string, unknown>
+  encode(acc: A): unknown
+  decode(plain: unknown): A
+}
+
+/** Merges accumulators into a fresh one (none of them is changed). */
+export function mergeAll<A>(accumulation: Accumulation<unknown, A>, accs: readonly A[]): A {
+  let out = accumulation.create()
+  for (const acc of accs) out = accumulation.merge(out, acc)
+  return out
+}
+
+/**
+ * Spark's reduce: an associative (and, as hopping slices merge in time order while restores do not care, better
+ * commutative) function of two values. The result field is `value`.
+ */
+export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V } | null> {
+  return {
+    extract: (value) => value as V,
+    create: () => null,
+    add: (acc, input) => ({ v: acc === null ? input : reducer(acc.v, input) }),
+    merge: (into, from) => (from === null ? into : into === null ? { v: from.v } : { v: reducer(into.v, from.v) }),
+    result: (acc) => ({ value: acc === null ? null : acc.v }),
+    encode: (acc) => acc,
+    decode: (plain) => plain as { v: V } | null,
+  }
+}
+
 const PART_OF: Record<AggregationKind, PartKind> = {
   count: PartKind.count,
   sum: PartKind.moments,
@@ -142,7 +182,7 @@ function selectorKey(selector: ValueSelector): string {
  * An aggregations spec compiled into shared parts. `extract` reads every input a record needs once (throwing
  * RecordError for a bad record, before any state changes); `add` and `merge` mutate the first accumulator.
  */
-export class CompiledAggregations {
+export class CompiledAggregations implements Accumulation<number[], Accumulator> {
   private readonly selectors: ValueSelector[] = []
   private readonly parts: Part[] = []
   private readonly outputs: { name: string; kind: AggregationKind; part: number; quantile?: number }[] = []
@@ -198,7 +238,7 @@ export class CompiledAggregations {
     })
   }
 
-  add(acc: Accumulator, inputs: readonly number[], ts: number): void {
+  add(acc: Accumulator, inputs: readonly number[], ts: number): Accumulator {
     for (let i = 0; i < this.parts.length; i++) {
       const part = this.parts[i]!
       const x = inputs[part.input]!
@@ -232,9 +272,10 @@ export class CompiledAggregations {
           break
       }
     }
+    return acc
   }
 
-  merge(into: Accumulator, from: Accumulator): void {
+  merge(into: Accumulator, from: Accumulator): Accumulator {
     for (let i = 0; i < this.parts.length; i++) {
       const b = from[i]
       switch (this.parts[i]!.kind) {
@@ -271,13 +312,7 @@ export class CompiledAggregations {
           break
       }
     }
-  }
-
-  /** A fresh accumulator holding the merge of `accs` (none of them is changed). */
-  mergeAll(accs: readonly Accumulator[]): Accumulator {
-    const out = this.create()
-    for (const acc of accs) this.merge(out, acc)
-    return out
+    return into
   }
 
   /** The named outputs of an accumulator. */
@@ -292,7 +327,7 @@ export class CompiledAggregations {
     return acc.map((state, i) => (this.parts[i]!.kind === PartKind.sketch ? encodeSketch(state as Sketch) : state))
   }
 
-  decode(plain: unknown[]): Accumulator {
-    return plain.map((state, i) => (this.parts[i]!.kind === PartKind.sketch ? decodeSketch(state as EncodedSketch) : state))
+  decode(plain: unknown): Accumulator {
+    return (plain as unknown[]).map((state, i) => (this.parts[i]!.kind === PartKind.sketch ? decodeSketch(state as EncodedSketch) : state))
   }
 }

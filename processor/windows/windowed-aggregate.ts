@@ -22,7 +22,7 @@
  *   session                   { k, f, s: [[first, last, acc, ch], ...] }
  * `k` is the record key the results carry, `f` the group's fields copied into each result.
  */
-import type { Accumulator, CompiledAggregations } from '../aggregate/aggregations.js'
+import { mergeAll, type Accumulation } from '../aggregate/aggregations.js'
 import {
   closedTimeWindowEnd,
   isLateForTimeWindows,
@@ -49,7 +49,8 @@ export interface WindowInput {
   group: string
   fields: Record<string, unknown>
   ts: number
-  inputs: number[]
+  /** What the accumulation's `extract` read from the record's value. */
+  inputs: unknown
 }
 
 /** One window result. */
@@ -59,8 +60,11 @@ export interface WindowResult {
   fields: Record<string, unknown>
   windowStart: number
   windowEnd: number
-  values: Record<string, number | null>
+  values: Record<string, unknown>
 }
+
+/** An accumulator of the operator's Accumulation. */
+type Acc = unknown
 
 type Emit = (result: WindowResult) => void
 
@@ -68,18 +72,18 @@ interface TimeEntry {
   k: string | null
   f: Record<string, unknown>
   c: number
-  s: [number, Accumulator, number][]
+  s: [number, Acc, number][]
 }
 interface SlidingEntry {
   k: string | null
   f: Record<string, unknown>
   c: number
-  p: [number, Accumulator, number][]
+  p: [number, Acc, number][]
 }
 interface SessionEntry {
   k: string | null
   f: Record<string, unknown>
-  s: [number, number, Accumulator, number][]
+  s: [number, number, Acc, number][]
 }
 export type WindowEntry = TimeEntry | SlidingEntry | SessionEntry
 
@@ -107,7 +111,7 @@ function findOrInsert<T extends [number, ...unknown[]]>(list: T[], at: number, m
   return item
 }
 
-function timeFamily(spec: TimeWindowSpec, aggs: CompiledAggregations): WindowFamily<TimeEntry> {
+function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<TimeEntry> {
   const slice = sliceSizeMs(spec)
   const { sizeMs: size, advanceMs: advance, graceMs: grace } = spec
   /** Ends of the windows that contain the slice starting at `a`, after `closedEnd`, up to `upTo`. */
@@ -117,7 +121,7 @@ function timeFamily(spec: TimeWindowSpec, aggs: CompiledAggregations): WindowFam
   }
   const result = (entry: TimeEntry, end: number): WindowResult => {
     const accs = entry.s.filter(([a]) => a >= end - size && a < end).map(([, acc]) => acc)
-    return { key: entry.k, group: '', fields: entry.f, windowStart: end - size, windowEnd: end, values: aggs.result(aggs.mergeAll(accs)) }
+    return { key: entry.k, group: '', fields: entry.f, windowStart: end - size, windowEnd: end, values: aggs.result(mergeAll(aggs, accs)) }
   }
   const touchesChanged = (entry: TimeEntry, end: number): boolean => entry.s.some(([a, , ch]) => ch === 1 && a >= end - size && a < end)
   return {
@@ -126,8 +130,8 @@ function timeFamily(spec: TimeWindowSpec, aggs: CompiledAggregations): WindowFam
       const closed = closedTimeWindowEnd(streamTime, spec)
       if (entry === undefined) entry = { k: input.key, f: input.fields, c: closed, s: [] }
       else if (closed > entry.c) entry.c = closed
-      const item = findOrInsert(entry.s, sliceStart(input.ts, slice), (): [number, Accumulator, number] => [sliceStart(input.ts, slice), aggs.create(), 0])
-      aggs.add(item[1], input.inputs, input.ts)
+      const item = findOrInsert(entry.s, sliceStart(input.ts, slice), (): [number, Acc, number] => [sliceStart(input.ts, slice), aggs.create(), 0])
+      item[1] = aggs.add(item[1], input.inputs, input.ts)
       item[2] = 1
       return entry
     },
@@ -157,12 +161,12 @@ function timeFamily(spec: TimeWindowSpec, aggs: CompiledAggregations): WindowFam
     encode: (entry) => ({ k: entry.k, f: entry.f, c: entry.c, s: entry.s.map(([a, acc, ch]) => [a, aggs.encode(acc), ch]) }),
     decode(plain) {
       const entry = plain as TimeEntry
-      return { ...entry, s: entry.s.map(([a, acc, ch]) => [a, aggs.decode(acc as unknown[]), ch]) }
+      return { ...entry, s: entry.s.map(([a, acc, ch]) => [a, aggs.decode(acc), ch]) }
     },
   }
 }
 
-function slidingFamily(d: number, grace: number, aggs: CompiledAggregations): WindowFamily<SlidingEntry> {
+function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFamily<SlidingEntry> {
   /** Inclusive ends of the windows the points define: each point's own, and the one after each point followed within d + 1. */
   const ends = (points: SlidingEntry['p']): number[] => {
     const out = new Set<number>()
@@ -175,7 +179,7 @@ function slidingFamily(d: number, grace: number, aggs: CompiledAggregations): Wi
   }
   const result = (entry: SlidingEntry, e: number): WindowResult => {
     const accs = entry.p.filter(([t]) => t >= e - d && t <= e).map(([, acc]) => acc)
-    return { key: entry.k, group: '', fields: entry.f, windowStart: e - d, windowEnd: e + 1, values: aggs.result(aggs.mergeAll(accs)) }
+    return { key: entry.k, group: '', fields: entry.f, windowStart: e - d, windowEnd: e + 1, values: aggs.result(mergeAll(aggs, accs)) }
   }
   // A window changed when a point it covers changed, or when it is new because the point just before it is new and
   // no point at its end made it exist already: ch is 2 for a point created since the last update emit, 1 for one
@@ -188,8 +192,8 @@ function slidingFamily(d: number, grace: number, aggs: CompiledAggregations): Wi
       const closed = streamTime - grace
       if (entry === undefined) entry = { k: input.key, f: input.fields, c: closed, p: [] }
       else if (closed > entry.c) entry.c = closed
-      const item = findOrInsert(entry.p, input.ts, (): [number, Accumulator, number] => [input.ts, aggs.create(), 2])
-      aggs.add(item[1], input.inputs, input.ts)
+      const item = findOrInsert(entry.p, input.ts, (): [number, Acc, number] => [input.ts, aggs.create(), 2])
+      item[1] = aggs.add(item[1], input.inputs, input.ts)
       if (item[2] === 0) item[2] = 1
       return entry
     },
@@ -215,12 +219,12 @@ function slidingFamily(d: number, grace: number, aggs: CompiledAggregations): Wi
     encode: (entry) => ({ k: entry.k, f: entry.f, c: entry.c, p: entry.p.map(([t, acc, ch]) => [t, aggs.encode(acc), ch]) }),
     decode(plain) {
       const entry = plain as SlidingEntry
-      return { ...entry, p: entry.p.map(([t, acc, ch]) => [t, aggs.decode(acc as unknown[]), ch]) }
+      return { ...entry, p: entry.p.map(([t, acc, ch]) => [t, aggs.decode(acc), ch]) }
     },
   }
 }
 
-function sessionFamily(gap: number, grace: number, aggs: CompiledAggregations): WindowFamily<SessionEntry> {
+function sessionFamily(gap: number, grace: number, aggs: Accumulation): WindowFamily<SessionEntry> {
   const overlaps = (ts: number) => ([first, last]: SessionEntry['s'][number]) => first - gap <= ts && ts <= last + gap
   const closeAt = (last: number) => last + gap + grace + 1
   const result = (entry: SessionEntry, [first, last, acc]: SessionEntry['s'][number]): WindowResult => ({
@@ -240,9 +244,9 @@ function sessionFamily(gap: number, grace: number, aggs: CompiledAggregations): 
       for (const [first, last, acc] of joined) {
         merged[0] = Math.min(merged[0], first)
         merged[1] = Math.max(merged[1], last)
-        aggs.merge(merged[2], acc)
+        merged[2] = aggs.merge(merged[2], acc)
       }
-      aggs.add(merged[2], input.inputs, input.ts)
+      merged[2] = aggs.add(merged[2], input.inputs, input.ts)
       entry.s = entry.s.filter((s) => !joined.includes(s))
       entry.s.push(merged)
       entry.s.sort((a, b) => a[0] - b[0])
@@ -267,12 +271,12 @@ function sessionFamily(gap: number, grace: number, aggs: CompiledAggregations): 
     encode: (entry) => ({ k: entry.k, f: entry.f, s: entry.s.map(([first, last, acc, ch]) => [first, last, aggs.encode(acc), ch]) }),
     decode(plain) {
       const entry = plain as SessionEntry
-      return { ...entry, s: entry.s.map(([first, last, acc, ch]) => [first, last, aggs.decode(acc as unknown[]), ch]) }
+      return { ...entry, s: entry.s.map(([first, last, acc, ch]) => [first, last, aggs.decode(acc), ch]) }
     },
   }
 }
 
-function familyOf(spec: WindowSpec, aggs: CompiledAggregations): WindowFamily<WindowEntry> {
+function familyOf(spec: WindowSpec, aggs: Accumulation): WindowFamily<WindowEntry> {
   switch (spec.type) {
     case 'tumbling':
     case 'hopping':
@@ -286,7 +290,7 @@ function familyOf(spec: WindowSpec, aggs: CompiledAggregations): WindowFamily<Wi
 
 export interface WindowedAggregateOptions {
   window: WindowSpec
-  aggregations: CompiledAggregations
+  aggregations: Accumulation
   emit: EmitMode
 }
 

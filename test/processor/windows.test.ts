@@ -105,7 +105,7 @@ async function runOperator(c: Case): Promise<{ windows: RefWindow[]; late: numbe
   const windows: RefWindow[] = []
   const late: number[] = []
   let step = 0
-  const make = () => new WindowedAggregate({ window: c.spec, aggregations: aggs, emit: c.mode }, state, (r: WindowResult) => windows.push({ step, group: r.group, windowStart: r.windowStart, windowEnd: r.windowEnd, values: r.values }))
+  const make = () => new WindowedAggregate({ window: c.spec, aggregations: aggs, emit: c.mode }, state, (r: WindowResult) => windows.push({ step, group: r.group, windowStart: r.windowStart, windowEnd: r.windowEnd, values: r.values as Record<string, number | null> }))
   let operator = make()
   state.codec = operator.codec
   for (; step < c.steps.length; step++) {
