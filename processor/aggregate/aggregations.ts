@@ -64,9 +64,22 @@ export function readPath(value: unknown, path: string): unknown {
   return at
 }
 
+/** A reader of a field path (a plain property access when the path has no dots). */
+export function pathReader(path: string): (value: unknown) => unknown {
+  if (path.includes('.')) return (value) => readPath(value, path)
+  return (value) => {
+    if (value === null || typeof value !== 'object' || !(path in (value as object))) throw new RecordError(ProcessorErrorCode.missingField, `value has no field '${path}'`)
+    return (value as Record<string, unknown>)[path]
+  }
+}
+
 /** A finite number from a selector; anything else is a RecordError (MISSING_FIELD or NOT_NUMERIC). */
 export function numberOf(value: unknown, selector: ValueSelector, describe: string): number {
-  const raw = typeof selector === 'string' ? readPath(value, selector) : selector(value)
+  return checkNumber(typeof selector === 'string' ? readPath(value, selector) : selector(value), describe)
+}
+
+function checkNumber(raw: unknown, describe: string): number {
+  if (typeof raw === 'number' && Number.isFinite(raw)) return raw
   if (raw === undefined || raw === null) throw new RecordError(ProcessorErrorCode.missingField, `value has no ${describe}`)
   if (typeof raw !== 'number' || !Number.isFinite(raw)) {
     throw new RecordError(ProcessorErrorCode.notNumeric, `${describe} is not a number: ${JSON.stringify(raw)?.slice(0, 80)}`)
@@ -184,6 +197,8 @@ function selectorKey(selector: ValueSelector): string {
  */
 export class CompiledAggregations implements Accumulation<number[], Accumulator> {
   private readonly selectors: ValueSelector[] = []
+  private readonly readers: ((value: unknown) => unknown)[] = []
+  private readonly described: string[] = []
   private readonly parts: Part[] = []
   private readonly outputs: { name: string; kind: AggregationKind; part: number; quantile?: number }[] = []
 
@@ -199,6 +214,9 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
         input = inputIndex.get(key) ?? -1
         if (input < 0) {
           input = this.selectors.push(output.field) - 1
+          const selector = output.field
+          this.readers.push(typeof selector === 'string' ? pathReader(selector) : (value) => selector(value))
+          this.described.push(typeof selector === 'string' ? `field '${selector}'` : 'selected value')
           inputIndex.set(key, input)
         }
       }
@@ -215,11 +233,8 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
 
   /** The numeric inputs of one record value, in selector order. */
   extract(value: unknown): number[] {
-    const values = new Array<number>(this.selectors.length)
-    for (let i = 0; i < this.selectors.length; i++) {
-      const selector = this.selectors[i]!
-      values[i] = numberOf(value, selector, typeof selector === 'string' ? `field '${selector}'` : 'selected value')
-    }
+    const values = new Array<number>(this.readers.length)
+    for (let i = 0; i < this.readers.length; i++) values[i] = checkNumber(this.readers[i]!(value), this.described[i]!)
     return values
   }
 

@@ -38,11 +38,16 @@ export class KeyedAggregate {
     }
   }
 
-  async process(key: string | null, group: string, fields: Record<string, unknown>, inputs: unknown, ts: number): Promise<void> {
-    const entry = (await this.state.get(group)) ?? { k: key, f: fields, a: this.accumulation.create() }
-    entry.a = this.accumulation.add(entry.a, inputs, ts)
-    this.state.put(group, entry)
-    this.changed.add(group)
+  /** Folds one record in; returns a promise only when the group's entry had to be read from disk. */
+  process(key: string | null, group: string, fields: Record<string, unknown>, inputs: unknown, ts: number): void | Promise<void> {
+    const apply = (found: KeyedEntry | undefined): void => {
+      const entry = found ?? { k: key, f: fields, a: this.accumulation.create() }
+      entry.a = this.accumulation.add(entry.a, inputs, ts)
+      this.state.put(group, entry)
+      this.changed.add(group)
+    }
+    const entry = this.state.get(group)
+    return entry instanceof Promise ? entry.then(apply) : apply(entry)
   }
 
   /** The results of the groups changed since the last call. */

@@ -37,6 +37,9 @@ import { GlobalTables } from './global-tables.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
+/** kafkajs's partitionsConsumedConcurrently: how many tasks' batches are in flight at once. */
+const PARTITIONS_CONCURRENTLY = 4
+
 export interface RunOptions {
   /** Group id of the instances and prefix of the internal topics. */
   applicationId: string
@@ -242,7 +245,9 @@ class Runner implements RunningPipeline {
     })
     await this.consumer.connect()
     await this.consumer.subscribe({ topics: [...this.topicSub.keys()], fromBeginning: true })
-    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.onBatch(payload.batch, payload) })
+    // Batches of different partitions run concurrently (each task has its lock), so one task's commit waits for
+    // its acks while another task processes.
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY, eachBatch: (payload) => this.onBatch(payload.batch, payload) })
     this.ticker = setInterval(() => void this.tick(), Math.max(50, Math.min(this.commitIntervalMs, this.idleTimeoutMs) / 4))
     this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length} sub-topologies)`)
   }
@@ -372,7 +377,8 @@ class Runner implements RunningPipeline {
       try {
         for (const message of batch.messages) {
           if (task.position !== null && BigInt(message.offset) < task.position) continue
-          await task.process(message)
+          const pending = task.process(message)
+          if (pending) await pending
         }
         task.markActive(Date.now())
         payload.resolveOffset(batch.lastOffset())

@@ -31,9 +31,20 @@ interface Rec {
   fields?: Record<string, unknown>
   /** The input message this record came from (absent for results emitted on commit or idle advance). */
   input?: KafkaMessage
+  /** The last grouping computed for this record (two aggregates of one groupByKey share it). */
+  grouped?: { by: unknown; group: string; fields: Record<string, unknown> }
 }
 
-type Processor = (rec: Rec) => Promise<void>
+/** Returns a promise only when it had to wait (a window closed, or state was read from disk). */
+type Processor = (rec: Rec) => void | Promise<void>
+
+/** Runs processors in order on one record, waiting only for those that return a promise. */
+function runAll(processors: readonly Processor[], rec: Rec, from = 0): void | Promise<void> {
+  for (let i = from; i < processors.length; i++) {
+    const pending = processors[i]!(rec)
+    if (pending) return pending.then(() => runAll(processors, rec, i + 1))
+  }
+}
 
 /** A record the commit will produce. */
 export interface OutputRecord {
@@ -64,12 +75,16 @@ export const Headers = {
   lateStreamTime: 'brook.late.stream-time',
 } as const
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+
 function headersOf(message: KafkaMessage): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    if (value !== undefined) out[name] = Array.isArray(value) ? String(value[0]) : String(value)
+  if (message.headers === undefined) return NO_HEADERS
+  let out: Record<string, string> | undefined
+  for (const name in message.headers) {
+    const value = message.headers[name]
+    if (value !== undefined) (out ??= {})[name] = Array.isArray(value) ? String(value[0]) : String(value)
   }
-  return out
+  return out ?? NO_HEADERS
 }
 
 /** Calls user code; anything it throws becomes a RecordError naming the operator. */
@@ -116,64 +131,78 @@ export class Task {
     this.roots = sub.roots.map((node) => this.compile(node))
   }
 
+  /**
+   * The context user functions get: one object per task, updated before each call (functions are synchronous, so
+   * no two calls see it at once); a function that keeps it past its call sees later records' values.
+   */
+  private readonly shared: { -readonly [K in keyof RecordContext]: RecordContext[K] } = { key: null, timestamp: 0, topic: '', partition: 0, offset: '', headers: {} }
+
   private context(rec: Rec): RecordContext {
-    return {
-      key: rec.key,
-      timestamp: rec.ts,
-      topic: this.sub.sourceTopic,
-      partition: this.partition,
-      offset: rec.input?.offset ?? '',
-      headers: rec.headers,
-    }
+    const c = this.shared
+    c.key = rec.key
+    c.timestamp = rec.ts
+    c.topic = this.sub.sourceTopic
+    c.partition = this.partition
+    c.offset = rec.input?.offset ?? ''
+    c.headers = rec.headers
+    return c
   }
 
   private forwardTo(children: readonly ProcessorNode[]): Processor {
     const processors = children.map((child) => this.compile(child))
     if (processors.length === 1) return processors[0]!
-    return async (rec) => {
-      for (const p of processors) await p(rec)
-    }
+    return (rec) => runAll(processors, rec)
   }
 
   private compile(node: ProcessorNode): Processor {
-    const next = node.kind === 'keyBy' ? async () => {} : this.forwardTo(node.children)
+    const next = node.kind === 'keyBy' ? () => {} : this.forwardTo(node.children)
     switch (node.kind) {
       case 'filter':
-        return async (rec) => {
-          if (user(node, () => node.predicate(rec.value, this.context(rec)))) await next(rec)
-        }
+        return (rec) => (user(node, () => node.predicate(rec.value, this.context(rec))) ? next(rec) : undefined)
       case 'map':
-        return async (rec) => next({ ...rec, value: user(node, () => node.mapper(rec.value, this.context(rec))) })
+        return (rec) => next({ ...rec, value: user(node, () => node.mapper(rec.value, this.context(rec))), grouped: undefined })
       case 'flatMap':
-        return async (rec) => {
+        return (rec) => {
           const values = user(node, () => [...node.mapper(rec.value, this.context(rec))])
-          for (const value of values) await next({ ...rec, value })
+          return runAll(values.map((value) => () => next({ ...rec, value, grouped: undefined })), rec)
         }
       case 'keyBy': {
         const topic = repartitionTopic(this.env.plan.applicationId, node.name)
-        return async (rec) => {
+        return (rec) => {
           const key = user(node, () => node.selector(rec.value, this.context(rec)))
           if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `keyBy ${node.name} returned ${typeof key}, not a string`)
           this.outputs.push({ topic, key, value: encodeValue(rec.value), timestamp: String(rec.ts), headers: rec.headers })
         }
       }
       case 'enrich':
-        return async (rec) => {
+        return (rec) => {
           const key = user(node, () => node.lookup(rec.value, this.context(rec)))
           const table = node.table.kind === 'static' ? node.table.entries : this.env.tables.get(node.table.name)
           const found = key === null ? undefined : table?.get(key)
           if (found === undefined && node.join === 'inner') return
-          await next({ ...rec, value: user(node, () => node.joiner(rec.value, found)) })
+          return next({ ...rec, value: user(node, () => node.joiner(rec.value, found)), grouped: undefined })
         }
       case 'aggregate':
       case 'reduce': {
         const accumulation: Accumulation = node.kind === 'aggregate' ? new CompiledAggregations(node.aggregations) : reduction(node.reducer)
-        const group = (rec: Rec): { group: string; fields: Record<string, unknown> } => {
-          if (!node.fields) return { group: rec.key ?? '', fields: { key: rec.key } }
-          const fields = user(node, () => node.fields!(rec.value, this.context(rec)))
-          return { group: `${rec.key ?? ''}\x00${JSON.stringify(Object.values(fields))}`, fields }
+        const grouping = (rec: Rec): { group: string; fields: Record<string, unknown> } => {
+          if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
+          let grouped: Rec['grouped']
+          if (!node.fields) grouped = { by: undefined, group: rec.key ?? '', fields: { key: rec.key } }
+          else {
+            const fields = user(node, () => node.fields!(rec.value, this.context(rec)))
+            // The group is the record key plus the field values; \x1f separates them (values holding it could collide).
+            let group = rec.key ?? ''
+            for (const name in fields) {
+              const v = fields[name]
+              group += `\x1f${typeof v === 'string' ? v : JSON.stringify(v)}`
+            }
+            grouped = { by: node.fields, group, fields }
+          }
+          rec.grouped = grouped
+          return grouped
         }
-        if (node.window) return this.compileWindowed(node, accumulation, group, next)
+        if (node.window) return this.compileWindowed(node, accumulation, grouping, next)
         const op = new KeyedAggregate(accumulation, keyedState<KeyedEntry>(this.store, node.name))
         this.store.register(node.name, op.codec)
         this.resets.push(() => op.reset())
@@ -183,24 +212,27 @@ export class Task {
             for (const r of results) await this.guarded(node, { key: r.key, value: { ...r.fields, ...r.values }, ts: Date.now(), headers: {}, group: r.group, fields: r.fields }, next)
           },
         })
-        return async (rec) => {
-          const { group: g, fields } = group(rec)
-          await op.process(rec.key, g, fields, accumulation.extract(rec.value), rec.ts)
+        return (rec) => {
+          const { group, fields } = grouping(rec)
+          return op.process(rec.key, group, fields, accumulation.extract(rec.value), rec.ts)
         }
       }
       case 'updateState': {
         const state = keyedState<unknown>(this.store, node.name)
         this.store.register(node.name, IDENTITY_CODEC)
-        return async (rec) => {
-          const key = rec.key ?? ''
-          const current = await state.get(key)
+        const apply = (rec: Rec, key: string, current: unknown): void | Promise<void> => {
           const updated = user(node, () => node.update(current, rec.value, this.context(rec)))
           if (updated === undefined) {
             state.delete(key)
             return
           }
           state.put(key, updated)
-          await next({ ...rec, value: updated })
+          return next({ ...rec, value: updated, grouped: undefined })
+        }
+        return (rec) => {
+          const key = rec.key ?? ''
+          const current = state.get(key)
+          return current instanceof Promise ? current.then((loaded) => apply(rec, key, loaded)) : apply(rec, key, current)
         }
       }
       case 'detect': {
@@ -210,16 +242,16 @@ export class Task {
           const alert = await detector.check(rec.group ?? rec.key ?? '', rec.value as WindowedValue, rec.fields ?? {})
           if (alert) {
             this.env.metrics.alerts++
-            await next({ ...rec, value: alert })
+            await next({ ...rec, value: alert, grouped: undefined })
           }
         }
       }
       case 'sink':
-        return async (rec) => {
+        return (rec) => {
           this.outputs.push({ topic: node.topic, key: rec.key, value: node.value.serialize(rec.value), timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()) })
         }
       case 'console':
-        return async (rec) => {
+        return (rec) => {
           this.console.push(user(node, () => node.format(rec.value, this.context(rec))))
         }
     }
@@ -245,11 +277,7 @@ export class Task {
     const lateTopic = node.lateTopic ?? this.env.plan.lateTopic
     this.windowOps.set(node.name, { op, drain, idleBase: Number.NEGATIVE_INFINITY })
     this.resets.push(() => op.reset())
-    return async (rec) => {
-      const { group: g, fields } = group(rec)
-      const inputs = accumulation.extract(rec.value)
-      const accepted = await op.process({ key: rec.key, group: g, fields, ts: rec.ts, inputs })
-      await drain()
+    const after = (rec: Rec, accepted: boolean): void | Promise<void> => {
       if (!accepted) {
         this.env.metrics.late++
         this.outputs.push({
@@ -260,6 +288,13 @@ export class Task {
           headers: { ...rec.headers, [Headers.lateOperator]: node.name, [Headers.lateEventTime]: String(rec.ts), [Headers.lateStreamTime]: String(op.streamTime) },
         })
       }
+      if (results.length > 0) return drain()
+    }
+    return (rec) => {
+      const { group: g, fields } = group(rec)
+      const inputs = accumulation.extract(rec.value)
+      const accepted = op.process({ key: rec.key, group: g, fields, ts: rec.ts, inputs })
+      return accepted instanceof Promise ? accepted.then((a) => after(rec, a)) : after(rec, accepted)
     }
   }
 
@@ -296,24 +331,31 @@ export class Task {
     return Math.floor(ts)
   }
 
-  /** Processes one input record (at offset `message.offset`); bad input becomes a dead letter. */
-  async process(message: KafkaMessage): Promise<void> {
+  /**
+   * Processes one input record (at offset `message.offset`); bad input becomes a dead letter. Returns a promise
+   * only when processing had to wait.
+   */
+  process(message: KafkaMessage): void | Promise<void> {
+    this.env.metrics.recordsIn++
+    this.position = BigInt(message.offset) + 1n
     try {
       const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : decodeValue(message.value)
       const ts = this.eventTime(value, message)
-      const rec: Rec = { key: message.key?.toString() ?? null, value, ts, headers: headersOf(message), input: message }
-      for (const root of this.roots) await root(rec)
+      const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message }
+      const pending = runAll(this.roots, rec)
+      if (pending) return pending.catch((error: unknown) => this.failed(message, error))
     } catch (error) {
-      if (!(error instanceof RecordError)) throw error
-      this.deadLetter(message.key?.toString() ?? null, message.value, error, {
-        [Headers.errorTopic]: this.sub.sourceTopic,
-        [Headers.errorPartition]: String(this.partition),
-        [Headers.errorOffset]: message.offset,
-      })
-    } finally {
-      this.env.metrics.recordsIn++
-      this.position = BigInt(message.offset) + 1n
+      this.failed(message, error)
     }
+  }
+
+  private failed(message: KafkaMessage, error: unknown): void {
+    if (!(error instanceof RecordError)) throw error
+    this.deadLetter(message.key?.toString() ?? null, message.value, error, {
+      [Headers.errorTopic]: this.sub.sourceTopic,
+      [Headers.errorPartition]: String(this.partition),
+      [Headers.errorOffset]: message.offset,
+    })
   }
 
   /** Called after each batch: remembers where stream time stood when records last arrived (for idle advancement). */
@@ -387,10 +429,13 @@ export class Task {
     const saved = await this.store.position()
     this.position = saved ? BigInt(saved.position) : null
     this.committedPosition = this.position
-    for (const [name, entry] of this.windowOps) {
-      entry.op.streamTime = saved?.streamTimes[name] ?? Number.NEGATIVE_INFINITY
-      entry.idleBase = entry.op.streamTime
-      for await (const [group, value] of this.store.entries(name)) entry.op.restore(group, value as Parameters<WindowedAggregate['restore']>[1])
+    for (const name of this.sub.stateful.map((node) => node.name)) {
+      const windowed = this.windowOps.get(name)
+      if (windowed) {
+        windowed.op.streamTime = saved?.streamTimes[name] ?? Number.NEGATIVE_INFINITY
+        windowed.idleBase = windowed.op.streamTime
+      }
+      await this.store.warm(name, (group, value) => windowed?.op.restore(group, value as Parameters<WindowedAggregate['restore']>[1]))
     }
     this.lastRecordWallMs = Date.now()
     this.lastCommitMs = Date.now()

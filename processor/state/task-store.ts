@@ -11,8 +11,10 @@
  * - The database only ever holds what the changelog already holds: a commit writes the changelog first and then the
  *   same bytes plus the new checkpoint in one LevelDB batch. So after any crash, "database + changelog from the
  *   checkpoint on" is exactly the changelog's content, and a restore replays only that tail.
- * - Dirty entries (changed since the last commit) are never evicted; clean ones are evicted, least recently used
- *   first, once the instance's cache holds more than its byte budget (CacheBudget, shared by the instance's tasks).
+ * - Dirty entries (changed since the last commit) are never evicted; clean ones are evicted once the instance's cache
+ *   holds more than its byte budget (CacheBudget, shared by the instance's tasks), oldest first with a second
+ *   chance for entries read since the last eviction pass (CLOCK: a read sets a bit instead of reordering the Map,
+ *   which keeps the per-record path free of Map churn).
  */
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
@@ -51,6 +53,8 @@ interface CacheEntry {
   dirty: boolean
   deleted: boolean
   bytes: number
+  /** Read since the last eviction pass (CLOCK's reference bit). */
+  used: boolean
 }
 
 /** One encoded state change, as written to the changelog and to LevelDB: a null value deletes the key. */
@@ -68,9 +72,16 @@ export function decodeValue(bytes: Buffer): unknown {
 }
 
 export class TaskStore {
-  private readonly cache = new Map<string, CacheEntry>()
-  private readonly dirty = new Set<string>()
+  /** operator -> group -> entry: no key is built per lookup, and the group string's hash is computed once. */
+  private readonly cache = new Map<string, Map<string, CacheEntry>>()
+  private readonly dirty = new Map<string, Set<string>>()
   private readonly codecs = new Map<string, EntryCodec>()
+  /**
+   * Operators whose every stored entry is in the cache (none evicted since the store was loaded): a cache miss for
+   * them means "no entry", answered without reading LevelDB. A new or restored task is in this state until the
+   * instance's cache budget forces an eviction.
+   */
+  private readonly complete = new Set<string>()
   /** The changelog offset the database is current up to, or null for an empty store. */
   checkpoint: number | null = null
 
@@ -101,77 +112,93 @@ export class TaskStore {
 
   register(operator: string, codec: EntryCodec): void {
     this.codecs.set(operator, codec)
-  }
-
-  private fullKey(operator: string, group: string): string {
-    return `${operator}\x01${group}`
+    this.cache.set(operator, new Map())
+    this.dirty.set(operator, new Set())
   }
 
   /** The entry, from the cache or (a promise) from LevelDB. */
   get(operator: string, group: string): unknown | Promise<unknown> {
-    const key = this.fullKey(operator, group)
-    const cached = this.cache.get(key)
+    const cached = this.cache.get(operator)!.get(group)
     if (cached !== undefined) {
-      // Least recently used first: re-inserting moves the key to the end of the Map's order.
-      this.cache.delete(key)
-      this.cache.set(key, cached)
+      cached.used = true
       return cached.deleted ? undefined : cached.value
     }
-    return this.load(operator, key)
+    if (this.complete.has(operator)) return undefined
+    return this.load(operator, group)
   }
 
-  private async load(operator: string, key: string): Promise<unknown> {
-    const bytes = await this.db.get(key)
+  private async load(operator: string, group: string): Promise<unknown> {
+    const bytes = await this.db.get(`${operator}\x01${group}`)
     // A put or delete may have happened while the read was in flight: the cache wins.
-    const raced = this.cache.get(key)
+    const raced = this.cache.get(operator)!.get(group)
     if (raced !== undefined) return raced.deleted ? undefined : raced.value
     if (bytes === undefined) return undefined
     const value = this.codecs.get(operator)!.decode(decodeValue(bytes))
-    this.remember(key, { value, dirty: false, deleted: false, bytes: bytes.length + ENTRY_OVERHEAD_BYTES })
+    this.remember(operator, group, { value, dirty: false, deleted: false, bytes: bytes.length + ENTRY_OVERHEAD_BYTES, used: true })
     return value
   }
 
-  private remember(key: string, entry: CacheEntry): void {
-    const previous = this.cache.get(key)
-    if (previous) {
-      this.budget.used -= previous.bytes
-      this.cache.delete(key)
-    }
-    this.cache.set(key, entry)
+  private remember(operator: string, group: string, entry: CacheEntry): void {
+    const entries = this.cache.get(operator)!
+    const previous = entries.get(group)
+    if (previous) this.budget.used -= previous.bytes
+    entries.set(group, entry)
     this.budget.used += entry.bytes
   }
 
   put(operator: string, group: string, value: unknown): void {
-    const key = this.fullKey(operator, group)
-    const previous = this.cache.get(key)
-    this.remember(key, { value, dirty: true, deleted: false, bytes: previous?.bytes ?? UNKNOWN_ENTRY_BYTES })
-    this.dirty.add(key)
+    const entry = this.cache.get(operator)!.get(group)
+    if (entry === undefined) {
+      this.remember(operator, group, { value, dirty: true, deleted: false, bytes: UNKNOWN_ENTRY_BYTES, used: true })
+      this.dirty.get(operator)!.add(group)
+      return
+    }
+    entry.value = value
+    entry.deleted = false
+    entry.used = true
+    if (!entry.dirty) {
+      entry.dirty = true
+      this.dirty.get(operator)!.add(group)
+    }
   }
 
   delete(operator: string, group: string): void {
-    const key = this.fullKey(operator, group)
-    this.remember(key, { value: undefined, dirty: true, deleted: true, bytes: ENTRY_OVERHEAD_BYTES })
-    this.dirty.add(key)
+    const entry = this.cache.get(operator)!.get(group)
+    if (entry === undefined) {
+      this.remember(operator, group, { value: undefined, dirty: true, deleted: true, bytes: ENTRY_OVERHEAD_BYTES, used: true })
+    } else {
+      entry.value = undefined
+      entry.deleted = true
+      entry.dirty = true
+    }
+    this.dirty.get(operator)!.add(group)
   }
 
+  /** How many entries changed since the last commit. */
   get dirtyCount(): number {
-    return this.dirty.size
+    let count = 0
+    for (const groups of this.dirty.values()) count += groups.size
+    return count
   }
 
   /** Encodes the changes since the last commit (without forgetting them: `commitLocal` does, once they are durable). */
   dirtyRecords(): StateRecord[] {
     const records: StateRecord[] = []
-    for (const key of this.dirty) {
-      const entry = this.cache.get(key)!
-      if (entry.deleted) {
-        records.push({ key, value: null })
-        continue
+    for (const [operator, groups] of this.dirty) {
+      const entries = this.cache.get(operator)!
+      const codec = this.codecs.get(operator)!
+      for (const group of groups) {
+        const entry = entries.get(group)!
+        const key = `${operator}\x01${group}`
+        if (entry.deleted) {
+          records.push({ key, value: null })
+          continue
+        }
+        const value = encodeValue(codec.encode(entry.value))
+        this.budget.used += value.length + ENTRY_OVERHEAD_BYTES - entry.bytes
+        entry.bytes = value.length + ENTRY_OVERHEAD_BYTES
+        records.push({ key, value })
       }
-      const operator = key.slice(0, key.indexOf('\x01'))
-      const value = encodeValue(this.codecs.get(operator)!.encode(entry.value))
-      this.budget.used += value.length + ENTRY_OVERHEAD_BYTES - entry.bytes
-      entry.bytes = value.length + ENTRY_OVERHEAD_BYTES
-      records.push({ key, value })
     }
     return records
   }
@@ -190,36 +217,50 @@ export class TaskStore {
     batch.put(CHECKPOINT_KEY, Buffer.from(String(checkpoint)))
     await batch.write()
     this.checkpoint = checkpoint
-    for (const record of records) {
-      const entry = this.cache.get(record.key)
-      if (entry === undefined) continue
-      if (entry.deleted) {
-        this.budget.used -= entry.bytes
-        this.cache.delete(record.key)
-      } else {
-        entry.dirty = false
+    for (const [operator, groups] of this.dirty) {
+      const entries = this.cache.get(operator)!
+      for (const group of groups) {
+        const entry = entries.get(group)!
+        if (entry.deleted) {
+          this.budget.used -= entry.bytes
+          entries.delete(group)
+        } else {
+          entry.dirty = false
+        }
       }
+      groups.clear()
     }
-    this.dirty.clear()
     this.evict()
   }
 
-  /** Drops clean entries, least recently used first, until the instance is within its budget. */
+  /** Drops clean entries, oldest first, skipping (once) those read since the last pass, until within budget. */
   private evict(): void {
     if (this.budget.used <= this.budget.limitBytes) return
-    for (const [key, entry] of this.cache) {
-      if (this.budget.used <= this.budget.limitBytes * 0.9) return
-      if (entry.dirty) continue
-      this.cache.delete(key)
-      this.budget.used -= entry.bytes
+    for (let pass = 0; pass < 2; pass++) {
+      for (const [operator, entries] of this.cache) {
+        for (const [group, entry] of entries) {
+          if (this.budget.used <= this.budget.limitBytes * 0.9) return
+          if (entry.dirty) continue
+          if (entry.used && pass === 0) {
+            entry.used = false
+            continue
+          }
+          entries.delete(group)
+          this.budget.used -= entry.bytes
+          this.complete.delete(operator)
+        }
+      }
     }
   }
 
   /** Forgets uncommitted changes and the whole cache (a task that is re-initialized reads from LevelDB again). */
   discardCache(): void {
-    for (const entry of this.cache.values()) this.budget.used -= entry.bytes
-    this.cache.clear()
-    this.dirty.clear()
+    this.complete.clear()
+    for (const entries of this.cache.values()) {
+      for (const entry of entries.values()) this.budget.used -= entry.bytes
+      entries.clear()
+    }
+    for (const groups of this.dirty.values()) groups.clear()
   }
 
   /** Applies changelog records during a restore (raw bytes, no decoding) and moves the checkpoint past them. */
@@ -240,13 +281,27 @@ export class TaskStore {
     return bytes === undefined ? undefined : (decodeValue(bytes) as TaskPosition)
   }
 
-  /** Every stored entry of an operator, decoded (used once per task start to rebuild close-time indexes). */
-  async *entries(operator: string): AsyncGenerator<[group: string, value: unknown]> {
+  /**
+   * Reads every stored entry of an operator into the cache while the budget allows (once per task start), and
+   * hands each to `visit` (windowed operators rebuild their close-time index from them). When all of them fit, the
+   * operator's cache is complete: misses no longer read LevelDB.
+   */
+  async warm(operator: string, visit: (group: string, value: unknown) => void): Promise<void> {
     const prefix = `${operator}\x01`
     const codec = this.codecs.get(operator)!
+    let cached = true
     for await (const [key, bytes] of this.db.iterator({ gte: prefix, lt: `${operator}\x02`, highWaterMarkBytes: 16 * 1024 * 1024, fillCache: false })) {
-      yield [key.slice(prefix.length), codec.decode(decodeValue(bytes))]
+      const group = key.slice(prefix.length)
+      const value = codec.decode(decodeValue(bytes))
+      if (cached && this.budget.used + bytes.length + ENTRY_OVERHEAD_BYTES <= this.budget.limitBytes) {
+        this.remember(operator, group, { value, dirty: false, deleted: false, bytes: bytes.length + ENTRY_OVERHEAD_BYTES, used: false })
+      } else {
+        cached = false
+      }
+      visit(group, value)
     }
+    if (cached) this.complete.add(operator)
+    else this.complete.delete(operator)
   }
 
   /** Empties the database (its checkpoint no longer matches the changelog). */

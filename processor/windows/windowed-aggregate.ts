@@ -320,10 +320,24 @@ export class WindowedAggregate {
     this.timers.set(group, this.family.nextCloseAt(entry))
   }
 
-  /** Adds one record; returns false when it is late (it changed nothing). Closes due windows first. */
-  async process(input: WindowInput): Promise<boolean> {
-    if (input.ts > this.streamTime) await this.advanceTo(input.ts)
-    const entry = await this.state.get(input.group)
+  /**
+   * Adds one record; returns false when it is late (it changed nothing). Closes due windows first. Synchronous
+   * (no promise) when no window is due and the group's entry is in memory, which is the common case.
+   */
+  process(input: WindowInput): boolean | Promise<boolean> {
+    if (input.ts > this.streamTime) {
+      this.streamTime = input.ts
+      if (this.timers.peek() <= this.streamTime) return this.advanceTo(input.ts).then(() => this.apply(input))
+    }
+    return this.apply(input)
+  }
+
+  private apply(input: WindowInput): boolean | Promise<boolean> {
+    const entry = this.state.get(input.group)
+    return entry instanceof Promise ? entry.then((loaded) => this.applyTo(input, loaded)) : this.applyTo(input, entry)
+  }
+
+  private applyTo(input: WindowInput, entry: WindowEntry | undefined): boolean {
     if (this.family.isLate(input.ts, this.streamTime, entry)) return false
     const next = this.family.add(entry, input, this.streamTime)
     this.state.put(input.group, next)
