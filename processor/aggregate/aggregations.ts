@@ -73,11 +73,7 @@ export function pathReader(path: string): (value: unknown) => unknown {
   }
 }
 
-/** A finite number from a selector; anything else is a RecordError (MISSING_FIELD or NOT_NUMERIC). */
-export function numberOf(value: unknown, selector: ValueSelector, describe: string): number {
-  return checkNumber(typeof selector === 'string' ? readPath(value, selector) : selector(value), describe)
-}
-
+/** A finite number, or a RecordError (MISSING_FIELD or NOT_NUMERIC) naming what was read. */
 function checkNumber(raw: unknown, describe: string): number {
   if (typeof raw === 'number' && Number.isFinite(raw)) return raw
   if (raw === undefined || raw === null) throw new RecordError(ProcessorErrorCode.missingField, `value has no ${describe}`)

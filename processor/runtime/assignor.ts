@@ -15,12 +15,8 @@ const { AssignerProtocol } = kafkajs
 
 export const ASSIGNOR_NAME = 'brook-tasks'
 
-export interface TaskId {
-  sub: number
-  partition: number
-}
-
-export const taskIdString = (task: TaskId): string => `${task.sub}_${task.partition}`
+/** A task's id: `<sub-topology index>_<partition>`, as Kafka Streams writes task ids. */
+export const taskId = (sub: number, partition: number): string => `${sub}_${partition}`
 
 /** Balanced, sticky: `owned` maps member id to the task ids it reported. Returns member id to task ids. */
 export function assignTasks(tasks: readonly string[], members: readonly string[], owned: ReadonlyMap<string, readonly string[]>): Map<string, string[]> {
@@ -64,7 +60,7 @@ export function taskAssigner(plan: Plan, ownedTasks: () => readonly string[]): P
       const tasks: string[] = []
       for (const sub of plan.subtopologies) {
         const count = cluster.findTopicPartitionMetadata(sub.sourceTopic).length
-        for (let p = 0; p < count; p++) tasks.push(taskIdString({ sub: sub.index, partition: p }))
+        for (let p = 0; p < count; p++) tasks.push(taskId(sub.index, p))
       }
       const owned = new Map<string, string[]>()
       for (const member of members) {

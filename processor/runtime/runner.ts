@@ -28,7 +28,7 @@ import { TopologyError } from '../errors.js'
 import { CacheBudget, TaskStore, type StateRecord } from '../state/task-store.js'
 import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
 import type { Topology } from '../topology/topology.js'
-import { taskAssigner } from './assignor.js'
+import { taskAssigner, taskId } from './assignor.js'
 import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
 import { newMetrics, type Metrics } from './metrics.js'
 import { Task, type OutputRecord } from './task.js'
@@ -36,6 +36,9 @@ import { CHANGELOG_MAX_MESSAGE_BYTES, ensureTopics } from './topics.js'
 import { GlobalTables } from './global-tables.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
+
+/** How often a task deletes the committed part of the repartition topic it reads (DeleteRecords). */
+const REPARTITION_PURGE_INTERVAL_MS = 30_000
 
 /** kafkajs's partitionsConsumedConcurrently: how many tasks' batches are in flight at once. */
 const PARTITIONS_CONCURRENTLY = 4
@@ -123,6 +126,8 @@ interface Slot {
   restoredRecords: number
   /** Bumped at every (re)initialization: async work of an older one is ignored. */
   epoch: number
+  /** When the task last deleted committed records of its repartition topic. */
+  purgedMs: number
   producer?: Producer
 }
 
@@ -237,7 +242,7 @@ class Runner implements RunningPipeline {
     this.consumer.on(END_BATCH_PROCESS, ({ payload }) => {
       const route = this.topicSub.get(payload.topic)
       if (!route?.changelog) return
-      const slot = this.slots.get(`${route.sub.index}_${payload.partition}`)
+      const slot = this.slots.get(taskId(route.sub.index, payload.partition))
       if (slot?.state === 'restoring') void slot.lock.run(() => this.maybeFinishRestore(slot, slot.epoch, Number(payload.lastOffset) + 1)).catch((error) => this.crash(error as Error))
     })
     this.consumer.on(CRASH, ({ payload }) => {
@@ -261,7 +266,7 @@ class Runner implements RunningPipeline {
   /** Closes revoked tasks, (re)initializes assigned ones. */
   private async reconcile(assignment: Record<string, number[]>): Promise<void> {
     const wanted = new Set<string>()
-    for (const sub of this.plan.subtopologies) for (const p of assignment[sub.sourceTopic] ?? []) wanted.add(`${sub.index}_${p}`)
+    for (const sub of this.plan.subtopologies) for (const p of assignment[sub.sourceTopic] ?? []) wanted.add(taskId(sub.index, p))
     for (const [id, slot] of this.slots) {
       if (wanted.has(id)) continue
       this.slots.delete(id)
@@ -285,7 +290,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget)
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0 }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0 }
         this.slots.set(id, slot)
       }
       const target = slot
@@ -342,7 +347,7 @@ class Runner implements RunningPipeline {
 
   private async onBatch(batch: Batch, payload: { resolveOffset(offset: string): void; heartbeat(): Promise<void>; pause(): () => void }): Promise<void> {
     const route = this.topicSub.get(batch.topic)
-    const slot = route && this.slots.get(`${route.sub.index}_${batch.partition}`)
+    const slot = route && this.slots.get(taskId(route.sub.index, batch.partition))
     if (!route || !slot || this.stopping) {
       payload.pause()
       return
@@ -456,6 +461,12 @@ class Runner implements RunningPipeline {
     if (this.processingGuarantee === 'at_least_once' && offsets.length > 0) {
       // The position is in the changelog already; a failed group commit (a rebalance) only means a restore seeks.
       await this.consumer.commitOffsets(offsets).catch((error: Error) => this.log(`task ${slot.id}: offset commit failed (${error.message}); its changelog holds the position`))
+    }
+    if (slot.sub.source.kind === 'keyBy' && offsets.length > 0 && Date.now() - slot.purgedMs >= REPARTITION_PURGE_INTERVAL_MS) {
+      // Repartition records keep their (possibly old) event time and retention.ms=-1: what every task committed is
+      // deleted here instead, as Kafka Streams purges its repartition topics.
+      slot.purgedMs = Date.now()
+      await this.admin.deleteTopicRecords({ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }).catch((error: Error) => this.log(`task ${slot.id}: purging ${slot.sub.sourceTopic} failed: ${error.message}`))
     }
     this.counters.commits++
     this.counters.recordsOut += prepared.outputs.length

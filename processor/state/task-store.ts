@@ -112,8 +112,8 @@ export class TaskStore {
 
   register(operator: string, codec: EntryCodec): void {
     this.codecs.set(operator, codec)
-    this.cache.set(operator, new Map())
-    this.dirty.set(operator, new Set())
+    if (!this.cache.has(operator)) this.cache.set(operator, new Map())
+    if (!this.dirty.has(operator)) this.dirty.set(operator, new Set())
   }
 
   /** The entry, from the cache or (a promise) from LevelDB. */

@@ -19,7 +19,7 @@
  * a pipeline for its state to be found again.
  */
 import { count as countAggregation, type AggregationsSpec } from '../aggregate/aggregations.js'
-import type { Alert, DetectorSpec, WindowedValue } from '../anomaly.js'
+import type { Alert, DetectorSpec } from '../anomaly.js'
 import { TopologyError } from '../errors.js'
 import { json, type Deserializer, type Serializer } from '../serde.js'
 import type { WindowSpec } from '../windows/spec.js'
@@ -263,4 +263,3 @@ export class WindowedStream<V> extends Handle {
   }
 }
 
-export type { WindowedValue }

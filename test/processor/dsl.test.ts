@@ -141,6 +141,8 @@ describe('the DSL on a broker', () => {
       ['read', 10_000, 1, 4],
       ['read', 20_000, 1, 5],
     ])
+    // What the tasks committed is deleted from the repartition topic (it keeps records with retention.ms=-1).
+    await waitFor('the repartition topic purged', async () => (await setting.admin.fetchTopicOffsets('dsl-by-kind-repartition')).some((p) => Number(p.low) > 0))
   })
 
   test('nothing was late or unreadable', () => {
