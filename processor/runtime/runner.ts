@@ -13,11 +13,12 @@
  *          a task that stays here replays nothing, its local store being current. Only restoring tasks wait.
  *
  * A commit (per task): emit-mode update results, then
- *   at_least_once: outputs (acks=all) ─▶ changelog batch: state changes + position ─▶ LevelDB ─▶ group offset
+ *   at_least_once: outputs (acks=all) ─▶ changelog: state changes, then the marker with the position ─▶ LevelDB
+ *                  ─▶ group offset
  *   exactly_once:  one transaction of the task's producer (transactional.id <applicationId>-<taskId>, so a zombie
- *                  is fenced when the task starts elsewhere): outputs, changelog batch, sendOffsets, commit ─▶ LevelDB
- * The changelog write of a commit is one record batch, appended whole or not at all, and holds the task's input
- * position: a restore resumes exactly after the last commit that reached the changelog, so state never counts a
+ *                  is fenced when the task starts elsewhere): outputs, changelog, sendOffsets, commit ─▶ LevelDB
+ * A restore applies a commit's changelog records only with its marker (changelog.ts), which holds the task's input
+ * position: it resumes exactly after the last commit that reached the changelog whole, so state never counts a
  * record twice. In at_least_once, outputs of a commit that did not reach the changelog are written again.
  */
 import { EventEmitter } from 'node:events'
@@ -25,17 +26,29 @@ import { randomUUID } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type Message, type Producer } from 'kafkajs'
 import { TopologyError } from '../errors.js'
-import { CacheBudget, TaskStore, type StateRecord } from '../state/task-store.js'
+import { CacheBudget, TaskStore } from '../state/task-store.js'
 import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
 import type { Topology } from '../topology/topology.js'
 import { taskAssigner, taskId } from './assignor.js'
 import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
 import { newMetrics, type Metrics } from './metrics.js'
 import { Task, type OutputRecord } from './task.js'
-import { CHANGELOG_MAX_MESSAGE_BYTES, ensureTopics } from './topics.js'
+import { ensureTopics } from './topics.js'
+import { commitMessages, RestoreReader } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
+
+/**
+ * A task commits early once this many entries changed, so that a commit (and a restore's buffer of one commit)
+ * stays small. kafkajs groups the messages of one send by partition in time quadratic in their number (it copies
+ * the partition's list for each message), hence the chunks below.
+ */
+const MAX_DIRTY_ENTRIES = 20_000
+
+/** Outputs and changelog records are sent in chunks of at most this many records (and 512 KiB), for the same reason. */
+const OUTPUT_CHUNK_RECORDS = 500
+const CHANGELOG_CHUNK_RECORDS = 500
 
 /** How often a task deletes the committed part of the repartition topic it reads (DeleteRecords). */
 const REPARTITION_PURGE_INTERVAL_MS = 30_000
@@ -128,6 +141,8 @@ interface Slot {
   epoch: number
   /** When the task last deleted committed records of its repartition topic. */
   purgedMs: number
+  /** The restore in progress: commits whose records were read but whose marker was not yet. */
+  reader: RestoreReader
   producer?: Producer
 }
 
@@ -290,7 +305,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget)
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0 }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader() }
         this.slots.set(id, slot)
       }
       const target = slot
@@ -323,12 +338,14 @@ class Runner implements RunningPipeline {
     }
     if (from >= offsets.high) return this.finishRestore(slot)
     slot.restoreEnd = offsets.high
+    slot.reader = new RestoreReader()
     this.consumer.seek({ topic: changelog, partition: slot.partition, offset: String(from) })
     this.consumer.resume([{ topic: changelog, partitions: [slot.partition] }])
   }
 
   private async maybeFinishRestore(slot: Slot, epoch: number, reached: number): Promise<void> {
     if (slot.epoch !== epoch || slot.state !== 'restoring' || reached < slot.restoreEnd) return
+    if (slot.reader.incomplete > 0) this.log(`task ${slot.id}: ${slot.reader.incomplete} changelog records of a commit that never completed were left out`)
     if ((slot.task.store.checkpoint ?? -1) < reached) await slot.task.store.applyRestored([], reached)
     await this.finishRestore(slot)
   }
@@ -360,11 +377,11 @@ class Runner implements RunningPipeline {
       const epoch = slot.epoch
       await slot.lock.run(async () => {
         if (slot.epoch !== epoch || slot.state !== 'restoring') return
-        const records: StateRecord[] = batch.messages.map((m) => ({ key: m.key!.toString(), value: m.value }))
         const next = Number(batch.lastOffset()) + 1
-        await slot.task.store.applyRestored(records, next)
-        slot.restoredRecords += records.length
-        this.counters.restoredRecords += records.length
+        const { apply, checkpoint } = slot.reader.read(batch.messages, next)
+        await slot.task.store.applyRestored(apply, checkpoint)
+        slot.restoredRecords += batch.messages.length
+        this.counters.restoredRecords += batch.messages.length
         payload.resolveOffset(batch.lastOffset())
         await this.maybeFinishRestore(slot, epoch, next)
       })
@@ -387,7 +404,7 @@ class Runner implements RunningPipeline {
         }
         task.markActive(Date.now())
         payload.resolveOffset(batch.lastOffset())
-        if (Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.store.dirtyCount >= 50_000) await this.commit(slot)
+        if (Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.store.dirtyCount >= MAX_DIRTY_ENTRIES) await this.commit(slot)
       } catch (error) {
         await this.recover(slot, error as Error)
       }
@@ -419,7 +436,7 @@ class Runner implements RunningPipeline {
       list.push({ key: o.key, value: o.value, timestamp: o.timestamp, headers: o.headers })
       chunk.set(o.topic, list)
       bytes += (o.value?.length ?? 0) + (o.key?.length ?? 0) + 64
-      if (bytes >= CHUNK_BYTES) await flush()
+      if (bytes >= CHUNK_BYTES || list.length >= OUTPUT_CHUNK_RECORDS) await flush()
     }
     await flush()
   }
@@ -432,21 +449,20 @@ class Runner implements RunningPipeline {
       return
     }
     const prepared = await task.prepareCommit()
-    const changelog = slot.sub.changelogTopic ? Task.changelogRecords(prepared) : []
-    const changelogMessages = changelog.map((r) => ({ key: r.key, value: r.value, partition: slot.partition }))
-    const changelogBytes = changelog.reduce((n, r) => n + r.key.length + (r.value?.length ?? 0) + 16, 0)
-    if (changelogBytes > CHANGELOG_MAX_MESSAGE_BYTES * 0.9) this.log(`task ${slot.id}: a commit of ${changelogBytes} bytes of state is more than one changelog batch may hold`)
+    const changelog = slot.sub.changelogTopic && prepared.position ? commitMessages(prepared.changes, prepared.position, slot.partition) : null
     const offsets = task.position === null ? [] : [{ topic: slot.sub.sourceTopic, partition: slot.partition, offset: task.position.toString() }]
     let checkpoint: number | null = null
-    const changelogSent = (metadata: { partition: number; baseOffset?: string }[]) => {
-      const ours = metadata.find((m) => m.partition === slot.partition)
-      if (ours?.baseOffset !== undefined) checkpoint = Number(ours.baseOffset) + changelog.length
+    const writeChangelog = async (send: (messages: Message[]) => Promise<{ partition: number; baseOffset?: string }[]>) => {
+      if (!changelog) return
+      for (let i = 0; i < changelog.records.length; i += CHANGELOG_CHUNK_RECORDS) await send(changelog.records.slice(i, i + CHANGELOG_CHUNK_RECORDS))
+      const sent = (await send([changelog.marker])).find((m) => m.partition === slot.partition)
+      if (sent?.baseOffset !== undefined) checkpoint = Number(sent.baseOffset) + 1
     }
     if (this.processingGuarantee === 'exactly_once') {
       const transaction = await slot.producer!.transaction()
       try {
         await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, acks: -1 }), prepared.outputs)
-        if (changelog.length > 0) changelogSent(await transaction.send({ topic: slot.sub.changelogTopic!, messages: changelogMessages, acks: -1 }))
+        await writeChangelog((messages) => transaction.send({ topic: slot.sub.changelogTopic!, messages, acks: -1 }))
         if (offsets.length > 0) await transaction.sendOffsets({ consumerGroupId: this.applicationId, topics: [{ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }] })
         await transaction.commit()
       } catch (error) {
@@ -455,7 +471,7 @@ class Runner implements RunningPipeline {
       }
     } else {
       await this.sendOutputs((topicMessages) => this.producer!.sendBatch({ topicMessages, acks: -1 }), prepared.outputs)
-      if (changelog.length > 0) changelogSent(await this.producer!.send({ topic: slot.sub.changelogTopic!, messages: changelogMessages, acks: -1 }))
+      await writeChangelog((messages) => this.producer!.send({ topic: slot.sub.changelogTopic!, messages, acks: -1 }))
     }
     await task.committed(prepared, checkpoint)
     if (this.processingGuarantee === 'at_least_once' && offsets.length > 0) {

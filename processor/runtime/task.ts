@@ -11,7 +11,7 @@ import type { KafkaMessage } from 'kafkajs'
 import { CompiledAggregations, readPath, reduction, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
-import { decodeValue, encodeValue, POSITION_KEY, type StateRecord, type TaskPosition, type TaskStore } from '../state/task-store.js'
+import { decodeValue, encodeValue, type StateRecord, type TaskPosition, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
@@ -404,11 +404,6 @@ export class Task {
       position = { position: String(this.position), streamTimes }
     }
     return { outputs: this.outputs, console: this.console, changes, position }
-  }
-
-  /** The changelog records of a prepared commit: the state changes and the position, in one batch. */
-  static changelogRecords(prepared: { changes: StateRecord[]; position: TaskPosition | null }): StateRecord[] {
-    return prepared.position === null ? prepared.changes : [...prepared.changes, { key: POSITION_KEY, value: encodeValue(prepared.position) }]
   }
 
   /** The commit is durable: forget its outputs, write the store locally. */

@@ -7,8 +7,7 @@
  *   source        `partitions` option (if missing)   the cluster's defaults
  *   repartition   keyBy's, or its source's           retention.ms=-1 (records keep their event time as timestamp;
  *                                                    the runner deletes what every task has committed)
- *   changelog     its sub-topology's source's        cleanup.policy=compact; max.message.bytes large enough for one
- *                                                    commit of a task (one record batch)
+ *   changelog     its sub-topology's source's        cleanup.policy=compact
  *   outputs       the largest writer's source's      defaults: the processor stamps what it writes with the time it
  *   (sinks, late,                                    writes it, unless a sink asks for event time; then a topic it
  *    dead letters)                                    creates gets retention.ms=-1 and an existing one a warning
@@ -20,9 +19,6 @@ import type { Admin, ITopicConfig } from 'kafkajs'
 import { ProcessorErrorCode, TopologyError } from '../errors.js'
 import type { Plan } from '../topology/plan.js'
 import type { ProcessorNode } from '../topology/topology.js'
-
-/** The largest commit one task writes to its changelog (a commit starts early when a task's changes near it). */
-export const CHANGELOG_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 export interface TopicOptions {
   /** Partitions of source topics the pipeline creates (default 1, as Kafka's num.partitions). */
@@ -89,10 +85,7 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
       if (existing !== undefined && existing !== count) {
         throw new TopologyError(`changelog ${sub.changelogTopic} has ${existing} partitions but ${sub.sourceTopic} has ${count}: its state would reach the wrong tasks (delete it and the state directory to reset the application)`, ProcessorErrorCode.badState)
       }
-      want(sub.changelogTopic, count, [
-        { name: 'cleanup.policy', value: 'compact' },
-        { name: 'max.message.bytes', value: String(CHANGELOG_MAX_MESSAGE_BYTES) },
-      ])
+      want(sub.changelogTopic, count, [{ name: 'cleanup.policy', value: 'compact' }])
     }
   }
   for (const topic of eventTimed) {

@@ -7,7 +7,7 @@
  *
  * All stateful operators of a sub-topology share one store per task (`<subtopology>-store`) and one compacted
  * changelog topic `<applicationId>-<subtopology>-store-changelog`, partitioned like the source: a commit writes
- * one record batch per task to it, state changes and the task's input position together.
+ * the task's state changes and then a marker holding its input position (runtime/changelog.ts).
  */
 import { TopologyError } from '../errors.js'
 import { STATEFUL_KINDS, type EventTimeSpec, type ProcessorNode, type SourceNode, type TableSpec, type Topology } from './topology.js'

@@ -4,7 +4,9 @@
  * assignor is balanced and moves only the tasks it must.
  */
 import { afterAll, describe, expect, test } from 'vitest'
+import type { IHeaders, KafkaMessage } from 'kafkajs'
 import { assignTasks } from '../../processor/runtime/assignor.js'
+import { commitMessages, RestoreReader } from '../../processor/runtime/changelog.js'
 import { CacheBudget, TaskStore, type StateRecord } from '../../processor/state/task-store.js'
 import type { WindowEntry } from '../../processor/windows/windowed-aggregate.js'
 import { checkCase, type StoreUnderTest } from './window-cases.js'
@@ -65,6 +67,28 @@ describe('the task store', () => {
     expect(await store.get('counts', 'device-99999')).toEqual({ n: 4999, pad: 'x'.repeat(40) })
     expect(await store.get('counts', 'device-100000')).toBeUndefined()
     console.log(`100,000 keys: cache peak ${highest} bytes after a commit (budget ${256 * 1024})`)
+  })
+})
+
+describe('the changelog', () => {
+  test('a restore applies whole commits only: the records of a commit cut short before its marker are left out', () => {
+    const position = (n: number) => ({ position: String(n), streamTimes: {} })
+    const a = commitMessages([{ key: 'op\x01g1', value: Buffer.from('a1') }, { key: 'op\x01g2', value: Buffer.from('a2') }], position(10), 0)
+    const cut = commitMessages([{ key: 'op\x01g1', value: Buffer.from('b1') }, { key: 'op\x01g2', value: Buffer.from('b2') }], position(20), 0)
+    const c = commitMessages([{ key: 'op\x01g3', value: null }], position(30), 0)
+    // As a log: a's records and marker, one record of the commit that was killed, then c (written after a restart).
+    const log = [...a.records, a.marker, cut.records[0]!, ...c.records, c.marker].map(
+      (m, offset): KafkaMessage => ({ key: Buffer.from(m.key as string), value: m.value as Buffer | null, headers: m.headers as IHeaders, offset: String(offset), timestamp: '0', attributes: 0 }),
+    )
+    const reader = new RestoreReader()
+    const first = reader.read(log.slice(0, 4), 4)
+    expect(first.apply.map((r) => r.key)).toEqual(['op\x01g1', 'op\x01g2', '\x00position'])
+    // The checkpoint stops before the record still waiting for its marker.
+    expect(first.checkpoint).toBe(3)
+    const rest = reader.read(log.slice(4), log.length)
+    expect(rest.apply.map((r) => [r.key, r.value?.toString() ?? null])).toEqual([['op\x01g3', null], ['\x00position', expect.any(String)]])
+    expect(reader.incomplete).toBe(1)
+    expect(rest.checkpoint).toBe(3)
   })
 })
 
