@@ -195,6 +195,7 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
   private readonly selectors: ValueSelector[] = []
   private readonly readers: ((value: unknown) => unknown)[] = []
   private readonly described: string[] = []
+  private readonly scratch: number[] = []
   private readonly parts: Part[] = []
   private readonly outputs: { name: string; kind: AggregationKind; part: number; quantile?: number }[] = []
 
@@ -227,9 +228,12 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
     }
   }
 
-  /** The numeric inputs of one record value, in selector order. */
+  /**
+   * The numeric inputs of one record value, in selector order. The array is reused by the next call: callers fold
+   * it into an accumulator before they extract the next record's inputs.
+   */
   extract(value: unknown): number[] {
-    const values = new Array<number>(this.readers.length)
+    const values = this.scratch
     for (let i = 0; i < this.readers.length; i++) values[i] = checkNumber(this.readers[i]!(value), this.described[i]!)
     return values
   }

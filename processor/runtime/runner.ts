@@ -397,8 +397,10 @@ class Runner implements RunningPipeline {
       if (slot.epoch !== epoch || slot.state !== 'running') return
       const task = slot.task
       try {
+        // After a seek, kafkajs may hand over records before the position (the batch that holds it starts earlier).
+        const skipBelow = task.position === null ? -1 : Number(task.position)
         for (const message of batch.messages) {
-          if (task.position !== null && BigInt(message.offset) < task.position) continue
+          if (Number(message.offset) < skipBelow) continue
           const pending = task.process(message)
           if (pending) await pending
         }

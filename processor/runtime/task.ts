@@ -15,7 +15,7 @@ import { decodeValue, encodeValue, type StateRecord, type TaskPosition, type Tas
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
-import { WindowedAggregate, type KeyedState, type WindowResult } from '../windows/windowed-aggregate.js'
+import { WindowedAggregate, type KeyedState, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
 import { KeyedAggregate, type KeyedEntry, type KeyedResult } from './keyed-operators.js'
 import type { Metrics } from './metrics.js'
 
@@ -110,7 +110,12 @@ const IDENTITY_CODEC = { encode: (entry: unknown) => entry, decode: (plain: unkn
 export class Task {
   readonly id: string
   /** The next offset of the source partition to process; null until known (then the group's committed offset rules). */
-  position: bigint | null = null
+  get position(): bigint | null {
+    if (this.nextOffset === null) this.nextOffset = this.lastOffset === null ? null : BigInt(this.lastOffset) + 1n
+    return this.nextOffset
+  }
+  private lastOffset: string | null = null
+  private nextOffset: bigint | null = null
   lastCommitMs = Date.now()
   lastRecordWallMs = Date.now()
   private outputs: OutputRecord[] = []
@@ -290,10 +295,17 @@ export class Task {
       }
       if (results.length > 0) return drain()
     }
+    // One input object per operator, refilled for each record: a task handles one record at a time, and the
+    // operator keeps nothing of it but the key and fields it stores.
+    const input: WindowInput = { key: null, group: '', fields: {}, ts: 0, inputs: null }
     return (rec) => {
-      const { group: g, fields } = group(rec)
-      const inputs = accumulation.extract(rec.value)
-      const accepted = op.process({ key: rec.key, group: g, fields, ts: rec.ts, inputs })
+      const grouped = group(rec)
+      input.key = rec.key
+      input.group = grouped.group
+      input.fields = grouped.fields
+      input.ts = rec.ts
+      input.inputs = accumulation.extract(rec.value)
+      const accepted = op.process(input)
       return accepted instanceof Promise ? accepted.then((a) => after(rec, a)) : after(rec, accepted)
     }
   }
@@ -337,7 +349,9 @@ export class Task {
    */
   process(message: KafkaMessage): void | Promise<void> {
     this.env.metrics.recordsIn++
-    this.position = BigInt(message.offset) + 1n
+    // The BigInt is made only when asked for (at commits), not for every record.
+    this.lastOffset = message.offset
+    this.nextOffset = null
     try {
       const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : decodeValue(message.value)
       const ts = this.eventTime(value, message)
@@ -422,7 +436,8 @@ export class Task {
     this.console = []
     this.store.discardCache()
     const saved = await this.store.position()
-    this.position = saved ? BigInt(saved.position) : null
+    this.lastOffset = saved ? (BigInt(saved.position) - 1n).toString() : null
+    this.nextOffset = null
     this.committedPosition = this.position
     for (const name of this.sub.stateful.map((node) => node.name)) {
       const windowed = this.windowOps.get(name)
