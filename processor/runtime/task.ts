@@ -63,7 +63,7 @@ export interface TaskEnvironment {
 }
 
 /** Header names of dead letters and late records. */
-export const Headers = {
+export const HeaderNames = {
   errorCode: 'brook.error.code',
   errorReason: 'brook.error.reason',
   errorTopic: 'brook.error.topic',
@@ -290,7 +290,7 @@ export class Task {
           key: rec.key,
           value: rec.input ? rec.input.value : JSON.stringify(rec.value),
           timestamp: String(Date.now()),
-          headers: { ...rec.headers, [Headers.lateOperator]: node.name, [Headers.lateEventTime]: String(rec.ts), [Headers.lateStreamTime]: String(op.streamTime) },
+          headers: { ...rec.headers, [HeaderNames.lateOperator]: node.name, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(op.streamTime) },
         })
       }
       if (results.length > 0) return drain()
@@ -316,7 +316,7 @@ export class Task {
       await next(rec)
     } catch (error) {
       if (!(error instanceof RecordError)) throw error
-      this.deadLetter(rec.key, JSON.stringify(rec.value), error, { [Headers.errorOperator]: node.name })
+      this.deadLetter(rec.key, JSON.stringify(rec.value), error, { [HeaderNames.errorOperator]: node.name })
     }
   }
 
@@ -327,7 +327,7 @@ export class Task {
       key,
       value,
       timestamp: String(Date.now()),
-      headers: { ...origin, [Headers.errorCode]: error.code, [Headers.errorReason]: error.message },
+      headers: { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: error.message },
     })
   }
 
@@ -366,9 +366,9 @@ export class Task {
   private failed(message: KafkaMessage, error: unknown): void {
     if (!(error instanceof RecordError)) throw error
     this.deadLetter(message.key?.toString() ?? null, message.value, error, {
-      [Headers.errorTopic]: this.sub.sourceTopic,
-      [Headers.errorPartition]: String(this.partition),
-      [Headers.errorOffset]: message.offset,
+      [HeaderNames.errorTopic]: this.sub.sourceTopic,
+      [HeaderNames.errorPartition]: String(this.partition),
+      [HeaderNames.errorOffset]: message.offset,
     })
   }
 

@@ -4,7 +4,7 @@
  * dead-letter topic with its reason and stops nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { Headers, iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { HeaderNames, iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -99,8 +99,8 @@ describe('the iot pipeline on fixed readings', () => {
     expect(late).toHaveLength(1)
     expect(JSON.parse(late[0]!.value!)).toEqual({ deviceId: 'd1', sensor: 'temperature', value: 99, unit: 'C', ts: 30 * S })
     expect(late[0]!.key).toBe('d1')
-    expect(late[0]!.headers[Headers.lateOperator]).toBe('stats-1m')
-    expect(late[0]!.headers[Headers.lateStreamTime]).toBe(String(130 * S))
+    expect(late[0]!.headers[HeaderNames.lateOperator]).toBe('stats-1m')
+    expect(late[0]!.headers[HeaderNames.lateStreamTime]).toBe(String(130 * S))
     await waitFor('the late counter', () => pipeline.metrics().late === 1)
   })
 })
@@ -128,13 +128,13 @@ describe('bad input', () => {
         ],
       })
       const dead = await readTopic(setting.kafka, 'iot-bad-dlq', (r) => r.length >= 4)
-      expect(dead.map((r) => [r.value, r.headers[Headers.errorCode], r.headers[Headers.errorReason]])).toEqual([
+      expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]])).toEqual([
         ['not json {', 'NOT_JSON', expect.stringMatching(/^value is not JSON/)],
         [expect.any(String), 'MISSING_FIELD', 'reading has no value'],
         [expect.any(String), 'NOT_NUMERIC', 'reading value is not a number: "hot"'],
         [expect.any(String), 'MISSING_FIELD', "value has no field 'ts'"],
       ])
-      expect(dead.map((r) => [r.headers[Headers.errorTopic], r.headers[Headers.errorPartition], r.headers[Headers.errorOffset]])).toEqual([0, 1, 2, 3].map((o) => [input, '0', String(o)]))
+      expect(dead.map((r) => [r.headers[HeaderNames.errorTopic], r.headers[HeaderNames.errorPartition], r.headers[HeaderNames.errorOffset]])).toEqual([0, 1, 2, 3].map((o) => [input, '0', String(o)]))
       const stats = values(await readTopic(setting.kafka, 'bad-stats', (r) => r.length >= 1))
       expect(stats[0]).toMatchObject({ deviceId: 'd1', windowStart: 0, count: 1, avg: 21 })
       await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 4)
