@@ -39,6 +39,11 @@ function topology(): Topology {
     .windowedBy(tumbling({ size: '10s', grace: 0 }))
     .aggregate({ events: count(), total: sum('n') }, { name: 'kind-10s' })
     .to('dsl-kind-10s')
+  events
+    .groupByKey()
+    .windowedBy(tumbling({ size: '10s', grace: 0 }))
+    .aggregate({ events: count() }, { name: 'device-live', emit: 'update' })
+    .to('dsl-device-live')
   events.filter((e) => e.kind === 'alarm').print({ format: (e, c) => `ALARM ${c.key} ${e.n}` })
   return b.build()
 }
@@ -51,7 +56,7 @@ describe('describeTopology', () => {
     expect(text).toContain('-> keyBy by-kind -> dsl-by-kind-repartition (2 partitions)')
     expect(text).toContain('Sub-topology 2 (by-kind): one task per partition of dsl-by-kind-repartition')
     expect(text).toContain('aggregate kind-10s by key: { events: count, total: sum(n) }; tumbling 10s, grace 0ms, emit final, late -> dsl-late')
-    expect(text).toContain('store dsl-events-store (device-total, device-state) <-> changelog dsl-dsl-events-store-changelog')
+    expect(text).toContain('store dsl-events-store (device-total, device-state, device-live) <-> changelog dsl-dsl-events-store-changelog')
     expect(text).toContain('enrich enrich-4 from static table sites (2 entries) (left join)')
     expect(text).toContain('enrich enrich-5 from global table dsl-limits (left join)')
     expect(text).toContain('Global table dsl-limits <- dsl-limits')
@@ -143,6 +148,16 @@ describe('the DSL on a broker', () => {
     ])
     // What the tasks committed is deleted from the repartition topic (it keeps records with retention.ms=-1).
     await waitFor('the repartition topic purged', async () => (await setting.admin.fetchTopicOffsets('dsl-by-kind-repartition')).some((p) => Number(p.low) > 0))
+  })
+
+  test('emit mode update: changed windows at commits, the last update of each window is its final count', async () => {
+    const expected = new Map([['d1|0', 2], ['d2|0', 1], ['d3|0', 1], ['d2|10000', 1], ['d1|20000', 1]])
+    const updates = await readTopic(setting.kafka, 'dsl-device-live', (records) => {
+      const last = new Map(values(records).map((v) => [`${v.key}|${v.windowStart}`, v.events]))
+      return [...expected].every(([k, n]) => last.get(k) === n)
+    })
+    const last = new Map(values(updates).map((v) => [`${v.key}|${v.windowStart}`, v.events]))
+    expect(Object.fromEntries(last)).toEqual(Object.fromEntries(expected))
   })
 
   test('nothing was late or unreadable', () => {
