@@ -165,7 +165,11 @@ export class Task {
       case 'filter':
         return (rec) => (user(node, () => node.predicate(rec.value, this.context(rec))) ? next(rec) : undefined)
       case 'map':
-        return (rec) => next({ ...rec, value: user(node, () => node.mapper(rec.value, this.context(rec))), grouped: undefined })
+        return (rec) => {
+          const value = user(node, () => node.mapper(rec.value, this.context(rec)))
+          // A mapper that returns its input (a validation) leaves the record as it is: no copy.
+          return next(value === rec.value ? rec : { ...rec, value, grouped: undefined })
+        }
       case 'flatMap':
         return (rec) => {
           const values = user(node, () => [...node.mapper(rec.value, this.context(rec))])
