@@ -8,7 +8,7 @@
  *      └─ RecordError anywhere ─▶ dead-letter output (reason in headers), counted; the next record goes on
  */
 import type { KafkaMessage } from 'kafkajs'
-import { CompiledAggregations, readPath, reduction, type Accumulation } from '../aggregate/aggregations.js'
+import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
 import { decodeValue, encodeValue, type StateRecord, type TaskPosition, type TaskStore } from '../state/task-store.js'
@@ -125,6 +125,8 @@ export class Task {
   private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number }>()
   private readonly keyedOps: { op: KeyedAggregate; forward: (results: KeyedResult[]) => Promise<void> }[] = []
   private readonly resets: (() => void)[] = []
+  /** The reader of the event-time field, compiled on first use. */
+  private eventTimeField?: (value: unknown) => unknown
 
   constructor(
     readonly sub: SubTopology,
@@ -339,7 +341,7 @@ export class Task {
     const spec = this.sub.eventTime
     let ts: unknown
     if (spec.from === 'timestamp') ts = Number(message.timestamp)
-    else if (spec.from === 'field') ts = readPath(value, spec.field)
+    else if (spec.from === 'field') ts = (this.eventTimeField ??= pathReader(spec.field))(value)
     else ts = spec.extract(value, { key: message.key?.toString() ?? null, topic: this.sub.sourceTopic, partition: this.partition, offset: message.offset, headers: headersOf(message), recordTimestamp: Number(message.timestamp) })
     if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
       throw new RecordError(ProcessorErrorCode.badTimestamp, `event time ${JSON.stringify(ts)?.slice(0, 40)} is not a timestamp in ms since the epoch`)
