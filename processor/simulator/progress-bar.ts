@@ -19,14 +19,14 @@ export interface ProgressBar {
 export interface ProgressBarOptions {
   /** Default: process.stderr, so that stdout stays free for data. */
   stream?: NodeJS.WritableStream
-  /** The bar's first word (default: `readings`). */
+  /** The bar's first word (default: `sent`). */
   label?: string
 }
 
 const count = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })
 
 export function createProgressBar(options: ProgressBarOptions = {}): ProgressBar {
-  const label = options.label ?? 'readings'
+  const label = options.label ?? 'sent'
   let bar: cliProgress.SingleBar | null = null
   return {
     onProgress(progress) {

@@ -61,7 +61,11 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetSummary
 
   return withTopicProducer(o, { topic: o.topic, partitions: o.partitions, oldestTs: startMs, retentionWarning: 'deleted-on-arrival' }, log, async (producer, topic) => {
     let pulled = 0
-    const next = (): Outgoing | null => (o.count !== undefined && pulled >= o.count ? null : (pulled++, fleet.next()))
+    const next = (): Outgoing | null => {
+      if (o.count !== undefined && pulled >= o.count) return null
+      pulled++
+      return fleet.next()
+    }
     const result = await sendPaced(next, {
       producer,
       topic: o.topic,

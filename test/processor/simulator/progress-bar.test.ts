@@ -31,7 +31,7 @@ describe('createProgressBar', () => {
     const bar = createProgressBar({ stream })
     bar.onProgress({ sent: 1_000, total: null, eventTimeMs: Date.UTC(2026, 0, 5), elapsedMs: 500 })
     bar.stop()
-    expect(stream.text()).toContain('readings 1,000 readings | event time 2026-01-05T00:00:00Z | 2,000/s')
+    expect(stream.text()).toContain('sent 1,000 readings | event time 2026-01-05T00:00:00Z | 2,000/s')
     expect(stream.text()).not.toContain('%')
   })
 })

@@ -18,6 +18,7 @@ import {
 } from '../../../processor/simulator/index.js'
 import { FAST_GROUPS, startConfiguredBroker } from '../../helpers/broker-config.js'
 import type { BrokerProcess } from '../../helpers/broker.js'
+import { loggedErrors } from '../../helpers/broker-log.js'
 import { readTopic, type Consumed } from './read-back.js'
 
 /** A fixed event-time origin, so that runs can be compared reading for reading. */
@@ -45,6 +46,7 @@ describe('simulateFleet against a broker', () => {
     await admin?.disconnect()
     await broker?.stop()
     broker?.cleanup()
+    expect(loggedErrors(broker)).toEqual([])
   })
 
   function run(options: Partial<FleetOptions>) {
