@@ -92,11 +92,13 @@ function startProbability(fraction: number, meanLength: number): number {
   return fraction / ((1 - fraction) * meanLength)
 }
 
+/** The ids of a fleet's devices: `device-00000` on, zero-padded to at least five digits so they sort as numbers. */
 export function deviceIds(devices: number): string[] {
   const width = Math.max(5, String(devices - 1).length)
   return Array.from({ length: devices }, (_, d) => `device-${String(d).padStart(width, '0')}`)
 }
 
+/** The fleet's readings in send order: `next()` forever; `counts` says what the slots so far came to. */
 export class Fleet {
   private readonly ids: string[]
   private readonly models: SensorModel[]

@@ -92,8 +92,12 @@ export interface ReplayOptions extends ConnectionOptions, RunOptions {
   unit?: string
 }
 
+const DEFAULT_TOPIC = 'readings'
+/** Readings per produce request: a few hundred KB, large enough that per-request costs fade. */
+const DEFAULT_BATCH_SIZE = 2000
+
 export const FLEET_DEFAULTS = {
-  topic: 'readings',
+  topic: DEFAULT_TOPIC,
   devices: 100,
   rate: 100,
   sensors: FLEET_SENSORS,
@@ -104,14 +108,14 @@ export const FLEET_DEFAULTS = {
   faultRate: 0.001,
   latenessMs: 120_000,
   speedup: 1,
-  batchSize: 2000,
+  batchSize: DEFAULT_BATCH_SIZE,
 } as const
 
 export const REPLAY_DEFAULTS = {
-  topic: 'readings',
+  topic: DEFAULT_TOPIC,
   // Real time would take months for the NAB series; a replay feeds history, so it runs unpaced unless told.
   speedup: 'as-fast-as-possible',
-  batchSize: 2000,
+  batchSize: DEFAULT_BATCH_SIZE,
 } as const
 
 /** A problem with a value, as the end of a sentence that starts with the flag's name; null if the value is fine. */
@@ -212,7 +216,7 @@ function textFlag(key: string, flag: string, argument: string, description: stri
 
 /** Flags of both modes. */
 export const COMMON_FLAGS: readonly FlagDefinition[] = [
-  textFlag('topic', '--topic', '<name>', 'topic to write readings to (created if missing)', topicName, FLEET_DEFAULTS.topic),
+  textFlag('topic', '--topic', '<name>', 'topic to write readings to (created if missing)', topicName, DEFAULT_TOPIC),
   numberFlag('partitions', '--partitions', '<n>', "partitions of the topic, if it is created (default: the cluster's num.partitions)", wholeNumber(1, LIMIT.partitions)),
   numberFlag('speedup', '--speedup', '<n>', 'event time per wall-clock time: 1 is real time, 60 sends a minute of readings per second', speedup),
   {
@@ -223,7 +227,7 @@ export const COMMON_FLAGS: readonly FlagDefinition[] = [
     check: (value) => (typeof value === 'boolean' ? null : 'is a switch'),
     parse: () => true,
   },
-  numberFlag('batchSize', '--batch-size', '<n>', 'most readings per produce request', wholeNumber(1, LIMIT.batchSize), FLEET_DEFAULTS.batchSize),
+  numberFlag('batchSize', '--batch-size', '<n>', 'most readings per produce request', wholeNumber(1, LIMIT.batchSize), DEFAULT_BATCH_SIZE),
 ]
 
 /** Flags of the simulated fleet (`brook simulate`). */

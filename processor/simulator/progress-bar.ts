@@ -25,6 +25,7 @@ export interface ProgressBarOptions {
 
 const count = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })
 
+/** A bar that starts drawing at the first progress report (when the total is known) and stops at `stop()`. */
 export function createProgressBar(options: ProgressBarOptions = {}): ProgressBar {
   const label = options.label ?? 'sent'
   let bar: cliProgress.SingleBar | null = null

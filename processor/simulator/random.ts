@@ -79,11 +79,6 @@ export class Random {
     return this.uint32() / TWO_POW_32
   }
 
-  /** Uniform in [low, high). */
-  between(low: number, high: number): number {
-    return low + (high - low) * this.next()
-  }
-
   /** A whole number from low to high, both included. */
   int(low: number, high: number): number {
     return low + Math.floor(this.next() * (high - low + 1))

@@ -50,6 +50,10 @@ export interface SendResult {
   elapsedMs: number
 }
 
+/**
+ * Sends what `next` gives until it gives null, the deadline passes or the signal aborts; resolves with the readings
+ * acknowledged. Throws SimulatorError (BROKER_REFUSED) when a batch is refused; errors of `next` pass through.
+ */
 export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResult> {
   const { producer, topic, speedup, batchSize, signal, deadlineMs } = plan
   const startedAt = performance.now()
