@@ -151,7 +151,7 @@ export class Fleet {
     this.amplitude = new Float64Array(this.series)
     this.peakHour = new Float64Array(this.series)
     this.drift = new Float64Array(this.series)
-    this.lastHealthy = new Float64Array(this.series)
+    this.lastHealthy = new Float64Array(this.series).fill(NaN)
     this.faultLeft = new Int32Array(this.series)
     this.faultCode = new Uint8Array(this.series)
     this.gapLeft = new Int32Array(devices)
@@ -281,6 +281,8 @@ export class Fleet {
         return { value: round(clamp(healthy + (up ? size : -size), m.min, m.max), m.decimals), fault }
       }
       case 'stuck':
+        // A series stuck from its very first reading freezes at that reading's value.
+        if (Number.isNaN(this.lastHealthy[k]!)) this.lastHealthy[k] = healthy
         return { value: this.lastHealthy[k]!, fault }
       case 'dropout':
         return { value: m.dropoutValue, fault }
