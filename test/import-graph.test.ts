@@ -86,7 +86,7 @@ function cycles(): string[][] {
 
 describe('the import graph', () => {
   it('finds the sources of every layer', () => {
-    for (const folder of ['protocol', 'storage', 'client', 'broker', 'cli', 'bench']) {
+    for (const folder of ['protocol', 'storage', 'client', 'broker', 'processor', 'cli', 'bench']) {
       expect(files.some((file) => folderOf(file) === folder), folder).toBe(true)
     }
   })
