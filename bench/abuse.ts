@@ -28,7 +28,7 @@ import { connect, type Socket } from 'node:net'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { KafkaClient, checkError } from '../broker/client.js'
+import { KafkaClient, checkError } from '../client/kafka-client.js'
 import { encodeRequestFrame } from '../protocol/frame.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { produce, type ProduceRequest } from '../protocol/messages/produce.js'
@@ -36,6 +36,7 @@ import { fetch, type FetchRequest } from '../protocol/messages/fetch.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../protocol/messages/metadata.js'
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js'
 import { apiVersions } from '../protocol/messages/api-versions.js'
+import { IsolationLevel, ZERO_UUID } from '../protocol/constants.js'
 import { makeBatchPool } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { percentile } from './measure.js'
@@ -122,7 +123,7 @@ function probeMetadata(broker: BrokerProcess): { stop(): Promise<{ answers: numb
     try {
       while (running) {
         const sent = performance.now()
-        await client.request<Partial<MetadataRequest>, MetadataResponse>(metadata, version, { topics: [{ name: TOPIC, topicId: '00000000-0000-0000-0000-000000000000' }], allowAutoTopicCreation: false })
+        await client.request<Partial<MetadataRequest>, MetadataResponse>(metadata, version, { topics: [{ name: TOPIC, topicId: ZERO_UUID }], allowAutoTopicCreation: false })
         latencies.push(performance.now() - sent)
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
@@ -157,7 +158,7 @@ async function logEndOffset(broker: BrokerProcess): Promise<bigint> {
   try {
     const response = await client.request<Partial<ListOffsetsRequest>, ListOffsetsResponse>(listOffsets, 5, {
       replicaId: -1,
-      isolationLevel: 0,
+      isolationLevel: IsolationLevel.READ_UNCOMMITTED,
       topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n, maxNumOffsets: 1 }] }],
     })
     return response.topics[0]!.partitions[0]!.offset ?? -1n
@@ -309,10 +310,10 @@ async function bigFetch(node: Node): Promise<void> {
     maxWaitMs: 0,
     minBytes: 1,
     maxBytes: INT32_MAX,
-    isolationLevel: 0,
+    isolationLevel: IsolationLevel.READ_UNCOMMITTED,
     sessionId: 0,
     sessionEpoch: -1,
-    topics: [{ topic: TOPIC, topicId: '00000000-0000-0000-0000-000000000000', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: INT32_MAX, replicaDirectoryId: '00000000-0000-0000-0000-000000000000' }] }],
+    topics: [{ topic: TOPIC, topicId: ZERO_UUID, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: INT32_MAX, replicaDirectoryId: ZERO_UUID }] }],
     forgottenTopicsData: [],
     rackId: '',
   }

@@ -32,10 +32,20 @@ import { codecFor } from '../protocol/codec.js'
 import { API_VERSIONS_KEY, decodeRequestHeader, encodeResponseFrame } from '../protocol/frame.js'
 import { inRange } from '../protocol/versions.js'
 import { apiVersions } from '../protocol/messages/api-versions.js'
-import { CLOSE_CONNECTION, NO_RESPONSE, type HandlerEntry, type HandlerResult, type RequestContext } from './handler.js'
-import type { Broker } from './broker.js'
+import { CLOSE_CONNECTION, NO_RESPONSE, type BrokerServices, type HandlerEntry, type HandlerResult, type RequestContext } from './handler.js'
+import type { Dispatcher } from './dispatcher.js'
 import type { Logger } from './logger.js'
 import type { RequestBudget } from './request-budget.js'
+
+/** What a connection serves its requests with; one of each per node. */
+export interface ConnectionDeps {
+  readonly dispatcher: Dispatcher
+  /** Handed to every handler; its config also gives socket.request.max.bytes and connections.max.idle.ms. */
+  readonly services: BrokerServices
+  /** queued.max.requests and queued.max.request.bytes, shared by every connection of the node. */
+  readonly budget: RequestBudget
+  readonly log: Logger
+}
 
 interface Slot {
   done: boolean
@@ -82,19 +92,26 @@ export class Connection {
     this.guard('reading requests', () => this.readFrames())
   }
 
+  private readonly dispatcher: Dispatcher
+  private readonly services: BrokerServices
+  private readonly budget: RequestBudget
+  private readonly log: Logger
+
   constructor(
     private readonly socket: Socket,
-    private readonly broker: Broker,
-    private readonly budget: RequestBudget,
-    private readonly log: Logger,
+    deps: ConnectionDeps,
   ) {
+    this.dispatcher = deps.dispatcher
+    this.services = deps.services
+    this.budget = deps.budget
+    this.log = deps.log
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.guard('reading requests', () => this.onData(chunk)))
     socket.on('drain', () => this.guard('reading requests', () => this.readFrames()))
     socket.on('error', (error) => this.log.debug(`connection ${this.remote}: ${error.message}`))
     socket.on('close', () => this.release())
-    const idleMs = broker.config.connectionsMaxIdleMs
+    const idleMs = this.services.config.connectionsMaxIdleMs
     socket.setTimeout(idleMs, () => this.close(`idle for ${idleMs} ms (connections.max.idle.ms)`, { level: 'debug' }))
     // The listener accepts sockets paused, so that none is read before it is admitted.
     socket.resume()
@@ -168,7 +185,7 @@ export class Connection {
   private admitNext(): boolean {
     if (this.buffered < 4 || this.waitingForBudget || this.blocked()) return false
     const size = this.peekSize()
-    const max = this.broker.config.socketRequestMaxBytes
+    const max = this.services.config.socketRequestMaxBytes
     if (size < 0 || size > max) {
       this.close(`invalid frame size ${size} (socket.request.max.bytes is ${max})`)
       return false
@@ -235,7 +252,7 @@ export class Connection {
       this.close(reason)
     }
     if (frame.length < 8) return refuse(`frame of ${frame.length} bytes is too short for a request header`)
-    const dispatcher = this.broker.dispatcher
+    const dispatcher = this.dispatcher
     const reader = new Reader(frame)
     let header
     try {
@@ -266,7 +283,7 @@ export class Connection {
     this.slots.push(slot)
     if (slot.mutes) this.muting++
     const context: RequestContext = {
-      broker: this.broker,
+      services: this.services,
       apiVersion: version,
       clientId: header.clientId ?? null,
       remote: this.remote,

@@ -16,6 +16,7 @@
 import { DecodeError, Reader } from './reader.js'
 import { Writer } from './writer.js'
 import { inRange } from './versions.js'
+import { ZERO_UUID } from './constants.js'
 import { PRIMITIVES, UNKNOWN_TAGS, type FieldSpec, type MessageSpec, type UnknownTaggedField } from './schema.js'
 
 type Encode = (writer: Writer, value: any) => void
@@ -28,8 +29,6 @@ export interface Codec<T> {
   encode(writer: Writer, value: T): void
   decode(reader: Reader): T
 }
-
-export const ZERO_UUID = '00000000-0000-0000-0000-000000000000'
 
 /** The longest string the protocol carries, compact or not: its int16 length (Kafka's generated code checks 0x7fff). */
 export const MAX_STRING_BYTES = 0x7fff

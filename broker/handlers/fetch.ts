@@ -31,10 +31,9 @@ import {
   type FetchResponseFetchableTopicResponse,
 } from '../../protocol/messages/fetch.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { IsolationLevel } from '../../protocol/constants.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
-
-const READ_COMMITTED = 1
 
 function failedPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
   return {
@@ -52,11 +51,11 @@ function failedPartition(partitionIndex: number, errorCode: number): FetchRespon
 export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
   fetch,
   '4-17',
-  async (request, { broker, apiVersion, signal, parked }) => {
+  async (request, { services, apiVersion, signal, parked }) => {
     const byId = apiVersion >= 13
-    const readCommitted = request.isolationLevel === READ_COMMITTED
+    const readCommitted = request.isolationLevel === IsolationLevel.READ_COMMITTED
     const deadline = Date.now() + Math.max(0, request.maxWaitMs)
-    const maxBytes = Math.min(request.maxBytes, broker.config.fetchMaxBytes)
+    const maxBytes = Math.min(request.maxBytes, services.config.fetchMaxBytes)
 
     // Topics are looked up again on every pass, not once: a topic deleted while the fetch is parked must answer with
     // its error at once (the deletion wakes the fetch), not go back to waiting on the old partition's log.
@@ -66,7 +65,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       const readable: Watched[] = []
       const responses: FetchResponseFetchableTopicResponse[] = []
       for (const target of request.topics) {
-        const topic = byId ? broker.topics.getById(target.topicId) : broker.topics.get(target.topic)
+        const topic = byId ? services.topics.getById(target.topicId) : services.topics.get(target.topic)
         const unknownTopicError = !topic && byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         const partitions: FetchResponsePartitionData[] = []
         for (const wanted of target.partitions) {

@@ -28,18 +28,12 @@ import {
   type ListOffsetsResponseListOffsetsPartitionResponse,
 } from '../../protocol/messages/list-offsets.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { IsolationLevel, OffsetSpec } from '../../protocol/constants.js'
 import { At, type FoundRecord } from '../../protocol/record-batch.js'
 import { inflationLimit } from '../../protocol/compression.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
-import { topicConfig } from '../topic-configs.js'
 import { batchInflater } from '../batch-inflater.js'
-import type { BrokerConfig } from '../config.js'
-
-const EARLIEST = -2n
-const LATEST = -1n
-const MAX_TIMESTAMP = -3n
-const READ_COMMITTED = 1
 
 interface Found {
   offset: bigint
@@ -53,16 +47,15 @@ const NONE_FOUND: Found = { offset: -1n, timestamp: -1n, leaderEpoch: -1 }
  * The record of `batch` that answers the search (see SearchQuery), or null when none does. A batch whose records
  * cannot be read is answered with its first offset and its maxTimestamp.
  */
-async function searchBatch(partition: Partition, batch: Buffer, config: BrokerConfig, timestamp?: bigint): Promise<Found> {
+async function searchBatch(partition: Partition, batch: Buffer, timestamp?: bigint): Promise<Found> {
   const leaderEpoch = batch.readInt32BE(At.partitionLeaderEpoch)
-  const maxMessageBytes = Number(topicConfig(partition.topic.configs, 'max.message.bytes', config))
   let record: FoundRecord | null
   try {
     record = await batchInflater.search(batch, {
       // The batch holding the log start may begin below it: those records are gone as far as clients are concerned.
       minOffset: partition.logStartOffset,
       timestamp,
-      maxInflatedBytes: inflationLimit(Math.max(maxMessageBytes, batch.length)),
+      maxInflatedBytes: inflationLimit(Math.max(partition.topic.config.maxMessageBytes, batch.length)),
     })
   } catch {
     return { offset: batch.readBigInt64BE(At.baseOffset), timestamp: batch.readBigInt64BE(At.maxTimestamp), leaderEpoch }
@@ -70,24 +63,24 @@ async function searchBatch(partition: Partition, batch: Buffer, config: BrokerCo
   return record ? { ...record, leaderEpoch } : NONE_FOUND
 }
 
-async function byTimestamp(partition: Partition, timestamp: bigint, upTo: bigint, config: BrokerConfig): Promise<Found> {
+async function byTimestamp(partition: Partition, timestamp: bigint, upTo: bigint): Promise<Found> {
   const batch = await partition.log.findBatchByTimestamp(timestamp, upTo)
-  return batch ? searchBatch(partition, batch, config, timestamp) : NONE_FOUND
+  return batch ? searchBatch(partition, batch, timestamp) : NONE_FOUND
 }
 
-async function maxTimestamp(partition: Partition, upTo: bigint, config: BrokerConfig): Promise<Found> {
+async function maxTimestamp(partition: Partition, upTo: bigint): Promise<Found> {
   let best: Buffer | null = null
   for await (const batch of partition.log.scan(partition.logStartOffset, upTo)) {
     if (!best || batch.readBigInt64BE(At.maxTimestamp) > best.readBigInt64BE(At.maxTimestamp)) best = batch
   }
-  return best ? searchBatch(partition, best, config) : NONE_FOUND
+  return best ? searchBatch(partition, best) : NONE_FOUND
 }
 
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponse>(
   listOffsets,
   '0-7',
-  async (request, { broker, apiVersion }) => {
-    const readCommitted = apiVersion >= 2 && request.isolationLevel === READ_COMMITTED
+  async (request, { services, apiVersion }) => {
+    const readCommitted = apiVersion >= 2 && request.isolationLevel === IsolationLevel.READ_COMMITTED
     const key = (topic: string, partition: number): string => `${topic}\0${partition}`
     const mentions = new Map<string, number>()
     for (const topic of request.topics) {
@@ -95,7 +88,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
     }
     const topics = await Promise.all(
       request.topics.map(async (wanted) => {
-        const topic = broker.topics.get(wanted.name)
+        const topic = services.topics.get(wanted.name)
         const partitions = await Promise.all(
           wanted.partitions.map(async (p): Promise<ListOffsetsResponseListOffsetsPartitionResponse> => {
             const answer = (errorCode: number, found: Found = NONE_FOUND): ListOffsetsResponseListOffsetsPartitionResponse => ({
@@ -113,14 +106,14 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             if (epochError !== ErrorCode.NONE) return answer(epochError)
             const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
             const current = partition.leaderEpoch
-            if (p.timestamp === EARLIEST) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
-            if (p.timestamp === LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
-            if (p.timestamp === MAX_TIMESTAMP) {
+            if (p.timestamp === OffsetSpec.EARLIEST) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
+            if (p.timestamp === OffsetSpec.LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
+            if (p.timestamp === OffsetSpec.MAX_TIMESTAMP) {
               if (apiVersion < 7) return answer(ErrorCode.UNSUPPORTED_VERSION)
-              return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo, broker.config))
+              return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo))
             }
             if (p.timestamp < 0n) return answer(ErrorCode.INVALID_REQUEST)
-            return answer(ErrorCode.NONE, await byTimestamp(partition, p.timestamp, upTo, broker.config))
+            return answer(ErrorCode.NONE, await byTimestamp(partition, p.timestamp, upTo))
           }),
         )
         return { name: wanted.name, partitions }

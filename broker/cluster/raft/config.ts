@@ -56,3 +56,8 @@ export function raftConfig(overrides: Partial<RaftConfig> = {}): RaftConfig {
   }
   return config
 }
+
+/** The smallest number of voters that is a majority of `voterCount`: what a vote, a commit and check-quorum need. */
+export function majority(voterCount: number): number {
+  return Math.floor(voterCount / 2) + 1
+}

@@ -19,7 +19,7 @@
  *   later epoch answers with it, so the leader steps down and the next election includes that voter.
  */
 import type { FetchRequest, RaftEnvelope } from './messages.js'
-import { majority } from './quorum-state.js'
+import { majority } from './config.js'
 
 export interface ReplicaState {
   /** The end offset of the replica's log that matches the leader's, from its last valid fetch. */

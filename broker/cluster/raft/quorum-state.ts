@@ -33,6 +33,7 @@
  */
 import type { ElectionState } from '../../../storage/raft-store.js'
 import type { LeaderState } from './leader-state.js'
+import { majority } from './config.js'
 
 export const Role = {
   Unattached: 'Unattached',
@@ -43,11 +44,6 @@ export const Role = {
   Resigned: 'Resigned',
 } as const
 export type Role = (typeof Role)[keyof typeof Role]
-
-/** The smallest number of voters that is a majority of `voterCount`. */
-export function majority(voterCount: number): number {
-  return Math.floor(voterCount / 2) + 1
-}
 
 /** The tally of a pre-vote or vote round (Kafka's EpochElection); the local voter grants itself. */
 export class EpochElection {

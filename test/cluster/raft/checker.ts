@@ -16,7 +16,8 @@
  * - Local invariants: logStartOffset <= applied offset <= high watermark <= log end offset.
  */
 import type { RaftNode } from '../../../broker/cluster/raft/node.js'
-import { compareLogEnds, majority } from '../../../broker/cluster/raft/quorum-state.js'
+import { majority } from '../../../broker/cluster/raft/config.js'
+import { compareLogEnds } from '../../../broker/cluster/raft/quorum-state.js'
 import { batchEndOffset, type RaftBatch } from '../../../storage/raft-store.js'
 import type { AppliedRecord, RecordingStateMachine, StateMachineObserver } from './recording-state-machine.js'
 

@@ -4,7 +4,7 @@
  * checked the same way wherever it comes from. Values are refused with a message naming the setting, never clamped.
  */
 import { readFileSync } from 'node:fs'
-import { DEFAULT_CONFIG, type BrokerConfig, type LogLevel } from './config.js'
+import { DEFAULT_CONFIG, type BrokerConfig, type LogLevel } from '../broker/config.js'
 
 const INT32_MAX = 2_147_483_647
 /** Node's timers take at most 2^31-1 ms; a longer interval would fire at once. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
-import { DefaultPartitioner, partitionForKey } from '../../broker/partitioner.js'
+import { DefaultPartitioner, partitionForKey } from '../../client/partitioner.js'
 
 // kafkajs's DefaultPartitioner is the Java client's (murmur2, toPositive, modulo); it is the reference here.
 const { Partitioners } = createRequire(import.meta.url)('kafkajs') as {

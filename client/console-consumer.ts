@@ -17,11 +17,11 @@
  *   leader has answered; maxWaitMs bounds how long a quiet leader holds back a busy one.
  */
 import type { ClusterClient } from './cluster-client.js'
-import type { KafkaClient } from './client.js'
-import { checkError } from './client.js'
-import { IsolationLevel, OffsetSpec, listPartitionOffsets } from './admin.js'
+import type { KafkaClient } from './kafka-client.js'
+import { checkError } from './kafka-client.js'
+import { listPartitionOffsets } from './admin.js'
 import { counted } from './wording.js'
-import { ZERO_UUID } from '../protocol/codec.js'
+import { IsolationLevel, OffsetSpec, ZERO_UUID } from '../protocol/constants.js'
 import { ErrorCode, errorInfo } from '../protocol/errors.js'
 import { Attribute, batchesIn, decodeRecords, readBatchHeader, type BatchHeader, type Record } from '../protocol/record-batch.js'
 import {
@@ -244,30 +244,4 @@ class AbortedTransactions {
     }
     return (header.attributes & Attribute.transactional) !== 0 && this.open.has(header.producerId)
   }
-}
-
-export interface RecordFormat {
-  printTimestamp?: boolean
-  printPartition?: boolean
-  printOffset?: boolean
-  printHeaders?: boolean
-  printKey?: boolean
-}
-
-/**
- * One record as a line, in the order and spelling of Kafka's DefaultMessageFormatter: `CreateTime:<ms>`,
- * `Partition:<n>`, `Offset:<n>`, headers as `k:v,k:v` (`NO_HEADERS`), key, value, separated by tabs; null is `null`.
- */
-export function formatRecord(record: ConsumedRecord, format: RecordFormat): string {
-  const text = (bytes: Buffer | null): string => (bytes === null ? 'null' : bytes.toString('utf8'))
-  const fields: string[] = []
-  if (format.printTimestamp) fields.push(`${record.timestampType}:${record.timestamp}`)
-  if (format.printPartition) fields.push(`Partition:${record.partition}`)
-  if (format.printOffset) fields.push(`Offset:${record.offset}`)
-  if (format.printHeaders) {
-    fields.push(record.headers.length === 0 ? 'NO_HEADERS' : record.headers.map((h) => `${h.key}:${text(h.value)}`).join(','))
-  }
-  if (format.printKey) fields.push(text(record.key))
-  fields.push(text(record.value))
-  return fields.join('\t')
 }

@@ -5,18 +5,18 @@
  * topics; newer versions only append fields, so a version above the newest known is read as the newest
  * (ConsumerProtocol.java does the same).
  */
-import { codecFor } from '../../protocol/codec.js'
-import { Reader } from '../../protocol/reader.js'
-import type { MessageSpec } from '../../protocol/schema.js'
-import { parseRange } from '../../protocol/versions.js'
+import { codecFor } from './codec.js'
+import { Reader } from './reader.js'
+import type { MessageSpec } from './schema.js'
+import { parseRange } from './versions.js'
 import {
   consumerProtocolSubscription,
   type ConsumerProtocolSubscription,
-} from '../../protocol/messages/consumer-protocol-subscription.js'
+} from './messages/consumer-protocol-subscription.js'
 import {
   consumerProtocolAssignment,
   type ConsumerProtocolAssignment,
-} from '../../protocol/messages/consumer-protocol-assignment.js'
+} from './messages/consumer-protocol-assignment.js'
 
 /**
  * Reads at the stated version, then at each lower one: some clients label an older layout with a newer version

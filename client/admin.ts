@@ -1,13 +1,13 @@
 /**
  * Topic administration on the wire, what kafka-topics.sh and kafka-configs.sh do through the Admin client:
  * CreateTopics, Metadata, DeleteTopics, DescribeConfigs, IncrementalAlterConfigs and ListOffsets, each at the highest
- * version both sides implement. Errors are thrown with Kafka's error name and the broker's message (client.ts
+ * version both sides implement. Errors are thrown with Kafka's error name and the broker's message (kafka-client.ts
  * checkError), never swallowed.
  */
 import { checkTopicError, type ClusterClient } from './cluster-client.js'
-import { checkError } from './client.js'
+import { checkError } from './kafka-client.js'
 import { ErrorCode } from '../protocol/errors.js'
-import { ZERO_UUID } from '../protocol/codec.js'
+import { ConfigOperation, ConfigSource, IsolationLevel, OffsetSpec, ResourceType, ZERO_UUID } from '../protocol/constants.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../protocol/messages/delete-topics.js'
 import {
@@ -25,19 +25,6 @@ import type { MetadataResponseTopic } from '../protocol/messages/metadata.js'
 
 /** How long the broker may take; below the client's 30 s request timeout, so its answer arrives first. */
 const TIMEOUT_MS = 15_000
-
-/** ListOffsetsRequest.json special timestamps. */
-export const OffsetSpec = { LATEST: -1n, EARLIEST: -2n } as const
-
-export const IsolationLevel = { READ_UNCOMMITTED: 0, READ_COMMITTED: 1 } as const
-export type IsolationLevel = (typeof IsolationLevel)[keyof typeof IsolationLevel]
-
-/** DescribeConfigs resource type and the config source of a value set on the topic itself. */
-const TOPIC_RESOURCE = 2
-const TOPIC_CONFIG_SOURCE = 1
-
-/** IncrementalAlterConfigsRequest.json config operations. */
-const ConfigOperation = { SET: 0, DELETE: 1 } as const
 
 /** Kafka prints topic ids as Uuid.toString() does: the 16 bytes in URL-safe base64 without padding. */
 export function topicIdToString(uuid: string): string {
@@ -119,7 +106,7 @@ export async function alterTopicConfigs(cluster: ClusterClient, topic: string, c
   const response = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, client.version(incrementalAlterConfigs), {
     resources: [
       {
-        resourceType: TOPIC_RESOURCE,
+        resourceType: ResourceType.TOPIC,
         resourceName: topic,
         configs: [
           ...changes.set.map(([name, value]) => ({ name, configOperation: ConfigOperation.SET, value })),
@@ -256,14 +243,14 @@ async function topicConfigs(cluster: ClusterClient, names: readonly string[]): P
   const client = await cluster.controller()
   const version = client.version(describeConfigs)
   const response = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, version, {
-    resources: names.map((resourceName) => ({ resourceType: TOPIC_RESOURCE, resourceName, configurationKeys: null })),
+    resources: names.map((resourceName) => ({ resourceType: ResourceType.TOPIC, resourceName, configurationKeys: null })),
     includeSynonyms: false,
     includeDocumentation: false,
   })
   const byTopic = new Map<string, { name: string; value: string | null }[]>()
   for (const result of response.results) {
     checkError(result.errorCode, `cannot describe the configs of topic '${result.resourceName}'`, result.errorMessage)
-    const set = result.configs.filter((c) => (version === 0 ? c.isDefault === false : c.configSource === TOPIC_CONFIG_SOURCE))
+    const set = result.configs.filter((c) => (version === 0 ? c.isDefault === false : c.configSource === ConfigSource.TOPIC_CONFIG))
     byTopic.set(result.resourceName, set.map(({ name, value }) => ({ name, value })).sort((a, b) => a.name.localeCompare(b.name)))
   }
   return byTopic

@@ -14,8 +14,8 @@
  */
 import { createInterface } from 'node:readline'
 import type { ClusterClient } from './cluster-client.js'
-import type { KafkaClient } from './client.js'
-import { checkError } from './client.js'
+import type { KafkaClient } from './kafka-client.js'
+import { checkError } from './kafka-client.js'
 import { DefaultPartitioner } from './partitioner.js'
 import { counted } from './wording.js'
 import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../protocol/record-batch.js'

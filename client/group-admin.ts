@@ -5,7 +5,7 @@
  *
  * - Lag is Kafka's: log end offset (ListOffsets latest, read_uncommitted) minus the committed offset; unknown (null)
  *   when the group has no committed offset for the partition.
- * - Assignments are decoded from the consumer protocol's bytes (group/consumer-protocol.ts), as Kafka's tool does.
+ * - Assignments are decoded from the consumer protocol's bytes (protocol/consumer-protocol.ts), as Kafka's tool does.
  * - Resetting offsets follows ConsumerGroupCommand: only while the group is inactive (Empty, or Dead: not yet
  *   existing); targets outside [log start, log end] are moved to the nearest end with a notice; the new offsets are
  *   committed as a standalone commit (generation -1, no member id), which the coordinator accepts only while the
@@ -13,9 +13,10 @@
  */
 import type { ClusterClient, GroupCoordinator } from './cluster-client.js'
 import { checkTopicError } from './cluster-client.js'
-import { checkError, type KafkaClient } from './client.js'
-import { IsolationLevel, OffsetSpec, listPartitionOffsets } from './admin.js'
-import { assignedPartitions } from './group/consumer-protocol.js'
+import { checkError, type KafkaClient } from './kafka-client.js'
+import { listPartitionOffsets } from './admin.js'
+import { IsolationLevel, OffsetSpec } from '../protocol/constants.js'
+import { assignedPartitions } from '../protocol/consumer-protocol.js'
 import { counted } from './wording.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { listGroups as listGroupsApi, type ListGroupsRequest, type ListGroupsResponse } from '../protocol/messages/list-groups.js'

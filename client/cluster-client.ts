@@ -3,10 +3,10 @@
  * connection per node opened when a request must go to that node (a partition's leader, the controller), as every
  * Kafka client does. On one node every node id resolves to the bootstrap connection itself.
  */
-import { KafkaClient, checkError } from './client.js'
+import { KafkaClient, checkError } from './kafka-client.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js'
-import { ZERO_UUID } from '../protocol/codec.js'
+import { CoordinatorType, ZERO_UUID } from '../protocol/constants.js'
 import { ErrorCode, errorInfo } from '../protocol/errors.js'
 
 export interface BrokerAddress {
@@ -40,8 +40,6 @@ export function checkTopicError(topic: MetadataResponseTopic): void {
 
 const METADATA_ATTEMPTS = 20
 const METADATA_BACKOFF_MS = 100
-/** FindCoordinatorRequest.json key types. */
-const GROUP_KEY_TYPE = 0
 
 export interface GroupCoordinator {
   nodeId: number
@@ -147,7 +145,7 @@ export class ClusterClient {
       const version = this.bootstrap.version(findCoordinator, '0-4')
       const response = await this.bootstrap.request<FindCoordinatorRequest, FindCoordinatorResponse>(findCoordinator, version, {
         key: groupId,
-        keyType: GROUP_KEY_TYPE,
+        keyType: CoordinatorType.GROUP,
         coordinatorKeys: [groupId],
       })
       const answer = version >= 4 ? response.coordinators?.find((c) => c.key === groupId) : { ...response, errorCode: response.errorCode ?? ErrorCode.NONE }
