@@ -1,12 +1,12 @@
 /**
- * A Brook broker as a separate process, as users run it: `node dist/cli.js start --port 0 --data-dir <dir>`, its
+ * A Brook broker as a separate process, as users run it: `node dist/cli/brook.js start --port 0 --data-dir <dir>`, its
  * address taken from the "listening on host:port" line. (test/helpers/broker.ts does the same for tests, but it
  * resolves the CLI relative to its source folder, which does not hold once it is compiled into dist/bench.)
  */
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 
-const CLI = resolve(import.meta.dirname, '../cli.js')
+const CLI = resolve(import.meta.dirname, '../cli/brook.js')
 const START_TIMEOUT_MS = 60_000
 
 export interface BrokerProcess {

@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
-import { KafkaClient, checkError } from '../broker/client.js'
+import { KafkaClient, checkError } from '../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { produce } from '../protocol/messages/produce.js'
 import { fetch } from '../protocol/messages/fetch.js'

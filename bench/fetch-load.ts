@@ -6,6 +6,7 @@
  */
 import { encodeRequestFrame, decodeResponseFrame } from '../protocol/frame.js'
 import { fetch, type FetchRequest, type FetchResponse } from '../protocol/messages/fetch.js'
+import { IsolationLevel, ZERO_UUID } from '../protocol/constants.js'
 import { errorInfo } from '../protocol/errors.js'
 import { At, LOG_OVERHEAD, BATCH_HEADER_SIZE } from '../protocol/record-batch.js'
 import { throughput, type Throughput } from './measure.js'
@@ -93,7 +94,7 @@ export async function fetchLoad(options: FetchLoadOptions): Promise<FetchResult>
         maxWaitMs: 0,
         minBytes: 1,
         maxBytes: options.maxBytes,
-        isolationLevel: 0,
+        isolationLevel: IsolationLevel.READ_UNCOMMITTED,
         sessionId: 0,
         sessionEpoch: -1,
         topics: [
@@ -107,7 +108,7 @@ export async function fetchLoad(options: FetchLoadOptions): Promise<FetchResult>
               lastFetchedEpoch: -1,
               logStartOffset: -1n,
               partitionMaxBytes: options.partitionMaxBytes,
-              replicaDirectoryId: '00000000-0000-0000-0000-000000000000',
+              replicaDirectoryId: ZERO_UUID,
             })),
           },
         ],

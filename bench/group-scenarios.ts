@@ -12,7 +12,7 @@
  */
 import { join } from 'node:path'
 import kafkajs from 'kafkajs'
-import { KafkaClient, checkError } from '../broker/client.js'
+import { KafkaClient, checkError } from '../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { produce } from '../protocol/messages/produce.js'
 import { fetch } from '../protocol/messages/fetch.js'

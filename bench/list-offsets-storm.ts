@@ -13,13 +13,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { KafkaClient, checkError } from '../broker/client.js'
+import { KafkaClient, checkError } from '../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../protocol/messages/metadata.js'
 import { produce, type ProduceRequest, type ProduceResponse } from '../protocol/messages/produce.js'
 import { encodeRecordBatch } from '../protocol/record-batch.js'
 import { Compression } from '../protocol/compression.js'
+import { IsolationLevel, ZERO_UUID } from '../protocol/constants.js'
 import { startBroker } from './broker-process.js'
 import { percentile } from './measure.js'
 
@@ -63,7 +64,7 @@ async function metadataLoop(client: KafkaClient, until: () => boolean): Promise<
   const latencies: number[] = []
   while (!until()) {
     const sent = performance.now()
-    await client.request<Partial<MetadataRequest>, MetadataResponse>(metadata, 4, { topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: TOPIC }], allowAutoTopicCreation: false })
+    await client.request<Partial<MetadataRequest>, MetadataResponse>(metadata, 4, { topics: [{ topicId: ZERO_UUID, name: TOPIC }], allowAutoTopicCreation: false })
     latencies.push(performance.now() - sent)
   }
   return latencies
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
     const lookup = (client: KafkaClient): Promise<ListOffsetsResponse> =>
       client.request<Partial<ListOffsetsRequest>, ListOffsetsResponse>(listOffsets, 7, {
         replicaId: -1,
-        isolationLevel: 0,
+        isolationLevel: IsolationLevel.READ_UNCOMMITTED,
         topics: [{ name: TOPIC, partitions: Array.from({ length: partitions }, (_, partitionIndex) => ({ partitionIndex, currentLeaderEpoch: -1, timestamp: base + 15_500n, maxNumOffsets: 1 })) }],
       })
     const started = performance.now()

@@ -1,6 +1,6 @@
 /**
  * A lean pipelined connection for load generation: sends already-encoded request frames, matches response frames to
- * requests by correlation id, and hands each response payload to the caller's parser. broker/client.ts encodes and decodes every
+ * requests by correlation id, and hands each response payload to the caller's parser. client/kafka-client.ts encodes and decodes every
  * request and arms a timer for each; here the caller decides what to decode, so the client costs the broker's CPU
  * as little as possible (both share the machine's cores).
  *

@@ -11,41 +11,62 @@
  * serving reads of what it acknowledged instead, which on a developer's machine is the more useful of the two: the
  * data stays readable while space is made, and a restart brings the node back with every acknowledged record.
  */
-import { createServer, type Server, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { LogStore } from '../storage/log-store.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
+import { Acceptor } from './acceptor.js'
+import { RequestBudget } from './request-budget.js'
 import { Dispatcher } from './dispatcher.js'
 import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
 import { GroupCoordinator } from './group/coordinator.js'
+import { GroupMetadataManager } from './group/metadata-manager.js'
 import { LogCleaner } from './log-cleaner.js'
-import { counted } from './wording.js'
+import { counted } from '../client/wording.js'
+import type { BrokerServices } from './handler.js'
 
 interface Identity {
   clusterId: string
   nodeId: number
 }
 
+/**
+ * The composition root of a node: it builds the services handlers see (BrokerServices), the dispatcher and the
+ * listener, and owns their lifecycle. Nothing else under broker/ imports this module.
+ */
 export class Broker {
-  private readonly sockets = new Set<Socket>()
-  private server: Server | null = null
-  readonly dispatcher = new Dispatcher()
-  readonly cleaner: LogCleaner
+  private acceptor: Acceptor | null = null
+  private readonly dispatcher = new Dispatcher()
+  private readonly cleaner: LogCleaner
+  /** queued.max.requests and queued.max.request.bytes, shared by every connection. */
+  private readonly budget: RequestBudget
+  /** This node as clients reach it; the port is set once the listener is bound. */
+  private readonly endpoint: { nodeId: number; host: string; port: number }
+  /** What every handler gets of this node. */
+  readonly services: BrokerServices
 
   private constructor(
     readonly config: BrokerConfig,
-    readonly store: LogStore,
-    readonly topics: TopicManager,
-    readonly clusterId: string,
+    private readonly store: LogStore,
+    topics: TopicManager,
+    clusterId: string,
     readonly log: Logger,
-    readonly groups: GroupCoordinator,
+    private readonly groupMetadata: GroupMetadataManager,
+    private readonly groups: GroupCoordinator,
   ) {
     this.cleaner = new LogCleaner(topics, config, log)
+    this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
+    this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.port }
+    this.services = { topics, groups, config, log, clusterId, endpoint: this.endpoint, apiVersions: this.dispatcher.advertised }
   }
 
-  static async start(options: Partial<BrokerConfig> = {}): Promise<Broker> {
+  /**
+   * Opens (and recovers) the node's data and loads its topics and groups, without listening: the first half of
+   * `start`, and what in-process tests run handlers over. A failure closes what it opened and removes the data
+   * directory if it created it.
+   */
+  static async open(options: Partial<BrokerConfig> = {}): Promise<Broker> {
     const config: BrokerConfig = { ...DEFAULT_CONFIG, ...options }
     const log = new Logger(`node ${config.nodeId}`, config.logLevel)
     const store = await LogStore.open(config.dataDir, {
@@ -57,67 +78,69 @@ export class Broker {
             'what it acknowledged; restart it once the cause is fixed',
         ),
     })
+    let groupMetadata: GroupMetadataManager | null = null
     try {
       const identity = await loadIdentity(store, config.nodeId)
-      const topics = new TopicManager(store, config.nodeId)
+      const topics = new TopicManager(store, config.nodeId, config)
       await topics.load()
-      const groups = new GroupCoordinator(topics, config, log)
-      await groups.load()
-      const broker = new Broker(config, store, topics, identity.clusterId, log, groups)
-      await broker.listen()
-      broker.cleaner.start()
-      log.info(
-        `listening on ${config.host}:${broker.port} (cluster ${identity.clusterId}, data in ${config.dataDir}, ` +
-          `${counted(topics.list().length, 'topic')})`,
-      )
-      return broker
+      groupMetadata = new GroupMetadataManager(topics, config, log)
+      await groupMetadata.load()
+      const groups = new GroupCoordinator(groupMetadata, config, log)
+      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups)
     } catch (error) {
+      groupMetadata?.close()
       await store.close({ removeCreatedDir: true })
       throw error
     }
   }
 
-  get nodeId(): number {
-    return this.config.nodeId
+  /** Opens the node (`open`), listens, and starts the log cleaner. */
+  static async start(options: Partial<BrokerConfig> = {}): Promise<Broker> {
+    const broker = await Broker.open(options)
+    try {
+      await broker.listen()
+    } catch (error) {
+      broker.groups.close()
+      broker.groupMetadata.close()
+      await broker.store.close({ removeCreatedDir: true })
+      throw error
+    }
+    broker.cleaner.start()
+    const { config } = broker
+    broker.log.info(
+      `listening on ${config.host}:${broker.port} (cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
+        `${counted(broker.services.topics.list().length, 'topic')})`,
+    )
+    return broker
   }
 
   /** The port actually bound (differs from the config when it asked for 0). */
   get port(): number {
-    const address = this.server?.address()
-    return typeof address === 'object' && address ? address.port : this.config.port
+    return this.endpoint.port
   }
 
-  get advertisedHost(): string {
-    return this.config.advertisedHost ?? this.config.host
-  }
-
-  private listen(): Promise<void> {
-    const server = createServer((socket) => {
-      this.sockets.add(socket)
-      socket.on('close', () => this.sockets.delete(socket))
-      new Connection(socket, this, this.log)
+  private async listen(): Promise<void> {
+    const { config } = this
+    const acceptor = new Acceptor({
+      host: config.host,
+      port: config.port,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      log: this.log,
+      serve: (socket) => new Connection(socket, { dispatcher: this.dispatcher, services: this.services, budget: this.budget, log: this.log }),
     })
-    this.server = server
-    return new Promise((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(
-          error.code === 'EADDRINUSE'
-            ? new Error(`port ${this.config.port} on ${this.config.host} is already in use`)
-            : error,
-        )
-      })
-      server.listen(this.config.port, this.config.host, () => resolve())
-    })
+    this.acceptor = acceptor
+    await acceptor.listen()
+    this.endpoint.port = acceptor.port
   }
 
+  /** Closes the listener and its connections, stops background work, and closes the database. */
   async stop(): Promise<void> {
-    const server = this.server
-    this.server = null
-    // server.close() calls back only once every connection is gone, so connections are closed first.
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
-    for (const socket of this.sockets) socket.destroy()
-    await closed
+    const acceptor = this.acceptor
+    this.acceptor = null
+    await acceptor?.close()
     this.groups.close()
+    this.groupMetadata.close()
     await this.cleaner.stop()
     await this.store.close()
     this.log.info('stopped')

@@ -18,6 +18,22 @@ export interface BrokerConfig {
   defaultPartitions: number
   /** `socket.request.max.bytes`: larger frames close the connection. */
   socketRequestMaxBytes: number
+  /** `queued.max.requests`: requests the node holds at once (read, not yet answered, not parked); more wait unread. */
+  queuedMaxRequests: number
+  /**
+   * `queued.max.request.bytes`: the node's pool for request bytes, partly received frames included. A frame is read
+   * only while the pool has room left (frames of up to 16 KiB also when it has none), so the bytes held stay below
+   * this + socket.request.max.bytes + queued.max.requests x 16 KiB (see request-budget.ts).
+   */
+  queuedMaxRequestBytes: number
+  /** `fetch.max.bytes`: the most record bytes one Fetch answer carries (beyond one first batch, minOneMessage). */
+  fetchMaxBytes: number
+  /** `connections.max.idle.ms`: a connection with no bytes read or written for this long is closed. */
+  connectionsMaxIdleMs: number
+  /** `max.connections`: connections beyond it wait, accepted but unread, until one closes. */
+  maxConnections: number
+  /** `max.connections.per.ip`: a connection beyond it from the same address is closed at once. */
+  maxConnectionsPerIp: number
   /** `message.max.bytes`: the broker default of the topic config max.message.bytes. */
   messageMaxBytes: number
   /** `log.message.timestamp.before.max.ms` (KIP-937): the broker default of message.timestamp.before.max.ms. */
@@ -60,6 +76,12 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   autoCreateTopics: true,
   defaultPartitions: 1,
   socketRequestMaxBytes: 100 * 1024 * 1024,
+  queuedMaxRequests: 500,
+  queuedMaxRequestBytes: 100 * 1024 * 1024,
+  fetchMaxBytes: 57_671_680,
+  connectionsMaxIdleMs: 600_000,
+  maxConnections: 2_147_483_647,
+  maxConnectionsPerIp: 2_147_483_647,
   messageMaxBytes: 1048588,
   // Kafka's default is Long.MAX_VALUE, which a JS number cannot hold exactly; 2^53-1 ms (285,000 years) is the same
   // "no limit".

@@ -6,7 +6,7 @@
 import { parseRange } from '../protocol/versions.js'
 import { ErrorCode } from '../protocol/errors.js'
 import type { ApiVersionsResponse } from '../protocol/messages/api-versions.js'
-import type { HandlerEntry } from './handler.js'
+import type { ApiRange, HandlerEntry } from './handler.js'
 import { apiVersionsHandler } from './handlers/api-versions.js'
 import { metadataHandler } from './handlers/metadata.js'
 import { produceHandler } from './handlers/produce.js'
@@ -55,12 +55,6 @@ export const HANDLERS: readonly HandlerEntry[] = [
   offsetDeleteHandler,
   describeClusterHandler,
 ]
-
-export interface ApiRange {
-  apiKey: number
-  minVersion: number
-  maxVersion: number
-}
 
 export class Dispatcher {
   private readonly byKey = new Map<number, HandlerEntry>()

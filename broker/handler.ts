@@ -2,10 +2,49 @@
  * What a handler is: a function from a decoded request to a response object. Handlers never see bytes or sockets;
  * each declares the versions it implements, and the dispatcher's table of handlers is the one source of the
  * ranges ApiVersions advertises.
+ *
+ * A handler sees the node through BrokerServices, never the node itself: the services are built once by the
+ * composition root (broker.ts) and handed to every request, so a handler can be run in-process over real services
+ * (test/broker/handlers/) and nothing under broker/ depends on how the node is put together.
  */
 import type { ApiSpec } from '../protocol/schema.js'
 import type { VersionRange } from '../protocol/versions.js'
-import type { Broker } from './broker.js'
+import type { BrokerConfig } from './config.js'
+import type { Logger } from './logger.js'
+import type { TopicManager } from './topics.js'
+import type { GroupCoordinator } from './group/coordinator.js'
+
+/** This node as clients reach it: what Metadata, FindCoordinator, DescribeCluster and DescribeConfigs name. */
+export interface NodeEndpoint {
+  readonly nodeId: number
+  /** The advertised host (advertised.listeners), which may differ from the interface listened on. */
+  readonly host: string
+  /** The port bound, which differs from the configured one when that was 0. */
+  readonly port: number
+}
+
+/** One API's versions as ApiVersions advertises them. */
+export interface ApiRange {
+  readonly apiKey: number
+  readonly minVersion: number
+  readonly maxVersion: number
+}
+
+/** What a handler gets of the node. */
+export interface BrokerServices {
+  /** The topic registry: topics by name and id, their partitions (log, leader epoch, fetch waiters), changes. */
+  readonly topics: TopicManager
+  /** The group coordinator: membership and rebalancing, and the committed offsets it keeps. */
+  readonly groups: GroupCoordinator
+  /** The node's settings; DescribeConfigs shows them under Kafka's broker config names. */
+  readonly config: BrokerConfig
+  readonly log: Logger
+  /** The cluster id, made when the data directory was (Kafka's base64url form of 16 random bytes). */
+  readonly clusterId: string
+  readonly endpoint: NodeEndpoint
+  /** The dispatcher's table, which ApiVersions answers with. */
+  readonly apiVersions: readonly ApiRange[]
+}
 
 /** Returned by a handler whose request gets no response (Produce with acks=0). */
 export const NO_RESPONSE: unique symbol = Symbol('no response')
@@ -14,8 +53,9 @@ export const CLOSE_CONNECTION: unique symbol = Symbol('close connection')
 
 export type HandlerResult<Res> = Res | typeof NO_RESPONSE | typeof CLOSE_CONNECTION
 
+/** One request's view: the node's services and what the connection knows of the client. */
 export interface RequestContext {
-  readonly broker: Broker
+  readonly services: BrokerServices
   readonly apiVersion: number
   readonly clientId: string | null
   /** The client's address, for log lines. */
@@ -24,6 +64,22 @@ export interface RequestContext {
   readonly remoteHost: string
   /** Aborted when the connection closes, so parked requests (long-polling fetches) stop waiting. */
   readonly signal: AbortSignal
+  /**
+   * Says the request now waits on other requests or on time (a long poll, a rebalance), as in Kafka's purgatory: it
+   * no longer counts against queued.max.requests, so parked requests cannot keep the node from reading new ones.
+   * Its bytes still count until it is answered. Calling it more than once is harmless.
+   */
+  parked(): void
+}
+
+export interface HandlerOptions {
+  /**
+   * The connection reads no further request until this one is answered and its answer has left the socket. Kafka
+   * mutes every connection so; Brook does it for requests whose answers can be large (Fetch), so that pipelined
+   * requests cannot pile up answers that a client is not reading, and pipelines the others (produce requests from
+   * one connection are written together by the group commit).
+   */
+  readonly mutesConnection?: boolean
 }
 
 export interface HandlerEntry {
@@ -31,12 +87,14 @@ export interface HandlerEntry {
   readonly versions: VersionRange
   // The dispatcher holds handlers of every request type in one table, so the request type is erased here.
   readonly handle: (request: any, context: RequestContext) => HandlerResult<unknown> | Promise<HandlerResult<unknown>>
+  readonly options: HandlerOptions
 }
 
 export function defineHandler<Req, Res>(
   api: ApiSpec,
   versions: VersionRange,
   handle: (request: Req, context: RequestContext) => HandlerResult<Res> | Promise<HandlerResult<Res>>,
+  options: HandlerOptions = {},
 ): HandlerEntry {
-  return { api, versions, handle }
+  return { api, versions, handle, options }
 }

@@ -39,9 +39,8 @@ import type { Logger } from './logger.js'
 import type { Partition } from './partition.js'
 import type { TopicManager } from './topics.js'
 import type { BatchInfo, Rewrite, StoredBatch } from '../storage/partition-log.js'
-import { topicConfig } from './topic-configs.js'
 import { StorageError } from '../storage/log-store.js'
-import { counted } from './wording.js'
+import { counted } from '../client/wording.js'
 import { BYTES_PER_ENTRY, LOAD_FACTOR, OffsetMap, keyHash } from './offset-map.js'
 
 /** Bytes of rewritten batches handed to the log at a time (storage/group-commit.ts writes about that much at once). */
@@ -90,23 +89,20 @@ export class LogCleaner {
 
   private async pass(now: number): Promise<void> {
     for (const topic of this.topics.list()) {
-      const setting = (name: string): string => topicConfig(topic.configs, name, this.config)
-      const policy = setting('cleanup.policy').split(',').map((s) => s.trim())
+      const { config } = topic
       for (const partition of topic.partitions) {
         // A topic deleted during the pass: its logs refuse changes, and there is nothing left to clean.
         if (this.topics.getById(topic.topicId) !== topic) break
         try {
-          if (policy.includes('delete')) {
-            await this.applyRetention(partition, Number(setting('retention.ms')), Number(setting('retention.bytes')), now)
-          }
-          if (policy.includes('compact')) {
+          if (config.cleanupPolicy.delete) await this.applyRetention(partition, config.retentionMs, config.retentionBytes, now)
+          if (config.cleanupPolicy.compact) {
             await this.compact(partition, {
               now,
-              deleteRetentionMs: Number(setting('delete.retention.ms')),
-              minCompactionLagMs: Number(setting('min.compaction.lag.ms')),
-              maxCompactionLagMs: Number(setting('max.compaction.lag.ms')),
-              minCleanableDirtyRatio: Number(setting('min.cleanable.dirty.ratio')),
-              maxMessageBytes: Number(setting('max.message.bytes')),
+              deleteRetentionMs: config.deleteRetentionMs,
+              minCompactionLagMs: config.minCompactionLagMs,
+              maxCompactionLagMs: config.maxCompactionLagMs,
+              minCleanableDirtyRatio: config.minCleanableDirtyRatio,
+              maxMessageBytes: config.maxMessageBytes,
             })
           }
         } catch (error) {

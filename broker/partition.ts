@@ -5,12 +5,14 @@
  */
 import type { PartitionLog } from '../storage/partition-log.js'
 import { ErrorCode } from '../protocol/errors.js'
+import type { TopicConfig } from './topic-configs.js'
 
 export interface Topic {
   readonly name: string
   readonly topicId: string
   readonly isInternal: boolean
-  configs: Record<string, string>
+  /** Parsed when set (create, alter, load); replaced whole when the configs change. */
+  config: TopicConfig
   partitions: Partition[]
   readonly replicationFactor: number
 }

@@ -1,246 +1,309 @@
 /**
- * Topic configs: Kafka's names, defaults and validation rules (TopicConfig.java / LogConfig), and whether Brook acts
- * on each one. Configs Brook accepts but that have no effect here (there are no segment files, for instance) say so
- * in their documentation, which DescribeConfigs returns when asked.
+ * Topic configs: Kafka's names, defaults and validation rules (TopicConfig.java / LogConfig), whether Brook acts on
+ * each one, and the typed value each is parsed into. Configs Brook accepts but that have no effect here (there are no
+ * segment files, for instance) say so in their documentation, which DescribeConfigs returns when asked.
+ *
+ * A topic's configs are parsed once, when they are set (CreateTopics, AlterConfigs, IncrementalAlterConfigs, and
+ * when the node loads its topics), into a TopicConfig: every config's effective value, typed (`maxMessageBytes`,
+ * `cleanupPolicy.compact`...), beside the overrides as set and what DescribeConfigs shows. Produce, fetch, ListOffsets
+ * and the cleaner read the typed values; nothing looks a config up by name on the way. A name that is not in the
+ * table below, a missing value or a value its rule refuses is INVALID_CONFIG, with a message naming the config.
  */
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
+import { quote } from './quote.js'
+import { ConfigSource, ConfigType } from '../protocol/constants.js'
+import { ErrorCode, KafkaError } from '../protocol/errors.js'
 
-/** DescribeConfigsResponse ConfigType. */
-export const ConfigType = { BOOLEAN: 1, STRING: 2, INT: 3, SHORT: 4, LONG: 5, DOUBLE: 6, LIST: 7 } as const
-/** DescribeConfigsResponse ConfigSource. */
-export const ConfigSource = {
-  UNKNOWN: 0,
-  TOPIC_CONFIG: 1,
-  DYNAMIC_BROKER_CONFIG: 2,
-  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
-  STATIC_BROKER_CONFIG: 4,
-  DEFAULT_CONFIG: 5,
-} as const
+/** Broker settings that are the defaults of topic configs (message.max.bytes for max.message.bytes, and so on). */
+export type TopicDefaults = Pick<BrokerConfig, 'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs'>
 
-export interface ConfigDef {
+export interface ConfigDef<Key extends string = string, Value = unknown> {
+  /** Kafka's name. */
   readonly name: string
-  readonly type: (typeof ConfigType)[keyof typeof ConfigType]
+  /** The property of TopicConfig that holds the parsed value. */
+  readonly key: Key
+  readonly type: ConfigType
+  /** Kafka's default, as a string. */
   readonly default: string
-  /** Returns an error message, or null when the value is valid. */
-  readonly validate: (value: string) => string | null
+  /** The broker setting that overrides the default, when the node was started with a value other than its own. */
+  readonly brokerDefault?: keyof TopicDefaults
+  /** The typed value; throws InvalidValue saying what is wrong. */
+  readonly parse: (value: string) => Value
   readonly documentation: string
+}
+
+/** A value a config's rule refuses; the message says what the value must be. */
+class InvalidValue extends Error {}
+
+function config<Key extends string, Value>(def: ConfigDef<Key, Value>): ConfigDef<Key, Value> {
+  return def
 }
 
 const LONG_MAX = '9223372036854775807'
 
+/**
+ * A Java long within [min, Long.MAX_VALUE], as a number of ms or bytes: above 2^53 it loses precision but not its
+ * meaning (Long.MAX_VALUE is "no limit", and stays larger than any time or size).
+ */
 function long(min: bigint) {
-  return (value: string): string | null => {
-    if (!/^-?\d+$/.test(value)) return 'must be a whole number'
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
     const n = BigInt(value)
-    if (n < min) return `must be at least ${min}`
-    if (n > BigInt(LONG_MAX)) return 'must fit in a 64-bit integer'
-    return null
+    if (n < min) throw new InvalidValue(`must be at least ${min}`)
+    if (n > BigInt(LONG_MAX)) throw new InvalidValue('must fit in a 64-bit integer')
+    return Number(n)
   }
 }
 
 function int(min: number) {
-  return (value: string): string | null => {
-    if (!/^-?\d+$/.test(value)) return 'must be a whole number'
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
     const n = Number(value)
-    if (n < min) return `must be at least ${min}`
-    if (n > 2147483647) return 'must fit in a 32-bit integer'
-    return null
+    if (n < min) throw new InvalidValue(`must be at least ${min}`)
+    if (n > 2147483647) throw new InvalidValue('must fit in a 32-bit integer')
+    return n
   }
 }
 
-function oneOf(...allowed: string[]) {
-  return (value: string): string | null => (allowed.includes(value) ? null : `must be one of ${allowed.join(', ')}`)
-}
-
-function listOf(...allowed: string[]) {
-  return (value: string): string | null => {
-    const items = value.split(',').map((s) => s.trim())
-    if (items.length === 0 || items.some((item) => !allowed.includes(item))) {
-      return `must be a comma-separated list of ${allowed.join(', ')}`
-    }
-    return null
+function oneOf<const T extends string>(...allowed: T[]) {
+  return (value: string): T => {
+    const found = allowed.find((item) => item === value)
+    if (found === undefined) throw new InvalidValue(`must be one of ${allowed.join(', ')}`)
+    return found
   }
 }
 
-function ratio(value: string): string | null {
+function ratio(value: string): number {
   const n = Number(value)
-  return value.trim() !== '' && Number.isFinite(n) && n >= 0 && n <= 1 ? null : 'must be a number from 0 to 1'
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidValue('must be a number from 0 to 1')
+  return n
 }
 
-function bool(value: string): string | null {
-  return value === 'true' || value === 'false' ? null : 'must be true or false'
+function bool(value: string): boolean {
+  if (value !== 'true' && value !== 'false') throw new InvalidValue('must be true or false')
+  return value === 'true'
+}
+
+/** cleanup.policy: which of deletion (retention) and compaction apply; both may. */
+export interface CleanupPolicy {
+  readonly delete: boolean
+  readonly compact: boolean
+}
+
+const CLEANUP_POLICIES = ['delete', 'compact']
+
+function cleanupPolicy(value: string): CleanupPolicy {
+  const items = value.split(',').map((s) => s.trim())
+  if (items.some((item) => !CLEANUP_POLICIES.includes(item))) throw new InvalidValue(`must be a comma-separated list of ${CLEANUP_POLICIES.join(', ')}`)
+  return { delete: items.includes('delete'), compact: items.includes('compact') }
 }
 
 const NO_EFFECT = ' Accepted for compatibility; Brook has no segment files, so it has no effect.'
 
-export const TOPIC_CONFIGS: readonly ConfigDef[] = [
-  {
+export const TOPIC_CONFIGS = [
+  config({
     name: 'cleanup.policy',
+    key: 'cleanupPolicy',
     type: ConfigType.LIST,
     default: 'delete',
-    validate: listOf('delete', 'compact'),
+    parse: cleanupPolicy,
     documentation: 'delete: drop old batches by retention.ms/retention.bytes; compact: keep the latest record per key.',
-  },
-  {
+  }),
+  config({
     name: 'compression.type',
+    key: 'compressionType',
     type: ConfigType.STRING,
     default: 'producer',
-    validate: (value) => (value === 'producer' ? null : 'Brook stores batches as the producer compressed them; only producer is supported'),
+    parse: (value) => {
+      if (value !== 'producer') throw new InvalidValue('Brook stores batches as the producer compressed them; only producer is supported')
+      return value
+    },
     documentation: 'Batches are stored with the compression the producer chose.',
-  },
-  {
+  }),
+  config({
     name: 'delete.retention.ms',
+    key: 'deleteRetentionMs',
     type: ConfigType.LONG,
     default: '86400000',
-    validate: long(0n),
+    parse: long(0n),
     documentation: 'How long tombstones are kept in a compacted topic.',
-  },
-  {
+  }),
+  config({
     name: 'max.compaction.lag.ms',
+    key: 'maxCompactionLagMs',
     type: ConfigType.LONG,
     default: LONG_MAX,
-    validate: long(1n),
+    parse: long(1n),
     documentation: 'The longest a record stays uncompacted.',
-  },
-  {
+  }),
+  config({
     name: 'max.message.bytes',
+    key: 'maxMessageBytes',
     type: ConfigType.INT,
     default: '1048588',
-    validate: int(0),
+    brokerDefault: 'messageMaxBytes',
+    parse: int(0),
     documentation: 'The largest record batch the topic accepts.',
-  },
-  {
+  }),
+  config({
     name: 'message.timestamp.after.max.ms',
+    key: 'messageTimestampAfterMaxMs',
     type: ConfigType.LONG,
     default: '3600000',
-    validate: long(0n),
+    brokerDefault: 'logMessageTimestampAfterMaxMs',
+    parse: long(0n),
     documentation: 'CreateTime topics refuse records timestamped more than this ahead of the broker clock (INVALID_TIMESTAMP).',
-  },
-  {
+  }),
+  config({
     name: 'message.timestamp.before.max.ms',
+    key: 'messageTimestampBeforeMaxMs',
     type: ConfigType.LONG,
     default: LONG_MAX,
-    validate: long(0n),
+    brokerDefault: 'logMessageTimestampBeforeMaxMs',
+    parse: long(0n),
     documentation: 'CreateTime topics refuse records timestamped more than this behind the broker clock (INVALID_TIMESTAMP).',
-  },
-  {
+  }),
+  config({
     name: 'message.timestamp.type',
+    key: 'messageTimestampType',
     type: ConfigType.STRING,
     default: 'CreateTime',
-    validate: oneOf('CreateTime', 'LogAppendTime'),
+    parse: oneOf('CreateTime', 'LogAppendTime'),
     documentation: 'CreateTime keeps the producer timestamp; LogAppendTime stamps batches with the broker clock.',
-  },
-  {
+  }),
+  config({
     name: 'min.cleanable.dirty.ratio',
+    key: 'minCleanableDirtyRatio',
     type: ConfigType.DOUBLE,
     default: '0.5',
-    validate: ratio,
+    parse: ratio,
     documentation: 'The share of uncompacted log that triggers compaction.',
-  },
-  {
+  }),
+  config({
     name: 'min.compaction.lag.ms',
+    key: 'minCompactionLagMs',
     type: ConfigType.LONG,
     default: '0',
-    validate: long(0n),
+    parse: long(0n),
     documentation: 'The shortest a record stays uncompacted.',
-  },
-  {
+  }),
+  config({
     name: 'min.insync.replicas',
+    key: 'minInsyncReplicas',
     type: ConfigType.INT,
     default: '1',
-    validate: int(1),
+    parse: int(1),
     documentation: 'With acks=all, the fewest in-sync replicas a write needs.',
-  },
-  {
+  }),
+  config({
     name: 'retention.bytes',
+    key: 'retentionBytes',
     type: ConfigType.LONG,
     default: '-1',
-    validate: long(-1n),
+    parse: long(-1n),
     documentation: 'The most bytes a partition keeps before old batches are deleted; -1 for no limit.',
-  },
-  {
+  }),
+  config({
     name: 'retention.ms',
+    key: 'retentionMs',
     type: ConfigType.LONG,
     default: '604800000',
-    validate: long(-1n),
+    parse: long(-1n),
     documentation: 'How long batches are kept; -1 for no limit.',
-  },
-  {
+  }),
+  config({
     name: 'segment.bytes',
+    key: 'segmentBytes',
     type: ConfigType.INT,
     default: '1073741824',
-    validate: int(14),
+    parse: int(14),
     documentation: `The segment file size in Kafka.${NO_EFFECT}`,
-  },
-  {
+  }),
+  config({
     name: 'segment.ms',
+    key: 'segmentMs',
     type: ConfigType.LONG,
     default: '604800000',
-    validate: long(1n),
+    parse: long(1n),
     documentation: `The time after which Kafka rolls a segment.${NO_EFFECT}`,
-  },
-  {
+  }),
+  config({
     name: 'unclean.leader.election.enable',
+    key: 'uncleanLeaderElectionEnable',
     type: ConfigType.BOOLEAN,
     default: 'false',
-    validate: bool,
+    parse: bool,
     documentation: 'Whether a replica outside the ISR may become leader (losing data).',
-  },
-]
+  }),
+] as const
 
-const byName = new Map(TOPIC_CONFIGS.map((def) => [def.name, def]))
+type TopicConfigDef = (typeof TOPIC_CONFIGS)[number]
+
+/** Every topic config's effective value, typed, under the camelCase form of its Kafka name. */
+export type TopicConfigValues = { readonly [Def in TopicConfigDef as Def['key']]: ReturnType<Def['parse']> }
+
+/** One config as DescribeConfigs (and CreateTopics v5+) shows it: its effective value and where that comes from. */
+export interface DescribedConfig {
+  readonly name: string
+  readonly value: string
+  /** ConfigSource: TOPIC_CONFIG, STATIC_BROKER_CONFIG or DEFAULT_CONFIG. */
+  readonly source: number
+  readonly def: ConfigDef
+}
+
+/** A topic's configs, parsed once when they are set. */
+export type TopicConfig = TopicConfigValues & {
+  /** The configs set on the topic, under Kafka's names: what is stored, and what AlterConfigs replaces. */
+  readonly overrides: Readonly<Record<string, string>>
+  /** Every config, in the table's order, as DescribeConfigs answers. */
+  readonly described: readonly DescribedConfig[]
+}
+
+const byName: ReadonlyMap<string, ConfigDef> = new Map(TOPIC_CONFIGS.map((def) => [def.name, def]))
 
 export function topicConfigDef(name: string): ConfigDef | undefined {
   return byName.get(name)
 }
 
-/** Checks a set of topic configs; returns the first problem as a message, or null. */
-export function validateTopicConfigs(configs: Record<string, string | null>): string | null {
-  for (const [name, value] of Object.entries(configs)) {
-    const def = byName.get(name)
-    if (!def) return `unknown topic config '${name}'`
-    if (value === null) return `config '${name}' needs a value`
-    const problem = def.validate(value)
-    if (problem) return `invalid value '${value}' for ${name}: ${problem}`
-  }
-  return null
+/**
+ * The default of `def` on this node: the broker setting it follows when the node was started with a value other
+ * than the setting's own default (source STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG).
+ */
+function defaultOf(def: ConfigDef, defaults: TopicDefaults): { value: string; source: number } {
+  const key = def.brokerDefault
+  if (key !== undefined && defaults[key] !== DEFAULT_CONFIG[key]) return { value: String(defaults[key]), source: ConfigSource.STATIC_BROKER_CONFIG }
+  return { value: def.default, source: ConfigSource.DEFAULT_CONFIG }
 }
 
-export interface ResolvedConfig {
-  name: string
-  value: string
-  source: number
-  def: ConfigDef
+function parseValue(def: ConfigDef, value: string): unknown {
+  try {
+    return def.parse(value)
+  } catch (error) {
+    if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${def.name}: ${error.message}`)
+    throw error
+  }
 }
 
 /**
- * Topic configs whose default is a broker setting (Kafka's `message.max.bytes` for max.message.bytes, and so on):
- * the setting's value when the node was started with one other than its own default, else null (the topic config's
- * default applies).
+ * Parses the configs set on a topic (Kafka's names -> values) into its TopicConfig, the unset ones taking their
+ * defaults (`defaults`: the node's settings). Throws KafkaError(INVALID_CONFIG) for the first unknown name, missing
+ * (null) value or invalid value, with a message naming the config.
  */
-function brokerDefault(name: string, broker: BrokerConfig): string | null {
-  const key = BROKER_DEFAULTS[name]
-  return key === undefined || broker[key] === DEFAULT_CONFIG[key] ? null : String(broker[key])
-}
-
-const BROKER_DEFAULTS: Readonly<Record<string, 'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs'>> = {
-  'max.message.bytes': 'messageMaxBytes',
-  'message.timestamp.before.max.ms': 'logMessageTimestampBeforeMaxMs',
-  'message.timestamp.after.max.ms': 'logMessageTimestampAfterMaxMs',
-}
-
-/** Every topic config with its effective value and where it comes from. */
-export function resolveTopicConfigs(set: Record<string, string>, broker: BrokerConfig): ResolvedConfig[] {
-  return TOPIC_CONFIGS.map((def) => {
-    if (set[def.name] !== undefined) return { name: def.name, value: set[def.name]!, source: ConfigSource.TOPIC_CONFIG, def }
-    const fromBroker = brokerDefault(def.name, broker)
-    if (fromBroker !== null) return { name: def.name, value: fromBroker, source: ConfigSource.STATIC_BROKER_CONFIG, def }
-    return { name: def.name, value: def.default, source: ConfigSource.DEFAULT_CONFIG, def }
-  })
-}
-
-/** The effective value of one topic config. */
-export function topicConfig(set: Record<string, string>, name: string, broker: BrokerConfig): string {
-  if (set[name] !== undefined) return set[name]!
-  return brokerDefault(name, broker) ?? byName.get(name)?.default ?? ''
+export function parseTopicConfig(overrides: Readonly<Record<string, string | null>>, defaults: TopicDefaults): TopicConfig {
+  const set: Record<string, string> = {}
+  for (const [name, value] of Object.entries(overrides)) {
+    const def = byName.get(name)
+    if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config ${quote(name)}`)
+    if (value === null) throw new KafkaError(ErrorCode.INVALID_CONFIG, `config '${name}' needs a value`)
+    set[name] = value
+  }
+  const values: Record<string, unknown> = {}
+  const described: DescribedConfig[] = []
+  for (const def of TOPIC_CONFIGS) {
+    const own = set[def.name]
+    const { value, source } = own !== undefined ? { value: own, source: ConfigSource.TOPIC_CONFIG } : defaultOf(def, defaults)
+    values[def.key] = parseValue(def, value)
+    described.push({ name: def.name, value, source, def })
+  }
+  return { ...(values as TopicConfigValues), overrides: set, described }
 }

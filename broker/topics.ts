@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto'
 import type { LogStore, TopicRecord } from '../storage/log-store.js'
 import { Partition, type Topic } from './partition.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
+import { OFFSETS_TOPIC } from './group/offsets-topic.js'
+import { parseTopicConfig, type TopicConfig, type TopicDefaults } from './topic-configs.js'
 
 /** Kafka's rule (Topic.java): at most 249 characters of [a-zA-Z0-9._-], and not '.' or '..'. */
 export function topicNameProblem(name: string): string | null {
@@ -24,13 +26,14 @@ function unifyCollisionChars(name: string): string {
   return name.replaceAll('.', '_')
 }
 
-export const INTERNAL_TOPICS: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state'])
+export const INTERNAL_TOPICS: ReadonlySet<string> = new Set([OFFSETS_TOPIC, '__transaction_state'])
 
 export interface NewTopic {
   name: string
   partitions: number
   replicationFactor: number
-  configs: Record<string, string>
+  /** From `parseConfig`. */
+  config: TopicConfig
 }
 
 export class TopicManager {
@@ -45,10 +48,17 @@ export class TopicManager {
    */
   private readonly changes = new Map<string, Promise<void>>()
 
+  /** `defaults`: the node's settings that topic configs default to. */
   constructor(
     private readonly store: LogStore,
     private readonly nodeId: number,
+    private readonly defaults: TopicDefaults,
   ) {}
+
+  /** A topic's configs parsed against this node's defaults; throws KafkaError(INVALID_CONFIG) naming a bad config. */
+  parseConfig(overrides: Readonly<Record<string, string | null>>): TopicConfig {
+    return parseTopicConfig(overrides, this.defaults)
+  }
 
   async load(): Promise<void> {
     for (const record of await this.store.listTopics()) {
@@ -61,12 +71,19 @@ export class TopicManager {
     }
   }
 
+  /** Configs were checked when they were set, so one that fails here was not stored by this version of Brook. */
   private topicFrom(record: TopicRecord): Topic {
+    let config: TopicConfig
+    try {
+      config = this.parseConfig(record.configs)
+    } catch (error) {
+      throw new Error(`topic '${record.name}' has a stored config this node cannot use: ${(error as Error).message}`)
+    }
     return {
       name: record.name,
       topicId: record.topicId,
       isInternal: INTERNAL_TOPICS.has(record.name),
-      configs: record.configs,
+      config,
       partitions: [],
       replicationFactor: record.replicationFactor,
     }
@@ -83,7 +100,7 @@ export class TopicManager {
       topicId: topic.topicId,
       partitions: topic.partitions.length,
       replicationFactor: topic.replicationFactor,
-      configs: topic.configs,
+      configs: topic.config.overrides,
       createdAtMs,
     }
   }
@@ -142,7 +159,7 @@ export class TopicManager {
       name: spec.name,
       topicId: randomUUID(),
       isInternal: INTERNAL_TOPICS.has(spec.name),
-      configs: spec.configs,
+      config: spec.config,
       partitions: [],
       replicationFactor: spec.replicationFactor,
     }
@@ -187,12 +204,12 @@ export class TopicManager {
   }
 
   /** Replaces a topic's configs; a topic deleted before this runs is left alone, as `addPartitions` does. */
-  setConfigs(topic: Topic, configs: Record<string, string>): Promise<void> {
+  setConfig(topic: Topic, config: TopicConfig): Promise<void> {
     return this.serialized(topic.name, async () => {
       if (!this.isRegistered(topic)) return
       // Stored first, then applied: a write the storage refuses changes nothing.
-      await this.store.putTopic({ ...this.record(topic), configs })
-      topic.configs = configs
+      await this.store.putTopic({ ...this.record(topic), configs: config.overrides })
+      topic.config = config
     })
   }
 

@@ -8,12 +8,15 @@
  * - tagged fields are written only when their value differs from the default, in ascending tag order; unknown tags
  *   are kept as raw bytes (`unknownTaggedFields`) and written back, never interpreted;
  * - nullable structs carry an int8 marker (-1 null, 1 present);
+ * - a string holds at most 32,767 UTF-8 bytes in every version, compact ones too: longer is a DecodeError when read
+ *   and a RangeError when written;
  * - int64 is a bigint, uuid a lowercase 8-4-4-4-12 hex string, bytes a Buffer view into the frame, records a Buffer
  *   (or, when encoding, a list of Buffers written by reference).
  */
 import { DecodeError, Reader } from './reader.js'
 import { Writer } from './writer.js'
 import { inRange } from './versions.js'
+import { ZERO_UUID } from './constants.js'
 import { PRIMITIVES, UNKNOWN_TAGS, type FieldSpec, type MessageSpec, type UnknownTaggedField } from './schema.js'
 
 type Encode = (writer: Writer, value: any) => void
@@ -27,7 +30,8 @@ export interface Codec<T> {
   decode(reader: Reader): T
 }
 
-export const ZERO_UUID = '00000000-0000-0000-0000-000000000000'
+/** The longest string the protocol carries, compact or not: its int16 length (Kafka's generated code checks 0x7fff). */
+export const MAX_STRING_BYTES = 0x7fff
 
 const cache = new WeakMap<MessageSpec, Map<number, Codec<any>>>()
 
@@ -247,6 +251,8 @@ function primitive(type: string, compact: boolean, nullable: boolean, path: stri
             if (!nullable) throw nullError(path)
             return null
           }
+          // Only a compact length can claim more; Kafka's generated readers refuse it too.
+          if (length > MAX_STRING_BYTES) throw new DecodeError(`${path} of ${length} bytes is longer than a string may be (${MAX_STRING_BYTES})`)
           return reader.utf8(length)
         },
         encode: (writer, value) => {
@@ -257,6 +263,7 @@ function primitive(type: string, compact: boolean, nullable: boolean, path: stri
             return
           }
           const length = Buffer.byteLength(value)
+          if (length > MAX_STRING_BYTES) throw new RangeError(`${path} of ${length} bytes is too long to be encoded (at most ${MAX_STRING_BYTES})`)
           if (compact) writer.uvarint(length + 1)
           else writer.int16(length)
           writer.utf8(value, length)

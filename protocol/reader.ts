@@ -5,11 +5,11 @@
  * length that precedes an allocation (arrays, strings, bytes) is checked against the bytes that remain, so a hostile
  * length never makes us allocate what we were not sent (KAFKA-14063).
  */
+import { ZERO_UUID } from './constants.js'
+
 export class DecodeError extends Error {
   override readonly name = 'DecodeError'
 }
-
-const ZERO_UUID = '00000000-0000-0000-0000-000000000000'
 
 export class Reader {
   offset: number

@@ -1,21 +1,12 @@
 /**
  * A consumer group of the classic rebalance protocol: its members, generation, chosen protocol and committed offsets.
- *
- *                 join                      all members joined          leader's SyncGroup
- *   Empty ──────────────────> PreparingRebalance ──────────────> CompletingRebalance ──────────> Stable
- *     ^  <── last member leaves ──┘   ^    (or rebalance timeout)         │                         │
- *     │                               └──── join / leave / session expiry ┴─────────────────────────┘
- *     └── Dead: deleted, or offsets expired with no members (the group is then forgotten)
- *
- * Invariants
- * - generationId grows by one each time a join completes; every member of a generation was answered with it.
- * - leaderId names a member whenever there are members.
- * - In CompletingRebalance and Stable every member supports `protocolName`.
- * - A member is either awaiting a JoinGroup answer, awaiting a SyncGroup answer, or neither.
- * The coordinator (coordinator.ts) drives transitions; this file holds the data and the pure decisions.
+ * This file holds the data and the pure decisions; the coordinator (coordinator.ts, where the state diagram and the
+ * invariants are) drives the transitions, and the group metadata manager (metadata-manager.ts) stores groups and
+ * offsets in __consumer_offsets.
  */
 import type { JoinGroupResponse } from '../../protocol/messages/join-group.js'
 import type { SyncGroupResponse } from '../../protocol/messages/sync-group.js'
+import { subscribedTopics } from '../../protocol/consumer-protocol.js'
 
 export const GroupState = {
   Empty: 'Empty',
@@ -172,6 +163,14 @@ export class Group {
 
   isFenced(memberId: string, groupInstanceId: string | null): boolean {
     return groupInstanceId !== null && this.staticMembers.has(groupInstanceId) && this.staticMembers.get(groupInstanceId) !== memberId
+  }
+
+  /** The topics the members subscribe to, read from their consumer-protocol metadata; empty without a protocol. */
+  subscribedTopics(): Set<string> {
+    const topics = new Set<string>()
+    if (this.protocolName === null) return topics
+    for (const member of this.members.values()) for (const t of subscribedTopics(member.metadataFor(this.protocolName))) topics.add(t)
+    return topics
   }
 }
 

@@ -21,13 +21,11 @@ import {
   type IncrementalAlterConfigsResponse,
 } from '../../protocol/messages/incremental-alter-configs.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
-import { defineHandler } from '../handler.js'
-import type { Broker } from '../broker.js'
-import { ConfigType, topicConfigDef, validateTopicConfigs } from '../topic-configs.js'
-import { ResourceType } from './configs.js'
+import { ConfigOperation, ConfigType, ResourceType } from '../../protocol/constants.js'
+import { defineHandler, type BrokerServices } from '../handler.js'
+import { quote } from '../quote.js'
+import { topicConfigDef, type TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
-
-export const ConfigOperation = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const
 
 interface Result {
   errorCode: number
@@ -38,10 +36,10 @@ interface Result {
 
 /** Checks a resource, computes its new configs with `change`, validates and (unless validateOnly) stores them. */
 async function alterTopic(
-  broker: Broker,
+  services: BrokerServices,
   resource: { resourceType: number; resourceName: string; configs: { name: string }[] },
   validateOnly: boolean,
-  change: (current: Record<string, string>) => Record<string, string | null>,
+  change: (current: Readonly<Record<string, string>>) => Record<string, string | null>,
 ): Promise<Result> {
   const { resourceType, resourceName } = resource
   const result = (errorCode: number, errorMessage: string | null = null): Result => ({ errorCode, errorMessage, resourceType, resourceName })
@@ -51,26 +49,24 @@ async function alterTopic(
   if (resourceType !== ResourceType.TOPIC) return result(ErrorCode.INVALID_REQUEST, `resource type ${resourceType} is not supported`)
   const names = resource.configs.map((c) => c.name)
   const twice = names.find((name, i) => names.indexOf(name) !== i)
-  if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config '${twice}' appears more than once`)
-  const topic = broker.topics.get(resourceName)
-  if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${resourceName}' does not exist`)
-  let next: Record<string, string | null>
+  if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config ${quote(twice)} appears more than once`)
+  const topic = services.topics.get(resourceName)
+  if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)
+  let config: TopicConfig
   try {
-    next = change(topic.configs)
+    config = services.topics.parseConfig(change(topic.config.overrides))
   } catch (error) {
     if (error instanceof KafkaError) return result(error.code, error.message)
     throw error
   }
-  const problem = validateTopicConfigs(next)
-  if (problem) return result(ErrorCode.INVALID_CONFIG, problem)
   if (!validateOnly) {
     try {
-      await broker.topics.setConfigs(topic, next as Record<string, string>)
+      await services.topics.setConfig(topic, config)
     } catch (error) {
       if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
       throw error
     }
-    broker.log.info(`topic '${topic.name}' configs: ${JSON.stringify(next)}`)
+    services.log.info(`topic '${topic.name}' configs: ${JSON.stringify(config.overrides)}`)
   }
   return result(ErrorCode.NONE)
 }
@@ -78,11 +74,11 @@ async function alterTopic(
 export const alterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfigsResponse>(
   alterConfigs,
   '0-2',
-  async (request, { broker }) => ({
+  async (request, { services }) => ({
     throttleTimeMs: 0,
     responses: await Promise.all(
       request.resources.map((resource) =>
-        alterTopic(broker, resource, request.validateOnly, () => Object.fromEntries(resource.configs.map((c) => [c.name, c.value]))),
+        alterTopic(services, resource, request.validateOnly, () => Object.fromEntries(resource.configs.map((c) => [c.name, c.value]))),
       ),
     ),
   }),
@@ -98,15 +94,15 @@ function listItems(value: string): string[] {
 export const incrementalAlterConfigsHandler = defineHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(
   incrementalAlterConfigs,
   '0-1',
-  async (request, { broker }) => ({
+  async (request, { services }) => ({
     throttleTimeMs: 0,
     responses: await Promise.all(
       request.resources.map((resource) =>
-        alterTopic(broker, resource, request.validateOnly, (current) => {
+        alterTopic(services, resource, request.validateOnly, (current) => {
           const next: Record<string, string | null> = { ...current }
           for (const { name, configOperation, value } of resource.configs) {
             const def = topicConfigDef(name)
-            if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config '${name}'`)
+            if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config ${quote(name)}`)
             switch (configOperation) {
               case ConfigOperation.SET:
                 next[name] = value

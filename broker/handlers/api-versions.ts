@@ -21,12 +21,12 @@ const SOFTWARE = /^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$/
 export const apiVersionsHandler = defineHandler<ApiVersionsRequest, ApiVersionsResponse>(
   apiVersions,
   '0-3',
-  (request, { apiVersion, broker }) => {
+  (request, { apiVersion, services }) => {
     const valid =
       apiVersion < 3 || (SOFTWARE.test(request.clientSoftwareName) && SOFTWARE.test(request.clientSoftwareVersion))
     return {
       errorCode: valid ? ErrorCode.NONE : ErrorCode.INVALID_REQUEST,
-      apiKeys: [...broker.dispatcher.advertised],
+      apiKeys: [...services.apiVersions],
       throttleTimeMs: 0,
     }
   },

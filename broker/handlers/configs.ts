@@ -21,22 +21,20 @@ import {
   type DescribeConfigsResponseDescribeConfigsResourceResult,
 } from '../../protocol/messages/describe-configs.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { defineHandler } from '../handler.js'
-import type { Broker } from '../broker.js'
-import { ConfigSource, ConfigType, resolveTopicConfigs } from '../topic-configs.js'
-
-export const ResourceType = { TOPIC: 2, BROKER: 4 } as const
+import { ConfigSource, ConfigType, ResourceType } from '../../protocol/constants.js'
+import { defineHandler, type BrokerServices } from '../handler.js'
+import { quote } from '../quote.js'
 
 type Entry = DescribeConfigsResponseDescribeConfigsResourceResult
 
 /** This node's settings, under Kafka's broker config names. */
-export function brokerConfigEntries(broker: Broker): { name: string; value: string; type: number; documentation: string }[] {
-  const c = broker.config
+export function brokerConfigEntries(services: BrokerServices): { name: string; value: string; type: number; documentation: string }[] {
+  const c = services.config
   return [
     { name: 'node.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
     { name: 'broker.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
-    { name: 'listeners', value: `PLAINTEXT://${c.host}:${broker.port}`, type: ConfigType.LIST, documentation: 'Where the node listens.' },
-    { name: 'advertised.listeners', value: `PLAINTEXT://${broker.advertisedHost}:${broker.port}`, type: ConfigType.LIST, documentation: 'What clients are told to connect to.' },
+    { name: 'listeners', value: `PLAINTEXT://${c.host}:${services.endpoint.port}`, type: ConfigType.LIST, documentation: 'Where the node listens.' },
+    { name: 'advertised.listeners', value: `PLAINTEXT://${services.endpoint.host}:${services.endpoint.port}`, type: ConfigType.LIST, documentation: 'What clients are told to connect to.' },
     { name: 'log.dirs', value: c.dataDir, type: ConfigType.STRING, documentation: 'The data directory (one LevelDB database).' },
     { name: 'auto.create.topics.enable', value: String(c.autoCreateTopics), type: ConfigType.BOOLEAN, documentation: 'Create unknown topics on Metadata requests.' },
     { name: 'num.partitions', value: String(c.defaultPartitions), type: ConfigType.INT, documentation: 'Partitions of auto-created topics.' },
@@ -46,17 +44,23 @@ export function brokerConfigEntries(broker: Broker): { name: string; value: stri
     { name: 'log.message.timestamp.after.max.ms', value: String(c.logMessageTimestampAfterMaxMs), type: ConfigType.LONG, documentation: 'Default message.timestamp.after.max.ms of topics.' },
     { name: 'log.record.validation.enable', value: String(c.recordValidation), type: ConfigType.BOOLEAN, documentation: 'Whether produce walks the records of a batch (false: headers only).' },
     { name: 'socket.request.max.bytes', value: String(c.socketRequestMaxBytes), type: ConfigType.INT, documentation: 'Largest request frame accepted.' },
+    { name: 'queued.max.requests', value: String(c.queuedMaxRequests), type: ConfigType.INT, documentation: 'Requests the node holds at once before it stops reading more.' },
+    { name: 'queued.max.request.bytes', value: String(c.queuedMaxRequestBytes), type: ConfigType.LONG, documentation: 'Request bytes the node holds at once before it stops reading more.' },
+    { name: 'fetch.max.bytes', value: String(c.fetchMaxBytes), type: ConfigType.INT, documentation: 'Most record bytes in one Fetch answer (one larger first batch excepted).' },
+    { name: 'connections.max.idle.ms', value: String(c.connectionsMaxIdleMs), type: ConfigType.LONG, documentation: 'Idle connections are closed after this long.' },
+    { name: 'max.connections', value: String(c.maxConnections), type: ConfigType.INT, documentation: 'Connections served at once; more wait until one closes.' },
+    { name: 'max.connections.per.ip', value: String(c.maxConnectionsPerIp), type: ConfigType.INT, documentation: 'Connections from one address; more are closed.' },
     { name: 'log.retention.check.interval.ms', value: String(c.retentionCheckIntervalMs), type: ConfigType.LONG, documentation: 'How often retention runs.' },
     { name: 'log.flush.interval.messages', value: c.fsync ? '1' : '9223372036854775807', type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).' },
   ]
 }
 
-function describeTopic(broker: Broker, name: string, keys: string[] | null, request: DescribeConfigsRequest, version: number): DescribeConfigsResponseDescribeConfigsResult {
-  const topic = broker.topics.get(name)
+function describeTopic(services: BrokerServices, name: string, keys: string[] | null, request: DescribeConfigsRequest, version: number): DescribeConfigsResponseDescribeConfigsResult {
+  const topic = services.topics.get(name)
   if (!topic) {
-    return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic '${name}' does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
+    return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${quote(name)} does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
   }
-  const configs: Entry[] = resolveTopicConfigs(topic.configs, broker.config)
+  const configs: Entry[] = topic.config.described
     .filter((c) => keys === null || keys.includes(c.name))
     .map((c) => ({
       name: c.name,
@@ -77,11 +81,11 @@ function describeTopic(broker: Broker, name: string, keys: string[] | null, requ
   return { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: ResourceType.TOPIC, resourceName: name, configs }
 }
 
-function describeBroker(broker: Broker, name: string, keys: string[] | null, request: DescribeConfigsRequest): DescribeConfigsResponseDescribeConfigsResult {
-  if (name !== '' && name !== String(broker.nodeId)) {
-    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `this is broker ${broker.nodeId}, not '${name}'`, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
+function describeBroker(services: BrokerServices, name: string, keys: string[] | null, request: DescribeConfigsRequest): DescribeConfigsResponseDescribeConfigsResult {
+  if (name !== '' && name !== String(services.endpoint.nodeId)) {
+    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `this is broker ${services.endpoint.nodeId}, not ${quote(name)}`, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
   }
-  const configs: Entry[] = brokerConfigEntries(broker)
+  const configs: Entry[] = brokerConfigEntries(services)
     .filter((c) => keys === null || keys.includes(c.name))
     .map((c) => ({
       name: c.name,
@@ -100,11 +104,11 @@ function describeBroker(broker: Broker, name: string, keys: string[] | null, req
 export const describeConfigsHandler = defineHandler<DescribeConfigsRequest, DescribeConfigsResponse>(
   describeConfigs,
   '0-4',
-  (request, { broker, apiVersion }) => ({
+  (request, { services, apiVersion }) => ({
     throttleTimeMs: 0,
     results: request.resources.map(({ resourceType, resourceName, configurationKeys }) => {
-      if (resourceType === ResourceType.TOPIC) return describeTopic(broker, resourceName, configurationKeys, request, apiVersion)
-      if (resourceType === ResourceType.BROKER) return describeBroker(broker, resourceName, configurationKeys, request)
+      if (resourceType === ResourceType.TOPIC) return describeTopic(services, resourceName, configurationKeys, request, apiVersion)
+      if (resourceType === ResourceType.BROKER) return describeBroker(services, resourceName, configurationKeys, request)
       return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `resource type ${resourceType} is not supported`, resourceType, resourceName, configs: [] }
     }),
   }),

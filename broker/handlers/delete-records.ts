@@ -18,7 +18,6 @@ import {
 } from '../../protocol/messages/delete-records.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { defineHandler } from '../handler.js'
-import { topicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 
 const HIGH_WATERMARK = -1n
@@ -26,17 +25,16 @@ const HIGH_WATERMARK = -1n
 export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRecordsResponse>(
   deleteRecords,
   '0-2',
-  async (request, { broker }) => ({
+  async (request, { services }) => ({
     throttleTimeMs: 0,
     topics: await Promise.all(
       request.topics.map(async (wanted) => ({
         name: wanted.name,
         partitions: await Promise.all(
           wanted.partitions.map(async ({ partitionIndex, offset }) => {
-            const partition = broker.topics.partition(wanted.name, partitionIndex)
+            const partition = services.topics.partition(wanted.name, partitionIndex)
             if (!partition) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
-            const policy = topicConfig(partition.topic.configs, 'cleanup.policy', broker.config).split(',').map((s) => s.trim())
-            if (!policy.includes('delete')) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.POLICY_VIOLATION }
+            if (!partition.topic.config.cleanupPolicy.delete) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.POLICY_VIOLATION }
             const target = offset === HIGH_WATERMARK ? partition.highWatermark : offset
             if (target < 0n || target > partition.highWatermark) {
               return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE }
@@ -48,7 +46,7 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
                 if (!(error instanceof StorageError)) throw error
                 return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.KAFKA_STORAGE_ERROR }
               }
-              broker.log.info(`${wanted.name}-${partitionIndex}: records before ${target} deleted`)
+              services.log.info(`${wanted.name}-${partitionIndex}: records before ${target} deleted`)
             }
             return { partitionIndex, lowWatermark: partition.logStartOffset, errorCode: ErrorCode.NONE }
           }),

@@ -23,7 +23,7 @@ const CONTROLLER_ENDPOINTS = 2
 export const describeClusterHandler = defineHandler<DescribeClusterRequest, DescribeClusterResponse>(
   describeCluster,
   '0-1',
-  (request, { broker }) => {
+  (request, { services }) => {
     const brokersOnly = request.endpointType === BROKER_ENDPOINTS
     const errorCode = brokersOnly
       ? ErrorCode.NONE
@@ -35,9 +35,9 @@ export const describeClusterHandler = defineHandler<DescribeClusterRequest, Desc
       errorCode,
       errorMessage: brokersOnly ? null : `endpoint type ${request.endpointType} cannot be described here; brokers (1) can`,
       endpointType: request.endpointType,
-      clusterId: broker.clusterId,
-      controllerId: broker.nodeId,
-      brokers: brokersOnly ? [{ brokerId: broker.nodeId, host: broker.advertisedHost, port: broker.port, rack: null }] : [],
+      clusterId: services.clusterId,
+      controllerId: services.endpoint.nodeId,
+      brokers: brokersOnly ? [{ brokerId: services.endpoint.nodeId, host: services.endpoint.host, port: services.endpoint.port, rack: null }] : [],
       clusterAuthorizedOperations: -2147483648,
     }
   },

@@ -8,6 +8,11 @@
  *   records below it), up to the high watermark (read_uncommitted) or the last stable offset (read_committed).
  *   Reads stop before `partitionMaxBytes` and the request's `maxBytes` would be passed, except that the first
  *   partition with data returns at least one whole batch (minOneMessage), so a large batch never blocks a consumer.
+ * - The answer is capped by the broker's `fetch.max.bytes` as well (KafkaApis: min(maxBytes, fetch.max.bytes)), so a
+ *   client asking for 2^31-1 bytes gets at most fetch.max.bytes, or one batch when the first is larger.
+ * - A Fetch mutes its connection (no further request is read until its answer has left the socket), so fetches a
+ *   client pipelines but does not read cannot pile up answers; while parked it does not count against
+ *   queued.max.requests, as Kafka's fetch purgatory holds requests outside the request queue.
  * - `fetchOffset` below the log start or above the log end: OFFSET_OUT_OF_RANGE; at the high watermark: no records.
  * - `currentLeaderEpoch` (v9+) is checked: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
  * - Fetch sessions (KIP-227) are declined: the answer's session id is 0, so clients keep sending full fetches.
@@ -26,10 +31,9 @@ import {
   type FetchResponseFetchableTopicResponse,
 } from '../../protocol/messages/fetch.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { IsolationLevel } from '../../protocol/constants.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
-
-const READ_COMMITTED = 1
 
 function failedPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
   return {
@@ -47,10 +51,11 @@ function failedPartition(partitionIndex: number, errorCode: number): FetchRespon
 export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
   fetch,
   '4-17',
-  async (request, { broker, apiVersion, signal }) => {
+  async (request, { services, apiVersion, signal, parked }) => {
     const byId = apiVersion >= 13
-    const readCommitted = request.isolationLevel === READ_COMMITTED
+    const readCommitted = request.isolationLevel === IsolationLevel.READ_COMMITTED
     const deadline = Date.now() + Math.max(0, request.maxWaitMs)
+    const maxBytes = Math.min(request.maxBytes, services.config.fetchMaxBytes)
 
     // Topics are looked up again on every pass, not once: a topic deleted while the fetch is parked must answer with
     // its error at once (the deletion wakes the fetch), not go back to waiting on the old partition's log.
@@ -60,7 +65,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       const readable: Watched[] = []
       const responses: FetchResponseFetchableTopicResponse[] = []
       for (const target of request.topics) {
-        const topic = byId ? broker.topics.getById(target.topicId) : broker.topics.get(target.topic)
+        const topic = byId ? services.topics.getById(target.topicId) : services.topics.get(target.topic)
         const unknownTopicError = !topic && byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         const partitions: FetchResponsePartitionData[] = []
         for (const wanted of target.partitions) {
@@ -78,7 +83,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
           }
           const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
           readable.push({ partition, highWatermark: partition.highWatermark })
-          const budget = Math.min(wanted.partitionMaxBytes, request.maxBytes - bytes)
+          const budget = Math.min(wanted.partitionMaxBytes, maxBytes - bytes)
           const records =
             budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }) : []
           for (const batch of records) bytes += batch.length
@@ -104,9 +109,11 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted) {
         return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
       }
+      parked()
       await waitForData(readable, remaining, signal)
     }
   },
+  { mutesConnection: true },
 )
 
 /** A partition a parked fetch waits on, with the high watermark its last read saw. */

@@ -16,7 +16,7 @@
  * - Storage failures (the node refuses writes, see broker.ts): FindCoordinator and JoinGroup answer
  *   COORDINATOR_NOT_AVAILABLE when __consumer_offsets cannot be created (Kafka's answer while the coordinator's
  *   partition has no leader); a write to it that fails is NOT_COORDINATOR, as Kafka's coordinator translates
- *   KAFKA_STORAGE_ERROR (SyncGroup, DeleteGroups; coordinator.ts appendErrorCode). Reads (DescribeGroups,
+ *   KAFKA_STORAGE_ERROR (SyncGroup, DeleteGroups; metadata-manager.ts appendErrorCode). Reads (DescribeGroups,
  *   ListGroups, OffsetFetch) go on.
  *
  * Version notes
@@ -33,23 +33,22 @@ import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse
 import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../../protocol/messages/list-groups.js'
 import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
 import { ErrorCode, errorInfo } from '../../protocol/errors.js'
-import { defineHandler } from '../handler.js'
-import type { Broker } from '../broker.js'
+import { CoordinatorType } from '../../protocol/constants.js'
+import { defineHandler, type BrokerServices } from '../handler.js'
+import { quote } from '../quote.js'
 import { GroupState } from '../group/group.js'
-import { appendErrorCode } from '../group/coordinator.js'
+import { appendErrorCode } from '../group/metadata-manager.js'
 import { OFFSETS_TOPIC } from '../group/offsets-topic.js'
 import { StorageError } from '../../storage/log-store.js'
 
-const KeyType = { GROUP: 0, TRANSACTION: 1 } as const
-
 /** `offsetsTopicProblem`: why __consumer_offsets could not be created, if it could not. */
-function coordinatorFor(broker: Broker, key: string, keyType: number, offsetsTopicProblem: string | null) {
+function coordinatorFor(services: BrokerServices, key: string, keyType: number, offsetsTopicProblem: string | null) {
   const [errorCode, errorMessage] =
-    keyType === KeyType.GROUP
+    keyType === CoordinatorType.GROUP
       ? offsetsTopicProblem === null
         ? [ErrorCode.NONE, null]
         : [ErrorCode.COORDINATOR_NOT_AVAILABLE, offsetsTopicProblem]
-      : keyType === KeyType.TRANSACTION
+      : keyType === CoordinatorType.TRANSACTION
         ? [ErrorCode.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported yet']
         : [ErrorCode.INVALID_REQUEST, `unknown key type ${keyType}`]
   const found = errorCode === ErrorCode.NONE
@@ -57,29 +56,29 @@ function coordinatorFor(broker: Broker, key: string, keyType: number, offsetsTop
     key,
     errorCode,
     errorMessage,
-    nodeId: found ? broker.nodeId : -1,
-    host: found ? broker.advertisedHost : '',
-    port: found ? broker.port : -1,
+    nodeId: found ? services.endpoint.nodeId : -1,
+    host: found ? services.endpoint.host : '',
+    port: found ? services.endpoint.port : -1,
   }
 }
 
 export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, FindCoordinatorResponse>(
   findCoordinator,
   '0-4',
-  async (request, { broker, apiVersion }) => {
+  async (request, { services, apiVersion }) => {
     let problem: string | null = null
-    if (request.keyType === KeyType.GROUP) {
+    if (request.keyType === CoordinatorType.GROUP) {
       try {
-        await broker.groups.ensureOffsetsTopic()
+        await services.groups.ensureOffsetsTopic()
       } catch (error) {
         if (!(error instanceof StorageError)) throw error
         problem = `${OFFSETS_TOPIC} cannot be created: ${error.message}`
       }
     }
     if (apiVersion >= 4) {
-      return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map((key) => coordinatorFor(broker, key, request.keyType, problem)) }
+      return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map((key) => coordinatorFor(services, key, request.keyType, problem)) }
     }
-    const { errorCode, errorMessage, nodeId, host, port } = coordinatorFor(broker, request.key, request.keyType, problem)
+    const { errorCode, errorMessage, nodeId, host, port } = coordinatorFor(services, request.key, request.keyType, problem)
     return { throttleTimeMs: 0, errorCode, errorMessage, nodeId, host, port }
   },
 )
@@ -87,10 +86,12 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
 export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupResponse>(
   joinGroup,
   '0-9',
-  async (request, { broker, apiVersion, clientId, remoteHost }) => {
+  async (request, { services, apiVersion, clientId, remoteHost, parked }) => {
+    // A join waits for the rebalance, which needs the other members' joins read: it must not hold a queue place.
+    parked()
     let response: JoinGroupResponse
     try {
-      response = await broker.groups.join(request, { apiVersion, clientId: clientId ?? '', clientHost: `/${remoteHost}` })
+      response = await services.groups.join(request, { apiVersion, clientId: clientId ?? '', clientHost: `/${remoteHost}` })
     } catch (error) {
       // The join itself writes nothing; only creating __consumer_offsets can fail.
       if (!(error instanceof StorageError)) throw error
@@ -105,23 +106,27 @@ export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupRespons
 export const syncGroupHandler = defineHandler<SyncGroupRequest, SyncGroupResponse>(
   syncGroup,
   '0-5',
-  async (request, { broker }) => ({ throttleTimeMs: 0, ...(await broker.groups.sync(request)) }),
+  async (request, { services, parked }) => {
+    // A follower's sync waits for the leader's.
+    parked()
+    return { throttleTimeMs: 0, ...(await services.groups.sync(request)) }
+  },
 )
 
-export const heartbeatHandler = defineHandler<HeartbeatRequest, HeartbeatResponse>(heartbeat, '0-4', (request, { broker }) => ({
+export const heartbeatHandler = defineHandler<HeartbeatRequest, HeartbeatResponse>(heartbeat, '0-4', (request, { services }) => ({
   throttleTimeMs: 0,
-  errorCode: broker.groups.heartbeat(request.groupId, request.generationId, request),
+  errorCode: services.groups.heartbeat(request.groupId, request.generationId, request),
 }))
 
 export const leaveGroupHandler = defineHandler<LeaveGroupRequest, LeaveGroupResponse>(
   leaveGroup,
   '0-5',
-  (request, { broker, apiVersion }) => {
+  (request, { services, apiVersion }) => {
     if (apiVersion < 3) {
-      const result = broker.groups.leave(request.groupId, [{ memberId: request.memberId, groupInstanceId: null }])
+      const result = services.groups.leave(request.groupId, [{ memberId: request.memberId, groupInstanceId: null }])
       return { throttleTimeMs: 0, errorCode: result.members[0]!.errorCode, members: [] }
     }
-    const result = broker.groups.leave(request.groupId, request.members)
+    const result = services.groups.leave(request.groupId, request.members)
     return {
       throttleTimeMs: 0,
       errorCode: result.errorCode,
@@ -133,10 +138,10 @@ export const leaveGroupHandler = defineHandler<LeaveGroupRequest, LeaveGroupResp
 export const describeGroupsHandler = defineHandler<DescribeGroupsRequest, DescribeGroupsResponse>(
   describeGroups,
   '0-5',
-  (request, { broker }) => ({
+  (request, { services }) => ({
     throttleTimeMs: 0,
     groups: request.groups.map((groupId) => {
-      const group = broker.groups.describe(groupId)
+      const group = services.groups.describe(groupId)
       if (!group) {
         return { errorCode: ErrorCode.NONE, groupId, groupState: GroupState.Dead, protocolType: '', protocolData: '', members: [] }
       }
@@ -161,12 +166,12 @@ export const describeGroupsHandler = defineHandler<DescribeGroupsRequest, Descri
   }),
 )
 
-export const listGroupsHandler = defineHandler<ListGroupsRequest, ListGroupsResponse>(listGroups, '0-4', (request, { broker }) => {
+export const listGroupsHandler = defineHandler<ListGroupsRequest, ListGroupsResponse>(listGroups, '0-4', (request, { services }) => {
   const states = new Set(request.statesFilter.map((s) => s.toLowerCase()))
   return {
     throttleTimeMs: 0,
     errorCode: ErrorCode.NONE,
-    groups: broker.groups
+    groups: services.groups
       .list()
       .filter((g) => states.size === 0 || states.has(g.state.toLowerCase()))
       .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state })),
@@ -176,19 +181,19 @@ export const listGroupsHandler = defineHandler<ListGroupsRequest, ListGroupsResp
 export const deleteGroupsHandler = defineHandler<DeleteGroupsRequest, DeleteGroupsResponse>(
   deleteGroups,
   '0-2',
-  async (request, { broker }) => ({
+  async (request, { services }) => ({
     throttleTimeMs: 0,
     results: await Promise.all(
       request.groupsNames.map(async (groupId) => {
         let errorCode: number
         try {
-          errorCode = await broker.groups.deleteGroup(groupId)
+          errorCode = await services.groups.deleteGroup(groupId)
         } catch (error) {
           if (!(error instanceof StorageError)) throw error
           errorCode = appendErrorCode(error)
         }
-        if (errorCode === ErrorCode.NONE) broker.log.info(`deleted group '${groupId}'`)
-        else broker.log.debug(`delete group '${groupId}': ${errorInfo(errorCode).name}`)
+        if (errorCode === ErrorCode.NONE) services.log.info(`deleted group ${quote(groupId)}`)
+        else services.log.debug(`delete group ${quote(groupId)}: ${errorInfo(errorCode).name}`)
         return { groupId, errorCode }
       }),
     ),

@@ -30,32 +30,26 @@ import {
   type ListOffsetsResponseListOffsetsPartitionResponse,
 } from '../../protocol/messages/list-offsets.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { IsolationLevel, OffsetSpec } from '../../protocol/constants.js'
 import { inflationLimit } from '../../protocol/compression.js'
 import type { RecordSearch, TimestampMatch } from '../../storage/partition-log.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
-import { topicConfig } from '../topic-configs.js'
 import { batchInflater } from '../batch-inflater.js'
-import type { BrokerConfig } from '../config.js'
-
-const EARLIEST = -2n
-const LATEST = -1n
-const MAX_TIMESTAMP = -3n
-const READ_COMMITTED = 1
 
 const NONE_FOUND: TimestampMatch = { offset: -1n, timestamp: -1n, leaderEpoch: -1 }
 
 /** Reads a stored batch's records through the batch inflater, bounded by the topic's max.message.bytes. */
-function recordSearch(partition: Partition, config: BrokerConfig): RecordSearch {
-  const maxMessageBytes = Number(topicConfig(partition.topic.configs, 'max.message.bytes', config))
+function recordSearch(partition: Partition): RecordSearch {
+  const maxMessageBytes = partition.topic.config.maxMessageBytes
   return (batch, query) => batchInflater.search(batch, { ...query, maxInflatedBytes: inflationLimit(Math.max(maxMessageBytes, batch.length)) })
 }
 
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponse>(
   listOffsets,
   '0-7',
-  async (request, { broker, apiVersion }) => {
-    const readCommitted = apiVersion >= 2 && request.isolationLevel === READ_COMMITTED
+  async (request, { services, apiVersion }) => {
+    const readCommitted = apiVersion >= 2 && request.isolationLevel === IsolationLevel.READ_COMMITTED
     const key = (topic: string, partition: number): string => `${topic}\0${partition}`
     const mentions = new Map<string, number>()
     for (const topic of request.topics) {
@@ -63,7 +57,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
     }
     const topics = await Promise.all(
       request.topics.map(async (wanted) => {
-        const topic = broker.topics.get(wanted.name)
+        const topic = services.topics.get(wanted.name)
         const partitions = await Promise.all(
           wanted.partitions.map(async (p): Promise<ListOffsetsResponseListOffsetsPartitionResponse> => {
             const answer = (errorCode: number, found: TimestampMatch = NONE_FOUND): ListOffsetsResponseListOffsetsPartitionResponse => ({
@@ -81,10 +75,10 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             if (epochError !== ErrorCode.NONE) return answer(epochError)
             const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
             const current = partition.leaderEpoch
-            if (p.timestamp === EARLIEST) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
-            if (p.timestamp === LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
-            const search = { upTo, search: recordSearch(partition, broker.config) }
-            if (p.timestamp === MAX_TIMESTAMP) {
+            if (p.timestamp === OffsetSpec.EARLIEST) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
+            if (p.timestamp === OffsetSpec.LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
+            const search = { upTo, search: recordSearch(partition) }
+            if (p.timestamp === OffsetSpec.MAX_TIMESTAMP) {
               if (apiVersion < 7) return answer(ErrorCode.UNSUPPORTED_VERSION)
               return answer(ErrorCode.NONE, (await partition.log.offsetOfMaxTimestamp(search)) ?? NONE_FOUND)
             }

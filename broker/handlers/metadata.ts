@@ -16,6 +16,8 @@
  *
  * Version notes
  * - v10+ carries topic ids; v12 lets the request name a topic by id alone (name null) and answers with its name.
+ *   Before v12 a null name is an invalid request (KafkaApis.handleTopicMetadataRequest): that topic is answered with
+ *   INVALID_REQUEST and an empty name, since the response's name cannot be null before v12 either.
  * - Authorized operations (v8+) are answered with Kafka's "not requested" value, -2147483648, as Brook has no ACLs.
  */
 import {
@@ -25,13 +27,12 @@ import {
   type MetadataResponseTopic,
 } from '../../protocol/messages/metadata.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
-import { ZERO_UUID } from '../../protocol/codec.js'
-import { defineHandler } from '../handler.js'
-import type { Broker } from '../broker.js'
+import { ZERO_UUID } from '../../protocol/constants.js'
+import { defineHandler, type BrokerServices } from '../handler.js'
 import type { Topic } from '../partition.js'
 import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
 import { StorageError } from '../../storage/log-store.js'
-import { counted } from '../wording.js'
+import { counted } from '../../client/wording.js'
 
 export function describeTopic(topic: Topic): MetadataResponseTopic {
   return {
@@ -55,27 +56,27 @@ function missing(name: string | null, errorCode: number, topicId = ZERO_UUID): M
   return { errorCode, name, topicId, isInternal: false, partitions: [] }
 }
 
-async function lookupOrCreate(broker: Broker, name: string, autoCreate: boolean): Promise<MetadataResponseTopic> {
-  const topic = broker.topics.get(name)
+async function lookupOrCreate(services: BrokerServices, name: string, autoCreate: boolean): Promise<MetadataResponseTopic> {
+  const topic = services.topics.get(name)
   if (topic) return describeTopic(topic)
   if (topicNameProblem(name)) return missing(name, ErrorCode.INVALID_TOPIC_EXCEPTION)
-  if (!autoCreate || !broker.config.autoCreateTopics || INTERNAL_TOPICS.has(name)) {
+  if (!autoCreate || !services.config.autoCreateTopics || INTERNAL_TOPICS.has(name)) {
     return missing(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
   }
   try {
-    const { topic: created, created: isNew } = await broker.topics.getOrCreate({
+    const { topic: created, created: isNew } = await services.topics.getOrCreate({
       name,
-      partitions: broker.config.defaultPartitions,
+      partitions: services.config.defaultPartitions,
       replicationFactor: 1,
-      configs: {},
+      config: services.topics.parseConfig({}),
     })
-    if (isNew) broker.log.info(`auto-created topic '${name}' with ${counted(created.partitions.length, 'partition')}`)
+    if (isNew) services.log.info(`auto-created topic '${name}' with ${counted(created.partitions.length, 'partition')}`)
     return describeTopic(created)
   } catch (error) {
     if (error instanceof StorageError) return missing(name, ErrorCode.LEADER_NOT_AVAILABLE)
     if (!(error instanceof KafkaError)) throw error
     // The Metadata answer has no room for a message: the log says why (a name that collides, for one).
-    broker.log.debug(`not auto-creating topic '${name}': ${error.message}`)
+    services.log.debug(`not auto-creating topic '${name}': ${error.message}`)
     return missing(name, error.code)
   }
 }
@@ -83,23 +84,24 @@ async function lookupOrCreate(broker: Broker, name: string, autoCreate: boolean)
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(
   metadata,
   '0-12',
-  async (request, { broker, apiVersion }) => {
+  async (request, { services, apiVersion }) => {
     const all = request.topics === null || (apiVersion === 0 && request.topics.length === 0)
     const autoCreate = apiVersion < 4 || request.allowAutoTopicCreation
     const topics = all
-      ? broker.topics.list().map(describeTopic)
+      ? services.topics.list().map(describeTopic)
       : await Promise.all(
           request.topics!.map((wanted) => {
-            if (wanted.name !== null) return lookupOrCreate(broker, wanted.name, autoCreate)
-            const topic = broker.topics.getById(wanted.topicId)
+            if (wanted.name !== null) return lookupOrCreate(services, wanted.name, autoCreate)
+            if (apiVersion < 12) return missing('', ErrorCode.INVALID_REQUEST, wanted.topicId)
+            const topic = services.topics.getById(wanted.topicId)
             return topic ? describeTopic(topic) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
           }),
         )
     return {
       throttleTimeMs: 0,
-      brokers: [{ nodeId: broker.nodeId, host: broker.advertisedHost, port: broker.port, rack: null }],
-      clusterId: broker.clusterId,
-      controllerId: broker.nodeId,
+      brokers: [{ nodeId: services.endpoint.nodeId, host: services.endpoint.host, port: services.endpoint.port, rack: null }],
+      clusterId: services.clusterId,
+      controllerId: services.endpoint.nodeId,
       topics,
     }
   },

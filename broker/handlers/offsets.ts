@@ -11,7 +11,7 @@
  *   for an unknown group; a null topic list (v2+) means every partition the group has an offset for.
  * - OffsetDelete: GROUP_ID_NOT_FOUND for an unknown group, GROUP_SUBSCRIBED_TO_TOPIC for topics members consume.
  * - Storage failures: a commit or delete the node cannot write is NOT_COORDINATOR (Kafka's translation of
- *   KAFKA_STORAGE_ERROR, coordinator.ts appendErrorCode); COORDINATOR_NOT_AVAILABLE while __consumer_offsets cannot
+ *   KAFKA_STORAGE_ERROR, metadata-manager.ts appendErrorCode); COORDINATOR_NOT_AVAILABLE while __consumer_offsets cannot
  *   be created. OffsetFetch answers from memory, so it goes on.
  *
  * Version notes
@@ -22,15 +22,14 @@ import { offsetCommit, type OffsetCommitRequest, type OffsetCommitResponse } fro
 import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../../protocol/messages/offset-fetch.js'
 import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../protocol/messages/offset-delete.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { defineHandler } from '../handler.js'
-import type { Broker } from '../broker.js'
-import { appendErrorCode } from '../group/coordinator.js'
+import { defineHandler, type BrokerServices } from '../handler.js'
+import { appendErrorCode } from '../group/metadata-manager.js'
 import { StorageError } from '../../storage/log-store.js'
 
 export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetCommitResponse>(
   offsetCommit,
   '0-9',
-  async (request, { broker, apiVersion }) => {
+  async (request, { services, apiVersion }) => {
     const offsets = request.topics.flatMap((t) =>
       t.partitions.map((p) => ({
         topic: t.name,
@@ -44,7 +43,7 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
     const identity = { memberId: apiVersion === 0 ? '' : request.memberId, groupInstanceId: request.groupInstanceId }
     let codes: number[]
     try {
-      codes = await broker.groups.commitOffsets(request.groupId, generationId, identity, offsets)
+      codes = await services.groups.commitOffsets(request.groupId, generationId, identity, offsets)
     } catch (error) {
       // Failed writes are answered inside commitOffsets; only creating __consumer_offsets throws.
       if (!(error instanceof StorageError)) throw error
@@ -61,9 +60,9 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
   },
 )
 
-function fetchGroup(broker: Broker, groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null) {
+function fetchGroup(services: BrokerServices, groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null) {
   const wanted = topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }))
-  return broker.groups.fetchOffsets(groupId, wanted).map(({ topic, partitions }) => ({
+  return services.groups.fetchOffsets(groupId, wanted).map(({ topic, partitions }) => ({
     name: topic,
     partitions: partitions.map(({ partition, committed }) => ({
       partitionIndex: partition,
@@ -78,25 +77,25 @@ function fetchGroup(broker: Broker, groupId: string, topics: { name: string; par
 export const offsetFetchHandler = defineHandler<OffsetFetchRequest, OffsetFetchResponse>(
   offsetFetch,
   '0-9',
-  (request, { broker, apiVersion }) => {
+  (request, { services, apiVersion }) => {
     if (apiVersion >= 8) {
       return {
         throttleTimeMs: 0,
-        groups: request.groups.map((g) => ({ groupId: g.groupId, topics: fetchGroup(broker, g.groupId, g.topics), errorCode: ErrorCode.NONE })),
+        groups: request.groups.map((g) => ({ groupId: g.groupId, topics: fetchGroup(services, g.groupId, g.topics), errorCode: ErrorCode.NONE })),
       }
     }
-    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, topics: fetchGroup(broker, request.groupId, request.topics) }
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, topics: fetchGroup(services, request.groupId, request.topics) }
   },
 )
 
 export const offsetDeleteHandler = defineHandler<OffsetDeleteRequest, OffsetDeleteResponse>(
   offsetDelete,
   '0',
-  async (request, { broker }) => {
+  async (request, { services }) => {
     const wanted = request.topics.map((t) => ({ topic: t.name, partitions: t.partitions.map((p) => p.partitionIndex) }))
-    let result: Awaited<ReturnType<typeof broker.groups.deleteOffsets>>
+    let result: Awaited<ReturnType<typeof services.groups.deleteOffsets>>
     try {
-      result = await broker.groups.deleteOffsets(request.groupId, wanted)
+      result = await services.groups.deleteOffsets(request.groupId, wanted)
     } catch (error) {
       if (!(error instanceof StorageError)) throw error
       result = { errorCode: appendErrorCode(error), results: [] }

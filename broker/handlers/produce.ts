@@ -47,7 +47,6 @@ import { ErrorCode, errorInfo } from '../../protocol/errors.js'
 import { checkProducedBatch, setMaxTimestamp, type RecordsCheck } from '../../protocol/record-batch.js'
 import { inflationLimit } from '../../protocol/compression.js'
 import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler } from '../handler.js'
-import { topicConfig } from '../topic-configs.js'
 import { batchInflater } from '../batch-inflater.js'
 import type { Partition } from '../partition.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -99,11 +98,11 @@ function failed(index: number, errorCode: number, message?: string, recordErrors
 export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
   produce,
   '0-9',
-  async (request, { broker, apiVersion }) => {
+  async (request, { services, apiVersion }) => {
     const { acks } = request
     const results: Promise<PartitionResult>[][] = []
     for (const topicData of request.topicData) {
-      const topic = broker.topics.get(topicData.name)
+      const topic = services.topics.get(topicData.name)
       results.push(
         topicData.partitionData.map(async ({ index, records }): Promise<PartitionResult> => {
           if (apiVersion < 3) return failed(index, ErrorCode.UNSUPPORTED_VERSION, 'Produce v0-2 (message format v0/v1) is not supported; use v3 or later')
@@ -114,37 +113,36 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             return failed(index, ErrorCode.INVALID_TOPIC_EXCEPTION, `cannot produce to the internal topic '${topic.name}'`)
           }
           if (records === null) return failed(index, ErrorCode.INVALID_RECORD, 'records are null')
-          const setting = (name: string): string => topicConfig(topic.configs, name, broker.config)
-          const maxMessageBytes = Number(setting('max.message.bytes'))
-          const check = checkProducedBatch(records, { allowZstd: apiVersion >= 7, maxMessageBytes })
+          // Read once: an AlterConfigs while this batch is checked applies from the next batch on.
+          const config = topic.config
+          const check = checkProducedBatch(records, { allowZstd: apiVersion >= 7, maxMessageBytes: config.maxMessageBytes })
           if (!check.ok) return failed(index, check.errorCode, check.message)
           if (check.header.producerId >= 0n) {
             return failed(index, ErrorCode.UNKNOWN_PRODUCER_ID, 'idempotent and transactional producers are not supported yet')
           }
-          const logAppendTime = setting('message.timestamp.type') === 'LogAppendTime'
-          const compacted = setting('cleanup.policy').includes('compact')
+          const logAppendTime = config.messageTimestampType === 'LogAppendTime'
+          const compacted = config.cleanupPolicy.compact
           const verdict: RecordsCheck | Promise<RecordsCheck> =
-            broker.config.recordValidation || compacted
+            services.config.recordValidation || compacted
               ? batchInflater.validate(records, {
                   now: Date.now(),
                   timestampBounds: logAppendTime
                     ? null
-                    : { beforeMaxMs: Number(setting('message.timestamp.before.max.ms')), afterMaxMs: Number(setting('message.timestamp.after.max.ms')) },
+                    : { beforeMaxMs: config.messageTimestampBeforeMaxMs, afterMaxMs: config.messageTimestampAfterMaxMs },
                   requireKeys: compacted,
-                  maxInflatedBytes: inflationLimit(maxMessageBytes),
+                  maxInflatedBytes: inflationLimit(config.maxMessageBytes),
                 })
               : { ok: true, maxTimestamp: check.header.maxTimestamp }
           const settled =
             verdict instanceof Promise
               ? verdict.catch((error: Error): RecordsCheck => {
-                  broker.log.error(`checking a batch for ${topic.name}-${index} failed: ${error.message}`)
+                  services.log.error(`checking a batch for ${topic.name}-${index} failed: ${error.message}`)
                   return { ok: false, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, message: 'the batch could not be checked', recordErrors: [] }
                 })
               : verdict
           return appendOrder.run(partition, settled, async (verdict) => {
             if (!verdict.ok) return failed(index, verdict.errorCode, verdict.message, verdict.recordErrors)
-            const minInsync = Number(setting('min.insync.replicas'))
-            if (acks === -1 && partition.isr.length < minInsync) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
+            if (acks === -1 && partition.isr.length < config.minInsyncReplicas) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
             if (!logAppendTime && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)
             const appendTime = logAppendTime ? BigInt(Date.now()) : undefined
             try {
@@ -160,10 +158,10 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             } catch (error) {
               // A storage failure is logged once, by the node; each append it refuses only here, quietly.
               if (error instanceof StorageError) {
-                broker.log.debug(`append to ${topic.name}-${index} refused: ${error.message}`)
+                services.log.debug(`append to ${topic.name}-${index} refused: ${error.message}`)
                 return failed(index, ErrorCode.KAFKA_STORAGE_ERROR, error.message)
               }
-              broker.log.error(`append to ${topic.name}-${index} failed: ${(error as Error).message}`)
+              services.log.error(`append to ${topic.name}-${index} failed: ${(error as Error).message}`)
               return failed(index, ErrorCode.KAFKA_STORAGE_ERROR)
             }
           })

@@ -32,13 +32,13 @@ import {
   type CreatePartitionsResponse,
 } from '../../protocol/messages/create-partitions.js'
 import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
-import { ZERO_UUID } from '../../protocol/codec.js'
-import { defineHandler } from '../handler.js'
-import type { Broker } from '../broker.js'
+import { ZERO_UUID } from '../../protocol/constants.js'
+import { defineHandler, type BrokerServices } from '../handler.js'
+import { quote } from '../quote.js'
 import { topicNameProblem } from '../topics.js'
-import { resolveTopicConfigs, validateTopicConfigs } from '../topic-configs.js'
+import type { TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
-import { counted } from '../wording.js'
+import { counted } from '../../client/wording.js'
 
 /** More partitions than this in one topic is refused: each one is a log with its own state. */
 export const MAX_PARTITIONS = 10_000
@@ -53,16 +53,16 @@ function duplicates(names: readonly (string | null)[]): Set<string | null> {
 }
 
 /** The broker ids the cluster has; on one node, this node. */
-function liveBrokers(broker: Broker): number[] {
-  return [broker.nodeId]
+function liveBrokers(services: BrokerServices): number[] {
+  return [services.endpoint.nodeId]
 }
 
-function planTopic(broker: Broker, topic: CreateTopicsRequestCreatableTopic): { partitions: number; replicationFactor: number; configs: Record<string, string> } {
+function planTopic(services: BrokerServices, topic: CreateTopicsRequestCreatableTopic): { partitions: number; replicationFactor: number; config: TopicConfig } {
   const nameProblem = topicNameProblem(topic.name)
   if (nameProblem) throw new Invalid(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
-  const taken = broker.topics.newNameProblem(topic.name)
+  const taken = services.topics.newNameProblem(topic.name)
   if (taken) throw taken
-  const brokers = liveBrokers(broker)
+  const brokers = liveBrokers(services)
   let partitions = topic.numPartitions
   let replicationFactor = topic.replicationFactor
   if (topic.assignments.length > 0) {
@@ -84,7 +84,7 @@ function planTopic(broker: Broker, topic: CreateTopicsRequestCreatableTopic): { 
     }
     partitions = topic.assignments.length
   }
-  if (partitions === -1) partitions = broker.config.defaultPartitions
+  if (partitions === -1) partitions = services.config.defaultPartitions
   if (replicationFactor === -1) replicationFactor = 1
   if (partitions < 1) throw new Invalid(ErrorCode.INVALID_PARTITIONS, 'the number of partitions must be at least 1')
   if (partitions > MAX_PARTITIONS) throw new Invalid(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
@@ -94,15 +94,13 @@ function planTopic(broker: Broker, topic: CreateTopicsRequestCreatableTopic): { 
   }
   const configs: Record<string, string | null> = {}
   for (const { name, value } of topic.configs) configs[name] = value
-  const problem = validateTopicConfigs(configs)
-  if (problem) throw new Invalid(ErrorCode.INVALID_CONFIG, problem)
-  return { partitions, replicationFactor, configs: configs as Record<string, string> }
+  return { partitions, replicationFactor, config: services.topics.parseConfig(configs) }
 }
 
 export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopicsResponse>(
   createTopics,
   '0-7',
-  async (request, { broker }) => {
+  async (request, { services }) => {
     const twice = duplicates(request.topics.map((t) => t.name))
     const topics = await Promise.all(
       request.topics.map(async (wanted): Promise<CreateTopicsResponseCreatableTopicResult> => {
@@ -115,13 +113,13 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
           replicationFactor: -1,
           configs: null,
         })
-        if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic '${wanted.name}' appears more than once in the request`)
+        if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic ${quote(wanted.name)} appears more than once in the request`)
         try {
-          const plan = planTopic(broker, wanted)
+          const plan = planTopic(services, wanted)
           const topicId = request.validateOnly
             ? ZERO_UUID
-            : (await broker.topics.create({ name: wanted.name, ...plan })).topicId
-          if (!request.validateOnly) broker.log.info(`created topic '${wanted.name}' with ${counted(plan.partitions, 'partition')}`)
+            : (await services.topics.create({ name: wanted.name, ...plan })).topicId
+          if (!request.validateOnly) services.log.info(`created topic '${wanted.name}' with ${counted(plan.partitions, 'partition')}`)
           return {
             name: wanted.name,
             topicId,
@@ -129,7 +127,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
             errorMessage: null,
             numPartitions: plan.partitions,
             replicationFactor: plan.replicationFactor,
-            configs: resolveTopicConfigs(plan.configs, broker.config).map((c) => ({
+            configs: plan.config.described.map((c) => ({
               name: c.name,
               value: c.value,
               readOnly: false,
@@ -151,11 +149,11 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
 export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopicsResponse>(
   deleteTopics,
   '0-6',
-  async (request, { broker, apiVersion }) => {
+  async (request, { services, apiVersion }) => {
     const wanted = apiVersion >= 6 ? request.topics : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }))
     const responses = await Promise.all(
       wanted.map(async ({ name, topicId }) => {
-        const topic = name !== null ? broker.topics.get(name) : broker.topics.getById(topicId)
+        const topic = name !== null ? services.topics.get(name) : services.topics.getById(topicId)
         const result = (errorCode: number, errorMessage: string | null = errorCode ? errorInfo(errorCode).message : null) => ({
           name: topic?.name ?? name,
           topicId: topic?.topicId ?? topicId,
@@ -165,12 +163,12 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
         if (!topic) return name !== null ? result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic does not exist') : result(ErrorCode.UNKNOWN_TOPIC_ID)
         if (topic.isInternal) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, `'${topic.name}' is an internal topic and cannot be deleted`)
         try {
-          await broker.topics.delete(topic)
+          await services.topics.delete(topic)
         } catch (error) {
           if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
           throw error
         }
-        broker.log.info(`deleted topic '${topic.name}'`)
+        services.log.info(`deleted topic '${topic.name}'`)
         return result(ErrorCode.NONE)
       }),
     )
@@ -181,14 +179,14 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
 export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, CreatePartitionsResponse>(
   createPartitions,
   '0-3',
-  async (request, { broker }) => {
+  async (request, { services }) => {
     const twice = duplicates(request.topics.map((t) => t.name))
     const results = await Promise.all(
       request.topics.map(async ({ name, count, assignments }) => {
         const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })
-        if (twice.has(name)) return result(ErrorCode.INVALID_REQUEST, `topic '${name}' appears more than once in the request`)
-        const topic = broker.topics.get(name)
-        if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic '${name}' does not exist`)
+        if (twice.has(name)) return result(ErrorCode.INVALID_REQUEST, `topic ${quote(name)} appears more than once in the request`)
+        const topic = services.topics.get(name)
+        if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(name)} does not exist`)
         const current = topic.partitions.length
         if (count <= current) {
           return result(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${counted(current, 'partition')}; the new count must be larger, not ${count}`)
@@ -198,19 +196,19 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
           if (assignments.length !== count - current) {
             return result(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `the assignment must cover the ${count - current} new partitions`)
           }
-          const brokers = liveBrokers(broker)
+          const brokers = liveBrokers(services)
           if (assignments.some((a) => a.brokerIds.length !== topic.replicationFactor || a.brokerIds.some((id) => !brokers.includes(id)))) {
             return result(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `each new partition needs ${topic.replicationFactor} live brokers`)
           }
         }
         if (!request.validateOnly) {
           try {
-            await broker.topics.addPartitions(topic, count)
+            await services.topics.addPartitions(topic, count)
           } catch (error) {
             if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
             throw error
           }
-          broker.log.info(`topic '${name}' now has ${counted(count, 'partition')}`)
+          services.log.info(`topic '${name}' now has ${counted(count, 'partition')}`)
         }
         return result(ErrorCode.NONE)
       }),

@@ -39,6 +39,16 @@ export const GENERATED_APIS = [
   'IncrementalAlterConfigs',
   'OffsetDelete',
   'DescribeCluster',
+  'InitProducerId',
+  'AddPartitionsToTxn',
+  'AddOffsetsToTxn',
+  'EndTxn',
+  'WriteTxnMarkers',
+  'TxnOffsetCommit',
+  'DescribeProducers',
+  'DescribeTransactions',
+  'ListTransactions',
+  'OffsetForLeaderEpoch',
 ] as const
 
 /** Single messages: headers, and the record formats of Kafka's internal topics. */
@@ -51,6 +61,8 @@ export const GENERATED_DATA = [
   'internal/group-coordinator/OffsetCommitValue',
   'internal/group-coordinator/GroupMetadataKey',
   'internal/group-coordinator/GroupMetadataValue',
+  'internal/transaction-coordinator/TransactionLogKey',
+  'internal/transaction-coordinator/TransactionLogValue',
 ] as const
 
 export interface JsonField {
@@ -105,7 +117,9 @@ export const kebab = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g
 export function resolveFields(message: JsonMessage): JsonField[] {
   const common = new Map((message.commonStructs ?? []).map((s) => [s.name, s.fields]))
   const resolve = (fields: JsonField[]): JsonField[] =>
-    fields.map((field) => {
+    fields.map((given) => {
+      // A tagged-only field may leave out `versions`: it exists in its tagged versions (TransactionLogValue).
+      const field = given.versions === undefined && given.taggedVersions !== undefined ? { ...given, versions: given.taggedVersions } : given
       const element = field.type.startsWith('[]') ? field.type.slice(2) : field.type
       if (PRIMITIVES.has(element)) return field
       const members = field.fields ?? common.get(element)
@@ -183,7 +197,7 @@ const TS_TYPES: Record<string, string> = {
  * the version lacks it. Messages we build (responses, data) may leave out a field that has a default, is tagged, or
  * is missing from some version.
  */
-function interfaces(message: JsonMessage, fields: JsonField[], building: boolean, seen: Set<string>): string[] {
+function interfaces(message: JsonMessage, fields: JsonField[], building: boolean, seen: Map<string, string>): string[] {
   const out: string[] = []
   const emit = (name: string, members: JsonField[], within: ParsedRange): void => {
     const lines = [`export interface ${name} {`]
@@ -195,9 +209,14 @@ function interfaces(message: JsonMessage, fields: JsonField[], building: boolean
       else {
         // Predictable names: the message name, then the spec's struct name (unless it already starts with it).
         ts = element.startsWith(message.name) ? element : `${message.name}${element}`
-        if (seen.has(ts)) throw new Error(`${message.name}: two structs would be named ${ts}`)
-        seen.add(ts)
-        emit(ts, field.fields!, intersect(within, parseRange(field.versions)))
+        // A common struct used by two fields (AddPartitionsToTxn's v3-and-below and v4+ topics) is one interface.
+        const shape = JSON.stringify(field.fields)
+        const earlier = seen.get(ts)
+        if (earlier !== undefined && earlier !== shape) throw new Error(`${message.name}: two structs would be named ${ts}`)
+        if (earlier === undefined) {
+          seen.set(ts, shape)
+          emit(ts, field.fields!, intersect(within, parseRange(field.versions)))
+        }
       }
       if (field.type.startsWith('[]')) ts = `${ts}[]`
       if (field.nullableVersions || (element === 'records' && field.default === undefined)) ts = `${ts} | null`
@@ -229,7 +248,7 @@ export function generateApi(specDir: string, api: string): string {
   const response = readSpec(join(specDir, `${api}Response.json`))
   const requestFields = resolveFields(request)
   const responseFields = resolveFields(response)
-  const names = new Set<string>()
+  const names = new Map<string, string>()
   return [
     ...header([`${api}Request.json`, `${api}Response.json`]),
     "import type { ApiSpec } from '../schema.js'",
@@ -263,7 +282,7 @@ export function generateData(specDir: string, path: string): string {
     '} as const satisfies MessageSpec',
     '',
     // Data messages are both decoded (headers, stored records) and built, so their types follow the building rule.
-    ...interfaces(message, fields, true, new Set()),
+    ...interfaces(message, fields, true, new Map()),
   ].join('\n')
 }
 

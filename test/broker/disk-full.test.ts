@@ -34,7 +34,7 @@ import {
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
 import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
 import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../protocol/messages/offset-delete.js'
-import type { KafkaClient } from '../../broker/client.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
 
 const mounted = mountTmpfs(16 * MiB)
 const skipReason = 'skipReason' in mounted ? mounted.skipReason : null

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { connect, createTopic, fetchPartition, producePartition, recordsOf, splitBatches, withClient } from '../helpers/kafka.js'
 import { Bytes, RawConnection, apiVersionsV0, handBuiltBatch, parseApiVersionsV0, requestFrame } from '../helpers/wire.js'
-import type { KafkaClient } from '../../broker/client.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
 import { deleteTopics } from '../../protocol/messages/delete-topics.js'
 
 const OFFSET_OUT_OF_RANGE = 1

@@ -14,7 +14,7 @@ import { loggedErrors } from '../helpers/broker-log.js'
 import { connect, createTopic, producePartition, withClient } from '../helpers/kafka.js'
 import { batchBytes, recordBytes } from '../helpers/wire.js'
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'
-import type { KafkaClient } from '../../broker/client.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
 
 const TOPIC = 'large-gzip'
 const PARTITIONS = 4

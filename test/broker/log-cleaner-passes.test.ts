@@ -49,12 +49,13 @@ afterEach(async () => {
 async function node(dir: string, config: Partial<BrokerConfig>): Promise<Node> {
   const store = await LogStore.open(dir)
   stores.push(store)
-  const topics = new TopicManager(store, 1)
+  const brokerConfig = { ...DEFAULT_CONFIG, ...config }
+  const topics = new TopicManager(store, 1, brokerConfig)
   await topics.load()
-  const configs = { 'cleanup.policy': 'compact', 'delete.retention.ms': String(HOUR / 2), 'min.cleanable.dirty.ratio': '0.01' }
-  const topic = topics.get(TOPIC) ?? (await topics.create({ name: TOPIC, partitions: 1, replicationFactor: 1, configs }))
+  const overrides = { 'cleanup.policy': 'compact', 'delete.retention.ms': String(HOUR / 2), 'min.cleanable.dirty.ratio': '0.01' }
+  const topic = topics.get(TOPIC) ?? (await topics.create({ name: TOPIC, partitions: 1, replicationFactor: 1, config: topics.parseConfig(overrides) }))
   const logger = new KeptLines()
-  return { store, cleaner: new LogCleaner(topics, { ...DEFAULT_CONFIG, ...config }, logger), logger, partition: topic.partitions[0]! }
+  return { store, cleaner: new LogCleaner(topics, brokerConfig, logger), logger, partition: topic.partitions[0]! }
 }
 
 async function freshNode(config: Partial<BrokerConfig>): Promise<{ dir: string; node: Node }> {

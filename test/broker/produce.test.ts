@@ -8,7 +8,7 @@ import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { connect, createTopic, fetchPartition, producePartition } from '../helpers/kafka.js'
 import { kcat } from '../helpers/kcat.js'
 import { handBuiltBatch } from '../helpers/wire.js'
-import type { KafkaClient } from '../../broker/client.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
 import { produce, type ProduceRequest, type ProduceResponse } from '../../protocol/messages/produce.js'
 import { offsetCommit, type OffsetCommitRequest, type OffsetCommitResponse } from '../../protocol/messages/offset-commit.js'
 

@@ -11,7 +11,7 @@ import { connect, fetchPartition, listOffset, producePartition, recordsOf, split
 import { handBuiltBatch } from '../helpers/wire.js'
 import { kcat } from '../helpers/kcat.js'
 import { commit } from '../helpers/groups-wire.js'
-import type { KafkaClient } from '../../broker/client.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
 import {
   createTopics,
   type CreateTopicsRequest,

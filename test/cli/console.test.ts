@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { KafkaClient } from '../../broker/client.js'
+import { KafkaClient } from '../../client/kafka-client.js'
 import { fetch, type FetchRequest, type FetchResponse } from '../../protocol/messages/fetch.js'
 import { At, Attribute, batchesIn } from '../../protocol/record-batch.js'
-import { ZERO_UUID } from '../../protocol/codec.js'
+import { ZERO_UUID } from '../../protocol/constants.js'
 import { brook, kcat, lines, spawnBrook, until } from './run-brook.js'
 
 const kafkajs = createRequire(import.meta.url)('kafkajs') as typeof import('kafkajs')

@@ -1,11 +1,10 @@
 /**
- * Runs the built CLI (`node dist/cli.js ...`) as a user would: a child process with stdin, stdout, stderr and an
+ * Runs the built CLI (`node dist/cli/brook.js ...`) as a user would: a child process with stdin, stdout, stderr and an
  * exit code. BROOK_BOOTSTRAP_SERVER is cleared so that only what a test passes decides where the CLI connects.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { resolve } from 'node:path'
+import { BROOK_CLI } from '../helpers/broker.js'
 
-const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
 // Commands left running by a failed test (a consumer without --timeout-ms) must not outlive the test process.
 const running = new Set<ChildProcess>()
 process.on('exit', () => {
@@ -32,7 +31,7 @@ function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 export function brook(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: environment(options.env), stdio: 'pipe' })
+    const child = spawn(process.execPath, [BROOK_CLI, ...args], { env: environment(options.env), stdio: 'pipe' })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
@@ -45,7 +44,7 @@ export function brook(args: readonly string[], options: RunOptions = {}): Promis
 
 /** Starts the CLI and leaves it running (for commands that run until Ctrl-C); its stdin stays open. */
 export function spawnBrook(args: readonly string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [CLI, ...args], { env: environment(), stdio: 'pipe' })
+  const child = spawn(process.execPath, [BROOK_CLI, ...args], { env: environment(), stdio: 'pipe' })
   running.add(child)
   let stdout = ''
   let stderr = ''

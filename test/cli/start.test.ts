@@ -32,6 +32,12 @@ describe('brook start', () => {
       ['--log-retention-check-interval-ms <ms>', '300000'],
       ['--offsets-topic-partitions <n>', '50'],
       ['--message-max-bytes <bytes>', '1048588'],
+      ['--queued-max-requests <n>', '500'],
+      ['--queued-max-request-bytes <bytes>', '104857600'],
+      ['--fetch-max-bytes <bytes>', '57671680'],
+      ['--connections-max-idle-ms <ms>', '600000'],
+      ['--max-connections <n>', '2147483647'],
+      ['--max-connections-per-ip <n>', '2147483647'],
     ]) {
       expect(help).toMatch(new RegExp(`${flag} [^-]*\\(default: ${value}\\)`))
     }
@@ -43,6 +49,8 @@ describe('brook start', () => {
     [['--message-max-bytes', '-1'], "brook: option '--message-max-bytes <bytes>' argument '-1' is invalid. --message-max-bytes must be between 0 and 2147483647"],
     [['--group-initial-rebalance-delay-ms', '1.5'], "brook: option '--group-initial-rebalance-delay-ms <ms>' argument '1.5' is invalid. --group-initial-rebalance-delay-ms must be a whole number"],
     [['--group-min-session-timeout-ms', '9000', '--group-max-session-timeout-ms', '8000'], 'brook: group.min.session.timeout.ms (9000) must not be greater than group.max.session.timeout.ms (8000)'],
+    [['--socket-request-max-bytes', '2000000', '--queued-max-request-bytes', '1000000'], 'brook: queued.max.request.bytes (1000000) must not be smaller than socket.request.max.bytes (2000000)'],
+    [['--fetch-max-bytes', '1000'], "brook: option '--fetch-max-bytes <bytes>' argument '1000' is invalid. --fetch-max-bytes must be between 1024 and 2147483647"],
   ] as const)('refuses %j in one line with exit code 1', async ([args, message], { expect }) => {
     expect(await brook(['start', ...contained, ...args])).toMatchObject({ code: 1, stdout: '', stderr: `${message}\n` })
   })

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { KafkaClient } from '../../broker/client.js'
+import { KafkaClient } from '../../client/kafka-client.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
-import { ZERO_UUID } from '../../protocol/codec.js'
+import { ZERO_UUID } from '../../protocol/constants.js'
 import { brook, kcat, lines } from './run-brook.js'
 
 describe('brook topics', () => {

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Consumer } from 'kafkajs'
-import type { KafkaClient } from '../../broker/client.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
 import { startConfiguredBroker } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { connect, createTopic } from '../helpers/kafka.js'

@@ -12,7 +12,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Admin, type Consumer, type ConsumerGroupJoinEvent } from 'kafkajs'
-import type { KafkaClient } from '../../broker/client.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
 import { startConfiguredBroker } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { connect } from '../helpers/kafka.js'

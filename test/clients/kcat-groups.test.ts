@@ -7,15 +7,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { resolve } from 'node:path'
 import type { Admin, Producer } from 'kafkajs'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
-import type { BrokerProcess } from '../helpers/broker.js'
+import { BROOK_CLI, type BrokerProcess } from '../helpers/broker.js'
 import { startKcatGroupMember, type KcatGroupMember } from '../helpers/kcat-group.js'
 import { waitFor } from '../helpers/wait.js'
 import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
 
-const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
 const run = promisify(execFile)
 
 describe('kcat -G consumer groups', () => {
@@ -80,7 +78,7 @@ describe('kcat -G consumer groups', () => {
 
     // `brook groups describe` prints kafka-consumer-groups.sh's table: GROUP TOPIC PARTITION CURRENT-OFFSET
     // LOG-END-OFFSET LAG ...
-    const { stdout } = await run(process.execPath, [CLI, 'groups', 'describe', groupId, '--bootstrap-server', broker.address])
+    const { stdout } = await run(process.execPath, [BROOK_CLI, 'groups', 'describe', groupId, '--bootstrap-server', broker.address])
     for (let partition = 0; partition < 4; partition++) expect(stdout).toMatch(new RegExp(`^${groupId}\\s+${topic}\\s+${partition}\\s+10\\s+10\\s+0\\b`, 'm'))
   })
 

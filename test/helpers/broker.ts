@@ -1,5 +1,5 @@
 /**
- * Starts real Brook broker processes (`node dist/cli.js start`) for tests: each on a free port of 127.0.0.1, with
+ * Starts real Brook broker processes (`node dist/cli/brook.js start`) for tests: each on a free port of 127.0.0.1, with
  * its own data directory, stopped (or killed) by the test and, as a safety net, when the test process exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
-const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
+/** The built `brook` program (package.json's bin); `npm run build` first. */
+export const BROOK_CLI = resolve(import.meta.dirname, '../../dist/cli/brook.js')
 const running = new Set<ChildProcess>()
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL')
@@ -36,12 +37,17 @@ export interface StartOptions {
   dataDir?: string
   port?: number
   args?: string[]
+  /** Starts the process under `ulimit -n` of this many open files (through sh, which then execs node). */
+  openFileLimit?: number
 }
 
 export async function startBroker(options: StartOptions = {}): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brook-test-'))
-  const args = [CLI, 'start', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const args = [BROOK_CLI, 'start', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
+  const child =
+    options.openFileLimit === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('sh', ['-c', `ulimit -n ${options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   let output = ''
   const exited = new Promise<void>((resolve) => child.once('exit', () => {

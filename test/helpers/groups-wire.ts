@@ -1,16 +1,16 @@
 /**
- * The classic group protocol spoken by hand over Brook's wire client (broker/client.ts with the generated message
+ * The classic group protocol spoken by hand over Brook's wire client (client/kafka-client.ts with the generated message
  * definitions), for what real consumers cannot be made to do on purpose: join with a chosen API version, send a
  * wrong generation, heartbeat as a stranger, rejoin as a static member.
  *
  * The embedded "consumer" protocol bytes (what JoinGroup metadata and SyncGroup assignments carry) are built and read
- * here by hand from ConsumerProtocolSubscription.json / ConsumerProtocolAssignment.json, not with the broker's
- * consumer-protocol.ts, so a bug there cannot hide itself:
+ * here by hand from ConsumerProtocolSubscription.json / ConsumerProtocolAssignment.json, not with
+ * protocol/consumer-protocol.ts, so a bug there cannot hide itself:
  *
  *   subscription v0 = version:int16 | topics:[string] (int32 count) | userData:bytes (int32 length, -1 = null)
  *   assignment   v0 = version:int16 | [topic:string | partitions:[int32]] | userData:bytes
  */
-import type { KafkaClient } from '../../broker/client.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
 import { joinGroup, type JoinGroupRequest, type JoinGroupResponse } from '../../protocol/messages/join-group.js'
 import { syncGroup, type SyncGroupRequest, type SyncGroupResponse } from '../../protocol/messages/sync-group.js'
 import { heartbeat, type HeartbeatRequest, type HeartbeatResponse } from '../../protocol/messages/heartbeat.js'

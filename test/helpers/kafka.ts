@@ -1,10 +1,10 @@
 /**
- * Well-formed requests to a broker process through Brook's own wire client (broker/client.ts), for what the real
+ * Well-formed requests to a broker process through Brook's own wire client (client/kafka-client.ts), for what the real
  * clients cannot show: the raw stored batches (their codec bits and CRCs), exact error codes, and versions a client
  * would never pick. Malformed bytes are built by hand in wire.ts instead, never with the codec under test.
  */
 import { crc32c } from '@node-rs/crc32'
-import { KafkaClient } from '../../broker/client.js'
+import { KafkaClient } from '../../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../../protocol/messages/create-topics.js'
 import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'

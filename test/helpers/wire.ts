@@ -248,6 +248,44 @@ export function produceResponseV8(payload: Buffer): ProduceAnswerV8 {
   return { correlationId, errorCode, baseOffset, recordErrors, errorMessage: string() }
 }
 
+/** Fetch v4 body (non-flexible, FetchRequest.json) for one partition, without waiting (maxWaitMs 0). */
+export function fetchBody(topic: string, partition: number, offset: bigint, maxBytes: number): Buffer {
+  return new Bytes()
+    .int32(-1) // replicaId
+    .int32(0) // maxWaitMs
+    .int32(1) // minBytes
+    .int32(maxBytes)
+    .int8(0) // isolationLevel: read_uncommitted
+    .int32(1) // one topic
+    .string(topic)
+    .int32(1) // one partition
+    .int32(partition)
+    .int64(offset)
+    .int32(maxBytes) // partitionMaxBytes
+    .build()
+}
+
+/**
+ * Reads a Fetch v4 response payload for one partition (FetchResponse.json: correlationId, throttleTimeMs,
+ * [topic, [partitionIndex, errorCode, highWatermark, lastStableOffset, [abortedTransactions], records]]).
+ */
+export function fetchResponsePartition(payload: Buffer): { correlationId: number; errorCode: number; highWatermark: bigint; records: Buffer } {
+  const correlationId = payload.readInt32BE(0)
+  let at = 8 // correlationId, throttleTimeMs
+  at += 4 // topics array length (1)
+  at += 2 + payload.readInt16BE(at) // topic name
+  at += 4 // partitions array length (1)
+  at += 4 // partition index
+  const errorCode = payload.readInt16BE(at)
+  const highWatermark = payload.readBigInt64BE(at + 2)
+  at += 2 + 8 + 8 // errorCode, highWatermark, lastStableOffset
+  const aborted = payload.readInt32BE(at)
+  at += 4 + Math.max(0, aborted) * 16
+  const size = payload.readInt32BE(at)
+  const records = size < 0 ? Buffer.alloc(0) : payload.subarray(at + 4, at + 4 + size)
+  return { correlationId, errorCode, highWatermark, records }
+}
+
 /** A socket that sends raw bytes and reads whole response frames. */
 export class RawConnection {
   private buffered = Buffer.alloc(0)
@@ -292,6 +330,36 @@ export class RawConnection {
 
   send(bytes: Buffer): void {
     this.socket.write(bytes)
+  }
+
+  /**
+   * Sends bytes and resolves once the socket takes more (after 'drain' when its buffer is full), as a client that
+   * writes as fast as the broker reads; rejects if the connection closes meanwhile.
+   */
+  async sendPaced(bytes: Buffer): Promise<void> {
+    if (this.socket.write(bytes)) return
+    if (this.ended) throw new Error('the broker closed the connection')
+    await Promise.race([
+      new Promise((resolve) => this.socket.once('drain', resolve)),
+      this.closed.then(() => Promise.reject(new Error('the broker closed the connection'))),
+    ])
+  }
+
+  /**
+   * Stops reading, as a client that does not read its answers: Node keeps at most its high-water mark of them
+   * (unreadBytes), the rest stays in the kernel's buffers and then in the broker.
+   */
+  pause(): void {
+    this.socket.pause()
+  }
+
+  /** Bytes of answers received while paused. */
+  get unreadBytes(): number {
+    return this.socket.readableLength
+  }
+
+  resume(): void {
+    this.socket.resume()
   }
 
   /** Closes our side for writing (EOF), as a client that stops mid-frame does. */

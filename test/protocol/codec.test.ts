@@ -151,6 +151,37 @@ describe('lengths beyond the remaining bytes are refused before anything is allo
   })
 })
 
+describe('a string holds at most 32,767 bytes, in flexible versions too (Kafka\'s generated readers check 0x7fff)', () => {
+  const compactString = (length: number): string => {
+    // uvarint length+1, then the bytes; written out here rather than with the writer under test.
+    let n = length + 1
+    let varint = ''
+    while (n >= 0x80) {
+      varint += ((n & 0x7f) | 0x80).toString(16).padStart(2, '0')
+      n = Math.floor(n / 128)
+    }
+    varint += n.toString(16).padStart(2, '0')
+    return varint + '61'.repeat(length)
+  }
+  const rest = ' 00 00 00 0007 ff 00' // nullableName, ids, payload: null; added 7; child null; no tags
+
+  it('a compact string of 32,767 bytes is read', () => {
+    expect(decode(2, compactString(32767) + rest).value.name).toHaveLength(32767)
+  })
+
+  it('a compact string of 32,768 bytes is refused although the bytes are there', () => {
+    expect(() => decode(2, compactString(32768) + rest)).toThrow(DecodeError)
+    expect(() => decode(2, compactString(32768) + rest)).toThrow(/name of 32768 bytes is longer than a string may be/)
+  })
+
+  it('writing a string of 32,768 bytes throws instead of writing a wrong length, in both encodings', () => {
+    const name = 'a'.repeat(32768)
+    expect(() => encode(0, { name, nullableName: '', ids: [] })).toThrow(/name of 32768 bytes is too long to be encoded/)
+    expect(() => encode(2, { name, nullableName: null, ids: null, payload: null, child: null })).toThrow(RangeError)
+    expect(encode(0, { name: 'a'.repeat(32767), nullableName: '', ids: [] }).slice(0, 4)).toBe('7fff')
+  })
+})
+
 describe('request header (RequestHeader.json)', () => {
   it('v1: int16-length client id', () => {
     const bytes = '0003 0006 0000002a 0003 616263'

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs'
-import type { KafkaClient } from '../../../broker/client.js'
+import type { KafkaClient } from '../../../client/kafka-client.js'
 import { startConfiguredBroker, FAST_GROUPS } from '../../helpers/broker-config.js'
 import type { BrokerProcess } from '../../helpers/broker.js'
 import { connect, createTopic } from '../../helpers/kafka.js'

@@ -16,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AssignerProtocol, Kafka, logLevel, type Admin } from 'kafkajs'
-import type { KafkaClient } from '../../../broker/client.js'
+import type { KafkaClient } from '../../../client/kafka-client.js'
 import { startConfiguredBroker, FAST_GROUPS } from '../../helpers/broker-config.js'
 import type { BrokerProcess } from '../../helpers/broker.js'
 import { connect, createTopic, readPartition, recordsOf } from '../../helpers/kafka.js'

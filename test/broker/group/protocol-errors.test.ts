@@ -4,7 +4,7 @@
  * coordinator"), and that after each one the group it was aimed at carries on undisturbed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { KafkaClient } from '../../../broker/client.js'
+import type { KafkaClient } from '../../../client/kafka-client.js'
 import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../../../protocol/messages/offset-fetch.js'
 import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../../../protocol/messages/list-groups.js'
 import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../../protocol/messages/offset-delete.js'

@@ -6,7 +6,7 @@
  * does have group.instance.id: test/clients/kcat-groups.test.ts crashes and restarts a static kcat.)
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { KafkaClient } from '../../../broker/client.js'
+import type { KafkaClient } from '../../../client/kafka-client.js'
 import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../../../protocol/messages/describe-groups.js'
 import { startConfiguredBroker, FAST_GROUPS } from '../../helpers/broker-config.js'
 import type { BrokerProcess } from '../../helpers/broker.js'

@@ -8,7 +8,7 @@
  * layout from v8.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { KafkaClient } from '../../../broker/client.js'
+import type { KafkaClient } from '../../../client/kafka-client.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../../protocol/messages/find-coordinator.js'
 import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../../../protocol/messages/offset-fetch.js'
 import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../../../protocol/messages/describe-groups.js'

@@ -1,0 +1,271 @@
+/**
+ * The processor's bench scenarios (not part of `npm run bench`): `node dist/bench/processor-bench.js [options]`.
+ *
+ *   throughput  N readings of D devices in a 4-partition topic, read twice in this process: by a bare kafkajs
+ *               eachBatch loop that JSON-parses every value, then by the built-in iot pipeline (at_least_once).
+ *               Reported: records/s of each, and the CPU each spent per record (process.cpuUsage); the pipeline's
+ *               own work is its CPU per record minus the bare loop's, as a share of the bare loop's.
+ *   latency     readings stamped with the current time at a steady rate through the iot pipeline with 5 s stats
+ *               windows (grace 1 s): for each final window, the time from window end + grace to the commit that
+ *               wrote it (p50/p99).
+ *   restore     K devices with one open window each (K state keys) in a child-process instance, killed with
+ *               SIGKILL once committed; then restarted on its state directory (replays the changelog tail) and on
+ *               an empty one (replays the whole changelog): time until every task runs, and the restore time.
+ *
+ * Options: --devices D (10000) --readings N (1000000) --partitions P (4) --latency-seconds S (20)
+ * --latency-rate R readings/s (20000) --restore-keys K (1000000) --commit-interval-ms C (1000, throughput only)
+ * --skip throughput,latency,restore
+ * Figures on a shared machine are indicative: compare the two loops of one run, not runs of different days.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import kafkajs from 'kafkajs'
+import { iotPipeline, runPipeline } from '../processor/index.js'
+import { startBroker, type BrokerProcess } from './broker-process.js'
+import { percentile } from './measure.js'
+
+const { Kafka, logLevel } = kafkajs
+
+interface Options {
+  devices: number
+  readings: number
+  partitions: number
+  latencySeconds: number
+  latencyRate: number
+  restoreKeys: number
+  commitIntervalMs: number
+  skip: Set<string>
+}
+
+function parse(argv: string[]): Options {
+  const options: Options = { devices: 10_000, readings: 1_000_000, partitions: 4, latencySeconds: 20, latencyRate: 20_000, restoreKeys: 1_000_000, commitIntervalMs: 1000, skip: new Set() }
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i]!, argv[i + 1]]
+    if (value === undefined) throw new Error(`${flag} needs a value`)
+    if (flag === '--skip') value.split(',').forEach((s) => options.skip.add(s))
+    else {
+      const key = flag.replace(/^--/, '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) as keyof Options
+      if (!(key in options) || key === 'skip') throw new Error(`unknown option ${flag}`)
+      ;(options as unknown as Record<string, number>)[key] = Number(value)
+    }
+  }
+  return options
+}
+
+const log = (line: string) => process.stderr.write(`processor-bench: ${line}\n`)
+
+function reading(device: number, ts: number, value: number): { key: string; value: string } {
+  const deviceId = `device-${device}`
+  return { key: deviceId, value: JSON.stringify({ deviceId, sensor: 'temperature', value, unit: 'C', ts }) }
+}
+
+async function produce(kafka: InstanceType<typeof Kafka>, topic: string, count: number, make: (i: number) => { key: string; value: string }): Promise<void> {
+  const producer = kafka.producer()
+  await producer.connect()
+  for (let i = 0; i < count; i += 10_000) {
+    const messages = []
+    for (let j = i; j < Math.min(count, i + 10_000); j++) messages.push(make(j))
+    await producer.send({ topic, messages, acks: 1 })
+  }
+  await producer.disconnect()
+}
+
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage()
+  return user + system
+}
+
+async function throughputScenario(broker: BrokerProcess, options: Options) {
+  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'bench-readings', numPartitions: options.partitions }] })
+  await admin.disconnect()
+  const start = Date.UTC(2024, 0, 1)
+  log(`producing ${options.readings} readings of ${options.devices} devices`)
+  await produce(kafka, 'bench-readings', options.readings, (i) => reading(i % options.devices, start + Math.floor(i / options.devices) * 1000, 20 + (i % 97) / 10))
+
+  log('bare kafkajs eachBatch loop')
+  const consumer = kafka.consumer({ groupId: 'bench-bare', maxWaitTimeInMs: 250 })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['bench-readings'], fromBeginning: true })
+  let seen = 0
+  let sum = 0
+  let firstAt = 0
+  let cpuAtFirst = 0
+  const bare = await new Promise<{ seconds: number; cpuMicros: number }>((done) => {
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        if (firstAt === 0) {
+          firstAt = performance.now()
+          cpuAtFirst = cpuMicros()
+        }
+        for (const message of batch.messages) sum += (JSON.parse(message.value!.toString()) as { value: number }).value
+        seen += batch.messages.length
+        if (seen >= options.readings) done({ seconds: (performance.now() - firstAt) / 1000, cpuMicros: cpuMicros() - cpuAtFirst })
+      },
+    })
+  })
+  await consumer.disconnect()
+
+  log('iot pipeline')
+  const stateDir = mkdtempSync(join(tmpdir(), 'brook-bench-state-'))
+  const pipeline = await runPipeline(iotPipeline({ inputTopic: 'bench-readings', statsTopic: 'bench-stats-1m', averagesTopic: 'bench-avg-5m', alertsTopic: 'bench-alerts', lateTopic: 'bench-late' }), {
+    applicationId: 'bench-iot',
+    bootstrapServers: `${broker.host}:${broker.port}`,
+    stateDir,
+    processingGuarantee: 'at_least_once',
+    commitIntervalMs: options.commitIntervalMs,
+    log: () => {},
+  })
+  let pipelineFirst = 0
+  let pipelineCpu = 0
+  while (pipeline.metrics().recordsIn < options.readings) {
+    if (pipelineFirst === 0 && pipeline.metrics().recordsIn > 0) {
+      pipelineFirst = performance.now()
+      pipelineCpu = cpuMicros()
+    }
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  const processor = { seconds: (performance.now() - pipelineFirst) / 1000, cpuMicros: cpuMicros() - pipelineCpu, metrics: pipeline.metrics() }
+  await pipeline.stop()
+  rmSync(stateDir, { recursive: true, force: true })
+  const perRecord = (cpu: number) => cpu / options.readings
+  return {
+    readings: options.readings,
+    devices: options.devices,
+    bareLoop: { recordsPerSec: Math.round(options.readings / bare.seconds), cpuMicrosPerRecord: +perRecord(bare.cpuMicros).toFixed(2), checksum: sum },
+    iotPipeline: { recordsPerSec: Math.round(options.readings / processor.seconds), cpuMicrosPerRecord: +perRecord(processor.cpuMicros).toFixed(2), windowsEmitted: processor.metrics.windowsEmitted, commits: processor.metrics.commits },
+    ownWorkShareOfBareLoop: +((processor.cpuMicros - bare.cpuMicros) / bare.cpuMicros).toFixed(2),
+  }
+}
+
+async function latencyScenario(broker: BrokerProcess, options: Options) {
+  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'latency-readings', numPartitions: options.partitions }] })
+  await admin.disconnect()
+  const stateDir = mkdtempSync(join(tmpdir(), 'brook-bench-state-'))
+  const graceMs = 1000
+  const pipeline = await runPipeline(iotPipeline({ inputTopic: 'latency-readings', statsTopic: 'latency-stats', averagesTopic: 'latency-avg', alertsTopic: 'latency-alerts', lateTopic: 'latency-late', statsWindow: '5s', grace: graceMs }), {
+    applicationId: 'bench-latency',
+    bootstrapServers: `${broker.host}:${broker.port}`,
+    stateDir,
+    processingGuarantee: 'at_least_once',
+    commitIntervalMs: 100,
+    log: () => {},
+  })
+  const latencies: number[] = []
+  pipeline.events.on('output', (o: { topic: string; value: string }) => {
+    if (o.topic === 'latency-stats') latencies.push(Date.now() - ((JSON.parse(o.value) as { windowEnd: number }).windowEnd + graceMs))
+  })
+  const producer = kafka.producer()
+  await producer.connect()
+  const devices = Math.min(options.devices, 1000)
+  const tickMs = 100
+  const perTick = Math.round((options.latencyRate * tickMs) / 1000)
+  let device = 0
+  for (const end = Date.now() + options.latencySeconds * 1000; Date.now() < end; ) {
+    const at = Date.now()
+    const messages = []
+    for (let i = 0; i < perTick; i++) messages.push(reading(device++ % devices, Date.now(), 20 + Math.random()))
+    await producer.send({ topic: 'latency-readings', messages, acks: 1 })
+    await new Promise((r) => setTimeout(r, Math.max(0, tickMs - (Date.now() - at))))
+  }
+  await producer.disconnect()
+  await new Promise((r) => setTimeout(r, 8000))
+  await pipeline.stop()
+  rmSync(stateDir, { recursive: true, force: true })
+  const sorted = [...latencies].sort((a, b) => a - b)
+  return { windows: sorted.length, rate: options.latencyRate, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.at(-1) }
+}
+
+function instance(broker: BrokerProcess, stateDir: string) {
+  const script = resolve(import.meta.dirname, 'processor-instance.js')
+  const config = { bootstrapServers: `${broker.host}:${broker.port}`, applicationId: 'bench-restore', stateDir, topic: 'restore-readings' }
+  const child = spawn(process.execPath, [script, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const events: Record<string, any>[] = []
+  let pending = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    pending += chunk.toString()
+    const lines = pending.split('\n')
+    pending = lines.pop()!
+    for (const line of lines) events.push(JSON.parse(line))
+  })
+  const exited = new Promise<void>((done) => child.once('exit', () => done()))
+  const lastMetrics = () => events.filter((e) => e.event === 'metrics').at(-1)
+  return {
+    events,
+    lastMetrics,
+    async until(what: string, test: () => boolean, timeoutMs = 600_000) {
+      const deadline = Date.now() + timeoutMs
+      while (!test()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    },
+    async kill() {
+      child.kill('SIGKILL')
+      await exited
+    },
+  }
+}
+
+async function restoreScenario(broker: BrokerProcess, options: Options) {
+  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'restore-readings', numPartitions: options.partitions }] })
+  await admin.disconnect()
+  const start = Date.UTC(2024, 0, 1)
+  log(`producing ${options.restoreKeys} readings of distinct devices (one open window each)`)
+  await produce(kafka, 'restore-readings', options.restoreKeys, (i) => reading(i, start + (i % 1000), 20))
+  const stateDir = mkdtempSync(join(tmpdir(), 'brook-bench-state-'))
+  const first = instance(broker, stateDir)
+  await first.until('the state to be built and committed', () => {
+    const m = first.lastMetrics()
+    return m !== undefined && m.recordsIn >= options.restoreKeys && m.tasks.every((t: { position: string | null }) => t.position !== null) && m.commits >= options.partitions * 2
+  })
+  await new Promise((r) => setTimeout(r, 2500))
+  await first.kill()
+  log('killed; restarting on the same state directory')
+  const runningAfter = async (dir: string) => {
+    const next = instance(broker, dir)
+    await next.until('every task running', () => {
+      const m = next.lastMetrics()
+      return m !== undefined && m.tasks.length === options.partitions && m.tasks.every((t: { state: string }) => t.state === 'running')
+    })
+    const restored = next.events.filter((e) => e.event === 'restored')
+    const result = { untilRunningMs: next.lastMetrics()!.sinceStartMs, restoredRecords: restored.reduce((n, e) => n + e.records, 0), longestTaskRestoreMs: Math.max(...restored.map((e) => e.ms)) }
+    await next.kill()
+    return result
+  }
+  const sameDir = await runningAfter(stateDir)
+  log('restarting on an empty state directory')
+  const emptyDir = mkdtempSync(join(tmpdir(), 'brook-bench-state-'))
+  const fromChangelog = await runningAfter(emptyDir)
+  rmSync(stateDir, { recursive: true, force: true })
+  rmSync(emptyDir, { recursive: true, force: true })
+  return { keys: options.restoreKeys, localStoreCurrent: sameDir, fullChangelogReplay: fromChangelog }
+}
+
+async function main(): Promise<void> {
+  const options = parse(process.argv.slice(2))
+  const dataDir = mkdtempSync(join(tmpdir(), 'brook-bench-broker-'))
+  const broker = await startBroker({ dataDir, args: ['--group-initial-rebalance-delay-ms', '0'] })
+  const report: Record<string, unknown> = { options: { ...options, skip: [...options.skip] } }
+  try {
+    if (!options.skip.has('throughput')) report.throughput = await throughputScenario(broker, options)
+    if (!options.skip.has('latency')) report.latency = await latencyScenario(broker, options)
+    if (!options.skip.has('restore')) report.restore = await restoreScenario(broker, options)
+  } finally {
+    await broker.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+}
+
+await main()

@@ -1,0 +1,432 @@
+/**
+ * The group metadata manager (Kafka's GroupMetadataManager): the groups this node coordinates and their committed
+ * offsets, kept as in Kafka in the compacted internal topic `__consumer_offsets` (offsets-topic.ts), and rebuilt by
+ * replaying that topic when the node starts, so they are as durable as any topic and replication covers them.
+ *
+ *   coordinator.ts ──GroupStore──> GroupMetadataManager ──records──> __consumer_offsets (one partition per group)
+ *   (membership,                   (groups, offsets: load, replay,
+ *    rebalancing)                   append, commit, fetch, delete, expire)
+ *
+ * - Load replays every partition of __consumer_offsets in offset order: a later record of a key replaces an earlier
+ *   one, a tombstone removes it. A group comes back Stable with its members, or Empty.
+ * - Writes go to the log first. Commits reach memory once written, so OffsetFetch never answers what a replay would
+ *   not; the records of one group are written in the order of the calls, so a tombstone cannot overtake a commit.
+ * - Offsets of a group that has been Empty for offsets.retention.minutes expire (standalone groups: per offset, from
+ *   its commit time; Stable consumer groups: offsets of topics nobody subscribes to, from their commit time), checked
+ *   every offsets.retention.check.interval.ms; a group with neither members nor offsets is then forgotten.
+ * - Deleting a topic removes every group's offsets for it, the same way (Kafka's onPartitionsDeleted), so a topic
+ *   created again under the name starts with no committed offsets.
+ * Removed offsets leave memory at once and are written as tombstones, so a replay after a restart (clean or not)
+ * does not bring them back; a commit that was being written when its topic was deleted is not applied.
+ */
+import { ErrorCode } from '../../protocol/errors.js'
+import { decodeRecords, encodeRecordBatch } from '../../protocol/record-batch.js'
+import { StorageError } from '../../storage/log-store.js'
+import { counted } from '../../client/wording.js'
+import type { BrokerConfig } from '../config.js'
+import type { Logger } from '../logger.js'
+import type { Topic } from '../partition.js'
+import type { TopicManager } from '../topics.js'
+import { Group, GroupState, Member, offsetKey, parseOffsetKey, type CommittedOffset } from './group.js'
+import {
+  OFFSETS_TOPIC,
+  decodeOffsetsRecord,
+  groupKey,
+  groupValue,
+  offsetKey as offsetRecordKey,
+  offsetValue,
+  partitionForGroup,
+} from './offsets-topic.js'
+
+/** offset.metadata.max.bytes */
+export const OFFSET_METADATA_MAX_BYTES = 4096
+
+export interface OffsetCommitInput {
+  topic: string
+  partition: number
+  offset: bigint
+  leaderEpoch: number
+  metadata: string | null
+}
+
+/** Committed offsets by topic, as OffsetFetch answers them; null where a partition has none. */
+export type FetchedOffsets = { topic: string; partitions: { partition: number; committed: CommittedOffset | null }[] }[]
+
+/** Per topic and partition, what OffsetDelete answers. */
+export type DeletedOffsets = { topic: string; partitions: { partition: number; errorCode: number }[] }[]
+
+/**
+ * What membership and rebalancing (coordinator.ts) ask of the group metadata manager. The manager asks nothing of the
+ * coordinator: it reads a group's state and subscriptions only to decide which offsets expire.
+ */
+export interface GroupStore {
+  /** The group of this id, if this node has one. */
+  get(groupId: string): Group | undefined
+  /** The group of this id, made Empty when there is none. */
+  getOrCreate(groupId: string): Group
+  /** Every group this node has. */
+  list(): Group[]
+  /** Creates __consumer_offsets on first use; rejects with a StorageError when the node refuses writes. */
+  ensureOffsetsTopic(): Promise<Topic>
+  /** Writes the group's metadata record (generation, protocol, members and their assignments); rejects if it fails. */
+  storeGroup(group: Group): Promise<void>
+  /**
+   * Checks each offset (UNKNOWN_TOPIC_OR_PARTITION, OFFSET_METADATA_TOO_LARGE), writes the accepted ones, then
+   * applies them; an error code per offset, in order (a failed write: appendErrorCode for each accepted one).
+   */
+  storeOffsets(group: Group, offsets: readonly OffsetCommitInput[]): Promise<number[]>
+  /** Committed offsets for the given partitions (null: every partition the group has an offset for). */
+  fetchOffsets(groupId: string, wanted: { topic: string; partitions: number[] }[] | null): FetchedOffsets
+  /**
+   * Removes committed offsets (OffsetDelete), except of topics in `subscribed` (GROUP_SUBSCRIBED_TO_TOPIC); writes
+   * the tombstones, then forgets the offsets. Rejects when the write fails.
+   */
+  deleteOffsets(group: Group, wanted: { topic: string; partitions: number[] }[], subscribed: ReadonlySet<string>): Promise<DeletedOffsets>
+  /** The group goes Dead and is forgotten; its offsets and metadata become tombstones. Rejects when the write fails. */
+  deleteGroup(group: Group): Promise<void>
+}
+
+interface LogRecord {
+  key: Buffer
+  value: Buffer | null
+}
+
+/**
+ * The error code for a write to __consumer_offsets that failed, as Kafka's coordinator translates a failed append
+ * (GroupMetadataManager.storeGroup and storeOffsets): KAFKA_STORAGE_ERROR becomes NOT_COORDINATOR, so clients look
+ * the coordinator up again rather than retry a write this node refuses.
+ */
+export function appendErrorCode(error: unknown): number {
+  return error instanceof StorageError ? ErrorCode.NOT_COORDINATOR : ErrorCode.COORDINATOR_NOT_AVAILABLE
+}
+
+export type GroupMetadataSettings = Pick<BrokerConfig, 'offsetsTopicPartitions' | 'offsetsRetentionMinutes' | 'offsetsRetentionCheckIntervalMs'>
+
+export class GroupMetadataManager implements GroupStore {
+  private readonly groups = new Map<string, Group>()
+  private offsetsTopic: Topic | null = null
+  private creatingTopic: Promise<Topic> | null = null
+  private readonly expiry: NodeJS.Timeout
+
+  constructor(
+    private readonly topics: TopicManager,
+    private readonly config: GroupMetadataSettings,
+    private readonly log: Logger,
+  ) {
+    this.expiry = setInterval(() => void this.expireOffsets(), config.offsetsRetentionCheckIntervalMs)
+    this.expiry.unref()
+    topics.onDelete((topic) => this.removeOffsetsOf(topic))
+  }
+
+  close(): void {
+    clearInterval(this.expiry)
+  }
+
+  /** Replays __consumer_offsets if it exists. */
+  async load(): Promise<void> {
+    const topic = this.topics.get(OFFSETS_TOPIC)
+    if (!topic) return
+    this.offsetsTopic = topic
+    let records = 0
+    for (const partition of topic.partitions) {
+      for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+        for (const record of decodeRecords(batch.bytes)) {
+          if (record.key) this.apply(record.key, record.value)
+          records++
+        }
+      }
+    }
+    if (records > 0) this.log.info(`loaded ${counted(this.groups.size, 'group')} from ${counted(records, 'record')} of ${OFFSETS_TOPIC}`)
+  }
+
+  private apply(key: Buffer, value: Buffer | null): void {
+    const record = decodeOffsetsRecord(key, value)
+    if (!record) return
+    if (record.kind === 'offset') {
+      const group = this.getOrCreate(record.group)
+      const k = offsetKey(record.topic, record.partition)
+      if (record.value === null) group.offsets.delete(k)
+      else {
+        group.offsets.set(k, {
+          offset: record.value.offset,
+          leaderEpoch: record.value.leaderEpoch,
+          metadata: record.value.metadata,
+          commitTimestamp: record.value.commitTimestamp,
+        })
+      }
+      return
+    }
+    if (record.value === null) {
+      this.groups.delete(record.group)
+      return
+    }
+    const group = this.getOrCreate(record.group)
+    const stored = record.value
+    group.members.clear()
+    group.staticMembers.clear()
+    group.protocolType = stored.protocolType === '' ? null : stored.protocolType
+    group.generationId = stored.generation
+    group.protocolName = stored.protocol
+    group.leaderId = stored.leader
+    for (const m of stored.members) {
+      const member = new Member(m.memberId, m.groupInstanceId ?? null, m.clientId, m.clientHost, m.sessionTimeout, m.rebalanceTimeout ?? m.sessionTimeout, stored.protocolType, [
+        { name: stored.protocol ?? '', metadata: m.subscription },
+      ])
+      member.assignment = m.assignment
+      group.members.set(member.memberId, member)
+      if (member.groupInstanceId !== null) group.staticMembers.set(member.groupInstanceId, member.memberId)
+    }
+    group.state = group.members.size > 0 ? GroupState.Stable : GroupState.Empty
+    group.stateTimestamp = stored.currentStateTimestamp > 0n ? Number(stored.currentStateTimestamp) : Date.now()
+  }
+
+  get(groupId: string): Group | undefined {
+    return this.groups.get(groupId)
+  }
+
+  getOrCreate(groupId: string): Group {
+    let group = this.groups.get(groupId)
+    if (!group) {
+      group = new Group(groupId)
+      this.groups.set(groupId, group)
+    }
+    return group
+  }
+
+  list(): Group[] {
+    return [...this.groups.values()]
+  }
+
+  /** Creates __consumer_offsets on first use, compacted, as Kafka does. */
+  async ensureOffsetsTopic(): Promise<Topic> {
+    if (this.offsetsTopic) return this.offsetsTopic
+    this.creatingTopic ??= this.topics
+      .getOrCreate({
+        name: OFFSETS_TOPIC,
+        partitions: this.config.offsetsTopicPartitions,
+        replicationFactor: 1,
+        config: this.topics.parseConfig({ 'cleanup.policy': 'compact' }),
+      })
+      .then(({ topic, created }) => {
+        if (created) this.log.info(`created ${OFFSETS_TOPIC} with ${counted(topic.partitions.length, 'partition')}`)
+        this.offsetsTopic = topic
+        return topic
+      })
+      .finally(() => (this.creatingTopic = null))
+    return this.creatingTopic
+  }
+
+  /**
+   * Writes records to the group's partition of __consumer_offsets. Once that topic exists the records are queued
+   * before this returns its promise, so writes keep the order of the calls (tombstones cannot overtake a commit).
+   */
+  private async append(groupId: string, records: LogRecord[]): Promise<void> {
+    const topic = this.offsetsTopic ?? (await this.ensureOffsetsTopic())
+    const partition = topic.partitions[partitionForGroup(groupId, topic.partitions.length)]!
+    await partition.appendAsLeader(encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value }))), {})
+  }
+
+  private groupRecord(group: Group): LogRecord {
+    return {
+      key: groupKey(group.groupId),
+      value: groupValue({
+        protocolType: group.protocolType ?? '',
+        generation: group.generationId,
+        protocol: group.protocolName,
+        leader: group.leaderId,
+        currentStateTimestamp: BigInt(group.stateTimestamp),
+        members: [...group.members.values()].map((m) => ({
+          memberId: m.memberId,
+          groupInstanceId: m.groupInstanceId,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          rebalanceTimeout: m.rebalanceTimeoutMs,
+          sessionTimeout: m.sessionTimeoutMs,
+          subscription: group.protocolName === null ? Buffer.alloc(0) : m.metadataFor(group.protocolName),
+          assignment: m.assignment,
+        })),
+      }),
+    }
+  }
+
+  storeGroup(group: Group): Promise<void> {
+    return this.append(group.groupId, [this.groupRecord(group)]).catch((error: Error) => {
+      this.log.error(`could not store group '${group.groupId}': ${error.message}`)
+      throw error
+    })
+  }
+
+  async storeOffsets(group: Group, offsets: readonly OffsetCommitInput[]): Promise<number[]> {
+    const { groupId } = group
+    const commitTimestamp = BigInt(Date.now())
+    const codes = offsets.map((o) => {
+      const partitions = this.topics.get(o.topic)?.partitions.length ?? 0
+      if (o.partition < 0 || o.partition >= partitions) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+      if (o.metadata !== null && Buffer.byteLength(o.metadata) > OFFSET_METADATA_MAX_BYTES) return ErrorCode.OFFSET_METADATA_TOO_LARGE
+      return ErrorCode.NONE
+    })
+    const accepted = offsets.filter((_, i) => codes[i] === ErrorCode.NONE)
+    if (accepted.length === 0) return codes
+    const values = accepted.map((o) => ({
+      topic: o.topic,
+      topicId: this.topics.get(o.topic)!.topicId,
+      partition: o.partition,
+      committed: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata ?? '', commitTimestamp } satisfies CommittedOffset,
+    }))
+    try {
+      await this.append(groupId, values.map((v) => ({ key: offsetRecordKey(groupId, v.topic, v.partition), value: offsetValue(v.committed) })))
+    } catch (error) {
+      this.log.error(`could not store offsets of group '${groupId}': ${(error as Error).message}`)
+      return codes.map((c) => (c === ErrorCode.NONE ? appendErrorCode(error) : c))
+    }
+    // A topic deleted while the commit was written (maybe created again since) had its offsets removed; the
+    // tombstones went to the log after this commit, so applying it now would hold what a replay would not.
+    for (const v of values) {
+      if (this.topics.get(v.topic)?.topicId === v.topicId) group.offsets.set(offsetKey(v.topic, v.partition), v.committed)
+    }
+    return codes
+  }
+
+  /** Committed offsets: for the given partitions (null: every partition the group has an offset for). */
+  fetchOffsets(
+    groupId: string,
+    wanted: { topic: string; partitions: number[] }[] | null,
+  ): FetchedOffsets {
+    const group = this.groups.get(groupId)
+    if (wanted === null) {
+      const byTopic = new Map<string, { partition: number; committed: CommittedOffset | null }[]>()
+      for (const [key, committed] of group?.offsets ?? []) {
+        const { topic, partition } = parseOffsetKey(key)
+        if (!byTopic.has(topic)) byTopic.set(topic, [])
+        byTopic.get(topic)!.push({ partition, committed })
+      }
+      return [...byTopic].map(([topic, partitions]) => ({ topic, partitions: partitions.sort((a, b) => a.partition - b.partition) }))
+    }
+    return wanted.map(({ topic, partitions }) => ({
+      topic,
+      partitions: partitions.map((partition) => ({ partition, committed: group?.offsets.get(offsetKey(topic, partition)) ?? null })),
+    }))
+  }
+
+  async deleteOffsets(group: Group, wanted: { topic: string; partitions: number[] }[], subscribed: ReadonlySet<string>): Promise<DeletedOffsets> {
+    const { groupId } = group
+    const tombstones: LogRecord[] = []
+    const results = wanted.map(({ topic, partitions }) => ({
+      topic,
+      partitions: partitions.map((partition) => {
+        if (!this.topics.get(topic)?.partitions[partition]) return { partition, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
+        if (subscribed.has(topic)) return { partition, errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC }
+        if (group.offsets.has(offsetKey(topic, partition))) tombstones.push({ key: offsetRecordKey(groupId, topic, partition), value: null })
+        return { partition, errorCode: ErrorCode.NONE }
+      }),
+    }))
+    if (tombstones.length > 0) {
+      await this.append(groupId, tombstones)
+      for (const r of results) for (const p of r.partitions) if (p.errorCode === ErrorCode.NONE) group.offsets.delete(offsetKey(r.topic, p.partition))
+    }
+    return results
+  }
+
+  /**
+   * Deletes a group (DeleteGroups, or expiry of an Empty group without offsets): it goes Dead and is forgotten at
+   * once, and its offsets and metadata are written as tombstones.
+   */
+  async deleteGroup(group: Group): Promise<void> {
+    const { state, stateTimestamp } = group
+    group.transition(GroupState.Dead)
+    this.groups.delete(group.groupId)
+    const tombstones = [...group.offsets.keys()].map((key) => offsetTombstone(group.groupId, key))
+    tombstones.push({ key: groupKey(group.groupId), value: null })
+    try {
+      await this.append(group.groupId, tombstones)
+    } catch (error) {
+      // The tombstones were not written, so the group is not gone (a restart would load it again): it stays as it
+      // was, unless a new group of the same id has started meanwhile.
+      group.state = state
+      group.stateTimestamp = stateTimestamp
+      if (!this.groups.has(group.groupId)) this.groups.set(group.groupId, group)
+      throw error
+    }
+  }
+
+  /**
+   * Removes committed offsets (`offsetKey`s) of a group, as Kafka's GroupMetadataManager.cleanupGroupMetadata does
+   * for expired offsets and deleted partitions: from memory at once, then as tombstones in __consumer_offsets. A group
+   * left Empty with no offsets (and no member about to join) is forgotten. Returns whether it was.
+   */
+  private async removeOffsets(group: Group, keys: readonly string[]): Promise<{ forgotten: boolean }> {
+    if (group.state === GroupState.Empty && group.pendingMembers.size === 0 && keys.length === group.offsets.size) {
+      await this.deleteGroup(group)
+      return { forgotten: true }
+    }
+    for (const key of keys) group.offsets.delete(key)
+    await this.append(group.groupId, keys.map((key) => offsetTombstone(group.groupId, key)))
+    return { forgotten: false }
+  }
+
+  /**
+   * A topic was deleted (GroupCoordinator.onPartitionsDeleted): every group's offsets for it go. The topic has left
+   * the registry already, so no new commit for it can start; one being written is not applied (storeOffsets).
+   */
+  private async removeOffsetsOf(topic: Topic): Promise<void> {
+    await Promise.all(
+      [...this.groups.values()].map(async (group) => {
+        const keys = [...group.offsets.keys()].filter((key) => parseOffsetKey(key).topic === topic.name)
+        if (keys.length === 0) return
+        const { forgotten } = await this.removeOffsets(group, keys)
+        this.log.info(
+          `group '${group.groupId}': ${counted(keys.length, 'committed offset')} of deleted topic '${topic.name}' removed` +
+            (forgotten ? '; the group, left with no members and no offsets, is gone' : ''),
+        )
+      }),
+    )
+  }
+
+  /**
+   * Offsets retention (KIP-211, GroupMetadata.removeExpiredOffsets): all offsets of a group that has been Empty for
+   * offsets.retention.minutes (the group is then forgotten); offsets of standalone groups (no protocol type) by
+   * their commit time; and in a Stable consumer group, by commit time, offsets of topics no member subscribes to.
+   */
+  async expireOffsets(now = Date.now()): Promise<void> {
+    const retentionMs = this.config.offsetsRetentionMinutes * 60_000
+    for (const group of [...this.groups.values()]) {
+      // A member that was just handed its id (MEMBER_ID_REQUIRED) is about to join: forgetting the group now would
+      // answer its second JoinGroup with UNKNOWN_MEMBER_ID.
+      if (group.pendingMembers.size > 0) continue
+      let expired: string[]
+      if (group.state === GroupState.Empty) {
+        expired = [...group.offsets]
+          .filter(([, c]) => (group.protocolType === null ? Number(c.commitTimestamp) : group.stateTimestamp) + retentionMs <= now)
+          .map(([key]) => key)
+        // A group with neither members nor offsets is forgotten at once.
+        if (expired.length === 0 && group.offsets.size > 0) continue
+      } else if (group.state === GroupState.Stable && group.protocolType === 'consumer') {
+        const subscribed = group.subscribedTopics()
+        // Subscriptions that could not be read say nothing about which offsets are unused: keep them all.
+        if (subscribed.size === 0) continue
+        expired = [...group.offsets]
+          .filter(([key, c]) => !subscribed.has(parseOffsetKey(key).topic) && Number(c.commitTimestamp) + retentionMs <= now)
+          .map(([key]) => key)
+        if (expired.length === 0) continue
+      } else continue
+      try {
+        const { forgotten } = await this.removeOffsets(group, expired)
+        this.log.info(
+          forgotten
+            ? `group '${group.groupId}' expired after offsets.retention.minutes`
+            : `group '${group.groupId}': ${counted(expired.length, 'offset')} expired after offsets.retention.minutes`,
+        )
+      } catch (error) {
+        // Storage refuses writes (logged once by the node): every other group would be refused too.
+        if (error instanceof StorageError) return
+        this.log.error(`offset expiry for group '${group.groupId}' failed: ${(error as Error).message}`)
+      }
+    }
+  }
+}
+
+function offsetTombstone(groupId: string, key: string): LogRecord {
+  const { topic, partition } = parseOffsetKey(key)
+  return { key: offsetRecordKey(groupId, topic, partition), value: null }
+}
+

@@ -1,0 +1,39 @@
+/**
+ * What every command that talks to a cluster shares: the --bootstrap-server option (or BROOK_BOOTSTRAP_SERVER), and
+ * a connection that is always closed when the command is done, so that the process can exit.
+ */
+import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import { ClusterClient, parseBootstrapServers, type BrokerAddress } from '../client/cluster-client.js'
+
+const DEFAULT_BOOTSTRAP_SERVER = 'localhost:9092'
+
+/** A subcommand of `parent` that takes --bootstrap-server; its arguments and options are typed from `nameAndArgs` on. */
+export function clientCommand<Usage extends string>(parent: CommandUnknownOpts, nameAndArgs: Usage, description: string) {
+  return parent
+    .command(nameAndArgs)
+    .description(description)
+    .addOption(
+      new Option('--bootstrap-server <host:port>', 'broker(s) to connect to, comma-separated')
+        .env('BROOK_BOOTSTRAP_SERVER')
+        .default(DEFAULT_BOOTSTRAP_SERVER),
+    )
+}
+
+/** The --bootstrap-server list; a bad one is an error naming the option. */
+export function bootstrapServers(options: { bootstrapServer: string }): BrokerAddress[] {
+  try {
+    return parseBootstrapServers(options.bootstrapServer)
+  } catch (error) {
+    throw new Error(`--bootstrap-server: ${(error as Error).message}`)
+  }
+}
+
+/** Connects, runs `use`, and always closes the connections, so the process can exit. */
+export async function withCluster<T>(options: { bootstrapServer: string }, use: (cluster: ClusterClient) => Promise<T>): Promise<T> {
+  const cluster = await ClusterClient.connect(bootstrapServers(options))
+  try {
+    return await use(cluster)
+  } finally {
+    cluster.close()
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * What the commands print, in the layouts of Kafka's own tools (kafka-topics.sh, kafka-consumer-groups.sh,
+ * kafka-console-consumer.sh), so that output a user knows from Kafka reads the same here.
+ */
+import type { TopicDescription } from '../client/admin.js'
+import type { GroupDescription, GroupMember, GroupOffsets, ListedGroup, PlannedOffset, TopicPartitions } from '../client/group-admin.js'
+import type { Acks, ProduceSummary } from '../client/console-producer.js'
+import type { ConsumedRecord } from '../client/console-consumer.js'
+import { counted } from '../client/wording.js'
+
+/** kafka-topics.sh --describe's layout, with the leader epoch and the log start and end offsets added. */
+export function formatTopic(topic: TopicDescription): string {
+  const configs = topic.configs.map((c) => `${c.name}=${c.value}`).join(',')
+  const lines = [
+    [`Topic: ${topic.name}`, `TopicId: ${topic.topicId ?? ''}`, `PartitionCount: ${topic.partitions.length}`,
+      `ReplicationFactor: ${topic.replicationFactor}`, `Configs: ${configs}`].join('\t'),
+  ]
+  for (const p of topic.partitions) {
+    lines.push(
+      '\t' +
+        [`Topic: ${topic.name}`, `Partition: ${p.partition}`, `Leader: ${p.leader < 0 ? 'none' : p.leader}`,
+          `LeaderEpoch: ${p.leaderEpoch}`, `Replicas: ${p.replicas.join(',')}`, `Isr: ${p.isr.join(',')}`,
+          `LogStartOffset: ${p.logStartOffset}`, `LogEndOffset: ${p.logEndOffset}`].join('\t'),
+    )
+  }
+  return lines.join('\n')
+}
+
+/** Columns padded to their widest cell, one space apart, as kafka-consumer-groups.sh prints them. */
+function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => row[i]!.length)))
+  return [headers, ...rows].map((cells) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' ').trimEnd()).join('\n')
+}
+
+/** A table cell: '-' where Kafka's tool shows a missing value. */
+function cell(value: string | number | bigint | null | undefined): string {
+  return value === null || value === undefined || value === '' ? '-' : String(value)
+}
+
+/** `groups list`; null when there is no group. */
+export function formatGroupList(listed: readonly ListedGroup[]): string | null {
+  if (listed.length === 0) return null
+  return formatTable(['GROUP', 'PROTOCOL-TYPE', 'STATE'], listed.map((g) => [g.groupId, cell(g.protocolType), cell(g.state)]))
+}
+
+/** `groups describe`: offsets, lag and owner per partition; null when there is nothing to show. */
+export function formatGroupOffsets({ group, partitions }: GroupOffsets): string | null {
+  const { groupId } = group
+  const rows = partitions.map((p) => [
+    groupId, p.topic, String(p.partition), cell(p.committedOffset), cell(p.logEndOffset), cell(p.lag),
+    cell(p.member?.memberId), cell(p.member?.host), cell(p.member?.clientId),
+  ])
+  // Members without partitions get a line of their own, as in Kafka's tool.
+  for (const m of group.members.filter((m) => m.assignment.length === 0)) rows.push([groupId, '-', '-', '-', '-', '-', m.memberId, cell(m.host), cell(m.clientId)])
+  if (rows.length === 0) return null
+  return formatTable(['GROUP', 'TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'LOG-END-OFFSET', 'LAG', 'CONSUMER-ID', 'HOST', 'CLIENT-ID'], rows)
+}
+
+/** `groups describe --state`. */
+export function formatGroupState(group: GroupDescription): string {
+  const { host, port, nodeId } = group.coordinator
+  return formatTable(
+    ['GROUP', 'COORDINATOR (ID)', 'ASSIGNMENT-STRATEGY', 'STATE', '#MEMBERS'],
+    [[group.groupId, `${host}:${port} (${nodeId})`, cell(group.protocol), group.state, String(group.members.length)]],
+  )
+}
+
+/** Kafka's ASSIGNMENT column: `topic(0,1),other(2)`. */
+function formatAssignment(assignment: readonly TopicPartitions[]): string {
+  return cell(assignment.map(({ topic, partitions }) => `${topic}(${partitions.join(',')})`).join(','))
+}
+
+/** `groups describe --members`. */
+export function formatMembers(group: GroupDescription): string {
+  const count = (m: GroupMember): number => m.assignment.reduce((n, { partitions }) => n + partitions.length, 0)
+  const rows = group.members.map((m) => [group.groupId, m.memberId, cell(m.groupInstanceId), cell(m.host), cell(m.clientId), String(count(m)), formatAssignment(m.assignment)])
+  return formatTable(['GROUP', 'CONSUMER-ID', 'GROUP-INSTANCE-ID', 'HOST', 'CLIENT-ID', '#PARTITIONS', 'ASSIGNMENT'], rows)
+}
+
+/** `groups reset-offsets`: the plan, committed or not. */
+export function formatPlan(groupId: string, plan: readonly PlannedOffset[]): string {
+  return formatTable(['GROUP', 'TOPIC', 'PARTITION', 'NEW-OFFSET'], plan.map((p) => [groupId, p.topic, String(p.partition), String(p.newOffset)]))
+}
+
+/** What `produce` says on stderr when its input ends. */
+export function formatSummary(topic: string, summary: ProduceSummary, acks: Acks): string {
+  const partitions = [...summary.partitions].sort(([a], [b]) => a - b).map(([p, n]) => `partition ${p}: ${n}`).join(', ')
+  const verb = acks === 0 ? 'sent (acks=0, not acknowledged)' : 'produced'
+  return `${verb} ${counted(summary.records, 'record')} in ${counted(summary.batches, 'batch', 'batches')} to ${topic}${partitions ? ` (${partitions})` : ''}`
+}
+
+/** Which fields of a record `consume` prints besides its value (the --print-* flags). */
+export interface RecordFormat {
+  printTimestamp?: boolean
+  printPartition?: boolean
+  printOffset?: boolean
+  printHeaders?: boolean
+  printKey?: boolean
+}
+
+/**
+ * One record as a line, in the order and spelling of Kafka's DefaultMessageFormatter: `CreateTime:<ms>`,
+ * `Partition:<n>`, `Offset:<n>`, headers as `k:v,k:v` (`NO_HEADERS`), key, value, separated by tabs; null is `null`.
+ */
+export function formatRecord(record: ConsumedRecord, format: RecordFormat): string {
+  const text = (bytes: Buffer | null): string => (bytes === null ? 'null' : bytes.toString('utf8'))
+  const fields: string[] = []
+  if (format.printTimestamp) fields.push(`${record.timestampType}:${record.timestamp}`)
+  if (format.printPartition) fields.push(`Partition:${record.partition}`)
+  if (format.printOffset) fields.push(`Offset:${record.offset}`)
+  if (format.printHeaders) {
+    fields.push(record.headers.length === 0 ? 'NO_HEADERS' : record.headers.map((h) => `${h.key}:${text(h.value)}`).join(','))
+  }
+  if (format.printKey) fields.push(text(record.key))
+  fields.push(text(record.value))
+  return fields.join('\t')
+}

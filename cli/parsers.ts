@@ -1,0 +1,80 @@
+/**
+ * Argument parsers for the commands' options: each turns one command-line string into a typed value (the option's
+ * type is inferred from it) or throws InvalidArgumentError with a one-line message naming the option.
+ */
+import { InvalidArgumentError } from '@commander-js/extra-typings'
+import { GROUP_STATES, type TopicSelection } from '../client/group-admin.js'
+import type { StartPosition } from '../client/console-consumer.js'
+
+/** A whole number within [min, max]. */
+export function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`)
+    const n = Number(value)
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}`)
+    return n
+  }
+}
+
+/** `key=value` for repeatable options; the value may be empty, the key may not. */
+export function keyValue(name: string) {
+  return (value: string, previous: [string, string][] = []): [string, string][] => {
+    const at = value.indexOf('=')
+    if (at <= 0) throw new InvalidArgumentError(`${name} takes key=value, not '${value}'`)
+    return [...previous, [value.slice(0, at), value.slice(at + 1)]]
+  }
+}
+
+/** A repeatable option's values, in order. */
+export function repeated(value: string, previous: string[] = []): string[] {
+  return [...previous, value]
+}
+
+/** `--offset`: a non-negative offset, earliest or latest. */
+export function startOffset(value: string): StartPosition {
+  if (value === 'earliest' || value === 'latest') return { from: value }
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('--offset takes a non-negative offset, earliest or latest')
+  return { from: 'offset', offset: BigInt(value) }
+}
+
+/** Milliseconds since the epoch, or an ISO 8601 date (`2024-05-01T12:00:00Z`; without a zone, local time). */
+export function timestamp(name: string) {
+  return (value: string): bigint => {
+    if (/^\d+$/.test(value)) return BigInt(value)
+    const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN
+    if (Number.isNaN(ms)) throw new InvalidArgumentError(`${name} takes milliseconds since the epoch or an ISO 8601 date`)
+    return BigInt(ms)
+  }
+}
+
+/** An int64 offset or delta (`--to-offset`, `--shift-by`). */
+export function offset(name: string, options: { signed: boolean }) {
+  return (value: string): bigint => {
+    if (!(options.signed ? /^[-+]?\d+$/ : /^\d+$/).test(value)) {
+      throw new InvalidArgumentError(`${name} takes ${options.signed ? 'a whole number (negative to move back)' : 'a non-negative offset'}`)
+    }
+    const n = BigInt(value)
+    if (n > 2n ** 63n - 1n || n < -(2n ** 63n)) throw new InvalidArgumentError(`${name} must fit in a 64-bit integer`)
+    return n
+  }
+}
+
+/** `--topic orders` or `--topic orders:0,2` (repeatable), as kafka-consumer-groups.sh takes it. */
+export function topicPartitions(value: string, previous: TopicSelection[] = []): TopicSelection[] {
+  const match = /^([^:]+)(?::(\d+(?:,\d+)*))?$/.exec(value)
+  if (!match) throw new InvalidArgumentError(`--topic takes topic or topic:partition,partition..., not '${value}'`)
+  return [...previous, { topic: match[1]!, partitions: match[2]?.split(',').map(Number) }]
+}
+
+/** Group states for `groups list --state`, comma-separated or repeated, in any case. */
+export function groupStates(value: string, previous: string[] = []): string[] {
+  const states = value.split(',').map((item) => item.trim()).filter((item) => item !== '')
+  return [
+    ...previous,
+    ...states.map((state) => {
+      const known = GROUP_STATES.find((s) => s.toLowerCase() === state.toLowerCase())
+      if (!known) throw new InvalidArgumentError(`--state takes ${GROUP_STATES.join(', ')}, not '${state}'`)
+      return known
+    }),
+  ]
+}

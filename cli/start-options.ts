@@ -1,0 +1,132 @@
+/**
+ * What `brook start` accepts, as flags and in its `--config` JSON file (the same settings under BrokerConfig's
+ * camelCase names): one table of the numeric settings with their Kafka names and bounds serves both, so a value is
+ * checked the same way wherever it comes from. Values are refused with a message naming the setting, never clamped.
+ */
+import { readFileSync } from 'node:fs'
+import { DEFAULT_CONFIG, type BrokerConfig, type LogLevel } from '../broker/config.js'
+
+const INT32_MAX = 2_147_483_647
+/** Node's timers take at most 2^31-1 ms; a longer interval would fire at once. */
+const TIMER_MAX_MS = INT32_MAX
+
+type NumericKey = { [K in keyof BrokerConfig]-?: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig]
+
+export interface NumericSetting {
+  key: NumericKey
+  flag: string
+  /** The argument's name in --help (`<ms>`, `<n>`). */
+  unit: string
+  /** Kafka's name for the setting, when it has one. */
+  kafkaName: string | null
+  min: number
+  max: number
+  description: string
+}
+
+export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
+  { key: 'nodeId', flag: '--node-id', unit: 'n', kafkaName: 'node.id', min: 0, max: INT32_MAX, description: 'this node\'s id' },
+  { key: 'port', flag: '--port', unit: 'port', kafkaName: null, min: 0, max: 65535, description: 'port to listen on (0: any free port)' },
+  { key: 'defaultPartitions', flag: '--default-partitions', unit: 'n', kafkaName: 'num.partitions', min: 1, max: 10_000, description: 'partitions of auto-created topics' },
+  { key: 'messageMaxBytes', flag: '--message-max-bytes', unit: 'bytes', kafkaName: 'message.max.bytes', min: 0, max: INT32_MAX, description: 'largest record batch a topic accepts unless its max.message.bytes says otherwise' },
+  { key: 'logMessageTimestampBeforeMaxMs', flag: '--log-message-timestamp-before-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.before.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the past, unless their message.timestamp.before.max.ms says otherwise' },
+  { key: 'logMessageTimestampAfterMaxMs', flag: '--log-message-timestamp-after-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.after.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the future, unless their message.timestamp.after.max.ms says otherwise' },
+  { key: 'socketRequestMaxBytes', flag: '--socket-request-max-bytes', unit: 'bytes', kafkaName: 'socket.request.max.bytes', min: 1, max: INT32_MAX, description: 'largest request frame; larger ones close the connection' },
+  { key: 'queuedMaxRequests', flag: '--queued-max-requests', unit: 'n', kafkaName: 'queued.max.requests', min: 1, max: INT32_MAX, description: 'requests the node holds at once before it stops reading more' },
+  { key: 'queuedMaxRequestBytes', flag: '--queued-max-request-bytes', unit: 'bytes', kafkaName: 'queued.max.request.bytes', min: 1, max: Number.MAX_SAFE_INTEGER, description: 'bytes of requests the node holds at once before it stops reading more (at least socket.request.max.bytes)' },
+  { key: 'fetchMaxBytes', flag: '--fetch-max-bytes', unit: 'bytes', kafkaName: 'fetch.max.bytes', min: 1024, max: INT32_MAX, description: 'most record bytes in one Fetch answer (at least one batch is always returned)' },
+  { key: 'connectionsMaxIdleMs', flag: '--connections-max-idle-ms', unit: 'ms', kafkaName: 'connections.max.idle.ms', min: 1, max: TIMER_MAX_MS, description: 'close connections that read and write nothing for this long' },
+  { key: 'maxConnections', flag: '--max-connections', unit: 'n', kafkaName: 'max.connections', min: 1, max: INT32_MAX, description: 'connections served at once; more wait, accepted but unread, until one closes' },
+  { key: 'maxConnectionsPerIp', flag: '--max-connections-per-ip', unit: 'n', kafkaName: 'max.connections.per.ip', min: 1, max: INT32_MAX, description: 'connections from one address; more are closed at once' },
+  { key: 'retentionCheckIntervalMs', flag: '--log-retention-check-interval-ms', unit: 'ms', kafkaName: 'log.retention.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often retention and compaction run' },
+  { key: 'cacheMaxBytes', flag: '--cache-max-bytes', unit: 'bytes', kafkaName: 'log.cache.max.bytes', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'memory for recently appended batches, shared by all partitions (the least recently used go first)' },
+  { key: 'logCleanerDedupeBufferSize', flag: '--log-cleaner-dedupe-buffer-size', unit: 'bytes', kafkaName: 'log.cleaner.dedupe.buffer.size', min: 1024, max: INT32_MAX, description: 'memory for the compaction key map; a partition with more keys is compacted in several passes' },
+  { key: 'groupInitialRebalanceDelayMs', flag: '--group-initial-rebalance-delay-ms', unit: 'ms', kafkaName: 'group.initial.rebalance.delay.ms', min: 0, max: INT32_MAX, description: 'how long a new group waits for more members before its first rebalance' },
+  { key: 'groupMinSessionTimeoutMs', flag: '--group-min-session-timeout-ms', unit: 'ms', kafkaName: 'group.min.session.timeout.ms', min: 1, max: INT32_MAX, description: 'shortest session timeout a consumer may ask for' },
+  { key: 'groupMaxSessionTimeoutMs', flag: '--group-max-session-timeout-ms', unit: 'ms', kafkaName: 'group.max.session.timeout.ms', min: 1, max: INT32_MAX, description: 'longest session timeout a consumer may ask for' },
+  { key: 'offsetsRetentionMinutes', flag: '--offsets-retention-minutes', unit: 'minutes', kafkaName: 'offsets.retention.minutes', min: 1, max: INT32_MAX, description: 'how long the committed offsets of an empty group are kept' },
+  { key: 'offsetsRetentionCheckIntervalMs', flag: '--offsets-retention-check-interval-ms', unit: 'ms', kafkaName: 'offsets.retention.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often expired offsets are looked for' },
+  { key: 'offsetsTopicPartitions', flag: '--offsets-topic-partitions', unit: 'n', kafkaName: 'offsets.topic.num.partitions', min: 1, max: 10_000, description: 'partitions of __consumer_offsets, when it is created' },
+]
+
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug']
+
+/** Settings that are not numbers, with the type each must have in the config file. */
+const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel'>> = {
+  host: 'string',
+  advertisedHost: 'string',
+  dataDir: 'string',
+  fsync: 'boolean',
+  autoCreateTopics: 'boolean',
+  recordValidation: 'boolean',
+  logLevel: 'logLevel',
+}
+
+/** Checks a whole number against a setting's bounds; returns the problem, or null. */
+export function numericProblem(setting: NumericSetting, value: number): string | null {
+  if (!Number.isInteger(value)) return 'must be a whole number'
+  if (value < setting.min || value > setting.max) return `must be between ${setting.min} and ${setting.max}`
+  return null
+}
+
+/**
+ * Reads and checks a `--config` file: a JSON object whose keys are BrokerConfig names or, for the numeric settings,
+ * their Kafka names (`log.cache.max.bytes` for `cacheMaxBytes`). Unknown keys are refused (a misspelt setting would
+ * otherwise be ignored without a word), and so is a setting given under both names.
+ */
+export function readConfigFile(path: string): Partial<BrokerConfig> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new Error(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    throw new Error(`${path} is not valid JSON: ${(error as Error).message}`)
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${path} must hold a JSON object of settings`)
+  const config: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(parsed)) {
+    const key = NUMERIC_SETTINGS.find((s) => s.kafkaName === name)?.key ?? name
+    if (key in config) throw new Error(`${path}: ${key} is given twice (as ${key} and as its Kafka name)`)
+    const problem = settingProblem(key, value)
+    if (problem) throw new Error(`${path}: ${problem}`)
+    config[key] = value
+  }
+  return config as Partial<BrokerConfig>
+}
+
+function settingProblem(key: string, value: unknown): string | null {
+  const numeric = NUMERIC_SETTINGS.find((s) => s.key === key)
+  if (numeric) {
+    if (typeof value !== 'number') return `${key} must be a number, not ${JSON.stringify(value)}`
+    const problem = numericProblem(numeric, value)
+    return problem && `${key} ${problem}, not ${value}`
+  }
+  // A setting added to BrokerConfig without an entry here is checked by the type of its default.
+  const kind = OTHER_SETTINGS[key] ?? (key in DEFAULT_CONFIG ? (typeof DEFAULT_CONFIG[key as keyof BrokerConfig] as 'string' | 'boolean' | 'number') : undefined)
+  if (kind === undefined) {
+    const known = [...NUMERIC_SETTINGS.map((s) => s.key), ...Object.keys(OTHER_SETTINGS)].sort().join(', ')
+    return `unknown setting '${key}' (the settings are ${known})`
+  }
+  if (kind === 'logLevel') return LOG_LEVELS.includes(value as LogLevel) ? null : `logLevel must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(value)}`
+  return typeof value === kind ? null : `${key} must be a ${kind}, not ${JSON.stringify(value)}`
+}
+
+/** Checks what only the combined settings can show. */
+export function checkCombined(config: Partial<BrokerConfig>): void {
+  const min = config.groupMinSessionTimeoutMs ?? DEFAULT_CONFIG.groupMinSessionTimeoutMs
+  const max = config.groupMaxSessionTimeoutMs ?? DEFAULT_CONFIG.groupMaxSessionTimeoutMs
+  if (min > max) {
+    throw new Error(`group.min.session.timeout.ms (${min}) must not be greater than group.max.session.timeout.ms (${max})`)
+  }
+  // KafkaConfig's rule: the pool must hold one largest request, or that request could never be read.
+  const queuedBytes = config.queuedMaxRequestBytes ?? DEFAULT_CONFIG.queuedMaxRequestBytes
+  const requestMax = config.socketRequestMaxBytes ?? DEFAULT_CONFIG.socketRequestMaxBytes
+  if (queuedBytes < requestMax) {
+    throw new Error(`queued.max.request.bytes (${queuedBytes}) must not be smaller than socket.request.max.bytes (${requestMax})`)
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * `brook start`: one broker node in the foreground, configured by flags, a `--config` JSON file, or both (flags win).
+ * The numeric settings come from one table (start-options.ts) that checks flags and the file alike; SIGINT and SIGTERM
+ * stop the node cleanly.
+ */
+import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import { DEFAULT_CONFIG, type BrokerConfig } from '../broker/config.js'
+import { LOG_LEVELS, NUMERIC_SETTINGS, checkCombined, readConfigFile, type NumericSetting } from './start-options.js'
+import { integer } from './parsers.js'
+
+/** A numeric broker setting as a `brook start` flag; its default is shown in --help but not set, so --config can. */
+function settingOption(setting: NumericSetting) {
+  const name = setting.kafkaName ? `${setting.kafkaName}: ` : ''
+  return new Option(`${setting.flag} <${setting.unit}>`, `${name}${setting.description} (default: ${DEFAULT_CONFIG[setting.key]})`).argParser(
+    integer(setting.flag, setting.min, setting.max),
+  )
+}
+
+/** Node id and port come first in --help, where a reader looks for them; the group, offsets and log settings last. */
+function addressed(setting: NumericSetting): boolean {
+  return setting.key === 'nodeId' || setting.key === 'port'
+}
+
+export function addStartCommand(program: CommandUnknownOpts): void {
+  const settingOptions = NUMERIC_SETTINGS.map((setting) => ({ setting, option: settingOption(setting) }))
+  const command = program
+    .command('start')
+    .description('run one broker node in the foreground')
+    .option('--config <file>', 'JSON file with any of these settings under their BrokerConfig names (nodeId, groupInitialRebalanceDelayMs...); flags win')
+  for (const { option } of settingOptions.filter(({ setting }) => addressed(setting))) command.addOption(option)
+  const start = command
+    .option('--host <host>', `interface to listen on (default: ${DEFAULT_CONFIG.host})`)
+    .option('--advertised-host <host>', 'host clients are told to connect to (default: --host)')
+    .option('--data-dir <dir>', 'data directory (default: .brook/node-<node id>)')
+    .option('--fsync', 'sync every write to disk before acknowledging it')
+    .option('--no-auto-create-topics', 'do not create unknown topics on Metadata requests')
+    .option('--no-record-validation', 'log.record.validation.enable=false: check only the header and CRC of produced batches, not their records')
+    .addOption(new Option('--log-level <level>', `log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))
+  for (const { option } of settingOptions.filter(({ setting }) => !addressed(setting))) start.addOption(option)
+  start.action(async (options) => {
+    const fromFile = options.config === undefined ? {} : readConfigFile(options.config)
+    const flags: Partial<BrokerConfig> = {}
+    if (options.host !== undefined) flags.host = options.host
+    if (options.advertisedHost !== undefined) flags.advertisedHost = options.advertisedHost
+    if (options.dataDir !== undefined) flags.dataDir = options.dataDir
+    if (options.fsync !== undefined) flags.fsync = options.fsync
+    if (options.logLevel !== undefined) flags.logLevel = options.logLevel
+    if (!options.autoCreateTopics) flags.autoCreateTopics = false
+    if (!options.recordValidation) flags.recordValidation = false
+    // The table's options are added in a loop, so their values are read by name; the parser made them numbers.
+    for (const { setting, option } of settingOptions) {
+      const value = start.getOptionValue(option.attributeName())
+      if (typeof value === 'number') flags[setting.key] = value
+    }
+    const config: Partial<BrokerConfig> = { ...fromFile, ...flags }
+    checkCombined(config)
+    if (config.dataDir === undefined && config.nodeId !== undefined) config.dataDir = `.brook/node-${config.nodeId}`
+    // Loaded here so that the client commands do not pay for the broker's storage modules at startup.
+    const { Broker } = await import('../broker/broker.js')
+    const broker = await Broker.start(config)
+    // A rejection that nothing awaits belongs to one request or one background task, not to the node: it is logged
+    // as the bug it is and the node keeps serving, as Kafka's threads log what they did not expect and carry on.
+    process.on('unhandledRejection', (reason) => broker.log.error(`unhandled rejection: ${(reason as Error)?.stack ?? reason}`))
+    const shutdown = (): void => {
+      broker.stop().then(
+        () => process.exit(0),
+        (error: Error) => {
+          broker.log.error(`stopping failed: ${error.stack ?? error}`)
+          process.exit(1)
+        },
+      )
+    }
+    process.once('SIGINT', shutdown)
+    process.once('SIGTERM', shutdown)
+  })
+}

@@ -1,0 +1,55 @@
+/** `brook topics ...`: what kafka-topics.sh (and kafka-configs.sh for topics) gives. */
+import { InvalidArgumentError, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import { alterTopicConfigs, createTopic, deleteTopic, describeTopics, listTopics } from '../client/admin.js'
+import { clientCommand, withCluster } from './client-command.js'
+import { formatTopic } from './format.js'
+import { integer, keyValue, repeated } from './parsers.js'
+
+export function addTopicsCommands(program: CommandUnknownOpts): void {
+  const topics = program.command('topics').description('create, list, describe and delete topics, and alter their configs (kafka-topics.sh, kafka-configs.sh)')
+
+  clientCommand(topics, 'create <name>', 'create a topic')
+    .option('--partitions <n>', 'number of partitions (default: the broker\'s num.partitions)', integer('--partitions', 1, 2147483647))
+    .option('--replication-factor <n>', 'copies of each partition; a single node holds one (default: 1)', integer('--replication-factor', 1, 32767))
+    .option('--config <key=value>', 'a topic config, e.g. retention.ms=86400000 (repeatable)', keyValue('--config'))
+    .option('--if-not-exists', 'succeed when the topic already exists')
+    .action(async (name, options) => {
+      const result = await withCluster(options, (cluster) =>
+        createTopic(cluster, {
+          name,
+          partitions: options.partitions,
+          replicationFactor: options.replicationFactor,
+          configs: Object.fromEntries(options.config ?? []),
+          ifNotExists: options.ifNotExists ?? false,
+        }),
+      )
+      console.log(result.created ? `Created topic ${name}.` : `Topic ${name} already exists.`)
+    })
+
+  clientCommand(topics, 'list', 'list topic names').action(async (options) => {
+    const names = await withCluster(options, listTopics)
+    for (const name of names) console.log(name)
+  })
+
+  clientCommand(topics, 'describe [name]', 'partitions, leaders, replicas, offsets and configs of one topic or all').action(async (name, options) => {
+    const described = await withCluster(options, (cluster) => describeTopics(cluster, name === undefined ? null : [name]))
+    for (const topic of described) console.log(formatTopic(topic))
+  })
+
+  clientCommand(topics, 'delete <name>', 'delete a topic and its data').action(async (name, options) => {
+    await withCluster(options, (cluster) => deleteTopic(cluster, name))
+    console.log(`Deleted topic ${name}.`)
+  })
+
+  clientCommand(topics, 'alter-config <name>', 'set or remove topic configs (kafka-configs.sh --alter); unlisted configs keep their values')
+    .option('--set <key=value>', 'set a config, e.g. retention.ms=86400000 (repeatable)', keyValue('--set'))
+    .option('--delete <key>', 'remove a config so that its default applies again (repeatable)', repeated)
+    .action(async (name, options) => {
+      if (!options.set && !options.delete) throw new InvalidArgumentError('give at least one --set key=value or --delete key')
+      const names = [...(options.set ?? []).map(([key]) => key), ...(options.delete ?? [])]
+      const twice = names.find((key, i) => names.indexOf(key) !== i)
+      if (twice !== undefined) throw new InvalidArgumentError(`config '${twice}' is named more than once`)
+      await withCluster(options, (cluster) => alterTopicConfigs(cluster, name, { set: options.set ?? [], delete: options.delete ?? [] }))
+      console.log(`Completed updating config for topic ${name}.`)
+    })
+}

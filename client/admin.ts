@@ -1,0 +1,257 @@
+/**
+ * Topic administration on the wire, what kafka-topics.sh and kafka-configs.sh do through the Admin client:
+ * CreateTopics, Metadata, DeleteTopics, DescribeConfigs, IncrementalAlterConfigs and ListOffsets, each at the highest
+ * version both sides implement. Errors are thrown with Kafka's error name and the broker's message (kafka-client.ts
+ * checkError), never swallowed.
+ */
+import { checkTopicError, type ClusterClient } from './cluster-client.js'
+import { checkError } from './kafka-client.js'
+import { ErrorCode } from '../protocol/errors.js'
+import { ConfigOperation, ConfigSource, IsolationLevel, OffsetSpec, ResourceType, ZERO_UUID } from '../protocol/constants.js'
+import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
+import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../protocol/messages/delete-topics.js'
+import {
+  describeConfigs,
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponse,
+} from '../protocol/messages/describe-configs.js'
+import {
+  incrementalAlterConfigs,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponse,
+} from '../protocol/messages/incremental-alter-configs.js'
+import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js'
+import type { MetadataResponseTopic } from '../protocol/messages/metadata.js'
+
+/** How long the broker may take; below the client's 30 s request timeout, so its answer arrives first. */
+const TIMEOUT_MS = 15_000
+
+/** Kafka prints topic ids as Uuid.toString() does: the 16 bytes in URL-safe base64 without padding. */
+export function topicIdToString(uuid: string): string {
+  return Buffer.from(uuid.replaceAll('-', ''), 'hex').toString('base64url')
+}
+
+export interface CreateTopicOptions {
+  name: string
+  /** Omitted: the broker's num.partitions. */
+  partitions?: number
+  /** Omitted: the broker's default.replication.factor. */
+  replicationFactor?: number
+  configs?: Readonly<Record<string, string>>
+  /** TOPIC_ALREADY_EXISTS is not an error. */
+  ifNotExists?: boolean
+}
+
+export interface CreatedTopic {
+  created: boolean
+  topicId: string | null
+}
+
+export async function createTopic(cluster: ClusterClient, options: CreateTopicOptions): Promise<CreatedTopic> {
+  await cluster.metadata([], { allowAutoTopicCreation: false })
+  const client = await cluster.controller()
+  const version = client.version(createTopics)
+  // -1 ("the broker's default") exists from v4 (CreateTopicsRequest.json); before that Kafka's own defaults apply.
+  const brokerDefault = version >= 4 ? -1 : 1
+  const response = await client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, version, {
+    topics: [
+      {
+        name: options.name,
+        numPartitions: options.partitions ?? brokerDefault,
+        replicationFactor: options.replicationFactor ?? brokerDefault,
+        assignments: [],
+        configs: Object.entries(options.configs ?? {}).map(([name, value]) => ({ name, value })),
+      },
+    ],
+    timeoutMs: TIMEOUT_MS,
+    validateOnly: false,
+  })
+  const result = response.topics[0]
+  if (!result) throw new Error(`the broker did not answer for topic '${options.name}'`)
+  if (result.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS && options.ifNotExists) return { created: false, topicId: null }
+  checkError(result.errorCode, `cannot create topic '${options.name}'`, result.errorMessage)
+  return { created: true, topicId: result.topicId && result.topicId !== ZERO_UUID ? result.topicId : null }
+}
+
+export async function deleteTopic(cluster: ClusterClient, name: string): Promise<void> {
+  await cluster.metadata([], { allowAutoTopicCreation: false })
+  const client = await cluster.controller()
+  const version = client.version(deleteTopics)
+  const response = await client.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, version, {
+    // v6 names topics in `topics` (by name or id), v0-5 in `topicNames`; the codec writes the one the version has.
+    topics: [{ name, topicId: ZERO_UUID }],
+    topicNames: [name],
+    timeoutMs: TIMEOUT_MS,
+  })
+  const result = response.responses[0]
+  if (!result) throw new Error(`the broker did not answer for topic '${name}'`)
+  checkError(result.errorCode, `cannot delete topic '${name}'`, result.errorMessage)
+}
+
+export interface TopicConfigChanges {
+  /** Configs to set on the topic, by name. */
+  set: readonly (readonly [string, string])[]
+  /** Configs to remove from the topic, so that the default applies again. */
+  delete: readonly string[]
+}
+
+/**
+ * IncrementalAlterConfigs SET and DELETE for one topic (what `kafka-configs.sh --alter --add-config/--delete-config`
+ * sends). The broker validates every value first and applies all or nothing (INVALID_CONFIG names the bad one; a
+ * config named twice is INVALID_REQUEST).
+ */
+export async function alterTopicConfigs(cluster: ClusterClient, topic: string, changes: TopicConfigChanges): Promise<void> {
+  await cluster.metadata([], { allowAutoTopicCreation: false })
+  const client = await cluster.controller()
+  const response = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, client.version(incrementalAlterConfigs), {
+    resources: [
+      {
+        resourceType: ResourceType.TOPIC,
+        resourceName: topic,
+        configs: [
+          ...changes.set.map(([name, value]) => ({ name, configOperation: ConfigOperation.SET, value })),
+          ...changes.delete.map((name) => ({ name, configOperation: ConfigOperation.DELETE, value: null })),
+        ],
+      },
+    ],
+    validateOnly: false,
+  })
+  const result = response.responses[0]
+  if (!result) throw new Error(`the broker did not answer for topic '${topic}'`)
+  checkError(result.errorCode, `cannot alter the configs of topic '${topic}'`, result.errorMessage)
+}
+
+export async function listTopics(cluster: ClusterClient): Promise<string[]> {
+  const response = await cluster.metadata(null, { allowAutoTopicCreation: false })
+  return response.topics.flatMap((t) => (t.name === null ? [] : [t.name])).sort()
+}
+
+export interface PartitionOffset {
+  partition: number
+  offset: bigint
+  /** The timestamp of the record found by a timestamp search; -1 for earliest/latest. */
+  timestamp: bigint
+}
+
+/**
+ * ListOffsets for some partitions of one topic, each asked of its leader. `timestamp` is OffsetSpec.EARLIEST,
+ * OffsetSpec.LATEST or a time in ms (the first offset whose timestamp is at or after it; offset -1 when none is).
+ */
+export async function listPartitionOffsets(
+  cluster: ClusterClient,
+  topic: MetadataResponseTopic,
+  partitions: readonly number[],
+  options: { timestamp: bigint; isolationLevel: IsolationLevel },
+): Promise<Map<number, PartitionOffset>> {
+  const name = topic.name!
+  const byLeader = new Map<number, number[]>()
+  for (const index of partitions) {
+    const partition = topic.partitions.find((p) => p.partitionIndex === index)
+    if (!partition) throw new Error(`topic '${name}' has no partition ${index}`)
+    byLeader.set(partition.leaderId, [...(byLeader.get(partition.leaderId) ?? []), index])
+  }
+  const found = new Map<number, PartitionOffset>()
+  await Promise.all(
+    [...byLeader].map(async ([leaderId, indexes]) => {
+      const client = await cluster.node(leaderId)
+      // v1 is the first version that answers with one offset and its timestamp instead of a list.
+      const version = client.version(listOffsets, '1-10')
+      const response = await client.request<ListOffsetsRequest, ListOffsetsResponse>(listOffsets, version, {
+        replicaId: -1,
+        isolationLevel: options.isolationLevel,
+        topics: [
+          {
+            name,
+            partitions: indexes.map((partitionIndex) => ({
+              partitionIndex,
+              currentLeaderEpoch: -1,
+              timestamp: options.timestamp,
+              maxNumOffsets: 1,
+            })),
+          },
+        ],
+        timeoutMs: TIMEOUT_MS,
+      })
+      for (const answer of response.topics.flatMap((t) => t.partitions)) {
+        checkError(answer.errorCode, `cannot list offsets of ${name}-${answer.partitionIndex}`)
+        found.set(answer.partitionIndex, { partition: answer.partitionIndex, offset: answer.offset ?? -1n, timestamp: answer.timestamp ?? -1n })
+      }
+    }),
+  )
+  return found
+}
+
+export interface PartitionDescription {
+  partition: number
+  leader: number
+  leaderEpoch: number
+  replicas: number[]
+  isr: number[]
+  logStartOffset: bigint
+  logEndOffset: bigint
+}
+
+export interface TopicDescription {
+  name: string
+  /** Kafka's string form (topicIdToString); null when the broker does not send topic ids (Metadata < 10). */
+  topicId: string | null
+  isInternal: boolean
+  replicationFactor: number
+  partitions: PartitionDescription[]
+  /** Configs set on the topic itself, by name; defaults are left out, as kafka-topics.sh --describe does. */
+  configs: { name: string; value: string | null }[]
+}
+
+/** Describes the named topics (null: every topic), in name order. */
+export async function describeTopics(cluster: ClusterClient, names: readonly string[] | null): Promise<TopicDescription[]> {
+  const response = await cluster.metadata(names, { allowAutoTopicCreation: false })
+  for (const topic of response.topics) checkTopicError(topic)
+  const topics = response.topics.filter((t) => t.name !== null).sort((a, b) => a.name!.localeCompare(b.name!))
+  if (topics.length === 0) return []
+  const configs = await topicConfigs(cluster, topics.map((t) => t.name!))
+  return Promise.all(
+    topics.map(async (topic): Promise<TopicDescription> => {
+      const indexes = topic.partitions.map((p) => p.partitionIndex)
+      const level = IsolationLevel.READ_UNCOMMITTED
+      const [start, end] = await Promise.all([
+        listPartitionOffsets(cluster, topic, indexes, { timestamp: OffsetSpec.EARLIEST, isolationLevel: level }),
+        listPartitionOffsets(cluster, topic, indexes, { timestamp: OffsetSpec.LATEST, isolationLevel: level }),
+      ])
+      const partitions = [...topic.partitions].sort((a, b) => a.partitionIndex - b.partitionIndex)
+      return {
+        name: topic.name!,
+        topicId: topic.topicId && topic.topicId !== ZERO_UUID ? topicIdToString(topic.topicId) : null,
+        isInternal: topic.isInternal ?? false,
+        replicationFactor: partitions[0]?.replicaNodes.length ?? 0,
+        partitions: partitions.map((p) => ({
+          partition: p.partitionIndex,
+          leader: p.leaderId,
+          leaderEpoch: p.leaderEpoch ?? -1,
+          replicas: p.replicaNodes,
+          isr: p.isrNodes,
+          logStartOffset: start.get(p.partitionIndex)?.offset ?? -1n,
+          logEndOffset: end.get(p.partitionIndex)?.offset ?? -1n,
+        })),
+        configs: configs.get(topic.name!) ?? [],
+      }
+    }),
+  )
+}
+
+/** The configs set on each topic (DescribeConfigs; v0 says isDefault, v1+ the config source). */
+async function topicConfigs(cluster: ClusterClient, names: readonly string[]): Promise<Map<string, { name: string; value: string | null }[]>> {
+  const client = await cluster.controller()
+  const version = client.version(describeConfigs)
+  const response = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, version, {
+    resources: names.map((resourceName) => ({ resourceType: ResourceType.TOPIC, resourceName, configurationKeys: null })),
+    includeSynonyms: false,
+    includeDocumentation: false,
+  })
+  const byTopic = new Map<string, { name: string; value: string | null }[]>()
+  for (const result of response.results) {
+    checkError(result.errorCode, `cannot describe the configs of topic '${result.resourceName}'`, result.errorMessage)
+    const set = result.configs.filter((c) => (version === 0 ? c.isDefault === false : c.configSource === ConfigSource.TOPIC_CONFIG))
+    byTopic.set(result.resourceName, set.map(({ name, value }) => ({ name, value })).sort((a, b) => a.name.localeCompare(b.name)))
+  }
+  return byTopic
+}

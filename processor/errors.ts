@@ -1,0 +1,44 @@
+/**
+ * The processor's errors. Two kinds matter to a running pipeline:
+ *
+ * - `RecordError`: one input record cannot be processed (not JSON, a missing field, a value that is not a number,
+ *   an event time that is not a timestamp, a user function that threw). The record goes to the dead-letter topic
+ *   with `reason` in its `brook.error.reason` header, is counted, and processing goes on.
+ * - `TopologyError`: the pipeline itself is wrong (two operators with one name, a duration that is not one, a
+ *   co-partitioning mismatch, a changelog topic with the wrong partition count). It is thrown before anything is
+ *   consumed, with a message that names the operator or topic.
+ */
+
+/** Codes of the processor's errors, stable for scripts and tests. */
+export const ProcessorErrorCode = {
+  notJson: 'NOT_JSON',
+  missingField: 'MISSING_FIELD',
+  notNumeric: 'NOT_NUMERIC',
+  badTimestamp: 'BAD_TIMESTAMP',
+  userFunction: 'USER_FUNCTION_FAILED',
+  badTopology: 'BAD_TOPOLOGY',
+  badState: 'BAD_STATE',
+} as const
+
+export type ProcessorErrorCode = (typeof ProcessorErrorCode)[keyof typeof ProcessorErrorCode]
+
+/** One record could not be processed; it goes to the dead-letter topic. */
+export class RecordError extends Error {
+  constructor(
+    readonly code: ProcessorErrorCode,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'RecordError'
+  }
+}
+
+/** The topology, its options or the cluster's topics do not fit together; raised before processing starts. */
+export class TopologyError extends Error {
+  readonly code: ProcessorErrorCode
+  constructor(message: string, code: ProcessorErrorCode = ProcessorErrorCode.badTopology) {
+    super(message)
+    this.name = 'TopologyError'
+    this.code = code
+  }
+}

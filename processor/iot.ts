@@ -1,0 +1,96 @@
+/**
+ * The built-in IoT pipeline (`brook process iot`, and what `npm start` runs). Input: readings
+ * `{ deviceId, sensor, value, unit, ts }` (ts in ms since the epoch) keyed by deviceId. Per deviceId and sensor:
+ *
+ *   readings ─▶ validate ─┬─▶ tumbling 1m: count, min, max, avg, stddev, p50, p95, p99 ─▶ readings-stats-1m
+ *                         │        ├─▶ threshold on max (above) / min (below) ─────────┐
+ *                         │        └─▶ z-score of avg against the previous 30 windows ─┴─▶ readings-alerts
+ *                         └─▶ hopping 5m every 1m: count, avg ─────────────────────────▶ readings-avg-5m
+ *   late records ─▶ readings-late        unreadable readings ─▶ <applicationId>-dlq
+ *
+ * Window results: `{ deviceId, sensor, windowStart, windowEnd, <aggregates> }`, keyed by deviceId.
+ */
+import { avg, count, max, min, percentile, stddev } from './aggregate/aggregations.js'
+import { threshold, zScore } from './anomaly.js'
+import { ProcessorErrorCode, RecordError } from './errors.js'
+import { TopologyBuilder } from './topology/builder.js'
+import { eventTime, type Topology } from './topology/topology.js'
+import type { Duration } from './time.js'
+import { hopping, tumbling } from './windows/spec.js'
+
+/** One sensor reading. */
+export interface Reading {
+  deviceId: string
+  sensor: string
+  value: number
+  unit?: string
+  ts: number
+}
+
+export interface IotPipelineOptions {
+  /** Default `readings`. */
+  inputTopic?: string
+  /** Default `readings-stats-1m`. */
+  statsTopic?: string
+  /** Default `readings-avg-5m`. */
+  averagesTopic?: string
+  /** Default `readings-alerts`. */
+  alertsTopic?: string
+  /** Default `readings-late`. */
+  lateTopic?: string
+  /** Stats window size (default 1m). */
+  statsWindow?: Duration
+  /** Averages window size and advance (default 5m every 1m). */
+  averageWindow?: Duration
+  averageAdvance?: Duration
+  /** How late a reading may be and still count (default 10s). */
+  grace?: Duration
+  /** Threshold alerts: a window's max above `above`, or its min below `below` (default: above 100). */
+  thresholdAbove?: number
+  thresholdBelow?: number
+  /** z-score alerts on the window average (defaults: |z| >= 4 against the previous 30 windows, at least 10). */
+  zScoreThreshold?: number
+  zScoreBaselineWindows?: number
+  zScoreMinBaselineWindows?: number
+}
+
+/** Checks one reading's shape; anything else is a RecordError (the reading goes to the dead-letter topic). */
+export function validateReading(value: unknown): Reading {
+  if (value === null || typeof value !== 'object') throw new RecordError(ProcessorErrorCode.missingField, 'reading is not an object')
+  const r = value as Record<string, unknown>
+  for (const field of ['deviceId', 'sensor'] as const) {
+    if (typeof r[field] !== 'string' || (r[field] as string).length === 0) throw new RecordError(ProcessorErrorCode.missingField, `reading has no ${field}`)
+  }
+  if (r.value === undefined || r.value === null) throw new RecordError(ProcessorErrorCode.missingField, 'reading has no value')
+  if (typeof r.value !== 'number' || !Number.isFinite(r.value)) throw new RecordError(ProcessorErrorCode.notNumeric, `reading value is not a number: ${JSON.stringify(r.value)?.slice(0, 40)}`)
+  return value as Reading
+}
+
+export function iotPipeline(options: IotPipelineOptions = {}): Topology {
+  const builder = new TopologyBuilder()
+  const grace = options.grace ?? '10s'
+  const late = options.lateTopic ?? 'readings-late'
+  const bySensor = builder
+    .stream<unknown>(options.inputTopic ?? 'readings', { eventTime: eventTime.field('ts') })
+    .map(validateReading, { name: 'validate' })
+    .groupByKey({ fields: (r) => ({ deviceId: r.deviceId, sensor: r.sensor }) })
+
+  const stats = bySensor.windowedBy(tumbling({ size: options.statsWindow ?? '1m', grace })).aggregate(
+    { count: count(), min: min('value'), max: max('value'), avg: avg('value'), stddev: stddev('value'), p50: percentile('value', 0.5), p95: percentile('value', 0.95), p99: percentile('value', 0.99) },
+    { name: 'stats-1m', lateTopic: late },
+  )
+  stats.to(options.statsTopic ?? 'readings-stats-1m')
+  const alerts = options.alertsTopic ?? 'readings-alerts'
+  const above = options.thresholdAbove ?? (options.thresholdBelow === undefined ? 100 : undefined)
+  if (above !== undefined) stats.detect(threshold({ field: 'max', above }), { name: 'threshold-above' }).to(alerts)
+  if (options.thresholdBelow !== undefined) stats.detect(threshold({ field: 'min', below: options.thresholdBelow }), { name: 'threshold-below' }).to(alerts)
+  stats
+    .detect(zScore({ field: 'avg', threshold: options.zScoreThreshold ?? 4, baselineWindows: options.zScoreBaselineWindows ?? 30, minBaselineWindows: options.zScoreMinBaselineWindows ?? 10 }), { name: 'zscore' })
+    .to(alerts)
+
+  bySensor
+    .windowedBy(hopping({ size: options.averageWindow ?? '5m', advance: options.averageAdvance ?? '1m', grace }))
+    .aggregate({ count: count(), avg: avg('value') }, { name: 'avg-5m', lateTopic: late })
+    .to(options.averagesTopic ?? 'readings-avg-5m')
+  return builder.build()
+}

@@ -1,0 +1,21 @@
+/**
+ * Counters of a running pipeline (all instance-wide, since the process started). `recordsIn` counts every input
+ * record, dead letters included; `late` counts records late for a windowed operator (one per operator that
+ * refused them); `deadLetters` counts records sent to the dead-letter topic.
+ */
+export interface Metrics {
+  recordsIn: number
+  recordsOut: number
+  late: number
+  deadLetters: number
+  windowsEmitted: number
+  alerts: number
+  commits: number
+  /** Changelog records applied by restores, and the time they took. */
+  restoredRecords: number
+  restoreMs: number
+}
+
+export function newMetrics(): Metrics {
+  return { recordsIn: 0, recordsOut: 0, late: 0, deadLetters: 0, windowsEmitted: 0, alerts: 0, commits: 0, restoredRecords: 0, restoreMs: 0 }
+}

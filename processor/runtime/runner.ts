@@ -1,0 +1,548 @@
+/**
+ * `runPipeline`: runs a topology on any Kafka cluster with kafkajs, as one instance of a consumer group named by the
+ * application id. Instances share the work through the group: each gets a balanced, sticky set of tasks
+ * (assignor.ts), restores their state, processes their partitions in micro-batches and commits.
+ *
+ * Task lifecycle (per task, in this instance):
+ *
+ *   assigned ──▶ restoring ──(changelog read up to its end offset at assignment)──▶ running ──▶ revoked/closed
+ *      ▲   source partition paused; changelog partition read from the   source partition resumed at the position
+ *      │   local checkpoint (or from the start when the local store is   saved with the state (the marker), commits
+ *      │   missing or does not match the changelog)                      every commitIntervalMs
+ *      └── every rebalance (kafkajs's protocol is eager): uncommitted work is dropped and the task re-initialized;
+ *          a task that stays here replays nothing, its local store being current. Only restoring tasks wait.
+ *
+ * A commit (per task): emit-mode update results, then
+ *   at_least_once: outputs (acks=all) ─▶ changelog: state changes, then the marker with the position ─▶ LevelDB
+ *                  ─▶ group offset
+ *   exactly_once:  one transaction of the task's producer (transactional.id <applicationId>-<taskId>, so a zombie
+ *                  is fenced when the task starts elsewhere): outputs, changelog, sendOffsets, commit ─▶ LevelDB
+ * A restore applies a commit's changelog records only with its marker (changelog.ts), which holds the task's input
+ * position: it resumes exactly after the last commit that reached the changelog whole, so state never counts a
+ * record twice. In at_least_once, outputs of a commit that did not reach the changelog are written again.
+ */
+import { EventEmitter } from 'node:events'
+import { randomUUID } from 'node:crypto'
+import { join, resolve } from 'node:path'
+import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type Message, type Producer } from 'kafkajs'
+import { TopologyError } from '../errors.js'
+import { CacheBudget, TaskStore } from '../state/task-store.js'
+import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
+import type { Topology } from '../topology/topology.js'
+import { taskAssigner, taskId } from './assignor.js'
+import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
+import { newMetrics, type Metrics } from './metrics.js'
+import { Task, type OutputRecord } from './task.js'
+import { ensureTopics } from './topics.js'
+import { commitMessages, RestoreReader } from './changelog.js'
+import { GlobalTables } from './global-tables.js'
+
+const { Kafka, Partitioners, logLevel } = kafkajs
+
+/**
+ * A task commits early once this many entries changed, so that a commit (and a restore's buffer of one commit)
+ * stays small. kafkajs groups the messages of one send by partition in time quadratic in their number (it copies
+ * the partition's list for each message), hence the chunks below.
+ */
+const MAX_DIRTY_ENTRIES = 20_000
+
+/** Outputs and changelog records are sent in chunks of at most this many records (and 512 KiB), for the same reason. */
+const OUTPUT_CHUNK_RECORDS = 500
+const CHANGELOG_CHUNK_RECORDS = 500
+
+/** How often a task deletes the committed part of the repartition topic it reads (DeleteRecords). */
+const REPARTITION_PURGE_INTERVAL_MS = 30_000
+
+/** kafkajs's partitionsConsumedConcurrently: how many tasks' batches are in flight at once. */
+const PARTITIONS_CONCURRENTLY = 4
+
+export interface RunOptions {
+  /** Group id of the instances and prefix of the internal topics. */
+  applicationId: string
+  /** `host:port[,host:port]` or a list. */
+  bootstrapServers: string | readonly string[]
+  /** exactly_once (default; falls back to at_least_once, with a log line, when the cluster has no transactions). */
+  processingGuarantee?: ProcessingGuarantee
+  /** Where task stores live: `<stateDir>/<taskId>/`. Default `.brook/processor/<applicationId>`. One per instance. */
+  stateDir?: string
+  /** How often each task commits (ms, default 1000); also how often emit-mode update results are written. */
+  commitIntervalMs?: number
+  /** After this long without records (ms, default 10000), a task's stream time follows the wall clock. */
+  idleTimeoutMs?: number
+  /** Byte budget of the instance's state caches (default 64 MiB). */
+  cacheMaxBytes?: number
+  /** Consumer session timeout (ms, default 10000): how soon the group notices a dead instance. */
+  sessionTimeoutMs?: number
+  /** Late records topic (default `<applicationId>-late`). */
+  lateTopic?: string
+  /** Dead-letter topic (default `<applicationId>-dlq`). */
+  deadLetterTopic?: string
+  /** Partitions of source topics the pipeline creates (default 1). */
+  partitions?: number
+  /** Replication factor of topics the pipeline creates (default -1: the cluster's default). */
+  replicationFactor?: number
+  /** More kafkajs client settings (ssl, sasl, clientId, connectionTimeout...) for other clusters. */
+  kafka?: Omit<KafkaConfig, 'brokers'>
+  /** Progress and warnings, one line each (default: stderr, prefixed `brook process:`). */
+  log?: (line: string) => void
+  /** Where console sinks print (default: stdout). */
+  print?: (line: string) => void
+}
+
+/** What an output event carries (emitted after the commit that wrote it). */
+export interface OutputEvent {
+  topic: string
+  key: string | null
+  value: Buffer | string | null
+}
+
+export interface TaskStatus {
+  id: string
+  state: 'restoring' | 'running' | 'suspended'
+  /** Next input offset (null before the first record or commit). */
+  position: string | null
+}
+
+export interface RunningPipeline {
+  readonly applicationId: string
+  readonly instanceId: string
+  /** The guarantee in force (exactly_once only when the cluster supports transactions). */
+  readonly processingGuarantee: ProcessingGuarantee
+  metrics(): Metrics & { tasks: TaskStatus[] }
+  /** 'output' (OutputEvent) after each commit, 'assigned' (task ids), 'restored' (task id, records, ms). */
+  readonly events: EventEmitter
+  /** Commits what has been processed, leaves the group and closes the stores. */
+  stop(): Promise<void>
+  /** Settles when the pipeline stops: resolves after stop(), rejects if it crashed. */
+  readonly closed: Promise<void>
+}
+
+class Lock {
+  private tail: Promise<unknown> = Promise.resolve()
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn, fn)
+    this.tail = result.catch(() => {})
+    return result
+  }
+}
+
+interface Slot {
+  id: string
+  sub: SubTopology
+  partition: number
+  task: Task
+  state: TaskStatus['state']
+  lock: Lock
+  /** Changelog end offset the restore reads up to. */
+  restoreEnd: number
+  restoreStartedMs: number
+  restoredRecords: number
+  /** Bumped at every (re)initialization: async work of an older one is ignored. */
+  epoch: number
+  /** When the task last deleted committed records of its repartition topic. */
+  purgedMs: number
+  /** The restore in progress: commits whose records were read but whose marker was not yet. */
+  reader: RestoreReader
+  producer?: Producer
+}
+
+function brokersOf(servers: string | readonly string[]): string[] {
+  return (typeof servers === 'string' ? servers.split(',') : [...servers]).map((s) => s.trim()).filter((s) => s.length > 0)
+}
+
+/** Starts a pipeline instance; resolves once it has joined its group (tasks then restore and run). */
+export async function runPipeline(topology: Topology, options: RunOptions): Promise<RunningPipeline> {
+  const runner = new Runner(topology, options)
+  await runner.start()
+  return runner
+}
+
+class Runner implements RunningPipeline {
+  readonly applicationId: string
+  readonly instanceId = randomUUID()
+  processingGuarantee: ProcessingGuarantee
+  readonly events = new EventEmitter()
+  readonly closed: Promise<void>
+  private readonly plan: Plan
+  private readonly kafka: InstanceType<typeof Kafka>
+  private readonly counters = newMetrics()
+  private readonly slots = new Map<string, Slot>()
+  private readonly budget: CacheBudget
+  private readonly stateDir: string
+  private readonly commitIntervalMs: number
+  private readonly idleTimeoutMs: number
+  private readonly log: (line: string) => void
+  private readonly print: (line: string) => void
+  private readonly topicSub = new Map<string, { sub: SubTopology; changelog: boolean }>()
+  private admin!: Admin
+  private consumer!: Consumer
+  private producer?: Producer
+  private tables?: GlobalTables
+  private ticker?: NodeJS.Timeout
+  private ticking = false
+  private stopping = false
+  private reconciling: Promise<void> = Promise.resolve()
+  private settle!: { resolve: () => void; reject: (error: Error) => void }
+
+  constructor(
+    topology: Topology,
+    private readonly options: RunOptions,
+  ) {
+    this.applicationId = options.applicationId
+    this.plan = planTopology(topology, { applicationId: options.applicationId, lateTopic: options.lateTopic, deadLetterTopic: options.deadLetterTopic })
+    this.processingGuarantee = options.processingGuarantee ?? 'exactly_once'
+    this.commitIntervalMs = options.commitIntervalMs ?? 1000
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000
+    this.budget = new CacheBudget(options.cacheMaxBytes ?? 64 * 1024 * 1024)
+    this.stateDir = resolve(options.stateDir ?? join('.brook', 'processor', options.applicationId))
+    this.log = options.log ?? ((line) => process.stderr.write(`brook process: ${line}\n`))
+    this.print = options.print ?? ((line) => process.stdout.write(`${line}\n`))
+    const brokers = brokersOf(options.bootstrapServers)
+    if (brokers.length === 0) throw new TopologyError('no bootstrap server given')
+    this.kafka = new Kafka({ clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, ...options.kafka, brokers })
+    for (const sub of this.plan.subtopologies) {
+      this.topicSub.set(sub.sourceTopic, { sub, changelog: false })
+      if (sub.changelogTopic) this.topicSub.set(sub.changelogTopic, { sub, changelog: true })
+    }
+    this.closed = new Promise((resolve, reject) => (this.settle = { resolve, reject }))
+    this.closed.catch(() => {})
+  }
+
+  metrics() {
+    return { ...this.counters, tasks: [...this.slots.values()].map((s) => ({ id: s.id, state: s.state, position: s.task.position?.toString() ?? null })) }
+  }
+
+  async start(): Promise<void> {
+    this.admin = this.kafka.admin()
+    await this.admin.connect()
+    await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
+    if (this.processingGuarantee === 'exactly_once') {
+      const probe = await transactionsSupported(this.kafka, `${this.applicationId}-probe-${this.instanceId}`)
+      if (!probe.supported) {
+        this.log(`the cluster does not support transactions (${probe.reason}); running at_least_once instead of exactly_once`)
+        this.processingGuarantee = 'at_least_once'
+      }
+    }
+    if (this.processingGuarantee === 'at_least_once') {
+      this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
+      await this.producer.connect()
+    }
+    if (this.plan.tables.some((t) => t.kind === 'topic')) {
+      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.log)
+      await this.tables.start()
+    }
+    this.consumer = this.kafka.consumer({
+      groupId: this.applicationId,
+      partitionAssigners: [taskAssigner(this.plan, () => [...this.slots.keys()])],
+      sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: Math.min(3000, Math.floor((this.options.sessionTimeoutMs ?? 10_000) / 4)),
+      rebalanceTimeout: 30_000,
+      maxWaitTimeInMs: 250,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    })
+    const { GROUP_JOIN, REBALANCING, CRASH, END_BATCH_PROCESS } = this.consumer.events
+    this.consumer.on(REBALANCING, () => {
+      for (const slot of this.slots.values()) {
+        slot.state = 'suspended'
+        slot.epoch++
+      }
+    })
+    this.consumer.on(GROUP_JOIN, ({ payload }) => {
+      const assignment = payload.memberAssignment as Record<string, number[]>
+      const topics = Object.entries(assignment).filter(([, ps]) => ps.length > 0).map(([topic, ps]) => ({ topic, partitions: ps }))
+      if (topics.length > 0) this.consumer.pause(topics)
+      this.reconciling = this.reconciling.then(() => this.reconcile(assignment)).catch((error) => this.crash(error as Error))
+    })
+    this.consumer.on(END_BATCH_PROCESS, ({ payload }) => {
+      const route = this.topicSub.get(payload.topic)
+      if (!route?.changelog) return
+      const slot = this.slots.get(taskId(route.sub.index, payload.partition))
+      if (slot?.state === 'restoring') void slot.lock.run(() => this.maybeFinishRestore(slot, slot.epoch, Number(payload.lastOffset) + 1)).catch((error) => this.crash(error as Error))
+    })
+    this.consumer.on(CRASH, ({ payload }) => {
+      if (!payload.restart) this.crash(payload.error)
+    })
+    await this.consumer.connect()
+    await this.consumer.subscribe({ topics: [...this.topicSub.keys()], fromBeginning: true })
+    // Batches of different partitions run concurrently (each task has its lock), so one task's commit waits for
+    // its acks while another task processes.
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY, eachBatch: (payload) => this.onBatch(payload.batch, payload) })
+    this.ticker = setInterval(() => void this.tick(), Math.max(50, Math.min(this.commitIntervalMs, this.idleTimeoutMs) / 4))
+    this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length} sub-topologies)`)
+  }
+
+  private crash(error: Error): void {
+    if (this.stopping) return
+    this.log(`stopping after an error: ${error.stack ?? error.message}`)
+    void this.shutdown().finally(() => this.settle.reject(error))
+  }
+
+  /** Closes revoked tasks, (re)initializes assigned ones. */
+  private async reconcile(assignment: Record<string, number[]>): Promise<void> {
+    const wanted = new Set<string>()
+    for (const sub of this.plan.subtopologies) for (const p of assignment[sub.sourceTopic] ?? []) wanted.add(taskId(sub.index, p))
+    for (const [id, slot] of this.slots) {
+      if (wanted.has(id)) continue
+      this.slots.delete(id)
+      await slot.lock.run(async () => {
+        slot.epoch++
+        await slot.producer?.disconnect()
+        await slot.task.store.close()
+      })
+    }
+    const ends = new Map<string, Map<number, { low: number; high: number }>>()
+    for (const sub of this.plan.subtopologies) {
+      if (!sub.changelogTopic || !(assignment[sub.changelogTopic]?.length)) continue
+      const offsets = await this.admin.fetchTopicOffsets(sub.changelogTopic)
+      ends.set(sub.changelogTopic, new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }])))
+    }
+    this.events.emit('assigned', [...wanted].sort())
+    for (const id of [...wanted].sort()) {
+      let slot = this.slots.get(id)
+      if (!slot) {
+        const [subIndex, partition] = id.split('_').map(Number) as [number, number]
+        const sub = this.plan.subtopologies[subIndex]!
+        const store = await TaskStore.open(join(this.stateDir, id), this.budget)
+        const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader() }
+        this.slots.set(id, slot)
+      }
+      const target = slot
+      await target.lock.run(() => this.initialize(target, ends.get(target.sub.changelogTopic ?? '')?.get(target.partition)))
+    }
+  }
+
+  /** Starts a task's restore: from the local checkpoint, or from the changelog's start when the store cannot be used. */
+  private async initialize(slot: Slot, offsets: { low: number; high: number } | undefined): Promise<void> {
+    slot.epoch++
+    slot.state = 'restoring'
+    slot.restoreStartedMs = Date.now()
+    slot.restoredRecords = 0
+    this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
+    if (this.processingGuarantee === 'exactly_once') {
+      // Initializing the task's transactional id fences a previous owner and aborts its open transaction.
+      slot.producer ??= this.kafka.producer({ transactionalId: `${this.applicationId}-${slot.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
+      await slot.producer.connect()
+      const fence = await slot.producer.transaction()
+      await fence.abort()
+    }
+    const store = slot.task.store
+    const changelog = slot.sub.changelogTopic
+    if (!changelog || !offsets) return this.finishRestore(slot)
+    let from = store.checkpoint
+    if (from === null || from < offsets.low || from > offsets.high) {
+      if (from !== null) this.log(`task ${slot.id}: local state (changelog offset ${from}) does not match ${changelog} [${offsets.low}, ${offsets.high}); restoring from the changelog`)
+      await store.wipe()
+      from = offsets.low
+    }
+    if (from >= offsets.high) return this.finishRestore(slot)
+    slot.restoreEnd = offsets.high
+    slot.reader = new RestoreReader()
+    this.consumer.seek({ topic: changelog, partition: slot.partition, offset: String(from) })
+    this.consumer.resume([{ topic: changelog, partitions: [slot.partition] }])
+  }
+
+  private async maybeFinishRestore(slot: Slot, epoch: number, reached: number): Promise<void> {
+    if (slot.epoch !== epoch || slot.state !== 'restoring' || reached < slot.restoreEnd) return
+    if (slot.reader.incomplete > 0) this.log(`task ${slot.id}: ${slot.reader.incomplete} changelog records of a commit that never completed were left out`)
+    if ((slot.task.store.checkpoint ?? -1) < reached) await slot.task.store.applyRestored([], reached)
+    await this.finishRestore(slot)
+  }
+
+  private async finishRestore(slot: Slot): Promise<void> {
+    if (slot.sub.changelogTopic) this.consumer.pause([{ topic: slot.sub.changelogTopic, partitions: [slot.partition] }])
+    await slot.task.load()
+    if (slot.task.position !== null) this.consumer.seek({ topic: slot.sub.sourceTopic, partition: slot.partition, offset: slot.task.position.toString() })
+    slot.state = 'running'
+    const ms = Date.now() - slot.restoreStartedMs
+    this.counters.restoreMs += ms
+    this.events.emit('restored', slot.id, slot.restoredRecords, ms)
+    if (slot.restoredRecords > 0) this.log(`task ${slot.id}: restored ${slot.restoredRecords} changelog records in ${ms} ms`)
+    this.consumer.resume([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
+  }
+
+  private async onBatch(batch: Batch, payload: { resolveOffset(offset: string): void; heartbeat(): Promise<void>; pause(): () => void }): Promise<void> {
+    const route = this.topicSub.get(batch.topic)
+    const slot = route && this.slots.get(taskId(route.sub.index, batch.partition))
+    if (!route || !slot || this.stopping) {
+      payload.pause()
+      return
+    }
+    if (route.changelog) {
+      if (slot.state !== 'restoring') {
+        payload.pause()
+        return
+      }
+      const epoch = slot.epoch
+      await slot.lock.run(async () => {
+        if (slot.epoch !== epoch || slot.state !== 'restoring') return
+        const next = Number(batch.lastOffset()) + 1
+        const { apply, checkpoint } = slot.reader.read(batch.messages, next)
+        await slot.task.store.applyRestored(apply, checkpoint)
+        slot.restoredRecords += batch.messages.length
+        this.counters.restoredRecords += batch.messages.length
+        payload.resolveOffset(batch.lastOffset())
+        await this.maybeFinishRestore(slot, epoch, next)
+      })
+      await payload.heartbeat()
+      return
+    }
+    if (slot.state !== 'running') {
+      payload.pause()
+      return
+    }
+    const epoch = slot.epoch
+    await slot.lock.run(async () => {
+      if (slot.epoch !== epoch || slot.state !== 'running') return
+      const task = slot.task
+      try {
+        // After a seek, kafkajs may hand over records before the position (the batch that holds it starts earlier).
+        const skipBelow = task.position === null ? -1 : Number(task.position)
+        for (const message of batch.messages) {
+          if (Number(message.offset) < skipBelow) continue
+          const pending = task.process(message)
+          if (pending) await pending
+        }
+        task.markActive(Date.now())
+        payload.resolveOffset(batch.lastOffset())
+        if (Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.store.dirtyCount >= MAX_DIRTY_ENTRIES) await this.commit(slot)
+      } catch (error) {
+        await this.recover(slot, error as Error)
+      }
+    })
+    await payload.heartbeat()
+  }
+
+  /** After a failed commit or processing error: drop uncommitted work and restore the task from its store. */
+  private async recover(slot: Slot, error: Error): Promise<void> {
+    if (this.stopping) return
+    this.log(`task ${slot.id}: ${error.message}; re-initializing it from its committed state`)
+    const offsets = slot.sub.changelogTopic ? (await this.admin.fetchTopicOffsets(slot.sub.changelogTopic)).find((o) => o.partition === slot.partition) : undefined
+    await this.initialize(slot, offsets && { low: Number(offsets.low), high: Number(offsets.high) })
+  }
+
+  /** Sends messages in chunks that stay under a batch size every cluster accepts, one chunk at a time (in order). */
+  private async sendOutputs(send: (topicMessages: { topic: string; messages: Message[] }[]) => Promise<unknown>, outputs: readonly OutputRecord[]): Promise<void> {
+    const CHUNK_BYTES = 512 * 1024
+    let chunk = new Map<string, Message[]>()
+    let bytes = 0
+    const flush = async () => {
+      if (chunk.size === 0) return
+      await send([...chunk].map(([topic, messages]) => ({ topic, messages })))
+      chunk = new Map()
+      bytes = 0
+    }
+    for (const o of outputs) {
+      const list = chunk.get(o.topic) ?? []
+      list.push({ key: o.key, value: o.value, timestamp: o.timestamp, headers: o.headers })
+      chunk.set(o.topic, list)
+      bytes += (o.value?.length ?? 0) + (o.key?.length ?? 0) + 64
+      if (bytes >= CHUNK_BYTES || list.length >= OUTPUT_CHUNK_RECORDS) await flush()
+    }
+    await flush()
+  }
+
+  /** Commits one task (its lock held). */
+  private async commit(slot: Slot): Promise<void> {
+    const task = slot.task
+    if (!task.hasWork) {
+      task.lastCommitMs = Date.now()
+      return
+    }
+    const prepared = await task.prepareCommit()
+    const changelog = slot.sub.changelogTopic && prepared.position ? commitMessages(prepared.changes, prepared.position, slot.partition) : null
+    const offsets = task.position === null ? [] : [{ topic: slot.sub.sourceTopic, partition: slot.partition, offset: task.position.toString() }]
+    let checkpoint: number | null = null
+    const writeChangelog = async (send: (messages: Message[]) => Promise<{ partition: number; baseOffset?: string }[]>) => {
+      if (!changelog) return
+      for (let i = 0; i < changelog.records.length; i += CHANGELOG_CHUNK_RECORDS) await send(changelog.records.slice(i, i + CHANGELOG_CHUNK_RECORDS))
+      const sent = (await send([changelog.marker])).find((m) => m.partition === slot.partition)
+      if (sent?.baseOffset !== undefined) checkpoint = Number(sent.baseOffset) + 1
+    }
+    if (this.processingGuarantee === 'exactly_once') {
+      const transaction = await slot.producer!.transaction()
+      try {
+        await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, acks: -1 }), prepared.outputs)
+        await writeChangelog((messages) => transaction.send({ topic: slot.sub.changelogTopic!, messages, acks: -1 }))
+        if (offsets.length > 0) await transaction.sendOffsets({ consumerGroupId: this.applicationId, topics: [{ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }] })
+        await transaction.commit()
+      } catch (error) {
+        await transaction.abort().catch(() => {})
+        throw error
+      }
+    } else {
+      await this.sendOutputs((topicMessages) => this.producer!.sendBatch({ topicMessages, acks: -1 }), prepared.outputs)
+      await writeChangelog((messages) => this.producer!.send({ topic: slot.sub.changelogTopic!, messages, acks: -1 }))
+    }
+    await task.committed(prepared, checkpoint)
+    if (this.processingGuarantee === 'at_least_once' && offsets.length > 0) {
+      // The position is in the changelog already; a failed group commit (a rebalance) only means a restore seeks.
+      await this.consumer.commitOffsets(offsets).catch((error: Error) => this.log(`task ${slot.id}: offset commit failed (${error.message}); its changelog holds the position`))
+    }
+    if (slot.sub.source.kind === 'keyBy' && offsets.length > 0 && Date.now() - slot.purgedMs >= REPARTITION_PURGE_INTERVAL_MS) {
+      // Repartition records keep their (possibly old) event time and retention.ms=-1: what every task committed is
+      // deleted here instead, as Kafka Streams purges its repartition topics.
+      slot.purgedMs = Date.now()
+      await this.admin.deleteTopicRecords({ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }).catch((error: Error) => this.log(`task ${slot.id}: purging ${slot.sub.sourceTopic} failed: ${error.message}`))
+    }
+    this.counters.commits++
+    this.counters.recordsOut += prepared.outputs.length
+    for (const line of prepared.console) this.print(line)
+    if (this.events.listenerCount('output') > 0) for (const o of prepared.outputs) this.events.emit('output', { topic: o.topic, key: o.key, value: o.value } satisfies OutputEvent)
+  }
+
+  /** Idle advancement and time-based commits of every running task. */
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopping) return
+    this.ticking = true
+    try {
+      for (const slot of this.slots.values()) {
+        if (slot.state !== 'running') continue
+        const epoch = slot.epoch
+        await slot.lock.run(async () => {
+          if (slot.epoch !== epoch || slot.state !== 'running') return
+          const now = Date.now()
+          try {
+            await slot.task.advanceIdle(now, this.idleTimeoutMs)
+            if (now - slot.task.lastCommitMs >= this.commitIntervalMs) await this.commit(slot)
+          } catch (error) {
+            await this.recover(slot, error as Error)
+          }
+        })
+      }
+    } catch (error) {
+      this.crash(error as Error)
+    } finally {
+      this.ticking = false
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return this.closed
+    await this.shutdown()
+    this.settle.resolve()
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true
+    clearInterval(this.ticker)
+    await this.reconciling.catch(() => {})
+    for (const slot of this.slots.values()) {
+      await slot.lock.run(async () => {
+        if (slot.state === 'running') await this.commit(slot).catch((error: Error) => this.log(`task ${slot.id}: final commit failed: ${error.message}`))
+        slot.epoch++
+        slot.state = 'suspended'
+      })
+    }
+    await this.consumer?.disconnect().catch(() => {})
+    for (const slot of this.slots.values()) {
+      await slot.producer?.disconnect().catch(() => {})
+      await slot.task.store.close().catch(() => {})
+    }
+    this.slots.clear()
+    await this.tables?.stop()
+    await this.producer?.disconnect().catch(() => {})
+    await this.admin?.disconnect().catch(() => {})
+  }
+}

@@ -1,0 +1,459 @@
+/**
+ * One task: one sub-topology applied to one partition of its source topic. The task compiles the sub-topology's
+ * nodes into processors bound to its own store, processes records one at a time in offset order, and collects
+ * what a commit must write: output records (sinks, repartition, late records, dead letters), the store's changes
+ * and its position. It never talks to Kafka itself; the runner (runner.ts) feeds it and commits for it.
+ *
+ *   message ─▶ deserialize ─▶ event time ─▶ roots ─▶ ... ─▶ outputs (held until commit)
+ *      └─ RecordError anywhere ─▶ dead-letter output (reason in headers), counted; the next record goes on
+ */
+import type { KafkaMessage } from 'kafkajs'
+import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
+import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
+import { ProcessorErrorCode, RecordError } from '../errors.js'
+import { decodeValue, encodeValue, type StateRecord, type TaskPosition, type TaskStore } from '../state/task-store.js'
+import type { Plan, SubTopology } from '../topology/plan.js'
+import { repartitionTopic } from '../topology/plan.js'
+import type { ProcessorNode, RecordContext } from '../topology/topology.js'
+import { WindowedAggregate, type KeyedState, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
+import { KeyedAggregate, type KeyedEntry, type KeyedResult } from './keyed-operators.js'
+import type { Metrics } from './metrics.js'
+
+/** A record on its way through the task's processors. */
+interface Rec {
+  key: string | null
+  value: unknown
+  /** Event time (ms). */
+  ts: number
+  headers: Record<string, string>
+  /** Set on window and aggregate results: the group they belong to, and its fields. */
+  group?: string
+  fields?: Record<string, unknown>
+  /** The input message this record came from (absent for results emitted on commit or idle advance). */
+  input?: KafkaMessage
+  /** The last grouping computed for this record (two aggregates of one groupByKey share it). */
+  grouped?: { by: unknown; group: string; fields: Record<string, unknown> }
+}
+
+/** Returns a promise only when it had to wait (a window closed, or state was read from disk). */
+type Processor = (rec: Rec) => void | Promise<void>
+
+/** Runs processors in order on one record, waiting only for those that return a promise. */
+function runAll(processors: readonly Processor[], rec: Rec, from = 0): void | Promise<void> {
+  for (let i = from; i < processors.length; i++) {
+    const pending = processors[i]!(rec)
+    if (pending) return pending.then(() => runAll(processors, rec, i + 1))
+  }
+}
+
+/** A record the commit will produce. */
+export interface OutputRecord {
+  topic: string
+  key: string | null
+  value: Buffer | string | null
+  timestamp: string
+  headers?: Record<string, string>
+}
+
+/** What the runner needs from the instance: tables to enrich from and the counters. */
+export interface TaskEnvironment {
+  plan: Plan
+  tables: ReadonlyMap<string, ReadonlyMap<string, unknown>>
+  metrics: Metrics
+}
+
+/** Header names of dead letters and late records. */
+export const HeaderNames = {
+  errorCode: 'brook.error.code',
+  errorReason: 'brook.error.reason',
+  errorTopic: 'brook.error.topic',
+  errorPartition: 'brook.error.partition',
+  errorOffset: 'brook.error.offset',
+  errorOperator: 'brook.error.operator',
+  lateOperator: 'brook.late.operator',
+  lateEventTime: 'brook.late.event-time',
+  lateStreamTime: 'brook.late.stream-time',
+} as const
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+
+function headersOf(message: KafkaMessage): Record<string, string> {
+  if (message.headers === undefined) return NO_HEADERS
+  let out: Record<string, string> | undefined
+  for (const name in message.headers) {
+    const value = message.headers[name]
+    if (value !== undefined) (out ??= {})[name] = Array.isArray(value) ? String(value[0]) : String(value)
+  }
+  return out ?? NO_HEADERS
+}
+
+/** Calls user code; anything it throws becomes a RecordError naming the operator. */
+function user<T>(node: ProcessorNode, call: () => T): T {
+  try {
+    return call()
+  } catch (error) {
+    if (error instanceof RecordError) throw error
+    throw new RecordError(ProcessorErrorCode.userFunction, `${node.kind} ${node.name} threw: ${(error as Error)?.message ?? String(error)}`)
+  }
+}
+
+function keyedState<T>(store: TaskStore, operator: string): KeyedState<T> {
+  return {
+    get: (group) => store.get(operator, group) as T | undefined | Promise<T | undefined>,
+    put: (group, value) => store.put(operator, group, value),
+    delete: (group) => store.delete(operator, group),
+  }
+}
+
+const IDENTITY_CODEC = { encode: (entry: unknown) => entry, decode: (plain: unknown) => plain }
+
+export class Task {
+  readonly id: string
+  /** The next offset of the source partition to process; null until known (then the group's committed offset rules). */
+  get position(): bigint | null {
+    if (this.nextOffset === null) this.nextOffset = this.lastOffset === null ? null : BigInt(this.lastOffset) + 1n
+    return this.nextOffset
+  }
+  private lastOffset: string | null = null
+  private nextOffset: bigint | null = null
+  lastCommitMs = Date.now()
+  lastRecordWallMs = Date.now()
+  private outputs: OutputRecord[] = []
+  private console: string[] = []
+  private committedPosition: bigint | null = null
+  private readonly roots: Processor[]
+  private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number }>()
+  private readonly keyedOps: { op: KeyedAggregate; forward: (results: KeyedResult[]) => Promise<void> }[] = []
+  private readonly resets: (() => void)[] = []
+  /** The reader of the event-time field, compiled on first use. */
+  private eventTimeField?: (value: unknown) => unknown
+
+  constructor(
+    readonly sub: SubTopology,
+    readonly partition: number,
+    readonly store: TaskStore,
+    private readonly env: TaskEnvironment,
+  ) {
+    this.id = `${sub.index}_${partition}`
+    this.roots = sub.roots.map((node) => this.compile(node))
+  }
+
+  /**
+   * The context user functions get: one object per task, updated before each call (functions are synchronous, so
+   * no two calls see it at once); a function that keeps it past its call sees later records' values.
+   */
+  private readonly shared: { -readonly [K in keyof RecordContext]: RecordContext[K] } = { key: null, timestamp: 0, topic: '', partition: 0, offset: '', headers: {} }
+
+  private context(rec: Rec): RecordContext {
+    const c = this.shared
+    c.key = rec.key
+    c.timestamp = rec.ts
+    c.topic = this.sub.sourceTopic
+    c.partition = this.partition
+    c.offset = rec.input?.offset ?? ''
+    c.headers = rec.headers
+    return c
+  }
+
+  private forwardTo(children: readonly ProcessorNode[]): Processor {
+    const processors = children.map((child) => this.compile(child))
+    if (processors.length === 1) return processors[0]!
+    return (rec) => runAll(processors, rec)
+  }
+
+  private compile(node: ProcessorNode): Processor {
+    const next = node.kind === 'keyBy' ? () => {} : this.forwardTo(node.children)
+    switch (node.kind) {
+      case 'filter':
+        return (rec) => (user(node, () => node.predicate(rec.value, this.context(rec))) ? next(rec) : undefined)
+      case 'map':
+        return (rec) => {
+          const value = user(node, () => node.mapper(rec.value, this.context(rec)))
+          // A mapper that returns its input (a validation) leaves the record as it is: no copy.
+          return next(value === rec.value ? rec : { ...rec, value, grouped: undefined })
+        }
+      case 'flatMap':
+        return (rec) => {
+          const values = user(node, () => [...node.mapper(rec.value, this.context(rec))])
+          return runAll(values.map((value) => () => next({ ...rec, value, grouped: undefined })), rec)
+        }
+      case 'keyBy': {
+        const topic = repartitionTopic(this.env.plan.applicationId, node.name)
+        return (rec) => {
+          const key = user(node, () => node.selector(rec.value, this.context(rec)))
+          if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `keyBy ${node.name} returned ${typeof key}, not a string`)
+          this.outputs.push({ topic, key, value: encodeValue(rec.value), timestamp: String(rec.ts), headers: rec.headers })
+        }
+      }
+      case 'enrich':
+        return (rec) => {
+          const key = user(node, () => node.lookup(rec.value, this.context(rec)))
+          const table = node.table.kind === 'static' ? node.table.entries : this.env.tables.get(node.table.name)
+          const found = key === null ? undefined : table?.get(key)
+          if (found === undefined && node.join === 'inner') return
+          return next({ ...rec, value: user(node, () => node.joiner(rec.value, found)), grouped: undefined })
+        }
+      case 'aggregate':
+      case 'reduce': {
+        const accumulation: Accumulation = node.kind === 'aggregate' ? new CompiledAggregations(node.aggregations) : reduction(node.reducer)
+        const grouping = (rec: Rec): { group: string; fields: Record<string, unknown> } => {
+          if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
+          let grouped: Rec['grouped']
+          if (!node.fields) grouped = { by: undefined, group: rec.key ?? '', fields: { key: rec.key } }
+          else {
+            const fields = user(node, () => node.fields!(rec.value, this.context(rec)))
+            // The group is the record key plus the field values; \x1f separates them (values holding it could collide).
+            let group = rec.key ?? ''
+            for (const name in fields) {
+              const v = fields[name]
+              group += `\x1f${typeof v === 'string' ? v : JSON.stringify(v)}`
+            }
+            grouped = { by: node.fields, group, fields }
+          }
+          rec.grouped = grouped
+          return grouped
+        }
+        if (node.window) return this.compileWindowed(node, accumulation, grouping, next)
+        const op = new KeyedAggregate(accumulation, keyedState<KeyedEntry>(this.store, node.name))
+        this.store.register(node.name, op.codec)
+        this.resets.push(() => op.reset())
+        this.keyedOps.push({
+          op,
+          forward: async (results) => {
+            for (const r of results) await this.guarded(node, { key: r.key, value: { ...r.fields, ...r.values }, ts: Date.now(), headers: {}, group: r.group, fields: r.fields }, next)
+          },
+        })
+        return (rec) => {
+          const { group, fields } = grouping(rec)
+          return op.process(rec.key, group, fields, accumulation.extract(rec.value), rec.ts)
+        }
+      }
+      case 'updateState': {
+        const state = keyedState<unknown>(this.store, node.name)
+        this.store.register(node.name, IDENTITY_CODEC)
+        const apply = (rec: Rec, key: string, current: unknown): void | Promise<void> => {
+          const updated = user(node, () => node.update(current, rec.value, this.context(rec)))
+          if (updated === undefined) {
+            state.delete(key)
+            return
+          }
+          state.put(key, updated)
+          return next({ ...rec, value: updated, grouped: undefined })
+        }
+        return (rec) => {
+          const key = rec.key ?? ''
+          const current = state.get(key)
+          return current instanceof Promise ? current.then((loaded) => apply(rec, key, loaded)) : apply(rec, key, current)
+        }
+      }
+      case 'detect': {
+        const detector = new Detector(node.detector, keyedState<DetectorState>(this.store, node.name))
+        this.store.register(node.name, IDENTITY_CODEC)
+        return async (rec) => {
+          const alert = await detector.check(rec.group ?? rec.key ?? '', rec.value as WindowedValue, rec.fields ?? {})
+          if (alert) {
+            this.env.metrics.alerts++
+            await next({ ...rec, value: alert, grouped: undefined })
+          }
+        }
+      }
+      case 'sink':
+        return (rec) => {
+          this.outputs.push({ topic: node.topic, key: rec.key, value: node.value.serialize(rec.value), timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()) })
+        }
+      case 'console':
+        return (rec) => {
+          this.console.push(user(node, () => node.format(rec.value, this.context(rec))))
+        }
+    }
+  }
+
+  private compileWindowed(
+    node: Extract<ProcessorNode, { kind: 'aggregate' | 'reduce' }>,
+    accumulation: Accumulation,
+    group: (rec: Rec) => { group: string; fields: Record<string, unknown> },
+    next: Processor,
+  ): Processor {
+    const results: WindowResult[] = []
+    const op = new WindowedAggregate({ window: node.window!, aggregations: accumulation, emit: node.emit }, keyedState(this.store, node.name), (r) => results.push(r))
+    this.store.register(node.name, op.codec)
+    const drain = async () => {
+      while (results.length > 0) {
+        const r = results.shift()!
+        this.env.metrics.windowsEmitted++
+        const value = { ...r.fields, windowStart: r.windowStart, windowEnd: r.windowEnd, ...r.values }
+        await this.guarded(node, { key: r.key, value, ts: r.windowEnd - 1, headers: {}, group: r.group, fields: r.fields }, next)
+      }
+    }
+    const lateTopic = node.lateTopic ?? this.env.plan.lateTopic
+    this.windowOps.set(node.name, { op, drain, idleBase: Number.NEGATIVE_INFINITY })
+    this.resets.push(() => op.reset())
+    const after = (rec: Rec, accepted: boolean): void | Promise<void> => {
+      if (!accepted) {
+        this.env.metrics.late++
+        this.outputs.push({
+          topic: lateTopic,
+          key: rec.key,
+          value: rec.input ? rec.input.value : JSON.stringify(rec.value),
+          timestamp: String(Date.now()),
+          headers: { ...rec.headers, [HeaderNames.lateOperator]: node.name, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(op.streamTime) },
+        })
+      }
+      if (results.length > 0) return drain()
+    }
+    // One input object per operator, refilled for each record: a task handles one record at a time, and the
+    // operator keeps nothing of it but the key and fields it stores.
+    const input: WindowInput = { key: null, group: '', fields: {}, ts: 0, inputs: null }
+    return (rec) => {
+      const grouped = group(rec)
+      input.key = rec.key
+      input.group = grouped.group
+      input.fields = grouped.fields
+      input.ts = rec.ts
+      input.inputs = accumulation.extract(rec.value)
+      const accepted = op.process(input)
+      return accepted instanceof Promise ? accepted.then((a) => after(rec, a)) : after(rec, accepted)
+    }
+  }
+
+  /** Runs a result through downstream processors; a RecordError there becomes a dead letter holding the result. */
+  private async guarded(node: ProcessorNode, rec: Rec, next: Processor): Promise<void> {
+    try {
+      await next(rec)
+    } catch (error) {
+      if (!(error instanceof RecordError)) throw error
+      this.deadLetter(rec.key, JSON.stringify(rec.value), error, { [HeaderNames.errorOperator]: node.name })
+    }
+  }
+
+  private deadLetter(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): void {
+    this.env.metrics.deadLetters++
+    this.outputs.push({
+      topic: this.env.plan.deadLetterTopic,
+      key,
+      value,
+      timestamp: String(Date.now()),
+      headers: { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: error.message },
+    })
+  }
+
+  private eventTime(value: unknown, message: KafkaMessage): number {
+    const spec = this.sub.eventTime
+    let ts: unknown
+    if (spec.from === 'timestamp') ts = Number(message.timestamp)
+    else if (spec.from === 'field') ts = (this.eventTimeField ??= pathReader(spec.field))(value)
+    else ts = spec.extract(value, { key: message.key?.toString() ?? null, topic: this.sub.sourceTopic, partition: this.partition, offset: message.offset, headers: headersOf(message), recordTimestamp: Number(message.timestamp) })
+    if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
+      throw new RecordError(ProcessorErrorCode.badTimestamp, `event time ${JSON.stringify(ts)?.slice(0, 40)} is not a timestamp in ms since the epoch`)
+    }
+    return Math.floor(ts)
+  }
+
+  /**
+   * Processes one input record (at offset `message.offset`); bad input becomes a dead letter. Returns a promise
+   * only when processing had to wait.
+   */
+  process(message: KafkaMessage): void | Promise<void> {
+    this.env.metrics.recordsIn++
+    // The BigInt is made only when asked for (at commits), not for every record.
+    this.lastOffset = message.offset
+    this.nextOffset = null
+    try {
+      const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : decodeValue(message.value)
+      const ts = this.eventTime(value, message)
+      const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message }
+      const pending = runAll(this.roots, rec)
+      if (pending) return pending.catch((error: unknown) => this.failed(message, error))
+    } catch (error) {
+      this.failed(message, error)
+    }
+  }
+
+  private failed(message: KafkaMessage, error: unknown): void {
+    if (!(error instanceof RecordError)) throw error
+    this.deadLetter(message.key?.toString() ?? null, message.value, error, {
+      [HeaderNames.errorTopic]: this.sub.sourceTopic,
+      [HeaderNames.errorPartition]: String(this.partition),
+      [HeaderNames.errorOffset]: message.offset,
+    })
+  }
+
+  /** Called after each batch: remembers where stream time stood when records last arrived (for idle advancement). */
+  markActive(now: number): void {
+    this.lastRecordWallMs = now
+    for (const entry of this.windowOps.values()) entry.idleBase = entry.op.streamTime
+  }
+
+  /**
+   * Idle partitions: once no record has arrived for `idleTimeoutMs`, every windowed operator's stream time becomes
+   * (its stream time when the last record arrived) + (wall-clock time since then), so windows close, and their
+   * alerts fire, although the partition is quiet. It never moves back when records come again.
+   */
+  async advanceIdle(now: number, idleTimeoutMs: number): Promise<void> {
+    const idleFor = now - this.lastRecordWallMs
+    if (idleFor < idleTimeoutMs) return
+    for (const { op, drain, idleBase } of this.windowOps.values()) {
+      if (idleBase === Number.NEGATIVE_INFINITY) continue
+      await op.advanceTo(idleBase + idleFor)
+      await drain()
+    }
+  }
+
+  /** Emit-mode update results and running aggregates: emitted at each commit. */
+  private async emitUpdates(): Promise<void> {
+    for (const { op, drain } of this.windowOps.values()) {
+      await op.emitUpdates()
+      await drain()
+    }
+    for (const { op, forward } of this.keyedOps) await forward(await op.changedResults())
+  }
+
+  /** Whether a commit would write anything. */
+  get hasWork(): boolean {
+    return this.outputs.length > 0 || this.console.length > 0 || this.store.dirtyCount > 0 || this.position !== this.committedPosition
+  }
+
+  /** Everything the next commit writes; the task keeps it until `committed` (or drops it on `reset`). */
+  async prepareCommit(): Promise<{ outputs: OutputRecord[]; console: string[]; changes: StateRecord[]; position: TaskPosition | null }> {
+    await this.emitUpdates()
+    const changes = this.store.dirtyRecords()
+    let position: TaskPosition | null = null
+    if (this.position !== null) {
+      const streamTimes: Record<string, number> = {}
+      for (const [name, { op }] of this.windowOps) streamTimes[name] = op.streamTime
+      position = { position: String(this.position), streamTimes }
+    }
+    return { outputs: this.outputs, console: this.console, changes, position }
+  }
+
+  /** The commit is durable: forget its outputs, write the store locally. */
+  async committed(prepared: { changes: StateRecord[]; position: TaskPosition | null }, checkpoint: number | null): Promise<void> {
+    this.outputs = []
+    this.console = []
+    if (prepared.position !== null && checkpoint !== null) await this.store.commitLocal(prepared.changes, prepared.position, checkpoint)
+    this.committedPosition = this.position
+    this.lastCommitMs = Date.now()
+  }
+
+  /** Restores in-memory state from the store (after open or restore): position, stream times, close-time indexes. */
+  async load(): Promise<void> {
+    for (const reset of this.resets) reset()
+    this.outputs = []
+    this.console = []
+    this.store.discardCache()
+    const saved = await this.store.position()
+    this.lastOffset = saved ? (BigInt(saved.position) - 1n).toString() : null
+    this.nextOffset = null
+    this.committedPosition = this.position
+    for (const name of this.sub.stateful.map((node) => node.name)) {
+      const windowed = this.windowOps.get(name)
+      if (windowed) {
+        windowed.op.streamTime = saved?.streamTimes[name] ?? Number.NEGATIVE_INFINITY
+        windowed.idleBase = windowed.op.streamTime
+      }
+      await this.store.warm(name, (group, value) => windowed?.op.restore(group, value as Parameters<WindowedAggregate['restore']>[1]))
+    }
+    this.lastRecordWallMs = Date.now()
+    this.lastCommitMs = Date.now()
+  }
+}

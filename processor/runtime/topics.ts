@@ -1,0 +1,102 @@
+/**
+ * The topics a pipeline needs, created when missing, with configs that fit what they hold. Kafka's retention acts
+ * on record timestamps, so each kind is set up to keep its records as long as they are needed whatever event times
+ * they carry:
+ *
+ *   kind          partitions                         configs
+ *   source        `partitions` option (if missing)   the cluster's defaults
+ *   repartition   keyBy's, or its source's           retention.ms=-1 (records keep their event time as timestamp;
+ *                                                    the runner deletes what every task has committed)
+ *   changelog     its sub-topology's source's        cleanup.policy=compact
+ *   outputs       the largest writer's source's      defaults: the processor stamps what it writes with the time it
+ *   (sinks, late,                                    writes it, unless a sink asks for event time; then a topic it
+ *    dead letters)                                    creates gets retention.ms=-1 and an existing one a warning
+ *
+ * A changelog whose partition count differs from its source's is refused (TopologyError): its state would be
+ * read by the wrong tasks.
+ */
+import type { Admin, ITopicConfig } from 'kafkajs'
+import { ProcessorErrorCode, TopologyError } from '../errors.js'
+import type { Plan } from '../topology/plan.js'
+import type { ProcessorNode } from '../topology/topology.js'
+
+export interface TopicOptions {
+  /** Partitions of source topics the pipeline creates (default 1, as Kafka's num.partitions). */
+  partitions: number
+  /** -1: the cluster's default.replication.factor. */
+  replicationFactor: number
+}
+
+function eventTimeSinks(plan: Plan): Set<string> {
+  const topics = new Set<string>()
+  const visit = (nodes: readonly ProcessorNode[]): void => {
+    for (const node of nodes) {
+      if (node.kind === 'sink' && node.timestamp === 'event') topics.add(node.topic)
+      if (node.kind !== 'keyBy') visit(node.children)
+    }
+  }
+  for (const sub of plan.subtopologies) visit(sub.roots)
+  return topics
+}
+
+/**
+ * Creates what is missing and returns the partition count of every topic the pipeline reads or writes.
+ * `warn` gets one line per existing topic whose retention may delete what the pipeline writes to it.
+ */
+export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptions, warn: (line: string) => void): Promise<Map<string, number>> {
+  const metadata = await admin.fetchTopicMetadata()
+  const partitions = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]))
+  const wanted = new Map<string, { partitions: number; configs: ITopicConfig['configEntries'] }>()
+  const want = (topic: string, count: number, configs: ITopicConfig['configEntries'] = []) => {
+    const known = partitions.get(topic)
+    if (known !== undefined) return
+    const existing = wanted.get(topic)
+    wanted.set(topic, { partitions: Math.max(count, existing?.partitions ?? 0), configs: existing?.configs?.length ? existing.configs : configs })
+  }
+  const eventTimed = eventTimeSinks(plan)
+  const sourcePartitions = new Map<string, number>()
+  for (const sub of plan.subtopologies) {
+    let count = partitions.get(sub.sourceTopic) ?? wanted.get(sub.sourceTopic)?.partitions
+    if (count === undefined) {
+      if (sub.source.kind !== 'source') throw new TopologyError(`repartition topic ${sub.sourceTopic} was not planned before its reader`)
+      count = options.partitions
+      want(sub.sourceTopic, count)
+    }
+    sourcePartitions.set(sub.sourceTopic, count)
+    const visit = (nodes: readonly ProcessorNode[]): void => {
+      for (const node of nodes) {
+        if (node.kind === 'keyBy') {
+          const topic = `${plan.applicationId}-${node.name}-repartition`
+          want(topic, node.partitions ?? count!, [
+            { name: 'retention.ms', value: '-1' },
+            { name: 'cleanup.policy', value: 'delete' },
+          ])
+          continue
+        }
+        if (node.kind === 'sink') want(node.topic, count!, eventTimed.has(node.topic) ? [{ name: 'retention.ms', value: '-1' }] : [])
+        visit(node.children)
+      }
+    }
+    visit(sub.roots)
+    for (const topic of sub.outputTopics) want(topic, count)
+    want(plan.deadLetterTopic, count)
+    if (sub.changelogTopic) {
+      const existing = partitions.get(sub.changelogTopic)
+      if (existing !== undefined && existing !== count) {
+        throw new TopologyError(`changelog ${sub.changelogTopic} has ${existing} partitions but ${sub.sourceTopic} has ${count}: its state would reach the wrong tasks (delete it and the state directory to reset the application)`, ProcessorErrorCode.badState)
+      }
+      want(sub.changelogTopic, count, [{ name: 'cleanup.policy', value: 'compact' }])
+    }
+  }
+  for (const topic of eventTimed) {
+    if (partitions.has(topic)) warn(`sink topic ${topic} already exists and gets records stamped with their event time: its retention.ms must be -1 or longer than the age of the oldest event, or Kafka deletes them`)
+  }
+  if (wanted.size > 0) {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [...wanted].map(([topic, spec]) => ({ topic, numPartitions: spec.partitions, replicationFactor: options.replicationFactor, configEntries: spec.configs })),
+    })
+    for (const [topic, spec] of wanted) partitions.set(topic, spec.partitions)
+  }
+  return partitions
+}

@@ -1,0 +1,49 @@
+/**
+ * The cluster side of a run, shared by the fleet and the replay: prepare the topic with an admin client, then send
+ * through one producer, and always disconnect both so that the process can exit.
+ *
+ * The producer uses kafkajs's DefaultPartitioner, the Java client's murmur2 of the key: a deviceId lands on the
+ * partition where any Kafka client would put it. Topics are never auto-created by a send: `prepareTopic` has created
+ * or checked the topic before, with the configs the run needs.
+ */
+import kafkajs from 'kafkajs'
+import type { Producer } from 'kafkajs'
+import { SimulatorError, SimulatorErrorCode } from './errors.js'
+import type { ConnectionOptions, Log } from './options.js'
+import { describeError, prepareTopic, type PreparedTopic, type TopicPlan } from './topic.js'
+
+const { Kafka, Partitioners, logLevel } = kafkajs
+
+/** Lines on stderr, prefixed with what they are. */
+export const STDERR_LOG: Log = {
+  info: (message) => process.stderr.write(`${message}\n`),
+  warn: (message) => process.stderr.write(`warning: ${message}\n`),
+}
+
+/** Prepares `plan.topic`, then hands a connected producer to `send`. */
+export async function withTopicProducer<T>(connection: ConnectionOptions, plan: TopicPlan, log: Log, send: (producer: Producer, topic: PreparedTopic) => Promise<T>): Promise<T> {
+  const kafka = new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, ...connection.kafka, brokers: connection.bootstrapServers })
+  const admin = kafka.admin()
+  let prepared: PreparedTopic
+  try {
+    await connect(() => admin.connect(), connection)
+    prepared = await prepareTopic(admin, plan, log)
+  } finally {
+    await admin.disconnect()
+  }
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
+  try {
+    await connect(() => producer.connect(), connection)
+    return await send(producer, prepared)
+  } finally {
+    await producer.disconnect()
+  }
+}
+
+async function connect(open: () => Promise<void>, connection: ConnectionOptions): Promise<void> {
+  try {
+    await open()
+  } catch (error) {
+    throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot connect to ${connection.bootstrapServers.join(',')}: ${describeError(error)}`, { cause: error })
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Sends readings in batches, paced by event time, through one kafkajs producer; the fleet and the replay both send
+ * through `sendPaced`.
+ *
+ * Pacing is a schedule against the clock, not a token bucket: the reading due at event time e goes out at
+ *
+ *   wallStart + (e - firstDue) / speedup
+ *
+ * so the rate holds over the whole run whatever the batch sizes, and a run that fell behind (a slow cluster, a busy
+ * machine) catches up instead of drifting. Readings already due are batched (up to `batchSize`); when the next one
+ * is not due yet, the batch goes out and the sender sleeps until it is (at least MIN_SLEEP_MS, so that a high rate
+ * makes batches of a few ms of readings rather than one timer per reading). 'as-fast-as-possible' never sleeps.
+ *
+ * One produce request is in flight at a time, while the next batch is being built: requests of one producer then
+ * reach each partition in order, which replays and per-device event-time order depend on (kafkajs gives no ordering
+ * guarantee between concurrent sends without idempotence). A batch is acknowledged before the next one is sent, so
+ * `onAcked` sees batches in order.
+ *
+ * Stopping: an aborted `signal` drops the batch being built and waits for the one in flight; a deadline sends the
+ * readings due before it. Either way the promise resolves, and `sent` counts acknowledged readings only. A refused
+ * batch stops the run with SimulatorError (BROKER_REFUSED), after kafkajs's own retries of retriable errors.
+ */
+import type { Producer } from 'kafkajs'
+import { SimulatorError, SimulatorErrorCode } from './errors.js'
+import type { Speedup } from './options.js'
+import { toMessage, type Outgoing } from './reading.js'
+import { describeError } from './topic.js'
+
+/** Shortest sleep between batches of a paced run. */
+const MIN_SLEEP_MS = 5
+
+/** The next reading to send, or null when there is none left; a promise when the source must read first. */
+export type Source = () => Outgoing | null | Promise<Outgoing | null>
+
+export interface SendPlan {
+  producer: Producer
+  topic: string
+  speedup: Speedup
+  batchSize: number
+  signal?: AbortSignal
+  /** Date.now() after which no new reading is taken. */
+  deadlineMs?: number
+  /** Each acknowledged batch, in order, with the wall-clock ms since sending started. */
+  onAcked(batch: readonly Outgoing[], elapsedMs: number): void
+}
+
+export interface SendResult {
+  sent: number
+  aborted: boolean
+  elapsedMs: number
+}
+
+/**
+ * Sends what `next` gives until it gives null, the deadline passes or the signal aborts; resolves with the readings
+ * acknowledged. Throws SimulatorError (BROKER_REFUSED) when a batch is refused; errors of `next` pass through.
+ */
+export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResult> {
+  const { producer, topic, speedup, batchSize, signal, deadlineMs } = plan
+  const startedAt = performance.now()
+  let firstDue: number | null = null
+  let waiting: Outgoing | null = null
+  let batch: Outgoing[] = []
+  let inFlight: Promise<void> | null = null
+  let failure: unknown = null
+  let sent = 0
+
+  const flush = async (): Promise<void> => {
+    if (inFlight !== null) await inFlight
+    if (batch.length === 0 || failure !== null) return
+    const items = batch
+    batch = []
+    inFlight = producer.send({ topic, messages: items.map(toMessage) }).then(
+      () => {
+        inFlight = null
+        sent += items.length
+        plan.onAcked(items, performance.now() - startedAt)
+      },
+      (error: unknown) => {
+        inFlight = null
+        failure = error
+      },
+    )
+  }
+
+  for (;;) {
+    if (failure !== null || signal?.aborted) break
+    if (deadlineMs !== undefined && Date.now() >= deadlineMs) break
+    let item: Outgoing | null = waiting
+    waiting = null
+    if (item === null) {
+      const pulled = next()
+      item = pulled instanceof Promise ? await pulled : pulled
+    }
+    if (item === null) break
+    if (speedup !== 'as-fast-as-possible') {
+      if (firstDue === null) firstDue = item.dueMs
+      const dueAt = startedAt + (item.dueMs - firstDue) / speedup
+      if (dueAt > performance.now()) {
+        waiting = item
+        await flush()
+        const untilDue = dueAt - performance.now()
+        const untilDeadline = deadlineMs === undefined ? Infinity : deadlineMs - Date.now()
+        if (untilDue > 0) await sleep(Math.min(Math.max(untilDue, MIN_SLEEP_MS), untilDeadline), signal)
+        continue
+      }
+    }
+    batch.push(item)
+    if (batch.length >= batchSize) await flush()
+  }
+  const aborted = signal?.aborted ?? false
+  if (aborted) batch = []
+  await flush()
+  if (inFlight !== null) await inFlight
+  if (failure !== null) {
+    throw new SimulatorError(SimulatorErrorCode.brokerRefused, `topic ${topic}: the cluster refused readings after ${sent} were sent: ${describeError(failure)}`, { cause: failure })
+  }
+  return { sent, aborted, elapsedMs: performance.now() - startedAt }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal?.aborted) return resolve()
+    const done = (): void => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
+}

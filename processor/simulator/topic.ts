@@ -1,0 +1,161 @@
+/**
+ * The topic a run writes to: created with configs that fit the readings, or, when it exists, checked against the
+ * readings' event times.
+ *
+ * Kafka's time-based rules act on record timestamps, and readings carry their event time as record timestamp:
+ * - retention.ms deletes a batch once its newest timestamp is older than retention.ms (LogCleaner / UnifiedLog's
+ *   deleteRetentionMsBreachedSegments), so replayed readings from 2013 on a topic with the default 7 days are gone at
+ *   the broker's next retention check, minutes after they were written;
+ * - message.timestamp.before.max.ms (KIP-937) makes the broker refuse records stamped further in the past than that
+ *   with INVALID_TIMESTAMP, a whole batch at a time;
+ * - message.timestamp.type=LogAppendTime replaces every record timestamp with the append time.
+ * A replay therefore creates its topic with retention.ms=-1 and message.timestamp.before.max.ms at Kafka's "no
+ * limit" (a broker-wide log.message.timestamp.before.max.ms would otherwise apply), and warns when an existing topic
+ * will delete, refuse or restamp what it writes.
+ */
+import kafkajs from 'kafkajs'
+import type { Admin, ITopicConfig } from 'kafkajs'
+import { SimulatorError, SimulatorErrorCode } from './errors.js'
+import type { Log } from './options.js'
+
+const { ConfigResourceTypes } = kafkajs
+
+/** Kafka's Long.MAX_VALUE, the "no limit" of its LONG configs. */
+export const LONG_MAX = '9223372036854775807'
+
+/** Configs of a topic a replay creates. */
+export const REPLAY_TOPIC_CONFIGS: Readonly<Record<string, string>> = {
+  'retention.ms': '-1',
+  'message.timestamp.before.max.ms': LONG_MAX,
+}
+
+/** The configs the checks read. */
+const CHECKED_CONFIGS = ['retention.ms', 'message.timestamp.before.max.ms', 'message.timestamp.type'] as const
+
+export interface TopicPlan {
+  topic: string
+  /** Partitions if created; undefined for the cluster's num.partitions. */
+  partitions?: number
+  /** Configs if created, and why (for the log line); none for the cluster's defaults. */
+  configs?: Readonly<Record<string, string>>
+  reason?: string
+  /** Event time of the oldest reading the run will write (ms since the epoch). */
+  oldestTs: number
+  /**
+   * 'any-finite': warn about any finite retention.ms (readings replayed from the past age out early);
+   * 'deleted-on-arrival': only when the oldest readings are already past it (a live fleet ages like any live data).
+   */
+  retentionWarning: 'any-finite' | 'deleted-on-arrival'
+}
+
+export interface PreparedTopic {
+  created: boolean
+  warnings: string[]
+}
+
+/**
+ * Creates the topic if it does not exist (logging what and why), else reads its configs and logs a warning for each
+ * way it would lose, refuse or restamp the readings. Throws SimulatorError (BROKER_REFUSED) when the topic can
+ * neither be created nor found; a topic whose configs cannot be read gets a warning, and the run goes on.
+ */
+export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowMs = Date.now()): Promise<PreparedTopic> {
+  const configEntries = Object.entries(plan.configs ?? {}).map(([name, value]) => ({ name, value }))
+  const spec: ITopicConfig = { topic: plan.topic, numPartitions: plan.partitions ?? -1, replicationFactor: -1, configEntries }
+  let created: boolean
+  try {
+    created = await admin.createTopics({ topics: [spec], waitForLeaders: true })
+  } catch (error) {
+    throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot create topic ${plan.topic}: ${describeError(error)}`, { cause: error })
+  }
+  if (created) {
+    const configs = configEntries.map(({ name, value }) => `${name}=${value}`).join(', ')
+    log.info(`created topic ${plan.topic}${configs === '' ? '' : ` with ${configs}`}${plan.reason ? `: ${plan.reason}` : ''}`)
+    return { created, warnings: [] }
+  }
+  let configs: Map<string, string>
+  try {
+    configs = await describeTopicConfigs(admin, plan.topic)
+  } catch (error) {
+    const warning = `could not read the configs of topic ${plan.topic} (${describeError(error)}); retention and timestamp limits are not checked`
+    log.warn(warning)
+    return { created, warnings: [warning] }
+  }
+  const warnings = topicWarnings(plan, configs, nowMs)
+  for (const warning of warnings) log.warn(warning)
+  return { created, warnings }
+}
+
+async function describeTopicConfigs(admin: Admin, topic: string): Promise<Map<string, string>> {
+  const answer = await admin.describeConfigs({
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: [...CHECKED_CONFIGS] }],
+    includeSynonyms: false,
+  })
+  const resource = answer.resources[0]
+  if (resource === undefined) throw new Error('no answer for the topic')
+  if (resource.errorCode !== 0) throw new Error(resource.errorMessage || `error code ${resource.errorCode}`)
+  return new Map(resource.configEntries.map((entry) => [entry.configName, entry.configValue]))
+}
+
+/**
+ * What an existing topic with these configs will do to readings from `plan.oldestTs` on, one line each (pure, so the
+ * wording is tested without a cluster).
+ */
+export function topicWarnings(plan: Pick<TopicPlan, 'topic' | 'oldestTs' | 'retentionWarning'>, configs: ReadonlyMap<string, string>, nowMs: number): string[] {
+  const { topic, oldestTs } = plan
+  const warnings: string[] = []
+  const retentionMs = Number(configs.get('retention.ms') ?? '-1')
+  if (retentionMs >= 0) {
+    const cutoff = nowMs - retentionMs
+    const why = `topic ${topic} has retention.ms=${retentionMs} (${duration(retentionMs)}) and retention acts on record timestamps:`
+    const keep = `set retention.ms=-1 on ${topic} to keep them`
+    if (oldestTs < cutoff) {
+      warnings.push(`${why} readings stamped before ${iso(cutoff)} (the oldest are from ${iso(oldestTs)}) will be deleted at the broker's next retention check, minutes after they are written; ${keep}`)
+    } else if (plan.retentionWarning === 'any-finite') {
+      warnings.push(`${why} the readings (from ${iso(oldestTs)} on) will be deleted as their event time ages past ${duration(retentionMs)}, from ${iso(oldestTs + retentionMs)} on; ${keep}`)
+    }
+  }
+  const beforeMaxMs = Number(configs.get('message.timestamp.before.max.ms') ?? LONG_MAX)
+  if (oldestTs < nowMs - beforeMaxMs) {
+    warnings.push(
+      `topic ${topic} refuses records stamped more than ${duration(beforeMaxMs)} behind the broker clock (message.timestamp.before.max.ms=${beforeMaxMs}): ` +
+        `readings stamped before ${iso(nowMs - beforeMaxMs)} will be refused with INVALID_TIMESTAMP, which stops the run; set message.timestamp.before.max.ms=${LONG_MAX} on ${topic} to accept them`,
+    )
+  }
+  if (configs.get('message.timestamp.type') === 'LogAppendTime') {
+    warnings.push(`topic ${topic} has message.timestamp.type=LogAppendTime: the broker stamps records with their append time, so record timestamps will not be the readings' event times (their ts field still is)`)
+  }
+  return warnings
+}
+
+/** An ISO-8601 UTC time, to the second. */
+export function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+/** A span in the largest unit that fits: "7 days", "1 hour", "90 s". */
+export function duration(ms: number): string {
+  const units: readonly (readonly [number, string])[] = [
+    [86_400_000, 'day'],
+    [3_600_000, 'hour'],
+    [60_000, 'minute'],
+    [1000, 'second'],
+  ]
+  for (const [size, name] of units) {
+    if (ms >= size) {
+      const n = Math.round((ms / size) * 10) / 10
+      return `${n} ${name}${n === 1 ? '' : 's'}`
+    }
+  }
+  return `${ms} ms`
+}
+
+/** kafkajs errors carry Kafka's error name in `type`; others their message. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const type = (error as { type?: unknown }).type
+    const nested = (error as { errors?: unknown[] }).errors
+    const inner = Array.isArray(nested) && nested[0] instanceof Error ? `: ${describeError(nested[0])}` : ''
+    return typeof type === 'string' && type !== '' ? `${type} (${error.message})${inner}` : `${error.message}${inner}`
+  }
+  return String(error)
+}

@@ -1,0 +1,265 @@
+/**
+ * The fluent DSL. Each call adds a node to a tree of plain data and returns a handle for the next call; nothing
+ * connects until the built Topology is run. A handle used twice fans out (both branches see every record).
+ *
+ * ```ts
+ * const builder = new TopologyBuilder()
+ * builder
+ *   .stream<Reading>('readings', { eventTime: eventTime.field('ts') })
+ *   .filter((r) => r.sensor === 'temperature')
+ *   .groupByKey({ fields: (r) => ({ deviceId: r.deviceId, sensor: r.sensor }) })
+ *   .windowedBy(tumbling({ size: '1m', grace: '10s' }))
+ *   .aggregate({ count: count(), avg: avg('value') }, { name: 'temperature-1m' })
+ *   .to('temperature-1m')
+ * export default builder.build()
+ * ```
+ *
+ * Stateful operators (aggregate, reduce, updateStateByKey, detect) and keyBy take a required `name`: it names their
+ * state in the store and the changelog, and keyBy's repartition topic, so it must stay the same across versions of
+ * a pipeline for its state to be found again.
+ */
+import { count as countAggregation, type AggregationsSpec } from '../aggregate/aggregations.js'
+import type { Alert, DetectorSpec } from '../anomaly.js'
+import { TopologyError } from '../errors.js'
+import { json, type Deserializer, type Serializer } from '../serde.js'
+import type { WindowSpec } from '../windows/spec.js'
+import type { EmitMode } from '../windows/windowed-aggregate.js'
+import { STATEFUL_KINDS, type AnyNode, type EventTimeSpec, type GroupFields, type ProcessorNode, type RecordContext, type SourceNode, type TableSpec, type Topology } from './topology.js'
+
+/** A node without the fields the builder assigns (distributes over the union of node kinds). */
+type NodeInit = ProcessorNode extends infer N ? (N extends ProcessorNode ? Omit<N, 'id' | 'children'> : never) : never
+
+/** A window result as it flows downstream and is written: group fields, window bounds, named aggregate fields. */
+export type WindowResultValue<F = Record<string, unknown>> = F & { windowStart: number; windowEnd: number } & Record<string, unknown>
+
+class BuildState {
+  nextId = 0
+  readonly names = new Set<string>()
+  readonly sources: SourceNode[] = []
+  readonly tables: TableSpec[] = []
+
+  name(kind: string, name: string | undefined, required: boolean): string {
+    if (name === undefined) {
+      if (required) throw new TopologyError(`${kind} needs a name (it names the operator's state and topics)`)
+      return `${kind}-${this.nextId}`
+    }
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new TopologyError(`operator name '${name}' may only hold letters, digits, '.', '_' and '-' (it is part of topic names)`)
+    if (this.names.has(name)) throw new TopologyError(`two operators are named '${name}'`)
+    this.names.add(name)
+    return name
+  }
+}
+
+/** Builds a Topology. */
+export class TopologyBuilder {
+  private readonly state = new BuildState()
+
+  /**
+   * A stream of the records of `topic`. Values are read as JSON unless `value` says otherwise; event time is the
+   * record timestamp unless `eventTime` says otherwise.
+   */
+  stream<V = any>(topic: string, options: { value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string } = {}): Stream<V> {
+    if (this.state.sources.some((s) => s.topic === topic)) throw new TopologyError(`topic ${topic} is already a source: branch the existing stream instead`)
+    const node: SourceNode = {
+      kind: 'source',
+      id: this.state.nextId++,
+      name: this.state.name('source', options.name ?? topic, false),
+      topic,
+      value: (options.value ?? json()) as Deserializer<unknown>,
+      eventTime: options.eventTime ?? { from: 'timestamp' },
+      children: [],
+    }
+    this.state.sources.push(node)
+    return new Stream<V>(this.state, node)
+  }
+
+  /**
+   * A table holding the latest value per key of a topic (normally compacted), kept up to date while the pipeline
+   * runs. Every instance reads all of its partitions (Kafka Streams' GlobalKTable), so no co-partitioning is
+   * needed; it is meant for dimension data (device metadata, thresholds) that fits in memory.
+   */
+  globalTable<V = any>(topic: string, options: { value?: Deserializer<V> } = {}): TableSpec {
+    const table: TableSpec = { kind: 'topic', name: topic, topic, value: (options.value ?? json()) as Deserializer<unknown> }
+    this.state.tables.push(table)
+    return table
+  }
+
+  build(): Topology {
+    if (this.state.sources.length === 0) throw new TopologyError('a topology needs at least one stream')
+    return { kind: 'brook-topology', sources: [...this.state.sources], tables: [...this.state.tables] }
+  }
+}
+
+/** A static dataset to enrich from (Spark's `transform` with a static RDD): key -> value. */
+export function staticTable<V>(name: string, entries: ReadonlyMap<string, V> | Readonly<Record<string, V>>): TableSpec {
+  const map = entries instanceof Map ? entries : new Map(Object.entries(entries as Record<string, V>))
+  return { kind: 'static', name, entries: map }
+}
+
+abstract class Handle {
+  constructor(
+    protected readonly state: BuildState,
+    protected readonly node: AnyNode,
+  ) {}
+
+  protected add(node: NodeInit): ProcessorNode {
+    const full = { ...node, id: this.state.nextId++, children: [] } as ProcessorNode
+    ;(this.node.children as ProcessorNode[]).push(full)
+    return full
+  }
+
+  protected named(kind: ProcessorNode['kind'], name: string | undefined): string {
+    return this.state.name(kind, name, STATEFUL_KINDS.has(kind) || kind === 'keyBy')
+  }
+}
+
+/** A stream of records with values of type V. */
+export class Stream<V> extends Handle {
+  /** Keeps the records for which `predicate` is true (Spark's filter). */
+  filter(predicate: (value: V, context: RecordContext) => boolean, options: { name?: string } = {}): Stream<V> {
+    return new Stream<V>(this.state, this.add({ kind: 'filter', name: this.named('filter', options.name), predicate }))
+  }
+
+  /** One value for each value (Spark's map). */
+  map<W>(mapper: (value: V, context: RecordContext) => W, options: { name?: string } = {}): Stream<W> {
+    return new Stream<W>(this.state, this.add({ kind: 'map', name: this.named('map', options.name), mapper }))
+  }
+
+  /** Zero or more values for each value (Spark's flatMap). */
+  flatMap<W>(mapper: (value: V, context: RecordContext) => Iterable<W>, options: { name?: string } = {}): Stream<W> {
+    return new Stream<W>(this.state, this.add({ kind: 'flatMap', name: this.named('flatMap', options.name), mapper }))
+  }
+
+  /**
+   * Gives each record a new key. The records go through the internal topic `<applicationId>-<name>-repartition`
+   * (partitioned by the new key, `partitions` of them, the source's count by default), so that every record of a
+   * key reaches the same task whatever instance reads it, and keyed state stays correct with several instances.
+   */
+  keyBy(selector: (value: V, context: RecordContext) => string, options: { name: string; partitions?: number }): Stream<V> {
+    if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions > 0)) throw new TopologyError(`keyBy ${options.name}: partitions must be a positive integer`)
+    return new Stream<V>(this.state, this.add({ kind: 'keyBy', name: this.named('keyBy', options.name), selector, partitions: options.partitions }))
+  }
+
+  /**
+   * Joins each record with a table entry (Spark's transform with a static dataset; Kafka Streams' stream-table
+   * join). The lookup key is the record key unless `key` says otherwise. `join: 'left'` (default) calls `joiner`
+   * with undefined when the table has no entry; `'inner'` drops such records.
+   */
+  enrich<T, W>(table: TableSpec, joiner: (value: V, tableValue: T | undefined) => W, options: { key?: (value: V, context: RecordContext) => string | null; join?: 'inner' | 'left'; name?: string } = {}): Stream<W> {
+    return new Stream<W>(
+      this.state,
+      this.add({ kind: 'enrich', name: this.named('enrich', options.name), table, lookup: options.key ?? ((_v: V, c: RecordContext) => c.key), joiner, join: options.join ?? 'left' }),
+    )
+  }
+
+  /**
+   * Groups by the record key, refined by `fields` (e.g. the sensor of a device keyed by device id). The key does not
+   * change, so no repartition is needed: every record of a group is in the same partition already. Results carry
+   * the fields by name (or `key` when there are none).
+   */
+  groupByKey(options: { fields?: (value: V, context: RecordContext) => Record<string, unknown> } = {}): GroupedStream<V> {
+    return new GroupedStream<V>(this.state, this.node, options.fields)
+  }
+
+  /** Groups by a new key: keyBy (through a repartition topic) then groupByKey. */
+  groupBy(selector: (value: V, context: RecordContext) => string, options: { name: string; partitions?: number; fields?: (value: V, context: RecordContext) => Record<string, unknown> }): GroupedStream<V> {
+    return this.keyBy(selector, { name: options.name, partitions: options.partitions }).groupByKey({ fields: options.fields })
+  }
+
+  /**
+   * Spark's countByValue: the number of records per distinct `selector(value)`, keyed and partitioned by it
+   * (through a repartition topic named after the operator), in a window or running. Results: `{ value, count }`
+   * (plus windowStart and windowEnd when windowed).
+   */
+  countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window?: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<WindowResultValue<{ value: string }>> {
+    const grouped = this.groupBy(selector, { name: `${options.name}-by-value`, partitions: options.partitions, fields: (v, c) => ({ value: selector(v, c) }) })
+    const counted = options.window ? grouped.windowedBy(options.window) : grouped
+    return counted.aggregate({ count: countAggregation() }, { name: options.name, emit: options.emit }) as unknown as Stream<WindowResultValue<{ value: string }>>
+  }
+
+  /**
+   * Writes the values to `topic` (JSON unless `value` says otherwise), keyed by the record key. Records are stamped
+   * with the time they are written (`timestamp: 'wallclock'`, the default) so that the topic's retention counts from
+   * then whatever event times they carry; `'event'` stamps them with their event time instead.
+   */
+  to(topic: string, options: { value?: Serializer<V>; timestamp?: 'wallclock' | 'event'; name?: string } = {}): void {
+    this.add({ kind: 'sink', name: this.named('sink', options.name), topic, value: options.value ?? json(), timestamp: options.timestamp ?? 'wallclock' })
+  }
+
+  /** Prints each record on stdout (one line each: key, then the JSON value, unless `format` says otherwise). */
+  print(options: { format?: (value: V, context: RecordContext) => string; name?: string } = {}): void {
+    this.add({ kind: 'console', name: this.named('console', options.name), format: options.format ?? ((v: V, c: RecordContext) => `${c.key ?? ''}\t${JSON.stringify(v)}`) })
+  }
+}
+
+/** The result stream of a windowed aggregation in emit mode final: anomaly detectors read it. */
+export class WindowResultStream<F> extends Stream<WindowResultValue<F>> {
+  /** Alerts for anomalous window results (anomaly.ts), keyed like the results. */
+  detect(detector: DetectorSpec, options: { name: string }): Stream<Alert> {
+    return new Stream<Alert>(this.state, this.add({ kind: 'detect', name: this.named('detect', options.name), detector }))
+  }
+}
+
+/** A grouped stream: aggregate (Spark's reduceByKey / aggregateByKey), reduce, updateStateByKey, or window it. */
+export class GroupedStream<V> extends Handle {
+  constructor(
+    state: BuildState,
+    node: AnyNode,
+    protected readonly fields: ((value: V, context: RecordContext) => Record<string, unknown>) | undefined,
+  ) {
+    super(state, node)
+  }
+
+  windowedBy(window: WindowSpec): WindowedStream<V> {
+    return new WindowedStream<V>(this.state, this.node, this.fields, window)
+  }
+
+  /** A running (not windowed) aggregation per group; emits the changed groups' results at each commit. */
+  aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode }): Stream<Record<string, unknown>> {
+    if (options.emit === 'final') throw new TopologyError(`aggregate ${options.name}: emit 'final' needs a window (a running aggregate never closes)`)
+    return new Stream(this.state, this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, aggregations, emit: 'update' }))
+  }
+
+  /** Spark's reduceByKey: an associative function folds the values of each group; results `{ value }`. */
+  reduce(reducer: (a: V, b: V) => V, options: { name: string }): Stream<Record<string, unknown>> {
+    return new Stream(this.state, this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, reducer, emit: 'update' }))
+  }
+
+  /**
+   * Spark's updateStateByKey: `update(state, value)` returns the group's new state (undefined deletes it); the new
+   * state is emitted downstream at once, keyed like the input.
+   */
+  updateStateByKey<S>(update: (state: S | undefined, value: V, context: RecordContext) => S | undefined, options: { name: string }): Stream<S> {
+    if (this.fields !== undefined) throw new TopologyError(`updateStateByKey ${options.name}: state is per record key; use keyBy for another key`)
+    return new Stream<S>(this.state, this.add({ kind: 'updateState', name: this.named('updateState', options.name), update }))
+  }
+}
+
+/** A grouped stream with a window: aggregate or reduce per group and window. */
+export class WindowedStream<V> extends Handle {
+  constructor(
+    state: BuildState,
+    node: AnyNode,
+    private readonly fields: ((value: V, context: RecordContext) => Record<string, unknown>) | undefined,
+    private readonly window: WindowSpec,
+  ) {
+    super(state, node)
+  }
+
+  /**
+   * Aggregates per group and window (Spark's reduceByKeyAndWindow / window + aggregate). `emit: 'final'` (default)
+   * writes each window once, when it closes; `'update'` writes changed windows at each commit. Late records go to
+   * `lateTopic` (the pipeline's late-records topic by default).
+   */
+  aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
+    const node = this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, window: this.window, aggregations, emit: options.emit ?? 'final', lateTopic: options.lateTopic })
+    return new WindowResultStream(this.state, node)
+  }
+
+  /** An associative reducer per group and window (Spark's reduceByKeyAndWindow); results `{ value }`. */
+  reduce(reducer: (a: V, b: V) => V, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
+    const node = this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, window: this.window, reducer, emit: options.emit ?? 'final', lateTopic: options.lateTopic })
+    return new WindowResultStream(this.state, node)
+  }
+}
+

@@ -1,0 +1,114 @@
+/**
+ * Planning: a Topology cut into sub-topologies at its keyBy nodes, with the names of every topic it reads and
+ * writes. A sub-topology is the unit of work of a task: one task per sub-topology and partition of its source.
+ *
+ *   source topic ─▶ [sub-topology 0: nodes up to keyBy ─▶ <app>-<name>-repartition]
+ *   <app>-<name>-repartition ─▶ [sub-topology 1: nodes after keyBy ...]
+ *
+ * All stateful operators of a sub-topology share one store per task (`<subtopology>-store`) and one compacted
+ * changelog topic `<applicationId>-<subtopology>-store-changelog`, partitioned like the source: a commit writes
+ * the task's state changes and then a marker holding its input position (runtime/changelog.ts).
+ */
+import { TopologyError } from '../errors.js'
+import { STATEFUL_KINDS, type EventTimeSpec, type ProcessorNode, type SourceNode, type TableSpec, type Topology } from './topology.js'
+
+export interface SubTopology {
+  readonly index: number
+  /** The source topic's name for a stream, the keyBy's name after a repartition. */
+  readonly name: string
+  readonly sourceTopic: string
+  /** The source node, or the keyBy node whose repartition topic this sub-topology reads. */
+  readonly source: SourceNode | Extract<ProcessorNode, { kind: 'keyBy' }>
+  readonly eventTime: EventTimeSpec
+  /** The first nodes after the source. */
+  readonly roots: readonly ProcessorNode[]
+  readonly stateful: readonly ProcessorNode[]
+  readonly storeName: string
+  /** Null when the sub-topology keeps no state. */
+  readonly changelogTopic: string | null
+  /** Topics written by sinks, keyBy (repartition) and late records. */
+  readonly outputTopics: readonly string[]
+  readonly repartitionTopics: readonly string[]
+}
+
+export interface Plan {
+  readonly applicationId: string
+  readonly subtopologies: readonly SubTopology[]
+  readonly tables: readonly TableSpec[]
+  readonly lateTopic: string
+  readonly deadLetterTopic: string
+}
+
+export interface PlanOptions {
+  applicationId: string
+  /** Where late records go unless an operator names its own; `<applicationId>-late` by default. */
+  lateTopic?: string
+  /** Where unreadable records go; `<applicationId>-dlq` by default. */
+  deadLetterTopic?: string
+}
+
+export function repartitionTopic(applicationId: string, keyByName: string): string {
+  return `${applicationId}-${keyByName}-repartition`
+}
+
+export function changelogTopic(applicationId: string, storeName: string): string {
+  return `${applicationId}-${storeName}-changelog`
+}
+
+/** Cuts the topology at keyBy nodes; validates names. */
+export function planTopology(topology: Topology, options: PlanOptions): Plan {
+  const { applicationId } = options
+  if (!/^[A-Za-z0-9._-]+$/.test(applicationId)) throw new TopologyError(`application id '${applicationId}' may only hold letters, digits, '.', '_' and '-'`)
+  const lateTopic = options.lateTopic ?? `${applicationId}-late`
+  const subtopologies: SubTopology[] = []
+  const pending: { source: SubTopology['source']; sourceTopic: string; name: string; eventTime: EventTimeSpec }[] = topology.sources.map((s) => ({
+    source: s,
+    sourceTopic: s.topic,
+    name: s.topic,
+    eventTime: s.eventTime,
+  }))
+  while (pending.length > 0) {
+    const next = pending.shift()!
+    const stateful: ProcessorNode[] = []
+    const outputs = new Set<string>()
+    const repartitions: string[] = []
+    const visit = (nodes: readonly ProcessorNode[]): void => {
+      for (const node of nodes) {
+        if (STATEFUL_KINDS.has(node.kind)) stateful.push(node)
+        if (node.kind === 'sink') outputs.add(node.topic)
+        if ((node.kind === 'aggregate' || node.kind === 'reduce') && node.window) outputs.add(node.lateTopic ?? lateTopic)
+        if (node.kind === 'keyBy') {
+          const topic = repartitionTopic(applicationId, node.name)
+          outputs.add(topic)
+          repartitions.push(topic)
+          // A record's event time travels as the repartition record's timestamp.
+          pending.push({ source: node, sourceTopic: topic, name: node.name, eventTime: { from: 'timestamp' } })
+          continue
+        }
+        visit(node.children)
+      }
+    }
+    visit(next.source.children)
+    const storeName = `${next.name}-store`
+    subtopologies.push({
+      index: subtopologies.length,
+      name: next.name,
+      sourceTopic: next.sourceTopic,
+      source: next.source,
+      eventTime: next.eventTime,
+      roots: next.source.children,
+      stateful,
+      storeName,
+      changelogTopic: stateful.length > 0 ? changelogTopic(applicationId, storeName) : null,
+      outputTopics: [...outputs],
+      repartitionTopics: repartitions,
+    })
+  }
+  const sourceTopics = new Set(subtopologies.map((s) => s.sourceTopic))
+  for (const s of subtopologies) {
+    for (const topic of s.outputTopics) {
+      if (sourceTopics.has(topic) && !s.repartitionTopics.includes(topic)) throw new TopologyError(`topic ${topic} is both read and written by this pipeline`)
+    }
+  }
+  return { applicationId, subtopologies, tables: topology.tables, lateTopic, deadLetterTopic: options.deadLetterTopic ?? `${applicationId}-dlq` }
+}

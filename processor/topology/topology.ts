@@ -1,0 +1,113 @@
+/**
+ * A Topology is plain data: a forest of nodes, one tree per source topic, built by the DSL (builder.ts) before
+ * anything connects. `describeTopology` renders it; the runtime plans it into sub-topologies (plan.ts) and runs one
+ * task per sub-topology and input partition. Functions inside nodes (predicates, mappers) are the user's code; the
+ * rest is data that can be inspected and printed.
+ *
+ *   source(topic) ─▶ filter | map | flatMap | enrich ─▶ ... ─▶ sink(topic) | console
+ *                                  │
+ *                                  ├─▶ keyBy ══ <applicationId>-<name>-repartition ══▶ (a new sub-topology)
+ *                                  └─▶ aggregate (windowed or not) | reduce | updateStateByKey ─▶ detect ─▶ ...
+ */
+import type { AggregationsSpec } from '../aggregate/aggregations.js'
+import type { Deserializer, Serializer } from '../serde.js'
+import type { WindowSpec } from '../windows/spec.js'
+import type { EmitMode } from '../windows/windowed-aggregate.js'
+import type { DetectorSpec } from '../anomaly.js'
+
+/** What a user function sees besides the value. */
+export interface RecordContext {
+  readonly key: string | null
+  /** Event time, ms since the epoch. */
+  readonly timestamp: number
+  readonly topic: string
+  readonly partition: number
+  readonly offset: string
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/** Where a source's event time comes from. */
+export type EventTimeSpec =
+  | { readonly from: 'timestamp' }
+  | { readonly from: 'field'; readonly field: string }
+  | { readonly from: 'function'; readonly extract: (value: any, context: Omit<RecordContext, 'timestamp'> & { recordTimestamp: number }) => number }
+
+export const eventTime = {
+  /** The Kafka record's timestamp (CreateTime or LogAppendTime). */
+  recordTimestamp: (): EventTimeSpec => ({ from: 'timestamp' }),
+  /** A numeric field of the value, ms since the epoch (e.g. `'ts'`). */
+  field: (field: string): EventTimeSpec => ({ from: 'field', field }),
+  /** A function of the value. */
+  of: (extract: Extract<EventTimeSpec, { from: 'function' }>['extract']): EventTimeSpec => ({ from: 'function', extract }),
+}
+
+/** A lookup table for enrichment: a static dataset, or the latest value per key of a (compacted) topic. */
+export type TableSpec =
+  | { readonly kind: 'static'; readonly name: string; readonly entries: ReadonlyMap<string, unknown> }
+  | { readonly kind: 'topic'; readonly name: string; readonly topic: string; readonly value: Deserializer<unknown> }
+
+/** The identity of an aggregation group: the record key plus the fields this function returns. */
+export type GroupFields = (value: any, context: RecordContext) => Record<string, unknown>
+
+interface Base {
+  readonly id: number
+  readonly name: string
+  readonly children: ProcessorNode[]
+}
+
+export interface SourceNode extends Base {
+  readonly kind: 'source'
+  readonly topic: string
+  readonly value: Deserializer<unknown>
+  readonly eventTime: EventTimeSpec
+}
+
+export type ProcessorNode =
+  | (Base & { readonly kind: 'filter'; readonly predicate: (value: any, context: RecordContext) => boolean })
+  | (Base & { readonly kind: 'map'; readonly mapper: (value: any, context: RecordContext) => unknown })
+  | (Base & { readonly kind: 'flatMap'; readonly mapper: (value: any, context: RecordContext) => Iterable<unknown> })
+  | (Base & { readonly kind: 'keyBy'; readonly selector: (value: any, context: RecordContext) => string; readonly partitions?: number })
+  | (Base & {
+      readonly kind: 'enrich'
+      readonly table: TableSpec
+      readonly lookup: (value: any, context: RecordContext) => string | null
+      readonly joiner: (value: any, tableValue: any) => unknown
+      readonly join: 'inner' | 'left'
+    })
+  | (Base & {
+      readonly kind: 'aggregate'
+      readonly fields?: GroupFields
+      readonly window?: WindowSpec
+      readonly aggregations: AggregationsSpec
+      readonly emit: EmitMode
+      readonly lateTopic?: string
+    })
+  | (Base & {
+      readonly kind: 'reduce'
+      readonly fields?: GroupFields
+      readonly window?: WindowSpec
+      readonly reducer: (a: any, b: any) => unknown
+      readonly emit: EmitMode
+      readonly lateTopic?: string
+    })
+  | (Base & { readonly kind: 'updateState'; readonly update: (state: any, value: any, context: RecordContext) => unknown })
+  | (Base & { readonly kind: 'detect'; readonly detector: DetectorSpec })
+  | (Base & { readonly kind: 'sink'; readonly topic: string; readonly value: Serializer<any>; readonly timestamp: 'wallclock' | 'event' })
+  | (Base & { readonly kind: 'console'; readonly format: (value: any, context: RecordContext) => string })
+
+export type NodeKind = ProcessorNode['kind']
+export type AnyNode = SourceNode | ProcessorNode
+
+/** The stateful node kinds: each keeps its state in the task's store under its (required, stable) name. */
+export const STATEFUL_KINDS: ReadonlySet<NodeKind> = new Set(['aggregate', 'reduce', 'updateState', 'detect'])
+
+export interface Topology {
+  readonly kind: 'brook-topology'
+  readonly sources: readonly SourceNode[]
+  readonly tables: readonly TableSpec[]
+}
+
+/** Whether a module export is a Topology (the CLI loads pipelines as modules). */
+export function isTopology(value: unknown): value is Topology {
+  return typeof value === 'object' && value !== null && (value as Topology).kind === 'brook-topology'
+}

@@ -1,0 +1,388 @@
+/**
+ * The windowed aggregation operator: one per `aggregate` node with a window, one instance per task. It keeps one
+ * state entry per group (the group's open slices, points or sessions, see below) in a KeyedState (the task's
+ * cached LevelDB store in the runtime, a Map in the property tests), and an in-memory close-time index
+ * (timers.ts) rebuilt from the entries when the task starts.
+ *
+ * Window lifecycle, per group and window:
+ *
+ *   (no state) --record on time--> open --streamTime >= close time--> emitted (final) and forgotten
+ *                                   |  \--commit (emit: update)--> update emitted, stays open
+ *                                   \--record late for it--> unchanged; late record counted, sent to late topic
+ *
+ * Stream time is the operator's: the largest event time it has seen, or more when the task advances it because
+ * its partition has been idle (`advanceTo`). It never goes back, and it is saved with the task's changelog
+ * position so that a restarted task neither reopens closed windows nor emits them twice.
+ *
+ * Entries by window family (acc = accumulator of CompiledAggregations; ch = changed since the last update emit):
+ *   time (tumbling, hopping)  { k, f, c: closedEnd, s: [[sliceStart, acc, ch], ...] }  one acc per slice of
+ *                             gcd(size, advance); a window merges its size/slice slices when it is emitted
+ *   sliding                   { k, f, c: closedEnd (inclusive), p: [[t, acc, ch], ...] } one acc per distinct
+ *                             record time; a window [e - d, e] merges the points it covers
+ *   session                   { k, f, s: [[first, last, acc, ch], ...] }
+ * `k` is the record key the results carry, `f` the group's fields copied into each result.
+ */
+import { mergeAll, type Accumulation } from '../aggregate/aggregations.js'
+import {
+  closedTimeWindowEnd,
+  isLateForTimeWindows,
+  nextTimeWindowEnd,
+  sliceSizeMs,
+  sliceStart,
+  type TimeWindowSpec,
+  type WindowSpec,
+} from './spec.js'
+import { TimerQueue } from './timers.js'
+
+/** Access to one operator's entries by group; `get` may go to disk (then it returns a promise). */
+export interface KeyedState<T> {
+  get(group: string): T | undefined | Promise<T | undefined>
+  put(group: string, value: T): void
+  delete(group: string): void
+}
+
+export type EmitMode = 'final' | 'update'
+
+/** One record as the operator sees it: its group, its event time and its extracted numeric inputs. */
+export interface WindowInput {
+  key: string | null
+  group: string
+  fields: Record<string, unknown>
+  ts: number
+  /** What the accumulation's `extract` read from the record's value. */
+  inputs: unknown
+}
+
+/** One window result. */
+export interface WindowResult {
+  key: string | null
+  group: string
+  fields: Record<string, unknown>
+  windowStart: number
+  windowEnd: number
+  values: Record<string, unknown>
+}
+
+/** An accumulator of the operator's Accumulation. */
+type Acc = unknown
+
+type Emit = (result: WindowResult) => void
+
+interface TimeEntry {
+  k: string | null
+  f: Record<string, unknown>
+  c: number
+  s: [number, Acc, number][]
+}
+interface SlidingEntry {
+  k: string | null
+  f: Record<string, unknown>
+  c: number
+  p: [number, Acc, number][]
+}
+interface SessionEntry {
+  k: string | null
+  f: Record<string, unknown>
+  s: [number, number, Acc, number][]
+}
+export type WindowEntry = TimeEntry | SlidingEntry | SessionEntry
+
+/** What differs between window families; every method is pure apart from mutating the entry it is given. */
+interface WindowFamily<E extends WindowEntry> {
+  isLate(ts: number, streamTime: number, entry: E | undefined): boolean
+  add(entry: E | undefined, input: WindowInput, streamTime: number): E
+  /** The close time of the entry's earliest open window. */
+  nextCloseAt(entry: E): number | undefined
+  /** Emits the windows closed at streamTime; returns the entry, or undefined when nothing is left open. */
+  close(entry: E, streamTime: number, emit: Emit, mode: EmitMode): E | undefined
+  /** Emits the open windows that changed since the last call (emit mode update). */
+  emitUpdates(entry: E, emit: Emit): void
+  encode(entry: E): unknown
+  decode(plain: unknown): E
+}
+
+/** Inserts or finds the element of a list sorted by its first item. */
+function findOrInsert<T extends [number, ...unknown[]]>(list: T[], at: number, make: () => T): T {
+  let i = list.length
+  while (i > 0 && list[i - 1]![0] > at) i--
+  if (i > 0 && list[i - 1]![0] === at) return list[i - 1]!
+  const item = make()
+  list.splice(i, 0, item)
+  return item
+}
+
+function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<TimeEntry> {
+  const slice = sliceSizeMs(spec)
+  const { sizeMs: size, advanceMs: advance, graceMs: grace } = spec
+  /** Ends of the windows that contain the slice starting at `a`, after `closedEnd`, up to `upTo`. */
+  const windowEnds = (a: number, closedEnd: number, upTo: number, into: Set<number>): void => {
+    const lastEnd = Math.floor(a / advance) * advance + size
+    for (let e = nextTimeWindowEnd(Math.max(closedEnd, a + slice - 1), spec); e <= Math.min(lastEnd, upTo); e += advance) into.add(e)
+  }
+  const result = (entry: TimeEntry, end: number): WindowResult => {
+    const accs = entry.s.filter(([a]) => a >= end - size && a < end).map(([, acc]) => acc)
+    return { key: entry.k, group: '', fields: entry.f, windowStart: end - size, windowEnd: end, values: aggs.result(mergeAll(aggs, accs)) }
+  }
+  const touchesChanged = (entry: TimeEntry, end: number): boolean => entry.s.some(([a, , ch]) => ch === 1 && a >= end - size && a < end)
+  return {
+    isLate: (ts, streamTime) => isLateForTimeWindows(ts, streamTime, spec),
+    add(entry, input, streamTime) {
+      const closed = closedTimeWindowEnd(streamTime, spec)
+      if (entry === undefined) entry = { k: input.key, f: input.fields, c: closed, s: [] }
+      else if (closed > entry.c) entry.c = closed
+      const item = findOrInsert(entry.s, sliceStart(input.ts, slice), (): [number, Acc, number] => [sliceStart(input.ts, slice), aggs.create(), 0])
+      item[1] = aggs.add(item[1], input.inputs, input.ts)
+      item[2] = 1
+      return entry
+    },
+    nextCloseAt(entry) {
+      if (entry.s.length === 0) return undefined
+      return nextTimeWindowEnd(Math.max(entry.c, entry.s[0]![0] + slice - 1), spec) + grace
+    },
+    close(entry, streamTime, emit, mode) {
+      const closed = closedTimeWindowEnd(streamTime, spec)
+      if (closed > entry.c) {
+        const ends = new Set<number>()
+        for (const [a] of entry.s) windowEnds(a, entry.c, closed, ends)
+        for (const end of [...ends].sort((x, y) => x - y)) {
+          if (mode === 'final' || touchesChanged(entry, end)) emit(result(entry, end))
+        }
+        entry.c = closed
+        entry.s = entry.s.filter(([a]) => Math.floor(a / advance) * advance + size > closed)
+      }
+      return entry.s.length === 0 ? undefined : entry
+    },
+    emitUpdates(entry, emit) {
+      const ends = new Set<number>()
+      for (const [a, , ch] of entry.s) if (ch === 1) windowEnds(a, entry.c, Number.POSITIVE_INFINITY, ends)
+      for (const end of [...ends].sort((x, y) => x - y)) emit(result(entry, end))
+      for (const item of entry.s) item[2] = 0
+    },
+    encode: (entry) => ({ k: entry.k, f: entry.f, c: entry.c, s: entry.s.map(([a, acc, ch]) => [a, aggs.encode(acc), ch]) }),
+    decode(plain) {
+      const entry = plain as TimeEntry
+      return { ...entry, s: entry.s.map(([a, acc, ch]) => [a, aggs.decode(acc), ch]) }
+    },
+  }
+}
+
+function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFamily<SlidingEntry> {
+  /** Inclusive ends of the windows the points define: each point's own, and the one after each point followed within d + 1. */
+  const ends = (points: SlidingEntry['p']): number[] => {
+    const out = new Set<number>()
+    for (let i = 0; i < points.length; i++) {
+      const t = points[i]![0]
+      out.add(t)
+      if (i + 1 < points.length && points[i + 1]![0] <= t + d + 1) out.add(t + d + 1)
+    }
+    return [...out].sort((x, y) => x - y)
+  }
+  const result = (entry: SlidingEntry, e: number): WindowResult => {
+    const accs = entry.p.filter(([t]) => t >= e - d && t <= e).map(([, acc]) => acc)
+    return { key: entry.k, group: '', fields: entry.f, windowStart: e - d, windowEnd: e + 1, values: aggs.result(mergeAll(aggs, accs)) }
+  }
+  // A window changed when a point it covers changed, or when it is new because the point just before it is new and
+  // no point at its end made it exist already: ch is 2 for a point created since the last update emit, 1 for one
+  // that only changed.
+  const affected = (entry: SlidingEntry, e: number): boolean =>
+    entry.p.some(([t, , ch]) => (ch >= 1 && t >= e - d && t <= e) || (ch === 2 && t === e - d - 1 && !entry.p.some(([u]) => u === e)))
+  return {
+    isLate: (ts, streamTime) => ts + d + grace <= streamTime,
+    add(entry, input, streamTime) {
+      const closed = streamTime - grace
+      if (entry === undefined) entry = { k: input.key, f: input.fields, c: closed, p: [] }
+      else if (closed > entry.c) entry.c = closed
+      const item = findOrInsert(entry.p, input.ts, (): [number, Acc, number] => [input.ts, aggs.create(), 2])
+      item[1] = aggs.add(item[1], input.inputs, input.ts)
+      if (item[2] === 0) item[2] = 1
+      return entry
+    },
+    nextCloseAt(entry) {
+      const e = ends(entry.p).find((end) => end > entry.c)
+      return e === undefined ? undefined : e + grace
+    },
+    close(entry, streamTime, emit, mode) {
+      const closed = streamTime - grace
+      if (closed > entry.c) {
+        for (const e of ends(entry.p)) {
+          if (e > entry.c && e <= closed && (mode === 'final' || affected(entry, e))) emit(result(entry, e))
+        }
+        entry.c = closed
+        entry.p = entry.p.filter(([t]) => t + d + 1 > closed)
+      }
+      return entry.p.length === 0 ? undefined : entry
+    },
+    emitUpdates(entry, emit) {
+      for (const e of ends(entry.p)) if (e > entry.c && affected(entry, e)) emit(result(entry, e))
+      for (const item of entry.p) item[2] = 0
+    },
+    encode: (entry) => ({ k: entry.k, f: entry.f, c: entry.c, p: entry.p.map(([t, acc, ch]) => [t, aggs.encode(acc), ch]) }),
+    decode(plain) {
+      const entry = plain as SlidingEntry
+      return { ...entry, p: entry.p.map(([t, acc, ch]) => [t, aggs.decode(acc), ch]) }
+    },
+  }
+}
+
+function sessionFamily(gap: number, grace: number, aggs: Accumulation): WindowFamily<SessionEntry> {
+  const overlaps = (ts: number) => ([first, last]: SessionEntry['s'][number]) => first - gap <= ts && ts <= last + gap
+  const closeAt = (last: number) => last + gap + grace + 1
+  const result = (entry: SessionEntry, [first, last, acc]: SessionEntry['s'][number]): WindowResult => ({
+    key: entry.k,
+    group: '',
+    fields: entry.f,
+    windowStart: first,
+    windowEnd: last + 1,
+    values: aggs.result(acc),
+  })
+  return {
+    isLate: (ts, streamTime, entry) => !(entry?.s.some(overlaps(ts)) ?? false) && ts + gap + grace < streamTime,
+    add(entry, input) {
+      if (entry === undefined) entry = { k: input.key, f: input.fields, s: [] }
+      const joined = entry.s.filter(overlaps(input.ts))
+      const merged: SessionEntry['s'][number] = [input.ts, input.ts, aggs.create(), 1]
+      for (const [first, last, acc] of joined) {
+        merged[0] = Math.min(merged[0], first)
+        merged[1] = Math.max(merged[1], last)
+        merged[2] = aggs.merge(merged[2], acc)
+      }
+      merged[2] = aggs.add(merged[2], input.inputs, input.ts)
+      entry.s = entry.s.filter((s) => !joined.includes(s))
+      entry.s.push(merged)
+      entry.s.sort((a, b) => a[0] - b[0])
+      return entry
+    },
+    nextCloseAt: (entry) => (entry.s.length === 0 ? undefined : Math.min(...entry.s.map(([, last]) => closeAt(last)))),
+    close(entry, streamTime, emit, mode) {
+      const open: SessionEntry['s'] = []
+      for (const s of entry.s) {
+        if (closeAt(s[1]) > streamTime) open.push(s)
+        else if (mode === 'final' || s[3] === 1) emit(result(entry, s))
+      }
+      entry.s = open
+      return open.length === 0 ? undefined : entry
+    },
+    emitUpdates(entry, emit) {
+      for (const s of entry.s) {
+        if (s[3] === 1) emit(result(entry, s))
+        s[3] = 0
+      }
+    },
+    encode: (entry) => ({ k: entry.k, f: entry.f, s: entry.s.map(([first, last, acc, ch]) => [first, last, aggs.encode(acc), ch]) }),
+    decode(plain) {
+      const entry = plain as SessionEntry
+      return { ...entry, s: entry.s.map(([first, last, acc, ch]) => [first, last, aggs.decode(acc), ch]) }
+    },
+  }
+}
+
+function familyOf(spec: WindowSpec, aggs: Accumulation): WindowFamily<WindowEntry> {
+  switch (spec.type) {
+    case 'tumbling':
+    case 'hopping':
+      return timeFamily(spec, aggs) as WindowFamily<WindowEntry>
+    case 'sliding':
+      return slidingFamily(spec.timeDifferenceMs, spec.graceMs, aggs) as WindowFamily<WindowEntry>
+    case 'session':
+      return sessionFamily(spec.gapMs, spec.graceMs, aggs) as WindowFamily<WindowEntry>
+  }
+}
+
+export interface WindowedAggregateOptions {
+  window: WindowSpec
+  aggregations: Accumulation
+  emit: EmitMode
+}
+
+/** One windowed aggregation of one task. Not reentrant: the task calls it from one async flow at a time. */
+export class WindowedAggregate {
+  /** The operator's stream time (ms); -Infinity before its first record. */
+  streamTime = Number.NEGATIVE_INFINITY
+  private readonly family: WindowFamily<WindowEntry>
+  private readonly timers = new TimerQueue()
+  private readonly changed = new Set<string>()
+
+  constructor(
+    private readonly options: WindowedAggregateOptions,
+    private readonly state: KeyedState<WindowEntry>,
+    private readonly emit: Emit,
+  ) {
+    this.family = familyOf(options.window, options.aggregations)
+  }
+
+  /** The entry codec, for the store (entries hold sketches, which are not plain data). */
+  get codec(): { encode(entry: WindowEntry): unknown; decode(plain: unknown): WindowEntry } {
+    return { encode: (entry) => this.family.encode(entry), decode: (plain) => this.family.decode(plain) }
+  }
+
+  /** Schedules a group found in the store when the task starts (the close-time index lives in memory only). */
+  restore(group: string, entry: WindowEntry): void {
+    this.timers.set(group, this.family.nextCloseAt(entry))
+  }
+
+  /**
+   * Adds one record; returns false when it is late (it changed nothing). Closes due windows first. Synchronous
+   * (no promise) when no window is due and the group's entry is in memory, which is the common case.
+   */
+  process(input: WindowInput): boolean | Promise<boolean> {
+    if (input.ts > this.streamTime) {
+      this.streamTime = input.ts
+      if (this.timers.peek() <= this.streamTime) return this.advanceTo(input.ts).then(() => this.apply(input))
+    }
+    return this.apply(input)
+  }
+
+  private apply(input: WindowInput): boolean | Promise<boolean> {
+    const entry = this.state.get(input.group)
+    return entry instanceof Promise ? entry.then((loaded) => this.applyTo(input, loaded)) : this.applyTo(input, entry)
+  }
+
+  private applyTo(input: WindowInput, entry: WindowEntry | undefined): boolean {
+    if (this.family.isLate(input.ts, this.streamTime, entry)) return false
+    const next = this.family.add(entry, input, this.streamTime)
+    this.state.put(input.group, next)
+    this.timers.set(input.group, this.family.nextCloseAt(next))
+    if (this.options.emit === 'update') this.changed.add(input.group)
+    return true
+  }
+
+  /** Moves stream time forward (never back) and emits every window that closes by then. */
+  async advanceTo(streamTime: number): Promise<void> {
+    if (streamTime > this.streamTime) this.streamTime = streamTime
+    for (let group = this.timers.popDue(this.streamTime); group !== undefined; group = this.timers.popDue(this.streamTime)) {
+      const entry = await this.state.get(group)
+      if (entry === undefined) continue
+      const next = this.family.close(entry, this.streamTime, (result) => this.emit({ ...result, group }), this.options.emit)
+      if (next === undefined) {
+        this.state.delete(group)
+        this.changed.delete(group)
+      } else {
+        this.state.put(group, next)
+        this.timers.set(group, this.family.nextCloseAt(next))
+      }
+    }
+  }
+
+  /** Emit mode update: emits the open windows changed since the last call (the task calls it at each commit). */
+  async emitUpdates(): Promise<void> {
+    for (const group of this.changed) {
+      const entry = await this.state.get(group)
+      if (entry === undefined) continue
+      this.family.emitUpdates(entry, (result) => this.emit({ ...result, group }))
+      this.state.put(group, entry)
+    }
+    this.changed.clear()
+  }
+
+  /** The earliest close time among open windows (+Infinity when none). */
+  nextCloseAt(): number {
+    return this.timers.peek()
+  }
+
+  /** Forgets in-memory bookkeeping (the task reloads from its store). */
+  reset(): void {
+    this.timers.clear()
+    this.changed.clear()
+    this.streamTime = Number.NEGATIVE_INFINITY
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Kafka's wire enumerations and special values, defined once for the broker, the client and the CLI. Each names the
+ * message JSON (shared/reference/kafka-message-specs) or the Kafka class that defines it.
+ */
+
+/** Uuid.ZERO_UUID: "no topic id" (Metadata v10+, Fetch v13+, CreateTopics v7+, DeleteTopics v6+). */
+export const ZERO_UUID = '00000000-0000-0000-0000-000000000000'
+
+/** FetchRequest.json and ListOffsetsRequest.json `isolationLevel` (IsolationLevel.java). */
+export const IsolationLevel = { READ_UNCOMMITTED: 0, READ_COMMITTED: 1 } as const
+export type IsolationLevel = (typeof IsolationLevel)[keyof typeof IsolationLevel]
+
+/**
+ * ListOffsetsRequest.json's special timestamps (ListOffsetsRequest.LATEST_TIMESTAMP, EARLIEST_TIMESTAMP and
+ * MAX_TIMESTAMP, v7+, KIP-734); a timestamp >= 0 asks for the first offset at or after it.
+ */
+export const OffsetSpec = { LATEST: -1n, EARLIEST: -2n, MAX_TIMESTAMP: -3n } as const
+
+/** IncrementalAlterConfigsRequest.json `configOperation` (AlterConfigOp.OpType). */
+export const ConfigOperation = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const
+
+/** The config resource types Brook answers for (ConfigResource.Type), in DescribeConfigs and both AlterConfigs. */
+export const ResourceType = { TOPIC: 2, BROKER: 4 } as const
+
+/** DescribeConfigsResponse.json `configSource` (v1+) and the synonyms' `source`. */
+export const ConfigSource = {
+  UNKNOWN: 0,
+  TOPIC_CONFIG: 1,
+  DYNAMIC_BROKER_CONFIG: 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
+  STATIC_BROKER_CONFIG: 4,
+  DEFAULT_CONFIG: 5,
+} as const
+
+/** DescribeConfigsResponse.json `configType` (v3+; ConfigDef.Type). */
+export const ConfigType = { BOOLEAN: 1, STRING: 2, INT: 3, SHORT: 4, LONG: 5, DOUBLE: 6, LIST: 7 } as const
+export type ConfigType = (typeof ConfigType)[keyof typeof ConfigType]
+
+/** FindCoordinatorRequest.json `keyType` (FindCoordinatorRequest.CoordinatorType). */
+export const CoordinatorType = { GROUP: 0, TRANSACTION: 1 } as const

@@ -1,0 +1,162 @@
+/**
+ * The Fetch handler in process, over real services on a real LevelDB database (test/helpers/in-process-node.ts):
+ * which batches it returns, its errors, and its long poll, woken by a Produce through the Produce handler or ended
+ * by a closed connection or a deleted topic. test/broker/fetch.test.ts shows the same through real clients.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { fetchHandler } from '../../../broker/handlers/fetch.js'
+import { produceHandler } from '../../../broker/handlers/produce.js'
+import type { FetchRequest, FetchResponse, FetchResponsePartitionData } from '../../../protocol/messages/fetch.js'
+import type { ProduceRequest } from '../../../protocol/messages/produce.js'
+import { handBuiltBatch } from '../../helpers/wire.js'
+import { openNode, type InProcessNode } from '../../helpers/in-process-node.js'
+
+const Err = {
+  NONE: 0,
+  OFFSET_OUT_OF_RANGE: 1,
+  UNKNOWN_TOPIC_OR_PARTITION: 3,
+  UNKNOWN_LEADER_EPOCH: 75,
+  UNKNOWN_TOPIC_ID: 100,
+} as const
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000'
+/** Long enough that a wait that is not woken fails the test by its timeout, never by a clock here. */
+const NEVER_MS = 600_000
+
+interface Wanted {
+  topic: string
+  topicId?: string
+  partition?: number
+  offset: bigint
+  currentLeaderEpoch?: number
+  partitionMaxBytes?: number
+}
+
+function request(wanted: Wanted[], options: { maxWaitMs?: number; minBytes?: number; maxBytes?: number } = {}): FetchRequest {
+  return {
+    clusterId: null,
+    replicaId: -1,
+    replicaState: { replicaId: -1, replicaEpoch: -1n },
+    maxWaitMs: options.maxWaitMs ?? 0,
+    minBytes: options.minBytes ?? 1,
+    maxBytes: options.maxBytes ?? 50 * 1024 * 1024,
+    isolationLevel: 0,
+    sessionId: 0,
+    sessionEpoch: -1,
+    topics: wanted.map((w) => ({
+      topic: w.topic,
+      topicId: w.topicId ?? ZERO_UUID,
+      partitions: [
+        {
+          partition: w.partition ?? 0,
+          currentLeaderEpoch: w.currentLeaderEpoch ?? -1,
+          fetchOffset: w.offset,
+          lastFetchedEpoch: -1,
+          logStartOffset: -1n,
+          partitionMaxBytes: w.partitionMaxBytes ?? 1024 * 1024,
+          replicaDirectoryId: ZERO_UUID,
+        },
+      ],
+    })),
+    forgottenTopicsData: [],
+    rackId: '',
+  }
+}
+
+/** The base offsets of the batches in a fetched partition's records. */
+function baseOffsets(data: FetchResponsePartitionData): bigint[] {
+  return (data.records as Buffer[]).map((batch) => batch.readBigInt64BE(0))
+}
+
+describe('Fetch, in process', () => {
+  let node: InProcessNode
+  beforeEach(async () => {
+    node = await openNode()
+    await node.createTopic('events')
+  })
+  afterEach(async () => {
+    await node?.close()
+  })
+
+  async function produce(values: string[]): Promise<void> {
+    const req: ProduceRequest = { transactionalId: null, acks: 1, timeoutMs: 30_000, topicData: [{ name: 'events', partitionData: [{ index: 0, records: handBuiltBatch(values) }] }] }
+    await node.call(produceHandler, req, { apiVersion: 9 })
+  }
+
+  async function fetch(req: FetchRequest, options: { apiVersion?: number; signal?: AbortSignal; onParked?: () => void } = {}): Promise<FetchResponsePartitionData[]> {
+    const answer = (await node.call<FetchRequest, FetchResponse>(fetchHandler, req, { apiVersion: options.apiVersion ?? 12, ...options })) as FetchResponse
+    expect(answer).toMatchObject({ errorCode: Err.NONE, sessionId: 0 })
+    return answer.responses.flatMap((t) => t.partitions)
+  }
+
+  it('returns whole batches from the one holding the fetch offset up to the high watermark', async () => {
+    await produce(['a', 'b'])
+    await produce(['c', 'd', 'e'])
+    await produce(['f'])
+    const [fromMiddle] = await fetch(request([{ topic: 'events', offset: 3n }]))
+    expect(fromMiddle).toMatchObject({ errorCode: Err.NONE, highWatermark: 6n, lastStableOffset: 6n, logStartOffset: 0n })
+    expect(baseOffsets(fromMiddle!)).toEqual([2n, 5n])
+    const [atEnd] = await fetch(request([{ topic: 'events', offset: 6n }]))
+    expect(atEnd).toMatchObject({ errorCode: Err.NONE, highWatermark: 6n, records: [] })
+  })
+
+  it('returns at least one whole batch, however small partitionMaxBytes and maxBytes are', async () => {
+    await produce(['x'.repeat(1000)])
+    await produce(['y'.repeat(1000)])
+    const [one] = await fetch(request([{ topic: 'events', offset: 0n, partitionMaxBytes: 10 }], { maxBytes: 10 }))
+    expect(baseOffsets(one!)).toEqual([0n])
+  })
+
+  it('answers offsets outside the log, unknown topics, ids and leader epochs with their errors', async () => {
+    await produce(['a'])
+    const topicId = node.services.topics.get('events')!.topicId
+    expect(await fetch(request([{ topic: 'events', offset: 2n }]))).toMatchObject([{ errorCode: Err.OFFSET_OUT_OF_RANGE, highWatermark: -1n }])
+    expect(await fetch(request([{ topic: 'nothing', offset: 0n }]))).toMatchObject([{ errorCode: Err.UNKNOWN_TOPIC_OR_PARTITION }])
+    expect(await fetch(request([{ topic: 'events', offset: 0n, currentLeaderEpoch: 1 }]))).toMatchObject([{ errorCode: Err.UNKNOWN_LEADER_EPOCH }])
+    // v13+ name topics by id only.
+    expect(await fetch(request([{ topic: '', topicId: '6f0b1f10-0000-4000-8000-000000000000', offset: 0n }]), { apiVersion: 13 })).toMatchObject([
+      { errorCode: Err.UNKNOWN_TOPIC_ID },
+    ])
+    const [byId] = await fetch(request([{ topic: '', topicId, offset: 0n }]), { apiVersion: 13 })
+    expect(baseOffsets(byId!)).toEqual([0n])
+  })
+
+  /** Starts a long-polling fetch of `events` from `offset`; resolves `parked` once it waits. */
+  function parkedFetch(offset: bigint, options: { signal?: AbortSignal } = {}): { answer: Promise<FetchResponsePartitionData[]>; parked: Promise<void> } {
+    let onParked!: () => void
+    const parked = new Promise<void>((resolve) => (onParked = resolve))
+    const answer = fetch(request([{ topic: 'events', offset }], { maxWaitMs: NEVER_MS }), { ...options, onParked })
+    return { answer, parked }
+  }
+
+  it('parks a fetch at the high watermark and answers it once a produce appends', async () => {
+    await produce(['a'])
+    const { answer: waiting, parked } = parkedFetch(1n)
+    await parked
+    await produce(['b', 'c'])
+    const [woken] = await waiting
+    expect(woken).toMatchObject({ errorCode: Err.NONE, highWatermark: 3n })
+    expect(baseOffsets(woken!)).toEqual([1n])
+  })
+
+  it('answers a parked fetch at once when its connection closes, and when its topic is deleted', async () => {
+    const closing = new AbortController()
+    const closed = parkedFetch(0n, { signal: closing.signal })
+    await closed.parked
+    closing.abort()
+    expect(await closed.answer).toMatchObject([{ errorCode: Err.NONE, records: [] }])
+
+    const deleted = parkedFetch(0n)
+    await deleted.parked
+    await node.services.topics.delete(node.services.topics.get('events')!)
+    expect(await deleted.answer).toMatchObject([{ errorCode: Err.UNKNOWN_TOPIC_OR_PARTITION }])
+  })
+
+  it('keeps within the node\'s fetch.max.bytes whatever the client asks for', async () => {
+    await node.close()
+    node = await openNode({ fetchMaxBytes: 1024 })
+    await node.createTopic('events')
+    for (const value of ['p', 'q', 'r']) await produce([value.repeat(600)])
+    const [capped] = await fetch(request([{ topic: 'events', offset: 0n, partitionMaxBytes: 1 << 30 }], { maxBytes: 1 << 30 }))
+    expect(baseOffsets(capped!)).toEqual([0n])
+  })
+})

@@ -1,0 +1,184 @@
+/**
+ * Topic configs are parsed once, when set, into typed values; an unknown name is INVALID_CONFIG naming it, never a
+ * silent default. Parsing is checked on its own (the typed values, the broker defaults, each refusal), then through
+ * real clients against a broker process: kafkajs's createTopics and alterConfigs (AlterConfigs) and
+ * @platformatic/kafka's incrementalAlterConfigs refuse unknown names, a changed max.message.bytes governs the next
+ * produce, DescribeConfigs keeps Kafka's names, sources and defaults, and the configs survive a restart.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs'
+import { Admin as PlatformaticAdmin } from '@platformatic/kafka'
+import { parseTopicConfig, TOPIC_CONFIGS, type TopicDefaults } from '../../broker/topic-configs.js'
+import { DEFAULT_CONFIG } from '../../broker/config.js'
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+
+const NODE_DEFAULTS: TopicDefaults = DEFAULT_CONFIG
+/** DescribeConfigsResponse.json configSource, written out as the spec has them. */
+const TOPIC_CONFIG = 1
+const STATIC_BROKER_CONFIG = 4
+const DEFAULT_CONFIG_SOURCE = 5
+
+function refusal(overrides: Record<string, string | null>): KafkaError {
+  try {
+    parseTopicConfig(overrides, NODE_DEFAULTS)
+  } catch (error) {
+    if (error instanceof KafkaError) return error
+    throw error
+  }
+  throw new Error(`${JSON.stringify(overrides)} was accepted`)
+}
+
+describe('parsing topic configs', () => {
+  it('gives every config a typed value: Kafka\'s defaults when nothing is set', () => {
+    const config = parseTopicConfig({}, NODE_DEFAULTS)
+    expect(config).toMatchObject({
+      cleanupPolicy: { delete: true, compact: false },
+      compressionType: 'producer',
+      deleteRetentionMs: 86_400_000,
+      maxMessageBytes: 1_048_588,
+      messageTimestampType: 'CreateTime',
+      messageTimestampAfterMaxMs: 3_600_000,
+      minCleanableDirtyRatio: 0.5,
+      minInsyncReplicas: 1,
+      retentionBytes: -1,
+      retentionMs: 604_800_000,
+      uncleanLeaderElectionEnable: false,
+      overrides: {},
+    })
+    // Long.MAX_VALUE ("no limit") stays larger than any time.
+    expect(config.messageTimestampBeforeMaxMs).toBeGreaterThan(Date.now() * 1000)
+    expect(config.described.map((c) => c.name)).toEqual(TOPIC_CONFIGS.map((def) => def.name))
+    expect(config.described.every((c) => c.source === DEFAULT_CONFIG_SOURCE)).toBe(true)
+  })
+
+  it('parses what is set, and keeps it as set for storage and DescribeConfigs', () => {
+    const overrides = { 'cleanup.policy': 'compact, delete', 'max.message.bytes': '2048', 'message.timestamp.type': 'LogAppendTime', 'retention.ms': '-1' }
+    const config = parseTopicConfig(overrides, NODE_DEFAULTS)
+    expect(config).toMatchObject({
+      cleanupPolicy: { delete: true, compact: true },
+      maxMessageBytes: 2048,
+      messageTimestampType: 'LogAppendTime',
+      retentionMs: -1,
+      overrides,
+    })
+    expect(config.described.find((c) => c.name === 'max.message.bytes')).toMatchObject({ value: '2048', source: TOPIC_CONFIG })
+  })
+
+  it('takes the node\'s message.max.bytes and timestamp bounds as defaults when they differ from Kafka\'s', () => {
+    const config = parseTopicConfig({}, { ...NODE_DEFAULTS, messageMaxBytes: 4096, logMessageTimestampAfterMaxMs: 1000 })
+    expect(config).toMatchObject({ maxMessageBytes: 4096, messageTimestampAfterMaxMs: 1000 })
+    expect(config.described.find((c) => c.name === 'max.message.bytes')).toMatchObject({ value: '4096', source: STATIC_BROKER_CONFIG })
+    expect(config.described.find((c) => c.name === 'message.timestamp.before.max.ms')).toMatchObject({ source: DEFAULT_CONFIG_SOURCE })
+  })
+
+  it('refuses an unknown name, a missing value and a value its rule refuses, naming the config', () => {
+    expect(refusal({ 'retention.minutes': '5' })).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: "unknown topic config 'retention.minutes'" })
+    expect(refusal({ 'retention.ms': null })).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: "config 'retention.ms' needs a value" })
+    expect(refusal({ 'max.message.bytes': '' })).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: "invalid value '' for max.message.bytes: must be a whole number" })
+    expect(refusal({ 'cleanup.policy': 'shred' })).toMatchObject({ message: "invalid value 'shred' for cleanup.policy: must be a comma-separated list of delete, compact" })
+    expect(refusal({ 'min.insync.replicas': '0' })).toMatchObject({ message: "invalid value '0' for min.insync.replicas: must be at least 1" })
+    expect(refusal({ 'retention.ms': '9223372036854775808' })).toMatchObject({ message: "invalid value '9223372036854775808' for retention.ms: must fit in a 64-bit integer" })
+    expect(refusal({ 'min.cleanable.dirty.ratio': '1.5' })).toMatchObject({ message: "invalid value '1.5' for min.cleanable.dirty.ratio: must be a number from 0 to 1" })
+    expect(refusal({ 'unclean.leader.election.enable': 'yes' })).toMatchObject({ message: "invalid value 'yes' for unclean.leader.election.enable: must be true or false" })
+  })
+})
+
+describe('topic configs through real clients', () => {
+  let broker: BrokerProcess
+  let kafka: Kafka
+  let admin: Admin
+  beforeAll(async () => {
+    broker = await startBroker({ args: ['--message-max-bytes', '500000'] })
+    kafka = new Kafka({ brokers: [broker.address], clientId: 'topic-configs', logLevel: logLevel.NOTHING, retry: { retries: 0 } })
+    admin = kafka.admin()
+    await admin.connect()
+  })
+  afterAll(async () => {
+    await admin?.disconnect()
+    await broker?.stop()
+    broker?.cleanup()
+  })
+
+  async function describeTopic(topic: string): Promise<Map<string, { value: string; source: number | undefined; isDefault: boolean }>> {
+    const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }], includeSynonyms: false })
+    return new Map(resources[0]!.configEntries.map((e) => [e.configName, { value: e.configValue, source: (e as { configSource?: number }).configSource, isDefault: e.isDefault }]))
+  }
+
+  it('kafkajs createTopics: an unknown config name is INVALID_CONFIG, and no topic is made', async () => {
+    const failure = await admin.createTopics({ topics: [{ topic: 'misspelt', configEntries: [{ name: 'retention.msec', value: '1000' }] }] }).catch((error) => error)
+    expect(failure.errors).toEqual([expect.objectContaining({ type: 'INVALID_CONFIG', topic: 'misspelt' })])
+    expect(await admin.listTopics()).not.toContain('misspelt')
+  })
+
+  it('kafkajs alterConfigs: an unknown config name is INVALID_CONFIG, and the topic keeps its configs', async () => {
+    await admin.createTopics({ topics: [{ topic: 'altered', configEntries: [{ name: 'retention.ms', value: '60000' }] }] })
+    const failure = await admin
+      .alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: 'altered', configEntries: [{ name: 'max.messsage.bytes', value: '0' }] }] })
+      .catch((error) => error)
+    expect(failure).toMatchObject({ type: 'INVALID_CONFIG' })
+    expect((await describeTopic('altered')).get('retention.ms')).toMatchObject({ value: '60000' })
+  })
+
+  it('@platformatic/kafka incrementalAlterConfigs: an unknown config name is INVALID_CONFIG with a message naming it', async () => {
+    const platformatic = new PlatformaticAdmin({ clientId: 'topic-configs-plt', bootstrapBrokers: [broker.address], retries: 0 })
+    try {
+      const failure: AggregateError = await platformatic
+        .incrementalAlterConfigs({
+          resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'altered', configs: [{ name: 'segment.index.bytes', configOperation: 0, value: '1' }] }],
+        })
+        .then(
+          () => {
+            throw new Error('an unknown config was accepted')
+          },
+          (error: AggregateError) => error,
+        )
+      // platformatic wraps the answer's error in a ResponseError, itself in an AggregateError.
+      expect(failure.errors[0].errors).toEqual([expect.objectContaining({ apiId: 'INVALID_CONFIG', serverErrorMessage: "unknown topic config 'segment.index.bytes'" })])
+    } finally {
+      await platformatic.close()
+    }
+    expect((await describeTopic('altered')).get('retention.ms')).toMatchObject({ value: '60000' })
+  })
+
+  it('DescribeConfigs answers with Kafka\'s names, sources and defaults, the node\'s own defaults included', async () => {
+    const configs = await describeTopic('altered')
+    expect([...configs.keys()].sort()).toEqual(TOPIC_CONFIGS.map((def) => def.name).sort())
+    expect(configs.get('retention.ms')).toMatchObject({ value: '60000', source: TOPIC_CONFIG, isDefault: false })
+    expect(configs.get('max.message.bytes')).toMatchObject({ value: '500000', source: STATIC_BROKER_CONFIG })
+    expect(configs.get('segment.bytes')).toMatchObject({ value: '1073741824', source: DEFAULT_CONFIG_SOURCE, isDefault: true })
+  })
+
+  it('a changed max.message.bytes governs the next produce at once, and every config survives a restart', async () => {
+    const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } })
+    await producer.connect()
+    const record = { value: 'x'.repeat(3000) }
+    try {
+      await producer.send({ topic: 'altered', messages: [record] })
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: 'altered', configEntries: [{ name: 'retention.ms', value: '60000' }, { name: 'max.message.bytes', value: '1000' }] }],
+      })
+      await expect(producer.send({ topic: 'altered', messages: [record] })).rejects.toMatchObject({ type: 'MESSAGE_TOO_LARGE' })
+    } finally {
+      await producer.disconnect()
+    }
+    await admin.disconnect()
+    await broker.stop()
+    broker = await broker.restart()
+    kafka = new Kafka({ brokers: [broker.address], clientId: 'topic-configs', logLevel: logLevel.NOTHING, retry: { retries: 0 } })
+    admin = kafka.admin()
+    await admin.connect()
+    const configs = await describeTopic('altered')
+    expect(configs.get('max.message.bytes')).toMatchObject({ value: '1000', source: TOPIC_CONFIG })
+    expect(configs.get('retention.ms')).toMatchObject({ value: '60000', source: TOPIC_CONFIG })
+    const again = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } })
+    await again.connect()
+    try {
+      await expect(again.send({ topic: 'altered', messages: [record] })).rejects.toMatchObject({ type: 'MESSAGE_TOO_LARGE' })
+      await again.send({ topic: 'altered', messages: [{ value: 'small' }] })
+    } finally {
+      await again.disconnect()
+    }
+  })
+})

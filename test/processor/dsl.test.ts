@@ -1,0 +1,170 @@
+/**
+ * The DSL's operators on a real broker, each with a Spark Streaming counterpart (processor/README.md maps them):
+ * filter/map/flatMap, keyBy (through its repartition topic), enrichment from a static dataset and from a global
+ * table read from a compacted topic, countByValue, reduce (reduceByKey), updateStateByKey, windowed aggregation
+ * after a repartition, and the console sink. Also what describeTopology prints for it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { TopologyBuilder, count, describeTopology, eventTime, runPipeline, staticTable, sum, tumbling, type RunningPipeline, type Topology } from '../../processor/index.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
+import { waitFor } from '../helpers/wait.js'
+import { readTopic, stateDir, values } from './helpers.js'
+
+interface Event {
+  device: string
+  kind: string
+  n: number
+  ts: number
+}
+
+function topology(): Topology {
+  const b = new TopologyBuilder()
+  const sites = staticTable('sites', { d1: 'north', d2: 'south' })
+  const limits = b.globalTable<{ limit: number }>('dsl-limits')
+  const events = b.stream<Event>('dsl-events', { eventTime: eventTime.field('ts') })
+  events
+    .filter((e) => e.n >= 0)
+    .flatMap((e) => (e.kind === 'pair' ? [e, { ...e, kind: 'pair-copy' }] : [e]))
+    .map((e) => ({ ...e, n: e.n * 10 }))
+    .enrich(sites, (e, site: string | undefined) => ({ ...e, site: site ?? 'unknown' }))
+    .enrich(limits, (e, limit: { limit: number } | undefined) => ({ ...e, limit: limit?.limit ?? null }))
+    .to('dsl-enriched')
+  events.countByValue((e) => e.kind, { name: 'kinds', window: tumbling({ size: '10s', grace: 0 }) }).to('dsl-kinds')
+  events.groupByKey().reduce((a, b) => ({ ...b, n: a.n + b.n }), { name: 'device-total' }).to('dsl-totals')
+  events.groupByKey().updateStateByKey<{ seen: number; last: string }>((state, e) => ({ seen: (state?.seen ?? 0) + 1, last: e.kind }), { name: 'device-state' }).to('dsl-states')
+  events
+    .keyBy((e) => e.kind, { name: 'by-kind', partitions: 2 })
+    .groupByKey()
+    .windowedBy(tumbling({ size: '10s', grace: 0 }))
+    .aggregate({ events: count(), total: sum('n') }, { name: 'kind-10s' })
+    .to('dsl-kind-10s')
+  events
+    .groupByKey()
+    .windowedBy(tumbling({ size: '10s', grace: 0 }))
+    .aggregate({ events: count() }, { name: 'device-live', emit: 'update' })
+    .to('dsl-device-live')
+  events.filter((e) => e.kind === 'alarm').print({ format: (e, c) => `ALARM ${c.key} ${e.n}` })
+  return b.build()
+}
+
+describe('describeTopology', () => {
+  test('shows sub-topologies, repartition and changelog topics, windows and sinks', () => {
+    const text = describeTopology(topology(), { applicationId: 'dsl' })
+    expect(text).toContain('Sub-topology 0 (dsl-events): one task per partition of dsl-events')
+    expect(text).toContain('-> keyBy kinds-by-value -> dsl-kinds-by-value-repartition')
+    expect(text).toContain('-> keyBy by-kind -> dsl-by-kind-repartition (2 partitions)')
+    expect(text).toContain('Sub-topology 2 (by-kind): one task per partition of dsl-by-kind-repartition')
+    expect(text).toContain('aggregate kind-10s by key: { events: count, total: sum(n) }; tumbling 10s, grace 0ms, emit final, late -> dsl-late')
+    expect(text).toContain('store dsl-events-store (device-total, device-state, device-live) <-> changelog dsl-dsl-events-store-changelog')
+    expect(text).toContain('enrich enrich-4 from static table sites (2 entries) (left join)')
+    expect(text).toContain('enrich enrich-5 from global table dsl-limits (left join)')
+    expect(text).toContain('Global table dsl-limits <- dsl-limits')
+  })
+})
+
+describe('the DSL on a broker', () => {
+  let setting: KafkajsBroker
+  let pipeline: RunningPipeline
+  const printed: string[] = []
+
+  beforeAll(async () => {
+    setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-dsl' })
+    await setting.admin.createTopics({ topics: [{ topic: 'dsl-limits', numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+    await setting.producer.send({ topic: 'dsl-limits', messages: [{ key: 'd1', value: JSON.stringify({ limit: 7 }) }, { key: 'd2', value: JSON.stringify({ limit: 9 }) }] })
+    pipeline = await runPipeline(topology(), {
+      applicationId: 'dsl',
+      bootstrapServers: setting.broker.address,
+      stateDir: stateDir(),
+      commitIntervalMs: 200,
+      // Some repartition partitions only get a record or two: their windows close once they have been idle.
+      idleTimeoutMs: 1500,
+      // One source partition: records reach the repartition topics in event-time order, so none is late there.
+      partitions: 1,
+      log: () => {},
+      print: (line) => printed.push(line),
+    })
+    const event = (device: string, kind: string, n: number, seconds: number) => ({ key: device, value: JSON.stringify({ device, kind, n, ts: seconds * 1000 }) })
+    await setting.producer.send({
+      topic: 'dsl-events',
+      messages: [event('d1', 'read', 1, 1), event('d2', 'pair', 2, 2), event('d3', 'read', -5, 3), event('d1', 'alarm', 3, 4), event('d2', 'read', 4, 12), event('d1', 'read', 5, 29)],
+    })
+  })
+  afterAll(async () => {
+    await pipeline?.stop()
+    await stopKafkajsBroker(setting)
+  })
+
+  test('filter, flatMap, map and enrichment from a static dataset and a global table', async () => {
+    const enriched = values(await readTopic(setting.kafka, 'dsl-enriched', (r) => r.length >= 6))
+    expect(enriched.map((e) => [e.device, e.kind, e.n, e.site, e.limit]).sort()).toEqual(
+      [
+        ['d1', 'read', 10, 'north', 7],
+        ['d2', 'pair', 20, 'south', 9],
+        ['d2', 'pair-copy', 20, 'south', 9],
+        ['d1', 'alarm', 30, 'north', 7],
+        ['d2', 'read', 40, 'south', 9],
+        ['d1', 'read', 50, 'north', 7],
+      ].sort(),
+    )
+  })
+
+  test('countByValue per window, through its repartition topic', async () => {
+
+    const kinds = values(await readTopic(setting.kafka, 'dsl-kinds', (r) => r.length >= 5))
+    expect(kinds.map((k) => [k.value, k.windowStart, k.count]).sort()).toEqual([
+      ['alarm', 0, 1],
+      ['pair', 0, 1],
+      ['read', 0, 2],
+      ['read', 10_000, 1],
+      ['read', 20_000, 1],
+    ])
+  })
+
+  test('reduce (reduceByKey) and updateStateByKey keep per-key state', async () => {
+    // A running reduce writes each changed key's result at commits: the last one per key is the total.
+    await waitFor('running totals', async () => {
+      const last = new Map<string | null, number>()
+      for (const r of await readTopic(setting.kafka, 'dsl-totals', (x) => x.length >= 3)) last.set(r.key, (JSON.parse(r.value!) as { value: Event }).value.n)
+      return last.get('d1') === 9 && last.get('d2') === 6 && last.get('d3') === -5
+    })
+    const states = await readTopic(setting.kafka, 'dsl-states', (r) => r.length >= 6)
+    expect(states).toHaveLength(6)
+    expect(states.filter((r) => r.key === 'd1').map((r) => JSON.parse(r.value!))).toEqual([
+      { seen: 1, last: 'read' },
+      { seen: 2, last: 'alarm' },
+      { seen: 3, last: 'read' },
+    ])
+  })
+
+  test('keyBy repartitions, then a windowed aggregate per new key', async () => {
+    const windows = await readTopic(setting.kafka, 'dsl-kind-10s', (r) => r.length >= 5)
+    expect(windows.map((r) => [r.key, JSON.parse(r.value!).windowStart, JSON.parse(r.value!).events, JSON.parse(r.value!).total]).sort()).toEqual([
+      ['alarm', 0, 1, 3],
+      ['pair', 0, 1, 2],
+      ['read', 0, 2, -4],
+      ['read', 10_000, 1, 4],
+      ['read', 20_000, 1, 5],
+    ])
+    // What the tasks committed is deleted from the repartition topic (it keeps records with retention.ms=-1).
+    await waitFor('the repartition topic purged', async () => (await setting.admin.fetchTopicOffsets('dsl-by-kind-repartition')).some((p) => Number(p.low) > 0))
+  })
+
+  test('emit mode update: changed windows at commits, the last update of each window is its final count', async () => {
+    const expected = new Map([['d1|0', 2], ['d2|0', 1], ['d3|0', 1], ['d2|10000', 1], ['d1|20000', 1]])
+    const updates = await readTopic(setting.kafka, 'dsl-device-live', (records) => {
+      const last = new Map(values(records).map((v) => [`${v.key}|${v.windowStart}`, v.events]))
+      return [...expected].every(([k, n]) => last.get(k) === n)
+    })
+    const last = new Map(values(updates).map((v) => [`${v.key}|${v.windowStart}`, v.events]))
+    expect(Object.fromEntries(last)).toEqual(Object.fromEntries(expected))
+  })
+
+  test('nothing was late or unreadable', () => {
+    expect(pipeline.metrics()).toMatchObject({ late: 0, deadLetters: 0 })
+  })
+
+  test('the console sink prints after commit', async () => {
+    await waitFor('the alarm line', () => printed.includes('ALARM d1 3'))
+  })
+})

@@ -1,0 +1,65 @@
+/**
+ * Shared setting of the processor's integration tests: a Brook broker process with fast group settings, kafkajs to
+ * produce readings and to read what a pipeline wrote, and a state directory per test.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Kafka, KafkaMessage } from 'kafkajs'
+import { waitFor } from '../helpers/wait.js'
+
+const dirs: string[] = []
+process.on('exit', () => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+})
+
+/** A fresh directory for task stores, removed when the test process exits. */
+export function stateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'brook-processor-'))
+  dirs.push(dir)
+  return dir
+}
+
+export interface ReadRecord {
+  key: string | null
+  value: string | null
+  headers: Record<string, string>
+  partition: number
+  offset: string
+  timestamp: string
+}
+
+function toRecord(partition: number, message: KafkaMessage): ReadRecord {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[name] = String(value)
+  return { key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers, partition, offset: message.offset, timestamp: message.timestamp }
+}
+
+/**
+ * Every record of `topic` from the start (read_committed), read by a one-off group until `done` holds for what has
+ * been read (or the wait times out); the result is in partition then offset order.
+ */
+export async function readTopic(kafka: Kafka, topic: string, done: (records: ReadRecord[]) => boolean, options: { timeoutMs?: number } = {}): Promise<ReadRecord[]> {
+  const records: ReadRecord[] = []
+  const consumer = kafka.consumer({ groupId: `reader-${topic}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 100 })
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({ eachMessage: async ({ partition, message }) => void records.push(toRecord(partition, message)) })
+    await waitFor(`records of ${topic}`, () => done(records), { timeoutMs: options.timeoutMs ?? 60_000 })
+    return [...records].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
+  } finally {
+    await consumer.disconnect()
+  }
+}
+
+/** The JSON values of records. */
+export function values<T = Record<string, unknown>>(records: readonly ReadRecord[]): T[] {
+  return records.map((r) => JSON.parse(r.value!) as T)
+}
+
+/** Whether `records` holds nothing more after `quietMs` (used after waiting for the expected records). */
+export async function settled(kafka: Kafka, topic: string, count: number, quietMs = 1500): Promise<ReadRecord[]> {
+  await new Promise((resolve) => setTimeout(resolve, quietMs))
+  return readTopic(kafka, topic, (r) => r.length >= count)
+}

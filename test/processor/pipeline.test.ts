@@ -1,0 +1,152 @@
+/**
+ * The built-in IoT pipeline end to end on a real broker: fixed readings (in order, out of order, late) give exactly
+ * the expected final windows and alerts; the late reading arrives on the late-records topic. Bad input goes to the
+ * dead-letter topic with its reason and stops nothing.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { HeaderNames, iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
+import { waitFor } from '../helpers/wait.js'
+import { readTopic, settled, stateDir, values } from './helpers.js'
+import { brokerSupportsTransactions } from './processes.js'
+
+const S = 1000
+let setting: KafkajsBroker
+
+beforeAll(async () => {
+  setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-e2e' })
+})
+afterAll(async () => {
+  await stopKafkajsBroker(setting)
+})
+
+function reading(deviceId: string, sensor: string, tsSeconds: number, value: unknown) {
+  return { key: deviceId, value: JSON.stringify({ deviceId, sensor, value, unit: sensor === 'temperature' ? 'C' : '%', ts: tsSeconds * S }) }
+}
+
+describe('the iot pipeline on fixed readings', () => {
+  let pipeline: RunningPipeline
+  const app = 'iot-fixed'
+  const topics = { inputTopic: 'fixed-readings', statsTopic: 'fixed-stats', averagesTopic: 'fixed-avg', alertsTopic: 'fixed-alerts', lateTopic: 'fixed-late' }
+
+  beforeAll(async () => {
+    pipeline = await runPipeline(iotPipeline({ ...topics, zScoreMinBaselineWindows: 2, zScoreBaselineWindows: 3 }), {
+      applicationId: app,
+      bootstrapServers: setting.broker.address,
+      stateDir: stateDir(),
+      commitIntervalMs: 200,
+      idleTimeoutMs: 10 * 60_000,
+      log: () => {},
+    })
+    await setting.producer.send({
+      topic: topics.inputTopic,
+      messages: [
+        reading('d1', 'temperature', 1, 10),
+        reading('d1', 'humidity', 10, 5),
+        reading('d1', 'temperature', 20, 20),
+        reading('d1', 'temperature', 50, 30),
+        reading('d1', 'temperature', 70, 40),
+        reading('d1', 'temperature', 65, 50), // out of order, same window
+        reading('d1', 'temperature', 125, 150),
+        reading('d1', 'temperature', 130, 60), // stream time 130 s: [0, 60) and [60, 120) close (end + 10 s grace)
+        reading('d1', 'temperature', 30, 99), // late for its 1-minute window, still on time for three 5-minute ones
+        reading('d1', 'temperature', 1000, 1), // closes everything up to end 990 s
+      ],
+    })
+  })
+  afterAll(async () => {
+    await pipeline?.stop()
+  })
+
+  // Percentiles are DDSketch's (1% relative accuracy): the value at rank floor(q * (n - 1)), no interpolation.
+  // Windows closing at the same stream time come out in group order (humidity before temperature).
+  test('final 1-minute stats, once per window', async () => {
+    const stats = values(await readTopic(setting.kafka, topics.statsTopic, (r) => r.length >= 4))
+    expect(stats).toEqual([
+      { deviceId: 'd1', sensor: 'humidity', windowStart: 0, windowEnd: 60 * S, count: 1, min: 5, max: 5, avg: 5, stddev: null, p50: expect.closeTo(5, 1), p95: expect.closeTo(5, 1), p99: expect.closeTo(5, 1) },
+      { deviceId: 'd1', sensor: 'temperature', windowStart: 0, windowEnd: 60 * S, count: 3, min: 10, max: 30, avg: 20, stddev: 10, p50: expect.closeTo(20, 0), p95: expect.closeTo(20, 0), p99: expect.closeTo(20, 0) },
+      { deviceId: 'd1', sensor: 'temperature', windowStart: 60 * S, windowEnd: 120 * S, count: 2, min: 40, max: 50, avg: 45, stddev: expect.closeTo(7.0710678, 6), p50: expect.closeTo(40, 0), p95: expect.closeTo(40, 0), p99: expect.closeTo(40, 0) },
+      { deviceId: 'd1', sensor: 'temperature', windowStart: 120 * S, windowEnd: 180 * S, count: 2, min: 60, max: 150, avg: 105, stddev: expect.closeTo(63.6396103, 6), p50: expect.closeTo(60, 0), p95: expect.closeTo(60, 0), p99: expect.closeTo(60, 0) },
+    ])
+    expect((await settled(setting.kafka, topics.statsTopic, 4)).length).toBe(4)
+  })
+
+  test('5-minute hopping averages: the late reading counts only in the windows still open', async () => {
+    const averages = values(await readTopic(setting.kafka, topics.averagesTopic, (r) => r.length >= 12))
+    const temperature = averages.filter((a) => a.sensor === 'temperature').map((a) => [a.windowStart, a.count, a.avg])
+    expect(temperature).toEqual([
+      [-240 * S, 3, 20],
+      [-180 * S, 5, 30],
+      [-120 * S, 8, 57.375],
+      [-60 * S, 8, 57.375],
+      [0, 8, 57.375],
+      [60 * S, 4, 75],
+      [120 * S, 2, 105],
+    ])
+    expect(averages.filter((a) => a.sensor === 'humidity').map((a) => [a.windowStart, a.count, a.avg])).toEqual([-240, -180, -120, -60, 0].map((s) => [s * S, 1, 5]))
+  })
+
+  test('threshold and z-score alerts', async () => {
+    const alerts = values(await readTopic(setting.kafka, topics.alertsTopic, (r) => r.length >= 2))
+    expect(alerts).toEqual([
+      { deviceId: 'd1', sensor: 'temperature', windowStart: 120 * S, windowEnd: 180 * S, value: 150, baseline: 100, score: 50, reason: 'max 150 above 100' },
+      { deviceId: 'd1', sensor: 'temperature', windowStart: 120 * S, windowEnd: 180 * S, value: 105, baseline: 32.5, score: expect.closeTo(4.101219, 5), reason: expect.stringMatching(/^avg z-score 4.10\d+ beyond ±4/) },
+    ])
+  })
+
+  test('the late reading is on the late-records topic, as it was read, and counted', async () => {
+    const late = await readTopic(setting.kafka, topics.lateTopic, (r) => r.length >= 1)
+    expect(late).toHaveLength(1)
+    expect(JSON.parse(late[0]!.value!)).toEqual({ deviceId: 'd1', sensor: 'temperature', value: 99, unit: 'C', ts: 30 * S })
+    expect(late[0]!.key).toBe('d1')
+    expect(late[0]!.headers[HeaderNames.lateOperator]).toBe('stats-1m')
+    expect(late[0]!.headers[HeaderNames.lateStreamTime]).toBe(String(130 * S))
+    await waitFor('the late counter', () => pipeline.metrics().late === 1)
+  })
+})
+
+describe('bad input', () => {
+  test('unreadable readings go to the dead-letter topic with the reason, counted, and processing goes on', async () => {
+    const input = 'bad-readings'
+    const logged: string[] = []
+    const pipeline = await runPipeline(iotPipeline({ inputTopic: input, statsTopic: 'bad-stats', averagesTopic: 'bad-avg', alertsTopic: 'bad-alerts', lateTopic: 'bad-late' }), {
+      applicationId: 'iot-bad',
+      bootstrapServers: setting.broker.address,
+      stateDir: stateDir(),
+      commitIntervalMs: 200,
+      log: (line) => logged.push(line),
+    })
+    try {
+      // exactly_once is the default; without transactions on the broker the pipeline says so and runs at_least_once.
+      if (!(await brokerSupportsTransactions(setting.broker))) {
+        expect(pipeline.processingGuarantee).toBe('at_least_once')
+        expect(logged).toContainEqual(expect.stringMatching(/^the cluster does not support transactions \(.+\); running at_least_once instead of exactly_once$/))
+      }
+      await setting.producer.send({
+        topic: input,
+        messages: [
+          { key: 'd1', value: 'not json {' },
+          { key: 'd1', value: JSON.stringify({ deviceId: 'd1', sensor: 'temperature', ts: 1000 }) },
+          { key: 'd1', value: JSON.stringify({ deviceId: 'd1', sensor: 'temperature', value: 'hot', ts: 2000 }) },
+          { key: 'd1', value: JSON.stringify({ deviceId: 'd1', sensor: 'temperature', value: 20 }) },
+          reading('d1', 'temperature', 3, 21),
+          reading('d1', 'temperature', 200, 22),
+        ],
+      })
+      const dead = await readTopic(setting.kafka, 'iot-bad-dlq', (r) => r.length >= 4)
+      expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]])).toEqual([
+        ['not json {', 'NOT_JSON', expect.stringMatching(/^value is not JSON/)],
+        [expect.any(String), 'MISSING_FIELD', 'reading has no value'],
+        [expect.any(String), 'NOT_NUMERIC', 'reading value is not a number: "hot"'],
+        [expect.any(String), 'MISSING_FIELD', "value has no field 'ts'"],
+      ])
+      expect(dead.map((r) => [r.headers[HeaderNames.errorTopic], r.headers[HeaderNames.errorPartition], r.headers[HeaderNames.errorOffset]])).toEqual([0, 1, 2, 3].map((o) => [input, '0', String(o)]))
+      const stats = values(await readTopic(setting.kafka, 'bad-stats', (r) => r.length >= 1))
+      expect(stats[0]).toMatchObject({ deviceId: 'd1', windowStart: 0, count: 1, avg: 21 })
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 4)
+    } finally {
+      await pipeline.stop()
+    }
+  })
+})

@@ -1,0 +1,62 @@
+/**
+ * Two instances share a 4-partition input through the consumer group; one is killed with SIGKILL mid-stream; the
+ * other takes its tasks over, restores their state from the changelogs, and the final output equals what a single
+ * instance writes for the same input (and the naive computation of it).
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
+import { waitFor } from '../helpers/wait.js'
+import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
+import { readTopic, stateDir, values } from './helpers.js'
+import { startProcessor, untilRunning } from './processes.js'
+
+let setting: KafkajsBroker
+
+beforeAll(async () => {
+  setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-scale-out' })
+})
+afterAll(async () => {
+  await stopKafkajsBroker(setting)
+})
+
+const topicsOf = (app: string) => ({ inputTopic: 'shared-readings', statsTopic: `${app}-stats`, averagesTopic: `${app}-avg`, alertsTopic: `${app}-alerts`, lateTopic: `${app}-late` })
+const runOf = (app: string) => ({ applicationId: app, bootstrapServers: setting.broker.address, processingGuarantee: 'at_least_once' as const, commitIntervalMs: 100, idleTimeoutMs: 3_600_000, sessionTimeoutMs: 3000 })
+
+test('one of two instances is killed; the other takes over with restored state; the output equals a single instance', async () => {
+  await setting.admin.createTopics({ topics: [{ topic: 'shared-readings', numPartitions: 4 }] })
+  const readings = fleet({ devices: 8, sensors: ['temperature', 'vibration'], readings: 600, intervalMs: 1000, startMs: Date.UTC(2024, 0, 1), partitions: 4, seed: 11 })
+  const expected = expectedStats(readings, 60_000, 10_000)
+  const third = readings.length / 3
+
+  await produceReadings(setting.kafka, 'shared-readings', readings.slice(0, third))
+  const a = startProcessor(topicsOf('pair'), { ...runOf('pair'), stateDir: stateDir() })
+  const b = startProcessor(topicsOf('pair'), { ...runOf('pair'), stateDir: stateDir() })
+  try {
+    await waitFor('two instances with two tasks each', () => a.metrics?.tasks.length === 2 && b.metrics?.tasks.length === 2 && [a, b].every((i) => i.metrics!.tasks.every((t) => t.state === 'running')))
+    await waitFor('both instances to have processed and committed', () => (a.metrics?.commits ?? 0) > 0 && (b.metrics?.commits ?? 0) > 0 && a.metrics!.recordsIn + b.metrics!.recordsIn >= third)
+    await produceReadings(setting.kafka, 'shared-readings', readings.slice(third, 2 * third))
+    await waitFor('instance a mid-stream', () => (a.metrics?.recordsIn ?? 0) > third / 2 + 500)
+    await a.kill()
+    await untilRunning(b, 4)
+    expect(b.restored.filter((r) => r.records > 0).length).toBeGreaterThan(0)
+    await produceReadings(setting.kafka, 'shared-readings', readings.slice(2 * third))
+    const pair = windowsOf(values(await readTopic(setting.kafka, 'pair-stats', (r) => windowsOf(values(r)).windows.size >= expected.size, { timeoutMs: 90_000 })))
+
+    const single = startProcessor(topicsOf('single'), { ...runOf('single'), stateDir: stateDir() })
+    try {
+      const alone = windowsOf(values(await readTopic(setting.kafka, 'single-stats', (r) => windowsOf(values(r)).windows.size >= expected.size, { timeoutMs: 90_000 })))
+      expect(alone.duplicates).toBe(0)
+      expect(pair.conflicting).toEqual([])
+      expect([...pair.windows].sort()).toEqual([...alone.windows].sort())
+      expect([...alone.windows.keys()].sort()).toEqual([...expected.keys()].sort())
+      for (const [key, stats] of expected) expect({ key, ...alone.windows.get(key)!, avg: 0 }).toEqual({ key, ...stats, avg: 0 })
+      console.log(`scale-out: ${pair.windows.size} windows, ${pair.duplicates} written twice after the kill; restores on b: ${JSON.stringify(b.restored)}`)
+    } finally {
+      await single.stop()
+    }
+  } finally {
+    await a.kill()
+    await b.stop()
+  }
+})

@@ -1,0 +1,117 @@
+/**
+ * The fleet's stream of readings on its own (no cluster): determinism, the long-run shares of what it does to
+ * readings, and that each kind of behaviour looks the way its model says.
+ */
+import { describe, expect, it } from 'vitest'
+import { Fleet, SENSOR_MODELS, type FleetModel, type Outgoing } from '../../../processor/simulator/index.js'
+
+const START_MS = Date.UTC(2026, 0, 5, 0, 0, 0)
+
+const MODEL: FleetModel = {
+  devices: 20,
+  sensors: ['temperature', 'humidity', 'pressure', 'vibration'],
+  rate: 100,
+  seed: 5,
+  startMs: START_MS,
+  latenessMs: 60_000,
+  lateFraction: 0.01,
+  outOfOrderFraction: 0.02,
+  gapFraction: 0.01,
+  faultRate: 0.002,
+}
+
+function take(model: FleetModel, count: number): Outgoing[] {
+  const fleet = new Fleet(model)
+  return Array.from({ length: count }, () => fleet.next())
+}
+
+describe('Fleet', () => {
+  it('gives the same readings for the same model, and others for another seed', () => {
+    const first = take(MODEL, 20_000)
+    expect(take(MODEL, 20_000)).toEqual(first)
+    const other = take({ ...MODEL, seed: 6 }, 20_000)
+    expect(other.filter((o, i) => o.reading.value === first[i]!.reading.value).length).toBeLessThan(2000)
+  })
+
+  it('keeps healthy values when only the fault rate changes', () => {
+    const calm = take({ ...MODEL, faultRate: 0 }, 20_000)
+    const faulty = take({ ...MODEL, faultRate: 0.05 }, 20_000)
+    let faulted = 0
+    calm.forEach((c, i) => {
+      const f = faulty[i]!
+      expect({ ...f.reading, value: 0 }).toEqual({ ...c.reading, value: 0 })
+      if (f.fault === null) expect(f.reading.value).toBe(c.reading.value)
+      else faulted++
+    })
+    expect(faulted).toBeGreaterThan(500)
+  })
+
+  it('reaches the configured shares of gaps, late, out-of-order and faulted readings over a long run', () => {
+    const model = { ...MODEL, devices: 200, rate: 200, lateFraction: 0.02, outOfOrderFraction: 0.05, gapFraction: 0.05, faultRate: 0.01 }
+    const fleet = new Fleet(model)
+    const count = 400_000
+    const seen = { late: 0, 'out-of-order': 0, faulted: 0 }
+    for (let i = 0; i < count; i++) {
+      const { fault, delivery } = fleet.next()
+      if (delivery !== null) seen[delivery]++
+      if (fault !== null) seen.faulted++
+    }
+    const { slots, gapped } = fleet.counts
+    expect(gapped / slots).toBeGreaterThan(0.05 * 0.8)
+    expect(gapped / slots).toBeLessThan(0.05 * 1.2)
+    expect(seen.late / count).toBeGreaterThan(0.02 * 0.8)
+    expect(seen.late / count).toBeLessThan(0.02 * 1.2)
+    expect(seen['out-of-order'] / count).toBeGreaterThan(0.05 * 0.8)
+    expect(seen['out-of-order'] / count).toBeLessThan(0.05 * 1.2)
+    expect(seen.faulted / count).toBeGreaterThan(0.01 * 0.8)
+    expect(seen.faulted / count).toBeLessThan(0.01 * 1.2)
+  })
+
+  it('spreads slots evenly over event time and reads every sensor of every device each round', () => {
+    const readings = take({ ...MODEL, lateFraction: 0, outOfOrderFraction: 0, gapFraction: 0 }, 800)
+    readings.forEach(({ reading, dueMs }, i) => {
+      expect(reading.ts).toBe(START_MS + Math.floor(i * 10))
+      expect(dueMs).toBe(reading.ts)
+      expect(reading.deviceId).toBe(`device-${String(Math.floor((i % 80) / 4)).padStart(5, '0')}`)
+      expect(reading.sensor).toBe(MODEL.sensors[i % 4])
+    })
+  })
+
+  it('follows a daily cycle: temperature peaks in the afternoon, humidity around dawn', () => {
+    // 20 devices, every sensor read every 10 s for a day.
+    const readings = take({ ...MODEL, sensors: ['temperature', 'humidity'], rate: 4, faultRate: 0, lateFraction: 0, outOfOrderFraction: 0 }, 4 * 86_400)
+    const meanAt = (sensor: string, fromHour: number) => {
+      const values = readings.filter(({ reading }) => reading.sensor === sensor && new Date(reading.ts).getUTCHours() >= fromHour && new Date(reading.ts).getUTCHours() < fromHour + 2)
+      return values.reduce((sum, { reading }) => sum + reading.value, 0) / values.length
+    }
+    expect(meanAt('temperature', 14) - meanAt('temperature', 2)).toBeGreaterThan(3)
+    expect(meanAt('humidity', 4) - meanAt('humidity', 16)).toBeGreaterThan(6)
+  })
+
+  it('injects faults that look like faults: spikes jump, stuck values repeat the last healthy one, dropouts read the no-signal value', () => {
+    const readings = take({ ...MODEL, faultRate: 0.02, lateFraction: 0, outOfOrderFraction: 0 }, 100_000)
+    const lastHealthy = new Map<string, number>()
+    const kinds = { spike: 0, stuck: 0, dropout: 0 }
+    for (const { reading, fault } of readings) {
+      const series = `${reading.deviceId}/${reading.sensor}`
+      const model = SENSOR_MODELS[reading.sensor as keyof typeof SENSOR_MODELS]
+      const before = lastHealthy.get(series)
+      if (fault === null) {
+        lastHealthy.set(series, reading.value)
+        continue
+      }
+      kinds[fault]++
+      if (before === undefined) continue
+      if (fault === 'stuck') expect(reading.value).toBe(before)
+      if (fault === 'dropout') expect(reading.value).toBe(model.dropoutValue)
+      // A spike jumps by at least its smallest size, less what the healthy value moved since (noise and drift are
+      // far smaller), unless it hit the end of the sensor's range.
+      if (fault === 'spike' && reading.value !== model.min && reading.value !== model.max) {
+        expect(Math.abs(reading.value - before)).toBeGreaterThan(model.spike[0] * 0.7)
+      }
+    }
+    expect(kinds.spike).toBeGreaterThan(50)
+    expect(kinds.stuck).toBeGreaterThan(50)
+    expect(kinds.dropout).toBeGreaterThan(50)
+  })
+})

@@ -1,0 +1,112 @@
+/**
+ * Keyed state: the task store keeps memory within its byte budget whatever the number of keys (evicted entries
+ * come back from LevelDB), and the same random window cases give the reference's results through it; the task
+ * assignor is balanced and moves only the tasks it must.
+ */
+import { afterAll, describe, expect, test } from 'vitest'
+import type { IHeaders, KafkaMessage } from 'kafkajs'
+import { assignTasks } from '../../processor/runtime/assignor.js'
+import { commitMessages, RestoreReader } from '../../processor/runtime/changelog.js'
+import { CacheBudget, TaskStore, type StateRecord } from '../../processor/state/task-store.js'
+import type { WindowEntry } from '../../processor/windows/windowed-aggregate.js'
+import { checkCase, type StoreUnderTest } from './window-cases.js'
+import { stateDir } from './helpers.js'
+
+const stores: TaskStore[] = []
+afterAll(async () => {
+  for (const store of stores) await store.close()
+})
+
+/** A task store with a tiny budget, committing the way the runner does (changelog aside): encode, then LevelDB. */
+async function tinyStore(limitBytes: number): Promise<StoreUnderTest & { budget: CacheBudget; store: TaskStore }> {
+  const budget = new CacheBudget(limitBytes)
+  const store = await TaskStore.open(stateDir(), budget)
+  stores.push(store)
+  let checkpoint = 0
+  return {
+    budget,
+    store,
+    useCodec: (codec) => store.register('op', codec),
+    get: (group: string) => store.get('op', group) as WindowEntry | undefined | Promise<WindowEntry | undefined>,
+    put: (group: string, value: WindowEntry) => store.put('op', group, value),
+    delete: (group: string) => store.delete('op', group),
+    async flush() {
+      const records: StateRecord[] = store.dirtyRecords()
+      checkpoint += records.length
+      await store.commitLocal(records, { position: String(checkpoint), streamTimes: {} }, checkpoint)
+    },
+    async stored() {
+      const out: [string, WindowEntry][] = []
+      store.discardCache()
+      await store.warm('op', (group, value) => out.push([group, value as WindowEntry]))
+      return out
+    },
+  }
+}
+
+describe('the task store', () => {
+  test('random window cases through LevelDB with a cache of 2 KiB equal the reference', async () => {
+    for (let seed = 1; seed <= 150; seed++) await checkCase(seed, await tinyStore(2048))
+  })
+
+  test('memory stays within the budget whatever the number of keys', async () => {
+    const { budget, store } = await tinyStore(256 * 1024)
+    store.register('counts', { encode: (v) => v, decode: (v) => v })
+    let highest = 0
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 5000; i++) {
+        const key = `device-${round * 5000 + i}`
+        store.put('counts', key, { n: i, pad: 'x'.repeat(40) })
+      }
+      await store.commitLocal(store.dirtyRecords(), { position: String(round), streamTimes: {} }, round + 1)
+      highest = Math.max(highest, budget.used)
+    }
+    // 100,000 keys of ~60 bytes were written; the cache holds at most the budget after each commit.
+    expect(budget.used).toBeLessThanOrEqual(256 * 1024)
+    expect(await store.get('counts', 'device-7')).toEqual({ n: 7, pad: 'x'.repeat(40) })
+    expect(await store.get('counts', 'device-99999')).toEqual({ n: 4999, pad: 'x'.repeat(40) })
+    expect(await store.get('counts', 'device-100000')).toBeUndefined()
+    console.log(`100,000 keys: cache peak ${highest} bytes after a commit (budget ${256 * 1024})`)
+  })
+})
+
+describe('the changelog', () => {
+  test('a restore applies whole commits only: the records of a commit cut short before its marker are left out', () => {
+    const position = (n: number) => ({ position: String(n), streamTimes: {} })
+    const a = commitMessages([{ key: 'op\x01g1', value: Buffer.from('a1') }, { key: 'op\x01g2', value: Buffer.from('a2') }], position(10), 0)
+    const cut = commitMessages([{ key: 'op\x01g1', value: Buffer.from('b1') }, { key: 'op\x01g2', value: Buffer.from('b2') }], position(20), 0)
+    const c = commitMessages([{ key: 'op\x01g3', value: null }], position(30), 0)
+    // As a log: a's records and marker, one record of the commit that was killed, then c (written after a restart).
+    const log = [...a.records, a.marker, cut.records[0]!, ...c.records, c.marker].map(
+      (m, offset): KafkaMessage => ({ key: Buffer.from(m.key as string), value: m.value as Buffer | null, headers: m.headers as IHeaders, offset: String(offset), timestamp: '0', attributes: 0 }),
+    )
+    const reader = new RestoreReader()
+    const first = reader.read(log.slice(0, 4), 4)
+    expect(first.apply.map((r) => r.key)).toEqual(['op\x01g1', 'op\x01g2', '\x00position'])
+    // The checkpoint stops before the record still waiting for its marker.
+    expect(first.checkpoint).toBe(3)
+    const rest = reader.read(log.slice(4), log.length)
+    expect(rest.apply.map((r) => [r.key, r.value?.toString() ?? null])).toEqual([['op\x01g3', null], ['\x00position', expect.any(String)]])
+    expect(reader.incomplete).toBe(1)
+    expect(rest.checkpoint).toBe(3)
+  })
+})
+
+describe('the task assignor', () => {
+  const tasks = ['0_0', '0_1', '0_2', '0_3', '1_0', '1_1', '1_2', '1_3']
+  test('balanced: every member gets floor or ceil of tasks / members', () => {
+    const result = assignTasks(tasks, ['a', 'b', 'c'], new Map())
+    expect([...result.values()].map((t) => t.length).sort()).toEqual([2, 3, 3])
+    expect([...result.values()].flat().sort()).toEqual(tasks)
+  })
+
+  test('sticky: a joining member takes only what balance requires, a leaving one gives only its own', () => {
+    const before = assignTasks(tasks, ['a', 'b'], new Map())
+    const joined = assignTasks(tasks, ['a', 'b', 'c'], before)
+    const moved = tasks.filter((t) => ![...before].some(([m, ts]) => ts.includes(t) && joined.get(m)!.includes(t)))
+    expect(moved).toHaveLength(joined.get('c')!.length)
+    const left = assignTasks(tasks, ['a', 'c'], joined)
+    for (const m of ['a', 'c']) for (const t of joined.get(m)!) expect(left.get(m)).toContain(t)
+    expect([...left.values()].flat().sort()).toEqual(tasks)
+  })
+})

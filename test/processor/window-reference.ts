@@ -1,0 +1,172 @@
+/**
+ * The naive reference the windowed operator is checked against: it keeps every accepted record and, at each step,
+ * recomputes windows and their contents from scratch by brute force (no slices, no merging of accumulators, no
+ * timers, no pruning, no encoding). What it shares with the operator is only the definition of the windows, as
+ * written in processor/windows/spec.ts, spelled out again here independently.
+ */
+import sketches from '@datadog/sketches-js'
+import type { WindowSpec } from '../../processor/windows/spec.js'
+
+export interface RefRecord {
+  group: string
+  ts: number
+  x: number
+}
+
+export type RefStep = { kind: 'record'; record: RefRecord } | { kind: 'advance'; streamTime: number } | { kind: 'commit' }
+
+export interface RefWindow {
+  step: number
+  group: string
+  windowStart: number
+  windowEnd: number
+  values: Record<string, number | null>
+}
+
+interface Accepted extends RefRecord {
+  seq: number
+}
+
+/** Every window [start, end) (half-open) with its close time, for the records of one group. */
+function windowsOf(spec: WindowSpec, records: Accepted[], openSessions: Session[] | null): { start: number; end: number; closeAt: number; members: Accepted[] }[] {
+  const out = new Map<string, { start: number; end: number; closeAt: number; members: Accepted[] }>()
+  const add = (start: number, end: number, closeAt: number, members: Accepted[]) => out.set(`${start}:${end}`, { start, end, closeAt, members })
+  switch (spec.type) {
+    case 'tumbling':
+    case 'hopping':
+      for (const r of records) {
+        for (let k = Math.floor((r.ts - spec.sizeMs) / spec.advanceMs) - 1; k * spec.advanceMs <= r.ts; k++) {
+          const start = k * spec.advanceMs
+          if (start <= r.ts && r.ts < start + spec.sizeMs) {
+            add(start, start + spec.sizeMs, start + spec.sizeMs + spec.graceMs, records.filter((m) => m.ts >= start && m.ts < start + spec.sizeMs))
+          }
+        }
+      }
+      break
+    case 'sliding': {
+      const d = spec.timeDifferenceMs
+      const times = records.map((r) => r.ts)
+      const ends = new Set<number>(times)
+      for (const t of times) if (times.some((u) => u > t && u <= t + d + 1)) ends.add(t + d + 1)
+      for (const e of ends) add(e - d, e + 1, e + spec.graceMs, records.filter((m) => m.ts >= e - d && m.ts <= e))
+      break
+    }
+    case 'session':
+      for (const s of openSessions ?? []) add(s.first, s.last + 1, s.last + spec.gapMs + spec.graceMs + 1, s.members)
+      break
+  }
+  return [...out.values()]
+}
+
+interface Session {
+  first: number
+  last: number
+  members: Accepted[]
+  version: number
+}
+
+function values(members: Accepted[]): Record<string, number | null> {
+  const xs = [...members].sort((a, b) => a.seq - b.seq).map((m) => m.x)
+  const n = xs.length
+  let total = 0
+  for (const x of xs) total += x
+  const mean = total / n
+  const variance = n < 2 ? null : xs.reduce((acc, x) => acc + (x - mean) ** 2, 0) / (n - 1)
+  const byTime = [...members].sort((a, b) => a.ts - b.ts || a.seq - b.seq)
+  const sketch = new sketches.DDSketch({ relativeAccuracy: 0.01 })
+  for (const x of xs) sketch.accept(x)
+  return {
+    count: n,
+    sum: total,
+    avg: total / n,
+    min: Math.min(...xs),
+    max: Math.max(...xs),
+    stddev: variance === null ? null : Math.sqrt(variance),
+    first: byTime[0]!.x,
+    last: byTime.filter((m) => m.ts === byTime[byTime.length - 1]!.ts).at(-1)!.x,
+    p50: sketch.getValueAtQuantile(0.5),
+    p99: sketch.getValueAtQuantile(0.99),
+  }
+}
+
+/** Runs the steps; returns the emitted windows (final: at close; update: at commits and at close) and late records. */
+export function runReference(spec: WindowSpec, mode: 'final' | 'update', steps: RefStep[]): { windows: RefWindow[]; late: number[] } {
+  let streamTime = Number.NEGATIVE_INFINITY
+  const accepted = new Map<string, Accepted[]>()
+  const sessions = new Map<string, Session[]>()
+  const closed = new Set<string>()
+  const lastEmitted = new Map<string, string>()
+  const windows: RefWindow[] = []
+  const late: number[] = []
+  const signature = (members: Accepted[]) => members.map((m) => m.seq).sort((a, b) => a - b).join(',')
+
+  const all = (group: string) => windowsOf(spec, accepted.get(group) ?? [], sessions.get(group) ?? null)
+  const closeStep = (step: number, previous: number) => {
+    for (const group of [...accepted.keys()].sort()) {
+      for (const w of all(group).sort((a, b) => a.end - b.end)) {
+        const id = `${group}|${w.start}|${w.end}`
+        if (closed.has(id) || w.closeAt > streamTime || w.closeAt <= previous) continue
+        closed.add(id)
+        if (mode === 'final' || lastEmitted.get(id) !== signature(w.members)) windows.push({ step, group, windowStart: w.start, windowEnd: w.end, values: values(w.members) })
+        if (spec.type === 'session') sessions.set(group, sessions.get(group)!.filter((s) => s.first !== w.start || s.last + 1 !== w.end))
+      }
+    }
+  }
+  steps.forEach((s, step) => {
+    if (s.kind === 'commit') {
+      if (mode === 'update') {
+        for (const group of [...accepted.keys()].sort()) {
+          for (const w of all(group).sort((a, b) => a.end - b.end)) {
+            const id = `${group}|${w.start}|${w.end}`
+            if (closed.has(id) || w.closeAt <= streamTime || w.members.length === 0) continue
+            const sig = signature(w.members)
+            if (lastEmitted.get(id) === sig) continue
+            lastEmitted.set(id, sig)
+            windows.push({ step, group, windowStart: w.start, windowEnd: w.end, values: values(w.members) })
+          }
+        }
+      }
+      return
+    }
+    const target = s.kind === 'record' ? s.record.ts : s.streamTime
+    if (target > streamTime) {
+      const previous = streamTime
+      streamTime = target
+      closeStep(step, previous)
+    }
+    if (s.kind !== 'record') return
+    const r = { ...s.record, seq: step }
+    const groupRecords = accepted.get(r.group) ?? []
+    let isLate: boolean
+    if (spec.type === 'session') {
+      const open = sessions.get(r.group) ?? []
+      const joined = open.filter((o) => o.first - spec.gapMs <= r.ts && r.ts <= o.last + spec.gapMs)
+      isLate = joined.length === 0 && r.ts + spec.gapMs + spec.graceMs < streamTime
+      if (!isLate) {
+        const merged: Session = { first: r.ts, last: r.ts, members: [r], version: step }
+        for (const o of joined) {
+          merged.first = Math.min(merged.first, o.first)
+          merged.last = Math.max(merged.last, o.last)
+          merged.members.push(...o.members)
+        }
+        sessions.set(r.group, [...open.filter((o) => !joined.includes(o)), merged])
+      }
+    } else {
+      const containing = windowsOf(spec, [...groupRecords, r], null).filter((w) => w.members.some((m) => m.seq === r.seq))
+      if (spec.type === 'sliding') {
+        isLate = r.ts + spec.timeDifferenceMs + spec.graceMs <= streamTime
+      } else {
+        isLate = containing.every((w) => w.closeAt <= streamTime)
+      }
+    }
+    if (isLate) late.push(step)
+    else accepted.set(r.group, [...groupRecords, r])
+    // Windows that closed before this record was accepted must not show it: the operator never reopens them.
+    if (!isLate && spec.type !== 'session') {
+      for (const w of windowsOf(spec, accepted.get(r.group)!, null)) {
+        if (w.closeAt <= streamTime) closed.add(`${r.group}|${w.start}|${w.end}`)
+      }
+    }
+  })
+  return { windows, late }
+}
