@@ -3,8 +3,10 @@
  *
  *   throughput  N readings of D devices in a 4-partition topic, read twice in this process: by a bare kafkajs
  *               eachBatch loop that JSON-parses every value, then by the built-in iot pipeline (at_least_once).
- *               Reported: records/s of each, and the CPU each spent per record (process.cpuUsage); the pipeline's
- *               own work is its CPU per record minus the bare loop's, as a share of the bare loop's.
+ *               Reported: records/s of each, and the CPU each spent per record (process.cpuUsage, every thread of
+ *               this process) and its garbage-collection pauses per record; the pipeline's own work is its CPU per
+ *               record minus the bare loop's, as a share of the bare loop's. `phases` says when each loop ran (ms
+ *               since this process started), for `node --cpu-prof` and profile-summary's --from-ms/--to-ms.
  *   latency     readings stamped with the current time at a steady rate through the iot pipeline with 5 s stats
  *               windows (grace 1 s): for each final window, the time from window end + grace to the commit that
  *               wrote it (p50/p99).
@@ -21,6 +23,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { PerformanceObserver } from 'node:perf_hooks'
 import kafkajs from 'kafkajs'
 import { iotPipeline, runPipeline } from '../processor/index.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
@@ -77,6 +80,12 @@ function cpuMicros(): number {
   return user + system
 }
 
+/** Garbage-collection pauses of this process (ms, main thread), summed since the bench started. */
+let gcMs = 0
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration
+}).observe({ entryTypes: ['gc'] })
+
 async function throughputScenario(broker: BrokerProcess, options: Options) {
   const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
@@ -95,16 +104,21 @@ async function throughputScenario(broker: BrokerProcess, options: Options) {
   let sum = 0
   let firstAt = 0
   let cpuAtFirst = 0
-  const bare = await new Promise<{ seconds: number; cpuMicros: number }>((done) => {
+  let gcAtFirst = 0
+  const bare = await new Promise<{ seconds: number; cpuMicros: number; gcMs: number; fromMs: number; toMs: number }>((done) => {
     void consumer.run({
       eachBatch: async ({ batch }) => {
         if (firstAt === 0) {
           firstAt = performance.now()
           cpuAtFirst = cpuMicros()
+          gcAtFirst = gcMs
         }
         for (const message of batch.messages) sum += (JSON.parse(message.value!.toString()) as { value: number }).value
         seen += batch.messages.length
-        if (seen >= options.readings) done({ seconds: (performance.now() - firstAt) / 1000, cpuMicros: cpuMicros() - cpuAtFirst })
+        if (seen >= options.readings) {
+          const now = performance.now()
+          done({ seconds: (now - firstAt) / 1000, cpuMicros: cpuMicros() - cpuAtFirst, gcMs: gcMs - gcAtFirst, fromMs: firstAt, toMs: now })
+        }
       },
     })
   })
@@ -122,23 +136,34 @@ async function throughputScenario(broker: BrokerProcess, options: Options) {
   })
   let pipelineFirst = 0
   let pipelineCpu = 0
+  let pipelineGc = 0
   while (pipeline.metrics().recordsIn < options.readings) {
     if (pipelineFirst === 0 && pipeline.metrics().recordsIn > 0) {
       pipelineFirst = performance.now()
       pipelineCpu = cpuMicros()
+      pipelineGc = gcMs
     }
     await new Promise((r) => setTimeout(r, 20))
   }
-  const processor = { seconds: (performance.now() - pipelineFirst) / 1000, cpuMicros: cpuMicros() - pipelineCpu, metrics: pipeline.metrics() }
+  const pipelineEnd = performance.now()
+  const processor = { seconds: (pipelineEnd - pipelineFirst) / 1000, cpuMicros: cpuMicros() - pipelineCpu, gcMs: gcMs - pipelineGc, metrics: pipeline.metrics() }
   await pipeline.stop()
   rmSync(stateDir, { recursive: true, force: true })
   const perRecord = (cpu: number) => cpu / options.readings
   return {
     readings: options.readings,
     devices: options.devices,
-    bareLoop: { recordsPerSec: Math.round(options.readings / bare.seconds), cpuMicrosPerRecord: +perRecord(bare.cpuMicros).toFixed(2), checksum: sum },
-    iotPipeline: { recordsPerSec: Math.round(options.readings / processor.seconds), cpuMicrosPerRecord: +perRecord(processor.cpuMicros).toFixed(2), windowsEmitted: processor.metrics.windowsEmitted, commits: processor.metrics.commits },
+    bareLoop: { recordsPerSec: Math.round(options.readings / bare.seconds), cpuMicrosPerRecord: +perRecord(bare.cpuMicros).toFixed(2), gcMicrosPerRecord: +perRecord(bare.gcMs * 1000).toFixed(2), checksum: sum },
+    iotPipeline: {
+      recordsPerSec: Math.round(options.readings / processor.seconds),
+      cpuMicrosPerRecord: +perRecord(processor.cpuMicros).toFixed(2),
+      gcMicrosPerRecord: +perRecord(processor.gcMs * 1000).toFixed(2),
+      windowsEmitted: processor.metrics.windowsEmitted,
+      commits: processor.metrics.commits,
+    },
     ownWorkShareOfBareLoop: +((processor.cpuMicros - bare.cpuMicros) / bare.cpuMicros).toFixed(2),
+    // For profile-summary's --from-ms/--to-ms with `node --cpu-prof`: ms since this process started.
+    phases: { bareLoop: { fromMs: Math.round(bare.fromMs), toMs: Math.round(bare.toMs) }, iotPipeline: { fromMs: Math.round(pipelineFirst), toMs: Math.round(pipelineEnd) } },
   }
 }
 
