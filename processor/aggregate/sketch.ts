@@ -5,12 +5,14 @@
  * the sketch of all the values. Two gaps of the library are closed here:
  *
  * - Its `merge` forgets the negative-value store (DataDog/sketches-js#22): `mergeSketch` merges both stores.
- * - Its `toProto` needs protobufjs, which it does not declare, and drops min/max: state is encoded here as the
- *   sketch's own content, the first key and the counts of the contiguous bins of each store, plus the zero count.
+ * - Its `toProto` needs protobufjs, which it does not declare, and drops min/max: state is written here as the
+ *   sketch's own content, per store the first key and the counts of its contiguous bins, plus the zero count.
  *
- * Encoded form (msgpack-ready): `[zeroCount, positiveOffset, positiveCounts[], negativeOffset, negativeCounts[]]`.
+ * Binary form (state/codec.ts): `varuint zeroCount`, then the positive and the negative store, each
+ * `varuint bins` (0 for an empty store) `varint firstKey` `varuint count` × bins.
  */
 import sketches from '@datadog/sketches-js'
+import type { ByteReader, ByteWriter } from '../state/codec.js'
 
 const { DDSketch } = sketches
 type Sketch = InstanceType<typeof DDSketch>
@@ -18,8 +20,6 @@ type Store = Sketch['store']
 
 /** The relative accuracy of every sketch of the processor: p99 of values around 80 is within ±0.8. */
 export const SKETCH_RELATIVE_ACCURACY = 0.01
-
-export type EncodedSketch = [number, number, number[], number, number[]]
 
 export function newSketch(): Sketch {
   return new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY })
@@ -41,30 +41,35 @@ export function quantile(sketch: Sketch, q: number): number | null {
   return sketch.count === 0 ? null : sketch.getValueAtQuantile(q)
 }
 
-function encodeStore(store: Store): [number, number[]] {
-  if (store.count === 0) return [0, []]
-  const counts: number[] = []
-  for (let key = store.minKey; key <= store.maxKey; key++) counts.push(store.bins[key - store.offset] ?? 0)
-  return [store.minKey, counts]
+function writeStore(out: ByteWriter, store: Store): void {
+  if (store.count === 0) return out.varuint(0)
+  out.varuint(store.maxKey - store.minKey + 1)
+  out.varint(store.minKey)
+  for (let key = store.minKey; key <= store.maxKey; key++) out.varuint(store.bins[key - store.offset] ?? 0)
 }
 
-function decodeStore(store: Store, first: number, counts: readonly number[]): void {
-  for (let i = 0; i < counts.length; i++) if (counts[i]! > 0) store.add(first + i, counts[i])
+function readStore(from: ByteReader, store: Store): void {
+  const bins = from.varuint()
+  if (bins === 0) return
+  const first = from.varint()
+  for (let i = 0; i < bins; i++) {
+    const count = from.varuint()
+    if (count > 0) store.add(first + i, count)
+  }
 }
 
-export function encodeSketch(sketch: Sketch): EncodedSketch {
-  const [positiveOffset, positive] = encodeStore(sketch.store)
-  const [negativeOffset, negative] = encodeStore(sketch.negativeStore)
-  return [sketch.zeroCount, positiveOffset, positive, negativeOffset, negative]
+export function writeSketch(out: ByteWriter, sketch: Sketch): void {
+  out.varuint(sketch.zeroCount)
+  writeStore(out, sketch.store)
+  writeStore(out, sketch.negativeStore)
 }
 
-export function decodeSketch(encoded: EncodedSketch): Sketch {
+export function readSketch(from: ByteReader): Sketch {
   const sketch = newSketch()
-  const [zeroCount, positiveOffset, positive, negativeOffset, negative] = encoded
-  decodeStore(sketch.store, positiveOffset, positive)
-  decodeStore(sketch.negativeStore, negativeOffset, negative)
-  sketch.zeroCount = zeroCount
-  sketch.count = sketch.store.count + sketch.negativeStore.count + zeroCount
+  sketch.zeroCount = from.varuint()
+  readStore(from, sketch.store)
+  readStore(from, sketch.negativeStore)
+  sketch.count = sketch.store.count + sketch.negativeStore.count + sketch.zeroCount
   return sketch
 }
 

@@ -8,15 +8,17 @@
  *      └─ RecordError anywhere ─▶ dead-letter output (reason in headers), counted; the next record goes on
  */
 import type { KafkaMessage } from 'kafkajs'
+import { randomBytes } from 'node:crypto'
 import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
-import { decodeValue, encodeValue, type StateRecord, type TaskPosition, type TaskStore } from '../state/task-store.js'
+import { packPlain, PLAIN_CODEC, unpackPlain, type EntryCodec } from '../state/codec.js'
+import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, type StateRecord, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
-import { WindowedAggregate, type KeyedState, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
-import { KeyedAggregate, type KeyedEntry, type KeyedResult } from './keyed-operators.js'
+import { WindowedAggregate, windowEntryCodec, type WindowEntry, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
+import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
 import type { Metrics } from './metrics.js'
 
 /** A record on its way through the task's processors. */
@@ -44,6 +46,16 @@ function runAll(processors: readonly Processor[], rec: Rec, from = 0): void | Pr
     const pending = processors[i]!(rec)
     if (pending) return pending.then(() => runAll(processors, rec, i + 1))
   }
+}
+
+/** What one commit writes: outputs, state changes and the marker with the task position, under one commit id. */
+export interface PreparedCommit {
+  outputs: OutputRecord[]
+  console: string[]
+  changes: StateRecord[]
+  marker: StateRecord | null
+  /** The commit's id, hex. */
+  commit: string
 }
 
 /** A record the commit will produce. */
@@ -96,16 +108,6 @@ function user<T>(node: ProcessorNode, call: () => T): T {
     throw new RecordError(ProcessorErrorCode.userFunction, `${node.kind} ${node.name} threw: ${(error as Error)?.message ?? String(error)}`)
   }
 }
-
-function keyedState<T>(store: TaskStore, operator: string): KeyedState<T> {
-  return {
-    get: (group) => store.get(operator, group) as T | undefined | Promise<T | undefined>,
-    put: (group, value) => store.put(operator, group, value),
-    delete: (group) => store.delete(operator, group),
-  }
-}
-
-const IDENTITY_CODEC = { encode: (entry: unknown) => entry, decode: (plain: unknown) => plain }
 
 export class Task {
   readonly id: string
@@ -182,7 +184,7 @@ export class Task {
         return (rec) => {
           const key = user(node, () => node.selector(rec.value, this.context(rec)))
           if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `keyBy ${node.name} returned ${typeof key}, not a string`)
-          this.outputs.push({ topic, key, value: encodeValue(rec.value), timestamp: String(rec.ts), headers: rec.headers })
+          this.outputs.push({ topic, key, value: packPlain(rec.value), timestamp: String(rec.ts), headers: rec.headers })
         }
       }
       case 'enrich':
@@ -214,8 +216,7 @@ export class Task {
           return grouped
         }
         if (node.window) return this.compileWindowed(node, accumulation, grouping, next)
-        const op = new KeyedAggregate(accumulation, keyedState<KeyedEntry>(this.store, node.name))
-        this.store.register(node.name, op.codec)
+        const op = new KeyedAggregate(accumulation, this.store.register(node.name, keyedEntryCodec(accumulation)))
         this.resets.push(() => op.reset())
         this.keyedOps.push({
           op,
@@ -229,8 +230,7 @@ export class Task {
         }
       }
       case 'updateState': {
-        const state = keyedState<unknown>(this.store, node.name)
-        this.store.register(node.name, IDENTITY_CODEC)
+        const state = this.store.register(node.name, PLAIN_CODEC)
         const apply = (rec: Rec, key: string, current: unknown): void | Promise<void> => {
           const updated = user(node, () => node.update(current, rec.value, this.context(rec)))
           if (updated === undefined) {
@@ -247,8 +247,7 @@ export class Task {
         }
       }
       case 'detect': {
-        const detector = new Detector(node.detector, keyedState<DetectorState>(this.store, node.name))
-        this.store.register(node.name, IDENTITY_CODEC)
+        const detector = new Detector(node.detector, this.store.register(node.name, PLAIN_CODEC as EntryCodec<DetectorState>))
         return async (rec) => {
           const alert = await detector.check(rec.group ?? rec.key ?? '', rec.value as WindowedValue, rec.fields ?? {})
           if (alert) {
@@ -275,8 +274,8 @@ export class Task {
     next: Processor,
   ): Processor {
     const results: WindowResult[] = []
-    const op = new WindowedAggregate({ window: node.window!, aggregations: accumulation, emit: node.emit }, keyedState(this.store, node.name), (r) => results.push(r))
-    this.store.register(node.name, op.codec)
+    const state = this.store.register(node.name, windowEntryCodec(node.window!, accumulation))
+    const op = new WindowedAggregate({ window: node.window!, aggregations: accumulation, emit: node.emit }, state, (r) => results.push(r))
     const drain = async () => {
       while (results.length > 0) {
         const r = results.shift()!
@@ -359,7 +358,7 @@ export class Task {
     this.lastOffset = message.offset
     this.nextOffset = null
     try {
-      const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : decodeValue(message.value)
+      const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : unpackPlain(message.value)
       const ts = this.eventTime(value, message)
       const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message }
       const pending = runAll(this.roots, rec)
@@ -413,24 +412,28 @@ export class Task {
     return this.outputs.length > 0 || this.console.length > 0 || this.store.dirtyCount > 0 || this.position !== this.committedPosition
   }
 
-  /** Everything the next commit writes; the task keeps it until `committed` (or drops it on `reset`). */
-  async prepareCommit(): Promise<{ outputs: OutputRecord[]; console: string[]; changes: StateRecord[]; position: TaskPosition | null }> {
+  /**
+   * Everything the next commit writes; the task keeps it until `committed` (or drops it on `reset`). The state
+   * changes and the marker (null before the task knows its position) carry the commit's id (runtime/changelog.ts).
+   */
+  async prepareCommit(): Promise<PreparedCommit> {
     await this.emitUpdates()
-    const changes = this.store.dirtyRecords()
-    let position: TaskPosition | null = null
+    const commit = randomBytes(COMMIT_ID_BYTES)
+    const changes = await this.store.dirtyRecords(commit)
+    let marker: StateRecord | null = null
     if (this.position !== null) {
       const streamTimes: Record<string, number> = {}
       for (const [name, { op }] of this.windowOps) streamTimes[name] = op.streamTime
-      position = { position: String(this.position), streamTimes }
+      marker = { key: POSITION_KEY, value: encodeMarker({ position: String(this.position), streamTimes, records: changes.length }, commit) }
     }
-    return { outputs: this.outputs, console: this.console, changes, position }
+    return { outputs: this.outputs, console: this.console, changes, marker, commit: commit.toString('hex') }
   }
 
   /** The commit is durable: forget its outputs, write the store locally. */
-  async committed(prepared: { changes: StateRecord[]; position: TaskPosition | null }, checkpoint: number | null): Promise<void> {
+  async committed(prepared: PreparedCommit, checkpoint: number | null): Promise<void> {
     this.outputs = []
     this.console = []
-    if (prepared.position !== null && checkpoint !== null) await this.store.commitLocal(prepared.changes, prepared.position, checkpoint)
+    if (prepared.marker !== null && checkpoint !== null) await this.store.commitLocal([...prepared.changes, prepared.marker], checkpoint)
     this.committedPosition = this.position
     this.lastCommitMs = Date.now()
   }
@@ -445,14 +448,11 @@ export class Task {
     this.lastOffset = saved ? (BigInt(saved.position) - 1n).toString() : null
     this.nextOffset = null
     this.committedPosition = this.position
-    for (const name of this.sub.stateful.map((node) => node.name)) {
-      const windowed = this.windowOps.get(name)
-      if (windowed) {
-        windowed.op.streamTime = saved?.streamTimes[name] ?? Number.NEGATIVE_INFINITY
-        windowed.idleBase = windowed.op.streamTime
-      }
-      await this.store.warm(name, (group, value) => windowed?.op.restore(group, value as Parameters<WindowedAggregate['restore']>[1]))
+    for (const [name, windowed] of this.windowOps) {
+      windowed.op.streamTime = saved?.streamTimes[name] ?? Number.NEGATIVE_INFINITY
+      windowed.idleBase = windowed.op.streamTime
     }
+    await this.store.warm((operator, group, value) => this.windowOps.get(operator)?.op.restore(group, value as WindowEntry))
     this.lastRecordWallMs = Date.now()
     this.lastCommitMs = Date.now()
   }
