@@ -380,8 +380,10 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
 
   /** The numbers as doubles (n first), then each sketch. */
   write(out: ByteWriter, acc: Accumulator): void {
-    for (let i = 0; i < this.slots; i++) out.f64(acc.v[i]!)
-    for (const sketch of acc.sketches) writeSketch(out, sketch)
+    const v = acc.v
+    for (let i = 0; i < v.length; i++) out.f64(v[i]!)
+    const sketches = acc.sketches
+    for (let i = 0; i < sketches.length; i++) writeSketch(out, sketches[i]!)
   }
 
   read(from: ByteReader): Accumulator {

@@ -43,9 +43,10 @@ export function quantile(sketch: Sketch, q: number): number | null {
 
 function writeStore(out: ByteWriter, store: Store): void {
   if (store.count === 0) return out.varuint(0)
-  out.varuint(store.maxKey - store.minKey + 1)
-  out.varint(store.minKey)
-  for (let key = store.minKey; key <= store.maxKey; key++) out.varuint(store.bins[key - store.offset] ?? 0)
+  const { minKey, maxKey, offset, bins } = store
+  out.varuint(maxKey - minKey + 1)
+  out.varint(minKey)
+  for (let i = minKey - offset; i <= maxKey - offset; i++) out.varuint(bins[i] ?? 0)
 }
 
 function readStore(from: ByteReader, store: Store): void {

@@ -26,7 +26,7 @@ export function keyedEntryCodec(accumulation: Accumulation): EntryCodec<KeyedEnt
   return {
     write: (out, entry) => {
       out.string(entry.k)
-      out.plain(entry.f)
+      out.frozenPlain(entry.f)
       accumulation.write(out, entry.a)
     },
     read: (from) => {

@@ -44,7 +44,11 @@ export const PLAIN_CODEC: EntryCodec = {
 
 export class ByteWriter {
   private buf = Buffer.allocUnsafe(64 * 1024)
+  // DataView accessors compile to plain loads and stores; Buffer's writeDoubleLE checks and copies byte by byte.
+  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength)
   private pos = 0
+  /** msgpack of values written with `frozenPlain`, by object. */
+  private readonly frozen = new WeakMap<object, Buffer>()
 
   /** Starts a new entry (the bytes of the previous one are dropped). */
   reset(): this {
@@ -67,6 +71,7 @@ export class ByteWriter {
     const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes))
     this.buf.copy(grown, 0, 0, this.pos)
     this.buf = grown
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength)
   }
 
   u8(value: number): void {
@@ -96,11 +101,30 @@ export class ByteWriter {
 
   f64(value: number): void {
     this.ensure(8)
-    this.pos = this.buf.writeDoubleLE(value, this.pos)
+    this.view.setFloat64(this.pos, value, true)
+    this.pos += 8
   }
 
   string(value: string | null): void {
     if (value === null) return this.varuint(0)
+    // Keys and names are short ASCII: copied here without two calls into C++ (byteLength, then write).
+    const n = value.length
+    if (n < 0x7f) {
+      this.ensure(n + 1)
+      const buf = this.buf
+      const start = this.pos
+      buf[start] = n + 1
+      let i = 0
+      for (; i < n; i++) {
+        const c = value.charCodeAt(i)
+        if (c >= 0x80) break
+        buf[start + 1 + i] = c
+      }
+      if (i === n) {
+        this.pos = start + 1 + n
+        return
+      }
+    }
     const length = Buffer.byteLength(value)
     this.varuint(length + 1)
     this.ensure(length)
@@ -122,26 +146,38 @@ export class ByteWriter {
   }
 
   endLength(mark: number): void {
-    this.buf.writeUInt32LE(this.pos - mark, mark - 4)
+    this.view.setUint32(mark - 4, this.pos - mark, true)
   }
 
   bytes(value: Uint8Array): void {
     this.varuint(value.length)
-    this.ensure(value.length)
-    this.buf.set(value, this.pos)
-    this.pos += value.length
+    this.raw(value)
   }
 
   plain(value: unknown): void {
     this.bytes(packr.pack(value))
   }
+
+  /**
+   * Plain data that never changes once written (a group's fields): its msgpack is kept per object, so an entry
+   * rewritten at every commit packs its fields once.
+   */
+  frozenPlain(value: object): void {
+    let packed = this.frozen.get(value)
+    if (packed === undefined) this.frozen.set(value, (packed = packr.pack(value)))
+    this.bytes(packed)
+  }
 }
 
 export class ByteReader {
+  private readonly view: DataView
+
   constructor(
     private readonly buf: Buffer,
     public pos = 0,
-  ) {}
+  ) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  }
 
   get done(): boolean {
     return this.pos >= this.buf.length
@@ -158,7 +194,7 @@ export class ByteReader {
 
   u32(): number {
     this.need(4)
-    const value = this.buf.readUInt32LE(this.pos)
+    const value = this.view.getUint32(this.pos, true)
     this.pos += 4
     return value
   }
@@ -181,7 +217,7 @@ export class ByteReader {
 
   f64(): number {
     this.need(8)
-    const value = this.buf.readDoubleLE(this.pos)
+    const value = this.view.getFloat64(this.pos, true)
     this.pos += 8
     return value
   }

@@ -23,7 +23,8 @@
  * `k` is the record key the results carry, `f` the group's fields copied into each result.
  *
  * Binary form (state/codec.ts): `string k` `plain f`, then time and sliding: `f64 c` `varuint n` and n ×
- * (`varint sliceStart|t` `u8 ch` acc); session: `varuint n` and n × (`varint first` `varint last` `u8 ch` acc).
+ * (`varint sliceStart|t` (after the first, minus the previous one) `u8 ch` acc); session: `varuint n` and n ×
+ * (`varint first` `varint last` `u8 ch` acc).
  */
 import { mergeAll, type Accumulation } from '../aggregate/aggregations.js'
 import type { ByteReader, ByteWriter, EntryCodec } from '../state/codec.js'
@@ -115,21 +116,29 @@ function itemAt(list: [number, Acc, number][], at: number, aggs: Accumulation, c
   return item
 }
 
-/** Points and slices (time and sliding entries): `f64 c`, `varuint n`, n × (`varint at` `u8 ch` acc). */
+/**
+ * Points and slices (time and sliding entries): `f64 c`, `varuint n`, then n × (`varint at` `u8 ch` acc), where
+ * `at` after the first is the (positive) distance from the previous one: a slice or a few seconds, three bytes at most
+ * where the absolute time takes six.
+ */
 function writeItems(out: ByteWriter, c: number, items: readonly [number, Acc, number][], aggs: Accumulation): void {
   out.f64(c)
   out.varuint(items.length)
-  for (const [at, acc, ch] of items) {
-    out.varint(at)
-    out.u8(ch)
-    aggs.write(out, acc)
+  let previous = 0
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!
+    out.varint(item[0] - previous)
+    previous = item[0]
+    out.u8(item[2])
+    aggs.write(out, item[1])
   }
 }
 
 function readItems(from: ByteReader, aggs: Accumulation): [number, Acc, number][] {
   const items: [number, Acc, number][] = []
+  let at = 0
   for (let i = from.varuint(); i > 0; i--) {
-    const at = from.varint()
+    at += from.varint()
     const ch = from.u8()
     items.push([at, aggs.read(from), ch])
   }
@@ -188,7 +197,7 @@ function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<Time
     },
     write(out, entry) {
       out.string(entry.k)
-      out.plain(entry.f)
+      out.frozenPlain(entry.f)
       writeItems(out, entry.c, entry.s, aggs)
     },
     read(from) {
@@ -251,7 +260,7 @@ function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFami
     },
     write(out, entry) {
       out.string(entry.k)
-      out.plain(entry.f)
+      out.frozenPlain(entry.f)
       writeItems(out, entry.c, entry.p, aggs)
     },
     read(from) {
@@ -308,7 +317,7 @@ function sessionFamily(gap: number, grace: number, aggs: Accumulation): WindowFa
     },
     write(out, entry) {
       out.string(entry.k)
-      out.plain(entry.f)
+      out.frozenPlain(entry.f)
       out.varuint(entry.s.length)
       for (const [first, last, acc, ch] of entry.s) {
         out.varint(first)
