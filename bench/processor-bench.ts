@@ -13,10 +13,17 @@
  *   restore     K devices with one open window each (K state keys) in a child-process instance, killed with
  *               SIGKILL once committed; then restarted on its state directory (replays the changelog tail) and on
  *               an empty one (replays the whole changelog): time until every task runs, and the restore time.
+ *   task        The processor's own work without Kafka: one task of the iot pipeline (one of P partitions: D / P
+ *               devices, N / P readings) driven in this process on prepared messages, with its LevelDB store, a
+ *               commit every --task-commit-records records (prepareCommit, the changelog messages, the local
+ *               write). Reported: CPU per reading of processing and of commits, and GC pauses per reading; the
+ *               most stable figure on a shared machine (no broker, no kafkajs, no network).
  *
  * Options: --devices D (10000) --readings N (1000000) --partitions P (4) --latency-seconds S (20)
  * --latency-rate R readings/s (20000) --restore-keys K (1000000) --commit-interval-ms C (1000, throughput only)
- * --skip throughput,latency,restore
+ * --task-commit-records R (25000: a task's share of 100,000 readings/s with 1 s commits) --repeat K (1; the
+ * task scenario runs K times and reports each) --skip throughput,latency,restore,task --only <one of them>
+ * --help
  * Figures on a shared machine are indicative: compare the two loops of one run, not runs of different days.
  */
 import { spawn } from 'node:child_process'
@@ -26,6 +33,11 @@ import { join, resolve } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
 import kafkajs from 'kafkajs'
 import { iotPipeline, runPipeline } from '../processor/index.js'
+import { commitMessages } from '../processor/runtime/changelog.js'
+import { newMetrics } from '../processor/runtime/metrics.js'
+import { Task } from '../processor/runtime/task.js'
+import { CacheBudget, TaskStore } from '../processor/state/task-store.js'
+import { planTopology } from '../processor/topology/plan.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { percentile } from './measure.js'
 
@@ -39,15 +51,26 @@ interface Options {
   latencyRate: number
   restoreKeys: number
   commitIntervalMs: number
+  taskCommitRecords: number
+  repeat: number
   skip: Set<string>
 }
 
+const SCENARIOS = ['throughput', 'latency', 'restore', 'task'] as const
+
 function parse(argv: string[]): Options {
-  const options: Options = { devices: 10_000, readings: 1_000_000, partitions: 4, latencySeconds: 20, latencyRate: 20_000, restoreKeys: 1_000_000, commitIntervalMs: 1000, skip: new Set() }
+  const options: Options = { devices: 10_000, readings: 1_000_000, partitions: 4, latencySeconds: 20, latencyRate: 20_000, restoreKeys: 1_000_000, commitIntervalMs: 1000, taskCommitRecords: 25_000, repeat: 1, skip: new Set() }
+  if (argv.includes('--help')) {
+    process.stdout.write(HELP)
+    process.exit(0)
+  }
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i]!, argv[i + 1]]
     if (value === undefined) throw new Error(`${flag} needs a value`)
-    if (flag === '--skip') value.split(',').forEach((s) => options.skip.add(s))
+    const names = value.split(',')
+    if ((flag === '--skip' || flag === '--only') && names.some((n) => !(SCENARIOS as readonly string[]).includes(n))) throw new Error(`${flag} takes ${SCENARIOS.join(', ')}`)
+    if (flag === '--skip') names.forEach((s) => options.skip.add(s))
+    else if (flag === '--only') SCENARIOS.filter((s) => !names.includes(s)).forEach((s) => options.skip.add(s))
     else {
       const key = flag.replace(/^--/, '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) as keyof Options
       if (!(key in options) || key === 'skip') throw new Error(`unknown option ${flag}`)
@@ -56,6 +79,21 @@ function parse(argv: string[]): Options {
   }
   return options
 }
+
+const HELP = `node dist/bench/processor-bench.js [options]: the processor's scenarios (throughput, latency, restore, task)
+  --devices D               devices (10000)
+  --readings N              readings of the throughput and task scenarios (1000000)
+  --partitions P            partitions of the input topics (4)
+  --commit-interval-ms C    the pipeline's commit interval in the throughput scenario (1000)
+  --latency-seconds S       how long the latency scenario produces (20)
+  --latency-rate R          its readings/s (20000)
+  --restore-keys K          state keys of the restore scenario (1000000)
+  --task-commit-records R   records between two commits of the task scenario (25000)
+  --repeat K                runs of the task scenario (1)
+  --skip a,b                scenarios to leave out
+  --only a,b                the scenarios to run
+The report is JSON on stdout; progress goes to stderr.
+`
 
 const log = (line: string) => process.stderr.write(`processor-bench: ${line}\n`)
 
@@ -277,11 +315,76 @@ async function restoreScenario(broker: BrokerProcess, options: Options) {
   return { keys: options.restoreKeys, localStoreCurrent: sameDir, fullChangelogReplay: fromChangelog }
 }
 
+/**
+ * One task of the iot pipeline driven in this process: the messages are made beforehand (as kafkajs hands them
+ * over: Buffers, string offsets and timestamps), so what is timed is the task's processing, its commits' encoding
+ * and its LevelDB writes, nothing of Kafka.
+ */
+async function taskScenario(options: Options) {
+  const devices = Math.max(1, Math.round(options.devices / options.partitions))
+  const readings = Math.round(options.readings / options.partitions)
+  const start = Date.UTC(2024, 0, 1)
+  const messages = Array.from({ length: readings }, (_, i) => {
+    const r = reading(i % devices, start + Math.floor(i / devices) * 1000, 20 + (i % 97) / 10)
+    return { key: Buffer.from(r.key), value: Buffer.from(r.value), offset: String(i), timestamp: String(start), attributes: 0, headers: {} }
+  })
+  const plan = planTopology(iotPipeline({ inputTopic: 'bench-readings' }), { applicationId: 'bench-task' })
+  const runs = []
+  for (let run = 0; run < options.repeat; run++) {
+    const stateDir = mkdtempSync(join(tmpdir(), 'brook-bench-task-'))
+    const store = await TaskStore.open(stateDir, new CacheBudget(64 * 1024 * 1024))
+    const metrics = newMetrics()
+    const task = new Task(plan.subtopologies[0]!, 0, store, { plan, tables: new Map(), metrics })
+    await task.load()
+    let processMicros = 0
+    let commitMicros = 0
+    let changelogRecords = 0
+    let checkpoint = 0
+    const gcBefore = gcMs
+    const began = performance.now()
+    for (let from = 0; from < readings; from += options.taskCommitRecords) {
+      let cpu = cpuMicros()
+      for (let i = from; i < Math.min(readings, from + options.taskCommitRecords); i++) {
+        const pending = task.process(messages[i]!)
+        if (pending) await pending
+      }
+      task.markActive(Date.now())
+      processMicros += cpuMicros() - cpu
+      cpu = cpuMicros()
+      const prepared = await task.prepareCommit()
+      const changelog = commitMessages({ ...prepared, marker: prepared.marker! }, 0)
+      changelogRecords += changelog.records.length
+      checkpoint += changelog.records.length + 1
+      await task.committed(prepared, checkpoint)
+      commitMicros += cpuMicros() - cpu
+    }
+    const seconds = (performance.now() - began) / 1000
+    const gc = gcMs - gcBefore
+    await store.close()
+    rmSync(stateDir, { recursive: true, force: true })
+    runs.push({
+      recordsPerSec: Math.round(readings / seconds),
+      cpuMicrosPerRecord: +((processMicros + commitMicros) / readings).toFixed(2),
+      processMicrosPerRecord: +(processMicros / readings).toFixed(2),
+      commitMicrosPerRecord: +(commitMicros / readings).toFixed(2),
+      gcMicrosPerRecord: +((gc * 1000) / readings).toFixed(2),
+      changelogRecords,
+      windowsEmitted: metrics.windowsEmitted,
+    })
+  }
+  return { devices, readings, commitEveryRecords: options.taskCommitRecords, runs }
+}
+
 async function main(): Promise<void> {
   const options = parse(process.argv.slice(2))
+  const report: Record<string, unknown> = { options: { ...options, skip: [...options.skip] } }
+  if (!options.skip.has('task')) report.task = await taskScenario(options)
+  if (['throughput', 'latency', 'restore'].every((s) => options.skip.has(s))) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+    return
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'brook-bench-broker-'))
   const broker = await startBroker({ dataDir, args: ['--group-initial-rebalance-delay-ms', '0'] })
-  const report: Record<string, unknown> = { options: { ...options, skip: [...options.skip] } }
   try {
     if (!options.skip.has('throughput')) report.throughput = await throughputScenario(broker, options)
     if (!options.skip.has('latency')) report.latency = await latencyScenario(broker, options)
