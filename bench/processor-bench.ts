@@ -16,8 +16,9 @@
  *   task        The processor's own work without Kafka: one task of the iot pipeline (one of P partitions: D / P
  *               devices, N / P readings) driven in this process on prepared messages, with its LevelDB store, a
  *               commit every --task-commit-records records (prepareCommit, the changelog messages, the local
- *               write). Reported: CPU per reading of processing and of commits, and GC pauses per reading; the
- *               most stable figure on a shared machine (no broker, no kafkajs, no network).
+ *               write). Reported: CPU per reading of processing and of commits, GC pauses per reading, and the
+ *               number of scavenges (minor GCs), which follows the bytes allocated; the most stable figures on a
+ *               shared machine (no broker, no kafkajs, no network).
  *
  * Options: --devices D (10000) --readings N (1000000) --partitions P (4) --latency-seconds S (20)
  * --latency-rate R readings/s (20000) --restore-keys K (1000000) --commit-interval-ms C (1000, throughput only)
@@ -30,7 +31,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { PerformanceObserver } from 'node:perf_hooks'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import kafkajs from 'kafkajs'
 import { iotPipeline, runPipeline } from '../processor/index.js'
 import { commitMessages } from '../processor/runtime/changelog.js'
@@ -118,10 +119,17 @@ function cpuMicros(): number {
   return user + system
 }
 
-/** Garbage-collection pauses of this process (ms, main thread), summed since the bench started. */
+/**
+ * Garbage-collection pauses of this process (ms, main thread), summed since the bench started, and how many were
+ * minor (scavenges: their number follows the bytes allocated, the young generation being of fixed size).
+ */
 let gcMs = 0
+let scavenges = 0
 new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) gcMs += entry.duration
+  for (const entry of list.getEntries()) {
+    gcMs += entry.duration
+    if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++
+  }
 }).observe({ entryTypes: ['gc'] })
 
 async function throughputScenario(broker: BrokerProcess, options: Options) {
@@ -341,6 +349,7 @@ async function taskScenario(options: Options) {
     let changelogRecords = 0
     let checkpoint = 0
     const gcBefore = gcMs
+    const scavengesBefore = scavenges
     const began = performance.now()
     for (let from = 0; from < readings; from += options.taskCommitRecords) {
       let cpu = cpuMicros()
@@ -368,6 +377,7 @@ async function taskScenario(options: Options) {
       processMicrosPerRecord: +(processMicros / readings).toFixed(2),
       commitMicrosPerRecord: +(commitMicros / readings).toFixed(2),
       gcMicrosPerRecord: +((gc * 1000) / readings).toFixed(2),
+      scavenges: scavenges - scavengesBefore,
       changelogRecords,
       windowsEmitted: metrics.windowsEmitted,
     })
