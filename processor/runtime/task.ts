@@ -99,10 +99,13 @@ function headersOf(message: KafkaMessage): Record<string, string> {
   return out ?? NO_HEADERS
 }
 
-/** Calls user code; anything it throws becomes a RecordError naming the operator. */
-function user<T>(node: ProcessorNode, call: () => T): T {
+/**
+ * Calls user code with its arguments; anything it throws becomes a RecordError naming the operator. The function
+ * and its arguments are passed apart, not as a closure, so the per-record path allocates no function for the call.
+ */
+function user<T, A, B, C = undefined>(node: ProcessorNode, fn: (a: A, b: B, c: C) => T, a: A, b: B, c?: C): T {
   try {
-    return call()
+    return fn(a, b, c as C)
   } catch (error) {
     if (error instanceof RecordError) throw error
     throw new RecordError(ProcessorErrorCode.userFunction, `${node.kind} ${node.name} threw: ${(error as Error)?.message ?? String(error)}`)
@@ -167,33 +170,36 @@ export class Task {
     const next = node.kind === 'keyBy' ? () => {} : this.forwardTo(node.children)
     switch (node.kind) {
       case 'filter':
-        return (rec) => (user(node, () => node.predicate(rec.value, this.context(rec))) ? next(rec) : undefined)
+        return (rec) => (user(node, node.predicate, rec.value, this.context(rec)) ? next(rec) : undefined)
       case 'map':
         return (rec) => {
-          const value = user(node, () => node.mapper(rec.value, this.context(rec)))
+          const value = user(node, node.mapper, rec.value, this.context(rec))
           // A mapper that returns its input (a validation) leaves the record as it is: no copy.
           return next(value === rec.value ? rec : { ...rec, value, grouped: undefined })
         }
-      case 'flatMap':
+      case 'flatMap': {
+        // Spread inside the call: a generator that throws while it is iterated is the user function failing.
+        const all = (value: unknown, context: RecordContext) => [...node.mapper(value, context)]
         return (rec) => {
-          const values = user(node, () => [...node.mapper(rec.value, this.context(rec))])
+          const values = user(node, all, rec.value, this.context(rec))
           return runAll(values.map((value) => () => next({ ...rec, value, grouped: undefined })), rec)
         }
+      }
       case 'keyBy': {
         const topic = repartitionTopic(this.env.plan.applicationId, node.name)
         return (rec) => {
-          const key = user(node, () => node.selector(rec.value, this.context(rec)))
+          const key = user(node, node.selector, rec.value, this.context(rec))
           if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `keyBy ${node.name} returned ${typeof key}, not a string`)
           this.outputs.push({ topic, key, value: packPlain(rec.value), timestamp: String(rec.ts), headers: rec.headers })
         }
       }
       case 'enrich':
         return (rec) => {
-          const key = user(node, () => node.lookup(rec.value, this.context(rec)))
+          const key = user(node, node.lookup, rec.value, this.context(rec))
           const table = node.table.kind === 'static' ? node.table.entries : this.env.tables.get(node.table.name)
           const found = key === null ? undefined : table?.get(key)
           if (found === undefined && node.join === 'inner') return
-          return next({ ...rec, value: user(node, () => node.joiner(rec.value, found)), grouped: undefined })
+          return next({ ...rec, value: user(node, node.joiner, rec.value, found), grouped: undefined })
         }
       case 'aggregate':
       case 'reduce': {
@@ -203,7 +209,7 @@ export class Task {
           let grouped: Rec['grouped']
           if (!node.fields) grouped = { by: undefined, group: rec.key ?? '', fields: { key: rec.key } }
           else {
-            const fields = user(node, () => node.fields!(rec.value, this.context(rec)))
+            const fields = user(node, node.fields, rec.value, this.context(rec))
             // The group is the record key plus the field values; \x1f separates them (values holding it could collide).
             let group = rec.key ?? ''
             for (const name in fields) {
@@ -232,7 +238,7 @@ export class Task {
       case 'updateState': {
         const state = this.store.register(node.name, PLAIN_CODEC)
         const apply = (rec: Rec, key: string, current: unknown): void | Promise<void> => {
-          const updated = user(node, () => node.update(current, rec.value, this.context(rec)))
+          const updated = user(node, node.update, current, rec.value, this.context(rec))
           if (updated === undefined) {
             state.delete(key)
             return
@@ -262,7 +268,7 @@ export class Task {
         }
       case 'console':
         return (rec) => {
-          this.console.push(user(node, () => node.format(rec.value, this.context(rec))))
+          this.console.push(user(node, node.format, rec.value, this.context(rec)))
         }
     }
   }
@@ -360,7 +366,8 @@ export class Task {
     try {
       const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : unpackPlain(message.value)
       const ts = this.eventTime(value, message)
-      const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message }
+      // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
+      const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }
       const pending = runAll(this.roots, rec)
       if (pending) return pending.catch((error: unknown) => this.failed(message, error))
     } catch (error) {
