@@ -94,6 +94,11 @@ interface WindowFamily<E extends WindowEntry> {
   add(entry: E | undefined, input: WindowInput, streamTime: number): E
   /** The close time of the entry's earliest open window. */
   nextCloseAt(entry: E): number | undefined
+  /**
+   * Whether adding this record (not late) to the entry surely leaves its `nextCloseAt` as it is, asked before
+   * `add`; a family that cannot tell cheaply leaves it out, and the close-time index is updated at every record.
+   */
+  keepsCloseTime?(entry: E, input: WindowInput, streamTime: number): boolean
   /** Emits the windows closed at streamTime; returns the entry, or undefined when nothing is left open. */
   close(entry: E, streamTime: number, emit: Emit, mode: EmitMode): E | undefined
   /** Emits the open windows that changed since the last call (emit mode update). */
@@ -176,6 +181,10 @@ function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<Time
       if (entry.s.length === 0) return undefined
       return nextTimeWindowEnd(Math.max(entry.c, entry.s[0]![0] + slice - 1), spec) + grace
     },
+    // nextCloseAt reads only c and the first slice: `add` moves c only when more windows have closed, and adds a
+    // slice before the first only for an earlier record.
+    keepsCloseTime: (entry, input, streamTime) =>
+      entry.s.length > 0 && closedTimeWindowEnd(streamTime, spec) <= entry.c && sliceStart(input.ts, slice) >= entry.s[0]![0],
     close(entry, streamTime, emit, mode) {
       const closed = closedTimeWindowEnd(streamTime, spec)
       if (closed > entry.c) {
@@ -413,9 +422,12 @@ export class WindowedAggregate {
 
   private applyTo(input: WindowInput, entry: WindowEntry | undefined): boolean {
     if (this.family.isLate(input.ts, this.streamTime, entry)) return false
+    // The index holds nextCloseAt of every entry in the state, so a record that keeps it needs no index update
+    // (which is a Map lookup by group: most records of a dense stream keep it).
+    const keeps = entry !== undefined && this.family.keepsCloseTime?.(entry, input, this.streamTime) === true
     const next = this.family.add(entry, input, this.streamTime)
     this.state.put(input.group, next)
-    this.timers.set(input.group, this.family.nextCloseAt(next))
+    if (!keeps) this.timers.set(input.group, this.family.nextCloseAt(next))
     if (this.options.emit === 'update') this.changed.add(input.group)
     return true
   }
