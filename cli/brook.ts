@@ -10,6 +10,7 @@ import { addStartCommand } from './start.js'
 import { addTopicsCommands } from './topics.js'
 import { addGroupsCommands } from './groups.js'
 import { addConsumeCommand, addProduceCommand } from './console.js'
+import { addSimulateCommand } from './simulate.js'
 
 const program = new Command()
   .name('brook')
@@ -22,6 +23,7 @@ addTopicsCommands(program)
 addGroupsCommands(program)
 addProduceCommand(program)
 addConsumeCommand(program)
+addSimulateCommand(program)
 
 program.parseAsync().catch((error: Error) => {
   console.error(`brook: ${error.message}`)
