@@ -11,6 +11,7 @@ import { addTopicsCommands } from './topics.js'
 import { addGroupsCommands } from './groups.js'
 import { addConsumeCommand, addProduceCommand } from './console.js'
 import { addSimulateCommand } from './simulate.js'
+import { addProcessCommand } from './process.js'
 
 const program = new Command()
   .name('brook')
@@ -24,6 +25,7 @@ addGroupsCommands(program)
 addProduceCommand(program)
 addConsumeCommand(program)
 addSimulateCommand(program)
+addProcessCommand(program)
 
 program.parseAsync().catch((error: Error) => {
   console.error(`brook: ${error.message}`)

@@ -2,9 +2,8 @@
  * The user's own modules that commands load: a pipeline (`brook process ./my-pipeline.ts`, whose default export is a
  * topology) and kafkajs client settings (`--kafka-config file.json`, or a module whose default export is them).
  *
- * JavaScript modules are imported as they are. TypeScript ones (.ts, .mts, .cts) are compiled on the fly with tsx's
- * `tsImport` (tsx 4, esbuild underneath): Node 20 runs no TypeScript by itself, and tsImport loads one file tree
- * without changing how the rest of the process loads modules. It strips types without checking them (run `tsc` for
+ * JavaScript modules are imported as they are. TypeScript ones (.ts, .mts, .cts) are compiled on the fly by tsx's
+ * loader hooks (tsx 4, esbuild underneath), since Node 20 runs no TypeScript by itself. It strips types without checking them (run `tsc` for
  * that). A pipeline imports `brook` as any module imports a package: Node looks for it from the pipeline's folder up
  * (a project with brook among its dependencies, or a brook checkout, which resolves its own name), so the pipeline
  * runs on the same brook whether `brook process` or the user's own program starts it.
@@ -69,6 +68,20 @@ function loadsAsCommonJs(path: string): boolean {
   }
 }
 
+let typeScriptRegistered: Promise<void> | null = null
+
+/**
+ * Registers tsx's loader hooks in this process, once, and only when a TypeScript file is loaded (so that other
+ * commands do not pay for esbuild). Registered globally rather than through tsx's scoped `tsImport`, which loads a
+ * file tree under a namespace of its own: there the pipeline's `import ... from 'brook'` would be a second instance
+ * of brook's modules, whose errors (a RecordError for a value that is not JSON) the runtime's own instance would not
+ * recognise.
+ */
+function registerTypeScript(): Promise<void> {
+  typeScriptRegistered ??= import('tsx/esm/api').then(({ register }) => void register())
+  return typeScriptRegistered
+}
+
 /** Imports a module by path (relative to the working directory); throws a one-line Error naming `file`. */
 export async function importUserModule(file: string): Promise<Record<string, unknown>> {
   const path = resolve(file)
@@ -80,10 +93,8 @@ export async function importUserModule(file: string): Promise<Record<string, unk
   }
   const url = pathToFileURL(path).href
   try {
-    if (!TYPESCRIPT_EXTENSIONS.has(extname(path))) return (await import(url)) as Record<string, unknown>
-    // Loaded only for TypeScript files, so that other commands do not pay for esbuild.
-    const { tsImport } = await import('tsx/esm/api')
-    return (await tsImport(url, import.meta.url)) as Record<string, unknown>
+    if (TYPESCRIPT_EXTENSIONS.has(extname(path))) await registerTypeScript()
+    return (await import(url)) as Record<string, unknown>
   } catch (error) {
     const message = oneLine(error)
     let hint = ''
