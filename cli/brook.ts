@@ -12,6 +12,7 @@ import { addGroupsCommands } from './groups.js'
 import { addConsumeCommand, addProduceCommand } from './console.js'
 import { addSimulateCommand } from './simulate.js'
 import { addProcessCommand } from './process.js'
+import { addDemoCommand } from './demo.js'
 
 const program = new Command()
   .name('brook')
@@ -26,6 +27,7 @@ addProduceCommand(program)
 addConsumeCommand(program)
 addSimulateCommand(program)
 addProcessCommand(program)
+addDemoCommand(program)
 
 program.parseAsync().catch((error: Error) => {
   console.error(`brook: ${error.message}`)
