@@ -35,7 +35,9 @@ import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-o
  */
 export function simulatorOption(def: FlagDefinition, defaultValue: unknown = def.defaultValue): Option {
   const defaultText = defaultValue === undefined ? '' : ` (default: ${String(defaultValue)})`
-  const option = new Option(def.argument === null ? def.flag : `${def.flag} ${def.argument}`, `${def.description}${defaultText}`)
+  // A description may name the simulator's own default in words, which a command's own default replaces.
+  const description = defaultValue === def.defaultValue ? def.description : def.description.replace(/ \(default: [^)]*\)$/, '')
+  const option = new Option(def.argument === null ? def.flag : `${def.flag} ${def.argument}`, `${description}${defaultText}`)
   if (def.argument === null) return option
   const parse = (text: string): unknown => {
     try {
