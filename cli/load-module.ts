@@ -78,7 +78,11 @@ let typeScriptRegistered: Promise<void> | null = null
  * recognise.
  */
 function registerTypeScript(): Promise<void> {
-  typeScriptRegistered ??= import('tsx/esm/api').then(({ register }) => void register())
+  // Both module systems: a .ts file outside a package of type module loads as CommonJS, through the require hooks.
+  typeScriptRegistered ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]).then(([esm, cjs]) => {
+    esm.register()
+    cjs.register()
+  })
   return typeScriptRegistered
 }
 

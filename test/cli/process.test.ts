@@ -103,6 +103,11 @@ async function readOutputs(kafka: KafkaClient, admin: Admin, run: { stderr: () =
 /** The JSON values of some outputs. */
 const values = (outputs: Output[]): Record<string, unknown>[] => outputs.map((o) => JSON.parse(o.text) as Record<string, unknown>)
 
+/** Waits until the group has a member, and gives its client id (what --kafka-config's clientId sets). */
+async function memberClientId(admin: Admin, groupId: string): Promise<string> {
+  return waitFor(`a member of ${groupId}`, async () => (await admin.describeGroups([groupId])).groups[0]?.members[0]?.clientId, { timeoutMs: 60_000 })
+}
+
 function reading(deviceId: string, offsetMs: number, value: number, sensor?: string): Message {
   return { key: deviceId, value: JSON.stringify({ deviceId, ...(sensor ? { sensor, unit: '°C' } : {}), value, ts: BASE + offsetMs }) }
 }
@@ -153,9 +158,16 @@ describe('brook process against a broker', () => {
     { kind: 'a compiled JavaScript module in a project that depends on brook', file: compiledPipelineProject },
   ]
   for (const { kind, file } of modules) {
-    it(`runs ${kind}: exactly the expected windows, the late record and the dead letter; Ctrl-C stops it cleanly`, async () => {
+    it(`runs ${kind} with kafkajs settings from --kafka-config: exactly the expected windows, the late record and the dead letter; Ctrl-C stops it cleanly`, async () => {
       await admin.createTopics({ topics: [{ topic: 'fixture-in', numPartitions: 1 }], waitForLeaders: true })
-      const run = spawnBrook(['process', file(), '--bootstrap-server', broker.address, '--application-id', 'fixture', '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'at_least_once', '--commit-interval-ms', '200'])
+      // kafkajs settings from a TypeScript module, as a user keeps secrets out of a JSON file.
+      const settings = join(tempDir('brook-settings-'), 'kafka.ts')
+      writeFileSync(settings, "const settings: { clientId: string } = { clientId: 'plant-' + (6 + 1) }\nexport default settings\n")
+      const run = spawnBrook([
+        'process', file(), '--bootstrap-server', broker.address, '--application-id', 'fixture', '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'at_least_once', '--commit-interval-ms', '200',
+        '--kafka-config', settings,
+      ])
+      expect(await memberClientId(admin, 'fixture')).toBe('plant-7')
       const producer = kafka.producer()
       await producer.connect()
       await producer.send({ topic: 'fixture-in', messages: fixtureInput })
@@ -175,10 +187,13 @@ describe('brook process against a broker', () => {
 
   it('runs the built-in iot pipeline with its window sizes and threshold as flags: stats, averages, alerts and late readings', async () => {
     await admin.createTopics({ topics: [{ topic: 'readings', numPartitions: 1 }], waitForLeaders: true })
+    const settings = join(tempDir('brook-settings-'), 'kafka.json')
+    writeFileSync(settings, JSON.stringify({ clientId: 'iot-line-3', connectionTimeout: 5000 }))
     const run = spawnBrook([
       'process', 'iot', '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'at_least_once', '--commit-interval-ms', '200',
-      '--stats-window', '10s', '--average-window', '20s', '--average-advance', '10s', '--grace', '0', '--threshold-above', '50',
+      '--stats-window', '10s', '--average-window', '20s', '--average-advance', '10s', '--grace', '0', '--threshold-above', '50', '--kafka-config', settings,
     ])
+    expect(await memberClientId(admin, 'iot')).toBe('iot-line-3')
     const producer = kafka.producer()
     await producer.connect()
     await producer.send({
@@ -259,6 +274,8 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'broken.mjs'), 'export default {\n')
     writeFileSync(join(dir, 'throws.mjs'), "throw new Error('no sensors configured')\n")
     writeFileSync(join(dir, 'broken.ts'), 'const x: number = \nexport default x\n')
+    // Outside a project that depends on brook (and outside a checkout), 'brook' is nowhere to be found.
+    writeFileSync(join(dir, 'elsewhere.mts'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
     writeFileSync(join(dir, 'brokers.json'), JSON.stringify({ brokers: ['elsewhere:9092'] }))
     writeFileSync(join(dir, 'typo.json'), JSON.stringify({ sasll: {} }))
   })
@@ -273,6 +290,8 @@ describe('brook process errors', () => {
       [['process', file('broken.mjs')], `${file('broken.mjs')}: `],
       [['process', file('throws.mjs')], `${file('throws.mjs')}: no sensors configured`],
       [['process', file('broken.ts')], `${file('broken.ts')}: `],
+      [['process', file('elsewhere.mts')], "Cannot find package 'brook' imported from"],
+      [['process', file('elsewhere.mts')], "(install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)"],
     ]
     const results = await Promise.all(cases.map(([args]) => brook([...args, ...nowhere])))
     results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
