@@ -3,8 +3,8 @@
  * topology) and kafkajs client settings (`--kafka-config file.json`, or a module whose default export is them).
  *
  * JavaScript modules are imported as they are. TypeScript ones (.ts, .mts, .cts) are compiled on the fly by tsx's
- * loader hooks (tsx 4, esbuild underneath), since Node 20 runs no TypeScript by itself. It strips types without checking them (run `tsc` for
- * that). A pipeline imports `brook` as any module imports a package: Node looks for it from the pipeline's folder up
+ * loader hooks (tsx 4, esbuild underneath), since Node 20 runs no TypeScript by itself; tsx strips types without
+ * checking them (run `tsc` for that). A pipeline imports `brook` as any module imports a package: Node looks for it from the pipeline's folder up
  * (a project with brook among its dependencies, or a brook checkout, which resolves its own name), so the pipeline
  * runs on the same brook whether `brook process` or the user's own program starts it.
  *

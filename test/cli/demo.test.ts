@@ -5,11 +5,12 @@
  * npm).
  */
 import { afterAll, expect, it } from 'vitest'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { spawn } from 'node:child_process'
 import { join, resolve } from 'node:path'
-import { spawnBrook, until } from './run-brook.js'
+import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 
 const REPO = resolve(import.meta.dirname, '../..')
 const root = mkdtempSync(join(tmpdir(), 'brook-demo-'))
@@ -102,5 +103,28 @@ it('is what npm start runs; Ctrl-C in its terminal (SIGINT to the whole process 
     for (const child of children) expect(alive(child), `process ${child} left running`).toBe(false)
   } finally {
     if (npm.exitCode === null && npm.signalCode === null) process.kill(-npm.pid!, 'SIGKILL')
+  }
+})
+
+it('refuses bad flags in one line before starting anything, and says in one line when its broker cannot start', async () => {
+  const dataDir = join(root, 'refused')
+  const cases: [string[], string][] = [
+    [['--devices', '0'], '--devices must be a whole number from 1'],
+    [['--port', '70000'], '--port must be between 0 and 65535'],
+    [['--grace', 'later'], "--grace: 'later' is not a duration"],
+    [['--count', '5'], "unknown option '--count'"],
+  ]
+  const results = await Promise.all(cases.map(([args]) => brook(['demo', ...args, '--data-dir', dataDir])))
+  results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
+  expect(existsSync(dataDir)).toBe(false)
+
+  // A port already taken: the broker says so and exits; so does the demo, in one line.
+  const taken = createServer()
+  await new Promise<void>((listening) => taken.listen(0, '127.0.0.1', listening))
+  try {
+    const { port } = taken.address() as AddressInfo
+    expectOneLineError(await brook(['demo', '--port', String(port), '--data-dir', dataDir]), 'the broker exited (code 1) before listening')
+  } finally {
+    taken.close()
   }
 })
