@@ -9,6 +9,7 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { NodeDatabase, StorageError, databaseDir, partitionKey } from './database.js'
 import { GroupCommit } from './group-commit.js'
 import { PartitionLog } from './partition-log.js'
+import { LevelRaftStore } from './raft-level-store.js'
 
 export { StorageError, StorageLockedError, StorageOfflineError } from './database.js'
 
@@ -98,6 +99,14 @@ export class LogStore {
     } finally {
       await this.db.close()
     }
+  }
+
+  /**
+   * The controller quorum's store in this database (`!raft!`), synced on every write and written through the
+   * database's gate, so that a failed write stops the metadata log with everything else.
+   */
+  raftStore(): LevelRaftStore {
+    return new LevelRaftStore(this.db.raft, { write: (fill, options) => this.db.write(fill, options) })
   }
 
   async getNodeValue<T>(key: string): Promise<T | undefined> {
