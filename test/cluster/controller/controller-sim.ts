@@ -1,0 +1,273 @@
+/**
+ * Three QuorumControllers on the simulated Raft cluster (test/cluster/raft/sim-cluster.ts), with simulated brokers
+ * that register and heartbeat to whichever controller is active, as a broker's lifecycle manager does. The
+ * controllers run beside the recording state machine the Raft checker watches, so every Raft safety check still
+ * runs; `checkInvariants` adds the controller's, across every live node:
+ *
+ * - each committed image keeps the image's invariants (imageProblems), and no fenced or unregistered broker leads;
+ * - per partition, leaderEpoch never goes back, one leaderEpoch has one leader on every node, and a change that
+ *   leaves the ISR with a broker it did not have is an unclean election (only on topics that enable it);
+ * - each registered broker's epoch is that of an acknowledged registration, none shared; acknowledged
+ *   producer-id blocks that committed are distinct and add up to the image's next producer id.
+ */
+import { expect } from 'vitest'
+import { QuorumController, PRODUCER_ID_BLOCK_SIZE, type ControllerResult } from '../../../broker/cluster/controller/controller.js'
+import { configResourceKey, imageProblems, NO_LEADER, type MetadataImage } from '../../../broker/cluster/metadata/image.js'
+import { encodeMetadataSnapshot } from '../../../broker/cluster/metadata/snapshot.js'
+import type { RaftStateMachine } from '../../../broker/cluster/raft/node.js'
+import { ResourceType } from '../../../protocol/constants.js'
+import { ErrorCode } from '../../../protocol/errors.js'
+import { SimCluster } from '../raft/sim-cluster.js'
+import { Random } from '../raft/sim/random.js'
+
+export const SESSION_TIMEOUT_MS = 1000
+export const HEARTBEAT_INTERVAL_MS = 200
+
+export interface SimBroker {
+  readonly id: number
+  alive: boolean
+  incarnation: number
+  brokerEpoch: bigint | null
+  lastHeartbeatMs: number
+}
+
+interface PartitionSeen {
+  leaderEpoch: number
+  partitionEpoch: number
+  isr: readonly number[]
+}
+
+export class ControllerSim {
+  readonly brokers = new Map<number, SimBroker>()
+  /** `${epoch}:${lastOffset}` of every batch some node applied. */
+  private readonly committedBatches = new Set<string>()
+  private readonly acknowledged: { kind: 'register' | 'producerIds'; epoch: number; lastOffset: bigint; value: bigint }[] = []
+  /** Per node, per `${topicId}/${partition}`: what that node last saw. */
+  private readonly seen = new Map<number, Map<string, PartitionSeen>>()
+  /** `${topicId}/${partition}@${leaderEpoch}` -> leader, across all nodes. */
+  private readonly leaders = new Map<string, number>()
+
+  private constructor(
+    readonly cluster: SimCluster,
+    readonly random: Random,
+  ) {}
+
+  static async start(options: { seed: number; brokerIds: readonly number[]; maxBytesBetweenSnapshots?: number }): Promise<ControllerSim> {
+    const random = new Random(options.seed).fork(7)
+    let sim: ControllerSim | null = null
+    const cluster = await SimCluster.start({
+      voters: [1, 2, 3],
+      seed: options.seed,
+      config: { maxBytesBetweenSnapshots: options.maxBytesBetweenSnapshots ?? 1 << 20 },
+      machine: (node) => {
+        const controller = new QuorumController({
+          nodeId: node.id,
+          log: () => node.raft!,
+          newTopicId: () => uuid(random),
+          brokerSessionTimeoutMs: SESSION_TIMEOUT_MS,
+        })
+        const committed = (epoch: number, lastOffset: bigint): void => void sim?.committedBatches.add(`${epoch}:${lastOffset}`)
+        return tap(controller, committed)
+      },
+    })
+    sim = new ControllerSim(cluster, random)
+    for (const id of options.brokerIds) sim.brokers.set(id, { id, alive: true, incarnation: 0, brokerEpoch: null, lastHeartbeatMs: -Infinity })
+    return sim
+  }
+
+  controller(id: number): QuorumController | null {
+    const node = this.cluster.node(id)
+    return node.raft && node.extra ? (node.extra as TappedController).controller : null
+  }
+
+  /** Live, unpaused nodes whose controller is active (more than one while an old leader has not learned it lost). */
+  activeIds(): number[] {
+    return [1, 2, 3].filter((id) => !this.cluster.node(id).paused && this.controller(id)?.activeEpoch != null)
+  }
+
+  /** Runs `operation` on an active controller (a random one if several think they are); null if none is. */
+  async onActive<T>(operation: (controller: QuorumController) => ControllerResult<T>): Promise<ControllerResult<T> | null> {
+    const active = this.activeIds()
+    if (active.length === 0) return null
+    const id = this.random.pick(active)
+    return this.cluster.act(id, () => operation(this.controller(id)!))
+  }
+
+  /** Ticks every controller, then lets each live broker register or heartbeat when due. */
+  async drive(): Promise<void> {
+    const now = this.cluster.now
+    for (const id of [1, 2, 3]) {
+      if (this.controller(id)) await this.cluster.act(id, () => this.controller(id)?.tick(now))
+    }
+    for (const broker of this.brokers.values()) {
+      if (!broker.alive || now - broker.lastHeartbeatMs < HEARTBEAT_INTERVAL_MS) continue
+      broker.lastHeartbeatMs = now
+      if (broker.brokerEpoch === null) await this.register(broker)
+      else await this.heartbeat(broker)
+    }
+  }
+
+  async register(broker: SimBroker): Promise<void> {
+    const result = await this.onActive((controller) =>
+      controller.registerBroker(
+        {
+          brokerId: broker.id,
+          incarnationId: `00000000-0000-4000-8000-${String(broker.id * 1000 + broker.incarnation).padStart(12, '0')}`,
+          endPoints: [{ name: 'PLAINTEXT', host: '127.0.0.1', port: 9090 + broker.id, securityProtocol: 0 }],
+          rack: null,
+        },
+        this.cluster.now,
+      ),
+    )
+    if (result?.ok) {
+      broker.brokerEpoch = result.brokerEpoch
+      this.acknowledged.push({ kind: 'register', epoch: result.epoch, lastOffset: result.lastOffset, value: result.brokerEpoch })
+    }
+  }
+
+  async heartbeat(broker: SimBroker, options: { wantFence?: boolean } = {}): Promise<void> {
+    const active = this.activeIds()
+    if (active.length === 0) return
+    const id = this.random.pick(active)
+    const controller = this.controller(id)!
+    const result = await this.cluster.act(id, () =>
+      controller.heartbeat(
+        {
+          brokerId: broker.id,
+          brokerEpoch: broker.brokerEpoch!,
+          currentMetadataOffset: controller.image.provenance.offset,
+          wantFence: options.wantFence ?? false,
+        },
+        this.cluster.now,
+      ),
+    )
+    // A registration that was lost with its leader, or replaced: register again, as a broker does.
+    if (result && !result.ok && result.errorCode !== ErrorCode.NOT_CONTROLLER) broker.brokerEpoch = null
+  }
+
+  async allocateProducerIds(broker: SimBroker): Promise<void> {
+    if (broker.brokerEpoch === null) return
+    const brokerEpoch = broker.brokerEpoch
+    const result = await this.onActive((controller) => controller.allocateProducerIds({ brokerId: broker.id, brokerEpoch }, this.cluster.now))
+    if (result?.ok) this.acknowledged.push({ kind: 'producerIds', epoch: result.epoch, lastOffset: result.lastOffset, value: result.producerIdStart })
+  }
+
+  /** A broker process dies: it stops heartbeating. */
+  killBroker(id: number): void {
+    const broker = this.brokers.get(id)!
+    broker.alive = false
+    broker.brokerEpoch = null
+  }
+
+  /** It comes back as a new incarnation and registers again. */
+  reviveBroker(id: number): void {
+    const broker = this.brokers.get(id)!
+    broker.alive = true
+    broker.incarnation++
+    broker.lastHeartbeatMs = -Infinity
+  }
+
+  /** Runs the brokers' and controllers' periodic work every 50 ms of simulated time for `durationMs`. */
+  async run(durationMs: number, options: { check?: boolean } = {}): Promise<void> {
+    const end = this.cluster.now + durationMs
+    while (this.cluster.now < end) {
+      await this.drive()
+      if (options.check ?? true) this.checkInvariants()
+      await this.cluster.run(50)
+    }
+  }
+
+  /** Runs until `condition` holds, checking invariants; fails with `what` after `timeoutMs` of simulated time. */
+  async runUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    const end = this.cluster.now + timeoutMs
+    while (!condition()) {
+      if (this.cluster.now >= end) throw new Error(`not within ${timeoutMs} ms of simulated time: ${what}`)
+      await this.run(50)
+    }
+  }
+
+  images(): { id: number; image: MetadataImage }[] {
+    return [1, 2, 3].flatMap((id) => {
+      const controller = this.controller(id)
+      return controller ? [{ id, image: controller.image }] : []
+    })
+  }
+
+  /** Every live controller holds the same committed image (compared as its snapshot records). */
+  imagesAgree(): boolean {
+    const images = this.images()
+    if (images.length === 0) return false
+    const first = encodeMetadataSnapshot(images[0]!.image)
+    return images.every(({ image }) => encodeMetadataSnapshot(image).equals(first))
+  }
+
+  checkInvariants(): void {
+    for (const { id, image } of this.images()) {
+      expect(imageProblems(image), `node ${id}`).toEqual([])
+      let seen = this.seen.get(id)
+      if (!seen) this.seen.set(id, (seen = new Map()))
+      for (const topic of image.topicsById.values()) {
+        const unclean = image.configs.get(configResourceKey(ResourceType.TOPIC, topic.name))?.get('unclean.leader.election.enable') === 'true'
+        for (const [partitionId, partition] of topic.partitions) {
+          const where = `node ${id}: partition ${partitionId} of '${topic.name}'`
+          if (partition.leader !== NO_LEADER) {
+            expect(image.brokers.get(partition.leader)?.fenced, `${where}: leader ${partition.leader} is fenced or unregistered`).toBe(false)
+          }
+          const key = `${topic.topicId}/${partitionId}`
+          const before = seen.get(key)
+          if (before) {
+            expect(partition.leaderEpoch, `${where}: leaderEpoch went back`).toBeGreaterThanOrEqual(before.leaderEpoch)
+            expect(partition.partitionEpoch, `${where}: partitionEpoch went back`).toBeGreaterThanOrEqual(before.partitionEpoch)
+            if (!unclean && partition.partitionEpoch > before.partitionEpoch) {
+              const added = partition.isr.filter((broker) => !before.isr.includes(broker))
+              expect(added, `${where}: the isr gained [${added}] without unclean election`).toEqual([])
+            }
+          }
+          seen.set(key, { leaderEpoch: partition.leaderEpoch, partitionEpoch: partition.partitionEpoch, isr: partition.isr })
+          const epochKey = `${key}@${partition.leaderEpoch}`
+          const leader = this.leaders.get(epochKey)
+          if (leader === undefined) this.leaders.set(epochKey, partition.leader)
+          else expect(partition.leader, `${where}: leaderEpoch ${partition.leaderEpoch} has two leaders`).toBe(leader)
+        }
+      }
+    }
+  }
+
+  /** At the end: what was acknowledged and committed is in the image as acknowledged. */
+  checkAcknowledged(image: MetadataImage): { registrations: number; producerIdBlocks: number } {
+    const committed = this.acknowledged.filter((ack) => this.committedBatches.has(`${ack.epoch}:${ack.lastOffset}`))
+    const registrations = committed.filter((ack) => ack.kind === 'register').map((ack) => ack.value)
+    expect(new Set(registrations).size, 'two registrations share a brokerEpoch').toBe(registrations.length)
+    for (const broker of image.brokers.values()) {
+      expect(registrations, `broker ${broker.brokerId}'s epoch is no acknowledged registration`).toContain(broker.brokerEpoch)
+    }
+    const starts = committed.filter((ack) => ack.kind === 'producerIds').map((ack) => ack.value)
+    expect(new Set(starts).size, 'a producer-id block was handed out twice').toBe(starts.length)
+    expect(image.producerIds.nextProducerId).toBe(BigInt(starts.length) * PRODUCER_ID_BLOCK_SIZE)
+    for (const start of starts) expect(start % PRODUCER_ID_BLOCK_SIZE).toBe(0n)
+    return { registrations: registrations.length, producerIdBlocks: starts.length }
+  }
+}
+
+interface TappedController extends RaftStateMachine {
+  readonly controller: QuorumController
+}
+
+/** The controller as the node's state machine, reporting each applied batch. */
+function tap(controller: QuorumController, committed: (epoch: number, lastOffset: bigint) => void): TappedController {
+  return {
+    controller,
+    apply: (batch) => {
+      controller.apply(batch)
+      committed(batch.epoch, batch.lastOffset)
+    },
+    snapshot: () => controller.snapshot(),
+    restore: (snapshot) => controller.restore(snapshot),
+    leaderChange: (leader) => controller.leaderChange(leader),
+  }
+}
+
+export function uuid(random: Random): string {
+  const hex = Array.from({ length: 32 }, () => random.int(0, 15).toString(16)).join('')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20)}`
+}
