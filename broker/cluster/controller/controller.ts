@@ -179,7 +179,8 @@ export class QuorumController implements RaftStateMachine {
     const active = this.active
     if (!active) return 0
     let proposed = 0
-    if (active.working.features.size === 0 && active.working.brokers.size === 0 && active.working.topicsById.size === 0) {
+    // Nothing was ever written (the log holds only leader changes): write the bootstrap records, as Kafka does.
+    if (active.working.provenance.offset < 0n) {
       if (this.propose([metadataRecord('FeatureLevelRecord', { name: 'metadata.version', featureLevel: BOOTSTRAP_METADATA_VERSION })], nowMs).ok) proposed++
     }
     for (const broker of active.working.brokers.values()) {

@@ -5,7 +5,7 @@
  * runs; `checkInvariants` adds the controller's, across every live node:
  *
  * - each committed image keeps the image's invariants (imageProblems), and no fenced or unregistered broker leads;
- * - per partition, leaderEpoch never goes back, one leaderEpoch has one leader on every node, and a change that
+ * - per partition, leaderEpoch never goes back on a node (while it runs), one leaderEpoch has one leader on every node, and a change that
  *   leaves the ISR with a broker it did not have is an unclean election (only on topics that enable it);
  * - each registered broker's epoch is that of an acknowledged registration, none shared; acknowledged
  *   producer-id blocks that committed are distinct and add up to the image's next producer id.
@@ -42,8 +42,8 @@ export class ControllerSim {
   /** `${epoch}:${lastOffset}` of every batch some node applied. */
   private readonly committedBatches = new Set<string>()
   private readonly acknowledged: { kind: 'register' | 'producerIds'; epoch: number; lastOffset: bigint; value: bigint }[] = []
-  /** Per node, per `${topicId}/${partition}`: what that node last saw. */
-  private readonly seen = new Map<number, Map<string, PartitionSeen>>()
+  /** Per node incarnation (a restarted node replays the log from the start), per `${topicId}/${partition}`. */
+  private readonly seen = new Map<string, Map<string, PartitionSeen>>()
   /** `${topicId}/${partition}@${leaderEpoch}` -> leader, across all nodes. */
   private readonly leaders = new Map<string, number>()
 
@@ -91,6 +91,55 @@ export class ControllerSim {
     if (active.length === 0) return null
     const id = this.random.pick(active)
     return this.cluster.act(id, () => operation(this.controller(id)!))
+  }
+
+  /** One controller is active, and every member is up and follows it in its epoch. */
+  settledLeadership(): boolean {
+    const active = this.activeIds()
+    if (active.length !== 1) return false
+    const epoch = this.cluster.node(active[0]!).raft!.epoch
+    return [1, 2, 3].every((id) => {
+      const raft = this.cluster.node(id).raft
+      return raft !== null && !this.cluster.node(id).paused && raft.epoch === epoch && raft.leaderId === active[0]
+    })
+  }
+
+  /** Every live broker is registered at the epoch it holds and unfenced, in every member's committed image. */
+  brokersSettled(): boolean {
+    return this.images().every(({ image }) =>
+      [...this.brokers.values()].every((broker) => {
+        const registration = image.brokers.get(broker.id)
+        return !broker.alive || (registration?.brokerEpoch === broker.brokerEpoch && !registration.fenced)
+      }),
+    )
+  }
+
+  /** Whether a successful proposal committed (in the epoch it was proposed in: a batch of another epoch there means it was lost). */
+  committed(result: { epoch: number; lastOffset: bigint }): boolean {
+    return this.committedBatches.has(`${result.epoch}:${result.lastOffset}`)
+  }
+
+  /**
+   * An operation as a client of the controller sees it: sent to an active controller, answered once its proposal
+   * committed, sent again when it was lost with a leadership (or no controller was active) until `timeoutMs`.
+   */
+  async request<T>(operation: (controller: QuorumController) => ControllerResult<T>, timeoutMs = 5000): Promise<ControllerResult<T>> {
+    const end = this.cluster.now + timeoutMs
+    while (this.cluster.now < end) {
+      const result = await this.onActive(operation)
+      if (result && !result.ok && result.errorCode === ErrorCode.NOT_CONTROLLER) continue
+      if (result && (!result.ok || result.lastOffset < 0n)) return result
+      if (result) {
+        // Settled once committed, or once some member applied past it without it: another batch took its offsets.
+        const settled = (): boolean =>
+          this.committed(result) || [1, 2, 3].some((id) => (this.cluster.node(id).raft?.appliedOffset ?? -1n) > result.lastOffset)
+        while (!settled() && this.cluster.now < end) await this.run(20)
+        if (this.committed(result)) return result
+      } else {
+        await this.run(50)
+      }
+    }
+    throw new Error(`no answer within ${timeoutMs} ms of simulated time`)
   }
 
   /** Ticks every controller, then lets each live broker register or heartbeat when due. */
@@ -204,8 +253,9 @@ export class ControllerSim {
   checkInvariants(): void {
     for (const { id, image } of this.images()) {
       expect(imageProblems(image), `node ${id}`).toEqual([])
-      let seen = this.seen.get(id)
-      if (!seen) this.seen.set(id, (seen = new Map()))
+      const incarnation = `${id}:${this.cluster.node(id).incarnation}`
+      let seen = this.seen.get(incarnation)
+      if (!seen) this.seen.set(incarnation, (seen = new Map()))
       for (const topic of image.topicsById.values()) {
         const unclean = image.configs.get(configResourceKey(ResourceType.TOPIC, topic.name))?.get('unclean.leader.election.enable') === 'true'
         for (const [partitionId, partition] of topic.partitions) {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { NO_LEADER } from '../../../broker/cluster/metadata/image.js'
-import type { ControllerResult } from '../../../broker/cluster/controller/controller.js'
+import type { ControllerResult, QuorumController } from '../../../broker/cluster/controller/controller.js'
 import { ControllerSim, SESSION_TIMEOUT_MS } from './controller-sim.js'
 
 async function started(brokerIds = [1, 2, 3]): Promise<ControllerSim> {
@@ -16,12 +16,11 @@ async function started(brokerIds = [1, 2, 3]): Promise<ControllerSim> {
   return sim
 }
 
-/** Runs an operation on the active controller and waits until every member has committed it. */
-async function committed<T>(sim: ControllerSim, operation: Parameters<ControllerSim['onActive']>[0]): Promise<ControllerResult<T>> {
-  const result = (await sim.onActive(operation)) as ControllerResult<T> | null
-  if (!result) throw new Error('no active controller')
+/** Runs an operation as a client would (answered once committed), then waits until every member applied it. */
+async function committed<T>(sim: ControllerSim, operation: (controller: QuorumController) => ControllerResult<T>): Promise<ControllerResult<T>> {
+  const result = await sim.request(operation)
   if (result.ok && result.lastOffset >= 0n) {
-    await sim.runUntil(() => sim.images().every(({ image }) => image.provenance.offset >= result.lastOffset), 3000, 'the proposal commits')
+    await sim.runUntil(() => sim.images().every(({ image }) => image.provenance.offset >= result.lastOffset), 3000, 'every member applies it')
   }
   return result
 }
