@@ -28,7 +28,8 @@
  *   none such the partition has no leader (-1) until an ISR member is live again. Only a topic whose
  *   `unclean.leader.election.enable` is true may elect a live replica outside the ISR, which becomes the ISR alone;
  * - the ISR shrinks by a fenced broker, never to empty (the last member stays: it holds everything committed);
- *   nothing here grows it (AlterPartition from the leader will);
+ *   otherwise only the partition's leader changes it (AlterPartition), at the current leader and partition
+ *   epochs, to live replicas that include itself, and that never changes the leader or its epoch;
  * - a broker epoch is the offset of its registration record, so it only grows;
  * - producer-id blocks of PRODUCER_ID_BLOCK_SIZE are handed out in order, each once.
  */
@@ -102,6 +103,17 @@ export interface BrokerHeartbeatRequest {
   /** The highest metadata offset the broker applied. */
   readonly currentMetadataOffset: bigint
   readonly wantFence: boolean
+}
+
+/** One partition of an AlterPartition request: its leader's new ISR, at the epochs the leader knows. */
+export interface AlterPartitionRequest {
+  readonly brokerId: number
+  readonly brokerEpoch: bigint
+  readonly topicId: string
+  readonly partitionIndex: number
+  readonly leaderEpoch: number
+  readonly partitionEpoch: number
+  readonly newIsr: readonly number[]
 }
 
 export interface CreateTopicRequest {
@@ -307,6 +319,50 @@ export class QuorumController implements RaftStateMachine {
     const result = this.propose(records, nowMs)
     if (!result.ok) return result
     return { ...result, topicId, assignments }
+  }
+
+  /**
+   * AlterPartition for one partition (KIP-497, Kafka's ReplicationControlManager.alterPartition): the leader
+   * replaces the ISR. Errors: BROKER_ID_NOT_REGISTERED or STALE_BROKER_EPOCH (the sender's registration),
+   * UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (the sender does not lead the partition, or the new
+   * ISR leaves it out or repeats a broker), FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION (a partitionEpoch other than
+   * the current one: the partition changed since the leader learned it), INELIGIBLE_REPLICA (a member that is not a
+   * replica, or not a live broker).
+   */
+  alterPartition(
+    request: AlterPartitionRequest,
+    nowMs: number,
+  ): ControllerResult<{ leaderId: number; leaderEpoch: number; isr: readonly number[]; partitionEpoch: number }> {
+    const active = this.active
+    if (!active) return notController()
+    const image = active.working
+    const broker = image.brokers.get(request.brokerId)
+    if (!broker) return failure('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered`)
+    if (broker.brokerEpoch !== request.brokerEpoch) {
+      return failure('STALE_BROKER_EPOCH', `broker ${request.brokerId} is registered at epoch ${broker.brokerEpoch}, not ${request.brokerEpoch}`)
+    }
+    const topic = image.topicsById.get(request.topicId)
+    if (!topic) return failure('UNKNOWN_TOPIC_ID', `no topic has id ${request.topicId}`)
+    const partition = topic.partitions.get(request.partitionIndex)
+    if (!partition) return failure('UNKNOWN_TOPIC_OR_PARTITION', `'${topic.name}' has no partition ${request.partitionIndex}`)
+    const where = `partition ${request.partitionIndex} of '${topic.name}'`
+    if (partition.leader !== request.brokerId) return failure('INVALID_REQUEST', `broker ${request.brokerId} does not lead ${where} (${partition.leader} does)`)
+    if (request.leaderEpoch !== partition.leaderEpoch) {
+      return failure('FENCED_LEADER_EPOCH', `${where} is at leader epoch ${partition.leaderEpoch}, not ${request.leaderEpoch}`)
+    }
+    if (request.partitionEpoch !== partition.partitionEpoch) {
+      return failure('INVALID_UPDATE_VERSION', `${where} is at partition epoch ${partition.partitionEpoch}, not ${request.partitionEpoch}`)
+    }
+    const newIsr = [...request.newIsr]
+    if (!newIsr.includes(partition.leader) || new Set(newIsr).size !== newIsr.length) {
+      return failure('INVALID_REQUEST', `the new isr [${newIsr}] of ${where} must hold its leader ${partition.leader}, each broker once`)
+    }
+    const ineligible = newIsr.filter((id) => !partition.replicas.includes(id) || image.brokers.get(id)?.fenced !== false)
+    if (ineligible.length > 0) return failure('INELIGIBLE_REPLICA', `[${ineligible}] of the new isr of ${where} are not live replicas`)
+    const change = metadataRecord('PartitionChangeRecord', { partitionId: request.partitionIndex, topicId: topic.topicId, isr: newIsr })
+    const result = this.propose([change], nowMs)
+    if (!result.ok) return result
+    return { ...result, leaderId: partition.leader, leaderEpoch: partition.leaderEpoch, isr: newIsr, partitionEpoch: partition.partitionEpoch + 1 }
   }
 
   /** DeleteTopics for one topic (its configs go with it). Errors: UNKNOWN_TOPIC_OR_PARTITION. */

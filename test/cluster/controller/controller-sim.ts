@@ -5,8 +5,9 @@
  * runs; `checkInvariants` adds the controller's, across every live node:
  *
  * - each committed image keeps the image's invariants (imageProblems), and no fenced or unregistered broker leads;
- * - per partition, leaderEpoch never goes back on a node (while it runs), one leaderEpoch has one leader on every node, and a change that
- *   leaves the ISR with a broker it did not have is an unclean election (only on topics that enable it);
+ * - batch by batch, on every member: leaderEpoch never goes back, one leaderEpoch has one leader on every member,
+ *   and a batch that gives a partition's ISR a broker it did not have is either an AlterPartition (same leader,
+ *   same leaderEpoch, live replicas only) or an unclean election (a topic that enables it, the new leader alone);
  * - each registered broker's epoch is that of an acknowledged registration, none shared; acknowledged
  *   producer-id blocks that committed are distinct and add up to the image's next producer id.
  */
@@ -14,7 +15,7 @@ import { expect } from 'vitest'
 import { QuorumController, PRODUCER_ID_BLOCK_SIZE, type ControllerResult } from '../../../broker/cluster/controller/controller.js'
 import { configResourceKey, imageProblems, NO_LEADER, type MetadataImage } from '../../../broker/cluster/metadata/image.js'
 import { encodeMetadataSnapshot } from '../../../broker/cluster/metadata/snapshot.js'
-import type { RaftStateMachine } from '../../../broker/cluster/raft/node.js'
+import type { CommittedBatch, RaftStateMachine } from '../../../broker/cluster/raft/node.js'
 import { ResourceType } from '../../../protocol/constants.js'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { SimCluster } from '../raft/sim-cluster.js'
@@ -31,19 +32,11 @@ export interface SimBroker {
   lastHeartbeatMs: number
 }
 
-interface PartitionSeen {
-  leaderEpoch: number
-  partitionEpoch: number
-  isr: readonly number[]
-}
-
 export class ControllerSim {
   readonly brokers = new Map<number, SimBroker>()
   /** `${epoch}:${lastOffset}` of every batch some node applied. */
   private readonly committedBatches = new Set<string>()
   private readonly acknowledged: { kind: 'register' | 'producerIds'; epoch: number; lastOffset: bigint; value: bigint }[] = []
-  /** Per node incarnation (a restarted node replays the log from the start), per `${topicId}/${partition}`. */
-  private readonly seen = new Map<string, Map<string, PartitionSeen>>()
   /** `${topicId}/${partition}@${leaderEpoch}` -> leader, across all nodes. */
   private readonly leaders = new Map<string, number>()
 
@@ -66,8 +59,10 @@ export class ControllerSim {
           newTopicId: () => uuid(random),
           brokerSessionTimeoutMs: SESSION_TIMEOUT_MS,
         })
-        const committed = (epoch: number, lastOffset: bigint): void => void sim?.committedBatches.add(`${epoch}:${lastOffset}`)
-        return tap(controller, committed)
+        return tap(controller, (batch, before, after) => {
+          sim?.committedBatches.add(`${batch.epoch}:${batch.lastOffset}`)
+          sim?.checkBatch(node.id, before, after)
+        })
       },
     })
     sim = new ControllerSim(cluster, random)
@@ -250,37 +245,78 @@ export class ControllerSim {
     return images.every(({ image }) => encodeMetadataSnapshot(image).equals(first))
   }
 
+  /** The invariants of every member's committed image. */
   checkInvariants(): void {
     for (const { id, image } of this.images()) {
       expect(imageProblems(image), `node ${id}`).toEqual([])
-      const incarnation = `${id}:${this.cluster.node(id).incarnation}`
-      let seen = this.seen.get(incarnation)
-      if (!seen) this.seen.set(incarnation, (seen = new Map()))
       for (const topic of image.topicsById.values()) {
-        const unclean = image.configs.get(configResourceKey(ResourceType.TOPIC, topic.name))?.get('unclean.leader.election.enable') === 'true'
         for (const [partitionId, partition] of topic.partitions) {
+          if (partition.leader === NO_LEADER) continue
           const where = `node ${id}: partition ${partitionId} of '${topic.name}'`
-          if (partition.leader !== NO_LEADER) {
-            expect(image.brokers.get(partition.leader)?.fenced, `${where}: leader ${partition.leader} is fenced or unregistered`).toBe(false)
-          }
-          const key = `${topic.topicId}/${partitionId}`
-          const before = seen.get(key)
-          if (before) {
-            expect(partition.leaderEpoch, `${where}: leaderEpoch went back`).toBeGreaterThanOrEqual(before.leaderEpoch)
-            expect(partition.partitionEpoch, `${where}: partitionEpoch went back`).toBeGreaterThanOrEqual(before.partitionEpoch)
-            if (!unclean && partition.partitionEpoch > before.partitionEpoch) {
-              const added = partition.isr.filter((broker) => !before.isr.includes(broker))
-              expect(added, `${where}: the isr gained [${added}] without unclean election`).toEqual([])
-            }
-          }
-          seen.set(key, { leaderEpoch: partition.leaderEpoch, partitionEpoch: partition.partitionEpoch, isr: partition.isr })
-          const epochKey = `${key}@${partition.leaderEpoch}`
-          const leader = this.leaders.get(epochKey)
-          if (leader === undefined) this.leaders.set(epochKey, partition.leader)
-          else expect(partition.leader, `${where}: leaderEpoch ${partition.leaderEpoch} has two leaders`).toBe(leader)
+          expect(image.brokers.get(partition.leader)?.fenced, `${where}: leader ${partition.leader} is fenced or unregistered`).toBe(false)
         }
       }
     }
+  }
+
+  /** The invariants of one committed batch on member `id`: how it changed each partition. */
+  checkBatch(id: number, before: MetadataImage, after: MetadataImage): void {
+    for (const topic of after.topicsById.values()) {
+      const unclean = after.configs.get(configResourceKey(ResourceType.TOPIC, topic.name))?.get('unclean.leader.election.enable') === 'true'
+      for (const [partitionId, partition] of topic.partitions) {
+        const where = `node ${id}: partition ${partitionId} of '${topic.name}' at offset ${after.provenance.offset}`
+        const epochKey = `${topic.topicId}/${partitionId}@${partition.leaderEpoch}`
+        const leader = this.leaders.get(epochKey)
+        if (leader === undefined) this.leaders.set(epochKey, partition.leader)
+        else expect(partition.leader, `${where}: leaderEpoch ${partition.leaderEpoch} has two leaders`).toBe(leader)
+        const old = before.topicsById.get(topic.topicId)?.partitions.get(partitionId)
+        if (!old) continue
+        expect(partition.leaderEpoch, `${where}: leaderEpoch went back`).toBeGreaterThanOrEqual(old.leaderEpoch)
+        const added = partition.isr.filter((broker) => !old.isr.includes(broker))
+        if (added.length === 0) continue
+        const alterPartition =
+          partition.leader === old.leader &&
+          partition.leaderEpoch === old.leaderEpoch &&
+          added.every((broker) => partition.replicas.includes(broker) && after.brokers.get(broker)?.fenced === false)
+        const uncleanElection = unclean && partition.leader !== old.leader && partition.isr.length === 1 && partition.isr[0] === partition.leader
+        expect(alterPartition || uncleanElection, `${where}: the isr [${old.isr}] -> [${partition.isr}], leader ${old.leader} -> ${partition.leader}`).toBe(true)
+      }
+    }
+  }
+
+  /**
+   * A partition leader's AlterPartition, as a broker sends it after its followers caught up or fell behind: the new
+   * ISR is the leader and some of the replicas it sees live, at the epochs in the image the controller last committed.
+   * Whether the controller took it.
+   */
+  async alterPartition(): Promise<boolean> {
+    const active = this.activeIds()
+    if (active.length === 0) return false
+    const image = this.controller(this.random.pick(active))!.image
+    const topics = [...image.topicsById.values()]
+    if (topics.length === 0) return false
+    const topic = this.random.pick(topics)
+    const partitionIndex = this.random.int(0, topic.partitions.size - 1)
+    const partition = topic.partitions.get(partitionIndex)!
+    const leader = this.brokers.get(partition.leader)
+    if (!leader?.alive || leader.brokerEpoch === null) return false
+    const followers = partition.replicas.filter((id) => id !== leader.id && this.brokers.get(id)?.alive && this.random.chance(0.7))
+    const brokerEpoch = leader.brokerEpoch
+    const result = await this.onActive((controller) =>
+      controller.alterPartition(
+        {
+          brokerId: leader.id,
+          brokerEpoch,
+          topicId: topic.topicId,
+          partitionIndex,
+          leaderEpoch: partition.leaderEpoch,
+          partitionEpoch: partition.partitionEpoch,
+          newIsr: [leader.id, ...followers],
+        },
+        this.cluster.now,
+      ),
+    )
+    return result?.ok ?? false
   }
 
   /** At the end: what was acknowledged and committed is in the image as acknowledged. */
@@ -303,13 +339,17 @@ interface TappedController extends RaftStateMachine {
   readonly controller: QuorumController
 }
 
-/** The controller as the node's state machine, reporting each applied batch. */
-function tap(controller: QuorumController, committed: (epoch: number, lastOffset: bigint) => void): TappedController {
+/** The controller as the node's state machine, reporting each applied batch with the images before and after it. */
+function tap(
+  controller: QuorumController,
+  applied: (batch: CommittedBatch, before: MetadataImage, after: MetadataImage) => void,
+): TappedController {
   return {
     controller,
     apply: (batch) => {
+      const before = controller.image
       controller.apply(batch)
-      committed(batch.epoch, batch.lastOffset)
+      applied(batch, before, controller.image)
     },
     snapshot: () => controller.snapshot(),
     restore: (snapshot) => controller.restore(snapshot),

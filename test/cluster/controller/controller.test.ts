@@ -123,6 +123,50 @@ describe('quorum controller', () => {
     expect(partition('clean').isr).toEqual([3])
   })
 
+  it("changes the ISR at its leader's request (AlterPartition), at the current epochs, to live replicas only", async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 1, replicationFactor: 3 }, sim.cluster.now))
+    const topic = activeImage(sim).topic('readings')!
+    const partition = () => activeImage(sim).topic('readings')!.partitions.get(0)!
+    const { leader, replicas } = partition()
+    const follower = replicas.find((id) => id !== leader)!
+    const request = (changes: object) => ({
+      brokerId: leader,
+      brokerEpoch: sim.brokers.get(leader)!.brokerEpoch!,
+      topicId: topic.topicId,
+      partitionIndex: 0,
+      leaderEpoch: partition().leaderEpoch,
+      partitionEpoch: partition().partitionEpoch,
+      newIsr: replicas.filter((id) => id !== follower),
+      ...changes,
+    })
+    const shrunk = await committed<{ partitionEpoch: number }>(sim, (c) => c.alterPartition(request({}), sim.cluster.now))
+    expect(shrunk).toMatchObject({ ok: true, leaderId: leader, leaderEpoch: 0, partitionEpoch: 1 })
+    expect(partition()).toMatchObject({ leader, leaderEpoch: 0, partitionEpoch: 1, isr: replicas.filter((id) => id !== follower) })
+    const refusals = [
+      [{ partitionEpoch: 0 }, ErrorCode.INVALID_UPDATE_VERSION],
+      [{ leaderEpoch: 5 }, ErrorCode.FENCED_LEADER_EPOCH],
+      [{ brokerId: follower, brokerEpoch: sim.brokers.get(follower)!.brokerEpoch! }, ErrorCode.INVALID_REQUEST],
+      [{ newIsr: [follower] }, ErrorCode.INVALID_REQUEST],
+      [{ newIsr: [leader, 9] }, ErrorCode.INELIGIBLE_REPLICA],
+      [{ brokerEpoch: 1234n }, ErrorCode.STALE_BROKER_EPOCH],
+      [{ topicId: '00000000-0000-4000-8000-00000000abcd' }, ErrorCode.UNKNOWN_TOPIC_ID],
+      [{ partitionIndex: 3 }, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+    ] as const
+    for (const [changes, errorCode] of refusals) {
+      expect(await sim.onActive((c) => c.alterPartition(request(changes), sim.cluster.now)), JSON.stringify(changes, (_, v) => (typeof v === 'bigint' ? String(v) : v))).toMatchObject({ ok: false, errorCode })
+    }
+    // A fenced follower cannot rejoin; once back it can.
+    sim.killBroker(follower)
+    await sim.runUntil(() => activeImage(sim).brokers.get(follower)?.fenced === true, 3 * SESSION_TIMEOUT_MS, 'the follower is fenced')
+    expect(await sim.onActive((c) => c.alterPartition(request({ newIsr: replicas }), sim.cluster.now))).toMatchObject({ errorCode: ErrorCode.INELIGIBLE_REPLICA })
+    sim.reviveBroker(follower)
+    await sim.runUntil(() => activeImage(sim).brokers.get(follower)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'the follower is back')
+    const grown = await committed(sim, (c) => c.alterPartition(request({ newIsr: replicas }), sim.cluster.now))
+    expect(grown.ok).toBe(true)
+    expect(partition()).toMatchObject({ leader, leaderEpoch: 0, isr: replicas })
+  })
+
   it('hands out producer-id blocks of 1000, each once, to registered brokers at their epoch', async () => {
     const sim = await started()
     const broker = sim.brokers.get(1)!
