@@ -76,6 +76,10 @@ export interface QuorumControllerOptions {
   defaultReplicationFactor?: number
   /** `num.partitions`, for a CreateTopics numPartitions of -1 (Kafka: 1). */
   defaultNumPartitions?: number
+  /** `auto.leader.rebalance.enable`: move leadership back to preferred replicas periodically (Kafka: true). */
+  autoLeaderRebalanceEnable?: boolean
+  /** `leader.imbalance.check.interval.seconds`, in ms: how often (Kafka: 300 s). */
+  leaderImbalanceCheckIntervalMs?: number
 }
 
 /**
@@ -125,7 +129,13 @@ export interface CreateTopicRequest {
   readonly configs?: Readonly<Record<string, string>>
 }
 
-const DEFAULTS = { brokerSessionTimeoutMs: 9000, defaultReplicationFactor: 1, defaultNumPartitions: 1 } as const
+const DEFAULTS = {
+  brokerSessionTimeoutMs: 9000,
+  defaultReplicationFactor: 1,
+  defaultNumPartitions: 1,
+  autoLeaderRebalanceEnable: true,
+  leaderImbalanceCheckIntervalMs: 300_000,
+} as const
 
 export class QuorumController implements RaftStateMachine {
   private committed = MetadataImage.EMPTY
@@ -133,6 +143,8 @@ export class QuorumController implements RaftStateMachine {
   private active: { epoch: number; working: MetadataImage; lastProposed: bigint } | null = null
   /** Active only: broker id -> when it was last heard from (ms); a broker missing here is given a full session. */
   private readonly lastContactMs = new Map<number, number>()
+  /** Active only: when to look for partitions not led by their preferred replica next (null: one interval from now). */
+  private nextRebalanceMs: number | null = null
   private readonly options: Required<QuorumControllerOptions>
 
   constructor(options: QuorumControllerOptions) {
@@ -179,13 +191,15 @@ export class QuorumController implements RaftStateMachine {
   private deactivate(): void {
     this.active = null
     this.lastContactMs.clear()
+    this.nextRebalanceMs = null
   }
 
   // ---- operations (active controller only; each answers NOT_CONTROLLER elsewhere) ---------------------------------
 
   /**
-   * Periodic work at `nowMs`: bootstraps an empty log, and fences each unfenced broker whose session expired (one
-   * batch per broker). Returns the number of batches proposed.
+   * Periodic work at `nowMs`: bootstraps an empty log, fences each unfenced broker whose session expired (one batch
+   * per broker), and every `leader.imbalance.check.interval.seconds` elects the preferred replica of each partition
+   * it does not lead, where it is live and in the ISR (one batch). Returns the number of batches proposed.
    */
   tick(nowMs: number): number {
     const active = this.active
@@ -207,6 +221,14 @@ export class QuorumController implements RaftStateMachine {
       if (nowMs - last <= this.options.brokerSessionTimeoutMs) continue
       const fence = metadataRecord('FenceBrokerRecord', { id: broker.brokerId, epoch: broker.brokerEpoch })
       if (this.propose(this.withLeadershipMoves([fence], broker.brokerId), nowMs).ok) proposed++
+    }
+    if (this.active && this.options.autoLeaderRebalanceEnable) {
+      this.nextRebalanceMs ??= nowMs + this.options.leaderImbalanceCheckIntervalMs
+      if (nowMs >= this.nextRebalanceMs) {
+        this.nextRebalanceMs = nowMs + this.options.leaderImbalanceCheckIntervalMs
+        const elections = this.preferredLeaderElections()
+        if (elections.length > 0 && this.propose(elections, nowMs).ok) proposed++
+      }
     }
     return proposed
   }
@@ -451,6 +473,23 @@ export class QuorumController implements RaftStateMachine {
       }
     }
     return [...records, ...changes]
+  }
+
+  /**
+   * Preferred-leader elections (Kafka's auto leader rebalance): each partition whose first replica is live and in
+   * the ISR but does not lead gets it as leader, with a bumped leaderEpoch.
+   */
+  private preferredLeaderElections(): MetadataRecord[] {
+    const image = this.active!.working
+    const changes: MetadataRecord[] = []
+    for (const topic of image.topicsById.values()) {
+      for (const [partitionId, partition] of topic.partitions) {
+        const preferred = partition.replicas[0]!
+        if (partition.leader === preferred || !partition.isr.includes(preferred) || image.brokers.get(preferred)?.fenced !== false) continue
+        changes.push(metadataRecord('PartitionChangeRecord', { partitionId, topicId: topic.topicId, leader: preferred }))
+      }
+    }
+    return changes
   }
 
   /** `records` (which unfence a broker) and elections for the partitions without a leader that now have one. */

@@ -23,6 +23,8 @@ import { Random } from '../raft/sim/random.js'
 
 export const SESSION_TIMEOUT_MS = 1000
 export const HEARTBEAT_INTERVAL_MS = 200
+/** `leader.imbalance.check.interval.seconds`, scaled down as the Raft timings are. */
+export const LEADER_IMBALANCE_CHECK_INTERVAL_MS = 2000
 
 export interface SimBroker {
   readonly id: number
@@ -58,6 +60,7 @@ export class ControllerSim {
           log: () => node.raft!,
           newTopicId: () => uuid(random),
           brokerSessionTimeoutMs: SESSION_TIMEOUT_MS,
+          leaderImbalanceCheckIntervalMs: LEADER_IMBALANCE_CHECK_INTERVAL_MS,
         })
         return tap(controller, (batch, before, after) => {
           sim?.committedBatches.add(`${batch.epoch}:${batch.lastOffset}`)

@@ -1,7 +1,7 @@
 /**
  * Three controllers under seeded faults: the active controller crashes (sometimes between drain and write),
  * is cut off from the others, is paused; brokers die and come back as new incarnations; meanwhile topics are
- * created (some allowing unclean election) and deleted, partition leaders shrink and grow their ISRs (AlterPartition),
+ * created (some allowing unclean election) and deleted, partition leaders shrink and grow their ISRs (AlterPartition), leadership goes back to preferred replicas,
  * and producer-id blocks are handed out. The controller's
  * invariants (controller-sim.ts) and Raft's safety checks run throughout. Then the network heals and everything
  * restarts: every controller must hold the same image, with every broker registered and unfenced, what was
@@ -28,6 +28,9 @@ interface Summary {
   recoveryMs: number
   /** AlterPartition requests the controller took. */
   alterPartitions: number
+  /** Partitions at the end, and how many are led by their preferred replica. */
+  partitions: number
+  preferredLeaders: number
   /** Fetch responses that sent a member to the leader's snapshot (it then restored the controller's image). */
   snapshotFetches: number
 }
@@ -124,9 +127,13 @@ async function runSeed(seed: number): Promise<Summary> {
   for (const topic of image.topicsById.values()) {
     for (const partition of topic.partitions.values()) expect(partition.isr, `'${topic.name}' has leader ${partition.leader}`).toContain(partition.leader)
   }
+  const preferredLeaders = [...image.topicsById.values()].reduce(
+    (count, topic) => count + [...topic.partitions.values()].filter((partition) => partition.leader === partition.replicas[0]).length,
+    0,
+  )
   cluster.checkAll({ final: true })
   const acknowledged = sim.checkAcknowledged(image)
-  return { failovers, topics: topicCount, fencings, alterPartitions, ...acknowledged, recoveryMs, snapshotFetches: cluster.delivered.get('snapshotId') ?? 0 }
+  return { failovers, topics: topicCount, fencings, alterPartitions, partitions: [...image.topicsById.values()].reduce((n, t) => n + t.partitions.size, 0), preferredLeaders, ...acknowledged, recoveryMs, snapshotFetches: cluster.delivered.get('snapshotId') ?? 0 }
 }
 
 /** Some seeds take snapshots often, so lagging and restarted members restore the controller's image from one. */
@@ -153,7 +160,8 @@ describe('controllers under simulation', () => {
       `controller simulation: ${summaries.length} runs, ${sum((s) => s.failovers)} controller failovers, ` +
         `${sum((s) => s.topics)} topics created, ${sum((s) => s.fencings)} brokers killed, ` +
         `${sum((s) => s.alterPartitions)} ISR changes by AlterPartition, ${sum((s) => s.registrations)} registrations and ${sum((s) => s.producerIdBlocks)} producer-id blocks committed, ` +
-        `${summaries.filter((s) => s.snapshotFetches > 0).length} runs with a snapshot fetch; ` +
+        `${summaries.filter((s) => s.snapshotFetches > 0).length} runs with a snapshot fetch, ` +
+        `${sum((s) => s.preferredLeaders)} of ${sum((s) => s.partitions)} partitions led by their preferred replica at the end; ` +
         `simulated time from healing to agreement p50 ${recovery[Math.floor(recovery.length / 2)]} ms, max ${recovery.at(-1)} ms`,
     )
     expect(sum((s) => s.failovers)).toBeGreaterThan(0)
