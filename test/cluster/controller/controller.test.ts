@@ -43,6 +43,41 @@ describe('quorum controller', () => {
     expect(sim.imagesAgree()).toBe(true)
   })
 
+  it('refuses a second live incarnation of a broker id, and a new registration moves leadership off the old one', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 2 }, sim.cluster.now))
+    const broker = sim.brokers.get(1)!
+    const oldEpoch = broker.brokerEpoch!
+    const register = (incarnation: string) =>
+      sim.request((c) =>
+        c.registerBroker(
+          { brokerId: 1, incarnationId: `00000000-0000-4000-8000-${incarnation}`, endPoints: [{ name: 'PLAINTEXT', host: '127.0.0.1', port: 9999, securityProtocol: 0 }], rack: null },
+          sim.cluster.now,
+        ),
+      )
+    expect(await register('00000000beef')).toMatchObject({ ok: false, errorCode: ErrorCode.DUPLICATE_BROKER_REGISTRATION })
+    // The broker restarts (a new incarnation) after its session ran out: it registers again, fenced, at a new epoch.
+    sim.killBroker(1)
+    await sim.runUntil(() => activeImage(sim).brokers.get(1)?.fenced === true, 3 * SESSION_TIMEOUT_MS, 'broker 1 is fenced')
+    const again = await register('00000000beef')
+    if (!again.ok) throw new Error(again.message)
+    const registration = activeImage(sim).brokers.get(1)!
+    expect(registration).toMatchObject({ brokerEpoch: again.lastOffset, fenced: true })
+    expect(registration.brokerEpoch).toBeGreaterThan(oldEpoch)
+    for (const partition of activeImage(sim).topic('readings')!.partitions.values()) expect(partition.leader).not.toBe(1)
+    // Heartbeats of the old incarnation are refused.
+    expect(
+      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: oldEpoch, currentMetadataOffset: 1000n, wantFence: false }, sim.cluster.now)),
+    ).toMatchObject({ ok: false, errorCode: ErrorCode.STALE_BROKER_EPOCH })
+    expect(
+      await sim.onActive((c) => c.heartbeat({ brokerId: 8, brokerEpoch: 0n, currentMetadataOffset: 0n, wantFence: false }, sim.cluster.now)),
+    ).toMatchObject({ ok: false, errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED })
+    // A heartbeat from a broker that has not applied its own registration keeps it fenced.
+    expect(
+      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: registration.brokerEpoch, currentMetadataOffset: registration.brokerEpoch - 1n, wantFence: false }, sim.cluster.now)),
+    ).toMatchObject({ ok: true, isCaughtUp: false, isFenced: true, lastOffset: -1n })
+  })
+
   it('places replicas so that leaders spread, and refuses what it cannot place', async () => {
     const sim = await started()
     const created = await committed<{ assignments: number[][] }>(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 6, replicationFactor: 3 }, sim.cluster.now))
