@@ -43,8 +43,10 @@ export interface FieldSpec {
 
 export interface MessageSpec {
   readonly name: string
+  /** The API key of a request or response; a metadata record's type in the metadata log. */
   readonly apiKey?: number
-  readonly type: 'request' | 'response' | 'header' | 'data'
+  /** `metadata`: a record of the metadata log (`__cluster_metadata`), as Kafka's internal/metadata JSON files. */
+  readonly type: 'request' | 'response' | 'header' | 'data' | 'metadata'
   readonly validVersions: VersionRange
   readonly flexibleVersions: VersionRange
   readonly fields: readonly FieldSpec[]

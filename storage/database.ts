@@ -6,6 +6,7 @@
  *   !time!       partitionKey(20) | offset(int64 BE)      -> time index entry (time-index.ts)
  *   !topic!      topic name (utf8)                        -> msgpack TopicRecord
  *   !node!       'identity'                               -> msgpack { clusterId, nodeId }
+ *   !raft!       the controller quorum's metadata log     (raft-level-store.ts)
  *
  * partitionKey = topicId (16 bytes) | partition (uint32 BE). Keys are fixed-width big-endian, so LevelDB's byte
  * order is offset order within a partition, and `gte(logKey(p, offset))` lands on the batch that holds `offset`
@@ -99,6 +100,11 @@ export class NodeDatabase {
   readonly partitions: Reads<Sublevel<Buffer, unknown>>
   readonly topics: Reads<Sublevel<string, unknown>>
   readonly node: Reads<Sublevel<string, unknown>>
+  /**
+   * The controller quorum's metadata log (raft-level-store.ts). Its store needs the sublevel itself, to name it in
+   * the batches it fills, but writes it only through `write` like everything else.
+   */
+  readonly raft: Sublevel<Buffer, Buffer>
   /** The first failed write; from then on every write is refused with `refusal`. */
   failure: StorageError | null = null
   private refusal: StorageOfflineError | null = null
@@ -126,6 +132,7 @@ export class NodeDatabase {
     this.partitions = partitions
     this.topics = topics
     this.node = node
+    this.raft = this.level.sublevel<Buffer, Buffer>('raft', { keyEncoding: 'buffer', valueEncoding: 'buffer' })
     this.sublevels = { topics, node }
     this.logPrefix = Buffer.from(logs.prefix, 'utf8')
     this.statePrefix = Buffer.from(partitions.prefix, 'utf8')

@@ -11,6 +11,7 @@ import { GroupCommit } from './group-commit.js'
 import { BatchCache } from './batch-cache.js'
 import { LevelPartitionLog, type LogContext } from './level-log.js'
 import type { PartitionLog } from './partition-log.js'
+import { LevelRaftStore } from './raft-level-store.js'
 
 export { StorageError, StorageLockedError, StorageOfflineError } from './database.js'
 
@@ -110,6 +111,14 @@ export class LogStore {
     } finally {
       await this.db.close()
     }
+  }
+
+  /**
+   * The controller quorum's store in this database (`!raft!`), synced on every write and written through the
+   * database's gate, so that a failed write stops the metadata log with everything else.
+   */
+  raftStore(): LevelRaftStore {
+    return new LevelRaftStore(this.db.raft, { write: (fill, options) => this.db.write(fill, options) })
   }
 
   async getNodeValue<T>(key: string): Promise<T | undefined> {

@@ -12,9 +12,11 @@
  * and must not forget it on a power loss. The metadata log is small and written rarely, so the sync costs little.
  *
  * Writes are chained: a `write` starts after the previous one finished, because a truncation reads the keys it
- * removes.
+ * removes. A node's store writes through the node's write gate (`NodeDatabase.write`, given as the `write` option):
+ * the metadata log's writes then queue with every other write of the database, and after a failed write of either
+ * kind nothing more is written (storage/README.md: a torn write-ahead-log record drops every later write on reopen).
  */
-import type { Sublevel } from './database.js'
+import type { Sublevel, WriteBatch } from './database.js'
 import { packr } from './database.js'
 import {
   checkPersistentState,
@@ -60,21 +62,34 @@ function decodeBatch(key: Buffer, value: Buffer): RaftBatch {
     : { type: 'leaderChange', baseOffset, epoch: stored.epoch, leaderChange: stored.leaderChange }
 }
 
+/** Runs one write: `fill` adds its puts and deletes to a batch of the root database, which is then written atomically. */
+export type RaftWriteGate = (fill: (batch: WriteBatch) => void, options: { sync: boolean }) => Promise<unknown>
+
 export interface LevelRaftStoreOptions {
   /** Sync each write to disk before it resolves (default true). */
   sync?: boolean
+  /** How writes reach LevelDB: the node's write gate; by default a batch of the sublevel's root database. */
+  write?: RaftWriteGate
 }
 
 export class LevelRaftStore implements RaftStore {
   private readonly sync: boolean
+  private readonly gate: RaftWriteGate
   private chain: Promise<void> = Promise.resolve()
 
-  /** `db`: a sublevel (or database) with buffer keys and values that holds nothing else. */
+  /** `db`: a sublevel with buffer keys and values that holds nothing else. */
   constructor(
     private readonly db: Sublevel<Buffer, Buffer>,
     options: LevelRaftStoreOptions = {},
   ) {
     this.sync = options.sync ?? true
+    this.gate =
+      options.write ??
+      ((fill, writeOptions) => {
+        const batch = db.db.batch()
+        fill(batch)
+        return batch.write(writeOptions)
+      })
   }
 
   /** Reads everything; throws if what is stored breaks the invariants of raft-store.ts. */
@@ -108,22 +123,26 @@ export class LevelRaftStore implements RaftStore {
 
   private async writeNow(writes: readonly RaftWrite[]): Promise<void> {
     await this.ready()
-    const batch = this.db.batch()
+    // The operations are listed first, in order (a truncation removes what an earlier append of the list put), with
+    // the keys to delete read beforehand, so that filling the batch is synchronous.
+    const operations: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[] = []
     /** Base offsets put earlier in this same list: a later truncation or snapshot in the list removes them too. */
     const added: bigint[] = []
     const removeRange = async (from: bigint, to: bigint | null): Promise<void> => {
       const range = { gte: entryKey(from), lt: to === null ? ENTRIES_END : entryKey(to) }
-      for await (const key of this.db.keys(range)) batch.del(key)
-      for (const offset of added) if (offset >= from && (to === null || offset < to)) batch.del(entryKey(offset))
+      for await (const key of this.db.keys(range)) operations.push({ type: 'del', key })
+      for (const offset of added) {
+        if (offset >= from && (to === null || offset < to)) operations.push({ type: 'del', key: entryKey(offset) })
+      }
     }
     for (const write of writes) {
       switch (write.type) {
         case 'election':
-          batch.put(ELECTION_KEY, packr.pack(write.election))
+          operations.push({ type: 'put', key: ELECTION_KEY, value: packr.pack(write.election) })
           break
         case 'append':
           for (const entry of write.batches) {
-            batch.put(entryKey(entry.baseOffset), encodeBatch(entry))
+            operations.push({ type: 'put', key: entryKey(entry.baseOffset), value: encodeBatch(entry) })
             added.push(entry.baseOffset)
           }
           break
@@ -131,11 +150,20 @@ export class LevelRaftStore implements RaftStore {
           await removeRange(write.offset, null)
           break
         case 'snapshot':
-          batch.put(SNAPSHOT_KEY, packr.pack(write.snapshot))
+          operations.push({ type: 'put', key: SNAPSHOT_KEY, value: packr.pack(write.snapshot) })
           await removeRange(0n, write.snapshot.endOffset)
           break
       }
     }
-    await batch.write({ sync: this.sync })
+    const sublevel = { sublevel: this.db }
+    await this.gate(
+      (batch) => {
+        for (const operation of operations) {
+          if (operation.type === 'put') batch.put<Buffer, Buffer>(operation.key, operation.value, sublevel)
+          else batch.del<Buffer>(operation.key, sublevel)
+        }
+      },
+      { sync: this.sync },
+    )
   }
 }

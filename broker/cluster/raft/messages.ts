@@ -19,17 +19,6 @@
  */
 import type { RaftBatch, RaftSnapshotId } from '../../../storage/raft-store.js'
 
-/**
- * Kafka's codes for the quorum errors that no API Brook serves on the wire yet, so the wire catalogue
- * (protocol/errors.ts) does not hold them (Kafka's `Errors`: 94, 98, 99). The catalogue's own codes are used for
- * everything else.
- */
-export const QuorumErrorCode = {
-  INCONSISTENT_VOTER_SET: 94,
-  SNAPSHOT_NOT_FOUND: 98,
-  POSITION_OUT_OF_RANGE: 99,
-} as const
-
 /** The leader a responder knows: Kafka's LeaderIdAndEpoch (CurrentLeader). */
 export interface LeaderIdAndEpoch {
   readonly leaderId: number

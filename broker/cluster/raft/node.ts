@@ -40,7 +40,6 @@ import { CHECK_QUORUM_TIMEOUT_FACTOR, raftConfig, type RaftConfig } from './conf
 import { LeaderState } from './leader-state.js'
 import { RaftLog } from './log.js'
 import {
-  QuorumErrorCode,
   type BeginQuorumEpochRequest,
   type BeginQuorumEpochResponse,
   type EndQuorumEpochRequest,
@@ -620,7 +619,7 @@ export class RaftNode {
 
   /** The responder is not of this quorum (another cluster, another voter set): nothing it says about leaders counts. */
   private isForeignResponse(source: number, errorCode: number, nowMs: number): boolean {
-    if (errorCode !== ErrorCode.INCONSISTENT_CLUSTER_ID && errorCode !== QuorumErrorCode.INCONSISTENT_VOTER_SET)
+    if (errorCode !== ErrorCode.INCONSISTENT_CLUSTER_ID && errorCode !== ErrorCode.INCONSISTENT_VOTER_SET)
       return false
     this.requests.backoff(source, nowMs)
     return true
@@ -688,7 +687,7 @@ export class RaftNode {
       !this.voters.has(request.candidateId) ||
       (request.voterId >= 0 && request.voterId !== this.nodeId)
     ) {
-      return reject(QuorumErrorCode.INCONSISTENT_VOTER_SET)
+      return reject(ErrorCode.INCONSISTENT_VOTER_SET)
     }
     if (request.candidateEpoch < this.state.epoch) return reject(ErrorCode.FENCED_LEADER_EPOCH)
     if (!request.preVote && request.candidateEpoch > this.state.epoch)
@@ -780,7 +779,7 @@ export class RaftNode {
   private checkVoterRequest(clusterId: string, leaderId: number, leaderEpoch: number, voterId: number): number {
     if (clusterId !== this.clusterId) return ErrorCode.INCONSISTENT_CLUSTER_ID
     if (!this.isVoter || !this.voters.has(leaderId) || (voterId >= 0 && voterId !== this.nodeId))
-      return QuorumErrorCode.INCONSISTENT_VOTER_SET
+      return ErrorCode.INCONSISTENT_VOTER_SET
     if (leaderEpoch < this.state.epoch) return ErrorCode.FENCED_LEADER_EPOCH
     return ErrorCode.NONE
   }
@@ -897,10 +896,10 @@ export class RaftNode {
       snapshot.endOffset !== request.snapshotId.endOffset ||
       snapshot.epoch !== request.snapshotId.epoch
     ) {
-      return answer(QuorumErrorCode.SNAPSHOT_NOT_FOUND)
+      return answer(ErrorCode.SNAPSHOT_NOT_FOUND)
     }
     const size = BigInt(snapshot.data.length)
-    if (request.position < 0n || request.position > size) return answer(QuorumErrorCode.POSITION_OUT_OF_RANGE)
+    if (request.position < 0n || request.position > size) return answer(ErrorCode.POSITION_OUT_OF_RANGE)
     const start = Number(request.position)
     const maxBytes = Math.min(request.maxBytes, this.config.fetchMaxBytes)
     answer(ErrorCode.NONE, { size, data: snapshot.data.subarray(start, start + maxBytes) })
@@ -1031,8 +1030,8 @@ export class RaftNode {
     const current = this.state
     if (current.role === 'Follower' && current.snapshotFetch) {
       // The leader moved on to a newer snapshot (fetch again to learn it), or the position is off (start over).
-      if (response.errorCode === QuorumErrorCode.SNAPSHOT_NOT_FOUND) current.snapshotFetch = null
-      else if (response.errorCode === QuorumErrorCode.POSITION_OUT_OF_RANGE) {
+      if (response.errorCode === ErrorCode.SNAPSHOT_NOT_FOUND) current.snapshotFetch = null
+      else if (response.errorCode === ErrorCode.POSITION_OUT_OF_RANGE) {
         current.snapshotFetch.position = 0n
         current.snapshotFetch.chunks.length = 0
       }

@@ -6,7 +6,8 @@
  * between drain and write), and pauses (a stopped process: messages queue, timers do not fire, then it all lands at
  * once with the clock far ahead).
  */
-import { RaftNode, type ProposeResult } from '../../../broker/cluster/raft/node.js'
+import { RaftNode, type ProposeResult, type RaftStateMachine } from '../../../broker/cluster/raft/node.js'
+import type { RaftSnapshot } from '../../../storage/raft-store.js'
 import type { RaftConfig } from '../../../broker/cluster/raft/config.js'
 import type { RaftEnvelope } from '../../../broker/cluster/raft/messages.js'
 import { MemoryRaftStore } from '../../../storage/raft-memory-store.js'
@@ -37,11 +38,18 @@ export interface SimClusterOptions {
   store?: (nodeId: number) => RaftStore
   /** Keep a trace of every message, not only of state changes and faults. */
   traceMessages?: boolean
+  /**
+   * A state machine to run beside each node's recording one (which the checker watches), made at each (re)start:
+   * both get every call, and the snapshot holds both.
+   */
+  machine?: (node: SimNode) => RaftStateMachine
 }
 
 export class SimNode {
   raft: RaftNode | null = null
   machine: RecordingStateMachine | null = null
+  /** The state machine of `SimClusterOptions.machine`, while the node is up. */
+  extra: RaftStateMachine | null = null
   paused = false
   inbox: RaftEnvelope[] = []
   /** Crash at the next write, after the node drained it and before the store has it. */
@@ -142,6 +150,17 @@ export class SimCluster {
     return proposed
   }
 
+  /** One call into a node's RaftNode (and what it drains); null if the node is down or paused. */
+  async act<T>(id: number, call: (raft: RaftNode) => T): Promise<T | null> {
+    const node = this.node(id)
+    if (!node.raft || node.paused) return null
+    let result: { value: T } | null = null
+    await this.step(node, (raft) => {
+      result = { value: call(raft) }
+    })
+    return (result as { value: T } | null)?.value ?? null
+  }
+
   async resign(id: number): Promise<void> {
     const node = this.node(id)
     if (node.raft && !node.paused) await this.step(node, (raft) => raft.resign(this.now))
@@ -157,6 +176,7 @@ export class SimCluster {
     this.note(`n${id} crashed`)
     node.raft = null
     node.machine = null
+    node.extra = null
     node.paused = false
     node.inbox = []
     node.crashOnNextWrite = false
@@ -184,11 +204,12 @@ export class SimCluster {
     const persisted = node.store instanceof MemoryRaftStore ? node.store.loadSync() : await node.store.load()
     const machine = new RecordingStateMachine(id, this.checker)
     node.machine = machine
+    node.extra = this.options.machine?.(node) ?? null
     node.raft = new RaftNode({
       nodeId: id,
       voters: this.options.voters,
       clusterId: 'sim',
-      stateMachine: machine,
+      stateMachine: node.extra ? pairOf(machine, node.extra) : machine,
       random: this.random.fork(id * 1000 + node.incarnation).fn,
       persisted,
       nowMs: this.now,
@@ -335,6 +356,31 @@ export class SimCluster {
       if (node.tickToken !== token || node.raft !== raft || node.paused) return
       return this.step(node, (r) => r.tick(this.now))
     })
+  }
+}
+
+/** Two state machines as one: each gets every call; the snapshot is the first's length (uint32), then both. */
+function pairOf(first: RaftStateMachine, second: RaftStateMachine): RaftStateMachine {
+  return {
+    apply: (batch) => {
+      first.apply(batch)
+      second.apply(batch)
+    },
+    snapshot: () => {
+      const a = first.snapshot()
+      const length = Buffer.alloc(4)
+      length.writeUInt32BE(a.length)
+      return Buffer.concat([length, a, second.snapshot()])
+    },
+    restore: (snapshot: RaftSnapshot) => {
+      const length = snapshot.data.readUInt32BE(0)
+      first.restore({ ...snapshot, data: snapshot.data.subarray(4, 4 + length) })
+      second.restore({ ...snapshot, data: snapshot.data.subarray(4 + length) })
+    },
+    leaderChange: (leader) => {
+      first.leaderChange?.(leader)
+      second.leaderChange?.(leader)
+    },
   }
 }
 

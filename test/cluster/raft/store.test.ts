@@ -1,7 +1,8 @@
 /**
- * The Raft stores: the shared contract on the memory store and on LevelDB (a real database in a temporary
- * directory), LevelDB's key layout, and crash consistency: a writer process killed with SIGKILL mid-stream leaves a
- * state that loads, with each write whole or absent.
+ * The Raft stores: the shared contract on the memory store, on LevelDB (a real database in a temporary directory)
+ * and on a node's database (its `!raft!` sublevel written through the database's write gate), LevelDB's key
+ * layout, and crash consistency: a writer process killed with SIGKILL mid-stream leaves a state that loads, with each
+ * write whole or absent.
  */
 import { afterEach, describe, expect, test } from 'vitest'
 import { spawn } from 'node:child_process'
@@ -12,12 +13,15 @@ import { join, resolve } from 'node:path'
 import { Level } from 'level'
 import { LevelRaftStore } from '../../../storage/raft-level-store.js'
 import { MemoryRaftStore } from '../../../storage/raft-memory-store.js'
+import { LogStore } from '../../../storage/log-store.js'
 import { data, raftStoreContract } from './store-contract.js'
 
 const opened: Level<Buffer, Buffer>[] = []
+const closing: (() => Promise<void>)[] = []
 const dirs: string[] = []
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((db) => db.close()))
+  await Promise.all(closing.splice(0).map((close) => close()))
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
 })
 
@@ -47,6 +51,23 @@ raftStoreContract('LevelDB', async () => {
       await db.close()
       db = await openLevel(dir)
       return raftSublevel(db)
+    },
+  }
+})
+
+// A node's store: the `!raft!` sublevel of its database, written through the database's write gate.
+raftStoreContract("a node's database (LogStore.raftStore)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'brook-raft-store-'))
+  dirs.push(dir)
+  let store = await LogStore.open(dir)
+  closing.push(() => store.close())
+  return {
+    store: store.raftStore(),
+    async reopen() {
+      await store.close()
+      store = await LogStore.open(dir)
+      closing.push(() => store.close())
+      return store.raftStore()
     },
   }
 })

@@ -1,0 +1,278 @@
+/**
+ * The QuorumController on three simulated Raft members (controller-sim.ts), step by step: registration and
+ * fencing, placement, elections from the ISR, unclean election, producer-id blocks, NOT_CONTROLLER, and failover.
+ * Every step also runs the Raft checker and the controller's invariants.
+ */
+import { describe, expect, it } from 'vitest'
+import { ErrorCode } from '../../../protocol/errors.js'
+import { NO_LEADER } from '../../../broker/cluster/metadata/image.js'
+import type { ControllerResult, QuorumController } from '../../../broker/cluster/controller/controller.js'
+import { ControllerSim, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS } from './controller-sim.js'
+
+async function started(brokerIds = [1, 2, 3]): Promise<ControllerSim> {
+  const sim = await ControllerSim.start({ seed: 42, brokerIds })
+  await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'a controller is active')
+  await sim.runUntil(() => sim.images().every(({ image }) => image.liveBrokers().length === brokerIds.length), 5000, 'brokers are unfenced')
+  return sim
+}
+
+/** Runs an operation as a client would (answered once committed), then waits until every member applied it. */
+async function committed<T>(sim: ControllerSim, operation: (controller: QuorumController) => ControllerResult<T>): Promise<ControllerResult<T>> {
+  const result = await sim.request(operation)
+  if (result.ok && result.lastOffset >= 0n) {
+    await sim.runUntil(() => sim.images().every(({ image }) => image.provenance.offset >= result.lastOffset), 3000, 'every member applies it')
+  }
+  return result
+}
+
+const activeImage = (sim: ControllerSim) => sim.controller(sim.activeIds()[0]!)!.image
+
+describe('quorum controller', () => {
+  it('registers brokers fenced, unfences them once caught up, and answers NOT_CONTROLLER elsewhere', async () => {
+    const sim = await started()
+    const image = activeImage(sim)
+    expect(image.features.get('metadata.version')).toBe(1)
+    expect([...image.brokers.values()].map((broker) => [broker.brokerId, broker.fenced])).toEqual([
+      [1, false],
+      [2, false],
+      [3, false],
+    ])
+    const follower = [1, 2, 3].find((id) => !sim.activeIds().includes(id))!
+    const result = sim.controller(follower)!.createTopic({ name: 'readings', numPartitions: 1, replicationFactor: 1 }, sim.cluster.now)
+    expect(result).toMatchObject({ ok: false, errorCode: ErrorCode.NOT_CONTROLLER })
+    expect(sim.imagesAgree()).toBe(true)
+  })
+
+  it('refuses a second live incarnation of a broker id, and a new registration moves leadership off the old one', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 2 }, sim.cluster.now))
+    const broker = sim.brokers.get(1)!
+    const oldEpoch = broker.brokerEpoch!
+    const register = (incarnation: string) =>
+      sim.request((c) =>
+        c.registerBroker(
+          { brokerId: 1, incarnationId: `00000000-0000-4000-8000-${incarnation}`, endPoints: [{ name: 'PLAINTEXT', host: '127.0.0.1', port: 9999, securityProtocol: 0 }], rack: null },
+          sim.cluster.now,
+        ),
+      )
+    expect(await register('00000000beef')).toMatchObject({ ok: false, errorCode: ErrorCode.DUPLICATE_BROKER_REGISTRATION })
+    // The broker restarts (a new incarnation) after its session ran out: it registers again, fenced, at a new epoch.
+    sim.killBroker(1)
+    await sim.runUntil(() => activeImage(sim).brokers.get(1)?.fenced === true, 3 * SESSION_TIMEOUT_MS, 'broker 1 is fenced')
+    const again = await register('00000000beef')
+    if (!again.ok) throw new Error(again.message)
+    const registration = activeImage(sim).brokers.get(1)!
+    expect(registration).toMatchObject({ brokerEpoch: again.lastOffset, fenced: true })
+    expect(registration.brokerEpoch).toBeGreaterThan(oldEpoch)
+    for (const partition of activeImage(sim).topic('readings')!.partitions.values()) expect(partition.leader).not.toBe(1)
+    // Heartbeats of the old incarnation are refused.
+    expect(
+      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: oldEpoch, currentMetadataOffset: 1000n, wantFence: false }, sim.cluster.now)),
+    ).toMatchObject({ ok: false, errorCode: ErrorCode.STALE_BROKER_EPOCH })
+    expect(
+      await sim.onActive((c) => c.heartbeat({ brokerId: 8, brokerEpoch: 0n, currentMetadataOffset: 0n, wantFence: false }, sim.cluster.now)),
+    ).toMatchObject({ ok: false, errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED })
+    // A heartbeat from a broker that has not applied its own registration keeps it fenced.
+    expect(
+      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: registration.brokerEpoch, currentMetadataOffset: registration.brokerEpoch - 1n, wantFence: false }, sim.cluster.now)),
+    ).toMatchObject({ ok: true, isCaughtUp: false, isFenced: true, lastOffset: -1n })
+  })
+
+  it('places replicas so that leaders spread, and refuses what it cannot place', async () => {
+    const sim = await started()
+    const created = await committed<{ assignments: number[][] }>(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 6, replicationFactor: 3 }, sim.cluster.now))
+    expect(created.ok).toBe(true)
+    const topic = activeImage(sim).topic('readings')!
+    const leaders = [...topic.partitions.values()].map((partition) => partition.leader)
+    expect([1, 2, 3].map((id) => leaders.filter((leader) => leader === id).length)).toEqual([2, 2, 2])
+    for (const partition of topic.partitions.values()) {
+      expect(new Set(partition.replicas).size).toBe(3)
+      expect(partition.isr).toEqual(partition.replicas)
+      expect(partition).toMatchObject({ leaderEpoch: 0, partitionEpoch: 0 })
+    }
+    const refusals = [
+      [{ name: 'wide', numPartitions: 1, replicationFactor: 4 }, ErrorCode.INVALID_REPLICATION_FACTOR],
+      [{ name: 'none', numPartitions: 1, replicationFactor: 0 }, ErrorCode.INVALID_REPLICATION_FACTOR],
+      [{ name: 'empty', numPartitions: 0, replicationFactor: 1 }, ErrorCode.INVALID_PARTITIONS],
+      [{ name: 'readings', numPartitions: 1, replicationFactor: 1 }, ErrorCode.TOPIC_ALREADY_EXISTS],
+      [{ name: 'bad/name', numPartitions: 1, replicationFactor: 1 }, ErrorCode.INVALID_TOPIC_EXCEPTION],
+    ] as const
+    for (const [request, errorCode] of refusals) {
+      expect(await sim.onActive((c) => c.createTopic(request, sim.cluster.now))).toMatchObject({ ok: false, errorCode })
+    }
+    const deleted = await committed(sim, (c) => c.deleteTopic('readings', sim.cluster.now))
+    expect(deleted.ok).toBe(true)
+    expect(activeImage(sim).topic('readings')).toBeUndefined()
+    expect(await sim.onActive((c) => c.deleteTopic('readings', sim.cluster.now))).toMatchObject({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION })
+    // Two of three brokers fenced: replication factor 3 no longer fits the live brokers.
+    sim.killBroker(2)
+    sim.killBroker(3)
+    await sim.runUntil(() => activeImage(sim).liveBrokers().length === 1, 3 * SESSION_TIMEOUT_MS, 'brokers 2 and 3 are fenced')
+    expect(await sim.onActive((c) => c.createTopic({ name: 'rf3', numPartitions: 1, replicationFactor: 3 }, sim.cluster.now))).toMatchObject({
+      errorCode: ErrorCode.INVALID_REPLICATION_FACTOR,
+    })
+  })
+
+  it('fences a broker that stops heartbeating and elects new leaders from the ISR with a bumped leader epoch', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const before = activeImage(sim).topic('readings')!
+    const led = [...before.partitions].filter(([, partition]) => partition.leader === 2).map(([id]) => id)
+    expect(led.length).toBe(1)
+    sim.killBroker(2)
+    await sim.runUntil(() => activeImage(sim).brokers.get(2)?.fenced === true, 3 * SESSION_TIMEOUT_MS, 'broker 2 is fenced')
+    await sim.runUntil(() => sim.imagesAgree(), 2000, 'the members agree')
+    const after = activeImage(sim).topic('readings')!
+    for (const [partitionId, partition] of after.partitions) {
+      const old = before.partitions.get(partitionId)!
+      expect(partition.isr).toEqual(old.isr.filter((id) => id !== 2))
+      expect(partition.leader).not.toBe(2)
+      expect(old.isr).toContain(partition.leader)
+      expect(partition.leaderEpoch).toBe(led.includes(partitionId) ? old.leaderEpoch + 1 : old.leaderEpoch)
+      expect(partition.partitionEpoch).toBe(old.partitionEpoch + 1)
+    }
+  })
+
+  it('keeps the last ISR member, leaves the partition leaderless rather than elect outside the ISR, unless the topic allows it', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'clean', numPartitions: 1, replicationFactor: 3 }, sim.cluster.now))
+    await committed(sim, (c) =>
+      c.createTopic({ name: 'unclean', numPartitions: 1, replicationFactor: 3, configs: { 'unclean.leader.election.enable': 'true' } }, sim.cluster.now),
+    )
+    const partition = (name: string) => activeImage(sim).topic(name)!.partitions.get(0)!
+    // Brokers 1, 2 and 3 stop in that order: each leaves the ISRs but the last, which stays without leading.
+    for (const id of [1, 2, 3]) {
+      sim.killBroker(id)
+      await sim.runUntil(() => activeImage(sim).brokers.get(id)?.fenced === true, 3 * SESSION_TIMEOUT_MS, `broker ${id} is fenced`)
+    }
+    for (const name of ['clean', 'unclean']) expect(partition(name)).toMatchObject({ leader: NO_LEADER, isr: [3] })
+    // Broker 1 returns: it is out of the ISR, so only the topic that allows unclean election takes it as leader.
+    const uncleanEpoch = partition('unclean').leaderEpoch
+    sim.reviveBroker(1)
+    await sim.runUntil(() => activeImage(sim).brokers.get(1)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'broker 1 is back')
+    expect(partition('clean')).toMatchObject({ leader: NO_LEADER, isr: [3] })
+    expect(partition('unclean')).toMatchObject({ leader: 1, isr: [1], leaderEpoch: uncleanEpoch + 1 })
+    // The last ISR member's return gives the clean partition its leader back.
+    sim.reviveBroker(3)
+    await sim.runUntil(() => partition('clean').leader === 3, 3 * SESSION_TIMEOUT_MS, 'the last ISR member leads again')
+    expect(partition('clean').isr).toEqual([3])
+  })
+
+  it("changes the ISR at its leader's request (AlterPartition), at the current epochs, to live replicas only", async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 1, replicationFactor: 3 }, sim.cluster.now))
+    const topic = activeImage(sim).topic('readings')!
+    const partition = () => activeImage(sim).topic('readings')!.partitions.get(0)!
+    const { leader, replicas } = partition()
+    const follower = replicas.find((id) => id !== leader)!
+    const request = (changes: object) => ({
+      brokerId: leader,
+      brokerEpoch: sim.brokers.get(leader)!.brokerEpoch!,
+      topicId: topic.topicId,
+      partitionIndex: 0,
+      leaderEpoch: partition().leaderEpoch,
+      partitionEpoch: partition().partitionEpoch,
+      newIsr: replicas.filter((id) => id !== follower),
+      ...changes,
+    })
+    const shrunk = await committed<{ partitionEpoch: number }>(sim, (c) => c.alterPartition(request({}), sim.cluster.now))
+    expect(shrunk).toMatchObject({ ok: true, leaderId: leader, leaderEpoch: 0, partitionEpoch: 1 })
+    expect(partition()).toMatchObject({ leader, leaderEpoch: 0, partitionEpoch: 1, isr: replicas.filter((id) => id !== follower) })
+    const refusals = [
+      [{ partitionEpoch: 0 }, ErrorCode.INVALID_UPDATE_VERSION],
+      [{ leaderEpoch: 5 }, ErrorCode.FENCED_LEADER_EPOCH],
+      [{ brokerId: follower, brokerEpoch: sim.brokers.get(follower)!.brokerEpoch! }, ErrorCode.INVALID_REQUEST],
+      [{ newIsr: [follower] }, ErrorCode.INVALID_REQUEST],
+      [{ newIsr: [leader, 9] }, ErrorCode.INELIGIBLE_REPLICA],
+      [{ brokerEpoch: 1234n }, ErrorCode.STALE_BROKER_EPOCH],
+      [{ topicId: '00000000-0000-4000-8000-00000000abcd' }, ErrorCode.UNKNOWN_TOPIC_ID],
+      [{ partitionIndex: 3 }, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+    ] as const
+    for (const [changes, errorCode] of refusals) {
+      expect(await sim.onActive((c) => c.alterPartition(request(changes), sim.cluster.now)), JSON.stringify(changes, (_, v) => (typeof v === 'bigint' ? String(v) : v))).toMatchObject({ ok: false, errorCode })
+    }
+    // A fenced follower cannot rejoin; once back it can.
+    sim.killBroker(follower)
+    await sim.runUntil(() => activeImage(sim).brokers.get(follower)?.fenced === true, 3 * SESSION_TIMEOUT_MS, 'the follower is fenced')
+    expect(await sim.onActive((c) => c.alterPartition(request({ newIsr: replicas }), sim.cluster.now))).toMatchObject({ errorCode: ErrorCode.INELIGIBLE_REPLICA })
+    sim.reviveBroker(follower)
+    await sim.runUntil(() => activeImage(sim).brokers.get(follower)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'the follower is back')
+    const grown = await committed(sim, (c) => c.alterPartition(request({ newIsr: replicas }), sim.cluster.now))
+    expect(grown.ok).toBe(true)
+    expect(partition()).toMatchObject({ leader, leaderEpoch: 0, isr: replicas })
+  })
+
+  it('moves leadership back to the preferred replica once it is live and in the ISR again', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const topic = activeImage(sim).topic('readings')!
+    const partitionId = [...topic.partitions].find(([, partition]) => partition.replicas[0] === 2)![0]
+    const partition = () => activeImage(sim).topic('readings')!.partitions.get(partitionId)!
+    sim.killBroker(2)
+    await sim.runUntil(() => partition().leader !== 2, 3 * SESSION_TIMEOUT_MS, 'leadership moves off broker 2')
+    const moved = partition()
+    sim.reviveBroker(2)
+    await sim.runUntil(() => activeImage(sim).brokers.get(2)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'broker 2 is back')
+    // Out of the ISR it is not elected, however long it waits.
+    await sim.run(2 * LEADER_IMBALANCE_CHECK_INTERVAL_MS)
+    expect(partition().leader).toBe(moved.leader)
+    // Its leader takes it back into the ISR once it caught up; the next check makes it leader again.
+    const current = partition()
+    const rejoined = await committed(sim, (c) =>
+      c.alterPartition(
+        {
+          brokerId: current.leader,
+          brokerEpoch: sim.brokers.get(current.leader)!.brokerEpoch!,
+          topicId: topic.topicId,
+          partitionIndex: partitionId,
+          leaderEpoch: current.leaderEpoch,
+          partitionEpoch: current.partitionEpoch,
+          newIsr: [...current.isr, 2],
+        },
+        sim.cluster.now,
+      ),
+    )
+    expect(rejoined.ok).toBe(true)
+    await sim.runUntil(() => partition().leader === 2, 2 * LEADER_IMBALANCE_CHECK_INTERVAL_MS, 'broker 2 leads again')
+    expect(partition().leaderEpoch).toBe(current.leaderEpoch + 1)
+  })
+
+  it('hands out producer-id blocks of 1000, each once, to registered brokers at their epoch', async () => {
+    const sim = await started()
+    const broker = sim.brokers.get(1)!
+    const starts: bigint[] = []
+    for (let i = 0; i < 3; i++) {
+      const result = await committed<{ producerIdStart: bigint; producerIdLen: number }>(sim, (c) =>
+        c.allocateProducerIds({ brokerId: 1, brokerEpoch: broker.brokerEpoch! }, sim.cluster.now),
+      )
+      if (!result.ok) throw new Error(result.message)
+      expect(result.producerIdLen).toBe(1000)
+      starts.push(result.producerIdStart)
+    }
+    expect(starts).toEqual([0n, 1000n, 2000n])
+    expect(await sim.onActive((c) => c.allocateProducerIds({ brokerId: 1, brokerEpoch: broker.brokerEpoch! - 1n }, sim.cluster.now))).toMatchObject({
+      errorCode: ErrorCode.STALE_BROKER_EPOCH,
+    })
+    expect(await sim.onActive((c) => c.allocateProducerIds({ brokerId: 9, brokerEpoch: 0n }, sim.cluster.now))).toMatchObject({
+      errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED,
+    })
+    expect(activeImage(sim).producerIds.nextProducerId).toBe(3000n)
+  })
+
+  it('fails over: a new controller is elected when the active one crashes, and its image has everything committed', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'before', numPartitions: 2, replicationFactor: 2 }, sim.cluster.now))
+    const old = sim.activeIds()[0]!
+    sim.cluster.crash(old)
+    await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'another controller is active')
+    expect(sim.activeIds()[0]).not.toBe(old)
+    expect(activeImage(sim).topic('before')).toBeDefined()
+    const created = await committed(sim, (c) => c.createTopic({ name: 'after', numPartitions: 1, replicationFactor: 3 }, sim.cluster.now))
+    expect(created.ok).toBe(true)
+    await sim.cluster.restart(old)
+    await sim.runUntil(() => sim.images().length === 3 && sim.imagesAgree(), 5000, 'the old controller catches up')
+    expect(sim.controller(old)!.image.topic('after')).toBeDefined()
+    // Brokers kept their sessions across the failover: the new controller gave each a full session.
+    expect(activeImage(sim).liveBrokers()).toEqual([1, 2, 3])
+  })
+})
