@@ -55,6 +55,10 @@ export interface BrokerConfig {
   offsetsRetentionCheckIntervalMs: number
   /** `offsets.topic.num.partitions`, used when __consumer_offsets is created. */
   offsetsTopicPartitions: number
+  /** `producer.id.expiration.ms`: a producer id with no open transaction and no batch for this long is forgotten. */
+  producerIdExpirationMs: number
+  /** `producer.id.expiration.check.interval.ms`. */
+  producerIdExpirationCheckIntervalMs: number
   logLevel: LogLevel
 }
 
@@ -89,5 +93,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   offsetsRetentionMinutes: 10080,
   offsetsRetentionCheckIntervalMs: 600_000,
   offsetsTopicPartitions: 50,
+  producerIdExpirationMs: 86_400_000,
+  producerIdExpirationCheckIntervalMs: 600_000,
   logLevel: 'info',
 }

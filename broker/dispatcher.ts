@@ -28,6 +28,7 @@ import {
 import { offsetCommitHandler, offsetFetchHandler, offsetDeleteHandler } from './handlers/offsets.js'
 import { alterConfigsHandler, incrementalAlterConfigsHandler } from './handlers/alter-configs.js'
 import { deleteRecordsHandler } from './handlers/delete-records.js'
+import { initProducerIdHandler } from './handlers/transactions.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -47,6 +48,7 @@ export const HANDLERS: readonly HandlerEntry[] = [
   createTopicsHandler,
   deleteTopicsHandler,
   deleteRecordsHandler,
+  initProducerIdHandler,
   describeConfigsHandler,
   alterConfigsHandler,
   createPartitionsHandler,

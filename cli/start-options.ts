@@ -45,6 +45,8 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'offsetsRetentionMinutes', flag: '--offsets-retention-minutes', unit: 'minutes', kafkaName: 'offsets.retention.minutes', min: 1, max: INT32_MAX, description: 'how long the committed offsets of an empty group are kept' },
   { key: 'offsetsRetentionCheckIntervalMs', flag: '--offsets-retention-check-interval-ms', unit: 'ms', kafkaName: 'offsets.retention.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often expired offsets are looked for' },
   { key: 'offsetsTopicPartitions', flag: '--offsets-topic-partitions', unit: 'n', kafkaName: 'offsets.topic.num.partitions', min: 1, max: 10_000, description: 'partitions of __consumer_offsets, when it is created' },
+  { key: 'producerIdExpirationMs', flag: '--producer-id-expiration-ms', unit: 'ms', kafkaName: 'producer.id.expiration.ms', min: 1, max: INT32_MAX, description: 'how long a partition keeps the state of an idle producer id' },
+  { key: 'producerIdExpirationCheckIntervalMs', flag: '--producer-id-expiration-check-interval-ms', unit: 'ms', kafkaName: 'producer.id.expiration.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often idle producer ids are looked for' },
 ]
 
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug']

@@ -9,6 +9,8 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { NodeDatabase, StorageError, databaseDir, partitionKey } from './database.js'
 import { GroupCommit } from './group-commit.js'
 import { PartitionLog } from './partition-log.js'
+import { ProducerSnapshotStore, producerSnapshotRange } from './producer-state-store.js'
+import { TransactionIndex, transactionIndexRange } from './transaction-index.js'
 
 export { StorageError, StorageLockedError, StorageOfflineError } from './database.js'
 
@@ -133,6 +135,15 @@ export class LogStore {
   }
 
   /**
+   * What a partition keeps beside its log for idempotent and transactional producers: its producer-state snapshots and
+   * its aborted-transaction index (producer-state-store.ts, transaction-index.ts).
+   */
+  transactionStores(topicId: string, partition: number): { snapshots: ProducerSnapshotStore; abortedIndex: TransactionIndex } {
+    const key = partitionKey(topicId, partition)
+    return { snapshots: new ProducerSnapshotStore(this.db, key), abortedIndex: new TransactionIndex(this.db, key) }
+  }
+
+  /**
    * Deletes a topic's record, then the state record and every batch of each of its partitions, found by topic id
    * rather than by the record's partition count (a crash while adding partitions can leave logs the record does not
    * list). The record goes first, so a crash part-way leaves only keys that nothing refers to.
@@ -150,6 +161,8 @@ export class LogStore {
     await this.db.del('topics', topic.name)
     const topicId = partitionKey(topic.topicId, 0).subarray(0, 16)
     await this.db.clear(this.db.partitionStateRange(topicId))
+    await this.db.clear(producerSnapshotRange(topicId))
+    await this.db.clear(transactionIndexRange(topicId))
     const range = this.db.logRange(topicId)
     await this.db.clear(range)
     await this.db.compactRange(range.gte, range.lt)

@@ -22,6 +22,7 @@
 import { ErrorCode } from '../../protocol/errors.js'
 import { decodeRecords, encodeRecordBatch } from '../../protocol/record-batch.js'
 import { StorageError } from '../../storage/log-store.js'
+import { AppendOrigin } from '../../storage/producer-state.js'
 import { counted } from '../../client/wording.js'
 import type { BrokerConfig } from '../config.js'
 import type { Logger } from '../logger.js'
@@ -223,7 +224,7 @@ export class GroupMetadataManager implements GroupStore {
   private async append(groupId: string, records: LogRecord[]): Promise<void> {
     const topic = this.offsetsTopic ?? (await this.ensureOffsetsTopic())
     const partition = topic.partitions[partitionForGroup(groupId, topic.partitions.length)]!
-    await partition.appendAsLeader(encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value }))), {})
+    await partition.appendAsLeader(encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value }))), { origin: AppendOrigin.COORDINATOR })
   }
 
   private groupRecord(group: Group): LogRecord {
