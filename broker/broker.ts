@@ -25,6 +25,8 @@ import { GroupMetadataManager } from './group/metadata-manager.js'
 import { LogCleaner } from './log-cleaner.js'
 import { TransactionCoordinator } from './transaction/coordinator.js'
 import { LocalProducerIdBlockSource, ProducerIdManager } from './transaction/producer-id-manager.js'
+import { TxnMarkerWriter } from './transaction/markers.js'
+import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 import { counted } from '../client/wording.js'
 import type { BrokerServices } from './handler.js'
 
@@ -57,7 +59,8 @@ export class Broker {
     readonly log: Logger,
     private readonly groupMetadata: GroupMetadataManager,
     private readonly groups: GroupCoordinator,
-    transactions: TransactionCoordinator,
+    private readonly transactions: TransactionCoordinator,
+    markers: TxnMarkerWriter,
   ) {
     this.cleaner = new LogCleaner(topics, config, log)
     // Kafka's LogManager schedules this as producer-expiration.
@@ -68,7 +71,7 @@ export class Broker {
     this.producerExpiry.unref()
     this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
     this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.port }
-    this.services = { topics, groups, transactions, config, log, clusterId, endpoint: this.endpoint, apiVersions: this.dispatcher.advertised }
+    this.services = { topics, groups, transactions, markers, config, log, clusterId, endpoint: this.endpoint, apiVersions: this.dispatcher.advertised }
   }
 
   /**
@@ -95,8 +98,15 @@ export class Broker {
       groupMetadata = new GroupMetadataManager(topics, config, log)
       await groupMetadata.load()
       const groups = new GroupCoordinator(groupMetadata, config, log)
-      const transactions = new TransactionCoordinator(new ProducerIdManager(new LocalProducerIdBlockSource(store)), log)
-      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions)
+      const markers = new TxnMarkerWriter(topics, log)
+      const offsetsMetadata = groupMetadata
+      markers.onMarker((tp, marker) => {
+        if (tp.topic === OFFSETS_TOPIC) offsetsMetadata.completeTransaction(tp.partition, marker.producerId, marker.committed)
+      })
+      const producerIds = new ProducerIdManager(new LocalProducerIdBlockSource(store))
+      const transactions = new TransactionCoordinator(producerIds, topics, markers, config, log)
+      await transactions.load()
+      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers)
     } catch (error) {
       groupMetadata?.close()
       await store.close({ removeCreatedDir: true })
@@ -115,6 +125,7 @@ export class Broker {
       throw error
     }
     broker.cleaner.start()
+    broker.transactions.startTimers()
     const { config } = broker
     broker.log.info(
       `listening on ${config.host}:${broker.port} (cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
@@ -147,6 +158,7 @@ export class Broker {
   private stopBackgroundWork(): void {
     this.groups.close()
     this.groupMetadata.close()
+    this.transactions.close()
     clearInterval(this.producerExpiry)
   }
 

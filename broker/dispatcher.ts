@@ -28,7 +28,14 @@ import {
 import { offsetCommitHandler, offsetFetchHandler, offsetDeleteHandler } from './handlers/offsets.js'
 import { alterConfigsHandler, incrementalAlterConfigsHandler } from './handlers/alter-configs.js'
 import { deleteRecordsHandler } from './handlers/delete-records.js'
-import { initProducerIdHandler } from './handlers/transactions.js'
+import {
+  addOffsetsToTxnHandler,
+  addPartitionsToTxnHandler,
+  endTxnHandler,
+  initProducerIdHandler,
+  txnOffsetCommitHandler,
+  writeTxnMarkersHandler,
+} from './handlers/transactions.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -49,6 +56,11 @@ export const HANDLERS: readonly HandlerEntry[] = [
   deleteTopicsHandler,
   deleteRecordsHandler,
   initProducerIdHandler,
+  addPartitionsToTxnHandler,
+  addOffsetsToTxnHandler,
+  endTxnHandler,
+  writeTxnMarkersHandler,
+  txnOffsetCommitHandler,
   describeConfigsHandler,
   alterConfigsHandler,
   createPartitionsHandler,

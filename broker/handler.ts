@@ -14,6 +14,7 @@ import type { Logger } from './logger.js'
 import type { TopicManager } from './topics.js'
 import type { GroupCoordinator } from './group/coordinator.js'
 import type { TransactionCoordinator } from './transaction/coordinator.js'
+import type { TxnMarkerWriter } from './transaction/markers.js'
 
 /** This node as clients reach it: what Metadata, FindCoordinator, DescribeCluster and DescribeConfigs name. */
 export interface NodeEndpoint {
@@ -39,6 +40,8 @@ export interface BrokerServices {
   readonly groups: GroupCoordinator
   /** The transaction coordinator: producer ids and epochs, transactions and their markers. */
   readonly transactions: TransactionCoordinator
+  /** Writes COMMIT/ABORT markers to this node's partitions (WriteTxnMarkers, and the coordinator in-process). */
+  readonly markers: TxnMarkerWriter
   /** The node's settings; DescribeConfigs shows them under Kafka's broker config names. */
   readonly config: BrokerConfig
   readonly log: Logger
