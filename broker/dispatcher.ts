@@ -36,6 +36,7 @@ import {
   txnOffsetCommitHandler,
   writeTxnMarkersHandler,
 } from './handlers/transactions.js'
+import { describeProducersHandler, describeTransactionsHandler, listTransactionsHandler } from './handlers/transactions-admin.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -61,6 +62,9 @@ export const HANDLERS: readonly HandlerEntry[] = [
   endTxnHandler,
   writeTxnMarkersHandler,
   txnOffsetCommitHandler,
+  describeProducersHandler,
+  describeTransactionsHandler,
+  listTransactionsHandler,
   describeConfigsHandler,
   alterConfigsHandler,
   createPartitionsHandler,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `brook`: the one composition root, a commander program whose commands call into broker/ and client/ (and later
- * processor/). Each command group lives in its own module (start.ts, topics.ts, groups.ts, console.ts); commands
+ * processor/). Each command group lives in its own module (start.ts, topics.ts, groups.ts, transactions.ts, console.ts); commands
  * parse and check their arguments (parsers.ts), call one module, and print (format.ts). Errors reach the user as one
  * line on stderr (`brook: ...`) with exit code 1, never as a stack trace.
  */
@@ -9,17 +9,19 @@ import { Command } from '@commander-js/extra-typings'
 import { addStartCommand } from './start.js'
 import { addTopicsCommands } from './topics.js'
 import { addGroupsCommands } from './groups.js'
+import { addTransactionsCommands } from './transactions.js'
 import { addConsumeCommand, addProduceCommand } from './console.js'
 
 const program = new Command()
   .name('brook')
-  .description('A Kafka you can npm install: a single-node, Kafka-wire-compatible broker on LevelDB, with commands to manage its topics and consumer groups and to produce and consume records')
+  .description('A Kafka you can npm install: a single-node, Kafka-wire-compatible broker on LevelDB, with commands to manage its topics, consumer groups and transactions and to produce and consume records')
   .version('0.1.0')
   .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, 'brook: ')) })
 
 addStartCommand(program)
 addTopicsCommands(program)
 addGroupsCommands(program)
+addTransactionsCommands(program)
 addProduceCommand(program)
 addConsumeCommand(program)
 
