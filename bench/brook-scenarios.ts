@@ -2,7 +2,7 @@
  * Scenarios against a real Brook broker process, in order:
  *
  *   start broker -> create topics -> warm-up produce (own topic) -> produce (timed)
- *   -> fetch from 0 (timed; tail cache and page cache warm)
+ *   -> fetch from 0 (timed; batch cache and page cache warm)
  *   -> stop, start again on the same data directory (timed: recovery)
  *   -> fetch from 0 (timed; LevelDB path) -> stop
  *

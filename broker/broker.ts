@@ -84,6 +84,7 @@ export class Broker {
     const log = new Logger(`node ${config.nodeId}`, config.logLevel)
     const store = await LogStore.open(config.dataDir, {
       fsync: config.fsync,
+      cacheMaxBytes: config.cacheMaxBytes,
       onFailure: (error) =>
         log.error(
           `${error.message}. From now on this node refuses every write (KAFKA_STORAGE_ERROR) and keeps serving reads of ` +

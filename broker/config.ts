@@ -44,6 +44,13 @@ export interface BrokerConfig {
   recordValidation: boolean
   /** `log.retention.check.interval.ms`. */
   retentionCheckIntervalMs: number
+  /**
+   * `log.cache.max.bytes`: bytes of recently appended batches kept in memory for all partitions together (the node's
+   * batch cache, storage/batch-cache.ts); the least recently used go first.
+   */
+  cacheMaxBytes: number
+  /** `log.cleaner.dedupe.buffer.size`: bytes of the compaction key map; a partition with more keys takes several passes. */
+  logCleanerDedupeBufferSize: number
   /** `group.initial.rebalance.delay.ms`: how long a new group waits for more members before its first rebalance. */
   groupInitialRebalanceDelayMs: number
   /** `group.min.session.timeout.ms` / `group.max.session.timeout.ms`. */
@@ -110,6 +117,9 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   logMessageTimestampAfterMaxMs: 3_600_000,
   recordValidation: true,
   retentionCheckIntervalMs: 300_000,
+  cacheMaxBytes: 256 * 1024 * 1024,
+  // Kafka's default.
+  logCleanerDedupeBufferSize: 128 * 1024 * 1024,
   groupInitialRebalanceDelayMs: 3000,
   groupMinSessionTimeoutMs: 6000,
   groupMaxSessionTimeoutMs: 1_800_000,

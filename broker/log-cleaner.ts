@@ -16,25 +16,53 @@
  *          watermark are left alone. A partition is compacted when the share of not-yet-compacted bytes reaches
  *          min.cleanable.dirty.ratio, when its oldest uncompacted record is older than max.compaction.lag.ms, or
  *          when a tombstone it kept has since expired (KIP-534: a log nobody writes to still loses its tombstones).
+ *
+ * Compaction works as Kafka's cleaner does, in bounded memory:
+ *
+ *   [ clean (compacted before) | dirty: map pass 1 | map pass 2 | ... | uncleanable tail ]
+ *     ^ log start                 ^ cleanedUpTo (kept with the log: Kafka's cleaner-offset-checkpoint)
+ *
+ * A pass fills the key map (offset-map.ts, log.cleaner.dedupe.buffer.size) with the latest offset of each key of as
+ * much of the dirty range as fits, whole batches at a time, then rewrites the log from its start up to there: a
+ * record goes if the map holds a later offset for its key, or if it is a tombstone past delete.retention.ms. The
+ * checkpoint moves to the end of the pass in the same write as its last rewrite, and the next pass continues from it,
+ * until the dirty range is done. Each pass only drops records a later record of their key supersedes, so several
+ * passes end where one large pass would. Rewrites go to the log a megabyte at a time, so the cleaner holds one
+ * batch's records and at most that much of rebuilt batches besides the map. The checkpoint survives restarts, so a
+ * restarted node does not compact its logs all over again.
  */
-import { Attribute, At, lastOffsetOf, type Record } from '../protocol/record-batch.js'
+import type { Record } from '../protocol/record-batch.js'
 import { inflationLimit } from '../protocol/compression.js'
 import { batchInflater } from './batch-inflater.js'
 import type { BrokerConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { Partition } from './partition.js'
 import type { TopicManager } from './topics.js'
-import type { Rewrite } from '../storage/partition-log.js'
+import type { BatchInfo, Rewrite, StoredBatch } from '../storage/partition-log.js'
 import { StorageError } from '../storage/log-store.js'
 import { counted } from '../client/wording.js'
+import { BYTES_PER_ENTRY, LOAD_FACTOR, OffsetMap, keyHash } from './offset-map.js'
+
+/** Bytes of rewritten batches handed to the log at a time (storage/group-commit.ts writes about that much at once). */
+const REWRITE_CHUNK_BYTES = 1024 * 1024
+
+interface CompactionSettings {
+  now: number
+  deleteRetentionMs: number
+  minCompactionLagMs: number
+  maxCompactionLagMs: number
+  minCleanableDirtyRatio: number
+  maxMessageBytes: number
+}
+
+/** A batch's facts without its bytes, so a list of rewrites does not keep the batches it replaces alive. */
+function factsOf({ bytes: _bytes, ...facts }: StoredBatch): BatchInfo {
+  return facts
+}
 
 export class LogCleaner {
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
-  /** Per partition: every offset below this has been compacted once. Lost on restart, which only costs a pass. */
-  private readonly cleanedUpTo = new WeakMap<Partition, bigint>()
-  /** Per partition: when the first tombstone kept by the last compaction expires (Infinity: none kept). */
-  private readonly tombstonesExpireAt = new WeakMap<Partition, number>()
 
   constructor(
     private readonly topics: TopicManager,
@@ -94,12 +122,11 @@ export class LogCleaner {
     let excess = retentionBytes >= 0 ? log.sizeBytes - retentionBytes : -Infinity
     // Kafka deletes a segment only when its upper bound (here: the offset after the batch's last record) is at or
     // below the high watermark, so the log start never passes it: the scan yields exactly those batches.
-    for await (const batch of log.scan(log.logStartOffset, partition.highWatermark)) {
-      const next = lastOffsetOf(batch) + 1n
-      const expired = retentionMs >= 0 && Number(batch.readBigInt64BE(At.maxTimestamp)) < now - retentionMs
-      if (!expired && excess - batch.length < 0) break
-      excess -= batch.length
-      newStart = next
+    for await (const batch of log.batches(log.logStartOffset, partition.highWatermark)) {
+      const expired = retentionMs >= 0 && Number(batch.maxTimestamp) < now - retentionMs
+      if (!expired && excess - batch.sizeBytes < 0) break
+      excess -= batch.sizeBytes
+      newStart = batch.lastOffset + 1n
     }
     if (newStart !== null && newStart > log.logStartOffset) {
       await partition.deleteBefore(newStart)
@@ -107,64 +134,118 @@ export class LogCleaner {
     }
   }
 
-  private async compact(
-    partition: Partition,
-    settings: { now: number; deleteRetentionMs: number; minCompactionLagMs: number; maxCompactionLagMs: number; minCleanableDirtyRatio: number; maxMessageBytes: number },
-  ): Promise<void> {
+  private async compact(partition: Partition, settings: CompactionSettings): Promise<void> {
     const log = partition.log
-    // Records are read (and batches rebuilt) through the batch inflater: a large compressed batch off the event loop.
-    const inflationBound = (batch: Buffer): number => inflationLimit(Math.max(settings.maxMessageBytes, batch.length))
-    const cleanedUpTo = this.cleanedUpTo.get(partition) ?? log.logStartOffset
-    // Pass 1: the latest offset of every key, over everything old enough to clean.
-    const latest = new Map<string, bigint>()
-    let end = log.logStartOffset
-    let totalBytes = 0
+    const checkpoint = log.cleanerCheckpoint
+    const firstDirty = checkpoint.cleanedUpTo > log.logStartOffset ? checkpoint.cleanedUpTo : log.logStartOffset
+    // The dirty range, from its batch headers: where cleaning must stop, how big it is, and how old.
+    let cleanableEnd = firstDirty
     let dirtyBytes = 0
+    let dirtyRecords = 0
+    let uncleanableBytes = 0
     let oldestDirty = Infinity
-    for await (const batch of log.scan(log.logStartOffset, partition.highWatermark)) {
-      const lastOffset = lastOffsetOf(batch)
-      if (lastOffset + 1n >= log.logEndOffset) break
-      if (Number(batch.readBigInt64BE(At.maxTimestamp)) > settings.now - settings.minCompactionLagMs) break
-      totalBytes += batch.length
-      if (lastOffset >= cleanedUpTo) {
-        dirtyBytes += batch.length
-        oldestDirty = Math.min(oldestDirty, Number(batch.readBigInt64BE(At.baseTimestamp)))
+    for await (const batch of log.batches(firstDirty, log.logEndOffset)) {
+      const cleanable =
+        uncleanableBytes === 0 &&
+        batch.lastOffset < partition.highWatermark &&
+        batch.lastOffset + 1n < log.logEndOffset &&
+        Number(batch.maxTimestamp) <= settings.now - settings.minCompactionLagMs
+      if (!cleanable) {
+        uncleanableBytes += batch.sizeBytes
+        continue
       }
-      if ((batch.readInt16BE(At.attributes) & Attribute.control) === 0) {
-        for (const record of await batchInflater.decode(batch, inflationBound(batch))) if (record.key) latest.set(record.key.toString('base64'), record.offset)
-      }
-      end = lastOffset + 1n
+      dirtyBytes += batch.sizeBytes
+      dirtyRecords += batch.recordCount
+      oldestDirty = Math.min(oldestDirty, Number(batch.baseTimestamp))
+      cleanableEnd = batch.lastOffset + 1n
     }
+    const totalBytes = log.sizeBytes - uncleanableBytes
     const dueByLag = oldestDirty < settings.now - settings.maxCompactionLagMs
-    const tombstonesDue = (this.tombstonesExpireAt.get(partition) ?? Infinity) <= settings.now
-    if (totalBytes === 0 || (dirtyBytes / totalBytes < settings.minCleanableDirtyRatio && !dueByLag && !tombstonesDue)) return
-    // Pass 2: rewrite the batches that hold superseded records or expired tombstones.
+    const tombstonesDue = (checkpoint.tombstonesExpireAtMs ?? Infinity) <= settings.now
+    if (totalBytes <= 0 || (dirtyBytes / totalBytes < settings.minCleanableDirtyRatio && !dueByLag && !tombstonesDue)) return
+    const mapBytes = Math.min(this.config.logCleanerDedupeBufferSize, Math.ceil(dirtyRecords / LOAD_FACTOR + 1) * BYTES_PER_ENTRY)
+    let removed = 0
+    let passes = 0
+    let mapStart = firstDirty
+    do {
+      const map = new OffsetMap(mapBytes)
+      const mapEnd = await this.fillMap(partition, map, mapStart, cleanableEnd, settings)
+      removed += await this.clean(partition, map, mapEnd, settings)
+      passes++
+      mapStart = mapEnd
+    } while (mapStart < cleanableEnd)
+    if (removed > 0) {
+      const howMany = passes > 1 ? ` in ${passes} passes` : ''
+      this.log.info(`${partition.topic.name}-${partition.index}: compaction removed ${counted(removed, 'record')} below offset ${mapStart}${howMany}`)
+    }
+  }
+
+  /** The bound a batch of the partition is inflated to at most (32x max.message.bytes). */
+  private inflationBound(batch: StoredBatch, settings: CompactionSettings): number {
+    return inflationLimit(Math.max(settings.maxMessageBytes, batch.sizeBytes))
+  }
+
+  /**
+   * Adds the latest offset of every key in whole batches from `from` until the next batch's new keys would not fit
+   * the map, or `to`; returns where the map ends. Records are read through the batch inflater (a large compressed
+   * batch in a worker).
+   */
+  private async fillMap(partition: Partition, map: OffsetMap, from: bigint, to: bigint, settings: CompactionSettings): Promise<bigint> {
+    let end = from
+    for await (const batch of partition.log.batches(from, to)) {
+      if (!batch.isControl) {
+        const hashed = (await batchInflater.decode(batch.bytes, this.inflationBound(batch, settings)))
+          .filter((record) => record.key !== null && record.offset >= from)
+          .map((record) => ({ hash: keyHash(record.key!), offset: record.offset }))
+        const newKeys = hashed.filter(({ hash }) => map.get(hash) < 0n).length
+        if (map.size + newKeys > map.capacity) {
+          if (map.size > 0) return end
+          throw new Error(`a batch of ${newKeys} keys at offset ${batch.baseOffset} does not fit the cleaner's map (log.cleaner.dedupe.buffer.size)`)
+        }
+        for (const { hash, offset } of hashed) map.put(hash, offset)
+      }
+      end = batch.lastOffset + 1n
+    }
+    return to
+  }
+
+  /**
+   * Rewrites the batches from the log start up to `end` without the records `map` supersedes and the expired
+   * tombstones; moves the cleaner checkpoint to `end` with the last rewrite. Returns how many records went.
+   */
+  private async clean(partition: Partition, map: OffsetMap, end: bigint, settings: CompactionSettings): Promise<number> {
+    const log = partition.log
     let tombstonesExpireAt = Infinity
     const keep = (record: Record): boolean => {
       if (!record.key) return true
-      if (latest.get(record.key.toString('base64')) !== record.offset) return false
+      if (map.get(keyHash(record.key)) > record.offset) return false
       if (record.value !== null) return true
       const expiresAt = Number(record.timestamp) + settings.deleteRetentionMs
       if (expiresAt <= settings.now) return false
       tombstonesExpireAt = Math.min(tombstonesExpireAt, expiresAt)
       return true
     }
-    const changes: Rewrite[] = []
+    let changes: Rewrite[] = []
+    let chunkBytes = 0
     let removed = 0
-    for await (const batch of log.scan(log.logStartOffset, end)) {
-      if (batch.readInt16BE(At.attributes) & Attribute.control) continue
-      const records = await batchInflater.decode(batch, inflationBound(batch))
+    for await (const batch of log.batches(log.logStartOffset, end)) {
+      if (batch.isControl) continue
+      const bound = this.inflationBound(batch, settings)
+      const records = await batchInflater.decode(batch.bytes, bound)
       const kept = records.filter(keep)
       if (kept.length === records.length) continue
       removed += records.length - kept.length
-      const replacement = kept.length === 0 ? null : await batchInflater.rebuild(batch, kept.map((r) => r.offset), inflationBound(batch))
-      changes.push({ previous: batch, replacement })
+      const replacement = kept.length === 0 ? null : await batchInflater.rebuild(batch.bytes, kept.map((r) => r.offset), bound)
+      changes.push({ previous: factsOf(batch), replacement })
+      chunkBytes += replacement?.length ?? 0
+      if (chunkBytes >= REWRITE_CHUNK_BYTES) {
+        await log.rewrite(changes)
+        changes = []
+        chunkBytes = 0
+      }
     }
-    if (changes.length > 0) {
-      await log.rewrite(changes)
-      this.log.info(`${partition.topic.name}-${partition.index}: compaction removed ${counted(removed, 'record')} below offset ${end}`)
-    }
-    this.cleanedUpTo.set(partition, end)
-    this.tombstonesExpireAt.set(partition, tombstonesExpireAt)
+    const checkpoint = { cleanedUpTo: end, tombstonesExpireAtMs: tombstonesExpireAt === Infinity ? null : tombstonesExpireAt }
+    await log.rewrite(changes, { checkpoint })
+    return removed
   }
 }

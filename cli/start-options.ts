@@ -39,6 +39,8 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'maxConnections', flag: '--max-connections', unit: 'n', kafkaName: 'max.connections', min: 1, max: INT32_MAX, description: 'connections served at once; more wait, accepted but unread, until one closes' },
   { key: 'maxConnectionsPerIp', flag: '--max-connections-per-ip', unit: 'n', kafkaName: 'max.connections.per.ip', min: 1, max: INT32_MAX, description: 'connections from one address; more are closed at once' },
   { key: 'retentionCheckIntervalMs', flag: '--log-retention-check-interval-ms', unit: 'ms', kafkaName: 'log.retention.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often retention and compaction run' },
+  { key: 'cacheMaxBytes', flag: '--cache-max-bytes', unit: 'bytes', kafkaName: 'log.cache.max.bytes', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'memory for recently appended batches, shared by all partitions (the least recently used go first)' },
+  { key: 'logCleanerDedupeBufferSize', flag: '--log-cleaner-dedupe-buffer-size', unit: 'bytes', kafkaName: 'log.cleaner.dedupe.buffer.size', min: 1024, max: INT32_MAX, description: 'memory for the compaction key map; a partition with more keys is compacted in several passes' },
   { key: 'groupInitialRebalanceDelayMs', flag: '--group-initial-rebalance-delay-ms', unit: 'ms', kafkaName: 'group.initial.rebalance.delay.ms', min: 0, max: INT32_MAX, description: 'how long a new group waits for more members before its first rebalance' },
   { key: 'groupMinSessionTimeoutMs', flag: '--group-min-session-timeout-ms', unit: 'ms', kafkaName: 'group.min.session.timeout.ms', min: 1, max: INT32_MAX, description: 'shortest session timeout a consumer may ask for' },
   { key: 'groupMaxSessionTimeoutMs', flag: '--group-max-session-timeout-ms', unit: 'ms', kafkaName: 'group.max.session.timeout.ms', min: 1, max: INT32_MAX, description: 'longest session timeout a consumer may ask for' },
@@ -76,8 +78,9 @@ export function numericProblem(setting: NumericSetting, value: number): string |
 }
 
 /**
- * Reads and checks a `--config` file: a JSON object whose keys are BrokerConfig names. Unknown keys are refused
- * (a misspelt setting would otherwise be ignored without a word).
+ * Reads and checks a `--config` file: a JSON object whose keys are BrokerConfig names or, for the numeric settings,
+ * their Kafka names (`log.cache.max.bytes` for `cacheMaxBytes`). Unknown keys are refused (a misspelt setting would
+ * otherwise be ignored without a word), and so is a setting given under both names.
  */
 export function readConfigFile(path: string): Partial<BrokerConfig> {
   let text: string
@@ -94,7 +97,9 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${path} must hold a JSON object of settings`)
   const config: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(parsed)) {
+  for (const [name, value] of Object.entries(parsed)) {
+    const key = NUMERIC_SETTINGS.find((s) => s.kafkaName === name)?.key ?? name
+    if (key in config) throw new Error(`${path}: ${key} is given twice (as ${key} and as its Kafka name)`)
     const problem = settingProblem(key, value)
     if (problem) throw new Error(`${path}: ${problem}`)
     config[key] = value

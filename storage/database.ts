@@ -3,6 +3,7 @@
  *
  *   !log!        partitionKey(20) | lastOffset(int64 BE)  -> record batch bytes, as served
  *   !partition!  partitionKey(20)                         -> msgpack PartitionState
+ *   !time!       partitionKey(20) | offset(int64 BE)      -> time index entry (time-index.ts)
  *   !topic!      topic name (utf8)                        -> msgpack TopicRecord
  *   !node!       'identity'                               -> msgpack { clusterId, nodeId }
  *
@@ -108,6 +109,7 @@ export class NodeDatabase {
   private readonly sublevels: { topics: Sublevel<string, unknown>; node: Sublevel<string, unknown> }
   private readonly logPrefix: Buffer
   private readonly statePrefix: Buffer
+  private readonly timePrefix: Buffer
 
   constructor(
     readonly dataDir: string,
@@ -118,6 +120,7 @@ export class NodeDatabase {
     const partitions = this.level.sublevel<Buffer, unknown>('partition', { keyEncoding: 'buffer', valueEncoding: msgpack })
     const topics = this.level.sublevel<string, unknown>('topic', { keyEncoding: 'utf8', valueEncoding: msgpack })
     const node = this.level.sublevel<string, unknown>('node', { keyEncoding: 'utf8', valueEncoding: msgpack })
+    const time = this.level.sublevel<Buffer, Buffer>('time', { keyEncoding: 'buffer', valueEncoding: 'buffer' })
     this.db = this.level
     this.logs = logs
     this.partitions = partitions
@@ -126,6 +129,7 @@ export class NodeDatabase {
     this.sublevels = { topics, node }
     this.logPrefix = Buffer.from(logs.prefix, 'utf8')
     this.statePrefix = Buffer.from(partitions.prefix, 'utf8')
+    this.timePrefix = Buffer.from(time.prefix, 'utf8')
   }
 
   /** Opens LevelDB; a failure is a StorageError with LevelDB's cause (the lock, "No space left on device"...). */
@@ -261,6 +265,20 @@ export class NodeDatabase {
   /** The root-level key range [start, end) that holds every log entry of a partition (or, given 16 bytes, a topic). */
   logRange(prefix: Buffer): { gte: Buffer; lt: Buffer } {
     return prefixRange(Buffer.concat([this.logPrefix, prefix]))
+  }
+
+  /** A root-level key of a time index entry: the sublevel prefix, the partition key, the offset its block ends at. */
+  timeKey(partition: Buffer, offset: bigint): Buffer {
+    const key = Buffer.allocUnsafe(this.timePrefix.length + LOG_KEY_SIZE)
+    this.timePrefix.copy(key, 0)
+    partition.copy(key, this.timePrefix.length)
+    key.writeBigInt64BE(offset, this.timePrefix.length + PARTITION_KEY_SIZE)
+    return key
+  }
+
+  /** The root-level key range of a partition's time index (or, given 16 bytes, a topic's). */
+  timeRange(prefix: Buffer): { gte: Buffer; lt: Buffer } {
+    return prefixRange(Buffer.concat([this.timePrefix, prefix]))
   }
 
   /** The root-level key range of a partition's state record (or, given 16 bytes, of every partition of a topic). */

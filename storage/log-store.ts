@@ -1,5 +1,5 @@
 /**
- * A node's storage: its database, its group commit, its partition logs and its topic records.
+ * A node's storage: its database, its group commit, its batch cache, its partition logs and its topic records.
  * Only one process may open a data directory at a time (LevelDB's lock); a second one gets a clear error, and so
  * does a database LevelDB cannot open (its cause in one line, such as "No space left on device").
  * Every write goes through the database's gate (NodeDatabase.write): after the first failed write the store refuses
@@ -8,7 +8,9 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { NodeDatabase, StorageError, databaseDir, partitionKey } from './database.js'
 import { GroupCommit } from './group-commit.js'
-import { PartitionLog } from './partition-log.js'
+import { BatchCache } from './batch-cache.js'
+import { LevelPartitionLog, type LogContext } from './level-log.js'
+import type { PartitionLog } from './partition-log.js'
 import { ProducerSnapshotStore, producerSnapshotRange } from './producer-state-store.js'
 import { TransactionIndex, transactionIndexRange } from './transaction-index.js'
 
@@ -24,10 +26,14 @@ export interface TopicRecord {
   createdAtMs: number
 }
 
+/** The node's batch cache budget unless `cacheMaxBytes` says otherwise: 256 MiB. */
+export const DEFAULT_CACHE_MAX_BYTES = 256 * 1024 * 1024
+
 export interface LogStoreOptions {
   /** Sync every write to disk (LevelDB `sync: true`); off by default, as Kafka relies on replication. */
   fsync?: boolean
-  tailCacheBytes?: number
+  /** Bytes of recently appended batches kept in memory, for all partitions together (batch-cache.ts). */
+  cacheMaxBytes?: number
   /** Bytes of log entries one group-commit write may carry (default MAX_WRITE_BYTES in group-commit.ts). */
   maxWriteBytes?: number
   /** Called once, with the first failed write; from then on the store refuses every write. */
@@ -36,16 +42,22 @@ export interface LogStoreOptions {
 
 export class LogStore {
   /** Open logs by `topicId/partition`; a promise, so that concurrent callers share one log object. */
-  private readonly logs = new Map<string, Promise<PartitionLog>>()
+  private readonly logs = new Map<string, Promise<LevelPartitionLog>>()
   private closing: Promise<void> | null = null
 
+  private readonly context: LogContext
+
   private constructor(
-    readonly db: NodeDatabase,
+    private readonly db: NodeDatabase,
+    /** The node's group commit; its counters and `settle` are for tests and the bench. */
     readonly commit: GroupCommit,
-    private readonly tailCacheBytes: number,
+    /** The node's batch cache; its counters are for tests and the bench. */
+    readonly cache: BatchCache,
     /** The topmost directory this store created, of the data directory and its database directory (none if both existed). */
     private readonly createdDir: string | undefined,
-  ) {}
+  ) {
+    this.context = { db, commit, cache }
+  }
 
   /**
    * Opens (creating it if needed) the data directory's database. Errors are one line: StorageLockedError when
@@ -62,7 +74,7 @@ export class LogStore {
       throw error
     }
     const commit = new GroupCommit(db, { fsync: options.fsync ?? false, maxWriteBytes: options.maxWriteBytes })
-    return new LogStore(db, commit, options.tailCacheBytes ?? 4 * 1024 * 1024, createdDir)
+    return new LogStore(db, commit, new BatchCache(options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES), createdDir)
   }
 
   /** The first failed write, or null; once set, every write is refused until the process restarts. */
@@ -123,10 +135,7 @@ export class LogStore {
     const name = `${topicId}/${partition}`
     let log = this.logs.get(name)
     if (!log) {
-      const logOptions = { tailCacheBytes: this.tailCacheBytes }
-      log = options.create
-        ? PartitionLog.create(this.db, this.commit, topicId, partition, logOptions)
-        : PartitionLog.open(this.db, this.commit, topicId, partition, logOptions)
+      log = options.create ? LevelPartitionLog.create(this.context, topicId, partition) : LevelPartitionLog.open(this.context, topicId, partition)
       this.logs.set(name, log)
       // A log that failed to open is not kept, so the next caller tries again.
       log.catch(() => this.logs.delete(name))
@@ -144,9 +153,10 @@ export class LogStore {
   }
 
   /**
-   * Deletes a topic's record, then the state record and every batch of each of its partitions, found by topic id
-   * rather than by the record's partition count (a crash while adding partitions can leave logs the record does not
-   * list). The record goes first, so a crash part-way leaves only keys that nothing refers to.
+   * Deletes a topic's record, then the state record, the batches, the time index, the producer-state snapshots and the
+   * aborted-transaction index of each of its partitions, found by topic id rather than by the record's partition count
+   * (a crash while adding partitions can leave logs the record does not list). The record goes first, so a crash
+   * part-way leaves only keys that nothing refers to.
    */
   async deleteTopic(topic: TopicRecord): Promise<void> {
     // Refused before anything changes, so a refusal leaves the topic whole.
@@ -163,8 +173,9 @@ export class LogStore {
     await this.db.clear(this.db.partitionStateRange(topicId))
     await this.db.clear(producerSnapshotRange(topicId))
     await this.db.clear(transactionIndexRange(topicId))
-    const range = this.db.logRange(topicId)
-    await this.db.clear(range)
-    await this.db.compactRange(range.gte, range.lt)
+    for (const range of [this.db.logRange(topicId), this.db.timeRange(topicId)]) {
+      await this.db.clear(range)
+      await this.db.compactRange(range.gte, range.lt)
+    }
   }
 }

@@ -13,7 +13,7 @@
  */
 import { NodeDatabase, packr, prefixRange } from './database.js'
 import type { PartitionLog } from './partition-log.js'
-import { producerBatchOf, type ProducerSnapshot, type ProducerStateManager } from './producer-state.js'
+import { producerBatchOfStored, type ProducerSnapshot, type ProducerStateManager } from './producer-state.js'
 
 const PREFIX = Buffer.from('!producer-snapshot!', 'utf8')
 /** Snapshots kept per partition: the newest, and one before it for when the newest is past a recovered log end. */
@@ -90,14 +90,15 @@ export class ProducerSnapshotStore {
 /**
  * Rebuilds a partition's producer state (Kafka's LogLoader and truncateAndReload): snapshots above the log end are
  * deleted, the newest one left is restored, and the batches from its offset (or from the log start) to the log end are
- * replayed. Only batch headers matter (and a control batch's one record); the data records are never decoded.
+ * replayed from their header facts (PartitionLog.batches; a control batch's one record is read for its marker); the
+ * data records are never decoded.
  * Transactions decided below the high watermark are stable at once; the caller sets the high watermark first.
  * Returns how many batches were replayed.
  */
 export async function loadProducerState(
   producers: ProducerStateManager,
   snapshots: ProducerSnapshotStore,
-  log: Pick<PartitionLog, 'logStartOffset' | 'logEndOffset' | 'highWatermark' | 'scan'>,
+  log: Pick<PartitionLog, 'logStartOffset' | 'logEndOffset' | 'highWatermark' | 'batches'>,
   nowMs: number,
 ): Promise<number> {
   const end = log.logEndOffset
@@ -106,8 +107,8 @@ export async function loadProducerState(
   producers.restore(snapshot, log.logStartOffset, nowMs)
   const from = snapshot && snapshot.offset > log.logStartOffset ? snapshot.offset : log.logStartOffset
   let replayed = 0
-  for await (const batch of log.scan(from, end)) {
-    const fields = producerBatchOf(batch)
+  for await (const batch of log.batches(from, end)) {
+    const fields = producerBatchOfStored(batch)
     if (fields) producers.replay(fields)
     replayed++
   }

@@ -29,6 +29,7 @@
  */
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
 import { At, Attribute, decodeRecords, lastOffsetOf } from '../protocol/record-batch.js'
+import type { StoredBatch } from './partition-log.js'
 
 /** ProducerStateEntry.NUM_BATCHES_TO_RETAIN: as many as a producer may have in flight (max.in.flight 5). */
 export const NUM_BATCHES_TO_RETAIN = 5
@@ -127,14 +128,6 @@ export function producerBatchOf(batch: Buffer): ProducerBatch | null {
   const producerId = batch.readBigInt64BE(At.producerId)
   if (producerId < 0n) return null
   const attributes = batch.readInt16BE(At.attributes)
-  let marker: ProducerBatch['marker'] = null
-  if (attributes & Attribute.control) {
-    const record = batch.readInt32BE(At.recordsCount) > 0 ? decodeRecords(batch)[0] : undefined
-    if (record?.key && record.key.length >= 4 && record.value && record.value.length >= 6) {
-      const type = record.key.readInt16BE(2)
-      if (type === ControlType.ABORT || type === ControlType.COMMIT) marker = { type, coordinatorEpoch: record.value.readInt32BE(2) }
-    }
-  }
   return {
     producerId,
     producerEpoch: batch.readInt16BE(At.producerEpoch),
@@ -143,8 +136,32 @@ export function producerBatchOf(batch: Buffer): ProducerBatch | null {
     lastOffset: lastOffsetOf(batch),
     maxTimestamp: batch.readBigInt64BE(At.maxTimestamp),
     transactional: (attributes & Attribute.transactional) !== 0,
-    marker,
+    marker: attributes & Attribute.control ? markerOf(batch) : null,
   }
+}
+
+/** The same fields from a stored batch's header facts (PartitionLog.batches); only a control batch's record is read. */
+export function producerBatchOfStored(batch: StoredBatch): ProducerBatch | null {
+  if (batch.producerId < 0n) return null
+  return {
+    producerId: batch.producerId,
+    producerEpoch: batch.producerEpoch,
+    baseSequence: batch.baseSequence,
+    baseOffset: batch.baseOffset,
+    lastOffset: batch.lastOffset,
+    maxTimestamp: batch.maxTimestamp,
+    transactional: batch.isTransactional,
+    marker: batch.isControl ? markerOf(batch.bytes) : null,
+  }
+}
+
+/** A control batch's EndTransactionMarker, or null (no record left, or a type this broker does not write). */
+function markerOf(batch: Buffer): ProducerBatch['marker'] {
+  const record = batch.readInt32BE(At.recordsCount) > 0 ? decodeRecords(batch)[0] : undefined
+  if (!record?.key || record.key.length < 4 || !record.value || record.value.length < 6) return null
+  const type = record.key.readInt16BE(2)
+  if (type !== ControlType.ABORT && type !== ControlType.COMMIT) return null
+  return { type, coordinatorEpoch: record.value.readInt32BE(2) }
 }
 
 export interface ProducerStateOptions {

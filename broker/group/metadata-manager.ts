@@ -148,14 +148,14 @@ export class GroupMetadataManager implements GroupStore {
     this.offsetsTopic = topic
     let records = 0
     for (const partition of topic.partitions) {
-      for await (const batch of partition.log.scan(partition.logStartOffset, partition.highWatermark)) {
-        const producer = producerBatchOf(batch)
+      for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+        const producer = batch.producerId >= 0n ? producerBatchOf(batch.bytes) : null
         if (producer?.marker) {
           this.completeTransaction(partition.index, producer.producerId, producer.marker.type === ControlType.COMMIT)
           continue
         }
         const pendingOf = producer?.transactional ? producer.producerId : null
-        for (const record of decodeRecords(batch)) {
+        for (const record of decodeRecords(batch.bytes)) {
           if (record.key) {
             if (pendingOf === null) this.apply(record.key, record.value)
             else this.applyPending(pendingOf, record.key, record.value)

@@ -85,7 +85,8 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
           const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
           readable.push({ partition, highWatermark: partition.highWatermark })
           const budget = Math.min(wanted.partitionMaxBytes, maxBytes - bytes)
-          const records = budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, Math.max(budget, 0), upTo, bytes === 0) : []
+          const records =
+            budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }) : []
           for (const batch of records) bytes += batch.length
           // read_committed: the aborted transactions overlapping what is returned, so the client can drop their records.
           const aborted = readCommitted && records.length > 0

@@ -3,23 +3,25 @@
  *
  * Behaviour
  * - timestamp -2 (earliest): the log start offset. -1 (latest): the high watermark, or the last stable offset for
- *   read_committed (v2+). -3 (max timestamp, v7+, KIP-734): the offset and timestamp of the record with the
- *   largest timestamp.
- * - timestamp >= 0: the first offset whose record timestamp is >= it (searched below the high watermark, or the
- *   last stable offset), with that record's timestamp; -1/-1 when there is none.
+ *   read_committed (v2+). -3 (max timestamp, v7+, KIP-734): the offset and timestamp of the first record with the
+ *   largest timestamp at or above the log start; -1/-1 for a log without records, or when that record is not below
+ *   the high watermark (or the last stable offset), as Kafka answers.
+ * - timestamp >= 0: the first offset at or above the log start whose record timestamp is >= it, with that record's
+ *   timestamp (UnifiedLog.fetchOffsetByTimestamp, FileRecords.searchForTimestamp); -1/-1 when there is none below
+ *   the high watermark, or the last stable offset. Timestamps may be out of order inside and across batches.
  * - `currentLeaderEpoch` (v4+) is checked; the answer's leaderEpoch (v4+) is the epoch of the batch found, or the
  *   current epoch for earliest/latest, and -1 for "none" (KAFKA-10613: only v4+ carries it).
  * - -3 before v7 is UNSUPPORTED_VERSION; other negative timestamps are INVALID_REQUEST.
  * - A partition named more than once in one request is INVALID_REQUEST at each mention (ReplicaManager.fetchOffset),
  *   so one small request cannot make the node search the same batch over and over.
- * - A search reads the records of one batch (the one found by its header's maxTimestamp); uncompressed and small
- *   compressed batches on the event loop, larger ones in the worker pool (broker/batch-inflater.ts), inflated to at
- *   most 32x the topic's max.message.bytes, so a search never stalls other clients. A batch whose records cannot be
- *   read (stored before produce walked records) is answered at batch granularity.
+ * - The partition's time index finds the batch to read (storage/level-log.ts) without scanning the log; the records of
+ *   that batch are read on the event loop when uncompressed or small, larger compressed ones in the worker pool
+ *   (broker/batch-inflater.ts), inflated to at most 32x the topic's max.message.bytes, so a search never stalls
+ *   other clients. A batch whose records cannot be read (stored before produce walked records) is answered at batch
+ *   granularity.
  *
  * Version notes
  * - v0 answers in `oldStyleOffsets` (at most `maxNumOffsets`, here one offset); v1+ in `offset`/`timestamp`.
- * - A timestamp search reads the partition's batch headers from its start; Brook keeps no time index yet.
  */
 import {
   listOffsets,
@@ -29,51 +31,18 @@ import {
 } from '../../protocol/messages/list-offsets.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { IsolationLevel, OffsetSpec } from '../../protocol/constants.js'
-import { At, type FoundRecord } from '../../protocol/record-batch.js'
 import { inflationLimit } from '../../protocol/compression.js'
+import type { RecordSearch, TimestampMatch } from '../../storage/partition-log.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
 import { batchInflater } from '../batch-inflater.js'
 
-interface Found {
-  offset: bigint
-  timestamp: bigint
-  leaderEpoch: number
-}
+const NONE_FOUND: TimestampMatch = { offset: -1n, timestamp: -1n, leaderEpoch: -1 }
 
-const NONE_FOUND: Found = { offset: -1n, timestamp: -1n, leaderEpoch: -1 }
-
-/**
- * The record of `batch` that answers the search (see SearchQuery), or null when none does. A batch whose records
- * cannot be read is answered with its first offset and its maxTimestamp.
- */
-async function searchBatch(partition: Partition, batch: Buffer, timestamp?: bigint): Promise<Found> {
-  const leaderEpoch = batch.readInt32BE(At.partitionLeaderEpoch)
-  let record: FoundRecord | null
-  try {
-    record = await batchInflater.search(batch, {
-      // The batch holding the log start may begin below it: those records are gone as far as clients are concerned.
-      minOffset: partition.logStartOffset,
-      timestamp,
-      maxInflatedBytes: inflationLimit(Math.max(partition.topic.config.maxMessageBytes, batch.length)),
-    })
-  } catch {
-    return { offset: batch.readBigInt64BE(At.baseOffset), timestamp: batch.readBigInt64BE(At.maxTimestamp), leaderEpoch }
-  }
-  return record ? { ...record, leaderEpoch } : NONE_FOUND
-}
-
-async function byTimestamp(partition: Partition, timestamp: bigint, upTo: bigint): Promise<Found> {
-  const batch = await partition.log.findBatchByTimestamp(timestamp, upTo)
-  return batch ? searchBatch(partition, batch, timestamp) : NONE_FOUND
-}
-
-async function maxTimestamp(partition: Partition, upTo: bigint): Promise<Found> {
-  let best: Buffer | null = null
-  for await (const batch of partition.log.scan(partition.logStartOffset, upTo)) {
-    if (!best || batch.readBigInt64BE(At.maxTimestamp) > best.readBigInt64BE(At.maxTimestamp)) best = batch
-  }
-  return best ? searchBatch(partition, best) : NONE_FOUND
+/** Reads a stored batch's records through the batch inflater, bounded by the topic's max.message.bytes. */
+function recordSearch(partition: Partition): RecordSearch {
+  const maxMessageBytes = partition.topic.config.maxMessageBytes
+  return (batch, query) => batchInflater.search(batch, { ...query, maxInflatedBytes: inflationLimit(Math.max(maxMessageBytes, batch.length)) })
 }
 
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponse>(
@@ -91,7 +60,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
         const topic = services.topics.get(wanted.name)
         const partitions = await Promise.all(
           wanted.partitions.map(async (p): Promise<ListOffsetsResponseListOffsetsPartitionResponse> => {
-            const answer = (errorCode: number, found: Found = NONE_FOUND): ListOffsetsResponseListOffsetsPartitionResponse => ({
+            const answer = (errorCode: number, found: TimestampMatch = NONE_FOUND): ListOffsetsResponseListOffsetsPartitionResponse => ({
               partitionIndex: p.partitionIndex,
               errorCode,
               oldStyleOffsets: found.offset >= 0n ? [found.offset] : [],
@@ -108,12 +77,13 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             const current = partition.leaderEpoch
             if (p.timestamp === OffsetSpec.EARLIEST) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
             if (p.timestamp === OffsetSpec.LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
+            const search = { upTo, search: recordSearch(partition) }
             if (p.timestamp === OffsetSpec.MAX_TIMESTAMP) {
               if (apiVersion < 7) return answer(ErrorCode.UNSUPPORTED_VERSION)
-              return answer(ErrorCode.NONE, await maxTimestamp(partition, upTo))
+              return answer(ErrorCode.NONE, (await partition.log.offsetOfMaxTimestamp(search)) ?? NONE_FOUND)
             }
             if (p.timestamp < 0n) return answer(ErrorCode.INVALID_REQUEST)
-            return answer(ErrorCode.NONE, await byTimestamp(partition, p.timestamp, upTo))
+            return answer(ErrorCode.NONE, (await partition.log.offsetForTimestamp(p.timestamp, search)) ?? NONE_FOUND)
           }),
         )
         return { name: wanted.name, partitions }

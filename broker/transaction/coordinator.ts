@@ -122,8 +122,8 @@ export class TransactionCoordinator {
     this.stateTopic = topic
     let records = 0
     for (const partition of topic.partitions) {
-      for await (const batch of partition.log.scan(partition.logStartOffset, partition.highWatermark)) {
-        for (const record of decodeRecords(batch)) {
+      for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+        for (const record of decodeRecords(batch.bytes)) {
           records++
           const decoded = record.key && decodeTransactionRecord(record.key, record.value)
           if (!decoded) continue

@@ -61,7 +61,9 @@ describe('brook start', () => {
       ['{"groupInitialRebalanceDelayMs": "fast"}', 'groupInitialRebalanceDelayMs must be a number, not "fast"'],
       ['{"offsetsRetentionMinutes": 2.5}', 'offsetsRetentionMinutes must be a whole number, not 2.5'],
       ['{"fsync": "yes"}', 'fsync must be a boolean, not "yes"'],
-      ['{"offsets.topic.num.partitions": 3}', "unknown setting 'offsets.topic.num.partitions' (the settings are "],
+      ['{"offsets.topic.num.partition": 3}', "unknown setting 'offsets.topic.num.partition' (the settings are "],
+      ['{"cacheMaxBytes": 1, "log.cache.max.bytes": 2}', 'cacheMaxBytes is given twice (as cacheMaxBytes and as its Kafka name)'],
+      ['{"log.cache.max.bytes": -1}', 'cacheMaxBytes must be between 0 and'],
       ['[1, 2]', 'must hold a JSON object of settings'],
       ['{"port": 9092,}', 'is not valid JSON'],
     ]
@@ -81,8 +83,9 @@ describe('brook start', () => {
       broker?.cleanup()
     })
 
-    it('creates __consumer_offsets with --offsets-topic-partitions (a flag beats the file) and applies --message-max-bytes from the file', async () => {
-      const file = configFile('broker.json', JSON.stringify({ offsetsTopicPartitions: 7, messageMaxBytes: 300, groupInitialRebalanceDelayMs: 0 }))
+    it('creates __consumer_offsets with --offsets-topic-partitions (a flag beats the file) and applies message.max.bytes from the file', async () => {
+      // A setting's Kafka name works in the file as its BrokerConfig name does.
+      const file = configFile('broker.json', JSON.stringify({ offsetsTopicPartitions: 7, 'message.max.bytes': 300, groupInitialRebalanceDelayMs: 0 }))
       broker = await startBroker({ args: ['--config', file, '--offsets-topic-partitions', '3'] })
       const server = ['--bootstrap-server', broker.address]
 

@@ -7,6 +7,7 @@
 import { crc32c } from '@node-rs/crc32'
 import { expect } from 'vitest'
 import { decodeRecords, encodeRecordBatch } from '../../protocol/record-batch.js'
+import type { PartitionLog } from '../../storage/partition-log.js'
 
 /** Byte positions in a magic-2 batch header. */
 const Header = {
@@ -23,6 +24,10 @@ const LOG_APPEND_TIME = 0x08
 export interface ProducerBatchOptions {
   /** Timestamp of the first record; record i gets `firstTimestamp + i`. */
   firstTimestamp?: bigint
+  /** Each record's timestamp, in order (instead of firstTimestamp). */
+  timestamps?: readonly bigint[]
+  /** Each record's key (instead of `key-<i>`). */
+  keys?: readonly string[]
   /** Each value is padded to this many bytes, so batches of a log can differ in size. */
   valueBytes?: number
 }
@@ -32,9 +37,9 @@ export function producerBatch(label: string, records: number, options: ProducerB
   const firstTimestamp = options.firstTimestamp ?? 1_700_000_000_000n
   return encodeRecordBatch(
     Array.from({ length: records }, (_, i) => ({
-      key: Buffer.from(`key-${i}`),
+      key: Buffer.from(options.keys?.[i] ?? `key-${i}`),
       value: Buffer.from(`${label}/${i}`.padEnd(options.valueBytes ?? 0, '.')),
-      timestamp: firstTimestamp + BigInt(i),
+      timestamp: options.timestamps?.[i] ?? firstTimestamp + BigInt(i),
     })),
   )
 }
@@ -116,4 +121,16 @@ export function expectBatches(
   const wanted = expected.map((batch) => batch ?? Buffer.alloc(0))
   expect(offsetsOf(actual), message).toEqual(offsetsOf(wanted))
   expect(actual.map((batch) => batch.toString('hex')), message).toEqual(wanted.map((batch) => batch.toString('hex')))
+}
+
+/** `log.read` with the scenarios' positional shorthand: from `fetchOffset`, at most `maxBytes`, below `upTo`. */
+export function readLog(log: PartitionLog, fetchOffset: bigint, maxBytes: number, upTo: bigint, minOneMessage = true): Promise<Buffer[]> {
+  return log.read(fetchOffset, { maxBytes, upTo, minOneMessage })
+}
+
+/** The bytes of every batch `log.batches(from, upTo)` yields. */
+export async function batchBytes(log: PartitionLog, from: bigint, upTo: bigint): Promise<Buffer[]> {
+  const batches: Buffer[] = []
+  for await (const batch of log.batches(from, upTo)) batches.push(batch.bytes)
+  return batches
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { LogStore, StorageError, StorageOfflineError } from '../../storage/log-store.js'
 import type { PartitionLog } from '../../storage/partition-log.js'
 import { MiB, mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js'
-import { expectBatches, expectedStored, producerBatch } from './batches.js'
+import { expectBatches, expectedStored, producerBatch, readLog } from './batches.js'
 import { LevelBackend, NO_LIMIT } from './level-backend.js'
 
 const mounted = mountTmpfs(16 * MiB)
@@ -64,7 +64,7 @@ describe.skipIf(skipReason !== null)('a LogStore whose disk fills up', () => {
       const log = logs[p]!
       log.setHighWatermark(log.durableEndOffset)
       expect(log.highWatermark).toBe(BigInt(acknowledged[p]!.length * 16))
-      expectBatches(await log.read(0n, NO_LIMIT, log.highWatermark), expected(p))
+      expectBatches(await readLog(log, 0n, NO_LIMIT, log.highWatermark), expected(p))
     }
   })
 
@@ -93,7 +93,7 @@ describe.skipIf(skipReason !== null)('a LogStore whose disk fills up', () => {
     for (const p of [0, 1]) {
       const log = await backend.log(p)
       expect(log.logEndOffset).toBe(BigInt(acknowledged[p]!.length * 16))
-      expectBatches(await log.read(0n, NO_LIMIT, log.logEndOffset), expected(p))
+      expectBatches(await readLog(log, 0n, NO_LIMIT, log.logEndOffset), expected(p))
       const next = producerBatch(`p${p}-after-restart`, 1)
       expect(await log.append(next, { leaderEpoch: 0 })).toEqual({ baseOffset: log.logEndOffset - 1n, lastOffset: log.logEndOffset - 1n })
     }
@@ -124,7 +124,7 @@ describe.skipIf(skipReason !== null)('a failed write outside the produce path', 
     await backend.restart()
     const reopened = await backend.log(0)
     expect(reopened.logEndOffset).toBe(4n)
-    expectBatches(await reopened.read(0n, NO_LIMIT, 4n), [expectedStored(before, { baseOffset: 0n, leaderEpoch: 0 })])
+    expectBatches(await readLog(reopened, 0n, NO_LIMIT, 4n), [expectedStored(before, { baseOffset: 0n, leaderEpoch: 0 })])
     expect(await backend.store.listTopics()).toEqual([])
     await backend.destroy()
   })

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { StorageError, StorageOfflineError } from '../../storage/log-store.js'
-import { expectBatches, expectedStored, producerBatch } from './batches.js'
+import { expectBatches, expectedStored, producerBatch, readLog } from './batches.js'
 import { NO_LIMIT, backendsPerTest } from './level-backend.js'
 
 const { open } = backendsPerTest()
@@ -76,7 +76,7 @@ describe('group commit when a write fails', () => {
     await backend.restart()
     const reopened = await backend.log(0)
     expect(reopened.logEndOffset).toBe(1n)
-    expect(await reopened.read(0n, NO_LIMIT, 1n)).toHaveLength(1)
+    expect(await readLog(reopened, 0n, NO_LIMIT, 1n)).toHaveLength(1)
     const after = await reopened.append(producerBatch('after', 1), { leaderEpoch: 0 })
     expect(after).toEqual({ baseOffset: 1n, lastOffset: 1n })
   })
@@ -118,7 +118,7 @@ describe('group commit size bound', () => {
       const expected = inputs.filter((_, i) => i % 2 === p).map((input, k) => expectedStored(input, { baseOffset: BigInt(k * 10), leaderEpoch: 0 }))
       expect(log.logEndOffset).toBe(200n)
       expect(log.sizeBytes).toBe(expected.reduce((sum, b) => sum + b.length, 0))
-      expectBatches(await log.read(0n, NO_LIMIT, log.logEndOffset), expected)
+      expectBatches(await readLog(log, 0n, NO_LIMIT, log.logEndOffset), expected)
     }
   })
 
@@ -154,7 +154,7 @@ describe('group commit size bound', () => {
     const expected = inputs.slice(0, acknowledged).map((input, k) => expectedStored(input, { baseOffset: BigInt(k * 10), leaderEpoch: 0 }))
     expect(reopened.logEndOffset).toBe(BigInt(acknowledged * 10))
     expect(reopened.sizeBytes).toBe(expected.reduce((sum, b) => sum + b.length, 0))
-    expectBatches(await reopened.read(0n, NO_LIMIT, reopened.logEndOffset), expected)
+    expectBatches(await readLog(reopened, 0n, NO_LIMIT, reopened.logEndOffset), expected)
   })
 })
 

@@ -44,7 +44,7 @@ export class LevelBackend implements LogBackend {
    * broken disk would reach it (LEVEL_DATABASE_NOT_OPEN), with no stub in between. A write already in flight finishes.
    */
   closeUnderneath(): Promise<void> {
-    return this.store.db['level'].close()
+    return this.store['db']['level'].close()
   }
 
   async restart(): Promise<void> {
@@ -75,6 +75,20 @@ export class LevelBackend implements LogBackend {
     return Buffer.concat([Buffer.from('!partition!'), this.topicIdBytes(), tail])
   }
 
+  /** A time index entry's key, laid out like `rawLogKey` under the `!time!` prefix, for the block ending at `offset`. */
+  rawTimeKey(partition: number, offset: bigint): Buffer {
+    const tail = Buffer.alloc(12)
+    tail.writeUInt32BE(partition, 0)
+    tail.writeBigInt64BE(offset, 4)
+    return Buffer.concat([Buffer.from('!time!'), this.topicIdBytes(), tail])
+  }
+
+  /** Where the blocks of `partition`'s time index end, from its raw keys. */
+  async timeIndexOffsets(partition: number): Promise<bigint[]> {
+    const prefix = this.rawTimeKey(partition, 0n).subarray(0, -8)
+    return (await this.allKeys()).filter((key) => key.subarray(0, prefix.length).equals(prefix)).map((key) => key.readBigInt64BE(prefix.length))
+  }
+
   /**
    * Stops the store, hands the bare LevelDB database to `edit` (as a crash or a disk could leave it), and starts the
    * store again on the result.
@@ -95,9 +109,9 @@ export class LevelBackend implements LogBackend {
     return Buffer.from(this.topicId.replaceAll('-', ''), 'hex')
   }
 
-  /** Every key in the database, raw. */
+  /** Every key in the database, raw (read through the store's private handle: only a test looks at raw keys). */
   async allKeys(): Promise<Buffer[]> {
-    return this.store.db.db.keys().all()
+    return this.store['db'].db.keys().all()
   }
 }
 

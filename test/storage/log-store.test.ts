@@ -8,28 +8,29 @@ import { describe, expect, it } from 'vitest'
 import { LogStore, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
 import type { PartitionLog } from '../../storage/partition-log.js'
 import {
+  batchBytes,
   expectBatches,
   expectedStored,
   offsetsOf,
   producerBatch,
+  readLog,
   valuesOf,
   withBaseOffset,
   withFlippedRecordByte,
 } from './batches.js'
 import { LevelBackend, NO_LIMIT, backendsPerTest } from './level-backend.js'
+import { below } from './contract/lookup.js'
 
 /** msgpack as storage/database.ts configures it, to write state records as a crash could leave them. */
 const packr = new Packr({ int64AsType: 'bigint', mapsAsObjects: true })
 const { open } = backendsPerTest()
 
 async function readAll(log: PartitionLog): Promise<Buffer[]> {
-  return log.read(log.logStartOffset, NO_LIMIT, log.logEndOffset)
+  return readLog(log, log.logStartOffset, NO_LIMIT, log.logEndOffset)
 }
 
-async function scanAll(log: PartitionLog): Promise<Buffer[]> {
-  const batches: Buffer[] = []
-  for await (const batch of log.scan(0n, log.logEndOffset + 100n)) batches.push(batch)
-  return batches
+function scanAll(log: PartitionLog): Promise<Buffer[]> {
+  return batchBytes(log, 0n, log.logEndOffset + 100n)
 }
 
 /** A log of three batches, 0-2, 3-4 and 5-7 (log end 8), fully written and exposed. */
@@ -88,7 +89,7 @@ describe('recovery on open', () => {
       expect(log.logEndOffset).toBe(8n)
       expect(log.durableEndOffset).toBe(8n)
       expect(log.highWatermark).toBe(8n)
-      expectBatches(await log.read(0n, NO_LIMIT, 100n), stored)
+      expectBatches(await readLog(log, 0n, NO_LIMIT, 100n), stored)
       expectBatches(await scanAll(log), stored)
       expect((await backend.allKeys()).some((key) => key.equals(badKey))).toBe(false)
 
@@ -98,7 +99,7 @@ describe('recovery on open', () => {
       await backend.restart()
       const reopened = await backend.log(0)
       expect(reopened.logEndOffset).toBe(10n)
-      expectBatches(await reopened.read(0n, NO_LIMIT, 10n), [...stored, expected])
+      expectBatches(await readLog(reopened, 0n, NO_LIMIT, 10n), [...stored, expected])
     })
   })
 
@@ -127,7 +128,7 @@ describe('recovery on open', () => {
 
     const log = await backend.log(0)
     expect(log.logEndOffset).toBe(11n)
-    expectBatches(await log.read(0n, NO_LIMIT, 11n), [...stored, extra])
+    expectBatches(await readLog(log, 0n, NO_LIMIT, 11n), [...stored, extra])
   })
 
   it('clamps the high watermark and the epoch cache to the recovered log end', async () => {
@@ -175,6 +176,82 @@ describe('recovery on open', () => {
     expect(log.logStartOffset).toBe(4n)
     expect(log.logEndOffset).toBe(8n)
     expectBatches(await readAll(log), stored.slice(1))
+  })
+})
+
+describe('the time index', () => {
+  /** Appends batches of `sizes` bytes or so (one record each, ten bytes of timestamp apart); returns their sizes. */
+  async function appendSized(log: PartitionLog, sizes: number[]): Promise<number[]> {
+    const stored: number[] = []
+    for (const [i, size] of sizes.entries()) {
+      const input = producerBatch(`s${i}`, 1, { valueBytes: size, timestamps: [BigInt(1000 + 10 * i)] })
+      stored.push(input.length)
+      await log.append(input, { leaderEpoch: 0 })
+    }
+    log.setHighWatermark(log.durableEndOffset)
+    return stored
+  }
+
+  /** Where blocks end for batches of these sizes: after the batch that brings a block to 4096 bytes (index.interval.bytes). */
+  function blockEnds(sizes: number[]): bigint[] {
+    const ends: bigint[] = []
+    let open = 0
+    sizes.forEach((size, i) => {
+      open += size
+      if (open >= 4096) {
+        ends.push(BigInt(i + 1))
+        open = 0
+      }
+    })
+    return ends
+  }
+
+  it('gets an entry whenever 4 KiB of batches have been appended since the last one, in the same write', async () => {
+    const backend = await open()
+    const sizes = await appendSized(await backend.log(0), [900, 1500, 3000, 200, 200, 5000, 100, 4000, 4000])
+
+    expect(await backend.timeIndexOffsets(0)).toEqual(blockEnds(sizes))
+  })
+
+  it('loses the entries of the batches recovery cuts', async () => {
+    const backend = await open()
+    const sizes = await appendSized(await backend.log(0), [5000, 5000])
+    const badKey = backend.rawLogKey(0, 2n)
+    const badEntry = backend.rawTimeKey(0, 3n)
+
+    // A batch past the recovery point that fails its CRC, and the entry written with it.
+    await backend.whileStopped(async (db) => {
+      await db.put(badKey, withFlippedRecordByte(storedAt(2n, 1)))
+      await db.put(badEntry, Buffer.alloc(16))
+    })
+
+    const log = await backend.log(0)
+    expect(log.logEndOffset).toBe(2n)
+    expect(await backend.timeIndexOffsets(0)).toEqual(blockEnds(sizes))
+    await appendSized(log, [5000])
+    expect(await backend.timeIndexOffsets(0)).toEqual([1n, 2n, 3n])
+  })
+
+  it('is built on open for a log stored without one, with the same entries and the same answers', async () => {
+    const backend = await open()
+    const log = await backend.log(0)
+    const sizes = await appendSized(log, Array.from({ length: 30 }, (_, i) => 300 + ((i * 737) % 2500)))
+    const probes = [0n, 1005n, 1150n, 1151n, 1290n, 1291n]
+    const answers = await Promise.all(probes.map((timestamp) => log.offsetForTimestamp(timestamp, below(30n))))
+    const entries = await backend.timeIndexOffsets(0)
+    expect(entries).toEqual(blockEnds(sizes))
+
+    // As a node from before the index left it: no entries, and a state record without the index's state.
+    await backend.whileStopped(async (db) => {
+      for (const offset of entries) await db.del(backend.rawTimeKey(0, offset))
+      const { timeIndex: _timeIndex, ...state } = packr.unpack((await db.get(backend.rawStateKey(0)))!) as Record<string, unknown>
+      await db.put(backend.rawStateKey(0), packr.pack(state))
+    })
+
+    const rebuilt = await backend.log(0)
+    expect(await backend.timeIndexOffsets(0)).toEqual(entries)
+    expect(await Promise.all(probes.map((timestamp) => rebuilt.offsetForTimestamp(timestamp, below(30n))))).toEqual(answers)
+    expect(answers.map((answer) => answer?.offset)).toEqual([0n, 1n, 15n, 16n, 29n, undefined])
   })
 })
 
@@ -259,7 +336,7 @@ describe('deleteTopic', () => {
     const log = await backend.store.log(reborn.topicId, 0, { create: true })
 
     expect([log.logStartOffset, log.logEndOffset, log.highWatermark]).toEqual([0n, 0n, 0n])
-    expectBatches(await log.read(0n, NO_LIMIT, 100n), [])
+    expectBatches(await readLog(log, 0n, NO_LIMIT, 100n), [])
     await log.append(producerBatch('new', 1), { leaderEpoch: 0 })
     await backend.restart()
     const reopened = await backend.store.log(reborn.topicId, 0, { create: false })

@@ -30,10 +30,8 @@ function request(topic: string, partitions: { index: number; records: Buffer | n
 async function storedOffsets(node: InProcessNode, topic: string, partition = 0): Promise<bigint[]> {
   const p = node.services.topics.partition(topic, partition)!
   const offsets: bigint[] = []
-  for await (const batch of p.log.scan(p.logStartOffset, p.highWatermark)) {
-    const base = batch.readBigInt64BE(0)
-    const lastDelta = batch.readInt32BE(23)
-    for (let d = 0; d <= lastDelta; d++) offsets.push(base + BigInt(d))
+  for await (const batch of p.log.batches(p.logStartOffset, p.highWatermark)) {
+    for (let offset = batch.baseOffset; offset <= batch.lastOffset; offset++) offsets.push(offset)
   }
   return offsets
 }

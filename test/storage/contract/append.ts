@@ -8,6 +8,7 @@ import {
   maxTimestampOf,
   offsetsOf,
   producerBatch,
+  readLog,
   valuesOf,
 } from '../batches.js'
 import type { BackendOptions, LogBackend } from './backend.js'
@@ -41,7 +42,7 @@ export function appendScenarios(open: (options?: BackendOptions) => Promise<LogB
       ])
       expect(log.logEndOffset).toBe(9n)
       expect(log.durableEndOffset).toBe(9n)
-      const stored = await log.read(0n, NO_LIMIT, 9n)
+      const stored = await readLog(log, 0n, NO_LIMIT, 9n)
       expectBatches(stored, expected)
       expect(stored.every(crcHolds)).toBe(true)
     })
@@ -79,7 +80,7 @@ export function appendScenarios(open: (options?: BackendOptions) => Promise<LogB
 
       expect(backend.writes() - writesBefore).toBe(1)
       for (const [p, log] of logs.entries()) {
-        const stored = await log.read(0n, NO_LIMIT, log.durableEndOffset)
+        const stored = await readLog(log, 0n, NO_LIMIT, log.durableEndOffset)
         expect(offsetsOf(stored)).toEqual(['0-1', '2-3', '4-5', '6-7', '8-9'])
         expect(valuesOf(stored)).toEqual([0, 1, 2, 3, 4].flatMap((i) => [`p${p}-${i}/0`, `p${p}-${i}/1`]))
       }
@@ -105,7 +106,7 @@ export function appendScenarios(open: (options?: BackendOptions) => Promise<LogB
         for (let burst = 0; burst < 20; burst++) {
           for (let i = 0; i < 3; i++) if ((burst + i) % logs.length === p) expected.push(`p${p}-${burst}-${i}/0`)
         }
-        const stored = await log.read(0n, NO_LIMIT, log.durableEndOffset)
+        const stored = await readLog(log, 0n, NO_LIMIT, log.durableEndOffset)
         expect(valuesOf(stored)).toEqual(expected)
         expect(offsetsOf(stored)).toEqual(expected.map((_, i) => `${i}-${i}`))
       }
@@ -118,7 +119,7 @@ export function appendScenarios(open: (options?: BackendOptions) => Promise<LogB
 
       await log.append(input, { leaderEpoch: 2, logAppendTime: 1_234_567n })
 
-      const [stored] = await log.read(0n, NO_LIMIT, log.durableEndOffset)
+      const [stored] = await readLog(log, 0n, NO_LIMIT, log.durableEndOffset)
       expectBatches([stored!], [expected])
       expect(maxTimestampOf(stored!)).toBe(1_234_567n)
       expect(crcHolds(stored!)).toBe(true)
@@ -131,7 +132,7 @@ export function appendScenarios(open: (options?: BackendOptions) => Promise<LogB
 
       await log.append(input, { leaderEpoch: 0 })
 
-      const [stored] = await log.read(0n, NO_LIMIT, log.durableEndOffset)
+      const [stored] = await readLog(log, 0n, NO_LIMIT, log.durableEndOffset)
       expect(maxTimestampOf(stored!)).toBe(1_002n)
       expect(stored!.readUInt32BE(17)).toBe(crc)
       expect(crcHolds(stored!)).toBe(true)
@@ -144,7 +145,7 @@ export function appendScenarios(open: (options?: BackendOptions) => Promise<LogB
 
       expect(log.epochCache).toEqual(FIXTURE_EPOCHS)
       expect(log.latestEpoch).toBe(3)
-      expect((await log.read(0n, NO_LIMIT, FIXTURE_END)).map(leaderEpochOf)).toEqual(stored.map(leaderEpochOf))
+      expect((await readLog(log, 0n, NO_LIMIT, FIXTURE_END)).map(leaderEpochOf)).toEqual(stored.map(leaderEpochOf))
       expect(stored.map(leaderEpochOf)).toEqual([0, 0, 1, 1, 3, 3])
     })
 

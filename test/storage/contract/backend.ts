@@ -3,37 +3,20 @@
  *
  *   partitionLogContract('LevelDB LogStore', openLevelBackend)
  *
- * Each scenario opens a fresh backend (its own empty data directory) and destroys it afterwards.
+ * The scenarios are written against storage's PartitionLog interface, so a second engine runs them unchanged. Each
+ * scenario opens a fresh backend (its own empty data directory) and destroys it afterwards.
  */
 import { afterEach } from 'vitest'
 import type { PartitionLog } from '../../../storage/partition-log.js'
 
-/** The surface of a partition log that the broker relies on. */
-export type ContractLog = Pick<
-  PartitionLog,
-  | 'logStartOffset'
-  | 'logEndOffset'
-  | 'durableEndOffset'
-  | 'highWatermark'
-  | 'latestEpoch'
-  | 'epochCache'
-  | 'append'
-  | 'read'
-  | 'setHighWatermark'
-  | 'truncateTo'
-  | 'deleteBefore'
-  | 'findBatchByTimestamp'
-  | 'scan'
->
-
 export interface BackendOptions {
-  /** Bytes of recent batches a log keeps in memory; 1 keeps only the newest batch, so reads go to the store. */
-  tailCacheBytes?: number
+  /** Bytes of recently appended batches the backend keeps in memory for all its logs; 0 sends every read to the store. */
+  cacheMaxBytes?: number
 }
 
 export interface LogBackend {
   /** The log of one partition of the backend's test topic, created when new, opened when it exists. */
-  log(partition: number): Promise<ContractLog>
+  log(partition: number): Promise<PartitionLog>
   /** How many storage writes the backend's group commit has made so far. */
   writes(): number
   /** Closes the backend cleanly and opens it again on the same data, as a broker restart does. */

@@ -7,7 +7,8 @@
  *   time    1000 2000+  3000+  4000+   5000  6000+      (record i of batch b at (b + 1) * 1000 + i)
  */
 import { expectedStored, producerBatch } from '../batches.js'
-import type { ContractLog, LogBackend } from './backend.js'
+import type { PartitionLog } from '../../../storage/partition-log.js'
+import type { LogBackend } from './backend.js'
 
 export const FIXTURE = [
   { records: 1, leaderEpoch: 0 },
@@ -26,7 +27,7 @@ export const FIXTURE_EPOCHS = [
 ]
 
 export interface Fixture {
-  log: ContractLog
+  log: PartitionLog
   /** The bytes each batch should be stored as, in offset order. */
   stored: Buffer[]
   /** Index of the batch that holds `offset`. */

@@ -8,19 +8,23 @@ import { describe } from 'vitest'
 import { appendScenarios } from './append.js'
 import { backendsOf, type BackendFactory } from './backend.js'
 import { lookupScenarios } from './lookup.js'
+import { lookupPropertyScenarios } from './lookup-property.js'
 import { readScenarios } from './read.js'
+import { readPropertyScenarios } from './read-property.js'
 import { restartScenarios } from './restart.js'
 import { truncationScenarios } from './truncation.js'
 
-export type { BackendFactory, BackendOptions, ContractLog, LogBackend } from './backend.js'
+export type { BackendFactory, BackendOptions, LogBackend } from './backend.js'
 
 export function partitionLogContract(name: string, factory: BackendFactory): void {
   describe(`partition log contract: ${name}`, () => {
     const open = backendsOf(factory)
     appendScenarios(open)
     readScenarios(open)
+    readPropertyScenarios(open)
     truncationScenarios(open)
     lookupScenarios(open)
+    lookupPropertyScenarios(open)
     restartScenarios(open)
   })
 }

@@ -3,13 +3,14 @@
  * maxBytes (with Kafka's minOneMessage) and by `upTo`. Every scenario runs three ways, because a log serves recent
  * batches from memory and older ones from the store, and both must give the same answer:
  *
- *   tail cache    everything still in memory
- *   store         a 1-byte tail cache: all but the newest batch come from the store
+ *   cache         everything still in the node's batch cache
+ *   store         no cache: every batch comes from the store
  *   restarted     a reopened backend: nothing in memory
  */
 import { describe, expect, it } from 'vitest'
-import { expectBatches, offsetsOf, sumOfSizes } from '../batches.js'
-import type { BackendOptions, ContractLog, LogBackend } from './backend.js'
+import { expectBatches, offsetsOf, readLog, sumOfSizes } from '../batches.js'
+import type { PartitionLog } from '../../../storage/partition-log.js'
+import type { BackendOptions, LogBackend } from './backend.js'
 import { appendFixture, FIXTURE_END, type Fixture } from './fixture.js'
 
 const NO_LIMIT = 1 << 30
@@ -17,8 +18,8 @@ const NO_LIMIT = 1 << 30
 type Open = (options?: BackendOptions) => Promise<LogBackend>
 
 const READ_PATHS: { name: string; fixture: (open: Open) => Promise<Fixture> }[] = [
-  { name: 'tail cache', fixture: async (open) => appendFixture(await open({ tailCacheBytes: 64 * 1024 })) },
-  { name: 'store', fixture: async (open) => appendFixture(await open({ tailCacheBytes: 1 })) },
+  { name: 'cache', fixture: async (open) => appendFixture(await open({ cacheMaxBytes: 64 * 1024 })) },
+  { name: 'store', fixture: async (open) => appendFixture(await open({ cacheMaxBytes: 0 })) },
   {
     name: 'restarted',
     fixture: async (open) => {
@@ -35,53 +36,53 @@ export function readScenarios(open: Open): void {
     it('returns whole batches starting with the batch that contains the fetch offset', async () => {
       const { log, stored, batchAt } = await fixture(open)
       for (let offset = 0n; offset < FIXTURE_END; offset++) {
-        const batches = await log.read(offset, NO_LIMIT, FIXTURE_END)
+        const batches = await readLog(log, offset, NO_LIMIT, FIXTURE_END)
         expectBatches(batches, stored.slice(batchAt(offset)), `fetch offset ${offset}`)
       }
     })
 
     it('returns nothing at the log end', async () => {
       const { log } = await fixture(open)
-      expectBatches(await log.read(FIXTURE_END, NO_LIMIT, FIXTURE_END), [])
+      expectBatches(await readLog(log, FIXTURE_END, NO_LIMIT, FIXTURE_END), [])
     })
 
     it('stops before maxBytes would be passed', async () => {
       const { log, stored } = await fixture(open)
       const firstThree = sumOfSizes(stored.slice(0, 3))
 
-      expect(offsetsOf(await log.read(0n, firstThree, FIXTURE_END))).toEqual(['0-0', '1-3', '4-5'])
-      expect(offsetsOf(await log.read(0n, firstThree - 1, FIXTURE_END))).toEqual(['0-0', '1-3'])
-      expect(offsetsOf(await log.read(2n, sumOfSizes(stored.slice(1, 3)), FIXTURE_END))).toEqual(['1-3', '4-5'])
+      expect(offsetsOf(await readLog(log, 0n, firstThree, FIXTURE_END))).toEqual(['0-0', '1-3', '4-5'])
+      expect(offsetsOf(await readLog(log, 0n, firstThree - 1, FIXTURE_END))).toEqual(['0-0', '1-3'])
+      expect(offsetsOf(await readLog(log, 2n, sumOfSizes(stored.slice(1, 3)), FIXTURE_END))).toEqual(['1-3', '4-5'])
     })
 
     it('returns the first batch alone when it is larger than maxBytes and minOne is set', async () => {
       const { log, stored } = await fixture(open)
-      expectBatches(await log.read(7n, stored[3]!.length - 1, FIXTURE_END, true), [stored[3]])
-      expectBatches(await log.read(7n, 0, FIXTURE_END, true), [stored[3]])
+      expectBatches(await readLog(log, 7n, stored[3]!.length - 1, FIXTURE_END, true), [stored[3]])
+      expectBatches(await readLog(log, 7n, 0, FIXTURE_END, true), [stored[3]])
     })
 
     it('returns nothing when the first batch is larger than maxBytes and minOne is not set', async () => {
       const { log, stored } = await fixture(open)
-      expectBatches(await log.read(7n, stored[3]!.length - 1, FIXTURE_END, false), [])
-      expectBatches(await log.read(7n, stored[3]!.length, FIXTURE_END, false), [stored[3]])
+      expectBatches(await readLog(log, 7n, stored[3]!.length - 1, FIXTURE_END, false), [])
+      expectBatches(await readLog(log, 7n, stored[3]!.length, FIXTURE_END, false), [stored[3]])
     })
 
     it('never returns a batch at or above upTo', async () => {
       const { log, stored } = await fixture(open)
       // upTo on a batch boundary (6, 11) or inside batch 6-10 (8, 10): that batch is not readable as a whole yet.
-      expectBatches(await log.read(0n, NO_LIMIT, 6n), stored.slice(0, 3))
-      expectBatches(await log.read(0n, NO_LIMIT, 8n), stored.slice(0, 3))
-      expectBatches(await log.read(5n, NO_LIMIT, 10n), stored.slice(2, 3))
-      expectBatches(await log.read(5n, NO_LIMIT, 11n), stored.slice(2, 4))
-      expectBatches(await log.read(6n, NO_LIMIT, 6n), [])
-      expectBatches(await log.read(7n, NO_LIMIT, 6n), [])
-      expectBatches(await log.read(12n, 0, 12n, true), [])
+      expectBatches(await readLog(log, 0n, NO_LIMIT, 6n), stored.slice(0, 3))
+      expectBatches(await readLog(log, 0n, NO_LIMIT, 8n), stored.slice(0, 3))
+      expectBatches(await readLog(log, 5n, NO_LIMIT, 10n), stored.slice(2, 3))
+      expectBatches(await readLog(log, 5n, NO_LIMIT, 11n), stored.slice(2, 4))
+      expectBatches(await readLog(log, 6n, NO_LIMIT, 6n), [])
+      expectBatches(await readLog(log, 7n, NO_LIMIT, 6n), [])
+      expectBatches(await readLog(log, 12n, 0, 12n, true), [])
     })
   })
 
   describe('read paths', () => {
-    it('the tail cache and the store give identical answers', async () => {
-      const backend = await open({ tailCacheBytes: 64 * 1024 })
+    it('the cache and the store give identical answers', async () => {
+      const backend = await open({ cacheMaxBytes: 64 * 1024 })
       const { log, stored } = await appendFixture(backend)
       const maxBytesValues = [0, 150, sumOfSizes(stored.slice(0, 2)), NO_LIMIT]
       const answers = await everyAnswer(log, maxBytesValues)
@@ -94,13 +95,13 @@ export function readScenarios(open: Open): void {
 }
 
 /** The answer to every read of the fixture log over a grid of fetch offsets, maxBytes, upTo and minOne. */
-async function everyAnswer(log: ContractLog, maxBytesValues: number[]): Promise<Map<string, string[]>> {
+async function everyAnswer(log: PartitionLog, maxBytesValues: number[]): Promise<Map<string, string[]>> {
   const answers = new Map<string, string[]>()
   for (let fetchOffset = 0n; fetchOffset <= FIXTURE_END; fetchOffset++) {
     for (const maxBytes of maxBytesValues) {
       for (const upTo of [6n, 8n, FIXTURE_END]) {
         for (const minOne of [true, false]) {
-          const batches = await log.read(fetchOffset, maxBytes, upTo, minOne)
+          const batches = await readLog(log, fetchOffset, maxBytes, upTo, minOne)
           answers.set(`${fetchOffset}/${maxBytes}/${upTo}/${minOne}`, batches.map((b) => b.toString('hex')))
         }
       }

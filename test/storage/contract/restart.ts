@@ -1,6 +1,6 @@
 /** Contract scenarios: what a clean restart must bring back. (Torn and corrupt tails are backend-specific.) */
 import { describe, expect, it } from 'vitest'
-import { expectBatches, expectedStored, producerBatch } from '../batches.js'
+import { expectBatches, expectedStored, producerBatch, readLog } from '../batches.js'
 import type { BackendOptions, LogBackend } from './backend.js'
 import { appendFixture, FIXTURE_END, FIXTURE_EPOCHS } from './fixture.js'
 
@@ -22,7 +22,7 @@ export function restartScenarios(open: (options?: BackendOptions) => Promise<Log
       expect(reopened.durableEndOffset).toBe(FIXTURE_END)
       expect(reopened.highWatermark).toBe(12n)
       expect(reopened.epochCache).toEqual(FIXTURE_EPOCHS)
-      expectBatches(await reopened.read(4n, NO_LIMIT, FIXTURE_END), stored.slice(2))
+      expectBatches(await readLog(reopened, 4n, NO_LIMIT, FIXTURE_END), stored.slice(2))
     })
 
     it('keeps the high watermark set after the last write', async () => {
@@ -48,7 +48,7 @@ export function restartScenarios(open: (options?: BackendOptions) => Promise<Log
 
       expect(log.epochCache).toEqual([...FIXTURE_EPOCHS, { epoch: 4, startOffset: 18n }])
       const appended = expectedStored(input, { baseOffset: 16n, leaderEpoch: 3 })
-      expectBatches(await log.read(0n, NO_LIMIT, 18n), [...stored, appended])
+      expectBatches(await readLog(log, 0n, NO_LIMIT, 18n), [...stored, appended])
     })
 
     it('opens an existing log instead of starting it afresh', async () => {
@@ -58,7 +58,7 @@ export function restartScenarios(open: (options?: BackendOptions) => Promise<Log
 
       const log = await backend.log(0)
       expect(log.logEndOffset).toBe(FIXTURE_END)
-      expectBatches(await log.read(0n, NO_LIMIT, FIXTURE_END), stored)
+      expectBatches(await readLog(log, 0n, NO_LIMIT, FIXTURE_END), stored)
     })
   })
 }

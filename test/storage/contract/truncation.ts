@@ -3,16 +3,15 @@
  * leader's) and `deleteBefore` (retention and DeleteRecords moving the log start forward).
  */
 import { describe, expect, it } from 'vitest'
-import { expectBatches, expectedStored, offsetsOf, producerBatch } from '../batches.js'
-import type { BackendOptions, ContractLog, LogBackend } from './backend.js'
+import { batchBytes, expectBatches, expectedStored, offsetsOf, producerBatch, readLog } from '../batches.js'
+import type { PartitionLog } from '../../../storage/partition-log.js'
+import type { BackendOptions, LogBackend } from './backend.js'
 import { appendFixture, FIXTURE_END, FIXTURE_EPOCHS } from './fixture.js'
 
 const NO_LIMIT = 1 << 30
 
-async function scanAll(log: ContractLog): Promise<Buffer[]> {
-  const batches: Buffer[] = []
-  for await (const batch of log.scan(0n, log.logEndOffset)) batches.push(batch)
-  return batches
+function scanAll(log: PartitionLog): Promise<Buffer[]> {
+  return batchBytes(log, 0n, log.logEndOffset)
 }
 
 /** Offset ranges of one-record batches from `from` up to `to`: ['290-290', '291-291', ...]. */
@@ -30,7 +29,7 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
       expect(log.logEndOffset).toBe(6n)
       expect(log.durableEndOffset).toBe(6n)
       expect(log.highWatermark).toBe(6n)
-      expectBatches(await log.read(0n, NO_LIMIT, FIXTURE_END), stored.slice(0, 3))
+      expectBatches(await readLog(log, 0n, NO_LIMIT, FIXTURE_END), stored.slice(0, 3))
       expectBatches(await scanAll(log), stored.slice(0, 3))
     })
 
@@ -43,7 +42,7 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
 
       await log.truncateTo(8n)
       expect(log.logEndOffset).toBe(6n)
-      expectBatches(await log.read(4n, NO_LIMIT, FIXTURE_END), stored.slice(2, 3))
+      expectBatches(await readLog(log, 4n, NO_LIMIT, FIXTURE_END), stored.slice(2, 3))
     })
 
     it('drops the epochs that start at or after the new log end', async () => {
@@ -64,7 +63,7 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
       expect(await log.append(input, { leaderEpoch: 5 })).toEqual({ baseOffset: 6n, lastOffset: 7n })
 
       expect(log.epochCache).toEqual([...FIXTURE_EPOCHS.slice(0, 2), { epoch: 5, startOffset: 6n }])
-      expectBatches(await log.read(0n, NO_LIMIT, log.durableEndOffset), [...stored.slice(0, 3), expected])
+      expectBatches(await readLog(log, 0n, NO_LIMIT, log.durableEndOffset), [...stored.slice(0, 3), expected])
     })
 
     it('removes batches whose appends are still being written', async () => {
@@ -90,7 +89,7 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
 
       expect(log.logEndOffset).toBe(FIXTURE_END)
       expect(log.epochCache).toEqual(FIXTURE_EPOCHS)
-      expectBatches(await log.read(0n, NO_LIMIT, FIXTURE_END), stored)
+      expectBatches(await readLog(log, 0n, NO_LIMIT, FIXTURE_END), stored)
     })
 
     it('survives a restart', async () => {
@@ -118,16 +117,16 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
       expect(log.logStartOffset).toBe(6n)
       await log.append(producerBatch('after', 1), { leaderEpoch: 5 })
       log.setHighWatermark(log.durableEndOffset)
-      expect(offsetsOf(await log.read(log.logStartOffset, NO_LIMIT, log.highWatermark))).toEqual(['6-6'])
+      expect(offsetsOf(await readLog(log, log.logStartOffset, NO_LIMIT, log.highWatermark))).toEqual(['6-6'])
     })
   })
 
   describe.each([
-    { name: 'tail cache', tailCacheBytes: 64 * 1024 },
-    { name: 'store', tailCacheBytes: 1 },
-  ])('deleteBefore, reading from the $name', ({ tailCacheBytes }) => {
+    { name: 'cache', cacheMaxBytes: 64 * 1024 },
+    { name: 'store', cacheMaxBytes: 0 },
+  ])('deleteBefore, reading from the $name', ({ cacheMaxBytes }) => {
     it('moves logStartOffset and removes the batches wholly below it', async () => {
-      const { log, stored } = await appendFixture(await open({ tailCacheBytes }))
+      const { log, stored } = await appendFixture(await open({ cacheMaxBytes }))
 
       await log.deleteBefore(4n)
 
@@ -135,22 +134,22 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
       expect(log.logEndOffset).toBe(FIXTURE_END)
       expect(log.highWatermark).toBe(FIXTURE_END)
       expectBatches(await scanAll(log), stored.slice(2))
-      expectBatches(await log.read(4n, NO_LIMIT, FIXTURE_END), stored.slice(2))
-      expectBatches(await log.read(12n, NO_LIMIT, FIXTURE_END), stored.slice(5))
+      expectBatches(await readLog(log, 4n, NO_LIMIT, FIXTURE_END), stored.slice(2))
+      expectBatches(await readLog(log, 12n, NO_LIMIT, FIXTURE_END), stored.slice(5))
     })
 
     it('keeps the batch that holds the new log start', async () => {
-      const { log, stored } = await appendFixture(await open({ tailCacheBytes }))
+      const { log, stored } = await appendFixture(await open({ cacheMaxBytes }))
 
       await log.deleteBefore(8n)
 
       expect(log.logStartOffset).toBe(8n)
       expectBatches(await scanAll(log), stored.slice(3))
-      expectBatches(await log.read(8n, NO_LIMIT, FIXTURE_END), stored.slice(3))
+      expectBatches(await readLog(log, 8n, NO_LIMIT, FIXTURE_END), stored.slice(3))
     })
 
     it('never moves the log start past the high watermark, nor backwards', async () => {
-      const { log, stored } = await appendFixture(await open({ tailCacheBytes }))
+      const { log, stored } = await appendFixture(await open({ cacheMaxBytes }))
       log.setHighWatermark(11n)
 
       await log.deleteBefore(100n)
@@ -162,7 +161,7 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
     })
 
     it('still finds the right batch after deleting many', async () => {
-      const backend = await open({ tailCacheBytes })
+      const backend = await open({ cacheMaxBytes })
       const log = await backend.log(0)
       const pending = []
       for (let i = 0; i < 300; i++) pending.push(log.append(producerBatch(`r${i}`, 1), { leaderEpoch: 0 }))
@@ -171,16 +170,16 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
 
       await log.deleteBefore(290n)
 
-      expect(offsetsOf(await log.read(290n, NO_LIMIT, 300n))).toEqual(offsetsOf(await scanAll(log)))
-      expect(offsetsOf(await log.read(295n, NO_LIMIT, 300n))).toEqual(singles(295, 300))
+      expect(offsetsOf(await readLog(log, 290n, NO_LIMIT, 300n))).toEqual(offsetsOf(await scanAll(log)))
+      expect(offsetsOf(await readLog(log, 295n, NO_LIMIT, 300n))).toEqual(singles(295, 300))
       await backend.restart()
       const reopened = await backend.log(0)
       expect(reopened.logStartOffset).toBe(290n)
-      expect(offsetsOf(await reopened.read(290n, NO_LIMIT, 300n))).toEqual(singles(290, 300))
+      expect(offsetsOf(await readLog(reopened, 290n, NO_LIMIT, 300n))).toEqual(singles(290, 300))
     })
 
     it('survives a restart', async () => {
-      const backend = await open({ tailCacheBytes })
+      const backend = await open({ cacheMaxBytes })
       const { stored } = await appendFixture(backend)
       await (await backend.log(0)).deleteBefore(8n)
 
@@ -190,7 +189,7 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
       expect(log.logStartOffset).toBe(8n)
       expect(log.logEndOffset).toBe(FIXTURE_END)
       expectBatches(await scanAll(log), stored.slice(3))
-      expectBatches(await log.read(8n, NO_LIMIT, FIXTURE_END), stored.slice(3))
+      expectBatches(await readLog(log, 8n, NO_LIMIT, FIXTURE_END), stored.slice(3))
     })
   })
 }

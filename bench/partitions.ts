@@ -1,0 +1,161 @@
+/**
+ * `node dist/bench/partitions.js --partitions 2000 --total-mb 2048`: a broker's memory with many partitions. A broker
+ * process gets a topic of `--partitions` partitions, `--total-mb` of 100-byte records spread evenly over them
+ * (pre-encoded batches of `--batch-bytes`, `--batches-per-request` partitions per Produce request), then everything is
+ * fetched back; the broker is restarted (its cold start on that data is timed) and everything is fetched again.
+ *
+ * Reported after each phase: the broker's resident memory (VmRSS) and its peak so far (VmHWM), from /proc, and the
+ * phase's throughput. The node-wide batch cache (`--cache-max-mb`, the broker's --cache-max-bytes) is what bounds the
+ * memory of recently produced batches; LevelDB's own (two 64 MiB write buffers, its block and table caches) comes on
+ * top. Figures, not asserted anywhere.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { KafkaClient, checkError } from '../client/kafka-client.js'
+import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
+import { fetch } from '../protocol/messages/fetch.js'
+import { produce } from '../protocol/messages/produce.js'
+import { batchCount, makeBatchPool } from './batches.js'
+import { startBroker, type BrokerProcess } from './broker-process.js'
+import { fetchLoad } from './fetch-load.js'
+import { produceLoad } from './produce-load.js'
+
+const TOPIC = 'many'
+const MiB = 1024 * 1024
+
+const { values } = parseArgs({
+  options: {
+    partitions: { type: 'string', default: '2000' },
+    'total-mb': { type: 'string', default: '2048' },
+    'batch-bytes': { type: 'string', default: '16384' },
+    'batches-per-request': { type: 'string', default: '20' },
+    window: { type: 'string', default: '8' },
+    connections: { type: 'string', default: '2' },
+    'fetch-max-mb': { type: 'string', default: '16' },
+    'partition-max-kb': { type: 'string', default: '1024' },
+    'cache-max-mb': { type: 'string', default: '256' },
+    'tmp-dir': { type: 'string', default: tmpdir() },
+  },
+})
+const number = (name: keyof typeof values): number => {
+  const value = Number(values[name])
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a non-negative number, not '${values[name]}'`)
+  return value
+}
+const partitions = number('partitions')
+const totalBytes = number('total-mb') * MiB
+
+/**
+ * A process's resident memory in MB (10^6 bytes), from /proc: all of it (VmRSS), its peak (VmHWM), and the part that
+ * is the process's own (RssAnon: heaps, the batch cache, LevelDB's write buffers) rather than file pages it has
+ * mapped (RssFile: LevelDB reads its tables through mmap, so the page cache's copies of what it read count too).
+ */
+function memory(pid: number): { rssMb: number; peakMb: number; anonMb: number; fileMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const mb = (field: string): number => Math.round((Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024) / 1e6)
+  return { rssMb: mb('VmRSS'), peakMb: mb('VmHWM'), anonMb: mb('RssAnon'), fileMb: mb('RssFile') }
+}
+
+async function createTopic(broker: BrokerProcess): Promise<{ topicId: string; produceVersion: number; fetchVersion: number }> {
+  const client = await KafkaClient.connect(broker.host, broker.port, { clientId: 'brook-bench' })
+  try {
+    const response = await client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, client.version(createTopics), {
+      topics: [{ name: TOPIC, numPartitions: partitions, replicationFactor: 1, assignments: [], configs: [] }],
+      timeoutMs: 120_000,
+      validateOnly: false,
+    })
+    const topic = response.topics[0]!
+    checkError(topic.errorCode, `creating ${TOPIC}`, topic.errorMessage)
+    return { topicId: topic.topicId!, produceVersion: client.version(produce), fetchVersion: client.version(fetch) }
+  } finally {
+    client.close()
+  }
+}
+
+/** Samples the broker's anonymous memory every 250 ms while a phase runs; `row` reports the phase's peak. */
+let peakAnonMb = 0
+function sampleFrom(pid: number): NodeJS.Timeout {
+  peakAnonMb = 0
+  const sample = (): void => {
+    peakAnonMb = Math.max(peakAnonMb, memory(pid).anonMb)
+  }
+  sample()
+  return setInterval(sample, 250).unref()
+}
+
+const rows: string[] = []
+function row(phase: string, pid: number, detail: string): void {
+  const { rssMb, peakMb, anonMb, fileMb } = memory(pid)
+  const peakAnon = Math.max(peakAnonMb, anonMb)
+  rows.push(`| ${phase} | ${rssMb} | ${anonMb} | ${fileMb} | ${peakAnon} | ${peakMb} | ${detail} |`)
+  process.stderr.write(`partitions: ${phase}: RSS ${rssMb} MB (anonymous ${anonMb}, file ${fileMb}), peak anonymous ${peakAnon} MB, peak RSS ${peakMb} MB ${detail}\n`)
+}
+
+const dir = mkdtempSync(join(values['tmp-dir']!, 'brook-partitions-'))
+const brokerArgs = ['--cache-max-bytes', String(number('cache-max-mb') * MiB)]
+let broker = await startBroker({ dataDir: join(dir, 'brook'), args: brokerArgs })
+try {
+  const { topicId, produceVersion, fetchVersion } = await createTopic(broker)
+  row(`started, ${partitions} partitions created`, broker.pid, '')
+  const pool = makeBatchPool({ batches: 256, batchBytes: number('batch-bytes'), recordBytes: 100 })
+  let sampler = sampleFrom(broker.pid)
+  const produced = await produceLoad({
+    host: broker.host,
+    port: broker.port,
+    topic: TOPIC,
+    partitions,
+    version: produceVersion,
+    pool,
+    totalBatches: batchCount(totalBytes, pool),
+    batchesPerRequest: Math.min(partitions, number('batches-per-request')),
+    window: number('window'),
+    connections: number('connections'),
+  })
+  clearInterval(sampler)
+  if (produced.errors > 0) throw new Error(`produce failed: ${produced.firstError}`)
+  row('after producing', broker.pid, `${Math.round(produced.bytes / 1e6)} MB at ${produced.MBps.toFixed(1)} MB/s`)
+  const fetchAll = () =>
+    fetchLoad({
+      host: broker.host,
+      port: broker.port,
+      topic: TOPIC,
+      topicId,
+      version: fetchVersion,
+      endOffsets: produced.recordsByPartition,
+      maxBytes: number('fetch-max-mb') * MiB,
+      partitionMaxBytes: number('partition-max-kb') * 1024,
+      connections: number('connections'),
+    })
+  sampler = sampleFrom(broker.pid)
+  const fetched = await fetchAll()
+  clearInterval(sampler)
+  if (!fetched.complete) throw new Error(`fetch did not read everything back: ${fetched.firstError ?? ''}`)
+  row('after fetching it all back', broker.pid, `${Math.round(fetched.bytes / 1e6)} MB at ${fetched.MBps.toFixed(1)} MB/s`)
+  await broker.stop()
+  broker = await startBroker({ dataDir: join(dir, 'brook'), args: brokerArgs })
+  peakAnonMb = 0
+  row('restarted', broker.pid, `cold start (open and recovery) ${(broker.startMs / 1000).toFixed(2)} s`)
+  sampler = sampleFrom(broker.pid)
+  const again = await fetchAll()
+  clearInterval(sampler)
+  if (!again.complete) throw new Error(`fetch after the restart did not read everything back: ${again.firstError ?? ''}`)
+  row('after fetching it all again', broker.pid, `${Math.round(again.bytes / 1e6)} MB at ${again.MBps.toFixed(1)} MB/s`)
+} finally {
+  await broker.stop()
+  rmSync(dir, { recursive: true, force: true })
+}
+
+process.stdout.write(
+  [
+    `# Broker memory with ${partitions} partitions`,
+    '',
+    `${number('total-mb')} MiB of 100-byte records in ${number('batch-bytes')}-byte batches, cache ${number('cache-max-mb')} MiB.`,
+    '',
+    '| phase | RSS, MB | of it anonymous | of it file pages | peak anonymous during the phase | peak RSS so far | |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n'),
+)

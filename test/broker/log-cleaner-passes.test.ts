@@ -1,0 +1,173 @@
+/**
+ * The log cleaner's bounded memory, in process on real LevelDB: a partition with more keys than the key map holds
+ * (log.cleaner.dedupe.buffer.size) is compacted in several passes and ends exactly where one large pass ends, and the
+ * cleaned-up-to offset and the first tombstone's expiry are kept with the log, so a restarted node does not compact
+ * everything again and still drops a tombstone of an idle log once it expires (KIP-534).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { decodeRecords, encodeRecordBatch } from '../../protocol/record-batch.js'
+import { LogStore } from '../../storage/log-store.js'
+import { DEFAULT_CONFIG, type BrokerConfig } from '../../broker/config.js'
+import { LogCleaner } from '../../broker/log-cleaner.js'
+import { Logger } from '../../broker/logger.js'
+import { TopicManager } from '../../broker/topics.js'
+import type { Partition } from '../../broker/partition.js'
+import { AppendOrigin } from '../../storage/producer-state.js'
+
+const TOPIC = 'meters'
+const HOUR = 3_600_000
+const NOW = 1_800_000_000_000
+
+/** A logger that keeps its info lines, to see what the cleaner reports. */
+class KeptLines extends Logger {
+  readonly lines: string[] = []
+  constructor() {
+    super('test', 'error')
+  }
+  override info(text: string): void {
+    this.lines.push(text)
+  }
+}
+
+interface Node {
+  store: LogStore
+  cleaner: LogCleaner
+  logger: KeptLines
+  partition: Partition
+}
+
+const dirs: string[] = []
+const stores: LogStore[] = []
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((store) => store.close().catch(() => undefined)))
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
+})
+
+/** Opens (or reopens) a node's storage in `dir` with a cleaner configured by `config`; creates the topic when new. */
+async function node(dir: string, config: Partial<BrokerConfig>): Promise<Node> {
+  const store = await LogStore.open(dir)
+  stores.push(store)
+  const brokerConfig = { ...DEFAULT_CONFIG, ...config }
+  const topics = new TopicManager(store, 1, brokerConfig)
+  await topics.load()
+  const overrides = { 'cleanup.policy': 'compact', 'delete.retention.ms': String(HOUR / 2), 'min.cleanable.dirty.ratio': '0.01' }
+  const topic = topics.get(TOPIC) ?? (await topics.create({ name: TOPIC, partitions: 1, replicationFactor: 1, config: topics.parseConfig(overrides) }))
+  const logger = new KeptLines()
+  return { store, cleaner: new LogCleaner(topics, brokerConfig, logger), logger, partition: topic.partitions[0]! }
+}
+
+async function freshNode(config: Partial<BrokerConfig>): Promise<{ dir: string; node: Node }> {
+  const dir = await mkdtemp(join(tmpdir(), 'brook-cleaner-'))
+  dirs.push(dir)
+  return { dir, node: await node(dir, config) }
+}
+
+interface Written {
+  key: string
+  value: string | null
+  timestamp: bigint
+}
+
+/**
+ * 40 batches of 8 records over 120 keys, an hour old to now, with one record in ten a tombstone: those older than
+ * delete.retention.ms (half an hour) have expired.
+ */
+function workload(): Written[][] {
+  let seed = 7
+  const next = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
+  return Array.from({ length: 40 }, (_, b) =>
+    Array.from({ length: 8 }, (_, i) => {
+      const n = b * 8 + i
+      return { key: `meter-${Math.floor(next() * 120)}`, value: next() < 0.1 ? null : `reading-${n}`, timestamp: BigInt(NOW - HOUR + n * 10_000) }
+    }),
+  )
+}
+
+async function appendAll(partition: Partition, batches: Written[][]): Promise<void> {
+  for (const records of batches) {
+    await partition.appendAsLeader(
+      encodeRecordBatch(records.map((r) => ({ key: Buffer.from(r.key), value: r.value === null ? null : Buffer.from(r.value), timestamp: r.timestamp }))),
+      { origin: AppendOrigin.CLIENT },
+    )
+  }
+}
+
+/** Every record the log holds: `offset key value`. */
+async function contents(partition: Partition): Promise<string[]> {
+  const lines: string[] = []
+  for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+    for (const r of decodeRecords(batch.bytes)) lines.push(`${r.offset} ${r.key} ${r.value ?? 'null'}`)
+  }
+  return lines
+}
+
+/** What compaction must leave, computed directly: the last batch is never cleaned, nor superseded from it. */
+function reference(batches: Written[][]): string[] {
+  const records = batches.flatMap((records, b) => records.map((r, i) => ({ ...r, offset: b * 8 + i, cleanable: b < batches.length - 1 })))
+  const latest = new Map<string, number>()
+  for (const r of records) if (r.cleanable) latest.set(r.key, r.offset)
+  return records
+    .filter((r) => !r.cleanable || (latest.get(r.key) === r.offset && (r.value !== null || Number(r.timestamp) + HOUR / 2 > NOW)))
+    .map((r) => `${r.offset} ${r.key} ${r.value ?? 'null'}`)
+}
+
+describe('the log cleaner in bounded memory', () => {
+  it('compacts a partition with more keys than its map holds in several passes, to what one pass gives', async () => {
+    const batches = workload()
+    const small = (await freshNode({ logCleanerDedupeBufferSize: 1024 })).node
+    const large = (await freshNode({})).node
+    await appendAll(small.partition, batches)
+    await appendAll(large.partition, batches)
+
+    await small.cleaner.runOnce(NOW)
+    await large.cleaner.runOnce(NOW)
+
+    expect(await contents(small.partition)).toEqual(await contents(large.partition))
+    expect(await contents(large.partition)).toEqual(reference(batches))
+    // 1024 bytes hold 38 keys (24 bytes each, 90% full); one pass over everything needs 120.
+    expect(small.logger.lines.join('\n')).toMatch(/compaction removed \d+ records below offset 312 in [3-9] passes/)
+    expect(large.logger.lines.join('\n')).toMatch(/compaction removed \d+ records below offset 312$/m)
+    expect(small.partition.log.cleanerCheckpoint.cleanedUpTo).toBe(312n)
+  })
+
+  it('keeps the cleaned-up-to offset across a restart: an unchanged log is not compacted again', async () => {
+    const { dir, node: first } = await freshNode({})
+    await appendAll(first.partition, workload())
+    await first.cleaner.runOnce(NOW)
+    const checkpoint = first.partition.log.cleanerCheckpoint
+    await first.store.close()
+
+    const second = await node(dir, {})
+    const writes = second.store.commit.stats.writes
+    await second.cleaner.runOnce(NOW + 1000)
+
+    expect(second.partition.log.cleanerCheckpoint).toEqual(checkpoint)
+    // Nothing dirty: no pass, so not even the checkpoint was written.
+    expect(second.store.commit.stats.writes).toBe(writes)
+    expect(second.logger.lines).toEqual([])
+
+    // New records make the log dirty again, and compaction resumes from the checkpoint.
+    await appendAll(second.partition, [[{ key: 'meter-1', value: 'late', timestamp: BigInt(NOW) }], [{ key: 'meter-2', value: 'later', timestamp: BigInt(NOW) }]])
+    await second.cleaner.runOnce(NOW + 2000)
+    expect(second.partition.log.cleanerCheckpoint.cleanedUpTo).toBe(321n)
+  })
+
+  it('still drops a tombstone of an idle log once it expires after a restart (KIP-534)', async () => {
+    const { dir, node: first } = await freshNode({})
+    const young = BigInt(NOW - 1000)
+    await appendAll(first.partition, [[{ key: 'meter-9', value: 'on', timestamp: young }], [{ key: 'meter-9', value: null, timestamp: young }], [{ key: 'meter-5', value: 'last', timestamp: young }]])
+    await first.cleaner.runOnce(NOW)
+    expect(await contents(first.partition)).toEqual(['1 meter-9 null', '2 meter-5 last'])
+    expect(first.partition.log.cleanerCheckpoint.tombstonesExpireAtMs).toBe(NOW - 1000 + HOUR / 2)
+    await first.store.close()
+
+    const second = await node(dir, {})
+    await second.cleaner.runOnce(NOW + HOUR)
+
+    expect(await contents(second.partition)).toEqual(['2 meter-5 last'])
+    expect(second.partition.log.cleanerCheckpoint.tombstonesExpireAtMs).toBeNull()
+  })
+})
