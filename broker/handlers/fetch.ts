@@ -88,9 +88,13 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
           const records =
             budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }) : []
           for (const batch of records) bytes += batch.length
-          // read_committed: the aborted transactions overlapping what is returned, so the client can drop their records.
+          // read_committed: the aborted transactions overlapping what is returned, so the client can drop their
+          // records. The index holds them in marker order; they go out by first offset, the order kafkajs walks them
+          // in (it compares each record with the next entry only), and which Java and librdkafka sort into anyway.
           const aborted = readCommitted && records.length > 0
-            ? await partition.abortedTransactions(wanted.fetchOffset, lastOffsetOf(records.at(-1)!) + 1n)
+            ? (await partition.abortedTransactions(wanted.fetchOffset, lastOffsetOf(records.at(-1)!) + 1n)).sort((a, b) =>
+                a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0,
+              )
             : []
           partitions.push({
             partitionIndex: wanted.partition,

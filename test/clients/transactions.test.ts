@@ -1,7 +1,8 @@
 /**
  * Transactions with real clients against real broker processes: kafkajs 2.2.4's transactional producer (and its
  * sendOffsets), read back by kafkajs consumers and kcat (librdkafka 2.0.2) under both isolation levels.
- * - A committed transaction is visible to read_committed readers, an aborted one never is; read_uncommitted sees both.
+ * - A committed transaction is visible to read_committed readers, an aborted one never is; read_uncommitted sees both;
+ *   also when transactions of several producers interleave and end in another order than they began.
  * - sendOffsets commits the consumer offsets with the output, atomically: aborted, the group's offsets stay.
  * - Two producers with one transactional id: the older is fenced.
  * - A transaction left open past its timeout is aborted by the coordinator and never becomes visible.
@@ -96,6 +97,27 @@ describe('kafkajs transactions', () => {
       }
     })
     expect(loggedErrors(broker)).toEqual([])
+  }, 120_000)
+
+  test('interleaved transactions of three producers, two aborted in the opposite order of their start: read_committed kafkajs sees only the committed one', async () => {
+    const { broker, kafka } = await start()
+    await createTopics(kafka, [{ topic: 'txn-interleaved' }])
+    const first = await transactional(kafka, 'txn-first')
+    const second = await transactional(kafka, 'txn-second')
+    const third = await transactional(kafka, 'txn-third')
+    const a = await first.transaction()
+    await a.send({ topic: 'txn-interleaved', messages: [{ value: 'a1' }] })
+    const b = await second.transaction()
+    await b.send({ topic: 'txn-interleaved', messages: [{ value: 'b1' }] })
+    const c = await third.transaction()
+    await c.send({ topic: 'txn-interleaved', messages: [{ value: 'c1' }] })
+    await a.send({ topic: 'txn-interleaved', messages: [{ value: 'a2' }] })
+    // The second producer's abort is indexed before the first's, though the first started earlier.
+    await b.abort()
+    await a.abort()
+    await c.commit()
+    expect(await kafkajsValues(kafka, 'txn-interleaved', { readUncommitted: false, count: 1 })).toEqual(['c1'])
+    expect(await kcatValues(broker, 'txn-interleaved', 'read_committed')).toEqual(['c1'])
   }, 120_000)
 
   test('sendOffsets commits the consumed offsets with the output; an aborted transaction leaves them as they were', async () => {
