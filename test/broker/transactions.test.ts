@@ -3,7 +3,8 @@
  * clients hide: a transactional batch for a partition not added (KIP-890's verification), EndTxn for an unknown
  * transactional id, a transaction timeout above transaction.max.timeout.ms, stale epochs after a bump, EndTxn with
  * nothing open, Fetch read_committed's abortedTransactions, OffsetFetch requireStable while a transactional commit is
- * pending, and WriteTxnMarkers. After each refusal the partition and the coordinator go on working.
+ * pending, WriteTxnMarkers, and transactional.id.expiration.ms. After each refusal the partition and the coordinator
+ * go on working.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
@@ -17,6 +18,8 @@ import { endTxn, type EndTxnRequest, type EndTxnResponse } from '../../protocol/
 import { txnOffsetCommit, type TxnOffsetCommitRequest, type TxnOffsetCommitResponse } from '../../protocol/messages/txn-offset-commit.js'
 import { writeTxnMarkers, type WriteTxnMarkersRequest, type WriteTxnMarkersResponse } from '../../protocol/messages/write-txn-markers.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
+import { describeTransactions, type DescribeTransactionsRequest, type DescribeTransactionsResponse } from '../../protocol/messages/describe-transactions.js'
+import { waitFor } from '../helpers/wait.js'
 import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../../protocol/messages/offset-fetch.js'
 import { produce, type ProduceRequest, type ProduceResponse } from '../../protocol/messages/produce.js'
 
@@ -30,6 +33,7 @@ const INVALID_TRANSACTION_TIMEOUT = 50
 const OPERATION_NOT_ATTEMPTED = 55
 const UNSTABLE_OFFSET_COMMIT = 88
 const PRODUCER_FENCED = 90
+const TRANSACTIONAL_ID_NOT_FOUND = 105
 
 let broker: BrokerProcess
 let client: KafkaClient
@@ -220,4 +224,46 @@ describe('transactions at the wire', () => {
     })
     expect(stale.markers[0]!.topics[0]!.partitions[0]!.errorCode).toBe(INVALID_PRODUCER_EPOCH)
   })
+})
+
+describe('transactional.id.expiration.ms', () => {
+  it('forgets an idle transactional id (a tombstone, so a restart does not bring it back), never one with a transaction open', async () => {
+    const args = ['--transactional-id-expiration-ms', '1000', '--transaction-remove-expired-transaction-cleanup-interval-ms', '100']
+    let expiring = await startBroker({ args })
+    const states = async (ids: string[]) => {
+      const own = await connect(expiring)
+      try {
+        const answer = await own.request<DescribeTransactionsRequest, DescribeTransactionsResponse>(describeTransactions, 0, { transactionalIds: ids })
+        return answer.transactionStates.map((t) => (t.errorCode === NONE ? t.transactionState : t.errorCode))
+      } finally {
+        own.close()
+      }
+    }
+    try {
+      await createTopic(expiring, 'txn-expiry')
+      const own = await connect(expiring)
+      try {
+        const idle = await own.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, 4, { transactionalId: 'txn-idle', transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 })
+        const busy = await own.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, 4, { transactionalId: 'txn-busy', transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 })
+        expect([idle.errorCode, busy.errorCode]).toEqual([NONE, NONE])
+        const added = await own.request<Partial<AddPartitionsToTxnRequest>, AddPartitionsToTxnResponse>(addPartitionsToTxn, 3, {
+          v3AndBelowTransactionalId: 'txn-busy',
+          v3AndBelowProducerId: busy.producerId!,
+          v3AndBelowProducerEpoch: busy.producerEpoch,
+          v3AndBelowTopics: [{ name: 'txn-expiry', partitions: [0] }],
+        })
+        expect(added.resultsByTopicV3AndBelow![0]!.resultsByPartition[0]!.partitionErrorCode).toBe(NONE)
+      } finally {
+        own.close()
+      }
+      await waitFor('the idle transactional id to expire', async () => (await states(['txn-idle']))[0] === TRANSACTIONAL_ID_NOT_FOUND)
+      expect(await states(['txn-busy'])).toEqual(['Ongoing'])
+      await expiring.kill()
+      expiring = await expiring.restart()
+      expect(await states(['txn-idle', 'txn-busy'])).toEqual([TRANSACTIONAL_ID_NOT_FOUND, 'Ongoing'])
+    } finally {
+      await expiring.stop()
+      expiring.cleanup()
+    }
+  }, 60_000)
 })
