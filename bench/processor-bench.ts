@@ -3,26 +3,42 @@
  *
  *   throughput  N readings of D devices in a 4-partition topic, read twice in this process: by a bare kafkajs
  *               eachBatch loop that JSON-parses every value, then by the built-in iot pipeline (at_least_once).
- *               Reported: records/s of each, and the CPU each spent per record (process.cpuUsage); the pipeline's
- *               own work is its CPU per record minus the bare loop's, as a share of the bare loop's.
+ *               Reported: records/s of each, and the CPU each spent per record (process.cpuUsage, every thread of
+ *               this process) and its garbage-collection pauses per record; the pipeline's own work is its CPU per
+ *               record minus the bare loop's, as a share of the bare loop's. `phases` says when each loop ran (ms
+ *               since this process started), for `node --cpu-prof` and profile-summary's --from-ms/--to-ms.
  *   latency     readings stamped with the current time at a steady rate through the iot pipeline with 5 s stats
  *               windows (grace 1 s): for each final window, the time from window end + grace to the commit that
  *               wrote it (p50/p99).
  *   restore     K devices with one open window each (K state keys) in a child-process instance, killed with
  *               SIGKILL once committed; then restarted on its state directory (replays the changelog tail) and on
  *               an empty one (replays the whole changelog): time until every task runs, and the restore time.
+ *   task        The processor's own work without Kafka: one task of the iot pipeline (one of P partitions: D / P
+ *               devices, N / P readings) driven in this process on prepared messages, with its LevelDB store, a
+ *               commit every --task-commit-records records (prepareCommit, the changelog messages, the local
+ *               write). Reported: CPU per reading of processing and of commits, GC pauses per reading, and the
+ *               number of scavenges (minor GCs), which follows the bytes allocated; the most stable figures on a
+ *               shared machine (no broker, no kafkajs, no network).
  *
  * Options: --devices D (10000) --readings N (1000000) --partitions P (4) --latency-seconds S (20)
  * --latency-rate R readings/s (20000) --restore-keys K (1000000) --commit-interval-ms C (1000, throughput only)
- * --skip throughput,latency,restore
+ * --task-commit-records R (25000: a task's share of 100,000 readings/s with 1 s commits) --repeat K (1; the
+ * task scenario runs K times and reports each) --skip throughput,latency,restore,task --only <one of them>
+ * --help
  * Figures on a shared machine are indicative: compare the two loops of one run, not runs of different days.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import kafkajs from 'kafkajs'
 import { iotPipeline, runPipeline } from '../processor/index.js'
+import { commitMessages } from '../processor/runtime/changelog.js'
+import { newMetrics } from '../processor/runtime/metrics.js'
+import { Task } from '../processor/runtime/task.js'
+import { CacheBudget, TaskStore } from '../processor/state/task-store.js'
+import { planTopology } from '../processor/topology/plan.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { percentile } from './measure.js'
 
@@ -36,15 +52,26 @@ interface Options {
   latencyRate: number
   restoreKeys: number
   commitIntervalMs: number
+  taskCommitRecords: number
+  repeat: number
   skip: Set<string>
 }
 
+const SCENARIOS = ['throughput', 'latency', 'restore', 'task'] as const
+
 function parse(argv: string[]): Options {
-  const options: Options = { devices: 10_000, readings: 1_000_000, partitions: 4, latencySeconds: 20, latencyRate: 20_000, restoreKeys: 1_000_000, commitIntervalMs: 1000, skip: new Set() }
+  const options: Options = { devices: 10_000, readings: 1_000_000, partitions: 4, latencySeconds: 20, latencyRate: 20_000, restoreKeys: 1_000_000, commitIntervalMs: 1000, taskCommitRecords: 25_000, repeat: 1, skip: new Set() }
+  if (argv.includes('--help')) {
+    process.stdout.write(HELP)
+    process.exit(0)
+  }
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i]!, argv[i + 1]]
     if (value === undefined) throw new Error(`${flag} needs a value`)
-    if (flag === '--skip') value.split(',').forEach((s) => options.skip.add(s))
+    const names = value.split(',')
+    if ((flag === '--skip' || flag === '--only') && names.some((n) => !(SCENARIOS as readonly string[]).includes(n))) throw new Error(`${flag} takes ${SCENARIOS.join(', ')}`)
+    if (flag === '--skip') names.forEach((s) => options.skip.add(s))
+    else if (flag === '--only') SCENARIOS.filter((s) => !names.includes(s)).forEach((s) => options.skip.add(s))
     else {
       const key = flag.replace(/^--/, '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) as keyof Options
       if (!(key in options) || key === 'skip') throw new Error(`unknown option ${flag}`)
@@ -53,6 +80,21 @@ function parse(argv: string[]): Options {
   }
   return options
 }
+
+const HELP = `node dist/bench/processor-bench.js [options]: the processor's scenarios (throughput, latency, restore, task)
+  --devices D               devices (10000)
+  --readings N              readings of the throughput and task scenarios (1000000)
+  --partitions P            partitions of the input topics (4)
+  --commit-interval-ms C    the pipeline's commit interval in the throughput scenario (1000)
+  --latency-seconds S       how long the latency scenario produces (20)
+  --latency-rate R          its readings/s (20000)
+  --restore-keys K          state keys of the restore scenario (1000000)
+  --task-commit-records R   records between two commits of the task scenario (25000)
+  --repeat K                runs of the task scenario (1)
+  --skip a,b                scenarios to leave out
+  --only a,b                the scenarios to run
+The report is JSON on stdout; progress goes to stderr.
+`
 
 const log = (line: string) => process.stderr.write(`processor-bench: ${line}\n`)
 
@@ -77,6 +119,19 @@ function cpuMicros(): number {
   return user + system
 }
 
+/**
+ * Garbage-collection pauses of this process (ms, main thread), summed since the bench started, and how many were
+ * minor (scavenges: their number follows the bytes allocated, the young generation being of fixed size).
+ */
+let gcMs = 0
+let scavenges = 0
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcMs += entry.duration
+    if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++
+  }
+}).observe({ entryTypes: ['gc'] })
+
 async function throughputScenario(broker: BrokerProcess, options: Options) {
   const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
@@ -95,16 +150,21 @@ async function throughputScenario(broker: BrokerProcess, options: Options) {
   let sum = 0
   let firstAt = 0
   let cpuAtFirst = 0
-  const bare = await new Promise<{ seconds: number; cpuMicros: number }>((done) => {
+  let gcAtFirst = 0
+  const bare = await new Promise<{ seconds: number; cpuMicros: number; gcMs: number; fromMs: number; toMs: number }>((done) => {
     void consumer.run({
       eachBatch: async ({ batch }) => {
         if (firstAt === 0) {
           firstAt = performance.now()
           cpuAtFirst = cpuMicros()
+          gcAtFirst = gcMs
         }
         for (const message of batch.messages) sum += (JSON.parse(message.value!.toString()) as { value: number }).value
         seen += batch.messages.length
-        if (seen >= options.readings) done({ seconds: (performance.now() - firstAt) / 1000, cpuMicros: cpuMicros() - cpuAtFirst })
+        if (seen >= options.readings) {
+          const now = performance.now()
+          done({ seconds: (now - firstAt) / 1000, cpuMicros: cpuMicros() - cpuAtFirst, gcMs: gcMs - gcAtFirst, fromMs: firstAt, toMs: now })
+        }
       },
     })
   })
@@ -122,23 +182,34 @@ async function throughputScenario(broker: BrokerProcess, options: Options) {
   })
   let pipelineFirst = 0
   let pipelineCpu = 0
+  let pipelineGc = 0
   while (pipeline.metrics().recordsIn < options.readings) {
     if (pipelineFirst === 0 && pipeline.metrics().recordsIn > 0) {
       pipelineFirst = performance.now()
       pipelineCpu = cpuMicros()
+      pipelineGc = gcMs
     }
     await new Promise((r) => setTimeout(r, 20))
   }
-  const processor = { seconds: (performance.now() - pipelineFirst) / 1000, cpuMicros: cpuMicros() - pipelineCpu, metrics: pipeline.metrics() }
+  const pipelineEnd = performance.now()
+  const processor = { seconds: (pipelineEnd - pipelineFirst) / 1000, cpuMicros: cpuMicros() - pipelineCpu, gcMs: gcMs - pipelineGc, metrics: pipeline.metrics() }
   await pipeline.stop()
   rmSync(stateDir, { recursive: true, force: true })
   const perRecord = (cpu: number) => cpu / options.readings
   return {
     readings: options.readings,
     devices: options.devices,
-    bareLoop: { recordsPerSec: Math.round(options.readings / bare.seconds), cpuMicrosPerRecord: +perRecord(bare.cpuMicros).toFixed(2), checksum: sum },
-    iotPipeline: { recordsPerSec: Math.round(options.readings / processor.seconds), cpuMicrosPerRecord: +perRecord(processor.cpuMicros).toFixed(2), windowsEmitted: processor.metrics.windowsEmitted, commits: processor.metrics.commits },
+    bareLoop: { recordsPerSec: Math.round(options.readings / bare.seconds), cpuMicrosPerRecord: +perRecord(bare.cpuMicros).toFixed(2), gcMicrosPerRecord: +perRecord(bare.gcMs * 1000).toFixed(2), checksum: sum },
+    iotPipeline: {
+      recordsPerSec: Math.round(options.readings / processor.seconds),
+      cpuMicrosPerRecord: +perRecord(processor.cpuMicros).toFixed(2),
+      gcMicrosPerRecord: +perRecord(processor.gcMs * 1000).toFixed(2),
+      windowsEmitted: processor.metrics.windowsEmitted,
+      commits: processor.metrics.commits,
+    },
     ownWorkShareOfBareLoop: +((processor.cpuMicros - bare.cpuMicros) / bare.cpuMicros).toFixed(2),
+    // For profile-summary's --from-ms/--to-ms with `node --cpu-prof`: ms since this process started.
+    phases: { bareLoop: { fromMs: Math.round(bare.fromMs), toMs: Math.round(bare.toMs) }, iotPipeline: { fromMs: Math.round(pipelineFirst), toMs: Math.round(pipelineEnd) } },
   }
 }
 
@@ -252,11 +323,78 @@ async function restoreScenario(broker: BrokerProcess, options: Options) {
   return { keys: options.restoreKeys, localStoreCurrent: sameDir, fullChangelogReplay: fromChangelog }
 }
 
+/**
+ * One task of the iot pipeline driven in this process: the messages are made beforehand (as kafkajs hands them
+ * over: Buffers, string offsets and timestamps), so what is timed is the task's processing, its commits' encoding
+ * and its LevelDB writes, nothing of Kafka.
+ */
+async function taskScenario(options: Options) {
+  const devices = Math.max(1, Math.round(options.devices / options.partitions))
+  const readings = Math.round(options.readings / options.partitions)
+  const start = Date.UTC(2024, 0, 1)
+  const messages = Array.from({ length: readings }, (_, i) => {
+    const r = reading(i % devices, start + Math.floor(i / devices) * 1000, 20 + (i % 97) / 10)
+    return { key: Buffer.from(r.key), value: Buffer.from(r.value), offset: String(i), timestamp: String(start), attributes: 0, headers: {} }
+  })
+  const plan = planTopology(iotPipeline({ inputTopic: 'bench-readings' }), { applicationId: 'bench-task' })
+  const runs = []
+  for (let run = 0; run < options.repeat; run++) {
+    const stateDir = mkdtempSync(join(tmpdir(), 'brook-bench-task-'))
+    const store = await TaskStore.open(stateDir, new CacheBudget(64 * 1024 * 1024))
+    const metrics = newMetrics()
+    const task = new Task(plan.subtopologies[0]!, 0, store, { plan, tables: new Map(), metrics })
+    await task.load()
+    let processMicros = 0
+    let commitMicros = 0
+    let changelogRecords = 0
+    let checkpoint = 0
+    const gcBefore = gcMs
+    const scavengesBefore = scavenges
+    const began = performance.now()
+    for (let from = 0; from < readings; from += options.taskCommitRecords) {
+      let cpu = cpuMicros()
+      for (let i = from; i < Math.min(readings, from + options.taskCommitRecords); i++) {
+        const pending = task.process(messages[i]!)
+        if (pending) await pending
+      }
+      task.markActive(Date.now())
+      processMicros += cpuMicros() - cpu
+      cpu = cpuMicros()
+      const prepared = await task.prepareCommit()
+      const changelog = commitMessages({ ...prepared, marker: prepared.marker! }, 0)
+      changelogRecords += changelog.records.length
+      checkpoint += changelog.records.length + 1
+      await task.committed(prepared, checkpoint)
+      commitMicros += cpuMicros() - cpu
+    }
+    const seconds = (performance.now() - began) / 1000
+    const gc = gcMs - gcBefore
+    await store.close()
+    rmSync(stateDir, { recursive: true, force: true })
+    runs.push({
+      recordsPerSec: Math.round(readings / seconds),
+      cpuMicrosPerRecord: +((processMicros + commitMicros) / readings).toFixed(2),
+      processMicrosPerRecord: +(processMicros / readings).toFixed(2),
+      commitMicrosPerRecord: +(commitMicros / readings).toFixed(2),
+      gcMicrosPerRecord: +((gc * 1000) / readings).toFixed(2),
+      scavenges: scavenges - scavengesBefore,
+      changelogRecords,
+      windowsEmitted: metrics.windowsEmitted,
+    })
+  }
+  return { devices, readings, commitEveryRecords: options.taskCommitRecords, runs }
+}
+
 async function main(): Promise<void> {
   const options = parse(process.argv.slice(2))
+  const report: Record<string, unknown> = { options: { ...options, skip: [...options.skip] } }
+  if (!options.skip.has('task')) report.task = await taskScenario(options)
+  if (['throughput', 'latency', 'restore'].every((s) => options.skip.has(s))) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+    return
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'brook-bench-broker-'))
   const broker = await startBroker({ dataDir, args: ['--group-initial-rebalance-delay-ms', '0'] })
-  const report: Record<string, unknown> = { options: { ...options, skip: [...options.skip] } }
   try {
     if (!options.skip.has('throughput')) report.throughput = await throughputScenario(broker, options)
     if (!options.skip.has('latency')) report.latency = await latencyScenario(broker, options)

@@ -15,7 +15,7 @@
  * so it survives restarts and moves with its partition.
  */
 import { ProcessorErrorCode, RecordError, TopologyError } from './errors.js'
-import type { KeyedState } from './windows/windowed-aggregate.js'
+import type { KeyedState } from './state/task-store.js'
 
 export type DetectorSpec =
   | { readonly kind: 'threshold'; readonly field: string; readonly above?: number; readonly below?: number }

@@ -54,11 +54,13 @@ export interface IotPipelineOptions {
   zScoreMinBaselineWindows?: number
 }
 
+const NAME_FIELDS = ['deviceId', 'sensor'] as const
+
 /** Checks one reading's shape; anything else is a RecordError (the reading goes to the dead-letter topic). */
 export function validateReading(value: unknown): Reading {
   if (value === null || typeof value !== 'object') throw new RecordError(ProcessorErrorCode.missingField, 'reading is not an object')
   const r = value as Record<string, unknown>
-  for (const field of ['deviceId', 'sensor'] as const) {
+  for (const field of NAME_FIELDS) {
     if (typeof r[field] !== 'string' || (r[field] as string).length === 0) throw new RecordError(ProcessorErrorCode.missingField, `reading has no ${field}`)
   }
   if (r.value === undefined || r.value === null) throw new RecordError(ProcessorErrorCode.missingField, 'reading has no value')

@@ -5,19 +5,24 @@
  * one sketch. Every part is mergeable, which is what lets hopping windows aggregate per slice and merge slices when
  * a window is emitted, and what makes a restored accumulator equal to an uninterrupted one.
  *
- *   part      state                         add            merge
- *   count     n                             n += 1         n += n'
- *   moments   [n, sum, mean, m2]            Welford        Chan et al. (parallel variance)
- *   min/max   value | null                  compare        compare
- *   first     [ts, value] | null            earlier ts     earlier ts (ties: the accumulator merged into)
- *   last      [ts, value] | null            later ts (>=)  later ts (ties: the one merged in)
+ *   part      state (slots of the numbers)  add            merge
+ *   count     n (shared by every part)      n += 1         n += n'
+ *   moments   sum, mean, m2                 Welford        Chan et al. (parallel variance)
+ *   min/max   value (+/-Infinity if n = 0)  compare        compare
+ *   first     ts, value (ts +Infinity)      earlier ts     earlier ts (ties: the accumulator merged into)
+ *   last      ts, value (ts -Infinity)      later ts (>=)  later ts (ties: the one merged in)
  *   sketch    DDSketch (sketch.ts)          accept         bin counts add
+ *
+ * An accumulator is one Float64Array of those numbers (slot 0 is n) and the sketches beside it: adding a record
+ * allocates nothing and touches one small block of memory. Every record adds to every part (its inputs are all read
+ * before any changes), so one n serves them all, and n = 0 is what "no value" means for min, max, first and last.
  *
  * Results: avg is sum / n (so a one-slice window gives exactly the naive average); variance and stddev are the
  * sample statistics (n - 1 in the denominator, as SQL's STDDEV and Spark's stddev), null below two values.
  */
 import { ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
-import { decodeSketch, encodeSketch, mergeSketch, newSketch, quantile, type EncodedSketch, type Sketch } from './sketch.js'
+import type { ByteReader, ByteWriter } from '../state/codec.js'
+import { mergeSketch, newSketch, quantile, readSketch, writeSketch, type Sketch } from './sketch.js'
 
 /** Where a numeric input comes from: a field path of the value (`'value'`, `'reading.value'`) or a function. */
 export type ValueSelector = string | ((value: any) => unknown)
@@ -90,17 +95,20 @@ interface Part {
   kind: PartKind
   /** Index into the extracted values; -1 for count. */
   input: number
+  /** The part's first slot among the accumulator's numbers (moments: sum, mean, m2), or its sketch's index. */
+  at: number
 }
 
-type Moments = [n: number, sum: number, mean: number, m2: number]
-type Stamped = [ts: number, value: number] | null
-/** One accumulator: one state per part, in part order. */
-export type Accumulator = unknown[]
+/** One accumulator of compiled aggregations: its numbers (slot 0 is n) and its sketches, in part order. */
+export interface Accumulator {
+  readonly v: Float64Array
+  readonly sketches: Sketch[]
+}
 
 /**
  * What a stateful operator needs from an aggregation: read a record's inputs once (throwing RecordError before any
  * state changes), fold them into an accumulator, merge accumulators (associatively: slices and restored state rely
- * on it), read the named results, and encode an accumulator as plain data for msgpack.
+ * on it), read the named results, and write an accumulator in binary (state/codec.ts) and read it back.
  */
 export interface Accumulation<I = any, A = any> {
   extract(value: unknown): I
@@ -110,12 +118,12 @@ export interface Accumulation<I = any, A = any> {
   /** Returns the merge (it may be `into`, mutated); `from` is not changed. */
   merge(into: A, from: A): A
   result(acc: A): Record<string, unknown>
-  encode(acc: A): unknown
-  decode(plain: unknown): A
+  write(out: ByteWriter, acc: A): void
+  read(from: ByteReader): A
 }
 
 /** Merges accumulators into a fresh one (none of them is changed). */
-export function mergeAll<A>(accumulation: Accumulation<unknown, A>, accs: readonly A[]): A {
+export function mergeAll<A>(accumulation: Accumulation<unknown, A>, accs: Iterable<A>): A {
   let out = accumulation.create()
   for (const acc of accs) out = accumulation.merge(out, acc)
   return out
@@ -132,8 +140,8 @@ export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V
     add: (acc, input) => ({ v: acc === null ? input : reducer(acc.v, input) }),
     merge: (into, from) => (from === null ? into : into === null ? { v: from.v } : { v: reducer(into.v, from.v) }),
     result: (acc) => ({ value: acc === null ? null : acc.v }),
-    encode: (acc) => acc,
-    decode: (plain) => plain as { v: V } | null,
+    write: (out, acc) => out.plain(acc),
+    read: (from) => from.plain() as { v: V } | null,
   }
 }
 
@@ -150,34 +158,6 @@ const PART_OF: Record<AggregationKind, PartKind> = {
   percentile: PartKind.sketch,
 }
 
-function derive(kind: AggregationKind, state: unknown, q: number | undefined): number | null {
-  switch (kind) {
-    case 'count':
-      return state as number
-    case 'sum':
-      return (state as Moments)[1]
-    case 'avg': {
-      const [n, total] = state as Moments
-      return n === 0 ? null : total / n
-    }
-    case 'variance':
-    case 'stddev': {
-      const [n, , , m2] = state as Moments
-      if (n < 2) return null
-      const sampleVariance = m2 / (n - 1)
-      return kind === 'variance' ? sampleVariance : Math.sqrt(sampleVariance)
-    }
-    case 'min':
-    case 'max':
-      return state as number | null
-    case 'first':
-    case 'last':
-      return state === null ? null : (state as [number, number])[1]
-    case 'percentile':
-      return quantile(state as Sketch, q!)
-  }
-}
-
 const selectorIds = new WeakMap<(value: any) => unknown, number>()
 let nextSelectorId = 0
 function selectorKey(selector: ValueSelector): string {
@@ -186,6 +166,9 @@ function selectorKey(selector: ValueSelector): string {
   if (id === undefined) selectorIds.set(selector, (id = nextSelectorId++))
   return `fn:${id}`
 }
+
+/** How many numbers a part keeps in the accumulator. */
+const SLOTS: Record<PartKind, number> = { [PartKind.count]: 0, [PartKind.moments]: 3, [PartKind.min]: 1, [PartKind.max]: 1, [PartKind.first]: 2, [PartKind.last]: 2, [PartKind.sketch]: 0 }
 
 /**
  * An aggregations spec compiled into shared parts. `extract` reads every input a record needs once (throwing
@@ -197,12 +180,18 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
   private readonly described: string[] = []
   private readonly scratch: number[] = []
   private readonly parts: Part[] = []
-  private readonly outputs: { name: string; kind: AggregationKind; part: number; quantile?: number }[] = []
+  private readonly outputs: { name: string; kind: AggregationKind; part: Part; quantile: number }[] = []
+  /** Numbers per accumulator, n included; and what a fresh accumulator holds. */
+  private readonly slots: number
+  private readonly initial: Float64Array
+  private readonly sketchCount: number
 
   constructor(readonly spec: AggregationsSpec) {
     const inputIndex = new Map<string, number>()
-    const partIndex = new Map<string, number>()
+    const partIndex = new Map<string, Part>()
     if (Object.keys(spec).length === 0) throw new TopologyError('an aggregation needs at least one output')
+    let slots = 1
+    let sketchCount = 0
     for (const [name, output] of Object.entries(spec)) {
       let input = -1
       if (output.kind !== 'count') {
@@ -221,10 +210,19 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
       const key = `${kind}:${input}`
       let part = partIndex.get(key)
       if (part === undefined) {
-        part = this.parts.push({ kind, input }) - 1
+        part = { kind, input, at: kind === PartKind.sketch ? sketchCount++ : slots }
+        slots += SLOTS[kind]
+        this.parts.push(part)
         partIndex.set(key, part)
       }
-      this.outputs.push({ name, kind: output.kind, part, quantile: output.quantile })
+      this.outputs.push({ name, kind: output.kind, part, quantile: output.quantile ?? 0 })
+    }
+    this.slots = slots
+    this.sketchCount = sketchCount
+    this.initial = new Float64Array(slots)
+    for (const part of this.parts) {
+      if (part.kind === PartKind.min || part.kind === PartKind.first) this.initial[part.at] = Number.POSITIVE_INFINITY
+      if (part.kind === PartKind.max || part.kind === PartKind.last) this.initial[part.at] = Number.NEGATIVE_INFINITY
     }
   }
 
@@ -239,51 +237,48 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
   }
 
   create(): Accumulator {
-    return this.parts.map((part): unknown => {
-      switch (part.kind) {
-        case PartKind.count:
-          return 0
-        case PartKind.moments:
-          return [0, 0, 0, 0]
-        case PartKind.sketch:
-          return newSketch()
-        default:
-          return null
-      }
-    })
+    const sketches: Sketch[] = []
+    for (let i = 0; i < this.sketchCount; i++) sketches.push(newSketch())
+    return { v: this.initial.slice(), sketches }
   }
 
   add(acc: Accumulator, inputs: readonly number[], ts: number): Accumulator {
-    for (let i = 0; i < this.parts.length; i++) {
-      const part = this.parts[i]!
+    const v = acc.v
+    const n = v[0]! + 1
+    v[0] = n
+    const parts = this.parts
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!
+      const at = part.at
       const x = inputs[part.input]!
       switch (part.kind) {
-        case PartKind.count:
-          acc[i] = (acc[i] as number) + 1
-          break
         case PartKind.moments: {
-          const m = acc[i] as Moments
-          m[0] += 1
-          m[1] += x
-          const delta = x - m[2]
-          m[2] += delta / m[0]
-          m[3] += delta * (x - m[2])
+          v[at] += x
+          const delta = x - v[at + 1]!
+          v[at + 1] += delta / n
+          v[at + 2] += delta * (x - v[at + 1]!)
           break
         }
         case PartKind.min:
-          if (acc[i] === null || x < (acc[i] as number)) acc[i] = x
+          if (x < v[at]!) v[at] = x
           break
         case PartKind.max:
-          if (acc[i] === null || x > (acc[i] as number)) acc[i] = x
+          if (x > v[at]!) v[at] = x
           break
         case PartKind.first:
-          if (acc[i] === null || ts < (acc[i] as [number, number])[0]) acc[i] = [ts, x]
+          if (ts < v[at]!) {
+            v[at] = ts
+            v[at + 1] = x
+          }
           break
         case PartKind.last:
-          if (acc[i] === null || ts >= (acc[i] as [number, number])[0]) acc[i] = [ts, x]
+          if (ts >= v[at]!) {
+            v[at] = ts
+            v[at + 1] = x
+          }
           break
         case PartKind.sketch:
-          ;(acc[i] as Sketch).accept(x)
+          acc.sketches[at]!.accept(x)
           break
       }
     }
@@ -291,58 +286,111 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
   }
 
   merge(into: Accumulator, from: Accumulator): Accumulator {
-    for (let i = 0; i < this.parts.length; i++) {
-      const b = from[i]
-      switch (this.parts[i]!.kind) {
-        case PartKind.count:
-          into[i] = (into[i] as number) + (b as number)
-          break
+    const a = into.v
+    const b = from.v
+    const na = a[0]!
+    const nb = b[0]!
+    if (nb === 0) return into
+    const n = na + nb
+    for (const part of this.parts) {
+      const at = part.at
+      switch (part.kind) {
         case PartKind.moments: {
-          const ma = into[i] as Moments
-          const mb = b as Moments
-          if (mb[0] === 0) break
-          if (ma[0] === 0) {
-            into[i] = [...mb]
+          if (na === 0) {
+            a[at] = b[at]!
+            a[at + 1] = b[at + 1]!
+            a[at + 2] = b[at + 2]!
             break
           }
-          const n = ma[0] + mb[0]
-          const delta = mb[2] - ma[2]
-          into[i] = [n, ma[1] + mb[1], ma[2] + (delta * mb[0]) / n, ma[3] + mb[3] + (delta * delta * ma[0] * mb[0]) / n]
+          const delta = b[at + 1]! - a[at + 1]!
+          a[at] = a[at]! + b[at]!
+          a[at + 1] = a[at + 1]! + (delta * nb) / n
+          a[at + 2] = a[at + 2]! + b[at + 2]! + (delta * delta * na * nb) / n
           break
         }
         case PartKind.min:
-          if (b !== null && (into[i] === null || (b as number) < (into[i] as number))) into[i] = b
+          if (b[at]! < a[at]!) a[at] = b[at]!
           break
         case PartKind.max:
-          if (b !== null && (into[i] === null || (b as number) > (into[i] as number))) into[i] = b
+          if (b[at]! > a[at]!) a[at] = b[at]!
           break
         case PartKind.first:
-          if (b !== null && (into[i] === null || (b as Stamped)![0] < (into[i] as Stamped)![0])) into[i] = b
+          if (b[at]! < a[at]!) {
+            a[at] = b[at]!
+            a[at + 1] = b[at + 1]!
+          }
           break
         case PartKind.last:
-          if (b !== null && (into[i] === null || (b as Stamped)![0] >= (into[i] as Stamped)![0])) into[i] = b
+          if (b[at]! >= a[at]!) {
+            a[at] = b[at]!
+            a[at + 1] = b[at + 1]!
+          }
           break
         case PartKind.sketch:
-          mergeSketch(into[i] as Sketch, b as Sketch)
+          mergeSketch(into.sketches[at]!, from.sketches[at]!)
           break
       }
     }
+    a[0] = n
     return into
   }
 
   /** The named outputs of an accumulator. */
   result(acc: Accumulator): Record<string, number | null> {
     const out: Record<string, number | null> = {}
-    for (const output of this.outputs) out[output.name] = derive(output.kind, acc[output.part], output.quantile)
+    const v = acc.v
+    const n = v[0]!
+    for (const { name, kind, part, quantile: q } of this.outputs) {
+      const at = part.at
+      switch (kind) {
+        case 'count':
+          out[name] = n
+          break
+        case 'sum':
+          out[name] = v[at]!
+          break
+        case 'avg':
+          out[name] = n === 0 ? null : v[at]! / n
+          break
+        case 'variance':
+        case 'stddev': {
+          if (n < 2) {
+            out[name] = null
+            break
+          }
+          const sampleVariance = v[at + 2]! / (n - 1)
+          out[name] = kind === 'variance' ? sampleVariance : Math.sqrt(sampleVariance)
+          break
+        }
+        case 'min':
+        case 'max':
+          out[name] = n === 0 ? null : v[at]!
+          break
+        case 'first':
+        case 'last':
+          out[name] = n === 0 ? null : v[at + 1]!
+          break
+        case 'percentile':
+          out[name] = quantile(acc.sketches[at]!, q)
+          break
+      }
+    }
     return out
   }
 
-  /** Plain data for msgpack (sketches become their encoded form). */
-  encode(acc: Accumulator): unknown[] {
-    return acc.map((state, i) => (this.parts[i]!.kind === PartKind.sketch ? encodeSketch(state as Sketch) : state))
+  /** The numbers as doubles (n first), then each sketch. */
+  write(out: ByteWriter, acc: Accumulator): void {
+    const v = acc.v
+    for (let i = 0; i < v.length; i++) out.f64(v[i]!)
+    const sketches = acc.sketches
+    for (let i = 0; i < sketches.length; i++) writeSketch(out, sketches[i]!)
   }
 
-  decode(plain: unknown): Accumulator {
-    return (plain as unknown[]).map((state, i) => (this.parts[i]!.kind === PartKind.sketch ? decodeSketch(state as EncodedSketch) : state))
+  read(from: ByteReader): Accumulator {
+    const v = new Float64Array(this.slots)
+    for (let i = 0; i < this.slots; i++) v[i] = from.f64()
+    const sketches: Sketch[] = []
+    for (let i = 0; i < this.sketchCount; i++) sketches.push(readSketch(from))
+    return { v, sketches }
   }
 }

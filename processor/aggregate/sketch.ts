@@ -5,24 +5,54 @@
  * the sketch of all the values. Two gaps of the library are closed here:
  *
  * - Its `merge` forgets the negative-value store (DataDog/sketches-js#22): `mergeSketch` merges both stores.
- * - Its `toProto` needs protobufjs, which it does not declare, and drops min/max: state is encoded here as the
- *   sketch's own content, the first key and the counts of the contiguous bins of each store, plus the zero count.
+ * - Its `toProto` needs protobufjs, which it does not declare, and drops min/max: state is written here as the
+ *   sketch's own content, per store the first key and the counts of its contiguous bins, plus the zero count.
+ * - Its DenseStore re-centres its bins (two array copies and a shift) whenever a key falls below the smallest key
+ *   so far, even when the bins already cover it: a fresh sketch does that a handful of times (each new minimum of
+ *   its values), which made the sketches the largest source of garbage of the iot pipeline. And its range
+ *   extension takes a second key of 0 for "none" (`secondKey || key`), so merging a store whose largest key is 0
+ *   (values just below 1) into one whose keys are all negative loses that bin. `BinStore` extends a store only
+ *   when a key falls outside its bins, centring the bins once, and takes both ends of the range as given.
  *
- * Encoded form (msgpack-ready): `[zeroCount, positiveOffset, positiveCounts[], negativeOffset, negativeCounts[]]`.
+ * Binary form (state/codec.ts): `varuint zeroCount`, then the positive and the negative store, each
+ * `varuint bins` (0 for an empty store) `varint firstKey` `varuint count` × bins.
  */
 import sketches from '@datadog/sketches-js'
+import denseStore from '@datadog/sketches-js/dist/ddsketch/store/DenseStore.js'
+import type { ByteReader, ByteWriter } from '../state/codec.js'
 
 const { DDSketch } = sketches
+const { DenseStore } = denseStore
 type Sketch = InstanceType<typeof DDSketch>
 type Store = Sketch['store']
+
+/** DenseStore whose bins move only when a key falls outside them (see the top of this file). */
+class BinStore extends DenseStore {
+  override _extendRange(key: number, secondKey: number = key): void {
+    const minKey = Math.min(key, secondKey, this.minKey)
+    const maxKey = Math.max(key, secondKey, this.maxKey)
+    const length = this.bins.length
+    if (length === 0 || minKey < this.offset || maxKey >= this.offset + length) {
+      const grown = Math.max(length, this._getNewLength(minKey, maxKey))
+      const bins: number[] = new Array<number>(grown).fill(0)
+      const offset = minKey - Math.floor((grown - (maxKey - minKey + 1)) / 2)
+      for (let k = this.minKey; k <= this.maxKey; k++) bins[k - offset] = this.bins[k - this.offset]!
+      this.bins = bins
+      this.offset = offset
+    }
+    this.minKey = minKey
+    this.maxKey = maxKey
+  }
+}
 
 /** The relative accuracy of every sketch of the processor: p99 of values around 80 is within ±0.8. */
 export const SKETCH_RELATIVE_ACCURACY = 0.01
 
-export type EncodedSketch = [number, number, number[], number, number[]]
-
 export function newSketch(): Sketch {
-  return new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY })
+  const sketch = new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY })
+  sketch.store = new BinStore()
+  sketch.negativeStore = new BinStore()
+  return sketch
 }
 
 export function mergeSketch(into: Sketch, from: Sketch): void {
@@ -41,30 +71,36 @@ export function quantile(sketch: Sketch, q: number): number | null {
   return sketch.count === 0 ? null : sketch.getValueAtQuantile(q)
 }
 
-function encodeStore(store: Store): [number, number[]] {
-  if (store.count === 0) return [0, []]
-  const counts: number[] = []
-  for (let key = store.minKey; key <= store.maxKey; key++) counts.push(store.bins[key - store.offset] ?? 0)
-  return [store.minKey, counts]
+function writeStore(out: ByteWriter, store: Store): void {
+  if (store.count === 0) return out.varuint(0)
+  const { minKey, maxKey, offset, bins } = store
+  out.varuint(maxKey - minKey + 1)
+  out.varint(minKey)
+  for (let i = minKey - offset; i <= maxKey - offset; i++) out.varuint(bins[i] ?? 0)
 }
 
-function decodeStore(store: Store, first: number, counts: readonly number[]): void {
-  for (let i = 0; i < counts.length; i++) if (counts[i]! > 0) store.add(first + i, counts[i])
+function readStore(from: ByteReader, store: Store): void {
+  const bins = from.varuint()
+  if (bins === 0) return
+  const first = from.varint()
+  for (let i = 0; i < bins; i++) {
+    const count = from.varuint()
+    if (count > 0) store.add(first + i, count)
+  }
 }
 
-export function encodeSketch(sketch: Sketch): EncodedSketch {
-  const [positiveOffset, positive] = encodeStore(sketch.store)
-  const [negativeOffset, negative] = encodeStore(sketch.negativeStore)
-  return [sketch.zeroCount, positiveOffset, positive, negativeOffset, negative]
+export function writeSketch(out: ByteWriter, sketch: Sketch): void {
+  out.varuint(sketch.zeroCount)
+  writeStore(out, sketch.store)
+  writeStore(out, sketch.negativeStore)
 }
 
-export function decodeSketch(encoded: EncodedSketch): Sketch {
+export function readSketch(from: ByteReader): Sketch {
   const sketch = newSketch()
-  const [zeroCount, positiveOffset, positive, negativeOffset, negative] = encoded
-  decodeStore(sketch.store, positiveOffset, positive)
-  decodeStore(sketch.negativeStore, negativeOffset, negative)
-  sketch.zeroCount = zeroCount
-  sketch.count = sketch.store.count + sketch.negativeStore.count + zeroCount
+  sketch.zeroCount = from.varuint()
+  readStore(from, sketch.store)
+  readStore(from, sketch.negativeStore)
+  sketch.count = sketch.store.count + sketch.negativeStore.count + sketch.zeroCount
   return sketch
 }
 

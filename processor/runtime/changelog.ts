@@ -1,45 +1,41 @@
 /**
  * The changelog format, and the reader a restore uses. A commit of a task writes, to the task's changelog
- * partition, its changed entries (key = `<operator>\x01<group>`, value = msgpack bytes, null deletes) and then one
- * marker (key `\x00position`, value = msgpack of the task position plus `commit` and `records`), every record
- * carrying the header `brook.commit` = the commit's random id:
+ * partition, its changed groups (key = `\x01<group>`, value = the group's state record, null deletes) and then one
+ * marker (key `\x00position`, value = the task position plus how many records the commit wrote), all tagged with the
+ * commit's random id — in the value's first bytes (state/task-store.ts), or, for a tombstone, which has no value,
+ * in the header `brook.commit`:
  *
- *   ... [e1 c=7f3a] [e2 c=7f3a] ... [eN c=7f3a] [position c=7f3a records=N] [e1 c=91bc] ...
+ *   ... [g1 c=7f3a] [g2 c=7f3a] ... [gN c=7f3a] [position c=7f3a records=N] [g1 c=91bc] ...
  *
  * A commit counts only once its marker is in the log after all N of its records: a restore applies a commit's
  * records when its marker arrives, and forgets records whose marker never comes (a process killed between the
  * two). So the state a restore builds is always the state of a whole commit, and the position in the marker says
- * where its input resumes. The records of a commit may span several produce requests (kafkajs groups a send's
- * messages in time quadratic in their number, so sends are kept small); the marker goes last, alone.
+ * where its input resumes. The records of a commit may span several produce requests; the marker goes last, alone.
+ * (The id sits in the value rather than in a header because kafkajs encodes each header of each record into a
+ * buffer of its own: a header on every state record cost about a third of producing it.)
  *
  * Until the next commit of the task rewrites them, the forgotten records are the latest records of their keys;
  * Kafka never compacts the active segment they sit in, so the values they would shadow are still there.
  */
 import type { KafkaMessage, Message } from 'kafkajs'
-import { randomBytes } from 'node:crypto'
-import { decodeValue, encodeValue, POSITION_KEY, type StateRecord, type TaskPosition } from '../state/task-store.js'
+import { commitIdOf, decodeMarker, formatError, POSITION_KEY, type StateRecord } from '../state/task-store.js'
 
 export const COMMIT_HEADER = 'brook.commit'
 
-/** The marker's value: the task position, and which commit it closes with how many records. */
-interface Marker extends TaskPosition {
-  commit: string
-  records: number
-}
-
 /** The messages of one commit: its records (to send in any number of requests, in order) and then its marker. */
-export function commitMessages(changes: readonly StateRecord[], position: TaskPosition, partition: number): { records: Message[]; marker: Message } {
-  const headers = { [COMMIT_HEADER]: randomBytes(8).toString('hex') }
-  const marker: Marker = { ...position, commit: headers[COMMIT_HEADER], records: changes.length }
+export function commitMessages(commit: { changes: readonly StateRecord[]; marker: StateRecord; commit: string }, partition: number): { records: Message[]; marker: Message } {
+  const tombstoneHeaders = { [COMMIT_HEADER]: commit.commit }
   return {
-    records: changes.map((r) => ({ key: r.key, value: r.value, partition, headers })),
-    marker: { key: POSITION_KEY, value: encodeValue(marker), partition, headers },
+    records: commit.changes.map((r) => (r.value === null ? { key: r.key, value: null, partition, headers: tombstoneHeaders } : { key: r.key, value: r.value, partition })),
+    marker: { key: commit.marker.key, value: commit.marker.value, partition },
   }
 }
 
 /** Reads a changelog partition in offset order during a restore. */
 export class RestoreReader {
   private readonly pending = new Map<string, { records: StateRecord[]; firstOffset: number }>()
+
+  constructor(private readonly topic: string) {}
 
   /**
    * The records of the commits whose marker is among `messages` (marker included, so the position is stored),
@@ -48,11 +44,13 @@ export class RestoreReader {
   read(messages: readonly KafkaMessage[], nextOffset: number): { apply: StateRecord[]; checkpoint: number } {
     const apply: StateRecord[] = []
     for (const message of messages) {
-      const commit = message.headers?.[COMMIT_HEADER]?.toString()
       const key = message.key?.toString()
-      if (commit === undefined || key === undefined) continue
+      if (key === undefined) continue
+      const commit = message.value === null ? message.headers?.[COMMIT_HEADER]?.toString() : commitIdOf(message.value)
+      if (commit === null) throw formatError(message.value!, `record ${message.offset} of ${this.topic}`)
+      if (commit === undefined) continue
       if (key === POSITION_KEY) {
-        const marker = decodeValue(message.value!) as Marker
+        const marker = decodeMarker(message.value!)
         const pending = this.pending.get(commit)
         this.pending.delete(commit)
         if ((pending?.records.length ?? 0) !== marker.records) continue

@@ -4,7 +4,8 @@
  * record key and emits every new state at once.
  */
 import type { Accumulation } from '../aggregate/aggregations.js'
-import type { KeyedState } from '../windows/windowed-aggregate.js'
+import type { EntryCodec } from '../state/codec.js'
+import type { KeyedState } from '../state/task-store.js'
 
 /** A running aggregate's entry: record key, group fields, accumulator. */
 export interface KeyedEntry {
@@ -20,6 +21,22 @@ export interface KeyedResult {
   values: Record<string, unknown>
 }
 
+/** A running aggregate's entry in binary: `string k` `plain f` accumulator. */
+export function keyedEntryCodec(accumulation: Accumulation): EntryCodec<KeyedEntry> {
+  return {
+    write: (out, entry) => {
+      out.string(entry.k)
+      out.frozenPlain(entry.f)
+      accumulation.write(out, entry.a)
+    },
+    read: (from) => {
+      const k = from.string()
+      const f = from.plain() as Record<string, unknown>
+      return { k, f, a: accumulation.read(from) }
+    },
+  }
+}
+
 export class KeyedAggregate {
   private readonly changed = new Set<string>()
 
@@ -27,16 +44,6 @@ export class KeyedAggregate {
     private readonly accumulation: Accumulation,
     private readonly state: KeyedState<KeyedEntry>,
   ) {}
-
-  get codec() {
-    return {
-      encode: (entry: KeyedEntry) => ({ ...entry, a: this.accumulation.encode(entry.a) }),
-      decode: (plain: unknown) => {
-        const entry = plain as KeyedEntry
-        return { ...entry, a: this.accumulation.decode(entry.a) }
-      },
-    }
-  }
 
   /** Folds one record in; returns a promise only when the group's entry had to be read from disk. */
   process(key: string | null, group: string, fields: Record<string, unknown>, inputs: unknown, ts: number): void | Promise<void> {

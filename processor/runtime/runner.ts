@@ -305,7 +305,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget)
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader() }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '') }
         this.slots.set(id, slot)
       }
       const target = slot
@@ -338,7 +338,7 @@ class Runner implements RunningPipeline {
     }
     if (from >= offsets.high) return this.finishRestore(slot)
     slot.restoreEnd = offsets.high
-    slot.reader = new RestoreReader()
+    slot.reader = new RestoreReader(changelog)
     this.consumer.seek({ topic: changelog, partition: slot.partition, offset: String(from) })
     this.consumer.resume([{ topic: changelog, partitions: [slot.partition] }])
   }
@@ -378,7 +378,15 @@ class Runner implements RunningPipeline {
       await slot.lock.run(async () => {
         if (slot.epoch !== epoch || slot.state !== 'restoring') return
         const next = Number(batch.lastOffset()) + 1
-        const { apply, checkpoint } = slot.reader.read(batch.messages, next)
+        let read: ReturnType<RestoreReader['read']>
+        try {
+          read = slot.reader.read(batch.messages, next)
+        } catch (error) {
+          // A changelog this version cannot read: retrying would meet the same record again.
+          this.crash(error as Error)
+          return
+        }
+        const { apply, checkpoint } = read
         await slot.task.store.applyRestored(apply, checkpoint)
         slot.restoredRecords += batch.messages.length
         this.counters.restoredRecords += batch.messages.length
@@ -451,7 +459,7 @@ class Runner implements RunningPipeline {
       return
     }
     const prepared = await task.prepareCommit()
-    const changelog = slot.sub.changelogTopic && prepared.position ? commitMessages(prepared.changes, prepared.position, slot.partition) : null
+    const changelog = slot.sub.changelogTopic && prepared.marker ? commitMessages({ ...prepared, marker: prepared.marker }, slot.partition) : null
     const offsets = task.position === null ? [] : [{ topic: slot.sub.sourceTopic, partition: slot.partition, offset: task.position.toString() }]
     let checkpoint: number | null = null
     const writeChangelog = async (send: (messages: Message[]) => Promise<{ partition: number; baseOffset?: string }[]>) => {

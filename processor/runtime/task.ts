@@ -8,15 +8,17 @@
  *      └─ RecordError anywhere ─▶ dead-letter output (reason in headers), counted; the next record goes on
  */
 import type { KafkaMessage } from 'kafkajs'
+import { randomBytes } from 'node:crypto'
 import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
-import { decodeValue, encodeValue, type StateRecord, type TaskPosition, type TaskStore } from '../state/task-store.js'
+import { packPlain, PLAIN_CODEC, unpackPlain, type EntryCodec } from '../state/codec.js'
+import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, type StateRecord, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
-import { WindowedAggregate, type KeyedState, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
-import { KeyedAggregate, type KeyedEntry, type KeyedResult } from './keyed-operators.js'
+import { WindowedAggregate, windowEntryCodec, type WindowEntry, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
+import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
 import type { Metrics } from './metrics.js'
 
 /** A record on its way through the task's processors. */
@@ -44,6 +46,16 @@ function runAll(processors: readonly Processor[], rec: Rec, from = 0): void | Pr
     const pending = processors[i]!(rec)
     if (pending) return pending.then(() => runAll(processors, rec, i + 1))
   }
+}
+
+/** What one commit writes: outputs, state changes and the marker with the task position, under one commit id. */
+export interface PreparedCommit {
+  outputs: OutputRecord[]
+  console: string[]
+  changes: StateRecord[]
+  marker: StateRecord | null
+  /** The commit's id, hex. */
+  commit: string
 }
 
 /** A record the commit will produce. */
@@ -87,25 +99,18 @@ function headersOf(message: KafkaMessage): Record<string, string> {
   return out ?? NO_HEADERS
 }
 
-/** Calls user code; anything it throws becomes a RecordError naming the operator. */
-function user<T>(node: ProcessorNode, call: () => T): T {
+/**
+ * Calls user code with its arguments; anything it throws becomes a RecordError naming the operator. The function
+ * and its arguments are passed apart, not as a closure, so the per-record path allocates no function for the call.
+ */
+function user<T, A, B, C = undefined>(node: ProcessorNode, fn: (a: A, b: B, c: C) => T, a: A, b: B, c?: C): T {
   try {
-    return call()
+    return fn(a, b, c as C)
   } catch (error) {
     if (error instanceof RecordError) throw error
     throw new RecordError(ProcessorErrorCode.userFunction, `${node.kind} ${node.name} threw: ${(error as Error)?.message ?? String(error)}`)
   }
 }
-
-function keyedState<T>(store: TaskStore, operator: string): KeyedState<T> {
-  return {
-    get: (group) => store.get(operator, group) as T | undefined | Promise<T | undefined>,
-    put: (group, value) => store.put(operator, group, value),
-    delete: (group) => store.delete(operator, group),
-  }
-}
-
-const IDENTITY_CODEC = { encode: (entry: unknown) => entry, decode: (plain: unknown) => plain }
 
 export class Task {
   readonly id: string
@@ -165,33 +170,36 @@ export class Task {
     const next = node.kind === 'keyBy' ? () => {} : this.forwardTo(node.children)
     switch (node.kind) {
       case 'filter':
-        return (rec) => (user(node, () => node.predicate(rec.value, this.context(rec))) ? next(rec) : undefined)
+        return (rec) => (user(node, node.predicate, rec.value, this.context(rec)) ? next(rec) : undefined)
       case 'map':
         return (rec) => {
-          const value = user(node, () => node.mapper(rec.value, this.context(rec)))
+          const value = user(node, node.mapper, rec.value, this.context(rec))
           // A mapper that returns its input (a validation) leaves the record as it is: no copy.
           return next(value === rec.value ? rec : { ...rec, value, grouped: undefined })
         }
-      case 'flatMap':
+      case 'flatMap': {
+        // Spread inside the call: a generator that throws while it is iterated is the user function failing.
+        const all = (value: unknown, context: RecordContext) => [...node.mapper(value, context)]
         return (rec) => {
-          const values = user(node, () => [...node.mapper(rec.value, this.context(rec))])
+          const values = user(node, all, rec.value, this.context(rec))
           return runAll(values.map((value) => () => next({ ...rec, value, grouped: undefined })), rec)
         }
+      }
       case 'keyBy': {
         const topic = repartitionTopic(this.env.plan.applicationId, node.name)
         return (rec) => {
-          const key = user(node, () => node.selector(rec.value, this.context(rec)))
+          const key = user(node, node.selector, rec.value, this.context(rec))
           if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `keyBy ${node.name} returned ${typeof key}, not a string`)
-          this.outputs.push({ topic, key, value: encodeValue(rec.value), timestamp: String(rec.ts), headers: rec.headers })
+          this.outputs.push({ topic, key, value: packPlain(rec.value), timestamp: String(rec.ts), headers: rec.headers })
         }
       }
       case 'enrich':
         return (rec) => {
-          const key = user(node, () => node.lookup(rec.value, this.context(rec)))
+          const key = user(node, node.lookup, rec.value, this.context(rec))
           const table = node.table.kind === 'static' ? node.table.entries : this.env.tables.get(node.table.name)
           const found = key === null ? undefined : table?.get(key)
           if (found === undefined && node.join === 'inner') return
-          return next({ ...rec, value: user(node, () => node.joiner(rec.value, found)), grouped: undefined })
+          return next({ ...rec, value: user(node, node.joiner, rec.value, found), grouped: undefined })
         }
       case 'aggregate':
       case 'reduce': {
@@ -201,7 +209,7 @@ export class Task {
           let grouped: Rec['grouped']
           if (!node.fields) grouped = { by: undefined, group: rec.key ?? '', fields: { key: rec.key } }
           else {
-            const fields = user(node, () => node.fields!(rec.value, this.context(rec)))
+            const fields = user(node, node.fields, rec.value, this.context(rec))
             // The group is the record key plus the field values; \x1f separates them (values holding it could collide).
             let group = rec.key ?? ''
             for (const name in fields) {
@@ -214,8 +222,7 @@ export class Task {
           return grouped
         }
         if (node.window) return this.compileWindowed(node, accumulation, grouping, next)
-        const op = new KeyedAggregate(accumulation, keyedState<KeyedEntry>(this.store, node.name))
-        this.store.register(node.name, op.codec)
+        const op = new KeyedAggregate(accumulation, this.store.register(node.name, keyedEntryCodec(accumulation)))
         this.resets.push(() => op.reset())
         this.keyedOps.push({
           op,
@@ -229,10 +236,9 @@ export class Task {
         }
       }
       case 'updateState': {
-        const state = keyedState<unknown>(this.store, node.name)
-        this.store.register(node.name, IDENTITY_CODEC)
+        const state = this.store.register(node.name, PLAIN_CODEC)
         const apply = (rec: Rec, key: string, current: unknown): void | Promise<void> => {
-          const updated = user(node, () => node.update(current, rec.value, this.context(rec)))
+          const updated = user(node, node.update, current, rec.value, this.context(rec))
           if (updated === undefined) {
             state.delete(key)
             return
@@ -247,8 +253,7 @@ export class Task {
         }
       }
       case 'detect': {
-        const detector = new Detector(node.detector, keyedState<DetectorState>(this.store, node.name))
-        this.store.register(node.name, IDENTITY_CODEC)
+        const detector = new Detector(node.detector, this.store.register(node.name, PLAIN_CODEC as EntryCodec<DetectorState>))
         return async (rec) => {
           const alert = await detector.check(rec.group ?? rec.key ?? '', rec.value as WindowedValue, rec.fields ?? {})
           if (alert) {
@@ -263,7 +268,7 @@ export class Task {
         }
       case 'console':
         return (rec) => {
-          this.console.push(user(node, () => node.format(rec.value, this.context(rec))))
+          this.console.push(user(node, node.format, rec.value, this.context(rec)))
         }
     }
   }
@@ -275,8 +280,8 @@ export class Task {
     next: Processor,
   ): Processor {
     const results: WindowResult[] = []
-    const op = new WindowedAggregate({ window: node.window!, aggregations: accumulation, emit: node.emit }, keyedState(this.store, node.name), (r) => results.push(r))
-    this.store.register(node.name, op.codec)
+    const state = this.store.register(node.name, windowEntryCodec(node.window!, accumulation))
+    const op = new WindowedAggregate({ window: node.window!, aggregations: accumulation, emit: node.emit }, state, (r) => results.push(r))
     const drain = async () => {
       while (results.length > 0) {
         const r = results.shift()!
@@ -359,9 +364,10 @@ export class Task {
     this.lastOffset = message.offset
     this.nextOffset = null
     try {
-      const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : decodeValue(message.value)
+      const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : unpackPlain(message.value)
       const ts = this.eventTime(value, message)
-      const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message }
+      // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
+      const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }
       const pending = runAll(this.roots, rec)
       if (pending) return pending.catch((error: unknown) => this.failed(message, error))
     } catch (error) {
@@ -413,24 +419,28 @@ export class Task {
     return this.outputs.length > 0 || this.console.length > 0 || this.store.dirtyCount > 0 || this.position !== this.committedPosition
   }
 
-  /** Everything the next commit writes; the task keeps it until `committed` (or drops it on `reset`). */
-  async prepareCommit(): Promise<{ outputs: OutputRecord[]; console: string[]; changes: StateRecord[]; position: TaskPosition | null }> {
+  /**
+   * Everything the next commit writes; the task keeps it until `committed` (or drops it on `reset`). The state
+   * changes and the marker (null before the task knows its position) carry the commit's id (runtime/changelog.ts).
+   */
+  async prepareCommit(): Promise<PreparedCommit> {
     await this.emitUpdates()
-    const changes = this.store.dirtyRecords()
-    let position: TaskPosition | null = null
+    const commit = randomBytes(COMMIT_ID_BYTES)
+    const changes = await this.store.dirtyRecords(commit)
+    let marker: StateRecord | null = null
     if (this.position !== null) {
       const streamTimes: Record<string, number> = {}
       for (const [name, { op }] of this.windowOps) streamTimes[name] = op.streamTime
-      position = { position: String(this.position), streamTimes }
+      marker = { key: POSITION_KEY, value: encodeMarker({ position: String(this.position), streamTimes, records: changes.length }, commit) }
     }
-    return { outputs: this.outputs, console: this.console, changes, position }
+    return { outputs: this.outputs, console: this.console, changes, marker, commit: commit.toString('hex') }
   }
 
   /** The commit is durable: forget its outputs, write the store locally. */
-  async committed(prepared: { changes: StateRecord[]; position: TaskPosition | null }, checkpoint: number | null): Promise<void> {
+  async committed(prepared: PreparedCommit, checkpoint: number | null): Promise<void> {
     this.outputs = []
     this.console = []
-    if (prepared.position !== null && checkpoint !== null) await this.store.commitLocal(prepared.changes, prepared.position, checkpoint)
+    if (prepared.marker !== null && checkpoint !== null) await this.store.commitLocal([...prepared.changes, prepared.marker], checkpoint)
     this.committedPosition = this.position
     this.lastCommitMs = Date.now()
   }
@@ -445,14 +455,11 @@ export class Task {
     this.lastOffset = saved ? (BigInt(saved.position) - 1n).toString() : null
     this.nextOffset = null
     this.committedPosition = this.position
-    for (const name of this.sub.stateful.map((node) => node.name)) {
-      const windowed = this.windowOps.get(name)
-      if (windowed) {
-        windowed.op.streamTime = saved?.streamTimes[name] ?? Number.NEGATIVE_INFINITY
-        windowed.idleBase = windowed.op.streamTime
-      }
-      await this.store.warm(name, (group, value) => windowed?.op.restore(group, value as Parameters<WindowedAggregate['restore']>[1]))
+    for (const [name, windowed] of this.windowOps) {
+      windowed.op.streamTime = saved?.streamTimes[name] ?? Number.NEGATIVE_INFINITY
+      windowed.idleBase = windowed.op.streamTime
     }
+    await this.store.warm((operator, group, value) => this.windowOps.get(operator)?.op.restore(group, value as WindowEntry))
     this.lastRecordWallMs = Date.now()
     this.lastCommitMs = Date.now()
   }

@@ -2,32 +2,50 @@
  * The state of one task: a LevelDB database (npm `level`) under `<stateDir>/<taskId>/`, a cache of decoded
  * entries in front of it, and the checkpoint that says how far the database reflects the task's changelog.
  *
- *   key (utf8)                                value (bytes)
- *   <operator>\x01<group>                      msgpack of the operator's entry (the changelog carries the same bytes)
- *   \x00position                               msgpack { position, streamTimes }: where the task's input resumes
- *   \x00checkpoint                             the changelog offset the database is current up to (not in the changelog)
+ * State is kept per group: every stateful operator of the sub-topology that keys its state by the same group
+ * (the iot pipeline's two window operators and its detectors all use deviceId + sensor) shares one record, so a
+ * commit writes one changelog record and one LevelDB key per changed group, not one per operator.
+ *
+ *   key (utf8)        value (bytes)
+ *   \x01<group>       u8 format · 8 bytes commit id · per operator holding state for the group:
+ *                     string operator · u32 length · the operator's entry (codec.ts); the changelog has the same bytes
+ *   \x00position      u8 format · 8 bytes commit id · msgpack { position, streamTimes, records }: the commit's marker,
+ *                     where the task's input resumes (runtime/changelog.ts)
+ *   \x00checkpoint.1  the changelog offset the database is current up to (not in the changelog); the suffix is the
+ *                     format, so a store written in another format has no checkpoint and is rebuilt from the changelog
  *
  * Invariants:
  * - The database only ever holds what the changelog already holds: a commit writes the changelog first and then the
  *   same bytes plus the new checkpoint in one LevelDB batch. So after any crash, "database + changelog from the
  *   checkpoint on" is exactly the changelog's content, and a restore replays only that tail.
- * - Dirty entries (changed since the last commit) are never evicted; clean ones are evicted once the instance's cache
+ * - A group's record is always rewritten whole: a slot holds every operator's entry of its group. A write to a group
+ *   that was not read first (an operator that writes blindly) is completed from LevelDB before the commit encodes it.
+ * - Dirty slots (changed since the last commit) are never evicted; clean ones are evicted once the instance's cache
  *   holds more than its byte budget (CacheBudget, shared by the instance's tasks), oldest first with a second
- *   chance for entries read since the last eviction pass (CLOCK: a read sets a bit instead of reordering the Map,
+ *   chance for slots read since the last eviction pass (CLOCK: a read sets a bit instead of reordering the Map,
  *   which keeps the per-record path free of Map churn).
  */
 import { Level } from 'level'
-import { Packr } from 'msgpackr'
 import { rmSync } from 'node:fs'
+import { ByteReader, ByteWriter, packPlain, unpackPlain, type EntryCodec } from './codec.js'
 
-const packr = new Packr({ useRecords: false, moreTypes: false })
-
+/** The format byte that opens every state record and marker. */
+export const STATE_FORMAT = 1
+export const COMMIT_ID_BYTES = 8
 export const POSITION_KEY = '\x00position'
-const CHECKPOINT_KEY = '\x00checkpoint'
-/** Size assumed for an entry that has not been encoded yet. */
-const UNKNOWN_ENTRY_BYTES = 256
-/** Per-entry overhead of the cache (the Map slot, the entry object, the key string). */
-const ENTRY_OVERHEAD_BYTES = 96
+const CHECKPOINT_KEY = `\x00checkpoint.${STATE_FORMAT}`
+const GROUP_PREFIX = '\x01'
+/** Size assumed for a slot that has not been encoded yet. */
+const UNKNOWN_SLOT_BYTES = 256
+/** Per-slot overhead of the cache (the Map slot, the slot object, its values array, the key string). */
+const SLOT_OVERHEAD_BYTES = 112
+
+/** Access to one operator's entries by group; `get` may go to disk (then it returns a promise). */
+export interface KeyedState<T> {
+  get(group: string): T | undefined | Promise<T | undefined>
+  put(group: string, value: T): void
+  delete(group: string): void
+}
 
 /** The task's input position and its operators' stream times, saved with every commit. */
 export interface TaskPosition {
@@ -36,22 +54,23 @@ export interface TaskPosition {
   streamTimes: Record<string, number>
 }
 
-/** How one operator's entries become plain data and back (entries may hold sketches). */
-export interface EntryCodec {
-  encode(entry: unknown): unknown
-  decode(plain: unknown): unknown
+/** A commit's marker: the task position, and how many state records the commit wrote before it. */
+export interface Marker extends TaskPosition {
+  records: number
 }
 
-/** The byte budget of an instance's caches; each store evicts its own clean entries when the total is over. */
+/** The byte budget of an instance's caches; each store evicts its own clean slots when the total is over. */
 export class CacheBudget {
   used = 0
   constructor(readonly limitBytes: number) {}
 }
 
-interface CacheEntry {
-  value: unknown
+/** One group's entries, by operator index. */
+interface Slot {
+  values: unknown[]
   dirty: boolean
-  deleted: boolean
+  /** Written without being read first: the entries of other operators are still only in LevelDB. */
+  blind: boolean
   bytes: number
   /** Read since the last eviction pass (CLOCK's reference bit). */
   used: boolean
@@ -63,25 +82,44 @@ export interface StateRecord {
   value: Buffer | null
 }
 
-export function encodeValue(value: unknown): Buffer {
-  return packr.pack(value)
+/** The error for a state record or marker of another format (`what` names it). */
+export function formatError(value: Buffer, what: string): Error {
+  return new Error(`${what} is not in state format ${STATE_FORMAT} (first byte ${value[0]}): it was written by another version of Brook's processor; delete the application's changelog topics and state directories to rebuild its state`)
 }
 
-export function decodeValue(bytes: Buffer): unknown {
-  return packr.unpack(bytes)
+/** The id of the commit that wrote a state record or marker (hex), or null when it is not in this format. */
+export function commitIdOf(value: Buffer): string | null {
+  if (value.length < 1 + COMMIT_ID_BYTES || value[0] !== STATE_FORMAT) return null
+  return value.toString('hex', 1, 1 + COMMIT_ID_BYTES)
+}
+
+export function encodeMarker(marker: Marker, commit: Buffer): Buffer {
+  return Buffer.concat([Buffer.of(STATE_FORMAT), commit, packPlain(marker)])
+}
+
+/** A marker's content (its format already checked by `commitIdOf`). */
+export function decodeMarker(value: Buffer): Marker {
+  return unpackPlain(value.subarray(1 + COMMIT_ID_BYTES)) as Marker
 }
 
 export class TaskStore {
-  /** operator -> group -> entry: no key is built per lookup, and the group string's hash is computed once. */
-  private readonly cache = new Map<string, Map<string, CacheEntry>>()
-  private readonly dirty = new Map<string, Set<string>>()
-  private readonly codecs = new Map<string, EntryCodec>()
+  /** group -> slot: one lookup per record finds every operator's entry of its group. */
+  private readonly slots = new Map<string, Slot>()
+  private readonly dirty: Slot[] = []
+  private readonly dirtyGroups: string[] = []
+  private readonly operators: string[] = []
+  private readonly codecs: EntryCodec[] = []
+  /** One writer for every record a commit encodes. */
+  private readonly writer = new ByteWriter()
+  /** The last slot looked up: the operators of one record ask for the same group one after the other. */
+  private lastGroup: string | null = null
+  private lastSlot: Slot | undefined
   /**
-   * Operators whose every stored entry is in the cache (none evicted since the store was loaded): a cache miss for
-   * them means "no entry", answered without reading LevelDB. A new or restored task is in this state until the
-   * instance's cache budget forces an eviction.
+   * Every stored slot is in the cache (none evicted since the store was loaded): a miss means "no entry", answered
+   * without reading LevelDB. A new or restored task is in this state until the instance's cache budget forces an
+   * eviction.
    */
-  private readonly complete = new Set<string>()
+  private complete = false
   /** The changelog offset the database is current up to, or null for an empty store. */
   checkpoint: number | null = null
 
@@ -110,198 +148,235 @@ export class TaskStore {
     }
   }
 
-  register(operator: string, codec: EntryCodec): void {
-    this.codecs.set(operator, codec)
-    if (!this.cache.has(operator)) this.cache.set(operator, new Map())
-    if (!this.dirty.has(operator)) this.dirty.set(operator, new Set())
+  /** Declares an operator (by its stable name) and returns its view of the store. */
+  register<T>(operator: string, codec: EntryCodec<T>): KeyedState<T> {
+    let index = this.operators.indexOf(operator)
+    if (index < 0) index = this.operators.push(operator) - 1
+    this.codecs[index] = codec as EntryCodec
+    return {
+      get: (group) => this.get(index, group) as T | undefined | Promise<T | undefined>,
+      put: (group, value) => this.put(index, group, value),
+      delete: (group) => this.put(index, group, undefined),
+    }
+  }
+
+  private slot(group: string): Slot | undefined {
+    if (group === this.lastGroup) return this.lastSlot
+    const slot = this.slots.get(group)
+    this.lastGroup = group
+    this.lastSlot = slot
+    return slot
   }
 
   /** The entry, from the cache or (a promise) from LevelDB. */
-  get(operator: string, group: string): unknown | Promise<unknown> {
-    const cached = this.cache.get(operator)!.get(group)
-    if (cached !== undefined) {
-      cached.used = true
-      return cached.deleted ? undefined : cached.value
+  private get(operator: number, group: string): unknown | Promise<unknown> {
+    const slot = this.slot(group)
+    if (slot !== undefined && !slot.blind) {
+      slot.used = true
+      return slot.values[operator]
     }
-    if (this.complete.has(operator)) return undefined
-    return this.load(operator, group)
+    if (slot === undefined && this.complete) return undefined
+    return this.load(group).then((loaded) => loaded.values[operator])
   }
 
-  private async load(operator: string, group: string): Promise<unknown> {
-    const bytes = await this.db.get(`${operator}\x01${group}`)
-    // A put or delete may have happened while the read was in flight: the cache wins.
-    const raced = this.cache.get(operator)!.get(group)
-    if (raced !== undefined) return raced.deleted ? undefined : raced.value
-    if (bytes === undefined) return undefined
-    const value = this.codecs.get(operator)!.decode(decodeValue(bytes))
-    this.remember(operator, group, { value, dirty: false, deleted: false, bytes: bytes.length + ENTRY_OVERHEAD_BYTES, used: true })
-    return value
+  private async load(group: string): Promise<Slot> {
+    return this.loaded(group, await this.db.get(GROUP_PREFIX + group))
   }
 
-  private remember(operator: string, group: string, entry: CacheEntry): void {
-    const entries = this.cache.get(operator)!
-    const previous = entries.get(group)
-    if (previous) this.budget.used -= previous.bytes
-    entries.set(group, entry)
-    this.budget.used += entry.bytes
-  }
-
-  put(operator: string, group: string, value: unknown): void {
-    const entry = this.cache.get(operator)!.get(group)
-    if (entry === undefined) {
-      this.remember(operator, group, { value, dirty: true, deleted: false, bytes: UNKNOWN_ENTRY_BYTES, used: true })
-      this.dirty.get(operator)!.add(group)
-      return
-    }
-    entry.value = value
-    entry.deleted = false
-    entry.used = true
-    if (!entry.dirty) {
-      entry.dirty = true
-      this.dirty.get(operator)!.add(group)
-    }
-  }
-
-  delete(operator: string, group: string): void {
-    const entry = this.cache.get(operator)!.get(group)
-    if (entry === undefined) {
-      this.remember(operator, group, { value: undefined, dirty: true, deleted: true, bytes: ENTRY_OVERHEAD_BYTES, used: true })
+  /** Caches a group read from LevelDB, or completes its blind slot with what was stored. */
+  private loaded(group: string, bytes: Buffer | undefined): Slot {
+    // A read or write of the group may have happened while this read was in flight: what the cache holds wins.
+    let slot = this.slots.get(group)
+    if (slot !== undefined && !slot.blind) return slot
+    const stored = bytes === undefined ? [] : this.decode(bytes, group)
+    if (slot === undefined) {
+      slot = { values: stored, dirty: false, blind: false, bytes: (bytes?.length ?? 0) + SLOT_OVERHEAD_BYTES, used: true }
+      this.remember(group, slot)
     } else {
-      entry.value = undefined
-      entry.deleted = true
-      entry.dirty = true
+      for (let i = 0; i < stored.length; i++) if (!(i in slot.values)) slot.values[i] = stored[i]
+      slot.blind = false
     }
-    this.dirty.get(operator)!.add(group)
+    return slot
   }
 
-  /** How many entries changed since the last commit. */
+  private remember(group: string, slot: Slot): void {
+    const previous = this.slots.get(group)
+    if (previous) this.budget.used -= previous.bytes
+    this.slots.set(group, slot)
+    this.budget.used += slot.bytes
+    if (group === this.lastGroup) this.lastSlot = slot
+  }
+
+  /** Sets (or, with undefined, deletes) an operator's entry of a group. */
+  private put(operator: number, group: string, value: unknown): void {
+    let slot = this.slot(group)
+    if (slot === undefined) {
+      // Not read first: unless the store is complete, other operators' entries of the group may be in LevelDB.
+      slot = { values: [], dirty: false, blind: !this.complete, bytes: UNKNOWN_SLOT_BYTES, used: true }
+      this.remember(group, slot)
+    }
+    slot.values[operator] = value
+    slot.used = true
+    if (!slot.dirty) {
+      slot.dirty = true
+      this.dirty.push(slot)
+      this.dirtyGroups.push(group)
+    }
+  }
+
+  /** How many groups changed since the last commit. */
   get dirtyCount(): number {
-    let count = 0
-    for (const groups of this.dirty.values()) count += groups.size
-    return count
+    return this.dirty.length
   }
 
-  /** Encodes the changes since the last commit (without forgetting them: `commitLocal` does, once they are durable). */
-  dirtyRecords(): StateRecord[] {
+  /**
+   * Encodes the groups changed since the last commit, each value tagged with the commit's id (without forgetting
+   * them: `commitLocal` does, once they are durable). A group left with no entry is a tombstone (null value).
+   */
+  async dirtyRecords(commit: Buffer): Promise<StateRecord[]> {
+    const blind = this.dirtyGroups.filter((_, i) => this.dirty[i]!.blind)
+    if (blind.length > 0) {
+      const stored = await this.db.getMany(blind.map((group) => GROUP_PREFIX + group))
+      blind.forEach((group, i) => this.loaded(group, stored[i]))
+    }
     const records: StateRecord[] = []
-    for (const [operator, groups] of this.dirty) {
-      const entries = this.cache.get(operator)!
-      const codec = this.codecs.get(operator)!
-      for (const group of groups) {
-        const entry = entries.get(group)!
-        const key = `${operator}\x01${group}`
-        if (entry.deleted) {
-          records.push({ key, value: null })
-          continue
-        }
-        const value = encodeValue(codec.encode(entry.value))
-        this.budget.used += value.length + ENTRY_OVERHEAD_BYTES - entry.bytes
-        entry.bytes = value.length + ENTRY_OVERHEAD_BYTES
-        records.push({ key, value })
+    const out = this.writer
+    for (let i = 0; i < this.dirty.length; i++) {
+      const slot = this.dirty[i]!
+      const group = this.dirtyGroups[i]!
+      out.reset()
+      out.u8(STATE_FORMAT)
+      out.raw(commit)
+      const empty = out.length
+      for (let op = 0; op < slot.values.length; op++) {
+        const value = slot.values[op]
+        if (value === undefined) continue
+        out.string(this.operators[op]!)
+        const mark = out.beginLength()
+        this.codecs[op]!.write(out, value)
+        out.endLength(mark)
       }
+      if (out.length === empty) {
+        records.push({ key: GROUP_PREFIX + group, value: null })
+        continue
+      }
+      const value = out.finish()
+      this.budget.used += value.length + SLOT_OVERHEAD_BYTES - slot.bytes
+      slot.bytes = value.length + SLOT_OVERHEAD_BYTES
+      records.push({ key: GROUP_PREFIX + group, value })
     }
     return records
   }
 
+  /** A state record's entries by operator index (entries of operators this task does not have are dropped). */
+  private decode(bytes: Buffer, group: string): unknown[] {
+    if (commitIdOf(bytes) === null) throw formatError(bytes, `the state record of group ${JSON.stringify(group)} in ${this.dir}`)
+    const from = new ByteReader(bytes, 1 + COMMIT_ID_BYTES)
+    const values: unknown[] = []
+    while (!from.done) {
+      const operator = this.operators.indexOf(from.string()!)
+      const length = from.u32()
+      const end = from.pos + length
+      if (operator >= 0) values[operator] = this.codecs[operator]!.read(from)
+      from.pos = end
+    }
+    return values
+  }
+
   /**
-   * Writes committed changes (the ones the changelog now holds, up to `checkpoint`) and the task position to
-   * LevelDB in one batch, marks them clean and evicts clean entries while the instance is over budget.
+   * Writes a committed changelog's records (the ones the changelog now holds, its marker last, up to
+   * `checkpoint`) to LevelDB in one batch, marks the changed slots clean and evicts clean slots while the
+   * instance is over budget.
    */
-  async commitLocal(records: readonly StateRecord[], position: TaskPosition, checkpoint: number): Promise<void> {
+  async commitLocal(records: readonly StateRecord[], checkpoint: number): Promise<void> {
+    await this.write(records, checkpoint)
+    for (let i = 0; i < this.dirty.length; i++) {
+      const slot = this.dirty[i]!
+      slot.dirty = false
+      if (slot.values.every((value) => value === undefined)) {
+        this.budget.used -= slot.bytes
+        this.slots.delete(this.dirtyGroups[i]!)
+      }
+    }
+    this.dirty.length = 0
+    this.dirtyGroups.length = 0
+    this.lastGroup = null
+    this.lastSlot = undefined
+    this.evict()
+  }
+
+  private async write(records: readonly StateRecord[], checkpoint: number): Promise<void> {
     const batch = this.db.batch()
     for (const record of records) {
       if (record.value === null) batch.del(record.key)
       else batch.put(record.key, record.value)
     }
-    batch.put(POSITION_KEY, encodeValue(position))
     batch.put(CHECKPOINT_KEY, Buffer.from(String(checkpoint)))
     await batch.write()
     this.checkpoint = checkpoint
-    for (const [operator, groups] of this.dirty) {
-      const entries = this.cache.get(operator)!
-      for (const group of groups) {
-        const entry = entries.get(group)!
-        if (entry.deleted) {
-          this.budget.used -= entry.bytes
-          entries.delete(group)
-        } else {
-          entry.dirty = false
-        }
-      }
-      groups.clear()
-    }
-    this.evict()
   }
 
-  /** Drops clean entries, oldest first, skipping (once) those read since the last pass, until within budget. */
+  /** Drops clean slots, oldest first, skipping (once) those read since the last pass, until within budget. */
   private evict(): void {
     if (this.budget.used <= this.budget.limitBytes) return
     for (let pass = 0; pass < 2; pass++) {
-      for (const [operator, entries] of this.cache) {
-        for (const [group, entry] of entries) {
-          if (this.budget.used <= this.budget.limitBytes * 0.9) return
-          if (entry.dirty) continue
-          if (entry.used && pass === 0) {
-            entry.used = false
-            continue
-          }
-          entries.delete(group)
-          this.budget.used -= entry.bytes
-          this.complete.delete(operator)
+      for (const [group, slot] of this.slots) {
+        if (this.budget.used <= this.budget.limitBytes * 0.9) return
+        if (slot.dirty) continue
+        if (slot.used && pass === 0) {
+          slot.used = false
+          continue
         }
+        this.slots.delete(group)
+        this.budget.used -= slot.bytes
+        this.complete = false
       }
     }
   }
 
   /** Forgets uncommitted changes and the whole cache (a task that is re-initialized reads from LevelDB again). */
   discardCache(): void {
-    this.complete.clear()
-    for (const entries of this.cache.values()) {
-      for (const entry of entries.values()) this.budget.used -= entry.bytes
-      entries.clear()
-    }
-    for (const groups of this.dirty.values()) groups.clear()
+    this.complete = false
+    for (const slot of this.slots.values()) this.budget.used -= slot.bytes
+    this.slots.clear()
+    this.dirty.length = 0
+    this.dirtyGroups.length = 0
+    this.lastGroup = null
+    this.lastSlot = undefined
   }
 
   /** Applies changelog records during a restore (raw bytes, no decoding) and moves the checkpoint past them. */
   async applyRestored(records: readonly StateRecord[], checkpoint: number): Promise<void> {
-    const batch = this.db.batch()
-    for (const record of records) {
-      if (record.value === null) batch.del(record.key)
-      else batch.put(record.key, record.value)
-    }
-    batch.put(CHECKPOINT_KEY, Buffer.from(String(checkpoint)))
-    await batch.write()
-    this.checkpoint = checkpoint
+    await this.write(records, checkpoint)
   }
 
   /** The saved task position, if any. */
   async position(): Promise<TaskPosition | undefined> {
     const bytes = await this.db.get(POSITION_KEY)
-    return bytes === undefined ? undefined : (decodeValue(bytes) as TaskPosition)
+    if (bytes === undefined) return undefined
+    if (commitIdOf(bytes) === null) throw formatError(bytes, `the position in ${this.dir}`)
+    const { position, streamTimes } = decodeMarker(bytes)
+    return { position, streamTimes }
   }
 
   /**
-   * Reads every stored entry of an operator into the cache while the budget allows (once per task start), and
-   * hands each to `visit` (windowed operators rebuild their close-time index from them). When all of them fit, the
-   * operator's cache is complete: misses no longer read LevelDB.
+   * Reads every stored group into the cache while the budget allows (once per task start), and hands each
+   * operator's entry to `visit` (windowed operators rebuild their close-time index from them). When all of them
+   * fit, the cache is complete: misses no longer read LevelDB.
    */
-  async warm(operator: string, visit: (group: string, value: unknown) => void): Promise<void> {
-    const prefix = `${operator}\x01`
-    const codec = this.codecs.get(operator)!
+  async warm(visit: (operator: string, group: string, value: unknown) => void): Promise<void> {
     let cached = true
-    for await (const [key, bytes] of this.db.iterator({ gte: prefix, lt: `${operator}\x02`, highWaterMarkBytes: 16 * 1024 * 1024, fillCache: false })) {
-      const group = key.slice(prefix.length)
-      const value = codec.decode(decodeValue(bytes))
-      if (cached && this.budget.used + bytes.length + ENTRY_OVERHEAD_BYTES <= this.budget.limitBytes) {
-        this.remember(operator, group, { value, dirty: false, deleted: false, bytes: bytes.length + ENTRY_OVERHEAD_BYTES, used: false })
+    for await (const [key, bytes] of this.db.iterator({ gte: GROUP_PREFIX, lt: '\x02', highWaterMarkBytes: 16 * 1024 * 1024, fillCache: false })) {
+      const group = key.slice(GROUP_PREFIX.length)
+      const values = this.decode(bytes, group)
+      if (cached && this.budget.used + bytes.length + SLOT_OVERHEAD_BYTES <= this.budget.limitBytes) {
+        this.remember(group, { values, dirty: false, blind: false, bytes: bytes.length + SLOT_OVERHEAD_BYTES, used: false })
       } else {
         cached = false
       }
-      visit(group, value)
+      for (let op = 0; op < values.length; op++) if (values[op] !== undefined) visit(this.operators[op]!, group, values[op])
     }
-    if (cached) this.complete.add(operator)
-    else this.complete.delete(operator)
+    this.complete = cached
   }
 
   /** Empties the database (its checkpoint no longer matches the changelog). */

@@ -21,8 +21,14 @@
  *                             record time; a window [e - d, e] merges the points it covers
  *   session                   { k, f, s: [[first, last, acc, ch], ...] }
  * `k` is the record key the results carry, `f` the group's fields copied into each result.
+ *
+ * Binary form (state/codec.ts): `string k` `plain f`, then time and sliding: `f64 c` `varuint n` and n ×
+ * (`varint sliceStart|t` (after the first, minus the previous one) `u8 ch` acc); session: `varuint n` and n ×
+ * (`varint first` `varint last` `u8 ch` acc).
  */
 import { mergeAll, type Accumulation } from '../aggregate/aggregations.js'
+import type { ByteReader, ByteWriter, EntryCodec } from '../state/codec.js'
+import type { KeyedState } from '../state/task-store.js'
 import {
   closedTimeWindowEnd,
   isLateForTimeWindows,
@@ -34,12 +40,7 @@ import {
 } from './spec.js'
 import { TimerQueue } from './timers.js'
 
-/** Access to one operator's entries by group; `get` may go to disk (then it returns a promise). */
-export interface KeyedState<T> {
-  get(group: string): T | undefined | Promise<T | undefined>
-  put(group: string, value: T): void
-  delete(group: string): void
-}
+export type { KeyedState }
 
 export type EmitMode = 'final' | 'update'
 
@@ -93,22 +94,60 @@ interface WindowFamily<E extends WindowEntry> {
   add(entry: E | undefined, input: WindowInput, streamTime: number): E
   /** The close time of the entry's earliest open window. */
   nextCloseAt(entry: E): number | undefined
+  /**
+   * Whether adding this record (not late) to the entry surely leaves its `nextCloseAt` as it is, asked before
+   * `add`; a family that cannot tell cheaply leaves it out, and the close-time index is updated at every record.
+   */
+  keepsCloseTime?(entry: E, input: WindowInput, streamTime: number): boolean
   /** Emits the windows closed at streamTime; returns the entry, or undefined when nothing is left open. */
   close(entry: E, streamTime: number, emit: Emit, mode: EmitMode): E | undefined
   /** Emits the open windows that changed since the last call (emit mode update). */
   emitUpdates(entry: E, emit: Emit): void
-  encode(entry: E): unknown
-  decode(plain: unknown): E
+  write(out: ByteWriter, entry: E): void
+  read(from: ByteReader): E
 }
 
-/** Inserts or finds the element of a list sorted by its first item. */
-function findOrInsert<T extends [number, ...unknown[]]>(list: T[], at: number, make: () => T): T {
+/**
+ * The item of `list` (sorted by its first element) for `at`, inserted with a fresh accumulator when missing. A
+ * record almost always lands in the last item or just after it, so the scan from the end is O(1).
+ */
+function itemAt(list: [number, Acc, number][], at: number, aggs: Accumulation, changed: number): [number, Acc, number] {
   let i = list.length
   while (i > 0 && list[i - 1]![0] > at) i--
   if (i > 0 && list[i - 1]![0] === at) return list[i - 1]!
-  const item = make()
-  list.splice(i, 0, item)
+  const item: [number, Acc, number] = [at, aggs.create(), changed]
+  if (i === list.length) list.push(item)
+  else list.splice(i, 0, item)
   return item
+}
+
+/**
+ * Points and slices (time and sliding entries): `f64 c`, `varuint n`, then n × (`varint at` `u8 ch` acc), where
+ * `at` after the first is the (positive) distance from the previous one: a slice or a few seconds, three bytes at most
+ * where the absolute time takes six.
+ */
+function writeItems(out: ByteWriter, c: number, items: readonly [number, Acc, number][], aggs: Accumulation): void {
+  out.f64(c)
+  out.varuint(items.length)
+  let previous = 0
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!
+    out.varint(item[0] - previous)
+    previous = item[0]
+    out.u8(item[2])
+    aggs.write(out, item[1])
+  }
+}
+
+function readItems(from: ByteReader, aggs: Accumulation): [number, Acc, number][] {
+  const items: [number, Acc, number][] = []
+  let at = 0
+  for (let i = from.varuint(); i > 0; i--) {
+    at += from.varint()
+    const ch = from.u8()
+    items.push([at, aggs.read(from), ch])
+  }
+  return items
 }
 
 function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<TimeEntry> {
@@ -121,7 +160,10 @@ function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<Time
   }
   const result = (entry: TimeEntry, end: number): WindowResult => {
     const accs = entry.s.filter(([a]) => a >= end - size && a < end).map(([, acc]) => acc)
-    return { key: entry.k, group: '', fields: entry.f, windowStart: end - size, windowEnd: end, values: aggs.result(mergeAll(aggs, accs)) }
+    // A window of one slice (every tumbling window) reads its accumulator as it is: merging into a fresh one
+    // would copy it, sketch included, for the same results.
+    const acc = accs.length === 1 ? accs[0] : mergeAll(aggs, accs)
+    return { key: entry.k, group: '', fields: entry.f, windowStart: end - size, windowEnd: end, values: aggs.result(acc) }
   }
   const touchesChanged = (entry: TimeEntry, end: number): boolean => entry.s.some(([a, , ch]) => ch === 1 && a >= end - size && a < end)
   return {
@@ -130,7 +172,7 @@ function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<Time
       const closed = closedTimeWindowEnd(streamTime, spec)
       if (entry === undefined) entry = { k: input.key, f: input.fields, c: closed, s: [] }
       else if (closed > entry.c) entry.c = closed
-      const item = findOrInsert(entry.s, sliceStart(input.ts, slice), (): [number, Acc, number] => [sliceStart(input.ts, slice), aggs.create(), 0])
+      const item = itemAt(entry.s, sliceStart(input.ts, slice), aggs, 0)
       item[1] = aggs.add(item[1], input.inputs, input.ts)
       item[2] = 1
       return entry
@@ -139,6 +181,10 @@ function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<Time
       if (entry.s.length === 0) return undefined
       return nextTimeWindowEnd(Math.max(entry.c, entry.s[0]![0] + slice - 1), spec) + grace
     },
+    // nextCloseAt reads only c and the first slice: `add` moves c only when more windows have closed, and adds a
+    // slice before the first only for an earlier record.
+    keepsCloseTime: (entry, input, streamTime) =>
+      entry.s.length > 0 && closedTimeWindowEnd(streamTime, spec) <= entry.c && sliceStart(input.ts, slice) >= entry.s[0]![0],
     close(entry, streamTime, emit, mode) {
       const closed = closedTimeWindowEnd(streamTime, spec)
       if (closed > entry.c) {
@@ -158,10 +204,15 @@ function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<Time
       for (const end of [...ends].sort((x, y) => x - y)) emit(result(entry, end))
       for (const item of entry.s) item[2] = 0
     },
-    encode: (entry) => ({ k: entry.k, f: entry.f, c: entry.c, s: entry.s.map(([a, acc, ch]) => [a, aggs.encode(acc), ch]) }),
-    decode(plain) {
-      const entry = plain as TimeEntry
-      return { ...entry, s: entry.s.map(([a, acc, ch]) => [a, aggs.decode(acc), ch]) }
+    write(out, entry) {
+      out.string(entry.k)
+      out.frozenPlain(entry.f)
+      writeItems(out, entry.c, entry.s, aggs)
+    },
+    read(from) {
+      const k = from.string()
+      const f = from.plain() as Record<string, unknown>
+      return { k, f, c: from.f64(), s: readItems(from, aggs) }
     },
   }
 }
@@ -192,7 +243,7 @@ function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFami
       const closed = streamTime - grace
       if (entry === undefined) entry = { k: input.key, f: input.fields, c: closed, p: [] }
       else if (closed > entry.c) entry.c = closed
-      const item = findOrInsert(entry.p, input.ts, (): [number, Acc, number] => [input.ts, aggs.create(), 2])
+      const item = itemAt(entry.p, input.ts, aggs, 2)
       item[1] = aggs.add(item[1], input.inputs, input.ts)
       if (item[2] === 0) item[2] = 1
       return entry
@@ -216,10 +267,15 @@ function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFami
       for (const e of ends(entry.p)) if (e > entry.c && affected(entry, e)) emit(result(entry, e))
       for (const item of entry.p) item[2] = 0
     },
-    encode: (entry) => ({ k: entry.k, f: entry.f, c: entry.c, p: entry.p.map(([t, acc, ch]) => [t, aggs.encode(acc), ch]) }),
-    decode(plain) {
-      const entry = plain as SlidingEntry
-      return { ...entry, p: entry.p.map(([t, acc, ch]) => [t, aggs.decode(acc), ch]) }
+    write(out, entry) {
+      out.string(entry.k)
+      out.frozenPlain(entry.f)
+      writeItems(out, entry.c, entry.p, aggs)
+    },
+    read(from) {
+      const k = from.string()
+      const f = from.plain() as Record<string, unknown>
+      return { k, f, c: from.f64(), p: readItems(from, aggs) }
     },
   }
 }
@@ -268,10 +324,28 @@ function sessionFamily(gap: number, grace: number, aggs: Accumulation): WindowFa
         s[3] = 0
       }
     },
-    encode: (entry) => ({ k: entry.k, f: entry.f, s: entry.s.map(([first, last, acc, ch]) => [first, last, aggs.encode(acc), ch]) }),
-    decode(plain) {
-      const entry = plain as SessionEntry
-      return { ...entry, s: entry.s.map(([first, last, acc, ch]) => [first, last, aggs.decode(acc), ch]) }
+    write(out, entry) {
+      out.string(entry.k)
+      out.frozenPlain(entry.f)
+      out.varuint(entry.s.length)
+      for (const [first, last, acc, ch] of entry.s) {
+        out.varint(first)
+        out.varint(last)
+        out.u8(ch)
+        aggs.write(out, acc)
+      }
+    },
+    read(from) {
+      const k = from.string()
+      const f = from.plain() as Record<string, unknown>
+      const s: SessionEntry['s'] = []
+      for (let i = from.varuint(); i > 0; i--) {
+        const first = from.varint()
+        const last = from.varint()
+        const ch = from.u8()
+        s.push([first, last, aggs.read(from), ch])
+      }
+      return { k, f, s }
     },
   }
 }
@@ -286,6 +360,15 @@ function familyOf(spec: WindowSpec, aggs: Accumulation): WindowFamily<WindowEntr
     case 'session':
       return sessionFamily(spec.gapMs, spec.graceMs, aggs) as WindowFamily<WindowEntry>
   }
+}
+
+function codecOf(family: WindowFamily<WindowEntry>): EntryCodec<WindowEntry> {
+  return { write: (out, entry) => family.write(out, entry), read: (from) => family.read(from) }
+}
+
+/** How the entries of a windowed aggregation with this window and accumulation are stored. */
+export function windowEntryCodec(window: WindowSpec, aggregations: Accumulation): EntryCodec<WindowEntry> {
+  return codecOf(familyOf(window, aggregations))
 }
 
 export interface WindowedAggregateOptions {
@@ -310,9 +393,9 @@ export class WindowedAggregate {
     this.family = familyOf(options.window, options.aggregations)
   }
 
-  /** The entry codec, for the store (entries hold sketches, which are not plain data). */
-  get codec(): { encode(entry: WindowEntry): unknown; decode(plain: unknown): WindowEntry } {
-    return { encode: (entry) => this.family.encode(entry), decode: (plain) => this.family.decode(plain) }
+  /** The entry codec, for the store. */
+  get codec(): EntryCodec<WindowEntry> {
+    return codecOf(this.family)
   }
 
   /** Schedules a group found in the store when the task starts (the close-time index lives in memory only). */
@@ -339,9 +422,12 @@ export class WindowedAggregate {
 
   private applyTo(input: WindowInput, entry: WindowEntry | undefined): boolean {
     if (this.family.isLate(input.ts, this.streamTime, entry)) return false
+    // The index holds nextCloseAt of every entry in the state, so a record that keeps it needs no index update
+    // (which is a Map lookup by group: most records of a dense stream keep it).
+    const keeps = entry !== undefined && this.family.keepsCloseTime?.(entry, input, this.streamTime) === true
     const next = this.family.add(entry, input, this.streamTime)
     this.state.put(input.group, next)
-    this.timers.set(input.group, this.family.nextCloseAt(next))
+    if (!keeps) this.timers.set(input.group, this.family.nextCloseAt(next))
     if (this.options.emit === 'update') this.changed.add(input.group)
     return true
   }

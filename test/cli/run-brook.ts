@@ -3,6 +3,7 @@
  * exit code. BROOK_BOOTSTRAP_SERVER is cleared so that only what a test passes decides where the CLI connects.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { expect } from 'vitest'
 import { BROOK_CLI } from '../helpers/broker.js'
 
 // Commands left running by a failed test (a consumer without --timeout-ms) must not outlive the test process.
@@ -76,4 +77,12 @@ export function kcat(args: readonly string[], input?: string): Promise<string> {
 /** The lines of a command's stdout (no trailing empty line). */
 export function lines(output: string): string[] {
   return output === '' ? [] : output.replace(/\n$/, '').split('\n')
+}
+
+/** A failure as the CLI must report it: exit code 1, one line on stderr starting `brook: `, no stack trace. */
+export function expectOneLineError(result: { code: number | null; stderr: string }, contains: string): void {
+  expect(result.code).toBe(1)
+  expect(result.stderr).toMatch(/^brook: [^\n]+\n$/)
+  expect(result.stderr).toContain(contains)
+  expect(result.stderr).not.toMatch(/\n\s+at /)
 }

@@ -5,9 +5,11 @@
  */
 import { afterAll, describe, expect, test } from 'vitest'
 import type { IHeaders, KafkaMessage } from 'kafkajs'
+import { randomBytes } from 'node:crypto'
 import { assignTasks } from '../../processor/runtime/assignor.js'
 import { commitMessages, RestoreReader } from '../../processor/runtime/changelog.js'
-import { CacheBudget, TaskStore, type StateRecord } from '../../processor/state/task-store.js'
+import { PLAIN_CODEC } from '../../processor/state/codec.js'
+import { CacheBudget, COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, STATE_FORMAT, TaskStore, type KeyedState, type StateRecord } from '../../processor/state/task-store.js'
 import type { WindowEntry } from '../../processor/windows/windowed-aggregate.js'
 import { checkCase, type StoreUnderTest } from './window-cases.js'
 import { stateDir } from './helpers.js'
@@ -17,28 +19,38 @@ afterAll(async () => {
   for (const store of stores) await store.close()
 })
 
-/** A task store with a tiny budget, committing the way the runner does (changelog aside): encode, then LevelDB. */
+/** A commit the way the runner makes it (changelog aside): encode the changed groups, then LevelDB with the marker. */
+async function commitStore(store: TaskStore, position: number, checkpoint: number): Promise<void> {
+  const commit = randomBytes(COMMIT_ID_BYTES)
+  const records: StateRecord[] = await store.dirtyRecords(commit)
+  const marker = { key: POSITION_KEY, value: encodeMarker({ position: String(position), streamTimes: {}, records: records.length }, commit) }
+  await store.commitLocal([...records, marker], checkpoint)
+}
+
+/** A task store with a tiny budget. */
 async function tinyStore(limitBytes: number): Promise<StoreUnderTest & { budget: CacheBudget; store: TaskStore }> {
   const budget = new CacheBudget(limitBytes)
   const store = await TaskStore.open(stateDir(), budget)
   stores.push(store)
   let checkpoint = 0
+  let state!: KeyedState<WindowEntry>
   return {
     budget,
     store,
-    useCodec: (codec) => store.register('op', codec),
-    get: (group: string) => store.get('op', group) as WindowEntry | undefined | Promise<WindowEntry | undefined>,
-    put: (group: string, value: WindowEntry) => store.put('op', group, value),
-    delete: (group: string) => store.delete('op', group),
+    useCodec: (codec) => {
+      state = store.register('op', codec)
+    },
+    get: (group: string) => state.get(group),
+    put: (group: string, value: WindowEntry) => state.put(group, value),
+    delete: (group: string) => state.delete(group),
     async flush() {
-      const records: StateRecord[] = store.dirtyRecords()
-      checkpoint += records.length
-      await store.commitLocal(records, { position: String(checkpoint), streamTimes: {} }, checkpoint)
+      checkpoint += store.dirtyCount + 1
+      await commitStore(store, checkpoint, checkpoint)
     },
     async stored() {
       const out: [string, WindowEntry][] = []
       store.discardCache()
-      await store.warm('op', (group, value) => out.push([group, value as WindowEntry]))
+      await store.warm((_operator, group, value) => out.push([group, value as WindowEntry]))
       return out
     },
   }
@@ -51,36 +63,42 @@ describe('the task store', () => {
 
   test('memory stays within the budget whatever the number of keys', async () => {
     const { budget, store } = await tinyStore(256 * 1024)
-    store.register('counts', { encode: (v) => v, decode: (v) => v })
+    const counts = store.register('counts', PLAIN_CODEC)
     let highest = 0
     for (let round = 0; round < 20; round++) {
       for (let i = 0; i < 5000; i++) {
         const key = `device-${round * 5000 + i}`
-        store.put('counts', key, { n: i, pad: 'x'.repeat(40) })
+        counts.put(key, { n: i, pad: 'x'.repeat(40) })
       }
-      await store.commitLocal(store.dirtyRecords(), { position: String(round), streamTimes: {} }, round + 1)
+      await commitStore(store, round, round + 1)
       highest = Math.max(highest, budget.used)
     }
     // 100,000 keys of ~60 bytes were written; the cache holds at most the budget after each commit.
     expect(budget.used).toBeLessThanOrEqual(256 * 1024)
-    expect(await store.get('counts', 'device-7')).toEqual({ n: 7, pad: 'x'.repeat(40) })
-    expect(await store.get('counts', 'device-99999')).toEqual({ n: 4999, pad: 'x'.repeat(40) })
-    expect(await store.get('counts', 'device-100000')).toBeUndefined()
+    expect(await counts.get('device-7')).toEqual({ n: 7, pad: 'x'.repeat(40) })
+    expect(await counts.get('device-99999')).toEqual({ n: 4999, pad: 'x'.repeat(40) })
+    expect(await counts.get('device-100000')).toBeUndefined()
     console.log(`100,000 keys: cache peak ${highest} bytes after a commit (budget ${256 * 1024})`)
   })
 })
 
 describe('the changelog', () => {
   test('a restore applies whole commits only: the records of a commit cut short before its marker are left out', () => {
-    const position = (n: number) => ({ position: String(n), streamTimes: {} })
-    const a = commitMessages([{ key: 'op\x01g1', value: Buffer.from('a1') }, { key: 'op\x01g2', value: Buffer.from('a2') }], position(10), 0)
-    const cut = commitMessages([{ key: 'op\x01g1', value: Buffer.from('b1') }, { key: 'op\x01g2', value: Buffer.from('b2') }], position(20), 0)
-    const c = commitMessages([{ key: 'op\x01g3', value: null }], position(30), 0)
+    // A commit's records as a task store writes them: format byte, the commit's id, then the state.
+    const commitOf = (position: number, changes: [string, string | null][]) => {
+      const commit = randomBytes(COMMIT_ID_BYTES)
+      const records = changes.map(([key, state]) => ({ key, value: state === null ? null : Buffer.concat([Buffer.of(STATE_FORMAT), commit, Buffer.from(state)]) }))
+      const marker = { key: POSITION_KEY, value: encodeMarker({ position: String(position), streamTimes: {}, records: records.length }, commit) }
+      return commitMessages({ changes: records, marker, commit: commit.toString('hex') }, 0)
+    }
+    const a = commitOf(10, [['op\x01g1', 'a1'], ['op\x01g2', 'a2']])
+    const cut = commitOf(20, [['op\x01g1', 'b1'], ['op\x01g2', 'b2']])
+    const c = commitOf(30, [['op\x01g3', null]])
     // As a log: a's records and marker, one record of the commit that was killed, then c (written after a restart).
     const log = [...a.records, a.marker, cut.records[0]!, ...c.records, c.marker].map(
       (m, offset): KafkaMessage => ({ key: Buffer.from(m.key as string), value: m.value as Buffer | null, headers: m.headers as IHeaders, offset: String(offset), timestamp: '0', attributes: 0 }),
     )
-    const reader = new RestoreReader()
+    const reader = new RestoreReader('app-store-changelog')
     const first = reader.read(log.slice(0, 4), 4)
     expect(first.apply.map((r) => r.key)).toEqual(['op\x01g1', 'op\x01g2', '\x00position'])
     // The checkpoint stops before the record still waiting for its marker.

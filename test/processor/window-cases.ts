@@ -4,8 +4,8 @@
  * test (the same cases over a LevelDB store with a tiny cache).
  */
 import { expect } from 'vitest'
-import { pack, unpack } from 'msgpackr'
 import { CompiledAggregations, avg, count, first, last, max, min, percentile, stddev, sum } from '../../processor/aggregate/aggregations.js'
+import { ByteReader, ByteWriter, type EntryCodec } from '../../processor/state/codec.js'
 import { hopping, session, sliding, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
 import { WindowedAggregate, type EmitMode, type KeyedState, type WindowEntry, type WindowResult } from '../../processor/windows/windowed-aggregate.js'
 import { prng } from './prng.js'
@@ -27,8 +27,9 @@ const AGGREGATIONS = {
 /** A store that keeps only encoded bytes, so every read goes through the codec as a restored task's would. */
 export class EncodedState implements KeyedState<WindowEntry> {
   readonly bytes = new Map<string, Buffer>()
-  private codec!: { encode(entry: WindowEntry): unknown; decode(plain: unknown): WindowEntry }
-  useCodec(codec: { encode(entry: WindowEntry): unknown; decode(plain: unknown): WindowEntry }) {
+  private codec!: EntryCodec<WindowEntry>
+  private readonly writer = new ByteWriter()
+  useCodec(codec: EntryCodec<WindowEntry>) {
     this.codec = codec
   }
   private readonly live = new Map<string, WindowEntry>()
@@ -36,7 +37,7 @@ export class EncodedState implements KeyedState<WindowEntry> {
     const entry = this.live.get(group)
     if (entry !== undefined) return entry
     const stored = this.bytes.get(group)
-    return stored === undefined ? undefined : Promise.resolve(this.codec.decode(unpack(stored)))
+    return stored === undefined ? undefined : Promise.resolve(this.codec.read(new ByteReader(stored)))
   }
   put(group: string, value: WindowEntry) {
     this.live.set(group, value)
@@ -47,11 +48,14 @@ export class EncodedState implements KeyedState<WindowEntry> {
   }
   /** What a commit does: encode every live entry and drop the decoded copies. */
   flush() {
-    for (const [group, entry] of this.live) this.bytes.set(group, pack(this.codec.encode(entry)))
+    for (const [group, entry] of this.live) {
+      this.codec.write(this.writer.reset(), entry)
+      this.bytes.set(group, this.writer.finish())
+    }
     this.live.clear()
   }
   async stored(): Promise<[string, WindowEntry][]> {
-    return [...this.bytes].map(([group, bytes]) => [group, this.codec.decode(unpack(bytes))])
+    return [...this.bytes].map(([group, bytes]) => [group, this.codec.read(new ByteReader(bytes))])
   }
 }
 
@@ -95,7 +99,7 @@ export function randomCase(seed: number): Case {
 
 /** A store under test: KeyedState plus what a commit does, and what a restart reads back. */
 export interface StoreUnderTest extends KeyedState<WindowEntry> {
-  useCodec(codec: { encode(entry: WindowEntry): unknown; decode(plain: unknown): WindowEntry }): void
+  useCodec(codec: EntryCodec<WindowEntry>): void
   flush(): void | Promise<void>
   stored(): Promise<[string, WindowEntry][]>
 }

@@ -5,8 +5,12 @@
  * update) and restarts (the operator is rebuilt from its encoded state, as a restored task would be). A failing
  * case prints its seed; BROOK_WINDOW_SEED=<n> reruns that one, BROOK_WINDOW_SEEDS=<n> runs more.
  */
+import sketches from '@datadog/sketches-js'
 import { describe, expect, test } from 'vitest'
+import { mergeSketch, newSketch, quantile, readSketch, SKETCH_RELATIVE_ACCURACY, writeSketch } from '../../processor/aggregate/sketch.js'
+import { ByteReader, ByteWriter } from '../../processor/state/codec.js'
 import { hopping, timeWindowsFor, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
+import { prng } from './prng.js'
 import { checkCase } from './window-cases.js'
 
 describe('window semantics against the naive reference', () => {
@@ -26,5 +30,49 @@ describe('window assignment', () => {
     ])
     // A timestamp equal to a window's end belongs to the next window only.
     expect(timeWindowsFor(60_000, tumbling({ size: '1m', grace: 0 }) as Extract<WindowSpec, { type: 'tumbling' }>)).toEqual([{ start: 60_000, end: 120_000 }])
+  })
+})
+
+describe('percentile sketches', () => {
+  // The library's own sketch of all the values is the reference: accepting, merging in any split and writing and
+  // reading back must give the same bins, so the same value at every quantile.
+  const QUANTILES = [0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1]
+  const reference = (xs: readonly number[]) => {
+    const sketch = new sketches.DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY })
+    for (const x of xs) sketch.accept(x)
+    return QUANTILES.map((q) => sketch.getValueAtQuantile(q))
+  }
+  const ours = (parts: readonly (readonly number[])[]) => {
+    const merged = newSketch()
+    for (const xs of parts) {
+      const part = newSketch()
+      for (const x of xs) part.accept(x)
+      const out = new ByteWriter()
+      writeSketch(out, part)
+      mergeSketch(merged, readSketch(new ByteReader(out.finish())))
+    }
+    return QUANTILES.map((q) => quantile(merged, q))
+  }
+
+  test('accept, merge and write/read equal one sketch of all the values, in any split and order', () => {
+    const random = prng(7)
+    const ranges = [[20, 30], [0.5, 1], [-50, 50], [1e-3, 1e6], [-1, -1e-4]] as const
+    for (let round = 0; round < 300; round++) {
+      const [low, high] = ranges[round % ranges.length]!
+      const xs = Array.from({ length: 1 + Math.floor(random() * 400) }, () => low + random() * (high - low))
+      const parts: number[][] = [[]]
+      for (const x of xs) {
+        if (random() < 0.05) parts.push([])
+        parts.at(-1)!.push(x)
+      }
+      expect(ours(parts)).toEqual(reference(xs))
+    }
+  })
+
+  test('a store whose largest key is 0 merges into one whose keys are all negative', () => {
+    // Keys are ceil(log(x) / log(gamma)): values in (1 / gamma, 1] have key 0, values below have negative keys.
+    const into = [0.2, 0.3]
+    const from = [0.5, 0.999]
+    expect(ours([into, from])).toEqual(reference([...into, ...from]))
   })
 })

@@ -1,0 +1,40 @@
+/**
+ * Ctrl-C for the commands that run until they are stopped (`simulate`, `process`, `demo`): the first SIGINT or
+ * SIGTERM starts a clean stop (the command finishes its work and prints its summary); a later one, while the clean
+ * stop is still under way, ends the process at once.
+ *
+ * A signal that comes within REPEAT_WINDOW_MS of the first is the same Ctrl-C, not a second one: the terminal sends
+ * SIGINT to its whole foreground process group, so under `npm start` or `npx brook` the command gets it from the
+ * terminal and once more from npm, which forwards the signals it receives to its child.
+ */
+
+const REPEAT_WINDOW_MS = 1000
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
+export interface StopSignalOptions {
+  /** Called on the first signal: start the clean stop. */
+  stop: () => void
+  /** Called before the process exits on a later signal (e.g. to kill child processes that must not outlive it). */
+  force?: () => void
+}
+
+/** Installs the handlers; the returned function removes them (call it once the command has stopped). */
+export function onStopSignal(options: StopSignalOptions): () => void {
+  let firstAtMs: number | null = null
+  const handler = (signal: NodeJS.Signals): void => {
+    const now = Date.now()
+    if (firstAtMs === null) {
+      firstAtMs = now
+      options.stop()
+      return
+    }
+    if (now - firstAtMs < REPEAT_WINDOW_MS) return
+    options.force?.()
+    process.stderr.write(`brook: ${signal} again: exiting without a clean stop\n`)
+    process.exit(130)
+  }
+  for (const signal of SIGNALS) process.on(signal, handler)
+  return () => {
+    for (const signal of SIGNALS) process.off(signal, handler)
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The user's own modules that commands load: a pipeline (`brook process ./my-pipeline.ts`, whose default export is a
+ * topology) and kafkajs client settings (`--kafka-config file.json`, or a module whose default export is them).
+ *
+ * JavaScript modules are imported as they are. TypeScript ones (.ts, .mts, .cts) are compiled on the fly by tsx's
+ * loader hooks (tsx 4, esbuild underneath), since Node 20 runs no TypeScript by itself; tsx strips types without
+ * checking them (run `tsc` for that). A pipeline imports `brook` as any module imports a package: Node looks for it from the pipeline's folder up
+ * (a project with brook among its dependencies, or a brook checkout, which resolves its own name), so the pipeline
+ * runs on the same brook whether `brook process` or the user's own program starts it.
+ *
+ * Every failure is one line that names the file: a missing file, a module that does not compile or throws while it
+ * loads, a default export of the wrong kind.
+ */
+import { readFileSync, statSync } from 'node:fs'
+import { dirname, extname, join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { KafkaConfig } from 'kafkajs'
+import { isTopology, type Topology } from '../processor/index.js'
+
+const TYPESCRIPT_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts'])
+
+/** kafkajs client settings other than `brokers`, which comes from --bootstrap-server. */
+export type KafkaSettings = Omit<KafkaConfig, 'brokers'>
+
+/** The settings kafkajs 2.2 takes besides `brokers` (KafkaConfig): anything else is a misspelling, refused. */
+const KAFKA_SETTINGS: readonly (keyof KafkaSettings)[] = [
+  'clientId',
+  'ssl',
+  'sasl',
+  'connectionTimeout',
+  'authenticationTimeout',
+  'reauthenticationThreshold',
+  'requestTimeout',
+  'enforceRequestTimeout',
+  'retry',
+  'socketFactory',
+  'logLevel',
+  'logCreator',
+]
+
+/** A one-line account of an error thrown while a module compiled or ran (esbuild's reports span several lines). */
+function oneLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  return message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ')
+}
+
+/**
+ * Whether Node (and tsx, which follows it) loads a TypeScript file as CommonJS: `.cts` always, `.ts` when the nearest
+ * package.json does not say `"type": "module"`. tsx then also compiles the ES modules that file requires into
+ * CommonJS, brook's own among them, and that changes how they import CommonJS packages (a default import of a
+ * package compiled with `__esModule` gets its `default` property instead of the package). Pipelines that load as ES
+ * modules (`.mts`, or a package of type module, as a brook checkout is) have no such step.
+ */
+function loadsAsCommonJs(path: string): boolean {
+  const extension = extname(path)
+  if (extension === '.cts') return true
+  if (extension !== '.ts') return false
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    try {
+      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { type?: unknown }).type !== 'module'
+    } catch {
+      if (dirname(dir) === dir) return true
+    }
+  }
+}
+
+let typeScriptRegistered: Promise<void> | null = null
+
+/**
+ * Registers tsx's loader hooks in this process, once, and only when a TypeScript file is loaded (so that other
+ * commands do not pay for esbuild). Registered globally rather than through tsx's scoped `tsImport`, which loads a
+ * file tree under a namespace of its own: there the pipeline's `import ... from 'brook'` would be a second instance
+ * of brook's modules, whose errors (a RecordError for a value that is not JSON) the runtime's own instance would not
+ * recognise.
+ */
+function registerTypeScript(): Promise<void> {
+  // Both module systems: a .ts file outside a package of type module loads as CommonJS, through the require hooks.
+  typeScriptRegistered ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]).then(([esm, cjs]) => {
+    esm.register()
+    cjs.register()
+  })
+  return typeScriptRegistered
+}
+
+/** Imports a module by path (relative to the working directory); throws a one-line Error naming `file`. */
+export async function importUserModule(file: string): Promise<Record<string, unknown>> {
+  const path = resolve(file)
+  try {
+    if (!statSync(path).isFile()) throw new Error(`cannot read ${file}: not a file`)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw code === undefined ? error : new Error(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code}`)
+  }
+  const url = pathToFileURL(path).href
+  try {
+    if (TYPESCRIPT_EXTENSIONS.has(extname(path))) await registerTypeScript()
+    return (await import(url)) as Record<string, unknown>
+  } catch (error) {
+    const message = oneLine(error)
+    let hint = ''
+    if (/^Cannot find (module|package) 'brook[/']/.test(message)) hint = ` (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)`
+    else if (loadsAsCommonJs(path)) hint = ` (${file} loads as CommonJS, since no package.json above it says "type": "module"; name it .mts, or add "type": "module")`
+    throw new Error(`${file}: ${message}${hint}`)
+  }
+}
+
+/**
+ * A module's default export. A TypeScript or JavaScript file that Node loads as CommonJS (no `"type": "module"` in
+ * its package.json) and was written with `export default` has it one level down: Node's ESM view of a CommonJS
+ * module is `{ default: module.exports }`, and the compiled `export default` is `module.exports.default`.
+ */
+function defaultExport(module: Record<string, unknown>): unknown {
+  const value = module.default
+  if (typeof value === 'object' && value !== null && (value as { __esModule?: unknown }).__esModule === true) return (value as { default?: unknown }).default
+  return value
+}
+
+function kind(value: unknown): string {
+  if (value === undefined) return 'missing'
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'object' ? 'an object that is not a topology' : `a ${typeof value}`
+}
+
+/** Loads a pipeline module; its default export must be a topology (`export default builder.build()`). */
+export async function loadTopology(file: string): Promise<Topology> {
+  const topology = defaultExport(await importUserModule(file))
+  if (!isTopology(topology)) throw new Error(`${file} does not export a topology: its default export is ${kind(topology)} (a pipeline module ends with \`export default builder.build()\`)`)
+  return topology
+}
+
+/**
+ * Reads `--kafka-config`: a JSON file, or a JavaScript or TypeScript module whose default export is the settings (so
+ * that secrets can come from the environment and certificates from files). Keys are kafkajs's KafkaConfig names;
+ * `brokers` and unknown keys are refused.
+ */
+export async function loadKafkaSettings(file: string): Promise<KafkaSettings> {
+  let settings: unknown
+  if (extname(file) === '.json') {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      throw new Error(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? (error as Error).message)}`)
+    }
+    try {
+      settings = JSON.parse(text)
+    } catch (error) {
+      throw new Error(`${file} is not valid JSON: ${(error as Error).message}`)
+    }
+  } else {
+    settings = defaultExport(await importUserModule(file))
+  }
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) throw new Error(`${file} must hold an object of kafkajs client settings (ssl, sasl, clientId...)`)
+  for (const key of Object.keys(settings)) {
+    if (key === 'brokers') throw new Error(`${file}: brokers is not a setting here; --bootstrap-server gives them`)
+    if (!(KAFKA_SETTINGS as readonly string[]).includes(key)) throw new Error(`${file}: unknown setting '${key}' (kafkajs takes ${KAFKA_SETTINGS.join(', ')})`)
+  }
+  return settings as KafkaSettings
+}

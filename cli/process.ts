@@ -1,0 +1,95 @@
+/**
+ * `brook process <pipeline>`: runs a stream-processing pipeline against any Kafka cluster, as one instance of the
+ * consumer group named by its application id — the built-in `iot` pipeline, or a JavaScript or TypeScript module
+ * whose default export is a topology (load-module.ts). `--describe` prints the topology and exits without
+ * connecting. Ctrl-C stops it cleanly: a final commit of every task, then it leaves the group.
+ *
+ * stdout carries what the pipeline's console sinks print, nothing else; the pipeline's log lines and the summary go
+ * to stderr.
+ */
+import { basename, extname } from 'node:path'
+import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import { describeTopology, iotPipeline, runPipeline, type RunOptions, type Topology } from '../processor/index.js'
+import { clientCommand } from './client-command.js'
+import { onStopSignal } from './interrupt.js'
+import { addIotOptions, iotOptionsFrom } from './iot-options.js'
+import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
+import { loadTopology } from './load-module.js'
+import { integer } from './parsers.js'
+import { formatMetrics } from './pipeline-format.js'
+
+/** The name that runs the built-in pipeline instead of a file. */
+export const BUILT_IN_PIPELINE = 'iot'
+
+const PROCESSING_GUARANTEES = ['exactly_once', 'at_least_once'] as const
+const INT32_MAX = 2_147_483_647
+
+export function addProcessCommand(program: CommandUnknownOpts): void {
+  const command = clientCommand(program, 'process <pipeline>', `run a pipeline: '${BUILT_IN_PIPELINE}' (the built-in IoT pipeline) or a .js/.ts module whose default export is a topology`)
+    .option('--application-id <id>', `consumer group id and prefix of the pipeline's internal topics (default: '${BUILT_IN_PIPELINE}', or the module's file name without its extension)`)
+    .addOption(new Option('--processing-guarantee <guarantee>', 'exactly_once needs a cluster with transactions; without them the pipeline says so and runs at_least_once (default: exactly_once)').choices(PROCESSING_GUARANTEES))
+    .option('--state-dir <dir>', 'where this instance keeps its task stores; one per instance (default: .brook/processor/<application id>)')
+    .option('--commit-interval-ms <ms>', 'how often each task commits its outputs, state and input offsets (default: 1000)', integer('--commit-interval-ms', 1, INT32_MAX))
+    .option('--idle-timeout-ms <ms>', 'after this long without records, a partition\'s windows close by the wall clock (default: 10000)', integer('--idle-timeout-ms', 1, INT32_MAX))
+    .option('--cache-max-bytes <bytes>', 'memory for cached state, for the whole instance (default: 67108864)', integer('--cache-max-bytes', 0, Number.MAX_SAFE_INTEGER))
+    .option('--partitions <n>', 'partitions of the input topics the pipeline creates when they are missing (default: 1)', integer('--partitions', 1, 100_000))
+    .option('--replication-factor <n>', 'replication factor of the topics the pipeline creates (default: -1, the cluster\'s)', integer('--replication-factor', -1, 32_767))
+    .option('--dead-letter-topic <topic>', 'where unreadable records go (default: <application id>-dlq)')
+    .option('--kafka-config <file>', KAFKA_CONFIG_DESCRIPTION)
+    .option('--describe', 'print the topology (sub-topologies, stores, internal topics) and exit without connecting')
+  addIotOptions(command)
+  command.action(async (pipeline, options) => {
+    const builtIn = pipeline === BUILT_IN_PIPELINE
+    const iot = iotOptionsFrom(command)
+    // --late-topic means the same for any pipeline: where late records go unless an operator names its own.
+    const iotOnly = iot.flags.filter((flag) => flag !== '--late-topic')
+    if (!builtIn && iotOnly.length > 0) throw new Error(`${iotOnly[0]} applies to the built-in '${BUILT_IN_PIPELINE}' pipeline only`)
+    const applicationId = options.applicationId ?? (builtIn ? BUILT_IN_PIPELINE : basename(pipeline, extname(pipeline)))
+    const topology: Topology = builtIn ? iotPipeline(iot.options) : await loadTopology(pipeline)
+    const plan = { applicationId, lateTopic: iot.options.lateTopic, deadLetterTopic: options.deadLetterTopic }
+    if (options.describe) {
+      process.stdout.write(`${describeTopology(topology, plan)}\n`)
+      return
+    }
+    const run: RunOptions = {
+      ...plan,
+      bootstrapServers: brokerList(options),
+      processingGuarantee: options.processingGuarantee,
+      stateDir: options.stateDir,
+      commitIntervalMs: options.commitIntervalMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      cacheMaxBytes: options.cacheMaxBytes,
+      partitions: options.partitions,
+      replicationFactor: options.replicationFactor,
+      kafka: await kafkaSettings(options),
+    }
+    await runUntilStopped(topology, run)
+  })
+}
+
+/** Runs the pipeline until Ctrl-C (a clean stop) or a crash (rejects with its error); prints the summary either way. */
+async function runUntilStopped(topology: Topology, run: RunOptions): Promise<void> {
+  let stopping: Promise<void> | null = null
+  let pipeline: Awaited<ReturnType<typeof runPipeline>> | null = null
+  let interrupted = false
+  // A Ctrl-C while the pipeline is still joining its group stops it as soon as it has joined.
+  const removeHandlers = onStopSignal({
+    stop: () => {
+      interrupted = true
+      if (pipeline) stopping = pipeline.stop()
+    },
+  })
+  try {
+    pipeline = await runPipeline(topology, run).catch((error: Error) => {
+      throw new Error(`${run.applicationId}: could not start on ${[run.bootstrapServers].flat().join(',')}: ${error.message}`)
+    })
+    if (interrupted) stopping = pipeline.stop()
+    await pipeline.closed.catch((error: Error) => {
+      throw new Error(`the pipeline stopped after an error: ${error.message}`)
+    })
+    await stopping
+  } finally {
+    removeHandlers()
+    if (pipeline) process.stderr.write(`brook process: ${run.applicationId}: stopped; ${formatMetrics(pipeline.metrics())}\n`)
+  }
+}

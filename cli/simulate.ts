@@ -1,0 +1,103 @@
+/**
+ * `brook simulate`: a simulated fleet of IoT devices sending readings, or (`--replay <csv>...`) real `timestamp,value`
+ * series replayed as readings with their own event times. A thin command over `simulateFleet` and `replay`
+ * (processor/simulator/): their flag table (COMMON_FLAGS, FLEET_FLAGS, REPLAY_FLAGS) declares the flags, checks their
+ * values and turns them into options, so a value is refused here with the same message the functions give.
+ *
+ * Ctrl-C stops the run cleanly (the batch in flight is acknowledged) and the summary is printed. The progress bar
+ * goes to stderr, on a terminal only; the summary to stdout.
+ */
+import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import {
+  COMMON_FLAGS,
+  FLEET_FLAGS,
+  REPLAY_FLAGS,
+  SimulatorError,
+  createProgressBar,
+  fleetOptionsFromFlags,
+  replayOptionsFromFlags,
+  replay,
+  simulateFleet,
+  type ConnectionOptions,
+  type FlagDefinition,
+  type FlagValues,
+  type FleetSummary,
+  type ReplaySummary,
+} from '../processor/simulator/index.js'
+import { clientCommand } from './client-command.js'
+import { onStopSignal } from './interrupt.js'
+import { count, iso, many } from './pipeline-format.js'
+import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
+
+/**
+ * A simulator flag as a commander option; a bad value is the simulator's own one-line message. The default is shown,
+ * not set (the simulator applies it); `defaultValue` names the default of a command that sets its own.
+ */
+export function simulatorOption(def: FlagDefinition, defaultValue: unknown = def.defaultValue): Option {
+  const defaultText = defaultValue === undefined ? '' : ` (default: ${String(defaultValue)})`
+  // A description may name the simulator's own default in words, which a command's own default replaces.
+  const description = defaultValue === def.defaultValue ? def.description : def.description.replace(/ \(default: [^)]*\)$/, '')
+  const option = new Option(def.argument === null ? def.flag : `${def.flag} ${def.argument}`, `${description}${defaultText}`)
+  if (def.argument === null) return option
+  const parse = (text: string): unknown => {
+    try {
+      return def.parse(text)
+    } catch (error) {
+      if (error instanceof SimulatorError) throw new InvalidArgumentError(error.message)
+      throw error
+    }
+  }
+  // A variadic flag (`--replay <csv...>`) collects its values; commander hands the parser the list so far.
+  return def.argument.endsWith('...>') ? option.argParser((text, previous: unknown[] | undefined) => [...(previous ?? []), parse(text)]) : option.argParser(parse)
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+
+function formatFleetSummary(summary: FleetSummary): string {
+  const lines = [
+    `sent ${many(summary.sent, 'reading')} to ${summary.topic}${summary.topicCreated ? ' (created)' : ''} in ${seconds(summary.elapsedMs)} (${count(summary.readingsPerSecond)}/s)${summary.aborted ? '; interrupted' : ''}`,
+    `  fleet: seed ${summary.seed}, ${many(summary.devices, 'device')} x ${many(summary.sensors.length, 'sensor')} (${summary.sensors.join(', ')}), first slot at ${iso(summary.startMs)}`,
+    `  event time ${iso(summary.firstTs)} to ${iso(summary.lastTs)}`,
+    `  delivery: ${count(summary.delivery['out-of-order'])} out of order, ${count(summary.delivery.late)} late; faults: ${count(summary.faults.spike)} spike, ${count(summary.faults.stuck)} stuck-at, ${count(summary.faults.dropout)} dropout`,
+    `  ${many(summary.slots, 'slot')} (${count(summary.gapped)} in gaps), ${many(summary.held, 'reading')} held back and not sent`,
+  ]
+  return lines.join('\n')
+}
+
+function formatReplaySummary(summary: ReplaySummary): string {
+  const lines = [
+    `replayed ${count(summary.sent)} of ${many(summary.total, 'reading')} to ${summary.topic}${summary.topicCreated ? ' (created)' : ''} in ${seconds(summary.elapsedMs)} (${count(summary.readingsPerSecond)}/s)${summary.aborted ? '; interrupted' : ''}`,
+    ...summary.series.map((s) => `  ${s.file}: device ${s.deviceId}, ${s.sensor} (${s.unit}), ${many(s.rows, 'row')}, ${iso(s.firstTs)} to ${iso(s.lastTs)}`),
+  ]
+  if (summary.badRowCount > 0) lines.push(`  ${many(summary.badRowCount, 'bad row')} skipped`)
+  return lines.join('\n')
+}
+
+export function addSimulateCommand(program: CommandUnknownOpts): void {
+  const command = clientCommand(program, 'simulate', 'send simulated sensor readings from a fleet of devices, or replay timestamp,value CSV series (--replay), keyed by device id')
+    .option('--kafka-config <file>', KAFKA_CONFIG_DESCRIPTION)
+  for (const def of [...COMMON_FLAGS, ...FLEET_FLAGS, ...REPLAY_FLAGS]) command.addOption(simulatorOption(def))
+  command.action(async (options) => {
+    // The table's flags are read by their keys (FlagDefinition.key is commander's name for each value).
+    const values: FlagValues = command.opts()
+    const connection: ConnectionOptions = { bootstrapServers: brokerList(options), kafka: await kafkaSettings(options) }
+    const replaying = values.replay !== undefined
+    // Flags are checked (and foreign ones refused) before anything connects.
+    const fleetOptions = replaying ? null : fleetOptionsFromFlags(values, connection)
+    const replayOptions = replaying ? replayOptionsFromFlags(values, connection) : null
+    const stop = new AbortController()
+    const removeHandlers = onStopSignal({ stop: () => stop.abort() })
+    const bar = createProgressBar({ label: replaying ? 'replay' : 'simulate' })
+    try {
+      if (replayOptions) {
+        const summary = await replay({ ...replayOptions, onProgress: bar.onProgress, signal: stop.signal }).finally(() => bar.stop())
+        process.stdout.write(`${formatReplaySummary(summary)}\n`)
+      } else {
+        const summary = await simulateFleet({ ...fleetOptions!, onProgress: bar.onProgress, signal: stop.signal }).finally(() => bar.stop())
+        process.stdout.write(`${formatFleetSummary(summary)}\n`)
+      }
+    } finally {
+      removeHandlers()
+    }
+  })
+}

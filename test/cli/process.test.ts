@@ -1,0 +1,317 @@
+/**
+ * `brook process` as a user runs it: a pipeline module (the TypeScript fixture as written, and the same pipeline
+ * compiled to JavaScript in a project that depends on brook) and the built-in `iot` pipeline against a real broker
+ * process, fed with kafkajs and read back with kafkajs; `--describe` against the topology; a bad module or bad flags
+ * as one line and exit code 1.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import ts from 'typescript'
+import kafkajs, { type Admin, type Kafka as KafkaClient, type Message } from 'kafkajs'
+import { describeTopology, iotPipeline } from '../../processor/index.js'
+import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
+import type { BrokerProcess } from '../helpers/broker.js'
+import { loggedErrors } from '../helpers/broker-log.js'
+import { waitFor } from '../helpers/wait.js'
+import { brook, expectOneLineError, spawnBrook } from './run-brook.js'
+
+const { Kafka, logLevel } = kafkajs
+
+const REPO = resolve(import.meta.dirname, '../..')
+const FIXTURE = join(REPO, 'test/fixtures/pipelines/fixture-pipeline.ts')
+
+/** Event times of the fixed inputs: a minute boundary ten minutes ago, so that every window size used divides it. */
+const BASE = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000
+
+const dirs: string[] = []
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  dirs.push(dir)
+  return dir
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+})
+
+/** A project that depends on brook (node_modules/brook is this checkout) with the fixture compiled to JavaScript. */
+function compiledPipelineProject(): string {
+  const project = tempDir('brook-pipeline-project-')
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'plant', type: 'module', dependencies: { brook: '*' } }))
+  mkdirSync(join(project, 'node_modules'))
+  symlinkSync(REPO, join(project, 'node_modules', 'brook'), 'dir')
+  const { outputText } = ts.transpileModule(readFileSync(FIXTURE, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
+  const file = join(project, 'fixture-pipeline.js')
+  writeFileSync(file, outputText)
+  return file
+}
+
+/** Sum of the high watermarks of a topic's partitions (0 while it does not exist). */
+async function recordsIn(admin: Admin, topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic).catch(() => [])
+  return offsets.reduce((sum, p) => sum + Number(p.high), 0)
+}
+
+interface Output {
+  key: string | null
+  /** The value as text (parsed by the caller where it is JSON). */
+  text: string
+  headers: Record<string, string>
+}
+
+let readers = 0
+
+/** Every record of a topic as of now, per partition in offset order, read with a kafkajs group consumer. */
+async function readAll(kafka: KafkaClient, admin: Admin, topic: string): Promise<Output[]> {
+  const expected = await recordsIn(admin, topic)
+  const consumer = kafka.consumer({ groupId: `cli-read-${process.pid}-${readers++}`, maxWaitTimeInMs: 200 })
+  const read: (Output & { partition: number; offset: number })[] = []
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        const headers: Record<string, string> = {}
+        for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value)
+        read.push({ partition, offset: Number(message.offset), key: message.key?.toString() ?? null, text: message.value?.toString() ?? '', headers })
+      },
+    })
+    await waitFor(`${expected} records of ${topic}`, () => read.length >= expected)
+  } finally {
+    await consumer.disconnect()
+  }
+  return read.sort((a, b) => a.partition - b.partition || a.offset - b.offset).map(({ key, text, headers }) => ({ key, text, headers }))
+}
+
+/**
+ * Waits until each topic holds its number of records, then reads them. A wait that fails says what the pipeline
+ * printed.
+ */
+async function readOutputs(kafka: KafkaClient, admin: Admin, run: { stderr: () => string }, expected: Record<string, number>): Promise<Record<string, Output[]>> {
+  for (const [topic, n] of Object.entries(expected)) {
+    await waitFor(`${n} records on ${topic}`, async () => (await recordsIn(admin, topic)) >= n, { timeoutMs: 90_000 }).catch((error: Error) => {
+      throw new Error(`${error.message}; the pipeline printed:\n${run.stderr()}`)
+    })
+  }
+  const read: Record<string, Output[]> = {}
+  for (const topic of Object.keys(expected)) read[topic] = await readAll(kafka, admin, topic)
+  return read
+}
+
+/** The JSON values of some outputs. */
+const values = (outputs: Output[]): Record<string, unknown>[] => outputs.map((o) => JSON.parse(o.text) as Record<string, unknown>)
+
+/** Waits until the group has a member, and gives its client id (what --kafka-config's clientId sets). */
+async function memberClientId(admin: Admin, groupId: string): Promise<string> {
+  return waitFor(`a member of ${groupId}`, async () => (await admin.describeGroups([groupId])).groups[0]?.members[0]?.clientId, { timeoutMs: 60_000 })
+}
+
+function reading(deviceId: string, offsetMs: number, value: number, sensor?: string): Message {
+  return { key: deviceId, value: JSON.stringify({ deviceId, ...(sensor ? { sensor, unit: '°C' } : {}), value, ts: BASE + offsetMs }) }
+}
+
+describe('brook process against a broker', () => {
+  let broker: BrokerProcess
+  let kafka: KafkaClient
+  let admin: Admin
+
+  beforeAll(async () => {
+    broker = await startConfiguredBroker(FAST_GROUPS)
+    kafka = new Kafka({ brokers: [broker.address], logLevel: logLevel.NOTHING })
+    admin = kafka.admin()
+    await admin.connect()
+  })
+  afterAll(async () => {
+    await admin?.disconnect()
+    await broker?.stop()
+    broker?.cleanup()
+    expect(loggedErrors(broker)).toEqual([])
+  })
+  afterEach(async () => {
+    // Each pipeline reads and writes topics of fixed names: the next one starts on none of them.
+    const topics = (await admin.listTopics()).filter((t) => !t.startsWith('__'))
+    if (topics.length > 0) await admin.deleteTopics({ topics })
+  })
+
+  const fixtureInput: Message[] = [
+    reading('d1', 1_000, 1),
+    reading('d1', 2_000, 2),
+    reading('d1', 3_000, -5), // dropped by the pipeline's filter
+    reading('d2', 5_000, 10),
+    { key: 'd2', value: 'not json' }, // to the dead-letter topic
+    reading('d1', 12_000, 4),
+    reading('d2', 15_000, 20),
+    reading('d1', 30_000, 0), // stream time 30 s: the first two windows close (no grace)
+    reading('d2', 8_000, 7), // its window closed: late
+  ]
+  const fixtureWindows = [
+    { deviceId: 'd1', windowStart: BASE, windowEnd: BASE + 10_000, count: 2, sum: 3 },
+    { deviceId: 'd2', windowStart: BASE, windowEnd: BASE + 10_000, count: 1, sum: 10 },
+    { deviceId: 'd1', windowStart: BASE + 10_000, windowEnd: BASE + 20_000, count: 1, sum: 4 },
+    { deviceId: 'd2', windowStart: BASE + 10_000, windowEnd: BASE + 20_000, count: 1, sum: 20 },
+  ]
+
+  const modules = [
+    { kind: 'a TypeScript module', file: () => FIXTURE },
+    { kind: 'a compiled JavaScript module in a project that depends on brook', file: compiledPipelineProject },
+  ]
+  for (const { kind, file } of modules) {
+    it(`runs ${kind} with kafkajs settings from --kafka-config: exactly the expected windows, the late record and the dead letter; Ctrl-C stops it cleanly`, async () => {
+      await admin.createTopics({ topics: [{ topic: 'fixture-in', numPartitions: 1 }], waitForLeaders: true })
+      // kafkajs settings from a TypeScript module, as a user keeps secrets out of a JSON file.
+      const settings = join(tempDir('brook-settings-'), 'kafka.ts')
+      writeFileSync(settings, "const settings: { clientId: string } = { clientId: 'plant-' + (6 + 1) }\nexport default settings\n")
+      const run = spawnBrook([
+        'process', file(), '--bootstrap-server', broker.address, '--application-id', 'fixture', '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'at_least_once', '--commit-interval-ms', '200',
+        '--kafka-config', settings,
+      ])
+      expect(await memberClientId(admin, 'fixture')).toBe('plant-7')
+      const producer = kafka.producer()
+      await producer.connect()
+      await producer.send({ topic: 'fixture-in', messages: fixtureInput })
+      await producer.disconnect()
+
+      const out = await readOutputs(kafka, admin, run, { 'fixture-out': 4, 'fixture-late': 1, 'fixture-dlq': 1 })
+      run.child.kill('SIGINT')
+      expect(await run.exited).toBe(0)
+      expect(values(out['fixture-out']!)).toEqual(fixtureWindows)
+      expect(values(out['fixture-late']!)).toEqual([{ deviceId: 'd2', value: 7, ts: BASE + 8_000 }])
+      expect(out['fixture-late']![0]!.headers['brook.late.operator']).toBe('sums-10s')
+      expect(out['fixture-dlq']!.map((r) => [r.key, r.text, r.headers['brook.error.code']])).toEqual([['d2', 'not json', 'NOT_JSON']])
+      expect(run.stdout()).toBe('')
+      expect(run.stderr()).toContain('brook process: fixture: stopped; 9 records in, 6 out (4 windows, 0 alerts), 1 late, 1 dead letter')
+    })
+  }
+
+  it('runs the built-in iot pipeline with its window sizes and threshold as flags: stats, averages, alerts and late readings', async () => {
+    await admin.createTopics({ topics: [{ topic: 'readings', numPartitions: 1 }], waitForLeaders: true })
+    const settings = join(tempDir('brook-settings-'), 'kafka.json')
+    writeFileSync(settings, JSON.stringify({ clientId: 'iot-line-3', connectionTimeout: 5000 }))
+    const run = spawnBrook([
+      'process', 'iot', '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'at_least_once', '--commit-interval-ms', '200',
+      '--stats-window', '10s', '--average-window', '20s', '--average-advance', '10s', '--grace', '0', '--threshold-above', '50', '--kafka-config', settings,
+    ])
+    expect(await memberClientId(admin, 'iot')).toBe('iot-line-3')
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({
+      topic: 'readings',
+      messages: [
+        reading('d1', 1_000, 20, 'temperature'),
+        reading('d1', 4_000, 30, 'temperature'),
+        reading('d1', 7_000, 60, 'temperature'),
+        reading('d1', 12_000, 25, 'temperature'),
+        reading('d1', 40_000, 21, 'temperature'), // closes every window that ends by 40 s
+        reading('d1', 2_000, 22, 'temperature'), // late for the stats window and both average windows it falls in
+      ],
+    })
+    await producer.disconnect()
+
+    const out = await readOutputs(kafka, admin, run, { 'readings-stats-1m': 2, 'readings-avg-5m': 3, 'readings-alerts': 1, 'readings-late': 2 })
+    run.child.kill('SIGINT')
+    expect(await run.exited).toBe(0)
+    const group = { deviceId: 'd1', sensor: 'temperature' }
+    const [first, second] = values(out['readings-stats-1m']!)
+    expect(first).toMatchObject({ ...group, windowStart: BASE, windowEnd: BASE + 10_000, count: 3, min: 20, max: 60 })
+    expect(first!.avg).toBeCloseTo(110 / 3, 9)
+    expect(first!.stddev).toBeCloseTo(Math.sqrt(((20 - 110 / 3) ** 2 + (30 - 110 / 3) ** 2 + (60 - 110 / 3) ** 2) / 2), 9)
+    // Percentiles come from DDSketch, within 1% of the value at rank floor(q * (n - 1)).
+    expect(Math.abs((first!.p50 as number) - 30)).toBeLessThanOrEqual(0.3)
+    expect(second).toMatchObject({ ...group, windowStart: BASE + 10_000, windowEnd: BASE + 20_000, count: 1, min: 25, max: 25, avg: 25 })
+    expect(values(out['readings-avg-5m']!)).toEqual([
+      { ...group, windowStart: BASE - 10_000, windowEnd: BASE + 10_000, count: 3, avg: 110 / 3 },
+      { ...group, windowStart: BASE, windowEnd: BASE + 20_000, count: 4, avg: 33.75 },
+      { ...group, windowStart: BASE + 10_000, windowEnd: BASE + 30_000, count: 1, avg: 25 },
+    ])
+    expect(values(out['readings-alerts']!)).toEqual([{ ...group, windowStart: BASE, windowEnd: BASE + 10_000, value: 60, baseline: 50, score: 10, reason: 'max 60 above 50' }])
+    // Each windowed operator that finds the reading late writes it, naming itself.
+    const late = { deviceId: 'd1', sensor: 'temperature', unit: '°C', value: 22, ts: BASE + 2_000 }
+    expect(out['readings-late']!.map((r) => [r.headers['brook.late.operator'], JSON.parse(r.text)]).sort()).toEqual([['avg-5m', late], ['stats-1m', late]])
+    expect(run.stderr()).toContain('brook process: iot: stopped; 6 records in')
+  })
+})
+
+describe('brook process --describe', () => {
+  // Nothing listens there: --describe does not connect.
+  const nowhere = ['--bootstrap-server', '127.0.0.1:1']
+
+  it('prints the built-in pipeline as its topology describes it, with the flags applied', async () => {
+    const plain = await brook(['process', 'iot', '--describe', ...nowhere])
+    expect(plain.code).toBe(0)
+    expect(plain.stdout).toBe(`${describeTopology(iotPipeline({}), { applicationId: 'iot' })}\n`)
+    for (const part of ['source readings', 'tumbling 1m, grace 10s', 'hopping 5m every 1m', '-> readings-stats-1m', '-> readings-avg-5m', '-> readings-alerts', 'late -> readings-late', 'changelog iot-readings-store-changelog', 'dead letters -> iot-dlq']) {
+      expect(plain.stdout).toContain(part)
+    }
+
+    const flagged = await brook(['process', 'iot', '--describe', ...nowhere, '--application-id', 'plant', '--input-topic', 'raw', '--stats-window', '30s', '--alerts-topic', 'alarms', '--late-topic', 'stragglers', '--dead-letter-topic', 'bad'])
+    expect(flagged.code).toBe(0)
+    expect(flagged.stdout).toBe(
+      `${describeTopology(iotPipeline({ inputTopic: 'raw', statsWindow: '30s', alertsTopic: 'alarms', lateTopic: 'stragglers' }), { applicationId: 'plant', lateTopic: 'stragglers', deadLetterTopic: 'bad' })}\n`,
+    )
+    for (const part of ['source raw', 'tumbling 30s', '-> alarms', 'late -> stragglers', 'changelog plant-raw-store-changelog', 'dead letters -> bad']) expect(flagged.stdout).toContain(part)
+  })
+
+  it("prints a module's topology, named after its file by default", async () => {
+    const result = await brook(['process', FIXTURE, '--describe', ...nowhere])
+    expect(result.code).toBe(0)
+    const text = result.stdout
+    expect(text).toMatch(/^Topology \(application id fixture-pipeline; dead letters -> fixture-pipeline-dlq\)\n/)
+    for (const part of ['source fixture-in (json, event time: field \'ts\')', '-> filter', 'aggregate sums-10s', '{ count: count, sum: sum(value) }', 'tumbling 10s, grace 0ms', 'late -> fixture-pipeline-late', '-> fixture-out', 'changelog fixture-pipeline-fixture-in-store-changelog']) {
+      expect(text).toContain(part)
+    }
+  })
+})
+
+describe('brook process errors', () => {
+  let dir: string
+  const nowhere = ['--bootstrap-server', '127.0.0.1:1']
+  beforeAll(() => {
+    dir = tempDir('brook-modules-')
+    writeFileSync(join(dir, 'number.mjs'), 'export default 42\n')
+    writeFileSync(join(dir, 'no-default.mjs'), 'export const topology = {}\n')
+    writeFileSync(join(dir, 'broken.mjs'), 'export default {\n')
+    writeFileSync(join(dir, 'throws.mjs'), "throw new Error('no sensors configured')\n")
+    writeFileSync(join(dir, 'broken.ts'), 'const x: number = \nexport default x\n')
+    // Outside a project that depends on brook (and outside a checkout), 'brook' is nowhere to be found.
+    writeFileSync(join(dir, 'elsewhere.mts'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
+    writeFileSync(join(dir, 'brokers.json'), JSON.stringify({ brokers: ['elsewhere:9092'] }))
+    writeFileSync(join(dir, 'typo.json'), JSON.stringify({ sasll: {} }))
+  })
+
+  it('says in one line what is wrong with the pipeline module, naming the file', async () => {
+    const file = (name: string) => join(dir, name)
+    const cases: [string[], string][] = [
+      [['process', file('missing.js')], `cannot read ${file('missing.js')}: no such file`],
+      [['process', dir], `cannot read ${dir}: not a file`],
+      [['process', file('number.mjs')], `${file('number.mjs')} does not export a topology: its default export is a number`],
+      [['process', file('no-default.mjs')], `${file('no-default.mjs')} does not export a topology: its default export is missing`],
+      [['process', file('broken.mjs')], `${file('broken.mjs')}: `],
+      [['process', file('throws.mjs')], `${file('throws.mjs')}: no sensors configured`],
+      [['process', file('broken.ts')], `${file('broken.ts')}: `],
+      [['process', file('elsewhere.mts')], "Cannot find package 'brook' imported from"],
+      [['process', file('elsewhere.mts')], "(install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)"],
+    ]
+    const results = await Promise.all(cases.map(([args]) => brook([...args, ...nowhere])))
+    results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
+  })
+
+  it('refuses bad flags in one line before connecting, and says so in one line when the cluster is not there', async () => {
+    const cases: [string[], string][] = [
+      [['process', FIXTURE, '--stats-window', '1m'], "--stats-window applies to the built-in 'iot' pipeline only"],
+      [['process', 'iot', '--processing-guarantee', 'twice'], "'twice' is invalid"],
+      [['process', 'iot', '--commit-interval-ms', '0'], '--commit-interval-ms must be between 1 and'],
+      [['process', 'iot', '--grace', 'soon'], "--grace: 'soon' is not a duration"],
+      [['process', 'iot', '--z-score-threshold', 'high'], '--z-score-threshold takes a number'],
+      [['process', 'iot', '--kafka-config', join(dir, 'brokers.json')], 'brokers is not a setting here; --bootstrap-server gives them'],
+      [['process', 'iot', '--kafka-config', join(dir, 'typo.json')], "unknown setting 'sasll'"],
+      [['process', 'iot', '--bootstrap-server', 'no-port'], '--bootstrap-server'],
+      [['process'], "missing required argument 'pipeline'"],
+      // The flags are fine; the cluster is not there.
+      [['process', 'iot', '--state-dir', dir], 'iot: could not start on 127.0.0.1:1: '],
+    ]
+    const results = await Promise.all(cases.map(([args]) => brook([...args, ...(args.includes('--bootstrap-server') ? [] : nowhere)])))
+    results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
+  })
+})

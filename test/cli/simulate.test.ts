@@ -1,0 +1,131 @@
+/**
+ * `brook simulate` as a user runs it, against a real broker process: the readings it reports are the ones a kafkajs
+ * consumer reads back (the seeded fleet's, reading for reading; a CSV series' rows, with their own event times), and
+ * bad flags are one line on stderr with exit code 1.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import kafkajs, { type Admin, type Kafka as KafkaClient } from 'kafkajs'
+import { Fleet, resolveFleetOptions } from '../../processor/simulator/index.js'
+import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
+import type { BrokerProcess } from '../helpers/broker.js'
+import { loggedErrors } from '../helpers/broker-log.js'
+import { readTopic } from '../processor/simulator/read-back.js'
+import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
+
+const { Kafka, logLevel } = kafkajs
+
+describe('brook simulate', () => {
+  let broker: BrokerProcess
+  let kafka: KafkaClient
+  let admin: Admin
+  let dir: string
+
+  beforeAll(async () => {
+    broker = await startConfiguredBroker(FAST_GROUPS)
+    kafka = new Kafka({ brokers: [broker.address], logLevel: logLevel.NOTHING })
+    admin = kafka.admin()
+    await admin.connect()
+    dir = mkdtempSync(join(tmpdir(), 'brook-simulate-'))
+  })
+  afterAll(async () => {
+    await admin?.disconnect()
+    await broker?.stop()
+    broker?.cleanup()
+    rmSync(dir, { recursive: true, force: true })
+    expect(loggedErrors(broker)).toEqual([])
+  })
+
+  it('sends the seeded fleet: a consumer reads back exactly the readings of the Fleet stream, keyed by deviceId and stamped with ts', async () => {
+    const flags = { seed: 7, devices: 6, rate: 50, count: 500, lateFraction: 0.02, faultRate: 0.01 }
+    const result = await brook([
+      'simulate', '--bootstrap-server', broker.address, '--topic', 'sim-fleet', '--partitions', '2', '--as-fast-as-possible',
+      '--seed', String(flags.seed), '--devices', String(flags.devices), '--rate', String(flags.rate), '--count', String(flags.count),
+      '--late-fraction', String(flags.lateFraction), '--fault-rate', String(flags.faultRate),
+    ])
+    expect(result.stderr).not.toContain('brook:')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^sent 500 readings to sim-fleet \(created\) in /)
+    expect(result.stdout).toContain('fleet: seed 7, 6 devices x 4 sensors (temperature, humidity, pressure, vibration)')
+    // The run picks its first event time (early enough to end around now) and says which: the stream is fixed by it.
+    const startMs = Date.parse(/first slot at (\S+)/.exec(result.stdout)![1]!)
+
+    const consumed = await readTopic(kafka, admin, 'sim-fleet')
+    expect(consumed).toHaveLength(500)
+    for (const record of consumed) {
+      expect(record.key).toBe(record.reading.deviceId)
+      expect(record.timestamp).toBe(record.reading.ts)
+    }
+    const fleet = new Fleet({ ...resolveFleetOptions({ bootstrapServers: [broker.address], ...flags }), startMs })
+    const expected = Array.from({ length: 500 }, () => fleet.next().reading)
+    for (const partition of [0, 1]) {
+      const onPartition = consumed.filter((r) => r.partition === partition)
+      const devices = new Set(onPartition.map((r) => r.key))
+      expect(onPartition.map((r) => r.reading)).toEqual(expected.filter((reading) => devices.has(reading.deviceId)))
+    }
+  })
+
+  it('replays a timestamp,value CSV as readings with their own event times, skipping and reporting a bad row', async () => {
+    const csv = join(dir, 'boiler.csv')
+    writeFileSync(csv, ['timestamp,value', '2014-01-01 00:00:00,20.5', '2014-01-01 00:05:00,21', '2014-01-01 00:10:00,oops', '2014-01-01 00:15:00,22.25', ''].join('\n'))
+    const result = await brook(['simulate', '--bootstrap-server', broker.address, '--replay', csv, '--sensor', 'temperature', '--device-id', 'boiler-1', '--topic', 'sim-replay', '--as-fast-as-possible'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^replayed 3 of 3 readings to sim-replay \(created\) in /)
+    expect(result.stdout).toContain(`${csv}: device boiler-1, temperature (°C), 3 rows, 2014-01-01T00:00:00.000Z to 2014-01-01T00:15:00.000Z`)
+    expect(result.stdout).toContain('1 bad row skipped')
+    expect(result.stderr).toContain(`${csv}:4: skipped`)
+    // Historical event times are kept as record timestamps, so the topic it creates never expires them.
+    expect(result.stderr).toContain('retention.ms=-1')
+
+    const consumed = await readTopic(kafka, admin, 'sim-replay')
+    const ts = (text: string) => Date.parse(`${text}Z`)
+    expect(consumed.map((r) => ({ key: r.key, reading: r.reading, timestamp: r.timestamp }))).toEqual(
+      [
+        ['2014-01-01T00:00:00', 20.5],
+        ['2014-01-01T00:05:00', 21],
+        ['2014-01-01T00:15:00', 22.25],
+      ].map(([time, value]) => ({
+        key: 'boiler-1',
+        reading: { deviceId: 'boiler-1', sensor: 'temperature', value, unit: '°C', ts: ts(time as string) },
+        timestamp: ts(time as string),
+      })),
+    )
+  })
+
+  it('runs until Ctrl-C without --count, then prints its summary and exits 0', async () => {
+    const run = spawnBrook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-endless', '--devices', '3', '--rate', '200'])
+    const sent = async () => ((await admin.fetchTopicOffsets('sim-endless').catch(() => [])) as { high: string }[]).reduce((sum, p) => sum + Number(p.high), 0)
+    await until(async () => (await sent()) >= 100)
+    run.child.kill('SIGINT')
+    expect(await run.exited).toBe(0)
+    const reported = Number(/^sent ([\d,]+) readings to sim-endless/.exec(run.stdout())![1]!.replace(/,/g, ''))
+    expect(run.stdout()).toContain('; interrupted')
+    // Only acknowledged readings are counted: the topic holds exactly what the summary says was sent.
+    expect(await sent()).toBe(reported)
+  })
+
+  it('refuses bad flags in one line, before connecting', async () => {
+    const nowhere = ['--bootstrap-server', '127.0.0.1:1']
+    const cases: [string[], string][] = [
+      [['--devices', '0'], '--devices must be a whole number from 1'],
+      [['--devices', 'many'], "--devices must be a whole number from 1 to 10000000, not 'many'"],
+      [['--rate', '-5'], '--rate must be a number above 0'],
+      [['--late-fraction', '1.5'], '--late-fraction'],
+      [['--sensors', 'temperature,smell'], 'smell'],
+      [['--speedup', '2', '--as-fast-as-possible'], '--as-fast-as-possible'],
+      [['--replay', join(dir, 'x.csv'), '--devices', '3'], '--devices does not apply to --replay'],
+      [['--replay', join(dir, 'missing.csv'), '--sensor', 'temperature'], 'missing.csv'],
+      [['--bogus'], "unknown option '--bogus'"],
+      [['--bootstrap-server', 'no-port'], '--bootstrap-server'],
+      [['--kafka-config', join(dir, 'absent.json')], 'cannot read'],
+    ]
+    const results = await Promise.all(cases.map(([args]) => brook(['simulate', ...nowhere, ...args])))
+    results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
+  })
+
+  it('says in one line that it cannot reach the cluster', async () => {
+    expectOneLineError(await brook(['simulate', '--bootstrap-server', '127.0.0.1:1', '--count', '5']), 'cannot connect to 127.0.0.1:1')
+  })
+})
