@@ -18,6 +18,8 @@ export interface BrokerProcess {
   output(): string
   /** SIGTERM, then wait for the process to exit (a clean shutdown closes the database). */
   stop(): Promise<void>
+  /** SIGKILL (kill -9), then wait for the process to be gone. */
+  kill(): Promise<void>
 }
 
 export interface BrokerOptions {
@@ -58,6 +60,11 @@ export async function startBroker(options: BrokerOptions): Promise<BrokerProcess
       const code = await exited
       process.removeListener('exit', killOnExit)
       if (code !== 0) throw new Error(`broker exited with code ${code}:\n${output}`)
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
+      process.removeListener('exit', killOnExit)
     },
   }
 }

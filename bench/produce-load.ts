@@ -4,10 +4,16 @@
  * `connections` connections each keep `window` requests in flight, resending those frames round-robin until
  * `totalBatches` batches are acknowledged. The broker stamps offsets into its own copy of each batch, so resending the
  * same bytes is valid. Only acknowledged, error-free partitions count.
+ *
+ * With `idempotent` (a producer id and epoch from InitProducerId), every batch sent is a copy of its pool batch with
+ * the producer id, epoch and the partition's next base sequence written in and its CRC recomputed, as an idempotent
+ * producer sends it; sequences are taken in send order, so this needs one connection (appends of one connection
+ * keep their order; Kafka's producers keep at most 5 requests in flight).
  */
 import { encodeRequestFrame, decodeResponseFrame } from '../protocol/frame.js'
 import { produce, type ProduceRequest, type ProduceResponse } from '../protocol/messages/produce.js'
 import { errorInfo } from '../protocol/errors.js'
+import { At, computeCrc } from '../protocol/record-batch.js'
 import type { BatchPool } from './batches.js'
 import { percentile, throughput, type Throughput } from './measure.js'
 import { WireConnection } from './wire.js'
@@ -23,6 +29,7 @@ export interface ProduceLoadOptions {
   batchesPerRequest: number
   window: number
   connections: number
+  idempotent?: { producerId: bigint; producerEpoch: number }
 }
 
 export interface ProduceResult extends Throughput {
@@ -37,6 +44,7 @@ export interface ProduceResult extends Throughput {
 
 interface EncodedRequest {
   frame: Buffer
+  batches: { index: number; records: Buffer }[]
   /** Batch bytes by partition index (a request names each partition once). */
   batchBytes: Map<number, number>
 }
@@ -59,11 +67,29 @@ function encodeRequests(options: ProduceLoadOptions): EncodedRequest[] {
       topicData: [{ name: options.topic, partitionData: indexes.map((index, i) => ({ index, records: batches[i]! })) }],
     }
     const frame = Buffer.concat(encodeRequestFrame(produce, options.version, 0, 'brook-bench', request))
-    return { frame, batchBytes: new Map(indexes.map((index, i) => [index, batches[i]!.length])) }
+    return { frame, batches: indexes.map((index, i) => ({ index, records: batches[i]! })), batchBytes: new Map(indexes.map((index, i) => [index, batches[i]!.length])) }
   })
 }
 
+/** The next sequence per partition, and a frame of `request`'s batches stamped with them. */
+function sequencedFrame(options: ProduceLoadOptions, request: EncodedRequest, nextSequence: number[]): Buffer {
+  const { producerId, producerEpoch } = options.idempotent!
+  const partitionData = request.batches.map(({ index, records }) => {
+    const stamped = Buffer.from(records)
+    stamped.writeBigInt64BE(producerId, At.producerId)
+    stamped.writeInt16BE(producerEpoch, At.producerEpoch)
+    stamped.writeInt32BE(nextSequence[index]!, At.baseSequence)
+    stamped.writeUInt32BE(computeCrc(stamped), At.crc)
+    nextSequence[index]! += stamped.readInt32BE(At.recordsCount)
+    return { index, records: stamped }
+  })
+  const body: ProduceRequest = { transactionalId: null, acks: 1, timeoutMs: 30_000, topicData: [{ name: options.topic, partitionData }] }
+  return Buffer.concat(encodeRequestFrame(produce, options.version, 0, 'brook-bench', body))
+}
+
 export async function produceLoad(options: ProduceLoadOptions): Promise<ProduceResult> {
+  if (options.idempotent && options.connections !== 1) throw new Error('an idempotent produce load needs one connection')
+  const nextSequence = new Array<number>(options.partitions).fill(0)
   const encoded = encodeRequests(options)
   const totalRequests = Math.ceil(options.totalBatches / options.batchesPerRequest)
   const connections = await Promise.all(
@@ -81,8 +107,9 @@ export async function produceLoad(options: ProduceLoadOptions): Promise<ProduceR
   const lane = async (connection: WireConnection): Promise<void> => {
     while (next < totalRequests) {
       const request = encoded[next++ % encoded.length]!
+      const frame = options.idempotent ? sequencedFrame(options, request, nextSequence) : request.frame
       const sent = performance.now()
-      const { body } = await connection.resend(request.frame, (payload) =>
+      const { body } = await connection.resend(frame, (payload) =>
         decodeResponseFrame<ProduceResponse>(produce, options.version, payload),
       )
       latencies.push(performance.now() - sent)

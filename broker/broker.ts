@@ -23,6 +23,10 @@ import { TopicManager } from './topics.js'
 import { GroupCoordinator } from './group/coordinator.js'
 import { GroupMetadataManager } from './group/metadata-manager.js'
 import { LogCleaner } from './log-cleaner.js'
+import { TransactionCoordinator } from './transaction/coordinator.js'
+import { LocalProducerIdBlockSource, ProducerIdManager } from './transaction/producer-id-manager.js'
+import { TxnMarkerWriter } from './transaction/markers.js'
+import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 import { counted } from '../client/wording.js'
 import type { BrokerServices } from './handler.js'
 
@@ -39,6 +43,7 @@ export class Broker {
   private acceptor: Acceptor | null = null
   private readonly dispatcher = new Dispatcher()
   private readonly cleaner: LogCleaner
+  private readonly producerExpiry: NodeJS.Timeout
   /** queued.max.requests and queued.max.request.bytes, shared by every connection. */
   private readonly budget: RequestBudget
   /** This node as clients reach it; the port is set once the listener is bound. */
@@ -49,16 +54,24 @@ export class Broker {
   private constructor(
     readonly config: BrokerConfig,
     private readonly store: LogStore,
-    topics: TopicManager,
+    private readonly topics: TopicManager,
     clusterId: string,
     readonly log: Logger,
     private readonly groupMetadata: GroupMetadataManager,
     private readonly groups: GroupCoordinator,
+    private readonly transactions: TransactionCoordinator,
+    markers: TxnMarkerWriter,
   ) {
     this.cleaner = new LogCleaner(topics, config, log)
+    // Kafka's LogManager schedules this as producer-expiration.
+    this.producerExpiry = setInterval(() => {
+      const removed = topics.removeExpiredProducers()
+      if (removed > 0) log.debug(`${counted(removed, 'idle producer id')} forgotten after producer.id.expiration.ms`)
+    }, config.producerIdExpirationCheckIntervalMs)
+    this.producerExpiry.unref()
     this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
     this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.port }
-    this.services = { topics, groups, config, log, clusterId, endpoint: this.endpoint, apiVersions: this.dispatcher.advertised }
+    this.services = { topics, groups, transactions, markers, config, log, clusterId, endpoint: this.endpoint, apiVersions: this.dispatcher.advertised }
   }
 
   /**
@@ -86,7 +99,15 @@ export class Broker {
       groupMetadata = new GroupMetadataManager(topics, config, log)
       await groupMetadata.load()
       const groups = new GroupCoordinator(groupMetadata, config, log)
-      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups)
+      const markers = new TxnMarkerWriter(topics, log)
+      const offsetsMetadata = groupMetadata
+      markers.onMarker((tp, marker) => {
+        if (tp.topic === OFFSETS_TOPIC) offsetsMetadata.completeTransaction(tp.partition, marker.producerId, marker.committed)
+      })
+      const producerIds = new ProducerIdManager(new LocalProducerIdBlockSource(store))
+      const transactions = new TransactionCoordinator(producerIds, topics, markers, config, log)
+      await transactions.load()
+      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers)
     } catch (error) {
       groupMetadata?.close()
       await store.close({ removeCreatedDir: true })
@@ -100,12 +121,12 @@ export class Broker {
     try {
       await broker.listen()
     } catch (error) {
-      broker.groups.close()
-      broker.groupMetadata.close()
+      broker.stopBackgroundWork()
       await broker.store.close({ removeCreatedDir: true })
       throw error
     }
     broker.cleaner.start()
+    broker.transactions.startTimers()
     const { config } = broker
     broker.log.info(
       `listening on ${config.host}:${broker.port} (cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
@@ -134,14 +155,22 @@ export class Broker {
     this.endpoint.port = acceptor.port
   }
 
+  /** Stops the coordinators' timers and producer-id expiration. */
+  private stopBackgroundWork(): void {
+    this.groups.close()
+    this.groupMetadata.close()
+    this.transactions.close()
+    clearInterval(this.producerExpiry)
+  }
+
   /** Closes the listener and its connections, stops background work, and closes the database. */
   async stop(): Promise<void> {
     const acceptor = this.acceptor
     this.acceptor = null
     await acceptor?.close()
-    this.groups.close()
-    this.groupMetadata.close()
+    this.stopBackgroundWork()
     await this.cleaner.stop()
+    await this.topics.snapshotProducerStates()
     await this.store.close()
     this.log.info('stopped')
   }

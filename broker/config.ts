@@ -62,8 +62,35 @@ export interface BrokerConfig {
   offsetsRetentionCheckIntervalMs: number
   /** `offsets.topic.num.partitions`, used when __consumer_offsets is created. */
   offsetsTopicPartitions: number
+  /** `producer.id.expiration.ms`: a producer id with no open transaction and no batch for this long is forgotten. */
+  producerIdExpirationMs: number
+  /** `producer.id.expiration.check.interval.ms`. */
+  producerIdExpirationCheckIntervalMs: number
+  /** `transaction.max.timeout.ms`: the longest transaction.timeout.ms a producer may ask for. */
+  transactionMaxTimeoutMs: number
+  /** `transactional.id.expiration.ms`: a transactional id idle (no transaction open) this long is forgotten. */
+  transactionalIdExpirationMs: number
+  /** `transaction.state.log.num.partitions`, used when __transaction_state is created. */
+  transactionStateLogNumPartitions: number
+  /** `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often open transactions past their timeout are aborted. */
+  transactionAbortTimedOutTransactionCleanupIntervalMs: number
+  /** `transaction.remove.expired.transaction.cleanup.interval.ms`: how often expired transactional ids are removed. */
+  transactionRemoveExpiredTransactionCleanupIntervalMs: number
+  /**
+   * For tests of recovery only: the node kills itself (SIGKILL, as kill -9) when it reaches this point of the
+   * two-phase commit (FAILPOINTS). Unset in any real use; settable only in the --config file.
+   */
+  failpoint?: Failpoint
   logLevel: LogLevel
 }
+
+/**
+ * Where a node can be made to die for a recovery test (BrokerConfig.failpoint), in the order a transaction meets them:
+ * - `transaction-prepared`: PrepareCommit or PrepareAbort is written to __transaction_state, no marker yet;
+ * - `transaction-marker-written`: the marker of the transaction's first partition is written, the others not.
+ */
+export const FAILPOINTS = ['transaction-prepared', 'transaction-marker-written'] as const
+export type Failpoint = (typeof FAILPOINTS)[number]
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 
@@ -99,5 +126,12 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   offsetsRetentionMinutes: 10080,
   offsetsRetentionCheckIntervalMs: 600_000,
   offsetsTopicPartitions: 50,
+  producerIdExpirationMs: 86_400_000,
+  producerIdExpirationCheckIntervalMs: 600_000,
+  transactionMaxTimeoutMs: 900_000,
+  transactionalIdExpirationMs: 604_800_000,
+  transactionStateLogNumPartitions: 50,
+  transactionAbortTimedOutTransactionCleanupIntervalMs: 10_000,
+  transactionRemoveExpiredTransactionCleanupIntervalMs: 3_600_000,
   logLevel: 'info',
 }

@@ -28,6 +28,15 @@ import {
 import { offsetCommitHandler, offsetFetchHandler, offsetDeleteHandler } from './handlers/offsets.js'
 import { alterConfigsHandler, incrementalAlterConfigsHandler } from './handlers/alter-configs.js'
 import { deleteRecordsHandler } from './handlers/delete-records.js'
+import {
+  addOffsetsToTxnHandler,
+  addPartitionsToTxnHandler,
+  endTxnHandler,
+  initProducerIdHandler,
+  txnOffsetCommitHandler,
+  writeTxnMarkersHandler,
+} from './handlers/transactions.js'
+import { describeProducersHandler, describeTransactionsHandler, listTransactionsHandler } from './handlers/transactions-admin.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -47,6 +56,15 @@ export const HANDLERS: readonly HandlerEntry[] = [
   createTopicsHandler,
   deleteTopicsHandler,
   deleteRecordsHandler,
+  initProducerIdHandler,
+  addPartitionsToTxnHandler,
+  addOffsetsToTxnHandler,
+  endTxnHandler,
+  writeTxnMarkersHandler,
+  txnOffsetCommitHandler,
+  describeProducersHandler,
+  describeTransactionsHandler,
+  listTransactionsHandler,
   describeConfigsHandler,
   alterConfigsHandler,
   createPartitionsHandler,

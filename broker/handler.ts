@@ -13,6 +13,8 @@ import type { BrokerConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { TopicManager } from './topics.js'
 import type { GroupCoordinator } from './group/coordinator.js'
+import type { TransactionCoordinator } from './transaction/coordinator.js'
+import type { TxnMarkerWriter } from './transaction/markers.js'
 
 /** This node as clients reach it: what Metadata, FindCoordinator, DescribeCluster and DescribeConfigs name. */
 export interface NodeEndpoint {
@@ -36,6 +38,10 @@ export interface BrokerServices {
   readonly topics: TopicManager
   /** The group coordinator: membership and rebalancing, and the committed offsets it keeps. */
   readonly groups: GroupCoordinator
+  /** The transaction coordinator: producer ids and epochs, transactions and their markers. */
+  readonly transactions: TransactionCoordinator
+  /** Writes COMMIT/ABORT markers to this node's partitions (WriteTxnMarkers, and the coordinator in-process). */
+  readonly markers: TxnMarkerWriter
   /** The node's settings; DescribeConfigs shows them under Kafka's broker config names. */
   readonly config: BrokerConfig
   readonly log: Logger

@@ -129,7 +129,7 @@ export class LogCleaner {
       newStart = batch.lastOffset + 1n
     }
     if (newStart !== null && newStart > log.logStartOffset) {
-      await log.deleteBefore(newStart)
+      await partition.deleteBefore(newStart)
       this.log.info(`${partition.topic.name}-${partition.index}: retention moved the log start to ${newStart}`)
     }
   }

@@ -1,10 +1,31 @@
 /**
- * A partition as the broker sees it: its log, who leads it and in which epoch, and the waiters that long-polling
- * fetches park on. On a single node this broker leads every partition in epoch 0, the ISR is this broker alone, and
- * the high watermark follows the durable log end.
+ * A partition as the broker sees it: its log, who leads it and in which epoch, the waiters that long-polling fetches
+ * park on, and the state its idempotent and transactional producers leave (storage/producer-state.ts): sequences,
+ * epochs, open transactions, the last stable offset and the aborted-transaction index. On a single node this broker
+ * leads every partition in epoch 0, the ISR is this broker alone, and the high watermark follows the durable log end.
+ *
+ *   logStartOffset <= lastStableOffset <= highWatermark <= logEndOffset
+ *
+ * Every append goes through here (UnifiedLog.append's order): the producer state checks the batch, the batch takes
+ * its offsets, the producer state is updated at once (so the next batch of the same producer is checked against it,
+ * whether or not this one is written yet), and the answer goes out once the batch is written. An ABORT marker's index
+ * entry is written before the marker is queued. Producer-state snapshots are taken every PRODUCER_SNAPSHOT_INTERVAL_BYTES
+ * of appends and on a clean stop, so a restart replays a bounded tail (storage/producer-state-store.ts).
  */
 import type { PartitionLog } from '../storage/partition-log.js'
-import { ErrorCode } from '../protocol/errors.js'
+import { ErrorCode, KafkaError } from '../protocol/errors.js'
+import { encodeRecordBatch, Attribute, At } from '../protocol/record-batch.js'
+import {
+  AppendOrigin,
+  ControlType,
+  ProducerStateManager,
+  producerBatchOf,
+  type BatchMetadata,
+  type Prepared,
+  type ProducerBatch,
+} from '../storage/producer-state.js'
+import { loadProducerState, type ProducerSnapshotStore } from '../storage/producer-state-store.js'
+import type { AbortedTxn, TransactionIndex } from '../storage/transaction-index.js'
 import type { TopicConfig } from './topic-configs.js'
 
 export interface Topic {
@@ -17,20 +38,89 @@ export interface Topic {
   readonly replicationFactor: number
 }
 
+/**
+ * Bytes appended between two producer-state snapshots: a restart after kill -9 replays at most about this much of
+ * the partition's tail (batch headers only), which takes tens of milliseconds; a snapshot costs one small write.
+ */
+export const PRODUCER_SNAPSHOT_INTERVAL_BYTES = 16 * 1024 * 1024
+
+export interface PartitionOptions {
+  readonly leaderId: number
+  /** The partition's producer-state snapshots and aborted-transaction index (LogStore.transactionStores). */
+  readonly stores: { snapshots: ProducerSnapshotStore; abortedIndex: TransactionIndex }
+  /** producer.id.expiration.ms */
+  readonly producerIdExpirationMs: number
+}
+
+export interface AppendOptions {
+  origin: AppendOrigin
+  /** Set for LogAppendTime topics: the broker's clock stamps the batch. */
+  logAppendTime?: bigint
+  /** For a transactional batch that starts a transaction here: the guard `startVerification` gave (KIP-890). */
+  verification?: VerificationGuard
+}
+
+export interface AppendResult {
+  baseOffset: bigint
+  lastOffset: bigint
+  /** The batch repeated one already written (a producer's retry): these are the original offsets, nothing was written. */
+  duplicate: boolean
+}
+
+/** A transaction marker to write (WriteTxnMarkers' WritableTxnMarker, for one partition). */
+export interface TxnMarker {
+  producerId: bigint
+  producerEpoch: number
+  coordinatorEpoch: number
+  committed: boolean
+}
+
+/**
+ * Proof that the transaction coordinator was asked whether this partition is in a producer's transaction (Kafka's
+ * VerificationGuard): one object per verification, dropped when the producer's next transactional batch or marker is
+ * written, so a stale answer cannot let a batch into a transaction that has ended since (the ABA case of KIP-890).
+ */
+export type VerificationGuard = object
+
 export class Partition {
   readonly leaderEpoch = 0
+  readonly leaderId: number
   private readonly waiters = new Set<() => void>()
+  readonly producers: ProducerStateManager
+  private readonly snapshots: ProducerSnapshotStore
+  private readonly abortedIndex: TransactionIndex
+  private readonly verifications = new Map<bigint, VerificationGuard>()
+  /** The last append's write: a duplicate of a batch not yet written is answered once it is. */
+  private lastWrite: Promise<unknown> = Promise.resolve()
+  private bytesSinceSnapshot = 0
+  private snapshotting: Promise<void> | null = null
 
-  constructor(
+  private constructor(
     readonly topic: Topic,
     readonly index: number,
     readonly log: PartitionLog,
-    readonly leaderId: number,
+    options: PartitionOptions,
   ) {
+    this.leaderId = options.leaderId
+    this.producers = new ProducerStateManager({ producerIdExpirationMs: options.producerIdExpirationMs })
+    this.snapshots = options.stores.snapshots
+    this.abortedIndex = options.stores.abortedIndex
     // The stored high watermark is saved with each write as it stood before that write, so after a restart it lags
     // the recovered log by the last write, whose records were acknowledged. With the ISR this broker alone, the
     // leader's HW is its durable log end, as Kafka's leader advances it on taking over (Partition.maybeIncrementLeaderHW).
     log.setHighWatermark(log.durableEndOffset)
+  }
+
+  /**
+   * Opens a partition over its (recovered) log: index entries past the log end are dropped and the producer state is
+   * rebuilt from the newest snapshot and the batches after it.
+   */
+  static async open(topic: Topic, index: number, log: PartitionLog, options: PartitionOptions): Promise<Partition> {
+    const partition = new Partition(topic, index, log, options)
+    await partition.abortedIndex.truncateFrom(log.logEndOffset)
+    await partition.abortedIndex.open()
+    await loadProducerState(partition.producers, partition.snapshots, log, Date.now())
+    return partition
   }
 
   get replicas(): number[] {
@@ -45,9 +135,15 @@ export class Partition {
     return this.log.highWatermark
   }
 
-  /** The offset below which every transaction is decided; without transactions it is the high watermark. */
+  /**
+   * The offset below which every transaction is decided and its marker is below the high watermark (UnifiedLog
+   * .lastStableOffset): read_committed consumers read up to here. Without open transactions it is the high watermark.
+   */
   get lastStableOffset(): bigint {
-    return this.log.highWatermark
+    const unstable = this.producers.firstUnstableOffset()
+    if (unstable === null) return this.log.highWatermark
+    const bounded = unstable < this.log.logStartOffset ? this.log.logStartOffset : unstable
+    return bounded < this.log.highWatermark ? bounded : this.log.highWatermark
   }
 
   get logStartOffset(): bigint {
@@ -58,11 +154,145 @@ export class Partition {
     return this.log.logEndOffset
   }
 
-  async appendAsLeader(batch: Buffer, options: { logAppendTime?: bigint }) {
-    const result = await this.log.append(batch, { leaderEpoch: this.leaderEpoch, ...options })
+  /**
+   * Appends one batch as leader (UnifiedLog.appendAsLeader), after the producer-state checks its origin calls for;
+   * throws a KafkaError (INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_TXN_STATE) when the batch is
+   * refused, with nothing written and nothing changed. A retried batch (the same producer, epoch and sequences as one
+   * of its last five) is answered with the original offsets.
+   */
+  async appendAsLeader(batch: Buffer, options: AppendOptions): Promise<AppendResult> {
+    const fields = producerBatchOf(batch)
+    if (!fields) return this.write(batch, null, null, options.logAppendTime)
+    fields.baseOffset = this.log.logEndOffset
+    fields.lastOffset = fields.baseOffset + BigInt(batch.readInt32BE(At.lastOffsetDelta))
+    if (options.logAppendTime !== undefined) fields.maxTimestamp = options.logAppendTime
+    if (options.origin === AppendOrigin.CLIENT) {
+      const duplicate = this.producers.findDuplicate(fields)
+      if (duplicate) return this.answerDuplicate(duplicate)
+      if (fields.transactional) this.checkVerified(fields, options.verification)
+    }
+    return this.write(batch, fields, this.producers.prepare(fields, options.origin), options.logAppendTime)
+  }
+
+  /**
+   * Writes a COMMIT or ABORT marker for a producer (WriteTxnMarkers, ReplicaManager.appendRecords with origin
+   * COORDINATOR): a control batch of one record. A marker with an older producer epoch is INVALID_PRODUCER_EPOCH, one
+   * with an older coordinator epoch TRANSACTION_COORDINATOR_FENCED; writing the same marker again is harmless (it
+   * decides nothing the second time), which is what makes the coordinator's retries after a restart safe.
+   */
+  async appendMarker(marker: TxnMarker): Promise<AppendResult> {
+    const batch = encodeMarker(marker)
+    const fields = producerBatchOf(batch)!
+    fields.baseOffset = this.log.logEndOffset
+    fields.lastOffset = fields.baseOffset
+    return this.write(batch, fields, this.producers.prepare(fields, AppendOrigin.COORDINATOR))
+  }
+
+  private checkVerified(fields: ProducerBatch, guard: VerificationGuard | undefined): void {
+    if (this.producers.hasOngoingTransaction(fields.producerId)) return
+    if (guard === undefined || this.verifications.get(fields.producerId) !== guard) {
+      throw new KafkaError(ErrorCode.INVALID_TXN_STATE, `the batch of producer ${fields.producerId} is not part of an ongoing transaction`)
+    }
+  }
+
+  /**
+   * Starts a verification for a producer whose transactional batch would open a transaction here (Kafka's
+   * maybeStartTransactionVerification): returns the guard to append with once the coordinator has confirmed, or
+   * undefined when the producer's transaction is already open here (no verification needed).
+   */
+  startVerification(producerId: bigint): VerificationGuard | undefined {
+    if (this.producers.hasOngoingTransaction(producerId)) return undefined
+    const guard: VerificationGuard = {}
+    this.verifications.set(producerId, guard)
+    return guard
+  }
+
+  private async answerDuplicate(duplicate: BatchMetadata): Promise<AppendResult> {
+    // The original may still be on its way to the database: answer only once it is there.
+    if (duplicate.lastOffset >= this.log.durableEndOffset) await this.lastWrite
+    return { baseOffset: duplicate.lastOffset - BigInt(duplicate.offsetDelta), lastOffset: duplicate.lastOffset, duplicate: true }
+  }
+
+  private async write(
+    batch: Buffer,
+    fields: ProducerBatch | null,
+    prepared: Prepared | null,
+    logAppendTime?: bigint,
+  ): Promise<AppendResult> {
+    const baseOffset = this.log.logEndOffset
+    const lastOffset = baseOffset + BigInt(batch.readInt32BE(At.lastOffsetDelta))
+    let indexed: Promise<void> | undefined
+    if (prepared?.completed?.aborted) {
+      const completed = prepared.completed
+      indexed = this.abortedIndex.append({
+        producerId: completed.producerId,
+        firstOffset: completed.firstOffset,
+        lastOffset: completed.lastOffset,
+        lastStableOffset: this.producers.lastStableOffsetOf(completed),
+      })
+      indexed.catch(() => undefined)
+    }
+    const appended = this.log.append(batch, { leaderEpoch: this.leaderEpoch, logAppendTime })
+    this.lastWrite = appended.catch(() => undefined)
+    // A log that refuses writes takes no offsets (the promise rejects): the producer state must not move either.
+    if (this.log.logEndOffset !== baseOffset) {
+      if (prepared) this.producers.update(prepared, lastOffset + 1n)
+      else this.producers.mapEndOffset = lastOffset + 1n
+      if (fields?.transactional) this.verifications.delete(fields.producerId)
+    }
+    await indexed
+    const result = await appended
     this.log.setHighWatermark(this.log.durableEndOffset)
+    this.producers.onHighWatermarkUpdated(this.log.highWatermark)
     this.wake()
-    return result
+    this.bytesSinceSnapshot += batch.length
+    if (this.bytesSinceSnapshot >= PRODUCER_SNAPSHOT_INTERVAL_BYTES) void this.takeSnapshot().catch(() => undefined)
+    return { ...result, duplicate: false }
+  }
+
+  /** The aborted transactions a read_committed fetch of [fetchOffset, upperBound) must be told of. */
+  abortedTransactions(fetchOffset: bigint, upperBound: bigint): Promise<AbortedTxn[]> {
+    return this.abortedIndex.collect(fetchOffset, upperBound)
+  }
+
+  /**
+   * Writes a snapshot of the producer state as it is now (its offset is the offset after the last batch applied);
+   * one at a time. A storage that refuses writes refuses it too (rejects with its StorageError).
+   */
+  takeSnapshot(): Promise<void> {
+    if (this.snapshotting) return this.snapshotting
+    this.bytesSinceSnapshot = 0
+    const snapshot = this.producers.toSnapshot()
+    this.snapshotting = this.snapshots.write(snapshot).finally(() => (this.snapshotting = null))
+    return this.snapshotting
+  }
+
+  /**
+   * Removes every batch at or above `offset` (a follower truncating to its leader, UnifiedLog.truncateTo), with the
+   * index entries and snapshots above the new log end, and rebuilds the producer state from what is left.
+   */
+  async truncateTo(offset: bigint): Promise<void> {
+    await this.snapshotting
+    await this.log.truncateTo(offset)
+    await this.abortedIndex.truncateFrom(this.log.logEndOffset)
+    this.verifications.clear()
+    await loadProducerState(this.producers, this.snapshots, this.log, Date.now())
+  }
+
+  /**
+   * Moves the log start to `offset` (retention, DeleteRecords), never past the high watermark, and drops the index
+   * entries of transactions wholly below it (UnifiedLog.maybeIncrementLogStartOffset).
+   */
+  async deleteBefore(offset: bigint): Promise<void> {
+    await this.log.deleteBefore(offset)
+    await this.abortedIndex.deleteBefore(this.log.logStartOffset)
+    this.producers.onLogStartOffsetIncremented(this.log.logStartOffset)
+  }
+
+  /** Forgets producers idle for producer.id.expiration.ms, and their pending verifications; returns how many. */
+  removeExpiredProducers(nowMs: number): number {
+    for (const producerId of this.verifications.keys()) if (!this.producers.lastEntry(producerId)) this.verifications.delete(producerId)
+    return this.producers.removeExpiredProducers(nowMs)
   }
 
   /** Calls `waiter` once, the next time data becomes readable; returns a function that cancels the wait. */
@@ -78,6 +308,25 @@ export class Partition {
     this.waiters.clear()
     for (const waiter of waiters) waiter()
   }
+}
+
+/**
+ * A transaction marker as Kafka writes it (MemoryRecords.withEndTransactionMarker): a transactional control batch
+ * of the producer's id and epoch holding one record, key = version 0 and the type (0 ABORT, 1 COMMIT), value =
+ * version 0 and the coordinator epoch (EndTransactionMarker).
+ */
+export function encodeMarker(marker: TxnMarker): Buffer {
+  const key = Buffer.alloc(4)
+  key.writeInt16BE(0, 0)
+  key.writeInt16BE(marker.committed ? ControlType.COMMIT : ControlType.ABORT, 2)
+  const value = Buffer.alloc(6)
+  value.writeInt16BE(0, 0)
+  value.writeInt32BE(marker.coordinatorEpoch, 2)
+  return encodeRecordBatch([{ key, value }], {
+    flags: Attribute.control | Attribute.transactional,
+    producerId: marker.producerId,
+    producerEpoch: marker.producerEpoch,
+  })
 }
 
 /**

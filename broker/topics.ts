@@ -8,6 +8,11 @@ import { Partition, type Topic } from './partition.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
 import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 import { parseTopicConfig, type TopicConfig, type TopicDefaults } from './topic-configs.js'
+import type { BrokerConfig } from './config.js'
+import { StorageError } from '../storage/log-store.js'
+
+/** What the registry needs of the node's settings: topic config defaults, and how long producer ids are kept. */
+export type TopicSettings = TopicDefaults & Pick<BrokerConfig, 'producerIdExpirationMs'>
 
 /** Kafka's rule (Topic.java): at most 249 characters of [a-zA-Z0-9._-], and not '.' or '..'. */
 export function topicNameProblem(name: string): string | null {
@@ -48,25 +53,57 @@ export class TopicManager {
    */
   private readonly changes = new Map<string, Promise<void>>()
 
-  /** `defaults`: the node's settings that topic configs default to. */
+  /** `settings`: the node's settings that topic configs default to, and producer.id.expiration.ms. */
   constructor(
     private readonly store: LogStore,
     private readonly nodeId: number,
-    private readonly defaults: TopicDefaults,
+    private readonly settings: TopicSettings,
   ) {}
 
   /** A topic's configs parsed against this node's defaults; throws KafkaError(INVALID_CONFIG) naming a bad config. */
   parseConfig(overrides: Readonly<Record<string, string | null>>): TopicConfig {
-    return parseTopicConfig(overrides, this.defaults)
+    return parseTopicConfig(overrides, this.settings)
+  }
+
+  /** Opens (or, for a new partition, creates) a partition's log and rebuilds its producer state. */
+  private async openPartition(topic: Topic, index: number, options: { create: boolean }): Promise<Partition> {
+    const log = await this.store.log(topic.topicId, index, options)
+    return Partition.open(topic, index, log, {
+      leaderId: this.nodeId,
+      stores: this.store.transactionStores(topic.topicId, index),
+      producerIdExpirationMs: this.settings.producerIdExpirationMs,
+    })
+  }
+
+  /**
+   * Snapshots every partition's producer state (a clean stop, as Kafka's LogManager.shutdown does), so the next start
+   * replays nothing. A storage that refuses writes gets none: nothing may be written after a failed write.
+   */
+  async snapshotProducerStates(): Promise<void> {
+    if (this.store.failure) return
+    for (const topic of this.list()) {
+      for (const partition of topic.partitions) {
+        try {
+          await partition.takeSnapshot()
+        } catch (error) {
+          if (error instanceof StorageError) return
+          throw error
+        }
+      }
+    }
+  }
+
+  /** Forgets, in every partition, producers idle for producer.id.expiration.ms; returns how many went. */
+  removeExpiredProducers(nowMs = Date.now()): number {
+    let removed = 0
+    for (const topic of this.list()) for (const partition of topic.partitions) removed += partition.removeExpiredProducers(nowMs)
+    return removed
   }
 
   async load(): Promise<void> {
     for (const record of await this.store.listTopics()) {
       const topic = this.topicFrom(record)
-      for (let p = 0; p < record.partitions; p++) {
-        const log = await this.store.log(record.topicId, p, { create: false })
-        topic.partitions.push(new Partition(topic, p, log, this.nodeId))
-      }
+      for (let p = 0; p < record.partitions; p++) topic.partitions.push(await this.openPartition(topic, p, { create: false }))
       this.index(topic)
     }
   }
@@ -163,10 +200,7 @@ export class TopicManager {
       partitions: [],
       replicationFactor: spec.replicationFactor,
     }
-    for (let p = 0; p < spec.partitions; p++) {
-      const log = await this.store.log(topic.topicId, p, { create: true })
-      topic.partitions.push(new Partition(topic, p, log, this.nodeId))
-    }
+    for (let p = 0; p < spec.partitions; p++) topic.partitions.push(await this.openPartition(topic, p, { create: true }))
     await this.store.putTopic(this.record(topic))
     this.index(topic)
     return topic
@@ -195,10 +229,7 @@ export class TopicManager {
   addPartitions(topic: Topic, count: number): Promise<void> {
     return this.serialized(topic.name, async () => {
       if (!this.isRegistered(topic)) return
-      for (let p = topic.partitions.length; p < count; p++) {
-        const log = await this.store.log(topic.topicId, p, { create: true })
-        topic.partitions.push(new Partition(topic, p, log, this.nodeId))
-      }
+      for (let p = topic.partitions.length; p < count; p++) topic.partitions.push(await this.openPartition(topic, p, { create: true }))
       await this.store.putTopic(this.record(topic))
     })
   }

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
  * `brook`: the one composition root, a commander program whose commands call into broker/, client/ and processor/.
- * Each command group lives in its own module (start.ts, topics.ts, groups.ts, console.ts, simulate.ts, process.ts,
- * demo.ts); commands parse and check their arguments (parsers.ts), call one module, and print (format.ts). Errors
+ * Each command group lives in its own module (start.ts, topics.ts, groups.ts, transactions.ts, console.ts, simulate.ts,
+ * process.ts, demo.ts); commands parse and check their arguments (parsers.ts), call one module, and print (format.ts). Errors
  * reach the user as one line on stderr (`brook: ...`) with exit code 1, never as a stack trace.
  */
 import { Command } from '@commander-js/extra-typings'
 import { addStartCommand } from './start.js'
 import { addTopicsCommands } from './topics.js'
 import { addGroupsCommands } from './groups.js'
+import { addTransactionsCommands } from './transactions.js'
 import { addConsumeCommand, addProduceCommand } from './console.js'
 import { addSimulateCommand } from './simulate.js'
 import { addProcessCommand } from './process.js'
@@ -16,13 +17,14 @@ import { addDemoCommand } from './demo.js'
 
 const program = new Command()
   .name('brook')
-  .description('A Kafka you can npm install: a single-node, Kafka-wire-compatible broker on LevelDB, with commands to manage its topics and consumer groups, to produce and consume records, and to simulate sensors and run stream-processing pipelines')
+  .description('A Kafka you can npm install: a single-node, Kafka-wire-compatible broker on LevelDB, with commands to manage its topics, consumer groups and transactions, to produce and consume records, and to simulate sensors and run stream-processing pipelines')
   .version('0.1.0')
   .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, 'brook: ')) })
 
 addStartCommand(program)
 addTopicsCommands(program)
 addGroupsCommands(program)
+addTransactionsCommands(program)
 addProduceCommand(program)
 addConsumeCommand(program)
 addSimulateCommand(program)

@@ -1,11 +1,12 @@
 /**
  * What the commands print, in the layouts of Kafka's own tools (kafka-topics.sh, kafka-consumer-groups.sh,
- * kafka-console-consumer.sh), so that output a user knows from Kafka reads the same here.
+ * kafka-console-consumer.sh, kafka-transactions.sh), so that output a user knows from Kafka reads the same here.
  */
 import type { TopicDescription } from '../client/admin.js'
 import type { GroupDescription, GroupMember, GroupOffsets, ListedGroup, PlannedOffset, TopicPartitions } from '../client/group-admin.js'
 import type { Acks, ProduceSummary } from '../client/console-producer.js'
 import type { ConsumedRecord } from '../client/console-consumer.js'
+import type { ListedTransaction, ProducerDescription, TransactionDescription } from '../client/transaction-admin.js'
 import { counted } from '../client/wording.js'
 
 /** kafka-topics.sh --describe's layout, with the leader epoch and the log start and end offsets added. */
@@ -114,4 +115,47 @@ export function formatRecord(record: ConsumedRecord, format: RecordFormat): stri
   if (format.printKey) fields.push(text(record.key))
   fields.push(text(record.value))
   return fields.join('\t')
+}
+
+/** `transactions list`, as kafka-transactions.sh lists them; null when there is none. */
+export function formatTransactionList(listed: readonly ListedTransaction[]): string | null {
+  if (listed.length === 0) return null
+  return formatTable(
+    ['TransactionalId', 'Coordinator', 'ProducerId', 'TransactionState'],
+    listed.map((t) => [t.transactionalId, String(t.coordinatorId), String(t.producerId), t.state]),
+  )
+}
+
+/** `transactions describe`, kafka-transactions.sh's columns; the duration is counted to `nowMs`. */
+export function formatTransaction(t: TransactionDescription, nowMs: number): string {
+  const open = t.startTimeMs >= 0n && t.partitions.length > 0
+  return formatTable(
+    ['CoordinatorId', 'TransactionalId', 'ProducerId', 'ProducerEpoch', 'TransactionState', 'TransactionTimeoutMs', 'CurrentTransactionStartTimeMs', 'TransactionDurationMs', 'TopicPartitions'],
+    [[
+      String(t.coordinatorId),
+      t.transactionalId,
+      String(t.producerId),
+      String(t.producerEpoch),
+      t.state,
+      String(t.transactionTimeoutMs),
+      open ? String(t.startTimeMs) : 'None',
+      open ? String(BigInt(nowMs) - t.startTimeMs) : 'None',
+      t.partitions.map((p) => `${p.topic}-${p.partition}`).join(','),
+    ]],
+  )
+}
+
+/** `transactions describe-producers`, kafka-transactions.sh's columns. */
+export function formatProducers(producers: readonly ProducerDescription[]): string {
+  return formatTable(
+    ['ProducerId', 'ProducerEpoch', 'LatestCoordinatorEpoch', 'LastSequence', 'LastTimestamp', 'CurrentTransactionStartOffset'],
+    producers.map((p) => [
+      String(p.producerId),
+      String(p.producerEpoch),
+      String(p.coordinatorEpoch),
+      String(p.lastSequence),
+      String(p.lastTimestamp),
+      p.currentTxnStartOffset >= 0n ? String(p.currentTxnStartOffset) : 'None',
+    ]),
+  )
 }

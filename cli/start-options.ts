@@ -4,7 +4,7 @@
  * checked the same way wherever it comes from. Values are refused with a message naming the setting, never clamped.
  */
 import { readFileSync } from 'node:fs'
-import { DEFAULT_CONFIG, type BrokerConfig, type LogLevel } from '../broker/config.js'
+import { DEFAULT_CONFIG, FAILPOINTS, type BrokerConfig, type Failpoint, type LogLevel } from '../broker/config.js'
 
 const INT32_MAX = 2_147_483_647
 /** Node's timers take at most 2^31-1 ms; a longer interval would fire at once. */
@@ -47,12 +47,19 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'offsetsRetentionMinutes', flag: '--offsets-retention-minutes', unit: 'minutes', kafkaName: 'offsets.retention.minutes', min: 1, max: INT32_MAX, description: 'how long the committed offsets of an empty group are kept' },
   { key: 'offsetsRetentionCheckIntervalMs', flag: '--offsets-retention-check-interval-ms', unit: 'ms', kafkaName: 'offsets.retention.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often expired offsets are looked for' },
   { key: 'offsetsTopicPartitions', flag: '--offsets-topic-partitions', unit: 'n', kafkaName: 'offsets.topic.num.partitions', min: 1, max: 10_000, description: 'partitions of __consumer_offsets, when it is created' },
+  { key: 'producerIdExpirationMs', flag: '--producer-id-expiration-ms', unit: 'ms', kafkaName: 'producer.id.expiration.ms', min: 1, max: INT32_MAX, description: 'how long a partition keeps the state of an idle producer id' },
+  { key: 'producerIdExpirationCheckIntervalMs', flag: '--producer-id-expiration-check-interval-ms', unit: 'ms', kafkaName: 'producer.id.expiration.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often idle producer ids are looked for' },
+  { key: 'transactionMaxTimeoutMs', flag: '--transaction-max-timeout-ms', unit: 'ms', kafkaName: 'transaction.max.timeout.ms', min: 1, max: INT32_MAX, description: 'longest transaction timeout a producer may ask for' },
+  { key: 'transactionalIdExpirationMs', flag: '--transactional-id-expiration-ms', unit: 'ms', kafkaName: 'transactional.id.expiration.ms', min: 1, max: INT32_MAX, description: 'how long an idle transactional id is kept' },
+  { key: 'transactionStateLogNumPartitions', flag: '--transaction-state-log-num-partitions', unit: 'n', kafkaName: 'transaction.state.log.num.partitions', min: 1, max: 10_000, description: 'partitions of __transaction_state, when it is created' },
+  { key: 'transactionAbortTimedOutTransactionCleanupIntervalMs', flag: '--transaction-abort-timed-out-transaction-cleanup-interval-ms', unit: 'ms', kafkaName: 'transaction.abort.timed.out.transaction.cleanup.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often transactions open past their timeout are aborted' },
+  { key: 'transactionRemoveExpiredTransactionCleanupIntervalMs', flag: '--transaction-remove-expired-transaction-cleanup-interval-ms', unit: 'ms', kafkaName: 'transaction.remove.expired.transaction.cleanup.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often expired transactional ids are removed' },
 ]
 
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug']
 
 /** Settings that are not numbers, with the type each must have in the config file. */
-const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel'>> = {
+const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel' | 'failpoint'>> = {
   host: 'string',
   advertisedHost: 'string',
   dataDir: 'string',
@@ -60,6 +67,7 @@ const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel'>
   autoCreateTopics: 'boolean',
   recordValidation: 'boolean',
   logLevel: 'logLevel',
+  failpoint: 'failpoint',
 }
 
 /** Checks a whole number against a setting's bounds; returns the problem, or null. */
@@ -113,6 +121,7 @@ function settingProblem(key: string, value: unknown): string | null {
     return `unknown setting '${key}' (the settings are ${known})`
   }
   if (kind === 'logLevel') return LOG_LEVELS.includes(value as LogLevel) ? null : `logLevel must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(value)}`
+  if (kind === 'failpoint') return FAILPOINTS.includes(value as Failpoint) ? null : `failpoint must be one of ${FAILPOINTS.join(', ')}, not ${JSON.stringify(value)}`
   return typeof value === kind ? null : `${key} must be a ${kind}, not ${JSON.stringify(value)}`
 }
 

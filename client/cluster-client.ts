@@ -140,21 +140,31 @@ export class ClusterClient {
    * while on retriable errors: a coordinator answers COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS while
    * __consumer_offsets is created or loaded.
    */
-  async groupCoordinator(groupId: string): Promise<GroupCoordinator> {
+  groupCoordinator(groupId: string): Promise<GroupCoordinator> {
+    return this.coordinator(groupId, CoordinatorType.GROUP, `group '${groupId}'`)
+  }
+
+  /** The coordinator of a transactional id (FindCoordinator key type 1), as `groupCoordinator` finds a group's. */
+  transactionCoordinator(transactionalId: string): Promise<GroupCoordinator> {
+    return this.coordinator(transactionalId, CoordinatorType.TRANSACTION, `transactional id '${transactionalId}'`)
+  }
+
+  private async coordinator(key: string, keyType: number, what: string): Promise<GroupCoordinator> {
     for (let attempt = 1; ; attempt++) {
       const version = this.bootstrap.version(findCoordinator, '0-4')
+      if (keyType !== CoordinatorType.GROUP && version < 1) throw new Error(`the broker at ${this.bootstrap.address} cannot find the coordinator of a ${what} (it needs FindCoordinator v1)`)
       const response = await this.bootstrap.request<FindCoordinatorRequest, FindCoordinatorResponse>(findCoordinator, version, {
-        key: groupId,
-        keyType: CoordinatorType.GROUP,
-        coordinatorKeys: [groupId],
+        key,
+        keyType,
+        coordinatorKeys: [key],
       })
-      const answer = version >= 4 ? response.coordinators?.find((c) => c.key === groupId) : { ...response, errorCode: response.errorCode ?? ErrorCode.NONE }
-      if (!answer) throw new Error(`the broker did not answer FindCoordinator for group '${groupId}'`)
+      const answer = version >= 4 ? response.coordinators?.find((c) => c.key === key) : { ...response, errorCode: response.errorCode ?? ErrorCode.NONE }
+      if (!answer) throw new Error(`the broker did not answer FindCoordinator for ${what}`)
       if (answer.errorCode !== ErrorCode.NONE && errorInfo(answer.errorCode).retriable && attempt < METADATA_ATTEMPTS) {
         await new Promise((resolve) => setTimeout(resolve, METADATA_BACKOFF_MS))
         continue
       }
-      checkError(answer.errorCode, `cannot find the coordinator of group '${groupId}'`, answer.errorMessage)
+      checkError(answer.errorCode, `cannot find the coordinator of ${what}`, answer.errorMessage)
       const nodeId = answer.nodeId!
       // Metadata, when it was asked, already knows the node; otherwise the answer says where it listens.
       if (!this.addresses.has(nodeId)) this.addresses.set(nodeId, { host: answer.host!, port: answer.port! })

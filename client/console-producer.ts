@@ -7,7 +7,7 @@
  *                                                  v
  *                                     encodeRecordBatch --> Produce to the leader (up to MAX_IN_FLIGHT requests)
  *
- * Like Kafka's producer without idempotence (which Brook does not offer yet), a batch that fails with a retriable
+ * Like Kafka's producer without idempotence (it asks for no producer id), a batch that fails with a retriable
  * error (a leader moved) is retried after a metadata refresh, and a retry may land behind a later batch of the
  * same partition. With acks=0 nothing is answered, so `flush` ends with a Metadata round trip on each connection
  * used: the broker answers a connection's requests in order, so its answer means every Produce before it was handled.

@@ -300,7 +300,7 @@ export class NodeDatabase {
 }
 
 /** Every key that starts with `gte`: [gte, the next byte string of the same length). */
-function prefixRange(gte: Buffer): { gte: Buffer; lt: Buffer } {
+export function prefixRange(gte: Buffer): { gte: Buffer; lt: Buffer } {
   const lt = Buffer.from(gte)
   for (let i = lt.length - 1; i >= 0; i--) {
     if (lt[i]! < 0xff) {

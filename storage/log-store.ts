@@ -12,6 +12,8 @@ import { BatchCache } from './batch-cache.js'
 import { LevelPartitionLog, type LogContext } from './level-log.js'
 import type { PartitionLog } from './partition-log.js'
 import { LevelRaftStore } from './raft-level-store.js'
+import { ProducerSnapshotStore, producerSnapshotRange } from './producer-state-store.js'
+import { TransactionIndex, transactionIndexRange } from './transaction-index.js'
 
 export { StorageError, StorageLockedError, StorageOfflineError } from './database.js'
 
@@ -151,9 +153,19 @@ export class LogStore {
   }
 
   /**
-   * Deletes a topic's record, then the state record, the batches and the time index of each of its partitions, found
-   * by topic id rather than by the record's partition count (a crash while adding partitions can leave logs the record
-   * does not list). The record goes first, so a crash part-way leaves only keys that nothing refers to.
+   * What a partition keeps beside its log for idempotent and transactional producers: its producer-state snapshots and
+   * its aborted-transaction index (producer-state-store.ts, transaction-index.ts).
+   */
+  transactionStores(topicId: string, partition: number): { snapshots: ProducerSnapshotStore; abortedIndex: TransactionIndex } {
+    const key = partitionKey(topicId, partition)
+    return { snapshots: new ProducerSnapshotStore(this.db, key), abortedIndex: new TransactionIndex(this.db, key) }
+  }
+
+  /**
+   * Deletes a topic's record, then the state record, the batches, the time index, the producer-state snapshots and the
+   * aborted-transaction index of each of its partitions, found by topic id rather than by the record's partition count
+   * (a crash while adding partitions can leave logs the record does not list). The record goes first, so a crash
+   * part-way leaves only keys that nothing refers to.
    */
   async deleteTopic(topic: TopicRecord): Promise<void> {
     // Refused before anything changes, so a refusal leaves the topic whole.
@@ -168,6 +180,8 @@ export class LogStore {
     await this.db.del('topics', topic.name)
     const topicId = partitionKey(topic.topicId, 0).subarray(0, 16)
     await this.db.clear(this.db.partitionStateRange(topicId))
+    await this.db.clear(producerSnapshotRange(topicId))
+    await this.db.clear(transactionIndexRange(topicId))
     for (const range of [this.db.logRange(topicId), this.db.timeRange(topicId)]) {
       await this.db.clear(range)
       await this.db.compactRange(range.gte, range.lt)

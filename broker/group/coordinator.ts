@@ -40,7 +40,7 @@ import type { BrokerConfig } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { Topic } from '../partition.js'
 import { Group, GroupState, Member, type Protocol } from './group.js'
-import { appendErrorCode, type DeletedOffsets, type FetchedOffsets, type GroupStore, type OffsetCommitInput } from './metadata-manager.js'
+import { appendErrorCode, type DeletedOffsets, type FetchedOffsets, type GroupStore, type OffsetCommitInput, type TxnOffsetProducer } from './metadata-manager.js'
 
 const SWEEP_INTERVAL_MS = 100
 
@@ -448,9 +448,16 @@ export class GroupCoordinator {
    * a member or an instance id must come from a member of the current generation (a generation for a group that does
    * not exist is from an older one: ILLEGAL_GENERATION); a standalone commit (generation -1, no member) is allowed
    * only while the group has no members (UNKNOWN_MEMBER_ID otherwise). Members' commits wait out
-   * CompletingRebalance.
+   * CompletingRebalance. A transactional commit (TxnOffsetCommit, `options.transaction`) is checked the same way when
+   * it names a member (KIP-447), and is held pending until its transaction's marker decides it.
    */
-  async commitOffsets(groupId: string, generationId: number, identity: MemberIdentity, offsets: readonly OffsetCommitInput[]): Promise<number[]> {
+  async commitOffsets(
+    groupId: string,
+    generationId: number,
+    identity: MemberIdentity,
+    offsets: readonly OffsetCommitInput[],
+    options: { transaction?: TxnOffsetProducer } = {},
+  ): Promise<number[]> {
     const all = (code: number): number[] => offsets.map(() => code)
     if (groupId === '') return all(ErrorCode.INVALID_GROUP_ID)
     await this.store.ensureOffsetsTopic()
@@ -464,11 +471,12 @@ export class GroupCoordinator {
       if (generationId !== existing.generationId) return all(ErrorCode.ILLEGAL_GENERATION)
       if (existing.state === GroupState.CompletingRebalance) return all(ErrorCode.REBALANCE_IN_PROGRESS)
       member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
-    } else if (existing && !existing.isEmpty) {
+    } else if (existing && !existing.isEmpty && !options.transaction) {
+      // A transactional commit without a member (TxnOffsetCommit before KIP-447) is not checked against the group.
       return all(ErrorCode.UNKNOWN_MEMBER_ID)
     }
     const group = existing ?? this.store.getOrCreate(groupId)
-    return this.store.storeOffsets(group, offsets)
+    return this.store.storeOffsets(group, offsets, options.transaction)
   }
 
   /** Committed offsets: for the given partitions (null: every partition the group has an offset for). */

@@ -16,12 +16,17 @@
  *   every offsets.retention.check.interval.ms; a group with neither members nor offsets is then forgotten.
  * - Deleting a topic removes every group's offsets for it, the same way (Kafka's onPartitionsDeleted), so a topic
  *   created again under the name starts with no committed offsets.
+ * - Transactional offset commits (TxnOffsetCommit, GroupMetadataManager's pendingTransactionalOffsetCommits) are
+ *   written as the producer's transactional batch and held pending per producer id; the COMMIT marker written to the
+ *   group's partition applies them, an ABORT drops them (completeTransaction). A replay does the same with the
+ *   batches and markers it meets, so a commit pending at a crash stays pending until the coordinator decides it.
  * Removed offsets leave memory at once and are written as tombstones, so a replay after a restart (clean or not)
  * does not bring them back; a commit that was being written when its topic was deleted is not applied.
  */
-import { ErrorCode } from '../../protocol/errors.js'
-import { decodeRecords, encodeRecordBatch } from '../../protocol/record-batch.js'
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
+import { Attribute, decodeRecords, encodeRecordBatch } from '../../protocol/record-batch.js'
 import { StorageError } from '../../storage/log-store.js'
+import { AppendOrigin, ControlType, producerBatchOf } from '../../storage/producer-state.js'
 import { counted } from '../../client/wording.js'
 import type { BrokerConfig } from '../config.js'
 import type { Logger } from '../logger.js'
@@ -49,8 +54,17 @@ export interface OffsetCommitInput {
   metadata: string | null
 }
 
-/** Committed offsets by topic, as OffsetFetch answers them; null where a partition has none. */
-export type FetchedOffsets = { topic: string; partitions: { partition: number; committed: CommittedOffset | null }[] }[]
+/** The producer of a transactional offset commit (TxnOffsetCommit). */
+export interface TxnOffsetProducer {
+  producerId: bigint
+  producerEpoch: number
+}
+
+/**
+ * Committed offsets by topic, as OffsetFetch answers them; null where a partition has none. `pending`: a transactional
+ * commit to the partition awaits its marker (OffsetFetch's requireStable answers UNSTABLE_OFFSET_COMMIT then).
+ */
+export type FetchedOffsets = { topic: string; partitions: { partition: number; committed: CommittedOffset | null; pending: boolean }[] }[]
 
 /** Per topic and partition, what OffsetDelete answers. */
 export type DeletedOffsets = { topic: string; partitions: { partition: number; errorCode: number }[] }[]
@@ -72,9 +86,10 @@ export interface GroupStore {
   storeGroup(group: Group): Promise<void>
   /**
    * Checks each offset (UNKNOWN_TOPIC_OR_PARTITION, OFFSET_METADATA_TOO_LARGE), writes the accepted ones, then
-   * applies them; an error code per offset, in order (a failed write: appendErrorCode for each accepted one).
+   * applies them; an error code per offset, in order (a failed write: appendErrorCode for each accepted one). With
+   * `transaction` they are written as the producer's transactional batch and held pending until its marker.
    */
-  storeOffsets(group: Group, offsets: readonly OffsetCommitInput[]): Promise<number[]>
+  storeOffsets(group: Group, offsets: readonly OffsetCommitInput[], transaction?: TxnOffsetProducer): Promise<number[]>
   /** Committed offsets for the given partitions (null: every partition the group has an offset for). */
   fetchOffsets(groupId: string, wanted: { topic: string; partitions: number[] }[] | null): FetchedOffsets
   /**
@@ -102,8 +117,12 @@ export function appendErrorCode(error: unknown): number {
 
 export type GroupMetadataSettings = Pick<BrokerConfig, 'offsetsTopicPartitions' | 'offsetsRetentionMinutes' | 'offsetsRetentionCheckIntervalMs'>
 
+/** Transactional commits awaiting their marker: producer id -> group id -> offsetKey -> offset. */
+type PendingTxnOffsets = Map<bigint, Map<string, Map<string, CommittedOffset>>>
+
 export class GroupMetadataManager implements GroupStore {
   private readonly groups = new Map<string, Group>()
+  private readonly pendingTxnOffsets: PendingTxnOffsets = new Map()
   private offsetsTopic: Topic | null = null
   private creatingTopic: Promise<Topic> | null = null
   private readonly expiry: NodeJS.Timeout
@@ -130,8 +149,17 @@ export class GroupMetadataManager implements GroupStore {
     let records = 0
     for (const partition of topic.partitions) {
       for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+        const producer = batch.producerId >= 0n ? producerBatchOf(batch.bytes) : null
+        if (producer?.marker) {
+          this.completeTransaction(partition.index, producer.producerId, producer.marker.type === ControlType.COMMIT)
+          continue
+        }
+        const pendingOf = producer?.transactional ? producer.producerId : null
         for (const record of decodeRecords(batch.bytes)) {
-          if (record.key) this.apply(record.key, record.value)
+          if (record.key) {
+            if (pendingOf === null) this.apply(record.key, record.value)
+            else this.applyPending(pendingOf, record.key, record.value)
+          }
           records++
         }
       }
@@ -180,6 +208,48 @@ export class GroupMetadataManager implements GroupStore {
     group.stateTimestamp = stored.currentStateTimestamp > 0n ? Number(stored.currentStateTimestamp) : Date.now()
   }
 
+  /** A transactional offset record met in a replay: held pending for its producer. */
+  private applyPending(producerId: bigint, key: Buffer, value: Buffer | null): void {
+    const record = decodeOffsetsRecord(key, value)
+    if (record?.kind !== 'offset' || record.value === null) return
+    const { offset, leaderEpoch, metadata, commitTimestamp } = record.value
+    this.addPending(producerId, record.group, offsetKey(record.topic, record.partition), { offset, leaderEpoch, metadata, commitTimestamp })
+  }
+
+  private addPending(producerId: bigint, groupId: string, key: string, committed: CommittedOffset): void {
+    let byGroup = this.pendingTxnOffsets.get(producerId)
+    if (!byGroup) this.pendingTxnOffsets.set(producerId, (byGroup = new Map()))
+    let offsets = byGroup.get(groupId)
+    if (!offsets) byGroup.set(groupId, (offsets = new Map()))
+    offsets.set(key, committed)
+  }
+
+  /**
+   * A COMMIT or ABORT marker of `producerId` was written to partition `partitionIndex` of __consumer_offsets
+   * (GroupMetadataManager.handleTxnCompletion): its pending commits to groups of that partition are applied or dropped.
+   */
+  completeTransaction(partitionIndex: number, producerId: bigint, committed: boolean): void {
+    const byGroup = this.pendingTxnOffsets.get(producerId)
+    if (!byGroup) return
+    const partitions = this.offsetsTopic?.partitions.length ?? this.topics.get(OFFSETS_TOPIC)?.partitions.length ?? 0
+    for (const [groupId, offsets] of byGroup) {
+      if (partitionForGroup(groupId, partitions) !== partitionIndex) continue
+      byGroup.delete(groupId)
+      if (!committed) continue
+      const group = this.getOrCreate(groupId)
+      for (const [key, offset] of offsets) {
+        // A topic deleted since the commit was written had its offsets removed already.
+        if (this.topics.get(parseOffsetKey(key).topic)) group.offsets.set(key, offset)
+      }
+    }
+    if (byGroup.size === 0) this.pendingTxnOffsets.delete(producerId)
+  }
+
+  private hasPending(groupId: string, key: string): boolean {
+    for (const byGroup of this.pendingTxnOffsets.values()) if (byGroup.get(groupId)?.has(key)) return true
+    return false
+  }
+
   get(groupId: string): Group | undefined {
     return this.groups.get(groupId)
   }
@@ -220,10 +290,13 @@ export class GroupMetadataManager implements GroupStore {
    * Writes records to the group's partition of __consumer_offsets. Once that topic exists the records are queued
    * before this returns its promise, so writes keep the order of the calls (tombstones cannot overtake a commit).
    */
-  private async append(groupId: string, records: LogRecord[]): Promise<void> {
+  private async append(groupId: string, records: LogRecord[], transaction?: TxnOffsetProducer): Promise<void> {
     const topic = this.offsetsTopic ?? (await this.ensureOffsetsTopic())
     const partition = topic.partitions[partitionForGroup(groupId, topic.partitions.length)]!
-    await partition.appendAsLeader(encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value }))), {})
+    const producer = transaction
+      ? { producerId: transaction.producerId, producerEpoch: transaction.producerEpoch, flags: Attribute.transactional }
+      : {}
+    await partition.appendAsLeader(encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value })), producer), { origin: AppendOrigin.COORDINATOR })
   }
 
   private groupRecord(group: Group): LogRecord {
@@ -256,7 +329,7 @@ export class GroupMetadataManager implements GroupStore {
     })
   }
 
-  async storeOffsets(group: Group, offsets: readonly OffsetCommitInput[]): Promise<number[]> {
+  async storeOffsets(group: Group, offsets: readonly OffsetCommitInput[], transaction?: TxnOffsetProducer): Promise<number[]> {
     const { groupId } = group
     const commitTimestamp = BigInt(Date.now())
     const codes = offsets.map((o) => {
@@ -274,10 +347,15 @@ export class GroupMetadataManager implements GroupStore {
       committed: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata ?? '', commitTimestamp } satisfies CommittedOffset,
     }))
     try {
-      await this.append(groupId, values.map((v) => ({ key: offsetRecordKey(groupId, v.topic, v.partition), value: offsetValue(v.committed) })))
+      await this.append(groupId, values.map((v) => ({ key: offsetRecordKey(groupId, v.topic, v.partition), value: offsetValue(v.committed) })), transaction)
     } catch (error) {
+      if (error instanceof KafkaError) return codes.map((c) => (c === ErrorCode.NONE ? error.code : c))
       this.log.error(`could not store offsets of group '${groupId}': ${(error as Error).message}`)
       return codes.map((c) => (c === ErrorCode.NONE ? appendErrorCode(error) : c))
+    }
+    if (transaction) {
+      for (const v of values) this.addPending(transaction.producerId, groupId, offsetKey(v.topic, v.partition), v.committed)
+      return codes
     }
     // A topic deleted while the commit was written (maybe created again since) had its offsets removed; the
     // tombstones went to the log after this commit, so applying it now would hold what a replay would not.
@@ -294,17 +372,21 @@ export class GroupMetadataManager implements GroupStore {
   ): FetchedOffsets {
     const group = this.groups.get(groupId)
     if (wanted === null) {
-      const byTopic = new Map<string, { partition: number; committed: CommittedOffset | null }[]>()
+      const byTopic = new Map<string, { partition: number; committed: CommittedOffset | null; pending: boolean }[]>()
       for (const [key, committed] of group?.offsets ?? []) {
         const { topic, partition } = parseOffsetKey(key)
         if (!byTopic.has(topic)) byTopic.set(topic, [])
-        byTopic.get(topic)!.push({ partition, committed })
+        byTopic.get(topic)!.push({ partition, committed, pending: this.hasPending(groupId, key) })
       }
       return [...byTopic].map(([topic, partitions]) => ({ topic, partitions: partitions.sort((a, b) => a.partition - b.partition) }))
     }
     return wanted.map(({ topic, partitions }) => ({
       topic,
-      partitions: partitions.map((partition) => ({ partition, committed: group?.offsets.get(offsetKey(topic, partition)) ?? null })),
+      partitions: partitions.map((partition) => ({
+        partition,
+        committed: group?.offsets.get(offsetKey(topic, partition)) ?? null,
+        pending: this.hasPending(groupId, offsetKey(topic, partition)),
+      })),
     }))
   }
 

@@ -41,7 +41,7 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
             }
             if (target > partition.logStartOffset) {
               try {
-                await partition.log.deleteBefore(target)
+                await partition.deleteBefore(target)
               } catch (error) {
                 if (!(error instanceof StorageError)) throw error
                 return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.KAFKA_STORAGE_ERROR }

@@ -31,6 +31,7 @@ import {
   type FetchResponseFetchableTopicResponse,
 } from '../../protocol/messages/fetch.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
 import { defineHandler } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
@@ -87,13 +88,21 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
           const records =
             budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }) : []
           for (const batch of records) bytes += batch.length
+          // read_committed: the aborted transactions overlapping what is returned, so the client can drop their
+          // records. The index holds them in marker order; they go out by first offset, the order kafkajs walks them
+          // in (it compares each record with the next entry only), and which Java and librdkafka sort into anyway.
+          const aborted = readCommitted && records.length > 0
+            ? (await partition.abortedTransactions(wanted.fetchOffset, lastOffsetOf(records.at(-1)!) + 1n)).sort((a, b) =>
+                a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0,
+              )
+            : []
           partitions.push({
             partitionIndex: wanted.partition,
             errorCode: ErrorCode.NONE,
             highWatermark: partition.highWatermark,
             lastStableOffset: partition.lastStableOffset,
             logStartOffset: partition.logStartOffset,
-            abortedTransactions: readCommitted ? [] : null,
+            abortedTransactions: readCommitted ? aborted.map((txn) => ({ producerId: txn.producerId, firstOffset: txn.firstOffset })) : null,
             preferredReadReplica: -1,
             records,
           })

@@ -4,9 +4,8 @@
  * this module maps requests and responses per version.
  *
  * Behaviour
- * - FindCoordinator: groups (key type 0) are coordinated by this node; transactional ids (key type 1) get
- *   COORDINATOR_NOT_AVAILABLE, as Brook has no transactions yet; other key types INVALID_REQUEST.
- *   __consumer_offsets is created on first use.
+ * - FindCoordinator: groups (key type 0) and transactional ids (key type 1) are coordinated by this node; other key
+ *   types INVALID_REQUEST. __consumer_offsets and __transaction_state are created on first use.
  * - JoinGroup: MEMBER_ID_REQUIRED only from v4 (kafka-go's v1 joins hung on brokers that sent it earlier); session
  *   timeouts outside group.min/max.session.timeout.ms are INVALID_SESSION_TIMEOUT.
  * - LeaveGroup v0-2 name one member; v3+ a batch, each answered on its own (static members by instance id).
@@ -39,9 +38,10 @@ import { quote } from '../quote.js'
 import { GroupState } from '../group/group.js'
 import { appendErrorCode } from '../group/metadata-manager.js'
 import { OFFSETS_TOPIC } from '../group/offsets-topic.js'
+import { TRANSACTION_STATE_TOPIC } from '../transaction/transaction-log.js'
 import { StorageError } from '../../storage/log-store.js'
 
-/** `offsetsTopicProblem`: why __consumer_offsets could not be created, if it could not. */
+/** `offsetsTopicProblem`: why __consumer_offsets (or __transaction_state, for key type 1) could not be created. */
 function coordinatorFor(services: BrokerServices, key: string, keyType: number, offsetsTopicProblem: string | null) {
   const [errorCode, errorMessage] =
     keyType === CoordinatorType.GROUP
@@ -49,7 +49,9 @@ function coordinatorFor(services: BrokerServices, key: string, keyType: number, 
         ? [ErrorCode.NONE, null]
         : [ErrorCode.COORDINATOR_NOT_AVAILABLE, offsetsTopicProblem]
       : keyType === CoordinatorType.TRANSACTION
-        ? [ErrorCode.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported yet']
+        ? offsetsTopicProblem === null
+          ? [ErrorCode.NONE, null]
+          : [ErrorCode.COORDINATOR_NOT_AVAILABLE, offsetsTopicProblem]
         : [ErrorCode.INVALID_REQUEST, `unknown key type ${keyType}`]
   const found = errorCode === ErrorCode.NONE
   return {
@@ -73,6 +75,13 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
       } catch (error) {
         if (!(error instanceof StorageError)) throw error
         problem = `${OFFSETS_TOPIC} cannot be created: ${error.message}`
+      }
+    } else if (request.keyType === CoordinatorType.TRANSACTION) {
+      try {
+        await services.transactions.ensureStateTopic()
+      } catch (error) {
+        if (!(error instanceof StorageError)) throw error
+        problem = `${TRANSACTION_STATE_TOPIC} cannot be created: ${error.message}`
       }
     }
     if (apiVersion >= 4) {

@@ -8,7 +8,8 @@
  *   UNKNOWN_TOPIC_OR_PARTITION, metadata over offset.metadata.max.bytes OFFSET_METADATA_TOO_LARGE, per partition.
  *   The answer goes out once the commit is written to __consumer_offsets.
  * - OffsetFetch: -1 (with metadata "" and leader epoch -1) for a partition without an offset, as Kafka answers, and
- *   for an unknown group; a null topic list (v2+) means every partition the group has an offset for.
+ *   for an unknown group; a null topic list (v2+) means every partition the group has an offset for. With
+ *   requireStable (v7+, KIP-447) a partition with a transactional commit awaiting its marker is UNSTABLE_OFFSET_COMMIT.
  * - OffsetDelete: GROUP_ID_NOT_FOUND for an unknown group, GROUP_SUBSCRIBED_TO_TOPIC for topics members consume.
  * - Storage failures: a commit or delete the node cannot write is NOT_COORDINATOR (Kafka's translation of
  *   KAFKA_STORAGE_ERROR, metadata-manager.ts appendErrorCode); COORDINATOR_NOT_AVAILABLE while __consumer_offsets cannot
@@ -60,17 +61,21 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
   },
 )
 
-function fetchGroup(services: BrokerServices, groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null) {
+function fetchGroup(services: BrokerServices, groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null, requireStable: boolean) {
   const wanted = topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }))
   return services.groups.fetchOffsets(groupId, wanted).map(({ topic, partitions }) => ({
     name: topic,
-    partitions: partitions.map(({ partition, committed }) => ({
-      partitionIndex: partition,
-      committedOffset: committed?.offset ?? -1n,
-      committedLeaderEpoch: committed?.leaderEpoch ?? -1,
-      metadata: committed?.metadata ?? '',
-      errorCode: ErrorCode.NONE,
-    })),
+    partitions: partitions.map(({ partition, committed, pending }) =>
+      requireStable && pending
+        ? { partitionIndex: partition, committedOffset: -1n, committedLeaderEpoch: -1, metadata: '', errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT }
+        : {
+            partitionIndex: partition,
+            committedOffset: committed?.offset ?? -1n,
+            committedLeaderEpoch: committed?.leaderEpoch ?? -1,
+            metadata: committed?.metadata ?? '',
+            errorCode: ErrorCode.NONE,
+          },
+    ),
   }))
 }
 
@@ -81,10 +86,10 @@ export const offsetFetchHandler = defineHandler<OffsetFetchRequest, OffsetFetchR
     if (apiVersion >= 8) {
       return {
         throttleTimeMs: 0,
-        groups: request.groups.map((g) => ({ groupId: g.groupId, topics: fetchGroup(services, g.groupId, g.topics), errorCode: ErrorCode.NONE })),
+        groups: request.groups.map((g) => ({ groupId: g.groupId, topics: fetchGroup(services, g.groupId, g.topics, request.requireStable), errorCode: ErrorCode.NONE })),
       }
     }
-    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, topics: fetchGroup(services, request.groupId, request.topics) }
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, topics: fetchGroup(services, request.groupId, request.topics, apiVersion >= 7 && request.requireStable) }
   },
 )
 

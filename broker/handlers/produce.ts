@@ -25,8 +25,16 @@
  * - Internal topics (__consumer_offsets, __transaction_state) are written only by their coordinators; a client's
  *   batch for one is INVALID_TOPIC_EXCEPTION, as in Kafka (ReplicaManager.appendToLocalLog: "Cannot append to
  *   internal topic").
- * - Idempotent and transactional batches (producerId >= 0) are refused with UNKNOWN_PRODUCER_ID: Brook does not
- *   advertise InitProducerId yet, so accepting them would promise deduplication it does not do.
+ * - Idempotent and transactional batches (producerId >= 0) are checked against the partition's producer state
+ *   (broker/partition.ts, storage/producer-state.ts, as UnifiedLog.analyzeAndValidateProducerState): a retry of one of
+ *   the producer's last five batches is answered with the original offsets and written nowhere; a sequence that does
+ *   not follow the last one is OUT_OF_ORDER_SEQUENCE_NUMBER, a new epoch must start at sequence 0, an older epoch is
+ *   INVALID_PRODUCER_EPOCH, and a non-transactional batch while the producer's transaction is open INVALID_TXN_STATE.
+ *   A batch refused for any reason (these, or the checks above) leaves the producer state as it was. Transactional
+ *   batches need the request's transactionalId (TRANSACTIONAL_ID_AUTHORIZATION_FAILED without one, as Kafka answers
+ *   when it cannot authorize a null id). The first transactional batch of a transaction in a partition is verified
+ *   with the transaction coordinator (KIP-890 part 1, as Kafka 3.6+ does for every client version): a partition not
+ *   added with AddPartitionsToTxn is INVALID_TXN_STATE, and nothing is written.
  * - A failed write is KAFKA_STORAGE_ERROR, and so is every append after it (the node's storage is fail-stop for
  *   writes, see broker.ts); the error message says which of the two it was.
  *
@@ -43,13 +51,14 @@ import {
   type ProduceResponseBatchIndexAndErrorMessage,
   type ProduceResponsePartitionProduceResponse,
 } from '../../protocol/messages/produce.js'
-import { ErrorCode, errorInfo } from '../../protocol/errors.js'
-import { checkProducedBatch, setMaxTimestamp, type RecordsCheck } from '../../protocol/record-batch.js'
+import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
+import { Attribute, checkProducedBatch, setMaxTimestamp, type RecordsCheck } from '../../protocol/record-batch.js'
 import { inflationLimit } from '../../protocol/compression.js'
 import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler } from '../handler.js'
 import { batchInflater } from '../batch-inflater.js'
-import type { Partition } from '../partition.js'
+import type { Partition, VerificationGuard } from '../partition.js'
 import { StorageError } from '../../storage/log-store.js'
+import { AppendOrigin } from '../../storage/producer-state.js'
 
 type PartitionResult = ProduceResponsePartitionProduceResponse
 
@@ -117,8 +126,19 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
           const config = topic.config
           const check = checkProducedBatch(records, { allowZstd: apiVersion >= 7, maxMessageBytes: config.maxMessageBytes })
           if (!check.ok) return failed(index, check.errorCode, check.message)
-          if (check.header.producerId >= 0n) {
-            return failed(index, ErrorCode.UNKNOWN_PRODUCER_ID, 'idempotent and transactional producers are not supported yet')
+          let verification: VerificationGuard | undefined
+          if ((check.header.attributes & Attribute.transactional) !== 0) {
+            if (request.transactionalId === null) {
+              return failed(index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, 'a transactional batch needs the request\'s transactionalId')
+            }
+            const { producerId, producerEpoch } = check.header
+            verification = partition.startVerification(producerId)
+            if (verification !== undefined) {
+              const code = services.transactions.verifyPartition({ transactionalId: request.transactionalId, producerId, producerEpoch }, { topic: topic.name, partition: index })
+              if (code !== ErrorCode.NONE) {
+                return failed(index, code, code === ErrorCode.INVALID_TXN_STATE ? `${topic.name}-${index} was not added to the transaction of '${request.transactionalId}'` : undefined)
+              }
+            }
           }
           const logAppendTime = config.messageTimestampType === 'LogAppendTime'
           const compacted = config.cleanupPolicy.compact
@@ -146,7 +166,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             if (!logAppendTime && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)
             const appendTime = logAppendTime ? BigInt(Date.now()) : undefined
             try {
-              const { baseOffset } = await partition.appendAsLeader(records, { logAppendTime: appendTime })
+              const { baseOffset } = await partition.appendAsLeader(records, { origin: AppendOrigin.CLIENT, logAppendTime: appendTime, verification })
               return {
                 index,
                 errorCode: ErrorCode.NONE,
@@ -156,6 +176,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
                 errorMessage: null,
               }
             } catch (error) {
+              if (error instanceof KafkaError) return failed(index, error.code, error.message)
               // A storage failure is logged once, by the node; each append it refuses only here, quietly.
               if (error instanceof StorageError) {
                 services.log.debug(`append to ${topic.name}-${index} refused: ${error.message}`)

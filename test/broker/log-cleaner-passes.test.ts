@@ -15,6 +15,7 @@ import { LogCleaner } from '../../broker/log-cleaner.js'
 import { Logger } from '../../broker/logger.js'
 import { TopicManager } from '../../broker/topics.js'
 import type { Partition } from '../../broker/partition.js'
+import { AppendOrigin } from '../../storage/producer-state.js'
 
 const TOPIC = 'meters'
 const HOUR = 3_600_000
@@ -89,7 +90,7 @@ async function appendAll(partition: Partition, batches: Written[][]): Promise<vo
   for (const records of batches) {
     await partition.appendAsLeader(
       encodeRecordBatch(records.map((r) => ({ key: Buffer.from(r.key), value: r.value === null ? null : Buffer.from(r.value), timestamp: r.timestamp }))),
-      {},
+      { origin: AppendOrigin.CLIENT },
     )
   }
 }

@@ -151,11 +151,21 @@ export function recordsOf(batches: readonly StoredBatch[]): KafkaRecord[] {
   return batches.flatMap((batch) => decodeRecords(batch.bytes))
 }
 
-/** One ListOffsets lookup (-2 earliest, -1 latest, -3 max timestamp, or a timestamp) for one partition. */
-export async function listOffset(client: KafkaClient, topic: string, partition: number, timestamp: bigint, version = 7): Promise<{ errorCode: number; offset: bigint; timestamp: bigint }> {
+/**
+ * One ListOffsets lookup (-2 earliest, -1 latest, -3 max timestamp, or a timestamp) for one partition, read_uncommitted
+ * unless `options.readCommitted` (then latest is the last stable offset).
+ */
+export async function listOffset(
+  client: KafkaClient,
+  topic: string,
+  partition: number,
+  timestamp: bigint,
+  version = 7,
+  options: { readCommitted?: boolean } = {},
+): Promise<{ errorCode: number; offset: bigint; timestamp: bigint }> {
   const response = await client.request<Partial<ListOffsetsRequest>, ListOffsetsResponse>(listOffsets, version, {
     replicaId: -1,
-    isolationLevel: 0,
+    isolationLevel: options.readCommitted ? 1 : 0,
     topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp, maxNumOffsets: 1 }] }],
   })
   const answer = response.topics[0]!.partitions[0]!

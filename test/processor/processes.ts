@@ -77,8 +77,8 @@ export async function untilRunning(instance: ProcessorProcess, tasks = 1): Promi
   })
 }
 
-/** Whether the broker advertises InitProducerId (API key 22): the exactly-once tests need transactions. */
+/** Whether the broker advertises EndTxn (API key 26): the exactly-once tests need transactions, not only idempotence. */
 export async function brokerSupportsTransactions(broker: BrokerProcess): Promise<boolean> {
   const response = await withClient(broker, (client) => client.request<object, ApiVersionsResponse>(apiVersions, 3, { clientSoftwareName: 'brook-test', clientSoftwareVersion: '0' }))
-  return response.apiKeys.some((key) => key.apiKey === 22)
+  return response.apiKeys.some((key) => key.apiKey === 26)
 }

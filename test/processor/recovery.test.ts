@@ -3,7 +3,7 @@
  * - at_least_once: nothing is missing, and every window has exactly the values of an uninterrupted computation
  *   (state resumes at the position saved with it); a window may be written twice.
  * - exactly_once: the read_committed output is exactly the uninterrupted one, each window once. It needs a broker
- *   with transactions; until the broker advertises InitProducerId, it is skipped with the reason printed.
+ *   with transactions; until the broker advertises EndTxn, it is skipped with the reason printed.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { ProcessingGuarantee } from '../../processor/index.js'
@@ -20,7 +20,7 @@ let transactions = false
 beforeAll(async () => {
   setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-recovery' })
   transactions = await brokerSupportsTransactions(setting.broker)
-  if (!transactions) console.log('exactly_once recovery test skipped: the broker does not advertise InitProducerId (no transactions yet)')
+  if (!transactions) console.log('exactly_once recovery test skipped: the broker does not advertise EndTxn (no transactions yet)')
 })
 afterAll(async () => {
   await stopKafkajsBroker(setting)
@@ -67,7 +67,7 @@ describe('kill -9 mid-stream and restart', () => {
   })
 
   test('exactly_once: the read_committed output equals an uninterrupted run, no window twice', async (context) => {
-    if (!transactions) context.skip('the broker does not advertise InitProducerId (no transactions yet)')
+    if (!transactions) context.skip('the broker does not advertise EndTxn (no transactions yet)')
     const result = await killAndRestart('exactly_once')
     expect(result.guarantee).toBe('exactly_once')
     expect(result.duplicates).toBe(0)

@@ -1,0 +1,169 @@
+/**
+ * Idempotent and transactional producers: InitProducerId v0-5, AddPartitionsToTxn v0-3, AddOffsetsToTxn v0-3, EndTxn
+ * v0-3, TxnOffsetCommit v0-3, WriteTxnMarkers v0-1. The rules live in transaction/coordinator.ts (the state machine
+ * is drawn in transaction/metadata.ts); this module maps requests and responses per version.
+ *
+ * Behaviour
+ * - InitProducerId without a transactional id (an idempotent producer) answers a new producer id, never handed out
+ *   before (ids come in blocks reserved durably, broker/transaction/producer-id-manager.ts), with epoch 0. A producer
+ *   id given with epoch -1, or epoch given with producer id -1, is INVALID_REQUEST (KafkaApis.handleInitProducerIdRequest).
+ *   With a transactional id: INVALID_TRANSACTION_TIMEOUT above transaction.max.timeout.ms, else the id's producer id
+ *   with its epoch bumped (the previous producer is fenced and its open transaction aborted).
+ * - AddPartitionsToTxn: UNKNOWN_TOPIC_OR_PARTITION for partitions that do not exist, OPERATION_NOT_ATTEMPTED for the
+ *   others of that request; otherwise one error for every partition (INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED,
+ *   CONCURRENT_TRANSACTIONS).
+ * - AddOffsetsToTxn adds the group's partition of __consumer_offsets; TxnOffsetCommit then writes offsets that count
+ *   once the transaction commits (INVALID_TXN_STATE if AddOffsetsToTxn did not come first; a member and generation,
+ *   when given (v3, KIP-447), are checked as OffsetCommit checks them).
+ * - EndTxn: the transaction is committed or aborted, markers written, before the answer. Unknown transactional id:
+ *   INVALID_PRODUCER_ID_MAPPING, as Kafka answers.
+ * - WriteTxnMarkers: what a coordinator on another node sends; each partition answers on its own.
+ * - A failed write to __transaction_state is NOT_COORDINATOR (the client looks the coordinator up again).
+ *
+ * Version notes
+ * - PRODUCER_FENCED (KIP-588) goes to InitProducerId v4+, AddPartitionsToTxn v2+, AddOffsetsToTxn v2+, EndTxn v2+ and
+ *   TxnOffsetCommit v3+; older versions get INVALID_PRODUCER_EPOCH.
+ * - AddPartitionsToTxn v4+ (KIP-890's batched, broker-to-broker form), AddOffsetsToTxn v4, EndTxn v4-5 and
+ *   TxnOffsetCommit v4 (transaction version 2, where the epoch is bumped on every commit) are not advertised.
+ */
+import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../../protocol/messages/init-producer-id.js'
+import { addPartitionsToTxn, type AddPartitionsToTxnRequest, type AddPartitionsToTxnResponse } from '../../protocol/messages/add-partitions-to-txn.js'
+import { addOffsetsToTxn, type AddOffsetsToTxnRequest, type AddOffsetsToTxnResponse } from '../../protocol/messages/add-offsets-to-txn.js'
+import { endTxn, type EndTxnRequest, type EndTxnResponse } from '../../protocol/messages/end-txn.js'
+import { txnOffsetCommit, type TxnOffsetCommitRequest, type TxnOffsetCommitResponse } from '../../protocol/messages/txn-offset-commit.js'
+import { writeTxnMarkers, type WriteTxnMarkersRequest, type WriteTxnMarkersResponse } from '../../protocol/messages/write-txn-markers.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import { StorageError } from '../../storage/log-store.js'
+import { defineHandler } from '../handler.js'
+
+/** KIP-588: versions before `firstFencedVersion` know PRODUCER_FENCED as INVALID_PRODUCER_EPOCH. */
+function fenced(errorCode: number, apiVersion: number, firstFencedVersion: number): number {
+  return errorCode === ErrorCode.PRODUCER_FENCED && apiVersion < firstFencedVersion ? ErrorCode.INVALID_PRODUCER_EPOCH : errorCode
+}
+
+export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitProducerIdResponse>(
+  initProducerId,
+  '0-5',
+  async (request, { services, apiVersion }) => {
+    const fail = (errorCode: number): InitProducerIdResponse => ({ throttleTimeMs: 0, errorCode, producerId: -1n, producerEpoch: -1 })
+    const givenId = apiVersion >= 3 ? request.producerId : -1n
+    const givenEpoch = apiVersion >= 3 ? request.producerEpoch : -1
+    if ((givenId === -1n) !== (givenEpoch === -1)) return fail(ErrorCode.INVALID_REQUEST)
+    const result = await services.transactions.initProducerId(request.transactionalId, {
+      transactionTimeoutMs: request.transactionTimeoutMs,
+      resume: givenId === -1n ? null : { producerId: givenId, producerEpoch: givenEpoch },
+    })
+    return { throttleTimeMs: 0, errorCode: fenced(result.errorCode, apiVersion, 4), producerId: result.producerId, producerEpoch: result.producerEpoch }
+  },
+)
+
+export const addPartitionsToTxnHandler = defineHandler<AddPartitionsToTxnRequest, AddPartitionsToTxnResponse>(
+  addPartitionsToTxn,
+  '0-3',
+  async (request, { services, apiVersion }) => {
+    const wanted = request.v3AndBelowTopics.flatMap((t) => t.partitions.map((partition) => ({ topic: t.name, partition })))
+    const missing = (tp: { topic: string; partition: number }): boolean => !services.topics.partition(tp.topic, tp.partition)
+    let codeOf: (tp: { topic: string; partition: number }) => number
+    if (wanted.some(missing)) {
+      codeOf = (tp) => (missing(tp) ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.OPERATION_NOT_ATTEMPTED)
+    } else {
+      const code = await services.transactions.addPartitions(
+        { transactionalId: request.v3AndBelowTransactionalId, producerId: request.v3AndBelowProducerId, producerEpoch: request.v3AndBelowProducerEpoch },
+        wanted,
+      )
+      codeOf = () => fenced(code, apiVersion, 2)
+    }
+    return {
+      throttleTimeMs: 0,
+      resultsByTopicV3AndBelow: request.v3AndBelowTopics.map((t) => ({
+        name: t.name,
+        resultsByPartition: t.partitions.map((partition) => ({ partitionIndex: partition, partitionErrorCode: codeOf({ topic: t.name, partition }) })),
+      })),
+    }
+  },
+)
+
+export const addOffsetsToTxnHandler = defineHandler<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>(
+  addOffsetsToTxn,
+  '0-3',
+  async (request, { services, apiVersion }) => {
+    if (request.groupId === '') return { throttleTimeMs: 0, errorCode: ErrorCode.INVALID_GROUP_ID }
+    try {
+      await services.groups.ensureOffsetsTopic()
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error
+      return { throttleTimeMs: 0, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE }
+    }
+    const offsetsPartition = services.transactions.offsetsPartitionOf(request.groupId)
+    const code = await services.transactions.addPartitions(request, [offsetsPartition])
+    return { throttleTimeMs: 0, errorCode: fenced(code, apiVersion, 2) }
+  },
+)
+
+export const endTxnHandler = defineHandler<EndTxnRequest, EndTxnResponse>(
+  endTxn,
+  '0-3',
+  async (request, { services, apiVersion }) => {
+    const code = await services.transactions.endTxn(request, request.committed)
+    return { throttleTimeMs: 0, errorCode: fenced(code, apiVersion, 2) }
+  },
+)
+
+export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>(
+  txnOffsetCommit,
+  '0-3',
+  async (request, { services, apiVersion }) => {
+    const answer = (codeOf: (index: number) => number): TxnOffsetCommitResponse => {
+      let index = 0
+      return {
+        throttleTimeMs: 0,
+        topics: request.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: codeOf(index++) })) })),
+      }
+    }
+    if (request.groupId === '') return answer(() => ErrorCode.INVALID_GROUP_ID)
+    const verified = services.transactions.verifyPartition(request, services.transactions.offsetsPartitionOf(request.groupId))
+    if (verified !== ErrorCode.NONE) return answer(() => fenced(verified === ErrorCode.INVALID_PRODUCER_EPOCH ? ErrorCode.PRODUCER_FENCED : verified, apiVersion, 3))
+    const offsets = request.topics.flatMap((t) =>
+      t.partitions.map((p) => ({
+        topic: t.name,
+        partition: p.partitionIndex,
+        offset: p.committedOffset,
+        leaderEpoch: p.committedLeaderEpoch,
+        metadata: p.committedMetadata,
+      })),
+    )
+    const generationId = apiVersion >= 3 ? request.generationId : -1
+    const identity = { memberId: apiVersion >= 3 ? request.memberId : '', groupInstanceId: apiVersion >= 3 ? request.groupInstanceId : null }
+    const codes = await services.groups.commitOffsets(request.groupId, generationId, identity, offsets, {
+      transaction: { producerId: request.producerId, producerEpoch: request.producerEpoch },
+    })
+    return answer((i) => fenced(codes[i] === ErrorCode.INVALID_PRODUCER_EPOCH ? ErrorCode.PRODUCER_FENCED : codes[i]!, apiVersion, 3))
+  },
+)
+
+export const writeTxnMarkersHandler = defineHandler<WriteTxnMarkersRequest, WriteTxnMarkersResponse>(
+  writeTxnMarkers,
+  '0-1',
+  async (request, { services }) => {
+    const markers = []
+    for (const m of request.markers) {
+      const partitions = m.topics.flatMap((t) => t.partitionIndexes.map((partition) => ({ topic: t.name, partition })))
+      let codes: number[]
+      try {
+        codes = await services.markers.write(
+          { producerId: m.producerId, producerEpoch: m.producerEpoch, coordinatorEpoch: m.coordinatorEpoch, committed: m.transactionResult },
+          partitions,
+        )
+      } catch (error) {
+        if (!(error instanceof StorageError)) throw error
+        codes = partitions.map(() => ErrorCode.KAFKA_STORAGE_ERROR)
+      }
+      let index = 0
+      markers.push({
+        producerId: m.producerId,
+        topics: m.topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((partitionIndex) => ({ partitionIndex, errorCode: codes[index++]! })) })),
+      })
+    }
+    return { markers }
+  },
+)

@@ -1,0 +1,104 @@
+/**
+ * Transaction administration on the wire, what kafka-transactions.sh does through the Admin client (KIP-664):
+ * ListTransactions at every node, DescribeTransactions at the transactional id's coordinator (FindCoordinator key
+ * type 1), DescribeProducers at the partition's leader.
+ */
+import type { ClusterClient } from './cluster-client.js'
+import { checkTopicError } from './cluster-client.js'
+import { checkError } from './kafka-client.js'
+import { listTransactions as listTransactionsApi, type ListTransactionsRequest, type ListTransactionsResponse } from '../protocol/messages/list-transactions.js'
+import { describeTransactions, type DescribeTransactionsRequest, type DescribeTransactionsResponse } from '../protocol/messages/describe-transactions.js'
+import { describeProducers as describeProducersApi, type DescribeProducersRequest, type DescribeProducersResponse } from '../protocol/messages/describe-producers.js'
+
+export interface ListedTransaction {
+  transactionalId: string
+  /** The node that coordinates it. */
+  coordinatorId: number
+  producerId: bigint
+  state: string
+}
+
+/** ListTransactions at every node (each lists the ids it coordinates), merged and sorted by transactional id. */
+export async function listTransactions(cluster: ClusterClient): Promise<ListedTransaction[]> {
+  await cluster.metadata([], { allowAutoTopicCreation: false })
+  const perNode = await Promise.all(
+    cluster.nodeIds().map(async (nodeId) => {
+      const client = await cluster.node(nodeId)
+      const version = client.version(listTransactionsApi, '0-1')
+      const response = await client.request<ListTransactionsRequest, ListTransactionsResponse>(listTransactionsApi, version, {
+        stateFilters: [],
+        producerIdFilters: [],
+        durationFilter: -1n,
+      })
+      checkError(response.errorCode, `listing the transactions of ${client.address}`)
+      return response.transactionStates.map((t) => ({ transactionalId: t.transactionalId, coordinatorId: nodeId, producerId: t.producerId, state: t.transactionState }))
+    }),
+  )
+  return perNode.flat().sort((a, b) => (a.transactionalId < b.transactionalId ? -1 : a.transactionalId > b.transactionalId ? 1 : 0))
+}
+
+export interface TransactionDescription {
+  transactionalId: string
+  coordinatorId: number
+  producerId: bigint
+  producerEpoch: number
+  state: string
+  transactionTimeoutMs: number
+  /** ms since the epoch; -1 when no transaction has been open. */
+  startTimeMs: bigint
+  partitions: { topic: string; partition: number }[]
+}
+
+/** DescribeTransactions at the id's coordinator; an error (TRANSACTIONAL_ID_NOT_FOUND) for an id it does not know. */
+export async function describeTransaction(cluster: ClusterClient, transactionalId: string): Promise<TransactionDescription> {
+  const coordinator = await cluster.transactionCoordinator(transactionalId)
+  const response = await coordinator.client.request<DescribeTransactionsRequest, DescribeTransactionsResponse>(describeTransactions, coordinator.client.version(describeTransactions, '0'), {
+    transactionalIds: [transactionalId],
+  })
+  const state = response.transactionStates.find((t) => t.transactionalId === transactionalId)
+  if (!state) throw new Error(`the coordinator did not describe transactional id '${transactionalId}'`)
+  checkError(state.errorCode, `transactional id '${transactionalId}'`)
+  return {
+    transactionalId,
+    coordinatorId: coordinator.nodeId,
+    producerId: state.producerId,
+    producerEpoch: state.producerEpoch,
+    state: state.transactionState,
+    transactionTimeoutMs: state.transactionTimeoutMs,
+    startTimeMs: state.transactionStartTimeMs,
+    partitions: state.topics.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition }))),
+  }
+}
+
+export interface ProducerDescription {
+  producerId: bigint
+  producerEpoch: number
+  coordinatorEpoch: number
+  lastSequence: number
+  lastTimestamp: bigint
+  /** -1 when the producer has no open transaction in the partition. */
+  currentTxnStartOffset: bigint
+}
+
+/** DescribeProducers for one partition, at its leader. */
+export async function describeProducers(cluster: ClusterClient, topic: string, partition: number): Promise<ProducerDescription[]> {
+  const described = await cluster.topic(topic, { allowAutoTopicCreation: false })
+  checkTopicError(described)
+  const leader = described.partitions.find((p) => p.partitionIndex === partition)
+  if (!leader) throw new Error(`topic '${topic}' has no partition ${partition}`)
+  const client = await cluster.node(leader.leaderId)
+  const response = await client.request<DescribeProducersRequest, DescribeProducersResponse>(describeProducersApi, client.version(describeProducersApi, '0'), {
+    topics: [{ name: topic, partitionIndexes: [partition] }],
+  })
+  const answer = response.topics[0]?.partitions[0]
+  if (!answer) throw new Error(`the broker did not describe the producers of ${topic}-${partition}`)
+  checkError(answer.errorCode, `${topic}-${partition}`, answer.errorMessage)
+  return answer.activeProducers.map((p) => ({
+    producerId: p.producerId,
+    producerEpoch: p.producerEpoch,
+    coordinatorEpoch: p.coordinatorEpoch,
+    lastSequence: p.lastSequence ?? -1,
+    lastTimestamp: p.lastTimestamp ?? -1n,
+    currentTxnStartOffset: p.currentTxnStartOffset ?? -1n,
+  }))
+}

@@ -1,0 +1,269 @@
+/**
+ * Transactions at the wire, with Brook's own client, for the inputs no real client sends on purpose and the fields
+ * clients hide: a transactional batch for a partition not added (KIP-890's verification), EndTxn for an unknown
+ * transactional id, a transaction timeout above transaction.max.timeout.ms, stale epochs after a bump, EndTxn with
+ * nothing open, Fetch read_committed's abortedTransactions, OffsetFetch requireStable while a transactional commit is
+ * pending, WriteTxnMarkers, and transactional.id.expiration.ms. After each refusal the partition and the coordinator
+ * go on working.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { connect, createTopic, fetchPartition, listOffset, splitBatches } from '../helpers/kafka.js'
+import type { KafkaClient } from '../../client/kafka-client.js'
+import { Attribute, encodeRecordBatch, decodeRecords } from '../../protocol/record-batch.js'
+import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../../protocol/messages/init-producer-id.js'
+import { addPartitionsToTxn, type AddPartitionsToTxnRequest, type AddPartitionsToTxnResponse } from '../../protocol/messages/add-partitions-to-txn.js'
+import { addOffsetsToTxn, type AddOffsetsToTxnRequest, type AddOffsetsToTxnResponse } from '../../protocol/messages/add-offsets-to-txn.js'
+import { endTxn, type EndTxnRequest, type EndTxnResponse } from '../../protocol/messages/end-txn.js'
+import { txnOffsetCommit, type TxnOffsetCommitRequest, type TxnOffsetCommitResponse } from '../../protocol/messages/txn-offset-commit.js'
+import { writeTxnMarkers, type WriteTxnMarkersRequest, type WriteTxnMarkersResponse } from '../../protocol/messages/write-txn-markers.js'
+import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
+import { describeTransactions, type DescribeTransactionsRequest, type DescribeTransactionsResponse } from '../../protocol/messages/describe-transactions.js'
+import { waitFor } from '../helpers/wait.js'
+import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../../protocol/messages/offset-fetch.js'
+import { produce, type ProduceRequest, type ProduceResponse } from '../../protocol/messages/produce.js'
+
+// Kafka's codes, spelt out (Errors.java).
+const NONE = 0
+const UNKNOWN_TOPIC_OR_PARTITION = 3
+const INVALID_PRODUCER_EPOCH = 47
+const INVALID_TXN_STATE = 48
+const INVALID_PRODUCER_ID_MAPPING = 49
+const INVALID_TRANSACTION_TIMEOUT = 50
+const OPERATION_NOT_ATTEMPTED = 55
+const UNSTABLE_OFFSET_COMMIT = 88
+const PRODUCER_FENCED = 90
+const TRANSACTIONAL_ID_NOT_FOUND = 105
+
+let broker: BrokerProcess
+let client: KafkaClient
+beforeAll(async () => {
+  broker = await startBroker()
+  client = await connect(broker)
+})
+afterAll(async () => {
+  client?.close()
+  await broker?.stop()
+  broker?.cleanup()
+})
+
+async function init(transactionalId: string, transactionTimeoutMs = 60_000, version = 4): Promise<InitProducerIdResponse> {
+  return client.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, version, { transactionalId, transactionTimeoutMs, producerId: -1n, producerEpoch: -1 })
+}
+
+async function addPartitions(transactionalId: string, producerId: bigint, producerEpoch: number, topics: { name: string; partitions: number[] }[], version = 3) {
+  const response = await client.request<Partial<AddPartitionsToTxnRequest>, AddPartitionsToTxnResponse>(addPartitionsToTxn, version, {
+    v3AndBelowTransactionalId: transactionalId,
+    v3AndBelowProducerId: producerId,
+    v3AndBelowProducerEpoch: producerEpoch,
+    v3AndBelowTopics: topics,
+  })
+  return response.resultsByTopicV3AndBelow!.flatMap((t) => t.resultsByPartition.map((p) => p.partitionErrorCode))
+}
+
+async function end(transactionalId: string, producerId: bigint, producerEpoch: number, committed: boolean, version = 3): Promise<number> {
+  return (await client.request<EndTxnRequest, EndTxnResponse>(endTxn, version, { transactionalId, producerId, producerEpoch, committed })).errorCode
+}
+
+/** Produces a transactional batch of `values` (sequence `sequence`) with the request's transactional id. */
+async function produceTxn(transactionalId: string, producerId: bigint, producerEpoch: number, topic: string, partition: number, sequence: number, values: string[]) {
+  const records = encodeRecordBatch(values.map((v) => ({ value: Buffer.from(v) })), { producerId, producerEpoch, baseSequence: sequence, flags: Attribute.transactional })
+  const response = await client.request<ProduceRequest, ProduceResponse>(produce, 9, {
+    transactionalId,
+    acks: -1,
+    timeoutMs: 10_000,
+    topicData: [{ name: topic, partitionData: [{ index: partition, records }] }],
+  })
+  return response.responses[0]!.partitionResponses[0]!
+}
+
+async function readValues(topic: string, isolationLevel: 0 | 1) {
+  const answer = await fetchPartition(client, { topic, partition: 0, offset: 0n, isolationLevel })
+  const batches = splitBatches(answer.records)
+  const values = batches.filter((b) => (b.header.attributes & Attribute.control) === 0).flatMap((b) => decodeRecords(b.bytes).map((r) => r.value!.toString()))
+  return { values, abortedTransactions: answer.abortedTransactions, lastStableOffset: answer.lastStableOffset, highWatermark: answer.highWatermark }
+}
+
+describe('transactions at the wire', () => {
+  it('FindCoordinator answers transactional ids (key type 1) in every version, batched in v4', async () => {
+    for (let version = 1; version <= 3; version++) {
+      const answer = await client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, version, { key: 'txn-x', keyType: 1 })
+      expect(answer.errorCode, `v${version}`).toBe(NONE)
+      expect(answer.port).toBe(broker.port)
+    }
+    const batched = await client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: 1, coordinatorKeys: ['a', 'b'] })
+    expect(batched.coordinators!.map((c) => [c.key, c.errorCode, c.port])).toEqual([['a', NONE, broker.port], ['b', NONE, broker.port]])
+  })
+
+  it('refuses a timeout above transaction.max.timeout.ms, and EndTxn for an unknown transactional id', async () => {
+    expect((await init('txn-too-long', 900_001)).errorCode).toBe(INVALID_TRANSACTION_TIMEOUT)
+    expect((await init('txn-too-long', 0)).errorCode).toBe(INVALID_TRANSACTION_TIMEOUT)
+    expect(await end('txn-never-seen', 5n, 0, true)).toBe(INVALID_PRODUCER_ID_MAPPING)
+    // The coordinator is healthy: the id can start with a timeout within bounds.
+    const ok = await init('txn-too-long', 900_000)
+    expect(ok.errorCode).toBe(NONE)
+    expect(ok.producerEpoch).toBe(0)
+  })
+
+  it('refuses a transactional batch for a partition not added; once added it is accepted and committed', async () => {
+    await createTopic(broker, 'txn-verify')
+    const { producerId, producerEpoch } = await init('txn-verify-id')
+    const id = producerId!
+    const refused = await produceTxn('txn-verify-id', id, producerEpoch, 'txn-verify', 0, 0, ['sneaky'])
+    expect(refused.errorCode).toBe(INVALID_TXN_STATE)
+    expect((await listOffset(client, 'txn-verify', 0, -1n)).offset).toBe(0n)
+    // Adding an unknown partition fails it alone; the known ones are not attempted.
+    expect(await addPartitions('txn-verify-id', id, producerEpoch, [{ name: 'txn-verify', partitions: [0, 7] }])).toEqual([OPERATION_NOT_ATTEMPTED, UNKNOWN_TOPIC_OR_PARTITION])
+    expect(await addPartitions('txn-verify-id', id, producerEpoch, [{ name: 'txn-verify', partitions: [0] }])).toEqual([NONE])
+    // The refused batch did not take sequence 0.
+    expect((await produceTxn('txn-verify-id', id, producerEpoch, 'txn-verify', 0, 0, ['a', 'b'])).errorCode).toBe(NONE)
+    expect((await readValues('txn-verify', 1)).values).toEqual([])
+    expect(await end('txn-verify-id', id, producerEpoch, true)).toBe(NONE)
+    // A retried EndTxn of the same decision is answered NONE; the other decision, or ending nothing, INVALID_TXN_STATE.
+    expect(await end('txn-verify-id', id, producerEpoch, true)).toBe(NONE)
+    expect(await end('txn-verify-id', id, producerEpoch, false)).toBe(INVALID_TXN_STATE)
+    const read = await readValues('txn-verify', 1)
+    expect(read.values).toEqual(['a', 'b'])
+    expect(read.lastStableOffset).toBe(3n)
+  })
+
+  it('fences the old epoch after a new InitProducerId: PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH for old versions', async () => {
+    await createTopic(broker, 'txn-epochs')
+    const first = await init('txn-epochs-id')
+    const second = await init('txn-epochs-id')
+    expect(second.producerId).toBe(first.producerId)
+    expect(second.producerEpoch).toBe(first.producerEpoch + 1)
+    const id = first.producerId!
+    expect(await addPartitions('txn-epochs-id', id, first.producerEpoch, [{ name: 'txn-epochs', partitions: [0] }], 3)).toEqual([PRODUCER_FENCED])
+    expect(await addPartitions('txn-epochs-id', id, first.producerEpoch, [{ name: 'txn-epochs', partitions: [0] }], 1)).toEqual([INVALID_PRODUCER_EPOCH])
+    expect(await end('txn-epochs-id', id, first.producerEpoch, true, 1)).toBe(INVALID_PRODUCER_EPOCH)
+    expect(await addPartitions('txn-epochs-id', id + 1000n, second.producerEpoch, [{ name: 'txn-epochs', partitions: [0] }])).toEqual([INVALID_PRODUCER_ID_MAPPING])
+    // Nothing open: EndTxn is INVALID_TXN_STATE. The current epoch goes on.
+    expect(await end('txn-epochs-id', id, second.producerEpoch, true)).toBe(INVALID_TXN_STATE)
+    expect(await addPartitions('txn-epochs-id', id, second.producerEpoch, [{ name: 'txn-epochs', partitions: [0] }])).toEqual([NONE])
+    expect((await produceTxn('txn-epochs-id', id, second.producerEpoch, 'txn-epochs', 0, 0, ['x'])).errorCode).toBe(NONE)
+    // A batch of the old epoch is refused by the partition too.
+    expect((await produceTxn('txn-epochs-id', id, first.producerEpoch, 'txn-epochs', 0, 1, ['old'])).errorCode).toBe(INVALID_PRODUCER_EPOCH)
+    expect(await end('txn-epochs-id', id, second.producerEpoch, false)).toBe(NONE)
+  })
+
+  it('answers a read_committed fetch with the aborted transactions of the range it returns', async () => {
+    await createTopic(broker, 'txn-aborted')
+    const { producerId, producerEpoch } = await init('txn-aborted-id')
+    const id = producerId!
+    expect(await addPartitions('txn-aborted-id', id, producerEpoch, [{ name: 'txn-aborted', partitions: [0] }])).toEqual([NONE])
+    expect((await produceTxn('txn-aborted-id', id, producerEpoch, 'txn-aborted', 0, 0, ['gone-1', 'gone-2'])).errorCode).toBe(NONE)
+    expect(await end('txn-aborted-id', id, producerEpoch, false)).toBe(NONE)
+    expect(await addPartitions('txn-aborted-id', id, producerEpoch, [{ name: 'txn-aborted', partitions: [0] }])).toEqual([NONE])
+    expect((await produceTxn('txn-aborted-id', id, producerEpoch, 'txn-aborted', 0, 2, ['kept'])).errorCode).toBe(NONE)
+    expect(await end('txn-aborted-id', id, producerEpoch, true)).toBe(NONE)
+    const committed = await readValues('txn-aborted', 1)
+    // The records are all returned; the client drops those of the aborted transaction, which the answer names.
+    expect(committed.abortedTransactions).toEqual([{ producerId: id, firstOffset: 0n }])
+    expect(committed.lastStableOffset).toBe(5n)
+    const uncommitted = await readValues('txn-aborted', 0)
+    expect(uncommitted.abortedTransactions).toBeNull()
+    expect(uncommitted.values).toEqual(['gone-1', 'gone-2', 'kept'])
+  })
+
+  it('holds a transactional offset commit pending (requireStable: UNSTABLE_OFFSET_COMMIT) until the commit', async () => {
+    await createTopic(broker, 'txn-consumed')
+    const { producerId, producerEpoch } = await init('txn-offsets-id')
+    const id = producerId!
+    const offsetsOf = () =>
+      client.request<Partial<OffsetFetchRequest>, OffsetFetchResponse>(offsetFetch, 7, {
+        groupId: 'txn-offsets-group',
+        topics: [{ name: 'txn-consumed', partitionIndexes: [0] }],
+        requireStable: true,
+      })
+    const commit = (epoch = producerEpoch) =>
+      client.request<Partial<TxnOffsetCommitRequest>, TxnOffsetCommitResponse>(txnOffsetCommit, 3, {
+        transactionalId: 'txn-offsets-id',
+        groupId: 'txn-offsets-group',
+        producerId: id,
+        producerEpoch: epoch,
+        generationId: -1,
+        memberId: '',
+        groupInstanceId: null,
+        topics: [{ name: 'txn-consumed', partitions: [{ partitionIndex: 0, committedOffset: 42n, committedLeaderEpoch: -1, committedMetadata: null }] }],
+      })
+    // Without AddOffsetsToTxn first, the commit is not part of a transaction.
+    expect((await commit()).topics[0]!.partitions[0]!.errorCode).toBe(INVALID_TXN_STATE)
+    const added = await client.request<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>(addOffsetsToTxn, 3, {
+      transactionalId: 'txn-offsets-id',
+      producerId: id,
+      producerEpoch,
+      groupId: 'txn-offsets-group',
+    })
+    expect(added.errorCode).toBe(NONE)
+    expect((await commit()).topics[0]!.partitions[0]!.errorCode).toBe(NONE)
+    const pending = (await offsetsOf()).topics![0]!.partitions[0]!
+    expect([pending.errorCode, pending.committedOffset]).toEqual([UNSTABLE_OFFSET_COMMIT, -1n])
+    expect(await end('txn-offsets-id', id, producerEpoch, true)).toBe(NONE)
+    const stable = (await offsetsOf()).topics![0]!.partitions[0]!
+    expect([stable.errorCode, stable.committedOffset]).toEqual([NONE, 42n])
+  })
+
+  it('writes markers asked for with WriteTxnMarkers, each partition answering on its own', async () => {
+    await createTopic(broker, 'txn-markers')
+    const { producerId, producerEpoch } = await init('txn-markers-id')
+    const id = producerId!
+    expect(await addPartitions('txn-markers-id', id, producerEpoch, [{ name: 'txn-markers', partitions: [0] }])).toEqual([NONE])
+    expect((await produceTxn('txn-markers-id', id, producerEpoch, 'txn-markers', 0, 0, ['m'])).errorCode).toBe(NONE)
+    expect((await readValues('txn-markers', 1)).lastStableOffset).toBe(0n)
+    const answer = await client.request<WriteTxnMarkersRequest, WriteTxnMarkersResponse>(writeTxnMarkers, 1, {
+      markers: [{ producerId: id, producerEpoch, transactionResult: true, coordinatorEpoch: 0, topics: [{ name: 'txn-markers', partitionIndexes: [0] }, { name: 'txn-no-such-topic', partitionIndexes: [0] }] }],
+    })
+    expect(answer.markers[0]!.topics.map((t) => t.partitions[0]!.errorCode)).toEqual([NONE, UNKNOWN_TOPIC_OR_PARTITION])
+    const read = await readValues('txn-markers', 1)
+    expect(read.values).toEqual(['m'])
+    expect(read.lastStableOffset).toBe(2n)
+    // A marker of an older producer epoch is refused.
+    const stale = await client.request<WriteTxnMarkersRequest, WriteTxnMarkersResponse>(writeTxnMarkers, 1, {
+      markers: [{ producerId: id, producerEpoch: producerEpoch - 1, transactionResult: false, coordinatorEpoch: 0, topics: [{ name: 'txn-markers', partitionIndexes: [0] }] }],
+    })
+    expect(stale.markers[0]!.topics[0]!.partitions[0]!.errorCode).toBe(INVALID_PRODUCER_EPOCH)
+  })
+})
+
+describe('transactional.id.expiration.ms', () => {
+  it('forgets an idle transactional id (a tombstone, so a restart does not bring it back), never one with a transaction open', async () => {
+    const args = ['--transactional-id-expiration-ms', '1000', '--transaction-remove-expired-transaction-cleanup-interval-ms', '100']
+    let expiring = await startBroker({ args })
+    const states = async (ids: string[]) => {
+      const own = await connect(expiring)
+      try {
+        const answer = await own.request<DescribeTransactionsRequest, DescribeTransactionsResponse>(describeTransactions, 0, { transactionalIds: ids })
+        return answer.transactionStates.map((t) => (t.errorCode === NONE ? t.transactionState : t.errorCode))
+      } finally {
+        own.close()
+      }
+    }
+    try {
+      await createTopic(expiring, 'txn-expiry')
+      const own = await connect(expiring)
+      try {
+        const idle = await own.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, 4, { transactionalId: 'txn-idle', transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 })
+        const busy = await own.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, 4, { transactionalId: 'txn-busy', transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 })
+        expect([idle.errorCode, busy.errorCode]).toEqual([NONE, NONE])
+        const added = await own.request<Partial<AddPartitionsToTxnRequest>, AddPartitionsToTxnResponse>(addPartitionsToTxn, 3, {
+          v3AndBelowTransactionalId: 'txn-busy',
+          v3AndBelowProducerId: busy.producerId!,
+          v3AndBelowProducerEpoch: busy.producerEpoch,
+          v3AndBelowTopics: [{ name: 'txn-expiry', partitions: [0] }],
+        })
+        expect(added.resultsByTopicV3AndBelow![0]!.resultsByPartition[0]!.partitionErrorCode).toBe(NONE)
+      } finally {
+        own.close()
+      }
+      await waitFor('the idle transactional id to expire', async () => (await states(['txn-idle']))[0] === TRANSACTIONAL_ID_NOT_FOUND)
+      expect(await states(['txn-busy'])).toEqual(['Ongoing'])
+      await expiring.kill()
+      expiring = await expiring.restart()
+      expect(await states(['txn-idle', 'txn-busy'])).toEqual([TRANSACTIONAL_ID_NOT_FOUND, 'Ongoing'])
+    } finally {
+      await expiring.stop()
+      expiring.cleanup()
+    }
+  }, 60_000)
+})
