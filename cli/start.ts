@@ -57,11 +57,17 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     if (config.dataDir === undefined && config.nodeId !== undefined) config.dataDir = `.brook/node-${config.nodeId}`
     // Loaded here so that the client commands do not pay for the broker's storage modules at startup.
     const { Broker } = await import('../broker/broker.js')
+    // The signals are heard before the node starts: one that arrives while it opens its data, or right after it
+    // prints that it listens, stops it cleanly once it has started instead of killing it half-way.
+    let stopRequested = false
+    let stop = (): void => void (stopRequested = true)
+    process.once('SIGINT', () => stop())
+    process.once('SIGTERM', () => stop())
     const broker = await Broker.start(config)
     // A rejection that nothing awaits belongs to one request or one background task, not to the node: it is logged
     // as the bug it is and the node keeps serving, as Kafka's threads log what they did not expect and carry on.
     process.on('unhandledRejection', (reason) => broker.log.error(`unhandled rejection: ${(reason as Error)?.stack ?? reason}`))
-    const shutdown = (): void => {
+    stop = (): void => {
       broker.stop().then(
         () => process.exit(0),
         (error: Error) => {
@@ -70,7 +76,6 @@ export function addStartCommand(program: CommandUnknownOpts): void {
         },
       )
     }
-    process.once('SIGINT', shutdown)
-    process.once('SIGTERM', shutdown)
+    if (stopRequested) stop()
   })
 }

@@ -4,10 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { resolve } from 'node:path'
-import { apiVersions, type ApiVersionsResponse } from '../../protocol/messages/api-versions.js'
 import type { IotPipelineOptions, Metrics, RunOptions, TaskStatus } from '../../processor/index.js'
-import type { BrokerProcess } from '../helpers/broker.js'
-import { withClient } from '../helpers/kafka.js'
 import { waitFor } from '../helpers/wait.js'
 
 const SCRIPT = resolve(import.meta.dirname, 'pipeline-process.mjs')
@@ -75,10 +72,4 @@ export async function untilRunning(instance: ProcessorProcess, tasks = 1): Promi
     const m = instance.metrics
     return m !== null && m.tasks.length >= tasks && m.tasks.every((t) => t.state === 'running')
   })
-}
-
-/** Whether the broker advertises EndTxn (API key 26): the exactly-once tests need transactions, not only idempotence. */
-export async function brokerSupportsTransactions(broker: BrokerProcess): Promise<boolean> {
-  const response = await withClient(broker, (client) => client.request<object, ApiVersionsResponse>(apiVersions, 3, { clientSoftwareName: 'brook-test', clientSoftwareVersion: '0' }))
-  return response.apiKeys.some((key) => key.apiKey === 26)
 }

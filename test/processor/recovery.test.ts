@@ -2,8 +2,7 @@
  * Kill -9 of a processor instance mid-stream, then a restart on the same state directory.
  * - at_least_once: nothing is missing, and every window has exactly the values of an uninterrupted computation
  *   (state resumes at the position saved with it); a window may be written twice.
- * - exactly_once: the read_committed output is exactly the uninterrupted one, each window once. It needs a broker
- *   with transactions; until the broker advertises EndTxn, it is skipped with the reason printed.
+ * - exactly_once: the read_committed output is exactly the uninterrupted one, each window once.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { ProcessingGuarantee } from '../../processor/index.js'
@@ -12,15 +11,12 @@ import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../he
 import { waitFor } from '../helpers/wait.js'
 import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
 import { readTopic, stateDir, values } from './helpers.js'
-import { brokerSupportsTransactions, startProcessor, untilRunning } from './processes.js'
+import { startProcessor, untilRunning } from './processes.js'
 
 let setting: KafkajsBroker
-let transactions = false
 
 beforeAll(async () => {
   setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-recovery' })
-  transactions = await brokerSupportsTransactions(setting.broker)
-  if (!transactions) console.log('exactly_once recovery test skipped: the broker does not advertise EndTxn (no transactions yet)')
 })
 afterAll(async () => {
   await stopKafkajsBroker(setting)
@@ -66,8 +62,7 @@ describe('kill -9 mid-stream and restart', () => {
     console.log(`at_least_once after kill -9: ${result.windows.size} windows, ${result.duplicates} written twice`)
   })
 
-  test('exactly_once: the read_committed output equals an uninterrupted run, no window twice', async (context) => {
-    if (!transactions) context.skip('the broker does not advertise EndTxn (no transactions yet)')
+  test('exactly_once: the read_committed output equals an uninterrupted run, no window twice', async () => {
     const result = await killAndRestart('exactly_once')
     expect(result.guarantee).toBe('exactly_once')
     expect(result.duplicates).toBe(0)
