@@ -4,7 +4,7 @@
  * the largest event time of its partition (its stream time), since nothing else closes windows in these tests.
  */
 import type { Kafka } from 'kafkajs'
-import { prng } from './prng.js'
+import { seeded } from '../helpers/random.js'
 
 export interface FleetReading {
   deviceId: string
@@ -28,7 +28,7 @@ export interface FleetOptions {
 
 /** Readings in event-time order; device i lives in partition i % partitions. */
 export function fleet(options: FleetOptions): FleetReading[] {
-  const random = prng(options.seed)
+  const random = seeded(options.seed)
   const out: FleetReading[] = []
   for (let n = 0; n < options.readings; n++) {
     for (let d = 0; d < options.devices; d++) {

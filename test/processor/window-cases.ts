@@ -8,7 +8,7 @@ import { CompiledAggregations, avg, count, first, last, max, min, percentile, st
 import { ByteReader, ByteWriter, type EntryCodec } from '../../processor/state/codec.js'
 import { hopping, session, sliding, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
 import { WindowedAggregate, type EmitMode, type KeyedState, type WindowEntry, type WindowResult } from '../../processor/windows/windowed-aggregate.js'
-import { prng } from './prng.js'
+import { seeded } from '../helpers/random.js'
 import { runReference, type RefStep, type RefWindow } from './window-reference.js'
 
 const AGGREGATIONS = {
@@ -66,7 +66,7 @@ export interface Case {
 }
 
 export function randomCase(seed: number): Case {
-  const random = prng(seed)
+  const random = seeded(seed)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!
   const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1))
   const size = pick([10, 20, 30, 60])

@@ -10,7 +10,7 @@ import { describe, expect, test } from 'vitest'
 import { mergeSketch, newSketch, quantile, readSketch, SKETCH_RELATIVE_ACCURACY, writeSketch } from '../../processor/aggregate/sketch.js'
 import { ByteReader, ByteWriter } from '../../processor/state/codec.js'
 import { hopping, timeWindowsFor, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
-import { prng } from './prng.js'
+import { seeded } from '../helpers/random.js'
 import { checkCase } from './window-cases.js'
 
 describe('window semantics against the naive reference', () => {
@@ -55,7 +55,7 @@ describe('percentile sketches', () => {
   }
 
   test('accept, merge and write/read equal one sketch of all the values, in any split and order', () => {
-    const random = prng(7)
+    const random = seeded(7)
     const ranges = [[20, 30], [0.5, 1], [-50, 50], [1e-3, 1e6], [-1, -1e-4]] as const
     for (let round = 0; round < 300; round++) {
       const [low, high] = ranges[round % ranges.length]!

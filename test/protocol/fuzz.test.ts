@@ -36,6 +36,7 @@ import { inRange, parseRange } from '../../protocol/versions.js'
 import { PRIMITIVES, type FieldSpec } from '../../protocol/schema.js'
 import { Bytes } from '../helpers/wire.js'
 import { loggedErrors } from '../helpers/broker-log.js'
+import { seededBelow } from '../helpers/random.js'
 
 const SEED = Number(process.env.BROOK_FUZZ_SEED ?? randomInt(2 ** 31))
 const IN_PROCESS_CASES_PER_FRAME = 80
@@ -43,19 +44,7 @@ const SOCKET_CASES = 250
 
 const frames = loadFrames()
 
-/** mulberry32: a small, well-mixed 32-bit PRNG; the same seed gives the same cases on any machine. */
-function prng(seed: number): (below: number) => number {
-  let state = seed >>> 0
-  return (below) => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * below)
-  }
-}
-
-type Random = ReturnType<typeof prng>
+type Random = ReturnType<typeof seededBelow>
 
 interface Mutation {
   readonly name: string
@@ -171,7 +160,7 @@ console.log(`protocol fuzz seed ${SEED} (reproduce with BROOK_FUZZ_SEED=${SEED})
 
 describe(`protocol fuzz, seed ${SEED}`, () => {
   it('the in-process decoder decodes or throws DecodeError/RangeError, within the frame, stably', () => {
-    const random = prng(SEED)
+    const random = seededBelow(SEED)
     let decodedCount = 0
     for (const { id, frame } of cases(random, frames.length * IN_PROCESS_CASES_PER_FRAME, frames)) {
       let decoded
@@ -213,7 +202,7 @@ describe(`protocol fuzz, seed ${SEED}`, () => {
     })
 
     it('answers a fresh ApiVersions after every mutated frame, and never exits', async () => {
-      const random = prng(SEED ^ 0x5eed)
+      const random = seededBelow(SEED ^ 0x5eed)
       const outcomes = { answered: 0, closed: 0, silent: 0 }
       for (const { id, frame } of cases(random, SOCKET_CASES, frames)) {
         outcomes[await sendAndHangUp(broker.port, frame)]++
