@@ -54,6 +54,15 @@ export interface OffsetCommitInput {
   metadata: string | null
 }
 
+/** The offsets an OffsetCommit or TxnOffsetCommit request carries, one per partition, in request order. */
+export function offsetsToCommit(
+  topics: readonly { name: string; partitions: readonly { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number; committedMetadata: string | null }[] }[],
+): OffsetCommitInput[] {
+  return topics.flatMap((t) =>
+    t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.committedMetadata })),
+  )
+}
+
 /** The producer of a transactional offset commit (TxnOffsetCommit). */
 export interface TxnOffsetProducer {
   producerId: bigint

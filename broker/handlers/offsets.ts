@@ -24,22 +24,14 @@ import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '
 import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../protocol/messages/offset-delete.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
-import { appendErrorCode } from '../group/metadata-manager.js'
+import { appendErrorCode, offsetsToCommit } from '../group/metadata-manager.js'
 import { StorageError } from '../../storage/log-store.js'
 
 export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetCommitResponse>(
   offsetCommit,
   '0-9',
   async (request, { services, apiVersion }) => {
-    const offsets = request.topics.flatMap((t) =>
-      t.partitions.map((p) => ({
-        topic: t.name,
-        partition: p.partitionIndex,
-        offset: p.committedOffset,
-        leaderEpoch: p.committedLeaderEpoch,
-        metadata: p.committedMetadata,
-      })),
-    )
+    const offsets = offsetsToCommit(request.topics)
     const generationId = apiVersion === 0 ? -1 : request.generationIdOrMemberEpoch
     const identity = { memberId: apiVersion === 0 ? '' : request.memberId, groupInstanceId: request.groupInstanceId }
     let codes: number[]

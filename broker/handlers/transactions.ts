@@ -35,6 +35,7 @@ import { writeTxnMarkers, type WriteTxnMarkersRequest, type WriteTxnMarkersRespo
 import { ErrorCode } from '../../protocol/errors.js'
 import { StorageError } from '../../storage/log-store.js'
 import { defineHandler } from '../handler.js'
+import { offsetsToCommit } from '../group/metadata-manager.js'
 
 /** KIP-588: versions before `firstFencedVersion` know PRODUCER_FENCED as INVALID_PRODUCER_EPOCH. */
 function fenced(errorCode: number, apiVersion: number, firstFencedVersion: number): number {
@@ -123,15 +124,7 @@ export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnO
     if (request.groupId === '') return answer(() => ErrorCode.INVALID_GROUP_ID)
     const verified = services.transactions.verifyPartition(request, services.transactions.offsetsPartitionOf(request.groupId))
     if (verified !== ErrorCode.NONE) return answer(() => fenced(verified === ErrorCode.INVALID_PRODUCER_EPOCH ? ErrorCode.PRODUCER_FENCED : verified, apiVersion, 3))
-    const offsets = request.topics.flatMap((t) =>
-      t.partitions.map((p) => ({
-        topic: t.name,
-        partition: p.partitionIndex,
-        offset: p.committedOffset,
-        leaderEpoch: p.committedLeaderEpoch,
-        metadata: p.committedMetadata,
-      })),
-    )
+    const offsets = offsetsToCommit(request.topics)
     const generationId = apiVersion >= 3 ? request.generationId : -1
     const identity = { memberId: apiVersion >= 3 ? request.memberId : '', groupInstanceId: apiVersion >= 3 ? request.groupInstanceId : null }
     const codes = await services.groups.commitOffsets(request.groupId, generationId, identity, offsets, {

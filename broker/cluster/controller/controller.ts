@@ -44,6 +44,7 @@ import {
   NO_LEADER,
   NO_LEADER_CHANGE,
   type BrokerEndpoint,
+  type BrokerRegistration,
   type PartitionRegistration,
   type TopicImage,
 } from '../metadata/image.js'
@@ -273,11 +274,8 @@ export class QuorumController implements RaftStateMachine {
   heartbeat(request: BrokerHeartbeatRequest, nowMs: number): ControllerResult<{ isCaughtUp: boolean; isFenced: boolean }> {
     const active = this.active
     if (!active) return notController()
-    const broker = active.working.brokers.get(request.brokerId)
-    if (!broker) return failure('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered`)
-    if (broker.brokerEpoch !== request.brokerEpoch) {
-      return failure('STALE_BROKER_EPOCH', `broker ${request.brokerId} is registered at epoch ${broker.brokerEpoch}, not ${request.brokerEpoch}`)
-    }
+    const broker = registeredBroker(active.working, request)
+    if ('ok' in broker) return broker
     this.lastContactMs.set(request.brokerId, nowMs)
     const isCaughtUp = request.currentMetadataOffset >= broker.brokerEpoch
     let records: MetadataRecord[] = []
@@ -358,11 +356,8 @@ export class QuorumController implements RaftStateMachine {
     const active = this.active
     if (!active) return notController()
     const image = active.working
-    const broker = image.brokers.get(request.brokerId)
-    if (!broker) return failure('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered`)
-    if (broker.brokerEpoch !== request.brokerEpoch) {
-      return failure('STALE_BROKER_EPOCH', `broker ${request.brokerId} is registered at epoch ${broker.brokerEpoch}, not ${request.brokerEpoch}`)
-    }
+    const broker = registeredBroker(image, request)
+    if ('ok' in broker) return broker
     const topic = image.topicsById.get(request.topicId)
     if (!topic) return failure('UNKNOWN_TOPIC_ID', `no topic has id ${request.topicId}`)
     const partition = topic.partitions.get(request.partitionIndex)
@@ -408,11 +403,8 @@ export class QuorumController implements RaftStateMachine {
   ): ControllerResult<{ producerIdStart: bigint; producerIdLen: number }> {
     const active = this.active
     if (!active) return notController()
-    const broker = active.working.brokers.get(request.brokerId)
-    if (!broker) return failure('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered`)
-    if (broker.brokerEpoch !== request.brokerEpoch) {
-      return failure('STALE_BROKER_EPOCH', `broker ${request.brokerId} is registered at epoch ${broker.brokerEpoch}, not ${request.brokerEpoch}`)
-    }
+    const broker = registeredBroker(active.working, request)
+    if ('ok' in broker) return broker
     const producerIdStart = active.working.producerIds.nextProducerId
     const record = metadataRecord('ProducerIdsRecord', {
       brokerId: request.brokerId,
@@ -549,6 +541,16 @@ function uncleanElectionEnabled(image: MetadataImage, topic: TopicImage): boolea
 
 function sameMembers(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((id, i) => id === b[i])
+}
+
+/** The sender's registration, or BROKER_ID_NOT_REGISTERED / STALE_BROKER_EPOCH when it is not current. */
+function registeredBroker(image: MetadataImage, sender: { brokerId: number; brokerEpoch: bigint }): BrokerRegistration | ControllerError {
+  const broker = image.brokers.get(sender.brokerId)
+  if (!broker) return failure('BROKER_ID_NOT_REGISTERED', `broker ${sender.brokerId} is not registered`)
+  if (broker.brokerEpoch !== sender.brokerEpoch) {
+    return failure('STALE_BROKER_EPOCH', `broker ${sender.brokerId} is registered at epoch ${broker.brokerEpoch}, not ${sender.brokerEpoch}`)
+  }
+  return broker
 }
 
 function notController(): ControllerError {
