@@ -35,6 +35,12 @@ const NOT_SENDABLE: Readonly<Record<string, readonly number[]>> = {
   FindCoordinator: [3],
   // kafkajs and librdkafka 2.0.2 do not implement it, @platformatic/kafka implements v1 only.
   IncrementalAlterConfigs: [0],
+  // kafkajs stops at v1, librdkafka 2.0.2 sends v0 only, @platformatic/kafka implements v3-5. (spec-frames.test.ts has v2.)
+  AddPartitionsToTxn: [2],
+  // kafkajs and librdkafka 2.0.2 stop at v1, @platformatic/kafka implements v3-4. (spec-frames.test.ts has v2.)
+  EndTxn: [2],
+  // Sent by a transaction coordinator to partition leaders; no client implements it. (spec-frames.test.ts has both.)
+  WriteTxnMarkers: [0, 1],
 }
 
 /**
@@ -394,6 +400,110 @@ const EXPECTED: Record<string, (header: any, body: any) => void> = {
     expect(body).toMatchObject({ groupId: 'golden-platformatic-group', generationId: 1 })
     expect(body.assignments).toHaveLength(1)
     expect(assignedPartitions(body.assignments[0].assignment)).toEqual([{ topic: 'golden-platformatic-group-topic', partitions: [0] }])
+  },
+  // Transactions. Each capture runs on a fresh broker, where a transactional id's first InitProducerId gets epoch 0.
+  'init-producer-id-v1-kafkajs-idempotent': (header, body) => {
+    expect(header.clientId).toBe('golden-kafkajs')
+    // kafkajs's default transactionTimeout is 60000 ms; it sends it for the idempotent id too.
+    expect(body).toMatchObject({ transactionalId: null, transactionTimeoutMs: 60000 })
+  },
+  'init-producer-id-v1-kafkajs': (_, body) => {
+    expect(body).toMatchObject({ transactionalId: 'golden-kafkajs-txn', transactionTimeoutMs: 60000 })
+  },
+  'init-producer-id-v2-kcat': (header, body) => {
+    expect(header.clientId).toBe('rdkafka')
+    // An idempotent producer has no transaction, so librdkafka sends no timeout (-1).
+    expect(body).toMatchObject({ transactionalId: null, transactionTimeoutMs: -1 })
+  },
+  'init-producer-id-v4-librdkafka': (header, body) => {
+    expect(header.clientId).toBe('golden-librdkafka')
+    // librdkafka's transaction.timeout.ms defaults to 60000; v3+ carry the current id and epoch, none yet (-1).
+    expect(body).toEqual({ transactionalId: 'golden-librdkafka-txn', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 })
+  },
+  ...Object.fromEntries(
+    (
+      [
+        ['add-partitions-to-txn-v0-librdkafka', 'golden-librdkafka-txn'],
+        ['add-partitions-to-txn-v1-kafkajs', 'golden-kafkajs-txn'],
+        ['add-partitions-to-txn-v3-platformatic', 'golden-platformatic-txn'],
+      ] as const
+    ).map(([name, transactionalId]) => [
+      name,
+      (_: unknown, body: any) => {
+        // Versions 0-3 name one transaction at the top level; 4+ batch them in `transactions` (KIP-890).
+        expect(body).toMatchObject({ v3AndBelowTransactionalId: transactionalId, v3AndBelowProducerEpoch: 0, transactions: [] })
+        expect(body.v3AndBelowProducerId).toBeGreaterThanOrEqual(0n)
+        // Each scenario's topic has the transactional id's name.
+        expect(body.v3AndBelowTopics).toEqual([{ name: transactionalId, partitions: [0] }])
+      },
+    ]),
+  ),
+  ...Object.fromEntries(
+    (
+      [
+        ['add-offsets-to-txn-v0-librdkafka', 'golden-librdkafka-txn'],
+        ['add-offsets-to-txn-v1-kafkajs', 'golden-kafkajs-txn'],
+        ['add-offsets-to-txn-v2-platformatic', 'golden-platformatic-txn'],
+        ['add-offsets-to-txn-v3-platformatic', 'golden-platformatic-txn'],
+      ] as const
+    ).map(([name, transactionalId]) => [
+      name,
+      (_: unknown, body: any) => {
+        expect(body).toMatchObject({ transactionalId, producerEpoch: 0, groupId: `${transactionalId}-group` })
+        expect(body.producerId).toBeGreaterThanOrEqual(0n)
+      },
+    ]),
+  ),
+  ...Object.fromEntries(
+    (
+      [
+        ['end-txn-v1-kafkajs', 'golden-kafkajs-txn'],
+        ['end-txn-v1-librdkafka', 'golden-librdkafka-txn'],
+        ['end-txn-v3-platformatic', 'golden-platformatic-txn'],
+      ] as const
+    ).map(([name, transactionalId]) => [
+      name,
+      (_: unknown, body: any) => {
+        expect(body).toMatchObject({ transactionalId, producerEpoch: 0, committed: true })
+        expect(body.producerId).toBeGreaterThanOrEqual(0n)
+      },
+    ]),
+  ),
+  'txn-offset-commit-v1-kafkajs': (_, body) => {
+    expect(body).toMatchObject({ transactionalId: 'golden-kafkajs-txn', groupId: 'golden-kafkajs-txn-group', producerEpoch: 0 })
+    expect(body.topics).toEqual([{ name: 'golden-kafkajs-txn', partitions: [expect.objectContaining({ partitionIndex: 0, committedOffset: 1n, committedMetadata: null })] }])
+  },
+  'txn-offset-commit-v2-librdkafka': (header, body) => {
+    expect(header.clientId).toBe('golden-librdkafka')
+    expect(body).toMatchObject({ transactionalId: 'golden-librdkafka-txn', groupId: 'golden-librdkafka-txn-group', producerEpoch: 0 })
+    // v2 adds committedLeaderEpoch; the offset list had none (-1). librdkafka writes absent metadata as "", not null.
+    expect(body.topics).toEqual([
+      { name: 'golden-librdkafka-txn', partitions: [{ partitionIndex: 0, committedOffset: 1n, committedLeaderEpoch: -1, committedMetadata: '' }] },
+    ])
+  },
+  'txn-offset-commit-v3-platformatic': (header, body) => {
+    expect(header.clientId).toBe('golden-platformatic')
+    // v3 adds the group member's identity (KIP-447); the call passed generation -1, no member, no instance id.
+    expect(body).toMatchObject({
+      transactionalId: 'golden-platformatic-txn',
+      groupId: 'golden-platformatic-txn-group',
+      producerEpoch: 0,
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+    })
+    expect(body.topics).toEqual([
+      { name: 'golden-platformatic-txn', partitions: [{ partitionIndex: 0, committedOffset: 5n, committedLeaderEpoch: -1, committedMetadata: 'checkpoint' }] },
+    ])
+  },
+  'describe-producers-v0-platformatic': (_, body) => {
+    expect(body).toEqual({ topics: [{ name: 'golden-platformatic-txn', partitionIndexes: [0] }] })
+  },
+  'describe-transactions-v0-platformatic': (_, body) => {
+    expect(body).toEqual({ transactionalIds: ['golden-platformatic-txn'] })
+  },
+  'list-transactions-v0-platformatic': (_, body) => {
+    expect(body).toMatchObject({ stateFilters: ['ONGOING'], producerIdFilters: [] })
   },
   'produce-v9-platformatic': (_, body) => {
     expect(body).toMatchObject({ acks: -1, topicData: [{ name: 'golden-platformatic-data', partitionData: [{ index: 0 }] }] })

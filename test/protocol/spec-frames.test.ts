@@ -1,6 +1,6 @@
 /**
- * Boundary versions no client on this machine can send (Metadata v8, CreateTopics v5, DeleteTopics v3 and v4; see
- * test/fixtures/frames/README.md), written byte by byte from the message JSON and the protocol guide instead. Each
+ * Boundary versions no client on this machine can send (Metadata v8, CreateTopics v5, DeleteTopics v3 and v4,
+ * AddPartitionsToTxn v2, EndTxn v2, WriteTxnMarkers v0 and v1; see test/fixtures/frames/README.md), written byte by byte from the message JSON and the protocol guide instead. Each
  * line of hex is one field, in the spec's field order; the comment names it. Like the captured frames, each must
  * decode completely to what it says and encode back to exactly these bytes.
  */
@@ -103,6 +103,106 @@ const SPEC_FRAMES: SpecFrame[] = [
     expected: {
       header: { requestApiKey: 20, requestApiVersion: 4, correlationId: 10, clientId: 'brook' },
       body: { topicNames: ['sensor', 'alerts'], timeoutMs: 30000, topics: [] },
+    },
+  },
+  {
+    name: 'AddPartitionsToTxn v2 (the last non-flexible version; AddPartitionsToTxnRequest.json)',
+    bytes: frame(`
+      00000048           # size 72
+      0018 0002          # request header v1: apiKey 24, version 2
+      0000000b           # correlationId
+      0005 62726f6f6b    # clientId "brook"
+      0005 65746c2d31    # V3AndBelowTransactionalId "etl-1" (0-3)
+      0000000000000007   # V3AndBelowProducerId 7
+      0002               # V3AndBelowProducerEpoch 2
+      00000002           # V3AndBelowTopics: int32 count 2
+      0006 73656e736f72  #   Name "sensor"
+      00000002           #   Partitions: int32 count 2
+      00000000 00000001  #     0, 1
+      0006 616c65727473  #   Name "alerts"
+      00000001           #   Partitions: int32 count 1
+      00000003           #     3
+    `),
+    expected: {
+      header: { requestApiKey: 24, requestApiVersion: 2, correlationId: 11, clientId: 'brook' },
+      body: {
+        v3AndBelowTransactionalId: 'etl-1',
+        v3AndBelowProducerId: 7n,
+        v3AndBelowProducerEpoch: 2,
+        v3AndBelowTopics: [
+          { name: 'sensor', partitions: [0, 1] },
+          { name: 'alerts', partitions: [3] },
+        ],
+      },
+    },
+  },
+  {
+    name: 'EndTxn v2 (the last non-flexible version; EndTxnRequest.json)',
+    bytes: frame(`
+      00000021           # size 33
+      001a 0002          # request header v1: apiKey 26, version 2
+      0000000c           # correlationId
+      0005 62726f6f6b    # clientId "brook"
+      0005 65746c2d31    # TransactionalId "etl-1"
+      0000000000000007   # ProducerId 7
+      0002               # ProducerEpoch 2
+      00                 # Committed: false (abort)
+    `),
+    expected: {
+      header: { requestApiKey: 26, requestApiVersion: 2, correlationId: 12, clientId: 'brook' },
+      body: { transactionalId: 'etl-1', producerId: 7n, producerEpoch: 2, committed: false },
+    },
+  },
+  {
+    name: 'WriteTxnMarkers v0 (the last non-flexible version; WriteTxnMarkersRequest.json)',
+    bytes: frame(`
+      0000003a           # size 58
+      001b 0000          # request header v1: apiKey 27, version 0
+      0000000d           # correlationId
+      0005 62726f6f6b    # clientId "brook"
+      00000001           # Markers: int32 count 1
+      0000000000000007   #   ProducerId 7
+      0002               #   ProducerEpoch 2
+      01                 #   TransactionResult: true (COMMIT)
+      00000001           #   Topics: int32 count 1
+      0006 73656e736f72  #     Name "sensor"
+      00000002           #     PartitionIndexes: int32 count 2
+      00000000 00000001  #       0, 1
+      00000005           #   CoordinatorEpoch 5
+    `),
+    expected: {
+      header: { requestApiKey: 27, requestApiVersion: 0, correlationId: 13, clientId: 'brook' },
+      body: {
+        markers: [{ producerId: 7n, producerEpoch: 2, transactionResult: true, topics: [{ name: 'sensor', partitionIndexes: [0, 1] }], coordinatorEpoch: 5 }],
+      },
+    },
+  },
+  {
+    name: 'WriteTxnMarkers v1 (the first flexible version; WriteTxnMarkersRequest.json)',
+    bytes: frame(`
+      00000034           # size 52
+      001b 0001          # request header v2: apiKey 27, version 1
+      0000000e           # correlationId
+      0005 62726f6f6b    # clientId "brook"
+      00                 # header tagged fields: none
+      02                 # Markers: compact array, 1 element
+      0000000000000007   #   ProducerId 7
+      0002               #   ProducerEpoch 2
+      00                 #   TransactionResult: false (ABORT)
+      02                 #   Topics: compact array, 1 element
+      07 73656e736f72    #     Name "sensor"
+      03                 #     PartitionIndexes: compact array, 2 elements
+      00000000 00000001  #       0, 1
+      00                 #     tagged fields
+      00000005           #   CoordinatorEpoch 5
+      00                 #   tagged fields
+      00                 # tagged fields
+    `),
+    expected: {
+      header: { requestApiKey: 27, requestApiVersion: 1, correlationId: 14, clientId: 'brook' },
+      body: {
+        markers: [{ producerId: 7n, producerEpoch: 2, transactionResult: false, topics: [{ name: 'sensor', partitionIndexes: [0, 1] }], coordinatorEpoch: 5 }],
+      },
     },
   },
 ]
