@@ -12,8 +12,12 @@
  * compact: the latest record of each key is kept; older records of the key are removed from their batches, which
  *          are rewritten in place with their offsets unchanged (sparse offsets are legal in a batch, as after Kafka's
  *          cleaner). A tombstone (null value) is dropped once it is older than delete.retention.ms (by its
- *          timestamp). Records newer than min.compaction.lag.ms, the last batch, and anything at or above the high
- *          watermark are left alone. A partition is compacted when the share of not-yet-compacted bytes reaches
+ *          timestamp). Records newer than min.compaction.lag.ms, the last batch, and anything at or above the last
+ *          stable offset (the high watermark without open transactions) are left alone, as Kafka's cleaner stops at
+ *          the first unstable offset: a record of an open transaction may yet be aborted, so it supersedes nothing.
+ *          Batches of aborted transactions (found in the aborted-transaction index) supersede nothing either: they
+ *          never enter the key map and are left as they are, so an aborted write never costs the committed record
+ *          of its key (Kafka's cleaner keeps aborted records out of its offset map the same way). A partition is compacted when the share of not-yet-compacted bytes reaches
  *          min.cleanable.dirty.ratio, when its oldest uncompacted record is older than max.compaction.lag.ms, or
  *          when a tombstone it kept has since expired (KIP-534: a log nobody writes to still loses its tombstones).
  *
@@ -39,6 +43,7 @@ import type { Logger } from './logger.js'
 import type { Partition } from './partition.js'
 import type { TopicManager } from './topics.js'
 import type { BatchInfo, Rewrite, StoredBatch } from '../storage/partition-log.js'
+import type { AbortedTxn } from '../storage/transaction-index.js'
 import { StorageError } from '../storage/log-store.js'
 import { counted } from '../client/wording.js'
 import { BYTES_PER_ENTRY, LOAD_FACTOR, OffsetMap, keyHash } from './offset-map.js'
@@ -53,6 +58,17 @@ interface CompactionSettings {
   maxCompactionLagMs: number
   minCleanableDirtyRatio: number
   maxMessageBytes: number
+}
+
+/**
+ * Whether a batch belongs to one of `transactions` (aborted transactions from the partition's index): a transactional
+ * batch of the same producer between the transaction's first offset and its ABORT marker. A producer has one
+ * transaction open at a time, so its aborted transactions' ranges do not overlap.
+ */
+function abortedBatches(transactions: readonly AbortedTxn[]): (batch: BatchInfo) => boolean {
+  if (transactions.length === 0) return () => false
+  return (batch) =>
+    batch.isTransactional && transactions.some((t) => t.producerId === batch.producerId && t.firstOffset <= batch.baseOffset && batch.baseOffset <= t.lastOffset)
 }
 
 /** A batch's facts without its bytes, so a list of rewrites does not keep the batches it replaces alive. */
@@ -147,7 +163,7 @@ export class LogCleaner {
     for await (const batch of log.batches(firstDirty, log.logEndOffset)) {
       const cleanable =
         uncleanableBytes === 0 &&
-        batch.lastOffset < partition.highWatermark &&
+        batch.lastOffset < partition.lastStableOffset &&
         batch.lastOffset + 1n < log.logEndOffset &&
         Number(batch.maxTimestamp) <= settings.now - settings.minCompactionLagMs
       if (!cleanable) {
@@ -164,13 +180,14 @@ export class LogCleaner {
     const tombstonesDue = (checkpoint.tombstonesExpireAtMs ?? Infinity) <= settings.now
     if (totalBytes <= 0 || (dirtyBytes / totalBytes < settings.minCleanableDirtyRatio && !dueByLag && !tombstonesDue)) return
     const mapBytes = Math.min(this.config.logCleanerDedupeBufferSize, Math.ceil(dirtyRecords / LOAD_FACTOR + 1) * BYTES_PER_ENTRY)
+    const aborted = abortedBatches(await partition.abortedTransactions(log.logStartOffset, cleanableEnd))
     let removed = 0
     let passes = 0
     let mapStart = firstDirty
     do {
       const map = new OffsetMap(mapBytes)
-      const mapEnd = await this.fillMap(partition, map, mapStart, cleanableEnd, settings)
-      removed += await this.clean(partition, map, mapEnd, settings)
+      const mapEnd = await this.fillMap(partition, map, mapStart, cleanableEnd, aborted, settings)
+      removed += await this.clean(partition, map, mapEnd, aborted, settings)
       passes++
       mapStart = mapEnd
     } while (mapStart < cleanableEnd)
@@ -187,13 +204,20 @@ export class LogCleaner {
 
   /**
    * Adds the latest offset of every key in whole batches from `from` until the next batch's new keys would not fit
-   * the map, or `to`; returns where the map ends. Records are read through the batch inflater (a large compressed
-   * batch in a worker).
+   * the map, or `to`; returns where the map ends. Control batches and batches of aborted transactions add nothing.
+   * Records are read through the batch inflater (a large compressed batch in a worker).
    */
-  private async fillMap(partition: Partition, map: OffsetMap, from: bigint, to: bigint, settings: CompactionSettings): Promise<bigint> {
+  private async fillMap(
+    partition: Partition,
+    map: OffsetMap,
+    from: bigint,
+    to: bigint,
+    aborted: (batch: BatchInfo) => boolean,
+    settings: CompactionSettings,
+  ): Promise<bigint> {
     let end = from
     for await (const batch of partition.log.batches(from, to)) {
-      if (!batch.isControl) {
+      if (!batch.isControl && !aborted(batch)) {
         const hashed = (await batchInflater.decode(batch.bytes, this.inflationBound(batch, settings)))
           .filter((record) => record.key !== null && record.offset >= from)
           .map((record) => ({ hash: keyHash(record.key!), offset: record.offset }))
@@ -211,9 +235,10 @@ export class LogCleaner {
 
   /**
    * Rewrites the batches from the log start up to `end` without the records `map` supersedes and the expired
-   * tombstones; moves the cleaner checkpoint to `end` with the last rewrite. Returns how many records went.
+   * tombstones; moves the cleaner checkpoint to `end` with the last rewrite. Control batches and batches of aborted
+   * transactions are left as they are. Returns how many records went.
    */
-  private async clean(partition: Partition, map: OffsetMap, end: bigint, settings: CompactionSettings): Promise<number> {
+  private async clean(partition: Partition, map: OffsetMap, end: bigint, aborted: (batch: BatchInfo) => boolean, settings: CompactionSettings): Promise<number> {
     const log = partition.log
     let tombstonesExpireAt = Infinity
     const keep = (record: Record): boolean => {
@@ -229,7 +254,7 @@ export class LogCleaner {
     let chunkBytes = 0
     let removed = 0
     for await (const batch of log.batches(log.logStartOffset, end)) {
-      if (batch.isControl) continue
+      if (batch.isControl || aborted(batch)) continue
       const bound = this.inflationBound(batch, settings)
       const records = await batchInflater.decode(batch.bytes, bound)
       const kept = records.filter(keep)
