@@ -41,6 +41,7 @@ import type { Logger } from '../logger.js'
 import type { Topic } from '../partition.js'
 import { Group, GroupState, Member, type Protocol } from './group.js'
 import { appendErrorCode, type DeletedOffsets, type FetchedOffsets, type GroupStore, type OffsetCommitInput, type TxnOffsetProducer } from './metadata-manager.js'
+import { quote } from '../quote.js'
 
 const SWEEP_INTERVAL_MS = 100
 
@@ -269,7 +270,7 @@ export class GroupCoordinator {
       group.rebalanceDeadline = now + group.rebalanceTimeoutMs
     }
     if (group.state !== GroupState.PreparingRebalance) {
-      this.log.debug(`group '${group.groupId}' rebalancing (generation ${group.generationId}): ${reason}`)
+      this.log.debug(`group ${quote(group.groupId)} rebalancing (generation ${group.generationId}): ${reason}`)
       group.transition(GroupState.PreparingRebalance)
     }
     this.tryCompleteJoin(group)
@@ -302,7 +303,7 @@ export class GroupCoordinator {
   private completeJoin(group: Group): void {
     for (const member of [...group.members.values()]) {
       if (!member.awaitingJoin) {
-        this.log.debug(`group '${group.groupId}': removing ${member.memberId}, which did not rejoin in time`)
+        this.log.debug(`group ${quote(group.groupId)}: removing ${quote(member.memberId)}, which did not rejoin in time`)
         group.remove(member.memberId)
       }
     }
@@ -325,7 +326,7 @@ export class GroupCoordinator {
       resolve(this.joinAnswer(group, member))
     }
     this.log.info(
-      `group '${group.groupId}' generation ${group.generationId}: ${counted(group.members.size, 'member')}, protocol ${group.protocolName}`,
+      `group ${quote(group.groupId)} generation ${group.generationId}: ${counted(group.members.size, 'member')}, protocol ${group.protocolName === null ? 'none' : quote(group.protocolName)}`,
     )
   }
 
@@ -435,7 +436,7 @@ export class GroupCoordinator {
     member.awaitingJoin = null
     member.awaitingSync?.(syncError(ErrorCode.UNKNOWN_MEMBER_ID))
     member.awaitingSync = null
-    this.log.debug(`group '${group.groupId}': ${memberId} ${reason}`)
+    this.log.debug(`group ${quote(group.groupId)}: ${quote(memberId)} ${reason}`)
     if (group.state === GroupState.Stable || group.state === GroupState.CompletingRebalance) {
       this.prepareRebalance(group, `${memberId} ${reason}`)
     } else if (group.state === GroupState.PreparingRebalance) this.tryCompleteJoin(group)

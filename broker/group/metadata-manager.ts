@@ -42,6 +42,7 @@ import {
   offsetValue,
   partitionForGroup,
 } from './offsets-topic.js'
+import { quote } from '../quote.js'
 
 /** offset.metadata.max.bytes */
 export const OFFSET_METADATA_MAX_BYTES = 4096
@@ -333,7 +334,7 @@ export class GroupMetadataManager implements GroupStore {
 
   storeGroup(group: Group): Promise<void> {
     return this.append(group.groupId, [this.groupRecord(group)]).catch((error: Error) => {
-      this.log.error(`could not store group '${group.groupId}': ${error.message}`)
+      this.log.error(`could not store group ${quote(group.groupId)}: ${error.message}`)
       throw error
     })
   }
@@ -359,7 +360,7 @@ export class GroupMetadataManager implements GroupStore {
       await this.append(groupId, values.map((v) => ({ key: offsetRecordKey(groupId, v.topic, v.partition), value: offsetValue(v.committed) })), transaction)
     } catch (error) {
       if (error instanceof KafkaError) return codes.map((c) => (c === ErrorCode.NONE ? error.code : c))
-      this.log.error(`could not store offsets of group '${groupId}': ${(error as Error).message}`)
+      this.log.error(`could not store offsets of group ${quote(groupId)}: ${(error as Error).message}`)
       return codes.map((c) => (c === ErrorCode.NONE ? appendErrorCode(error) : c))
     }
     if (transaction) {
@@ -466,7 +467,7 @@ export class GroupMetadataManager implements GroupStore {
         if (keys.length === 0) return
         const { forgotten } = await this.removeOffsets(group, keys)
         this.log.info(
-          `group '${group.groupId}': ${counted(keys.length, 'committed offset')} of deleted topic '${topic.name}' removed` +
+          `group ${quote(group.groupId)}: ${counted(keys.length, 'committed offset')} of deleted topic ${quote(topic.name)} removed` +
             (forgotten ? '; the group, left with no members and no offsets, is gone' : ''),
         )
       }),
@@ -504,13 +505,13 @@ export class GroupMetadataManager implements GroupStore {
         const { forgotten } = await this.removeOffsets(group, expired)
         this.log.info(
           forgotten
-            ? `group '${group.groupId}' expired after offsets.retention.minutes`
-            : `group '${group.groupId}': ${counted(expired.length, 'offset')} expired after offsets.retention.minutes`,
+            ? `group ${quote(group.groupId)} expired after offsets.retention.minutes`
+            : `group ${quote(group.groupId)}: ${counted(expired.length, 'offset')} expired after offsets.retention.minutes`,
         )
       } catch (error) {
         // Storage refuses writes (logged once by the node): every other group would be refused too.
         if (error instanceof StorageError) return
-        this.log.error(`offset expiry for group '${group.groupId}' failed: ${(error as Error).message}`)
+        this.log.error(`offset expiry for group ${quote(group.groupId)} failed: ${(error as Error).message}`)
       }
     }
   }

@@ -113,6 +113,24 @@ describe('client strings at the protocol limit', () => {
         await consumer.disconnect()
       }
     })
+
+    it('a consumer whose group id fills a protocol string joins; the broker names the group briefly in its log', async () => {
+      const groupId = 'g'.repeat(LONGEST)
+      const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500 })
+      let joined = false
+      consumer.on(consumer.events.GROUP_JOIN, () => (joined = true))
+      try {
+        await consumer.connect()
+        await consumer.subscribe({ topics: ['present'] })
+        await consumer.run({ eachMessage: async () => undefined })
+        await waitFor('the consumer to join', () => joined)
+      } finally {
+        await consumer.disconnect()
+      }
+      const lines = broker.output().split('\n')
+      expect(lines.filter((line) => line.includes(`'${'g'.repeat(64)}…' (${LONGEST} bytes)`))).not.toEqual([])
+      expect(lines.filter((line) => line.length > 1000)).toEqual([])
+    })
   })
 
   describe('Brook\'s wire client (flexible versions): the error message is short and gives the length', () => {
