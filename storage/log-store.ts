@@ -5,7 +5,8 @@
  * Every write goes through the database's gate (NodeDatabase.write): after the first failed write the store refuses
  * all writes (StorageOfflineError) and keeps serving reads of what was written before it.
  */
-import { mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { NodeDatabase, StorageError, databaseDir, partitionKey } from './database.js'
 import { GroupCommit } from './group-commit.js'
 import { BatchCache } from './batch-cache.js'
@@ -16,6 +17,21 @@ import { ProducerSnapshotStore, producerSnapshotRange } from './producer-state-s
 import { TransactionIndex, transactionIndexRange } from './transaction-index.js'
 
 export { StorageError, StorageLockedError, StorageOfflineError } from './database.js'
+
+/**
+ * Creates `dir` and its missing parents, one at a time, and returns the first one it created (undefined when `dir`
+ * existed), as `mkdirSync(dir, { recursive: true })` does. Node 20's recursive mkdir spins for ever on a parent that
+ * exists but takes no directories (`/proc/x`); here a failing mkdir throws its error at once.
+ */
+function makeDirectories(dir: string): string | undefined {
+  const missing: string[] = []
+  for (let path = resolve(dir); !existsSync(path); path = dirname(path)) {
+    missing.unshift(path)
+    if (dirname(path) === path) break
+  }
+  for (const path of missing) mkdirSync(path)
+  return missing[0]
+}
 
 export interface TopicRecord {
   name: string
@@ -66,7 +82,7 @@ export class LogStore {
    * again.
    */
   static async open(dataDir: string, options: LogStoreOptions = {}): Promise<LogStore> {
-    const createdDir = mkdirSync(databaseDir(dataDir), { recursive: true })
+    const createdDir = makeDirectories(databaseDir(dataDir))
     const db = new NodeDatabase(dataDir, { onFailure: options.onFailure })
     try {
       await db.open()

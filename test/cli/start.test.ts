@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { brook, lines } from './run-brook.js'
+import { brook, expectOneLineError, lines } from './run-brook.js'
 
 describe('brook start', () => {
   const dir = mkdtempSync(join(tmpdir(), 'brook-start-'))
@@ -21,6 +21,11 @@ describe('brook start', () => {
     writeFileSync(file, content)
     return file
   }
+
+  it('refuses a data directory that cannot be created in one line, also where Node 20\'s recursive mkdir would spin', async () => {
+    // /proc takes no new directories: mkdir fails with ENOENT under an existing parent.
+    expectOneLineError(await brook(['start', '--port', '0', '--data-dir', '/proc/brook-nowhere/node-1']), "mkdir '/proc/brook-nowhere'")
+  })
 
   it('shows every broker setting with its default in --help', async () => {
     const help = (await brook(['start', '--help'])).stdout.replace(/\s+/g, ' ')
