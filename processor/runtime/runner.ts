@@ -193,6 +193,8 @@ class Runner implements RunningPipeline {
   private readonly tickMs: number
   /** Looks at source end offsets for idle advancement: no retries, so an unreachable cluster answers at once. */
   private looker!: Admin
+  /** Looks still waiting for an answer, by topic: a tick neither waits for them nor asks again. */
+  private readonly looking = new Map<string, Promise<unknown>>()
   private ticking = false
   private stopping = false
   private reconciling: Promise<void> = Promise.resolve()
@@ -522,17 +524,26 @@ class Runner implements RunningPipeline {
 
   /**
    * One look at the end offsets of the source partitions of running windowed tasks that got no records during the
-   * last tick: per task, whether it has read everything (null when the cluster could not answer).
+   * last tick: per task, whether it has read everything (null when the cluster did not answer within `waitMs`).
    */
-  private async lookAtEnds(): Promise<Map<Slot, { at: number; caughtUp: boolean } | null>> {
+  private async lookAtEnds(waitMs: number): Promise<Map<Slot, { at: number; caughtUp: boolean } | null>> {
     const at = Date.now()
     const quiet = [...this.slots.values()].filter((s) => s.state === 'running' && s.task.hasWindows && at - s.task.lastRecordWallMs >= this.tickMs)
     const looks = new Map<Slot, { at: number; caughtUp: boolean } | null>()
     for (const topic of new Set(quiet.map((s) => s.sub.sourceTopic))) {
-      const ends = await this.looker.fetchTopicOffsets(topic).then(
-        (offsets) => new Map(offsets.map((o) => [o.partition, Number(o.high)])),
-        () => null,
-      )
+      let ends: Map<number, number> | null = null
+      if (!this.looking.has(topic)) {
+        // A broker that accepts the request but does not answer (stopped, overloaded) must not hold up commits.
+        const asked = this.looker.fetchTopicOffsets(topic).then(
+          (offsets) => new Map(offsets.map((o) => [o.partition, Number(o.high)])),
+          () => null,
+        )
+        this.looking.set(topic, asked)
+        void asked.finally(() => this.looking.delete(topic))
+        let timer: NodeJS.Timeout | undefined
+        ends = await Promise.race([asked, new Promise<null>((resolve) => (timer = setTimeout(resolve, waitMs, null)))])
+        clearTimeout(timer)
+      }
       for (const slot of quiet) {
         if (slot.sub.sourceTopic !== topic) continue
         const end = ends?.get(slot.partition)
@@ -547,8 +558,8 @@ class Runner implements RunningPipeline {
     if (this.ticking || this.stopping) return
     this.ticking = true
     try {
-      const looks = await this.lookAtEnds()
       const maxGapMs = Math.max(MAX_UNCONFIRMED_MS, 4 * this.tickMs)
+      const looks = await this.lookAtEnds(maxGapMs)
       for (const slot of this.slots.values()) {
         if (slot.state !== 'running') continue
         const epoch = slot.epoch
