@@ -56,6 +56,12 @@ const REPARTITION_PURGE_INTERVAL_MS = 30_000
 /** kafkajs's partitionsConsumedConcurrently: how many tasks' batches are in flight at once. */
 const PARTITIONS_CONCURRENTLY = 4
 
+/**
+ * Idle advancement counts a quiet stretch only while looks at the cluster confirm it at most this far apart (or four
+ * ticks, if longer): a longer gap (the cluster unreachable, a tick stuck behind a commit in retries) starts it again.
+ */
+const MAX_UNCONFIRMED_MS = 1000
+
 export interface RunOptions {
   /** Group id of the instances and prefix of the internal topics. */
   applicationId: string
@@ -67,7 +73,7 @@ export interface RunOptions {
   stateDir?: string
   /** How often each task commits (ms, default 1000); also how often emit-mode update results are written. */
   commitIntervalMs?: number
-  /** After this long without records (ms, default 10000), a task's stream time follows the wall clock. */
+  /** After its partition has been quiet this long (ms, default 10000; confirmed by the cluster), a task's stream time follows the wall clock. */
   idleTimeoutMs?: number
   /** Byte budget of the instance's state caches (default 64 MiB). */
   cacheMaxBytes?: number
@@ -143,6 +149,11 @@ interface Slot {
   purgedMs: number
   /** The restore in progress: commits whose records were read but whose marker was not yet. */
   reader: RestoreReader
+  /**
+   * The source offset after the last one fetched while running, control records included (a transaction's marker
+   * is never a record the task processes, so its position alone would never reach the partition's end).
+   */
+  fetchedTo: number
   producer?: Producer
 }
 
@@ -179,6 +190,11 @@ class Runner implements RunningPipeline {
   private producer?: Producer
   private tables?: GlobalTables
   private ticker?: NodeJS.Timeout
+  private readonly tickMs: number
+  /** Looks at source end offsets for idle advancement: no retries, so an unreachable cluster answers at once. */
+  private looker!: Admin
+  /** Looks still waiting for an answer, by topic: a tick neither waits for them nor asks again. */
+  private readonly looking = new Map<string, Promise<unknown>>()
   private ticking = false
   private stopping = false
   private reconciling: Promise<void> = Promise.resolve()
@@ -193,6 +209,7 @@ class Runner implements RunningPipeline {
     this.processingGuarantee = options.processingGuarantee ?? 'exactly_once'
     this.commitIntervalMs = options.commitIntervalMs ?? 1000
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000
+    this.tickMs = Math.max(50, Math.min(this.commitIntervalMs, this.idleTimeoutMs) / 4)
     this.budget = new CacheBudget(options.cacheMaxBytes ?? 64 * 1024 * 1024)
     this.stateDir = resolve(options.stateDir ?? join('.brook', 'processor', options.applicationId))
     this.log = options.log ?? ((line) => process.stderr.write(`brook process: ${line}\n`))
@@ -215,6 +232,8 @@ class Runner implements RunningPipeline {
   async start(): Promise<void> {
     this.admin = this.kafka.admin()
     await this.admin.connect()
+    this.looker = this.kafka.admin({ retry: { retries: 0 } })
+    await this.looker.connect()
     await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
     if (this.processingGuarantee === 'exactly_once') {
       const probe = await transactionsSupported(this.kafka, `${this.applicationId}-probe-${this.instanceId}`)
@@ -256,9 +275,11 @@ class Runner implements RunningPipeline {
     })
     this.consumer.on(END_BATCH_PROCESS, ({ payload }) => {
       const route = this.topicSub.get(payload.topic)
-      if (!route?.changelog) return
+      if (!route) return
       const slot = this.slots.get(taskId(route.sub.index, payload.partition))
-      if (slot?.state === 'restoring') void slot.lock.run(() => this.maybeFinishRestore(slot, slot.epoch, Number(payload.lastOffset) + 1)).catch((error) => this.crash(error as Error))
+      // Batches of control records only (transaction markers) reach no eachBatch: this is where they show.
+      if (!route.changelog && slot?.state === 'running') slot.fetchedTo = Math.max(slot.fetchedTo, Number(payload.lastOffset) + 1)
+      if (route.changelog && slot?.state === 'restoring') void slot.lock.run(() => this.maybeFinishRestore(slot, slot.epoch, Number(payload.lastOffset) + 1)).catch((error) => this.crash(error as Error))
     })
     this.consumer.on(CRASH, ({ payload }) => {
       if (!payload.restart) this.crash(payload.error)
@@ -268,7 +289,7 @@ class Runner implements RunningPipeline {
     // Batches of different partitions run concurrently (each task has its lock), so one task's commit waits for
     // its acks while another task processes.
     await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY, eachBatch: (payload) => this.onBatch(payload.batch, payload) })
-    this.ticker = setInterval(() => void this.tick(), Math.max(50, Math.min(this.commitIntervalMs, this.idleTimeoutMs) / 4))
+    this.ticker = setInterval(() => void this.tick(), this.tickMs)
     this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length} sub-topologies)`)
   }
 
@@ -305,7 +326,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget)
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '') }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? ''), fetchedTo: -1 }
         this.slots.set(id, slot)
       }
       const target = slot
@@ -317,6 +338,7 @@ class Runner implements RunningPipeline {
   private async initialize(slot: Slot, offsets: { low: number; high: number } | undefined): Promise<void> {
     slot.epoch++
     slot.state = 'restoring'
+    slot.fetchedTo = -1
     slot.restoreStartedMs = Date.now()
     slot.restoredRecords = 0
     this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
@@ -500,11 +522,44 @@ class Runner implements RunningPipeline {
     if (this.events.listenerCount('output') > 0) for (const o of prepared.outputs) this.events.emit('output', { topic: o.topic, key: o.key, value: o.value } satisfies OutputEvent)
   }
 
+  /**
+   * One look at the end offsets of the source partitions of running windowed tasks that got no records during the
+   * last tick: per task, whether it has read everything (null when the cluster did not answer within `waitMs`).
+   */
+  private async lookAtEnds(waitMs: number): Promise<Map<Slot, { at: number; caughtUp: boolean } | null>> {
+    const at = Date.now()
+    const quiet = [...this.slots.values()].filter((s) => s.state === 'running' && s.task.hasWindows && at - s.task.lastRecordWallMs >= this.tickMs)
+    const looks = new Map<Slot, { at: number; caughtUp: boolean } | null>()
+    for (const topic of new Set(quiet.map((s) => s.sub.sourceTopic))) {
+      let ends: Map<number, number> | null = null
+      if (!this.looking.has(topic)) {
+        // A broker that accepts the request but does not answer (stopped, overloaded) must not hold up commits.
+        const asked = this.looker.fetchTopicOffsets(topic).then(
+          (offsets) => new Map(offsets.map((o) => [o.partition, Number(o.high)])),
+          () => null,
+        )
+        this.looking.set(topic, asked)
+        void asked.finally(() => this.looking.delete(topic))
+        let timer: NodeJS.Timeout | undefined
+        ends = await Promise.race([asked, new Promise<null>((resolve) => (timer = setTimeout(resolve, waitMs, null)))])
+        clearTimeout(timer)
+      }
+      for (const slot of quiet) {
+        if (slot.sub.sourceTopic !== topic) continue
+        const end = ends?.get(slot.partition)
+        looks.set(slot, end === undefined ? null : { at, caughtUp: end <= Math.max(Number(slot.task.position ?? -1), slot.fetchedTo) })
+      }
+    }
+    return looks
+  }
+
   /** Idle advancement and time-based commits of every running task. */
   private async tick(): Promise<void> {
     if (this.ticking || this.stopping) return
     this.ticking = true
     try {
+      const maxGapMs = Math.max(MAX_UNCONFIRMED_MS, 4 * this.tickMs)
+      const looks = await this.lookAtEnds(maxGapMs)
       for (const slot of this.slots.values()) {
         if (slot.state !== 'running') continue
         const epoch = slot.epoch
@@ -512,7 +567,8 @@ class Runner implements RunningPipeline {
           if (slot.epoch !== epoch || slot.state !== 'running') return
           const now = Date.now()
           try {
-            await slot.task.advanceIdle(now, this.idleTimeoutMs)
+            const look = looks.get(slot)
+            if (look !== undefined) await slot.task.advanceIdle(look, this.idleTimeoutMs, maxGapMs)
             if (now - slot.task.lastCommitMs >= this.commitIntervalMs) await this.commit(slot)
           } catch (error) {
             await this.recover(slot, error as Error)
@@ -551,6 +607,7 @@ class Runner implements RunningPipeline {
     this.slots.clear()
     await this.tables?.stop()
     await this.producer?.disconnect().catch(() => {})
+    await this.looker?.disconnect().catch(() => {})
     await this.admin?.disconnect().catch(() => {})
   }
 }

@@ -122,7 +122,12 @@ export class Task {
   private lastOffset: string | null = null
   private nextOffset: bigint | null = null
   lastCommitMs = Date.now()
+  /** Wall-clock time (ms) the last batch of records arrived. */
   lastRecordWallMs = Date.now()
+  /** Start of the current quiet stretch: the last records, or the first look at the cluster after an unconfirmed gap. */
+  private quietSinceMs = Date.now()
+  /** When the cluster last confirmed the partition had nothing beyond what the task had read. */
+  private confirmedMs = Date.now()
   private outputs: OutputRecord[] = []
   private console: string[] = []
   private committedPosition: bigint | null = null
@@ -387,20 +392,42 @@ export class Task {
   /** Called after each batch: remembers where stream time stood when records last arrived (for idle advancement). */
   markActive(now: number): void {
     this.lastRecordWallMs = now
+    this.quietSinceMs = now
+    this.confirmedMs = now
     for (const entry of this.windowOps.values()) entry.idleBase = entry.op.streamTime
   }
 
+  /** Whether the task has windowed operators (only they have a stream time to advance). */
+  get hasWindows(): boolean {
+    return this.windowOps.size > 0
+  }
+
   /**
-   * Idle partitions: once no record has arrived for `idleTimeoutMs`, every windowed operator's stream time becomes
-   * (its stream time when the last record arrived) + (wall-clock time since then), so windows close, and their
-   * alerts fire, although the partition is quiet. It never moves back when records come again.
+   * Idle partitions: once the partition has been quiet for `idleTimeoutMs`, every windowed operator's stream time
+   * becomes (its stream time when the last record arrived) + (the length of the quiet stretch), so windows close,
+   * and their alerts fire, although the partition is quiet. It never moves back when records come again.
+   *
+   * Quiet means confirmed by the cluster, not merely that no record arrived: `look` is one look at the partition's
+   * end offset (taken at `at`, wall-clock ms; null when the cluster could not be asked). A stretch counts only while
+   * the looks keep saying the task has read everything, at most `maxGapMs` apart; a failed look, or a longer gap
+   * (the cluster unreachable, a commit stuck in retries), starts the stretch again at the next good look. Records
+   * that could not reach the partition, or this task, while the cluster was unreachable are thus never made late
+   * by the outage's wall-clock time (Kafka Streams advances stream time from consumed records only).
    */
-  async advanceIdle(now: number, idleTimeoutMs: number): Promise<void> {
-    const idleFor = now - this.lastRecordWallMs
-    if (idleFor < idleTimeoutMs) return
+  async advanceIdle(look: { at: number; caughtUp: boolean } | null, idleTimeoutMs: number, maxGapMs: number): Promise<void> {
+    if (look === null || !look.caughtUp) {
+      this.confirmedMs = Number.NEGATIVE_INFINITY
+      return
+    }
+    // Records arrived while the look was under way: they started a new stretch already.
+    if (look.at < this.lastRecordWallMs) return
+    if (look.at - this.confirmedMs > maxGapMs) this.quietSinceMs = look.at
+    this.confirmedMs = look.at
+    const quietFor = look.at - this.quietSinceMs
+    if (quietFor < idleTimeoutMs) return
     for (const { op, drain, idleBase } of this.windowOps.values()) {
       if (idleBase === Number.NEGATIVE_INFINITY) continue
-      await op.advanceTo(idleBase + idleFor)
+      await op.advanceTo(idleBase + quietFor)
       await drain()
     }
   }
@@ -461,6 +488,8 @@ export class Task {
     }
     await this.store.warm((operator, group, value) => this.windowOps.get(operator)?.op.restore(group, value as WindowEntry))
     this.lastRecordWallMs = Date.now()
+    this.quietSinceMs = this.lastRecordWallMs
+    this.confirmedMs = this.lastRecordWallMs
     this.lastCommitMs = Date.now()
   }
 }
