@@ -30,7 +30,7 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
     .addOption(new Option('--processing-guarantee <guarantee>', 'exactly_once needs a cluster with transactions; without them the pipeline says so and runs at_least_once (default: exactly_once)').choices(PROCESSING_GUARANTEES))
     .option('--state-dir <dir>', 'where this instance keeps its task stores; one per instance (default: .brook/processor/<application id>)')
     .option('--commit-interval-ms <ms>', 'how often each task commits its outputs, state and input offsets (default: 1000)', integer('--commit-interval-ms', 1, INT32_MAX))
-    .option('--idle-timeout-ms <ms>', 'after this long without records, a partition\'s windows close by the wall clock (default: 10000)', integer('--idle-timeout-ms', 1, INT32_MAX))
+    .option('--idle-timeout-ms <ms>', 'after this long with no records and the cluster confirming the partition is read to its end, its windows close by the wall clock (default: 10000)', integer('--idle-timeout-ms', 1, INT32_MAX))
     .option('--cache-max-bytes <bytes>', 'memory for cached state, for the whole instance (default: 67108864)', integer('--cache-max-bytes', 0, Number.MAX_SAFE_INTEGER))
     .option('--partitions <n>', 'partitions of the input topics the pipeline creates when they are missing (default: 1)', integer('--partitions', 1, 100_000))
     .option('--replication-factor <n>', 'replication factor of the topics the pipeline creates (default: -1, the cluster\'s)', integer('--replication-factor', -1, 32_767))
