@@ -72,6 +72,8 @@ export class CacheRun {
   }
 
   append(batch: CachedBatch): void {
+    // A budget of 0 caches nothing: not even the copy a cached view would need.
+    if (this.cache.maxBytes === 0) return
     const last = this.items.at(-1)
     if (this.length > 0 && last!.lastOffset >= batch.baseOffset) throw new RangeError(`batch at ${batch.baseOffset} does not follow the cached ${last!.lastOffset}`)
     const node: Node = { ...batch, bytes: compact(batch.bytes), run: this, older: null, newer: null }
