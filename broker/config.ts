@@ -46,7 +46,7 @@ export interface BrokerConfig {
   retentionCheckIntervalMs: number
   /**
    * `log.cache.max.bytes`: bytes of recently appended batches kept in memory for all partitions together (the node's
-   * batch cache, storage/batch-cache.ts); the least recently used go first.
+   * batch cache, storage/batch-cache.ts); the oldest go first.
    */
   cacheMaxBytes: number
   /** `log.cleaner.dedupe.buffer.size`: bytes of the compaction key map; a partition with more keys takes several passes. */

@@ -1,35 +1,59 @@
 /**
  * The node's cache of recently appended batches: one budget for every partition (`--cache-max-bytes`,
  * `log.cache.max.bytes`), so a node's memory does not grow with its partition count. Consumers that keep up are
- * served from here without touching LevelDB, and without the copies a LevelDB read makes.
+ * served from here without touching LevelDB.
  *
- *   partition run (offset order):  [ 40-49 | 50-59 | 60-69 ]      [ 7-7 | 8-9 ]       one run per partition log
- *   recency list (node-wide):      LRU  7-7 · 40-49 · 8-9 · 50-59 · 60-69  MRU
+ * The memory is a ring of slabs (4 MiB each, or a quarter of a smaller budget), allocated as the cache fills and then
+ * reused, oldest first, for as long as the node runs:
+ *
+ *   ring (append order):     [ slab 0: a 40-49 · b 7-7 ][ slab 1: a 50-59 · b 8-9 ][ slab 2: a 60-69 ·      ]
+ *                              oldest: reused next                                   being filled
+ *   partition runs:          a [ 40-49 | 50-59 | 60-69 ]      b [ 7-7 | 8-9 ]          one run per partition log
  *
  * - A run is a contiguous suffix of its log: appends join its end; eviction, a new log start and truncation cut it.
- * - Every append and every batch a read serves moves to the most recently used end.
- * - While the cached bytes exceed the budget, the least recently used batch goes, and with it the batches of its run
- *   below it (so a run stays contiguous and a read from the cache never skips a batch). Usually they are older anyway:
- *   batches are appended, and read, in offset order.
- * - The budget counts the bytes of the batches. A batch that is a small view of a larger buffer (a socket chunk
- *   holding other requests) is copied when it is cached, so the budget bounds what the cache keeps alive.
+ * - An appended batch is copied into the slab being filled (the next one when it does not fit). Reusing the oldest
+ *   slab evicts every batch still cached in it, and with each the batches of its run below it, so a run stays
+ *   contiguous and a read from the cache never skips a batch. Runs are appended in offset order, so those are in
+ *   older slabs already: eviction is first in, first out.
+ * - A read gets copies: the bytes it sends stay its own when the slab is reused under it.
+ * - A batch larger than a slab is not cached, and its run is cleared (the run must end at the log end).
+ *
+ * Why slabs rather than a buffer per batch: memory that the cache keeps for a while and then lets go is freed only
+ * by a full garbage collection, so with a buffer per batch the process keeps taking fresh pages from the kernel
+ * while the dead ones wait; with a 256 MiB budget that doubled the CPU a megabyte of produce costs
+ * (`node dist/bench/cache-memory.js`, storage/README.md). Slabs are taken once and reused, and a produce request's
+ * buffer is no longer kept by the cache, so it dies young.
  *
  * Only appended batches are cached: a batch read from LevelDB belongs to a consumer that is behind, and caching it
  * would evict what consumers at the tail need (LevelDB and the page cache serve re-reads).
  */
 
-/** One cached batch. */
+/** One cached batch: offsets and bytes (a batch to append, or a copy of a cached one). */
 export interface CachedBatch {
   readonly baseOffset: bigint
   readonly lastOffset: bigint
   readonly bytes: Buffer
 }
 
-interface Node extends CachedBatch {
-  readonly run: CacheRun
-  older: Node | null
-  newer: Node | null
+/** A slab of the ring and the batches copied into it, in append order. */
+interface Slab {
+  readonly memory: Buffer
+  used: number
+  nodes: Node[]
 }
+
+/** Where one cached batch lives; `cached` turns false when its run drops it (its bytes stay until the slab is reused). */
+interface Node {
+  readonly baseOffset: bigint
+  readonly lastOffset: bigint
+  readonly slab: Slab
+  readonly start: number
+  readonly size: number
+  readonly run: CacheRun
+  cached: boolean
+}
+
+const MAX_SLAB_BYTES = 4 * 1024 * 1024
 
 /** One partition's cached batches: a contiguous run that ends at its log end, in offset order. */
 export class CacheRun {
@@ -49,9 +73,20 @@ export class CacheRun {
     return this.length > 0 ? this.items[this.first]!.baseOffset : null
   }
 
-  /** The i-th cached batch (0 is the oldest). */
+  /** The i-th cached batch (0 is the oldest), its bytes copied out of the cache. */
   at(i: number): CachedBatch {
-    return this.items[this.first + i]!
+    const node = this.items[this.first + i]!
+    return { baseOffset: node.baseOffset, lastOffset: node.lastOffset, bytes: Buffer.from(node.slab.memory.subarray(node.start, node.start + node.size)) }
+  }
+
+  /** The last offset of the i-th cached batch. */
+  lastOffsetAt(i: number): bigint {
+    return this.items[this.first + i]!.lastOffset
+  }
+
+  /** The size in bytes of the i-th cached batch. */
+  sizeAt(i: number): number {
+    return this.items[this.first + i]!.size
   }
 
   /** Index of the first cached batch whose last offset is >= `offset` (`length` when there is none). */
@@ -66,19 +101,17 @@ export class CacheRun {
     return low - this.first
   }
 
-  /** Moves batches [from, to) of the run to the most recently used end: a read served them. */
-  touch(from: number, to: number): void {
-    for (let i = from; i < to; i++) this.cache.touch(this.items[this.first + i]!)
-  }
-
+  /** Copies `batch` into the cache at the end of the run; a batch larger than a slab clears the run instead. */
   append(batch: CachedBatch): void {
-    // A budget of 0 caches nothing: not even the copy a cached view would need.
-    if (this.cache.maxBytes === 0) return
     const last = this.items.at(-1)
     if (this.length > 0 && last!.lastOffset >= batch.baseOffset) throw new RangeError(`batch at ${batch.baseOffset} does not follow the cached ${last!.lastOffset}`)
-    const node: Node = { ...batch, bytes: compact(batch.bytes), run: this, older: null, newer: null }
+    if (!this.cache.holds(batch.bytes.length)) {
+      this.clear()
+      return
+    }
+    // Placing it may evict batches of this very run (and compact `items`); the new one joins whatever is left.
+    const node = this.cache.place(this, batch)
     this.items.push(node)
-    this.cache.admit(node)
   }
 
   /** Drops the cached batches that end at or after `offset` (truncation). */
@@ -92,19 +125,33 @@ export class CacheRun {
     this.dropFirst(this.indexOf(offset))
   }
 
-  /** Replaces the cached batch ending at `lastOffset` with `bytes`, or drops it (null); does nothing if none is cached. */
+  /**
+   * Replaces the cached batch ending at `lastOffset` with `bytes`, or drops it (null); does nothing if none is cached.
+   * A replacement larger than a slab drops the batch and the ones below it.
+   */
   replace(lastOffset: bigint, bytes: Buffer | null): void {
-    const i = this.first + this.indexOf(lastOffset)
-    const node = this.items[i]
+    const index = this.indexOf(lastOffset)
+    const node = this.items[this.first + index]
     if (!node || node.lastOffset !== lastOffset) return
-    this.cache.forget(node)
     if (bytes === null) {
-      this.items.splice(i, 1)
+      this.cache.forget(node)
+      this.items.splice(this.first + index, 1)
       return
     }
-    const replacement: Node = { baseOffset: node.baseOffset, lastOffset, bytes: compact(bytes), run: this, older: null, newer: null }
+    if (!this.cache.holds(bytes.length)) {
+      this.dropFirst(index + 1)
+      return
+    }
+    const replacement = this.cache.place(this, { baseOffset: node.baseOffset, lastOffset, bytes })
+    // Placing it may have evicted the batch it replaces.
+    const i = this.first + this.indexOf(lastOffset)
+    const current = this.items[i]
+    if (!current || current.lastOffset !== lastOffset) {
+      this.cache.forget(replacement)
+      return
+    }
+    this.cache.forget(current)
     this.items[i] = replacement
-    this.cache.admit(replacement)
   }
 
   /** Drops every cached batch of the run. */
@@ -112,15 +159,14 @@ export class CacheRun {
     this.dropFirst(this.length)
   }
 
-  /** Called by the cache when it evicts `node`: drops it and the batches of the run below it. */
+  /** Called by the cache when it reuses the slab holding `node`: drops it and the batches of the run below it. */
   evict(node: Node): void {
-    this.dropFirst(this.indexOf(node.lastOffset) + 1)
+    if (node.cached) this.dropFirst(this.indexOf(node.lastOffset) + 1)
   }
 
   private dropFirst(count: number): void {
     for (let i = this.first; i < this.first + count; i++) {
       this.cache.forget(this.items[i]!)
-      // The slot lets go of the batch at once: an evicted batch must not stay alive until the run is compacted.
       this.items[i] = undefined
     }
     this.first += count
@@ -139,17 +185,24 @@ export class BatchCache {
   /** Bytes of the cached batches. */
   private cachedBytes = 0
   private cachedCount = 0
-  private lru: Node | null = null
-  private mru: Node | null = null
+  private readonly slabBytes: number
+  private readonly slabCount: number
+  private readonly slabs: Slab[] = []
+  /** The slab being filled: its index in `slabs`. */
+  private current = -1
 
   /** `maxBytes`: the node's budget; 0 caches nothing. */
-  constructor(readonly maxBytes: number) {}
+  constructor(readonly maxBytes: number) {
+    this.slabBytes = Math.min(MAX_SLAB_BYTES, Math.floor(maxBytes / 4))
+    this.slabCount = this.slabBytes > 0 ? Math.floor(maxBytes / this.slabBytes) : 0
+  }
 
   /** A new, empty run for one partition log. */
   run(): CacheRun {
     return new CacheRun(this)
   }
 
+  /** Bytes of the cached batches (the slabs taken may hold more: space of dropped batches, until reused). */
   get bytes(): number {
     return this.cachedBytes
   }
@@ -158,52 +211,50 @@ export class BatchCache {
     return this.cachedCount
   }
 
-  /** Links a new node at the most recently used end and evicts down to the budget. */
-  admit(node: Node): void {
-    this.link(node)
-    this.cachedBytes += node.bytes.length
-    this.cachedCount++
-    while (this.cachedBytes > this.maxBytes && this.lru !== null) this.lru.run.evict(this.lru)
+  /** Bytes of the slabs taken so far: the memory the cache holds, never more than `maxBytes`. */
+  get reservedBytes(): number {
+    return this.slabs.length * this.slabBytes
   }
 
-  /** Unlinks a node its run dropped. */
+  /** Whether a batch of `size` bytes can be cached at all (it fits in a slab). */
+  holds(size: number): boolean {
+    return size > 0 && size <= this.slabBytes
+  }
+
+  /** Copies `batch` into the slab being filled, or the next one (evicting what that one holds); `holds` must be true. */
+  place(run: CacheRun, batch: CachedBatch): Node {
+    const size = batch.bytes.length
+    let slab = this.slabs[this.current]
+    if (slab === undefined || slab.used + size > this.slabBytes) slab = this.nextSlab()
+    const node: Node = { baseOffset: batch.baseOffset, lastOffset: batch.lastOffset, slab, start: slab.used, size, run, cached: true }
+    batch.bytes.copy(slab.memory, slab.used)
+    slab.used += size
+    slab.nodes.push(node)
+    this.cachedBytes += size
+    this.cachedCount++
+    return node
+  }
+
+  /** Accounts for a node its run dropped. */
   forget(node: Node): void {
-    this.unlink(node)
-    this.cachedBytes -= node.bytes.length
+    if (!node.cached) return
+    node.cached = false
+    this.cachedBytes -= node.size
     this.cachedCount--
   }
 
-  touch(node: Node): void {
-    if (this.mru === node) return
-    this.unlink(node)
-    this.link(node)
+  /** A new slab while the budget allows one, else the oldest, emptied: its batches are evicted. */
+  private nextSlab(): Slab {
+    if (this.slabs.length < this.slabCount) {
+      this.slabs.push({ memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [] })
+      this.current = this.slabs.length - 1
+      return this.slabs[this.current]!
+    }
+    this.current = (this.current + 1) % this.slabCount
+    const slab = this.slabs[this.current]!
+    for (const node of slab.nodes) node.run.evict(node)
+    slab.nodes = []
+    slab.used = 0
+    return slab
   }
-
-  private link(node: Node): void {
-    node.older = this.mru
-    node.newer = null
-    if (this.mru) this.mru.newer = node
-    this.mru = node
-    this.lru ??= node
-  }
-
-  private unlink(node: Node): void {
-    if (node.older) node.older.newer = node.newer
-    else this.lru = node.newer
-    if (node.newer) node.newer.older = node.older
-    else this.mru = node.older
-    node.older = null
-    node.newer = null
-  }
-}
-
-/**
- * `bytes`, or a copy of it in a buffer of its own when it is less than half of the memory it keeps alive (a view of a
- * socket chunk or of a larger request).
- */
-function compact(bytes: Buffer): Buffer {
-  if (bytes.buffer.byteLength < 2 * bytes.length) return bytes
-  const copy = Buffer.allocUnsafeSlow(bytes.length)
-  bytes.copy(copy)
-  return copy
 }

@@ -337,9 +337,10 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     const upTo = min(options.upTo, this.durableEnd)
     const batches: Buffer[] = []
     let bytes = 0
+    const fits = (size: number): boolean => (batches.length === 0 && options.minOneMessage) || bytes + size <= options.maxBytes
     /** Adds `batch` if it fits the budget; false when it does not (the read is done). */
     const take = (batch: Buffer): boolean => {
-      if (!((batches.length === 0 && options.minOneMessage) || bytes + batch.length <= options.maxBytes)) return false
+      if (!fits(batch.length)) return false
       batches.push(batch)
       bytes += batch.length
       return true
@@ -348,13 +349,10 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     while (next < upTo) {
       const cachedFrom = this.run.baseOffset
       if (cachedFrom !== null && next >= cachedFrom) {
-        const first = this.run.indexOf(next)
-        let i = first
-        for (; i < this.run.length; i++) {
-          const cached = this.run.at(i)
-          if (cached.lastOffset >= upTo || !take(cached.bytes)) break
+        // Sizes are looked at before anything is copied out of the cache.
+        for (let i = this.run.indexOf(next); i < this.run.length && this.run.lastOffsetAt(i) < upTo && fits(this.run.sizeAt(i)); i++) {
+          take(this.run.at(i).bytes)
         }
-        this.run.touch(first, i)
         return batches
       }
       // From LevelDB up to where the cache begins; by then the cache may have moved on, so look again.
