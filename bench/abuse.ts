@@ -9,6 +9,7 @@
  *   node dist/bench/abuse.js --scenario flood --acks 1                # the same load as a well-behaved producer
  *   node dist/bench/abuse.js --scenario fetch --pipelined 1           # a Fetch for 2^31-1 bytes, answer not read
  *   node dist/bench/abuse.js --scenario fetch --pipelined 6 --partition-mb 1024
+ *   node dist/bench/abuse.js --scenario fetch --connections 8 --partition-mb 1024  # 8 clients, each not reading
  *   node dist/bench/abuse.js --scenario idle --connections 3000       # connections that sit after one request
  *   ... --broker-args="--queued-max-request-bytes 52428800"           # any `brook start` flags
  *
@@ -19,8 +20,8 @@
  *   With --acks 1 the connections keep 16 requests in flight instead, as a producer does: the memory the same write
  *   rate costs without any abuse, to hold the flood's figures against.
  * - fetch: --partition-mb of 1 MiB batches are produced first, and the broker is restarted on that data (so that the
- *   memory the writes left is not counted); then one connection sends --pipelined Fetch requests with maxBytes =
- *   partitionMaxBytes = 2^31-1 and does not read for --seconds; then it reads, and the answers' sizes are reported.
+ *   memory the writes left is not counted); then each of --connections connections sends --pipelined Fetch requests with maxBytes =
+ *   partitionMaxBytes = 2^31-1 and does not read for --seconds; then they read, and the answers' sizes are reported.
  * - idle: --connections connections each get one ApiVersions answer and then sit; RSS before and after.
  */
 import { parseArgs } from 'node:util'
@@ -318,20 +319,25 @@ async function bigFetch(node: Node): Promise<void> {
     rackId: '',
   }
   const before = rssMB(broker.pid)
-  const socket = await open(broker)
-  socket.pause()
+  const sockets = await Promise.all(Array.from({ length: connections }, () => open(broker)))
+  for (const socket of sockets) socket.pause()
   const rss = sampleRss(broker.pid)
   const probe = probeMetadata(broker)
-  for (let i = 0; i < pipelined; i++) socket.write(Buffer.concat(encodeRequestFrame(fetch, 11, i + 1, 'abuse', request)))
+  for (const socket of sockets) {
+    for (let i = 0; i < pipelined; i++) socket.write(Buffer.concat(encodeRequestFrame(fetch, 11, i + 1, 'abuse', request)))
+  }
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
   const latency = await probe.stop()
   const timeline = rss.stop()
-  const answers = readFrames(socket, pipelined)
-  socket.resume()
-  const sizes = await answers
-  socket.destroy()
+  const sizes: number[] = []
+  for (const socket of sockets) {
+    const answers = readFrames(socket, pipelined)
+    socket.resume()
+    sizes.push(...(await answers))
+    socket.destroy()
+  }
   report({
-    scenario: `fetch of 2^31-1 bytes from a ${Math.round((batches * pool.batches[0]!.length) / 1e6)} MB partition, ${pipelined} pipelined, not read for ${seconds} s`,
+    scenario: `fetch of 2^31-1 bytes from a ${Math.round((batches * pool.batches[0]!.length) / 1e6)} MB partition, ${connections} connection(s), ${pipelined} pipelined each, not read for ${seconds} s`,
     rssMB: { before, peak: rssMB(broker.pid, 'VmHWM'), perSecond: timeline },
     metadataMeanwhile: latency,
     answerMB: sizes.map((size) => Math.round(size / 1e5) / 10),

@@ -17,6 +17,7 @@ import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
 import { Acceptor } from './acceptor.js'
 import { RequestBudget } from './request-budget.js'
+import { AnswerBudget } from './answer-budget.js'
 import { Dispatcher } from './dispatcher.js'
 import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
@@ -71,7 +72,8 @@ export class Broker {
     this.producerExpiry.unref()
     this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
     this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.port }
-    this.services = { topics, groups, transactions, markers, config, log, clusterId, endpoint: this.endpoint, apiVersions: this.dispatcher.advertised }
+    const answers = new AnswerBudget(config.queuedMaxResponseBytes)
+    this.services = { topics, groups, transactions, markers, config, log, clusterId, endpoint: this.endpoint, apiVersions: this.dispatcher.advertised, answers }
   }
 
   /**

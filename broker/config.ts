@@ -28,6 +28,11 @@ export interface BrokerConfig {
   queuedMaxRequestBytes: number
   /** `fetch.max.bytes`: the most record bytes one Fetch answer carries (beyond one first batch, minOneMessage). */
   fetchMaxBytes: number
+  /**
+   * `queued.max.response.bytes` (Brook's own; Kafka sends from the page cache): record bytes of Fetch answers the node
+   * holds at once, read and not yet handed to the kernel. A fetch that finds it full still returns one batch.
+   */
+  queuedMaxResponseBytes: number
   /** `connections.max.idle.ms`: a connection with no bytes read or written for this long is closed. */
   connectionsMaxIdleMs: number
   /** `max.connections`: connections beyond it wait, accepted but unread, until one closes. */
@@ -106,6 +111,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   queuedMaxRequests: 500,
   queuedMaxRequestBytes: 100 * 1024 * 1024,
   fetchMaxBytes: 57_671_680,
+  queuedMaxResponseBytes: 256 * 1024 * 1024,
   connectionsMaxIdleMs: 600_000,
   maxConnections: 2_147_483_647,
   maxConnectionsPerIp: 2_147_483_647,

@@ -53,6 +53,8 @@ interface Slot {
   close: boolean
   /** The request mutes the connection until its answer has left the socket. */
   mutes: boolean
+  /** RequestContext.onAnswerSent's callbacks, run once the answer has left the socket or will never be sent. */
+  sent: (() => void)[]
 }
 
 /** A request's share of the budget, from admission until it is answered. */
@@ -137,6 +139,8 @@ export class Connection {
     this.admitted = null
     this.chunks = []
     this.buffered = 0
+    // Answers never to be sent; those still being handled run theirs when they complete (complete() sees closed).
+    for (const slot of this.slots) if (slot.done) answerSent(slot)
   }
 
   /** Runs a socket callback's work; an exception closes this connection instead of reaching the event loop. */
@@ -266,7 +270,7 @@ export class Connection {
     if (!inRange(entry.versions, version)) {
       if (apiKey !== API_VERSIONS_KEY) return refuse(`${entry.api.name} v${version} is not supported (supported: ${entry.versions})`)
       // KIP-511: answer with a v0 body carrying UNSUPPORTED_VERSION and our ranges, so the client can retry.
-      const slot: Slot = { done: false, buffers: [], close: false, mutes: false }
+      const slot: Slot = { done: false, buffers: [], close: false, mutes: false, sent: [] }
       this.slots.push(slot)
       this.finish(ticket)
       this.complete(slot, encodeResponseFrame(apiVersions, 0, correlationId, dispatcher.unsupportedApiVersions()))
@@ -279,7 +283,7 @@ export class Connection {
       const reason = error instanceof DecodeError ? error.message : String(error)
       return refuse(`malformed ${entry.api.name} v${version} request: ${reason}`)
     }
-    const slot: Slot = { done: false, buffers: [], close: false, mutes: entry.options.mutesConnection === true }
+    const slot: Slot = { done: false, buffers: [], close: false, mutes: entry.options.mutesConnection === true, sent: [] }
     this.slots.push(slot)
     if (slot.mutes) this.muting++
     const context: RequestContext = {
@@ -294,6 +298,7 @@ export class Connection {
         ticket.parked = true
         this.budget.releaseRequest()
       },
+      onAnswerSent: (callback) => slot.sent.push(callback),
     }
     void this.run(entry, version, correlationId, body, context, slot, ticket)
   }
@@ -318,7 +323,11 @@ export class Connection {
   private complete(slot: Slot, buffers: Buffer[]): void {
     slot.done = true
     slot.buffers = buffers
-    if (this.closed || this.slots[0] !== slot) return
+    if (this.closed) {
+      answerSent(slot)
+      return
+    }
+    if (this.slots[0] !== slot) return
     // Responses completed in the same tick (one group commit acknowledges many produce requests) leave in one
     // writev: the socket stays corked until the tick ends.
     if (!this.corked) {
@@ -332,15 +341,24 @@ export class Connection {
     while (this.slots.length > 0 && this.slots[0]!.done) {
       const next = this.slots.shift()!
       if (next.close) {
+        answerSent(next)
         this.close('a request without a response failed (acks=0)')
         return
       }
       const last = next.buffers.length - 1
       next.buffers.forEach((buffer, i) => {
-        if (i === last && next.mutes) this.socket.write(buffer, () => this.unmute())
-        else this.socket.write(buffer)
+        if (i === last && (next.mutes || next.sent.length > 0)) {
+          // Called once the kernel has the answer, or with an error when the socket is destroyed first.
+          this.socket.write(buffer, () => {
+            answerSent(next)
+            if (next.mutes) this.unmute()
+          })
+        } else this.socket.write(buffer)
       })
-      if (next.mutes && last < 0) this.muting--
+      if (last < 0) {
+        answerSent(next)
+        if (next.mutes) this.muting--
+      }
     }
     this.readFrames()
   }
@@ -350,4 +368,11 @@ export class Connection {
     this.muting--
     this.guard('reading requests', () => this.readFrames())
   }
+}
+
+/** Runs a slot's onAnswerSent callbacks, once. */
+function answerSent(slot: Slot): void {
+  const callbacks = slot.sent
+  slot.sent = []
+  for (const callback of callbacks) callback()
 }

@@ -11,6 +11,7 @@ import type { ApiSpec } from '../protocol/schema.js'
 import type { VersionRange } from '../protocol/versions.js'
 import type { BrokerConfig } from './config.js'
 import type { Logger } from './logger.js'
+import type { AnswerBudget } from './answer-budget.js'
 import type { TopicManager } from './topics.js'
 import type { GroupCoordinator } from './group/coordinator.js'
 import type { TransactionCoordinator } from './transaction/coordinator.js'
@@ -50,6 +51,8 @@ export interface BrokerServices {
   readonly endpoint: NodeEndpoint
   /** The dispatcher's table, which ApiVersions answers with. */
   readonly apiVersions: readonly ApiRange[]
+  /** `queued.max.response.bytes`: the node's pool for Fetch answers not yet handed to the kernel. */
+  readonly answers: AnswerBudget
 }
 
 /** Returned by a handler whose request gets no response (Produce with acks=0). */
@@ -76,6 +79,11 @@ export interface RequestContext {
    * Its bytes still count until it is answered. Calling it more than once is harmless.
    */
   parked(): void
+  /**
+   * Runs `callback` once, when the answer to this request has left the socket (handed to the kernel), or when the
+   * connection closes without sending it. The Fetch handler gives its answer's bytes back to the node's pool so.
+   */
+  onAnswerSent(callback: () => void): void
 }
 
 export interface HandlerOptions {

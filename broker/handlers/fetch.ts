@@ -10,6 +10,9 @@
  *   partition with data returns at least one whole batch (minOneMessage), so a large batch never blocks a consumer.
  * - The answer is capped by the broker's `fetch.max.bytes` as well (KafkaApis: min(maxBytes, fetch.max.bytes)), so a
  *   client asking for 2^31-1 bytes gets at most fetch.max.bytes, or one batch when the first is larger.
+ * - The node's pool for answers not yet sent (`queued.max.response.bytes`, answer-budget.ts) bounds all fetches
+ *   together: each pass reads at most the room left in it, and a pass that finds none still returns one batch. An
+ *   answer's bytes go back to the pool once it has left the socket.
  * - A Fetch mutes its connection (no further request is read until its answer has left the socket), so fetches a
  *   client pipelines but does not read cannot pile up answers; while parked it does not count against
  *   queued.max.requests, as Kafka's fetch purgatory holds requests outside the request queue.
@@ -52,7 +55,7 @@ function failedPartition(partitionIndex: number, errorCode: number): FetchRespon
 export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
   fetch,
   '4-17',
-  async (request, { services, apiVersion, signal, parked }) => {
+  async (request, { services, apiVersion, signal, parked, onAnswerSent }) => {
     const byId = apiVersion >= 13
     const readCommitted = request.isolationLevel === IsolationLevel.READ_COMMITTED
     const deadline = Date.now() + Math.max(0, request.maxWaitMs)
@@ -60,7 +63,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
 
     // Topics are looked up again on every pass, not once: a topic deleted while the fetch is parked must answer with
     // its error at once (the deletion wakes the fetch), not go back to waiting on the old partition's log.
-    const readAll = async (): Promise<{ responses: FetchResponseFetchableTopicResponse[]; bytes: number; error: boolean; readable: Watched[] }> => {
+    const readAll = async (maxBytes: number): Promise<{ responses: FetchResponseFetchableTopicResponse[]; bytes: number; error: boolean; readable: Watched[] }> => {
       let bytes = 0
       let error = false
       const readable: Watched[] = []
@@ -112,12 +115,25 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       return { responses, bytes, error, readable }
     }
 
+    const answers = services.answers
     for (;;) {
-      const { responses, bytes, error, readable } = await readAll()
+      const granted = answers.take(maxBytes)
+      let read: Awaited<ReturnType<typeof readAll>>
+      try {
+        read = await readAll(granted)
+      } catch (error) {
+        answers.give(granted)
+        throw error
+      }
+      const { responses, bytes, error, readable } = read
+      answers.settle(granted, bytes)
       const remaining = deadline - Date.now()
       if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted) {
+        onAnswerSent(() => answers.give(bytes))
         return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
       }
+      // A long poll holds nothing while it waits; its next pass reads afresh.
+      answers.give(bytes)
       parked()
       await waitForData(readable, remaining, signal)
     }

@@ -190,3 +190,42 @@ describe('Fetch answers', () => {
     expect(answers.at(-1)!.highWatermark).toBe(11n)
   })
 })
+
+describe('Fetch answers not yet sent, across connections (queued.max.response.bytes)', () => {
+  let broker: BrokerProcess
+  const poolBytes = 8 * MiB
+
+  beforeAll(async () => {
+    broker = await startBroker({ args: ['--fetch-max-bytes', String(poolBytes), '--queued-max-response-bytes', String(poolBytes)] })
+  })
+  afterAll(async () => {
+    await broker?.stop()
+    expect(loggedErrors(broker)).toEqual([])
+    broker?.cleanup()
+  })
+
+  it('an answer a client does not read holds its bytes: other fetches get one batch each until it is read', async () => {
+    await createTopic(broker, 'pooled')
+    await withClient(broker, async (client) => {
+      for (let i = 0; i < 10; i++) expect((await producePartition(client, 'pooled', 0, handBuiltBatch([`${i}`.padEnd(1_000_000, '.')]))).errorCode).toBe(0)
+    })
+    const slow = await RawConnection.open(broker.port)
+    slow.pause()
+    slow.send(requestFrame({ apiKey: 1, apiVersion: 4, correlationId: 1 }, fetchBody('pooled', 0, 0n, INT32_MAX)))
+    // An answer of nearly 8 MiB does not fit in the kernel's socket buffers: it stays in the node until it is read.
+    await waitFor('the slow answer to be on its way', () => slow.unreadBytes > 0)
+
+    const batchesFetched = (): Promise<number> =>
+      withClient(broker, async (client) => splitBatches((await fetchPartition(client, { topic: 'pooled', partition: 0, offset: 0n, maxBytes: INT32_MAX })).records).length)
+    expect(await batchesFetched()).toBe(1)
+
+    slow.resume()
+    const answer = fetchResponsePartition(await slow.nextFrame(60_000))
+    slow.destroy()
+    expect(splitBatches(answer.records).length).toBeGreaterThan(1)
+    // Read and gone: the pool is whole again.
+    await waitFor('a full answer again', async () => (await batchesFetched()) > 1)
+    const { stdout } = await kcat(['-C', '-b', broker.address, '-t', 'pooled', '-p', '0', '-o', 'beginning', '-e', '-f', '%o\n'], { timeoutMs: 60_000 })
+    expect(stdout.trim().split('\n').map(Number)).toEqual(Array.from({ length: 10 }, (_, i) => i))
+  })
+})

@@ -23,6 +23,11 @@ export interface CallOptions {
   signal?: AbortSignal
   /** Called when the handler says it waits on others or on time (RequestContext.parked). */
   onParked?: () => void
+  /**
+   * Where the answer's RequestContext.onAnswerSent callbacks go, for the test to run when it likes (the answer is
+   * still in the socket until then). Without it they run as soon as the handler returns, as if sent at once.
+   */
+  unsent?: (() => void)[]
 }
 
 export interface InProcessNode {
@@ -53,8 +58,13 @@ export async function openNode(config: Partial<BrokerConfig> = {}, dataDir = mkd
         remoteHost: '127.0.0.1',
         signal: options.signal ?? new AbortController().signal,
         parked: () => options.onParked?.(),
+        onAnswerSent: (callback) => sent.push(callback),
       }
-      return (await handler.handle(request, context)) as HandlerResult<Res>
+      const sent: (() => void)[] = []
+      const answer = (await handler.handle(request, context)) as HandlerResult<Res>
+      if (options.unsent) options.unsent.push(...sent)
+      else for (const callback of sent) callback()
+      return answer
     },
     createTopic: (name, options = {}) =>
       services.topics.create({

@@ -82,7 +82,7 @@ describe('Fetch, in process', () => {
     await node.call(produceHandler, req, { apiVersion: 9 })
   }
 
-  async function fetch(req: FetchRequest, options: { apiVersion?: number; signal?: AbortSignal; onParked?: () => void } = {}): Promise<FetchResponsePartitionData[]> {
+  async function fetch(req: FetchRequest, options: { apiVersion?: number; signal?: AbortSignal; onParked?: () => void; unsent?: (() => void)[] } = {}): Promise<FetchResponsePartitionData[]> {
     const answer = (await node.call<FetchRequest, FetchResponse>(fetchHandler, req, { apiVersion: options.apiVersion ?? 12, ...options })) as FetchResponse
     expect(answer).toMatchObject({ errorCode: Err.NONE, sessionId: 0 })
     return answer.responses.flatMap((t) => t.partitions)
@@ -158,5 +158,48 @@ describe('Fetch, in process', () => {
     for (const value of ['p', 'q', 'r']) await produce([value.repeat(600)])
     const [capped] = await fetch(request([{ topic: 'events', offset: 0n, partitionMaxBytes: 1 << 30 }], { maxBytes: 1 << 30 }))
     expect(baseOffsets(capped!)).toEqual([0n])
+  })
+
+  it('shares queued.max.response.bytes between answers not yet sent: a fetch that finds none left gets one batch', async () => {
+    await node.close()
+    node = await openNode({ queuedMaxResponseBytes: 2500 })
+    await node.createTopic('events')
+    for (const value of ['p', 'q', 'r', 's']) await produce([value.repeat(1000)])
+    const everything = request([{ topic: 'events', offset: 0n }])
+
+    // Two batches fit the pool; the answer stays in its socket, holding them.
+    const unsent: (() => void)[] = []
+    const first = await fetch(everything, { unsent })
+    expect(baseOffsets(first[0]!)).toEqual([0n, 1n])
+    expect(node.services.answers.bytes).toBeGreaterThan(2000)
+
+    // Nothing is left: the next fetch still progresses, by one batch.
+    const [squeezed] = await fetch(everything)
+    expect(baseOffsets(squeezed!)).toEqual([0n])
+
+    // Once the first answer has left the socket, its bytes are back and a fetch reads up to the pool again.
+    for (const sent of unsent) sent()
+    expect(node.services.answers.bytes).toBe(0)
+    const [again] = await fetch(everything)
+    expect(baseOffsets(again!)).toEqual([0n, 1n])
+    expect(node.services.answers.bytes).toBe(0)
+  })
+
+  it('holds nothing of the pool while a fetch is parked', async () => {
+    await node.close()
+    node = await openNode({ queuedMaxResponseBytes: 2500 })
+    await node.createTopic('events')
+    await produce(['a'.repeat(1000)])
+    let onParked!: () => void
+    const parked = new Promise<void>((resolve) => (onParked = resolve))
+    const waiting = fetch(request([{ topic: 'events', offset: 0n }], { maxWaitMs: NEVER_MS, minBytes: 1 << 20 }), { onParked })
+    await parked
+    expect(node.services.answers.bytes).toBe(0)
+    // Woken by each append, it reads, finds less than minBytes and waits again, giving back what it read.
+    await produce(['b'.repeat(1000)])
+    await produce(['c'.repeat(3000)])
+    await node.services.topics.delete(node.services.topics.get('events')!)
+    await waiting
+    expect(node.services.answers.bytes).toBe(0)
   })
 })
