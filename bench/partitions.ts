@@ -2,7 +2,8 @@
  * `node dist/bench/partitions.js --partitions 2000 --total-mb 2048`: a broker's memory with many partitions. A broker
  * process gets a topic of `--partitions` partitions, `--total-mb` of 100-byte records spread evenly over them
  * (pre-encoded batches of `--batch-bytes`, `--batches-per-request` partitions per Produce request), then everything is
- * fetched back; the broker is restarted (its cold start on that data is timed) and everything is fetched again.
+ * fetched back; the broker is restarted (its cold start on that data is timed; `--kill` stops it with kill -9 first, a
+ * clean stop otherwise) and everything is fetched again.
  *
  * Reported after each phase: the broker's resident memory (VmRSS) and its peak so far (VmHWM), from /proc, and the
  * phase's throughput. The node-wide batch cache (`--cache-max-mb`, the broker's --cache-max-bytes) is what bounds the
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     'partition-max-kb': { type: 'string', default: '1024' },
     'cache-max-mb': { type: 'string', default: '256' },
     'tmp-dir': { type: 'string', default: tmpdir() },
+    kill: { type: 'boolean', default: false },
   },
 })
 const number = (name: keyof typeof values): number => {
@@ -133,10 +135,13 @@ try {
   clearInterval(sampler)
   if (!fetched.complete) throw new Error(`fetch did not read everything back: ${fetched.firstError ?? ''}`)
   row('after fetching it all back', broker.pid, `${Math.round(fetched.bytes / 1e6)} MB at ${fetched.MBps.toFixed(1)} MB/s`)
-  await broker.stop()
+  // kill -9 leaves no producer-state snapshot at the log end: the restart replays each partition's batches since its
+  // last one (storage/producer-state-store.ts).
+  if (values.kill) await broker.kill()
+  else await broker.stop()
   broker = await startBroker({ dataDir: join(dir, 'brook'), args: brokerArgs })
   peakAnonMb = 0
-  row('restarted', broker.pid, `cold start (open and recovery) ${(broker.startMs / 1000).toFixed(2)} s`)
+  row('restarted', broker.pid, `cold start (open and recovery) after ${values.kill ? 'kill -9' : 'a clean stop'} ${(broker.startMs / 1000).toFixed(2)} s`)
   sampler = sampleFrom(broker.pid)
   const again = await fetchAll()
   clearInterval(sampler)
