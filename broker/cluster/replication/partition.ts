@@ -36,7 +36,8 @@
  *   any ISR member without losing it.
  * - A fetch is valid only if the follower's log agrees with the leader's up to fetchOffset: its latest epoch is in
  *   the leader's log and ends at or after fetchOffset; otherwise the answer is divergingEpoch and the follower's
- *   position is not recorded. Within an epoch the leader's log only grows, so a recorded LEO stays true.
+ *   position is not recorded. Within an epoch the leader's log only grows, so a recorded LEO stays true, and a
+ *   fetch behind it (a late duplicate: Kafka's TCP connections never deliver one) does not move it back.
  * - Follower: truncates only where its log leaves the leader's (the end of the largest common epoch), never below
  *   its HW (that would lose a committed record: the replica throws, it must stop); appends only the batches of the
  *   leader it follows, at its LEO; HW = min(its LEO, the leader's HW).
@@ -569,7 +570,10 @@ export class PartitionReplica {
     }
     if (request.fetchOffset < 0n || request.fetchOffset > this.log.logEndOffset)
       return respond({ errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, divergingEpoch: null, batches: [] })
-    this.updateFollowerFetchState(request.replicaId, follower, request.fetchOffset, nowMs)
+    // A fetch behind the position already recorded in this epoch is a late duplicate: its follower has moved on
+    // (its log below a recorded position never changes in an epoch), so it must not drag the position back.
+    if (request.fetchOffset >= follower.logEndOffset)
+      this.updateFollowerFetchState(request.replicaId, follower, request.fetchOffset, nowMs)
     const batches = this.log.read(request.fetchOffset, request.maxRecords)
     if (options.park && batches.length === 0 && this.hw <= follower.lastSentHighWatermark) {
       this.leader!.parked.push({ envelope, deadlineMs: nowMs + this.config.replicaFetchWaitMaxMs })

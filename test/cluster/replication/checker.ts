@@ -4,8 +4,8 @@
  * - committed history: every replica's log below its HW is a prefix of one history (offset -> epoch and value), so
  *   replicas agree up to each one's HW and nothing below a HW ever changes;
  * - the high watermark never decreases within a leader epoch at a replica, and at a leader never exceeds the LEO of
- *   a member of its maximal ISR, neither as the leader recorded it nor as that member's log really is (agreeing with
- *   the leader's up to the HW);
+ *   a member of its maximal ISR, neither as the leader recorded it (once known in its epoch) nor as that member's
+ *   log really is (agreeing with the leader's up to the HW);
  * - one leader per leader epoch;
  * - every acks=all acknowledged record is at its offset in the log of every leader of that epoch or a later one.
  *
@@ -87,8 +87,9 @@ export class ReplicationChecker {
     this.leaders.set(epoch, view.id)
     for (const member of replica.maximalIsr) {
       if (member === view.id) continue
+      // Unknown (-1) until the member fetches in this leader's epoch; the HW does not move meanwhile.
       const recorded = replica.followerState(member)?.logEndOffset ?? -1n
-      if (recorded < hw)
+      if (recorded >= 0n && recorded < hw)
         throw new ReplicationViolation(`leader ${view.id} (epoch ${epoch}): HW ${hw} above ISR member ${member}'s LEO ${recorded}`)
       const other = all.get(member)
       if (!other || !options.full) continue
@@ -106,15 +107,18 @@ export class ReplicationChecker {
     this.checkAcknowledged(view.id, epoch, entries)
   }
 
-  /** An acks=all produce was acknowledged: its records sit at `baseOffset` onwards, written in `epoch`. */
-  acknowledge(baseOffset: bigint, values: readonly string[], epoch: number): void {
+  /**
+   * An acks=all produce was acknowledged: its records sit at `baseOffset` onwards in a batch of `batchEpoch`,
+   * acknowledged by the leader of `ackEpoch` (a later one when the leader was re-elected meanwhile).
+   */
+  acknowledge(baseOffset: bigint, values: readonly string[], batchEpoch: number, ackEpoch: number): void {
     values.forEach((value, i) => {
       const offset = Number(baseOffset) + i
-      const entry = `e${epoch}:${value}`
+      const entry = `e${batchEpoch}:${value}`
       const committed = this.history[offset]
       if (committed !== undefined && committed !== entry)
         throw new ReplicationViolation(`acknowledged ${entry} at ${offset}, but ${committed} is committed there`)
-      this.acknowledged.push({ offset, value: entry, epoch })
+      this.acknowledged.push({ offset, value: entry, epoch: ackEpoch })
     })
   }
 

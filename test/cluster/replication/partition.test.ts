@@ -387,8 +387,8 @@ describe('acks=1 can lose acknowledged records', () => {
     expect(bench.values(1)).toEqual(['e0:a', 'e1:b'])
     // Had x been acknowledged with acks=all, the checker would report it lost.
     const checker = new ReplicationChecker()
-    checker.acknowledge(0n, ['a'], 0)
-    checker.acknowledge(1n, ['x'], 0)
+    checker.acknowledge(0n, ['a'], 0, 0)
+    checker.acknowledge(1n, ['x'], 0, 0)
     expect(() => checker.checkHoldsAcknowledged(2, bench.replica(2).batches())).toThrow(ReplicationViolation)
     expect(() => checker.checkHoldsAcknowledged(2, bench.replica(2).batches())).toThrow(/e0:x at offset 1/)
   })
