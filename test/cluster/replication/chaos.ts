@@ -1,6 +1,6 @@
 /**
  * One seeded run of replication under faults (sim.ts): a producer sends acks=all and acks=1 batches to whichever
- * replica the controller names leader (sometimes to any replica) while, every 100-500 ms of simulated time, a fault
+ * replica the controller names leader (sometimes to any replica), and a consumer reads there, while, every 100-500 ms of simulated time, a fault
  * strikes: a crash with a restart from what was persisted, a pause, a node (the controller too) cut off, the
  * replicas split, a one-way cut, lossy links that also duplicate and reorder, or leadership moved. Then everything
  * heals, and the run must converge: one leader, every replica in the ISR at the same log end and HW, the logs
@@ -37,6 +37,7 @@ export async function runSeed(seed: number, options: { traceMessages: boolean })
     const produce = (): void => {
       if (!producing) return
       sim.produce({ acks: random.chance(0.7) ? -1 : 1, toAny: random.chance(0.1), timeoutMs: 500 })
+      sim.consume({ toAny: random.chance(0.1) })
       sim.scheduler.after(random.int(5, 25), produce)
     }
     produce()

@@ -3,11 +3,13 @@
  *
  * - committed history: every replica's log below its HW is a prefix of one history (offset -> epoch and value), so
  *   replicas agree up to each one's HW and nothing below a HW ever changes;
- * - the high watermark never decreases within a leader epoch at a replica, and at a leader never exceeds the LEO of
+ * - the high watermark never decreases at a replica (Kafka promises it within a leader epoch; as every change of it
+ *   is persisted here, it holds across epochs and restarts too), and at a leader never exceeds the LEO of
  *   a member of its maximal ISR, neither as the leader recorded it (once known in its epoch) nor as that member's
  *   log really is (agreeing with the leader's up to the HW);
  * - one leader per leader epoch;
- * - every acks=all acknowledged record is at its offset in the log of every leader of that epoch or a later one.
+ * - every acks=all acknowledged record is at its offset in the log of every leader of that epoch or a later one;
+ * - a consumer reads nothing at or above the HW it is told, and only committed history below it.
  *
  * A violation throws a ReplicationViolation saying what and where.
  */
@@ -77,8 +79,11 @@ export class ReplicationChecker {
     this.comparedUpTo.set(view.id, Number(hw))
     const epoch = replica.leaderEpoch
     const previous = this.highWatermarks.get(view.id)
-    if (previous && previous.epoch === epoch && hw < previous.hw)
-      throw new ReplicationViolation(`replica ${view.id}: HW went from ${previous.hw} to ${hw} in leader epoch ${epoch}`)
+    if (previous && hw < previous.hw) {
+      throw new ReplicationViolation(
+        `replica ${view.id}: HW went from ${previous.hw} (leader epoch ${previous.epoch}) to ${hw} (leader epoch ${epoch})`,
+      )
+    }
     this.highWatermarks.set(view.id, { epoch, hw })
     if (replica.role !== 'Leader') return
     const leader = this.leaders.get(epoch)
@@ -120,6 +125,23 @@ export class ReplicationChecker {
         throw new ReplicationViolation(`acknowledged ${entry} at ${offset}, but ${committed} is committed there`)
       this.acknowledged.push({ offset, value: entry, epoch: ackEpoch })
     })
+  }
+
+  /** A consumer's fetch returned `batches` with `highWatermark`. */
+  consumed(replicaId: number, batches: readonly ReplicaBatch[], highWatermark: bigint): void {
+    for (const batch of batches) {
+      batch.records.forEach((record, i) => {
+        const offset = Number(batch.baseOffset) + i
+        const entry = `e${batch.leaderEpoch}:${record.toString()}`
+        if (BigInt(offset) >= highWatermark)
+          throw new ReplicationViolation(`a consumer read ${entry} at ${offset} from ${replicaId}, at or above its HW ${highWatermark}`)
+        if (this.history[offset] !== entry) {
+          throw new ReplicationViolation(
+            `a consumer read ${entry} at ${offset} from ${replicaId}, but ${this.history[offset] ?? 'nothing'} is committed there`,
+          )
+        }
+      })
+    }
   }
 
   /** Checks a log (of the leader at the end of a run, say) holds every acknowledged record. */

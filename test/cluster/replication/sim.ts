@@ -66,6 +66,8 @@ interface PendingProduce {
 
 export interface SimSummary {
   readonly produced: number
+  /** Records consumers read (from the leader, up to the HW). */
+  readonly consumed: number
   readonly acknowledgedAll: number
   readonly acknowledgedOne: number
   /** acks=1 records acknowledged and then absent from the final log: Kafka allows this loss. */
@@ -95,6 +97,7 @@ export class ReplicationSim {
   private isrChanges = 0
   private truncations = 0
   private acknowledgedAll = 0
+  private consumedRecords = 0
 
   constructor(
     readonly seed: number,
@@ -214,6 +217,19 @@ export class ReplicationSim {
     )
   }
 
+  /** A consumer reads from the replica the controller names leader (or any), from an offset below its HW. */
+  consume(options: { toAny: boolean }): void {
+    const target = options.toAny || this.controller.state.leader < 0 ? this.random.pick(REPLICAS) : this.controller.state.leader
+    const replica = this.node(target).replica
+    if (!replica || this.node(target).paused) return
+    const fetchOffset = BigInt(this.random.int(0, Number(replica.highWatermark)))
+    const epoch = this.random.chance(0.5) ? -1 : this.controller.state.leaderEpoch
+    const result = replica.fetch({ fetchOffset, currentLeaderEpoch: epoch, maxRecords: 20 })
+    if (result.errorCode !== ErrorCode.NONE) return
+    this.checker.consumed(target, result.batches, result.highWatermark)
+    this.consumedRecords += result.batches.reduce((n, batch) => n + batch.records.length, 0)
+  }
+
   // ---- the run ----
 
   /** Every live replica, and every down one as its store holds it. */
@@ -263,6 +279,7 @@ export class ReplicationSim {
     }
     return {
       produced: this.nextValue,
+      consumed: this.consumedRecords,
       acknowledgedAll: this.acknowledgedAll,
       acknowledgedOne: this.acksOne.reduce((n, ack) => n + ack.values.length, 0),
       lostAcksOne: lost,

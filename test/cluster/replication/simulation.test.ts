@@ -36,6 +36,7 @@ describe('replication under simulation', () => {
       const sum = (pick: (s: SimSummary) => number): number => summaries.reduce((total, s) => total + pick(s), 0)
       console.log(
         `replication simulation: ${summaries.length} runs, ${sum((s) => s.produced)} records produced, ` +
+          `${sum((s) => s.consumed)} consumed, ` +
           `${sum((s) => s.acknowledgedAll)} acknowledged with acks=all (none lost), ` +
           `${sum((s) => s.acknowledgedOne)} with acks=1 of which ${sum((s) => s.lostAcksOne)} lost ` +
           `(in ${summaries.filter((s) => s.lostAcksOne > 0).length} runs), ${sum((s) => s.leaderEpochs)} leader epochs, ` +
