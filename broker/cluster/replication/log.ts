@@ -125,14 +125,14 @@ export class ReplicaLog {
   }
 
   /** Appends a batch at the log end; records its epoch's start when the epoch is new. */
-  append(batch: ReplicaBatch): EpochEntry | null {
+  append(batch: ReplicaBatch): void {
     if (batch.baseOffset !== this.logEndOffset)
       throw new Error(`batch at ${batch.baseOffset} does not start at the log end ${this.logEndOffset}`)
     if (batch.records.length === 0) throw new Error('an empty batch')
     const lastEpoch = this.entries.at(-1)?.leaderEpoch ?? UNDEFINED_EPOCH
     if (batch.leaderEpoch < lastEpoch) throw new Error(`batch of epoch ${batch.leaderEpoch} after epoch ${lastEpoch}`)
     this.entries.push(batch)
-    return this.assignEpoch(batch.leaderEpoch, batch.baseOffset)
+    this.assignEpoch(batch.leaderEpoch, batch.baseOffset)
   }
 
   /**

@@ -38,9 +38,10 @@
  *   the leader's log and ends at or after fetchOffset; otherwise the answer is divergingEpoch and the follower's
  *   position is not recorded. Within an epoch the leader's log only grows, so a recorded LEO stays true, and a
  *   fetch behind it (a late duplicate: Kafka's TCP connections never deliver one) does not move it back.
- * - Follower: truncates only where its log leaves the leader's (the end of the largest common epoch), never below
- *   its HW (that would lose a committed record: the replica throws, it must stop); appends only the batches of the
- *   leader it follows, at its LEO; HW = min(its LEO, the leader's HW).
+ * - Follower: truncates only where its log leaves the leader's (the end of the largest common epoch), which is never
+ *   below its HW unless the controller elected a leader from outside the ISR (an unclean election, which loses those
+ *   records as in Kafka); appends only the batches of the leader it follows, at its LEO; HW = min(its LEO, the
+ *   leader's HW), never moving back otherwise.
  * - acks=all: answered only once HW > the batch's last offset; NOT_ENOUGH_REPLICAS before the append while the
  *   committed ISR is smaller than min.insync.replicas; NOT_ENOUGH_REPLICAS_AFTER_APPEND as soon as it becomes so
  *   while the produce waits (the HW cannot pass it then); REQUEST_TIMED_OUT after its timeout;
@@ -351,7 +352,7 @@ export class PartitionReplica {
     const message = envelope.message
     switch (message.type) {
       case 'ReplicaFetchRequest':
-        this.handleReplicaFetch(envelope as ReplicaEnvelope<ReplicaFetchRequest>, nowMs)
+        this.respondToFetch(envelope as ReplicaEnvelope<ReplicaFetchRequest>, nowMs, { park: true })
         break
       case 'OffsetForLeaderEpochRequest':
         this.handleOffsetForLeaderEpoch(envelope as ReplicaEnvelope<OffsetForLeaderEpochRequest>)
@@ -535,10 +536,6 @@ export class PartitionReplica {
       endOffset: answer.endOffset,
     }
     this.out.messages.push({ source: this.replicaId, destination: envelope.source, message: response })
-  }
-
-  private handleReplicaFetch(envelope: ReplicaEnvelope<ReplicaFetchRequest>, nowMs: number): void {
-    this.respondToFetch(envelope, nowMs, { park: true })
   }
 
   /**
@@ -820,13 +817,10 @@ export class PartitionReplica {
         target = min(min(own.endOffset, leaderEnd.endOffset), end)
       }
     }
-    if (target < this.hw) {
-      throw new Error(
-        `replica ${this.replicaId} would truncate to ${target}, below its high watermark ${this.hw}: ` +
-          'a committed record would be lost',
-      )
-    }
     if (this.log.truncateTo(target)) this.out.writes.push({ type: 'truncate', endOffset: target })
+    // Only a leader from outside the ISR (unclean.leader.election.enable) can lack records below this HW: Kafka's
+    // follower then gives them up and lowers its HW (UnifiedLog.truncateTo), and so does this one.
+    if (target < this.hw) this.setHighWatermark(target)
     return complete
   }
 }

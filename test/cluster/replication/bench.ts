@@ -11,6 +11,7 @@ import {
   type PersistedReplica,
 } from '../../../broker/cluster/replication/log.js'
 import type { AlterPartitionRequest, ReplicaEnvelope } from '../../../broker/cluster/replication/messages.js'
+import { logEntries } from './checker.js'
 import { TestController } from './test-controller.js'
 
 export class Bench {
@@ -127,8 +128,6 @@ export class Bench {
 
   /** The values of a replica's log, in offset order, with their leader epochs: `e1:a`. */
   values(id: number): string[] {
-    const replica = this.replicas.get(id)
-    const batches = replica ? replica.batches() : this.stores.get(id)!.batches
-    return batches.flatMap((batch) => batch.records.map((record) => `e${batch.leaderEpoch}:${record.toString()}`))
+    return logEntries(this.replicas.get(id)?.batches() ?? this.stores.get(id)!.batches)
   }
 }

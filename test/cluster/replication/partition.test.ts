@@ -313,6 +313,31 @@ describe('a follower truncates to where its log leaves the leader', () => {
   }
 })
 
+describe('an unclean election', () => {
+  test('a leader from outside the ISR makes followers give up records below their HW, as in Kafka', () => {
+    const bench = started()
+    bench.crash(3)
+    bench.controller.fence(3)
+    bench.publish()
+    bench.produce(1, ['a', 'b'], { acks: -1 })
+    bench.deliver()
+    expect(bench.replica(1).highWatermark).toBe(2n)
+    bench.crash(1)
+    bench.crash(2)
+    bench.start(3) // with an empty log
+    // unclean.leader.election.enable: the only live replica leads, out of the ISR, and is the ISR alone.
+    bench.controller.state = { ...bench.controller.state, leader: 3, leaderEpoch: 1, isr: [3], partitionEpoch: 9 }
+    bench.publish([3])
+    bench.produce(3, ['z'], { acks: 1 })
+    bench.start(1)
+    bench.publish([1])
+    bench.deliver()
+    expect(bench.values(1)).toEqual(['e1:z'])
+    expect(bench.replica(1).highWatermark).toBe(1n)
+    expect(bench.stores.get(1)!.highWatermark).toBe(1n)
+  })
+})
+
 describe('stale leader epochs are fenced', () => {
   test('older partition states are ignored', () => {
     const bench = started()
