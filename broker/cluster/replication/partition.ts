@@ -30,10 +30,11 @@
  *   equal partitionEpoch, is ignored; requests naming another leader epoch are refused (FENCED_LEADER_EPOCH when
  *   theirs is older, UNKNOWN_LEADER_EPOCH when it is newer), so a deposed leader accepts no follower and a follower
  *   takes nothing from one.
- * - Leader: HW <= the LEO of every member of the maximal ISR, as known from valid fetches. A new leader knows no
- *   follower's LEO (Kafka resets them), so its HW waits until every ISR member has fetched in its epoch: an offset
- *   is below a leader's HW only when every ISR member holds it, identical, which is what lets the controller elect
- *   any ISR member without losing it.
+ * - Leader: HW <= the LEO of every member of the maximal ISR, as known from valid fetches in its epoch. A leader
+ *   starts each epoch knowing no follower's LEO (as Kafka's new leader; Kafka keeps them for a re-elected one, which
+ *   is unsafe when its metadata skipped an epoch another replica led), so its HW waits until every ISR member has
+ *   fetched in that epoch: an offset is below a leader's HW only when every ISR member holds it, identical, which is
+ *   what lets the controller elect any ISR member without losing it.
  * - A fetch is valid only if the follower's log agrees with the leader's up to fetchOffset: its latest epoch is in
  *   the leader's log and ends at or after fetchOffset; otherwise the answer is divergingEpoch and the follower's
  *   position is not recorded. Within an epoch the leader's log only grows, so a recorded LEO stays true, and a
@@ -133,10 +134,14 @@ export interface PartitionReplicaOptions {
 
 /** The leader's view of one follower (Kafka's ReplicaState). */
 export interface FollowerState {
+  /** The fetch offset of its last valid fetch in this epoch; -1 until it fetches from a new leader. */
   logEndOffset: bigint
+  /** The leader's LEO when that fetch arrived (the highest seen at a fetch). */
   lastFetchLeaderLogEndOffset: bigint
   lastFetchTimeMs: number
+  /** The latest time at which it had everything the leader had (-Infinity: never). */
   lastCaughtUpTimeMs: number
+  /** The HW in the last fetch response it was sent: a held fetch is answered as soon as the HW passes it. */
   lastSentHighWatermark: bigint
 }
 
@@ -177,6 +182,10 @@ interface FollowerSide {
   nextRequestMs: number
 }
 
+/**
+ * One replica of one partition: see the top of this module for the roles, the rules and the invariants, and
+ * README.md for the loop that drives it. Not thread-safe by design: one call at a time, each followed by `drain`.
+ */
 export class PartitionReplica {
   readonly replicaId: number
   readonly config: ReplicationConfig
@@ -198,6 +207,7 @@ export class PartitionReplica {
     this.nextCorrelationId = options.firstCorrelationId ?? 0
   }
 
+  /** Leader or Follower as the latest partition state says; None before one arrives or when not a replica. */
   get role(): ReplicaRole {
     return this.leader ? 'Leader' : this.follower ? 'Follower' : 'None'
   }
@@ -207,18 +217,22 @@ export class PartitionReplica {
     return this.partitionState
   }
 
+  /** The leader epoch of the partition state acted on, -1 before the first. */
   get leaderEpoch(): number {
     return this.partitionState?.leaderEpoch ?? UNDEFINED_EPOCH
   }
 
+  /** This replica's high watermark: the offset below which records are committed. */
   get highWatermark(): bigint {
     return this.hw
   }
 
+  /** The offset the next batch gets (LEO). */
   get logEndOffset(): bigint {
     return this.log.logEndOffset
   }
 
+  /** The log's batches in offset order (a live view: do not change it). */
   batches(): readonly ReplicaBatch[] {
     return this.log.batches()
   }
@@ -446,7 +460,6 @@ export class PartitionReplica {
 
   private becomeLeader(state: PartitionState, nowMs: number): void {
     const previous = this.leader
-    const wasLeader = previous !== null
     this.follower = null
     const end = this.log.logEndOffset
     // Cached at once, so a follower with entries of an epoch this leader never saw still finds where to truncate.
@@ -455,14 +468,14 @@ export class PartitionReplica {
     const followers = new Map<number, FollowerState>()
     for (const id of state.replicas) {
       if (id === this.replicaId) continue
-      const inSync = state.isr.includes(id)
-      const known = previous?.followers.get(id)
-      // Kafka's resetReplicaState: a new leader knows no follower's LEO; a re-elected one keeps them.
+      // Kafka's resetReplicaState for a new leader, in every new epoch: Kafka keeps the positions when the same
+      // broker is re-elected, but one whose metadata skipped an epoch led by another replica would then trust
+      // positions its followers may since have truncated below. The HW waits for one fetch of each ISR member.
       followers.set(id, {
-        logEndOffset: wasLeader && known ? known.logEndOffset : UNKNOWN_OFFSET,
-        lastFetchLeaderLogEndOffset: wasLeader ? end : UNKNOWN_OFFSET,
-        lastFetchTimeMs: wasLeader && inSync ? nowMs : NEVER,
-        lastCaughtUpTimeMs: inSync ? nowMs : NEVER,
+        logEndOffset: UNKNOWN_OFFSET,
+        lastFetchLeaderLogEndOffset: UNKNOWN_OFFSET,
+        lastFetchTimeMs: NEVER,
+        lastCaughtUpTimeMs: state.isr.includes(id) ? nowMs : NEVER,
         lastSentHighWatermark: UNKNOWN_OFFSET,
       })
     }

@@ -97,6 +97,30 @@ describe('the leader tracks its followers', () => {
     bench.deliver()
     expect(bench.replica(2).highWatermark).toBe(2n)
   })
+
+  test('a leader re-elected after missing an epoch trusts no follower position from before it', () => {
+    const bench = started()
+    bench.produce(1, ['a'], { acks: -1 })
+    bench.deliver()
+    bench.produce(1, ['b'], { acks: 1 })
+    bench.deliver({ drop: (envelope) => envelope.destination === 3 || envelope.source === 3 })
+    expect(bench.replica(1).followerState(2)!.logEndOffset).toBe(2n)
+    // Epoch 1, led by 3, which 1 never hears of: 2 truncates b away and takes c in its place.
+    const replicas = [1, 2, 3]
+    bench.controller.state = { leader: 3, leaderEpoch: 1, isr: [1, 2, 3], replicas, partitionEpoch: 1 }
+    bench.publish([2, 3])
+    bench.produce(3, ['c'], { acks: 1 })
+    bench.deliver({ drop: (envelope) => envelope.destination === 1 })
+    expect(bench.values(2)).toEqual(['e0:a', 'e1:c'])
+    // Epoch 2, led by 1 again: 2's position of epoch 0 (2) no longer holds; the HW must not pass b on it.
+    bench.controller.state = { leader: 1, leaderEpoch: 2, isr: [1, 2], replicas, partitionEpoch: 2 }
+    bench.publish([1, 2])
+    expect(bench.replica(1).followerState(2)!.logEndOffset).toBe(-1n)
+    expect(bench.replica(1).highWatermark).toBe(1n)
+    bench.deliver()
+    expect(bench.values(2)).toEqual(['e0:a', 'e0:b'])
+    expect(bench.replica(1).highWatermark).toBe(2n)
+  })
 })
 
 describe('ISR changes through AlterPartition', () => {
