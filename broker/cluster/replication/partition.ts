@@ -19,8 +19,8 @@
  *
  *   LEO  leader 12 │ f1 12 │ f2 9 │ f3 4 (not in ISR)          ISR (committed) = {leader, f1, f2}
  *   HW = min LEO over the maximal ISR (the committed ISR plus a member an AlterPartition in flight would add) and
- *        over any caught-up, unfenced replica not yet in it = 9; it only grows, and stays put while the committed ISR is
- *        smaller than min.insync.replicas (KAFKA-15583)
+ *        over any caught-up, unfenced replica not yet in it = 9; it only grows, and stays put while the committed
+ *        ISR is smaller than min.insync.replicas (KAFKA-15583)
  *   shrink: a member not caught up for replica.lag.time.max.ms     expand: a replica whose LEO >= HW and >= the
  *                                                                  start of the leader's epoch
  *   both as one AlterPartition at a time; the ISR changes when the controller's answer (or newer metadata) arrives
@@ -328,7 +328,8 @@ export class PartitionReplica {
         deadlineMs: nowMs + request.timeoutMs,
       })
     } else {
-      this.out.produceResults.push({ requestId: request.requestId, errorCode: ErrorCode.NONE, baseOffset: batch.baseOffset })
+      const result = { requestId: request.requestId, errorCode: ErrorCode.NONE, baseOffset: batch.baseOffset }
+      this.out.produceResults.push(result)
     }
     this.maybeIncrementHighWatermark(nowMs)
     this.completeProduces(nowMs)
@@ -556,7 +557,11 @@ export class PartitionReplica {
    * position (ISR expansion, HW), then the batches from its offset. With nothing to send and no newer HW, the fetch
    * is held (when `park`) until there is, or replica.fetch.wait.max.ms passes.
    */
-  private respondToFetch(envelope: ReplicaEnvelope<ReplicaFetchRequest>, nowMs: number, options: { park: boolean }): void {
+  private respondToFetch(
+    envelope: ReplicaEnvelope<ReplicaFetchRequest>,
+    nowMs: number,
+    options: { park: boolean },
+  ): void {
     const request = envelope.message
     const respond = (fields: Pick<ReplicaFetchResponse, 'errorCode' | 'divergingEpoch' | 'batches'>): void => {
       const response: ReplicaFetchResponse = {

@@ -117,12 +117,9 @@ export class Bench {
 
   produce(id: number, values: readonly string[], options: { acks: number; timeoutMs?: number }): number {
     const requestId = this.nextRequestId++
-    this.step(id, (r) =>
-      r.produce(
-        { requestId, acks: options.acks, records: values.map((v) => Buffer.from(v)), timeoutMs: options.timeoutMs ?? 30_000 },
-        this.now,
-      ),
-    )
+    const records = values.map((v) => Buffer.from(v))
+    const timeoutMs = options.timeoutMs ?? 30_000
+    this.step(id, (r) => r.produce({ requestId, acks: options.acks, records, timeoutMs }, this.now))
     return requestId
   }
 

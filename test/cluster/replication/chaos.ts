@@ -1,10 +1,11 @@
 /**
  * One seeded run of replication under faults (sim.ts): a producer sends acks=all and acks=1 batches to whichever
- * replica the controller names leader (sometimes to any replica), and a consumer reads there, while, every 100-500 ms of simulated time, a fault
- * strikes: a crash with a restart from what was persisted, a pause, a node (the controller too) cut off, the
- * replicas split, a one-way cut, lossy links that also duplicate and reorder, or leadership moved. Then everything
- * heals, and the run must converge: one leader, every replica in the ISR at the same log end and HW, the logs
- * identical and holding every acks=all acknowledged record. The checker looks at every step throughout.
+ * replica the controller names leader (sometimes to any replica), and a consumer reads there, while, every 100-500
+ * ms of simulated time, a fault strikes: a crash with a restart from what was persisted, a pause, a node (the
+ * controller too) cut off, the replicas split, a one-way cut, lossy links that also duplicate and reorder, or
+ * leadership moved. Then everything heals, and the run must converge: one leader, every replica in the ISR at the
+ * same log end and HW, the logs identical and holding every acks=all acknowledged record. The checker looks at
+ * every step throughout.
  */
 import { RELIABLE_LINKS } from '../raft/sim/network.js'
 import { Random } from '../raft/sim/random.js'

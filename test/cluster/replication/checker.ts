@@ -81,7 +81,8 @@ export class ReplicationChecker {
     const previous = this.highWatermarks.get(view.id)
     if (previous && hw < previous.hw) {
       throw new ReplicationViolation(
-        `replica ${view.id}: HW went from ${previous.hw} (leader epoch ${previous.epoch}) to ${hw} (leader epoch ${epoch})`,
+        `replica ${view.id}: HW went from ${previous.hw} (leader epoch ${previous.epoch}) ` +
+          `to ${hw} (leader epoch ${epoch})`,
       )
     }
     this.highWatermarks.set(view.id, { epoch, hw })
@@ -95,7 +96,9 @@ export class ReplicationChecker {
       // Unknown (-1) until the member fetches in this leader's epoch; the HW does not move meanwhile.
       const recorded = replica.followerState(member)?.logEndOffset ?? -1n
       if (recorded >= 0n && recorded < hw)
-        throw new ReplicationViolation(`leader ${view.id} (epoch ${epoch}): HW ${hw} above ISR member ${member}'s LEO ${recorded}`)
+        throw new ReplicationViolation(
+          `leader ${view.id} (epoch ${epoch}): HW ${hw} above ISR member ${member}'s LEO ${recorded}`,
+        )
       const other = all.get(member)
       if (!other || !options.full) continue
       const memberBatches = other.replica ? other.replica.batches() : other.batches
