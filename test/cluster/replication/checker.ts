@@ -4,9 +4,9 @@
  * - committed history: every replica's log below its HW is a prefix of one history (offset -> epoch and value), so
  *   replicas agree up to each one's HW and nothing below a HW ever changes;
  * - the high watermark never decreases at a replica (Kafka promises it within a leader epoch; as every change of it
- *   is persisted here, it holds across epochs and restarts too), and at a leader never exceeds the LEO of
- *   a member of its maximal ISR, neither as the leader recorded it (once known in its epoch) nor as that member's
- *   log really is (agreeing with the leader's up to the HW);
+ *   is persisted here, it holds across epochs and restarts too), and at a leader never exceeds the LEO of a member
+ *   of its maximal ISR or of the controller's ISR of its epoch, neither as the leader recorded it (once known in
+ *   its epoch) nor as that member's log really is (agreeing with the leader's up to the HW);
  * - one leader per leader epoch;
  * - every acks=all acknowledged record is at its offset in the log of every leader of that epoch or a later one;
  * - a consumer reads nothing at or above the HW it is told, and only committed history below it.
@@ -14,6 +14,7 @@
  * A violation throws a ReplicationViolation saying what and where.
  */
 import type { ReplicaBatch } from '../../../broker/cluster/replication/log.js'
+import type { PartitionState } from '../../../broker/cluster/replication/messages.js'
 import type { PartitionReplica } from '../../../broker/cluster/replication/partition.js'
 
 export class ReplicationViolation extends Error {
@@ -70,7 +71,11 @@ export class ReplicationChecker {
    * logs costs their length, so a step compares what lies above the offsets already compared and `full` (every
    * so many steps, and at the end) compares everything again.
    */
-  observe(view: ReplicaView, all: ReadonlyMap<number, ReplicaView>, options: { full: boolean }): void {
+  observe(
+    view: ReplicaView,
+    all: ReadonlyMap<number, ReplicaView>,
+    options: { full: boolean; controller: PartitionState },
+  ): void {
     const replica = view.replica
     if (!replica) return
     const entries = replica.batches()
@@ -91,7 +96,11 @@ export class ReplicationChecker {
     if (leader !== undefined && leader !== view.id)
       throw new ReplicationViolation(`two leaders in leader epoch ${epoch}: ${leader} and ${view.id}`)
     this.leaders.set(epoch, view.id)
-    for (const member of replica.maximalIsr) {
+    // The leader's own maximal ISR, and the controller's ISR while it is of the same epoch: an ISR member the
+    // controller counts (one an AlterPartition added) that the leader's HW ignored would be a hole.
+    const isr = new Set(replica.maximalIsr)
+    if (options.controller.leaderEpoch === epoch) for (const member of options.controller.isr) isr.add(member)
+    for (const member of isr) {
       if (member === view.id) continue
       // Unknown (-1) until the member fetches in this leader's epoch; the HW does not move meanwhile.
       const recorded = replica.followerState(member)?.logEndOffset ?? -1n

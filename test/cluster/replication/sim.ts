@@ -243,7 +243,8 @@ export class ReplicationSim {
 
   checkAll(): void {
     const views = this.views()
-    for (const view of views.values()) this.checker.observe(view, views, { full: true })
+    const controller = this.controller.state
+    for (const view of views.values()) this.checker.observe(view, views, { full: true, controller })
   }
 
   /** Whether every replica is up, in the ISR, at one log end and HW, under one leader. */
@@ -402,7 +403,8 @@ export class ReplicationSim {
     for (const result of output.produceResults) this.produced(replica, result)
     if (`${replica.role}${replica.leaderEpoch}` !== before) this.note(`r${node.id} ${this.describe(replica)}`)
     const views = this.views()
-    this.checker.observe(views.get(node.id)!, views, { full: ++this.steps % 50 === 0 })
+    const full = ++this.steps % 50 === 0
+    this.checker.observe(views.get(node.id)!, views, { full, controller: this.controller.state })
     const deadline = replica.nextDeadlineMs()
     if (deadline === Infinity) return
     const token = ++node.tickToken
