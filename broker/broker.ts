@@ -45,6 +45,7 @@ export class Broker {
   private readonly dispatcher = new Dispatcher()
   private readonly cleaner: LogCleaner
   private readonly producerExpiry: NodeJS.Timeout
+  private readonly producerCheckpoint: NodeJS.Timeout
   /** queued.max.requests and queued.max.request.bytes, shared by every connection. */
   private readonly budget: RequestBudget
   /** This node as clients reach it; the port is set once the listener is bound. */
@@ -70,6 +71,16 @@ export class Broker {
       if (removed > 0) log.debug(`${counted(removed, 'idle producer id')} forgotten after producer.id.expiration.ms`)
     }, config.producerIdExpirationCheckIntervalMs)
     this.producerExpiry.unref()
+    // Kafka's recovery-point checkpoint: after a crash, the producer state is rebuilt from here on.
+    this.producerCheckpoint = setInterval(() => {
+      void topics.snapshotProducerStates({ changedOnly: true }).then(
+        (taken) => {
+          for (const { partition, offset } of taken) log.debug(`producer state of ${partition.topic.name}-${partition.index} checkpointed at offset ${offset}`)
+        },
+        (error: Error) => log.warn(`checkpointing producer states failed: ${error.message}`),
+      )
+    }, config.logFlushOffsetCheckpointIntervalMs)
+    this.producerCheckpoint.unref()
     this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
     this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.port }
     const answers = new AnswerBudget(config.queuedMaxResponseBytes)
@@ -97,7 +108,8 @@ export class Broker {
     try {
       const identity = await loadIdentity(store, config.nodeId)
       const topics = new TopicManager(store, config.nodeId, config)
-      await topics.load()
+      const replayed = await topics.load()
+      if (replayed > 0) log.info(`producer states rebuilt: ${counted(replayed, 'batch', 'batches')} replayed since the last checkpoint`)
       groupMetadata = new GroupMetadataManager(topics, config, log)
       await groupMetadata.load()
       const groups = new GroupCoordinator(groupMetadata, config, log)
@@ -163,6 +175,7 @@ export class Broker {
     this.groupMetadata.close()
     this.transactions.close()
     clearInterval(this.producerExpiry)
+    clearInterval(this.producerCheckpoint)
   }
 
   /** Closes the listener and its connections, stops background work, and closes the database. */

@@ -71,6 +71,11 @@ export interface BrokerConfig {
   producerIdExpirationMs: number
   /** `producer.id.expiration.check.interval.ms`. */
   producerIdExpirationCheckIntervalMs: number
+  /**
+   * `log.flush.offset.checkpoint.interval.ms`: how often the node checkpoints the producer state of partitions appended
+   * to since their last snapshot (Kafka's recovery point), so that a restart after a crash replays only what came after.
+   */
+  logFlushOffsetCheckpointIntervalMs: number
   /** `transaction.max.timeout.ms`: the longest transaction.timeout.ms a producer may ask for. */
   transactionMaxTimeoutMs: number
   /** `transactional.id.expiration.ms`: a transactional id idle (no transaction open) this long is forgotten. */
@@ -134,6 +139,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   offsetsTopicPartitions: 50,
   producerIdExpirationMs: 86_400_000,
   producerIdExpirationCheckIntervalMs: 600_000,
+  logFlushOffsetCheckpointIntervalMs: 60_000,
   transactionMaxTimeoutMs: 900_000,
   transactionalIdExpirationMs: 604_800_000,
   transactionStateLogNumPartitions: 50,

@@ -93,7 +93,9 @@ export class Partition {
   /** The last append's write: a duplicate of a batch not yet written is answered once it is. */
   private lastWrite: Promise<unknown> = Promise.resolve()
   private bytesSinceSnapshot = 0
-  private snapshotting: Promise<void> | null = null
+  /** Batches replayed to rebuild the producer state when the partition was opened (after a crash: since its last snapshot). */
+  batchesReplayedAtOpen = 0
+  private snapshotting: Promise<bigint> | null = null
 
   private constructor(
     readonly topic: Topic,
@@ -119,7 +121,7 @@ export class Partition {
     const partition = new Partition(topic, index, log, options)
     await partition.abortedIndex.truncateFrom(log.logEndOffset)
     await partition.abortedIndex.open()
-    await loadProducerState(partition.producers, partition.snapshots, log, Date.now())
+    partition.batchesReplayedAtOpen = await loadProducerState(partition.producers, partition.snapshots, log, Date.now())
     return partition
   }
 
@@ -255,15 +257,23 @@ export class Partition {
     return this.abortedIndex.collect(fetchOffset, upperBound)
   }
 
+  /** Whether batches were appended since the last producer-state snapshot. */
+  get appendedSinceSnapshot(): boolean {
+    return this.bytesSinceSnapshot > 0
+  }
+
   /**
-   * Writes a snapshot of the producer state as it is now (its offset is the offset after the last batch applied);
-   * one at a time. A storage that refuses writes refuses it too (rejects with its StorageError).
+   * Writes a snapshot of the producer state as it is now and resolves to its offset (the offset after the last batch
+   * applied); one at a time. A storage that refuses writes refuses it too (rejects with its StorageError).
    */
-  takeSnapshot(): Promise<void> {
+  takeSnapshot(): Promise<bigint> {
     if (this.snapshotting) return this.snapshotting
     this.bytesSinceSnapshot = 0
     const snapshot = this.producers.toSnapshot()
-    this.snapshotting = this.snapshots.write(snapshot).finally(() => (this.snapshotting = null))
+    this.snapshotting = this.snapshots
+      .write(snapshot)
+      .then(() => snapshot.offset)
+      .finally(() => (this.snapshotting = null))
     return this.snapshotting
   }
 

@@ -77,20 +77,25 @@ export class TopicManager {
 
   /**
    * Snapshots every partition's producer state (a clean stop, as Kafka's LogManager.shutdown does), so the next start
-   * replays nothing. A storage that refuses writes gets none: nothing may be written after a failed write.
+   * replays nothing; with `changedOnly`, those of partitions appended to since their last snapshot (the periodic
+   * checkpoint, so that a restart after a crash replays only what came after it). A storage that refuses writes gets
+   * none: nothing may be written after a failed write. Returns the partitions snapshotted and the offset of each.
    */
-  async snapshotProducerStates(): Promise<void> {
-    if (this.store.failure) return
+  async snapshotProducerStates(options: { changedOnly?: boolean } = {}): Promise<{ partition: Partition; offset: bigint }[]> {
+    const taken: { partition: Partition; offset: bigint }[] = []
+    if (this.store.failure) return taken
     for (const topic of this.list()) {
       for (const partition of topic.partitions) {
+        if (options.changedOnly && !partition.appendedSinceSnapshot) continue
         try {
-          await partition.takeSnapshot()
+          taken.push({ partition, offset: await partition.takeSnapshot() })
         } catch (error) {
-          if (error instanceof StorageError) return
+          if (error instanceof StorageError) return taken
           throw error
         }
       }
     }
+    return taken
   }
 
   /** Forgets, in every partition, producers idle for producer.id.expiration.ms; returns how many went. */
@@ -100,12 +105,19 @@ export class TopicManager {
     return removed
   }
 
-  async load(): Promise<void> {
+  /** Opens every stored topic; returns how many batches were replayed to rebuild producer states (Partition.open). */
+  async load(): Promise<number> {
+    let replayed = 0
     for (const record of await this.store.listTopics()) {
       const topic = this.topicFrom(record)
-      for (let p = 0; p < record.partitions; p++) topic.partitions.push(await this.openPartition(topic, p, { create: false }))
+      for (let p = 0; p < record.partitions; p++) {
+        const partition = await this.openPartition(topic, p, { create: false })
+        replayed += partition.batchesReplayedAtOpen
+        topic.partitions.push(partition)
+      }
       this.index(topic)
     }
+    return replayed
   }
 
   /** Configs were checked when they were set, so one that fails here was not stored by this version of Brook. */

@@ -47,6 +47,7 @@ export function brokerConfigEntries(services: BrokerServices): { name: string; v
     { name: 'queued.max.requests', value: String(c.queuedMaxRequests), type: ConfigType.INT, documentation: 'Requests the node holds at once before it stops reading more.' },
     { name: 'queued.max.request.bytes', value: String(c.queuedMaxRequestBytes), type: ConfigType.LONG, documentation: 'Request bytes the node holds at once before it stops reading more.' },
     { name: 'queued.max.response.bytes', value: String(c.queuedMaxResponseBytes), type: ConfigType.LONG, documentation: 'Bytes of Fetch answers the node holds at once, read and not yet sent (Brook\'s own).' },
+    { name: 'log.flush.offset.checkpoint.interval.ms', value: String(c.logFlushOffsetCheckpointIntervalMs), type: ConfigType.INT, documentation: 'How often producer states are checkpointed, so a restart after a crash replays only what came after.' },
     { name: 'fetch.max.bytes', value: String(c.fetchMaxBytes), type: ConfigType.INT, documentation: 'Most record bytes in one Fetch answer (one larger first batch excepted).' },
     { name: 'connections.max.idle.ms', value: String(c.connectionsMaxIdleMs), type: ConfigType.LONG, documentation: 'Idle connections are closed after this long.' },
     { name: 'max.connections', value: String(c.maxConnections), type: ConfigType.INT, documentation: 'Connections served at once; more wait until one closes.' },

@@ -160,6 +160,34 @@ describe('idempotent produce', () => {
     }, 60_000)
   }
 
+  it('checkpoints producer states every log.flush.offset.checkpoint.interval.ms: after kill -9 nothing before it is replayed', async () => {
+    const produceAndKill = async (args: string[], topic: string): Promise<{ restarted: BrokerProcess; id: bigint }> => {
+      const broker = await start(['--log-level', 'debug', ...args])
+      await createTopic(broker, topic)
+      let id = 0n
+      await withClient(broker, async (client) => {
+        id = (await init(client, 4)).producerId!
+        for (let i = 0; i < 8; i++) expect((await send(client, topic, batch(id, 0, i * 2, 2, `r${i}`))).errorCode).toBe(NONE)
+      })
+      if (args.length > 0) await waitFor('a checkpoint after the appends', () => broker.output().includes(`producer state of ${topic}-0 checkpointed at offset 16`))
+      await broker.kill()
+      const restarted = await broker.restart()
+      brokers.push(restarted)
+      return { restarted, id }
+    }
+    // With the default interval (a minute), the restart replays all eight batches.
+    const unchecked = await produceAndKill([], 'idem-unchecked')
+    expect(unchecked.restarted.output()).toMatch(/producer states rebuilt: 8 batches replayed/)
+
+    const checked = await produceAndKill(['--log-flush-offset-checkpoint-interval-ms', '200'], 'idem-checked')
+    expect(checked.restarted.output()).not.toMatch(/producer states rebuilt/)
+    await withClient(checked.restarted, async (client) => {
+      expect(await send(client, 'idem-checked', batch(checked.id, 0, 14, 2, 'r7'))).toEqual({ errorCode: NONE, baseOffset: 14n })
+      expect((await send(client, 'idem-checked', batch(checked.id, 0, 20, 1, 'gap'))).errorCode).toBe(OUT_OF_ORDER_SEQUENCE_NUMBER)
+      expect(await send(client, 'idem-checked', batch(checked.id, 0, 16, 1, 'next'))).toEqual({ errorCode: NONE, baseOffset: 16n })
+    })
+  }, 90_000)
+
   it('forgets an idle producer after producer.id.expiration.ms: its next batch may start at any sequence', async () => {
     const broker = await start(['--producer-id-expiration-ms', '1000', '--producer-id-expiration-check-interval-ms', '100'])
     await createTopic(broker, 'idem-expiry')
