@@ -11,7 +11,6 @@
  * serving reads of what it acknowledged instead, which on a developer's machine is the more useful of the two: the
  * data stays readable while space is made, and a restart brings the node back with every acknowledged record.
  */
-import { randomBytes } from 'node:crypto'
 import { LogStore } from '../storage/log-store.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
@@ -29,6 +28,7 @@ import { TxnMarkerWriter } from './transaction/markers.js'
 import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 import { counted } from '../client/wording.js'
 import type { BrokerServices } from './handler.js'
+import { checkClusterId, newClusterId } from './cluster/voters.js'
 
 interface Identity {
   clusterId: string
@@ -93,7 +93,7 @@ export class Broker {
     })
     let groupMetadata: GroupMetadataManager | null = null
     try {
-      const identity = await loadIdentity(store, config.nodeId)
+      const identity = await loadIdentity(store, config)
       const topics = new TopicManager(store, config.nodeId, config)
       await topics.load()
       groupMetadata = new GroupMetadataManager(topics, config, log)
@@ -176,16 +176,29 @@ export class Broker {
   }
 }
 
-/** The cluster id is made once, Kafka-style (a random 16-byte id in base64url), and kept with the data. */
-async function loadIdentity(store: LogStore, nodeId: number): Promise<Identity> {
+/**
+ * The data directory records the cluster id and node id it was made with (Kafka's meta.properties). A node refuses a
+ * data directory of another node id or of another cluster (`clusterId` given and different). A new directory takes
+ * `clusterId` when given; a node of a replicated cluster (`controller.quorum.voters` set) must be given one then, as
+ * every voter must agree on it; a single node makes one, Kafka-style (16 random bytes in base64url).
+ */
+async function loadIdentity(store: LogStore, config: BrokerConfig): Promise<Identity> {
+  const { nodeId, clusterId } = config
+  if (clusterId !== undefined) checkClusterId(clusterId)
   const stored = await store.getNodeValue<Identity>('identity')
   if (stored) {
     if (stored.nodeId !== nodeId) {
       throw new Error(`this data directory belongs to node ${stored.nodeId}, not node ${nodeId}`)
     }
+    if (clusterId !== undefined && stored.clusterId !== clusterId) {
+      throw new Error(`the data directory ${config.dataDir} belongs to cluster ${stored.clusterId}, not cluster ${clusterId}`)
+    }
     return stored
   }
-  const identity = { clusterId: randomBytes(16).toString('base64url'), nodeId }
+  if (clusterId === undefined && config.controllerQuorumVoters !== undefined) {
+    throw new Error(`${config.dataDir} is a new data directory: a cluster node needs --cluster-id (the same on every node; \`brook cluster new-id\` makes one)`)
+  }
+  const identity = { clusterId: clusterId ?? newClusterId(), nodeId }
   await store.putNodeValue('identity', identity)
   return identity
 }

@@ -1,0 +1,44 @@
+/**
+ * A node's data directory records its cluster and node ids: a node given another cluster's (or another node's) data
+ * directory refuses to start with one line, and a new cluster node must be told its cluster id.
+ */
+import { afterAll, describe, expect, it } from 'vitest'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startBroker } from '../../helpers/broker.js'
+import { brook, expectOneLineError } from '../../cli/run-brook.js'
+
+describe('a node\'s data directory', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'brook-identity-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('keeps the cluster id it was made with and refuses another cluster\'s id or another node id', async () => {
+    const clusterA = (await brook(['cluster', 'new-id'])).stdout.trim()
+    const clusterB = (await brook(['cluster', 'new-id'])).stdout.trim()
+    expect(clusterA).toMatch(/^[A-Za-z0-9_-]{22}$/)
+    expect(clusterB).not.toBe(clusterA)
+    const dataDir = join(dir, 'node-1')
+    const node = await startBroker({ dataDir, args: ['--node-id', '1', '--cluster-id', clusterA] })
+    expect(node.output()).toContain(`cluster ${clusterA}`)
+    await node.stop()
+    // Restarted without the id, it keeps its own.
+    const again = await startBroker({ dataDir, args: ['--node-id', '1'] })
+    expect(again.output()).toContain(`cluster ${clusterA}`)
+    await again.stop()
+    expectOneLineError(
+      await brook(['start', '--port', '0', '--node-id', '1', '--data-dir', dataDir, '--cluster-id', clusterB]),
+      `the data directory ${dataDir} belongs to cluster ${clusterA}, not cluster ${clusterB}`,
+    )
+    expectOneLineError(await brook(['start', '--port', '0', '--node-id', '2', '--data-dir', dataDir]), 'this data directory belongs to node 1, not node 2')
+  })
+
+  it('needs a cluster id to make a new cluster node, and leaves no data directory behind when refused', async () => {
+    const dataDir = join(dir, 'new-node')
+    expectOneLineError(
+      await brook(['start', '--port', '0', '--node-id', '1', '--data-dir', dataDir, '--controller-quorum-voters', '1@127.0.0.1:1']),
+      `${dataDir} is a new data directory: a cluster node needs --cluster-id`,
+    )
+    expect(existsSync(dataDir)).toBe(false)
+  })
+})
