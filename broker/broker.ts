@@ -16,7 +16,7 @@ import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
 import { Acceptor } from './acceptor.js'
 import { RequestBudget } from './request-budget.js'
-import { Dispatcher } from './dispatcher.js'
+import { CLUSTER_NODE_HANDLERS, CONTROLLER_HANDLERS, Dispatcher, HANDLERS } from './dispatcher.js'
 import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
 import { GroupCoordinator } from './group/coordinator.js'
@@ -28,7 +28,9 @@ import { TxnMarkerWriter } from './transaction/markers.js'
 import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 import { counted } from '../client/wording.js'
 import type { BrokerServices } from './handler.js'
-import { checkClusterId, newClusterId } from './cluster/voters.js'
+import { checkClusterId, newClusterId, parseQuorumVoters, type QuorumVoter } from './cluster/voters.js'
+import { QuorumRunner } from './cluster/quorum-runner.js'
+import { BrokerLifecycle } from './cluster/broker-lifecycle.js'
 
 interface Identity {
   clusterId: string
@@ -41,7 +43,10 @@ interface Identity {
  */
 export class Broker {
   private acceptor: Acceptor | null = null
-  private readonly dispatcher = new Dispatcher()
+  private readonly dispatcher: Dispatcher
+  /** A cluster node's controller listener and its broker lifecycle (registration, heartbeats). */
+  private controllerAcceptor: Acceptor | null = null
+  private lifecycle: BrokerLifecycle | null = null
   private readonly cleaner: LogCleaner
   private readonly producerExpiry: NodeJS.Timeout
   /** queued.max.requests and queued.max.request.bytes, shared by every connection. */
@@ -61,7 +66,9 @@ export class Broker {
     private readonly groups: GroupCoordinator,
     private readonly transactions: TransactionCoordinator,
     markers: TxnMarkerWriter,
+    private readonly quorum: { runner: QuorumRunner; self: QuorumVoter } | null,
   ) {
+    this.dispatcher = new Dispatcher(quorum ? CLUSTER_NODE_HANDLERS : HANDLERS)
     this.cleaner = new LogCleaner(topics, config, log)
     // Kafka's LogManager schedules this as producer-expiration.
     this.producerExpiry = setInterval(() => {
@@ -71,7 +78,18 @@ export class Broker {
     this.producerExpiry.unref()
     this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
     this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.port }
-    this.services = { topics, groups, transactions, markers, config, log, clusterId, endpoint: this.endpoint, apiVersions: this.dispatcher.advertised }
+    this.services = {
+      topics,
+      groups,
+      transactions,
+      markers,
+      config,
+      log,
+      clusterId,
+      endpoint: this.endpoint,
+      apiVersions: this.dispatcher.advertised,
+      ...(quorum ? { quorum: quorum.runner } : {}),
+    }
   }
 
   /**
@@ -92,6 +110,7 @@ export class Broker {
         ),
     })
     let groupMetadata: GroupMetadataManager | null = null
+    let runner: QuorumRunner | null = null
     try {
       const identity = await loadIdentity(store, config)
       const topics = new TopicManager(store, config.nodeId, config)
@@ -107,8 +126,33 @@ export class Broker {
       const producerIds = new ProducerIdManager(new LocalProducerIdBlockSource(store))
       const transactions = new TransactionCoordinator(producerIds, topics, markers, config, log)
       await transactions.load()
-      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers)
+      let quorum: { runner: QuorumRunner; self: QuorumVoter } | null = null
+      if (config.controllerQuorumVoters !== undefined) {
+        const voters = parseQuorumVoters(config.controllerQuorumVoters)
+        const self = voters.find((voter) => voter.id === config.nodeId)
+        if (!self) throw new Error(`node ${config.nodeId} is not among controller.quorum.voters (${voters.map((v) => v.id).join(', ')}); every node of a Brook cluster is a voter`)
+        let broker: Broker | null = null
+        runner = await QuorumRunner.start({
+          nodeId: config.nodeId,
+          clusterId: identity.clusterId,
+          voters,
+          store: store.raftStore(),
+          log,
+          brokerSessionTimeoutMs: config.brokerSessionTimeoutMs,
+          // The member cannot know what survived a failed write or a broken invariant: the node stops.
+          onFatal: (error) => {
+            log.error(`the controller quorum member stopped: ${error.stack ?? error.message}; stopping the node`)
+            process.exitCode = 1
+            void broker?.stop()
+          },
+        })
+        quorum = { runner, self }
+        broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
+        return broker
+      }
+      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
     } catch (error) {
+      await runner?.stop()
       groupMetadata?.close()
       await store.close({ removeCreatedDir: true })
       throw error
@@ -121,17 +165,24 @@ export class Broker {
     try {
       await broker.listen()
     } catch (error) {
+      await broker.acceptor?.close()
+      await broker.quorum?.runner.stop()
       broker.stopBackgroundWork()
       await broker.store.close({ removeCreatedDir: true })
       throw error
     }
     broker.cleaner.start()
     broker.transactions.startTimers()
-    const { config } = broker
+    const { config, quorum } = broker
+    const controller = quorum ? `controller listener ${quorum.self.host}:${quorum.self.port}, ` : ''
     broker.log.info(
-      `listening on ${config.host}:${broker.port} (cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
+      `listening on ${config.host}:${broker.port} (${controller}cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
         `${counted(broker.services.topics.list().length, 'topic')})`,
     )
+    if (quorum) {
+      broker.lifecycle = new BrokerLifecycle({ quorum: quorum.runner, endpoint: broker.endpoint, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, log: broker.log })
+      broker.lifecycle.start()
+    }
     return broker
   }
 
@@ -153,6 +204,22 @@ export class Broker {
     this.acceptor = acceptor
     await acceptor.listen()
     this.endpoint.port = acceptor.port
+    if (!this.quorum) return
+    // The quorum's own listener, with its own request budget: client load never queues the quorum's messages.
+    const { self } = this.quorum
+    const dispatcher = new Dispatcher(CONTROLLER_HANDLERS)
+    const services = { ...this.services, apiVersions: dispatcher.advertised }
+    const budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, this.log)
+    const controllerAcceptor = new Acceptor({
+      host: self.host,
+      port: self.port,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      log: this.log,
+      serve: (socket) => new Connection(socket, { dispatcher, services, budget, log: this.log }),
+    })
+    this.controllerAcceptor = controllerAcceptor
+    await controllerAcceptor.listen()
   }
 
   /** Stops the coordinators' timers and producer-id expiration. */
@@ -168,6 +235,12 @@ export class Broker {
     const acceptor = this.acceptor
     this.acceptor = null
     await acceptor?.close()
+    await this.lifecycle?.stop()
+    this.lifecycle = null
+    await this.quorum?.runner.stop()
+    const controllerAcceptor = this.controllerAcceptor
+    this.controllerAcceptor = null
+    await controllerAcceptor?.close()
     this.stopBackgroundWork()
     await this.cleaner.stop()
     await this.topics.snapshotProducerStates()

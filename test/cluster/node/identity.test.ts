@@ -21,6 +21,8 @@ describe('a node\'s data directory', () => {
     const dataDir = join(dir, 'node-1')
     const node = await startBroker({ dataDir, args: ['--node-id', '1', '--cluster-id', clusterA] })
     expect(node.output()).toContain(`cluster ${clusterA}`)
+    // A node without voters runs alone, and says so to `brook cluster status`.
+    expectOneLineError(await brook(['cluster', 'status', '--bootstrap-server', node.address]), `the node at ${node.address} is not part of a replicated cluster`)
     await node.stop()
     // Restarted without the id, it keeps its own.
     const again = await startBroker({ dataDir, args: ['--node-id', '1'] })
