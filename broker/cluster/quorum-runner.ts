@@ -29,13 +29,14 @@
  * answers NOT_CONTROLLER or an error) and reports it through `onFatal`; it cannot know what survived.
  */
 import { ErrorCode } from '../../protocol/errors.js'
+import { ZERO_UUID } from '../../protocol/constants.js'
 import { describeQuorum, type DescribeQuorumResponse } from '../../protocol/messages/describe-quorum.js'
 import { ConnectionError, KafkaClient } from '../../client/kafka-client.js'
 import type { ApiSpec } from '../../protocol/schema.js'
-import type { RaftStore } from '../../storage/raft-store.js'
+import type { RaftSnapshot, RaftStore } from '../../storage/raft-store.js'
 import type { Logger } from '../logger.js'
-import { RaftNode, type CommittedBatch, type LeaderAndEpoch, type RaftStateMachine } from './raft/node.js'
-import type { RaftConfig } from './raft/config.js'
+import { RaftNode, type CommittedBatch, type LeaderAndEpoch, type RaftStateMachine, type ReplicaDescription } from './raft/node.js'
+import { raftConfig, type RaftConfig } from './raft/config.js'
 import type { RaftEnvelope, RaftRequest, RaftResponse } from './raft/messages.js'
 import {
   QuorumController,
@@ -43,7 +44,6 @@ import {
   type BrokerRegistrationRequest,
   type ControllerResult,
 } from './controller/controller.js'
-import type { RaftSnapshot } from '../../storage/raft-store.js'
 import { fromWireResponse, METADATA_TOPIC, toWireRequest } from './raft-wire.js'
 import type { QuorumVoter } from './voters.js'
 
@@ -142,11 +142,13 @@ export class QuorumRunner implements RaftStateMachine {
       newTopicId: () => crypto.randomUUID(),
       brokerSessionTimeoutMs: options.brokerSessionTimeoutMs,
     })
-    const timeoutMs = (options.raftConfig?.requestTimeoutMs ?? 2000) + 1000
+    // A quorum request unanswered past the request timeout is lost anyway (the member sends again); a controller
+    // request may wait for its commit.
+    const clientId = `brook-quorum-${options.nodeId}`
+    const raftTimeoutMs = raftConfig(options.raftConfig).requestTimeoutMs + 1000
     for (const voter of options.voters) {
-      const clientId = `brook-quorum-${options.nodeId}`
       this.controlChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: COMMIT_TIMEOUT_MS + 1000 }))
-      if (voter.id !== options.nodeId) this.raftChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs }))
+      if (voter.id !== options.nodeId) this.raftChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: raftTimeoutMs }))
     }
   }
 
@@ -175,10 +177,6 @@ export class QuorumRunner implements RaftStateMachine {
     return this.raft.leaderId
   }
 
-  get epoch(): number {
-    return this.raft.epoch
-  }
-
   /** The offset of the last metadata record this member applied (-1 before any). */
   get appliedOffset(): bigint {
     return this.controller.image.provenance.offset
@@ -198,14 +196,20 @@ export class QuorumRunner implements RaftStateMachine {
     const replicas = this.failure ? null : this.raft.replicaStates()
     if (replicas) {
       const nowMs = Date.now()
-      const endOffset = this.raft.logEndOffset
-      const describe = (replica: { replicaId: number; endOffset: bigint | null; lastFetchMs: number | null }) => ({
-        replicaId: replica.replicaId,
-        replicaDirectoryId: '00000000-0000-0000-0000-000000000000',
-        logEndOffset: replica.endOffset ?? -1n,
-        lastFetchTimestamp: BigInt(replica.replicaId === this.nodeId ? nowMs : (replica.lastFetchMs ?? -1)),
-        lastCaughtUpTimestamp: replica.replicaId === this.nodeId || replica.endOffset === endOffset ? BigInt(replica.replicaId === this.nodeId ? nowMs : (replica.lastFetchMs ?? -1)) : -1n,
-      })
+      const leaderEndOffset = this.raft.logEndOffset
+      // The leader reports itself as fetched and caught up now; a replica is caught up as of its last fetch when that
+      // fetch reached the leader's end (Kafka's ReplicaState.lastCaughtUpTimestamp, approximated).
+      const describe = (replica: ReplicaDescription) => {
+        const lastFetchMs = replica.replicaId === this.nodeId ? nowMs : (replica.lastFetchMs ?? -1)
+        const caughtUp = replica.replicaId === this.nodeId || replica.endOffset === leaderEndOffset
+        return {
+          replicaId: replica.replicaId,
+          replicaDirectoryId: ZERO_UUID,
+          logEndOffset: replica.endOffset ?? -1n,
+          lastFetchTimestamp: BigInt(lastFetchMs),
+          lastCaughtUpTimestamp: caughtUp ? BigInt(lastFetchMs) : -1n,
+        }
+      }
       return quorumAnswer(ErrorCode.NONE, {
         leaderId: this.nodeId,
         leaderEpoch: this.raft.epoch,

@@ -66,7 +66,7 @@ export interface WireRequest {
 const LEADER_CHANGE_TYPE = 2
 const CONTROL_KEY_VERSION = 0
 
-/** Kafka's internal LeaderChangeMessage (raft/src/main/resources/common/message/LeaderChangeMessage.json), v0. */
+/** Kafka's LeaderChangeMessage (clients/src/main/resources/common/message/LeaderChangeMessage.json), v0. */
 const leaderChangeMessage = {
   name: 'LeaderChangeMessage', type: 'data', validVersions: '0', flexibleVersions: '0+',
   fields: [

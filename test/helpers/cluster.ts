@@ -35,6 +35,8 @@ export interface TestCluster {
   readonly nodeIds: readonly number[]
   /** The running process of each node (a killed node stays until it is started again). */
   readonly nodes: Map<number, BrokerProcess>
+  /** Node `id`'s controller listener. */
+  controllerPort(id: number): number
   /** The `brook start` arguments of node `id`, beyond host, port and data directory. */
   args(id: number): string[]
   /** Starts node `id` again on its data directory and port (after a kill or stop). */
@@ -73,6 +75,7 @@ export async function startCluster(options: { nodes: number; extraArgs?: string[
     voters,
     nodeIds: ids,
     nodes,
+    controllerPort,
     args,
     async restart(id) {
       const node = await startBroker({ port: clientPort(id), dataDir: dataDirs.get(id)!, args: args(id) })

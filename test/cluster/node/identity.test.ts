@@ -35,11 +35,17 @@ describe('a node\'s data directory', () => {
     expectOneLineError(await brook(['start', '--port', '0', '--node-id', '2', '--data-dir', dataDir]), 'this data directory belongs to node 1, not node 2')
   })
 
-  it('needs a cluster id to make a new cluster node, and leaves no data directory behind when refused', async () => {
+  it('needs a cluster id and a place among the voters to make a new cluster node, and leaves no data directory behind when refused', async () => {
     const dataDir = join(dir, 'new-node')
     expectOneLineError(
       await brook(['start', '--port', '0', '--node-id', '1', '--data-dir', dataDir, '--controller-quorum-voters', '1@127.0.0.1:1']),
       `${dataDir} is a new data directory: a cluster node needs --cluster-id`,
+    )
+    expect(existsSync(dataDir)).toBe(false)
+    const clusterId = (await brook(['cluster', 'new-id'])).stdout.trim()
+    expectOneLineError(
+      await brook(['start', '--port', '0', '--node-id', '4', '--data-dir', dataDir, '--controller-quorum-voters', '1@127.0.0.1:1', '--cluster-id', clusterId]),
+      'node 4 is not among controller.quorum.voters (1); every node of a Brook cluster is a voter',
     )
     expect(existsSync(dataDir)).toBe(false)
   })

@@ -14,6 +14,11 @@ import { waitFor } from '../../helpers/wait.js'
 import { brook, expectOneLineError } from '../../cli/run-brook.js'
 import { newClusterId } from '../../../broker/cluster/voters.js'
 import type { ClusterStatus } from '../../../client/cluster-admin.js'
+import { KafkaClient } from '../../../client/kafka-client.js'
+import { ErrorCode } from '../../../protocol/errors.js'
+import { vote, type VoteRequest, type VoteResponse } from '../../../protocol/messages/vote.js'
+import { fetch, type FetchRequest, type FetchResponse } from '../../../protocol/messages/fetch.js'
+import { toWireRequest } from '../../../broker/cluster/raft-wire.js'
 
 const SESSION_TIMEOUT_MS = 3000
 
@@ -59,6 +64,26 @@ describe('a three-node cluster', () => {
     for (const id of cluster.nodeIds) {
       expect(shown.stdout).toMatch(new RegExp(`^${id} +${id === status.leaderId ? 'leader' : 'follower'} +\\d+ +\\d+ +unfenced$`, 'm'))
     }
+  })
+
+  it('answers bad quorum requests on the controller listener with Kafka error codes, and keeps its leader', async () => {
+    const before = await cluster.status(1)
+    const client = await KafkaClient.connect('127.0.0.1', cluster.controllerPort(1), { clientId: 'bad-voter' })
+    try {
+      const wire = toWireRequest({ type: 'VoteRequest', clusterId: newClusterId(), voterId: 1, candidateEpoch: before.leaderEpoch + 5, candidateId: 2, lastOffsetEpoch: 99, lastOffset: 1000n, preVote: false })
+      const otherCluster = await client.request<VoteRequest, VoteResponse>(vote, 2, wire.body as VoteRequest)
+      expect(otherCluster.errorCode).toBe(ErrorCode.INCONSISTENT_CLUSTER_ID)
+      const noPartition = await client.request<VoteRequest, VoteResponse>(vote, 2, { ...(wire.body as VoteRequest), topics: [] })
+      expect(noPartition.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+      const fetchWire = toWireRequest({ type: 'FetchRequest', clusterId: cluster.clusterId, replicaId: 2, maxWaitMs: 0, maxBytes: 1024, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: 0n })
+      const body = fetchWire.body as FetchRequest
+      const otherTopic = await client.request<FetchRequest, FetchResponse>(fetch, 17, { ...body, topics: [{ ...body.topics[0]!, topicId: '00000000-0000-0000-0000-000000000042' }] })
+      expect(otherTopic.responses[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+    } finally {
+      client.close()
+    }
+    const after = await cluster.status(1)
+    expect([after.leaderId, after.leaderEpoch]).toEqual([before.leaderId, before.leaderEpoch])
   })
 
   it('elects another leader when the active controller is killed, fences it, and takes it back from its data directory', async () => {
