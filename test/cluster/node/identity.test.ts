@@ -1,12 +1,16 @@
 /**
  * A node's data directory records its cluster and node ids: a node given another cluster's (or another node's) data
- * directory refuses to start with one line, and a new cluster node must be told its cluster id.
+ * directory refuses to start with one line, and a new cluster node must be told its cluster id. The config file
+ * takes the voters under Kafka's name, and a lone voter is a whole quorum: it leads and registers itself.
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startBroker } from '../../helpers/broker.js'
+import { configArgs } from '../../helpers/broker-config.js'
+import { freePorts } from '../../helpers/cluster.js'
+import { waitFor } from '../../helpers/wait.js'
 import { brook, expectOneLineError } from '../../cli/run-brook.js'
 
 describe('a node\'s data directory', () => {
@@ -48,5 +52,22 @@ describe('a node\'s data directory', () => {
       'node 4 is not among controller.quorum.voters (1); every node of a Brook cluster is a voter',
     )
     expect(existsSync(dataDir)).toBe(false)
+  })
+
+  it('takes controller.quorum.voters from the config file under Kafka\'s name; a lone voter leads and registers itself', async () => {
+    const [controllerPort] = await freePorts(1)
+    const clusterId = (await brook(['cluster', 'new-id'])).stdout.trim()
+    // The file's keys are what a user writes: Kafka's name for the voters, BrokerConfig's for the rest.
+    const file = { 'controller.quorum.voters': `7@127.0.0.1:${controllerPort}`, nodeId: 7, clusterId } as Record<string, unknown>
+    const node = await startBroker({ dataDir: join(dir, 'lone-voter'), args: configArgs(file) })
+    try {
+      expect(node.output()).toContain(`controller listener 127.0.0.1:${controllerPort}`)
+      await waitFor('the lone voter leading and registered unfenced', async () => {
+        const shown = await brook(['cluster', 'status', '--bootstrap-server', node.address])
+        return /^7 +leader +\d+ +0 +unfenced$/m.test(shown.stdout) && shown.stdout.includes('Controller: 7')
+      })
+    } finally {
+      await node.stop()
+    }
   })
 })
