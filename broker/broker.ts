@@ -139,6 +139,7 @@ export class Broker {
           store: store.raftStore(),
           log,
           brokerSessionTimeoutMs: config.brokerSessionTimeoutMs,
+          raftConfig: { maxBytesBetweenSnapshots: config.metadataLogMaxRecordBytesBetweenSnapshots },
           // The member cannot know what survived a failed write or a broken invariant: the node stops.
           onFatal: (error) => {
             log.error(`the controller quorum member stopped: ${error.stack ?? error.message}; stopping the node`)

@@ -25,6 +25,11 @@ export interface BrokerConfig {
   brokerHeartbeatIntervalMs: number
   /** `broker.session.timeout.ms`: the active controller fences a node not heard from for this long. */
   brokerSessionTimeoutMs: number
+  /**
+   * `metadata.log.max.record.bytes.between.snapshots`: bytes of metadata records a quorum member applies before it
+   * snapshots its image and drops the log below it.
+   */
+  metadataLogMaxRecordBytesBetweenSnapshots: number
   /** Sync each write to disk before acknowledging it. */
   fsync: boolean
   autoCreateTopics: boolean
@@ -115,6 +120,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   dataDir: '.brook/node-1',
   brokerHeartbeatIntervalMs: 2000,
   brokerSessionTimeoutMs: 9000,
+  metadataLogMaxRecordBytesBetweenSnapshots: 20 * 1024 * 1024,
   fsync: false,
   autoCreateTopics: true,
   defaultPartitions: 1,

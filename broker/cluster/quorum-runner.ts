@@ -301,6 +301,7 @@ export class QuorumRunner implements RaftStateMachine {
 
   restore(snapshot: RaftSnapshot): void {
     this.controller.restore(snapshot)
+    this.log.info(`metadata image restored from the snapshot ending at offset ${snapshot.endOffset} (epoch ${snapshot.epoch})`)
     // Whether a proposal below the snapshot committed in its epoch cannot be told any more: its caller asks again.
     this.waiters = this.waiters.filter((waiter) => {
       if (waiter.lastOffset >= snapshot.endOffset) return true

@@ -5,8 +5,9 @@
  * follower that was stopped (SIGSTOP) past the fetch timeout. Everything is observed the way a user would, through
  * DescribeQuorum and DescribeCluster (`brook cluster status`), by polling conditions.
  *
- * Sessions are shortened (broker.session.timeout.ms 3000, heartbeats every 500 ms) so that fencing is seen quickly;
- * the quorum keeps Kafka's timings (fetch timeout 2000 ms).
+ * Sessions are shortened (broker.session.timeout.ms 3000, heartbeats every 500 ms) so that fencing is seen quickly,
+ * and every member snapshots after each batch, so that a returning node catches up through FetchSnapshot; the quorum
+ * keeps Kafka's timings (fetch timeout 2000 ms).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
@@ -38,7 +39,16 @@ describe('a three-node cluster', () => {
   let cluster: TestCluster
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS), '--broker-heartbeat-interval-ms', '500'] })
+    cluster = await startCluster({
+      nodes: 3,
+      extraArgs: [
+        '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS),
+        '--broker-heartbeat-interval-ms', '500',
+        // Every member snapshots after each batch it applies and drops the log below: a node that returns behind the
+        // leader's log start has to fetch the leader's snapshot (FetchSnapshot) to catch up.
+        '--metadata-log-max-record-bytes-between-snapshots', '1',
+      ],
+    })
   })
   afterAll(async () => {
     await cluster?.destroy()
@@ -89,6 +99,7 @@ describe('a three-node cluster', () => {
   it('elects another leader when the active controller is killed, fences it, and takes it back from its data directory', async () => {
     const before = await cluster.status(1)
     const killed = before.leaderId
+    const killedEndOffset = before.voters.find((voter) => voter.replicaId === killed)!.logEndOffset
     const survivors = cluster.nodeIds.filter((id) => id !== killed)
     await cluster.nodes.get(killed)!.kill()
 
@@ -102,7 +113,8 @@ describe('a three-node cluster', () => {
     expect(survivors).toContain(after.leaderId)
     for (const id of survivors) expect(cluster.nodes.get(id)!.output()).toContain(`controller quorum epoch ${after.leaderEpoch}: `)
 
-    // Back on its data directory: it rejoins, catches up to the leader's log end and is unfenced again.
+    // Back on its data directory: it rejoins, catches up to the leader's log end (through the leader's snapshot, as
+    // the leader no longer holds the batches after the killed node's end) and is unfenced again.
     const returned = await cluster.restart(killed)
     const rejoined = await waitFor('the killed node caught up and unfenced', async () => {
       const seen = await cluster.status(killed)
@@ -112,6 +124,8 @@ describe('a three-node cluster', () => {
     expect(rejoined.voters.find((voter) => voter.replicaId === killed)!.logEndOffset).toBe(leaderEnd)
     expect(rejoined.leaderEpoch).toBe(after.leaderEpoch)
     expect(returned.output()).toContain(`cluster ${cluster.clusterId}`)
+    const restored = [...returned.output().matchAll(/metadata image restored from the snapshot ending at offset (\d+)/g)].map((match) => BigInt(match[1]!))
+    expect(restored.some((endOffset) => endOffset > killedEndOffset)).toBe(true)
   })
 
   it('keeps its leader and epoch when a stopped follower returns (pre-vote and check-quorum)', async () => {
