@@ -4,6 +4,11 @@
  * that fails (the port is taken, the database cannot be opened) closes what it opened and removes the data directory
  * if it created it, so nothing is left behind.
  *
+ * With `controller.quorum.voters` the node is a member of a replicated cluster (cluster/README.md): it also runs its
+ * controller quorum member (cluster/quorum-runner.ts), listens a second time at its own voter address for the quorum
+ * (the controller listener), and once listening registers and heartbeats as a broker (cluster/broker-lifecycle.ts).
+ * A failure of the quorum member (a failed metadata write, a broken Raft invariant) stops the node with exit code 1.
+ *
  * Storage failures are fail-stop for writes: after the first failed write to the database (a full disk, an I/O
  * error) every write is refused until the node restarts, and handlers answer with Kafka's error codes
  * (KAFKA_STORAGE_ERROR for partitions and topics, NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE for the group
@@ -127,11 +132,11 @@ export class Broker {
       const transactions = new TransactionCoordinator(producerIds, topics, markers, config, log)
       await transactions.load()
       let quorum: { runner: QuorumRunner; self: QuorumVoter } | null = null
+      let broker: Broker | null = null
       if (config.controllerQuorumVoters !== undefined) {
         const voters = parseQuorumVoters(config.controllerQuorumVoters)
         const self = voters.find((voter) => voter.id === config.nodeId)
         if (!self) throw new Error(`node ${config.nodeId} is not among controller.quorum.voters (${voters.map((v) => v.id).join(', ')}); every node of a Brook cluster is a voter`)
-        let broker: Broker | null = null
         runner = await QuorumRunner.start({
           nodeId: config.nodeId,
           clusterId: identity.clusterId,
@@ -148,10 +153,9 @@ export class Broker {
           },
         })
         quorum = { runner, self }
-        broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
-        return broker
       }
-      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
+      broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
+      return broker
     } catch (error) {
       await runner?.stop()
       groupMetadata?.close()
