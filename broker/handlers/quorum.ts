@@ -3,8 +3,9 @@
  *
  * - Vote v2, BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v15-17 of `__cluster_metadata` (with ReplicaState's
  *   replica id) and FetchSnapshot v1: handed to the node's quorum member (cluster/quorum-runner.ts), answered with
- *   its response (cluster/raft-wire.ts maps both). A request that does not name the metadata partition is
- *   INVALID_REQUEST; one the member leaves unanswered within its request timeout is REQUEST_TIMED_OUT.
+ *   its response (cluster/raft-wire.ts maps both). A request that does not name the metadata partition, or whose
+ *   sender (candidate, leader or replica id) is negative or this node itself, is INVALID_REQUEST; one the member
+ *   leaves unanswered within its request timeout is REQUEST_TIMED_OUT.
  * - BrokerRegistration v0-4 and BrokerHeartbeat v0-1 (KIP-631): the active controller's operations, answered once
  *   their records commit; any other member answers NOT_CONTROLLER. A registration naming another cluster is
  *   INCONSISTENT_CLUSTER_ID.
@@ -48,8 +49,11 @@ function raftHandler(api: ApiSpec, versions: VersionRange): HandlerEntry {
       if (error instanceof RaftWireError) return wireErrorResponse(api.apiKey, ErrorCode.INVALID_REQUEST)
       throw error
     }
+    const quorum = quorumOf(services)
+    // Only another member may speak for itself: a request in this node's name, or in none, would be taken for one.
+    if (parsed.source < 0 || parsed.source === quorum.nodeId) return wireErrorResponse(api.apiKey, ErrorCode.INVALID_REQUEST)
     try {
-      return toWireResponse(await quorumOf(services).receive(parsed.source, parsed.message))
+      return toWireResponse(await quorum.receive(parsed.source, parsed.message))
     } catch {
       return wireErrorResponse(api.apiKey, ErrorCode.REQUEST_TIMED_OUT)
     }

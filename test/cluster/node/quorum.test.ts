@@ -76,7 +76,7 @@ describe('a three-node cluster', () => {
     }
   })
 
-  it('answers bad quorum requests on the controller listener with Kafka error codes, and keeps its leader', async () => {
+  it('answers bad quorum requests on the controller listener with Kafka error codes, and keeps its leader and epoch', async () => {
     const before = await cluster.status(1)
     const client = await KafkaClient.connect('127.0.0.1', cluster.controllerPort(1), { clientId: 'bad-voter' })
     try {
@@ -89,6 +89,12 @@ describe('a three-node cluster', () => {
       const body = fetchWire.body as FetchRequest
       const otherTopic = await client.request<FetchRequest, FetchResponse>(fetch, 17, { ...body, topics: [{ ...body.topics[0]!, topicId: '00000000-0000-0000-0000-000000000042' }] })
       expect(otherTopic.responses[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+      // A fetch with no replica id (a consumer's), and a vote in the receiving node's own name.
+      const anonymous = await client.request<FetchRequest, FetchResponse>(fetch, 17, { ...body, replicaState: { replicaId: -1, replicaEpoch: -1n } })
+      expect(anonymous.responses[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+      const ownWire = toWireRequest({ type: 'VoteRequest', clusterId: cluster.clusterId, voterId: 1, candidateEpoch: before.leaderEpoch + 5, candidateId: 1, lastOffsetEpoch: 99, lastOffset: 1000n, preVote: false })
+      const ownName = await client.request<VoteRequest, VoteResponse>(vote, 2, ownWire.body as VoteRequest)
+      expect(ownName.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
     } finally {
       client.close()
     }
