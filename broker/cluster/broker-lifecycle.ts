@@ -10,8 +10,9 @@
  *
  * The active controller is the leader the node's own quorum member knows (every node of a Brook cluster is a
  * voter); each request goes to it on its controller listener. NOT_CONTROLLER, a timeout or a lost connection only
- * means the leader changed or is changing: the next attempt, after RETRY_BACKOFF_MS, goes to whichever voter the
- * member then knows as leader. A new incarnation id each start tells the controller that a returning node is a new
+ * means the leader changed or is changing: the next attempt goes to whichever voter the member then knows as
+ * leader, after a backoff that starts at RETRY_BACKOFF_MS and doubles with each failure in a row up to the heartbeat
+ * interval (Kafka's exponential backoff), so a quorum without a leader is not asked ten times a second. A new incarnation id each start tells the controller that a returning node is a new
  * process (Kafka's incarnation id).
  */
 import { ErrorCode, errorInfo } from '../../protocol/errors.js'
@@ -21,7 +22,7 @@ import type { Logger } from '../logger.js'
 import type { NodeEndpoint } from '../handler.js'
 import type { QuorumRunner } from './quorum-runner.js'
 
-/** How long to wait before trying again after a failed registration or heartbeat (Kafka's initial backoff, 100 ms). */
+/** The first wait before trying again after a failed registration or heartbeat (Kafka's initial backoff, 100 ms). */
 export const RETRY_BACKOFF_MS = 100
 
 /** Kafka's SecurityProtocol.PLAINTEXT id, the only listener a Brook node has. */
@@ -45,6 +46,7 @@ export class BrokerLifecycle {
   private timer: NodeJS.Timeout | null = null
   private stopped = false
   private inFlight: Promise<void> = Promise.resolve()
+  private failures = 0
 
   constructor(private readonly options: BrokerLifecycleOptions) {}
 
@@ -68,16 +70,23 @@ export class BrokerLifecycle {
     if (this.stopped) return
     this.timer = setTimeout(() => {
       this.timer = null
-      this.inFlight = this.attempt().then((nextMs) => this.schedule(nextMs))
+      this.inFlight = this.attempt().then((nextMs) => this.schedule(nextMs ?? this.backoff()))
     }, delayMs)
   }
 
-  /** One registration or heartbeat; resolves with when to send the next. */
-  private async attempt(): Promise<number> {
+  /** The next retry's delay after one more failure in a row. */
+  private backoff(): number {
+    const delayMs = Math.min(RETRY_BACKOFF_MS * 2 ** this.failures, this.options.heartbeatIntervalMs)
+    this.failures++
+    return delayMs
+  }
+
+  /** One registration or heartbeat; resolves with when to send the next, or null after a failure (back off). */
+  private async attempt(): Promise<number | null> {
     const { quorum, log } = this.options
     const leaderId = quorum.leaderId
     const channel = leaderId === null ? null : quorum.controlChannel(leaderId)
-    if (!channel) return RETRY_BACKOFF_MS
+    if (!channel) return null
     try {
       if (this.brokerEpoch === null) {
         const { endpoint } = this.options
@@ -95,8 +104,9 @@ export class BrokerLifecycle {
         const response = await channel.request<BrokerRegistrationResponse>(brokerRegistration, 0, request)
         if (response.errorCode !== ErrorCode.NONE) {
           if (response.errorCode !== ErrorCode.NOT_CONTROLLER) log.warn(`registering with the controller (node ${leaderId}): ${errorInfo(response.errorCode).name}`)
-          return RETRY_BACKOFF_MS
+          return null
         }
+        this.failures = 0
         this.brokerEpoch = response.brokerEpoch ?? -1n
         this.transition('fenced', `registered with the controller (node ${leaderId}) at broker epoch ${this.brokerEpoch}`)
         return 0
@@ -112,19 +122,21 @@ export class BrokerLifecycle {
       const response = await channel.request<BrokerHeartbeatResponse>(brokerHeartbeat, 0, request)
       switch (response.errorCode) {
         case ErrorCode.NONE:
+          this.failures = 0
           this.transition(response.isFenced ? 'fenced' : 'unfenced', response.isFenced ? `fenced by the controller (node ${leaderId})` : `unfenced by the controller (node ${leaderId})`)
           return this.options.heartbeatIntervalMs
         case ErrorCode.STALE_BROKER_EPOCH:
         case ErrorCode.BROKER_ID_NOT_REGISTERED:
           this.brokerEpoch = null
+          this.failures = 0
           this.transition('registering', `the controller (node ${leaderId}) no longer knows this registration (${errorInfo(response.errorCode).name}); registering again`)
           return 0
         default:
-          return RETRY_BACKOFF_MS
+          return null
       }
     } catch (error) {
       log.debug(`controller (node ${leaderId}) unreachable: ${(error as Error).message}`)
-      return RETRY_BACKOFF_MS
+      return null
     }
   }
 
