@@ -4,6 +4,11 @@
  * that fails (the port is taken, the database cannot be opened) closes what it opened and removes the data directory
  * if it created it, so nothing is left behind.
  *
+ * With `controller.quorum.voters` the node is a member of a replicated cluster (cluster/README.md): it also runs its
+ * controller quorum member (cluster/quorum-runner.ts), listens a second time at its own voter address for the quorum
+ * (the controller listener), and once listening registers and heartbeats as a broker (cluster/broker-lifecycle.ts).
+ * A failure of the quorum member (a failed metadata write, a broken Raft invariant) stops the node with exit code 1.
+ *
  * Storage failures are fail-stop for writes: after the first failed write to the database (a full disk, an I/O
  * error) every write is refused until the node restarts, and handlers answer with Kafka's error codes
  * (KAFKA_STORAGE_ERROR for partitions and topics, NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE for the group
@@ -11,14 +16,13 @@
  * serving reads of what it acknowledged instead, which on a developer's machine is the more useful of the two: the
  * data stays readable while space is made, and a restart brings the node back with every acknowledged record.
  */
-import { randomBytes } from 'node:crypto'
 import { LogStore } from '../storage/log-store.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
 import { Acceptor } from './acceptor.js'
 import { RequestBudget } from './request-budget.js'
 import { AnswerBudget } from './answer-budget.js'
-import { Dispatcher } from './dispatcher.js'
+import { CLUSTER_NODE_HANDLERS, CONTROLLER_HANDLERS, Dispatcher, HANDLERS } from './dispatcher.js'
 import { Logger } from './logger.js'
 import { TopicManager } from './topics.js'
 import { GroupCoordinator } from './group/coordinator.js'
@@ -30,6 +34,9 @@ import { TxnMarkerWriter } from './transaction/markers.js'
 import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 import { counted } from '../client/wording.js'
 import type { BrokerServices } from './handler.js'
+import { checkClusterId, newClusterId, parseQuorumVoters, type QuorumVoter } from './cluster/voters.js'
+import { QuorumRunner } from './cluster/quorum-runner.js'
+import { BrokerLifecycle } from './cluster/broker-lifecycle.js'
 
 interface Identity {
   clusterId: string
@@ -42,7 +49,10 @@ interface Identity {
  */
 export class Broker {
   private acceptor: Acceptor | null = null
-  private readonly dispatcher = new Dispatcher()
+  private readonly dispatcher: Dispatcher
+  /** A cluster node's controller listener and its broker lifecycle (registration, heartbeats). */
+  private controllerAcceptor: Acceptor | null = null
+  private lifecycle: BrokerLifecycle | null = null
   private readonly cleaner: LogCleaner
   private readonly producerExpiry: NodeJS.Timeout
   private readonly producerCheckpoint: NodeJS.Timeout
@@ -63,7 +73,9 @@ export class Broker {
     private readonly groups: GroupCoordinator,
     private readonly transactions: TransactionCoordinator,
     markers: TxnMarkerWriter,
+    private readonly quorum: { runner: QuorumRunner; self: QuorumVoter } | null,
   ) {
+    this.dispatcher = new Dispatcher(quorum ? CLUSTER_NODE_HANDLERS : HANDLERS)
     this.cleaner = new LogCleaner(topics, config, log)
     // Kafka's LogManager schedules this as producer-expiration.
     this.producerExpiry = setInterval(() => {
@@ -83,8 +95,19 @@ export class Broker {
     this.producerCheckpoint.unref()
     this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
     this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.port }
-    const answers = new AnswerBudget(config.queuedMaxResponseBytes)
-    this.services = { topics, groups, transactions, markers, config, log, clusterId, endpoint: this.endpoint, apiVersions: this.dispatcher.advertised, answers }
+    this.services = {
+      topics,
+      groups,
+      transactions,
+      markers,
+      config,
+      log,
+      clusterId,
+      endpoint: this.endpoint,
+      apiVersions: this.dispatcher.advertised,
+      answers: new AnswerBudget(config.queuedMaxResponseBytes),
+      ...(quorum ? { quorum: quorum.runner } : {}),
+    }
   }
 
   /**
@@ -105,8 +128,9 @@ export class Broker {
         ),
     })
     let groupMetadata: GroupMetadataManager | null = null
+    let runner: QuorumRunner | null = null
     try {
-      const identity = await loadIdentity(store, config.nodeId)
+      const identity = await loadIdentity(store, config)
       const topics = new TopicManager(store, config.nodeId, config)
       const replayed = await topics.load()
       if (replayed > 0) log.info(`producer states rebuilt: ${counted(replayed, 'batch', 'batches')} replayed since the last checkpoint`)
@@ -121,8 +145,33 @@ export class Broker {
       const producerIds = new ProducerIdManager(new LocalProducerIdBlockSource(store))
       const transactions = new TransactionCoordinator(producerIds, topics, markers, config, log)
       await transactions.load()
-      return new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers)
+      let quorum: { runner: QuorumRunner; self: QuorumVoter } | null = null
+      let broker: Broker | null = null
+      if (config.controllerQuorumVoters !== undefined) {
+        const voters = parseQuorumVoters(config.controllerQuorumVoters)
+        const self = voters.find((voter) => voter.id === config.nodeId)
+        if (!self) throw new Error(`node ${config.nodeId} is not among controller.quorum.voters (${voters.map((v) => v.id).join(', ')}); every node of a Brook cluster is a voter`)
+        runner = await QuorumRunner.start({
+          nodeId: config.nodeId,
+          clusterId: identity.clusterId,
+          voters,
+          store: store.raftStore(),
+          log,
+          brokerSessionTimeoutMs: config.brokerSessionTimeoutMs,
+          raftConfig: { maxBytesBetweenSnapshots: config.metadataLogMaxRecordBytesBetweenSnapshots },
+          // The member cannot know what survived a failed write or a broken invariant: the node stops.
+          onFatal: (error) => {
+            log.error(`the controller quorum member stopped: ${error.stack ?? error.message}; stopping the node`)
+            process.exitCode = 1
+            void broker?.stop()
+          },
+        })
+        quorum = { runner, self }
+      }
+      broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
+      return broker
     } catch (error) {
+      await runner?.stop()
       groupMetadata?.close()
       await store.close({ removeCreatedDir: true })
       throw error
@@ -135,17 +184,24 @@ export class Broker {
     try {
       await broker.listen()
     } catch (error) {
+      await broker.acceptor?.close()
+      await broker.quorum?.runner.stop()
       broker.stopBackgroundWork()
       await broker.store.close({ removeCreatedDir: true })
       throw error
     }
     broker.cleaner.start()
     broker.transactions.startTimers()
-    const { config } = broker
+    const { config, quorum } = broker
+    const controller = quorum ? `controller listener ${quorum.self.host}:${quorum.self.port}, ` : ''
     broker.log.info(
-      `listening on ${config.host}:${broker.port} (cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
+      `listening on ${config.host}:${broker.port} (${controller}cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
         `${counted(broker.services.topics.list().length, 'topic')})`,
     )
+    if (quorum) {
+      broker.lifecycle = new BrokerLifecycle({ quorum: quorum.runner, endpoint: broker.endpoint, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, log: broker.log })
+      broker.lifecycle.start()
+    }
     return broker
   }
 
@@ -167,6 +223,22 @@ export class Broker {
     this.acceptor = acceptor
     await acceptor.listen()
     this.endpoint.port = acceptor.port
+    if (!this.quorum) return
+    // The quorum's own listener, with its own request budget: client load never queues the quorum's messages.
+    const { self } = this.quorum
+    const dispatcher = new Dispatcher(CONTROLLER_HANDLERS)
+    const services = { ...this.services, apiVersions: dispatcher.advertised }
+    const budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, this.log)
+    const controllerAcceptor = new Acceptor({
+      host: self.host,
+      port: self.port,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      log: this.log,
+      serve: (socket) => new Connection(socket, { dispatcher, services, budget, log: this.log }),
+    })
+    this.controllerAcceptor = controllerAcceptor
+    await controllerAcceptor.listen()
   }
 
   /** Stops the coordinators' timers and producer-id expiration. */
@@ -183,6 +255,12 @@ export class Broker {
     const acceptor = this.acceptor
     this.acceptor = null
     await acceptor?.close()
+    await this.lifecycle?.stop()
+    this.lifecycle = null
+    await this.quorum?.runner.stop()
+    const controllerAcceptor = this.controllerAcceptor
+    this.controllerAcceptor = null
+    await controllerAcceptor?.close()
     this.stopBackgroundWork()
     await this.cleaner.stop()
     await this.topics.snapshotProducerStates()
@@ -191,16 +269,29 @@ export class Broker {
   }
 }
 
-/** The cluster id is made once, Kafka-style (a random 16-byte id in base64url), and kept with the data. */
-async function loadIdentity(store: LogStore, nodeId: number): Promise<Identity> {
+/**
+ * The data directory records the cluster id and node id it was made with (Kafka's meta.properties). A node refuses a
+ * data directory of another node id or of another cluster (`clusterId` given and different). A new directory takes
+ * `clusterId` when given; a node of a replicated cluster (`controller.quorum.voters` set) must be given one then, as
+ * every voter must agree on it; a single node makes one, Kafka-style (16 random bytes in base64url).
+ */
+async function loadIdentity(store: LogStore, config: BrokerConfig): Promise<Identity> {
+  const { nodeId, clusterId } = config
+  if (clusterId !== undefined) checkClusterId(clusterId)
   const stored = await store.getNodeValue<Identity>('identity')
   if (stored) {
     if (stored.nodeId !== nodeId) {
       throw new Error(`this data directory belongs to node ${stored.nodeId}, not node ${nodeId}`)
     }
+    if (clusterId !== undefined && stored.clusterId !== clusterId) {
+      throw new Error(`the data directory ${config.dataDir} belongs to cluster ${stored.clusterId}, not cluster ${clusterId}`)
+    }
     return stored
   }
-  const identity = { clusterId: randomBytes(16).toString('base64url'), nodeId }
+  if (clusterId === undefined && config.controllerQuorumVoters !== undefined) {
+    throw new Error(`${config.dataDir} is a new data directory: a cluster node needs --cluster-id (the same on every node; \`brook cluster new-id\` makes one)`)
+  }
+  const identity = { clusterId: clusterId ?? newClusterId(), nodeId }
   await store.putNodeValue('identity', identity)
   return identity
 }

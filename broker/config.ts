@@ -11,6 +11,25 @@ export interface BrokerConfig {
   /** Host clients are told to connect to (Metadata); defaults to `host`. */
   advertisedHost?: string
   dataDir: string
+  /**
+   * `controller.quorum.voters`: the controller quorum as `id@host:port,...` (the voters' controller listeners). Unset,
+   * the node runs alone as it always has; set, it is a member of a replicated cluster (broker/cluster/README.md).
+   */
+  controllerQuorumVoters?: string
+  /**
+   * The cluster id (Kafka's base64url form of 16 bytes). Required for the first start of a cluster node on an empty
+   * data directory; a data directory keeps the id it was made with, and a node given another one refuses to start.
+   */
+  clusterId?: string
+  /** `broker.heartbeat.interval.ms`: how often a cluster node heartbeats to the active controller. */
+  brokerHeartbeatIntervalMs: number
+  /** `broker.session.timeout.ms`: the active controller fences a node not heard from for this long. */
+  brokerSessionTimeoutMs: number
+  /**
+   * `metadata.log.max.record.bytes.between.snapshots`: bytes of metadata records a quorum member applies before it
+   * snapshots its image and drops the log below it.
+   */
+  metadataLogMaxRecordBytesBetweenSnapshots: number
   /** Sync each write to disk before acknowledging it. */
   fsync: boolean
   autoCreateTopics: boolean
@@ -109,6 +128,9 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   host: '127.0.0.1',
   port: 9092,
   dataDir: '.brook/node-1',
+  brokerHeartbeatIntervalMs: 2000,
+  brokerSessionTimeoutMs: 9000,
+  metadataLogMaxRecordBytesBetweenSnapshots: 20 * 1024 * 1024,
   fsync: false,
   autoCreateTopics: true,
   defaultPartitions: 1,

@@ -36,6 +36,17 @@ import {
   txnOffsetCommitHandler,
   writeTxnMarkersHandler,
 } from './handlers/transactions.js'
+import {
+  beginQuorumEpochHandler,
+  brokerHeartbeatHandler,
+  brokerRegistrationHandler,
+  controllerDescribeQuorumHandler,
+  describeQuorumHandler,
+  endQuorumEpochHandler,
+  fetchSnapshotHandler,
+  quorumFetchHandler,
+  voteHandler,
+} from './handlers/quorum.js'
 import { describeProducersHandler, describeTransactionsHandler, listTransactionsHandler } from './handlers/transactions-admin.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
@@ -72,6 +83,25 @@ export const HANDLERS: readonly HandlerEntry[] = [
   incrementalAlterConfigsHandler,
   offsetDeleteHandler,
   describeClusterHandler,
+]
+
+/** A cluster node's client listener: every API of a node, and DescribeQuorum (forwarded to the quorum's leader). */
+export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, describeQuorumHandler]
+
+/**
+ * A cluster node's controller listener (Kafka's controller listener): the quorum's own APIs, the controller's
+ * broker lifecycle APIs, and ApiVersions. Fetch here reads the metadata log only.
+ */
+export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
+  apiVersionsHandler,
+  voteHandler,
+  beginQuorumEpochHandler,
+  endQuorumEpochHandler,
+  quorumFetchHandler,
+  fetchSnapshotHandler,
+  controllerDescribeQuorumHandler,
+  brokerRegistrationHandler,
+  brokerHeartbeatHandler,
 ]
 
 export class Dispatcher {

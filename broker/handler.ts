@@ -16,6 +16,7 @@ import type { TopicManager } from './topics.js'
 import type { GroupCoordinator } from './group/coordinator.js'
 import type { TransactionCoordinator } from './transaction/coordinator.js'
 import type { TxnMarkerWriter } from './transaction/markers.js'
+import type { QuorumRunner } from './cluster/quorum-runner.js'
 
 /** This node as clients reach it: what Metadata, FindCoordinator, DescribeCluster and DescribeConfigs name. */
 export interface NodeEndpoint {
@@ -53,6 +54,16 @@ export interface BrokerServices {
   readonly apiVersions: readonly ApiRange[]
   /** `queued.max.response.bytes`: the node's pool for Fetch answers not yet handed to the kernel. */
   readonly answers: AnswerBudget
+  /** A cluster node's controller quorum member (`controller.quorum.voters` set); absent on a single node. */
+  readonly quorum?: QuorumRunner
+}
+
+/**
+ * The controller that Metadata and DescribeCluster name: on a cluster node the controller quorum's leader (-1 while
+ * none is known), on a single node the node itself.
+ */
+export function controllerIdOf(services: BrokerServices): number {
+  return services.quorum ? (services.quorum.leaderId ?? -1) : services.endpoint.nodeId
 }
 
 /** Returned by a handler whose request gets no response (Produce with acks=0). */

@@ -2,7 +2,7 @@
 /**
  * `brook`: the one composition root, a commander program whose commands call into broker/, client/ and processor/.
  * Each command group lives in its own module (start.ts, topics.ts, groups.ts, transactions.ts, console.ts, simulate.ts,
- * process.ts, demo.ts); commands parse and check their arguments (parsers.ts), call one module, and print (format.ts). Errors
+ * process.ts, demo.ts, cluster.ts); commands parse and check their arguments (parsers.ts), call one module, and print (format.ts). Errors
  * reach the user as one line on stderr (`brook: ...`) with exit code 1, never as a stack trace.
  */
 import { Command } from '@commander-js/extra-typings'
@@ -14,6 +14,7 @@ import { addConsumeCommand, addProduceCommand } from './console.js'
 import { addSimulateCommand } from './simulate.js'
 import { addProcessCommand } from './process.js'
 import { addDemoCommand } from './demo.js'
+import { addClusterCommands } from './cluster.js'
 
 const program = new Command()
   .name('brook')
@@ -30,6 +31,7 @@ addConsumeCommand(program)
 addSimulateCommand(program)
 addProcessCommand(program)
 addDemoCommand(program)
+addClusterCommands(program)
 
 program.parseAsync().catch((error: Error) => {
   console.error(`brook: ${error.message}`)

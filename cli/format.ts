@@ -7,6 +7,7 @@ import type { GroupDescription, GroupMember, GroupOffsets, ListedGroup, PlannedO
 import type { Acks, ProduceSummary } from '../client/console-producer.js'
 import type { ConsumedRecord } from '../client/console-consumer.js'
 import type { ListedTransaction, ProducerDescription, TransactionDescription } from '../client/transaction-admin.js'
+import type { ClusterStatus } from '../client/cluster-admin.js'
 import { counted } from '../client/wording.js'
 
 /** kafka-topics.sh --describe's layout, with the leader epoch and the log start and end offsets added. */
@@ -158,4 +159,28 @@ export function formatProducers(producers: readonly ProducerDescription[]): stri
       p.currentTxnStartOffset >= 0n ? String(p.currentTxnStartOffset) : 'None',
     ]),
   )
+}
+
+/**
+ * `brook cluster status`: the cluster and its active controller, the quorum's leader, epoch and high watermark
+ * (kafka-metadata-quorum.sh describe --status), then one row per node: its part in the quorum, its metadata log end
+ * offset and lag behind the leader (describe --replication), and whether it is a live broker (registered and
+ * unfenced) or fenced (fenced, or not registered yet).
+ */
+export function formatClusterStatus(status: ClusterStatus): string {
+  const live = new Set(status.liveBrokers.map((broker) => broker.brokerId))
+  const ids = [...new Set([...status.voters.map((v) => v.replicaId), ...status.observers.map((o) => o.replicaId), ...live])].sort((a, b) => a - b)
+  const rows = ids.map((id) => {
+    const voter = status.voters.find((v) => v.replicaId === id)
+    const replica = voter ?? status.observers.find((o) => o.replicaId === id)
+    const role = id === status.leaderId ? 'leader' : voter ? 'follower' : replica ? 'observer' : 'none'
+    return [String(id), role, cell(replica && replica.logEndOffset >= 0n ? replica.logEndOffset : null), cell(replica?.lag), live.has(id) ? 'unfenced' : 'fenced']
+  })
+  return [
+    `ClusterId: ${status.clusterId}`,
+    `Controller: ${status.controllerId < 0 ? 'none' : status.controllerId}`,
+    `LeaderId: ${status.leaderId}\tLeaderEpoch: ${status.leaderEpoch}\tHighWatermark: ${status.highWatermark}`,
+    '',
+    formatTable(['NODE', 'QUORUM', 'LOG-END-OFFSET', 'LAG', 'BROKER'], rows),
+  ].join('\n')
 }

@@ -4,6 +4,7 @@
  * checked the same way wherever it comes from. Values are refused with a message naming the setting, never clamped.
  */
 import { readFileSync } from 'node:fs'
+import { checkClusterId, parseQuorumVoters } from '../broker/cluster/voters.js'
 import { DEFAULT_CONFIG, FAILPOINTS, type BrokerConfig, type Failpoint, type LogLevel } from '../broker/config.js'
 
 const INT32_MAX = 2_147_483_647
@@ -27,6 +28,9 @@ export interface NumericSetting {
 export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'nodeId', flag: '--node-id', unit: 'n', kafkaName: 'node.id', min: 0, max: INT32_MAX, description: 'this node\'s id' },
   { key: 'port', flag: '--port', unit: 'port', kafkaName: null, min: 0, max: 65535, description: 'port to listen on (0: any free port)' },
+  { key: 'brokerHeartbeatIntervalMs', flag: '--broker-heartbeat-interval-ms', unit: 'ms', kafkaName: 'broker.heartbeat.interval.ms', min: 1, max: INT32_MAX, description: 'with --controller-quorum-voters: how often the node heartbeats to the active controller' },
+  { key: 'brokerSessionTimeoutMs', flag: '--broker-session-timeout-ms', unit: 'ms', kafkaName: 'broker.session.timeout.ms', min: 1, max: INT32_MAX, description: 'with --controller-quorum-voters: the active controller fences a node not heard from for this long' },
+  { key: 'metadataLogMaxRecordBytesBetweenSnapshots', flag: '--metadata-log-max-record-bytes-between-snapshots', unit: 'bytes', kafkaName: 'metadata.log.max.record.bytes.between.snapshots', min: 1, max: Number.MAX_SAFE_INTEGER, description: 'with --controller-quorum-voters: metadata record bytes applied before the node snapshots its metadata image and drops the log below it' },
   { key: 'defaultPartitions', flag: '--default-partitions', unit: 'n', kafkaName: 'num.partitions', min: 1, max: 10_000, description: 'partitions of auto-created topics' },
   { key: 'messageMaxBytes', flag: '--message-max-bytes', unit: 'bytes', kafkaName: 'message.max.bytes', min: 0, max: INT32_MAX, description: 'largest record batch a topic accepts unless its max.message.bytes says otherwise' },
   { key: 'logMessageTimestampBeforeMaxMs', flag: '--log-message-timestamp-before-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.before.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the past, unless their message.timestamp.before.max.ms says otherwise' },
@@ -65,11 +69,18 @@ const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel' 
   host: 'string',
   advertisedHost: 'string',
   dataDir: 'string',
+  controllerQuorumVoters: 'string',
+  clusterId: 'string',
   fsync: 'boolean',
   autoCreateTopics: 'boolean',
   recordValidation: 'boolean',
   logLevel: 'logLevel',
   failpoint: 'failpoint',
+}
+
+/** Kafka's names of the settings that are not numbers, where the config file may use them. */
+const KAFKA_NAMES: Readonly<Record<string, string>> = {
+  'controller.quorum.voters': 'controllerQuorumVoters',
 }
 
 /** Checks a whole number against a setting's bounds; returns the problem, or null. */
@@ -81,7 +92,7 @@ export function numericProblem(setting: NumericSetting, value: number): string |
 
 /**
  * Reads and checks a `--config` file: a JSON object whose keys are BrokerConfig names or, for the numeric settings,
- * their Kafka names (`log.cache.max.bytes` for `cacheMaxBytes`). Unknown keys are refused (a misspelt setting would
+ * their Kafka names (`log.cache.max.bytes` for `cacheMaxBytes`), as can `controller.quorum.voters`. Unknown keys are refused (a misspelt setting would
  * otherwise be ignored without a word), and so is a setting given under both names.
  */
 export function readConfigFile(path: string): Partial<BrokerConfig> {
@@ -100,7 +111,7 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${path} must hold a JSON object of settings`)
   const config: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(parsed)) {
-    const key = NUMERIC_SETTINGS.find((s) => s.kafkaName === name)?.key ?? name
+    const key = NUMERIC_SETTINGS.find((s) => s.kafkaName === name)?.key ?? KAFKA_NAMES[name] ?? name
     if (key in config) throw new Error(`${path}: ${key} is given twice (as ${key} and as its Kafka name)`)
     const problem = settingProblem(key, value)
     if (problem) throw new Error(`${path}: ${problem}`)
@@ -134,6 +145,8 @@ export function checkCombined(config: Partial<BrokerConfig>): void {
   if (min > max) {
     throw new Error(`group.min.session.timeout.ms (${min}) must not be greater than group.max.session.timeout.ms (${max})`)
   }
+  if (config.controllerQuorumVoters !== undefined) parseQuorumVoters(config.controllerQuorumVoters)
+  if (config.clusterId !== undefined) checkClusterId(config.clusterId)
   // KafkaConfig's rule: the pool must hold one largest request, or that request could never be read.
   const queuedBytes = config.queuedMaxRequestBytes ?? DEFAULT_CONFIG.queuedMaxRequestBytes
   const requestMax = config.socketRequestMaxBytes ?? DEFAULT_CONFIG.socketRequestMaxBytes

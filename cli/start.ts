@@ -32,6 +32,8 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     .option('--host <host>', `interface to listen on (default: ${DEFAULT_CONFIG.host})`)
     .option('--advertised-host <host>', 'host clients are told to connect to (default: --host)')
     .option('--data-dir <dir>', 'data directory (default: .brook/node-<node id>)')
+    .option('--controller-quorum-voters <voters>', 'controller.quorum.voters: join a replicated cluster whose controller quorum is these voters, id@host:port,... (each voter\'s controller listener; this node\'s own entry is where it listens for the quorum)')
+    .option('--cluster-id <id>', 'the cluster\'s id, required on a new data directory with --controller-quorum-voters (`brook cluster new-id` makes one)')
     .option('--fsync', 'sync every write to disk before acknowledging it')
     .option('--no-auto-create-topics', 'do not create unknown topics on Metadata requests')
     .option('--no-record-validation', 'log.record.validation.enable=false: check only the header and CRC of produced batches, not their records')
@@ -43,6 +45,8 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     if (options.host !== undefined) flags.host = options.host
     if (options.advertisedHost !== undefined) flags.advertisedHost = options.advertisedHost
     if (options.dataDir !== undefined) flags.dataDir = options.dataDir
+    if (options.controllerQuorumVoters !== undefined) flags.controllerQuorumVoters = options.controllerQuorumVoters
+    if (options.clusterId !== undefined) flags.clusterId = options.clusterId
     if (options.fsync !== undefined) flags.fsync = options.fsync
     if (options.logLevel !== undefined) flags.logLevel = options.logLevel
     if (!options.autoCreateTopics) flags.autoCreateTopics = false

@@ -113,6 +113,11 @@ export class ClusterClient {
     }
   }
 
+  /** The bootstrap connection, for requests any node answers (DescribeCluster, DescribeQuorum). */
+  get any(): KafkaClient {
+    return this.bootstrap
+  }
+
   /** The connection to `nodeId`, opened on first use (the bootstrap connection when it is that node). */
   node(nodeId: number): Promise<KafkaClient> {
     let client = this.nodes.get(nodeId)

@@ -2,7 +2,9 @@
  * DescribeCluster: v0-1.
  *
  * Behaviour
- * - The cluster id, the controller (this node) and the brokers. Authorized operations are Kafka's "not requested"
+ * - The cluster id, the controller and the brokers: on a single node the node itself; on a cluster node the
+ *   quorum's leader and the registered, unfenced brokers of the node's metadata image with their listener (as a
+ *   KRaft broker lists the live brokers of its image). Authorized operations are Kafka's "not requested"
  *   value, as Brook has no ACLs.
  *
  * Version notes
@@ -15,7 +17,7 @@ import {
   type DescribeClusterResponse,
 } from '../../protocol/messages/describe-cluster.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { defineHandler } from '../handler.js'
+import { controllerIdOf, defineHandler, type BrokerServices } from '../handler.js'
 
 const BROKER_ENDPOINTS = 1
 const CONTROLLER_ENDPOINTS = 2
@@ -36,9 +38,17 @@ export const describeClusterHandler = defineHandler<DescribeClusterRequest, Desc
       errorMessage: brokersOnly ? null : `endpoint type ${request.endpointType} cannot be described here; brokers (1) can`,
       endpointType: request.endpointType,
       clusterId: services.clusterId,
-      controllerId: services.endpoint.nodeId,
-      brokers: brokersOnly ? [{ brokerId: services.endpoint.nodeId, host: services.endpoint.host, port: services.endpoint.port, rack: null }] : [],
+      controllerId: controllerIdOf(services),
+      brokers: brokersOnly ? brokersOf(services) : [],
       clusterAuthorizedOperations: -2147483648,
     }
   },
 )
+
+function brokersOf(services: BrokerServices): DescribeClusterResponse['brokers'] {
+  if (!services.quorum) return [{ brokerId: services.endpoint.nodeId, host: services.endpoint.host, port: services.endpoint.port, rack: null }]
+  return [...services.quorum.controller.image.brokers.values()]
+    .filter((broker) => !broker.fenced && broker.endPoints.length > 0)
+    .sort((a, b) => a.brokerId - b.brokerId)
+    .map((broker) => ({ brokerId: broker.brokerId, host: broker.endPoints[0]!.host, port: broker.endPoints[0]!.port, rack: broker.rack }))
+}

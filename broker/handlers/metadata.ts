@@ -3,7 +3,8 @@
  *
  * Behaviour
  * - Brokers: this node. Controller: this node (kafkajs sends CreateTopics and InitProducerId to the controller, so
- *   it must be a live broker).
+ *   it must be a live broker), also on a cluster node: its topics are still its own, so its own Metadata names it
+ *   (DescribeCluster names the controller quorum's leader).
  * - Topics: all of them when the request's list is null (v1+) or empty (v0, MetadataRequest.json: "An empty array
  *   indicates 'request metadata for all topics'" only in v0); otherwise the ones named, or (v10+) given by id.
  * - Unknown topics are created when `allowAutoTopicCreation` (always true before v4) and the broker's

@@ -55,6 +55,9 @@ describe('brook start', () => {
     [['--group-initial-rebalance-delay-ms', '1.5'], "brook: option '--group-initial-rebalance-delay-ms <ms>' argument '1.5' is invalid. --group-initial-rebalance-delay-ms must be a whole number"],
     [['--group-min-session-timeout-ms', '9000', '--group-max-session-timeout-ms', '8000'], 'brook: group.min.session.timeout.ms (9000) must not be greater than group.max.session.timeout.ms (8000)'],
     [['--socket-request-max-bytes', '2000000', '--queued-max-request-bytes', '1000000'], 'brook: queued.max.request.bytes (1000000) must not be smaller than socket.request.max.bytes (2000000)'],
+    [['--controller-quorum-voters', '1@127.0.0.1'], "brook: controller.quorum.voters: '1@127.0.0.1' is not id@host:port"],
+    [['--controller-quorum-voters', '1@127.0.0.1:19092,1@127.0.0.1:19093'], 'brook: controller.quorum.voters names voter 1 twice'],
+    [['--cluster-id', 'not-an-id'], "brook: cluster id 'not-an-id' is not 16 bytes in base64url (22 characters, as `brook cluster new-id` prints)"],
     [['--fetch-max-bytes', '1000'], "brook: option '--fetch-max-bytes <bytes>' argument '1000' is invalid. --fetch-max-bytes must be between 1024 and 2147483647"],
   ] as const)('refuses %j in one line with exit code 1', async ([args, message], { expect }) => {
     expect(await brook(['start', ...contained, ...args])).toMatchObject({ code: 1, stdout: '', stderr: `${message}\n` })

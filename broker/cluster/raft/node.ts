@@ -37,7 +37,7 @@ import {
   type RaftWrite,
 } from '../../../storage/raft-store.js'
 import { CHECK_QUORUM_TIMEOUT_FACTOR, raftConfig, type RaftConfig } from './config.js'
-import { LeaderState } from './leader-state.js'
+import { LeaderState, type ReplicaState } from './leader-state.js'
 import { RaftLog } from './log.js'
 import {
   type BeginQuorumEpochRequest,
@@ -72,6 +72,13 @@ export interface CommittedBatch {
   readonly lastOffset: bigint
   readonly epoch: number
   readonly records: readonly Buffer[]
+}
+
+/** One replica as its leader sees it (DescribeQuorum's ReplicaState): null where the leader has not heard of it yet. */
+export interface ReplicaDescription {
+  readonly replicaId: number
+  readonly endOffset: bigint | null
+  readonly lastFetchMs: number | null
 }
 
 export interface LeaderAndEpoch {
@@ -308,6 +315,21 @@ export class RaftNode {
 
   get latestSnapshot(): RaftSnapshot | null {
     return this.log.snapshot
+  }
+
+  /**
+   * While this member leads: each replica's end offset and last fetch time as the leader knows them (Kafka's
+   * DescribeQuorum), itself first with its durable end offset; null in any other role.
+   */
+  replicaStates(): { voters: ReplicaDescription[]; observers: ReplicaDescription[] } | null {
+    const state = this.state
+    if (state.role !== 'Leader') return null
+    const describe = (states: ReadonlyMap<number, ReplicaState>): ReplicaDescription[] =>
+      [...states].map(([replicaId, replica]) => ({ replicaId, endOffset: replica.endOffset, lastFetchMs: replica.lastFetchMs }))
+    return {
+      voters: [{ replicaId: this.nodeId, endOffset: this.durableEndOffset, lastFetchMs: null }, ...describe(state.voterStates)],
+      observers: describe(state.observerStates),
+    }
   }
 
   /** The batches held, from logStartOffset on (read-only). */

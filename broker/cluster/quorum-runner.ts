@@ -1,0 +1,453 @@
+/**
+ * The controller quorum in a node: one RaftNode with the node's QuorumController as its state machine, its log in the
+ * node's LevelDB (`storage/raft-level-store.ts`), its messages carried to the other voters as Kafka's wire messages
+ * (raft-wire.ts) over the voters' controller listeners.
+ *
+ * Everything that touches the RaftNode is one step of one queue, run one at a time, exactly as the simulation runs
+ * it (broker/cluster/README.md, "Using it"):
+ *
+ *   call (receive / tick / a controller operation that proposes)
+ *     └─> drain ─> writes? ─> store.write (atomic, synced) ─> persisted() ─> drain again ...
+ *                    └─> messages: requests to peers, responses to the requests waiting in handlers
+ *   then the next tick is scheduled at raft.nextDeadlineMs() (at most CONTROLLER_TICK_MS away, for the
+ *   controller's session timeouts)
+ *
+ * so nothing leaves the node before what it depends on is durable (a vote, an acknowledged offset).
+ *
+ * Messages: a request to a peer goes out on that peer's quorum connection (one per voter, made on demand and made
+ * again after any failure); its response comes back as a `receive` step with the request's correlation id. A
+ * request from a peer arrives through a handler (handlers/quorum.ts), becomes a `receive` step under a correlation
+ * id of this node's, and the handler answers with the response the member drains for it. A lost message is only a
+ * lost message: the member's own timeouts send again.
+ *
+ * Controller operations (BrokerRegistration, BrokerHeartbeat) are steps too: the controller proposes inside the step,
+ * and the operation answers once its last record is applied in the epoch it was proposed in (`committed`), or with
+ * NOT_CONTROLLER when a batch of another epoch took its offsets, or REQUEST_TIMED_OUT after
+ * COMMIT_TIMEOUT_MS.
+ *
+ * A failed store write or a broken Raft invariant is fatal for the member: the runner stops (every later operation
+ * answers NOT_CONTROLLER or an error) and reports it through `onFatal`; it cannot know what survived.
+ */
+import { ErrorCode } from '../../protocol/errors.js'
+import { ZERO_UUID } from '../../protocol/constants.js'
+import { describeQuorum, type DescribeQuorumResponse } from '../../protocol/messages/describe-quorum.js'
+import { ConnectionError, KafkaClient } from '../../client/kafka-client.js'
+import type { ApiSpec } from '../../protocol/schema.js'
+import type { RaftSnapshot, RaftStore } from '../../storage/raft-store.js'
+import type { Logger } from '../logger.js'
+import { RaftNode, type CommittedBatch, type LeaderAndEpoch, type RaftStateMachine, type ReplicaDescription } from './raft/node.js'
+import { raftConfig, type RaftConfig } from './raft/config.js'
+import type { RaftEnvelope, RaftRequest, RaftResponse } from './raft/messages.js'
+import {
+  QuorumController,
+  type BrokerHeartbeatRequest,
+  type BrokerRegistrationRequest,
+  type ControllerResult,
+} from './controller/controller.js'
+import { fromWireResponse, METADATA_TOPIC, toWireRequest } from './raft-wire.js'
+import type { QuorumVoter } from './voters.js'
+
+/** How often the active controller looks at broker sessions and preferred leaders (its `tick`), at most. */
+export const CONTROLLER_TICK_MS = 250
+/** How long a controller operation waits for its records to commit before answering REQUEST_TIMED_OUT. */
+export const COMMIT_TIMEOUT_MS = 5000
+
+export interface QuorumRunnerOptions {
+  nodeId: number
+  clusterId: string
+  /** Every voter, this node among them. */
+  voters: readonly QuorumVoter[]
+  store: RaftStore
+  log: Logger
+  /** `broker.session.timeout.ms`, for the controller. */
+  brokerSessionTimeoutMs: number
+  raftConfig?: Partial<RaftConfig>
+  /** The member stopped on a failure it cannot recover from (a failed write, a broken invariant). */
+  onFatal: (error: Error) => void
+}
+
+/** DescribeQuorum's answer for the metadata partition, as the leader knows it (Kafka's DescribeQuorumResponse v0-2). */
+export type QuorumDescription = DescribeQuorumResponse
+
+/**
+ * A connection to one voter's controller listener, made on demand and dropped after any failure, so the next
+ * request connects again (the voter may have restarted).
+ */
+export class PeerChannel {
+  private client: Promise<KafkaClient> | null = null
+
+  constructor(
+    readonly voter: QuorumVoter,
+    private readonly options: { clientId: string; timeoutMs: number },
+  ) {}
+
+  /** Sends `body` as `api` at `version`; rejects on a connection failure, a timeout or an unsupported version. */
+  async request<Res>(api: ApiSpec, version: number, body: unknown): Promise<Res> {
+    const connecting = (this.client ??= KafkaClient.connect(this.voter.host, this.voter.port, this.options))
+    let client: KafkaClient | null = null
+    try {
+      client = await connecting
+      client.version(api, String(version))
+      return await client.request<unknown, Res>(api, version, body)
+    } catch (error) {
+      if (this.client === connecting) this.client = null
+      client?.close()
+      throw error
+    }
+  }
+
+  close(): void {
+    const client = this.client
+    this.client = null
+    client?.then((c) => c.close(), () => undefined)
+  }
+}
+
+interface CommitWaiter {
+  readonly epoch: number
+  readonly lastOffset: bigint
+  readonly resolve: (errorCode: number) => void
+}
+
+export class QuorumRunner implements RaftStateMachine {
+  readonly nodeId: number
+  readonly clusterId: string
+  readonly controller: QuorumController
+  private raft!: RaftNode
+  private readonly store: RaftStore
+  private readonly log: Logger
+  private readonly onFatal: (error: Error) => void
+  /** Quorum messages, one channel per other voter. */
+  private readonly raftChannels = new Map<number, PeerChannel>()
+  /** Controller requests (registration, heartbeats, forwarded DescribeQuorum), one channel per voter. */
+  private readonly controlChannels = new Map<number, PeerChannel>()
+  private queue: Promise<void> = Promise.resolve()
+  private timer: NodeJS.Timeout | null = null
+  private nextInboundId = 0
+  private readonly inbound = new Map<string, (response: RaftResponse) => void>()
+  private waiters: CommitWaiter[] = []
+  private known: LeaderAndEpoch = { leaderId: null, epoch: -1 }
+  private failure: Error | null = null
+  private stopped = false
+
+  private constructor(options: QuorumRunnerOptions) {
+    this.nodeId = options.nodeId
+    this.clusterId = options.clusterId
+    this.store = options.store
+    this.log = options.log
+    this.onFatal = options.onFatal
+    this.controller = new QuorumController({
+      nodeId: options.nodeId,
+      log: () => this.raft,
+      newTopicId: () => crypto.randomUUID(),
+      brokerSessionTimeoutMs: options.brokerSessionTimeoutMs,
+    })
+    // A quorum request unanswered past the request timeout is lost anyway (the member sends again); a controller
+    // request may wait for its commit.
+    const clientId = `brook-quorum-${options.nodeId}`
+    const raftTimeoutMs = raftConfig(options.raftConfig).requestTimeoutMs + 1000
+    for (const voter of options.voters) {
+      this.controlChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: COMMIT_TIMEOUT_MS + 1000 }))
+      if (voter.id !== options.nodeId) this.raftChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: raftTimeoutMs }))
+    }
+  }
+
+  /** Loads the member's state from `store`, restores its latest snapshot, and starts its loop. */
+  static async start(options: QuorumRunnerOptions): Promise<QuorumRunner> {
+    const runner = new QuorumRunner(options)
+    const persisted = await options.store.load()
+    runner.raft = new RaftNode({
+      nodeId: options.nodeId,
+      voters: options.voters.map((voter) => voter.id),
+      clusterId: options.clusterId,
+      stateMachine: runner,
+      random: Math.random,
+      persisted,
+      nowMs: Date.now(),
+      config: options.raftConfig ?? {},
+    })
+    await runner.step(() => undefined)
+    return runner
+  }
+
+  // ---- what the node looks at -------------------------------------------------------------------------------------
+
+  /** The leader of the current epoch as this member knows it (the active controller once it has caught up). */
+  get leaderId(): number | null {
+    return this.raft.leaderId
+  }
+
+  /** The offset of the last metadata record this member applied (-1 before any). */
+  get appliedOffset(): bigint {
+    return this.controller.image.provenance.offset
+  }
+
+  /** The channel to a voter's controller listener, for controller requests; null for an id that is not a voter. */
+  controlChannel(voterId: number): PeerChannel | null {
+    return this.controlChannels.get(voterId) ?? null
+  }
+
+  /**
+   * DescribeQuorum (KIP-595, Kafka's KafkaRaftClient.handleDescribeQuorumRequest): the leader answers from what it
+   * tracks. Another member forwards the request to the leader when `forward` (a broker's listener, as Kafka's
+   * brokers forward it to the controller), else answers NOT_LEADER_OR_FOLLOWER naming the leader it knows.
+   */
+  async describeQuorum(options: { forward: boolean }): Promise<QuorumDescription> {
+    const replicas = this.failure ? null : this.raft.replicaStates()
+    if (replicas) {
+      const nowMs = Date.now()
+      const leaderEndOffset = this.raft.logEndOffset
+      // The leader reports itself as fetched and caught up now; a replica is caught up as of its last fetch when that
+      // fetch reached the leader's end (Kafka's ReplicaState.lastCaughtUpTimestamp, approximated).
+      const describe = (replica: ReplicaDescription) => {
+        const lastFetchMs = replica.replicaId === this.nodeId ? nowMs : (replica.lastFetchMs ?? -1)
+        const caughtUp = replica.replicaId === this.nodeId || replica.endOffset === leaderEndOffset
+        return {
+          replicaId: replica.replicaId,
+          replicaDirectoryId: ZERO_UUID,
+          logEndOffset: replica.endOffset ?? -1n,
+          lastFetchTimestamp: BigInt(lastFetchMs),
+          lastCaughtUpTimestamp: caughtUp ? BigInt(lastFetchMs) : -1n,
+        }
+      }
+      return quorumAnswer(ErrorCode.NONE, {
+        leaderId: this.nodeId,
+        leaderEpoch: this.raft.epoch,
+        highWatermark: this.raft.highWatermark ?? -1n,
+        currentVoters: replicas.voters.map(describe),
+        observers: replicas.observers.map(describe),
+      })
+    }
+    const leaderId = this.failure ? null : this.raft.leaderId
+    const channel = leaderId === null || leaderId === this.nodeId ? null : this.controlChannels.get(leaderId)
+    if (options.forward && channel) {
+      try {
+        return await channel.request<QuorumDescription>(describeQuorum, 2, { topics: [{ topicName: METADATA_TOPIC, partitions: [{ partitionIndex: 0 }] }] })
+      } catch (error) {
+        this.log.debug(`DescribeQuorum forwarded to node ${leaderId}: ${(error as Error).message}`)
+      }
+    }
+    return quorumAnswer(ErrorCode.NOT_LEADER_OR_FOLLOWER, {
+      leaderId: leaderId ?? -1,
+      leaderEpoch: this.failure ? -1 : this.raft.epoch,
+      highWatermark: -1n,
+      currentVoters: [],
+      observers: [],
+    })
+  }
+
+  // ---- what handlers hand in --------------------------------------------------------------------------------------
+
+  /**
+   * A quorum request from `source`: resolves with the member's response, or rejects when the member gives none
+   * within the request timeout (it dropped the request) or has stopped.
+   */
+  receive(source: number, message: RaftRequest): Promise<RaftResponse> {
+    const correlationId = this.nextInboundId++
+    const key = `${source}/${correlationId}`
+    return new Promise<RaftResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.inbound.delete(key)
+        reject(new Error(`no answer to ${message.type} from node ${source}`))
+      }, this.raft.config.requestTimeoutMs)
+      this.inbound.set(key, (response) => {
+        clearTimeout(timer)
+        resolve(response)
+      })
+      this.step((raft, nowMs) => raft.receive({ source, destination: this.nodeId, correlationId, message }, nowMs)).catch((error: Error) => {
+        clearTimeout(timer)
+        this.inbound.delete(key)
+        reject(error)
+      })
+    })
+  }
+
+  /** BrokerRegistration at the active controller, answered once committed. */
+  registerBroker(request: BrokerRegistrationRequest): Promise<ControllerResult<{ brokerEpoch: bigint }>> {
+    return this.operate((nowMs) => this.controller.registerBroker(request, nowMs))
+  }
+
+  /** BrokerHeartbeat at the active controller, answered once what it changed (fencing) is committed. */
+  heartbeat(request: BrokerHeartbeatRequest): Promise<ControllerResult<{ isCaughtUp: boolean; isFenced: boolean }>> {
+    return this.operate((nowMs) => this.controller.heartbeat(request, nowMs))
+  }
+
+  /** Stops the loop and closes the connections to peers; waits for the step in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    await this.queue
+    for (const channel of [...this.raftChannels.values(), ...this.controlChannels.values()]) channel.close()
+    for (const waiter of this.waiters) waiter.resolve(ErrorCode.NOT_CONTROLLER)
+    this.waiters = []
+  }
+
+  // ---- RaftStateMachine: the controller, and the operations waiting for their commit ---------------------------
+
+  apply(batch: CommittedBatch): void {
+    this.controller.apply(batch)
+    this.waiters = this.waiters.filter((waiter) => {
+      if (waiter.lastOffset > batch.lastOffset) return true
+      // A batch of another epoch at the waiter's offsets means its proposal was lost with the leadership.
+      waiter.resolve(waiter.lastOffset >= batch.baseOffset && waiter.epoch === batch.epoch ? ErrorCode.NONE : ErrorCode.NOT_CONTROLLER)
+      return false
+    })
+  }
+
+  snapshot(): Buffer {
+    return this.controller.snapshot()
+  }
+
+  restore(snapshot: RaftSnapshot): void {
+    this.controller.restore(snapshot)
+    this.log.info(`metadata image restored from the snapshot ending at offset ${snapshot.endOffset} (epoch ${snapshot.epoch})`)
+    // Whether a proposal below the snapshot committed in its epoch cannot be told any more: its caller asks again.
+    this.waiters = this.waiters.filter((waiter) => {
+      if (waiter.lastOffset >= snapshot.endOffset) return true
+      waiter.resolve(ErrorCode.NOT_CONTROLLER)
+      return false
+    })
+  }
+
+  leaderChange(leader: LeaderAndEpoch): void {
+    this.controller.leaderChange(leader)
+    if (leader.leaderId !== this.known.leaderId || leader.epoch !== this.known.epoch) {
+      const who = leader.leaderId === null ? 'no leader known' : leader.leaderId === this.nodeId ? 'this node leads (active controller)' : `node ${leader.leaderId} leads`
+      this.log.info(`controller quorum epoch ${leader.epoch}: ${who}`)
+    }
+    this.known = leader
+  }
+
+  // ---- the loop ---------------------------------------------------------------------------------------------------
+
+  /**
+   * Runs a controller operation as a step. What it proposed is waited for from inside the step, before the member
+   * drains: a lone voter commits within the same step.
+   */
+  private async operate<T>(call: (nowMs: number) => ControllerResult<T>): Promise<ControllerResult<T>> {
+    let answer: ControllerResult<T> | null = null
+    let commit: Promise<number> | null = null
+    try {
+      await this.step((_raft, nowMs) => {
+        const result = call(nowMs)
+        answer = result
+        if (result.ok && result.lastOffset >= 0n) commit = this.committed(result.epoch, result.lastOffset)
+      })
+    } catch {
+      return { ok: false, errorCode: ErrorCode.NOT_CONTROLLER, message: 'the controller quorum member has stopped' }
+    }
+    const result = answer as ControllerResult<T> | null
+    if (result === null) return { ok: false, errorCode: ErrorCode.NOT_CONTROLLER, message: 'the controller quorum member has stopped' }
+    if (commit === null) return result
+    const errorCode = await (commit as Promise<number>)
+    if (errorCode === ErrorCode.NONE) return result
+    const message = errorCode === ErrorCode.NOT_CONTROLLER ? 'the controller lost its leadership before the change committed' : `the change did not commit within ${COMMIT_TIMEOUT_MS} ms`
+    return { ok: false, errorCode, message }
+  }
+
+  /** Resolves with NONE once `lastOffset` is applied in `epoch`, NOT_CONTROLLER if it was lost, REQUEST_TIMED_OUT. */
+  private committed(epoch: number, lastOffset: bigint): Promise<number> {
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter)
+        resolve(ErrorCode.REQUEST_TIMED_OUT)
+      }, COMMIT_TIMEOUT_MS)
+      const waiter: CommitWaiter = {
+        epoch,
+        lastOffset,
+        resolve: (errorCode) => {
+          clearTimeout(timer)
+          resolve(errorCode)
+        },
+      }
+      this.waiters.push(waiter)
+    })
+  }
+
+  /** Queues one step; it runs after every step queued before it. Rejects if the member has failed or stopped. */
+  private step(call: (raft: RaftNode, nowMs: number) => void): Promise<void> {
+    const run = this.queue.then(() => this.runStep(call))
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
+  private async runStep(call: (raft: RaftNode, nowMs: number) => void): Promise<void> {
+    if (this.failure) throw this.failure
+    if (this.stopped) throw new Error('the controller quorum member has stopped')
+    try {
+      call(this.raft, Date.now())
+      for (;;) {
+        const { writes, messages } = this.raft.drain()
+        if (writes.length > 0) {
+          await this.store.write(writes)
+          this.raft.persisted(Date.now())
+        }
+        for (const envelope of messages) this.send(envelope)
+        if (writes.length === 0) break
+      }
+    } catch (error) {
+      this.fail(error as Error)
+      throw error
+    }
+    this.reschedule()
+  }
+
+  private reschedule(): void {
+    if (this.stopped || this.failure) return
+    if (this.timer) clearTimeout(this.timer)
+    const nowMs = Date.now()
+    const deadline = Math.min(this.raft.nextDeadlineMs(), nowMs + CONTROLLER_TICK_MS)
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.step((raft, tickMs) => {
+        raft.tick(tickMs)
+        this.controller.tick(tickMs)
+      }).catch(() => undefined)
+    }, Math.max(0, deadline - nowMs))
+  }
+
+  private send(envelope: RaftEnvelope): void {
+    const message = envelope.message
+    if (message.type.endsWith('Response')) {
+      const key = `${envelope.destination}/${envelope.correlationId}`
+      const answer = this.inbound.get(key)
+      this.inbound.delete(key)
+      answer?.(message as RaftResponse)
+      return
+    }
+    const channel = this.raftChannels.get(envelope.destination)
+    if (!channel) return
+    const wire = toWireRequest(message as RaftRequest)
+    channel
+      .request<unknown>(wire.api, wire.version, wire.body)
+      .then((body) => {
+        const response = fromWireResponse(wire.api.apiKey, body)
+        return this.step((raft, nowMs) =>
+          raft.receive({ source: envelope.destination, destination: this.nodeId, correlationId: envelope.correlationId, message: response }, nowMs),
+        )
+      })
+      .catch((error: Error) => {
+        if (!(error instanceof ConnectionError) && !this.failure && !this.stopped) this.log.debug(`${message.type} to node ${envelope.destination}: ${error.message}`)
+      })
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return
+    this.failure = error
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    for (const waiter of this.waiters) waiter.resolve(ErrorCode.NOT_CONTROLLER)
+    this.waiters = []
+    this.onFatal(error)
+  }
+}
+
+function quorumAnswer(errorCode: number, partition: Omit<QuorumDescription['topics'][number]['partitions'][number], 'partitionIndex' | 'errorCode' | 'errorMessage'>): QuorumDescription {
+  return {
+    errorCode: ErrorCode.NONE,
+    errorMessage: null,
+    topics: [{ topicName: METADATA_TOPIC, partitions: [{ partitionIndex: 0, errorCode, errorMessage: null, ...partition }] }],
+    nodes: [],
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The controller quorum's APIs, on a cluster node's controller listener (Kafka's controller listener):
+ *
+ * - Vote v2, BeginQuorumEpoch v1, EndQuorumEpoch v1, Fetch v15-17 of `__cluster_metadata` (with ReplicaState's
+ *   replica id) and FetchSnapshot v1: handed to the node's quorum member (cluster/quorum-runner.ts), answered with
+ *   its response (cluster/raft-wire.ts maps both). A request that does not name the metadata partition, or whose
+ *   sender (candidate, leader or replica id) is negative or this node itself, is INVALID_REQUEST; one the member
+ *   leaves unanswered within its request timeout is REQUEST_TIMED_OUT.
+ * - BrokerRegistration v0-4 and BrokerHeartbeat v0-1 (KIP-631): the active controller's operations, answered once
+ *   their records commit; any other member answers NOT_CONTROLLER. A registration naming another cluster is
+ *   INCONSISTENT_CLUSTER_ID.
+ * - DescribeQuorum v0-2 (KIP-595): on the controller listener the leader answers and others say
+ *   NOT_LEADER_OR_FOLLOWER with the leader they know; on the client listener (describeQuorumHandler) a node forwards
+ *   the request to the leader, as Kafka's brokers forward it to the controller.
+ *
+ * Services without a quorum (a single node) never route here: these handlers are only in the cluster's dispatchers.
+ */
+import { ErrorCode } from '../../protocol/errors.js'
+import type { ApiSpec } from '../../protocol/schema.js'
+import type { VersionRange } from '../../protocol/versions.js'
+import { vote } from '../../protocol/messages/vote.js'
+import { beginQuorumEpoch } from '../../protocol/messages/begin-quorum-epoch.js'
+import { endQuorumEpoch } from '../../protocol/messages/end-quorum-epoch.js'
+import { fetch } from '../../protocol/messages/fetch.js'
+import { fetchSnapshot } from '../../protocol/messages/fetch-snapshot.js'
+import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../../protocol/messages/describe-quorum.js'
+import {
+  brokerRegistration,
+  type BrokerRegistrationRequest,
+  type BrokerRegistrationResponse,
+} from '../../protocol/messages/broker-registration.js'
+import { brokerHeartbeat, type BrokerHeartbeatRequest, type BrokerHeartbeatResponse } from '../../protocol/messages/broker-heartbeat.js'
+import { defineHandler, type BrokerServices, type HandlerEntry } from '../handler.js'
+import { fromWireRequest, RaftWireError, toWireResponse, wireErrorResponse } from '../cluster/raft-wire.js'
+import type { QuorumRunner } from '../cluster/quorum-runner.js'
+
+function quorumOf(services: BrokerServices): QuorumRunner {
+  if (!services.quorum) throw new Error('a quorum API reached a node without a controller quorum')
+  return services.quorum
+}
+
+/** A Raft API: the wire request to the member and its response back. */
+function raftHandler(api: ApiSpec, versions: VersionRange): HandlerEntry {
+  return defineHandler<unknown, unknown>(api, versions, async (request, { services }) => {
+    let parsed
+    try {
+      parsed = fromWireRequest(api.apiKey, request)
+    } catch (error) {
+      if (error instanceof RaftWireError) return wireErrorResponse(api.apiKey, ErrorCode.INVALID_REQUEST)
+      throw error
+    }
+    const quorum = quorumOf(services)
+    // Only another member may speak for itself: a request in this node's name, or in none, would be taken for one.
+    if (parsed.source < 0 || parsed.source === quorum.nodeId) return wireErrorResponse(api.apiKey, ErrorCode.INVALID_REQUEST)
+    try {
+      return toWireResponse(await quorum.receive(parsed.source, parsed.message))
+    } catch {
+      return wireErrorResponse(api.apiKey, ErrorCode.REQUEST_TIMED_OUT)
+    }
+  })
+}
+
+export const voteHandler = raftHandler(vote, '2')
+export const beginQuorumEpochHandler = raftHandler(beginQuorumEpoch, '1')
+export const endQuorumEpochHandler = raftHandler(endQuorumEpoch, '1')
+export const quorumFetchHandler = raftHandler(fetch, '15-17')
+export const fetchSnapshotHandler = raftHandler(fetchSnapshot, '1')
+
+/** DescribeQuorum on the controller listener: the leader's view, or NOT_LEADER_OR_FOLLOWER elsewhere. */
+export const controllerDescribeQuorumHandler = defineHandler<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, '0-2', (_request, { services }) =>
+  quorumOf(services).describeQuorum({ forward: false }),
+)
+
+/** DescribeQuorum on the client listener: forwarded to the leader. */
+export const describeQuorumHandler = defineHandler<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, '0-2', (_request, { services }) =>
+  quorumOf(services).describeQuorum({ forward: true }),
+)
+
+export const brokerRegistrationHandler = defineHandler<BrokerRegistrationRequest, BrokerRegistrationResponse>(
+  brokerRegistration,
+  '0-4',
+  async (request, { services }) => {
+    const quorum = quorumOf(services)
+    if (request.clusterId !== quorum.clusterId) return { throttleTimeMs: 0, errorCode: ErrorCode.INCONSISTENT_CLUSTER_ID, brokerEpoch: -1n }
+    const result = await quorum.registerBroker({
+      brokerId: request.brokerId,
+      incarnationId: request.incarnationId,
+      endPoints: request.listeners.map((listener) => ({ name: listener.name, host: listener.host, port: listener.port, securityProtocol: listener.securityProtocol })),
+      rack: request.rack,
+    })
+    return result.ok ? { throttleTimeMs: 0, errorCode: ErrorCode.NONE, brokerEpoch: result.brokerEpoch } : { throttleTimeMs: 0, errorCode: result.errorCode, brokerEpoch: -1n }
+  },
+)
+
+export const brokerHeartbeatHandler = defineHandler<BrokerHeartbeatRequest, BrokerHeartbeatResponse>(brokerHeartbeat, '0-1', async (request, { services }) => {
+  const result = await quorumOf(services).heartbeat({
+    brokerId: request.brokerId,
+    brokerEpoch: request.brokerEpoch,
+    currentMetadataOffset: request.currentMetadataOffset,
+    wantFence: request.wantFence,
+  })
+  return result.ok
+    ? { throttleTimeMs: 0, errorCode: ErrorCode.NONE, isCaughtUp: result.isCaughtUp, isFenced: result.isFenced, shouldShutDown: false }
+    : { throttleTimeMs: 0, errorCode: result.errorCode, isCaughtUp: false, isFenced: true, shouldShutDown: false }
+})

@@ -1,0 +1,82 @@
+/**
+ * A replicated cluster's state as `brook cluster status` shows it (Kafka's kafka-metadata-quorum.sh describe
+ * --status and --replication, and the live brokers of DescribeCluster): the controller quorum from DescribeQuorum
+ * (KIP-595), which any node forwards to the quorum's leader, and the registered, unfenced brokers and the active
+ * controller from DescribeCluster.
+ */
+import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../protocol/messages/describe-quorum.js'
+import { describeCluster, type DescribeClusterRequest, type DescribeClusterResponse } from '../protocol/messages/describe-cluster.js'
+import type { ClusterClient } from './cluster-client.js'
+import { checkError } from './kafka-client.js'
+
+/** The metadata log's topic, the one partition DescribeQuorum describes. */
+const METADATA_TOPIC = '__describedmetadata'
+/** DescribeCluster's endpointType for brokers (KIP-919). */
+const BROKER_ENDPOINTS = 1
+
+export interface QuorumReplica {
+  readonly replicaId: number
+  /** -1 while the leader has not heard from it in its epoch. */
+  readonly logEndOffset: bigint
+  /** The leader's log end offset minus this replica's; null when its end offset is not known. */
+  readonly lag: bigint | null
+  /** When it last fetched from the leader (ms since the epoch), null if unknown. */
+  readonly lastFetchTimestamp: number | null
+}
+
+export interface ClusterStatus {
+  readonly clusterId: string
+  /** The active controller DescribeCluster names (-1: none known). */
+  readonly controllerId: number
+  readonly leaderId: number
+  readonly leaderEpoch: number
+  readonly highWatermark: bigint
+  readonly voters: readonly QuorumReplica[]
+  readonly observers: readonly QuorumReplica[]
+  /** The registered brokers that are not fenced, with their client listener. */
+  readonly liveBrokers: readonly { readonly brokerId: number; readonly host: string; readonly port: number }[]
+}
+
+/**
+ * Asks the bootstrap node for the quorum and the live brokers. Errors: the node is not part of a replicated
+ * cluster (it does not support DescribeQuorum), or a Kafka error by name (NOT_LEADER_OR_FOLLOWER while the quorum
+ * has no leader).
+ */
+export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStatus> {
+  const client = cluster.any
+  let quorumVersion: number
+  try {
+    quorumVersion = client.version(describeQuorum)
+  } catch {
+    throw new Error(`the node at ${client.address} is not part of a replicated cluster (it does not answer DescribeQuorum)`)
+  }
+  const quorum = await client.request<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, quorumVersion, {
+    topics: [{ topicName: METADATA_TOPIC, partitions: [{ partitionIndex: 0 }] }],
+  })
+  checkError(quorum.errorCode, 'DescribeQuorum', quorum.errorMessage)
+  const partition = quorum.topics[0]?.partitions[0]
+  if (!partition) throw new Error(`the node at ${client.address} did not describe ${METADATA_TOPIC}`)
+  checkError(partition.errorCode, 'DescribeQuorum', partition.errorMessage)
+  const described = await client.request<DescribeClusterRequest, DescribeClusterResponse>(describeCluster, client.version(describeCluster, '1'), {
+    includeClusterAuthorizedOperations: false,
+    endpointType: BROKER_ENDPOINTS,
+  })
+  checkError(described.errorCode, 'DescribeCluster', described.errorMessage)
+  const leaderEnd = partition.currentVoters.find((voter) => voter.replicaId === partition.leaderId)?.logEndOffset ?? -1n
+  const replica = (state: (typeof partition.currentVoters)[number]): QuorumReplica => ({
+    replicaId: state.replicaId,
+    logEndOffset: state.logEndOffset,
+    lag: state.logEndOffset < 0n || leaderEnd < 0n ? null : leaderEnd - state.logEndOffset,
+    lastFetchTimestamp: (state.lastFetchTimestamp ?? -1n) >= 0n ? Number(state.lastFetchTimestamp) : null,
+  })
+  return {
+    clusterId: described.clusterId,
+    controllerId: described.controllerId ?? -1,
+    leaderId: partition.leaderId,
+    leaderEpoch: partition.leaderEpoch,
+    highWatermark: partition.highWatermark,
+    voters: partition.currentVoters.map(replica).sort((a, b) => a.replicaId - b.replicaId),
+    observers: partition.observers.map(replica).sort((a, b) => a.replicaId - b.replicaId),
+    liveBrokers: described.brokers.map((b) => ({ brokerId: b.brokerId, host: b.host, port: b.port })).sort((a, b) => a.brokerId - b.brokerId),
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * A replicated Brook cluster of real processes for tests: N nodes on 127.0.0.1, each a voter of the controller
+ * quorum, with client and controller ports chosen free before any starts (the voters list names them all), a new
+ * cluster id, and their own data directories. Every process is killed when the test process exits, as a safety net
+ * behind the test's own afterAll.
+ */
+import { createServer, type Server } from 'node:net'
+import { startBroker, type BrokerProcess } from './broker.js'
+import { newClusterId } from '../../broker/cluster/voters.js'
+import { ClusterClient } from '../../client/cluster-client.js'
+import { clusterStatus, type ClusterStatus } from '../../client/cluster-admin.js'
+
+/** `count` distinct free ports of 127.0.0.1 (held open together while chosen, so none repeats). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer()
+      servers.push(server)
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(0, '127.0.0.1', resolve)
+      })
+    }
+    return servers.map((server) => (server.address() as { port: number }).port)
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  }
+}
+
+export interface TestCluster {
+  readonly clusterId: string
+  /** `controller.quorum.voters` as given to every node. */
+  readonly voters: string
+  readonly nodeIds: readonly number[]
+  /** The running process of each node (a killed node stays until it is started again). */
+  readonly nodes: Map<number, BrokerProcess>
+  /** Node `id`'s controller listener. */
+  controllerPort(id: number): number
+  /** The `brook start` arguments of node `id`, beyond host, port and data directory. */
+  args(id: number): string[]
+  /** Starts node `id` again on its data directory and port (after a kill or stop). */
+  restart(id: number): Promise<BrokerProcess>
+  /** DescribeQuorum and DescribeCluster through node `id`'s client listener. */
+  status(id: number): Promise<ClusterStatus>
+  /** Kills every process and removes the data directories. */
+  destroy(): Promise<void>
+}
+
+/** Starts `nodes` cluster nodes (ids 1..n) with `extraArgs` for every node, and waits until each listens. */
+export async function startCluster(options: { nodes: number; extraArgs?: string[] }): Promise<TestCluster> {
+  const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
+  const ports = await freePorts(options.nodes * 2)
+  const clientPort = (id: number): number => ports[id - 1]!
+  const controllerPort = (id: number): number => ports[options.nodes + id - 1]!
+  const clusterId = newClusterId()
+  const voters = ids.map((id) => `${id}@127.0.0.1:${controllerPort(id)}`).join(',')
+  const args = (id: number): string[] => ['--node-id', String(id), '--controller-quorum-voters', voters, '--cluster-id', clusterId, ...(options.extraArgs ?? [])]
+  const nodes = new Map<number, BrokerProcess>()
+  const dataDirs = new Map<number, string>()
+  const started = await Promise.allSettled(ids.map((id) => startBroker({ port: clientPort(id), args: args(id) })))
+  for (const [i, result] of started.entries()) {
+    if (result.status === 'fulfilled') {
+      nodes.set(ids[i]!, result.value)
+      dataDirs.set(ids[i]!, result.value.dataDir)
+    }
+  }
+  const failed = started.find((result) => result.status === 'rejected')
+  if (failed) {
+    await Promise.all([...nodes.values()].map((node) => node.kill()))
+    throw failed.reason
+  }
+  return {
+    clusterId,
+    voters,
+    nodeIds: ids,
+    nodes,
+    controllerPort,
+    args,
+    async restart(id) {
+      const node = await startBroker({ port: clientPort(id), dataDir: dataDirs.get(id)!, args: args(id) })
+      nodes.set(id, node)
+      return node
+    },
+    async status(id) {
+      const client = await ClusterClient.connect([{ host: '127.0.0.1', port: clientPort(id) }], { timeoutMs: 10_000 })
+      try {
+        return await clusterStatus(client)
+      } finally {
+        client.close()
+      }
+    },
+    async destroy() {
+      await Promise.all([...nodes.values()].map((node) => node.kill()))
+      for (const node of nodes.values()) node.cleanup()
+    },
+  }
+}
