@@ -135,6 +135,8 @@ export class Task {
   private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number }>()
   private readonly keyedOps: { op: KeyedAggregate; forward: (results: KeyedResult[]) => Promise<void> }[] = []
   private readonly resets: (() => void)[] = []
+  /** The last late record written to each late-records topic since the last commit, and the input record it holds. */
+  private readonly lateOutputs = new Map<string, { input: KafkaMessage; output: OutputRecord }>()
   /** The reader of the event-time field, compiled on first use. */
   private eventTimeField?: (value: unknown) => unknown
 
@@ -299,16 +301,7 @@ export class Task {
     this.windowOps.set(node.name, { op, drain, idleBase: Number.NEGATIVE_INFINITY })
     this.resets.push(() => op.reset())
     const after = (rec: Rec, accepted: boolean): void | Promise<void> => {
-      if (!accepted) {
-        this.env.metrics.late++
-        this.outputs.push({
-          topic: lateTopic,
-          key: rec.key,
-          value: rec.input ? rec.input.value : JSON.stringify(rec.value),
-          timestamp: String(Date.now()),
-          headers: { ...rec.headers, [HeaderNames.lateOperator]: node.name, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(op.streamTime) },
-        })
-      }
+      if (!accepted) this.late(rec, node.name, lateTopic, op.streamTime)
       if (results.length > 0) return drain()
     }
     // One input object per operator, refilled for each record: a task handles one record at a time, and the
@@ -324,6 +317,35 @@ export class Task {
       const accepted = op.process(input)
       return accepted instanceof Promise ? accepted.then((a) => after(rec, a)) : after(rec, accepted)
     }
+  }
+
+  /**
+   * A record refused by the windowed operator `operator` as late. The late-records topic gets one record per input
+   * record: one late for several windowed operators (the iot pipeline's stats and averages) goes out once, its
+   * `brook.late.operator` and `brook.late.stream-time` headers listing each operator and its stream time, comma-
+   * separated in the order they refused it (operator names hold no comma). Records made inside the pipeline (a
+   * window's results aggregated again) hold no input record, and go out each on its own.
+   */
+  private late(rec: Rec, operator: string, topic: string, streamTime: number): void {
+    const previous = rec.input === undefined ? undefined : this.lateOutputs.get(topic)
+    if (previous !== undefined && previous.input === rec.input) {
+      const headers = previous.output.headers!
+      if (!headers[HeaderNames.lateOperator]!.split(',').includes(operator)) {
+        headers[HeaderNames.lateOperator] += `,${operator}`
+        headers[HeaderNames.lateStreamTime] += `,${streamTime}`
+      }
+      return
+    }
+    this.env.metrics.late++
+    const output: OutputRecord = {
+      topic,
+      key: rec.key,
+      value: rec.input ? rec.input.value : JSON.stringify(rec.value),
+      timestamp: String(Date.now()),
+      headers: { ...rec.headers, [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) },
+    }
+    this.outputs.push(output)
+    if (rec.input !== undefined) this.lateOutputs.set(topic, { input: rec.input, output })
   }
 
   /** Runs a result through downstream processors; a RecordError there becomes a dead letter holding the result. */
@@ -466,6 +488,7 @@ export class Task {
   /** The commit is durable: forget its outputs, write the store locally. */
   async committed(prepared: PreparedCommit, checkpoint: number | null): Promise<void> {
     this.outputs = []
+    this.lateOutputs.clear()
     this.console = []
     if (prepared.marker !== null && checkpoint !== null) await this.store.commitLocal([...prepared.changes, prepared.marker], checkpoint)
     this.committedPosition = this.position
@@ -476,6 +499,7 @@ export class Task {
   async load(): Promise<void> {
     for (const reset of this.resets) reset()
     this.outputs = []
+    this.lateOutputs.clear()
     this.console = []
     this.store.discardCache()
     const saved = await this.store.position()
