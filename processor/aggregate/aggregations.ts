@@ -84,6 +84,21 @@ export function pathReader(path: string): (value: unknown) => unknown {
   }
 }
 
+/**
+ * A value function of the DSL (`sum((r) => r.reading.value)`); whatever it throws becomes a RecordError
+ * (USER_FUNCTION_FAILED) naming the output that first used it, so the record is dead-lettered before state changes.
+ */
+function functionReader(selector: (value: any) => unknown, output: string): (value: unknown) => unknown {
+  return (value) => {
+    try {
+      return selector(value)
+    } catch (error) {
+      if (error instanceof RecordError) throw error
+      throw new RecordError(ProcessorErrorCode.userFunction, `the value function of '${output}' threw: ${(error as Error)?.message ?? String(error)}`)
+    }
+  }
+}
+
 /** A finite number, or a RecordError (MISSING_FIELD or NOT_NUMERIC) naming what was read. */
 function checkNumber(raw: unknown, describe: string): number {
   if (typeof raw === 'number' && Number.isFinite(raw)) return raw
@@ -219,7 +234,7 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
         if (input < 0) {
           input = this.selectors.push(output.field) - 1
           const selector = output.field
-          this.readers.push(typeof selector === 'string' ? pathReader(selector) : (value) => selector(value))
+          this.readers.push(typeof selector === 'string' ? pathReader(selector) : functionReader(selector, name))
           this.described.push(typeof selector === 'string' ? `field '${selector}'` : 'selected value')
           inputIndex.set(key, input)
         }

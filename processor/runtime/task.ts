@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
+import type { Deserializer } from '../serde.js'
 import { packPlain, PLAIN_CODEC, unpackPlain, type EntryCodec } from '../state/codec.js'
 import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, type StateRecord, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
@@ -100,16 +101,23 @@ function headersOf(message: KafkaMessage): Record<string, string> {
 }
 
 /**
- * Calls user code with its arguments; anything it throws becomes a RecordError naming the operator. The function
+ * Calls user code with its arguments; anything it throws becomes a RecordError naming the operator (or `node` itself,
+ * when a string: how the source's event-time function and deserializer are named). The function
  * and its arguments are passed apart, not as a closure, so the per-record path allocates no function for the call.
  */
-function user<T, A, B, C = undefined>(node: ProcessorNode, fn: (a: A, b: B, c: C) => T, a: A, b: B, c?: C): T {
+function user<T, A, B, C = undefined>(node: ProcessorNode | string, fn: (a: A, b: B, c: C) => T, a: A, b: B, c?: C): T {
   try {
     return fn(a, b, c as C)
   } catch (error) {
     if (error instanceof RecordError) throw error
-    throw new RecordError(ProcessorErrorCode.userFunction, `${node.kind} ${node.name} threw: ${(error as Error)?.message ?? String(error)}`)
+    const what = typeof node === 'string' ? node : `${node.kind} ${node.name}`
+    throw new RecordError(ProcessorErrorCode.userFunction, `${what} threw: ${(error as Error)?.message ?? String(error)}`)
   }
+}
+
+/** A source's deserializer applied to a value, as a function `user` can call (a custom one may throw anything). */
+function deserialize(deserializer: Deserializer<unknown>, bytes: Buffer | null): unknown {
+  return deserializer.deserialize(bytes)
 }
 
 export class Task {
@@ -140,6 +148,10 @@ export class Task {
   /** The reader of the event-time field, compiled on first use. */
   private eventTimeField?: (value: unknown) => unknown
 
+  /** How errors name the source's user code. */
+  private readonly eventTimeFunction: string
+  private readonly deserializer: string
+
   constructor(
     readonly sub: SubTopology,
     readonly partition: number,
@@ -147,6 +159,8 @@ export class Task {
     private readonly env: TaskEnvironment,
   ) {
     this.id = `${sub.index}_${partition}`
+    this.eventTimeFunction = `the event time function of ${sub.sourceTopic}`
+    this.deserializer = `the deserializer of ${sub.sourceTopic}`
     this.roots = sub.roots.map((node) => this.compile(node))
   }
 
@@ -374,7 +388,7 @@ export class Task {
     let ts: unknown
     if (spec.from === 'timestamp') ts = Number(message.timestamp)
     else if (spec.from === 'field') ts = (this.eventTimeField ??= pathReader(spec.field))(value)
-    else ts = spec.extract(value, { key: message.key?.toString() ?? null, topic: this.sub.sourceTopic, partition: this.partition, offset: message.offset, headers: headersOf(message), recordTimestamp: Number(message.timestamp) })
+    else ts = user(this.eventTimeFunction, spec.extract, value, { key: message.key?.toString() ?? null, topic: this.sub.sourceTopic, partition: this.partition, offset: message.offset, headers: headersOf(message), recordTimestamp: Number(message.timestamp) })
     if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
       throw new RecordError(ProcessorErrorCode.badTimestamp, `event time ${JSON.stringify(ts)?.slice(0, 40)} is not a timestamp in ms since the epoch`)
     }
@@ -391,7 +405,8 @@ export class Task {
     this.lastOffset = message.offset
     this.nextOffset = null
     try {
-      const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : unpackPlain(message.value)
+      const source = this.sub.source
+      const value = source.kind === 'source' ? user(this.deserializer, deserialize, source.value, message.value) : message.value === null ? null : unpackPlain(message.value)
       const ts = this.eventTime(value, message)
       // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
       const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }
