@@ -145,6 +145,11 @@ export class Task {
   private readonly resets: (() => void)[] = []
   /** The last late record written to each late-records topic since the last commit, and the input record it holds. */
   private readonly lateOutputs = new Map<string, { input: KafkaMessage; output: OutputRecord }>()
+  /**
+   * Late records among the outputs of the next commit: they join `metrics.late` when it is durable, so the counter
+   * is what the late-records topics hold, even after work dropped and redone (a failed commit, a restart).
+   */
+  private lateSinceCommit = 0
   /** The reader of the event-time field, compiled on first use. */
   private eventTimeField?: (value: unknown) => unknown
 
@@ -350,7 +355,7 @@ export class Task {
       }
       return
     }
-    this.env.metrics.late++
+    this.lateSinceCommit++
     const output: OutputRecord = {
       topic,
       key: rec.key,
@@ -504,6 +509,8 @@ export class Task {
   async committed(prepared: PreparedCommit, checkpoint: number | null): Promise<void> {
     this.outputs = []
     this.lateOutputs.clear()
+    this.env.metrics.late += this.lateSinceCommit
+    this.lateSinceCommit = 0
     this.console = []
     if (prepared.marker !== null && checkpoint !== null) await this.store.commitLocal([...prepared.changes, prepared.marker], checkpoint)
     this.committedPosition = this.position
@@ -515,6 +522,7 @@ export class Task {
     for (const reset of this.resets) reset()
     this.outputs = []
     this.lateOutputs.clear()
+    this.lateSinceCommit = 0
     this.console = []
     this.store.discardCache()
     const saved = await this.store.position()
