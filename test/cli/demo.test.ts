@@ -2,7 +2,7 @@
  * `brook demo` (what `npm start` runs) as a process: it starts its broker, the simulator and the iot pipeline, shows
  * windows and alerts as they come (one line per second when stdout is not a terminal), and on SIGINT stops
  * everything, leaving no process behind — also under npm, where Ctrl-C reaches it twice (from the terminal and from
- * npm).
+ * npm), and when it is killed with kill -9. Its summary's late figure is what its pipeline wrote to readings-late.
  */
 import { afterAll, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -19,7 +19,12 @@ const { Kafka, logLevel } = kafkajs
 
 const REPO = resolve(import.meta.dirname, '../..')
 const root = mkdtempSync(join(tmpdir(), 'brook-demo-'))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
+/** Children of a demo killed with -9, killed here should the test fail to see them go. */
+const orphans: number[] = []
+afterAll(() => {
+  for (const pid of orphans.filter(alive)) process.kill(pid, 'SIGKILL')
+  rmSync(root, { recursive: true, force: true })
+})
 
 /** The live descendants of a process (Linux: the parent pid is the fourth field of /proc/<pid>/stat). */
 function descendants(root: number): number[] {
@@ -85,6 +90,23 @@ it('runs a broker, the simulator and the iot pipeline, shows windows and alerts,
   expectStoppedCleanly(demo.stdout(), dataDir)
   expect(demo.stderr()).toBe('')
   for (const child of children) expect(alive(child), `process ${child} left running`).toBe(false)
+})
+
+it('killed with kill -9, leaves no broker behind: the broker sees its channel to the demo close and stops cleanly', async () => {
+  const dataDir = join(root, 'killed')
+  const demo = spawnBrook(['demo', ...QUICK, '--data-dir', dataDir])
+  await until(() => /listening on 127\.0\.0\.1:\d+/.test(demo.stdout()))
+  const children = descendants(demo.child.pid!)
+  expect(children.length).toBeGreaterThan(0)
+  orphans.push(...children)
+  demo.child.kill('SIGKILL')
+  await demo.exited
+  // Polled: the test fails by its timeout if a child stays.
+  await until(() => children.every((pid) => !alive(pid)))
+  // It stopped as on SIGTERM: its data opens again.
+  const broker = await startBroker({ dataDir: join(dataDir, 'node-1') })
+  await broker.stop()
+  expect(broker.output()).not.toMatch(/ERROR/)
 })
 
 it('says in its summary how many readings were late: exactly the records its pipeline committed to readings-late', async () => {
