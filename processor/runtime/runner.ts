@@ -157,7 +157,7 @@ interface Slot {
    */
   fetchedTo: number
   producer?: Producer
-  /** The source offset processing last failed at (a record, or the position when no record was at fault), and how many times in a row. */
+  /** The source offset processing last failed at (the record's, or the position when none was at fault), and how often in a row. */
   failure?: { offset: bigint; times: number }
 }
 
@@ -453,17 +453,20 @@ class Runner implements RunningPipeline {
   }
 
   /**
-   * Counts a processing error (not a commit's) at a source offset; at the MAX_FAILURES_IN_A_ROW-th in a row at the same
-   * offset, stops the pipeline with one error saying where, and returns true. Errors a record can be blamed for
+   * Counts a processing error (not a commit's) at a source offset; at the MAX_FAILURES_IN_A_ROW-th in a row at the
+   * same offset, stops the pipeline with one error saying where, and returns true. Errors a record can be blamed for
    * before state changes are dead letters already (task.ts); what reaches here is code that failed while state was
    * changing (a reduce function, a bug, the store), where skipping the record could leave state half-changed, so the
    * task retries from its last commit a bounded number of times and then fails, as Kafka Streams' default processing
-   * exception handler does, rather than restarting forever.
+   * exception handler does, rather than restarting forever. The failed task is suspended first, so that stopping
+   * does not commit its uncommitted work: its position stays before the record, which a restart meets again.
    */
   private failedTooOften(slot: Slot, offset: bigint, error: Error): boolean {
     const times = slot.failure?.offset === offset ? slot.failure.times + 1 : 1
     slot.failure = { offset, times }
     if (times < MAX_FAILURES_IN_A_ROW) return false
+    slot.epoch++
+    slot.state = 'suspended'
     this.crash(new Error(`task ${slot.id} failed ${times} times in a row at offset ${offset} of ${slot.sub.sourceTopic}-${slot.partition}: ${error.message}`, { cause: error }))
     return true
   }
