@@ -2,6 +2,8 @@
  * The cluster `brook demo` runs on: the `brook` program itself in a child process, so that the broker has a core of
  * its own and is stopped the way a user stops it (SIGTERM, a clean shutdown). The child gets a process group of its
  * own: Ctrl-C in the terminal reaches the demo only, which stops the pipeline and the simulator before the broker.
+ * Being in another group, it would outlive a demo killed with kill -9, so it also gets an IPC channel to the demo:
+ * `brook start` stops cleanly when that channel closes, which the kernel does whenever the demo ends.
  *
  * Its address comes from the `listening on host:port` line every Brook node logs when it is ready.
  */
@@ -46,7 +48,7 @@ const TIMESTAMP = /^\S+Z (?=[A-Z]+ )/
  * cluster's own last line when it exits before listening (a port in use, a data directory it cannot open).
  */
 export function startDemoCluster(options: ClusterOptions, onLog: (line: string) => void): Promise<DemoCluster> {
-  const child = spawn(process.execPath, [BROOK_PROGRAM, ...clusterArgs(options)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(process.execPath, [BROOK_PROGRAM, ...clusterArgs(options)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true })
   const bootstrapServers: string[] = []
   const lastLines: string[] = []
   // Should the demo end without stopping the cluster (an error that escapes it), the cluster ends with it.

@@ -19,7 +19,11 @@ export function iso(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString()
 }
 
-/** What a pipeline did: `12,000 records in, 1,200 out (1,180 windows, 20 alerts), 3 late, 0 dead letters, 12 commits`. */
-export function formatMetrics(metrics: Metrics): string {
-  return `${many(metrics.recordsIn, 'record')} in, ${count(metrics.recordsOut)} out (${many(metrics.windowsEmitted, 'window')}, ${many(metrics.alerts, 'alert')}), ${count(metrics.late)} late, ${many(metrics.deadLetters, 'dead letter')}, ${many(metrics.commits, 'commit')}`
+/**
+ * What a pipeline did: `12,000 records in, 1,200 out (1,180 windows, 20 alerts), 3 late, 0 dead letters, 12 commits`;
+ * with `lateTopic` (where every late record of the pipeline goes), `3 late (in readings-late)`.
+ */
+export function formatMetrics(metrics: Metrics, options: { lateTopic?: string } = {}): string {
+  const where = options.lateTopic === undefined ? '' : ` (in ${options.lateTopic})`
+  return `${many(metrics.recordsIn, 'record')} in, ${count(metrics.recordsOut)} out (${many(metrics.windowsEmitted, 'window')}, ${many(metrics.alerts, 'alert')}), ${count(metrics.late)} late${where}, ${many(metrics.deadLetters, 'dead letter')}, ${many(metrics.commits, 'commit')}`
 }

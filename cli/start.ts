@@ -1,7 +1,7 @@
 /**
  * `brook start`: one broker node in the foreground, configured by flags, a `--config` JSON file, or both (flags win).
  * The numeric settings come from one table (start-options.ts) that checks flags and the file alike; SIGINT and SIGTERM
- * stop the node cleanly.
+ * stop the node cleanly, and so does the end of the program that started it, when it gave the node an IPC channel.
  */
 import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../broker/config.js'
@@ -67,11 +67,27 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     let stop = (): void => void (stopRequested = true)
     process.once('SIGINT', () => stop())
     process.once('SIGTERM', () => stop())
+    // Started by a Node program with an IPC channel (`brook demo`): the channel closes when that program ends, even by
+    // kill -9, which no signal would tell; the node then stops as on SIGTERM instead of holding its port and data
+    // directory for nobody. The channel is unreferenced, so it keeps nothing running, and the node's output, which
+    // nobody reads any more, may fail without stopping the clean stop.
+    if (process.channel) {
+      process.channel.unref()
+      process.once('disconnect', () => {
+        process.stdout.on('error', () => {})
+        process.stderr.on('error', () => {})
+        stop()
+      })
+    }
     const broker = await Broker.start(config)
     // A rejection that nothing awaits belongs to one request or one background task, not to the node: it is logged
     // as the bug it is and the node keeps serving, as Kafka's threads log what they did not expect and carry on.
     process.on('unhandledRejection', (reason) => broker.log.error(`unhandled rejection: ${(reason as Error)?.stack ?? reason}`))
+    let stopping = false
     stop = (): void => {
+      // A signal and the parent's end may both ask.
+      if (stopping) return
+      stopping = true
       broker.stop().then(
         () => process.exit(0),
         (error: Error) => {

@@ -2,8 +2,10 @@
  * The processor's errors. Two kinds matter to a running pipeline:
  *
  * - `RecordError`: one input record cannot be processed (not JSON, a missing field, a value that is not a number,
- *   an event time that is not a timestamp, a user function that threw). The record goes to the dead-letter topic
- *   with `reason` in its `brook.error.reason` header, is counted, and processing goes on.
+ *   an event time that is not a timestamp, a user function that threw before state changed). The record goes to the
+ *   dead-letter topic with `reason` in its `brook.error.reason` header, is counted, and processing goes on. Any other
+ *   error while processing restarts the task from its last commit, and stops the pipeline at the third failure in a
+ *   row at one offset (runtime/runner.ts).
  * - `TopologyError`: the pipeline itself is wrong (two operators with one name, a duration that is not one, a
  *   co-partitioning mismatch, a changelog topic with the wrong partition count). It is thrown before anything is
  *   consumed, with a message that names the operator or topic.

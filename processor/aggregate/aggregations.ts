@@ -13,6 +13,12 @@
  *   last      ts, value (ts -Infinity)      later ts (>=)  later ts (ties: the one merged in)
  *   sketch    DDSketch (sketch.ts)          accept         bin counts add
  *
+ * A percentile is the sketch's value clamped to the min and max of the same input (parts of their own, shared with
+ * the min and max outputs of that input when the spec has them): the sketch answers with a bin's representative
+ * value, up to 1% away from the values themselves, so unclamped it could fall below the smallest value or above the
+ * largest, and a one-value window would not give that value back. The sketch's binary form keeps no min or max of
+ * its own; these parts travel as numbers with the rest of the accumulator.
+ *
  * An accumulator is one Float64Array of those numbers (slot 0 is n) and the sketches beside it: adding a record
  * allocates nothing and touches one small block of memory. Every record adds to every part (its inputs are all read
  * before any changes), so one n serves them all, and n = 0 is what "no value" means for min, max, first and last.
@@ -75,6 +81,21 @@ export function pathReader(path: string): (value: unknown) => unknown {
   return (value) => {
     if (value === null || typeof value !== 'object' || !(path in (value as object))) throw new RecordError(ProcessorErrorCode.missingField, `value has no field '${path}'`)
     return (value as Record<string, unknown>)[path]
+  }
+}
+
+/**
+ * A value function of the DSL (`sum((r) => r.reading.value)`); whatever it throws becomes a RecordError
+ * (USER_FUNCTION_FAILED) naming the output that first used it, so the record is dead-lettered before state changes.
+ */
+function functionReader(selector: (value: any) => unknown, output: string): (value: unknown) => unknown {
+  return (value) => {
+    try {
+      return selector(value)
+    } catch (error) {
+      if (error instanceof RecordError) throw error
+      throw new RecordError(ProcessorErrorCode.userFunction, `the value function of '${output}' threw: ${(error as Error)?.message ?? String(error)}`)
+    }
   }
 }
 
@@ -180,7 +201,7 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
   private readonly described: string[] = []
   private readonly scratch: number[] = []
   private readonly parts: Part[] = []
-  private readonly outputs: { name: string; kind: AggregationKind; part: Part; quantile: number }[] = []
+  private readonly outputs: { name: string; kind: AggregationKind; part: Part; quantile: number; bounds: { min: Part; max: Part } | null }[] = []
   /** Numbers per accumulator, n included; and what a fresh accumulator holds. */
   private readonly slots: number
   private readonly initial: Float64Array
@@ -192,6 +213,18 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
     if (Object.keys(spec).length === 0) throw new TopologyError('an aggregation needs at least one output')
     let slots = 1
     let sketchCount = 0
+    /** The part of `kind` over `input`, shared by every output that needs it. */
+    const partOf = (kind: PartKind, input: number): Part => {
+      const key = `${kind}:${input}`
+      let part = partIndex.get(key)
+      if (part === undefined) {
+        part = { kind, input, at: kind === PartKind.sketch ? sketchCount++ : slots }
+        slots += SLOTS[kind]
+        this.parts.push(part)
+        partIndex.set(key, part)
+      }
+      return part
+    }
     for (const [name, output] of Object.entries(spec)) {
       let input = -1
       if (output.kind !== 'count') {
@@ -201,21 +234,16 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
         if (input < 0) {
           input = this.selectors.push(output.field) - 1
           const selector = output.field
-          this.readers.push(typeof selector === 'string' ? pathReader(selector) : (value) => selector(value))
+          this.readers.push(typeof selector === 'string' ? pathReader(selector) : functionReader(selector, name))
           this.described.push(typeof selector === 'string' ? `field '${selector}'` : 'selected value')
           inputIndex.set(key, input)
         }
       }
-      const kind = PART_OF[output.kind]
-      const key = `${kind}:${input}`
-      let part = partIndex.get(key)
-      if (part === undefined) {
-        part = { kind, input, at: kind === PartKind.sketch ? sketchCount++ : slots }
-        slots += SLOTS[kind]
-        this.parts.push(part)
-        partIndex.set(key, part)
-      }
-      this.outputs.push({ name, kind: output.kind, part, quantile: output.quantile ?? 0 })
+      this.outputs.push({ name, kind: output.kind, part: partOf(PART_OF[output.kind], input), quantile: output.quantile ?? 0, bounds: null })
+    }
+    // After every declared part, so that the bounds of percentiles change the layout only of specs without them.
+    for (const output of this.outputs) {
+      if (output.kind === 'percentile') output.bounds = { min: partOf(PartKind.min, output.part.input), max: partOf(PartKind.max, output.part.input) }
     }
     this.slots = slots
     this.sketchCount = sketchCount
@@ -340,7 +368,7 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
     const out: Record<string, number | null> = {}
     const v = acc.v
     const n = v[0]!
-    for (const { name, kind, part, quantile: q } of this.outputs) {
+    for (const { name, kind, part, quantile: q, bounds } of this.outputs) {
       const at = part.at
       switch (kind) {
         case 'count':
@@ -370,9 +398,11 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
         case 'last':
           out[name] = n === 0 ? null : v[at + 1]!
           break
-        case 'percentile':
-          out[name] = quantile(acc.sketches[at]!, q)
+        case 'percentile': {
+          const value = quantile(acc.sketches[at]!, q)
+          out[name] = value === null ? null : Math.min(Math.max(value, v[bounds!.min.at]!), v[bounds!.max.at]!)
           break
+        }
       }
     }
     return out

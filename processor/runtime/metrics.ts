@@ -1,7 +1,9 @@
 /**
  * Counters of a running pipeline (all instance-wide, since the process started). `recordsIn` counts every input
- * record, dead letters included; `late` counts records late for a windowed operator (one per operator that
- * refused them); `deadLetters` counts records sent to the dead-letter topic.
+ * record, dead letters included; `late` counts the records committed to late-records topics (counted when their
+ * commit is durable, so work redone after a failure counts once): an input record late for several windowed
+ * operators counts once (twice only if they send late records to two topics); `deadLetters` counts records sent to
+ * the dead-letter topic.
  */
 export interface Metrics {
   recordsIn: number

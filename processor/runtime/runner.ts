@@ -45,6 +45,8 @@ const { Kafka, Partitioners, logLevel } = kafkajs
  * the partition's list for each message), hence the chunks below.
  */
 const MAX_DIRTY_ENTRIES = 20_000
+/** Processing failures in a row at one source offset after which the pipeline stops (failedTooOften). */
+const MAX_FAILURES_IN_A_ROW = 3
 
 /** Outputs and changelog records are sent in chunks of at most this many records (and 512 KiB), for the same reason. */
 const OUTPUT_CHUNK_RECORDS = 500
@@ -155,6 +157,8 @@ interface Slot {
    */
   fetchedTo: number
   producer?: Producer
+  /** The source offset processing last failed at (the record's, or the position when none was at fault), and how often in a row. */
+  failure?: { offset: bigint; times: number }
 }
 
 function brokersOf(servers: string | readonly string[]): string[] {
@@ -426,22 +430,45 @@ class Runner implements RunningPipeline {
     await slot.lock.run(async () => {
       if (slot.epoch !== epoch || slot.state !== 'running') return
       const task = slot.task
+      let failing: string | null = null
       try {
         // After a seek, kafkajs may hand over records before the position (the batch that holds it starts earlier).
         const skipBelow = task.position === null ? -1 : Number(task.position)
         for (const message of batch.messages) {
           if (Number(message.offset) < skipBelow) continue
+          failing = message.offset
           const pending = task.process(message)
           if (pending) await pending
         }
+        failing = null
         task.markActive(Date.now())
         payload.resolveOffset(batch.lastOffset())
         if (Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.store.dirtyCount >= MAX_DIRTY_ENTRIES) await this.commit(slot)
       } catch (error) {
+        if (failing !== null && this.failedTooOften(slot, BigInt(failing), error as Error)) return
         await this.recover(slot, error as Error)
       }
     })
     await payload.heartbeat()
+  }
+
+  /**
+   * Counts a processing error (not a commit's) at a source offset; at the MAX_FAILURES_IN_A_ROW-th in a row at the
+   * same offset, stops the pipeline with one error saying where, and returns true. Errors a record can be blamed for
+   * before state changes are dead letters already (task.ts); what reaches here is code that failed while state was
+   * changing (a reduce function, a bug, the store), where skipping the record could leave state half-changed, so the
+   * task retries from its last commit a bounded number of times and then fails, as Kafka Streams' default processing
+   * exception handler does, rather than restarting forever. The failed task is suspended first, so that stopping
+   * does not commit its uncommitted work: its position stays before the record, which a restart meets again.
+   */
+  private failedTooOften(slot: Slot, offset: bigint, error: Error): boolean {
+    const times = slot.failure?.offset === offset ? slot.failure.times + 1 : 1
+    slot.failure = { offset, times }
+    if (times < MAX_FAILURES_IN_A_ROW) return false
+    slot.epoch++
+    slot.state = 'suspended'
+    this.crash(new Error(`task ${slot.id} failed ${times} times in a row at offset ${offset} of ${slot.sub.sourceTopic}-${slot.partition}: ${error.message}`, { cause: error }))
+    return true
   }
 
   /** After a failed commit or processing error: drop uncommitted work and restore the task from its store. */
@@ -516,6 +543,7 @@ class Runner implements RunningPipeline {
       slot.purgedMs = Date.now()
       await this.admin.deleteTopicRecords({ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }).catch((error: Error) => this.log(`task ${slot.id}: purging ${slot.sub.sourceTopic} failed: ${error.message}`))
     }
+    if (slot.failure !== undefined && (task.position ?? -1n) > slot.failure.offset) slot.failure = undefined
     this.counters.commits++
     this.counters.recordsOut += prepared.outputs.length
     for (const line of prepared.console) this.print(line)
@@ -566,11 +594,16 @@ class Runner implements RunningPipeline {
         await slot.lock.run(async () => {
           if (slot.epoch !== epoch || slot.state !== 'running') return
           const now = Date.now()
+          let advancing = false
           try {
             const look = looks.get(slot)
+            advancing = look !== undefined
             if (look !== undefined) await slot.task.advanceIdle(look, this.idleTimeoutMs, maxGapMs)
+            advancing = false
             if (now - slot.task.lastCommitMs >= this.commitIntervalMs) await this.commit(slot)
           } catch (error) {
+            // Windows closed by idle time run downstream code too: a failure there is held against the position.
+            if (advancing && this.failedTooOften(slot, slot.task.position ?? -1n, error as Error)) return
             await this.recover(slot, error as Error)
           }
         })

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
+import type { Deserializer } from '../serde.js'
 import { packPlain, PLAIN_CODEC, unpackPlain, type EntryCodec } from '../state/codec.js'
 import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, type StateRecord, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
@@ -100,16 +101,23 @@ function headersOf(message: KafkaMessage): Record<string, string> {
 }
 
 /**
- * Calls user code with its arguments; anything it throws becomes a RecordError naming the operator. The function
+ * Calls user code with its arguments; anything it throws becomes a RecordError naming the operator (or `node` itself,
+ * when a string: how the source's event-time function and deserializer are named). The function
  * and its arguments are passed apart, not as a closure, so the per-record path allocates no function for the call.
  */
-function user<T, A, B, C = undefined>(node: ProcessorNode, fn: (a: A, b: B, c: C) => T, a: A, b: B, c?: C): T {
+function user<T, A, B, C = undefined>(node: ProcessorNode | string, fn: (a: A, b: B, c: C) => T, a: A, b: B, c?: C): T {
   try {
     return fn(a, b, c as C)
   } catch (error) {
     if (error instanceof RecordError) throw error
-    throw new RecordError(ProcessorErrorCode.userFunction, `${node.kind} ${node.name} threw: ${(error as Error)?.message ?? String(error)}`)
+    const what = typeof node === 'string' ? node : `${node.kind} ${node.name}`
+    throw new RecordError(ProcessorErrorCode.userFunction, `${what} threw: ${(error as Error)?.message ?? String(error)}`)
   }
+}
+
+/** A source's deserializer applied to a value, as a function `user` can call (a custom one may throw anything). */
+function deserialize(deserializer: Deserializer<unknown>, bytes: Buffer | null): unknown {
+  return deserializer.deserialize(bytes)
 }
 
 export class Task {
@@ -135,8 +143,19 @@ export class Task {
   private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number }>()
   private readonly keyedOps: { op: KeyedAggregate; forward: (results: KeyedResult[]) => Promise<void> }[] = []
   private readonly resets: (() => void)[] = []
+  /** The last late record written to each late-records topic since the last commit, and the input record it holds. */
+  private readonly lateOutputs = new Map<string, { input: KafkaMessage; output: OutputRecord }>()
+  /**
+   * Late records among the outputs of the next commit: they join `metrics.late` when it is durable, so the counter
+   * is what the late-records topics hold, even after work dropped and redone (a failed commit, a restart).
+   */
+  private lateSinceCommit = 0
   /** The reader of the event-time field, compiled on first use. */
   private eventTimeField?: (value: unknown) => unknown
+
+  /** How errors name the source's user code. */
+  private readonly eventTimeFunction: string
+  private readonly deserializer: string
 
   constructor(
     readonly sub: SubTopology,
@@ -145,6 +164,8 @@ export class Task {
     private readonly env: TaskEnvironment,
   ) {
     this.id = `${sub.index}_${partition}`
+    this.eventTimeFunction = `the event time function of ${sub.sourceTopic}`
+    this.deserializer = `the deserializer of ${sub.sourceTopic}`
     this.roots = sub.roots.map((node) => this.compile(node))
   }
 
@@ -299,16 +320,7 @@ export class Task {
     this.windowOps.set(node.name, { op, drain, idleBase: Number.NEGATIVE_INFINITY })
     this.resets.push(() => op.reset())
     const after = (rec: Rec, accepted: boolean): void | Promise<void> => {
-      if (!accepted) {
-        this.env.metrics.late++
-        this.outputs.push({
-          topic: lateTopic,
-          key: rec.key,
-          value: rec.input ? rec.input.value : JSON.stringify(rec.value),
-          timestamp: String(Date.now()),
-          headers: { ...rec.headers, [HeaderNames.lateOperator]: node.name, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(op.streamTime) },
-        })
-      }
+      if (!accepted) this.late(rec, node.name, lateTopic, op.streamTime)
       if (results.length > 0) return drain()
     }
     // One input object per operator, refilled for each record: a task handles one record at a time, and the
@@ -324,6 +336,35 @@ export class Task {
       const accepted = op.process(input)
       return accepted instanceof Promise ? accepted.then((a) => after(rec, a)) : after(rec, accepted)
     }
+  }
+
+  /**
+   * A record refused by the windowed operator `operator` as late. The late-records topic gets one record per input
+   * record: one late for several windowed operators (the iot pipeline's stats and averages) goes out once, its
+   * `brook.late.operator` and `brook.late.stream-time` headers listing each operator and its stream time, comma-
+   * separated in the order they refused it (operator names hold no comma). Records made inside the pipeline (a
+   * window's results aggregated again) hold no input record, and go out each on its own.
+   */
+  private late(rec: Rec, operator: string, topic: string, streamTime: number): void {
+    const previous = rec.input === undefined ? undefined : this.lateOutputs.get(topic)
+    if (previous !== undefined && previous.input === rec.input) {
+      const headers = previous.output.headers!
+      if (!headers[HeaderNames.lateOperator]!.split(',').includes(operator)) {
+        headers[HeaderNames.lateOperator] += `,${operator}`
+        headers[HeaderNames.lateStreamTime] += `,${streamTime}`
+      }
+      return
+    }
+    this.lateSinceCommit++
+    const output: OutputRecord = {
+      topic,
+      key: rec.key,
+      value: rec.input ? rec.input.value : JSON.stringify(rec.value),
+      timestamp: String(Date.now()),
+      headers: { ...rec.headers, [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) },
+    }
+    this.outputs.push(output)
+    if (rec.input !== undefined) this.lateOutputs.set(topic, { input: rec.input, output })
   }
 
   /** Runs a result through downstream processors; a RecordError there becomes a dead letter holding the result. */
@@ -352,7 +393,7 @@ export class Task {
     let ts: unknown
     if (spec.from === 'timestamp') ts = Number(message.timestamp)
     else if (spec.from === 'field') ts = (this.eventTimeField ??= pathReader(spec.field))(value)
-    else ts = spec.extract(value, { key: message.key?.toString() ?? null, topic: this.sub.sourceTopic, partition: this.partition, offset: message.offset, headers: headersOf(message), recordTimestamp: Number(message.timestamp) })
+    else ts = user(this.eventTimeFunction, spec.extract, value, { key: message.key?.toString() ?? null, topic: this.sub.sourceTopic, partition: this.partition, offset: message.offset, headers: headersOf(message), recordTimestamp: Number(message.timestamp) })
     if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
       throw new RecordError(ProcessorErrorCode.badTimestamp, `event time ${JSON.stringify(ts)?.slice(0, 40)} is not a timestamp in ms since the epoch`)
     }
@@ -369,7 +410,8 @@ export class Task {
     this.lastOffset = message.offset
     this.nextOffset = null
     try {
-      const value = this.sub.source.kind === 'source' ? this.sub.source.value.deserialize(message.value) : message.value === null ? null : unpackPlain(message.value)
+      const source = this.sub.source
+      const value = source.kind === 'source' ? user(this.deserializer, deserialize, source.value, message.value) : message.value === null ? null : unpackPlain(message.value)
       const ts = this.eventTime(value, message)
       // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
       const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }
@@ -466,6 +508,9 @@ export class Task {
   /** The commit is durable: forget its outputs, write the store locally. */
   async committed(prepared: PreparedCommit, checkpoint: number | null): Promise<void> {
     this.outputs = []
+    this.lateOutputs.clear()
+    this.env.metrics.late += this.lateSinceCommit
+    this.lateSinceCommit = 0
     this.console = []
     if (prepared.marker !== null && checkpoint !== null) await this.store.commitLocal([...prepared.changes, prepared.marker], checkpoint)
     this.committedPosition = this.position
@@ -476,6 +521,8 @@ export class Task {
   async load(): Promise<void> {
     for (const reset of this.resets) reset()
     this.outputs = []
+    this.lateOutputs.clear()
+    this.lateSinceCommit = 0
     this.console = []
     this.store.discardCache()
     const saved = await this.store.position()

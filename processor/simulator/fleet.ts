@@ -126,6 +126,8 @@ export class Fleet {
   private readonly held = new MinHeap<Held>((a, b) => a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.seq < b.seq))
   private slot = 0
   private gapped = 0
+  /** Readings the slots have made so far (sent or held back). */
+  private made = 0
   private streamTime = -Infinity
 
   constructor(private readonly model: FleetModel) {
@@ -183,9 +185,27 @@ export class Fleet {
 
   /** The next reading the fleet sends. The stream never ends. */
   next(): Outgoing {
+    return this.nextOf(Number.POSITIVE_INFINITY)!
+  }
+
+  /**
+   * The next reading of a run of `readings` readings (a `--count`): the stream of `next()` until the slots have made
+   * that many readings (sent at once or held back); then the readings still held back, at once, in the order they
+   * are due, labelled against the stream time as any other (so a held-back reading that ends the run is late only
+   * when the run went on for more than the lateness after it). Null once all of them are out: the run sends the
+   * fleet's first `readings` readings, none held back for ever.
+   */
+  nextOf(readings: number): Outgoing | null {
     for (;;) {
       const top = this.held.peek()
-      if (top !== undefined && top.dueMs <= this.slotTs(this.slot)) return this.send(this.held.pop()!)
+      const ended = this.made >= readings
+      if (top !== undefined && (ended || top.dueMs <= this.slotTs(this.slot))) {
+        const item = this.held.pop()!
+        // After the last slot nothing is left to wait for: the reading goes out where the schedule ended.
+        if (ended) item.dueMs = Math.min(item.dueMs, this.slotTs(this.slot))
+        return this.send(item)
+      }
+      if (ended) return null
       const generated = this.generate()
       if (generated !== null) return this.send(generated)
     }
@@ -231,6 +251,7 @@ export class Fleet {
       this.gapped++
       return null
     }
+    this.made++
     const item: Held = { reading, fault, dueMs: ts + Math.round(delayMs), seq: slot }
     if (delayMs === 0) return item
     this.held.push(item)

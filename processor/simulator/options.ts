@@ -69,7 +69,7 @@ export interface FleetOptions extends ConnectionOptions, RunOptions {
   /** Fraction of readings that carry an injected fault (spike, stuck-at, dropout). */
   faultRate?: number
   latenessMs?: number
-  /** Stop after this many readings have been sent. */
+  /** Send this many readings (the fleet's first: the ones held back go out last, at once), then stop. */
   count?: number
   /** Stop after this much wall-clock time. Without count or duration, the run goes on until `signal` aborts. */
   durationMs?: number
@@ -254,7 +254,7 @@ export const FLEET_FLAGS: readonly FlagDefinition[] = [
   numberFlag('gapFraction', '--gap-fraction', '<f>', 'fraction of time a device is quiet (gaps of 30 s to 5 min)', fraction, FLEET_DEFAULTS.gapFraction),
   numberFlag('faultRate', '--fault-rate', '<f>', 'fraction of readings with an injected fault (spike, stuck-at, dropout)', fraction, FLEET_DEFAULTS.faultRate),
   numberFlag('latenessMs', '--lateness-ms', '<ms>', 'how late a late reading is, at least (e.g. beyond a window\'s grace)', wholeNumber(1, LIMIT.safe), FLEET_DEFAULTS.latenessMs),
-  numberFlag('count', '--count', '<n>', 'stop after this many readings', wholeNumber(1, LIMIT.safe)),
+  numberFlag('count', '--count', '<n>', 'send this many readings, the held-back ones last, then stop', wholeNumber(1, LIMIT.safe)),
   numberFlag('durationMs', '--duration-ms', '<ms>', 'stop after this long (default: run until interrupted)', wholeNumber(1, LIMIT.safe)),
 ]
 

@@ -27,7 +27,7 @@ export interface FleetSummary {
   /** Slots the fleet went through, and those left empty because their device was in a gap. */
   slots: number
   gapped: number
-  /** Readings held back for later delivery and not sent when the run stopped. */
+  /** Readings held back for later delivery and not sent when the run stopped (none after a counted run that ran to its end). */
   held: number
   /** Lowest and highest event time acknowledged (null when nothing was sent). */
   firstTs: number | null
@@ -60,12 +60,9 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetSummary
   let sent = 0
 
   return withTopicProducer(o, { topic: o.topic, partitions: o.partitions, oldestTs: startMs, retentionWarning: 'deleted-on-arrival' }, log, async (producer, topic) => {
-    let pulled = 0
-    const next = (): Outgoing | null => {
-      if (o.count !== undefined && pulled >= o.count) return null
-      pulled++
-      return fleet.next()
-    }
+    const count = o.count
+    // A counted run ends with the readings it held back, so that it sends `count` readings, late ones included.
+    const next = count === undefined ? (): Outgoing => fleet.next() : (): Outgoing | null => fleet.nextOf(count)
     const result = await sendPaced(next, {
       producer,
       topic: o.topic,

@@ -11,7 +11,7 @@
  *                     string operator · u32 length · the operator's entry (codec.ts); the changelog has the same bytes
  *   \x00position      u8 format · 8 bytes commit id · msgpack { position, streamTimes, records }: the commit's marker,
  *                     where the task's input resumes (runtime/changelog.ts)
- *   \x00checkpoint.1  the changelog offset the database is current up to (not in the changelog); the suffix is the
+ *   \x00checkpoint.2  the changelog offset the database is current up to (not in the changelog); the suffix is the
  *                     format, so a store written in another format has no checkpoint and is rebuilt from the changelog
  *
  * Invariants:
@@ -29,8 +29,11 @@ import { Level } from 'level'
 import { rmSync } from 'node:fs'
 import { ByteReader, ByteWriter, packPlain, unpackPlain, type EntryCodec } from './codec.js'
 
-/** The format byte that opens every state record and marker. */
-export const STATE_FORMAT = 1
+/**
+ * The format byte that opens every state record and marker. 2: a percentile's accumulator also holds the min and
+ * max of its input (aggregate/aggregations.ts), so format-1 accumulators of specs without them do not decode.
+ */
+export const STATE_FORMAT = 2
 export const COMMIT_ID_BYTES = 8
 export const POSITION_KEY = '\x00position'
 const CHECKPOINT_KEY = `\x00checkpoint.${STATE_FORMAT}`

@@ -2,7 +2,7 @@
  * `brook demo` (what `npm start` runs) as a process: it starts its broker, the simulator and the iot pipeline, shows
  * windows and alerts as they come (one line per second when stdout is not a terminal), and on SIGINT stops
  * everything, leaving no process behind — also under npm, where Ctrl-C reaches it twice (from the terminal and from
- * npm).
+ * npm), and when it is killed with kill -9. Its summary's late figure is what its pipeline wrote to readings-late.
  */
 import { afterAll, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -10,11 +10,21 @@ import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { spawn } from 'node:child_process'
 import { join, resolve } from 'node:path'
+import kafkajs from 'kafkajs'
+import { startBroker } from '../helpers/broker.js'
+import { settled } from '../processor/helpers.js'
 import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
+
+const { Kafka, logLevel } = kafkajs
 
 const REPO = resolve(import.meta.dirname, '../..')
 const root = mkdtempSync(join(tmpdir(), 'brook-demo-'))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
+/** Children of a demo killed with -9, killed here should the test fail to see them go. */
+const orphans: number[] = []
+afterAll(() => {
+  for (const pid of orphans.filter(alive)) process.kill(pid, 'SIGKILL')
+  rmSync(root, { recursive: true, force: true })
+})
 
 /** The live descendants of a process (Linux: the parent pid is the fourth field of /proc/<pid>/stat). */
 function descendants(root: number): number[] {
@@ -61,7 +71,7 @@ const showsWindowsAndAlerts = (stdout: string): boolean =>
 
 /** What the demo prints when it has stopped everything. */
 function expectStoppedCleanly(stdout: string, dataDir: string): void {
-  expect(stdout).toMatch(/^pipeline brook-demo: [\d,]+ records in, [\d,]+ out \([\d,]+ windows, [\d,]+ alerts\)/m)
+  expect(stdout).toMatch(/^pipeline brook-demo: [\d,]+ records in, [\d,]+ out \([\d,]+ windows?, [\d,]+ alerts?\)/m)
   expect(stdout).toMatch(/^simulator: [\d,]+ readings sent/m)
   expect(stdout).toContain(`broker: stopped; the data stays in ${dataDir} for the next run`)
 }
@@ -80,6 +90,48 @@ it('runs a broker, the simulator and the iot pipeline, shows windows and alerts,
   expectStoppedCleanly(demo.stdout(), dataDir)
   expect(demo.stderr()).toBe('')
   for (const child of children) expect(alive(child), `process ${child} left running`).toBe(false)
+})
+
+it('killed with kill -9, leaves no broker behind: the broker sees its channel to the demo close and stops cleanly', async () => {
+  const dataDir = join(root, 'killed')
+  const demo = spawnBrook(['demo', ...QUICK, '--data-dir', dataDir])
+  await until(() => /listening on 127\.0\.0\.1:\d+/.test(demo.stdout()))
+  const children = descendants(demo.child.pid!)
+  expect(children.length).toBeGreaterThan(0)
+  orphans.push(...children)
+  demo.child.kill('SIGKILL')
+  await demo.exited
+  // Polled: the test fails by its timeout if a child stays.
+  await until(() => children.every((pid) => !alive(pid)))
+  // It stopped as on SIGTERM: its data opens again.
+  const broker = await startBroker({ dataDir: join(dataDir, 'node-1') })
+  await broker.stop()
+  expect(broker.output()).not.toMatch(/ERROR/)
+})
+
+it('says in its summary how many readings were late: exactly the records its pipeline committed to readings-late', async () => {
+  const dataDir = join(root, 'late')
+  // Out-of-order readings (held back up to 30 s) are late for 2 s windows without grace; with the default lateness of
+  // 2 minutes the fleet labels none of them late in a run this short.
+  const demo = spawnBrook(['demo', ...QUICK, '--out-of-order-fraction', '0.2', '--data-dir', dataDir])
+  await until(() => /written: .*readings-late [1-9]/.test(demo.stdout()))
+  demo.child.kill('SIGINT')
+  expect(await demo.exited).toBe(0)
+  const summary = /^pipeline brook-demo: .* ([\d,]+) late \(in readings-late\), /m.exec(demo.stdout())
+  expect(summary, demo.stdout().split('\n').slice(-4).join('\n')).not.toBeNull()
+  const late = Number(summary![1]!.replace(/,/g, ''))
+  expect(late).toBeGreaterThan(0)
+  // The simulator's line gives no other figure of late readings.
+  expect(/^simulator: .*$/m.exec(demo.stdout())![0]).not.toContain('late')
+
+  // What the pipeline committed to readings-late, read back with kafkajs from a broker on the demo's data.
+  const broker = await startBroker({ dataDir: join(dataDir, 'node-1') })
+  const kafka = new Kafka({ brokers: [broker.address], logLevel: logLevel.NOTHING })
+  try {
+    expect((await settled(kafka, 'readings-late', late)).length).toBe(late)
+  } finally {
+    await broker.stop()
+  }
 })
 
 it('is what npm start runs; Ctrl-C in its terminal (SIGINT to the whole process group, and npm passing it on) stops all of it once', async () => {

@@ -59,12 +59,34 @@ describe('brook simulate', () => {
       expect(record.timestamp).toBe(record.reading.ts)
     }
     const fleet = new Fleet({ ...resolveFleetOptions({ bootstrapServers: [broker.address], ...flags }), startMs })
-    const expected = Array.from({ length: 500 }, () => fleet.next().reading)
+    const expected = Array.from({ length: 500 }, () => fleet.nextOf(500)!.reading)
     for (const partition of [0, 1]) {
       const onPartition = consumed.filter((r) => r.partition === partition)
       const devices = new Set(onPartition.map((r) => r.key))
       expect(onPartition.map((r) => r.reading)).toEqual(expected.filter((reading) => devices.has(reading.deviceId)))
     }
+  })
+
+  it('sends the readings it held back (late, out of order) before a counted run ends: the count is the fleet\'s first readings, none missing', async () => {
+    const flags = { seed: 3, devices: 5, rate: 50, count: 300, lateFraction: 0.2, latenessMs: 1000 }
+    const result = await brook([
+      'simulate', '--bootstrap-server', broker.address, '--topic', 'sim-held', '--as-fast-as-possible', '--seed', String(flags.seed), '--devices', String(flags.devices),
+      '--rate', String(flags.rate), '--count', String(flags.count), '--late-fraction', String(flags.lateFraction), '--lateness-ms', String(flags.latenessMs),
+    ])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^sent 300 readings to sim-held/)
+    expect(result.stdout).toContain(', 0 readings held back and not sent')
+    const startMs = Date.parse(/first slot at (\S+)/.exec(result.stdout)![1]!)
+    const consumed = await readTopic(kafka, admin, 'sim-held')
+    // The fleet's first 300 readings in slot order: delays change when a reading is sent, never which readings there are.
+    const onTime = new Fleet({ ...resolveFleetOptions({ bootstrapServers: [broker.address], ...flags, lateFraction: 0, outOfOrderFraction: 0 }), startMs })
+    const slotOrder = (r: { ts: number; deviceId: string; sensor: string }) => `${String(r.ts).padStart(15, '0')} ${r.deviceId} ${r.sensor}`
+    const expected = Array.from({ length: 300 }, () => onTime.next().reading)
+    expect(consumed.map((r) => r.reading).sort((a, b) => (slotOrder(a) < slotOrder(b) ? -1 : 1))).toEqual(expected)
+    // Some went out late, after readings more than the lateness newer, and the summary counts them as sent.
+    const late = consumed.filter((r) => r.headers['brook-delivery'] === 'late').length
+    expect(late).toBeGreaterThan(0)
+    expect(result.stdout).toContain(`, ${late} late;`)
   })
 
   it('replays a timestamp,value CSV as readings with their own event times, skipping and reporting a bad row', async () => {

@@ -84,8 +84,9 @@ function values(members: Accepted[]): Record<string, number | null> {
     stddev: variance === null ? null : Math.sqrt(variance),
     first: byTime[0]!.x,
     last: byTime.filter((m) => m.ts === byTime[byTime.length - 1]!.ts).at(-1)!.x,
-    p50: sketch.getValueAtQuantile(0.5),
-    p99: sketch.getValueAtQuantile(0.99),
+    // The sketch's value, clamped to the values' range.
+    p50: Math.min(Math.max(sketch.getValueAtQuantile(0.5), Math.min(...xs)), Math.max(...xs)),
+    p99: Math.min(Math.max(sketch.getValueAtQuantile(0.99), Math.min(...xs)), Math.max(...xs)),
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import sketches from '@datadog/sketches-js'
 import { describe, expect, test } from 'vitest'
+import { CompiledAggregations, percentile, type Accumulator } from '../../processor/aggregate/aggregations.js'
 import { mergeSketch, newSketch, quantile, readSketch, SKETCH_RELATIVE_ACCURACY, writeSketch } from '../../processor/aggregate/sketch.js'
 import { ByteReader, ByteWriter } from '../../processor/state/codec.js'
 import { hopping, timeWindowsFor, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
@@ -66,6 +67,30 @@ describe('percentile sketches', () => {
         parts.at(-1)!.push(x)
       }
       expect(ours(parts)).toEqual(reference(xs))
+    }
+  })
+
+  test('percentiles stay within the min and max of their values, through merges and write/read; one value is exact', () => {
+    const aggregations = new CompiledAggregations({ p0: percentile('x', 0), p50: percentile('x', 0.5), p99: percentile('x', 1) })
+    const restored = (acc: Accumulator): Accumulator => {
+      const out = new ByteWriter()
+      aggregations.write(out, acc)
+      return aggregations.read(new ByteReader(out.finish()))
+    }
+    const of = (xs: readonly number[]): Accumulator => xs.reduce((acc, x) => aggregations.add(acc, [x], 0), aggregations.create())
+    // The sketch alone answers 5.0028 for 5, 30.27 for 30 (the largest value) and 59.75 for 60 (the smallest).
+    expect(aggregations.result(restored(of([5])))).toEqual({ p0: 5, p50: 5, p99: 5 })
+    expect(aggregations.result(restored(aggregations.merge(of([10, 20]), restored(of([30])))))).toEqual({ p0: expect.closeTo(10, 0), p50: expect.closeTo(20, 0), p99: 30 })
+    expect(aggregations.result(of([60, 150])).p0).toBe(60)
+    const random = seeded(11)
+    for (let round = 0; round < 200; round++) {
+      const xs = Array.from({ length: 1 + Math.floor(random() * 20) }, () => (random() - 0.3) * 10 ** Math.floor(random() * 4))
+      const half = Math.floor(xs.length / 2)
+      const result = aggregations.result(aggregations.merge(restored(of(xs.slice(0, half))), restored(of(xs.slice(half)))))
+      for (const value of Object.values(result)) {
+        expect(value!).toBeGreaterThanOrEqual(Math.min(...xs))
+        expect(value!).toBeLessThanOrEqual(Math.max(...xs))
+      }
     }
   })
 

@@ -67,6 +67,27 @@ describe('Fleet', () => {
     expect(seen.faulted / count).toBeLessThan(0.01 * 1.2)
   })
 
+  it('ends a run of n readings with the ones it held back: exactly the first n readings of the slots, then null', () => {
+    const model = { ...MODEL, lateFraction: 0.1, outOfOrderFraction: 0.1, latenessMs: 2000 }
+    const fleet = new Fleet(model)
+    const run: Outgoing[] = []
+    for (let o = fleet.nextOf(2000); o !== null; o = fleet.nextOf(2000)) run.push(o)
+    expect(run).toHaveLength(2000)
+    expect(fleet.counts.held).toBe(0)
+    // Delays decide when a reading goes out, not which readings there are: the same model without them, in slot order.
+    const inSlotOrder = take({ ...model, lateFraction: 0, outOfOrderFraction: 0 }, 2000).map((o) => o.reading)
+    expect([...run].map((o) => o.reading).sort((a, b) => a.ts - b.ts)).toEqual(inSlotOrder)
+    // The held-back ones come last, in due order, none due after the end of the schedule; some are late by then.
+    const lastOnTime = run.map((o) => o.delivery === null).lastIndexOf(true)
+    const tail = run.slice(lastOnTime + 1)
+    expect(tail.length).toBeGreaterThan(0)
+    tail.forEach((o, i) => expect(o.dueMs).toBeGreaterThanOrEqual(i === 0 ? 0 : tail[i - 1]!.dueMs))
+    expect(Math.max(...tail.map((o) => o.dueMs))).toBeLessThanOrEqual(START_MS + fleet.counts.slots * 10)
+    expect(tail.filter((o) => o.delivery === 'late').length).toBeGreaterThan(0)
+    // Up to its last on-time reading, the run is the stream of next().
+    expect(run.slice(0, lastOnTime + 1)).toEqual(take(model, lastOnTime + 1))
+  })
+
   it('spreads slots evenly over event time and reads every sensor of every device each round', () => {
     const readings = take({ ...MODEL, lateFraction: 0, outOfOrderFraction: 0, gapFraction: 0 }, 800)
     readings.forEach(({ reading, dueMs }, i) => {

@@ -69,7 +69,7 @@ describe('simulateFleet against a broker', () => {
 
     // What was consumed is the first 3000 readings of the pure stream, each on its key's partition in stream order.
     const fleet = new Fleet({ ...resolveFleetOptions({ bootstrapServers, ...options }), startMs: START_MS })
-    const expected = Array.from({ length: 3000 }, () => fleet.next())
+    const expected = Array.from({ length: 3000 }, () => fleet.nextOf(3000)!)
     for (const partition of [0, 1, 2]) {
       const onPartition = a.filter((r) => r.partition === partition)
       const keys = new Set(onPartition.map((r) => r.key))

@@ -1,0 +1,114 @@
+/**
+ * User code that throws, on a real broker. What runs before any state changes (an event-time function, an
+ * aggregation's value function, a deserializer, as well as filter/map/flatMap/keyBy/enrich/updateStateByKey) sends
+ * the record to the dead-letter topic and processing goes on. An error that cannot be laid on one record before state
+ * changes (here a reduce function) makes the task start again from its last commit, at most three times at the same
+ * offset: then the pipeline stops with one error that says where, instead of restarting forever.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { HeaderNames, TopologyBuilder, eventTime, runPipeline, sum, tumbling } from '../../processor/index.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
+import { waitFor } from '../helpers/wait.js'
+import { readTopic, stateDir, values } from './helpers.js'
+
+let setting: KafkajsBroker
+
+beforeAll(async () => {
+  setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-failures' })
+})
+afterAll(async () => {
+  await stopKafkajsBroker(setting)
+})
+
+interface Event {
+  reading?: { n: number; ts: number }
+}
+
+const event = (key: string, value: unknown) => ({ key, value: JSON.stringify(value) })
+
+describe('user code that throws', () => {
+  test('an event-time function, an aggregation value function and a deserializer that throw dead-letter the record; the rest is processed', async () => {
+    const b = new TopologyBuilder()
+    b.stream<Event>('fail-events', {
+      // A function of the value that throws (a TypeError) for a value without `reading`.
+      eventTime: eventTime.of((v) => v.reading!.ts),
+      value: {
+        name: 'versioned json',
+        deserialize: (bytes) => {
+          const text = bytes!.toString()
+          if (text.startsWith('!')) throw new Error('the first byte is not a version this reader knows')
+          return JSON.parse(text) as Event
+        },
+      },
+    })
+      .groupByKey()
+      .windowedBy(tumbling({ size: '10s', grace: 0 }))
+      .aggregate({ total: sum((v: Event) => (v.reading!.n < 0 ? (null as unknown as { n: number }).n : v.reading!.n)) }, { name: 'totals' })
+      .to('fail-totals')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-dlq', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      await setting.producer.send({
+        topic: 'fail-events',
+        messages: [
+          event('d1', { reading: { n: 1, ts: 1000 } }),
+          event('d1', { other: true }),
+          event('d1', { reading: { n: -5, ts: 2000 } }),
+          { key: 'd1', value: '!v9' },
+          event('d1', { reading: { n: 2, ts: 3000 } }),
+          event('d1', { reading: { n: 4, ts: 20_000 } }),
+        ],
+      })
+      const dead = await readTopic(setting.kafka, 'fail-dlq-dlq', (r) => r.length >= 3)
+      expect(dead.map((r) => [r.headers[HeaderNames.errorOffset], r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]])).toEqual([
+        ['1', 'USER_FUNCTION_FAILED', expect.stringMatching(/^the event time function of fail-events threw: /)],
+        ['2', 'USER_FUNCTION_FAILED', expect.stringMatching(/^the value function of 'total' threw: /)],
+        ['3', 'USER_FUNCTION_FAILED', 'the deserializer of fail-events threw: the first byte is not a version this reader knows'],
+      ])
+      expect(values(await readTopic(setting.kafka, 'fail-totals', (r) => r.length >= 1))).toEqual([{ key: 'd1', windowStart: 0, windowEnd: 10_000, total: 3 }])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 3)
+      expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
+  test('a reduce function that throws on every try stops the pipeline after three tries at the same offset, with one error saying where, and skips nothing', async () => {
+    const sums = (reducer: (a: { n: number }, v: { n: number }) => { n: number }) => {
+      const b = new TopologyBuilder()
+      b.stream<{ n: number }>('fail-reduce').groupByKey().reduce(reducer, { name: 'sums' }).to('fail-sums')
+      return b.build()
+    }
+    const options = { applicationId: 'fail-loop', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200 }
+    const logged: string[] = []
+    const strict = sums((a, v) => {
+      if (v.n < 0) throw new Error(`cannot add ${v.n}`)
+      return { n: a.n + v.n }
+    })
+    const pipeline = await runPipeline(strict, { ...options, log: (line) => logged.push(line) })
+    const stopped = pipeline.closed.then(
+      () => null,
+      (error: Error) => error,
+    )
+    try {
+      await setting.producer.send({ topic: 'fail-reduce', messages: [event('k', { n: 1 }), event('k', { n: 2 }), event('k', { n: -1 }), event('k', { n: 3 })] })
+      const error = await stopped
+      expect(error?.message).toBe('task 0_0 failed 3 times in a row at offset 2 of fail-reduce-0: cannot add -1')
+      expect(logged.filter((line) => line.includes('re-initializing'))).toHaveLength(2)
+    } finally {
+      // After the error the pipeline has stopped already; stop() then settles as `closed` did.
+      await pipeline.stop().catch(() => {})
+    }
+    // Stopping committed nothing past the failing record: a fixed reduce function, restarted, adds it.
+    const fixed = await runPipeline(sums((a, v) => ({ n: a.n + v.n })), { ...options, log: () => {} })
+    try {
+      // A running reduce writes { key, value } at commits; 6 would mean the -1 was skipped.
+      const sum = (r: { value: string | null }) => (JSON.parse(r.value!) as { value: { n: number } }).value.n
+      const results = await readTopic(setting.kafka, 'fail-sums', (r) => r.some((x) => [5, 6].includes(sum(x))))
+      expect(sum(results.at(-1)!)).toBe(5)
+    } finally {
+      await fixed.stop()
+    }
+  })
+})
