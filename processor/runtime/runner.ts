@@ -525,7 +525,14 @@ class Runner implements RunningPipeline {
         if (offsets.length > 0) await transaction.sendOffsets({ consumerGroupId: this.applicationId, topics: [{ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }] })
         await transaction.commit()
       } catch (error) {
-        await transaction.abort().catch(() => {})
+        // A transaction that can be neither committed nor aborted (the broker went away during EndTxn) leaves
+        // kafkajs's producer in a state it never leaves (COMMITTING): the task gets a new producer when it is
+        // re-initialized, whose InitProducerId fences this one and lets the coordinator finish the transaction.
+        if (!(await transaction.abort().then(() => true, () => false))) {
+          const stale = slot.producer
+          slot.producer = undefined
+          await stale?.disconnect().catch(() => {})
+        }
         throw error
       }
     } else {
