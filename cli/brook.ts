@@ -33,7 +33,12 @@ addProcessCommand(program)
 addDemoCommand(program)
 addClusterCommands(program)
 
+/** How long a failed command's process may take to end by itself (output flushed, sockets closed) before it is ended. */
+const EXIT_AFTER_FAILURE_MS = 2000
+
 program.parseAsync().catch((error: Error) => {
   console.error(`brook: ${error.message}`)
   process.exitCode = 1
+  // A command that failed is done: clients still retrying a cluster that went away must not keep the process alive.
+  setTimeout(() => process.exit(1), EXIT_AFTER_FAILURE_MS).unref()
 })

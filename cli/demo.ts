@@ -74,6 +74,9 @@ function fleetSummaryLine(summary: FleetSummary | null): string {
   return `simulator: ${many(summary.sent, 'reading')} sent (${count(heldBack)} sent after newer ones, ${count(faults)} faulted)`
 }
 
+/** How long the demo waits for its pipeline and simulator to stop once its broker has exited by itself. */
+const BROKER_GONE_WAIT_MS = 3000
+
 export function addDemoCommand(program: CommandUnknownOpts): void {
   const command = program
     .command('demo')
@@ -97,6 +100,8 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
     let admin: Admin | null = null
     let pipeline: RunningPipeline | null = null
     let fleetRun: Promise<FleetSummary | null> | null = null
+    /** The broker ended by itself: nothing can commit or send any more, so nothing waits long for that. */
+    let brokerGone = false
     const stopFleet = new AbortController()
     let stopReason: string | null | undefined
     let wake = (): void => {}
@@ -127,7 +132,12 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       view.setStatus('starting the broker')
       cluster = await startDemoCluster({ port, dataDir }, (line) => view.log(`broker: ${line}`))
       const brokers = cluster.bootstrapServers
-      void cluster.exited.then((how) => requestStop(`the broker exited (${how})`))
+      void cluster.exited.then((how) => {
+        if (stopReason !== undefined) return
+        brokerGone = true
+        view.log(`broker: exited (${how}) while the demo ran; stopping the demo`)
+        requestStop(`the broker exited (${how})`)
+      })
       admin = new Kafka({ clientId: `${APPLICATION_ID}-view`, brokers, logLevel: logLevel.NOTHING }).admin()
       await admin.connect()
       if (stopReason === undefined) {
@@ -161,14 +171,19 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
     } finally {
       removeHandlers()
       // In order: the pipeline commits and leaves its group while the broker is up; then the simulator; then the broker.
+      // Without a broker, the pipeline's final commit and the simulator's last sends can only be retried until the
+      // clients give up: they get BROKER_GONE_WAIT_MS, then the demo ends (the pipeline's uncommitted work is what a
+      // restart redoes; nothing committed is lost).
+      const settle = <T>(work: Promise<T>, fallback: T): Promise<T> =>
+        brokerGone ? Promise.race([work, new Promise<T>((resolve) => setTimeout(() => resolve(fallback), BROKER_GONE_WAIT_MS).unref())]) : work
       if (pipeline) {
-        view.setStatus('stopping the pipeline (final commit, leaving its group)')
-        await pipeline.stop().catch(() => {})
+        view.setStatus(brokerGone ? 'stopping the pipeline (no broker: its last work is not committed)' : 'stopping the pipeline (final commit, leaving its group)')
+        await settle(pipeline.stop().catch(() => {}), undefined)
       }
       if (fleetRun) {
         view.setStatus('stopping the simulator')
         stopFleet.abort()
-        fleetSummary = await fleetRun
+        fleetSummary = await settle(fleetRun, null)
       }
       await admin?.disconnect().catch(() => {})
       if (cluster) {
@@ -180,8 +195,8 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       process.stdout.off('error', onStdoutError)
     }
     if (pipeline) process.stdout.write(`pipeline ${APPLICATION_ID}: ${formatMetrics(pipeline.metrics(), { lateTopic: pipelineOptions.lateTopic })}\n`)
-    process.stdout.write(`${fleetSummaryLine(fleetSummary)}\n`)
-    if (cluster) process.stdout.write(`broker: stopped; the data stays in ${dataDir} for the next run\n`)
+    process.stdout.write(`${fleetRun && !fleetSummary && brokerGone ? 'simulator: stopped without its summary (no broker)' : fleetSummaryLine(fleetSummary)}\n`)
+    if (cluster) process.stdout.write(brokerGone ? `broker: exited by itself; the data stays in ${dataDir}\n` : `broker: stopped; the data stays in ${dataDir} for the next run\n`)
     if (stopReason) throw new Error(stopReason)
   })
 }

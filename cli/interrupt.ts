@@ -1,7 +1,8 @@
 /**
- * Ctrl-C for the commands that run until they are stopped (`simulate`, `process`, `demo`): the first SIGINT or
- * SIGTERM starts a clean stop (the command finishes its work and prints its summary); a later one, while the clean
- * stop is still under way, ends the process at once.
+ * Ctrl-C for the commands that run until they are stopped (`simulate`, `process`, `demo`): the first SIGINT, SIGTERM
+ * or SIGHUP (its terminal closed) starts a clean stop (the command finishes its work and prints its summary); a later
+ * one, while the clean stop is still under way, ends the process at once. After SIGHUP there is no terminal to write
+ * to: output that fails is dropped, so the clean stop goes on.
  *
  * A signal that comes within REPEAT_WINDOW_MS of the first is the same Ctrl-C, not a second one: the terminal sends
  * SIGINT to its whole foreground process group, so under `npm start` or `npx brook` the command gets it from the
@@ -9,7 +10,7 @@
  */
 
 const REPEAT_WINDOW_MS = 1000
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
 export interface StopSignalOptions {
   /** Called on the first signal: start the clean stop. */
@@ -23,6 +24,7 @@ export function onStopSignal(options: StopSignalOptions): () => void {
   let firstAtMs: number | null = null
   const handler = (signal: NodeJS.Signals): void => {
     const now = Date.now()
+    if (signal === 'SIGHUP') ignoreOutputErrors()
     if (firstAtMs === null) {
       firstAtMs = now
       options.stop()
@@ -37,4 +39,9 @@ export function onStopSignal(options: StopSignalOptions): () => void {
   return () => {
     for (const signal of SIGNALS) process.off(signal, handler)
   }
+}
+
+/** Output to a terminal that has gone fails (EIO, EPIPE); without a listener that failure would end the process. */
+export function ignoreOutputErrors(): void {
+  for (const stream of [process.stdout, process.stderr]) if (stream.listenerCount('error') === 0) stream.on('error', () => {})
 }

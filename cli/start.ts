@@ -1,12 +1,13 @@
 /**
  * `brook start`: one broker node in the foreground, configured by flags, a `--config` JSON file, or both (flags win).
- * The numeric settings come from one table (start-options.ts) that checks flags and the file alike; SIGINT and SIGTERM
+ * The numeric settings come from one table (start-options.ts) that checks flags and the file alike; SIGINT, SIGTERM and SIGHUP
  * stop the node cleanly, and so does the end of the program that started it, when it gave the node an IPC channel.
  */
 import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../broker/config.js'
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkCombined, readConfigFile, type NumericSetting } from './start-options.js'
 import { integer } from './parsers.js'
+import { ignoreOutputErrors } from './interrupt.js'
 
 /** A numeric broker setting as a `brook start` flag; its default is shown in --help but not set, so --config can. */
 function settingOption(setting: NumericSetting) {
@@ -67,6 +68,11 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     let stop = (): void => void (stopRequested = true)
     process.once('SIGINT', () => stop())
     process.once('SIGTERM', () => stop())
+    // Its terminal closed: a clean stop, as a Kafka broker's shutdown hook makes on SIGHUP; nobody reads its output now.
+    process.once('SIGHUP', () => {
+      ignoreOutputErrors()
+      stop()
+    })
     // Started by a Node program with an IPC channel (`brook demo`): the channel closes when that program ends, even by
     // kill -9, which no signal would tell; the node then stops as on SIGTERM instead of holding its port and data
     // directory for nobody. The channel is unreferenced, so it keeps nothing running, and the node's output, which
@@ -74,8 +80,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     if (process.channel) {
       process.channel.unref()
       process.once('disconnect', () => {
-        process.stdout.on('error', () => {})
-        process.stderr.on('error', () => {})
+        ignoreOutputErrors()
         stop()
       })
     }

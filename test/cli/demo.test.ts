@@ -180,3 +180,33 @@ it('refuses bad flags in one line before starting anything, and says in one line
     taken.close()
   }
 })
+
+it('stops cleanly on SIGHUP (its terminal closed), leaving no process behind', async () => {
+  const dataDir = join(root, 'hangup')
+  const demo = spawnBrook(['demo', ...QUICK, '--data-dir', dataDir])
+  await until(() => /written: .*readings-stats-1m [1-9]/.test(demo.stdout()))
+  const children = descendants(demo.child.pid!)
+  orphans.push(...children)
+  demo.child.kill('SIGHUP')
+  expect(await demo.exited).toBe(0)
+  expectStoppedCleanly(demo.stdout(), dataDir)
+  await until(() => children.every((pid) => !alive(pid)))
+})
+
+it('says so and ends when its broker dies under it', async () => {
+  const dataDir = join(root, 'broker-died')
+  const demo = spawnBrook(['demo', ...QUICK, '--data-dir', dataDir])
+  await until(() => /written: .*readings-stats-1m [1-9]/.test(demo.stdout()))
+  const children = descendants(demo.child.pid!)
+  orphans.push(...children)
+  // The broker is the demo's child running `brook start`.
+  const broker = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('start'))
+  expect(broker).toBeDefined()
+  process.kill(broker!, 'SIGKILL')
+  expect(await demo.exited).toBe(1)
+  expect(demo.stdout()).toMatch(/broker: exited \(SIGKILL\) while the demo ran/)
+  expect(demo.stderr()).toMatch(/^brook: the broker exited \(SIGKILL\)$/m)
+  expect(demo.stdout()).toContain(`broker: exited by itself; the data stays in ${dataDir}`)
+  expect(demo.stdout()).toMatch(/^simulator: ([\d,]+ readings sent|stopped without its summary)/m)
+  await until(() => children.every((pid) => !alive(pid)))
+})

@@ -27,6 +27,18 @@ describe('brook start', () => {
     expectOneLineError(await brook(['start', '--port', '0', '--data-dir', '/proc/brook-nowhere/node-1']), "mkdir '/proc/brook-nowhere'")
   })
 
+  it('stops cleanly on SIGHUP (its terminal closed), as on SIGTERM', async () => {
+    const broker = await startBroker()
+    try {
+      const exited = new Promise<number | null>((resolve) => broker.child.once('exit', (code) => resolve(code)))
+      broker.child.kill('SIGHUP')
+      expect(await exited).toBe(0)
+      expect(broker.output()).toMatch(/INFO \[node 1\] stopped/)
+    } finally {
+      broker.cleanup()
+    }
+  })
+
   it('shows every broker setting with its default in --help', async () => {
     const help = (await brook(['start', '--help'])).stdout.replace(/\s+/g, ' ')
     for (const [flag, value] of [
