@@ -17,14 +17,13 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { Level } from 'level'
-import { LEVEL_OPTIONS, LOG_KEY_SIZE, PARTITION_KEY_SIZE, partitionKey } from '../storage/database.js'
+import { LEVEL_OPTIONS } from '../storage/database.js'
 import { BatchCache, type CacheRun } from '../storage/batch-cache.js'
 import { batchCount, loadPool, makeBatchPool, savePool } from './batches.js'
-import { median } from './measure.js'
-import { report, spawnWorker, workerInput } from './worker.js'
+import { brookLogKeys, interleavedRuns, spread } from './interleaved.js'
+import { report, workerInput } from './worker.js'
 
 interface RunInput {
   dir: string
@@ -48,9 +47,7 @@ const MiB = 1024 * 1024
 async function run(input: RunInput): Promise<void> {
   const pool = loadPool(input.poolFile)
   const total = batchCount(input.totalBytes, pool)
-  const topicId = randomUUID()
-  const partitions = Array.from({ length: PARTITIONS }, (_, p) => partitionKey(topicId, p))
-  const nextOffset = new Array<bigint>(PARTITIONS).fill(0n)
+  const keys = brookLogKeys(PARTITIONS, pool.recordsPerBatch)
   const cache = new BatchCache(input.budgetBytes)
   const runs: CacheRun[] = Array.from({ length: PARTITIONS }, () => cache.run())
   const db = new Level<Buffer, Buffer>(input.dir, { ...LEVEL_OPTIONS, keyEncoding: 'buffer', valueEncoding: 'buffer' })
@@ -67,15 +64,11 @@ async function run(input: RunInput): Promise<void> {
         const stored = pool.batches[n % pool.batches.length]!
         const value = Buffer.allocUnsafeSlow(stored.length)
         stored.copy(value)
-        const baseOffset = nextOffset[partition]!
-        nextOffset[partition]! += BigInt(pool.recordsPerBatch)
-        const key = Buffer.allocUnsafe(LOG_KEY_SIZE)
-        partitions[partition]!.copy(key, 0)
-        key.writeBigInt64BE(nextOffset[partition]! - 1n, PARTITION_KEY_SIZE)
+        const { key, baseOffset, lastOffset } = keys.next(partition)
         const putStart = process.hrtime.bigint()
         batch.put(key, value)
         putNs += process.hrtime.bigint() - putStart
-        runs[partition]!.append({ baseOffset, lastOffset: nextOffset[partition]! - 1n, bytes: value })
+        runs[partition]!.append({ baseOffset, lastOffset, bytes: value })
         bytes += value.length
       }
       await batch.write()
@@ -101,11 +94,6 @@ async function run(input: RunInput): Promise<void> {
   } satisfies RunResult)
 }
 
-function spread(values: number[], digits: number): string {
-  const f = (v: number): string => v.toFixed(digits)
-  return `${f(median(values))} [${f(Math.min(...values))}..${f(Math.max(...values))}]`
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -124,19 +112,13 @@ async function main(): Promise<void> {
   try {
     const poolFile = join(work, 'pool')
     savePool(makeBatchPool({ batches: 256, batchBytes: 16 * 1024, recordBytes: 100 }), poolFile)
-    const results = new Map<number, RunResult[]>()
-    // Runs interleave the budgets, so that a burst of other load on the machine does not land on one budget only.
-    for (let r = 0; r < runs; r++) {
-      for (const budgetBytes of budgets) {
-        const dir = join(work, `db-${budgetBytes}-${r}`)
-        const worker = spawnWorker('cache-memory.js', { dir, poolFile, totalBytes, budgetBytes } satisfies RunInput)
-        const result = await worker.next<RunResult>()
-        await worker.exited
-        rmSync(dir, { recursive: true, force: true })
-        console.log(JSON.stringify(result))
-        results.set(budgetBytes, [...(results.get(budgetBytes) ?? []), result])
-      }
-    }
+    const results = await interleavedRuns<number, RunResult>({
+      script: 'cache-memory.js',
+      variants: budgets,
+      runs,
+      work,
+      input: (budgetBytes, dir) => ({ dir, poolFile, totalBytes, budgetBytes }) satisfies RunInput,
+    })
     console.log('| cache budget | CPU ms per MiB written | of it in batch.put | minor page faults per MiB | peak RSS, MB |')
     console.log('|---|---|---|---|---|')
     for (const [budgetBytes, list] of results) {

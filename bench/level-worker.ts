@@ -11,11 +11,10 @@
  * are the broker's overhead, so they are not here.
  */
 import { Level } from 'level'
-import { randomUUID } from 'node:crypto'
 import { At } from '../protocol/record-batch.js'
-import { partitionKey, PARTITION_KEY_SIZE, LOG_KEY_SIZE } from '../storage/database.js'
 import { batchCount, loadPool } from './batches.js'
 import { startCpuMeter, throughput } from './measure.js'
+import { brookLogKeys } from './interleaved.js'
 import { report, workerInput } from './worker.js'
 
 export interface LevelWorkerInput {
@@ -33,18 +32,7 @@ const READ_NEXTV = 1000
 const input = workerInput<LevelWorkerInput>()
 const pool = loadPool(input.poolFile)
 const total = batchCount(input.totalBytes, pool)
-const topicId = randomUUID()
-const partitions = Array.from({ length: input.partitions }, (_, p) => partitionKey(topicId, p))
-const nextOffset = new Array<bigint>(input.partitions).fill(0n)
-const perBatch = BigInt(pool.recordsPerBatch)
-
-function logKey(partition: number): Buffer {
-  const key = Buffer.allocUnsafe(LOG_KEY_SIZE)
-  partitions[partition]!.copy(key, 0)
-  nextOffset[partition]! += perBatch
-  key.writeBigInt64BE(nextOffset[partition]! - 1n, PARTITION_KEY_SIZE)
-  return key
-}
+const keys = brookLogKeys(input.partitions, pool.recordsPerBatch)
 
 const options = { ...input.levelOptions, keyEncoding: 'buffer', valueEncoding: 'buffer' } as const
 
@@ -58,7 +46,7 @@ async function write(db: Db): Promise<void> {
     const batch = db.batch()
     for (const end = Math.min(total, n + input.batchesPerWrite); n < end; n++) {
       const value = pool.batches[n % pool.batches.length]!
-      batch.put(logKey(n % input.partitions), value)
+      batch.put(keys.next(n % input.partitions).key, value)
       bytes += value.length
     }
     await batch.write()

@@ -14,13 +14,13 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { Level } from 'level'
-import { LEVEL_OPTIONS, LOG_KEY_SIZE, PARTITION_KEY_SIZE, partitionKey } from '../storage/database.js'
+import { LEVEL_OPTIONS } from '../storage/database.js'
 import { batchCount, loadPool, makeBatchPool, savePool } from './batches.js'
-import { MB, median, percentile } from './measure.js'
-import { report, spawnWorker, workerInput } from './worker.js'
+import { MB, percentile } from './measure.js'
+import { brookLogKeys, interleavedRuns, spread } from './interleaved.js'
+import { report, workerInput } from './worker.js'
 
 interface RunInput {
   dir: string
@@ -45,16 +45,7 @@ const KiB = 1024
 async function run(input: RunInput): Promise<void> {
   const pool = loadPool(input.poolFile)
   const total = batchCount(input.totalBytes, pool)
-  const topicId = randomUUID()
-  const partitions = Array.from({ length: PARTITIONS }, (_, p) => partitionKey(topicId, p))
-  const nextOffset = new Array<bigint>(PARTITIONS).fill(0n)
-  const key = (partition: number): Buffer => {
-    const k = Buffer.allocUnsafe(LOG_KEY_SIZE)
-    partitions[partition]!.copy(k, 0)
-    nextOffset[partition]! += BigInt(pool.recordsPerBatch)
-    k.writeBigInt64BE(nextOffset[partition]! - 1n, PARTITION_KEY_SIZE)
-    return k
-  }
+  const keys = brookLogKeys(PARTITIONS, pool.recordsPerBatch)
   const db = new Level<Buffer, Buffer>(input.dir, { ...LEVEL_OPTIONS, keyEncoding: 'buffer', valueEncoding: 'buffer' })
   await db.open()
   const times: number[] = []
@@ -66,7 +57,7 @@ async function run(input: RunInput): Promise<void> {
     // At least one batch per write, as the group commit does with a batch larger than its bound.
     while (n < total && (size === 0 || size + pool.batches[n % pool.batches.length]!.length <= input.writeBytes)) {
       const value = pool.batches[n % pool.batches.length]!
-      batch.put(key(n % PARTITIONS), value)
+      batch.put(keys.next(n % PARTITIONS).key, value)
       size += value.length
       n++
     }
@@ -89,11 +80,6 @@ async function run(input: RunInput): Promise<void> {
   report(result)
 }
 
-function spread(values: number[], digits = 0): string {
-  const f = (v: number): string => v.toFixed(digits)
-  return `${f(median(values))} [${f(Math.min(...values))}..${f(Math.max(...values))}]`
-}
-
 function sizeLabel(bytes: number): string {
   return bytes >= 1024 * KiB ? `${bytes / (1024 * KiB)} MiB` : `${bytes / KiB} KiB`
 }
@@ -114,19 +100,13 @@ async function main(): Promise<void> {
   try {
     const poolFile = join(work, 'pool')
     savePool(makeBatchPool({ batches: 4096, batchBytes: 16 * KiB, recordBytes: 100 }), poolFile)
-    const results = new Map<number, RunResult[]>()
-    // Runs interleave the sizes, so that a burst of other load on the machine does not land on one size only.
-    for (let r = 0; r < runs; r++) {
-      for (const writeBytes of sizes) {
-        const dir = join(work, `db-${writeBytes}-${r}`)
-        const worker = spawnWorker('write-size.js', { dir, poolFile, totalBytes, writeBytes, sync: values.sync } satisfies RunInput)
-        const result = await worker.next<RunResult>()
-        await worker.exited
-        rmSync(dir, { recursive: true, force: true })
-        console.log(JSON.stringify(result))
-        results.set(writeBytes, [...(results.get(writeBytes) ?? []), result])
-      }
-    }
+    const results = await interleavedRuns<number, RunResult>({
+      script: 'write-size.js',
+      variants: sizes,
+      runs,
+      work,
+      input: (writeBytes, dir) => ({ dir, poolFile, totalBytes, writeBytes, sync: values.sync }) satisfies RunInput,
+    })
     console.log('| write size | MB/s | ms per write, p50 | ms per write, max | peak RSS, MB |')
     console.log('|---|---|---|---|---|')
     for (const [writeBytes, list] of results) {
