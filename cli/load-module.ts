@@ -11,11 +11,12 @@
  * Every failure is one line that names the file: a missing file, a module that does not compile or throws while it
  * loads, a default export of the wrong kind.
  */
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync, statSync, type Stats } from 'node:fs'
 import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { KafkaConfig } from 'kafkajs'
 import { isTopology, type Topology } from '../processor/index.js'
+import { cannotRead } from './files.js'
 
 const TYPESCRIPT_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts'])
 
@@ -89,12 +90,14 @@ function registerTypeScript(): Promise<void> {
 /** Imports a module by path (relative to the working directory); throws a one-line Error naming `file`. */
 export async function importUserModule(file: string): Promise<Record<string, unknown>> {
   const path = resolve(file)
+  let stats: Stats
   try {
-    if (!statSync(path).isFile()) throw new Error(`cannot read ${file}: not a file`)
+    stats = statSync(path)
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw code === undefined ? error : new Error(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code}`)
+    throw cannotRead(file, error)
   }
+  if (stats.isDirectory()) throw cannotRead(file, { code: 'EISDIR' })
+  if (!stats.isFile()) throw new Error(`cannot read ${file}: not a file`)
   const url = pathToFileURL(path).href
   try {
     if (TYPESCRIPT_EXTENSIONS.has(extname(path))) await registerTypeScript()
@@ -145,8 +148,7 @@ export async function loadKafkaSettings(file: string): Promise<KafkaSettings> {
     try {
       text = readFileSync(file, 'utf8')
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      throw new Error(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? (error as Error).message)}`)
+      throw cannotRead(file, error)
     }
     try {
       settings = JSON.parse(text)

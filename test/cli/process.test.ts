@@ -285,7 +285,7 @@ describe('brook process errors', () => {
     const file = (name: string) => join(dir, name)
     const cases: [string[], string][] = [
       [['process', file('missing.js')], `cannot read ${file('missing.js')}: no such file`],
-      [['process', dir], `cannot read ${dir}: not a file`],
+      [['process', dir], `cannot read ${dir}: it is a directory`],
       [['process', file('number.mjs')], `${file('number.mjs')} does not export a topology: its default export is a number`],
       [['process', file('no-default.mjs')], `${file('no-default.mjs')} does not export a topology: its default export is missing`],
       [['process', file('broken.mjs')], `${file('broken.mjs')}: `],

@@ -91,7 +91,7 @@ describe('brook start', () => {
       expect(result.stderr).toMatch(/^brook: [^\n]+\n$/)
       expect(result.stderr).toContain(cases[i]![1])
     })
-    expect((await brook(['start', ...contained, '--config', join(dir, 'missing.json')])).stderr).toBe(`brook: cannot read ${join(dir, 'missing.json')}: ENOENT\n`)
+    expect((await brook(['start', ...contained, '--config', join(dir, 'missing.json')])).stderr).toBe(`brook: cannot read ${join(dir, 'missing.json')}: no such file\n`)
   })
 
   describe('settings that take effect', () => {
