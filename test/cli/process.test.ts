@@ -275,6 +275,8 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'broken.mjs'), 'export default {\n')
     writeFileSync(join(dir, 'throws.mjs'), "throw new Error('no sensors configured')\n")
     writeFileSync(join(dir, 'broken.ts'), 'const x: number = \nexport default x\n')
+    writeFileSync(join(dir, 'broken.mts'), 'const x: number = \nexport default x\n')
+    writeFileSync(join(dir, 'broken.cts'), 'const x: number = \nexport default x\n')
     // Outside a project that depends on brook (and outside a checkout), 'brook' is nowhere to be found.
     writeFileSync(join(dir, 'elsewhere.mts'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
     writeFileSync(join(dir, 'brokers.json'), JSON.stringify({ brokers: ['elsewhere:9092'] }))
@@ -291,6 +293,9 @@ describe('brook process errors', () => {
       [['process', file('broken.mjs')], `${file('broken.mjs')}: `],
       [['process', file('throws.mjs')], `${file('throws.mjs')}: no sensors configured`],
       [['process', file('broken.ts')], `${file('broken.ts')}: `],
+      // esbuild's report names the file where the error is, the .mts or .cts itself (tsx compiles it under a .ts name).
+      [['process', file('broken.mts'), '--describe'], `${file('broken.mts')}: Transform failed with 1 error: ${file('broken.mts')}:2:0: ERROR: `],
+      [['process', file('broken.cts'), '--describe'], `${file('broken.cts')}: Transform failed with 1 error: ${file('broken.cts')}:2:0: ERROR: `],
       [['process', file('elsewhere.mts')], "Cannot find package 'brook' imported from"],
       [['process', file('elsewhere.mts')], "(install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)"],
     ]
