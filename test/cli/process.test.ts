@@ -15,7 +15,7 @@ import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { loggedErrors } from '../helpers/broker-log.js'
 import { waitFor } from '../helpers/wait.js'
-import { brook, expectOneLineError, spawnBrook } from './run-brook.js'
+import { brook, expectOneLineError, lines, spawnBrook } from './run-brook.js'
 
 const { Kafka, logLevel } = kafkajs
 
@@ -184,6 +184,20 @@ describe('brook process against a broker', () => {
       expect(run.stderr()).toContain('brook process: fixture: stopped; 9 records in, 6 out (4 windows, 0 alerts), 1 late, 1 dead letter')
     })
   }
+
+  it('leaves one transactions probe id per application behind, however often it starts with exactly_once', async () => {
+    await admin.createTopics({ topics: [{ topic: 'fixture-in', numPartitions: 1 }], waitForLeaders: true })
+    for (let start = 0; start < 2; start++) {
+      const run = spawnBrook(['process', FIXTURE, '--bootstrap-server', broker.address, '--application-id', 'probed', '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'exactly_once'])
+      await waitFor('the pipeline to start', () => / started \(exactly_once, /.test(run.stderr()))
+      run.child.kill('SIGINT')
+      expect(await run.exited).toBe(0)
+    }
+    const listed = await brook(['transactions', 'list', '--bootstrap-server', broker.address])
+    expect(listed.code).toBe(0)
+    const probes = lines(listed.stdout).map((line) => line.split(/\s+/)[0]!).filter((id) => id.startsWith('probed-probe'))
+    expect(probes).toEqual(['probed-probe'])
+  })
 
   it('runs the built-in iot pipeline with its window sizes and threshold as flags: stats, averages, alerts and late readings', async () => {
     await admin.createTopics({ topics: [{ topic: 'readings', numPartitions: 1 }], waitForLeaders: true })
