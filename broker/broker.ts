@@ -132,7 +132,12 @@ export class Broker {
     try {
       const identity = await loadIdentity(store, config)
       const topics = new TopicManager(store, config.nodeId, config)
-      const replayed = await topics.load()
+      // Opening reads every partition's state (more after a crash): on a node with thousands of partitions that takes
+      // seconds, so say what is being opened before it starts.
+      const stored = await store.listTopics()
+      const partitions = stored.reduce((sum, record) => sum + record.partitions, 0)
+      if (stored.length > 0) log.info(`opening ${counted(stored.length, 'topic')} (${counted(partitions, 'partition')}) in ${config.dataDir}`)
+      const replayed = await topics.load(stored)
       if (replayed > 0) log.info(`producer states rebuilt: ${counted(replayed, 'batch', 'batches')} replayed since the last checkpoint`)
       groupMetadata = new GroupMetadataManager(topics, config, log)
       await groupMetadata.load()

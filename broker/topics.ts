@@ -105,10 +105,13 @@ export class TopicManager {
     return removed
   }
 
-  /** Opens every stored topic; returns how many batches were replayed to rebuild producer states (Partition.open). */
-  async load(): Promise<number> {
+  /**
+   * Opens the stored topics `records` (the store's listTopics, which the caller has to count them); returns how many
+   * batches were replayed to rebuild producer states (Partition.open).
+   */
+  async load(records: readonly TopicRecord[]): Promise<number> {
     let replayed = 0
-    for (const record of await this.store.listTopics()) {
+    for (const record of records) {
       const topic = this.topicFrom(record)
       for (let p = 0; p < record.partitions; p++) {
         const partition = await this.openPartition(topic, p, { create: false })

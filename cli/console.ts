@@ -4,7 +4,7 @@
  * the consumer prints its count.
  */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import { open } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import type { ReadStream } from 'node:fs'
 import { once } from 'node:events'
 import { DEFAULT_PRODUCER_OPTIONS, PRODUCER_COMPRESSIONS, produceLines, type Acks } from '../client/console-producer.js'
@@ -12,6 +12,7 @@ import { consumeRecords, type ConsumedRecord, type StartPosition } from '../clie
 import { counted } from '../client/wording.js'
 import { IsolationLevel } from '../protocol/constants.js'
 import { bootstrapServers, clientCommand, withCluster } from './client-command.js'
+import { cannotRead } from './files.js'
 import { formatRecord, formatSummary } from './format.js'
 import { integer, keyValue, startOffset, timestamp } from './parsers.js'
 
@@ -21,11 +22,18 @@ const ACKS = { '0': 0, '1': 1, '-1': -1, all: -1 } as const satisfies Record<str
 const ISOLATION_LEVELS = { read_uncommitted: IsolationLevel.READ_UNCOMMITTED, read_committed: IsolationLevel.READ_COMMITTED } as const
 
 async function openInput(path: string): Promise<ReadStream> {
+  let handle: FileHandle
   try {
-    return (await open(path, 'r')).createReadStream()
+    handle = await open(path, 'r')
   } catch (error) {
-    throw new Error(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw cannotRead(path, error)
   }
+  // Linux opens a directory for reading; only the first read would fail (EISDIR, without the path).
+  if ((await handle.stat()).isDirectory()) {
+    await handle.close()
+    throw cannotRead(path, { code: 'EISDIR' })
+  }
+  return handle.createReadStream()
 }
 
 export function addProduceCommand(program: CommandUnknownOpts): void {

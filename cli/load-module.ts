@@ -11,11 +11,12 @@
  * Every failure is one line that names the file: a missing file, a module that does not compile or throws while it
  * loads, a default export of the wrong kind.
  */
-import { readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { KafkaConfig } from 'kafkajs'
 import { isTopology, type Topology } from '../processor/index.js'
+import { cannotRead } from './files.js'
 
 const TYPESCRIPT_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts'])
 
@@ -46,6 +47,19 @@ function oneLine(error: unknown): string {
     .map((line) => line.trim())
     .filter((line) => line !== '')
     .join(' ')
+}
+
+/**
+ * `message` with the files esbuild names given their real names. tsx hands esbuild a `.mts` or `.cts` file under a
+ * `.ts` name and a `.mjs` file under a `.js` name (so that esbuild picks the loader), and esbuild's report then names
+ * `bad.ts:1:18` for `bad.mts`. A renamed name is the loaded module's own, or else the variant that exists where the
+ * name given does not.
+ */
+function realFileNames(message: string, loaded: string): string {
+  return message.replace(/(\/[^\s:]+)\.(ts|js)(?=:\d+:\d+)/g, (name: string, stem: string, extension: string) => {
+    const variants = extension === 'ts' ? [`${stem}.mts`, `${stem}.cts`] : [`${stem}.mjs`]
+    return variants.find((variant) => variant === loaded) ?? (existsSync(name) ? name : (variants.find((variant) => existsSync(variant)) ?? name))
+  })
 }
 
 /**
@@ -89,18 +103,20 @@ function registerTypeScript(): Promise<void> {
 /** Imports a module by path (relative to the working directory); throws a one-line Error naming `file`. */
 export async function importUserModule(file: string): Promise<Record<string, unknown>> {
   const path = resolve(file)
+  let stats: Stats
   try {
-    if (!statSync(path).isFile()) throw new Error(`cannot read ${file}: not a file`)
+    stats = statSync(path)
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw code === undefined ? error : new Error(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code}`)
+    throw cannotRead(file, error)
   }
+  if (stats.isDirectory()) throw cannotRead(file, { code: 'EISDIR' })
+  if (!stats.isFile()) throw new Error(`cannot read ${file}: not a file`)
   const url = pathToFileURL(path).href
   try {
     if (TYPESCRIPT_EXTENSIONS.has(extname(path))) await registerTypeScript()
     return (await import(url)) as Record<string, unknown>
   } catch (error) {
-    const message = oneLine(error)
+    const message = realFileNames(oneLine(error), path)
     let hint = ''
     if (/^Cannot find (module|package) 'brook[/']/.test(message)) hint = ` (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)`
     else if (loadsAsCommonJs(path)) hint = ` (${file} loads as CommonJS, since no package.json above it says "type": "module"; name it .mts, or add "type": "module")`
@@ -145,8 +161,7 @@ export async function loadKafkaSettings(file: string): Promise<KafkaSettings> {
     try {
       text = readFileSync(file, 'utf8')
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      throw new Error(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? (error as Error).message)}`)
+      throw cannotRead(file, error)
     }
     try {
       settings = JSON.parse(text)

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { checkClusterId, parseQuorumVoters } from '../broker/cluster/voters.js'
 import { DEFAULT_CONFIG, FAILPOINTS, type BrokerConfig, type Failpoint, type LogLevel } from '../broker/config.js'
+import { cannotRead } from './files.js'
 
 const INT32_MAX = 2_147_483_647
 /** Node's timers take at most 2^31-1 ms; a longer interval would fire at once. */
@@ -100,7 +101,7 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
   try {
     text = readFileSync(path, 'utf8')
   } catch (error) {
-    throw new Error(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw cannotRead(path, error)
   }
   let parsed: unknown
   try {

@@ -5,7 +5,7 @@
  * Every write goes through the database's gate (NodeDatabase.write): after the first failed write the store refuses
  * all writes (StorageOfflineError) and keeps serving reads of what was written before it.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { NodeDatabase, StorageError, databaseDir, partitionKey } from './database.js'
 import { GroupCommit } from './group-commit.js'
@@ -21,15 +21,21 @@ export { StorageError, StorageLockedError, StorageOfflineError } from './databas
 /**
  * Creates `dir` and its missing parents, one at a time, and returns the first one it created (undefined when `dir`
  * existed), as `mkdirSync(dir, { recursive: true })` does. Node 20's recursive mkdir spins for ever on a parent that
- * exists but takes no directories (`/proc/x`); here a failing mkdir throws its error at once.
+ * exists but takes no directories (`/proc/x`); here a failing mkdir throws its error at once. A file where a
+ * directory should be (the data directory itself or one of its parents) is a StorageError naming it, not ENOTDIR.
  */
-function makeDirectories(dir: string): string | undefined {
+function makeDirectories(dir: string, dataDir: string): string | undefined {
   const missing: string[] = []
-  for (let path = resolve(dir); !existsSync(path); path = dirname(path)) {
-    missing.unshift(path)
-    if (dirname(path) === path) break
+  let path = resolve(dir)
+  for (; !existsSync(path) && dirname(path) !== path; path = dirname(path)) missing.unshift(path)
+  if (!statSync(path).isDirectory()) {
+    throw new StorageError(
+      path === resolve(dataDir)
+        ? `the data directory ${dataDir} is a file, not a directory`
+        : `cannot use the data directory ${dataDir}: ${path} is a file, not a directory`,
+    )
   }
-  for (const path of missing) mkdirSync(path)
+  for (const created of missing) mkdirSync(created)
   return missing[0]
 }
 
@@ -82,7 +88,7 @@ export class LogStore {
    * again.
    */
   static async open(dataDir: string, options: LogStoreOptions = {}): Promise<LogStore> {
-    const createdDir = makeDirectories(databaseDir(dataDir))
+    const createdDir = makeDirectories(databaseDir(dataDir), dataDir)
     const db = new NodeDatabase(dataDir, { onFailure: options.onFailure })
     try {
       await db.open()

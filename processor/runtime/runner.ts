@@ -240,7 +240,7 @@ class Runner implements RunningPipeline {
     await this.looker.connect()
     await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
     if (this.processingGuarantee === 'exactly_once') {
-      const probe = await transactionsSupported(this.kafka, `${this.applicationId}-probe-${this.instanceId}`)
+      const probe = await transactionsSupported(this.kafka, this.applicationId)
       if (!probe.supported) {
         this.log(`the cluster does not support transactions (${probe.reason}); running at_least_once instead of exactly_once`)
         this.processingGuarantee = 'at_least_once'

@@ -9,7 +9,7 @@ export const SimulatorErrorCode = {
   unreadableFile: 'UNREADABLE_FILE',
   /** A replay file whose sensor is neither given nor recognisable from its name, or a sensor with no known unit. */
   unknownSensor: 'UNKNOWN_SENSOR',
-  /** The cluster refused readings (e.g. INVALID_TIMESTAMP) or could not be reached; the run stopped. */
+  /** The cluster refused readings (e.g. INVALID_TIMESTAMP) or could not be reached; the run stopped. The message says which. */
   brokerRefused: 'BROKER_REFUSED',
 } as const
 

@@ -18,9 +18,10 @@
  *
  * Stopping: an aborted `signal` drops the batch being built and waits for the one in flight; a deadline sends the
  * readings due before it. Either way the promise resolves, and `sent` counts acknowledged readings only. A refused
- * batch stops the run with SimulatorError (BROKER_REFUSED), after kafkajs's own retries of retriable errors.
+ * batch, or a cluster that can no longer be reached, stops the run with SimulatorError (BROKER_REFUSED), after kafkajs's
+ * own retries of retriable errors; the message says which of the two it was.
  */
-import type { Producer } from 'kafkajs'
+import kafkajs, { type Producer } from 'kafkajs'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { Speedup } from './options.js'
 import { toMessage, type Outgoing } from './reading.js'
@@ -28,6 +29,8 @@ import { describeError } from './topic.js'
 
 /** Shortest sleep between batches of a paced run. */
 const MIN_SLEEP_MS = 5
+
+const { KafkaJSConnectionError, KafkaJSProtocolError } = kafkajs
 
 /** The next reading to send, or null when there is none left; a promise when the source must read first. */
 export type Source = () => Outgoing | null | Promise<Outgoing | null>
@@ -52,7 +55,8 @@ export interface SendResult {
 
 /**
  * Sends what `next` gives until it gives null, the deadline passes or the signal aborts; resolves with the readings
- * acknowledged. Throws SimulatorError (BROKER_REFUSED) when a batch is refused; errors of `next` pass through.
+ * acknowledged. Throws SimulatorError (BROKER_REFUSED) when a batch is refused or cannot be delivered; errors of `next`
+ * pass through.
  */
 export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResult> {
   const { producer, topic, speedup, batchSize, signal, deadlineMs } = plan
@@ -111,10 +115,37 @@ export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResul
   if (aborted) batch = []
   await flush()
   if (inFlight !== null) await inFlight
-  if (failure !== null) {
-    throw new SimulatorError(SimulatorErrorCode.brokerRefused, `topic ${topic}: the cluster refused readings after ${sent} were sent: ${describeError(failure)}`, { cause: failure })
-  }
+  if (failure !== null) throw new SimulatorError(SimulatorErrorCode.brokerRefused, `topic ${topic}: ${undelivered(failure, sent)}`, { cause: failure })
   return { sent, aborted, elapsedMs: performance.now() - startedAt }
+}
+
+/**
+ * Why a batch was not delivered, after `sent` acknowledged readings: a refusal when the broker answered with an error
+ * code (kafkajs's KafkaJSProtocolError, e.g. INVALID_TIMESTAMP), an unreachable cluster when no broker could be
+ * connected to (KafkaJSConnectionError, which names the broker host:port it tried), or kafkajs's reason otherwise.
+ * The error is looked for along kafkajs's chain: KafkaJSNumberOfRetriesExceeded carries the last attempt's error as
+ * its cause.
+ */
+function undelivered(failure: unknown, sent: number): string {
+  const refusal = findInChain(failure, (error) => error instanceof KafkaJSProtocolError)
+  if (refusal !== undefined) return `the cluster refused readings after ${sent} were sent: ${describeError(refusal)}`
+  const connection = findInChain(failure, (error) => error instanceof KafkaJSConnectionError)
+  const broker = (connection as kafkajs.KafkaJSConnectionError | undefined)?.broker
+  if (connection !== undefined) {
+    const where = broker === undefined || broker === '' ? 'the cluster' : `the cluster at ${broker}`
+    return `could not deliver readings after ${sent} were sent: ${where} is unreachable (${describeError(connection)})`
+  }
+  return `could not deliver readings after ${sent} were sent: ${describeError(failure)}`
+}
+
+/** The first error along `error`'s causes (and first nested errors) that `test` accepts. */
+function findInChain(error: unknown, test: (error: Error) => boolean): Error | undefined {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 10; depth++) {
+    if (test(current)) return current
+    const nested = (current as { errors?: unknown[] }).errors
+    current = current.cause ?? (Array.isArray(nested) ? nested[0] : undefined)
+  }
+  return undefined
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

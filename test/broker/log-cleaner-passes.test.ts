@@ -52,7 +52,7 @@ async function node(dir: string, config: Partial<BrokerConfig>): Promise<Node> {
   stores.push(store)
   const brokerConfig = { ...DEFAULT_CONFIG, ...config }
   const topics = new TopicManager(store, 1, brokerConfig)
-  await topics.load()
+  await topics.load(await store.listTopics())
   const overrides = { 'cleanup.policy': 'compact', 'delete.retention.ms': String(HOUR / 2), 'min.cleanable.dirty.ratio': '0.01' }
   const topic = topics.get(TOPIC) ?? (await topics.create({ name: TOPIC, partitions: 1, replicationFactor: 1, config: topics.parseConfig(overrides) }))
   const logger = new KeptLines()

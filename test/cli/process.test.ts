@@ -15,7 +15,7 @@ import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { loggedErrors } from '../helpers/broker-log.js'
 import { waitFor } from '../helpers/wait.js'
-import { brook, expectOneLineError, spawnBrook } from './run-brook.js'
+import { brook, expectOneLineError, lines, spawnBrook } from './run-brook.js'
 
 const { Kafka, logLevel } = kafkajs
 
@@ -185,6 +185,20 @@ describe('brook process against a broker', () => {
     })
   }
 
+  it('leaves one transactions probe id per application behind, however often it starts with exactly_once', async () => {
+    await admin.createTopics({ topics: [{ topic: 'fixture-in', numPartitions: 1 }], waitForLeaders: true })
+    for (let start = 0; start < 2; start++) {
+      const run = spawnBrook(['process', FIXTURE, '--bootstrap-server', broker.address, '--application-id', 'probed', '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'exactly_once'])
+      await waitFor('the pipeline to start', () => / started \(exactly_once, /.test(run.stderr()))
+      run.child.kill('SIGINT')
+      expect(await run.exited).toBe(0)
+    }
+    const listed = await brook(['transactions', 'list', '--bootstrap-server', broker.address])
+    expect(listed.code).toBe(0)
+    const probes = lines(listed.stdout).map((line) => line.split(/\s+/)[0]!).filter((id) => id.startsWith('probed-probe'))
+    expect(probes).toEqual(['probed-probe'])
+  })
+
   it('runs the built-in iot pipeline with its window sizes and threshold as flags: stats, averages, alerts and late readings', async () => {
     await admin.createTopics({ topics: [{ topic: 'readings', numPartitions: 1 }], waitForLeaders: true })
     const settings = join(tempDir('brook-settings-'), 'kafka.json')
@@ -275,6 +289,8 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'broken.mjs'), 'export default {\n')
     writeFileSync(join(dir, 'throws.mjs'), "throw new Error('no sensors configured')\n")
     writeFileSync(join(dir, 'broken.ts'), 'const x: number = \nexport default x\n')
+    writeFileSync(join(dir, 'broken.mts'), 'const x: number = \nexport default x\n')
+    writeFileSync(join(dir, 'broken.cts'), 'const x: number = \nexport default x\n')
     // Outside a project that depends on brook (and outside a checkout), 'brook' is nowhere to be found.
     writeFileSync(join(dir, 'elsewhere.mts'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
     writeFileSync(join(dir, 'brokers.json'), JSON.stringify({ brokers: ['elsewhere:9092'] }))
@@ -285,12 +301,15 @@ describe('brook process errors', () => {
     const file = (name: string) => join(dir, name)
     const cases: [string[], string][] = [
       [['process', file('missing.js')], `cannot read ${file('missing.js')}: no such file`],
-      [['process', dir], `cannot read ${dir}: not a file`],
+      [['process', dir], `cannot read ${dir}: it is a directory`],
       [['process', file('number.mjs')], `${file('number.mjs')} does not export a topology: its default export is a number`],
       [['process', file('no-default.mjs')], `${file('no-default.mjs')} does not export a topology: its default export is missing`],
       [['process', file('broken.mjs')], `${file('broken.mjs')}: `],
       [['process', file('throws.mjs')], `${file('throws.mjs')}: no sensors configured`],
       [['process', file('broken.ts')], `${file('broken.ts')}: `],
+      // esbuild's report names the file where the error is, the .mts or .cts itself (tsx compiles it under a .ts name).
+      [['process', file('broken.mts'), '--describe'], `${file('broken.mts')}: Transform failed with 1 error: ${file('broken.mts')}:2:0: ERROR: `],
+      [['process', file('broken.cts'), '--describe'], `${file('broken.cts')}: Transform failed with 1 error: ${file('broken.cts')}:2:0: ERROR: `],
       [['process', file('elsewhere.mts')], "Cannot find package 'brook' imported from"],
       [['process', file('elsewhere.mts')], "(install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)"],
     ]

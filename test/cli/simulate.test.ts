@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import kafkajs, { type Admin, type Kafka as KafkaClient } from 'kafkajs'
 import { Fleet, resolveFleetOptions } from '../../processor/simulator/index.js'
 import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
-import type { BrokerProcess } from '../helpers/broker.js'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { loggedErrors } from '../helpers/broker-log.js'
 import { readTopic } from '../processor/simulator/read-back.js'
 import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
@@ -149,5 +149,25 @@ describe('brook simulate', () => {
 
   it('says in one line that it cannot reach the cluster', async () => {
     expectOneLineError(await brook(['simulate', '--bootstrap-server', '127.0.0.1:1', '--count', '5']), 'cannot connect to 127.0.0.1:1')
+  })
+
+  it('says the cluster became unreachable, not that it refused readings, when the broker goes away during a run', async () => {
+    const doomed = await startBroker()
+    try {
+      const run = spawnBrook(['simulate', '--bootstrap-server', doomed.address, '--topic', 'sim-gone', '--devices', '3', '--rate', '200'])
+      const probe = new Kafka({ brokers: [doomed.address], logLevel: logLevel.NOTHING }).admin()
+      await probe.connect()
+      await until(async () => ((await probe.fetchTopicOffsets('sim-gone').catch(() => [])) as { high: string }[]).some((p) => Number(p.high) > 0))
+      await probe.disconnect()
+      await doomed.kill()
+      expect(await run.exited).toBe(1)
+      expect(run.stderr()).toMatch(
+        // The run's own lines (created topic ...) come first; the error is the last line.
+        new RegExp(`^created topic sim-gone\n(warning: .*\n)*brook: topic sim-gone: could not deliver readings after \\d+ were sent: the cluster at ${doomed.address.replace(/\./g, '\\.')} is unreachable \\(.+\\)\n$`),
+      )
+    } finally {
+      await doomed.kill()
+      doomed.cleanup()
+    }
   })
 })

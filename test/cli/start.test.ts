@@ -93,7 +93,17 @@ describe('brook start', () => {
       expect(result.stderr).toMatch(/^brook: [^\n]+\n$/)
       expect(result.stderr).toContain(cases[i]![1])
     })
-    expect((await brook(['start', ...contained, '--config', join(dir, 'missing.json')])).stderr).toBe(`brook: cannot read ${join(dir, 'missing.json')}: ENOENT\n`)
+    expect((await brook(['start', ...contained, '--config', join(dir, 'missing.json')])).stderr).toBe(`brook: cannot read ${join(dir, 'missing.json')}: no such file\n`)
+  })
+
+  it('says so in one line when the data directory, or a parent of it, is a file', async () => {
+    const file = configFile('a-file', 'not a directory\n')
+    const itself = await brook(['start', '--port', '0', '--data-dir', file])
+    expect(itself.code).toBe(1)
+    expect(itself.stderr).toBe(`brook: the data directory ${file} is a file, not a directory\n`)
+    const below = await brook(['start', '--port', '0', '--data-dir', join(file, 'node-1')])
+    expect(below.code).toBe(1)
+    expect(below.stderr).toBe(`brook: cannot use the data directory ${join(file, 'node-1')}: ${file} is a file, not a directory\n`)
   })
 
   describe('settings that take effect', () => {

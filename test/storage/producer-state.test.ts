@@ -138,7 +138,7 @@ class Node {
     await this.store.close()
     this.store = await LogStore.open(this.dataDir)
     this.topics = new TopicManager(this.store, 1, DEFAULT_CONFIG)
-    await this.topics.load()
+    await this.topics.load(await this.store.listTopics())
   }
 
   async close(): Promise<void> {
