@@ -141,6 +141,8 @@ export interface Accumulation<I = any, A = any> {
   result(acc: A): Record<string, unknown>
   write(out: ByteWriter, acc: A): void
   read(from: ByteReader): A
+  /** The oldest state format whose accumulators `read` takes (their layout changed then); absent: every format. */
+  readonly oldestFormat?: number
 }
 
 /** Merges accumulators into a fresh one (none of them is changed). */
@@ -204,6 +206,7 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
   private readonly outputs: { name: string; kind: AggregationKind; part: Part; quantile: number; bounds: { min: Part; max: Part } | null }[] = []
   /** Numbers per accumulator, n included; and what a fresh accumulator holds. */
   private readonly slots: number
+  readonly oldestFormat: number
   private readonly initial: Float64Array
   private readonly sketchCount: number
 
@@ -241,11 +244,14 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
       }
       this.outputs.push({ name, kind: output.kind, part: partOf(PART_OF[output.kind], input), quantile: output.quantile ?? 0, bounds: null })
     }
+    const declaredParts = this.parts.length
     // After every declared part, so that the bounds of percentiles change the layout only of specs without them.
     for (const output of this.outputs) {
       if (output.kind === 'percentile') output.bounds = { min: partOf(PartKind.min, output.part.input), max: partOf(PartKind.max, output.part.input) }
     }
     this.slots = slots
+    // Format 2 gave percentiles min and max parts; a spec that had them anyway reads format-1 accumulators as they are.
+    this.oldestFormat = this.parts.length > declaredParts ? 2 : 1
     this.sketchCount = sketchCount
     this.initial = new Float64Array(slots)
     for (const part of this.parts) {

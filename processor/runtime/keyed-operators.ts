@@ -34,6 +34,7 @@ export function keyedEntryCodec(accumulation: Accumulation): EntryCodec<KeyedEnt
       const f = from.plain() as Record<string, unknown>
       return { k, f, a: accumulation.read(from) }
     },
+    ...(accumulation.oldestFormat === undefined ? {} : { oldestFormat: accumulation.oldestFormat }),
   }
 }
 

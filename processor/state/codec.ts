@@ -34,6 +34,8 @@ const TWO_POW_31 = 0x80000000
 export interface EntryCodec<T = unknown> {
   write(out: ByteWriter, entry: T): void
   read(from: ByteReader): T
+  /** The oldest state format (task-store.ts STATE_FORMAT) whose entries `read` takes; absent: every format. */
+  readonly oldestFormat?: number
 }
 
 /** Entries of the user's shape (updateStateByKey values, detector history), as msgpack. */

@@ -31,9 +31,13 @@ import { ByteReader, ByteWriter, packPlain, unpackPlain, type EntryCodec } from 
 
 /**
  * The format byte that opens every state record and marker. 2: a percentile's accumulator also holds the min and
- * max of its input (aggregate/aggregations.ts), so format-1 accumulators of specs without them do not decode.
+ * max of its input (aggregate/aggregations.ts), so format-1 accumulators of specs without them do not decode; a task
+ * whose operators all read format 1 (EntryCodec.oldestFormat) takes its records as they are. Markers and positions
+ * are the same in both.
  */
 export const STATE_FORMAT = 2
+/** The oldest format whose markers and positions this version reads. */
+const OLDEST_FORMAT = 1
 export const COMMIT_ID_BYTES = 8
 export const POSITION_KEY = '\x00position'
 const CHECKPOINT_KEY = `\x00checkpoint.${STATE_FORMAT}`
@@ -92,7 +96,7 @@ export function formatError(value: Buffer, what: string): Error {
 
 /** The id of the commit that wrote a state record or marker (hex), or null when it is not in this format. */
 export function commitIdOf(value: Buffer): string | null {
-  if (value.length < 1 + COMMIT_ID_BYTES || value[0] !== STATE_FORMAT) return null
+  if (value.length < 1 + COMMIT_ID_BYTES || !(value[0]! >= OLDEST_FORMAT && value[0]! <= STATE_FORMAT)) return null
   return value.toString('hex', 1, 1 + COMMIT_ID_BYTES)
 }
 
@@ -273,7 +277,9 @@ export class TaskStore {
 
   /** A state record's entries by operator index (entries of operators this task does not have are dropped). */
   private decode(bytes: Buffer, group: string): unknown[] {
-    if (commitIdOf(bytes) === null) throw formatError(bytes, `the state record of group ${JSON.stringify(group)} in ${this.dir}`)
+    if (commitIdOf(bytes) === null || this.codecs.some((codec) => bytes[0]! < (codec.oldestFormat ?? OLDEST_FORMAT))) {
+      throw formatError(bytes, `the state record of group ${JSON.stringify(group)} in ${this.dir}`)
+    }
     const from = new ByteReader(bytes, 1 + COMMIT_ID_BYTES)
     const values: unknown[] = []
     while (!from.done) {

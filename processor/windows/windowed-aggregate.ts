@@ -368,7 +368,8 @@ function codecOf(family: WindowFamily<WindowEntry>): EntryCodec<WindowEntry> {
 
 /** How the entries of a windowed aggregation with this window and accumulation are stored. */
 export function windowEntryCodec(window: WindowSpec, aggregations: Accumulation): EntryCodec<WindowEntry> {
-  return codecOf(familyOf(window, aggregations))
+  const codec = codecOf(familyOf(window, aggregations))
+  return aggregations.oldestFormat === undefined ? codec : { ...codec, oldestFormat: aggregations.oldestFormat }
 }
 
 export interface WindowedAggregateOptions {

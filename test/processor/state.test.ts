@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto'
 import { assignTasks } from '../../processor/runtime/assignor.js'
 import { commitMessages, RestoreReader } from '../../processor/runtime/changelog.js'
 import { PLAIN_CODEC } from '../../processor/state/codec.js'
+import { CompiledAggregations, max, min, percentile, type AggregationsSpec } from '../../processor/aggregate/aggregations.js'
+import { keyedEntryCodec, type KeyedEntry } from '../../processor/runtime/keyed-operators.js'
 import { CacheBudget, COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, STATE_FORMAT, TaskStore, type KeyedState, type StateRecord } from '../../processor/state/task-store.js'
 import type { WindowEntry } from '../../processor/windows/windowed-aggregate.js'
 import { checkCase, type StoreUnderTest } from './window-cases.js'
@@ -79,6 +81,36 @@ describe('the task store', () => {
     expect(await counts.get('device-99999')).toEqual({ n: 4999, pad: 'x'.repeat(40) })
     expect(await counts.get('device-100000')).toBeUndefined()
     console.log(`100,000 keys: cache peak ${highest} bytes after a commit (budget ${256 * 1024})`)
+  })
+})
+
+describe('state written by the previous format', () => {
+  /** Stores one keyed entry of `spec` with its record's format byte set to `format`, and reads it back from a new store. */
+  async function readBack(spec: AggregationsSpec, format: number): Promise<unknown> {
+    const aggregations = new CompiledAggregations(spec)
+    const dir = stateDir()
+    const writer = await TaskStore.open(dir, new CacheBudget(1 << 20))
+    const entries = writer.register('stats', keyedEntryCodec(aggregations))
+    let acc = aggregations.create()
+    for (const x of [3, 9, 5]) acc = aggregations.add(acc, aggregations.extract({ x }), 0)
+    entries.put('device-1', { k: 'device-1', f: {}, a: acc })
+    const commit = randomBytes(COMMIT_ID_BYTES)
+    const records = (await writer.dirtyRecords(commit)).map((r) => ({ key: r.key, value: Buffer.concat([Buffer.of(format), r.value!.subarray(1)]) }))
+    await writer.commitLocal([...records, { key: POSITION_KEY, value: encodeMarker({ position: '3', streamTimes: {}, records: 1 }, commit) }], 1)
+    await writer.close()
+    const reader = await TaskStore.open(dir, new CacheBudget(1 << 20))
+    stores.push(reader)
+    const entry = (await reader.register('stats', keyedEntryCodec(new CompiledAggregations(spec))).get('device-1')) as KeyedEntry
+    return aggregations.result(entry.a as never)
+  }
+
+  test('is read as it is when the operators kept their layout, and refused in one line when one did not', async () => {
+    // min and max declared: percentiles share them, so the accumulator is what format 1 wrote.
+    expect(await readBack({ lo: min('x'), hi: max('x'), p50: percentile('x', 0.5) }, 1)).toMatchObject({ lo: 3, hi: 9 })
+    // A percentile alone has gained its bounds since format 1: that record cannot be read.
+    await expect(readBack({ p50: percentile('x', 0.5) }, 1)).rejects.toThrow(/is not in state format 2 \(first byte 1\).*delete the application's changelog topics and state directories/)
+    const { p50 } = (await readBack({ p50: percentile('x', 0.5) }, STATE_FORMAT)) as { p50: number }
+    expect(p50).toBeCloseTo(5, 1)
   })
 })
 
