@@ -37,6 +37,7 @@ import type { BrokerServices } from './handler.js'
 import { checkClusterId, newClusterId, parseQuorumVoters, type QuorumVoter } from './cluster/voters.js'
 import { QuorumRunner } from './cluster/quorum-runner.js'
 import { BrokerLifecycle } from './cluster/broker-lifecycle.js'
+import { LocalLogs } from './cluster/local-logs.js'
 
 interface Identity {
   clusterId: string
@@ -73,7 +74,7 @@ export class Broker {
     private readonly groups: GroupCoordinator,
     private readonly transactions: TransactionCoordinator,
     markers: TxnMarkerWriter,
-    private readonly quorum: { runner: QuorumRunner; self: QuorumVoter } | null,
+    private readonly quorum: { runner: QuorumRunner; self: QuorumVoter; localLogs: LocalLogs } | null,
   ) {
     this.dispatcher = new Dispatcher(quorum ? CLUSTER_NODE_HANDLERS : HANDLERS)
     this.cleaner = new LogCleaner(topics, config, log)
@@ -150,7 +151,7 @@ export class Broker {
       const producerIds = new ProducerIdManager(new LocalProducerIdBlockSource(store))
       const transactions = new TransactionCoordinator(producerIds, topics, markers, config, log)
       await transactions.load()
-      let quorum: { runner: QuorumRunner; self: QuorumVoter } | null = null
+      let quorum: { runner: QuorumRunner; self: QuorumVoter; localLogs: LocalLogs } | null = null
       let broker: Broker | null = null
       if (config.controllerQuorumVoters !== undefined) {
         const voters = parseQuorumVoters(config.controllerQuorumVoters)
@@ -171,7 +172,11 @@ export class Broker {
             void broker?.stop()
           },
         })
-        quorum = { runner, self }
+        // The node's topics follow the committed metadata image from the start (a restored snapshot included).
+        const localLogs = new LocalLogs(topics, log)
+        runner.onImage((image) => localLogs.follow(image))
+        localLogs.follow(runner.controller.image)
+        quorum = { runner, self, localLogs }
       }
       broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
       return broker
@@ -263,6 +268,7 @@ export class Broker {
     await this.lifecycle?.stop()
     this.lifecycle = null
     await this.quorum?.runner.stop()
+    await this.quorum?.localLogs.settled()
     const controllerAcceptor = this.controllerAcceptor
     this.controllerAcceptor = null
     await controllerAcceptor?.close()

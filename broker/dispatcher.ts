@@ -12,7 +12,13 @@ import { metadataHandler } from './handlers/metadata.js'
 import { produceHandler } from './handlers/produce.js'
 import { fetchHandler } from './handlers/fetch.js'
 import { listOffsetsHandler } from './handlers/list-offsets.js'
-import { createTopicsHandler, deleteTopicsHandler, createPartitionsHandler } from './handlers/topics.js'
+import {
+  controllerCreateTopicsHandler,
+  controllerDeleteTopicsHandler,
+  createPartitionsHandler,
+  createTopicsHandler,
+  deleteTopicsHandler,
+} from './handlers/topics.js'
 import { describeConfigsHandler } from './handlers/configs.js'
 import { describeClusterHandler } from './handlers/describe-cluster.js'
 import {
@@ -90,7 +96,7 @@ export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, desc
 
 /**
  * A cluster node's controller listener (Kafka's controller listener): the quorum's own APIs, the controller's
- * broker lifecycle APIs, and ApiVersions. Fetch here reads the metadata log only.
+ * broker lifecycle APIs, CreateTopics and DeleteTopics forwarded by the other nodes, and ApiVersions. Fetch here reads the metadata log only.
  */
 export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   apiVersionsHandler,
@@ -102,6 +108,8 @@ export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   controllerDescribeQuorumHandler,
   brokerRegistrationHandler,
   brokerHeartbeatHandler,
+  controllerCreateTopicsHandler,
+  controllerDeleteTopicsHandler,
 ]
 
 export class Dispatcher {

@@ -17,6 +17,8 @@ import type { GroupCoordinator } from './group/coordinator.js'
 import type { TransactionCoordinator } from './transaction/coordinator.js'
 import type { TxnMarkerWriter } from './transaction/markers.js'
 import type { QuorumRunner } from './cluster/quorum-runner.js'
+import type { Topic } from './partition.js'
+import { ErrorCode } from '../protocol/errors.js'
 
 /** This node as clients reach it: what Metadata, FindCoordinator, DescribeCluster and DescribeConfigs name. */
 export interface NodeEndpoint {
@@ -64,6 +66,30 @@ export interface BrokerServices {
  */
 export function controllerIdOf(services: BrokerServices): number {
   return services.quorum ? (services.quorum.leaderId ?? -1) : services.endpoint.nodeId
+}
+
+/**
+ * Whether this node may serve `partition` of `topic` (Produce, Fetch, ListOffsets): always on a single node; on a
+ * cluster node only when the metadata image names it the partition's leader, else NOT_LEADER_OR_FOLLOWER, so the
+ * client refreshes its metadata and goes to the leader (Kafka's ReplicaManager). The internal topics are node-local.
+ */
+export function leadershipError(services: BrokerServices, topic: Topic, partition: number): number {
+  if (!services.quorum || topic.isInternal) return ErrorCode.NONE
+  const leader = services.quorum.controller.image.topicsById.get(topic.topicId)?.partitions.get(partition)?.leader
+  return leader === services.endpoint.nodeId ? ErrorCode.NONE : ErrorCode.NOT_LEADER_OR_FOLLOWER
+}
+
+/**
+ * The brokers Metadata and DescribeCluster list: on a single node the node itself; on a cluster node the registered,
+ * unfenced brokers of the node's metadata image with the client listener each registered (as a KRaft broker lists
+ * the live brokers of its image), by id.
+ */
+export function liveBrokerEndpoints(services: BrokerServices): { nodeId: number; host: string; port: number; rack: string | null }[] {
+  if (!services.quorum) return [{ nodeId: services.endpoint.nodeId, host: services.endpoint.host, port: services.endpoint.port, rack: null }]
+  return [...services.quorum.controller.image.brokers.values()]
+    .filter((broker) => !broker.fenced && broker.endPoints.length > 0)
+    .sort((a, b) => a.brokerId - b.brokerId)
+    .map((broker) => ({ nodeId: broker.brokerId, host: broker.endPoints[0]!.host, port: broker.endPoints[0]!.port, rack: broker.rack }))
 }
 
 /** Returned by a handler whose request gets no response (Produce with acks=0). */

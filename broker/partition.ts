@@ -83,7 +83,8 @@ export interface TxnMarker {
 export type VerificationGuard = object
 
 export class Partition {
-  readonly leaderEpoch = 0
+  /** 0 on a single node; on a cluster node the metadata image's, set as the node applies it (cluster/local-logs.ts). */
+  leaderEpoch = 0
   readonly leaderId: number
   private readonly waiters = new Set<() => void>()
   readonly producers: ProducerStateManager

@@ -39,6 +39,8 @@ export interface NewTopic {
   replicationFactor: number
   /** From `parseConfig`. */
   config: TopicConfig
+  /** The id a cluster node's metadata image gave the topic; a new one otherwise. */
+  topicId?: string
 }
 
 export class TopicManager {
@@ -209,7 +211,7 @@ export class TopicManager {
   private async doCreate(spec: NewTopic): Promise<Topic> {
     const topic: Topic = {
       name: spec.name,
-      topicId: randomUUID(),
+      topicId: spec.topicId ?? randomUUID(),
       isInternal: INTERNAL_TOPICS.has(spec.name),
       config: spec.config,
       partitions: [],

@@ -43,7 +43,9 @@ import {
   type BrokerHeartbeatRequest,
   type BrokerRegistrationRequest,
   type ControllerResult,
+  type CreateTopicRequest,
 } from './controller/controller.js'
+import type { MetadataImage } from './metadata/image.js'
 import { fromWireResponse, METADATA_TOPIC, toWireRequest } from './raft-wire.js'
 import type { QuorumVoter } from './voters.js'
 
@@ -129,6 +131,7 @@ export class QuorumRunner implements RaftStateMachine {
   private known: LeaderAndEpoch = { leaderId: null, epoch: -1 }
   private failure: Error | null = null
   private stopped = false
+  private readonly imageListeners: ((image: MetadataImage) => void)[] = []
 
   private constructor(options: QuorumRunnerOptions) {
     this.nodeId = options.nodeId
@@ -272,6 +275,43 @@ export class QuorumRunner implements RaftStateMachine {
     return this.operate((nowMs) => this.controller.heartbeat(request, nowMs))
   }
 
+  /** CreateTopics for one topic at the active controller (placement as `QuorumController.createTopic`), answered once committed. */
+  createTopic(request: CreateTopicRequest): Promise<ControllerResult<{ topicId: string; assignments: number[][] }>> {
+    return this.operate((nowMs) => this.controller.createTopic(request, nowMs))
+  }
+
+  /** DeleteTopics for one topic at the active controller, answered once committed. */
+  deleteTopic(name: string): Promise<ControllerResult<{ topicId: string }>> {
+    return this.operate((nowMs) => this.controller.deleteTopic(name, nowMs))
+  }
+
+  /**
+   * Resolves true once the committed image satisfies `holds` (at once if it does now), false after `timeoutMs`: a node
+   * answers a topic change only once its own image shows it, so the client's next Metadata there sees it too.
+   */
+  imageHolds(holds: (image: MetadataImage) => boolean, timeoutMs: number): Promise<boolean> {
+    if (holds(this.controller.image)) return Promise.resolve(true)
+    return new Promise<boolean>((resolve) => {
+      const listener = (image: MetadataImage): void => {
+        if (!holds(image)) return
+        done(true)
+      }
+      const done = (result: boolean): void => {
+        clearTimeout(timer)
+        const at = this.imageListeners.indexOf(listener)
+        if (at >= 0) this.imageListeners.splice(at, 1)
+        resolve(result)
+      }
+      const timer = setTimeout(() => done(false), timeoutMs)
+      this.imageListeners.push(listener)
+    })
+  }
+
+  /** Runs `listener` with each new committed image (after every applied batch and restored snapshot), inside the step. */
+  onImage(listener: (image: MetadataImage) => void): void {
+    this.imageListeners.push(listener)
+  }
+
   /** Stops the loop and closes the connections to peers; waits for the step in progress. */
   async stop(): Promise<void> {
     this.stopped = true
@@ -287,6 +327,7 @@ export class QuorumRunner implements RaftStateMachine {
 
   apply(batch: CommittedBatch): void {
     this.controller.apply(batch)
+    for (const listener of [...this.imageListeners]) listener(this.controller.image)
     this.waiters = this.waiters.filter((waiter) => {
       if (waiter.lastOffset > batch.lastOffset) return true
       // A batch of another epoch at the waiter's offsets means its proposal was lost with the leadership.
@@ -301,6 +342,7 @@ export class QuorumRunner implements RaftStateMachine {
 
   restore(snapshot: RaftSnapshot): void {
     this.controller.restore(snapshot)
+    for (const listener of [...this.imageListeners]) listener(this.controller.image)
     this.log.info(`metadata image restored from the snapshot ending at offset ${snapshot.endOffset} (epoch ${snapshot.epoch})`)
     // Whether a proposal below the snapshot committed in its epoch cannot be told any more: its caller asks again.
     this.waiters = this.waiters.filter((waiter) => {

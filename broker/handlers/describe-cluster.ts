@@ -17,7 +17,7 @@ import {
   type DescribeClusterResponse,
 } from '../../protocol/messages/describe-cluster.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { controllerIdOf, defineHandler, type BrokerServices } from '../handler.js'
+import { controllerIdOf, defineHandler, liveBrokerEndpoints, type BrokerServices } from '../handler.js'
 
 const BROKER_ENDPOINTS = 1
 const CONTROLLER_ENDPOINTS = 2
@@ -46,9 +46,5 @@ export const describeClusterHandler = defineHandler<DescribeClusterRequest, Desc
 )
 
 function brokersOf(services: BrokerServices): DescribeClusterResponse['brokers'] {
-  if (!services.quorum) return [{ brokerId: services.endpoint.nodeId, host: services.endpoint.host, port: services.endpoint.port, rack: null }]
-  return [...services.quorum.controller.image.brokers.values()]
-    .filter((broker) => !broker.fenced && broker.endPoints.length > 0)
-    .sort((a, b) => a.brokerId - b.brokerId)
-    .map((broker) => ({ brokerId: broker.brokerId, host: broker.endPoints[0]!.host, port: broker.endPoints[0]!.port, rack: broker.rack }))
+  return liveBrokerEndpoints(services).map(({ nodeId, ...endpoint }) => ({ brokerId: nodeId, ...endpoint }))
 }

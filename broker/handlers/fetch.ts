@@ -36,7 +36,7 @@ import {
 import { ErrorCode } from '../../protocol/errors.js'
 import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
-import { defineHandler } from '../handler.js'
+import { defineHandler, leadershipError } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
 
 function failedPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
@@ -74,7 +74,8 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
         const partitions: FetchResponsePartitionData[] = []
         for (const wanted of target.partitions) {
           const partition = topic?.partitions[wanted.partition]
-          let errorCode = partition ? leaderEpochError(partition, wanted.currentLeaderEpoch) : unknownTopicError
+          let errorCode = partition ? leadershipError(services, topic!, wanted.partition) : unknownTopicError
+          if (partition && errorCode === ErrorCode.NONE) errorCode = leaderEpochError(partition, wanted.currentLeaderEpoch)
           if (partition && errorCode === ErrorCode.NONE) {
             if (wanted.fetchOffset < partition.logStartOffset || wanted.fetchOffset > partition.logEndOffset) {
               errorCode = ErrorCode.OFFSET_OUT_OF_RANGE

@@ -33,7 +33,7 @@ import { ErrorCode } from '../../protocol/errors.js'
 import { IsolationLevel, OffsetSpec } from '../../protocol/constants.js'
 import { inflationLimit } from '../../protocol/compression.js'
 import type { RecordSearch, TimestampMatch } from '../../storage/partition-log.js'
-import { defineHandler } from '../handler.js'
+import { defineHandler, leadershipError } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
 import { batchInflater } from '../batch-inflater.js'
 
@@ -71,6 +71,8 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             if (mentions.get(key(wanted.name, p.partitionIndex))! > 1) return answer(ErrorCode.INVALID_REQUEST)
             const partition = topic?.partitions[p.partitionIndex]
             if (!partition) return answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            const notLeader = leadershipError(services, topic!, p.partitionIndex)
+            if (notLeader !== ErrorCode.NONE) return answer(notLeader)
             const epochError = leaderEpochError(partition, p.currentLeaderEpoch)
             if (epochError !== ErrorCode.NONE) return answer(epochError)
             const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark

@@ -2,9 +2,13 @@
  * Metadata: v0-12.
  *
  * Behaviour
- * - Brokers: this node. Controller: this node (kafkajs sends CreateTopics and InitProducerId to the controller, so
- *   it must be a live broker), also on a cluster node: its topics are still its own, so its own Metadata names it
- *   (DescribeCluster names the controller quorum's leader).
+ * - Brokers: on a single node this node, and it is the controller (kafkajs sends CreateTopics and InitProducerId to
+ *   the controller, so it must be a live broker). On a cluster node everything comes from the node's metadata image,
+ *   as a KRaft broker answers from its MetadataCache: the registered, unfenced brokers with the client listener each
+ *   registered, the controller quorum's leader as controller (-1 while none is known), and each topic's partitions
+ *   with the image's leader, leaderEpoch, replicas and isr (offlineReplicas: the replicas on fenced brokers). An
+ *   unknown topic is auto-created through the active controller (cluster/topic-changes.ts) and answered
+ *   LEADER_NOT_AVAILABLE until the node's image holds it, as Kafka does while a creation completes.
  * - Topics: all of them when the request's list is null (v1+) or empty (v0, MetadataRequest.json: "An empty array
  *   indicates 'request metadata for all topics'" only in v0); otherwise the ones named, or (v10+) given by id.
  * - Unknown topics are created when `allowAutoTopicCreation` (always true before v4) and the broker's
@@ -29,7 +33,10 @@ import {
 } from '../../protocol/messages/metadata.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
-import { defineHandler, type BrokerServices } from '../handler.js'
+import { controllerIdOf, defineHandler, liveBrokerEndpoints, type BrokerServices } from '../handler.js'
+import type { QuorumRunner } from '../cluster/quorum-runner.js'
+import { createTopicAtController } from '../cluster/topic-changes.js'
+import { NO_LEADER, type MetadataImage, type TopicImage } from '../cluster/metadata/image.js'
 import type { Topic } from '../partition.js'
 import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -82,10 +89,65 @@ async function lookupOrCreate(services: BrokerServices, name: string, autoCreate
   }
 }
 
+function describeImageTopic(image: MetadataImage, topic: TopicImage): MetadataResponseTopic {
+  return {
+    errorCode: ErrorCode.NONE,
+    name: topic.name,
+    topicId: topic.topicId,
+    isInternal: false,
+    partitions: [...topic.partitions].map(([partitionIndex, partition]) => ({
+      errorCode: partition.leader === NO_LEADER ? ErrorCode.LEADER_NOT_AVAILABLE : ErrorCode.NONE,
+      partitionIndex,
+      leaderId: partition.leader,
+      leaderEpoch: partition.leaderEpoch,
+      replicaNodes: [...partition.replicas],
+      isrNodes: [...partition.isr],
+      offlineReplicas: partition.replicas.filter((id) => image.brokers.get(id)?.fenced !== false),
+    })),
+  }
+}
+
+async function lookupOrCreateInCluster(services: BrokerServices, quorum: QuorumRunner, name: string, autoCreate: boolean): Promise<MetadataResponseTopic> {
+  const topic = quorum.controller.image.topic(name)
+  if (topic) return describeImageTopic(quorum.controller.image, topic)
+  if (topicNameProblem(name)) return missing(name, ErrorCode.INVALID_TOPIC_EXCEPTION)
+  if (!autoCreate || !services.config.autoCreateTopics || INTERNAL_TOPICS.has(name)) return missing(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+  const created = await createTopicAtController(quorum, { name, numPartitions: services.config.defaultPartitions, replicationFactor: 1 }, { forward: true })
+  if (created.errorCode === ErrorCode.NONE) services.log.info(`auto-created topic '${name}' with ${counted(services.config.defaultPartitions, 'partition')} through the controller`)
+  else if (created.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) services.log.debug(`not auto-creating topic '${name}': ${created.errorMessage}`)
+  const now = quorum.controller.image.topic(name)
+  return now ? describeImageTopic(quorum.controller.image, now) : missing(name, ErrorCode.LEADER_NOT_AVAILABLE)
+}
+
+/** Metadata on a cluster node: everything from its metadata image. */
+async function clusterMetadata(request: MetadataRequest, services: BrokerServices, quorum: QuorumRunner, apiVersion: number): Promise<MetadataResponse> {
+  const all = request.topics === null || (apiVersion === 0 && request.topics.length === 0)
+  const autoCreate = apiVersion < 4 || request.allowAutoTopicCreation
+  const image = quorum.controller.image
+  const topics = all
+    ? [...image.topicsById.values()].map((topic) => describeImageTopic(image, topic))
+    : await Promise.all(
+        request.topics!.map((wanted) => {
+          if (wanted.name !== null) return lookupOrCreateInCluster(services, quorum, wanted.name, autoCreate)
+          if (apiVersion < 12) return missing('', ErrorCode.INVALID_REQUEST, wanted.topicId)
+          const topic = image.topicsById.get(wanted.topicId)
+          return topic ? describeImageTopic(image, topic) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
+        }),
+      )
+  return {
+    throttleTimeMs: 0,
+    brokers: liveBrokerEndpoints(services),
+    clusterId: services.clusterId,
+    controllerId: controllerIdOf(services),
+    topics,
+  }
+}
+
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(
   metadata,
   '0-12',
   async (request, { services, apiVersion }) => {
+    if (services.quorum) return clusterMetadata(request, services, services.quorum, apiVersion)
     const all = request.topics === null || (apiVersion === 0 && request.topics.length === 0)
     const autoCreate = apiVersion < 4 || request.allowAutoTopicCreation
     const topics = all
@@ -100,7 +162,7 @@ export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(
         )
     return {
       throttleTimeMs: 0,
-      brokers: [{ nodeId: services.endpoint.nodeId, host: services.endpoint.host, port: services.endpoint.port, rack: null }],
+      brokers: liveBrokerEndpoints(services),
       clusterId: services.clusterId,
       controllerId: services.endpoint.nodeId,
       topics,

@@ -54,7 +54,7 @@ import {
 import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { Attribute, checkProducedBatch, setMaxTimestamp, type RecordsCheck } from '../../protocol/record-batch.js'
 import { inflationLimit } from '../../protocol/compression.js'
-import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler } from '../handler.js'
+import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, leadershipError } from '../handler.js'
 import { batchInflater } from '../batch-inflater.js'
 import type { Partition, VerificationGuard } from '../partition.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -118,6 +118,8 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
           if (acks !== 0 && acks !== 1 && acks !== -1) return failed(index, ErrorCode.INVALID_REQUIRED_ACKS)
           const partition = topic?.partitions[index]
           if (!topic || !partition) return failed(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+          const notLeader = leadershipError(services, topic, index)
+          if (notLeader !== ErrorCode.NONE) return failed(index, notLeader)
           if (topic.isInternal) {
             return failed(index, ErrorCode.INVALID_TOPIC_EXCEPTION, `cannot produce to the internal topic '${topic.name}'`)
           }

@@ -11,6 +11,12 @@
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
  *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
+ * - On a cluster node CreateTopics and DeleteTopics go to the active controller (forwarded to it, KIP-590, when
+ *   this node is not it; cluster/topic-changes.ts), which places partitions and spreads their leaders; each node then
+ *   opens or drops its logs as its metadata image changes. Replication factor 1 only (-1 is 1): a larger one is
+ *   INVALID_REPLICATION_FACTOR, as partitions are not replicated yet; manual assignments are
+ *   INVALID_REPLICA_ASSIGNMENT. The controller listener answers the same two APIs for forwarded changes. CreatePartitions is
+ *   refused there (INVALID_REQUEST): the controller cannot add partitions yet.
  * - A storage failure is KAFKA_STORAGE_ERROR for that topic, with the cause in errorMessage (v1+ of CreateTopics and
  *   CreatePartitions, v5+ of DeleteTopics), as Kafka answers a KafkaStorageException (ApiError.fromThrowable);
  *   the topic stays as it was.
@@ -35,7 +41,9 @@ import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
-import { topicNameProblem } from '../topics.js'
+import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
+import type { QuorumRunner } from '../cluster/quorum-runner.js'
+import { createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import type { TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 import { counted } from '../../client/wording.js'
@@ -97,22 +105,96 @@ function planTopic(services: BrokerServices, topic: CreateTopicsRequestCreatable
   return { partitions, replicationFactor, config: services.topics.parseConfig(configs) }
 }
 
+function created(name: string, topicId: string, plan: { partitions: number; replicationFactor: number; config: TopicConfig }): CreateTopicsResponseCreatableTopicResult {
+  return {
+    name,
+    topicId,
+    errorCode: ErrorCode.NONE,
+    errorMessage: null,
+    numPartitions: plan.partitions,
+    replicationFactor: plan.replicationFactor,
+    configs: plan.config.described.map((c) => ({ name: c.name, value: c.value, readOnly: false, configSource: c.source, isSensitive: false })),
+  }
+}
+
+function creationFailed(name: string, errorCode: number, errorMessage: string | null): CreateTopicsResponseCreatableTopicResult {
+  return { name, topicId: ZERO_UUID, errorCode, errorMessage, numPartitions: -1, replicationFactor: -1, configs: null }
+}
+
+/**
+ * CreateTopics on a cluster node: checked here, created by the active controller (cluster/topic-changes.ts), which
+ * places the partitions. Replication factor 1 only (-1 means 1): partitions are not replicated yet, so anything more
+ * is INVALID_REPLICATION_FACTOR. The controller places replicas itself: a manual assignment is
+ * INVALID_REPLICA_ASSIGNMENT.
+ */
+async function createTopicsInCluster(request: CreateTopicsRequest, services: BrokerServices, quorum: QuorumRunner, options: TopicChangeOptions): Promise<CreateTopicsResponse> {
+  const twice = duplicates(request.topics.map((t) => t.name))
+  const topics = await Promise.all(
+    request.topics.map(async (wanted): Promise<CreateTopicsResponseCreatableTopicResult> => {
+      const failed = (errorCode: number, errorMessage: string | null) => creationFailed(wanted.name, errorCode, errorMessage)
+      if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic ${quote(wanted.name)} appears more than once in the request`)
+      const nameProblem = topicNameProblem(wanted.name)
+      if (nameProblem) return failed(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
+      if (quorum.controller.image.topic(wanted.name)) return failed(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${wanted.name}' already exists`)
+      if (wanted.assignments.length > 0) return failed(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'a Brook cluster places partitions itself; manual replica assignments are not supported')
+      const replicationFactor = wanted.replicationFactor === -1 ? 1 : wanted.replicationFactor
+      if (replicationFactor !== 1) {
+        return failed(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor}: a Brook cluster does not replicate partitions yet, so a topic's replication factor is 1`)
+      }
+      const partitions = wanted.numPartitions === -1 ? services.config.defaultPartitions : wanted.numPartitions
+      if (partitions < 1) return failed(ErrorCode.INVALID_PARTITIONS, 'the number of partitions must be at least 1')
+      if (partitions > MAX_PARTITIONS) return failed(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
+      const configs: Record<string, string> = {}
+      for (const { name, value } of wanted.configs) if (value !== null) configs[name] = value
+      let config: TopicConfig
+      try {
+        config = services.topics.parseConfig(configs)
+      } catch (error) {
+        if (error instanceof KafkaError) return failed(error.code, error.message)
+        throw error
+      }
+      const plan = { partitions, replicationFactor, config }
+      if (request.validateOnly) return created(wanted.name, ZERO_UUID, plan)
+      const result = await createTopicAtController(quorum, { name: wanted.name, numPartitions: partitions, replicationFactor, configs }, options)
+      if (result.errorCode !== ErrorCode.NONE) return failed(result.errorCode, result.errorMessage)
+      services.log.info(`created topic '${wanted.name}' with ${counted(partitions, 'partition')} through the controller`)
+      return created(wanted.name, result.topicId, plan)
+    }),
+  )
+  return { throttleTimeMs: 0, topics }
+}
+
+/** DeleteTopics on a cluster node: the active controller deletes the topic; each node then drops its logs. */
+async function deleteTopicsInCluster(request: DeleteTopicsRequest, apiVersion: number, quorum: QuorumRunner, options: TopicChangeOptions): Promise<DeleteTopicsResponse> {
+  const wanted = apiVersion >= 6 ? request.topics : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }))
+  const responses = await Promise.all(
+    wanted.map(async ({ name, topicId }) => {
+      const image = quorum.controller.image
+      const topic = name !== null ? image.topic(name) : image.topicsById.get(topicId)
+      const result = (errorCode: number, errorMessage: string | null = errorCode ? errorInfo(errorCode).message : null) => ({
+        name: topic?.name ?? name,
+        topicId: topic?.topicId ?? topicId,
+        errorCode,
+        errorMessage,
+      })
+      if (name !== null && INTERNAL_TOPICS.has(name)) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, `'${name}' is an internal topic and cannot be deleted`)
+      if (!topic) return name !== null ? result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic does not exist') : result(ErrorCode.UNKNOWN_TOPIC_ID)
+      const deleted = await deleteTopicAtController(quorum, topic.name, options)
+      return result(deleted.errorCode, deleted.errorMessage)
+    }),
+  )
+  return { throttleTimeMs: 0, responses }
+}
+
 export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopicsResponse>(
   createTopics,
   '0-7',
   async (request, { services }) => {
+    if (services.quorum) return createTopicsInCluster(request, services, services.quorum, { forward: true })
     const twice = duplicates(request.topics.map((t) => t.name))
     const topics = await Promise.all(
       request.topics.map(async (wanted): Promise<CreateTopicsResponseCreatableTopicResult> => {
-        const failed = (errorCode: number, errorMessage: string): CreateTopicsResponseCreatableTopicResult => ({
-          name: wanted.name,
-          topicId: ZERO_UUID,
-          errorCode,
-          errorMessage,
-          numPartitions: -1,
-          replicationFactor: -1,
-          configs: null,
-        })
+        const failed = (errorCode: number, errorMessage: string) => creationFailed(wanted.name, errorCode, errorMessage)
         if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic ${quote(wanted.name)} appears more than once in the request`)
         try {
           const plan = planTopic(services, wanted)
@@ -120,21 +202,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
             ? ZERO_UUID
             : (await services.topics.create({ name: wanted.name, ...plan })).topicId
           if (!request.validateOnly) services.log.info(`created topic '${wanted.name}' with ${counted(plan.partitions, 'partition')}`)
-          return {
-            name: wanted.name,
-            topicId,
-            errorCode: ErrorCode.NONE,
-            errorMessage: null,
-            numPartitions: plan.partitions,
-            replicationFactor: plan.replicationFactor,
-            configs: plan.config.described.map((c) => ({
-              name: c.name,
-              value: c.value,
-              readOnly: false,
-              configSource: c.source,
-              isSensitive: false,
-            })),
-          }
+          return created(wanted.name, topicId, plan)
         } catch (error) {
           if (error instanceof KafkaError) return failed(error.code, error.message)
           if (error instanceof StorageError) return failed(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
@@ -150,6 +218,7 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
   deleteTopics,
   '0-6',
   async (request, { services, apiVersion }) => {
+    if (services.quorum) return deleteTopicsInCluster(request, apiVersion, services.quorum, { forward: true })
     const wanted = apiVersion >= 6 ? request.topics : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }))
     const responses = await Promise.all(
       wanted.map(async ({ name, topicId }) => {
@@ -176,10 +245,29 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
   },
 )
 
+/** CreateTopics on a cluster node's controller listener: a change forwarded by another node, run by this controller. */
+export const controllerCreateTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopicsResponse>(createTopics, '0-7', (request, { services }) =>
+  createTopicsInCluster(request, services, quorumOf(services), { forward: false }),
+)
+
+/** DeleteTopics on a cluster node's controller listener, as `controllerCreateTopicsHandler`. */
+export const controllerDeleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, '0-6', (request, { services, apiVersion }) =>
+  deleteTopicsInCluster(request, apiVersion, quorumOf(services), { forward: false }),
+)
+
+function quorumOf(services: BrokerServices): QuorumRunner {
+  if (!services.quorum) throw new Error('a controller API reached a node without a controller quorum')
+  return services.quorum
+}
+
 export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, CreatePartitionsResponse>(
   createPartitions,
   '0-3',
   async (request, { services }) => {
+    if (services.quorum) {
+      const message = 'a Brook cluster cannot add partitions to a topic yet'
+      return { throttleTimeMs: 0, results: request.topics.map(({ name }) => ({ name, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: message })) }
+    }
     const twice = duplicates(request.topics.map((t) => t.name))
     const results = await Promise.all(
       request.topics.map(async ({ name, count, assignments }) => {

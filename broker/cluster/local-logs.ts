@@ -1,0 +1,88 @@
+/**
+ * A cluster node's local logs follow its metadata image (Kafka's BrokerMetadataPublisher handing topic deltas to the
+ * ReplicaManager): for each image the node applies, every topic of the image has its local logs under the image's
+ * topic id, each partition carrying the image's leaderEpoch, and a local topic whose id the image no longer holds is
+ * deleted with its data. The internal topics (`__consumer_offsets`, `__transaction_state`) are the node's own
+ * (groups and transactions are node-local) and are left alone.
+ *
+ * Images arrive faster than logs open: one change runs at a time, and only the newest image waiting is applied
+ * next (each image holds the whole state, so skipping one in between loses nothing).
+ *
+ * A topic gets a local log for every partition, led here or not: the data paths answer NOT_LEADER_OR_FOLLOWER for a
+ * partition the image gives another leader (handler.ts, `leadershipError`), so the logs of those stay empty.
+ */
+import { ResourceType } from '../../protocol/constants.js'
+import type { Logger } from '../logger.js'
+import { INTERNAL_TOPICS, type TopicManager } from '../topics.js'
+import { configResourceKey, type MetadataImage, type TopicImage } from './metadata/image.js'
+
+export class LocalLogs {
+  private running: Promise<void> | null = null
+  private next: MetadataImage | null = null
+
+  constructor(
+    private readonly topics: TopicManager,
+    private readonly log: Logger,
+  ) {}
+
+  /** Brings the local topics to `image` (after the changes already under way). */
+  follow(image: MetadataImage): void {
+    this.next = image
+    this.running ??= this.drain()
+  }
+
+  /** Resolves once every image handed in has been applied. */
+  async settled(): Promise<void> {
+    while (this.running) await this.running
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.next) {
+        const image = this.next
+        this.next = null
+        await this.apply(image)
+      }
+    } finally {
+      this.running = null
+    }
+  }
+
+  private async apply(image: MetadataImage): Promise<void> {
+    for (const local of this.topics.list()) {
+      if (INTERNAL_TOPICS.has(local.name) || image.topicsById.has(local.topicId)) continue
+      try {
+        await this.topics.delete(local)
+        this.log.info(`deleted topic '${local.name}' (${local.topicId}): the metadata image no longer has it`)
+      } catch (error) {
+        this.log.error(`could not delete topic '${local.name}': ${(error as Error).message}`)
+      }
+    }
+    for (const topic of image.topicsById.values()) {
+      if (INTERNAL_TOPICS.has(topic.name)) continue
+      try {
+        const local = this.topics.getById(topic.topicId) ?? (await this.open(image, topic))
+        for (const [index, registration] of topic.partitions) {
+          const partition = local.partitions[index]
+          if (partition) partition.leaderEpoch = registration.leaderEpoch
+        }
+      } catch (error) {
+        this.log.error(`could not open the logs of topic '${topic.name}': ${(error as Error).message}`)
+      }
+    }
+  }
+
+  private async open(image: MetadataImage, topic: TopicImage) {
+    const overrides = Object.fromEntries(image.configs.get(configResourceKey(ResourceType.TOPIC, topic.name)) ?? [])
+    const created = await this.topics.create({
+      name: topic.name,
+      topicId: topic.topicId,
+      partitions: topic.partitions.size,
+      replicationFactor: 1,
+      config: this.topics.parseConfig(overrides),
+    })
+    const led = [...topic.partitions.values()].filter((partition) => partition.leader !== -1).length
+    this.log.info(`opened topic '${topic.name}' (${topic.topicId}) from the metadata image: ${topic.partitions.size} partitions, ${led} with a leader`)
+    return created
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Topics on a three-node cluster, through real clients: CreateTopics and DeleteTopics go to the active controller
+ * (forwarded by the other nodes), the partitions' leaders spread over the nodes, every node's Metadata answers from
+ * its metadata image (three brokers, the quorum's leader as controller, each partition's leader and epoch), each
+ * leader serves its partitions and the other nodes answer NOT_LEADER_OR_FOLLOWER, so kafkajs and kcat find the
+ * leaders from any bootstrap node. Replication factor 1 only: a larger one is refused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Kafka, logLevel } from 'kafkajs'
+import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { waitFor } from '../../helpers/wait.js'
+import { kcat } from '../../helpers/kcat.js'
+import { producePartition, withClient } from '../../helpers/kafka.js'
+import { handBuiltBatch } from '../../helpers/wire.js'
+import { ErrorCode } from '../../../protocol/errors.js'
+import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
+import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../../../protocol/messages/create-topics.js'
+import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../../../protocol/messages/list-offsets.js'
+
+const TOPIC = 'spread'
+const PARTITIONS = 6
+
+describe('topics on a three-node cluster', () => {
+  let cluster: TestCluster
+
+  /** Node `id`'s Metadata v12 for every topic. */
+  function metadataOf(id: number): Promise<MetadataResponse> {
+    return withClient(cluster.nodes.get(id)!, (client) =>
+      client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+    )
+  }
+
+  /** Each partition's leader of `TOPIC`, as node 1 answers. */
+  async function leaders(): Promise<Map<number, number>> {
+    const topic = (await metadataOf(1)).topics.find((t) => t.name === TOPIC)!
+    return new Map(topic.partitions.map((p) => [p.partitionIndex, p.leaderId]))
+  }
+
+  function kafka(clientId: string): Kafka {
+    return new Kafka({ clientId, brokers: [cluster.nodes.get(1)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 10 } })
+  }
+
+  beforeAll(async () => {
+    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500'] })
+    await waitFor('three unfenced brokers', async () => {
+      const status = await cluster.status(1)
+      return status.controllerId >= 0 && status.liveBrokers.length === 3
+    })
+  })
+  afterAll(async () => {
+    await cluster?.destroy()
+  })
+
+  it('creates a topic through the controller with its leaders spread, and every node answers Metadata from the image', async () => {
+    const admin = kafka('cluster-admin').admin()
+    await admin.connect()
+    try {
+      expect(await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS }], waitForLeaders: true })).toBe(true)
+    } finally {
+      await admin.disconnect()
+    }
+    const status = await cluster.status(1)
+    for (const id of cluster.nodeIds) {
+      const answer = await waitFor(`node ${id} lists the topic`, async () => {
+        const seen = await metadataOf(id)
+        return seen.topics.some((t) => t.name === TOPIC) && seen
+      })
+      expect(answer.brokers.map((b) => [b.nodeId, b.port])).toEqual(cluster.nodeIds.map((n) => [n, cluster.nodes.get(n)!.port]))
+      expect(answer.controllerId).toBe(status.controllerId)
+      const topic = answer.topics.find((t) => t.name === TOPIC)!
+      expect(topic.partitions).toHaveLength(PARTITIONS)
+      for (const partition of topic.partitions) {
+        expect(partition.errorCode).toBe(ErrorCode.NONE)
+        expect(partition.replicaNodes).toEqual([partition.leaderId])
+        expect(partition.isrNodes).toEqual([partition.leaderId])
+        expect(partition.leaderEpoch).toBe(0)
+      }
+      // Leaders spread evenly: two partitions on each node.
+      const counts = cluster.nodeIds.map((n) => topic.partitions.filter((p) => p.leaderId === n).length)
+      expect(counts).toEqual([2, 2, 2])
+    }
+  })
+
+  it('refuses a replication factor above 1, and forwards CreateTopics from a node that is not the controller', async () => {
+    const controller = (await cluster.status(1)).controllerId
+    const other = cluster.nodeIds.find((id) => id !== controller)!
+    const answer = await withClient(cluster.nodes.get(other)!, (client) =>
+      client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, 7, {
+        topics: [
+          { name: 'replicated', numPartitions: 3, replicationFactor: 3, assignments: [], configs: [] },
+          { name: 'forwarded', numPartitions: 2, replicationFactor: -1, assignments: [], configs: [] },
+          { name: TOPIC, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] },
+        ],
+        timeoutMs: 10_000,
+        validateOnly: false,
+      }),
+    )
+    const [replicated, forwarded, existing] = answer.topics
+    expect(replicated!.errorCode).toBe(ErrorCode.INVALID_REPLICATION_FACTOR)
+    expect(replicated!.errorMessage).toMatch(/does not replicate partitions yet/)
+    expect(forwarded!.errorCode).toBe(ErrorCode.NONE)
+    expect(forwarded!.replicationFactor).toBe(1)
+    expect(existing!.errorCode).toBe(ErrorCode.TOPIC_ALREADY_EXISTS)
+    // Answered once the forwarding node's own image holds it.
+    const seen = (await metadataOf(other)).topics.find((t) => t.name === 'forwarded')
+    expect(seen?.topicId).toBe(forwarded!.topicId)
+  })
+
+  it('carries keyed messages from a kafkajs producer to a kafkajs consumer group, through all three leaders', async () => {
+    const producer = kafka('cluster-producer').producer()
+    await producer.connect()
+    const sent = Array.from({ length: 60 }, (_, i) => ({ key: `key-${i}`, value: `value-${i}` }))
+    try {
+      await producer.send({ topic: TOPIC, messages: sent })
+    } finally {
+      await producer.disconnect()
+    }
+    const consumer = kafka('cluster-consumer').consumer({ groupId: 'cluster-readers' })
+    const received = new Map<string, number>()
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic: TOPIC, fromBeginning: true })
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          received.set(message.value!.toString(), partition)
+        },
+      })
+      await waitFor('every message consumed', () => received.size >= sent.length)
+    } finally {
+      await consumer.disconnect()
+    }
+    expect([...received.keys()].sort()).toEqual(sent.map((m) => m.value).sort())
+    const byLeader = await leaders()
+    expect(new Set([...received.values()].map((p) => byLeader.get(p)))).toEqual(new Set(cluster.nodeIds))
+  })
+
+  it('shows kcat three brokers and the leaders, and produces and consumes through a partition led by another node', async () => {
+    const bootstrap = cluster.nodes.get(1)!.address
+    const listed = (await kcat(['-L', '-b', bootstrap, '-t', TOPIC])).stdout
+    expect(listed).toMatch(/ 3 brokers:/)
+    for (const id of cluster.nodeIds) expect(listed).toContain(`broker ${id} at 127.0.0.1:${cluster.nodes.get(id)!.port}`)
+    const byLeader = await leaders()
+    for (const [partition, leader] of byLeader) expect(listed).toMatch(new RegExp(`partition ${partition}, leader ${leader}, replicas: ${leader}, isrs: ${leader}`))
+
+    const [partition] = [...byLeader].find(([, leader]) => leader !== 1)!
+    await kcat(['-P', '-b', bootstrap, '-t', TOPIC, '-p', String(partition)], { input: 'kcat-one\nkcat-two\n' })
+    const consumed = await kcat(['-C', '-b', bootstrap, '-t', TOPIC, '-p', String(partition), '-o', 'beginning', '-e', '-q'])
+    expect(consumed.stdout.split('\n')).toEqual(expect.arrayContaining(['kcat-one', 'kcat-two']))
+  })
+
+  it('answers NOT_LEADER_OR_FOLLOWER to a Produce or ListOffsets for a partition another node leads', async () => {
+    const byLeader = await leaders()
+    const [partition, leader] = [...byLeader].find(([, l]) => l !== 2)!
+    await withClient(cluster.nodes.get(2)!, async (client) => {
+      const produced = await producePartition(client, TOPIC, partition, handBuiltBatch(['to the wrong node']))
+      expect(produced.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+      const offsets = await client.request<Partial<ListOffsetsRequest>, ListOffsetsResponse>(listOffsets, 7, {
+        replicaId: -1,
+        isolationLevel: 0,
+        topics: [{ name: TOPIC, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp: -1n, maxNumOffsets: 1 }] }],
+      })
+      expect(offsets.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+    })
+    await withClient(cluster.nodes.get(leader)!, async (client) => {
+      expect((await producePartition(client, TOPIC, partition, handBuiltBatch(['to the leader']))).errorCode).toBe(ErrorCode.NONE)
+    })
+  })
+
+  it('deletes the topic from every node', async () => {
+    const admin = kafka('cluster-deleter').admin()
+    await admin.connect()
+    try {
+      await admin.deleteTopics({ topics: [TOPIC] })
+    } finally {
+      await admin.disconnect()
+    }
+    for (const id of cluster.nodeIds) {
+      await waitFor(`node ${id} without the topic`, async () => !(await metadataOf(id)).topics.some((t) => t.name === TOPIC))
+      await waitFor(`node ${id} dropped its logs`, () => cluster.nodes.get(id)!.output().includes(`deleted topic '${TOPIC}'`))
+    }
+  })
+})
