@@ -209,7 +209,16 @@ export class Broker {
         `${counted(broker.services.topics.list().length, 'topic')})`,
     )
     if (quorum) {
-      broker.lifecycle = new BrokerLifecycle({ quorum: quorum.runner, endpoint: broker.endpoint, heartbeatIntervalMs: config.brokerHeartbeatIntervalMs, log: broker.log })
+      const { localLogs } = quorum
+      broker.lifecycle = new BrokerLifecycle({
+        quorum: quorum.runner,
+        endpoint: broker.endpoint,
+        heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
+        log: broker.log,
+        onStateChange: (state) => {
+          if (state === 'unfenced') localLogs.markCaughtUp()
+        },
+      })
       broker.lifecycle.start()
     }
     return broker

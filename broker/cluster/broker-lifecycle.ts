@@ -37,6 +37,8 @@ export interface BrokerLifecycleOptions {
   /** `broker.heartbeat.interval.ms`. */
   heartbeatIntervalMs: number
   log: Logger
+  /** Told of each change of state (the node's local logs wait for the first 'unfenced': caught up). */
+  onStateChange?: (state: BrokerLifecycleState) => void
 }
 
 export class BrokerLifecycle {
@@ -144,5 +146,6 @@ export class BrokerLifecycle {
     if (next === this.current) return
     this.current = next
     this.options.log.info(why)
+    this.options.onStateChange?.(next)
   }
 }

@@ -5,6 +5,11 @@
  * deleted with its data. The internal topics (`__consumer_offsets`, `__transaction_state`) are the node's own
  * (groups and transactions are node-local) and are left alone.
  *
+ * Deleting waits until the node has caught up with the metadata log (the controller unfenced it, which it does
+ * only once the node applied everything up to its registration, Kafka's BrokerLifecycleManager): a restarted node
+ * starts from its latest snapshot, which may be older than topics it holds data for, and must not take a topic
+ * missing from a stale image for a deleted one. Opening needs no such wait: a topic in any committed image exists.
+ *
  * Images arrive faster than logs open: one change runs at a time, and only the newest image waiting is applied
  * next (each image holds the whole state, so skipping one in between loses nothing).
  *
@@ -19,6 +24,8 @@ import { configResourceKey, type MetadataImage, type TopicImage } from './metada
 export class LocalLogs {
   private running: Promise<void> | null = null
   private next: MetadataImage | null = null
+  private latest: MetadataImage | null = null
+  private caughtUp = false
 
   constructor(
     private readonly topics: TopicManager,
@@ -27,8 +34,16 @@ export class LocalLogs {
 
   /** Brings the local topics to `image` (after the changes already under way). */
   follow(image: MetadataImage): void {
+    this.latest = image
     this.next = image
     this.running ??= this.drain()
+  }
+
+  /** The node has caught up with the metadata log: local topics the image does not hold may be deleted from now on. */
+  markCaughtUp(): void {
+    if (this.caughtUp) return
+    this.caughtUp = true
+    if (this.latest) this.follow(this.latest)
   }
 
   /** Resolves once every image handed in has been applied. */
@@ -49,7 +64,7 @@ export class LocalLogs {
   }
 
   private async apply(image: MetadataImage): Promise<void> {
-    for (const local of this.topics.list()) {
+    for (const local of this.caughtUp ? this.topics.list() : []) {
       if (INTERNAL_TOPICS.has(local.name) || image.topicsById.has(local.topicId)) continue
       try {
         await this.topics.delete(local)

@@ -41,7 +41,7 @@ describe('topics on a three-node cluster', () => {
   }
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500'] })
+    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
     await waitFor('three unfenced brokers', async () => {
       const status = await cluster.status(1)
       return status.controllerId >= 0 && status.liveBrokers.length === 3
@@ -164,6 +164,33 @@ describe('topics on a three-node cluster', () => {
     await withClient(cluster.nodes.get(leader)!, async (client) => {
       expect((await producePartition(client, TOPIC, partition, handBuiltBatch(['to the leader']))).errorCode).toBe(ErrorCode.NONE)
     })
+  })
+
+  it('auto-creates a topic a Metadata request names, through the controller', async () => {
+    const answer = await withClient(cluster.nodes.get(3)!, (client) =>
+      client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: 'auto' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+    )
+    expect([ErrorCode.NONE, ErrorCode.LEADER_NOT_AVAILABLE]).toContain(answer.topics[0]!.errorCode)
+    for (const id of cluster.nodeIds) {
+      await waitFor(`node ${id} lists the auto-created topic`, async () => (await metadataOf(id)).topics.find((t) => t.name === 'auto')?.partitions.length === 1)
+    }
+  })
+
+  it('keeps the records of a node restarted on its data directory, which leads its partitions again at a later leader epoch', async () => {
+    const byLeader = await leaders()
+    const [partition, leader] = [...byLeader].find(([, l]) => l !== 1)!
+    const bootstrap = cluster.nodes.get(1)!.address
+    const read = async () => (await kcat(['-C', '-b', bootstrap, '-t', TOPIC, '-p', String(partition), '-o', 'beginning', '-e', '-q'])).stdout.split('\n').filter(Boolean)
+    const before = await read()
+    expect(before.length).toBeGreaterThan(0)
+    await cluster.nodes.get(leader)!.stop()
+    await cluster.restart(leader)
+    const epoch = await waitFor('the restarted node leading its partition again', async () => {
+      const seen = (await metadataOf(1)).topics.find((t) => t.name === TOPIC)!.partitions.find((p) => p.partitionIndex === partition)!
+      return seen.leaderId === leader && seen.leaderEpoch! > 0 && seen.leaderEpoch!
+    })
+    expect(epoch).toBeGreaterThan(0)
+    expect(await read()).toEqual(before)
   })
 
   it('deletes the topic from every node', async () => {
