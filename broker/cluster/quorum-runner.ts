@@ -20,7 +20,7 @@
  * id of this node's, and the handler answers with the response the member drains for it. A lost message is only a
  * lost message: the member's own timeouts send again.
  *
- * Controller operations (BrokerRegistration, BrokerHeartbeat) are steps too: the controller proposes inside the step,
+ * Controller operations (BrokerRegistration, BrokerHeartbeat, CreateTopics, DeleteTopics) are steps too: the controller proposes inside the step,
  * and the operation answers once its last record is applied in the epoch it was proposed in (`committed`), or with
  * NOT_CONTROLLER when a batch of another epoch took its offsets, or REQUEST_TIMED_OUT after
  * COMMIT_TIMEOUT_MS.
