@@ -20,10 +20,11 @@
  * id of this node's, and the handler answers with the response the member drains for it. A lost message is only a
  * lost message: the member's own timeouts send again.
  *
- * Controller operations (BrokerRegistration, BrokerHeartbeat, CreateTopics, DeleteTopics) are steps too: the controller proposes inside the step,
- * and the operation answers once its last record is applied in the epoch it was proposed in (`committed`), or with
- * NOT_CONTROLLER when a batch of another epoch took its offsets, or REQUEST_TIMED_OUT after
- * COMMIT_TIMEOUT_MS.
+ * Controller operations (BrokerRegistration, BrokerHeartbeat, CreateTopics, DeleteTopics) are steps too: the
+ * controller proposes inside the step, and the operation answers once its last record is applied in the epoch it was
+ * proposed in (`committed`), or with NOT_CONTROLLER when a batch of another epoch took its offsets, or
+ * REQUEST_TIMED_OUT after COMMIT_TIMEOUT_MS. Each committed image is handed to the `onImage` listeners (the node's
+ * local logs follow it).
  *
  * A failed store write or a broken Raft invariant is fatal for the member: the runner stops (every later operation
  * answers NOT_CONTROLLER or an error) and reports it through `onFatal`; it cannot know what survived.
