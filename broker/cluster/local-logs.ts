@@ -18,7 +18,9 @@
  */
 import { ResourceType } from '../../protocol/constants.js'
 import type { Logger } from '../logger.js'
+import { counted } from '../../client/wording.js'
 import { INTERNAL_TOPICS, type TopicManager } from '../topics.js'
+import type { Topic } from '../partition.js'
 import { configResourceKey, type MetadataImage, type TopicImage } from './metadata/image.js'
 
 export class LocalLogs {
@@ -87,7 +89,7 @@ export class LocalLogs {
     }
   }
 
-  private async open(image: MetadataImage, topic: TopicImage) {
+  private async open(image: MetadataImage, topic: TopicImage): Promise<Topic> {
     const overrides = Object.fromEntries(image.configs.get(configResourceKey(ResourceType.TOPIC, topic.name)) ?? [])
     const created = await this.topics.create({
       name: topic.name,
@@ -96,8 +98,7 @@ export class LocalLogs {
       replicationFactor: 1,
       config: this.topics.parseConfig(overrides),
     })
-    const led = [...topic.partitions.values()].filter((partition) => partition.leader !== -1).length
-    this.log.info(`opened topic '${topic.name}' (${topic.topicId}) from the metadata image: ${topic.partitions.size} partitions, ${led} with a leader`)
+    this.log.info(`opened topic '${topic.name}' (${topic.topicId}) from the metadata image, ${counted(topic.partitions.size, 'partition')}`)
     return created
   }
 }

@@ -10,7 +10,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { kcat } from '../../helpers/kcat.js'
-import { producePartition, withClient } from '../../helpers/kafka.js'
+import { fetchPartition, producePartition, withClient } from '../../helpers/kafka.js'
 import { handBuiltBatch } from '../../helpers/wire.js'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
@@ -148,12 +148,13 @@ describe('topics on a three-node cluster', () => {
     expect(consumed.stdout.split('\n')).toEqual(expect.arrayContaining(['kcat-one', 'kcat-two']))
   })
 
-  it('answers NOT_LEADER_OR_FOLLOWER to a Produce or ListOffsets for a partition another node leads', async () => {
+  it('answers NOT_LEADER_OR_FOLLOWER to a Produce, Fetch or ListOffsets for a partition another node leads', async () => {
     const byLeader = await leaders()
     const [partition, leader] = [...byLeader].find(([, l]) => l !== 2)!
     await withClient(cluster.nodes.get(2)!, async (client) => {
       const produced = await producePartition(client, TOPIC, partition, handBuiltBatch(['to the wrong node']))
       expect(produced.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+      expect((await fetchPartition(client, { topic: TOPIC, partition, offset: 0n })).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
       const offsets = await client.request<Partial<ListOffsetsRequest>, ListOffsetsResponse>(listOffsets, 7, {
         replicaId: -1,
         isolationLevel: 0,
@@ -163,6 +164,7 @@ describe('topics on a three-node cluster', () => {
     })
     await withClient(cluster.nodes.get(leader)!, async (client) => {
       expect((await producePartition(client, TOPIC, partition, handBuiltBatch(['to the leader']))).errorCode).toBe(ErrorCode.NONE)
+      expect((await fetchPartition(client, { topic: TOPIC, partition, offset: 0n })).errorCode).toBe(ErrorCode.NONE)
     })
   })
 
