@@ -5,8 +5,9 @@
  * - Brokers: on a single node this node, and it is the controller (kafkajs sends CreateTopics and InitProducerId to
  *   the controller, so it must be a live broker). On a cluster node everything comes from the node's metadata image,
  *   as a KRaft broker answers from its MetadataCache: the registered, unfenced brokers with the client listener each
- *   registered, the controller quorum's leader as controller (-1 while none is known), and each topic's partitions
- *   with the image's leader, leaderEpoch, replicas and isr (offlineReplicas: the replicas on fenced brokers). An
+ *   registered, the controller quorum's leader as controller (this node while the leader is not a live broker, -1
+ *   while neither is), and each topic's partitions with the image's leader, leaderEpoch, replicas and isr
+ *   (offlineReplicas: the replicas on fenced brokers; a partition without a leader is LEADER_NOT_AVAILABLE). An
  *   unknown topic is auto-created through the active controller (cluster/topic-changes.ts) and answered
  *   LEADER_NOT_AVAILABLE until the node's image holds it, as Kafka does while a creation completes.
  * - Topics: all of them when the request's list is null (v1+) or empty (v0, MetadataRequest.json: "An empty array
@@ -134,13 +135,14 @@ async function clusterMetadata(request: MetadataRequest, services: BrokerService
           return topic ? describeImageTopic(image, topic) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
         }),
       )
-  return {
-    throttleTimeMs: 0,
-    brokers: liveBrokerEndpoints(services),
-    clusterId: services.clusterId,
-    controllerId: controllerIdOf(services),
-    topics,
-  }
+  const brokers = liveBrokerEndpoints(services)
+  // kafkajs sends CreateTopics to the controller Metadata names and must find it among the brokers. While the quorum's
+  // leader is not a live broker (registering, fenced) this node stands in, as any node forwards topic changes
+  // (KIP-590; Kafka's KRaft brokers name a random live broker).
+  const listed = (id: number) => brokers.some((broker) => broker.nodeId === id)
+  const leader = controllerIdOf(services)
+  const controllerId = listed(leader) ? leader : listed(services.endpoint.nodeId) ? services.endpoint.nodeId : -1
+  return { throttleTimeMs: 0, brokers, clusterId: services.clusterId, controllerId, topics }
 }
 
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(
