@@ -38,6 +38,7 @@ import { checkClusterId, newClusterId, parseQuorumVoters, type QuorumVoter } fro
 import { QuorumRunner } from './cluster/quorum-runner.js'
 import { BrokerLifecycle } from './cluster/broker-lifecycle.js'
 import { LocalLogs } from './cluster/local-logs.js'
+import { ControllerProducerIdBlockSource } from './cluster/producer-id-blocks.js'
 
 interface Identity {
   clusterId: string
@@ -148,9 +149,6 @@ export class Broker {
       markers.onMarker((tp, marker) => {
         if (tp.topic === OFFSETS_TOPIC) offsetsMetadata.completeTransaction(tp.partition, marker.producerId, marker.committed)
       })
-      const producerIds = new ProducerIdManager(new LocalProducerIdBlockSource(store))
-      const transactions = new TransactionCoordinator(producerIds, topics, markers, config, log)
-      await transactions.load()
       let quorum: { runner: QuorumRunner; self: QuorumVoter; localLogs: LocalLogs } | null = null
       let broker: Broker | null = null
       if (config.controllerQuorumVoters !== undefined) {
@@ -178,6 +176,12 @@ export class Broker {
         localLogs.follow(runner.controller.image)
         quorum = { runner, self, localLogs }
       }
+      // A cluster node's blocks come from the controller (KIP-730), under the broker epoch it registers with once listening.
+      const blocks = quorum
+        ? new ControllerProducerIdBlockSource({ quorum: quorum.runner, brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null })
+        : new LocalProducerIdBlockSource(store)
+      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, markers, config, log)
+      await transactions.load()
       broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
       return broker
     } catch (error) {

@@ -43,6 +43,7 @@ import {
   writeTxnMarkersHandler,
 } from './handlers/transactions.js'
 import {
+  allocateProducerIdsHandler,
   beginQuorumEpochHandler,
   brokerHeartbeatHandler,
   brokerRegistrationHandler,
@@ -96,7 +97,7 @@ export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, desc
 
 /**
  * A cluster node's controller listener (Kafka's controller listener): the quorum's own APIs, the controller's
- * broker lifecycle APIs, CreateTopics and DeleteTopics forwarded by the other nodes, and ApiVersions. Fetch here reads the metadata log only.
+ * broker lifecycle APIs, AllocateProducerIds, CreateTopics and DeleteTopics forwarded by the other nodes, and ApiVersions. Fetch here reads the metadata log only.
  */
 export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   apiVersionsHandler,
@@ -108,6 +109,7 @@ export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   controllerDescribeQuorumHandler,
   brokerRegistrationHandler,
   brokerHeartbeatHandler,
+  allocateProducerIdsHandler,
   controllerCreateTopicsHandler,
   controllerDeleteTopicsHandler,
 ]

@@ -56,6 +56,11 @@ export class BrokerLifecycle {
     return this.current
   }
 
+  /** The broker epoch of this node's current registration, null while it is (re)registering. */
+  get currentBrokerEpoch(): bigint | null {
+    return this.brokerEpoch
+  }
+
   /** Starts registering; heartbeats follow until `stop`. */
   start(): void {
     this.schedule(0)

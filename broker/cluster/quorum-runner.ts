@@ -20,7 +20,7 @@
  * id of this node's, and the handler answers with the response the member drains for it. A lost message is only a
  * lost message: the member's own timeouts send again.
  *
- * Controller operations (BrokerRegistration, BrokerHeartbeat, CreateTopics, DeleteTopics) are steps too: the
+ * Controller operations (BrokerRegistration, BrokerHeartbeat, CreateTopics, DeleteTopics, AllocateProducerIds) are steps too: the
  * controller proposes inside the step, and the operation answers once its last record is applied in the epoch it was
  * proposed in (`committed`), or with NOT_CONTROLLER when a batch of another epoch took its offsets, or
  * REQUEST_TIMED_OUT after COMMIT_TIMEOUT_MS. Each committed image is handed to the `onImage` listeners (the node's
@@ -284,6 +284,11 @@ export class QuorumRunner implements RaftStateMachine {
   /** DeleteTopics for one topic at the active controller, answered once committed. */
   deleteTopic(name: string): Promise<ControllerResult<{ topicId: string }>> {
     return this.operate((nowMs) => this.controller.deleteTopic(name, nowMs))
+  }
+
+  /** AllocateProducerIds (KIP-730) at the active controller: the next block for a registered broker, answered once committed. */
+  allocateProducerIds(request: { brokerId: number; brokerEpoch: bigint }): Promise<ControllerResult<{ producerIdStart: bigint; producerIdLen: number }>> {
+    return this.operate((nowMs) => this.controller.allocateProducerIds(request, nowMs))
   }
 
   /**

@@ -9,6 +9,8 @@
  * - BrokerRegistration v0-4 and BrokerHeartbeat v0-1 (KIP-631): the active controller's operations, answered once
  *   their records commit; any other member answers NOT_CONTROLLER. A registration naming another cluster is
  *   INCONSISTENT_CLUSTER_ID.
+ * - AllocateProducerIds v0 (KIP-730): the next block of producer ids for a registered broker at its epoch, from the
+ *   active controller once its ProducerIdsRecord commits; any other member answers NOT_CONTROLLER.
  * - DescribeQuorum v0-2 (KIP-595): on the controller listener the leader answers and others say
  *   NOT_LEADER_OR_FOLLOWER with the leader they know; on the client listener (describeQuorumHandler) a node forwards
  *   the request to the leader, as Kafka's brokers forward it to the controller.
@@ -30,6 +32,11 @@ import {
   type BrokerRegistrationResponse,
 } from '../../protocol/messages/broker-registration.js'
 import { brokerHeartbeat, type BrokerHeartbeatRequest, type BrokerHeartbeatResponse } from '../../protocol/messages/broker-heartbeat.js'
+import {
+  allocateProducerIds,
+  type AllocateProducerIdsRequest,
+  type AllocateProducerIdsResponse,
+} from '../../protocol/messages/allocate-producer-ids.js'
 import { defineHandler, type BrokerServices, type HandlerEntry } from '../handler.js'
 import { fromWireRequest, RaftWireError, toWireResponse, wireErrorResponse } from '../cluster/raft-wire.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
@@ -102,4 +109,11 @@ export const brokerHeartbeatHandler = defineHandler<BrokerHeartbeatRequest, Brok
   return result.ok
     ? { throttleTimeMs: 0, errorCode: ErrorCode.NONE, isCaughtUp: result.isCaughtUp, isFenced: result.isFenced, shouldShutDown: false }
     : { throttleTimeMs: 0, errorCode: result.errorCode, isCaughtUp: false, isFenced: true, shouldShutDown: false }
+})
+
+export const allocateProducerIdsHandler = defineHandler<AllocateProducerIdsRequest, AllocateProducerIdsResponse>(allocateProducerIds, '0', async (request, { services }) => {
+  const result = await quorumOf(services).allocateProducerIds({ brokerId: request.brokerId, brokerEpoch: request.brokerEpoch })
+  return result.ok
+    ? { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerIdStart: result.producerIdStart, producerIdLen: result.producerIdLen }
+    : { throttleTimeMs: 0, errorCode: result.errorCode, producerIdStart: -1n, producerIdLen: 0 }
 })

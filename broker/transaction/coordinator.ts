@@ -21,7 +21,7 @@
  *   open) for transactional.id.expiration.ms are removed with a tombstone.
  * - The coordinator epoch is the leader epoch of the __transaction_state partition: 0 on one node.
  */
-import { ErrorCode } from '../../protocol/errors.js'
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { encodeRecordBatch, decodeRecords } from '../../protocol/record-batch.js'
 import { StorageError } from '../../storage/log-store.js'
 import { AppendOrigin } from '../../storage/producer-state.js'
@@ -246,7 +246,12 @@ export class TransactionCoordinator {
     })
   }
 
+  /** A storage failure moves the client to another coordinator; no producer-id block yet (a cluster node) is the block source's retriable code. */
   private failedInit(error: unknown): InitProducerIdResult {
+    if (error instanceof KafkaError) {
+      this.log.debug(`InitProducerId failed: ${error.message}`)
+      return { errorCode: error.code, producerId: -1n, producerEpoch: -1 }
+    }
     if (!(error instanceof StorageError)) throw error
     this.log.debug(`InitProducerId failed: ${error.message}`)
     return { errorCode: ErrorCode.NOT_COORDINATOR, producerId: -1n, producerEpoch: -1 }

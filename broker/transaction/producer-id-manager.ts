@@ -2,7 +2,7 @@
  * Producer ids, handed out from blocks (Kafka's ProducerIdManager and ProducerIdsBlock): a node reserves a block of
  * PRODUCER_ID_BLOCK_SIZE ids from a block source, which records the reservation durably before the block is used, so
  * no id is handed out twice, across restarts included. On one node the source is the node's own records; in a
- * cluster the controller hands out blocks (AllocateProducerIds), behind the same interface.
+ * cluster the controller hands out blocks (AllocateProducerIds, `cluster/producer-id-blocks.ts`), behind the same interface.
  *
  *   source: next free id ── reserve ──> [first, first + 1000) ── generate ──> first, first + 1, ...   (next block
  *   fetched when 90% of this one is used, as Kafka's RPCProducerIdManager prefetches)
@@ -58,7 +58,10 @@ export class ProducerIdManager {
 
   constructor(private readonly source: ProducerIdBlockSource) {}
 
-  /** A producer id no one has had; rejects when no block can be reserved (the source's error, e.g. a StorageError). */
+  /**
+   * A producer id no one has had; rejects when no block can be reserved (the source's error: a StorageError on a
+   * single node, a KafkaError of COORDINATOR_LOAD_IN_PROGRESS on a cluster node without a controller's block).
+   */
   async generateProducerId(): Promise<bigint> {
     for (;;) {
       const block = this.block

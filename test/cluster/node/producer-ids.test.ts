@@ -1,0 +1,145 @@
+/**
+ * Producer ids on a three-node cluster come from the controller's blocks (KIP-730): InitProducerId on each node hands
+ * out ids from a block of its own, none shared with another node, across block boundaries and across restarts on the
+ * same data directories; a node that cannot reach a controller answers COORDINATOR_LOAD_IN_PROGRESS (retriable)
+ * rather than make an id up, and a kafkajs idempotent producer gets its id through a node of the cluster.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Kafka, logLevel } from 'kafkajs'
+import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { waitFor } from '../../helpers/wait.js'
+import { withClient } from '../../helpers/kafka.js'
+import { ErrorCode } from '../../../protocol/errors.js'
+import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../../../protocol/messages/init-producer-id.js'
+import { describeProducers, type DescribeProducersRequest, type DescribeProducersResponse } from '../../../protocol/messages/describe-producers.js'
+import type { KafkaClient } from '../../../client/kafka-client.js'
+
+const BLOCK_SIZE = 1000n
+const IDEMPOTENT: InitProducerIdRequest = { transactionalId: null, transactionTimeoutMs: -1, producerId: -1n, producerEpoch: -1 }
+
+describe('producer ids on a three-node cluster', () => {
+  let cluster: TestCluster
+  /** Every id handed out so far, by the node that handed it out (0: a kafkajs producer's, through whichever node it asked). */
+  const handedOut = new Map<bigint, number>()
+
+  function ask(client: KafkaClient): Promise<InitProducerIdResponse> {
+    return client.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, 4, IDEMPOTENT)
+  }
+
+  /** One id from node `id`, retrying while it answers COORDINATOR_LOAD_IN_PROGRESS; recorded, and never seen before. */
+  async function idFrom(id: number): Promise<bigint> {
+    const answer = await withClient(cluster.nodes.get(id)!, (client) =>
+      waitFor(`node ${id} handing out a producer id`, async () => {
+        const response = await ask(client)
+        if (response.errorCode === ErrorCode.COORDINATOR_LOAD_IN_PROGRESS) return false
+        return response
+      }),
+    )
+    expect(answer.errorCode).toBe(ErrorCode.NONE)
+    expect(answer.producerEpoch).toBe(0)
+    const producerId = answer.producerId!
+    expect(handedOut.get(producerId), `producer id ${producerId} handed out twice`).toBeUndefined()
+    handedOut.set(producerId, id)
+    return producerId
+  }
+
+  async function allUnfenced(): Promise<void> {
+    await waitFor('three unfenced brokers', async () => {
+      const status = await cluster.status(1)
+      return status.controllerId >= 0 && status.liveBrokers.length === 3
+    })
+  }
+
+  beforeAll(async () => {
+    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
+    await allUnfenced()
+  })
+  afterAll(async () => {
+    await cluster?.destroy()
+  })
+
+  it('hands out ids from a different controller block on each node', async () => {
+    const blocks = new Set<bigint>()
+    for (const id of cluster.nodeIds) {
+      const first = await idFrom(id)
+      const second = await idFrom(id)
+      // Ids of one block, in order.
+      expect(second).toBe(first + 1n)
+      blocks.add(first / BLOCK_SIZE)
+    }
+    expect(blocks.size).toBe(3)
+  })
+
+  it('moves on to a new block of the controller once a node has used up its own', async () => {
+    const node = cluster.nodeIds[0]!
+    const ids = await withClient(cluster.nodes.get(node)!, async (client) => {
+      const got: bigint[] = []
+      for (let i = 0; i < Number(BLOCK_SIZE) + 5; i++) {
+        const response = await ask(client)
+        expect(response.errorCode).toBe(ErrorCode.NONE)
+        got.push(response.producerId!)
+      }
+      return got
+    })
+    for (const producerId of ids) {
+      expect(handedOut.get(producerId), `producer id ${producerId} handed out twice`).toBeUndefined()
+      handedOut.set(producerId, node)
+    }
+    const blocks = new Set(ids.map((producerId) => producerId / BLOCK_SIZE))
+    expect(blocks.size).toBe(2)
+    // No block a node used is another node's.
+    const owners = new Map<bigint, Set<number>>()
+    for (const [producerId, owner] of handedOut) owners.set(producerId / BLOCK_SIZE, (owners.get(producerId / BLOCK_SIZE) ?? new Set()).add(owner))
+    for (const [block, nodes] of owners) expect(nodes.size, `block ${block} used by nodes ${[...nodes].join(', ')}`).toBe(1)
+  })
+
+  it('gives a kafkajs idempotent producer an id no node handed out before', async () => {
+    const admin = new Kafka({ clientId: 'pid-admin', brokers: [cluster.nodes.get(1)!.address], logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic: 'idempotent', numPartitions: 3 }], waitForLeaders: true })
+    } finally {
+      await admin.disconnect()
+    }
+    const kafka = new Kafka({ clientId: 'pid-producer', brokers: [cluster.nodes.get(2)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 10 } })
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    try {
+      const sent = await producer.send({ topic: 'idempotent', acks: -1, messages: [0, 1, 2].map((partition) => ({ partition, value: `v${partition}` })) })
+      expect(sent.every((meta) => meta.errorCode === ErrorCode.NONE)).toBe(true)
+    } finally {
+      await producer.disconnect()
+    }
+    // Each partition's leader holds the producer's state: one id, for all three partitions, handed out by no node before.
+    const seen = new Set<bigint>()
+    for (const id of cluster.nodeIds) {
+      const answer = await withClient(cluster.nodes.get(id)!, (client) =>
+        client.request<DescribeProducersRequest, DescribeProducersResponse>(describeProducers, 0, { topics: [{ name: 'idempotent', partitionIndexes: [0, 1, 2] }] }),
+      )
+      for (const partition of answer.topics[0]!.partitions) {
+        if (partition.errorCode === ErrorCode.NONE) for (const state of partition.activeProducers) seen.add(state.producerId)
+      }
+    }
+    expect(seen.size).toBe(1)
+    const [producerId] = [...seen]
+    expect(handedOut.get(producerId!), `producer id ${producerId} handed out twice`).toBeUndefined()
+    handedOut.set(producerId!, 0)
+  })
+
+  it('never hands out an id twice after its nodes restart on their data directories, and answers COORDINATOR_LOAD_IN_PROGRESS without a controller', async () => {
+    const highest = [...handedOut.keys()].reduce((a, b) => (a > b ? a : b))
+    for (const id of cluster.nodeIds) await cluster.nodes.get(id)!.stop()
+    // Alone, node 2 has no quorum: it cannot register, so it has no block and must not make an id up.
+    await cluster.restart(2)
+    const alone = await withClient(cluster.nodes.get(2)!, ask)
+    expect(alone.errorCode).toBe(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+    expect(alone.producerId).toBe(-1n)
+    await cluster.restart(1)
+    await cluster.restart(3)
+    await allUnfenced()
+    for (const id of cluster.nodeIds) {
+      const producerId = await idFrom(id)
+      expect(producerId).toBeGreaterThan(highest)
+    }
+  })
+})
