@@ -37,12 +37,10 @@ export class ControllerProducerIdBlockSource implements ProducerIdBlockSource {
         ? { errorCode: ErrorCode.NONE, producerIdStart: result.producerIdStart, producerIdLen: result.producerIdLen }
         : { errorCode: result.errorCode, producerIdStart: -1n, producerIdLen: 0 }
     } else {
-      const channel = leaderId === null ? null : quorum.controlChannel(leaderId)
-      if (!channel) throw unavailable('no active controller is known yet')
       try {
-        answer = await channel.request<AllocateProducerIdsResponse>(allocateProducerIds, 0, request)
+        answer = await quorum.requestActiveController<AllocateProducerIdsResponse>(allocateProducerIds, 0, request)
       } catch (error) {
-        throw unavailable(`the active controller (node ${leaderId}) could not be reached: ${(error as Error).message}`)
+        throw unavailable((error as Error).message)
       }
     }
     if (answer.errorCode !== ErrorCode.NONE) throw unavailable(`the controller answered AllocateProducerIds with ${errorInfo(answer.errorCode).name}`)

@@ -192,6 +192,21 @@ export class QuorumRunner implements RaftStateMachine {
   }
 
   /**
+   * Sends a request to the active controller's listener (a forwarded controller operation). Rejects with an Error
+   * saying why when no active controller is known or it cannot be reached; the caller turns that into its error code.
+   */
+  async requestActiveController<Res>(api: ApiSpec, version: number, body: unknown): Promise<Res> {
+    const leaderId = this.leaderId
+    const channel = leaderId === null ? null : this.controlChannel(leaderId)
+    if (!channel) throw new Error('no active controller is known yet')
+    try {
+      return await channel.request<Res>(api, version, body)
+    } catch (error) {
+      throw new Error(`the active controller (node ${leaderId}) could not be reached: ${(error as Error).message}`)
+    }
+  }
+
+  /**
    * DescribeQuorum (KIP-595, Kafka's KafkaRaftClient.handleDescribeQuorumRequest): the leader answers from what it
    * tracks. Another member forwards the request to the leader when `forward` (a broker's listener, as Kafka's
    * brokers forward it to the controller), else answers NOT_LEADER_OR_FOLLOWER naming the leader it knows.

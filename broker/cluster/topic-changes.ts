@@ -68,13 +68,10 @@ export async function deleteTopicAtController(quorum: QuorumRunner, name: string
 type Send = <Res>(api: ApiSpec, version: number, body: unknown) => Promise<Res>
 
 async function forward(quorum: QuorumRunner, call: (send: Send) => Promise<TopicChangeResult>): Promise<TopicChangeResult> {
-  const leaderId = quorum.leaderId
-  const channel = leaderId === null ? null : quorum.controlChannel(leaderId)
-  if (!channel) return failed(ErrorCode.NOT_CONTROLLER, 'no active controller is known yet')
   try {
-    return await call((api, version, body) => channel.request(api, version, body))
+    return await call((api, version, body) => quorum.requestActiveController(api, version, body))
   } catch (error) {
-    return failed(ErrorCode.NOT_CONTROLLER, `the active controller (node ${leaderId}) could not be reached: ${(error as Error).message}`)
+    return failed(ErrorCode.NOT_CONTROLLER, (error as Error).message)
   }
 }
 
