@@ -165,10 +165,20 @@ function brokersOf(servers: string | readonly string[]): string[] {
   return (typeof servers === 'string' ? servers.split(',') : [...servers]).map((s) => s.trim()).filter((s) => s.length > 0)
 }
 
-/** Starts a pipeline instance; resolves once it has joined its group (tasks then restore and run). */
+/**
+ * Starts a pipeline instance; resolves once it has joined its group (tasks then restore and run). Rejects when it
+ * cannot start (a topology that does not fit the cluster's topics; its topics not ready within a minute, topics.ts),
+ * after closing whatever it had connected or opened.
+ */
 export async function runPipeline(topology: Topology, options: RunOptions): Promise<RunningPipeline> {
   const runner = new Runner(topology, options)
-  await runner.start()
+  try {
+    await runner.start()
+  } catch (error) {
+    // Whatever connected or opened before the failure is closed, so that a caller's process can exit.
+    await runner.stop()
+    throw error
+  }
   return runner
 }
 

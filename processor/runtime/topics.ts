@@ -14,11 +14,23 @@
  *
  * A changelog whose partition count differs from its source's is refused (TopologyError): its state would be
  * read by the wrong tasks.
+ *
+ * The pipeline goes on only once every topic it uses is ready: in the cluster's metadata, each partition with a
+ * leader. Instances that start together race to create the same topics, and one whose CreateTopics is answered
+ * TOPIC_ALREADY_EXISTS (kafkajs then waits for nothing) may ask for a topic another instance is still creating:
+ * Kafka answers UNKNOWN_TOPIC_OR_PARTITION until its metadata cache has the topic, LEADER_NOT_AVAILABLE until its
+ * partitions have leaders. Both are retriable, so the wait retries them, backing off, for up to
+ * TOPICS_READY_TIMEOUT_MS, and then fails with one line naming the topics and the cluster's last answer.
  */
 import type { Admin, ITopicConfig } from 'kafkajs'
 import { ProcessorErrorCode, TopologyError } from '../errors.js'
 import type { Plan } from '../topology/plan.js'
 import type { ProcessorNode } from '../topology/topology.js'
+
+/** How long a starting pipeline waits for its topics to be ready before it gives up. */
+const TOPICS_READY_TIMEOUT_MS = 60_000
+/** After waiting this long, the wait says so in the log (once). */
+const TOPICS_READY_LOG_AFTER_MS = 5000
 
 export interface TopicOptions {
   /** Partitions of source topics the pipeline creates (default 1, as Kafka's num.partitions). */
@@ -40,14 +52,17 @@ function eventTimeSinks(plan: Plan): Set<string> {
 }
 
 /**
- * Creates what is missing and returns the partition count of every topic the pipeline reads or writes.
- * `warn` gets one line per existing topic whose retention may delete what the pipeline writes to it.
+ * Creates what is missing, waits until every topic the pipeline reads or writes is ready, and returns their
+ * partition counts. `warn` gets one line per existing topic whose retention may delete what the pipeline writes to
+ * it, and one when the topics take long to be ready.
  */
 export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptions, warn: (line: string) => void): Promise<Map<string, number>> {
   const metadata = await admin.fetchTopicMetadata()
   const partitions = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]))
   const wanted = new Map<string, { partitions: number; configs: ITopicConfig['configEntries'] }>()
+  const used = new Set<string>()
   const want = (topic: string, count: number, configs: ITopicConfig['configEntries'] = []) => {
+    used.add(topic)
     const known = partitions.get(topic)
     if (known !== undefined) return
     const existing = wanted.get(topic)
@@ -62,6 +77,7 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
       count = options.partitions
       want(sub.sourceTopic, count)
     }
+    used.add(sub.sourceTopic)
     sourcePartitions.set(sub.sourceTopic, count)
     const visit = (nodes: readonly ProcessorNode[]): void => {
       for (const node of nodes) {
@@ -98,5 +114,41 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
     })
     for (const [topic, spec] of wanted) partitions.set(topic, spec.partitions)
   }
+  await untilReady(admin, [...used].sort(), warn)
   return partitions
+}
+
+/**
+ * Waits until every topic of `topics` is in the cluster's metadata with a leader for each partition, retrying
+ * retriable answers (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, a lost connection) with backoff for up to
+ * TOPICS_READY_TIMEOUT_MS. Errors: the last non-retriable one as kafkajs raised it; at the deadline, an Error naming
+ * the topics not ready and the last answer.
+ */
+async function untilReady(admin: Admin, topics: readonly string[], log: (line: string) => void): Promise<void> {
+  const started = Date.now()
+  let delayMs = 50
+  let logged = false
+  for (;;) {
+    let problem: string
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] })
+      const ready = new Set(found.filter((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)).map((t) => t.name))
+      const waiting = topics.filter((t) => !ready.has(t))
+      if (waiting.length === 0) return
+      problem = `no leader yet for ${waiting.join(', ')}`
+    } catch (error) {
+      if ((error as { retriable?: boolean }).retriable !== true) throw error
+      problem = (error as Error).message
+    }
+    const waitedMs = Date.now() - started
+    if (waitedMs + delayMs > TOPICS_READY_TIMEOUT_MS) {
+      throw new Error(`the pipeline's topics (${topics.join(', ')}) were not ready after ${Math.round(waitedMs / 1000)} s; the cluster's last answer: ${problem}`)
+    }
+    if (!logged && waitedMs >= TOPICS_READY_LOG_AFTER_MS) {
+      logged = true
+      log(`waiting for the pipeline's topics to be ready (${problem})`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, delayMs))
+    delayMs = Math.min(1000, delayMs * 2)
+  }
 }

@@ -1,9 +1,11 @@
 /**
  * Two instances share a 4-partition input through the consumer group; one is killed with SIGKILL mid-stream; the
  * other takes its tasks over, restores their state from the changelogs, and the final output equals what a single
- * instance writes for the same input (and the naive computation of it).
+ * instance writes for the same input (and the naive computation of it). Instances that start at the same moment
+ * race to create the pipeline's topics; each waits for the topics the other is creating instead of failing.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { iotPipeline, runPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -65,5 +67,18 @@ test('one of two instances is killed; the other takes over with restored state; 
   } finally {
     await a.kill()
     await b.stop()
+  }
+})
+
+test('instances that start at the same moment both start, whichever of them creates the topics', async () => {
+  // A CreateTopics answered TOPIC_ALREADY_EXISTS, because the other instance is creating the topic, returns before
+  // the topic is in the metadata: the instance must wait for it, not fail on UNKNOWN_TOPIC_OR_PARTITION.
+  for (let round = 0; round < 4; round++) {
+    const app = `together-${round}`
+    await setting.admin.createTopics({ topics: [{ topic: `${app}-readings`, numPartitions: 4 }] })
+    const topics = { ...topicsOf(app), inputTopic: `${app}-readings` }
+    const started = await Promise.allSettled([0, 1].map(() => runPipeline(iotPipeline(topics), { ...runOf(app), stateDir: stateDir(), log: () => {} })))
+    for (const instance of started) if (instance.status === 'fulfilled') await instance.value.stop()
+    expect(started.map((instance) => (instance.status === 'fulfilled' ? 'started' : String(instance.reason)))).toEqual(['started', 'started'])
   }
 })
