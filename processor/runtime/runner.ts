@@ -55,6 +55,10 @@ const CHANGELOG_CHUNK_RECORDS = 500
 /** How often a task deletes the committed part of the repartition topic it reads (DeleteRecords). */
 const REPARTITION_PURGE_INTERVAL_MS = 30_000
 
+/** Backoff between attempts to re-initialize a failed task (recover): first, and at most. */
+const RECOVER_BACKOFF_MS = 250
+const RECOVER_BACKOFF_MAX_MS = 5000
+
 /** kafkajs's partitionsConsumedConcurrently: how many tasks' batches are in flight at once. */
 const PARTITIONS_CONCURRENTLY = 4
 
@@ -210,6 +214,8 @@ class Runner implements RunningPipeline {
   /** Looks still waiting for an answer, by topic: a tick neither waits for them nor asks again. */
   private readonly looking = new Map<string, Promise<unknown>>()
   private ticking = false
+  /** Rebalances this instance has seen (a task's recovery stops retrying when one comes: reconcile takes over). */
+  private rebalances = 0
   private stopping = false
   private reconciling: Promise<void> = Promise.resolve()
   private settle!: { resolve: () => void; reject: (error: Error) => void }
@@ -276,6 +282,7 @@ class Runner implements RunningPipeline {
     })
     const { GROUP_JOIN, REBALANCING, CRASH, END_BATCH_PROCESS } = this.consumer.events
     this.consumer.on(REBALANCING, () => {
+      this.rebalances++
       for (const slot of this.slots.values()) {
         slot.state = 'suspended'
         slot.epoch++
@@ -344,7 +351,7 @@ class Runner implements RunningPipeline {
         this.slots.set(id, slot)
       }
       const target = slot
-      await target.lock.run(() => this.initialize(target, ends.get(target.sub.changelogTopic ?? '')?.get(target.partition)))
+      await target.lock.run(() => this.initialize(target, ends.get(target.sub.changelogTopic ?? '')?.get(target.partition)).catch((error: Error) => this.recover(target, error)))
     }
   }
 
@@ -481,12 +488,35 @@ class Runner implements RunningPipeline {
     return true
   }
 
-  /** After a failed commit or processing error: drop uncommitted work and restore the task from its store. */
+  /**
+   * After a failed commit or processing error: drop uncommitted work and restore the task from its store. Restoring
+   * needs the cluster (the changelog's offsets; in exactly_once a producer that fences the old one), which may be
+   * what failed: it is tried again, backing off up to RECOVER_BACKOFF_MAX_MS, until it works, a rebalance hands the
+   * task to reconcile, or the pipeline stops. Between attempts the task is suspended: it neither processes nor commits
+   * (the work of the failed commit is never committed), and it gets a new producer at the next attempt.
+   */
   private async recover(slot: Slot, error: Error): Promise<void> {
     if (this.stopping) return
     this.log(`task ${slot.id}: ${error.message}; re-initializing it from its committed state`)
-    const offsets = slot.sub.changelogTopic ? (await this.admin.fetchTopicOffsets(slot.sub.changelogTopic)).find((o) => o.partition === slot.partition) : undefined
-    await this.initialize(slot, offsets && { low: Number(offsets.low), high: Number(offsets.high) })
+    const rebalances = this.rebalances
+    for (let delayMs = RECOVER_BACKOFF_MS; ; delayMs = Math.min(RECOVER_BACKOFF_MAX_MS, delayMs * 2)) {
+      try {
+        const offsets = slot.sub.changelogTopic ? (await this.admin.fetchTopicOffsets(slot.sub.changelogTopic)).find((o) => o.partition === slot.partition) : undefined
+        await this.initialize(slot, offsets && { low: Number(offsets.low), high: Number(offsets.high) })
+        return
+      } catch (failure) {
+        slot.epoch++
+        slot.state = 'suspended'
+        // A producer whose fencing failed may be left mid-transaction: the next attempt starts a new one.
+        const producer = slot.producer
+        slot.producer = undefined
+        await producer?.disconnect().catch(() => {})
+        if (this.stopping || this.rebalances !== rebalances) return
+        this.log(`task ${slot.id}: re-initializing failed (${(failure as Error).message}); trying again in ${delayMs} ms`)
+        await new Promise((resolve) => setTimeout(resolve, delayMs))
+        if (this.stopping || this.rebalances !== rebalances) return
+      }
+    }
   }
 
   /** Sends messages in chunks that stay under a batch size every cluster accepts, one chunk at a time (in order). */
