@@ -2,7 +2,8 @@
  * The processor's errors. Two kinds matter to a running pipeline:
  *
  * - `RecordError`: one input record cannot be processed (not JSON, a missing field, a value that is not a number,
- *   an event time that is not a timestamp, a user function that threw before state changed). The record goes to the
+ *   an event time that is not a timestamp, a user function that threw before state changed), or one output record
+ *   cannot be written (a sink's serializer threw or returned something other than a Buffer, a string or null). The record goes to the
  *   dead-letter topic with `reason` in its `brook.error.reason` header, is counted, and processing goes on. Any other
  *   error while processing restarts the task from its last commit, and stops the pipeline at the third failure in a
  *   row at one offset (runtime/runner.ts).
@@ -18,6 +19,7 @@ export const ProcessorErrorCode = {
   notNumeric: 'NOT_NUMERIC',
   badTimestamp: 'BAD_TIMESTAMP',
   userFunction: 'USER_FUNCTION_FAILED',
+  serializationFailed: 'SERIALIZATION_FAILED',
   badTopology: 'BAD_TOPOLOGY',
   badState: 'BAD_STATE',
 } as const

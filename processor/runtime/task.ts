@@ -115,6 +115,27 @@ function user<T, A, B, C = undefined>(node: ProcessorNode | string, fn: (a: A, b
   }
 }
 
+/** What a value is, for an error message: its type, or its class for objects. */
+function describeType(value: unknown): string {
+  if (typeof value !== 'object') return typeof value
+  return Array.isArray(value) ? 'an array' : `an object (${value!.constructor?.name ?? 'no prototype'})`
+}
+
+/** A value as a dead letter holds it: JSON when it has a JSON form, else its text. */
+function jsonOrText(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/** The dead-letter headers naming the input record a record came from (none for results made at commit or idle time). */
+function inputOrigin(topic: string, partition: number, input: KafkaMessage | undefined): Record<string, string> {
+  if (input === undefined) return {}
+  return { [HeaderNames.errorTopic]: topic, [HeaderNames.errorPartition]: String(partition), [HeaderNames.errorOffset]: input.offset }
+}
+
 /** A source's deserializer applied to a value, as a function `user` can call (a custom one may throw anything). */
 function deserialize(deserializer: Deserializer<unknown>, bytes: Buffer | null): unknown {
   return deserializer.deserialize(bytes)
@@ -288,10 +309,29 @@ export class Task {
           }
         }
       }
-      case 'sink':
+      case 'sink': {
+        const serializer = `the serializer of ${node.topic} (${node.value.name})`
         return (rec) => {
-          this.outputs.push({ topic: node.topic, key: rec.key, value: node.value.serialize(rec.value), timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()) })
+          let value: unknown
+          let problem: string | null = null
+          try {
+            value = node.value.serialize(rec.value)
+          } catch (error) {
+            problem = `${serializer} threw: ${(error as Error)?.message ?? String(error)}`
+          }
+          if (problem === null && value !== null && value !== undefined && typeof value !== 'string' && !Buffer.isBuffer(value)) {
+            problem = `${serializer} returned ${describeType(value)}, not a Buffer, a string or null`
+          }
+          if (problem !== null) {
+            // Output that cannot be written is a dead letter like bad input: left in the commit, it would fail it,
+            // and the task would redo the same work forever.
+            const origin = { ...inputOrigin(this.sub.sourceTopic, this.partition, rec.input), [HeaderNames.errorOperator]: node.name }
+            this.deadLetter(rec.key, jsonOrText(rec.value), new RecordError(ProcessorErrorCode.serializationFailed, problem), origin)
+            return
+          }
+          this.outputs.push({ topic: node.topic, key: rec.key, value: (value ?? null) as Buffer | string | null, timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()) })
         }
+      }
       case 'console':
         return (rec) => {
           this.console.push(user(node, node.format, rec.value, this.context(rec)))
@@ -424,11 +464,7 @@ export class Task {
 
   private failed(message: KafkaMessage, error: unknown): void {
     if (!(error instanceof RecordError)) throw error
-    this.deadLetter(message.key?.toString() ?? null, message.value, error, {
-      [HeaderNames.errorTopic]: this.sub.sourceTopic,
-      [HeaderNames.errorPartition]: String(this.partition),
-      [HeaderNames.errorOffset]: message.offset,
-    })
+    this.deadLetter(message.key?.toString() ?? null, message.value, error, inputOrigin(this.sub.sourceTopic, this.partition, message))
   }
 
   /** Called after each batch: remembers where stream time stood when records last arrived (for idle advancement). */

@@ -3,14 +3,16 @@
  * aggregation's value function, a deserializer, as well as filter/map/flatMap/keyBy/enrich/updateStateByKey) sends
  * the record to the dead-letter topic and processing goes on. An error that cannot be laid on one record before state
  * changes (here a reduce function) makes the task start again from its last commit, at most three times at the same
- * offset: then the pipeline stops with one error that says where, instead of restarting forever.
+ * offset: then the pipeline stops with one error that says where, instead of restarting forever. Output a sink's
+ * serializer cannot write (it throws, or returns something that is not a Buffer, a string or null) is a dead letter
+ * too, and stops nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { HeaderNames, TopologyBuilder, eventTime, runPipeline, sum, tumbling } from '../../processor/index.js'
+import { HeaderNames, TopologyBuilder, eventTime, runPipeline, sum, tumbling, type Serializer } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { readTopic, stateDir, values } from './helpers.js'
+import { readTopic, stateDir, values, type ReadRecord } from './helpers.js'
 
 let setting: KafkajsBroker
 
@@ -67,6 +69,73 @@ describe('user code that throws', () => {
         ['3', 'USER_FUNCTION_FAILED', 'the deserializer of fail-events threw: the first byte is not a version this reader knows'],
       ])
       expect(values(await readTopic(setting.kafka, 'fail-totals', (r) => r.length >= 1))).toEqual([{ key: 'd1', windowStart: 0, windowEnd: 10_000, total: 3 }])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 3)
+      expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
+  test('a sink serializer that throws or returns no bytes dead-letters that output, with the reason; other outputs and the pipeline go on', async () => {
+    interface Reading {
+      n: number
+      ts: number
+    }
+    const picky: Serializer<Reading> = {
+      name: 'picky',
+      serialize: (v) => {
+        if (v.n === 13) throw new Error('13 is never written')
+        if (v.n === 7) return v.n as unknown as string
+        return JSON.stringify(v)
+      },
+    }
+    const capped: Serializer<{ total: number }> = {
+      name: 'capped',
+      serialize: (v) => {
+        if (v.total > 100) throw new RangeError(`total ${v.total} is over 100`)
+        return JSON.stringify(v)
+      },
+    }
+    const b = new TopologyBuilder()
+    const readings = b.stream<Reading>('fail-out', { eventTime: eventTime.field('ts') })
+    readings.to('fail-out-direct', { name: 'direct', value: picky })
+    readings
+      .groupByKey()
+      .windowedBy(tumbling({ size: '10s', grace: 0 }))
+      .aggregate({ total: sum('n') }, { name: 'out-totals' })
+      .to('fail-out-totals', { name: 'totals-out', value: capped as Serializer<unknown> })
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-out', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      await setting.producer.send({
+        topic: 'fail-out',
+        messages: [
+          event('d1', { n: 1, ts: 1000 }),
+          event('d1', { n: 13, ts: 2000 }),
+          event('d1', { n: 7, ts: 3000 }),
+          event('d2', { n: 200, ts: 4000 }),
+          event('d1', { n: 2, ts: 20_000 }),
+        ],
+      })
+      const dead = await readTopic(setting.kafka, 'fail-out-dlq', (r) => r.length >= 3)
+      const origin = (r: ReadRecord) => [r.headers[HeaderNames.errorOperator], r.headers[HeaderNames.errorOffset] ?? null, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]]
+      expect(dead.map(origin)).toEqual([
+        ['direct', '1', 'SERIALIZATION_FAILED', 'the serializer of fail-out-direct (picky) threw: 13 is never written'],
+        ['direct', '2', 'SERIALIZATION_FAILED', 'the serializer of fail-out-direct (picky) returned number, not a Buffer, a string or null'],
+        // A window result comes from no one input record: the dead letter holds the result itself.
+        ['totals-out', null, 'SERIALIZATION_FAILED', 'the serializer of fail-out-totals (capped) threw: total 200 is over 100'],
+      ])
+      expect(dead.map((r) => [r.key, JSON.parse(r.value!)])).toEqual([
+        ['d1', { n: 13, ts: 2000 }],
+        ['d1', { n: 7, ts: 3000 }],
+        ['d2', { key: 'd2', windowStart: 0, windowEnd: 10_000, total: 200 }],
+      ])
+      expect(values(await readTopic(setting.kafka, 'fail-out-direct', (r) => r.length >= 3))).toEqual([
+        { n: 1, ts: 1000 },
+        { n: 200, ts: 4000 },
+        { n: 2, ts: 20_000 },
+      ])
+      expect(values(await readTopic(setting.kafka, 'fail-out-totals', (r) => r.length >= 1))).toEqual([{ key: 'd1', windowStart: 0, windowEnd: 10_000, total: 21 }])
       await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 3)
       expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
     } finally {
