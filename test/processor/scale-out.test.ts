@@ -5,13 +5,13 @@
  * race to create the pipeline's topics; each waits for the topics the other is creating instead of failing.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { iotPipeline, runPipeline } from '../../processor/index.js'
+import { iotPipeline, runPipeline, type TaskStatus } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
 import { readTopic, stateDir, values } from './helpers.js'
-import { startProcessor, untilRunning } from './processes.js'
+import { startProcessor, untilRunning, type ProcessorProcess } from './processes.js'
 
 let setting: KafkajsBroker
 
@@ -37,15 +37,24 @@ test('one of two instances is killed; the other takes over with restored state; 
   const a = startProcessor(topicsOf('pair'), { ...runOf('pair'), stateDir: stateDir() })
   const b = startProcessor(topicsOf('pair'), { ...runOf('pair'), stateDir: stateDir() })
   try {
-    const layout = (): string => [a, b].map((i) => JSON.stringify(i.metrics?.tasks.map((t) => t.state) ?? null)).join(' and ')
-    await waitFor('two instances with two tasks each', () => a.metrics?.tasks.length === 2 && b.metrics?.tasks.length === 2 && [a, b].every((i) => i.metrics!.tasks.every((t) => t.state === 'running'))).catch(
-      (error: Error) => {
-        throw new Error(`${error.message}; tasks at the end: ${layout()}\n${a.output().slice(-1500)}\n${b.output().slice(-1500)}`)
-      },
-    )
-    await waitFor('both instances to have processed and committed', () => (a.metrics?.commits ?? 0) > 0 && (b.metrics?.commits ?? 0) > 0 && a.metrics!.recordsIn + b.metrics!.recordsIn >= third)
+    // A wait that times out says where both instances stood, and what they logged.
+    const waitForPair = (what: string, probe: () => boolean) =>
+      waitFor(what, probe).catch((error: Error) => {
+        const metrics = [a, b].map((i) => JSON.stringify(i.metrics && { ...i.metrics, tasks: i.metrics.tasks.map((t) => `${t.id}:${t.state}@${t.position}`) })).join('\n')
+        throw new Error(`${error.message}; at the end:\n${metrics}\n${a.output().slice(-1500)}\n${b.output().slice(-1500)}`)
+      })
+    await waitForPair('two instances with two tasks each', () => a.metrics?.tasks.length === 2 && b.metrics?.tasks.length === 2 && [a, b].every((i) => i.metrics!.tasks.every((t) => t.state === 'running')))
+    // Where each task stands, by partition (the pipeline has one sub-topology: task 0_<partition>). Not recordsIn: an
+    // instance that got its tasks after the other had processed them, restored at the end, has nothing to process.
+    const ends = async () => new Map((await setting.admin.fetchTopicOffsets('shared-readings')).map((o) => [o.partition, Number(o.high)]))
+    const beyondOf = (task: TaskStatus, offsets: Map<number, number>) => Number(task.position ?? 0) - offsets.get(Number(task.id.split('_')[1]))!
+    const beyond = (instance: ProcessorProcess, offsets: Map<number, number>) => instance.metrics!.tasks.reduce((sum, t) => sum + beyondOf(t, offsets), 0)
+    const firstThird = await ends()
+    await waitForPair('the first third to be processed', () => [a, b].every((i) => i.metrics?.tasks.length === 2 && i.metrics.tasks.every((t) => t.state === 'running' && beyondOf(t, firstThird) >= 0)))
+    const commitsBefore = a.metrics!.commits
     await produceReadings(setting.kafka, 'shared-readings', readings.slice(third, 2 * third))
-    await waitFor('instance a mid-stream', () => (a.metrics?.recordsIn ?? 0) > third / 2 + 500)
+    // a has processed part of the second third and committed it: its changelogs hold state b must restore.
+    await waitForPair('instance a mid-stream', () => beyond(a, firstThird) > 500 && a.metrics!.commits > commitsBefore + 2)
     await a.kill()
     await untilRunning(b, 4)
     expect(b.restored.filter((r) => r.records > 0).length).toBeGreaterThan(0)
