@@ -2,7 +2,9 @@
  * A small TCP proxy between a client and a broker that reads the Kafka framing as it forwards, so a test can lose an
  * answer on the way back: `dropNextAnswer(apiKey)` makes the proxy swallow the next response to a request of that API
  * (the broker has done the work and written its answer; the client never reads it) and close both connections, which
- * is the ambiguous failure an idempotent producer's retry must survive.
+ * is the ambiguous failure an idempotent producer's retry must survive. `refuse(apiKey)` makes it close a client's
+ * connection at each request of that API without forwarding it, as a Kafka broker does with a request for an API it
+ * does not have (one from before transactions, for InitProducerId).
  *
  *   client ──> proxy (listenHost:port) ──> broker (targetHost:port)
  *                 requests:  size | apiKey | apiVersion | correlationId ...   (correlationId -> apiKey noted)
@@ -28,6 +30,10 @@ export interface TcpProxy {
   readonly dropped: number
   /** Swallows the next response to a request of `apiKey` and closes that client's connections. */
   dropNextAnswer(apiKey: number): void
+  /** From now on, closes a client's connections at each request of `apiKey`, which never reaches the broker. */
+  refuse(apiKey: number): void
+  /** Requests refused so far. */
+  readonly refused: number
   close(): Promise<void>
 }
 
@@ -50,6 +56,8 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
   const requests = new Map<number, number>()
   let armed: number | null = null
   let dropped = 0
+  const refusing = new Set<number>()
+  let refused = 0
   const server: Server = createServer((client) => {
     const upstream = connect({ host: options.targetHost, port: options.port })
     sockets.add(client).add(upstream)
@@ -72,8 +80,13 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
       'data',
       framer((frame) => {
         const apiKey = frame.readInt16BE(4)
-        apiKeys.set(frame.readInt32BE(8), apiKey)
         requests.set(apiKey, (requests.get(apiKey) ?? 0) + 1)
+        if (refusing.has(apiKey)) {
+          refused++
+          closeBoth()
+          return
+        }
+        apiKeys.set(frame.readInt32BE(8), apiKey)
         upstream.write(frame)
       }),
     )
@@ -101,6 +114,12 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
     },
     dropNextAnswer(apiKey) {
       armed = apiKey
+    },
+    refuse(apiKey) {
+      refusing.add(apiKey)
+    },
+    get refused() {
+      return refused
     },
     async close() {
       for (const socket of sockets) socket.destroy()
