@@ -491,31 +491,38 @@ class Runner implements RunningPipeline {
   /**
    * After a failed commit or processing error: drop uncommitted work and restore the task from its store. Restoring
    * needs the cluster (the changelog's offsets; in exactly_once a producer that fences the old one), which may be
-   * what failed: it is tried again, backing off up to RECOVER_BACKOFF_MAX_MS, until it works, a rebalance hands the
-   * task to reconcile, or the pipeline stops. Between attempts the task is suspended: it neither processes nor commits
-   * (the work of the failed commit is never committed), and it gets a new producer at the next attempt.
+   * what failed: see reinitialize.
    */
   private async recover(slot: Slot, error: Error): Promise<void> {
     if (this.stopping) return
     this.log(`task ${slot.id}: ${error.message}; re-initializing it from its committed state`)
-    const rebalances = this.rebalances
-    for (let delayMs = RECOVER_BACKOFF_MS; ; delayMs = Math.min(RECOVER_BACKOFF_MAX_MS, delayMs * 2)) {
-      try {
-        const offsets = slot.sub.changelogTopic ? (await this.admin.fetchTopicOffsets(slot.sub.changelogTopic)).find((o) => o.partition === slot.partition) : undefined
-        await this.initialize(slot, offsets && { low: Number(offsets.low), high: Number(offsets.high) })
-        return
-      } catch (failure) {
-        slot.epoch++
-        slot.state = 'suspended'
-        // A producer whose fencing failed may be left mid-transaction: the next attempt starts a new one.
-        const producer = slot.producer
-        slot.producer = undefined
-        await producer?.disconnect().catch(() => {})
-        if (this.stopping || this.rebalances !== rebalances) return
-        this.log(`task ${slot.id}: re-initializing failed (${(failure as Error).message}); trying again in ${delayMs} ms`)
-        await new Promise((resolve) => setTimeout(resolve, delayMs))
-        if (this.stopping || this.rebalances !== rebalances) return
+    await this.reinitialize(slot, this.rebalances, RECOVER_BACKOFF_MS)
+  }
+
+  /**
+   * One attempt to re-initialize a task (its lock held). When it fails, the task is suspended — it neither processes
+   * nor commits, so the work of the failed commit is never committed — and the next attempt is scheduled `delayMs`
+   * later (doubling up to RECOVER_BACKOFF_MAX_MS) without holding the lock meanwhile, so the other tasks' ticks go
+   * on. Attempts end when one works, a rebalance hands the task to reconcile, or the pipeline stops.
+   */
+  private async reinitialize(slot: Slot, rebalances: number, delayMs: number): Promise<void> {
+    if (this.stopping || this.rebalances !== rebalances || this.slots.get(slot.id) !== slot) return
+    try {
+      const offsets = slot.sub.changelogTopic ? (await this.admin.fetchTopicOffsets(slot.sub.changelogTopic)).find((o) => o.partition === slot.partition) : undefined
+      await this.initialize(slot, offsets && { low: Number(offsets.low), high: Number(offsets.high) })
+    } catch (failure) {
+      const epoch = ++slot.epoch
+      slot.state = 'suspended'
+      // A producer whose fencing failed may be left mid-transaction: the next attempt starts a new one.
+      const producer = slot.producer
+      slot.producer = undefined
+      await producer?.disconnect().catch(() => {})
+      if (this.stopping || this.rebalances !== rebalances) return
+      this.log(`task ${slot.id}: re-initializing failed (${(failure as Error).message}); trying again in ${delayMs} ms`)
+      const retry = async () => {
+        if (slot.epoch === epoch) await this.reinitialize(slot, rebalances, Math.min(RECOVER_BACKOFF_MAX_MS, delayMs * 2))
       }
+      setTimeout(() => void slot.lock.run(retry).catch((error: Error) => this.crash(error)), delayMs).unref()
     }
   }
 
