@@ -44,6 +44,7 @@ import {
 } from './handlers/transactions.js'
 import {
   allocateProducerIdsHandler,
+  alterPartitionHandler,
   beginQuorumEpochHandler,
   brokerHeartbeatHandler,
   brokerRegistrationHandler,
@@ -110,6 +111,7 @@ export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   brokerRegistrationHandler,
   brokerHeartbeatHandler,
   allocateProducerIdsHandler,
+  alterPartitionHandler,
   controllerCreateTopicsHandler,
   controllerDeleteTopicsHandler,
 ]

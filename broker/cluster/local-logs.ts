@@ -95,7 +95,7 @@ export class LocalLogs {
       name: topic.name,
       topicId: topic.topicId,
       partitions: topic.partitions.size,
-      replicationFactor: 1,
+      replicationFactor: topic.partitions.get(0)?.replicas.length ?? 1,
       config: this.topics.parseConfig(overrides),
     })
     this.log.info(`opened topic '${topic.name}' (${topic.topicId}) from the metadata image, ${counted(topic.partitions.size, 'partition')}`)
