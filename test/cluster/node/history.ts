@@ -22,6 +22,8 @@ export class History {
   private readonly read = new Map<string, Map<bigint, string>>()
   /** value -> the offsets it was read at. */
   private readonly offsetsOfValue = new Map<string, Set<string>>()
+  /** `topic/partition` -> values acknowledged without their offsets. */
+  private readonly unplaced = new Map<string, string[]>()
   private readonly problems: string[] = []
   private unacknowledged = 0
   private reads = 0
@@ -39,9 +41,21 @@ export class History {
     })
   }
 
+  /**
+   * Values the producer was told were written to the partition without being told where (kcat reports delivery,
+   * not offsets): each must be read at some offset of the partition.
+   */
+  acknowledgeUnplaced(topic: string, partition: number, values: readonly string[]): void {
+    const key = `${topic}/${partition}`
+    const unplaced = this.unplaced.get(key) ?? []
+    this.unplaced.set(key, unplaced)
+    unplaced.push(...values)
+  }
+
   /** How many records were acknowledged so far. */
   get acknowledgedCount(): number {
-    return [...this.acknowledged.values()].reduce((sum, offsets) => sum + offsets.size, 0)
+    const placed = [...this.acknowledged.values()].reduce((sum, offsets) => sum + offsets.size, 0)
+    return placed + [...this.unplaced.values()].reduce((sum, values) => sum + values.length, 0)
   }
 
   /** Values sent whose produce failed or was not answered. */
@@ -80,6 +94,15 @@ export class History {
         if (got === value) continue
         lost++
         if (lost <= 10) problems.push(`${key}: '${value}' acknowledged at offset ${offset} was ${got === undefined ? 'never read' : `read as '${got}'`}`)
+      }
+    }
+    for (const [key, values] of this.unplaced) {
+      const seen = new Set(this.read.get(key)?.values() ?? [])
+      for (const value of values) {
+        acknowledged++
+        if (seen.has(value)) continue
+        lost++
+        if (lost <= 10) problems.push(`${key}: '${value}' acknowledged (offset not told) was never read`)
       }
     }
     if (lost > 10) problems.push(`... ${lost} acknowledged records lost in all`)

@@ -2,16 +2,18 @@
  * Partition replication on a three-node cluster of real processes, through kafkajs: a topic of replication factor 3
  * has every replica in its ISR on every node's Metadata; an idempotent kafkajs producer with acks=all is answered
  * once every ISR member holds its batches, and a consumer reads them; kill -9 of a partition's leader while the
- * producer runs moves leadership to an ISR member at a higher leader epoch, the producer recovers through a metadata
+ * producer and kcat (acks=all, idempotent) run moves leadership to an ISR member at a higher leader epoch, the producer recovers through a metadata
  * refresh, and the history checker (history.ts) finds no acknowledged record lost, none duplicated and no offset out
  * of order; the killed node, restarted on its data directory, truncates what it had that the new leader does not,
- * catches up and is back in the ISR; min.insync.replicas above the ISR refuses acks=all with NOT_ENOUGH_REPLICAS.
+ * catches up and is back in the ISR; an ISR below min.insync.replicas refuses acks=all with NOT_ENOUGH_REPLICAS
+ * (and writes nothing) while acks=1 is taken.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { withClient } from '../../helpers/kafka.js'
+import { kcat } from '../../helpers/kcat.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
 import { History } from './history.js'
 
@@ -110,6 +112,25 @@ describe('replication on a three-node cluster', () => {
     const survivors = cluster.nodeIds.filter((id) => id !== victim)
     const producer: Producer = kafka('replication-producer', survivors).producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
+    // kcat (librdkafka) produces to the same partition beside kafkajs, idempotent with acks=all, a run of lines at a time.
+    let kcatRuns = 0
+    let stopKcat = false
+    const kcatLoop = (async () => {
+      while (!stopKcat) {
+        const values = Array.from({ length: 20 }, (_, i) => `k-${kcatRuns}-${i}`)
+        kcatRuns++
+        const bootstrap = survivors.map((id) => cluster.nodes.get(id)!.address).join(',')
+        try {
+          await kcat(['-P', '-b', bootstrap, '-t', TOPIC, '-p', String(partition), '-X', 'acks=all', '-X', 'enable.idempotence=true', '-X', 'message.timeout.ms=60000'], {
+            input: values.join('\n') + '\n',
+            timeoutMs: 90_000,
+          })
+          history.acknowledgeUnplaced(TOPIC, partition, values)
+        } catch {
+          history.notAcknowledged(values.length)
+        }
+      }
+    })()
     let next = 0
     let sentAfterKill = 0
     let killed = false
@@ -129,9 +150,12 @@ describe('replication on a three-node cluster', () => {
       killed = true
       while (next < 600) await produceBatch()
     } finally {
+      stopKcat = true
+      await kcatLoop
       await producer.disconnect()
     }
     expect(sentAfterKill).toBeGreaterThan(0)
+    expect(kcatRuns).toBeGreaterThan(1)
     const after = await waitFor('a new leader from the ISR', async () => {
       const found = (await partitionsOf(survivors[0]!, TOPIC)).find((p) => p.partitionIndex === partition)
       return found && found.leaderId !== victim && found.leaderId >= 0 && found
@@ -146,10 +170,54 @@ describe('replication on a three-node cluster', () => {
       return found?.isrNodes.includes(victim)
     }, { timeoutMs: 60_000 })
 
+    const truncations = cluster.nodes.get(victim)!.output().split('\n').filter((line) => line.includes('truncating'))
+    console.log(`the restarted node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
     const records = await readAll(TOPIC, partition, history.acknowledgedCount, [...cluster.nodeIds])
     history.consumed(TOPIC, partition, records)
     const { problems, summary } = history.check()
     console.log(summary)
     expect(problems).toEqual([])
+  }, 180_000)
+
+  it('refuses acks=all with NOT_ENOUGH_REPLICAS while the ISR is below min.insync.replicas, takes acks=1, and takes acks=all again once the ISR is whole', async () => {
+    const topic = 'strict'
+    const admin = kafka('strict-admin', [1]).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '3' }] }], waitForLeaders: true })
+    } finally {
+      await admin.disconnect()
+    }
+    const isrOf = async () => (await partitionsOf(1, topic))[0]
+    const whole = await waitFor('every replica in the ISR', async () => {
+      const found = await isrOf()
+      return found?.isrNodes.length === 3 && found
+    })
+    const follower = cluster.nodeIds.find((id) => id !== whole.leaderId && id !== 1)!
+    const producer = new Kafka({ clientId: 'strict-producer', brokers: [cluster.nodes.get(1)!.address], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).producer()
+    await producer.connect()
+    const send = async (acks: number, value: string): Promise<string> => {
+      try {
+        await producer.send({ topic, acks, messages: [{ value, partition: 0 }] })
+        return 'ok'
+      } catch (error) {
+        const failure = error as { type?: string; cause?: { type?: string }; originalError?: { type?: string } }
+        return failure.type ?? failure.cause?.type ?? failure.originalError?.type ?? String(error)
+      }
+    }
+    try {
+      expect(await send(-1, 'all-three')).toBe('ok')
+      await cluster.nodes.get(follower)!.kill()
+      await waitFor('the killed follower out of the ISR', async () => (await isrOf())?.isrNodes.length === 2)
+      expect(await send(-1, 'two-of-three')).toBe('NOT_ENOUGH_REPLICAS')
+      expect(await send(1, 'acks-one')).toBe('ok')
+      await cluster.restart(follower)
+      await waitFor('the follower back in the ISR', async () => (await isrOf())?.isrNodes.length === 3, { timeoutMs: 60_000 })
+      await waitFor('acks=all taken again', async () => (await send(-1, 'whole-again')) === 'ok')
+    } finally {
+      await producer.disconnect()
+    }
+    const values = (await readAll(topic, 0, 3, [...cluster.nodeIds])).map((record) => record.value)
+    expect(values.slice(0, 3)).toEqual(['all-three', 'acks-one', 'whole-again'])
   }, 180_000)
 })
