@@ -5,7 +5,8 @@
  * producer and kcat (acks=all, idempotent) run moves leadership to an ISR member at a higher leader epoch, the producer recovers through a metadata
  * refresh, and the history checker (history.ts) finds no acknowledged record lost, none duplicated and no offset out
  * of order; the killed node, restarted on its data directory, truncates what it had that the new leader does not,
- * catches up and is back in the ISR; an ISR below min.insync.replicas refuses acks=all with NOT_ENOUGH_REPLICAS
+ * catches up and is back in the ISR; a leader paused with SIGSTOP past the session timeout is fenced and replaced,
+ * and once resumed follows the new leader and rejoins the ISR, with the same checks; an ISR below min.insync.replicas refuses acks=all with NOT_ENOUGH_REPLICAS
  * (and writes nothing) while acks=1 is taken.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -104,60 +105,85 @@ describe('replication on a three-node cluster', () => {
     }
   })
 
-  it('keeps every acknowledged record of an idempotent acks=all producer through kill -9 of the leader, and the restarted node rejoins the ISR', async () => {
-    const partition = 0
-    const history = new History()
-    const before = (await partitionsOf(1, TOPIC)).find((p) => p.partitionIndex === partition)!
-    const victim = before.leaderId
-    const survivors = cluster.nodeIds.filter((id) => id !== victim)
-    const producer: Producer = kafka('replication-producer', survivors).producer({ idempotent: true, maxInFlightRequests: 1 })
+  /**
+   * Produces to `partition` of TOPIC into `history` with an idempotent kafkajs producer (batches of 10 values, acks=all)
+   * and, beside it, kcat (runs of 20 lines, acks=all, idempotence on): 300 kafkajs values, then `fault`, then 300
+   * more. Returns how long after the fault no produce was acknowledged (printed, not asserted).
+   */
+  async function produceThrough(partition: number, history: History, bootstrap: number[], fault: () => Promise<void>): Promise<number> {
+    const producer: Producer = new Kafka({
+      clientId: `producer-${partition}`,
+      brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address),
+      logLevel: logLevel.NOTHING,
+      requestTimeout: 5000,
+      retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 30 },
+    }).producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
-    // kcat (librdkafka) produces to the same partition beside kafkajs, idempotent with acks=all, a run of lines at a time.
+    let faultAtMs: number | null = null
+    let firstAckAfterFaultMs: number | null = null
+    const acknowledged = (): void => {
+      if (faultAtMs !== null) firstAckAfterFaultMs ??= Date.now()
+    }
     let kcatRuns = 0
     let stopKcat = false
     const kcatLoop = (async () => {
       while (!stopKcat) {
-        const values = Array.from({ length: 20 }, (_, i) => `k-${kcatRuns}-${i}`)
+        const values = Array.from({ length: 20 }, (_, i) => `k${partition}-${kcatRuns}-${i}`)
         kcatRuns++
-        const bootstrap = survivors.map((id) => cluster.nodes.get(id)!.address).join(',')
+        const brokers = bootstrap.map((id) => cluster.nodes.get(id)!.address).join(',')
         try {
-          await kcat(['-P', '-b', bootstrap, '-t', TOPIC, '-p', String(partition), '-X', 'acks=all', '-X', 'enable.idempotence=true', '-X', 'message.timeout.ms=60000'], {
+          await kcat(['-P', '-b', brokers, '-t', TOPIC, '-p', String(partition), '-X', 'acks=all', '-X', 'enable.idempotence=true', '-X', 'message.timeout.ms=60000', '-X', 'request.timeout.ms=5000'], {
             input: values.join('\n') + '\n',
             timeoutMs: 90_000,
           })
           history.acknowledgeUnplaced(TOPIC, partition, values)
+          acknowledged()
         } catch {
           history.notAcknowledged(values.length)
         }
       }
     })()
     let next = 0
-    let sentAfterKill = 0
-    let killed = false
     const produceBatch = async (): Promise<void> => {
-      const values = Array.from({ length: 10 }, () => `v-${next++}`)
+      const values = Array.from({ length: 10 }, () => `v${partition}-${next++}`)
       try {
         const [answer] = await producer.send({ topic: TOPIC, acks: -1, messages: values.map((value) => ({ value, partition })) })
         history.acknowledge(TOPIC, partition, BigInt(answer!.baseOffset!), values)
-        if (killed) sentAfterKill += values.length
+        acknowledged()
       } catch {
         history.notAcknowledged(values.length)
       }
     }
     try {
       while (next < 300) await produceBatch()
-      await cluster.nodes.get(victim)!.kill()
-      killed = true
+      faultAtMs = Date.now()
+      await fault()
       while (next < 600) await produceBatch()
     } finally {
       stopKcat = true
       await kcatLoop
       await producer.disconnect()
     }
-    expect(sentAfterKill).toBeGreaterThan(0)
     expect(kcatRuns).toBeGreaterThan(1)
+    expect(firstAckAfterFaultMs).not.toBeNull()
+    return firstAckAfterFaultMs! - faultAtMs!
+  }
+
+  /** `partition` of TOPIC as node `id` answers Metadata. */
+  async function partitionOf(id: number, partition: number): Promise<MetadataResponsePartition | undefined> {
+    return (await partitionsOf(id, TOPIC)).find((p) => p.partitionIndex === partition)
+  }
+
+  it('keeps every acknowledged record of idempotent acks=all producers (kafkajs, kcat) through kill -9 of the leader, and the restarted node rejoins the ISR', async () => {
+    const partition = 0
+    const history = new History()
+    const before = (await partitionOf(1, partition))!
+    const victim = before.leaderId
+    const survivors = cluster.nodeIds.filter((id) => id !== victim)
+    const stalledMs = await produceThrough(partition, history, survivors, () => cluster.nodes.get(victim)!.kill())
+    console.log(`kill -9 of the leader: no produce acknowledged for ${stalledMs} ms`)
     const after = await waitFor('a new leader from the ISR', async () => {
-      const found = (await partitionsOf(survivors[0]!, TOPIC)).find((p) => p.partitionIndex === partition)
+      const found = await partitionOf(survivors[0]!, partition)
       return found && found.leaderId !== victim && found.leaderId >= 0 && found
     })
     expect(survivors).toContain(after.leaderId)
@@ -165,10 +191,7 @@ describe('replication on a three-node cluster', () => {
 
     // The killed node comes back on its data directory, truncates any tail the new leader lacks, and rejoins the ISR.
     await cluster.restart(victim)
-    await waitFor('the restarted node back in the ISR', async () => {
-      const found = (await partitionsOf(survivors[0]!, TOPIC)).find((p) => p.partitionIndex === partition)
-      return found?.isrNodes.includes(victim)
-    }, { timeoutMs: 60_000 })
+    await waitFor('the restarted node back in the ISR', async () => (await partitionOf(survivors[0]!, partition))?.isrNodes.includes(victim), { timeoutMs: 60_000 })
 
     const truncations = cluster.nodes.get(victim)!.output().split('\n').filter((line) => line.includes('truncating'))
     console.log(`the restarted node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
@@ -179,8 +202,47 @@ describe('replication on a three-node cluster', () => {
     expect(problems).toEqual([])
   }, 180_000)
 
+  it('keeps every acknowledged record through SIGSTOP of the leader past the session timeout: it is fenced, a new leader takes over, and after SIGCONT it follows, truncates any divergent tail and rejoins the ISR', async () => {
+    const partition = 1
+    const history = new History()
+    const before = await waitFor('every replica in the ISR', async () => {
+      const found = await partitionOf(1, partition)
+      return found?.isrNodes.length === 3 && found
+    }, { timeoutMs: 60_000 })
+    const victim = before.leaderId
+    const survivors = cluster.nodeIds.filter((id) => id !== victim)
+    const paused = cluster.nodes.get(victim)!
+    // kafkajs and librdkafka send again to a leader that does not answer until it answers or the connection breaks,
+    // not to the new leader: the producers move on once the resumed node says it no longer leads.
+    let after: MetadataResponsePartition | null = null
+    const stalledMs = await produceThrough(partition, history, survivors, async () => {
+      paused.child.kill('SIGSTOP')
+      try {
+        after = await waitFor('a new leader from the ISR', async () => {
+          const found = await partitionOf(survivors[0]!, partition)
+          return found && found.leaderId !== victim && found.leaderId >= 0 && found
+        })
+      } finally {
+        paused.child.kill('SIGCONT')
+      }
+    })
+    console.log(`SIGSTOP of the leader until a new one was elected: no produce acknowledged for ${stalledMs} ms`)
+    expect(after!.leaderEpoch ?? -1).toBeGreaterThan(before.leaderEpoch ?? -1)
+    await waitFor('the resumed node back in the ISR', async () => (await partitionOf(survivors[0]!, partition))?.isrNodes.includes(victim), { timeoutMs: 60_000 })
+    const output = paused.output()
+    const truncations = output.split('\n').filter((line) => line.includes('truncating'))
+    console.log(`the resumed node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
+    expect(output).toMatch(new RegExp(`following ${TOPIC}-${partition} from node \\d in leader epoch`))
+    const records = await readAll(TOPIC, partition, history.acknowledgedCount, [...cluster.nodeIds])
+    history.consumed(TOPIC, partition, records)
+    const { problems, summary } = history.check()
+    console.log(summary)
+    expect(problems).toEqual([])
+  }, 240_000)
+
   it('refuses acks=all with NOT_ENOUGH_REPLICAS while the ISR is below min.insync.replicas, takes acks=1, and takes acks=all again once the ISR is whole', async () => {
     const topic = 'strict'
+    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3)
     const admin = kafka('strict-admin', [1]).admin()
     await admin.connect()
     try {
