@@ -229,14 +229,17 @@ export class Broker {
         `${counted(broker.services.topics.list().length, 'topic')})`,
     )
     if (quorum) {
-      const { localLogs } = quorum
+      const { localLogs, replicas } = quorum
       broker.lifecycle = new BrokerLifecycle({
         quorum: quorum.runner,
         endpoint: broker.endpoint,
         heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
         log: broker.log,
         onStateChange: (state) => {
-          if (state === 'unfenced') localLogs.markCaughtUp()
+          if (state === 'unfenced') {
+            localLogs.markCaughtUp()
+            replicas.markCaughtUp()
+          }
         },
       })
       broker.lifecycle.start()

@@ -91,7 +91,11 @@ export class LocalLogs {
         this.log.error(`could not open the logs of topic '${topic.name}': ${(error as Error).message}`)
       }
     }
-    this.onApplied(image)
+    try {
+      this.onApplied(image)
+    } catch (error) {
+      this.log.error(`could not apply the partition states of metadata offset ${image.provenance.offset}: ${(error as Error).stack ?? (error as Error).message}`)
+    }
   }
 
   private async open(image: MetadataImage, topic: TopicImage): Promise<Topic> {

@@ -31,6 +31,8 @@
  *   the produce's timeout.
  * - A follower appends only its leader's batches at its own log end, truncates only after the appends before it are
  *   written, and never serves consumers (the data paths refuse a partition this node does not lead).
+ * - A node serves no client as leader before the controller unfenced it (`markCaughtUp`): until it has applied the
+ *   metadata log up to its registration, its image may name it leader of an epoch that has ended.
  * - The HW is stored with the log's writes (Kafka's replication-offset-checkpoint, lagging by the last write): a
  *   restarted node starts from that stored HW, which is at most the true one.
  *
@@ -135,6 +137,7 @@ export class ReplicaManager {
   private image: MetadataImage | null = null
   private readonly isrTimer: NodeJS.Timeout
   private stopped = false
+  private caughtUp = false
 
   constructor(private readonly options: ReplicaManagerOptions) {
     this.config = { ...DEFAULT_REPLICATION_CONFIG, ...options.config }
@@ -152,9 +155,18 @@ export class ReplicaManager {
     return this.replicas.get(replicaKey(topicId, index))
   }
 
-  /** Whether this node leads the partition as its replica knows it (the image applied to the local log). */
+  /**
+   * Whether this node leads the partition as its replica knows it (the image applied to the local log), and serves
+   * clients: only once the controller has unfenced this incarnation, which it does once the node applied the metadata
+   * log up to its registration. A restarted node's image may be stale and name it leader of an epoch long gone.
+   */
   leads(topicId: string, index: number): boolean {
-    return this.get(topicId, index)?.leader != null
+    return this.caughtUp && this.get(topicId, index)?.leader != null
+  }
+
+  /** The node has caught up with the metadata log (the controller unfenced it): it may serve as leader from now on. */
+  markCaughtUp(): void {
+    this.caughtUp = true
   }
 
   /**
@@ -179,6 +191,7 @@ export class ReplicaManager {
         seen.add(key)
         const state = partitionState(registration)
         let replica = this.replicas.get(key)
+        if (replica && replica.partition !== partition) this.drop(replica)
         if (!replica || replica.partition !== partition) {
           replica = new Replica(topic, partition, state)
           this.replicas.set(key, replica)
@@ -191,14 +204,16 @@ export class ReplicaManager {
         }
       }
     }
-    for (const [key, replica] of this.replicas) {
-      if (seen.has(key)) continue
-      this.stopLeading(replica, ErrorCode.NOT_LEADER_OR_FOLLOWER)
-      this.unfollow(replica)
-      replica.partition.highWatermarkOwner = null
-      this.replicas.delete(key)
-    }
+    for (const [key, replica] of this.replicas) if (!seen.has(key)) this.drop(replica)
     for (const replica of this.replicas.values()) if (replica.leader) this.afterIsrChange(replica, nowMs)
+  }
+
+  /** Forgets a replica this node no longer holds (its topic deleted, or made again under another id). */
+  private drop(replica: Replica): void {
+    this.stopLeading(replica, ErrorCode.NOT_LEADER_OR_FOLLOWER)
+    this.unfollow(replica)
+    replica.partition.highWatermarkOwner = null
+    this.replicas.delete(replica.key)
   }
 
   /** Stops every fetcher and answers every waiting produce NOT_LEADER_OR_FOLLOWER. */

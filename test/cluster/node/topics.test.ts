@@ -3,7 +3,8 @@
  * (forwarded by the other nodes), the partitions' leaders spread over the nodes, every node's Metadata answers from
  * its metadata image (three brokers, the quorum's leader as controller, each partition's leader and epoch), each
  * leader serves its partitions and the other nodes answer NOT_LEADER_OR_FOLLOWER, so kafkajs and kcat find the
- * leaders from any bootstrap node. Replication factor 1 only: a larger one is refused.
+ * leaders from any bootstrap node. A replication factor above the live brokers is refused (replication itself is
+ * replication.test.ts's).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
