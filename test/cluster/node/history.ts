@@ -5,7 +5,10 @@
  * - a lost acknowledged record: acknowledged at an offset, and never read there with that value;
  * - a duplicate from an idempotent producer: one value (each value is sent once) read at two offsets;
  * - an offset order violation: a consumer's reads of a partition going backwards or repeating an offset within one
- *   pass, or two values read at one offset.
+ *   pass, or two values read at one offset. A consumer whose group rebalanced starts again from its committed
+ *   offset (kafkajs: from the beginning when none was committed yet); such a reader is recorded with
+ *   `rewinds: 'allowed'`, and each backward step counts as a rewind instead, its records checked against what was
+ *   read at those offsets before.
  *
  * Records a producer sent but was not told were written (an error, a timeout) may or may not be there; the summary
  * counts them.
@@ -27,6 +30,7 @@ export class History {
   private readonly problems: string[] = []
   private unacknowledged = 0
   private reads = 0
+  private rewinds = 0
 
   /** A batch of `values` the producer was told starts at `baseOffset` of the partition. */
   acknowledge(topic: string, partition: number, baseOffset: bigint, values: readonly string[]): void {
@@ -63,15 +67,18 @@ export class History {
     this.unacknowledged += count
   }
 
-  /** One pass of a consumer over a partition: the records it read, in the order it read them. */
-  consumed(topic: string, partition: number, records: readonly { offset: bigint; value: string }[]): void {
+  /** A consumer's reads of a partition, in the order it read them. */
+  consumed(topic: string, partition: number, records: readonly { offset: bigint; value: string }[], options: { rewinds: 'allowed' | 'violation' }): void {
     const key = `${topic}/${partition}`
     const seen = this.read.get(key) ?? new Map<bigint, string>()
     this.read.set(key, seen)
     let previous = -1n
     for (const { offset, value } of records) {
       this.reads++
-      if (offset <= previous) this.problems.push(`${key}: offset ${offset} read after offset ${previous}`)
+      if (offset <= previous) {
+        if (options.rewinds === 'allowed') this.rewinds++
+        else this.problems.push(`${key}: offset ${offset} read after offset ${previous}`)
+      }
       previous = offset
       const earlier = seen.get(offset)
       if (earlier !== undefined && earlier !== value) this.problems.push(`${key}: offset ${offset} read as '${earlier}' and as '${value}'`)
@@ -115,7 +122,7 @@ export class History {
     const distinct = [...this.read.values()].reduce((sum, offsets) => sum + offsets.size, 0)
     const summary =
       `history: ${acknowledged} acknowledged records, ${this.unacknowledged} sent without acknowledgement, ` +
-      `${this.reads} reads of ${distinct} distinct offsets; lost ${lost}, duplicated ${duplicates}, ` +
+      `${this.reads} reads of ${distinct} distinct offsets (${this.rewinds} consumer rewinds); lost ${lost}, duplicated ${duplicates}, ` +
       `${this.problems.length} order violations`
     return { problems, summary }
   }

@@ -7,13 +7,15 @@
  * of order; the killed node, restarted on its data directory, truncates what it had that the new leader does not,
  * catches up and is back in the ISR; a leader paused with SIGSTOP past the session timeout is fenced and replaced,
  * and once resumed follows the new leader and rejoins the ISR, with the same checks; an ISR below min.insync.replicas refuses acks=all with NOT_ENOUGH_REPLICAS
- * (and writes nothing) while acks=1 is taken.
+ * (and writes nothing) while acks=1 is taken. OffsetForLeaderEpoch (raw wire: no client here sends it) answers from
+ * the new leader's epoch cache.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
-import { withClient } from '../../helpers/kafka.js'
+import { readPartition, withClient } from '../../helpers/kafka.js'
+import { offsetForLeaderEpoch, type OffsetForLeaderEpochRequest, type OffsetForLeaderEpochResponse } from '../../../protocol/messages/offset-for-leader-epoch.js'
 import { kcat } from '../../helpers/kcat.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
 import { History } from './history.js'
@@ -108,7 +110,9 @@ describe('replication on a three-node cluster', () => {
   /**
    * Produces to `partition` of TOPIC into `history` with an idempotent kafkajs producer (batches of 10 values, acks=all)
    * and, beside it, kcat (runs of 20 lines, acks=all, idempotence on): 300 kafkajs values, then `fault`, then 300
-   * more. Returns how long after the fault no produce was acknowledged (printed, not asserted).
+   * more. A kafkajs consumer reads the partition meanwhile; its group may rebalance through the fault and read again
+   * from its committed offset (or the beginning), which the history counts as rewinds. Returns how long after the fault no produce was
+   * acknowledged (printed, not asserted).
    */
   async function produceThrough(partition: number, history: History, bootstrap: number[], fault: () => Promise<void>): Promise<number> {
     const producer: Producer = new Kafka({
@@ -119,10 +123,23 @@ describe('replication on a three-node cluster', () => {
       retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 30 },
     }).producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
+    const watcher = new Kafka({ clientId: `watcher-${partition}`, brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address), logLevel: logLevel.NOTHING, requestTimeout: 5000 }).consumer({
+      groupId: `watchers-${partition}`,
+      maxWaitTimeInMs: 200,
+    })
+    const watched: { offset: bigint; value: string }[] = []
+    await watcher.connect()
+    await watcher.subscribe({ topic: TOPIC, fromBeginning: true })
+    await watcher.run({
+      eachMessage: async (payload) => {
+        if (payload.partition === partition) watched.push({ offset: BigInt(payload.message.offset), value: payload.message.value!.toString() })
+      },
+    })
     let faultAtMs: number | null = null
     let firstAckAfterFaultMs: number | null = null
-    const acknowledged = (): void => {
-      if (faultAtMs !== null) firstAckAfterFaultMs ??= Date.now()
+    // The stall is measured from the fault to the first acknowledgement of a produce started after it.
+    const acknowledged = (startedAtMs: number): void => {
+      if (faultAtMs !== null && startedAtMs >= faultAtMs) firstAckAfterFaultMs ??= Date.now()
     }
     let kcatRuns = 0
     let stopKcat = false
@@ -131,13 +148,14 @@ describe('replication on a three-node cluster', () => {
         const values = Array.from({ length: 20 }, (_, i) => `k${partition}-${kcatRuns}-${i}`)
         kcatRuns++
         const brokers = bootstrap.map((id) => cluster.nodes.get(id)!.address).join(',')
+        const startedAtMs = Date.now()
         try {
           await kcat(['-P', '-b', brokers, '-t', TOPIC, '-p', String(partition), '-X', 'acks=all', '-X', 'enable.idempotence=true', '-X', 'message.timeout.ms=60000', '-X', 'request.timeout.ms=5000'], {
             input: values.join('\n') + '\n',
             timeoutMs: 90_000,
           })
           history.acknowledgeUnplaced(TOPIC, partition, values)
-          acknowledged()
+          acknowledged(startedAtMs)
         } catch {
           history.notAcknowledged(values.length)
         }
@@ -146,10 +164,11 @@ describe('replication on a three-node cluster', () => {
     let next = 0
     const produceBatch = async (): Promise<void> => {
       const values = Array.from({ length: 10 }, () => `v${partition}-${next++}`)
+      const startedAtMs = Date.now()
       try {
         const [answer] = await producer.send({ topic: TOPIC, acks: -1, messages: values.map((value) => ({ value, partition })) })
         history.acknowledge(TOPIC, partition, BigInt(answer!.baseOffset!), values)
-        acknowledged()
+        acknowledged(startedAtMs)
       } catch {
         history.notAcknowledged(values.length)
       }
@@ -164,6 +183,20 @@ describe('replication on a three-node cluster', () => {
       await kcatLoop
       await producer.disconnect()
     }
+    try {
+      let lastCount = -1
+      let lastProgressMs = Date.now()
+      await waitFor('the watching consumer has read everything acknowledged, or made no progress for 30 s', () => {
+        if (watched.length !== lastCount) {
+          lastCount = watched.length
+          lastProgressMs = Date.now()
+        }
+        return watched.length >= history.acknowledgedCount || Date.now() - lastProgressMs > 30_000
+      }, { timeoutMs: 120_000 })
+    } finally {
+      await watcher.disconnect()
+    }
+    history.consumed(TOPIC, partition, watched, { rewinds: 'allowed' })
     expect(kcatRuns).toBeGreaterThan(1)
     expect(firstAckAfterFaultMs).not.toBeNull()
     return firstAckAfterFaultMs! - faultAtMs!
@@ -196,10 +229,27 @@ describe('replication on a three-node cluster', () => {
     const truncations = cluster.nodes.get(victim)!.output().split('\n').filter((line) => line.includes('truncating'))
     console.log(`the restarted node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
     const records = await readAll(TOPIC, partition, history.acknowledgedCount, [...cluster.nodeIds])
-    history.consumed(TOPIC, partition, records)
+    history.consumed(TOPIC, partition, records, { rewinds: 'violation' })
     const { problems, summary } = history.check()
     console.log(summary)
     expect(problems).toEqual([])
+
+    // OffsetForLeaderEpoch at the new leader answers from its epoch cache: the old epoch ends where the first batch of
+    // the new leader's epoch starts, the latest ends at the log end, an unknown newer one is undefined.
+    const newLeader = cluster.nodes.get(after.leaderId)!
+    const { batches, highWatermark } = await withClient(newLeader, (client) => readPartition(client, TOPIC, partition))
+    const firstOfNewEpoch = batches.find((batch) => batch.header.partitionLeaderEpoch > (before.leaderEpoch ?? 0))!
+    const endOffsets = await withClient(newLeader, (client) =>
+      client.request<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>(offsetForLeaderEpoch, 4, {
+        replicaId: -1,
+        topics: [{ topic: TOPIC, partitions: [before.leaderEpoch ?? 0, firstOfNewEpoch.header.partitionLeaderEpoch, 1000].map((leaderEpoch) => ({ partition, currentLeaderEpoch: -1, leaderEpoch })) }],
+      }),
+    )
+    const [old, latest, unknown] = endOffsets.topics[0]!.partitions
+    expect([old!.errorCode, old!.leaderEpoch, old!.endOffset]).toEqual([0, before.leaderEpoch ?? 0, firstOfNewEpoch.header.baseOffset])
+    expect([latest!.errorCode, latest!.leaderEpoch]).toEqual([0, firstOfNewEpoch.header.partitionLeaderEpoch])
+    expect(latest!.endOffset).toBeGreaterThanOrEqual(highWatermark)
+    expect([unknown!.errorCode, unknown!.leaderEpoch, unknown!.endOffset]).toEqual([0, -1, -1n])
   }, 180_000)
 
   it('keeps every acknowledged record through SIGSTOP of the leader past the session timeout: it is fenced, a new leader takes over, and after SIGCONT it follows, truncates any divergent tail and rejoins the ISR', async () => {
@@ -234,7 +284,7 @@ describe('replication on a three-node cluster', () => {
     console.log(`the resumed node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
     expect(output).toMatch(new RegExp(`following ${TOPIC}-${partition} from node \\d in leader epoch`))
     const records = await readAll(TOPIC, partition, history.acknowledgedCount, [...cluster.nodeIds])
-    history.consumed(TOPIC, partition, records)
+    history.consumed(TOPIC, partition, records, { rewinds: 'violation' })
     const { problems, summary } = history.check()
     console.log(summary)
     expect(problems).toEqual([])
