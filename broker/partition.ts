@@ -94,7 +94,7 @@ export class Partition {
   isr: readonly number[]
   /**
    * Null on a single node (the HW follows the durable log end); on a cluster node the partition's replica, told of
-   * every local append, which moves the HW with `advanceHighWatermark`.
+   * every local append, which sets the HW with `setHighWatermark`.
    */
   highWatermarkOwner: { appended(): void } | null = null
   /** The high watermark the log recovered with (its last stored one), before this partition moved it. */
@@ -203,10 +203,11 @@ export class Partition {
   }
 
   /**
-   * Moves the high watermark (a cluster node's replica, which owns it): readers see up to it, and transactions
-   * decided below it become stable. Never past the durable log end.
+   * Sets the high watermark (a cluster node's replica, which owns it; lower only on a restart from the stored one or a
+   * truncation below it): readers see up to it, and transactions decided below it become stable. Never past the
+   * durable log end.
    */
-  advanceHighWatermark(offset: bigint): void {
+  setHighWatermark(offset: bigint): void {
     this.log.setHighWatermark(offset)
     this.producers.onHighWatermarkUpdated(this.log.highWatermark)
     this.wake()
@@ -289,7 +290,7 @@ export class Partition {
       this.highWatermarkOwner.appended()
       this.wake()
     } else {
-      this.advanceHighWatermark(this.log.durableEndOffset)
+      this.setHighWatermark(this.log.durableEndOffset)
     }
     this.bytesSinceSnapshot += batch.length
     if (this.bytesSinceSnapshot >= PRODUCER_SNAPSHOT_INTERVAL_BYTES) void this.takeSnapshot().catch(() => undefined)

@@ -197,7 +197,7 @@ export class ReplicaManager {
           this.replicas.set(key, replica)
           partition.highWatermarkOwner = { appended: () => this.afterLocalAppend(replica!) }
           // The stored HW, never above what is durable: a restart exposes nothing it did not know was committed.
-          partition.advanceHighWatermark(partition.recoveredHighWatermark)
+          partition.setHighWatermark(partition.recoveredHighWatermark)
           this.applyState(replica, state, { first: true, nowMs })
         } else {
           this.applyState(replica, state, { first: false, nowMs })
@@ -351,7 +351,7 @@ export class ReplicaManager {
       const holdsBack = maximal.includes(id) || (this.isCaughtUp(follower, log.logEndOffset, nowMs) && !this.ineligible.has(id))
       if (holdsBack && follower.logEndOffset < candidate) candidate = follower.logEndOffset
     }
-    if (candidate > replica.partition.highWatermark) replica.partition.advanceHighWatermark(candidate)
+    if (candidate > replica.partition.highWatermark) replica.partition.setHighWatermark(candidate)
     this.completeProduces(replica)
   }
 
@@ -545,7 +545,7 @@ export class ReplicaManager {
         this.options.log.info(`${replica.name}: truncating from ${log.logEndOffset} to ${offset} (the leader's epoch ${leaderEnd.epoch} ends at ${leaderEnd.endOffset})`)
         await partition.appendsSettled()
         await partition.truncateTo(offset)
-        if (partition.highWatermark > partition.logEndOffset) partition.advanceHighWatermark(partition.logEndOffset)
+        if (partition.highWatermark > partition.logEndOffset) partition.setHighWatermark(partition.logEndOffset)
       }
       return true
     }
@@ -559,7 +559,7 @@ export class ReplicaManager {
     }
     await last
     const hw = data.highWatermark < partition.log.durableEndOffset ? data.highWatermark : partition.log.durableEndOffset
-    if (hw > partition.highWatermark) partition.advanceHighWatermark(hw)
+    if (hw > partition.highWatermark) partition.setHighWatermark(hw)
     return true
   }
 }
