@@ -38,11 +38,20 @@ import { checkClusterId, newClusterId, parseQuorumVoters, type QuorumVoter } fro
 import { QuorumRunner } from './cluster/quorum-runner.js'
 import { BrokerLifecycle } from './cluster/broker-lifecycle.js'
 import { LocalLogs } from './cluster/local-logs.js'
+import { ReplicaManager } from './cluster/replica-manager.js'
 import { ControllerProducerIdBlockSource } from './cluster/producer-id-blocks.js'
 
 interface Identity {
   clusterId: string
   nodeId: number
+}
+
+/** What a cluster node runs besides a single node's parts: its quorum member, its logs following the image, its replicas. */
+interface ClusterParts {
+  runner: QuorumRunner
+  self: QuorumVoter
+  localLogs: LocalLogs
+  replicas: ReplicaManager
 }
 
 /**
@@ -75,7 +84,7 @@ export class Broker {
     private readonly groups: GroupCoordinator,
     private readonly transactions: TransactionCoordinator,
     markers: TxnMarkerWriter,
-    private readonly quorum: { runner: QuorumRunner; self: QuorumVoter; localLogs: LocalLogs } | null,
+    private readonly quorum: ClusterParts | null,
   ) {
     this.dispatcher = new Dispatcher(quorum ? CLUSTER_NODE_HANDLERS : HANDLERS)
     this.cleaner = new LogCleaner(topics, config, log)
@@ -108,7 +117,7 @@ export class Broker {
       endpoint: this.endpoint,
       apiVersions: this.dispatcher.advertised,
       answers: new AnswerBudget(config.queuedMaxResponseBytes),
-      ...(quorum ? { quorum: quorum.runner } : {}),
+      ...(quorum ? { quorum: quorum.runner, replicas: quorum.replicas } : {}),
     }
   }
 
@@ -149,7 +158,7 @@ export class Broker {
       markers.onMarker((tp, marker) => {
         if (tp.topic === OFFSETS_TOPIC) offsetsMetadata.completeTransaction(tp.partition, marker.producerId, marker.committed)
       })
-      let quorum: { runner: QuorumRunner; self: QuorumVoter; localLogs: LocalLogs } | null = null
+      let quorum: ClusterParts | null = null
       let broker: Broker | null = null
       if (config.controllerQuorumVoters !== undefined) {
         const voters = parseQuorumVoters(config.controllerQuorumVoters)
@@ -171,10 +180,17 @@ export class Broker {
           },
         })
         // The node's topics follow the committed metadata image from the start (a restored snapshot included).
-        const localLogs = new LocalLogs(topics, log)
+        const replicas = new ReplicaManager({
+          nodeId: config.nodeId,
+          topics,
+          quorum: runner,
+          brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null,
+          log,
+        })
+        const localLogs = new LocalLogs(topics, log, (image) => replicas.apply(image))
         runner.onImage((image) => localLogs.follow(image))
         localLogs.follow(runner.controller.image)
-        quorum = { runner, self, localLogs }
+        quorum = { runner, self, localLogs, replicas }
       }
       // A cluster node's blocks come from the controller (KIP-730), under the broker epoch it registers with once listening.
       const blocks = quorum
@@ -213,14 +229,17 @@ export class Broker {
         `${counted(broker.services.topics.list().length, 'topic')})`,
     )
     if (quorum) {
-      const { localLogs } = quorum
+      const { localLogs, replicas } = quorum
       broker.lifecycle = new BrokerLifecycle({
         quorum: quorum.runner,
         endpoint: broker.endpoint,
         heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
         log: broker.log,
         onStateChange: (state) => {
-          if (state === 'unfenced') localLogs.markCaughtUp()
+          if (state === 'unfenced') {
+            localLogs.markCaughtUp()
+            replicas.markCaughtUp()
+          }
         },
       })
       broker.lifecycle.start()
@@ -280,6 +299,7 @@ export class Broker {
     await acceptor?.close()
     await this.lifecycle?.stop()
     this.lifecycle = null
+    this.quorum?.replicas.stop()
     await this.quorum?.runner.stop()
     await this.quorum?.localLogs.settled()
     const controllerAcceptor = this.controllerAcceptor

@@ -42,8 +42,10 @@ import {
   txnOffsetCommitHandler,
   writeTxnMarkersHandler,
 } from './handlers/transactions.js'
+import { offsetForLeaderEpochHandler } from './handlers/offset-for-leader-epoch.js'
 import {
   allocateProducerIdsHandler,
+  alterPartitionHandler,
   beginQuorumEpochHandler,
   brokerHeartbeatHandler,
   brokerRegistrationHandler,
@@ -92,12 +94,12 @@ export const HANDLERS: readonly HandlerEntry[] = [
   describeClusterHandler,
 ]
 
-/** A cluster node's client listener: every API of a node, and DescribeQuorum (forwarded to the quorum's leader). */
-export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, describeQuorumHandler]
+/** A cluster node's client listener: every API of a node, DescribeQuorum (forwarded to the quorum's leader) and OffsetForLeaderEpoch. */
+export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, describeQuorumHandler, offsetForLeaderEpochHandler]
 
 /**
  * A cluster node's controller listener (Kafka's controller listener): the quorum's own APIs, the controller's
- * broker lifecycle APIs, AllocateProducerIds, CreateTopics and DeleteTopics forwarded by the other nodes, and ApiVersions. Fetch here reads the metadata log only.
+ * broker lifecycle APIs, AllocateProducerIds, AlterPartition, CreateTopics and DeleteTopics forwarded by the other nodes, and ApiVersions. Fetch here reads the metadata log only.
  */
 export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   apiVersionsHandler,
@@ -110,6 +112,7 @@ export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   brokerRegistrationHandler,
   brokerHeartbeatHandler,
   allocateProducerIdsHandler,
+  alterPartitionHandler,
   controllerCreateTopicsHandler,
   controllerDeleteTopicsHandler,
 ]

@@ -17,6 +17,7 @@ import type { GroupCoordinator } from './group/coordinator.js'
 import type { TransactionCoordinator } from './transaction/coordinator.js'
 import type { TxnMarkerWriter } from './transaction/markers.js'
 import type { QuorumRunner } from './cluster/quorum-runner.js'
+import type { ReplicaManager } from './cluster/replica-manager.js'
 import type { Topic } from './partition.js'
 import { ErrorCode } from '../protocol/errors.js'
 
@@ -58,6 +59,8 @@ export interface BrokerServices {
   readonly answers: AnswerBudget
   /** A cluster node's controller quorum member (`controller.quorum.voters` set); absent on a single node. */
   readonly quorum?: QuorumRunner
+  /** A cluster node's partition replicas (leader and follower, ISR, high watermark); absent on a single node. */
+  readonly replicas?: ReplicaManager
 }
 
 /**
@@ -75,6 +78,8 @@ export function controllerIdOf(services: BrokerServices): number {
  */
 export function leadershipError(services: BrokerServices, topic: Topic, partition: number): number {
   if (!services.quorum || topic.isInternal) return ErrorCode.NONE
+  // The replica's state is the image as applied to the local log (leader epoch, HW owner): it leads only once both agree.
+  if (services.replicas) return services.replicas.leads(topic.topicId, partition) ? ErrorCode.NONE : ErrorCode.NOT_LEADER_OR_FOLLOWER
   const leader = services.quorum.controller.image.topicsById.get(topic.topicId)?.partitions.get(partition)?.leader
   return leader === services.endpoint.nodeId ? ErrorCode.NONE : ErrorCode.NOT_LEADER_OR_FOLLOWER
 }

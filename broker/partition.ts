@@ -3,6 +3,9 @@
  * park on, and the state its idempotent and transactional producers leave (storage/producer-state.ts): sequences,
  * epochs, open transactions, the last stable offset and the aborted-transaction index. On a single node this broker
  * leads every partition in epoch 0, the ISR is this broker alone, and the high watermark follows the durable log end.
+ * On a cluster node the partition's replica (cluster/replica-manager.ts) owns the replicas, the ISR and the high
+ * watermark (`highWatermarkOwner`): the leader's HW is the least log end of its ISR, a follower's the leader's, and a
+ * follower appends the leader's batches as they are (`appendAsFollower`).
  *
  *   logStartOffset <= lastStableOffset <= highWatermark <= logEndOffset
  *
@@ -14,7 +17,7 @@
  */
 import type { PartitionLog } from '../storage/partition-log.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
-import { encodeRecordBatch, Attribute, At } from '../protocol/record-batch.js'
+import { encodeRecordBatch, readBatchHeader, Attribute, At } from '../protocol/record-batch.js'
 import {
   AppendOrigin,
   ControlType,
@@ -86,6 +89,16 @@ export class Partition {
   /** 0 on a single node; on a cluster node the metadata image's, set as the node applies it (cluster/local-logs.ts). */
   leaderEpoch = 0
   readonly leaderId: number
+  /** This broker on a single node; on a cluster node the metadata image's (set by the partition's replica). */
+  replicas: readonly number[]
+  isr: readonly number[]
+  /**
+   * Null on a single node (the HW follows the durable log end); on a cluster node the partition's replica, told of
+   * every local append, which sets the HW with `setHighWatermark`.
+   */
+  highWatermarkOwner: { appended(): void } | null = null
+  /** The high watermark the log recovered with (its last stored one), before this partition moved it. */
+  readonly recoveredHighWatermark: bigint
   private readonly waiters = new Set<() => void>()
   readonly producers: ProducerStateManager
   private readonly snapshots: ProducerSnapshotStore
@@ -105,6 +118,9 @@ export class Partition {
     options: PartitionOptions,
   ) {
     this.leaderId = options.leaderId
+    this.replicas = [options.leaderId]
+    this.isr = [options.leaderId]
+    this.recoveredHighWatermark = log.highWatermark
     this.producers = new ProducerStateManager({ producerIdExpirationMs: options.producerIdExpirationMs })
     this.snapshots = options.stores.snapshots
     this.abortedIndex = options.stores.abortedIndex
@@ -124,14 +140,6 @@ export class Partition {
     await partition.abortedIndex.open()
     partition.batchesReplayedAtOpen = await loadProducerState(partition.producers, partition.snapshots, log, Date.now())
     return partition
-  }
-
-  get replicas(): number[] {
-    return [this.leaderId]
-  }
-
-  get isr(): number[] {
-    return [this.leaderId]
   }
 
   get highWatermark(): bigint {
@@ -165,7 +173,7 @@ export class Partition {
    */
   async appendAsLeader(batch: Buffer, options: AppendOptions): Promise<AppendResult> {
     const fields = producerBatchOf(batch)
-    if (!fields) return this.write(batch, null, null, options.logAppendTime)
+    if (!fields) return this.write(batch, null, null, { leaderEpoch: this.leaderEpoch, logAppendTime: options.logAppendTime })
     fields.baseOffset = this.log.logEndOffset
     fields.lastOffset = fields.baseOffset + BigInt(batch.readInt32BE(At.lastOffsetDelta))
     if (options.logAppendTime !== undefined) fields.maxTimestamp = options.logAppendTime
@@ -174,7 +182,40 @@ export class Partition {
       if (duplicate) return this.answerDuplicate(duplicate)
       if (fields.transactional) this.checkVerified(fields, options.verification)
     }
-    return this.write(batch, fields, this.producers.prepare(fields, options.origin), options.logAppendTime)
+    return this.write(batch, fields, this.producers.prepare(fields, options.origin), { leaderEpoch: this.leaderEpoch, logAppendTime: options.logAppendTime })
+  }
+
+  /**
+   * Appends a batch fetched from the partition's leader (UnifiedLog.appendAsFollower): stored as it is, at the offset
+   * and leader epoch the leader gave it, which must be this log's end; the producer state follows it unchecked
+   * (origin REPLICATION), so a follower that becomes leader knows every idempotent producer's sequences.
+   */
+  async appendAsFollower(batch: Buffer): Promise<AppendResult> {
+    const header = readBatchHeader(batch)
+    if (header.baseOffset !== this.log.logEndOffset) {
+      throw new Error(`a batch of the leader at offset ${header.baseOffset} does not start at this log's end ${this.log.logEndOffset}`)
+    }
+    const fields = producerBatchOf(batch)
+    if (!fields) return this.write(batch, null, null, { leaderEpoch: header.partitionLeaderEpoch })
+    fields.baseOffset = header.baseOffset
+    fields.lastOffset = header.baseOffset + BigInt(header.lastOffsetDelta)
+    return this.write(batch, fields, this.producers.prepare(fields, AppendOrigin.REPLICATION), { leaderEpoch: header.partitionLeaderEpoch })
+  }
+
+  /**
+   * Sets the high watermark (a cluster node's replica, which owns it; lower only on a restart from the stored one or a
+   * truncation below it): readers see up to it, and transactions decided below it become stable. Never past the
+   * durable log end.
+   */
+  setHighWatermark(offset: bigint): void {
+    this.log.setHighWatermark(offset)
+    this.producers.onHighWatermarkUpdated(this.log.highWatermark)
+    this.wake()
+  }
+
+  /** Resolves once the appends queued so far are written (or failed): a truncation must not overlap them. */
+  async appendsSettled(): Promise<void> {
+    await this.lastWrite
   }
 
   /**
@@ -188,7 +229,7 @@ export class Partition {
     const fields = producerBatchOf(batch)!
     fields.baseOffset = this.log.logEndOffset
     fields.lastOffset = fields.baseOffset
-    return this.write(batch, fields, this.producers.prepare(fields, AppendOrigin.COORDINATOR))
+    return this.write(batch, fields, this.producers.prepare(fields, AppendOrigin.COORDINATOR), { leaderEpoch: this.leaderEpoch })
   }
 
   private checkVerified(fields: ProducerBatch, guard: VerificationGuard | undefined): void {
@@ -220,7 +261,7 @@ export class Partition {
     batch: Buffer,
     fields: ProducerBatch | null,
     prepared: Prepared | null,
-    logAppendTime?: bigint,
+    stamp: { leaderEpoch: number; logAppendTime?: bigint },
   ): Promise<AppendResult> {
     const baseOffset = this.log.logEndOffset
     const lastOffset = baseOffset + BigInt(batch.readInt32BE(At.lastOffsetDelta))
@@ -235,7 +276,7 @@ export class Partition {
       })
       indexed.catch(() => undefined)
     }
-    const appended = this.log.append(batch, { leaderEpoch: this.leaderEpoch, logAppendTime })
+    const appended = this.log.append(batch, stamp)
     this.lastWrite = appended.catch(() => undefined)
     // A log that refuses writes takes no offsets (the promise rejects): the producer state must not move either.
     if (this.log.logEndOffset !== baseOffset) {
@@ -245,9 +286,12 @@ export class Partition {
     }
     await indexed
     const result = await appended
-    this.log.setHighWatermark(this.log.durableEndOffset)
-    this.producers.onHighWatermarkUpdated(this.log.highWatermark)
-    this.wake()
+    if (this.highWatermarkOwner) {
+      this.highWatermarkOwner.appended()
+      this.wake()
+    } else {
+      this.setHighWatermark(this.log.durableEndOffset)
+    }
     this.bytesSinceSnapshot += batch.length
     if (this.bytesSinceSnapshot >= PRODUCER_SNAPSHOT_INTERVAL_BYTES) void this.takeSnapshot().catch(() => undefined)
     return { ...result, duplicate: false }

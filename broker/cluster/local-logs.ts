@@ -13,8 +13,10 @@
  * Images arrive faster than logs open: one change runs at a time, and only the newest image waiting is applied
  * next (each image holds the whole state, so skipping one in between loses nothing).
  *
- * A topic gets a local log for every partition, led here or not: the data paths answer NOT_LEADER_OR_FOLLOWER for a
- * partition the image gives another leader (handler.ts, `leadershipError`), so the logs of those stay empty.
+ * A topic gets a local log for every partition, replicated here or not: the partitions this node is a replica of are
+ * handed to the node's ReplicaManager (`onApplied`), which makes each leader or follower; the data paths answer
+ * NOT_LEADER_OR_FOLLOWER for every partition this node does not lead (handler.ts, `leadershipError`), so the logs
+ * of partitions it does not replicate stay empty.
  */
 import { ResourceType } from '../../protocol/constants.js'
 import type { Logger } from '../logger.js'
@@ -29,9 +31,11 @@ export class LocalLogs {
   private latest: MetadataImage | null = null
   private caughtUp = false
 
+  /** `onApplied` gets each image once the local logs match it (the node's replicas take their states from it). */
   constructor(
     private readonly topics: TopicManager,
     private readonly log: Logger,
+    private readonly onApplied: (image: MetadataImage) => void,
   ) {}
 
   /** Brings the local topics to `image` (after the changes already under way). */
@@ -87,6 +91,11 @@ export class LocalLogs {
         this.log.error(`could not open the logs of topic '${topic.name}': ${(error as Error).message}`)
       }
     }
+    try {
+      this.onApplied(image)
+    } catch (error) {
+      this.log.error(`could not apply the partition states of metadata offset ${image.provenance.offset}: ${(error as Error).stack ?? (error as Error).message}`)
+    }
   }
 
   private async open(image: MetadataImage, topic: TopicImage): Promise<Topic> {
@@ -95,7 +104,7 @@ export class LocalLogs {
       name: topic.name,
       topicId: topic.topicId,
       partitions: topic.partitions.size,
-      replicationFactor: 1,
+      replicationFactor: topic.partitions.get(0)?.replicas.length ?? 1,
       config: this.topics.parseConfig(overrides),
     })
     this.log.info(`opened topic '${topic.name}' (${topic.topicId}) from the metadata image, ${counted(topic.partitions.size, 'partition')}`)

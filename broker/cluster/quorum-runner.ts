@@ -20,7 +20,8 @@
  * id of this node's, and the handler answers with the response the member drains for it. A lost message is only a
  * lost message: the member's own timeouts send again.
  *
- * Controller operations (BrokerRegistration, BrokerHeartbeat, CreateTopics, DeleteTopics, AllocateProducerIds) are steps too: the
+ * Controller operations (BrokerRegistration, BrokerHeartbeat, CreateTopics, DeleteTopics, AllocateProducerIds,
+ * AlterPartition) are steps too: the
  * controller proposes inside the step, and the operation answers once its last record is applied in the epoch it was
  * proposed in (`committed`), or with NOT_CONTROLLER when a batch of another epoch took its offsets, or
  * REQUEST_TIMED_OUT after COMMIT_TIMEOUT_MS. Each committed image is handed to the `onImage` listeners (the node's
@@ -41,6 +42,7 @@ import { raftConfig, type RaftConfig } from './raft/config.js'
 import type { RaftEnvelope, RaftRequest, RaftResponse } from './raft/messages.js'
 import {
   QuorumController,
+  type AlterPartitionRequest,
   type BrokerHeartbeatRequest,
   type BrokerRegistrationRequest,
   type ControllerResult,
@@ -294,6 +296,14 @@ export class QuorumRunner implements RaftStateMachine {
   /** CreateTopics for one topic at the active controller (placement as `QuorumController.createTopic`), answered once committed. */
   createTopic(request: CreateTopicRequest): Promise<ControllerResult<{ topicId: string; assignments: number[][] }>> {
     return this.operate((nowMs) => this.controller.createTopic(request, nowMs))
+  }
+
+  /**
+   * AlterPartition (KIP-497) for one partition at the active controller: a partition leader's new ISR, answered once
+   * committed with the partition's state after it. Errors as `QuorumController.alterPartition`.
+   */
+  alterPartition(request: AlterPartitionRequest): Promise<ControllerResult<{ leaderId: number; leaderEpoch: number; isr: readonly number[]; partitionEpoch: number }>> {
+    return this.operate((nowMs) => this.controller.alterPartition(request, nowMs))
   }
 
   /** DeleteTopics for one topic at the active controller, answered once committed. */

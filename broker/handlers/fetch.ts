@@ -19,6 +19,13 @@
  * - `fetchOffset` below the log start or above the log end: OFFSET_OUT_OF_RANGE; at the high watermark: no records.
  * - `currentLeaderEpoch` (v9+) is checked: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
  * - Fetch sessions (KIP-227) are declined: the answer's session id is 0, so clients keep sending full fetches.
+ * - On a cluster node, a Fetch with a replica id (ReplicaId before v15, ReplicaState from v15, KIP-903) is a
+ *   follower's (Kafka's ReplicaManager.fetchMessages for a follower): each partition goes through the leader's
+ *   replica (cluster/replica-manager.ts `replicaFetch`: epoch checks, KIP-320's divergingEpoch, the follower's
+ *   position for the ISR and the high watermark) and is served past the high watermark up to the durable log end;
+ *   it is held while there is nothing new and the high watermark has not moved since the follower's last answer.
+ *   A replica id on a single node, or from a node that is not a replica, is NOT_LEADER_OR_FOLLOWER per partition.
+ *   A consumer (no replica id) reads up to the high watermark, from the leader only.
  *
  * Version notes
  * - v4 is the first version with isolation levels and RecordBatch (librdkafka's MsgVer2 needs Fetch 4 advertised);
@@ -36,8 +43,9 @@ import {
 import { ErrorCode } from '../../protocol/errors.js'
 import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
-import { defineHandler, leadershipError } from '../handler.js'
+import { defineHandler, leadershipError, type RequestContext } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
+import type { ReplicaFetchVerdict } from '../cluster/replica-manager.js'
 
 function failedPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
   return {
@@ -55,7 +63,10 @@ function failedPartition(partitionIndex: number, errorCode: number): FetchRespon
 export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
   fetch,
   '4-17',
-  async (request, { services, apiVersion, signal, parked, onAnswerSent }) => {
+  async (request, context) => {
+    const { services, apiVersion, signal, parked, onAnswerSent } = context
+    const replicaId = apiVersion >= 15 ? request.replicaState.replicaId : request.replicaId
+    if (replicaId >= 0) return replicaFetch(request, replicaId, context)
     const byId = apiVersion >= 13
     const readCommitted = request.isolationLevel === IsolationLevel.READ_COMMITTED
     const deadline = Date.now() + Math.max(0, request.maxWaitMs)
@@ -167,4 +178,98 @@ function waitForData(watched: Watched[], timeoutMs: number, signal: AbortSignal)
     for (const { partition } of watched) cancels.push(partition.onData(done))
     if (watched.some(({ partition, highWatermark }) => partition.highWatermark !== highWatermark)) done()
   })
+}
+
+/**
+ * A follower's Fetch (see the top of this module). Each pass reads every partition the replica manager lets it
+ * read; the follower's position is recorded on the first pass only (a held fetch does not move it again).
+ */
+async function replicaFetch(request: FetchRequest, replicaId: number, context: RequestContext): Promise<FetchResponse> {
+  const { services, apiVersion, signal, parked, onAnswerSent } = context
+  const replicas = services.replicas
+  const byId = apiVersion >= 13
+  const deadline = Date.now() + Math.max(0, request.maxWaitMs)
+  const maxBytes = Math.min(request.maxBytes, services.config.fetchMaxBytes)
+  const verdicts = new Map<string, ReplicaFetchVerdict>()
+  const nowMs = Date.now()
+  for (const target of request.topics) {
+    const topic = byId ? services.topics.getById(target.topicId) : services.topics.get(target.topic)
+    for (const wanted of target.partitions) {
+      const key = `${target.topicId}/${target.topic}/${wanted.partition}`
+      if (!replicas || !topic || !topic.partitions[wanted.partition]) {
+        const errorCode = !replicas ? ErrorCode.NOT_LEADER_OR_FOLLOWER : byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        verdicts.set(key, { kind: 'error', errorCode })
+        continue
+      }
+      verdicts.set(
+        key,
+        replicas.replicaFetch(topic.topicId, wanted.partition, { replicaId, currentLeaderEpoch: wanted.currentLeaderEpoch, fetchOffset: wanted.fetchOffset, lastFetchedEpoch: wanted.lastFetchedEpoch }, nowMs),
+      )
+    }
+  }
+  const answers = services.answers
+  const sentHighWatermarks = new Map<Partition, bigint>()
+  for (;;) {
+    const granted = answers.take(maxBytes)
+    let bytes = 0
+    let settled = false
+    let urgent = false
+    const readable: Watched[] = []
+    try {
+      const responses: FetchResponseFetchableTopicResponse[] = []
+      for (const target of request.topics) {
+        const topic = byId ? services.topics.getById(target.topicId) : services.topics.get(target.topic)
+        const partitions: FetchResponsePartitionData[] = []
+        for (const wanted of target.partitions) {
+          const verdict = verdicts.get(`${target.topicId}/${target.topic}/${wanted.partition}`)!
+          const partition = topic?.partitions[wanted.partition]
+          if (verdict.kind === 'error' || !partition) {
+            urgent = true
+            partitions.push(failedPartition(wanted.partition, verdict.kind === 'error' ? verdict.errorCode : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+            continue
+          }
+          const base = {
+            partitionIndex: wanted.partition,
+            errorCode: ErrorCode.NONE,
+            highWatermark: partition.highWatermark,
+            lastStableOffset: partition.lastStableOffset,
+            logStartOffset: partition.logStartOffset,
+            abortedTransactions: null,
+            preferredReadReplica: -1,
+            currentLeader: { leaderId: services.endpoint.nodeId, leaderEpoch: partition.leaderEpoch },
+          }
+          if (verdict.kind === 'diverging') {
+            urgent = true
+            partitions.push({ ...base, divergingEpoch: { epoch: verdict.divergingEpoch.epoch, endOffset: verdict.divergingEpoch.endOffset }, records: [] })
+            continue
+          }
+          const previousHw = sentHighWatermarks.get(partition)
+          if (previousHw !== undefined && previousHw !== partition.highWatermark) urgent = true
+          sentHighWatermarks.set(partition, partition.highWatermark)
+          readable.push({ partition, highWatermark: partition.highWatermark })
+          const budget = Math.min(wanted.partitionMaxBytes, granted - bytes)
+          const records =
+            budget > 0 || bytes === 0
+              ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.log.durableEndOffset, minOneMessage: bytes === 0 })
+              : []
+          for (const batch of records) bytes += batch.length
+          partitions.push({ ...base, records })
+        }
+        responses.push({ topic: target.topic, topicId: target.topicId, partitions })
+      }
+      answers.settle(granted, bytes)
+      settled = true
+      const remaining = deadline - Date.now()
+      if (bytes >= request.minBytes || urgent || remaining <= 0 || signal.aborted) {
+        onAnswerSent(() => answers.give(bytes))
+        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
+      }
+      answers.give(bytes)
+      parked()
+      await waitForData(readable, remaining, signal)
+    } catch (error) {
+      if (!settled) answers.give(granted)
+      throw error
+    }
+  }
 }

@@ -54,8 +54,8 @@ export function describeTopic(topic: Topic): MetadataResponseTopic {
       partitionIndex: partition.index,
       leaderId: partition.leaderId,
       leaderEpoch: partition.leaderEpoch,
-      replicaNodes: partition.replicas,
-      isrNodes: partition.isr,
+      replicaNodes: [...partition.replicas],
+      isrNodes: [...partition.isr],
       offlineReplicas: [],
     })),
   }

@@ -4,8 +4,13 @@
  * Behaviour
  * - acks 0: no response; if any partition failed, the connection is closed instead (Kafka does this so that an
  *   acks=0 producer notices, KafkaApis.handleProduceRequest). acks 1: answered once the batch is written.
- *   acks -1: on one node the ISR is this broker alone, so the same as 1, unless the topic's min.insync.replicas is
- *   larger than the ISR (NOT_ENOUGH_REPLICAS, checked before anything is written). Other acks: INVALID_REQUIRED_ACKS.
+ *   acks -1: NOT_ENOUGH_REPLICAS (nothing written) while the ISR is smaller than the topic's min.insync.replicas; on
+ *   one node the ISR is this broker alone, so otherwise the same as 1. On a cluster node the answer waits until the
+ *   partition's high watermark passes the batch (every ISR member has it, cluster/replica-manager.ts):
+ *   NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR falls below min.insync.replicas meanwhile, NOT_LEADER_OR_FOLLOWER
+ *   when leadership moves, REQUEST_TIMED_OUT after the request's timeoutMs (the batch is written and may still be
+ *   replicated, as in Kafka). Leadership is checked again just before the append, as the batch may have waited for
+ *   its checks while leadership moved. Other acks: INVALID_REQUIRED_ACKS.
  * - Each partition's `records` must be exactly one magic-2 batch that passes Kafka's LogValidator: its header
  *   (protocol/record-batch.ts checkProducedBatch: length, CRC, count against lastOffsetDelta, codec, no control
  *   batch, no LogAppendTime flag) and its records (validateRecords: a compressed payload that inflates cleanly to at
@@ -164,11 +169,17 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
               : verdict
           return appendOrder.run(partition, settled, async (verdict) => {
             if (!verdict.ok) return failed(index, verdict.errorCode, verdict.message, verdict.recordErrors)
+            const stillLeader = leadershipError(services, topic, index)
+            if (stillLeader !== ErrorCode.NONE) return failed(index, stillLeader)
             if (acks === -1 && partition.isr.length < config.minInsyncReplicas) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
             if (!logAppendTime && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)
             const appendTime = logAppendTime ? BigInt(Date.now()) : undefined
             try {
-              const { baseOffset } = await partition.appendAsLeader(records, { origin: AppendOrigin.CLIENT, logAppendTime: appendTime, verification })
+              const { baseOffset, lastOffset } = await partition.appendAsLeader(records, { origin: AppendOrigin.CLIENT, logAppendTime: appendTime, verification })
+              if (acks === -1 && services.replicas) {
+                const replicated = await services.replicas.awaitHighWatermark(topic.topicId, index, lastOffset + 1n, request.timeoutMs)
+                if (replicated !== ErrorCode.NONE) return failed(index, replicated)
+              }
               return {
                 index,
                 errorCode: ErrorCode.NONE,

@@ -11,6 +11,10 @@
  *   INCONSISTENT_CLUSTER_ID.
  * - AllocateProducerIds v0 (KIP-730): the next block of producer ids for a registered broker at its epoch, from the
  *   active controller once its ProducerIdsRecord commits; any other member answers NOT_CONTROLLER.
+ * - AlterPartition v2-3 (KIP-497): a partition leader's new ISR, per partition as `QuorumController.alterPartition`
+ *   (the partition's state after the change, or the error), from the active controller once committed; v3 names each
+ *   member with its broker epoch (KIP-903), which must be the member's registered epoch (INELIGIBLE_REPLICA
+ *   otherwise). v0-1 (topics by name) are not offered: every Brook node sends v2+.
  * - DescribeQuorum v0-2 (KIP-595): on the controller listener the leader answers and others say
  *   NOT_LEADER_OR_FOLLOWER with the leader they know; on the client listener (describeQuorumHandler) a node forwards
  *   the request to the leader, as Kafka's brokers forward it to the controller.
@@ -37,6 +41,7 @@ import {
   type AllocateProducerIdsRequest,
   type AllocateProducerIdsResponse,
 } from '../../protocol/messages/allocate-producer-ids.js'
+import { alterPartition, type AlterPartitionRequest, type AlterPartitionResponse } from '../../protocol/messages/alter-partition.js'
 import { defineHandler, type BrokerServices, type HandlerEntry } from '../handler.js'
 import { fromWireRequest, RaftWireError, toWireResponse, wireErrorResponse } from '../cluster/raft-wire.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
@@ -116,4 +121,39 @@ export const allocateProducerIdsHandler = defineHandler<AllocateProducerIdsReque
   return result.ok
     ? { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerIdStart: result.producerIdStart, producerIdLen: result.producerIdLen }
     : { throttleTimeMs: 0, errorCode: result.errorCode, producerIdStart: -1n, producerIdLen: 0 }
+})
+
+export const alterPartitionHandler = defineHandler<AlterPartitionRequest, AlterPartitionResponse>(alterPartition, '2-3', async (request, { services, apiVersion }) => {
+  const quorum = quorumOf(services)
+  const topics = await Promise.all(
+    request.topics.map(async (topic) => ({
+      topicId: topic.topicId,
+      partitions: await Promise.all(
+        topic.partitions.map(async (partition) => {
+          const failed = (errorCode: number) => ({ partitionIndex: partition.partitionIndex, errorCode, leaderId: -1, leaderEpoch: -1, isr: [], leaderRecoveryState: 0, partitionEpoch: -1 })
+          const newIsr = apiVersion >= 3 ? partition.newIsrWithEpochs.map((member) => member.brokerId) : partition.newIsr
+          if (apiVersion >= 3) {
+            const brokers = quorum.controller.image.brokers
+            const stale = partition.newIsrWithEpochs.some((member) => member.brokerEpoch !== -1n && brokers.get(member.brokerId)?.brokerEpoch !== member.brokerEpoch)
+            if (stale) return failed(ErrorCode.INELIGIBLE_REPLICA)
+          }
+          const result = await quorum.alterPartition({
+            brokerId: request.brokerId,
+            brokerEpoch: request.brokerEpoch,
+            topicId: topic.topicId,
+            partitionIndex: partition.partitionIndex,
+            leaderEpoch: partition.leaderEpoch,
+            partitionEpoch: partition.partitionEpoch,
+            newIsr,
+          })
+          if (!result.ok) return failed(result.errorCode)
+          return { partitionIndex: partition.partitionIndex, errorCode: ErrorCode.NONE, leaderId: result.leaderId, leaderEpoch: result.leaderEpoch, isr: [...result.isr], leaderRecoveryState: 0, partitionEpoch: result.partitionEpoch }
+        }),
+      ),
+    })),
+  )
+  // BROKER_ID_NOT_REGISTERED, STALE_BROKER_EPOCH and NOT_CONTROLLER concern the whole request (Kafka answers them at the top).
+  const partitionErrors = topics.flatMap((topic) => topic.partitions.map((partition) => partition.errorCode))
+  const topLevel = [ErrorCode.NOT_CONTROLLER, ErrorCode.STALE_BROKER_EPOCH, ErrorCode.BROKER_ID_NOT_REGISTERED].find((code) => partitionErrors.includes(code))
+  return { throttleTimeMs: 0, errorCode: topLevel ?? ErrorCode.NONE, topics: topLevel === undefined ? topics : [] }
 })

@@ -13,9 +13,9 @@
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
  * - On a cluster node CreateTopics and DeleteTopics go to the active controller (forwarded to it, KIP-590, when
  *   this node is not it; cluster/topic-changes.ts), which places partitions and spreads their leaders; each node then
- *   opens or drops its logs as its metadata image changes. Replication factor 1 only (-1 is 1): a larger one is
- *   INVALID_REPLICATION_FACTOR, as partitions are not replicated yet; manual assignments are
- *   INVALID_REPLICA_ASSIGNMENT. The controller listener answers the same two APIs for forwarded changes. CreatePartitions is
+ *   opens or drops its logs as its metadata image changes. The replication factor (-1: 1, Kafka's
+ *   default.replication.factor) may be up to the number of live (registered, unfenced) brokers, which the controller
+ *   checks (INVALID_REPLICATION_FACTOR above it); manual assignments are INVALID_REPLICA_ASSIGNMENT. The controller listener answers the same two APIs for forwarded changes. CreatePartitions is
  *   refused there (INVALID_REQUEST): the controller cannot add partitions yet.
  * - A storage failure is KAFKA_STORAGE_ERROR for that topic, with the cause in errorMessage (v1+ of CreateTopics and
  *   CreatePartitions, v5+ of DeleteTopics), as Kafka answers a KafkaStorageException (ApiError.fromThrowable);
@@ -123,9 +123,8 @@ function creationFailed(name: string, errorCode: number, errorMessage: string | 
 
 /**
  * CreateTopics on a cluster node: checked here, created by the active controller (cluster/topic-changes.ts), which
- * places the partitions. Replication factor 1 only (-1 means 1): partitions are not replicated yet, so anything more
- * is INVALID_REPLICATION_FACTOR. The controller places replicas itself: a manual assignment is
- * INVALID_REPLICA_ASSIGNMENT.
+ * places the partitions and checks the replication factor against the live brokers (-1 means 1). The controller places
+ * replicas itself: a manual assignment is INVALID_REPLICA_ASSIGNMENT.
  */
 async function createTopicsInCluster(request: CreateTopicsRequest, services: BrokerServices, quorum: QuorumRunner, options: TopicChangeOptions): Promise<CreateTopicsResponse> {
   const twice = duplicates(request.topics.map((t) => t.name))
@@ -138,9 +137,7 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
       if (quorum.controller.image.topic(wanted.name)) return failed(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${wanted.name}' already exists`)
       if (wanted.assignments.length > 0) return failed(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'a Brook cluster places partitions itself; manual replica assignments are not supported')
       const replicationFactor = wanted.replicationFactor === -1 ? 1 : wanted.replicationFactor
-      if (replicationFactor !== 1) {
-        return failed(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor}: a Brook cluster does not replicate partitions yet, so a topic's replication factor is 1`)
-      }
+      if (replicationFactor < 1) return failed(ErrorCode.INVALID_REPLICATION_FACTOR, 'the replication factor must be at least 1')
       const partitions = wanted.numPartitions === -1 ? services.config.defaultPartitions : wanted.numPartitions
       if (partitions < 1) return failed(ErrorCode.INVALID_PARTITIONS, 'the number of partitions must be at least 1')
       if (partitions > MAX_PARTITIONS) return failed(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
@@ -154,6 +151,8 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
         throw error
       }
       const plan = { partitions, replicationFactor, config }
+      const live = quorum.controller.image.liveBrokers().length
+      if (replicationFactor > live) return failed(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} is larger than the ${counted(live, 'live broker')}`)
       if (request.validateOnly) return created(wanted.name, ZERO_UUID, plan)
       const result = await createTopicAtController(quorum, { name: wanted.name, numPartitions: partitions, replicationFactor, configs }, options)
       if (result.errorCode !== ErrorCode.NONE) return failed(result.errorCode, result.errorMessage)

@@ -1019,7 +1019,7 @@ export class RaftNode {
       }
       if (response.highWatermark >= 0n) {
         const end = this.log.endOffset
-        this.advanceHighWatermark(response.highWatermark < end ? response.highWatermark : end)
+        this.setHighWatermark(response.highWatermark < end ? response.highWatermark : end)
       }
     }
   }
@@ -1098,7 +1098,7 @@ export class RaftNode {
 
   // ---- commit -------------------------------------------------------------------------------------------------------
 
-  private advanceHighWatermark(offset: bigint): void {
+  private setHighWatermark(offset: bigint): void {
     if (this.hw !== null && offset <= this.hw) return
     this.hw = offset
     this.applyCommitted()

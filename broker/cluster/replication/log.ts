@@ -90,6 +90,44 @@ export function applyReplicaWrites(state: PersistedReplica, writes: readonly Rep
   return { batches: [...log.batches()], epochs: [...log.epochs()], highWatermark }
 }
 
+/**
+ * The largest epoch <= `requestedEpoch` of a log whose epoch cache is `epochs` and whose end is `logEndOffset`, and
+ * the offset where the log leaves it (Kafka's LeaderEpochFileCache.endOffsetFor, OffsetForLeaderEpoch v0-4): the log
+ * end offset for the latest epoch; the start of the next known epoch otherwise; the requested epoch with the first
+ * known start when it is older than every known epoch; UNDEFINED for UNDEFINED_EPOCH or an epoch newer than every
+ * known one. A node's logs (storage's epoch cache) and the in-memory ReplicaLog both answer with it.
+ */
+export function endOffsetForEpoch(epochs: readonly EpochEntry[], logEndOffset: bigint, requestedEpoch: number): EpochEndOffset {
+  const undefinedAnswer = { epoch: UNDEFINED_EPOCH, endOffset: UNDEFINED_EPOCH_OFFSET }
+  if (requestedEpoch === UNDEFINED_EPOCH) return undefinedAnswer
+  if ((epochs.at(-1)?.epoch ?? UNDEFINED_EPOCH) === requestedEpoch) return { epoch: requestedEpoch, endOffset: logEndOffset }
+  const higher = epochs.findIndex((entry) => entry.epoch > requestedEpoch)
+  if (higher < 0) return undefinedAnswer
+  const higherStart = epochs[higher]!.startOffset
+  if (higher === 0) return { epoch: requestedEpoch, endOffset: higherStart }
+  return { epoch: epochs[higher - 1]!.epoch, endOffset: higherStart }
+}
+
+/**
+ * Where a follower truncates given its leader's end offset for an epoch (Kafka's
+ * AbstractFetcherThread.getOffsetTruncationState): `ownEnd` answers the follower's own epoch cache for an epoch,
+ * `logEndOffset` and `highWatermark` are the follower's. `complete` is false when the leader named an epoch the
+ * follower does not have: it cut to the end of its own largest earlier epoch and must ask again.
+ */
+export function truncationTarget(
+  leaderEnd: EpochEndOffset,
+  follower: { readonly logEndOffset: bigint; readonly highWatermark: bigint; readonly ownEnd: (epoch: number) => EpochEndOffset },
+): { readonly offset: bigint; readonly complete: boolean } {
+  const end = follower.logEndOffset
+  const min = (a: bigint, b: bigint): bigint => (a < b ? a : b)
+  // The leader knows no epoch at or below ours: Kafka falls back to the high watermark.
+  if (leaderEnd.endOffset === UNDEFINED_EPOCH_OFFSET) return { offset: follower.highWatermark, complete: true }
+  const own = follower.ownEnd(leaderEnd.epoch)
+  if (own.endOffset === UNDEFINED_EPOCH_OFFSET) return { offset: min(leaderEnd.endOffset, end), complete: true }
+  if (own.epoch !== leaderEnd.epoch) return { offset: min(own.endOffset, end), complete: false }
+  return { offset: min(min(own.endOffset, leaderEnd.endOffset), end), complete: true }
+}
+
 export function batchEndOffset(batch: ReplicaBatch): bigint {
   return batch.baseOffset + BigInt(batch.records.length)
 }
@@ -178,14 +216,7 @@ export class ReplicaLog {
    * UNDEFINED for UNDEFINED_EPOCH or an epoch newer than every known one.
    */
   endOffsetForEpoch(requestedEpoch: number): EpochEndOffset {
-    const undefinedAnswer = { epoch: UNDEFINED_EPOCH, endOffset: UNDEFINED_EPOCH_OFFSET }
-    if (requestedEpoch === UNDEFINED_EPOCH) return undefinedAnswer
-    if (this.latestEpoch === requestedEpoch) return { epoch: requestedEpoch, endOffset: this.logEndOffset }
-    const higher = this.epochEntries.findIndex((entry) => entry.epoch > requestedEpoch)
-    if (higher < 0) return undefinedAnswer
-    const higherStart = this.epochEntries[higher]!.startOffset
-    if (higher === 0) return { epoch: requestedEpoch, endOffset: higherStart }
-    return { epoch: this.epochEntries[higher - 1]!.epoch, endOffset: higherStart }
+    return endOffsetForEpoch(this.epochEntries, this.logEndOffset, requestedEpoch)
   }
 
   /**

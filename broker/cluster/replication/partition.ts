@@ -56,6 +56,7 @@ import { ErrorCode } from '../../../protocol/errors.js'
 import { DEFAULT_REPLICATION_CONFIG, type ReplicationConfig } from './config.js'
 import {
   ReplicaLog,
+  truncationTarget,
   UNDEFINED_EPOCH,
   UNDEFINED_EPOCH_OFFSET,
   type EpochEndOffset,
@@ -817,24 +818,11 @@ export class PartitionReplica {
    * not have: it truncated to the end of its own largest earlier epoch and must ask again.
    */
   private truncateToLeader(leaderEnd: EpochEndOffset): boolean {
-    const end = this.log.logEndOffset
-    const min = (a: bigint, b: bigint): bigint => (a < b ? a : b)
-    let target: bigint
-    let complete = true
-    if (leaderEnd.endOffset === UNDEFINED_EPOCH_OFFSET) {
-      // The leader knows no epoch at or below ours: Kafka falls back to the high watermark.
-      target = this.hw
-    } else {
-      const own = this.log.endOffsetForEpoch(leaderEnd.epoch)
-      if (own.endOffset === UNDEFINED_EPOCH_OFFSET) {
-        target = min(leaderEnd.endOffset, end)
-      } else if (own.epoch !== leaderEnd.epoch) {
-        target = min(own.endOffset, end)
-        complete = false
-      } else {
-        target = min(min(own.endOffset, leaderEnd.endOffset), end)
-      }
-    }
+    const { offset: target, complete } = truncationTarget(leaderEnd, {
+      logEndOffset: this.log.logEndOffset,
+      highWatermark: this.hw,
+      ownEnd: (epoch) => this.log.endOffsetForEpoch(epoch),
+    })
     if (this.log.truncateTo(target)) this.out.writes.push({ type: 'truncate', endOffset: target })
     // Only a leader from outside the ISR (unclean.leader.election.enable) can lack records below this HW: Kafka's
     // follower then gives them up and lowers its HW (UnifiedLog.truncateTo), and so does this one.

@@ -3,7 +3,8 @@
  * (forwarded by the other nodes), the partitions' leaders spread over the nodes, every node's Metadata answers from
  * its metadata image (three brokers, the quorum's leader as controller, each partition's leader and epoch), each
  * leader serves its partitions and the other nodes answer NOT_LEADER_OR_FOLLOWER, so kafkajs and kcat find the
- * leaders from any bootstrap node. Replication factor 1 only: a larger one is refused.
+ * leaders from any bootstrap node. A replication factor above the live brokers is refused (replication itself is
+ * replication.test.ts's).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
@@ -81,13 +82,13 @@ describe('topics on a three-node cluster', () => {
     }
   })
 
-  it('refuses a replication factor above 1, and forwards CreateTopics from a node that is not the controller', async () => {
+  it('refuses a replication factor above the live brokers, and forwards CreateTopics from a node that is not the controller', async () => {
     const controller = (await cluster.status(1)).controllerId
     const other = cluster.nodeIds.find((id) => id !== controller)!
     const answer = await withClient(cluster.nodes.get(other)!, (client) =>
       client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, 7, {
         topics: [
-          { name: 'replicated', numPartitions: 3, replicationFactor: 3, assignments: [], configs: [] },
+          { name: 'replicated', numPartitions: 3, replicationFactor: 4, assignments: [], configs: [] },
           { name: 'forwarded', numPartitions: 2, replicationFactor: -1, assignments: [], configs: [] },
           { name: TOPIC, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] },
         ],
@@ -97,7 +98,7 @@ describe('topics on a three-node cluster', () => {
     )
     const [replicated, forwarded, existing] = answer.topics
     expect(replicated!.errorCode).toBe(ErrorCode.INVALID_REPLICATION_FACTOR)
-    expect(replicated!.errorMessage).toMatch(/does not replicate partitions yet/)
+    expect(replicated!.errorMessage).toMatch(/larger than the 3 live brokers/)
     expect(forwarded!.errorCode).toBe(ErrorCode.NONE)
     expect(forwarded!.replicationFactor).toBe(1)
     expect(existing!.errorCode).toBe(ErrorCode.TOPIC_ALREADY_EXISTS)

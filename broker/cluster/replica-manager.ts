@@ -1,0 +1,723 @@
+/**
+ * A cluster node's partition replicas (Kafka's ReplicaManager, Partition and ReplicaFetcherManager): for each
+ * partition the metadata image names this node a replica of, the node's local log (broker/partition.ts over
+ * storage's PartitionLog) is the leader's or a follower's, as the image says, with the rules of the replication core
+ * (replication/partition.ts, which runs them under simulation on an in-memory log; the pure parts, the epoch cache's
+ * answer and the truncation point, are shared from replication/log.ts):
+ *
+ *                      image: leader, leaderEpoch, isr, replicas, partitionEpoch (LocalLogs hands each on)
+ *        ┌─────────────────────────────┴────────────────────────────────┐
+ *        v leader = this node                                            v leader = another node (or -1)
+ *   Leader: epoch start = LEO; followers' LEOs unknown until        Follower: in the fetcher of its leader node
+ *   they fetch in this epoch; ISR members caught up as of now       (one Fetch per leader node for all its partitions,
+ *        │                                                          replica id in ReplicaState, KIP-903)
+ *        │  replica Fetch(fetchOffset, lastFetchedEpoch)              │
+ *        │ <────────────────────────────────────────────────────────  │
+ *        │  divergingEpoch (KIP-320) when the follower's last epoch   │ truncates to where the logs part
+ *        │  is not the leader's up to fetchOffset; else batches + HW  │ (truncationTarget), appends the batches as
+ *        │ ─────────────────────────────────────────────────────────> │ they are, HW = min(its LEO, leader's HW)
+ *        v
+ *   follower LEO := fetchOffset; HW := least LEO over the maximal ISR and the caught-up eligible replicas (never back,
+ *   never while the ISR is below min.insync.replicas); ISR expand (LEO >= HW and >= epoch start) / shrink (not caught
+ *   up for replica.lag.time.max.ms) as one AlterPartition at a time to the active controller
+ *
+ * Invariants (as the core's, see replication/README.md)
+ * - A replica acts only on the newest partition state: an older leaderEpoch, or the same with a partitionEpoch not
+ *   newer, is ignored. A replica Fetch naming another leader epoch is FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
+ * - The leader's HW never passes the durable log end of any member of its maximal ISR as known from a valid fetch in
+ *   its epoch, so everything below it is on every ISR member and any of them can be elected without losing it.
+ * - acks=all is answered once the HW passes the batch; NOT_ENOUGH_REPLICAS_AFTER_APPEND as soon as the ISR falls
+ *   below min.insync.replicas while waiting, NOT_LEADER_OR_FOLLOWER when leadership moves, REQUEST_TIMED_OUT after
+ *   the produce's timeout.
+ * - A follower appends only its leader's batches at its own log end, truncates only after the appends before it are
+ *   written, and never serves consumers (the data paths refuse a partition this node does not lead).
+ * - A node serves no client as leader before the controller unfenced it (`markCaughtUp`): until it has applied the
+ *   metadata log up to its registration, its image may name it leader of an epoch that has ended.
+ * - The HW is stored with the log's writes (Kafka's replication-offset-checkpoint, lagging by the last write): a
+ *   restarted node starts from that stored HW, which is at most the true one.
+ *
+ * Not done here: the leader does not cache its epoch before it appends (storage's epoch cache learns an epoch from
+ * its first batch); a follower below the leader's log start is not moved up to it (it retries).
+ */
+import { ErrorCode } from '../../protocol/errors.js'
+import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
+import { alterPartition, type AlterPartitionResponse } from '../../protocol/messages/alter-partition.js'
+import { batchesIn } from '../../protocol/record-batch.js'
+import type { Logger } from '../logger.js'
+import type { Partition, Topic } from '../partition.js'
+import type { TopicManager } from '../topics.js'
+import { INTERNAL_TOPICS } from '../topics.js'
+import { PeerChannel, type QuorumRunner } from './quorum-runner.js'
+import type { MetadataImage, PartitionRegistration } from './metadata/image.js'
+import { DEFAULT_REPLICATION_CONFIG, type ReplicationConfig } from './replication/config.js'
+import { endOffsetForEpoch, truncationTarget, UNDEFINED_EPOCH, type EpochEndOffset } from './replication/log.js'
+import type { PartitionState } from './replication/messages.js'
+
+/** "Never caught up" (Kafka's lastCaughtUpTimeMs of 0). */
+const NEVER = Number.NEGATIVE_INFINITY
+/** Fetch version followers send: topic ids (v13+) and the replica id in ReplicaState (v15+, KIP-903). */
+const REPLICA_FETCH_VERSION = 15
+/** The most bytes one replica Fetch asks for (Kafka's replica.fetch.response.max.bytes default, 10 MiB). */
+const REPLICA_FETCH_MAX_BYTES = 10 * 1024 * 1024
+/** Per partition (Kafka's replica.fetch.max.bytes default, 1 MiB; a larger first batch still comes whole). */
+const REPLICA_FETCH_PARTITION_MAX_BYTES = 1024 * 1024
+
+export interface ReplicaManagerOptions {
+  readonly nodeId: number
+  readonly topics: TopicManager
+  readonly quorum: QuorumRunner
+  /** This node's broker epoch once registered (AlterPartition carries it), else null. */
+  readonly brokerEpoch: () => bigint | null
+  readonly log: Logger
+  readonly config?: Partial<ReplicationConfig>
+}
+
+/** The leader's view of one follower (Kafka's ReplicaState). */
+interface FollowerState {
+  /** The fetch offset of its last valid fetch in this epoch; -1 until it fetches from this leader in this epoch. */
+  logEndOffset: bigint
+  lastFetchLeaderLogEndOffset: bigint
+  lastFetchTimeMs: number
+  lastCaughtUpTimeMs: number
+}
+
+interface WaitingProduce {
+  readonly requiredOffset: bigint
+  readonly resolve: (errorCode: number) => void
+}
+
+interface LeaderSide {
+  readonly epochStartOffset: bigint
+  readonly followers: Map<number, FollowerState>
+  pendingIsr: readonly number[] | null
+  waiting: WaitingProduce[]
+}
+
+/** A replica Fetch's position for one partition, as the follower sends it. */
+export interface ReplicaFetchPosition {
+  readonly replicaId: number
+  readonly currentLeaderEpoch: number
+  readonly fetchOffset: bigint
+  readonly lastFetchedEpoch: number
+}
+
+/** What the leader makes of one partition of a replica Fetch: an error, a divergence, or batches to read. */
+export type ReplicaFetchVerdict =
+  | { readonly kind: 'error'; readonly errorCode: number }
+  | { readonly kind: 'diverging'; readonly divergingEpoch: EpochEndOffset }
+  | { readonly kind: 'read' }
+
+/** One partition replica on this node. */
+export class Replica {
+  state: PartitionState
+  leader: LeaderSide | null = null
+
+  constructor(
+    readonly topic: Topic,
+    readonly partition: Partition,
+    state: PartitionState,
+  ) {
+    this.state = state
+  }
+
+  get key(): string {
+    return replicaKey(this.topic.topicId, this.partition.index)
+  }
+
+  get name(): string {
+    return `${this.topic.name}-${this.partition.index}`
+  }
+}
+
+export class ReplicaManager {
+  readonly config: ReplicationConfig
+  private readonly replicas = new Map<string, Replica>()
+  private readonly fetchers = new Map<number, ReplicaFetcher>()
+  private ineligible: ReadonlySet<number> = new Set()
+  private image: MetadataImage | null = null
+  private readonly isrTimer: NodeJS.Timeout
+  private stopped = false
+  private caughtUp = false
+
+  constructor(private readonly options: ReplicaManagerOptions) {
+    this.config = { ...DEFAULT_REPLICATION_CONFIG, ...options.config }
+    // Kafka's isr-expiration task: every half of replica.lag.time.max.ms.
+    this.isrTimer = setInterval(() => this.shrinkIsrs(Date.now()), Math.max(1, this.config.replicaLagTimeMaxMs / 2))
+    this.isrTimer.unref()
+  }
+
+  get nodeId(): number {
+    return this.options.nodeId
+  }
+
+  /** The replica of a partition on this node, or undefined. */
+  get(topicId: string, index: number): Replica | undefined {
+    return this.replicas.get(replicaKey(topicId, index))
+  }
+
+  /**
+   * Whether this node leads the partition as its replica knows it (the image applied to the local log), and serves
+   * clients: only once the controller has unfenced this incarnation, which it does once the node applied the metadata
+   * log up to its registration. A restarted node's image may be stale and name it leader of an epoch long gone.
+   */
+  leads(topicId: string, index: number): boolean {
+    return this.caughtUp && this.get(topicId, index)?.leader != null
+  }
+
+  /** The node has caught up with the metadata log (the controller unfenced it): it may serve as leader from now on. */
+  markCaughtUp(): void {
+    this.caughtUp = true
+  }
+
+  /**
+   * Applies the partition states of `image` to the local logs (which LocalLogs has opened): makes each replica this
+   * node holds leader or follower (Kafka's makeLeaders / makeFollowers), and drops the replicas of partitions it no
+   * longer holds.
+   */
+  apply(image: MetadataImage): void {
+    if (this.stopped) return
+    this.image = image
+    const nowMs = Date.now()
+    this.ineligible = new Set([...image.brokers.values()].filter((broker) => broker.fenced).map((broker) => broker.brokerId))
+    const seen = new Set<string>()
+    for (const topicImage of image.topicsById.values()) {
+      if (INTERNAL_TOPICS.has(topicImage.name)) continue
+      const topic = this.options.topics.getById(topicImage.topicId)
+      if (!topic) continue
+      for (const [index, registration] of topicImage.partitions) {
+        const partition = topic.partitions[index]
+        if (!partition || !registration.replicas.includes(this.nodeId)) continue
+        const key = replicaKey(topic.topicId, index)
+        seen.add(key)
+        const state = partitionState(registration)
+        let replica = this.replicas.get(key)
+        if (replica && replica.partition !== partition) this.drop(replica)
+        if (!replica || replica.partition !== partition) {
+          replica = new Replica(topic, partition, state)
+          this.replicas.set(key, replica)
+          partition.highWatermarkOwner = { appended: () => this.afterLocalAppend(replica!) }
+          // The stored HW, never above what is durable: a restart exposes nothing it did not know was committed.
+          partition.setHighWatermark(partition.recoveredHighWatermark)
+          this.applyState(replica, state, { first: true, nowMs })
+        } else {
+          this.applyState(replica, state, { first: false, nowMs })
+        }
+      }
+    }
+    for (const [key, replica] of this.replicas) if (!seen.has(key)) this.drop(replica)
+    for (const replica of this.replicas.values()) if (replica.leader) this.afterIsrChange(replica, nowMs)
+  }
+
+  /** Forgets a replica this node no longer holds (its topic deleted, or made again under another id). */
+  private drop(replica: Replica): void {
+    this.stopLeading(replica, ErrorCode.NOT_LEADER_OR_FOLLOWER)
+    this.unfollow(replica)
+    replica.partition.highWatermarkOwner = null
+    this.replicas.delete(replica.key)
+  }
+
+  /** Stops every fetcher and answers every waiting produce NOT_LEADER_OR_FOLLOWER. */
+  stop(): void {
+    this.stopped = true
+    clearInterval(this.isrTimer)
+    for (const fetcher of this.fetchers.values()) fetcher.stop()
+    this.fetchers.clear()
+    for (const replica of this.replicas.values()) this.stopLeading(replica, ErrorCode.NOT_LEADER_OR_FOLLOWER)
+  }
+
+  // ---- leader ------------------------------------------------------------------------------------------------------
+
+  /**
+   * A follower's Fetch of a partition this node leads (Kafka's Partition.fetchRecords for a follower): the epoch
+   * checks, the divergence check (KIP-320), then the follower's new position, which may grow the ISR and move the
+   * HW. On 'read' the caller serves batches from `fetchOffset`.
+   */
+  replicaFetch(topicId: string, index: number, position: ReplicaFetchPosition, nowMs: number): ReplicaFetchVerdict {
+    const replica = this.get(topicId, index)
+    if (!replica) return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER }
+    const epochError = checkLeaderEpoch(replica, position.currentLeaderEpoch)
+    if (epochError !== ErrorCode.NONE) return { kind: 'error', errorCode: epochError }
+    const leader = replica.leader
+    const follower = leader?.followers.get(position.replicaId)
+    if (!leader || !follower) return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER }
+    const log = replica.partition.log
+    if (position.lastFetchedEpoch !== UNDEFINED_EPOCH) {
+      const epochEnd = endOffsetForEpoch(log.epochCache, log.logEndOffset, position.lastFetchedEpoch)
+      if (epochEnd.epoch < position.lastFetchedEpoch || epochEnd.endOffset < position.fetchOffset) {
+        // An epoch older than every one this log holds has no end here to name: the follower cuts to this log's start.
+        const divergingEpoch = epochEnd.endOffset < 0n ? { epoch: UNDEFINED_EPOCH, endOffset: log.logStartOffset } : epochEnd
+        return { kind: 'diverging', divergingEpoch }
+      }
+    }
+    if (position.fetchOffset < log.logStartOffset || position.fetchOffset > log.logEndOffset) {
+      return { kind: 'error', errorCode: ErrorCode.OFFSET_OUT_OF_RANGE }
+    }
+    // A fetch behind the position recorded in this epoch is stale: it must not drag the position back.
+    if (position.fetchOffset >= follower.logEndOffset) this.updateFollowerFetchState(replica, position.replicaId, follower, position.fetchOffset, nowMs)
+    return { kind: 'read' }
+  }
+
+  /**
+   * Resolves with the error code of an acks=all produce whose batch ends before `requiredOffset` (its last offset +
+   * 1): NONE once the HW reaches it, NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR falls below min.insync.replicas,
+   * NOT_LEADER_OR_FOLLOWER when this node stops leading, REQUEST_TIMED_OUT after `timeoutMs` (Kafka's DelayedProduce).
+   */
+  awaitHighWatermark(topicId: string, index: number, requiredOffset: bigint, timeoutMs: number): Promise<number> {
+    const replica = this.get(topicId, index)
+    const leader = replica?.leader
+    if (!replica || !leader) return Promise.resolve(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+    if (replica.partition.highWatermark >= requiredOffset) return Promise.resolve(ErrorCode.NONE)
+    return new Promise<number>((resolve) => {
+      const waiter: WaitingProduce = {
+        requiredOffset,
+        resolve: (errorCode) => {
+          clearTimeout(timer)
+          resolve(errorCode)
+        },
+      }
+      const timer = setTimeout(() => {
+        const current = replica.leader
+        if (current) current.waiting = current.waiting.filter((w) => w !== waiter)
+        resolve(ErrorCode.REQUEST_TIMED_OUT)
+      }, Math.max(0, timeoutMs))
+      leader.waiting.push(waiter)
+    })
+  }
+
+  private afterLocalAppend(replica: Replica): void {
+    if (replica.leader) this.maybeIncrementHighWatermark(replica, Date.now())
+  }
+
+  private becomeLeader(replica: Replica, nowMs: number): void {
+    const log = replica.partition.log
+    const followers = new Map<number, FollowerState>()
+    for (const id of replica.state.replicas) {
+      if (id === this.nodeId) continue
+      // Kafka's resetReplicaState for a new leader: no follower's position is known; ISR members count as caught up
+      // now, so they are not shrunk before they have had a chance to fetch.
+      followers.set(id, {
+        logEndOffset: -1n,
+        lastFetchLeaderLogEndOffset: log.logEndOffset,
+        lastFetchTimeMs: nowMs,
+        lastCaughtUpTimeMs: replica.state.isr.includes(id) ? nowMs : NEVER,
+      })
+    }
+    const previous = replica.leader
+    replica.leader = { epochStartOffset: log.logEndOffset, followers, pendingIsr: null, waiting: previous?.waiting ?? [] }
+    this.options.log.info(`leading ${replica.name} in leader epoch ${replica.state.leaderEpoch} from offset ${log.logEndOffset} (isr [${replica.state.isr}])`)
+  }
+
+  private stopLeading(replica: Replica, errorCode: number): void {
+    const leader = replica.leader
+    if (!leader) return
+    replica.leader = null
+    for (const waiting of leader.waiting) waiting.resolve(errorCode)
+  }
+
+  private updateFollowerFetchState(replica: Replica, replicaId: number, state: FollowerState, fetchOffset: bigint, nowMs: number): void {
+    const leaderEnd = replica.partition.log.logEndOffset
+    const previousEnd = state.logEndOffset
+    if (fetchOffset >= leaderEnd) state.lastCaughtUpTimeMs = Math.max(state.lastCaughtUpTimeMs, nowMs)
+    else if (fetchOffset >= state.lastFetchLeaderLogEndOffset) state.lastCaughtUpTimeMs = Math.max(state.lastCaughtUpTimeMs, state.lastFetchTimeMs)
+    state.logEndOffset = fetchOffset
+    if (leaderEnd > state.lastFetchLeaderLogEndOffset) state.lastFetchLeaderLogEndOffset = leaderEnd
+    state.lastFetchTimeMs = nowMs
+    this.maybeExpandIsr(replica, replicaId, state)
+    if (previousEnd !== fetchOffset) this.maybeIncrementHighWatermark(replica, nowMs)
+  }
+
+  private isCaughtUp(state: FollowerState, leaderEnd: bigint, nowMs: number): boolean {
+    return state.logEndOffset === leaderEnd || nowMs - state.lastCaughtUpTimeMs <= this.config.replicaLagTimeMaxMs
+  }
+
+  private maximalIsr(replica: Replica): readonly number[] {
+    const isr = replica.state.isr
+    const pending = replica.leader?.pendingIsr
+    return pending ? [...isr, ...pending.filter((id) => !isr.includes(id))] : isr
+  }
+
+  private minInsyncReplicas(replica: Replica): number {
+    return replica.topic.config.minInsyncReplicas
+  }
+
+  /** Kafka's maybeIncrementLeaderHW; answers the produces the new HW acknowledges. */
+  private maybeIncrementHighWatermark(replica: Replica, nowMs: number): void {
+    const leader = replica.leader
+    if (!leader || replica.state.isr.length < this.minInsyncReplicas(replica)) return
+    const log = replica.partition.log
+    const maximal = this.maximalIsr(replica)
+    let candidate = log.durableEndOffset
+    for (const [id, follower] of leader.followers) {
+      const holdsBack = maximal.includes(id) || (this.isCaughtUp(follower, log.logEndOffset, nowMs) && !this.ineligible.has(id))
+      if (holdsBack && follower.logEndOffset < candidate) candidate = follower.logEndOffset
+    }
+    if (candidate > replica.partition.highWatermark) replica.partition.setHighWatermark(candidate)
+    this.completeProduces(replica)
+  }
+
+  private completeProduces(replica: Replica): void {
+    const leader = replica.leader
+    if (!leader || leader.waiting.length === 0) return
+    const hw = replica.partition.highWatermark
+    const underMinIsr = replica.state.isr.length < this.minInsyncReplicas(replica)
+    leader.waiting = leader.waiting.filter((waiting) => {
+      if (hw >= waiting.requiredOffset) waiting.resolve(ErrorCode.NONE)
+      else if (underMinIsr) waiting.resolve(ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND)
+      else return true
+      return false
+    })
+  }
+
+  private afterIsrChange(replica: Replica, nowMs: number): void {
+    this.maybeIncrementHighWatermark(replica, nowMs)
+    this.completeProduces(replica)
+  }
+
+  /** Kafka's maybeExpandIsr / isFollowerInSync: LEO >= HW and >= the start of this leader's epoch. */
+  private maybeExpandIsr(replica: Replica, replicaId: number, state: FollowerState): void {
+    const leader = replica.leader!
+    const isr = replica.state.isr
+    if (leader.pendingIsr || isr.includes(replicaId) || this.ineligible.has(replicaId)) return
+    if (state.logEndOffset >= replica.partition.highWatermark && state.logEndOffset >= leader.epochStartOffset) {
+      this.proposeIsr(replica, [...isr, replicaId])
+    }
+  }
+
+  /** Kafka's maybeShrinkIsr, for every partition this node leads. */
+  private shrinkIsrs(nowMs: number): void {
+    for (const replica of this.replicas.values()) {
+      const leader = replica.leader
+      if (!leader || leader.pendingIsr) continue
+      const leaderEnd = replica.partition.log.logEndOffset
+      const outOfSync = replica.state.isr.filter((id) => {
+        if (id === this.nodeId) return false
+        const state = leader.followers.get(id)
+        return !state || !this.isCaughtUp(state, leaderEnd, nowMs)
+      })
+      if (outOfSync.length > 0) this.proposeIsr(replica, replica.state.isr.filter((id) => !outOfSync.includes(id)))
+    }
+  }
+
+  /**
+   * Sends one AlterPartition (KIP-497) to the active controller: run here when this node is it, else forwarded to its
+   * controller listener. The answer's state is taken at once when this replica still leads the same epoch; a refusal
+   * clears the pending change, so the next fetch or ISR check proposes again from the committed ISR.
+   */
+  private proposeIsr(replica: Replica, newIsr: readonly number[]): void {
+    const leader = replica.leader!
+    const brokerEpoch = this.options.brokerEpoch()
+    if (brokerEpoch === null) return
+    leader.pendingIsr = newIsr
+    const { leaderEpoch, partitionEpoch } = replica.state
+    const request = {
+      brokerId: this.nodeId,
+      brokerEpoch,
+      topicId: replica.topic.topicId,
+      partitionIndex: replica.partition.index,
+      leaderEpoch,
+      partitionEpoch,
+      newIsr,
+    }
+    this.options.log.info(`${replica.name}: asking the controller to change the isr [${replica.state.isr}] to [${newIsr}] (leader epoch ${leaderEpoch})`)
+    const quorum = this.options.quorum
+    const sent: Promise<{ errorCode: number; isr: readonly number[]; partitionEpoch: number }> =
+      quorum.leaderId === this.nodeId
+        ? quorum.alterPartition(request).then((result) =>
+            result.ok ? { errorCode: ErrorCode.NONE, isr: result.isr, partitionEpoch: result.partitionEpoch } : { errorCode: result.errorCode, isr: [], partitionEpoch: -1 },
+          )
+        : quorum
+            .requestActiveController<AlterPartitionResponse>(alterPartition, 2, {
+              brokerId: this.nodeId,
+              brokerEpoch,
+              topics: [{ topicName: '', topicId: replica.topic.topicId, partitions: [{ partitionIndex: replica.partition.index, leaderEpoch, newIsr: [...newIsr], newIsrWithEpochs: [], leaderRecoveryState: 0, partitionEpoch }] }],
+            })
+            .then((response) => {
+              const answer = response.topics[0]?.partitions[0]
+              if (response.errorCode !== ErrorCode.NONE || !answer) return { errorCode: response.errorCode || ErrorCode.UNKNOWN_SERVER_ERROR, isr: [], partitionEpoch: -1 }
+              return { errorCode: answer.errorCode, isr: answer.isr, partitionEpoch: answer.partitionEpoch }
+            })
+    void sent
+      .catch((error: Error) => {
+        this.options.log.debug(`${replica.name}: AlterPartition: ${error.message}`)
+        return { errorCode: ErrorCode.REQUEST_TIMED_OUT, isr: [] as readonly number[], partitionEpoch: -1 }
+      })
+      .then((answer) => {
+        const current = replica.leader
+        if (current !== leader || current.pendingIsr !== newIsr) return
+        current.pendingIsr = null
+        if (answer.errorCode !== ErrorCode.NONE) {
+          this.options.log.info(`${replica.name}: the controller refused the isr [${newIsr}]: error ${answer.errorCode}`)
+          return
+        }
+        if (replica.state.leaderEpoch === leaderEpoch && replica.state.partitionEpoch < answer.partitionEpoch) {
+          this.applyState(replica, { ...replica.state, isr: answer.isr, partitionEpoch: answer.partitionEpoch }, { first: false, nowMs: Date.now() })
+        }
+        this.afterIsrChange(replica, Date.now())
+      })
+  }
+
+  // ---- both --------------------------------------------------------------------------------------------------------
+
+  /** Kafka's makeLeader / makeFollower for one replica; an older state is ignored. */
+  private applyState(replica: Replica, state: PartitionState, options: { first: boolean; nowMs: number }): void {
+    const current = replica.state
+    if (!options.first) {
+      if (state.leaderEpoch < current.leaderEpoch) return
+      if (state.leaderEpoch === current.leaderEpoch && state.partitionEpoch <= current.partitionEpoch) return
+    }
+    const newEpoch = options.first || state.leaderEpoch !== current.leaderEpoch
+    replica.state = state
+    replica.partition.replicas = state.replicas
+    replica.partition.isr = state.isr
+    replica.partition.leaderEpoch = state.leaderEpoch
+    if (state.leader === this.nodeId) {
+      this.unfollow(replica)
+      if (!replica.leader || newEpoch) this.becomeLeader(replica, options.nowMs)
+      else if (replica.leader.pendingIsr && sameMembers(replica.leader.pendingIsr, state.isr)) replica.leader.pendingIsr = null
+      this.afterIsrChange(replica, options.nowMs)
+    } else {
+      this.stopLeading(replica, ErrorCode.NOT_LEADER_OR_FOLLOWER)
+      if (newEpoch || this.fetcherOf(replica) !== state.leader) this.follow(replica, state.leader)
+    }
+  }
+
+  // ---- follower ----------------------------------------------------------------------------------------------------
+
+  private fetcherOf(replica: Replica): number | null {
+    for (const [leaderId, fetcher] of this.fetchers) if (fetcher.has(replica)) return leaderId
+    return null
+  }
+
+  private follow(replica: Replica, leaderId: number): void {
+    this.unfollow(replica)
+    if (leaderId < 0) return
+    let fetcher = this.fetchers.get(leaderId)
+    if (!fetcher) {
+      fetcher = new ReplicaFetcher(this, leaderId, this.options.log)
+      this.fetchers.set(leaderId, fetcher)
+    }
+    fetcher.add(replica)
+    this.options.log.info(`following ${replica.name} from node ${leaderId} in leader epoch ${replica.state.leaderEpoch} from offset ${replica.partition.logEndOffset}`)
+  }
+
+  private unfollow(replica: Replica): void {
+    for (const [leaderId, fetcher] of this.fetchers) {
+      if (!fetcher.remove(replica)) continue
+      if (fetcher.empty) {
+        fetcher.stop()
+        this.fetchers.delete(leaderId)
+      }
+    }
+  }
+
+  /** The client listener of a live broker, from the image. */
+  endpointOf(brokerId: number): { id: number; host: string; port: number } | null {
+    const broker = this.image?.brokers.get(brokerId)
+    const endpoint = broker?.endPoints[0]
+    return broker && !broker.fenced && endpoint ? { id: brokerId, host: endpoint.host, port: endpoint.port } : null
+  }
+
+  /** Whether `replica` still follows `leaderId` in `leaderEpoch`: a fetch's answer is used only then. */
+  stillFollows(replica: Replica, leaderId: number, leaderEpoch: number): boolean {
+    return this.replicas.get(replica.key) === replica && !replica.leader && replica.state.leader === leaderId && replica.state.leaderEpoch === leaderEpoch
+  }
+
+  /**
+   * What a follower does with its leader's answer for one partition (AbstractFetcherThread.processFetchRequest):
+   * truncates on divergingEpoch, else appends the batches at its log end and takes the leader's HW (bounded by its
+   * own log end). Returns false when the partition should wait before fetching again (an error).
+   */
+  async applyFetched(replica: Replica, data: FetchResponsePartitionData): Promise<boolean> {
+    const partition = replica.partition
+    if (data.errorCode !== ErrorCode.NONE) {
+      this.options.log.debug(`${replica.name}: the leader answered the replica fetch with error ${data.errorCode}`)
+      return false
+    }
+    const leaderEnd = { epoch: data.divergingEpoch?.epoch ?? UNDEFINED_EPOCH, endOffset: data.divergingEpoch?.endOffset ?? -1n }
+    if (leaderEnd.epoch !== UNDEFINED_EPOCH || leaderEnd.endOffset >= 0n) {
+      const log = partition.log
+      const { offset } = truncationTarget(leaderEnd, {
+        logEndOffset: log.logEndOffset,
+        highWatermark: partition.highWatermark,
+        ownEnd: (epoch) => endOffsetForEpoch(log.epochCache, log.logEndOffset, epoch),
+      })
+      if (offset < log.logEndOffset) {
+        this.options.log.info(`${replica.name}: truncating from ${log.logEndOffset} to ${offset} (the leader's epoch ${leaderEnd.epoch} ends at ${leaderEnd.endOffset})`)
+        await partition.appendsSettled()
+        await partition.truncateTo(offset)
+        if (partition.highWatermark > partition.logEndOffset) partition.setHighWatermark(partition.logEndOffset)
+      }
+      return true
+    }
+    const records = data.records === null ? Buffer.alloc(0) : Buffer.isBuffer(data.records) ? data.records : Buffer.concat(data.records as Buffer[])
+    let last: Promise<unknown> = Promise.resolve()
+    for (const batch of batchesIn(records)) {
+      // The first batch may start below the fetch offset only when the log end is inside it, which a follower's
+      // log end never is; a batch wholly below it is one this log has.
+      if (batch.readBigInt64BE(0) < partition.logEndOffset) continue
+      last = partition.appendAsFollower(Buffer.from(batch))
+    }
+    await last
+    const hw = data.highWatermark < partition.log.durableEndOffset ? data.highWatermark : partition.log.durableEndOffset
+    if (hw > partition.highWatermark) partition.setHighWatermark(hw)
+    return true
+  }
+}
+
+/**
+ * Fetches every partition this node follows from one leader node (Kafka's ReplicaFetcherThread): one replica Fetch
+ * at a time for all of them, each answer applied partition by partition before the next request, so one
+ * partition's appends and truncations never overlap.
+ */
+class ReplicaFetcher {
+  private readonly partitions = new Set<Replica>()
+  private channel: PeerChannel | null = null
+  private running: Promise<void> | null = null
+  private stopped = false
+  /** Partitions that answered an error wait until this time (ms). */
+  private readonly backoffUntil = new Map<Replica, number>()
+
+  constructor(
+    private readonly manager: ReplicaManager,
+    readonly leaderId: number,
+    private readonly log: Logger,
+  ) {}
+
+  get empty(): boolean {
+    return this.partitions.size === 0
+  }
+
+  has(replica: Replica): boolean {
+    return this.partitions.has(replica)
+  }
+
+  add(replica: Replica): void {
+    this.partitions.add(replica)
+    this.backoffUntil.delete(replica)
+    this.running ??= this.run().finally(() => (this.running = null))
+  }
+
+  remove(replica: Replica): boolean {
+    this.backoffUntil.delete(replica)
+    return this.partitions.delete(replica)
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.channel?.close()
+    this.channel = null
+  }
+
+  private async run(): Promise<void> {
+    const config = this.manager.config
+    while (!this.stopped && this.partitions.size > 0) {
+      const endpoint = this.manager.endpointOf(this.leaderId)
+      if (!endpoint) {
+        await sleep(config.replicaFetchBackoffMs)
+        continue
+      }
+      if (!this.channel || this.channel.voter.host !== endpoint.host || this.channel.voter.port !== endpoint.port) {
+        this.channel?.close()
+        this.channel = new PeerChannel(endpoint, { clientId: `brook-replica-fetcher-${this.manager.nodeId}`, timeoutMs: config.replicaFetchWaitMaxMs + config.requestTimeoutMs })
+      }
+      const nowMs = Date.now()
+      const sent = [...this.partitions].filter((replica) => (this.backoffUntil.get(replica) ?? 0) <= nowMs).map((replica) => ({
+        replica,
+        leaderEpoch: replica.state.leaderEpoch,
+        fetchOffset: replica.partition.logEndOffset,
+        lastFetchedEpoch: replica.partition.log.latestEpoch,
+      }))
+      if (sent.length === 0) {
+        await sleep(Math.min(...this.backoffUntil.values()) - nowMs)
+        continue
+      }
+      const request: FetchRequest = {
+        clusterId: null,
+        replicaId: -1,
+        replicaState: { replicaId: this.manager.nodeId, replicaEpoch: -1n },
+        maxWaitMs: config.replicaFetchWaitMaxMs,
+        minBytes: 1,
+        maxBytes: REPLICA_FETCH_MAX_BYTES,
+        isolationLevel: 0,
+        sessionId: 0,
+        sessionEpoch: -1,
+        topics: [...groupBy(sent, (entry) => entry.replica.topic.topicId)].map(([topicId, entries]) => ({
+          topic: entries[0]!.replica.topic.name,
+          topicId,
+          partitions: entries.map((entry) => ({
+            partition: entry.replica.partition.index,
+            currentLeaderEpoch: entry.leaderEpoch,
+            fetchOffset: entry.fetchOffset,
+            lastFetchedEpoch: entry.lastFetchedEpoch,
+            logStartOffset: -1n,
+            partitionMaxBytes: REPLICA_FETCH_PARTITION_MAX_BYTES,
+            replicaDirectoryId: '00000000-0000-0000-0000-000000000000',
+          })),
+        })),
+        forgottenTopicsData: [],
+        rackId: '',
+      }
+      let response: FetchResponse
+      try {
+        response = await this.channel.request<FetchResponse>(fetch, REPLICA_FETCH_VERSION, request)
+      } catch (error) {
+        if (!this.stopped) this.log.debug(`replica fetch from node ${this.leaderId}: ${(error as Error).message}`)
+        await sleep(config.replicaFetchBackoffMs)
+        continue
+      }
+      for (const entry of sent) {
+        const data = response.responses.find((t) => t.topicId === entry.replica.topic.topicId)?.partitions.find((p) => p.partitionIndex === entry.replica.partition.index)
+        if (!data || this.stopped || !this.partitions.has(entry.replica)) continue
+        if (!this.manager.stillFollows(entry.replica, this.leaderId, entry.leaderEpoch)) continue
+        // The log moved since the request (it cannot, one fetcher per partition, but a stale answer must never append).
+        if (entry.replica.partition.logEndOffset !== entry.fetchOffset) continue
+        try {
+          const ok = await this.manager.applyFetched(entry.replica, data)
+          if (!ok) this.backoffUntil.set(entry.replica, Date.now() + config.replicaFetchBackoffMs)
+        } catch (error) {
+          this.log.error(`${entry.replica.name}: applying the leader's batches failed: ${(error as Error).message}`)
+          this.backoffUntil.set(entry.replica, Date.now() + config.replicaFetchBackoffMs)
+        }
+      }
+    }
+  }
+}
+
+/** Kafka's checkCurrentLeaderEpoch: -1 skips it; older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH. */
+function checkLeaderEpoch(replica: Replica, requested: number): number {
+  if (requested === UNDEFINED_EPOCH || requested === replica.state.leaderEpoch) return ErrorCode.NONE
+  return requested < replica.state.leaderEpoch ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH
+}
+
+function partitionState(registration: PartitionRegistration): PartitionState {
+  return {
+    leader: registration.leader,
+    leaderEpoch: registration.leaderEpoch,
+    isr: [...registration.isr],
+    replicas: [...registration.replicas],
+    partitionEpoch: registration.partitionEpoch,
+  }
+}
+
+function replicaKey(topicId: string, index: number): string {
+  return `${topicId}/${index}`
+}
+
+function sameMembers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id) => b.includes(id))
+}
+
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>()
+  for (const item of items) {
+    const k = key(item)
+    const group = groups.get(k)
+    if (group) group.push(item)
+    else groups.set(k, [item])
+  }
+  return groups
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
+}

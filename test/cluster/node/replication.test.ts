@@ -1,0 +1,335 @@
+/**
+ * Partition replication on a three-node cluster of real processes, through kafkajs: a topic of replication factor 3
+ * has every replica in its ISR on every node's Metadata; an idempotent kafkajs producer with acks=all is answered
+ * once every ISR member holds its batches, and a consumer reads them; kill -9 of a partition's leader while the
+ * producer and kcat (acks=all, idempotent) run moves leadership to an ISR member at a higher leader epoch, the producer recovers through a metadata
+ * refresh, and the history checker (history.ts) finds no acknowledged record lost, none duplicated and no offset out
+ * of order; the killed node, restarted on its data directory, truncates what it had that the new leader does not,
+ * catches up and is back in the ISR; a leader paused with SIGSTOP past the session timeout is fenced and replaced,
+ * and once resumed follows the new leader and rejoins the ISR, with the same checks; an ISR below min.insync.replicas refuses acks=all with NOT_ENOUGH_REPLICAS
+ * (and writes nothing) while acks=1 is taken. OffsetForLeaderEpoch (raw wire: no client here sends it) answers from
+ * the new leader's epoch cache.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Kafka, logLevel, type Producer } from 'kafkajs'
+import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { waitFor } from '../../helpers/wait.js'
+import { readPartition, withClient } from '../../helpers/kafka.js'
+import { offsetForLeaderEpoch, type OffsetForLeaderEpochRequest, type OffsetForLeaderEpochResponse } from '../../../protocol/messages/offset-for-leader-epoch.js'
+import { kcat } from '../../helpers/kcat.js'
+import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
+import { History } from './history.js'
+
+const TOPIC = 'replicated'
+
+describe('replication on a three-node cluster', () => {
+  let cluster: TestCluster
+
+  /** Node `id`'s Metadata v12 for `topic`'s partitions. */
+  async function partitionsOf(id: number, topic: string): Promise<MetadataResponsePartition[]> {
+    const answer = await withClient(cluster.nodes.get(id)!, (client) =>
+      client.request<MetadataRequest, MetadataResponse>(metadata, 12, {
+        topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: topic }],
+        allowAutoTopicCreation: false,
+        includeClusterAuthorizedOperations: false,
+        includeTopicAuthorizedOperations: false,
+      }),
+    )
+    return answer.topics.find((t) => t.name === topic)?.partitions ?? []
+  }
+
+  function kafka(clientId: string, bootstrap: number[]): Kafka {
+    return new Kafka({
+      clientId,
+      brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address),
+      logLevel: logLevel.NOTHING,
+      retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 30 },
+    })
+  }
+
+  /**
+   * Reads `topic`'s `partition` from the start with a kafkajs consumer (a new group each time) until it has read at
+   * least `until` records or 30 s pass without one more: the checker then says what is missing.
+   */
+  async function readAll(topic: string, partition: number, until: number, bootstrap: number[]): Promise<{ offset: bigint; value: string }[]> {
+    const consumer = kafka(`reader-${Date.now()}`, bootstrap).consumer({ groupId: `readers-${Date.now()}-${Math.random()}` })
+    const records: { offset: bigint; value: string }[] = []
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true })
+      await consumer.run({
+        eachMessage: async (payload) => {
+          if (payload.partition === partition) records.push({ offset: BigInt(payload.message.offset), value: payload.message.value!.toString() })
+        },
+      })
+      let lastCount = -1
+      let lastProgressMs = Date.now()
+      await waitFor(`${until} records read from ${topic}-${partition}, or no progress for 30 s`, () => {
+        if (records.length !== lastCount) {
+          lastCount = records.length
+          lastProgressMs = Date.now()
+        }
+        return records.length >= until || Date.now() - lastProgressMs > 30_000
+      }, { timeoutMs: 120_000 })
+    } finally {
+      await consumer.disconnect()
+    }
+    return records
+  }
+
+  beforeAll(async () => {
+    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
+    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3)
+    const admin = kafka('replication-admin', [1]).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true })
+    } finally {
+      await admin.disconnect()
+    }
+  })
+  afterAll(async () => {
+    await cluster?.destroy()
+  })
+
+  it('places three replicas of every partition, all in the ISR, with the leaders spread', async () => {
+    for (const id of cluster.nodeIds) {
+      const partitions = await waitFor(`node ${id} shows the topic`, async () => {
+        const found = await partitionsOf(id, TOPIC)
+        return found.length === 3 && found
+      })
+      for (const partition of partitions) {
+        expect([...partition.replicaNodes].sort()).toEqual([1, 2, 3])
+        expect([...partition.isrNodes].sort()).toEqual([1, 2, 3])
+        expect(partition.offlineReplicas).toEqual([])
+      }
+      expect(new Set(partitions.map((p) => p.leaderId))).toEqual(new Set([1, 2, 3]))
+    }
+  })
+
+  /**
+   * Produces to `partition` of TOPIC into `history` with an idempotent kafkajs producer (batches of 10 values, acks=all)
+   * and, beside it, kcat (runs of 20 lines, acks=all, idempotence on): 300 kafkajs values, then `fault`, then 300
+   * more. A kafkajs consumer reads the partition meanwhile; its group may rebalance through the fault and read again
+   * from its committed offset (or the beginning), which the history counts as rewinds. Returns how long after the fault no produce was
+   * acknowledged (printed, not asserted).
+   */
+  async function produceThrough(partition: number, history: History, bootstrap: number[], fault: () => Promise<void>): Promise<number> {
+    const producer: Producer = new Kafka({
+      clientId: `producer-${partition}`,
+      brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address),
+      logLevel: logLevel.NOTHING,
+      requestTimeout: 5000,
+      retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 30 },
+    }).producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    const watcher = new Kafka({ clientId: `watcher-${partition}`, brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address), logLevel: logLevel.NOTHING, requestTimeout: 5000 }).consumer({
+      groupId: `watchers-${partition}`,
+      maxWaitTimeInMs: 200,
+    })
+    const watched: { offset: bigint; value: string }[] = []
+    await watcher.connect()
+    await watcher.subscribe({ topic: TOPIC, fromBeginning: true })
+    await watcher.run({
+      eachMessage: async (payload) => {
+        if (payload.partition === partition) watched.push({ offset: BigInt(payload.message.offset), value: payload.message.value!.toString() })
+      },
+    })
+    let faultAtMs: number | null = null
+    let firstAckAfterFaultMs: number | null = null
+    // The stall is measured from the fault to the first acknowledgement of a produce started after it.
+    const acknowledged = (startedAtMs: number): void => {
+      if (faultAtMs !== null && startedAtMs >= faultAtMs) firstAckAfterFaultMs ??= Date.now()
+    }
+    let kcatRuns = 0
+    let stopKcat = false
+    const kcatLoop = (async () => {
+      while (!stopKcat) {
+        const values = Array.from({ length: 20 }, (_, i) => `k${partition}-${kcatRuns}-${i}`)
+        kcatRuns++
+        const brokers = bootstrap.map((id) => cluster.nodes.get(id)!.address).join(',')
+        const startedAtMs = Date.now()
+        try {
+          await kcat(['-P', '-b', brokers, '-t', TOPIC, '-p', String(partition), '-X', 'acks=all', '-X', 'enable.idempotence=true', '-X', 'message.timeout.ms=60000', '-X', 'request.timeout.ms=5000'], {
+            input: values.join('\n') + '\n',
+            timeoutMs: 90_000,
+          })
+          history.acknowledgeUnplaced(TOPIC, partition, values)
+          acknowledged(startedAtMs)
+        } catch {
+          history.notAcknowledged(values.length)
+        }
+      }
+    })()
+    let next = 0
+    const produceBatch = async (): Promise<void> => {
+      const values = Array.from({ length: 10 }, () => `v${partition}-${next++}`)
+      const startedAtMs = Date.now()
+      try {
+        const [answer] = await producer.send({ topic: TOPIC, acks: -1, messages: values.map((value) => ({ value, partition })) })
+        history.acknowledge(TOPIC, partition, BigInt(answer!.baseOffset!), values)
+        acknowledged(startedAtMs)
+      } catch {
+        history.notAcknowledged(values.length)
+      }
+    }
+    try {
+      while (next < 300) await produceBatch()
+      faultAtMs = Date.now()
+      await fault()
+      while (next < 600) await produceBatch()
+    } finally {
+      stopKcat = true
+      await kcatLoop
+      await producer.disconnect()
+    }
+    try {
+      let lastCount = -1
+      let lastProgressMs = Date.now()
+      await waitFor('the watching consumer has read everything acknowledged, or made no progress for 30 s', () => {
+        if (watched.length !== lastCount) {
+          lastCount = watched.length
+          lastProgressMs = Date.now()
+        }
+        return watched.length >= history.acknowledgedCount || Date.now() - lastProgressMs > 30_000
+      }, { timeoutMs: 120_000 })
+    } finally {
+      await watcher.disconnect()
+    }
+    history.consumed(TOPIC, partition, watched, { rewinds: 'allowed' })
+    expect(kcatRuns).toBeGreaterThan(1)
+    expect(firstAckAfterFaultMs).not.toBeNull()
+    return firstAckAfterFaultMs! - faultAtMs!
+  }
+
+  /** `partition` of TOPIC as node `id` answers Metadata. */
+  async function partitionOf(id: number, partition: number): Promise<MetadataResponsePartition | undefined> {
+    return (await partitionsOf(id, TOPIC)).find((p) => p.partitionIndex === partition)
+  }
+
+  it('keeps every acknowledged record of idempotent acks=all producers (kafkajs, kcat) through kill -9 of the leader, and the restarted node rejoins the ISR', async () => {
+    const partition = 0
+    const history = new History()
+    const before = (await partitionOf(1, partition))!
+    const victim = before.leaderId
+    const survivors = cluster.nodeIds.filter((id) => id !== victim)
+    const stalledMs = await produceThrough(partition, history, survivors, () => cluster.nodes.get(victim)!.kill())
+    console.log(`kill -9 of the leader: no produce acknowledged for ${stalledMs} ms`)
+    const after = await waitFor('a new leader from the ISR', async () => {
+      const found = await partitionOf(survivors[0]!, partition)
+      return found && found.leaderId !== victim && found.leaderId >= 0 && found
+    })
+    expect(survivors).toContain(after.leaderId)
+    expect(after.leaderEpoch ?? -1).toBeGreaterThan(before.leaderEpoch ?? -1)
+
+    // The killed node comes back on its data directory, truncates any tail the new leader lacks, and rejoins the ISR.
+    await cluster.restart(victim)
+    await waitFor('the restarted node back in the ISR', async () => (await partitionOf(survivors[0]!, partition))?.isrNodes.includes(victim), { timeoutMs: 60_000 })
+
+    const truncations = cluster.nodes.get(victim)!.output().split('\n').filter((line) => line.includes('truncating'))
+    console.log(`the restarted node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
+    const records = await readAll(TOPIC, partition, history.acknowledgedCount, [...cluster.nodeIds])
+    history.consumed(TOPIC, partition, records, { rewinds: 'violation' })
+    const { problems, summary } = history.check()
+    console.log(summary)
+    expect(problems).toEqual([])
+
+    // OffsetForLeaderEpoch at the new leader answers from its epoch cache: the old epoch ends where the first batch of
+    // the new leader's epoch starts, the latest ends at the log end, an unknown newer one is undefined.
+    const newLeader = cluster.nodes.get(after.leaderId)!
+    const { batches, highWatermark } = await withClient(newLeader, (client) => readPartition(client, TOPIC, partition))
+    const firstOfNewEpoch = batches.find((batch) => batch.header.partitionLeaderEpoch > (before.leaderEpoch ?? 0))!
+    const endOffsets = await withClient(newLeader, (client) =>
+      client.request<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>(offsetForLeaderEpoch, 4, {
+        replicaId: -1,
+        topics: [{ topic: TOPIC, partitions: [before.leaderEpoch ?? 0, firstOfNewEpoch.header.partitionLeaderEpoch, 1000].map((leaderEpoch) => ({ partition, currentLeaderEpoch: -1, leaderEpoch })) }],
+      }),
+    )
+    const [old, latest, unknown] = endOffsets.topics[0]!.partitions
+    expect([old!.errorCode, old!.leaderEpoch, old!.endOffset]).toEqual([0, before.leaderEpoch ?? 0, firstOfNewEpoch.header.baseOffset])
+    expect([latest!.errorCode, latest!.leaderEpoch]).toEqual([0, firstOfNewEpoch.header.partitionLeaderEpoch])
+    expect(latest!.endOffset).toBeGreaterThanOrEqual(highWatermark)
+    expect([unknown!.errorCode, unknown!.leaderEpoch, unknown!.endOffset]).toEqual([0, -1, -1n])
+  }, 180_000)
+
+  it('keeps every acknowledged record through SIGSTOP of the leader past the session timeout: it is fenced, a new leader takes over, and after SIGCONT it follows, truncates any divergent tail and rejoins the ISR', async () => {
+    const partition = 1
+    const history = new History()
+    const before = await waitFor('every replica in the ISR', async () => {
+      const found = await partitionOf(1, partition)
+      return found?.isrNodes.length === 3 && found
+    }, { timeoutMs: 60_000 })
+    const victim = before.leaderId
+    const survivors = cluster.nodeIds.filter((id) => id !== victim)
+    const paused = cluster.nodes.get(victim)!
+    // kafkajs and librdkafka send again to a leader that does not answer until it answers or the connection breaks,
+    // not to the new leader: the producers move on once the resumed node says it no longer leads.
+    let after: MetadataResponsePartition | null = null
+    const stalledMs = await produceThrough(partition, history, survivors, async () => {
+      paused.child.kill('SIGSTOP')
+      try {
+        after = await waitFor('a new leader from the ISR', async () => {
+          const found = await partitionOf(survivors[0]!, partition)
+          return found && found.leaderId !== victim && found.leaderId >= 0 && found
+        })
+      } finally {
+        paused.child.kill('SIGCONT')
+      }
+    })
+    console.log(`SIGSTOP of the leader until a new one was elected: no produce acknowledged for ${stalledMs} ms`)
+    expect(after!.leaderEpoch ?? -1).toBeGreaterThan(before.leaderEpoch ?? -1)
+    await waitFor('the resumed node back in the ISR', async () => (await partitionOf(survivors[0]!, partition))?.isrNodes.includes(victim), { timeoutMs: 60_000 })
+    const output = paused.output()
+    const truncations = output.split('\n').filter((line) => line.includes('truncating'))
+    console.log(`the resumed node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
+    expect(output).toMatch(new RegExp(`following ${TOPIC}-${partition} from node \\d in leader epoch`))
+    const records = await readAll(TOPIC, partition, history.acknowledgedCount, [...cluster.nodeIds])
+    history.consumed(TOPIC, partition, records, { rewinds: 'violation' })
+    const { problems, summary } = history.check()
+    console.log(summary)
+    expect(problems).toEqual([])
+  }, 240_000)
+
+  it('refuses acks=all with NOT_ENOUGH_REPLICAS while the ISR is below min.insync.replicas, takes acks=1, and takes acks=all again once the ISR is whole', async () => {
+    const topic = 'strict'
+    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3)
+    const admin = kafka('strict-admin', [1]).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '3' }] }], waitForLeaders: true })
+    } finally {
+      await admin.disconnect()
+    }
+    const isrOf = async () => (await partitionsOf(1, topic))[0]
+    const whole = await waitFor('every replica in the ISR', async () => {
+      const found = await isrOf()
+      return found?.isrNodes.length === 3 && found
+    })
+    const follower = cluster.nodeIds.find((id) => id !== whole.leaderId && id !== 1)!
+    const producer = new Kafka({ clientId: 'strict-producer', brokers: [cluster.nodes.get(1)!.address], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).producer()
+    await producer.connect()
+    const send = async (acks: number, value: string): Promise<string> => {
+      try {
+        await producer.send({ topic, acks, messages: [{ value, partition: 0 }] })
+        return 'ok'
+      } catch (error) {
+        const failure = error as { type?: string; cause?: { type?: string }; originalError?: { type?: string } }
+        return failure.type ?? failure.cause?.type ?? failure.originalError?.type ?? String(error)
+      }
+    }
+    try {
+      expect(await send(-1, 'all-three')).toBe('ok')
+      await cluster.nodes.get(follower)!.kill()
+      await waitFor('the killed follower out of the ISR', async () => (await isrOf())?.isrNodes.length === 2)
+      expect(await send(-1, 'two-of-three')).toBe('NOT_ENOUGH_REPLICAS')
+      expect(await send(1, 'acks-one')).toBe('ok')
+      await cluster.restart(follower)
+      await waitFor('the follower back in the ISR', async () => (await isrOf())?.isrNodes.length === 3, { timeoutMs: 60_000 })
+      await waitFor('acks=all taken again', async () => (await send(-1, 'whole-again')) === 'ok')
+    } finally {
+      await producer.disconnect()
+    }
+    const values = (await readAll(topic, 0, 3, [...cluster.nodeIds])).map((record) => record.value)
+    expect(values.slice(0, 3)).toEqual(['all-three', 'acks-one', 'whole-again'])
+  }, 180_000)
+})
