@@ -32,6 +32,8 @@ import { TransactionCoordinator } from './transaction/coordinator.js'
 import { LocalProducerIdBlockSource, ProducerIdManager } from './transaction/producer-id-manager.js'
 import { TxnMarkerWriter } from './transaction/markers.js'
 import { OFFSETS_TOPIC } from './group/offsets-topic.js'
+import { TRANSACTION_STATE_TOPIC } from './transaction/transaction-log.js'
+import { CoordinatorPartitions } from './coordinator-partitions.js'
 import { counted } from '../client/wording.js'
 import type { BrokerServices } from './handler.js'
 import { checkClusterId, newClusterId, parseQuorumVoters, type QuorumVoter } from './cluster/voters.js'
@@ -75,6 +77,7 @@ export class Broker {
     private readonly groups: GroupCoordinator,
     private readonly transactions: TransactionCoordinator,
     markers: TxnMarkerWriter,
+    coordinatorPartitions: BrokerServices['coordinatorPartitions'],
     private readonly quorum: { runner: QuorumRunner; self: QuorumVoter; localLogs: LocalLogs } | null,
   ) {
     this.dispatcher = new Dispatcher(quorum ? CLUSTER_NODE_HANDLERS : HANDLERS)
@@ -102,6 +105,7 @@ export class Broker {
       groups,
       transactions,
       markers,
+      coordinatorPartitions,
       config,
       log,
       clusterId,
@@ -141,19 +145,12 @@ export class Broker {
       if (stored.length > 0) log.info(`opening ${counted(stored.length, 'topic')} (${counted(partitions, 'partition')}) in ${config.dataDir}`)
       const replayed = await topics.load(stored)
       if (replayed > 0) log.info(`producer states rebuilt: ${counted(replayed, 'batch', 'batches')} replayed since the last checkpoint`)
-      groupMetadata = new GroupMetadataManager(topics, config, log)
-      await groupMetadata.load()
-      const groups = new GroupCoordinator(groupMetadata, config, log)
-      const markers = new TxnMarkerWriter(topics, log)
-      const offsetsMetadata = groupMetadata
-      markers.onMarker((tp, marker) => {
-        if (tp.topic === OFFSETS_TOPIC) offsetsMetadata.completeTransaction(tp.partition, marker.producerId, marker.committed)
-      })
       let quorum: { runner: QuorumRunner; self: QuorumVoter; localLogs: LocalLogs } | null = null
       let broker: Broker | null = null
+      let self: QuorumVoter | null = null
       if (config.controllerQuorumVoters !== undefined) {
         const voters = parseQuorumVoters(config.controllerQuorumVoters)
-        const self = voters.find((voter) => voter.id === config.nodeId)
+        self = voters.find((voter) => voter.id === config.nodeId) ?? null
         if (!self) throw new Error(`node ${config.nodeId} is not among controller.quorum.voters (${voters.map((v) => v.id).join(', ')}); every node of a Brook cluster is a voter`)
         runner = await QuorumRunner.start({
           nodeId: config.nodeId,
@@ -170,19 +167,42 @@ export class Broker {
             void broker?.stop()
           },
         })
-        // The node's topics follow the committed metadata image from the start (a restored snapshot included).
-        const localLogs = new LocalLogs(topics, log)
+      }
+      const cluster = runner ? { quorum: runner, nodeId: config.nodeId } : undefined
+      const coordinatorPartitions = {
+        groups: new CoordinatorPartitions({ topic: OFFSETS_TOPIC, partitions: config.offsetsTopicPartitions, topics, log, ...(cluster ? { cluster } : {}) }),
+        transactions: new CoordinatorPartitions({ topic: TRANSACTION_STATE_TOPIC, partitions: config.transactionStateLogNumPartitions, topics, log, ...(cluster ? { cluster } : {}) }),
+      }
+      groupMetadata = new GroupMetadataManager(topics, coordinatorPartitions.groups, config, log)
+      await groupMetadata.load()
+      const groups = new GroupCoordinator(groupMetadata, config, log)
+      coordinatorPartitions.groups.serve(groups)
+      const markers = new TxnMarkerWriter(topics, log)
+      const offsetsMetadata = groupMetadata
+      markers.onMarker((tp, marker) => {
+        if (tp.topic === OFFSETS_TOPIC) offsetsMetadata.completeTransaction(tp.partition, marker.producerId, marker.committed)
+      })
+      // A cluster node's blocks come from the controller (KIP-730), under the broker epoch it registers with once listening.
+      const blocks = runner
+        ? new ControllerProducerIdBlockSource({ quorum: runner, brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null })
+        : new LocalProducerIdBlockSource(store)
+      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, coordinatorPartitions.transactions, markers, config, log)
+      await transactions.load()
+      coordinatorPartitions.transactions.serve(transactions)
+      if (runner && self) {
+        // The node's topics follow the committed metadata image from the start (a restored snapshot included), and
+        // the coordinators follow the partitions of their internal topics once the logs are in place.
+        const localLogs = new LocalLogs(topics, log, {
+          onApplied: (image) => {
+            coordinatorPartitions.groups.follow(image)
+            coordinatorPartitions.transactions.follow(image)
+          },
+        })
         runner.onImage((image) => localLogs.follow(image))
         localLogs.follow(runner.controller.image)
         quorum = { runner, self, localLogs }
       }
-      // A cluster node's blocks come from the controller (KIP-730), under the broker epoch it registers with once listening.
-      const blocks = quorum
-        ? new ControllerProducerIdBlockSource({ quorum: quorum.runner, brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null })
-        : new LocalProducerIdBlockSource(store)
-      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, markers, config, log)
-      await transactions.load()
-      broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
+      broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, coordinatorPartitions, quorum)
       return broker
     } catch (error) {
       await runner?.stop()

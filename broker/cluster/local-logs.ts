@@ -2,8 +2,9 @@
  * A cluster node's local logs follow its metadata image (Kafka's BrokerMetadataPublisher handing topic deltas to the
  * ReplicaManager): for each image the node applies, every topic of the image has its local logs under the image's
  * topic id, each partition carrying the image's leaderEpoch, and a local topic whose id the image no longer holds is
- * deleted with its data. The internal topics (`__consumer_offsets`, `__transaction_state`) are the node's own
- * (groups and transactions are node-local) and are left alone.
+ * deleted with its data. The internal topics (`__consumer_offsets`, `__transaction_state`) are the cluster's like any
+ * other; once an image is applied, `onApplied` hands it on (the coordinators load and unload the partitions of their
+ * internal topics then, with the logs in place).
  *
  * Deleting waits until the node has caught up with the metadata log (the controller unfenced it, which it does
  * only once the node applied everything up to its registration, Kafka's BrokerLifecycleManager): a restarted node
@@ -19,7 +20,7 @@
 import { ResourceType } from '../../protocol/constants.js'
 import type { Logger } from '../logger.js'
 import { counted } from '../../client/wording.js'
-import { INTERNAL_TOPICS, type TopicManager } from '../topics.js'
+import type { TopicManager } from '../topics.js'
 import type { Topic } from '../partition.js'
 import { configResourceKey, type MetadataImage, type TopicImage } from './metadata/image.js'
 
@@ -32,6 +33,7 @@ export class LocalLogs {
   constructor(
     private readonly topics: TopicManager,
     private readonly log: Logger,
+    private readonly options: { readonly onApplied?: (image: MetadataImage) => void } = {},
   ) {}
 
   /** Brings the local topics to `image` (after the changes already under way). */
@@ -59,6 +61,7 @@ export class LocalLogs {
         const image = this.next
         this.next = null
         await this.apply(image)
+        this.options.onApplied?.(image)
       }
     } finally {
       this.running = null
@@ -67,7 +70,7 @@ export class LocalLogs {
 
   private async apply(image: MetadataImage): Promise<void> {
     for (const local of this.caughtUp ? this.topics.list() : []) {
-      if (INTERNAL_TOPICS.has(local.name) || image.topicsById.has(local.topicId)) continue
+      if (image.topicsById.has(local.topicId)) continue
       try {
         await this.topics.delete(local)
         this.log.info(`deleted topic '${local.name}' (${local.topicId}): the metadata image no longer has it`)
@@ -76,7 +79,6 @@ export class LocalLogs {
       }
     }
     for (const topic of image.topicsById.values()) {
-      if (INTERNAL_TOPICS.has(topic.name)) continue
       try {
         const local = this.topics.getById(topic.topicId) ?? (await this.open(image, topic))
         for (const [index, registration] of topic.partitions) {

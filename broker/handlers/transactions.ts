@@ -32,14 +32,20 @@ import { addOffsetsToTxn, type AddOffsetsToTxnRequest, type AddOffsetsToTxnRespo
 import { endTxn, type EndTxnRequest, type EndTxnResponse } from '../../protocol/messages/end-txn.js'
 import { txnOffsetCommit, type TxnOffsetCommitRequest, type TxnOffsetCommitResponse } from '../../protocol/messages/txn-offset-commit.js'
 import { writeTxnMarkers, type WriteTxnMarkersRequest, type WriteTxnMarkersResponse } from '../../protocol/messages/write-txn-markers.js'
-import { ErrorCode } from '../../protocol/errors.js'
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { StorageError } from '../../storage/log-store.js'
-import { defineHandler } from '../handler.js'
+import { defineHandler, type BrokerServices } from '../handler.js'
 import { offsetsToCommit } from '../group/metadata-manager.js'
 
 /** KIP-588: versions before `firstFencedVersion` know PRODUCER_FENCED as INVALID_PRODUCER_EPOCH. */
 function fenced(errorCode: number, apiVersion: number, firstFencedVersion: number): number {
   return errorCode === ErrorCode.PRODUCER_FENCED && apiVersion < firstFencedVersion ? ErrorCode.INVALID_PRODUCER_EPOCH : errorCode
+}
+
+/** The __consumer_offsets partition of a group, which AddOffsetsToTxn adds to the transaction. */
+function offsetsPartitionOf(services: BrokerServices, groupId: string): { topic: string; partition: number } {
+  const offsets = services.coordinatorPartitions.groups
+  return { topic: offsets.topicName, partition: offsets.partitionFor(groupId) }
 }
 
 export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitProducerIdResponse>(
@@ -92,10 +98,10 @@ export const addOffsetsToTxnHandler = defineHandler<AddOffsetsToTxnRequest, AddO
     try {
       await services.groups.ensureOffsetsTopic()
     } catch (error) {
-      if (!(error instanceof StorageError)) throw error
+      if (!(error instanceof StorageError) && !(error instanceof KafkaError)) throw error
       return { throttleTimeMs: 0, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE }
     }
-    const offsetsPartition = services.transactions.offsetsPartitionOf(request.groupId)
+    const offsetsPartition = offsetsPartitionOf(services, request.groupId)
     const code = await services.transactions.addPartitions(request, [offsetsPartition])
     return { throttleTimeMs: 0, errorCode: fenced(code, apiVersion, 2) }
   },
@@ -122,7 +128,7 @@ export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnO
       }
     }
     if (request.groupId === '') return answer(() => ErrorCode.INVALID_GROUP_ID)
-    const verified = services.transactions.verifyPartition(request, services.transactions.offsetsPartitionOf(request.groupId))
+    const verified = services.transactions.verifyPartition(request, offsetsPartitionOf(services, request.groupId))
     if (verified !== ErrorCode.NONE) return answer(() => fenced(verified === ErrorCode.INVALID_PRODUCER_EPOCH ? ErrorCode.PRODUCER_FENCED : verified, apiVersion, 3))
     const offsets = offsetsToCommit(request.topics)
     const generationId = apiVersion >= 3 ? request.generationId : -1

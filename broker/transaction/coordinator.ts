@@ -20,6 +20,9 @@
  *   producer (checked every transaction.abort.timed.out.transaction.cleanup.interval.ms); ids idle (no transaction
  *   open) for transactional.id.expiration.ms are removed with a tombstone.
  * - The coordinator epoch is the leader epoch of the __transaction_state partition: 0 on one node.
+ * - A single node coordinates every transactional id; a cluster node those of the __transaction_state partitions it
+ *   leads (coordinator-partitions.ts): every request for another id is NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS
+ *   while its partition loads, and a write for a partition it stopped leading meanwhile is NOT_COORDINATOR.
  */
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { encodeRecordBatch, decodeRecords } from '../../protocol/record-batch.js'
@@ -28,13 +31,13 @@ import { AppendOrigin } from '../../storage/producer-state.js'
 import { counted } from '../../client/wording.js'
 import type { BrokerConfig } from '../config.js'
 import type { Logger } from '../logger.js'
-import type { Topic } from '../partition.js'
+import type { Partition } from '../partition.js'
 import type { TopicManager } from '../topics.js'
 import type { ProducerIdManager } from './producer-id-manager.js'
 import { MAX_PRODUCER_EPOCH, TransactionMetadata, TxnState, partitionKey, parsePartitionKey, type TopicPartitionRef } from './metadata.js'
 import { TRANSACTION_STATE_TOPIC, decodeTransactionRecord, partitionForTransactionalId, transactionKey, transactionValue } from './transaction-log.js'
 import type { TxnMarkerWriter } from './markers.js'
-import { OFFSETS_TOPIC, partitionForGroup } from '../group/offsets-topic.js'
+import type { CoordinatorPartitions, PartitionLoader } from '../coordinator-partitions.js'
 
 /** What InitProducerId answers: an error, or the producer id and epoch to write with. */
 export interface InitProducerIdResult {
@@ -57,23 +60,20 @@ export type TransactionSettings = Pick<
   | 'transactionStateLogNumPartitions'
   | 'transactionAbortTimedOutTransactionCleanupIntervalMs'
   | 'transactionRemoveExpiredTransactionCleanupIntervalMs'
-  | 'offsetsTopicPartitions'
   | 'failpoint'
 >
 
-const COORDINATOR_EPOCH = 0
 
-export class TransactionCoordinator {
+export class TransactionCoordinator implements PartitionLoader {
   private readonly transactions = new Map<string, TransactionMetadata>()
   /** Per transactional id, the tail of its queue of operations. */
   private readonly queues = new Map<string, Promise<unknown>>()
-  private stateTopic: Topic | null = null
-  private creatingTopic: Promise<Topic> | null = null
   private readonly timers: NodeJS.Timeout[] = []
 
   constructor(
     private readonly producerIds: ProducerIdManager,
     private readonly topics: TopicManager,
+    private readonly partitions: CoordinatorPartitions,
     private readonly markers: TxnMarkerWriter,
     private readonly config: TransactionSettings,
     private readonly log: Logger,
@@ -113,27 +113,57 @@ export class TransactionCoordinator {
   }
 
   /**
-   * Replays __transaction_state if it exists, then completes the transactions a crash left in PrepareCommit or
-   * PrepareAbort (in the background; their ids' requests wait for it).
+   * A single node replays all of __transaction_state, if it exists (a cluster node loads the partitions it leads),
+   * then completes the transactions a crash left in PrepareCommit or PrepareAbort.
    */
   async load(): Promise<void> {
-    const topic = this.topics.get(TRANSACTION_STATE_TOPIC)
+    const topic = this.partitions.clustered ? undefined : this.topics.get(TRANSACTION_STATE_TOPIC)
     if (!topic) return
-    this.stateTopic = topic
     let records = 0
-    for (const partition of topic.partitions) {
-      for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
-        for (const record of decodeRecords(batch.bytes)) {
-          records++
-          const decoded = record.key && decodeTransactionRecord(record.key, record.value)
-          if (!decoded) continue
-          if (decoded.value === null) this.transactions.delete(decoded.transactionalId)
-          else this.transactions.set(decoded.transactionalId, TransactionMetadata.fromRecord(decoded.transactionalId, decoded.value))
-        }
+    for (const partition of topic.partitions) records += await this.replay(partition)
+    if (records > 0) this.log.info(`loaded ${counted(this.transactions.size, 'transactional id')} from ${counted(records, 'record')} of ${TRANSACTION_STATE_TOPIC}`)
+    this.completeInterrupted([...this.transactions.values()])
+  }
+
+  /**
+   * This node became the coordinator of a partition of __transaction_state (Kafka's
+   * TransactionStateManager.loadTransactionsForTxnTopicPartition): its transactional ids are replayed, and the
+   * transactions left in PrepareCommit or PrepareAbort are completed.
+   */
+  async loadPartition(partition: Partition): Promise<void> {
+    const records = await this.replay(partition)
+    const loaded = this.idsOf(partition.index)
+    if (records > 0) this.log.info(`loaded ${counted(loaded.length, 'transactional id')} from ${counted(records, 'record')} of ${TRANSACTION_STATE_TOPIC}-${partition.index}`)
+    this.completeInterrupted(loaded)
+  }
+
+  /** This node no longer coordinates a partition of __transaction_state: its transactional ids are forgotten here. */
+  unloadPartition(index: number): void {
+    for (const metadata of this.idsOf(index)) this.transactions.delete(metadata.transactionalId)
+  }
+
+  private idsOf(index: number): TransactionMetadata[] {
+    return [...this.transactions.values()].filter((metadata) => this.partitions.partitionFor(metadata.transactionalId) === index)
+  }
+
+  /** Replays one partition of __transaction_state into memory (latest record per id wins); answers the records read. */
+  private async replay(partition: Partition): Promise<number> {
+    let records = 0
+    for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+      for (const record of decodeRecords(batch.bytes)) {
+        records++
+        const decoded = record.key && decodeTransactionRecord(record.key, record.value)
+        if (!decoded) continue
+        if (decoded.value === null) this.transactions.delete(decoded.transactionalId)
+        else this.transactions.set(decoded.transactionalId, TransactionMetadata.fromRecord(decoded.transactionalId, decoded.value))
       }
     }
-    if (records > 0) this.log.info(`loaded ${counted(this.transactions.size, 'transactional id')} from ${counted(records, 'record')} of ${TRANSACTION_STATE_TOPIC}`)
-    for (const metadata of this.transactions.values()) {
+    return records
+  }
+
+  /** Completes, in the background, the transactions a crash left prepared; their ids' requests wait for it. */
+  private completeInterrupted(loaded: readonly TransactionMetadata[]): void {
+    for (const metadata of loaded) {
       if (!metadata.isCompleting) continue
       this.log.info(`transaction '${metadata.transactionalId}' was interrupted in ${metadata.state === TxnState.PrepareCommit ? 'PrepareCommit' : 'PrepareAbort'}: completing it`)
       void this.serialized(metadata.transactionalId, () => this.complete(metadata)).catch((error: Error) => {
@@ -142,29 +172,26 @@ export class TransactionCoordinator {
     }
   }
 
-  /** Creates __transaction_state on first use, compacted, as Kafka does; rejects with a StorageError if it cannot. */
-  async ensureStateTopic(): Promise<Topic> {
-    if (this.stateTopic) return this.stateTopic
-    this.creatingTopic ??= this.topics
-      .getOrCreate({
-        name: TRANSACTION_STATE_TOPIC,
-        partitions: this.config.transactionStateLogNumPartitions,
-        replicationFactor: 1,
-        config: this.topics.parseConfig({ 'cleanup.policy': 'compact' }),
-      })
-      .then(({ topic, created }) => {
-        if (created) this.log.info(`created ${TRANSACTION_STATE_TOPIC} with ${counted(topic.partitions.length, 'partition')}`)
-        this.stateTopic = topic
-        return topic
-      })
-      .finally(() => (this.creatingTopic = null))
-    return this.creatingTopic
+  /** NONE when this node coordinates the transactional id now; else NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. */
+  coordinatorError(transactionalId: string): number {
+    return this.partitions.errorFor(transactionalId)
   }
 
-  /** Writes a transactional id's state (or its tombstone) to its partition of __transaction_state. */
+  /** Creates __transaction_state on first use (through the controller on a cluster node), compacted, as Kafka does. */
+  ensureStateTopic(): Promise<void> {
+    return this.partitions.ensureTopic()
+  }
+
+  /**
+   * Writes a transactional id's state (or its tombstone) to its partition of __transaction_state. A partition this
+   * node no longer coordinates is NOT_COORDINATOR (a KafkaError), and nothing is written.
+   */
   private async persist(transactionalId: string, metadata: TransactionMetadata | null): Promise<void> {
-    const topic = this.stateTopic ?? (await this.ensureStateTopic())
-    const partition = topic.partitions[partitionForTransactionalId(transactionalId, topic.partitions.length)]!
+    const topic = this.topics.get(TRANSACTION_STATE_TOPIC) ?? (await this.partitions.localTopic())
+    const index = partitionForTransactionalId(transactionalId, topic.partitions.length)
+    const notHere = this.partitions.errorForPartition(index)
+    if (notHere !== ErrorCode.NONE) throw new KafkaError(notHere, `transactional id '${transactionalId}' is not coordinated here`)
+    const partition = topic.partitions[index]!
     const batch = encodeRecordBatch([{ key: transactionKey(transactionalId), value: metadata && transactionValue(metadata.toRecord()) }])
     await partition.appendAsLeader(batch, { origin: AppendOrigin.COORDINATOR })
   }
@@ -202,6 +229,8 @@ export class TransactionCoordinator {
         return this.failedInit(error)
       }
     }
+    const notHere = this.coordinatorError(transactionalId)
+    if (notHere !== ErrorCode.NONE) return { errorCode: notHere, producerId: -1n, producerEpoch: -1 }
     if (options.transactionTimeoutMs <= 0 || options.transactionTimeoutMs > this.config.transactionMaxTimeoutMs) {
       return { errorCode: ErrorCode.INVALID_TRANSACTION_TIMEOUT, producerId: -1n, producerEpoch: -1 }
     }
@@ -272,6 +301,8 @@ export class TransactionCoordinator {
    */
   addPartitions(producer: TxnProducer, partitions: readonly TopicPartitionRef[]): Promise<number> {
     return this.serialized(producer.transactionalId, async () => {
+      const notHere = this.coordinatorError(producer.transactionalId)
+      if (notHere !== ErrorCode.NONE) return notHere
       const metadata = this.transactions.get(producer.transactionalId)
       const error = this.producerError(metadata, producer)
       if (error !== ErrorCode.NONE) return error
@@ -283,18 +314,10 @@ export class TransactionCoordinator {
           for (const key of added) next.partitions.add(key)
         })
       } catch (error) {
-        if (!(error instanceof StorageError)) throw error
-        return ErrorCode.NOT_COORDINATOR
+        return failedWriteCode(error)
       }
       return ErrorCode.NONE
     })
-  }
-
-  /** The __consumer_offsets partition of a group, which AddOffsetsToTxn adds to the transaction. */
-  offsetsPartitionOf(groupId: string): TopicPartitionRef {
-    const topic = this.topics.get(OFFSETS_TOPIC)
-    const partitions = topic?.partitions.length ?? this.config.offsetsTopicPartitions
-    return { topic: OFFSETS_TOPIC, partition: partitionForGroup(groupId, partitions) }
   }
 
   /**
@@ -318,6 +341,8 @@ export class TransactionCoordinator {
    */
   endTxn(producer: TxnProducer, committed: boolean): Promise<number> {
     return this.serialized(producer.transactionalId, async () => {
+      const notHere = this.coordinatorError(producer.transactionalId)
+      if (notHere !== ErrorCode.NONE) return notHere
       const metadata = this.transactions.get(producer.transactionalId)
       const error = this.producerError(metadata, producer)
       if (error !== ErrorCode.NONE) return error
@@ -328,8 +353,7 @@ export class TransactionCoordinator {
       try {
         await this.endTransaction(metadata!, { committed, bumpEpoch: false })
       } catch (error) {
-        if (!(error instanceof StorageError)) throw error
-        return ErrorCode.NOT_COORDINATOR
+        return failedWriteCode(error)
       }
       return ErrorCode.NONE
     })
@@ -354,7 +378,7 @@ export class TransactionCoordinator {
     const committed = metadata.state === TxnState.PrepareCommit
     const partitions = [...metadata.partitions].map(parsePartitionKey)
     await this.markers.write(
-      { producerId: metadata.producerId, producerEpoch: metadata.producerEpoch, coordinatorEpoch: COORDINATOR_EPOCH, committed },
+      { producerId: metadata.producerId, producerEpoch: metadata.producerEpoch, coordinatorEpoch: this.partitions.coordinatorEpoch(this.partitions.partitionFor(metadata.transactionalId)), committed },
       partitions,
       { afterFirst: () => this.failpoint('transaction-marker-written') },
     )
@@ -378,7 +402,7 @@ export class TransactionCoordinator {
         this.log.info(`transaction '${metadata.transactionalId}' open longer than ${metadata.txnTimeoutMs} ms: aborting it and fencing its producer`)
         await this.endTransaction(current, { committed: false, bumpEpoch: true })
       }).catch((error: Error) => {
-        if (!(error instanceof StorageError)) this.log.error(`could not abort transaction '${metadata.transactionalId}': ${error.message}`)
+        if (!(error instanceof StorageError) && !(error instanceof KafkaError)) this.log.error(`could not abort transaction '${metadata.transactionalId}': ${error.message}`)
       })
     }
   }
@@ -394,8 +418,18 @@ export class TransactionCoordinator {
         this.transactions.delete(metadata.transactionalId)
         this.log.info(`transactional id '${metadata.transactionalId}' expired after transactional.id.expiration.ms`)
       }).catch((error: Error) => {
-        if (!(error instanceof StorageError)) this.log.error(`could not expire transactional id '${metadata.transactionalId}': ${error.message}`)
+        if (!(error instanceof StorageError) && !(error instanceof KafkaError)) this.log.error(`could not expire transactional id '${metadata.transactionalId}': ${error.message}`)
       })
     }
   }
+}
+
+/**
+ * The error code of a write to __transaction_state that failed: a storage failure is NOT_COORDINATOR (the client
+ * looks the coordinator up again), a Kafka error (NOT_COORDINATOR: the partition moved meanwhile) is its own code.
+ */
+function failedWriteCode(error: unknown): number {
+  if (error instanceof KafkaError) return error.code
+  if (error instanceof StorageError) return ErrorCode.NOT_COORDINATOR
+  throw error
 }

@@ -1,0 +1,199 @@
+/**
+ * Group coordinators on a three-node cluster, through real clients: __consumer_offsets is created through the
+ * controller on first use with its partitions' leaders spread over the nodes; FindCoordinator on every node (v0-3 and
+ * v4's batch) names the leader of the group's partition; a node that is not a group's coordinator answers its group
+ * requests NOT_COORDINATOR; kafkajs consumers of one group bootstrapped through different nodes form one group whose
+ * assignments cover every partition once, and whose committed offsets every node's admin reads back; a kcat (-G)
+ * member bootstrapped through a node that is not its coordinator consumes and commits there.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Kafka, logLevel, type Consumer } from 'kafkajs'
+import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { waitFor } from '../../helpers/wait.js'
+import { withClient } from '../../helpers/kafka.js'
+import { startKcatGroupMember } from '../../helpers/kcat-group.js'
+import { ErrorCode } from '../../../protocol/errors.js'
+import { CoordinatorType, ZERO_UUID } from '../../../protocol/constants.js'
+import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../../protocol/messages/find-coordinator.js'
+import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
+import { heartbeat, type HeartbeatRequest, type HeartbeatResponse } from '../../../protocol/messages/heartbeat.js'
+import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../../../protocol/messages/offset-fetch.js'
+import { partitionForGroup } from '../../../broker/group/offsets-topic.js'
+
+const TOPIC = 'readings'
+const PARTITIONS = 6
+const OFFSETS_PARTITIONS = 6
+const GROUP = 'dashboards'
+
+describe('group coordinators on a three-node cluster', () => {
+  let cluster: TestCluster
+
+  function kafka(clientId: string, node: number): Kafka {
+    return new Kafka({ clientId, brokers: [cluster.nodes.get(node)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 12 } })
+  }
+
+  async function findCoordinatorAt(node: number, groupId: string, version: number): Promise<{ errorCode: number; nodeId: number; port: number }> {
+    return withClient(cluster.nodes.get(node)!, async (client) => {
+      const body = version >= 4 ? { keyType: CoordinatorType.GROUP, coordinatorKeys: [groupId] } : { key: groupId, keyType: CoordinatorType.GROUP }
+      const answer = await client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, version, body)
+      return version >= 4 ? answer.coordinators![0]! : { errorCode: answer.errorCode!, nodeId: answer.nodeId!, port: answer.port! }
+    })
+  }
+
+  /** The node that leads partition `index` of __consumer_offsets, as node 1's Metadata says. */
+  async function offsetsLeader(index: number): Promise<number> {
+    const answer = await withClient(cluster.nodes.get(1)!, (client) =>
+      client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: ZERO_UUID, name: '__consumer_offsets' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+    )
+    const topic = answer.topics[0]!
+    expect(topic.errorCode).toBe(ErrorCode.NONE)
+    expect(topic.isInternal).toBe(true)
+    expect(topic.partitions).toHaveLength(OFFSETS_PARTITIONS)
+    return topic.partitions.find((p) => p.partitionIndex === index)!.leaderId
+  }
+
+  beforeAll(async () => {
+    cluster = await startCluster({
+      nodes: 3,
+      extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--offsets-topic-partitions', String(OFFSETS_PARTITIONS), '--group-initial-rebalance-delay-ms', '1000'],
+    })
+    await waitFor('three unfenced brokers', async () => {
+      const status = await cluster.status(1)
+      return status.controllerId >= 0 && status.liveBrokers.length === 3
+    })
+    const admin = kafka('setup', 1).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS }], waitForLeaders: true })
+    } finally {
+      await admin.disconnect()
+    }
+  })
+  afterAll(async () => {
+    await cluster?.destroy()
+  })
+
+  it('creates __consumer_offsets through the controller, and every node names the leader of a group\'s partition as its coordinator', async () => {
+    const first = await waitFor('a coordinator for the group', async () => {
+      const answer = await findCoordinatorAt(2, GROUP, 3)
+      return answer.errorCode === ErrorCode.NONE && answer
+    })
+    const leader = await offsetsLeader(partitionForGroup(GROUP, OFFSETS_PARTITIONS))
+    expect(first.nodeId).toBe(leader)
+    expect(first.port).toBe(cluster.nodes.get(leader)!.port)
+    // Leaders of the internal topic spread over the nodes like any topic's.
+    const leaders = await Promise.all(Array.from({ length: OFFSETS_PARTITIONS }, (_, i) => offsetsLeader(i)))
+    expect(new Set(leaders).size).toBe(3)
+    for (const id of cluster.nodeIds) {
+      for (const version of [0, 3, 4]) {
+        const answer = await findCoordinatorAt(id, GROUP, version)
+        expect({ node: id, version, errorCode: answer.errorCode, coordinator: answer.nodeId }).toEqual({ node: id, version, errorCode: ErrorCode.NONE, coordinator: leader })
+      }
+    }
+    // Groups of other partitions have other coordinators: one per node among these.
+    const groups = Array.from({ length: 40 }, (_, i) => `group-${i}`)
+    const coordinators = new Set<number>()
+    for (const groupId of groups) coordinators.add((await findCoordinatorAt(1, groupId, 4)).nodeId)
+    expect([...coordinators].sort()).toEqual([1, 2, 3])
+  })
+
+  it('answers NOT_COORDINATOR to group requests sent to a node that does not coordinate the group', async () => {
+    const coordinator = (await findCoordinatorAt(1, GROUP, 4)).nodeId
+    const other = cluster.nodeIds.find((id) => id !== coordinator)!
+    await withClient(cluster.nodes.get(other)!, async (client) => {
+      const beat = await client.request<HeartbeatRequest, HeartbeatResponse>(heartbeat, 4, { groupId: GROUP, generationId: 1, memberId: 'someone', groupInstanceId: null })
+      expect(beat.errorCode).toBe(ErrorCode.NOT_COORDINATOR)
+      const fetched = await client.request<Partial<OffsetFetchRequest>, OffsetFetchResponse>(offsetFetch, 8, { groups: [{ groupId: GROUP, memberId: null, memberEpoch: -1, topics: null }], requireStable: false })
+      expect(fetched.groups![0]!.errorCode).toBe(ErrorCode.NOT_COORDINATOR)
+      const old = await client.request<Partial<OffsetFetchRequest>, OffsetFetchResponse>(offsetFetch, 1, { groupId: GROUP, topics: [{ name: TOPIC, partitionIndexes: [0] }] })
+      expect(old.topics![0]!.partitions[0]!.errorCode).toBe(ErrorCode.NOT_COORDINATOR)
+    })
+  })
+
+  it('makes kafkajs consumers bootstrapped through different nodes one group, and every node reads its committed offsets', async () => {
+    const producer = kafka('producer', 1).producer()
+    await producer.connect()
+    const sent = Array.from({ length: 60 }, (_, i) => ({ key: `sensor-${i}`, value: `reading-${i}` }))
+    await producer.send({ topic: TOPIC, messages: sent })
+    await producer.disconnect()
+
+    const assignments = new Map<number, number[]>()
+    const received: string[] = []
+    const consumers: Consumer[] = []
+    try {
+      for (const node of cluster.nodeIds) {
+        const consumer = kafka(`member-via-${node}`, node).consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500 })
+        consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => assignments.set(node, [...(payload.memberAssignment[TOPIC] ?? [])].sort((a, b) => a - b)))
+        await consumer.connect()
+        await consumer.subscribe({ topic: TOPIC, fromBeginning: true })
+        await consumer.run({ eachMessage: async ({ message }) => void received.push(message.value!.toString()) })
+        consumers.push(consumer)
+      }
+      // One group: the three members' assignments cover every partition once (separate groups would each take all).
+      const covered = await waitFor('one group of three members covering every partition', () => {
+        if (assignments.size !== 3) return false
+        const all = [...assignments.values()].flat().sort((a, b) => a - b)
+        return all.length === PARTITIONS && [...assignments.values()].every((a) => a.length > 0) && all
+      })
+      expect(covered).toEqual(Array.from({ length: PARTITIONS }, (_, i) => i))
+      await waitFor('every record consumed', () => new Set(received).size === sent.length)
+      const admin = kafka('describer', 3).admin()
+      await admin.connect()
+      try {
+        const { groups } = await admin.describeGroups([GROUP])
+        expect(groups[0]!.members).toHaveLength(3)
+        expect(groups[0]!.state).toBe('Stable')
+      } finally {
+        await admin.disconnect()
+      }
+    } finally {
+      // Disconnecting commits what each member consumed.
+      for (const consumer of consumers) await consumer.disconnect()
+    }
+
+    const ends = new Map<number, string>()
+    const lookup = kafka('ends', 1).admin()
+    await lookup.connect()
+    try {
+      for (const { partition, high } of await lookup.fetchTopicOffsets(TOPIC)) ends.set(partition, high)
+    } finally {
+      await lookup.disconnect()
+    }
+    for (const node of cluster.nodeIds) {
+      const admin = kafka(`offsets-via-${node}`, node).admin()
+      await admin.connect()
+      try {
+        const [committed] = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] })
+        const byPartition = new Map(committed!.partitions.map((p) => [p.partition, p.offset]))
+        expect({ node, offsets: Object.fromEntries(byPartition) }).toEqual({ node, offsets: Object.fromEntries(ends) })
+      } finally {
+        await admin.disconnect()
+      }
+    }
+  })
+
+  it('lets a kcat group member bootstrapped through a node that is not its coordinator consume and commit', async () => {
+    const groupId = Array.from({ length: 50 }, (_, i) => `kcat-group-${i}`).find((g) => partitionForGroup(g, OFFSETS_PARTITIONS) !== partitionForGroup(GROUP, OFFSETS_PARTITIONS))!
+    const coordinator = await waitFor('a coordinator for the kcat group', async () => {
+      const answer = await findCoordinatorAt(1, groupId, 4)
+      return answer.errorCode === ErrorCode.NONE && answer.nodeId
+    })
+    const bootstrap = cluster.nodes.get(cluster.nodeIds.find((id) => id !== coordinator)!)!.address
+    const member = startKcatGroupMember({ broker: bootstrap, groupId, topics: [TOPIC] })
+    try {
+      await waitFor('kcat consumes every record', () => member.records.length >= 60, { timeoutMs: 60_000 })
+      expect(member.assigned).toEqual(Array.from({ length: PARTITIONS }, (_, i) => i))
+    } finally {
+      expect(await member.stop()).toBe(0)
+    }
+    const admin = kafka('kcat-offsets', coordinator === 1 ? 2 : 1).admin()
+    await admin.connect()
+    try {
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [TOPIC] })
+      const total = committed!.partitions.reduce((sum, p) => sum + Number(p.offset), 0)
+      expect(total).toBe(60)
+    } finally {
+      await admin.disconnect()
+    }
+  })
+})
