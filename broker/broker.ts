@@ -31,6 +31,7 @@ import { LogCleaner } from './log-cleaner.js'
 import { TransactionCoordinator } from './transaction/coordinator.js'
 import { LocalProducerIdBlockSource, ProducerIdManager } from './transaction/producer-id-manager.js'
 import { TxnMarkerWriter } from './transaction/markers.js'
+import { TxnMarkerChannel } from './transaction/marker-channel.js'
 import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 import { TRANSACTION_STATE_TOPIC } from './transaction/transaction-log.js'
 import { CoordinatorPartitions } from './coordinator-partitions.js'
@@ -186,7 +187,8 @@ export class Broker {
       const blocks = runner
         ? new ControllerProducerIdBlockSource({ quorum: runner, brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null })
         : new LocalProducerIdBlockSource(store)
-      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, coordinatorPartitions.transactions, markers, config, log)
+      const markerChannel = new TxnMarkerChannel(markers, log, cluster)
+      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, coordinatorPartitions.transactions, markerChannel, config, log)
       await transactions.load()
       coordinatorPartitions.transactions.serve(transactions)
       if (runner && self) {

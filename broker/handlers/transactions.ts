@@ -17,7 +17,10 @@
  *   when given (v3, KIP-447), are checked as OffsetCommit checks them).
  * - EndTxn: the transaction is committed or aborted, markers written, before the answer. Unknown transactional id:
  *   INVALID_PRODUCER_ID_MAPPING, as Kafka answers.
- * - WriteTxnMarkers: what a coordinator on another node sends; each partition answers on its own.
+ * - WriteTxnMarkers: what a coordinator on another node sends; each partition answers on its own, and one another
+ *   node leads (a cluster node) NOT_LEADER_OR_FOLLOWER, so the coordinator sends it to the leader.
+ * - On a cluster node a transactional id's requests go to its coordinator (the leader of its partition of
+ *   __transaction_state): any other node answers NOT_COORDINATOR. TxnOffsetCommit goes to the group's coordinator.
  * - A failed write to __transaction_state is NOT_COORDINATOR (the client looks the coordinator up again).
  *
  * Version notes
@@ -34,7 +37,7 @@ import { txnOffsetCommit, type TxnOffsetCommitRequest, type TxnOffsetCommitRespo
 import { writeTxnMarkers, type WriteTxnMarkersRequest, type WriteTxnMarkersResponse } from '../../protocol/messages/write-txn-markers.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { StorageError } from '../../storage/log-store.js'
-import { defineHandler, type BrokerServices } from '../handler.js'
+import { defineHandler, leadershipError, type BrokerServices } from '../handler.js'
 import { offsetsToCommit } from '../group/metadata-manager.js'
 
 /** KIP-588: versions before `firstFencedVersion` know PRODUCER_FENCED as INVALID_PRODUCER_EPOCH. */
@@ -147,16 +150,24 @@ export const writeTxnMarkersHandler = defineHandler<WriteTxnMarkersRequest, Writ
     const markers = []
     for (const m of request.markers) {
       const partitions = m.topics.flatMap((t) => t.partitionIndexes.map((partition) => ({ topic: t.name, partition })))
-      let codes: number[]
+      // A partition another node leads is NOT_LEADER_OR_FOLLOWER: the coordinator finds its leader and sends again.
+      const notLed = partitions.map((tp) => {
+        const topic = services.topics.get(tp.topic)
+        return topic ? leadershipError(services, topic, tp.partition) : ErrorCode.NONE
+      })
+      const led = partitions.filter((_, i) => notLed[i] === ErrorCode.NONE)
+      let written: number[]
       try {
-        codes = await services.markers.write(
+        written = await services.markers.write(
           { producerId: m.producerId, producerEpoch: m.producerEpoch, coordinatorEpoch: m.coordinatorEpoch, committed: m.transactionResult },
-          partitions,
+          led,
         )
       } catch (error) {
         if (!(error instanceof StorageError)) throw error
-        codes = partitions.map(() => ErrorCode.KAFKA_STORAGE_ERROR)
+        written = led.map(() => ErrorCode.KAFKA_STORAGE_ERROR)
       }
+      let next = 0
+      const codes = notLed.map((code) => (code === ErrorCode.NONE ? written[next++]! : code))
       let index = 0
       markers.push({
         producerId: m.producerId,

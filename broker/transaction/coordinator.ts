@@ -36,7 +36,7 @@ import type { TopicManager } from '../topics.js'
 import type { ProducerIdManager } from './producer-id-manager.js'
 import { MAX_PRODUCER_EPOCH, TransactionMetadata, TxnState, partitionKey, parsePartitionKey, type TopicPartitionRef } from './metadata.js'
 import { TRANSACTION_STATE_TOPIC, decodeTransactionRecord, partitionForTransactionalId, transactionKey, transactionValue } from './transaction-log.js'
-import type { TxnMarkerWriter } from './markers.js'
+import type { TxnMarkerChannel } from './marker-channel.js'
 import type { CoordinatorPartitions, PartitionLoader } from '../coordinator-partitions.js'
 
 /** What InitProducerId answers: an error, or the producer id and epoch to write with. */
@@ -74,7 +74,7 @@ export class TransactionCoordinator implements PartitionLoader {
     private readonly producerIds: ProducerIdManager,
     private readonly topics: TopicManager,
     private readonly partitions: CoordinatorPartitions,
-    private readonly markers: TxnMarkerWriter,
+    private readonly markers: TxnMarkerChannel,
     private readonly config: TransactionSettings,
     private readonly log: Logger,
   ) {}
@@ -90,6 +90,7 @@ export class TransactionCoordinator implements PartitionLoader {
 
   close(): void {
     for (const timer of this.timers) clearInterval(timer)
+    this.markers.close()
   }
 
   /** Every transactional id this node coordinates (ListTransactions, DescribeTransactions, tests). */
@@ -325,6 +326,9 @@ export class TransactionCoordinator implements PartitionLoader {
    * verifyOnly): the error a transactional batch for it gets, or NONE. Not in it: INVALID_TXN_STATE.
    */
   verifyPartition(producer: TxnProducer, partition: TopicPartitionRef): number {
+    // An id another node coordinates is not verified here: that needs AddPartitionsToTxn v4 (verifyOnly) between
+    // nodes, which Brook does not send yet; the producer's epoch is still checked by the partition's producer state.
+    if (this.coordinatorError(producer.transactionalId) === ErrorCode.NOT_COORDINATOR) return ErrorCode.NONE
     const metadata = this.transactions.get(producer.transactionalId)
     if (!metadata || metadata.producerId !== producer.producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING
     if (metadata.producerEpoch > producer.producerEpoch) return ErrorCode.INVALID_PRODUCER_EPOCH
@@ -377,10 +381,14 @@ export class TransactionCoordinator implements PartitionLoader {
   private async complete(metadata: TransactionMetadata): Promise<TransactionMetadata> {
     const committed = metadata.state === TxnState.PrepareCommit
     const partitions = [...metadata.partitions].map(parsePartitionKey)
-    await this.markers.write(
-      { producerId: metadata.producerId, producerEpoch: metadata.producerEpoch, coordinatorEpoch: this.partitions.coordinatorEpoch(this.partitions.partitionFor(metadata.transactionalId)), committed },
+    const { transactionalId } = metadata
+    await this.markers.send(
+      { producerId: metadata.producerId, producerEpoch: metadata.producerEpoch, coordinatorEpoch: this.partitions.coordinatorEpoch(this.partitions.partitionFor(transactionalId)), committed },
       partitions,
-      { afterFirst: () => this.failpoint('transaction-marker-written') },
+      {
+        afterFirst: () => this.failpoint('transaction-marker-written'),
+        stillCoordinator: () => this.coordinatorError(transactionalId) !== ErrorCode.NOT_COORDINATOR,
+      },
     )
     return this.update(metadata, (next) => next.transition(committed ? TxnState.CompleteCommit : TxnState.CompleteAbort, Date.now()))
   }

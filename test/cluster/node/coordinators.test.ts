@@ -4,7 +4,9 @@
  * v4's batch) names the leader of the group's partition; a node that is not a group's coordinator answers its group
  * requests NOT_COORDINATOR; kafkajs consumers of one group bootstrapped through different nodes form one group whose
  * assignments cover every partition once, and whose committed offsets every node's admin reads back; a kcat (-G)
- * member bootstrapped through a node that is not its coordinator consumes and commits there.
+ * member bootstrapped through a node that is not its coordinator consumes and commits there. Transactions too: a
+ * kafkajs transactional producer writes to partitions led by all three nodes (markers go to each leader) and commits
+ * offsets to a group coordinated elsewhere; read_committed consumers see its commits and never its abort.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Consumer } from 'kafkajs'
@@ -168,6 +170,72 @@ describe('group coordinators on a three-node cluster', () => {
         expect({ node, offsets: Object.fromEntries(byPartition) }).toEqual({ node, offsets: Object.fromEntries(ends) })
       } finally {
         await admin.disconnect()
+      }
+    }
+  })
+
+  it('commits a kafkajs transaction over partitions led by every node, whose read_committed consumers see commits and never aborts', async () => {
+    const ledger = 'ledger'
+    const readers = 'ledger-readers'
+    const admin = kafka('ledger-admin', 1).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic: ledger, numPartitions: PARTITIONS }], waitForLeaders: true })
+      const leaders = (await admin.fetchTopicMetadata({ topics: [ledger] })).topics[0]!.partitions.map((p) => p.leader)
+      expect(new Set(leaders).size).toBe(3)
+    } finally {
+      await admin.disconnect()
+    }
+    const transactionalId = 'ledger-writer'
+    const txnCoordinator = await waitFor('a transaction coordinator', async () => {
+      const answer = await withClient(cluster.nodes.get(1)!, (client) => client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: CoordinatorType.TRANSACTION, coordinatorKeys: [transactionalId] }))
+      return answer.coordinators![0]!.errorCode === ErrorCode.NONE && answer.coordinators![0]!.nodeId
+    })
+    expect(cluster.nodeIds).toContain(txnCoordinator)
+
+    const producer = kafka('ledger-producer', 2).producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    const batch = (prefix: string) => Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: `${prefix}-${partition}` }))
+    try {
+      const first = await producer.transaction()
+      await first.send({ topic: ledger, messages: batch('committed') })
+      await first.commit()
+      const second = await producer.transaction()
+      await second.send({ topic: ledger, messages: batch('aborted') })
+      await second.abort()
+      const third = await producer.transaction()
+      await third.send({ topic: ledger, messages: batch('committed-again') })
+      await third.sendOffsets({ consumerGroupId: readers, topics: [{ topic: ledger, partitions: [{ partition: 0, offset: '2' }] }] })
+      await third.commit()
+    } finally {
+      await producer.disconnect()
+    }
+
+    const read = async (node: number, readUncommitted: boolean, expected: number): Promise<string[]> => {
+      const values: string[] = []
+      const consumer = kafka(`ledger-reader-${node}-${readUncommitted}`, node).consumer({ groupId: `ledger-check-${node}-${readUncommitted}`, readUncommitted })
+      await consumer.connect()
+      try {
+        await consumer.subscribe({ topic: ledger, fromBeginning: true })
+        await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!.toString()) })
+        await waitFor(`${expected} records through node ${node}`, () => values.length >= expected)
+      } finally {
+        await consumer.disconnect()
+      }
+      return values.sort()
+    }
+    const committed = [...batch('committed'), ...batch('committed-again')].map((m) => m.value).sort()
+    // Each partition's committed-again record follows its aborted one: reading it means the aborted one was passed.
+    expect(await read(3, false, committed.length)).toEqual(committed)
+    expect(await read(1, true, PARTITIONS * 3)).toEqual([...committed, ...batch('aborted').map((m) => m.value)].sort())
+    for (const node of cluster.nodeIds) {
+      const reader = kafka(`ledger-offsets-${node}`, node).admin()
+      await reader.connect()
+      try {
+        const [offsets] = await reader.fetchOffsets({ groupId: readers, topics: [ledger] })
+        expect(offsets!.partitions.find((p) => p.partition === 0)!.offset).toBe('2')
+      } finally {
+        await reader.disconnect()
       }
     }
   })
