@@ -6,7 +6,8 @@
  * assignments cover every partition once, and whose committed offsets every node's admin reads back; a kcat (-G)
  * member bootstrapped through a node that is not its coordinator consumes and commits there. Transactions too: a
  * kafkajs transactional producer writes to partitions led by all three nodes (markers go to each leader) and commits
- * offsets to a group coordinated elsewhere; read_committed consumers see its commits and never its abort.
+ * offsets to a group coordinated elsewhere; read_committed consumers see its commits and never its abort. While a
+ * group's coordinator is down it has none (COORDINATOR_NOT_AVAILABLE); restarted, it loads the group's offsets again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Consumer } from 'kafkajs'
@@ -237,6 +238,42 @@ describe('group coordinators on a three-node cluster', () => {
       } finally {
         await reader.disconnect()
       }
+    }
+  })
+
+  it('has no coordinator for a group while its node is down, and the node killed and restarted loads the group and its offsets again', async () => {
+    const before = await waitFor('a coordinator', async () => {
+      const answer = await findCoordinatorAt(1, GROUP, 4)
+      return answer.errorCode === ErrorCode.NONE && answer.nodeId
+    })
+    const other = cluster.nodeIds.find((id) => id !== before)!
+    const offsetsVia = async (node: number) => {
+      const admin = kafka(`restart-offsets-${node}`, node).admin()
+      await admin.connect()
+      try {
+        const [committed] = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] })
+        return Object.fromEntries(committed!.partitions.map((p) => [p.partition, p.offset]))
+      } finally {
+        await admin.disconnect()
+      }
+    }
+    const committed = await offsetsVia(other)
+    expect(Object.values(committed).some((offset) => offset !== '-1')).toBe(true)
+    await cluster.nodes.get(before)!.kill()
+    await waitFor('the coordinator reported unavailable', async () => (await findCoordinatorAt(other, GROUP, 4)).errorCode === ErrorCode.COORDINATOR_NOT_AVAILABLE)
+    await cluster.restart(before)
+    const after = await waitFor('the coordinator back', async () => {
+      const answer = await findCoordinatorAt(other, GROUP, 4)
+      return answer.errorCode === ErrorCode.NONE && answer.nodeId
+    })
+    expect(after).toBe(before)
+    expect(await waitFor('the offsets read back', async () => offsetsVia(other))).toEqual(committed)
+    const admin = kafka('restart-describe', other).admin()
+    await admin.connect()
+    try {
+      expect((await admin.describeGroups([GROUP])).groups[0]!.state).toBe('Empty')
+    } finally {
+      await admin.disconnect()
     }
   })
 
