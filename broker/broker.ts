@@ -32,6 +32,7 @@ import { TransactionCoordinator } from './transaction/coordinator.js'
 import { LocalProducerIdBlockSource, ProducerIdManager } from './transaction/producer-id-manager.js'
 import { TxnMarkerWriter } from './transaction/markers.js'
 import { TxnMarkerChannel } from './transaction/marker-channel.js'
+import { NodeChannels } from './cluster/node-channels.js'
 import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 import { TRANSACTION_STATE_TOPIC } from './transaction/transaction-log.js'
 import { CoordinatorPartitions } from './coordinator-partitions.js'
@@ -42,6 +43,9 @@ import { QuorumRunner } from './cluster/quorum-runner.js'
 import { BrokerLifecycle } from './cluster/broker-lifecycle.js'
 import { LocalLogs } from './cluster/local-logs.js'
 import { ControllerProducerIdBlockSource } from './cluster/producer-id-blocks.js'
+
+/** How long a request from this node to another (WriteTxnMarkers, AddPartitionsToTxn) may take before it is retried. */
+const BROKER_REQUEST_TIMEOUT_MS = 10_000
 
 interface Identity {
   clusterId: string
@@ -187,8 +191,10 @@ export class Broker {
       const blocks = runner
         ? new ControllerProducerIdBlockSource({ quorum: runner, brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null })
         : new LocalProducerIdBlockSource(store)
-      const markerChannel = new TxnMarkerChannel(markers, log, cluster)
-      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, coordinatorPartitions.transactions, markerChannel, config, log)
+      // Broker-to-broker requests of the transaction coordinator (markers, verifications), on the other nodes' client listeners.
+      const nodes = runner ? new NodeChannels(runner, { clientId: `brook-node-${config.nodeId}`, timeoutMs: BROKER_REQUEST_TIMEOUT_MS }) : undefined
+      const markerChannel = new TxnMarkerChannel(markers, log, cluster && nodes ? { ...cluster, nodes } : undefined)
+      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, coordinatorPartitions.transactions, markerChannel, config, log, nodes)
       await transactions.load()
       coordinatorPartitions.transactions.serve(transactions)
       if (runner && self) {

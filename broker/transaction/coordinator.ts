@@ -38,6 +38,8 @@ import { MAX_PRODUCER_EPOCH, TransactionMetadata, TxnState, partitionKey, parseP
 import { TRANSACTION_STATE_TOPIC, decodeTransactionRecord, partitionForTransactionalId, transactionKey, transactionValue } from './transaction-log.js'
 import type { TxnMarkerChannel } from './marker-channel.js'
 import type { CoordinatorPartitions, PartitionLoader } from '../coordinator-partitions.js'
+import type { NodeChannels } from '../cluster/node-channels.js'
+import { addPartitionsToTxn, type AddPartitionsToTxnRequest, type AddPartitionsToTxnResponse } from '../../protocol/messages/add-partitions-to-txn.js'
 
 /** What InitProducerId answers: an error, or the producer id and epoch to write with. */
 export interface InitProducerIdResult {
@@ -77,6 +79,8 @@ export class TransactionCoordinator implements PartitionLoader {
     private readonly markers: TxnMarkerChannel,
     private readonly config: TransactionSettings,
     private readonly log: Logger,
+    /** A cluster node's connections to the other nodes (verifications at another coordinator); closed with this. */
+    private readonly remote?: NodeChannels,
   ) {}
 
   /** Starts the timers that abort timed-out transactions and remove expired transactional ids. */
@@ -90,7 +94,7 @@ export class TransactionCoordinator implements PartitionLoader {
 
   close(): void {
     for (const timer of this.timers) clearInterval(timer)
-    this.markers.close()
+    this.remote?.close()
   }
 
   /** Every transactional id this node coordinates (ListTransactions, DescribeTransactions, tests). */
@@ -322,13 +326,51 @@ export class TransactionCoordinator implements PartitionLoader {
   }
 
   /**
-   * Whether `partition` is in the producer's ongoing transaction (KIP-890's verification, AddPartitionsToTxn with
-   * verifyOnly): the error a transactional batch for it gets, or NONE. Not in it: INVALID_TXN_STATE.
+   * Whether `partition` is in the producer's ongoing transaction (KIP-890 part 1: the leader of a partition verifies
+   * the first transactional batch of a transaction there): the error that batch gets, or NONE. Not in it:
+   * INVALID_TXN_STATE; another producer id INVALID_PRODUCER_ID_MAPPING; an older epoch INVALID_PRODUCER_EPOCH. On a
+   * cluster node whose transactional id another node coordinates, that coordinator is asked with AddPartitionsToTxn
+   * v4 (verifyOnly), as Kafka's AddPartitionsToTxnManager does; a coordinator that cannot answer (none, not
+   * reachable, loading, moved) is NOT_ENOUGH_REPLICAS, which producers retry (Kafka's
+   * ReplicaManager maps those errors so, for clients that do not know them).
    */
-  verifyPartition(producer: TxnProducer, partition: TopicPartitionRef): number {
-    // An id another node coordinates is not verified here: that needs AddPartitionsToTxn v4 (verifyOnly) between
-    // nodes, which Brook does not send yet; the producer's epoch is still checked by the partition's producer state.
-    if (this.coordinatorError(producer.transactionalId) === ErrorCode.NOT_COORDINATOR) return ErrorCode.NONE
+  async verifyPartition(producer: TxnProducer, partition: TopicPartitionRef): Promise<number> {
+    const notHere = this.coordinatorError(producer.transactionalId)
+    if (notHere === ErrorCode.NOT_COORDINATOR && this.remote) return this.verifyAtCoordinator(producer, partition)
+    return retriableForProducers(this.verifyHere(producer, partition))
+  }
+
+  private async verifyAtCoordinator(producer: TxnProducer, partition: TopicPartitionRef): Promise<number> {
+    const coordinator = this.partitions.leaderFor(producer.transactionalId)
+    if (coordinator === null) return ErrorCode.NOT_ENOUGH_REPLICAS
+    const request: Partial<AddPartitionsToTxnRequest> = {
+      transactions: [
+        {
+          ...producer,
+          verifyOnly: true,
+          topics: [{ name: partition.topic, partitions: [partition.partition] }],
+        },
+      ],
+    }
+    let response: AddPartitionsToTxnResponse
+    try {
+      response = await this.remote!.request<AddPartitionsToTxnResponse>(coordinator, addPartitionsToTxn, 4, request)
+    } catch (error) {
+      this.log.debug(`verifying '${producer.transactionalId}' at node ${coordinator} failed: ${(error as Error).message}`)
+      return ErrorCode.NOT_ENOUGH_REPLICAS
+    }
+    const code = response.errorCode || (response.resultsByTransaction?.[0]?.topicResults[0]?.resultsByPartition[0]?.partitionErrorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR)
+    return retriableForProducers(code === ErrorCode.PRODUCER_FENCED ? ErrorCode.INVALID_PRODUCER_EPOCH : code)
+  }
+
+  /**
+   * The verification itself, for a transactional id this node coordinates (and AddPartitionsToTxn v4 verifyOnly, sent
+   * by another node): as `verifyPartition`, with NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS for an id this node
+   * does not coordinate now.
+   */
+  verifyHere(producer: TxnProducer, partition: TopicPartitionRef): number {
+    const notHere = this.coordinatorError(producer.transactionalId)
+    if (notHere !== ErrorCode.NONE) return notHere
     const metadata = this.transactions.get(producer.transactionalId)
     if (!metadata || metadata.producerId !== producer.producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING
     if (metadata.producerEpoch > producer.producerEpoch) return ErrorCode.INVALID_PRODUCER_EPOCH
@@ -431,6 +473,18 @@ export class TransactionCoordinator implements PartitionLoader {
     }
   }
 }
+
+/** The coordinator's own errors become NOT_ENOUGH_REPLICAS for a producer (Kafka's ReplicaManager, KIP-890). */
+function retriableForProducers(code: number): number {
+  return COORDINATOR_ERRORS.has(code) ? ErrorCode.NOT_ENOUGH_REPLICAS : code
+}
+
+const COORDINATOR_ERRORS: ReadonlySet<number> = new Set([
+  ErrorCode.NOT_COORDINATOR,
+  ErrorCode.COORDINATOR_NOT_AVAILABLE,
+  ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+  ErrorCode.CONCURRENT_TRANSACTIONS,
+])
 
 /**
  * The error code of a write to __transaction_state that failed: a storage failure is NOT_COORDINATOR (the client

@@ -25,12 +25,11 @@ import { writeTxnMarkers, type WriteTxnMarkersRequest, type WriteTxnMarkersRespo
 import type { Logger } from '../logger.js'
 import type { TxnMarker } from '../partition.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
-import { PeerChannel } from '../cluster/quorum-runner.js'
+import type { NodeChannels } from '../cluster/node-channels.js'
 import type { TopicPartitionRef } from './metadata.js'
 import type { TxnMarkerWriter } from './markers.js'
 
 const WRITE_TXN_MARKERS_VERSION = 1
-const REQUEST_TIMEOUT_MS = 10_000
 const FIRST_BACKOFF_MS = 100
 const MAX_BACKOFF_MS = 1000
 
@@ -45,13 +44,14 @@ export interface MarkerSendOptions {
 }
 
 export class TxnMarkerChannel {
-  private readonly channels = new Map<number, PeerChannel>()
-
-  /** `cluster`: a cluster node's quorum member (whose image names the leaders) and its node id; absent on a single node. */
+  /**
+   * `cluster`: a cluster node's quorum member (whose image names the leaders), its node id and its connections to
+   * the other nodes; absent on a single node.
+   */
   constructor(
     private readonly writer: TxnMarkerWriter,
     private readonly log: Logger,
-    private readonly cluster?: { readonly quorum: QuorumRunner; readonly nodeId: number },
+    private readonly cluster?: { readonly quorum: QuorumRunner; readonly nodeId: number; readonly nodes: NodeChannels },
   ) {}
 
   /** Writes `marker` to every partition (see the top of the module); resolves once every one is settled. */
@@ -119,14 +119,6 @@ export class TxnMarkerChannel {
 
   /** WriteTxnMarkers to node `leader`'s client listener; an error code per partition, in order. */
   private async sendTo(leader: number, marker: TxnMarker, partitions: readonly TopicPartitionRef[]): Promise<number[]> {
-    const endpoint = this.cluster!.quorum.controller.image.brokers.get(leader)?.endPoints[0]
-    if (!endpoint) return partitions.map(() => ErrorCode.LEADER_NOT_AVAILABLE)
-    let channel = this.channels.get(leader)
-    if (!channel || channel.voter.host !== endpoint.host || channel.voter.port !== endpoint.port) {
-      channel?.close()
-      channel = new PeerChannel({ id: leader, host: endpoint.host, port: endpoint.port }, { clientId: `brook-txn-markers-${this.cluster!.nodeId}`, timeoutMs: REQUEST_TIMEOUT_MS })
-      this.channels.set(leader, channel)
-    }
     const topics = new Map<string, number[]>()
     for (const tp of partitions) topics.set(tp.topic, [...(topics.get(tp.topic) ?? []), tp.partition])
     const request: WriteTxnMarkersRequest = {
@@ -140,15 +132,9 @@ export class TxnMarkerChannel {
         },
       ],
     }
-    const response = await channel.request<WriteTxnMarkersResponse>(writeTxnMarkers, WRITE_TXN_MARKERS_VERSION, request)
+    const response = await this.cluster!.nodes.request<WriteTxnMarkersResponse>(leader, writeTxnMarkers, WRITE_TXN_MARKERS_VERSION, request)
     const codes = new Map<string, number>()
     for (const t of response.markers[0]?.topics ?? []) for (const p of t.partitions) codes.set(`${t.name}:${p.partitionIndex}`, p.errorCode)
     return partitions.map((tp) => codes.get(`${tp.topic}:${tp.partition}`) ?? ErrorCode.UNKNOWN_SERVER_ERROR)
-  }
-
-  /** Closes the connections to other nodes. */
-  close(): void {
-    for (const channel of this.channels.values()) channel.close()
-    this.channels.clear()
   }
 }

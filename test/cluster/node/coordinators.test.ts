@@ -8,6 +8,8 @@
  * kafkajs transactional producer writes to partitions led by all three nodes (markers go to each leader) and commits
  * offsets to a group coordinated elsewhere; read_committed consumers see its commits and never its abort. While a
  * group's coordinator is down it has none (COORDINATOR_NOT_AVAILABLE); restarted, it loads the group's offsets again.
+ * At the wire: a leader verifies a transactional batch with the transaction's coordinator on another node
+ * (AddPartitionsToTxn v4 verifyOnly), and transactional requests sent to other nodes are NOT_COORDINATOR.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Consumer } from 'kafkajs'
@@ -22,6 +24,11 @@ import { metadata, type MetadataRequest, type MetadataResponse } from '../../../
 import { heartbeat, type HeartbeatRequest, type HeartbeatResponse } from '../../../protocol/messages/heartbeat.js'
 import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../../../protocol/messages/offset-fetch.js'
 import { partitionForGroup } from '../../../broker/group/offsets-topic.js'
+import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../../../protocol/messages/init-producer-id.js'
+import { addPartitionsToTxn, type AddPartitionsToTxnRequest, type AddPartitionsToTxnResponse } from '../../../protocol/messages/add-partitions-to-txn.js'
+import { endTxn, type EndTxnRequest, type EndTxnResponse } from '../../../protocol/messages/end-txn.js'
+import { produce, type ProduceRequest, type ProduceResponse } from '../../../protocol/messages/produce.js'
+import { Attribute, encodeRecordBatch } from '../../../protocol/record-batch.js'
 
 const TOPIC = 'readings'
 const PARTITIONS = 6
@@ -239,6 +246,56 @@ describe('group coordinators on a three-node cluster', () => {
         await reader.disconnect()
       }
     }
+  })
+
+  it('verifies a transactional batch at a leader that is not its transaction\'s coordinator with that coordinator, and refuses transactional requests at other nodes', async () => {
+    const transactionalId = 'wire-verifier'
+    const coordinator = await waitFor('a transaction coordinator', async () => {
+      const answer = await withClient(cluster.nodes.get(1)!, (client) => client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: CoordinatorType.TRANSACTION, coordinatorKeys: [transactionalId] }))
+      return answer.coordinators![0]!.errorCode === ErrorCode.NONE && answer.coordinators![0]!.nodeId
+    })
+    const other = cluster.nodeIds.find((id) => id !== coordinator)!
+    const init = (node: number) =>
+      withClient(cluster.nodes.get(node)!, (client) =>
+        client.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, 4, { transactionalId, transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 }),
+      )
+    expect((await init(other)).errorCode).toBe(ErrorCode.NOT_COORDINATOR)
+    const initialized = await init(coordinator)
+    expect(initialized.errorCode).toBe(ErrorCode.NONE)
+    const producerId = initialized.producerId!
+    const { producerEpoch } = initialized
+
+    const ledger = (await withClient(cluster.nodes.get(1)!, (client) =>
+      client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: ZERO_UUID, name: 'ledger' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+    )).topics[0]!
+    const { partitionIndex, leaderId } = ledger.partitions.find((p) => p.leaderId !== coordinator)!
+    const produceTxn = (sequence: number) =>
+      withClient(cluster.nodes.get(leaderId)!, async (client) => {
+        const records = encodeRecordBatch([{ value: Buffer.from(`verified-${sequence}`) }], { producerId, producerEpoch, baseSequence: sequence, flags: Attribute.transactional })
+        const answer = await client.request<ProduceRequest, ProduceResponse>(produce, 9, { transactionalId, acks: -1, timeoutMs: 10_000, topicData: [{ name: 'ledger', partitionData: [{ index: partitionIndex, records }] }] })
+        return answer.responses[0]!.partitionResponses[0]!.errorCode
+      })
+    const add = (node: number, version: number, verifyOnly: boolean) =>
+      withClient(cluster.nodes.get(node)!, async (client) => {
+        const topics = [{ name: 'ledger', partitions: [partitionIndex] }]
+        const body: Partial<AddPartitionsToTxnRequest> =
+          version >= 4
+            ? { transactions: [{ transactionalId, producerId, producerEpoch, verifyOnly, topics }] }
+            : { v3AndBelowTransactionalId: transactionalId, v3AndBelowProducerId: producerId, v3AndBelowProducerEpoch: producerEpoch, v3AndBelowTopics: topics }
+        const answer = await client.request<Partial<AddPartitionsToTxnRequest>, AddPartitionsToTxnResponse>(addPartitionsToTxn, version, body)
+        return version >= 4 ? answer.resultsByTransaction![0]!.topicResults[0]!.resultsByPartition[0]!.partitionErrorCode : answer.resultsByTopicV3AndBelow![0]!.resultsByPartition[0]!.partitionErrorCode
+      })
+
+    // Not added to the transaction: the leader asks the coordinator, which says so.
+    expect(await produceTxn(0)).toBe(ErrorCode.INVALID_TXN_STATE)
+    expect(await add(coordinator, 4, true)).toBe(ErrorCode.INVALID_TXN_STATE)
+    expect(await add(other, 4, true)).toBe(ErrorCode.NOT_COORDINATOR)
+    expect(await add(other, 3, false)).toBe(ErrorCode.NOT_COORDINATOR)
+    expect(await add(coordinator, 3, false)).toBe(ErrorCode.NONE)
+    expect(await add(coordinator, 4, true)).toBe(ErrorCode.NONE)
+    expect(await produceTxn(0)).toBe(ErrorCode.NONE)
+    const ended = await withClient(cluster.nodes.get(coordinator)!, (client) => client.request<EndTxnRequest, EndTxnResponse>(endTxn, 3, { transactionalId, producerId, producerEpoch, committed: false }))
+    expect(ended.errorCode).toBe(ErrorCode.NONE)
   })
 
   it('has no coordinator for a group while its node is down, and the node killed and restarted loads the group and its offsets again', async () => {
