@@ -199,9 +199,11 @@ export class Broker {
       coordinatorPartitions.transactions.serve(transactions)
       if (runner && self) {
         // The node's topics follow the committed metadata image from the start (a restored snapshot included), and
-        // the coordinators follow the partitions of their internal topics once the logs are in place.
+        // the coordinators follow the partitions of their internal topics once the logs are in place and the node has
+        // caught up with the metadata log (Kafka's brokers start their coordinators after the initial catch-up).
         const localLogs = new LocalLogs(topics, log, {
-          onApplied: (image) => {
+          onApplied: (image, { caughtUp }) => {
+            if (!caughtUp) return
             coordinatorPartitions.groups.follow(image)
             coordinatorPartitions.transactions.follow(image)
           },

@@ -11,7 +11,8 @@
  * FindCoordinator, as Kafka's brokers auto-create it), with the configured partitions and the replication factor of
  * `internalTopicReplicationFactor`, compacted. The node coordinates the partitions its metadata image makes it lead,
  * each at the partition's leader epoch (the coordinator epoch), and follows the image as it changes (Kafka's
- * BrokerMetadataPublisher calling the coordinators' onElection and onResignation, once the logs are in place):
+ * BrokerMetadataPublisher calling the coordinators' onElection and onResignation, once the logs are in place and the
+ * node has caught up with the metadata log):
  *
  *                 image: led here at epoch e               loaded
  *   not led ─────────────────────────────────> loading ─────────────> loaded

@@ -3,8 +3,9 @@
  * ReplicaManager): for each image the node applies, every topic of the image has its local logs under the image's
  * topic id, each partition carrying the image's leaderEpoch, and a local topic whose id the image no longer holds is
  * deleted with its data. The internal topics (`__consumer_offsets`, `__transaction_state`) are the cluster's like any
- * other; once an image is applied, `onApplied` hands it on (the coordinators load and unload the partitions of their
- * internal topics then, with the logs in place).
+ * other; once an image is applied, `onApplied` hands it on, saying whether the node has caught up (the coordinators
+ * load and unload the partitions of their internal topics then, with the logs in place, and only from the images of
+ * a node that has caught up: a restarted node's snapshot may name it the leader of partitions that have moved since).
  *
  * Deleting waits until the node has caught up with the metadata log (the controller unfenced it, which it does
  * only once the node applied everything up to its registration, Kafka's BrokerLifecycleManager): a restarted node
@@ -33,7 +34,7 @@ export class LocalLogs {
   constructor(
     private readonly topics: TopicManager,
     private readonly log: Logger,
-    private readonly options: { readonly onApplied?: (image: MetadataImage) => void } = {},
+    private readonly options: { readonly onApplied?: (image: MetadataImage, state: { readonly caughtUp: boolean }) => void } = {},
   ) {}
 
   /** Brings the local topics to `image` (after the changes already under way). */
@@ -61,7 +62,7 @@ export class LocalLogs {
         const image = this.next
         this.next = null
         await this.apply(image)
-        this.options.onApplied?.(image)
+        this.options.onApplied?.(image, { caughtUp: this.caughtUp })
       }
     } finally {
       this.running = null
