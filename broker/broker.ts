@@ -312,6 +312,9 @@ export class Broker {
     this.lifecycle = null
     await this.quorum?.runner.stop()
     await this.quorum?.localLogs.settled()
+    // A coordinator's partition being loaded reads the database, which closes below.
+    const { groups, transactions } = this.services.coordinatorPartitions
+    await Promise.all([groups.settled(), transactions.settled()])
     const controllerAcceptor = this.controllerAcceptor
     this.controllerAcceptor = null
     await controllerAcceptor?.close()

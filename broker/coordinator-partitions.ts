@@ -51,7 +51,7 @@ const REPLICATION_LIMIT = 1
 
 /** What a coordinator does when it gains or loses a partition of its topic. */
 export interface PartitionLoader {
-  /** Replays partition `index` of the local topic into memory; `coordinatorEpoch` is the partition's leader epoch. */
+  /** Replays `partition` of the local topic into memory; `coordinatorEpoch` is the partition's leader epoch. */
   loadPartition(partition: Topic['partitions'][number], coordinatorEpoch: number): Promise<void>
   /** Drops from memory everything of partition `index`, answering whatever waits on it with NOT_COORDINATOR. */
   unloadPartition(index: number): void
@@ -81,6 +81,7 @@ export class CoordinatorPartitions {
   private loader: PartitionLoader | null = null
   private queue: Promise<void> = Promise.resolve()
   private creating: Promise<Topic> | null = null
+  private creatingInCluster: Promise<void> | null = null
 
   constructor(options: CoordinatorPartitionsOptions) {
     this.options = options
@@ -151,13 +152,19 @@ export class CoordinatorPartitions {
    * (COORDINATOR_NOT_AVAILABLE: the controller could not create it).
    */
   async ensureTopic(): Promise<void> {
-    const { cluster, log } = this.options
+    const { cluster } = this.options
     if (!cluster) {
       await this.localTopic()
       return
     }
-    const { quorum } = cluster
-    if (quorum.controller.image.topic(this.topicName)) return
+    if (cluster.quorum.controller.image.topic(this.topicName)) return
+    // One creation at a time from this node: the FindCoordinator requests of a whole consumer group arrive together.
+    this.creatingInCluster ??= this.createAtController(cluster.quorum).finally(() => (this.creatingInCluster = null))
+    return this.creatingInCluster
+  }
+
+  private async createAtController(quorum: QuorumRunner): Promise<void> {
+    const { log } = this.options
     const created = await createTopicAtController(
       quorum,
       {
