@@ -31,7 +31,11 @@ import { LogCleaner } from './log-cleaner.js'
 import { TransactionCoordinator } from './transaction/coordinator.js'
 import { LocalProducerIdBlockSource, ProducerIdManager } from './transaction/producer-id-manager.js'
 import { TxnMarkerWriter } from './transaction/markers.js'
+import { TxnMarkerChannel } from './transaction/marker-channel.js'
+import { NodeChannels } from './cluster/node-channels.js'
 import { OFFSETS_TOPIC } from './group/offsets-topic.js'
+import { TRANSACTION_STATE_TOPIC } from './transaction/transaction-log.js'
+import { CoordinatorPartitions } from './coordinator-partitions.js'
 import { counted } from '../client/wording.js'
 import type { BrokerServices } from './handler.js'
 import { checkClusterId, newClusterId, parseQuorumVoters, type QuorumVoter } from './cluster/voters.js'
@@ -40,6 +44,9 @@ import { BrokerLifecycle } from './cluster/broker-lifecycle.js'
 import { LocalLogs } from './cluster/local-logs.js'
 import { ReplicaManager } from './cluster/replica-manager.js'
 import { ControllerProducerIdBlockSource } from './cluster/producer-id-blocks.js'
+
+/** How long a request from this node to another (WriteTxnMarkers, AddPartitionsToTxn) may take before it is retried. */
+const BROKER_REQUEST_TIMEOUT_MS = 10_000
 
 interface Identity {
   clusterId: string
@@ -84,6 +91,7 @@ export class Broker {
     private readonly groups: GroupCoordinator,
     private readonly transactions: TransactionCoordinator,
     markers: TxnMarkerWriter,
+    coordinatorPartitions: BrokerServices['coordinatorPartitions'],
     private readonly quorum: ClusterParts | null,
   ) {
     this.dispatcher = new Dispatcher(quorum ? CLUSTER_NODE_HANDLERS : HANDLERS)
@@ -111,6 +119,7 @@ export class Broker {
       groups,
       transactions,
       markers,
+      coordinatorPartitions,
       config,
       log,
       clusterId,
@@ -150,19 +159,13 @@ export class Broker {
       if (stored.length > 0) log.info(`opening ${counted(stored.length, 'topic')} (${counted(partitions, 'partition')}) in ${config.dataDir}`)
       const replayed = await topics.load(stored)
       if (replayed > 0) log.info(`producer states rebuilt: ${counted(replayed, 'batch', 'batches')} replayed since the last checkpoint`)
-      groupMetadata = new GroupMetadataManager(topics, config, log)
-      await groupMetadata.load()
-      const groups = new GroupCoordinator(groupMetadata, config, log)
-      const markers = new TxnMarkerWriter(topics, log)
-      const offsetsMetadata = groupMetadata
-      markers.onMarker((tp, marker) => {
-        if (tp.topic === OFFSETS_TOPIC) offsetsMetadata.completeTransaction(tp.partition, marker.producerId, marker.committed)
-      })
       let quorum: ClusterParts | null = null
       let broker: Broker | null = null
+      let self: QuorumVoter | null = null
+      let replicas: ReplicaManager | null = null
       if (config.controllerQuorumVoters !== undefined) {
         const voters = parseQuorumVoters(config.controllerQuorumVoters)
-        const self = voters.find((voter) => voter.id === config.nodeId)
+        self = voters.find((voter) => voter.id === config.nodeId) ?? null
         if (!self) throw new Error(`node ${config.nodeId} is not among controller.quorum.voters (${voters.map((v) => v.id).join(', ')}); every node of a Brook cluster is a voter`)
         runner = await QuorumRunner.start({
           nodeId: config.nodeId,
@@ -179,26 +182,56 @@ export class Broker {
             void broker?.stop()
           },
         })
-        // The node's topics follow the committed metadata image from the start (a restored snapshot included).
-        const replicas = new ReplicaManager({
+        replicas = new ReplicaManager({
           nodeId: config.nodeId,
           topics,
           quorum: runner,
           brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null,
           log,
         })
-        const localLogs = new LocalLogs(topics, log, (image) => replicas.apply(image))
+      }
+      const cluster = runner && replicas ? { quorum: runner, nodeId: config.nodeId, replicas } : undefined
+      const coordinatorPartitions = {
+        groups: new CoordinatorPartitions({ topic: OFFSETS_TOPIC, partitions: config.offsetsTopicPartitions, topics, log, ...(cluster ? { cluster } : {}) }),
+        transactions: new CoordinatorPartitions({ topic: TRANSACTION_STATE_TOPIC, partitions: config.transactionStateLogNumPartitions, topics, log, ...(cluster ? { cluster } : {}) }),
+      }
+      groupMetadata = new GroupMetadataManager(topics, coordinatorPartitions.groups, config, log)
+      await groupMetadata.load()
+      const groups = new GroupCoordinator(groupMetadata, config, log)
+      coordinatorPartitions.groups.serve(groups)
+      const markers = new TxnMarkerWriter(topics, log)
+      const offsetsMetadata = groupMetadata
+      markers.onMarker((tp, marker) => {
+        if (tp.topic === OFFSETS_TOPIC) offsetsMetadata.completeTransaction(tp.partition, marker.producerId, marker.committed)
+      })
+      // A cluster node's blocks come from the controller (KIP-730), under the broker epoch it registers with once listening.
+      const blocks = runner
+        ? new ControllerProducerIdBlockSource({ quorum: runner, brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null })
+        : new LocalProducerIdBlockSource(store)
+      // Broker-to-broker requests of the transaction coordinator (markers, verifications), on the other nodes' client listeners.
+      const nodes = runner ? new NodeChannels(runner, { clientId: `brook-node-${config.nodeId}`, timeoutMs: BROKER_REQUEST_TIMEOUT_MS }) : undefined
+      const markerChannel = new TxnMarkerChannel(markers, log, cluster && nodes ? { ...cluster, nodes } : undefined)
+      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, coordinatorPartitions.transactions, markerChannel, config, log, nodes)
+      await transactions.load()
+      coordinatorPartitions.transactions.serve(transactions)
+      if (runner && self && replicas) {
+        // The node's topics follow the committed metadata image from the start (a restored snapshot included), and
+        // the coordinators follow the partitions of their internal topics once the logs are in place and the node has
+        // caught up with the metadata log (Kafka's brokers start their coordinators after the initial catch-up).
+        const nodeReplicas = replicas
+        const localLogs = new LocalLogs(topics, log, {
+          onApplied: (image, { caughtUp }) => {
+            nodeReplicas.apply(image)
+            if (!caughtUp) return
+            coordinatorPartitions.groups.follow(image)
+            coordinatorPartitions.transactions.follow(image)
+          },
+        })
         runner.onImage((image) => localLogs.follow(image))
         localLogs.follow(runner.controller.image)
-        quorum = { runner, self, localLogs, replicas }
+        quorum = { runner, self, localLogs, replicas: nodeReplicas }
       }
-      // A cluster node's blocks come from the controller (KIP-730), under the broker epoch it registers with once listening.
-      const blocks = quorum
-        ? new ControllerProducerIdBlockSource({ quorum: quorum.runner, brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null })
-        : new LocalProducerIdBlockSource(store)
-      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, markers, config, log)
-      await transactions.load()
-      broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, quorum)
+      broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, coordinatorPartitions, quorum)
       return broker
     } catch (error) {
       await runner?.stop()
@@ -302,6 +335,9 @@ export class Broker {
     this.quorum?.replicas.stop()
     await this.quorum?.runner.stop()
     await this.quorum?.localLogs.settled()
+    // A coordinator's partition being loaded reads the database, which closes below.
+    const { groups, transactions } = this.services.coordinatorPartitions
+    await Promise.all([groups.settled(), transactions.settled()])
     const controllerAcceptor = this.controllerAcceptor
     this.controllerAcceptor = null
     await controllerAcceptor?.close()

@@ -18,6 +18,7 @@ import type { TransactionCoordinator } from './transaction/coordinator.js'
 import type { TxnMarkerWriter } from './transaction/markers.js'
 import type { QuorumRunner } from './cluster/quorum-runner.js'
 import type { ReplicaManager } from './cluster/replica-manager.js'
+import type { CoordinatorPartitions } from './coordinator-partitions.js'
 import type { Topic } from './partition.js'
 import { ErrorCode } from '../protocol/errors.js'
 
@@ -45,6 +46,8 @@ export interface BrokerServices {
   readonly groups: GroupCoordinator
   /** The transaction coordinator: producer ids and epochs, transactions and their markers. */
   readonly transactions: TransactionCoordinator
+  /** __consumer_offsets and __transaction_state: which node coordinates a key, and whether this one does now. */
+  readonly coordinatorPartitions: { readonly groups: CoordinatorPartitions; readonly transactions: CoordinatorPartitions }
   /** Writes COMMIT/ABORT markers to this node's partitions (WriteTxnMarkers, and the coordinator in-process). */
   readonly markers: TxnMarkerWriter
   /** The node's settings; DescribeConfigs shows them under Kafka's broker config names. */
@@ -74,10 +77,11 @@ export function controllerIdOf(services: BrokerServices): number {
 /**
  * Whether this node may serve `partition` of `topic` (Produce, Fetch, ListOffsets): always on a single node; on a
  * cluster node only when the metadata image names it the partition's leader, else NOT_LEADER_OR_FOLLOWER, so the
- * client refreshes its metadata and goes to the leader (Kafka's ReplicaManager). The internal topics are node-local.
+ * client refreshes its metadata and goes to the leader (Kafka's ReplicaManager). The internal topics are the cluster's
+ * like any other.
  */
 export function leadershipError(services: BrokerServices, topic: Topic, partition: number): number {
-  if (!services.quorum || topic.isInternal) return ErrorCode.NONE
+  if (!services.quorum) return ErrorCode.NONE
   // The replica's state is the image as applied to the local log (leader epoch, HW owner): it leads only once both agree.
   if (services.replicas) return services.replicas.leads(topic.topicId, partition) ? ErrorCode.NONE : ErrorCode.NOT_LEADER_OR_FOLLOWER
   const leader = services.quorum.controller.image.topicsById.get(topic.topicId)?.partitions.get(partition)?.leader

@@ -2,7 +2,7 @@
 /**
  * `brook`: the one composition root, a commander program whose commands call into broker/, client/ and processor/.
  * Each command group lives in its own module (start.ts, topics.ts, groups.ts, transactions.ts, console.ts, simulate.ts,
- * process.ts, demo.ts, cluster.ts); commands parse and check their arguments (parsers.ts), call one module, and print (format.ts). Errors
+ * process.ts, demo.ts, cluster.ts, dev.ts); commands parse and check their arguments (parsers.ts), call one module, and print (format.ts). Errors
  * reach the user as one line on stderr (`brook: ...`) with exit code 1, never as a stack trace.
  */
 import { Command } from '@commander-js/extra-typings'
@@ -15,6 +15,7 @@ import { addSimulateCommand } from './simulate.js'
 import { addProcessCommand } from './process.js'
 import { addDemoCommand } from './demo.js'
 import { addClusterCommands } from './cluster.js'
+import { addDevCommand } from './dev.js'
 
 const program = new Command()
   .name('brook')
@@ -32,6 +33,7 @@ addSimulateCommand(program)
 addProcessCommand(program)
 addDemoCommand(program)
 addClusterCommands(program)
+addDevCommand(program)
 
 /** How long a failed command's process may take to end by itself (output flushed, sockets closed) before it is ended. */
 const EXIT_AFTER_FAILURE_MS = 2000

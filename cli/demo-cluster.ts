@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The built `brook` program (this file's neighbour in dist/cli/). */
-const BROOK_PROGRAM = fileURLToPath(new URL('./brook.js', import.meta.url))
+export const BROOK_PROGRAM = fileURLToPath(new URL('./brook.js', import.meta.url))
 
 export interface ClusterOptions {
   /** Port of the (first) node; 0 takes any free port. */

@@ -2,8 +2,10 @@
  * A cluster node's local logs follow its metadata image (Kafka's BrokerMetadataPublisher handing topic deltas to the
  * ReplicaManager): for each image the node applies, every topic of the image has its local logs under the image's
  * topic id, each partition carrying the image's leaderEpoch, and a local topic whose id the image no longer holds is
- * deleted with its data. The internal topics (`__consumer_offsets`, `__transaction_state`) are the node's own
- * (groups and transactions are node-local) and are left alone.
+ * deleted with its data. The internal topics (`__consumer_offsets`, `__transaction_state`) are the cluster's like any
+ * other; once an image is applied, `onApplied` hands it on, saying whether the node has caught up (the coordinators
+ * load and unload the partitions of their internal topics then, with the logs in place, and only from the images of
+ * a node that has caught up: a restarted node's snapshot may name it the leader of partitions that have moved since).
  *
  * Deleting waits until the node has caught up with the metadata log (the controller unfenced it, which it does
  * only once the node applied everything up to its registration, Kafka's BrokerLifecycleManager): a restarted node
@@ -14,14 +16,14 @@
  * next (each image holds the whole state, so skipping one in between loses nothing).
  *
  * A topic gets a local log for every partition, replicated here or not: the partitions this node is a replica of are
- * handed to the node's ReplicaManager (`onApplied`), which makes each leader or follower; the data paths answer
- * NOT_LEADER_OR_FOLLOWER for every partition this node does not lead (handler.ts, `leadershipError`), so the logs
- * of partitions it does not replicate stay empty.
+ * handed on through `onApplied` to the node's ReplicaManager, which makes each leader or follower; the data paths
+ * answer NOT_LEADER_OR_FOLLOWER for every partition this node does not lead (handler.ts, `leadershipError`), so the
+ * logs of partitions it does not replicate stay empty.
  */
 import { ResourceType } from '../../protocol/constants.js'
 import type { Logger } from '../logger.js'
 import { counted } from '../../client/wording.js'
-import { INTERNAL_TOPICS, type TopicManager } from '../topics.js'
+import type { TopicManager } from '../topics.js'
 import type { Topic } from '../partition.js'
 import { configResourceKey, type MetadataImage, type TopicImage } from './metadata/image.js'
 
@@ -31,11 +33,10 @@ export class LocalLogs {
   private latest: MetadataImage | null = null
   private caughtUp = false
 
-  /** `onApplied` gets each image once the local logs match it (the node's replicas take their states from it). */
   constructor(
     private readonly topics: TopicManager,
     private readonly log: Logger,
-    private readonly onApplied: (image: MetadataImage) => void,
+    private readonly options: { readonly onApplied?: (image: MetadataImage, state: { readonly caughtUp: boolean }) => void } = {},
   ) {}
 
   /** Brings the local topics to `image` (after the changes already under way). */
@@ -63,6 +64,11 @@ export class LocalLogs {
         const image = this.next
         this.next = null
         await this.apply(image)
+        try {
+          this.options.onApplied?.(image, { caughtUp: this.caughtUp })
+        } catch (error) {
+          this.log.error(`could not apply the partition states of metadata offset ${image.provenance.offset}: ${(error as Error).stack ?? (error as Error).message}`)
+        }
       }
     } finally {
       this.running = null
@@ -71,7 +77,7 @@ export class LocalLogs {
 
   private async apply(image: MetadataImage): Promise<void> {
     for (const local of this.caughtUp ? this.topics.list() : []) {
-      if (INTERNAL_TOPICS.has(local.name) || image.topicsById.has(local.topicId)) continue
+      if (image.topicsById.has(local.topicId)) continue
       try {
         await this.topics.delete(local)
         this.log.info(`deleted topic '${local.name}' (${local.topicId}): the metadata image no longer has it`)
@@ -80,7 +86,6 @@ export class LocalLogs {
       }
     }
     for (const topic of image.topicsById.values()) {
-      if (INTERNAL_TOPICS.has(topic.name)) continue
       try {
         const local = this.topics.getById(topic.topicId) ?? (await this.open(image, topic))
         for (const [index, registration] of topic.partitions) {
@@ -90,11 +95,6 @@ export class LocalLogs {
       } catch (error) {
         this.log.error(`could not open the logs of topic '${topic.name}': ${(error as Error).message}`)
       }
-    }
-    try {
-      this.onApplied(image)
-    } catch (error) {
-      this.log.error(`could not apply the partition states of metadata offset ${image.provenance.offset}: ${(error as Error).stack ?? (error as Error).message}`)
     }
   }
 

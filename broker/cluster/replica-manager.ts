@@ -46,7 +46,6 @@ import { batchesIn } from '../../protocol/record-batch.js'
 import type { Logger } from '../logger.js'
 import type { Partition, Topic } from '../partition.js'
 import type { TopicManager } from '../topics.js'
-import { INTERNAL_TOPICS } from '../topics.js'
 import { PeerChannel, type QuorumRunner } from './quorum-runner.js'
 import type { MetadataImage, PartitionRegistration } from './metadata/image.js'
 import { DEFAULT_REPLICATION_CONFIG, type ReplicationConfig } from './replication/config.js'
@@ -181,7 +180,6 @@ export class ReplicaManager {
     this.ineligible = new Set([...image.brokers.values()].filter((broker) => broker.fenced).map((broker) => broker.brokerId))
     const seen = new Set<string>()
     for (const topicImage of image.topicsById.values()) {
-      if (INTERNAL_TOPICS.has(topicImage.name)) continue
       const topic = this.options.topics.getById(topicImage.topicId)
       if (!topic) continue
       for (const [index, registration] of topicImage.partitions) {

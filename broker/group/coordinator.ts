@@ -30,6 +30,12 @@
  * - Heartbeats keep members alive; a member silent for its session timeout is removed and the group rebalances.
  * - OffsetCommit is checked against the membership (generation, member, instance id) here, then stored.
  * The sweep (every 100 ms) drives deadlines: session expiry, pending members, rebalance and initial delays.
+ *
+ * A node coordinates only the groups of the __consumer_offsets partitions it leads (all of them on a single node;
+ * coordinator-partitions.ts): every request for another group is NOT_COORDINATOR, and COORDINATOR_LOAD_IN_PROGRESS
+ * while its partition loads (Kafka's validateGroupStatus). A partition loaded gives its members a whole session
+ * from then (onGroupLoaded); one unloaded answers its waiting joins and syncs NOT_COORDINATOR (onGroupUnloaded), so
+ * they find the new coordinator.
  */
 import { randomUUID } from 'node:crypto'
 import { ErrorCode } from '../../protocol/errors.js'
@@ -38,7 +44,8 @@ import type { SyncGroupRequest, SyncGroupResponse } from '../../protocol/message
 import { counted } from '../../client/wording.js'
 import type { BrokerConfig } from '../config.js'
 import type { Logger } from '../logger.js'
-import type { Topic } from '../partition.js'
+import type { Partition } from '../partition.js'
+import type { PartitionLoader } from '../coordinator-partitions.js'
 import { Group, GroupState, Member, type Protocol } from './group.js'
 import { appendErrorCode, type DeletedOffsets, type FetchedOffsets, type GroupStore, type OffsetCommitInput, type TxnOffsetProducer } from './metadata-manager.js'
 import { quote } from '../quote.js'
@@ -61,7 +68,7 @@ export type GroupCoordinatorSettings = Pick<
   'groupMinSessionTimeoutMs' | 'groupMaxSessionTimeoutMs' | 'groupInitialRebalanceDelayMs'
 >
 
-export class GroupCoordinator {
+export class GroupCoordinator implements PartitionLoader {
   private readonly sweep: NodeJS.Timeout
 
   /** `store` holds the groups already loaded from __consumer_offsets. */
@@ -70,11 +77,7 @@ export class GroupCoordinator {
     private readonly config: GroupCoordinatorSettings,
     private readonly log: Logger,
   ) {
-    // Members loaded from the log get a whole session from now (Kafka's onGroupLoaded).
-    const now = Date.now()
-    for (const group of store.list()) {
-      for (const member of group.members.values()) member.heartbeatDeadline = now + member.sessionTimeoutMs
-    }
+    this.groupsLoaded(store.list())
     this.sweep = setInterval(() => this.tick(), SWEEP_INTERVAL_MS)
     this.sweep.unref()
   }
@@ -83,8 +86,48 @@ export class GroupCoordinator {
     clearInterval(this.sweep)
   }
 
-  /** Creates __consumer_offsets on first use (FindCoordinator); rejects with a StorageError when it cannot be. */
-  ensureOffsetsTopic(): Promise<Topic> {
+  /** Members loaded from the log get a whole session from now (Kafka's onGroupLoaded). */
+  private groupsLoaded(groups: readonly Group[]): void {
+    const now = Date.now()
+    for (const group of groups) {
+      for (const member of group.members.values()) member.heartbeatDeadline = now + member.sessionTimeoutMs
+    }
+  }
+
+  /** This node became the coordinator of a partition of __consumer_offsets: its groups are replayed. */
+  async loadPartition(partition: Partition): Promise<void> {
+    const { groups, records } = await this.store.loadPartition(partition)
+    this.groupsLoaded(groups)
+    if (records > 0) this.log.info(`loaded ${counted(groups.length, 'group')} from ${counted(records, 'record')} of __consumer_offsets-${partition.index}`)
+  }
+
+  /** This node no longer coordinates a partition of __consumer_offsets: its groups are forgotten here. */
+  unloadPartition(index: number): void {
+    for (const group of this.store.unloadPartition(index)) {
+      for (const member of group.members.values()) {
+        member.awaitingJoin?.(this.joinError(ErrorCode.NOT_COORDINATOR, member.memberId))
+        member.awaitingJoin = null
+        member.awaitingSync?.(syncError(ErrorCode.NOT_COORDINATOR))
+        member.awaitingSync = null
+      }
+    }
+  }
+
+  /** NONE when this node coordinates the group now; else NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. */
+  coordinatorError(groupId: string): number {
+    return this.store.errorFor(groupId)
+  }
+
+  /** Whether a partition of __consumer_offsets led here is still loading (ListGroups cannot answer for it yet). */
+  get loading(): boolean {
+    return this.store.loading
+  }
+
+  /**
+   * Creates __consumer_offsets on first use (FindCoordinator); rejects with a StorageError when it cannot be, or a
+   * KafkaError (COORDINATOR_NOT_AVAILABLE) when the controller could not create it.
+   */
+  ensureOffsetsTopic(): Promise<void> {
     return this.store.ensureOffsetsTopic()
   }
 
@@ -100,6 +143,8 @@ export class GroupCoordinator {
       members: [],
     })
     if (request.groupId === '') return fail(ErrorCode.INVALID_GROUP_ID)
+    const notHere = this.store.errorFor(request.groupId)
+    if (notHere !== ErrorCode.NONE) return fail(notHere)
     if (request.sessionTimeoutMs < this.config.groupMinSessionTimeoutMs || request.sessionTimeoutMs > this.config.groupMaxSessionTimeoutMs) {
       return fail(ErrorCode.INVALID_SESSION_TIMEOUT)
     }
@@ -333,6 +378,8 @@ export class GroupCoordinator {
   // ---- SyncGroup ----------------------------------------------------------------------------------------------
 
   async sync(request: SyncGroupRequest): Promise<SyncGroupResponse> {
+    const notHere = this.store.errorFor(request.groupId)
+    if (notHere !== ErrorCode.NONE) return syncError(notHere)
     const group = this.store.get(request.groupId)
     if (!group) return syncError(ErrorCode.UNKNOWN_MEMBER_ID)
     if (group.state === GroupState.Dead) return syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
@@ -396,6 +443,8 @@ export class GroupCoordinator {
   // ---- Heartbeat and LeaveGroup -------------------------------------------------------------------------------
 
   heartbeat(groupId: string, generationId: number, identity: MemberIdentity): number {
+    const notHere = this.store.errorFor(groupId)
+    if (notHere !== ErrorCode.NONE) return notHere
     const group = this.store.get(groupId)
     if (!group || group.state === GroupState.Empty) return ErrorCode.UNKNOWN_MEMBER_ID
     if (group.state === GroupState.Dead) return ErrorCode.COORDINATOR_NOT_AVAILABLE
@@ -409,6 +458,8 @@ export class GroupCoordinator {
 
   /** Removes members; answers an error code per member, or a group-level code when the group is unknown. */
   leave(groupId: string, members: MemberIdentity[]): { errorCode: number; members: (MemberIdentity & { errorCode: number })[] } {
+    const notHere = this.store.errorFor(groupId)
+    if (notHere !== ErrorCode.NONE) return { errorCode: notHere, members: members.map((m) => ({ ...m, errorCode: notHere })) }
     const group = this.store.get(groupId)
     if (!group || group.state === GroupState.Dead) {
       return { errorCode: ErrorCode.UNKNOWN_MEMBER_ID, members: members.map((m) => ({ ...m, errorCode: ErrorCode.UNKNOWN_MEMBER_ID })) }
@@ -461,6 +512,8 @@ export class GroupCoordinator {
   ): Promise<number[]> {
     const all = (code: number): number[] => offsets.map(() => code)
     if (groupId === '') return all(ErrorCode.INVALID_GROUP_ID)
+    const notHere = this.store.errorFor(groupId)
+    if (notHere !== ErrorCode.NONE) return all(notHere)
     await this.store.ensureOffsetsTopic()
     const existing = this.store.get(groupId)
     if (!existing && generationId >= 0) return all(ErrorCode.ILLEGAL_GENERATION)
@@ -491,6 +544,8 @@ export class GroupCoordinator {
    * (GROUP_SUBSCRIBED_TO_TOPIC).
    */
   async deleteOffsets(groupId: string, wanted: { topic: string; partitions: number[] }[]): Promise<{ errorCode: number; results: DeletedOffsets }> {
+    const notHere = this.store.errorFor(groupId)
+    if (notHere !== ErrorCode.NONE) return { errorCode: notHere, results: [] }
     const group = this.store.get(groupId)
     if (!group || group.state === GroupState.Dead) return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, results: [] }
     if (!group.isEmpty && group.protocolType !== 'consumer') return { errorCode: ErrorCode.NON_EMPTY_GROUP, results: [] }
@@ -510,6 +565,8 @@ export class GroupCoordinator {
 
   /** DeleteGroups: only groups without members; their offsets and metadata become tombstones. */
   async deleteGroup(groupId: string): Promise<number> {
+    const notHere = this.store.errorFor(groupId)
+    if (notHere !== ErrorCode.NONE) return notHere
     const group = this.store.get(groupId)
     if (!group || group.state === GroupState.Dead) return ErrorCode.GROUP_ID_NOT_FOUND
     if (!group.isEmpty) return ErrorCode.NON_EMPTY_GROUP

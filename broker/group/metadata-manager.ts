@@ -1,13 +1,16 @@
 /**
  * The group metadata manager (Kafka's GroupMetadataManager): the groups this node coordinates and their committed
  * offsets, kept as in Kafka in the compacted internal topic `__consumer_offsets` (offsets-topic.ts), and rebuilt by
- * replaying that topic when the node starts, so they are as durable as any topic and replication covers them.
+ * replaying that topic, so they are as durable as any topic and replication covers them. A single node coordinates
+ * every group and replays the whole topic when it opens; a cluster node coordinates the groups of the partitions it
+ * leads, replaying each partition when it becomes its leader and forgetting its groups when it stops being it
+ * (coordinator-partitions.ts, which also says which node coordinates a group).
  *
  *   coordinator.ts ──GroupStore──> GroupMetadataManager ──records──> __consumer_offsets (one partition per group)
  *   (membership,                   (groups, offsets: load, replay,
  *    rebalancing)                   append, commit, fetch, delete, expire)
  *
- * - Load replays every partition of __consumer_offsets in offset order: a later record of a key replaces an earlier
+ * - Load replays a partition of __consumer_offsets in offset order: a later record of a key replaces an earlier
  *   one, a tombstone removes it. A group comes back Stable with its members, or Empty.
  * - Writes go to the log first. Commits reach memory once written, so OffsetFetch never answers what a replay would
  *   not; the records of one group are written in the order of the calls, so a tombstone cannot overtake a commit.
@@ -24,9 +27,11 @@
  * does not bring them back; a commit that was being written when its topic was deleted is not applied.
  */
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
+import type { Partition } from '../partition.js'
+import type { CoordinatorPartitions } from '../coordinator-partitions.js'
 import { Attribute, decodeRecords, encodeRecordBatch } from '../../protocol/record-batch.js'
 import { StorageError } from '../../storage/log-store.js'
-import { AppendOrigin, ControlType, producerBatchOf } from '../../storage/producer-state.js'
+import { ControlType, producerBatchOf } from '../../storage/producer-state.js'
 import { counted } from '../../client/wording.js'
 import type { BrokerConfig } from '../config.js'
 import type { Logger } from '../logger.js'
@@ -84,14 +89,25 @@ export type DeletedOffsets = { topic: string; partitions: { partition: number; e
  * coordinator: it reads a group's state and subscriptions only to decide which offsets expire.
  */
 export interface GroupStore {
+  /** NONE when this node coordinates the group now; else NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. */
+  errorFor(groupId: string): number
+  /** Whether a partition of __consumer_offsets led here is still loading. */
+  readonly loading: boolean
+  /** Replays a partition of __consumer_offsets this node now coordinates: the groups it holds, the records read. */
+  loadPartition(partition: Partition): Promise<{ groups: Group[]; records: number }>
+  /** Forgets the groups of a partition of __consumer_offsets another node coordinates now; answers them. */
+  unloadPartition(index: number): Group[]
   /** The group of this id, if this node has one. */
   get(groupId: string): Group | undefined
   /** The group of this id, made Empty when there is none. */
   getOrCreate(groupId: string): Group
   /** Every group this node has. */
   list(): Group[]
-  /** Creates __consumer_offsets on first use; rejects with a StorageError when the node refuses writes. */
-  ensureOffsetsTopic(): Promise<Topic>
+  /**
+   * Creates __consumer_offsets on first use (through the controller on a cluster node); rejects with a StorageError
+   * when the node refuses writes, or a KafkaError (COORDINATOR_NOT_AVAILABLE) when the controller could not create it.
+   */
+  ensureOffsetsTopic(): Promise<void>
   /** Writes the group's metadata record (generation, protocol, members and their assignments); rejects if it fails. */
   storeGroup(group: Group): Promise<void>
   /**
@@ -119,13 +135,15 @@ interface LogRecord {
 /**
  * The error code for a write to __consumer_offsets that failed, as Kafka's coordinator translates a failed append
  * (GroupMetadataManager.storeGroup and storeOffsets): KAFKA_STORAGE_ERROR becomes NOT_COORDINATOR, so clients look
- * the coordinator up again rather than retry a write this node refuses.
+ * the coordinator up again rather than retry a write this node refuses; a Kafka error (NOT_COORDINATOR: the group's
+ * partition moved to another node meanwhile) is answered as it is.
  */
 export function appendErrorCode(error: unknown): number {
+  if (error instanceof KafkaError) return error.code
   return error instanceof StorageError ? ErrorCode.NOT_COORDINATOR : ErrorCode.COORDINATOR_NOT_AVAILABLE
 }
 
-export type GroupMetadataSettings = Pick<BrokerConfig, 'offsetsTopicPartitions' | 'offsetsRetentionMinutes' | 'offsetsRetentionCheckIntervalMs'>
+export type GroupMetadataSettings = Pick<BrokerConfig, 'offsetsRetentionMinutes' | 'offsetsRetentionCheckIntervalMs'>
 
 /** Transactional commits awaiting their marker: producer id -> group id -> offsetKey -> offset. */
 type PendingTxnOffsets = Map<bigint, Map<string, Map<string, CommittedOffset>>>
@@ -133,12 +151,12 @@ type PendingTxnOffsets = Map<bigint, Map<string, Map<string, CommittedOffset>>>
 export class GroupMetadataManager implements GroupStore {
   private readonly groups = new Map<string, Group>()
   private readonly pendingTxnOffsets: PendingTxnOffsets = new Map()
-  private offsetsTopic: Topic | null = null
-  private creatingTopic: Promise<Topic> | null = null
   private readonly expiry: NodeJS.Timeout
 
+  /** `partitions`: __consumer_offsets, and which of its partitions this node coordinates. */
   constructor(
     private readonly topics: TopicManager,
+    private readonly partitions: CoordinatorPartitions,
     private readonly config: GroupMetadataSettings,
     private readonly log: Logger,
   ) {
@@ -151,30 +169,60 @@ export class GroupMetadataManager implements GroupStore {
     clearInterval(this.expiry)
   }
 
-  /** Replays __consumer_offsets if it exists. */
+  /** A single node replays all of __consumer_offsets, if it exists (a cluster node loads the partitions it leads). */
   async load(): Promise<void> {
-    const topic = this.topics.get(OFFSETS_TOPIC)
+    const topic = this.partitions.clustered ? undefined : this.topics.get(OFFSETS_TOPIC)
     if (!topic) return
-    this.offsetsTopic = topic
     let records = 0
-    for (const partition of topic.partitions) {
-      for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
-        const producer = batch.producerId >= 0n ? producerBatchOf(batch.bytes) : null
-        if (producer?.marker) {
-          this.completeTransaction(partition.index, producer.producerId, producer.marker.type === ControlType.COMMIT)
-          continue
+    for (const partition of topic.partitions) records += (await this.loadPartition(partition)).records
+    if (records > 0) this.log.info(`loaded ${counted(this.groups.size, 'group')} from ${counted(records, 'record')} of ${OFFSETS_TOPIC}`)
+  }
+
+  /** Replays one partition of __consumer_offsets; answers the groups it holds and how many records it read. */
+  async loadPartition(partition: Partition): Promise<{ groups: Group[]; records: number }> {
+    let records = 0
+    for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+      const producer = batch.producerId >= 0n ? producerBatchOf(batch.bytes) : null
+      if (producer?.marker) {
+        this.completeTransaction(partition.index, producer.producerId, producer.marker.type === ControlType.COMMIT)
+        continue
+      }
+      const pendingOf = producer?.transactional ? producer.producerId : null
+      for (const record of decodeRecords(batch.bytes)) {
+        if (record.key) {
+          if (pendingOf === null) this.apply(record.key, record.value)
+          else this.applyPending(pendingOf, record.key, record.value)
         }
-        const pendingOf = producer?.transactional ? producer.producerId : null
-        for (const record of decodeRecords(batch.bytes)) {
-          if (record.key) {
-            if (pendingOf === null) this.apply(record.key, record.value)
-            else this.applyPending(pendingOf, record.key, record.value)
-          }
-          records++
-        }
+        records++
       }
     }
-    if (records > 0) this.log.info(`loaded ${counted(this.groups.size, 'group')} from ${counted(records, 'record')} of ${OFFSETS_TOPIC}`)
+    return { groups: this.groupsOf(partition.index), records }
+  }
+
+  /**
+   * Forgets the groups of a partition of __consumer_offsets and their pending transactional commits (Kafka's
+   * removeGroupsForPartition): another node coordinates them now. Answers the groups forgotten.
+   */
+  unloadPartition(index: number): Group[] {
+    const groups = this.groupsOf(index)
+    for (const group of groups) this.groups.delete(group.groupId)
+    for (const [producerId, byGroup] of this.pendingTxnOffsets) {
+      for (const groupId of byGroup.keys()) if (this.partitions.partitionFor(groupId) === index) byGroup.delete(groupId)
+      if (byGroup.size === 0) this.pendingTxnOffsets.delete(producerId)
+    }
+    return groups
+  }
+
+  private groupsOf(index: number): Group[] {
+    return [...this.groups.values()].filter((group) => this.partitions.partitionFor(group.groupId) === index)
+  }
+
+  errorFor(groupId: string): number {
+    return this.partitions.errorFor(groupId)
+  }
+
+  get loading(): boolean {
+    return this.partitions.loading
   }
 
   private apply(key: Buffer, value: Buffer | null): void {
@@ -241,9 +289,8 @@ export class GroupMetadataManager implements GroupStore {
   completeTransaction(partitionIndex: number, producerId: bigint, committed: boolean): void {
     const byGroup = this.pendingTxnOffsets.get(producerId)
     if (!byGroup) return
-    const partitions = this.offsetsTopic?.partitions.length ?? this.topics.get(OFFSETS_TOPIC)?.partitions.length ?? 0
     for (const [groupId, offsets] of byGroup) {
-      if (partitionForGroup(groupId, partitions) !== partitionIndex) continue
+      if (this.partitions.partitionFor(groupId) !== partitionIndex) continue
       byGroup.delete(groupId)
       if (!committed) continue
       const group = this.getOrCreate(groupId)
@@ -278,35 +325,25 @@ export class GroupMetadataManager implements GroupStore {
   }
 
   /** Creates __consumer_offsets on first use, compacted, as Kafka does. */
-  async ensureOffsetsTopic(): Promise<Topic> {
-    if (this.offsetsTopic) return this.offsetsTopic
-    this.creatingTopic ??= this.topics
-      .getOrCreate({
-        name: OFFSETS_TOPIC,
-        partitions: this.config.offsetsTopicPartitions,
-        replicationFactor: 1,
-        config: this.topics.parseConfig({ 'cleanup.policy': 'compact' }),
-      })
-      .then(({ topic, created }) => {
-        if (created) this.log.info(`created ${OFFSETS_TOPIC} with ${counted(topic.partitions.length, 'partition')}`)
-        this.offsetsTopic = topic
-        return topic
-      })
-      .finally(() => (this.creatingTopic = null))
-    return this.creatingTopic
+  ensureOffsetsTopic(): Promise<void> {
+    return this.partitions.ensureTopic()
   }
 
   /**
    * Writes records to the group's partition of __consumer_offsets. Once that topic exists the records are queued
    * before this returns its promise, so writes keep the order of the calls (tombstones cannot overtake a commit).
+   * A partition this node no longer coordinates is NOT_COORDINATOR (a KafkaError), and nothing is written.
    */
   private async append(groupId: string, records: LogRecord[], transaction?: TxnOffsetProducer): Promise<void> {
-    const topic = this.offsetsTopic ?? (await this.ensureOffsetsTopic())
-    const partition = topic.partitions[partitionForGroup(groupId, topic.partitions.length)]!
+    const topic = this.topics.get(OFFSETS_TOPIC) ?? (await this.partitions.localTopic())
+    const index = partitionForGroup(groupId, topic.partitions.length)
+    const notHere = this.partitions.errorForPartition(index)
+    if (notHere !== ErrorCode.NONE) throw new KafkaError(notHere, `group ${quote(groupId)} is not coordinated here`)
+    const partition = topic.partitions[index]!
     const producer = transaction
       ? { producerId: transaction.producerId, producerEpoch: transaction.producerEpoch, flags: Attribute.transactional }
       : {}
-    await partition.appendAsLeader(encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value })), producer), { origin: AppendOrigin.COORDINATOR })
+    await this.partitions.append(partition, encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value })), producer))
   }
 
   private groupRecord(group: Group): LogRecord {

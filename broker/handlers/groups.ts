@@ -4,8 +4,13 @@
  * this module maps requests and responses per version.
  *
  * Behaviour
- * - FindCoordinator: groups (key type 0) and transactional ids (key type 1) are coordinated by this node; other key
- *   types INVALID_REQUEST. __consumer_offsets and __transaction_state are created on first use.
+ * - FindCoordinator: groups (key type 0) and transactional ids (key type 1); other key types INVALID_REQUEST.
+ *   __consumer_offsets and __transaction_state are created on first use (on a cluster node through the active
+ *   controller). A single node coordinates every key; on a cluster node a key's coordinator is the leader of its
+ *   partition of the internal topic (coordinator-partitions.ts), COORDINATOR_NOT_AVAILABLE while it has no live leader.
+ * - Every group request sent to a node that does not coordinate the group (on a cluster node) is NOT_COORDINATOR, and
+ *   COORDINATOR_LOAD_IN_PROGRESS while the group's partition loads (DescribeGroups and DeleteGroups per group);
+ *   ListGroups lists the groups this node coordinates, COORDINATOR_LOAD_IN_PROGRESS while a partition loads.
  * - JoinGroup: MEMBER_ID_REQUIRED only from v4 (kafka-go's v1 joins hung on brokers that sent it earlier); session
  *   timeouts outside group.min/max.session.timeout.ms are INVALID_SESSION_TIMEOUT.
  * - LeaveGroup v0-2 name one member; v3+ a batch, each answered on its own (static members by instance id).
@@ -31,37 +36,41 @@ import { leaveGroup, type LeaveGroupRequest, type LeaveGroupResponse } from '../
 import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../../protocol/messages/describe-groups.js'
 import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../../protocol/messages/list-groups.js'
 import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
-import { ErrorCode, errorInfo } from '../../protocol/errors.js'
+import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { CoordinatorType } from '../../protocol/constants.js'
-import { defineHandler, type BrokerServices } from '../handler.js'
+import { defineHandler, liveBrokerEndpoints, type BrokerServices } from '../handler.js'
+import type { CoordinatorPartitions } from '../coordinator-partitions.js'
 import { quote } from '../quote.js'
 import { GroupState } from '../group/group.js'
 import { appendErrorCode } from '../group/metadata-manager.js'
-import { OFFSETS_TOPIC } from '../group/offsets-topic.js'
-import { TRANSACTION_STATE_TOPIC } from '../transaction/transaction-log.js'
 import { StorageError } from '../../storage/log-store.js'
 
-/** `offsetsTopicProblem`: why __consumer_offsets (or __transaction_state, for key type 1) could not be created. */
-function coordinatorFor(services: BrokerServices, key: string, keyType: number, offsetsTopicProblem: string | null) {
-  const [errorCode, errorMessage] =
-    keyType === CoordinatorType.GROUP
-      ? offsetsTopicProblem === null
-        ? [ErrorCode.NONE, null]
-        : [ErrorCode.COORDINATOR_NOT_AVAILABLE, offsetsTopicProblem]
-      : keyType === CoordinatorType.TRANSACTION
-        ? offsetsTopicProblem === null
-          ? [ErrorCode.NONE, null]
-          : [ErrorCode.COORDINATOR_NOT_AVAILABLE, offsetsTopicProblem]
-        : [ErrorCode.INVALID_REQUEST, `unknown key type ${keyType}`]
-  const found = errorCode === ErrorCode.NONE
-  return {
-    key,
-    errorCode,
-    errorMessage,
-    nodeId: found ? services.endpoint.nodeId : -1,
-    host: found ? services.endpoint.host : '',
-    port: found ? services.endpoint.port : -1,
-  }
+type Coordinator = { key: string; errorCode: number; errorMessage: string | null; nodeId: number; host: string; port: number }
+
+function notFound(key: string, errorCode: number, errorMessage: string | null): Coordinator {
+  return { key, errorCode, errorMessage, nodeId: -1, host: '', port: -1 }
+}
+
+/**
+ * The coordinator of `key`: this node on a single node; on a cluster node the leader of the key's partition of the
+ * internal topic, from the metadata image (Kafka's KafkaApis.getCoordinator), COORDINATOR_NOT_AVAILABLE while that
+ * partition has no live leader. `topicProblem`: why the internal topic could not be created.
+ */
+function coordinatorFor(services: BrokerServices, key: string, keyType: number, topicProblem: string | null): Coordinator {
+  const partitions = coordinatorPartitionsOf(services, keyType)
+  if (!partitions) return notFound(key, ErrorCode.INVALID_REQUEST, `unknown key type ${keyType}`)
+  if (topicProblem !== null) return notFound(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, topicProblem)
+  if (!services.quorum) return { key, errorCode: ErrorCode.NONE, errorMessage: null, ...services.endpoint }
+  const leader = partitions.leaderFor(key)
+  const endpoint = liveBrokerEndpoints(services).find((broker) => broker.nodeId === leader)
+  if (!endpoint) return notFound(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, `${partitions.topicName}-${partitions.partitionFor(key)} has no live leader`)
+  return { key, errorCode: ErrorCode.NONE, errorMessage: null, nodeId: endpoint.nodeId, host: endpoint.host, port: endpoint.port }
+}
+
+function coordinatorPartitionsOf(services: BrokerServices, keyType: number): CoordinatorPartitions | null {
+  if (keyType === CoordinatorType.GROUP) return services.coordinatorPartitions.groups
+  if (keyType === CoordinatorType.TRANSACTION) return services.coordinatorPartitions.transactions
+  return null
 }
 
 export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, FindCoordinatorResponse>(
@@ -69,20 +78,12 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
   '0-4',
   async (request, { services, apiVersion }) => {
     let problem: string | null = null
-    if (request.keyType === CoordinatorType.GROUP) {
-      try {
-        await services.groups.ensureOffsetsTopic()
-      } catch (error) {
-        if (!(error instanceof StorageError)) throw error
-        problem = `${OFFSETS_TOPIC} cannot be created: ${error.message}`
-      }
-    } else if (request.keyType === CoordinatorType.TRANSACTION) {
-      try {
-        await services.transactions.ensureStateTopic()
-      } catch (error) {
-        if (!(error instanceof StorageError)) throw error
-        problem = `${TRANSACTION_STATE_TOPIC} cannot be created: ${error.message}`
-      }
+    const partitions = coordinatorPartitionsOf(services, request.keyType)
+    try {
+      await partitions?.ensureTopic()
+    } catch (error) {
+      if (!(error instanceof StorageError) && !(error instanceof KafkaError)) throw error
+      problem = `${partitions!.topicName} cannot be created: ${error.message}`
     }
     if (apiVersion >= 4) {
       return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map((key) => coordinatorFor(services, key, request.keyType, problem)) }
@@ -103,7 +104,7 @@ export const joinGroupHandler = defineHandler<JoinGroupRequest, JoinGroupRespons
       response = await services.groups.join(request, { apiVersion, clientId: clientId ?? '', clientHost: `/${remoteHost}` })
     } catch (error) {
       // The join itself writes nothing; only creating __consumer_offsets can fail.
-      if (!(error instanceof StorageError)) throw error
+      if (!(error instanceof StorageError) && !(error instanceof KafkaError)) throw error
       response = { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, generationId: -1, protocolName: null, leader: '', memberId: request.memberId, members: [] }
     }
     // Before v7 the protocol name is not nullable: an error answer carries "".
@@ -150,6 +151,8 @@ export const describeGroupsHandler = defineHandler<DescribeGroupsRequest, Descri
   (request, { services }) => ({
     throttleTimeMs: 0,
     groups: request.groups.map((groupId) => {
+      const notHere = services.groups.coordinatorError(groupId)
+      if (notHere !== ErrorCode.NONE) return { errorCode: notHere, groupId, groupState: '', protocolType: '', protocolData: '', members: [] }
       const group = services.groups.describe(groupId)
       if (!group) {
         return { errorCode: ErrorCode.NONE, groupId, groupState: GroupState.Dead, protocolType: '', protocolData: '', members: [] }
@@ -179,7 +182,8 @@ export const listGroupsHandler = defineHandler<ListGroupsRequest, ListGroupsResp
   const states = new Set(request.statesFilter.map((s) => s.toLowerCase()))
   return {
     throttleTimeMs: 0,
-    errorCode: ErrorCode.NONE,
+    // Kafka's handleListGroups: the groups of the loaded partitions, and COORDINATOR_LOAD_IN_PROGRESS while any loads.
+    errorCode: services.groups.loading ? ErrorCode.COORDINATOR_LOAD_IN_PROGRESS : ErrorCode.NONE,
     groups: services.groups
       .list()
       .filter((g) => states.size === 0 || states.has(g.state.toLowerCase()))
@@ -198,7 +202,7 @@ export const deleteGroupsHandler = defineHandler<DeleteGroupsRequest, DeleteGrou
         try {
           errorCode = await services.groups.deleteGroup(groupId)
         } catch (error) {
-          if (!(error instanceof StorageError)) throw error
+          if (!(error instanceof StorageError) && !(error instanceof KafkaError)) throw error
           errorCode = appendErrorCode(error)
         }
         if (errorCode === ErrorCode.NONE) services.log.info(`deleted group ${quote(groupId)}`)

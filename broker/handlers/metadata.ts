@@ -95,7 +95,7 @@ function describeImageTopic(image: MetadataImage, topic: TopicImage): MetadataRe
     errorCode: ErrorCode.NONE,
     name: topic.name,
     topicId: topic.topicId,
-    isInternal: false,
+    isInternal: INTERNAL_TOPICS.has(topic.name),
     partitions: [...topic.partitions].map(([partitionIndex, partition]) => ({
       errorCode: partition.leader === NO_LEADER ? ErrorCode.LEADER_NOT_AVAILABLE : ErrorCode.NONE,
       partitionIndex,

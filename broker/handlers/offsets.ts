@@ -11,6 +11,9 @@
  *   for an unknown group; a null topic list (v2+) means every partition the group has an offset for. With
  *   requireStable (v7+, KIP-447) a partition with a transactional commit awaiting its marker is UNSTABLE_OFFSET_COMMIT.
  * - OffsetDelete: GROUP_ID_NOT_FOUND for an unknown group, GROUP_SUBSCRIBED_TO_TOPIC for topics members consume.
+ * - A group this node does not coordinate (a cluster node) is NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS while its
+ *   partition of __consumer_offsets loads: per partition for OffsetCommit and OffsetFetch v0-1, per group for
+ *   OffsetFetch v8+, for the whole answer otherwise.
  * - Storage failures: a commit or delete the node cannot write is NOT_COORDINATOR (Kafka's translation of
  *   KAFKA_STORAGE_ERROR, metadata-manager.ts appendErrorCode); COORDINATOR_NOT_AVAILABLE while __consumer_offsets cannot
  *   be created. OffsetFetch answers from memory, so it goes on.
@@ -22,7 +25,7 @@
 import { offsetCommit, type OffsetCommitRequest, type OffsetCommitResponse } from '../../protocol/messages/offset-commit.js'
 import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../../protocol/messages/offset-fetch.js'
 import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../protocol/messages/offset-delete.js'
-import { ErrorCode } from '../../protocol/errors.js'
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { appendErrorCode, offsetsToCommit } from '../group/metadata-manager.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -39,7 +42,7 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
       codes = await services.groups.commitOffsets(request.groupId, generationId, identity, offsets)
     } catch (error) {
       // Failed writes are answered inside commitOffsets; only creating __consumer_offsets throws.
-      if (!(error instanceof StorageError)) throw error
+      if (!(error instanceof StorageError) && !(error instanceof KafkaError)) throw error
       codes = offsets.map(() => ErrorCode.COORDINATOR_NOT_AVAILABLE)
     }
     let i = 0
@@ -53,6 +56,7 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
   },
 )
 
+/** A group's committed offsets, as OffsetFetch answers them. */
 function fetchGroup(services: BrokerServices, groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null, requireStable: boolean) {
   const wanted = topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes }))
   return services.groups.fetchOffsets(groupId, wanted).map(({ topic, partitions }) => ({
@@ -78,8 +82,23 @@ export const offsetFetchHandler = defineHandler<OffsetFetchRequest, OffsetFetchR
     if (apiVersion >= 8) {
       return {
         throttleTimeMs: 0,
-        groups: request.groups.map((g) => ({ groupId: g.groupId, topics: fetchGroup(services, g.groupId, g.topics, request.requireStable), errorCode: ErrorCode.NONE })),
+        groups: request.groups.map((g) => {
+          const errorCode = services.groups.coordinatorError(g.groupId)
+          return { groupId: g.groupId, topics: errorCode === ErrorCode.NONE ? fetchGroup(services, g.groupId, g.topics, request.requireStable) : [], errorCode }
+        }),
       }
+    }
+    const errorCode = services.groups.coordinatorError(request.groupId)
+    if (errorCode !== ErrorCode.NONE) {
+      // Before v2 the answer has no top-level error: each partition asked for carries it (OffsetFetchResponse.json).
+      const topics =
+        apiVersion >= 2
+          ? []
+          : (request.topics ?? []).map((t) => ({
+              name: t.name,
+              partitions: t.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1n, committedLeaderEpoch: -1, metadata: '', errorCode })),
+            }))
+      return { throttleTimeMs: 0, errorCode, topics }
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, topics: fetchGroup(services, request.groupId, request.topics, apiVersion >= 7 && request.requireStable) }
   },
@@ -94,7 +113,7 @@ export const offsetDeleteHandler = defineHandler<OffsetDeleteRequest, OffsetDele
     try {
       result = await services.groups.deleteOffsets(request.groupId, wanted)
     } catch (error) {
-      if (!(error instanceof StorageError)) throw error
+      if (!(error instanceof StorageError) && !(error instanceof KafkaError)) throw error
       result = { errorCode: appendErrorCode(error), results: [] }
     }
     return {

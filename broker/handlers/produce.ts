@@ -141,7 +141,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             const { producerId, producerEpoch } = check.header
             verification = partition.startVerification(producerId)
             if (verification !== undefined) {
-              const code = services.transactions.verifyPartition({ transactionalId: request.transactionalId, producerId, producerEpoch }, { topic: topic.name, partition: index })
+              const code = await services.transactions.verifyPartition({ transactionalId: request.transactionalId, producerId, producerEpoch }, { topic: topic.name, partition: index })
               if (code !== ErrorCode.NONE) {
                 return failed(index, code, code === ErrorCode.INVALID_TXN_STATE ? `${topic.name}-${index} was not added to the transaction of '${request.transactionalId}'` : undefined)
               }

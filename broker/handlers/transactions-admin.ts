@@ -9,7 +9,7 @@
  *   that does not exist.
  * - DescribeTransactions: a transactional id's state under Kafka's names (Empty, Ongoing, PrepareCommit, ...), its
  *   timeout, start time, producer id and epoch and partitions; TRANSACTIONAL_ID_NOT_FOUND for an id the coordinator
- *   does not know.
+ *   does not know; NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while loading) for an id another node coordinates.
  * - ListTransactions: every transactional id this node coordinates, filtered by state names (unknown names are
  *   echoed in unknownStateFilters, as Kafka does), producer ids, and (v1) transactions running longer than
  *   durationFilter ms.
@@ -55,6 +55,10 @@ export const describeTransactionsHandler = defineHandler<DescribeTransactionsReq
   (request, { services }) => ({
     throttleTimeMs: 0,
     transactionStates: request.transactionalIds.map((transactionalId) => {
+      const notHere = services.transactions.coordinatorError(transactionalId)
+      if (notHere !== ErrorCode.NONE) {
+        return { errorCode: notHere, transactionalId, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: -1n, producerId: -1n, producerEpoch: -1, topics: [] }
+      }
       const metadata = services.transactions.get(transactionalId)
       if (!metadata) {
         return { errorCode: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, transactionalId, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: -1n, producerId: -1n, producerEpoch: -1, topics: [] }

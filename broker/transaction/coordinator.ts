@@ -20,21 +20,25 @@
  *   producer (checked every transaction.abort.timed.out.transaction.cleanup.interval.ms); ids idle (no transaction
  *   open) for transactional.id.expiration.ms are removed with a tombstone.
  * - The coordinator epoch is the leader epoch of the __transaction_state partition: 0 on one node.
+ * - A single node coordinates every transactional id; a cluster node those of the __transaction_state partitions it
+ *   leads (coordinator-partitions.ts): every request for another id is NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS
+ *   while its partition loads, and a write for a partition it stopped leading meanwhile is NOT_COORDINATOR.
  */
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { encodeRecordBatch, decodeRecords } from '../../protocol/record-batch.js'
 import { StorageError } from '../../storage/log-store.js'
-import { AppendOrigin } from '../../storage/producer-state.js'
 import { counted } from '../../client/wording.js'
 import type { BrokerConfig } from '../config.js'
 import type { Logger } from '../logger.js'
-import type { Topic } from '../partition.js'
+import type { Partition } from '../partition.js'
 import type { TopicManager } from '../topics.js'
 import type { ProducerIdManager } from './producer-id-manager.js'
 import { MAX_PRODUCER_EPOCH, TransactionMetadata, TxnState, partitionKey, parsePartitionKey, type TopicPartitionRef } from './metadata.js'
 import { TRANSACTION_STATE_TOPIC, decodeTransactionRecord, partitionForTransactionalId, transactionKey, transactionValue } from './transaction-log.js'
-import type { TxnMarkerWriter } from './markers.js'
-import { OFFSETS_TOPIC, partitionForGroup } from '../group/offsets-topic.js'
+import type { TxnMarkerChannel } from './marker-channel.js'
+import type { CoordinatorPartitions, PartitionLoader } from '../coordinator-partitions.js'
+import type { NodeChannels } from '../cluster/node-channels.js'
+import { addPartitionsToTxn, type AddPartitionsToTxnRequest, type AddPartitionsToTxnResponse } from '../../protocol/messages/add-partitions-to-txn.js'
 
 /** What InitProducerId answers: an error, or the producer id and epoch to write with. */
 export interface InitProducerIdResult {
@@ -57,26 +61,25 @@ export type TransactionSettings = Pick<
   | 'transactionStateLogNumPartitions'
   | 'transactionAbortTimedOutTransactionCleanupIntervalMs'
   | 'transactionRemoveExpiredTransactionCleanupIntervalMs'
-  | 'offsetsTopicPartitions'
   | 'failpoint'
 >
 
-const COORDINATOR_EPOCH = 0
 
-export class TransactionCoordinator {
+export class TransactionCoordinator implements PartitionLoader {
   private readonly transactions = new Map<string, TransactionMetadata>()
   /** Per transactional id, the tail of its queue of operations. */
   private readonly queues = new Map<string, Promise<unknown>>()
-  private stateTopic: Topic | null = null
-  private creatingTopic: Promise<Topic> | null = null
   private readonly timers: NodeJS.Timeout[] = []
 
   constructor(
     private readonly producerIds: ProducerIdManager,
     private readonly topics: TopicManager,
-    private readonly markers: TxnMarkerWriter,
+    private readonly partitions: CoordinatorPartitions,
+    private readonly markers: TxnMarkerChannel,
     private readonly config: TransactionSettings,
     private readonly log: Logger,
+    /** A cluster node's connections to the other nodes (verifications at another coordinator); closed with this. */
+    private readonly remote?: NodeChannels,
   ) {}
 
   /** Starts the timers that abort timed-out transactions and remove expired transactional ids. */
@@ -90,6 +93,7 @@ export class TransactionCoordinator {
 
   close(): void {
     for (const timer of this.timers) clearInterval(timer)
+    this.remote?.close()
   }
 
   /** Every transactional id this node coordinates (ListTransactions, DescribeTransactions, tests). */
@@ -113,27 +117,57 @@ export class TransactionCoordinator {
   }
 
   /**
-   * Replays __transaction_state if it exists, then completes the transactions a crash left in PrepareCommit or
-   * PrepareAbort (in the background; their ids' requests wait for it).
+   * A single node replays all of __transaction_state, if it exists (a cluster node loads the partitions it leads),
+   * then completes the transactions a crash left in PrepareCommit or PrepareAbort.
    */
   async load(): Promise<void> {
-    const topic = this.topics.get(TRANSACTION_STATE_TOPIC)
+    const topic = this.partitions.clustered ? undefined : this.topics.get(TRANSACTION_STATE_TOPIC)
     if (!topic) return
-    this.stateTopic = topic
     let records = 0
-    for (const partition of topic.partitions) {
-      for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
-        for (const record of decodeRecords(batch.bytes)) {
-          records++
-          const decoded = record.key && decodeTransactionRecord(record.key, record.value)
-          if (!decoded) continue
-          if (decoded.value === null) this.transactions.delete(decoded.transactionalId)
-          else this.transactions.set(decoded.transactionalId, TransactionMetadata.fromRecord(decoded.transactionalId, decoded.value))
-        }
+    for (const partition of topic.partitions) records += await this.replay(partition)
+    if (records > 0) this.log.info(`loaded ${counted(this.transactions.size, 'transactional id')} from ${counted(records, 'record')} of ${TRANSACTION_STATE_TOPIC}`)
+    this.completeInterrupted([...this.transactions.values()])
+  }
+
+  /**
+   * This node became the coordinator of a partition of __transaction_state (Kafka's
+   * TransactionStateManager.loadTransactionsForTxnTopicPartition): its transactional ids are replayed, and the
+   * transactions left in PrepareCommit or PrepareAbort are completed.
+   */
+  async loadPartition(partition: Partition): Promise<void> {
+    const records = await this.replay(partition)
+    const loaded = this.idsOf(partition.index)
+    if (records > 0) this.log.info(`loaded ${counted(loaded.length, 'transactional id')} from ${counted(records, 'record')} of ${TRANSACTION_STATE_TOPIC}-${partition.index}`)
+    this.completeInterrupted(loaded)
+  }
+
+  /** This node no longer coordinates a partition of __transaction_state: its transactional ids are forgotten here. */
+  unloadPartition(index: number): void {
+    for (const metadata of this.idsOf(index)) this.transactions.delete(metadata.transactionalId)
+  }
+
+  private idsOf(index: number): TransactionMetadata[] {
+    return [...this.transactions.values()].filter((metadata) => this.partitions.partitionFor(metadata.transactionalId) === index)
+  }
+
+  /** Replays one partition of __transaction_state into memory (latest record per id wins); answers the records read. */
+  private async replay(partition: Partition): Promise<number> {
+    let records = 0
+    for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+      for (const record of decodeRecords(batch.bytes)) {
+        records++
+        const decoded = record.key && decodeTransactionRecord(record.key, record.value)
+        if (!decoded) continue
+        if (decoded.value === null) this.transactions.delete(decoded.transactionalId)
+        else this.transactions.set(decoded.transactionalId, TransactionMetadata.fromRecord(decoded.transactionalId, decoded.value))
       }
     }
-    if (records > 0) this.log.info(`loaded ${counted(this.transactions.size, 'transactional id')} from ${counted(records, 'record')} of ${TRANSACTION_STATE_TOPIC}`)
-    for (const metadata of this.transactions.values()) {
+    return records
+  }
+
+  /** Completes, in the background, the transactions a crash left prepared; their ids' requests wait for it. */
+  private completeInterrupted(loaded: readonly TransactionMetadata[]): void {
+    for (const metadata of loaded) {
       if (!metadata.isCompleting) continue
       this.log.info(`transaction '${metadata.transactionalId}' was interrupted in ${metadata.state === TxnState.PrepareCommit ? 'PrepareCommit' : 'PrepareAbort'}: completing it`)
       void this.serialized(metadata.transactionalId, () => this.complete(metadata)).catch((error: Error) => {
@@ -142,31 +176,28 @@ export class TransactionCoordinator {
     }
   }
 
-  /** Creates __transaction_state on first use, compacted, as Kafka does; rejects with a StorageError if it cannot. */
-  async ensureStateTopic(): Promise<Topic> {
-    if (this.stateTopic) return this.stateTopic
-    this.creatingTopic ??= this.topics
-      .getOrCreate({
-        name: TRANSACTION_STATE_TOPIC,
-        partitions: this.config.transactionStateLogNumPartitions,
-        replicationFactor: 1,
-        config: this.topics.parseConfig({ 'cleanup.policy': 'compact' }),
-      })
-      .then(({ topic, created }) => {
-        if (created) this.log.info(`created ${TRANSACTION_STATE_TOPIC} with ${counted(topic.partitions.length, 'partition')}`)
-        this.stateTopic = topic
-        return topic
-      })
-      .finally(() => (this.creatingTopic = null))
-    return this.creatingTopic
+  /** NONE when this node coordinates the transactional id now; else NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. */
+  coordinatorError(transactionalId: string): number {
+    return this.partitions.errorFor(transactionalId)
   }
 
-  /** Writes a transactional id's state (or its tombstone) to its partition of __transaction_state. */
+  /** Creates __transaction_state on first use (through the controller on a cluster node), compacted, as Kafka does. */
+  ensureStateTopic(): Promise<void> {
+    return this.partitions.ensureTopic()
+  }
+
+  /**
+   * Writes a transactional id's state (or its tombstone) to its partition of __transaction_state. A partition this
+   * node no longer coordinates is NOT_COORDINATOR (a KafkaError), and nothing is written.
+   */
   private async persist(transactionalId: string, metadata: TransactionMetadata | null): Promise<void> {
-    const topic = this.stateTopic ?? (await this.ensureStateTopic())
-    const partition = topic.partitions[partitionForTransactionalId(transactionalId, topic.partitions.length)]!
+    const topic = this.topics.get(TRANSACTION_STATE_TOPIC) ?? (await this.partitions.localTopic())
+    const index = partitionForTransactionalId(transactionalId, topic.partitions.length)
+    const notHere = this.partitions.errorForPartition(index)
+    if (notHere !== ErrorCode.NONE) throw new KafkaError(notHere, `transactional id '${transactionalId}' is not coordinated here`)
+    const partition = topic.partitions[index]!
     const batch = encodeRecordBatch([{ key: transactionKey(transactionalId), value: metadata && transactionValue(metadata.toRecord()) }])
-    await partition.appendAsLeader(batch, { origin: AppendOrigin.COORDINATOR })
+    await this.partitions.append(partition, batch)
   }
 
   /**
@@ -202,6 +233,8 @@ export class TransactionCoordinator {
         return this.failedInit(error)
       }
     }
+    const notHere = this.coordinatorError(transactionalId)
+    if (notHere !== ErrorCode.NONE) return { errorCode: notHere, producerId: -1n, producerEpoch: -1 }
     if (options.transactionTimeoutMs <= 0 || options.transactionTimeoutMs > this.config.transactionMaxTimeoutMs) {
       return { errorCode: ErrorCode.INVALID_TRANSACTION_TIMEOUT, producerId: -1n, producerEpoch: -1 }
     }
@@ -272,6 +305,8 @@ export class TransactionCoordinator {
    */
   addPartitions(producer: TxnProducer, partitions: readonly TopicPartitionRef[]): Promise<number> {
     return this.serialized(producer.transactionalId, async () => {
+      const notHere = this.coordinatorError(producer.transactionalId)
+      if (notHere !== ErrorCode.NONE) return notHere
       const metadata = this.transactions.get(producer.transactionalId)
       const error = this.producerError(metadata, producer)
       if (error !== ErrorCode.NONE) return error
@@ -283,25 +318,58 @@ export class TransactionCoordinator {
           for (const key of added) next.partitions.add(key)
         })
       } catch (error) {
-        if (!(error instanceof StorageError)) throw error
-        return ErrorCode.NOT_COORDINATOR
+        return failedWriteCode(error)
       }
       return ErrorCode.NONE
     })
   }
 
-  /** The __consumer_offsets partition of a group, which AddOffsetsToTxn adds to the transaction. */
-  offsetsPartitionOf(groupId: string): TopicPartitionRef {
-    const topic = this.topics.get(OFFSETS_TOPIC)
-    const partitions = topic?.partitions.length ?? this.config.offsetsTopicPartitions
-    return { topic: OFFSETS_TOPIC, partition: partitionForGroup(groupId, partitions) }
+  /**
+   * Whether `partition` is in the producer's ongoing transaction (KIP-890 part 1: the leader of a partition verifies
+   * the first transactional batch of a transaction there): the error that batch gets, or NONE. Not in it:
+   * INVALID_TXN_STATE; another producer id INVALID_PRODUCER_ID_MAPPING; an older epoch INVALID_PRODUCER_EPOCH. On a
+   * cluster node whose transactional id another node coordinates, that coordinator is asked with AddPartitionsToTxn
+   * v4 (verifyOnly), as Kafka's AddPartitionsToTxnManager does; a coordinator that cannot answer (none, not
+   * reachable, loading, moved) is NOT_ENOUGH_REPLICAS, which producers retry (Kafka's
+   * ReplicaManager maps those errors so, for clients that do not know them).
+   */
+  async verifyPartition(producer: TxnProducer, partition: TopicPartitionRef): Promise<number> {
+    const notHere = this.coordinatorError(producer.transactionalId)
+    if (notHere === ErrorCode.NOT_COORDINATOR && this.remote) return this.verifyAtCoordinator(producer, partition)
+    return retriableForProducers(this.verifyHere(producer, partition))
+  }
+
+  private async verifyAtCoordinator(producer: TxnProducer, partition: TopicPartitionRef): Promise<number> {
+    const coordinator = this.partitions.leaderFor(producer.transactionalId)
+    if (coordinator === null) return ErrorCode.NOT_ENOUGH_REPLICAS
+    const request: Partial<AddPartitionsToTxnRequest> = {
+      transactions: [
+        {
+          ...producer,
+          verifyOnly: true,
+          topics: [{ name: partition.topic, partitions: [partition.partition] }],
+        },
+      ],
+    }
+    let response: AddPartitionsToTxnResponse
+    try {
+      response = await this.remote!.request<AddPartitionsToTxnResponse>(coordinator, addPartitionsToTxn, 4, request)
+    } catch (error) {
+      this.log.debug(`verifying '${producer.transactionalId}' at node ${coordinator} failed: ${(error as Error).message}`)
+      return ErrorCode.NOT_ENOUGH_REPLICAS
+    }
+    const code = response.errorCode || (response.resultsByTransaction?.[0]?.topicResults[0]?.resultsByPartition[0]?.partitionErrorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR)
+    return retriableForProducers(code === ErrorCode.PRODUCER_FENCED ? ErrorCode.INVALID_PRODUCER_EPOCH : code)
   }
 
   /**
-   * Whether `partition` is in the producer's ongoing transaction (KIP-890's verification, AddPartitionsToTxn with
-   * verifyOnly): the error a transactional batch for it gets, or NONE. Not in it: INVALID_TXN_STATE.
+   * The verification itself, for a transactional id this node coordinates (and AddPartitionsToTxn v4 verifyOnly, sent
+   * by another node): as `verifyPartition`, with NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS for an id this node
+   * does not coordinate now.
    */
-  verifyPartition(producer: TxnProducer, partition: TopicPartitionRef): number {
+  verifyHere(producer: TxnProducer, partition: TopicPartitionRef): number {
+    const notHere = this.coordinatorError(producer.transactionalId)
+    if (notHere !== ErrorCode.NONE) return notHere
     const metadata = this.transactions.get(producer.transactionalId)
     if (!metadata || metadata.producerId !== producer.producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING
     if (metadata.producerEpoch > producer.producerEpoch) return ErrorCode.INVALID_PRODUCER_EPOCH
@@ -318,6 +386,8 @@ export class TransactionCoordinator {
    */
   endTxn(producer: TxnProducer, committed: boolean): Promise<number> {
     return this.serialized(producer.transactionalId, async () => {
+      const notHere = this.coordinatorError(producer.transactionalId)
+      if (notHere !== ErrorCode.NONE) return notHere
       const metadata = this.transactions.get(producer.transactionalId)
       const error = this.producerError(metadata, producer)
       if (error !== ErrorCode.NONE) return error
@@ -328,8 +398,7 @@ export class TransactionCoordinator {
       try {
         await this.endTransaction(metadata!, { committed, bumpEpoch: false })
       } catch (error) {
-        if (!(error instanceof StorageError)) throw error
-        return ErrorCode.NOT_COORDINATOR
+        return failedWriteCode(error)
       }
       return ErrorCode.NONE
     })
@@ -353,10 +422,14 @@ export class TransactionCoordinator {
   private async complete(metadata: TransactionMetadata): Promise<TransactionMetadata> {
     const committed = metadata.state === TxnState.PrepareCommit
     const partitions = [...metadata.partitions].map(parsePartitionKey)
-    await this.markers.write(
-      { producerId: metadata.producerId, producerEpoch: metadata.producerEpoch, coordinatorEpoch: COORDINATOR_EPOCH, committed },
+    const { transactionalId } = metadata
+    await this.markers.send(
+      { producerId: metadata.producerId, producerEpoch: metadata.producerEpoch, coordinatorEpoch: this.partitions.coordinatorEpoch(this.partitions.partitionFor(transactionalId)), committed },
       partitions,
-      { afterFirst: () => this.failpoint('transaction-marker-written') },
+      {
+        afterFirst: () => this.failpoint('transaction-marker-written'),
+        stillCoordinator: () => this.coordinatorError(transactionalId) !== ErrorCode.NOT_COORDINATOR,
+      },
     )
     return this.update(metadata, (next) => next.transition(committed ? TxnState.CompleteCommit : TxnState.CompleteAbort, Date.now()))
   }
@@ -378,7 +451,7 @@ export class TransactionCoordinator {
         this.log.info(`transaction '${metadata.transactionalId}' open longer than ${metadata.txnTimeoutMs} ms: aborting it and fencing its producer`)
         await this.endTransaction(current, { committed: false, bumpEpoch: true })
       }).catch((error: Error) => {
-        if (!(error instanceof StorageError)) this.log.error(`could not abort transaction '${metadata.transactionalId}': ${error.message}`)
+        if (!(error instanceof StorageError) && !(error instanceof KafkaError)) this.log.error(`could not abort transaction '${metadata.transactionalId}': ${error.message}`)
       })
     }
   }
@@ -394,8 +467,30 @@ export class TransactionCoordinator {
         this.transactions.delete(metadata.transactionalId)
         this.log.info(`transactional id '${metadata.transactionalId}' expired after transactional.id.expiration.ms`)
       }).catch((error: Error) => {
-        if (!(error instanceof StorageError)) this.log.error(`could not expire transactional id '${metadata.transactionalId}': ${error.message}`)
+        if (!(error instanceof StorageError) && !(error instanceof KafkaError)) this.log.error(`could not expire transactional id '${metadata.transactionalId}': ${error.message}`)
       })
     }
   }
+}
+
+/** The coordinator's own errors become NOT_ENOUGH_REPLICAS for a producer (Kafka's ReplicaManager, KIP-890). */
+function retriableForProducers(code: number): number {
+  return COORDINATOR_ERRORS.has(code) ? ErrorCode.NOT_ENOUGH_REPLICAS : code
+}
+
+const COORDINATOR_ERRORS: ReadonlySet<number> = new Set([
+  ErrorCode.NOT_COORDINATOR,
+  ErrorCode.COORDINATOR_NOT_AVAILABLE,
+  ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+  ErrorCode.CONCURRENT_TRANSACTIONS,
+])
+
+/**
+ * The error code of a write to __transaction_state that failed: a storage failure is NOT_COORDINATOR (the client
+ * looks the coordinator up again), a Kafka error (NOT_COORDINATOR: the partition moved meanwhile) is its own code.
+ */
+function failedWriteCode(error: unknown): number {
+  if (error instanceof KafkaError) return error.code
+  if (error instanceof StorageError) return ErrorCode.NOT_COORDINATOR
+  throw error
 }

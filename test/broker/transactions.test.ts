@@ -3,7 +3,8 @@
  * clients hide: a transactional batch for a partition not added (KIP-890's verification), EndTxn for an unknown
  * transactional id, a transaction timeout above transaction.max.timeout.ms, stale epochs after a bump, EndTxn with
  * nothing open, Fetch read_committed's abortedTransactions, OffsetFetch requireStable while a transactional commit is
- * pending, WriteTxnMarkers, and transactional.id.expiration.ms. After each refusal the partition and the coordinator
+ * pending, WriteTxnMarkers, AddPartitionsToTxn v4's batch of transactions (adding or only verifying), and
+ * transactional.id.expiration.ms. After each refusal the partition and the coordinator
  * go on working.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -125,6 +126,30 @@ describe('transactions at the wire', () => {
     const read = await readValues('txn-verify', 1)
     expect(read.values).toEqual(['a', 'b'])
     expect(read.lastStableOffset).toBe(3n)
+  })
+
+  it('answers AddPartitionsToTxn v4 per transaction: one adds its partitions, one only verifies them', async () => {
+    await createTopic(broker, 'txn-batched', { partitions: 2 })
+    const adder = await init('txn-batched-adder')
+    const checker = await init('txn-batched-checker')
+    const request = (verifyOnlyChecker: boolean) =>
+      client.request<Partial<AddPartitionsToTxnRequest>, AddPartitionsToTxnResponse>(addPartitionsToTxn, 4, {
+        transactions: [
+          { transactionalId: 'txn-batched-adder', producerId: adder.producerId!, producerEpoch: adder.producerEpoch, verifyOnly: false, topics: [{ name: 'txn-batched', partitions: [0, 1] }] },
+          { transactionalId: 'txn-batched-checker', producerId: checker.producerId!, producerEpoch: checker.producerEpoch, verifyOnly: verifyOnlyChecker, topics: [{ name: 'txn-batched', partitions: [1] }] },
+        ],
+      })
+    const codes = (response: AddPartitionsToTxnResponse) =>
+      response.resultsByTransaction!.map((t) => [t.transactionalId, t.topicResults.flatMap((r) => r.resultsByPartition.map((p) => p.partitionErrorCode))])
+    const first = await request(true)
+    expect(first.errorCode).toBe(NONE)
+    // The checker never added partition 1: verifying it is INVALID_TXN_STATE, and it changes nothing.
+    expect(codes(first)).toEqual([['txn-batched-adder', [NONE, NONE]], ['txn-batched-checker', [INVALID_TXN_STATE]]])
+    expect(codes(await request(false))).toEqual([['txn-batched-adder', [NONE, NONE]], ['txn-batched-checker', [NONE]]])
+    expect(codes(await request(true))).toEqual([['txn-batched-adder', [NONE, NONE]], ['txn-batched-checker', [NONE]]])
+    expect((await produceTxn('txn-batched-adder', adder.producerId!, adder.producerEpoch, 'txn-batched', 0, 0, ['batched'])).errorCode).toBe(NONE)
+    expect(await end('txn-batched-adder', adder.producerId!, adder.producerEpoch, true)).toBe(NONE)
+    expect(await end('txn-batched-checker', checker.producerId!, checker.producerEpoch, false)).toBe(NONE)
   })
 
   it('fences the old epoch after a new InitProducerId: PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH for old versions', async () => {

@@ -1,0 +1,143 @@
+/**
+ * `brook dev`: a replicated cluster on this machine for development, as one command. It starts N `brook start`
+ * processes (node ids 1..N), each a voter of the controller quorum:
+ *
+ *   node i   client listener 127.0.0.1:<base-port + i - 1>    controller listener 127.0.0.1:<base-port + 100 + i - 1>
+ *            data in <data-dir>/node-i
+ *
+ * The ports follow from `--base-port` alone, so a restart with the same flags gives every node the address the
+ * others knew it by. The cluster id is made once and kept in `<data-dir>/cluster-id`: `brook dev` run again on the
+ * same data directory starts the same cluster, and each node rejoins on its own data. Once every node listens, the
+ * quorum has a leader and every node is a registered, unfenced broker, it prints the bootstrap servers on stdout;
+ * the nodes' own log lines go to its stderr.
+ *
+ * Each node runs in a process group of its own with an IPC channel to `brook dev`: Ctrl-C (or SIGTERM, SIGHUP)
+ * reaches `brook dev` only, which stops every node with SIGTERM (a clean stop each) and ends when all are gone; should
+ * `brook dev` itself be killed, the channels close and the nodes stop as on SIGTERM. A node that exits on its own is
+ * reported on stderr with its exit code; the others keep running, and `brook dev` ends (code 1) when none is left.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { CommandUnknownOpts } from '@commander-js/extra-typings'
+import { Option } from '@commander-js/extra-typings'
+import { DEFAULT_CONFIG } from '../broker/config.js'
+import { checkClusterId, newClusterId } from '../broker/cluster/voters.js'
+import { ClusterClient } from '../client/cluster-client.js'
+import { clusterStatus } from '../client/cluster-admin.js'
+import { BROOK_PROGRAM } from './demo-cluster.js'
+import { integer } from './parsers.js'
+import { onStopSignal } from './interrupt.js'
+import { LOG_LEVELS } from './start-options.js'
+
+/** How far above a node's client port its controller listener is. */
+export const CONTROLLER_PORT_OFFSET = 100
+const MAX_NODES = 9
+const READY_POLL_MS = 250
+
+/** The addresses of node `id` (1-based) of a `brook dev` cluster on `basePort`. */
+export function devNodePorts(basePort: number, id: number): { port: number; controllerPort: number } {
+  return { port: basePort + id - 1, controllerPort: basePort + CONTROLLER_PORT_OFFSET + id - 1 }
+}
+
+/** The cluster id kept in the data directory, made (and written) the first time. Throws a one-line message. */
+function clusterIdOf(dataDir: string): string {
+  const file = join(dataDir, 'cluster-id')
+  if (existsSync(file)) {
+    const id = readFileSync(file, 'utf8').trim()
+    try {
+      checkClusterId(id)
+    } catch (error) {
+      throw new Error(`${file} does not hold a cluster id: ${(error as Error).message}`)
+    }
+    return id
+  }
+  mkdirSync(dataDir, { recursive: true })
+  const id = newClusterId()
+  writeFileSync(file, `${id}\n`)
+  return id
+}
+
+export function addDevCommand(program: CommandUnknownOpts): void {
+  program
+    .command('dev')
+    .description(`run a replicated cluster of N nodes on this machine until Ctrl-C (client ports from --base-port, controller listeners ${CONTROLLER_PORT_OFFSET} above them, data in <data-dir>/node-N); a restart on the same data directory rejoins it`)
+    .addOption(new Option('--nodes <n>', 'how many nodes, each a controller quorum voter and a broker').default(3).argParser(integer('--nodes', 1, MAX_NODES)))
+    .addOption(new Option('--base-port <port>', 'client port of node 1; node N listens on base-port + N - 1').default(9092).argParser(integer('--base-port', 1, 65535 - CONTROLLER_PORT_OFFSET - MAX_NODES)))
+    .option('--data-dir <dir>', 'where the cluster keeps its cluster id and each node its data (node-N)', './.brook')
+    .addOption(new Option('--log-level <level>', `the nodes' log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))
+    .action(async (options) => {
+      const host = DEFAULT_CONFIG.host
+      const clusterId = clusterIdOf(options.dataDir)
+      const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
+      const voters = ids.map((id) => `${id}@${host}:${devNodePorts(options.basePort, id).controllerPort}`).join(',')
+      const bootstrap = ids.map((id) => `${host}:${devNodePorts(options.basePort, id).port}`).join(',')
+      const children = new Map<number, ChildProcess>()
+      let stopping = false
+      let done: (code: number) => void = () => undefined
+      const finished = new Promise<number>((resolve) => (done = resolve))
+      const stopAll = (signal: NodeJS.Signals): void => {
+        for (const child of children.values()) if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      }
+      // Should this process end without stopping the nodes (an error that escapes), they end with it.
+      const killOnExit = (): void => stopAll('SIGKILL')
+      process.on('exit', killOnExit)
+      const removeSignals = onStopSignal({
+        stop: () => {
+          stopping = true
+          process.stderr.write(`brook dev: stopping ${children.size} nodes\n`)
+          stopAll('SIGTERM')
+        },
+        force: () => stopAll('SIGKILL'),
+      })
+      for (const id of ids) {
+        const { port } = devNodePorts(options.basePort, id)
+        const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', join(options.dataDir, `node-${id}`), '--controller-quorum-voters', voters, '--cluster-id', clusterId]
+        if (options.logLevel !== undefined) args.push('--log-level', options.logLevel)
+        const child = spawn(process.execPath, [BROOK_PROGRAM, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true })
+        // Through this process, whose output errors are dropped after SIGHUP: a node never writes to a closed terminal.
+        child.stdout!.pipe(process.stderr, { end: false })
+        child.stderr!.pipe(process.stderr, { end: false })
+        children.set(id, child)
+        child.once('exit', (code, signal) => {
+          children.delete(id)
+          if (!stopping) process.stderr.write(`brook dev: node ${id} exited (${signal ?? `code ${code}`})${children.size > 0 ? `; ${children.size} still running` : ''}\n`)
+          if (children.size === 0) done(stopping ? 0 : 1)
+        })
+      }
+      void announceWhenReady({ bootstrap, nodes: options.nodes, clusterId, still: () => !stopping && children.size > 0 })
+      const code = await finished
+      removeSignals()
+      process.off('exit', killOnExit)
+      process.exitCode = code
+    })
+}
+
+/**
+ * Prints the bootstrap servers once the cluster is ready (a quorum leader, every node a live broker), asking the
+ * nodes in turn while `still()` holds.
+ */
+async function announceWhenReady(options: { bootstrap: string; nodes: number; clusterId: string; still: () => boolean }): Promise<void> {
+  const servers = options.bootstrap.split(',').map((server) => {
+    const [host, port] = server.split(':')
+    return { host: host!, port: Number(port) }
+  })
+  for (let attempt = 0; options.still(); attempt++) {
+    const server = servers[attempt % servers.length]!
+    try {
+      const client = await ClusterClient.connect([server], { timeoutMs: 2000 })
+      try {
+        const status = await clusterStatus(client)
+        if (status.controllerId >= 0 && status.liveBrokers.length === options.nodes) {
+          process.stdout.write(`brook dev: ${options.nodes} nodes up (cluster ${options.clusterId}, controller node ${status.controllerId}); bootstrap servers ${options.bootstrap}\n`)
+          return
+        }
+      } finally {
+        client.close()
+      }
+    } catch {
+      // Not listening yet, or no quorum leader to answer: ask again.
+    }
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS))
+  }
+}

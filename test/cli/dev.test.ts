@@ -1,0 +1,121 @@
+/**
+ * `brook dev` as a user runs it: three node processes whose bootstrap servers it prints once the cluster is ready; a
+ * kafkajs producer and consumer group work through them; SIGINT stops every node; run again on the same data
+ * directory it starts the same cluster (same id), whose records are still there; a node that dies is reported; and
+ * SIGTERM stops the rest.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { Kafka, logLevel } from 'kafkajs'
+import { spawnBrook, until } from './run-brook.js'
+import { waitFor } from '../helpers/wait.js'
+
+const TOPIC = 'dev-readings'
+
+/** Whether `port` of 127.0.0.1 can be listened on now. */
+function free(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
+
+/** A base port whose three client ports and three controller ports (100 above) are all free. */
+async function freeBasePort(): Promise<number> {
+  for (;;) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000)
+    const ports = [0, 1, 2].flatMap((i) => [base + i, base + 100 + i])
+    if ((await Promise.all(ports.map(free))).every(Boolean)) return base
+  }
+}
+
+/** The pids of the `brook start` processes whose data lives under `dataDir`. */
+function nodePids(dataDir: string): number[] {
+  const listing = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+  return listing
+    .split('\n')
+    .filter((line) => line.includes(' start ') && line.includes(dataDir))
+    .map((line) => Number(line.trim().split(/\s+/)[0]))
+}
+
+function startDev(basePort: number, dataDir: string) {
+  const dev = spawnBrook(['dev', '--base-port', String(basePort), '--data-dir', dataDir])
+  const ready = (async () => {
+    await until(() => /bootstrap servers (\S+)/.test(dev.stdout()) || dev.child.exitCode !== null)
+    const match = /nodes up \(cluster (\S+), controller node \d+\); bootstrap servers (\S+)/.exec(dev.stdout())
+    if (!match) throw new Error(`brook dev did not start: ${dev.stderr().slice(-2000)}`)
+    return { clusterId: match[1]!, brokers: match[2]!.split(',') }
+  })()
+  return { ...dev, ready }
+}
+
+function kafka(brokers: string[], clientId: string): Kafka {
+  return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 12 } })
+}
+
+async function consumeAll(brokers: string[], groupId: string, count: number): Promise<string[]> {
+  const values: string[] = []
+  const consumer = kafka(brokers, groupId).consumer({ groupId })
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic: TOPIC, fromBeginning: true })
+    await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!.toString()) })
+    await waitFor(`${count} records`, () => values.length >= count)
+  } finally {
+    await consumer.disconnect()
+  }
+  return values.sort()
+}
+
+describe('brook dev', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'brook-dev-'))
+  afterAll(() => {
+    for (const pid of nodePids(dataDir)) process.kill(pid, 'SIGKILL')
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  it('runs three nodes that kafkajs produces to and consumes from, stops them all on SIGINT, and rejoins the same cluster when run again', async () => {
+    const basePort = await freeBasePort()
+    const first = startDev(basePort, dataDir)
+    const { clusterId, brokers } = await first.ready
+    expect(brokers).toEqual([0, 1, 2].map((i) => `127.0.0.1:${basePort + i}`))
+    expect(readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()).toBe(clusterId)
+    expect(nodePids(dataDir)).toHaveLength(3)
+
+    const admin = kafka(brokers, 'dev-admin').admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }], waitForLeaders: true })
+    } finally {
+      await admin.disconnect()
+    }
+    const producer = kafka(brokers, 'dev-producer').producer()
+    await producer.connect()
+    const sent = Array.from({ length: 30 }, (_, i) => `reading-${String(i).padStart(2, '0')}`)
+    await producer.send({ topic: TOPIC, messages: sent.map((value, i) => ({ key: `sensor-${i}`, value })) })
+    await producer.disconnect()
+    expect(await consumeAll(brokers, 'dev-first', sent.length)).toEqual(sent)
+
+    first.child.kill('SIGINT')
+    expect(await first.exited).toBe(0)
+    expect(nodePids(dataDir)).toEqual([])
+    expect(first.stderr()).toContain('brook dev: stopping 3 nodes')
+
+    const second = startDev(basePort, dataDir)
+    const again = await second.ready
+    expect(again.clusterId).toBe(clusterId)
+    expect(await consumeAll(again.brokers, 'dev-second', sent.length)).toEqual(sent)
+
+    const [victim] = nodePids(dataDir)
+    process.kill(victim!, 'SIGKILL')
+    await until(() => /brook dev: node \d exited \(SIGKILL\); 2 still running/.test(second.stderr()))
+    second.child.kill('SIGTERM')
+    expect(await second.exited).toBe(0)
+    expect(nodePids(dataDir)).toEqual([])
+  })
+})
