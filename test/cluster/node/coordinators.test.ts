@@ -74,7 +74,7 @@ describe('group coordinators on a three-node cluster', () => {
     const admin = kafka('setup', 1).admin()
     await admin.connect()
     try {
-      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS }], waitForLeaders: true })
+      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true })
     } finally {
       await admin.disconnect()
     }
@@ -188,7 +188,9 @@ describe('group coordinators on a three-node cluster', () => {
     const admin = kafka('ledger-admin', 1).admin()
     await admin.connect()
     try {
-      await admin.createTopics({ topics: [{ topic: ledger, numPartitions: PARTITIONS }], waitForLeaders: true })
+      // Replicated, as every topic of this cluster: kafkajs's admin fails its metadata refresh on any partition without a
+      // leader (LEADER_NOT_AVAILABLE, as Kafka answers for one), which a later test's kill would leave otherwise.
+      await admin.createTopics({ topics: [{ topic: ledger, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true })
       const leaders = (await admin.fetchTopicMetadata({ topics: [ledger] })).topics[0]!.partitions.map((p) => p.leader)
       expect(new Set(leaders).size).toBe(3)
     } finally {
@@ -298,7 +300,7 @@ describe('group coordinators on a three-node cluster', () => {
     expect(ended.errorCode).toBe(ErrorCode.NONE)
   })
 
-  it('has no coordinator for a group while its node is down, and the node killed and restarted loads the group and its offsets again', async () => {
+  it('moves a group to the new leader of its partition when its coordinator is killed, with its committed offsets, and takes the restarted node back', async () => {
     const before = await waitFor('a coordinator', async () => {
       const answer = await findCoordinatorAt(1, GROUP, 4)
       return answer.errorCode === ErrorCode.NONE && answer.nodeId
@@ -317,17 +319,21 @@ describe('group coordinators on a three-node cluster', () => {
     const committed = await offsetsVia(other)
     expect(Object.values(committed).some((offset) => offset !== '-1')).toBe(true)
     await cluster.nodes.get(before)!.kill()
-    await waitFor('the coordinator reported unavailable', async () => (await findCoordinatorAt(other, GROUP, 4)).errorCode === ErrorCode.COORDINATOR_NOT_AVAILABLE)
-    await cluster.restart(before)
-    const after = await waitFor('the coordinator back', async () => {
+    // __consumer_offsets has three replicas: an ISR member is elected leader of the group's partition and replays it.
+    const successor = await waitFor('another coordinator', async () => {
       const answer = await findCoordinatorAt(other, GROUP, 4)
-      return answer.errorCode === ErrorCode.NONE && answer.nodeId
+      return answer.errorCode === ErrorCode.NONE && answer.nodeId !== before && answer.nodeId
     })
-    expect(after).toBe(before)
-    expect(await waitFor('the offsets read back', async () => offsetsVia(other))).toEqual(committed)
-    const admin = kafka('restart-describe', other).admin()
+    expect(cluster.nodeIds).toContain(successor)
+    expect(await waitFor('the offsets read back from the new coordinator', async () => offsetsVia(other))).toEqual(committed)
+    await cluster.restart(before)
+    const admin = kafka('restart-describe', before).admin()
     await admin.connect()
     try {
+      expect(await waitFor('the offsets read back through the restarted node', async () => {
+        const [read] = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] })
+        return Object.fromEntries(read!.partitions.map((p) => [p.partition, p.offset]))
+      })).toEqual(committed)
       expect((await admin.describeGroups([GROUP])).groups[0]!.state).toBe('Empty')
     } finally {
       await admin.disconnect()
