@@ -92,6 +92,8 @@ function headlines(run: RunResult): Record<string, number | undefined> {
     'produce.latencyP50Ms': run.brook.produce.latencyMs.p50,
     'produce.latencyP99Ms': run.brook.produce.latencyMs.p99,
     restartMs: run.brook.restartMs,
+    settledMs: run.brook.settledMs,
+    rawSettledMs: run.raw.readReopened.settledMs,
   }
   for (const rebalance of run.groups?.rebalance ?? []) {
     const key = rebalanceKey(rebalance)
@@ -231,7 +233,7 @@ export function renderMarkdown(report: Report): string {
     '',
     ...table,
     '',
-    `- produce latency per request: p50 ${figure('produce.latencyP50Ms', (v) => v.toFixed(1))} ms, p99 ${figure('produce.latencyP99Ms', (v) => v.toFixed(1))} ms; broker restart (open + recovery): ${figure('restartMs', (v) => v.toFixed(0))} ms`,
+    `- produce latency per request: p50 ${figure('produce.latencyP50Ms', (v) => v.toFixed(1))} ms, p99 ${figure('produce.latencyP99Ms', (v) => v.toFixed(1))} ms; broker restart (open + recovery): ${figure('restartMs', (v) => v.toFixed(0))} ms, then ${figure('settledMs', (v) => v.toFixed(0))} ms until LevelDB's compaction after the reopen was done (raw: ${figure('rawSettledMs', (v) => v.toFixed(0))} ms); both reads after reopening start then`,
     '- MB per CPU-second: MB/s over the cores used by the process doing the work (the raw worker, or the broker with all its threads; not the client). Its ratio to raw is less sensitive to other load on the machine than the MB/s ratio.',
     `- checks: ${report.errors.length === 0 ? 'every request answered without error; every acknowledged record fetched back, twice' : report.errors.join('; ')}`,
     ...(runs.some((r) => r.groups)
