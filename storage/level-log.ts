@@ -138,9 +138,9 @@ const EMPTY_STATE: OpenState = {
  * iterator gathers that many bytes of values in a libuv thread before they are copied into JS buffers and freed; when
  * a chunk is large (a fetch's 8 MiB), the allocator hands the freed memory back to the kernel and the next chunk
  * takes fresh pages again, a page fault per 4 KiB on both sides of the copy. Chunks of 1 MiB are reused instead:
- * reading 256 MiB back through `read` in 8 MiB fetches took 2.8-3.2 ms of CPU per MB and 100-140 page faults per MB,
- * against 4.4-6.1 ms and 210-270 faults with the fetch's budget as read-ahead (storage/README.md, "Reading from
- * LevelDB"). Several `nextv` calls per fetch cost a thread-pool round trip each, which is nothing beside that.
+ * reading 256 MB back in 8 MiB reads costs 3.6 ms of CPU and 143 page faults per MB with a 1 MiB read-ahead, 5.3 ms
+ * and 266 faults with 8 MiB (`node dist/bench/read-ahead.js`, storage/README.md "Reading from LevelDB"). Below
+ * 512 KiB the thread-pool round trips of more `nextv` calls cost more than the faults they save.
  */
 const READ_AHEAD_BYTES = 1024 * 1024
 
