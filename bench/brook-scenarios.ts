@@ -81,7 +81,10 @@ export async function brookScenarios(options: BenchOptions, pool: BatchPool, dat
     nodeArgs.push('--cpu-prof', '--cpu-prof-dir', options.brokerCpuProfDir)
   }
   const phases: NonNullable<BrookResult['phases']> = {}
-  const args = options.validation === 'header-only' ? ['--no-record-validation'] : []
+  const args = [
+    ...(options.validation === 'header-only' ? ['--no-record-validation'] : []),
+    ...(options.brokerCacheMaxBytes !== null ? ['--cache-max-bytes', String(options.brokerCacheMaxBytes)] : []),
+  ]
   let spawnedAt = performance.now()
   let broker = await startBroker({ dataDir: join(dataDir, 'brook'), nodeArgs, args })
   try {

@@ -260,7 +260,7 @@ export function renderMarkdown(report: Report): string {
     '',
     '## Parameters',
     '',
-    `- data: ${(p.totalBytes / MiB).toFixed(0)} MiB per scenario = ${p.totalBatches.toLocaleString('en-US')} batches of ${p.batchBytesActual} B, ${p.recordsPerBatch} records each, from a pool of ${p.poolBatches} distinct batches (random values, ${p.compression === 'none' ? 'uncompressed' : p.compression}); broker record validation ${p.validation}; warm-up ${(p.warmupBytes / MiB).toFixed(0)} MiB`,
+    `- data: ${(p.totalBytes / MiB).toFixed(0)} MiB per scenario = ${p.totalBatches.toLocaleString('en-US')} batches of ${p.batchBytesActual} B, ${p.recordsPerBatch} records each, from a pool of ${p.poolBatches} distinct batches (random values, ${p.compression === 'none' ? 'uncompressed' : p.compression}); broker record validation ${p.validation}; warm-up ${(p.warmupBytes / MiB).toFixed(0)} MiB; broker batch cache ${p.brokerCacheMaxBytes === null ? 'its default' : `${(p.brokerCacheMaxBytes / MiB).toFixed(0)} MiB`}`,
     `- produce: ${p.partitions} partitions, ${p.batchesPerRequest} batch(es) per request, ${p.window} in flight × ${p.connections} connection(s), Produce v${runs[0]?.brook.versions.produce ?? '?'}`,
     `- fetch: Fetch v${runs[0]?.brook.versions.fetch ?? '?'}, maxBytes ${(p.fetchMaxBytes / MiB).toFixed(0)} MiB, partitionMaxBytes ${(p.partitionMaxBytes / MiB).toFixed(0)} MiB, ${p.fetchConnections} connection(s), one fetch in flight each`,
     `- raw LevelDB: ${p.rawBatchesPerWrite} batches per chained-batch write, round-robin over ${p.partitions} partitions, 28-byte keys, options ${JSON.stringify(p.rawLevelOptions)}; read with one iterator (nextv, highWaterMarkBytes 64 MiB, fillCache false)`,
