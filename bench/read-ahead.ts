@@ -34,8 +34,9 @@ import { report, spawnWorker, workerInput } from './worker.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
-/** The sublevel prefix of the log keys (storage/database.ts). */
+/** The sublevel prefix of the log keys (storage/database.ts), and the first key after every log key. */
 const LOG_PREFIX = Buffer.from('!log!')
+const LOG_END = Buffer.from('!log"')
 const ONE_ITERATOR_READ_AHEAD = 64 * MiB
 
 type Variant = { kind: 'brook' } | { kind: 'iterator per read'; readAhead: number } | { kind: 'one iterator' }
@@ -138,7 +139,7 @@ async function read(input: ReadInput): Promise<void> {
   const start = usage()
   let bytes = 0
   if (variant.kind === 'one iterator') {
-    const iterator = db!.values({ gte: LOG_PREFIX, lt: Buffer.from('!log"'), fillCache: false, highWaterMarkBytes: ONE_ITERATOR_READ_AHEAD })
+    const iterator = db!.values({ gte: LOG_PREFIX, lt: LOG_END, fillCache: false, highWaterMarkBytes: ONE_ITERATOR_READ_AHEAD })
     for (let values = await iterator.nextv(1000); values.length > 0; values = await iterator.nextv(1000)) {
       for (const value of values) bytes += value.length
     }
