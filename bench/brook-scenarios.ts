@@ -19,7 +19,7 @@ import { batchCount, type BatchPool } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { fetchLoad, type FetchResult } from './fetch-load.js'
 import { produceLoad, type ProduceResult } from './produce-load.js'
-import { startCpuMeter, type CpuUse } from './measure.js'
+import { startCpuMeter, waitUntilIdle, type CpuUse } from './measure.js'
 import type { BenchOptions } from './options.js'
 
 const TOPIC = 'bench'
@@ -32,6 +32,8 @@ export interface BrookResult {
   fetchAfterRestart: FetchResult & { cpu?: CpuUse }
   /** Spawn to listening of the restarted broker (open + recovery of the data directory). */
   restartMs: number
+  /** From listening until the restarted broker was idle (LevelDB's compaction after the reopen done). */
+  settledMs: number
   phases?: Record<string, { process: number; fromMs: number; toMs: number }>
 }
 
@@ -79,7 +81,10 @@ export async function brookScenarios(options: BenchOptions, pool: BatchPool, dat
     nodeArgs.push('--cpu-prof', '--cpu-prof-dir', options.brokerCpuProfDir)
   }
   const phases: NonNullable<BrookResult['phases']> = {}
-  const args = options.validation === 'header-only' ? ['--no-record-validation'] : []
+  const args = [
+    ...(options.validation === 'header-only' ? ['--no-record-validation'] : []),
+    ...(options.brokerCacheMaxBytes !== null ? ['--cache-max-bytes', String(options.brokerCacheMaxBytes)] : []),
+  ]
   let spawnedAt = performance.now()
   let broker = await startBroker({ dataDir: join(dataDir, 'brook'), nodeArgs, args })
   try {
@@ -116,6 +121,8 @@ export async function brookScenarios(options: BenchOptions, pool: BatchPool, dat
     spawnedAt = performance.now()
     broker = await startBroker({ dataDir: join(dataDir, 'brook'), nodeArgs, args })
     const restartMs = broker.startMs
+    // As the raw read after reopening does: LevelDB's compaction of what the produce left is the writes' cost.
+    const settledMs = await waitUntilIdle(broker.pid)
     const fetchAfterRestart = await timed('fetchAfterRestart', broker, spawnedAt, phases, () =>
       fetchLoad(fetchOptions(broker.port)),
     )
@@ -125,6 +132,7 @@ export async function brookScenarios(options: BenchOptions, pool: BatchPool, dat
       fetchWarm,
       fetchAfterRestart,
       restartMs,
+      settledMs,
       ...(options.brokerCpuProfDir ? { phases } : {}),
     }
   } finally {

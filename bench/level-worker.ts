@@ -4,8 +4,8 @@
  * several batches per chained-batch write (the fast API: `db.batch().put()...write()`), into a fresh `level`
  * database; reads every value back with one iterator (`nextv`, `highWaterMarkBytes` large, `fillCache: false`: the
  * fast read path) at once, on the same handle, while LevelDB may still be compacting what was just written (as Brook's
- * first fetch does); then closes, reopens and reads again (as Brook's fetch after a restart does). Reports one JSON
- * line per phase.
+ * first fetch does); then closes, reopens, waits until the compaction the reopen starts is done, and reads again (as
+ * Brook's fetch after a restart does). Reports one JSON line per phase.
  *
  * Brook adds to this, per write, a msgpack state record per partition and, per batch, header checks and CRC; those
  * are the broker's overhead, so they are not here.
@@ -13,7 +13,7 @@
 import { Level } from 'level'
 import { At } from '../protocol/record-batch.js'
 import { batchCount, loadPool } from './batches.js'
-import { startCpuMeter, throughput } from './measure.js'
+import { startCpuMeter, throughput, waitUntilIdle } from './measure.js'
 import { brookLogKeys } from './interleaved.js'
 import { report, workerInput } from './worker.js'
 
@@ -55,7 +55,7 @@ async function write(db: Db): Promise<void> {
   report({ phase: 'write', ...throughput(bytes, total * pool.recordsPerBatch, seconds), cpu: meter?.() })
 }
 
-async function read(db: Db, phase: string): Promise<void> {
+async function read(db: Db, phase: string, extra: Record<string, number> = {}): Promise<void> {
   let bytes = 0
   let records = 0
   const meter = startCpuMeter({ worker: process.pid })
@@ -71,7 +71,7 @@ async function read(db: Db, phase: string): Promise<void> {
   }
   await iterator.close()
   const seconds = (performance.now() - start) / 1000
-  report({ phase, ...throughput(bytes, records, seconds), cpu: meter?.() })
+  report({ phase, ...throughput(bytes, records, seconds), cpu: meter?.(), ...extra })
 }
 
 const db: Db = new Level<Buffer, Buffer>(input.dir, options)
@@ -81,5 +81,6 @@ await read(db, 'read')
 await db.close()
 const reopened: Db = new Level<Buffer, Buffer>(input.dir, options)
 await reopened.open()
-await read(reopened, 'readReopened')
+const settledMs = await waitUntilIdle(process.pid)
+await read(reopened, 'readReopened', { settledMs })
 await reopened.close()

@@ -7,6 +7,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 export const MB = 1e6
 
@@ -95,6 +96,23 @@ export function startCpuMeter(pids: Record<string, number>): (() => CpuUse) | nu
     const watchedOthers = Object.entries(pids).filter(([, pid]) => pid !== process.pid)
     const ours = client + watchedOthers.reduce((sum, [name]) => sum + processes[name]!, 0)
     return { processes, mainThreads, client, others: Math.max(0, machine - ours), machine }
+  }
+}
+
+/**
+ * Waits until process `pid` (all its threads) uses less than `idleCores` over `windowMs`, or until `maxMs` have
+ * passed; resolves to the milliseconds waited. A reopened LevelDB compacts the level-0 files the writes before it left,
+ * for seconds, on its own thread: a read measured meanwhile is charged for that work in proportion to how long the
+ * read lasts, so a slower reader pays more of the writes' debt. Where /proc is missing it resolves at once.
+ */
+export async function waitUntilIdle(pid: number, options: { idleCores?: number; windowMs?: number; maxMs?: number } = {}): Promise<number> {
+  const { idleCores = 0.05, windowMs = 250, maxMs = 60_000 } = options
+  const start = performance.now()
+  for (;;) {
+    const before = processSeconds(pid)
+    await sleep(windowMs)
+    const used = processSeconds(pid) - before
+    if (used < (idleCores * windowMs) / 1000 || performance.now() - start >= maxMs) return performance.now() - start
   }
 }
 

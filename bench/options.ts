@@ -49,6 +49,8 @@ export interface BenchOptions {
   compression: CompressionName
   /** full: the broker walks every produced batch's records (the default); header-only: --no-record-validation. */
   validation: 'full' | 'header-only'
+  /** The broker's --cache-max-bytes; null leaves its default. */
+  brokerCacheMaxBytes: number | null
   quiet: boolean
 }
 
@@ -92,6 +94,7 @@ export function usage(): string {
     `  --${'broker-cpu-prof <dir>'.padEnd(24)}run the broker with --cpu-prof, profiles into <dir>`,
     `  --${'compression <codec>'.padEnd(24)}codec of the produced batches: ${PRODUCER_CODECS.join(', ')} (default none; env BENCH_COMPRESSION)`,
     `  --${'validation <mode>'.padEnd(24)}full, or header-only (the broker runs with --no-record-validation) (default full; env BENCH_VALIDATION)`,
+    `  --${'cache-max-mb <MiB>'.padEnd(24)}the broker's batch cache (--cache-max-bytes; default the broker's; env BENCH_CACHE_MAX_MB)`,
     `  --${'quiet'.padEnd(24)}no progress lines on stderr`,
   ].join('\n')
 }
@@ -112,6 +115,14 @@ function jsonObject(name: string, text: string): Record<string, unknown> {
 /** The codecs Brook can compress with (it reads zstd but does not write it). */
 const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
 
+/** `--cache-max-mb` in bytes, or null when not given (the broker keeps its default). */
+function cacheMaxBytes(text: string): number | null {
+  if (text === '') return null
+  const value = Number(text)
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--cache-max-mb must be a non-negative number, not '${text}'`)
+  return Math.round(value * MiB)
+}
+
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw new Error(`${flag} must be one of ${allowed.join(', ')}, not '${value}'`)
   return value as T
@@ -128,6 +139,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       'broker-cpu-prof': { type: 'string' },
       compression: { type: 'string' },
       validation: { type: 'string' },
+      'cache-max-mb': { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -144,7 +156,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (!Number.isFinite(value) || value < 0) throw new Error(`--${flag} must be a non-negative number, not '${raw}'`)
     return Math.round(value * SPEC[flag].unit)
   }
-  const string = (flag: 'tmp-dir' | 'out-dir' | 'broker-cpu-prof' | 'raw-level-options' | 'compression' | 'validation', fallback: string): string =>
+  const string = (flag: 'tmp-dir' | 'out-dir' | 'broker-cpu-prof' | 'raw-level-options' | 'compression' | 'validation' | 'cache-max-mb', fallback: string): string =>
     (given[flag] as string | undefined) ?? env[envName(flag)] ?? fallback
   const options: BenchOptions = {
     totalBytes: number('total-mb'),
@@ -169,6 +181,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     brokerCpuProfDir: string('broker-cpu-prof', ''),
     compression: oneOf('--compression', string('compression', 'none'), PRODUCER_CODECS),
     validation: oneOf('--validation', string('validation', 'full'), ['full', 'header-only'] as const),
+    brokerCacheMaxBytes: cacheMaxBytes(string('cache-max-mb', '')),
     quiet: values.quiet ?? false,
   }
   if (options.batchesPerRequest > options.partitions) options.batchesPerRequest = options.partitions

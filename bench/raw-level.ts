@@ -11,8 +11,11 @@ export interface RawLevelResult {
   write: Throughput & { cpu?: CpuUse }
   /** Read at once on the same handle, as Brook's first fetch. */
   read: Throughput & { cpu?: CpuUse }
-  /** Read after closing and reopening the database, as Brook's fetch after a restart. */
-  readReopened: Throughput & { cpu?: CpuUse }
+  /**
+   * Read after closing and reopening the database, as Brook's fetch after a restart, once the compaction the reopen
+   * starts is done (`settledMs` after the open).
+   */
+  readReopened: Throughput & { cpu?: CpuUse; settledMs: number }
 }
 
 export async function rawLevel(input: LevelWorkerInput): Promise<RawLevelResult> {

@@ -92,6 +92,8 @@ function headlines(run: RunResult): Record<string, number | undefined> {
     'produce.latencyP50Ms': run.brook.produce.latencyMs.p50,
     'produce.latencyP99Ms': run.brook.produce.latencyMs.p99,
     restartMs: run.brook.restartMs,
+    settledMs: run.brook.settledMs,
+    rawSettledMs: run.raw.readReopened.settledMs,
   }
   for (const rebalance of run.groups?.rebalance ?? []) {
     const key = rebalanceKey(rebalance)
@@ -231,7 +233,7 @@ export function renderMarkdown(report: Report): string {
     '',
     ...table,
     '',
-    `- produce latency per request: p50 ${figure('produce.latencyP50Ms', (v) => v.toFixed(1))} ms, p99 ${figure('produce.latencyP99Ms', (v) => v.toFixed(1))} ms; broker restart (open + recovery): ${figure('restartMs', (v) => v.toFixed(0))} ms`,
+    `- produce latency per request: p50 ${figure('produce.latencyP50Ms', (v) => v.toFixed(1))} ms, p99 ${figure('produce.latencyP99Ms', (v) => v.toFixed(1))} ms; broker restart (open + recovery): ${figure('restartMs', (v) => v.toFixed(0))} ms, then ${figure('settledMs', (v) => v.toFixed(0))} ms until LevelDB's compaction after the reopen was done (raw: ${figure('rawSettledMs', (v) => v.toFixed(0))} ms); both reads after reopening start then`,
     '- MB per CPU-second: MB/s over the cores used by the process doing the work (the raw worker, or the broker with all its threads; not the client). Its ratio to raw is less sensitive to other load on the machine than the MB/s ratio.',
     `- checks: ${report.errors.length === 0 ? 'every request answered without error; every acknowledged record fetched back, twice' : report.errors.join('; ')}`,
     ...(runs.some((r) => r.groups)
@@ -258,7 +260,7 @@ export function renderMarkdown(report: Report): string {
     '',
     '## Parameters',
     '',
-    `- data: ${(p.totalBytes / MiB).toFixed(0)} MiB per scenario = ${p.totalBatches.toLocaleString('en-US')} batches of ${p.batchBytesActual} B, ${p.recordsPerBatch} records each, from a pool of ${p.poolBatches} distinct batches (random values, ${p.compression === 'none' ? 'uncompressed' : p.compression}); broker record validation ${p.validation}; warm-up ${(p.warmupBytes / MiB).toFixed(0)} MiB`,
+    `- data: ${(p.totalBytes / MiB).toFixed(0)} MiB per scenario = ${p.totalBatches.toLocaleString('en-US')} batches of ${p.batchBytesActual} B, ${p.recordsPerBatch} records each, from a pool of ${p.poolBatches} distinct batches (random values, ${p.compression === 'none' ? 'uncompressed' : p.compression}); broker record validation ${p.validation}; warm-up ${(p.warmupBytes / MiB).toFixed(0)} MiB; broker batch cache ${p.brokerCacheMaxBytes === null ? 'its default' : `${(p.brokerCacheMaxBytes / MiB).toFixed(0)} MiB`}`,
     `- produce: ${p.partitions} partitions, ${p.batchesPerRequest} batch(es) per request, ${p.window} in flight × ${p.connections} connection(s), Produce v${runs[0]?.brook.versions.produce ?? '?'}`,
     `- fetch: Fetch v${runs[0]?.brook.versions.fetch ?? '?'}, maxBytes ${(p.fetchMaxBytes / MiB).toFixed(0)} MiB, partitionMaxBytes ${(p.partitionMaxBytes / MiB).toFixed(0)} MiB, ${p.fetchConnections} connection(s), one fetch in flight each`,
     `- raw LevelDB: ${p.rawBatchesPerWrite} batches per chained-batch write, round-robin over ${p.partitions} partitions, 28-byte keys, options ${JSON.stringify(p.rawLevelOptions)}; read with one iterator (nextv, highWaterMarkBytes 64 MiB, fillCache false)`,

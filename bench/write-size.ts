@@ -8,6 +8,7 @@
  *   npm run build && node dist/bench/write-size.js                       # 64 KiB .. 256 MiB, 512 MB each, 3 runs
  *   node dist/bench/write-size.js --sizes-kib 1024,32768 --total-mb 256 --runs 1
  *   node dist/bench/write-size.js --sync                                 # synced writes, as with `brook start --fsync`
+ *   node dist/bench/write-size.js --batch-kib 128                        # larger batches: larger LevelDB values
  *
  * The last line is a markdown table: median [min..max] over the runs.
  */
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
       'total-mb': { type: 'string', default: '512' },
       runs: { type: 'string', default: '3' },
       sync: { type: 'boolean', default: false },
+      'batch-kib': { type: 'string', default: '16' },
     },
   })
   const sizes = values['sizes-kib'].split(',').map((s) => Number(s) * KiB)
@@ -99,7 +101,7 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'brook-write-size-'))
   try {
     const poolFile = join(work, 'pool')
-    savePool(makeBatchPool({ batches: 4096, batchBytes: 16 * KiB, recordBytes: 100 }), poolFile)
+    savePool(makeBatchPool({ batches: 4096, batchBytes: Number(values['batch-kib']) * KiB, recordBytes: 100 }), poolFile)
     const results = await interleavedRuns<number, RunResult>({
       script: 'write-size.js',
       variants: sizes,

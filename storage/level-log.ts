@@ -133,6 +133,17 @@ const EMPTY_STATE: OpenState = {
   maxTimestampBatch: null,
 }
 
+/**
+ * The most a LevelDB iterator reads ahead in one `nextv` (its highWaterMarkBytes) when batches are read. The native
+ * iterator gathers that many bytes of values in a libuv thread before they are copied into JS buffers and freed; when
+ * a chunk is large (a fetch's 8 MiB), the allocator hands the freed memory back to the kernel and the next chunk
+ * takes fresh pages again, a page fault per 4 KiB on both sides of the copy. Chunks of 1 MiB are reused instead:
+ * reading 256 MB back in 8 MiB reads costs 3.6 ms of CPU and 143 page faults per MB with a 1 MiB read-ahead, 5.3 ms
+ * and 266 faults with 8 MiB (`node dist/bench/read-ahead.js`, storage/README.md "Reading from LevelDB"). Below
+ * 512 KiB the thread-pool round trips of more `nextv` calls cost more than the faults they save.
+ */
+const READ_AHEAD_BYTES = 1024 * 1024
+
 /** How many blocks MAX_TIMESTAMP keeps as candidates while it reads the index (see findMaxTimestampBatch). */
 const MAX_TIMESTAMP_CANDIDATES = 8
 
@@ -366,7 +377,8 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
   /**
    * Hands `take` the batches LevelDB holds from the one holding `from`, ending below `upTo`, until it refuses one;
    * true if it did. LevelDB is asked for about as many values as `budget` bytes still hold (by the average size so
-   * far): each value it hands over is copied into a JS buffer, so over-asking costs as much as reading.
+   * far): each value it hands over is copied into a JS buffer, so over-asking costs as much as reading. Each `nextv`
+   * brings at most READ_AHEAD_BYTES, however large the budget.
    */
   private async readStored(from: bigint, upTo: bigint, budget: number, take: (batch: Buffer) => boolean): Promise<boolean> {
     const db = this.context.db
@@ -376,7 +388,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
       gte: db.logKey(this.key, from),
       lt: db.logKey(this.key, upTo),
       fillCache: false,
-      highWaterMarkBytes: Math.min(Math.max(budget, 64 * 1024), 64 * 1024 * 1024),
+      highWaterMarkBytes: Math.min(Math.max(budget, 64 * 1024), READ_AHEAD_BYTES),
     })
     try {
       let wanted = 1024
@@ -412,7 +424,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
         continue
       }
       const storedUpTo = cachedFrom !== null && cachedFrom < end ? cachedFrom : end
-      const iterator = db.db.values({ gte: db.logKey(this.key, next), lt: db.logKey(this.key, storedUpTo), fillCache: false, highWaterMarkBytes: 4 * 1024 * 1024 })
+      const iterator = db.db.values({ gte: db.logKey(this.key, next), lt: db.logKey(this.key, storedUpTo), fillCache: false, highWaterMarkBytes: READ_AHEAD_BYTES })
       try {
         for (;;) {
           const values = await iterator.nextv(256)

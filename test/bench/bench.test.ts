@@ -18,7 +18,8 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }))
 
 describe('npm run bench', () => {
   it('reports every scenario of a tiny run, without errors', async () => {
-    const args = ['--total-mb', '4', '--warmup-mb', '1', '--partitions', '2', '--tcp-seconds', '0.2', '--group-mb', '1', '--out-dir', outDir, '--quiet']
+    // A 1 MiB batch cache: the fetch right after produce reads most of the 4 MiB from LevelDB too.
+    const args = ['--total-mb', '4', '--warmup-mb', '1', '--partitions', '2', '--tcp-seconds', '0.2', '--group-mb', '1', '--cache-max-mb', '1', '--out-dir', outDir, '--quiet']
     const { stdout } = await promisify(execFile)(process.execPath, [RUN, ...args], { timeout: 110_000 })
 
     expect(stdout).toContain('| **Brook produce** (acks=1) |')
@@ -33,6 +34,11 @@ describe('npm run bench', () => {
       expect(scenario.MBps).toBeGreaterThan(0)
     }
     expect(run!.brook.fetchAfterRestart.records).toBe(run!.brook.produce.records)
+    expect(run!.brook.fetchWarm.records).toBe(run!.brook.produce.records)
+    expect(report.parameters.brokerCacheMaxBytes).toBe(1024 * 1024)
+    // Both reads after reopening waited for LevelDB to be idle; how long is reported.
+    expect(run!.brook.settledMs).toBeGreaterThanOrEqual(0)
+    expect(run!.raw.readReopened.settledMs).toBeGreaterThanOrEqual(0)
     for (const ratio of Object.values(run!.ratios)) expect(Number.isFinite(ratio)).toBe(true)
     expect(report.machine.cores).toBeGreaterThan(0)
     // Consumer groups: every rebalance formed one generation of all its members, and the kafkajs member read it all.

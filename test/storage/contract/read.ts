@@ -8,7 +8,7 @@
  *   restarted     a reopened backend: nothing in memory
  */
 import { describe, expect, it } from 'vitest'
-import { expectBatches, offsetsOf, readLog, sumOfSizes } from '../batches.js'
+import { baseOffsetOf, expectBatches, expectedStored, offsetsOf, producerBatch, readLog, sumOfSizes } from '../batches.js'
 import type { PartitionLog } from '../../../storage/partition-log.js'
 import type { BackendOptions, LogBackend } from './backend.js'
 import { appendFixture, FIXTURE_END, type Fixture } from './fixture.js'
@@ -91,8 +91,36 @@ export function readScenarios(open: Open): void {
 
       expect(await everyAnswer(await backend.log(0), maxBytesValues)).toEqual(answers)
     })
+
+    it('a read of many MiB gives every batch whole and in order, from the cache, the store and after a restart', async () => {
+      // Fetches ask for megabytes at once, more than an engine may bring from its store in one step.
+      const backend = await open({ cacheMaxBytes: 8 * 1024 * 1024 })
+      const log = await backend.log(0)
+      const stored: Buffer[] = []
+      for (let b = 0; b < LARGE_READ_BATCHES; b++) {
+        const input = producerBatch(`large-${b}`, 4, { valueBytes: 4000 + (b % 7) * 100 })
+        stored.push(expectedStored(input, { baseOffset: log.logEndOffset, leaderEpoch: 0 }))
+        await log.append(input, { leaderEpoch: 0 })
+      }
+      log.setHighWatermark(log.durableEndOffset)
+      const end = log.logEndOffset
+      const middle = LARGE_READ_BATCHES / 2
+      const budget = sumOfSizes(stored.slice(middle, middle + 100))
+      const check = async (read: PartitionLog, path: string): Promise<void> => {
+        expectBatches(await readLog(read, 0n, NO_LIMIT, end), stored, `everything, ${path}`)
+        expectBatches(await readLog(read, baseOffsetOf(stored[middle]!) + 1n, budget, end), stored.slice(middle, middle + 100), `from the middle, ${path}`)
+        expectBatches(await readLog(read, 0n, sumOfSizes(stored.slice(0, 100)) - 1, end), stored.slice(0, 99), `a budget that ends inside a batch, ${path}`)
+      }
+      expect(sumOfSizes(stored)).toBeGreaterThan(4 * 1024 * 1024)
+      await check(log, 'the cache')
+      await backend.restart()
+      await check(await backend.log(0), 'the store after a restart')
+    })
   })
 }
+
+/** Batches of about 16 KiB in the large-read scenario: 6 MiB or so. */
+const LARGE_READ_BATCHES = 400
 
 /** The answer to every read of the fixture log over a grid of fetch offsets, maxBytes, upTo and minOne. */
 async function everyAnswer(log: PartitionLog, maxBytesValues: number[]): Promise<Map<string, string[]>> {
