@@ -199,7 +199,7 @@ export class Broker {
       await groupMetadata.load()
       const groups = new GroupCoordinator(groupMetadata, config, log)
       coordinatorPartitions.groups.serve(groups)
-      const markers = new TxnMarkerWriter(topics, log)
+      const markers = new TxnMarkerWriter(topics, log, replicas ?? undefined)
       const offsetsMetadata = groupMetadata
       markers.onMarker((tp, marker) => {
         if (tp.topic === OFFSETS_TOPIC) offsetsMetadata.completeTransaction(tp.partition, marker.producerId, marker.committed)
