@@ -1,0 +1,269 @@
+/**
+ * Outages of more than one node of a three-node cluster of real processes, through kafkajs, with the history checker
+ * (history.ts) on every acknowledged record:
+ *
+ * - two of three nodes killed (kill -9), one after the other, the survivor the partition's leader (min.insync.replicas
+ *   2): the first is fenced and leaves the ISR, the second takes the controller quorum with it, so the ISR cannot
+ *   shrink below the survivor and that node; acks=all is then appended but never acknowledged (REQUEST_TIMED_OUT, as
+ *   Kafka's leader answers; NOT_ENOUGH_REPLICAS would need an ISR the quorum can no longer commit), acks=1 to the
+ *   survivor is taken, and once both are back every partition's ISR is whole again and nothing acknowledged is
+ *   missing;
+ * - the whole cluster stopped (SIGTERM) and started again, then killed at once (kill -9) and started again: every
+ *   record acknowledged with acks=all is read back, a consumer group's committed offsets are read back through every
+ *   node, and the group is still listed and described.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { Kafka, logLevel, type Admin } from 'kafkajs'
+import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { waitFor } from '../../helpers/wait.js'
+import { withClient } from '../../helpers/kafka.js'
+import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
+import { History } from './history.js'
+
+const CLUSTER_ARGS = ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--group-initial-rebalance-delay-ms', '0']
+
+describe('outages of several nodes of a three-node cluster', () => {
+  let cluster: TestCluster | undefined
+
+  afterEach(async () => {
+    await cluster?.destroy()
+    cluster = undefined
+  })
+
+  function running(): TestCluster {
+    return cluster!
+  }
+
+  /** Node `id`'s Metadata v12 for `topic`'s partitions. */
+  async function partitionsOf(id: number, topic: string): Promise<MetadataResponsePartition[]> {
+    const answer = await withClient(running().nodes.get(id)!, (client) =>
+      client.request<MetadataRequest, MetadataResponse>(metadata, 12, {
+        topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: topic }],
+        allowAutoTopicCreation: false,
+        includeClusterAuthorizedOperations: false,
+        includeTopicAuthorizedOperations: false,
+      }),
+    )
+    return answer.topics.find((t) => t.name === topic)?.partitions ?? []
+  }
+
+  function kafka(clientId: string, bootstrap: readonly number[], options: { retries?: number } = {}): Kafka {
+    return new Kafka({
+      clientId,
+      brokers: bootstrap.map((id) => running().nodes.get(id)!.address),
+      logLevel: logLevel.NOTHING,
+      requestTimeout: 10_000,
+      retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: options.retries ?? 30 },
+    })
+  }
+
+  async function withAdmin<T>(bootstrap: readonly number[], use: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = kafka(`admin-${Date.now()}`, bootstrap).admin()
+    await admin.connect()
+    try {
+      return await use(admin)
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  async function startThree(): Promise<TestCluster> {
+    cluster = await startCluster({ nodes: 3, extraArgs: CLUSTER_ARGS })
+    await waitFor('three unfenced brokers', async () => (await running().status(1)).liveBrokers.length === 3)
+    return cluster
+  }
+
+  /** Waits until every node's Metadata shows all three replicas of each of `topic`'s `partitions` in the ISR, with a leader. */
+  async function waitForWholeIsr(topic: string, partitions: number): Promise<void> {
+    for (const id of running().nodeIds) {
+      await waitFor(`node ${id} shows every partition of ${topic} with three replicas in the ISR`, async () => {
+        const found = await partitionsOf(id, topic)
+        return found.length === partitions && found.every((p) => p.isrNodes.length === 3 && p.leaderId >= 0)
+      }, { timeoutMs: 60_000 })
+    }
+  }
+
+  /**
+   * Sends `count` values `${prefix}-${i}` to `topic`'s `partition` in batches of 10 with an idempotent kafkajs producer
+   * (acks=all), recording each acknowledged batch in `history`.
+   */
+  async function produceAcknowledged(history: History, topic: string, partition: number, prefix: string, count: number, bootstrap: readonly number[]): Promise<void> {
+    const producer = kafka(`producer-${prefix}`, bootstrap).producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    try {
+      for (let next = 0; next < count; ) {
+        const values = Array.from({ length: 10 }, () => `${prefix}-${next++}`)
+        try {
+          const [answer] = await producer.send({ topic, acks: -1, messages: values.map((value) => ({ value, partition })) })
+          history.acknowledge(topic, partition, BigInt(answer!.baseOffset!), values)
+        } catch {
+          history.notAcknowledged(values.length)
+        }
+      }
+    } finally {
+      await producer.disconnect()
+    }
+  }
+
+  /**
+   * Reads `topic` from the start with a kafkajs consumer of a new group until it has read at least `until` records of
+   * `partition` or 30 s pass without one more (the checker then says what is missing).
+   */
+  async function readAll(topic: string, partition: number, until: number): Promise<{ offset: bigint; value: string }[]> {
+    const consumer = kafka(`reader-${Date.now()}`, running().nodeIds).consumer({ groupId: `readers-${Date.now()}-${Math.random()}`, maxWaitTimeInMs: 200 })
+    const records: { offset: bigint; value: string }[] = []
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true })
+      await consumer.run({
+        eachMessage: async (payload) => {
+          if (payload.partition === partition) records.push({ offset: BigInt(payload.message.offset), value: payload.message.value!.toString() })
+        },
+      })
+      let lastCount = -1
+      let lastProgressMs = Date.now()
+      await waitFor(`${until} records read from ${topic}-${partition}, or no progress for 30 s`, () => {
+        if (records.length !== lastCount) {
+          lastCount = records.length
+          lastProgressMs = Date.now()
+        }
+        return records.length >= until || Date.now() - lastProgressMs > 30_000
+      }, { timeoutMs: 120_000 })
+    } finally {
+      await consumer.disconnect()
+    }
+    return records
+  }
+
+  /** The error type kafkajs reports for one send of `value` (no retries), or 'ok'. */
+  async function sendOnce(bootstrap: readonly number[], topic: string, acks: number, value: string): Promise<string> {
+    const producer = kafka(`probe-${Date.now()}`, bootstrap, { retries: 0 }).producer()
+    await producer.connect()
+    try {
+      await producer.send({ topic, acks, timeout: 3000, messages: [{ value, partition: 0 }] })
+      return 'ok'
+    } catch (error) {
+      const failure = error as { type?: string; cause?: { type?: string }; originalError?: { type?: string } }
+      return failure.type ?? failure.cause?.type ?? failure.originalError?.type ?? String(error)
+    } finally {
+      await producer.disconnect()
+    }
+  }
+
+  it('with two of three nodes killed, acks=all is not acknowledged and acks=1 to the surviving leader is; both back, the ISR is whole and nothing acknowledged is lost', async () => {
+    const topic = 'two-down'
+    await startThree()
+    await withAdmin([1], (admin) =>
+      admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '2' }] }], waitForLeaders: true }),
+    )
+    await waitForWholeIsr(topic, 1)
+    const before = (await partitionsOf(1, topic))[0]!
+    const survivor = before.leaderId
+    const [first, second] = running().nodeIds.filter((id) => id !== survivor) as [number, number]
+    const history = new History()
+    await produceAcknowledged(history, topic, 0, 'before', 200, running().nodeIds)
+
+    // The first node killed is fenced by the quorum the other two still form and leaves the ISR; the second takes
+    // the quorum with it, so it stays in the ISR and the survivor keeps leading.
+    await running().nodes.get(first)!.kill()
+    await waitFor(`node ${first} out of the ISR`, async () => {
+      const found = (await partitionsOf(survivor, topic))[0]
+      return found !== undefined && !found.isrNodes.includes(first) && found.isrNodes.length === 2
+    })
+    await running().nodes.get(second)!.kill()
+
+    const refused = await sendOnce([survivor], topic, -1, 'acks-all-with-one-node')
+    console.log(`acks=all with two of three nodes down: ${refused}`)
+    // As Kafka's leader: the ISR it holds (itself and the last node killed) is not below min.insync.replicas, so it
+    // appends and waits for a high watermark that cannot move, and answers REQUEST_TIMED_OUT after the produce timeout.
+    expect(refused).toBe('REQUEST_TIMED_OUT')
+    history.notAcknowledged(1)
+    expect(await sendOnce([survivor], topic, 1, 'acks-one-with-one-node')).toBe('ok')
+
+    await Promise.all([running().restart(first), running().restart(second)])
+    await waitFor('three unfenced brokers', async () => (await running().status(survivor)).liveBrokers.length === 3, { timeoutMs: 60_000 })
+    await waitForWholeIsr(topic, 1)
+    await produceAcknowledged(history, topic, 0, 'after', 100, running().nodeIds)
+
+    const records = await readAll(topic, 0, history.acknowledgedCount + 1)
+    history.consumed(topic, 0, records, { rewinds: 'violation' })
+    const { problems, summary } = history.check()
+    console.log(summary)
+    expect(problems).toEqual([])
+    expect(records.map((record) => record.value)).toContain('acks-one-with-one-node')
+  }, 180_000)
+
+  it('keeps acknowledged records and a group\'s committed offsets through a stop of the whole cluster (SIGTERM) and through kill -9 of all three nodes at once', async () => {
+    const topic = 'whole-cluster'
+    const groupId = 'outlasting-group'
+    await startThree()
+    await withAdmin([1], (admin) => admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true }))
+    await waitForWholeIsr(topic, 1)
+    const history = new History()
+
+    /** A kafkajs consumer of `groupId` reads `count` more records of the partition and commits the offset after them. */
+    const consumeAndCommit = async (count: number): Promise<string> => {
+      const consumer = kafka(`committer-${Date.now()}`, running().nodeIds).consumer({ groupId, maxWaitTimeInMs: 200 })
+      let read = 0
+      let committed: string | null = null
+      await consumer.connect()
+      try {
+        await consumer.subscribe({ topic, fromBeginning: true })
+        await consumer.run({
+          autoCommit: false,
+          eachMessage: async (payload) => {
+            if (read >= count) return
+            read++
+            if (read === count) {
+              committed = String(BigInt(payload.message.offset) + 1n)
+              await consumer.commitOffsets([{ topic, partition: 0, offset: committed }])
+            }
+          },
+        })
+        await waitFor(`${count} records read and committed by ${groupId}`, () => committed !== null, { timeoutMs: 60_000 })
+      } finally {
+        await consumer.disconnect()
+      }
+      return committed!
+    }
+
+    /** Every node answers the group's committed offset, lists the group and describes it. */
+    const checkGroup = async (expected: string): Promise<void> => {
+      for (const id of running().nodeIds) {
+        await waitFor(`node ${id} answers ${groupId}'s committed offset ${expected}`, () =>
+          withAdmin([id], async (admin) => {
+            const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] })
+            return offsets?.partitions.find((p) => p.partition === 0)?.offset === expected
+          }), { timeoutMs: 60_000 })
+      }
+      const { groups, described } = await withAdmin([1], async (admin) => ({
+        groups: (await admin.listGroups()).groups,
+        described: (await admin.describeGroups([groupId])).groups,
+      }))
+      expect(groups.map((group) => group.groupId)).toContain(groupId)
+      expect(described[0]).toMatchObject({ groupId, protocolType: 'consumer', state: 'Empty' })
+    }
+
+    const outages = [
+      { name: 'SIGTERM of all three nodes', stop: (id: number) => running().nodes.get(id)!.stop() },
+      { name: 'kill -9 of all three nodes at once', stop: (id: number) => running().nodes.get(id)!.kill() },
+    ]
+    for (const [round, outage] of outages.entries()) {
+      await produceAcknowledged(history, topic, 0, `round${round}`, 200, running().nodeIds)
+      const committed = await consumeAndCommit(100)
+      await checkGroup(committed)
+
+      await Promise.all(running().nodeIds.map((id) => outage.stop(id)))
+      await Promise.all(running().nodeIds.map((id) => running().restart(id)))
+      await waitFor('three unfenced brokers', async () => (await running().status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
+      await waitForWholeIsr(topic, 1)
+
+      await checkGroup(committed)
+      const records = await readAll(topic, 0, history.acknowledgedCount)
+      history.consumed(topic, 0, records, { rewinds: 'violation' })
+      const { problems, summary } = history.check()
+      console.log(`after ${outage.name}: ${summary}`)
+      expect(problems).toEqual([])
+    }
+  }, 240_000)
+})
