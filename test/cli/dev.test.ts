@@ -2,16 +2,17 @@
  * `brook dev` as a user runs it: three node processes whose bootstrap servers it prints once the cluster is ready; a
  * kafkajs producer and consumer group work through them; SIGINT stops every node; run again on the same data
  * directory it starts the same cluster (same id), whose records are still there; a node that dies is reported; and
- * SIGTERM stops the rest.
+ * SIGTERM stops the rest. A data directory that is a file is a one-line error, and a node that cannot start (its port
+ * taken) stops the others rather than leaving a cluster that can never be whole.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
-import { spawnBrook, until } from './run-brook.js'
+import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 import { waitFor } from '../helpers/wait.js'
 
 const TOPIC = 'dev-readings'
@@ -117,5 +118,25 @@ describe('brook dev', () => {
     second.child.kill('SIGTERM')
     expect(await second.exited).toBe(0)
     expect(nodePids(dataDir)).toEqual([])
+  })
+
+  it('refuses a data directory that is a file in one line', async () => {
+    const file = join(dataDir, 'not-a-directory')
+    writeFileSync(file, '')
+    expectOneLineError(await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', file]), `the data directory ${file} is a file, not a directory`)
+  })
+
+  it('stops every node and exits 1 when a node cannot start', async () => {
+    const basePort = await freeBasePort()
+    const failing = join(dataDir, 'failing')
+    // Node 2's data directory is a file, so node 2 exits at once while nodes 1 and 3 start.
+    mkdirSync(failing)
+    writeFileSync(join(failing, 'node-2'), '')
+    const result = await brook(['dev', '--base-port', String(basePort), '--data-dir', failing])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toContain(`the data directory ${join(failing, 'node-2')} is a file, not a directory`)
+    expect(result.stderr).toContain('brook dev: node 2 exited (code 1) before the cluster was up; stopping the others')
+    expect(nodePids(failing)).toEqual([])
   })
 })
