@@ -16,6 +16,8 @@ import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 import { waitFor } from '../helpers/wait.js'
 
 const TOPIC = 'dev-readings'
+/** One replica per partition, its leaders spread over the three nodes: a dead node leaves one of them offline. */
+const UNREPLICATED = 'dev-unreplicated'
 
 /** Whether `port` of 127.0.0.1 can be listened on now. */
 function free(port: number): Promise<boolean> {
@@ -91,7 +93,7 @@ describe('brook dev', () => {
     const admin = kafka(brokers, 'dev-admin').admin()
     await admin.connect()
     try {
-      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }], waitForLeaders: true })
+      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }, { topic: UNREPLICATED, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
     } finally {
       await admin.disconnect()
     }
@@ -113,8 +115,20 @@ describe('brook dev', () => {
     expect(await consumeAll(again.brokers, 'dev-second', sent.length)).toEqual(sent)
 
     const [victim] = nodePids(dataDir)
+    const victimId = Number(/--node-id (\d+)/.exec(execFileSync('ps', ['-o', 'args=', '-p', String(victim)], { encoding: 'utf8' }))![1])
     process.kill(victim!, 'SIGKILL')
     await until(() => /brook dev: node \d exited \(SIGKILL\); 2 still running/.test(second.stderr()))
+    // Once the controller fences the dead node, its partition of the unreplicated topic is offline: described with no
+    // leader, the others as before.
+    const bootstrap = again.brokers.filter((broker) => !broker.endsWith(`:${basePort + victimId - 1}`)).join(',')
+    let described = ''
+    await until(async () => {
+      const result = await brook(['topics', 'describe', UNREPLICATED, '--bootstrap-server', bootstrap])
+      described = result.code === 0 ? result.stdout : ''
+      return /Leader: none/.test(described)
+    })
+    expect(described.match(/Leader: none/g)).toHaveLength(1)
+    expect(described.match(/Leader: \d/g)).toHaveLength(2)
     second.child.kill('SIGTERM')
     expect(await second.exited).toBe(0)
     expect(nodePids(dataDir)).toEqual([])
