@@ -119,7 +119,7 @@ describe('brook dev', () => {
     process.kill(victim!, 'SIGKILL')
     await until(() => /brook dev: node \d exited \(SIGKILL\); 2 still running/.test(second.stderr()))
     // Once the controller fences the dead node, its partition of the unreplicated topic is offline: described with no
-    // leader, the others as before.
+    // leader, the others as before, and counted and named by cluster status beside the fenced node.
     const bootstrap = again.brokers.filter((broker) => !broker.endsWith(`:${basePort + victimId - 1}`)).join(',')
     let described = ''
     await until(async () => {
@@ -129,6 +129,14 @@ describe('brook dev', () => {
     })
     expect(described.match(/Leader: none/g)).toHaveLength(1)
     expect(described.match(/Leader: \d/g)).toHaveLength(2)
+    const offline = /Partition: (\d+)\tLeader: none/.exec(described)![1]
+    const status = await brook(['cluster', 'status', '--bootstrap-server', bootstrap])
+    expect(status.code).toBe(0)
+    expect(status.stdout).toMatch(new RegExp(`^${victimId}\\s+\\S+\\s+\\S+\\s+\\S+\\s+fenced$`, 'm'))
+    const offlineCount = Number(/\tOfflinePartitions: (\d+)\n/.exec(status.stdout)![1])
+    const offlineNames = /^Offline: (\S+)$/m.exec(status.stdout)![1]!.split(',')
+    expect(offlineNames).toHaveLength(offlineCount)
+    expect(offlineNames).toContain(`${UNREPLICATED}-${offline}`)
     second.child.kill('SIGTERM')
     expect(await second.exited).toBe(0)
     expect(nodePids(dataDir)).toEqual([])
