@@ -15,7 +15,7 @@ export function addClusterCommands(program: CommandUnknownOpts): void {
       console.log(newClusterId())
     })
 
-  clientCommand(cluster, 'status', 'the controller quorum (leader, epoch, high watermark, each node\'s metadata log end offset and lag), the active controller, and which nodes are live brokers (kafka-metadata-quorum.sh describe)').action(
+  clientCommand(cluster, 'status', 'the controller quorum (leader, epoch, high watermark, each node\'s metadata log end offset and lag), the active controller, which nodes are live brokers (kafka-metadata-quorum.sh describe), and the under-replicated and offline partitions').action(
     async (options) => {
       console.log(formatClusterStatus(await withCluster(options, clusterStatus)))
     },

@@ -15,9 +15,11 @@
  * reaches `brook dev` only, which stops every node with SIGTERM (a clean stop each) and ends when all are gone; should
  * `brook dev` itself be killed, the channels close and the nodes stop as on SIGTERM. A node that exits on its own is
  * reported on stderr with its exit code; the others keep running, and `brook dev` ends (code 1) when none is left.
+ * A node that exits before the cluster is up (its port in use, its data directory unusable) stops the others: a
+ * cluster that can never be whole is not left half started.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
@@ -42,6 +44,7 @@ export function devNodePorts(basePort: number, id: number): { port: number; cont
 
 /** The cluster id kept in the data directory, made (and written) the first time. Throws a one-line message. */
 function clusterIdOf(dataDir: string): string {
+  if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) throw new Error(`the data directory ${dataDir} is a file, not a directory`)
   const file = join(dataDir, 'cluster-id')
   if (existsSync(file)) {
     const id = readFileSync(file, 'utf8').trim()
@@ -74,6 +77,8 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       const bootstrap = ids.map((id) => `${host}:${devNodePorts(options.basePort, id).port}`).join(',')
       const children = new Map<number, ChildProcess>()
       let stopping = false
+      let up = false
+      let failed = false
       let done: (code: number) => void = () => undefined
       const finished = new Promise<number>((resolve) => (done = resolve))
       const stopAll = (signal: NodeJS.Signals): void => {
@@ -101,11 +106,19 @@ export function addDevCommand(program: CommandUnknownOpts): void {
         children.set(id, child)
         child.once('exit', (code, signal) => {
           children.delete(id)
-          if (!stopping) process.stderr.write(`brook dev: node ${id} exited (${signal ?? `code ${code}`})${children.size > 0 ? `; ${children.size} still running` : ''}\n`)
-          if (children.size === 0) done(stopping ? 0 : 1)
+          const exit = `brook dev: node ${id} exited (${signal ?? `code ${code}`})`
+          if (!stopping && !up) {
+            stopping = true
+            failed = true
+            process.stderr.write(`${exit} before the cluster was up${children.size > 0 ? '; stopping the others' : ''}\n`)
+            stopAll('SIGTERM')
+          } else if (!stopping) {
+            process.stderr.write(`${exit}${children.size > 0 ? `; ${children.size} still running` : ''}\n`)
+          }
+          if (children.size === 0) done(stopping && !failed ? 0 : 1)
         })
       }
-      void announceWhenReady({ bootstrap, nodes: options.nodes, clusterId, still: () => !stopping && children.size > 0 })
+      void announceWhenReady({ bootstrap, nodes: options.nodes, clusterId, still: () => !stopping && children.size > 0 }).then((ready) => (up = ready))
       const code = await finished
       removeSignals()
       process.off('exit', killOnExit)
@@ -115,9 +128,9 @@ export function addDevCommand(program: CommandUnknownOpts): void {
 
 /**
  * Prints the bootstrap servers once the cluster is ready (a quorum leader, every node a live broker), asking the
- * nodes in turn while `still()` holds.
+ * nodes in turn while `still()` holds. True once printed, false when `still()` stopped holding first.
  */
-async function announceWhenReady(options: { bootstrap: string; nodes: number; clusterId: string; still: () => boolean }): Promise<void> {
+async function announceWhenReady(options: { bootstrap: string; nodes: number; clusterId: string; still: () => boolean }): Promise<boolean> {
   const servers = options.bootstrap.split(',').map((server) => {
     const [host, port] = server.split(':')
     return { host: host!, port: Number(port) }
@@ -130,7 +143,7 @@ async function announceWhenReady(options: { bootstrap: string; nodes: number; cl
         const status = await clusterStatus(client)
         if (status.controllerId >= 0 && status.liveBrokers.length === options.nodes) {
           process.stdout.write(`brook dev: ${options.nodes} nodes up (cluster ${options.clusterId}, controller node ${status.controllerId}); bootstrap servers ${options.bootstrap}\n`)
-          return
+          return true
         }
       } finally {
         client.close()
@@ -140,4 +153,5 @@ async function announceWhenReady(options: { bootstrap: string; nodes: number; cl
     }
     await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS))
   }
+  return false
 }

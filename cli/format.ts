@@ -165,7 +165,8 @@ export function formatProducers(producers: readonly ProducerDescription[]): stri
  * `brook cluster status`: the cluster and its active controller, the quorum's leader, epoch and high watermark
  * (kafka-metadata-quorum.sh describe --status), then one row per node: its part in the quorum, its metadata log end
  * offset and lag behind the leader (describe --replication), and whether it is a live broker (registered and
- * unfenced) or fenced (fenced, or not registered yet).
+ * unfenced) or fenced (fenced, or not registered yet); then how many partitions are under-replicated and offline,
+ * each named.
  */
 export function formatClusterStatus(status: ClusterStatus): string {
   const live = new Set(status.liveBrokers.map((broker) => broker.brokerId))
@@ -182,5 +183,9 @@ export function formatClusterStatus(status: ClusterStatus): string {
     `LeaderId: ${status.leaderId}\tLeaderEpoch: ${status.leaderEpoch}\tHighWatermark: ${status.highWatermark}`,
     '',
     formatTable(['NODE', 'QUORUM', 'LOG-END-OFFSET', 'LAG', 'BROKER'], rows),
+    '',
+    `Partitions: ${status.partitionCount}\tUnderReplicatedPartitions: ${status.underReplicatedPartitions.length}\tOfflinePartitions: ${status.offlinePartitions.length}`,
+    ...(status.underReplicatedPartitions.length > 0 ? [`UnderReplicated: ${status.underReplicatedPartitions.join(',')}`] : []),
+    ...(status.offlinePartitions.length > 0 ? [`Offline: ${status.offlinePartitions.join(',')}`] : []),
   ].join('\n')
 }

@@ -211,7 +211,8 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
   const configs = await topicConfigs(cluster, topics.map((t) => t.name!))
   return Promise.all(
     topics.map(async (topic): Promise<TopicDescription> => {
-      const indexes = topic.partitions.map((p) => p.partitionIndex)
+      // An offline partition (no live leader) has no one to ask for its offsets: it is described, its offsets -1.
+      const indexes = topic.partitions.filter((p) => p.leaderId >= 0).map((p) => p.partitionIndex)
       const level = IsolationLevel.READ_UNCOMMITTED
       const [start, end] = await Promise.all([
         listPartitionOffsets(cluster, topic, indexes, { timestamp: OffsetSpec.EARLIEST, isolationLevel: level }),

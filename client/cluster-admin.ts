@@ -2,7 +2,9 @@
  * A replicated cluster's state as `brook cluster status` shows it (Kafka's kafka-metadata-quorum.sh describe
  * --status and --replication, and the live brokers of DescribeCluster): the controller quorum from DescribeQuorum
  * (KIP-595), which any node forwards to the quorum's leader, and the registered, unfenced brokers and the active
- * controller from DescribeCluster.
+ * controller from DescribeCluster; and from Metadata of every topic, the partitions whose ISR is smaller than their
+ * replicas (kafka-topics.sh --under-replicated-partitions) and those without a live leader (--unavailable-partitions,
+ * Kafka's OfflinePartitionsCount).
  */
 import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../protocol/messages/describe-quorum.js'
 import { describeCluster, type DescribeClusterRequest, type DescribeClusterResponse } from '../protocol/messages/describe-cluster.js'
@@ -35,6 +37,12 @@ export interface ClusterStatus {
   readonly observers: readonly QuorumReplica[]
   /** The registered brokers that are not fenced, with their client listener. */
   readonly liveBrokers: readonly { readonly brokerId: number; readonly host: string; readonly port: number }[]
+  /** Every partition of the cluster, internal topics included. */
+  readonly partitionCount: number
+  /** `topic-partition` of each partition whose ISR is smaller than its replica set, in name order. */
+  readonly underReplicatedPartitions: readonly string[]
+  /** `topic-partition` of each partition without a live leader, in name order. */
+  readonly offlinePartitions: readonly string[]
 }
 
 /**
@@ -62,6 +70,10 @@ export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStat
     endpointType: BROKER_ENDPOINTS,
   })
   checkError(described.errorCode, 'DescribeCluster', described.errorMessage)
+  const partitions = (await cluster.metadata(null, { allowAutoTopicCreation: false })).topics
+    .filter((topic) => topic.name !== null)
+    .sort((a, b) => a.name!.localeCompare(b.name!))
+    .flatMap((topic) => [...topic.partitions].sort((a, b) => a.partitionIndex - b.partitionIndex).map((p) => ({ name: `${topic.name}-${p.partitionIndex}`, ...p })))
   const leaderEnd = partition.currentVoters.find((voter) => voter.replicaId === partition.leaderId)?.logEndOffset ?? -1n
   const replica = (state: (typeof partition.currentVoters)[number]): QuorumReplica => ({
     replicaId: state.replicaId,
@@ -78,5 +90,8 @@ export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStat
     voters: partition.currentVoters.map(replica).sort((a, b) => a.replicaId - b.replicaId),
     observers: partition.observers.map(replica).sort((a, b) => a.replicaId - b.replicaId),
     liveBrokers: described.brokers.map((b) => ({ brokerId: b.brokerId, host: b.host, port: b.port })).sort((a, b) => a.brokerId - b.brokerId),
+    partitionCount: partitions.length,
+    underReplicatedPartitions: partitions.filter((p) => p.isrNodes.length < p.replicaNodes.length).map((p) => p.name),
+    offlinePartitions: partitions.filter((p) => p.leaderId < 0).map((p) => p.name),
   }
 }

@@ -2,19 +2,22 @@
  * `brook dev` as a user runs it: three node processes whose bootstrap servers it prints once the cluster is ready; a
  * kafkajs producer and consumer group work through them; SIGINT stops every node; run again on the same data
  * directory it starts the same cluster (same id), whose records are still there; a node that dies is reported; and
- * SIGTERM stops the rest.
+ * SIGTERM stops the rest. A data directory that is a file is a one-line error, and a node that cannot start (its port
+ * taken) stops the others rather than leaving a cluster that can never be whole.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
-import { spawnBrook, until } from './run-brook.js'
+import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 import { waitFor } from '../helpers/wait.js'
 
 const TOPIC = 'dev-readings'
+/** One replica per partition, its leaders spread over the three nodes: a dead node leaves one of them offline. */
+const UNREPLICATED = 'dev-unreplicated'
 
 /** Whether `port` of 127.0.0.1 can be listened on now. */
 function free(port: number): Promise<boolean> {
@@ -90,7 +93,7 @@ describe('brook dev', () => {
     const admin = kafka(brokers, 'dev-admin').admin()
     await admin.connect()
     try {
-      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }], waitForLeaders: true })
+      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }, { topic: UNREPLICATED, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
     } finally {
       await admin.disconnect()
     }
@@ -112,10 +115,50 @@ describe('brook dev', () => {
     expect(await consumeAll(again.brokers, 'dev-second', sent.length)).toEqual(sent)
 
     const [victim] = nodePids(dataDir)
+    const victimId = Number(/--node-id (\d+)/.exec(execFileSync('ps', ['-o', 'args=', '-p', String(victim)], { encoding: 'utf8' }))![1])
     process.kill(victim!, 'SIGKILL')
     await until(() => /brook dev: node \d exited \(SIGKILL\); 2 still running/.test(second.stderr()))
+    // Once the controller fences the dead node, its partition of the unreplicated topic is offline: described with no
+    // leader, the others as before, and counted and named by cluster status beside the fenced node.
+    const bootstrap = again.brokers.filter((broker) => !broker.endsWith(`:${basePort + victimId - 1}`)).join(',')
+    let described = ''
+    await until(async () => {
+      const result = await brook(['topics', 'describe', UNREPLICATED, '--bootstrap-server', bootstrap])
+      described = result.code === 0 ? result.stdout : ''
+      return /Leader: none/.test(described)
+    })
+    expect(described.match(/Leader: none/g)).toHaveLength(1)
+    expect(described.match(/Leader: \d/g)).toHaveLength(2)
+    const offline = /Partition: (\d+)\tLeader: none/.exec(described)![1]
+    const status = await brook(['cluster', 'status', '--bootstrap-server', bootstrap])
+    expect(status.code).toBe(0)
+    expect(status.stdout).toMatch(new RegExp(`^${victimId}\\s+\\S+\\s+\\S+\\s+\\S+\\s+fenced$`, 'm'))
+    const offlineCount = Number(/\tOfflinePartitions: (\d+)\n/.exec(status.stdout)![1])
+    const offlineNames = /^Offline: (\S+)$/m.exec(status.stdout)![1]!.split(',')
+    expect(offlineNames).toHaveLength(offlineCount)
+    expect(offlineNames).toContain(`${UNREPLICATED}-${offline}`)
     second.child.kill('SIGTERM')
     expect(await second.exited).toBe(0)
     expect(nodePids(dataDir)).toEqual([])
+  })
+
+  it('refuses a data directory that is a file in one line', async () => {
+    const file = join(dataDir, 'not-a-directory')
+    writeFileSync(file, '')
+    expectOneLineError(await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', file]), `the data directory ${file} is a file, not a directory`)
+  })
+
+  it('stops every node and exits 1 when a node cannot start', async () => {
+    const basePort = await freeBasePort()
+    const failing = join(dataDir, 'failing')
+    // Node 2's data directory is a file, so node 2 exits at once while nodes 1 and 3 start.
+    mkdirSync(failing)
+    writeFileSync(join(failing, 'node-2'), '')
+    const result = await brook(['dev', '--base-port', String(basePort), '--data-dir', failing])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toContain(`the data directory ${join(failing, 'node-2')} is a file, not a directory`)
+    expect(result.stderr).toContain('brook dev: node 2 exited (code 1) before the cluster was up; stopping the others')
+    expect(nodePids(failing)).toEqual([])
   })
 })
