@@ -133,9 +133,23 @@ export interface PartitionOffset {
   timestamp: bigint
 }
 
+/** Errors that mean the client's metadata is behind a leader change: look the leaders up again and ask again. */
+const STALE_LEADER_ERRORS: ReadonlySet<number> = new Set([
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.LEADER_NOT_AVAILABLE,
+  ErrorCode.UNKNOWN_LEADER_EPOCH,
+  ErrorCode.FENCED_LEADER_EPOCH,
+])
+/** How many times ListOffsets is asked again of leaders looked up anew, 250 ms apart (Kafka's admin retries likewise). */
+const STALE_LEADER_ATTEMPTS = 20
+const STALE_LEADER_BACKOFF_MS = 250
+
 /**
  * ListOffsets for some partitions of one topic, each asked of its leader. `timestamp` is OffsetSpec.EARLIEST,
  * OffsetSpec.LATEST or a time in ms (the first offset whose timestamp is at or after it; offset -1 when none is).
+ * A partition without a leader, or whose leader moved (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, a leader epoch
+ * error), is asked again with fresh metadata for up to 5 s, as a cluster electing leaders answers for a moment after
+ * a restart. Errors: an Error naming the partition and the broker's error.
  */
 export async function listPartitionOffsets(
   cluster: ClusterClient,
@@ -144,41 +158,58 @@ export async function listPartitionOffsets(
   options: { timestamp: bigint; isolationLevel: IsolationLevel },
 ): Promise<Map<number, PartitionOffset>> {
   const name = topic.name!
-  const byLeader = new Map<number, number[]>()
-  for (const index of partitions) {
-    const partition = topic.partitions.find((p) => p.partitionIndex === index)
-    if (!partition) throw new Error(`topic '${name}' has no partition ${index}`)
-    byLeader.set(partition.leaderId, [...(byLeader.get(partition.leaderId) ?? []), index])
-  }
   const found = new Map<number, PartitionOffset>()
-  await Promise.all(
-    [...byLeader].map(async ([leaderId, indexes]) => {
-      const client = await cluster.node(leaderId)
-      // v1 is the first version that answers with one offset and its timestamp instead of a list.
-      const version = client.version(listOffsets, '1-10')
-      const response = await client.request<ListOffsetsRequest, ListOffsetsResponse>(listOffsets, version, {
-        replicaId: -1,
-        isolationLevel: options.isolationLevel,
-        topics: [
-          {
-            name,
-            partitions: indexes.map((partitionIndex) => ({
-              partitionIndex,
-              currentLeaderEpoch: -1,
-              timestamp: options.timestamp,
-              maxNumOffsets: 1,
-            })),
-          },
-        ],
-        timeoutMs: TIMEOUT_MS,
-      })
-      for (const answer of response.topics.flatMap((t) => t.partitions)) {
-        checkError(answer.errorCode, `cannot list offsets of ${name}-${answer.partitionIndex}`)
-        found.set(answer.partitionIndex, { partition: answer.partitionIndex, offset: answer.offset ?? -1n, timestamp: answer.timestamp ?? -1n })
-      }
-    }),
-  )
-  return found
+  let metadata = topic
+  let pending = [...partitions]
+  for (let attempt = 1; ; attempt++) {
+    const stale = new Map<number, number>()
+    const byLeader = new Map<number, number[]>()
+    for (const index of pending) {
+      const partition = metadata.partitions.find((p) => p.partitionIndex === index)
+      if (!partition) throw new Error(`topic '${name}' has no partition ${index}`)
+      if (partition.leaderId < 0) stale.set(index, ErrorCode.LEADER_NOT_AVAILABLE)
+      else byLeader.set(partition.leaderId, [...(byLeader.get(partition.leaderId) ?? []), index])
+    }
+    await Promise.all(
+      [...byLeader].map(async ([leaderId, indexes]) => {
+        const client = await cluster.node(leaderId)
+        // v1 is the first version that answers with one offset and its timestamp instead of a list.
+        const version = client.version(listOffsets, '1-10')
+        const response = await client.request<ListOffsetsRequest, ListOffsetsResponse>(listOffsets, version, {
+          replicaId: -1,
+          isolationLevel: options.isolationLevel,
+          topics: [
+            {
+              name,
+              partitions: indexes.map((partitionIndex) => ({
+                partitionIndex,
+                currentLeaderEpoch: -1,
+                timestamp: options.timestamp,
+                maxNumOffsets: 1,
+              })),
+            },
+          ],
+          timeoutMs: TIMEOUT_MS,
+        })
+        for (const answer of response.topics.flatMap((t) => t.partitions)) {
+          if (STALE_LEADER_ERRORS.has(answer.errorCode) && attempt < STALE_LEADER_ATTEMPTS) {
+            stale.set(answer.partitionIndex, answer.errorCode)
+            continue
+          }
+          checkError(answer.errorCode, `cannot list offsets of ${name}-${answer.partitionIndex}`)
+          found.set(answer.partitionIndex, { partition: answer.partitionIndex, offset: answer.offset ?? -1n, timestamp: answer.timestamp ?? -1n })
+        }
+      }),
+    )
+    if (stale.size === 0) return found
+    if (attempt >= STALE_LEADER_ATTEMPTS) {
+      const [index, code] = [...stale][0]!
+      checkError(code, `cannot list offsets of ${name}-${index}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, STALE_LEADER_BACKOFF_MS))
+    metadata = await cluster.topic(name, { allowAutoTopicCreation: false })
+    pending = [...stale.keys()]
+  }
 }
 
 export interface PartitionDescription {
