@@ -178,10 +178,14 @@ export class GroupMetadataManager implements GroupStore {
     if (records > 0) this.log.info(`loaded ${counted(this.groups.size, 'group')} from ${counted(records, 'record')} of ${OFFSETS_TOPIC}`)
   }
 
-  /** Replays one partition of __consumer_offsets; answers the groups it holds and how many records it read. */
+  /**
+   * Replays one partition of __consumer_offsets; answers the groups it holds and how many records it read. Up to the
+   * log end offset, as Kafka's GroupMetadataManager: a new leader's high watermark can lag commits the old coordinator
+   * answered once the whole ISR had them.
+   */
   async loadPartition(partition: Partition): Promise<{ groups: Group[]; records: number }> {
     let records = 0
-    for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+    for await (const batch of partition.log.batches(partition.logStartOffset, partition.logEndOffset)) {
       const producer = batch.producerId >= 0n ? producerBatchOf(batch.bytes) : null
       if (producer?.marker) {
         this.completeTransaction(partition.index, producer.producerId, producer.marker.type === ControlType.COMMIT)

@@ -150,10 +150,15 @@ export class TransactionCoordinator implements PartitionLoader {
     return [...this.transactions.values()].filter((metadata) => this.partitions.partitionFor(metadata.transactionalId) === index)
   }
 
-  /** Replays one partition of __transaction_state into memory (latest record per id wins); answers the records read. */
+  /**
+   * Replays one partition of __transaction_state into memory (latest record per id wins); answers the records read.
+   * Up to the log end offset, as Kafka's loadTransactionMetadata: a new leader's high watermark can lag records the
+   * old coordinator wrote to the whole ISR and answered (a follower learns the high watermark one fetch later), and
+   * those are this leader's now; a transaction missing its last AddPartitionsToTxn would commit without a marker there.
+   */
   private async replay(partition: Partition): Promise<number> {
     let records = 0
-    for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
+    for await (const batch of partition.log.batches(partition.logStartOffset, partition.logEndOffset)) {
       for (const record of decodeRecords(batch.bytes)) {
         records++
         const decoded = record.key && decodeTransactionRecord(record.key, record.value)
