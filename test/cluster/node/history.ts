@@ -13,6 +13,46 @@
  * Records a producer sent but was not told were written (an error, a timeout) may or may not be there; the summary
  * counts them.
  */
+import type { ConsumerConfig, Kafka } from 'kafkajs'
+import { waitFor } from '../../helpers/wait.js'
+
+/**
+ * Reads `topic`'s `partition` from the start with a kafkajs consumer of a new group until it has read at least
+ * `until` records or 30 s pass without one more (the checker then says what is missing). `consumer` adds to the
+ * consumer's settings.
+ */
+export async function readAll(
+  client: Kafka,
+  topic: string,
+  partition: number,
+  until: number,
+  consumer: Partial<ConsumerConfig> = {},
+): Promise<{ offset: bigint; value: string }[]> {
+  const reader = client.consumer({ ...consumer, groupId: `readers-${Date.now()}-${Math.random()}` })
+  const records: { offset: bigint; value: string }[] = []
+  await reader.connect()
+  try {
+    await reader.subscribe({ topic, fromBeginning: true })
+    await reader.run({
+      eachMessage: async (payload) => {
+        if (payload.partition === partition) records.push({ offset: BigInt(payload.message.offset), value: payload.message.value!.toString() })
+      },
+    })
+    let lastCount = -1
+    let lastProgressMs = Date.now()
+    await waitFor(`${until} records read from ${topic}-${partition}, or no progress for 30 s`, () => {
+      if (records.length !== lastCount) {
+        lastCount = records.length
+        lastProgressMs = Date.now()
+      }
+      return records.length >= until || Date.now() - lastProgressMs > 30_000
+    }, { timeoutMs: 120_000 })
+  } finally {
+    await reader.disconnect()
+  }
+  return records
+}
+
 export interface HistoryCheck {
   readonly problems: readonly string[]
   readonly summary: string

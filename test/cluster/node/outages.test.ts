@@ -18,7 +18,7 @@ import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { withClient } from '../../helpers/kafka.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
-import { History } from './history.js'
+import { History, readAll } from './history.js'
 
 const CLUSTER_ARGS = ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--group-initial-rebalance-delay-ms', '0']
 
@@ -105,36 +105,6 @@ describe('outages of several nodes of a three-node cluster', () => {
     }
   }
 
-  /**
-   * Reads `topic` from the start with a kafkajs consumer of a new group until it has read at least `until` records of
-   * `partition` or 30 s pass without one more (the checker then says what is missing).
-   */
-  async function readAll(topic: string, partition: number, until: number): Promise<{ offset: bigint; value: string }[]> {
-    const consumer = kafka(`reader-${Date.now()}`, running().nodeIds).consumer({ groupId: `readers-${Date.now()}-${Math.random()}`, maxWaitTimeInMs: 200 })
-    const records: { offset: bigint; value: string }[] = []
-    await consumer.connect()
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true })
-      await consumer.run({
-        eachMessage: async (payload) => {
-          if (payload.partition === partition) records.push({ offset: BigInt(payload.message.offset), value: payload.message.value!.toString() })
-        },
-      })
-      let lastCount = -1
-      let lastProgressMs = Date.now()
-      await waitFor(`${until} records read from ${topic}-${partition}, or no progress for 30 s`, () => {
-        if (records.length !== lastCount) {
-          lastCount = records.length
-          lastProgressMs = Date.now()
-        }
-        return records.length >= until || Date.now() - lastProgressMs > 30_000
-      }, { timeoutMs: 120_000 })
-    } finally {
-      await consumer.disconnect()
-    }
-    return records
-  }
-
   /** The error type kafkajs reports for one send of `value` (no retries), or 'ok'. */
   async function sendOnce(bootstrap: readonly number[], topic: string, acks: number, value: string): Promise<string> {
     const producer = kafka(`probe-${Date.now()}`, bootstrap, { retries: 0 }).producer()
@@ -185,7 +155,7 @@ describe('outages of several nodes of a three-node cluster', () => {
     await waitForWholeIsr(topic, 1)
     await produceAcknowledged(history, topic, 0, 'after', 100, running().nodeIds)
 
-    const records = await readAll(topic, 0, history.acknowledgedCount + 1)
+    const records = await readAll(kafka(`reader-${Date.now()}`, running().nodeIds), topic, 0, history.acknowledgedCount + 1, { maxWaitTimeInMs: 200 })
     history.consumed(topic, 0, records, { rewinds: 'violation' })
     const { problems, summary } = history.check()
     console.log(summary)
@@ -259,7 +229,7 @@ describe('outages of several nodes of a three-node cluster', () => {
       await waitForWholeIsr(topic, 1)
 
       await checkGroup(committed)
-      const records = await readAll(topic, 0, history.acknowledgedCount)
+      const records = await readAll(kafka(`reader-${Date.now()}`, running().nodeIds), topic, 0, history.acknowledgedCount, { maxWaitTimeInMs: 200 })
       history.consumed(topic, 0, records, { rewinds: 'violation' })
       const { problems, summary } = history.check()
       console.log(`after ${outage.name}: ${summary}`)

@@ -18,7 +18,7 @@ import { readPartition, withClient } from '../../helpers/kafka.js'
 import { offsetForLeaderEpoch, type OffsetForLeaderEpochRequest, type OffsetForLeaderEpochResponse } from '../../../protocol/messages/offset-for-leader-epoch.js'
 import { kcat } from '../../helpers/kcat.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
-import { History } from './history.js'
+import { History, readAll } from './history.js'
 
 const TOPIC = 'replicated'
 
@@ -45,36 +45,6 @@ describe('replication on a three-node cluster', () => {
       logLevel: logLevel.NOTHING,
       retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 30 },
     })
-  }
-
-  /**
-   * Reads `topic`'s `partition` from the start with a kafkajs consumer (a new group each time) until it has read at
-   * least `until` records or 30 s pass without one more: the checker then says what is missing.
-   */
-  async function readAll(topic: string, partition: number, until: number, bootstrap: number[]): Promise<{ offset: bigint; value: string }[]> {
-    const consumer = kafka(`reader-${Date.now()}`, bootstrap).consumer({ groupId: `readers-${Date.now()}-${Math.random()}` })
-    const records: { offset: bigint; value: string }[] = []
-    await consumer.connect()
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true })
-      await consumer.run({
-        eachMessage: async (payload) => {
-          if (payload.partition === partition) records.push({ offset: BigInt(payload.message.offset), value: payload.message.value!.toString() })
-        },
-      })
-      let lastCount = -1
-      let lastProgressMs = Date.now()
-      await waitFor(`${until} records read from ${topic}-${partition}, or no progress for 30 s`, () => {
-        if (records.length !== lastCount) {
-          lastCount = records.length
-          lastProgressMs = Date.now()
-        }
-        return records.length >= until || Date.now() - lastProgressMs > 30_000
-      }, { timeoutMs: 120_000 })
-    } finally {
-      await consumer.disconnect()
-    }
-    return records
   }
 
   beforeAll(async () => {
@@ -228,7 +198,7 @@ describe('replication on a three-node cluster', () => {
 
     const truncations = cluster.nodes.get(victim)!.output().split('\n').filter((line) => line.includes('truncating'))
     console.log(`the restarted node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
-    const records = await readAll(TOPIC, partition, history.acknowledgedCount, [...cluster.nodeIds])
+    const records = await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), TOPIC, partition, history.acknowledgedCount)
     history.consumed(TOPIC, partition, records, { rewinds: 'violation' })
     const { problems, summary } = history.check()
     console.log(summary)
@@ -283,7 +253,7 @@ describe('replication on a three-node cluster', () => {
     const truncations = output.split('\n').filter((line) => line.includes('truncating'))
     console.log(`the resumed node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
     expect(output).toMatch(new RegExp(`following ${TOPIC}-${partition} from node \\d in leader epoch`))
-    const records = await readAll(TOPIC, partition, history.acknowledgedCount, [...cluster.nodeIds])
+    const records = await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), TOPIC, partition, history.acknowledgedCount)
     history.consumed(TOPIC, partition, records, { rewinds: 'violation' })
     const { problems, summary } = history.check()
     console.log(summary)
@@ -329,7 +299,7 @@ describe('replication on a three-node cluster', () => {
     } finally {
       await producer.disconnect()
     }
-    const values = (await readAll(topic, 0, 3, [...cluster.nodeIds])).map((record) => record.value)
+    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), topic, 0, 3)).map((record) => record.value)
     expect(values.slice(0, 3)).toEqual(['all-three', 'acks-one', 'whole-again'])
   }, 180_000)
 })
