@@ -9,6 +9,8 @@ import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } fro
 import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'
 import { produce, type ProduceRequest, type ProduceResponse } from '../../protocol/messages/produce.js'
+import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../protocol/messages/metadata.js'
+import { ZERO_UUID } from '../../protocol/constants.js'
 import { decodeRecords, readBatchHeader, type BatchHeader, type Record as KafkaRecord } from '../../protocol/record-batch.js'
 import type { BrokerProcess } from './broker.js'
 
@@ -24,6 +26,19 @@ export async function withClient<T>(broker: BrokerProcess, use: (client: KafkaCl
   } finally {
     client.close()
   }
+}
+
+/** `broker`'s Metadata v12 answer for `topic`'s partitions (leader, leaderEpoch, replicas, isr, offline replicas). */
+export async function partitionsOf(broker: BrokerProcess, topic: string): Promise<MetadataResponsePartition[]> {
+  const answer = await withClient(broker, (client) =>
+    client.request<MetadataRequest, MetadataResponse>(metadata, 12, {
+      topics: [{ topicId: ZERO_UUID, name: topic }],
+      allowAutoTopicCreation: false,
+      includeClusterAuthorizedOperations: false,
+      includeTopicAuthorizedOperations: false,
+    }),
+  )
+  return answer.topics.find((t) => t.name === topic)?.partitions ?? []
 }
 
 export interface TopicSpec {

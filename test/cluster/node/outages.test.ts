@@ -16,8 +16,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
-import { withClient } from '../../helpers/kafka.js'
-import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
+import { partitionsOf } from '../../helpers/kafka.js'
+import type { MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
 import { History, readAll } from './history.js'
 
 const CLUSTER_ARGS = ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--group-initial-rebalance-delay-ms', '0']
@@ -35,17 +35,7 @@ describe('outages of several nodes of a three-node cluster', () => {
   }
 
   /** Node `id`'s Metadata v12 for `topic`'s partitions. */
-  async function partitionsOf(id: number, topic: string): Promise<MetadataResponsePartition[]> {
-    const answer = await withClient(running().nodes.get(id)!, (client) =>
-      client.request<MetadataRequest, MetadataResponse>(metadata, 12, {
-        topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: topic }],
-        allowAutoTopicCreation: false,
-        includeClusterAuthorizedOperations: false,
-        includeTopicAuthorizedOperations: false,
-      }),
-    )
-    return answer.topics.find((t) => t.name === topic)?.partitions ?? []
-  }
+  const partitionsAt = (id: number, topic: string): Promise<MetadataResponsePartition[]> => partitionsOf(running().nodes.get(id)!, topic)
 
   function kafka(clientId: string, bootstrap: readonly number[], options: { retries?: number } = {}): Kafka {
     return new Kafka({
@@ -77,7 +67,7 @@ describe('outages of several nodes of a three-node cluster', () => {
   async function waitForWholeIsr(topic: string, partitions: number): Promise<void> {
     for (const id of running().nodeIds) {
       await waitFor(`node ${id} shows every partition of ${topic} with three replicas in the ISR`, async () => {
-        const found = await partitionsOf(id, topic)
+        const found = await partitionsAt(id, topic)
         return found.length === partitions && found.every((p) => p.isrNodes.length === 3 && p.leaderId >= 0)
       }, { timeoutMs: 60_000 })
     }
@@ -127,7 +117,7 @@ describe('outages of several nodes of a three-node cluster', () => {
       admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '2' }] }], waitForLeaders: true }),
     )
     await waitForWholeIsr(topic, 1)
-    const before = (await partitionsOf(1, topic))[0]!
+    const before = (await partitionsAt(1, topic))[0]!
     const survivor = before.leaderId
     const [first, second] = running().nodeIds.filter((id) => id !== survivor) as [number, number]
     const history = new History()
@@ -137,7 +127,7 @@ describe('outages of several nodes of a three-node cluster', () => {
     // the quorum with it, so it stays in the ISR and the survivor keeps leading.
     await running().nodes.get(first)!.kill()
     await waitFor(`node ${first} out of the ISR`, async () => {
-      const found = (await partitionsOf(survivor, topic))[0]
+      const found = (await partitionsAt(survivor, topic))[0]
       return found !== undefined && !found.isrNodes.includes(first) && found.isrNodes.length === 2
     })
     await running().nodes.get(second)!.kill()

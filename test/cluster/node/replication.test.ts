@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
-import { readPartition, withClient } from '../../helpers/kafka.js'
+import { partitionsOf, readPartition, withClient } from '../../helpers/kafka.js'
 import { offsetForLeaderEpoch, type OffsetForLeaderEpochRequest, type OffsetForLeaderEpochResponse } from '../../../protocol/messages/offset-for-leader-epoch.js'
 import { kcat } from '../../helpers/kcat.js'
-import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
+import type { MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
 import { History, readAll } from './history.js'
 
 const TOPIC = 'replicated'
@@ -26,17 +26,7 @@ describe('replication on a three-node cluster', () => {
   let cluster: TestCluster
 
   /** Node `id`'s Metadata v12 for `topic`'s partitions. */
-  async function partitionsOf(id: number, topic: string): Promise<MetadataResponsePartition[]> {
-    const answer = await withClient(cluster.nodes.get(id)!, (client) =>
-      client.request<MetadataRequest, MetadataResponse>(metadata, 12, {
-        topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: topic }],
-        allowAutoTopicCreation: false,
-        includeClusterAuthorizedOperations: false,
-        includeTopicAuthorizedOperations: false,
-      }),
-    )
-    return answer.topics.find((t) => t.name === topic)?.partitions ?? []
-  }
+  const partitionsAt = (id: number, topic: string): Promise<MetadataResponsePartition[]> => partitionsOf(cluster.nodes.get(id)!, topic)
 
   function kafka(clientId: string, bootstrap: number[]): Kafka {
     return new Kafka({
@@ -65,7 +55,7 @@ describe('replication on a three-node cluster', () => {
   it('places three replicas of every partition, all in the ISR, with the leaders spread', async () => {
     for (const id of cluster.nodeIds) {
       const partitions = await waitFor(`node ${id} shows the topic`, async () => {
-        const found = await partitionsOf(id, TOPIC)
+        const found = await partitionsAt(id, TOPIC)
         return found.length === 3 && found
       })
       for (const partition of partitions) {
@@ -174,7 +164,7 @@ describe('replication on a three-node cluster', () => {
 
   /** `partition` of TOPIC as node `id` answers Metadata. */
   async function partitionOf(id: number, partition: number): Promise<MetadataResponsePartition | undefined> {
-    return (await partitionsOf(id, TOPIC)).find((p) => p.partitionIndex === partition)
+    return (await partitionsAt(id, TOPIC)).find((p) => p.partitionIndex === partition)
   }
 
   it('keeps every acknowledged record of idempotent acks=all producers (kafkajs, kcat) through kill -9 of the leader, and the restarted node rejoins the ISR', async () => {
@@ -270,7 +260,7 @@ describe('replication on a three-node cluster', () => {
     } finally {
       await admin.disconnect()
     }
-    const isrOf = async () => (await partitionsOf(1, topic))[0]
+    const isrOf = async () => (await partitionsAt(1, topic))[0]
     const whole = await waitFor('every replica in the ISR', async () => {
       const found = await isrOf()
       return found?.isrNodes.length === 3 && found
