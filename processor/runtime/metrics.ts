@@ -1,10 +1,11 @@
 /**
- * Counters of a running pipeline (all instance-wide, since the process started). `recordsIn` counts every input
- * record processed, dead letters included, and work redone after a failed commit or a rebalance again (it is the
- * work done, and can exceed what the input holds: how far the input has been processed is each task's position); `late` counts the records committed to late-records topics (counted when their
- * commit is durable, so work redone after a failure counts once): an input record late for several windowed
- * operators counts once (twice only if they send late records to two topics); `deadLetters` counts records sent to
- * the dead-letter topic.
+ * Counters of a running pipeline (all instance-wide, since the process started).
+ * - `recordsIn` counts every input record processed, dead letters included, and work redone after a failed commit or
+ *   a rebalance again: it is the work done, and can exceed what the input holds (how far the input has been processed
+ *   is each task's position).
+ * - `late` and `deadLetters` count the records committed to the late-records and dead-letter topics, when their
+ *   commit is durable, so work redone after a failure counts once. An input record late for several windowed
+ *   operators counts once (twice only if they send late records to two topics).
  */
 export interface Metrics {
   recordsIn: number

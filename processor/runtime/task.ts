@@ -167,10 +167,11 @@ export class Task {
   /** The last late record written to each late-records topic since the last commit, and the input record it holds. */
   private readonly lateOutputs = new Map<string, { input: KafkaMessage; output: OutputRecord }>()
   /**
-   * Late records among the outputs of the next commit: they join `metrics.late` when it is durable, so the counter
-   * is what the late-records topics hold, even after work dropped and redone (a failed commit, a restart).
+   * Late records and dead letters among the outputs of the next commit: they join `metrics.late` and
+   * `metrics.deadLetters` when it is durable, so the counters are what the late-records and dead-letter topics hold,
+   * even after work dropped and redone (a failed commit, a restart).
    */
-  private lateSinceCommit = 0
+  private readonly sinceCommit = { late: 0, deadLetters: 0 }
   /** The reader of the event-time field, compiled on first use. */
   private eventTimeField?: (value: unknown) => unknown
 
@@ -395,7 +396,7 @@ export class Task {
       }
       return
     }
-    this.lateSinceCommit++
+    this.sinceCommit.late++
     const output: OutputRecord = {
       topic,
       key: rec.key,
@@ -418,7 +419,7 @@ export class Task {
   }
 
   private deadLetter(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): void {
-    this.env.metrics.deadLetters++
+    this.sinceCommit.deadLetters++
     this.outputs.push({
       topic: this.env.plan.deadLetterTopic,
       key,
@@ -545,12 +546,18 @@ export class Task {
   async committed(prepared: PreparedCommit, checkpoint: number | null): Promise<void> {
     this.outputs = []
     this.lateOutputs.clear()
-    this.env.metrics.late += this.lateSinceCommit
-    this.lateSinceCommit = 0
+    this.env.metrics.late += this.sinceCommit.late
+    this.env.metrics.deadLetters += this.sinceCommit.deadLetters
+    this.dropUncommittedCounts()
     this.console = []
     if (prepared.marker !== null && checkpoint !== null) await this.store.commitLocal([...prepared.changes, prepared.marker], checkpoint)
     this.committedPosition = this.position
     this.lastCommitMs = Date.now()
+  }
+
+  private dropUncommittedCounts(): void {
+    this.sinceCommit.late = 0
+    this.sinceCommit.deadLetters = 0
   }
 
   /** Restores in-memory state from the store (after open or restore): position, stream times, close-time indexes. */
@@ -558,7 +565,7 @@ export class Task {
     for (const reset of this.resets) reset()
     this.outputs = []
     this.lateOutputs.clear()
-    this.lateSinceCommit = 0
+    this.dropUncommittedCounts()
     this.console = []
     this.store.discardCache()
     const saved = await this.store.position()

@@ -3,7 +3,8 @@
  * aggregation's value function, a deserializer, as well as filter/map/flatMap/keyBy/enrich/updateStateByKey) sends
  * the record to the dead-letter topic and processing goes on. An error that cannot be laid on one record before state
  * changes (here a reduce function) makes the task start again from its last commit, at most three times at the same
- * offset: then the pipeline stops with one error that says where, instead of restarting forever. Output a sink's
+ * offset: then the pipeline stops with one error that says where, instead of restarting forever (the dead letters
+ * of work done again count once, when committed). Output a sink's
  * serializer cannot write (it throws, or returns something that is not a Buffer, a string or null) is a dead letter
  * too, and stops nothing.
  */
@@ -161,10 +162,12 @@ describe('user code that throws', () => {
       (error: Error) => error,
     )
     try {
-      await setting.producer.send({ topic: 'fail-reduce', messages: [event('k', { n: 1 }), event('k', { n: 2 }), event('k', { n: -1 }), event('k', { n: 3 })] })
+      // The record that is not JSON is a dead letter each of the three times the task runs it, never committed.
+      await setting.producer.send({ topic: 'fail-reduce', messages: [event('k', { n: 1 }), event('k', { n: 2 }), { key: 'k', value: 'not json' }, event('k', { n: -1 }), event('k', { n: 3 })] })
       const error = await stopped
-      expect(error?.message).toBe('task 0_0 failed 3 times in a row at offset 2 of fail-reduce-0: cannot add -1')
+      expect(error?.message).toBe('task 0_0 failed 3 times in a row at offset 3 of fail-reduce-0: cannot add -1')
       expect(logged.filter((line) => line.includes('re-initializing'))).toHaveLength(2)
+      expect(pipeline.metrics().deadLetters).toBe(0)
     } finally {
       // After the error the pipeline has stopped already; stop() then settles as `closed` did.
       await pipeline.stop().catch(() => {})
@@ -176,6 +179,9 @@ describe('user code that throws', () => {
       const sum = (r: { value: string | null }) => (JSON.parse(r.value!) as { value: { n: number } }).value.n
       const results = await readTopic(setting.kafka, 'fail-sums', (r) => r.some((x) => [5, 6].includes(sum(x))))
       expect(sum(results.at(-1)!)).toBe(5)
+      // Counted once its commit is durable, however many times the work was done before.
+      await waitFor('the dead-letter counter', () => fixed.metrics().deadLetters === 1)
+      expect((await readTopic(setting.kafka, 'fail-loop-dlq', (r) => r.length >= 1)).map((r) => r.headers[HeaderNames.errorOffset])).toEqual(['2'])
     } finally {
       await fixed.stop()
     }
