@@ -58,6 +58,17 @@ const REPARTITION_PURGE_INTERVAL_MS = 30_000
 /** Backoff between attempts to re-initialize a failed task (recover): first, and at most. */
 const RECOVER_BACKOFF_MS = 250
 const RECOVER_BACKOFF_MAX_MS = 5000
+/**
+ * Retries of a task's transactional producer for one send. kafkajs retries an idempotent producer's sends forever
+ * (warning that fewer retries may break exactly-once); with a transaction around every send, a send that gives up
+ * only aborts its transaction, and the task starts again from its last commit. With kafkajs's backoff (from the
+ * client's `retry.initialRetryTime`, 300 ms, doubling up to 30 s) 8 retries give up after about a minute, as Kafka's
+ * `delivery.timeout.ms` (120 s) bounds a send: a topic deleted under the pipeline then stops it (deletedTopics)
+ * instead of holding its commits forever.
+ */
+const TRANSACTION_SEND_RETRIES = 8
+/** A topic of the pipeline is taken as deleted when missing at two looks this far apart. */
+const DELETED_TOPIC_RECHECK_MS = 1000
 
 /** kafkajs's partitionsConsumedConcurrently: how many tasks' batches are in flight at once. */
 const PARTITIONS_CONCURRENTLY = 4
@@ -203,6 +214,8 @@ class Runner implements RunningPipeline {
   private readonly log: (line: string) => void
   private readonly print: (line: string) => void
   private readonly topicSub = new Map<string, { sub: SubTopology; changelog: boolean }>()
+  /** Every topic the pipeline reads or writes (ensureTopics). */
+  private topics: readonly string[] = []
   private admin!: Admin
   private consumer!: Consumer
   private producer?: Producer
@@ -254,7 +267,7 @@ class Runner implements RunningPipeline {
     await this.admin.connect()
     this.looker = this.kafka.admin({ retry: { retries: 0 } })
     await this.looker.connect()
-    await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
+    this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
     if (this.processingGuarantee === 'exactly_once') {
       const probe = await transactionsSupported(this.kafka, this.applicationId)
       if (!probe.supported) {
@@ -365,7 +378,7 @@ class Runner implements RunningPipeline {
     this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
     if (this.processingGuarantee === 'exactly_once') {
       // Initializing the task's transactional id fences a previous owner and aborts its open transaction.
-      slot.producer ??= this.kafka.producer({ transactionalId: `${this.applicationId}-${slot.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
+      slot.producer ??= this.kafka.producer({ transactionalId: `${this.applicationId}-${slot.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: { retries: TRANSACTION_SEND_RETRIES } })
       await slot.producer.connect()
       const fence = await slot.producer.transaction()
       await fence.abort()
@@ -518,12 +531,33 @@ class Runner implements RunningPipeline {
       slot.producer = undefined
       await producer?.disconnect().catch(() => {})
       if (this.stopping || this.rebalances !== rebalances) return
+      const gone = await this.deletedTopics()
+      if (gone.length > 0) {
+        this.crash(new Error(`${gone.join(', ')} no longer exist${gone.length === 1 ? 's' : ''}: deleted while the pipeline ran (a deleted changelog or repartition topic takes state with it: to start over, delete the application's topics and state directories)`))
+        return
+      }
       this.log(`task ${slot.id}: re-initializing failed (${(failure as Error).message}); trying again in ${delayMs} ms`)
       const retry = async () => {
         if (slot.epoch === epoch) await this.reinitialize(slot, rebalances, Math.min(RECOVER_BACKOFF_MAX_MS, delayMs * 2))
       }
       setTimeout(() => void slot.lock.run(retry).catch((error: Error) => this.crash(error)), delayMs).unref()
     }
+  }
+
+  /**
+   * The pipeline's topics the cluster no longer has, seen missing twice DELETED_TOPIC_RECHECK_MS apart (a node that
+   * has just started may not know every topic yet). Empty when the cluster does not answer: that is an outage, which
+   * re-initializing rides out.
+   */
+  private async deletedTopics(): Promise<string[]> {
+    const missing = async (among: readonly string[]): Promise<string[]> => {
+      const existing = new Set(await this.looker.listTopics().catch(() => among))
+      return among.filter((topic) => !existing.has(topic))
+    }
+    const first = await missing(this.topics)
+    if (first.length === 0) return first
+    await new Promise((resolve) => setTimeout(resolve, DELETED_TOPIC_RECHECK_MS))
+    return missing(first)
   }
 
   /** Sends messages in chunks that stay under a batch size every cluster accepts, one chunk at a time (in order). */

@@ -52,11 +52,11 @@ function eventTimeSinks(plan: Plan): Set<string> {
 }
 
 /**
- * Creates what is missing, waits until every topic the pipeline reads or writes is ready, and returns their
- * partition counts. `warn` gets one line per existing topic whose retention may delete what the pipeline writes to
+ * Creates what is missing, waits until every topic the pipeline reads or writes is ready, and returns their names
+ * (sorted). `warn` gets one line per existing topic whose retention may delete what the pipeline writes to
  * it, and one when the topics take long to be ready.
  */
-export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptions, warn: (line: string) => void): Promise<Map<string, number>> {
+export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptions, warn: (line: string) => void): Promise<string[]> {
   const metadata = await admin.fetchTopicMetadata()
   const partitions = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]))
   const wanted = new Map<string, { partitions: number; configs: ITopicConfig['configEntries'] }>()
@@ -112,10 +112,10 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
       waitForLeaders: true,
       topics: [...wanted].map(([topic, spec]) => ({ topic, numPartitions: spec.partitions, replicationFactor: options.replicationFactor, configEntries: spec.configs })),
     })
-    for (const [topic, spec] of wanted) partitions.set(topic, spec.partitions)
   }
-  await untilReady(admin, [...used].sort(), warn)
-  return partitions
+  const topics = [...used].sort()
+  await untilReady(admin, topics, warn)
+  return topics
 }
 
 /**

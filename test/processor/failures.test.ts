@@ -6,7 +6,8 @@
  * offset: then the pipeline stops with one error that says where, instead of restarting forever (the dead letters
  * of work done again count once, when committed). Output a sink's
  * serializer cannot write (it throws, or returns something that is not a Buffer, a string or null) is a dead letter
- * too, and stops nothing.
+ * too, and stops nothing. A changelog topic deleted under a running pipeline stops it with one error naming the
+ * topic (its state went with it), instead of commits retrying forever or the topic coming back empty and uncompacted.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { HeaderNames, TopologyBuilder, eventTime, runPipeline, sum, tumbling, type Serializer } from '../../processor/index.js'
@@ -184,6 +185,33 @@ describe('user code that throws', () => {
       expect((await readTopic(setting.kafka, 'fail-loop-dlq', (r) => r.length >= 1)).map((r) => r.headers[HeaderNames.errorOffset])).toEqual(['2'])
     } finally {
       await fixed.stop()
+    }
+  })
+})
+
+describe('topics deleted under a running pipeline', () => {
+  test.each(['exactly_once', 'at_least_once'] as const)('%s: a deleted changelog topic stops the pipeline with one error naming it, and is not created again', async (guarantee) => {
+    const app = `gone-${guarantee}`
+    const b = new TopologyBuilder()
+    b.stream<{ n: number }>(`${app}-input`).groupByKey().reduce((a, v) => ({ n: a.n + v.n }), { name: 'sums' }).to(`${app}-sums`)
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: app, processingGuarantee: guarantee, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, kafka: { retry: { initialRetryTime: 50 } }, log: (line) => logged.push(line) })
+    const stopped = pipeline.closed.then(
+      () => null,
+      (error: Error) => error,
+    )
+    try {
+      await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 1 })] })
+      await readTopic(setting.kafka, `${app}-sums`, (r) => r.length >= 1)
+      const changelog = (await setting.admin.listTopics()).find((t) => t.startsWith(`${app}-`) && t.endsWith('-changelog'))!
+      await setting.admin.deleteTopics({ topics: [changelog] })
+      await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 2 })] })
+      const error = await stopped
+      expect(error?.message).toMatch(new RegExp(`^${changelog} no longer exists: deleted while the pipeline ran`))
+      // Created again by a producer's metadata request, it would be an empty topic without cleanup.policy=compact.
+      expect(await setting.admin.listTopics()).not.toContain(changelog)
+    } finally {
+      await pipeline.stop().catch(() => {})
     }
   })
 })
