@@ -6,6 +6,7 @@
  */
 import { checkTopicError, type ClusterClient } from './cluster-client.js'
 import { checkError } from './kafka-client.js'
+import { AGAIN, LEADER_CHANGE, retrying } from './retry.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { ConfigOperation, ConfigSource, IsolationLevel, OffsetSpec, ResourceType, ZERO_UUID } from '../protocol/constants.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
@@ -140,9 +141,6 @@ const STALE_LEADER_ERRORS: ReadonlySet<number> = new Set([
   ErrorCode.UNKNOWN_LEADER_EPOCH,
   ErrorCode.FENCED_LEADER_EPOCH,
 ])
-/** How many times ListOffsets is asked again of leaders looked up anew, 250 ms apart (Kafka's admin retries likewise). */
-const STALE_LEADER_ATTEMPTS = 20
-const STALE_LEADER_BACKOFF_MS = 250
 
 /**
  * ListOffsets for some partitions of one topic, each asked of its leader. `timestamp` is OffsetSpec.EARLIEST,
@@ -161,7 +159,10 @@ export async function listPartitionOffsets(
   const found = new Map<number, PartitionOffset>()
   let metadata = topic
   let pending = [...partitions]
-  for (let attempt = 1; ; attempt++) {
+  let refresh = false
+  // Kafka's admin client asks leaders looked up anew likewise.
+  return retrying(LEADER_CHANGE, async (last) => {
+    if (refresh) metadata = await cluster.topic(name, { allowAutoTopicCreation: false })
     const stale = new Map<number, number>()
     const byLeader = new Map<number, number[]>()
     for (const index of pending) {
@@ -192,7 +193,7 @@ export async function listPartitionOffsets(
           timeoutMs: TIMEOUT_MS,
         })
         for (const answer of response.topics.flatMap((t) => t.partitions)) {
-          if (STALE_LEADER_ERRORS.has(answer.errorCode) && attempt < STALE_LEADER_ATTEMPTS) {
+          if (STALE_LEADER_ERRORS.has(answer.errorCode) && !last) {
             stale.set(answer.partitionIndex, answer.errorCode)
             continue
           }
@@ -202,14 +203,14 @@ export async function listPartitionOffsets(
       }),
     )
     if (stale.size === 0) return found
-    if (attempt >= STALE_LEADER_ATTEMPTS) {
+    if (last) {
       const [index, code] = [...stale][0]!
       checkError(code, `cannot list offsets of ${name}-${index}`)
     }
-    await new Promise((resolve) => setTimeout(resolve, STALE_LEADER_BACKOFF_MS))
-    metadata = await cluster.topic(name, { allowAutoTopicCreation: false })
     pending = [...stale.keys()]
-  }
+    refresh = true
+    return AGAIN
+  })
 }
 
 export interface PartitionDescription {

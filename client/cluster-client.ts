@@ -4,6 +4,7 @@
  * Kafka client does. On one node every node id resolves to the bootstrap connection itself.
  */
 import { KafkaClient, checkError } from './kafka-client.js'
+import { AGAIN, retrying, SETTLING } from './retry.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js'
 import { CoordinatorType, ZERO_UUID } from '../protocol/constants.js'
@@ -37,9 +38,6 @@ export function checkTopicError(topic: MetadataResponseTopic): void {
   const message = topic.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION ? 'the topic does not exist' : undefined
   checkError(topic.errorCode, `topic '${topic.name}'`, message)
 }
-
-const METADATA_ATTEMPTS = 20
-const METADATA_BACKOFF_MS = 100
 
 export interface GroupCoordinator {
   nodeId: number
@@ -99,18 +97,16 @@ export class ClusterClient {
    * One topic's metadata; an error (by Kafka name) when it does not exist. Retriable errors are asked again for a
    * while: Kafka answers LEADER_NOT_AVAILABLE for a topic it has just auto-created, until its leaders are elected.
    */
-  async topic(name: string, options: { allowAutoTopicCreation: boolean }): Promise<MetadataResponseTopic> {
-    for (let attempt = 1; ; attempt++) {
+  topic(name: string, options: { allowAutoTopicCreation: boolean }): Promise<MetadataResponseTopic> {
+    return retrying(SETTLING, async (last) => {
       const found = (await this.metadata([name], options)).topics.find((t) => t.name === name)
       if (!found) throw new Error(`the broker did not describe topic '${name}'`)
       const settling = found.errorCode === ErrorCode.NONE ? found.partitions.some((p) => p.leaderId < 0) : errorInfo(found.errorCode).retriable
       // UNKNOWN_TOPIC_OR_PARTITION is retriable in Kafka's table, but here it means the topic is not there.
-      if (!settling || found.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION || attempt === METADATA_ATTEMPTS) {
-        checkTopicError(found)
-        return found
-      }
-      await new Promise((resolve) => setTimeout(resolve, METADATA_BACKOFF_MS))
-    }
+      if (settling && found.errorCode !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && !last) return AGAIN
+      checkTopicError(found)
+      return found
+    })
   }
 
   /** The bootstrap connection, for requests any node answers (DescribeCluster, DescribeQuorum). */
@@ -154,8 +150,8 @@ export class ClusterClient {
     return this.coordinator(transactionalId, CoordinatorType.TRANSACTION, `transactional id '${transactionalId}'`)
   }
 
-  private async coordinator(key: string, keyType: number, what: string): Promise<GroupCoordinator> {
-    for (let attempt = 1; ; attempt++) {
+  private coordinator(key: string, keyType: number, what: string): Promise<GroupCoordinator> {
+    return retrying(SETTLING, async (last) => {
       const version = this.bootstrap.version(findCoordinator, '0-4')
       if (keyType !== CoordinatorType.GROUP && version < 1) throw new Error(`the broker at ${this.bootstrap.address} cannot find the coordinator of a ${what} (it needs FindCoordinator v1)`)
       const response = await this.bootstrap.request<FindCoordinatorRequest, FindCoordinatorResponse>(findCoordinator, version, {
@@ -165,16 +161,13 @@ export class ClusterClient {
       })
       const answer = version >= 4 ? response.coordinators?.find((c) => c.key === key) : { ...response, errorCode: response.errorCode ?? ErrorCode.NONE }
       if (!answer) throw new Error(`the broker did not answer FindCoordinator for ${what}`)
-      if (answer.errorCode !== ErrorCode.NONE && errorInfo(answer.errorCode).retriable && attempt < METADATA_ATTEMPTS) {
-        await new Promise((resolve) => setTimeout(resolve, METADATA_BACKOFF_MS))
-        continue
-      }
+      if (answer.errorCode !== ErrorCode.NONE && errorInfo(answer.errorCode).retriable && !last) return AGAIN
       checkError(answer.errorCode, `cannot find the coordinator of ${what}`, answer.errorMessage)
       const nodeId = answer.nodeId!
       // Metadata, when it was asked, already knows the node; otherwise the answer says where it listens.
       if (!this.addresses.has(nodeId)) this.addresses.set(nodeId, { host: answer.host!, port: answer.port! })
       return { nodeId, host: answer.host!, port: answer.port!, client: await this.node(nodeId) }
-    }
+    })
   }
 
   /** The controller, for CreateTopics and DeleteTopics (older Kafka needs them there; KRaft forwards them). */
