@@ -102,7 +102,7 @@ export class LocalLogs {
           if (partition) partition.leaderEpoch = registration.leaderEpoch
         }
       } catch (error) {
-        this.log.error(`could not open the logs of topic '${topic.name}': ${(error as Error).message}`)
+        this.log.error(`could not bring topic '${topic.name}' to the metadata image (its logs, partitions or configs): ${(error as Error).message}`)
       }
     }
   }

@@ -1,7 +1,8 @@
 /**
  * The controller's state machine on the metadata log (the parts of Kafka's QuorumController that Brook has: broker
- * registration and heartbeats as in ClusterControlManager and BrokerHeartbeatManager, topics and leader election as
- * in ReplicationControlManager and PartitionChangeBuilder, producer-id blocks as in ProducerIdControlManager).
+ * registration and heartbeats as in ClusterControlManager and BrokerHeartbeatManager, topics, new partitions and
+ * leader election as in ReplicationControlManager and PartitionChangeBuilder, topic configs as in
+ * ConfigurationControlManager, producer-id blocks as in ProducerIdControlManager).
  *
  * Every quorum member runs one. Each applies the committed log to its image (image.ts); the one whose Raft member
  * leads, once that member has applied everything before its epoch, is active: it turns requests into records,
@@ -30,6 +31,8 @@
  * - the ISR shrinks by a fenced broker, never to empty (the last member stays: it holds everything committed);
  *   otherwise only the partition's leader changes it (AlterPartition), at the current leader and partition
  *   epochs, to live replicas that include itself, and that never changes the leader or its epoch;
+ * - a new partition (a new topic's, or one CreatePartitions adds) starts at leader and partition epoch 0, its ISR
+ *   the live brokers among its replicas (all of them when the controller placed it), led by the first of them;
  * - a broker epoch is the offset of its registration record, so it only grows;
  * - producer-id blocks of PRODUCER_ID_BLOCK_SIZE are handed out in order, each once.
  */
