@@ -13,6 +13,7 @@ import { produceHandler } from './handlers/produce.js'
 import { fetchHandler } from './handlers/fetch.js'
 import { listOffsetsHandler } from './handlers/list-offsets.js'
 import {
+  controllerCreatePartitionsHandler,
   controllerCreateTopicsHandler,
   controllerDeleteTopicsHandler,
   createPartitionsHandler,
@@ -32,7 +33,12 @@ import {
   deleteGroupsHandler,
 } from './handlers/groups.js'
 import { offsetCommitHandler, offsetFetchHandler, offsetDeleteHandler } from './handlers/offsets.js'
-import { alterConfigsHandler, incrementalAlterConfigsHandler } from './handlers/alter-configs.js'
+import {
+  alterConfigsHandler,
+  controllerAlterConfigsHandler,
+  controllerIncrementalAlterConfigsHandler,
+  incrementalAlterConfigsHandler,
+} from './handlers/alter-configs.js'
 import { deleteRecordsHandler } from './handlers/delete-records.js'
 import {
   addOffsetsToTxnHandler,
@@ -99,7 +105,9 @@ export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, desc
 
 /**
  * A cluster node's controller listener (Kafka's controller listener): the quorum's own APIs, the controller's
- * broker lifecycle APIs, AllocateProducerIds, AlterPartition, CreateTopics and DeleteTopics forwarded by the other nodes, and ApiVersions. Fetch here reads the metadata log only.
+ * broker lifecycle APIs, AllocateProducerIds, AlterPartition, the topic changes forwarded by the other nodes (CreateTopics,
+ * DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs), and ApiVersions. Fetch here reads the
+ * metadata log only.
  */
 export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   apiVersionsHandler,
@@ -115,6 +123,9 @@ export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   alterPartitionHandler,
   controllerCreateTopicsHandler,
   controllerDeleteTopicsHandler,
+  controllerCreatePartitionsHandler,
+  controllerAlterConfigsHandler,
+  controllerIncrementalAlterConfigsHandler,
 ]
 
 export class Dispatcher {

@@ -1,8 +1,9 @@
 /**
  * A cluster node's local logs follow its metadata image (Kafka's BrokerMetadataPublisher handing topic deltas to the
  * ReplicaManager): for each image the node applies, every topic of the image has its local logs under the image's
- * topic id, each partition carrying the image's leaderEpoch, and a local topic whose id the image no longer holds is
- * deleted with its data. The internal topics (`__consumer_offsets`, `__transaction_state`) are the cluster's like any
+ * topic id with as many partitions as the image gives it (new partitions are added, CreatePartitions), each carrying
+ * the image's leaderEpoch, and with the image's config overrides (ConfigRecords, AlterConfigs) parsed against this
+ * node's defaults; a local topic whose id the image no longer holds is deleted with its data. The internal topics (`__consumer_offsets`, `__transaction_state`) are the cluster's like any
  * other; once an image is applied, `onApplied` hands it on, saying whether the node has caught up (the coordinators
  * load and unload the partitions of their internal topics then, with the logs in place, and only from the images of
  * a node that has caught up: a restarted node's snapshot may name it the leader of partitions that have moved since).
@@ -20,12 +21,11 @@
  * answer NOT_LEADER_OR_FOLLOWER for every partition this node does not lead (handler.ts, `leadershipError`), so the
  * logs of partitions it does not replicate stay empty.
  */
-import { ResourceType } from '../../protocol/constants.js'
 import type { Logger } from '../logger.js'
 import { counted } from '../../client/wording.js'
 import type { TopicManager } from '../topics.js'
 import type { Topic } from '../partition.js'
-import { configResourceKey, type MetadataImage, type TopicImage } from './metadata/image.js'
+import { sameConfigs, topicConfigs, type MetadataImage, type TopicImage } from './metadata/image.js'
 
 export class LocalLogs {
   private running: Promise<void> | null = null
@@ -88,18 +88,27 @@ export class LocalLogs {
     for (const topic of image.topicsById.values()) {
       try {
         const local = this.topics.getById(topic.topicId) ?? (await this.open(image, topic))
+        if (local.partitions.length < topic.partitions.size) {
+          await this.topics.addPartitions(local, topic.partitions.size)
+          this.log.info(`topic '${topic.name}' now has ${counted(topic.partitions.size, 'partition')} from the metadata image`)
+        }
+        const overrides = topicConfigs(image, topic.name)
+        if (!sameConfigs(local.config.overrides, overrides)) {
+          await this.topics.setConfig(local, this.topics.parseConfig(overrides))
+          this.log.info(`topic '${topic.name}' configs from the metadata image: ${JSON.stringify(overrides)}`)
+        }
         for (const [index, registration] of topic.partitions) {
           const partition = local.partitions[index]
           if (partition) partition.leaderEpoch = registration.leaderEpoch
         }
       } catch (error) {
-        this.log.error(`could not open the logs of topic '${topic.name}': ${(error as Error).message}`)
+        this.log.error(`could not bring topic '${topic.name}' to the metadata image (its logs, partitions or configs): ${(error as Error).message}`)
       }
     }
   }
 
   private async open(image: MetadataImage, topic: TopicImage): Promise<Topic> {
-    const overrides = Object.fromEntries(image.configs.get(configResourceKey(ResourceType.TOPIC, topic.name)) ?? [])
+    const overrides = topicConfigs(image, topic.name)
     const created = await this.topics.create({
       name: topic.name,
       topicId: topic.topicId,
@@ -111,3 +120,4 @@ export class LocalLogs {
     return created
   }
 }
+

@@ -43,9 +43,11 @@ import type { RaftEnvelope, RaftRequest, RaftResponse } from './raft/messages.js
 import {
   QuorumController,
   type AlterPartitionRequest,
+  type AlterTopicConfigsRequest,
   type BrokerHeartbeatRequest,
   type BrokerRegistrationRequest,
   type ControllerResult,
+  type CreatePartitionsRequest,
   type CreateTopicRequest,
 } from './controller/controller.js'
 import type { MetadataImage } from './metadata/image.js'
@@ -304,6 +306,16 @@ export class QuorumRunner implements RaftStateMachine {
    */
   alterPartition(request: AlterPartitionRequest): Promise<ControllerResult<{ leaderId: number; leaderEpoch: number; isr: readonly number[]; partitionEpoch: number }>> {
     return this.operate((nowMs) => this.controller.alterPartition(request, nowMs))
+  }
+
+  /** CreatePartitions for one topic at the active controller (as `QuorumController.createPartitions`), answered once committed. */
+  createPartitions(request: CreatePartitionsRequest): Promise<ControllerResult<{ assignments: number[][] }>> {
+    return this.operate((nowMs) => this.controller.createPartitions(request, nowMs))
+  }
+
+  /** A topic's config change at the active controller (as `QuorumController.alterTopicConfigs`), answered once committed. */
+  alterTopicConfigs(request: AlterTopicConfigsRequest): Promise<ControllerResult<{ overrides: Readonly<Record<string, string>> }>> {
+    return this.operate((nowMs) => this.controller.alterTopicConfigs(request, nowMs))
   }
 
   /** DeleteTopics for one topic at the active controller, answered once committed. */

@@ -1,17 +1,20 @@
 /**
- * Topic creation and deletion on a cluster node go to the active controller (KIP-590, Kafka's ForwardingManager):
- * the node that is the active controller runs them itself; any other node forwards them, one topic per request, to
- * the controller listener of the leader its quorum member knows, where they run without being forwarded again. A
- * change is answered once committed and once this node's own image shows it, so the client's next Metadata here
- * sees it. With no leader known, or the leader unreachable, the answer is NOT_CONTROLLER, which clients retry.
+ * Topic changes on a cluster node go to the active controller (KIP-590, Kafka's ForwardingManager): creation,
+ * deletion, new partitions and topic configs. The node that is the active controller runs them itself; any other
+ * node forwards them, one topic per request, to the controller listener of the leader its quorum member knows, where
+ * they run without being forwarded again. A change is answered once committed and once this node's own image shows
+ * it, so the client's next Metadata or DescribeConfigs here sees it. With no leader known, or the leader unreachable,
+ * the answer is NOT_CONTROLLER, which clients retry.
  */
-import { ErrorCode } from '../../protocol/errors.js'
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
 import { createTopics, type CreateTopicsResponse } from '../../protocol/messages/create-topics.js'
 import { deleteTopics, type DeleteTopicsResponse } from '../../protocol/messages/delete-topics.js'
 import type { ApiSpec } from '../../protocol/schema.js'
 import { COMMIT_TIMEOUT_MS, type QuorumRunner } from './quorum-runner.js'
-import type { CreateTopicRequest } from './controller/controller.js'
+import { sameConfigs, topicConfigs } from './metadata/image.js'
+import { createPartitions, type CreatePartitionsResponse } from '../../protocol/messages/create-partitions.js'
+import type { AlterTopicConfigsRequest, CreatePartitionsRequest, CreateTopicRequest } from './controller/controller.js'
 
 /** What became of one topic's change: Kafka's error code and message, and the topic's id (ZERO_UUID on failure). */
 export interface TopicChangeResult {
@@ -63,6 +66,79 @@ export async function deleteTopicAtController(quorum: QuorumRunner, name: string
   }
   if (result.errorCode === ErrorCode.NONE) await quorum.imageHolds((image) => !image.topicsById.has(result.topicId), COMMIT_TIMEOUT_MS)
   return result
+}
+
+/** What became of a change to an existing topic: Kafka's error code and message. */
+export type ChangeResult = Pick<TopicChangeResult, 'errorCode' | 'errorMessage'>
+
+/**
+ * Adds partitions to one topic at the active controller (forwarded as CreatePartitions v3). Errors as
+ * `QuorumController.createPartitions`, and NOT_CONTROLLER.
+ */
+export async function createPartitionsAtController(quorum: QuorumRunner, request: CreatePartitionsRequest, options: TopicChangeOptions): Promise<ChangeResult> {
+  let result: ChangeResult
+  if (!options.forward || quorum.leaderId === quorum.nodeId) {
+    const created = await quorum.createPartitions(request)
+    result = created.ok ? done(ZERO_UUID) : failed(created.errorCode, created.message)
+  } else {
+    const body = {
+      topics: [{ name: request.name, count: request.count, assignments: request.assignments?.map((brokerIds) => ({ brokerIds: [...brokerIds] })) ?? null }],
+      timeoutMs: COMMIT_TIMEOUT_MS,
+      validateOnly: request.validateOnly,
+    }
+    result = await forward(quorum, async (send) => {
+      const answer = (await send<CreatePartitionsResponse>(createPartitions, 3, body)).results[0]
+      if (!answer) return failed(ErrorCode.UNKNOWN_SERVER_ERROR, 'the controller answered no topic')
+      return answer.errorCode === ErrorCode.NONE ? done(ZERO_UUID) : failed(answer.errorCode, answer.errorMessage ?? null)
+    })
+  }
+  if (result.errorCode === ErrorCode.NONE && !request.validateOnly) {
+    await quorum.imageHolds((image) => (image.topic(request.name)?.partitions.size ?? 0) >= request.count, COMMIT_TIMEOUT_MS)
+  }
+  return { errorCode: result.errorCode, errorMessage: result.errorMessage }
+}
+
+/** The request a node forwards to the active controller for a change it does not run itself, and how to read its answer. */
+export interface ForwardedRequest<Res> {
+  readonly api: ApiSpec
+  readonly version: number
+  readonly body: unknown
+  readonly result: (response: Res) => ChangeResult
+}
+
+/**
+ * Changes one topic's configs at the active controller: run by this node's controller, or sent to the active one as
+ * `forwarded` (the client's AlterConfigs or IncrementalAlterConfigs, for this one topic). `request.alter` is first
+ * run on this node's image, so a change it refuses is answered here. The answer waits until this node's image holds
+ * the overrides the change made (when forwarded, the ones it makes of this node's image: a concurrent change of the
+ * same topic through another node can make that wait last the commit timeout, and the answer is the same). Errors as
+ * `QuorumController.alterTopicConfigs`, and NOT_CONTROLLER.
+ */
+export async function alterTopicConfigsAtController<Res>(
+  quorum: QuorumRunner,
+  request: AlterTopicConfigsRequest,
+  forwarded: ForwardedRequest<Res>,
+  options: TopicChangeOptions,
+): Promise<ChangeResult> {
+  let expected: Readonly<Record<string, string>>
+  try {
+    expected = request.alter(topicConfigs(quorum.controller.image, request.name))
+  } catch (error) {
+    if (error instanceof KafkaError) return { errorCode: error.code, errorMessage: error.message }
+    throw error
+  }
+  let result: ChangeResult
+  if (!options.forward || quorum.leaderId === quorum.nodeId) {
+    const altered = await quorum.alterTopicConfigs(request)
+    if (altered.ok) expected = altered.overrides
+    result = altered.ok ? done(ZERO_UUID) : failed(altered.errorCode, altered.message)
+  } else {
+    result = await forward(quorum, async (send) => ({ ...forwarded.result(await send<Res>(forwarded.api, forwarded.version, forwarded.body)), topicId: ZERO_UUID }))
+  }
+  if (result.errorCode === ErrorCode.NONE && !request.validateOnly) {
+    await quorum.imageHolds((image) => sameConfigs(topicConfigs(image, request.name), expected), COMMIT_TIMEOUT_MS)
+  }
+  return { errorCode: result.errorCode, errorMessage: result.errorMessage }
 }
 
 type Send = <Res>(api: ApiSpec, version: number, body: unknown) => Promise<Res>

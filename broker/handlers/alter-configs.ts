@@ -10,7 +10,14 @@
  *   in one resource is INVALID_REQUEST. `validateOnly` checks and changes nothing.
  * - Changes take effect at once for produce-time configs (max.message.bytes, message.timestamp.type) and at the next
  *   cleaner pass for retention and compaction.
- * - Broker resources are refused with INVALID_REQUEST: a Brook node's settings come from its flags or config file.
+ * - Broker resources are refused with INVALID_REQUEST: a Brook node's settings come from its flags or config file
+ *   (on a cluster too: each node keeps its own).
+ * - On a cluster node a topic's configs are the metadata image's: the change goes to the active controller
+ *   (forwarded to it, KIP-590, as this request with the one resource, when this node is not it; the controller
+ *   listener answers both APIs for forwarded changes), which computes the new overrides from its own image, so
+ *   concurrent changes apply one after the other, and writes one ConfigRecord per override set, changed or removed
+ *   (cluster/topic-changes.ts). Every node applies them from its image to its topic (local-logs.ts); the answer comes
+ *   once committed and once this node's image holds them. Unknown topics are those the image does not hold.
  * - Unknown topics: UNKNOWN_TOPIC_OR_PARTITION.
  * - A storage failure is KAFKA_STORAGE_ERROR for that resource, and the topic keeps its configs.
  */
@@ -23,6 +30,7 @@ import {
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ConfigOperation, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
+import { alterTopicConfigsAtController, type ChangeResult, type ForwardedRequest, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import { quote } from '../quote.js'
 import { topicConfigDef, type TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -34,12 +42,22 @@ interface Result {
   resourceName: string
 }
 
-/** Checks a resource, computes its new configs with `change`, validates and (unless validateOnly) stores them. */
-async function alterTopic(
+/** The controller's answer for the one resource of a forwarded request. */
+function answerOf(answer: { errorCode: number; errorMessage?: string | null } | undefined): ChangeResult {
+  return answer ? { errorCode: answer.errorCode, errorMessage: answer.errorMessage ?? null } : { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'the controller answered no resource' }
+}
+
+/**
+ * Checks a resource, computes its new configs with `change`, validates and (unless validateOnly) stores them: on a
+ * cluster node through the active controller, where `forwarded` is the request that carries the change there.
+ */
+async function alterTopic<Res>(
   services: BrokerServices,
   resource: { resourceType: number; resourceName: string; configs: { name: string }[] },
   validateOnly: boolean,
   change: (current: Readonly<Record<string, string>>) => Record<string, string | null>,
+  forwarded: ForwardedRequest<Res>,
+  options: TopicChangeOptions,
 ): Promise<Result> {
   const { resourceType, resourceName } = resource
   const result = (errorCode: number, errorMessage: string | null = null): Result => ({ errorCode, errorMessage, resourceType, resourceName })
@@ -50,6 +68,14 @@ async function alterTopic(
   const names = resource.configs.map((c) => c.name)
   const twice = names.find((name, i) => names.indexOf(name) !== i)
   if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config ${quote(twice)} appears more than once`)
+  const quorum = services.quorum
+  if (quorum) {
+    if (!quorum.controller.image.topic(resourceName)) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)
+    const alter = (current: Readonly<Record<string, string>>) => services.topics.parseConfig(change(current)).overrides
+    const altered = await alterTopicConfigsAtController(quorum, { name: resourceName, alter, validateOnly }, forwarded, options)
+    if (altered.errorCode === ErrorCode.NONE && !validateOnly) services.log.info(`topic '${resourceName}' configs changed through the controller`)
+    return result(altered.errorCode, altered.errorMessage)
+  }
   const topic = services.topics.get(resourceName)
   if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)
   let config: TopicConfig
@@ -71,17 +97,28 @@ async function alterTopic(
   return result(ErrorCode.NONE)
 }
 
-export const alterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfigsResponse>(
-  alterConfigs,
-  '0-2',
-  async (request, { services }) => ({
-    throttleTimeMs: 0,
-    responses: await Promise.all(
-      request.resources.map((resource) =>
-        alterTopic(services, resource, request.validateOnly, () => Object.fromEntries(resource.configs.map((c) => [c.name, c.value]))),
+function alterConfigsOf(request: AlterConfigsRequest, services: BrokerServices, options: TopicChangeOptions): Promise<AlterConfigsResponse> {
+  return Promise.all(
+    request.resources.map((resource) =>
+      alterTopic<AlterConfigsResponse>(
+        services,
+        resource,
+        request.validateOnly,
+        () => Object.fromEntries(resource.configs.map((c) => [c.name, c.value])),
+        { api: alterConfigs, version: 2, body: { resources: [resource], validateOnly: request.validateOnly }, result: (response) => answerOf(response.responses[0]) },
+        options,
       ),
     ),
-  }),
+  ).then((responses) => ({ throttleTimeMs: 0, responses }))
+}
+
+export const alterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfigsResponse>(alterConfigs, '0-2', (request, { services }) =>
+  alterConfigsOf(request, services, { forward: true }),
+)
+
+/** AlterConfigs on a cluster node's controller listener: a change forwarded by another node, run by this controller. */
+export const controllerAlterConfigsHandler = defineHandler<AlterConfigsRequest, AlterConfigsResponse>(alterConfigs, '0-2', (request, { services }) =>
+  alterConfigsOf(request, services, { forward: false }),
 )
 
 function listItems(value: string): string[] {
@@ -91,46 +128,72 @@ function listItems(value: string): string[] {
     .filter((s) => s !== '')
 }
 
+/** A topic's overrides after IncrementalAlterConfigs' operations, in order (validated by parseConfig afterwards). */
+function incrementalChange(
+  current: Readonly<Record<string, string>>,
+  configs: IncrementalAlterConfigsRequest['resources'][number]['configs'],
+): Record<string, string | null> {
+  const next: Record<string, string | null> = { ...current }
+  for (const { name, configOperation, value } of configs) {
+    const def = topicConfigDef(name)
+    if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config ${quote(name)}`)
+    switch (configOperation) {
+      case ConfigOperation.SET:
+        next[name] = value
+        break
+      case ConfigOperation.DELETE:
+        delete next[name]
+        break
+      case ConfigOperation.APPEND:
+      case ConfigOperation.SUBTRACT: {
+        if (def.type !== ConfigType.LIST) {
+          throw new KafkaError(ErrorCode.INVALID_CONFIG, `'${name}' is not a list, so values cannot be appended or subtracted`)
+        }
+        const items = listItems(next[name] ?? def.default)
+        const change = listItems(value ?? '')
+        const result =
+          configOperation === ConfigOperation.APPEND
+            ? [...items, ...change.filter((item) => !items.includes(item))]
+            : items.filter((item) => !change.includes(item))
+        next[name] = result.join(',')
+        break
+      }
+      default:
+        throw new KafkaError(ErrorCode.INVALID_REQUEST, `unknown config operation ${configOperation} for '${name}'`)
+    }
+  }
+  return next
+}
+
+function incrementalAlterConfigsOf(request: IncrementalAlterConfigsRequest, services: BrokerServices, options: TopicChangeOptions): Promise<IncrementalAlterConfigsResponse> {
+  return Promise.all(
+    request.resources.map((resource) =>
+      alterTopic<IncrementalAlterConfigsResponse>(
+        services,
+        resource,
+        request.validateOnly,
+        (current) => incrementalChange(current, resource.configs),
+        {
+          api: incrementalAlterConfigs,
+          version: 1,
+          body: { resources: [resource], validateOnly: request.validateOnly },
+          result: (response) => answerOf(response.responses[0]),
+        },
+        options,
+      ),
+    ),
+  ).then((responses) => ({ throttleTimeMs: 0, responses }))
+}
+
 export const incrementalAlterConfigsHandler = defineHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(
   incrementalAlterConfigs,
   '0-1',
-  async (request, { services }) => ({
-    throttleTimeMs: 0,
-    responses: await Promise.all(
-      request.resources.map((resource) =>
-        alterTopic(services, resource, request.validateOnly, (current) => {
-          const next: Record<string, string | null> = { ...current }
-          for (const { name, configOperation, value } of resource.configs) {
-            const def = topicConfigDef(name)
-            if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config ${quote(name)}`)
-            switch (configOperation) {
-              case ConfigOperation.SET:
-                next[name] = value
-                break
-              case ConfigOperation.DELETE:
-                delete next[name]
-                break
-              case ConfigOperation.APPEND:
-              case ConfigOperation.SUBTRACT: {
-                if (def.type !== ConfigType.LIST) {
-                  throw new KafkaError(ErrorCode.INVALID_CONFIG, `'${name}' is not a list, so values cannot be appended or subtracted`)
-                }
-                const items = listItems(next[name] ?? def.default)
-                const change = listItems(value ?? '')
-                const result =
-                  configOperation === ConfigOperation.APPEND
-                    ? [...items, ...change.filter((item) => !items.includes(item))]
-                    : items.filter((item) => !change.includes(item))
-                next[name] = result.join(',')
-                break
-              }
-              default:
-                throw new KafkaError(ErrorCode.INVALID_REQUEST, `unknown config operation ${configOperation} for '${name}'`)
-            }
-          }
-          return next
-        }),
-      ),
-    ),
-  }),
+  (request, { services }) => incrementalAlterConfigsOf(request, services, { forward: true }),
+)
+
+/** IncrementalAlterConfigs on a cluster node's controller listener, as `controllerAlterConfigsHandler`. */
+export const controllerIncrementalAlterConfigsHandler = defineHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(
+  incrementalAlterConfigs,
+  '0-1',
+  (request, { services }) => incrementalAlterConfigsOf(request, services, { forward: false }),
 )

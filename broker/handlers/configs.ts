@@ -8,6 +8,8 @@
  * - Broker resources (type 4): this node's settings under Kafka's names, for the resource name of this node's id
  *   or "" (the cluster default). Another broker id is INVALID_REQUEST; other resource types INVALID_REQUEST.
  * - An unknown topic is UNKNOWN_TOPIC_OR_PARTITION with a message.
+ * - On a cluster node a topic and its configs are the metadata image's (the overrides the controller committed, over
+ *   this node's defaults); broker resources are this node's own.
  *
  * Version notes
  * - v0 has isDefault instead of configSource; v1+ return synonyms when asked; v3+ configType and (when asked)
@@ -24,6 +26,8 @@ import { ErrorCode } from '../../protocol/errors.js'
 import { ConfigSource, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
+import type { TopicConfig } from '../topic-configs.js'
+import { topicConfigs } from '../cluster/metadata/image.js'
 
 type Entry = DescribeConfigsResponseDescribeConfigsResourceResult
 
@@ -57,12 +61,23 @@ export function brokerConfigEntries(services: BrokerServices): { name: string; v
   ]
 }
 
+/**
+ * A topic's configs: on a cluster node the metadata image's overrides (what the controller committed, which the node's
+ * local topic follows a moment later) over this node's defaults, as a KRaft broker answers from its metadata cache;
+ * else the topic's own. Undefined for a topic that does not exist.
+ */
+function topicConfig(services: BrokerServices, name: string): TopicConfig | undefined {
+  const image = services.quorum?.controller.image
+  if (!image) return services.topics.get(name)?.config
+  return image.topic(name) ? services.topics.parseConfig(topicConfigs(image, name)) : undefined
+}
+
 function describeTopic(services: BrokerServices, name: string, keys: string[] | null, request: DescribeConfigsRequest, version: number): DescribeConfigsResponseDescribeConfigsResult {
-  const topic = services.topics.get(name)
-  if (!topic) {
+  const config = topicConfig(services, name)
+  if (!config) {
     return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${quote(name)} does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
   }
-  const configs: Entry[] = topic.config.described
+  const configs: Entry[] = config.described
     .filter((c) => keys === null || keys.includes(c.name))
     .map((c) => ({
       name: c.name,

@@ -11,12 +11,15 @@
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
  *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
- * - On a cluster node CreateTopics and DeleteTopics go to the active controller (forwarded to it, KIP-590, when
- *   this node is not it; cluster/topic-changes.ts), which places partitions and spreads their leaders; each node then
- *   opens or drops its logs as its metadata image changes. The replication factor (-1: 1, Kafka's
- *   default.replication.factor) may be up to the number of live (registered, unfenced) brokers, which the controller
- *   checks (INVALID_REPLICATION_FACTOR above it); manual assignments are INVALID_REPLICA_ASSIGNMENT. The controller listener answers the same two APIs for forwarded changes. CreatePartitions is
- *   refused there (INVALID_REQUEST): the controller cannot add partitions yet.
+ * - On a cluster node CreateTopics, DeleteTopics and CreatePartitions go to the active controller (forwarded to it,
+ *   KIP-590, when this node is not it; cluster/topic-changes.ts), which places partitions and spreads their leaders;
+ *   each node then opens, grows or drops its logs as its metadata image changes. The replication factor (-1: 1,
+ *   Kafka's default.replication.factor) may be up to the number of live (registered, unfenced) brokers, which the
+ *   controller checks (INVALID_REPLICATION_FACTOR above it); CreateTopics' manual assignments are
+ *   INVALID_REPLICA_ASSIGNMENT. New partitions get the topic's replication factor (INVALID_REPLICATION_FACTOR with
+ *   fewer live brokers), or the replicas CreatePartitions' assignment names (registered brokers, that many each, at
+ *   least one live: else INVALID_REPLICA_ASSIGNMENT). `validateOnly` is checked by the controller. The controller
+ *   listener answers the same three APIs for forwarded changes.
  * - A storage failure is KAFKA_STORAGE_ERROR for that topic, with the cause in errorMessage (v1+ of CreateTopics and
  *   CreatePartitions, v5+ of DeleteTopics), as Kafka answers a KafkaStorageException (ApiError.fromThrowable);
  *   the topic stays as it was.
@@ -43,7 +46,7 @@ import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
 import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
-import { createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
+import { createPartitionsAtController, createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import type { TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 import { counted } from '../../client/wording.js'
@@ -254,6 +257,34 @@ export const controllerDeleteTopicsHandler = defineHandler<DeleteTopicsRequest, 
   deleteTopicsInCluster(request, apiVersion, quorumOf(services), { forward: false }),
 )
 
+/**
+ * CreatePartitions on a cluster node: the active controller adds the partitions (cluster/topic-changes.ts), placing
+ * their replicas with the topic's replication factor, or where a manual assignment says; each node then opens the new
+ * logs and makes its replicas as its metadata image changes.
+ */
+async function createPartitionsInCluster(request: CreatePartitionsRequest, services: BrokerServices, quorum: QuorumRunner, options: TopicChangeOptions): Promise<CreatePartitionsResponse> {
+  const twice = duplicates(request.topics.map((t) => t.name))
+  const results = await Promise.all(
+    request.topics.map(async ({ name, count, assignments }) => {
+      const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })
+      if (twice.has(name)) return result(ErrorCode.INVALID_REQUEST, `topic ${quote(name)} appears more than once in the request`)
+      if (count > MAX_PARTITIONS) return result(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
+      const change = { name, count, assignments: assignments?.map((a) => a.brokerIds) ?? null, validateOnly: request.validateOnly }
+      const added = await createPartitionsAtController(quorum, change, options)
+      if (added.errorCode === ErrorCode.NONE && !request.validateOnly) {
+        services.log.info(`topic '${name}' now has ${counted(count, 'partition')} through the controller`)
+      }
+      return result(added.errorCode, added.errorMessage)
+    }),
+  )
+  return { throttleTimeMs: 0, results }
+}
+
+/** CreatePartitions on a cluster node's controller listener, as `controllerCreateTopicsHandler`. */
+export const controllerCreatePartitionsHandler = defineHandler<CreatePartitionsRequest, CreatePartitionsResponse>(createPartitions, '0-3', (request, { services }) =>
+  createPartitionsInCluster(request, services, quorumOf(services), { forward: false }),
+)
+
 function quorumOf(services: BrokerServices): QuorumRunner {
   if (!services.quorum) throw new Error('a controller API reached a node without a controller quorum')
   return services.quorum
@@ -263,10 +294,7 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
   createPartitions,
   '0-3',
   async (request, { services }) => {
-    if (services.quorum) {
-      const message = 'a Brook cluster cannot add partitions to a topic yet'
-      return { throttleTimeMs: 0, results: request.topics.map(({ name }) => ({ name, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: message })) }
-    }
+    if (services.quorum) return createPartitionsInCluster(request, services, services.quorum, { forward: true })
     const twice = duplicates(request.topics.map((t) => t.name))
     const results = await Promise.all(
       request.topics.map(async ({ name, count, assignments }) => {

@@ -1,7 +1,8 @@
 /**
  * The controller's state machine on the metadata log (the parts of Kafka's QuorumController that Brook has: broker
- * registration and heartbeats as in ClusterControlManager and BrokerHeartbeatManager, topics and leader election as
- * in ReplicationControlManager and PartitionChangeBuilder, producer-id blocks as in ProducerIdControlManager).
+ * registration and heartbeats as in ClusterControlManager and BrokerHeartbeatManager, topics, new partitions and
+ * leader election as in ReplicationControlManager and PartitionChangeBuilder, topic configs as in
+ * ConfigurationControlManager, producer-id blocks as in ProducerIdControlManager).
  *
  * Every quorum member runs one. Each applies the committed log to its image (image.ts); the one whose Raft member
  * leads, once that member has applied everything before its epoch, is active: it turns requests into records,
@@ -30,10 +31,12 @@
  * - the ISR shrinks by a fenced broker, never to empty (the last member stays: it holds everything committed);
  *   otherwise only the partition's leader changes it (AlterPartition), at the current leader and partition
  *   epochs, to live replicas that include itself, and that never changes the leader or its epoch;
+ * - a new partition (a new topic's, or one CreatePartitions adds) starts at leader and partition epoch 0, its ISR
+ *   the live brokers among its replicas (all of them when the controller placed it), led by the first of them;
  * - a broker epoch is the offset of its registration record, so it only grows;
  * - producer-id blocks of PRODUCER_ID_BLOCK_SIZE are handed out in order, each once.
  */
-import { ErrorCode } from '../../../protocol/errors.js'
+import { ErrorCode, KafkaError } from '../../../protocol/errors.js'
 import { ResourceType } from '../../../protocol/constants.js'
 import type { CommittedBatch, LeaderAndEpoch, ProposeResult, RaftStateMachine } from '../raft/node.js'
 import type { RaftSnapshot } from '../../../storage/raft-store.js'
@@ -47,6 +50,7 @@ import {
   type BrokerRegistration,
   type PartitionRegistration,
   type TopicImage,
+  topicConfigs,
 } from '../metadata/image.js'
 import { decodeMetadataRecord, encodeMetadataRecord, metadataRecord, type MetadataRecord } from '../metadata/records.js'
 import { encodeMetadataSnapshot, restoreMetadataSnapshot } from '../metadata/snapshot.js'
@@ -128,6 +132,29 @@ export interface CreateTopicRequest {
   /** -1: `default.replication.factor`. */
   readonly replicationFactor: number
   readonly configs?: Readonly<Record<string, string>>
+}
+
+/** CreatePartitions for one topic (Kafka's ReplicationControlManager.createPartitions). */
+export interface CreatePartitionsRequest {
+  readonly name: string
+  /** The topic's new partition count. */
+  readonly count: number
+  /** The new partitions' replicas, one list per new partition in order; null: the controller places them. */
+  readonly assignments: readonly (readonly number[])[] | null
+  /** Check everything, change nothing. */
+  readonly validateOnly: boolean
+}
+
+/**
+ * AlterConfigs or IncrementalAlterConfigs for one topic (Kafka's ConfigurationControlManager): `alter` makes the
+ * topic's new overrides from its overrides in the controller's working image, so concurrent changes to one topic
+ * apply one after the other; it throws a KafkaError (INVALID_CONFIG, INVALID_REQUEST) for a change it refuses.
+ */
+export interface AlterTopicConfigsRequest {
+  readonly name: string
+  readonly alter: (current: Readonly<Record<string, string>>) => Readonly<Record<string, string>>
+  /** Check everything, change nothing. */
+  readonly validateOnly: boolean
 }
 
 const DEFAULTS = {
@@ -312,27 +339,8 @@ export class QuorumController implements RaftStateMachine {
     }
     const topicId = this.options.newTopicId()
     const records: MetadataRecord[] = [metadataRecord('TopicRecord', { name: request.name, topicId })]
-    let start = 0
-    for (const topic of image.topicsById.values()) start += topic.partitions.size
-    const assignments: number[][] = []
-    for (let partitionId = 0; partitionId < numPartitions; partitionId++) {
-      const first = (start + partitionId) % live.length
-      const replicas = Array.from({ length: replicationFactor }, (_, i) => live[(first + i) % live.length]!)
-      assignments.push(replicas)
-      records.push(
-        metadataRecord('PartitionRecord', {
-          partitionId,
-          topicId,
-          replicas,
-          isr: replicas,
-          removingReplicas: [],
-          addingReplicas: [],
-          leader: replicas[0]!,
-          leaderEpoch: 0,
-          partitionEpoch: 0,
-        }),
-      )
-    }
+    const assignments = spreadReplicas(live, { start: partitionCount(image), count: numPartitions, replicationFactor })
+    assignments.forEach((replicas, partitionId) => records.push(newPartitionRecord(topicId, partitionId, replicas, replicas)))
     for (const [name, value] of Object.entries(request.configs ?? {})) {
       records.push(metadataRecord('ConfigRecord', { resourceType: ResourceType.TOPIC, resourceName: request.name, name, value }))
     }
@@ -380,6 +388,88 @@ export class QuorumController implements RaftStateMachine {
     const result = this.propose([change], nowMs)
     if (!result.ok) return result
     return { ...result, leaderId: partition.leader, leaderEpoch: partition.leaderEpoch, isr: newIsr, partitionEpoch: partition.partitionEpoch + 1 }
+  }
+
+  /**
+   * CreatePartitions for one topic (Kafka's ReplicationControlManager.createPartitions): PartitionRecords for the
+   * new partitions, each with the topic's replication factor (that of its partition 0). Without assignments the
+   * replicas are placed over the live brokers as `createTopic` places them, continuing from the cluster's partition
+   * count, and the ISR is all of them; a manual assignment names registered brokers, and its ISR (and leader, the
+   * first of them) are the live ones. Errors: UNKNOWN_TOPIC_OR_PARTITION; INVALID_PARTITIONS (a count not above the
+   * current one); INVALID_REPLICA_ASSIGNMENT (not one list per new partition, a list of another length than the
+   * replication factor, a broker twice or not registered, no live broker in a list); INVALID_REPLICATION_FACTOR
+   * (fewer live brokers than the replication factor). `validateOnly` proposes nothing and answers lastOffset -1.
+   */
+  createPartitions(request: CreatePartitionsRequest, nowMs: number): ControllerResult<{ assignments: number[][] }> {
+    const active = this.active
+    if (!active) return notController()
+    const image = active.working
+    const topic = image.topic(request.name)
+    if (!topic) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic '${request.name}' does not exist`)
+    const current = topic.partitions.size
+    if (!Number.isInteger(request.count) || request.count <= current) {
+      return failure('INVALID_PARTITIONS', `topic '${request.name}' has ${current} partitions; ${request.count} would not be an increase`)
+    }
+    const added = request.count - current
+    const replicationFactor = topic.partitions.get(0)!.replicas.length
+    const live = image.liveBrokers()
+    let assignments: number[][]
+    if (request.assignments !== null) {
+      if (request.assignments.length !== added) {
+        return failure('INVALID_REPLICA_ASSIGNMENT', `${added} partitions are added, but ${request.assignments.length} assignments were given`)
+      }
+      for (const [i, replicas] of request.assignments.entries()) {
+        const partitionId = current + i
+        if (replicas.length !== replicationFactor) {
+          return failure('INVALID_REPLICA_ASSIGNMENT', `partition ${partitionId} is given ${replicas.length} replicas; the topic's partitions have ${replicationFactor}`)
+        }
+        if (new Set(replicas).size !== replicas.length) return failure('INVALID_REPLICA_ASSIGNMENT', `partition ${partitionId} names a broker more than once: [${replicas}]`)
+        const unknown = replicas.find((id) => !image.brokers.has(id))
+        if (unknown !== undefined) return failure('INVALID_REPLICA_ASSIGNMENT', `partition ${partitionId} names broker ${unknown}, which is not registered`)
+        if (!replicas.some((id) => live.includes(id))) return failure('INVALID_REPLICA_ASSIGNMENT', `every broker of partition ${partitionId} is fenced: [${replicas}]`)
+      }
+      assignments = request.assignments.map((replicas) => [...replicas])
+    } else {
+      if (replicationFactor > live.length) {
+        return failure('INVALID_REPLICATION_FACTOR', `the topic's replication factor ${replicationFactor} needs more than the ${live.length} live brokers`)
+      }
+      assignments = spreadReplicas(live, { start: partitionCount(image), count: added, replicationFactor })
+    }
+    if (request.validateOnly) return { ok: true, epoch: active.epoch, lastOffset: -1n, assignments }
+    const records = assignments.map((replicas, i) => newPartitionRecord(topic.topicId, current + i, replicas, replicas.filter((id) => live.includes(id))))
+    const result = this.propose(records, nowMs)
+    if (!result.ok) return result
+    return { ...result, assignments }
+  }
+
+  /**
+   * AlterConfigs or IncrementalAlterConfigs for one topic: a ConfigRecord for every override the change sets, changes
+   * or removes (value null), none when nothing changes (lastOffset -1). Errors: UNKNOWN_TOPIC_OR_PARTITION, and the
+   * KafkaError `alter` throws. `validateOnly` proposes nothing.
+   */
+  alterTopicConfigs(request: AlterTopicConfigsRequest, nowMs: number): ControllerResult<{ overrides: Readonly<Record<string, string>> }> {
+    const active = this.active
+    if (!active) return notController()
+    const image = active.working
+    if (!image.topic(request.name)) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic '${request.name}' does not exist`)
+    const current = topicConfigs(image, request.name)
+    let overrides: Readonly<Record<string, string>>
+    try {
+      overrides = request.alter(current)
+    } catch (error) {
+      if (error instanceof KafkaError) return { ok: false, errorCode: error.code, message: error.message }
+      throw error
+    }
+    const records: MetadataRecord[] = []
+    for (const name of new Set([...Object.keys(current), ...Object.keys(overrides)])) {
+      const value = Object.hasOwn(overrides, name) ? overrides[name]! : null
+      if (value === (Object.hasOwn(current, name) ? current[name] : null)) continue
+      records.push(metadataRecord('ConfigRecord', { resourceType: ResourceType.TOPIC, resourceName: request.name, name, value }))
+    }
+    if (request.validateOnly || records.length === 0) return { ok: true, epoch: active.epoch, lastOffset: -1n, overrides }
+    const result = this.propose(records, nowMs)
+    if (!result.ok) return result
+    return { ...result, overrides }
   }
 
   /** DeleteTopics for one topic (its configs go with it). Errors: UNKNOWN_TOPIC_OR_PARTITION. */
@@ -498,6 +588,40 @@ export class QuorumController implements RaftStateMachine {
     return [...records, ...changes]
   }
 
+}
+
+/** The number of partitions of every topic in `image`: where the placement of the next new partitions continues. */
+function partitionCount(image: MetadataImage): number {
+  let count = 0
+  for (const topic of image.topicsById.values()) count += topic.partitions.size
+  return count
+}
+
+/**
+ * Replicas for `count` new partitions over the `live` brokers (ascending ids), so leaders spread: the n-th new
+ * partition's first replica (its leader) is the live broker at (start + n) mod the live count, and the rest follow
+ * it in id order, wrapping around.
+ */
+function spreadReplicas(live: readonly number[], placement: { start: number; count: number; replicationFactor: number }): number[][] {
+  return Array.from({ length: placement.count }, (_, n) => {
+    const first = (placement.start + n) % live.length
+    return Array.from({ length: placement.replicationFactor }, (_, i) => live[(first + i) % live.length]!)
+  })
+}
+
+/** The PartitionRecord of a new partition: led by the first of `isr` (a non-empty subset of `replicas`), at epoch 0. */
+function newPartitionRecord(topicId: string, partitionId: number, replicas: readonly number[], isr: readonly number[]): MetadataRecord {
+  return metadataRecord('PartitionRecord', {
+    partitionId,
+    topicId,
+    replicas: [...replicas],
+    isr: [...isr],
+    removingReplicas: [],
+    addingReplicas: [],
+    leader: isr[0]!,
+    leaderEpoch: 0,
+    partitionEpoch: 0,
+  })
 }
 
 /** The partition's ISR and leader after `isr` replaces its ISR, or null when neither changes. */

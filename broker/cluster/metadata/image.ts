@@ -93,6 +93,17 @@ export function configResourceKey(resourceType: number, resourceName: string): s
   return `${resourceType}:${resourceName}`
 }
 
+/** A topic's config overrides in `image`, name -> value (empty when it has none). */
+export function topicConfigs(image: MetadataImage, topicName: string): Record<string, string> {
+  return Object.fromEntries(image.configs.get(configResourceKey(ResourceType.TOPIC, topicName)) ?? [])
+}
+
+/** Whether two sets of config overrides name the same configs with the same values. */
+export function sameConfigs(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const names = Object.keys(a)
+  return names.length === Object.keys(b).length && names.every((name) => Object.hasOwn(b, name) && a[name] === b[name])
+}
+
 export class MetadataImage {
   static readonly EMPTY = new MetadataImage({
     provenance: { offset: -1n, epoch: -1 },

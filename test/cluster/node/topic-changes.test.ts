@@ -1,0 +1,301 @@
+/**
+ * New partitions and topic configs on a three-node cluster go through the active controller and live in the metadata
+ * log: a kafkajs admin and CreatePartitions sent to a node that is not the controller (forwarded) add partitions whose
+ * replicas the controller places (leaders spread, the topic's replication factor, or a manual assignment), which
+ * every node's Metadata shows with replicas and ISR, which kafkajs produces to and consumes from, and which a
+ * restarted node still replicates; a kafkajs admin, IncrementalAlterConfigs and `brook topics alter-config` through
+ * one node change a topic's configs as ConfigRecords, which DescribeConfigs on every node shows, which another node
+ * enforces (min.insync.replicas on acks=all), and which survive a restart of every node and a controller failover.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Kafka, logLevel, ConfigResourceTypes } from 'kafkajs'
+import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { waitFor } from '../../helpers/wait.js'
+import { partitionsOf, producePartition, withClient } from '../../helpers/kafka.js'
+import { handBuiltBatch } from '../../helpers/wire.js'
+import { brook } from '../../cli/run-brook.js'
+import { ErrorCode } from '../../../protocol/errors.js'
+import { ConfigOperation, ResourceType } from '../../../protocol/constants.js'
+import { createPartitions, type CreatePartitionsRequest, type CreatePartitionsResponse } from '../../../protocol/messages/create-partitions.js'
+import {
+  incrementalAlterConfigs,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponse,
+} from '../../../protocol/messages/incremental-alter-configs.js'
+import { describeConfigs, type DescribeConfigsRequest, type DescribeConfigsResponse } from '../../../protocol/messages/describe-configs.js'
+
+const GROWN = 'grown'
+const TUNED = 'tuned'
+
+describe('partitions and configs through the controller on a three-node cluster', () => {
+  let cluster: TestCluster
+
+  function kafka(clientId: string, bootstrap = 1): Kafka {
+    return new Kafka({ clientId, brokers: [cluster.nodes.get(bootstrap)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 10 } })
+  }
+
+  async function withAdmin<T>(bootstrap: number, use: (admin: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
+    const admin = kafka(`admin-${bootstrap}`, bootstrap).admin()
+    await admin.connect()
+    try {
+      return await use(admin)
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  /** Nodes killed and not yet started again. */
+  const down = new Set<number>()
+
+  /** The active controller and a running node that is not it. */
+  async function controllerAndOther(): Promise<{ controller: number; other: number }> {
+    const controller = (await cluster.status(cluster.nodeIds.find((id) => !down.has(id))!)).controllerId
+    return { controller, other: cluster.nodeIds.find((id) => id !== controller && !down.has(id))! }
+  }
+
+  function createPartitionsAt(node: number, topics: CreatePartitionsRequest['topics'], options: { validateOnly?: boolean } = {}): Promise<CreatePartitionsResponse> {
+    return withClient(cluster.nodes.get(node)!, (client) =>
+      client.request<CreatePartitionsRequest, CreatePartitionsResponse>(createPartitions, 3, { topics, timeoutMs: 10_000, validateOnly: options.validateOnly ?? false }),
+    )
+  }
+
+  function alterAt(node: number, topic: string, configs: IncrementalAlterConfigsRequest['resources'][number]['configs'], options: { validateOnly?: boolean } = {}) {
+    return withClient(cluster.nodes.get(node)!, async (client) => {
+      const answer = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
+        resources: [{ resourceType: ResourceType.TOPIC, resourceName: topic, configs }],
+        validateOnly: options.validateOnly ?? false,
+      })
+      return answer.responses[0]!
+    })
+  }
+
+  /** The configs node `node` describes as set on `topic` (source TOPIC_CONFIG), name -> value. */
+  function overridesAt(node: number, topic: string): Promise<Record<string, string>> {
+    return withClient(cluster.nodes.get(node)!, async (client) => {
+      const answer = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, 4, {
+        resources: [{ resourceType: ResourceType.TOPIC, resourceName: topic, configurationKeys: null }],
+        includeSynonyms: false,
+        includeDocumentation: false,
+      })
+      const result = answer.results[0]!
+      expect(result.errorCode).toBe(ErrorCode.NONE)
+      return Object.fromEntries(result.configs.filter((c) => c.configSource === 1).map((c) => [c.name, c.value ?? '']))
+    })
+  }
+
+  /** Waits until every running node describes `expected` as the overrides of `topic`. */
+  async function everyNodeDescribes(topic: string, expected: Record<string, string>): Promise<void> {
+    for (const id of cluster.nodeIds) {
+      if (down.has(id)) continue
+      await waitFor(`node ${id} describing ${JSON.stringify(expected)} on '${topic}'`, async () => JSON.stringify(sorted(await overridesAt(id, topic))) === JSON.stringify(sorted(expected)))
+    }
+  }
+
+  beforeAll(async () => {
+    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
+    await waitFor('three unfenced brokers', async () => {
+      const status = await cluster.status(1)
+      return status.controllerId >= 0 && status.liveBrokers.length === 3
+    })
+    await withAdmin(1, (admin) =>
+      admin.createTopics({
+        topics: [
+          { topic: GROWN, numPartitions: 3, replicationFactor: 2 },
+          { topic: TUNED, numPartitions: 3, replicationFactor: 2, configEntries: [{ name: 'retention.ms', value: '3600000' }] },
+        ],
+        waitForLeaders: true,
+      }),
+    )
+  })
+  afterAll(async () => {
+    await cluster?.destroy()
+  })
+
+  it('adds partitions with a kafkajs admin: every node shows them with replicas and ISR, leaders spread, and kafkajs produces to and consumes from them', async () => {
+    await withAdmin(2, (admin) => admin.createPartitions({ topicPartitions: [{ topic: GROWN, count: 6 }] }))
+    for (const id of cluster.nodeIds) {
+      const partitions = await waitFor(`node ${id} showing six partitions`, async () => {
+        const seen = await partitionsOf(cluster.nodes.get(id)!, GROWN)
+        return seen.length === 6 && seen
+      })
+      const added = partitions.filter((p) => p.partitionIndex >= 3)
+      for (const partition of added) {
+        expect(partition.errorCode).toBe(ErrorCode.NONE)
+        expect(partition.replicaNodes).toHaveLength(2)
+        expect(new Set(partition.replicaNodes).size).toBe(2)
+        expect([...partition.isrNodes].sort()).toEqual([...partition.replicaNodes].sort())
+        expect(partition.leaderId).toBe(partition.replicaNodes[0])
+        expect(partition.leaderEpoch).toBe(0)
+      }
+      // Three new partitions on three live brokers: one leader each.
+      expect(new Set(added.map((p) => p.leaderId)).size).toBe(3)
+    }
+
+    const producer = kafka('grown-producer').producer()
+    await producer.connect()
+    const sent = [3, 4, 5].flatMap((partition) => Array.from({ length: 10 }, (_, i) => ({ partition, value: `p${partition}-${i}` })))
+    try {
+      await producer.send({ topic: GROWN, acks: -1, messages: sent })
+    } finally {
+      await producer.disconnect()
+    }
+    const consumer = kafka('grown-consumer').consumer({ groupId: 'grown-readers' })
+    const received = new Map<number, string[]>()
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic: GROWN, fromBeginning: true })
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          received.set(partition, [...(received.get(partition) ?? []), message.value!.toString()])
+        },
+      })
+      await waitFor('every record of the new partitions consumed', () => [...received.values()].flat().length >= sent.length)
+    } finally {
+      await consumer.disconnect()
+    }
+    for (const partition of [3, 4, 5]) {
+      expect(received.get(partition)).toEqual(sent.filter((m) => m.partition === partition).map((m) => m.value))
+    }
+  })
+
+  it('forwards CreatePartitions from a node that is not the controller: manual assignments, validateOnly, and Kafka\'s errors', async () => {
+    const { other } = await controllerAndOther()
+    const refused = await createPartitionsAt(other, [
+      { name: GROWN, count: 6, assignments: null },
+      { name: 'missing', count: 2, assignments: null },
+      { name: TUNED, count: 4, assignments: [{ brokerIds: [1] }] },
+    ])
+    expect(refused.results.map((r) => [r.name, r.errorCode])).toEqual([
+      [GROWN, ErrorCode.INVALID_PARTITIONS],
+      ['missing', ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+      [TUNED, ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+    ])
+    expect(refused.results[0]!.errorMessage).toMatch(/has 6 partitions; 6 would not be an increase/)
+    expect(refused.results[2]!.errorMessage).toMatch(/given 1 replicas; the topic's partitions have 2/)
+    const unknownBroker = await createPartitionsAt(other, [{ name: GROWN, count: 7, assignments: [{ brokerIds: [1, 9] }] }])
+    expect(unknownBroker.results[0]).toMatchObject({ errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: expect.stringMatching(/broker 9, which is not registered/) })
+    const twice = await createPartitionsAt(other, [{ name: GROWN, count: 7, assignments: [{ brokerIds: [2, 2] }] }])
+    expect(twice.results[0]!.errorCode).toBe(ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+
+    const validated = await createPartitionsAt(other, [{ name: GROWN, count: 10, assignments: null }], { validateOnly: true })
+    expect(validated.results[0]!.errorCode).toBe(ErrorCode.NONE)
+    expect(await partitionsOf(cluster.nodes.get(other)!, GROWN)).toHaveLength(6)
+
+    const manual = await createPartitionsAt(other, [{ name: GROWN, count: 8, assignments: [{ brokerIds: [3, 1] }, { brokerIds: [2, 3] }] }])
+    expect(manual.results[0]!.errorCode).toBe(ErrorCode.NONE)
+    // Answered once the forwarding node's own image holds them.
+    const partitions = await partitionsOf(cluster.nodes.get(other)!, GROWN)
+    expect(partitions.slice(6).map((p) => [p.partitionIndex, p.replicaNodes, p.isrNodes, p.leaderId])).toEqual([
+      [6, [3, 1], [3, 1], 3],
+      [7, [2, 3], [2, 3], 2],
+    ])
+    // The leaders take records once they have applied the image (NOT_LEADER_OR_FOLLOWER until then, which writes nothing).
+    for (const partition of [6, 7]) {
+      const leader = cluster.nodes.get(partitions[partition]!.leaderId)!
+      await waitFor(`partition ${partition} taking a record`, async () => {
+        const answer = await withClient(leader, (client) => producePartition(client, GROWN, partition, handBuiltBatch([`manual-${partition}`]), { acks: -1 }))
+        expect([ErrorCode.NONE, ErrorCode.NOT_LEADER_OR_FOLLOWER]).toContain(answer.errorCode)
+        return answer.errorCode === ErrorCode.NONE
+      })
+    }
+  })
+
+  it('changes configs through one node as ConfigRecords: every node describes them, another node enforces them, and a bad config changes nothing', async () => {
+    await withAdmin(1, (admin) =>
+      admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: TUNED, configEntries: [{ name: 'retention.ms', value: '86400000' }, { name: 'min.insync.replicas', value: '3' }] }],
+      }),
+    )
+    await everyNodeDescribes(TUNED, { 'retention.ms': '86400000', 'min.insync.replicas': '3' })
+
+    // min.insync.replicas 3 on two replicas: the leader refuses acks=all, whichever node it is, and takes acks=1.
+    const partitions = await partitionsOf(cluster.nodes.get(1)!, TUNED)
+    const onTwo = partitions.find((p) => p.leaderId === 2)!
+    const produce = (acks: number) => withClient(cluster.nodes.get(2)!, (client) => producePartition(client, TUNED, onTwo.partitionIndex, handBuiltBatch([`acks-${acks}`]), { acks }))
+    await waitFor('node 2 enforcing min.insync.replicas=3', async () => (await produce(-1)).errorCode === ErrorCode.NOT_ENOUGH_REPLICAS)
+    expect((await produce(1)).errorCode).toBe(ErrorCode.NONE)
+
+    // IncrementalAlterConfigs through a node that is not the controller (forwarded): a DELETE returns to the default.
+    const { other } = await controllerAndOther()
+    expect((await alterAt(other, TUNED, [{ name: 'min.insync.replicas', configOperation: ConfigOperation.DELETE, value: null }])).errorCode).toBe(ErrorCode.NONE)
+    await everyNodeDescribes(TUNED, { 'retention.ms': '86400000' })
+    await waitFor('node 2 taking acks=all again', async () => (await produce(-1)).errorCode === ErrorCode.NONE)
+    const appended = await alterAt(other, TUNED, [{ name: 'cleanup.policy', configOperation: ConfigOperation.APPEND, value: 'compact' }])
+    expect(appended.errorCode).toBe(ErrorCode.NONE)
+    // Answered once this node's image holds the change: its own DescribeConfigs shows it at once.
+    expect(sorted(await overridesAt(other, TUNED))).toEqual({ 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000' })
+    await everyNodeDescribes(TUNED, { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000' })
+
+    const unknown = await alterAt(other, TUNED, [{ name: 'retention.minutes', configOperation: ConfigOperation.SET, value: '5' }])
+    expect(unknown).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG, errorMessage: "unknown topic config 'retention.minutes'" })
+    const badValue = await alterAt(other, TUNED, [
+      { name: 'segment.ms', configOperation: ConfigOperation.SET, value: '1000' },
+      { name: 'retention.ms', configOperation: ConfigOperation.SET, value: 'soon' },
+    ])
+    expect(badValue.errorCode).toBe(ErrorCode.INVALID_CONFIG)
+    const validated = await alterAt(other, TUNED, [{ name: 'segment.ms', configOperation: ConfigOperation.SET, value: '1000' }], { validateOnly: true })
+    expect(validated.errorCode).toBe(ErrorCode.NONE)
+    expect((await alterAt(other, 'missing', [{ name: 'retention.ms', configOperation: ConfigOperation.SET, value: '1' }])).errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    await everyNodeDescribes(TUNED, { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000' })
+
+    // The CLI (IncrementalAlterConfigs) through node 3; broker configs stay each node's own.
+    const cli = await brook(['topics', 'alter-config', TUNED, '--set', 'max.message.bytes=2048', '--bootstrap-server', cluster.nodes.get(3)!.address])
+    expect(cli).toMatchObject({ code: 0, stdout: `Completed updating config for topic ${TUNED}.\n` })
+    await everyNodeDescribes(TUNED, { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000', 'max.message.bytes': '2048' })
+    const broker = await withClient(cluster.nodes.get(1)!, (client) =>
+      client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
+        resources: [{ resourceType: ResourceType.BROKER, resourceName: '1', configs: [{ name: 'num.partitions', configOperation: ConfigOperation.SET, value: '3' }] }],
+        validateOnly: false,
+      }),
+    )
+    expect(broker.responses[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+  })
+
+  it('keeps new partitions and configs across a restart of every node and a controller failover', async () => {
+    const expected = { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000', 'max.message.bytes': '2048' }
+    for (const id of cluster.nodeIds) await cluster.nodes.get(id)!.stop()
+    await Promise.all(cluster.nodeIds.map((id) => cluster.restart(id)))
+    await waitFor('three unfenced brokers again', async () => (await cluster.status(1)).liveBrokers.length === 3)
+    await everyNodeDescribes(TUNED, expected)
+    for (const id of cluster.nodeIds) {
+      // Each node replicates its new partitions again: back in the ISR of every one it is a replica of.
+      await waitFor(`node ${id} with eight partitions of '${GROWN}', each ISR whole`, async () => {
+        const partitions = await partitionsOf(cluster.nodes.get(id)!, GROWN)
+        return partitions.length === 8 && partitions.every((p) => p.isrNodes.length === p.replicaNodes.length)
+      })
+    }
+    const consumer = kafka('grown-rereader').consumer({ groupId: 'grown-rereaders' })
+    const readBack: string[] = []
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic: GROWN, fromBeginning: true })
+      await consumer.run({ eachMessage: async ({ message }) => void readBack.push(message.value!.toString()) })
+      await waitFor('every record of the new partitions read back', () => readBack.length >= 32)
+    } finally {
+      await consumer.disconnect()
+    }
+    expect(readBack.filter((v) => v.startsWith('p')).sort()).toEqual([3, 4, 5].flatMap((p) => Array.from({ length: 10 }, (_, i) => `p${p}-${i}`)).sort())
+    expect(readBack.filter((v) => v.startsWith('manual-')).sort()).toEqual(['manual-6', 'manual-7'])
+
+    const { controller } = await controllerAndOther()
+    await cluster.nodes.get(controller)!.kill()
+    down.add(controller)
+    const survivor = cluster.nodeIds.find((id) => id !== controller)!
+    await waitFor('a new active controller', async () => {
+      const status = await cluster.status(survivor)
+      return status.controllerId >= 0 && status.controllerId !== controller && status.liveBrokers.length === 2
+    })
+    await everyNodeDescribes(TUNED, expected)
+    expect((await alterAt(survivor, TUNED, [{ name: 'retention.ms', configOperation: ConfigOperation.SET, value: '7200000' }])).errorCode).toBe(ErrorCode.NONE)
+    expect((await createPartitionsAt(survivor, [{ name: GROWN, count: 9, assignments: null }])).results[0]!.errorCode).toBe(ErrorCode.NONE)
+    await cluster.restart(controller)
+    down.delete(controller)
+    await everyNodeDescribes(TUNED, { ...expected, 'retention.ms': '7200000' })
+    await waitFor(`node ${controller} with nine partitions of '${GROWN}'`, async () => (await partitionsOf(cluster.nodes.get(controller)!, GROWN)).length === 9)
+  })
+})
+
+function sorted(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)))
+}
