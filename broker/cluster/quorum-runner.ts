@@ -50,7 +50,7 @@ import {
 } from './controller/controller.js'
 import type { MetadataImage } from './metadata/image.js'
 import { fromWireResponse, METADATA_TOPIC, toWireRequest } from './raft-wire.js'
-import type { QuorumVoter } from './voters.js'
+import { sourceAddressOf, type QuorumVoter } from './voters.js'
 
 /** How often the active controller looks at broker sessions and preferred leaders (its `tick`), at most. */
 export const CONTROLLER_TICK_MS = 250
@@ -83,7 +83,7 @@ export class PeerChannel {
 
   constructor(
     readonly voter: QuorumVoter,
-    private readonly options: { clientId: string; timeoutMs: number },
+    private readonly options: { clientId: string; timeoutMs: number; localAddress?: string | undefined },
   ) {}
 
   /** Sends `body` as `api` at `version`; rejects on a connection failure, a timeout or an unsupported version. */
@@ -117,6 +117,8 @@ interface CommitWaiter {
 export class QuorumRunner implements RaftStateMachine {
   readonly nodeId: number
   readonly clusterId: string
+  /** The address this node connects to the other nodes from (its own voter entry's, sourceAddressOf), or undefined. */
+  readonly localAddress: string | undefined
   readonly controller: QuorumController
   private raft!: RaftNode
   private readonly store: RaftStore
@@ -152,9 +154,12 @@ export class QuorumRunner implements RaftStateMachine {
     // request may wait for its commit.
     const clientId = `brook-quorum-${options.nodeId}`
     const raftTimeoutMs = raftConfig(options.raftConfig).requestTimeoutMs + 1000
+    const self = options.voters.find((voter) => voter.id === options.nodeId)
+    this.localAddress = self && sourceAddressOf(self)
+    const localAddress = this.localAddress
     for (const voter of options.voters) {
-      this.controlChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: COMMIT_TIMEOUT_MS + 1000 }))
-      if (voter.id !== options.nodeId) this.raftChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: raftTimeoutMs }))
+      this.controlChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: COMMIT_TIMEOUT_MS + 1000, localAddress }))
+      if (voter.id !== options.nodeId) this.raftChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: raftTimeoutMs, localAddress }))
     }
   }
 
