@@ -137,6 +137,7 @@ export class QuorumRunner implements RaftStateMachine {
   private failure: Error | null = null
   private stopped = false
   private readonly imageListeners: ((image: MetadataImage) => void)[] = []
+  private readonly leaderListeners = new Set<(leader: LeaderAndEpoch) => void>()
 
   private constructor(options: QuorumRunnerOptions) {
     this.nodeId = options.nodeId
@@ -390,11 +391,23 @@ export class QuorumRunner implements RaftStateMachine {
 
   leaderChange(leader: LeaderAndEpoch): void {
     this.controller.leaderChange(leader)
-    if (leader.leaderId !== this.known.leaderId || leader.epoch !== this.known.epoch) {
-      const who = leader.leaderId === null ? 'no leader known' : leader.leaderId === this.nodeId ? 'this node leads (active controller)' : `node ${leader.leaderId} leads`
-      this.log.info(`controller quorum epoch ${leader.epoch}: ${who}`)
-    }
+    const changed = leader.leaderId !== this.known.leaderId || leader.epoch !== this.known.epoch
     this.known = leader
+    if (!changed) return
+    const who = leader.leaderId === null ? 'no leader known' : leader.leaderId === this.nodeId ? 'this node leads (active controller)' : `node ${leader.leaderId} leads`
+    this.log.info(`controller quorum epoch ${leader.epoch}: ${who}`)
+    for (const listener of [...this.leaderListeners]) listener(leader)
+  }
+
+  /**
+   * Calls `listener` each time the member learns of another leader or epoch (Kafka's RaftClient.Listener
+   * handleLeaderChange); returns a function that removes it.
+   */
+  onLeaderChange(listener: (leader: LeaderAndEpoch) => void): () => void {
+    this.leaderListeners.add(listener)
+    return () => {
+      this.leaderListeners.delete(listener)
+    }
   }
 
   // ---- the loop ---------------------------------------------------------------------------------------------------
