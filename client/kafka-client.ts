@@ -25,6 +25,8 @@ export interface ClientOptions {
   clientId?: string
   /** Fails a connect or a request that takes longer. */
   timeoutMs?: number
+  /** The local IP address the connection is made from; by default the operating system picks one. */
+  localAddress?: string
 }
 
 export class KafkaClient {
@@ -38,7 +40,7 @@ export class KafkaClient {
   private constructor(
     private readonly socket: Socket,
     readonly address: string,
-    private readonly options: Required<ClientOptions>,
+    private readonly options: Required<Omit<ClientOptions, 'localAddress'>>,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', (error) => this.fail(new ConnectionError(`connection to ${address} failed: ${error.message}`)))
@@ -50,7 +52,7 @@ export class KafkaClient {
     const resolved = { clientId: options.clientId ?? 'brook-cli', timeoutMs: options.timeoutMs ?? 30_000 }
     const address = `${host}:${port}`
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host, port })
+      const socket = connect({ host, port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }) })
       const timer = setTimeout(() => {
         socket.destroy()
         reject(new ConnectionError(`cannot connect to a broker at ${address}: timed out`))

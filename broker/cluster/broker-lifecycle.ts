@@ -11,7 +11,7 @@
  * The active controller is the leader the node's own quorum member knows (every node of a Brook cluster is a
  * voter); each request goes to it on its controller listener. NOT_CONTROLLER, a timeout or a lost connection only
  * means the leader changed or is changing: the next attempt goes to whichever voter the member then knows as
- * leader, after a backoff that starts at RETRY_BACKOFF_MS and doubles with each failure in a row up to the heartbeat
+ * leader (a request still in flight when the member learns of a new leader is given up at once), after a backoff that starts at RETRY_BACKOFF_MS and doubles with each failure in a row up to the heartbeat
  * interval (Kafka's exponential backoff), so a quorum without a leader is not asked ten times a second. A new incarnation id each start tells the controller that a returning node is a new
  * process (Kafka's incarnation id).
  */
@@ -93,7 +93,7 @@ export class BrokerLifecycle {
     const { quorum, log } = this.options
     const leaderId = quorum.leaderId
     const channel = leaderId === null ? null : quorum.controlChannel(leaderId)
-    if (!channel) return null
+    if (leaderId === null || !channel) return null
     try {
       if (this.brokerEpoch === null) {
         const { endpoint } = this.options
@@ -108,7 +108,7 @@ export class BrokerLifecycle {
           logDirs: [],
           previousBrokerEpoch: -1n,
         }
-        const response = await channel.request<BrokerRegistrationResponse>(brokerRegistration, 0, request)
+        const response = await this.unlessControllerChanges(channel.request<BrokerRegistrationResponse>(brokerRegistration, 0, request), leaderId)
         if (response.errorCode !== ErrorCode.NONE) {
           if (response.errorCode !== ErrorCode.NOT_CONTROLLER) log.warn(`registering with the controller (node ${leaderId}): ${errorInfo(response.errorCode).name}`)
           return null
@@ -126,7 +126,7 @@ export class BrokerLifecycle {
         wantShutDown: false,
         offlineLogDirs: [],
       }
-      const response = await channel.request<BrokerHeartbeatResponse>(brokerHeartbeat, 0, request)
+      const response = await this.unlessControllerChanges(channel.request<BrokerHeartbeatResponse>(brokerHeartbeat, 0, request), leaderId)
       switch (response.errorCode) {
         case ErrorCode.NONE:
           this.failures = 0
@@ -145,6 +145,21 @@ export class BrokerLifecycle {
       log.debug(`controller (node ${leaderId}) unreachable: ${(error as Error).message}`)
       return null
     }
+  }
+
+  /**
+   * `request`'s answer, or a rejection as soon as the quorum learns of another leader or epoch. A heartbeat to a
+   * controller that was cut off or paused would otherwise hold the next one back for the whole request timeout, long
+   * enough for the new controller, which starts every broker's session when it takes over, to fence this broker (the
+   * new controller may be this very node). Kafka's NodeToControllerChannelManager likewise sends to the new
+   * controller once it changes.
+   */
+  private unlessControllerChanges<T>(request: Promise<T>, leaderId: number): Promise<T> {
+    let stopListening = (): void => undefined
+    const changed = new Promise<never>((_, reject) => {
+      stopListening = this.options.quorum.onLeaderChange(() => reject(new Error(`node ${leaderId} is no longer the active controller`)))
+    })
+    return Promise.race([request, changed]).finally(() => stopListening())
   }
 
   private transition(next: BrokerLifecycleState, why: string): void {

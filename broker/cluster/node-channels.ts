@@ -3,7 +3,8 @@
  * partition leaders, AddPartitionsToTxn verifications from partition leaders to transaction coordinators), sent
  * through the client layer to the client listener each node registered, as the metadata image names it. One
  * connection per node (PeerChannel), made on demand, made again after any failure, and replaced when the node's
- * registered listener changes (a restart on another port).
+ * registered listener changes (a restart on another port). Connections are made from the node's own address (the
+ * quorum runner's localAddress) where it has one.
  */
 import type { ApiSpec } from '../../protocol/schema.js'
 import { PeerChannel, type QuorumRunner } from './quorum-runner.js'
@@ -27,7 +28,7 @@ export class NodeChannels {
     let channel = this.channels.get(nodeId)
     if (!channel || channel.voter.host !== endpoint.host || channel.voter.port !== endpoint.port) {
       channel?.close()
-      channel = new PeerChannel({ id: nodeId, host: endpoint.host, port: endpoint.port }, this.options)
+      channel = new PeerChannel({ id: nodeId, host: endpoint.host, port: endpoint.port }, { ...this.options, localAddress: this.quorum.localAddress })
       this.channels.set(nodeId, channel)
     }
     return channel.request<Res>(api, version, body)

@@ -52,7 +52,7 @@ import {
 } from './controller/controller.js'
 import type { MetadataImage } from './metadata/image.js'
 import { fromWireResponse, METADATA_TOPIC, toWireRequest } from './raft-wire.js'
-import type { QuorumVoter } from './voters.js'
+import { sourceAddressOf, type QuorumVoter } from './voters.js'
 
 /** How often the active controller looks at broker sessions and preferred leaders (its `tick`), at most. */
 export const CONTROLLER_TICK_MS = 250
@@ -85,7 +85,7 @@ export class PeerChannel {
 
   constructor(
     readonly voter: QuorumVoter,
-    private readonly options: { clientId: string; timeoutMs: number },
+    private readonly options: { clientId: string; timeoutMs: number; localAddress?: string | undefined },
   ) {}
 
   /** Sends `body` as `api` at `version`; rejects on a connection failure, a timeout or an unsupported version. */
@@ -119,6 +119,8 @@ interface CommitWaiter {
 export class QuorumRunner implements RaftStateMachine {
   readonly nodeId: number
   readonly clusterId: string
+  /** The address this node connects to the other nodes from (its own voter entry's, sourceAddressOf), or undefined. */
+  readonly localAddress: string | undefined
   readonly controller: QuorumController
   private raft!: RaftNode
   private readonly store: RaftStore
@@ -137,6 +139,7 @@ export class QuorumRunner implements RaftStateMachine {
   private failure: Error | null = null
   private stopped = false
   private readonly imageListeners: ((image: MetadataImage) => void)[] = []
+  private readonly leaderListeners = new Set<(leader: LeaderAndEpoch) => void>()
 
   private constructor(options: QuorumRunnerOptions) {
     this.nodeId = options.nodeId
@@ -154,9 +157,12 @@ export class QuorumRunner implements RaftStateMachine {
     // request may wait for its commit.
     const clientId = `brook-quorum-${options.nodeId}`
     const raftTimeoutMs = raftConfig(options.raftConfig).requestTimeoutMs + 1000
+    const self = options.voters.find((voter) => voter.id === options.nodeId)
+    this.localAddress = self && sourceAddressOf(self)
+    const localAddress = this.localAddress
     for (const voter of options.voters) {
-      this.controlChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: COMMIT_TIMEOUT_MS + 1000 }))
-      if (voter.id !== options.nodeId) this.raftChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: raftTimeoutMs }))
+      this.controlChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: COMMIT_TIMEOUT_MS + 1000, localAddress }))
+      if (voter.id !== options.nodeId) this.raftChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: raftTimeoutMs, localAddress }))
     }
   }
 
@@ -397,11 +403,23 @@ export class QuorumRunner implements RaftStateMachine {
 
   leaderChange(leader: LeaderAndEpoch): void {
     this.controller.leaderChange(leader)
-    if (leader.leaderId !== this.known.leaderId || leader.epoch !== this.known.epoch) {
-      const who = leader.leaderId === null ? 'no leader known' : leader.leaderId === this.nodeId ? 'this node leads (active controller)' : `node ${leader.leaderId} leads`
-      this.log.info(`controller quorum epoch ${leader.epoch}: ${who}`)
-    }
+    const changed = leader.leaderId !== this.known.leaderId || leader.epoch !== this.known.epoch
     this.known = leader
+    if (!changed) return
+    const who = leader.leaderId === null ? 'no leader known' : leader.leaderId === this.nodeId ? 'this node leads (active controller)' : `node ${leader.leaderId} leads`
+    this.log.info(`controller quorum epoch ${leader.epoch}: ${who}`)
+    for (const listener of [...this.leaderListeners]) listener(leader)
+  }
+
+  /**
+   * Calls `listener` each time the member learns of another leader or epoch (Kafka's RaftClient.Listener
+   * handleLeaderChange); returns a function that removes it.
+   */
+  onLeaderChange(listener: (leader: LeaderAndEpoch) => void): () => void {
+    this.leaderListeners.add(listener)
+    return () => {
+      this.leaderListeners.delete(listener)
+    }
   }
 
   // ---- the loop ---------------------------------------------------------------------------------------------------

@@ -515,6 +515,11 @@ export class ReplicaManager {
     return broker && !broker.fenced && endpoint ? { id: brokerId, host: endpoint.host, port: endpoint.port } : null
   }
 
+  /** The address this node fetches from (QuorumRunner.localAddress), or undefined. */
+  get localAddress(): string | undefined {
+    return this.options.quorum.localAddress
+  }
+
   /** Whether `replica` still follows `leaderId` in `leaderEpoch`: a fetch's answer is used only then. */
   stillFollows(replica: Replica, leaderId: number, leaderEpoch: number): boolean {
     return this.replicas.get(replica.key) === replica && !replica.leader && replica.state.leader === leaderId && replica.state.leaderEpoch === leaderEpoch
@@ -616,7 +621,11 @@ class ReplicaFetcher {
       }
       if (!this.channel || this.channel.voter.host !== endpoint.host || this.channel.voter.port !== endpoint.port) {
         this.channel?.close()
-        this.channel = new PeerChannel(endpoint, { clientId: `brook-replica-fetcher-${this.manager.nodeId}`, timeoutMs: config.replicaFetchWaitMaxMs + config.requestTimeoutMs })
+        this.channel = new PeerChannel(endpoint, {
+          clientId: `brook-replica-fetcher-${this.manager.nodeId}`,
+          timeoutMs: config.replicaFetchWaitMaxMs + config.requestTimeoutMs,
+          localAddress: this.manager.localAddress,
+        })
       }
       const nowMs = Date.now()
       const sent = [...this.partitions].filter((replica) => (this.backoffUntil.get(replica) ?? 0) <= nowMs).map((replica) => ({

@@ -4,6 +4,7 @@
  * Both are checked when `brook start` reads them and again when the node opens; problems are one-line errors.
  */
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 
 /** One voter of the controller quorum: its node id and the address of its controller listener. */
 export interface QuorumVoter {
@@ -35,6 +36,15 @@ export function parseQuorumVoters(text: string): QuorumVoter[] {
     voters.push({ id, host, port })
   }
   return voters.sort((a, b) => a.id - b.id)
+}
+
+/**
+ * The local address a node connects to the other nodes from: its controller listener's host when that is one IP
+ * address, so a node listening on 127.0.0.12 talks from 127.0.0.12 and the other nodes (and firewall rules) see one
+ * address per node; undefined for a host name or a wildcard address (0.0.0.0, ::), where the operating system picks.
+ */
+export function sourceAddressOf(voter: QuorumVoter): string | undefined {
+  return isIP(voter.host) !== 0 && voter.host !== '0.0.0.0' && voter.host !== '::' ? voter.host : undefined
 }
 
 /** Throws unless `clusterId` is a Kafka Uuid in base64url (22 characters, 16 bytes). */

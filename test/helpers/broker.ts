@@ -1,6 +1,7 @@
 /**
- * Starts real Brook broker processes (`node dist/cli/brook.js start`) for tests: each on a free port of 127.0.0.1, with
- * its own data directory, stopped (or killed) by the test and, as a safety net, when the test process exits.
+ * Starts real Brook broker processes (`node dist/cli/brook.js start`) for tests: each on a free port of 127.0.0.1 (or
+ * another loopback address given as `host`), with its own data directory, stopped (or killed) by the test and, as a
+ * safety net, when the test process exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -35,6 +36,8 @@ export interface BrokerProcess {
 
 export interface StartOptions {
   dataDir?: string
+  /** The address the client listener binds and advertises (default 127.0.0.1; Linux routes all of 127/8 to lo). */
+  host?: string
   port?: number
   args?: string[]
   /** Starts the process under `ulimit -n` of this many open files (through sh, which then execs node). */
@@ -43,7 +46,8 @@ export interface StartOptions {
 
 export async function startBroker(options: StartOptions = {}): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brook-test-'))
-  const args = [BROOK_CLI, 'start', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
+  const host = options.host ?? '127.0.0.1'
+  const args = [BROOK_CLI, 'start', '--host', host, '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
   const child =
     options.openFileLimit === undefined
       ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -66,9 +70,9 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
     setTimeout(() => reject(new Error(`broker did not start within 30 s:\n${output}`)), 30_000).unref()
   })
   const handle: BrokerProcess = {
-    host: '127.0.0.1',
+    host,
     port,
-    address: `127.0.0.1:${port}`,
+    address: `${host}:${port}`,
     dataDir,
     child,
     output: () => output,

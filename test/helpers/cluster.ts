@@ -1,7 +1,8 @@
 /**
- * A replicated Brook cluster of real processes for tests: N nodes on 127.0.0.1, each a voter of the controller
- * quorum, with client and controller ports chosen free before any starts (the voters list names them all), a new
- * cluster id, and their own data directories. Every process is killed when the test process exits, as a safety net
+ * A replicated Brook cluster of real processes for tests: N nodes on 127.0.0.1 (or each on its own loopback address,
+ * `hosts`, client and controller listeners both, so that iptables rules can cut links between nodes), each a voter
+ * of the controller quorum, with client and controller ports chosen free before any starts (the voters list names
+ * them all), a new cluster id, and their own data directories. Every process is killed when the test process exits, as a safety net
  * behind the test's own afterAll.
  */
 import { createServer, type Server } from 'node:net'
@@ -10,8 +11,8 @@ import { newClusterId } from '../../broker/cluster/voters.js'
 import { ClusterClient } from '../../client/cluster-client.js'
 import { clusterStatus, type ClusterStatus } from '../../client/cluster-admin.js'
 
-/** `count` distinct free ports of 127.0.0.1 (held open together while chosen, so none repeats). */
-export async function freePorts(count: number): Promise<number[]> {
+/** `count` distinct free ports of `host` (held open together while chosen, so none repeats). */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const servers: Server[] = []
   try {
     for (let i = 0; i < count; i++) {
@@ -19,7 +20,7 @@ export async function freePorts(count: number): Promise<number[]> {
       servers.push(server)
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
-        server.listen(0, '127.0.0.1', resolve)
+        server.listen(0, host, resolve)
       })
     }
     return servers.map((server) => (server.address() as { port: number }).port)
@@ -33,6 +34,8 @@ export interface TestCluster {
   /** `controller.quorum.voters` as given to every node. */
   readonly voters: string
   readonly nodeIds: readonly number[]
+  /** Node `id`'s address (client and controller listener). */
+  host(id: number): string
   /** The running process of each node (a killed node stays until it is started again). */
   readonly nodes: Map<number, BrokerProcess>
   /** Node `id`'s controller listener. */
@@ -47,18 +50,29 @@ export interface TestCluster {
   destroy(): Promise<void>
 }
 
-/** Starts `nodes` cluster nodes (ids 1..n) with `extraArgs` for every node, and waits until each listens. */
-export async function startCluster(options: { nodes: number; extraArgs?: string[] }): Promise<TestCluster> {
+export interface ClusterOptions {
+  nodes: number
+  /** Arguments for every node's `brook start`. */
+  extraArgs?: string[]
+  /** Node id -> its address, for client and controller listener (default: 127.0.0.1 for every node). */
+  hosts?: readonly string[]
+}
+
+/** Starts `nodes` cluster nodes (ids 1..n) and waits until each listens; `hosts[id - 1]` is node id's address. */
+export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
   const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
-  const ports = await freePorts(options.nodes * 2)
-  const clientPort = (id: number): number => ports[id - 1]!
-  const controllerPort = (id: number): number => ports[options.nodes + id - 1]!
+  const host = (id: number): string => options.hosts?.[id - 1] ?? '127.0.0.1'
+  // Each node's two ports are free on its own address.
+  const ports = new Map<number, number[]>()
+  for (const id of ids) ports.set(id, await freePorts(2, host(id)))
+  const clientPort = (id: number): number => ports.get(id)![0]!
+  const controllerPort = (id: number): number => ports.get(id)![1]!
   const clusterId = newClusterId()
-  const voters = ids.map((id) => `${id}@127.0.0.1:${controllerPort(id)}`).join(',')
+  const voters = ids.map((id) => `${id}@${host(id)}:${controllerPort(id)}`).join(',')
   const args = (id: number): string[] => ['--node-id', String(id), '--controller-quorum-voters', voters, '--cluster-id', clusterId, ...(options.extraArgs ?? [])]
   const nodes = new Map<number, BrokerProcess>()
   const dataDirs = new Map<number, string>()
-  const started = await Promise.allSettled(ids.map((id) => startBroker({ port: clientPort(id), args: args(id) })))
+  const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), args: args(id) })))
   for (const [i, result] of started.entries()) {
     if (result.status === 'fulfilled') {
       nodes.set(ids[i]!, result.value)
@@ -74,16 +88,17 @@ export async function startCluster(options: { nodes: number; extraArgs?: string[
     clusterId,
     voters,
     nodeIds: ids,
+    host,
     nodes,
     controllerPort,
     args,
     async restart(id) {
-      const node = await startBroker({ port: clientPort(id), dataDir: dataDirs.get(id)!, args: args(id) })
+      const node = await startBroker({ host: host(id), port: clientPort(id), dataDir: dataDirs.get(id)!, args: args(id) })
       nodes.set(id, node)
       return node
     },
     async status(id) {
-      const client = await ClusterClient.connect([{ host: '127.0.0.1', port: clientPort(id) }], { timeoutMs: 10_000 })
+      const client = await ClusterClient.connect([{ host: host(id), port: clientPort(id) }], { timeoutMs: 10_000 })
       try {
         return await clusterStatus(client)
       } finally {
