@@ -327,6 +327,8 @@ export class Partition {
    * index entries and snapshots above the new log end, and rebuilds the producer state from what is left.
    */
   async truncateTo(offset: bigint): Promise<void> {
+    // At or past the log end nothing but the epochs there goes: the producer state and the index stay as they are.
+    if (offset >= this.log.logEndOffset) return this.log.truncateTo(offset)
     await this.snapshotting
     await this.log.truncateTo(offset)
     await this.abortedIndex.truncateFrom(this.log.logEndOffset)

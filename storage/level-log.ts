@@ -247,6 +247,10 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     return this.epochs
   }
 
+  assignEpochStartOffset(epoch: number): void {
+    this.epochs = assignEpoch(this.epochs, epoch, this.end)
+  }
+
   get cleanerCheckpoint(): CleanerCheckpoint {
     return this.checkpoint
   }
@@ -578,7 +582,11 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
 
   private async truncate(offset: bigint): Promise<void> {
     this.checkWritable()
-    if (offset >= this.end) return
+    if (offset >= this.end) {
+      // No batch to remove; an epoch assigned at the log end without batches is only in memory.
+      this.epochs = epochsBelow(this.epochs, offset)
+      return
+    }
     // The batch that holds `offset` is looked up in LevelDB, so everything appended so far must be there first.
     await this.context.commit.settle()
     this.checkWritable()

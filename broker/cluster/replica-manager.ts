@@ -29,6 +29,9 @@
  * - acks=all is answered once the HW passes the batch; NOT_ENOUGH_REPLICAS_AFTER_APPEND as soon as too few ISR
  *   members are in sync while waiting (below), NOT_LEADER_OR_FOLLOWER when leadership moves, REQUEST_TIMED_OUT after
  *   the produce's timeout.
+ * - A leader's epoch is in its epoch cache, starting at its log end, from the moment it leads (Kafka's makeLeader),
+ *   before it appends in it; a follower's truncation to its leader's epoch boundary drops such an entry too, even
+ *   when no batch goes (the new leader does not hold an epoch in which nothing was appended).
  * - A follower appends only its leader's batches at its own log end, truncates only after the appends before it are
  *   written, and never serves consumers (the data paths refuse a partition this node does not lead).
  * - A node serves no client as leader before the controller unfenced it (`markCaughtUp`): until it has applied the
@@ -63,8 +66,7 @@
  * follower of an idle partition counts as caught up however long it has been silent (its log end is the leader's, as
  * Kafka rules), so the first acks=all after such a silence is appended, then answered NOT_ENOUGH_REPLICAS_AFTER_APPEND.
  *
- * Not done here: the leader does not cache its epoch before it appends (storage's epoch cache learns an epoch from
- * its first batch); a follower below the leader's log start is not moved up to it (it retries).
+ * Not done here: a follower below the leader's log start is not moved up to it (it retries).
  */
 import { ErrorCode } from '../../protocol/errors.js'
 import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
@@ -340,6 +342,9 @@ export class ReplicaManager {
       })
     }
     const previous = replica.leader
+    // Kafka's makeLeader: the epoch starts at the log end in the epoch cache before anything is appended in it, so a
+    // follower's OffsetForLeaderEpoch or divergence check right after the election finds it.
+    log.assignEpochStartOffset(replica.state.leaderEpoch)
     replica.leader = { epochStartOffset: log.logEndOffset, followers, pendingIsr: null, waiting: previous?.waiting ?? [] }
     this.options.log.info(`leading ${replica.name} in leader epoch ${replica.state.leaderEpoch} from offset ${log.logEndOffset} (isr [${replica.state.isr}])`)
   }
@@ -599,12 +604,11 @@ export class ReplicaManager {
         highWatermark: partition.highWatermark,
         ownEnd: (epoch) => endOffsetForEpoch(log.epochCache, log.logEndOffset, epoch),
       })
-      if (offset < log.logEndOffset) {
-        this.options.log.info(`${replica.name}: truncating from ${log.logEndOffset} to ${offset} (the leader's epoch ${leaderEnd.epoch} ends at ${leaderEnd.endOffset})`)
-        await partition.appendsSettled()
-        await partition.truncateTo(offset)
-        if (partition.highWatermark > partition.logEndOffset) partition.setHighWatermark(partition.logEndOffset)
-      }
+      if (offset < log.logEndOffset) this.options.log.info(`${replica.name}: truncating from ${log.logEndOffset} to ${offset} (the leader's epoch ${leaderEnd.epoch} ends at ${leaderEnd.endOffset})`)
+      // Also at the log end: an epoch this replica led without appending starts there, and the leader lacks it.
+      await partition.appendsSettled()
+      await partition.truncateTo(offset)
+      if (partition.highWatermark > partition.logEndOffset) partition.setHighWatermark(partition.logEndOffset)
       return true
     }
     const records = data.records === null ? Buffer.alloc(0) : Buffer.isBuffer(data.records) ? data.records : Buffer.concat(data.records as Buffer[])
