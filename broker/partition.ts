@@ -337,6 +337,20 @@ export class Partition {
   }
 
   /**
+   * Empties the log and starts it at `offset` (a follower below its leader's log start, UnifiedLog.truncateFullyAndStartAt):
+   * the aborted-transaction index and every producer-state snapshot go, and the producer state starts empty, to be
+   * rebuilt from the batches fetched from here on.
+   */
+  async truncateFullyAndStartAt(offset: bigint): Promise<void> {
+    await this.snapshotting
+    await this.log.truncateFullyAndStartAt(offset)
+    await this.abortedIndex.truncateFrom(0n)
+    await this.snapshots.deleteAbove(-1n)
+    this.verifications.clear()
+    await loadProducerState(this.producers, this.snapshots, this.log, Date.now())
+  }
+
+  /**
    * Moves the log start to `offset` (retention, DeleteRecords), never past the high watermark, and drops the index
    * entries of transactions wholly below it (UnifiedLog.maybeIncrementLogStartOffset).
    */

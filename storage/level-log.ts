@@ -618,6 +618,35 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     await this.context.commit.add(this).done
   }
 
+  truncateFullyAndStartAt(offset: bigint): Promise<void> {
+    return this.exclusive(() => this.startAfresh(offset))
+  }
+
+  private async startAfresh(offset: bigint): Promise<void> {
+    this.checkWritable()
+    // Every key is looked up in LevelDB, so everything appended so far must be there first.
+    await this.context.commit.settle()
+    this.checkWritable()
+    const db = this.context.db
+    const changes: KeyChange[] = []
+    for await (const key of db.db.keys(db.logRange(this.key))) changes.push({ key, value: null })
+    for await (const entries of this.index.entries(0n)) for (const entry of entries) changes.push({ key: this.index.key(entry.offset), value: null })
+    this.bytes = 0
+    this.start = offset
+    this.end = offset
+    this.durableEnd = offset
+    this.watermark = offset
+    this.epochs = []
+    this.checkpoint = { ...NO_CLEANER_CHECKPOINT, cleanedUpTo: offset }
+    this.timeState = EMPTY_TIME_INDEX
+    this.writtenTimeState = EMPTY_TIME_INDEX
+    this.maxBatch = null
+    this.generation++
+    this.run.clear()
+    this.changes.push(...changes)
+    await this.context.commit.add(this).done
+  }
+
   /** The time index state of the written log cut at `end`: its last entry at or below it, and the batches after that. */
   private async indexStateAt(end: bigint): Promise<TimeIndexState> {
     return indexStateOf(this.context.db, this.key, this.index, end)

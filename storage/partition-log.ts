@@ -203,6 +203,13 @@ export interface PartitionLog {
   truncateTo(offset: bigint): Promise<void>
 
   /**
+   * Removes every batch and starts the log afresh at `offset`: log start, log end and high watermark all `offset`, the
+   * epoch cache empty (UnifiedLog.truncateFullyAndStartAt, for a follower whose log end is below its leader's log
+   * start). Must not run concurrently with appends to the same log.
+   */
+  truncateFullyAndStartAt(offset: bigint): Promise<void>
+
+  /**
    * Moves the log start to `offset` (retention, DeleteRecords), never past the high watermark nor backwards, and
    * deletes the batches wholly below it. The batch that holds `offset` stays.
    */

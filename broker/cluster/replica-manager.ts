@@ -34,6 +34,9 @@
  *   when no batch goes (the new leader does not hold an epoch in which nothing was appended).
  * - A follower appends only its leader's batches at its own log end, truncates only after the appends before it are
  *   written, and never serves consumers (the data paths refuse a partition this node does not lead).
+ * - A follower whose log end is below its leader's log start (OFFSET_OUT_OF_RANGE, checked before divergence) empties
+ *   its log and starts it at the leader's log start, which it asks with ListOffsets EARLIEST (Kafka's
+ *   truncateFullyAndStartAt): nothing below that start is readable anywhere any more.
  * - A node serves no client as leader before the controller unfenced it (`markCaughtUp`): until it has applied the
  *   metadata log up to its registration, its image may name it leader of an epoch that has ended.
  * - The HW is stored with the log's writes (Kafka's replication-offset-checkpoint, lagging by the last write): a
@@ -65,12 +68,12 @@
  * A follower that has caught up again counts as in sync at once, even while a shrink naming it is in flight. A
  * follower of an idle partition counts as caught up however long it has been silent (its log end is the leader's, as
  * Kafka rules), so the first acks=all after such a silence is appended, then answered NOT_ENOUGH_REPLICAS_AFTER_APPEND.
- *
- * Not done here: a follower below the leader's log start is not moved up to it (it retries).
  */
 import { ErrorCode } from '../../protocol/errors.js'
 import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
 import { alterPartition, type AlterPartitionResponse } from '../../protocol/messages/alter-partition.js'
+import { listOffsets, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'
+import { OffsetSpec } from '../../protocol/constants.js'
 import { batchesIn } from '../../protocol/record-batch.js'
 import type { Logger } from '../logger.js'
 import type { Partition, Topic } from '../partition.js'
@@ -83,6 +86,8 @@ import type { PartitionState } from './replication/messages.js'
 
 /** "Never caught up" (Kafka's lastCaughtUpTimeMs of 0). */
 const NEVER = Number.NEGATIVE_INFINITY
+/** ListOffsets version a follower asks its leader's log start with (currentLeaderEpoch since v4). */
+const LIST_OFFSETS_VERSION = 7
 /** Fetch version followers send: topic ids (v13+) and the replica id in ReplicaState (v15+, KIP-903). */
 const REPLICA_FETCH_VERSION = 15
 /** The most bytes one replica Fetch asks for (Kafka's replica.fetch.response.max.bytes default, 10 MiB). */
@@ -268,6 +273,9 @@ export class ReplicaManager {
     const follower = leader?.followers.get(position.replicaId)
     if (!leader || !follower) return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER }
     const log = replica.partition.log
+    // Below the log start comes first, whatever the epochs say (Kafka's readRecords): the follower then starts afresh
+    // at this log's start (ReplicaFetcher.handleOffsetOutOfRange).
+    if (position.fetchOffset < log.logStartOffset) return { kind: 'error', errorCode: ErrorCode.OFFSET_OUT_OF_RANGE }
     if (position.lastFetchedEpoch !== UNDEFINED_EPOCH) {
       const epochEnd = endOffsetForEpoch(log.epochCache, log.logEndOffset, position.lastFetchedEpoch)
       if (epochEnd.epoch < position.lastFetchedEpoch || epochEnd.endOffset < position.fetchOffset) {
@@ -586,6 +594,21 @@ export class ReplicaManager {
   }
 
   /**
+   * A follower whose log ends below its leader's log start (the leader's retention or DeleteRecords removed what it
+   * needs) empties its log and starts it at the leader's log start (Kafka's AbstractFetcherThread.fetchOffsetAndTruncate,
+   * truncateFullyAndStartAt). Returns false when the log does not end below `leaderLogStartOffset`: then the fetch
+   * offset was above the leader's log end, which only an unclean election causes and the divergence check settles.
+   */
+  async startAtLeaderLogStart(replica: Replica, leaderLogStartOffset: bigint): Promise<boolean> {
+    const partition = replica.partition
+    if (leaderLogStartOffset <= partition.logEndOffset) return false
+    this.options.log.info(`${replica.name}: the log ends at ${partition.logEndOffset}, below the leader's log start ${leaderLogStartOffset}: starting it afresh there`)
+    await partition.appendsSettled()
+    await partition.truncateFullyAndStartAt(leaderLogStartOffset)
+    return true
+  }
+
+  /**
    * What a follower does with its leader's answer for one partition (AbstractFetcherThread.processFetchRequest):
    * truncates on divergingEpoch, else appends the batches at its log end and takes the leader's HW (bounded by its
    * own log end). Returns false when the partition should wait before fetching again (an error).
@@ -670,6 +693,27 @@ class ReplicaFetcher {
     this.channel = null
   }
 
+  /**
+   * OFFSET_OUT_OF_RANGE from the leader (Kafka's ReplicaFetcherThread asks it the same way): its log start, from
+   * ListOffsets EARLIEST with this node's replica id in the leader epoch of the fetch, and the log starts afresh there
+   * when it ends below it. Returns false to wait before fetching again.
+   */
+  private async handleOffsetOutOfRange(replica: Replica, leaderEpoch: number, channel: PeerChannel): Promise<boolean> {
+    const response = await channel.request<ListOffsetsResponse>(listOffsets, LIST_OFFSETS_VERSION, {
+      replicaId: this.manager.nodeId,
+      isolationLevel: 0,
+      timeoutMs: 0,
+      topics: [{ name: replica.topic.name, partitions: [{ partitionIndex: replica.partition.index, currentLeaderEpoch: leaderEpoch, timestamp: OffsetSpec.EARLIEST, maxNumOffsets: 1 }] }],
+    })
+    const answer = response.topics[0]?.partitions[0]
+    if (!answer || answer.errorCode !== ErrorCode.NONE || answer.offset === undefined) {
+      this.log.debug(`${replica.name}: the leader answered ListOffsets with error ${answer?.errorCode}`)
+      return false
+    }
+    if (!this.manager.stillFollows(replica, this.leaderId, leaderEpoch) || replica.partition.logEndOffset >= answer.offset) return false
+    return this.manager.startAtLeaderLogStart(replica, answer.offset)
+  }
+
   private async run(): Promise<void> {
     const config = this.manager.config
     while (!this.stopped && this.partitions.size > 0) {
@@ -734,7 +778,10 @@ class ReplicaFetcher {
         // The log moved since the request (it cannot, one fetcher per partition, but a stale answer must never append).
         if (entry.replica.partition.logEndOffset !== entry.fetchOffset) continue
         try {
-          const ok = await this.manager.applyFetched(entry.replica, data)
+          const ok =
+            data.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE
+              ? await this.handleOffsetOutOfRange(entry.replica, entry.leaderEpoch, this.channel)
+              : await this.manager.applyFetched(entry.replica, data)
           if (!ok) this.backoffUntil.set(entry.replica, Date.now() + config.replicaFetchBackoffMs)
         } catch (error) {
           this.log.error(`${entry.replica.name}: applying the leader's batches failed: ${(error as Error).message}`)

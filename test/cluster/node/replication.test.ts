@@ -9,7 +9,9 @@
  * and once resumed follows the new leader and rejoins the ISR, with the same checks; an ISR below min.insync.replicas refuses acks=all with NOT_ENOUGH_REPLICAS
  * (and writes nothing) while acks=1 is taken. OffsetForLeaderEpoch (raw wire: no client here sends it) answers from
  * the new leader's epoch cache, which holds the leader's epoch from its election on, before it appends anything; a
- * former leader that led an epoch without appending drops that epoch when it follows and rejoins the ISR.
+ * former leader that led an epoch without appending drops that epoch when it follows and rejoins the ISR. A follower
+ * stopped while the leader's DeleteRecords moved the log start past its log end starts its log afresh at the leader's
+ * log start when it returns, and rejoins the ISR.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
@@ -374,5 +376,55 @@ describe('replication on a three-node cluster', () => {
     await waitFor(`node ${current.leaderId} back in the ISR`, async () => (await partitionAt(observer))?.isrNodes.length === 3, { timeoutMs: 60_000 })
     const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), topic, 0, 20)).map((record) => record.value)
     expect(values).toEqual(Array.from({ length: 20 }, (_, i) => `e-${i}`))
+  }, 180_000)
+
+  it('starts a returning follower\'s log afresh at the leader\'s log start when DeleteRecords moved it past the follower\'s log end, and takes it back into the ISR', async () => {
+    const topic = 'trimmed'
+    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
+    const admin = kafka('trimmed-admin', [...cluster.nodeIds]).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true })
+      const partitionAt = async (id: number) => (await partitionsAt(id, topic))[0]
+      const whole = await waitFor('every replica in the ISR', async () => {
+        const found = await partitionAt(1)
+        return found?.isrNodes.length === 3 && found
+      }, { timeoutMs: 60_000 })
+      const follower = cluster.nodeIds.find((id) => id !== whole.leaderId)!
+      const observer = cluster.nodeIds.find((id) => id !== follower)!
+      const producer = kafka('trimmed-producer', [...cluster.nodeIds]).producer()
+      await producer.connect()
+      const produce = async (from: number, to: number): Promise<void> => {
+        for (let next = from; next < to; next += 10) {
+          await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ value: `t-${next + i}`, partition: 0 })) })
+        }
+      }
+      try {
+        await produce(0, 100)
+        await cluster.nodes.get(follower)!.stop()
+        await waitFor(`node ${follower} out of the ISR`, async () => {
+          const found = await partitionAt(observer)
+          return found !== undefined && !found.isrNodes.includes(follower)
+        })
+        await produce(100, 200)
+        // kafkajs sends DeleteRecords to the leader its metadata names, which it loads only on request.
+        await admin.fetchTopicMetadata({ topics: [topic] })
+        await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '150' }] })
+        const [offsets] = await admin.fetchTopicOffsets(topic)
+        expect([offsets!.low, offsets!.high]).toEqual(['150', '200'])
+
+        const returned = await cluster.restart(follower)
+        await waitFor(`node ${follower} back in the ISR`, async () => (await partitionAt(observer))?.isrNodes.includes(follower), { timeoutMs: 60_000 })
+        expect(returned.output()).toContain(`${topic}-0: the log ends at 100, below the leader's log start 150: starting it afresh there`)
+        // The returned follower is in the ISR: acks=all now waits for it too.
+        await produce(200, 210)
+      } finally {
+        await producer.disconnect()
+      }
+    } finally {
+      await admin.disconnect()
+    }
+    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), topic, 0, 60)).map((record) => record.value)
+    expect(values).toEqual(Array.from({ length: 60 }, (_, i) => `t-${150 + i}`))
   }, 180_000)
 })

@@ -1,7 +1,8 @@
 /**
  * Contract scenarios for the two ways a log loses batches: `truncateTo` (a follower cutting its end back to its
  * leader's) and `deleteBefore` (retention and DeleteRecords moving the log start forward); and a new leader's epoch
- * assigned at the log end before it appends (`assignEpochStartOffset`), which a truncation at the log end drops.
+ * assigned at the log end before it appends (`assignEpochStartOffset`), which a truncation at the log end drops; and
+ * `truncateFullyAndStartAt` (a follower below its leader's log start starting afresh there).
  */
 import { describe, expect, it } from 'vitest'
 import { batchBytes, expectBatches, expectedStored, offsetsOf, producerBatch, readLog } from '../batches.js'
@@ -235,6 +236,31 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
       const reopened = await backend.log(0)
       expect(reopened.logStartOffset).toBe(4n)
       expect(reopened.epochCache).toEqual(FIXTURE_EPOCHS)
+    })
+  })
+
+  describe('truncateFullyAndStartAt', () => {
+    it('removes every batch and starts the log afresh at the offset, past its old end, and appends continue there after a restart', async () => {
+      const backend = await open()
+      const { log } = await appendFixture(backend)
+
+      await log.truncateFullyAndStartAt(40n)
+
+      expect([log.logStartOffset, log.logEndOffset, log.durableEndOffset, log.highWatermark]).toEqual([40n, 40n, 40n, 40n])
+      expect(log.epochCache).toEqual([])
+      expect(log.sizeBytes).toBe(0)
+      expect(await scanAll(log)).toEqual([])
+      const input = producerBatch('afresh', 2)
+      const expected = expectedStored(input, { baseOffset: 40n, leaderEpoch: 7 })
+      expect(await log.append(input, { leaderEpoch: 7 })).toEqual({ baseOffset: 40n, lastOffset: 41n })
+
+      await backend.restart()
+
+      const reopened = await backend.log(0)
+      expect([reopened.logStartOffset, reopened.logEndOffset]).toEqual([40n, 42n])
+      expect(reopened.epochCache).toEqual([{ epoch: 7, startOffset: 40n }])
+      expectBatches(await readLog(reopened, 40n, NO_LIMIT, 42n), [expected])
+      expectBatches(await scanAll(reopened), [expected])
     })
   })
 }
