@@ -188,6 +188,7 @@ export class Broker {
           quorum: runner,
           brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null,
           log,
+          config: { replicaLagTimeMaxMs: config.replicaLagTimeMaxMs },
         })
       }
       const cluster = runner && replicas ? { quorum: runner, nodeId: config.nodeId, replicas } : undefined

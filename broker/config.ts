@@ -26,6 +26,11 @@ export interface BrokerConfig {
   /** `broker.session.timeout.ms`: the active controller fences a node not heard from for this long. */
   brokerSessionTimeoutMs: number
   /**
+   * `replica.lag.time.max.ms`: a partition leader finds an ISR member that has not caught up with its log end for
+   * this long out of sync: it asks the controller to remove it, and counts the ISR without it for min.insync.replicas.
+   */
+  replicaLagTimeMaxMs: number
+  /**
    * `metadata.log.max.record.bytes.between.snapshots`: bytes of metadata records a quorum member applies before it
    * snapshots its image and drops the log below it.
    */
@@ -130,6 +135,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   dataDir: '.brook/node-1',
   brokerHeartbeatIntervalMs: 2000,
   brokerSessionTimeoutMs: 9000,
+  replicaLagTimeMaxMs: 30_000,
   metadataLogMaxRecordBytesBetweenSnapshots: 20 * 1024 * 1024,
   fsync: false,
   autoCreateTopics: true,

@@ -327,9 +327,25 @@ export class Partition {
    * index entries and snapshots above the new log end, and rebuilds the producer state from what is left.
    */
   async truncateTo(offset: bigint): Promise<void> {
+    // At or past the log end nothing but the epochs there goes: the producer state and the index stay as they are.
+    if (offset >= this.log.logEndOffset) return this.log.truncateTo(offset)
     await this.snapshotting
     await this.log.truncateTo(offset)
     await this.abortedIndex.truncateFrom(this.log.logEndOffset)
+    this.verifications.clear()
+    await loadProducerState(this.producers, this.snapshots, this.log, Date.now())
+  }
+
+  /**
+   * Empties the log and starts it at `offset` (a follower below its leader's log start, UnifiedLog.truncateFullyAndStartAt):
+   * the aborted-transaction index and every producer-state snapshot go, and the producer state starts empty, to be
+   * rebuilt from the batches fetched from here on.
+   */
+  async truncateFullyAndStartAt(offset: bigint): Promise<void> {
+    await this.snapshotting
+    await this.log.truncateFullyAndStartAt(offset)
+    await this.abortedIndex.truncateFrom(0n)
+    await this.snapshots.deleteAbove(-1n)
     this.verifications.clear()
     await loadProducerState(this.producers, this.snapshots, this.log, Date.now())
   }

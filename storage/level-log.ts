@@ -247,6 +247,10 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     return this.epochs
   }
 
+  assignEpochStartOffset(epoch: number): void {
+    this.epochs = assignEpoch(this.epochs, epoch, this.end)
+  }
+
   get cleanerCheckpoint(): CleanerCheckpoint {
     return this.checkpoint
   }
@@ -578,7 +582,11 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
 
   private async truncate(offset: bigint): Promise<void> {
     this.checkWritable()
-    if (offset >= this.end) return
+    if (offset >= this.end) {
+      // No batch to remove; an epoch assigned at the log end without batches is only in memory.
+      this.epochs = epochsBelow(this.epochs, offset)
+      return
+    }
     // The batch that holds `offset` is looked up in LevelDB, so everything appended so far must be there first.
     await this.context.commit.settle()
     this.checkWritable()
@@ -606,6 +614,35 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     if (this.maxBatch && this.maxBatch.lastOffset >= newEnd) this.maxBatch = undefined
     this.generation++
     this.run.dropFrom(newEnd)
+    this.changes.push(...changes)
+    await this.context.commit.add(this).done
+  }
+
+  truncateFullyAndStartAt(offset: bigint): Promise<void> {
+    return this.exclusive(() => this.startAfresh(offset))
+  }
+
+  private async startAfresh(offset: bigint): Promise<void> {
+    this.checkWritable()
+    // Every key is looked up in LevelDB, so everything appended so far must be there first.
+    await this.context.commit.settle()
+    this.checkWritable()
+    const db = this.context.db
+    const changes: KeyChange[] = []
+    for await (const key of db.db.keys(db.logRange(this.key))) changes.push({ key, value: null })
+    for await (const entries of this.index.entries(0n)) for (const entry of entries) changes.push({ key: this.index.key(entry.offset), value: null })
+    this.bytes = 0
+    this.start = offset
+    this.end = offset
+    this.durableEnd = offset
+    this.watermark = offset
+    this.epochs = []
+    this.checkpoint = { ...NO_CLEANER_CHECKPOINT, cleanedUpTo: offset }
+    this.timeState = EMPTY_TIME_INDEX
+    this.writtenTimeState = EMPTY_TIME_INDEX
+    this.maxBatch = null
+    this.generation++
+    this.run.clear()
     this.changes.push(...changes)
     await this.context.commit.add(this).done
   }

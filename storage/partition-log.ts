@@ -186,11 +186,28 @@ export interface PartitionLog {
   offsetOfMaxTimestamp(options: TimestampSearch): Promise<TimestampMatch | null>
 
   /**
+   * Records that leader epoch `epoch` starts at the log end, before anything is appended in it (Kafka's
+   * UnifiedLog.maybeAssignEpochStartOffset, which Partition.makeLeader calls), so OffsetForLeaderEpoch answers the
+   * epoch at once. Ignored unless newer than the latest epoch. The entry is kept in memory and written with the
+   * first batch of the epoch; a restarted node leads again only through its metadata, which assigns it again.
+   */
+  assignEpochStartOffset(epoch: number): void
+
+  /**
    * Removes every batch at or above `offset` (a follower truncating to its leader). The log end becomes the start of
-   * the first removed batch; a log cut below its start is left empty, starting where it ends. Must not run
-   * concurrently with appends to the same log.
+   * the first removed batch; a log cut below its start is left empty, starting where it ends. A cut at or past the log
+   * end removes no batch but still drops the epochs that start at or after it (an epoch this replica led without
+   * appending, which its new leader's log does not hold), as UnifiedLog.truncateTo does. Must not run concurrently
+   * with appends to the same log.
    */
   truncateTo(offset: bigint): Promise<void>
+
+  /**
+   * Removes every batch and starts the log afresh at `offset`: log start, log end and high watermark all `offset`, the
+   * epoch cache empty (UnifiedLog.truncateFullyAndStartAt, for a follower whose log end is below its leader's log
+   * start). Must not run concurrently with appends to the same log.
+   */
+  truncateFullyAndStartAt(offset: bigint): Promise<void>
 
   /**
    * Moves the log start to `offset` (retention, DeleteRecords), never past the high watermark nor backwards, and

@@ -26,22 +26,54 @@
  *   newer, is ignored. A replica Fetch naming another leader epoch is FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
  * - The leader's HW never passes the durable log end of any member of its maximal ISR as known from a valid fetch in
  *   its epoch, so everything below it is on every ISR member and any of them can be elected without losing it.
- * - acks=all is answered once the HW passes the batch; NOT_ENOUGH_REPLICAS_AFTER_APPEND as soon as the ISR falls
- *   below min.insync.replicas while waiting, NOT_LEADER_OR_FOLLOWER when leadership moves, REQUEST_TIMED_OUT after
+ * - acks=all is answered once the HW passes the batch; NOT_ENOUGH_REPLICAS_AFTER_APPEND as soon as too few ISR
+ *   members are in sync while waiting (below), NOT_LEADER_OR_FOLLOWER when leadership moves, REQUEST_TIMED_OUT after
  *   the produce's timeout.
+ * - A leader's epoch is in its epoch cache, starting at its log end, from the moment it leads (Kafka's makeLeader),
+ *   before it appends in it; a follower's truncation to its leader's epoch boundary drops such an entry too, even
+ *   when no batch goes (the new leader does not hold an epoch in which nothing was appended).
  * - A follower appends only its leader's batches at its own log end, truncates only after the appends before it are
  *   written, and never serves consumers (the data paths refuse a partition this node does not lead).
+ * - A follower whose log end is below its leader's log start (OFFSET_OUT_OF_RANGE, checked before divergence) empties
+ *   its log and starts it at the leader's log start, which it asks with ListOffsets EARLIEST (Kafka's
+ *   truncateFullyAndStartAt): nothing below that start is readable anywhere any more.
  * - A node serves no client as leader before the controller unfenced it (`markCaughtUp`): until it has applied the
  *   metadata log up to its registration, its image may name it leader of an epoch that has ended.
  * - The HW is stored with the log's writes (Kafka's replication-offset-checkpoint, lagging by the last write): a
  *   restarted node starts from that stored HW, which is at most the true one.
  *
- * Not done here: the leader does not cache its epoch before it appends (storage's epoch cache learns an epoch from
- * its first batch); a follower below the leader's log start is not moved up to it (it retries).
+ * min.insync.replicas without a controller. The ISR the HW follows is the committed one (the image's, or the
+ * controller's answer to this leader's AlterPartition) plus a member a pending expansion adds: Kafka's maximal ISR.
+ * A shrink takes effect only once the controller commits it, since until then the controller may elect any committed
+ * member, and the HW must not pass what that member holds. But every node is also a controller voter, so losing two
+ * of three nodes loses the quorum with them: the shrink can never commit, the committed ISR keeps the dead members,
+ * and a leader that admitted acks=all by the committed ISR's size would append and wait for a HW that cannot move
+ * until REQUEST_TIMED_OUT, which tells the producer nothing. So the min.insync.replicas check counts the committed
+ * ISR without the members the leader itself finds out of sync now (`outOfSyncReplicas`: not caught up for
+ * replica.lag.time.max.ms, the very rule that makes it propose the shrink), whether or not the controller has taken
+ * the shrink yet:
+ *
+ *   inSync = |committed ISR| - |out of sync now|
+ *   new acks=all produce:   inSync < min.insync.replicas  -> NOT_ENOUGH_REPLICAS, nothing appended
+ *   waiting acks=all:       HW passes the batch -> NONE; else inSync < min.insync.replicas (checked on every HW move,
+ *                           ISR change and ISR check) -> NOT_ENOUGH_REPLICAS_AFTER_APPEND
+ *   HW:                     unchanged, least LEO over the maximal ISR, and not at all while the committed ISR is
+ *                           below min.insync.replicas
+ *
+ * This only refuses more: a refusal acknowledges nothing, and the HW, which decides what is acknowledged, still waits
+ * for every member the controller may elect, so no acknowledged record can be missing from a new leader. Kafka
+ * (Partition.appendRecordsToLeader, checkEnoughReplicasReachOffset, isUnderMinIsr) counts the committed ISR alone: its
+ * PendingShrinkIsr keeps the committed ISR as both isr and maximalIsr until the controller answers, which with
+ * separate controller nodes it soon does; in combined mode without a quorum its producers wait out their timeout.
+ * A follower that has caught up again counts as in sync at once, even while a shrink naming it is in flight. A
+ * follower of an idle partition counts as caught up however long it has been silent (its log end is the leader's, as
+ * Kafka rules), so the first acks=all after such a silence is appended, then answered NOT_ENOUGH_REPLICAS_AFTER_APPEND.
  */
 import { ErrorCode } from '../../protocol/errors.js'
 import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
 import { alterPartition, type AlterPartitionResponse } from '../../protocol/messages/alter-partition.js'
+import { listOffsets, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'
+import { OffsetSpec } from '../../protocol/constants.js'
 import { batchesIn } from '../../protocol/record-batch.js'
 import type { Logger } from '../logger.js'
 import type { Partition, Topic } from '../partition.js'
@@ -54,6 +86,8 @@ import type { PartitionState } from './replication/messages.js'
 
 /** "Never caught up" (Kafka's lastCaughtUpTimeMs of 0). */
 const NEVER = Number.NEGATIVE_INFINITY
+/** ListOffsets version a follower asks its leader's log start with (currentLeaderEpoch since v4). */
+const LIST_OFFSETS_VERSION = 7
 /** Fetch version followers send: topic ids (v13+) and the replica id in ReplicaState (v15+, KIP-903). */
 const REPLICA_FETCH_VERSION = 15
 /** The most bytes one replica Fetch asks for (Kafka's replica.fetch.response.max.bytes default, 10 MiB). */
@@ -239,6 +273,9 @@ export class ReplicaManager {
     const follower = leader?.followers.get(position.replicaId)
     if (!leader || !follower) return { kind: 'error', errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER }
     const log = replica.partition.log
+    // Below the log start comes first, whatever the epochs say (Kafka's readRecords): the follower then starts afresh
+    // at this log's start (ReplicaFetcher.handleOffsetOutOfRange).
+    if (position.fetchOffset < log.logStartOffset) return { kind: 'error', errorCode: ErrorCode.OFFSET_OUT_OF_RANGE }
     if (position.lastFetchedEpoch !== UNDEFINED_EPOCH) {
       const epochEnd = endOffsetForEpoch(log.epochCache, log.logEndOffset, position.lastFetchedEpoch)
       if (epochEnd.epoch < position.lastFetchedEpoch || epochEnd.endOffset < position.fetchOffset) {
@@ -265,6 +302,7 @@ export class ReplicaManager {
     const leader = replica?.leader
     if (!replica || !leader) return Promise.resolve(ErrorCode.NOT_LEADER_OR_FOLLOWER)
     if (replica.partition.highWatermark >= requiredOffset) return Promise.resolve(ErrorCode.NONE)
+    if (this.inSyncIsrSize(replica, Date.now()) < this.minInsyncReplicas(replica)) return Promise.resolve(ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND)
     return new Promise<number>((resolve) => {
       const waiter: WaitingProduce = {
         requiredOffset,
@@ -280,6 +318,17 @@ export class ReplicaManager {
       }, Math.max(0, timeoutMs))
       leader.waiting.push(waiter)
     })
+  }
+
+  /**
+   * Whether an acks=all produce to a partition this node leads must be refused before it is appended
+   * (NOT_ENOUGH_REPLICAS): fewer than the topic's min.insync.replicas members of the committed ISR are in sync as the
+   * leader sees them now (`inSyncIsrSize`). False for a partition this node does not lead (leadership is checked
+   * apart).
+   */
+  underMinIsr(topicId: string, index: number, nowMs: number): boolean {
+    const replica = this.get(topicId, index)
+    return replica?.leader != null && this.inSyncIsrSize(replica, nowMs) < this.minInsyncReplicas(replica)
   }
 
   private afterLocalAppend(replica: Replica): void {
@@ -301,6 +350,9 @@ export class ReplicaManager {
       })
     }
     const previous = replica.leader
+    // Kafka's makeLeader: the epoch starts at the log end in the epoch cache before anything is appended in it, so a
+    // follower's OffsetForLeaderEpoch or divergence check right after the election finds it.
+    log.assignEpochStartOffset(replica.state.leaderEpoch)
     replica.leader = { epochStartOffset: log.logEndOffset, followers, pendingIsr: null, waiting: previous?.waiting ?? [] }
     this.options.log.info(`leading ${replica.name} in leader epoch ${replica.state.leaderEpoch} from offset ${log.logEndOffset} (isr [${replica.state.isr}])`)
   }
@@ -328,6 +380,27 @@ export class ReplicaManager {
     return state.logEndOffset === leaderEnd || nowMs - state.lastCaughtUpTimeMs <= this.config.replicaLagTimeMaxMs
   }
 
+  /**
+   * The members of the committed ISR the leader finds out of sync now (Kafka's getOutOfSyncReplicas): not caught up
+   * for replica.lag.time.max.ms, or never heard from. The ISR shrink proposes to remove them; the min.insync.replicas
+   * check of acks=all counts the ISR without them.
+   */
+  private outOfSyncReplicas(replica: Replica, nowMs: number): number[] {
+    const leader = replica.leader
+    if (!leader) return []
+    const leaderEnd = replica.partition.log.logEndOffset
+    return replica.state.isr.filter((id) => {
+      if (id === this.nodeId) return false
+      const state = leader.followers.get(id)
+      return !state || !this.isCaughtUp(state, leaderEnd, nowMs)
+    })
+  }
+
+  /** The committed ISR's size without the members the leader finds out of sync now. */
+  private inSyncIsrSize(replica: Replica, nowMs: number): number {
+    return replica.state.isr.length - this.outOfSyncReplicas(replica, nowMs).length
+  }
+
   private maximalIsr(replica: Replica): readonly number[] {
     const isr = replica.state.isr
     const pending = replica.leader?.pendingIsr
@@ -350,14 +423,14 @@ export class ReplicaManager {
       if (holdsBack && follower.logEndOffset < candidate) candidate = follower.logEndOffset
     }
     if (candidate > replica.partition.highWatermark) replica.partition.setHighWatermark(candidate)
-    this.completeProduces(replica)
+    this.completeProduces(replica, nowMs)
   }
 
-  private completeProduces(replica: Replica): void {
+  private completeProduces(replica: Replica, nowMs: number): void {
     const leader = replica.leader
     if (!leader || leader.waiting.length === 0) return
     const hw = replica.partition.highWatermark
-    const underMinIsr = replica.state.isr.length < this.minInsyncReplicas(replica)
+    const underMinIsr = this.inSyncIsrSize(replica, nowMs) < this.minInsyncReplicas(replica)
     leader.waiting = leader.waiting.filter((waiting) => {
       if (hw >= waiting.requiredOffset) waiting.resolve(ErrorCode.NONE)
       else if (underMinIsr) waiting.resolve(ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND)
@@ -368,7 +441,7 @@ export class ReplicaManager {
 
   private afterIsrChange(replica: Replica, nowMs: number): void {
     this.maybeIncrementHighWatermark(replica, nowMs)
-    this.completeProduces(replica)
+    this.completeProduces(replica, nowMs)
   }
 
   /** Kafka's maybeExpandIsr / isFollowerInSync: LEO >= HW and >= the start of this leader's epoch. */
@@ -381,18 +454,18 @@ export class ReplicaManager {
     }
   }
 
-  /** Kafka's maybeShrinkIsr, for every partition this node leads. */
+  /**
+   * Kafka's maybeShrinkIsr, for every partition this node leads; then the produces waiting there are answered
+   * NOT_ENOUGH_REPLICAS_AFTER_APPEND if too few members are still in sync, whether or not the controller takes the
+   * shrink.
+   */
   private shrinkIsrs(nowMs: number): void {
     for (const replica of this.replicas.values()) {
       const leader = replica.leader
-      if (!leader || leader.pendingIsr) continue
-      const leaderEnd = replica.partition.log.logEndOffset
-      const outOfSync = replica.state.isr.filter((id) => {
-        if (id === this.nodeId) return false
-        const state = leader.followers.get(id)
-        return !state || !this.isCaughtUp(state, leaderEnd, nowMs)
-      })
-      if (outOfSync.length > 0) this.proposeIsr(replica, replica.state.isr.filter((id) => !outOfSync.includes(id)))
+      if (!leader) continue
+      const outOfSync = this.outOfSyncReplicas(replica, nowMs)
+      if (outOfSync.length > 0 && !leader.pendingIsr) this.proposeIsr(replica, replica.state.isr.filter((id) => !outOfSync.includes(id)))
+      this.completeProduces(replica, nowMs)
     }
   }
 
@@ -526,6 +599,21 @@ export class ReplicaManager {
   }
 
   /**
+   * A follower whose log ends below its leader's log start (the leader's retention or DeleteRecords removed what it
+   * needs) empties its log and starts it at the leader's log start (Kafka's AbstractFetcherThread.fetchOffsetAndTruncate,
+   * truncateFullyAndStartAt). Returns false when the log does not end below `leaderLogStartOffset`: then the fetch
+   * offset was above the leader's log end, which only an unclean election causes and the divergence check settles.
+   */
+  async startAtLeaderLogStart(replica: Replica, leaderLogStartOffset: bigint): Promise<boolean> {
+    const partition = replica.partition
+    if (leaderLogStartOffset <= partition.logEndOffset) return false
+    this.options.log.info(`${replica.name}: the log ends at ${partition.logEndOffset}, below the leader's log start ${leaderLogStartOffset}: starting it afresh there`)
+    await partition.appendsSettled()
+    await partition.truncateFullyAndStartAt(leaderLogStartOffset)
+    return true
+  }
+
+  /**
    * What a follower does with its leader's answer for one partition (AbstractFetcherThread.processFetchRequest):
    * truncates on divergingEpoch, else appends the batches at its log end and takes the leader's HW (bounded by its
    * own log end). Returns false when the partition should wait before fetching again (an error).
@@ -544,12 +632,11 @@ export class ReplicaManager {
         highWatermark: partition.highWatermark,
         ownEnd: (epoch) => endOffsetForEpoch(log.epochCache, log.logEndOffset, epoch),
       })
-      if (offset < log.logEndOffset) {
-        this.options.log.info(`${replica.name}: truncating from ${log.logEndOffset} to ${offset} (the leader's epoch ${leaderEnd.epoch} ends at ${leaderEnd.endOffset})`)
-        await partition.appendsSettled()
-        await partition.truncateTo(offset)
-        if (partition.highWatermark > partition.logEndOffset) partition.setHighWatermark(partition.logEndOffset)
-      }
+      if (offset < log.logEndOffset) this.options.log.info(`${replica.name}: truncating from ${log.logEndOffset} to ${offset} (the leader's epoch ${leaderEnd.epoch} ends at ${leaderEnd.endOffset})`)
+      // Also at the log end: an epoch this replica led without appending starts there, and the leader lacks it.
+      await partition.appendsSettled()
+      await partition.truncateTo(offset)
+      if (partition.highWatermark > partition.logEndOffset) partition.setHighWatermark(partition.logEndOffset)
       return true
     }
     const records = data.records === null ? Buffer.alloc(0) : Buffer.isBuffer(data.records) ? data.records : Buffer.concat(data.records as Buffer[])
@@ -609,6 +696,27 @@ class ReplicaFetcher {
     this.stopped = true
     this.channel?.close()
     this.channel = null
+  }
+
+  /**
+   * OFFSET_OUT_OF_RANGE from the leader (Kafka's ReplicaFetcherThread asks it the same way): its log start, from
+   * ListOffsets EARLIEST with this node's replica id in the leader epoch of the fetch, and the log starts afresh there
+   * when it ends below it. Returns false to wait before fetching again.
+   */
+  private async handleOffsetOutOfRange(replica: Replica, leaderEpoch: number, channel: PeerChannel): Promise<boolean> {
+    const response = await channel.request<ListOffsetsResponse>(listOffsets, LIST_OFFSETS_VERSION, {
+      replicaId: this.manager.nodeId,
+      isolationLevel: 0,
+      timeoutMs: 0,
+      topics: [{ name: replica.topic.name, partitions: [{ partitionIndex: replica.partition.index, currentLeaderEpoch: leaderEpoch, timestamp: OffsetSpec.EARLIEST, maxNumOffsets: 1 }] }],
+    })
+    const answer = response.topics[0]?.partitions[0]
+    if (!answer || answer.errorCode !== ErrorCode.NONE || answer.offset === undefined) {
+      this.log.debug(`${replica.name}: the leader answered ListOffsets with error ${answer?.errorCode}`)
+      return false
+    }
+    if (!this.manager.stillFollows(replica, this.leaderId, leaderEpoch) || replica.partition.logEndOffset >= answer.offset) return false
+    return this.manager.startAtLeaderLogStart(replica, answer.offset)
   }
 
   private async run(): Promise<void> {
@@ -679,7 +787,10 @@ class ReplicaFetcher {
         // The log moved since the request (it cannot, one fetcher per partition, but a stale answer must never append).
         if (entry.replica.partition.logEndOffset !== entry.fetchOffset) continue
         try {
-          const ok = await this.manager.applyFetched(entry.replica, data)
+          const ok =
+            data.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE
+              ? await this.handleOffsetOutOfRange(entry.replica, entry.leaderEpoch, this.channel)
+              : await this.manager.applyFetched(entry.replica, data)
           if (!ok) this.backoffUntil.set(entry.replica, Date.now() + config.replicaFetchBackoffMs)
         } catch (error) {
           this.log.error(`${entry.replica.name}: applying the leader's batches failed: ${(error as Error).message}`)

@@ -4,7 +4,8 @@
  * Behaviour
  * - acks 0: no response; if any partition failed, the connection is closed instead (Kafka does this so that an
  *   acks=0 producer notices, KafkaApis.handleProduceRequest). acks 1: answered once the batch is written.
- *   acks -1: NOT_ENOUGH_REPLICAS (nothing written) while the ISR is smaller than the topic's min.insync.replicas; on
+ *   acks -1: NOT_ENOUGH_REPLICAS (nothing written) while the ISR is smaller than the topic's min.insync.replicas (on
+ *   a cluster node: its members the leader finds in sync, so also while the controller cannot commit a shrink); on
  *   one node the ISR is this broker alone, so otherwise the same as 1. On a cluster node the answer waits until the
  *   partition's high watermark passes the batch (every ISR member has it, cluster/replica-manager.ts):
  *   NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR falls below min.insync.replicas meanwhile, NOT_LEADER_OR_FOLLOWER
@@ -171,7 +172,10 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             if (!verdict.ok) return failed(index, verdict.errorCode, verdict.message, verdict.recordErrors)
             const stillLeader = leadershipError(services, topic, index)
             if (stillLeader !== ErrorCode.NONE) return failed(index, stillLeader)
-            if (acks === -1 && partition.isr.length < config.minInsyncReplicas) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
+            // A cluster node's leader counts only the ISR members in sync now (cluster/replica-manager.ts).
+            const underMinIsr = (): boolean =>
+              services.replicas ? services.replicas.underMinIsr(topic.topicId, index, Date.now()) : partition.isr.length < config.minInsyncReplicas
+            if (acks === -1 && underMinIsr()) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
             if (!logAppendTime && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)
             const appendTime = logAppendTime ? BigInt(Date.now()) : undefined
             try {

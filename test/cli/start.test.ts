@@ -55,6 +55,7 @@ describe('brook start', () => {
       ['--connections-max-idle-ms <ms>', '600000'],
       ['--max-connections <n>', '2147483647'],
       ['--max-connections-per-ip <n>', '2147483647'],
+      ['--replica-lag-time-max-ms <ms>', '30000'],
     ]) {
       expect(help).toMatch(new RegExp(`${flag} [^-]*\\(default: ${value}\\)`))
     }
@@ -71,6 +72,7 @@ describe('brook start', () => {
     [['--controller-quorum-voters', '1@127.0.0.1:19092,1@127.0.0.1:19093'], 'brook: controller.quorum.voters names voter 1 twice'],
     [['--cluster-id', 'not-an-id'], "brook: cluster id 'not-an-id' is not 16 bytes in base64url (22 characters, as `brook cluster new-id` prints)"],
     [['--fetch-max-bytes', '1000'], "brook: option '--fetch-max-bytes <bytes>' argument '1000' is invalid. --fetch-max-bytes must be between 1024 and 2147483647"],
+    [['--replica-lag-time-max-ms', '0'], "brook: option '--replica-lag-time-max-ms <ms>' argument '0' is invalid. --replica-lag-time-max-ms must be between 1 and 2147483647"],
   ] as const)('refuses %j in one line with exit code 1', async ([args, message], { expect }) => {
     expect(await brook(['start', ...contained, ...args])).toMatchObject({ code: 1, stdout: '', stderr: `${message}\n` })
   })
@@ -84,6 +86,7 @@ describe('brook start', () => {
       ['{"offsets.topic.num.partition": 3}', "unknown setting 'offsets.topic.num.partition' (the settings are "],
       ['{"cacheMaxBytes": 1, "log.cache.max.bytes": 2}', 'cacheMaxBytes is given twice (as cacheMaxBytes and as its Kafka name)'],
       ['{"log.cache.max.bytes": -1}', 'cacheMaxBytes must be between 0 and'],
+      ['{"replica.lag.time.max.ms": 0}', 'replicaLagTimeMaxMs must be between 1 and 2147483647, not 0'],
       ['[1, 2]', 'must hold a JSON object of settings'],
       ['{"port": 9092,}', 'is not valid JSON'],
     ]

@@ -8,7 +8,10 @@
  * catches up and is back in the ISR; a leader paused with SIGSTOP past the session timeout is fenced and replaced,
  * and once resumed follows the new leader and rejoins the ISR, with the same checks; an ISR below min.insync.replicas refuses acks=all with NOT_ENOUGH_REPLICAS
  * (and writes nothing) while acks=1 is taken. OffsetForLeaderEpoch (raw wire: no client here sends it) answers from
- * the new leader's epoch cache.
+ * the new leader's epoch cache, which holds the leader's epoch from its election on, before it appends anything; a
+ * former leader that led an epoch without appending drops that epoch when it follows and rejoins the ISR. A follower
+ * stopped while the leader's DeleteRecords moved the log start past its log end starts its log afresh at the leader's
+ * log start when it returns, and rejoins the ISR.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
@@ -291,5 +294,137 @@ describe('replication on a three-node cluster', () => {
     }
     const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), topic, 0, 3)).map((record) => record.value)
     expect(values.slice(0, 3)).toEqual(['all-three', 'acks-one', 'whole-again'])
+  }, 180_000)
+
+  it('puts a new leader\'s epoch in its epoch cache at its log end before it appends: OffsetForLeaderEpoch answers it, and a leader of an epoch without appends rejoins the ISR once it follows', async () => {
+    const topic = 'epochs'
+    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3)
+    const admin = kafka('epochs-admin', [1]).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true })
+    } finally {
+      await admin.disconnect()
+    }
+    const partitionAt = async (id: number) => (await partitionsAt(id, topic))[0]
+    const whole = await waitFor('every replica in the ISR', async () => {
+      const found = await partitionAt(1)
+      return found?.isrNodes.length === 3 && found
+    }, { timeoutMs: 60_000 })
+    const producer = kafka('epochs-producer', [...cluster.nodeIds]).producer()
+    await producer.connect()
+    try {
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ value: `e-${i}`, partition: 0 })) })
+    } finally {
+      await producer.disconnect()
+    }
+    // Nothing is produced to the topic from here on: every leader after this one leads without appending.
+    const logEnd = 20n
+    /** OffsetForLeaderEpoch v4 at node `id` for each of `epochs`, in the leader epoch `current` it should lead. */
+    const endOffsets = (id: number, current: number, epochs: number[]) =>
+      withClient(cluster.nodes.get(id)!, async (client) => {
+        const response = await client.request<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>(offsetForLeaderEpoch, 4, {
+          replicaId: -1,
+          topics: [{ topic, partitions: epochs.map((leaderEpoch) => ({ partition: 0, currentLeaderEpoch: current, leaderEpoch })) }],
+        })
+        return response.topics[0]!.partitions.map((p) => [p.errorCode, p.leaderEpoch, p.endOffset])
+      })
+    /** Waits for a leader other than `previous` with a later epoch, as node `by` sees it. */
+    const nextLeader = (previous: MetadataResponsePartition, by: number) =>
+      waitFor(`a leader after node ${previous.leaderId}`, async () => {
+        const found = await partitionAt(by)
+        return found && found.leaderId >= 0 && found.leaderId !== previous.leaderId && (found.leaderEpoch ?? -1) > (previous.leaderEpoch ?? -1) && found
+      })
+    /** Waits until the leader (as node `by` sees it) is asked in its own epoch and answers. */
+    const answered = (leader: MetadataResponsePartition, epochs: number[]) =>
+      waitFor(`node ${leader.leaderId} answers OffsetForLeaderEpoch in epoch ${leader.leaderEpoch}`, async () => {
+        const answer = await endOffsets(leader.leaderId, leader.leaderEpoch!, epochs)
+        return answer.every(([errorCode]) => errorCode === 0) && answer
+      })
+
+    // kill -9 of the leader: the new one, in a later epoch, has appended nothing in it.
+    const first = whole
+    await cluster.nodes.get(first.leaderId)!.kill()
+    const second = await nextLeader(first, cluster.nodeIds.find((id) => id !== first.leaderId)!)
+    expect(await answered(second, [second.leaderEpoch!, first.leaderEpoch!])).toEqual([
+      [0, second.leaderEpoch, logEnd],
+      [0, first.leaderEpoch, logEnd],
+    ])
+
+    // The killed node comes back; then the leader (which has led its epoch without appending) is paused past its
+    // session and replaced. Once resumed it follows with that epoch in its cache, which the next leader's log does
+    // not hold: it drops it (its log loses nothing) and rejoins the ISR.
+    await cluster.restart(first.leaderId)
+    const current = await waitFor('every replica back in the ISR', async () => {
+      const found = await partitionAt(second.leaderId)
+      return found?.isrNodes.length === 3 && found.leaderId >= 0 && found
+    }, { timeoutMs: 60_000 })
+    const paused = cluster.nodes.get(current.leaderId)!
+    const observer = cluster.nodeIds.find((id) => id !== current.leaderId)!
+    let third: MetadataResponsePartition
+    paused.child.kill('SIGSTOP')
+    try {
+      third = await nextLeader(current, observer)
+    } finally {
+      paused.child.kill('SIGCONT')
+    }
+    const [own, older] = await answered(third, [third.leaderEpoch!, current.leaderEpoch!])
+    expect(own).toEqual([0, third.leaderEpoch, logEnd])
+    // The paused leader's epoch is not in this log: the answer is the latest epoch before it, which ends here too.
+    expect([older![0], older![2]]).toEqual([0, logEnd])
+    expect(older![1]).toBeLessThan(current.leaderEpoch!)
+    await waitFor(`node ${current.leaderId} back in the ISR`, async () => (await partitionAt(observer))?.isrNodes.length === 3, { timeoutMs: 60_000 })
+    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), topic, 0, 20)).map((record) => record.value)
+    expect(values).toEqual(Array.from({ length: 20 }, (_, i) => `e-${i}`))
+  }, 180_000)
+
+  it('starts a returning follower\'s log afresh at the leader\'s log start when DeleteRecords moved it past the follower\'s log end, and takes it back into the ISR', async () => {
+    const topic = 'trimmed'
+    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
+    const admin = kafka('trimmed-admin', [...cluster.nodeIds]).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true })
+      const partitionAt = async (id: number) => (await partitionsAt(id, topic))[0]
+      const whole = await waitFor('every replica in the ISR', async () => {
+        const found = await partitionAt(1)
+        return found?.isrNodes.length === 3 && found
+      }, { timeoutMs: 60_000 })
+      const follower = cluster.nodeIds.find((id) => id !== whole.leaderId)!
+      const observer = cluster.nodeIds.find((id) => id !== follower)!
+      const producer = kafka('trimmed-producer', [...cluster.nodeIds]).producer()
+      await producer.connect()
+      const produce = async (from: number, to: number): Promise<void> => {
+        for (let next = from; next < to; next += 10) {
+          await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ value: `t-${next + i}`, partition: 0 })) })
+        }
+      }
+      try {
+        await produce(0, 100)
+        await cluster.nodes.get(follower)!.stop()
+        await waitFor(`node ${follower} out of the ISR`, async () => {
+          const found = await partitionAt(observer)
+          return found !== undefined && !found.isrNodes.includes(follower)
+        })
+        await produce(100, 200)
+        // kafkajs sends DeleteRecords to the leader its metadata names, which it loads only on request.
+        await admin.fetchTopicMetadata({ topics: [topic] })
+        await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '150' }] })
+        const [offsets] = await admin.fetchTopicOffsets(topic)
+        expect([offsets!.low, offsets!.high]).toEqual(['150', '200'])
+
+        const returned = await cluster.restart(follower)
+        await waitFor(`node ${follower} back in the ISR`, async () => (await partitionAt(observer))?.isrNodes.includes(follower), { timeoutMs: 60_000 })
+        expect(returned.output()).toContain(`${topic}-0: the log ends at 100, below the leader's log start 150: starting it afresh there`)
+        // The returned follower is in the ISR: acks=all now waits for it too.
+        await produce(200, 210)
+      } finally {
+        await producer.disconnect()
+      }
+    } finally {
+      await admin.disconnect()
+    }
+    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), topic, 0, 60)).map((record) => record.value)
+    expect(values).toEqual(Array.from({ length: 60 }, (_, i) => `t-${150 + i}`))
   }, 180_000)
 })

@@ -1,6 +1,8 @@
 /**
  * Contract scenarios for the two ways a log loses batches: `truncateTo` (a follower cutting its end back to its
- * leader's) and `deleteBefore` (retention and DeleteRecords moving the log start forward).
+ * leader's) and `deleteBefore` (retention and DeleteRecords moving the log start forward); and a new leader's epoch
+ * assigned at the log end before it appends (`assignEpochStartOffset`), which a truncation at the log end drops; and
+ * `truncateFullyAndStartAt` (a follower below its leader's log start starting afresh there).
  */
 import { describe, expect, it } from 'vitest'
 import { batchBytes, expectBatches, expectedStored, offsetsOf, producerBatch, readLog } from '../batches.js'
@@ -89,6 +91,18 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
 
       expect(log.logEndOffset).toBe(FIXTURE_END)
       expect(log.epochCache).toEqual(FIXTURE_EPOCHS)
+      expectBatches(await readLog(log, 0n, NO_LIMIT, FIXTURE_END), stored)
+    })
+
+    it('drops an epoch assigned at the log end without batches, at or past the log end, and keeps the batches', async () => {
+      const { log, stored } = await appendFixture(await open())
+      log.assignEpochStartOffset(5)
+
+      await log.truncateTo(FIXTURE_END)
+
+      expect(log.epochCache).toEqual(FIXTURE_EPOCHS)
+      expect(log.latestEpoch).toBe(3)
+      expect(log.logEndOffset).toBe(FIXTURE_END)
       expectBatches(await readLog(log, 0n, NO_LIMIT, FIXTURE_END), stored)
     })
 
@@ -190,6 +204,63 @@ export function truncationScenarios(open: (options?: BackendOptions) => Promise<
       expect(log.logEndOffset).toBe(FIXTURE_END)
       expectBatches(await scanAll(log), stored.slice(3))
       expectBatches(await readLog(log, 8n, NO_LIMIT, FIXTURE_END), stored.slice(3))
+    })
+  })
+
+  describe('assignEpochStartOffset', () => {
+    it('puts a newer epoch at the log end at once, ignores an older one, and writes it with the epoch\'s first batch', async () => {
+      const backend = await open()
+      const { log } = await appendFixture(backend)
+
+      log.assignEpochStartOffset(5)
+      log.assignEpochStartOffset(4)
+
+      expect(log.epochCache).toEqual([...FIXTURE_EPOCHS, { epoch: 5, startOffset: FIXTURE_END }])
+      expect(log.latestEpoch).toBe(5)
+      expect(await log.append(producerBatch('in-5', 2), { leaderEpoch: 5 })).toEqual({ baseOffset: FIXTURE_END, lastOffset: FIXTURE_END + 1n })
+      expect(log.epochCache).toEqual([...FIXTURE_EPOCHS, { epoch: 5, startOffset: FIXTURE_END }])
+
+      await backend.restart()
+      expect((await backend.log(0)).epochCache).toEqual([...FIXTURE_EPOCHS, { epoch: 5, startOffset: FIXTURE_END }])
+    })
+
+    it('writes no epoch without batches: a restart forgets it, even after other writes of the log', async () => {
+      const backend = await open()
+      const { log } = await appendFixture(backend)
+      log.assignEpochStartOffset(5)
+      log.setHighWatermark(FIXTURE_END)
+      await log.deleteBefore(4n)
+
+      await backend.restart()
+
+      const reopened = await backend.log(0)
+      expect(reopened.logStartOffset).toBe(4n)
+      expect(reopened.epochCache).toEqual(FIXTURE_EPOCHS)
+    })
+  })
+
+  describe('truncateFullyAndStartAt', () => {
+    it('removes every batch and starts the log afresh at the offset, past its old end, and appends continue there after a restart', async () => {
+      const backend = await open()
+      const { log } = await appendFixture(backend)
+
+      await log.truncateFullyAndStartAt(40n)
+
+      expect([log.logStartOffset, log.logEndOffset, log.durableEndOffset, log.highWatermark]).toEqual([40n, 40n, 40n, 40n])
+      expect(log.epochCache).toEqual([])
+      expect(log.sizeBytes).toBe(0)
+      expect(await scanAll(log)).toEqual([])
+      const input = producerBatch('afresh', 2)
+      const expected = expectedStored(input, { baseOffset: 40n, leaderEpoch: 7 })
+      expect(await log.append(input, { leaderEpoch: 7 })).toEqual({ baseOffset: 40n, lastOffset: 41n })
+
+      await backend.restart()
+
+      const reopened = await backend.log(0)
+      expect([reopened.logStartOffset, reopened.logEndOffset]).toEqual([40n, 42n])
+      expect(reopened.epochCache).toEqual([{ epoch: 7, startOffset: 40n }])
+      expectBatches(await readLog(reopened, 40n, NO_LIMIT, 42n), [expected])
+      expectBatches(await scanAll(reopened), [expected])
     })
   })
 }
