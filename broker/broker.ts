@@ -174,6 +174,8 @@ export class Broker {
           store: store.raftStore(),
           log,
           brokerSessionTimeoutMs: config.brokerSessionTimeoutMs,
+          autoLeaderRebalanceEnable: config.autoLeaderRebalanceEnable,
+          leaderImbalanceCheckIntervalMs: config.leaderImbalanceCheckIntervalSeconds * 1000,
           raftConfig: { maxBytesBetweenSnapshots: config.metadataLogMaxRecordBytesBetweenSnapshots },
           // The member cannot know what survived a failed write or a broken invariant: the node stops.
           onFatal: (error) => {

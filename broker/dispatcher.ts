@@ -56,6 +56,7 @@ import {
   quorumFetchHandler,
   voteHandler,
 } from './handlers/quorum.js'
+import { controllerElectLeadersHandler, electLeadersHandler } from './handlers/elect-leaders.js'
 import { describeProducersHandler, describeTransactionsHandler, listTransactionsHandler } from './handlers/transactions-admin.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
@@ -92,6 +93,7 @@ export const HANDLERS: readonly HandlerEntry[] = [
   incrementalAlterConfigsHandler,
   offsetDeleteHandler,
   describeClusterHandler,
+  electLeadersHandler,
 ]
 
 /** A cluster node's client listener: every API of a node, DescribeQuorum (forwarded to the quorum's leader) and OffsetForLeaderEpoch. */
@@ -99,7 +101,7 @@ export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, desc
 
 /**
  * A cluster node's controller listener (Kafka's controller listener): the quorum's own APIs, the controller's
- * broker lifecycle APIs, AllocateProducerIds, AlterPartition, CreateTopics and DeleteTopics forwarded by the other nodes, and ApiVersions. Fetch here reads the metadata log only.
+ * broker lifecycle APIs, AllocateProducerIds, AlterPartition, CreateTopics, DeleteTopics and ElectLeaders forwarded by the other nodes, and ApiVersions. Fetch here reads the metadata log only.
  */
 export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   apiVersionsHandler,
@@ -115,6 +117,7 @@ export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   alterPartitionHandler,
   controllerCreateTopicsHandler,
   controllerDeleteTopicsHandler,
+  controllerElectLeadersHandler,
 ]
 
 export class Dispatcher {

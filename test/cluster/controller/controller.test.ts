@@ -5,12 +5,13 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ErrorCode } from '../../../protocol/errors.js'
+import { ElectionType } from '../../../protocol/constants.js'
 import { NO_LEADER } from '../../../broker/cluster/metadata/image.js'
-import type { ControllerResult, QuorumController } from '../../../broker/cluster/controller/controller.js'
+import type { ControllerResult, ElectionResult, QuorumController } from '../../../broker/cluster/controller/controller.js'
 import { ControllerSim, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS } from './controller-sim.js'
 
-async function started(brokerIds = [1, 2, 3]): Promise<ControllerSim> {
-  const sim = await ControllerSim.start({ seed: 42, brokerIds })
+async function started(brokerIds = [1, 2, 3], controller: { autoLeaderRebalanceEnable?: boolean; leaderImbalanceCheckIntervalMs?: number } = {}): Promise<ControllerSim> {
+  const sim = await ControllerSim.start({ seed: 42, brokerIds, controller })
   await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'a controller is active')
   await sim.runUntil(() => sim.images().every(({ image }) => image.liveBrokers().length === brokerIds.length), 5000, 'brokers are unfenced')
   return sim
@@ -235,6 +236,99 @@ describe('quorum controller', () => {
     expect(rejoined.ok).toBe(true)
     await sim.runUntil(() => partition().leader === 2, 2 * LEADER_IMBALANCE_CHECK_INTERVAL_MS, 'broker 2 leads again')
     expect(partition().leaderEpoch).toBe(current.leaderEpoch + 1)
+  })
+
+  /** Makes `brokerId` a member of the partition's ISR again, as its leader would once it caught up (AlterPartition). */
+  async function rejoin(sim: ControllerSim, topicName: string, partitionId: number, brokerId: number): Promise<void> {
+    const topic = activeImage(sim).topic(topicName)!
+    const current = topic.partitions.get(partitionId)!
+    const result = await committed(sim, (c) =>
+      c.alterPartition(
+        {
+          brokerId: current.leader,
+          brokerEpoch: sim.brokers.get(current.leader)!.brokerEpoch!,
+          topicId: topic.topicId,
+          partitionIndex: partitionId,
+          leaderEpoch: current.leaderEpoch,
+          partitionEpoch: current.partitionEpoch,
+          newIsr: [...current.isr, brokerId],
+        },
+        sim.cluster.now,
+      ),
+    )
+    expect(result.ok).toBe(true)
+  }
+
+  it('makes a preferred replica leader at the next tick after it rejoins the ISR, not one check interval later', async () => {
+    const hourMs = 3_600_000
+    const sim = await started([1, 2, 3], { leaderImbalanceCheckIntervalMs: hourMs })
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const partitionId = [...activeImage(sim).topic('readings')!.partitions].find(([, partition]) => partition.replicas[0] === 2)![0]
+    const partition = () => activeImage(sim).topic('readings')!.partitions.get(partitionId)!
+    sim.killBroker(2)
+    await sim.runUntil(() => partition().leader !== 2, 3 * SESSION_TIMEOUT_MS, 'leadership moves off broker 2')
+    sim.reviveBroker(2)
+    await sim.runUntil(() => activeImage(sim).brokers.get(2)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'broker 2 is back')
+    const before = partition()
+    await rejoin(sim, 'readings', partitionId, 2)
+    const rejoinedAt = sim.cluster.now
+    await sim.runUntil(() => partition().leader === 2, 2000, 'broker 2 leads again')
+    expect(sim.cluster.now - rejoinedAt).toBeLessThan(hourMs)
+    expect(partition()).toMatchObject({ leader: 2, leaderEpoch: before.leaderEpoch + 1, isr: [...before.isr, 2] })
+  })
+
+  it('elects preferred leaders and leaderless partitions on request (ElectLeaders), answering each partition', async () => {
+    const sim = await started([1, 2, 3], { autoLeaderRebalanceEnable: false })
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const partitions = () => activeImage(sim).topic('readings')!.partitions
+    const ofBroker2 = [...partitions()].find(([, partition]) => partition.replicas[0] === 2)![0]
+    const ofBroker1 = [...partitions()].find(([, partition]) => partition.replicas[0] === 1)![0]
+    const elect = async (electionType: ElectionType, topicPartitions: { topic: string; partitions: number[] }[] | null): Promise<readonly ElectionResult[]> => {
+      const result = await committed(sim, (c) => c.electLeaders({ electionType, topicPartitions }, sim.cluster.now))
+      if (!result.ok) throw new Error(result.message)
+      return result.results
+    }
+    const codes = (results: readonly ElectionResult[]) => results.map(({ topic, partitionId, errorCode }) => [topic, partitionId, errorCode])
+
+    sim.killBroker(2)
+    await sim.runUntil(() => partitions().get(ofBroker2)!.leader !== 2, 3 * SESSION_TIMEOUT_MS, 'leadership moves off broker 2')
+    // Out of the ISR (and fenced) the preferred replica cannot lead; a partition its preferred replica leads needs
+    // nothing; an unknown one is named; one named twice is answered once.
+    expect(codes(await elect(ElectionType.PREFERRED, [{ topic: 'readings', partitions: [ofBroker2, ofBroker1, 7, ofBroker1] }, { topic: 'nothing', partitions: [0] }]))).toEqual([
+      ['readings', ofBroker2, ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE],
+      ['readings', ofBroker1, ErrorCode.ELECTION_NOT_NEEDED],
+      ['readings', 7, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+      ['nothing', 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+    ])
+    sim.reviveBroker(2)
+    await sim.runUntil(() => activeImage(sim).brokers.get(2)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'broker 2 is back')
+    await rejoin(sim, 'readings', ofBroker2, 2)
+    // Back in the ISR, with auto.leader.rebalance.enable off: it leads only when asked. Asked for every partition,
+    // the answer names only the one that changed.
+    await sim.run(2 * LEADER_IMBALANCE_CHECK_INTERVAL_MS)
+    const before = partitions().get(ofBroker2)!
+    expect(before.leader).not.toBe(2)
+    expect(codes(await elect(ElectionType.PREFERRED, null))).toEqual([['readings', ofBroker2, ErrorCode.NONE]])
+    expect(partitions().get(ofBroker2)).toMatchObject({ leader: 2, leaderEpoch: before.leaderEpoch + 1, isr: before.isr })
+
+    // UNCLEAN: a partition with a leader needs none; one whose ISR is a dead broker takes a live replica outside it.
+    expect(codes(await elect(ElectionType.UNCLEAN, [{ topic: 'readings', partitions: [ofBroker1] }]))).toEqual([['readings', ofBroker1, ErrorCode.ELECTION_NOT_NEEDED]])
+    await committed(sim, (c) => c.createTopic({ name: 'pair', numPartitions: 1, replicationFactor: 2 }, sim.cluster.now))
+    sim.uncleanElectionsAsked.add('pair')
+    const pair = () => activeImage(sim).topic('pair')!.partitions.get(0)!
+    const [first, second] = pair().replicas as [number, number]
+    for (const id of [second, first]) {
+      sim.killBroker(id)
+      await sim.runUntil(() => activeImage(sim).brokers.get(id)?.fenced === true, 3 * SESSION_TIMEOUT_MS, `broker ${id} is fenced`)
+    }
+    expect(pair()).toMatchObject({ leader: NO_LEADER, isr: [first] })
+    expect(codes(await elect(ElectionType.UNCLEAN, [{ topic: 'pair', partitions: [0] }]))).toEqual([['pair', 0, ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE]])
+    sim.reviveBroker(second)
+    await sim.runUntil(() => activeImage(sim).brokers.get(second)?.fenced === false, 3 * SESSION_TIMEOUT_MS, `broker ${second} is back`)
+    expect(pair().leader).toBe(NO_LEADER)
+    const leaderless = pair()
+    expect(codes(await elect(ElectionType.UNCLEAN, [{ topic: 'pair', partitions: [0] }]))).toEqual([['pair', 0, ErrorCode.NONE]])
+    expect(pair()).toMatchObject({ leader: second, isr: [second], leaderEpoch: leaderless.leaderEpoch + 1 })
   })
 
   it('hands out producer-id blocks of 1000, each once, to registered brokers at their epoch', async () => {
