@@ -297,7 +297,7 @@ export class QuorumRunner implements RaftStateMachine {
   }
 
   /** BrokerHeartbeat at the active controller, answered once what it changed (fencing) is committed. */
-  heartbeat(request: BrokerHeartbeatRequest): Promise<ControllerResult<{ isCaughtUp: boolean; isFenced: boolean }>> {
+  heartbeat(request: BrokerHeartbeatRequest): Promise<ControllerResult<{ isCaughtUp: boolean; isFenced: boolean; shouldShutDown: boolean }>> {
     return this.operate((nowMs) => this.controller.heartbeat(request, nowMs))
   }
 

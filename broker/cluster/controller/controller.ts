@@ -112,6 +112,8 @@ export interface BrokerHeartbeatRequest {
   /** The highest metadata offset the broker applied. */
   readonly currentMetadataOffset: bigint
   readonly wantFence: boolean
+  /** The broker is stopping and asks for a controlled shutdown (KIP-631). */
+  readonly wantShutDown: boolean
 }
 
 /** One partition of an AlterPartition request: its leader's new ISR, at the epochs the leader knows. */
@@ -166,6 +168,10 @@ export class QuorumController implements RaftStateMachine {
   private active: { epoch: number; working: MetadataImage; lastProposed: bigint } | null = null
   /** Active only: broker id -> when it was last heard from (ms); a broker missing here is given a full session. */
   private readonly lastContactMs = new Map<number, number>()
+  /** Active only: broker id -> the metadata offset its last heartbeat said it applied. */
+  private readonly appliedOffsets = new Map<number, bigint>()
+  /** Active only: broker id -> the last offset of the batch that fenced it for its controlled shutdown. */
+  private readonly controlledShutdowns = new Map<number, bigint>()
   /** Active only: when to look for partitions not led by their preferred replica next (null: one interval from now). */
   private nextRebalanceMs: number | null = null
   /** Active only: look at the next tick (a preferred replica rejoined its ISR, or this controller became active). */
@@ -218,6 +224,8 @@ export class QuorumController implements RaftStateMachine {
   private deactivate(): void {
     this.active = null
     this.lastContactMs.clear()
+    this.appliedOffsets.clear()
+    this.controlledShutdowns.clear()
     this.nextRebalanceMs = null
     this.rebalanceDue = false
   }
@@ -293,6 +301,7 @@ export class QuorumController implements RaftStateMachine {
     if (!result.ok) return result
     if (result.baseOffset !== brokerEpoch) throw new Error(`the registration landed at ${result.baseOffset}, not at the log end ${brokerEpoch}`)
     this.lastContactMs.set(request.brokerId, nowMs)
+    this.controlledShutdowns.delete(request.brokerId)
     return { ok: true, epoch: result.epoch, lastOffset: result.lastOffset, brokerEpoch }
   }
 
@@ -300,24 +309,43 @@ export class QuorumController implements RaftStateMachine {
    * BrokerHeartbeat (Kafka's BrokerHeartbeatManager and ClusterControlManager): renews the session; a fenced broker
    * that caught up to its registration is unfenced (and leads the leaderless partitions whose ISR it is in), an
    * unfenced one that asks to be fenced is. The answer's `lastOffset` is -1 when nothing was proposed.
+   *
+   * Controlled shutdown (KIP-631's wantShutDown): an unfenced broker that asks is fenced at once, which moves its
+   * leaderships to other ISR members and takes it out of every ISR it shares with others, in one batch;
+   * `shouldShutDown` tells it to stop once that batch is committed and it and every unfenced broker have applied it
+   * (Kafka's lowest active offset), so the new leaders know they lead before the old one goes. A broker that was
+   * fenced before it asked leads nothing and may stop at once.
    */
-  heartbeat(request: BrokerHeartbeatRequest, nowMs: number): ControllerResult<{ isCaughtUp: boolean; isFenced: boolean }> {
+  heartbeat(request: BrokerHeartbeatRequest, nowMs: number): ControllerResult<{ isCaughtUp: boolean; isFenced: boolean; shouldShutDown: boolean }> {
     const active = this.active
     if (!active) return notController()
     const broker = registeredBroker(active.working, request)
     if ('ok' in broker) return broker
     this.lastContactMs.set(request.brokerId, nowMs)
+    this.appliedOffsets.set(request.brokerId, request.currentMetadataOffset)
     const isCaughtUp = request.currentMetadataOffset >= broker.brokerEpoch
     let records: MetadataRecord[] = []
-    if (broker.fenced && !request.wantFence && isCaughtUp) {
+    if (broker.fenced && !request.wantFence && !request.wantShutDown && isCaughtUp) {
       records = this.withLeadershipGained([metadataRecord('UnfenceBrokerRecord', { id: broker.brokerId, epoch: broker.brokerEpoch })])
-    } else if (!broker.fenced && request.wantFence) {
+    } else if (!broker.fenced && (request.wantFence || request.wantShutDown)) {
       records = this.withLeadershipMoves([metadataRecord('FenceBrokerRecord', { id: broker.brokerId, epoch: broker.brokerEpoch })], broker.brokerId)
     }
-    if (records.length === 0) return { ok: true, epoch: active.epoch, lastOffset: -1n, isCaughtUp, isFenced: broker.fenced }
+    if (records.length === 0) {
+      const shouldShutDown = request.wantShutDown && this.mayShutDown(request)
+      return { ok: true, epoch: active.epoch, lastOffset: -1n, isCaughtUp, isFenced: broker.fenced, shouldShutDown }
+    }
     const result = this.propose(records, nowMs)
     if (!result.ok) return result
-    return { ...result, isCaughtUp, isFenced: !broker.fenced }
+    if (request.wantShutDown) this.controlledShutdowns.set(request.brokerId, result.lastOffset)
+    return { ...result, isCaughtUp, isFenced: !broker.fenced, shouldShutDown: false }
+  }
+
+  /** Whether a fenced broker in controlled shutdown may stop: its fencing is committed and applied by it and every unfenced broker. */
+  private mayShutDown(request: BrokerHeartbeatRequest): boolean {
+    const fencedAt = this.controlledShutdowns.get(request.brokerId)
+    if (fencedAt === undefined) return true
+    if (this.committed.provenance.offset < fencedAt || request.currentMetadataOffset < fencedAt) return false
+    return this.active!.working.liveBrokers().every((brokerId) => (this.appliedOffsets.get(brokerId) ?? -1n) >= fencedAt)
   }
 
   /**

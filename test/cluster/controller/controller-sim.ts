@@ -193,6 +193,7 @@ export class ControllerSim {
           brokerEpoch: broker.brokerEpoch!,
           currentMetadataOffset: controller.image.provenance.offset,
           wantFence: options.wantFence ?? false,
+          wantShutDown: false,
         },
         this.cluster.now,
       ),

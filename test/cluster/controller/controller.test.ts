@@ -8,7 +8,7 @@ import { ErrorCode } from '../../../protocol/errors.js'
 import { ElectionType } from '../../../protocol/constants.js'
 import { NO_LEADER } from '../../../broker/cluster/metadata/image.js'
 import type { ControllerResult, ElectionResult, QuorumController } from '../../../broker/cluster/controller/controller.js'
-import { ControllerSim, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS } from './controller-sim.js'
+import { ControllerSim, HEARTBEAT_INTERVAL_MS, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS } from './controller-sim.js'
 
 async function started(brokerIds = [1, 2, 3], controller: { autoLeaderRebalanceEnable?: boolean; leaderImbalanceCheckIntervalMs?: number } = {}): Promise<ControllerSim> {
   const sim = await ControllerSim.start({ seed: 42, brokerIds, controller })
@@ -68,14 +68,14 @@ describe('quorum controller', () => {
     for (const partition of activeImage(sim).topic('readings')!.partitions.values()) expect(partition.leader).not.toBe(1)
     // Heartbeats of the old incarnation are refused.
     expect(
-      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: oldEpoch, currentMetadataOffset: 1000n, wantFence: false }, sim.cluster.now)),
+      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: oldEpoch, currentMetadataOffset: 1000n, wantFence: false, wantShutDown: false }, sim.cluster.now)),
     ).toMatchObject({ ok: false, errorCode: ErrorCode.STALE_BROKER_EPOCH })
     expect(
-      await sim.onActive((c) => c.heartbeat({ brokerId: 8, brokerEpoch: 0n, currentMetadataOffset: 0n, wantFence: false }, sim.cluster.now)),
+      await sim.onActive((c) => c.heartbeat({ brokerId: 8, brokerEpoch: 0n, currentMetadataOffset: 0n, wantFence: false, wantShutDown: false }, sim.cluster.now)),
     ).toMatchObject({ ok: false, errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED })
     // A heartbeat from a broker that has not applied its own registration keeps it fenced.
     expect(
-      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: registration.brokerEpoch, currentMetadataOffset: registration.brokerEpoch - 1n, wantFence: false }, sim.cluster.now)),
+      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: registration.brokerEpoch, currentMetadataOffset: registration.brokerEpoch - 1n, wantFence: false, wantShutDown: false }, sim.cluster.now)),
     ).toMatchObject({ ok: true, isCaughtUp: false, isFenced: true, lastOffset: -1n })
   })
 
@@ -329,6 +329,36 @@ describe('quorum controller', () => {
     const leaderless = pair()
     expect(codes(await elect(ElectionType.UNCLEAN, [{ topic: 'pair', partitions: [0] }]))).toEqual([['pair', 0, ErrorCode.NONE]])
     expect(pair()).toMatchObject({ leader: second, isr: [second], leaderEpoch: leaderless.leaderEpoch + 1 })
+  })
+
+  it('fences a broker that asks for a controlled shutdown, moving its leaderships, and lets it stop once the others applied that', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const before = activeImage(sim).topic('readings')!
+    const led = [...before.partitions].filter(([, partition]) => partition.leader === 2).map(([id]) => id)
+    const brokerEpoch = sim.brokers.get(2)!.brokerEpoch!
+    // The simulated broker stops its own heartbeats: only the shutdown requests below speak for it.
+    sim.killBroker(2)
+    const shutDown = (currentMetadataOffset: bigint) =>
+      sim.request((c) => c.heartbeat({ brokerId: 2, brokerEpoch, currentMetadataOffset, wantFence: false, wantShutDown: true }, sim.cluster.now))
+    const first = await shutDown(activeImage(sim).provenance.offset)
+    expect(first).toMatchObject({ ok: true, isFenced: true, shouldShutDown: false })
+    const fencedAt = first.ok ? first.lastOffset : -1n
+    await sim.runUntil(() => activeImage(sim).provenance.offset >= fencedAt, 2000, 'the fencing commits')
+    const after = activeImage(sim).topic('readings')!
+    expect(activeImage(sim).brokers.get(2)?.fenced).toBe(true)
+    for (const [partitionId, partition] of after.partitions) {
+      const old = before.partitions.get(partitionId)!
+      expect(partition.isr).toEqual(old.isr.filter((id) => id !== 2))
+      expect(partition.leader).not.toBe(2)
+      expect(partition.leaderEpoch).toBe(led.includes(partitionId) ? old.leaderEpoch + 1 : old.leaderEpoch)
+    }
+    // Not before the broker itself applied its fencing; then once brokers 1 and 3 heartbeat past it.
+    expect(await shutDown(fencedAt - 1n)).toMatchObject({ ok: true, shouldShutDown: false })
+    await sim.run(2 * HEARTBEAT_INTERVAL_MS)
+    expect(await shutDown(fencedAt)).toMatchObject({ ok: true, isFenced: true, shouldShutDown: true })
+    // A fenced broker asking to stop is never unfenced by it, however caught up it is.
+    expect(activeImage(sim).brokers.get(2)?.fenced).toBe(true)
   })
 
   it('hands out producer-id blocks of 1000, each once, to registered brokers at their epoch', async () => {
