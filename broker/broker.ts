@@ -174,12 +174,14 @@ export class Broker {
           store: store.raftStore(),
           log,
           brokerSessionTimeoutMs: config.brokerSessionTimeoutMs,
+          autoLeaderRebalanceEnable: config.autoLeaderRebalanceEnable,
+          leaderImbalanceCheckIntervalMs: config.leaderImbalanceCheckIntervalSeconds * 1000,
           raftConfig: { maxBytesBetweenSnapshots: config.metadataLogMaxRecordBytesBetweenSnapshots },
           // The member cannot know what survived a failed write or a broken invariant: the node stops.
           onFatal: (error) => {
             log.error(`the controller quorum member stopped: ${error.stack ?? error.message}; stopping the node`)
             process.exitCode = 1
-            void broker?.stop()
+            void broker?.stop({ controlledShutdown: false })
           },
         })
         replicas = new ReplicaManager({
@@ -268,6 +270,7 @@ export class Broker {
         quorum: quorum.runner,
         endpoint: broker.endpoint,
         heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
+        sessionTimeoutMs: config.brokerSessionTimeoutMs,
         log: broker.log,
         onStateChange: (state) => {
           if (state === 'unfenced') {
@@ -326,8 +329,13 @@ export class Broker {
     clearInterval(this.producerCheckpoint)
   }
 
-  /** Closes the listener and its connections, stops background work, and closes the database. */
-  async stop(): Promise<void> {
+  /**
+   * Closes the listener and its connections, stops background work, and closes the database. A cluster node first
+   * hands its leaderships over through a controlled shutdown (cluster/broker-lifecycle.ts), still serving its clients
+   * meanwhile, unless `controlledShutdown` is false (its quorum member failed: nothing it knows can be trusted).
+   */
+  async stop(options: { controlledShutdown?: boolean } = {}): Promise<void> {
+    if (options.controlledShutdown !== false) await this.lifecycle?.controlledShutdown()
     const acceptor = this.acceptor
     this.acceptor = null
     await acceptor?.close()

@@ -31,6 +31,13 @@ export interface BrokerConfig {
    */
   replicaLagTimeMaxMs: number
   /**
+   * `auto.leader.rebalance.enable`: the active controller moves each partition's leadership back to its preferred
+   * (first) replica once that replica is live and in the ISR again (broker/cluster/README.md, "Preferred leaders").
+   */
+  autoLeaderRebalanceEnable: boolean
+  /** `leader.imbalance.check.interval.seconds`: how often the active controller also looks for preferred leaders that do not lead. */
+  leaderImbalanceCheckIntervalSeconds: number
+  /**
    * `metadata.log.max.record.bytes.between.snapshots`: bytes of metadata records a quorum member applies before it
    * snapshots its image and drops the log below it.
    */
@@ -136,6 +143,8 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   brokerHeartbeatIntervalMs: 2000,
   brokerSessionTimeoutMs: 9000,
   replicaLagTimeMaxMs: 30_000,
+  autoLeaderRebalanceEnable: true,
+  leaderImbalanceCheckIntervalSeconds: 300,
   metadataLogMaxRecordBytesBetweenSnapshots: 20 * 1024 * 1024,
   fsync: false,
   autoCreateTopics: true,

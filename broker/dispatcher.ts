@@ -62,6 +62,7 @@ import {
   quorumFetchHandler,
   voteHandler,
 } from './handlers/quorum.js'
+import { controllerElectLeadersHandler, electLeadersHandler } from './handlers/elect-leaders.js'
 import { describeProducersHandler, describeTransactionsHandler, listTransactionsHandler } from './handlers/transactions-admin.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
@@ -98,6 +99,7 @@ export const HANDLERS: readonly HandlerEntry[] = [
   incrementalAlterConfigsHandler,
   offsetDeleteHandler,
   describeClusterHandler,
+  electLeadersHandler,
 ]
 
 /** A cluster node's client listener: every API of a node, DescribeQuorum (forwarded to the quorum's leader) and OffsetForLeaderEpoch. */
@@ -106,8 +108,8 @@ export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, desc
 /**
  * A cluster node's controller listener (Kafka's controller listener): the quorum's own APIs, the controller's
  * broker lifecycle APIs, AllocateProducerIds, AlterPartition, the topic changes forwarded by the other nodes (CreateTopics,
- * DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs), and ApiVersions. Fetch here reads the
- * metadata log only.
+ * DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs), ElectLeaders forwarded likewise, and
+ * ApiVersions. Fetch here reads the metadata log only.
  */
 export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   apiVersionsHandler,
@@ -126,6 +128,7 @@ export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   controllerCreatePartitionsHandler,
   controllerAlterConfigsHandler,
   controllerIncrementalAlterConfigsHandler,
+  controllerElectLeadersHandler,
 ]
 
 export class Dispatcher {

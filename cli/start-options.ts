@@ -32,6 +32,7 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'brokerHeartbeatIntervalMs', flag: '--broker-heartbeat-interval-ms', unit: 'ms', kafkaName: 'broker.heartbeat.interval.ms', min: 1, max: INT32_MAX, description: 'with --controller-quorum-voters: how often the node heartbeats to the active controller' },
   { key: 'brokerSessionTimeoutMs', flag: '--broker-session-timeout-ms', unit: 'ms', kafkaName: 'broker.session.timeout.ms', min: 1, max: INT32_MAX, description: 'with --controller-quorum-voters: the active controller fences a node not heard from for this long' },
   { key: 'replicaLagTimeMaxMs', flag: '--replica-lag-time-max-ms', unit: 'ms', kafkaName: 'replica.lag.time.max.ms', min: 1, max: TIMER_MAX_MS, description: 'on a cluster node, a partition leader finds a follower that has not caught up for this long out of sync and removes it from the ISR' },
+  { key: 'leaderImbalanceCheckIntervalSeconds', flag: '--leader-imbalance-check-interval-seconds', unit: 'seconds', kafkaName: 'leader.imbalance.check.interval.seconds', min: 1, max: Math.floor(TIMER_MAX_MS / 1000), description: 'with --controller-quorum-voters: how often the active controller also looks for partitions not led by their preferred replica (it looks at once when one rejoins its ISR)' },
   { key: 'metadataLogMaxRecordBytesBetweenSnapshots', flag: '--metadata-log-max-record-bytes-between-snapshots', unit: 'bytes', kafkaName: 'metadata.log.max.record.bytes.between.snapshots', min: 1, max: Number.MAX_SAFE_INTEGER, description: 'with --controller-quorum-voters: metadata record bytes applied before the node snapshots its metadata image and drops the log below it' },
   { key: 'defaultPartitions', flag: '--default-partitions', unit: 'n', kafkaName: 'num.partitions', min: 1, max: 10_000, description: 'partitions of auto-created topics' },
   { key: 'messageMaxBytes', flag: '--message-max-bytes', unit: 'bytes', kafkaName: 'message.max.bytes', min: 0, max: INT32_MAX, description: 'largest record batch a topic accepts unless its max.message.bytes says otherwise' },
@@ -76,6 +77,7 @@ const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel' 
   fsync: 'boolean',
   autoCreateTopics: 'boolean',
   recordValidation: 'boolean',
+  autoLeaderRebalanceEnable: 'boolean',
   logLevel: 'logLevel',
   failpoint: 'failpoint',
 }
@@ -83,6 +85,7 @@ const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel' 
 /** Kafka's names of the settings that are not numbers, where the config file may use them. */
 const KAFKA_NAMES: Readonly<Record<string, string>> = {
   'controller.quorum.voters': 'controllerQuorumVoters',
+  'auto.leader.rebalance.enable': 'autoLeaderRebalanceEnable',
 }
 
 /** Checks a whole number against a setting's bounds; returns the problem, or null. */
@@ -94,7 +97,7 @@ export function numericProblem(setting: NumericSetting, value: number): string |
 
 /**
  * Reads and checks a `--config` file: a JSON object whose keys are BrokerConfig names or, for the numeric settings,
- * their Kafka names (`log.cache.max.bytes` for `cacheMaxBytes`), as can `controller.quorum.voters`. Unknown keys are refused (a misspelt setting would
+ * their Kafka names (`log.cache.max.bytes` for `cacheMaxBytes`), as can `controller.quorum.voters` and `auto.leader.rebalance.enable`. Unknown keys are refused (a misspelt setting would
  * otherwise be ignored without a word), and so is a setting given under both names.
  */
 export function readConfigFile(path: string): Partial<BrokerConfig> {

@@ -37,6 +37,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     .option('--cluster-id <id>', 'the cluster\'s id, required on a new data directory with --controller-quorum-voters (`brook cluster new-id` makes one)')
     .option('--fsync', 'sync every write to disk before acknowledging it')
     .option('--no-auto-create-topics', 'do not create unknown topics on Metadata requests')
+    .option('--no-auto-leader-rebalance', 'with --controller-quorum-voters: auto.leader.rebalance.enable=false: leave leadership where failures moved it instead of returning it to each partition\'s preferred replica')
     .option('--no-record-validation', 'log.record.validation.enable=false: check only the header and CRC of produced batches, not their records')
     .addOption(new Option('--log-level <level>', `log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))
   for (const { option } of settingOptions.filter(({ setting }) => !addressed(setting))) start.addOption(option)
@@ -52,6 +53,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     if (options.logLevel !== undefined) flags.logLevel = options.logLevel
     if (!options.autoCreateTopics) flags.autoCreateTopics = false
     if (!options.recordValidation) flags.recordValidation = false
+    if (!options.autoLeaderRebalance) flags.autoLeaderRebalanceEnable = false
     // The table's options are added in a loop, so their values are read by name; the parser made them numbers.
     for (const { setting, option } of settingOptions) {
       const value = start.getOptionValue(option.attributeName())

@@ -38,3 +38,7 @@ export type ConfigType = (typeof ConfigType)[keyof typeof ConfigType]
 
 /** FindCoordinatorRequest.json `keyType` (FindCoordinatorRequest.CoordinatorType). */
 export const CoordinatorType = { GROUP: 0, TRANSACTION: 1 } as const
+
+/** ElectLeadersRequest.json `electionType` (v1+; v0 elects the preferred replica), Kafka's ElectionType (KIP-460). */
+export const ElectionType = { PREFERRED: 0, UNCLEAN: 1 } as const
+export type ElectionType = (typeof ElectionType)[keyof typeof ElectionType]

@@ -14,6 +14,18 @@
  * leader (a request still in flight when the member learns of a new leader is given up at once), after a backoff that starts at RETRY_BACKOFF_MS and doubles with each failure in a row up to the heartbeat
  * interval (Kafka's exponential backoff), so a quorum without a leader is not asked ten times a second. A new incarnation id each start tells the controller that a returning node is a new
  * process (Kafka's incarnation id).
+ *
+ * Controlled shutdown (KIP-631, Kafka's BrokerLifecycleManager.beginControlledShutdown): a node that stops while it
+ * shares an ISR with another live broker (it leads a partition with followers in the ISR, or follows one in the ISR)
+ * first heartbeats with wantShutDown every RETRY_BACKOFF_MS, still serving its clients; the controller fences it,
+ * moving its leaderships to other ISR members and taking it out of the ISRs, and answers shouldShutDown once the
+ * brokers that remain have applied that. So a clean stop of a leader is one leader change, not a session timeout
+ * of silence, and acks=all does not wait on a follower that is gone. The node waits at most
+ * `broker.session.timeout.ms` (what its silence would have cost), then stops anyway. A node that shares no ISR with a
+ * live broker (a single node, a node that only leads partitions no other replica keeps up with) stops at once.
+ *
+ *   unfenced ──stop: shares an ISR──> heartbeat wantShutDown ──isFenced, shouldShutDown false──> ... ──shouldShutDown──> stopped
+ *                                          (every 100 ms, for at most broker.session.timeout.ms)
  */
 import { ErrorCode, errorInfo } from '../../protocol/errors.js'
 import { brokerRegistration, type BrokerRegistrationRequest, type BrokerRegistrationResponse } from '../../protocol/messages/broker-registration.js'
@@ -21,6 +33,7 @@ import { brokerHeartbeat, type BrokerHeartbeatRequest, type BrokerHeartbeatRespo
 import type { Logger } from '../logger.js'
 import type { NodeEndpoint } from '../handler.js'
 import type { QuorumRunner } from './quorum-runner.js'
+import type { MetadataImage } from './metadata/image.js'
 
 /** The first wait before trying again after a failed registration or heartbeat (Kafka's initial backoff, 100 ms). */
 export const RETRY_BACKOFF_MS = 100
@@ -36,6 +49,8 @@ export interface BrokerLifecycleOptions {
   endpoint: NodeEndpoint
   /** `broker.heartbeat.interval.ms`. */
   heartbeatIntervalMs: number
+  /** `broker.session.timeout.ms`: the longest a controlled shutdown waits for the controller. */
+  sessionTimeoutMs: number
   log: Logger
   /** Told of each change of state (the node's local logs wait for the first 'unfenced': caught up). */
   onStateChange?: (state: BrokerLifecycleState) => void
@@ -71,6 +86,46 @@ export class BrokerLifecycle {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     await this.inFlight
+  }
+
+  /**
+   * Stops heartbeating and, when this node shares an ISR with another live broker of its image, asks the controller
+   * for a controlled shutdown (see the top of this module). Resolves with what happened: 'not needed', 'done' (the
+   * controller said the node may stop) or 'timed out' (no such answer within `broker.session.timeout.ms`).
+   */
+  async controlledShutdown(): Promise<'not needed' | 'done' | 'timed out'> {
+    await this.stop()
+    const { quorum, log, sessionTimeoutMs } = this.options
+    const brokerEpoch = this.brokerEpoch
+    if (this.current !== 'unfenced' || brokerEpoch === null || !sharesIsrWithLiveBroker(quorum.controller.image, quorum.nodeId)) return 'not needed'
+    log.info('controlled shutdown: asking the controller to move this node\'s leaderships and take it out of the ISRs')
+    const deadline = Date.now() + sessionTimeoutMs
+    while (Date.now() < deadline) {
+      const leaderId = quorum.leaderId
+      const channel = leaderId === null ? null : quorum.controlChannel(leaderId)
+      try {
+        const request: BrokerHeartbeatRequest = {
+          brokerId: quorum.nodeId,
+          brokerEpoch,
+          currentMetadataOffset: quorum.appliedOffset,
+          wantFence: false,
+          wantShutDown: true,
+          offlineLogDirs: [],
+        }
+        const response = channel ? await channel.request<BrokerHeartbeatResponse>(brokerHeartbeat, 0, request) : null
+        if (response?.errorCode === ErrorCode.NONE && response.shouldShutDown) {
+          log.info(`controlled shutdown: the controller (node ${leaderId}) moved this node's leaderships; stopping`)
+          return 'done'
+        }
+        // A registration the controller no longer knows leads nothing and is in no ISR.
+        if (response?.errorCode === ErrorCode.STALE_BROKER_EPOCH || response?.errorCode === ErrorCode.BROKER_ID_NOT_REGISTERED) return 'not needed'
+      } catch (error) {
+        log.debug(`controlled shutdown: controller (node ${leaderId}) unreachable: ${(error as Error).message}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_BACKOFF_MS, Math.max(0, deadline - Date.now()))))
+    }
+    log.warn(`controlled shutdown: the controller did not let this node stop within ${sessionTimeoutMs} ms; stopping anyway`)
+    return 'timed out'
   }
 
   private schedule(delayMs: number): void {
@@ -168,4 +223,18 @@ export class BrokerLifecycle {
     this.options.log.info(why)
     this.options.onStateChange?.(next)
   }
+}
+
+/**
+ * Whether `nodeId` is in the ISR of some partition together with another live (registered, unfenced) broker: then
+ * its going away changes a leadership or an ISR, which a controlled shutdown does before it stops.
+ */
+export function sharesIsrWithLiveBroker(image: MetadataImage, nodeId: number): boolean {
+  const live = (id: number): boolean => id !== nodeId && image.brokers.get(id)?.fenced === false
+  for (const topic of image.topicsById.values()) {
+    for (const partition of topic.partitions.values()) {
+      if (partition.isr.includes(nodeId) && partition.isr.some(live)) return true
+    }
+  }
+  return false
 }

@@ -21,7 +21,7 @@
  * lost message: the member's own timeouts send again.
  *
  * Controller operations (BrokerRegistration, BrokerHeartbeat, CreateTopics, DeleteTopics, AllocateProducerIds,
- * AlterPartition) are steps too: the
+ * AlterPartition, ElectLeaders) are steps too: the
  * controller proposes inside the step, and the operation answers once its last record is applied in the epoch it was
  * proposed in (`committed`), or with NOT_CONTROLLER when a batch of another epoch took its offsets, or
  * REQUEST_TIMED_OUT after COMMIT_TIMEOUT_MS. Each committed image is handed to the `onImage` listeners (the node's
@@ -49,6 +49,8 @@ import {
   type ControllerResult,
   type CreatePartitionsRequest,
   type CreateTopicRequest,
+  type ElectionResult,
+  type ElectLeadersRequest,
 } from './controller/controller.js'
 import type { MetadataImage } from './metadata/image.js'
 import { fromWireResponse, METADATA_TOPIC, toWireRequest } from './raft-wire.js'
@@ -68,6 +70,10 @@ export interface QuorumRunnerOptions {
   log: Logger
   /** `broker.session.timeout.ms`, for the controller. */
   brokerSessionTimeoutMs: number
+  /** `auto.leader.rebalance.enable`, for the controller (Kafka: true). */
+  autoLeaderRebalanceEnable?: boolean
+  /** `leader.imbalance.check.interval.seconds` in ms, for the controller (Kafka: 300 s). */
+  leaderImbalanceCheckIntervalMs?: number
   raftConfig?: Partial<RaftConfig>
   /** The member stopped on a failure it cannot recover from (a failed write, a broken invariant). */
   onFatal: (error: Error) => void
@@ -152,6 +158,8 @@ export class QuorumRunner implements RaftStateMachine {
       log: () => this.raft,
       newTopicId: () => crypto.randomUUID(),
       brokerSessionTimeoutMs: options.brokerSessionTimeoutMs,
+      ...(options.autoLeaderRebalanceEnable === undefined ? {} : { autoLeaderRebalanceEnable: options.autoLeaderRebalanceEnable }),
+      ...(options.leaderImbalanceCheckIntervalMs === undefined ? {} : { leaderImbalanceCheckIntervalMs: options.leaderImbalanceCheckIntervalMs }),
     })
     // A quorum request unanswered past the request timeout is lost anyway (the member sends again); a controller
     // request may wait for its commit.
@@ -297,7 +305,7 @@ export class QuorumRunner implements RaftStateMachine {
   }
 
   /** BrokerHeartbeat at the active controller, answered once what it changed (fencing) is committed. */
-  heartbeat(request: BrokerHeartbeatRequest): Promise<ControllerResult<{ isCaughtUp: boolean; isFenced: boolean }>> {
+  heartbeat(request: BrokerHeartbeatRequest): Promise<ControllerResult<{ isCaughtUp: boolean; isFenced: boolean; shouldShutDown: boolean }>> {
     return this.operate((nowMs) => this.controller.heartbeat(request, nowMs))
   }
 
@@ -322,6 +330,11 @@ export class QuorumRunner implements RaftStateMachine {
   /** A topic's config change at the active controller (as `QuorumController.alterTopicConfigs`), answered once committed. */
   alterTopicConfigs(request: AlterTopicConfigsRequest): Promise<ControllerResult<{ overrides: Readonly<Record<string, string>> }>> {
     return this.operate((nowMs) => this.controller.alterTopicConfigs(request, nowMs))
+  }
+
+  /** ElectLeaders (KIP-460) at the active controller, answered once its elections are committed. */
+  electLeaders(request: ElectLeadersRequest): Promise<ControllerResult<{ results: readonly ElectionResult[] }>> {
+    return this.operate((nowMs) => this.controller.electLeaders(request, nowMs))
   }
 
   /** DeleteTopics for one topic at the active controller, answered once committed. */

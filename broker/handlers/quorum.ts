@@ -8,7 +8,8 @@
  *   leaves unanswered within its request timeout is REQUEST_TIMED_OUT.
  * - BrokerRegistration v0-4 and BrokerHeartbeat v0-1 (KIP-631): the active controller's operations, answered once
  *   their records commit; any other member answers NOT_CONTROLLER. A registration naming another cluster is
- *   INCONSISTENT_CLUSTER_ID.
+ *   INCONSISTENT_CLUSTER_ID. A heartbeat's wantShutDown starts a controlled shutdown, answered shouldShutDown once
+ *   the node may stop (`QuorumController.heartbeat`).
  * - AllocateProducerIds v0 (KIP-730): the next block of producer ids for a registered broker at its epoch, from the
  *   active controller once its ProducerIdsRecord commits; any other member answers NOT_CONTROLLER.
  * - AlterPartition v2-3 (KIP-497): a partition leader's new ISR, per partition as `QuorumController.alterPartition`
@@ -110,9 +111,10 @@ export const brokerHeartbeatHandler = defineHandler<BrokerHeartbeatRequest, Brok
     brokerEpoch: request.brokerEpoch,
     currentMetadataOffset: request.currentMetadataOffset,
     wantFence: request.wantFence,
+    wantShutDown: request.wantShutDown,
   })
   return result.ok
-    ? { throttleTimeMs: 0, errorCode: ErrorCode.NONE, isCaughtUp: result.isCaughtUp, isFenced: result.isFenced, shouldShutDown: false }
+    ? { throttleTimeMs: 0, errorCode: ErrorCode.NONE, isCaughtUp: result.isCaughtUp, isFenced: result.isFenced, shouldShutDown: result.shouldShutDown }
     : { throttleTimeMs: 0, errorCode: result.errorCode, isCaughtUp: false, isFenced: true, shouldShutDown: false }
 })
 

@@ -58,6 +58,7 @@ export const GENERATED_APIS = [
   'BrokerRegistration',
   'BrokerHeartbeat',
   'AllocateProducerIds',
+  'ElectLeaders',
 ] as const
 
 /** Single messages: headers, and the record formats of Kafka's internal topics. */

@@ -286,6 +286,61 @@ export function fetchResponsePartition(payload: Buffer): { correlationId: number
   return { correlationId, errorCode, highWatermark, records }
 }
 
+/**
+ * ElectLeaders v0 or v1 request body (ElectLeadersRequest.json): v1's electionType (int8; v0 has none), the topics'
+ * partitions (int32 count, -1 for null: every partition), timeoutMs.
+ */
+export function electLeadersBody(options: { version: 0 | 1; electionType?: number; topicPartitions: { topic: string; partitions: number[] }[] | null; timeoutMs?: number }): Buffer {
+  const bytes = new Bytes()
+  if (options.version >= 1) bytes.int8(options.electionType ?? 0)
+  if (options.topicPartitions === null) bytes.int32(-1)
+  else {
+    bytes.int32(options.topicPartitions.length)
+    for (const { topic, partitions } of options.topicPartitions) {
+      bytes.string(topic).int32(partitions.length)
+      for (const partition of partitions) bytes.int32(partition)
+    }
+  }
+  return bytes.int32(options.timeoutMs ?? 60_000).build()
+}
+
+export interface ElectLeadersAnswer {
+  correlationId: number
+  /** v1+; undefined for v0. */
+  errorCode: number | undefined
+  results: { topic: string; partitionId: number; errorCode: number; errorMessage: string | null }[]
+}
+
+/**
+ * An ElectLeaders v0 or v1 response payload (response header v0): throttleTimeMs, v1's errorCode, then per topic its
+ * name and per partition its id, errorCode and errorMessage (nullable string).
+ */
+export function electLeadersResponse(payload: Buffer, version: 0 | 1): ElectLeadersAnswer {
+  let at = 0
+  const int16 = () => ((at += 2), payload.readInt16BE(at - 2))
+  const int32 = () => ((at += 4), payload.readInt32BE(at - 4))
+  const string = (): string | null => {
+    const length = int16()
+    if (length < 0) return null
+    at += length
+    return payload.toString('utf8', at - length, at)
+  }
+  const correlationId = int32()
+  int32() // throttleTimeMs
+  const errorCode = version >= 1 ? int16() : undefined
+  const results: ElectLeadersAnswer['results'] = []
+  for (let topics = int32(); topics > 0; topics--) {
+    const topic = string()!
+    for (let partitions = int32(); partitions > 0; partitions--) {
+      const partitionId = int32()
+      const partitionError = int16()
+      results.push({ topic, partitionId, errorCode: partitionError, errorMessage: string() })
+    }
+  }
+  if (at !== payload.length) throw new Error(`${payload.length - at} bytes after the ElectLeaders response`)
+  return { correlationId, errorCode, results }
+}
+
 /** A socket that sends raw bytes and reads whole response frames. */
 export class RawConnection {
   private buffered = Buffer.alloc(0)

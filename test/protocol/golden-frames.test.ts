@@ -41,6 +41,8 @@ const NOT_SENDABLE: Readonly<Record<string, readonly number[]>> = {
   EndTxn: [2],
   // Sent by a transaction coordinator to partition leaders; no client implements it. (spec-frames.test.ts has both.)
   WriteTxnMarkers: [0, 1],
+  // kafkajs, librdkafka 2.0.2 and @platformatic/kafka do not implement it. (spec-frames.test.ts has both.)
+  ElectLeaders: [1, 2],
 }
 
 /**

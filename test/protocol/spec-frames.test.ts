@@ -1,6 +1,6 @@
 /**
  * Boundary versions no client on this machine can send (Metadata v8, CreateTopics v5, DeleteTopics v3 and v4,
- * AddPartitionsToTxn v2, EndTxn v2, WriteTxnMarkers v0 and v1; see test/fixtures/frames/README.md), written byte by byte from the message JSON and the protocol guide instead. Each
+ * AddPartitionsToTxn v2, EndTxn v2, WriteTxnMarkers v0 and v1, ElectLeaders v1 and v2; see test/fixtures/frames/README.md), written byte by byte from the message JSON and the protocol guide instead. Each
  * line of hex is one field, in the spec's field order; the comment names it. Like the captured frames, each must
  * decode completely to what it says and encode back to exactly these bytes.
  */
@@ -203,6 +203,47 @@ const SPEC_FRAMES: SpecFrame[] = [
       body: {
         markers: [{ producerId: 7n, producerEpoch: 2, transactionResult: false, topics: [{ name: 'sensor', partitionIndexes: [0, 1] }], coordinatorEpoch: 5 }],
       },
+    },
+  },
+  {
+    name: 'ElectLeaders v1 (the last non-flexible version; ElectLeadersRequest.json)',
+    bytes: frame(`
+      0000002c           # size 44
+      002b 0001          # request header v1: apiKey 43, version 1
+      0000000f           # correlationId
+      0005 62726f6f6b    # clientId "brook"
+      00                 # ElectionType 0 (PREFERRED; 1+)
+      00000001           # TopicPartitions: int32 count 1 (nullable)
+      0006 73656e736f72  #   Topic "sensor"
+      00000002           #   Partitions: int32 count 2
+      00000000 00000001  #     0, 1
+      0000ea60           # TimeoutMs 60000
+    `),
+    expected: {
+      header: { requestApiKey: 43, requestApiVersion: 1, correlationId: 15, clientId: 'brook' },
+      body: { electionType: 0, topicPartitions: [{ topic: 'sensor', partitions: [0, 1] }], timeoutMs: 60000 },
+    },
+  },
+  {
+    name: 'ElectLeaders v2 (the first flexible version; ElectLeadersRequest.json)',
+    bytes: frame(`
+      00000024           # size 36
+      002b 0002          # request header v2: apiKey 43, version 2
+      00000010           # correlationId
+      0005 62726f6f6b    # clientId "brook"
+      00                 # header tagged fields: none
+      01                 # ElectionType 1 (UNCLEAN)
+      02                 # TopicPartitions: compact array, 1 element
+      07 73656e736f72    #   Topic "sensor"
+      02                 #   Partitions: compact array, 1 element
+      00000003           #     3
+      00                 #   tagged fields
+      00001388           # TimeoutMs 5000
+      00                 # tagged fields
+    `),
+    expected: {
+      header: { requestApiKey: 43, requestApiVersion: 2, correlationId: 16, clientId: 'brook' },
+      body: { electionType: 1, topicPartitions: [{ topic: 'sensor', partitions: [3] }], timeoutMs: 5000 },
     },
   },
 ]

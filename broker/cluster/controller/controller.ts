@@ -27,7 +27,8 @@
  *   be fenced, a new registration of its id) moves leadership of its partitions in the same batch;
  * - a new leader comes from the ISR, in replica order, and only a live (registered, unfenced) broker leads; with
  *   none such the partition has no leader (-1) until an ISR member is live again. Only a topic whose
- *   `unclean.leader.election.enable` is true may elect a live replica outside the ISR, which becomes the ISR alone;
+ *   `unclean.leader.election.enable` is true, or an ElectLeaders request of type UNCLEAN, may elect a live replica
+ *   outside the ISR, which becomes the ISR alone;
  * - the ISR shrinks by a fenced broker, never to empty (the last member stays: it holds everything committed);
  *   otherwise only the partition's leader changes it (AlterPartition), at the current leader and partition
  *   epochs, to live replicas that include itself, and that never changes the leader or its epoch;
@@ -37,7 +38,7 @@
  * - producer-id blocks of PRODUCER_ID_BLOCK_SIZE are handed out in order, each once.
  */
 import { ErrorCode, KafkaError } from '../../../protocol/errors.js'
-import { ResourceType } from '../../../protocol/constants.js'
+import { ElectionType, ResourceType } from '../../../protocol/constants.js'
 import type { CommittedBatch, LeaderAndEpoch, ProposeResult, RaftStateMachine } from '../raft/node.js'
 import type { RaftSnapshot } from '../../../storage/raft-store.js'
 import {
@@ -81,9 +82,12 @@ export interface QuorumControllerOptions {
   defaultReplicationFactor?: number
   /** `num.partitions`, for a CreateTopics numPartitions of -1 (Kafka: 1). */
   defaultNumPartitions?: number
-  /** `auto.leader.rebalance.enable`: move leadership back to preferred replicas periodically (Kafka: true). */
+  /**
+   * `auto.leader.rebalance.enable`: move leadership back to preferred replicas (Kafka: true), at once when a
+   * preferred replica rejoins its ISR or a controller becomes active, and every `leaderImbalanceCheckIntervalMs`.
+   */
   autoLeaderRebalanceEnable?: boolean
-  /** `leader.imbalance.check.interval.seconds`, in ms: how often (Kafka: 300 s). */
+  /** `leader.imbalance.check.interval.seconds`, in ms: how often the periodic check runs (Kafka: 300 s). */
   leaderImbalanceCheckIntervalMs?: number
 }
 
@@ -112,6 +116,8 @@ export interface BrokerHeartbeatRequest {
   /** The highest metadata offset the broker applied. */
   readonly currentMetadataOffset: bigint
   readonly wantFence: boolean
+  /** The broker is stopping and asks for a controlled shutdown (KIP-631). */
+  readonly wantShutDown: boolean
 }
 
 /** One partition of an AlterPartition request: its leader's new ISR, at the epochs the leader knows. */
@@ -123,6 +129,24 @@ export interface AlterPartitionRequest {
   readonly leaderEpoch: number
   readonly partitionEpoch: number
   readonly newIsr: readonly number[]
+}
+
+/**
+ * ElectLeaders (KIP-460): which partitions to elect leaders for (null: every partition of the cluster) and how.
+ * PREFERRED makes a partition's first replica its leader where it is live and in the ISR; UNCLEAN elects a leader
+ * for a partition that has none, from the live ISR members or else, unclean, from any live replica.
+ */
+export interface ElectLeadersRequest {
+  readonly electionType: ElectionType
+  readonly topicPartitions: readonly { readonly topic: string; readonly partitions: readonly number[] }[] | null
+}
+
+/** One partition's election: NONE (elected), ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE, ELIGIBLE_LEADERS_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION. */
+export interface ElectionResult {
+  readonly topic: string
+  readonly partitionId: number
+  readonly errorCode: number
+  readonly errorMessage: string | null
 }
 
 export interface CreateTopicRequest {
@@ -171,8 +195,14 @@ export class QuorumController implements RaftStateMachine {
   private active: { epoch: number; working: MetadataImage; lastProposed: bigint } | null = null
   /** Active only: broker id -> when it was last heard from (ms); a broker missing here is given a full session. */
   private readonly lastContactMs = new Map<number, number>()
+  /** Active only: broker id -> the metadata offset its last heartbeat said it applied. */
+  private readonly appliedOffsets = new Map<number, bigint>()
+  /** Active only: broker id -> the last offset of the batch that fenced it for its controlled shutdown. */
+  private readonly controlledShutdowns = new Map<number, bigint>()
   /** Active only: when to look for partitions not led by their preferred replica next (null: one interval from now). */
   private nextRebalanceMs: number | null = null
+  /** Active only: look at the next tick (a preferred replica rejoined its ISR, or this controller became active). */
+  private rebalanceDue = false
   private readonly options: Required<QuorumControllerOptions>
 
   constructor(options: QuorumControllerOptions) {
@@ -213,21 +243,28 @@ export class QuorumController implements RaftStateMachine {
     this.deactivate()
     if (leader.leaderId === this.options.nodeId) {
       this.active = { epoch: leader.epoch, working: this.committed, lastProposed: this.committed.provenance.offset }
+      // What happened under the previous controller is not known: look at the preferred leaders once at the start.
+      this.rebalanceDue = true
     }
   }
 
   private deactivate(): void {
     this.active = null
     this.lastContactMs.clear()
+    this.appliedOffsets.clear()
+    this.controlledShutdowns.clear()
     this.nextRebalanceMs = null
+    this.rebalanceDue = false
   }
 
   // ---- operations (active controller only; each answers NOT_CONTROLLER elsewhere) ---------------------------------
 
   /**
    * Periodic work at `nowMs`: bootstraps an empty log, fences each unfenced broker whose session expired (one batch
-   * per broker), and every `leader.imbalance.check.interval.seconds` elects the preferred replica of each partition
-   * it does not lead, where it is live and in the ISR (one batch). Returns the number of batches proposed.
+   * per broker), and elects the preferred replica of each partition it does not lead, where it is live and in the
+   * ISR (one batch): at the first tick after an AlterPartition took a partition's preferred replica back into its ISR
+   * (or after this controller became active), and every `leader.imbalance.check.interval.seconds`. Returns the
+   * number of batches proposed.
    */
   tick(nowMs: number): number {
     const active = this.active
@@ -252,10 +289,11 @@ export class QuorumController implements RaftStateMachine {
     }
     if (this.active && this.options.autoLeaderRebalanceEnable) {
       this.nextRebalanceMs ??= nowMs + this.options.leaderImbalanceCheckIntervalMs
-      if (nowMs >= this.nextRebalanceMs) {
-        this.nextRebalanceMs = nowMs + this.options.leaderImbalanceCheckIntervalMs
-        const elections = this.preferredLeaderElections()
-        if (elections.length > 0 && this.propose(elections, nowMs).ok) proposed++
+      if (this.rebalanceDue || nowMs >= this.nextRebalanceMs) {
+        if (nowMs >= this.nextRebalanceMs) this.nextRebalanceMs = nowMs + this.options.leaderImbalanceCheckIntervalMs
+        this.rebalanceDue = false
+        const { records } = this.elections({ electionType: ElectionType.PREFERRED, topicPartitions: null })
+        if (records.length > 0 && this.propose(records, nowMs).ok) proposed++
       }
     }
     return proposed
@@ -290,6 +328,7 @@ export class QuorumController implements RaftStateMachine {
     if (!result.ok) return result
     if (result.baseOffset !== brokerEpoch) throw new Error(`the registration landed at ${result.baseOffset}, not at the log end ${brokerEpoch}`)
     this.lastContactMs.set(request.brokerId, nowMs)
+    this.controlledShutdowns.delete(request.brokerId)
     return { ok: true, epoch: result.epoch, lastOffset: result.lastOffset, brokerEpoch }
   }
 
@@ -297,24 +336,43 @@ export class QuorumController implements RaftStateMachine {
    * BrokerHeartbeat (Kafka's BrokerHeartbeatManager and ClusterControlManager): renews the session; a fenced broker
    * that caught up to its registration is unfenced (and leads the leaderless partitions whose ISR it is in), an
    * unfenced one that asks to be fenced is. The answer's `lastOffset` is -1 when nothing was proposed.
+   *
+   * Controlled shutdown (KIP-631's wantShutDown): an unfenced broker that asks is fenced at once, which moves its
+   * leaderships to other ISR members and takes it out of every ISR it shares with others, in one batch;
+   * `shouldShutDown` tells it to stop once that batch is committed and it and every unfenced broker have applied it
+   * (Kafka's lowest active offset), so the new leaders know they lead before the old one goes. A broker that was
+   * fenced before it asked leads nothing and may stop at once.
    */
-  heartbeat(request: BrokerHeartbeatRequest, nowMs: number): ControllerResult<{ isCaughtUp: boolean; isFenced: boolean }> {
+  heartbeat(request: BrokerHeartbeatRequest, nowMs: number): ControllerResult<{ isCaughtUp: boolean; isFenced: boolean; shouldShutDown: boolean }> {
     const active = this.active
     if (!active) return notController()
     const broker = registeredBroker(active.working, request)
     if ('ok' in broker) return broker
     this.lastContactMs.set(request.brokerId, nowMs)
+    this.appliedOffsets.set(request.brokerId, request.currentMetadataOffset)
     const isCaughtUp = request.currentMetadataOffset >= broker.brokerEpoch
     let records: MetadataRecord[] = []
-    if (broker.fenced && !request.wantFence && isCaughtUp) {
+    if (broker.fenced && !request.wantFence && !request.wantShutDown && isCaughtUp) {
       records = this.withLeadershipGained([metadataRecord('UnfenceBrokerRecord', { id: broker.brokerId, epoch: broker.brokerEpoch })])
-    } else if (!broker.fenced && request.wantFence) {
+    } else if (!broker.fenced && (request.wantFence || request.wantShutDown)) {
       records = this.withLeadershipMoves([metadataRecord('FenceBrokerRecord', { id: broker.brokerId, epoch: broker.brokerEpoch })], broker.brokerId)
     }
-    if (records.length === 0) return { ok: true, epoch: active.epoch, lastOffset: -1n, isCaughtUp, isFenced: broker.fenced }
+    if (records.length === 0) {
+      const shouldShutDown = request.wantShutDown && this.mayShutDown(request)
+      return { ok: true, epoch: active.epoch, lastOffset: -1n, isCaughtUp, isFenced: broker.fenced, shouldShutDown }
+    }
     const result = this.propose(records, nowMs)
     if (!result.ok) return result
-    return { ...result, isCaughtUp, isFenced: !broker.fenced }
+    if (request.wantShutDown) this.controlledShutdowns.set(request.brokerId, result.lastOffset)
+    return { ...result, isCaughtUp, isFenced: !broker.fenced, shouldShutDown: false }
+  }
+
+  /** Whether a fenced broker in controlled shutdown may stop: its fencing is committed and applied by it and every unfenced broker. */
+  private mayShutDown(request: BrokerHeartbeatRequest): boolean {
+    const fencedAt = this.controlledShutdowns.get(request.brokerId)
+    if (fencedAt === undefined) return true
+    if (this.committed.provenance.offset < fencedAt || request.currentMetadataOffset < fencedAt) return false
+    return this.active!.working.liveBrokers().every((brokerId) => (this.appliedOffsets.get(brokerId) ?? -1n) >= fencedAt)
   }
 
   /**
@@ -387,6 +445,10 @@ export class QuorumController implements RaftStateMachine {
     const change = metadataRecord('PartitionChangeRecord', { partitionId: request.partitionIndex, topicId: topic.topicId, isr: newIsr })
     const result = this.propose([change], nowMs)
     if (!result.ok) return result
+    // A preferred replica back in the ISR leads again at the next tick (never in this batch: AlterPartition only
+    // changes the ISR, so the leader that asked keeps its epoch for the change it asked for).
+    const preferred = partition.replicas[0]!
+    if (partition.leader !== preferred && newIsr.includes(preferred) && !partition.isr.includes(preferred)) this.rebalanceDue = true
     return { ...result, leaderId: partition.leader, leaderEpoch: partition.leaderEpoch, isr: newIsr, partitionEpoch: partition.partitionEpoch + 1 }
   }
 
@@ -472,6 +534,21 @@ export class QuorumController implements RaftStateMachine {
     return { ...result, overrides }
   }
 
+  /**
+   * ElectLeaders (KIP-460, Kafka's ReplicationControlManager.electLeaders): the elections `request` asks for, in one
+   * batch, each partition answered with its result (see `ElectionResult`); with null `topicPartitions` the
+   * partitions that needed no election are left out. A new leader gets a bumped leaderEpoch, as every leader change.
+   */
+  electLeaders(request: ElectLeadersRequest, nowMs: number): ControllerResult<{ results: readonly ElectionResult[] }> {
+    const active = this.active
+    if (!active) return notController()
+    const { records, results } = this.elections(request)
+    if (records.length === 0) return { ok: true, epoch: active.epoch, lastOffset: -1n, results }
+    const result = this.propose(records, nowMs)
+    if (!result.ok) return result
+    return { ...result, results }
+  }
+
   /** DeleteTopics for one topic (its configs go with it). Errors: UNKNOWN_TOPIC_OR_PARTITION. */
   deleteTopic(name: string, nowMs: number): ControllerResult<{ topicId: string }> {
     const active = this.active
@@ -550,7 +627,7 @@ export class QuorumController implements RaftStateMachine {
       for (const [partitionId, partition] of topic.partitions) {
         if (!partition.isr.includes(brokerId) && partition.leader !== brokerId) continue
         const isr = partition.isr.length > 1 ? partition.isr.filter((id) => id !== brokerId) : partition.isr
-        const change = electLeader(image, topic, partition, isr)
+        const change = electLeader(image, partition, isr, { unclean: uncleanElectionEnabled(image, topic) })
         if (change) changes.push(partitionChange(topic, partitionId, change, partition))
       }
     }
@@ -558,20 +635,48 @@ export class QuorumController implements RaftStateMachine {
   }
 
   /**
-   * Preferred-leader elections (Kafka's auto leader rebalance): each partition whose first replica is live and in
-   * the ISR but does not lead gets it as leader, with a bumped leaderEpoch.
+   * The elections `request` asks for in the working image: a PartitionChangeRecord for each partition that gets a new
+   * leader, and each partition's result. Every partition of the cluster when `topicPartitions` is null, then leaving
+   * out those that need no election (Kafka's ReplicationControlManager.electLeaders does the same).
    */
-  private preferredLeaderElections(): MetadataRecord[] {
+  private elections(request: ElectLeadersRequest): { records: MetadataRecord[]; results: ElectionResult[] } {
     const image = this.active!.working
-    const changes: MetadataRecord[] = []
-    for (const topic of image.topicsById.values()) {
-      for (const [partitionId, partition] of topic.partitions) {
-        const preferred = partition.replicas[0]!
-        if (partition.leader === preferred || !partition.isr.includes(preferred) || image.brokers.get(preferred)?.fenced !== false) continue
-        changes.push(metadataRecord('PartitionChangeRecord', { partitionId, topicId: topic.topicId, leader: preferred }))
+    const records: MetadataRecord[] = []
+    const results: ElectionResult[] = []
+    const elect = (topic: TopicImage, partitionId: number, partition: PartitionRegistration): ElectionResult => {
+      const outcome = election(image, topic, partitionId, partition, request.electionType)
+      if ('leader' in outcome) {
+        records.push(partitionChange(topic, partitionId, outcome, partition))
+        return { topic: topic.name, partitionId, errorCode: ErrorCode.NONE, errorMessage: null }
+      }
+      return { topic: topic.name, partitionId, ...outcome }
+    }
+    if (request.topicPartitions === null) {
+      for (const topic of image.topicsById.values()) {
+        for (const [partitionId, partition] of topic.partitions) {
+          const result = elect(topic, partitionId, partition)
+          if (result.errorCode !== ErrorCode.ELECTION_NOT_NEEDED) results.push(result)
+        }
+      }
+      return { records, results }
+    }
+    const asked = new Set<string>()
+    for (const { topic: name, partitions } of request.topicPartitions) {
+      const topic = image.topic(name)
+      for (const partitionId of partitions) {
+        // A partition named twice is elected (and answered) once.
+        if (asked.has(`${name}/${partitionId}`)) continue
+        asked.add(`${name}/${partitionId}`)
+        const partition = topic?.partitions.get(partitionId)
+        if (!topic || !partition) {
+          const { errorCode, message } = failure('UNKNOWN_TOPIC_OR_PARTITION', `'${name}' has no partition ${partitionId}`)
+          results.push({ topic: name, partitionId, errorCode, errorMessage: message })
+          continue
+        }
+        results.push(elect(topic, partitionId, partition))
       }
     }
-    return changes
+    return { records, results }
   }
 
   /** `records` (which unfence a broker) and elections for the partitions without a leader that now have one. */
@@ -581,7 +686,7 @@ export class QuorumController implements RaftStateMachine {
     for (const topic of image.topicsById.values()) {
       for (const [partitionId, partition] of topic.partitions) {
         if (partition.leader !== NO_LEADER) continue
-        const change = electLeader(image, topic, partition, partition.isr)
+        const change = electLeader(image, partition, partition.isr, { unclean: uncleanElectionEnabled(image, topic) })
         if (change) changes.push(partitionChange(topic, partitionId, change, partition))
       }
     }
@@ -624,25 +729,60 @@ function newPartitionRecord(topicId: string, partitionId: number, replicas: read
   })
 }
 
-/** The partition's ISR and leader after `isr` replaces its ISR, or null when neither changes. */
+/**
+ * The partition's ISR and leader after `isr` replaces its ISR, or null when neither changes: its leader stays while
+ * it is a live member of `isr`, else the first live member in replica order leads; with none, and `unclean`, the
+ * first live replica leads with an ISR of itself alone.
+ */
 function electLeader(
   image: MetadataImage,
-  topic: TopicImage,
   partition: PartitionRegistration,
   isr: readonly number[],
+  options: { unclean: boolean },
 ): { isr: readonly number[]; leader: number } | null {
   const live = (id: number): boolean => image.brokers.get(id)?.fenced === false
   let leader = partition.leader !== NO_LEADER && isr.includes(partition.leader) && live(partition.leader) ? partition.leader : NO_LEADER
   let newIsr = isr
   if (leader === NO_LEADER) {
     leader = partition.replicas.find((id) => isr.includes(id) && live(id)) ?? NO_LEADER
-    if (leader === NO_LEADER && uncleanElectionEnabled(image, topic)) {
+    if (leader === NO_LEADER && options.unclean) {
       leader = partition.replicas.find(live) ?? NO_LEADER
       if (leader !== NO_LEADER) newIsr = [leader]
     }
   }
   if (leader === partition.leader && sameMembers(newIsr, partition.isr)) return null
   return { isr: newIsr, leader }
+}
+
+/**
+ * One partition's election of `electionType` (ElectLeaders): the new leader (and ISR), or why there is none.
+ * PREFERRED: the first replica, live and in the ISR, unless it leads already. UNCLEAN: for a partition without a
+ * leader, a live ISR member or else any live replica, whatever the topic's `unclean.leader.election.enable`.
+ */
+function election(
+  image: MetadataImage,
+  topic: TopicImage,
+  partitionId: number,
+  partition: PartitionRegistration,
+  electionType: ElectionType,
+): { isr: readonly number[]; leader: number } | { errorCode: number; errorMessage: string } {
+  const where = `partition ${partitionId} of '${topic.name}'`
+  if (electionType === ElectionType.PREFERRED) {
+    const preferred = partition.replicas[0]!
+    if (partition.leader === preferred) return refused('ELECTION_NOT_NEEDED', `${where} is led by its preferred replica ${preferred}`)
+    if (!partition.isr.includes(preferred) || image.brokers.get(preferred)?.fenced !== false) {
+      return refused('PREFERRED_LEADER_NOT_AVAILABLE', `the preferred replica ${preferred} of ${where} is not a live member of its isr [${partition.isr}]`)
+    }
+    return { isr: partition.isr, leader: preferred }
+  }
+  if (partition.leader !== NO_LEADER) return refused('ELECTION_NOT_NEEDED', `${where} has a leader (${partition.leader})`)
+  const change = electLeader(image, partition, partition.isr, { unclean: true })
+  if (!change || change.leader === NO_LEADER) return refused('ELIGIBLE_LEADERS_NOT_AVAILABLE', `no replica of ${where} is live`)
+  return change
+}
+
+function refused(name: keyof typeof ErrorCode, errorMessage: string): { errorCode: number; errorMessage: string } {
+  return { errorCode: ErrorCode[name], errorMessage }
 }
 
 function partitionChange(

@@ -7,7 +7,7 @@
  * - each committed image keeps the image's invariants (imageProblems), and no fenced or unregistered broker leads;
  * - batch by batch, on every member: leaderEpoch never goes back, one leaderEpoch has one leader on every member,
  *   and a batch that gives a partition's ISR a broker it did not have is either an AlterPartition (same leader,
- *   same leaderEpoch, live replicas only) or an unclean election (a topic that enables it, the new leader alone);
+ *   same leaderEpoch, live replicas only) or an unclean election (a topic that enables it or a test that asked ElectLeaders for one, the new leader alone);
  * - each registered broker's epoch is that of an acknowledged registration, none shared; acknowledged
  *   producer-id blocks that committed are distinct and add up to the image's next producer id.
  */
@@ -41,13 +41,21 @@ export class ControllerSim {
   private readonly acknowledged: { kind: 'register' | 'producerIds'; epoch: number; lastOffset: bigint; value: bigint }[] = []
   /** `${topicId}/${partition}@${leaderEpoch}` -> leader, across all nodes. */
   private readonly leaders = new Map<string, number>()
+  /** Topics a test asked an UNCLEAN ElectLeaders for: they may elect outside the ISR whatever their config says. */
+  readonly uncleanElectionsAsked = new Set<string>()
 
   private constructor(
     readonly cluster: SimCluster,
     readonly random: Random,
   ) {}
 
-  static async start(options: { seed: number; brokerIds: readonly number[]; maxBytesBetweenSnapshots?: number }): Promise<ControllerSim> {
+  /** `controller` overrides the controllers' rebalance settings (LEADER_IMBALANCE_CHECK_INTERVAL_MS, enabled, by default). */
+  static async start(options: {
+    seed: number
+    brokerIds: readonly number[]
+    maxBytesBetweenSnapshots?: number
+    controller?: { autoLeaderRebalanceEnable?: boolean; leaderImbalanceCheckIntervalMs?: number }
+  }): Promise<ControllerSim> {
     const random = new Random(options.seed).fork(7)
     let sim: ControllerSim | null = null
     const cluster = await SimCluster.start({
@@ -61,6 +69,7 @@ export class ControllerSim {
           newTopicId: () => uuid(random),
           brokerSessionTimeoutMs: SESSION_TIMEOUT_MS,
           leaderImbalanceCheckIntervalMs: LEADER_IMBALANCE_CHECK_INTERVAL_MS,
+          ...options.controller,
         })
         return tap(controller, (batch, before, after) => {
           sim?.committedBatches.add(`${batch.epoch}:${batch.lastOffset}`)
@@ -184,6 +193,7 @@ export class ControllerSim {
           brokerEpoch: broker.brokerEpoch!,
           currentMetadataOffset: controller.image.provenance.offset,
           wantFence: options.wantFence ?? false,
+          wantShutDown: false,
         },
         this.cluster.now,
       ),
@@ -265,7 +275,8 @@ export class ControllerSim {
   /** The invariants of one committed batch on member `id`: how it changed each partition. */
   checkBatch(id: number, before: MetadataImage, after: MetadataImage): void {
     for (const topic of after.topicsById.values()) {
-      const unclean = after.configs.get(configResourceKey(ResourceType.TOPIC, topic.name))?.get('unclean.leader.election.enable') === 'true'
+      const unclean =
+        this.uncleanElectionsAsked.has(topic.name) || after.configs.get(configResourceKey(ResourceType.TOPIC, topic.name))?.get('unclean.leader.election.enable') === 'true'
       for (const [partitionId, partition] of topic.partitions) {
         const where = `node ${id}: partition ${partitionId} of '${topic.name}' at offset ${after.provenance.offset}`
         const epochKey = `${topic.topicId}/${partitionId}@${partition.leaderEpoch}`

@@ -5,12 +5,13 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ErrorCode } from '../../../protocol/errors.js'
+import { ElectionType } from '../../../protocol/constants.js'
 import { NO_LEADER } from '../../../broker/cluster/metadata/image.js'
-import type { ControllerResult, QuorumController } from '../../../broker/cluster/controller/controller.js'
-import { ControllerSim, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS } from './controller-sim.js'
+import type { ControllerResult, ElectionResult, QuorumController } from '../../../broker/cluster/controller/controller.js'
+import { ControllerSim, HEARTBEAT_INTERVAL_MS, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS } from './controller-sim.js'
 
-async function started(brokerIds = [1, 2, 3]): Promise<ControllerSim> {
-  const sim = await ControllerSim.start({ seed: 42, brokerIds })
+async function started(brokerIds = [1, 2, 3], controller: { autoLeaderRebalanceEnable?: boolean; leaderImbalanceCheckIntervalMs?: number } = {}): Promise<ControllerSim> {
+  const sim = await ControllerSim.start({ seed: 42, brokerIds, controller })
   await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'a controller is active')
   await sim.runUntil(() => sim.images().every(({ image }) => image.liveBrokers().length === brokerIds.length), 5000, 'brokers are unfenced')
   return sim
@@ -67,14 +68,14 @@ describe('quorum controller', () => {
     for (const partition of activeImage(sim).topic('readings')!.partitions.values()) expect(partition.leader).not.toBe(1)
     // Heartbeats of the old incarnation are refused.
     expect(
-      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: oldEpoch, currentMetadataOffset: 1000n, wantFence: false }, sim.cluster.now)),
+      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: oldEpoch, currentMetadataOffset: 1000n, wantFence: false, wantShutDown: false }, sim.cluster.now)),
     ).toMatchObject({ ok: false, errorCode: ErrorCode.STALE_BROKER_EPOCH })
     expect(
-      await sim.onActive((c) => c.heartbeat({ brokerId: 8, brokerEpoch: 0n, currentMetadataOffset: 0n, wantFence: false }, sim.cluster.now)),
+      await sim.onActive((c) => c.heartbeat({ brokerId: 8, brokerEpoch: 0n, currentMetadataOffset: 0n, wantFence: false, wantShutDown: false }, sim.cluster.now)),
     ).toMatchObject({ ok: false, errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED })
     // A heartbeat from a broker that has not applied its own registration keeps it fenced.
     expect(
-      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: registration.brokerEpoch, currentMetadataOffset: registration.brokerEpoch - 1n, wantFence: false }, sim.cluster.now)),
+      await sim.onActive((c) => c.heartbeat({ brokerId: 1, brokerEpoch: registration.brokerEpoch, currentMetadataOffset: registration.brokerEpoch - 1n, wantFence: false, wantShutDown: false }, sim.cluster.now)),
     ).toMatchObject({ ok: true, isCaughtUp: false, isFenced: true, lastOffset: -1n })
   })
 
@@ -235,6 +236,129 @@ describe('quorum controller', () => {
     expect(rejoined.ok).toBe(true)
     await sim.runUntil(() => partition().leader === 2, 2 * LEADER_IMBALANCE_CHECK_INTERVAL_MS, 'broker 2 leads again')
     expect(partition().leaderEpoch).toBe(current.leaderEpoch + 1)
+  })
+
+  /** Makes `brokerId` a member of the partition's ISR again, as its leader would once it caught up (AlterPartition). */
+  async function rejoin(sim: ControllerSim, topicName: string, partitionId: number, brokerId: number): Promise<void> {
+    const topic = activeImage(sim).topic(topicName)!
+    const current = topic.partitions.get(partitionId)!
+    const result = await committed(sim, (c) =>
+      c.alterPartition(
+        {
+          brokerId: current.leader,
+          brokerEpoch: sim.brokers.get(current.leader)!.brokerEpoch!,
+          topicId: topic.topicId,
+          partitionIndex: partitionId,
+          leaderEpoch: current.leaderEpoch,
+          partitionEpoch: current.partitionEpoch,
+          newIsr: [...current.isr, brokerId],
+        },
+        sim.cluster.now,
+      ),
+    )
+    expect(result.ok).toBe(true)
+  }
+
+  it('makes a preferred replica leader at the next tick after it rejoins the ISR, not one check interval later', async () => {
+    const hourMs = 3_600_000
+    const sim = await started([1, 2, 3], { leaderImbalanceCheckIntervalMs: hourMs })
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const partitionId = [...activeImage(sim).topic('readings')!.partitions].find(([, partition]) => partition.replicas[0] === 2)![0]
+    const partition = () => activeImage(sim).topic('readings')!.partitions.get(partitionId)!
+    sim.killBroker(2)
+    await sim.runUntil(() => partition().leader !== 2, 3 * SESSION_TIMEOUT_MS, 'leadership moves off broker 2')
+    sim.reviveBroker(2)
+    await sim.runUntil(() => activeImage(sim).brokers.get(2)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'broker 2 is back')
+    const before = partition()
+    await rejoin(sim, 'readings', partitionId, 2)
+    const rejoinedAt = sim.cluster.now
+    await sim.runUntil(() => partition().leader === 2, 2000, 'broker 2 leads again')
+    expect(sim.cluster.now - rejoinedAt).toBeLessThan(hourMs)
+    expect(partition()).toMatchObject({ leader: 2, leaderEpoch: before.leaderEpoch + 1, isr: [...before.isr, 2] })
+  })
+
+  it('elects preferred leaders and leaderless partitions on request (ElectLeaders), answering each partition', async () => {
+    const sim = await started([1, 2, 3], { autoLeaderRebalanceEnable: false })
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const partitions = () => activeImage(sim).topic('readings')!.partitions
+    const ofBroker2 = [...partitions()].find(([, partition]) => partition.replicas[0] === 2)![0]
+    const ofBroker1 = [...partitions()].find(([, partition]) => partition.replicas[0] === 1)![0]
+    const elect = async (electionType: ElectionType, topicPartitions: { topic: string; partitions: number[] }[] | null): Promise<readonly ElectionResult[]> => {
+      const result = await committed(sim, (c) => c.electLeaders({ electionType, topicPartitions }, sim.cluster.now))
+      if (!result.ok) throw new Error(result.message)
+      return result.results
+    }
+    const codes = (results: readonly ElectionResult[]) => results.map(({ topic, partitionId, errorCode }) => [topic, partitionId, errorCode])
+
+    sim.killBroker(2)
+    await sim.runUntil(() => partitions().get(ofBroker2)!.leader !== 2, 3 * SESSION_TIMEOUT_MS, 'leadership moves off broker 2')
+    // Out of the ISR (and fenced) the preferred replica cannot lead; a partition its preferred replica leads needs
+    // nothing; an unknown one is named; one named twice is answered once.
+    expect(codes(await elect(ElectionType.PREFERRED, [{ topic: 'readings', partitions: [ofBroker2, ofBroker1, 7, ofBroker1] }, { topic: 'nothing', partitions: [0] }]))).toEqual([
+      ['readings', ofBroker2, ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE],
+      ['readings', ofBroker1, ErrorCode.ELECTION_NOT_NEEDED],
+      ['readings', 7, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+      ['nothing', 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+    ])
+    sim.reviveBroker(2)
+    await sim.runUntil(() => activeImage(sim).brokers.get(2)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'broker 2 is back')
+    await rejoin(sim, 'readings', ofBroker2, 2)
+    // Back in the ISR, with auto.leader.rebalance.enable off: it leads only when asked. Asked for every partition,
+    // the answer names only the one that changed.
+    await sim.run(2 * LEADER_IMBALANCE_CHECK_INTERVAL_MS)
+    const before = partitions().get(ofBroker2)!
+    expect(before.leader).not.toBe(2)
+    expect(codes(await elect(ElectionType.PREFERRED, null))).toEqual([['readings', ofBroker2, ErrorCode.NONE]])
+    expect(partitions().get(ofBroker2)).toMatchObject({ leader: 2, leaderEpoch: before.leaderEpoch + 1, isr: before.isr })
+
+    // UNCLEAN: a partition with a leader needs none; one whose ISR is a dead broker takes a live replica outside it.
+    expect(codes(await elect(ElectionType.UNCLEAN, [{ topic: 'readings', partitions: [ofBroker1] }]))).toEqual([['readings', ofBroker1, ErrorCode.ELECTION_NOT_NEEDED]])
+    await committed(sim, (c) => c.createTopic({ name: 'pair', numPartitions: 1, replicationFactor: 2 }, sim.cluster.now))
+    sim.uncleanElectionsAsked.add('pair')
+    const pair = () => activeImage(sim).topic('pair')!.partitions.get(0)!
+    const [first, second] = pair().replicas as [number, number]
+    for (const id of [second, first]) {
+      sim.killBroker(id)
+      await sim.runUntil(() => activeImage(sim).brokers.get(id)?.fenced === true, 3 * SESSION_TIMEOUT_MS, `broker ${id} is fenced`)
+    }
+    expect(pair()).toMatchObject({ leader: NO_LEADER, isr: [first] })
+    expect(codes(await elect(ElectionType.UNCLEAN, [{ topic: 'pair', partitions: [0] }]))).toEqual([['pair', 0, ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE]])
+    sim.reviveBroker(second)
+    await sim.runUntil(() => activeImage(sim).brokers.get(second)?.fenced === false, 3 * SESSION_TIMEOUT_MS, `broker ${second} is back`)
+    expect(pair().leader).toBe(NO_LEADER)
+    const leaderless = pair()
+    expect(codes(await elect(ElectionType.UNCLEAN, [{ topic: 'pair', partitions: [0] }]))).toEqual([['pair', 0, ErrorCode.NONE]])
+    expect(pair()).toMatchObject({ leader: second, isr: [second], leaderEpoch: leaderless.leaderEpoch + 1 })
+  })
+
+  it('fences a broker that asks for a controlled shutdown, moving its leaderships, and lets it stop once the others applied that', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const before = activeImage(sim).topic('readings')!
+    const led = [...before.partitions].filter(([, partition]) => partition.leader === 2).map(([id]) => id)
+    const brokerEpoch = sim.brokers.get(2)!.brokerEpoch!
+    // The simulated broker stops its own heartbeats: only the shutdown requests below speak for it.
+    sim.killBroker(2)
+    const shutDown = (currentMetadataOffset: bigint) =>
+      sim.request((c) => c.heartbeat({ brokerId: 2, brokerEpoch, currentMetadataOffset, wantFence: false, wantShutDown: true }, sim.cluster.now))
+    const first = await shutDown(activeImage(sim).provenance.offset)
+    expect(first).toMatchObject({ ok: true, isFenced: true, shouldShutDown: false })
+    const fencedAt = first.ok ? first.lastOffset : -1n
+    await sim.runUntil(() => activeImage(sim).provenance.offset >= fencedAt, 2000, 'the fencing commits')
+    const after = activeImage(sim).topic('readings')!
+    expect(activeImage(sim).brokers.get(2)?.fenced).toBe(true)
+    for (const [partitionId, partition] of after.partitions) {
+      const old = before.partitions.get(partitionId)!
+      expect(partition.isr).toEqual(old.isr.filter((id) => id !== 2))
+      expect(partition.leader).not.toBe(2)
+      expect(partition.leaderEpoch).toBe(led.includes(partitionId) ? old.leaderEpoch + 1 : old.leaderEpoch)
+    }
+    // Not before the broker itself applied its fencing; then once brokers 1 and 3 heartbeat past it.
+    expect(await shutDown(fencedAt - 1n)).toMatchObject({ ok: true, shouldShutDown: false })
+    await sim.run(2 * HEARTBEAT_INTERVAL_MS)
+    expect(await shutDown(fencedAt)).toMatchObject({ ok: true, isFenced: true, shouldShutDown: true })
+    // A fenced broker asking to stop is never unfenced by it, however caught up it is.
+    expect(activeImage(sim).brokers.get(2)?.fenced).toBe(true)
   })
 
   it('hands out producer-id blocks of 1000, each once, to registered brokers at their epoch', async () => {
