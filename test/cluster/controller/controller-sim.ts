@@ -371,6 +371,26 @@ function tap(
   }
 }
 
+/** A simulation with one active controller and every broker registered and unfenced. */
+export async function startedSim(options: Parameters<typeof ControllerSim.start>[0]): Promise<ControllerSim> {
+  const sim = await ControllerSim.start(options)
+  await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'a controller is active')
+  await sim.runUntil(() => sim.images().every(({ image }) => image.liveBrokers().length === options.brokerIds.length), 5000, 'brokers are unfenced')
+  return sim
+}
+
+/** Runs an operation as a client would (answered once committed), then waits until every member applied it. */
+export async function committed<T>(sim: ControllerSim, operation: (controller: QuorumController) => ControllerResult<T>): Promise<ControllerResult<T>> {
+  const result = await sim.request(operation)
+  if (result.ok && result.lastOffset >= 0n) {
+    await sim.runUntil(() => sim.images().every(({ image }) => image.provenance.offset >= result.lastOffset), 3000, 'every member applies it')
+  }
+  return result
+}
+
+/** The active controller's image. */
+export const activeImage = (sim: ControllerSim): MetadataImage => sim.controller(sim.activeIds()[0]!)!.image
+
 export function uuid(random: Random): string {
   const hex = Array.from({ length: 32 }, () => random.int(0, 15).toString(16)).join('')
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20)}`

@@ -7,26 +7,11 @@ import { describe, expect, it } from 'vitest'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { ElectionType } from '../../../protocol/constants.js'
 import { NO_LEADER } from '../../../broker/cluster/metadata/image.js'
-import type { ControllerResult, ElectionResult, QuorumController } from '../../../broker/cluster/controller/controller.js'
-import { ControllerSim, HEARTBEAT_INTERVAL_MS, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS } from './controller-sim.js'
+import type { ElectionResult } from '../../../broker/cluster/controller/controller.js'
+import { activeImage, committed, ControllerSim, HEARTBEAT_INTERVAL_MS, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS, startedSim } from './controller-sim.js'
 
-async function started(brokerIds = [1, 2, 3], controller: { autoLeaderRebalanceEnable?: boolean; leaderImbalanceCheckIntervalMs?: number } = {}): Promise<ControllerSim> {
-  const sim = await ControllerSim.start({ seed: 42, brokerIds, controller })
-  await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'a controller is active')
-  await sim.runUntil(() => sim.images().every(({ image }) => image.liveBrokers().length === brokerIds.length), 5000, 'brokers are unfenced')
-  return sim
-}
-
-/** Runs an operation as a client would (answered once committed), then waits until every member applied it. */
-async function committed<T>(sim: ControllerSim, operation: (controller: QuorumController) => ControllerResult<T>): Promise<ControllerResult<T>> {
-  const result = await sim.request(operation)
-  if (result.ok && result.lastOffset >= 0n) {
-    await sim.runUntil(() => sim.images().every(({ image }) => image.provenance.offset >= result.lastOffset), 3000, 'every member applies it')
-  }
-  return result
-}
-
-const activeImage = (sim: ControllerSim) => sim.controller(sim.activeIds()[0]!)!.image
+const started = (brokerIds = [1, 2, 3], controller: { autoLeaderRebalanceEnable?: boolean; leaderImbalanceCheckIntervalMs?: number } = {}) =>
+  startedSim({ seed: 42, brokerIds, controller })
 
 describe('quorum controller', () => {
   it('registers brokers fenced, unfences them once caught up, and answers NOT_CONTROLLER elsewhere', async () => {

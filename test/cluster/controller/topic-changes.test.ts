@@ -8,26 +8,9 @@
 import { describe, expect, it } from 'vitest'
 import { ErrorCode, KafkaError } from '../../../protocol/errors.js'
 import { topicConfigs } from '../../../broker/cluster/metadata/image.js'
-import type { ControllerResult, QuorumController } from '../../../broker/cluster/controller/controller.js'
-import { ControllerSim, SESSION_TIMEOUT_MS } from './controller-sim.js'
+import { activeImage, committed, SESSION_TIMEOUT_MS, startedSim } from './controller-sim.js'
 
-async function started(): Promise<ControllerSim> {
-  const sim = await ControllerSim.start({ seed: 7, brokerIds: [1, 2, 3] })
-  await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'a controller is active')
-  await sim.runUntil(() => sim.images().every(({ image }) => image.liveBrokers().length === 3), 5000, 'brokers are unfenced')
-  return sim
-}
-
-/** Runs an operation as a client would (answered once committed), then waits until every member applied it. */
-async function committed<T>(sim: ControllerSim, operation: (controller: QuorumController) => ControllerResult<T>): Promise<ControllerResult<T>> {
-  const result = await sim.request(operation)
-  if (result.ok && result.lastOffset >= 0n) {
-    await sim.runUntil(() => sim.images().every(({ image }) => image.provenance.offset >= result.lastOffset), 3000, 'every member applies it')
-  }
-  return result
-}
-
-const activeImage = (sim: ControllerSim) => sim.controller(sim.activeIds()[0]!)!.image
+const started = () => startedSim({ seed: 7, brokerIds: [1, 2, 3] })
 
 /** A change that sets `set` over the current overrides, as IncrementalAlterConfigs' SET does. */
 function setting(set: Record<string, string>, remove: string[] = []) {

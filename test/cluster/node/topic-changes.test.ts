@@ -140,21 +140,25 @@ describe('partitions and configs through the controller on a three-node cluster'
       await producer.disconnect()
     }
     const consumer = kafka('grown-consumer').consumer({ groupId: 'grown-readers' })
-    const received = new Map<number, string[]>()
+    // By partition and offset: a consumer may read a record again after a rebalance (its group's coordinator moving
+    // to a preferred leader, say) before it commits; the log must hold each record once, in order.
+    const received = new Map<number, Map<string, string>>()
+    const count = () => [...received.values()].reduce((n, records) => n + records.size, 0)
     await consumer.connect()
     try {
       await consumer.subscribe({ topic: GROWN, fromBeginning: true })
       await consumer.run({
         eachMessage: async ({ partition, message }) => {
-          received.set(partition, [...(received.get(partition) ?? []), message.value!.toString()])
+          received.set(partition, (received.get(partition) ?? new Map()).set(message.offset, message.value!.toString()))
         },
       })
-      await waitFor('every record of the new partitions consumed', () => [...received.values()].flat().length >= sent.length)
+      await waitFor('every record of the new partitions consumed', () => count() >= sent.length)
     } finally {
       await consumer.disconnect()
     }
     for (const partition of [3, 4, 5]) {
-      expect(received.get(partition)).toEqual(sent.filter((m) => m.partition === partition).map((m) => m.value))
+      const records = [...(received.get(partition) ?? new Map<string, string>())].sort(([a], [b]) => Number(a) - Number(b))
+      expect(records.map(([, value]) => value)).toEqual(sent.filter((m) => m.partition === partition).map((m) => m.value))
     }
   })
 
@@ -266,15 +270,17 @@ describe('partitions and configs through the controller on a three-node cluster'
       })
     }
     const consumer = kafka('grown-rereader').consumer({ groupId: 'grown-rereaders' })
-    const readBack: string[] = []
+    // By partition and offset, as above: what the log holds, each record once.
+    const records = new Map<string, string>()
     await consumer.connect()
     try {
       await consumer.subscribe({ topic: GROWN, fromBeginning: true })
-      await consumer.run({ eachMessage: async ({ message }) => void readBack.push(message.value!.toString()) })
-      await waitFor('every record of the new partitions read back', () => readBack.length >= 32)
+      await consumer.run({ eachMessage: async ({ partition, message }) => void records.set(`${partition}@${message.offset}`, message.value!.toString()) })
+      await waitFor('every record of the new partitions read back', () => records.size >= 32)
     } finally {
       await consumer.disconnect()
     }
+    const readBack = [...records.values()]
     expect(readBack.filter((v) => v.startsWith('p')).sort()).toEqual([3, 4, 5].flatMap((p) => Array.from({ length: 10 }, (_, i) => `p${p}-${i}`)).sort())
     expect(readBack.filter((v) => v.startsWith('manual-')).sort()).toEqual(['manual-6', 'manual-7'])
 
