@@ -24,6 +24,7 @@ import { electLeaders, type ElectLeadersRequest, type ElectLeadersResponse } fro
 import type { ElectionResult } from '../cluster/controller/controller.js'
 import { electionsFailed, electLeadersAtController, isElectionType, type ElectLeadersAnswer } from '../cluster/leader-elections.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
+import { quote } from '../quote.js'
 
 /** ElectLeaders on a node's client listener. */
 export const electLeadersHandler = defineHandler<ElectLeadersRequest, ElectLeadersResponse>(electLeaders, '0-2', async (request, { services }) =>
@@ -49,7 +50,7 @@ async function elect(request: ElectLeadersRequest, services: BrokerServices, opt
         topic,
         partitionId,
         errorCode: known ? ErrorCode.ELECTION_NOT_NEEDED : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-        errorMessage: known ? `partition ${partitionId} of '${topic}' needs no election: ${why}` : `'${topic}' has no partition ${partitionId}`,
+        errorMessage: known ? `partition ${partitionId} of ${quote(topic)} needs no election: ${why}` : `${quote(topic)} has no partition ${partitionId}`,
       })
     }
   }

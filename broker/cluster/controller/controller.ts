@@ -37,6 +37,7 @@
  * - a broker epoch is the offset of its registration record, so it only grows;
  * - producer-id blocks of PRODUCER_ID_BLOCK_SIZE are handed out in order, each once.
  */
+import { quote } from '../../quote.js'
 import { ErrorCode, KafkaError } from '../../../protocol/errors.js'
 import { ElectionType, ResourceType } from '../../../protocol/constants.js'
 import type { CommittedBatch, LeaderAndEpoch, ProposeResult, RaftStateMachine } from '../raft/node.js'
@@ -387,7 +388,7 @@ export class QuorumController implements RaftStateMachine {
     const image = active.working
     const nameProblem = topicNameProblem(request.name)
     if (nameProblem) return failure('INVALID_TOPIC_EXCEPTION', nameProblem)
-    if (image.topic(request.name)) return failure('TOPIC_ALREADY_EXISTS', `topic '${request.name}' already exists`)
+    if (image.topic(request.name)) return failure('TOPIC_ALREADY_EXISTS', `topic ${quote(request.name)} already exists`)
     const numPartitions = request.numPartitions === -1 ? this.options.defaultNumPartitions : request.numPartitions
     const replicationFactor = request.replicationFactor === -1 ? this.options.defaultReplicationFactor : request.replicationFactor
     if (!Number.isInteger(numPartitions) || numPartitions < 1) return failure('INVALID_PARTITIONS', `${numPartitions} partitions`)
@@ -467,10 +468,10 @@ export class QuorumController implements RaftStateMachine {
     if (!active) return notController()
     const image = active.working
     const topic = image.topic(request.name)
-    if (!topic) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic '${request.name}' does not exist`)
+    if (!topic) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic ${quote(request.name)} does not exist`)
     const current = topic.partitions.size
     if (!Number.isInteger(request.count) || request.count <= current) {
-      return failure('INVALID_PARTITIONS', `topic '${request.name}' has ${current} partitions; ${request.count} would not be an increase`)
+      return failure('INVALID_PARTITIONS', `topic ${quote(request.name)} has ${current} partitions; ${request.count} would not be an increase`)
     }
     const added = request.count - current
     const replicationFactor = topic.partitions.get(0)!.replicas.length
@@ -513,7 +514,7 @@ export class QuorumController implements RaftStateMachine {
     const active = this.active
     if (!active) return notController()
     const image = active.working
-    if (!image.topic(request.name)) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic '${request.name}' does not exist`)
+    if (!image.topic(request.name)) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic ${quote(request.name)} does not exist`)
     const current = topicConfigs(image, request.name)
     let overrides: Readonly<Record<string, string>>
     try {
@@ -554,7 +555,7 @@ export class QuorumController implements RaftStateMachine {
     const active = this.active
     if (!active) return notController()
     const topic = active.working.topic(name)
-    if (!topic) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic '${name}' does not exist`)
+    if (!topic) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic ${quote(name)} does not exist`)
     const result = this.propose([metadataRecord('RemoveTopicRecord', { topicId: topic.topicId })], nowMs)
     if (!result.ok) return result
     return { ...result, topicId: topic.topicId }
@@ -669,7 +670,7 @@ export class QuorumController implements RaftStateMachine {
         asked.add(`${name}/${partitionId}`)
         const partition = topic?.partitions.get(partitionId)
         if (!topic || !partition) {
-          const { errorCode, message } = failure('UNKNOWN_TOPIC_OR_PARTITION', `'${name}' has no partition ${partitionId}`)
+          const { errorCode, message } = failure('UNKNOWN_TOPIC_OR_PARTITION', `${quote(name)} has no partition ${partitionId}`)
           results.push({ topic: name, partitionId, errorCode, errorMessage: message })
           continue
         }
