@@ -33,6 +33,7 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'brokerSessionTimeoutMs', flag: '--broker-session-timeout-ms', unit: 'ms', kafkaName: 'broker.session.timeout.ms', min: 1, max: INT32_MAX, description: 'with --controller-quorum-voters: the active controller fences a node not heard from for this long' },
   { key: 'metadataLogMaxRecordBytesBetweenSnapshots', flag: '--metadata-log-max-record-bytes-between-snapshots', unit: 'bytes', kafkaName: 'metadata.log.max.record.bytes.between.snapshots', min: 1, max: Number.MAX_SAFE_INTEGER, description: 'with --controller-quorum-voters: metadata record bytes applied before the node snapshots its metadata image and drops the log below it' },
   { key: 'defaultPartitions', flag: '--default-partitions', unit: 'n', kafkaName: 'num.partitions', min: 1, max: 10_000, description: 'partitions of auto-created topics' },
+  { key: 'defaultReplicationFactor', flag: '--default-replication-factor', unit: 'n', kafkaName: 'default.replication.factor', min: 1, max: 10_000, description: 'with --controller-quorum-voters: replicas of each partition of auto-created topics and of topics created with -1' },
   { key: 'messageMaxBytes', flag: '--message-max-bytes', unit: 'bytes', kafkaName: 'message.max.bytes', min: 0, max: INT32_MAX, description: 'largest record batch a topic accepts unless its max.message.bytes says otherwise' },
   { key: 'logMessageTimestampBeforeMaxMs', flag: '--log-message-timestamp-before-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.before.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the past, unless their message.timestamp.before.max.ms says otherwise' },
   { key: 'logMessageTimestampAfterMaxMs', flag: '--log-message-timestamp-after-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.after.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the future, unless their message.timestamp.after.max.ms says otherwise' },
@@ -147,6 +148,9 @@ export function checkCombined(config: Partial<BrokerConfig>): void {
     throw new Error(`group.min.session.timeout.ms (${min}) must not be greater than group.max.session.timeout.ms (${max})`)
   }
   if (config.controllerQuorumVoters !== undefined) parseQuorumVoters(config.controllerQuorumVoters)
+  else if ((config.defaultReplicationFactor ?? 1) > 1) {
+    throw new Error(`default.replication.factor (${config.defaultReplicationFactor}) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition`)
+  }
   if (config.clusterId !== undefined) checkClusterId(config.clusterId)
   // KafkaConfig's rule: the pool must hold one largest request, or that request could never be read.
   const queuedBytes = config.queuedMaxRequestBytes ?? DEFAULT_CONFIG.queuedMaxRequestBytes
