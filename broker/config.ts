@@ -47,6 +47,11 @@ export interface BrokerConfig {
   autoCreateTopics: boolean
   /** `num.partitions`: partitions of auto-created topics and of CreateTopics with -1. */
   defaultPartitions: number
+  /**
+   * `default.replication.factor`: replicas of each partition of auto-created topics and of CreateTopics with -1
+   * (Kafka's default, 1; `brook dev` sets min(3, nodes)). Above 1 only on a cluster node: a single node keeps one.
+   */
+  defaultReplicationFactor: number
   /** `socket.request.max.bytes`: larger frames close the connection. */
   socketRequestMaxBytes: number
   /** `queued.max.requests`: requests the node holds at once (read, not yet answered, not parked); more wait unread. */
@@ -149,6 +154,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   fsync: false,
   autoCreateTopics: true,
   defaultPartitions: 1,
+  defaultReplicationFactor: 1,
   socketRequestMaxBytes: 100 * 1024 * 1024,
   queuedMaxRequests: 500,
   queuedMaxRequestBytes: 100 * 1024 * 1024,

@@ -19,7 +19,7 @@ import { addDevCommand } from './dev.js'
 
 const program = new Command()
   .name('brook')
-  .description('A Kafka you can npm install: a single-node, Kafka-wire-compatible broker on LevelDB, with commands to manage its topics, consumer groups and transactions, to produce and consume records, and to simulate sensors and run stream-processing pipelines')
+  .description('A Kafka you can npm install: a Kafka-wire-compatible broker on LevelDB that runs as one node or as a replicated cluster, with commands to manage its topics, consumer groups and transactions, to produce and consume records, and to simulate sensors and run stream-processing pipelines')
   .version('0.1.0')
   .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, 'brook: ')) })
 

@@ -1,7 +1,7 @@
 /**
  * `brook demo` (what `npm start` runs): the whole pipeline on one machine, with a live view.
  *
- *   broker (child process, demo-cluster.ts) ◀── simulator: a fleet of devices ── readings ──┐
+ *   cluster (`brook dev`, demo-cluster.ts) ◀── simulator: a fleet of devices ── readings ───┐
  *        ▲                                                                                 │
  *        └── readings-stats-1m, readings-avg-5m, readings-alerts, readings-late ◀── pipeline (iot)
  *                                                                                          │
@@ -9,17 +9,20 @@
  *                           the group's lag (kafkajs admin)
  *
  * The simulator and the pipeline run in this process, through kafkajs like any client, so another terminal sees the
- * same topics (`brook consume readings-alerts`, kcat). Ctrl-C stops everything in order: the pipeline first (a final
- * commit, then it leaves its group), then the simulator (its batch in flight acknowledged), then the broker
- * (SIGTERM, a clean shutdown). The data stays in the data directory, so the next run resumes from it.
+ * same topics (`brook consume readings-alerts`, kcat). The cluster has three nodes by default, and every topic the
+ * simulator and the pipeline create gets its default replication factor, min(3, nodes): the demo goes on when a node
+ * dies. Ctrl-C stops everything in order: the pipeline first (a final commit, then it leaves its group), then the
+ * simulator (its batch in flight acknowledged), then the cluster (SIGTERM, a clean shutdown of every node). The data
+ * stays in the data directory, so the next run resumes from it.
  */
 import { join } from 'node:path'
 import kafkajs, { type Admin } from 'kafkajs'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { iotPipeline, runPipeline, type IotPipelineOptions, type RunningPipeline } from '../processor/index.js'
-import { COMMON_FLAGS, FLEET_FLAGS, fleetOptionsFromFlags, resolveFleetOptions, simulateFleet, type FlagValues, type FleetOptions, type FleetSummary } from '../processor/simulator/index.js'
+import { COMMON_FLAGS, FLEET_FLAGS, fleetOptionsFromFlags, resolveFleetOptions, simulateFleet, type FlagValues, type FleetOptions } from '../processor/simulator/index.js'
 import { Dashboard } from './dashboard.js'
 import { startDemoCluster, type DemoCluster } from './demo-cluster.js'
+import { MAX_BASE_PORT, MAX_NODES } from './dev.js'
 import { onStopSignal } from './interrupt.js'
 import { addIotOptions, iotOptionsFrom } from './iot-options.js'
 import { integer } from './parsers.js'
@@ -33,6 +36,17 @@ const APPLICATION_ID = 'brook-demo'
 /** The fleet's flags the demo takes (no count or duration: it runs until Ctrl-C), and the defaults it sets itself. */
 const DEMO_FLEET_KEYS = ['devices', 'rate', 'sensors', 'seed', 'lateFraction', 'outOfOrderFraction', 'gapFraction', 'faultRate', 'latenessMs', 'partitions'] as const
 const DEMO_FLEET: Pick<FleetOptions, 'rate' | 'partitions'> = { rate: 1000, partitions: 4 }
+/**
+ * How long the simulator's producer retries a batch, with kafkajs's backoff (300 ms doubling): about 38 s, seven
+ * retries. kafkajs's default, five, gives up after about 9 s, before the controller has fenced a dead node
+ * (broker.session.timeout.ms, 9 s) and moved its partitions' leadership; Kafka's own producer retries for
+ * delivery.timeout.ms, 2 minutes. Without a cluster at all, the demo ends without waiting for it (CLUSTER_GONE_WAIT_MS).
+ */
+const DEMO_FLEET_RETRY = { retries: 7 } as const
+/** The wait before the simulator starts again after losing its cluster connection (ms). */
+const FLEET_RESTART_DELAY_MS = 2000
+/** Runs in a row that send nothing before the demo stops instead of starting the simulator again (one minute). */
+const FLEET_IDLE_RESTARTS = 30
 
 /**
  * The pipeline's settings in the demo: the built-in topics, named here because the view follows them, and one
@@ -61,47 +75,59 @@ async function groupLag(admin: Admin, groupId: string, topic: string): Promise<n
   return lag
 }
 
+/** What the simulator's runs sent in all (the demo starts it again when it loses its cluster connection). */
+interface FleetTotals {
+  /** Readings acknowledged, over every run. */
+  sent: number
+  /** Readings held back (out of order or late) and faulted, over the runs that ended with a summary. */
+  heldBack: number
+  faulted: number
+  /** Runs after the first. */
+  restarts: number
+}
+
 /**
  * The simulator's part of the summary. Which readings were late is the pipeline's to say (its windows and grace
  * decide, and its line counts what went to the late-records topic); the fleet's own `late` label measures its
  * lateness setting, two minutes by default, which a short run never reaches. So this line counts the readings the
  * fleet held back, out of order or late, without calling them late.
  */
-function fleetSummaryLine(summary: FleetSummary | null): string {
-  if (summary === null) return 'simulator: did not run'
-  const faults = summary.faults.spike + summary.faults.stuck + summary.faults.dropout
-  const heldBack = summary.delivery.late + summary.delivery['out-of-order']
-  return `simulator: ${many(summary.sent, 'reading')} sent (${count(heldBack)} sent after newer ones, ${count(faults)} faulted)`
+function fleetSummaryLine(totals: FleetTotals | null): string {
+  if (totals === null) return 'simulator: did not run'
+  const restarts = totals.restarts > 0 ? `; started again ${many(totals.restarts, 'time')} after losing its cluster connection` : ''
+  return `simulator: ${many(totals.sent, 'reading')} sent (${count(totals.heldBack)} sent after newer ones, ${count(totals.faulted)} faulted${restarts})`
 }
 
-/** How long the demo waits for its pipeline and simulator to stop once its broker has exited by itself. */
-const BROKER_GONE_WAIT_MS = 3000
+/** How long the demo waits for its pipeline and simulator to stop once its cluster has exited by itself (ms). */
+const CLUSTER_GONE_WAIT_MS = 3000
 
 export function addDemoCommand(program: CommandUnknownOpts): void {
   const command = program
     .command('demo')
-    .description('run the whole pipeline with a live view: a broker, a simulated fleet of devices, and the built-in iot pipeline, until Ctrl-C')
-    .option('--port <port>', 'port of the broker (0: any free port) (default: 9092)', integer('--port', 0, 65535))
-    .option('--data-dir <dir>', 'where the broker and the pipeline keep their data, kept between runs (default: .brook)')
+    .description('run the whole pipeline with a live view: a cluster (brook dev), a simulated fleet of devices, and the built-in iot pipeline, until Ctrl-C')
+    .option('--nodes <n>', 'nodes of the cluster (default: 3)', integer('--nodes', 1, MAX_NODES))
+    .option('--base-port <port>', 'client port of node 1; node N listens on base-port + N - 1, its controller listener 100 above (0: ports free now) (default: 9092)', integer('--base-port', 0, MAX_BASE_PORT))
+    .option('--data-dir <dir>', 'where the cluster (<dir>/node-N) and the pipeline keep their data, kept between runs (default: .brook)')
   for (const def of [...COMMON_FLAGS, ...FLEET_FLAGS].filter((d) => (DEMO_FLEET_KEYS as readonly string[]).includes(d.key))) {
     command.addOption(simulatorOption(def, DEMO_FLEET[def.key as keyof typeof DEMO_FLEET] ?? def.defaultValue))
   }
   addIotOptions(command, { thresholdBelow: String(DEMO_PIPELINE.thresholdBelow), thresholdAbove: 'none' })
   command.action(async (options) => {
-    const port = options.port ?? 9092
+    const nodes = options.nodes ?? 3
+    const basePort = options.basePort ?? 9092
     const dataDir = options.dataDir ?? '.brook'
     const pipelineOptions: IotPipelineOptions = { ...DEMO_PIPELINE, ...iotOptionsFrom(command).options }
     // Everything is checked before anything starts: the pipeline's settings by building it, the fleet's by resolving them.
     const topology = iotPipeline(pipelineOptions)
-    const fleetOptions: FleetOptions = { ...DEMO_FLEET, ...fleetOptionsFromFlags(command.opts() as FlagValues, { bootstrapServers: [] }), topic: pipelineOptions.inputTopic }
-    resolveFleetOptions({ ...fleetOptions, bootstrapServers: [`127.0.0.1:${port}`] })
+    const fleetOptions: FleetOptions = { ...DEMO_FLEET, ...fleetOptionsFromFlags(command.opts() as FlagValues, { bootstrapServers: [], kafka: { retry: DEMO_FLEET_RETRY } }), topic: pipelineOptions.inputTopic }
+    resolveFleetOptions({ ...fleetOptions, bootstrapServers: [`127.0.0.1:${basePort}`] })
 
     let cluster: DemoCluster | null = null
     let admin: Admin | null = null
     let pipeline: RunningPipeline | null = null
-    let fleetRun: Promise<FleetSummary | null> | null = null
-    /** The broker ended by itself: nothing can commit or send any more, so nothing waits long for that. */
-    let brokerGone = false
+    let fleetRun: Promise<FleetTotals | null> | null = null
+    /** The cluster ended by itself: nothing can commit or send any more, so nothing waits long for that. */
+    let clusterGone = false
     const stopFleet = new AbortController()
     let stopReason: string | null | undefined
     let wake = (): void => {}
@@ -127,16 +153,16 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       columns: () => process.stdout.columns ?? 120,
     })
     view.start()
-    let fleetSummary: FleetSummary | null = null
+    let fleetSummary: FleetTotals | null = null
     try {
-      view.setStatus('starting the broker')
-      cluster = await startDemoCluster({ port, dataDir }, (line) => view.log(`broker: ${line}`))
+      view.setStatus(`starting the cluster (${many(nodes, 'node')})`)
+      cluster = await startDemoCluster({ nodes, basePort, dataDir }, (line) => view.log(`cluster: ${line}`))
       const brokers = cluster.bootstrapServers
       void cluster.exited.then((how) => {
         if (stopReason !== undefined) return
-        brokerGone = true
-        view.log(`broker: exited (${how}) while the demo ran; stopping the demo`)
-        requestStop(`the broker exited (${how})`)
+        clusterGone = true
+        view.log(`cluster: exited (${how}) while the demo ran; stopping the demo`)
+        requestStop(`the cluster exited (${how})`)
       })
       admin = new Kafka({ clientId: `${APPLICATION_ID}-view`, brokers, logLevel: logLevel.NOTHING }).admin()
       await admin.connect()
@@ -154,14 +180,50 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       }
       if (stopReason === undefined) {
         const log = (line: string): void => view.log(`simulator: ${line}`)
-        fleetRun = simulateFleet({ ...fleetOptions, bootstrapServers: brokers, signal: stopFleet.signal, onProgress: (p) => view.onSent(p.sent), log: { info: log, warn: log } }).catch((error: Error) => {
-          requestStop(`the simulator stopped: ${error.message}`)
-          return null
-        })
+        // kafkajs 2.2.4 ends a producer that meets a dead node before the controller has moved that node's
+        // leaderships (its metadata refresh bails out on a connection error), so a run that fails while the cluster
+        // is up is started again (a new client, bootstrapping from a node picked at random), from the next reading, every
+        // FLEET_RESTART_DELAY_MS, until FLEET_IDLE_RESTARTS runs in a row have sent nothing. A first run that sends
+        // nothing stops the demo (a cluster that refuses the readings).
+        const runFleet = async (): Promise<FleetTotals | null> => {
+          const totals: FleetTotals = { sent: 0, heldBack: 0, faulted: 0, restarts: 0 }
+          let idleRuns = 0
+          for (;;) {
+            let sentInRun = 0
+            try {
+              const summary = await simulateFleet({
+                ...fleetOptions,
+                bootstrapServers: brokers,
+                signal: stopFleet.signal,
+                onProgress: (p) => {
+                  sentInRun = p.sent
+                  view.onSent(totals.sent + p.sent)
+                },
+                log: { info: log, warn: log },
+              })
+              totals.sent += summary.sent
+              totals.heldBack += summary.delivery.late + summary.delivery['out-of-order']
+              totals.faulted += summary.faults.spike + summary.faults.stuck + summary.faults.dropout
+              return totals
+            } catch (error) {
+              totals.sent += sentInRun
+              idleRuns = sentInRun === 0 ? idleRuns + 1 : 0
+              const first = totals.restarts === 0 && sentInRun === 0
+              if (first || idleRuns >= FLEET_IDLE_RESTARTS || stopReason !== undefined || clusterGone || stopFleet.signal.aborted) {
+                if (stopReason === undefined) requestStop(`the simulator stopped: ${(error as Error).message}`)
+                return totals.sent > 0 ? totals : null
+              }
+              totals.restarts++
+              log(`${(error as Error).message}; starting it again`)
+              await new Promise((resolve) => setTimeout(resolve, FLEET_RESTART_DELAY_MS))
+            }
+          }
+        }
+        fleetRun = runFleet()
         const resolved = resolveFleetOptions({ ...fleetOptions, bootstrapServers: brokers })
         view.setTitle([
-          `Brook demo: broker ${brokers.join(',')} (data in ${dataDir}) · simulator: ${many(resolved.devices, 'device')} x ${resolved.sensors.length} sensors, ${count(resolved.rate)} readings/s to ${pipelineOptions.inputTopic} · pipeline ${APPLICATION_ID} (${pipeline!.processingGuarantee})`,
-          `Watch from another terminal: brook consume ${pipelineOptions.alertsTopic} --bootstrap-server ${brokers[0]}   or   kcat -b ${brokers[0]} -C -t ${pipelineOptions.statsTopic}`,
+          `Brook demo: cluster ${brokers.join(',')} (data in ${dataDir}) · simulator: ${many(resolved.devices, 'device')} x ${resolved.sensors.length} sensors, ${count(resolved.rate)} readings/s to ${pipelineOptions.inputTopic} · pipeline ${APPLICATION_ID} (${pipeline!.processingGuarantee})`,
+          `Watch from another terminal: brook consume ${pipelineOptions.alertsTopic} --bootstrap-server ${brokers.join(',')}   or   kcat -b ${brokers.join(',')} -C -t ${pipelineOptions.statsTopic}`,
         ])
         view.setStatus('running; Ctrl-C stops everything')
       }
@@ -170,14 +232,14 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       requestStop((error as Error).message)
     } finally {
       removeHandlers()
-      // In order: the pipeline commits and leaves its group while the broker is up; then the simulator; then the broker.
-      // Without a broker, the pipeline's final commit and the simulator's last sends can only be retried until the
-      // clients give up: they get BROKER_GONE_WAIT_MS, then the demo ends (the pipeline's uncommitted work is what a
-      // restart redoes; nothing committed is lost).
+      // In order: the pipeline commits and leaves its group while the cluster is up; then the simulator; then the
+      // cluster. Without a cluster, the pipeline's final commit and the simulator's last sends can only be retried
+      // until the clients give up: they get CLUSTER_GONE_WAIT_MS, then the demo ends (the pipeline's uncommitted work
+      // is what a restart redoes; nothing committed is lost).
       const settle = <T>(work: Promise<T>, fallback: T): Promise<T> =>
-        brokerGone ? Promise.race([work, new Promise<T>((resolve) => setTimeout(() => resolve(fallback), BROKER_GONE_WAIT_MS).unref())]) : work
+        clusterGone ? Promise.race([work, new Promise<T>((resolve) => setTimeout(() => resolve(fallback), CLUSTER_GONE_WAIT_MS).unref())]) : work
       if (pipeline) {
-        view.setStatus(brokerGone ? 'stopping the pipeline (no broker: its last work is not committed)' : 'stopping the pipeline (final commit, leaving its group)')
+        view.setStatus(clusterGone ? 'stopping the pipeline (no cluster: its last work is not committed)' : 'stopping the pipeline (final commit, leaving its group)')
         await settle(pipeline.stop().catch(() => {}), undefined)
       }
       if (fleetRun) {
@@ -187,7 +249,7 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       }
       await admin?.disconnect().catch(() => {})
       if (cluster) {
-        view.setStatus('stopping the broker')
+        view.setStatus('stopping the cluster')
         await cluster.stop()
       }
       view.setStatus(stopReason === null ? 'stopped' : 'stopped after an error')
@@ -195,8 +257,8 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       process.stdout.off('error', onStdoutError)
     }
     if (pipeline) process.stdout.write(`pipeline ${APPLICATION_ID}: ${formatMetrics(pipeline.metrics(), { lateTopic: pipelineOptions.lateTopic })}\n`)
-    process.stdout.write(`${fleetRun && !fleetSummary && brokerGone ? 'simulator: stopped without its summary (no broker)' : fleetSummaryLine(fleetSummary)}\n`)
-    if (cluster) process.stdout.write(brokerGone ? `broker: exited by itself; the data stays in ${dataDir}\n` : `broker: stopped; the data stays in ${dataDir} for the next run\n`)
+    process.stdout.write(`${fleetRun && !fleetSummary && clusterGone ? 'simulator: stopped without its summary (no cluster)' : fleetSummaryLine(fleetSummary)}\n`)
+    if (cluster) process.stdout.write(clusterGone ? `cluster: exited by itself; the data stays in ${dataDir}\n` : `cluster: stopped; the data stays in ${dataDir} for the next run\n`)
     if (stopReason) throw new Error(stopReason)
   })
 }

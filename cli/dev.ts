@@ -6,20 +6,29 @@
  *            data in <data-dir>/node-i
  *
  * The ports follow from `--base-port` alone, so a restart with the same flags gives every node the address the
- * others knew it by. The cluster id is made once and kept in `<data-dir>/cluster-id`: `brook dev` run again on the
+ * others knew it by. `--base-port 0` (tests, a second cluster beside one on 9092) takes a base port whose N client
+ * and N controller ports are free at that moment; the bootstrap line says which. The cluster id is made once and kept in `<data-dir>/cluster-id`: `brook dev` run again on the
  * same data directory starts the same cluster, and each node rejoins on its own data. Once every node listens, the
  * quorum has a leader and every node is a registered, unfenced broker, it prints the bootstrap servers on stdout;
  * the nodes' own log lines go to its stderr.
  *
+ * Every node is given `default.replication.factor` = min(3, N), as Kafka gives its internal topics
+ * (offsets.topic.replication.factor, capped at the brokers): topics created with the cluster's defaults (by kcat's
+ * auto-creation, kafkajs without a replication factor, the simulator and the processor, which ask for -1 as Kafka
+ * Streams' replication.factor does) survive the loss of a node, which is what a replicated cluster is run to show.
+ *
  * Each node runs in a process group of its own with an IPC channel to `brook dev`: Ctrl-C (or SIGTERM, SIGHUP)
  * reaches `brook dev` only, which stops every node with SIGTERM (a clean stop each) and ends when all are gone; should
- * `brook dev` itself be killed, the channels close and the nodes stop as on SIGTERM. A node that exits on its own is
+ * `brook dev` itself be killed, the channels close and the nodes stop as on SIGTERM. Started in turn by a Node
+ * program with an IPC channel (`brook demo`), `brook dev` stops its nodes the same way when that channel closes: the
+ * program's end, even by kill -9, leaves no node behind. A node that exits on its own is
  * reported on stderr with its exit code; the others keep running, and `brook dev` ends (code 1) when none is left.
  * A node that exits before the cluster is up (its port in use, its data directory unusable) stops the others: a
  * cluster that can never be whole is not left half started.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
@@ -29,17 +38,54 @@ import { ClusterClient } from '../client/cluster-client.js'
 import { clusterStatus } from '../client/cluster-admin.js'
 import { BROOK_PROGRAM } from './demo-cluster.js'
 import { integer } from './parsers.js'
-import { onStopSignal } from './interrupt.js'
+import { ignoreOutputErrors, onStopSignal } from './interrupt.js'
 import { LOG_LEVELS } from './start-options.js'
 
 /** How far above a node's client port its controller listener is. */
 export const CONTROLLER_PORT_OFFSET = 100
-const MAX_NODES = 9
+/** The most nodes a `brook dev` cluster has. */
+export const MAX_NODES = 9
+/** The highest base port: node MAX_NODES's controller listener must still be a port. */
+export const MAX_BASE_PORT = 65535 - CONTROLLER_PORT_OFFSET - MAX_NODES
 const READY_POLL_MS = 250
+/** Base ports `--base-port 0` tries before it gives up. */
+const FREE_BASE_PORT_ATTEMPTS = 50
 
 /** The addresses of node `id` (1-based) of a `brook dev` cluster on `basePort`. */
 export function devNodePorts(basePort: number, id: number): { port: number; controllerPort: number } {
   return { port: basePort + id - 1, controllerPort: basePort + CONTROLLER_PORT_OFFSET + id - 1 }
+}
+
+/** Whether `port` of `host` can be listened on now. */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, host, () => server.close(() => resolve(true)))
+  })
+}
+
+/**
+ * A base port for `nodes` nodes on `host` whose client and controller ports are all free now: one the system hands
+ * out as free, kept when the ports above it that the cluster needs are free too. Free now is not free later (another
+ * program may take one before a node listens; that node then fails to start, as on a taken fixed port). Throws a
+ * one-line message after FREE_BASE_PORT_ATTEMPTS tries.
+ */
+export async function freeBasePort(host: string, nodes: number): Promise<number> {
+  for (let attempt = 0; attempt < FREE_BASE_PORT_ATTEMPTS; attempt++) {
+    const base = await new Promise<number>((resolve, reject) => {
+      const server = createServer()
+      server.once('error', reject)
+      server.listen(0, host, () => {
+        const { port } = server.address() as { port: number }
+        server.close(() => resolve(port))
+      })
+    })
+    if (base > MAX_BASE_PORT) continue
+    const ports = Array.from({ length: nodes }, (_, i) => devNodePorts(base, i + 1)).flatMap((p) => [p.port, p.controllerPort])
+    if ((await Promise.all(ports.map((port) => portFree(host, port)))).every(Boolean)) return base
+  }
+  throw new Error(`found no ${nodes * 2} free ports for the cluster on ${host} in ${FREE_BASE_PORT_ATTEMPTS} tries; give --base-port`)
 }
 
 /** The cluster id kept in the data directory, made (and written) the first time. Throws a one-line message. */
@@ -66,16 +112,22 @@ export function addDevCommand(program: CommandUnknownOpts): void {
     .command('dev')
     .description(`run a replicated cluster of N nodes on this machine until Ctrl-C (client ports from --base-port, controller listeners ${CONTROLLER_PORT_OFFSET} above them, data in <data-dir>/node-N); a restart on the same data directory rejoins it`)
     .addOption(new Option('--nodes <n>', 'how many nodes, each a controller quorum voter and a broker').default(3).argParser(integer('--nodes', 1, MAX_NODES)))
-    .addOption(new Option('--base-port <port>', 'client port of node 1; node N listens on base-port + N - 1').default(9092).argParser(integer('--base-port', 1, 65535 - CONTROLLER_PORT_OFFSET - MAX_NODES)))
+    .addOption(new Option('--base-port <port>', 'client port of node 1; node N listens on base-port + N - 1 (0: ports free now, printed with the bootstrap servers)').default(9092).argParser(integer('--base-port', 0, MAX_BASE_PORT)))
     .option('--data-dir <dir>', 'where the cluster keeps its cluster id and each node its data (node-N)', './.brook')
     .addOption(new Option('--log-level <level>', `the nodes' log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))
     .action(async (options) => {
       const host = DEFAULT_CONFIG.host
       const clusterId = clusterIdOf(options.dataDir)
+      const basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort
       const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
-      const voters = ids.map((id) => `${id}@${host}:${devNodePorts(options.basePort, id).controllerPort}`).join(',')
-      const bootstrap = ids.map((id) => `${host}:${devNodePorts(options.basePort, id).port}`).join(',')
+      const voters = ids.map((id) => `${id}@${host}:${devNodePorts(basePort, id).controllerPort}`).join(',')
+      const bootstrap = ids.map((id) => `${host}:${devNodePorts(basePort, id).port}`).join(',')
+      const replicationFactor = String(Math.min(3, options.nodes))
       const children = new Map<number, ChildProcess>()
+      /** The nodes that said the controller unfenced them (this run's registration, not one kept in the metadata log). */
+      const unfenced = new Set<number>()
+      // Below info the nodes do not say so; the metadata alone then decides.
+      const logsUnfenced = ['info', 'debug'].includes(options.logLevel ?? DEFAULT_CONFIG.logLevel)
       let stopping = false
       let up = false
       let failed = false
@@ -87,22 +139,31 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       // Should this process end without stopping the nodes (an error that escapes), they end with it.
       const killOnExit = (): void => stopAll('SIGKILL')
       process.on('exit', killOnExit)
-      const removeSignals = onStopSignal({
-        stop: () => {
-          stopping = true
-          process.stderr.write(`brook dev: stopping ${children.size} nodes\n`)
-          stopAll('SIGTERM')
-        },
-        force: () => stopAll('SIGKILL'),
-      })
+      const stop = (): void => {
+        if (stopping) return
+        stopping = true
+        process.stderr.write(`brook dev: stopping ${children.size} nodes\n`)
+        stopAll('SIGTERM')
+      }
+      const removeSignals = onStopSignal({ stop, force: () => stopAll('SIGKILL') })
+      // The program that started this one is gone (even by kill -9): a clean stop, with nobody left to read the output.
+      // Unreferenced, the channel keeps nothing running.
+      if (process.channel) {
+        process.channel.unref()
+        process.once('disconnect', () => {
+          ignoreOutputErrors()
+          stop()
+        })
+      }
       for (const id of ids) {
-        const { port } = devNodePorts(options.basePort, id)
-        const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', join(options.dataDir, `node-${id}`), '--controller-quorum-voters', voters, '--cluster-id', clusterId]
+        const { port } = devNodePorts(basePort, id)
+        const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', join(options.dataDir, `node-${id}`), '--controller-quorum-voters', voters, '--cluster-id', clusterId, '--default-replication-factor', replicationFactor]
         if (options.logLevel !== undefined) args.push('--log-level', options.logLevel)
         const child = spawn(process.execPath, [BROOK_PROGRAM, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true })
         // Through this process, whose output errors are dropped after SIGHUP: a node never writes to a closed terminal.
         child.stdout!.pipe(process.stderr, { end: false })
         child.stderr!.pipe(process.stderr, { end: false })
+        watchUnfenced(child, () => unfenced.add(id))
         children.set(id, child)
         child.once('exit', (code, signal) => {
           children.delete(id)
@@ -118,7 +179,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
           if (children.size === 0) done(stopping && !failed ? 0 : 1)
         })
       }
-      void announceWhenReady({ bootstrap, nodes: options.nodes, clusterId, still: () => !stopping && children.size > 0 }).then((ready) => (up = ready))
+      void announceWhenReady({ bootstrap, nodes: options.nodes, clusterId, allUnfenced: () => !logsUnfenced || unfenced.size === options.nodes, still: () => !stopping && children.size > 0 }).then((ready) => (up = ready))
       const code = await finished
       removeSignals()
       process.off('exit', killOnExit)
@@ -126,11 +187,30 @@ export function addDevCommand(program: CommandUnknownOpts): void {
     })
 }
 
+/** The line a node logs when the controller unfences its registration (broker/cluster/broker-lifecycle.ts). */
+const UNFENCED = /\] unfenced by the controller /
+
+/** Calls `onUnfenced` when the node's log says it was unfenced. */
+function watchUnfenced(child: ChildProcess, onUnfenced: () => void): void {
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let pending = ''
+    stream.on('data', (chunk: Buffer) => {
+      pending += chunk.toString()
+      const lines = pending.split('\n')
+      pending = lines.pop()!
+      if (lines.some((line) => UNFENCED.test(line))) onUnfenced()
+    })
+  }
+}
+
 /**
- * Prints the bootstrap servers once the cluster is ready (a quorum leader, every node a live broker), asking the
- * nodes in turn while `still()` holds. True once printed, false when `still()` stopped holding first.
+ * Prints the bootstrap servers once the cluster is ready, asking the nodes in turn while `still()` holds: a quorum
+ * leader, every node a live broker in the metadata, and every node unfenced in this run (`allUnfenced()`). The
+ * metadata alone does not tell: after a restart of the whole cluster it still holds the previous run's registrations,
+ * unfenced, until each node registers again (with `--log-level` warn or error the nodes do not log it, and the
+ * metadata decides). True once printed, false when `still()` stopped holding first.
  */
-async function announceWhenReady(options: { bootstrap: string; nodes: number; clusterId: string; still: () => boolean }): Promise<boolean> {
+async function announceWhenReady(options: { bootstrap: string; nodes: number; clusterId: string; allUnfenced: () => boolean; still: () => boolean }): Promise<boolean> {
   const servers = options.bootstrap.split(',').map((server) => {
     const [host, port] = server.split(':')
     return { host: host!, port: Number(port) }
@@ -141,7 +221,7 @@ async function announceWhenReady(options: { bootstrap: string; nodes: number; cl
       const client = await ClusterClient.connect([server], { timeoutMs: 2000 })
       try {
         const status = await clusterStatus(client)
-        if (status.controllerId >= 0 && status.liveBrokers.length === options.nodes) {
+        if (status.controllerId >= 0 && status.liveBrokers.length === options.nodes && options.allUnfenced()) {
           process.stdout.write(`brook dev: ${options.nodes} nodes up (cluster ${options.clusterId}, controller node ${status.controllerId}); bootstrap servers ${options.bootstrap}\n`)
           return true
         }

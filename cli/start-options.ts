@@ -35,6 +35,7 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'leaderImbalanceCheckIntervalSeconds', flag: '--leader-imbalance-check-interval-seconds', unit: 'seconds', kafkaName: 'leader.imbalance.check.interval.seconds', min: 1, max: Math.floor(TIMER_MAX_MS / 1000), description: 'with --controller-quorum-voters: how often the active controller also looks for partitions not led by their preferred replica (it looks at once when one rejoins its ISR)' },
   { key: 'metadataLogMaxRecordBytesBetweenSnapshots', flag: '--metadata-log-max-record-bytes-between-snapshots', unit: 'bytes', kafkaName: 'metadata.log.max.record.bytes.between.snapshots', min: 1, max: Number.MAX_SAFE_INTEGER, description: 'with --controller-quorum-voters: metadata record bytes applied before the node snapshots its metadata image and drops the log below it' },
   { key: 'defaultPartitions', flag: '--default-partitions', unit: 'n', kafkaName: 'num.partitions', min: 1, max: 10_000, description: 'partitions of auto-created topics' },
+  { key: 'defaultReplicationFactor', flag: '--default-replication-factor', unit: 'n', kafkaName: 'default.replication.factor', min: 1, max: 10_000, description: 'with --controller-quorum-voters: replicas of each partition of auto-created topics and of topics created with -1' },
   { key: 'messageMaxBytes', flag: '--message-max-bytes', unit: 'bytes', kafkaName: 'message.max.bytes', min: 0, max: INT32_MAX, description: 'largest record batch a topic accepts unless its max.message.bytes says otherwise' },
   { key: 'logMessageTimestampBeforeMaxMs', flag: '--log-message-timestamp-before-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.before.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the past, unless their message.timestamp.before.max.ms says otherwise' },
   { key: 'logMessageTimestampAfterMaxMs', flag: '--log-message-timestamp-after-max-ms', unit: 'ms', kafkaName: 'log.message.timestamp.after.max.ms', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'CreateTime topics refuse records timestamped more than this in the future, unless their message.timestamp.after.max.ms says otherwise' },
@@ -151,6 +152,9 @@ export function checkCombined(config: Partial<BrokerConfig>): void {
     throw new Error(`group.min.session.timeout.ms (${min}) must not be greater than group.max.session.timeout.ms (${max})`)
   }
   if (config.controllerQuorumVoters !== undefined) parseQuorumVoters(config.controllerQuorumVoters)
+  else if ((config.defaultReplicationFactor ?? 1) > 1) {
+    throw new Error(`default.replication.factor (${config.defaultReplicationFactor}) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition`)
+  }
   if (config.clusterId !== undefined) checkClusterId(config.clusterId)
   // KafkaConfig's rule: the pool must hold one largest request, or that request could never be read.
   const queuedBytes = config.queuedMaxRequestBytes ?? DEFAULT_CONFIG.queuedMaxRequestBytes

@@ -10,7 +10,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
 
   clientCommand(topics, 'create <name>', 'create a topic')
     .option('--partitions <n>', 'number of partitions (default: the broker\'s num.partitions)', integer('--partitions', 1, 2147483647))
-    .option('--replication-factor <n>', 'copies of each partition; a single node holds one (default: 1)', integer('--replication-factor', 1, 32767))
+    .option('--replication-factor <n>', 'copies of each partition, at most one per live node (default: the cluster\'s default.replication.factor)', integer('--replication-factor', 1, 32767))
     .option('--config <key=value>', 'a topic config, e.g. retention.ms=86400000 (repeatable)', keyValue('--config'))
     .option('--if-not-exists', 'succeed when the topic already exists')
     .action(async (name, options) => {

@@ -68,10 +68,18 @@ export class KafkaClient {
       })
     })
     const client = new KafkaClient(socket, address, resolved)
-    const versions = await client.request<object, ApiVersionsResponse>(apiVersions, 3, {
-      clientSoftwareName: 'brook',
-      clientSoftwareVersion: '0.1.0',
-    })
+    let versions: ApiVersionsResponse
+    try {
+      versions = await client.request<object, ApiVersionsResponse>(apiVersions, 3, {
+        clientSoftwareName: 'brook',
+        clientSoftwareVersion: '0.1.0',
+      })
+    } catch (error) {
+      // A peer that accepts the connection but does not answer (not a Kafka node, or a hung one) must not keep the
+      // socket, and with it the process, alive.
+      client.close()
+      throw error
+    }
     for (const key of versions.apiKeys) client.brokerVersions.set(key.apiKey, { min: key.minVersion, max: key.maxVersion })
     return client
   }

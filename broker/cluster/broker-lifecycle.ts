@@ -2,7 +2,8 @@
  * A cluster node as a broker of its cluster (Kafka's BrokerLifecycleManager): it registers with the active
  * controller (BrokerRegistration) and heartbeats to it every `broker.heartbeat.interval.ms` (BrokerHeartbeat, with
  * the offset of the last metadata record it applied), so the controller unfences it once it has caught up to its
- * registration and fences it when its heartbeats stop for `broker.session.timeout.ms`.
+ * registration and fences it when its heartbeats stop for `broker.session.timeout.ms`. While fenced it heartbeats
+ * every FENCED_HEARTBEAT_MS, so that it is unfenced as soon as it has caught up.
  *
  *   registering ──BrokerRegistration ok (brokerEpoch)──> fenced ──heartbeat: isFenced false──> unfenced
  *        ^                                                 │  ^                                   │
@@ -37,6 +38,13 @@ import type { MetadataImage } from './metadata/image.js'
 
 /** The first wait before trying again after a failed registration or heartbeat (Kafka's initial backoff, 100 ms). */
 export const RETRY_BACKOFF_MS = 100
+
+/**
+ * How soon a fenced node heartbeats again: the controller unfences it on the first heartbeat that finds it caught up
+ * to its registration, and until then it leads nothing (Kafka's BrokerLifecycleManager asks every 10 ms while it is
+ * starting). At the heartbeat interval a restarted node would stay fenced for up to that interval after catching up.
+ */
+export const FENCED_HEARTBEAT_MS = RETRY_BACKOFF_MS
 
 /** Kafka's SecurityProtocol.PLAINTEXT id, the only listener a Brook node has. */
 const PLAINTEXT = 0
@@ -186,7 +194,7 @@ export class BrokerLifecycle {
         case ErrorCode.NONE:
           this.failures = 0
           this.transition(response.isFenced ? 'fenced' : 'unfenced', response.isFenced ? `fenced by the controller (node ${leaderId})` : `unfenced by the controller (node ${leaderId})`)
-          return this.options.heartbeatIntervalMs
+          return response.isFenced ? FENCED_HEARTBEAT_MS : this.options.heartbeatIntervalMs
         case ErrorCode.STALE_BROKER_EPOCH:
         case ErrorCode.BROKER_ID_NOT_REGISTERED:
           this.brokerEpoch = null

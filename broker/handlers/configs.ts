@@ -42,7 +42,7 @@ export function brokerConfigEntries(services: BrokerServices): { name: string; v
     { name: 'log.dirs', value: c.dataDir, type: ConfigType.STRING, documentation: 'The data directory (one LevelDB database).' },
     { name: 'auto.create.topics.enable', value: String(c.autoCreateTopics), type: ConfigType.BOOLEAN, documentation: 'Create unknown topics on Metadata requests.' },
     { name: 'num.partitions', value: String(c.defaultPartitions), type: ConfigType.INT, documentation: 'Partitions of auto-created topics.' },
-    { name: 'default.replication.factor', value: '1', type: ConfigType.INT, documentation: 'Replication factor of auto-created topics.' },
+    { name: 'default.replication.factor', value: String(c.defaultReplicationFactor), type: ConfigType.INT, documentation: 'Replication factor of auto-created topics and of topics created with -1.' },
     { name: 'message.max.bytes', value: String(c.messageMaxBytes), type: ConfigType.INT, documentation: 'Default max.message.bytes of topics.' },
     { name: 'log.message.timestamp.before.max.ms', value: String(c.logMessageTimestampBeforeMaxMs), type: ConfigType.LONG, documentation: 'Default message.timestamp.before.max.ms of topics.' },
     { name: 'log.message.timestamp.after.max.ms', value: String(c.logMessageTimestampAfterMaxMs), type: ConfigType.LONG, documentation: 'Default message.timestamp.after.max.ms of topics.' },

@@ -76,7 +76,7 @@ async function lookupOrCreate(services: BrokerServices, name: string, autoCreate
     const { topic: created, created: isNew } = await services.topics.getOrCreate({
       name,
       partitions: services.config.defaultPartitions,
-      replicationFactor: 1,
+      replicationFactor: services.config.defaultReplicationFactor,
       config: services.topics.parseConfig({}),
     })
     if (isNew) services.log.info(`auto-created topic '${name}' with ${counted(created.partitions.length, 'partition')}`)
@@ -113,7 +113,7 @@ async function lookupOrCreateInCluster(services: BrokerServices, quorum: QuorumR
   if (topic) return describeImageTopic(quorum.controller.image, topic)
   if (topicNameProblem(name)) return missing(name, ErrorCode.INVALID_TOPIC_EXCEPTION)
   if (!autoCreate || !services.config.autoCreateTopics || INTERNAL_TOPICS.has(name)) return missing(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-  const created = await createTopicAtController(quorum, { name, numPartitions: services.config.defaultPartitions, replicationFactor: 1 }, { forward: true })
+  const created = await createTopicAtController(quorum, { name, numPartitions: services.config.defaultPartitions, replicationFactor: services.config.defaultReplicationFactor }, { forward: true })
   if (created.errorCode === ErrorCode.NONE) services.log.info(`auto-created topic '${name}' with ${counted(services.config.defaultPartitions, 'partition')} through the controller`)
   else if (created.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) services.log.debug(`not auto-creating topic '${name}': ${created.errorMessage}`)
   const now = quorum.controller.image.topic(name)

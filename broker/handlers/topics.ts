@@ -13,9 +13,9 @@
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
  * - On a cluster node CreateTopics, DeleteTopics and CreatePartitions go to the active controller (forwarded to it,
  *   KIP-590, when this node is not it; cluster/topic-changes.ts), which places partitions and spreads their leaders;
- *   each node then opens, grows or drops its logs as its metadata image changes. The replication factor (-1: 1,
- *   Kafka's default.replication.factor) may be up to the number of live (registered, unfenced) brokers, which the
- *   controller checks (INVALID_REPLICATION_FACTOR above it); CreateTopics' manual assignments are
+ *   each node then opens, grows or drops its logs as its metadata image changes. The replication factor (-1: the
+ *   node's default.replication.factor, 1 unless set) may be up to the number of live (registered, unfenced) brokers,
+ *   which the controller checks (INVALID_REPLICATION_FACTOR above it); CreateTopics' manual assignments are
  *   INVALID_REPLICA_ASSIGNMENT. New partitions get the topic's replication factor (INVALID_REPLICATION_FACTOR with
  *   fewer live brokers), or the replicas CreatePartitions' assignment names (registered brokers, that many each, at
  *   least one live: else INVALID_REPLICA_ASSIGNMENT). `validateOnly` is checked by the controller. The controller
@@ -96,7 +96,7 @@ function planTopic(services: BrokerServices, topic: CreateTopicsRequestCreatable
     partitions = topic.assignments.length
   }
   if (partitions === -1) partitions = services.config.defaultPartitions
-  if (replicationFactor === -1) replicationFactor = 1
+  if (replicationFactor === -1) replicationFactor = services.config.defaultReplicationFactor
   if (partitions < 1) throw new Invalid(ErrorCode.INVALID_PARTITIONS, 'the number of partitions must be at least 1')
   if (partitions > MAX_PARTITIONS) throw new Invalid(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
   if (replicationFactor < 1) throw new Invalid(ErrorCode.INVALID_REPLICATION_FACTOR, 'the replication factor must be at least 1')
@@ -126,7 +126,7 @@ function creationFailed(name: string, errorCode: number, errorMessage: string | 
 
 /**
  * CreateTopics on a cluster node: checked here, created by the active controller (cluster/topic-changes.ts), which
- * places the partitions and checks the replication factor against the live brokers (-1 means 1). The controller places
+ * places the partitions and checks the replication factor against the live brokers (-1: default.replication.factor). The controller places
  * replicas itself: a manual assignment is INVALID_REPLICA_ASSIGNMENT.
  */
 async function createTopicsInCluster(request: CreateTopicsRequest, services: BrokerServices, quorum: QuorumRunner, options: TopicChangeOptions): Promise<CreateTopicsResponse> {
@@ -139,7 +139,7 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
       if (nameProblem) return failed(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
       if (quorum.controller.image.topic(wanted.name)) return failed(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${wanted.name}' already exists`)
       if (wanted.assignments.length > 0) return failed(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'a Brook cluster places partitions itself; manual replica assignments are not supported')
-      const replicationFactor = wanted.replicationFactor === -1 ? 1 : wanted.replicationFactor
+      const replicationFactor = wanted.replicationFactor === -1 ? services.config.defaultReplicationFactor : wanted.replicationFactor
       if (replicationFactor < 1) return failed(ErrorCode.INVALID_REPLICATION_FACTOR, 'the replication factor must be at least 1')
       const partitions = wanted.numPartitions === -1 ? services.config.defaultPartitions : wanted.numPartitions
       if (partitions < 1) return failed(ErrorCode.INVALID_PARTITIONS, 'the number of partitions must be at least 1')

@@ -1,8 +1,9 @@
 /**
- * `brook demo` (what `npm start` runs) as a process: it starts its broker, the simulator and the iot pipeline, shows
- * windows and alerts as they come (one line per second when stdout is not a terminal), and on SIGINT stops
- * everything, leaving no process behind — also under npm, where Ctrl-C reaches it twice (from the terminal and from
- * npm), and when it is killed with kill -9. Its summary's late figure is what its pipeline wrote to readings-late.
+ * `brook demo` (what `npm start` runs) as a process: it starts a three-node cluster (`brook dev`), the simulator and
+ * the iot pipeline, shows windows and alerts as they come (one line per second when stdout is not a terminal), goes
+ * on producing windows when a node is killed, and on SIGINT stops everything, leaving no process behind — also under
+ * npm, where Ctrl-C reaches it twice (from the terminal and from npm), and when it is killed with kill -9. Its
+ * summary's late figure is what its pipeline wrote to readings-late, read back from the cluster run again on its data.
  */
 import { afterAll, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -10,8 +11,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { spawn } from 'node:child_process'
 import { join, resolve } from 'node:path'
-import kafkajs from 'kafkajs'
-import { startBroker } from '../helpers/broker.js'
+import kafkajs, { type Admin } from 'kafkajs'
 import { settled } from '../processor/helpers.js'
 import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 
@@ -62,8 +62,8 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The demo's flags for a quick run: small windows, and a threshold every pressure window (about 1013 hPa) is above. */
-const QUICK = ['--port', '0', '--devices', '3', '--rate', '60', '--stats-window', '2s', '--average-window', '4s', '--average-advance', '2s', '--grace', '0', '--threshold-above', '50']
+/** The demo's flags for a quick run: free ports, small windows, and a threshold every pressure window (about 1013 hPa) is above. */
+const QUICK = ['--base-port', '0', '--devices', '3', '--rate', '60', '--stats-window', '2s', '--average-window', '4s', '--average-advance', '2s', '--grace', '0', '--threshold-above', '50']
 
 /** Once the first windows have closed: a stats window written, and an alert printed. */
 const showsWindowsAndAlerts = (stdout: string): boolean =>
@@ -73,17 +73,73 @@ const showsWindowsAndAlerts = (stdout: string): boolean =>
 function expectStoppedCleanly(stdout: string, dataDir: string): void {
   expect(stdout).toMatch(/^pipeline brook-demo: [\d,]+ records in, [\d,]+ out \([\d,]+ windows?, [\d,]+ alerts?\)/m)
   expect(stdout).toMatch(/^simulator: [\d,]+ readings sent/m)
-  expect(stdout).toContain(`broker: stopped; the data stays in ${dataDir} for the next run`)
+  expect(stdout).toContain(`cluster: stopped; the data stays in ${dataDir} for the next run`)
 }
 
-it('runs a broker, the simulator and the iot pipeline, shows windows and alerts, and stops all of it on SIGINT', async () => {
+/** The demo's cluster is up: `brook dev`'s line, as the view logs it. */
+const clusterUp = (stdout: string): RegExpExecArray | null => /cluster: brook dev: 3 nodes up .*; bootstrap servers (\S+)$/m.exec(stdout)
+
+/** The pids of the cluster's nodes among `processes` (`brook start` children of `brook dev`), by node id. */
+function nodePids(processes: number[]): Map<number, number> {
+  const nodes = new Map<number, number>()
+  for (const pid of processes) {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+      const at = args.indexOf('--node-id')
+      if (args.includes('start') && at >= 0) nodes.set(Number(args[at + 1]), pid)
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return nodes
+}
+
+/** The pid of the demo's `brook dev` among `processes`. */
+function devPid(processes: number[]): number | undefined {
+  return processes.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('dev'))
+}
+
+/**
+ * Runs `brook dev` again on a demo's data directory (free ports), hands its bootstrap servers to `use`, then stops it
+ * and returns what its nodes logged.
+ */
+async function withClusterOn<T>(dataDir: string, use: (brokers: string[]) => Promise<T>): Promise<{ result: T; log: string }> {
+  const dev = spawnBrook(['dev', '--base-port', '0', '--data-dir', dataDir])
+  try {
+    await until(() => /bootstrap servers \S+/.test(dev.stdout()) || dev.child.exitCode !== null)
+    const servers = /bootstrap servers (\S+)/.exec(dev.stdout())
+    if (!servers) throw new Error(`brook dev did not start on ${dataDir}: ${dev.stderr().slice(-2000)}`)
+    const result = await use(servers[1]!.split(','))
+    dev.child.kill('SIGINT')
+    expect(await dev.exited).toBe(0)
+    return { result, log: dev.stderr() }
+  } finally {
+    if (dev.child.exitCode === null) dev.child.kill('SIGKILL')
+  }
+}
+
+it('runs a three-node cluster, the simulator and the iot pipeline, shows windows and alerts, and stops all of it on SIGINT', async () => {
   const dataDir = join(root, 'demo')
   const demo = spawnBrook(['demo', ...QUICK, '--data-dir', dataDir])
   await until(() => showsWindowsAndAlerts(demo.stdout()))
   const children = descendants(demo.child.pid!)
-  expect(children.length).toBeGreaterThan(0)
+  expect(nodePids(children).size).toBe(3)
   expect(demo.stdout()).toMatch(/simulator [\d,]+ readings\/s · pipeline in [\d,]+ readings\/s/)
-  expect(demo.stdout()).toMatch(/^log .* broker: INFO \[node 1\] listening on 127\.0\.0\.1:\d+/m)
+  for (const id of [1, 2, 3]) expect(demo.stdout()).toMatch(new RegExp(`^log .* cluster: INFO \\[node ${id}\\] listening on 127\\.0\\.0\\.1:\\d+`, 'm'))
+  // Every topic the simulator and the pipeline created has three replicas: the cluster's default replication factor.
+  const kafka = new Kafka({ brokers: clusterUp(demo.stdout())![1]!.split(','), logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const { topics } = await admin.fetchTopicMetadata()
+    const created = topics.filter((t) => !t.name.startsWith('__'))
+    expect(created.map((t) => t.name).sort()).toEqual(
+      ['brook-demo-dlq', 'brook-demo-readings-store-changelog', 'readings', 'readings-alerts', 'readings-avg-5m', 'readings-late', 'readings-stats-1m'],
+    )
+    for (const topic of created) for (const partition of topic.partitions) expect(partition.replicas, `${topic.name}-${partition.partitionId}`).toHaveLength(3)
+  } finally {
+    await admin.disconnect()
+  }
 
   demo.child.kill('SIGINT')
   expect(await demo.exited).toBe(0)
@@ -92,21 +148,20 @@ it('runs a broker, the simulator and the iot pipeline, shows windows and alerts,
   for (const child of children) expect(alive(child), `process ${child} left running`).toBe(false)
 })
 
-it('killed with kill -9, leaves no broker behind: the broker sees its channel to the demo close and stops cleanly', async () => {
+it('killed with kill -9, leaves no node behind: brook dev sees its channel to the demo close and stops every node cleanly', async () => {
   const dataDir = join(root, 'killed')
   const demo = spawnBrook(['demo', ...QUICK, '--data-dir', dataDir])
-  await until(() => /listening on 127\.0\.0\.1:\d+/.test(demo.stdout()))
+  await until(() => clusterUp(demo.stdout()) !== null)
   const children = descendants(demo.child.pid!)
-  expect(children.length).toBeGreaterThan(0)
+  expect(nodePids(children).size).toBe(3)
   orphans.push(...children)
   demo.child.kill('SIGKILL')
   await demo.exited
   // Polled: the test fails by its timeout if a child stays.
   await until(() => children.every((pid) => !alive(pid)))
-  // It stopped as on SIGTERM: its data opens again.
-  const broker = await startBroker({ dataDir: join(dataDir, 'node-1') })
-  await broker.stop()
-  expect(broker.output()).not.toMatch(/ERROR/)
+  // They stopped as on SIGTERM: the cluster starts again on their data.
+  const { log } = await withClusterOn(dataDir, async () => undefined)
+  expect(log).not.toMatch(/ERROR/)
 })
 
 it('says in its summary how many readings were late: exactly the records its pipeline committed to readings-late', async () => {
@@ -124,14 +179,9 @@ it('says in its summary how many readings were late: exactly the records its pip
   // The simulator's line gives no other figure of late readings.
   expect(/^simulator: .*$/m.exec(demo.stdout())![0]).not.toContain('late')
 
-  // What the pipeline committed to readings-late, read back with kafkajs from a broker on the demo's data.
-  const broker = await startBroker({ dataDir: join(dataDir, 'node-1') })
-  const kafka = new Kafka({ brokers: [broker.address], logLevel: logLevel.NOTHING })
-  try {
-    expect((await settled(kafka, 'readings-late', late)).length).toBe(late)
-  } finally {
-    await broker.stop()
-  }
+  // What the pipeline committed to readings-late, read back with kafkajs from the cluster run again on the demo's data.
+  const { result: read } = await withClusterOn(dataDir, async (brokers) => (await settled(new Kafka({ brokers, logLevel: logLevel.NOTHING }), 'readings-late', late)).length)
+  expect(read).toBe(late)
 })
 
 it('is what npm start runs; Ctrl-C in its terminal (SIGINT to the whole process group, and npm passing it on) stops all of it once', async () => {
@@ -146,7 +196,7 @@ it('is what npm start runs; Ctrl-C in its terminal (SIGINT to the whole process 
   try {
     await until(() => showsWindowsAndAlerts(stdout))
     const children = descendants(npm.pid!)
-    expect(children.length).toBeGreaterThan(2) // sh, the demo, its broker
+    expect(children.length).toBeGreaterThan(5) // sh, the demo, brook dev, its three nodes
     process.kill(-npm.pid!, 'SIGINT')
     // npm passes the signal on, waits for its script, then ends by the same signal, as a shell expects of it.
     expect(await exited).toBe('SIGINT')
@@ -158,11 +208,12 @@ it('is what npm start runs; Ctrl-C in its terminal (SIGINT to the whole process 
   }
 })
 
-it('refuses bad flags in one line before starting anything, and says in one line when its broker cannot start', async () => {
+it('refuses bad flags in one line before starting anything, and says in one line when its cluster cannot start', async () => {
   const dataDir = join(root, 'refused')
   const cases: [string[], string][] = [
     [['--devices', '0'], '--devices must be a whole number from 1'],
-    [['--port', '70000'], '--port must be between 0 and 65535'],
+    [['--base-port', '70000'], '--base-port must be between 0 and 65426'],
+    [['--nodes', '0'], '--nodes must be between 1 and 9'],
     [['--grace', 'later'], "--grace: 'later' is not a duration"],
     [['--count', '5'], "unknown option '--count'"],
   ]
@@ -170,12 +221,14 @@ it('refuses bad flags in one line before starting anything, and says in one line
   results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
   expect(existsSync(dataDir)).toBe(false)
 
-  // A port already taken: the broker says so and exits; so does the demo, in one line.
+  // Node 1's port already taken: the node says so and exits, brook dev stops the others, and the demo says so in one line.
   const taken = createServer()
   await new Promise<void>((listening) => taken.listen(0, '127.0.0.1', listening))
   try {
     const { port } = taken.address() as AddressInfo
-    expectOneLineError(await brook(['demo', '--port', String(port), '--data-dir', dataDir]), 'the broker exited (code 1) before listening')
+    const result = await brook(['demo', '--base-port', String(port), '--data-dir', dataDir])
+    expectOneLineError(result, 'the cluster exited (code 1) before it was up: ')
+    expect(result.stderr).toContain(String(port))
   } finally {
     taken.close()
   }
@@ -193,20 +246,69 @@ it('stops cleanly on SIGHUP (its terminal closed), leaving no process behind', a
   await until(() => children.every((pid) => !alive(pid)))
 })
 
-it('says so and ends when its broker dies under it', async () => {
-  const dataDir = join(root, 'broker-died')
+it('keeps producing windows when a node is killed with kill -9: the stats topic goes on growing on the two left', async () => {
+  const dataDir = join(root, 'node-killed')
+  const demo = spawnBrook(['demo', ...QUICK, '--data-dir', dataDir])
+  await until(() => showsWindowsAndAlerts(demo.stdout()))
+  const children = descendants(demo.child.pid!)
+  orphans.push(...children)
+  const brokers = clusterUp(demo.stdout())![1]!.split(',')
+  /**
+   * One question to the cluster through a new kafkajs admin (its first metadata is fresh: a long-lived client keeps a
+   * dead leader's address until its metadata ages), without retries; null when it fails (a dead node, no leader yet).
+   */
+  const ask = async <T>(question: (admin: Admin) => Promise<T>): Promise<T | null> => {
+    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
+    try {
+      await admin.connect()
+      return await question(admin)
+    } catch {
+      return null
+    } finally {
+      await admin.disconnect().catch(() => {})
+    }
+  }
+  /** Records in readings-stats-1m: the sum of its partitions' high watermarks. */
+  const statsEnd = (): Promise<number | null> => ask(async (admin) => (await admin.fetchTopicOffsets('readings-stats-1m')).reduce((sum, p) => sum + Number(p.high), 0))
+  const leaders = (): Promise<number[] | null> =>
+    ask(async (admin) => (await admin.fetchTopicMetadata({ topics: ['readings-stats-1m', 'readings'] })).topics.flatMap((t) => t.partitions.map((p) => p.leader)))
+  /** Fails the test with the demo's last lines should it have ended. */
+  const stillRunning = (): void => {
+    if (demo.child.exitCode !== null) throw new Error(`the demo ended (code ${demo.child.exitCode}):\n${demo.stdout().split('\n').slice(-15).join('\n')}\n${demo.stderr()}`)
+  }
+  /** What the view last said the pipeline wrote to readings-stats-1m. */
+  const written = (): number => Number(/written: .*readings-stats-1m ([\d,]+)/.exec(demo.stdout().split('\n').filter((l) => l.includes('written:')).at(-1)!)![1]!.replace(/,/g, ''))
+
+  // The node that leads partition 0 of the stats topic.
+  let victim: number | null = null
+  await until(async () => (victim = await ask(async (admin) => (await admin.fetchTopicMetadata({ topics: ['readings-stats-1m'] })).topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader)) !== null)
+  process.kill(nodePids(children).get(victim!)!, 'SIGKILL')
+  await until(() => new RegExp(`cluster: brook dev: node ${victim} exited \\(SIGKILL\\); 2 still running`).test(demo.stdout()))
+  // Once the controller has fenced the node, the two left lead every partition, and the windows the pipeline writes
+  // from then on land in the stats topic.
+  await until(async () => (stillRunning(), (await leaders())?.every((leader) => leader >= 0 && leader !== victim) === true))
+  const after = (await statsEnd()) ?? 0
+  const writtenAfter = written()
+  await until(async () => (stillRunning(), written() >= writtenAfter + 12 && ((await statsEnd()) ?? -1) >= after + 12))
+  stillRunning()
+  demo.child.kill('SIGINT')
+  expect(await demo.exited, `${demo.stdout().split('\n').slice(-12).join('\n')}\n${demo.stderr()}`).toBe(0)
+  expectStoppedCleanly(demo.stdout(), dataDir)
+  await until(() => children.every((pid) => !alive(pid)))
+})
+
+it('says so and ends when its cluster dies under it', async () => {
+  const dataDir = join(root, 'cluster-died')
   const demo = spawnBrook(['demo', ...QUICK, '--data-dir', dataDir])
   await until(() => /written: .*readings-stats-1m [1-9]/.test(demo.stdout()))
   const children = descendants(demo.child.pid!)
   orphans.push(...children)
-  // The broker is the demo's child running `brook start`.
-  const broker = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('start'))
-  expect(broker).toBeDefined()
-  process.kill(broker!, 'SIGKILL')
+  // brook dev killed: its nodes see their channels to it close and stop, and the demo sees it gone.
+  process.kill(devPid(children)!, 'SIGKILL')
   expect(await demo.exited).toBe(1)
-  expect(demo.stdout()).toMatch(/broker: exited \(SIGKILL\) while the demo ran/)
-  expect(demo.stderr()).toMatch(/^brook: the broker exited \(SIGKILL\)$/m)
-  expect(demo.stdout()).toContain(`broker: exited by itself; the data stays in ${dataDir}`)
+  expect(demo.stdout()).toMatch(/cluster: exited \(SIGKILL\) while the demo ran/)
+  expect(demo.stderr()).toMatch(/^brook: the cluster exited \(SIGKILL\)$/m)
+  expect(demo.stdout()).toContain(`cluster: exited by itself; the data stays in ${dataDir}`)
   expect(demo.stdout()).toMatch(/^simulator: ([\d,]+ readings sent|stopped without its summary)/m)
   await until(() => children.every((pid) => !alive(pid)))
 })

@@ -7,35 +7,20 @@
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
 import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 import { waitFor } from '../helpers/wait.js'
+import { freeBasePort as freeBasePortOn } from '../../cli/dev.js'
 
 const TOPIC = 'dev-readings'
 /** One replica per partition, its leaders spread over the three nodes: a dead node leaves one of them offline. */
 const UNREPLICATED = 'dev-unreplicated'
 
-/** Whether `port` of 127.0.0.1 can be listened on now. */
-function free(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-  })
-}
-
 /** A base port whose three client ports and three controller ports (100 above) are all free. */
-async function freeBasePort(): Promise<number> {
-  for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000)
-    const ports = [0, 1, 2].flatMap((i) => [base + i, base + 100 + i])
-    if ((await Promise.all(ports.map(free))).every(Boolean)) return base
-  }
-}
+const freeBasePort = (): Promise<number> => freeBasePortOn('127.0.0.1', 3)
 
 /** The pids of the `brook start` processes whose data lives under `dataDir`. */
 function nodePids(dataDir: string): number[] {
@@ -93,7 +78,10 @@ describe('brook dev', () => {
     const admin = kafka(brokers, 'dev-admin').admin()
     await admin.connect()
     try {
+      // Without a replication factor (-1), a topic gets the cluster's default.replication.factor: min(3, nodes).
       await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }, { topic: UNREPLICATED, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
+      const { topics } = await admin.fetchTopicMetadata({ topics: [TOPIC] })
+      expect(topics[0]!.partitions.map((p) => p.replicas.length)).toEqual([3, 3, 3])
     } finally {
       await admin.disconnect()
     }
@@ -112,6 +100,17 @@ describe('brook dev', () => {
     const second = startDev(basePort, dataDir)
     const again = await second.ready
     expect(again.clusterId).toBe(clusterId)
+    // Up means every partition's leader serves: ListOffsets of every partition, asked once without a retry, is
+    // answered by the leader the metadata names (the previous run's registrations, still unfenced in the metadata
+    // log, no longer pass for live nodes).
+    const offsets = new Kafka({ brokers: again.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
+    await offsets.connect()
+    try {
+      const ends = await offsets.fetchTopicOffsets(TOPIC)
+      expect(ends.reduce((sum, p) => sum + Number(p.high), 0)).toBe(sent.length)
+    } finally {
+      await offsets.disconnect()
+    }
     expect(await consumeAll(again.brokers, 'dev-second', sent.length)).toEqual(sent)
 
     const [victim] = nodePids(dataDir)

@@ -73,6 +73,7 @@ describe('brook start', () => {
     [['--cluster-id', 'not-an-id'], "brook: cluster id 'not-an-id' is not 16 bytes in base64url (22 characters, as `brook cluster new-id` prints)"],
     [['--fetch-max-bytes', '1000'], "brook: option '--fetch-max-bytes <bytes>' argument '1000' is invalid. --fetch-max-bytes must be between 1024 and 2147483647"],
     [['--replica-lag-time-max-ms', '0'], "brook: option '--replica-lag-time-max-ms <ms>' argument '0' is invalid. --replica-lag-time-max-ms must be between 1 and 2147483647"],
+    [['--default-replication-factor', '3'], 'brook: default.replication.factor (3) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition'],
   ] as const)('refuses %j in one line with exit code 1', async ([args, message], { expect }) => {
     expect(await brook(['start', ...contained, ...args])).toMatchObject({ code: 1, stdout: '', stderr: `${message}\n` })
   })

@@ -200,6 +200,11 @@ export class QuorumController implements RaftStateMachine {
   private readonly appliedOffsets = new Map<number, bigint>()
   /** Active only: broker id -> the last offset of the batch that fenced it for its controlled shutdown. */
   private readonly controlledShutdowns = new Map<number, bigint>()
+  /**
+   * Active only: the brokers whose current incarnation registered or heartbeat to this controller. The others hold
+   * only the session a newly active controller grants every registration, which no process has yet shown to be alive.
+   */
+  private readonly heardFrom = new Set<number>()
   /** Active only: when to look for partitions not led by their preferred replica next (null: one interval from now). */
   private nextRebalanceMs: number | null = null
   /** Active only: look at the next tick (a preferred replica rejoined its ISR, or this controller became active). */
@@ -254,6 +259,7 @@ export class QuorumController implements RaftStateMachine {
     this.lastContactMs.clear()
     this.appliedOffsets.clear()
     this.controlledShutdowns.clear()
+    this.heardFrom.clear()
     this.nextRebalanceMs = null
     this.rebalanceDue = false
   }
@@ -300,7 +306,16 @@ export class QuorumController implements RaftStateMachine {
     return proposed
   }
 
-  /** BrokerRegistration (Kafka's ClusterControlManager.registerBroker): the broker starts fenced at a new epoch. */
+  /**
+   * BrokerRegistration (Kafka's ClusterControlManager.registerBroker): the broker starts fenced at a new epoch.
+   * Another incarnation of the id is refused while its session is live, as in Kafka, but only a session that
+   * incarnation renewed with this controller counts. The full session a newly active controller grants every
+   * unfenced registration keeps live brokers from being fenced across a failover; it is not a sign of life. After a
+   * restart of the whole cluster every node is a new incarnation whose old registration was never fenced (no
+   * controller was left to fence it), and Kafka makes each wait out that granted session (broker.session.timeout.ms),
+   * while the image still names it leader and it serves nothing (NOT_LEADER_OR_FOLLOWER). Here it registers at once,
+   * and leadership moves off its old incarnation as on any re-registration.
+   */
   registerBroker(request: BrokerRegistrationRequest, nowMs: number): ControllerResult<{ brokerEpoch: bigint }> {
     const active = this.active
     if (!active) return notController()
@@ -310,6 +325,7 @@ export class QuorumController implements RaftStateMachine {
       existing &&
       existing.incarnationId !== request.incarnationId &&
       !existing.fenced &&
+      this.heardFrom.has(request.brokerId) &&
       last !== undefined &&
       nowMs - last <= this.options.brokerSessionTimeoutMs
     ) {
@@ -330,6 +346,7 @@ export class QuorumController implements RaftStateMachine {
     if (result.baseOffset !== brokerEpoch) throw new Error(`the registration landed at ${result.baseOffset}, not at the log end ${brokerEpoch}`)
     this.lastContactMs.set(request.brokerId, nowMs)
     this.controlledShutdowns.delete(request.brokerId)
+    this.heardFrom.add(request.brokerId)
     return { ok: true, epoch: result.epoch, lastOffset: result.lastOffset, brokerEpoch }
   }
 
@@ -351,6 +368,7 @@ export class QuorumController implements RaftStateMachine {
     if ('ok' in broker) return broker
     this.lastContactMs.set(request.brokerId, nowMs)
     this.appliedOffsets.set(request.brokerId, request.currentMetadataOffset)
+    this.heardFrom.add(request.brokerId)
     const isCaughtUp = request.currentMetadataOffset >= broker.brokerEpoch
     let records: MetadataRecord[] = []
     if (broker.fenced && !request.wantFence && !request.wantShutDown && isCaughtUp) {

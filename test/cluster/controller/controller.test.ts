@@ -64,6 +64,34 @@ describe('quorum controller', () => {
     ).toMatchObject({ ok: true, isCaughtUp: false, isFenced: true, lastOffset: -1n })
   })
 
+  it('lets a restarted broker register at once when the newly active controller never heard from its old incarnation', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const register = (brokerId: number, incarnation: string) =>
+      sim.request((c) =>
+        c.registerBroker(
+          { brokerId, incarnationId: `00000000-0000-4000-8000-${incarnation}`, endPoints: [{ name: 'PLAINTEXT', host: '127.0.0.1', port: 9999, securityProtocol: 0 }], rack: null },
+          sim.cluster.now,
+        ),
+      )
+    // Broker 1 goes down with the active controller (as in a restart of the whole cluster): its registration stays
+    // unfenced, since no controller was active to fence it.
+    const old = sim.activeIds()[0]!
+    const oldEpoch = sim.brokers.get(1)!.brokerEpoch!
+    sim.killBroker(1)
+    sim.cluster.crash(old)
+    await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'another controller is active')
+    // Within the session the new controller granted every registration, and long enough for the live brokers to be heard.
+    await sim.run(HEARTBEAT_INTERVAL_MS * 2)
+    expect(activeImage(sim).brokers.get(1)).toMatchObject({ brokerEpoch: oldEpoch, fenced: false })
+    const again = await register(1, '00000000beef')
+    if (!again.ok) throw new Error(`${again.errorCode}: ${again.message}`)
+    expect(activeImage(sim).brokers.get(1)).toMatchObject({ brokerEpoch: again.brokerEpoch, fenced: true })
+    for (const partition of activeImage(sim).topic('readings')!.partitions.values()) expect(partition.leader).not.toBe(1)
+    // Broker 2 heartbeat to the new controller: a second incarnation of it is still refused.
+    expect(await register(2, '00000000cafe')).toMatchObject({ ok: false, errorCode: ErrorCode.DUPLICATE_BROKER_REGISTRATION })
+  })
+
   it('places replicas so that leaders spread, and refuses what it cannot place', async () => {
     const sim = await started()
     const created = await committed<{ assignments: number[][] }>(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 6, replicationFactor: 3 }, sim.cluster.now))
