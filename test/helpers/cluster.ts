@@ -2,31 +2,15 @@
  * A replicated Brook cluster of real processes for tests: N nodes on 127.0.0.1, each a voter of the controller
  * quorum, with client and controller ports chosen free before any starts (the voters list names them all), a new
  * cluster id, and their own data directories. Every process is killed when the test process exits, as a safety net
- * behind the test's own afterAll.
+ * behind the test's own afterAll. The layout (ports, cluster id, each node's arguments) is `planCluster` of
+ * bench/cluster-process.ts, which the cluster bench starts its nodes with too.
  */
-import { createServer, type Server } from 'node:net'
 import { startBroker, type BrokerProcess } from './broker.js'
-import { newClusterId } from '../../broker/cluster/voters.js'
 import { ClusterClient } from '../../client/cluster-client.js'
 import { clusterStatus, type ClusterStatus } from '../../client/cluster-admin.js'
+import { planCluster } from '../../bench/cluster-process.js'
 
-/** `count` distinct free ports of 127.0.0.1 (held open together while chosen, so none repeats). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = []
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer()
-      servers.push(server)
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(0, '127.0.0.1', resolve)
-      })
-    }
-    return servers.map((server) => (server.address() as { port: number }).port)
-  } finally {
-    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-  }
-}
+export { freePorts } from '../../bench/cluster-process.js'
 
 export interface TestCluster {
   readonly clusterId: string
@@ -49,13 +33,8 @@ export interface TestCluster {
 
 /** Starts `nodes` cluster nodes (ids 1..n) with `extraArgs` for every node, and waits until each listens. */
 export async function startCluster(options: { nodes: number; extraArgs?: string[] }): Promise<TestCluster> {
-  const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
-  const ports = await freePorts(options.nodes * 2)
-  const clientPort = (id: number): number => ports[id - 1]!
-  const controllerPort = (id: number): number => ports[options.nodes + id - 1]!
-  const clusterId = newClusterId()
-  const voters = ids.map((id) => `${id}@127.0.0.1:${controllerPort(id)}`).join(',')
-  const args = (id: number): string[] => ['--node-id', String(id), '--controller-quorum-voters', voters, '--cluster-id', clusterId, ...(options.extraArgs ?? [])]
+  const plan = await planCluster(options)
+  const { clusterId, voters, nodeIds: ids, clientPort, controllerPort, args } = plan
   const nodes = new Map<number, BrokerProcess>()
   const dataDirs = new Map<number, string>()
   const started = await Promise.allSettled(ids.map((id) => startBroker({ port: clientPort(id), args: args(id) })))
