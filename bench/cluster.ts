@@ -23,14 +23,15 @@
  *   sorted). Setups: RF=3 acks=all and RF=1 acks=1 on the cluster, RF=1 acks=1 on the single node.
  * - failover: a kafkajs idempotent producer (acks=all, one request in flight carrying every record due meanwhile)
  *   sends `--failover-rate` records/s to an RF=3 topic of one partition while a fault hits (a) the partition's leader,
- *   kill -9, (b) the leader, SIGSTOP, and SIGCONT once a new leader is elected and the producer progresses again,
+ *   kill -9, (b) the leader, SIGSTOP, and SIGCONT once a survivor's metadata names a new leader,
  *   (c) the active controller, kill -9. Per fault: the longest time between two acknowledgements around it
  *   (`noProgressMs`), the time from the fault to the first acknowledgement after it, and the time until a survivor's
  *   metadata names a new leader (or DescribeCluster a new controller). A killed node is restarted, and the next
  *   fault waits until the ISR is whole and (up to 30 s) the preferred leader leads again. The cluster fences a node
  *   it has not heard from for broker.session.timeout.ms (`brook start --broker-session-timeout-ms`, default 9000):
- *   the bench reports the value it ran with. A client notices a stopped leader only when its request times out:
- *   kafkajs's requestTimeout is `--request-timeout-ms`.
+ *   the bench reports the value it ran with. A client notices a stopped leader only when its request times out
+ *   (kafkajs's requestTimeout is `--request-timeout-ms`) or the leader, resumed, answers NOT_LEADER_OR_FOLLOWER: the
+ *   stall after a SIGSTOP ends no earlier than the SIGCONT, sent as soon as the bench sees the new leader.
  *
  * The kafkajs clients' sockets set TCP_NODELAY, as Kafka's Java client does (kafkajs leaves Nagle's algorithm on);
  * `--nagle` measures kafkajs as it comes.
@@ -441,6 +442,9 @@ async function failoverRun(cluster: ClusterProcesses, topic: string, fault: Faul
     const state = await partitionState(addressOf(survivor), topic)
     return state.leader >= 0 && state.leader !== target && state.leaderEpoch > before.leaderEpoch && performance.now()
   }, 120_000)
+  // A stopped leader resumes once its successor leads: it then answers its clients NOT_LEADER_OR_FOLLOWER.
+  let resumed = performance.now()
+  if (fault === 'sigstop-leader') process.kill(node.pid, 'SIGCONT')
   const firstAck = await waitFor('an acknowledgement after the fault', async () => producer.acks.find((at) => at > t0), 120_000).catch(() => {
     throw new Error(`no acknowledgement within 120 s of ${fault} of node ${target}; the producer's errors: ${[...producer.errorMessages].join('; ')}`)
   })
@@ -449,11 +453,12 @@ async function failoverRun(cluster: ClusterProcesses, topic: string, fault: Faul
   const acks = producer.acks.filter((at) => at > t0 - 1000 && at <= firstAck + 2000)
   let noProgressMs = 0
   for (let i = 1; i < acks.length; i++) if (acks[i]! > t0) noProgressMs = Math.max(noProgressMs, acks[i]! - acks[i - 1]!)
-  const restarted = performance.now()
-  if (fault === 'sigstop-leader') process.kill(node.pid, 'SIGCONT')
-  else await cluster.restart(target)
+  if (fault !== 'sigstop-leader') {
+    resumed = performance.now()
+    await cluster.restart(target)
+  }
   await waitFor('the node back in the ISR', async () => (await partitionState(addressOf(survivor), topic)).isr.length === 3, 120_000)
-  const rejoinMs = performance.now() - restarted
+  const rejoinMs = performance.now() - resumed
   return {
     target,
     targetWasLeader: target === before.leader,
@@ -462,6 +467,7 @@ async function failoverRun(cluster: ClusterProcesses, topic: string, fault: Faul
     firstAckAfterFaultMs: Math.round(firstAck - t0),
     electedAfterMs: Math.round(elected - t0),
     rejoinedIsrAfterMs: Math.round(rejoinMs),
+    producerErrorsSoFar: producer.errors(),
     load: loadAvg,
   }
 }
