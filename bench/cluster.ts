@@ -3,7 +3,7 @@
  *
  *   node dist/bench/cluster.js [--scenarios throughput,latency,failover] [--repeat 3] [--total-mb 64] [--topics 3]
  *     [--window 5] [--rate 5000] [--latency-seconds 10] [--max-in-flight 5] [--failover-repeat 3] [--failover-rate 100]
- *     [--request-timeout-ms 5000] [--nagle] [--broker-args "--broker-session-timeout-ms 9000 ..."]
+ *     [--request-timeout-ms 5000] [--nagle] [--broker-args="--broker-session-timeout-ms 9000 ..."]
  *
  * Three nodes (bench/cluster-process.ts) and one single node (bench/broker-process.ts) run side by side for the
  * whole bench, so every turn of a scenario measures each setup back to back, and the ratios come from the same
