@@ -462,6 +462,7 @@ async function failoverRun(cluster: ClusterProcesses, topic: string, fault: Faul
   return {
     target,
     targetWasLeader: target === before.leader,
+    targetWasController: target === status.controllerId,
     preferredLeaderLed: preferred !== undefined,
     noProgressMs: Math.round(noProgressMs),
     firstAckAfterFaultMs: Math.round(firstAck - t0),
