@@ -24,6 +24,8 @@ export interface BrokerProcess {
 
 export interface BrokerOptions {
   dataDir: string
+  /** The client port; 0 (the default) lets the system choose one. */
+  port?: number
   /** Arguments for node itself, such as --cpu-prof. */
   nodeArgs?: string[]
   /** More `brook start` flags. */
@@ -32,7 +34,7 @@ export interface BrokerOptions {
 
 export async function startBroker(options: BrokerOptions): Promise<BrokerProcess> {
   const started = performance.now()
-  const args = [...(options.nodeArgs ?? []), CLI, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', options.dataDir, ...(options.args ?? [])]
+  const args = [...(options.nodeArgs ?? []), CLI, 'start', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data-dir', options.dataDir, ...(options.args ?? [])]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const killOnExit = (): void => void child.kill('SIGKILL')
   process.once('exit', killOnExit)

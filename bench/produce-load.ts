@@ -1,6 +1,6 @@
 /**
- * Scenario: Brook produce throughput from a pre-encoded batch generator. The Produce frames (acks=1, each carrying
- * one batch for each of `batchesPerRequest` consecutive partitions) are encoded once with our codec; then
+ * Scenario: Brook produce throughput from a pre-encoded batch generator. The Produce frames (acks=1, or -1 with
+ * `acks`; each carrying one batch for each of `batchesPerRequest` consecutive partitions) are encoded once; then
  * `connections` connections each keep `window` requests in flight, resending those frames round-robin until
  * `totalBatches` batches are acknowledged. The broker stamps offsets into its own copy of each batch, so resending the
  * same bytes is valid. Only acknowledged, error-free partitions count.
@@ -30,6 +30,8 @@ export interface ProduceLoadOptions {
   window: number
   connections: number
   idempotent?: { producerId: bigint; producerEpoch: number }
+  /** The Produce requests' acks: 1 (the default, the leader's append) or -1 (all: every replica of the ISR). */
+  acks?: 1 | -1
 }
 
 export interface ProduceResult extends Throughput {
@@ -62,7 +64,7 @@ function encodeRequests(options: ProduceLoadOptions): EncodedRequest[] {
     const batches = indexes.map((_, i) => pool.batches[(k * perRequest + i) % pool.batches.length]!)
     const request: ProduceRequest = {
       transactionalId: null,
-      acks: 1,
+      acks: options.acks ?? 1,
       timeoutMs: 30_000,
       topicData: [{ name: options.topic, partitionData: indexes.map((index, i) => ({ index, records: batches[i]! })) }],
     }
@@ -83,7 +85,7 @@ function sequencedFrame(options: ProduceLoadOptions, request: EncodedRequest, ne
     nextSequence[index]! += stamped.readInt32BE(At.recordsCount)
     return { index, records: stamped }
   })
-  const body: ProduceRequest = { transactionalId: null, acks: 1, timeoutMs: 30_000, topicData: [{ name: options.topic, partitionData }] }
+  const body: ProduceRequest = { transactionalId: null, acks: options.acks ?? 1, timeoutMs: 30_000, topicData: [{ name: options.topic, partitionData }] }
   return Buffer.concat(encodeRequestFrame(produce, options.version, 0, 'brook-bench', body))
 }
 

@@ -2,32 +2,16 @@
  * A replicated Brook cluster of real processes for tests: N nodes on 127.0.0.1 (or each on its own loopback address,
  * `hosts`, client and controller listeners both, so that iptables rules can cut links between nodes), each a voter
  * of the controller quorum, with client and controller ports chosen free before any starts (the voters list names
- * them all), a new cluster id, and their own data directories. Every process is killed when the test process exits, as a safety net
- * behind the test's own afterAll.
+ * them all), a new cluster id, and their own data directories. Every process is killed when the test process exits,
+ * as a safety net behind the test's own afterAll. The layout (addresses, ports, cluster id, each node's arguments) is
+ * `planCluster` of bench/cluster-process.ts, which the cluster bench starts its nodes with too.
  */
-import { createServer, type Server } from 'node:net'
 import { startBroker, type BrokerProcess } from './broker.js'
-import { newClusterId } from '../../broker/cluster/voters.js'
 import { ClusterClient } from '../../client/cluster-client.js'
 import { clusterStatus, type ClusterStatus } from '../../client/cluster-admin.js'
+import { planCluster } from '../../bench/cluster-process.js'
 
-/** `count` distinct free ports of `host` (held open together while chosen, so none repeats). */
-export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers: Server[] = []
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer()
-      servers.push(server)
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(0, host, resolve)
-      })
-    }
-    return servers.map((server) => (server.address() as { port: number }).port)
-  } finally {
-    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-  }
-}
+export { freePorts } from '../../bench/cluster-process.js'
 
 export interface TestCluster {
   readonly clusterId: string
@@ -60,16 +44,7 @@ export interface ClusterOptions {
 
 /** Starts `nodes` cluster nodes (ids 1..n) and waits until each listens; `hosts[id - 1]` is node id's address. */
 export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
-  const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
-  const host = (id: number): string => options.hosts?.[id - 1] ?? '127.0.0.1'
-  // Each node's two ports are free on its own address.
-  const ports = new Map<number, number[]>()
-  for (const id of ids) ports.set(id, await freePorts(2, host(id)))
-  const clientPort = (id: number): number => ports.get(id)![0]!
-  const controllerPort = (id: number): number => ports.get(id)![1]!
-  const clusterId = newClusterId()
-  const voters = ids.map((id) => `${id}@${host(id)}:${controllerPort(id)}`).join(',')
-  const args = (id: number): string[] => ['--node-id', String(id), '--controller-quorum-voters', voters, '--cluster-id', clusterId, ...(options.extraArgs ?? [])]
+  const { clusterId, voters, nodeIds: ids, host, clientPort, controllerPort, args } = await planCluster(options)
   const nodes = new Map<number, BrokerProcess>()
   const dataDirs = new Map<number, string>()
   const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), args: args(id) })))

@@ -1,0 +1,121 @@
+/**
+ * A replicated Brook cluster of real processes on 127.0.0.1: N nodes (ids 1..N), each a voter of the controller
+ * quorum and a broker, with client and controller ports chosen free before any starts (the voters list names them
+ * all), a new cluster id, and a data directory each. `planCluster` is the layout alone, which the tests' cluster
+ * helper (test/helpers/cluster.ts) shares; `startCluster` runs it with bench/broker-process.ts.
+ *
+ *   node i   client listener 127.0.0.1:clientPort(i)   controller listener 127.0.0.1:controllerPort(i)
+ *            brook start --node-id i --controller-quorum-voters 1@127.0.0.1:c1,2@...,3@... --cluster-id <id> ...
+ */
+import { createServer, type Server } from 'node:net'
+import { join } from 'node:path'
+import { newClusterId } from '../broker/cluster/voters.js'
+import { ClusterClient } from '../client/cluster-client.js'
+import { clusterStatus, type ClusterStatus } from '../client/cluster-admin.js'
+import { startBroker, type BrokerProcess } from './broker-process.js'
+
+/** `count` distinct free ports of `host` (held open together while chosen, so none repeats). */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: Server[] = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer()
+      servers.push(server)
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(0, host, resolve)
+      })
+    }
+    return servers.map((server) => (server.address() as { port: number }).port)
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  }
+}
+
+export interface ClusterPlan {
+  readonly clusterId: string
+  /** `controller.quorum.voters` as given to every node. */
+  readonly voters: string
+  readonly nodeIds: readonly number[]
+  /** The address node `id` listens on, client and controller listeners both. */
+  host(id: number): string
+  clientPort(id: number): number
+  controllerPort(id: number): number
+  /** The `brook start` arguments of node `id` beyond host, port and data directory: identity, quorum, `extraArgs`. */
+  args(id: number): string[]
+}
+
+/**
+ * Free ports, a cluster id and each node's arguments for a cluster of `nodes` nodes. `hosts[id - 1]` is node id's
+ * address (default 127.0.0.1 for every node; a node on an address of its own can be cut off with iptables), and its
+ * two ports are free on it.
+ */
+export async function planCluster(options: { nodes: number; extraArgs?: readonly string[]; hosts?: readonly string[] }): Promise<ClusterPlan> {
+  const nodeIds = Array.from({ length: options.nodes }, (_, i) => i + 1)
+  const host = (id: number): string => options.hosts?.[id - 1] ?? '127.0.0.1'
+  const ports = new Map<number, number[]>()
+  for (const id of nodeIds) ports.set(id, await freePorts(2, host(id)))
+  const clientPort = (id: number): number => ports.get(id)![0]!
+  const controllerPort = (id: number): number => ports.get(id)![1]!
+  const clusterId = newClusterId()
+  const voters = nodeIds.map((id) => `${id}@${host(id)}:${controllerPort(id)}`).join(',')
+  return {
+    clusterId,
+    voters,
+    nodeIds,
+    host,
+    clientPort,
+    controllerPort,
+    args: (id) => ['--node-id', String(id), '--controller-quorum-voters', voters, '--cluster-id', clusterId, ...(options.extraArgs ?? [])],
+  }
+}
+
+export interface ClusterProcesses {
+  readonly plan: ClusterPlan
+  /** The running process of each node (a killed node stays until it is started again). */
+  readonly nodes: Map<number, BrokerProcess>
+  /** `host:port` of every node, for a client's bootstrap servers. */
+  readonly bootstrap: string[]
+  /** Starts node `id` again on its data directory and port (after a kill). */
+  restart(id: number): Promise<BrokerProcess>
+  /** DescribeQuorum and DescribeCluster through node `id`'s client listener. */
+  status(id: number): Promise<ClusterStatus>
+  /** Kills every process (kill -9: the data directories are thrown away by the caller). */
+  kill(): Promise<void>
+}
+
+/** Starts a cluster of `nodes` nodes with data in `<dataDir>/node-<id>`, and waits until each listens. */
+export async function startCluster(options: { nodes: number; dataDir: string; extraArgs?: readonly string[] }): Promise<ClusterProcesses> {
+  const plan = await planCluster(options)
+  const start = (id: number): Promise<BrokerProcess> =>
+    startBroker({ dataDir: join(options.dataDir, `node-${id}`), port: plan.clientPort(id), args: plan.args(id) })
+  const nodes = new Map<number, BrokerProcess>()
+  const started = await Promise.allSettled(plan.nodeIds.map(start))
+  for (const [i, result] of started.entries()) if (result.status === 'fulfilled') nodes.set(plan.nodeIds[i]!, result.value)
+  const failed = started.find((result) => result.status === 'rejected')
+  if (failed) {
+    await Promise.all([...nodes.values()].map((node) => node.kill()))
+    throw failed.reason
+  }
+  return {
+    plan,
+    nodes,
+    bootstrap: plan.nodeIds.map((id) => `127.0.0.1:${plan.clientPort(id)}`),
+    async restart(id) {
+      const node = await start(id)
+      nodes.set(id, node)
+      return node
+    },
+    async status(id) {
+      const client = await ClusterClient.connect([{ host: '127.0.0.1', port: plan.clientPort(id) }], { timeoutMs: 5_000 })
+      try {
+        return await clusterStatus(client)
+      } finally {
+        client.close()
+      }
+    },
+    async kill() {
+      await Promise.all([...nodes.values()].map((node) => node.kill()))
+    },
+  }
+}
