@@ -6,6 +6,7 @@
  * as a safety net behind the test's own afterAll. The layout (addresses, ports, cluster id, each node's arguments) is
  * `planCluster` of bench/cluster-process.ts, which the cluster bench starts its nodes with too.
  */
+import { Kafka, logLevel } from 'kafkajs'
 import { startBroker, type BrokerProcess } from './broker.js'
 import { ClusterClient } from '../../client/cluster-client.js'
 import { clusterStatus, type ClusterStatus } from '../../client/cluster-admin.js'
@@ -30,6 +31,11 @@ export interface TestCluster {
   restart(id: number): Promise<BrokerProcess>
   /** DescribeQuorum and DescribeCluster through node `id`'s client listener. */
   status(id: number): Promise<ClusterStatus>
+  /**
+   * A kafkajs client bootstrapped through the nodes of `bootstrap` (default: all), quiet, retrying every 100 ms to
+   * 1 s (`retries`, default 30) so it rides out leader changes; `requestTimeout` in ms (default kafkajs's 30 s).
+   */
+  kafka(clientId: string, bootstrap?: readonly number[], options?: { requestTimeout?: number; retries?: number }): Kafka
   /** Kills every process and removes the data directories. */
   destroy(): Promise<void>
 }
@@ -79,6 +85,15 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
       } finally {
         client.close()
       }
+    },
+    kafka(clientId, bootstrap = ids, options = {}) {
+      return new Kafka({
+        clientId,
+        brokers: bootstrap.map((id) => nodes.get(id)!.address),
+        logLevel: logLevel.NOTHING,
+        ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }),
+        retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: options.retries ?? 30 },
+      })
     },
     async destroy() {
       await Promise.all([...nodes.values()].map((node) => node.kill()))

@@ -10,7 +10,7 @@
  * - a single-node cluster stops at once, without asking for a controlled shutdown.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { Kafka, logLevel } from 'kafkajs'
+import type { Kafka } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf } from '../../helpers/kafka.js'
@@ -31,15 +31,7 @@ describe('controlled shutdown', () => {
     return cluster!
   }
 
-  function kafka(clientId: string, bootstrap: readonly number[]): Kafka {
-    return new Kafka({
-      clientId,
-      brokers: bootstrap.map((id) => running().nodes.get(id)!.address),
-      logLevel: logLevel.NOTHING,
-      requestTimeout: 5000,
-      retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 30 },
-    })
-  }
+  const kafka = (clientId: string, bootstrap: readonly number[]): Kafka => running().kafka(clientId, bootstrap, { requestTimeout: 5000 })
 
   async function createTopic(partitions: number, replicationFactor: number): Promise<void> {
     const admin = kafka('shutdown-admin', [1]).admin()

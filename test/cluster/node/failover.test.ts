@@ -9,7 +9,7 @@
  * transactional id and group), and a read_committed consumer of the output finds every input record exactly once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs'
+import type { Consumer, Kafka, Producer } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { withClient } from '../../helpers/kafka.js'
@@ -22,14 +22,7 @@ const PARTITIONS = 6
 describe('failover on a three-node cluster', () => {
   let cluster: TestCluster
 
-  function kafka(clientId: string, bootstrap: readonly number[]): Kafka {
-    return new Kafka({
-      clientId,
-      brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address),
-      logLevel: logLevel.NOTHING,
-      retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 12 },
-    })
-  }
+  const kafka = (clientId: string, bootstrap: readonly number[]): Kafka => cluster.kafka(clientId, bootstrap, { retries: 12 })
 
   /** The node coordinating `key` (a group or a transactional id), as node `via` answers FindCoordinator v4. */
   async function coordinatorOf(via: number, keyType: number, key: string): Promise<number> {

@@ -14,7 +14,7 @@
  *   PREFERRED, an unknown election type INVALID_REQUEST.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { Kafka, logLevel } from 'kafkajs'
+import type { Kafka } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf } from '../../helpers/kafka.js'
@@ -47,15 +47,7 @@ describe('preferred leaders on a three-node cluster', () => {
 
   const partitionsAt = (id: number): Promise<MetadataResponsePartition[]> => partitionsOf(running().nodes.get(id)!, TOPIC)
 
-  function kafka(clientId: string, bootstrap: readonly number[]): Kafka {
-    return new Kafka({
-      clientId,
-      brokers: bootstrap.map((id) => running().nodes.get(id)!.address),
-      logLevel: logLevel.NOTHING,
-      requestTimeout: 5000,
-      retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 30 },
-    })
-  }
+  const kafka = (clientId: string, bootstrap: readonly number[]): Kafka => running().kafka(clientId, bootstrap, { requestTimeout: 5000 })
 
   /** Three nodes and TOPIC (RF=3), each partition led by its preferred replica, the leaders on all three nodes. */
   async function startWithTopic(extraArgs: string[] = []): Promise<MetadataResponsePartition[]> {

@@ -13,7 +13,7 @@
  *   node, and the group is still listed and described.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { Kafka, logLevel, type Admin } from 'kafkajs'
+import type { Admin, Kafka } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf } from '../../helpers/kafka.js'
@@ -38,15 +38,8 @@ describe('outages of several nodes of a three-node cluster', () => {
   /** Node `id`'s Metadata v12 for `topic`'s partitions. */
   const partitionsAt = (id: number, topic: string): Promise<MetadataResponsePartition[]> => partitionsOf(running().nodes.get(id)!, topic)
 
-  function kafka(clientId: string, bootstrap: readonly number[], options: { retries?: number } = {}): Kafka {
-    return new Kafka({
-      clientId,
-      brokers: bootstrap.map((id) => running().nodes.get(id)!.address),
-      logLevel: logLevel.NOTHING,
-      requestTimeout: 10_000,
-      retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: options.retries ?? 30 },
-    })
-  }
+  const kafka = (clientId: string, bootstrap: readonly number[], options: { retries?: number } = {}): Kafka =>
+    running().kafka(clientId, bootstrap, { requestTimeout: 10_000, ...options })
 
   async function withAdmin<T>(bootstrap: readonly number[], use: (admin: Admin) => Promise<T>): Promise<T> {
     const admin = kafka(`admin-${Date.now()}`, bootstrap).admin()
