@@ -44,10 +44,10 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { connect } from 'node:net'
-import { Kafka, logLevel, type ISocketFactory, type Producer } from 'kafkajs'
+import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { DEFAULT_CONFIG } from '../broker/config.js'
 import { ClusterClient } from '../client/cluster-client.js'
+import { socketFactory } from '../processor/runtime/sockets.js'
 import { makeBatchPool, batchCount, type BatchPool } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { startCluster, type ClusterProcesses } from './cluster-process.js'
@@ -143,16 +143,8 @@ async function partitionState(address: string, topic: string): Promise<Partition
   }
 }
 
-/**
- * kafkajs's own sockets keep Nagle's algorithm on: a small request written while an earlier one is unanswered waits
- * for the broker's (delayed) ACK. Kafka's Java client sets TCP_NODELAY, and so do these, unless `--nagle`.
- */
-const noDelaySockets: ISocketFactory = ({ host, port, onConnect }) => {
-  const socket = connect({ host, port }, onConnect)
-  socket.setNoDelay(!NAGLE)
-  socket.setKeepAlive(true, 60_000)
-  return socket
-}
+/** TCP_NODELAY as Kafka's Java client and Brook's processor set it (processor/runtime/sockets.ts), unless `--nagle`. */
+const noDelaySockets = socketFactory({ noDelay: !NAGLE })
 
 function kafkaOf(bootstrap: readonly string[], clientId: string): Kafka {
   return new Kafka({

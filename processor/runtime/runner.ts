@@ -33,6 +33,7 @@ import { taskAssigner, taskId } from './assignor.js'
 import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
 import { newMetrics, type Metrics } from './metrics.js'
 import { Task, type OutputRecord } from './task.js'
+import { socketFactory } from './sockets.js'
 import { ensureTopics } from './topics.js'
 import { commitMessages, RestoreReader } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
@@ -249,7 +250,7 @@ class Runner implements RunningPipeline {
     this.print = options.print ?? ((line) => process.stdout.write(`${line}\n`))
     const brokers = brokersOf(options.bootstrapServers)
     if (brokers.length === 0) throw new TopologyError('no bootstrap server given')
-    this.kafka = new Kafka({ clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, ...options.kafka, brokers })
+    this.kafka = new Kafka({ clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...options.kafka, brokers })
     for (const sub of this.plan.subtopologies) {
       this.topicSub.set(sub.sourceTopic, { sub, changelog: false })
       if (sub.changelogTopic) this.topicSub.set(sub.changelogTopic, { sub, changelog: true })

@@ -11,6 +11,7 @@ import type { Producer } from 'kafkajs'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { ConnectionOptions, Log } from './options.js'
 import { describeError, prepareTopic, type PreparedTopic, type TopicPlan } from './topic.js'
+import { socketFactory } from '../runtime/sockets.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
@@ -22,7 +23,7 @@ export const STDERR_LOG: Log = {
 
 /** Prepares `plan.topic`, then hands a connected producer to `send`. */
 export async function withTopicProducer<T>(connection: ConnectionOptions, plan: TopicPlan, log: Log, send: (producer: Producer, topic: PreparedTopic) => Promise<T>): Promise<T> {
-  const kafka = new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, ...connection.kafka, brokers: connection.bootstrapServers })
+  const kafka = new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...connection.kafka, brokers: connection.bootstrapServers })
   const admin = kafka.admin()
   let prepared: PreparedTopic
   try {
