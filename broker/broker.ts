@@ -332,10 +332,15 @@ export class Broker {
   /**
    * Closes the listener and its connections, stops background work, and closes the database. A cluster node first
    * hands its leaderships over through a controlled shutdown (cluster/broker-lifecycle.ts), still serving its clients
-   * meanwhile, unless `controlledShutdown` is false (its quorum member failed: nothing it knows can be trusted).
+   * meanwhile, then, if it is the active controller, resigns from the controller quorum and waits (an election
+   * timeout at most) for the other voters to elect a new leader (QuorumRunner.resign), its listeners still open;
+   * neither happens when `controlledShutdown` is false (its quorum member failed: nothing it knows can be trusted).
    */
   async stop(options: { controlledShutdown?: boolean } = {}): Promise<void> {
-    if (options.controlledShutdown !== false) await this.lifecycle?.controlledShutdown()
+    if (options.controlledShutdown !== false) {
+      await this.lifecycle?.controlledShutdown()
+      await this.quorum?.runner.resign()
+    }
     const acceptor = this.acceptor
     this.acceptor = null
     await acceptor?.close()

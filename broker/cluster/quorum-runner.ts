@@ -27,6 +27,9 @@
  * REQUEST_TIMED_OUT after COMMIT_TIMEOUT_MS. Each committed image is handed to the `onImage` listeners (the node's
  * local logs follow it).
  *
+ * A clean stop of the leader hands over first (`resign`): the member resigns with EndQuorumEpoch and keeps running,
+ * answering pre-votes and votes, until it learns of a leader of a later epoch or an election timeout has passed.
+ *
  * A failed store write or a broken Raft invariant is fatal for the member: the runner stops (every later operation
  * answers NOT_CONTROLLER or an error) and reports it through `onFatal`; it cannot know what survived.
  */
@@ -280,6 +283,12 @@ export class QuorumRunner implements RaftStateMachine {
    * within the request timeout (it dropped the request) or has stopped.
    */
   receive(source: number, message: RaftRequest): Promise<RaftResponse> {
+    if (message.type === 'EndQuorumEpochRequest') {
+      this.log.info(
+        `controller quorum epoch ${message.leaderEpoch}: node ${message.leaderId} resigns (EndQuorumEpoch, preferred successors ` +
+          `[${message.preferredSuccessors.join(', ')}]); electing a new leader`,
+      )
+    }
     const correlationId = this.nextInboundId++
     const key = `${source}/${correlationId}`
     return new Promise<RaftResponse>((resolve, reject) => {
@@ -372,6 +381,40 @@ export class QuorumRunner implements RaftStateMachine {
   /** Runs `listener` with each new committed image (after every applied batch and restored snapshot), inside the step. */
   onImage(listener: (image: MetadataImage) => void): void {
     this.imageListeners.push(listener)
+  }
+
+  /**
+   * Hands the leadership over before a clean stop (KIP-595's EndQuorumEpoch, as KafkaRaftClient's graceful shutdown):
+   * when this member leads a quorum of several voters it resigns (RaftNode.resign), so the other voters elect a new
+   * leader at once instead of after their fetch timeout, and keeps running, answering pre-votes and votes, until it
+   * learns of a leader in a later epoch or an election timeout has passed. Resolves with that leader's id, or null
+   * when there was nothing to hand over or no new leader was known in time; never rejects.
+   */
+  async resign(): Promise<number | null> {
+    if (this.failure || this.stopped || this.raft.role !== 'Leader' || this.raft.voters.size === 1) return null
+    const epoch = this.raft.epoch
+    let stopWaiting = (): void => undefined
+    const successor = new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => done(null), this.raft.config.electionTimeoutMs)
+      const off = this.onLeaderChange((leader) => {
+        if (leader.epoch > epoch && leader.leaderId !== null) done(leader.leaderId)
+      })
+      const done = (leaderId: number | null): void => {
+        clearTimeout(timer)
+        off()
+        resolve(leaderId)
+      }
+      stopWaiting = () => done(null)
+    })
+    this.log.info(`controller quorum epoch ${epoch}: this node resigns before stopping (EndQuorumEpoch to the other voters)`)
+    try {
+      await this.step((raft, nowMs) => raft.resign(nowMs))
+    } catch {
+      stopWaiting()
+    }
+    const leaderId = await successor
+    if (leaderId === null) this.log.info(`controller quorum: no new leader known ${this.raft.config.electionTimeoutMs} ms after resigning; stopping anyway`)
+    return leaderId
   }
 
   /** Stops the loop and closes the connections to peers; waits for the step in progress. */

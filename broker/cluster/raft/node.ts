@@ -244,10 +244,18 @@ export class RaftNode {
     return { ok: true, baseOffset, lastOffset: baseOffset + BigInt(records.length) - 1n, epoch: state.epoch }
   }
 
-  /** A leader hands over (sends EndQuorumEpoch naming its most caught-up voters); other roles ignore it. */
+  /**
+   * A leader hands over before a clean stop (KIP-595): it becomes Resigned, refuses proposals from then on, and
+   * sends EndQuorumEpoch to the other voters naming them most caught-up first, so the first starts an election at
+   * once instead of after its fetch timeout. Resigned, it still answers fetches (with NOT_LEADER_OR_FOLLOWER) and
+   * grants pre-votes and, in later epochs, votes to up-to-date logs: keep it running until `leaderId` names another
+   * member in a later epoch (or an election timeout has passed) for the handover to need no one else. Other roles
+   * and a lone voter ignore it (a lone voter has no one to hand over to).
+   */
   resign(nowMs: number): void {
     this.enter()
-    if (this.state.role === 'Leader') this.becomeResigned(this.state.epoch, this.state.preferredSuccessors(), nowMs)
+    if (this.state.role === 'Leader' && this.voters.size > 1)
+      this.becomeResigned(this.state.epoch, this.state.preferredSuccessors(), nowMs)
     this.poll(nowMs)
   }
 
@@ -779,13 +787,13 @@ export class RaftNode {
       this.maybeTransition(request.leaderId, request.leaderEpoch, nowMs)
       const state = this.state
       if (state.role === 'Follower' && state.epoch === request.leaderEpoch && state.leaderId === request.leaderId) {
-        // The leader is leaving: the voters it named go first, the most caught-up soonest.
-        const rank = request.preferredSuccessors.indexOf(this.nodeId)
-        const backoffMs =
-          rank < 0
-            ? this.randomElectionTimeoutMs()
-            : Math.min(this.config.electionBackoffMaxMs, this.config.retryBackoffMs * 2 ** rank)
-        state.fetchDeadlineMs = Math.min(state.fetchDeadlineMs, nowMs + backoffMs)
+        // The leader is leaving: the voters it named go first, the most caught-up at once. The leader said it is
+        // gone, so this member grants pre-votes again (KIP-996): a successor is not refused for a leader that
+        // resigned. Votes still compare logs, so this only makes the election sooner.
+        state.fetchDeadlineMs = Math.min(
+          state.fetchDeadlineMs,
+          nowMs + this.endQuorumEpochBackoffMs(request.preferredSuccessors.indexOf(this.nodeId)),
+        )
         state.hasFetchedFromLeader = false
       }
     }
@@ -1155,6 +1163,18 @@ export class RaftNode {
   /** Kafka's randomized election timeout: electionTimeoutMs plus up to as much again. */
   private randomElectionTimeoutMs(): number {
     return this.config.electionTimeoutMs + Math.floor(this.random() * this.config.electionTimeoutMs)
+  }
+
+  /**
+   * How long a follower told by EndQuorumEpoch waits before asking for pre-votes, by its position in the preferred
+   * successors (KafkaRaftClient's endEpochElectionBackoff): the first at once, each next one twice as long from
+   * retryBackoffMs up to electionBackoffMaxMs, so the most caught-up voter is usually alone in asking; a voter the
+   * leader did not name waits an election timeout.
+   */
+  private endQuorumEpochBackoffMs(position: number): number {
+    if (position < 0) return this.randomElectionTimeoutMs()
+    if (position === 0) return 0
+    return Math.min(this.config.electionBackoffMaxMs, this.config.retryBackoffMs * 2 ** (position - 1))
   }
 
   private electionBackoffMs(): number {

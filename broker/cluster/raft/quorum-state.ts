@@ -10,6 +10,8 @@
  *      │                                 │ pre-votes lost or timed out,                      fails, or       │
  *      │                                 v leader known                                      resign()        v
  *      │                              Follower ── fetch timeout ──> Prospective                          Resigned
+ *      │                                 (EndQuorumEpoch from its leader: the fetch timeout is cut to a     │
+ *      │                                  backoff by its place among the preferred successors, 0 if first)  │
  *      │                                                                                                    │
  *      └──────────────────────────── election timeout: Unattached(epoch + 1) ───────────────────────────────┘
  *
@@ -28,8 +30,10 @@
  * - A vote is granted only to a candidate whose log is at least as up to date: (lastOffsetEpoch, lastOffset)
  *   compared epoch first, then offset. With commit by majority, every leader holds every committed entry.
  * - Pre-votes change no state. A voter grants one only to an up-to-date log, and a Follower only if it has not
- *   fetched successfully from its leader in this epoch: a member cut off from a working quorum cannot raise the epoch
- *   and depose its leader when it comes back. A leader that a majority stopped fetching from resigns (check-quorum).
+ *   fetched successfully from its leader in this epoch (or since that leader resigned with EndQuorumEpoch): a member
+ *   cut off from a working quorum cannot raise the epoch and depose its leader when it comes back. A leader that a
+ *   majority stopped fetching from resigns (check-quorum). Resignation only starts an election sooner: no vote rule
+ *   depends on it.
  */
 import type { ElectionState } from '../../../storage/raft-store.js'
 import type { LeaderState } from './leader-state.js'

@@ -11,9 +11,11 @@
  *      crashes (of any node or the leader, also
  *      between drain and write), restarts, bounces  Each liveness phase has LIVENESS_BOUND_MS of simulated time.
  *      (down and back within 60 ms), pauses of
- *      50-1500 ms, a leader resigning; crash points
- *      inside steps in some runs
+ *      50-1500 ms, a leader resigning (half the time
+ *      to stop: down once it knows its successor);
+ *      crash points inside steps in some runs
  */
+import type { RaftNode } from '../../../broker/cluster/raft/node.js'
 import { SimCluster } from './sim-cluster.js'
 import { RELIABLE_LINKS } from './sim/network.js'
 import { Random } from './sim/random.js'
@@ -89,7 +91,7 @@ async function chaos(
 
   for (let at = random.int(5, 80); at < chaosMs; at += random.int(5, 80)) cluster.scheduler.at(at, propose)
   for (let at = random.int(100, 600); at < chaosMs; at += random.int(100, 600)) {
-    cluster.scheduler.at(at, () => fault(cluster, random, ids))
+    cluster.scheduler.at(at, () => fault(cluster, random, ids, chaosMs))
   }
   await cluster.run(chaosMs)
 
@@ -161,8 +163,8 @@ async function commitMarker(cluster: SimCluster, marker: string, ids: readonly n
   return cluster.now - start
 }
 
-/** One random fault. */
-async function fault(cluster: SimCluster, random: Random, ids: number[]): Promise<void> {
+/** One random fault; a clean stop it starts ends by `chaosEndMs`, before the liveness phases set the nodes up. */
+async function fault(cluster: SimCluster, random: Random, ids: number[], chaosEndMs: number): Promise<void> {
   const network = cluster.network
   const shuffled = random.shuffle(ids)
   switch (random.int(0, 12)) {
@@ -230,7 +232,11 @@ async function fault(cluster: SimCluster, random: Random, ids: number[]): Promis
     }
     case 10: {
       const leader = cluster.leaders()[0]
-      if (leader) await cluster.resign(leader.nodeId)
+      if (!leader) return
+      await cluster.resign(leader.nodeId)
+      // Half the time a clean stop, as a node stops: it goes down once it knows a leader of a later epoch, or after an
+      // election timeout (QuorumRunner.resign), whatever the network is doing meanwhile.
+      if (random.chance(0.5)) stopOnceHandedOver(cluster, leader, chaosEndMs)
       return
     }
     case 11:
@@ -240,6 +246,27 @@ async function fault(cluster: SimCluster, random: Random, ids: number[]): Promis
       return
     }
   }
+}
+
+/**
+ * Crashes `resigned`'s node once it knows a leader of a later epoch or an election timeout has passed (not after
+ * `chaosEndMs`: then it just lives on, resigned).
+ */
+function stopOnceHandedOver(cluster: SimCluster, resigned: RaftNode, chaosEndMs: number): void {
+  const { nodeId, epoch } = resigned
+  const deadlineMs = cluster.now + resigned.config.electionTimeoutMs
+  const check = (): void => {
+    // Crashed (and maybe restarted) meanwhile: that incarnation is gone already.
+    if (cluster.node(nodeId).raft !== resigned || cluster.now >= chaosEndMs) return
+    if ((resigned.epoch > epoch && resigned.leaderId !== null) || cluster.now >= deadlineMs) {
+      cluster.note(`n${nodeId} stops after resigning`)
+      cluster.crash(nodeId)
+      return
+    }
+    cluster.scheduler.after(5, check)
+  }
+  cluster.note(`n${nodeId} resigned to stop`)
+  cluster.scheduler.after(0, check)
 }
 
 /** An error from a run, with the cluster's last events. */

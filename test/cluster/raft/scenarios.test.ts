@@ -1,7 +1,8 @@
 /**
  * Targeted scenarios on the simulated cluster (fixed seeds, the checker watching every step): a returning
  * partitioned leader or follower does not disrupt the quorum, a divergent tail is truncated, a node far behind
- * catches up by snapshot, and nodes restart from state persisted in LevelDB.
+ * catches up by snapshot, a resigning leader hands over before any fetch timeout (KIP-595's EndQuorumEpoch, with
+ * KIP-996's pre-vote), and nodes restart from state persisted in LevelDB.
  */
 import { afterEach, describe, expect, test } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -10,7 +11,8 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import type { RaftNode } from '../../../broker/cluster/raft/node.js'
 import { LevelRaftStore } from '../../../storage/raft-level-store.js'
-import { SimCluster } from './sim-cluster.js'
+import { ErrorCode } from '../../../protocol/errors.js'
+import { SIM_RAFT_CONFIG, SimCluster } from './sim-cluster.js'
 
 const VOTERS = [1, 2, 3]
 
@@ -133,6 +135,85 @@ describe('raft scenarios', () => {
     expect(cluster.node(lagging).machine!.restores).toBeGreaterThan(0)
     expect(values(cluster, lagging)).toEqual(values(cluster, leader.nodeId))
     cluster.checkAll({ final: true })
+  })
+
+  describe('a leader that resigns (a clean stop)', () => {
+    // Without EndQuorumEpoch no follower would ask for a vote before its fetch timeout: an election within it is
+    // the resignation's doing. Time here is simulated, so the bound is exact.
+    const { fetchTimeoutMs } = SIM_RAFT_CONFIG
+
+    /** A leader of VOTERS with 'a' applied everywhere, and the other voters, first preferred successor first. */
+    async function resignable(seed: number): Promise<{ cluster: SimCluster; old: RaftNode; first: number; second: number }> {
+      const cluster = await SimCluster.start({ voters: VOTERS, seed })
+      const old = await leaderAmong(cluster, VOTERS)
+      await commit(cluster, old, ['a'], VOTERS)
+      // Both followers hold the whole log once they fetched past 'a': the tie goes to the lower id.
+      await cluster.run(100)
+      const [first, second] = VOTERS.filter((id) => id !== old.nodeId)
+      return { cluster, old, first: first!, second: second! }
+    }
+
+    /** Runs until a leader of a later epoch than `epoch` is elected, at most a fetch timeout; returns it. */
+    async function successorOf(cluster: SimCluster, epoch: number): Promise<RaftNode> {
+      const find = (): RaftNode | undefined => cluster.leaders().find((leader) => leader.epoch > epoch)
+      expect(await cluster.runUntil(() => find() !== undefined, fetchTimeoutMs!), 'a leader within a fetch timeout').toBe(true)
+      return find()!
+    }
+
+    test('refuses proposals and hands over to its most caught-up voter at once', async () => {
+      const { cluster, old, first } = await resignable(16)
+      const epoch = old.epoch
+      await cluster.resign(old.nodeId)
+      expect(old.role).toBe('Resigned')
+      const refused = await cluster.propose(old.nodeId, ['refused'])
+      expect(refused).toMatchObject({ ok: false, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, epoch })
+
+      const next = await successorOf(cluster, epoch)
+      expect(next.nodeId).toBe(first)
+      expect(next.epoch).toBe(epoch + 1)
+      // The resigned node follows its successor and keeps every entry.
+      await commit(cluster, next, ['b'], VOTERS)
+      expect(old.role).toBe('Follower')
+      expect(old.leaderId).toBe(first)
+      for (const id of VOTERS) expect(values(cluster, id)).toEqual(['a', 'b'])
+      cluster.checkAll({ final: true })
+    })
+
+    test('a voter told by EndQuorumEpoch grants the successor its pre-vote though it fetched from the leader until then', async () => {
+      const { cluster, old, first, second } = await resignable(17)
+      const epoch = old.epoch
+      await cluster.resign(old.nodeId)
+      // Gone as soon as both followers were told: the first successor needs the second's pre-vote and vote. The
+      // second still has a fetch from the leader this epoch; refusing the pre-vote for it would leave the first to
+      // lose its round and the second to win once its own backoff ran out.
+      const told = (): boolean => (cluster.delivered.get('EndQuorumEpochRequest') ?? 0) >= 2
+      expect(await cluster.runUntil(told, fetchTimeoutMs!)).toBe(true)
+      cluster.crash(old.nodeId)
+      expect(cluster.raft(second).role).toBe('Follower')
+
+      const next = await successorOf(cluster, epoch)
+      expect(next.nodeId).toBe(first)
+      expect(next.epoch).toBe(epoch + 1)
+      await commit(cluster, next, ['b'], [first, second])
+      cluster.checkAll({ final: true })
+    })
+
+    test('with its EndQuorumEpoch lost to one voter, its own pre-vote and vote elect the successor, and then it stops', async () => {
+      const { cluster, old, first, second } = await resignable(18)
+      const epoch = old.epoch
+      cluster.network.block(old.nodeId, second)
+      await cluster.resign(old.nodeId)
+      // The second voter still takes the old leader as alive and refuses pre-votes (KIP-996) until its fetch timeout;
+      // the resigned leader grants them, and its vote in the new epoch, to the up-to-date first successor.
+      const next = await successorOf(cluster, epoch)
+      expect(next.nodeId).toBe(first)
+      expect(await cluster.runUntil(() => old.epoch > epoch && old.leaderId === first, fetchTimeoutMs!)).toBe(true)
+      cluster.crash(old.nodeId)
+      cluster.network.heal()
+      await commit(cluster, next, ['b'], [first, second])
+      expect(cluster.raft(second).leaderId).toBe(first)
+      cluster.checkAll({ final: true })
+    })
   })
 
   describe('on LevelDB', () => {
