@@ -128,6 +128,13 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
     let fleetRun: Promise<FleetTotals | null> | null = null
     /** The cluster ended by itself: nothing can commit or send any more, so nothing waits long for that. */
     let clusterGone = false
+    /**
+     * The view's latest lag query. Once a stop is requested the view starts none (it is given this one again), and the
+     * demo waits for it before it disconnects the admin: a query after the disconnect would connect the admin again,
+     * and kafkajs would go on retrying it against the stopped cluster, keeping the demo running for seconds after its
+     * summary.
+     */
+    let lagQuery: Promise<number | null> = Promise.resolve(null)
     const stopFleet = new AbortController()
     let stopReason: string | null | undefined
     let wake = (): void => {}
@@ -148,7 +155,12 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       statsTopic: pipelineOptions.statsTopic!,
       alertsTopic: pipelineOptions.alertsTopic!,
       metrics: () => pipeline?.metrics() ?? null,
-      lag: async () => (admin && pipeline ? groupLag(admin, APPLICATION_ID, pipelineOptions.inputTopic!) : null),
+      lag: () => {
+        if (stopReason !== undefined) return lagQuery
+        if (!admin || !pipeline) return Promise.resolve(null)
+        lagQuery = groupLag(admin, APPLICATION_ID, pipelineOptions.inputTopic!)
+        return lagQuery
+      },
       interactive,
       columns: () => process.stdout.columns ?? 120,
     })
@@ -247,6 +259,7 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
         stopFleet.abort()
         fleetSummary = await settle(fleetRun, null)
       }
+      await settle(lagQuery.catch(() => null), null)
       await admin?.disconnect().catch(() => {})
       if (cluster) {
         view.setStatus('stopping the cluster')

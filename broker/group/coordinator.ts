@@ -33,9 +33,9 @@
  *
  * A node coordinates only the groups of the __consumer_offsets partitions it leads (all of them on a single node;
  * coordinator-partitions.ts): every request for another group is NOT_COORDINATOR, and COORDINATOR_LOAD_IN_PROGRESS
- * while its partition loads (Kafka's validateGroupStatus). A partition loaded gives its members a whole session
- * from then (onGroupLoaded); one unloaded answers its waiting joins and syncs NOT_COORDINATOR (onGroupUnloaded), so
- * they find the new coordinator.
+ * while its partition loads (Kafka's validateGroupStatus). The sweep leaves a group alone while its partition loads,
+ * and a partition loaded gives its members a whole session from then (onGroupLoaded); one unloaded answers its
+ * waiting joins and syncs NOT_COORDINATOR (onGroupUnloaded), so they find the new coordinator.
  */
 import { randomUUID } from 'node:crypto'
 import { ErrorCode } from '../../protocol/errors.js'
@@ -579,6 +579,9 @@ export class GroupCoordinator implements PartitionLoader {
   private tick(): void {
     const now = Date.now()
     for (const group of this.store.list()) {
+      // A group whose partition is still loading is being replayed: its members get their session once it is loaded
+      // (groupsLoaded), and until then nothing of it may be written.
+      if (this.store.errorFor(group.groupId) !== ErrorCode.NONE) continue
       for (const [memberId, deadline] of group.pendingMembers) {
         if (deadline <= now) {
           group.pendingMembers.delete(memberId)

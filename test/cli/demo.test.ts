@@ -1,9 +1,10 @@
 /**
  * `brook demo` (what `npm start` runs) as a process: it starts a three-node cluster (`brook dev`), the simulator and
  * the iot pipeline, shows windows and alerts as they come (one line per second when stdout is not a terminal), goes
- * on producing windows when a node is killed, and on SIGINT stops everything, leaving no process behind — also under
- * npm, where Ctrl-C reaches it twice (from the terminal and from npm), and when it is killed with kill -9. Its
- * summary's late figure is what its pipeline wrote to readings-late, read back from the cluster run again on its data.
+ * on producing windows when a node is killed, and on SIGINT stops everything, leaving no process behind and no client
+ * retrying against the stopped cluster — also under npm, where Ctrl-C reaches it twice (from the terminal and from
+ * npm), and when it is killed with kill -9. Its summary's late figure is what its pipeline wrote to readings-late, read
+ * back from the cluster run again on its data.
  */
 import { afterAll, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -152,6 +153,37 @@ it('runs a three-node cluster, the simulator and the iot pipeline, shows windows
   expectStoppedCleanly(demo.stdout(), dataDir)
   expect(demo.stderr()).toBe('')
   for (const child of children) expect(alive(child), `process ${child} left running`).toBe(false)
+})
+
+it('once it has stopped its cluster, connects to it no more: its view asks for no lag after the stop, so no kafkajs client is left retrying', async () => {
+  const dataDir = join(root, 'no-retry')
+  const demo = spawnBrook(['demo', ...QUICK, '--data-dir', dataDir])
+  await until(() => /written: .*readings-stats-1m [1-9]/.test(demo.stdout()))
+  const ports = clusterUp(demo.stdout())![1]!.split(',').map((address) => Number(address.split(':')[1]))
+  demo.child.kill('SIGINT')
+  await until(() => demo.stdout().includes('cluster: stopped'))
+  // The nodes are gone and their ports free: a listener on each sees any connection the demo still makes, up to its exit.
+  const connections: number[] = []
+  const listeners = await Promise.all(
+    ports.map(
+      (port) =>
+        new Promise<ReturnType<typeof createServer>>((listening, fail) => {
+          const server = createServer((socket) => {
+            connections.push(port)
+            socket.destroy()
+          })
+          server.once('error', fail)
+          server.listen(port, '127.0.0.1', () => listening(server))
+        }),
+    ),
+  )
+  try {
+    expect(await demo.exited).toBe(0)
+  } finally {
+    for (const server of listeners) server.close()
+  }
+  expectStoppedCleanly(demo.stdout(), dataDir)
+  expect(connections, 'connections to the stopped cluster\'s ports').toEqual([])
 })
 
 it('killed with kill -9, leaves no node behind: brook dev sees its channel to the demo close and stops every node cleanly', async () => {
