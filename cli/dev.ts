@@ -222,7 +222,7 @@ async function announceWhenReady(options: { bootstrap: string; nodes: number; cl
       try {
         const status = await clusterStatus(client)
         if (status.controllerId >= 0 && status.liveBrokers.length === options.nodes && options.allUnfenced()) {
-          process.stdout.write(`brook dev: ${options.nodes} nodes up (cluster ${options.clusterId}, controller node ${status.controllerId}); bootstrap servers ${options.bootstrap}\n`)
+          process.stdout.write(`brook dev: ${options.nodes} node${options.nodes === 1 ? '' : 's'} up (cluster ${options.clusterId}, controller node ${status.controllerId}); bootstrap servers ${options.bootstrap}\n`)
           return true
         }
       } finally {

@@ -253,7 +253,11 @@ describe('topics and metadata', () => {
 
     it('auto-creation refuses a colliding name: kcat and kafkajs producers get INVALID_TOPIC_EXCEPTION, and nothing is created', async () => {
       await kcat(['-b', broker.address, '-P', '-t', 'hall.humidity'], { input: 'first\n' })
-      await expect(kcat(['-b', broker.address, '-P', '-t', 'hall_humidity'], { input: 'second\n', timeoutMs: 30_000 })).rejects.toThrow(/Delivery failed for message: Broker: Invalid topic/)
+      // librdkafka fails the message with the broker's error, or, when the refusal reached its metadata cache before
+      // kcat handed it the line, refuses it at once as a topic it does not know: either way nothing is written.
+      await expect(kcat(['-b', broker.address, '-P', '-t', 'hall_humidity'], { input: 'second\n', timeoutMs: 30_000 })).rejects.toThrow(
+        /Delivery failed for message: Broker: Invalid topic|Failed to produce message .*: Local: Unknown topic/,
+      )
       const producer = kafka.producer({ retry: { retries: 0 } })
       await producer.connect()
       try {
