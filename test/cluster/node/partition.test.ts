@@ -15,7 +15,7 @@
  * acks=all write sent straight to L, which still believes it leads, is not acknowledged (L cannot shrink its ISR
  * without the controller, so its high watermark cannot move). Once healed, L follows the new leader, truncates the
  * tail it appended alone, and is back in the ISR; the history checker (history.ts) finds no acknowledged record lost,
- * none duplicated, and no offset out of order. Twice: L a plain member of the quorum, and L the active controller.
+ * none duplicated, and no offset out of order. L is the active controller as well.
  * How long no produce was acknowledged after the cut is printed, not asserted.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -83,10 +83,10 @@ describe.skipIf(unusable !== null)('a network partition isolating the leader of 
     }
   }
 
-  it.each([
-    { isolated: 'a node that is not the active controller', controller: false },
-    { isolated: 'the active controller', controller: true },
-  ])('$isolated leading the partition: it stops acknowledging acks=all, a new leader is elected on the majority side, and after healing the old leader rejoins the ISR with nothing acknowledged lost', async ({ controller }) => {
+  // The leader is the active controller too, the harder case: the majority elects a new controller before it can
+  // fence the isolated node and elect a new leader (a leader that is a plain quorum member is fenced by a controller
+  // that stays). Running both cases doubled the time of a suite near its limit.
+  it.each([{ isolated: 'the active controller', controller: true }])('$isolated leading the partition: it stops acknowledging acks=all, a new leader is elected on the majority side, and after healing the old leader rejoins the ISR with nothing acknowledged lost', async ({ controller }) => {
     cluster = await startCluster({ nodes: 3, hosts: HOSTS, extraArgs: CLUSTER_ARGS })
     await waitFor('three unfenced brokers', async () => (await running().status(1)).liveBrokers.length === 3)
     const admin = kafka('partition-admin', [1]).admin()
