@@ -9,6 +9,7 @@
  *   without acknowledgements is printed, not asserted.
  * - a single-node cluster stops at once, without asking for a controlled shutdown.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Kafka } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
@@ -76,6 +77,9 @@ describe('controlled shutdown', () => {
           if (stopAtMs !== null && startedAtMs >= stopAtMs) firstAckAfterStopMs ??= Date.now()
         } catch {
           history.notAcknowledged(values.length)
+          // A send that fails at once (a producer in a fatal state) must not loop without a pause: that would starve every
+          // timer, the test's own timeout included.
+          await sleep(100)
         }
       }
     })()

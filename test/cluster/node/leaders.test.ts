@@ -13,6 +13,7 @@
  *   when every partition is asked for, ELECTION_NOT_NEEDED, UNKNOWN_TOPIC_OR_PARTITION, v0 (no election type) as
  *   PREFERRED, an unknown election type INVALID_REQUEST.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Kafka } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
@@ -103,6 +104,9 @@ describe('preferred leaders on a three-node cluster', () => {
             lastAckMs = now
           } catch {
             history.notAcknowledged(values.length)
+            // A send that fails at once (a producer in a fatal state) must not loop without a pause: that would starve every
+            // timer, the test's own timeout included.
+            await sleep(100)
           }
         }
       }

@@ -12,6 +12,7 @@
  *   record acknowledged with acks=all is read back, a consumer group's committed offsets are read back through every
  *   node, and the group is still listed and described.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Admin, Kafka } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
@@ -82,6 +83,9 @@ describe('outages of several nodes of a three-node cluster', () => {
           history.acknowledge(topic, partition, BigInt(answer!.baseOffset!), values)
         } catch {
           history.notAcknowledged(values.length)
+          // A send that fails at once (a producer in a fatal state) must not loop without a pause: that would starve every
+          // timer, the test's own timeout included.
+          await sleep(100)
         }
       }
     } finally {

@@ -18,6 +18,7 @@
  * none duplicated, and no offset out of order. L is the active controller as well.
  * How long no produce was acknowledged after the cut is printed, not asserted.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
@@ -147,6 +148,9 @@ describe.skipIf(unusable !== null)('a network partition isolating the leader of 
           acknowledged(startedAtMs, values.length)
         } catch {
           history.notAcknowledged(values.length)
+          // A send that fails at once (a producer in a fatal state) must not loop without a pause: that would starve every
+          // timer, the test's own timeout included.
+          await sleep(100)
         }
       }
     })()
@@ -168,6 +172,9 @@ describe.skipIf(unusable !== null)('a network partition isolating the leader of 
           kcatAcknowledged++
         } catch {
           history.notAcknowledged(values.length)
+          // A send that fails at once (a producer in a fatal state) must not loop without a pause: that would starve every
+          // timer, the test's own timeout included.
+          await sleep(100)
         }
       }
     })()

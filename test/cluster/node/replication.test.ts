@@ -13,6 +13,7 @@
  * stopped while the leader's DeleteRecords moved the log start past its log end starts its log afresh at the leader's
  * log start when it returns, and rejoins the ISR.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { startCluster, type TestCluster } from '../../helpers/cluster.js'
@@ -123,6 +124,9 @@ describe('replication on a three-node cluster', () => {
           acknowledged(startedAtMs)
         } catch {
           history.notAcknowledged(values.length)
+          // A send that fails at once (a producer in a fatal state) must not loop without a pause: that would starve every
+          // timer, the test's own timeout included.
+          await sleep(100)
         }
       }
     })()
@@ -136,6 +140,9 @@ describe('replication on a three-node cluster', () => {
         acknowledged(startedAtMs)
       } catch {
         history.notAcknowledged(values.length)
+        // A send that fails at once (a producer in a fatal state) must not loop without a pause: that would starve every
+        // timer, the test's own timeout included.
+        await sleep(100)
       }
     }
     try {
