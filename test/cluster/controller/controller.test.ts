@@ -232,21 +232,7 @@ describe('quorum controller', () => {
     expect(partition().leader).toBe(moved.leader)
     // Its leader takes it back into the ISR once it caught up; the next check makes it leader again.
     const current = partition()
-    const rejoined = await committed(sim, (c) =>
-      c.alterPartition(
-        {
-          brokerId: current.leader,
-          brokerEpoch: sim.brokers.get(current.leader)!.brokerEpoch!,
-          topicId: topic.topicId,
-          partitionIndex: partitionId,
-          leaderEpoch: current.leaderEpoch,
-          partitionEpoch: current.partitionEpoch,
-          newIsr: [...current.isr, 2],
-        },
-        sim.cluster.now,
-      ),
-    )
-    expect(rejoined.ok).toBe(true)
+    await rejoin(sim, topic.name, partitionId, 2)
     await sim.runUntil(() => partition().leader === 2, 2 * LEADER_IMBALANCE_CHECK_INTERVAL_MS, 'broker 2 leads again')
     expect(partition().leaderEpoch).toBe(current.leaderEpoch + 1)
   })
