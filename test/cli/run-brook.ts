@@ -5,12 +5,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { expect } from 'vitest'
 import { BROOK_CLI } from '../helpers/broker.js'
+import { killedAtFileEnd } from '../helpers/file-end.js'
 
 // Commands left running by a failed test (a consumer without --timeout-ms) must not outlive the test process.
-const running = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL')
-})
+const running = killedAtFileEnd()
 
 export interface CliResult {
   code: number | null

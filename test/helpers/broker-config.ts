@@ -1,18 +1,16 @@
 /**
  * Broker settings that have no flag (group timeouts, retention intervals, offsets retention) reach a broker process
  * the way a user sets them: `brook start --config <json file>`. The file outlives restarts of the broker (which reuse
- * the same arguments) and is removed when the test process exits.
+ * the same arguments) and is removed when the test file ends.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BrokerConfig } from '../../broker/config.js'
 import { startBroker, type BrokerProcess, type StartOptions } from './broker.js'
+import { removedAtFileEnd } from './file-end.js'
 
-const dirs: string[] = []
-process.on('exit', () => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
-})
+const dirs = removedAtFileEnd()
 
 /** Settings for quick group tests: Kafka's defaults would make each test wait seconds for nothing. */
 export const FAST_GROUPS: Partial<BrokerConfig> = {

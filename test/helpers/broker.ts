@@ -1,19 +1,17 @@
 /**
  * Starts real Brook broker processes (`node dist/cli/brook.js start`) for tests: each on a free port of 127.0.0.1 (or
  * another loopback address given as `host`), with its own data directory, stopped (or killed) by the test and, as a
- * safety net, when the test process exits.
+ * safety net, when the test file ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { killedAtFileEnd } from './file-end.js'
 
 /** The built `brook` program (package.json's bin); `npm run build` first. */
 export const BROOK_CLI = resolve(import.meta.dirname, '../../dist/cli/brook.js')
-const running = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL')
-})
+const running = killedAtFileEnd()
 
 export interface BrokerProcess {
   readonly host: string

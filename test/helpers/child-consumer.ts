@@ -3,14 +3,12 @@
  * hard way. Its events arrive as JSON lines; `kill()` is SIGKILL, so the coordinator only learns of the death when the
  * member's session timeout passes.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
+import { killedAtFileEnd } from './file-end.js'
 
 const SCRIPT = resolve(import.meta.dirname, 'kafkajs-member.mjs')
-const running = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL')
-})
+const running = killedAtFileEnd()
 
 export interface ChildConsumerOptions {
   brokers: string[]

@@ -4,13 +4,11 @@
  * t [1]"). `stop()` sends SIGTERM, on which kcat closes its consumer: a final commit and a LeaveGroup (none for a
  * static member, KIP-345); `kill()` is a crash.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { KCAT } from './kcat.js'
+import { killedAtFileEnd } from './file-end.js'
 
-const running = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL')
-})
+const running = killedAtFileEnd()
 
 export interface KcatGroupMember {
   readonly records: { partition: number; offset: bigint; value: string }[]

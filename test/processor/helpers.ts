@@ -2,18 +2,16 @@
  * Shared setting of the processor's integration tests: a Brook broker process with fast group settings, kafkajs to
  * produce readings and to read what a pipeline wrote, and a state directory per test.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Kafka, KafkaMessage } from 'kafkajs'
 import { waitFor } from '../helpers/wait.js'
+import { removedAtFileEnd } from '../helpers/file-end.js'
 
-const dirs: string[] = []
-process.on('exit', () => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
-})
+const dirs = removedAtFileEnd()
 
-/** A fresh directory for task stores, removed when the test process exits. */
+/** A fresh directory for task stores, removed when the test file ends. */
 export function stateDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'brook-processor-'))
   dirs.push(dir)

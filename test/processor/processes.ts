@@ -2,16 +2,14 @@
  * Processor instances as child processes (pipeline-process.mjs on dist/), for tests that kill them with SIGKILL,
  * plus what the exactly-once tests need to know about the broker.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import type { IotPipelineOptions, Metrics, RunOptions, TaskStatus } from '../../processor/index.js'
 import { waitFor } from '../helpers/wait.js'
+import { killedAtFileEnd } from '../helpers/file-end.js'
 
 const SCRIPT = resolve(import.meta.dirname, 'pipeline-process.mjs')
-const running = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL')
-})
+const running = killedAtFileEnd()
 
 export interface ProcessorProcess {
   readonly metrics: (Metrics & { tasks: TaskStatus[] }) | null
