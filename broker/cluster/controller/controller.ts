@@ -251,6 +251,11 @@ export class QuorumController implements RaftStateMachine {
       this.active = { epoch: leader.epoch, working: this.committed, lastProposed: this.committed.provenance.offset }
       // What happened under the previous controller is not known: look at the preferred leaders once at the start.
       this.rebalanceDue = true
+      // Every broker gets a full session from now, as in Kafka, except the node of the controller this one replaces:
+      // its session counts from when it last answered this node's fetches. It was most likely lost (a majority stopped
+      // hearing from it), and a full session from now would keep its partitions leaderless for the election time too.
+      const predecessor = leader.predecessor
+      if (predecessor && predecessor.leaderId !== this.options.nodeId) this.lastContactMs.set(predecessor.leaderId, predecessor.lastHeardMs)
     }
   }
 

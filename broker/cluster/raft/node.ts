@@ -85,6 +85,19 @@ export interface LeaderAndEpoch {
   /** null while no leader is known. */
   readonly leaderId: number | null
   readonly epoch: number
+  /**
+   * Only when the local member is reported as leader: the leader it followed last, and when that leader last answered
+   * one of its fetches (ms, the member's clock). A member is elected only once a majority stopped hearing from the
+   * leader, so this is when that leader was last known to be alive; absent when the member heard from no leader since
+   * the last one it followed or led.
+   */
+  readonly predecessor?: LeaderContact
+}
+
+/** A leader and the last time (ms) a follower heard from it. */
+export interface LeaderContact {
+  readonly leaderId: number
+  readonly lastHeardMs: number
 }
 
 /**
@@ -154,6 +167,10 @@ export class RaftNode {
   private messages: RaftEnvelope[] = []
   private nextPollMs = 0
   private notifiedLeader: LeaderAndEpoch | null = null
+  /** The leader this member follows or last followed, once it answered a fetch; cleared when another leader is known. */
+  private leaderContact: LeaderContact | null = null
+  /** Taken from leaderContact when this member became leader, for the notification of its leadership. */
+  private predecessor: LeaderContact | null = null
 
   constructor(options: RaftNodeOptions) {
     const { nodeId, voters, persisted, nowMs } = options
@@ -564,6 +581,8 @@ export class RaftNode {
     if (candidate.role !== 'Candidate') throw new Error(`raft cannot lead from ${candidate.role}`)
     const epochStartOffset = this.log.endOffset
     const grantingVoters = candidate.election.grantingVoters()
+    this.predecessor = this.leaderContact
+    this.leaderContact = null
     const leader = new LeaderState(this.nodeId, candidate.epoch, epochStartOffset, grantingVoters, this.voters, nowMs, {
       checkQuorumMs: Math.round(this.config.fetchTimeoutMs * CHECK_QUORUM_TIMEOUT_FACTOR),
       beginQuorumEpochMs: Math.round(this.config.fetchTimeoutMs / 2),
@@ -583,6 +602,7 @@ export class RaftNode {
   }
 
   private becomeFollower(epoch: number, leaderId: number, votedId: number | null, nowMs: number): void {
+    if (this.leaderContact?.leaderId !== leaderId) this.leaderContact = null
     this.transitionTo(
       {
         role: 'Follower',
@@ -675,7 +695,8 @@ export class RaftNode {
     if (this.notifiedLeader?.leaderId === leaderId && this.notifiedLeader.epoch === epoch) return
     // The local leader is announced once its state machine has everything before its epoch.
     if (this.state.role === 'Leader' && this.applied <= this.state.epochStartOffset) return
-    this.notifiedLeader = { leaderId, epoch }
+    const predecessor = this.state.role === 'Leader' ? this.predecessor : null
+    this.notifiedLeader = predecessor ? { leaderId, epoch, predecessor } : { leaderId, epoch }
     this.stateMachine.leaderChange?.(this.notifiedLeader)
   }
 
@@ -998,6 +1019,7 @@ export class RaftNode {
     if (state.role !== 'Follower' || state.leaderId !== source || state.epoch !== leaderEpoch) return null
     state.fetchDeadlineMs = nowMs + this.config.fetchTimeoutMs
     state.hasFetchedFromLeader = true
+    this.leaderContact = { leaderId: source, lastHeardMs: nowMs }
     return state
   }
 

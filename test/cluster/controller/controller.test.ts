@@ -382,6 +382,40 @@ describe('quorum controller', () => {
     expect(activeImage(sim).producerIds.nextProducerId).toBe(3000n)
   })
 
+  it("fences the broker of a crashed controller's node one session after it was last heard, not one session after the next controller took over", async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    await sim.run(HEARTBEAT_INTERVAL_MS * 2)
+    // The node of the active controller dies, its broker with it.
+    const old = sim.activeIds()[0]!
+    const crashedAt = sim.cluster.now
+    sim.killBroker(old)
+    sim.cluster.crash(old)
+    await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'another controller is active')
+    const tookOverAt = sim.cluster.now
+    await sim.runUntil(() => activeImage(sim).brokers.get(old)?.fenced === true, 3 * SESSION_TIMEOUT_MS, `broker ${old} is fenced`)
+    // The simulation steps 50 ms at a time: the fence is due once the session ran out, at the next step.
+    expect(sim.cluster.now - crashedAt).toBeLessThanOrEqual(SESSION_TIMEOUT_MS + 100)
+    expect(sim.cluster.now - tookOverAt).toBeLessThan(SESSION_TIMEOUT_MS)
+    for (const partition of activeImage(sim).topic('readings')!.partitions.values()) expect(partition.leader).not.toBe(old)
+    // The others, heard by the new controller only after it took over, kept their sessions.
+    expect(activeImage(sim).liveBrokers()).toEqual([1, 2, 3].filter((id) => id !== old))
+  })
+
+  it('keeps the broker of a controller that lost its leadership but lives: its heartbeats to the new controller renew its session', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const old = sim.activeIds()[0]!
+    // Only the controller member stops (as in a long pause of its quorum work); its broker goes on heartbeating.
+    sim.cluster.crash(old)
+    await sim.runUntil(() => sim.activeIds().length === 1, 5000, 'another controller is active')
+    const end = sim.cluster.now + 3 * SESSION_TIMEOUT_MS
+    while (sim.cluster.now < end) {
+      await sim.run(50)
+      expect(activeImage(sim).brokers.get(old)?.fenced).toBe(false)
+    }
+  })
+
   it('fails over: a new controller is elected when the active one crashes, and its image has everything committed', async () => {
     const sim = await started()
     await committed(sim, (c) => c.createTopic({ name: 'before', numPartitions: 2, replicationFactor: 2 }, sim.cluster.now))
