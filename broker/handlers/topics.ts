@@ -44,7 +44,7 @@ import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
-import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
+import { INTERNAL_TOPICS, partitionCountProblem, topicNameProblem } from '../topics.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
 import { createPartitionsAtController, createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import type { TopicConfig } from '../topic-configs.js'
@@ -303,9 +303,8 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
         const topic = services.topics.get(name)
         if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(name)} does not exist`)
         const current = topic.partitions.length
-        if (count <= current) {
-          return result(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${counted(current, 'partition')}; the new count must be larger, not ${count}`)
-        }
+        const smaller = partitionCountProblem(name, current, count)
+        if (smaller !== null) return result(ErrorCode.INVALID_PARTITIONS, smaller)
         if (count > MAX_PARTITIONS) return result(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
         if (assignments !== null) {
           if (assignments.length !== count - current) {
