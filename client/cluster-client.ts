@@ -1,10 +1,12 @@
 /**
  * The cluster as the CLI's admin and console commands see it: one bootstrap connection for Metadata, and a
  * connection per node opened when a request must go to that node (a partition's leader, the controller), as every
- * Kafka client does. On one node every node id resolves to the bootstrap connection itself.
+ * Kafka client does. On one node every node id resolves to the bootstrap connection itself. A connection that fails
+ * is made again when next needed: the bootstrap connection to another node the cluster or the bootstrap list names,
+ * so that Metadata survives the loss of the node it was asked of.
  */
-import { KafkaClient, checkError } from './kafka-client.js'
-import { AGAIN, retrying, SETTLING } from './retry.js'
+import { BrokerError, ConnectionError, KafkaClient, checkError } from './kafka-client.js'
+import { AGAIN, CONTROLLER_CHANGE, retrying, SETTLING } from './retry.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js'
 import { CoordinatorType, ZERO_UUID } from '../protocol/constants.js'
@@ -58,21 +60,27 @@ export class ClusterClient {
   private controllerId = -1
 
   private constructor(
-    private readonly bootstrap: KafkaClient,
+    private bootstrap: KafkaClient,
+    private readonly servers: readonly BrokerAddress[],
     private readonly options: ClusterClientOptions,
   ) {}
 
   /** Connects to the first bootstrap server that answers; the error names every server tried. */
   static async connect(servers: readonly BrokerAddress[], options: ClusterClientOptions = {}): Promise<ClusterClient> {
-    const failures: string[] = []
-    for (const { host, port } of servers) {
-      try {
-        return new ClusterClient(await KafkaClient.connect(host, port, options), options)
-      } catch (error) {
-        failures.push((error as Error).message)
-      }
-    }
-    throw new Error(failures.join('; '))
+    return new ClusterClient(await firstAnswering(servers, options), servers, options)
+  }
+
+  /**
+   * A new bootstrap connection after the last one failed: to the first that answers of the nodes the last Metadata
+   * listed, then of the bootstrap servers, the failed node last. Errors: a ConnectionError naming every node tried.
+   */
+  private async reconnect(): Promise<void> {
+    const failed = this.bootstrap.address
+    const candidates = new Map<string, BrokerAddress>()
+    for (const address of [...this.addresses.values(), ...this.servers]) candidates.set(`${address.host}:${address.port}`, address)
+    const ordered = [...candidates].sort(([a], [b]) => Number(a === failed) - Number(b === failed)).map(([, address]) => address)
+    this.bootstrap.close()
+    this.bootstrap = await firstAnswering(ordered, this.options)
   }
 
   /**
@@ -81,13 +89,23 @@ export class ClusterClient {
    * and the console consumer do not.
    */
   async metadata(topics: readonly string[] | null, options: { allowAutoTopicCreation: boolean }): Promise<MetadataResponse> {
-    const version = this.bootstrap.version(metadata, '1-12')
-    const response = await this.bootstrap.request<MetadataRequest, MetadataResponse>(metadata, version, {
-      topics: topics === null ? null : topics.map((name) => ({ topicId: ZERO_UUID, name })),
-      allowAutoTopicCreation: options.allowAutoTopicCreation,
-      includeClusterAuthorizedOperations: false,
-      includeTopicAuthorizedOperations: false,
-    })
+    const ask = (): Promise<MetadataResponse> =>
+      this.bootstrap.request<MetadataRequest, MetadataResponse>(metadata, this.bootstrap.version(metadata, '1-12'), {
+        topics: topics === null ? null : topics.map((name) => ({ topicId: ZERO_UUID, name })),
+        allowAutoTopicCreation: options.allowAutoTopicCreation,
+        includeClusterAuthorizedOperations: false,
+        includeTopicAuthorizedOperations: false,
+      })
+    let response: MetadataResponse
+    try {
+      if (this.bootstrap.failed) await this.reconnect()
+      response = await ask()
+    } catch (error) {
+      if (!(error instanceof ConnectionError)) throw error
+      // The node Metadata was asked of is gone (killed, stopped): any other node answers it as well.
+      await this.reconnect()
+      response = await ask()
+    }
     for (const broker of response.brokers) this.addresses.set(broker.nodeId, { host: broker.host, port: broker.port })
     this.controllerId = response.controllerId ?? -1
     return response
@@ -114,20 +132,26 @@ export class ClusterClient {
     return this.bootstrap
   }
 
-  /** The connection to `nodeId`, opened on first use (the bootstrap connection when it is that node). */
-  node(nodeId: number): Promise<KafkaClient> {
-    let client = this.nodes.get(nodeId)
-    if (!client) {
-      const address = this.addresses.get(nodeId)
-      if (!address) return Promise.reject(new Error(`node ${nodeId} is not in the cluster metadata`))
-      client =
-        `${address.host}:${address.port}` === this.bootstrap.address
-          ? Promise.resolve(this.bootstrap)
-          : KafkaClient.connect(address.host, address.port, this.options)
-      this.nodes.set(nodeId, client)
-      // A failed connect is not cached, so the next request after a metadata refresh tries again.
-      client.catch(() => this.nodes.delete(nodeId))
+  /**
+   * The connection to `nodeId`, opened on first use (the bootstrap connection when it is that node), and opened again
+   * when the one made before has failed. Errors: a ConnectionError when the node cannot be reached.
+   */
+  async node(nodeId: number): Promise<KafkaClient> {
+    const cached = this.nodes.get(nodeId)
+    if (cached) {
+      const client = await cached
+      if (!client.failed) return client
+      this.nodes.delete(nodeId)
     }
+    const address = this.addresses.get(nodeId)
+    if (!address) throw new Error(`node ${nodeId} is not in the cluster metadata`)
+    const client =
+      `${address.host}:${address.port}` === this.bootstrap.address && !this.bootstrap.failed
+        ? Promise.resolve(this.bootstrap)
+        : KafkaClient.connect(address.host, address.port, this.options)
+    this.nodes.set(nodeId, client)
+    // A failed connect is not cached, so the next request after a metadata refresh tries again.
+    client.catch(() => this.nodes.delete(nodeId))
     return client
   }
 
@@ -170,13 +194,52 @@ export class ClusterClient {
     })
   }
 
-  /** The controller, for CreateTopics and DeleteTopics (older Kafka needs them there; KRaft forwards them). */
-  controller(): Promise<KafkaClient> {
-    return this.controllerId >= 0 && this.addresses.has(this.controllerId) ? this.node(this.controllerId) : Promise.resolve(this.bootstrap)
+  /**
+   * Runs `send` against the active controller, for the requests it runs (CreateTopics, DeleteTopics, CreatePartitions,
+   * topic configs), as Kafka's AdminClient does: Metadata first, then the controller it names, or, while it names
+   * none or that node cannot be reached, the bootstrap node, which forwards the request (KIP-590). NOT_CONTROLLER
+   * (a node that knows no controller, or one that lost its place) and a connection that fails or times out are
+   * tried again through fresh Metadata, 250 ms apart, for up to CONTROLLER_CHANGE's 30 s (Kafka's
+   * request.timeout.ms), the node that failed left out; so a command survives the loss of the controller or of the
+   * node it bootstrapped from, whose successor the quorum elects within seconds. `what` names the operation for a
+   * connection error (`cannot create topic 'orders'`). Errors: the last failure, followed by `gave up after 30 s`
+   * once the time is spent; any other error `send` throws (a BrokerError other than NOT_CONTROLLER) at once.
+   */
+  atController<T>(what: string, send: (client: KafkaClient) => Promise<T>): Promise<T> {
+    const unreachable = new Set<number>()
+    return retrying(CONTROLLER_CHANGE, async (last) => {
+      let target: number | null = null
+      try {
+        await this.metadata([], { allowAutoTopicCreation: false })
+        const named = this.controllerId
+        target = named >= 0 && this.addresses.has(named) && !unreachable.has(named) ? named : null
+        return await send(target === null ? this.bootstrap : await this.node(target))
+      } catch (error) {
+        const lostConnection = error instanceof ConnectionError
+        if (!lostConnection && !(error instanceof BrokerError && error.errorCode === ErrorCode.NOT_CONTROLLER)) throw error
+        if (lostConnection && target !== null) unreachable.add(target)
+        const message = lostConnection ? `${what}: ${(error as Error).message}` : (error as Error).message
+        if (last) throw new Error(`${message}; gave up after ${CONTROLLER_CHANGE.timeoutMs! / 1000} s`)
+        return AGAIN
+      }
+    })
   }
 
   close(): void {
     this.bootstrap.close()
     for (const client of this.nodes.values()) client.then((c) => c.close(), () => {})
   }
+}
+
+/** A connection to the first of `servers` that answers. Errors: a ConnectionError naming every server tried. */
+async function firstAnswering(servers: readonly BrokerAddress[], options: ClusterClientOptions): Promise<KafkaClient> {
+  const failures: string[] = []
+  for (const { host, port } of servers) {
+    try {
+      return await KafkaClient.connect(host, port, options)
+    } catch (error) {
+      failures.push((error as Error).message)
+    }
+  }
+  throw new ConnectionError(failures.join('; '))
 }
