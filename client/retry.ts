@@ -22,11 +22,13 @@ export const SETTLING: RetryPolicy = { attempts: 20, backoffMs: 100 }
 /** Leaders being elected (a cluster just started, a leader lost): 20 attempts 250 ms apart (about 5 s). */
 export const LEADER_CHANGE: RetryPolicy = { attempts: 20, backoffMs: 250 }
 /**
- * The active controller lost (Kafka's AdminClient on NOT_CONTROLLER or a failed connection: metadata again, then the
- * new controller), for up to 30 s, Kafka's request.timeout.ms: the quorum elects a new leader within its fetch and
- * election timeouts (about 3 s), well inside it, while a cluster without a quorum gets a clear error.
+ * A node lost (Kafka's AdminClient on NOT_CONTROLLER, NOT_COORDINATOR or a failed connection: metadata again, then
+ * the node that took over), 250 ms apart for up to 30 s, Kafka's request.timeout.ms: the quorum elects a new
+ * controller within its fetch and election timeouts (about 3 s), and a dead broker leaves the metadata, its
+ * partitions and coordinators moving to others, once the controller fences it (broker.session.timeout.ms, 9 s), both
+ * well inside it; a cluster without a quorum gets a clear error.
  */
-export const CONTROLLER_CHANGE: RetryPolicy = { attempts: Number.MAX_SAFE_INTEGER, backoffMs: 250, timeoutMs: 30_000 }
+export const NODE_LOSS: RetryPolicy = { attempts: Number.MAX_SAFE_INTEGER, backoffMs: 250, timeoutMs: 30_000 }
 
 /** What an attempt returns when it wants another. */
 export const AGAIN: unique symbol = Symbol('again')
