@@ -10,7 +10,8 @@
  *   twice in one request gets INVALID_REQUEST. `validateOnly` checks everything and creates nothing.
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
  *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
- * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
+ * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS, in Kafka's words
+ *   (`partitionCountProblem`, as the controller answers it).
  * - On a cluster node CreateTopics, DeleteTopics and CreatePartitions go to the active controller (forwarded to it,
  *   KIP-590, when this node is not it; cluster/topic-changes.ts), which places partitions and spreads their leaders;
  *   each node then opens, grows or drops its logs as its metadata image changes. The replication factor (-1: the
