@@ -230,6 +230,27 @@ export class ClusterClient {
   }
 
   /**
+   * Runs `send` at the leader of `partition` of `topic` (DescribeProducers), as Kafka's AdminClient does: a leader
+   * that cannot be reached (a dead node leads until the controller fences it and elects another from the ISR), or
+   * NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE from `send`, looks the leader up again and runs `send` again, as
+   * NODE_LOSS says (250 ms apart, up to 30 s). Errors: the topic's Metadata error, no such partition, the last such
+   * failure followed by `gave up after 30 s`; any other error `send` throws at once.
+   */
+  atPartitionLeader<T>(topic: string, partition: number, send: (client: KafkaClient) => Promise<T>): Promise<T> {
+    return retrying(NODE_LOSS, async (last) => {
+      try {
+        const described = await this.topic(topic, { allowAutoTopicCreation: false })
+        const leader = described.partitions.find((p) => p.partitionIndex === partition)
+        if (!leader) throw new Error(`topic '${topic}' has no partition ${partition}`)
+        if (leader.leaderId < 0) checkError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition}`)
+        return await send(await this.node(leader.leaderId))
+      } catch (error) {
+        return retryAfterLoss(`cannot reach the leader of ${topic}-${partition}`, error as Error, last)
+      }
+    })
+  }
+
+  /**
    * Runs `send` against the active controller, for the requests it runs (CreateTopics, DeleteTopics, CreatePartitions,
    * topic configs), as Kafka's AdminClient does: Metadata first, then the controller it names, or, while it names
    * none or that node cannot be reached, the bootstrap node, which forwards the request (KIP-590). NOT_CONTROLLER
@@ -264,13 +285,15 @@ export class ClusterClient {
 
 /**
  * Errors that mean the node asked is gone, or not (or not yet) the one that answers, so that another round through
- * fresh Metadata may succeed: a lost connection, NOT_CONTROLLER, and the coordinator errors.
+ * fresh Metadata may succeed: a lost connection, NOT_CONTROLLER, the coordinator errors and the leader errors.
  */
 const MOVED: ReadonlySet<number> = new Set([
   ErrorCode.NOT_CONTROLLER,
   ErrorCode.NOT_COORDINATOR,
   ErrorCode.COORDINATOR_NOT_AVAILABLE,
   ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.LEADER_NOT_AVAILABLE,
 ])
 
 function nodeMoved(error: Error): boolean {

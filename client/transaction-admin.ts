@@ -4,8 +4,7 @@
  * type 1), DescribeProducers at the partition's leader.
  */
 import type { ClusterClient, GroupCoordinator } from './cluster-client.js'
-import { checkTopicError } from './cluster-client.js'
-import { checkError } from './kafka-client.js'
+import { checkError, type KafkaClient } from './kafka-client.js'
 import { listTransactions as listTransactionsApi, type ListTransactionsRequest, type ListTransactionsResponse } from '../protocol/messages/list-transactions.js'
 import { describeTransactions, type DescribeTransactionsRequest, type DescribeTransactionsResponse } from '../protocol/messages/describe-transactions.js'
 import { describeProducers as describeProducersApi, type DescribeProducersRequest, type DescribeProducersResponse } from '../protocol/messages/describe-producers.js'
@@ -82,13 +81,12 @@ export interface ProducerDescription {
   currentTxnStartOffset: bigint
 }
 
-/** DescribeProducers for one partition, at its leader. */
-export async function describeProducers(cluster: ClusterClient, topic: string, partition: number): Promise<ProducerDescription[]> {
-  const described = await cluster.topic(topic, { allowAutoTopicCreation: false })
-  checkTopicError(described)
-  const leader = described.partitions.find((p) => p.partitionIndex === partition)
-  if (!leader) throw new Error(`topic '${topic}' has no partition ${partition}`)
-  const client = await cluster.node(leader.leaderId)
+/** DescribeProducers for one partition, at its leader (a lost leader waited out as `ClusterClient.atPartitionLeader` says). */
+export function describeProducers(cluster: ClusterClient, topic: string, partition: number): Promise<ProducerDescription[]> {
+  return cluster.atPartitionLeader(topic, partition, (client) => describeProducersAt(client, topic, partition))
+}
+
+async function describeProducersAt(client: KafkaClient, topic: string, partition: number): Promise<ProducerDescription[]> {
   const response = await client.request<DescribeProducersRequest, DescribeProducersResponse>(describeProducersApi, client.version(describeProducersApi, '0'), {
     topics: [{ name: topic, partitionIndexes: [partition] }],
   })

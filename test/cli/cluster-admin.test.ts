@@ -4,9 +4,9 @@
  * alter-config, add-partitions) keep working when the controller is killed with SIGKILL: they ask Metadata again and
  * go to the controller the quorum elects (or to a node that forwards), within their 30 s; with no quorum left they
  * fail in one line once that time is spent. `topics describe` prints every partition while a dead leader is not yet
- * fenced, that partition's offsets unavailable with the reason. The group commands wait out a dead coordinator (and
- * the lists a dead node) until the controller fences it and the group moves. One cluster serves every test; a test
- * that kills nodes starts them again and waits until they are live brokers before it ends.
+ * fenced, that partition's offsets unavailable with the reason. The group and transaction commands wait out a dead
+ * coordinator, leader or listed node until the controller fences it and what it held moves. One cluster serves every
+ * test; a test that kills nodes starts them again and waits until they are live brokers before it ends.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, type TestCluster } from '../helpers/cluster.js'
@@ -144,8 +144,8 @@ describe('brook topics on a cluster that loses nodes', () => {
     })
   })
 
-  it('groups describe, groups list and transactions list wait out a killed group coordinator until its group moves', async () => {
-    expect((await brook(['topics', 'create', 'ledger', '--partitions', '2', '--replication-factor', '3', ...server])).code).toBe(0)
+  it('groups describe, groups list, transactions list and describe-producers wait out a killed coordinator and leader until they move', async () => {
+    expect((await brook(['topics', 'create', 'ledger', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
     expect((await brook(['produce', 'ledger', ...server], { input: 'a\nb\nc\n' })).code).toBe(0)
     expect((await brook(['groups', 'reset-offsets', 'auditors', '--topic', 'ledger', '--to-latest', '--execute', ...server])).code).toBe(0)
     const coordinatorOf = async (): Promise<number> => {
@@ -154,15 +154,23 @@ describe('brook topics on a cluster that loses nodes', () => {
       return Number(/^auditors\s+\S+ \((\d+)\)/m.exec(state.stdout)![1])
     }
     const victim = await coordinatorOf()
+    // Three partitions on three nodes: the controller gives each node the lead of one.
+    const led = [...partitionsOf((await brook(['topics', 'describe', 'ledger', ...server])).stdout)].find(([, fields]) => fields.get('Leader') === String(victim))
+    expect(led).toBeDefined()
+    const producersOf = ['transactions', 'describe-producers', '--topic', 'ledger', '--partition', String(led![0]), ...server]
+    const producersBefore = await brook(producersOf)
+    expect(producersBefore.code).toBe(0)
     await whileKilled([victim], async () => {
-      // The dead node stays the coordinator until the controller fences it; then its __consumer_offsets partition has
-      // a new leader, which loads the group's committed offsets.
+      // Asked at once, while the dead node is still listed, leads a ledger partition and coordinates the group: each
+      // waits until the controller fences it, and its partitions (of ledger, of __consumer_offsets) have new leaders.
+      const producers = brook(producersOf)
+      const transactions = brook(['transactions', 'list', ...server])
       const described = await brook(['groups', 'describe', 'auditors', ...server])
       // Kafka's tool says so too, on stderr.
       expect(described).toMatchObject({ code: 0, stderr: "Consumer group 'auditors' has no active members.\n" })
       // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG: the committed offsets are the log ends, 3 records in all.
       const rows = lines(described.stdout).slice(1).map((line) => line.split(/\s+/))
-      expect(rows.map(([group, topic, partition]) => [group, topic, partition])).toEqual([['auditors', 'ledger', '0'], ['auditors', 'ledger', '1']])
+      expect(rows.map(([group, topic, partition]) => [group, topic, partition])).toEqual([0, 1, 2].map((p) => ['auditors', 'ledger', String(p)]))
       for (const [, , , current, end, lag] of rows) expect([current, lag]).toEqual([end, '0'])
       expect(rows.reduce((sum, row) => sum + Number(row[3]), 0)).toBe(3)
       expect(await coordinatorOf()).not.toBe(victim)
@@ -170,7 +178,9 @@ describe('brook topics on a cluster that loses nodes', () => {
       const listed = await brook(['groups', 'list', ...server])
       expect(listed).toMatchObject({ code: 0, stderr: '' })
       expect(lines(listed.stdout).map((line) => line.split(/\s+/)[0])).toContain('auditors')
-      expect(await brook(['transactions', 'list', ...server])).toMatchObject({ code: 0, stderr: '' })
+      expect(await transactions).toMatchObject({ code: 0, stdout: '', stderr: '' })
+      // The new leader knows the partition's producers from the replicated batches.
+      expect(await producers).toMatchObject({ code: 0, stdout: producersBefore.stdout, stderr: '' })
     })
   })
 
