@@ -24,6 +24,16 @@ export function topicNameProblem(name: string): string | null {
 }
 
 /**
+ * Why CreatePartitions cannot grow topic `name` from `current` partitions to `count`, in Kafka's words
+ * (ReplicationControlManager.createPartitionsForTopic, INVALID_PARTITIONS), or null when `count` is larger.
+ */
+export function partitionCountProblem(name: string, current: number, count: number): string | null {
+  if (count === current) return `Topic already has ${current} partition(s).`
+  if (count < current) return `The topic ${name} currently has ${current} partition(s); ${count} would not be an increase.`
+  return null
+}
+
+/**
  * Kafka's Topic.unifyCollisionChars: '.' and '_' become the same character in metric names, so two topics whose names
  * differ only there would share their metrics, and Kafka refuses to create the second (Topic.hasCollision).
  */

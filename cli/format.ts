@@ -10,7 +10,10 @@ import type { ListedTransaction, ProducerDescription, TransactionDescription } f
 import type { ClusterStatus } from '../client/cluster-admin.js'
 import { counted } from '../client/wording.js'
 
-/** kafka-topics.sh --describe's layout, with the leader epoch and the log start and end offsets added. */
+/**
+ * kafka-topics.sh --describe's layout, with the leader epoch and the log start and end offsets added; offsets its
+ * leader could not give are `unavailable`, the reason last (`OffsetsUnavailable: leader 1 unreachable (...)`).
+ */
 export function formatTopic(topic: TopicDescription): string {
   const configs = topic.configs.map((c) => `${c.name}=${c.value}`).join(',')
   const lines = [
@@ -22,7 +25,8 @@ export function formatTopic(topic: TopicDescription): string {
       '\t' +
         [`Topic: ${topic.name}`, `Partition: ${p.partition}`, `Leader: ${p.leader < 0 ? 'none' : p.leader}`,
           `LeaderEpoch: ${p.leaderEpoch}`, `Replicas: ${p.replicas.join(',')}`, `Isr: ${p.isr.join(',')}`,
-          `LogStartOffset: ${p.logStartOffset}`, `LogEndOffset: ${p.logEndOffset}`].join('\t'),
+          `LogStartOffset: ${p.logStartOffset ?? 'unavailable'}`, `LogEndOffset: ${p.logEndOffset ?? 'unavailable'}`,
+          ...(p.offsetsUnavailable === null ? [] : [`OffsetsUnavailable: ${p.offsetsUnavailable}`])].join('\t'),
     )
   }
   return lines.join('\n')

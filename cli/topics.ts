@@ -1,12 +1,13 @@
 /** `brook topics ...`: what kafka-topics.sh (and kafka-configs.sh for topics) gives. */
 import { InvalidArgumentError, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import { alterTopicConfigs, createTopic, deleteTopic, describeTopics, listTopics } from '../client/admin.js'
+import { addPartitions, alterTopicConfigs, createTopic, deleteTopic, describeTopics, listTopics } from '../client/admin.js'
+import { counted } from '../client/wording.js'
 import { clientCommand, withCluster } from './client-command.js'
 import { formatTopic } from './format.js'
 import { integer, keyValue, repeated } from './parsers.js'
 
 export function addTopicsCommands(program: CommandUnknownOpts): void {
-  const topics = program.command('topics').description('create, list, describe and delete topics, and alter their configs (kafka-topics.sh, kafka-configs.sh)')
+  const topics = program.command('topics').description('create, list, describe and delete topics, add partitions, and alter their configs (kafka-topics.sh, kafka-configs.sh)')
 
   clientCommand(topics, 'create <name>', 'create a topic')
     .option('--partitions <n>', 'number of partitions (default: the broker\'s num.partitions)', integer('--partitions', 1, 2147483647))
@@ -40,6 +41,13 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     await withCluster(options, (cluster) => deleteTopic(cluster, name))
     console.log(`Deleted topic ${name}.`)
   })
+
+  clientCommand(topics, 'add-partitions <name>', 'grow a topic to more partitions (kafka-topics.sh --alter --partitions); keys may map to other partitions from then on')
+    .requiredOption('--partitions <n>', 'the number of partitions in all, larger than the current one', integer('--partitions', 1, 2147483647))
+    .action(async (name, options) => {
+      await withCluster(options, (cluster) => addPartitions(cluster, name, options.partitions))
+      console.log(`Topic ${name} now has ${counted(options.partitions, 'partition')}.`)
+    })
 
   clientCommand(topics, 'alter-config <name>', 'set or remove topic configs (kafka-configs.sh --alter); unlisted configs keep their values')
     .option('--set <key=value>', 'set a config, e.g. retention.ms=86400000 (repeatable)', keyValue('--set'))

@@ -1,16 +1,19 @@
 /**
  * Topic administration on the wire, what kafka-topics.sh and kafka-configs.sh do through the Admin client:
- * CreateTopics, Metadata, DeleteTopics, DescribeConfigs, IncrementalAlterConfigs and ListOffsets, each at the highest
- * version both sides implement. Errors are thrown with Kafka's error name and the broker's message (kafka-client.ts
- * checkError), never swallowed.
+ * CreateTopics, Metadata, DeleteTopics, CreatePartitions, DescribeConfigs, IncrementalAlterConfigs and ListOffsets,
+ * each at the highest version both sides implement. The requests the active controller runs go to it through
+ * `ClusterClient.atController`, which rides out a controller's loss; ListOffsets goes to each partition's leader.
+ * Errors are thrown with Kafka's error name and the broker's message (kafka-client.ts checkError), never swallowed;
+ * only `describeTopics` keeps going past a leader it cannot ask, and says so per partition.
  */
 import { checkTopicError, type ClusterClient } from './cluster-client.js'
-import { checkError } from './kafka-client.js'
+import { ConnectionError, checkError, errorText } from './kafka-client.js'
 import { AGAIN, LEADER_CHANGE, retrying } from './retry.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { ConfigOperation, ConfigSource, IsolationLevel, OffsetSpec, ResourceType, ZERO_UUID } from '../protocol/constants.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../protocol/messages/delete-topics.js'
+import { createPartitions, type CreatePartitionsRequest, type CreatePartitionsResponse } from '../protocol/messages/create-partitions.js'
 import {
   describeConfigs,
   type DescribeConfigsRequest,
@@ -48,45 +51,72 @@ export interface CreatedTopic {
   topicId: string | null
 }
 
-export async function createTopic(cluster: ClusterClient, options: CreateTopicOptions): Promise<CreatedTopic> {
-  await cluster.metadata([], { allowAutoTopicCreation: false })
-  const client = await cluster.controller()
-  const version = client.version(createTopics)
-  // -1 ("the broker's default") exists from v4 (CreateTopicsRequest.json); before that Kafka's own defaults apply.
-  const brokerDefault = version >= 4 ? -1 : 1
-  const response = await client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, version, {
-    topics: [
-      {
-        name: options.name,
-        numPartitions: options.partitions ?? brokerDefault,
-        replicationFactor: options.replicationFactor ?? brokerDefault,
-        assignments: [],
-        configs: Object.entries(options.configs ?? {}).map(([name, value]) => ({ name, value })),
-      },
-    ],
-    timeoutMs: TIMEOUT_MS,
-    validateOnly: false,
+/**
+ * CreateTopics at the active controller. A connection lost on the way is asked again like NOT_CONTROLLER (as Kafka's
+ * AdminClient does), so a topic the lost attempt created is answered TOPIC_ALREADY_EXISTS.
+ */
+export function createTopic(cluster: ClusterClient, options: CreateTopicOptions): Promise<CreatedTopic> {
+  const context = `cannot create topic '${options.name}'`
+  return cluster.atController(context, async (client) => {
+    const version = client.version(createTopics)
+    // -1 ("the broker's default") exists from v4 (CreateTopicsRequest.json); before that Kafka's own defaults apply.
+    const brokerDefault = version >= 4 ? -1 : 1
+    const response = await client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, version, {
+      topics: [
+        {
+          name: options.name,
+          numPartitions: options.partitions ?? brokerDefault,
+          replicationFactor: options.replicationFactor ?? brokerDefault,
+          assignments: [],
+          configs: Object.entries(options.configs ?? {}).map(([name, value]) => ({ name, value })),
+        },
+      ],
+      timeoutMs: TIMEOUT_MS,
+      validateOnly: false,
+    })
+    const result = response.topics[0]
+    if (!result) throw new Error(`the broker did not answer for topic '${options.name}'`)
+    if (result.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS && options.ifNotExists) return { created: false, topicId: null }
+    checkError(result.errorCode, context, result.errorMessage)
+    return { created: true, topicId: result.topicId && result.topicId !== ZERO_UUID ? result.topicId : null }
   })
-  const result = response.topics[0]
-  if (!result) throw new Error(`the broker did not answer for topic '${options.name}'`)
-  if (result.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS && options.ifNotExists) return { created: false, topicId: null }
-  checkError(result.errorCode, `cannot create topic '${options.name}'`, result.errorMessage)
-  return { created: true, topicId: result.topicId && result.topicId !== ZERO_UUID ? result.topicId : null }
 }
 
-export async function deleteTopic(cluster: ClusterClient, name: string): Promise<void> {
-  await cluster.metadata([], { allowAutoTopicCreation: false })
-  const client = await cluster.controller()
-  const version = client.version(deleteTopics)
-  const response = await client.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, version, {
-    // v6 names topics in `topics` (by name or id), v0-5 in `topicNames`; the codec writes the one the version has.
-    topics: [{ name, topicId: ZERO_UUID }],
-    topicNames: [name],
-    timeoutMs: TIMEOUT_MS,
+/** DeleteTopics at the active controller (a retry after a lost connection may find the topic gone: UNKNOWN_TOPIC_OR_PARTITION). */
+export function deleteTopic(cluster: ClusterClient, name: string): Promise<void> {
+  const context = `cannot delete topic '${name}'`
+  return cluster.atController(context, async (client) => {
+    const response = await client.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, client.version(deleteTopics), {
+      // v6 names topics in `topics` (by name or id), v0-5 in `topicNames`; the codec writes the one the version has.
+      topics: [{ name, topicId: ZERO_UUID }],
+      topicNames: [name],
+      timeoutMs: TIMEOUT_MS,
+    })
+    const result = response.responses[0]
+    if (!result) throw new Error(`the broker did not answer for topic '${name}'`)
+    checkError(result.errorCode, context, result.errorMessage)
   })
-  const result = response.responses[0]
-  if (!result) throw new Error(`the broker did not answer for topic '${name}'`)
-  checkError(result.errorCode, `cannot delete topic '${name}'`, result.errorMessage)
+}
+
+/**
+ * CreatePartitions at the active controller: grows topic `name` to `count` partitions in all, the new ones placed by
+ * the controller with the topic's replication factor (what `kafka-topics.sh --alter --partitions` sends). Errors:
+ * INVALID_PARTITIONS when `count` is not above the current count (Kafka's "Topic already has 3 partition(s)." or
+ * "The topic t currently has 3 partition(s); 2 would not be an increase."), UNKNOWN_TOPIC_OR_PARTITION,
+ * INVALID_REPLICATION_FACTOR with fewer live brokers than the topic's replication factor.
+ */
+export function addPartitions(cluster: ClusterClient, name: string, count: number): Promise<void> {
+  const context = `cannot add partitions to topic '${name}'`
+  return cluster.atController(context, async (client) => {
+    const response = await client.request<CreatePartitionsRequest, CreatePartitionsResponse>(createPartitions, client.version(createPartitions), {
+      topics: [{ name, count, assignments: null }],
+      timeoutMs: TIMEOUT_MS,
+      validateOnly: false,
+    })
+    const result = response.results[0]
+    if (!result) throw new Error(`the broker did not answer for topic '${name}'`)
+    checkError(result.errorCode, context, result.errorMessage)
+  })
 }
 
 export interface TopicConfigChanges {
@@ -101,25 +131,26 @@ export interface TopicConfigChanges {
  * sends). The broker validates every value first and applies all or nothing (INVALID_CONFIG names the bad one; a
  * config named twice is INVALID_REQUEST).
  */
-export async function alterTopicConfigs(cluster: ClusterClient, topic: string, changes: TopicConfigChanges): Promise<void> {
-  await cluster.metadata([], { allowAutoTopicCreation: false })
-  const client = await cluster.controller()
-  const response = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, client.version(incrementalAlterConfigs), {
-    resources: [
-      {
-        resourceType: ResourceType.TOPIC,
-        resourceName: topic,
-        configs: [
-          ...changes.set.map(([name, value]) => ({ name, configOperation: ConfigOperation.SET, value })),
-          ...changes.delete.map((name) => ({ name, configOperation: ConfigOperation.DELETE, value: null })),
-        ],
-      },
-    ],
-    validateOnly: false,
+export function alterTopicConfigs(cluster: ClusterClient, topic: string, changes: TopicConfigChanges): Promise<void> {
+  const context = `cannot alter the configs of topic '${topic}'`
+  return cluster.atController(context, async (client) => {
+    const response = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, client.version(incrementalAlterConfigs), {
+      resources: [
+        {
+          resourceType: ResourceType.TOPIC,
+          resourceName: topic,
+          configs: [
+            ...changes.set.map(([name, value]) => ({ name, configOperation: ConfigOperation.SET, value })),
+            ...changes.delete.map((name) => ({ name, configOperation: ConfigOperation.DELETE, value: null })),
+          ],
+        },
+      ],
+      validateOnly: false,
+    })
+    const result = response.responses[0]
+    if (!result) throw new Error(`the broker did not answer for topic '${topic}'`)
+    checkError(result.errorCode, context, result.errorMessage)
   })
-  const result = response.responses[0]
-  if (!result) throw new Error(`the broker did not answer for topic '${topic}'`)
-  checkError(result.errorCode, `cannot alter the configs of topic '${topic}'`, result.errorMessage)
 }
 
 export async function listTopics(cluster: ClusterClient): Promise<string[]> {
@@ -147,7 +178,8 @@ const STALE_LEADER_ERRORS: ReadonlySet<number> = new Set([
  * OffsetSpec.LATEST or a time in ms (the first offset whose timestamp is at or after it; offset -1 when none is).
  * A partition without a leader, or whose leader moved (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, a leader epoch
  * error), is asked again with fresh metadata for up to 5 s, as a cluster electing leaders answers for a moment after
- * a restart. Errors: an Error naming the partition and the broker's error.
+ * a restart. Errors: an Error naming the partition and why it has no offset (the broker's error, or its leader
+ * unreachable), the first of `partitions` that has none.
  */
 export async function listPartitionOffsets(
   cluster: ClusterClient,
@@ -155,8 +187,34 @@ export async function listPartitionOffsets(
   partitions: readonly number[],
   options: { timestamp: bigint; isolationLevel: IsolationLevel },
 ): Promise<Map<number, PartitionOffset>> {
-  const name = topic.name!
+  const answers = await askLeaders(cluster, topic, partitions, options)
   const found = new Map<number, PartitionOffset>()
+  for (const index of partitions) {
+    const answer = answers.get(index)!
+    if ('unavailable' in answer) throw new Error(`cannot list offsets of ${topic.name}-${index}: ${answer.unavailable}`)
+    found.set(index, answer)
+  }
+  return found
+}
+
+/** Why a partition's offset could not be had: its leader's error, or its leader unreachable, in words. */
+interface OffsetUnavailable {
+  unavailable: string
+}
+
+/**
+ * ListOffsets as `listPartitionOffsets` asks it, each partition answered on its own: its offset, or why it has none.
+ * A leader that cannot be reached fails its partitions at once: it stays their leader until the controller fences it
+ * (broker.session.timeout.ms), longer than a command should wait.
+ */
+async function askLeaders(
+  cluster: ClusterClient,
+  topic: MetadataResponseTopic,
+  partitions: readonly number[],
+  options: { timestamp: bigint; isolationLevel: IsolationLevel },
+): Promise<Map<number, PartitionOffset | OffsetUnavailable>> {
+  const name = topic.name!
+  const answers = new Map<number, PartitionOffset | OffsetUnavailable>()
   let metadata = topic
   let pending = [...partitions]
   let refresh = false
@@ -173,39 +231,43 @@ export async function listPartitionOffsets(
     }
     await Promise.all(
       [...byLeader].map(async ([leaderId, indexes]) => {
-        const client = await cluster.node(leaderId)
-        // v1 is the first version that answers with one offset and its timestamp instead of a list.
-        const version = client.version(listOffsets, '1-10')
-        const response = await client.request<ListOffsetsRequest, ListOffsetsResponse>(listOffsets, version, {
-          replicaId: -1,
-          isolationLevel: options.isolationLevel,
-          topics: [
-            {
-              name,
-              partitions: indexes.map((partitionIndex) => ({
-                partitionIndex,
-                currentLeaderEpoch: -1,
-                timestamp: options.timestamp,
-                maxNumOffsets: 1,
-              })),
-            },
-          ],
-          timeoutMs: TIMEOUT_MS,
-        })
+        let response: ListOffsetsResponse
+        try {
+          const client = await cluster.node(leaderId)
+          // v1 is the first version that answers with one offset and its timestamp instead of a list.
+          const version = client.version(listOffsets, '1-10')
+          response = await client.request<ListOffsetsRequest, ListOffsetsResponse>(listOffsets, version, {
+            replicaId: -1,
+            isolationLevel: options.isolationLevel,
+            topics: [
+              {
+                name,
+                partitions: indexes.map((partitionIndex) => ({
+                  partitionIndex,
+                  currentLeaderEpoch: -1,
+                  timestamp: options.timestamp,
+                  maxNumOffsets: 1,
+                })),
+              },
+            ],
+            timeoutMs: TIMEOUT_MS,
+          })
+        } catch (error) {
+          if (!(error instanceof ConnectionError)) throw error
+          for (const index of indexes) answers.set(index, { unavailable: `leader ${leaderId} unreachable (${error.message})` })
+          return
+        }
         for (const answer of response.topics.flatMap((t) => t.partitions)) {
-          if (STALE_LEADER_ERRORS.has(answer.errorCode) && !last) {
-            stale.set(answer.partitionIndex, answer.errorCode)
-            continue
-          }
-          checkError(answer.errorCode, `cannot list offsets of ${name}-${answer.partitionIndex}`)
-          found.set(answer.partitionIndex, { partition: answer.partitionIndex, offset: answer.offset ?? -1n, timestamp: answer.timestamp ?? -1n })
+          if (STALE_LEADER_ERRORS.has(answer.errorCode) && !last) stale.set(answer.partitionIndex, answer.errorCode)
+          else if (answer.errorCode !== ErrorCode.NONE) answers.set(answer.partitionIndex, { unavailable: errorText(answer.errorCode) })
+          else answers.set(answer.partitionIndex, { partition: answer.partitionIndex, offset: answer.offset ?? -1n, timestamp: answer.timestamp ?? -1n })
         }
       }),
     )
-    if (stale.size === 0) return found
+    if (stale.size === 0) return answers
     if (last) {
-      const [index, code] = [...stale][0]!
-      checkError(code, `cannot list offsets of ${name}-${index}`)
+      for (const [index, code] of stale) answers.set(index, { unavailable: errorText(code) })
+      return answers
     }
     pending = [...stale.keys()]
     refresh = true
@@ -219,8 +281,11 @@ export interface PartitionDescription {
   leaderEpoch: number
   replicas: number[]
   isr: number[]
-  logStartOffset: bigint
-  logEndOffset: bigint
+  /** The partition's offsets from its leader; null when they could not be had, `offsetsUnavailable` says why. */
+  logStartOffset: bigint | null
+  logEndOffset: bigint | null
+  /** Why the offsets are missing (no leader, the leader unreachable or its error), or null. */
+  offsetsUnavailable: string | null
 }
 
 export interface TopicDescription {
@@ -234,7 +299,13 @@ export interface TopicDescription {
   configs: { name: string; value: string | null }[]
 }
 
-/** Describes the named topics (null: every topic), in name order. */
+/**
+ * Describes the named topics (null: every topic), in name order: partitions, leaders, replicas and ISR from Metadata,
+ * configs from the controller, and each partition's log start and end offsets from its leader. A partition whose
+ * leader cannot be asked (none, unreachable, an error) is described all the same, its offsets unavailable with the
+ * reason, as kafka-topics.sh --describe shows a partition whatever its leader's state. Errors: a topic's Metadata
+ * error (the topic does not exist), the configs' errors.
+ */
 export async function describeTopics(cluster: ClusterClient, names: readonly string[] | null): Promise<TopicDescription[]> {
   const response = await cluster.metadata(names, { allowAutoTopicCreation: false })
   for (const topic of response.topics) checkTopicError(topic)
@@ -243,12 +314,12 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
   const configs = await topicConfigs(cluster, topics.map((t) => t.name!))
   return Promise.all(
     topics.map(async (topic): Promise<TopicDescription> => {
-      // An offline partition (no live leader) has no one to ask for its offsets: it is described, its offsets -1.
+      // An offline partition (no live leader) has no one to ask: it is not asked, as it would be again for 5 s.
       const indexes = topic.partitions.filter((p) => p.leaderId >= 0).map((p) => p.partitionIndex)
       const level = IsolationLevel.READ_UNCOMMITTED
       const [start, end] = await Promise.all([
-        listPartitionOffsets(cluster, topic, indexes, { timestamp: OffsetSpec.EARLIEST, isolationLevel: level }),
-        listPartitionOffsets(cluster, topic, indexes, { timestamp: OffsetSpec.LATEST, isolationLevel: level }),
+        askLeaders(cluster, topic, indexes, { timestamp: OffsetSpec.EARLIEST, isolationLevel: level }),
+        askLeaders(cluster, topic, indexes, { timestamp: OffsetSpec.LATEST, isolationLevel: level }),
       ])
       const partitions = [...topic.partitions].sort((a, b) => a.partitionIndex - b.partitionIndex)
       return {
@@ -256,29 +327,40 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
         topicId: topic.topicId && topic.topicId !== ZERO_UUID ? topicIdToString(topic.topicId) : null,
         isInternal: topic.isInternal ?? false,
         replicationFactor: partitions[0]?.replicaNodes.length ?? 0,
-        partitions: partitions.map((p) => ({
-          partition: p.partitionIndex,
-          leader: p.leaderId,
-          leaderEpoch: p.leaderEpoch ?? -1,
-          replicas: p.replicaNodes,
-          isr: p.isrNodes,
-          logStartOffset: start.get(p.partitionIndex)?.offset ?? -1n,
-          logEndOffset: end.get(p.partitionIndex)?.offset ?? -1n,
-        })),
+        partitions: partitions.map((p) => {
+          const first = start.get(p.partitionIndex) ?? { unavailable: 'no leader' }
+          const last = end.get(p.partitionIndex) ?? first
+          const unavailable = 'unavailable' in first ? first.unavailable : 'unavailable' in last ? last.unavailable : null
+          return {
+            partition: p.partitionIndex,
+            leader: p.leaderId,
+            leaderEpoch: p.leaderEpoch ?? -1,
+            replicas: p.replicaNodes,
+            isr: p.isrNodes,
+            logStartOffset: unavailable === null && !('unavailable' in first) ? first.offset : null,
+            logEndOffset: unavailable === null && !('unavailable' in last) ? last.offset : null,
+            offsetsUnavailable: unavailable,
+          }
+        }),
         configs: configs.get(topic.name!) ?? [],
       }
     }),
   )
 }
 
-/** The configs set on each topic (DescribeConfigs; v0 says isDefault, v1+ the config source). */
+/**
+ * The configs set on each topic (DescribeConfigs; v0 says isDefault, v1+ the config source), asked of the active
+ * controller as configs are changed there, so that a change just made through it is seen.
+ */
 async function topicConfigs(cluster: ClusterClient, names: readonly string[]): Promise<Map<string, { name: string; value: string | null }[]>> {
-  const client = await cluster.controller()
-  const version = client.version(describeConfigs)
-  const response = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, version, {
-    resources: names.map((resourceName) => ({ resourceType: ResourceType.TOPIC, resourceName, configurationKeys: null })),
-    includeSynonyms: false,
-    includeDocumentation: false,
+  const { version, response } = await cluster.atController('cannot describe the configs of the topics', async (client) => {
+    const version = client.version(describeConfigs)
+    const response = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, version, {
+      resources: names.map((resourceName) => ({ resourceType: ResourceType.TOPIC, resourceName, configurationKeys: null })),
+      includeSynonyms: false,
+      includeDocumentation: false,
+    })
+    return { version, response }
   })
   const byTopic = new Map<string, { name: string; value: string | null }[]>()
   for (const result of response.results) {

@@ -1,10 +1,12 @@
 /**
  * The cluster as the CLI's admin and console commands see it: one bootstrap connection for Metadata, and a
  * connection per node opened when a request must go to that node (a partition's leader, the controller), as every
- * Kafka client does. On one node every node id resolves to the bootstrap connection itself.
+ * Kafka client does. On one node every node id resolves to the bootstrap connection itself. A connection that fails
+ * is made again when next needed: the bootstrap connection to another node the cluster or the bootstrap list names,
+ * so that Metadata survives the loss of the node it was asked of.
  */
-import { KafkaClient, checkError } from './kafka-client.js'
-import { AGAIN, retrying, SETTLING } from './retry.js'
+import { BrokerError, ConnectionError, KafkaClient, checkError } from './kafka-client.js'
+import { AGAIN, NODE_LOSS, retrying, SETTLING } from './retry.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js'
 import { CoordinatorType, ZERO_UUID } from '../protocol/constants.js'
@@ -58,21 +60,27 @@ export class ClusterClient {
   private controllerId = -1
 
   private constructor(
-    private readonly bootstrap: KafkaClient,
+    private bootstrap: KafkaClient,
+    private readonly servers: readonly BrokerAddress[],
     private readonly options: ClusterClientOptions,
   ) {}
 
   /** Connects to the first bootstrap server that answers; the error names every server tried. */
   static async connect(servers: readonly BrokerAddress[], options: ClusterClientOptions = {}): Promise<ClusterClient> {
-    const failures: string[] = []
-    for (const { host, port } of servers) {
-      try {
-        return new ClusterClient(await KafkaClient.connect(host, port, options), options)
-      } catch (error) {
-        failures.push((error as Error).message)
-      }
-    }
-    throw new Error(failures.join('; '))
+    return new ClusterClient(await firstAnswering(servers, options), servers, options)
+  }
+
+  /**
+   * A new bootstrap connection after the last one failed: to the first that answers of the nodes the last Metadata
+   * listed, then of the bootstrap servers, the failed node last. Errors: a ConnectionError naming every node tried.
+   */
+  private async reconnect(): Promise<void> {
+    const failed = this.bootstrap.address
+    const candidates = new Map<string, BrokerAddress>()
+    for (const address of [...this.addresses.values(), ...this.servers]) candidates.set(`${address.host}:${address.port}`, address)
+    const ordered = [...candidates].sort(([a], [b]) => Number(a === failed) - Number(b === failed)).map(([, address]) => address)
+    this.bootstrap.close()
+    this.bootstrap = await firstAnswering(ordered, this.options)
   }
 
   /**
@@ -81,13 +89,25 @@ export class ClusterClient {
    * and the console consumer do not.
    */
   async metadata(topics: readonly string[] | null, options: { allowAutoTopicCreation: boolean }): Promise<MetadataResponse> {
-    const version = this.bootstrap.version(metadata, '1-12')
-    const response = await this.bootstrap.request<MetadataRequest, MetadataResponse>(metadata, version, {
-      topics: topics === null ? null : topics.map((name) => ({ topicId: ZERO_UUID, name })),
-      allowAutoTopicCreation: options.allowAutoTopicCreation,
-      includeClusterAuthorizedOperations: false,
-      includeTopicAuthorizedOperations: false,
-    })
+    const ask = (): Promise<MetadataResponse> =>
+      this.bootstrap.request<MetadataRequest, MetadataResponse>(metadata, this.bootstrap.version(metadata, '1-12'), {
+        topics: topics === null ? null : topics.map((name) => ({ topicId: ZERO_UUID, name })),
+        allowAutoTopicCreation: options.allowAutoTopicCreation,
+        includeClusterAuthorizedOperations: false,
+        includeTopicAuthorizedOperations: false,
+      })
+    let response: MetadataResponse
+    try {
+      if (this.bootstrap.failed) await this.reconnect()
+      response = await ask()
+    } catch (error) {
+      if (!(error instanceof ConnectionError)) throw error
+      // The node Metadata was asked of is gone (killed, stopped): any other node answers it as well.
+      await this.reconnect()
+      response = await ask()
+    }
+    // The listed brokers only: a node the controller fenced (dead) is no longer one to ask.
+    this.addresses.clear()
     for (const broker of response.brokers) this.addresses.set(broker.nodeId, { host: broker.host, port: broker.port })
     this.controllerId = response.controllerId ?? -1
     return response
@@ -114,69 +134,193 @@ export class ClusterClient {
     return this.bootstrap
   }
 
-  /** The connection to `nodeId`, opened on first use (the bootstrap connection when it is that node). */
-  node(nodeId: number): Promise<KafkaClient> {
-    let client = this.nodes.get(nodeId)
-    if (!client) {
-      const address = this.addresses.get(nodeId)
-      if (!address) return Promise.reject(new Error(`node ${nodeId} is not in the cluster metadata`))
-      client =
-        `${address.host}:${address.port}` === this.bootstrap.address
-          ? Promise.resolve(this.bootstrap)
-          : KafkaClient.connect(address.host, address.port, this.options)
-      this.nodes.set(nodeId, client)
-      // A failed connect is not cached, so the next request after a metadata refresh tries again.
-      client.catch(() => this.nodes.delete(nodeId))
+  /**
+   * The connection to `nodeId`, opened on first use (the bootstrap connection when it is that node), and opened again
+   * when the one made before has failed. Errors: a ConnectionError when the node cannot be reached.
+   */
+  async node(nodeId: number): Promise<KafkaClient> {
+    const cached = this.nodes.get(nodeId)
+    if (cached) {
+      const client = await cached
+      if (!client.failed) return client
+      this.nodes.delete(nodeId)
     }
+    const address = this.addresses.get(nodeId)
+    if (!address) throw new Error(`node ${nodeId} is not in the cluster metadata`)
+    const client =
+      `${address.host}:${address.port}` === this.bootstrap.address && !this.bootstrap.failed
+        ? Promise.resolve(this.bootstrap)
+        : KafkaClient.connect(address.host, address.port, this.options)
+    this.nodes.set(nodeId, client)
+    // A failed connect is not cached, so the next request after a metadata refresh tries again.
+    client.catch(() => this.nodes.delete(nodeId))
     return client
   }
 
-  /** Every node the last Metadata answer listed, by id. */
-  nodeIds(): number[] {
-    return [...this.addresses.keys()].sort((a, b) => a - b)
-  }
-
   /**
-   * The coordinator of a consumer group (FindCoordinator, batched from v4) and a connection to it. Asked again for a
-   * while on retriable errors: a coordinator answers COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS while
-   * __consumer_offsets is created or loaded.
+   * Runs `send` at every node Metadata lists, for requests each node answers for what it holds (ListGroups,
+   * ListTransactions: the groups and transactional ids it coordinates), and returns the answers in node id order. A
+   * node that cannot be reached (dead, but listed until the controller fences it) or answers a coordinator error
+   * (COORDINATOR_LOAD_IN_PROGRESS while it loads what it took over) makes the whole round be asked again through fresh
+   * Metadata, as NODE_LOSS says (250 ms apart, up to 30 s): a fenced node leaves the Metadata, and what it coordinated
+   * moves to nodes asked in the next round, so no answer mixes rounds. `what` names the request for a connection
+   * error. Errors: the first failure of the last round, followed by `gave up after 30 s`; any other error at once.
    */
-  groupCoordinator(groupId: string): Promise<GroupCoordinator> {
-    return this.coordinator(groupId, CoordinatorType.GROUP, `group '${groupId}'`)
-  }
-
-  /** The coordinator of a transactional id (FindCoordinator key type 1), as `groupCoordinator` finds a group's. */
-  transactionCoordinator(transactionalId: string): Promise<GroupCoordinator> {
-    return this.coordinator(transactionalId, CoordinatorType.TRANSACTION, `transactional id '${transactionalId}'`)
-  }
-
-  private coordinator(key: string, keyType: number, what: string): Promise<GroupCoordinator> {
-    return retrying(SETTLING, async (last) => {
-      const version = this.bootstrap.version(findCoordinator, '0-4')
-      if (keyType !== CoordinatorType.GROUP && version < 1) throw new Error(`the broker at ${this.bootstrap.address} cannot find the coordinator of a ${what} (it needs FindCoordinator v1)`)
-      const response = await this.bootstrap.request<FindCoordinatorRequest, FindCoordinatorResponse>(findCoordinator, version, {
-        key,
-        keyType,
-        coordinatorKeys: [key],
-      })
-      const answer = version >= 4 ? response.coordinators?.find((c) => c.key === key) : { ...response, errorCode: response.errorCode ?? ErrorCode.NONE }
-      if (!answer) throw new Error(`the broker did not answer FindCoordinator for ${what}`)
-      if (answer.errorCode !== ErrorCode.NONE && errorInfo(answer.errorCode).retriable && !last) return AGAIN
-      checkError(answer.errorCode, `cannot find the coordinator of ${what}`, answer.errorMessage)
-      const nodeId = answer.nodeId!
-      // Metadata, when it was asked, already knows the node; otherwise the answer says where it listens.
-      if (!this.addresses.has(nodeId)) this.addresses.set(nodeId, { host: answer.host!, port: answer.port! })
-      return { nodeId, host: answer.host!, port: answer.port!, client: await this.node(nodeId) }
+  atEveryNode<T>(what: string, send: (client: KafkaClient, nodeId: number) => Promise<T>): Promise<T[]> {
+    return retrying(NODE_LOSS, async (last) => {
+      let failure: Error | undefined
+      try {
+        await this.metadata([], { allowAutoTopicCreation: false })
+        const ids = [...this.addresses.keys()].sort((a, b) => a - b)
+        const answers = await Promise.allSettled(ids.map(async (nodeId) => send(await this.node(nodeId), nodeId)))
+        const failures = answers.flatMap((answer) => (answer.status === 'rejected' ? [answer.reason as Error] : []))
+        failure = failures.find((error) => !nodeMoved(error)) ?? failures[0]
+        if (!failure) return answers.map((answer) => (answer as PromiseFulfilledResult<T>).value)
+      } catch (error) {
+        failure = error as Error
+      }
+      return retryAfterLoss(what, failure, last)
     })
   }
 
-  /** The controller, for CreateTopics and DeleteTopics (older Kafka needs them there; KRaft forwards them). */
-  controller(): Promise<KafkaClient> {
-    return this.controllerId >= 0 && this.addresses.has(this.controllerId) ? this.node(this.controllerId) : Promise.resolve(this.bootstrap)
+  /**
+   * Runs `send` at the coordinator of group `groupId` (FindCoordinator, batched from v4), as Kafka's AdminClient does:
+   * NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS (from FindCoordinator, or from what
+   * `send` asks: __consumer_offsets being created, or loaded by a new leader) and a coordinator that cannot be reached
+   * (a dead node stays the coordinator until the controller fences it and its partition gets a new leader) look the
+   * coordinator up again and run `send` again, as NODE_LOSS says (250 ms apart, up to 30 s). Errors: the last such
+   * failure, followed by `gave up after 30 s`; any other error `send` throws at once.
+   */
+  atGroupCoordinator<T>(groupId: string, send: (coordinator: GroupCoordinator) => Promise<T>): Promise<T> {
+    return this.atCoordinator(groupId, CoordinatorType.GROUP, `group '${groupId}'`, send)
+  }
+
+  /** Runs `send` at the coordinator of a transactional id (FindCoordinator key type 1), as `atGroupCoordinator` does. */
+  atTransactionCoordinator<T>(transactionalId: string, send: (coordinator: GroupCoordinator) => Promise<T>): Promise<T> {
+    return this.atCoordinator(transactionalId, CoordinatorType.TRANSACTION, `transactional id '${transactionalId}'`, send)
+  }
+
+  private atCoordinator<T>(key: string, keyType: number, what: string, send: (coordinator: GroupCoordinator) => Promise<T>): Promise<T> {
+    return retrying(NODE_LOSS, async (last) => {
+      try {
+        return await send(await this.findCoordinator(key, keyType, what))
+      } catch (error) {
+        return retryAfterLoss(`cannot reach the coordinator of ${what}`, error as Error, last)
+      }
+    })
+  }
+
+  /** One FindCoordinator and a connection to the node it names. Errors: a BrokerError, a ConnectionError. */
+  private async findCoordinator(key: string, keyType: number, what: string): Promise<GroupCoordinator> {
+    if (this.bootstrap.failed) await this.reconnect()
+    const version = this.bootstrap.version(findCoordinator, '0-4')
+    if (keyType !== CoordinatorType.GROUP && version < 1) throw new Error(`the broker at ${this.bootstrap.address} cannot find the coordinator of a ${what} (it needs FindCoordinator v1)`)
+    const response = await this.bootstrap.request<FindCoordinatorRequest, FindCoordinatorResponse>(findCoordinator, version, {
+      key,
+      keyType,
+      coordinatorKeys: [key],
+    })
+    const answer = version >= 4 ? response.coordinators?.find((c) => c.key === key) : { ...response, errorCode: response.errorCode ?? ErrorCode.NONE }
+    if (!answer) throw new Error(`the broker did not answer FindCoordinator for ${what}`)
+    checkError(answer.errorCode, `cannot find the coordinator of ${what}`, answer.errorMessage)
+    const nodeId = answer.nodeId!
+    // Metadata, when it was asked, already knows the node; otherwise the answer says where it listens.
+    if (!this.addresses.has(nodeId)) this.addresses.set(nodeId, { host: answer.host!, port: answer.port! })
+    return { nodeId, host: answer.host!, port: answer.port!, client: await this.node(nodeId) }
+  }
+
+  /**
+   * Runs `send` at the leader of `partition` of `topic` (DescribeProducers), as Kafka's AdminClient does: a leader
+   * that cannot be reached (a dead node leads until the controller fences it and elects another from the ISR), or
+   * NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE from `send`, looks the leader up again and runs `send` again, as
+   * NODE_LOSS says (250 ms apart, up to 30 s). Errors: the topic's Metadata error, no such partition, the last such
+   * failure followed by `gave up after 30 s`; any other error `send` throws at once.
+   */
+  atPartitionLeader<T>(topic: string, partition: number, send: (client: KafkaClient) => Promise<T>): Promise<T> {
+    return retrying(NODE_LOSS, async (last) => {
+      try {
+        const described = await this.topic(topic, { allowAutoTopicCreation: false })
+        const leader = described.partitions.find((p) => p.partitionIndex === partition)
+        if (!leader) throw new Error(`topic '${topic}' has no partition ${partition}`)
+        if (leader.leaderId < 0) checkError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition}`)
+        return await send(await this.node(leader.leaderId))
+      } catch (error) {
+        return retryAfterLoss(`cannot reach the leader of ${topic}-${partition}`, error as Error, last)
+      }
+    })
+  }
+
+  /**
+   * Runs `send` against the active controller, for the requests it runs (CreateTopics, DeleteTopics, CreatePartitions,
+   * topic configs), as Kafka's AdminClient does: Metadata first, then the controller it names, or, while it names
+   * none or that node cannot be reached, the bootstrap node, which forwards the request (KIP-590). NOT_CONTROLLER
+   * (a node that knows no controller, or one that lost its place) and a connection that fails or times out are
+   * tried again through fresh Metadata, 250 ms apart, for up to NODE_LOSS's 30 s (Kafka's
+   * request.timeout.ms), the node that failed left out; so a command survives the loss of the controller or of the
+   * node it bootstrapped from, whose successor the quorum elects within seconds. `what` names the operation for a
+   * connection error (`cannot create topic 'orders'`). Errors: the last failure, followed by `gave up after 30 s`
+   * once the time is spent; any other error `send` throws (a BrokerError other than NOT_CONTROLLER) at once.
+   */
+  atController<T>(what: string, send: (client: KafkaClient) => Promise<T>): Promise<T> {
+    const unreachable = new Set<number>()
+    return retrying(NODE_LOSS, async (last) => {
+      let target: number | null = null
+      try {
+        await this.metadata([], { allowAutoTopicCreation: false })
+        const named = this.controllerId
+        target = named >= 0 && this.addresses.has(named) && !unreachable.has(named) ? named : null
+        return await send(target === null ? this.bootstrap : await this.node(target))
+      } catch (error) {
+        if (error instanceof ConnectionError && target !== null) unreachable.add(target)
+        return retryAfterLoss(what, error as Error, last)
+      }
+    })
   }
 
   close(): void {
     this.bootstrap.close()
     for (const client of this.nodes.values()) client.then((c) => c.close(), () => {})
   }
+}
+
+/**
+ * Errors that mean the node asked is gone, or not (or not yet) the one that answers, so that another round through
+ * fresh Metadata may succeed: a lost connection, NOT_CONTROLLER, the coordinator errors and the leader errors.
+ */
+const MOVED: ReadonlySet<number> = new Set([
+  ErrorCode.NOT_CONTROLLER,
+  ErrorCode.NOT_COORDINATOR,
+  ErrorCode.COORDINATOR_NOT_AVAILABLE,
+  ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.LEADER_NOT_AVAILABLE,
+])
+
+function nodeMoved(error: Error): boolean {
+  return error instanceof ConnectionError || (error instanceof BrokerError && MOVED.has(error.errorCode))
+}
+
+/**
+ * What a NODE_LOSS retry does with an attempt's failure: AGAIN while time is left and the failure is `nodeMoved`;
+ * else it throws, `what` before a connection's error (which does not name the request), and after the last attempt
+ * `; gave up after 30 s`.
+ */
+function retryAfterLoss(what: string, error: Error, last: boolean): typeof AGAIN {
+  if (!nodeMoved(error)) throw error
+  if (!last) return AGAIN
+  const message = error instanceof ConnectionError ? `${what}: ${error.message}` : error.message
+  throw new Error(`${message}; gave up after ${NODE_LOSS.timeoutMs! / 1000} s`)
+}
+
+/** A connection to the first of `servers` that answers. Errors: a ConnectionError naming every server tried. */
+async function firstAnswering(servers: readonly BrokerAddress[], options: ClusterClientOptions): Promise<KafkaClient> {
+  const failures: string[] = []
+  for (const { host, port } of servers) {
+    try {
+      return await KafkaClient.connect(host, port, options)
+    } catch (error) {
+      failures.push((error as Error).message)
+    }
+  }
+  throw new ConnectionError(failures.join('; '))
 }

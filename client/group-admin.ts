@@ -44,25 +44,24 @@ export interface ListedGroup {
   state: string | null
 }
 
-/** ListGroups at every node (each lists the groups it coordinates), merged and sorted by group id. */
+/**
+ * ListGroups at every node (each lists the groups it coordinates), merged and sorted by group id; a node lost meanwhile
+ * is waited out as `ClusterClient.atEveryNode` says.
+ */
 export async function listGroups(cluster: ClusterClient, options: { states: readonly string[] }): Promise<ListedGroup[]> {
-  await cluster.metadata([], { allowAutoTopicCreation: false })
-  const perNode = await Promise.all(
-    cluster.nodeIds().map(async (nodeId) => {
-      const client = await cluster.node(nodeId)
-      const version = client.version(listGroupsApi, '0-4')
-      // The states filter exists from v4 (ListGroupsRequest.json, KIP-518).
-      if (options.states.length > 0 && version < 4) {
-        throw new Error(`the broker at ${client.address} cannot filter groups by state (it needs ListGroups v4)`)
-      }
-      const response = await client.request<ListGroupsRequest, ListGroupsResponse>(listGroupsApi, version, {
-        statesFilter: [...options.states],
-        typesFilter: [],
-      })
-      checkError(response.errorCode, `cannot list the groups of node ${nodeId}`)
-      return response.groups.map((g): ListedGroup => ({ groupId: g.groupId, protocolType: g.protocolType, state: g.groupState ?? null }))
-    }),
-  )
+  const perNode = await cluster.atEveryNode('cannot list groups', async (client, nodeId) => {
+    const version = client.version(listGroupsApi, '0-4')
+    // The states filter exists from v4 (ListGroupsRequest.json, KIP-518).
+    if (options.states.length > 0 && version < 4) {
+      throw new Error(`the broker at ${client.address} cannot filter groups by state (it needs ListGroups v4)`)
+    }
+    const response = await client.request<ListGroupsRequest, ListGroupsResponse>(listGroupsApi, version, {
+      statesFilter: [...options.states],
+      typesFilter: [],
+    })
+    checkError(response.errorCode, `cannot list the groups of node ${nodeId}`)
+    return response.groups.map((g): ListedGroup => ({ groupId: g.groupId, protocolType: g.protocolType, state: g.groupState ?? null }))
+  })
   return perNode.flat().sort((a, b) => a.groupId.localeCompare(b.groupId))
 }
 
@@ -86,8 +85,8 @@ export interface GroupDescription {
 }
 
 /** DescribeGroups at the coordinator; an unknown group comes back in state Dead, as Kafka describes it. */
-export async function describeGroup(cluster: ClusterClient, groupId: string): Promise<GroupDescription> {
-  return describeAt(await cluster.groupCoordinator(groupId), groupId)
+export function describeGroup(cluster: ClusterClient, groupId: string): Promise<GroupDescription> {
+  return cluster.atGroupCoordinator(groupId, (coordinator) => describeAt(coordinator, groupId))
 }
 
 async function describeAt(coordinator: GroupCoordinator, groupId: string): Promise<GroupDescription> {
@@ -196,8 +195,11 @@ export interface GroupOffsets {
 }
 
 /** What `kafka-consumer-groups.sh --describe` shows: per partition, committed offset, log end offset, lag, owner. */
-export async function describeGroupOffsets(cluster: ClusterClient, groupId: string): Promise<GroupOffsets> {
-  const coordinator = await cluster.groupCoordinator(groupId)
+export function describeGroupOffsets(cluster: ClusterClient, groupId: string): Promise<GroupOffsets> {
+  return cluster.atGroupCoordinator(groupId, (coordinator) => describeOffsetsAt(cluster, coordinator, groupId))
+}
+
+async function describeOffsetsAt(cluster: ClusterClient, coordinator: GroupCoordinator, groupId: string): Promise<GroupOffsets> {
   const group = await describeAt(coordinator, groupId)
   if (group.state === 'Dead') return { group, partitions: [] }
   const committed = await committedOffsets(coordinator.client, groupId)
@@ -239,8 +241,11 @@ export async function describeGroupOffsets(cluster: ClusterClient, groupId: stri
 }
 
 /** DeleteGroups at the coordinator: only a group without members can be deleted (NON_EMPTY_GROUP otherwise). */
-export async function deleteGroup(cluster: ClusterClient, groupId: string): Promise<void> {
-  const { client } = await cluster.groupCoordinator(groupId)
+export function deleteGroup(cluster: ClusterClient, groupId: string): Promise<void> {
+  return cluster.atGroupCoordinator(groupId, ({ client }) => deleteAt(client, groupId))
+}
+
+async function deleteAt(client: KafkaClient, groupId: string): Promise<void> {
   const response = await client.request<DeleteGroupsRequest, DeleteGroupsResponse>(deleteGroups, client.version(deleteGroups, '0-2'), {
     groupsNames: [groupId],
   })
@@ -288,8 +293,11 @@ export interface PlannedOffset {
 }
 
 /** Plans (and with `execute`, commits) new committed offsets for an inactive group. */
-export async function resetGroupOffsets(cluster: ClusterClient, groupId: string, options: ResetOptions): Promise<PlannedOffset[]> {
-  const coordinator = await cluster.groupCoordinator(groupId)
+export function resetGroupOffsets(cluster: ClusterClient, groupId: string, options: ResetOptions): Promise<PlannedOffset[]> {
+  return cluster.atGroupCoordinator(groupId, (coordinator) => resetAt(cluster, coordinator, groupId, options))
+}
+
+async function resetAt(cluster: ClusterClient, coordinator: GroupCoordinator, groupId: string, options: ResetOptions): Promise<PlannedOffset[]> {
   const group = await describeAt(coordinator, groupId)
   if (!INACTIVE_STATES.includes(group.state)) {
     throw new Error(

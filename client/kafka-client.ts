@@ -14,6 +14,17 @@ export class ConnectionError extends Error {
   override readonly name = 'ConnectionError'
 }
 
+/** A Kafka error code a broker answered, thrown by `checkError`; its message names the request, the error and why. */
+export class BrokerError extends Error {
+  override readonly name = 'BrokerError'
+  constructor(
+    message: string,
+    readonly errorCode: number,
+  ) {
+    super(message)
+  }
+}
+
 interface Pending {
   api: ApiSpec
   version: number
@@ -126,6 +137,11 @@ export class KafkaClient {
     }
   }
 
+  /** Whether the connection is gone (closed or failed): every request on it fails, a new one is needed. */
+  get failed(): boolean {
+    return this.failure !== null
+  }
+
   close(): void {
     this.socket.destroy()
   }
@@ -165,10 +181,16 @@ export class KafkaClient {
   }
 }
 
-/** Turns a Kafka error code into an exception with its name, for admin commands that stop on the first error. */
+/**
+ * Turns a Kafka error code into a BrokerError `<context>: <NAME> (<message>)`, for admin commands that stop on the
+ * first error.
+ */
 export function checkError(errorCode: number, context: string, message?: string | null): void {
-  if (errorCode !== 0) {
-    const info = errorInfo(errorCode)
-    throw new Error(`${context}: ${info.name} (${message ?? info.message})`)
-  }
+  if (errorCode !== 0) throw new BrokerError(`${context}: ${errorText(errorCode, message)}`, errorCode)
+}
+
+/** A Kafka error code in words: `<NAME> (<the broker's message, or the error's own text>)`. */
+export function errorText(errorCode: number, message?: string | null): string {
+  const info = errorInfo(errorCode)
+  return `${info.name} (${message ?? info.message})`
 }

@@ -3,9 +3,8 @@
  * ListTransactions at every node, DescribeTransactions at the transactional id's coordinator (FindCoordinator key
  * type 1), DescribeProducers at the partition's leader.
  */
-import type { ClusterClient } from './cluster-client.js'
-import { checkTopicError } from './cluster-client.js'
-import { checkError } from './kafka-client.js'
+import type { ClusterClient, GroupCoordinator } from './cluster-client.js'
+import { checkError, type KafkaClient } from './kafka-client.js'
 import { listTransactions as listTransactionsApi, type ListTransactionsRequest, type ListTransactionsResponse } from '../protocol/messages/list-transactions.js'
 import { describeTransactions, type DescribeTransactionsRequest, type DescribeTransactionsResponse } from '../protocol/messages/describe-transactions.js'
 import { describeProducers as describeProducersApi, type DescribeProducersRequest, type DescribeProducersResponse } from '../protocol/messages/describe-producers.js'
@@ -18,22 +17,21 @@ export interface ListedTransaction {
   state: string
 }
 
-/** ListTransactions at every node (each lists the ids it coordinates), merged and sorted by transactional id. */
+/**
+ * ListTransactions at every node (each lists the ids it coordinates), merged and sorted by transactional id; a node
+ * lost meanwhile is waited out as `ClusterClient.atEveryNode` says.
+ */
 export async function listTransactions(cluster: ClusterClient): Promise<ListedTransaction[]> {
-  await cluster.metadata([], { allowAutoTopicCreation: false })
-  const perNode = await Promise.all(
-    cluster.nodeIds().map(async (nodeId) => {
-      const client = await cluster.node(nodeId)
-      const version = client.version(listTransactionsApi, '0-1')
-      const response = await client.request<ListTransactionsRequest, ListTransactionsResponse>(listTransactionsApi, version, {
-        stateFilters: [],
-        producerIdFilters: [],
-        durationFilter: -1n,
-      })
-      checkError(response.errorCode, `listing the transactions of ${client.address}`)
-      return response.transactionStates.map((t) => ({ transactionalId: t.transactionalId, coordinatorId: nodeId, producerId: t.producerId, state: t.transactionState }))
-    }),
-  )
+  const perNode = await cluster.atEveryNode('cannot list transactions', async (client, nodeId) => {
+    const version = client.version(listTransactionsApi, '0-1')
+    const response = await client.request<ListTransactionsRequest, ListTransactionsResponse>(listTransactionsApi, version, {
+      stateFilters: [],
+      producerIdFilters: [],
+      durationFilter: -1n,
+    })
+    checkError(response.errorCode, `listing the transactions of ${client.address}`)
+    return response.transactionStates.map((t) => ({ transactionalId: t.transactionalId, coordinatorId: nodeId, producerId: t.producerId, state: t.transactionState }))
+  })
   return perNode.flat().sort((a, b) => (a.transactionalId < b.transactionalId ? -1 : a.transactionalId > b.transactionalId ? 1 : 0))
 }
 
@@ -50,8 +48,11 @@ export interface TransactionDescription {
 }
 
 /** DescribeTransactions at the id's coordinator; an error (TRANSACTIONAL_ID_NOT_FOUND) for an id it does not know. */
-export async function describeTransaction(cluster: ClusterClient, transactionalId: string): Promise<TransactionDescription> {
-  const coordinator = await cluster.transactionCoordinator(transactionalId)
+export function describeTransaction(cluster: ClusterClient, transactionalId: string): Promise<TransactionDescription> {
+  return cluster.atTransactionCoordinator(transactionalId, (coordinator) => describeAt(coordinator, transactionalId))
+}
+
+async function describeAt(coordinator: GroupCoordinator, transactionalId: string): Promise<TransactionDescription> {
   const response = await coordinator.client.request<DescribeTransactionsRequest, DescribeTransactionsResponse>(describeTransactions, coordinator.client.version(describeTransactions, '0'), {
     transactionalIds: [transactionalId],
   })
@@ -80,13 +81,12 @@ export interface ProducerDescription {
   currentTxnStartOffset: bigint
 }
 
-/** DescribeProducers for one partition, at its leader. */
-export async function describeProducers(cluster: ClusterClient, topic: string, partition: number): Promise<ProducerDescription[]> {
-  const described = await cluster.topic(topic, { allowAutoTopicCreation: false })
-  checkTopicError(described)
-  const leader = described.partitions.find((p) => p.partitionIndex === partition)
-  if (!leader) throw new Error(`topic '${topic}' has no partition ${partition}`)
-  const client = await cluster.node(leader.leaderId)
+/** DescribeProducers for one partition, at its leader (a lost leader waited out as `ClusterClient.atPartitionLeader` says). */
+export function describeProducers(cluster: ClusterClient, topic: string, partition: number): Promise<ProducerDescription[]> {
+  return cluster.atPartitionLeader(topic, partition, (client) => describeProducersAt(client, topic, partition))
+}
+
+async function describeProducersAt(client: KafkaClient, topic: string, partition: number): Promise<ProducerDescription[]> {
   const response = await client.request<DescribeProducersRequest, DescribeProducersResponse>(describeProducersApi, client.version(describeProducersApi, '0'), {
     topics: [{ name: topic, partitionIndexes: [partition] }],
   })

@@ -10,7 +10,8 @@
  *   twice in one request gets INVALID_REQUEST. `validateOnly` checks everything and creates nothing.
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
  *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
- * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS.
+ * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS, in Kafka's words
+ *   (`partitionCountProblem`, as the controller answers it).
  * - On a cluster node CreateTopics, DeleteTopics and CreatePartitions go to the active controller (forwarded to it,
  *   KIP-590, when this node is not it; cluster/topic-changes.ts), which places partitions and spreads their leaders;
  *   each node then opens, grows or drops its logs as its metadata image changes. The replication factor (-1: the
@@ -44,7 +45,7 @@ import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
-import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
+import { INTERNAL_TOPICS, partitionCountProblem, topicNameProblem } from '../topics.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
 import { createPartitionsAtController, createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import type { TopicConfig } from '../topic-configs.js'
@@ -303,9 +304,8 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
         const topic = services.topics.get(name)
         if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(name)} does not exist`)
         const current = topic.partitions.length
-        if (count <= current) {
-          return result(ErrorCode.INVALID_PARTITIONS, `topic '${name}' has ${counted(current, 'partition')}; the new count must be larger, not ${count}`)
-        }
+        const smaller = partitionCountProblem(name, current, count)
+        if (smaller !== null) return result(ErrorCode.INVALID_PARTITIONS, smaller)
         if (count > MAX_PARTITIONS) return result(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
         if (assignments !== null) {
           if (assignments.length !== count - current) {

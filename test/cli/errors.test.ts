@@ -25,6 +25,7 @@ describe('brook command-line errors', () => {
       ['topics', 'describe'],
       ['topics', 'delete', 't'],
       ['topics', 'alter-config', 't', '--set', 'retention.ms=1'],
+      ['topics', 'add-partitions', 't', '--partitions', '2'],
       ['produce', 't'],
       ['consume', 't'],
       ['consume', 't', '--group', 'g'],
@@ -91,7 +92,7 @@ describe('brook command-line errors', () => {
 
   it('has --help on every command', async () => {
     const commands = [
-      [], ['start'], ['topics'], ['topics', 'create'], ['topics', 'list'], ['topics', 'describe'], ['topics', 'delete'], ['topics', 'alter-config'],
+      [], ['start'], ['topics'], ['topics', 'create'], ['topics', 'list'], ['topics', 'describe'], ['topics', 'delete'], ['topics', 'alter-config'], ['topics', 'add-partitions'],
       ['produce'], ['consume'], ['groups'], ['groups', 'list'], ['groups', 'describe'], ['groups', 'delete'], ['groups', 'reset-offsets'],
     ]
     const results = await Promise.all(commands.map((args) => brook([...args, '--help'])))

@@ -129,6 +129,34 @@ describe('brook topics', () => {
     expect(missing).toMatchObject({ code: 1, stderr: "brook: cannot alter the configs of topic 'missing': UNKNOWN_TOPIC_OR_PARTITION (topic 'missing' does not exist)\n" })
   })
 
+  it('add-partitions grows a topic, keeps its records where they were, and refuses a count not above the current one', async () => {
+    await brook(['topics', 'create', 'growing', '--partitions', '2', ...server])
+    await kcat(['-b', broker.address, '-P', '-t', 'growing', '-p', '1'], 'kept\n')
+
+    const added = await brook(['topics', 'add-partitions', 'growing', '--partitions', '4', ...server])
+    expect(added).toMatchObject({ code: 0, stdout: 'Topic growing now has 4 partitions.\n', stderr: '' })
+    const described = lines((await brook(['topics', 'describe', 'growing', ...server])).stdout)
+    expect(described[0]).toContain('\tPartitionCount: 4\t')
+    expect(described.slice(1).map((line) => /Partition: (\d+)\t.*LogEndOffset: (\d+)$/.exec(line)!.slice(1).join('='))).toEqual(['0=0', '1=1', '2=0', '3=0'])
+    // The new partitions take records at once.
+    expect(await kcat(['-b', broker.address, '-P', '-t', 'growing', '-p', '3'], 'new\n')).toBe('')
+
+    // Kafka's words (ReplicationControlManager.createPartitionsForTopic).
+    expect(await brook(['topics', 'add-partitions', 'growing', '--partitions', '4', ...server])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: "brook: cannot add partitions to topic 'growing': INVALID_PARTITIONS (Topic already has 4 partition(s).)\n",
+    })
+    expect((await brook(['topics', 'add-partitions', 'growing', '--partitions', '2', ...server])).stderr).toBe(
+      "brook: cannot add partitions to topic 'growing': INVALID_PARTITIONS (The topic growing currently has 4 partition(s); 2 would not be an increase.)\n",
+    )
+    expect((await brook(['topics', 'add-partitions', 'missing', '--partitions', '2', ...server])).stderr).toBe(
+      "brook: cannot add partitions to topic 'missing': UNKNOWN_TOPIC_OR_PARTITION (topic 'missing' does not exist)\n",
+    )
+    expect(await brook(['topics', 'add-partitions', 'growing', ...server])).toMatchObject({ code: 1, stderr: "brook: required option '--partitions <n>' not specified\n" })
+    expect((await brook(['topics', 'add-partitions', 'growing', '--partitions', 'many', ...server])).stderr).toMatch(/^brook: .*--partitions must be a whole number\n$/)
+  })
+
   it('takes the bootstrap server from BROOK_BOOTSTRAP_SERVER', async () => {
     await brook(['topics', 'create', 'from-env', ...server])
     const listed = await brook(['topics', 'list'], { env: { BROOK_BOOTSTRAP_SERVER: broker.address } })

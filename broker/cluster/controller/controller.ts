@@ -56,7 +56,7 @@ import {
 } from '../metadata/image.js'
 import { decodeMetadataRecord, encodeMetadataRecord, metadataRecord, type MetadataRecord } from '../metadata/records.js'
 import { encodeMetadataSnapshot, restoreMetadataSnapshot } from '../metadata/snapshot.js'
-import { topicNameProblem } from '../../topics.js'
+import { partitionCountProblem, topicNameProblem } from '../../topics.js'
 
 /** Producer ids per AllocateProducerIds block (ProducerIdControlManager's block size, KIP-730). */
 export const PRODUCER_ID_BLOCK_SIZE = 1000n
@@ -493,9 +493,8 @@ export class QuorumController implements RaftStateMachine {
     const topic = image.topic(request.name)
     if (!topic) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic ${quote(request.name)} does not exist`)
     const current = topic.partitions.size
-    if (!Number.isInteger(request.count) || request.count <= current) {
-      return failure('INVALID_PARTITIONS', `topic ${quote(request.name)} has ${current} partitions; ${request.count} would not be an increase`)
-    }
+    const smaller = partitionCountProblem(request.name, current, request.count)
+    if (!Number.isInteger(request.count) || smaller !== null) return failure('INVALID_PARTITIONS', smaller ?? `${request.count} partitions`)
     const added = request.count - current
     const replicationFactor = topic.partitions.get(0)!.replicas.length
     const live = image.liveBrokers()

@@ -1,0 +1,197 @@
+/**
+ * The admin commands on a three-node cluster that loses nodes, as a user runs them (the built CLI, its exit code,
+ * stdout and stderr) against real node processes. The commands the active controller runs (topics create, delete,
+ * alter-config, add-partitions) keep working when the controller is killed with SIGKILL: they ask Metadata again and
+ * go to the controller the quorum elects (or to a node that forwards), within their 30 s; with no quorum left they
+ * fail in one line once that time is spent. `topics describe` prints every partition while a dead leader is not yet
+ * fenced, that partition's offsets unavailable with the reason. The group and transaction commands wait out a dead
+ * coordinator, leader or listed node until the controller fences it and what it held moves. One cluster serves every
+ * test; a test that kills nodes starts them again and waits until they are live brokers before it ends.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startCluster, type TestCluster } from '../helpers/cluster.js'
+import { waitFor } from '../helpers/wait.js'
+import { brook, expectOneLineError, lines } from './run-brook.js'
+
+describe('brook topics on a cluster that loses nodes', () => {
+  let cluster: TestCluster
+  /** --bootstrap-server naming every node, so that a command finds a live one whichever is dead. */
+  let server: string[]
+
+  /** The active controller, as a live node names it. */
+  async function controllerId(): Promise<number> {
+    return waitFor('an active controller', async () => {
+      for (const id of cluster.nodeIds) {
+        const status = await cluster.status(id).catch(() => null)
+        if (status && status.controllerId >= 0) return status.controllerId
+      }
+      return undefined
+    })
+  }
+
+  /**
+   * Kills the nodes of `ids` with SIGKILL, runs `test` against the survivors, then (even when `test` failed, so that
+   * the next test finds the whole cluster) starts them again and waits until all three are live brokers.
+   */
+  async function whileKilled(ids: readonly number[], test: () => Promise<void>): Promise<void> {
+    await Promise.all(ids.map((id) => cluster.nodes.get(id)!.kill()))
+    try {
+      await test()
+    } finally {
+      await Promise.all(ids.map((id) => cluster.restart(id)))
+      await waitFor('three unfenced brokers', async () => {
+        const status = await cluster.status(ids[0]!)
+        return status.controllerId >= 0 && status.liveBrokers.length === 3
+      })
+    }
+  }
+
+  /** The partition lines of `topics describe`, by partition: the fields of each as name -> value. */
+  function partitionsOf(stdout: string): Map<number, Map<string, string>> {
+    const found = new Map<number, Map<string, string>>()
+    for (const line of lines(stdout).filter((l) => l.startsWith('\t'))) {
+      const fields = new Map(line.trim().split('\t').map((field) => [field.slice(0, field.indexOf(': ')), field.slice(field.indexOf(': ') + 2)] as const))
+      found.set(Number(fields.get('Partition')), fields)
+    }
+    return found
+  }
+
+  beforeAll(async () => {
+    cluster = await startCluster({ nodes: 3 })
+    server = ['--bootstrap-server', cluster.nodeIds.map((id) => cluster.nodes.get(id)!.address).join(',')]
+    await waitFor('three unfenced brokers', async () => {
+      const status = await cluster.status(1)
+      return status.controllerId >= 0 && status.liveBrokers.length === 3
+    })
+  })
+  afterAll(async () => {
+    await cluster?.destroy()
+  })
+
+  it('add-partitions grows a replicated topic through the controller and refuses a count not above the current one', async () => {
+    expect((await brook(['topics', 'create', 'grown', '--partitions', '2', '--replication-factor', '3', ...server])).code).toBe(0)
+    const added = await brook(['topics', 'add-partitions', 'grown', '--partitions', '5', ...server])
+    expect(added).toMatchObject({ code: 0, stdout: 'Topic grown now has 5 partitions.\n', stderr: '' })
+
+    const described = await brook(['topics', 'describe', 'grown', ...server])
+    expect(described.code).toBe(0)
+    expect(lines(described.stdout)[0]).toMatch(/\tPartitionCount: 5\tReplicationFactor: 3\t/)
+    const partitions = partitionsOf(described.stdout)
+    expect([...partitions.keys()].sort()).toEqual([0, 1, 2, 3, 4])
+    for (const fields of partitions.values()) {
+      expect(fields.get('Replicas')!.split(',').sort()).toEqual(['1', '2', '3'])
+      expect(fields.get('LogEndOffset')).toBe('0')
+    }
+
+    // Kafka's words (ReplicationControlManager), whichever node the command reached.
+    expectOneLineError(await brook(['topics', 'add-partitions', 'grown', '--partitions', '5', ...server]), "cannot add partitions to topic 'grown': INVALID_PARTITIONS (Topic already has 5 partition(s).)")
+    expectOneLineError(
+      await brook(['topics', 'add-partitions', 'grown', '--partitions', '3', ...server]),
+      "cannot add partitions to topic 'grown': INVALID_PARTITIONS (The topic grown currently has 5 partition(s); 3 would not be an increase.)",
+    )
+    expectOneLineError(await brook(['topics', 'add-partitions', 'missing', '--partitions', '3', ...server]), "cannot add partitions to topic 'missing': UNKNOWN_TOPIC_OR_PARTITION")
+  })
+
+  it('create, alter-config, add-partitions, describe and delete succeed against the survivors right after the controller is killed', async () => {
+    expect((await brook(['topics', 'create', 'before', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
+    await whileKilled([await controllerId()], async () => {
+      // Two live brokers are left (or three, while the dead one is not yet fenced): a replication factor of 2 fits both.
+      const created = await brook(['topics', 'create', 'after', '--partitions', '2', '--replication-factor', '2', ...server])
+      expect(created).toMatchObject({ code: 0, stdout: 'Created topic after.\n', stderr: '' })
+      const altered = await brook(['topics', 'alter-config', 'before', '--set', 'retention.ms=3600000', ...server])
+      expect(altered).toMatchObject({ code: 0, stdout: 'Completed updating config for topic before.\n', stderr: '' })
+      const grown = await brook(['topics', 'add-partitions', 'after', '--partitions', '3', ...server])
+      expect(grown).toMatchObject({ code: 0, stdout: 'Topic after now has 3 partitions.\n', stderr: '' })
+
+      const described = await brook(['topics', 'describe', 'before', ...server])
+      expect(described).toMatchObject({ code: 0, stderr: '' })
+      expect(lines(described.stdout)[0]).toMatch(/\tPartitionCount: 3\tReplicationFactor: 3\tConfigs: retention.ms=3600000$/)
+      expect([...partitionsOf(described.stdout).keys()].sort()).toEqual([0, 1, 2])
+      expect(partitionsOf((await brook(['topics', 'describe', 'after', ...server])).stdout).size).toBe(3)
+
+      const deleted = await brook(['topics', 'delete', 'after', ...server])
+      expect(deleted).toMatchObject({ code: 0, stdout: 'Deleted topic after.\n', stderr: '' })
+      expect(lines((await brook(['topics', 'list', ...server])).stdout)).not.toContain('after')
+    })
+  })
+
+  it('describe prints every partition while a killed leader is not yet fenced, its offsets unavailable with the reason', async () => {
+    expect((await brook(['topics', 'create', 'spread', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
+    // A node other than the controller, so that the quorum keeps its leader and only the partitions' leaders are at stake.
+    const controller = await controllerId()
+    const before = partitionsOf((await brook(['topics', 'describe', 'spread', ...server])).stdout)
+    const victim = Number([...before.values()].map((fields) => fields.get('Leader')).find((leader) => leader !== String(controller)))
+    await whileKilled([victim], async () => {
+      // Until the controller fences it (broker.session.timeout.ms, 9 s), Metadata still names the dead node the leader.
+      const described = await brook(['topics', 'describe', 'spread', ...server])
+      expect(described).toMatchObject({ code: 0, stderr: '' })
+      const partitions = partitionsOf(described.stdout)
+      expect([...partitions.keys()].sort()).toEqual([0, 1, 2])
+      const deadLed = [...partitions.values()].filter((fields) => fields.get('Leader') === String(victim))
+      expect(deadLed.length).toBeGreaterThan(0)
+      for (const fields of partitions.values()) {
+        expect(fields.get('Replicas')!.split(',').sort()).toEqual(['1', '2', '3'])
+        expect(fields.get('Isr')).toMatch(/^\d(,\d)*$/)
+        if (fields.get('Leader') === String(victim)) {
+          expect(fields.get('LogStartOffset')).toBe('unavailable')
+          expect(fields.get('LogEndOffset')).toBe('unavailable')
+          expect(fields.get('OffsetsUnavailable')).toMatch(new RegExp(`^leader ${victim} unreachable \\(cannot connect to a broker at .+\\)$`))
+        } else {
+          expect(fields.get('LogEndOffset')).toBe('0')
+          expect(fields.has('OffsetsUnavailable')).toBe(false)
+        }
+      }
+    })
+  })
+
+  it('groups describe, groups list, transactions list and describe-producers wait out a killed coordinator and leader until they move', async () => {
+    expect((await brook(['topics', 'create', 'ledger', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
+    expect((await brook(['produce', 'ledger', ...server], { input: 'a\nb\nc\n' })).code).toBe(0)
+    expect((await brook(['groups', 'reset-offsets', 'auditors', '--topic', 'ledger', '--to-latest', '--execute', ...server])).code).toBe(0)
+    const coordinatorOf = async (): Promise<number> => {
+      const state = await brook(['groups', 'describe', 'auditors', '--state', ...server])
+      expect(state.code).toBe(0)
+      return Number(/^auditors\s+\S+ \((\d+)\)/m.exec(state.stdout)![1])
+    }
+    const victim = await coordinatorOf()
+    // Three partitions on three nodes: the controller gives each node the lead of one.
+    const led = [...partitionsOf((await brook(['topics', 'describe', 'ledger', ...server])).stdout)].find(([, fields]) => fields.get('Leader') === String(victim))
+    expect(led).toBeDefined()
+    const producersOf = ['transactions', 'describe-producers', '--topic', 'ledger', '--partition', String(led![0]), ...server]
+    const producersBefore = await brook(producersOf)
+    expect(producersBefore.code).toBe(0)
+    await whileKilled([victim], async () => {
+      // Asked at once, while the dead node is still listed, leads a ledger partition and coordinates the group: each
+      // waits until the controller fences it, and its partitions (of ledger, of __consumer_offsets) have new leaders.
+      const producers = brook(producersOf)
+      const transactions = brook(['transactions', 'list', ...server])
+      const described = await brook(['groups', 'describe', 'auditors', ...server])
+      // Kafka's tool says so too, on stderr.
+      expect(described).toMatchObject({ code: 0, stderr: "Consumer group 'auditors' has no active members.\n" })
+      // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG: the committed offsets are the log ends, 3 records in all.
+      const rows = lines(described.stdout).slice(1).map((line) => line.split(/\s+/))
+      expect(rows.map(([group, topic, partition]) => [group, topic, partition])).toEqual([0, 1, 2].map((p) => ['auditors', 'ledger', String(p)]))
+      for (const [, , , current, end, lag] of rows) expect([current, lag]).toEqual([end, '0'])
+      expect(rows.reduce((sum, row) => sum + Number(row[3]), 0)).toBe(3)
+      expect(await coordinatorOf()).not.toBe(victim)
+
+      const listed = await brook(['groups', 'list', ...server])
+      expect(listed).toMatchObject({ code: 0, stderr: '' })
+      expect(lines(listed.stdout).map((line) => line.split(/\s+/)[0])).toContain('auditors')
+      expect(await transactions).toMatchObject({ code: 0, stdout: '', stderr: '' })
+      // The new leader knows the partition's producers from the replicated batches.
+      expect(await producers).toMatchObject({ code: 0, stdout: producersBefore.stdout, stderr: '' })
+    })
+  })
+
+  it('with no quorum left, a controller command fails in one line naming what failed once its 30 s are spent', async () => {
+    const controller = await controllerId()
+    const others = cluster.nodeIds.filter((id) => id !== controller)
+    const survivor = cluster.nodes.get(others[1]!)!.address
+    await whileKilled([controller, others[0]!], async () => {
+      const refused = await brook(['topics', 'create', 'orphan', '--replication-factor', '1', '--bootstrap-server', survivor])
+      expectOneLineError(refused, "cannot create topic 'orphan': ")
+      expect(refused.stderr).toMatch(/; gave up after 30 s\n$/)
+    })
+  })
+})
