@@ -198,16 +198,17 @@ export async function listPartitionOffsets(
 }
 
 /** Why a partition's offset could not be had: its leader's error, or its leader unreachable, in words. */
-interface OffsetUnavailable {
+export interface OffsetUnavailable {
   unavailable: string
 }
 
 /**
- * ListOffsets as `listPartitionOffsets` asks it, each partition answered on its own: its offset, or why it has none.
- * A leader that cannot be reached fails its partitions at once: it stays their leader until the controller fences it
+ * ListOffsets as `listPartitionOffsets` asks it, each partition answered on its own: its offset, or why it has none
+ * (what a report that goes on without it shows, as `kafka-consumer-groups.sh --describe` shows '-'). A leader that
+ * cannot be reached fails its partitions at once: it stays their leader until the controller fences it
  * (broker.session.timeout.ms), longer than a command should wait.
  */
-async function askLeaders(
+export async function askLeaders(
   cluster: ClusterClient,
   topic: MetadataResponseTopic,
   partitions: readonly number[],

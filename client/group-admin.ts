@@ -14,7 +14,7 @@
 import type { ClusterClient, GroupCoordinator } from './cluster-client.js'
 import { checkTopicError } from './cluster-client.js'
 import { checkError, type KafkaClient } from './kafka-client.js'
-import { listPartitionOffsets } from './admin.js'
+import { askLeaders, listPartitionOffsets } from './admin.js'
 import { IsolationLevel, OffsetSpec } from '../protocol/constants.js'
 import { assignedPartitions } from '../protocol/consumer-protocol.js'
 import { counted } from './wording.js'
@@ -181,7 +181,7 @@ export interface PartitionLag {
   partition: number
   /** null: the group has no committed offset for the partition. */
   committedOffset: bigint | null
-  /** null: the topic no longer exists. */
+  /** null: the topic no longer exists, or its leader could not be asked. */
   logEndOffset: bigint | null
   lag: bigint | null
   /** The member the partition is assigned to; null when no member has it. */
@@ -220,7 +220,9 @@ async function describeOffsetsAt(cluster: ClusterClient, coordinator: GroupCoord
       const existing = new Set(topic.partitions.map((p) => p.partitionIndex))
       const wanted = byTopic.get(topic.name!)!.filter((p) => existing.has(p))
       if (wanted.length === 0) return
-      for (const [partition, offset] of await offsetsAt(cluster, topic, wanted, OffsetSpec.LATEST)) ends.set(partitionKey(topic.name!, partition), offset)
+      // A partition whose leader cannot be asked shows no log end and no lag, as Kafka's tool shows '-'.
+      const answers = await askLeaders(cluster, topic, wanted, { timestamp: OffsetSpec.LATEST, isolationLevel: IsolationLevel.READ_UNCOMMITTED })
+      for (const [partition, answer] of answers) if (!('unavailable' in answer)) ends.set(partitionKey(topic.name!, partition), answer.offset)
     }),
   )
   const partitions = keys.map((key): PartitionLag => {
