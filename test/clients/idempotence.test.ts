@@ -117,7 +117,7 @@ describe('idempotent producers', () => {
     // The retries were answered with the offsets of the batches they repeated.
     expect(offsets).toEqual(sent.map((_, i) => String(i)))
 
-    const consumer = kafka.consumer({ groupId: 'idem-reader' })
+    const consumer = kafka.consumer({ groupId: 'idem-reader', maxWaitTimeInMs: 200 })
     const read: string[] = []
     await consumer.connect()
     await consumer.subscribe({ topic: 'idem-kafkajs', fromBeginning: true })

@@ -132,7 +132,7 @@ describe('group coordinators on a three-node cluster', () => {
     const consumers: Consumer[] = []
     try {
       for (const node of cluster.nodeIds) {
-        const consumer = kafka(`member-via-${node}`, node).consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500 })
+        const consumer = kafka(`member-via-${node}`, node).consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 200 })
         consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => assignments.set(node, [...(payload.memberAssignment[TOPIC] ?? [])].sort((a, b) => a - b)))
         await consumer.connect()
         await consumer.subscribe({ topic: TOPIC, fromBeginning: true })
@@ -223,7 +223,7 @@ describe('group coordinators on a three-node cluster', () => {
 
     const read = async (node: number, readUncommitted: boolean, expected: number): Promise<string[]> => {
       const values: string[] = []
-      const consumer = kafka(`ledger-reader-${node}-${readUncommitted}`, node).consumer({ groupId: `ledger-check-${node}-${readUncommitted}`, readUncommitted })
+      const consumer = kafka(`ledger-reader-${node}-${readUncommitted}`, node).consumer({ groupId: `ledger-check-${node}-${readUncommitted}`, readUncommitted, maxWaitTimeInMs: 200 })
       await consumer.connect()
       try {
         await consumer.subscribe({ topic: ledger, fromBeginning: true })

@@ -173,7 +173,7 @@ describe('failover on a three-node cluster', () => {
     async function startCopier(generation: number): Promise<Copier> {
       const client = kafka(`copier-${generation}`, cluster.nodeIds)
       const producer: Producer = client.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 })
-      const consumer: Consumer = client.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 500, retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 12, restartOnFailure: async () => false } })
+      const consumer: Consumer = client.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 200, retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 12, restartOnFailure: async () => false } })
       let fail: (error: Error) => void = () => {}
       const failed = new Promise<Error>((resolve) => (fail = resolve))
       consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error))
@@ -263,7 +263,7 @@ describe('failover on a three-node cluster', () => {
       }
       const values: string[] = []
       const ended = new Set<number>()
-      const reader = kafka('reader', survivors).consumer({ groupId: 'copied-readers', readUncommitted: false })
+      const reader = kafka('reader', survivors).consumer({ groupId: 'copied-readers', readUncommitted: false, maxWaitTimeInMs: 200 })
       await reader.connect()
       try {
         await reader.subscribe({ topic: output, fromBeginning: true })

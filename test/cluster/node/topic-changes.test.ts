@@ -139,7 +139,7 @@ describe('partitions and configs through the controller on a three-node cluster'
     } finally {
       await producer.disconnect()
     }
-    const consumer = kafka('grown-consumer').consumer({ groupId: 'grown-readers' })
+    const consumer = kafka('grown-consumer').consumer({ groupId: 'grown-readers', maxWaitTimeInMs: 200 })
     // By partition and offset: a consumer may read a record again after a rebalance (its group's coordinator moving
     // to a preferred leader, say) before it commits; the log must hold each record once, in order.
     const received = new Map<number, Map<string, string>>()
@@ -269,7 +269,7 @@ describe('partitions and configs through the controller on a three-node cluster'
         return partitions.length === 8 && partitions.every((p) => p.isrNodes.length === p.replicaNodes.length)
       })
     }
-    const consumer = kafka('grown-rereader').consumer({ groupId: 'grown-rereaders' })
+    const consumer = kafka('grown-rereader').consumer({ groupId: 'grown-rereaders', maxWaitTimeInMs: 200 })
     // By partition and offset, as above: what the log holds, each record once.
     const records = new Map<string, string>()
     await consumer.connect()

@@ -116,7 +116,7 @@ describe('topics on a three-node cluster', () => {
     } finally {
       await producer.disconnect()
     }
-    const consumer = kafka('cluster-consumer').consumer({ groupId: 'cluster-readers' })
+    const consumer = kafka('cluster-consumer').consumer({ groupId: 'cluster-readers', maxWaitTimeInMs: 200 })
     const received = new Map<string, number>()
     await consumer.connect()
     try {
