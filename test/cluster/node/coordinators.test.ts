@@ -50,12 +50,17 @@ describe('group coordinators on a three-node cluster', () => {
     })
   }
 
-  /** The node that leads partition `index` of __consumer_offsets, as node 1's Metadata says. */
-  async function offsetsLeader(index: number): Promise<number> {
+  /** Node 1's Metadata v12 of __consumer_offsets. */
+  async function offsetsTopicAtNode1(): Promise<MetadataResponse['topics'][number]> {
     const answer = await withClient(cluster.nodes.get(1)!, (client) =>
       client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: ZERO_UUID, name: '__consumer_offsets' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
     )
-    const topic = answer.topics[0]!
+    return answer.topics[0]!
+  }
+
+  /** The node that leads partition `index` of __consumer_offsets, as node 1's Metadata says. */
+  async function offsetsLeader(index: number): Promise<number> {
+    const topic = await offsetsTopicAtNode1()
     expect(topic.errorCode).toBe(ErrorCode.NONE)
     expect(topic.isInternal).toBe(true)
     expect(topic.partitions).toHaveLength(OFFSETS_PARTITIONS)
@@ -88,6 +93,8 @@ describe('group coordinators on a three-node cluster', () => {
       const answer = await findCoordinatorAt(2, GROUP, 3)
       return answer.errorCode === ErrorCode.NONE && answer
     })
+    // Node 2 answered once it knew the new topic; node 1 learns of it from the metadata log moments later.
+    await waitFor('node 1 to know __consumer_offsets', async () => (await offsetsTopicAtNode1()).errorCode === ErrorCode.NONE)
     const leader = await offsetsLeader(partitionForGroup(GROUP, OFFSETS_PARTITIONS))
     expect(first.nodeId).toBe(leader)
     expect(first.port).toBe(cluster.nodes.get(leader)!.port)
