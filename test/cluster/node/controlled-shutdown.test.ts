@@ -45,7 +45,7 @@ describe('controlled shutdown', () => {
   }
 
   it('moves the leadership of a node stopped with SIGTERM to another ISR member before the process exits, losing no acknowledged record', async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS)] })
+    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS), '--group-initial-rebalance-delay-ms', '0'] })
     await waitFor('three unfenced brokers', async () => (await running().status(1)).liveBrokers.length === 3)
     await createTopic(3, 3)
     const controllerId = (await running().status(1)).leaderId
@@ -118,7 +118,7 @@ describe('controlled shutdown', () => {
   })
 
   it('stops a single-node cluster at once, without a controlled shutdown', async () => {
-    cluster = await startCluster({ nodes: 1, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS)] })
+    cluster = await startCluster({ nodes: 1, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS), '--group-initial-rebalance-delay-ms', '0'] })
     await waitFor('the node is unfenced', async () => (await running().status(1)).liveBrokers.length === 1)
     await createTopic(2, 1)
     const node = running().nodes.get(1)!

@@ -16,14 +16,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Kafka } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf } from '../../helpers/kafka.js'
 import { electLeadersBody, electLeadersResponse, RawConnection, requestFrame, type ElectLeadersAnswer } from '../../helpers/wire.js'
 import type { MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
 import { History, readAll } from './history.js'
 
-const CLUSTER_ARGS = ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000']
 const TOPIC = 'spread'
 const PARTITIONS = 3
 
@@ -52,7 +51,7 @@ describe('preferred leaders on a three-node cluster', () => {
 
   /** Three nodes and TOPIC (RF=3), each partition led by its preferred replica, the leaders on all three nodes. */
   async function startWithTopic(extraArgs: string[] = []): Promise<MetadataResponsePartition[]> {
-    cluster = await startCluster({ nodes: 3, extraArgs: [...CLUSTER_ARGS, ...extraArgs] })
+    cluster = await startCluster({ nodes: 3, extraArgs: [...QUICK_CLUSTER_ARGS, ...extraArgs] })
     await waitFor('three unfenced brokers', async () => (await running().status(1)).liveBrokers.length === 3)
     const admin = kafka('leaders-admin', [1]).admin()
     await admin.connect()

@@ -16,7 +16,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf, readPartition, withClient } from '../../helpers/kafka.js'
 import { offsetForLeaderEpoch, type OffsetForLeaderEpochRequest, type OffsetForLeaderEpochResponse } from '../../../protocol/messages/offset-for-leader-epoch.js'
@@ -44,7 +44,7 @@ describe('replication on a three-node cluster', () => {
   beforeAll(async () => {
     // Leadership stays with the ISR member that took over, whose state the tests read after the old leader returns
     // (leaders.test.ts checks that leadership goes back to a returning preferred replica).
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--no-auto-leader-rebalance'] })
+    cluster = await startCluster({ nodes: 3, extraArgs: [...QUICK_CLUSTER_ARGS, '--no-auto-leader-rebalance'] })
     await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3)
     const admin = kafka('replication-admin', [1]).admin()
     await admin.connect()

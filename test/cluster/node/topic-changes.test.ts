@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, ConfigResourceTypes } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf, producePartition, withClient } from '../../helpers/kafka.js'
 import { handBuiltBatch } from '../../helpers/wire.js'
@@ -92,7 +92,7 @@ describe('partitions and configs through the controller on a three-node cluster'
   }
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
+    cluster = await startCluster({ nodes: 3, extraArgs: [...QUICK_CLUSTER_ARGS] })
     await waitFor('three unfenced brokers', async () => {
       const status = await cluster.status(1)
       return status.controllerId >= 0 && status.liveBrokers.length === 3

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, startCluster, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { kcat } from '../../helpers/kcat.js'
 import { fetchPartition, producePartition, withClient } from '../../helpers/kafka.js'
@@ -42,7 +42,7 @@ describe('topics on a three-node cluster', () => {
   }
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
+    cluster = await startCluster({ nodes: 3, extraArgs: [...QUICK_CLUSTER_ARGS] })
     await waitFor('three unfenced brokers', async () => {
       const status = await cluster.status(1)
       return status.controllerId >= 0 && status.liveBrokers.length === 3
