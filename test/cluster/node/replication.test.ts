@@ -277,6 +277,9 @@ describe('replication on a three-node cluster', () => {
       const found = await isrOf()
       return found?.isrNodes.length === 3 && found
     })
+    // Node 1 may know the new topic before its leader does (each learns it from the metadata log): the producer, which
+    // does not retry, sends only once the leader has it too.
+    await waitFor('the leader to know the topic', async () => (await partitionsAt(whole.leaderId, topic))[0]?.isrNodes.length === 3)
     const follower = cluster.nodeIds.find((id) => id !== whole.leaderId && id !== 1)!
     const producer = new Kafka({ clientId: 'strict-producer', brokers: [cluster.nodes.get(1)!.address], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).producer()
     await producer.connect()
