@@ -88,8 +88,9 @@ describe('idempotent producers', () => {
   }, 240_000)
 
   test('kafkajs: a produce answer lost on the way back is retried, and the retry is not written again', async () => {
-    // The broker listens on 127.0.0.2 and advertises 127.0.0.1, where the proxy listens with the same port.
-    const broker = await startBroker({ args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1'] })
+    // The broker listens on 127.0.0.2 and advertises 127.0.0.1, where the proxy listens with the same port. The group
+    // of the reader at the end, its only member, forms at once.
+    const broker = await startBroker({ args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1', '--group-initial-rebalance-delay-ms', '0'] })
     brokers.push(broker)
     proxy = await startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port: broker.port })
     const kafka = new Kafka({ clientId: 'idem-kafkajs', brokers: [`127.0.0.1:${broker.port}`], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 50, retries: 8 } })
