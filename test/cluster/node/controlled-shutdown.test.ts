@@ -36,7 +36,7 @@ describe('controlled shutdown', () => {
   }
 
   it('moves the leadership of a node stopped with SIGTERM to another ISR member before the process exits, losing no acknowledged record', async () => {
-    await start({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS), '--group-initial-rebalance-delay-ms', '0'] })
+    await start({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS)] })
     await createTopic(3, 3)
     const controllerId = (await running().status(1)).leaderId
     const partitions = await waitFor('every partition with three replicas in its ISR', async () => {
@@ -108,7 +108,7 @@ describe('controlled shutdown', () => {
   })
 
   it('stops a single-node cluster at once, without a controlled shutdown', async () => {
-    await start({ nodes: 1, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS), '--group-initial-rebalance-delay-ms', '0'] })
+    await start({ nodes: 1, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS)] })
     await createTopic(2, 1)
     const node = running().nodes.get(1)!
     await node.stop()
