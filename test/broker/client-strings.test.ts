@@ -96,7 +96,7 @@ describe('client strings at the protocol limit', () => {
     it('a consumer whose client id fills a protocol string joins its group; its member id stays short', async () => {
       const clientId = 'c'.repeat(LONGEST)
       const consumerKafka = new Kafka({ brokers: [broker.address], clientId, logLevel: logLevel.NOTHING })
-      const consumer = consumerKafka.consumer({ groupId: 'long-client-id', sessionTimeout: 6000, heartbeatInterval: 500 })
+      const consumer = consumerKafka.consumer({ groupId: 'long-client-id', sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 200 })
       let memberId = ''
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => (memberId = payload.memberId))
       try {
@@ -116,7 +116,7 @@ describe('client strings at the protocol limit', () => {
 
     it('a consumer whose group id fills a protocol string joins; the broker names the group briefly in its log', async () => {
       const groupId = 'g'.repeat(LONGEST)
-      const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500 })
+      const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 200 })
       let joined = false
       consumer.on(consumer.events.GROUP_JOIN, () => (joined = true))
       try {

@@ -210,7 +210,7 @@ describe('produce validates the records it stores', () => {
     expect(stdout.trim().split('\n')).toEqual(good.map((value, offset) => `${offset} ${value}`))
 
     const kafka = new Kafka({ clientId: 'reader', brokers: [broker.address], logLevel: logLevel.NOTHING })
-    const consumer = kafka.consumer({ groupId: 'reader' })
+    const consumer = kafka.consumer({ groupId: 'reader', maxWaitTimeInMs: 200 })
     await consumer.connect()
     try {
       await consumer.subscribe({ topic: TOPIC, fromBeginning: true })

@@ -48,7 +48,8 @@ function kafka(brokers: string[], clientId: string): Kafka {
 
 async function consumeAll(brokers: string[], groupId: string, count: number): Promise<string[]> {
   const values: string[] = []
-  const consumer = kafka(brokers, groupId).consumer({ groupId })
+  // A short fetch wait: the consumer stops once it has read everything, and its stop waits for the fetch in flight.
+  const consumer = kafka(brokers, groupId).consumer({ groupId, maxWaitTimeInMs: 200 })
   await consumer.connect()
   try {
     await consumer.subscribe({ topic: TOPIC, fromBeginning: true })

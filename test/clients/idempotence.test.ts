@@ -88,8 +88,9 @@ describe('idempotent producers', () => {
   }, 240_000)
 
   test('kafkajs: a produce answer lost on the way back is retried, and the retry is not written again', async () => {
-    // The broker listens on 127.0.0.2 and advertises 127.0.0.1, where the proxy listens with the same port.
-    const broker = await startBroker({ args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1'] })
+    // The broker listens on 127.0.0.2 and advertises 127.0.0.1, where the proxy listens with the same port. The group
+    // of the reader at the end, its only member, forms at once.
+    const broker = await startBroker({ args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1', '--group-initial-rebalance-delay-ms', '0'] })
     brokers.push(broker)
     proxy = await startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port: broker.port })
     const kafka = new Kafka({ clientId: 'idem-kafkajs', brokers: [`127.0.0.1:${broker.port}`], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 50, retries: 8 } })
@@ -117,7 +118,7 @@ describe('idempotent producers', () => {
     // The retries were answered with the offsets of the batches they repeated.
     expect(offsets).toEqual(sent.map((_, i) => String(i)))
 
-    const consumer = kafka.consumer({ groupId: 'idem-reader' })
+    const consumer = kafka.consumer({ groupId: 'idem-reader', maxWaitTimeInMs: 200 })
     const read: string[] = []
     await consumer.connect()
     await consumer.subscribe({ topic: 'idem-kafkajs', fromBeginning: true })

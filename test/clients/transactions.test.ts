@@ -27,8 +27,9 @@ afterEach(async () => {
   brokers = []
 })
 
+/** A broker with `args`; its groups form at once (every reader here is a group of one, with nothing to wait for). */
 async function start(args: string[] = []): Promise<{ broker: BrokerProcess; kafka: Kafka }> {
-  const broker = await startBroker({ args })
+  const broker = await startBroker({ args: ['--group-initial-rebalance-delay-ms', '0', ...args] })
   brokers.push(broker)
   return { broker, kafka: new Kafka({ clientId: 'txn-test', brokers: [broker.address], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 100 } }) }
 }

@@ -7,7 +7,9 @@
  * `planCluster` of bench/cluster-process.ts, which the cluster bench starts its nodes with too.
  */
 import { Kafka, logLevel } from 'kafkajs'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 import { startBroker, type BrokerProcess } from './broker.js'
+import { waitFor } from './wait.js'
 import { ClusterClient } from '../../client/cluster-client.js'
 import { clusterStatus, type ClusterStatus } from '../../client/cluster-admin.js'
 import { planCluster } from '../../bench/cluster-process.js'
@@ -40,10 +42,17 @@ export interface TestCluster {
   destroy(): Promise<void>
 }
 
+/**
+ * `brook start` arguments for quick cluster tests: brokers heartbeat every 500 ms and are fenced after 3 s without one
+ * (Kafka's 2 s and 9 s would make each failover wait), and a new group forms at once instead of after Kafka's 3 s
+ * group.initial.rebalance.delay.ms (every reader of `readAll` is a group of its own).
+ */
+export const QUICK_CLUSTER_ARGS: readonly string[] = ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--group-initial-rebalance-delay-ms', '0']
+
 export interface ClusterOptions {
   nodes: number
   /** Arguments for every node's `brook start`. */
-  extraArgs?: string[]
+  extraArgs?: readonly string[]
   /** Node id -> its address, for client and controller listener (default: 127.0.0.1 for every node). */
   hosts?: readonly string[]
 }
@@ -99,5 +108,58 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
       await Promise.all([...nodes.values()].map((node) => node.kill()))
       for (const node of nodes.values()) node.cleanup()
     },
+  }
+}
+
+/** Waits until node 1 names an active controller and every node of `cluster` as an unfenced broker. */
+export async function allUnfenced(cluster: TestCluster): Promise<void> {
+  await waitFor(`${cluster.nodeIds.length} unfenced brokers`, async () => {
+    const status = await cluster.status(1)
+    return status.controllerId >= 0 && status.liveBrokers.length === cluster.nodeIds.length
+  })
+}
+
+/**
+ * One cluster for every test of the enclosing describe block (or file), for tests that each use topics and groups of
+ * their own and leave every node running when they end: started before the first test and ready once every node is an
+ * unfenced broker, destroyed after the last. Returns the accessor of the running cluster.
+ */
+export function useCluster(options: ClusterOptions): () => TestCluster {
+  let cluster: TestCluster | undefined
+  beforeAll(async () => {
+    cluster = await startCluster(options)
+    await allUnfenced(cluster)
+  })
+  afterAll(async () => {
+    await cluster?.destroy()
+  })
+  return () => {
+    if (cluster === undefined) throw new Error('the cluster of useCluster has not started')
+    return cluster
+  }
+}
+
+/**
+ * A cluster of its own for each test that starts one, for tests that need a pristine cluster (other settings or
+ * sizes, a fresh controller, outages of the whole cluster): `start` starts it and waits until every node is an
+ * unfenced broker; it is destroyed after the test. `running()` is the running test's cluster.
+ */
+export function clusterPerTest(): { start(options: ClusterOptions): Promise<TestCluster>; running(): TestCluster } {
+  let cluster: TestCluster | undefined
+  afterEach(async () => {
+    await cluster?.destroy()
+    cluster = undefined
+  })
+  const running = (): TestCluster => {
+    if (cluster === undefined) throw new Error('this test has started no cluster')
+    return cluster
+  }
+  return {
+    async start(options) {
+      cluster = await startCluster(options)
+      await allUnfenced(cluster)
+      return cluster
+    },
+    running,
   }
 }

@@ -5,7 +5,7 @@
  * offsets.retention.minutes expires the offsets of groups that stayed empty, never those of groups with members
  * (KIP-211).
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, it, type TestContext } from 'vitest'
 import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs'
 import type { KafkaClient } from '../../../client/kafka-client.js'
 import { startConfiguredBroker, FAST_GROUPS } from '../../helpers/broker-config.js'
@@ -76,15 +76,24 @@ class Harness {
   }
 }
 
-describe('group durability', () => {
-  let harness: Harness | undefined
-  afterEach(async () => {
-    const current = harness?.broker
-    await harness?.close()
-    harness = undefined
-    if (current) expect(loggedErrors(current)).toEqual([])
+/**
+ * A harness for the test of `context`, closed when that test ends, whose broker (the last one, after restarts) must
+ * have logged no error by then.
+ */
+async function harnessFor(context: TestContext, config: Parameters<typeof startConfiguredBroker>[0]): Promise<Harness> {
+  const harness = await Harness.start(config)
+  context.onTestFinished(async () => {
+    await harness.close()
+    context.expect(loggedErrors(harness.broker)).toEqual([])
   })
+  return harness
+}
 
+/**
+ * Two lanes that run side by side, each test on a broker of its own: the restart tests one after another, and the
+ * offsets.retention.minutes tests, whose expiry test spends a minute waiting for the retention to pass.
+ */
+describe('group durability', () => {
   /** Runs a consumer that records what it reads; autocommits after every batch. */
   async function runConsumer(h: Harness, groupId: string, topic: string) {
     const consumer = h.consumer(groupId)
@@ -106,142 +115,145 @@ describe('group durability', () => {
     return offsets!.partitions.sort((a, b) => a.partition - b.partition).map((p) => p.offset)
   }
 
-  it('committed offsets and group metadata survive a clean restart; the next consumer resumes from them', async () => {
-    harness = await Harness.start(FAST_GROUPS)
-    const h = harness
-    await h.admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 2 }] })
-    await h.producer.send({ topic: 'orders', messages: Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: `o${i}` })) })
-    await runConsumer(h, 'fulfilment', 'orders')
-    await waitFor('the commits of all ten records', async () => (await committed(h, 'fulfilment', 'orders')).join() === '5,5')
+  // Concurrent with the retention lane; its own tests run one after another.
+  describe('across restarts', { concurrent: true }, () => {
+    it.sequential('committed offsets and group metadata survive a clean restart; the next consumer resumes from them', async (context) => {
+      const { expect } = context
+      const h = await harnessFor(context, FAST_GROUPS)
+      await h.admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 2 }] })
+      await h.producer.send({ topic: 'orders', messages: Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: `o${i}` })) })
+      await runConsumer(h, 'fulfilment', 'orders')
+      await waitFor('the commits of all ten records', async () => (await committed(h, 'fulfilment', 'orders')).join() === '5,5')
 
-    await h.restart()
-    expect(await committed(h, 'fulfilment', 'orders')).toEqual(['5', '5'])
-    const [group] = (await h.admin.describeGroups(['fulfilment'])).groups
-    expect(group).toMatchObject({ groupId: 'fulfilment', state: 'Empty', protocolType: 'consumer', members: [] })
-    expect((await h.admin.listGroups()).groups).toContainEqual({ groupId: 'fulfilment', protocolType: 'consumer' })
+      await h.restart()
+      expect(await committed(h, 'fulfilment', 'orders')).toEqual(['5', '5'])
+      const [group] = (await h.admin.describeGroups(['fulfilment'])).groups
+      expect(group).toMatchObject({ groupId: 'fulfilment', state: 'Empty', protocolType: 'consumer', members: [] })
+      expect((await h.admin.listGroups()).groups).toContainEqual({ groupId: 'fulfilment', protocolType: 'consumer' })
 
-    await h.producer.send({ topic: 'orders', messages: [{ partition: 0, value: 'late-0' }, { partition: 1, value: 'late-1' }] })
-    const next = await runConsumer(h, 'fulfilment', 'orders')
-    await waitFor('the two new records', () => next.read.length >= 2)
-    expect(next.read.map((r) => [r.partition, r.offset]).sort()).toEqual([[0, 5n], [1, 5n]])
+      await h.producer.send({ topic: 'orders', messages: [{ partition: 0, value: 'late-0' }, { partition: 1, value: 'late-1' }] })
+      const next = await runConsumer(h, 'fulfilment', 'orders')
+      await waitFor('the two new records', () => next.read.length >= 2)
+      expect(next.read.map((r) => [r.partition, r.offset]).sort()).toEqual([[0, 5n], [1, 5n]])
+    })
+
+    it.sequential('after kill -9 the broker comes back with the group: a running consumer carries on from its commits', async (context) => {
+      const { expect } = context
+      const h = await harnessFor(context, FAST_GROUPS)
+      await h.admin.createTopics({ topics: [{ topic: 'sensor-events', numPartitions: 2 }] })
+      await h.producer.send({ topic: 'sensor-events', messages: Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, value: `e${i}` })) })
+      const running = await runConsumer(h, 'alerting', 'sensor-events')
+      await waitFor('the commits of the first twenty records', async () => (await committed(h, 'alerting', 'sensor-events')).join() === '10,10')
+      const readBeforeKill = running.read.length
+
+      await h.broker.kill()
+      h.broker = await h.broker.restart()
+      // The commits were acknowledged, so they were written: they are there after the crash.
+      const client = await h.client()
+      expect(await committedOffsets(client, 'alerting', { 'sensor-events': [0, 1] })).toEqual({ 'sensor-events': { 0: 10n, 1: 10n } })
+
+      // kafkajs reconnects by itself (same address); new records reach the same consumer, and nothing committed before
+      // the crash is read again.
+      const producer = new Kafka({ clientId: 'after-crash', brokers: [h.broker.address], logLevel: logLevel.NOTHING }).producer()
+      await producer.connect()
+      await producer.send({ topic: 'sensor-events', messages: Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: `f${i}` })) })
+      await producer.disconnect()
+      await waitFor('the consumer to read the new records', () => running.read.filter((r) => r.offset >= 10n).length >= 10, { timeoutMs: 60_000 })
+      expect(running.read.slice(readBeforeKill).every((r) => r.offset >= 10n)).toBe(true)
+      expect(running.read.filter((r) => r.offset >= 10n).map((r) => `${r.partition}:${r.offset}`).sort()).toEqual(
+        [0, 1].flatMap((p) => [10, 11, 12, 13, 14].map((o) => `${p}:${o}`)).sort(),
+      )
+      await waitFor('the new commits', async () => (await committedOffsets(client, 'alerting', { 'sensor-events': [0, 1] }))['sensor-events']![0] === 15n)
+    })
+
+    it.sequential('a broker asked to stop while group members are connected stops, and its groups come back', async (context) => {
+      const { expect } = context
+      const h = await harnessFor(context, FAST_GROUPS)
+      await createTopic(h.broker, 'heartbeats', { partitions: 2 })
+      const members = await formGroup([await h.client(), await h.client()], { groupId: 'connected', topics: { heartbeats: 2 } })
+      await commit(members[0]!.client, { groupId: 'connected', generationId: members[0]!.generationId, memberId: members[0]!.memberId, offsets: { heartbeats: { 0: 3n } } })
+
+      // SIGTERM with the members' connections (and kafkajs's) still open: a stopping broker closes them itself.
+      const stopped = await Promise.race([
+        h.broker.stop().then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000)),
+      ])
+      expect(stopped, 'the broker did not exit within 15 s of SIGTERM while clients were connected').toBe(true)
+      await h.disconnectClients().catch(() => undefined)
+      h.broker = await h.broker.restart()
+      await h.connectClients()
+      const client = await h.client()
+      expect(await committedOffsets(client, 'connected', { heartbeats: [0] })).toEqual({ heartbeats: { 0: 3n } })
+      expect((await h.admin.describeGroups(['connected'])).groups[0]!.protocolType).toBe('consumer')
+    })
+
+    it.sequential('deleting a topic removes every group\'s committed offsets for it, for good: a consumer of the topic created again starts at its first record', async (context) => {
+      const { expect } = context
+      const h = await harnessFor(context, FAST_GROUPS)
+      await h.admin.createTopics({ topics: [{ topic: 'meters', numPartitions: 1 }, { topic: 'valves', numPartitions: 1 }] })
+      await h.producer.send({ topic: 'meters', messages: Array.from({ length: 12 }, (_, i) => ({ value: `old-${i}` })) })
+      await h.producer.send({ topic: 'valves', messages: Array.from({ length: 5 }, (_, i) => ({ value: `valve-${i}` })) })
+
+      // 'billing' is a kafkajs group that commits meters/0 = 10 and valves/0 = 3, then leaves; 'audit' only commits.
+      const billing = h.consumer('billing')
+      await billing.connect()
+      await billing.subscribe({ topics: ['meters', 'valves'], fromBeginning: true })
+      await billing.run({ autoCommit: false, eachMessage: async () => undefined })
+      await waitFor('billing to be Stable', async () => (await h.admin.describeGroups(['billing'])).groups[0]!.state === 'Stable')
+      await billing.commitOffsets([{ topic: 'meters', partition: 0, offset: '10' }, { topic: 'valves', partition: 0, offset: '3' }])
+      h.consumers.splice(h.consumers.indexOf(billing), 1)
+      await billing.disconnect()
+      await h.admin.setOffsets({ groupId: 'audit', topic: 'meters', partitions: [{ partition: 0, offset: '10' }] })
+      expect(await allCommitted(h, 'billing')).toEqual({ meters: ['10'], valves: ['3'] })
+      expect(await allCommitted(h, 'audit')).toEqual({ meters: ['10'] })
+
+      await h.admin.deleteTopics({ topics: ['meters'] })
+      const expectGone = async (): Promise<void> => {
+        expect(await allCommitted(h, 'billing')).toEqual({ valves: ['3'] })
+        // A group left with neither members nor offsets is gone, as Kafka's coordinator drops it.
+        expect((await h.admin.listGroups()).groups.map((g) => g.groupId)).not.toContain('audit')
+        expect(await allCommitted(h, 'audit')).toEqual({})
+      }
+      await expectGone()
+
+      // The removal was written (tombstones in __consumer_offsets): a crash does not bring the offsets back.
+      await h.disconnectClients()
+      await h.broker.kill()
+      h.broker = await h.broker.restart()
+      await h.connectClients()
+      await expectGone()
+
+      await h.admin.createTopics({ topics: [{ topic: 'meters', numPartitions: 1 }] })
+      await h.producer.send({ topic: 'meters', messages: Array.from({ length: 12 }, (_, i) => ({ value: `new-${i}` })) })
+      expect(await committed(h, 'billing', 'meters')).toEqual(['-1'])
+      const described = await brook(['groups', 'describe', 'billing', '--bootstrap-server', h.broker.address])
+      expect(described.code).toBe(0)
+      expect(described.stdout.split('\n').filter((line) => line.startsWith('billing ')).map((line) => line.split(/\s+/).slice(1, 4))).toEqual([['valves', '0', '3']])
+
+      await h.restart()
+      await expectGone()
+      expect(await committed(h, 'billing', 'meters')).toEqual(['-1'])
+
+      // A consumer of the new topic reads it from its first record, not from the old topic's offset 10.
+      const next = h.consumer('billing')
+      const read: { topic: string; offset: string; value: string }[] = []
+      await next.connect()
+      await next.subscribe({ topics: ['meters', 'valves'], fromBeginning: true })
+      await next.run({ eachMessage: async ({ topic, message }) => void read.push({ topic, offset: message.offset, value: message.value!.toString() }) })
+      await waitFor('all twelve new records and the two uncommitted valve records', () => read.length >= 14)
+      expect(read.filter((r) => r.topic === 'meters').map((r) => `${r.offset}:${r.value}`)).toEqual(Array.from({ length: 12 }, (_, i) => `${i}:new-${i}`))
+      expect(read.filter((r) => r.topic === 'valves').map((r) => r.offset)).toEqual(['3', '4'])
+    })
   })
 
-  it('after kill -9 the broker comes back with the group: a running consumer carries on from its commits', async () => {
-    harness = await Harness.start(FAST_GROUPS)
-    const h = harness
-    await h.admin.createTopics({ topics: [{ topic: 'sensor-events', numPartitions: 2 }] })
-    await h.producer.send({ topic: 'sensor-events', messages: Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, value: `e${i}` })) })
-    const running = await runConsumer(h, 'alerting', 'sensor-events')
-    await waitFor('the commits of the first twenty records', async () => (await committed(h, 'alerting', 'sensor-events')).join() === '10,10')
-    const readBeforeKill = running.read.length
-
-    await h.broker.kill()
-    h.broker = await h.broker.restart()
-    // The commits were acknowledged, so they were written: they are there after the crash.
-    const client = await h.client()
-    expect(await committedOffsets(client, 'alerting', { 'sensor-events': [0, 1] })).toEqual({ 'sensor-events': { 0: 10n, 1: 10n } })
-
-    // kafkajs reconnects by itself (same address); new records reach the same consumer, and nothing committed before
-    // the crash is read again.
-    const producer = new Kafka({ clientId: 'after-crash', brokers: [h.broker.address], logLevel: logLevel.NOTHING }).producer()
-    await producer.connect()
-    await producer.send({ topic: 'sensor-events', messages: Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: `f${i}` })) })
-    await producer.disconnect()
-    await waitFor('the consumer to read the new records', () => running.read.filter((r) => r.offset >= 10n).length >= 10, { timeoutMs: 60_000 })
-    expect(running.read.slice(readBeforeKill).every((r) => r.offset >= 10n)).toBe(true)
-    expect(running.read.filter((r) => r.offset >= 10n).map((r) => `${r.partition}:${r.offset}`).sort()).toEqual(
-      [0, 1].flatMap((p) => [10, 11, 12, 13, 14].map((o) => `${p}:${o}`)).sort(),
-    )
-    await waitFor('the new commits', async () => (await committedOffsets(client, 'alerting', { 'sensor-events': [0, 1] }))['sensor-events']![0] === 15n)
-  })
-
-  it('a broker asked to stop while group members are connected stops, and its groups come back', async () => {
-    harness = await Harness.start(FAST_GROUPS)
-    const h = harness
-    await createTopic(h.broker, 'heartbeats', { partitions: 2 })
-    const members = await formGroup([await h.client(), await h.client()], { groupId: 'connected', topics: { heartbeats: 2 } })
-    await commit(members[0]!.client, { groupId: 'connected', generationId: members[0]!.generationId, memberId: members[0]!.memberId, offsets: { heartbeats: { 0: 3n } } })
-
-    // SIGTERM with the members' connections (and kafkajs's) still open: a stopping broker closes them itself.
-    const stopped = await Promise.race([
-      h.broker.stop().then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000)),
-    ])
-    expect(stopped, 'the broker did not exit within 15 s of SIGTERM while clients were connected').toBe(true)
-    await h.disconnectClients().catch(() => undefined)
-    h.broker = await h.broker.restart()
-    await h.connectClients()
-    const client = await h.client()
-    expect(await committedOffsets(client, 'connected', { heartbeats: [0] })).toEqual({ heartbeats: { 0: 3n } })
-    expect((await h.admin.describeGroups(['connected'])).groups[0]!.protocolType).toBe('consumer')
-  })
-
-  it('deleting a topic removes every group\'s committed offsets for it, for good: a consumer of the topic created again starts at its first record', async () => {
-    harness = await Harness.start(FAST_GROUPS)
-    const h = harness
-    await h.admin.createTopics({ topics: [{ topic: 'meters', numPartitions: 1 }, { topic: 'valves', numPartitions: 1 }] })
-    await h.producer.send({ topic: 'meters', messages: Array.from({ length: 12 }, (_, i) => ({ value: `old-${i}` })) })
-    await h.producer.send({ topic: 'valves', messages: Array.from({ length: 5 }, (_, i) => ({ value: `valve-${i}` })) })
-
-    // 'billing' is a kafkajs group that commits meters/0 = 10 and valves/0 = 3, then leaves; 'audit' only commits.
-    const billing = h.consumer('billing')
-    await billing.connect()
-    await billing.subscribe({ topics: ['meters', 'valves'], fromBeginning: true })
-    await billing.run({ autoCommit: false, eachMessage: async () => undefined })
-    await waitFor('billing to be Stable', async () => (await h.admin.describeGroups(['billing'])).groups[0]!.state === 'Stable')
-    await billing.commitOffsets([{ topic: 'meters', partition: 0, offset: '10' }, { topic: 'valves', partition: 0, offset: '3' }])
-    h.consumers.splice(h.consumers.indexOf(billing), 1)
-    await billing.disconnect()
-    await h.admin.setOffsets({ groupId: 'audit', topic: 'meters', partitions: [{ partition: 0, offset: '10' }] })
-    expect(await allCommitted(h, 'billing')).toEqual({ meters: ['10'], valves: ['3'] })
-    expect(await allCommitted(h, 'audit')).toEqual({ meters: ['10'] })
-
-    await h.admin.deleteTopics({ topics: ['meters'] })
-    const expectGone = async (): Promise<void> => {
-      expect(await allCommitted(h, 'billing')).toEqual({ valves: ['3'] })
-      // A group left with neither members nor offsets is gone, as Kafka's coordinator drops it.
-      expect((await h.admin.listGroups()).groups.map((g) => g.groupId)).not.toContain('audit')
-      expect(await allCommitted(h, 'audit')).toEqual({})
-    }
-    await expectGone()
-
-    // The removal was written (tombstones in __consumer_offsets): a crash does not bring the offsets back.
-    await h.disconnectClients()
-    await h.broker.kill()
-    h.broker = await h.broker.restart()
-    await h.connectClients()
-    await expectGone()
-
-    await h.admin.createTopics({ topics: [{ topic: 'meters', numPartitions: 1 }] })
-    await h.producer.send({ topic: 'meters', messages: Array.from({ length: 12 }, (_, i) => ({ value: `new-${i}` })) })
-    expect(await committed(h, 'billing', 'meters')).toEqual(['-1'])
-    const described = await brook(['groups', 'describe', 'billing', '--bootstrap-server', h.broker.address])
-    expect(described.code).toBe(0)
-    expect(described.stdout.split('\n').filter((line) => line.startsWith('billing ')).map((line) => line.split(/\s+/).slice(1, 4))).toEqual([['valves', '0', '3']])
-
-    await h.restart()
-    await expectGone()
-    expect(await committed(h, 'billing', 'meters')).toEqual(['-1'])
-
-    // A consumer of the new topic reads it from its first record, not from the old topic's offset 10.
-    const next = h.consumer('billing')
-    const read: { topic: string; offset: string; value: string }[] = []
-    await next.connect()
-    await next.subscribe({ topics: ['meters', 'valves'], fromBeginning: true })
-    await next.run({ eachMessage: async ({ topic, message }) => void read.push({ topic, offset: message.offset, value: message.value!.toString() }) })
-    await waitFor('all twelve new records and the two uncommitted valve records', () => read.length >= 14)
-    expect(read.filter((r) => r.topic === 'meters').map((r) => `${r.offset}:${r.value}`)).toEqual(Array.from({ length: 12 }, (_, i) => `${i}:new-${i}`))
-    expect(read.filter((r) => r.topic === 'valves').map((r) => r.offset)).toEqual(['3', '4'])
-  })
-
-  describe('offsets.retention.minutes', () => {
+  describe('offsets.retention.minutes', { concurrent: true }, () => {
     // offsets.retention.minutes is a whole number of minutes (at least 1, as in Kafka), so this test takes a minute;
     // the check runs every 200 ms.
     const RETENTION = { ...FAST_GROUPS, offsetsRetentionMinutes: 1, offsetsRetentionCheckIntervalMs: 200 }
 
-    it('expires the offsets of groups that stay empty and forgets them; a group with members keeps its offsets', { timeout: 180_000 }, async () => {
-      harness = await Harness.start(RETENTION)
-      const h = harness
+    it('expires the offsets of groups that stay empty and forgets them; a group with members keeps its offsets', { timeout: 180_000 }, async (context) => {
+      const { expect } = context
+      const h = await harnessFor(context, RETENTION)
       await createTopic(h.broker, 'metrics', { partitions: 2 })
 
       // 'live' commits first and keeps a member (heartbeating) for the whole test.
@@ -284,8 +296,9 @@ describe('group durability', () => {
       expect(await listed()).not.toContain('drained')
     })
 
-    it('does not forget a new group while a member handed its id (MEMBER_ID_REQUIRED) has yet to join', async () => {
-      harness = await Harness.start(RETENTION)
+    it('does not forget a new group while a member handed its id (MEMBER_ID_REQUIRED) has yet to join', async (context) => {
+      const { expect } = context
+      const harness = await harnessFor(context, RETENTION)
       const client = await harness.client()
       await createTopic(harness.broker, 'metrics', { partitions: 1 })
       const first = await join(client, { version: 4, groupId: 'newborn', topics: ['metrics'] })

@@ -10,9 +10,9 @@
  * - a single-node cluster stops at once, without asking for a controlled shutdown.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Kafka } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { clusterPerTest } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf } from '../../helpers/kafka.js'
 import { History, readAll } from './history.js'
@@ -21,16 +21,7 @@ const TOPIC = 'handover'
 const SESSION_TIMEOUT_MS = 20_000
 
 describe('controlled shutdown', () => {
-  let cluster: TestCluster | undefined
-
-  afterEach(async () => {
-    await cluster?.destroy()
-    cluster = undefined
-  })
-
-  function running(): TestCluster {
-    return cluster!
-  }
+  const { start, running } = clusterPerTest()
 
   const kafka = (clientId: string, bootstrap: readonly number[]): Kafka => running().kafka(clientId, bootstrap, { requestTimeout: 5000 })
 
@@ -45,8 +36,7 @@ describe('controlled shutdown', () => {
   }
 
   it('moves the leadership of a node stopped with SIGTERM to another ISR member before the process exits, losing no acknowledged record', async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS)] })
-    await waitFor('three unfenced brokers', async () => (await running().status(1)).liveBrokers.length === 3)
+    await start({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS)] })
     await createTopic(3, 3)
     const controllerId = (await running().status(1)).leaderId
     const partitions = await waitFor('every partition with three replicas in its ISR', async () => {
@@ -118,8 +108,7 @@ describe('controlled shutdown', () => {
   })
 
   it('stops a single-node cluster at once, without a controlled shutdown', async () => {
-    cluster = await startCluster({ nodes: 1, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS)] })
-    await waitFor('the node is unfenced', async () => (await running().status(1)).liveBrokers.length === 1)
+    await start({ nodes: 1, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', String(SESSION_TIMEOUT_MS)] })
     await createTopic(2, 1)
     const node = running().nodes.get(1)!
     await node.stop()

@@ -7,9 +7,9 @@
  * followed the EndQuorumEpoch it got. How long the handover took is printed, not asserted. Topic creation then works
  * through both survivors.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 
 /** A node's log line matching `pattern` at or after `from`: where it is, its timestamp, its match. */
@@ -22,24 +22,16 @@ function logLine(output: string, pattern: RegExp, from = 0): { index: number; at
 }
 
 describe('a clean stop of the active controller', () => {
-  let cluster: TestCluster
+  const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
 
   function kafka(clientId: string, bootstrap: readonly number[]): Kafka {
     return new Kafka({
       clientId,
-      brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address),
+      brokers: bootstrap.map((id) => cluster().nodes.get(id)!.address),
       logLevel: logLevel.NOTHING,
       retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 12 },
     })
   }
-
-  beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
-    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3)
-  })
-  afterAll(async () => {
-    await cluster?.destroy()
-  })
 
   it('resigns on SIGTERM: the survivors elect a new controller started by EndQuorumEpoch, before the node exits', async () => {
     // Partitions with replicas on every node: the stopping controller first hands its leaderships over (controlled
@@ -51,17 +43,17 @@ describe('a clean stop of the active controller', () => {
     } finally {
       await admin.disconnect()
     }
-    const before = await cluster.status(1)
+    const before = await cluster().status(1)
     const stopped = before.leaderId
-    const survivors = cluster.nodeIds.filter((id) => id !== stopped)
+    const survivors = cluster().nodeIds.filter((id) => id !== stopped)
 
     const stopAtMs = Date.now()
-    await cluster.nodes.get(stopped)!.stop()
+    await cluster().nodes.get(stopped)!.stop()
     const stopTookMs = Date.now() - stopAtMs
-    expect(cluster.nodes.get(stopped)!.child.exitCode).toBe(0)
+    expect(cluster().nodes.get(stopped)!.child.exitCode).toBe(0)
 
     // The stopped node: resigned, then learned of a leader of a later epoch, then stopped.
-    const oldOutput = cluster.nodes.get(stopped)!.output()
+    const oldOutput = cluster().nodes.get(stopped)!.output()
     const resigned = logLine(oldOutput, new RegExp(`controller quorum epoch ${before.leaderEpoch}: this node resigns before stopping`))
     expect(resigned, oldOutput).not.toBeNull()
     const learned = logLine(oldOutput, /controller quorum epoch (\d+): node (\d+) leads/, resigned!.index)
@@ -73,14 +65,14 @@ describe('a clean stop of the active controller', () => {
     expect(oldOutput.indexOf('] stopped', learned!.index)).toBeGreaterThan(learned!.index)
 
     // The new leader: told by EndQuorumEpoch, then elected.
-    const newOutput = cluster.nodes.get(successor)!.output()
+    const newOutput = cluster().nodes.get(successor)!.output()
     const told = logLine(newOutput, new RegExp(`controller quorum epoch ${before.leaderEpoch}: node ${stopped} resigns \\(EndQuorumEpoch`))
     expect(told, newOutput).not.toBeNull()
     const leads = logLine(newOutput, new RegExp(`controller quorum epoch ${newEpoch}: this node leads`), told!.index)
     expect(leads, newOutput).not.toBeNull()
 
     const status = await waitFor('the survivors agree on the new controller', async () => {
-      const seen = await cluster.status(survivors[0]!)
+      const seen = await cluster().status(survivors[0]!)
       return seen.controllerId === successor && seen.leaderEpoch === newEpoch && seen
     })
     expect(status.leaderId).toBe(successor)

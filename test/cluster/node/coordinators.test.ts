@@ -11,9 +11,9 @@
  * At the wire: a leader verifies a transactional batch with the transaction's coordinator on another node
  * (AddPartitionsToTxn v4 verifyOnly), and transactional requests sent to other nodes are NOT_COORDINATOR.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Consumer } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { withClient } from '../../helpers/kafka.js'
 import { startKcatGroupMember } from '../../helpers/kcat-group.js'
@@ -36,26 +36,34 @@ const OFFSETS_PARTITIONS = 6
 const GROUP = 'dashboards'
 
 describe('group coordinators on a three-node cluster', () => {
-  let cluster: TestCluster
+  const cluster = useCluster({
+    nodes: 3,
+    extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--offsets-topic-partitions', String(OFFSETS_PARTITIONS), '--group-initial-rebalance-delay-ms', '1000'],
+  })
 
   function kafka(clientId: string, node: number): Kafka {
-    return new Kafka({ clientId, brokers: [cluster.nodes.get(node)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 12 } })
+    return new Kafka({ clientId, brokers: [cluster().nodes.get(node)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 12 } })
   }
 
   async function findCoordinatorAt(node: number, groupId: string, version: number): Promise<{ errorCode: number; nodeId: number; port: number }> {
-    return withClient(cluster.nodes.get(node)!, async (client) => {
+    return withClient(cluster().nodes.get(node)!, async (client) => {
       const body = version >= 4 ? { keyType: CoordinatorType.GROUP, coordinatorKeys: [groupId] } : { key: groupId, keyType: CoordinatorType.GROUP }
       const answer = await client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, version, body)
       return version >= 4 ? answer.coordinators![0]! : { errorCode: answer.errorCode!, nodeId: answer.nodeId!, port: answer.port! }
     })
   }
 
-  /** The node that leads partition `index` of __consumer_offsets, as node 1's Metadata says. */
-  async function offsetsLeader(index: number): Promise<number> {
-    const answer = await withClient(cluster.nodes.get(1)!, (client) =>
+  /** Node 1's Metadata v12 of __consumer_offsets. */
+  async function offsetsTopicAtNode1(): Promise<MetadataResponse['topics'][number]> {
+    const answer = await withClient(cluster().nodes.get(1)!, (client) =>
       client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: ZERO_UUID, name: '__consumer_offsets' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
     )
-    const topic = answer.topics[0]!
+    return answer.topics[0]!
+  }
+
+  /** The node that leads partition `index` of __consumer_offsets, as node 1's Metadata says. */
+  async function offsetsLeader(index: number): Promise<number> {
+    const topic = await offsetsTopicAtNode1()
     expect(topic.errorCode).toBe(ErrorCode.NONE)
     expect(topic.isInternal).toBe(true)
     expect(topic.partitions).toHaveLength(OFFSETS_PARTITIONS)
@@ -63,14 +71,6 @@ describe('group coordinators on a three-node cluster', () => {
   }
 
   beforeAll(async () => {
-    cluster = await startCluster({
-      nodes: 3,
-      extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--offsets-topic-partitions', String(OFFSETS_PARTITIONS), '--group-initial-rebalance-delay-ms', '1000'],
-    })
-    await waitFor('three unfenced brokers', async () => {
-      const status = await cluster.status(1)
-      return status.controllerId >= 0 && status.liveBrokers.length === 3
-    })
     const admin = kafka('setup', 1).admin()
     await admin.connect()
     try {
@@ -79,22 +79,21 @@ describe('group coordinators on a three-node cluster', () => {
       await admin.disconnect()
     }
   })
-  afterAll(async () => {
-    await cluster?.destroy()
-  })
 
   it('creates __consumer_offsets through the controller, and every node names the leader of a group\'s partition as its coordinator', async () => {
     const first = await waitFor('a coordinator for the group', async () => {
       const answer = await findCoordinatorAt(2, GROUP, 3)
       return answer.errorCode === ErrorCode.NONE && answer
     })
+    // Node 2 answered once it knew the new topic; node 1 learns of it from the metadata log moments later.
+    await waitFor('node 1 to know __consumer_offsets', async () => (await offsetsTopicAtNode1()).errorCode === ErrorCode.NONE)
     const leader = await offsetsLeader(partitionForGroup(GROUP, OFFSETS_PARTITIONS))
     expect(first.nodeId).toBe(leader)
-    expect(first.port).toBe(cluster.nodes.get(leader)!.port)
+    expect(first.port).toBe(cluster().nodes.get(leader)!.port)
     // Leaders of the internal topic spread over the nodes like any topic's.
     const leaders = await Promise.all(Array.from({ length: OFFSETS_PARTITIONS }, (_, i) => offsetsLeader(i)))
     expect(new Set(leaders).size).toBe(3)
-    for (const id of cluster.nodeIds) {
+    for (const id of cluster().nodeIds) {
       for (const version of [0, 3, 4]) {
         const answer = await findCoordinatorAt(id, GROUP, version)
         expect({ node: id, version, errorCode: answer.errorCode, coordinator: answer.nodeId }).toEqual({ node: id, version, errorCode: ErrorCode.NONE, coordinator: leader })
@@ -109,8 +108,8 @@ describe('group coordinators on a three-node cluster', () => {
 
   it('answers NOT_COORDINATOR to group requests sent to a node that does not coordinate the group', async () => {
     const coordinator = (await findCoordinatorAt(1, GROUP, 4)).nodeId
-    const other = cluster.nodeIds.find((id) => id !== coordinator)!
-    await withClient(cluster.nodes.get(other)!, async (client) => {
+    const other = cluster().nodeIds.find((id) => id !== coordinator)!
+    await withClient(cluster().nodes.get(other)!, async (client) => {
       const beat = await client.request<HeartbeatRequest, HeartbeatResponse>(heartbeat, 4, { groupId: GROUP, generationId: 1, memberId: 'someone', groupInstanceId: null })
       expect(beat.errorCode).toBe(ErrorCode.NOT_COORDINATOR)
       const fetched = await client.request<Partial<OffsetFetchRequest>, OffsetFetchResponse>(offsetFetch, 8, { groups: [{ groupId: GROUP, memberId: null, memberEpoch: -1, topics: null }], requireStable: false })
@@ -131,8 +130,8 @@ describe('group coordinators on a three-node cluster', () => {
     const received: string[] = []
     const consumers: Consumer[] = []
     try {
-      for (const node of cluster.nodeIds) {
-        const consumer = kafka(`member-via-${node}`, node).consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500 })
+      for (const node of cluster().nodeIds) {
+        const consumer = kafka(`member-via-${node}`, node).consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 200 })
         consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => assignments.set(node, [...(payload.memberAssignment[TOPIC] ?? [])].sort((a, b) => a - b)))
         await consumer.connect()
         await consumer.subscribe({ topic: TOPIC, fromBeginning: true })
@@ -169,7 +168,7 @@ describe('group coordinators on a three-node cluster', () => {
     } finally {
       await lookup.disconnect()
     }
-    for (const node of cluster.nodeIds) {
+    for (const node of cluster().nodeIds) {
       const admin = kafka(`offsets-via-${node}`, node).admin()
       await admin.connect()
       try {
@@ -198,10 +197,10 @@ describe('group coordinators on a three-node cluster', () => {
     }
     const transactionalId = 'ledger-writer'
     const txnCoordinator = await waitFor('a transaction coordinator', async () => {
-      const answer = await withClient(cluster.nodes.get(1)!, (client) => client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: CoordinatorType.TRANSACTION, coordinatorKeys: [transactionalId] }))
+      const answer = await withClient(cluster().nodes.get(1)!, (client) => client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: CoordinatorType.TRANSACTION, coordinatorKeys: [transactionalId] }))
       return answer.coordinators![0]!.errorCode === ErrorCode.NONE && answer.coordinators![0]!.nodeId
     })
-    expect(cluster.nodeIds).toContain(txnCoordinator)
+    expect(cluster().nodeIds).toContain(txnCoordinator)
 
     const producer = kafka('ledger-producer', 2).producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
@@ -223,7 +222,7 @@ describe('group coordinators on a three-node cluster', () => {
 
     const read = async (node: number, readUncommitted: boolean, expected: number): Promise<string[]> => {
       const values: string[] = []
-      const consumer = kafka(`ledger-reader-${node}-${readUncommitted}`, node).consumer({ groupId: `ledger-check-${node}-${readUncommitted}`, readUncommitted })
+      const consumer = kafka(`ledger-reader-${node}-${readUncommitted}`, node).consumer({ groupId: `ledger-check-${node}-${readUncommitted}`, readUncommitted, maxWaitTimeInMs: 200 })
       await consumer.connect()
       try {
         await consumer.subscribe({ topic: ledger, fromBeginning: true })
@@ -238,7 +237,7 @@ describe('group coordinators on a three-node cluster', () => {
     // Each partition's committed-again record follows its aborted one: reading it means the aborted one was passed.
     expect(await read(3, false, committed.length)).toEqual(committed)
     expect(await read(1, true, PARTITIONS * 3)).toEqual([...committed, ...batch('aborted').map((m) => m.value)].sort())
-    for (const node of cluster.nodeIds) {
+    for (const node of cluster().nodeIds) {
       const reader = kafka(`ledger-offsets-${node}`, node).admin()
       await reader.connect()
       try {
@@ -253,12 +252,12 @@ describe('group coordinators on a three-node cluster', () => {
   it('verifies a transactional batch at a leader that is not its transaction\'s coordinator with that coordinator, and refuses transactional requests at other nodes', async () => {
     const transactionalId = 'wire-verifier'
     const coordinator = await waitFor('a transaction coordinator', async () => {
-      const answer = await withClient(cluster.nodes.get(1)!, (client) => client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: CoordinatorType.TRANSACTION, coordinatorKeys: [transactionalId] }))
+      const answer = await withClient(cluster().nodes.get(1)!, (client) => client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: CoordinatorType.TRANSACTION, coordinatorKeys: [transactionalId] }))
       return answer.coordinators![0]!.errorCode === ErrorCode.NONE && answer.coordinators![0]!.nodeId
     })
-    const other = cluster.nodeIds.find((id) => id !== coordinator)!
+    const other = cluster().nodeIds.find((id) => id !== coordinator)!
     const init = (node: number) =>
-      withClient(cluster.nodes.get(node)!, (client) =>
+      withClient(cluster().nodes.get(node)!, (client) =>
         client.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, 4, { transactionalId, transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 }),
       )
     expect((await init(other)).errorCode).toBe(ErrorCode.NOT_COORDINATOR)
@@ -267,18 +266,18 @@ describe('group coordinators on a three-node cluster', () => {
     const producerId = initialized.producerId!
     const { producerEpoch } = initialized
 
-    const ledger = (await withClient(cluster.nodes.get(1)!, (client) =>
+    const ledger = (await withClient(cluster().nodes.get(1)!, (client) =>
       client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: ZERO_UUID, name: 'ledger' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
     )).topics[0]!
     const { partitionIndex, leaderId } = ledger.partitions.find((p) => p.leaderId !== coordinator)!
     const produceTxn = (sequence: number) =>
-      withClient(cluster.nodes.get(leaderId)!, async (client) => {
+      withClient(cluster().nodes.get(leaderId)!, async (client) => {
         const records = encodeRecordBatch([{ value: Buffer.from(`verified-${sequence}`) }], { producerId, producerEpoch, baseSequence: sequence, flags: Attribute.transactional })
         const answer = await client.request<ProduceRequest, ProduceResponse>(produce, 9, { transactionalId, acks: -1, timeoutMs: 10_000, topicData: [{ name: 'ledger', partitionData: [{ index: partitionIndex, records }] }] })
         return answer.responses[0]!.partitionResponses[0]!.errorCode
       })
     const add = (node: number, version: number, verifyOnly: boolean) =>
-      withClient(cluster.nodes.get(node)!, async (client) => {
+      withClient(cluster().nodes.get(node)!, async (client) => {
         const topics = [{ name: 'ledger', partitions: [partitionIndex] }]
         const body: Partial<AddPartitionsToTxnRequest> =
           version >= 4
@@ -296,7 +295,7 @@ describe('group coordinators on a three-node cluster', () => {
     expect(await add(coordinator, 3, false)).toBe(ErrorCode.NONE)
     expect(await add(coordinator, 4, true)).toBe(ErrorCode.NONE)
     expect(await produceTxn(0)).toBe(ErrorCode.NONE)
-    const ended = await withClient(cluster.nodes.get(coordinator)!, (client) => client.request<EndTxnRequest, EndTxnResponse>(endTxn, 3, { transactionalId, producerId, producerEpoch, committed: false }))
+    const ended = await withClient(cluster().nodes.get(coordinator)!, (client) => client.request<EndTxnRequest, EndTxnResponse>(endTxn, 3, { transactionalId, producerId, producerEpoch, committed: false }))
     expect(ended.errorCode).toBe(ErrorCode.NONE)
   })
 
@@ -305,7 +304,7 @@ describe('group coordinators on a three-node cluster', () => {
       const answer = await findCoordinatorAt(1, GROUP, 4)
       return answer.errorCode === ErrorCode.NONE && answer.nodeId
     })
-    const other = cluster.nodeIds.find((id) => id !== before)!
+    const other = cluster().nodeIds.find((id) => id !== before)!
     const offsetsVia = async (node: number) => {
       const admin = kafka(`restart-offsets-${node}`, node).admin()
       await admin.connect()
@@ -318,15 +317,15 @@ describe('group coordinators on a three-node cluster', () => {
     }
     const committed = await offsetsVia(other)
     expect(Object.values(committed).some((offset) => offset !== '-1')).toBe(true)
-    await cluster.nodes.get(before)!.kill()
+    await cluster().nodes.get(before)!.kill()
     // __consumer_offsets has three replicas: an ISR member is elected leader of the group's partition and replays it.
     const successor = await waitFor('another coordinator', async () => {
       const answer = await findCoordinatorAt(other, GROUP, 4)
       return answer.errorCode === ErrorCode.NONE && answer.nodeId !== before && answer.nodeId
     })
-    expect(cluster.nodeIds).toContain(successor)
+    expect(cluster().nodeIds).toContain(successor)
     expect(await waitFor('the offsets read back from the new coordinator', async () => offsetsVia(other))).toEqual(committed)
-    await cluster.restart(before)
+    await cluster().restart(before)
     const admin = kafka('restart-describe', before).admin()
     await admin.connect()
     try {
@@ -346,7 +345,7 @@ describe('group coordinators on a three-node cluster', () => {
       const answer = await findCoordinatorAt(1, groupId, 4)
       return answer.errorCode === ErrorCode.NONE && answer.nodeId
     })
-    const bootstrap = cluster.nodes.get(cluster.nodeIds.find((id) => id !== coordinator)!)!.address
+    const bootstrap = cluster().nodes.get(cluster().nodeIds.find((id) => id !== coordinator)!)!.address
     const member = startKcatGroupMember({ broker: bootstrap, groupId, topics: [TOPIC] })
     try {
       await waitFor('kcat consumes every record', () => member.records.length >= 60, { timeoutMs: 60_000 })

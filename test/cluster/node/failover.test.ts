@@ -8,9 +8,9 @@
  * through kafkajs's retries, or is restarted as an application would restart it (new producer and consumer, the same
  * transactional id and group), and a read_committed consumer of the output finds every input record exactly once.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Consumer, Kafka, Producer } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { withClient } from '../../helpers/kafka.js'
 import { ErrorCode } from '../../../protocol/errors.js'
@@ -20,14 +20,23 @@ import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorRespo
 const PARTITIONS = 6
 
 describe('failover on a three-node cluster', () => {
-  let cluster: TestCluster
+  const cluster = useCluster({
+    nodes: 3,
+    extraArgs: [
+      '--broker-heartbeat-interval-ms', '500',
+      '--broker-session-timeout-ms', '3000',
+      '--offsets-topic-partitions', String(PARTITIONS),
+      '--transaction-state-log-num-partitions', String(PARTITIONS),
+      '--group-initial-rebalance-delay-ms', '0',
+    ],
+  })
 
-  const kafka = (clientId: string, bootstrap: readonly number[]): Kafka => cluster.kafka(clientId, bootstrap, { retries: 12 })
+  const kafka = (clientId: string, bootstrap: readonly number[]): Kafka => cluster().kafka(clientId, bootstrap, { retries: 12 })
 
   /** The node coordinating `key` (a group or a transactional id), as node `via` answers FindCoordinator v4. */
   async function coordinatorOf(via: number, keyType: number, key: string): Promise<number> {
     return waitFor(`a coordinator for ${key}`, async () => {
-      const answer = await withClient(cluster.nodes.get(via)!, (client) =>
+      const answer = await withClient(cluster().nodes.get(via)!, (client) =>
         client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType, coordinatorKeys: [key] }),
       )
       const coordinator = answer.coordinators![0]!
@@ -36,34 +45,17 @@ describe('failover on a three-node cluster', () => {
   }
 
   async function liveBrokers(via: number): Promise<number[]> {
-    const status = await cluster.status(via)
+    const status = await cluster().status(via)
     return status.controllerId >= 0 ? status.liveBrokers.map((broker) => broker.brokerId).sort() : []
   }
 
-  beforeAll(async () => {
-    cluster = await startCluster({
-      nodes: 3,
-      extraArgs: [
-        '--broker-heartbeat-interval-ms', '500',
-        '--broker-session-timeout-ms', '3000',
-        '--offsets-topic-partitions', String(PARTITIONS),
-        '--transaction-state-log-num-partitions', String(PARTITIONS),
-        '--group-initial-rebalance-delay-ms', '0',
-      ],
-    })
-    await waitFor('three unfenced brokers', async () => (await liveBrokers(1)).length === 3)
-  })
-  afterAll(async () => {
-    await cluster?.destroy()
-  })
-
   it('keeps creating and deleting topics through the survivors when the active controller is killed, and takes the node back as a broker', async () => {
-    const before = await cluster.status(1)
+    const before = await cluster().status(1)
     const killed = before.controllerId
-    const survivors = cluster.nodeIds.filter((id) => id !== killed)
-    await cluster.nodes.get(killed)!.kill()
+    const survivors = cluster().nodeIds.filter((id) => id !== killed)
+    await cluster().nodes.get(killed)!.kill()
     const after = await waitFor('a new controller that fenced the killed node', async () => {
-      const seen = await cluster.status(survivors[0]!)
+      const seen = await cluster().status(survivors[0]!)
       const live = seen.liveBrokers.map((broker) => broker.brokerId).sort()
       return seen.controllerId >= 0 && seen.controllerId !== killed && JSON.stringify(live) === JSON.stringify(survivors) && seen
     })
@@ -104,9 +96,9 @@ describe('failover on a three-node cluster', () => {
       await admin.disconnect()
     }
 
-    await cluster.restart(killed)
-    await waitFor('the killed node live again', async () => JSON.stringify(await liveBrokers(killed)) === JSON.stringify(cluster.nodeIds))
-    const status = await cluster.status(killed)
+    await cluster().restart(killed)
+    await waitFor('the killed node live again', async () => JSON.stringify(await liveBrokers(killed)) === JSON.stringify(cluster().nodeIds))
+    const status = await cluster().status(killed)
     expect(status.controllerId).toBe(after.controllerId)
     const rejoined = kafka('admin-via-restarted', [killed]).admin()
     await rejoined.connect()
@@ -127,7 +119,7 @@ describe('failover on a three-node cluster', () => {
     const total = 600
     const chunk = 10
     await waitFor('three live brokers', async () => (await liveBrokers(1)).length === 3)
-    const setup = kafka('setup', cluster.nodeIds).admin()
+    const setup = kafka('setup', cluster().nodeIds).admin()
     await setup.connect()
     try {
       await setup.createTopics({
@@ -138,7 +130,7 @@ describe('failover on a three-node cluster', () => {
       await setup.disconnect()
     }
     const expected = Array.from({ length: total }, (_, i) => `record-${String(i).padStart(4, '0')}`)
-    const filler = kafka('filler', cluster.nodeIds).producer({ idempotent: true })
+    const filler = kafka('filler', cluster().nodeIds).producer({ idempotent: true })
     await filler.connect()
     try {
       await filler.send({ topic: input, acks: -1, messages: expected.map((value, i) => ({ partition: i % PARTITIONS, value })) })
@@ -149,7 +141,7 @@ describe('failover on a three-node cluster', () => {
     const victim = await coordinatorOf(1, CoordinatorType.TRANSACTION, transactionalId)
     const groupCoordinator = await coordinatorOf(1, CoordinatorType.GROUP, groupId)
     const outputLeaders = (await (async () => {
-      const admin = kafka('leaders', cluster.nodeIds).admin()
+      const admin = kafka('leaders', cluster().nodeIds).admin()
       await admin.connect()
       try {
         return (await admin.fetchTopicMetadata({ topics: [output] })).topics[0]!.partitions.filter((p) => p.leader === victim).map((p) => p.partitionId)
@@ -171,9 +163,9 @@ describe('failover on a three-node cluster', () => {
 
     interface Copier { failed: Promise<Error>; close(): Promise<void> }
     async function startCopier(generation: number): Promise<Copier> {
-      const client = kafka(`copier-${generation}`, cluster.nodeIds)
+      const client = kafka(`copier-${generation}`, cluster().nodeIds)
       const producer: Producer = client.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 })
-      const consumer: Consumer = client.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 500, retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 12, restartOnFailure: async () => false } })
+      const consumer: Consumer = client.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 200, retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 12, restartOnFailure: async () => false } })
       let fail: (error: Error) => void = () => {}
       const failed = new Promise<Error>((resolve) => (fail = resolve))
       consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error))
@@ -236,13 +228,13 @@ describe('failover on a three-node cluster', () => {
       }
     })()
 
-    const offsetsAdmin = kafka('progress', cluster.nodeIds).admin()
+    const offsetsAdmin = kafka('progress', cluster().nodeIds).admin()
     try {
       await waitFor('a third of the records copied and a transaction open', () => gateUsed, { timeoutMs: 60_000 })
-      await cluster.nodes.get(victim)!.kill()
+      await cluster().nodes.get(victim)!.kill()
       killDone()
       const killedAtMs = Date.now()
-      const survivors = cluster.nodeIds.filter((id) => id !== victim)
+      const survivors = cluster().nodeIds.filter((id) => id !== victim)
       await offsetsAdmin.connect()
       await waitFor('the group\'s committed offsets at the end of the input', async () => {
         const [committed] = await offsetsAdmin.fetchOffsets({ groupId, topics: [input] })
@@ -263,7 +255,7 @@ describe('failover on a three-node cluster', () => {
       }
       const values: string[] = []
       const ended = new Set<number>()
-      const reader = kafka('reader', survivors).consumer({ groupId: 'copied-readers', readUncommitted: false })
+      const reader = kafka('reader', survivors).consumer({ groupId: 'copied-readers', readUncommitted: false, maxWaitTimeInMs: 200 })
       await reader.connect()
       try {
         await reader.subscribe({ topic: output, fromBeginning: true })

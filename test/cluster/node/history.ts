@@ -19,7 +19,7 @@ import { waitFor } from '../../helpers/wait.js'
 /**
  * Reads `topic`'s `partition` from the start with a kafkajs consumer of a new group until it has read at least
  * `until` records or 30 s pass without one more (the checker then says what is missing). `consumer` adds to the
- * consumer's settings.
+ * consumer's settings; its fetches wait 200 ms for records (kafkajs's 5 s would hold up its stop once it has read all).
  */
 export async function readAll(
   client: Kafka,
@@ -28,7 +28,7 @@ export async function readAll(
   until: number,
   consumer: Partial<ConsumerConfig> = {},
 ): Promise<{ offset: bigint; value: string }[]> {
-  const reader = client.consumer({ ...consumer, groupId: `readers-${Date.now()}-${Math.random()}` })
+  const reader = client.consumer({ maxWaitTimeInMs: 200, ...consumer, groupId: `readers-${Date.now()}-${Math.random()}` })
   const records: { offset: bigint; value: string }[] = []
   await reader.connect()
   try {

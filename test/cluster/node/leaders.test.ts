@@ -14,16 +14,15 @@
  *   PREFERRED, an unknown election type INVALID_REQUEST.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Kafka } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, clusterPerTest } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf } from '../../helpers/kafka.js'
 import { electLeadersBody, electLeadersResponse, RawConnection, requestFrame, type ElectLeadersAnswer } from '../../helpers/wire.js'
 import type { MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
 import { History, readAll } from './history.js'
 
-const CLUSTER_ARGS = ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000']
 const TOPIC = 'spread'
 const PARTITIONS = 3
 
@@ -35,16 +34,7 @@ const PREFERRED_LEADER_NOT_AVAILABLE = 80
 const ELECTION_NOT_NEEDED = 84
 
 describe('preferred leaders on a three-node cluster', () => {
-  let cluster: TestCluster | undefined
-
-  afterEach(async () => {
-    await cluster?.destroy()
-    cluster = undefined
-  })
-
-  function running(): TestCluster {
-    return cluster!
-  }
+  const { start, running } = clusterPerTest()
 
   const partitionsAt = (id: number): Promise<MetadataResponsePartition[]> => partitionsOf(running().nodes.get(id)!, TOPIC)
 
@@ -52,8 +42,7 @@ describe('preferred leaders on a three-node cluster', () => {
 
   /** Three nodes and TOPIC (RF=3), each partition led by its preferred replica, the leaders on all three nodes. */
   async function startWithTopic(extraArgs: string[] = []): Promise<MetadataResponsePartition[]> {
-    cluster = await startCluster({ nodes: 3, extraArgs: [...CLUSTER_ARGS, ...extraArgs] })
-    await waitFor('three unfenced brokers', async () => (await running().status(1)).liveBrokers.length === 3)
+    await start({ nodes: 3, extraArgs: [...QUICK_CLUSTER_ARGS, ...extraArgs] })
     const admin = kafka('leaders-admin', [1]).admin()
     await admin.connect()
     try {

@@ -13,9 +13,9 @@
  *   node, and the group is still listed and described.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Admin, Kafka } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { clusterPerTest, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf } from '../../helpers/kafka.js'
 import type { MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
@@ -25,16 +25,7 @@ import { History, readAll } from './history.js'
 const CLUSTER_ARGS = ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--replica-lag-time-max-ms', '3000', '--group-initial-rebalance-delay-ms', '0']
 
 describe('outages of several nodes of a three-node cluster', () => {
-  let cluster: TestCluster | undefined
-
-  afterEach(async () => {
-    await cluster?.destroy()
-    cluster = undefined
-  })
-
-  function running(): TestCluster {
-    return cluster!
-  }
+  const { start, running } = clusterPerTest()
 
   /** Node `id`'s Metadata v12 for `topic`'s partitions. */
   const partitionsAt = (id: number, topic: string): Promise<MetadataResponsePartition[]> => partitionsOf(running().nodes.get(id)!, topic)
@@ -53,9 +44,7 @@ describe('outages of several nodes of a three-node cluster', () => {
   }
 
   async function startThree(): Promise<TestCluster> {
-    cluster = await startCluster({ nodes: 3, extraArgs: CLUSTER_ARGS })
-    await waitFor('three unfenced brokers', async () => (await running().status(1)).liveBrokers.length === 3)
-    return cluster
+    return start({ nodes: 3, extraArgs: CLUSTER_ARGS })
   }
 
   /** Waits until every node's Metadata shows all three replicas of each of `topic`'s `partitions` in the ISR, with a leader. */

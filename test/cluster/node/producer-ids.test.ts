@@ -4,9 +4,9 @@
  * same data directories; a node that cannot reach a controller answers COORDINATOR_LOAD_IN_PROGRESS (retriable)
  * rather than make an id up, and a kafkajs idempotent producer gets its id through a node of the cluster.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { withClient } from '../../helpers/kafka.js'
 import { ErrorCode } from '../../../protocol/errors.js'
@@ -18,7 +18,7 @@ const BLOCK_SIZE = 1000n
 const IDEMPOTENT: InitProducerIdRequest = { transactionalId: null, transactionTimeoutMs: -1, producerId: -1n, producerEpoch: -1 }
 
 describe('producer ids on a three-node cluster', () => {
-  let cluster: TestCluster
+  const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
   /** Every id handed out so far, by the node that handed it out (0: a kafkajs producer's, through whichever node it asked). */
   const handedOut = new Map<bigint, number>()
 
@@ -28,7 +28,7 @@ describe('producer ids on a three-node cluster', () => {
 
   /** One id from node `id`, retrying while it answers COORDINATOR_LOAD_IN_PROGRESS; recorded, and never seen before. */
   async function idFrom(id: number): Promise<bigint> {
-    const answer = await withClient(cluster.nodes.get(id)!, (client) =>
+    const answer = await withClient(cluster().nodes.get(id)!, (client) =>
       waitFor(`node ${id} handing out a producer id`, async () => {
         const response = await ask(client)
         if (response.errorCode === ErrorCode.COORDINATOR_LOAD_IN_PROGRESS) return false
@@ -45,22 +45,14 @@ describe('producer ids on a three-node cluster', () => {
 
   async function allUnfenced(): Promise<void> {
     await waitFor('three unfenced brokers', async () => {
-      const status = await cluster.status(1)
+      const status = await cluster().status(1)
       return status.controllerId >= 0 && status.liveBrokers.length === 3
     })
   }
 
-  beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
-    await allUnfenced()
-  })
-  afterAll(async () => {
-    await cluster?.destroy()
-  })
-
   it('hands out ids from a different controller block on each node', async () => {
     const blocks = new Set<bigint>()
-    for (const id of cluster.nodeIds) {
+    for (const id of cluster().nodeIds) {
       const first = await idFrom(id)
       const second = await idFrom(id)
       // Ids of one block, in order.
@@ -71,8 +63,8 @@ describe('producer ids on a three-node cluster', () => {
   })
 
   it('moves on to a new block of the controller once a node has used up its own', async () => {
-    const node = cluster.nodeIds[0]!
-    const ids = await withClient(cluster.nodes.get(node)!, async (client) => {
+    const node = cluster().nodeIds[0]!
+    const ids = await withClient(cluster().nodes.get(node)!, async (client) => {
       const got: bigint[] = []
       for (let i = 0; i < Number(BLOCK_SIZE) + 5; i++) {
         const response = await ask(client)
@@ -94,14 +86,14 @@ describe('producer ids on a three-node cluster', () => {
   })
 
   it('gives a kafkajs idempotent producer an id no node handed out before', async () => {
-    const admin = new Kafka({ clientId: 'pid-admin', brokers: [cluster.nodes.get(1)!.address], logLevel: logLevel.NOTHING }).admin()
+    const admin = new Kafka({ clientId: 'pid-admin', brokers: [cluster().nodes.get(1)!.address], logLevel: logLevel.NOTHING }).admin()
     await admin.connect()
     try {
       await admin.createTopics({ topics: [{ topic: 'idempotent', numPartitions: 3 }], waitForLeaders: true })
     } finally {
       await admin.disconnect()
     }
-    const kafka = new Kafka({ clientId: 'pid-producer', brokers: [cluster.nodes.get(2)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 10 } })
+    const kafka = new Kafka({ clientId: 'pid-producer', brokers: [cluster().nodes.get(2)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 10 } })
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
     try {
@@ -112,8 +104,8 @@ describe('producer ids on a three-node cluster', () => {
     }
     // Each partition's leader holds the producer's state: one id, for all three partitions, handed out by no node before.
     const seen = new Set<bigint>()
-    for (const id of cluster.nodeIds) {
-      const answer = await withClient(cluster.nodes.get(id)!, (client) =>
+    for (const id of cluster().nodeIds) {
+      const answer = await withClient(cluster().nodes.get(id)!, (client) =>
         client.request<DescribeProducersRequest, DescribeProducersResponse>(describeProducers, 0, { topics: [{ name: 'idempotent', partitionIndexes: [0, 1, 2] }] }),
       )
       for (const partition of answer.topics[0]!.partitions) {
@@ -128,16 +120,16 @@ describe('producer ids on a three-node cluster', () => {
 
   it('never hands out an id twice after its nodes restart on their data directories, and answers COORDINATOR_LOAD_IN_PROGRESS without a controller', async () => {
     const highest = [...handedOut.keys()].reduce((a, b) => (a > b ? a : b))
-    for (const id of cluster.nodeIds) await cluster.nodes.get(id)!.stop()
+    for (const id of cluster().nodeIds) await cluster().nodes.get(id)!.stop()
     // Alone, node 2 has no quorum: it cannot register, so it has no block and must not make an id up.
-    await cluster.restart(2)
-    const alone = await withClient(cluster.nodes.get(2)!, ask)
+    await cluster().restart(2)
+    const alone = await withClient(cluster().nodes.get(2)!, ask)
     expect(alone.errorCode).toBe(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
     expect(alone.producerId).toBe(-1n)
-    await cluster.restart(1)
-    await cluster.restart(3)
+    await cluster().restart(1)
+    await cluster().restart(3)
     await allUnfenced()
-    for (const id of cluster.nodeIds) {
+    for (const id of cluster().nodeIds) {
       const producerId = await idFrom(id)
       expect(producerId).toBeGreaterThan(highest)
     }

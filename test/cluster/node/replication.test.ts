@@ -14,9 +14,9 @@
  * log start when it returns, and rejoins the ISR.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf, readPartition, withClient } from '../../helpers/kafka.js'
 import { offsetForLeaderEpoch, type OffsetForLeaderEpochRequest, type OffsetForLeaderEpochResponse } from '../../../protocol/messages/offset-for-leader-epoch.js'
@@ -27,25 +27,23 @@ import { History, readAll } from './history.js'
 const TOPIC = 'replicated'
 
 describe('replication on a three-node cluster', () => {
-  let cluster: TestCluster
+  // Leadership stays with the ISR member that took over, whose state the tests read after the old leader returns
+  // (leaders.test.ts checks that leadership goes back to a returning preferred replica).
+  const cluster = useCluster({ nodes: 3, extraArgs: [...QUICK_CLUSTER_ARGS, '--no-auto-leader-rebalance'] })
 
   /** Node `id`'s Metadata v12 for `topic`'s partitions. */
-  const partitionsAt = (id: number, topic: string): Promise<MetadataResponsePartition[]> => partitionsOf(cluster.nodes.get(id)!, topic)
+  const partitionsAt = (id: number, topic: string): Promise<MetadataResponsePartition[]> => partitionsOf(cluster().nodes.get(id)!, topic)
 
   function kafka(clientId: string, bootstrap: number[]): Kafka {
     return new Kafka({
       clientId,
-      brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address),
+      brokers: bootstrap.map((id) => cluster().nodes.get(id)!.address),
       logLevel: logLevel.NOTHING,
       retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 30 },
     })
   }
 
   beforeAll(async () => {
-    // Leadership stays with the ISR member that took over, whose state the tests read after the old leader returns
-    // (leaders.test.ts checks that leadership goes back to a returning preferred replica).
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000', '--no-auto-leader-rebalance'] })
-    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3)
     const admin = kafka('replication-admin', [1]).admin()
     await admin.connect()
     try {
@@ -54,12 +52,9 @@ describe('replication on a three-node cluster', () => {
       await admin.disconnect()
     }
   })
-  afterAll(async () => {
-    await cluster?.destroy()
-  })
 
   it('places three replicas of every partition, all in the ISR, with the leaders spread', async () => {
-    for (const id of cluster.nodeIds) {
+    for (const id of cluster().nodeIds) {
       const partitions = await waitFor(`node ${id} shows the topic`, async () => {
         const found = await partitionsAt(id, TOPIC)
         return found.length === 3 && found
@@ -83,13 +78,13 @@ describe('replication on a three-node cluster', () => {
   async function produceThrough(partition: number, history: History, bootstrap: number[], fault: () => Promise<void>): Promise<number> {
     const producer: Producer = new Kafka({
       clientId: `producer-${partition}`,
-      brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address),
+      brokers: bootstrap.map((id) => cluster().nodes.get(id)!.address),
       logLevel: logLevel.NOTHING,
       requestTimeout: 5000,
       retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 30 },
     }).producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
-    const watcher = new Kafka({ clientId: `watcher-${partition}`, brokers: bootstrap.map((id) => cluster.nodes.get(id)!.address), logLevel: logLevel.NOTHING, requestTimeout: 5000 }).consumer({
+    const watcher = new Kafka({ clientId: `watcher-${partition}`, brokers: bootstrap.map((id) => cluster().nodes.get(id)!.address), logLevel: logLevel.NOTHING, requestTimeout: 5000 }).consumer({
       groupId: `watchers-${partition}`,
       maxWaitTimeInMs: 200,
     })
@@ -113,7 +108,7 @@ describe('replication on a three-node cluster', () => {
       while (!stopKcat) {
         const values = Array.from({ length: 20 }, (_, i) => `k${partition}-${kcatRuns}-${i}`)
         kcatRuns++
-        const brokers = bootstrap.map((id) => cluster.nodes.get(id)!.address).join(',')
+        const brokers = bootstrap.map((id) => cluster().nodes.get(id)!.address).join(',')
         const startedAtMs = Date.now()
         try {
           await kcat(['-P', '-b', brokers, '-t', TOPIC, '-p', String(partition), '-X', 'acks=all', '-X', 'enable.idempotence=true', '-X', 'message.timeout.ms=60000', '-X', 'request.timeout.ms=5000'], {
@@ -184,8 +179,8 @@ describe('replication on a three-node cluster', () => {
     const history = new History()
     const before = (await partitionOf(1, partition))!
     const victim = before.leaderId
-    const survivors = cluster.nodeIds.filter((id) => id !== victim)
-    const stalledMs = await produceThrough(partition, history, survivors, () => cluster.nodes.get(victim)!.kill())
+    const survivors = cluster().nodeIds.filter((id) => id !== victim)
+    const stalledMs = await produceThrough(partition, history, survivors, () => cluster().nodes.get(victim)!.kill())
     console.log(`kill -9 of the leader: no produce acknowledged for ${stalledMs} ms`)
     const after = await waitFor('a new leader from the ISR', async () => {
       const found = await partitionOf(survivors[0]!, partition)
@@ -195,12 +190,12 @@ describe('replication on a three-node cluster', () => {
     expect(after.leaderEpoch ?? -1).toBeGreaterThan(before.leaderEpoch ?? -1)
 
     // The killed node comes back on its data directory, truncates any tail the new leader lacks, and rejoins the ISR.
-    await cluster.restart(victim)
+    await cluster().restart(victim)
     await waitFor('the restarted node back in the ISR', async () => (await partitionOf(survivors[0]!, partition))?.isrNodes.includes(victim), { timeoutMs: 60_000 })
 
-    const truncations = cluster.nodes.get(victim)!.output().split('\n').filter((line) => line.includes('truncating'))
+    const truncations = cluster().nodes.get(victim)!.output().split('\n').filter((line) => line.includes('truncating'))
     console.log(`the restarted node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
-    const records = await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), TOPIC, partition, history.acknowledgedCount)
+    const records = await readAll(kafka(`reader-${Date.now()}`, [...cluster().nodeIds]), TOPIC, partition, history.acknowledgedCount)
     history.consumed(TOPIC, partition, records, { rewinds: 'violation' })
     const { problems, summary } = history.check()
     console.log(summary)
@@ -208,7 +203,7 @@ describe('replication on a three-node cluster', () => {
 
     // OffsetForLeaderEpoch at the new leader answers from its epoch cache: the old epoch ends where the first batch of
     // the new leader's epoch starts, the latest ends at the log end, an unknown newer one is undefined.
-    const newLeader = cluster.nodes.get(after.leaderId)!
+    const newLeader = cluster().nodes.get(after.leaderId)!
     const { batches, highWatermark } = await withClient(newLeader, (client) => readPartition(client, TOPIC, partition))
     const firstOfNewEpoch = batches.find((batch) => batch.header.partitionLeaderEpoch > (before.leaderEpoch ?? 0))!
     const endOffsets = await withClient(newLeader, (client) =>
@@ -232,8 +227,8 @@ describe('replication on a three-node cluster', () => {
       return found?.isrNodes.length === 3 && found
     }, { timeoutMs: 60_000 })
     const victim = before.leaderId
-    const survivors = cluster.nodeIds.filter((id) => id !== victim)
-    const paused = cluster.nodes.get(victim)!
+    const survivors = cluster().nodeIds.filter((id) => id !== victim)
+    const paused = cluster().nodes.get(victim)!
     // kafkajs and librdkafka send again to a leader that does not answer until it answers or the connection breaks,
     // not to the new leader: the producers move on once the resumed node says it no longer leads.
     let after: MetadataResponsePartition | null = null
@@ -255,7 +250,7 @@ describe('replication on a three-node cluster', () => {
     const truncations = output.split('\n').filter((line) => line.includes('truncating'))
     console.log(`the resumed node truncated ${truncations.length === 0 ? 'nothing (it had no tail the new leader lacked)' : truncations.join('; ')}`)
     expect(output).toMatch(new RegExp(`following ${TOPIC}-${partition} from node \\d in leader epoch`))
-    const records = await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), TOPIC, partition, history.acknowledgedCount)
+    const records = await readAll(kafka(`reader-${Date.now()}`, [...cluster().nodeIds]), TOPIC, partition, history.acknowledgedCount)
     history.consumed(TOPIC, partition, records, { rewinds: 'violation' })
     const { problems, summary } = history.check()
     console.log(summary)
@@ -264,7 +259,7 @@ describe('replication on a three-node cluster', () => {
 
   it('refuses acks=all with NOT_ENOUGH_REPLICAS while the ISR is below min.insync.replicas, takes acks=1, and takes acks=all again once the ISR is whole', async () => {
     const topic = 'strict'
-    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3)
+    await waitFor('three unfenced brokers', async () => (await cluster().status(1)).liveBrokers.length === 3)
     const admin = kafka('strict-admin', [1]).admin()
     await admin.connect()
     try {
@@ -277,8 +272,11 @@ describe('replication on a three-node cluster', () => {
       const found = await isrOf()
       return found?.isrNodes.length === 3 && found
     })
-    const follower = cluster.nodeIds.find((id) => id !== whole.leaderId && id !== 1)!
-    const producer = new Kafka({ clientId: 'strict-producer', brokers: [cluster.nodes.get(1)!.address], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).producer()
+    // Node 1 may know the new topic before its leader does (each learns it from the metadata log): the producer, which
+    // does not retry, sends only once the leader has it too.
+    await waitFor('the leader to know the topic', async () => (await partitionsAt(whole.leaderId, topic))[0]?.isrNodes.length === 3)
+    const follower = cluster().nodeIds.find((id) => id !== whole.leaderId && id !== 1)!
+    const producer = new Kafka({ clientId: 'strict-producer', brokers: [cluster().nodes.get(1)!.address], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).producer()
     await producer.connect()
     const send = async (acks: number, value: string): Promise<string> => {
       try {
@@ -291,23 +289,23 @@ describe('replication on a three-node cluster', () => {
     }
     try {
       expect(await send(-1, 'all-three')).toBe('ok')
-      await cluster.nodes.get(follower)!.kill()
+      await cluster().nodes.get(follower)!.kill()
       await waitFor('the killed follower out of the ISR', async () => (await isrOf())?.isrNodes.length === 2)
       expect(await send(-1, 'two-of-three')).toBe('NOT_ENOUGH_REPLICAS')
       expect(await send(1, 'acks-one')).toBe('ok')
-      await cluster.restart(follower)
+      await cluster().restart(follower)
       await waitFor('the follower back in the ISR', async () => (await isrOf())?.isrNodes.length === 3, { timeoutMs: 60_000 })
       await waitFor('acks=all taken again', async () => (await send(-1, 'whole-again')) === 'ok')
     } finally {
       await producer.disconnect()
     }
-    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), topic, 0, 3)).map((record) => record.value)
+    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster().nodeIds]), topic, 0, 3)).map((record) => record.value)
     expect(values.slice(0, 3)).toEqual(['all-three', 'acks-one', 'whole-again'])
   }, 180_000)
 
   it('puts a new leader\'s epoch in its epoch cache at its log end before it appends: OffsetForLeaderEpoch answers it, and a leader of an epoch without appends rejoins the ISR once it follows', async () => {
     const topic = 'epochs'
-    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3)
+    await waitFor('three unfenced brokers', async () => (await cluster().status(1)).liveBrokers.length === 3)
     const admin = kafka('epochs-admin', [1]).admin()
     await admin.connect()
     try {
@@ -320,7 +318,7 @@ describe('replication on a three-node cluster', () => {
       const found = await partitionAt(1)
       return found?.isrNodes.length === 3 && found
     }, { timeoutMs: 60_000 })
-    const producer = kafka('epochs-producer', [...cluster.nodeIds]).producer()
+    const producer = kafka('epochs-producer', [...cluster().nodeIds]).producer()
     await producer.connect()
     try {
       await producer.send({ topic, acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ value: `e-${i}`, partition: 0 })) })
@@ -331,7 +329,7 @@ describe('replication on a three-node cluster', () => {
     const logEnd = 20n
     /** OffsetForLeaderEpoch v4 at node `id` for each of `epochs`, in the leader epoch `current` it should lead. */
     const endOffsets = (id: number, current: number, epochs: number[]) =>
-      withClient(cluster.nodes.get(id)!, async (client) => {
+      withClient(cluster().nodes.get(id)!, async (client) => {
         const response = await client.request<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>(offsetForLeaderEpoch, 4, {
           replicaId: -1,
           topics: [{ topic, partitions: epochs.map((leaderEpoch) => ({ partition: 0, currentLeaderEpoch: current, leaderEpoch })) }],
@@ -353,8 +351,8 @@ describe('replication on a three-node cluster', () => {
 
     // kill -9 of the leader: the new one, in a later epoch, has appended nothing in it.
     const first = whole
-    await cluster.nodes.get(first.leaderId)!.kill()
-    const second = await nextLeader(first, cluster.nodeIds.find((id) => id !== first.leaderId)!)
+    await cluster().nodes.get(first.leaderId)!.kill()
+    const second = await nextLeader(first, cluster().nodeIds.find((id) => id !== first.leaderId)!)
     expect(await answered(second, [second.leaderEpoch!, first.leaderEpoch!])).toEqual([
       [0, second.leaderEpoch, logEnd],
       [0, first.leaderEpoch, logEnd],
@@ -363,13 +361,13 @@ describe('replication on a three-node cluster', () => {
     // The killed node comes back; then the leader (which has led its epoch without appending) is paused past its
     // session and replaced. Once resumed it follows with that epoch in its cache, which the next leader's log does
     // not hold: it drops it (its log loses nothing) and rejoins the ISR.
-    await cluster.restart(first.leaderId)
+    await cluster().restart(first.leaderId)
     const current = await waitFor('every replica back in the ISR', async () => {
       const found = await partitionAt(second.leaderId)
       return found?.isrNodes.length === 3 && found.leaderId >= 0 && found
     }, { timeoutMs: 60_000 })
-    const paused = cluster.nodes.get(current.leaderId)!
-    const observer = cluster.nodeIds.find((id) => id !== current.leaderId)!
+    const paused = cluster().nodes.get(current.leaderId)!
+    const observer = cluster().nodeIds.find((id) => id !== current.leaderId)!
     let third: MetadataResponsePartition
     paused.child.kill('SIGSTOP')
     try {
@@ -383,14 +381,14 @@ describe('replication on a three-node cluster', () => {
     expect([older![0], older![2]]).toEqual([0, logEnd])
     expect(older![1]).toBeLessThan(current.leaderEpoch!)
     await waitFor(`node ${current.leaderId} back in the ISR`, async () => (await partitionAt(observer))?.isrNodes.length === 3, { timeoutMs: 60_000 })
-    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), topic, 0, 20)).map((record) => record.value)
+    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster().nodeIds]), topic, 0, 20)).map((record) => record.value)
     expect(values).toEqual(Array.from({ length: 20 }, (_, i) => `e-${i}`))
   }, 180_000)
 
   it('starts a returning follower\'s log afresh at the leader\'s log start when DeleteRecords moved it past the follower\'s log end, and takes it back into the ISR', async () => {
     const topic = 'trimmed'
-    await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
-    const admin = kafka('trimmed-admin', [...cluster.nodeIds]).admin()
+    await waitFor('three unfenced brokers', async () => (await cluster().status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
+    const admin = kafka('trimmed-admin', [...cluster().nodeIds]).admin()
     await admin.connect()
     try {
       await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true })
@@ -399,9 +397,9 @@ describe('replication on a three-node cluster', () => {
         const found = await partitionAt(1)
         return found?.isrNodes.length === 3 && found
       }, { timeoutMs: 60_000 })
-      const follower = cluster.nodeIds.find((id) => id !== whole.leaderId)!
-      const observer = cluster.nodeIds.find((id) => id !== follower)!
-      const producer = kafka('trimmed-producer', [...cluster.nodeIds]).producer()
+      const follower = cluster().nodeIds.find((id) => id !== whole.leaderId)!
+      const observer = cluster().nodeIds.find((id) => id !== follower)!
+      const producer = kafka('trimmed-producer', [...cluster().nodeIds]).producer()
       await producer.connect()
       const produce = async (from: number, to: number): Promise<void> => {
         for (let next = from; next < to; next += 10) {
@@ -410,7 +408,7 @@ describe('replication on a three-node cluster', () => {
       }
       try {
         await produce(0, 100)
-        await cluster.nodes.get(follower)!.stop()
+        await cluster().nodes.get(follower)!.stop()
         await waitFor(`node ${follower} out of the ISR`, async () => {
           const found = await partitionAt(observer)
           return found !== undefined && !found.isrNodes.includes(follower)
@@ -422,7 +420,7 @@ describe('replication on a three-node cluster', () => {
         const [offsets] = await admin.fetchTopicOffsets(topic)
         expect([offsets!.low, offsets!.high]).toEqual(['150', '200'])
 
-        const returned = await cluster.restart(follower)
+        const returned = await cluster().restart(follower)
         await waitFor(`node ${follower} back in the ISR`, async () => (await partitionAt(observer))?.isrNodes.includes(follower), { timeoutMs: 60_000 })
         expect(returned.output()).toContain(`${topic}-0: the log ends at 100, below the leader's log start 150: starting it afresh there`)
         // The returned follower is in the ISR: acks=all now waits for it too.
@@ -433,7 +431,7 @@ describe('replication on a three-node cluster', () => {
     } finally {
       await admin.disconnect()
     }
-    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster.nodeIds]), topic, 0, 60)).map((record) => record.value)
+    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster().nodeIds]), topic, 0, 60)).map((record) => record.value)
     expect(values).toEqual(Array.from({ length: 60 }, (_, i) => `t-${150 + i}`))
   }, 180_000)
 })

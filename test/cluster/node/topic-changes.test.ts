@@ -7,9 +7,9 @@
  * one node change a topic's configs as ConfigRecords, which DescribeConfigs on every node shows, which another node
  * enforces (min.insync.replicas on acks=all), and which survive a restart of every node and a controller failover.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, ConfigResourceTypes } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf, producePartition, withClient } from '../../helpers/kafka.js'
 import { handBuiltBatch } from '../../helpers/wire.js'
@@ -28,10 +28,10 @@ const GROWN = 'grown'
 const TUNED = 'tuned'
 
 describe('partitions and configs through the controller on a three-node cluster', () => {
-  let cluster: TestCluster
+  const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
 
   function kafka(clientId: string, bootstrap = 1): Kafka {
-    return new Kafka({ clientId, brokers: [cluster.nodes.get(bootstrap)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 10 } })
+    return new Kafka({ clientId, brokers: [cluster().nodes.get(bootstrap)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 10 } })
   }
 
   async function withAdmin<T>(bootstrap: number, use: (admin: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
@@ -49,18 +49,18 @@ describe('partitions and configs through the controller on a three-node cluster'
 
   /** The active controller and a running node that is not it. */
   async function controllerAndOther(): Promise<{ controller: number; other: number }> {
-    const controller = (await cluster.status(cluster.nodeIds.find((id) => !down.has(id))!)).controllerId
-    return { controller, other: cluster.nodeIds.find((id) => id !== controller && !down.has(id))! }
+    const controller = (await cluster().status(cluster().nodeIds.find((id) => !down.has(id))!)).controllerId
+    return { controller, other: cluster().nodeIds.find((id) => id !== controller && !down.has(id))! }
   }
 
   function createPartitionsAt(node: number, topics: CreatePartitionsRequest['topics'], options: { validateOnly?: boolean } = {}): Promise<CreatePartitionsResponse> {
-    return withClient(cluster.nodes.get(node)!, (client) =>
+    return withClient(cluster().nodes.get(node)!, (client) =>
       client.request<CreatePartitionsRequest, CreatePartitionsResponse>(createPartitions, 3, { topics, timeoutMs: 10_000, validateOnly: options.validateOnly ?? false }),
     )
   }
 
   function alterAt(node: number, topic: string, configs: IncrementalAlterConfigsRequest['resources'][number]['configs'], options: { validateOnly?: boolean } = {}) {
-    return withClient(cluster.nodes.get(node)!, async (client) => {
+    return withClient(cluster().nodes.get(node)!, async (client) => {
       const answer = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
         resources: [{ resourceType: ResourceType.TOPIC, resourceName: topic, configs }],
         validateOnly: options.validateOnly ?? false,
@@ -71,7 +71,7 @@ describe('partitions and configs through the controller on a three-node cluster'
 
   /** The configs node `node` describes as set on `topic` (source TOPIC_CONFIG), name -> value. */
   function overridesAt(node: number, topic: string): Promise<Record<string, string>> {
-    return withClient(cluster.nodes.get(node)!, async (client) => {
+    return withClient(cluster().nodes.get(node)!, async (client) => {
       const answer = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, 4, {
         resources: [{ resourceType: ResourceType.TOPIC, resourceName: topic, configurationKeys: null }],
         includeSynonyms: false,
@@ -85,18 +85,13 @@ describe('partitions and configs through the controller on a three-node cluster'
 
   /** Waits until every running node describes `expected` as the overrides of `topic`. */
   async function everyNodeDescribes(topic: string, expected: Record<string, string>): Promise<void> {
-    for (const id of cluster.nodeIds) {
+    for (const id of cluster().nodeIds) {
       if (down.has(id)) continue
       await waitFor(`node ${id} describing ${JSON.stringify(expected)} on '${topic}'`, async () => JSON.stringify(sorted(await overridesAt(id, topic))) === JSON.stringify(sorted(expected)))
     }
   }
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
-    await waitFor('three unfenced brokers', async () => {
-      const status = await cluster.status(1)
-      return status.controllerId >= 0 && status.liveBrokers.length === 3
-    })
     await withAdmin(1, (admin) =>
       admin.createTopics({
         topics: [
@@ -107,15 +102,12 @@ describe('partitions and configs through the controller on a three-node cluster'
       }),
     )
   })
-  afterAll(async () => {
-    await cluster?.destroy()
-  })
 
   it('adds partitions with a kafkajs admin: every node shows them with replicas and ISR, leaders spread, and kafkajs produces to and consumes from them', async () => {
     await withAdmin(2, (admin) => admin.createPartitions({ topicPartitions: [{ topic: GROWN, count: 6 }] }))
-    for (const id of cluster.nodeIds) {
+    for (const id of cluster().nodeIds) {
       const partitions = await waitFor(`node ${id} showing six partitions`, async () => {
-        const seen = await partitionsOf(cluster.nodes.get(id)!, GROWN)
+        const seen = await partitionsOf(cluster().nodes.get(id)!, GROWN)
         return seen.length === 6 && seen
       })
       const added = partitions.filter((p) => p.partitionIndex >= 3)
@@ -139,7 +131,7 @@ describe('partitions and configs through the controller on a three-node cluster'
     } finally {
       await producer.disconnect()
     }
-    const consumer = kafka('grown-consumer').consumer({ groupId: 'grown-readers' })
+    const consumer = kafka('grown-consumer').consumer({ groupId: 'grown-readers', maxWaitTimeInMs: 200 })
     // By partition and offset: a consumer may read a record again after a rebalance (its group's coordinator moving
     // to a preferred leader, say) before it commits; the log must hold each record once, in order.
     const received = new Map<number, Map<string, string>>()
@@ -183,19 +175,19 @@ describe('partitions and configs through the controller on a three-node cluster'
 
     const validated = await createPartitionsAt(other, [{ name: GROWN, count: 10, assignments: null }], { validateOnly: true })
     expect(validated.results[0]!.errorCode).toBe(ErrorCode.NONE)
-    expect(await partitionsOf(cluster.nodes.get(other)!, GROWN)).toHaveLength(6)
+    expect(await partitionsOf(cluster().nodes.get(other)!, GROWN)).toHaveLength(6)
 
     const manual = await createPartitionsAt(other, [{ name: GROWN, count: 8, assignments: [{ brokerIds: [3, 1] }, { brokerIds: [2, 3] }] }])
     expect(manual.results[0]!.errorCode).toBe(ErrorCode.NONE)
     // Answered once the forwarding node's own image holds them.
-    const partitions = await partitionsOf(cluster.nodes.get(other)!, GROWN)
+    const partitions = await partitionsOf(cluster().nodes.get(other)!, GROWN)
     expect(partitions.slice(6).map((p) => [p.partitionIndex, p.replicaNodes, p.isrNodes, p.leaderId])).toEqual([
       [6, [3, 1], [3, 1], 3],
       [7, [2, 3], [2, 3], 2],
     ])
     // The leaders take records once they have applied the image (NOT_LEADER_OR_FOLLOWER until then, which writes nothing).
     for (const partition of [6, 7]) {
-      const leader = cluster.nodes.get(partitions[partition]!.leaderId)!
+      const leader = cluster().nodes.get(partitions[partition]!.leaderId)!
       await waitFor(`partition ${partition} taking a record`, async () => {
         const answer = await withClient(leader, (client) => producePartition(client, GROWN, partition, handBuiltBatch([`manual-${partition}`]), { acks: -1 }))
         expect([ErrorCode.NONE, ErrorCode.NOT_LEADER_OR_FOLLOWER]).toContain(answer.errorCode)
@@ -214,9 +206,9 @@ describe('partitions and configs through the controller on a three-node cluster'
     await everyNodeDescribes(TUNED, { 'retention.ms': '86400000', 'min.insync.replicas': '3' })
 
     // min.insync.replicas 3 on two replicas: the leader refuses acks=all, whichever node it is, and takes acks=1.
-    const partitions = await partitionsOf(cluster.nodes.get(1)!, TUNED)
+    const partitions = await partitionsOf(cluster().nodes.get(1)!, TUNED)
     const onTwo = partitions.find((p) => p.leaderId === 2)!
-    const produce = (acks: number) => withClient(cluster.nodes.get(2)!, (client) => producePartition(client, TUNED, onTwo.partitionIndex, handBuiltBatch([`acks-${acks}`]), { acks }))
+    const produce = (acks: number) => withClient(cluster().nodes.get(2)!, (client) => producePartition(client, TUNED, onTwo.partitionIndex, handBuiltBatch([`acks-${acks}`]), { acks }))
     await waitFor('node 2 enforcing min.insync.replicas=3', async () => (await produce(-1)).errorCode === ErrorCode.NOT_ENOUGH_REPLICAS)
     expect((await produce(1)).errorCode).toBe(ErrorCode.NONE)
 
@@ -244,10 +236,10 @@ describe('partitions and configs through the controller on a three-node cluster'
     await everyNodeDescribes(TUNED, { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000' })
 
     // The CLI (IncrementalAlterConfigs) through node 3; broker configs stay each node's own.
-    const cli = await brook(['topics', 'alter-config', TUNED, '--set', 'max.message.bytes=2048', '--bootstrap-server', cluster.nodes.get(3)!.address])
+    const cli = await brook(['topics', 'alter-config', TUNED, '--set', 'max.message.bytes=2048', '--bootstrap-server', cluster().nodes.get(3)!.address])
     expect(cli).toMatchObject({ code: 0, stdout: `Completed updating config for topic ${TUNED}.\n` })
     await everyNodeDescribes(TUNED, { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000', 'max.message.bytes': '2048' })
-    const broker = await withClient(cluster.nodes.get(1)!, (client) =>
+    const broker = await withClient(cluster().nodes.get(1)!, (client) =>
       client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
         resources: [{ resourceType: ResourceType.BROKER, resourceName: '1', configs: [{ name: 'num.partitions', configOperation: ConfigOperation.SET, value: '3' }] }],
         validateOnly: false,
@@ -258,18 +250,18 @@ describe('partitions and configs through the controller on a three-node cluster'
 
   it('keeps new partitions and configs across a restart of every node and a controller failover', async () => {
     const expected = { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000', 'max.message.bytes': '2048' }
-    for (const id of cluster.nodeIds) await cluster.nodes.get(id)!.stop()
-    await Promise.all(cluster.nodeIds.map((id) => cluster.restart(id)))
-    await waitFor('three unfenced brokers again', async () => (await cluster.status(1)).liveBrokers.length === 3)
+    for (const id of cluster().nodeIds) await cluster().nodes.get(id)!.stop()
+    await Promise.all(cluster().nodeIds.map((id) => cluster().restart(id)))
+    await waitFor('three unfenced brokers again', async () => (await cluster().status(1)).liveBrokers.length === 3)
     await everyNodeDescribes(TUNED, expected)
-    for (const id of cluster.nodeIds) {
+    for (const id of cluster().nodeIds) {
       // Each node replicates its new partitions again: back in the ISR of every one it is a replica of.
       await waitFor(`node ${id} with eight partitions of '${GROWN}', each ISR whole`, async () => {
-        const partitions = await partitionsOf(cluster.nodes.get(id)!, GROWN)
+        const partitions = await partitionsOf(cluster().nodes.get(id)!, GROWN)
         return partitions.length === 8 && partitions.every((p) => p.isrNodes.length === p.replicaNodes.length)
       })
     }
-    const consumer = kafka('grown-rereader').consumer({ groupId: 'grown-rereaders' })
+    const consumer = kafka('grown-rereader').consumer({ groupId: 'grown-rereaders', maxWaitTimeInMs: 200 })
     // By partition and offset, as above: what the log holds, each record once.
     const records = new Map<string, string>()
     await consumer.connect()
@@ -285,20 +277,20 @@ describe('partitions and configs through the controller on a three-node cluster'
     expect(readBack.filter((v) => v.startsWith('manual-')).sort()).toEqual(['manual-6', 'manual-7'])
 
     const { controller } = await controllerAndOther()
-    await cluster.nodes.get(controller)!.kill()
+    await cluster().nodes.get(controller)!.kill()
     down.add(controller)
-    const survivor = cluster.nodeIds.find((id) => id !== controller)!
+    const survivor = cluster().nodeIds.find((id) => id !== controller)!
     await waitFor('a new active controller', async () => {
-      const status = await cluster.status(survivor)
+      const status = await cluster().status(survivor)
       return status.controllerId >= 0 && status.controllerId !== controller && status.liveBrokers.length === 2
     })
     await everyNodeDescribes(TUNED, expected)
     expect((await alterAt(survivor, TUNED, [{ name: 'retention.ms', configOperation: ConfigOperation.SET, value: '7200000' }])).errorCode).toBe(ErrorCode.NONE)
     expect((await createPartitionsAt(survivor, [{ name: GROWN, count: 9, assignments: null }])).results[0]!.errorCode).toBe(ErrorCode.NONE)
-    await cluster.restart(controller)
+    await cluster().restart(controller)
     down.delete(controller)
     await everyNodeDescribes(TUNED, { ...expected, 'retention.ms': '7200000' })
-    await waitFor(`node ${controller} with nine partitions of '${GROWN}'`, async () => (await partitionsOf(cluster.nodes.get(controller)!, GROWN)).length === 9)
+    await waitFor(`node ${controller} with nine partitions of '${GROWN}'`, async () => (await partitionsOf(cluster().nodes.get(controller)!, GROWN)).length === 9)
   })
 })
 

@@ -6,9 +6,9 @@
  * leaders from any bootstrap node. A replication factor above the live brokers is refused (replication itself is
  * replication.test.ts's).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
-import { startCluster, type TestCluster } from '../../helpers/cluster.js'
+import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { kcat } from '../../helpers/kcat.js'
 import { fetchPartition, producePartition, withClient } from '../../helpers/kafka.js'
@@ -22,11 +22,11 @@ const TOPIC = 'spread'
 const PARTITIONS = 6
 
 describe('topics on a three-node cluster', () => {
-  let cluster: TestCluster
+  const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
 
   /** Node `id`'s Metadata v12 for every topic. */
   function metadataOf(id: number): Promise<MetadataResponse> {
-    return withClient(cluster.nodes.get(id)!, (client) =>
+    return withClient(cluster().nodes.get(id)!, (client) =>
       client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
     )
   }
@@ -38,19 +38,8 @@ describe('topics on a three-node cluster', () => {
   }
 
   function kafka(clientId: string): Kafka {
-    return new Kafka({ clientId, brokers: [cluster.nodes.get(1)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 10 } })
+    return new Kafka({ clientId, brokers: [cluster().nodes.get(1)!.address], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 10 } })
   }
-
-  beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'] })
-    await waitFor('three unfenced brokers', async () => {
-      const status = await cluster.status(1)
-      return status.controllerId >= 0 && status.liveBrokers.length === 3
-    })
-  })
-  afterAll(async () => {
-    await cluster?.destroy()
-  })
 
   it('creates a topic through the controller with its leaders spread, and every node answers Metadata from the image', async () => {
     const admin = kafka('cluster-admin').admin()
@@ -60,13 +49,13 @@ describe('topics on a three-node cluster', () => {
     } finally {
       await admin.disconnect()
     }
-    const status = await cluster.status(1)
-    for (const id of cluster.nodeIds) {
+    const status = await cluster().status(1)
+    for (const id of cluster().nodeIds) {
       const answer = await waitFor(`node ${id} lists the topic`, async () => {
         const seen = await metadataOf(id)
         return seen.topics.some((t) => t.name === TOPIC) && seen
       })
-      expect(answer.brokers.map((b) => [b.nodeId, b.port])).toEqual(cluster.nodeIds.map((n) => [n, cluster.nodes.get(n)!.port]))
+      expect(answer.brokers.map((b) => [b.nodeId, b.port])).toEqual(cluster().nodeIds.map((n) => [n, cluster().nodes.get(n)!.port]))
       expect(answer.controllerId).toBe(status.controllerId)
       const topic = answer.topics.find((t) => t.name === TOPIC)!
       expect(topic.partitions).toHaveLength(PARTITIONS)
@@ -77,15 +66,15 @@ describe('topics on a three-node cluster', () => {
         expect(partition.leaderEpoch).toBe(0)
       }
       // Leaders spread evenly: two partitions on each node.
-      const counts = cluster.nodeIds.map((n) => topic.partitions.filter((p) => p.leaderId === n).length)
+      const counts = cluster().nodeIds.map((n) => topic.partitions.filter((p) => p.leaderId === n).length)
       expect(counts).toEqual([2, 2, 2])
     }
   })
 
   it('refuses a replication factor above the live brokers, and forwards CreateTopics from a node that is not the controller', async () => {
-    const controller = (await cluster.status(1)).controllerId
-    const other = cluster.nodeIds.find((id) => id !== controller)!
-    const answer = await withClient(cluster.nodes.get(other)!, (client) =>
+    const controller = (await cluster().status(1)).controllerId
+    const other = cluster().nodeIds.find((id) => id !== controller)!
+    const answer = await withClient(cluster().nodes.get(other)!, (client) =>
       client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, 7, {
         topics: [
           { name: 'replicated', numPartitions: 3, replicationFactor: 4, assignments: [], configs: [] },
@@ -116,7 +105,7 @@ describe('topics on a three-node cluster', () => {
     } finally {
       await producer.disconnect()
     }
-    const consumer = kafka('cluster-consumer').consumer({ groupId: 'cluster-readers' })
+    const consumer = kafka('cluster-consumer').consumer({ groupId: 'cluster-readers', maxWaitTimeInMs: 200 })
     const received = new Map<string, number>()
     await consumer.connect()
     try {
@@ -132,14 +121,14 @@ describe('topics on a three-node cluster', () => {
     }
     expect([...received.keys()].sort()).toEqual(sent.map((m) => m.value).sort())
     const byLeader = await leaders()
-    expect(new Set([...received.values()].map((p) => byLeader.get(p)))).toEqual(new Set(cluster.nodeIds))
+    expect(new Set([...received.values()].map((p) => byLeader.get(p)))).toEqual(new Set(cluster().nodeIds))
   })
 
   it('shows kcat three brokers and the leaders, and produces and consumes through a partition led by another node', async () => {
-    const bootstrap = cluster.nodes.get(1)!.address
+    const bootstrap = cluster().nodes.get(1)!.address
     const listed = (await kcat(['-L', '-b', bootstrap, '-t', TOPIC])).stdout
     expect(listed).toMatch(/ 3 brokers:/)
-    for (const id of cluster.nodeIds) expect(listed).toContain(`broker ${id} at 127.0.0.1:${cluster.nodes.get(id)!.port}`)
+    for (const id of cluster().nodeIds) expect(listed).toContain(`broker ${id} at 127.0.0.1:${cluster().nodes.get(id)!.port}`)
     const byLeader = await leaders()
     for (const [partition, leader] of byLeader) expect(listed).toMatch(new RegExp(`partition ${partition}, leader ${leader}, replicas: ${leader}, isrs: ${leader}`))
 
@@ -152,7 +141,7 @@ describe('topics on a three-node cluster', () => {
   it('answers NOT_LEADER_OR_FOLLOWER to a Produce, Fetch or ListOffsets for a partition another node leads', async () => {
     const byLeader = await leaders()
     const [partition, leader] = [...byLeader].find(([, l]) => l !== 2)!
-    await withClient(cluster.nodes.get(2)!, async (client) => {
+    await withClient(cluster().nodes.get(2)!, async (client) => {
       const produced = await producePartition(client, TOPIC, partition, handBuiltBatch(['to the wrong node']))
       expect(produced.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
       expect((await fetchPartition(client, { topic: TOPIC, partition, offset: 0n })).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
@@ -163,18 +152,18 @@ describe('topics on a three-node cluster', () => {
       })
       expect(offsets.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
     })
-    await withClient(cluster.nodes.get(leader)!, async (client) => {
+    await withClient(cluster().nodes.get(leader)!, async (client) => {
       expect((await producePartition(client, TOPIC, partition, handBuiltBatch(['to the leader']))).errorCode).toBe(ErrorCode.NONE)
       expect((await fetchPartition(client, { topic: TOPIC, partition, offset: 0n })).errorCode).toBe(ErrorCode.NONE)
     })
   })
 
   it('auto-creates a topic a Metadata request names, through the controller', async () => {
-    const answer = await withClient(cluster.nodes.get(3)!, (client) =>
+    const answer = await withClient(cluster().nodes.get(3)!, (client) =>
       client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: 'auto' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
     )
     expect([ErrorCode.NONE, ErrorCode.LEADER_NOT_AVAILABLE]).toContain(answer.topics[0]!.errorCode)
-    for (const id of cluster.nodeIds) {
+    for (const id of cluster().nodeIds) {
       await waitFor(`node ${id} lists the auto-created topic`, async () => (await metadataOf(id)).topics.find((t) => t.name === 'auto')?.partitions.length === 1)
     }
   })
@@ -182,12 +171,12 @@ describe('topics on a three-node cluster', () => {
   it('keeps the records of a node restarted on its data directory, which leads its partitions again at a later leader epoch', async () => {
     const byLeader = await leaders()
     const [partition, leader] = [...byLeader].find(([, l]) => l !== 1)!
-    const bootstrap = cluster.nodes.get(1)!.address
+    const bootstrap = cluster().nodes.get(1)!.address
     const read = async () => (await kcat(['-C', '-b', bootstrap, '-t', TOPIC, '-p', String(partition), '-o', 'beginning', '-e', '-q'])).stdout.split('\n').filter(Boolean)
     const before = await read()
     expect(before.length).toBeGreaterThan(0)
-    await cluster.nodes.get(leader)!.stop()
-    await cluster.restart(leader)
+    await cluster().nodes.get(leader)!.stop()
+    await cluster().restart(leader)
     const epoch = await waitFor('the restarted node leading its partition again', async () => {
       const seen = (await metadataOf(1)).topics.find((t) => t.name === TOPIC)!.partitions.find((p) => p.partitionIndex === partition)!
       return seen.leaderId === leader && seen.leaderEpoch! > 0 && seen.leaderEpoch!
@@ -204,9 +193,9 @@ describe('topics on a three-node cluster', () => {
     } finally {
       await admin.disconnect()
     }
-    for (const id of cluster.nodeIds) {
+    for (const id of cluster().nodeIds) {
       await waitFor(`node ${id} without the topic`, async () => !(await metadataOf(id)).topics.some((t) => t.name === TOPIC))
-      await waitFor(`node ${id} dropped its logs`, () => cluster.nodes.get(id)!.output().includes(`deleted topic '${TOPIC}'`))
+      await waitFor(`node ${id} dropped its logs`, () => cluster().nodes.get(id)!.output().includes(`deleted topic '${TOPIC}'`))
     }
   })
 })
