@@ -5,17 +5,28 @@
  * process.ts, demo.ts, cluster.ts, dev.ts); commands parse and check their arguments (parsers.ts), call one module, and print (format.ts). Errors
  * reach the user as one line on stderr (`brook: ...`) with exit code 1, never as a stack trace.
  */
-import { Command } from '@commander-js/extra-typings'
-import { addStartCommand } from './start.js'
-import { addTopicsCommands } from './topics.js'
-import { addGroupsCommands } from './groups.js'
-import { addTransactionsCommands } from './transactions.js'
-import { addConsumeCommand, addProduceCommand } from './console.js'
-import { addSimulateCommand } from './simulate.js'
-import { addProcessCommand } from './process.js'
-import { addDemoCommand } from './demo.js'
-import { addClusterCommands } from './cluster.js'
-import { addDevCommand } from './dev.js'
+import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings'
+
+type AddCommands = (program: CommandUnknownOpts) => void
+
+/**
+ * Each command's module, loaded only when that command runs: the processor's commands load kafkajs and the whole
+ * processor, which made every `brook` process start several times slower than the command it ran needed. Help, the
+ * version and an unknown command (whose error suggests the nearest) load them all, in this order.
+ */
+const COMMANDS: Record<string, () => Promise<AddCommands>> = {
+  start: async () => (await import('./start.js')).addStartCommand,
+  topics: async () => (await import('./topics.js')).addTopicsCommands,
+  groups: async () => (await import('./groups.js')).addGroupsCommands,
+  transactions: async () => (await import('./transactions.js')).addTransactionsCommands,
+  produce: async () => (await import('./console.js')).addProduceCommand,
+  consume: async () => (await import('./console.js')).addConsumeCommand,
+  simulate: async () => (await import('./simulate.js')).addSimulateCommand,
+  process: async () => (await import('./process.js')).addProcessCommand,
+  demo: async () => (await import('./demo.js')).addDemoCommand,
+  cluster: async () => (await import('./cluster.js')).addClusterCommands,
+  dev: async () => (await import('./dev.js')).addDevCommand,
+}
 
 const program = new Command()
   .name('brook')
@@ -23,17 +34,9 @@ const program = new Command()
   .version('0.1.0')
   .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, 'brook: ')) })
 
-addStartCommand(program)
-addTopicsCommands(program)
-addGroupsCommands(program)
-addTransactionsCommands(program)
-addProduceCommand(program)
-addConsumeCommand(program)
-addSimulateCommand(program)
-addProcessCommand(program)
-addDemoCommand(program)
-addClusterCommands(program)
-addDevCommand(program)
+const named = process.argv[2]
+const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS)
+for (const add of await Promise.all(wanted.map((name) => COMMANDS[name]!()))) add(program)
 
 /** How long a failed command's process may take to end by itself (output flushed, sockets closed) before it is ended. */
 const EXIT_AFTER_FAILURE_MS = 2000
