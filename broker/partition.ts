@@ -169,7 +169,7 @@ export class Partition {
    * Appends one batch as leader (UnifiedLog.appendAsLeader), after the producer-state checks its origin calls for;
    * throws a KafkaError (INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_TXN_STATE) when the batch is
    * refused, with nothing written and nothing changed. A retried batch (the same producer, epoch and sequences as one
-   * of its last five) is answered with the original offsets.
+   * of its last five) is answered with the original offsets, or KAFKA_STORAGE_ERROR when the original's write failed.
    */
   async appendAsLeader(batch: Buffer, options: AppendOptions): Promise<AppendResult> {
     const fields = producerBatchOf(batch)
@@ -254,6 +254,11 @@ export class Partition {
   private async answerDuplicate(duplicate: BatchMetadata): Promise<AppendResult> {
     // The original may still be on its way to the database: answer only once it is there.
     if (duplicate.lastOffset >= this.log.durableEndOffset) await this.lastWrite
+    // Its write failed (the producer state took it at the append; the storage refuses every write since): the retry
+    // is refused as the original was, never acknowledged for records that are not there.
+    if (duplicate.lastOffset >= this.log.durableEndOffset) {
+      throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `the batch at offsets ${duplicate.lastOffset - BigInt(duplicate.offsetDelta)}-${duplicate.lastOffset} was not written: its write failed`)
+    }
     return { baseOffset: duplicate.lastOffset - BigInt(duplicate.offsetDelta), lastOffset: duplicate.lastOffset, duplicate: true }
   }
 

@@ -308,6 +308,43 @@ describe.skipIf(skipReason !== null)('a node whose disk fills up', () => {
     })
   })
 
+  describe('an idempotent producer whose batch failed to be written', () => {
+    let broker: BrokerProcess | undefined
+    afterAll(async () => {
+      await broker?.kill()
+      tmpfs.free()
+      if (broker) rmSync(broker.dataDir, { recursive: true, force: true })
+    })
+
+    it('is refused again when it retries the batch (same sequence), never told it was written', { timeout: 120_000 }, async () => {
+      broker = await startBroker({ dataDir: join(tmpfs.dir, 'node-idempotent-retry') })
+      await createTopic(broker, TOPIC)
+      const kafka = new Kafka({ clientId: 'disk-full-idempotent', brokers: [broker.address], logLevel: logLevel.NOTHING })
+      // kafkajs retries KAFKA_STORAGE_ERROR (retriable) with the batch's sequence unchanged: the broker sees a duplicate
+      // of the batch whose write failed.
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 3, initialRetryTime: 50 } })
+      await producer.connect()
+      const acknowledged = new Map<bigint, string>()
+      const send = async (values: string[]): Promise<void> => {
+        const [result] = await producer.send({ topic: TOPIC, acks: -1, messages: values.map((v) => ({ value: v })) })
+        values.forEach((v, i) => acknowledged.set(BigInt(result!.baseOffset!) + BigInt(i), v))
+      }
+      await send(Array.from({ length: 10 }, (_, i) => value('before', i)))
+      tmpfs.fill({ leaveBytes: 0 })
+      const failed = await send(Array.from({ length: 256 }, (_, i) => value('lost', i))).then(() => null, (e: unknown) => e)
+      expect(kafkaErrorType(failed)).toBe('KAFKA_STORAGE_ERROR')
+      await producer.disconnect()
+      tmpfs.free()
+
+      await broker.kill()
+      broker = await broker.restart()
+      const restarted = await connect(broker)
+      const { batches } = await readPartition(restarted, TOPIC, 0)
+      restarted.close()
+      expect(new Map(recordsOf(batches).map((record) => [record.offset, record.value!.toString()]))).toEqual(acknowledged)
+    })
+  })
+
   describe('a node started on a full disk', () => {
     let broker: BrokerProcess | undefined
     afterAll(async () => {
