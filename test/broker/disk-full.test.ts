@@ -5,7 +5,9 @@
  * (KAFKA_STORAGE_ERROR for produce, topic and config changes; NOT_COORDINATOR for an offset commit), each on a
  * connection that stays open, while kcat still reads every acknowledged record. After kill -9, or a clean stop, and a
  * restart, every acknowledged record is back at its offset, nothing that was refused is there, and the node takes
- * writes again. Each step and what it answered is printed as a table.
+ * writes again. Each step and what it answered is printed as a table. An idempotent producer that retries the batch
+ * whose write failed (kafkajs keeps its sequence) is refused again, not answered as a duplicate of records never
+ * written.
  *
  * Then the group coordinator's answers in the failed state, with and without __consumer_offsets, and a node started
  * on a full disk, which says why in one line.
