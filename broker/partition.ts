@@ -100,6 +100,7 @@ export class Partition {
   /** The high watermark the log recovered with (its last stored one), before this partition moved it. */
   readonly recoveredHighWatermark: bigint
   private readonly waiters = new Set<() => void>()
+  private readonly appendWaiters = new Set<() => void>()
   readonly producers: ProducerStateManager
   private readonly snapshots: ProducerSnapshotStore
   private readonly abortedIndex: TransactionIndex
@@ -288,6 +289,8 @@ export class Partition {
       if (prepared) this.producers.update(prepared, lastOffset + 1n)
       else this.producers.mapEndOffset = lastOffset + 1n
       if (fields?.transactional) this.verifications.delete(fields.producerId)
+      // Followers take the batch now, while it is being written (cluster/replica-manager.ts says why that is safe).
+      wakeAll(this.appendWaiters)
     }
     await indexed
     const result = await appended
@@ -377,13 +380,28 @@ export class Partition {
     return () => this.waiters.delete(waiter)
   }
 
-  /** Wakes every waiter; also used when the partition goes away, so that parked fetches answer at once. */
-  wake(): void {
-    if (this.waiters.size === 0) return
-    const waiters = [...this.waiters]
-    this.waiters.clear()
-    for (const waiter of waiters) waiter()
+  /**
+   * Calls `waiter` once, at the next append, as soon as the batch has its offsets and before it is written: what a
+   * follower's replica fetch parked at the log end waits for (Kafka's leader completes its delayed follower fetches
+   * right after the append). Returns a function that cancels the wait.
+   */
+  onAppend(waiter: () => void): () => void {
+    this.appendWaiters.add(waiter)
+    return () => this.appendWaiters.delete(waiter)
   }
+
+  /** Wakes every `onData` waiter; also used when the partition goes away, so that parked fetches answer at once. */
+  wake(): void {
+    wakeAll(this.waiters)
+  }
+}
+
+/** Calls each of `waiters` once and forgets them all (a waiter may add itself again). */
+function wakeAll(waiters: Set<() => void>): void {
+  if (waiters.size === 0) return
+  const woken = [...waiters]
+  waiters.clear()
+  for (const waiter of woken) waiter()
 }
 
 /**

@@ -9,7 +9,9 @@
  *   so they never disagree with it. Every write of the log's keys goes through the group commit (appends,
  *   truncation, a new log start, rewrites), so a write that carries an older state cannot land after a newer one.
  *   Only the deletion of keys below a new log start runs outside it, after the state that makes them unreadable.
- * - The high watermark is set by the owner; reads never go past it, nor past what is written.
+ * - The high watermark is set by the owner. A read stops at the caller's `upTo` (a consumer's: the high watermark)
+ *   and at the log end; LevelDB is read only below the durable end, so a batch past it (appended, its write not yet
+ *   done: what a follower's replica fetch may take) comes from the batch cache or not at all.
  * - Recent batches are served from the node's batch cache (batch-cache.ts) without touching LevelDB.
  * - On open, batches written since the last recovery point are checked (contiguous offsets, CRC) and anything after
  *   the first bad one is cut off, with its time index entries, so a torn write is never served. A log stored without
@@ -349,7 +351,8 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
   }
 
   async read(fetchOffset: bigint, options: ReadOptions): Promise<Buffer[]> {
-    const upTo = min(options.upTo, this.durableEnd)
+    // Past the durable end only the batch cache holds batches (LevelDB does not have them yet); see ReadOptions.upTo.
+    const upTo = min(options.upTo, this.end)
     const batches: Buffer[] = []
     let bytes = 0
     const fits = (size: number): boolean => (batches.length === 0 && options.minOneMessage) || bytes + size <= options.maxBytes
@@ -370,8 +373,10 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
         }
         return batches
       }
-      // From LevelDB up to where the cache begins; by then the cache may have moved on, so look again.
-      const storedUpTo = cachedFrom !== null && cachedFrom < upTo ? cachedFrom : upTo
+      // From LevelDB up to where the cache begins, never past what LevelDB holds (a batch past the durable end that is
+      // not cached is read once it is written); by then the cache may have moved on, so look again.
+      const storedUpTo = min(cachedFrom !== null && cachedFrom < upTo ? cachedFrom : upTo, this.durableEnd)
+      if (next >= storedUpTo) return batches
       if (await this.readStored(next, storedUpTo, options.maxBytes - bytes, take)) return batches
       next = storedUpTo
     }

@@ -5,6 +5,7 @@
  *
  *   logStartOffset <= highWatermark <= durableEndOffset <= logEndOffset
  *   |-- deleted --|-- readable --|-- written, not yet exposed --|-- queued for the next write --|
+ *                 |<---------- what a follower's replica fetch may read (past the durable end: cached only) ---------->|
  *
  * - Offsets are assigned by `append`, synchronously, in call order; its promise resolves once the batch is durable.
  * - Batches are stored whole, as produced (only baseOffset and partitionLeaderEpoch are stamped, and maxTimestamp for
@@ -86,7 +87,11 @@ export interface AppendResult {
 export interface ReadOptions {
   /** Stop before the batches returned would pass this many bytes (but see minOneMessage). */
   maxBytes: number
-  /** Only batches that end below this offset (the high watermark, or the last stable offset). */
+  /**
+   * Only batches that end below this offset: the high watermark or the last stable offset for a consumer; the log end
+   * for a follower's replica fetch, the one reader that may see batches past the durable end (appended, not yet
+   * written: served from the batch cache, and where it does not hold them, not until they are written).
+   */
   upTo: bigint
   /** Return the first batch even when it alone is larger than maxBytes (Kafka's minOneMessage). */
   minOneMessage: boolean
@@ -160,8 +165,8 @@ export interface PartitionLog {
   setHighWatermark(offset: bigint): void
 
   /**
-   * Whole batches from the one holding `fetchOffset`, up to `options.upTo`, stopping before `options.maxBytes` would
-   * be passed. The buffers are the stored bytes; callers must not change them.
+   * Whole batches from the one holding `fetchOffset`, up to `options.upTo` (never past the log end), stopping before
+   * `options.maxBytes` would be passed. The buffers are the stored bytes; callers must not change them.
    */
   read(fetchOffset: bigint, options: ReadOptions): Promise<Buffer[]>
 

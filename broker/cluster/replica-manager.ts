@@ -26,6 +26,30 @@
  *   newer, is ignored. A replica Fetch naming another leader epoch is FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
  * - The leader's HW never passes the durable log end of any member of its maximal ISR as known from a valid fetch in
  *   its epoch, so everything below it is on every ISR member and any of them can be elected without losing it.
+ * - The leader's writes and its followers' overlap. A follower's fetch is served up to the leader's log end, batches
+ *   whose LevelDB write has not completed included (from the batch cache), and a fetch parked at the log end is
+ *   answered as soon as a batch is appended, not once it is written (Kafka's leader serves followers from the page
+ *   cache, before any flush). What counts toward the HW stays durable on both sides: the leader's own log end counts
+ *   only as far as its write completed (HW = least of its durable end and the followers' log ends), and a follower's
+ *   fetch offset is what it has written (it fetches again only once its appends are written). So an acks=all batch
+ *   waits for the slower of the two writes plus a fetch round trip, not for one write after the other.
+ *
+ *     leader:    append ──> write ───────────────────────> durable ─┐
+ *                   └─> parked follower fetch answered             ├─> HW passes the batch -> acks=all answered
+ *     follower:         append ──> write ──> durable ──> next fetch ┘  (carries its log end)
+ *
+ * - What a follower took past the leader's durable end is an unacknowledged tail, never below any HW. If the leader's
+ *   write fails, the node refuses every later write (storage is fail-stop), its durable end and so its HW stay where
+ *   they are, and the producer is answered KAFKA_STORAGE_ERROR: nothing of the tail is acknowledged through it (as
+ *   after any failed produce the batch may still turn up, here on a follower elected later, where an idempotent
+ *   producer's retry is answered as a duplicate). If the leader dies (kill -9) before the write lands, it restarts
+ *   without the tail that a follower may hold. It never leads that epoch again (the controller moves leadership off
+ *   an old incarnation when the new one registers, and any later leadership has a new epoch), so either a follower
+ *   holding the tail is elected and keeps it (the old leader, following, finds its epoch ending at or past its own
+ *   log end at the new leader and fetches the rest: a record its producer was not told of, which an idempotent
+ *   producer's retry finds as a duplicate), or the old leader leads again in a new epoch and the follower's fetch
+ *   gets divergingEpoch at the old leader's end of the tail's epoch, where it truncates. Acknowledged records are
+ *   below the HW, so on the leader's disk and every ISR member's: lost in neither case.
  * - acks=all is answered once the HW passes the batch; NOT_ENOUGH_REPLICAS_AFTER_APPEND as soon as too few ISR
  *   members are in sync while waiting (below), NOT_LEADER_OR_FOLLOWER when leadership moves, REQUEST_TIMED_OUT after
  *   the produce's timeout.

@@ -22,8 +22,10 @@
  * - On a cluster node, a Fetch with a replica id (ReplicaId before v15, ReplicaState from v15, KIP-903) is a
  *   follower's (Kafka's ReplicaManager.fetchMessages for a follower): each partition goes through the leader's
  *   replica (cluster/replica-manager.ts `replicaFetch`: epoch checks, KIP-320's divergingEpoch, the follower's
- *   position for the ISR and the high watermark) and is served past the high watermark up to the durable log end;
- *   it is held while there is nothing new and the high watermark has not moved since the follower's last answer.
+ *   position for the ISR and the high watermark) and is served past the high watermark up to the log end, batches
+ *   still being written included (from the batch cache), so the follower's write of a batch overlaps the leader's;
+ *   it is held while there is nothing new and the high watermark has not moved since the follower's last answer,
+ *   and woken by an append as soon as the batch has its offsets.
  *   A replica id on a single node, or from a node that is not a replica, is NOT_LEADER_OR_FOLLOWER per partition.
  *   A consumer (no replica id) reads up to the high watermark, from the leader only.
  *
@@ -147,24 +149,28 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       // A long poll holds nothing while it waits; its next pass reads afresh.
       answers.give(bytes)
       parked()
-      await waitForData(readable, remaining, signal)
+      await waitForData(readable, remaining, signal, { wakeOn: 'highWatermark' })
     }
   },
   { mutesConnection: true },
 )
 
-/** A partition a parked fetch waits on, with the high watermark its last read saw. */
+/** A partition a parked fetch waits on, with the high watermark (and log end) its last read saw. */
 interface Watched {
   partition: Partition
   highWatermark: bigint
+  logEndOffset?: bigint
 }
 
 /**
- * Resolves on the first append to any of `watched`, after `timeoutMs`, or when the connection closes. An append
- * that landed while the reads were in progress (they await LevelDB) woke no one; it shows as a moved high watermark,
- * and then the wait ends at once instead of lasting until maxWaitMs.
+ * Resolves when data arrives at any of `watched`, after `timeoutMs`, or when the connection closes. A consumer's fetch
+ * (`wakeOn: 'highWatermark'`) wakes when the partition has more to read (`onData`: its high watermark moved, or on a
+ * single node its write completed); a follower's (`'append'`) also as soon as a batch is appended, before it is
+ * written, so the leader's and the followers' writes overlap. An append that landed while the reads were in progress
+ * (they await LevelDB) woke no one; it shows as a moved high watermark (or, for a follower, log end), and then the
+ * wait ends at once instead of lasting until maxWaitMs.
  */
-function waitForData(watched: Watched[], timeoutMs: number, signal: AbortSignal): Promise<void> {
+function waitForData(watched: Watched[], timeoutMs: number, signal: AbortSignal, options: { wakeOn: 'highWatermark' | 'append' }): Promise<void> {
   return new Promise((resolve) => {
     const cancels: (() => void)[] = []
     const done = (): void => {
@@ -175,8 +181,13 @@ function waitForData(watched: Watched[], timeoutMs: number, signal: AbortSignal)
     }
     const timer = setTimeout(done, timeoutMs)
     signal.addEventListener('abort', done)
-    for (const { partition } of watched) cancels.push(partition.onData(done))
-    if (watched.some(({ partition, highWatermark }) => partition.highWatermark !== highWatermark)) done()
+    for (const { partition } of watched) {
+      cancels.push(partition.onData(done))
+      if (options.wakeOn === 'append') cancels.push(partition.onAppend(done))
+    }
+    const moved = ({ partition, highWatermark, logEndOffset }: Watched): boolean =>
+      partition.highWatermark !== highWatermark || (options.wakeOn === 'append' && partition.logEndOffset !== logEndOffset)
+    if (watched.some(moved)) done()
   })
 }
 
@@ -246,11 +257,12 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
           const previousHw = sentHighWatermarks.get(partition)
           if (previousHw !== undefined && previousHw !== partition.highWatermark) urgent = true
           sentHighWatermarks.set(partition, partition.highWatermark)
-          readable.push({ partition, highWatermark: partition.highWatermark })
+          readable.push({ partition, highWatermark: partition.highWatermark, logEndOffset: partition.logEndOffset })
           const budget = Math.min(wanted.partitionMaxBytes, granted - bytes)
+          // Up to the log end: batches still being written too (the replica manager's top comment says why it is safe).
           const records =
             budget > 0 || bytes === 0
-              ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.log.durableEndOffset, minOneMessage: bytes === 0 })
+              ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.logEndOffset, minOneMessage: bytes === 0 })
               : []
           for (const batch of records) bytes += batch.length
           partitions.push({ ...base, records })
@@ -266,7 +278,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
       }
       answers.give(bytes)
       parked()
-      await waitForData(readable, remaining, signal)
+      await waitForData(readable, remaining, signal, { wakeOn: 'append' })
     } catch (error) {
       if (!settled) answers.give(granted)
       throw error

@@ -92,6 +92,41 @@ export function readScenarios(open: Open): void {
       expect(await everyAnswer(await backend.log(0), maxBytesValues)).toEqual(answers)
     })
 
+    it('past the durable end, a read takes appended batches from the cache only, and a consumer upTo stops it', async () => {
+      // A follower's replica fetch reads up to the log end, so the leader's write of a batch and the follower's overlap.
+      for (const cacheMaxBytes of [64 * 1024, 0]) {
+        const backend = await open({ cacheMaxBytes })
+        const log = await backend.log(0)
+        const written = [producerBatch('written-0', 2), producerBatch('written-1', 3)]
+        const stored: Buffer[] = []
+        for (const input of written) {
+          stored.push(expectedStored(input, { baseOffset: log.logEndOffset, leaderEpoch: 0 }))
+          await log.append(input, { leaderEpoch: 0 })
+        }
+        log.setHighWatermark(log.durableEndOffset)
+        const durableEnd = log.durableEndOffset
+        const pending = producerBatch('pending', 4)
+        const pendingStored = expectedStored(pending, { baseOffset: durableEnd, leaderEpoch: 0 })
+        const appended = log.append(pending, { leaderEpoch: 0 })
+        expect(log.durableEndOffset, 'the write has not completed').toBe(durableEnd)
+        // Every read starts before the write can complete (a read from the cache or at the durable end awaits nothing).
+        const consumer = readLog(log, 0n, NO_LIMIT, log.highWatermark)
+        const tail = readLog(log, durableEnd, NO_LIMIT, log.logEndOffset)
+        if (cacheMaxBytes > 0) {
+          const whole = readLog(log, 0n, NO_LIMIT, log.logEndOffset)
+          const pastEnd = readLog(log, 0n, NO_LIMIT, log.logEndOffset + 100n)
+          expectBatches(await tail, [pendingStored], 'the appended batch, from the cache')
+          expectBatches(await whole, [...stored, pendingStored], 'written and appended batches in order')
+          expectBatches(await pastEnd, [...stored, pendingStored], 'never past the log end')
+        } else {
+          expectBatches(await tail, [], 'no cache: nothing past the durable end before the write')
+        }
+        expectBatches(await consumer, stored, 'up to the high watermark only')
+        await appended
+        expectBatches(await readLog(log, durableEnd, NO_LIMIT, log.logEndOffset), [pendingStored], 'once written, from either')
+      }
+    })
+
     it('a read of many MiB gives every batch whole and in order, from the cache, the store and after a restart', async () => {
       // Fetches ask for megabytes at once, more than an engine may bring from its store in one step.
       const backend = await open({ cacheMaxBytes: 8 * 1024 * 1024 })
