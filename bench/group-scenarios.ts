@@ -1,5 +1,5 @@
 /**
- * Consumer-group scenarios (milestone M2), against their own broker process:
+ * Consumer-group scenarios, against their own broker process:
  *
  *   rebalance: one, then three kafkajs consumers join a new group on a 6-partition topic that already holds records;
  *     the time from the moment they start (connect, subscribe, run) to the first record each of them receives.

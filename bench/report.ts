@@ -1,7 +1,7 @@
 /**
  * The report: one JSON document (every run's figures, the medians, the parameters and the machine) and its markdown
  * rendering. The ratios compare Brook with the raw limits measured in the same run, and the median of the per-run
- * ratios is what is held against the milestone's aims, since the raw figures drift with the machine's load.
+ * ratios is what is held against the aims, since the raw figures drift with the machine's load.
  */
 import type { MachineInfo } from './machine.js'
 import type { BenchOptions } from './options.js'
@@ -10,7 +10,7 @@ import { REBALANCE_SCENARIOS, type GroupResult } from './group-scenarios.js'
 import type { RawLevelResult } from './raw-level.js'
 import { median, type CpuUse, type Throughput } from './measure.js'
 
-/** The aims of milestone M1 (issue 2): produce and fetch at >= 60% of raw LevelDB write and read. */
+/** The aims the bench holds the broker to: produce and fetch at >= 60% of raw LevelDB write and read. */
 export const AIMS = { produceVsRawWrite: 0.6, fetchVsRawRead: 0.6 } as const
 
 export interface RunResult {
