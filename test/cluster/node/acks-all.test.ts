@@ -214,6 +214,8 @@ describe('acks=all with the followers writing beside the leader', () => {
     const before = cluster.nodes.get(FULL_NODE)!
     await before.stop()
     cpSync(before.dataDir, tmpfs.dir, { recursive: true })
+    // The cluster now removes the tmpfs copy's directory, not this one.
+    before.cleanup()
     cluster.nodes.set(FULL_NODE, await startBroker({ host: before.host, port: before.port, dataDir: tmpfs.dir, args: cluster.args(FULL_NODE) }))
     await waitFor('three unfenced brokers', async () => (await cluster.status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
     // Topics until one is led by that node (the controller spreads leaders over the nodes).
