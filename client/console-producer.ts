@@ -63,8 +63,15 @@ export interface ProduceSummary {
 
 /** Kafka's own producer sends at most five requests per connection before it waits for an answer. */
 const MAX_IN_FLIGHT = 5
-const MAX_ATTEMPTS = 5
+/**
+ * A batch refused with a retriable error (a leader that moved, or that has not yet learned of a topic just created) is
+ * sent again up to this many times, 100 ms more apart each time up to 1 s (Kafka's retry.backoff.ms and
+ * retry.backoff.max.ms): about 5.5 s in all. Kafka's producer goes on until delivery.timeout.ms (120 s); a command
+ * line gives up sooner, saying why.
+ */
+const MAX_ATTEMPTS = 10
 const RETRY_BACKOFF_MS = 100
+const RETRY_BACKOFF_MAX_MS = 1000
 /** Record framing on top of key, value and header bytes: length, attributes, deltas, counts (varints). */
 const RECORD_OVERHEAD = 16
 
@@ -214,7 +221,7 @@ export class ConsoleProducer {
       const named = `${partitions.length === 1 ? 'partition' : 'partitions'} ${partitions.join(', ')}`
       checkError(lastError, `cannot produce to ${this.options.topic} ${named} after ${counted(attempt, 'attempt')}`)
     }
-    await new Promise((resolve) => setTimeout(resolve, RETRY_BACKOFF_MS * attempt))
+    await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_BACKOFF_MS * attempt, RETRY_BACKOFF_MAX_MS)))
     this.topic = await this.cluster.topic(this.options.topic, { allowAutoTopicCreation: false })
     await this.produce(retry, attempt + 1)
   }
