@@ -17,12 +17,19 @@
  *   older slabs already: eviction is first in, first out.
  * - A read gets copies: the bytes it sends stay its own when the slab is reused under it.
  * - A batch larger than a slab is not cached, and its run is cleared (the run must end at the log end).
+ * - The ring grows only while readers need it: it starts at MIN_SLABS, and a new slab is taken, up to the budget,
+ *   only when the oldest slab, about to be reused, was read after it stopped being the one filled (a reader that far
+ *   behind the log end would otherwise lose it). Readers at the tail (followers, consumers that keep up) read the
+ *   slab being filled, so a node whose readers keep up keeps MIN_SLABS and reuses them.
  *
  * Why slabs rather than a buffer per batch: memory that the cache keeps for a while and then lets go is freed only
  * by a full garbage collection, so with a buffer per batch the process keeps taking fresh pages from the kernel
  * while the dead ones wait; with a 256 MiB budget that doubled the CPU a megabyte of produce costs
  * (`node dist/bench/cache-memory.js`, storage/README.md). Slabs are taken once and reused, and a produce request's
- * buffer is no longer kept by the cache, so it dies young.
+ * buffer is no longer kept by the cache, so it dies young. Why the ring grows on demand rather than to the budget: the
+ * first write into fresh memory costs a page fault per 4 KiB (on a virtual machine, 10-15 µs each: fresh pages take
+ * a 16 KiB batch at about 300 MB/s against 11-16 GB/s for reused ones), which a cache filled to 256 MiB paid for every
+ * one of its first 256 MiB of appends, although readers that keep up never read past the newest slabs.
  *
  * Only appended batches are cached: a batch read from LevelDB belongs to a consumer that is behind, and caching it
  * would evict what consumers at the tail need (LevelDB and the page cache serve re-reads).
@@ -40,6 +47,8 @@ interface Slab {
   readonly memory: Buffer
   used: number
   nodes: Node[]
+  /** Whether a batch was read from it after another slab became the one filled (since it was last emptied). */
+  readBehind: boolean
 }
 
 /** Where one cached batch lives; `cached` turns false when its run drops it (its bytes stay until the slab is reused). */
@@ -54,6 +63,8 @@ interface Node {
 }
 
 const MAX_SLAB_BYTES = 4 * 1024 * 1024
+/** Slabs the ring starts with and never goes below (all of a budget of fewer). */
+const MIN_SLABS = 4
 
 /** One partition's cached batches: a contiguous run that ends at its log end, in offset order. */
 export class CacheRun {
@@ -73,9 +84,14 @@ export class CacheRun {
     return this.length > 0 ? this.items[this.first]!.baseOffset : null
   }
 
-  /** The i-th cached batch (0 is the oldest), its bytes copied out of the cache. */
-  at(i: number): CachedBatch {
+  /**
+   * The i-th cached batch (0 is the oldest), its bytes copied out of the cache. `fetched` (the default) marks a read
+   * that answers a Fetch: one from a slab behind the log end lets the ring grow; the node's own reads (loading a
+   * coordinator's state, the log cleaner) pass false.
+   */
+  at(i: number, { fetched = true }: { fetched?: boolean } = {}): CachedBatch {
     const node = this.items[this.first + i]!
+    if (fetched) this.cache.noteRead(node.slab)
     return { baseOffset: node.baseOffset, lastOffset: node.lastOffset, bytes: Buffer.from(node.slab.memory.subarray(node.start, node.start + node.size)) }
   }
 
@@ -235,6 +251,11 @@ export class BatchCache {
     return node
   }
 
+  /** Records a read from `slab`: one from a slab no longer being filled tells the ring to grow rather than reuse it. */
+  noteRead(slab: Slab): void {
+    if (slab !== this.slabs[this.current]) slab.readBehind = true
+  }
+
   /** Accounts for a node its run dropped. */
   forget(node: Node): void {
     if (!node.cached) return
@@ -243,18 +264,24 @@ export class BatchCache {
     this.cachedCount--
   }
 
-  /** A new slab while the budget allows one, else the oldest, emptied: its batches are evicted. */
+  /**
+   * The slab to fill next: a new one while the ring is below MIN_SLABS, or while the budget allows one and the oldest
+   * slab was read behind the log end; else the oldest, emptied (its batches are evicted). A new slab goes right after
+   * the current one, so the ring stays in append order (the oldest is still next).
+   */
   private nextSlab(): Slab {
-    if (this.slabs.length < this.slabCount) {
-      this.slabs.push({ memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [] })
-      this.current = this.slabs.length - 1
+    const oldest = this.slabs[(this.current + 1) % this.slabs.length]
+    if (this.slabs.length < Math.min(MIN_SLABS, this.slabCount) || (this.slabs.length < this.slabCount && oldest!.readBehind)) {
+      this.current++
+      this.slabs.splice(this.current, 0, { memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [], readBehind: false })
       return this.slabs[this.current]!
     }
-    this.current = (this.current + 1) % this.slabCount
+    this.current = (this.current + 1) % this.slabs.length
     const slab = this.slabs[this.current]!
     for (const node of slab.nodes) node.run.evict(node)
     slab.nodes = []
     slab.used = 0
+    slab.readBehind = false
     return slab
   }
 }

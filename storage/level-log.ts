@@ -426,7 +426,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
       if (cachedFrom !== null && next >= cachedFrom) {
         const i = this.run.indexOf(next)
         if (i >= this.run.length) return
-        const cached = this.run.at(i)
+        const cached = this.run.at(i, { fetched: false })
         if (cached.lastOffset >= end) return
         next = cached.lastOffset + 1n
         yield storedBatch(cached.bytes)

@@ -1,6 +1,6 @@
 /**
- * The node's batch cache on its own: one budget for every partition's run, a ring of slabs reused oldest first, runs
- * that stay contiguous suffixes, reads that get copies. (Reads through it, against a reference, are in
+ * The node's batch cache on its own: one budget for every partition's run, a ring of slabs reused oldest first and
+ * grown only while readers behind the log end need it, runs that stay contiguous suffixes, reads that get copies. (Reads through it, against a reference, are in
  * contract/read-property.ts.)
  */
 import { describe, expect, it } from 'vitest'
@@ -120,5 +120,62 @@ describe('the batch cache', () => {
     append(run, 1, 8, 200)
     expect(run.at(0).baseOffset).toBeGreaterThan(0n)
     expect(read).toEqual(Buffer.alloc(200, 1))
+  })
+
+  describe('a ring that grows only while readers need it (4 MiB slabs, a 32 MiB budget: up to 8)', () => {
+    const MiB = 1024 * 1024
+    /** Appends `count` 1 MiB batches (four to a slab) at offsets from, from+1, ... */
+    const appendMiB = (run: CacheRun, from: number, count: number) => append(run, from, count, MiB)
+
+    it('keeps four slabs and reuses them while every read is at the log end', () => {
+      const cache = new BatchCache(32 * MiB)
+      const run = cache.run()
+      for (let offset = 0; offset < 64; offset++) {
+        appendMiB(run, offset, 1)
+        // A reader that keeps up: each batch read as soon as it is appended.
+        expect(run.at(run.length - 1).baseOffset).toBe(BigInt(offset))
+      }
+      expect(cache.reservedBytes).toBe(16 * MiB)
+      // The four slabs hold the newest 13-16 batches: the oldest slab was reused for the newest.
+      expect(offsets(run).at(-1)).toBe(63)
+      expect(run.length).toBeGreaterThanOrEqual(13)
+      expect(run.length).toBeLessThanOrEqual(16)
+      expect(cache.bytes).toBe(run.length * MiB)
+    })
+
+    it('takes a new slab rather than reuse one a reader behind the log end read, up to the budget and no further', () => {
+      const cache = new BatchCache(32 * MiB)
+      const [tail, behind] = [cache.run(), cache.run()]
+      appendMiB(tail, 0, 16)
+      expect(cache.reservedBytes).toBe(16 * MiB)
+
+      // A reader far behind reads batch 0, in the oldest slab, which is no longer being filled.
+      expect(tail.at(0).baseOffset).toBe(0n)
+      appendMiB(behind, 0, 1)
+      // The oldest slab was kept: a fifth slab took the new batch, and nothing was evicted.
+      expect(cache.reservedBytes).toBe(20 * MiB)
+      expect(offsets(tail)).toEqual(Array.from({ length: 16 }, (_, i) => i))
+      expect(offsets(behind)).toEqual([0])
+
+      // With readers behind the log end all along, the ring grows to the budget, then reuses its oldest slab.
+      for (let offset = 16; offset < 64; offset++) {
+        appendMiB(tail, offset, 1)
+        tail.at(0)
+      }
+      expect(cache.reservedBytes).toBe(32 * MiB)
+      expect(offsets(tail).at(-1)).toBe(63)
+      expect(offsets(tail)[0]).toBeGreaterThan(0)
+      expect(cache.bytes).toBeLessThanOrEqual(32 * MiB)
+    })
+
+    it("does not grow for the node's own reads (loading state, cleaning)", () => {
+      const cache = new BatchCache(32 * MiB)
+      const run = cache.run()
+      appendMiB(run, 0, 16)
+      expect(run.at(0, { fetched: false }).baseOffset).toBe(0n)
+      appendMiB(run, 16, 1)
+      expect(cache.reservedBytes).toBe(16 * MiB)
+      expect(offsets(run)[0]).toBe(4)
+    })
   })
 })
