@@ -804,8 +804,10 @@ class ReplicaFetcher {
         await sleep(config.replicaFetchBackoffMs)
         continue
       }
+      const answered = new Map<string, FetchResponsePartitionData>()
+      for (const topic of response.responses) for (const data of topic.partitions) answered.set(replicaKey(topic.topicId ?? '', data.partitionIndex), data)
       for (const entry of sent) {
-        const data = response.responses.find((t) => t.topicId === entry.replica.topic.topicId)?.partitions.find((p) => p.partitionIndex === entry.replica.partition.index)
+        const data = answered.get(replicaKey(entry.replica.topic.topicId, entry.replica.partition.index))
         if (!data || this.stopped || !this.partitions.has(entry.replica)) continue
         if (!this.manager.stillFollows(entry.replica, this.leaderId, entry.leaderEpoch)) continue
         // The log moved since the request (it cannot, one fetcher per partition, but a stale answer must never append).

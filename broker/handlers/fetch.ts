@@ -260,8 +260,9 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
           readable.push({ partition, highWatermark: partition.highWatermark, logEndOffset: partition.logEndOffset })
           const budget = Math.min(wanted.partitionMaxBytes, granted - bytes)
           // Up to the log end: batches still being written too (the replica manager's top comment says why it is safe).
+          // A follower at the log end, the usual case for most partitions of a fetch, has nothing to read.
           const records =
-            budget > 0 || bytes === 0
+            wanted.fetchOffset < partition.logEndOffset && (budget > 0 || bytes === 0)
               ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.logEndOffset, minOneMessage: bytes === 0 })
               : []
           for (const batch of records) bytes += batch.length
