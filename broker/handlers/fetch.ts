@@ -24,8 +24,10 @@
  *   replica (cluster/replica-manager.ts `replicaFetch`: epoch checks, KIP-320's divergingEpoch, the follower's
  *   position for the ISR and the high watermark) and is served past the high watermark up to the log end, batches
  *   still being written included (from the batch cache), so the follower's write of a batch overlaps the leader's;
- *   it is held while there is nothing new and the high watermark has not moved since the follower's last answer,
- *   and woken by an append as soon as the batch has its offsets.
+ *   it is held while there is nothing new, and woken by an append as soon as the batch has its offsets. A moved high
+ *   watermark alone does not answer it (as Kafka's follower fetches without a fetch session): followers learn the high
+ *   watermark with the next batch, or at replica.fetch.wait.max.ms, so an acks=all produce costs each follower one
+ *   fetch round, not a second one to carry the high watermark it moved.
  *   A replica id on a single node, or from a node that is not a replica, is NOT_LEADER_OR_FOLLOWER per partition.
  *   A consumer (no replica id) reads up to the high watermark, from the leader only.
  *
@@ -219,7 +221,6 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
     }
   }
   const answers = services.answers
-  const sentHighWatermarks = new Map<Partition, bigint>()
   for (;;) {
     const granted = answers.take(maxBytes)
     let bytes = 0
@@ -254,9 +255,6 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
             partitions.push({ ...base, divergingEpoch: { epoch: verdict.divergingEpoch.epoch, endOffset: verdict.divergingEpoch.endOffset }, records: [] })
             continue
           }
-          const previousHw = sentHighWatermarks.get(partition)
-          if (previousHw !== undefined && previousHw !== partition.highWatermark) urgent = true
-          sentHighWatermarks.set(partition, partition.highWatermark)
           readable.push({ partition, highWatermark: partition.highWatermark, logEndOffset: partition.logEndOffset })
           const budget = Math.min(wanted.partitionMaxBytes, granted - bytes)
           // Up to the log end: batches still being written too (the replica manager's top comment says why it is safe).
