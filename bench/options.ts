@@ -2,11 +2,11 @@
  * The bench's parameters: flags win over environment variables (`BENCH_<NAME>`, e.g. BENCH_TOTAL_MB=256), which win
  * over the defaults. The defaults are sized so that one run takes about a minute and a half on a 2-core machine.
  */
-import { parseArgs } from 'node:util'
 import { tmpdir } from 'node:os'
 import { resolve } from 'node:path'
 import { LEVEL_OPTIONS } from '../storage/database.js'
 import { COMPRESSION_NAMES, type CompressionName } from '../protocol/compression.js'
+import { badCommandLine, parseCommandLine } from './args.js'
 
 export interface BenchOptions {
   /** Bytes of record batches produced to Brook, and written raw to LevelDB. */
@@ -56,108 +56,67 @@ export interface BenchOptions {
 
 const MiB = 1024 * 1024
 
-const SPEC = {
-  'total-mb': { default: 1024, unit: MiB, help: 'MiB of record batches produced (and written raw)' },
-  'warmup-mb': { default: 32, unit: MiB, help: 'MiB produced to a warm-up topic before timing' },
-  'batch-bytes': { default: 16384, unit: 1, help: 'record batch size' },
-  'record-bytes': { default: 100, unit: 1, help: 'record value size' },
-  'pool-batches': { default: 256, unit: 1, help: 'distinct pre-encoded batches' },
-  partitions: { default: 8, unit: 1, help: 'partitions of the bench topic' },
-  'batches-per-request': { default: 1, unit: 1, help: 'partitions (one batch each) per Produce request' },
-  window: { default: 16, unit: 1, help: 'in-flight Produce requests per connection' },
-  connections: { default: 2, unit: 1, help: 'producer connections' },
-  'fetch-connections': { default: 2, unit: 1, help: 'fetch connections (partitions split among them)' },
-  'group-mb': { default: 128, unit: MiB, help: 'MiB read by one kafkajs group member (0 skips the group scenarios)' },
-  'fetch-max-mb': { default: 64, unit: MiB, help: 'Fetch maxBytes' },
-  'partition-max-mb': { default: 8, unit: MiB, help: 'Fetch partitionMaxBytes' },
-  'raw-batches-per-write': { default: 16, unit: 1, help: 'batches per raw LevelDB write' },
-  'tcp-seconds': { default: 3, unit: 1000, help: 'duration of the loopback TCP scenario' },
-  repeat: { default: 1, unit: 1, help: 'whole runs (median and range reported)' },
+/** The codecs Brook can compress with (it reads zstd but does not write it). */
+const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
+
+/** Sizes are given in the flag's `unit` (MiB for the -mb flags, 1000 ms for --tcp-seconds). */
+const COUNTS = {
+  'total-mb': { type: 'number', default: 1024, unit: MiB, help: 'MiB of record batches produced (and written raw)' },
+  'warmup-mb': { type: 'number', default: 32, unit: MiB, help: 'MiB produced to a warm-up topic before timing' },
+  'batch-bytes': { type: 'number', default: 16384, unit: 1, help: 'record batch size' },
+  'record-bytes': { type: 'number', default: 100, unit: 1, help: 'record value size' },
+  'pool-batches': { type: 'number', default: 256, unit: 1, help: 'distinct pre-encoded batches' },
+  partitions: { type: 'number', default: 8, unit: 1, help: 'partitions of the bench topic' },
+  'batches-per-request': { type: 'number', default: 1, unit: 1, help: 'partitions (one batch each) per Produce request' },
+  window: { type: 'number', default: 16, unit: 1, help: 'in-flight Produce requests per connection' },
+  connections: { type: 'number', default: 2, unit: 1, help: 'producer connections' },
+  'fetch-connections': { type: 'number', default: 2, unit: 1, help: 'fetch connections (partitions split among them)' },
+  'group-mb': { type: 'number', default: 128, unit: MiB, help: 'MiB read by one kafkajs group member (0 skips the group scenarios)' },
+  'fetch-max-mb': { type: 'number', default: 64, unit: MiB, help: 'Fetch maxBytes' },
+  'partition-max-mb': { type: 'number', default: 8, unit: MiB, help: 'Fetch partitionMaxBytes' },
+  'raw-batches-per-write': { type: 'number', default: 16, unit: 1, help: 'batches per raw LevelDB write' },
+  'tcp-seconds': { type: 'number', default: 3, unit: 1000, help: 'duration of the loopback TCP scenario' },
+  repeat: { type: 'number', default: 1, unit: 1, help: 'whole runs (median and range reported)' },
 } as const
 
-type NumericFlag = keyof typeof SPEC
+type Count = keyof typeof COUNTS
 
-function envName(flag: string): string {
-  return `BENCH_${flag.toUpperCase().replaceAll('-', '_')}`
-}
+const COMMAND = {
+  name: 'bench',
+  usage: 'npm run bench -- [options]',
+  about: "Brook beside the machine's raw limits (loopback TCP, raw LevelDB), in one run; the report is markdown on stdout.",
+  env: 'BENCH_',
+  flags: {
+    ...COUNTS,
+    'raw-level-options': { type: 'string', default: JSON.stringify(LEVEL_OPTIONS), value: '<json>', help: 'options for the raw LevelDB database, by default those Brook opens its own with' },
+    'tmp-dir': { type: 'string', default: tmpdir(), value: '<dir>', help: 'where data directories go' },
+    'out-dir': { type: 'string', default: resolve(import.meta.dirname, '../../bench/results'), value: '<dir>', help: "where reports go ('' for none)" },
+    'broker-cpu-prof': { type: 'string', value: '<dir>', help: 'run the broker with --cpu-prof, profiles into <dir>' },
+    compression: { type: 'string', default: 'none', choices: PRODUCER_CODECS, help: 'codec of the produced batches' },
+    validation: { type: 'string', default: 'full', choices: ['full', 'header-only'], help: 'header-only: the broker runs with --no-record-validation' },
+    'cache-max-mb': { type: 'number', value: '<MiB>', help: "the broker's batch cache, --cache-max-bytes (not given: the broker's default)" },
+    quiet: { type: 'boolean', help: 'no progress lines on stderr' },
+  },
+} as const
 
-export function usage(): string {
-  const lines = Object.entries(SPEC).map(
-    ([flag, spec]) => `  --${flag.padEnd(24)}${spec.help} (default ${spec.default}; env ${envName(flag)})`,
-  )
-  return [
-    'usage: npm run bench -- [options]',
-    ...lines,
-    `  --${'raw-level-options <json>'.padEnd(24)}options for the raw LevelDB database (default: Brook's own; env BENCH_RAW_LEVEL_OPTIONS)`,
-    `  --${'tmp-dir <dir>'.padEnd(24)}where data directories go (default the OS temp dir; env BENCH_TMP_DIR)`,
-    `  --${'out-dir <dir>'.padEnd(24)}where reports go (default bench/results; '' for none; env BENCH_OUT_DIR)`,
-    `  --${'broker-cpu-prof <dir>'.padEnd(24)}run the broker with --cpu-prof, profiles into <dir>`,
-    `  --${'compression <codec>'.padEnd(24)}codec of the produced batches: ${PRODUCER_CODECS.join(', ')} (default none; env BENCH_COMPRESSION)`,
-    `  --${'validation <mode>'.padEnd(24)}full, or header-only (the broker runs with --no-record-validation) (default full; env BENCH_VALIDATION)`,
-    `  --${'cache-max-mb <MiB>'.padEnd(24)}the broker's batch cache (--cache-max-bytes; default the broker's; env BENCH_CACHE_MAX_MB)`,
-    `  --${'quiet'.padEnd(24)}no progress lines on stderr`,
-  ].join('\n')
-}
-
-function jsonObject(name: string, text: string): Record<string, unknown> {
+function jsonObject(text: string): Record<string, unknown> {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch {
     value = undefined
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`${name} must be a JSON object, not '${text}'`)
-  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) badCommandLine(COMMAND, `--raw-level-options must be a JSON object, not '${text}'`)
   return value as Record<string, unknown>
 }
 
-/** The codecs Brook can compress with (it reads zstd but does not write it). */
-const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
-
-/** `--cache-max-mb` in bytes, or null when not given (the broker keeps its default). */
-function cacheMaxBytes(text: string): number | null {
-  if (text === '') return null
-  const value = Number(text)
-  if (!Number.isFinite(value) || value < 0) throw new Error(`--cache-max-mb must be a non-negative number, not '${text}'`)
-  return Math.round(value * MiB)
-}
-
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`${flag} must be one of ${allowed.join(', ')}, not '${value}'`)
-  return value as T
-}
-
+/**
+ * The options from `argv`, then the `BENCH_<NAME>` environment variables, then the defaults. `--help` prints the
+ * usage and exits 0; bad input prints one line and exits 2 (bench/args.ts).
+ */
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...Object.fromEntries(Object.keys(SPEC).map((flag) => [flag, { type: 'string' as const }])),
-      'raw-level-options': { type: 'string' },
-      'tmp-dir': { type: 'string' },
-      'out-dir': { type: 'string' },
-      'broker-cpu-prof': { type: 'string' },
-      compression: { type: 'string' },
-      validation: { type: 'string' },
-      'cache-max-mb': { type: 'string' },
-      quiet: { type: 'boolean' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-  })
-  if (values.help) {
-    console.log(usage())
-    process.exit(0)
-  }
-  const given = values as Record<string, string | boolean | undefined>
-  const number = (flag: NumericFlag): number => {
-    const raw = (given[flag] as string | undefined) ?? env[envName(flag)]
-    const value = raw === undefined ? SPEC[flag].default : Number(raw)
-    if (!Number.isFinite(value) || value < 0) throw new Error(`--${flag} must be a non-negative number, not '${raw}'`)
-    return Math.round(value * SPEC[flag].unit)
-  }
-  const string = (flag: 'tmp-dir' | 'out-dir' | 'broker-cpu-prof' | 'raw-level-options' | 'compression' | 'validation' | 'cache-max-mb', fallback: string): string =>
-    (given[flag] as string | undefined) ?? env[envName(flag)] ?? fallback
+  const { values } = parseCommandLine(COMMAND, argv, env)
+  const number = (flag: Count): number => Math.round(values[flag] * COUNTS[flag].unit)
   const options: BenchOptions = {
     totalBytes: number('total-mb'),
     warmupBytes: number('warmup-mb'),
@@ -172,17 +131,17 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     fetchMaxBytes: number('fetch-max-mb'),
     partitionMaxBytes: number('partition-max-mb'),
     rawBatchesPerWrite: Math.max(1, number('raw-batches-per-write')),
-    rawLevelOptions: jsonObject('--raw-level-options', string('raw-level-options', JSON.stringify(LEVEL_OPTIONS))),
+    rawLevelOptions: jsonObject(values['raw-level-options']),
     tcpMs: number('tcp-seconds'),
     groupBytes: number('group-mb'),
     repeat: Math.max(1, number('repeat')),
-    tmpDir: resolve(string('tmp-dir', tmpdir())),
-    outDir: string('out-dir', resolve(import.meta.dirname, '../../bench/results')),
-    brokerCpuProfDir: string('broker-cpu-prof', ''),
-    compression: oneOf('--compression', string('compression', 'none'), PRODUCER_CODECS),
-    validation: oneOf('--validation', string('validation', 'full'), ['full', 'header-only'] as const),
-    brokerCacheMaxBytes: cacheMaxBytes(string('cache-max-mb', '')),
-    quiet: values.quiet ?? false,
+    tmpDir: resolve(values['tmp-dir']),
+    outDir: values['out-dir'],
+    brokerCpuProfDir: values['broker-cpu-prof'] ?? '',
+    compression: values.compression,
+    validation: values.validation,
+    brokerCacheMaxBytes: values['cache-max-mb'] === undefined ? null : Math.round(values['cache-max-mb'] * MiB),
+    quiet: values.quiet,
   }
   if (options.batchesPerRequest > options.partitions) options.batchesPerRequest = options.partitions
   return options

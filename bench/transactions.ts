@@ -3,7 +3,7 @@
  * stream task does it: read a batch of the input (read_committed), write one output record per input record, commit
  * the consumed offsets with sendOffsets, commit the transaction.
  *
- *   node dist/bench/transactions.js [--records 200000] [--partitions 4] [--record-bytes 100] [--fetch-kb 1024]
+ *   node dist/bench/transactions.js [options]        # --help lists them, with their defaults
  *
  * `--fetch-kb` is the consumer's maxBytesPerPartition, which bounds a batch and so sets the transaction size. The
  * input is written first by a plain kafkajs producer; the loop is timed from the first batch to the output
@@ -14,22 +14,26 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
+import { parseCommandLine } from './args.js'
 import { startBroker } from './broker-process.js'
 
-const { values: flags } = parseArgs({
-  options: {
-    records: { type: 'string', default: '200000' },
-    partitions: { type: 'string', default: '4' },
-    'record-bytes': { type: 'string', default: '100' },
-    'fetch-kb': { type: 'string', default: '1024' },
+const COMMAND = {
+  name: 'transactions',
+  usage: 'node dist/bench/transactions.js [options]',
+  about: 'kafkajs consume-transform-produce, one transaction per fetched batch, beside the same loop plain. Prints JSON.',
+  flags: {
+    records: { type: 'number', default: 200_000, help: 'input records' },
+    partitions: { type: 'number', default: 4, help: 'partitions of the input and output topics' },
+    'record-bytes': { type: 'number', default: 100, help: 'record value size' },
+    'fetch-kb': { type: 'number', default: 1024, help: "the consumer's maxBytesPerPartition, KiB: it bounds a transaction" },
   },
-})
-const RECORDS = Number(flags.records)
-const PARTITIONS = Number(flags.partitions)
-const RECORD_BYTES = Number(flags['record-bytes'])
-const FETCH_BYTES = Number(flags['fetch-kb']) * 1024
+} as const
+const { values: flags } = parseCommandLine(COMMAND)
+const RECORDS = flags.records
+const PARTITIONS = flags.partitions
+const RECORD_BYTES = flags['record-bytes']
+const FETCH_BYTES = flags['fetch-kb'] * 1024
 
 interface LoopResult {
   seconds: number

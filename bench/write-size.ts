@@ -9,15 +9,16 @@
  *   node dist/bench/write-size.js --sizes-kib 1024,32768 --total-mb 256 --runs 1
  *   node dist/bench/write-size.js --sync                                 # synced writes, as with `brook start --fsync`
  *   node dist/bench/write-size.js --batch-kib 128                        # larger batches: larger LevelDB values
+ *   node dist/bench/write-size.js --help                                 # every option, with its default
  *
  * The last line is a markdown table: median [min..max] over the runs.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { Level } from 'level'
 import { LEVEL_OPTIONS } from '../storage/database.js'
+import { parseCommandLine } from './args.js'
 import { batchCount, loadPool, makeBatchPool, savePool } from './batches.js'
 import { MB, percentile } from './measure.js'
 import { brookLogKeys, interleavedRuns, spread } from './interleaved.js'
@@ -85,23 +86,28 @@ function sizeLabel(bytes: number): string {
   return bytes >= 1024 * KiB ? `${bytes / (1024 * KiB)} MiB` : `${bytes / KiB} KiB`
 }
 
+const COMMAND = {
+  name: 'write-size',
+  usage: 'node dist/bench/write-size.js [options]',
+  about: 'LevelDB write throughput, time per write and peak RSS against the size of one write, each size in a fresh process.',
+  flags: {
+    'sizes-kib': { type: 'numbers', default: [64, 256, 1024, 4096, 16384, 32768, 65536, 262144], help: 'sizes of one write, KiB' },
+    'total-mb': { type: 'number', default: 512, help: 'MB written per size and run' },
+    runs: { type: 'number', default: 3, help: 'runs of every size' },
+    sync: { type: 'boolean', help: 'synced writes, as with `brook start --fsync`' },
+    'batch-kib': { type: 'number', default: 16, help: 'batch size, KiB' },
+  },
+} as const
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'sizes-kib': { type: 'string', default: '64,256,1024,4096,16384,32768,65536,262144' },
-      'total-mb': { type: 'string', default: '512' },
-      runs: { type: 'string', default: '3' },
-      sync: { type: 'boolean', default: false },
-      'batch-kib': { type: 'string', default: '16' },
-    },
-  })
-  const sizes = values['sizes-kib'].split(',').map((s) => Number(s) * KiB)
-  const totalBytes = Number(values['total-mb']) * MB
-  const runs = Number(values.runs)
+  const { values } = parseCommandLine(COMMAND)
+  const sizes = values['sizes-kib'].map((kib) => kib * KiB)
+  const totalBytes = values['total-mb'] * MB
+  const runs = values.runs
   const work = mkdtempSync(join(tmpdir(), 'brook-write-size-'))
   try {
     const poolFile = join(work, 'pool')
-    savePool(makeBatchPool({ batches: 4096, batchBytes: Number(values['batch-kib']) * KiB, recordBytes: 100 }), poolFile)
+    savePool(makeBatchPool({ batches: 4096, batchBytes: values['batch-kib'] * KiB, recordBytes: 100 }), poolFile)
     const results = await interleavedRuns<number, RunResult>({
       script: 'write-size.js',
       variants: sizes,
