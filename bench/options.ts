@@ -59,7 +59,7 @@ const MiB = 1024 * 1024
 /** The codecs Brook can compress with (it reads zstd but does not write it). */
 const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
 
-/** Sizes are given in the flag's `unit` (MiB for the -mb flags, 1000 ms for --tcp-seconds). */
+/** The numeric flags; `unit` turns a flag's value into the option's (MiB into bytes, seconds into ms). */
 const COUNTS = {
   'total-mb': { type: 'number', default: 1024, unit: MiB, help: 'MiB of record batches produced (and written raw)' },
   'warmup-mb': { type: 'number', default: 32, unit: MiB, help: 'MiB produced to a warm-up topic before timing' },
