@@ -38,7 +38,8 @@ import { metadata, type MetadataRequest, type MetadataResponse } from '../protoc
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js'
 import { apiVersions } from '../protocol/messages/api-versions.js'
 import { IsolationLevel, ZERO_UUID } from '../protocol/constants.js'
-import { badCommandLine, parseCommandLine } from './args.js'
+import { Option } from '@commander-js/extra-typings'
+import { benchCommand, number } from './args.js'
 import { makeBatchPool } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { percentile } from './measure.js'
@@ -51,23 +52,20 @@ const SAMPLE_MS = 250
 /** Requests in flight per connection in the acks=1 flood, as the bench's produce keeps. */
 const ACKS_1_WINDOW = 16
 
-const COMMAND = {
-  name: 'abuse',
-  usage: 'node dist/bench/abuse.js --scenario <flood|fetch|idle> [options]',
-  about: "What one client can make a node hold: the broker's RSS and another client's Metadata latency. Prints JSON.",
-  flags: {
-    scenario: { type: 'string', choices: ['flood', 'fetch', 'idle'], help: 'the scenario (required)' },
-    connections: { type: 'number', default: 1, help: 'connections of the abusing client' },
-    seconds: { type: 'number', default: 20, help: 'how long the flood runs, or the fetches go unread' },
-    'frame-kb': { type: 'number', default: 1024, help: 'the batch in each flood frame, KiB' },
-    pipelined: { type: 'number', default: 1, help: 'Fetch requests per connection (fetch)' },
-    'partition-mb': { type: 'number', default: 1024, help: 'MiB produced before the fetches (fetch)' },
-    acks: { type: 'string', default: '0', choices: ['0', '1'], help: '1: the flood as a well-behaved producer, 16 requests in flight' },
-    'broker-args': { type: 'string', default: '', value: '"<args>"', help: 'brook start flags, e.g. --broker-args="--queued-max-request-bytes 52428800"' },
-  },
-} as const
-const { values: flags } = parseCommandLine(COMMAND)
-if (flags.scenario === undefined) badCommandLine(COMMAND, '--scenario is required')
+const COMMAND = benchCommand(
+  'abuse',
+  'node dist/bench/abuse.js --scenario <flood|fetch|idle> [options]',
+  "What one client can make a node hold: the broker's RSS and another client's Metadata latency. Prints JSON.",
+)
+  .addOption(new Option('--scenario <name>', 'the scenario').choices(['flood', 'fetch', 'idle'] as const).makeOptionMandatory())
+  .option('--connections <n>', 'connections of the abusing client', number(), 1)
+  .option('--seconds <n>', 'how long the flood runs, or the fetches go unread', number(), 20)
+  .option('--frame-kb <n>', 'the batch in each flood frame, KiB', number(), 1024)
+  .option('--pipelined <n>', 'Fetch requests per connection (fetch)', number(), 1)
+  .option('--partition-mb <n>', 'MiB produced before the fetches (fetch)', number(), 1024)
+  .addOption(new Option('--acks <acks>', '1: the flood as a well-behaved producer, 16 requests in flight').choices(['0', '1'] as const).default('0'))
+  .option('--broker-args <args>', 'brook start flags, e.g. --broker-args "--queued-max-request-bytes 52428800"', '')
+const flags = COMMAND.parse().opts()
 
 const scenario = flags.scenario
 const connections = flags.connections
@@ -244,7 +242,7 @@ async function flood(node: Node): Promise<void> {
   const broker = node.current
   await createTopic(broker)
   const acks = flags.acks === '1' ? 1 : 0
-  const pool = makeBatchPool({ batches: 1, batchBytes: flags['frame-kb'] * 1024, recordBytes: 1000 })
+  const pool = makeBatchPool({ batches: 1, batchBytes: flags.frameKb * 1024, recordBytes: 1000 })
   const batch = pool.batches[0]!
   const frame = produceFrame(batch, acks, 1)
   let running = true
@@ -303,7 +301,7 @@ async function bigFetch(node: Node): Promise<void> {
   const writer = node.current
   await createTopic(writer)
   const pool = makeBatchPool({ batches: 16, batchBytes: MiB, recordBytes: 1000 })
-  const batches = Math.ceil((flags['partition-mb'] * MiB) / pool.batches[0]!.length)
+  const batches = Math.ceil((flags.partitionMb * MiB) / pool.batches[0]!.length)
   const produced = await produceLoad({ host: writer.host, port: writer.port, topic: TOPIC, partitions: 1, version: 7, pool, totalBatches: batches, batchesPerRequest: 1, window: 8, connections: 1 })
   if (produced.errors > 0) throw new Error(`producing the partition failed: ${produced.firstError}`)
   // A fresh process on the same data, so that the memory the writes left behind is not counted against the fetch.
@@ -384,7 +382,7 @@ interface Node {
 const SCENARIOS: Record<typeof scenario, (node: Node) => Promise<void>> = { flood, fetch: bigFetch, idle }
 const run = SCENARIOS[scenario]
 const dataDir = mkdtempSync(join(tmpdir(), 'brook-abuse-'))
-const start = (): Promise<BrokerProcess> => startBroker({ dataDir, args: flags['broker-args'].split(' ').filter((arg) => arg !== '') })
+const start = (): Promise<BrokerProcess> => startBroker({ dataDir, args: flags.brokerArgs.split(' ').filter((arg) => arg !== '') })
 let current = await start()
 try {
   await run({

@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { LEVEL_OPTIONS } from '../storage/database.js'
 import { BatchCache, type CacheRun } from '../storage/batch-cache.js'
-import { parseCommandLine } from './args.js'
+import { benchCommand, number, numbers } from './args.js'
 import { batchCount, loadPool, makeBatchPool, savePool } from './batches.js'
 import { brookLogKeys, interleavedRuns, spread } from './interleaved.js'
 import { report, workerInput } from './worker.js'
@@ -94,21 +94,19 @@ async function run(input: RunInput): Promise<void> {
   } satisfies RunResult)
 }
 
-const COMMAND = {
-  name: 'cache-memory',
-  usage: 'node dist/bench/cache-memory.js [options]',
-  about: 'What the batch cache costs the write path, per budget, each in a fresh process: CPU, batch.put time and page faults per MiB.',
-  flags: {
-    'budgets-mib': { type: 'numbers', default: [0, 16, 64, 256], help: 'cache budgets, MiB' },
-    'total-mb': { type: 'number', default: 1024, min: 1, help: 'MB written per budget and run' },
-    runs: { type: 'number', default: 3, min: 1, help: 'runs of each budget' },
-  },
-} as const
+const COMMAND = benchCommand(
+  'cache-memory',
+  'node dist/bench/cache-memory.js [options]',
+  'What the batch cache costs the write path, per budget, each in a fresh process: CPU, batch.put time and page faults per MiB.',
+)
+  .option('--budgets-mib <n,...>', 'cache budgets, MiB', numbers, [0, 16, 64, 256])
+  .option('--total-mb <n>', 'MB written per budget and run', number(1), 1024)
+  .option('--runs <n>', 'runs of each budget', number(1), 3)
 
 async function main(): Promise<void> {
-  const { values } = parseCommandLine(COMMAND)
-  const budgets = values['budgets-mib'].map((mib) => mib * MiB)
-  const totalBytes = values['total-mb'] * 1e6
+  const values = COMMAND.parse().opts()
+  const budgets = values.budgetsMib.map((mib) => mib * MiB)
+  const totalBytes = values.totalMb * 1e6
   const runs = values.runs
   const work = mkdtempSync(join(tmpdir(), 'brook-cache-memory-'))
   try {

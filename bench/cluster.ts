@@ -46,7 +46,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { DEFAULT_CONFIG } from '../broker/config.js'
 import { ClusterClient } from '../client/cluster-client.js'
 import { socketFactory } from '../processor/runtime/sockets.js'
-import { badCommandLine, parseCommandLine } from './args.js'
+import { badCommandLine, benchCommand, number } from './args.js'
 import { makeBatchPool, batchCount, type BatchPool } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { startCluster, type ClusterProcesses } from './cluster-process.js'
@@ -55,41 +55,39 @@ import { produceLoad } from './produce-load.js'
 
 const MiB = 1024 * 1024
 const SCENARIO_NAMES = ['throughput', 'latency', 'failover']
-const COMMAND = {
-  name: 'cluster',
-  usage: 'node dist/bench/cluster.js [options]',
-  about: 'A 3-node cluster beside a single node, in turns: produce RF=3 acks=all vs RF=1, latency at a fixed rate, failover times. Prints JSON.',
-  flags: {
-    scenarios: { type: 'string', default: SCENARIO_NAMES.join(','), value: '<a,b>', help: `the scenarios to run, of ${SCENARIO_NAMES.join(', ')}` },
-    repeat: { type: 'number', default: 3, help: 'turns of the throughput and latency scenarios' },
-    'total-mb': { type: 'number', default: 64, help: 'MiB produced per setup and turn (throughput)' },
-    topics: { type: 'number', default: 3, help: 'one-partition topics, one connection each (throughput)' },
-    window: { type: 'number', default: 5, help: 'requests in flight per connection (throughput)' },
-    rate: { type: 'number', default: 5000, help: 'records/s offered (latency)' },
-    'latency-seconds': { type: 'number', default: 10, help: 'how long the latency scenario produces' },
-    'failover-repeat': { type: 'number', default: 3, help: 'runs of each fault (failover)' },
-    'failover-rate': { type: 'number', default: 100, help: 'records/s of the idempotent producer (failover)' },
-    'max-in-flight': { type: 'number', default: 5, help: "the latency producer's requests in flight" },
-    'request-timeout-ms': { type: 'number', default: 5000, help: "kafkajs's requestTimeout" },
-    'broker-args': { type: 'string', default: '', value: '"<args>"', help: 'brook start flags for every node, e.g. --broker-args="--broker-session-timeout-ms 9000"' },
-    nagle: { type: 'boolean', help: "kafkajs with Nagle's algorithm on, as it comes" },
-  },
-} as const
-const { values: flags } = parseCommandLine(COMMAND)
+const COMMAND = benchCommand(
+  'cluster',
+  'node dist/bench/cluster.js [options]',
+  'A 3-node cluster beside a single node, in turns: produce RF=3 acks=all vs RF=1, latency at a fixed rate, failover times. Prints JSON.',
+)
+  .option('--scenarios <a,b>', `the scenarios to run, of ${SCENARIO_NAMES.join(', ')}`, SCENARIO_NAMES.join(','))
+  .option('--repeat <n>', 'turns of the throughput and latency scenarios', number(), 3)
+  .option('--total-mb <n>', 'MiB produced per setup and turn (throughput)', number(), 64)
+  .option('--topics <n>', 'one-partition topics, one connection each (throughput)', number(), 3)
+  .option('--window <n>', 'requests in flight per connection (throughput)', number(), 5)
+  .option('--rate <n>', 'records/s offered (latency)', number(), 5000)
+  .option('--latency-seconds <n>', 'how long the latency scenario produces', number(), 10)
+  .option('--failover-repeat <n>', 'runs of each fault (failover)', number(), 3)
+  .option('--failover-rate <n>', 'records/s of the idempotent producer (failover)', number(), 100)
+  .option('--max-in-flight <n>', "the latency producer's requests in flight", number(), 5)
+  .option('--request-timeout-ms <n>', "kafkajs's requestTimeout", number(), 5000)
+  .option('--broker-args <args>', 'brook start flags for every node, e.g. --broker-args "--broker-session-timeout-ms 9000"', '')
+  .option('--nagle', "kafkajs with Nagle's algorithm on, as it comes", false)
+const flags = COMMAND.parse().opts()
 const SCENARIOS = new Set(flags.scenarios.split(','))
 for (const name of SCENARIOS) if (!SCENARIO_NAMES.includes(name)) badCommandLine(COMMAND, `--scenarios takes ${SCENARIO_NAMES.join(', ')}, not '${name}'`)
 const REPEAT = flags.repeat
-const TOTAL_BYTES = flags['total-mb'] * MiB
+const TOTAL_BYTES = flags.totalMb * MiB
 const TOPICS = flags.topics
 const WINDOW = flags.window
 const RATE = flags.rate
-const LATENCY_SECONDS = flags['latency-seconds']
+const LATENCY_SECONDS = flags.latencySeconds
 const WARMUP_SECONDS = 1
-const MAX_IN_FLIGHT = flags['max-in-flight']
-const FAILOVER_REPEAT = flags['failover-repeat']
-const FAILOVER_RATE = flags['failover-rate']
-const REQUEST_TIMEOUT_MS = flags['request-timeout-ms']
-const BROKER_ARGS = flags['broker-args'].split(/\s+/).filter((arg) => arg.length > 0)
+const MAX_IN_FLIGHT = flags.maxInFlight
+const FAILOVER_REPEAT = flags.failoverRepeat
+const FAILOVER_RATE = flags.failoverRate
+const REQUEST_TIMEOUT_MS = flags.requestTimeoutMs
+const BROKER_ARGS = flags.brokerArgs.split(/\s+/).filter((arg) => arg.length > 0)
 const SESSION_TIMEOUT_MS = Number(valueOf(BROKER_ARGS, '--broker-session-timeout-ms') ?? DEFAULT_CONFIG.brokerSessionTimeoutMs)
 const NAGLE = flags.nagle
 const POLL_MS = 50

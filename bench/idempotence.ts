@@ -19,26 +19,24 @@ import { spawnSync } from 'node:child_process'
 import { KafkaClient } from '../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../protocol/messages/init-producer-id.js'
-import { parseCommandLine } from './args.js'
+import { benchCommand, number } from './args.js'
 import { makeBatchPool, batchCount } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { produceLoad, type ProduceLoadOptions } from './produce-load.js'
 
 const MiB = 1024 * 1024
-const COMMAND = {
-  name: 'idempotence',
-  usage: 'node dist/bench/idempotence.js [options]',
-  about: 'Produce plain vs idempotent (the generator and kcat), and producer-state recovery after kill -9. Prints JSON.',
-  flags: {
-    'total-mb': { type: 'number', default: 256, help: 'MiB produced plain and again idempotent' },
-    'kcat-records': { type: 'number', default: 500_000, help: 'lines kcat produces, with and without enable.idempotence' },
-    'recovery-records': { type: 'number', default: 10_000_000, help: 'idempotent records in the partition restarted after kill -9' },
-  },
-} as const
-const { values: flags } = parseCommandLine(COMMAND)
-const totalBytes = flags['total-mb'] * MiB
-const kcatRecords = flags['kcat-records']
-const recoveryRecords = flags['recovery-records']
+const COMMAND = benchCommand(
+  'idempotence',
+  'node dist/bench/idempotence.js [options]',
+  'Produce plain vs idempotent (the generator and kcat), and producer-state recovery after kill -9. Prints JSON.',
+)
+  .option('--total-mb <n>', 'MiB produced plain and again idempotent', number(), 256)
+  .option('--kcat-records <n>', 'lines kcat produces, with and without enable.idempotence', number(), 500_000)
+  .option('--recovery-records <n>', 'idempotent records in the partition restarted after kill -9', number(), 10_000_000)
+const flags = COMMAND.parse().opts()
+const totalBytes = flags.totalMb * MiB
+const kcatRecords = flags.kcatRecords
+const recoveryRecords = flags.recoveryRecords
 const PARTITIONS = 8
 
 async function admin<T>(broker: BrokerProcess, use: (client: KafkaClient) => Promise<T>): Promise<T> {

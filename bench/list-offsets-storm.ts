@@ -20,7 +20,7 @@ import { produce, type ProduceRequest, type ProduceResponse } from '../protocol/
 import { encodeRecordBatch } from '../protocol/record-batch.js'
 import { Compression } from '../protocol/compression.js'
 import { IsolationLevel, ZERO_UUID } from '../protocol/constants.js'
-import { parseCommandLine } from './args.js'
+import { benchCommand, number } from './args.js'
 import { startBroker } from './broker-process.js'
 import { percentile } from './measure.js'
 
@@ -70,19 +70,17 @@ async function metadataLoop(client: KafkaClient, until: () => boolean): Promise<
   return latencies
 }
 
-const COMMAND = {
-  name: 'list-offsets-storm',
-  usage: 'node dist/bench/list-offsets-storm.js [options]',
-  about: 'Metadata latency alone and during a storm of ListOffsets-by-timestamp lookups on ~30 MiB gzip batches.',
-  flags: {
-    partitions: { type: 'number', default: 4, help: 'partitions, each holding one such batch' },
-    connections: { type: 'number', default: 3, help: 'storming clients' },
-    requests: { type: 'number', default: 10, help: 'ListOffsets requests each client pipelines' },
-  },
-} as const
+const COMMAND = benchCommand(
+  'list-offsets-storm',
+  'node dist/bench/list-offsets-storm.js [options]',
+  'Metadata latency alone and during a storm of ListOffsets-by-timestamp lookups on ~30 MiB gzip batches.',
+)
+  .option('--partitions <n>', 'partitions, each holding one such batch', number(), 4)
+  .option('--connections <n>', 'storming clients', number(), 3)
+  .option('--requests <n>', 'ListOffsets requests each client pipelines', number(), 10)
 
 async function main(): Promise<void> {
-  const { values } = parseCommandLine(COMMAND)
+  const values = COMMAND.parse().opts()
   const partitions = values.partitions
   const dataDir = mkdtempSync(join(tmpdir(), 'brook-storm-'))
   const broker = await startBroker({ dataDir })

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { resolve } from 'node:path'
 import { LEVEL_OPTIONS } from '../storage/database.js'
 import { COMPRESSION_NAMES, type CompressionName } from '../protocol/compression.js'
-import { badCommandLine, parseCommandLine } from './args.js'
+import { InvalidArgumentError, Option } from '@commander-js/extra-typings'
+import { benchCommand, number } from './args.js'
 
 export interface BenchOptions {
   /** Bytes of record batches produced to Brook, and written raw to LevelDB. */
@@ -59,45 +60,43 @@ const MiB = 1024 * 1024
 /** The codecs Brook can compress with (it reads zstd but does not write it). */
 const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
 
-/** The numeric flags; `unit` turns a flag's value into the option's (MiB into bytes, seconds into ms). */
-const COUNTS = {
-  'total-mb': { type: 'number', default: 1024, unit: MiB, help: 'MiB of record batches produced (and written raw)' },
-  'warmup-mb': { type: 'number', default: 32, unit: MiB, help: 'MiB produced to a warm-up topic before timing' },
-  'batch-bytes': { type: 'number', default: 16384, unit: 1, help: 'record batch size' },
-  'record-bytes': { type: 'number', default: 100, unit: 1, help: 'record value size' },
-  'pool-batches': { type: 'number', default: 256, unit: 1, help: 'distinct pre-encoded batches' },
-  partitions: { type: 'number', default: 8, unit: 1, help: 'partitions of the bench topic' },
-  'batches-per-request': { type: 'number', default: 1, unit: 1, help: 'partitions (one batch each) per Produce request' },
-  window: { type: 'number', default: 16, unit: 1, help: 'in-flight Produce requests per connection' },
-  connections: { type: 'number', default: 2, unit: 1, help: 'producer connections' },
-  'fetch-connections': { type: 'number', default: 2, unit: 1, help: 'fetch connections (partitions split among them)' },
-  'group-mb': { type: 'number', default: 128, unit: MiB, help: 'MiB read by one kafkajs group member (0 skips the group scenarios)' },
-  'fetch-max-mb': { type: 'number', default: 64, unit: MiB, help: 'Fetch maxBytes' },
-  'partition-max-mb': { type: 'number', default: 8, unit: MiB, help: 'Fetch partitionMaxBytes' },
-  'raw-batches-per-write': { type: 'number', default: 16, unit: 1, help: 'batches per raw LevelDB write' },
-  'tcp-seconds': { type: 'number', default: 3, unit: 1000, help: 'duration of the loopback TCP scenario' },
-  repeat: { type: 'number', default: 1, unit: 1, help: 'whole runs (median and range reported)' },
-} as const
+/** A number of at least 0, from the flag, then its BENCH_<NAME> variable, then the default. */
+const count = number()
 
-type Count = keyof typeof COUNTS
-
-const COMMAND = {
-  name: 'bench',
-  usage: 'npm run bench -- [options]',
-  about: "Brook beside the machine's raw limits (loopback TCP, raw LevelDB), in one run; the report is markdown on stdout.",
-  env: 'BENCH_',
-  flags: {
-    ...COUNTS,
-    'raw-level-options': { type: 'string', default: JSON.stringify(LEVEL_OPTIONS), value: '<json>', help: 'options for the raw LevelDB database, by default those Brook opens its own with' },
-    'tmp-dir': { type: 'string', default: tmpdir(), value: '<dir>', help: 'where data directories go' },
-    'out-dir': { type: 'string', default: resolve(import.meta.dirname, '../../bench/results'), value: '<dir>', help: "where reports go ('' for none)" },
-    'broker-cpu-prof': { type: 'string', value: '<dir>', help: 'run the broker with --cpu-prof, profiles into <dir>' },
-    compression: { type: 'string', default: 'none', choices: PRODUCER_CODECS, help: 'codec of the produced batches' },
-    validation: { type: 'string', default: 'full', choices: ['full', 'header-only'], help: 'header-only: the broker runs with --no-record-validation' },
-    'cache-max-mb': { type: 'number', value: '<MiB>', help: "the broker's batch cache, --cache-max-bytes (not given: the broker's default)" },
-    quiet: { type: 'boolean', help: 'no progress lines on stderr' },
-  },
-} as const
+const COMMAND = benchCommand(
+  'bench',
+  'npm run bench -- [options]',
+  "Brook beside the machine's raw limits (loopback TCP, raw LevelDB), in one run; the report is markdown on stdout.",
+)
+  .addOption(new Option('--total-mb <n>', 'MiB of record batches produced (and written raw)').argParser(count).default(1024).env('BENCH_TOTAL_MB'))
+  .addOption(new Option('--warmup-mb <n>', 'MiB produced to a warm-up topic before timing').argParser(count).default(32).env('BENCH_WARMUP_MB'))
+  .addOption(new Option('--batch-bytes <n>', 'record batch size').argParser(count).default(16384).env('BENCH_BATCH_BYTES'))
+  .addOption(new Option('--record-bytes <n>', 'record value size').argParser(count).default(100).env('BENCH_RECORD_BYTES'))
+  .addOption(new Option('--pool-batches <n>', 'distinct pre-encoded batches').argParser(count).default(256).env('BENCH_POOL_BATCHES'))
+  .addOption(new Option('--partitions <n>', 'partitions of the bench topic').argParser(count).default(8).env('BENCH_PARTITIONS'))
+  .addOption(new Option('--batches-per-request <n>', 'partitions (one batch each) per Produce request').argParser(count).default(1).env('BENCH_BATCHES_PER_REQUEST'))
+  .addOption(new Option('--window <n>', 'in-flight Produce requests per connection').argParser(count).default(16).env('BENCH_WINDOW'))
+  .addOption(new Option('--connections <n>', 'producer connections').argParser(count).default(2).env('BENCH_CONNECTIONS'))
+  .addOption(new Option('--fetch-connections <n>', 'fetch connections (partitions split among them)').argParser(count).default(2).env('BENCH_FETCH_CONNECTIONS'))
+  .addOption(new Option('--group-mb <n>', 'MiB read by one kafkajs group member (0 skips the group scenarios)').argParser(count).default(128).env('BENCH_GROUP_MB'))
+  .addOption(new Option('--fetch-max-mb <n>', 'Fetch maxBytes, MiB').argParser(count).default(64).env('BENCH_FETCH_MAX_MB'))
+  .addOption(new Option('--partition-max-mb <n>', 'Fetch partitionMaxBytes, MiB').argParser(count).default(8).env('BENCH_PARTITION_MAX_MB'))
+  .addOption(new Option('--raw-batches-per-write <n>', 'batches per raw LevelDB write').argParser(count).default(16).env('BENCH_RAW_BATCHES_PER_WRITE'))
+  .addOption(new Option('--tcp-seconds <n>', 'duration of the loopback TCP scenario').argParser(count).default(3).env('BENCH_TCP_SECONDS'))
+  .addOption(new Option('--repeat <n>', 'whole runs (median and range reported)').argParser(count).default(1).env('BENCH_REPEAT'))
+  .addOption(
+    new Option('--raw-level-options <json>', 'options for the raw LevelDB database, by default those Brook opens its own with')
+      .argParser(jsonObject)
+      .default<Record<string, unknown>>({ ...LEVEL_OPTIONS }, JSON.stringify(LEVEL_OPTIONS))
+      .env('BENCH_RAW_LEVEL_OPTIONS'),
+  )
+  .addOption(new Option('--tmp-dir <dir>', 'where data directories go').default(tmpdir()).env('BENCH_TMP_DIR'))
+  .addOption(new Option('--out-dir <dir>', "where reports go ('' for none)").default(resolve(import.meta.dirname, '../../bench/results')).env('BENCH_OUT_DIR'))
+  .addOption(new Option('--broker-cpu-prof <dir>', 'run the broker with --cpu-prof, profiles into <dir>').env('BENCH_BROKER_CPU_PROF'))
+  .addOption(new Option('--compression <codec>', 'codec of the produced batches').choices(PRODUCER_CODECS).default('none').env('BENCH_COMPRESSION'))
+  .addOption(new Option('--validation <mode>', 'header-only: the broker runs with --no-record-validation').choices(['full', 'header-only'] as const).default('full').env('BENCH_VALIDATION'))
+  .addOption(new Option('--cache-max-mb <MiB>', "the broker's batch cache, --cache-max-bytes (not given: the broker's default)").argParser(count).env('BENCH_CACHE_MAX_MB'))
+  .option('--quiet', 'no progress lines on stderr', false)
 
 function jsonObject(text: string): Record<string, unknown> {
   let value: unknown
@@ -106,7 +105,7 @@ function jsonObject(text: string): Record<string, unknown> {
   } catch {
     value = undefined
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) badCommandLine(COMMAND, `--raw-level-options must be a JSON object, not '${text}'`)
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError('Expected a JSON object.')
   return value as Record<string, unknown>
 }
 
@@ -114,33 +113,34 @@ function jsonObject(text: string): Record<string, unknown> {
  * The options from `argv`, then the `BENCH_<NAME>` environment variables, then the defaults. `--help` prints the
  * usage and exits 0; bad input prints one line and exits 2 (bench/args.ts).
  */
-export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
-  const { values } = parseCommandLine(COMMAND, argv, env)
-  const number = (flag: Count): number => Math.round(values[flag] * COUNTS[flag].unit)
+export function parseOptions(argv: string[]): BenchOptions {
+  const values = COMMAND.parse(argv, { from: 'user' }).opts()
+  const bytes = (mib: number): number => Math.round(mib * MiB)
+  const atLeastOne = (n: number): number => Math.max(1, Math.round(n))
   const options: BenchOptions = {
-    totalBytes: number('total-mb'),
-    warmupBytes: number('warmup-mb'),
-    batchBytes: number('batch-bytes'),
-    recordBytes: number('record-bytes'),
-    poolBatches: Math.max(1, number('pool-batches')),
-    partitions: Math.max(1, number('partitions')),
-    batchesPerRequest: Math.max(1, number('batches-per-request')),
-    window: Math.max(1, number('window')),
-    connections: Math.max(1, number('connections')),
-    fetchConnections: Math.max(1, number('fetch-connections')),
-    fetchMaxBytes: number('fetch-max-mb'),
-    partitionMaxBytes: number('partition-max-mb'),
-    rawBatchesPerWrite: Math.max(1, number('raw-batches-per-write')),
-    rawLevelOptions: jsonObject(values['raw-level-options']),
-    tcpMs: number('tcp-seconds'),
-    groupBytes: number('group-mb'),
-    repeat: Math.max(1, number('repeat')),
-    tmpDir: resolve(values['tmp-dir']),
-    outDir: values['out-dir'],
-    brokerCpuProfDir: values['broker-cpu-prof'] ?? '',
+    totalBytes: bytes(values.totalMb),
+    warmupBytes: bytes(values.warmupMb),
+    batchBytes: Math.round(values.batchBytes),
+    recordBytes: Math.round(values.recordBytes),
+    poolBatches: atLeastOne(values.poolBatches),
+    partitions: atLeastOne(values.partitions),
+    batchesPerRequest: atLeastOne(values.batchesPerRequest),
+    window: atLeastOne(values.window),
+    connections: atLeastOne(values.connections),
+    fetchConnections: atLeastOne(values.fetchConnections),
+    fetchMaxBytes: bytes(values.fetchMaxMb),
+    partitionMaxBytes: bytes(values.partitionMaxMb),
+    rawBatchesPerWrite: atLeastOne(values.rawBatchesPerWrite),
+    rawLevelOptions: values.rawLevelOptions,
+    tcpMs: Math.round(values.tcpSeconds * 1000),
+    groupBytes: bytes(values.groupMb),
+    repeat: atLeastOne(values.repeat),
+    tmpDir: resolve(values.tmpDir),
+    outDir: values.outDir,
+    brokerCpuProfDir: values.brokerCpuProf ?? '',
     compression: values.compression,
     validation: values.validation,
-    brokerCacheMaxBytes: values['cache-max-mb'] === undefined ? null : Math.round(values['cache-max-mb'] * MiB),
+    brokerCacheMaxBytes: values.cacheMaxMb === undefined ? null : bytes(values.cacheMaxMb),
     quiet: values.quiet,
   }
   if (options.batchesPerRequest > options.partitions) options.batchesPerRequest = options.partitions

@@ -17,7 +17,7 @@ import { KafkaClient, checkError } from '../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { fetch } from '../protocol/messages/fetch.js'
 import { produce } from '../protocol/messages/produce.js'
-import { parseCommandLine } from './args.js'
+import { benchCommand, number } from './args.js'
 import { batchCount, makeBatchPool } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { fetchLoad } from './fetch-load.js'
@@ -26,27 +26,25 @@ import { produceLoad } from './produce-load.js'
 const TOPIC = 'many'
 const MiB = 1024 * 1024
 
-const COMMAND = {
-  name: 'partitions',
-  usage: 'node dist/bench/partitions.js [options]',
-  about: "A broker's memory with many partitions: RSS after producing, fetching, a restart (timed) and fetching again.",
-  flags: {
-    partitions: { type: 'number', default: 2000, help: 'partitions of the topic' },
-    'total-mb': { type: 'number', default: 2048, help: 'MiB of 100-byte records, spread evenly over the partitions' },
-    'batch-bytes': { type: 'number', default: 16384, help: 'pre-encoded batch size' },
-    'batches-per-request': { type: 'number', default: 20, help: 'partitions (one batch each) per Produce request' },
-    window: { type: 'number', default: 8, help: 'Produce requests in flight per connection' },
-    connections: { type: 'number', default: 2, help: 'producer and fetch connections' },
-    'fetch-max-mb': { type: 'number', default: 16, help: 'Fetch maxBytes, MiB' },
-    'partition-max-kb': { type: 'number', default: 1024, help: 'Fetch partitionMaxBytes, KiB' },
-    'cache-max-mb': { type: 'number', default: 256, help: "the broker's batch cache (--cache-max-bytes), MiB" },
-    'tmp-dir': { type: 'string', default: tmpdir(), value: '<dir>', help: 'where the data directory goes' },
-    kill: { type: 'boolean', help: 'stop the broker with kill -9 before the restart (a clean stop otherwise)' },
-  },
-} as const
-const { values } = parseCommandLine(COMMAND)
+const COMMAND = benchCommand(
+  'partitions',
+  'node dist/bench/partitions.js [options]',
+  "A broker's memory with many partitions: RSS after producing, fetching, a restart (timed) and fetching again.",
+)
+  .option('--partitions <n>', 'partitions of the topic', number(), 2000)
+  .option('--total-mb <n>', 'MiB of 100-byte records, spread evenly over the partitions', number(), 2048)
+  .option('--batch-bytes <n>', 'pre-encoded batch size', number(), 16384)
+  .option('--batches-per-request <n>', 'partitions (one batch each) per Produce request', number(), 20)
+  .option('--window <n>', 'Produce requests in flight per connection', number(), 8)
+  .option('--connections <n>', 'producer and fetch connections', number(), 2)
+  .option('--fetch-max-mb <n>', 'Fetch maxBytes, MiB', number(), 16)
+  .option('--partition-max-kb <n>', 'Fetch partitionMaxBytes, KiB', number(), 1024)
+  .option('--cache-max-mb <n>', "the broker's batch cache (--cache-max-bytes), MiB", number(), 256)
+  .option('--tmp-dir <dir>', 'where the data directory goes', tmpdir())
+  .option('--kill', 'stop the broker with kill -9 before the restart (a clean stop otherwise)', false)
+const values = COMMAND.parse().opts()
 const partitions = values.partitions
-const totalBytes = values['total-mb'] * MiB
+const totalBytes = values.totalMb * MiB
 
 /**
  * A process's resident memory in MB (10^6 bytes), from /proc: all of it (VmRSS), its peak (VmHWM), and the part that
@@ -94,13 +92,13 @@ function row(phase: string, pid: number, detail: string): void {
   process.stderr.write(`partitions: ${phase}: RSS ${rssMb} MB (anonymous ${anonMb}, file ${fileMb}), peak anonymous ${peakAnon} MB, peak RSS ${peakMb} MB ${detail}\n`)
 }
 
-const dir = mkdtempSync(join(values['tmp-dir'], 'brook-partitions-'))
-const brokerArgs = ['--cache-max-bytes', String(values['cache-max-mb'] * MiB)]
+const dir = mkdtempSync(join(values.tmpDir, 'brook-partitions-'))
+const brokerArgs = ['--cache-max-bytes', String(values.cacheMaxMb * MiB)]
 let broker = await startBroker({ dataDir: join(dir, 'brook'), args: brokerArgs })
 try {
   const { topicId, produceVersion, fetchVersion } = await createTopic(broker)
   row(`started, ${partitions} partitions created`, broker.pid, '')
-  const pool = makeBatchPool({ batches: 256, batchBytes: values['batch-bytes'], recordBytes: 100 })
+  const pool = makeBatchPool({ batches: 256, batchBytes: values.batchBytes, recordBytes: 100 })
   let sampler = sampleFrom(broker.pid)
   const produced = await produceLoad({
     host: broker.host,
@@ -110,9 +108,9 @@ try {
     version: produceVersion,
     pool,
     totalBatches: batchCount(totalBytes, pool),
-    batchesPerRequest: Math.min(partitions, values['batches-per-request']),
-    window: values['window'],
-    connections: values['connections'],
+    batchesPerRequest: Math.min(partitions, values.batchesPerRequest),
+    window: values.window,
+    connections: values.connections,
   })
   clearInterval(sampler)
   if (produced.errors > 0) throw new Error(`produce failed: ${produced.firstError}`)
@@ -125,9 +123,9 @@ try {
       topicId,
       version: fetchVersion,
       endOffsets: produced.recordsByPartition,
-      maxBytes: values['fetch-max-mb'] * MiB,
-      partitionMaxBytes: values['partition-max-kb'] * 1024,
-      connections: values['connections'],
+      maxBytes: values.fetchMaxMb * MiB,
+      partitionMaxBytes: values.partitionMaxKb * 1024,
+      connections: values.connections,
     })
   sampler = sampleFrom(broker.pid)
   const fetched = await fetchAll()
@@ -155,7 +153,7 @@ process.stdout.write(
   [
     `# Broker memory with ${partitions} partitions`,
     '',
-    `${values['total-mb']} MiB of 100-byte records in ${values['batch-bytes']}-byte batches, cache ${values['cache-max-mb']} MiB.`,
+    `${values.totalMb} MiB of 100-byte records in ${values.batchBytes}-byte batches, cache ${values.cacheMaxMb} MiB.`,
     '',
     '| phase | RSS, MB | of it anonymous | of it file pages | peak anonymous during the phase | peak RSS so far | |',
     '|---|---|---|---|---|---|---|',

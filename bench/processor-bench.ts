@@ -35,7 +35,7 @@ import { newMetrics } from '../processor/runtime/metrics.js'
 import { Task } from '../processor/runtime/task.js'
 import { CacheBudget, TaskStore } from '../processor/state/task-store.js'
 import { planTopology } from '../processor/topology/plan.js'
-import { badCommandLine, parseCommandLine } from './args.js'
+import { badCommandLine, benchCommand, number } from './args.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { percentile } from './measure.js'
 
@@ -56,27 +56,25 @@ interface Options {
 
 const SCENARIOS = ['throughput', 'latency', 'restore', 'task'] as const
 
-const COMMAND = {
-  name: 'processor-bench',
-  usage: 'node dist/bench/processor-bench.js [options]',
-  about: "The processor's scenarios (throughput, latency, restore, task). The report is JSON on stdout; progress goes to stderr.",
-  flags: {
-    devices: { type: 'number', default: 10_000, help: 'devices' },
-    readings: { type: 'number', default: 1_000_000, help: 'readings of the throughput and task scenarios' },
-    partitions: { type: 'number', default: 4, help: 'partitions of the input topics' },
-    'commit-interval-ms': { type: 'number', default: 1000, help: "the pipeline's commit interval in the throughput scenario" },
-    'latency-seconds': { type: 'number', default: 20, help: 'how long the latency scenario produces' },
-    'latency-rate': { type: 'number', default: 20_000, help: 'its readings/s' },
-    'restore-keys': { type: 'number', default: 1_000_000, help: 'state keys of the restore scenario' },
-    'task-commit-records': { type: 'number', default: 25_000, help: "records between two commits of the task scenario (a task's share of 100,000 readings/s with 1 s commits)" },
-    repeat: { type: 'number', default: 1, help: 'runs of the task scenario' },
-    skip: { type: 'string', value: '<a,b>', help: 'scenarios to leave out' },
-    only: { type: 'string', value: '<a,b>', help: 'the scenarios to run' },
-  },
-} as const
+const COMMAND = benchCommand(
+  'processor-bench',
+  'node dist/bench/processor-bench.js [options]',
+  "The processor's scenarios (throughput, latency, restore, task). The report is JSON on stdout; progress goes to stderr.",
+)
+  .option('--devices <n>', 'devices', number(), 10_000)
+  .option('--readings <n>', 'readings of the throughput and task scenarios', number(), 1_000_000)
+  .option('--partitions <n>', 'partitions of the input topics', number(), 4)
+  .option('--commit-interval-ms <n>', "the pipeline's commit interval in the throughput scenario", number(), 1000)
+  .option('--latency-seconds <n>', 'how long the latency scenario produces', number(), 20)
+  .option('--latency-rate <n>', 'its readings/s', number(), 20_000)
+  .option('--restore-keys <n>', 'state keys of the restore scenario', number(), 1_000_000)
+  .option('--task-commit-records <n>', "records between two commits of the task scenario (a task's share of 100,000 readings/s with 1 s commits)", number(), 25_000)
+  .option('--repeat <n>', 'runs of the task scenario', number(), 1)
+  .option('--skip <a,b>', 'scenarios to leave out')
+  .option('--only <a,b>', 'the scenarios to run')
 
 function parse(argv: string[]): Options {
-  const { values } = parseCommandLine(COMMAND, argv)
+  const values = COMMAND.parse(argv, { from: 'user' }).opts()
   const names = (flag: 'skip' | 'only'): string[] => {
     const list = values[flag]?.split(',') ?? []
     if (list.some((n) => !(SCENARIOS as readonly string[]).includes(n))) badCommandLine(COMMAND, `--${flag} takes ${SCENARIOS.join(', ')}, not '${values[flag]}'`)
@@ -88,11 +86,11 @@ function parse(argv: string[]): Options {
     devices: values.devices,
     readings: values.readings,
     partitions: values.partitions,
-    latencySeconds: values['latency-seconds'],
-    latencyRate: values['latency-rate'],
-    restoreKeys: values['restore-keys'],
-    commitIntervalMs: values['commit-interval-ms'],
-    taskCommitRecords: values['task-commit-records'],
+    latencySeconds: values.latencySeconds,
+    latencyRate: values.latencyRate,
+    restoreKeys: values.restoreKeys,
+    commitIntervalMs: values.commitIntervalMs,
+    taskCommitRecords: values.taskCommitRecords,
     repeat: values.repeat,
     skip,
   }

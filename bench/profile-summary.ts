@@ -11,7 +11,7 @@
  * only as the main thread being idle; the bench report's CPU split (main thread vs. the whole process) covers them.
  */
 import { readFileSync } from 'node:fs'
-import { badCommandLine, parseCommandLine } from './args.js'
+import { badCommandLine, benchCommand, number } from './args.js'
 
 interface CallFrame {
   functionName: string
@@ -74,29 +74,28 @@ function moduleOf(frame: CallFrame): string {
   return frame.url.replace(/^node:internal\//, 'node:')
 }
 
-const COMMAND = {
-  name: 'profile-summary',
-  usage: 'node dist/bench/profile-summary.js <file.cpuprofile> [options]',
-  about: "Where a .cpuprofile's main-thread time went: by function, by module, and a few watched functions' inclusive time.",
-  positionals: ['<file.cpuprofile>'],
-  flags: {
-    'from-ms': { type: 'number', default: 0, help: 'start of the time window, ms since the profile started' },
-    'to-ms': { type: 'number', help: 'end of the time window (default: the end of the profile)' },
-    top: { type: 'number', default: 25, help: 'functions and modules listed' },
-  },
-} as const
+const COMMAND = benchCommand(
+  'profile-summary',
+  'node dist/bench/profile-summary.js <file.cpuprofile> [options]',
+  "Where a .cpuprofile's main-thread time went: by function, by module, and a few watched functions' inclusive time.",
+)
+  .argument('<file.cpuprofile>', 'the profile, as node --cpu-prof writes it')
+  .option('--from-ms <n>', 'start of the time window, ms since the profile started', number(), 0)
+  .option('--to-ms <n>', 'end of the time window (default: the end of the profile)', number())
+  .option('--top <n>', 'functions and modules listed', number(), 25)
 
 function main(): void {
-  const { values, positionals } = parseCommandLine(COMMAND)
-  const file = positionals[0]!
+  const parsed = COMMAND.parse()
+  const values = parsed.opts()
+  const [file] = parsed.processedArgs
   let profile: Profile
   try {
     profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
   } catch (error) {
     badCommandLine(COMMAND, `cannot read ${file} as a .cpuprofile: ${(error as Error).message}`)
   }
-  const fromUs = values['from-ms'] * 1000
-  const toUs = values['to-ms'] === undefined ? Infinity : values['to-ms'] * 1000
+  const fromUs = values.fromMs * 1000
+  const toUs = values.toMs === undefined ? Infinity : values.toMs * 1000
   const top = values.top
 
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))

@@ -14,23 +14,21 @@ import { join } from 'node:path'
 import { encodeRecordBatch, searchRecords } from '../protocol/record-batch.js'
 import { LogStore } from '../storage/log-store.js'
 import type { PartitionLog, RecordSearch, TimestampMatch } from '../storage/partition-log.js'
-import { parseCommandLine } from './args.js'
+import { benchCommand, number } from './args.js'
 import { median } from './measure.js'
 
-const COMMAND = {
-  name: 'time-index',
-  usage: 'node dist/bench/time-index.js [options]',
-  about: 'ListOffsets by timestamp on one large partition: through the time index beside a scan of batch headers.',
-  flags: {
-    records: { type: 'number', default: 10_000_000, help: '100-byte records appended' },
-    'batch-bytes': { type: 'number', default: 16384, help: 'batch size' },
-    rounds: { type: 'number', default: 5, help: 'lookups of each target each way (the median is reported)' },
-    'tmp-dir': { type: 'string', default: tmpdir(), value: '<dir>', help: 'where the log store goes' },
-  },
-} as const
-const { values } = parseCommandLine(COMMAND)
+const COMMAND = benchCommand(
+  'time-index',
+  'node dist/bench/time-index.js [options]',
+  'ListOffsets by timestamp on one large partition: through the time index beside a scan of batch headers.',
+)
+  .option('--records <n>', '100-byte records appended', number(), 10_000_000)
+  .option('--batch-bytes <n>', 'batch size', number(), 16384)
+  .option('--rounds <n>', 'lookups of each target each way (the median is reported)', number(), 5)
+  .option('--tmp-dir <dir>', 'where the log store goes', tmpdir())
+const values = COMMAND.parse().opts()
 const totalRecords = values.records
-const perBatch = Math.max(1, Math.floor(values['batch-bytes'] / 110))
+const perBatch = Math.max(1, Math.floor(values.batchBytes / 110))
 const rounds = Math.max(1, values.rounds)
 const BASE = 1_700_000_000_000
 const TOPIC_ID = '6f0a1c52-3b1e-4d7a-9a34-1d2f0e8b7c61'
@@ -78,7 +76,7 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; result: T
   return { ms: performance.now() - start, result }
 }
 
-const dir = mkdtempSync(join(values['tmp-dir'], 'brook-time-index-'))
+const dir = mkdtempSync(join(values.tmpDir, 'brook-time-index-'))
 try {
   let store = await LogStore.open(dir)
   const appendStart = performance.now()

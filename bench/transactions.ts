@@ -15,25 +15,23 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
-import { parseCommandLine } from './args.js'
+import { benchCommand, number } from './args.js'
 import { startBroker } from './broker-process.js'
 
-const COMMAND = {
-  name: 'transactions',
-  usage: 'node dist/bench/transactions.js [options]',
-  about: 'kafkajs consume-transform-produce, one transaction per fetched batch, beside the same loop plain. Prints JSON.',
-  flags: {
-    records: { type: 'number', default: 200_000, help: 'input records' },
-    partitions: { type: 'number', default: 4, help: 'partitions of the input and output topics' },
-    'record-bytes': { type: 'number', default: 100, help: 'record value size' },
-    'fetch-kb': { type: 'number', default: 1024, help: "the consumer's maxBytesPerPartition, KiB: it bounds a transaction" },
-  },
-} as const
-const { values: flags } = parseCommandLine(COMMAND)
+const COMMAND = benchCommand(
+  'transactions',
+  'node dist/bench/transactions.js [options]',
+  'kafkajs consume-transform-produce, one transaction per fetched batch, beside the same loop plain. Prints JSON.',
+)
+  .option('--records <n>', 'input records', number(), 200_000)
+  .option('--partitions <n>', 'partitions of the input and output topics', number(), 4)
+  .option('--record-bytes <n>', 'record value size', number(), 100)
+  .option('--fetch-kb <n>', "the consumer's maxBytesPerPartition, KiB: it bounds a transaction", number(), 1024)
+const flags = COMMAND.parse().opts()
 const RECORDS = flags.records
 const PARTITIONS = flags.partitions
-const RECORD_BYTES = flags['record-bytes']
-const FETCH_BYTES = flags['fetch-kb'] * 1024
+const RECORD_BYTES = flags.recordBytes
+const FETCH_BYTES = flags.fetchKb * 1024
 
 interface LoopResult {
   seconds: number

@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { checkProducedBatch, validateRecords, type RecordRules } from '../protocol/record-batch.js'
 import { Compression, inflationLimit, type CompressionName } from '../protocol/compression.js'
 import { BatchInflater } from '../broker/batch-inflater.js'
-import { badCommandLine, parseCommandLine } from './args.js'
+import { badCommandLine, benchCommand, number } from './args.js'
 import { makeBatchPool } from './batches.js'
 
 const MAX_MESSAGE_BYTES = 1048588
@@ -88,18 +88,16 @@ async function viaWorkers(codec: CompressionName, count: number): Promise<Row> {
   }
 }
 
-const COMMAND = {
-  name: 'validation-cost',
-  usage: 'node dist/bench/validation-cost.js [options]',
-  about: "What produce's checks cost the event loop per batch, in process, on the bench's batches.",
-  flags: {
-    rounds: { type: 'number', default: 20_000, help: 'batches checked per timed round' },
-    codecs: { type: 'string', default: 'none,lz4,gzip,snappy', value: '<a,b>', help: 'codecs of the batches' },
-  },
-} as const
+const COMMAND = benchCommand(
+  'validation-cost',
+  'node dist/bench/validation-cost.js [options]',
+  "What produce's checks cost the event loop per batch, in process, on the bench's batches.",
+)
+  .option('--rounds <n>', 'batches checked per timed round', number(), 20_000)
+  .option('--codecs <a,b>', 'codecs of the batches', 'none,lz4,gzip,snappy')
 
 async function main(): Promise<void> {
-  const { values } = parseCommandLine(COMMAND)
+  const values = COMMAND.parse().opts()
   const rounds = values.rounds
   const codecs = values.codecs.split(',') as CompressionName[]
   for (const codec of codecs) if (!(codec in Compression) || codec === 'zstd') badCommandLine(COMMAND, `--codecs: '${codec}' is not a codec Brook can write`)

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { LEVEL_OPTIONS } from '../storage/database.js'
-import { parseCommandLine } from './args.js'
+import { benchCommand, number, numbers } from './args.js'
 import { batchCount, loadPool, makeBatchPool, savePool } from './batches.js'
 import { MB, percentile } from './measure.js'
 import { brookLogKeys, interleavedRuns, spread } from './interleaved.js'
@@ -86,28 +86,26 @@ function sizeLabel(bytes: number): string {
   return bytes >= 1024 * KiB ? `${bytes / (1024 * KiB)} MiB` : `${bytes / KiB} KiB`
 }
 
-const COMMAND = {
-  name: 'write-size',
-  usage: 'node dist/bench/write-size.js [options]',
-  about: 'LevelDB write throughput, time per write and peak RSS against the size of one write, each size in a fresh process.',
-  flags: {
-    'sizes-kib': { type: 'numbers', default: [64, 256, 1024, 4096, 16384, 32768, 65536, 262144], help: 'sizes of one write, KiB' },
-    'total-mb': { type: 'number', default: 512, help: 'MB written per size and run' },
-    runs: { type: 'number', default: 3, help: 'runs of every size' },
-    sync: { type: 'boolean', help: 'synced writes, as with `brook start --fsync`' },
-    'batch-kib': { type: 'number', default: 16, help: 'batch size, KiB' },
-  },
-} as const
+const COMMAND = benchCommand(
+  'write-size',
+  'node dist/bench/write-size.js [options]',
+  'LevelDB write throughput, time per write and peak RSS against the size of one write, each size in a fresh process.',
+)
+  .option('--sizes-kib <n,...>', 'sizes of one write, KiB', numbers, [64, 256, 1024, 4096, 16384, 32768, 65536, 262144])
+  .option('--total-mb <n>', 'MB written per size and run', number(), 512)
+  .option('--runs <n>', 'runs of every size', number(), 3)
+  .option('--sync', 'synced writes, as with `brook start --fsync`', false)
+  .option('--batch-kib <n>', 'batch size, KiB', number(), 16)
 
 async function main(): Promise<void> {
-  const { values } = parseCommandLine(COMMAND)
-  const sizes = values['sizes-kib'].map((kib) => kib * KiB)
-  const totalBytes = values['total-mb'] * MB
+  const values = COMMAND.parse().opts()
+  const sizes = values.sizesKib.map((kib) => kib * KiB)
+  const totalBytes = values.totalMb * MB
   const runs = values.runs
   const work = mkdtempSync(join(tmpdir(), 'brook-write-size-'))
   try {
     const poolFile = join(work, 'pool')
-    savePool(makeBatchPool({ batches: 4096, batchBytes: values['batch-kib'] * KiB, recordBytes: 100 }), poolFile)
+    savePool(makeBatchPool({ batches: 4096, batchBytes: values.batchKib * KiB, recordBytes: 100 }), poolFile)
     const results = await interleavedRuns<number, RunResult>({
       script: 'write-size.js',
       variants: sizes,
