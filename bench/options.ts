@@ -60,7 +60,7 @@ const MiB = 1024 * 1024
 /** The codecs Brook can compress with (it reads zstd but does not write it). */
 const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
 
-/** A number of at least 0, from the flag, then its BENCH_<NAME> variable, then the default. */
+/** The numeric flags' parser: a number of at least 0, in the flag's unit (MiB, seconds); parseOptions converts it. */
 const count = number()
 
 const COMMAND = benchCommand(
