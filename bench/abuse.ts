@@ -4,6 +4,7 @@
  * nothing here passes or fails.
  *
  *   npm run build
+ *   node dist/bench/abuse.js --help                                   # every option, with its default
  *   node dist/bench/abuse.js --scenario flood --connections 1         # acks=0 produce flood, 1 MiB frames
  *   node dist/bench/abuse.js --scenario flood --connections 8 --seconds 20
  *   node dist/bench/abuse.js --scenario flood --acks 1                # the same load as a well-behaved producer
@@ -24,7 +25,6 @@
  *   partitionMaxBytes = 2^31-1 and does not read for --seconds; then they read, and the answers' sizes are reported.
  * - idle: --connections connections each get one ApiVersions answer and then sit; RSS before and after.
  */
-import { parseArgs } from 'node:util'
 import { connect, type Socket } from 'node:net'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -38,6 +38,8 @@ import { metadata, type MetadataRequest, type MetadataResponse } from '../protoc
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js'
 import { apiVersions } from '../protocol/messages/api-versions.js'
 import { IsolationLevel, ZERO_UUID } from '../protocol/constants.js'
+import { Option } from '@commander-js/extra-typings'
+import { benchCommand, number } from './args.js'
 import { makeBatchPool } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { percentile } from './measure.js'
@@ -50,22 +52,24 @@ const SAMPLE_MS = 250
 /** Requests in flight per connection in the acks=1 flood, as the bench's produce keeps. */
 const ACKS_1_WINDOW = 16
 
-const { values: flags } = parseArgs({
-  options: {
-    scenario: { type: 'string' },
-    connections: { type: 'string', default: '1' },
-    seconds: { type: 'string', default: '20' },
-    'frame-kb': { type: 'string', default: '1024' },
-    pipelined: { type: 'string', default: '1' },
-    'partition-mb': { type: 'string', default: '1024' },
-    acks: { type: 'string', default: '0' },
-    'broker-args': { type: 'string', default: '' },
-  },
-})
+const COMMAND = benchCommand(
+  'abuse',
+  'node dist/bench/abuse.js --scenario <flood|fetch|idle> [options]',
+  "What one client can make a node hold: the broker's RSS and another client's Metadata latency. Prints JSON.",
+)
+  .addOption(new Option('--scenario <name>', 'the scenario').choices(['flood', 'fetch', 'idle'] as const).makeOptionMandatory())
+  .option('--connections <n>', 'connections of the abusing client', number(), 1)
+  .option('--seconds <n>', 'how long the flood runs, or the fetches go unread', number(), 20)
+  .option('--frame-kb <n>', 'the batch in each flood frame, KiB', number(), 1024)
+  .option('--pipelined <n>', 'Fetch requests per connection (fetch)', number(), 1)
+  .option('--partition-mb <n>', 'MiB produced before the fetches (fetch)', number(), 1024)
+  .addOption(new Option('--acks <acks>', '1: the flood as a well-behaved producer, 16 requests in flight').choices(['0', '1'] as const).default('0'))
+  .option('--broker-args <args>', 'brook start flags, e.g. --broker-args "--queued-max-request-bytes 52428800"', '')
+const flags = COMMAND.parse().opts()
 
 const scenario = flags.scenario
-const connections = Number(flags.connections)
-const seconds = Number(flags.seconds)
+const connections = flags.connections
+const seconds = flags.seconds
 
 /** Resident memory of a process, in MB (10^6 bytes). */
 function rssMB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
@@ -238,7 +242,7 @@ async function flood(node: Node): Promise<void> {
   const broker = node.current
   await createTopic(broker)
   const acks = flags.acks === '1' ? 1 : 0
-  const pool = makeBatchPool({ batches: 1, batchBytes: Number(flags['frame-kb']) * 1024, recordBytes: 1000 })
+  const pool = makeBatchPool({ batches: 1, batchBytes: flags.frameKb * 1024, recordBytes: 1000 })
   const batch = pool.batches[0]!
   const frame = produceFrame(batch, acks, 1)
   let running = true
@@ -297,13 +301,13 @@ async function bigFetch(node: Node): Promise<void> {
   const writer = node.current
   await createTopic(writer)
   const pool = makeBatchPool({ batches: 16, batchBytes: MiB, recordBytes: 1000 })
-  const batches = Math.ceil((Number(flags['partition-mb']) * MiB) / pool.batches[0]!.length)
+  const batches = Math.ceil((flags.partitionMb * MiB) / pool.batches[0]!.length)
   const produced = await produceLoad({ host: writer.host, port: writer.port, topic: TOPIC, partitions: 1, version: 7, pool, totalBatches: batches, batchesPerRequest: 1, window: 8, connections: 1 })
   if (produced.errors > 0) throw new Error(`producing the partition failed: ${produced.firstError}`)
   // A fresh process on the same data, so that the memory the writes left behind is not counted against the fetch.
   const broker = await node.restart()
   await quiet(broker.pid)
-  const pipelined = Number(flags.pipelined)
+  const pipelined = flags.pipelined
   const request: FetchRequest = {
     clusterId: null,
     replicaId: -1,
@@ -375,14 +379,10 @@ interface Node {
   restart(): Promise<BrokerProcess>
 }
 
-const SCENARIOS: Record<string, (node: Node) => Promise<void>> = { flood, fetch: bigFetch, idle }
-const run = scenario === undefined ? undefined : SCENARIOS[scenario]
-if (!run) {
-  console.error(`usage: node dist/bench/abuse.js --scenario ${Object.keys(SCENARIOS).join('|')} [--connections n] [--seconds s] [--frame-kb k] [--acks 0|1] [--pipelined n] [--partition-mb m] [--broker-args="..."]`)
-  process.exit(2)
-}
+const SCENARIOS: Record<typeof scenario, (node: Node) => Promise<void>> = { flood, fetch: bigFetch, idle }
+const run = SCENARIOS[scenario]
 const dataDir = mkdtempSync(join(tmpdir(), 'brook-abuse-'))
-const start = (): Promise<BrokerProcess> => startBroker({ dataDir, args: flags['broker-args'].split(' ').filter((arg) => arg !== '') })
+const start = (): Promise<BrokerProcess> => startBroker({ dataDir, args: flags.brokerArgs.split(' ').filter((arg) => arg !== '') })
 let current = await start()
 try {
   await run({

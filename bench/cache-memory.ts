@@ -17,10 +17,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { Level } from 'level'
 import { LEVEL_OPTIONS } from '../storage/database.js'
 import { BatchCache, type CacheRun } from '../storage/batch-cache.js'
+import { benchCommand, number, numbers } from './args.js'
 import { batchCount, loadPool, makeBatchPool, savePool } from './batches.js'
 import { brookLogKeys, interleavedRuns, spread } from './interleaved.js'
 import { report, workerInput } from './worker.js'
@@ -94,20 +94,20 @@ async function run(input: RunInput): Promise<void> {
   } satisfies RunResult)
 }
 
+const COMMAND = benchCommand(
+  'cache-memory',
+  'node dist/bench/cache-memory.js [options]',
+  'What the batch cache costs the write path, per budget, each in a fresh process: CPU, batch.put time and page faults per MiB.',
+)
+  .option('--budgets-mib <n,...>', 'cache budgets, MiB', numbers, [0, 16, 64, 256])
+  .option('--total-mb <n>', 'MB written per budget and run', number(1), 1024)
+  .option('--runs <n>', 'runs of each budget', number(1), 3)
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'budgets-mib': { type: 'string', default: '0,16,64,256' },
-      'total-mb': { type: 'string', default: '1024' },
-      runs: { type: 'string', default: '3' },
-    },
-  })
-  const budgets = values['budgets-mib'].split(',').map((s) => Number(s) * MiB)
-  const totalBytes = Number(values['total-mb']) * 1e6
-  const runs = Number(values.runs)
-  if (budgets.some((b) => !Number.isFinite(b) || b < 0) || !(totalBytes > 0) || !(runs >= 1)) {
-    throw new Error('--budgets-mib takes non-negative numbers, --total-mb and --runs positive ones')
-  }
+  const values = COMMAND.parse().opts()
+  const budgets = values.budgetsMib.map((mib) => mib * MiB)
+  const totalBytes = values.totalMb * 1e6
+  const runs = values.runs
   const work = mkdtempSync(join(tmpdir(), 'brook-cache-memory-'))
   try {
     const poolFile = join(work, 'pool')

@@ -1,9 +1,8 @@
 /**
  * A replicated cluster against a single node, on the same machine, in turns:
  *
- *   node dist/bench/cluster.js [--scenarios throughput,latency,failover] [--repeat 3] [--total-mb 64] [--topics 3]
- *     [--window 5] [--rate 5000] [--latency-seconds 10] [--max-in-flight 5] [--failover-repeat 3] [--failover-rate 100]
- *     [--request-timeout-ms 5000] [--nagle] [--broker-args="--broker-session-timeout-ms 9000 ..."]
+ *   node dist/bench/cluster.js [options]        # --help lists them, with their defaults
+ *   node dist/bench/cluster.js --scenarios failover --failover-repeat 3 --broker-args="--broker-session-timeout-ms 9000"
  *
  * Three nodes (bench/cluster-process.ts) and one single node (bench/broker-process.ts) run side by side for the
  * whole bench, so every turn of a scenario measures each setup back to back, and the ratios come from the same
@@ -42,12 +41,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { DEFAULT_CONFIG } from '../broker/config.js'
 import { ClusterClient } from '../client/cluster-client.js'
 import { socketFactory } from '../processor/runtime/sockets.js'
+import { badCommandLine, benchCommand, number } from './args.js'
 import { makeBatchPool, batchCount, type BatchPool } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { startCluster, type ClusterProcesses } from './cluster-process.js'
@@ -55,36 +54,40 @@ import { MB, median, percentile, startCpuMeter, throughput } from './measure.js'
 import { produceLoad } from './produce-load.js'
 
 const MiB = 1024 * 1024
-const { values: flags } = parseArgs({
-  options: {
-    scenarios: { type: 'string', default: 'throughput,latency,failover' },
-    repeat: { type: 'string', default: '3' },
-    'total-mb': { type: 'string', default: '64' },
-    topics: { type: 'string', default: '3' },
-    window: { type: 'string', default: '5' },
-    rate: { type: 'string', default: '5000' },
-    'latency-seconds': { type: 'string', default: '10' },
-    'failover-repeat': { type: 'string', default: '3' },
-    'failover-rate': { type: 'string', default: '100' },
-    'max-in-flight': { type: 'string', default: '5' },
-    'request-timeout-ms': { type: 'string', default: '5000' },
-    'broker-args': { type: 'string', default: '' },
-    nagle: { type: 'boolean', default: false },
-  },
-})
+const SCENARIO_NAMES = ['throughput', 'latency', 'failover']
+const COMMAND = benchCommand(
+  'cluster',
+  'node dist/bench/cluster.js [options]',
+  'A 3-node cluster beside a single node, in turns: produce RF=3 acks=all vs RF=1, latency at a fixed rate, failover times. Prints JSON.',
+)
+  .option('--scenarios <a,b>', `the scenarios to run, of ${SCENARIO_NAMES.join(', ')}`, SCENARIO_NAMES.join(','))
+  .option('--repeat <n>', 'turns of the throughput and latency scenarios', number(), 3)
+  .option('--total-mb <n>', 'MiB produced per setup and turn (throughput)', number(), 64)
+  .option('--topics <n>', 'one-partition topics, one connection each (throughput)', number(), 3)
+  .option('--window <n>', 'requests in flight per connection (throughput)', number(), 5)
+  .option('--rate <n>', 'records/s offered (latency)', number(), 5000)
+  .option('--latency-seconds <n>', 'how long the latency scenario produces', number(), 10)
+  .option('--failover-repeat <n>', 'runs of each fault (failover)', number(), 3)
+  .option('--failover-rate <n>', 'records/s of the idempotent producer (failover)', number(), 100)
+  .option('--max-in-flight <n>', "the latency producer's requests in flight", number(), 5)
+  .option('--request-timeout-ms <n>', "kafkajs's requestTimeout", number(), 5000)
+  .option('--broker-args <args>', 'brook start flags for every node, e.g. --broker-args "--broker-session-timeout-ms 9000"', '')
+  .option('--nagle', "kafkajs with Nagle's algorithm on, as it comes", false)
+const flags = COMMAND.parse().opts()
 const SCENARIOS = new Set(flags.scenarios.split(','))
-const REPEAT = Number(flags.repeat)
-const TOTAL_BYTES = Number(flags['total-mb']) * MiB
-const TOPICS = Number(flags.topics)
-const WINDOW = Number(flags.window)
-const RATE = Number(flags.rate)
-const LATENCY_SECONDS = Number(flags['latency-seconds'])
+for (const name of SCENARIOS) if (!SCENARIO_NAMES.includes(name)) badCommandLine(COMMAND, `--scenarios takes ${SCENARIO_NAMES.join(', ')}, not '${name}'`)
+const REPEAT = flags.repeat
+const TOTAL_BYTES = flags.totalMb * MiB
+const TOPICS = flags.topics
+const WINDOW = flags.window
+const RATE = flags.rate
+const LATENCY_SECONDS = flags.latencySeconds
 const WARMUP_SECONDS = 1
-const MAX_IN_FLIGHT = Number(flags['max-in-flight'])
-const FAILOVER_REPEAT = Number(flags['failover-repeat'])
-const FAILOVER_RATE = Number(flags['failover-rate'])
-const REQUEST_TIMEOUT_MS = Number(flags['request-timeout-ms'])
-const BROKER_ARGS = flags['broker-args'].split(/\s+/).filter((arg) => arg.length > 0)
+const MAX_IN_FLIGHT = flags.maxInFlight
+const FAILOVER_REPEAT = flags.failoverRepeat
+const FAILOVER_RATE = flags.failoverRate
+const REQUEST_TIMEOUT_MS = flags.requestTimeoutMs
+const BROKER_ARGS = flags.brokerArgs.split(/\s+/).filter((arg) => arg.length > 0)
 const SESSION_TIMEOUT_MS = Number(valueOf(BROKER_ARGS, '--broker-session-timeout-ms') ?? DEFAULT_CONFIG.brokerSessionTimeoutMs)
 const NAGLE = flags.nagle
 const POLL_MS = 50

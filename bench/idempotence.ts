@@ -1,7 +1,7 @@
 /**
  * What idempotence costs, and how fast a partition's producer state comes back after kill -9:
  *
- *   node dist/bench/idempotence.js [--total-mb 256] [--kcat-records 500000] [--recovery-records 10000000]
+ *   node dist/bench/idempotence.js [options]        # --help lists them, with their defaults
  *
  * - produce: the bench's pre-encoded generator (produce-load.ts), the same batches plain and idempotent (each batch
  *   stamped with a producer id and the partition's next sequence, CRC recomputed), one connection with 5 requests in
@@ -16,25 +16,27 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { parseArgs } from 'node:util'
 import { KafkaClient } from '../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../protocol/messages/init-producer-id.js'
+import { benchCommand, number } from './args.js'
 import { makeBatchPool, batchCount } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { produceLoad, type ProduceLoadOptions } from './produce-load.js'
 
 const MiB = 1024 * 1024
-const { values: flags } = parseArgs({
-  options: {
-    'total-mb': { type: 'string', default: '256' },
-    'kcat-records': { type: 'string', default: '500000' },
-    'recovery-records': { type: 'string', default: '10000000' },
-  },
-})
-const totalBytes = Number(flags['total-mb']) * MiB
-const kcatRecords = Number(flags['kcat-records'])
-const recoveryRecords = Number(flags['recovery-records'])
+const COMMAND = benchCommand(
+  'idempotence',
+  'node dist/bench/idempotence.js [options]',
+  'Produce plain vs idempotent (the generator and kcat), and producer-state recovery after kill -9. Prints JSON.',
+)
+  .option('--total-mb <n>', 'MiB produced plain and again idempotent', number(), 256)
+  .option('--kcat-records <n>', 'lines kcat produces, with and without enable.idempotence', number(), 500_000)
+  .option('--recovery-records <n>', 'idempotent records in the partition restarted after kill -9', number(), 10_000_000)
+const flags = COMMAND.parse().opts()
+const totalBytes = flags.totalMb * MiB
+const kcatRecords = flags.kcatRecords
+const recoveryRecords = flags.recoveryRecords
 const PARTITIONS = 8
 
 async function admin<T>(broker: BrokerProcess, use: (client: KafkaClient) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/list-offsets-storm.js`: what a storm of ListOffsets-by-timestamp lookups on large compressed
+ * `node dist/bench/list-offsets-storm.js [options]` (`--help` lists them): what a storm of ListOffsets-by-timestamp lookups on large compressed
  * batches does to another client. A broker process gets a topic whose partitions each hold one gzip batch of
  * ~30 MiB of records (30 KB sent: within max.message.bytes, and within Brook's inflation bound of 32x it); then a
  * Metadata client measures its latency alone, and again while `--connections` clients each pipeline `--requests`
@@ -12,7 +12,6 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { KafkaClient, checkError } from '../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js'
@@ -21,6 +20,7 @@ import { produce, type ProduceRequest, type ProduceResponse } from '../protocol/
 import { encodeRecordBatch } from '../protocol/record-batch.js'
 import { Compression } from '../protocol/compression.js'
 import { IsolationLevel, ZERO_UUID } from '../protocol/constants.js'
+import { benchCommand, number } from './args.js'
 import { startBroker } from './broker-process.js'
 import { percentile } from './measure.js'
 
@@ -70,11 +70,18 @@ async function metadataLoop(client: KafkaClient, until: () => boolean): Promise<
   return latencies
 }
 
+const COMMAND = benchCommand(
+  'list-offsets-storm',
+  'node dist/bench/list-offsets-storm.js [options]',
+  'Metadata latency alone and during a storm of ListOffsets-by-timestamp lookups on ~30 MiB gzip batches.',
+)
+  .option('--partitions <n>', 'partitions, each holding one such batch', number(), 4)
+  .option('--connections <n>', 'storming clients', number(), 3)
+  .option('--requests <n>', 'ListOffsets requests each client pipelines', number(), 10)
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { partitions: { type: 'string', default: '4' }, connections: { type: 'string', default: '3' }, requests: { type: 'string', default: '10' } },
-  })
-  const partitions = Number(values.partitions)
+  const values = COMMAND.parse().opts()
+  const partitions = values.partitions
   const dataDir = mkdtempSync(join(tmpdir(), 'brook-storm-'))
   const broker = await startBroker({ dataDir })
   const base = BigInt(Date.now() - 600_000)
@@ -87,7 +94,7 @@ async function main(): Promise<void> {
     const alone = await metadataLoop(watcher, () => performance.now() > aloneUntil)
 
     const stormers = await Promise.all(
-      Array.from({ length: Number(values.connections) }, () => KafkaClient.connect(broker.host, broker.port, { clientId: 'storm', timeoutMs: 600_000 })),
+      Array.from({ length: values.connections }, () => KafkaClient.connect(broker.host, broker.port, { clientId: 'storm', timeoutMs: 600_000 })),
     )
     const lookup = (client: KafkaClient): Promise<ListOffsetsResponse> =>
       client.request<Partial<ListOffsetsRequest>, ListOffsetsResponse>(listOffsets, 7, {
@@ -97,13 +104,13 @@ async function main(): Promise<void> {
       })
     const started = performance.now()
     let running = true
-    const storm = Promise.all(stormers.flatMap((client) => Array.from({ length: Number(values.requests) }, () => lookup(client)))).finally(() => (running = false))
+    const storm = Promise.all(stormers.flatMap((client) => Array.from({ length: values.requests }, () => lookup(client)))).finally(() => (running = false))
     const during = await metadataLoop(watcher, () => !running)
     const answers = await storm
     const stormMs = performance.now() - started
     const wrong = answers.flatMap((a) => a.topics[0]!.partitions).filter((p) => p.errorCode !== 0 || p.offset !== 16n).length
     for (const client of [watcher, ...stormers]) client.close()
-    const lookups = Number(values.connections) * Number(values.requests) * partitions
+    const lookups = values.connections * values.requests * partitions
     const row = (name: string, l: Latency): string => `| ${name} | ${l.count} | ${l.p50.toFixed(1)} | ${l.p99.toFixed(1)} | ${l.max.toFixed(1)} |`
     process.stdout.write(
       [

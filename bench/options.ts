@@ -2,11 +2,12 @@
  * The bench's parameters: flags win over environment variables (`BENCH_<NAME>`, e.g. BENCH_TOTAL_MB=256), which win
  * over the defaults. The defaults are sized so that one run takes about a minute and a half on a 2-core machine.
  */
-import { parseArgs } from 'node:util'
 import { tmpdir } from 'node:os'
 import { resolve } from 'node:path'
 import { LEVEL_OPTIONS } from '../storage/database.js'
 import { COMPRESSION_NAMES, type CompressionName } from '../protocol/compression.js'
+import { InvalidArgumentError, Option } from '@commander-js/extra-typings'
+import { benchCommand, number } from './args.js'
 
 export interface BenchOptions {
   /** Bytes of record batches produced to Brook, and written raw to LevelDB. */
@@ -56,133 +57,91 @@ export interface BenchOptions {
 
 const MiB = 1024 * 1024
 
-const SPEC = {
-  'total-mb': { default: 1024, unit: MiB, help: 'MiB of record batches produced (and written raw)' },
-  'warmup-mb': { default: 32, unit: MiB, help: 'MiB produced to a warm-up topic before timing' },
-  'batch-bytes': { default: 16384, unit: 1, help: 'record batch size' },
-  'record-bytes': { default: 100, unit: 1, help: 'record value size' },
-  'pool-batches': { default: 256, unit: 1, help: 'distinct pre-encoded batches' },
-  partitions: { default: 8, unit: 1, help: 'partitions of the bench topic' },
-  'batches-per-request': { default: 1, unit: 1, help: 'partitions (one batch each) per Produce request' },
-  window: { default: 16, unit: 1, help: 'in-flight Produce requests per connection' },
-  connections: { default: 2, unit: 1, help: 'producer connections' },
-  'fetch-connections': { default: 2, unit: 1, help: 'fetch connections (partitions split among them)' },
-  'group-mb': { default: 128, unit: MiB, help: 'MiB read by one kafkajs group member (0 skips the group scenarios)' },
-  'fetch-max-mb': { default: 64, unit: MiB, help: 'Fetch maxBytes' },
-  'partition-max-mb': { default: 8, unit: MiB, help: 'Fetch partitionMaxBytes' },
-  'raw-batches-per-write': { default: 16, unit: 1, help: 'batches per raw LevelDB write' },
-  'tcp-seconds': { default: 3, unit: 1000, help: 'duration of the loopback TCP scenario' },
-  repeat: { default: 1, unit: 1, help: 'whole runs (median and range reported)' },
-} as const
+/** The codecs Brook can compress with (it reads zstd but does not write it). */
+const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
 
-type NumericFlag = keyof typeof SPEC
+/** The numeric flags' parser: a number of at least 0, in the flag's unit (MiB, seconds); parseOptions converts it. */
+const count = number()
 
-function envName(flag: string): string {
-  return `BENCH_${flag.toUpperCase().replaceAll('-', '_')}`
-}
-
-export function usage(): string {
-  const lines = Object.entries(SPEC).map(
-    ([flag, spec]) => `  --${flag.padEnd(24)}${spec.help} (default ${spec.default}; env ${envName(flag)})`,
+const COMMAND = benchCommand(
+  'bench',
+  'npm run bench -- [options]',
+  "Brook beside the machine's raw limits (loopback TCP, raw LevelDB), in one run; the report is markdown on stdout.",
+)
+  .addOption(new Option('--total-mb <n>', 'MiB of record batches produced (and written raw)').argParser(count).default(1024).env('BENCH_TOTAL_MB'))
+  .addOption(new Option('--warmup-mb <n>', 'MiB produced to a warm-up topic before timing').argParser(count).default(32).env('BENCH_WARMUP_MB'))
+  .addOption(new Option('--batch-bytes <n>', 'record batch size').argParser(count).default(16384).env('BENCH_BATCH_BYTES'))
+  .addOption(new Option('--record-bytes <n>', 'record value size').argParser(count).default(100).env('BENCH_RECORD_BYTES'))
+  .addOption(new Option('--pool-batches <n>', 'distinct pre-encoded batches').argParser(count).default(256).env('BENCH_POOL_BATCHES'))
+  .addOption(new Option('--partitions <n>', 'partitions of the bench topic').argParser(count).default(8).env('BENCH_PARTITIONS'))
+  .addOption(new Option('--batches-per-request <n>', 'partitions (one batch each) per Produce request').argParser(count).default(1).env('BENCH_BATCHES_PER_REQUEST'))
+  .addOption(new Option('--window <n>', 'in-flight Produce requests per connection').argParser(count).default(16).env('BENCH_WINDOW'))
+  .addOption(new Option('--connections <n>', 'producer connections').argParser(count).default(2).env('BENCH_CONNECTIONS'))
+  .addOption(new Option('--fetch-connections <n>', 'fetch connections (partitions split among them)').argParser(count).default(2).env('BENCH_FETCH_CONNECTIONS'))
+  .addOption(new Option('--group-mb <n>', 'MiB read by one kafkajs group member (0 skips the group scenarios)').argParser(count).default(128).env('BENCH_GROUP_MB'))
+  .addOption(new Option('--fetch-max-mb <n>', 'Fetch maxBytes, MiB').argParser(count).default(64).env('BENCH_FETCH_MAX_MB'))
+  .addOption(new Option('--partition-max-mb <n>', 'Fetch partitionMaxBytes, MiB').argParser(count).default(8).env('BENCH_PARTITION_MAX_MB'))
+  .addOption(new Option('--raw-batches-per-write <n>', 'batches per raw LevelDB write').argParser(count).default(16).env('BENCH_RAW_BATCHES_PER_WRITE'))
+  .addOption(new Option('--tcp-seconds <n>', 'duration of the loopback TCP scenario').argParser(count).default(3).env('BENCH_TCP_SECONDS'))
+  .addOption(new Option('--repeat <n>', 'whole runs (median and range reported)').argParser(count).default(1).env('BENCH_REPEAT'))
+  .addOption(
+    new Option('--raw-level-options <json>', 'options for the raw LevelDB database, by default those Brook opens its own with')
+      .argParser(jsonObject)
+      .default<Record<string, unknown>>({ ...LEVEL_OPTIONS }, JSON.stringify(LEVEL_OPTIONS))
+      .env('BENCH_RAW_LEVEL_OPTIONS'),
   )
-  return [
-    'usage: npm run bench -- [options]',
-    ...lines,
-    `  --${'raw-level-options <json>'.padEnd(24)}options for the raw LevelDB database (default: Brook's own; env BENCH_RAW_LEVEL_OPTIONS)`,
-    `  --${'tmp-dir <dir>'.padEnd(24)}where data directories go (default the OS temp dir; env BENCH_TMP_DIR)`,
-    `  --${'out-dir <dir>'.padEnd(24)}where reports go (default bench/results; '' for none; env BENCH_OUT_DIR)`,
-    `  --${'broker-cpu-prof <dir>'.padEnd(24)}run the broker with --cpu-prof, profiles into <dir>`,
-    `  --${'compression <codec>'.padEnd(24)}codec of the produced batches: ${PRODUCER_CODECS.join(', ')} (default none; env BENCH_COMPRESSION)`,
-    `  --${'validation <mode>'.padEnd(24)}full, or header-only (the broker runs with --no-record-validation) (default full; env BENCH_VALIDATION)`,
-    `  --${'cache-max-mb <MiB>'.padEnd(24)}the broker's batch cache (--cache-max-bytes; default the broker's; env BENCH_CACHE_MAX_MB)`,
-    `  --${'quiet'.padEnd(24)}no progress lines on stderr`,
-  ].join('\n')
-}
+  .addOption(new Option('--tmp-dir <dir>', 'where data directories go').default(tmpdir()).env('BENCH_TMP_DIR'))
+  .addOption(new Option('--out-dir <dir>', "where reports go ('' for none)").default(resolve(import.meta.dirname, '../../bench/results')).env('BENCH_OUT_DIR'))
+  .addOption(new Option('--broker-cpu-prof <dir>', 'run the broker with --cpu-prof, profiles into <dir>').env('BENCH_BROKER_CPU_PROF'))
+  .addOption(new Option('--compression <codec>', 'codec of the produced batches').choices(PRODUCER_CODECS).default('none').env('BENCH_COMPRESSION'))
+  .addOption(new Option('--validation <mode>', 'header-only: the broker runs with --no-record-validation').choices(['full', 'header-only'] as const).default('full').env('BENCH_VALIDATION'))
+  .addOption(new Option('--cache-max-mb <MiB>', "the broker's batch cache, --cache-max-bytes (not given: the broker's default)").argParser(count).env('BENCH_CACHE_MAX_MB'))
+  .option('--quiet', 'no progress lines on stderr', false)
 
-function jsonObject(name: string, text: string): Record<string, unknown> {
+function jsonObject(text: string): Record<string, unknown> {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch {
     value = undefined
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`${name} must be a JSON object, not '${text}'`)
-  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError('Expected a JSON object.')
   return value as Record<string, unknown>
 }
 
-/** The codecs Brook can compress with (it reads zstd but does not write it). */
-const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
-
-/** `--cache-max-mb` in bytes, or null when not given (the broker keeps its default). */
-function cacheMaxBytes(text: string): number | null {
-  if (text === '') return null
-  const value = Number(text)
-  if (!Number.isFinite(value) || value < 0) throw new Error(`--cache-max-mb must be a non-negative number, not '${text}'`)
-  return Math.round(value * MiB)
-}
-
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`${flag} must be one of ${allowed.join(', ')}, not '${value}'`)
-  return value as T
-}
-
-export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...Object.fromEntries(Object.keys(SPEC).map((flag) => [flag, { type: 'string' as const }])),
-      'raw-level-options': { type: 'string' },
-      'tmp-dir': { type: 'string' },
-      'out-dir': { type: 'string' },
-      'broker-cpu-prof': { type: 'string' },
-      compression: { type: 'string' },
-      validation: { type: 'string' },
-      'cache-max-mb': { type: 'string' },
-      quiet: { type: 'boolean' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-  })
-  if (values.help) {
-    console.log(usage())
-    process.exit(0)
-  }
-  const given = values as Record<string, string | boolean | undefined>
-  const number = (flag: NumericFlag): number => {
-    const raw = (given[flag] as string | undefined) ?? env[envName(flag)]
-    const value = raw === undefined ? SPEC[flag].default : Number(raw)
-    if (!Number.isFinite(value) || value < 0) throw new Error(`--${flag} must be a non-negative number, not '${raw}'`)
-    return Math.round(value * SPEC[flag].unit)
-  }
-  const string = (flag: 'tmp-dir' | 'out-dir' | 'broker-cpu-prof' | 'raw-level-options' | 'compression' | 'validation' | 'cache-max-mb', fallback: string): string =>
-    (given[flag] as string | undefined) ?? env[envName(flag)] ?? fallback
+/**
+ * The options from `argv`, then the `BENCH_<NAME>` environment variables, then the defaults. `--help` prints the
+ * usage and exits 0; bad input prints one line and exits 2 (bench/args.ts).
+ */
+export function parseOptions(argv: string[]): BenchOptions {
+  const values = COMMAND.parse(argv, { from: 'user' }).opts()
+  const bytes = (mib: number): number => Math.round(mib * MiB)
+  const atLeastOne = (n: number): number => Math.max(1, Math.round(n))
   const options: BenchOptions = {
-    totalBytes: number('total-mb'),
-    warmupBytes: number('warmup-mb'),
-    batchBytes: number('batch-bytes'),
-    recordBytes: number('record-bytes'),
-    poolBatches: Math.max(1, number('pool-batches')),
-    partitions: Math.max(1, number('partitions')),
-    batchesPerRequest: Math.max(1, number('batches-per-request')),
-    window: Math.max(1, number('window')),
-    connections: Math.max(1, number('connections')),
-    fetchConnections: Math.max(1, number('fetch-connections')),
-    fetchMaxBytes: number('fetch-max-mb'),
-    partitionMaxBytes: number('partition-max-mb'),
-    rawBatchesPerWrite: Math.max(1, number('raw-batches-per-write')),
-    rawLevelOptions: jsonObject('--raw-level-options', string('raw-level-options', JSON.stringify(LEVEL_OPTIONS))),
-    tcpMs: number('tcp-seconds'),
-    groupBytes: number('group-mb'),
-    repeat: Math.max(1, number('repeat')),
-    tmpDir: resolve(string('tmp-dir', tmpdir())),
-    outDir: string('out-dir', resolve(import.meta.dirname, '../../bench/results')),
-    brokerCpuProfDir: string('broker-cpu-prof', ''),
-    compression: oneOf('--compression', string('compression', 'none'), PRODUCER_CODECS),
-    validation: oneOf('--validation', string('validation', 'full'), ['full', 'header-only'] as const),
-    brokerCacheMaxBytes: cacheMaxBytes(string('cache-max-mb', '')),
-    quiet: values.quiet ?? false,
+    totalBytes: bytes(values.totalMb),
+    warmupBytes: bytes(values.warmupMb),
+    batchBytes: Math.round(values.batchBytes),
+    recordBytes: Math.round(values.recordBytes),
+    poolBatches: atLeastOne(values.poolBatches),
+    partitions: atLeastOne(values.partitions),
+    batchesPerRequest: atLeastOne(values.batchesPerRequest),
+    window: atLeastOne(values.window),
+    connections: atLeastOne(values.connections),
+    fetchConnections: atLeastOne(values.fetchConnections),
+    fetchMaxBytes: bytes(values.fetchMaxMb),
+    partitionMaxBytes: bytes(values.partitionMaxMb),
+    rawBatchesPerWrite: atLeastOne(values.rawBatchesPerWrite),
+    rawLevelOptions: values.rawLevelOptions,
+    tcpMs: Math.round(values.tcpSeconds * 1000),
+    groupBytes: bytes(values.groupMb),
+    repeat: atLeastOne(values.repeat),
+    tmpDir: resolve(values.tmpDir),
+    outDir: values.outDir,
+    brokerCpuProfDir: values.brokerCpuProf ?? '',
+    compression: values.compression,
+    validation: values.validation,
+    brokerCacheMaxBytes: values.cacheMaxMb === undefined ? null : bytes(values.cacheMaxMb),
+    quiet: values.quiet,
   }
   if (options.batchesPerRequest > options.partitions) options.batchesPerRequest = options.partitions
   return options

@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/partitions.js --partitions 2000 --total-mb 2048`: a broker's memory with many partitions. A broker
+ * `node dist/bench/partitions.js --partitions 2000 --total-mb 2048` (`--help` lists the options): a broker's memory with many partitions. A broker
  * process gets a topic of `--partitions` partitions, `--total-mb` of 100-byte records spread evenly over them
  * (pre-encoded batches of `--batch-bytes`, `--batches-per-request` partitions per Produce request), then everything is
  * fetched back; the broker is restarted (its cold start on that data is timed; `--kill` stops it with kill -9 first, a
@@ -13,11 +13,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { KafkaClient, checkError } from '../client/kafka-client.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
 import { fetch } from '../protocol/messages/fetch.js'
 import { produce } from '../protocol/messages/produce.js'
+import { benchCommand, number } from './args.js'
 import { batchCount, makeBatchPool } from './batches.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { fetchLoad } from './fetch-load.js'
@@ -26,28 +26,25 @@ import { produceLoad } from './produce-load.js'
 const TOPIC = 'many'
 const MiB = 1024 * 1024
 
-const { values } = parseArgs({
-  options: {
-    partitions: { type: 'string', default: '2000' },
-    'total-mb': { type: 'string', default: '2048' },
-    'batch-bytes': { type: 'string', default: '16384' },
-    'batches-per-request': { type: 'string', default: '20' },
-    window: { type: 'string', default: '8' },
-    connections: { type: 'string', default: '2' },
-    'fetch-max-mb': { type: 'string', default: '16' },
-    'partition-max-kb': { type: 'string', default: '1024' },
-    'cache-max-mb': { type: 'string', default: '256' },
-    'tmp-dir': { type: 'string', default: tmpdir() },
-    kill: { type: 'boolean', default: false },
-  },
-})
-const number = (name: keyof typeof values): number => {
-  const value = Number(values[name])
-  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a non-negative number, not '${values[name]}'`)
-  return value
-}
-const partitions = number('partitions')
-const totalBytes = number('total-mb') * MiB
+const COMMAND = benchCommand(
+  'partitions',
+  'node dist/bench/partitions.js [options]',
+  "A broker's memory with many partitions: RSS after producing, fetching, a restart (timed) and fetching again.",
+)
+  .option('--partitions <n>', 'partitions of the topic', number(), 2000)
+  .option('--total-mb <n>', 'MiB of 100-byte records, spread evenly over the partitions', number(), 2048)
+  .option('--batch-bytes <n>', 'pre-encoded batch size', number(), 16384)
+  .option('--batches-per-request <n>', 'partitions (one batch each) per Produce request', number(), 20)
+  .option('--window <n>', 'Produce requests in flight per connection', number(), 8)
+  .option('--connections <n>', 'producer and fetch connections', number(), 2)
+  .option('--fetch-max-mb <n>', 'Fetch maxBytes, MiB', number(), 16)
+  .option('--partition-max-kb <n>', 'Fetch partitionMaxBytes, KiB', number(), 1024)
+  .option('--cache-max-mb <n>', "the broker's batch cache (--cache-max-bytes), MiB", number(), 256)
+  .option('--tmp-dir <dir>', 'where the data directory goes', tmpdir())
+  .option('--kill', 'stop the broker with kill -9 before the restart (a clean stop otherwise)', false)
+const values = COMMAND.parse().opts()
+const partitions = values.partitions
+const totalBytes = values.totalMb * MiB
 
 /**
  * A process's resident memory in MB (10^6 bytes), from /proc: all of it (VmRSS), its peak (VmHWM), and the part that
@@ -95,13 +92,13 @@ function row(phase: string, pid: number, detail: string): void {
   process.stderr.write(`partitions: ${phase}: RSS ${rssMb} MB (anonymous ${anonMb}, file ${fileMb}), peak anonymous ${peakAnon} MB, peak RSS ${peakMb} MB ${detail}\n`)
 }
 
-const dir = mkdtempSync(join(values['tmp-dir']!, 'brook-partitions-'))
-const brokerArgs = ['--cache-max-bytes', String(number('cache-max-mb') * MiB)]
+const dir = mkdtempSync(join(values.tmpDir, 'brook-partitions-'))
+const brokerArgs = ['--cache-max-bytes', String(values.cacheMaxMb * MiB)]
 let broker = await startBroker({ dataDir: join(dir, 'brook'), args: brokerArgs })
 try {
   const { topicId, produceVersion, fetchVersion } = await createTopic(broker)
   row(`started, ${partitions} partitions created`, broker.pid, '')
-  const pool = makeBatchPool({ batches: 256, batchBytes: number('batch-bytes'), recordBytes: 100 })
+  const pool = makeBatchPool({ batches: 256, batchBytes: values.batchBytes, recordBytes: 100 })
   let sampler = sampleFrom(broker.pid)
   const produced = await produceLoad({
     host: broker.host,
@@ -111,9 +108,9 @@ try {
     version: produceVersion,
     pool,
     totalBatches: batchCount(totalBytes, pool),
-    batchesPerRequest: Math.min(partitions, number('batches-per-request')),
-    window: number('window'),
-    connections: number('connections'),
+    batchesPerRequest: Math.min(partitions, values.batchesPerRequest),
+    window: values.window,
+    connections: values.connections,
   })
   clearInterval(sampler)
   if (produced.errors > 0) throw new Error(`produce failed: ${produced.firstError}`)
@@ -126,9 +123,9 @@ try {
       topicId,
       version: fetchVersion,
       endOffsets: produced.recordsByPartition,
-      maxBytes: number('fetch-max-mb') * MiB,
-      partitionMaxBytes: number('partition-max-kb') * 1024,
-      connections: number('connections'),
+      maxBytes: values.fetchMaxMb * MiB,
+      partitionMaxBytes: values.partitionMaxKb * 1024,
+      connections: values.connections,
     })
   sampler = sampleFrom(broker.pid)
   const fetched = await fetchAll()
@@ -156,7 +153,7 @@ process.stdout.write(
   [
     `# Broker memory with ${partitions} partitions`,
     '',
-    `${number('total-mb')} MiB of 100-byte records in ${number('batch-bytes')}-byte batches, cache ${number('cache-max-mb')} MiB.`,
+    `${values.totalMb} MiB of 100-byte records in ${values.batchBytes}-byte batches, cache ${values.cacheMaxMb} MiB.`,
     '',
     '| phase | RSS, MB | of it anonymous | of it file pages | peak anonymous during the phase | peak RSS so far | |',
     '|---|---|---|---|---|---|---|',

@@ -20,11 +20,7 @@
  *               number of scavenges (minor GCs), which follows the bytes allocated; the most stable figures on a
  *               shared machine (no broker, no kafkajs, no network).
  *
- * Options: --devices D (10000) --readings N (1000000) --partitions P (4) --latency-seconds S (20)
- * --latency-rate R readings/s (20000) --restore-keys K (1000000) --commit-interval-ms C (1000, throughput only)
- * --task-commit-records R (25000: a task's share of 100,000 readings/s with 1 s commits) --repeat K (1; the
- * task scenario runs K times and reports each) --skip throughput,latency,restore,task --only <one of them>
- * --help
+ * Options: `--help` lists them, with their defaults; `--skip a,b` leaves scenarios out, `--only a,b` runs just those.
  * Figures on a shared machine are indicative: compare the two loops of one run, not runs of different days.
  */
 import { spawn } from 'node:child_process'
@@ -39,6 +35,7 @@ import { newMetrics } from '../processor/runtime/metrics.js'
 import { Task } from '../processor/runtime/task.js'
 import { CacheBudget, TaskStore } from '../processor/state/task-store.js'
 import { planTopology } from '../processor/topology/plan.js'
+import { badCommandLine, benchCommand, number } from './args.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { percentile } from './measure.js'
 
@@ -59,42 +56,45 @@ interface Options {
 
 const SCENARIOS = ['throughput', 'latency', 'restore', 'task'] as const
 
-function parse(argv: string[]): Options {
-  const options: Options = { devices: 10_000, readings: 1_000_000, partitions: 4, latencySeconds: 20, latencyRate: 20_000, restoreKeys: 1_000_000, commitIntervalMs: 1000, taskCommitRecords: 25_000, repeat: 1, skip: new Set() }
-  if (argv.includes('--help')) {
-    process.stdout.write(HELP)
-    process.exit(0)
-  }
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i]!, argv[i + 1]]
-    if (value === undefined) throw new Error(`${flag} needs a value`)
-    const names = value.split(',')
-    if ((flag === '--skip' || flag === '--only') && names.some((n) => !(SCENARIOS as readonly string[]).includes(n))) throw new Error(`${flag} takes ${SCENARIOS.join(', ')}`)
-    if (flag === '--skip') names.forEach((s) => options.skip.add(s))
-    else if (flag === '--only') SCENARIOS.filter((s) => !names.includes(s)).forEach((s) => options.skip.add(s))
-    else {
-      const key = flag.replace(/^--/, '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) as keyof Options
-      if (!(key in options) || key === 'skip') throw new Error(`unknown option ${flag}`)
-      ;(options as unknown as Record<string, number>)[key] = Number(value)
-    }
-  }
-  return options
-}
+const COMMAND = benchCommand(
+  'processor-bench',
+  'node dist/bench/processor-bench.js [options]',
+  "The processor's scenarios (throughput, latency, restore, task). The report is JSON on stdout; progress goes to stderr.",
+)
+  .option('--devices <n>', 'devices', number(), 10_000)
+  .option('--readings <n>', 'readings of the throughput and task scenarios', number(), 1_000_000)
+  .option('--partitions <n>', 'partitions of the input topics', number(), 4)
+  .option('--commit-interval-ms <n>', "the pipeline's commit interval in the throughput scenario", number(), 1000)
+  .option('--latency-seconds <n>', 'how long the latency scenario produces', number(), 20)
+  .option('--latency-rate <n>', 'its readings/s', number(), 20_000)
+  .option('--restore-keys <n>', 'state keys of the restore scenario', number(), 1_000_000)
+  .option('--task-commit-records <n>', "records between two commits of the task scenario (a task's share of 100,000 readings/s with 1 s commits)", number(), 25_000)
+  .option('--repeat <n>', 'runs of the task scenario', number(), 1)
+  .option('--skip <a,b>', 'scenarios to leave out')
+  .option('--only <a,b>', 'the scenarios to run')
 
-const HELP = `node dist/bench/processor-bench.js [options]: the processor's scenarios (throughput, latency, restore, task)
-  --devices D               devices (10000)
-  --readings N              readings of the throughput and task scenarios (1000000)
-  --partitions P            partitions of the input topics (4)
-  --commit-interval-ms C    the pipeline's commit interval in the throughput scenario (1000)
-  --latency-seconds S       how long the latency scenario produces (20)
-  --latency-rate R          its readings/s (20000)
-  --restore-keys K          state keys of the restore scenario (1000000)
-  --task-commit-records R   records between two commits of the task scenario (25000)
-  --repeat K                runs of the task scenario (1)
-  --skip a,b                scenarios to leave out
-  --only a,b                the scenarios to run
-The report is JSON on stdout; progress goes to stderr.
-`
+function parse(argv: string[]): Options {
+  const values = COMMAND.parse(argv, { from: 'user' }).opts()
+  const names = (flag: 'skip' | 'only'): string[] => {
+    const list = values[flag]?.split(',') ?? []
+    if (list.some((n) => !(SCENARIOS as readonly string[]).includes(n))) badCommandLine(COMMAND, `--${flag} takes ${SCENARIOS.join(', ')}, not '${values[flag]}'`)
+    return list
+  }
+  const only = values.only === undefined ? SCENARIOS : names('only')
+  const skip = new Set([...names('skip'), ...SCENARIOS.filter((s) => !only.includes(s))])
+  return {
+    devices: values.devices,
+    readings: values.readings,
+    partitions: values.partitions,
+    latencySeconds: values.latencySeconds,
+    latencyRate: values.latencyRate,
+    restoreKeys: values.restoreKeys,
+    commitIntervalMs: values.commitIntervalMs,
+    taskCommitRecords: values.taskCommitRecords,
+    repeat: values.repeat,
+    skip,
+  }
+}
 
 const log = (line: string) => process.stderr.write(`processor-bench: ${line}\n`)
 

@@ -3,7 +3,7 @@
  * main thread's time went, by function (self time), by module, and for a few functions that matter to Brook's hot
  * paths, including what they call (inclusive time).
  *
- *   node dist/bench/profile-summary.js <file.cpuprofile> [--from-ms 1200 --to-ms 9800] [--top 25]
+ *   node dist/bench/profile-summary.js <file.cpuprofile> [--from-ms 1200 --to-ms 9800] [--top 25]   # --help: the options
  *
  * --from-ms/--to-ms cut the profile to a time window since the profile started (the bench report's `phases` gives
  * each scenario's window, in ms since the broker process was spawned; the profile starts a few ms later).
@@ -11,7 +11,7 @@
  * only as the main thread being idle; the bench report's CPU split (main thread vs. the whole process) covers them.
  */
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
+import { badCommandLine, benchCommand, number } from './args.js'
 
 interface CallFrame {
   functionName: string
@@ -74,17 +74,29 @@ function moduleOf(frame: CallFrame): string {
   return frame.url.replace(/^node:internal\//, 'node:')
 }
 
+const COMMAND = benchCommand(
+  'profile-summary',
+  'node dist/bench/profile-summary.js <file.cpuprofile> [options]',
+  "Where a .cpuprofile's main-thread time went: by function, by module, and a few watched functions' inclusive time.",
+)
+  .argument('<file.cpuprofile>', 'the profile, as node --cpu-prof writes it')
+  .option('--from-ms <n>', 'start of the time window, ms since the profile started', number(), 0)
+  .option('--to-ms <n>', 'end of the time window (default: the end of the profile)', number())
+  .option('--top <n>', 'functions and modules listed', number(), 25)
+
 function main(): void {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: { 'from-ms': { type: 'string' }, 'to-ms': { type: 'string' }, top: { type: 'string' } },
-  })
-  const file = positionals[0]
-  if (!file) throw new Error('usage: profile-summary <file.cpuprofile> [--from-ms N] [--to-ms N] [--top N]')
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
-  const fromUs = Number(values['from-ms'] ?? 0) * 1000
-  const toUs = values['to-ms'] === undefined ? Infinity : Number(values['to-ms']) * 1000
-  const top = Number(values.top ?? 25)
+  const parsed = COMMAND.parse()
+  const values = parsed.opts()
+  const [file] = parsed.processedArgs
+  let profile: Profile
+  try {
+    profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
+  } catch (error) {
+    badCommandLine(COMMAND, `cannot read ${file} as a .cpuprofile: ${(error as Error).message}`)
+  }
+  const fromUs = values.fromMs * 1000
+  const toUs = values.toMs === undefined ? Infinity : values.toMs * 1000
+  const top = values.top
 
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
   const parent = new Map<number, number>()

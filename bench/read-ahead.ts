@@ -12,6 +12,7 @@
  * It reports the CPU (all threads) and the page faults of the process per MB read.
  *
  *   npm run build && node dist/bench/read-ahead.js                  # 8192,2048,1024,512,256 KiB; 256 MB; 2 runs
+ *   node dist/bench/read-ahead.js --help                           # every option, with its default
  *   node dist/bench/read-ahead.js --read-ahead-kib 8192,1024 --runs 3
  *   node dist/bench/read-ahead.js --batch-kib 128                  # larger batches: larger LevelDB values
  *
@@ -20,13 +21,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { Level } from 'level'
 import { LEVEL_OPTIONS, databaseDir, partitionKey } from '../storage/database.js'
 import { LogStore } from '../storage/log-store.js'
 import type { PartitionLog } from '../storage/partition-log.js'
 import { At } from '../protocol/record-batch.js'
+import { benchCommand, number, numbers } from './args.js'
 import { batchCount, loadPool, makeBatchPool, savePool } from './batches.js'
 import { MB, waitUntilIdle } from './measure.js'
 import { spread } from './interleaved.js'
@@ -186,38 +187,41 @@ function label(variant: Variant): string {
   return variant.readAhead >= MiB ? `iterator per read, ${variant.readAhead / MiB} MiB read-ahead` : `iterator per read, ${variant.readAhead / KiB} KiB read-ahead`
 }
 
+const COMMAND = benchCommand(
+  'read-ahead',
+  'node dist/bench/read-ahead.js [options]',
+  "Reads from LevelDB against the iterator's read-ahead, each variant in a fresh process: CPU and page faults per MB read.",
+)
+  .option('--read-ahead-kib <n,...>', 'read-aheads of the iterator-per-read variants, KiB', numbers, [8192, 2048, 1024, 512, 256])
+  .option('--total-mb <n>', 'MB appended, and read back by each variant', number(), 256)
+  .option('--partitions <n>', 'partitions appended to', number(), 8)
+  .option('--read-mb <n>', 'MiB per read', number(), 8)
+  .option('--hold-reads <n>', 'reads held until the next (as a Fetch response holds its buffers)', number(), 4)
+  .option('--runs <n>', 'runs of every variant', number(), 2)
+  .option('--batch-kib <n>', 'batch size, KiB', number(), 16)
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'read-ahead-kib': { type: 'string', default: '8192,2048,1024,512,256' },
-      'total-mb': { type: 'string', default: '256' },
-      partitions: { type: 'string', default: '8' },
-      'read-mb': { type: 'string', default: '8' },
-      'hold-reads': { type: 'string', default: '4' },
-      runs: { type: 'string', default: '2' },
-      'batch-kib': { type: 'string', default: '16' },
-    },
-  })
-  const partitions = Number(values.partitions)
+  const values = COMMAND.parse().opts()
+  const partitions = values.partitions
   const variants: Variant[] = [
     { kind: 'brook' },
-    ...values['read-ahead-kib'].split(',').map((kib): Variant => ({ kind: 'iterator per read', readAhead: Number(kib) * KiB })),
+    ...values.readAheadKib.map((kib): Variant => ({ kind: 'iterator per read', readAhead: kib * KiB })),
     { kind: 'one iterator' },
   ]
   const work = mkdtempSync(join(tmpdir(), 'brook-read-ahead-'))
   try {
     const poolFile = join(work, 'pool')
-    savePool(makeBatchPool({ batches: 256, batchBytes: Number(values['batch-kib']) * KiB, recordBytes: 100 }), poolFile)
+    savePool(makeBatchPool({ batches: 256, batchBytes: values.batchKib * KiB, recordBytes: 100 }), poolFile)
     const dataDir = join(work, 'data')
     const topicId = randomUUID()
-    const writer = spawnWorker('read-ahead.js', { mode: 'write', dataDir, poolFile, topicId, partitions, totalBytes: Number(values['total-mb']) * MB } satisfies WriteInput)
+    const writer = spawnWorker('read-ahead.js', { mode: 'write', dataDir, poolFile, topicId, partitions, totalBytes: values.totalMb * MB } satisfies WriteInput)
     await writer.next()
     await writer.exited
     const results = new Map<Variant, ReadResult[]>()
     // Runs interleave the variants, so a burst of other load does not land on one variant only.
-    for (let r = 0; r < Number(values.runs); r++) {
+    for (let r = 0; r < values.runs; r++) {
       for (const variant of variants) {
-        const input: ReadInput = { mode: 'read', dataDir, topicId, partitions, readBytes: Number(values['read-mb']) * MiB, holdReads: Number(values['hold-reads']), variant }
+        const input: ReadInput = { mode: 'read', dataDir, topicId, partitions, readBytes: values.readMb * MiB, holdReads: values.holdReads, variant }
         const worker = spawnWorker('read-ahead.js', input)
         const result = await worker.next<ReadResult>()
         await worker.exited

@@ -15,7 +15,7 @@ import { batchCount, makeBatchPool, savePool, type BatchPool } from './batches.j
 import { brookScenarios } from './brook-scenarios.js'
 import { groupScenarios } from './group-scenarios.js'
 import { machineInfo } from './machine.js'
-import { parseOptions, usage, type BenchOptions } from './options.js'
+import { parseOptions, type BenchOptions } from './options.js'
 import { rawLevel } from './raw-level.js'
 import { rawTcp } from './raw-tcp.js'
 import { AIMS, ratios, renderMarkdown, runErrors, summarize, type Report, type RunResult } from './report.js'
@@ -71,14 +71,7 @@ async function runOnce(options: BenchOptions, pool: BatchPool, progress: (line: 
 }
 
 async function main(): Promise<void> {
-  let options: BenchOptions
-  try {
-    options = parseOptions(process.argv.slice(2))
-  } catch (error) {
-    console.error(`bench: ${(error as Error).message}\n${usage()}`)
-    process.exitCode = 2
-    return
-  }
+  const options = parseOptions(process.argv.slice(2))
   const progress = (line: string): void => {
     if (!options.quiet) process.stderr.write(`bench: ${line}\n`)
   }

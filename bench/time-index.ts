@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/time-index.js --records 10000000`: ListOffsets by timestamp on one large partition, through the
+ * `node dist/bench/time-index.js --records 10000000` (`--help` lists the options): ListOffsets by timestamp on one large partition, through the
  * time index (storage/time-index.ts) beside a scan of batch headers from the log start (how Brook searched before it
  * had the index; it is also what a lookup would cost without one). In process, on a LogStore in a temporary
  * directory: `--records` 100-byte records in batches of `--batch-bytes`, stamped about 10 ms apart with up to 0.5 s of
@@ -11,23 +11,25 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { encodeRecordBatch, searchRecords } from '../protocol/record-batch.js'
 import { LogStore } from '../storage/log-store.js'
 import type { PartitionLog, RecordSearch, TimestampMatch } from '../storage/partition-log.js'
+import { benchCommand, number } from './args.js'
 import { median } from './measure.js'
 
-const { values } = parseArgs({
-  options: {
-    records: { type: 'string', default: '10000000' },
-    'batch-bytes': { type: 'string', default: '16384' },
-    rounds: { type: 'string', default: '5' },
-    'tmp-dir': { type: 'string', default: tmpdir() },
-  },
-})
-const totalRecords = Number(values.records)
-const perBatch = Math.max(1, Math.floor(Number(values['batch-bytes']) / 110))
-const rounds = Math.max(1, Number(values.rounds))
+const COMMAND = benchCommand(
+  'time-index',
+  'node dist/bench/time-index.js [options]',
+  'ListOffsets by timestamp on one large partition: through the time index beside a scan of batch headers.',
+)
+  .option('--records <n>', '100-byte records appended', number(), 10_000_000)
+  .option('--batch-bytes <n>', 'batch size', number(), 16384)
+  .option('--rounds <n>', 'lookups of each target each way (the median is reported)', number(), 5)
+  .option('--tmp-dir <dir>', 'where the log store goes', tmpdir())
+const values = COMMAND.parse().opts()
+const totalRecords = values.records
+const perBatch = Math.max(1, Math.floor(values.batchBytes / 110))
+const rounds = Math.max(1, values.rounds)
 const BASE = 1_700_000_000_000
 const TOPIC_ID = '6f0a1c52-3b1e-4d7a-9a34-1d2f0e8b7c61'
 
@@ -74,7 +76,7 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; result: T
   return { ms: performance.now() - start, result }
 }
 
-const dir = mkdtempSync(join(values['tmp-dir']!, 'brook-time-index-'))
+const dir = mkdtempSync(join(values.tmpDir, 'brook-time-index-'))
 try {
   let store = await LogStore.open(dir)
   const appendStart = performance.now()

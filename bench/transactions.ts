@@ -3,7 +3,7 @@
  * stream task does it: read a batch of the input (read_committed), write one output record per input record, commit
  * the consumed offsets with sendOffsets, commit the transaction.
  *
- *   node dist/bench/transactions.js [--records 200000] [--partitions 4] [--record-bytes 100] [--fetch-kb 1024]
+ *   node dist/bench/transactions.js [options]        # --help lists them, with their defaults
  *
  * `--fetch-kb` is the consumer's maxBytesPerPartition, which bounds a batch and so sets the transaction size. The
  * input is written first by a plain kafkajs producer; the loop is timed from the first batch to the output
@@ -14,22 +14,24 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
+import { benchCommand, number } from './args.js'
 import { startBroker } from './broker-process.js'
 
-const { values: flags } = parseArgs({
-  options: {
-    records: { type: 'string', default: '200000' },
-    partitions: { type: 'string', default: '4' },
-    'record-bytes': { type: 'string', default: '100' },
-    'fetch-kb': { type: 'string', default: '1024' },
-  },
-})
-const RECORDS = Number(flags.records)
-const PARTITIONS = Number(flags.partitions)
-const RECORD_BYTES = Number(flags['record-bytes'])
-const FETCH_BYTES = Number(flags['fetch-kb']) * 1024
+const COMMAND = benchCommand(
+  'transactions',
+  'node dist/bench/transactions.js [options]',
+  'kafkajs consume-transform-produce, one transaction per fetched batch, beside the same loop plain. Prints JSON.',
+)
+  .option('--records <n>', 'input records', number(), 200_000)
+  .option('--partitions <n>', 'partitions of the input and output topics', number(), 4)
+  .option('--record-bytes <n>', 'record value size', number(), 100)
+  .option('--fetch-kb <n>', "the consumer's maxBytesPerPartition, KiB: it bounds a transaction", number(), 1024)
+const flags = COMMAND.parse().opts()
+const RECORDS = flags.records
+const PARTITIONS = flags.partitions
+const RECORD_BYTES = flags.recordBytes
+const FETCH_BYTES = flags.fetchKb * 1024
 
 interface LoopResult {
   seconds: number

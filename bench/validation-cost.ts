@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/validation-cost.js`: what produce's checks cost the event loop per batch, in process, on the
+ * `node dist/bench/validation-cost.js [options]` (`--help` lists them): what produce's checks cost the event loop per batch, in process, on the
  * bench's own batches (bench/batches.ts: ~16 KiB of 100-byte random records):
  *
  *   header only         checkProducedBatch (length, CRC-32C, counts): what produce did before it walked records
@@ -13,10 +13,10 @@
  * beside the default (full), with `--compression lz4` for compressed batches.
  */
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
 import { checkProducedBatch, validateRecords, type RecordRules } from '../protocol/record-batch.js'
 import { Compression, inflationLimit, type CompressionName } from '../protocol/compression.js'
 import { BatchInflater } from '../broker/batch-inflater.js'
+import { badCommandLine, benchCommand, number } from './args.js'
 import { makeBatchPool } from './batches.js'
 
 const MAX_MESSAGE_BYTES = 1048588
@@ -88,11 +88,19 @@ async function viaWorkers(codec: CompressionName, count: number): Promise<Row> {
   }
 }
 
+const COMMAND = benchCommand(
+  'validation-cost',
+  'node dist/bench/validation-cost.js [options]',
+  "What produce's checks cost the event loop per batch, in process, on the bench's batches.",
+)
+  .option('--rounds <n>', 'batches checked per timed round', number(), 20_000)
+  .option('--codecs <a,b>', 'codecs of the batches', 'none,lz4,gzip,snappy')
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20000' }, codecs: { type: 'string', default: 'none,lz4,gzip,snappy' } } })
-  const rounds = Number(values.rounds)
+  const values = COMMAND.parse().opts()
+  const rounds = values.rounds
   const codecs = values.codecs.split(',') as CompressionName[]
-  for (const codec of codecs) if (!(codec in Compression) || codec === 'zstd') throw new Error(`--codecs: '${codec}' is not a codec Brook can write`)
+  for (const codec of codecs) if (!(codec in Compression) || codec === 'zstd') badCommandLine(COMMAND, `--codecs: '${codec}' is not a codec Brook can write`)
   const rows: Row[] = []
   for (const codec of codecs) rows.push(...inline(codec, rounds))
   for (const codec of codecs.filter((c) => c !== 'none')) rows.push(await viaWorkers(codec, Math.max(200, rounds / 20)))

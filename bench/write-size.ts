@@ -9,15 +9,16 @@
  *   node dist/bench/write-size.js --sizes-kib 1024,32768 --total-mb 256 --runs 1
  *   node dist/bench/write-size.js --sync                                 # synced writes, as with `brook start --fsync`
  *   node dist/bench/write-size.js --batch-kib 128                        # larger batches: larger LevelDB values
+ *   node dist/bench/write-size.js --help                                 # every option, with its default
  *
  * The last line is a markdown table: median [min..max] over the runs.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { Level } from 'level'
 import { LEVEL_OPTIONS } from '../storage/database.js'
+import { benchCommand, number, numbers } from './args.js'
 import { batchCount, loadPool, makeBatchPool, savePool } from './batches.js'
 import { MB, percentile } from './measure.js'
 import { brookLogKeys, interleavedRuns, spread } from './interleaved.js'
@@ -85,23 +86,26 @@ function sizeLabel(bytes: number): string {
   return bytes >= 1024 * KiB ? `${bytes / (1024 * KiB)} MiB` : `${bytes / KiB} KiB`
 }
 
+const COMMAND = benchCommand(
+  'write-size',
+  'node dist/bench/write-size.js [options]',
+  'LevelDB write throughput, time per write and peak RSS against the size of one write, each size in a fresh process.',
+)
+  .option('--sizes-kib <n,...>', 'sizes of one write, KiB', numbers, [64, 256, 1024, 4096, 16384, 32768, 65536, 262144])
+  .option('--total-mb <n>', 'MB written per size and run', number(), 512)
+  .option('--runs <n>', 'runs of every size', number(), 3)
+  .option('--sync', 'synced writes, as with `brook start --fsync`', false)
+  .option('--batch-kib <n>', 'batch size, KiB', number(), 16)
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'sizes-kib': { type: 'string', default: '64,256,1024,4096,16384,32768,65536,262144' },
-      'total-mb': { type: 'string', default: '512' },
-      runs: { type: 'string', default: '3' },
-      sync: { type: 'boolean', default: false },
-      'batch-kib': { type: 'string', default: '16' },
-    },
-  })
-  const sizes = values['sizes-kib'].split(',').map((s) => Number(s) * KiB)
-  const totalBytes = Number(values['total-mb']) * MB
-  const runs = Number(values.runs)
+  const values = COMMAND.parse().opts()
+  const sizes = values.sizesKib.map((kib) => kib * KiB)
+  const totalBytes = values.totalMb * MB
+  const runs = values.runs
   const work = mkdtempSync(join(tmpdir(), 'brook-write-size-'))
   try {
     const poolFile = join(work, 'pool')
-    savePool(makeBatchPool({ batches: 4096, batchBytes: Number(values['batch-kib']) * KiB, recordBytes: 100 }), poolFile)
+    savePool(makeBatchPool({ batches: 4096, batchBytes: values.batchKib * KiB, recordBytes: 100 }), poolFile)
     const results = await interleavedRuns<number, RunResult>({
       script: 'write-size.js',
       variants: sizes,
