@@ -40,7 +40,7 @@ export const NODE_LOSS: RetryPolicy = { attempts: Number.MAX_SAFE_INTEGER, backo
  * (120 s). A command line gives up sooner, after NODE_LOSS's 30 s, which covers what a batch waits for: a dead leader
  * fenced and replaced, a restarted one back with its partitions, a leader learning of a topic just created.
  */
-export const DELIVERY: RetryPolicy = { attempts: Number.MAX_SAFE_INTEGER, backoffMs: 100, backoffMaxMs: 1000, timeoutMs: 30_000 }
+export const DELIVERY: RetryPolicy = { attempts: Number.MAX_SAFE_INTEGER, backoffMs: 100, backoffMaxMs: 1000, timeoutMs: NODE_LOSS.timeoutMs }
 
 /** What an attempt returns when it wants another. */
 export const AGAIN: unique symbol = Symbol('again')
