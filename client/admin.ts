@@ -6,9 +6,9 @@
  * Errors are thrown with Kafka's error name and the broker's message (kafka-client.ts checkError), never swallowed;
  * only `describeTopics` keeps going past a leader it cannot ask, and says so per partition.
  */
-import { checkTopicError, type ClusterClient } from './cluster-client.js'
+import { checkTopicError, retriableAtLeader, type ClusterClient } from './cluster-client.js'
 import { ConnectionError, checkError, errorText } from './kafka-client.js'
-import { AGAIN, LEADER_CHANGE, retrying } from './retry.js'
+import { AGAIN, gaveUp, NODE_LOSS, retrying } from './retry.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { ConfigOperation, ConfigSource, IsolationLevel, OffsetSpec, ResourceType, ZERO_UUID } from '../protocol/constants.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
@@ -165,29 +165,29 @@ export interface PartitionOffset {
   timestamp: bigint
 }
 
-/** Errors that mean the client's metadata is behind a leader change: look the leaders up again and ask again. */
-const STALE_LEADER_ERRORS: ReadonlySet<number> = new Set([
-  ErrorCode.NOT_LEADER_OR_FOLLOWER,
-  ErrorCode.LEADER_NOT_AVAILABLE,
-  ErrorCode.UNKNOWN_LEADER_EPOCH,
-  ErrorCode.FENCED_LEADER_EPOCH,
-])
+/** What ListOffsets asks of each leader: OffsetSpec.EARLIEST, OffsetSpec.LATEST or a time in ms, and the isolation level. */
+export interface OffsetQuery {
+  timestamp: bigint
+  isolationLevel: IsolationLevel
+}
 
 /**
- * ListOffsets for some partitions of one topic, each asked of its leader. `timestamp` is OffsetSpec.EARLIEST,
- * OffsetSpec.LATEST or a time in ms (the first offset whose timestamp is at or after it; offset -1 when none is).
- * A partition without a leader, or whose leader moved (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, a leader epoch
- * error), is asked again with fresh metadata for up to 5 s, as a cluster electing leaders answers for a moment after
- * a restart. Errors: an Error naming the partition and why it has no offset (the broker's error, or its leader
- * unreachable), the first of `partitions` that has none.
+ * ListOffsets for some partitions of one topic, each asked of its leader, as Kafka's AdminClient.listOffsets does.
+ * `timestamp` is OffsetSpec.EARLIEST, OffsetSpec.LATEST or a time in ms (the first offset whose timestamp is at or
+ * after it; offset -1 when none is). A partition without a leader, whose leader cannot be reached, or whose leader
+ * answers a retriable error (`retriableAtLeader`: a leader that moved or restarted, one that has not yet learned of
+ * a topic just created, an epoch it does not know yet) is asked again through fresh Metadata, as NODE_LOSS says
+ * (250 ms apart, up to 30 s, Kafka's default.api.timeout.ms being 60 s). Errors, at once: the topic's Metadata error
+ * (it does not exist), no such partition, a leader's other error; after the 30 s, `cannot list offsets of t-0: ...;
+ * gave up after 30 s`. Each names the first of `partitions` that has no offset.
  */
 export async function listPartitionOffsets(
   cluster: ClusterClient,
   topic: MetadataResponseTopic,
   partitions: readonly number[],
-  options: { timestamp: bigint; isolationLevel: IsolationLevel },
+  options: OffsetQuery,
 ): Promise<Map<number, PartitionOffset>> {
-  const answers = await askLeaders(cluster, topic, partitions, options)
+  const answers = await offsetsFromLeaders(cluster, topic, partitions, { ...options, unreachable: 'wait' })
   const found = new Map<number, PartitionOffset>()
   for (const index of partitions) {
     const answer = answers.get(index)!
@@ -206,28 +206,44 @@ export interface OffsetUnavailable {
  * ListOffsets as `listPartitionOffsets` asks it, each partition answered on its own: its offset, or why it has none
  * (what a report that goes on without it shows, as `kafka-consumer-groups.sh --describe` shows '-'). A leader that
  * cannot be reached fails its partitions at once: it stays their leader until the controller fences it
- * (broker.session.timeout.ms), longer than a command should wait.
+ * (broker.session.timeout.ms), longer than a report should wait. Retriable errors are asked again as in
+ * `listPartitionOffsets`; past the 30 s the partition's reason ends with `; gave up after 30 s`.
  */
-export async function askLeaders(
+export function askLeaders(
   cluster: ClusterClient,
   topic: MetadataResponseTopic,
   partitions: readonly number[],
-  options: { timestamp: bigint; isolationLevel: IsolationLevel },
+  options: OffsetQuery,
+): Promise<Map<number, PartitionOffset | OffsetUnavailable>> {
+  return offsetsFromLeaders(cluster, topic, partitions, { ...options, unreachable: 'report' })
+}
+
+/**
+ * The one ListOffsets loop behind `listPartitionOffsets` and `askLeaders`: partitions grouped by leader, one request
+ * per leader, and the partitions still to ask (retriable, leaderless, and with `unreachable: 'wait'` those of a leader
+ * that cannot be reached) asked again after fresh Metadata until NODE_LOSS's time is spent.
+ */
+function offsetsFromLeaders(
+  cluster: ClusterClient,
+  topic: MetadataResponseTopic,
+  partitions: readonly number[],
+  options: OffsetQuery & { unreachable: 'wait' | 'report' },
 ): Promise<Map<number, PartitionOffset | OffsetUnavailable>> {
   const name = topic.name!
   const answers = new Map<number, PartitionOffset | OffsetUnavailable>()
   let metadata = topic
   let pending = [...partitions]
   let refresh = false
-  // Kafka's admin client asks leaders looked up anew likewise.
-  return retrying(LEADER_CHANGE, async (last) => {
+  return retrying(NODE_LOSS, async (last) => {
+    // Throws at once when Metadata says the topic is gone, so a leader's UNKNOWN_TOPIC_OR_PARTITION never waits for it.
     if (refresh) metadata = await cluster.topic(name, { allowAutoTopicCreation: false })
-    const stale = new Map<number, number>()
+    // Partition -> why it is to be asked again.
+    const again = new Map<number, string>()
     const byLeader = new Map<number, number[]>()
     for (const index of pending) {
       const partition = metadata.partitions.find((p) => p.partitionIndex === index)
       if (!partition) throw new Error(`topic '${name}' has no partition ${index}`)
-      if (partition.leaderId < 0) stale.set(index, ErrorCode.LEADER_NOT_AVAILABLE)
+      if (partition.leaderId < 0) again.set(index, errorText(ErrorCode.LEADER_NOT_AVAILABLE))
       else byLeader.set(partition.leaderId, [...(byLeader.get(partition.leaderId) ?? []), index])
     }
     await Promise.all(
@@ -255,22 +271,26 @@ export async function askLeaders(
           })
         } catch (error) {
           if (!(error instanceof ConnectionError)) throw error
-          for (const index of indexes) answers.set(index, { unavailable: `leader ${leaderId} unreachable (${error.message})` })
+          const why = `leader ${leaderId} unreachable (${error.message})`
+          for (const index of indexes) {
+            if (options.unreachable === 'wait') again.set(index, why)
+            else answers.set(index, { unavailable: why })
+          }
           return
         }
         for (const answer of response.topics.flatMap((t) => t.partitions)) {
-          if (STALE_LEADER_ERRORS.has(answer.errorCode) && !last) stale.set(answer.partitionIndex, answer.errorCode)
-          else if (answer.errorCode !== ErrorCode.NONE) answers.set(answer.partitionIndex, { unavailable: errorText(answer.errorCode) })
-          else answers.set(answer.partitionIndex, { partition: answer.partitionIndex, offset: answer.offset ?? -1n, timestamp: answer.timestamp ?? -1n })
+          if (answer.errorCode === ErrorCode.NONE) answers.set(answer.partitionIndex, { partition: answer.partitionIndex, offset: answer.offset ?? -1n, timestamp: answer.timestamp ?? -1n })
+          else if (retriableAtLeader(answer.errorCode)) again.set(answer.partitionIndex, errorText(answer.errorCode))
+          else answers.set(answer.partitionIndex, { unavailable: errorText(answer.errorCode) })
         }
       }),
     )
-    if (stale.size === 0) return answers
+    if (again.size === 0) return answers
     if (last) {
-      for (const [index, code] of stale) answers.set(index, { unavailable: errorText(code) })
+      for (const [index, why] of again) answers.set(index, { unavailable: gaveUp(NODE_LOSS, why) })
       return answers
     }
-    pending = [...stale.keys()]
+    pending = [...again.keys()]
     refresh = true
     return AGAIN
   })
@@ -315,7 +335,7 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
   const configs = await topicConfigs(cluster, topics.map((t) => t.name!))
   return Promise.all(
     topics.map(async (topic): Promise<TopicDescription> => {
-      // An offline partition (no live leader) has no one to ask: it is not asked, as it would be again for 5 s.
+      // An offline partition (no live leader) has no one to ask: it is not asked, as it would be again for 30 s.
       const indexes = topic.partitions.filter((p) => p.leaderId >= 0).map((p) => p.partitionIndex)
       const level = IsolationLevel.READ_UNCOMMITTED
       const [start, end] = await Promise.all([

@@ -6,7 +6,7 @@
  * so that Metadata survives the loss of the node it was asked of.
  */
 import { BrokerError, ConnectionError, KafkaClient, checkError } from './kafka-client.js'
-import { AGAIN, NODE_LOSS, retrying, SETTLING } from './retry.js'
+import { AGAIN, gaveUp, NODE_LOSS, retrying, SETTLING } from './retry.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js'
 import { CoordinatorType, ZERO_UUID } from '../protocol/constants.js'
@@ -296,6 +296,21 @@ const MOVED: ReadonlySet<number> = new Set([
   ErrorCode.LEADER_NOT_AVAILABLE,
 ])
 
+/**
+ * Whether a partition error from its leader (ListOffsets, Produce) may go away when the partition is asked again
+ * through fresh Metadata: the errors Kafka's table marks retriable, its `RetriableException` subclasses, which hold
+ * every `InvalidMetadataException` (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION,
+ * UNKNOWN_LEADER_EPOCH, FENCED_LEADER_EPOCH) and OFFSET_NOT_AVAILABLE; Kafka's admin ListOffsetsHandler and its
+ * producer's Sender retry these and fail on any other (TOPIC_AUTHORIZATION_FAILED, MESSAGE_TOO_LARGE). A node
+ * restarted a moment ago answers them until it has replayed the metadata log and taken its partitions back, and a
+ * leader that has not yet learned of a topic just created answers UNKNOWN_TOPIC_OR_PARTITION. Retrying the last does
+ * not make a missing topic wait: the Metadata asked before the next attempt (`ClusterClient.topic`) fails at once
+ * when the topic does not exist.
+ */
+export function retriableAtLeader(errorCode: number): boolean {
+  return errorInfo(errorCode).retriable
+}
+
 function nodeMoved(error: Error): boolean {
   return error instanceof ConnectionError || (error instanceof BrokerError && MOVED.has(error.errorCode))
 }
@@ -309,7 +324,7 @@ function retryAfterLoss(what: string, error: Error, last: boolean): typeof AGAIN
   if (!nodeMoved(error)) throw error
   if (!last) return AGAIN
   const message = error instanceof ConnectionError ? `${what}: ${error.message}` : error.message
-  throw new Error(`${message}; gave up after ${NODE_LOSS.timeoutMs! / 1000} s`)
+  throw new Error(gaveUp(NODE_LOSS, message))
 }
 
 /** A connection to the first of `servers` that answers. Errors: a ConnectionError naming every server tried. */

@@ -8,19 +8,21 @@
  *                                     encodeRecordBatch --> Produce to the leader (up to MAX_IN_FLIGHT requests)
  *
  * Like Kafka's producer without idempotence (it asks for no producer id), a batch that fails with a retriable
- * error (a leader moved) is retried after a metadata refresh, and a retry may land behind a later batch of the
- * same partition. With acks=0 nothing is answered, so `flush` ends with a Metadata round trip on each connection
+ * error (a leader moved or restarted, or has not yet learned of a topic just created) or whose leader cannot be reached
+ * is sent again after a metadata refresh, as retry.ts's DELIVERY says (100 ms doubling to 1 s apart, up to 30 s): a
+ * retry may land behind a later batch of the same partition, and a batch whose connection was lost after it was sent
+ * may be written twice. With acks=0 nothing is answered, so `flush` ends with a Metadata round trip on each connection
  * used: the broker answers a connection's requests in order, so its answer means every Produce before it was handled.
  */
 import { createInterface } from 'node:readline'
-import type { ClusterClient } from './cluster-client.js'
-import type { KafkaClient } from './kafka-client.js'
-import { checkError } from './kafka-client.js'
+import { retriableAtLeader, type ClusterClient } from './cluster-client.js'
+import { ConnectionError, checkError, errorText, type KafkaClient } from './kafka-client.js'
+import { AGAIN, DELIVERY, gaveUp, retrying } from './retry.js'
 import { DefaultPartitioner } from './partitioner.js'
 import { counted } from './wording.js'
 import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../protocol/record-batch.js'
 import { Compression, type CompressionName } from '../protocol/compression.js'
-import { ErrorCode, errorInfo } from '../protocol/errors.js'
+import { ErrorCode } from '../protocol/errors.js'
 import { produce, type ProduceRequest, type ProduceResponse } from '../protocol/messages/produce.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 
@@ -63,15 +65,6 @@ export interface ProduceSummary {
 
 /** Kafka's own producer sends at most five requests per connection before it waits for an answer. */
 const MAX_IN_FLIGHT = 5
-/**
- * A batch refused with a retriable error (a leader that moved, or that has not yet learned of a topic just created) is
- * sent again up to this many times, 100 ms more apart each time up to 1 s (Kafka's retry.backoff.ms and
- * retry.backoff.max.ms): about 5.5 s in all. Kafka's producer goes on until delivery.timeout.ms (120 s); a command
- * line gives up sooner, saying why.
- */
-const MAX_ATTEMPTS = 10
-const RETRY_BACKOFF_MS = 100
-const RETRY_BACKOFF_MAX_MS = 1000
 /** Record framing on top of key, value and header bytes: length, attributes, deltas, counts (varints). */
 const RECORD_OVERHEAD = 16
 
@@ -184,7 +177,7 @@ export class ConsoleProducer {
       count: batch.records.length,
       records: encodeRecordBatch(batch.records, { compression: Compression[this.options.compression] }),
     }))
-    const sending: Promise<void> = this.produce(encoded, 1)
+    const sending: Promise<void> = this.produce(encoded)
       .catch((error: Error) => {
         this.failure ??= error
       })
@@ -192,38 +185,55 @@ export class ConsoleProducer {
     this.inFlight.add(sending)
   }
 
-  /** One Produce request per leader; batches that fail with a retriable error are sent again. */
-  private async produce(batches: EncodedBatch[], attempt: number): Promise<void> {
-    const byLeader = new Map<number, EncodedBatch[]>()
-    for (const batch of batches) {
-      const leader = this.topic.partitions.find((p) => p.partitionIndex === batch.partition)?.leaderId ?? -1
-      byLeader.set(leader, [...(byLeader.get(leader) ?? []), batch])
-    }
-    const retry: EncodedBatch[] = []
-    let lastError = 0
-    await Promise.all(
-      [...byLeader].map(async ([leader, forLeader]) => {
-        if (leader < 0) {
-          retry.push(...forLeader)
-          lastError = ErrorCode.LEADER_NOT_AVAILABLE
-          return
-        }
-        const failed = await this.produceTo(await this.cluster.node(leader), forLeader)
-        for (const { batch, errorCode } of failed) {
-          retry.push(batch)
-          lastError = errorCode
-        }
-      }),
-    )
-    if (retry.length === 0) return
-    if (attempt >= MAX_ATTEMPTS) {
-      const partitions = [...new Set(retry.map((b) => b.partition))].sort((a, b) => a - b)
-      const named = `${partitions.length === 1 ? 'partition' : 'partitions'} ${partitions.join(', ')}`
-      checkError(lastError, `cannot produce to ${this.options.topic} ${named} after ${counted(attempt, 'attempt')}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_BACKOFF_MS * attempt, RETRY_BACKOFF_MAX_MS)))
-    this.topic = await this.cluster.topic(this.options.topic, { allowAutoTopicCreation: false })
-    await this.produce(retry, attempt + 1)
+  /**
+   * One Produce request per leader; batches that fail with a retriable error, or whose leader has none or cannot be
+   * reached, are sent again through fresh Metadata as DELIVERY says. Errors: a batch's other error at once (checkError),
+   * the topic's Metadata error, `cannot produce to t partitions 0, 2: ...; gave up after 30 s`.
+   */
+  private produce(batches: EncodedBatch[]): Promise<void> {
+    let pending = batches
+    let refresh = false
+    return retrying(DELIVERY, async (last) => {
+      if (refresh) this.topic = await this.cluster.topic(this.options.topic, { allowAutoTopicCreation: false })
+      const byLeader = new Map<number, EncodedBatch[]>()
+      for (const batch of pending) {
+        const leader = this.topic.partitions.find((p) => p.partitionIndex === batch.partition)?.leaderId ?? -1
+        byLeader.set(leader, [...(byLeader.get(leader) ?? []), batch])
+      }
+      const retry: EncodedBatch[] = []
+      let why = ''
+      await Promise.all(
+        [...byLeader].map(async ([leader, forLeader]) => {
+          if (leader < 0) {
+            retry.push(...forLeader)
+            why = errorText(ErrorCode.LEADER_NOT_AVAILABLE)
+            return
+          }
+          let failed: { batch: EncodedBatch; errorCode: number }[]
+          try {
+            failed = await this.produceTo(await this.cluster.node(leader), forLeader)
+          } catch (error) {
+            if (!(error instanceof ConnectionError)) throw error
+            retry.push(...forLeader)
+            why = `leader ${leader} unreachable (${error.message})`
+            return
+          }
+          for (const { batch, errorCode } of failed) {
+            retry.push(batch)
+            why = errorText(errorCode)
+          }
+        }),
+      )
+      if (retry.length === 0) return undefined
+      if (last) {
+        const partitions = [...new Set(retry.map((b) => b.partition))].sort((a, b) => a - b)
+        const named = `${partitions.length === 1 ? 'partition' : 'partitions'} ${partitions.join(', ')}`
+        throw new Error(gaveUp(DELIVERY, `cannot produce to ${this.options.topic} ${named}: ${why}`))
+      }
+      pending = retry
+      refresh = true
+      return AGAIN
+    })
   }
 
   /** Sends one request; returns the batches that failed with a retriable error, throws on any other error. */
@@ -248,7 +258,7 @@ export class ConsoleProducer {
       const batch = batches.find((b) => b.partition === answer.index)
       if (!batch) continue
       if (answer.errorCode === 0) this.count(batch)
-      else if (errorInfo(answer.errorCode).retriable) failed.push({ batch, errorCode: answer.errorCode })
+      else if (retriableAtLeader(answer.errorCode)) failed.push({ batch, errorCode: answer.errorCode })
       else checkError(answer.errorCode, `cannot produce to ${this.options.topic}-${answer.index}`, answer.errorMessage)
     }
     return failed
