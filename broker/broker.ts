@@ -7,6 +7,11 @@
  * With `controller.quorum.voters` the node is a member of a replicated cluster (cluster/README.md): it also runs its
  * controller quorum member (cluster/quorum-runner.ts), listens a second time at its own voter address for the quorum
  * (the controller listener), and once listening registers and heartbeats as a broker (cluster/broker-lifecycle.ts).
+ * Its client listener accepts connections from the start (so its port is known when it registers) but reads none
+ * until the controller has unfenced it, that is until it has caught up with the metadata log: before that, its
+ * metadata image may be long stale (a restarted node's names topics deleted since, knows none created since, and
+ * counts no live brokers), and answers from it would mislead clients. Kafka's brokers likewise enable request
+ * processing only after their initial catch-up; a client sees a slow first answer, or tries another bootstrap server.
  * A failure of the quorum member (a failed metadata write, a broken Raft invariant) stops the node with exit code 1.
  *
  * Storage failures are fail-stop for writes: after the first failed write to the database (a full disk, an I/O
@@ -19,6 +24,7 @@
 import { LogStore } from '../storage/log-store.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
+import type { Socket } from 'node:net'
 import { Acceptor } from './acceptor.js'
 import { RequestBudget } from './request-budget.js'
 import { AnswerBudget } from './answer-budget.js'
@@ -67,6 +73,8 @@ interface ClusterParts {
  */
 export class Broker {
   private acceptor: Acceptor | null = null
+  /** A cluster node's client connections accepted before it caught up, held unread; null once it serves. */
+  private held: Set<Socket> | null
   private readonly dispatcher: Dispatcher
   /** A cluster node's controller listener and its broker lifecycle (registration, heartbeats). */
   private controllerAcceptor: Acceptor | null = null
@@ -95,6 +103,7 @@ export class Broker {
     private readonly quorum: ClusterParts | null,
   ) {
     this.dispatcher = new Dispatcher(quorum ? CLUSTER_NODE_HANDLERS : HANDLERS)
+    this.held = quorum ? new Set() : null
     this.cleaner = new LogCleaner(topics, config, log)
     // Kafka's LogManager schedules this as producer-expiration.
     this.producerExpiry = setInterval(() => {
@@ -276,6 +285,7 @@ export class Broker {
           if (state === 'unfenced') {
             localLogs.markCaughtUp()
             replicas.markCaughtUp()
+            broker.startServing()
           }
         },
       })
@@ -297,7 +307,12 @@ export class Broker {
       maxConnections: config.maxConnections,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
       log: this.log,
-      serve: (socket) => new Connection(socket, { dispatcher: this.dispatcher, services: this.services, budget: this.budget, log: this.log }),
+      serve: (socket) => {
+        const held = this.held
+        if (!held) return this.serve(socket)
+        held.add(socket)
+        socket.once('close', () => held.delete(socket))
+      },
     })
     this.acceptor = acceptor
     await acceptor.listen()
@@ -318,6 +333,17 @@ export class Broker {
     })
     this.controllerAcceptor = controllerAcceptor
     await controllerAcceptor.listen()
+  }
+
+  private serve(socket: Socket): void {
+    new Connection(socket, { dispatcher: this.dispatcher, services: this.services, budget: this.budget, log: this.log })
+  }
+
+  /** Starts reading client connections: the ones held until now, and every new one. */
+  private startServing(): void {
+    const held = this.held ?? new Set()
+    this.held = null
+    for (const socket of held) this.serve(socket)
   }
 
   /** Stops the coordinators' timers and producer-id expiration. */
