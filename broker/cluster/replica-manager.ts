@@ -103,6 +103,7 @@ import type { Logger } from '../logger.js'
 import type { Partition, Topic } from '../partition.js'
 import type { TopicManager } from '../topics.js'
 import { PeerChannel, type QuorumRunner } from './quorum-runner.js'
+import { FetchSessions } from './fetch-sessions.js'
 import type { MetadataImage, PartitionRegistration } from './metadata/image.js'
 import { DEFAULT_REPLICATION_CONFIG, type ReplicationConfig } from './replication/config.js'
 import { endOffsetForEpoch, truncationTarget, UNDEFINED_EPOCH, type EpochEndOffset } from './replication/log.js'
@@ -188,6 +189,8 @@ export class Replica {
 
 export class ReplicaManager {
   readonly config: ReplicationConfig
+  /** The followers' fetch sessions on this node as their leader (KIP-227). */
+  readonly fetchSessions = new FetchSessions()
   private readonly replicas = new Map<string, Replica>()
   private readonly fetchers = new Map<number, ReplicaFetcher>()
   private ineligible: ReadonlySet<number> = new Set()
@@ -686,6 +689,12 @@ export class ReplicaManager {
 class ReplicaFetcher {
   private readonly partitions = new Set<Replica>()
   private channel: PeerChannel | null = null
+  /**
+   * The fetch session with the leader (KIP-227; Kafka's FetchSessionHandler): its id, the epoch of the next request,
+   * and each partition's fetch state as the leader last heard it. Null: the next request is a full one asking for a
+   * new session (after an error, a new connection, or a leader that declined).
+   */
+  private session: { id: number; epoch: number; sent: Map<Replica, SentFetchState> } | null = null
   private running: Promise<void> | null = null
   private stopped = false
   /** Partitions that answered an error wait until this time (ms). */
@@ -720,6 +729,7 @@ class ReplicaFetcher {
     this.stopped = true
     this.channel?.close()
     this.channel = null
+    this.session = null
   }
 
   /**
@@ -753,6 +763,7 @@ class ReplicaFetcher {
       }
       if (!this.channel || this.channel.voter.host !== endpoint.host || this.channel.voter.port !== endpoint.port) {
         this.channel?.close()
+        this.session = null
         this.channel = new PeerChannel(endpoint, {
           clientId: `brook-replica-fetcher-${this.manager.nodeId}`,
           timeoutMs: config.replicaFetchWaitMaxMs + config.requestTimeoutMs,
@@ -770,6 +781,11 @@ class ReplicaFetcher {
         await sleep(Math.min(...this.backoffUntil.values()) - nowMs)
         continue
       }
+      // In a session only what changed goes: partitions new to it or whose fetch state moved, and those it drops.
+      const session = this.session
+      const changed = session ? sent.filter((entry) => !sameFetchState(session.sent.get(entry.replica), entry)) : sent
+      const kept = new Set(sent.map((entry) => entry.replica))
+      const forgotten = session ? [...session.sent.keys()].filter((replica) => !kept.has(replica)) : []
       const request: FetchRequest = {
         clusterId: null,
         replicaId: -1,
@@ -778,9 +794,9 @@ class ReplicaFetcher {
         minBytes: 1,
         maxBytes: REPLICA_FETCH_MAX_BYTES,
         isolationLevel: 0,
-        sessionId: 0,
-        sessionEpoch: -1,
-        topics: [...groupBy(sent, (entry) => entry.replica.topic.topicId)].map(([topicId, entries]) => ({
+        sessionId: session?.id ?? 0,
+        sessionEpoch: session?.epoch ?? 0,
+        topics: [...groupBy(changed, (entry) => entry.replica.topic.topicId)].map(([topicId, entries]) => ({
           topic: entries[0]!.replica.topic.name,
           topicId,
           partitions: entries.map((entry) => ({
@@ -793,16 +809,35 @@ class ReplicaFetcher {
             replicaDirectoryId: '00000000-0000-0000-0000-000000000000',
           })),
         })),
-        forgottenTopicsData: [],
+        forgottenTopicsData: [...groupBy(forgotten, (replica) => replica.topic.topicId)].map(([topicId, replicas]) => ({
+          topic: replicas[0]!.topic.name,
+          topicId,
+          partitions: replicas.map((replica) => replica.partition.index),
+        })),
         rackId: '',
       }
       let response: FetchResponse
       try {
         response = await this.channel.request<FetchResponse>(fetch, REPLICA_FETCH_VERSION, request)
       } catch (error) {
+        this.session = null
         if (!this.stopped) this.log.debug(`replica fetch from node ${this.leaderId}: ${(error as Error).message}`)
         await sleep(config.replicaFetchBackoffMs)
         continue
+      }
+      if (response.errorCode !== ErrorCode.NONE) {
+        // FETCH_SESSION_ID_NOT_FOUND or INVALID_FETCH_SESSION_EPOCH (the leader restarted, or lost the session): start a
+        // new one with the next, full, request.
+        this.session = null
+        this.log.debug(`replica fetch from node ${this.leaderId}: error ${response.errorCode}; starting a new fetch session`)
+        continue
+      }
+      if (!session) {
+        this.session = response.sessionId ? { id: response.sessionId, epoch: 1, sent: new Map(sent.map((entry) => [entry.replica, entry])) } : null
+      } else {
+        session.epoch = session.epoch === 0x7fffffff ? 1 : session.epoch + 1
+        for (const entry of changed) session.sent.set(entry.replica, entry)
+        for (const replica of forgotten) session.sent.delete(replica)
       }
       const answered = new Map<string, FetchResponsePartitionData>()
       for (const topic of response.responses) for (const data of topic.partitions) answered.set(replicaKey(topic.topicId ?? '', data.partitionIndex), data)
@@ -825,6 +860,17 @@ class ReplicaFetcher {
       }
     }
   }
+}
+
+/** A partition's fetch state as a replica Fetch sends it. */
+interface SentFetchState {
+  readonly leaderEpoch: number
+  readonly fetchOffset: bigint
+  readonly lastFetchedEpoch: number
+}
+
+function sameFetchState(before: SentFetchState | undefined, now: SentFetchState): boolean {
+  return before !== undefined && before.leaderEpoch === now.leaderEpoch && before.fetchOffset === now.fetchOffset && before.lastFetchedEpoch === now.lastFetchedEpoch
 }
 
 /** Kafka's checkCurrentLeaderEpoch: -1 skips it; older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH. */

@@ -18,7 +18,8 @@
  *   queued.max.requests, as Kafka's fetch purgatory holds requests outside the request queue.
  * - `fetchOffset` below the log start or above the log end: OFFSET_OUT_OF_RANGE; at the high watermark: no records.
  * - `currentLeaderEpoch` (v9+) is checked: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
- * - Fetch sessions (KIP-227) are declined: the answer's session id is 0, so clients keep sending full fetches.
+ * - Fetch sessions (KIP-227) are declined for consumers: the answer's session id is 0, so clients keep sending full
+ *   fetches. A follower gets one (cluster/fetch-sessions.ts).
  * - On a cluster node, a Fetch with a replica id (ReplicaId before v15, ReplicaState from v15, KIP-903) is a
  *   follower's (Kafka's ReplicaManager.fetchMessages for a follower): each partition goes through the leader's
  *   replica (cluster/replica-manager.ts `replicaFetch`: epoch checks, KIP-320's divergingEpoch, the follower's
@@ -48,8 +49,9 @@ import { ErrorCode } from '../../protocol/errors.js'
 import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
 import { defineHandler, leadershipError, type RequestContext } from '../handler.js'
-import { leaderEpochError, type Partition } from '../partition.js'
+import { leaderEpochError, type Partition, type Topic } from '../partition.js'
 import type { ReplicaFetchVerdict } from '../cluster/replica-manager.js'
+import type { SessionFetch, SessionPartition } from '../cluster/fetch-sessions.js'
 
 function failedPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
   return {
@@ -194,8 +196,10 @@ function waitForData(watched: Watched[], timeoutMs: number, signal: AbortSignal,
 }
 
 /**
- * A follower's Fetch (see the top of this module). Each pass reads every partition the replica manager lets it
- * read; the follower's position is recorded on the first pass only (a held fetch does not move it again).
+ * A follower's Fetch (see the top of this module). On a cluster node it goes through the follower's fetch session
+ * (cluster/fetch-sessions.ts, KIP-227): an incremental fetch serves every partition of the session and answers only
+ * those with news. Each pass reads every partition the replica manager lets it read; the follower's position is
+ * recorded on the first pass only (a held fetch does not move it again).
  */
 async function replicaFetch(request: FetchRequest, replicaId: number, context: RequestContext): Promise<FetchResponse> {
   const { services, apiVersion, signal, parked, onAnswerSent } = context
@@ -203,22 +207,21 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
   const byId = apiVersion >= 13
   const deadline = Date.now() + Math.max(0, request.maxWaitMs)
   const maxBytes = Math.min(request.maxBytes, services.config.fetchMaxBytes)
-  const verdicts = new Map<string, ReplicaFetchVerdict>()
+  const resolved = replicas ? replicas.fetchSessions.open(request, replicaId) : sessionless(request)
+  if (!('partitions' in resolved)) return { throttleTimeMs: 0, errorCode: resolved.errorCode, sessionId: 0, responses: [] }
+  const { sessionId, incremental, partitions: wanted } = resolved
+  const topicOf = (entry: SessionPartition): Topic | undefined => (byId ? services.topics.getById(entry.topicId) : services.topics.get(entry.topic))
+  const verdicts = new Map<SessionPartition, ReplicaFetchVerdict>()
   const nowMs = Date.now()
-  for (const target of request.topics) {
-    const topic = byId ? services.topics.getById(target.topicId) : services.topics.get(target.topic)
-    for (const wanted of target.partitions) {
-      const key = `${target.topicId}/${target.topic}/${wanted.partition}`
-      if (!replicas || !topic || !topic.partitions[wanted.partition]) {
-        const errorCode = !replicas ? ErrorCode.NOT_LEADER_OR_FOLLOWER : byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        verdicts.set(key, { kind: 'error', errorCode })
-        continue
-      }
-      verdicts.set(
-        key,
-        replicas.replicaFetch(topic.topicId, wanted.partition, { replicaId, currentLeaderEpoch: wanted.currentLeaderEpoch, fetchOffset: wanted.fetchOffset, lastFetchedEpoch: wanted.lastFetchedEpoch }, nowMs),
-      )
+  for (const entry of wanted) {
+    const topic = topicOf(entry)
+    if (!replicas || !topic || !topic.partitions[entry.partition]) {
+      const errorCode = !replicas ? ErrorCode.NOT_LEADER_OR_FOLLOWER : byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+      verdicts.set(entry, { kind: 'error', errorCode })
+      continue
     }
+    const position = { replicaId, currentLeaderEpoch: entry.currentLeaderEpoch, fetchOffset: entry.fetchOffset, lastFetchedEpoch: entry.lastFetchedEpoch }
+    verdicts.set(entry, replicas.replicaFetch(topic.topicId, entry.partition, position, nowMs))
   }
   const answers = services.answers
   for (;;) {
@@ -227,53 +230,54 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
     let settled = false
     let urgent = false
     const readable: Watched[] = []
+    const carried: { entry: SessionPartition; data: FetchResponsePartitionData }[] = []
     try {
-      const responses: FetchResponseFetchableTopicResponse[] = []
-      for (const target of request.topics) {
-        const topic = byId ? services.topics.getById(target.topicId) : services.topics.get(target.topic)
-        const partitions: FetchResponsePartitionData[] = []
-        for (const wanted of target.partitions) {
-          const verdict = verdicts.get(`${target.topicId}/${target.topic}/${wanted.partition}`)!
-          const partition = topic?.partitions[wanted.partition]
-          if (verdict.kind === 'error' || !partition) {
-            urgent = true
-            partitions.push(failedPartition(wanted.partition, verdict.kind === 'error' ? verdict.errorCode : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
-            continue
-          }
-          const base = {
-            partitionIndex: wanted.partition,
-            errorCode: ErrorCode.NONE,
-            highWatermark: partition.highWatermark,
-            lastStableOffset: partition.lastStableOffset,
-            logStartOffset: partition.logStartOffset,
-            abortedTransactions: null,
-            preferredReadReplica: -1,
-            currentLeader: { leaderId: services.endpoint.nodeId, leaderEpoch: partition.leaderEpoch },
-          }
-          if (verdict.kind === 'diverging') {
-            urgent = true
-            partitions.push({ ...base, divergingEpoch: { epoch: verdict.divergingEpoch.epoch, endOffset: verdict.divergingEpoch.endOffset }, records: [] })
-            continue
-          }
-          readable.push({ partition, highWatermark: partition.highWatermark, logEndOffset: partition.logEndOffset })
-          const budget = Math.min(wanted.partitionMaxBytes, granted - bytes)
-          // Up to the log end: batches still being written too (the replica manager's top comment says why it is safe).
-          // A follower at the log end, the usual case for most partitions of a fetch, has nothing to read.
-          const records =
-            wanted.fetchOffset < partition.logEndOffset && (budget > 0 || bytes === 0)
-              ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.logEndOffset, minOneMessage: bytes === 0 })
-              : []
-          for (const batch of records) bytes += batch.length
-          partitions.push({ ...base, records })
+      for (const entry of wanted) {
+        const verdict = verdicts.get(entry)!
+        const partition = topicOf(entry)?.partitions[entry.partition]
+        if (verdict.kind === 'error' || !partition) {
+          urgent = true
+          carried.push({ entry, data: failedPartition(entry.partition, verdict.kind === 'error' ? verdict.errorCode : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) })
+          continue
         }
-        responses.push({ topic: target.topic, topicId: target.topicId, partitions })
+        const base = {
+          partitionIndex: entry.partition,
+          errorCode: ErrorCode.NONE,
+          highWatermark: partition.highWatermark,
+          lastStableOffset: partition.lastStableOffset,
+          logStartOffset: partition.logStartOffset,
+          abortedTransactions: null,
+          preferredReadReplica: -1,
+          currentLeader: { leaderId: services.endpoint.nodeId, leaderEpoch: partition.leaderEpoch },
+        }
+        if (verdict.kind === 'diverging') {
+          urgent = true
+          carried.push({ entry, data: { ...base, divergingEpoch: { epoch: verdict.divergingEpoch.epoch, endOffset: verdict.divergingEpoch.endOffset }, records: [] } })
+          continue
+        }
+        readable.push({ partition, highWatermark: partition.highWatermark, logEndOffset: partition.logEndOffset })
+        const budget = Math.min(entry.partitionMaxBytes, granted - bytes)
+        // Up to the log end: batches still being written too (the replica manager's top comment says why it is safe).
+        // A follower at the log end, the usual case for most partitions of a fetch, has nothing to read.
+        const records =
+          entry.fetchOffset < partition.logEndOffset && (budget > 0 || bytes === 0)
+            ? await partition.log.read(entry.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.logEndOffset, minOneMessage: bytes === 0 })
+            : []
+        for (const batch of records) bytes += batch.length
+        // In a session, a partition without records goes out only with a high watermark or log start not yet sent.
+        const news = records.length > 0 || entry.sentHighWatermark !== base.highWatermark || entry.sentLogStartOffset !== base.logStartOffset
+        if (!incremental || news) carried.push({ entry, data: { ...base, records } })
       }
       answers.settle(granted, bytes)
       settled = true
       const remaining = deadline - Date.now()
       if (bytes >= request.minBytes || urgent || remaining <= 0 || signal.aborted) {
+        for (const { entry, data } of carried) {
+          entry.sentHighWatermark = data.highWatermark
+          entry.sentLogStartOffset = data.logStartOffset
+        }
         onAnswerSent(() => answers.give(bytes))
-        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
+        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId, responses: byTopic(carried) }
       }
       answers.give(bytes)
       parked()
@@ -283,4 +287,32 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
       throw error
     }
   }
+}
+
+/** A replica Fetch on a node without replicas (a single node): its partitions, served without a session. */
+function sessionless(request: FetchRequest): SessionFetch {
+  const partitions = request.topics.flatMap((topic) =>
+    topic.partitions.map((wanted): SessionPartition => ({
+      topicId: topic.topicId,
+      topic: topic.topic,
+      partition: wanted.partition,
+      currentLeaderEpoch: wanted.currentLeaderEpoch,
+      fetchOffset: wanted.fetchOffset,
+      lastFetchedEpoch: wanted.lastFetchedEpoch,
+      partitionMaxBytes: wanted.partitionMaxBytes,
+    })),
+  )
+  return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions }
+}
+
+/** The answer's topics: the partitions carried, grouped by topic in the order they came. */
+function byTopic(carried: readonly { entry: SessionPartition; data: FetchResponsePartitionData }[]): FetchResponseFetchableTopicResponse[] {
+  const topics = new Map<string, FetchResponseFetchableTopicResponse>()
+  for (const { entry, data } of carried) {
+    const key = `${entry.topicId}/${entry.topic}`
+    let topic = topics.get(key)
+    if (!topic) topics.set(key, (topic = { topic: entry.topic, topicId: entry.topicId, partitions: [] }))
+    topic.partitions.push(data)
+  }
+  return [...topics.values()]
 }

@@ -1,0 +1,137 @@
+/**
+ * Incremental fetch sessions for followers (KIP-227; Kafka's FetchSession.scala, FetchSessionHandler.java). Without
+ * them every replica Fetch names every partition its follower follows on this leader (`__consumer_offsets`'s 50
+ * among them) and every answer describes each one, although most have nothing new. In a session the leader keeps
+ * each partition's fetch state, the follower sends only what changed, and the answer carries only partitions with
+ * news: records, an error or a divergence, or a high watermark or log start it has not sent yet.
+ *
+ *   follower                                        leader (this module)
+ *   sessionId 0, sessionEpoch 0, every partition -> new session (id), full answer          epoch 1 expected next
+ *   sessionId, epoch 1, what changed, forgotten    -> session updated, incremental answer  epoch 2 expected next
+ *   unknown sessionId                              -> FETCH_SESSION_ID_NOT_FOUND (the follower starts afresh)
+ *   wrong epoch                                    -> INVALID_FETCH_SESSION_EPOCH (the follower starts afresh)
+ *   sessionEpoch -1                                -> full answer, no session (the session named is closed)
+ *
+ * Only followers get sessions: a consumer's Fetch is answered with session id 0, so clients keep sending full
+ * fetches. A node keeps one session per follower node (a new one replaces the old), so the cache is bounded by the
+ * cluster's size and needs no eviction.
+ */
+import { ErrorCode } from '../../protocol/errors.js'
+import type { FetchRequest } from '../../protocol/messages/fetch.js'
+
+/** A partition of a session, with the follower's fetch state and what the last answer that carried it said. */
+export interface SessionPartition {
+  readonly topicId: string
+  readonly topic: string
+  readonly partition: number
+  currentLeaderEpoch: number
+  fetchOffset: bigint
+  lastFetchedEpoch: number
+  partitionMaxBytes: number
+  /** The high watermark and log start offset last sent for it; undefined until an answer carried it. */
+  sentHighWatermark?: bigint
+  sentLogStartOffset?: bigint
+}
+
+/** How to serve one replica Fetch: the session's id for the answer (0: none), and every partition to serve. */
+export type SessionFetch =
+  | { readonly errorCode: number }
+  | { readonly errorCode: typeof ErrorCode.NONE; readonly sessionId: number; readonly incremental: boolean; readonly partitions: readonly SessionPartition[] }
+
+interface Session {
+  readonly id: number
+  readonly replicaId: number
+  /** The epoch the next request must carry. */
+  epoch: number
+  readonly partitions: Map<string, SessionPartition>
+}
+
+/** FINAL_EPOCH: a full fetch that closes the session it names and opens none. */
+const FINAL_EPOCH = -1
+/** INITIAL_EPOCH: a full fetch that asks for a new session. */
+const INITIAL_EPOCH = 0
+
+export class FetchSessions {
+  private readonly sessions = new Map<number, Session>()
+  private readonly byReplica = new Map<number, number>()
+  private lastId = Math.floor(Math.random() * 0x3fffffff)
+
+  /**
+   * Resolves a follower's Fetch against the sessions: opens, updates or closes one as the request's sessionId and
+   * sessionEpoch say, and returns the partitions to serve (every partition of the session for an incremental fetch,
+   * those of the request otherwise). Errors (as a top-level errorCode for the answer): FETCH_SESSION_ID_NOT_FOUND
+   * for a session this node does not have (or another replica's), INVALID_FETCH_SESSION_EPOCH for an epoch other than
+   * the one expected.
+   */
+  open(request: FetchRequest, replicaId: number): SessionFetch {
+    if (request.sessionEpoch === FINAL_EPOCH || request.sessionEpoch === INITIAL_EPOCH) {
+      this.close(request.sessionId)
+      const partitions = new Map<string, SessionPartition>()
+      this.upsert(partitions, request)
+      if (request.sessionEpoch === FINAL_EPOCH) return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions: [...partitions.values()] }
+      const previous = this.byReplica.get(replicaId)
+      if (previous !== undefined) this.close(previous)
+      const session: Session = { id: this.nextId(), replicaId, epoch: 1, partitions }
+      this.sessions.set(session.id, session)
+      this.byReplica.set(replicaId, session.id)
+      return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: false, partitions: [...partitions.values()] }
+    }
+    const session = this.sessions.get(request.sessionId)
+    if (!session || session.replicaId !== replicaId) return { errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND }
+    if (request.sessionEpoch !== session.epoch) return { errorCode: ErrorCode.INVALID_FETCH_SESSION_EPOCH }
+    session.epoch = session.epoch === 0x7fffffff ? 1 : session.epoch + 1
+    this.upsert(session.partitions, request)
+    for (const forgotten of request.forgottenTopicsData) {
+      for (const index of forgotten.partitions) session.partitions.delete(keyOf(forgotten.topicId, forgotten.topic, index))
+    }
+    return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: true, partitions: [...session.partitions.values()] }
+  }
+
+  /** Sessions open (one per follower node at most). */
+  get size(): number {
+    return this.sessions.size
+  }
+
+  private close(sessionId: number): void {
+    const session = this.sessions.get(sessionId)
+    if (!session) return
+    this.sessions.delete(sessionId)
+    if (this.byReplica.get(session.replicaId) === sessionId) this.byReplica.delete(session.replicaId)
+  }
+
+  /** Takes the request's partitions into `partitions`: new ones added, known ones given the request's fetch state. */
+  private upsert(partitions: Map<string, SessionPartition>, request: FetchRequest): void {
+    for (const topic of request.topics) {
+      for (const wanted of topic.partitions) {
+        const key = keyOf(topic.topicId, topic.topic, wanted.partition)
+        const known = partitions.get(key)
+        if (known) {
+          known.currentLeaderEpoch = wanted.currentLeaderEpoch
+          known.fetchOffset = wanted.fetchOffset
+          known.lastFetchedEpoch = wanted.lastFetchedEpoch
+          known.partitionMaxBytes = wanted.partitionMaxBytes
+        } else {
+          partitions.set(key, {
+            topicId: topic.topicId,
+            topic: topic.topic,
+            partition: wanted.partition,
+            currentLeaderEpoch: wanted.currentLeaderEpoch,
+            fetchOffset: wanted.fetchOffset,
+            lastFetchedEpoch: wanted.lastFetchedEpoch,
+            partitionMaxBytes: wanted.partitionMaxBytes,
+          })
+        }
+      }
+    }
+  }
+
+  private nextId(): number {
+    do this.lastId = this.lastId >= 0x7fffffff ? 1 : this.lastId + 1
+    while (this.sessions.has(this.lastId))
+    return this.lastId
+  }
+}
+
+function keyOf(topicId: string, topic: string, partition: number): string {
+  return `${topicId}/${topic}/${partition}`
+}

@@ -1,0 +1,95 @@
+/**
+ * Followers' fetch sessions on their leader (KIP-227), the cache on its own: a full fetch with epoch 0 opens a
+ * session, incremental fetches at the expected epoch update and forget partitions and are served every partition of
+ * the session, and the errors a follower starts afresh on. (Followers fetching through sessions against real nodes
+ * are in test/cluster/node/.)
+ */
+import { describe, expect, it } from 'vitest'
+import { FetchSessions } from '../../broker/cluster/fetch-sessions.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import type { FetchRequest } from '../../protocol/messages/fetch.js'
+
+const TOPIC = { topic: '', topicId: '6c1c5c9e-6d5a-4a44-9a4e-3e1b1b2c3d4e' }
+
+/** A replica Fetch naming `offsets` (partition -> fetch offset), forgetting `forgotten`. */
+function request(sessionId: number, sessionEpoch: number, offsets: Record<number, bigint>, forgotten: number[] = []): FetchRequest {
+  return {
+    clusterId: null,
+    replicaId: -1,
+    replicaState: { replicaId: 2, replicaEpoch: -1n },
+    maxWaitMs: 500,
+    minBytes: 1,
+    maxBytes: 1 << 20,
+    isolationLevel: 0,
+    sessionId,
+    sessionEpoch,
+    topics: [
+      {
+        ...TOPIC,
+        partitions: Object.entries(offsets).map(([partition, fetchOffset]) => ({
+          partition: Number(partition),
+          currentLeaderEpoch: 3,
+          fetchOffset,
+          lastFetchedEpoch: 3,
+          logStartOffset: -1n,
+          partitionMaxBytes: 1 << 20,
+          replicaDirectoryId: '00000000-0000-0000-0000-000000000000',
+        })),
+      },
+    ],
+    forgottenTopicsData: forgotten.length > 0 ? [{ ...TOPIC, partitions: forgotten }] : [],
+    rackId: '',
+  }
+}
+
+function served(fetch: ReturnType<FetchSessions['open']>): Record<number, bigint> {
+  if (!('partitions' in fetch)) throw new Error(`error ${fetch.errorCode}`)
+  return Object.fromEntries(fetch.partitions.map((p) => [p.partition, p.fetchOffset]))
+}
+
+describe('fetch sessions', () => {
+  it('opens a session on a full fetch at epoch 0, then serves every partition of it to fetches that name only what changed', () => {
+    const sessions = new FetchSessions()
+    const opened = sessions.open(request(0, 0, { 0: 10n, 1: 20n, 2: 30n }), 2)
+    expect(opened).toMatchObject({ errorCode: ErrorCode.NONE, incremental: false })
+    const id = (opened as { sessionId: number }).sessionId
+    expect(id).toBeGreaterThan(0)
+    expect(served(opened)).toEqual({ 0: 10n, 1: 20n, 2: 30n })
+
+    const next = sessions.open(request(id, 1, { 1: 25n, 3: 5n }, [2]), 2)
+    expect(next).toMatchObject({ errorCode: ErrorCode.NONE, sessionId: id, incremental: true })
+    expect(served(next)).toEqual({ 0: 10n, 1: 25n, 3: 5n })
+
+    // Nothing changed: the session is served as it stands.
+    expect(served(sessions.open(request(id, 2, {}), 2))).toEqual({ 0: 10n, 1: 25n, 3: 5n })
+    expect(sessions.size).toBe(1)
+  })
+
+  it('answers INVALID_FETCH_SESSION_EPOCH for an epoch other than the next, and FETCH_SESSION_ID_NOT_FOUND for a session it does not have or that is another replica\'s', () => {
+    const sessions = new FetchSessions()
+    const id = (sessions.open(request(0, 0, { 0: 1n }), 2) as { sessionId: number }).sessionId
+    expect(sessions.open(request(id, 1, {}), 2)).toMatchObject({ errorCode: ErrorCode.NONE })
+    // A repeat of epoch 1 (a retry of a request whose answer was lost) does not move the session again.
+    expect(sessions.open(request(id, 1, { 0: 99n }), 2)).toEqual({ errorCode: ErrorCode.INVALID_FETCH_SESSION_EPOCH })
+    expect(sessions.open(request(id, 5, {}), 2)).toEqual({ errorCode: ErrorCode.INVALID_FETCH_SESSION_EPOCH })
+    expect(served(sessions.open(request(id, 2, {}), 2))).toEqual({ 0: 1n })
+    expect(sessions.open(request(id + 1, 1, {}), 2)).toEqual({ errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND })
+    expect(sessions.open(request(id, 3, {}), 3)).toEqual({ errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND })
+  })
+
+  it('keeps one session per follower: a new one replaces the old, and epoch -1 closes the one it names and opens none', () => {
+    const sessions = new FetchSessions()
+    const first = (sessions.open(request(0, 0, { 0: 1n }), 2) as { sessionId: number }).sessionId
+    const other = (sessions.open(request(0, 0, { 0: 1n }), 3) as { sessionId: number }).sessionId
+    const second = (sessions.open(request(0, 0, { 0: 2n }), 2) as { sessionId: number }).sessionId
+    expect(new Set([first, other, second]).size).toBe(3)
+    expect(sessions.size).toBe(2)
+    expect(sessions.open(request(first, 1, {}), 2)).toEqual({ errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND })
+
+    const final = sessions.open(request(second, -1, { 4: 7n }), 2)
+    expect(final).toMatchObject({ errorCode: ErrorCode.NONE, sessionId: 0, incremental: false })
+    expect(served(final)).toEqual({ 4: 7n })
+    expect(sessions.size).toBe(1)
+    expect(sessions.open(request(second, 1, {}), 2)).toEqual({ errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND })
+  })
+})
