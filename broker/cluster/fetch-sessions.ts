@@ -17,7 +17,7 @@
  * cluster's size and needs no eviction.
  */
 import { ErrorCode } from '../../protocol/errors.js'
-import type { FetchRequest } from '../../protocol/messages/fetch.js'
+import type { FetchRequest, FetchRequestFetchPartition, FetchRequestFetchTopic } from '../../protocol/messages/fetch.js'
 
 /** A partition of a session, with the follower's fetch state and what the last answer that carried it said. */
 export interface SessionPartition {
@@ -111,15 +111,7 @@ export class FetchSessions {
           known.lastFetchedEpoch = wanted.lastFetchedEpoch
           known.partitionMaxBytes = wanted.partitionMaxBytes
         } else {
-          partitions.set(key, {
-            topicId: topic.topicId,
-            topic: topic.topic,
-            partition: wanted.partition,
-            currentLeaderEpoch: wanted.currentLeaderEpoch,
-            fetchOffset: wanted.fetchOffset,
-            lastFetchedEpoch: wanted.lastFetchedEpoch,
-            partitionMaxBytes: wanted.partitionMaxBytes,
-          })
+          partitions.set(key, sessionPartition(topic, wanted))
         }
       }
     }
@@ -129,6 +121,24 @@ export class FetchSessions {
     do this.lastId = this.lastId >= 0x7fffffff ? 1 : this.lastId + 1
     while (this.sessions.has(this.lastId))
     return this.lastId
+  }
+}
+
+/** A replica Fetch served without a session (a node without replicas answers its partitions' errors): its partitions. */
+export function sessionless(request: FetchRequest): SessionFetch {
+  const partitions = request.topics.flatMap((topic) => topic.partitions.map((wanted) => sessionPartition(topic, wanted)))
+  return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions }
+}
+
+function sessionPartition(topic: FetchRequestFetchTopic, wanted: FetchRequestFetchPartition): SessionPartition {
+  return {
+    topicId: topic.topicId,
+    topic: topic.topic,
+    partition: wanted.partition,
+    currentLeaderEpoch: wanted.currentLeaderEpoch,
+    fetchOffset: wanted.fetchOffset,
+    lastFetchedEpoch: wanted.lastFetchedEpoch,
+    partitionMaxBytes: wanted.partitionMaxBytes,
   }
 }
 

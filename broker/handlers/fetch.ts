@@ -51,7 +51,7 @@ import { IsolationLevel } from '../../protocol/constants.js'
 import { defineHandler, leadershipError, type RequestContext } from '../handler.js'
 import { leaderEpochError, type Partition, type Topic } from '../partition.js'
 import type { ReplicaFetchVerdict } from '../cluster/replica-manager.js'
-import type { SessionFetch, SessionPartition } from '../cluster/fetch-sessions.js'
+import { sessionless, type SessionPartition } from '../cluster/fetch-sessions.js'
 
 function failedPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
   return {
@@ -287,22 +287,6 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
       throw error
     }
   }
-}
-
-/** A replica Fetch on a node without replicas (a single node): its partitions, served without a session. */
-function sessionless(request: FetchRequest): SessionFetch {
-  const partitions = request.topics.flatMap((topic) =>
-    topic.partitions.map((wanted): SessionPartition => ({
-      topicId: topic.topicId,
-      topic: topic.topic,
-      partition: wanted.partition,
-      currentLeaderEpoch: wanted.currentLeaderEpoch,
-      fetchOffset: wanted.fetchOffset,
-      lastFetchedEpoch: wanted.lastFetchedEpoch,
-      partitionMaxBytes: wanted.partitionMaxBytes,
-    })),
-  )
-  return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions }
 }
 
 /** The answer's topics: the partitions carried, grouped by topic in the order they came. */
