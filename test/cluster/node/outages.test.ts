@@ -186,10 +186,14 @@ describe('outages of several nodes of a three-node cluster', () => {
             return offsets?.partitions.find((p) => p.partition === 0)?.offset === expected
           }), { timeoutMs: 60_000 })
       }
-      const { groups, described } = await withAdmin([1], async (admin) => ({
-        groups: (await admin.listGroups()).groups,
-        described: (await admin.describeGroups([groupId])).groups,
-      }))
+      // Empty once its last member has left: a LeaveGroup that reached a coordinator just moved by a preferred-leader
+      // election is refused (NOT_COORDINATOR, which kafkajs's disconnect does not retry), and the member then leaves
+      // when its session expires, as in Kafka.
+      const { groups, described } = await waitFor(`${groupId} empty`, () =>
+        withAdmin([1], async (admin) => {
+          const found = { groups: (await admin.listGroups()).groups, described: (await admin.describeGroups([groupId])).groups }
+          return found.described[0]?.state === 'Empty' && found
+        }), { timeoutMs: 60_000 })
       expect(groups.map((group) => group.groupId)).toContain(groupId)
       expect(described[0]).toMatchObject({ groupId, protocolType: 'consumer', state: 'Empty' })
     }
