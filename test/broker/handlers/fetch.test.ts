@@ -8,8 +8,10 @@ import { fetchHandler } from '../../../broker/handlers/fetch.js'
 import { produceHandler } from '../../../broker/handlers/produce.js'
 import type { FetchRequest, FetchResponse, FetchResponsePartitionData } from '../../../protocol/messages/fetch.js'
 import type { ProduceRequest } from '../../../protocol/messages/produce.js'
+import { lastOffsetOf } from '../../../protocol/record-batch.js'
 import { handBuiltBatch } from '../../helpers/wire.js'
 import { openNode, type InProcessNode } from '../../helpers/in-process-node.js'
+import { seededBelow } from '../../helpers/random.js'
 
 const Err = {
   NONE: 0,
@@ -201,5 +203,69 @@ describe('Fetch, in process', () => {
     await node.services.topics.delete(node.services.topics.get('events')!)
     await waiting
     expect(node.services.answers.bytes).toBe(0)
+  })
+
+  it('answers a fetch of many partitions as reading them one after another would, from the cache and after a restart', async () => {
+    // Partitions are read several at once; what each returns must still follow request order: partition i gets at
+    // most min(partitionMaxBytes, maxBytes - the bytes before it), the first with data at least one whole batch.
+    const PARTITIONS = 7
+    const below = seededBelow(20261130)
+    await node.close()
+    node = await openNode()
+    await node.createTopic('wide', { partitions: PARTITIONS })
+    /** Per partition, each batch's base offset, last offset and size as stored. */
+    const stored: { base: bigint; last: bigint; size: number }[][] = Array.from({ length: PARTITIONS }, () => [])
+    for (let i = 0; i < 120; i++) {
+      const p = below(PARTITIONS)
+      const values = Array.from({ length: 1 + below(4) }, () => 'v'.repeat(1 + below(900)))
+      const batch = handBuiltBatch(values)
+      const req: ProduceRequest = { transactionalId: null, acks: 1, timeoutMs: 30_000, topicData: [{ name: 'wide', partitionData: [{ index: p, records: batch }] }] }
+      await node.call(produceHandler, req, { apiVersion: 9 })
+    }
+    const check = async (seed: number): Promise<number> => {
+      const pick = seededBelow(seed)
+      let checked = 0
+      for (let round = 0; round < 200; round++) {
+        const order = Array.from({ length: PARTITIONS }, (_, i) => i)
+        for (let i = order.length - 1; i > 0; i--) {
+          const j = pick(i + 1)
+          ;[order[i], order[j]] = [order[j]!, order[i]!]
+        }
+        order.length = 1 + pick(PARTITIONS)
+        const wanted = order.map((partition) => {
+          const batches = stored[partition]!
+          const offset = batches.length === 0 ? 0n : batches[pick(batches.length)]!.base + BigInt(pick(2))
+          return { topic: 'wide', partition, offset, partitionMaxBytes: 1 + pick(4000) }
+        })
+        const maxBytes = 1 + pick(12000)
+        const answer = await fetch(request(wanted, { maxBytes }))
+        // The reference: partitions one after another, from the sizes stored.
+        let bytes = 0
+        const expected = wanted.map(({ partition, offset, partitionMaxBytes }) => {
+          const budget = Math.min(partitionMaxBytes, maxBytes - bytes)
+          const from = stored[partition]!.filter((batch) => batch.last >= offset)
+          const taken: bigint[] = []
+          let size = 0
+          for (const batch of from) {
+            if (!(bytes === 0 && taken.length === 0) && size + batch.size > budget) break
+            taken.push(batch.base)
+            size += batch.size
+          }
+          bytes += size
+          return taken
+        })
+        expect(answer.map(baseOffsets), `seed ${seed} round ${round}`).toEqual(expected)
+        checked += expected.filter((t) => t.length > 0).length
+      }
+      return checked
+    }
+    for (let p = 0; p < PARTITIONS; p++) {
+      const [all] = await fetch(request([{ topic: 'wide', partition: p, offset: 0n, partitionMaxBytes: 1 << 30 }], { maxBytes: 1 << 30 }))
+      for (const batch of all!.records as Buffer[]) stored[p]!.push({ base: batch.readBigInt64BE(0), last: lastOffsetOf(batch), size: batch.length })
+    }
+    expect(stored.every((batches) => batches.length > 0)).toBe(true)
+    expect(await check(1)).toBeGreaterThan(0)
+    node = await node.reopen()
+    expect(await check(2)).toBeGreaterThan(0)
   })
 })
