@@ -2,13 +2,14 @@
  * Topic administration on the wire, what kafka-topics.sh and kafka-configs.sh do through the Admin client:
  * CreateTopics, Metadata, DeleteTopics, CreatePartitions, DescribeConfigs, IncrementalAlterConfigs and ListOffsets,
  * each at the highest version both sides implement. The requests the active controller runs go to it through
- * `ClusterClient.atController`, which rides out a controller's loss; ListOffsets goes to each partition's leader.
+ * `ClusterClient.atController`, which rides out a controller's loss; ListOffsets goes to each partition's leader
+ * through `ClusterClient.atLeaders`, which rides out a leader's.
  * Errors are thrown with Kafka's error name and the broker's message (kafka-client.ts checkError), never swallowed;
  * only `describeTopics` keeps going past a leader it cannot ask, and says so per partition.
  */
-import { checkTopicError, retriableAtLeader, type ClusterClient } from './cluster-client.js'
-import { ConnectionError, checkError, errorText } from './kafka-client.js'
-import { AGAIN, gaveUp, NODE_LOSS, retrying } from './retry.js'
+import { checkTopicError, type ClusterClient } from './cluster-client.js'
+import { checkError, errorText, type KafkaClient } from './kafka-client.js'
+import { NODE_LOSS } from './retry.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { ConfigOperation, ConfigSource, IsolationLevel, OffsetSpec, ResourceType, ZERO_UUID } from '../protocol/constants.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
@@ -24,8 +25,12 @@ import {
   type IncrementalAlterConfigsRequest,
   type IncrementalAlterConfigsResponse,
 } from '../protocol/messages/incremental-alter-configs.js'
-import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js'
-import type { MetadataResponseTopic } from '../protocol/messages/metadata.js'
+import {
+  listOffsets,
+  type ListOffsetsRequest,
+  type ListOffsetsResponse,
+  type ListOffsetsResponseListOffsetsPartitionResponse,
+} from '../protocol/messages/list-offsets.js'
 
 /** How long the broker may take; below the client's 30 s request timeout, so its answer arrives first. */
 const TIMEOUT_MS = 15_000
@@ -172,18 +177,18 @@ export interface OffsetQuery {
 }
 
 /**
- * ListOffsets for some partitions of one topic, each asked of its leader, as Kafka's AdminClient.listOffsets does.
+ * ListOffsets for some partitions of topic `topic`, each asked of its leader, as Kafka's AdminClient.listOffsets does.
  * `timestamp` is OffsetSpec.EARLIEST, OffsetSpec.LATEST or a time in ms (the first offset whose timestamp is at or
  * after it; offset -1 when none is). A partition without a leader, whose leader cannot be reached, or whose leader
- * answers a retriable error (`retriableAtLeader`: a leader that moved or restarted, one that has not yet learned of
- * a topic just created, an epoch it does not know yet) is asked again through fresh Metadata, as NODE_LOSS says
- * (250 ms apart, up to 30 s, Kafka's default.api.timeout.ms being 60 s). Errors, at once: the topic's Metadata error
- * (it does not exist), no such partition, a leader's other error; after the 30 s, `cannot list offsets of t-0: ...;
- * gave up after 30 s`. Each names the first of `partitions` that has no offset.
+ * answers a retriable error (a leader that moved or restarted, one that has not yet learned of a topic just created,
+ * an epoch it does not know yet) is asked again through fresh Metadata, as NODE_LOSS says (250 ms apart, up to 30 s,
+ * Kafka's default.api.timeout.ms being 60 s): `ClusterClient.atLeaders` with `unreachable: 'wait'`. Errors, at once:
+ * the topic's Metadata error (it does not exist), no such partition, a leader's other error; after the 30 s, `cannot
+ * list offsets of t-0: ...; gave up after 30 s`. Each names the first of `partitions` that has no offset.
  */
 export async function listPartitionOffsets(
   cluster: ClusterClient,
-  topic: MetadataResponseTopic,
+  topic: string,
   partitions: readonly number[],
   options: OffsetQuery,
 ): Promise<Map<number, PartitionOffset>> {
@@ -191,7 +196,7 @@ export async function listPartitionOffsets(
   const found = new Map<number, PartitionOffset>()
   for (const index of partitions) {
     const answer = answers.get(index)!
-    if ('unavailable' in answer) throw new Error(`cannot list offsets of ${topic.name}-${index}: ${answer.unavailable}`)
+    if ('unavailable' in answer) throw new Error(`cannot list offsets of ${topic}-${index}: ${answer.unavailable}`)
     found.set(index, answer)
   }
   return found
@@ -205,95 +210,60 @@ export interface OffsetUnavailable {
 /**
  * ListOffsets as `listPartitionOffsets` asks it, each partition answered on its own: its offset, or why it has none
  * (what a report that goes on without it shows, as `kafka-consumer-groups.sh --describe` shows '-'). A leader that
- * cannot be reached fails its partitions at once: it stays their leader until the controller fences it
- * (broker.session.timeout.ms), longer than a report should wait. Retriable errors are asked again as in
- * `listPartitionOffsets`; past the 30 s the partition's reason ends with `; gave up after 30 s`.
+ * cannot be reached fails its partitions at once (`unreachable: 'report'`): it stays their leader until the
+ * controller fences it (broker.session.timeout.ms), longer than a report should wait. Retriable errors are asked again
+ * as in `listPartitionOffsets`; past the 30 s the partition's reason ends with `; gave up after 30 s`.
  */
 export function askLeaders(
   cluster: ClusterClient,
-  topic: MetadataResponseTopic,
+  topic: string,
   partitions: readonly number[],
   options: OffsetQuery,
 ): Promise<Map<number, PartitionOffset | OffsetUnavailable>> {
   return offsetsFromLeaders(cluster, topic, partitions, { ...options, unreachable: 'report' })
 }
 
-/**
- * The one ListOffsets loop behind `listPartitionOffsets` and `askLeaders`: partitions grouped by leader, one request
- * per leader, and the partitions still to ask (retriable, leaderless, and with `unreachable: 'wait'` those of a leader
- * that cannot be reached) asked again after fresh Metadata until NODE_LOSS's time is spent.
- */
-function offsetsFromLeaders(
+/** ListOffsets at the leaders through `ClusterClient.atLeaders`, a leader's error that is not retriable in words. */
+async function offsetsFromLeaders(
   cluster: ClusterClient,
-  topic: MetadataResponseTopic,
+  topic: string,
   partitions: readonly number[],
   options: OffsetQuery & { unreachable: 'wait' | 'report' },
 ): Promise<Map<number, PartitionOffset | OffsetUnavailable>> {
-  const name = topic.name!
-  const answers = new Map<number, PartitionOffset | OffsetUnavailable>()
-  let metadata = topic
-  let pending = [...partitions]
-  let refresh = false
-  return retrying(NODE_LOSS, async (last) => {
-    // Throws at once when Metadata says the topic is gone, so a leader's UNKNOWN_TOPIC_OR_PARTITION never waits for it.
-    if (refresh) metadata = await cluster.topic(name, { allowAutoTopicCreation: false })
-    // Partition -> why it is to be asked again.
-    const again = new Map<number, string>()
-    const byLeader = new Map<number, number[]>()
-    for (const index of pending) {
-      const partition = metadata.partitions.find((p) => p.partitionIndex === index)
-      if (!partition) throw new Error(`topic '${name}' has no partition ${index}`)
-      if (partition.leaderId < 0) again.set(index, errorText(ErrorCode.LEADER_NOT_AVAILABLE))
-      else byLeader.set(partition.leaderId, [...(byLeader.get(partition.leaderId) ?? []), index])
-    }
-    await Promise.all(
-      [...byLeader].map(async ([leaderId, indexes]) => {
-        let response: ListOffsetsResponse
-        try {
-          const client = await cluster.node(leaderId)
-          // v1 is the first version that answers with one offset and its timestamp instead of a list.
-          const version = client.version(listOffsets, '1-10')
-          response = await client.request<ListOffsetsRequest, ListOffsetsResponse>(listOffsets, version, {
-            replicaId: -1,
-            isolationLevel: options.isolationLevel,
-            topics: [
-              {
-                name,
-                partitions: indexes.map((partitionIndex) => ({
-                  partitionIndex,
-                  currentLeaderEpoch: -1,
-                  timestamp: options.timestamp,
-                  maxNumOffsets: 1,
-                })),
-              },
-            ],
-            timeoutMs: TIMEOUT_MS,
-          })
-        } catch (error) {
-          if (!(error instanceof ConnectionError)) throw error
-          const why = `leader ${leaderId} unreachable (${error.message})`
-          for (const index of indexes) {
-            if (options.unreachable === 'wait') again.set(index, why)
-            else answers.set(index, { unavailable: why })
-          }
-          return
-        }
-        for (const answer of response.topics.flatMap((t) => t.partitions)) {
-          if (answer.errorCode === ErrorCode.NONE) answers.set(answer.partitionIndex, { partition: answer.partitionIndex, offset: answer.offset ?? -1n, timestamp: answer.timestamp ?? -1n })
-          else if (retriableAtLeader(answer.errorCode)) again.set(answer.partitionIndex, errorText(answer.errorCode))
-          else answers.set(answer.partitionIndex, { unavailable: errorText(answer.errorCode) })
-        }
-      }),
-    )
-    if (again.size === 0) return answers
-    if (last) {
-      for (const [index, why] of again) answers.set(index, { unavailable: gaveUp(NODE_LOSS, why) })
-      return answers
-    }
-    pending = [...again.keys()]
-    refresh = true
-    return AGAIN
+  const outcomes = await cluster.atLeaders(topic, partitions, (leader, indexes) => listOffsetsAt(leader, topic, indexes, options), {
+    policy: NODE_LOSS,
+    errorCode: (answer) => answer.errorCode,
+    unreachable: options.unreachable,
   })
+  const answers = new Map<number, PartitionOffset | OffsetUnavailable>()
+  for (const [index, outcome] of outcomes) {
+    if ('unavailable' in outcome) answers.set(index, outcome)
+    else if (outcome.answer.errorCode !== ErrorCode.NONE) answers.set(index, { unavailable: errorText(outcome.answer.errorCode) })
+    else answers.set(index, { partition: index, offset: outcome.answer.offset ?? -1n, timestamp: outcome.answer.timestamp ?? -1n })
+  }
+  return answers
+}
+
+/** One ListOffsets request at a leader: its answer for each of `partitions`. */
+async function listOffsetsAt(
+  client: KafkaClient,
+  topic: string,
+  partitions: readonly number[],
+  options: OffsetQuery,
+): Promise<Map<number, ListOffsetsResponseListOffsetsPartitionResponse>> {
+  // v1 is the first version that answers with one offset and its timestamp instead of a list.
+  const response = await client.request<ListOffsetsRequest, ListOffsetsResponse>(listOffsets, client.version(listOffsets, '1-10'), {
+    replicaId: -1,
+    isolationLevel: options.isolationLevel,
+    topics: [
+      {
+        name: topic,
+        partitions: partitions.map((partitionIndex) => ({ partitionIndex, currentLeaderEpoch: -1, timestamp: options.timestamp, maxNumOffsets: 1 })),
+      },
+    ],
+    timeoutMs: TIMEOUT_MS,
+  })
+  return new Map(response.topics.flatMap((t) => t.partitions).map((p) => [p.partitionIndex, p]))
 }
 
 export interface PartitionDescription {
@@ -339,8 +309,8 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
       const indexes = topic.partitions.filter((p) => p.leaderId >= 0).map((p) => p.partitionIndex)
       const level = IsolationLevel.READ_UNCOMMITTED
       const [start, end] = await Promise.all([
-        askLeaders(cluster, topic, indexes, { timestamp: OffsetSpec.EARLIEST, isolationLevel: level }),
-        askLeaders(cluster, topic, indexes, { timestamp: OffsetSpec.LATEST, isolationLevel: level }),
+        askLeaders(cluster, topic.name!, indexes, { timestamp: OffsetSpec.EARLIEST, isolationLevel: level }),
+        askLeaders(cluster, topic.name!, indexes, { timestamp: OffsetSpec.LATEST, isolationLevel: level }),
       ])
       const partitions = [...topic.partitions].sort((a, b) => a.partitionIndex - b.partitionIndex)
       return {

@@ -5,8 +5,8 @@
  * is made again when next needed: the bootstrap connection to another node the cluster or the bootstrap list names,
  * so that Metadata survives the loss of the node it was asked of.
  */
-import { BrokerError, ConnectionError, KafkaClient, checkError } from './kafka-client.js'
-import { AGAIN, gaveUp, NODE_LOSS, retrying, SETTLING } from './retry.js'
+import { BrokerError, ConnectionError, KafkaClient, checkError, errorText } from './kafka-client.js'
+import { AGAIN, gaveUp, NODE_LOSS, retrying, SETTLING, type RetryPolicy } from './retry.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js'
 import { CoordinatorType, ZERO_UUID } from '../protocol/constants.js'
@@ -48,6 +48,23 @@ export interface GroupCoordinator {
   client: KafkaClient
 }
 
+/** What `ClusterClient.atLeaders` has for a partition. */
+export type LeaderOutcome<T> =
+  /** Its leader's answer: no error, or one not worth asking again (the caller throws or reports it). */
+  | { answer: T }
+  /** Why no leader answered it, in words (`leader 2 unreachable (...)`, `...; gave up after 30 s`). */
+  | { unavailable: string }
+
+/** What differs between the requests `ClusterClient.atLeaders` sends. */
+export interface AtLeadersOptions<T> {
+  /** How often and for how long partitions are asked again (retry.ts): NODE_LOSS, or DELIVERY for Produce. */
+  policy: RetryPolicy
+  /** A partition's error code in the leader's answer. */
+  errorCode: (answer: T) => number
+  /** A leader that cannot be reached: 'wait' asks its partitions again, 'report' gives them up at once. */
+  unreachable: 'wait' | 'report'
+}
+
 export interface ClusterClientOptions {
   clientId?: string
   /** Fails a connect or a request that takes longer; must exceed the longest Fetch maxWaitMs. */
@@ -57,6 +74,8 @@ export interface ClusterClientOptions {
 export class ClusterClient {
   private readonly nodes = new Map<number, Promise<KafkaClient>>()
   private readonly addresses = new Map<number, BrokerAddress>()
+  /** Each topic as the last Metadata described it: where `atLeaders` looks for leaders first. */
+  private readonly topics = new Map<string, MetadataResponseTopic>()
   private controllerId = -1
 
   private constructor(
@@ -84,7 +103,8 @@ export class ClusterClient {
   }
 
   /**
-   * Metadata for `topics` (null: every topic), remembering where each node listens and which is the controller.
+   * Metadata for `topics` (null: every topic), remembering where each node listens, which is the controller, and each
+   * topic's partitions and leaders.
    * Kafka producers ask with auto-creation allowed (the broker's auto.create.topics.enable decides); admin commands
    * and the console consumer do not.
    */
@@ -110,6 +130,11 @@ export class ClusterClient {
     this.addresses.clear()
     for (const broker of response.brokers) this.addresses.set(broker.nodeId, { host: broker.host, port: broker.port })
     this.controllerId = response.controllerId ?? -1
+    for (const topic of response.topics) {
+      if (topic.name === null) continue
+      if (topic.errorCode === ErrorCode.NONE) this.topics.set(topic.name, topic)
+      else this.topics.delete(topic.name)
+    }
     return response
   }
 
@@ -230,23 +255,72 @@ export class ClusterClient {
   }
 
   /**
-   * Runs `send` at the leader of `partition` of `topic` (DescribeProducers), as Kafka's AdminClient does: a leader
-   * that cannot be reached (a dead node leads until the controller fences it and elects another from the ISR), or
-   * NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE from `send`, looks the leader up again and runs `send` again, as
-   * NODE_LOSS says (250 ms apart, up to 30 s). Errors: the topic's Metadata error, no such partition, the last such
-   * failure followed by `gave up after 30 s`; any other error `send` throws at once.
+   * Runs `send` at the leaders of `partitions` of `topic`, one request per leader, as Kafka's AdminClient
+   * (ListOffsetsHandler, DescribeProducersHandler) and producer (Sender) do, and asks again what got no final answer:
+   *
+   *   partitions --topic's last Metadata, later fresh Metadata--> by leader --send--> per partition:
+   *     NONE, or an error not retriable                          final: { answer }
+   *     retriable (retriableAtLeader), no leader                 asked again
+   *     leader unreachable (ConnectionError)   unreachable 'wait': asked again; 'report': { unavailable } at once
+   *
+   * `send(leader, partitions)` sends one request and returns the leader's answer by partition index; `options.policy`
+   * says how long to ask again: NODE_LOSS for admin requests (ListOffsets, DescribeProducers: a dead node leads until
+   * the controller fences it and elects another from the ISR), DELIVERY for Produce. Once its time is spent, a
+   * partition still unanswered is `{ unavailable }` with its last reason and `; gave up after 30 s`. Errors, at once:
+   * the topic's Metadata error (so a leader's UNKNOWN_TOPIC_OR_PARTITION never waits for a topic that is gone),
+   * `topic 't' has no partition 9`, a leader that leaves out a partition, what `send` throws but a ConnectionError.
    */
-  atPartitionLeader<T>(topic: string, partition: number, send: (client: KafkaClient) => Promise<T>): Promise<T> {
-    return retrying(NODE_LOSS, async (last) => {
-      try {
-        const described = await this.topic(topic, { allowAutoTopicCreation: false })
-        const leader = described.partitions.find((p) => p.partitionIndex === partition)
-        if (!leader) throw new Error(`topic '${topic}' has no partition ${partition}`)
-        if (leader.leaderId < 0) checkError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition}`)
-        return await send(await this.node(leader.leaderId))
-      } catch (error) {
-        return retryAfterLoss(`cannot reach the leader of ${topic}-${partition}`, error as Error, last)
+  atLeaders<T>(
+    topic: string,
+    partitions: readonly number[],
+    send: (leader: KafkaClient, partitions: number[]) => Promise<Map<number, T>>,
+    options: AtLeadersOptions<T>,
+  ): Promise<Map<number, LeaderOutcome<T>>> {
+    const outcomes = new Map<number, LeaderOutcome<T>>()
+    let pending = [...partitions]
+    let known = this.topics.get(topic)
+    return retrying(options.policy, async (last) => {
+      const described = known ?? (await this.topic(topic, { allowAutoTopicCreation: false }))
+      known = undefined
+      // Partition -> why it is to be asked again.
+      const again = new Map<number, string>()
+      const byLeader = new Map<number, number[]>()
+      for (const index of pending) {
+        const partition = described.partitions.find((p) => p.partitionIndex === index)
+        if (!partition) throw new Error(`topic '${topic}' has no partition ${index}`)
+        if (partition.leaderId < 0) again.set(index, errorText(ErrorCode.LEADER_NOT_AVAILABLE))
+        else byLeader.set(partition.leaderId, [...(byLeader.get(partition.leaderId) ?? []), index])
       }
+      await Promise.all(
+        [...byLeader].map(async ([leaderId, indexes]) => {
+          let answers: Map<number, T>
+          try {
+            answers = await send(await this.node(leaderId), indexes)
+          } catch (error) {
+            if (!(error instanceof ConnectionError)) throw error
+            const why = `leader ${leaderId} unreachable (${error.message})`
+            for (const index of indexes) {
+              if (options.unreachable === 'wait') again.set(index, why)
+              else outcomes.set(index, { unavailable: why })
+            }
+            return
+          }
+          for (const index of indexes) {
+            const answer = answers.get(index)
+            if (answer === undefined) throw new Error(`leader ${leaderId} did not answer for ${topic}-${index}`)
+            const errorCode = options.errorCode(answer)
+            if (errorCode !== ErrorCode.NONE && retriableAtLeader(errorCode)) again.set(index, errorText(errorCode))
+            else outcomes.set(index, { answer })
+          }
+        }),
+      )
+      if (again.size === 0) return outcomes
+      if (last) {
+        for (const [index, why] of again) outcomes.set(index, { unavailable: gaveUp(options.policy, why) })
+        return outcomes
+      }
+      pending = [...again.keys()]
+      return AGAIN
     })
   }
 
@@ -297,8 +371,8 @@ const MOVED: ReadonlySet<number> = new Set([
 ])
 
 /**
- * Whether a partition error from its leader (ListOffsets, Produce) may go away when the partition is asked again
- * through fresh Metadata: the errors Kafka's table marks retriable, its `RetriableException` subclasses, which hold
+ * Whether a partition error from its leader (ListOffsets, Produce, DescribeProducers) may go away when the partition
+ * is asked again through fresh Metadata: the errors Kafka's table marks retriable, its `RetriableException` subclasses, which hold
  * every `InvalidMetadataException` (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION,
  * UNKNOWN_LEADER_EPOCH, FENCED_LEADER_EPOCH) and OFFSET_NOT_AVAILABLE; Kafka's admin ListOffsetsHandler and its
  * producer's Sender retry these and fail on any other (TOPIC_AUTHORIZATION_FAILED, MESSAGE_TOO_LARGE). A node
@@ -307,7 +381,7 @@ const MOVED: ReadonlySet<number> = new Set([
  * not make a missing topic wait: the Metadata asked before the next attempt (`ClusterClient.topic`) fails at once
  * when the topic does not exist.
  */
-export function retriableAtLeader(errorCode: number): boolean {
+function retriableAtLeader(errorCode: number): boolean {
   return errorInfo(errorCode).retriable
 }
 

@@ -79,7 +79,7 @@ export async function* consumeRecords(cluster: ClusterClient, options: ConsumerO
   for (const partition of wanted) {
     if (!all.includes(partition)) throw new Error(`topic '${options.topic}' has ${counted(all.length, 'partition')}; there is no partition ${partition}`)
   }
-  const states = await startPositions(cluster, topic, wanted, options)
+  const states = await startPositions(cluster, wanted, options)
   const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS
   let lastDataAt = Date.now()
   let rotation = 0
@@ -113,7 +113,7 @@ export async function* consumeRecords(cluster: ClusterClient, options: ConsumerO
         const state = forLeader.find((s) => s.partition === data.partitionIndex)
         if (!state) continue
         if (data.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
-          await resetPosition(cluster, topic, state, options)
+          await resetPosition(cluster, state, options)
           continue
         }
         if (data.errorCode !== ErrorCode.NONE) {
@@ -136,28 +136,27 @@ export async function* consumeRecords(cluster: ClusterClient, options: ConsumerO
 
 async function startPositions(
   cluster: ClusterClient,
-  topic: MetadataResponseTopic,
   partitions: readonly number[],
   options: ConsumerOptions,
 ): Promise<PartitionState[]> {
   const { start, isolationLevel } = options
   if (start.from === 'offset') return partitions.map((partition) => ({ partition, position: start.offset }))
   const timestamp = start.from === 'earliest' ? OffsetSpec.EARLIEST : start.from === 'latest' ? OffsetSpec.LATEST : start.timestamp
-  const found = await listPartitionOffsets(cluster, topic, partitions, { timestamp, isolationLevel })
+  const found = await listPartitionOffsets(cluster, options.topic, partitions, { timestamp, isolationLevel })
   const missing = partitions.filter((p) => (found.get(p)?.offset ?? -1n) < 0n)
   // No record at or after the timestamp: start where the next record will be written, as kcat's -o s@ does.
-  const ends = missing.length > 0 ? await listPartitionOffsets(cluster, topic, missing, { timestamp: OffsetSpec.LATEST, isolationLevel }) : found
+  const ends = missing.length > 0 ? await listPartitionOffsets(cluster, options.topic, missing, { timestamp: OffsetSpec.LATEST, isolationLevel }) : found
   return partitions.map((partition) => {
     const offset = found.get(partition)?.offset ?? -1n
     return { partition, position: offset >= 0n ? offset : ends.get(partition)!.offset }
   })
 }
 
-async function resetPosition(cluster: ClusterClient, topic: MetadataResponseTopic, state: PartitionState, options: ConsumerOptions): Promise<void> {
+async function resetPosition(cluster: ClusterClient, state: PartitionState, options: ConsumerOptions): Promise<void> {
   const { partition, position } = state
   const spec = { isolationLevel: options.isolationLevel }
-  const start = (await listPartitionOffsets(cluster, topic, [partition], { ...spec, timestamp: OffsetSpec.EARLIEST })).get(partition)!
-  const target = position < start.offset ? start : (await listPartitionOffsets(cluster, topic, [partition], { ...spec, timestamp: OffsetSpec.LATEST })).get(partition)!
+  const start = (await listPartitionOffsets(cluster, options.topic, [partition], { ...spec, timestamp: OffsetSpec.EARLIEST })).get(partition)!
+  const target = position < start.offset ? start : (await listPartitionOffsets(cluster, options.topic, [partition], { ...spec, timestamp: OffsetSpec.LATEST })).get(partition)!
   options.onNotice?.(`offset ${position} is out of range for ${options.topic}-${partition}; reading from ${target.offset}`)
   state.position = target.offset
 }

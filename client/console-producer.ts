@@ -5,25 +5,27 @@
  *   line --parseLine--> record --partitioner--> open batch of its partition
  *                                                  | full (batchBytes / batchRecords), lingerMs passed, or end of input
  *                                                  v
- *                                     encodeRecordBatch --> Produce to the leader (up to MAX_IN_FLIGHT requests)
+ *                                     encodeRecordBatch --> Produce to the leader (up to MAX_IN_FLIGHT requests,
+ *                                                           one batch of a partition at a time)
  *
  * Like Kafka's producer without idempotence (it asks for no producer id), a batch that fails with a retriable
  * error (a leader moved or restarted, or has not yet learned of a topic just created) or whose leader cannot be reached
- * is sent again after a metadata refresh, as retry.ts's DELIVERY says (100 ms doubling to 1 s apart, up to 30 s): a
- * retry may land behind a later batch of the same partition, and a batch whose connection was lost after it was sent
- * may be written twice. With acks=0 nothing is answered, so `flush` ends with a Metadata round trip on each connection
- * used: the broker answers a connection's requests in order, so its answer means every Produce before it was handled.
+ * is sent again after a metadata refresh, as retry.ts's DELIVERY says (100 ms doubling to 1 s apart, up to 30 s;
+ * `ClusterClient.atLeaders`). A partition has one batch in flight at a time, so a retry never lands behind a later
+ * batch of its partition; a batch whose connection was lost after it was sent may be written twice. With acks=0
+ * nothing is answered, so `flush` ends with a Metadata round trip on each connection used: the broker answers a
+ * connection's requests in order, so its answer means every Produce before it was handled.
  */
 import { createInterface } from 'node:readline'
-import { retriableAtLeader, type ClusterClient } from './cluster-client.js'
-import { ConnectionError, checkError, errorText, type KafkaClient } from './kafka-client.js'
-import { AGAIN, DELIVERY, gaveUp, retrying } from './retry.js'
+import type { ClusterClient } from './cluster-client.js'
+import { checkError, type KafkaClient } from './kafka-client.js'
+import { DELIVERY } from './retry.js'
 import { DefaultPartitioner } from './partitioner.js'
 import { counted } from './wording.js'
 import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../protocol/record-batch.js'
 import { Compression, type CompressionName } from '../protocol/compression.js'
 import { ErrorCode } from '../protocol/errors.js'
-import { produce, type ProduceRequest, type ProduceResponse } from '../protocol/messages/produce.js'
+import { produce, type ProduceRequest, type ProduceResponse, type ProduceResponsePartitionProduceResponse } from '../protocol/messages/produce.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 
 export type Acks = -1 | 0 | 1
@@ -104,6 +106,8 @@ export class ConsoleProducer {
   private readonly open = new Map<number, OpenBatch>()
   private readonly inFlight = new Set<Promise<void>>()
   private readonly used = new Set<KafkaClient>()
+  /** Each partition's last dispatched batch (with its retries): the next batch of the partition waits for it. */
+  private readonly lastSent = new Map<number, Promise<void>>()
   private readonly partitioner: DefaultPartitioner
   private lingerTimer: NodeJS.Timeout | null = null
   private failure: Error | null = null
@@ -112,7 +116,7 @@ export class ConsoleProducer {
   private constructor(
     private readonly cluster: ClusterClient,
     private readonly options: ProducerOptions,
-    private topic: MetadataResponseTopic,
+    topic: MetadataResponseTopic,
   ) {
     this.partitioner = new DefaultPartitioner(topic.partitions.length)
   }
@@ -169,6 +173,13 @@ export class ConsoleProducer {
     return [...this.open.values()].map((batch) => this.close(batch))
   }
 
+  /**
+   * Sends `batches` (one per partition) once every batch sent before them to the same partitions has been answered:
+   * one batch of a partition at a time, so that a retried batch never lands behind a later one of its partition (what
+   * Kafka's producer guarantees without idempotence only with max.in.flight.requests.per.connection=1, its Sender
+   * muting a partition while a batch of it is in flight); batches of other partitions go meanwhile. After a failure
+   * nothing more is sent: the command ends with it.
+   */
   private async dispatch(batches: OpenBatch[]): Promise<void> {
     if (batches.length === 0) return
     while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight)
@@ -177,67 +188,48 @@ export class ConsoleProducer {
       count: batch.records.length,
       records: encodeRecordBatch(batch.records, { compression: Compression[this.options.compression] }),
     }))
-    const sending: Promise<void> = this.produce(encoded)
+    const earlier = batches.map((batch) => this.lastSent.get(batch.partition))
+    const sending: Promise<void> = Promise.all(earlier)
+      .then(() => (this.failure ? undefined : this.produce(encoded)))
       .catch((error: Error) => {
         this.failure ??= error
       })
       .finally(() => this.inFlight.delete(sending))
     this.inFlight.add(sending)
+    for (const batch of batches) this.lastSent.set(batch.partition, sending)
   }
 
   /**
-   * One Produce request per leader; batches that fail with a retriable error, or whose leader has none or cannot be
-   * reached, are sent again through fresh Metadata as DELIVERY says. Errors: a batch's other error at once (checkError),
-   * the topic's Metadata error, `cannot produce to t partitions 0, 2: ...; gave up after 30 s`.
+   * One Produce request per leader through `ClusterClient.atLeaders`: batches refused with a retriable error, or whose
+   * leader has none or cannot be reached, are sent again through fresh Metadata as DELIVERY says. Errors: a batch's
+   * other error (checkError, `cannot produce to t-0: MESSAGE_TOO_LARGE (...)`), the topic's Metadata error,
+   * `cannot produce to t partitions 0, 2: ...; gave up after 30 s`.
    */
-  private produce(batches: EncodedBatch[]): Promise<void> {
-    let pending = batches
-    let refresh = false
-    return retrying(DELIVERY, async (last) => {
-      if (refresh) this.topic = await this.cluster.topic(this.options.topic, { allowAutoTopicCreation: false })
-      const byLeader = new Map<number, EncodedBatch[]>()
-      for (const batch of pending) {
-        const leader = this.topic.partitions.find((p) => p.partitionIndex === batch.partition)?.leaderId ?? -1
-        byLeader.set(leader, [...(byLeader.get(leader) ?? []), batch])
-      }
-      const retry: EncodedBatch[] = []
-      let why = ''
-      await Promise.all(
-        [...byLeader].map(async ([leader, forLeader]) => {
-          if (leader < 0) {
-            retry.push(...forLeader)
-            why = errorText(ErrorCode.LEADER_NOT_AVAILABLE)
-            return
-          }
-          let failed: { batch: EncodedBatch; errorCode: number }[]
-          try {
-            failed = await this.produceTo(await this.cluster.node(leader), forLeader)
-          } catch (error) {
-            if (!(error instanceof ConnectionError)) throw error
-            retry.push(...forLeader)
-            why = `leader ${leader} unreachable (${error.message})`
-            return
-          }
-          for (const { batch, errorCode } of failed) {
-            retry.push(batch)
-            why = errorText(errorCode)
-          }
-        }),
-      )
-      if (retry.length === 0) return undefined
-      if (last) {
-        const partitions = [...new Set(retry.map((b) => b.partition))].sort((a, b) => a - b)
-        const named = `${partitions.length === 1 ? 'partition' : 'partitions'} ${partitions.join(', ')}`
-        throw new Error(gaveUp(DELIVERY, `cannot produce to ${this.options.topic} ${named}: ${why}`))
-      }
-      pending = retry
-      refresh = true
-      return AGAIN
+  private async produce(batches: EncodedBatch[]): Promise<void> {
+    const topic = this.options.topic
+    const byPartition = new Map(batches.map((batch) => [batch.partition, batch]))
+    const outcomes = await this.cluster.atLeaders(topic, [...byPartition.keys()], (leader, partitions) => this.produceTo(leader, partitions.map((p) => byPartition.get(p)!)), {
+      policy: DELIVERY,
+      errorCode: (answer) => answer.errorCode,
+      unreachable: 'wait',
     })
+    const undelivered: { partition: number; why: string }[] = []
+    for (const [partition, outcome] of outcomes) {
+      if ('unavailable' in outcome) {
+        undelivered.push({ partition, why: outcome.unavailable })
+      } else {
+        checkError(outcome.answer.errorCode, `cannot produce to ${topic}-${partition}`, outcome.answer.errorMessage)
+        this.count(byPartition.get(partition)!)
+      }
+    }
+    if (undelivered.length === 0) return
+    const partitions = undelivered.map((u) => u.partition).sort((a, b) => a - b)
+    const named = `${partitions.length === 1 ? 'partition' : 'partitions'} ${partitions.join(', ')}`
+    throw new Error(`cannot produce to ${topic} ${named}: ${undelivered[0]!.why}`)
   }
 
-  /** Sends one request; returns the batches that failed with a retriable error, throws on any other error. */
-  private async produceTo(client: KafkaClient, batches: EncodedBatch[]): Promise<{ batch: EncodedBatch; errorCode: number }[]> {
+  /** Sends one Produce request; returns the leader's answer for each batch's partition (no error, for acks=0). */
+  private async produceTo(client: KafkaClient, batches: EncodedBatch[]): Promise<Map<number, PartitionAnswer>> {
     this.used.add(client)
     // v3 is the first version that carries record batches (magic 2).
     const version = client.version(produce, '3-11')
@@ -249,19 +241,10 @@ export class ConsoleProducer {
     }
     if (this.options.acks === 0) {
       client.send(produce, version, request)
-      for (const batch of batches) this.count(batch)
-      return []
+      return new Map(batches.map((b) => [b.partition, { errorCode: ErrorCode.NONE, errorMessage: null }]))
     }
     const response = await client.request<ProduceRequest, ProduceResponse>(produce, version, request)
-    const failed: { batch: EncodedBatch; errorCode: number }[] = []
-    for (const answer of response.responses.flatMap((t) => t.partitionResponses)) {
-      const batch = batches.find((b) => b.partition === answer.index)
-      if (!batch) continue
-      if (answer.errorCode === 0) this.count(batch)
-      else if (retriableAtLeader(answer.errorCode)) failed.push({ batch, errorCode: answer.errorCode })
-      else checkError(answer.errorCode, `cannot produce to ${this.options.topic}-${answer.index}`, answer.errorMessage)
-    }
-    return failed
+    return new Map(response.responses.flatMap((t) => t.partitionResponses).map((answer) => [answer.index, answer]))
   }
 
   private count(batch: EncodedBatch): void {
@@ -286,6 +269,9 @@ interface EncodedBatch {
   count: number
   records: Buffer
 }
+
+/** What a leader answers for one partition of a Produce. */
+type PartitionAnswer = Pick<ProduceResponsePartitionProduceResponse, 'errorCode' | 'errorMessage'>
 
 /**
  * Produces every line of `input`; stops at the first error (after waiting for what is already in flight). The line

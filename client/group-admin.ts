@@ -172,7 +172,7 @@ async function offsetsAt(
   partitions: readonly number[],
   timestamp: bigint,
 ): Promise<Map<number, bigint>> {
-  const found = await listPartitionOffsets(cluster, topic, partitions, { timestamp, isolationLevel: IsolationLevel.READ_UNCOMMITTED })
+  const found = await listPartitionOffsets(cluster, topic.name!, partitions, { timestamp, isolationLevel: IsolationLevel.READ_UNCOMMITTED })
   return new Map([...found].map(([partition, { offset }]) => [partition, offset]))
 }
 
@@ -221,7 +221,7 @@ async function describeOffsetsAt(cluster: ClusterClient, coordinator: GroupCoord
       const wanted = byTopic.get(topic.name!)!.filter((p) => existing.has(p))
       if (wanted.length === 0) return
       // A partition whose leader cannot be asked shows no log end and no lag, as Kafka's tool shows '-'.
-      const answers = await askLeaders(cluster, topic, wanted, { timestamp: OffsetSpec.LATEST, isolationLevel: IsolationLevel.READ_UNCOMMITTED })
+      const answers = await askLeaders(cluster, topic.name!, wanted, { timestamp: OffsetSpec.LATEST, isolationLevel: IsolationLevel.READ_UNCOMMITTED })
       for (const [partition, answer] of answers) if (!('unavailable' in answer)) ends.set(partitionKey(topic.name!, partition), answer.offset)
     }),
   )

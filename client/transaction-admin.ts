@@ -5,9 +5,15 @@
  */
 import type { ClusterClient, GroupCoordinator } from './cluster-client.js'
 import { checkError, type KafkaClient } from './kafka-client.js'
+import { NODE_LOSS } from './retry.js'
 import { listTransactions as listTransactionsApi, type ListTransactionsRequest, type ListTransactionsResponse } from '../protocol/messages/list-transactions.js'
 import { describeTransactions, type DescribeTransactionsRequest, type DescribeTransactionsResponse } from '../protocol/messages/describe-transactions.js'
-import { describeProducers as describeProducersApi, type DescribeProducersRequest, type DescribeProducersResponse } from '../protocol/messages/describe-producers.js'
+import {
+  describeProducers as describeProducersApi,
+  type DescribeProducersRequest,
+  type DescribeProducersResponse,
+  type DescribeProducersResponsePartitionResponse,
+} from '../protocol/messages/describe-producers.js'
 
 export interface ListedTransaction {
   transactionalId: string
@@ -81,19 +87,23 @@ export interface ProducerDescription {
   currentTxnStartOffset: bigint
 }
 
-/** DescribeProducers for one partition, at its leader (a lost leader waited out as `ClusterClient.atPartitionLeader` says). */
-export function describeProducers(cluster: ClusterClient, topic: string, partition: number): Promise<ProducerDescription[]> {
-  return cluster.atPartitionLeader(topic, partition, (client) => describeProducersAt(client, topic, partition))
-}
-
-async function describeProducersAt(client: KafkaClient, topic: string, partition: number): Promise<ProducerDescription[]> {
-  const response = await client.request<DescribeProducersRequest, DescribeProducersResponse>(describeProducersApi, client.version(describeProducersApi, '0'), {
-    topics: [{ name: topic, partitionIndexes: [partition] }],
+/**
+ * DescribeProducers for one partition, at its leader, as Kafka's DescribeProducersHandler asks it: a leader that cannot
+ * be reached (a dead node leads until the controller fences it and elects another from the ISR) or that answers a
+ * retriable error is asked again through fresh Metadata, as NODE_LOSS says (`ClusterClient.atLeaders`, 250 ms apart,
+ * up to 30 s). Errors: the topic's Metadata error, `topic 't' has no partition 9`, the leader's other error, and once
+ * the time is spent `cannot describe the producers of t-0: ...; gave up after 30 s`.
+ */
+export async function describeProducers(cluster: ClusterClient, topic: string, partition: number): Promise<ProducerDescription[]> {
+  const outcomes = await cluster.atLeaders(topic, [partition], (leader) => describeProducersAt(leader, topic, partition), {
+    policy: NODE_LOSS,
+    errorCode: (answer) => answer.errorCode,
+    unreachable: 'wait',
   })
-  const answer = response.topics[0]?.partitions[0]
-  if (!answer) throw new Error(`the broker did not describe the producers of ${topic}-${partition}`)
-  checkError(answer.errorCode, `${topic}-${partition}`, answer.errorMessage)
-  return answer.activeProducers.map((p) => ({
+  const outcome = outcomes.get(partition)!
+  if ('unavailable' in outcome) throw new Error(`cannot describe the producers of ${topic}-${partition}: ${outcome.unavailable}`)
+  checkError(outcome.answer.errorCode, `${topic}-${partition}`, outcome.answer.errorMessage)
+  return outcome.answer.activeProducers.map((p) => ({
     producerId: p.producerId,
     producerEpoch: p.producerEpoch,
     coordinatorEpoch: p.coordinatorEpoch,
@@ -101,4 +111,12 @@ async function describeProducersAt(client: KafkaClient, topic: string, partition
     lastTimestamp: p.lastTimestamp ?? -1n,
     currentTxnStartOffset: p.currentTxnStartOffset ?? -1n,
   }))
+}
+
+/** One DescribeProducers request at a leader: its answer for `partition`, by partition index. */
+async function describeProducersAt(client: KafkaClient, topic: string, partition: number): Promise<Map<number, DescribeProducersResponsePartitionResponse>> {
+  const response = await client.request<DescribeProducersRequest, DescribeProducersResponse>(describeProducersApi, client.version(describeProducersApi, '0'), {
+    topics: [{ name: topic, partitionIndexes: [partition] }],
+  })
+  return new Map(response.topics.flatMap((t) => t.partitions).map((p) => [p.partitionIndex, p]))
 }
