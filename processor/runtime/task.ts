@@ -41,12 +41,24 @@ interface Rec {
 /** Returns a promise only when it had to wait (a window closed, or state was read from disk). */
 type Processor = (rec: Rec) => void | Promise<void>
 
-/** Runs processors in order on one record, waiting only for those that return a promise. */
+/**
+ * Runs processors in order on one record, waiting only for those that return a promise.
+ *
+ * The per-record functions of this file (and of the operators they call) create no closure on their synchronous path:
+ * a function whose locals an inner arrow captures allocates a context object at every call, whether or not the
+ * arrow is ever made, so what continues after a promise lives in functions of its own (`runAfter` here).
+ */
 function runAll(processors: readonly Processor[], rec: Rec, from = 0): void | Promise<void> {
   for (let i = from; i < processors.length; i++) {
     const pending = processors[i]!(rec)
-    if (pending) return pending.then(() => runAll(processors, rec, i + 1))
+    if (pending) return runAfter(pending, processors, rec, i + 1)
   }
+}
+
+/** runAll from `from` on, once `pending` has settled. */
+async function runAfter(pending: Promise<void>, processors: readonly Processor[], rec: Rec, from: number): Promise<void> {
+  await pending
+  return runAll(processors, rec, from)
 }
 
 /** What one commit writes: outputs, state changes and the marker with the task position, under one commit id. */
@@ -364,6 +376,7 @@ export class Task {
       if (!accepted) this.late(rec, node.name, lateTopic, op.streamTime)
       if (results.length > 0) return drain()
     }
+    const afterPending = async (rec: Rec, accepted: Promise<boolean>): Promise<void> => after(rec, await accepted)
     // One input object per operator, refilled for each record: a task handles one record at a time, and the
     // operator keeps nothing of it but the key and fields it stores.
     const input: WindowInput = { key: null, group: '', fields: {}, ts: 0, inputs: null }
@@ -375,7 +388,7 @@ export class Task {
       input.ts = rec.ts
       input.inputs = accumulation.extract(rec.value)
       const accepted = op.process(input)
-      return accepted instanceof Promise ? accepted.then((a) => after(rec, a)) : after(rec, accepted)
+      return accepted instanceof Promise ? afterPending(rec, accepted) : after(rec, accepted)
     }
   }
 
@@ -457,7 +470,16 @@ export class Task {
       // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
       const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }
       const pending = runAll(this.roots, rec)
-      if (pending) return pending.catch((error: unknown) => this.failed(message, error))
+      if (pending) return this.settle(pending, message)
+    } catch (error) {
+      this.failed(message, error)
+    }
+  }
+
+  /** A record whose processing had to wait: its failure is handled as `process` handles a synchronous one. */
+  private async settle(pending: Promise<void>, message: KafkaMessage): Promise<void> {
+    try {
+      await pending
     } catch (error) {
       this.failed(message, error)
     }

@@ -411,14 +411,25 @@ export class WindowedAggregate {
   process(input: WindowInput): boolean | Promise<boolean> {
     if (input.ts > this.streamTime) {
       this.streamTime = input.ts
-      if (this.timers.peek() <= this.streamTime) return this.advanceTo(input.ts).then(() => this.apply(input))
+      if (this.timers.peek() <= this.streamTime) return this.closeThenApply(input)
     }
+    return this.apply(input)
+  }
+
+  // The paths that wait are methods of their own rather than arrows inside `process` and `apply`: an arrow capturing
+  // `input` would make every call allocate a context for it, waiting or not.
+  private async closeThenApply(input: WindowInput): Promise<boolean> {
+    await this.advanceTo(input.ts)
     return this.apply(input)
   }
 
   private apply(input: WindowInput): boolean | Promise<boolean> {
     const entry = this.state.get(input.group)
-    return entry instanceof Promise ? entry.then((loaded) => this.applyTo(input, loaded)) : this.applyTo(input, entry)
+    return entry instanceof Promise ? this.applyLoaded(input, entry) : this.applyTo(input, entry)
+  }
+
+  private async applyLoaded(input: WindowInput, entry: Promise<WindowEntry | undefined>): Promise<boolean> {
+    return this.applyTo(input, await entry)
   }
 
   private applyTo(input: WindowInput, entry: WindowEntry | undefined): boolean {
