@@ -20,6 +20,7 @@ import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
 import { WindowedAggregate, windowEntryCodec, type WindowEntry, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
 import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
+import { Groups, type Grouping } from './groups.js'
 import type { Metrics } from './metrics.js'
 
 /** A record on its way through the task's processors. */
@@ -35,7 +36,7 @@ interface Rec {
   /** The input message this record came from (absent for results emitted on commit or idle advance). */
   input?: KafkaMessage
   /** The last grouping computed for this record (two aggregates of one groupByKey share it). */
-  grouped?: { by: unknown; group: string; fields: Record<string, unknown> }
+  grouped?: Grouping
 }
 
 /** Returns a promise only when it had to wait (a window closed, or state was read from disk). */
@@ -264,20 +265,10 @@ export class Task {
       case 'aggregate':
       case 'reduce': {
         const accumulation: Accumulation = node.kind === 'aggregate' ? new CompiledAggregations(node.aggregations) : reduction(node.reducer)
-        const grouping = (rec: Rec): { group: string; fields: Record<string, unknown> } => {
+        const groups = new Groups(node.fields)
+        const grouping = (rec: Rec): Grouping => {
           if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
-          let grouped: Rec['grouped']
-          if (!node.fields) grouped = { by: undefined, group: rec.key ?? '', fields: { key: rec.key } }
-          else {
-            const fields = user(node, node.fields, rec.value, this.context(rec))
-            // The group is the record key plus the field values; \x1f separates them (values holding it could collide).
-            let group = rec.key ?? ''
-            for (const name in fields) {
-              const v = fields[name]
-              group += `\x1f${typeof v === 'string' ? v : JSON.stringify(v)}`
-            }
-            grouped = { by: node.fields, group, fields }
-          }
+          const grouped = groups.of(rec.key, node.fields ? user(node, node.fields, rec.value, this.context(rec)) : undefined)
           rec.grouped = grouped
           return grouped
         }
@@ -355,7 +346,7 @@ export class Task {
   private compileWindowed(
     node: Extract<ProcessorNode, { kind: 'aggregate' | 'reduce' }>,
     accumulation: Accumulation,
-    group: (rec: Rec) => { group: string; fields: Record<string, unknown> },
+    group: (rec: Rec) => Grouping,
     next: Processor,
   ): Processor {
     const results: WindowResult[] = []
