@@ -128,6 +128,26 @@ function user<T, A, B, C = undefined>(node: ProcessorNode | string, fn: (a: A, b
   }
 }
 
+/**
+ * A new object with the own enumerable string-keyed properties of each source in turn, as `{ ...a, ...b }` makes it
+ * (a later source's value wins, in the place the key first took). V8 (Node 20) takes a slow path for an object
+ * spread followed by properties the spread did not copy: `{ ...fields, windowStart, windowEnd, ...values }` cost
+ * 15 µs per window result, this about 0.2 µs. The sources are plain data (group fields, aggregate values, headers),
+ * whose symbols neither JSON nor the state's msgpack would keep anyway.
+ */
+function merged(...sources: readonly object[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const source of sources) {
+    for (const name of Object.keys(source)) {
+      const value = (source as Record<string, unknown>)[name]
+      // An assignment to __proto__ would set the prototype; a spread makes it a property.
+      if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true })
+      else out[name] = value
+    }
+  }
+  return out
+}
+
 /** What a value is, for an error message: its type, or its class for objects. */
 function describeType(value: unknown): string {
   if (typeof value !== 'object') return typeof value
@@ -278,7 +298,7 @@ export class Task {
         this.keyedOps.push({
           op,
           forward: async (results) => {
-            for (const r of results) await this.guarded(node, { key: r.key, value: { ...r.fields, ...r.values }, ts: Date.now(), headers: {}, group: r.group, fields: r.fields }, next)
+            for (const r of results) await this.guarded(node, { key: r.key, value: merged(r.fields, r.values), ts: Date.now(), headers: {}, group: r.group, fields: r.fields }, next)
           },
         })
         return (rec) => {
@@ -356,7 +376,7 @@ export class Task {
       while (results.length > 0) {
         const r = results.shift()!
         this.env.metrics.windowsEmitted++
-        const value = { ...r.fields, windowStart: r.windowStart, windowEnd: r.windowEnd, ...r.values }
+        const value = merged(r.fields, { windowStart: r.windowStart, windowEnd: r.windowEnd }, r.values)
         await this.guarded(node, { key: r.key, value, ts: r.windowEnd - 1, headers: {}, group: r.group, fields: r.fields }, next)
       }
     }
@@ -406,7 +426,7 @@ export class Task {
       key: rec.key,
       value: rec.input ? rec.input.value : JSON.stringify(rec.value),
       timestamp: String(Date.now()),
-      headers: { ...rec.headers, [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) },
+      headers: merged(rec.headers, { [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }) as Record<string, string>,
     }
     this.outputs.push(output)
     if (rec.input !== undefined) this.lateOutputs.set(topic, { input: rec.input, output })

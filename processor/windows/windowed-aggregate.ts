@@ -450,7 +450,7 @@ export class WindowedAggregate {
     for (let group = this.timers.popDue(this.streamTime); group !== undefined; group = this.timers.popDue(this.streamTime)) {
       const entry = await this.state.get(group)
       if (entry === undefined) continue
-      const next = this.family.close(entry, this.streamTime, (result) => this.emit({ ...result, group }), this.options.emit)
+      const next = this.family.close(entry, this.streamTime, (result) => this.emitFor(group, result), this.options.emit)
       if (next === undefined) {
         this.state.delete(group)
         this.changed.delete(group)
@@ -461,12 +461,18 @@ export class WindowedAggregate {
     }
   }
 
+  /** Emits a result the family made (a new object each time) as the group's. */
+  private emitFor(group: string, result: WindowResult): void {
+    result.group = group
+    this.emit(result)
+  }
+
   /** Emit mode update: emits the open windows changed since the last call (the task calls it at each commit). */
   async emitUpdates(): Promise<void> {
     for (const group of this.changed) {
       const entry = await this.state.get(group)
       if (entry === undefined) continue
-      this.family.emitUpdates(entry, (result) => this.emit({ ...result, group }))
+      this.family.emitUpdates(entry, (result) => this.emitFor(group, result))
       this.state.put(group, entry)
     }
     this.changed.clear()
