@@ -10,13 +10,16 @@
  * fields are those of the last record of its key (`Object.is` of each value, names in the same order) gets the same
  * group string and fields object. Building the group anew would concatenate the strings and flatten the result at
  * its first lookup (about 200 bytes of garbage per record), hash it at every lookup, and compare it with the store's
- * own copy of the string character by character; the remembered string is the one the store holds, whose hash
- * V8 keeps in the string, so that lookup ends at a pointer comparison. A group and its fields never change, so the
+ * own copy of the string character by character. The remembered string keeps its hash (V8 stores it in the string),
+ * and for a group whose state this task created it is the very string the store's Map holds, so that lookup ends at
+ * a pointer comparison. A group and its fields never change, so the
  * results and the state of every record of a group may share them.
  *
  * Only groups of primitive field values are remembered: an object value could change between two records and still
- * be the same object. At most MAX_KEYS keys are remembered; once that many are, the memory is emptied and refilled by the records that
- * come next (a task whose partition holds more keys builds most groups anew, as it did without this memory).
+ * be the same object. At most MAX_KEYS keys are remembered, the first ones seen (a key whose fields change is
+ * remembered with its new ones); the groups of the other keys of a larger partition are built anew at each record,
+ * as they were without this memory, rather than evicting and refilling it, which would only add garbage for the
+ * garbage collector to promote.
  */
 
 /** A record's group and the fields its results carry. `by` is the fields function it was made with. */
@@ -32,8 +35,11 @@ interface Remembered extends Grouping {
   readonly values: readonly unknown[]
 }
 
-/** Keys remembered per aggregate and task: about 100 bytes each, over the strings the state holds anyway. */
-const MAX_KEYS = 100_000
+/**
+ * Keys remembered per aggregate and task: about 150 bytes each beside the strings the state holds anyway, so 2.4 MB
+ * at most, outside the state's cache budget. The iot pipeline's aim of 10,000 devices per instance fits in one task.
+ */
+const MAX_KEYS = 16_384
 
 const NO_NAMES: readonly string[] = []
 
@@ -48,10 +54,7 @@ export class Groups {
     const remembered = key === null ? undefined : this.byKey.get(key)
     if (remembered !== undefined && sameFields(remembered, fields)) return remembered
     const made = fields === undefined ? withoutFields(this.by, key) : withFields(this.by, key, fields)
-    if (key !== null && made.values.every(isPrimitive)) {
-      if (this.byKey.size >= MAX_KEYS) this.byKey.clear()
-      this.byKey.set(key, made)
-    }
+    if (key !== null && (remembered !== undefined || this.byKey.size < MAX_KEYS) && made.values.every(isPrimitive)) this.byKey.set(key, made)
     return made
   }
 }
