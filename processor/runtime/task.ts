@@ -20,6 +20,7 @@ import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
 import { WindowedAggregate, windowEntryCodec, type WindowEntry, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
 import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
+import { Groups, type Grouping } from './groups.js'
 import type { Metrics } from './metrics.js'
 
 /** A record on its way through the task's processors. */
@@ -35,18 +36,30 @@ interface Rec {
   /** The input message this record came from (absent for results emitted on commit or idle advance). */
   input?: KafkaMessage
   /** The last grouping computed for this record (two aggregates of one groupByKey share it). */
-  grouped?: { by: unknown; group: string; fields: Record<string, unknown> }
+  grouped?: Grouping
 }
 
 /** Returns a promise only when it had to wait (a window closed, or state was read from disk). */
 type Processor = (rec: Rec) => void | Promise<void>
 
-/** Runs processors in order on one record, waiting only for those that return a promise. */
+/**
+ * Runs processors in order on one record, waiting only for those that return a promise.
+ *
+ * The per-record functions of this file (and of the operators they call) create no closure on their synchronous path:
+ * a function whose locals an inner arrow captures allocates a context object at every call, whether or not the
+ * arrow is ever made, so what continues after a promise lives in functions of its own (`runAfter` here).
+ */
 function runAll(processors: readonly Processor[], rec: Rec, from = 0): void | Promise<void> {
   for (let i = from; i < processors.length; i++) {
     const pending = processors[i]!(rec)
-    if (pending) return pending.then(() => runAll(processors, rec, i + 1))
+    if (pending) return runAfter(pending, processors, rec, i + 1)
   }
+}
+
+/** runAll from `from` on, once `pending` has settled. */
+async function runAfter(pending: Promise<void>, processors: readonly Processor[], rec: Rec, from: number): Promise<void> {
+  await pending
+  return runAll(processors, rec, from)
 }
 
 /** What one commit writes: outputs, state changes and the marker with the task position, under one commit id. */
@@ -113,6 +126,26 @@ function user<T, A, B, C = undefined>(node: ProcessorNode | string, fn: (a: A, b
     const what = typeof node === 'string' ? node : `${node.kind} ${node.name}`
     throw new RecordError(ProcessorErrorCode.userFunction, `${what} threw: ${(error as Error)?.message ?? String(error)}`)
   }
+}
+
+/**
+ * A new object with the own enumerable string-keyed properties of each source in turn, as `{ ...a, ...b }` makes it
+ * (a later source's value wins, in the place the key first took). V8 (Node 20) takes a slow path for an object
+ * spread followed by properties the spread did not copy: `{ ...fields, windowStart, windowEnd, ...values }` cost
+ * 15 µs per window result, this about 0.2 µs. The sources are plain data (group fields, aggregate values, headers),
+ * whose symbols neither JSON nor the state's msgpack would keep anyway.
+ */
+function merged(...sources: readonly object[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const source of sources) {
+    for (const name of Object.keys(source)) {
+      const value = (source as Record<string, unknown>)[name]
+      // An assignment to __proto__ would set the prototype; a spread makes it a property.
+      if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true })
+      else out[name] = value
+    }
+  }
+  return out
 }
 
 /** What a value is, for an error message: its type, or its class for objects. */
@@ -252,20 +285,10 @@ export class Task {
       case 'aggregate':
       case 'reduce': {
         const accumulation: Accumulation = node.kind === 'aggregate' ? new CompiledAggregations(node.aggregations) : reduction(node.reducer)
-        const grouping = (rec: Rec): { group: string; fields: Record<string, unknown> } => {
+        const groups = new Groups(node.fields)
+        const grouping = (rec: Rec): Grouping => {
           if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
-          let grouped: Rec['grouped']
-          if (!node.fields) grouped = { by: undefined, group: rec.key ?? '', fields: { key: rec.key } }
-          else {
-            const fields = user(node, node.fields, rec.value, this.context(rec))
-            // The group is the record key plus the field values; \x1f separates them (values holding it could collide).
-            let group = rec.key ?? ''
-            for (const name in fields) {
-              const v = fields[name]
-              group += `\x1f${typeof v === 'string' ? v : JSON.stringify(v)}`
-            }
-            grouped = { by: node.fields, group, fields }
-          }
+          const grouped = groups.of(rec.key, node.fields ? user(node, node.fields, rec.value, this.context(rec)) : undefined)
           rec.grouped = grouped
           return grouped
         }
@@ -275,7 +298,7 @@ export class Task {
         this.keyedOps.push({
           op,
           forward: async (results) => {
-            for (const r of results) await this.guarded(node, { key: r.key, value: { ...r.fields, ...r.values }, ts: Date.now(), headers: {}, group: r.group, fields: r.fields }, next)
+            for (const r of results) await this.guarded(node, { key: r.key, value: merged(r.fields, r.values), ts: Date.now(), headers: {}, group: r.group, fields: r.fields }, next)
           },
         })
         return (rec) => {
@@ -343,7 +366,7 @@ export class Task {
   private compileWindowed(
     node: Extract<ProcessorNode, { kind: 'aggregate' | 'reduce' }>,
     accumulation: Accumulation,
-    group: (rec: Rec) => { group: string; fields: Record<string, unknown> },
+    group: (rec: Rec) => Grouping,
     next: Processor,
   ): Processor {
     const results: WindowResult[] = []
@@ -353,7 +376,7 @@ export class Task {
       while (results.length > 0) {
         const r = results.shift()!
         this.env.metrics.windowsEmitted++
-        const value = { ...r.fields, windowStart: r.windowStart, windowEnd: r.windowEnd, ...r.values }
+        const value = merged(r.fields, { windowStart: r.windowStart, windowEnd: r.windowEnd }, r.values)
         await this.guarded(node, { key: r.key, value, ts: r.windowEnd - 1, headers: {}, group: r.group, fields: r.fields }, next)
       }
     }
@@ -364,6 +387,7 @@ export class Task {
       if (!accepted) this.late(rec, node.name, lateTopic, op.streamTime)
       if (results.length > 0) return drain()
     }
+    const afterPending = async (rec: Rec, accepted: Promise<boolean>): Promise<void> => after(rec, await accepted)
     // One input object per operator, refilled for each record: a task handles one record at a time, and the
     // operator keeps nothing of it but the key and fields it stores.
     const input: WindowInput = { key: null, group: '', fields: {}, ts: 0, inputs: null }
@@ -375,7 +399,7 @@ export class Task {
       input.ts = rec.ts
       input.inputs = accumulation.extract(rec.value)
       const accepted = op.process(input)
-      return accepted instanceof Promise ? accepted.then((a) => after(rec, a)) : after(rec, accepted)
+      return accepted instanceof Promise ? afterPending(rec, accepted) : after(rec, accepted)
     }
   }
 
@@ -402,7 +426,7 @@ export class Task {
       key: rec.key,
       value: rec.input ? rec.input.value : JSON.stringify(rec.value),
       timestamp: String(Date.now()),
-      headers: { ...rec.headers, [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) },
+      headers: merged(rec.headers, { [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }) as Record<string, string>,
     }
     this.outputs.push(output)
     if (rec.input !== undefined) this.lateOutputs.set(topic, { input: rec.input, output })
@@ -457,7 +481,16 @@ export class Task {
       // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
       const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }
       const pending = runAll(this.roots, rec)
-      if (pending) return pending.catch((error: unknown) => this.failed(message, error))
+      if (pending) return this.settle(pending, message)
+    } catch (error) {
+      this.failed(message, error)
+    }
+  }
+
+  /** A record whose processing had to wait: its failure is handled as `process` handles a synchronous one. */
+  private async settle(pending: Promise<void>, message: KafkaMessage): Promise<void> {
+    try {
+      await pending
     } catch (error) {
       this.failed(message, error)
     }

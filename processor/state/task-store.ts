@@ -183,7 +183,12 @@ export class TaskStore {
       return slot.values[operator]
     }
     if (slot === undefined && this.complete) return undefined
-    return this.load(group).then((loaded) => loaded.values[operator])
+    return this.loadEntry(operator, group)
+  }
+
+  /** `get` from LevelDB: a method rather than an arrow inside `get`, which would allocate a context at every call. */
+  private async loadEntry(operator: number, group: string): Promise<unknown> {
+    return (await this.load(group)).values[operator]
   }
 
   private async load(group: string): Promise<Slot> {

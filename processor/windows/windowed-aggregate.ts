@@ -411,14 +411,25 @@ export class WindowedAggregate {
   process(input: WindowInput): boolean | Promise<boolean> {
     if (input.ts > this.streamTime) {
       this.streamTime = input.ts
-      if (this.timers.peek() <= this.streamTime) return this.advanceTo(input.ts).then(() => this.apply(input))
+      if (this.timers.peek() <= this.streamTime) return this.closeThenApply(input)
     }
+    return this.apply(input)
+  }
+
+  // The paths that wait are methods of their own rather than arrows inside `process` and `apply`: an arrow capturing
+  // `input` would make every call allocate a context for it, waiting or not.
+  private async closeThenApply(input: WindowInput): Promise<boolean> {
+    await this.advanceTo(input.ts)
     return this.apply(input)
   }
 
   private apply(input: WindowInput): boolean | Promise<boolean> {
     const entry = this.state.get(input.group)
-    return entry instanceof Promise ? entry.then((loaded) => this.applyTo(input, loaded)) : this.applyTo(input, entry)
+    return entry instanceof Promise ? this.applyLoaded(input, entry) : this.applyTo(input, entry)
+  }
+
+  private async applyLoaded(input: WindowInput, entry: Promise<WindowEntry | undefined>): Promise<boolean> {
+    return this.applyTo(input, await entry)
   }
 
   private applyTo(input: WindowInput, entry: WindowEntry | undefined): boolean {
@@ -439,7 +450,7 @@ export class WindowedAggregate {
     for (let group = this.timers.popDue(this.streamTime); group !== undefined; group = this.timers.popDue(this.streamTime)) {
       const entry = await this.state.get(group)
       if (entry === undefined) continue
-      const next = this.family.close(entry, this.streamTime, (result) => this.emit({ ...result, group }), this.options.emit)
+      const next = this.family.close(entry, this.streamTime, (result) => this.emitFor(group, result), this.options.emit)
       if (next === undefined) {
         this.state.delete(group)
         this.changed.delete(group)
@@ -450,12 +461,18 @@ export class WindowedAggregate {
     }
   }
 
+  /** Emits a result the family made (a new object each time) as the group's. */
+  private emitFor(group: string, result: WindowResult): void {
+    result.group = group
+    this.emit(result)
+  }
+
   /** Emit mode update: emits the open windows changed since the last call (the task calls it at each commit). */
   async emitUpdates(): Promise<void> {
     for (const group of this.changed) {
       const entry = await this.state.get(group)
       if (entry === undefined) continue
-      this.family.emitUpdates(entry, (result) => this.emit({ ...result, group }))
+      this.family.emitUpdates(entry, (result) => this.emitFor(group, result))
       this.state.put(group, entry)
     }
     this.changed.clear()

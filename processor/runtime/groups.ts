@@ -1,0 +1,93 @@
+/**
+ * The group of a record, for an aggregate of one task: the string that keys the group's state (in the store, in
+ * LevelDB and in the changelog) and the fields its results carry.
+ *
+ *   group = key \x1f field value \x1f field value ...     (the fields in the order the fields function returns them;
+ *                                                          a value that is not a string as JSON)
+ *   without a fields function: group = key, fields = { key }
+ *
+ * The groups are remembered by record key, with the field names and values they were made from: a record whose
+ * fields are those of the last record of its key (`Object.is` of each value, names in the same order) gets the same
+ * group string and fields object. Building the group anew would concatenate the strings and flatten the result at
+ * its first lookup (about 200 bytes of garbage per record), hash it at every lookup, and compare it with the store's
+ * own copy of the string character by character. The remembered string keeps its hash (V8 stores it in the string),
+ * and for a group whose state this task created it is the very string the store's Map holds, so that lookup ends at
+ * a pointer comparison. A group and its fields never change, so the
+ * results and the state of every record of a group may share them.
+ *
+ * Only groups of primitive field values are remembered: an object value could change between two records and still
+ * be the same object. At most MAX_KEYS keys are remembered, the first ones seen (a key whose fields change is
+ * remembered with its new ones); the groups of the other keys of a larger partition are built anew at each record,
+ * as they were without this memory, rather than evicting and refilling it, which would only add garbage for the
+ * garbage collector to promote.
+ */
+
+/** A record's group and the fields its results carry. `by` is the fields function it was made with. */
+export interface Grouping {
+  readonly by: unknown
+  readonly group: string
+  readonly fields: Record<string, unknown>
+}
+
+interface Remembered extends Grouping {
+  /** The field names and values, in the order of the fields object (empty without a fields function). */
+  readonly names: readonly string[]
+  readonly values: readonly unknown[]
+}
+
+/**
+ * Keys remembered per aggregate and task: about 150 bytes each beside the strings the state holds anyway, so 2.4 MB
+ * at most, outside the state's cache budget. The iot pipeline's aim of 10,000 devices per instance fits in one task.
+ */
+const MAX_KEYS = 16_384
+
+const NO_NAMES: readonly string[] = []
+
+export class Groups {
+  private readonly byKey = new Map<string, Remembered>()
+
+  /** `by` is the aggregate's fields function (undefined: the record key alone is the group). */
+  constructor(private readonly by: unknown) {}
+
+  /** The grouping of a record with this key and (with a fields function) the fields it returned. */
+  of(key: string | null, fields: Record<string, unknown> | undefined): Grouping {
+    const remembered = key === null ? undefined : this.byKey.get(key)
+    if (remembered !== undefined && sameFields(remembered, fields)) return remembered
+    const made = fields === undefined ? withoutFields(this.by, key) : withFields(this.by, key, fields)
+    if (key !== null && (remembered !== undefined || this.byKey.size < MAX_KEYS) && made.values.every(isPrimitive)) this.byKey.set(key, made)
+    return made
+  }
+}
+
+function sameFields(remembered: Remembered, fields: Record<string, unknown> | undefined): boolean {
+  if (fields === undefined) return true
+  const { names, values } = remembered
+  let i = 0
+  for (const name in fields) {
+    if (i === names.length || names[i] !== name || !Object.is(values[i], fields[name])) return false
+    i++
+  }
+  return i === names.length
+}
+
+function isPrimitive(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function')
+}
+
+function withoutFields(by: unknown, key: string | null): Remembered {
+  return { by, group: key ?? '', fields: { key }, names: NO_NAMES, values: NO_NAMES }
+}
+
+// \x1f separates the key and the values (values holding it could collide).
+function withFields(by: unknown, key: string | null, fields: Record<string, unknown>): Remembered {
+  const names: string[] = []
+  const values: unknown[] = []
+  let group = key ?? ''
+  for (const name in fields) {
+    const v = fields[name]
+    names.push(name)
+    values.push(v)
+    group += `\x1f${typeof v === 'string' ? v : JSON.stringify(v)}`
+  }
+  return { by, group, fields, names, values }
+}

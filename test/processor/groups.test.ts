@@ -1,0 +1,55 @@
+/**
+ * A record's group (runtime/groups.ts): the string that keys its state is the record key and its field values, and
+ * remembering groups by key never hands a record the group or fields of another record's values.
+ */
+import { describe, expect, test } from 'vitest'
+import { Groups } from '../../processor/runtime/groups.js'
+
+const byFields = (r: Record<string, unknown>) => r
+
+describe('groups', () => {
+  test('the group is the key and the field values, \\x1f apart; values that are not strings as JSON', () => {
+    const groups = new Groups(byFields)
+    expect(groups.of('device-1', { deviceId: 'device-1', sensor: 'temperature' }).group).toBe('device-1\x1fdevice-1\x1ftemperature')
+    expect(groups.of('device-2', { floor: 3, ok: true, at: null }).group).toBe('device-2\x1f3\x1ftrue\x1fnull')
+    expect(groups.of(null, { sensor: 'humidity' }).group).toBe('\x1fhumidity')
+    const keyOnly = new Groups(undefined)
+    expect(keyOnly.of('device-1', undefined)).toMatchObject({ group: 'device-1', fields: { key: 'device-1' } })
+    expect(keyOnly.of(null, undefined)).toMatchObject({ group: '', fields: { key: null } })
+  })
+
+  test('a record of a remembered key gets the group of its own field values', () => {
+    const groups = new Groups(byFields)
+    const first = groups.of('device-1', { deviceId: 'device-1', site: 'plant-a' })
+    const again = groups.of('device-1', { deviceId: 'device-1', site: 'plant-a' })
+    expect(again.group).toBe(first.group)
+    expect(again.fields).toEqual({ deviceId: 'device-1', site: 'plant-a' })
+    // The device moved: a new group, with the new fields; and back again.
+    const moved = groups.of('device-1', { deviceId: 'device-1', site: 'plant-b' })
+    expect(moved).toMatchObject({ group: 'device-1\x1fdevice-1\x1fplant-b', fields: { deviceId: 'device-1', site: 'plant-b' } })
+    expect(groups.of('device-1', { deviceId: 'device-1', site: 'plant-a' }).group).toBe(first.group)
+    // The same values under other names, or in another order, are other fields.
+    expect(groups.of('device-1', { device: 'device-1', site: 'plant-a' }).fields).toEqual({ device: 'device-1', site: 'plant-a' })
+    expect(groups.of('device-1', { site: 'plant-a', deviceId: 'device-1' }).group).toBe('device-1\x1fplant-a\x1fdevice-1')
+    expect(groups.of('device-1', { deviceId: 'device-1' }).group).toBe('device-1\x1fdevice-1')
+    expect(Object.is(groups.of('device-2', { level: -0 }).fields.level, -0)).toBe(true)
+    expect(Object.is(groups.of('device-2', { level: 0 }).fields.level, 0)).toBe(true)
+  })
+
+  test('an object value changed in place gives the group of its new content', () => {
+    const groups = new Groups(byFields)
+    const place = { site: 'plant-a' }
+    expect(groups.of('device-1', { place }).group).toBe('device-1\x1f{"site":"plant-a"}')
+    place.site = 'plant-b'
+    expect(groups.of('device-1', { place }).group).toBe('device-1\x1f{"site":"plant-b"}')
+  })
+
+  test('keys beyond those remembered get their groups all the same', () => {
+    const groups = new Groups(byFields)
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 20_000; i += 7) {
+        expect(groups.of(`device-${i}`, { sensor: `s${i % 3}`, round }).group).toBe(`device-${i}\x1fs${i % 3}\x1f${round}`)
+      }
+    }
+  })
+})
