@@ -12,6 +12,11 @@
  * - `currentLeaderEpoch` (v4+) is checked; the answer's leaderEpoch (v4+) is the epoch of the batch found, or the
  *   current epoch for earliest/latest, and -1 for "none" (KAFKA-10613: only v4+ carries it).
  * - -3 before v7 is UNSUPPORTED_VERSION; other negative timestamps are INVALID_REQUEST.
+ * - A leader whose high watermark is still below the offset its leader epoch started at (a replica just elected
+ *   learns it from its followers' next fetches) answers a consumer's latest, and a max-timestamp or timestamp lookup
+ *   that finds nothing below it, with OFFSET_NOT_AVAILABLE (LEADER_NOT_AVAILABLE before v5), both retriable, as
+ *   Kafka's Partition.fetchOffsetForTimestamp does: its older high watermark would send a consumer back before
+ *   records already acknowledged.
  * - A partition named more than once in one request is INVALID_REQUEST at each mention (ReplicaManager.fetchOffset),
  *   so one small request cannot make the node search the same batch over and over.
  * - The partition's time index finds the batch to read (storage/level-log.ts) without scanning the log; the records of
@@ -43,6 +48,19 @@ const NONE_FOUND: TimestampMatch = { offset: -1n, timestamp: -1n, leaderEpoch: -
 function recordSearch(partition: Partition): RecordSearch {
   const maxMessageBytes = partition.topic.config.maxMessageBytes
   return (batch, query) => batchInflater.search(batch, { ...query, maxInflatedBytes: inflationLimit(Math.max(maxMessageBytes, batch.length)) })
+}
+
+/** ListOffsets' replicaId of a consumer (Kafka's ListOffsetsRequest.CONSUMER_REPLICA_ID); -2 is a debugging replica. */
+const CONSUMER_REPLICA_ID = -1
+
+/**
+ * Whether the high watermark of a partition this node leads is below the offset its current leader epoch started
+ * at (Kafka's leaderEpochStartOffsetOpt > highWatermark): a leader just elected has not yet learned how far its
+ * followers are, so its high watermark is an older one. A single node's epoch starts at or below it.
+ */
+function highWatermarkLags(partition: Partition): boolean {
+  const epochStart = partition.log.epochCache.find((entry) => entry.epoch === partition.leaderEpoch)?.startOffset
+  return epochStart !== undefined && epochStart > partition.highWatermark
 }
 
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponse>(
@@ -77,15 +95,19 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             if (epochError !== ErrorCode.NONE) return answer(epochError)
             const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
             const current = partition.leaderEpoch
+            const lagging = request.replicaId === CONSUMER_REPLICA_ID && highWatermarkLags(partition)
+            const notYet = apiVersion >= 5 ? ErrorCode.OFFSET_NOT_AVAILABLE : ErrorCode.LEADER_NOT_AVAILABLE
+            /** A lookup's answer; none found below `upTo` waits, as "latest" does, for a lagging high watermark. */
+            const found = (match: TimestampMatch | null) => (match === null && lagging ? answer(notYet) : answer(ErrorCode.NONE, match ?? NONE_FOUND))
             if (p.timestamp === OffsetSpec.EARLIEST) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
-            if (p.timestamp === OffsetSpec.LATEST) return answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
+            if (p.timestamp === OffsetSpec.LATEST) return lagging ? answer(notYet) : answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
             const search = { upTo, search: recordSearch(partition) }
             if (p.timestamp === OffsetSpec.MAX_TIMESTAMP) {
               if (apiVersion < 7) return answer(ErrorCode.UNSUPPORTED_VERSION)
-              return answer(ErrorCode.NONE, (await partition.log.offsetOfMaxTimestamp(search)) ?? NONE_FOUND)
+              return found(await partition.log.offsetOfMaxTimestamp(search))
             }
             if (p.timestamp < 0n) return answer(ErrorCode.INVALID_REQUEST)
-            return answer(ErrorCode.NONE, (await partition.log.offsetForTimestamp(p.timestamp, search)) ?? NONE_FOUND)
+            return found(await partition.log.offsetForTimestamp(p.timestamp, search))
           }),
         )
         return { name: wanted.name, partitions }

@@ -18,7 +18,7 @@ import type { ProduceRequest, ProduceResponse } from '../../../protocol/messages
 import { batchBytes, recordBytes } from '../../helpers/wire.js'
 import { openNode, type InProcessNode } from '../../helpers/in-process-node.js'
 
-const Err = { NONE: 0, UNKNOWN_TOPIC_OR_PARTITION: 3, UNSUPPORTED_VERSION: 35, INVALID_REQUEST: 42, UNKNOWN_LEADER_EPOCH: 75 } as const
+const Err = { NONE: 0, UNKNOWN_TOPIC_OR_PARTITION: 3, LEADER_NOT_AVAILABLE: 5, UNSUPPORTED_VERSION: 35, INVALID_REQUEST: 42, UNKNOWN_LEADER_EPOCH: 75, OFFSET_NOT_AVAILABLE: 78 } as const
 const EARLIEST = -2n
 const LATEST = -1n
 const MAX_TIMESTAMP = -3n
@@ -122,6 +122,28 @@ describe('ListOffsets, in process', () => {
       { partitionIndex: 1, errorCode: Err.UNKNOWN_TOPIC_OR_PARTITION },
     ])
     expect(await listOffsets(request([{ timestamp: LATEST, currentLeaderEpoch: 1 }]))).toMatchObject([{ errorCode: Err.UNKNOWN_LEADER_EPOCH }])
+  })
+
+  it('as a leader just elected, whose high watermark is below its epoch start, sends consumers back to ask again', async () => {
+    // What a replica elected a moment ago has: its epoch starts at its log end (6) and the high watermark it learned
+    // as a follower is older (3) until its followers' next fetches move it.
+    const partition = node.services.topics.partition('readings', 0)!
+    partition.leaderEpoch = 1
+    partition.log.assignEpochStartOffset(1)
+    partition.setHighWatermark(3n)
+    expect(await listOffsets(request([{ timestamp: LATEST }]))).toMatchObject([{ errorCode: Err.OFFSET_NOT_AVAILABLE }])
+    expect(await listOffsets(request([{ timestamp: LATEST }]), 4)).toMatchObject([{ errorCode: Err.LEADER_NOT_AVAILABLE }])
+    // Found below the high watermark: answered. Only at or past it: not yet.
+    expect(await at(0n)).toEqual({ offset: 0n, timestamp: 1000n })
+    expect(await listOffsets(request([{ timestamp: 3500n }]))).toMatchObject([{ errorCode: Err.OFFSET_NOT_AVAILABLE }])
+    expect(await listOffsets(request([{ timestamp: MAX_TIMESTAMP }]))).toMatchObject([{ errorCode: Err.OFFSET_NOT_AVAILABLE }])
+    expect(await listOffsets(request([{ timestamp: EARLIEST }]))).toMatchObject([{ errorCode: Err.NONE, offset: 0n }])
+    // A debugging replica (-2) is answered from what the leader has.
+    expect(await listOffsets({ ...request([{ timestamp: LATEST }]), replicaId: -2 })).toMatchObject([{ errorCode: Err.NONE, offset: 3n }])
+    // Once the followers have moved the high watermark to the epoch start, latest is answered again.
+    partition.setHighWatermark(6n)
+    expect(await listOffsets(request([{ timestamp: LATEST }]))).toMatchObject([{ errorCode: Err.NONE, offset: 6n, leaderEpoch: 1 }])
+    expect(await listOffsets(request([{ timestamp: MAX_TIMESTAMP }]))).toMatchObject([{ errorCode: Err.NONE, offset: 4n }])
   })
 
   it('answers the same after a restart', async () => {
