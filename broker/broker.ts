@@ -57,6 +57,11 @@ const BROKER_REQUEST_TIMEOUT_MS = 10_000
 interface Identity {
   clusterId: string
   nodeId: number
+  /**
+   * The ids of the controller quorum's voters the directory was made for, sorted; null for a single node. Absent in
+   * directories made before it was kept: the first start records it.
+   */
+  voters?: number[] | null
 }
 
 /** What a cluster node runs besides a single node's parts: its quorum member, its logs following the image, its replicas. */
@@ -390,14 +395,19 @@ export class Broker {
 }
 
 /**
- * The data directory records the cluster id and node id it was made with (Kafka's meta.properties). A node refuses a
- * data directory of another node id or of another cluster (`clusterId` given and different). A new directory takes
+ * The data directory records the cluster id, node id and controller quorum voters it was made with (Kafka's
+ * meta.properties, and the voters of its bootstrap checkpoint). A node refuses a data directory of another node id,
+ * of another cluster (`clusterId` given and different), or of another controller quorum: a cluster node's directory
+ * opened as a single node would take writes its cluster later truncates, and a quorum whose voters changed could
+ * elect a leader from new, empty voters, whose metadata log would delete every topic this node holds (Brook's
+ * quorum has a fixed voter set; Kafka's static `controller.quorum.voters` cannot change either). A new directory takes
  * `clusterId` when given; a node of a replicated cluster (`controller.quorum.voters` set) must be given one then, as
  * every voter must agree on it; a single node makes one, Kafka-style (16 random bytes in base64url).
  */
 async function loadIdentity(store: LogStore, config: BrokerConfig): Promise<Identity> {
   const { nodeId, clusterId } = config
   if (clusterId !== undefined) checkClusterId(clusterId)
+  const voters = config.controllerQuorumVoters === undefined ? null : parseQuorumVoters(config.controllerQuorumVoters).map((voter) => voter.id)
   const stored = await store.getNodeValue<Identity>('identity')
   if (stored) {
     if (stored.nodeId !== nodeId) {
@@ -406,12 +416,40 @@ async function loadIdentity(store: LogStore, config: BrokerConfig): Promise<Iden
     if (clusterId !== undefined && stored.clusterId !== clusterId) {
       throw new Error(`the data directory ${config.dataDir} belongs to cluster ${stored.clusterId}, not cluster ${clusterId}`)
     }
-    return stored
+    let storedVoters = stored.voters
+    if (storedVoters === undefined) {
+      // Made before the voters were kept: a metadata log says it was a cluster node's, whose voters this start names.
+      if (voters === null && (await store.hasMetadataLog())) throw new Error(quorumMismatch(config.dataDir, [], null))
+      storedVoters = voters
+      await store.putNodeValue('identity', { ...stored, voters })
+    }
+    if (!sameVoters(storedVoters, voters)) throw new Error(quorumMismatch(config.dataDir, storedVoters, voters))
+    return { ...stored, voters }
   }
-  if (clusterId === undefined && config.controllerQuorumVoters !== undefined) {
+  if (clusterId === undefined && voters !== null) {
     throw new Error(`${config.dataDir} is a new data directory: a cluster node needs --cluster-id (the same on every node; \`brook cluster new-id\` makes one)`)
   }
-  const identity = { clusterId: clusterId ?? newClusterId(), nodeId }
+  const identity = { clusterId: clusterId ?? newClusterId(), nodeId, voters }
   await store.putNodeValue('identity', identity)
   return identity
+}
+
+function sameVoters(a: readonly number[] | null, b: readonly number[] | null): boolean {
+  if (a === null || b === null) return a === b
+  return a.length === b.length && a.every((id, i) => id === b[i])
+}
+
+/** The one-line refusal of a data directory made for another controller quorum (or none). */
+function quorumMismatch(dataDir: string, stored: readonly number[] | null, configured: readonly number[] | null): string {
+  if (stored === null) {
+    return `the data directory ${dataDir} holds a single node's data; a node of a replicated cluster needs a new data directory`
+  }
+  if (configured === null) {
+    const named = stored.length > 0 ? ` (controller quorum voters ${stored.join(', ')})` : ''
+    return `the data directory ${dataDir} belongs to a node of a replicated cluster${named}; start it with its cluster's --controller-quorum-voters (brook dev does), not as a single node`
+  }
+  return (
+    `the data directory ${dataDir} belongs to a cluster whose controller quorum voters are ${stored.join(', ')}, not ${configured.join(', ')}: ` +
+    'the voters of a cluster cannot change; start it with the same voters, or use a new data directory'
+  )
 }

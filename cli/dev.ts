@@ -27,7 +27,7 @@
  * cluster that can never be whole is not left half started.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
@@ -40,6 +40,7 @@ import { BROOK_PROGRAM } from './demo-cluster.js'
 import { integer } from './parsers.js'
 import { ignoreOutputErrors, onStopSignal } from './interrupt.js'
 import { LOG_LEVELS } from './start-options.js'
+import { counted } from '../client/wording.js'
 
 /** How far above a node's client port its controller listener is. */
 export const CONTROLLER_PORT_OFFSET = 100
@@ -107,6 +108,24 @@ function clusterIdOf(dataDir: string): string {
   return id
 }
 
+/**
+ * Refuses a data directory that holds the nodes of a cluster of another size: the nodes' controller quorum voters
+ * cannot change, and new, empty voters could outvote the old ones and elect a leader whose metadata log has no topics
+ * (each node refuses it too, broker.ts `loadIdentity`; this says so before any node starts). Throws a one-line message.
+ */
+function checkNodeCount(dataDir: string, nodes: number): void {
+  if (!existsSync(dataDir)) return
+  const existing = readdirSync(dataDir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && /^node-\d+$/.test(entry.name))
+    .map((entry) => Number(entry.name.slice('node-'.length)))
+    .sort((a, b) => a - b)
+  if (existing.length === 0 || (existing.length === nodes && existing.every((id, i) => id === i + 1))) return
+  throw new Error(
+    `${dataDir} holds the data of a cluster of ${counted(existing.length, 'node')} (${existing.map((id) => `node-${id}`).join(', ')}), ` +
+      `not ${nodes}: a cluster's controller quorum cannot change; run it with --nodes ${existing.length}, or give another --data-dir`,
+  )
+}
+
 export function addDevCommand(program: CommandUnknownOpts): void {
   program
     .command('dev')
@@ -118,6 +137,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
     .action(async (options) => {
       const host = DEFAULT_CONFIG.host
       const clusterId = clusterIdOf(options.dataDir)
+      checkNodeCount(options.dataDir, options.nodes)
       const basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort
       const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
       const voters = ids.map((id) => `${id}@${host}:${devNodePorts(basePort, id).controllerPort}`).join(',')
@@ -142,7 +162,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       const stop = (): void => {
         if (stopping) return
         stopping = true
-        process.stderr.write(`brook dev: stopping ${children.size} nodes\n`)
+        process.stderr.write(`brook dev: stopping ${counted(children.size, 'node')}\n`)
         stopAll('SIGTERM')
       }
       const removeSignals = onStopSignal({ stop, force: () => stopAll('SIGKILL') })

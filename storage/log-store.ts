@@ -145,6 +145,11 @@ export class LogStore {
     return new LevelRaftStore(this.db.raft, { write: (fill, options) => this.db.write(fill, options) })
   }
 
+  /** Whether the controller quorum's metadata log (`!raft!`) holds anything: the directory is a cluster node's. */
+  async hasMetadataLog(): Promise<boolean> {
+    return (await this.db.raft.keys({ limit: 1 }).all()).length > 0
+  }
+
   async getNodeValue<T>(key: string): Promise<T | undefined> {
     return (await this.db.node.get(key)) as T | undefined
   }

@@ -2,7 +2,8 @@
  * `brook dev` as a user runs it: three node processes whose bootstrap servers it prints once the cluster is ready; a
  * kafkajs producer and consumer group work through them; SIGINT stops every node; run again on the same data
  * directory it starts the same cluster (same id), whose records are still there; a node that dies is reported; and
- * SIGTERM stops the rest. A data directory that is a file is a one-line error, and a node that cannot start (its port
+ * SIGTERM stops the rest. Its data directory refuses another number of nodes, and each node's refuses other voters or
+ * a start as a single node. A data directory that is a file is a one-line error, and a node that cannot start (its port
  * taken) stops the others rather than leaving a cluster that can never be whole.
  */
 import { execFileSync } from 'node:child_process'
@@ -140,6 +141,22 @@ describe('brook dev', () => {
     second.child.kill('SIGTERM')
     expect(await second.exited).toBe(0)
     expect(nodePids(dataDir)).toEqual([])
+
+    // Its nodes' controller quorum cannot change: another --nodes is refused before any node starts, and each node
+    // refuses another set of voters, or none (a single node would take writes the cluster later truncates).
+    expectOneLineError(
+      await brook(['dev', '--nodes', '1', '--base-port', String(basePort), '--data-dir', dataDir]),
+      `${dataDir} holds the data of a cluster of 3 nodes (node-1, node-2, node-3), not 1: a cluster's controller quorum cannot change; run it with --nodes 3, or give another --data-dir`,
+    )
+    const node1 = join(dataDir, 'node-1')
+    expectOneLineError(
+      await brook(['start', '--port', '0', '--data-dir', node1]),
+      `the data directory ${node1} belongs to a node of a replicated cluster (controller quorum voters 1, 2, 3); start it with its cluster's --controller-quorum-voters (brook dev does), not as a single node`,
+    )
+    expectOneLineError(
+      await brook(['start', '--node-id', '1', '--port', '0', '--data-dir', node1, '--cluster-id', clusterId, '--controller-quorum-voters', `1@127.0.0.1:${basePort + 100}`]),
+      `the data directory ${node1} belongs to a cluster whose controller quorum voters are 1, 2, 3, not 1: the voters of a cluster cannot change; start it with the same voters, or use a new data directory`,
+    )
   })
 
   it('refuses a data directory that is a file in one line', async () => {
