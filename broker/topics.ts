@@ -41,6 +41,18 @@ function unifyCollisionChars(name: string): string {
   return name.replaceAll('.', '_')
 }
 
+/**
+ * Why a new topic `name` may not sit beside the topics `existing` names, or null: INVALID_TOPIC_EXCEPTION's message
+ * when it differs from some only in '.' versus '_' (Kafka's ReplicationControlManager.validateNewTopicNames: "Topic
+ * 'a_x' collides with existing topics: a.x"). A single node's registry and the cluster's controller both ask it.
+ */
+export function topicCollision(name: string, existing: Iterable<string>): string | null {
+  if (!name.includes('.') && !name.includes('_')) return null
+  const unified = unifyCollisionChars(name)
+  const colliding = [...existing].filter((other) => other !== name && unifyCollisionChars(other) === unified)
+  return colliding.length === 0 ? null : `topic '${name}' collides with existing topics: ${colliding.sort().join(', ')}`
+}
+
 export const INTERNAL_TOPICS: ReadonlySet<string> = new Set([OFFSETS_TOPIC, '__transaction_state'])
 
 export interface NewTopic {
@@ -193,11 +205,8 @@ export class TopicManager {
    */
   newNameProblem(name: string): KafkaError | null {
     if (this.byName.has(name) || this.creating.has(name)) return new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${name}' already exists`)
-    if (!name.includes('.') && !name.includes('_')) return null
-    const unified = unifyCollisionChars(name)
-    const colliding = [...this.byName.keys(), ...this.creating.keys()].filter((other) => unifyCollisionChars(other) === unified)
-    if (colliding.length === 0) return null
-    return new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, `topic '${name}' collides with existing topics: ${colliding.sort().join(', ')}`)
+    const collision = topicCollision(name, [...this.byName.keys(), ...this.creating.keys()])
+    return collision === null ? null : new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, collision)
   }
 
   /** Creates a topic; refused as `newNameProblem` says (a KafkaError). */

@@ -56,7 +56,7 @@ import {
 } from '../metadata/image.js'
 import { decodeMetadataRecord, encodeMetadataRecord, metadataRecord, type MetadataRecord } from '../metadata/records.js'
 import { encodeMetadataSnapshot, restoreMetadataSnapshot } from '../metadata/snapshot.js'
-import { partitionCountProblem, topicNameProblem } from '../../topics.js'
+import { partitionCountProblem, topicCollision, topicNameProblem } from '../../topics.js'
 
 /** Producer ids per AllocateProducerIds block (ProducerIdControlManager's block size, KIP-730). */
 export const PRODUCER_ID_BLOCK_SIZE = 1000n
@@ -402,8 +402,8 @@ export class QuorumController implements RaftStateMachine {
   /**
    * CreateTopics for one topic: replicas placed over the live brokers so leaders spread (each partition's leader is
    * the next live broker after the previous partition's, continuing from the cluster's partition count). Errors:
-   * INVALID_TOPIC_EXCEPTION, TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more than the live
-   * brokers, or below 1).
+   * INVALID_TOPIC_EXCEPTION (a bad name, or one differing from an existing topic's only in '.' versus '_'),
+   * TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more than the live brokers, or below 1).
    */
   createTopic(request: CreateTopicRequest, nowMs: number): ControllerResult<{ topicId: string; assignments: number[][] }> {
     const active = this.active
@@ -412,6 +412,8 @@ export class QuorumController implements RaftStateMachine {
     const nameProblem = topicNameProblem(request.name)
     if (nameProblem) return failure('INVALID_TOPIC_EXCEPTION', nameProblem)
     if (image.topic(request.name)) return failure('TOPIC_ALREADY_EXISTS', `topic ${quote(request.name)} already exists`)
+    const collision = topicCollision(request.name, [...image.topicsById.values()].map((topic) => topic.name))
+    if (collision) return failure('INVALID_TOPIC_EXCEPTION', collision)
     const numPartitions = request.numPartitions === -1 ? this.options.defaultNumPartitions : request.numPartitions
     const replicationFactor = request.replicationFactor === -1 ? this.options.defaultReplicationFactor : request.replicationFactor
     if (!Number.isInteger(numPartitions) || numPartitions < 1) return failure('INVALID_PARTITIONS', `${numPartitions} partitions`)

@@ -114,6 +114,13 @@ describe('quorum controller', () => {
     for (const [request, errorCode] of refusals) {
       expect(await sim.onActive((c) => c.createTopic(request, sim.cluster.now))).toMatchObject({ ok: false, errorCode })
     }
+    // Names that differ only in '.' versus '_' would share metrics: Kafka's controller refuses the second.
+    expect((await committed(sim, (c) => c.createTopic({ name: 'plant.temp', numPartitions: 1, replicationFactor: 1 }, sim.cluster.now))).ok).toBe(true)
+    expect(await sim.onActive((c) => c.createTopic({ name: 'plant_temp', numPartitions: 1, replicationFactor: 1 }, sim.cluster.now))).toMatchObject({
+      ok: false,
+      errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION,
+      message: "topic 'plant_temp' collides with existing topics: plant.temp",
+    })
     const deleted = await committed(sim, (c) => c.deleteTopic('readings', sim.cluster.now))
     expect(deleted.ok).toBe(true)
     expect(activeImage(sim).topic('readings')).toBeUndefined()
