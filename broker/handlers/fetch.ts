@@ -8,8 +8,6 @@
  *   records below it), up to the high watermark (read_uncommitted) or the last stable offset (read_committed).
  *   Reads stop before `partitionMaxBytes` and the request's `maxBytes` would be passed, except that the first
  *   partition with data returns at least one whole batch (minOneMessage), so a large batch never blocks a consumer.
- *   Up to four partitions whose budgets fit what is left of `maxBytes` are read at once (`readInOrder`), so LevelDB
- *   reads of a consumer behind the log end overlap; the answer is the one reading them in request order would give.
  * - The answer is capped by the broker's `fetch.max.bytes` as well (KafkaApis: min(maxBytes, fetch.max.bytes)), so a
  *   client asking for 2^31-1 bytes gets at most fetch.max.bytes, or one batch when the first is larger.
  * - The node's pool for answers not yet sent (`queued.max.response.bytes`, answer-budget.ts) bounds all fetches
@@ -83,9 +81,9 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
     // Topics are looked up again on every pass, not once: a topic deleted while the fetch is parked must answer with
     // its error at once (the deletion wakes the fetch), not go back to waiting on the old partition's log.
     const readAll = async (maxBytes: number): Promise<{ responses: FetchResponseFetchableTopicResponse[]; bytes: number; error: boolean; readable: Watched[] }> => {
+      let bytes = 0
       let error = false
       const readable: Watched[] = []
-      const reads: PlannedRead[] = []
       const responses: FetchResponseFetchableTopicResponse[] = []
       for (const target of request.topics) {
         const topic = byId ? services.topics.getById(target.topicId) : services.topics.get(target.topic)
@@ -105,42 +103,32 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
             partitions.push(failedPartition(wanted.partition, errorCode))
             continue
           }
+          const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
           readable.push({ partition, highWatermark: partition.highWatermark })
-          const records: Buffer[] = []
-          const answer: FetchResponsePartitionData = {
+          const budget = Math.min(wanted.partitionMaxBytes, maxBytes - bytes)
+          const records =
+            budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }) : []
+          for (const batch of records) bytes += batch.length
+          // read_committed: the aborted transactions overlapping what is returned, so the client can drop their
+          // records. The index holds them in marker order; they go out by first offset, the order kafkajs walks them
+          // in (it compares each record with the next entry only), and which Java and librdkafka sort into anyway.
+          const aborted = readCommitted && records.length > 0
+            ? (await partition.abortedTransactions(wanted.fetchOffset, lastOffsetOf(records.at(-1)!) + 1n)).sort((a, b) =>
+                a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0,
+              )
+            : []
+          partitions.push({
             partitionIndex: wanted.partition,
             errorCode: ErrorCode.NONE,
             highWatermark: partition.highWatermark,
             lastStableOffset: partition.lastStableOffset,
             logStartOffset: partition.logStartOffset,
-            abortedTransactions: readCommitted ? [] : null,
+            abortedTransactions: readCommitted ? aborted.map((txn) => ({ producerId: txn.producerId, firstOffset: txn.firstOffset })) : null,
             preferredReadReplica: -1,
             records,
-          }
-          partitions.push(answer)
-          reads.push({
-            partition,
-            fetchOffset: wanted.fetchOffset,
-            partitionMaxBytes: wanted.partitionMaxBytes,
-            upTo: readCommitted ? partition.lastStableOffset : partition.highWatermark,
-            records,
-            answer,
           })
         }
         responses.push({ topic: target.topic, topicId: target.topicId, partitions })
-      }
-      const bytes = await readInOrder(reads, maxBytes)
-      // read_committed: the aborted transactions overlapping what is returned, so the client can drop their records.
-      // The index holds them in marker order; they go out by first offset, the order kafkajs walks them in (it compares
-      // each record with the next entry only), and which Java and librdkafka sort into anyway.
-      if (readCommitted) {
-        for (const { partition, fetchOffset, records, answer } of reads) {
-          if (records.length === 0) continue
-          const aborted = await partition.abortedTransactions(fetchOffset, lastOffsetOf(records.at(-1)!) + 1n)
-          answer.abortedTransactions = aborted
-            .sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0))
-            .map((txn) => ({ producerId: txn.producerId, firstOffset: txn.firstOffset }))
-        }
       }
       return { responses, bytes, error, readable }
     }
@@ -170,69 +158,6 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
   },
   { mutesConnection: true },
 )
-
-/** One partition of a consumer's Fetch to read, in request order; `records` (its answer's) receives what is read. */
-interface PlannedRead {
-  partition: Partition
-  fetchOffset: bigint
-  partitionMaxBytes: number
-  upTo: bigint
-  records: Buffer[]
-  answer: FetchResponsePartitionData
-}
-
-/**
- * Reads of one Fetch that run at once. A partition read from LevelDB waits on its iterator in libuv's thread pool
- * (four threads by default), so partitions read one after another leave the pool mostly idle while the Fetch waits;
- * reading a few at once keeps it busy. More than the pool's threads would only queue.
- */
-const READS_AT_ONCE = 4
-
-/**
- * Fills each read's `records` with exactly what reading the partitions one after another in request order
- * would return (Kafka's ReplicaManager.readFromLog): partition i gets at most min(partitionMaxBytes, maxBytes - the
- * bytes before it), and the first partition with data at least one whole batch (minOneMessage). Returns the bytes.
- *
- * Consecutive partitions whose budgets all fit in what is left of `maxBytes` are read at once, in waves of up to
- * READS_AT_ONCE, each with its whole budget and minOneMessage while the answer is still empty; each result is then
- * cut to the budget the one-after-another order gives it. A read returns a prefix of the partition's batches, so the
- * cut equals the read with the smaller budget. A partition whose budget does not fit is read alone.
- */
-async function readInOrder(reads: readonly PlannedRead[], maxBytes: number): Promise<number> {
-  let bytes = 0
-  let next = 0
-  while (next < reads.length) {
-    const wave: PlannedRead[] = []
-    let planned = 0
-    const room = maxBytes - bytes
-    while (next < reads.length && wave.length < READS_AT_ONCE) {
-      const budget = Math.min(reads[next]!.partitionMaxBytes, room)
-      if (wave.length > 0 && planned + budget > room) break
-      wave.push(reads[next++]!)
-      planned += budget
-    }
-    const minOneMessage = bytes === 0
-    const results = await Promise.all(
-      wave.map(({ partition, fetchOffset, partitionMaxBytes, upTo }) => {
-        const budget = Math.max(Math.min(partitionMaxBytes, room), 0)
-        return budget > 0 || minOneMessage ? partition.log.read(fetchOffset, { maxBytes: budget, upTo, minOneMessage }) : Promise.resolve([])
-      }),
-    )
-    for (let i = 0; i < wave.length; i++) {
-      const { partitionMaxBytes, records } = wave[i]!
-      const budget = Math.min(partitionMaxBytes, maxBytes - bytes)
-      const first = bytes === 0
-      let taken = 0
-      for (const batch of results[i]!) {
-        if (!(first && records.length === 0) && taken + batch.length > budget) break
-        records.push(batch)
-        taken += batch.length
-      }
-      bytes += taken
-    }
-  }
-  return bytes
-}
 
 /** A partition a parked fetch waits on, with the high watermark (and log end) its last read saw. */
 interface Watched {
