@@ -38,7 +38,7 @@ import { ClusterClient } from '../client/cluster-client.js'
 import { clusterStatus } from '../client/cluster-admin.js'
 import { BROOK_PROGRAM } from './demo-cluster.js'
 import { integer } from './parsers.js'
-import { ignoreOutputErrors, onStopSignal } from './interrupt.js'
+import { ignoreOutputErrors, onStopSignal, STOP_WITH_CLUSTER } from './interrupt.js'
 import { LOG_LEVELS } from './start-options.js'
 import { counted } from '../client/wording.js'
 
@@ -159,11 +159,18 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       // Should this process end without stopping the nodes (an error that escapes), they end with it.
       const killOnExit = (): void => stopAll('SIGKILL')
       process.on('exit', killOnExit)
+      /** Stops every node still running together: without a controlled shutdown (STOP_WITH_CLUSTER), else SIGTERM. */
+      const stopCluster = (): void => {
+        for (const child of children.values()) {
+          if (child.exitCode !== null || child.signalCode !== null) continue
+          if (!child.connected || !child.send(STOP_WITH_CLUSTER)) child.kill('SIGTERM')
+        }
+      }
       const stop = (): void => {
         if (stopping) return
         stopping = true
         process.stderr.write(`brook dev: stopping ${counted(children.size, 'node')}\n`)
-        stopAll('SIGTERM')
+        stopCluster()
       }
       const removeSignals = onStopSignal({ stop, force: () => stopAll('SIGKILL') })
       // The program that started this one is gone (even by kill -9): a clean stop, with nobody left to read the output.
@@ -192,7 +199,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
             stopping = true
             failed = true
             process.stderr.write(`${exit} before the cluster was up${children.size > 0 ? '; stopping the others' : ''}\n`)
-            stopAll('SIGTERM')
+            stopCluster()
           } else if (!stopping) {
             process.stderr.write(`${exit}${children.size > 0 ? `; ${children.size} still running` : ''}\n`)
           }

@@ -45,3 +45,9 @@ export function onStopSignal(options: StopSignalOptions): () => void {
 export function ignoreOutputErrors(): void {
   for (const stream of [process.stdout, process.stderr]) if (stream.listenerCount('error') === 0) stream.on('error', () => {})
 }
+
+/**
+ * What `brook dev` sends each node on its IPC channel when it stops the whole cluster (cli/start.ts): stop without a
+ * controlled shutdown, as Kafka's `controlled.shutdown.enable=false`, since no node will be left to take leaderships.
+ */
+export const STOP_WITH_CLUSTER = 'brook:stop-with-cluster'

@@ -7,7 +7,11 @@ import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../broker/config.js'
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkCombined, readConfigFile, type NumericSetting } from './start-options.js'
 import { integer } from './parsers.js'
-import { ignoreOutputErrors } from './interrupt.js'
+import { ignoreOutputErrors, STOP_WITH_CLUSTER } from './interrupt.js'
+import type { Broker } from '../broker/broker.js'
+
+/** How the node stops: Broker.stop's options. */
+type StopOptions = NonNullable<Parameters<Broker['stop']>[0]>
 
 /** A numeric broker setting as a `brook start` flag; its default is shown in --help but not set, so --config can. */
 function settingOption(setting: NumericSetting) {
@@ -66,8 +70,8 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     const { Broker } = await import('../broker/broker.js')
     // The signals are heard before the node starts: one that arrives while it opens its data, or right after it
     // prints that it listens, stops it cleanly once it has started instead of killing it half-way.
-    let stopRequested = false
-    let stop = (): void => void (stopRequested = true)
+    let stopRequested: StopOptions | null = null
+    let stop = (options: StopOptions = {}): void => void (stopRequested = options)
     process.once('SIGINT', () => stop())
     process.once('SIGTERM', () => stop())
     // Its terminal closed: a clean stop, as a Kafka broker's shutdown hook makes on SIGHUP; nobody reads its output now.
@@ -79,11 +83,16 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     // kill -9, which no signal would tell; the node then stops as on SIGTERM instead of holding its port and data
     // directory for nobody. The channel is unreferenced, so it keeps nothing running, and the node's output, which
     // nobody reads any more, may fail without stopping the clean stop.
+    // `brook dev` stopping its whole cluster says so on the channel: with every node stopping, none can take another's
+    // leaderships, and the last would wait out broker.session.timeout.ms for a controller quorum already gone.
     if (process.channel) {
       process.channel.unref()
       process.once('disconnect', () => {
         ignoreOutputErrors()
         stop()
+      })
+      process.on('message', (message) => {
+        if (message === STOP_WITH_CLUSTER) stop({ controlledShutdown: false })
       })
     }
     const broker = await Broker.start(config)
@@ -91,11 +100,11 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     // as the bug it is and the node keeps serving, as Kafka's threads log what they did not expect and carry on.
     process.on('unhandledRejection', (reason) => broker.log.error(`unhandled rejection: ${(reason as Error)?.stack ?? reason}`))
     let stopping = false
-    stop = (): void => {
+    stop = (options: StopOptions = {}): void => {
       // A signal and the parent's end may both ask.
       if (stopping) return
       stopping = true
-      broker.stop().then(
+      broker.stop(options).then(
         () => process.exit(0),
         (error: Error) => {
           broker.log.error(`stopping failed: ${error.stack ?? error}`)
@@ -103,6 +112,6 @@ export function addStartCommand(program: CommandUnknownOpts): void {
         },
       )
     }
-    if (stopRequested) stop()
+    if (stopRequested) stop(stopRequested)
   })
 }

@@ -98,6 +98,9 @@ describe('brook dev', () => {
     expect(await first.exited).toBe(0)
     expect(nodePids(dataDir)).toEqual([])
     expect(first.stderr()).toContain('brook dev: stopping 3 nodes')
+    // The whole cluster stops: no node hands its leaderships to another that is stopping too.
+    expect(first.stderr()).not.toContain('controlled shutdown')
+    expect(first.stderr()).toMatch(/\[node 1\] stopped/)
 
     const second = startDev(basePort, dataDir)
     const again = await second.ready
