@@ -145,6 +145,9 @@ function settingProblem(key: string, value: unknown): string | null {
 }
 
 /** Checks what only the combined settings can show. */
+/** Addresses a node may listen on (every interface) but that clients cannot connect to. */
+const UNSPECIFIED_ADDRESSES: ReadonlySet<string> = new Set(['0.0.0.0', '::', '[::]'])
+
 export function checkCombined(config: Partial<BrokerConfig>): void {
   const min = config.groupMinSessionTimeoutMs ?? DEFAULT_CONFIG.groupMinSessionTimeoutMs
   const max = config.groupMaxSessionTimeoutMs ?? DEFAULT_CONFIG.groupMaxSessionTimeoutMs
@@ -156,6 +159,16 @@ export function checkCombined(config: Partial<BrokerConfig>): void {
     throw new Error(`default.replication.factor (${config.defaultReplicationFactor}) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition`)
   }
   if (config.clusterId !== undefined) checkClusterId(config.clusterId)
+  // KafkaConfig's rule: "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0". Metadata would send
+  // every client to an address it cannot connect to.
+  const advertised = config.advertisedHost ?? config.host ?? DEFAULT_CONFIG.host
+  if (UNSPECIFIED_ADDRESSES.has(advertised)) {
+    throw new Error(
+      config.advertisedHost === undefined
+        ? `--host ${advertised} listens on every interface, but clients cannot connect to ${advertised}: give --advertised-host, the name or address clients reach this node by`
+        : `--advertised-host ${advertised} is not an address clients can connect to; give the name or address clients reach this node by`,
+    )
+  }
   // KafkaConfig's rule: the pool must hold one largest request, or that request could never be read.
   const queuedBytes = config.queuedMaxRequestBytes ?? DEFAULT_CONFIG.queuedMaxRequestBytes
   const requestMax = config.socketRequestMaxBytes ?? DEFAULT_CONFIG.socketRequestMaxBytes

@@ -74,6 +74,8 @@ describe('brook start', () => {
     [['--fetch-max-bytes', '1000'], "brook: option '--fetch-max-bytes <bytes>' argument '1000' is invalid. --fetch-max-bytes must be between 1024 and 2147483647"],
     [['--replica-lag-time-max-ms', '0'], "brook: option '--replica-lag-time-max-ms <ms>' argument '0' is invalid. --replica-lag-time-max-ms must be between 1 and 2147483647"],
     [['--default-replication-factor', '3'], 'brook: default.replication.factor (3) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition'],
+    [['--host', '0.0.0.0'], 'brook: --host 0.0.0.0 listens on every interface, but clients cannot connect to 0.0.0.0: give --advertised-host, the name or address clients reach this node by'],
+    [['--host', '0.0.0.0', '--advertised-host', '::'], 'brook: --advertised-host :: is not an address clients can connect to; give the name or address clients reach this node by'],
   ] as const)('refuses %j in one line with exit code 1', async ([args, message], { expect }) => {
     expect(await brook(['start', ...contained, ...args])).toMatchObject({ code: 1, stdout: '', stderr: `${message}\n` })
   })
