@@ -203,15 +203,18 @@ export class TopicManager {
    * ReplicationControlManager.validateNewTopicNames: "Topic 'a_x' collides with existing topics: a.x"). The name
    * itself must already have passed `topicNameProblem`.
    */
-  newNameProblem(name: string): KafkaError | null {
+  newNameProblem(name: string, options: { fromImage?: boolean } = {}): KafkaError | null {
     if (this.byName.has(name) || this.creating.has(name)) return new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${name}' already exists`)
+    // A cluster's controller refuses collisions; a topic its metadata image holds anyway (created before it did) is
+    // hosted, or it could be neither used nor left.
+    if (options.fromImage) return null
     const collision = topicCollision(name, [...this.byName.keys(), ...this.creating.keys()])
     return collision === null ? null : new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, collision)
   }
 
-  /** Creates a topic; refused as `newNameProblem` says (a KafkaError). */
+  /** Creates a topic; refused as `newNameProblem` says (a KafkaError); one with a `topicId` comes from the metadata image. */
   create(spec: NewTopic): Promise<Topic> {
-    const problem = this.newNameProblem(spec.name)
+    const problem = this.newNameProblem(spec.name, { fromImage: spec.topicId !== undefined })
     if (problem) return Promise.reject(problem)
     const pending = this.serialized(spec.name, () => this.doCreate(spec)).finally(() => this.creating.delete(spec.name))
     this.creating.set(spec.name, pending)
