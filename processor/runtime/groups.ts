@@ -7,8 +7,9 @@
  *   without a fields function: group = key, fields = { key }
  *
  * The groups are remembered by record key, with the field names and values they were made from: a record whose
- * fields are those of the last record of its key (`Object.is` of each value, names in the same order) gets the same
- * group string and fields object. Building the group anew would concatenate the strings and flatten the result at
+ * fields are those of a group remembered for its key (`Object.is` of each value, names in the same order) gets the
+ * same group string and fields object. A key has several groups when its records carry several field values, as a
+ * device keyed by its id sends readings of several sensors in turn: up to MAX_GROUPS_PER_KEY are remembered per key. Building the group anew would concatenate the strings and flatten the result at
  * its first lookup (about 200 bytes of garbage per record), hash it at every lookup, and compare it with the store's
  * own copy of the string character by character. The remembered string keeps its hash (V8 stores it in the string),
  * and for a group whose state this task created it is the very string the store's Map holds, so that lookup ends at
@@ -16,10 +17,9 @@
  * results and the state of every record of a group may share them.
  *
  * Only groups of primitive field values are remembered: an object value could change between two records and still
- * be the same object. At most MAX_KEYS keys are remembered, the first ones seen (a key whose fields change is
- * remembered with its new ones); the groups of the other keys of a larger partition are built anew at each record,
- * as they were without this memory, rather than evicting and refilling it, which would only add garbage for the
- * garbage collector to promote.
+ * be the same object. At most MAX_GROUPS groups are remembered, the first ones seen; the other groups of a larger
+ * partition are built anew at each record, as they were without this memory, rather than evicting and refilling it,
+ * which would only add garbage for the garbage collector to promote.
  */
 
 /** A record's group and the fields its results carry. `by` is the fields function it was made with. */
@@ -36,25 +36,34 @@ interface Remembered extends Grouping {
 }
 
 /**
- * Keys remembered per aggregate and task: about 150 bytes each beside the strings the state holds anyway, so 2.4 MB
- * at most, outside the state's cache budget. The iot pipeline's aim of 10,000 devices per instance fits in one task.
+ * Groups remembered per aggregate and task: about 150 bytes each beside the strings the state holds anyway, so 2.4 MB
+ * at most, outside the state's cache budget.
  */
-const MAX_KEYS = 16_384
+const MAX_GROUPS = 16_384
+/** Groups remembered per record key: a device's sensors, say; a key whose fields change at every record stops here. */
+const MAX_GROUPS_PER_KEY = 8
 
 const NO_NAMES: readonly string[] = []
 
 export class Groups {
-  private readonly byKey = new Map<string, Remembered>()
+  private readonly byKey = new Map<string, Remembered[]>()
+  private remembered = 0
 
   /** `by` is the aggregate's fields function (undefined: the record key alone is the group). */
   constructor(private readonly by: unknown) {}
 
   /** The grouping of a record with this key and (with a fields function) the fields it returned. */
   of(key: string | null, fields: Record<string, unknown> | undefined): Grouping {
-    const remembered = key === null ? undefined : this.byKey.get(key)
-    if (remembered !== undefined && sameFields(remembered, fields)) return remembered
+    const known = key === null ? undefined : this.byKey.get(key)
+    if (known !== undefined) {
+      for (let i = 0; i < known.length; i++) if (sameFields(known[i]!, fields)) return known[i]!
+    }
     const made = fields === undefined ? withoutFields(this.by, key) : withFields(this.by, key, fields)
-    if (key !== null && (remembered !== undefined || this.byKey.size < MAX_KEYS) && made.values.every(isPrimitive)) this.byKey.set(key, made)
+    if (key !== null && this.remembered < MAX_GROUPS && (known?.length ?? 0) < MAX_GROUPS_PER_KEY && made.values.every(isPrimitive)) {
+      if (known === undefined) this.byKey.set(key, [made])
+      else known.push(made)
+      this.remembered++
+    }
     return made
   }
 }

@@ -36,6 +36,18 @@ describe('groups', () => {
     expect(Object.is(groups.of('device-2', { level: 0 }).fields.level, 0)).toBe(true)
   })
 
+  test("a key's records of several field values in turn each get their own remembered group", () => {
+    const groups = new Groups(byFields)
+    const sensors = ['temperature', 'humidity', 'pressure']
+    const first = sensors.map((sensor) => groups.of('device-1', { deviceId: 'device-1', sensor }))
+    for (let round = 0; round < 3; round++) {
+      sensors.forEach((sensor, i) => expect(groups.of('device-1', { deviceId: 'device-1', sensor })).toBe(first[i]))
+    }
+    expect(first.map((g) => g.group)).toEqual(sensors.map((sensor) => `device-1\x1fdevice-1\x1f${sensor}`))
+    // A key whose fields change at every record: its groups are right however many there are.
+    for (let i = 0; i < 50; i++) expect(groups.of('device-2', { at: i }).group).toBe(`device-2\x1f${i}`)
+  })
+
   test('an object value changed in place gives the group of its new content', () => {
     const groups = new Groups(byFields)
     const place = { site: 'plant-a' }
