@@ -138,7 +138,10 @@ describe('brook simulate', () => {
       [['--sensors', 'temperature,smell'], 'smell'],
       [['--speedup', '2', '--as-fast-as-possible'], '--as-fast-as-possible'],
       [['--replay', join(dir, 'x.csv'), '--devices', '3'], '--devices does not apply to --replay'],
-      [['--replay', join(dir, 'missing.csv'), '--sensor', 'temperature'], 'missing.csv'],
+      // A missing file is said so plainly, before its name is asked for a sensor.
+      [['--replay', join(dir, 'missing.csv'), '--sensor', 'temperature'], `cannot read ${join(dir, 'missing.csv')}: no such file`],
+      [['--replay', join(dir, 'missing.csv')], `cannot read ${join(dir, 'missing.csv')}: no such file`],
+      [['--replay', dir, '--sensor', 'temperature'], `cannot read ${dir}: it is a directory`],
       [['--bogus'], "unknown option '--bogus'"],
       [['--bootstrap-server', 'no-port'], '--bootstrap-server'],
       [['--kafka-config', join(dir, 'absent.json')], 'cannot read'],
