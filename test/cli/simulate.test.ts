@@ -150,6 +150,13 @@ describe('brook simulate', () => {
     results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
   })
 
+  it('says in one line that the cluster has no SASL when --kafka-config asks for it', async () => {
+    const config = join(dir, 'sasl.json')
+    writeFileSync(config, JSON.stringify({ sasl: { mechanism: 'scram-sha-512', username: 'sensor', password: 'secret' } }))
+    const result = await brook(['simulate', '--bootstrap-server', broker.address, '--count', '5', '--kafka-config', config])
+    expectOneLineError(result, `cannot connect to ${broker.address}: the cluster does not support SASL (its ApiVersions lists no SaslHandshake`)
+  })
+
   it('says in one line that it cannot reach the cluster', async () => {
     expectOneLineError(await brook(['simulate', '--bootstrap-server', '127.0.0.1:1', '--count', '5']), 'cannot connect to 127.0.0.1:1')
   })
