@@ -25,7 +25,7 @@
  *   twice over or unloaded while it loads. Ownership itself changes at once, so no request is served for a
  *   partition this node no longer leads while its unload waits its turn.
  */
-import { ErrorCode, KafkaError } from '../protocol/errors.js'
+import { ErrorCode, errorInfo, KafkaError } from '../protocol/errors.js'
 import { counted } from '../client/wording.js'
 import type { Logger } from './logger.js'
 import type { Topic } from './partition.js'
@@ -205,7 +205,7 @@ export class CoordinatorPartitions {
     if (!replicas) return
     const code = await replicas.awaitHighWatermark(partition.topic.topicId, partition.index, lastOffset + 1n, COORDINATOR_APPEND_TIMEOUT_MS)
     if (code !== ErrorCode.NONE) {
-      throw new KafkaError(coordinatorAppendError(code), `${this.topicName}-${partition.index} did not replicate the write (error ${code})`)
+      throw new KafkaError(coordinatorAppendError(code), `${this.topicName}-${partition.index} did not replicate the write (${errorInfo(code).name})`)
     }
   }
 

@@ -3,8 +3,10 @@
  * alerts), late records, the consumer lag of the pipeline's group, and throughput in and out, refreshed every second.
  *
  * On a terminal the view is redrawn in place with log-update (7.x, the last line of releases that runs on Node 20).
- * When stdout is not a terminal (a pipe, a log file, a test) it prints one plain summary line per second instead,
- * with each new alert and log line on a line of its own, so the output reads as a log.
+ * When stdout is not a terminal (a pipe, a log file, a test), or is one that reports no size (0x0: `script` without a
+ * terminal of its own, some `docker run -t` and CI runners; log-update fits the view to 0 rows and prints nothing),
+ * it prints the title once it is known and one plain summary line per second instead, with each new alert and log
+ * line on a line of its own, so the output reads as a log.
  *
  *   sources                      Dashboard                          output
  *   pipeline 'output' events ──▶ counts per topic, latest stats,    every second:
@@ -25,7 +27,7 @@ export interface DashboardOptions {
   metrics: () => Metrics | null
   /** Committed lag of the pipeline's group on its input (records), or null while it has no offsets to compare. */
   lag: () => Promise<number | null>
-  /** Redraw in place (a terminal) or print a line per second. */
+  /** Redraw in place (a terminal, canRedraw) or print a line per second. */
   interactive: boolean
   /** Terminal width, for the interactive view. */
   columns: () => number
@@ -65,6 +67,11 @@ function table(rows: readonly string[][], align: string): string[] {
   return rows.map((row) => `  ${row.map((cell, i) => (align[i] === 'r' ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd())
 }
 
+/** Whether `stream` is a terminal the view can be redrawn on: one that says how many columns and rows it has. */
+export function canRedraw(stream: NodeJS.WriteStream): boolean {
+  return stream.isTTY === true && (stream.columns ?? 0) > 0 && (stream.rows ?? 0) > 0
+}
+
 export class Dashboard {
   private readonly perTopic = new Map<string, number>()
   private readonly stats: Values[] = []
@@ -83,10 +90,13 @@ export class Dashboard {
 
   constructor(private readonly options: DashboardOptions) {
     this.title = options.title
+    if (!options.interactive) this.unprinted.push(...options.title)
   }
 
+  /** The lines at the top of the view; printed as they are when the view is plain lines. */
   setTitle(title: string[]): void {
     this.title = title
+    if (!this.options.interactive) this.unprinted.push(...title)
   }
 
   /** A line from the broker, the pipeline or the simulator. */

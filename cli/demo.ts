@@ -20,7 +20,7 @@ import kafkajs, { type Admin } from 'kafkajs'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { iotPipeline, runPipeline, type IotPipelineOptions, type RunningPipeline } from '../processor/index.js'
 import { COMMON_FLAGS, FLEET_FLAGS, fleetOptionsFromFlags, resolveFleetOptions, simulateFleet, type FlagValues, type FleetOptions } from '../processor/simulator/index.js'
-import { Dashboard } from './dashboard.js'
+import { Dashboard, canRedraw } from './dashboard.js'
 import { startDemoCluster, type DemoCluster } from './demo-cluster.js'
 import { MAX_BASE_PORT, MAX_NODES } from './dev.js'
 import { onStopSignal } from './interrupt.js'
@@ -149,7 +149,7 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
     const onStdoutError = (): void => requestStop(null)
     process.stdout.on('error', onStdoutError)
 
-    const interactive = process.stdout.isTTY === true
+    const interactive = canRedraw(process.stdout)
     const view = new Dashboard({
       title: ['Brook demo: starting'],
       statsTopic: pipelineOptions.statsTopic!,
@@ -162,7 +162,7 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
         return lagQuery
       },
       interactive,
-      columns: () => process.stdout.columns ?? 120,
+      columns: () => process.stdout.columns,
     })
     view.start()
     let fleetSummary: FleetTotals | null = null

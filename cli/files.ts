@@ -1,22 +1,13 @@
 /**
  * Files named on the command line (--file, --config, --kafka-config, a pipeline module): why one cannot be read, in one
- * line that names it.
+ * line that names it. The reasons are the simulator's (fileErrorReason), so a replay file's error reads the same.
  */
-
-/** Node's error codes for a file that cannot be read, in words; other codes are shown as they are. */
-const REASONS: Readonly<Record<string, string>> = {
-  ENOENT: 'no such file',
-  EISDIR: 'it is a directory',
-  ENOTDIR: 'a parent of it is not a directory',
-  EACCES: 'permission denied',
-}
+import { fileErrorReason } from '../processor/simulator/errors.js'
 
 /**
  * `cannot read <path>: <reason>` for a failed open, stat or read: `error` is Node's error (its `code` picks the
  * reason), or `{ code: 'EISDIR' }` where a directory was opened without a read having failed yet.
  */
 export function cannotRead(path: string, error: unknown): Error {
-  const code = (error as NodeJS.ErrnoException).code
-  const reason = (code === undefined ? undefined : REASONS[code]) ?? code ?? (error as Error).message
-  return new Error(`cannot read ${path}: ${reason}`)
+  return new Error(`cannot read ${path}: ${fileErrorReason(error)}`)
 }

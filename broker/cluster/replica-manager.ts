@@ -93,7 +93,7 @@
  * follower of an idle partition counts as caught up however long it has been silent (its log end is the leader's, as
  * Kafka rules), so the first acks=all after such a silence is appended, then answered NOT_ENOUGH_REPLICAS_AFTER_APPEND.
  */
-import { ErrorCode } from '../../protocol/errors.js'
+import { ErrorCode, errorInfo } from '../../protocol/errors.js'
 import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
 import { alterPartition, type AlterPartitionResponse } from '../../protocol/messages/alter-partition.js'
 import { listOffsets, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'
@@ -544,7 +544,7 @@ export class ReplicaManager {
         if (current !== leader || current.pendingIsr !== newIsr) return
         current.pendingIsr = null
         if (answer.errorCode !== ErrorCode.NONE) {
-          this.options.log.info(`${replica.name}: the controller refused the isr [${newIsr}]: error ${answer.errorCode}`)
+          this.options.log.info(`${replica.name}: the controller refused the isr [${newIsr}]: ${errorInfo(answer.errorCode).name}`)
           return
         }
         if (replica.state.leaderEpoch === leaderEpoch && replica.state.partitionEpoch < answer.partitionEpoch) {
@@ -648,7 +648,7 @@ export class ReplicaManager {
   async applyFetched(replica: Replica, data: FetchResponsePartitionData): Promise<boolean> {
     const partition = replica.partition
     if (data.errorCode !== ErrorCode.NONE) {
-      this.options.log.debug(`${replica.name}: the leader answered the replica fetch with error ${data.errorCode}`)
+      this.options.log.debug(`${replica.name}: the leader answered the replica fetch with ${errorInfo(data.errorCode).name}`)
       return false
     }
     const leaderEnd = { epoch: data.divergingEpoch?.epoch ?? UNDEFINED_EPOCH, endOffset: data.divergingEpoch?.endOffset ?? -1n }
@@ -746,7 +746,7 @@ class ReplicaFetcher {
     })
     const answer = response.topics[0]?.partitions[0]
     if (!answer || answer.errorCode !== ErrorCode.NONE || answer.offset === undefined) {
-      this.log.debug(`${replica.name}: the leader answered ListOffsets with error ${answer?.errorCode}`)
+      this.log.debug(`${replica.name}: the leader answered ListOffsets with ${answer ? errorInfo(answer.errorCode).name : 'no partition'}`)
       return false
     }
     if (!this.manager.stillFollows(replica, this.leaderId, leaderEpoch) || replica.partition.logEndOffset >= answer.offset) return false

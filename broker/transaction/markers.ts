@@ -12,7 +12,7 @@
  * code is the replication's (NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS_AFTER_APPEND, REQUEST_TIMED_OUT), and the
  * coordinator sends the marker again; a second marker of a transaction already decided changes nothing for readers.
  */
-import { ErrorCode, KafkaError } from '../../protocol/errors.js'
+import { ErrorCode, errorInfo, KafkaError } from '../../protocol/errors.js'
 import { StorageError } from '../../storage/log-store.js'
 import type { Logger } from '../logger.js'
 import type { TxnMarker } from '../partition.js'
@@ -69,7 +69,7 @@ export class TxnMarkerWriter {
         continue
       }
       if (replicated !== ErrorCode.NONE) {
-        this.log.warn(`${marker.committed ? 'COMMIT' : 'ABORT'} marker of producer ${marker.producerId} not replicated by ${tp.topic}-${tp.partition} (error ${replicated}); the coordinator sends it again`)
+        this.log.warn(`${marker.committed ? 'COMMIT' : 'ABORT'} marker of producer ${marker.producerId} not replicated by ${tp.topic}-${tp.partition} (${errorInfo(replicated).name}); the coordinator sends it again`)
         codes.push(replicated)
         continue
       }

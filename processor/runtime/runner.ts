@@ -33,6 +33,7 @@ import { taskAssigner, taskId } from './assignor.js'
 import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
 import { newMetrics, type Metrics } from './metrics.js'
 import { Task, type OutputRecord } from './task.js'
+import { saslNotOffered } from './sasl.js'
 import { socketFactory } from './sockets.js'
 import { ensureTopics } from './topics.js'
 import { commitMessages, RestoreReader } from './changelog.js'
@@ -265,7 +266,10 @@ class Runner implements RunningPipeline {
 
   async start(): Promise<void> {
     this.admin = this.kafka.admin()
-    await this.admin.connect()
+    await this.admin.connect().catch((error: unknown) => {
+      const sasl = saslNotOffered(error)
+      throw sasl === null ? error : new Error(sasl, { cause: error })
+    })
     this.looker = this.kafka.admin({ retry: { retries: 0 } })
     await this.looker.connect()
     this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)

@@ -11,6 +11,7 @@ import type { Producer } from 'kafkajs'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { ConnectionOptions, Log } from './options.js'
 import { describeError, prepareTopic, type PreparedTopic, type TopicPlan } from './topic.js'
+import { saslNotOffered } from '../runtime/sasl.js'
 import { socketFactory } from '../runtime/sockets.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
@@ -45,6 +46,6 @@ async function connect(open: () => Promise<void>, connection: ConnectionOptions)
   try {
     await open()
   } catch (error) {
-    throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot connect to ${connection.bootstrapServers.join(',')}: ${describeError(error)}`, { cause: error })
+    throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot connect to ${connection.bootstrapServers.join(',')}: ${saslNotOffered(error) ?? describeError(error)}`, { cause: error })
   }
 }

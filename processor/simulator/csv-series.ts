@@ -13,7 +13,7 @@
 import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream'
 import { parse, type CsvError } from 'csv-parse'
-import { SimulatorError, SimulatorErrorCode } from './errors.js'
+import { unreadableFile } from './errors.js'
 
 export interface SeriesRow {
   /** Event time, ms since the epoch. */
@@ -145,7 +145,6 @@ export async function* readSeries(file: string, onBad: (bad: BadRow) => void): A
       yield { ts, value: number, line }
     }
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw new SimulatorError(SimulatorErrorCode.unreadableFile, `cannot read ${file}: ${code ?? (error as Error).message}`, { cause: error })
+    throw unreadableFile(file, error)
   }
 }

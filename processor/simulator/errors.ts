@@ -25,3 +25,26 @@ export class SimulatorError extends Error {
     this.name = 'SimulatorError'
   }
 }
+
+/** Node's error codes for a file that cannot be read, in words; other codes are shown as they are. */
+const FILE_ERROR_REASONS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a parent of it is not a directory',
+  EACCES: 'permission denied',
+}
+
+/**
+ * Why a file cannot be read, in a few words: `error` is Node's error from an open, stat, access or read (its `code`
+ * picks the words; an unknown code is shown as is, an error without one by its message). The CLI words its own
+ * files' errors with it too, so every `cannot read <path>: <reason>` reads the same.
+ */
+export function fileErrorReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code
+  return (code === undefined ? undefined : FILE_ERROR_REASONS[code]) ?? code ?? (error as Error).message
+}
+
+/** UNREADABLE_FILE: `cannot read <file>: <reason>` (fileErrorReason), with Node's error as the cause. */
+export function unreadableFile(file: string, error: unknown): SimulatorError {
+  return new SimulatorError(SimulatorErrorCode.unreadableFile, `cannot read ${file}: ${fileErrorReason(error)}`, { cause: error })
+}

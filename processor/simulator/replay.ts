@@ -12,11 +12,11 @@
  * Readings are keyed by deviceId, stamped with their event time, and counted once each: a replay that is not
  * stopped sends every good row exactly once.
  */
-import { access } from 'node:fs/promises'
+import { access, constants } from 'node:fs/promises'
 import { basename, extname } from 'node:path'
 import { withTopicProducer, STDERR_LOG } from './connection.js'
 import { badRowPosition, readSeries, type BadRow, type SeriesRow } from './csv-series.js'
-import { SimulatorError, SimulatorErrorCode } from './errors.js'
+import { SimulatorError, SimulatorErrorCode, unreadableFile } from './errors.js'
 import { MinHeap } from './heap.js'
 import { resolveReplayOptions, type Log, type ReplayOptions } from './options.js'
 import type { Outgoing } from './reading.js'
@@ -88,12 +88,13 @@ export function planSeries(files: readonly string[], options: Pick<ReplayOptions
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const o = resolveReplayOptions(options)
   const log = o.log ?? STDERR_LOG
-  const plans = planSeries(o.files, o)
-  for (const { file } of plans) {
-    await access(file).catch((error: NodeJS.ErrnoException) => {
-      throw new SimulatorError(SimulatorErrorCode.unreadableFile, `cannot read ${file}: ${error.code ?? error.message}`, { cause: error })
+  // A missing file is said so before anything is asked of its name.
+  for (const file of o.files) {
+    await access(file, constants.R_OK).catch((error: unknown) => {
+      throw unreadableFile(file, error)
     })
   }
+  const plans = planSeries(o.files, o)
 
   const scan = await scanSeries(plans, log)
   const total = scan.series.reduce((sum, s) => sum + s.rows, 0)

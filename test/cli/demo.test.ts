@@ -1,10 +1,10 @@
 /**
  * `brook demo` (what `npm start` runs) as a process: it starts a three-node cluster (`brook dev`), the simulator and
- * the iot pipeline, shows windows and alerts as they come (one line per second when stdout is not a terminal), goes
- * on producing windows when a node is killed, and on SIGINT stops everything, leaving no process behind and no client
- * retrying against the stopped cluster — also under npm, where Ctrl-C reaches it twice (from the terminal and from
- * npm), and when it is killed with kill -9. Its summary's late figure is what its pipeline wrote to readings-late, read
- * back from the cluster run again on its data.
+ * the iot pipeline, shows windows and alerts as they come (where the cluster is, then one line per second, when
+ * stdout is not a terminal or is one of no size), goes on producing windows when a node is killed, and on SIGINT
+ * stops everything, leaving no process behind and no client retrying against the stopped cluster — also under npm,
+ * where Ctrl-C reaches it twice (from the terminal and from npm), and when it is killed with kill -9. Its summary's
+ * late figure is what its pipeline wrote to readings-late, read back from the cluster run again on its data.
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os'
 import { spawn } from 'node:child_process'
 import { join, resolve } from 'node:path'
 import kafkajs, { type Admin } from 'kafkajs'
+import { BROOK_CLI } from '../helpers/broker.js'
+import { killedAtFileEnd } from '../helpers/file-end.js'
 import { settled } from '../processor/helpers.js'
 import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 
@@ -22,6 +24,8 @@ const REPO = resolve(import.meta.dirname, '../..')
 const root = mkdtempSync(join(tmpdir(), 'brook-demo-'))
 /** Children of a demo killed with -9, killed here should the test fail to see them go. */
 const orphans: number[] = []
+/** script(1) processes a failed test left running; killing one hangs up its terminal, which stops the demo in it. */
+const terminals = killedAtFileEnd()
 afterAll(() => {
   for (const pid of orphans.filter(alive)) process.kill(pid, 'SIGKILL')
   rmSync(root, { recursive: true, force: true })
@@ -85,6 +89,9 @@ function expectStoppedCleanly(stdout: string, dataDir: string): void {
 
 /** The demo's cluster is up: `brook dev`'s line, as the view logs it. */
 const clusterUp = (stdout: string): RegExpExecArray | null => /cluster: brook dev: \d+ nodes? up .*; bootstrap servers (\S+)$/m.exec(stdout)
+
+/** The view's title, printed once the demo runs when the view is plain lines: where the cluster is and how to watch it. */
+const watchLine = (stdout: string): RegExpExecArray | null => /^Watch from another terminal: brook consume readings-alerts --bootstrap-server (\S+) /m.exec(stdout)
 
 /** The pids of the cluster's nodes among `processes` (`brook start` children of `brook dev`), by node id. */
 function nodePids(processes: number[]): Map<number, number> {
@@ -314,12 +321,46 @@ describe('brook demo', () => {
       const dataDir = join(root, 'hangup')
       const demo = spawnBrook(['demo', ...QUICK_ONE_NODE, '--data-dir', dataDir])
       await until(() => /written: .*readings-stats-1m [1-9]/.test(demo.stdout()))
+      // On a pipe too, the view says where the cluster is (with --base-port 0, nowhere else but in a log line).
+      expect(watchLine(demo.stdout())?.[1]).toBe(clusterUp(demo.stdout())![1])
       const children = descendants(demo.child.pid!)
       orphans.push(...children)
       demo.child.kill('SIGHUP')
       expect(await demo.exited).toBe(0)
       expectStoppedCleanly(demo.stdout(), dataDir)
       await until(() => children.every((pid) => !alive(pid)))
+    })
+
+    it.sequential('on a terminal that reports no size (0x0: script without a terminal of its own, some docker -t and CI runners), prints the plain view: where the cluster is and how to watch it, then a line per second', async () => {
+      const dataDir = join(root, 'no-size')
+      // script(1) runs the demo on a new pseudo-terminal; with no terminal on its own stdin, that one is 0x0.
+      const command = [process.execPath, BROOK_CLI, 'demo', ...QUICK_ONE_NODE, '--data-dir', dataDir].map((word) => `'${word}'`).join(' ')
+      const script = spawn('script', ['-qfc', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      terminals.add(script)
+      let output = ''
+      script.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      const exited = new Promise<number | null>((done) =>
+        script.once('close', (code) => {
+          terminals.delete(script)
+          done(code)
+        }),
+      )
+      const stdout = (): string => output.replace(/\r\n/g, '\n')
+      try {
+        await until(() => watchLine(stdout()) !== null && /^\d\d:\d\d:\d\d simulator [\d,]+ readings\/s · pipeline in /m.test(stdout()))
+        expect(watchLine(stdout())![1]).toBe(clusterUp(stdout())![1])
+        // No redraw in place: log-update would hide the cursor first.
+        expect(output).not.toContain('\x1b[?25l')
+        const children = descendants(script.pid!)
+        orphans.push(...children)
+        const demo = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('demo'))!
+        process.kill(demo, 'SIGINT')
+        expect(await exited).toBe(0)
+        expectStoppedCleanly(stdout(), dataDir)
+        await until(() => children.every((pid) => !alive(pid)))
+      } finally {
+        if (script.exitCode === null) script.kill('SIGKILL')
+      }
     })
 
     it.sequential('says so and ends when its cluster dies under it', async () => {

@@ -246,6 +246,14 @@ describe('brook process against a broker', () => {
     expect(run.stderr()).toContain('brook process: iot: stopped; 6 records in')
     expect(run.stderr()).toContain(', 1 late, ')
   })
+
+  it('says in one line that the cluster has no SASL when --kafka-config asks for it', async () => {
+    const dir = tempDir('brook-process-sasl-')
+    const config = join(dir, 'sasl.json')
+    writeFileSync(config, JSON.stringify({ sasl: { mechanism: 'plain', username: 'reader', password: 'secret' } }))
+    const result = await brook(['process', 'iot', '--bootstrap-server', broker.address, '--state-dir', dir, '--kafka-config', config])
+    expectOneLineError(result, `iot: could not start on ${broker.address}: the cluster does not support SASL (its ApiVersions lists no SaslHandshake`)
+  })
 })
 
 describe('brook process --describe', () => {

@@ -138,13 +138,23 @@ describe('brook simulate', () => {
       [['--sensors', 'temperature,smell'], 'smell'],
       [['--speedup', '2', '--as-fast-as-possible'], '--as-fast-as-possible'],
       [['--replay', join(dir, 'x.csv'), '--devices', '3'], '--devices does not apply to --replay'],
-      [['--replay', join(dir, 'missing.csv'), '--sensor', 'temperature'], 'missing.csv'],
+      // A missing file is said so plainly, before its name is asked for a sensor.
+      [['--replay', join(dir, 'missing.csv'), '--sensor', 'temperature'], `cannot read ${join(dir, 'missing.csv')}: no such file`],
+      [['--replay', join(dir, 'missing.csv')], `cannot read ${join(dir, 'missing.csv')}: no such file`],
+      [['--replay', dir, '--sensor', 'temperature'], `cannot read ${dir}: it is a directory`],
       [['--bogus'], "unknown option '--bogus'"],
       [['--bootstrap-server', 'no-port'], '--bootstrap-server'],
       [['--kafka-config', join(dir, 'absent.json')], 'cannot read'],
     ]
     const results = await Promise.all(cases.map(([args]) => brook(['simulate', ...nowhere, ...args])))
     results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
+  })
+
+  it('says in one line that the cluster has no SASL when --kafka-config asks for it', async () => {
+    const config = join(dir, 'sasl.json')
+    writeFileSync(config, JSON.stringify({ sasl: { mechanism: 'scram-sha-512', username: 'sensor', password: 'secret' } }))
+    const result = await brook(['simulate', '--bootstrap-server', broker.address, '--count', '5', '--kafka-config', config])
+    expectOneLineError(result, `cannot connect to ${broker.address}: the cluster does not support SASL (its ApiVersions lists no SaslHandshake`)
   })
 
   it('says in one line that it cannot reach the cluster', async () => {

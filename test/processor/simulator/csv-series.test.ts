@@ -82,7 +82,7 @@ describe('readSeries', () => {
       for await (const _ of readSeries(missing, () => {})) void _
     })().catch((e: unknown) => e)
     expect(error).toBeInstanceOf(SimulatorError)
-    expect((error as SimulatorError).message).toBe(`cannot read ${missing}: ENOENT`)
+    expect((error as SimulatorError).message).toBe(`cannot read ${missing}: no such file`)
   })
 })
 
