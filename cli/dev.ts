@@ -114,14 +114,15 @@ function clusterIdOf(dataDir: string): string {
  * (each node refuses it too, broker.ts `loadIdentity`; this says so before any node starts). Throws a one-line message.
  */
 function checkNodeCount(dataDir: string, nodes: number): void {
-  if (!existsSync(dataDir)) return
+  // A data directory that is a file is clusterIdOf's to refuse.
+  if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) return
   const existing = readdirSync(dataDir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && /^node-\d+$/.test(entry.name))
     .map((entry) => Number(entry.name.slice('node-'.length)))
     .sort((a, b) => a - b)
   if (existing.length === 0 || (existing.length === nodes && existing.every((id, i) => id === i + 1))) return
   throw new Error(
-    `${dataDir} holds the data of a cluster of ${counted(existing.length, 'node')} (${existing.map((id) => `node-${id}`).join(', ')}), ` +
+    `${dataDir} holds the data of ${counted(existing.length, 'node')} (${existing.map((id) => `node-${id}`).join(', ')}), ` +
       `not ${nodes}: a cluster's controller quorum cannot change; run it with --nodes ${existing.length}, or give another --data-dir`,
   )
 }
@@ -136,8 +137,9 @@ export function addDevCommand(program: CommandUnknownOpts): void {
     .addOption(new Option('--log-level <level>', `the nodes' log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))
     .action(async (options) => {
       const host = DEFAULT_CONFIG.host
-      const clusterId = clusterIdOf(options.dataDir)
+      // Before the cluster id file is made: a refused data directory is left as it was.
       checkNodeCount(options.dataDir, options.nodes)
+      const clusterId = clusterIdOf(options.dataDir)
       const basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort
       const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
       const voters = ids.map((id) => `${id}@${host}:${devNodePorts(basePort, id).controllerPort}`).join(',')

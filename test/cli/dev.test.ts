@@ -149,7 +149,7 @@ describe('brook dev', () => {
     // refuses another set of voters, or none (a single node would take writes the cluster later truncates).
     expectOneLineError(
       await brook(['dev', '--nodes', '1', '--base-port', String(basePort), '--data-dir', dataDir]),
-      `${dataDir} holds the data of a cluster of 3 nodes (node-1, node-2, node-3), not 1: a cluster's controller quorum cannot change; run it with --nodes 3, or give another --data-dir`,
+      `${dataDir} holds the data of 3 nodes (node-1, node-2, node-3), not 1: a cluster's controller quorum cannot change; run it with --nodes 3, or give another --data-dir`,
     )
     const node1 = join(dataDir, 'node-1')
     expectOneLineError(
@@ -160,6 +160,18 @@ describe('brook dev', () => {
       await brook(['start', '--node-id', '1', '--port', '0', '--data-dir', node1, '--cluster-id', clusterId, '--controller-quorum-voters', `1@127.0.0.1:${basePort + 100}`]),
       `the data directory ${node1} belongs to a cluster whose controller quorum voters are 1, 2, 3, not 1: the voters of a cluster cannot change; start it with the same voters, or use a new data directory`,
     )
+  })
+
+  it("refuses to make a single node's data directory a cluster node's, in one line", async () => {
+    const single = join(dataDir, 'single')
+    const node = spawnBrook(['start', '--port', '0', '--data-dir', join(single, 'node-1')])
+    await until(() => /listening on /.test(node.stdout() + node.stderr()) || node.child.exitCode !== null)
+    node.child.kill('SIGTERM')
+    expect(await node.exited).toBe(0)
+    const result = await brook(['dev', '--nodes', '1', '--base-port', String(await freeBasePort()), '--data-dir', single])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`the data directory ${join(single, 'node-1')} holds a single node's data; a node of a replicated cluster needs a new data directory`)
+    expect(nodePids(single)).toEqual([])
   })
 
   it('refuses a data directory that is a file in one line', async () => {
