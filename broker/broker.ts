@@ -414,14 +414,17 @@ async function loadIdentity(store: LogStore, config: BrokerConfig): Promise<Iden
       throw new Error(`this data directory belongs to node ${stored.nodeId}, not node ${nodeId}`)
     }
     // The voters first: a single node's directory given to a cluster node says so, rather than naming two cluster ids.
-    const recorded = stored.voters !== undefined
-    // Made before the voters were kept: a metadata log says it was a cluster node's, whose voters this start names.
-    if (!recorded && voters === null && (await store.hasMetadataLog())) throw new Error(quorumMismatch(config.dataDir, [], null))
-    if (recorded && !sameVoters(stored.voters!, voters)) throw new Error(quorumMismatch(config.dataDir, stored.voters!, voters))
+    const recorded = stored.voters
+    if (recorded === undefined) {
+      // Made before the voters were kept: a metadata log says it was a cluster node's, whose voters this start names.
+      if (voters === null && (await store.hasMetadataLog())) throw new Error(quorumMismatch(config.dataDir, [], null))
+    } else if (!sameVoters(recorded, voters)) {
+      throw new Error(quorumMismatch(config.dataDir, recorded, voters))
+    }
     if (clusterId !== undefined && stored.clusterId !== clusterId) {
       throw new Error(`the data directory ${config.dataDir} belongs to cluster ${stored.clusterId}, not cluster ${clusterId}`)
     }
-    if (!recorded) await store.putNodeValue('identity', { ...stored, voters })
+    if (recorded === undefined) await store.putNodeValue('identity', { ...stored, voters })
     return { ...stored, voters }
   }
   if (clusterId === undefined && voters !== null) {
