@@ -17,7 +17,7 @@ interface PackageJson {
 
 /** The paths `npm pack` would ship, relative to the package root; prepare (tsc) is skipped, dist/ is built already. */
 function packedFiles(): string[] {
-  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 120_000 })
   const [pack] = JSON.parse(out) as { files: { path: string }[] }[]
   return pack!.files.map((f) => f.path)
 }

@@ -25,7 +25,7 @@ const freeBasePort = (): Promise<number> => freeBasePortOn('127.0.0.1', 3)
 
 /** The pids of the `brook start` processes whose data lives under `dataDir`. */
 function nodePids(dataDir: string): number[] {
-  const listing = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+  const listing = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8', timeout: 10_000 })
   return listing
     .split('\n')
     .filter((line) => line.includes(' start ') && line.includes(dataDir))
@@ -119,7 +119,7 @@ describe('brook dev', () => {
     expect(await consumeAll(again.brokers, 'dev-second', sent.length)).toEqual(sent)
 
     const [victim] = nodePids(dataDir)
-    const victimId = Number(/--node-id (\d+)/.exec(execFileSync('ps', ['-o', 'args=', '-p', String(victim)], { encoding: 'utf8' }))![1])
+    const victimId = Number(/--node-id (\d+)/.exec(execFileSync('ps', ['-o', 'args=', '-p', String(victim)], { encoding: 'utf8', timeout: 10_000 }))![1])
     process.kill(victim!, 'SIGKILL')
     await until(() => /brook dev: node \d exited \(SIGKILL\); 2 still running/.test(second.stderr()))
     // Once the controller fences the dead node, its partition of the unreplicated topic is offline: described with no

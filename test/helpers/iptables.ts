@@ -11,8 +11,9 @@ import { execFileSync } from 'node:child_process'
 const TAG = 'brook-test'
 
 function iptables(args: readonly string[]): string {
-  // -w: wait for the xtables lock rather than fail while another iptables command runs.
-  return execFileSync('iptables', ['-w', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  // -w 10: wait up to 10 s for the xtables lock rather than fail while another iptables command runs; the timeout
+  // fails a command that hangs (a lock never released, a stuck netfilter call) instead of blocking the test worker.
+  return execFileSync('iptables', ['-w', '10', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 })
 }
 
 /** Why iptables cannot cut links on this machine (not root, no binary, a rule refused), or null when it can. */

@@ -29,7 +29,7 @@ export interface Tmpfs {
 export function mountTmpfs(sizeBytes: number): Tmpfs | { skipReason: string } {
   const dir = mkdtempSync(join(tmpdir(), 'brook-tmpfs-'))
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', dir], { stdio: 'pipe' })
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', dir], { stdio: 'pipe', timeout: 30_000 })
   } catch (error) {
     rmSync(dir, { recursive: true, force: true })
     const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim()
@@ -56,7 +56,7 @@ export function mountTmpfs(sizeBytes: number): Tmpfs | { skipReason: string } {
       rmSync(filler, { force: true })
     },
     unmount() {
-      execFileSync('umount', ['-l', dir], { stdio: 'pipe' })
+      execFileSync('umount', ['-l', dir], { stdio: 'pipe', timeout: 30_000 })
       rmSync(dir, { recursive: true, force: true })
     },
   }
