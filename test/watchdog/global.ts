@@ -8,6 +8,9 @@
  *
  * Workers say what they run through ./worker.ts (a `setupFiles` entry), in the directory made here and passed down
  * as BROOK_TEST_WORKERS. BROOK_TEST_FILE_LIMIT_S overrides the limit (its own test uses a short one).
+ *
+ * The whole run is bounded too (RUN_LIMIT_MS, BROOK_TEST_RUN_LIMIT_S): past it, the files still running are named and
+ * every process under vitest is killed, whatever holds the run.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -22,13 +25,40 @@ export interface WorkerEntry {
 
 /** The longest test file takes about 100 s on 2 cores; ten minutes is a hang. */
 const FILE_LIMIT_MS = Number(process.env.BROOK_TEST_FILE_LIMIT_S ?? 600) * 1000
-const CHECK_EVERY_MS = Math.min(10_000, FILE_LIMIT_MS / 4)
+/**
+ * The whole run takes 10-13 minutes on 2 cores. Past 40, whatever holds it (a worker that finished its file but does
+ * not exit, say) is named and every worker is killed.
+ */
+const RUN_LIMIT_MS = Number(process.env.BROOK_TEST_RUN_LIMIT_S ?? 2400) * 1000
+const CHECK_EVERY_MS = Math.min(10_000, FILE_LIMIT_MS / 4, RUN_LIMIT_MS / 4)
 
 export default function setup(): () => void {
   const dir = mkdtempSync(join(tmpdir(), 'brook-test-workers-'))
   process.env.BROOK_TEST_WORKERS = dir
   const killed = new Set<number>()
+  const runStartedAt = Date.now()
+  let runReported = false
   const timer = setInterval(() => {
+    if (!runReported && Date.now() - runStartedAt >= RUN_LIMIT_MS) {
+      runReported = true
+      const workers = descendants(process.pid).filter((pid) => !killed.has(pid))
+      const files = entries(dir).map(({ pid, entry }) => `${pid}: ${entry.file}${entry.test === null ? '' : ` ("${entry.test}")`}`)
+      process.stderr.write(
+        [
+          `\nwatchdog: the run has taken ${Math.round((Date.now() - runStartedAt) / 1000)} s, more than the ${RUN_LIMIT_MS / 1000} s it may take`,
+          `watchdog: files still running: ${files.length > 0 ? files.join(', ') : 'none'}`,
+          `watchdog: killing every process under vitest: ${workers.map((p) => `${p} (${commandOf(p)})`).join(', ')}`,
+          '',
+        ].join('\n'),
+      )
+      for (const p of workers.reverse()) {
+        try {
+          process.kill(p, 'SIGKILL')
+        } catch {
+          // Gone already.
+        }
+      }
+    }
     for (const { pid, entry } of entries(dir)) {
       if (killed.has(pid) || Date.now() - entry.startedAt < FILE_LIMIT_MS) continue
       killed.add(pid)

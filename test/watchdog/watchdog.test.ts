@@ -1,8 +1,8 @@
 /**
- * The test watchdog (./global.ts, ./worker.ts) on a run of its own: vitest runs fixtures/blocked.ts, whose worker
- * loops without end after starting a child process, beside fixtures/quick.ts, with a 4 s file limit. The run ends
- * failed instead of hanging, the watchdog names the file and the test, the blocked worker's child is killed with it,
- * and the other file still passes.
+ * The test watchdog (./global.ts, ./worker.ts) on runs of its own: vitest runs fixtures/blocked.ts, whose worker
+ * loops without end after starting a child process, beside fixtures/quick.ts, with a short file limit, then with a
+ * short run limit. Each run ends failed instead of hanging, the watchdog names the file and the test, the blocked
+ * worker's child is killed with it, and the other file still passes.
  */
 import { describe, expect, it, vi } from 'vitest'
 import { spawn } from 'node:child_process'
@@ -20,32 +20,47 @@ function running(pid: number): boolean {
   }
 }
 
+/** Runs vitest on the fixtures with `env`; its exit code and its output without colours. */
+async function runFixtures(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const run = spawn(process.execPath, [resolve(REPO, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/watchdog/fixture.config.ts'], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  run.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  try {
+    const code = await new Promise<number | null>((done) => run.once('close', done))
+    return { code, output: output.replace(/\x1b\[[0-9;]*m/g, '') }
+  } finally {
+    if (run.exitCode === null) run.kill('SIGKILL')
+  }
+}
+
+/** The pid of the blocked test's `sleep`, from the watchdog's list of what it killed; checks it is gone. */
+async function expectSleeperKilled(output: string): Promise<void> {
+  const sleeper = Number(/(\d+) \(sleep 1000\)/.exec(output)?.[1])
+  expect(sleeper, output).toBeGreaterThan(0)
+  await vi.waitFor(() => expect(running(sleeper)).toBe(false), { timeout: 5000 })
+}
+
 describe('the test watchdog', () => {
   it('names and kills a worker blocked past the file limit, with what it started, and the run ends failed', async () => {
-    const run = spawn(process.execPath, [resolve(REPO, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/watchdog/fixture.config.ts'], {
-      cwd: REPO,
-      env: { ...process.env, BROOK_TEST_FILE_LIMIT_S: '4' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    run.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    const closed = new Promise<number | null>((done) => run.once('close', done))
-    let code: number | null
-    try {
-      code = await closed
-    } finally {
-      if (run.exitCode === null) run.kill('SIGKILL')
-    }
-    const plain = output.replace(/\x1b\[[0-9;]*m/g, '')
+    const { code, output } = await runFixtures({ BROOK_TEST_FILE_LIMIT_S: '4' })
+    expect(code, output).toBe(1)
+    expect(output).toMatch(/watchdog: \S*test\/watchdog\/fixtures\/blocked\.ts has run for \d+ s, more than the 4 s a test file may take/)
+    expect(output).toContain('watchdog: it is in the test "test/watchdog/fixtures/blocked.ts > blocks its worker"')
+    expect(output).toMatch(/Test Files +1 passed \(2\)/)
+    await expectSleeperKilled(output)
+  })
 
-    expect(code, plain).toBe(1)
-    expect(plain).toMatch(/watchdog: \S*test\/watchdog\/fixtures\/blocked\.ts has run for \d+ s, more than the 4 s a test file may take/)
-    expect(plain).toContain('watchdog: it is in the test "test/watchdog/fixtures/blocked.ts > blocks its worker"')
-    expect(plain).toMatch(/Test Files +1 passed \(2\)/)
-    // The child the blocked test started is named among what was killed, and is gone.
-    const sleeper = Number(/killing its worker and what it started: \d+ \([^)]*\), (\d+) \(sleep 1000\)/.exec(plain)?.[1])
-    expect(sleeper).toBeGreaterThan(0)
-    await vi.waitFor(() => expect(running(sleeper)).toBe(false), { timeout: 5000 })
+  it('past the run limit, names the files still running and kills every worker, and the run ends failed', async () => {
+    const { code, output } = await runFixtures({ BROOK_TEST_FILE_LIMIT_S: '600', BROOK_TEST_RUN_LIMIT_S: '4' })
+    expect(code, output).toBe(1)
+    expect(output).toMatch(/watchdog: the run has taken \d+ s, more than the 4 s it may take/)
+    expect(output).toMatch(/watchdog: files still running: \d+: \S*test\/watchdog\/fixtures\/blocked\.ts \("test\/watchdog\/fixtures\/blocked\.ts > blocks its worker"\)/)
+    expect(output).toMatch(/Test Files +1 passed \(2\)/)
+    await expectSleeperKilled(output)
   })
 })
