@@ -64,12 +64,13 @@ describe('a clean stop of the active controller', () => {
     expect(survivors).toContain(successor)
     expect(oldOutput.indexOf('] stopped', learned!.index)).toBeGreaterThan(learned!.index)
 
-    // The new leader: told by EndQuorumEpoch, then elected.
-    const newOutput = cluster().nodes.get(successor)!.output()
-    const told = logLine(newOutput, new RegExp(`controller quorum epoch ${before.leaderEpoch}: node ${stopped} resigns \\(EndQuorumEpoch`))
-    expect(told, newOutput).not.toBeNull()
-    const leads = logLine(newOutput, new RegExp(`controller quorum epoch ${newEpoch}: this node leads`), told!.index)
-    expect(leads, newOutput).not.toBeNull()
+    // The new leader: told by EndQuorumEpoch, then elected. Its line saying so may reach this process a moment after
+    // the stopped node heard of it (the log line follows the BeginQuorumEpoch it sends), so it is waited for.
+    const newLeaderLog = () => cluster().nodes.get(successor)!.output()
+    const told = logLine(newLeaderLog(), new RegExp(`controller quorum epoch ${before.leaderEpoch}: node ${stopped} resigns \\(EndQuorumEpoch`))
+    expect(told, newLeaderLog()).not.toBeNull()
+    const leadsLine = new RegExp(`controller quorum epoch ${newEpoch}: this node leads`)
+    const leads = await waitFor('the new leader logs its election', async () => logLine(newLeaderLog(), leadsLine, told!.index) ?? false)
 
     const status = await waitFor('the survivors agree on the new controller', async () => {
       const seen = await cluster().status(survivors[0]!)
@@ -93,7 +94,7 @@ describe('a clean stop of the active controller', () => {
     }
     console.log(
       `controller resignation: node ${stopped} (epoch ${before.leaderEpoch}) resigned on SIGTERM; node ${successor} led epoch ${newEpoch} ` +
-        `${leads!.atMs - resigned!.atMs} ms after the resignation (${leads!.atMs - told!.atMs} ms after it got EndQuorumEpoch; the fetch ` +
+        `${leads.atMs - resigned!.atMs} ms after the resignation (${leads.atMs - told!.atMs} ms after it got EndQuorumEpoch; the fetch ` +
         `timeout is 2000 ms); the process took ${stopTookMs} ms to stop`,
     )
   })
