@@ -7,7 +7,7 @@
  * late figure is what its pipeline wrote to readings-late, read back from the cluster run again on its data.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { spawn } from 'node:child_process'
@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path'
 import kafkajs, { type Admin } from 'kafkajs'
 import { BROOK_CLI } from '../helpers/broker.js'
 import { killedAtFileEnd } from '../helpers/file-end.js'
+import { descendants } from '../helpers/processes.js'
 import { settled } from '../processor/helpers.js'
 import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 
@@ -30,33 +31,6 @@ afterAll(() => {
   for (const pid of orphans.filter(alive)) process.kill(pid, 'SIGKILL')
   rmSync(root, { recursive: true, force: true })
 })
-
-/** The live descendants of a process (Linux: the parent pid is the fourth field of /proc/<pid>/stat). */
-function descendants(root: number): number[] {
-  const parents = new Map<number, number>()
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      // The command name (second field) is in parentheses and may hold spaces: the fields after it are plain.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      parents.set(Number(entry), ppid)
-    } catch {
-      // The process ended while the list was read.
-    }
-  }
-  const found: number[] = []
-  const visit = (pid: number): void => {
-    for (const [child, parent] of parents) {
-      if (parent === pid) {
-        found.push(child)
-        visit(child)
-      }
-    }
-  }
-  visit(root)
-  return found
-}
 
 function alive(pid: number): boolean {
   try {

@@ -15,6 +15,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { descendants } from '../helpers/processes.js'
 
 /** What a worker writes about itself: its file, since when (ms since the epoch), and the test it is in (null: none yet). */
 export interface WorkerEntry {
@@ -43,46 +44,41 @@ export default function setup(): () => void {
       runReported = true
       const workers = descendants(process.pid).filter((pid) => !killed.has(pid))
       const files = entries(dir).map(({ pid, entry }) => `${pid}: ${entry.file}${entry.test === null ? '' : ` ("${entry.test}")`}`)
-      process.stderr.write(
-        [
-          `\nwatchdog: the run has taken ${Math.round((Date.now() - runStartedAt) / 1000)} s, more than the ${RUN_LIMIT_MS / 1000} s it may take`,
-          `watchdog: files still running: ${files.length > 0 ? files.join(', ') : 'none'}`,
-          `watchdog: killing every process under vitest: ${workers.map((p) => `${p} (${commandOf(p)})`).join(', ')}`,
-          '',
-        ].join('\n'),
-      )
-      for (const p of workers.reverse()) {
-        try {
-          process.kill(p, 'SIGKILL')
-        } catch {
-          // Gone already.
-        }
-      }
+      stop(workers, [
+        `the run has taken ${Math.round((Date.now() - runStartedAt) / 1000)} s, more than the ${RUN_LIMIT_MS / 1000} s it may take`,
+        `files still running: ${files.length > 0 ? files.join(', ') : 'none'}`,
+        'killing every process under vitest',
+      ])
     }
     for (const { pid, entry } of entries(dir)) {
       if (killed.has(pid) || Date.now() - entry.startedAt < FILE_LIMIT_MS) continue
       killed.add(pid)
-      const tree = [pid, ...descendants(pid)]
-      process.stderr.write(
-        [
-          `\nwatchdog: ${entry.file} has run for ${Math.round((Date.now() - entry.startedAt) / 1000)} s, more than the ${FILE_LIMIT_MS / 1000} s a test file may take`,
-          `watchdog: it is in ${entry.test === null ? 'no test yet (collecting, or in a beforeAll hook)' : `the test "${entry.test}" or the hooks after it`}`,
-          `watchdog: killing its worker and what it started: ${tree.map((p) => `${p} (${commandOf(p)})`).join(', ')}`,
-          '',
-        ].join('\n'),
-      )
-      for (const p of tree.reverse()) {
-        try {
-          process.kill(p, 'SIGKILL')
-        } catch {
-          // Gone already.
-        }
-      }
+      stop([pid, ...descendants(pid)], [
+        `${entry.file} has run for ${Math.round((Date.now() - entry.startedAt) / 1000)} s, more than the ${FILE_LIMIT_MS / 1000} s a test file may take`,
+        `it is in ${entry.test === null ? 'no test yet (collecting, or in a beforeAll hook)' : `the test "${entry.test}" or the hooks after it`}`,
+        'killing its worker and what it started',
+      ])
     }
   }, CHECK_EVERY_MS).unref()
   return () => {
     clearInterval(timer)
     rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Prints `lines` as the watchdog's, the last naming `processes` (pid and command), then kills them with SIGKILL,
+ * children first.
+ */
+function stop(processes: readonly number[], lines: readonly string[]): void {
+  const named = `${lines.at(-1)}: ${processes.map((p) => `${p} (${commandOf(p)})`).join(', ')}`
+  process.stderr.write(`\n${[...lines.slice(0, -1), named].map((line) => `watchdog: ${line}`).join('\n')}\n`)
+  for (const p of [...processes].reverse()) {
+    try {
+      process.kill(p, 'SIGKILL')
+    } catch {
+      // Gone already.
+    }
   }
 }
 
@@ -96,31 +92,6 @@ function entries(dir: string): { pid: number; entry: WorkerEntry }[] {
       found.push({ pid, entry: JSON.parse(readFileSync(join(dir, name), 'utf8')) as WorkerEntry })
     } catch {
       // A worker gone (its entry is stale), or an entry being written.
-    }
-  }
-  return found
-}
-
-/** Every process under `root`, from /proc. */
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>()
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      // The command in parentheses may hold spaces; the parent pid is the second field after it.
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      children.set(parent, [...(children.get(parent) ?? []), Number(name)])
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  const found: number[] = []
-  const queue = [root]
-  while (queue.length > 0) {
-    for (const child of children.get(queue.shift()!) ?? []) {
-      found.push(child)
-      queue.push(child)
     }
   }
   return found
