@@ -84,11 +84,11 @@ export interface ClusterProcesses {
   kill(): Promise<void>
 }
 
-/** Starts a cluster of `nodes` nodes with data in `<dataDir>/node-<id>`, and waits until each listens. */
-export async function startCluster(options: { nodes: number; dataDir: string; extraArgs?: readonly string[] }): Promise<ClusterProcesses> {
+/** Starts a cluster of `nodes` nodes with data in `<dataDir>/node-<id>` (each node run with `nodeArgs` for node itself), and waits until each listens. */
+export async function startCluster(options: { nodes: number; dataDir: string; extraArgs?: readonly string[]; nodeArgs?: string[] }): Promise<ClusterProcesses> {
   const plan = await planCluster(options)
   const start = (id: number): Promise<BrokerProcess> =>
-    startBroker({ dataDir: join(options.dataDir, `node-${id}`), port: plan.clientPort(id), args: plan.args(id) })
+    startBroker({ dataDir: join(options.dataDir, `node-${id}`), port: plan.clientPort(id), args: plan.args(id), nodeArgs: options.nodeArgs })
   const nodes = new Map<number, BrokerProcess>()
   const started = await Promise.allSettled(plan.nodeIds.map(start))
   for (const [i, result] of started.entries()) if (result.status === 'fulfilled') nodes.set(plan.nodeIds[i]!, result.value)

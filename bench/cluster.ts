@@ -75,6 +75,7 @@ const COMMAND = benchCommand(
   .option('--request-timeout-ms <n>', "kafkajs's requestTimeout", number(), 5000)
   .option('--broker-args <args>', 'brook start flags for every node, e.g. --broker-args "--broker-session-timeout-ms 9000"', '')
   .option('--nagle', "kafkajs with Nagle's algorithm on, as it comes", false)
+  .option('--broker-cpu-prof <dir>', 'run every node under node --cpu-prof, profiles in <dir> (written when the nodes stop at the end)')
 const flags = COMMAND.parse().opts()
 const SCENARIOS = new Set(flags.scenarios.split(','))
 for (const name of SCENARIOS) if (!SCENARIO_NAMES.includes(name)) badCommandLine(COMMAND, `--scenarios takes ${SCENARIO_NAMES.join(', ')}, not '${name}'`)
@@ -92,6 +93,7 @@ const REQUEST_TIMEOUT_MS = flags.requestTimeoutMs
 const BROKER_ARGS = flags.brokerArgs.split(/\s+/).filter((arg) => arg.length > 0)
 const SESSION_TIMEOUT_MS = Number(valueOf(BROKER_ARGS, '--broker-session-timeout-ms') ?? DEFAULT_CONFIG.brokerSessionTimeoutMs)
 const NAGLE = flags.nagle
+const NODE_ARGS = flags.brokerCpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.brokerCpuProf] : []
 const POLL_MS = 50
 
 /** The value after `flag` in `args`, if given. */
@@ -513,8 +515,8 @@ async function main(): Promise<void> {
   let cluster: ClusterProcesses | undefined
   let single: BrokerProcess | undefined
   try {
-    cluster = await startCluster({ nodes: 3, dataDir: join(dir, 'cluster'), extraArgs: BROKER_ARGS })
-    single = await startBroker({ dataDir: join(dir, 'single'), args: BROKER_ARGS })
+    cluster = await startCluster({ nodes: 3, dataDir: join(dir, 'cluster'), extraArgs: BROKER_ARGS, nodeArgs: NODE_ARGS })
+    single = await startBroker({ dataDir: join(dir, 'single'), args: BROKER_ARGS, nodeArgs: NODE_ARGS })
     const live = cluster
     await waitFor('three live brokers and a controller', async () => {
       const status = await live.status(1)
@@ -532,6 +534,8 @@ async function main(): Promise<void> {
     if (SCENARIOS.has('failover')) result.failover = await failoverScenario(cluster)
     result.loadAtEnd = load()
     console.log(JSON.stringify(result, null, 2))
+    // A profiled node writes its profile only when it exits cleanly.
+    if (NODE_ARGS.length > 0) await Promise.all([...cluster.nodes.values(), single].map((node) => node.stop().catch(() => undefined)))
   } finally {
     await cluster?.kill()
     await single?.kill()

@@ -18,9 +18,10 @@
  * - A read gets copies: the bytes it sends stay its own when the slab is reused under it.
  * - A batch larger than a slab is not cached, and its run is cleared (the run must end at the log end).
  * - The ring grows only while readers need it: it starts at MIN_SLABS, and a new slab is taken, up to the budget,
- *   only when the oldest slab, about to be reused, was read after it stopped being the one filled (a reader that far
- *   behind the log end would otherwise lose it). Readers at the tail (followers, consumers that keep up) read the
- *   slab being filled, so a node whose readers keep up keeps MIN_SLABS and reuses them.
+ *   only when the oldest slab, about to be reused, was read once two newer slabs had been started (a reader a whole
+ *   slab or more behind the log end, which would otherwise lose it). Readers at the tail (followers, consumers that
+ *   keep up) read the slab being filled, or the one before it just after the log end moved on, so a node whose
+ *   readers keep up keeps MIN_SLABS and reuses them.
  *
  * Why slabs rather than a buffer per batch: memory that the cache keeps for a while and then lets go is freed only
  * by a full garbage collection, so with a buffer per batch the process keeps taking fresh pages from the kernel
@@ -47,7 +48,9 @@ interface Slab {
   readonly memory: Buffer
   used: number
   nodes: Node[]
-  /** Whether a batch was read from it after another slab became the one filled (since it was last emptied). */
+  /** Which slab to be filled it was, the last time it became the one filled: 0, 1, 2, ... across the ring. */
+  serial: number
+  /** Whether a batch was read from it once two newer slabs had become the one filled (since it was last emptied). */
   readBehind: boolean
 }
 
@@ -206,6 +209,8 @@ export class BatchCache {
   private readonly slabs: Slab[] = []
   /** The slab being filled: its index in `slabs`. */
   private current = -1
+  /** The slab being filled: its `serial`. */
+  private serial = -1
 
   /** `maxBytes`: the node's budget; 0 caches nothing. */
   constructor(readonly maxBytes: number) {
@@ -251,9 +256,14 @@ export class BatchCache {
     return node
   }
 
-  /** Records a read from `slab`: one from a slab no longer being filled tells the ring to grow rather than reuse it. */
+  /**
+   * Records a read from `slab`. One from a slab at least two behind the slab being filled (a reader a whole slab or
+   * more behind the log end) tells the ring to grow rather than reuse it. A read from the slab just before the one
+   * being filled is a reader at the tail: a follower or consumer a few batches behind reads it whenever the log end
+   * has just moved into a new slab, and growing for it would take a fresh slab at every turn of the ring.
+   */
   noteRead(slab: Slab): void {
-    if (slab !== this.slabs[this.current]) slab.readBehind = true
+    if (this.serial - slab.serial >= 2) slab.readBehind = true
   }
 
   /** Accounts for a node its run dropped. */
@@ -273,14 +283,17 @@ export class BatchCache {
     const oldest = this.slabs[(this.current + 1) % this.slabs.length]
     if (this.slabs.length < Math.min(MIN_SLABS, this.slabCount) || (this.slabs.length < this.slabCount && oldest!.readBehind)) {
       this.current++
-      this.slabs.splice(this.current, 0, { memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [], readBehind: false })
+      this.serial++
+      this.slabs.splice(this.current, 0, { memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [], serial: this.serial, readBehind: false })
       return this.slabs[this.current]!
     }
     this.current = (this.current + 1) % this.slabs.length
+    this.serial++
     const slab = this.slabs[this.current]!
     for (const node of slab.nodes) node.run.evict(node)
     slab.nodes = []
     slab.used = 0
+    slab.serial = this.serial
     slab.readBehind = false
     return slab
   }

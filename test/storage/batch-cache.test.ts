@@ -143,6 +143,19 @@ describe('the batch cache', () => {
       expect(cache.bytes).toBe(run.length * MiB)
     })
 
+    it('keeps four slabs while a reader trails the log end by a few batches, across slab boundaries', () => {
+      const cache = new BatchCache(32 * MiB)
+      const run = cache.run()
+      appendMiB(run, 0, 2)
+      for (let offset = 2; offset < 64; offset++) {
+        appendMiB(run, offset, 1)
+        // A follower two batches behind: right after the log end enters a new slab, it reads the one before.
+        expect(run.at(run.length - 3).baseOffset).toBe(BigInt(offset - 2))
+      }
+      expect(cache.reservedBytes).toBe(16 * MiB)
+      expect(offsets(run).at(-1)).toBe(63)
+    })
+
     it('takes a new slab rather than reuse one a reader behind the log end read, up to the budget and no further', () => {
       const cache = new BatchCache(32 * MiB)
       const [tail, behind] = [cache.run(), cache.run()]
