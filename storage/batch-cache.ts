@@ -209,8 +209,6 @@ export class BatchCache {
   private readonly slabs: Slab[] = []
   /** The slab being filled: its index in `slabs`. */
   private current = -1
-  /** The slab being filled: its `serial`. */
-  private serial = -1
 
   /** `maxBytes`: the node's budget; 0 caches nothing. */
   constructor(readonly maxBytes: number) {
@@ -263,7 +261,7 @@ export class BatchCache {
    * has just moved into a new slab, and growing for it would take a fresh slab at every turn of the ring.
    */
   noteRead(slab: Slab): void {
-    if (this.serial - slab.serial >= 2) slab.readBehind = true
+    if (this.slabs[this.current]!.serial - slab.serial >= 2) slab.readBehind = true
   }
 
   /** Accounts for a node its run dropped. */
@@ -281,19 +279,18 @@ export class BatchCache {
    */
   private nextSlab(): Slab {
     const oldest = this.slabs[(this.current + 1) % this.slabs.length]
+    const serial = (this.slabs[this.current]?.serial ?? -1) + 1
     if (this.slabs.length < Math.min(MIN_SLABS, this.slabCount) || (this.slabs.length < this.slabCount && oldest!.readBehind)) {
       this.current++
-      this.serial++
-      this.slabs.splice(this.current, 0, { memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [], serial: this.serial, readBehind: false })
+      this.slabs.splice(this.current, 0, { memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [], serial, readBehind: false })
       return this.slabs[this.current]!
     }
     this.current = (this.current + 1) % this.slabs.length
-    this.serial++
     const slab = this.slabs[this.current]!
     for (const node of slab.nodes) node.run.evict(node)
     slab.nodes = []
     slab.used = 0
-    slab.serial = this.serial
+    slab.serial = serial
     slab.readBehind = false
     return slab
   }
