@@ -57,8 +57,22 @@ export interface ClusterOptions {
   hosts?: readonly string[]
 }
 
-/** Starts `nodes` cluster nodes (ids 1..n) and waits until each listens; `hosts[id - 1]` is node id's address. */
+/**
+ * Starts `nodes` cluster nodes (ids 1..n) and waits until each listens; `hosts[id - 1]` is node id's address. The
+ * ports are free when chosen but closed again before the nodes bind them, so a test running beside this one may take
+ * one in between: a node that finds its port in use starts the whole cluster again on new ports (three tries).
+ */
 export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(options)
+    } catch (error) {
+      if (attempt >= 3 || !/is already in use/.test((error as Error).message)) throw error
+    }
+  }
+}
+
+async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
   const { clusterId, voters, nodeIds: ids, host, clientPort, controllerPort, args } = await planCluster(options)
   const nodes = new Map<number, BrokerProcess>()
   const dataDirs = new Map<number, string>()
