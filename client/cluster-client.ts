@@ -161,7 +161,8 @@ export class ClusterClient {
 
   /**
    * The connection to `nodeId`, opened on first use (the bootstrap connection when it is that node), and opened again
-   * when the one made before has failed. Errors: a ConnectionError when the node cannot be reached.
+   * when the one made before has failed. Errors: a ConnectionError when the node cannot be reached, or is not among
+   * the brokers the last Metadata listed (the controller fenced it: dead, or not yet caught up after a restart).
    */
   async node(nodeId: number): Promise<KafkaClient> {
     const cached = this.nodes.get(nodeId)
@@ -171,7 +172,7 @@ export class ClusterClient {
       this.nodes.delete(nodeId)
     }
     const address = this.addresses.get(nodeId)
-    if (!address) throw new Error(`node ${nodeId} is not in the cluster metadata`)
+    if (!address) throw new ConnectionError(`node ${nodeId} is not in the cluster metadata`)
     const client =
       `${address.host}:${address.port}` === this.bootstrap.address && !this.bootstrap.failed
         ? Promise.resolve(this.bootstrap)

@@ -18,7 +18,7 @@
  */
 import type { ClusterClient } from './cluster-client.js'
 import type { KafkaClient } from './kafka-client.js'
-import { checkError } from './kafka-client.js'
+import { checkError, ConnectionError } from './kafka-client.js'
 import { listPartitionOffsets } from './admin.js'
 import { counted } from './wording.js'
 import { IsolationLevel, OffsetSpec, ZERO_UUID } from '../protocol/constants.js'
@@ -71,7 +71,12 @@ interface PartitionState {
   position: bigint
 }
 
-/** Reads records in offset order per partition (partitions interleave) until the idle timeout or the signal. */
+/**
+ * Reads records in offset order per partition (partitions interleave) until the idle timeout or the signal. A
+ * partition without a leader, or whose leader cannot be reached (killed, until the controller fences it and elects
+ * another), waits for fresh Metadata to name one, as Kafka's consumer does, while the other partitions go on. Errors:
+ * no such topic or partition, a partition's non-retriable fetch error, and no bootstrap server answering Metadata.
+ */
 export async function* consumeRecords(cluster: ClusterClient, options: ConsumerOptions): AsyncGenerator<ConsumedRecord> {
   let topic = await cluster.topic(options.topic, { allowAutoTopicCreation: false })
   const all = topic.partitions.map((p) => p.partitionIndex).sort((a, b) => a - b)
@@ -99,9 +104,16 @@ export async function* consumeRecords(cluster: ClusterClient, options: ConsumerO
     const fetches = [...byLeader].map(async ([leader, forLeader]) => {
       if (leader < 0) return { forLeader, response: null }
       const ordered = [...forLeader.slice(rotation % forLeader.length), ...forLeader.slice(0, rotation % forLeader.length)]
-      const client = await cluster.node(leader)
-      const waitMs = Math.max(0, Math.min(maxWaitMs, idleLeft))
-      return { forLeader, response: await fetchFrom(client, topic, ordered, { ...options, maxWaitMs: waitMs }) }
+      try {
+        const client = await cluster.node(leader)
+        const waitMs = Math.max(0, Math.min(maxWaitMs, idleLeft))
+        return { forLeader, response: await fetchFrom(client, topic, ordered, { ...options, maxWaitMs: waitMs }) }
+      } catch (error) {
+        // The leader died (or left the metadata, fenced): as Kafka's consumer, fetch from its partitions' next leader
+        // once the metadata names one; the others go on meanwhile.
+        if (error instanceof ConnectionError) return { forLeader, response: null }
+        throw error
+      }
     })
     let refresh = false
     for (const { forLeader, response } of await Promise.all(fetches)) {

@@ -7,7 +7,8 @@
  * fenced, that partition's offsets unavailable with the reason. The group and transaction commands wait out a dead
  * coordinator, leader or listed node until the controller fences it and what it held moves, and the group commands,
  * produce and consume wait for a node restarted a moment ago, still catching up, to take its partitions back; produce
- * keeps a partition's records in order while it waits out the partition's killed leader. One cluster serves every
+ * keeps a partition's records in order while it waits out the partition's killed leader; consume follows a partition
+ * whose leader is killed to the leader elected after it. One cluster serves every
  * test; a test that kills nodes starts them again and waits until they are live brokers before it ends.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -193,6 +194,31 @@ describe('brook topics on a cluster that loses nodes', () => {
       // A batch whose connection died after it was sent may be stored twice (no idempotence), but no record lands
       // before one read in after it: in order of first appearance, every line once, as written.
       expect([...new Set(lines(consumed.stdout))]).toEqual(Array.from({ length: total }, (_, i) => String(i)))
+    })
+  })
+
+  it("consume follows every partition while one partition's leader is killed: what is produced meanwhile comes out once a new leader takes over", async () => {
+    expect((await brook(['topics', 'create', 'followed', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
+    const produceTo = async (partition: number, from: number): Promise<void> => {
+      const input = Array.from({ length: 10 }, (_, i) => `${partition}:${from + i}\n`).join('')
+      expect(await brook(['produce', 'followed', '--partition', String(partition), ...server], { input })).toMatchObject({ code: 0 })
+    }
+    for (const partition of [0, 1, 2]) await produceTo(partition, 0)
+    const controller = await controllerId()
+    const leaders = partitionsOf((await brook(['topics', 'describe', 'followed', ...server])).stdout)
+    const victim = Number([...leaders.values()].find((fields) => fields.get('Leader') !== String(controller))!.get('Leader'))
+    // Bootstrapped from the victim first, so that the consumer's own Metadata connection dies with it too.
+    const viaVictim = ['--bootstrap-server', [victim, ...cluster.nodeIds.filter((id) => id !== victim)].map((id) => cluster.nodes.get(id)!.address).join(',')]
+    const consumer = spawnBrook(['consume', 'followed', '--from-beginning', '--max-messages', '60', ...viaVictim])
+    await until(() => lines(consumer.stdout()).length >= 30)
+    await whileKilled([victim], async () => {
+      for (const partition of [0, 1, 2]) await produceTo(partition, 10)
+      expect(await consumer.exited).toBe(0)
+      expect(consumer.stderr()).toBe('Processed a total of 60 messages\n')
+      const read = lines(consumer.stdout())
+      for (const partition of [0, 1, 2]) {
+        expect(read.filter((line) => line.startsWith(`${partition}:`))).toEqual(Array.from({ length: 20 }, (_, i) => `${partition}:${i}`))
+      }
     })
   })
 
