@@ -66,22 +66,44 @@ function portFree(host: string, port: number): Promise<boolean> {
   })
 }
 
+/** Lowest base port `--base-port 0` draws from: above the registered ports most local services use. */
+const LOWEST_DRAWN_BASE_PORT = 10_000
+
 /**
- * A base port for `nodes` nodes on `host` whose client and controller ports are all free now: one the system hands
- * out as free, kept when the ports above it that the cluster needs are free too. Free now is not free later (another
- * program may take one before a node listens; that node then fails to start, as on a taken fixed port). Throws a
- * one-line message after FREE_BASE_PORT_ATTEMPTS tries.
+ * The ports Linux hands out for outgoing connections and `listen(0)` (net.ipv4.ip_local_port_range), as
+ * [first, last]; Linux's default when the file cannot be read.
+ */
+function ephemeralPorts(): [number, number] {
+  try {
+    const [first, last] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (Number.isInteger(first) && Number.isInteger(last)) return [first!, last!]
+  } catch {
+    // Not Linux, or no /proc: the default range.
+  }
+  return [32768, 60999]
+}
+
+/**
+ * A base port for `nodes` nodes on `host` whose client and controller ports are all free now. It is drawn at random
+ * below the system's ephemeral ports, so that no client connection made meanwhile (on this machine, by any
+ * program) can take one of them before the nodes listen; where that leaves no room, one the system hands out as
+ * free. Free now is not free later (another program may listen on one first; that node then fails to start, as on a
+ * taken fixed port). Throws a one-line message after FREE_BASE_PORT_ATTEMPTS tries.
  */
 export async function freeBasePort(host: string, nodes: number): Promise<number> {
+  const highestDrawn = Math.min(MAX_BASE_PORT, ephemeralPorts()[0] - CONTROLLER_PORT_OFFSET - nodes)
   for (let attempt = 0; attempt < FREE_BASE_PORT_ATTEMPTS; attempt++) {
-    const base = await new Promise<number>((resolve, reject) => {
-      const server = createServer()
-      server.once('error', reject)
-      server.listen(0, host, () => {
-        const { port } = server.address() as { port: number }
-        server.close(() => resolve(port))
-      })
-    })
+    const base =
+      highestDrawn > LOWEST_DRAWN_BASE_PORT
+        ? LOWEST_DRAWN_BASE_PORT + Math.floor(Math.random() * (highestDrawn - LOWEST_DRAWN_BASE_PORT + 1))
+        : await new Promise<number>((resolve, reject) => {
+            const server = createServer()
+            server.once('error', reject)
+            server.listen(0, host, () => {
+              const { port } = server.address() as { port: number }
+              server.close(() => resolve(port))
+            })
+          })
     if (base > MAX_BASE_PORT) continue
     const ports = Array.from({ length: nodes }, (_, i) => devNodePorts(base, i + 1)).flatMap((p) => [p.port, p.controllerPort])
     if ((await Promise.all(ports.map((port) => portFree(host, port)))).every(Boolean)) return base
