@@ -13,18 +13,24 @@ import { newClusterId } from '../broker/cluster/voters.js'
 import { ClusterClient } from '../client/cluster-client.js'
 import { clusterStatus, type ClusterStatus } from '../client/cluster-admin.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
+import { drawPort } from '../cli/ports.js'
 
-/** `count` distinct free ports of `host` (held open together while chosen, so none repeats). */
+/**
+ * `count` distinct ports of `host` free now, drawn below the system's ephemeral ports where it leaves room
+ * (cli/ports.ts), so that no client connection made before a node listens can take one; each is held open until all
+ * are chosen, so none repeats.
+ */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const servers: Server[] = []
   try {
-    for (let i = 0; i < count; i++) {
+    while (servers.length < count) {
       const server = createServer()
-      servers.push(server)
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(0, host, resolve)
+      const listening = await new Promise<boolean>((resolve, reject) => {
+        const drawn = drawPort(1)
+        server.once('error', (error: NodeJS.ErrnoException) => (drawn !== null && error.code === 'EADDRINUSE' ? resolve(false) : reject(error)))
+        server.listen(drawn ?? 0, host, () => resolve(true))
       })
+      if (listening) servers.push(server)
     }
     return servers.map((server) => (server.address() as { port: number }).port)
   } finally {

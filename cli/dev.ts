@@ -28,7 +28,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
@@ -41,6 +40,7 @@ import { integer } from './parsers.js'
 import { ignoreOutputErrors, onStopSignal, STOP_WITH_CLUSTER } from './interrupt.js'
 import { LOG_LEVELS } from './start-options.js'
 import { counted } from '../client/wording.js'
+import { drawPort, portFree, systemFreePort } from './ports.js'
 
 /** How far above a node's client port its controller listener is. */
 export const CONTROLLER_PORT_OFFSET = 100
@@ -57,32 +57,6 @@ export function devNodePorts(basePort: number, id: number): { port: number; cont
   return { port: basePort + id - 1, controllerPort: basePort + CONTROLLER_PORT_OFFSET + id - 1 }
 }
 
-/** Whether `port` of `host` can be listened on now. */
-function portFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, host, () => server.close(() => resolve(true)))
-  })
-}
-
-/** Lowest base port `--base-port 0` draws from: above the registered ports most local services use. */
-const LOWEST_DRAWN_BASE_PORT = 10_000
-
-/**
- * The ports Linux hands out for outgoing connections and `listen(0)` (net.ipv4.ip_local_port_range), as
- * [first, last]; Linux's default when the file cannot be read.
- */
-function ephemeralPorts(): [number, number] {
-  try {
-    const [first, last] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
-    if (Number.isInteger(first) && Number.isInteger(last)) return [first!, last!]
-  } catch {
-    // Not Linux, or no /proc: the default range.
-  }
-  return [32768, 60999]
-}
-
 /**
  * A base port for `nodes` nodes on `host` whose client and controller ports are all free now. It is drawn at random
  * below the system's ephemeral ports, so that no client connection made meanwhile (on this machine, by any
@@ -91,19 +65,8 @@ function ephemeralPorts(): [number, number] {
  * taken fixed port). Throws a one-line message after FREE_BASE_PORT_ATTEMPTS tries.
  */
 export async function freeBasePort(host: string, nodes: number): Promise<number> {
-  const highestDrawn = Math.min(MAX_BASE_PORT, ephemeralPorts()[0] - CONTROLLER_PORT_OFFSET - nodes)
   for (let attempt = 0; attempt < FREE_BASE_PORT_ATTEMPTS; attempt++) {
-    const base =
-      highestDrawn > LOWEST_DRAWN_BASE_PORT
-        ? LOWEST_DRAWN_BASE_PORT + Math.floor(Math.random() * (highestDrawn - LOWEST_DRAWN_BASE_PORT + 1))
-        : await new Promise<number>((resolve, reject) => {
-            const server = createServer()
-            server.once('error', reject)
-            server.listen(0, host, () => {
-              const { port } = server.address() as { port: number }
-              server.close(() => resolve(port))
-            })
-          })
+    const base = drawPort(CONTROLLER_PORT_OFFSET + nodes, MAX_BASE_PORT) ?? (await systemFreePort(host))
     if (base > MAX_BASE_PORT) continue
     const ports = Array.from({ length: nodes }, (_, i) => devNodePorts(base, i + 1)).flatMap((p) => [p.port, p.controllerPort])
     if ((await Promise.all(ports.map((port) => portFree(host, port)))).every(Boolean)) return base
