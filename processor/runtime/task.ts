@@ -9,6 +9,7 @@
  */
 import type { KafkaMessage } from 'kafkajs'
 import { randomBytes } from 'node:crypto'
+import { inspect } from 'node:util'
 import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
@@ -154,13 +155,19 @@ function describeType(value: unknown): string {
   return Array.isArray(value) ? 'an array' : `an object (${value!.constructor?.name ?? 'no prototype'})`
 }
 
-/** A value as a dead letter holds it: JSON when it has a JSON form, else its text. */
+/**
+ * A value as a dead letter (or a late record made from no input) holds it: JSON when it has a JSON form, else Node's
+ * inspection of it (`{ n: 4, big: 10n }`, `<ref *1> { self: [Circular *1] }`): a value JSON cannot write (a BigInt,
+ * a cycle) is often why its serializer failed, and `String` would make it `[object Object]`.
+ */
 function jsonOrText(value: unknown): string {
   try {
-    return JSON.stringify(value) ?? String(value)
+    const json = JSON.stringify(value)
+    if (json !== undefined) return json
   } catch {
-    return String(value)
+    // No JSON form: inspected below.
   }
+  return inspect(value, { depth: 8, breakLength: Infinity, maxArrayLength: 1000, maxStringLength: 100_000 })
 }
 
 /** The dead-letter headers naming the input record a record came from (none for results made at commit or idle time). */
@@ -424,7 +431,7 @@ export class Task {
     const output: OutputRecord = {
       topic,
       key: rec.key,
-      value: rec.input ? rec.input.value : JSON.stringify(rec.value),
+      value: rec.input ? rec.input.value : jsonOrText(rec.value),
       timestamp: String(Date.now()),
       headers: merged(rec.headers, { [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }) as Record<string, string>,
     }
@@ -438,7 +445,7 @@ export class Task {
       await next(rec)
     } catch (error) {
       if (!(error instanceof RecordError)) throw error
-      this.deadLetter(rec.key, JSON.stringify(rec.value), error, { [HeaderNames.errorOperator]: node.name })
+      this.deadLetter(rec.key, jsonOrText(rec.value), error, { [HeaderNames.errorOperator]: node.name })
     }
   }
 
