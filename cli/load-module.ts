@@ -9,8 +9,10 @@
  * runs on the same brook whether `brook process` or the user's own program starts it.
  *
  * Every failure is one line that names the file: a missing file, a module that does not compile or throws while it
- * loads, a default export of the wrong kind.
+ * loads, a default export of the wrong kind. A syntax error says where (`file:line:column`): esbuild's report does for
+ * TypeScript, and `node --check` for JavaScript, whose SyntaxError from import() does not.
  */
+import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -117,11 +119,30 @@ export async function importUserModule(file: string): Promise<Record<string, unk
     return (await import(url)) as Record<string, unknown>
   } catch (error) {
     const message = realFileNames(oneLine(error), path)
+    // A JavaScript module's SyntaxError from import() says what but not where (esbuild's report on TypeScript does).
+    const where = error instanceof SyntaxError && !TYPESCRIPT_EXTENSIONS.has(extname(path)) ? syntaxErrorAt(path) : null
+    // A syntax error, unless it is import or export in a file loaded as CommonJS, is no matter of module systems.
+    const syntax = error instanceof SyntaxError || /^Transform failed/.test(message)
+    const moduleSyntax = /import statement outside a module|Unexpected token 'export'/.test(message)
     let hint = ''
     if (/^Cannot find (module|package) 'brook[/']/.test(message)) hint = ` (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)`
-    else if (loadsAsCommonJs(path)) hint = ` (${file} loads as CommonJS, since no package.json above it says "type": "module"; name it .mts, or add "type": "module")`
-    throw new Error(`${file}: ${message}${hint}`)
+    else if (loadsAsCommonJs(path) && (!syntax || moduleSyntax)) hint = ` (${file} loads as CommonJS, since no package.json above it says "type": "module"; name it .mts, or add "type": "module")`
+    throw new Error(`${file}${where === null ? '' : `:${where}`}: ${message}${hint}`)
   }
+}
+
+/**
+ * Where the syntax error of the JavaScript file at `path` is, as `line` or `line:column` (1-based), from what
+ * `node --check` prints (`<path>:<line>`, the source line, a caret under the column); null when it finds none.
+ */
+function syntaxErrorAt(path: string): string | null {
+  const check = spawnSync(process.execPath, ['--no-warnings', '--check', path], { encoding: 'utf8', timeout: 10_000 })
+  const lines = (check.stderr ?? '').split('\n')
+  const at = lines.findIndex((text) => text.startsWith(`${path}:`))
+  const line = at >= 0 ? /:(\d+)$/.exec(lines[at]!)?.[1] : undefined
+  if (line === undefined) return null
+  const column = (lines[at + 2] ?? '').indexOf('^')
+  return column >= 0 ? `${line}:${column + 1}` : line
 }
 
 /**

@@ -295,6 +295,7 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'number.mjs'), 'export default 42\n')
     writeFileSync(join(dir, 'no-default.mjs'), 'export const topology = {}\n')
     writeFileSync(join(dir, 'broken.mjs'), 'export default {\n')
+    writeFileSync(join(dir, 'misplaced.mjs'), 'const b = new Map(\n\nexport default b\n')
     writeFileSync(join(dir, 'throws.mjs'), "throw new Error('no sensors configured')\n")
     writeFileSync(join(dir, 'broken.ts'), 'const x: number = \nexport default x\n')
     writeFileSync(join(dir, 'broken.mts'), 'const x: number = \nexport default x\n')
@@ -312,7 +313,9 @@ describe('brook process errors', () => {
       [['process', dir], `cannot read ${dir}: it is a directory`],
       [['process', file('number.mjs')], `${file('number.mjs')} does not export a topology: its default export is a number`],
       [['process', file('no-default.mjs')], `${file('no-default.mjs')} does not export a topology: its default export is missing`],
-      [['process', file('broken.mjs')], `${file('broken.mjs')}: `],
+      // Where, too: Node's SyntaxError from import() does not say it, node --check does.
+      [['process', file('broken.mjs')], `${file('broken.mjs')}:2: Unexpected end of input`],
+      [['process', file('misplaced.mjs')], `${file('misplaced.mjs')}:3:1: Unexpected token 'export'`],
       [['process', file('throws.mjs')], `${file('throws.mjs')}: no sensors configured`],
       [['process', file('broken.ts')], `${file('broken.ts')}: `],
       // esbuild's report names the file where the error is, the .mts or .cts itself (tsx compiles it under a .ts name).
@@ -323,6 +326,8 @@ describe('brook process errors', () => {
     ]
     const results = await Promise.all(cases.map(([args]) => brook([...args, ...nowhere])))
     results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
+    // A syntax error is no matter of module systems: no hint to rename the file.
+    for (const result of results.filter((_, i) => cases[i]![0][1]!.startsWith(file('broken.')))) expect(result.stderr).not.toContain('loads as CommonJS')
   })
 
   it('refuses bad flags in one line before connecting, and says so in one line when the cluster is not there', async () => {
