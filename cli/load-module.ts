@@ -116,7 +116,7 @@ export async function importUserModule(file: string): Promise<Record<string, unk
   const url = pathToFileURL(path).href
   try {
     if (TYPESCRIPT_EXTENSIONS.has(extname(path))) await registerTypeScript()
-    return (await import(url)) as Record<string, unknown>
+    return await importHoldingWarnings(url)
   } catch (error) {
     const message = realFileNames(oneLine(error), path)
     // A JavaScript module's SyntaxError from import() says what but not where (esbuild's report on TypeScript does).
@@ -124,10 +124,34 @@ export async function importUserModule(file: string): Promise<Record<string, unk
     // A syntax error, unless it is import or export in a file loaded as CommonJS, is no matter of module systems.
     const syntax = error instanceof SyntaxError || /^Transform failed/.test(message)
     const moduleSyntax = /import statement outside a module|Unexpected token 'export'/.test(message)
+    const typeScript = TYPESCRIPT_EXTENSIONS.has(extname(path))
+    const commonJs = typeScript ? loadsAsCommonJs(path) && (!syntax || moduleSyntax) : moduleSyntax
     let hint = ''
     if (/^Cannot find (module|package) 'brook[/']/.test(message)) hint = ` (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)`
-    else if (loadsAsCommonJs(path) && (!syntax || moduleSyntax)) hint = ` (${file} loads as CommonJS, since no package.json above it says "type": "module"; name it .mts, or add "type": "module")`
+    else if (commonJs) hint = ` (${file} loads as CommonJS, since no package.json above it says "type": "module"; name it ${typeScript ? '.mts' : '.mjs'}, or add "type": "module")`
     throw new Error(`${file}${where === null ? '' : `:${where}`}: ${message}${hint}`)
+  }
+}
+
+/**
+ * `import(url)`, with the process warnings emitted meanwhile held back and passed on after it, except Node's advice on
+ * loading an ES module as CommonJS (`To load an ES module, set "type": "module"...`): the failure that follows it gets
+ * a one-line hint of its own, and the error stays one line.
+ */
+async function importHoldingWarnings(url: string): Promise<Record<string, unknown>> {
+  const listeners = process.listeners('warning')
+  const held: Error[] = []
+  const hold = (warning: Error): void => void held.push(warning)
+  process.removeAllListeners('warning')
+  process.on('warning', hold)
+  try {
+    return (await import(url)) as Record<string, unknown>
+  } finally {
+    process.off('warning', hold)
+    for (const listener of listeners) process.on('warning', listener)
+    for (const warning of held) {
+      if (!warning.message.startsWith('To load an ES module')) for (const listener of listeners) listener(warning)
+    }
   }
 }
 

@@ -295,6 +295,10 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'number.mjs'), 'export default 42\n')
     writeFileSync(join(dir, 'no-default.mjs'), 'export const topology = {}\n')
     writeFileSync(join(dir, 'broken.mjs'), 'export default {\n')
+    // ES module syntax in a package that says it is CommonJS: Node's own warning would make the error two lines more.
+    mkdirSync(join(dir, 'commonjs'))
+    writeFileSync(join(dir, 'commonjs', 'package.json'), JSON.stringify({ type: 'commonjs' }))
+    writeFileSync(join(dir, 'commonjs', 'pipeline.js'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
     writeFileSync(join(dir, 'misplaced.mjs'), 'const b = new Map(\n\nexport default b\n')
     writeFileSync(join(dir, 'throws.mjs'), "throw new Error('no sensors configured')\n")
     writeFileSync(join(dir, 'broken.ts'), 'const x: number = \nexport default x\n')
@@ -317,6 +321,7 @@ describe('brook process errors', () => {
       [['process', file('broken.mjs')], `${file('broken.mjs')}:2: Unexpected end of input`],
       [['process', file('misplaced.mjs')], `${file('misplaced.mjs')}:3:1: Unexpected token 'export'`],
       [['process', file('throws.mjs')], `${file('throws.mjs')}: no sensors configured`],
+      [['process', file('commonjs/pipeline.js')], `${file('commonjs/pipeline.js')}:1:1: Cannot use import statement outside a module (${file('commonjs/pipeline.js')} loads as CommonJS, since no package.json above it says "type": "module"; name it .mjs, or add "type": "module")`],
       [['process', file('broken.ts')], `${file('broken.ts')}: `],
       // esbuild's report names the file where the error is, the .mts or .cts itself (tsx compiles it under a .ts name).
       [['process', file('broken.mts'), '--describe'], `${file('broken.mts')}: Transform failed with 1 error: ${file('broken.mts')}:2:0: ERROR: `],
