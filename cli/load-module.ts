@@ -114,17 +114,17 @@ export async function importUserModule(file: string): Promise<Record<string, unk
   if (stats.isDirectory()) throw cannotRead(file, { code: 'EISDIR' })
   if (!stats.isFile()) throw new Error(`cannot read ${file}: not a file`)
   const url = pathToFileURL(path).href
+  const typeScript = TYPESCRIPT_EXTENSIONS.has(extname(path))
   try {
-    if (TYPESCRIPT_EXTENSIONS.has(extname(path))) await registerTypeScript()
+    if (typeScript) await registerTypeScript()
     return await importHoldingWarnings(url)
   } catch (error) {
     const message = realFileNames(oneLine(error), path)
     // A JavaScript module's SyntaxError from import() says what but not where (esbuild's report on TypeScript does).
-    const where = error instanceof SyntaxError && !TYPESCRIPT_EXTENSIONS.has(extname(path)) ? syntaxErrorAt(path) : null
+    const where = error instanceof SyntaxError && !typeScript ? syntaxErrorAt(path) : null
     // A syntax error, unless it is import or export in a file loaded as CommonJS, is no matter of module systems.
     const syntax = error instanceof SyntaxError || /^Transform failed/.test(message)
     const moduleSyntax = /import statement outside a module|Unexpected token 'export'/.test(message)
-    const typeScript = TYPESCRIPT_EXTENSIONS.has(extname(path))
     const commonJs = typeScript ? loadsAsCommonJs(path) && (!syntax || moduleSyntax) : moduleSyntax
     let hint = ''
     if (/^Cannot find (module|package) 'brook[/']/.test(message)) hint = ` (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)`

@@ -11,18 +11,24 @@ import { createServer } from 'node:net'
 /** Lowest port drawn: above the registered ports most local services use. */
 const LOWEST_DRAWN_PORT = 10_000
 
+let firstEphemeralPort: number | undefined
+
 /**
- * The ports Linux hands out for outgoing connections and `listen(0)` (net.ipv4.ip_local_port_range), as
- * [first, last]; Linux's default when the file cannot be read.
+ * The first port Linux hands out for outgoing connections and `listen(0)` (net.ipv4.ip_local_port_range), read once;
+ * Linux's default when the file cannot be read.
  */
-function ephemeralPorts(): [number, number] {
-  try {
-    const [first, last] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
-    if (Number.isInteger(first) && Number.isInteger(last)) return [first!, last!]
-  } catch {
-    // Not Linux, or no /proc: the default range.
+function ephemeralStart(): number {
+  if (firstEphemeralPort === undefined) {
+    let first = 32768
+    try {
+      const read = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+      if (Number.isInteger(read)) first = read
+    } catch {
+      // Not Linux, or no /proc: the default range.
+    }
+    firstEphemeralPort = first
   }
-  return [32768, 60999]
+  return firstEphemeralPort
 }
 
 /**
@@ -30,7 +36,7 @@ function ephemeralPorts(): [number, number] {
  * or null where that leaves no room. Not checked for being free: see `portFree`.
  */
 export function drawPort(span: number, highest = 65535): number | null {
-  const top = Math.min(highest, ephemeralPorts()[0] - span)
+  const top = Math.min(highest, ephemeralStart() - span)
   return top >= LOWEST_DRAWN_PORT ? LOWEST_DRAWN_PORT + Math.floor(Math.random() * (top - LOWEST_DRAWN_PORT + 1)) : null
 }
 
