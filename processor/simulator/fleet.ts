@@ -30,7 +30,7 @@
  * of a partition carrying many devices observes; a partition with few devices has a lower stream time of its own.
  */
 import { MinHeap } from './heap.js'
-import { normalFrom, Random, unitHash } from './random.js'
+import { normalFrom, Random, seedHash, unitHash3 } from './random.js'
 import type { FaultKind, Outgoing, Reading } from './reading.js'
 import { DRIFT_HOURS, SENSOR_MODELS, type FleetSensor, type SensorModel } from './sensors.js'
 
@@ -92,16 +92,37 @@ function startProbability(fraction: number, meanLength: number): number {
   return fraction / ((1 - fraction) * meanLength)
 }
 
-/** The ids of a fleet's devices: `device-00000` on, zero-padded to at least five digits so they sort as numbers. */
-export function deviceIds(devices: number): string[] {
-  const width = Math.max(5, String(devices - 1).length)
-  return Array.from({ length: devices }, (_, d) => `device-${String(d).padStart(width, '0')}`)
+/** The digits of a fleet's device numbers: at least five, so that ids sort as numbers. */
+function deviceIdWidth(devices: number): number {
+  return Math.max(5, String(devices - 1).length)
 }
 
-/** The fleet's readings in send order: `next()` forever; `counts` says what the slots so far came to. */
+function deviceId(device: number, width: number): string {
+  return `device-${String(device).padStart(width, '0')}`
+}
+
+/** The ids of a fleet's devices: `device-00000` on, zero-padded to at least five digits so they sort as numbers. */
+export function deviceIds(devices: number): string[] {
+  const width = deviceIdWidth(devices)
+  return Array.from({ length: devices }, (_, d) => deviceId(d, width))
+}
+
+/**
+ * The fleet's readings in send order: `next()` forever; `counts` says what the slots so far came to.
+ *
+ * Memory grows with the series that have reported, not with `devices`: a series' fixed properties are hashed when
+ * its reading is made, its state arrays are zero until its first reading (the zeroed pages of a large typed array
+ * take no memory until written), and device ids are formatted per reading. About 22 bytes per series that has
+ * reported, so a fleet of ten million devices starts at once.
+ */
 export class Fleet {
-  private readonly ids: string[]
+  private readonly idWidth: number
   private readonly models: SensorModel[]
+  /** Per sensor position, the sensor's index in SENSOR_MODELS: properties hash on it, not on the position. */
+  private readonly sensorCodes: number[]
+  private readonly seedHashed: number
+  /** The id of the device of the last reading made: a device's sensors read one after the other. */
+  private lastId = { device: -1, id: '' }
   private readonly series: number
   private readonly spacingMs: number
   private readonly driftDecay: number
@@ -111,10 +132,8 @@ export class Fleet {
   private readonly faultStart: number
   private readonly random: Record<keyof typeof STREAM, Random>
 
-  // Per series (device x sensor), indexed by slot mod series.
-  private readonly baseline: Float64Array
-  private readonly amplitude: Float64Array
-  private readonly peakHour: Float64Array
+  // Per series (device x sensor), indexed by slot mod series; `started` is 1 once the series has made a reading.
+  private readonly started: Uint8Array
   private readonly drift: Float64Array
   private readonly lastHealthy: Float64Array
   private readonly faultLeft: Int32Array
@@ -132,8 +151,10 @@ export class Fleet {
 
   constructor(private readonly model: FleetModel) {
     const { devices, sensors, rate, seed } = model
-    this.ids = deviceIds(devices)
+    this.idWidth = deviceIdWidth(devices)
     this.models = sensors.map((name) => SENSOR_MODELS[name])
+    this.sensorCodes = sensors.map((name) => Object.keys(SENSOR_MODELS).indexOf(name))
+    this.seedHashed = seedHash(seed)
     this.series = devices * sensors.length
     this.spacingMs = 1000 / rate
     const roundHours = this.series / rate / 3600
@@ -149,11 +170,9 @@ export class Fleet {
       delivery: new Random(seed, STREAM.delivery),
       gaps: new Random(seed, STREAM.gaps),
     }
-    this.baseline = new Float64Array(this.series)
-    this.amplitude = new Float64Array(this.series)
-    this.peakHour = new Float64Array(this.series)
+    this.started = new Uint8Array(this.series)
     this.drift = new Float64Array(this.series)
-    this.lastHealthy = new Float64Array(this.series).fill(NaN)
+    this.lastHealthy = new Float64Array(this.series)
     this.faultLeft = new Int32Array(this.series)
     this.faultCode = new Uint8Array(this.series)
     this.gapLeft = new Int32Array(devices)
@@ -162,21 +181,19 @@ export class Fleet {
     for (let device = 0; device < devices; device++) {
       if (this.random.gaps.next() < model.gapFraction) this.gapLeft[device] = this.random.gaps.int(1, this.gapRounds[1])
     }
-    for (let k = 0; k < this.series; k++) {
-      const device = Math.floor(k / sensors.length)
-      const s = k % sensors.length
-      const m = this.models[s]!
-      // Properties hash on the device number and the sensor's name, not on its position in --sensors.
-      const sensorCode = Object.keys(SENSOR_MODELS).indexOf(sensors[s]!)
-      const fixed = (property: number): number => unitHash(seed, device, sensorCode, property)
-      this.baseline[k] = m.baseline[0] + (m.baseline[1] - m.baseline[0]) * fixed(PROPERTY.baseline)
-      if (m.cycle) {
-        this.amplitude[k] = m.cycle.amplitude[0] + (m.cycle.amplitude[1] - m.cycle.amplitude[0]) * fixed(PROPERTY.amplitude)
-        this.peakHour[k] = m.cycle.peakHour - 1 + 2 * fixed(PROPERTY.peak)
-      }
-      // The drift starts anywhere in its stationary spread: a device is not fresh from calibration.
-      this.drift[k] = m.drift * normalFrom(fixed(PROPERTY.drift), fixed(PROPERTY.driftAngle))
-    }
+  }
+
+  /** A fixed property of series k (of `device`, at sensor position s), in [0, 1). */
+  private fixed(device: number, s: number, property: number): number {
+    return unitHash3(this.seedHashed, device, this.sensorCodes[s]!, property)
+  }
+
+  /** Series k's state before its first reading. */
+  private start(k: number, device: number, s: number, m: SensorModel): void {
+    this.started[k] = 1
+    this.lastHealthy[k] = NaN
+    // The drift starts anywhere in its stationary spread: a device is not fresh from calibration.
+    this.drift[k] = m.drift * normalFrom(this.fixed(device, s, PROPERTY.drift), this.fixed(device, s, PROPERTY.driftAngle))
   }
 
   get counts(): FleetCounts {
@@ -234,10 +251,12 @@ export class Fleet {
     const s = k % sensorCount
     const m = this.models[s]!
 
-    const { value, fault } = this.value(k, m, ts)
+    if (this.started[k] === 0) this.start(k, device, s, m)
+    const { value, fault } = this.value(k, device, s, m, ts)
     if (s === 0) this.quiet[device] = this.gapRound(device) ? 1 : 0
     const quiet = this.quiet[device] === 1
-    const reading: Reading = { deviceId: this.ids[device]!, sensor: this.model.sensors[s]!, value, unit: m.unit, ts }
+    if (this.lastId.device !== device) this.lastId = { device, id: deviceId(device, this.idWidth) }
+    const reading: Reading = { deviceId: this.lastId.id, sensor: this.model.sensors[s]!, value, unit: m.unit, ts }
 
     // The delivery stream is drawn for every slot, gapped or not, so gaps do not shift other readings' fates.
     const delivery = this.random.delivery
@@ -271,12 +290,17 @@ export class Fleet {
   }
 
   /** The series' healthy value at ts (always computed, so the drift moves on), and the fault, if any, over it. */
-  private value(k: number, m: SensorModel, ts: number): { value: number; fault: FaultKind | null } {
+  private value(k: number, device: number, s: number, m: SensorModel, ts: number): { value: number; fault: FaultKind | null } {
     const values = this.random.values
     let cycle = 0
-    if (m.cycle) cycle = this.amplitude[k]! * Math.cos((2 * Math.PI * (ts / 3_600_000 - this.peakHour[k]!)) / m.cycle.periodHours)
+    if (m.cycle) {
+      const amplitude = m.cycle.amplitude[0] + (m.cycle.amplitude[1] - m.cycle.amplitude[0]) * this.fixed(device, s, PROPERTY.amplitude)
+      const peakHour = m.cycle.peakHour - 1 + 2 * this.fixed(device, s, PROPERTY.peak)
+      cycle = amplitude * Math.cos((2 * Math.PI * (ts / 3_600_000 - peakHour)) / m.cycle.periodHours)
+    }
     this.drift[k] = this.drift[k]! * this.driftDecay + m.drift * this.driftStep * values.normal()
-    const healthy = round(clamp(this.baseline[k]! + cycle + this.drift[k]! + m.noise * values.normal(), m.min, m.max), m.decimals)
+    const baseline = m.baseline[0] + (m.baseline[1] - m.baseline[0]) * this.fixed(device, s, PROPERTY.baseline)
+    const healthy = round(clamp(baseline + cycle + this.drift[k]! + m.noise * values.normal(), m.min, m.max), m.decimals)
 
     const faults = this.random.faults
     const start = faults.next()

@@ -28,10 +28,24 @@ function seedWords(seed: number): [number, number] {
 
 /** A number in [0, 1) fixed by the seed and the coordinates (small whole numbers). */
 export function unitHash(seed: number, ...coordinates: number[]): number {
-  const [low, high] = seedWords(seed)
-  let h = fmix32(low ^ fmix32(high ^ 0x9e3779b9))
-  for (const c of coordinates) h = fmix32(h ^ Math.imul(c + 1, 0x9e3779b1))
+  let h = seedHash(seed)
+  for (const c of coordinates) h = mixCoordinate(h, c)
   return h / TWO_POW_32
+}
+
+/** What unitHash starts from for a seed: `unitHash3(seedHash(seed), a, b, c)` is `unitHash(seed, a, b, c)`. */
+export function seedHash(seed: number): number {
+  const [low, high] = seedWords(seed)
+  return fmix32(low ^ fmix32(high ^ 0x9e3779b9))
+}
+
+/** unitHash of three coordinates from a seedHash, without the argument array (the simulator's hot path). */
+export function unitHash3(seedHashed: number, a: number, b: number, c: number): number {
+  return mixCoordinate(mixCoordinate(mixCoordinate(seedHashed, a), b), c) / TWO_POW_32
+}
+
+function mixCoordinate(h: number, c: number): number {
+  return fmix32(h ^ Math.imul(c + 1, 0x9e3779b1))
 }
 
 /** A standard normal number from two independent uniform ones in [0, 1) (Box-Muller). */

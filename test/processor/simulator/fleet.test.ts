@@ -2,6 +2,7 @@
  * The fleet's stream of readings on its own (no cluster): determinism, the long-run shares of what it does to
  * readings, and that each kind of behaviour looks the way its model says.
  */
+import { getHeapStatistics } from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { Fleet, SENSOR_MODELS, type FleetModel, type Outgoing } from '../../../processor/simulator/index.js'
 
@@ -96,6 +97,18 @@ describe('Fleet', () => {
       expect(reading.deviceId).toBe(`device-${String(Math.floor((i % 80) / 4)).padStart(5, '0')}`)
       expect(reading.sensor).toBe(MODEL.sensors[i % 4])
     })
+  })
+
+  it('starts a fleet of ten million devices without building per-device objects, ids padded to seven digits', () => {
+    const before = getHeapStatistics().used_heap_size
+    const fleet = new Fleet({ ...MODEL, devices: 10_000_000, rate: 100_000, lateFraction: 0, outOfOrderFraction: 0, gapFraction: 0 })
+    const first = Array.from({ length: 8 }, () => fleet.next().reading)
+    // An id string per device would be hundreds of MB of heap before the first reading.
+    expect(getHeapStatistics().used_heap_size - before).toBeLessThan(64 * 2 ** 20)
+    expect(first.map((r) => `${r.deviceId}/${r.sensor}`)).toEqual(
+      ['device-0000000', 'device-0000001'].flatMap((id) => MODEL.sensors.map((sensor) => `${id}/${sensor}`)),
+    )
+    expect(first.every((r) => Number.isFinite(r.value))).toBe(true)
   })
 
   it('follows a daily cycle: temperature peaks in the afternoon, humidity around dawn', () => {
