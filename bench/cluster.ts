@@ -43,6 +43,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { DEFAULT_CONFIG } from '../broker/config.js'
@@ -294,6 +295,9 @@ async function latencyRun(setup: Setup, topic: string) {
   await sleep(500)
   const meter = startCpuMeter(setup.pids)
   const loadAvg = load()
+  // The client's own event-loop delay: a record received while the loop is held counts that delay in its latency.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+  loopDelay.enable()
   const ackMs: number[] = []
   let errors = 0
   let sent = 0
@@ -316,6 +320,7 @@ async function latencyRun(setup: Setup, topic: string) {
     await sleep(1)
   }
   await Promise.race([done, sleep(30_000)])
+  loopDelay.disable()
   const cpu = meter?.()
   await consumer.disconnect()
   await producer.disconnect()
@@ -331,6 +336,8 @@ async function latencyRun(setup: Setup, topic: string) {
     produceErrors: errors,
     sendAckP50Ms: round(percentile(ackMs, 50), 2),
     sendAckP99Ms: round(percentile(ackMs, 99), 2),
+    clientLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6, 2),
+    clientLoopDelayMaxMs: round(loopDelay.max / 1e6, 2),
     brokerCores: cpu ? round(Object.values(cpu.processes).reduce((s, c) => s + c, 0), 2) : null,
     clientCores: cpu ? round(cpu.client, 2) : null,
     othersCores: cpu ? round(cpu.others, 2) : null,
