@@ -198,11 +198,16 @@ export class CoordinatorPartitions {
    * what a coordinator answered survives the loss of its node. Errors: the append's own (KafkaError, StorageError),
    * or a KafkaError NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE when the replicas did not confirm it within
    * offsets.commit.timeout.ms's default (the batch may still be in the log; the coordinator's memory does not have it).
+   *
+   * `awaitReplication: false` resolves once the batch is in the leader's log (Kafka's requiredAcks = 0 for the
+   * tombstones of GroupMetadataManager.cleanupGroupMetadata): for records whose effect has already been applied in
+   * memory and must not wait for, or fail with, an ISR that cannot move. They are replicated as the log's later
+   * records are, and stay ordered before them.
    */
-  async append(partition: Topic['partitions'][number], batch: Buffer): Promise<void> {
+  async append(partition: Topic['partitions'][number], batch: Buffer, { awaitReplication = true } = {}): Promise<void> {
     const { lastOffset } = await partition.appendAsLeader(batch, { origin: AppendOrigin.COORDINATOR })
     const replicas = this.options.cluster?.replicas
-    if (!replicas) return
+    if (!replicas || !awaitReplication) return
     const code = await replicas.awaitHighWatermark(partition.topic.topicId, partition.index, lastOffset + 1n, COORDINATOR_APPEND_TIMEOUT_MS)
     if (code !== ErrorCode.NONE) {
       throw new KafkaError(coordinatorAppendError(code), `${this.topicName}-${partition.index} did not replicate the write (${errorInfo(code).name})`)

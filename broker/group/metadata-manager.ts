@@ -338,7 +338,7 @@ export class GroupMetadataManager implements GroupStore {
    * before this returns its promise, so writes keep the order of the calls (tombstones cannot overtake a commit).
    * A partition this node no longer coordinates is NOT_COORDINATOR (a KafkaError), and nothing is written.
    */
-  private async append(groupId: string, records: LogRecord[], transaction?: TxnOffsetProducer): Promise<void> {
+  private async append(groupId: string, records: LogRecord[], transaction?: TxnOffsetProducer, { awaitReplication = true } = {}): Promise<void> {
     const topic = this.topics.get(OFFSETS_TOPIC) ?? (await this.partitions.localTopic())
     const index = partitionForGroup(groupId, topic.partitions.length)
     const notHere = this.partitions.errorForPartition(index)
@@ -347,7 +347,7 @@ export class GroupMetadataManager implements GroupStore {
     const producer = transaction
       ? { producerId: transaction.producerId, producerEpoch: transaction.producerEpoch, flags: Attribute.transactional }
       : {}
-    await this.partitions.append(partition, encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value })), producer))
+    await this.partitions.append(partition, encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value })), producer), { awaitReplication })
   }
 
   private groupRecord(group: Group): LogRecord {
@@ -461,8 +461,8 @@ export class GroupMetadataManager implements GroupStore {
   }
 
   /**
-   * Deletes a group (DeleteGroups, or expiry of an Empty group without offsets): it goes Dead and is forgotten at
-   * once, and its offsets and metadata are written as tombstones.
+   * Deletes a group (DeleteGroups): it goes Dead and is forgotten at once, and its offsets and metadata are written
+   * as tombstones.
    */
   async deleteGroup(group: Group): Promise<void> {
     const { state, stateTimestamp } = group
@@ -484,33 +484,44 @@ export class GroupMetadataManager implements GroupStore {
 
   /**
    * Removes committed offsets (`offsetKey`s) of a group, as Kafka's GroupMetadataManager.cleanupGroupMetadata does
-   * for expired offsets and deleted partitions: from memory at once, then as tombstones in __consumer_offsets. A group
-   * left Empty with no offsets (and no member about to join) is forgotten. Returns whether it was.
+   * for expired offsets and deleted partitions: from memory at once, whatever becomes of their tombstones, which go to
+   * the leader's log of the group's partition without waiting for its ISR (Kafka appends them with requiredAcks = 0).
+   * So a deleted topic's offsets are gone even while a dead replica holds the partition's high watermark back (waiting
+   * would fail the deletion, and keeping the offsets would start a topic created again under the name at them), and
+   * the tombstones stay ordered before any later commit of the group. A group left Empty with no offsets (and no member
+   * about to join) is forgotten, its metadata tombstoned too. Returns whether it was. Rejects when the tombstones
+   * could not be appended (this node no longer leads the partition, storage refuses writes); memory has changed anyway.
    */
   private async removeOffsets(group: Group, keys: readonly string[]): Promise<{ forgotten: boolean }> {
-    if (group.state === GroupState.Empty && group.pendingMembers.size === 0 && keys.length === group.offsets.size) {
-      await this.deleteGroup(group)
-      return { forgotten: true }
-    }
+    const forgotten = group.state === GroupState.Empty && group.pendingMembers.size === 0 && keys.length === group.offsets.size
+    const tombstones = keys.map((key) => offsetTombstone(group.groupId, key))
     for (const key of keys) group.offsets.delete(key)
-    await this.append(group.groupId, keys.map((key) => offsetTombstone(group.groupId, key)))
-    return { forgotten: false }
+    if (forgotten) {
+      group.transition(GroupState.Dead)
+      this.groups.delete(group.groupId)
+      tombstones.push({ key: groupKey(group.groupId), value: null })
+    }
+    await this.append(group.groupId, tombstones, undefined, { awaitReplication: false })
+    return { forgotten }
   }
 
   /**
    * A topic was deleted (GroupCoordinator.onPartitionsDeleted): every group's offsets for it go. The topic has left
-   * the registry already, so no new commit for it can start; one being written is not applied (storeOffsets).
+   * the registry already, so no new commit for it can start; one being written is not applied (storeOffsets). A group
+   * whose tombstones could not be written is logged and does not hold the topic's deletion back.
    */
   private async removeOffsetsOf(topic: Topic): Promise<void> {
     await Promise.all(
       [...this.groups.values()].map(async (group) => {
         const keys = [...group.offsets.keys()].filter((key) => parseOffsetKey(key).topic === topic.name)
         if (keys.length === 0) return
-        const { forgotten } = await this.removeOffsets(group, keys)
-        this.log.info(
-          `group ${quote(group.groupId)}: ${counted(keys.length, 'committed offset')} of deleted topic ${quote(topic.name)} removed` +
-            (forgotten ? '; the group, left with no members and no offsets, is gone' : ''),
-        )
+        const removed = `group ${quote(group.groupId)}: ${counted(keys.length, 'committed offset')} of deleted topic ${quote(topic.name)} removed`
+        try {
+          const { forgotten } = await this.removeOffsets(group, keys)
+          this.log.info(removed + (forgotten ? '; the group, left with no members and no offsets, is gone' : ''))
+        } catch (error) {
+          this.log.error(`${removed} from memory, but their tombstones could not be written: ${(error as Error).message}`)
+        }
       }),
     )
   }
