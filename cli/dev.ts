@@ -24,11 +24,15 @@
  * program's end, even by kill -9, leaves no node behind. A node that exits on its own is
  * reported on stderr with its exit code; the others keep running, and `brook dev` ends (code 1) when none is left.
  * A node that exits before the cluster is up (its port in use, its data directory unusable) stops the others: a
- * cluster that can never be whole is not left half started.
+ * cluster that can never be whole is not left half started. Nor is its data: once every node has exited, what this
+ * run made (the data directory, or in one that existed its cluster id file and the node directories not there
+ * before) is removed, and what existed before the run is kept, so a failed restart of a cluster leaves its data as it
+ * was. With a fixed `--base-port`, a port already taken is refused before anything is made (`--base-port 0` takes
+ * free ones); one taken between that check and its node's listen is such a failed start.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG } from '../broker/config.js'
@@ -57,6 +61,30 @@ export function devNodePorts(basePort: number, id: number): { port: number; cont
   return { port: basePort + id - 1, controllerPort: basePort + CONTROLLER_PORT_OFFSET + id - 1 }
 }
 
+/** Node `id`'s data directory in the cluster's data directory. */
+function nodeDataDir(dataDir: string, id: number): string {
+  return join(dataDir, `node-${id}`)
+}
+
+/** Every port of a cluster of `nodes` nodes on `basePort`, each with what listens on it. */
+function clusterPorts(basePort: number, nodes: number): { port: number; listener: string }[] {
+  return Array.from({ length: nodes }, (_, i) => devNodePorts(basePort, i + 1)).flatMap(({ port, controllerPort }, i) => [
+    { port, listener: `node ${i + 1}'s client listener` },
+    { port: controllerPort, listener: `node ${i + 1}'s controller listener` },
+  ])
+}
+
+/**
+ * Refuses a `--base-port` one of whose ports is taken now, before anything is made: a node started on it could only
+ * fail. Throws a one-line message naming the first such port.
+ */
+async function checkPortsFree(host: string, basePort: number, nodes: number): Promise<void> {
+  const ports = clusterPorts(basePort, nodes)
+  const free = await Promise.all(ports.map(({ port }) => portFree(host, port)))
+  const taken = ports.find((_, i) => !free[i])
+  if (taken) throw new Error(`port ${taken.port} on ${host} is already in use (${taken.listener} with --base-port ${basePort}); free it, or give another --base-port`)
+}
+
 /**
  * A base port for `nodes` nodes on `host` whose client and controller ports are all free now. It is drawn at random
  * below the system's ephemeral ports, so that no client connection made meanwhile (on this machine, by any
@@ -68,8 +96,7 @@ export async function freeBasePort(host: string, nodes: number): Promise<number>
   for (let attempt = 0; attempt < FREE_BASE_PORT_ATTEMPTS; attempt++) {
     const base = drawPort(CONTROLLER_PORT_OFFSET + nodes, MAX_BASE_PORT) ?? (await systemFreePort(host))
     if (base > MAX_BASE_PORT) continue
-    const ports = Array.from({ length: nodes }, (_, i) => devNodePorts(base, i + 1)).flatMap((p) => [p.port, p.controllerPort])
-    if ((await Promise.all(ports.map((port) => portFree(host, port)))).every(Boolean)) return base
+    if ((await Promise.all(clusterPorts(base, nodes).map(({ port }) => portFree(host, port)))).every(Boolean)) return base
   }
   throw new Error(`found no ${nodes * 2} free ports for the cluster on ${host} in ${FREE_BASE_PORT_ATTEMPTS} tries; give --base-port`)
 }
@@ -96,20 +123,52 @@ function clusterIdOf(dataDir: string): string {
 /**
  * Refuses a data directory that holds the nodes of a cluster of another size: the nodes' controller quorum voters
  * cannot change, and new, empty voters could outvote the old ones and elect a leader whose metadata log has no topics
- * (each node refuses it too, broker.ts `loadIdentity`; this says so before any node starts). Throws a one-line message.
+ * (each node refuses it too, broker.ts `loadIdentity`; this says so before any node starts). Node directories that
+ * are not node-1 to node-K (some missing) are no cluster any --nodes could start, and the message says so rather than
+ * name a --nodes that would be refused in turn. Throws a one-line message.
  */
 function checkNodeCount(dataDir: string, nodes: number): void {
   // A data directory that is a file is clusterIdOf's to refuse.
   if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) return
   const existing = readdirSync(dataDir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && /^node-\d+$/.test(entry.name))
+    .filter((entry) => entry.isDirectory() && /^node-[1-9]\d*$/.test(entry.name))
     .map((entry) => Number(entry.name.slice('node-'.length)))
     .sort((a, b) => a - b)
-  if (existing.length === 0 || (existing.length === nodes && existing.every((id, i) => id === i + 1))) return
+  const whole = existing.every((id, i) => id === i + 1)
+  if (existing.length === 0 || (existing.length === nodes && whole)) return
+  const held = `${dataDir} holds the data of ${counted(existing.length, 'node')} (${existing.map((id) => `node-${id}`).join(', ')})`
+  if (whole) {
+    throw new Error(`${held}, not ${nodes}: a cluster's controller quorum cannot change; run it with --nodes ${existing.length}, or give another --data-dir`)
+  }
+  const missing = Array.from({ length: existing.at(-1)! }, (_, i) => i + 1).filter((id) => !existing.includes(id))
   throw new Error(
-    `${dataDir} holds the data of ${counted(existing.length, 'node')} (${existing.map((id) => `node-${id}`).join(', ')}), ` +
-      `not ${nodes}: a cluster's controller quorum cannot change; run it with --nodes ${existing.length}, or give another --data-dir`,
+    `${held} but no ${missing.map((id) => `node-${id}`).join(', ')}: a cluster's nodes are node-1 to node-N, so no --nodes starts it; ` +
+      `remove ${dataDir} if its data is not needed, or give another --data-dir`,
   )
+}
+
+/**
+ * What this run is about to make of the data directory, found before it makes any: the topmost directory of its
+ * path that does not exist (the data directory or a parent), or, in a data directory that exists, the cluster id
+ * file and the node directories not there yet. `remove()` removes them again, for a cluster that never came up;
+ * call it only once every node has exited, so that none still writes in its directory; what it cannot remove it says
+ * on stderr. What existed before the run is never among them.
+ */
+function madeByThisRun(dataDir: string, nodes: number): { remove: () => void } {
+  let topmostMissing: string | undefined
+  for (let path = resolve(dataDir); !existsSync(path) && dirname(path) !== path; path = dirname(path)) topmostMissing = path
+  const made =
+    topmostMissing !== undefined
+      ? [topmostMissing]
+      : [join(dataDir, 'cluster-id'), ...Array.from({ length: nodes }, (_, i) => nodeDataDir(dataDir, i + 1))].filter((path) => !existsSync(path))
+  const remove = (path: string): void => {
+    try {
+      rmSync(path, { recursive: true, force: true })
+    } catch (error) {
+      process.stderr.write(`brook dev: cannot remove ${path}, which this run made: ${(error as Error).message}\n`)
+    }
+  }
+  return { remove: () => made.forEach(remove) }
 }
 
 export function addDevCommand(program: CommandUnknownOpts): void {
@@ -122,10 +181,12 @@ export function addDevCommand(program: CommandUnknownOpts): void {
     .addOption(new Option('--log-level <level>', `the nodes' log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))
     .action(async (options) => {
       const host = DEFAULT_CONFIG.host
-      // Before the cluster id file is made: a refused data directory is left as it was.
+      // Before the cluster id file is made: a refused data directory, or refused ports, leave it as it was.
       checkNodeCount(options.dataDir, options.nodes)
-      const clusterId = clusterIdOf(options.dataDir)
+      if (options.basePort !== 0) await checkPortsFree(host, options.basePort, options.nodes)
       const basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort
+      const made = madeByThisRun(options.dataDir, options.nodes)
+      const clusterId = clusterIdOf(options.dataDir)
       const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
       const voters = ids.map((id) => `${id}@${host}:${devNodePorts(basePort, id).controllerPort}`).join(',')
       const bootstrap = ids.map((id) => `${host}:${devNodePorts(basePort, id).port}`).join(',')
@@ -171,7 +232,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       }
       for (const id of ids) {
         const { port } = devNodePorts(basePort, id)
-        const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', join(options.dataDir, `node-${id}`), '--controller-quorum-voters', voters, '--cluster-id', clusterId, '--default-replication-factor', replicationFactor]
+        const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', nodeDataDir(options.dataDir, id), '--controller-quorum-voters', voters, '--cluster-id', clusterId, '--default-replication-factor', replicationFactor]
         if (options.logLevel !== undefined) args.push('--log-level', options.logLevel)
         const child = spawn(process.execPath, [BROOK_PROGRAM, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true })
         // Through this process, whose output errors are dropped after SIGHUP: a node never writes to a closed terminal.
@@ -190,7 +251,10 @@ export function addDevCommand(program: CommandUnknownOpts): void {
           } else if (!stopping) {
             process.stderr.write(`${exit}${children.size > 0 ? `; ${children.size} still running` : ''}\n`)
           }
-          if (children.size === 0) done(stopping && !failed ? 0 : 1)
+          if (children.size > 0) return
+          // Every node has exited: none writes in its directory any more.
+          if (failed) made.remove()
+          done(stopping && !failed ? 0 : 1)
         })
       }
       void announceWhenReady({ bootstrap, nodes: options.nodes, clusterId, allUnfenced: () => !logsUnfenced || unfenced.size === options.nodes, still: () => !stopping && children.size > 0 }).then((ready) => (up = ready))

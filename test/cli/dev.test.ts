@@ -4,10 +4,13 @@
  * directory it starts the same cluster (same id), whose records are still there; a node that dies is reported; and
  * SIGTERM stops the rest. Its data directory refuses another number of nodes, and each node's refuses other voters or
  * a start as a single node. A data directory that is a file is a one-line error, and a node that cannot start (its port
- * taken) stops the others rather than leaving a cluster that can never be whole.
+ * taken) stops the others rather than leaving a cluster that can never be whole. A port already taken is refused in
+ * one line before anything is made; a cluster that fails to come up removes what its run made and keeps what was there
+ * before, so the same data directory starts once the port is free, and a failed restart leaves the cluster's data intact.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -15,6 +18,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 import { waitFor } from '../helpers/wait.js'
 import { freeBasePort as freeBasePortOn } from '../../cli/dev.js'
+import { LogStore } from '../../storage/log-store.js'
 
 const TOPIC = 'dev-readings'
 /** One replica per partition, its leaders spread over the three nodes: a dead node leaves one of them offline. */
@@ -41,6 +45,25 @@ function startDev(basePort: number, dataDir: string) {
     return { clusterId: match[1]!, brokers: match[2]!.split(',') }
   })()
   return { ...dev, ready }
+}
+
+/**
+ * A plain server listening on `port` of 127.0.0.1, as another program holding the port would. It closes what connects
+ * (`brook dev` asking whether its cluster is up), so that its own close need not wait for those connections.
+ */
+function holdPort(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((socket) => socket.destroy())
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => resolve(server))
+  })
+}
+
+const release = (server: Server): Promise<void> => new Promise((resolve) => server.close(() => resolve()))
+
+/** The names in `dir` and the cluster id it holds: what a failed run must leave as it was. */
+function contents(dir: string): { names: string[]; clusterId: string } {
+  return { names: readdirSync(dir).sort(), clusterId: readFileSync(join(dir, 'cluster-id'), 'utf8') }
 }
 
 function kafka(brokers: string[], clientId: string): Kafka {
@@ -192,5 +215,106 @@ describe('brook dev', () => {
     expect(result.stderr).toContain(`the data directory ${join(failing, 'node-2')} is a file, not a directory`)
     expect(result.stderr).toContain('brook dev: node 2 exited (code 1) before the cluster was up; stopping the others')
     expect(nodePids(failing)).toEqual([])
+    // What the run made (the cluster id, nodes 1 and 3's directories) is gone; the file that was there stays.
+    expect(readdirSync(failing)).toEqual(['node-2'])
+  })
+
+  it('refuses a port already taken in one line, making nothing, and starts on the same data directory once it is free', async () => {
+    const basePort = await freeBasePort()
+    const fresh = join(dataDir, 'port-taken', 'data')
+    const held = await holdPort(basePort + 1)
+    try {
+      expectOneLineError(
+        await brook(['dev', '--base-port', String(basePort), '--data-dir', fresh]),
+        `port ${basePort + 1} on 127.0.0.1 is already in use (node 2's client listener with --base-port ${basePort}); free it, or give another --base-port`,
+      )
+    } finally {
+      await release(held)
+    }
+    expect(existsSync(join(dataDir, 'port-taken'))).toBe(false)
+    const dev = startDev(basePort, fresh)
+    await dev.ready
+    dev.child.kill('SIGINT')
+    expect(await dev.exited).toBe(0)
+  })
+
+  it('removes the data directory it made when a port is taken after its check, once every node has exited', async () => {
+    const basePort = await freeBasePort()
+    const fresh = join(dataDir, 'port-taken-later')
+    const dev = spawnBrook(['dev', '--base-port', String(basePort), '--data-dir', fresh])
+    // The directory is made after the ports are checked and right before the nodes start, which take far longer to
+    // listen (hundreds of milliseconds) than this takes to see it.
+    while (!existsSync(fresh) && dev.child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 1))
+    const held = await holdPort(basePort + 1).catch((error: Error) => {
+      throw new Error(`node 2 took its port before the test could: ${error.message}`)
+    })
+    try {
+      expect(await dev.exited).toBe(1)
+    } finally {
+      await release(held)
+    }
+    expect(dev.stdout()).toBe('')
+    expect(dev.stderr()).toContain(`brook: port ${basePort + 1} on 127.0.0.1 is already in use`)
+    expect(dev.stderr()).toContain('brook dev: node 2 exited (code 1) before the cluster was up; stopping the others')
+    expect(nodePids(fresh)).toEqual([])
+    expect(existsSync(fresh)).toBe(false)
+  })
+
+  it("leaves an existing cluster's data as it was when its restart fails", async () => {
+    const basePort = await freeBasePort()
+    const existing = join(dataDir, 'restart-fails')
+    const first = startDev(basePort, existing)
+    await first.ready
+    first.child.kill('SIGINT')
+    expect(await first.exited).toBe(0)
+    const before = contents(existing)
+    expect(before.names).toEqual(['cluster-id', 'node-1', 'node-2', 'node-3'])
+
+    // A port taken now is refused before any node starts.
+    const held = await holdPort(basePort + 1)
+    try {
+      expectOneLineError(
+        await brook(['dev', '--base-port', String(basePort), '--data-dir', existing]),
+        `port ${basePort + 1} on 127.0.0.1 is already in use (node 2's client listener with --base-port ${basePort})`,
+      )
+    } finally {
+      await release(held)
+    }
+    expect(contents(existing)).toEqual(before)
+
+    // Node 2 fails once started (another process has its database open) and the others are stopped: none of the
+    // cluster's data was made by this run, so all of it stays.
+    const store = await LogStore.open(join(existing, 'node-2'))
+    try {
+      const result = await brook(['dev', '--base-port', String(basePort), '--data-dir', existing])
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain('is already in use by another Brook process')
+      expect(result.stderr).toContain('brook dev: node 2 exited (code 1) before the cluster was up')
+    } finally {
+      await store.close()
+    }
+    expect(nodePids(existing)).toEqual([])
+    expect(contents(existing)).toEqual(before)
+    expect(readdirSync(join(existing, 'node-1')).length).toBeGreaterThan(0)
+    const again = startDev(basePort, existing)
+    expect((await again.ready).clusterId).toBe(before.clusterId.trim())
+    again.child.kill('SIGINT')
+    expect(await again.exited).toBe(0)
+  })
+
+  it('says what is there, and no --nodes to run it with, when node directories are missing below the highest', async () => {
+    const partial = join(dataDir, 'partial')
+    mkdirSync(join(partial, 'node-3'), { recursive: true })
+    const basePort = String(await freeBasePort())
+    expectOneLineError(
+      await brook(['dev', '--nodes', '1', '--base-port', basePort, '--data-dir', partial]),
+      `${partial} holds the data of 1 node (node-3) but no node-1, node-2: a cluster's nodes are node-1 to node-N, so no --nodes starts it; remove ${partial} if its data is not needed, or give another --data-dir`,
+    )
+    mkdirSync(join(partial, 'node-1'))
+    expectOneLineError(
+      await brook(['dev', '--nodes', '2', '--base-port', basePort, '--data-dir', partial]),
+      `${partial} holds the data of 2 nodes (node-1, node-3) but no node-2: a cluster's nodes are node-1 to node-N, so no --nodes starts it`,
+    )
+    expect(readdirSync(partial).sort()).toEqual(['node-1', 'node-3'])
   })
 })
