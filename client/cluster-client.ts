@@ -160,6 +160,25 @@ export class ClusterClient {
   }
 
   /**
+   * Runs `send` at any node: the bootstrap connection, made again to another node when it failed. For requests every
+   * node answers for the whole cluster that may meet a node not ready to (InitProducerId without a transactional id,
+   * which Kafka's producer sends to its least loaded node: COORDINATOR_LOAD_IN_PROGRESS from a cluster node that has
+   * no block of producer ids yet). A lost connection or a coordinator error asks again, as NODE_LOSS says (250 ms
+   * apart, up to 30 s). `what` names the request for a connection error. Errors: the last such failure, followed by
+   * `gave up after 30 s`; any other error `send` throws at once.
+   */
+  atAnyNode<T>(what: string, send: (client: KafkaClient) => Promise<T>): Promise<T> {
+    return retrying(NODE_LOSS, async (last) => {
+      try {
+        if (this.bootstrap.failed) await this.reconnect()
+        return await send(this.bootstrap)
+      } catch (error) {
+        return retryAfterLoss(what, error as Error, last)
+      }
+    })
+  }
+
+  /**
    * The connection to `nodeId`, opened on first use (the bootstrap connection when it is that node), and opened again
    * when the one made before has failed. Errors: a ConnectionError when the node cannot be reached, or is not among
    * the brokers the last Metadata listed (the controller fenced it: dead, or not yet caught up after a restart).

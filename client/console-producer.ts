@@ -8,13 +8,30 @@
  *                                     encodeRecordBatch --> Produce to the leader (up to MAX_IN_FLIGHT requests,
  *                                                           one batch of a partition at a time)
  *
- * Like Kafka's producer without idempotence (it asks for no producer id), a batch that fails with a retriable
- * error (a leader moved or restarted, or has not yet learned of a topic just created) or whose leader cannot be reached
- * is sent again after a metadata refresh, as retry.ts's DELIVERY says (100 ms doubling to 1 s apart, up to 30 s;
- * `ClusterClient.atLeaders`). A partition has one batch in flight at a time, so a retry never lands behind a later
- * batch of its partition; a batch whose connection was lost after it was sent may be written twice. With acks=0
- * nothing is answered, so `flush` ends with a Metadata round trip on each connection used: the broker answers a
- * connection's requests in order, so its answer means every Produce before it was handled.
+ * A batch that fails with a retriable error (a leader moved or restarted, or has not yet learned of a topic just
+ * created; REQUEST_TIMED_OUT or NOT_ENOUGH_REPLICAS_AFTER_APPEND, written by the leader but not yet replicated) or
+ * whose leader cannot be reached is sent again after a metadata refresh, as retry.ts's DELIVERY says (100 ms doubling
+ * to 1 s apart, up to 30 s; `ClusterClient.atLeaders`). A partition has one batch in flight at a time, so a retry
+ * never lands behind a later batch of its partition.
+ *
+ * Idempotence (KIP-98), on with acks=all as in Kafka's producer since 3.0 (KIP-679: enable.idempotence defaults to
+ * true, and an acks other than all, given without enable.idempotence, turns it off):
+ *
+ *   open:  InitProducerId (no transactional id) at any node --> producerId, producerEpoch
+ *   batch: baseSequence = the partition's next sequence (0 first), which then grows by the batch's record count
+ *          (wrapping after Int32 max); encoded once, so every retry sends the same bytes
+ *   leader: a retry of one of the producer's last five batches is answered with its first offsets, never written
+ *           again (storage/producer-state.ts); DUPLICATE_SEQUENCE_NUMBER, which older brokers answer, means the same
+ *
+ * So a batch the leader wrote but answered REQUEST_TIMED_OUT, or whose answer a lost connection took, is written
+ * once. OUT_OF_ORDER_SEQUENCE_NUMBER (the partition lost batches before this one), UNKNOWN_PRODUCER_ID (it forgot the
+ * producer, producer.id.expiration.ms) and INVALID_PRODUCER_EPOCH end the command with that error, as Kafka's producer
+ * fails on them. A cluster without InitProducerId (before Kafka 0.11), or that refuses it (CLUSTER_AUTHORIZATION_FAILED:
+ * before Kafka 3.0 the IDEMPOTENT_WRITE ACL), gets batches without a producer id, with no error; so do acks=0 and
+ * acks=1, where a batch whose answer was lost may be written twice, as in Kafka's producer without idempotence.
+ *
+ * With acks=0 nothing is answered, so `flush` ends with a Metadata round trip on each connection used: the broker
+ * answers a connection's requests in order, so its answer means every Produce before it was handled.
  */
 import { createInterface } from 'node:readline'
 import type { ClusterClient } from './cluster-client.js'
@@ -22,11 +39,12 @@ import { checkError, type KafkaClient } from './kafka-client.js'
 import { DELIVERY } from './retry.js'
 import { DefaultPartitioner } from './partitioner.js'
 import { counted } from './wording.js'
-import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../protocol/record-batch.js'
+import { encodeRecordBatch, incrementSequence, type BatchOptions, type RecordHeader, type RecordInput } from '../protocol/record-batch.js'
 import { Compression, type CompressionName } from '../protocol/compression.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { produce, type ProduceRequest, type ProduceResponse, type ProduceResponsePartitionProduceResponse } from '../protocol/messages/produce.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
+import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../protocol/messages/init-producer-id.js'
 
 export type Acks = -1 | 0 | 1
 /** The codecs a producer can write (zstd is read, not written: protocol/compression.ts). */
@@ -69,6 +87,19 @@ export interface ProduceSummary {
 const MAX_IN_FLIGHT = 5
 /** Record framing on top of key, value and header bytes: length, attributes, deltas, counts (varints). */
 const RECORD_OVERHEAD = 16
+/**
+ * What InitProducerId asks for as the transaction timeout: Kafka's producer sends its transaction.timeout.ms (60 s)
+ * with or without a transactional id; without one the broker ignores it.
+ */
+const TRANSACTION_TIMEOUT_MS = 60_000
+/** The errors that end an idempotent producer (Kafka's producer treats them as fatal to the batch, then to itself). */
+const FATAL_TO_IDEMPOTENCE: ReadonlySet<number> = new Set([ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.UNKNOWN_PRODUCER_ID, ErrorCode.INVALID_PRODUCER_EPOCH])
+
+/** An idempotent producer's identity, from InitProducerId. */
+export interface ProducerIdentity {
+  producerId: bigint
+  producerEpoch: number
+}
 
 interface OpenBatch {
   partition: number
@@ -112,16 +143,23 @@ export class ConsoleProducer {
   private lingerTimer: NodeJS.Timeout | null = null
   private failure: Error | null = null
   private readonly summary: ProduceSummary = { records: 0, batches: 0, partitions: new Map() }
+  /** With idempotence, each partition's next baseSequence (absent: 0, its first batch). */
+  private readonly nextSequence = new Map<number, number>()
 
   private constructor(
     private readonly cluster: ClusterClient,
     private readonly options: ProducerOptions,
     topic: MetadataResponseTopic,
+    /** The producer id and epoch every batch carries; null without idempotence. */
+    readonly identity: ProducerIdentity | null,
   ) {
     this.partitioner = new DefaultPartitioner(topic.partitions.length)
   }
 
-  /** Looks the topic up (creating it if the broker auto-creates topics, as Kafka producers allow). */
+  /**
+   * Looks the topic up (creating it if the broker auto-creates topics, as Kafka producers allow), then, with acks=all,
+   * asks for a producer id (`initIdempotence`).
+   */
   static async open(cluster: ClusterClient, options: ProducerOptions): Promise<ConsoleProducer> {
     const topic = await cluster.topic(options.topic, { allowAutoTopicCreation: true })
     const count = topic.partitions.length
@@ -129,7 +167,7 @@ export class ConsoleProducer {
     if (options.partition !== undefined && options.partition >= count) {
       throw new Error(`topic '${options.topic}' has ${counted(count, 'partition')}; there is no partition ${options.partition}`)
     }
-    return new ConsoleProducer(cluster, options, topic)
+    return new ConsoleProducer(cluster, options, topic, options.acks === -1 ? await initIdempotence(cluster) : null)
   }
 
   /** Adds a record; resolves once it is batched, waiting while MAX_IN_FLIGHT requests are outstanding. */
@@ -186,7 +224,7 @@ export class ConsoleProducer {
     const encoded = batches.map((batch) => ({
       partition: batch.partition,
       count: batch.records.length,
-      records: encodeRecordBatch(batch.records, { compression: Compression[this.options.compression] }),
+      records: encodeRecordBatch(batch.records, { compression: Compression[this.options.compression], ...this.sequenced(batch) }),
     }))
     const earlier = batches.map((batch) => this.lastSent.get(batch.partition))
     const sending: Promise<void> = Promise.all(earlier)
@@ -200,10 +238,24 @@ export class ConsoleProducer {
   }
 
   /**
+   * With idempotence, the producer fields of a partition's next batch, its baseSequence taken from the partition's
+   * sequences; without, none (the batch says -1: no producer). Called once per batch, in the order its partition's
+   * batches are sent: batches are numbered when they are closed, and sent in that order, one at a time.
+   */
+  private sequenced(batch: OpenBatch): Pick<BatchOptions, 'producerId' | 'producerEpoch' | 'baseSequence'> {
+    if (!this.identity) return {}
+    const baseSequence = this.nextSequence.get(batch.partition) ?? 0
+    this.nextSequence.set(batch.partition, incrementSequence(baseSequence, batch.records.length))
+    return { ...this.identity, baseSequence }
+  }
+
+  /**
    * One Produce request per leader through `ClusterClient.atLeaders`: batches refused with a retriable error, or whose
-   * leader has none or cannot be reached, are sent again through fresh Metadata as DELIVERY says. Errors: a batch's
-   * other error (checkError, `cannot produce to t-0: MESSAGE_TOO_LARGE (...)`), the topic's Metadata error,
-   * `cannot produce to t partitions 0, 2: ...; gave up after 30 s`.
+   * leader has none or cannot be reached, are sent again through fresh Metadata as DELIVERY says, the same bytes each
+   * time. DUPLICATE_SEQUENCE_NUMBER is a batch written before (a retry's first attempt reached the log). Errors: a
+   * batch's other error (checkError, `cannot produce to t-0: MESSAGE_TOO_LARGE (...)`; the idempotence errors name
+   * the producer, `cannot produce to t-0 as producer 7 (epoch 0): OUT_OF_ORDER_SEQUENCE_NUMBER (...)`), the topic's
+   * Metadata error, `cannot produce to t partitions 0, 2: ...; gave up after 30 s`.
    */
   private async produce(batches: EncodedBatch[]): Promise<void> {
     const topic = this.options.topic
@@ -218,7 +270,11 @@ export class ConsoleProducer {
       if ('unavailable' in outcome) {
         undelivered.push({ partition, why: outcome.unavailable })
       } else {
-        checkError(outcome.answer.errorCode, `cannot produce to ${topic}-${partition}`, outcome.answer.errorMessage)
+        const { errorCode, errorMessage } = outcome.answer
+        if (errorCode !== ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
+          const producer = this.identity && FATAL_TO_IDEMPOTENCE.has(errorCode) ? ` as producer ${this.identity.producerId} (epoch ${this.identity.producerEpoch})` : ''
+          checkError(errorCode, `cannot produce to ${topic}-${partition}${producer}`, errorMessage)
+        }
         this.count(byPartition.get(partition)!)
       }
     }
@@ -252,6 +308,29 @@ export class ConsoleProducer {
     this.summary.batches += 1
     this.summary.partitions.set(batch.partition, (this.summary.partitions.get(batch.partition) ?? 0) + batch.count)
   }
+}
+
+/**
+ * An idempotent producer's id and epoch: InitProducerId without a transactional id (KIP-98), at any node, as Kafka's
+ * producer asks its least loaded node; a node not ready to hand out ids (COORDINATOR_LOAD_IN_PROGRESS) or lost is
+ * asked again (`ClusterClient.atAnyNode`). null, for a producer without idempotence, when the cluster cannot give one:
+ * the node does not implement InitProducerId (before Kafka 0.11), or refuses it with CLUSTER_AUTHORIZATION_FAILED
+ * (before Kafka 3.0 an idempotent producer needed the IDEMPOTENT_WRITE ACL; KIP-679). Errors: any other error.
+ */
+async function initIdempotence(cluster: ClusterClient): Promise<ProducerIdentity | null> {
+  const what = 'cannot get a producer id'
+  return cluster.atAnyNode(what, async (client) => {
+    if (!client.supports(initProducerId)) return null
+    const response = await client.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, client.version(initProducerId), {
+      transactionalId: null,
+      transactionTimeoutMs: TRANSACTION_TIMEOUT_MS,
+      producerId: -1n,
+      producerEpoch: -1,
+    })
+    if (response.errorCode === ErrorCode.CLUSTER_AUTHORIZATION_FAILED) return null
+    checkError(response.errorCode, what)
+    return { producerId: response.producerId!, producerEpoch: response.producerEpoch }
+  })
 }
 
 /** A Metadata request for no topics: answered after every request sent before it on this connection. */

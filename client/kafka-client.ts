@@ -95,14 +95,17 @@ export class KafkaClient {
     return client
   }
 
-  /** The highest version both sides implement, or an error naming the API. */
-  version(api: ApiSpec, ours: string = api.request.validVersions): number {
+  /** Whether the broker implements a version of `api` within `ours` (ApiVersions said so). */
+  supports(api: ApiSpec, ours: string = api.request.validVersions): boolean {
     const theirs = this.brokerVersions.get(api.apiKey)
     const mine = parseRange(ours)
-    if (!theirs || theirs.max < mine.min || theirs.min > mine.max) {
-      throw new Error(`the broker at ${this.address} does not support ${api.name} (versions ${ours})`)
-    }
-    return Math.min(theirs.max, mine.max)
+    return theirs !== undefined && theirs.max >= mine.min && theirs.min <= mine.max
+  }
+
+  /** The highest version both sides implement, or an error naming the API. */
+  version(api: ApiSpec, ours: string = api.request.validVersions): number {
+    if (!this.supports(api, ours)) throw new Error(`the broker at ${this.address} does not support ${api.name} (versions ${ours})`)
+    return Math.min(this.brokerVersions.get(api.apiKey)!.max, parseRange(ours).max)
   }
 
   request<Req, Res>(api: ApiSpec, version: number, body: Req): Promise<Res> {

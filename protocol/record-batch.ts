@@ -514,6 +514,23 @@ export interface BatchOptions {
   maxTimestamp?: bigint
 }
 
+const INT32_MAX = 2147483647
+
+/**
+ * DefaultRecordBatch.incrementSequence: sequences wrap to 0 after Int32 max. A producer numbers its batches with it
+ * (client/console-producer.ts), a partition's producer state checks them (storage/producer-state.ts).
+ */
+export function incrementSequence(sequence: number, increment: number): number {
+  if (sequence > INT32_MAX - increment) return increment - (INT32_MAX - sequence) - 1
+  return sequence + increment
+}
+
+/** DefaultRecordBatch.decrementSequence. */
+export function decrementSequence(sequence: number, decrement: number): number {
+  if (sequence < decrement) return INT32_MAX - (decrement - sequence) + 1
+  return sequence - decrement
+}
+
 /** Builds one magic-2 batch, as a producer does. */
 export function encodeRecordBatch(records: readonly RecordInput[], options: BatchOptions = {}): Buffer {
   if (records.length === 0) throw new RangeError('a record batch needs at least one record')

@@ -28,7 +28,7 @@
  * them.
  */
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
-import { At, Attribute, decodeRecords, lastOffsetOf } from '../protocol/record-batch.js'
+import { At, Attribute, decodeRecords, decrementSequence, incrementSequence, lastOffsetOf } from '../protocol/record-batch.js'
 import type { StoredBatch } from './partition-log.js'
 
 /** ProducerStateEntry.NUM_BATCHES_TO_RETAIN: as many as a producer may have in flight (max.in.flight 5). */
@@ -101,18 +101,6 @@ export interface Prepared {
 export interface ProducerSnapshot {
   offset: bigint
   producers: ProducerStateEntry[]
-}
-
-/** DefaultRecordBatch.incrementSequence: sequences wrap to 0 after Int32 max. */
-export function incrementSequence(sequence: number, increment: number): number {
-  if (sequence > INT32_MAX - increment) return increment - (INT32_MAX - sequence) - 1
-  return sequence + increment
-}
-
-/** DefaultRecordBatch.decrementSequence. */
-export function decrementSequence(sequence: number, decrement: number): number {
-  if (sequence < decrement) return INT32_MAX - (decrement - sequence) + 1
-  return sequence - decrement
 }
 
 export function firstSeqOf(batch: BatchMetadata): number {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { readPartition, withClient } from '../helpers/kafka.js'
 import { KafkaClient } from '../../client/kafka-client.js'
 import { fetch, type FetchRequest, type FetchResponse } from '../../protocol/messages/fetch.js'
 import { At, Attribute, batchesIn } from '../../protocol/record-batch.js'
@@ -185,6 +186,45 @@ describe('brook produce and brook consume', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('writes acks=all batches as an idempotent producer: a new producer id per run, each partition\'s sequences from 0', async () => {
+    await createTopic('idempotent', 2)
+    /** Each batch of a partition as (producerId, producerEpoch, baseSequence, recordsCount). */
+    const producerFields = (partition: number): Promise<[bigint, number, number, number][]> =>
+      withClient(broker, async (client) =>
+        (await readPartition(client, 'idempotent', partition)).batches.map(({ header }) => [header.producerId, header.producerEpoch, header.baseSequence, header.recordsCount]),
+      )
+    // 40-byte values against a 100-byte batch.size: two records a batch, five batches a partition.
+    const values = (run: string): string => Array.from({ length: 10 }, (_, i) => `${run} reading ${i}`.padEnd(40, '.')).join('\n')
+    for (const run of ['first', 'second']) {
+      for (const partition of [0, 1]) {
+        const produced = await brook(['produce', 'idempotent', '--partition', String(partition), '--batch-size', '100', ...server], { input: values(run) })
+        expect(produced.code, produced.stderr).toBe(0)
+      }
+    }
+    const ids = new Set<bigint>()
+    for (const partition of [0, 1]) {
+      const batches = await producerFields(partition)
+      expect(batches).toHaveLength(10)
+      const [first, second] = [batches.slice(0, 5), batches.slice(5)]
+      for (const run of [first, second]) {
+        const producerId = run[0]![0]
+        expect(producerId).toBeGreaterThanOrEqual(0n)
+        expect(run).toEqual([0, 2, 4, 6, 8].map((baseSequence) => [producerId, 0, baseSequence, 2]))
+      }
+      ids.add(first[0]![0]).add(second[0]![0])
+    }
+    // Four runs of brook produce, four producer ids.
+    expect(ids.size).toBe(4)
+
+    await createTopic('not-idempotent', 1)
+    for (const acks of ['1', '0']) {
+      const produced = await brook(['produce', 'not-idempotent', '--acks', acks, ...server], { input: `acks ${acks}\n` })
+      expect(produced.code, produced.stderr).toBe(0)
+    }
+    const plain = await withClient(broker, async (client) => (await readPartition(client, 'not-idempotent', 0)).batches.map(({ header }) => [header.producerId, header.producerEpoch, header.baseSequence]))
+    expect(plain).toEqual([[-1n, -1, -1], [-1n, -1, -1]])
   })
 
   it('stops after --max-messages', async () => {

@@ -14,9 +14,9 @@ import { LogStore } from '../../storage/log-store.js'
 import { TopicManager } from '../../broker/topics.js'
 import { DEFAULT_CONFIG } from '../../broker/config.js'
 import type { Partition } from '../../broker/partition.js'
-import { encodeRecordBatch } from '../../protocol/record-batch.js'
+import { decrementSequence, encodeRecordBatch, incrementSequence } from '../../protocol/record-batch.js'
 import { KafkaError } from '../../protocol/errors.js'
-import { AppendOrigin, ProducerStateManager, decrementSequence, incrementSequence } from '../../storage/producer-state.js'
+import { AppendOrigin, ProducerStateManager } from '../../storage/producer-state.js'
 import { Random } from '../cluster/raft/sim/random.js'
 
 const INT32_MAX = 2147483647
