@@ -21,7 +21,8 @@
  *   batch: baseSequence = the partition's next sequence (0 first), which then grows by the batch's record count
  *          (wrapping after Int32 max); encoded once, so every retry sends the same bytes
  *   leader: a retry of one of the producer's last five batches is answered with its first offsets, never written
- *           again (storage/producer-state.ts); DUPLICATE_SEQUENCE_NUMBER, which older brokers answer, means the same
+ *           again (storage/producer-state.ts); DUPLICATE_SEQUENCE_NUMBER (a broker that no longer holds the
+ *           original's offsets) means written too, as Kafka's Sender.completeBatch counts it
  *
  * So a batch the leader wrote but answered REQUEST_TIMED_OUT, or whose answer a lost connection took, is written
  * once. OUT_OF_ORDER_SEQUENCE_NUMBER (the partition lost batches before this one), UNKNOWN_PRODUCER_ID (it forgot the
@@ -151,7 +152,7 @@ export class ConsoleProducer {
     private readonly options: ProducerOptions,
     topic: MetadataResponseTopic,
     /** The producer id and epoch every batch carries; null without idempotence. */
-    readonly identity: ProducerIdentity | null,
+    private readonly identity: ProducerIdentity | null,
   ) {
     this.partitioner = new DefaultPartitioner(topic.partitions.length)
   }
@@ -239,8 +240,8 @@ export class ConsoleProducer {
 
   /**
    * With idempotence, the producer fields of a partition's next batch, its baseSequence taken from the partition's
-   * sequences; without, none (the batch says -1: no producer). Called once per batch, in the order its partition's
-   * batches are sent: batches are numbered when they are closed, and sent in that order, one at a time.
+   * sequences; without, none (the batch says -1: no producer). Called once per batch, as `dispatch` encodes it, in the
+   * same synchronous step that makes it its partition's `lastSent`: so a partition's sequences follow its send order.
    */
   private sequenced(batch: OpenBatch): Pick<BatchOptions, 'producerId' | 'producerEpoch' | 'baseSequence'> {
     if (!this.identity) return {}
