@@ -74,14 +74,19 @@ function clusterPorts(basePort: number, nodes: number): { port: number; listener
   ])
 }
 
+/** The first port of a cluster of `nodes` nodes on `basePort` that is taken now, or undefined when all are free. */
+async function firstTakenPort(host: string, basePort: number, nodes: number): Promise<{ port: number; listener: string } | undefined> {
+  const ports = clusterPorts(basePort, nodes)
+  const free = await Promise.all(ports.map(({ port }) => portFree(host, port)))
+  return ports.find((_, i) => !free[i])
+}
+
 /**
  * Refuses a `--base-port` one of whose ports is taken now, before anything is made: a node started on it could only
  * fail. Throws a one-line message naming the first such port.
  */
 async function checkPortsFree(host: string, basePort: number, nodes: number): Promise<void> {
-  const ports = clusterPorts(basePort, nodes)
-  const free = await Promise.all(ports.map(({ port }) => portFree(host, port)))
-  const taken = ports.find((_, i) => !free[i])
+  const taken = await firstTakenPort(host, basePort, nodes)
   if (taken) throw new Error(`port ${taken.port} on ${host} is already in use (${taken.listener} with --base-port ${basePort}); free it, or give another --base-port`)
 }
 
@@ -96,7 +101,7 @@ export async function freeBasePort(host: string, nodes: number): Promise<number>
   for (let attempt = 0; attempt < FREE_BASE_PORT_ATTEMPTS; attempt++) {
     const base = drawPort(CONTROLLER_PORT_OFFSET + nodes, MAX_BASE_PORT) ?? (await systemFreePort(host))
     if (base > MAX_BASE_PORT) continue
-    if ((await Promise.all(clusterPorts(base, nodes).map(({ port }) => portFree(host, port)))).every(Boolean)) return base
+    if ((await firstTakenPort(host, base, nodes)) === undefined) return base
   }
   throw new Error(`found no ${nodes * 2} free ports for the cluster on ${host} in ${FREE_BASE_PORT_ATTEMPTS} tries; give --base-port`)
 }

@@ -7,8 +7,8 @@
  * fenced only after 60 s without a heartbeat here, so that the pause moves no leadership and the retries all meet
  * the leader that wrote the batch.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, type TestCluster } from '../helpers/cluster.js'
+import { describe, expect, it } from 'vitest'
+import { useCluster } from '../helpers/cluster.js'
 import { partitionsOf } from '../helpers/kafka.js'
 import { waitFor } from '../helpers/wait.js'
 import { brook, lines } from './run-brook.js'
@@ -17,20 +17,10 @@ import { brook, lines } from './run-brook.js'
 const PRODUCE_TIMEOUT_MS = 15_000
 
 describe('brook produce while the followers of its partition stall', () => {
-  let cluster: TestCluster
-
-  beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '60000'] })
-    await waitFor('three unfenced brokers', async () => {
-      const status = await cluster.status(1)
-      return status.controllerId >= 0 && status.liveBrokers.length === 3
-    })
-  }, 120_000)
-  afterAll(async () => {
-    await cluster?.destroy()
-  })
+  const started = useCluster({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '60000'] })
 
   it('writes a batch answered REQUEST_TIMED_OUT, and sent again, once', async () => {
+    const cluster = started()
     const all = ['--bootstrap-server', cluster.nodeIds.map((id) => cluster.nodes.get(id)!.address).join(',')]
     const created = await brook(['topics', 'create', 'stalled', '--partitions', '1', '--replication-factor', '3', '--config', 'min.insync.replicas=2', ...all])
     expect(created.code, created.stderr).toBe(0)
