@@ -188,19 +188,23 @@ export class Partition {
 
   /**
    * Appends a batch fetched from the partition's leader (UnifiedLog.appendAsFollower): stored as it is, at the offset
-   * and leader epoch the leader gave it, which must be this log's end; the producer state follows it unchecked
-   * (origin REPLICATION), so a follower that becomes leader knows every idempotent producer's sequences.
+   * and leader epoch the leader gave it, which must be at or past this log's end (past it when the leader's
+   * compaction emptied the batches between: the follower's log keeps the same gap, as Kafka's does); the producer
+   * state follows it unchecked (origin REPLICATION), so a follower that becomes leader knows every idempotent
+   * producer's sequences. Throws (nothing written) for a batch that starts below the log end, as Kafka's
+   * UnexpectedAppendOffsetException.
    */
   async appendAsFollower(batch: Buffer): Promise<AppendResult> {
     const header = readBatchHeader(batch)
-    if (header.baseOffset !== this.log.logEndOffset) {
-      throw new Error(`a batch of the leader at offset ${header.baseOffset} does not start at this log's end ${this.log.logEndOffset}`)
+    if (header.baseOffset < this.log.logEndOffset) {
+      throw new Error(`a batch of the leader at offset ${header.baseOffset} starts below this log's end ${this.log.logEndOffset}`)
     }
+    const stamp = { leaderEpoch: header.partitionLeaderEpoch, baseOffset: header.baseOffset }
     const fields = producerBatchOf(batch)
-    if (!fields) return this.write(batch, null, null, { leaderEpoch: header.partitionLeaderEpoch })
+    if (!fields) return this.write(batch, null, null, stamp)
     fields.baseOffset = header.baseOffset
     fields.lastOffset = header.baseOffset + BigInt(header.lastOffsetDelta)
-    return this.write(batch, fields, this.producers.prepare(fields, AppendOrigin.REPLICATION), { leaderEpoch: header.partitionLeaderEpoch })
+    return this.write(batch, fields, this.producers.prepare(fields, AppendOrigin.REPLICATION), stamp)
   }
 
   /**
@@ -267,9 +271,9 @@ export class Partition {
     batch: Buffer,
     fields: ProducerBatch | null,
     prepared: Prepared | null,
-    stamp: { leaderEpoch: number; logAppendTime?: bigint },
+    stamp: { leaderEpoch: number; logAppendTime?: bigint; baseOffset?: bigint },
   ): Promise<AppendResult> {
-    const baseOffset = this.log.logEndOffset
+    const baseOffset = stamp.baseOffset ?? this.log.logEndOffset
     const lastOffset = baseOffset + BigInt(batch.readInt32BE(At.lastOffsetDelta))
     let indexed: Promise<void> | undefined
     if (prepared?.completed?.aborted) {
@@ -285,7 +289,7 @@ export class Partition {
     const appended = this.log.append(batch, stamp)
     this.lastWrite = appended.catch(() => undefined)
     // A log that refuses writes takes no offsets (the promise rejects): the producer state must not move either.
-    if (this.log.logEndOffset !== baseOffset) {
+    if (this.log.logEndOffset === lastOffset + 1n) {
       if (prepared) this.producers.update(prepared, lastOffset + 1n)
       else this.producers.mapEndOffset = lastOffset + 1n
       if (fields?.transactional) this.verifications.delete(fields.producerId)

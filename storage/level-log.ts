@@ -259,7 +259,8 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
 
   async append(batch: Buffer, options: AppendOptions): Promise<AppendResult> {
     this.checkWritable()
-    const baseOffset = this.end
+    const baseOffset = options.baseOffset ?? this.end
+    if (baseOffset < this.end) throw new RangeError(`a batch at offset ${baseOffset} cannot be appended below the log end ${this.end}`)
     const lastOffset = baseOffset + BigInt(batch.readInt32BE(At.lastOffsetDelta))
     setBaseOffset(batch, baseOffset)
     setPartitionLeaderEpoch(batch, options.leaderEpoch)
@@ -776,7 +777,8 @@ const REBUILD_CHUNK_ENTRIES = 1024
 /**
  * Checks what the last write may have left half-done and cuts the log after the last good batch. Batches below the
  * recovery point were written by completed writes; from there on, each batch must be whole and valid on its own
- * and continue the offsets exactly:
+ * and continue the offsets exactly, or past a gap below the log end of the state record (a follower copies the gaps
+ * of its leader's compacted log, and the state record written with them counts them):
  *
  *   ... | recovery point | base = end | base = previous last + 1 | ... | first bad entry -> cut, with all after it
  *
@@ -792,8 +794,12 @@ async function recover(db: NodeDatabase, key: Buffer, stored: PartitionState): P
   let badBytes = 0
   for await (const [entryKey, batch] of db.db.iterator({ gte: db.logKey(key, end), lt: range.lt })) {
     const base = batch.length >= BATCH_HEADER_SIZE ? batch.readBigInt64BE(At.baseOffset) : -1n
-    const continues = base === end || (end === stored.logStartOffset && base >= 0n && base < end)
-    const ok = bad.length === 0 && isWholeBatch(entryKey, batch) && continues
+    const whole = bad.length === 0 && isWholeBatch(entryKey, batch)
+    // A gap is a follower's copy of its leader's compacted log only where the state record, written in the same
+    // LevelDB batch as the entries it counts, says the log reaches past it.
+    const gapCounted = whole && base > end && storedBatch(batch).lastOffset < stored.logEndOffset
+    const continues = base === end || gapCounted || (end === stored.logStartOffset && base >= 0n && base < end)
+    const ok = whole && continues
     if (ok) end = storedBatch(batch).lastOffset + 1n
     else {
       bad.push(entryKey)

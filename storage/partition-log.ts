@@ -77,6 +77,12 @@ export interface AppendOptions {
   leaderEpoch: number
   /** Set for LogAppendTime topics: the broker's clock stamps the batch. */
   logAppendTime?: bigint
+  /**
+   * A follower's append: the offset the leader gave the batch, at or past the log end. It is past the end where the
+   * leader's compaction removed every record of the batches between (a compacted log has offset gaps, and a follower
+   * copies them, as UnifiedLog.appendAsFollower does). Absent for a leader's append: the log end.
+   */
+  baseOffset?: bigint
 }
 
 export interface AppendResult {
@@ -155,9 +161,11 @@ export interface PartitionLog {
   readonly cleanerCheckpoint: CleanerCheckpoint
 
   /**
-   * Appends one batch as leader: stamps baseOffset (the log end) and partitionLeaderEpoch, and for LogAppendTime the
-   * broker's time; the batch buffer is changed in place. Offsets are assigned before this returns its promise, which
-   * resolves once the batch is durable. Rejects with a StorageError when the engine refuses writes.
+   * Appends one batch: stamps baseOffset (the log end, or `options.baseOffset` for a follower) and
+   * partitionLeaderEpoch, and for LogAppendTime the broker's time; the batch buffer is changed in place. Offsets are
+   * assigned before this returns its promise, which resolves once the batch is durable. Rejects with a StorageError
+   * when the engine refuses writes, and with a RangeError, nothing written, when `options.baseOffset` is below the
+   * log end.
    */
   append(batch: Buffer, options: AppendOptions): Promise<AppendResult>
 

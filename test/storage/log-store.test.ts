@@ -131,6 +131,26 @@ describe('recovery on open', () => {
     expectBatches(await readLog(log, 0n, NO_LIMIT, 11n), [...stored, extra])
   })
 
+  it('keeps a follower\'s batch past an offset gap and the recovery point when the state record written with it counts it', async () => {
+    const backend = await open()
+    const stored = await threeBatches(backend)
+    const log = await backend.log(0)
+    // A follower copying a compacted leader: offsets 8-19 were emptied there, its next batch is 20-22.
+    const input = producerBatch('after-gap', 3)
+    await log.append(input, { leaderEpoch: 0, baseOffset: 20n })
+    const gapped = expectedStored(input, { baseOffset: 20n, leaderEpoch: 0 })
+    // What a crash right after that write leaves: its state record (log end 23) with the recovery point before it.
+    await backend.whileStopped(async (db) => {
+      const state = packr.unpack((await db.get(backend.rawStateKey(0)))!) as Record<string, unknown>
+      expect(state.logEndOffset).toBe(23n)
+      await db.put(backend.rawStateKey(0), packr.pack({ ...state, recoveryPoint: 8n }))
+    })
+
+    const reopened = await backend.log(0)
+    expect(reopened.logEndOffset).toBe(23n)
+    expectBatches(await readLog(reopened, 0n, NO_LIMIT, 23n), [...stored, gapped])
+  })
+
   it('clamps the high watermark and the epoch cache to the recovered log end', async () => {
     const backend = await open()
     const stored = await threeBatches(backend)

@@ -11,14 +11,16 @@
  * the new leader's epoch cache, which holds the leader's epoch from its election on, before it appends anything; a
  * former leader that led an epoch without appending drops that epoch when it follows and rejoins the ISR. A follower
  * stopped while the leader's DeleteRecords moved the log start past its log end starts its log afresh at the leader's
- * log start when it returns, and rejoins the ISR.
+ * log start when it returns, and rejoins the ISR. A follower stopped while the leader's compaction removed whole
+ * batches it had not copied takes the leader's next batch past the gap when it returns (its log keeps the same
+ * offsets), catches up and rejoins the ISR.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
-import { partitionsOf, readPartition, withClient } from '../../helpers/kafka.js'
+import { partitionsOf, readPartition, recordsOf, withClient } from '../../helpers/kafka.js'
 import { offsetForLeaderEpoch, type OffsetForLeaderEpochRequest, type OffsetForLeaderEpochResponse } from '../../../protocol/messages/offset-for-leader-epoch.js'
 import { kcat } from '../../helpers/kcat.js'
 import type { MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
@@ -29,7 +31,9 @@ const TOPIC = 'replicated'
 describe('replication on a three-node cluster', () => {
   // Leadership stays with the ISR member that took over, whose state the tests read after the old leader returns
   // (leaders.test.ts checks that leadership goes back to a returning preferred replica).
-  const cluster = useCluster({ nodes: 3, extraArgs: [...QUICK_CLUSTER_ARGS, '--no-auto-leader-rebalance'] })
+  // Retention and compaction run every second, for the compacted topic whose leader removes batches a stopped
+  // follower has not copied.
+  const cluster = useCluster({ nodes: 3, extraArgs: [...QUICK_CLUSTER_ARGS, '--no-auto-leader-rebalance', '--log-retention-check-interval-ms', '1000'] })
 
   /** Node `id`'s Metadata v12 for `topic`'s partitions. */
   const partitionsAt = (id: number, topic: string): Promise<MetadataResponsePartition[]> => partitionsOf(cluster().nodes.get(id)!, topic)
@@ -434,4 +438,64 @@ describe('replication on a three-node cluster', () => {
     const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster().nodeIds]), topic, 0, 60)).map((record) => record.value)
     expect(values).toEqual(Array.from({ length: 60 }, (_, i) => `t-${150 + i}`))
   }, 180_000)
+
+  it('copies the offset gaps of a compacted leader to a returning follower, which catches up and rejoins the ISR', async () => {
+    const topic = 'compacted-gaps'
+    await waitFor('three unfenced brokers', async () => (await cluster().status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
+    const admin = kafka('gaps-admin', [...cluster().nodeIds]).admin()
+    await admin.connect()
+    const producer = kafka('gaps-producer', [...cluster().nodeIds]).producer()
+    await producer.connect()
+    const send = (key: string, value: string) => producer.send({ topic, acks: -1, messages: [{ key, value, partition: 0 }] })
+    try {
+      const configEntries = [
+        { name: 'cleanup.policy', value: 'compact' },
+        { name: 'min.cleanable.dirty.ratio', value: '0.01' },
+      ]
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries }], waitForLeaders: true })
+      const partitionAt = async (id: number) => (await partitionsAt(id, topic))[0]
+      const whole = await waitFor('every replica in the ISR', async () => {
+        const found = await partitionAt(1)
+        return found?.isrNodes.length === 3 && found
+      }, { timeoutMs: 60_000 })
+      const leader = whole.leaderId
+      const follower = cluster().nodeIds.find((id) => id !== leader)!
+      const observer = cluster().nodeIds.find((id) => id !== follower && id !== leader)!
+      // Offsets 0-9, ten keys: every replica has them.
+      for (let i = 0; i < 10; i++) await send(`k-${i}`, `v-${i}`)
+      await waitFor(`node ${follower} has offsets 0-9`, async () => (await partitionAt(observer))?.isrNodes.length === 3)
+      await cluster().nodes.get(follower)!.stop()
+      await waitFor(`node ${follower} out of the ISR`, async () => {
+        const found = await partitionAt(observer)
+        return found !== undefined && !found.isrNodes.includes(follower)
+      })
+      // Offsets 10-49 all of one key, then 50: compaction leaves 49 of the forty, and the batches of 10-48 go whole.
+      for (let i = 10; i < 50; i++) await send('same', `v-${i}`)
+      await send('last', 'v-50')
+      const offsetsAtLeader = async (): Promise<string[]> =>
+        withClient(cluster().nodes.get(leader)!, async (client) => recordsOf((await readPartition(client, topic, 0)).batches).map((r) => `${r.offset}:${r.value}`))
+      const expected = [...Array.from({ length: 10 }, (_, i) => `${i}:v-${i}`), '49:v-49', '50:v-50']
+      await waitFor('the leader compacted the partition', async () => JSON.stringify(await offsetsAtLeader()) === JSON.stringify(expected), { timeoutMs: 30_000 })
+
+      // The returning follower fetches from 10; the leader's first batch from there starts at 49.
+      const returned = await cluster().restart(follower)
+      await waitFor(`node ${follower} back in the ISR`, async () => (await partitionAt(observer))?.isrNodes.includes(follower), { timeoutMs: 60_000 })
+      expect(returned.output()).not.toContain("applying the leader's batches failed")
+      await send('after', 'v-51')
+
+      // The leader goes; whichever replica takes over serves the same offsets and values.
+      await cluster().nodes.get(leader)!.stop()
+      const next = await waitFor('a new leader', async () => {
+        const found = await partitionAt(observer)
+        return found !== undefined && found.leaderId !== leader && found.leaderId >= 0 && found
+      }, { timeoutMs: 60_000 })
+      const served = await withClient(cluster().nodes.get(next.leaderId)!, async (client) => recordsOf((await readPartition(client, topic, 0)).batches).map((r) => `${r.offset}:${r.value}`))
+      console.log(`compacted-gaps: node ${next.leaderId} took over (${next.leaderId === follower ? 'the returned follower' : 'the observer'}) and serves ${served.length} records`)
+      expect(served).toEqual([...expected, '51:v-51'])
+      await cluster().restart(leader)
+    } finally {
+      await producer.disconnect()
+      await admin.disconnect()
+    }
+  }, 240_000)
 })

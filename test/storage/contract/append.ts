@@ -156,6 +156,40 @@ export function appendScenarios(open: (options?: BackendOptions) => Promise<LogB
     })
   })
 
+  describe('append at a given offset (a follower copying a compacted leader)', () => {
+    it('stores a batch past the log end with the gap kept, reads across it, and keeps it through a restart', async () => {
+      const backend = await open()
+      const { log, stored } = await appendFixture(backend)
+      // The leader's compaction emptied offsets 16-39: its next batch starts at 40.
+      const input = producerBatch('after-gap', 3)
+      const result = await log.append(input, { leaderEpoch: 3, baseOffset: 40n })
+      const gapped = expectedStored(input, { baseOffset: 40n, leaderEpoch: 3 })
+
+      expect(result).toEqual({ baseOffset: 40n, lastOffset: 42n })
+      expect(log.logEndOffset).toBe(43n)
+      expectBatches(await readLog(log, 16n, NO_LIMIT, 43n), [gapped])
+
+      // Opened again right after the write that holds the gap (the one recovery checks batch by batch).
+      await backend.restart()
+      const afterGap = await backend.log(0)
+      expect(afterGap.logEndOffset).toBe(43n)
+      expect(await afterGap.append(producerBatch('next', 1), { leaderEpoch: 3 })).toEqual({ baseOffset: 43n, lastOffset: 43n })
+
+      await backend.restart()
+      const reopened = await backend.log(0)
+      expect(reopened.logEndOffset).toBe(44n)
+      expect(offsetsOf(await readLog(reopened, 0n, NO_LIMIT, 44n))).toEqual(['0-0', '1-3', '4-5', '6-10', '11-11', '12-15', '40-42', '43-43'])
+      expectBatches(await readLog(reopened, 0n, NO_LIMIT, 43n), [...stored, gapped])
+    })
+
+    it('refuses a batch that starts below the log end, writing nothing', async () => {
+      const { log, stored } = await appendFixture(await open())
+      await expect(log.append(producerBatch('behind', 2), { leaderEpoch: 3, baseOffset: FIXTURE_END - 1n })).rejects.toThrow(RangeError)
+      expect(log.logEndOffset).toBe(FIXTURE_END)
+      expectBatches(await readLog(log, 0n, NO_LIMIT, FIXTURE_END), stored)
+    })
+  })
+
   describe('high watermark', () => {
     it('never moves past durableEndOffset', async () => {
       const log = await (await open()).log(0)
