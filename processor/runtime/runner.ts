@@ -351,12 +351,6 @@ class Runner implements RunningPipeline {
         await slot.task.store.close()
       })
     }
-    const ends = new Map<string, Map<number, { low: number; high: number }>>()
-    for (const sub of this.plan.subtopologies) {
-      if (!sub.changelogTopic || !(assignment[sub.changelogTopic]?.length)) continue
-      const offsets = await this.admin.fetchTopicOffsets(sub.changelogTopic)
-      ends.set(sub.changelogTopic, new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }])))
-    }
     this.events.emit('assigned', [...wanted].sort())
     for (const id of [...wanted].sort()) {
       let slot = this.slots.get(id)
@@ -369,12 +363,20 @@ class Runner implements RunningPipeline {
         this.slots.set(id, slot)
       }
       const target = slot
-      await target.lock.run(() => this.initialize(target, ends.get(target.sub.changelogTopic ?? '')?.get(target.partition)).catch((error: Error) => this.recover(target, error)))
+      await target.lock.run(() => this.initialize(target).catch((error: Error) => this.recover(target, error)))
     }
   }
 
-  /** Starts a task's restore: from the local checkpoint, or from the changelog's start when the store cannot be used. */
-  private async initialize(slot: Slot, offsets: { low: number; high: number } | undefined): Promise<void> {
+  /**
+   * Starts a task's restore: from the local checkpoint, or from the changelog's start when the store cannot be used.
+   * In exactly_once the task's producer first fences any previous owner, which settles a transaction left open or
+   * in doubt (committed or aborted by the coordinator before InitProducerId answers); only then are the changelog's
+   * offsets and the group's committed offset read, so that both include that transaction's outcome. The local store
+   * is a cache of what committed transactions wrote: one whose position is past the group's committed offset holds
+   * a commit the cluster does not have (a transaction the coordinator aborted after all, or work of an
+   * at_least_once run) and is rebuilt from the changelog, as Kafka Streams rebuilds a store it cannot trust under EOS.
+   */
+  private async initialize(slot: Slot): Promise<void> {
     slot.epoch++
     slot.state = 'restoring'
     slot.fetchedTo = -1
@@ -390,8 +392,17 @@ class Runner implements RunningPipeline {
     }
     const store = slot.task.store
     const changelog = slot.sub.changelogTopic
-    if (!changelog || !offsets) return this.finishRestore(slot)
+    if (!changelog) return this.finishRestore(slot)
+    const offsets = await this.changelogOffsets(changelog, slot.partition)
     let from = store.checkpoint
+    if (from !== null && this.processingGuarantee === 'exactly_once') {
+      const saved = (await store.position())?.position
+      const committed = await this.committedOffset(slot.sub.sourceTopic, slot.partition)
+      if (saved !== undefined && (committed === null || BigInt(saved) > committed)) {
+        this.log(`task ${slot.id}: local state is at input offset ${saved}, past the group's committed offset ${committed ?? '(none)'} of ${slot.sub.sourceTopic}-${slot.partition}: it holds a commit the cluster does not have; restoring from the changelog`)
+        from = null
+      }
+    }
     if (from === null || from < offsets.low || from > offsets.high) {
       if (from !== null) this.log(`task ${slot.id}: local state (changelog offset ${from}) does not match ${changelog} [${offsets.low}, ${offsets.high}); restoring from the changelog`)
       await store.wipe()
@@ -402,6 +413,20 @@ class Runner implements RunningPipeline {
     slot.reader = new RestoreReader(changelog)
     this.consumer.seek({ topic: changelog, partition: slot.partition, offset: String(from) })
     this.consumer.resume([{ topic: changelog, partitions: [slot.partition] }])
+  }
+
+  /** The log start and end (high watermark) of one changelog partition; rejects when the cluster does not answer. */
+  private async changelogOffsets(topic: string, partition: number): Promise<{ low: number; high: number }> {
+    const found = (await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)
+    if (!found) throw new Error(`${topic} has no partition ${partition}`)
+    return { low: Number(found.low), high: Number(found.high) }
+  }
+
+  /** The group's committed offset of a source partition (the application id is the group), or null when it has none. */
+  private async committedOffset(topic: string, partition: number): Promise<bigint | null> {
+    const [answer] = await this.admin.fetchOffsets({ groupId: this.applicationId, topics: [topic] })
+    const offset = answer?.partitions.find((p) => p.partition === partition)?.offset
+    return offset === undefined || Number(offset) < 0 ? null : BigInt(offset)
   }
 
   private async maybeFinishRestore(slot: Slot, epoch: number, reached: number): Promise<void> {
@@ -526,8 +551,7 @@ class Runner implements RunningPipeline {
   private async reinitialize(slot: Slot, rebalances: number, delayMs: number): Promise<void> {
     if (this.stopping || this.rebalances !== rebalances || this.slots.get(slot.id) !== slot) return
     try {
-      const offsets = slot.sub.changelogTopic ? (await this.admin.fetchTopicOffsets(slot.sub.changelogTopic)).find((o) => o.partition === slot.partition) : undefined
-      await this.initialize(slot, offsets && { low: Number(offsets.low), high: Number(offsets.high) })
+      await this.initialize(slot)
     } catch (failure) {
       const epoch = ++slot.epoch
       slot.state = 'suspended'

@@ -1,0 +1,121 @@
+/**
+ * exactly_once when the local store is ahead of the cluster: the store holds a commit that the cluster does not (what
+ * a transaction the coordinator aborted after the processor had seen its commit leaves, or work of an at_least_once
+ * run). The local store is a cache of committed transactions, so the restarted task must rebuild it from the
+ * changelog and process again from the group's committed offset, not go on from its own position.
+ *
+ * The state is made by rolling the broker back: its data directory is copied after a first run, a second run goes
+ * further, and the copy is put back. An aborted transaction on the changelog then carries its end past the second
+ * run's checkpoint, as the aborted commit's own records and marker do, so the changelog's range alone does not show
+ * the store is ahead. The read_committed output must equal an uninterrupted computation, each window once.
+ */
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import kafkajs from 'kafkajs'
+import { afterEach, expect, test } from 'vitest'
+import { iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
+import type { BrokerProcess } from '../helpers/broker.js'
+import { waitFor } from '../helpers/wait.js'
+import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
+import { readTopic, stateDir, values } from './helpers.js'
+
+const { Kafka, logLevel } = kafkajs
+
+const APP = 'eos-local-ahead'
+const TOPICS = { inputTopic: `${APP}-readings`, statsTopic: `${APP}-stats`, averagesTopic: `${APP}-avg`, alertsTopic: `${APP}-alerts`, lateTopic: `${APP}-late` }
+const WINDOW_MS = 60_000
+const GRACE_MS = 10_000
+
+let broker: BrokerProcess | undefined
+let pipeline: RunningPipeline | undefined
+const snapshots: string[] = []
+afterEach(async () => {
+  await pipeline?.stop()
+  await broker?.kill()
+  broker?.cleanup()
+  for (const dir of snapshots.splice(0)) rmSync(dir, { recursive: true, force: true })
+  pipeline = broker = undefined
+})
+
+test('exactly_once rebuilds a local store that is past the group\'s committed offset, and the output equals an uninterrupted run', async () => {
+  broker = await startConfiguredBroker(FAST_GROUPS)
+  const client = () => new Kafka({ brokers: [broker!.address], clientId: APP, logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } })
+  const readings = fleet({ devices: 6, sensors: ['temperature'], readings: 1200, intervalMs: 1000, startMs: Date.UTC(2024, 0, 1), partitions: 1, seed: 11 })
+  const half = readings.length / 2
+  const expected = expectedStats(readings, WINDOW_MS, GRACE_MS)
+  const state = stateDir()
+  const log: string[] = []
+
+  /** Runs the pipeline on the local store until it has processed the input topic to its end, then stops it cleanly. */
+  const runToEnd = async (): Promise<void> => {
+    const admin = client().admin()
+    await admin.connect()
+    const [end] = await admin.fetchTopicOffsets(TOPICS.inputTopic)
+    await admin.disconnect()
+    const running = await runPipeline(iotPipeline({ ...TOPICS, statsWindow: '1m', grace: '10s', averageWindow: '2m', averageAdvance: '1m' }), {
+      applicationId: APP,
+      bootstrapServers: broker!.address,
+      stateDir: state,
+      processingGuarantee: 'exactly_once',
+      commitIntervalMs: 100,
+      idleTimeoutMs: 3_600_000,
+      log: (line) => log.push(line),
+    })
+    pipeline = running
+    await waitFor('the input processed to its end', () => running.metrics().tasks.some((t) => t.state === 'running' && t.position !== null && BigInt(t.position) >= BigInt(end!.high)), { timeoutMs: 60_000 })
+    await running.stop()
+    pipeline = undefined
+  }
+
+  const admin = client().admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: TOPICS.inputTopic, numPartitions: 1 }] })
+  await admin.disconnect()
+  await produceReadings(client(), TOPICS.inputTopic, readings.slice(0, half))
+  await runToEnd()
+
+  // The cluster as it was after the first run.
+  await broker.kill()
+  const snapshot = mkdtempSync(join(tmpdir(), 'brook-snapshot-'))
+  snapshots.push(snapshot)
+  cpSync(broker.dataDir, snapshot, { recursive: true })
+  broker = await broker.restart()
+
+  await produceReadings(client(), TOPICS.inputTopic, readings.slice(half))
+  await runToEnd()
+  const storeAt = log.length
+
+  // Back to the first run's cluster: the local store is now ahead of it.
+  await broker.kill()
+  rmSync(broker.dataDir, { recursive: true, force: true })
+  cpSync(snapshot, broker.dataDir, { recursive: true })
+  broker = await broker.restart()
+  const kafka = client()
+  const topicAdmin = kafka.admin()
+  await topicAdmin.connect()
+  const changelogs = (await topicAdmin.listTopics()).filter((topic) => topic.startsWith(APP) && topic.endsWith('-changelog'))
+  await topicAdmin.disconnect()
+  expect(changelogs.length).toBeGreaterThan(0)
+  const aborting = kafka.producer({ transactionalId: `${APP}-aborted-commit`, idempotent: true, maxInFlightRequests: 1 })
+  await aborting.connect()
+  const transaction = await aborting.transaction()
+  for (const topic of changelogs) {
+    await transaction.send({ topic, messages: Array.from({ length: 3000 }, (_, i) => ({ key: `never-${i}`, value: 'never committed', partition: 0 })) })
+  }
+  await transaction.abort()
+  await aborting.disconnect()
+  // The input as the second run saw it, and the rest of the history the rollback lost is written again by the pipeline.
+  await produceReadings(kafka, TOPICS.inputTopic, readings.slice(half))
+  await runToEnd()
+
+  const restarted = log.slice(storeAt)
+  const output = await readTopic(kafka, TOPICS.statsTopic, (records) => windowsOf(values(records)).windows.size >= expected.size, { timeoutMs: 60_000 })
+  const result = windowsOf(values(output))
+  console.log(`local store ahead of the cluster: ${result.windows.size} windows (expected ${expected.size}), ${result.duplicates} twice; ${restarted.filter((line) => line.includes('task ')).join(' | ')}`)
+  expect(result.duplicates).toBe(0)
+  expect([...result.windows.keys()].sort()).toEqual([...expected.keys()].sort())
+  for (const [key, stats] of expected) expect({ key, ...result.windows.get(key)!, avg: 0 }).toEqual({ key, ...stats, avg: 0 })
+  expect(restarted.some((line) => line.includes('past the group\'s committed offset'))).toBe(true)
+}, 240_000)
