@@ -4,7 +4,7 @@
  * checked the same way wherever it comes from. Values are refused with a message naming the setting, never clamped.
  */
 import { readFileSync } from 'node:fs'
-import { checkClusterId, parseQuorumVoters } from '../broker/cluster/voters.js'
+import { checkClusterId, parseQuorumVoters, type QuorumVoter } from '../broker/cluster/voters.js'
 import { DEFAULT_CONFIG, FAILPOINTS, type BrokerConfig, type Failpoint, type LogLevel } from '../broker/config.js'
 import { cannotRead } from './files.js'
 
@@ -119,19 +119,20 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
   for (const [name, value] of Object.entries(parsed)) {
     const key = NUMERIC_SETTINGS.find((s) => s.kafkaName === name)?.key ?? KAFKA_NAMES[name] ?? name
     if (key in config) throw new Error(`${path}: ${key} is given twice (as ${key} and as its Kafka name)`)
-    const problem = settingProblem(key, value)
+    // The message names the setting as the file does (log.cache.max.bytes, or cacheMaxBytes).
+    const problem = settingProblem(key, value, name)
     if (problem) throw new Error(`${path}: ${problem}`)
     config[key] = value
   }
   return config as Partial<BrokerConfig>
 }
 
-function settingProblem(key: string, value: unknown): string | null {
+function settingProblem(key: string, value: unknown, shownAs = key): string | null {
   const numeric = NUMERIC_SETTINGS.find((s) => s.key === key)
   if (numeric) {
-    if (typeof value !== 'number') return `${key} must be a number, not ${JSON.stringify(value)}`
+    if (typeof value !== 'number') return `${shownAs} must be a number, not ${JSON.stringify(value)}`
     const problem = numericProblem(numeric, value)
-    return problem && `${key} ${problem}, not ${value}`
+    return problem && `${shownAs} ${problem}, not ${value}`
   }
   // A setting added to BrokerConfig without an entry here is checked by the type of its default.
   const kind = OTHER_SETTINGS[key] ?? (key in DEFAULT_CONFIG ? (typeof DEFAULT_CONFIG[key as keyof BrokerConfig] as 'string' | 'boolean' | 'number') : undefined)
@@ -141,20 +142,35 @@ function settingProblem(key: string, value: unknown): string | null {
   }
   if (kind === 'logLevel') return LOG_LEVELS.includes(value as LogLevel) ? null : `logLevel must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(value)}`
   if (kind === 'failpoint') return FAILPOINTS.includes(value as Failpoint) ? null : `failpoint must be one of ${FAILPOINTS.join(', ')}, not ${JSON.stringify(value)}`
-  return typeof value === kind ? null : `${key} must be a ${kind}, not ${JSON.stringify(value)}`
+  return typeof value === kind ? null : `${shownAs} must be a ${kind}, not ${JSON.stringify(value)}`
 }
 
-/** Checks what only the combined settings can show. */
+/**
+ * A voter node's controller listener must not take its client listener's port on the same address: the node would
+ * find its own port taken and say so, which reads as another program holding it.
+ */
+function checkOwnVoter(config: Partial<BrokerConfig>, voters: readonly QuorumVoter[]): void {
+  const nodeId = config.nodeId ?? DEFAULT_CONFIG.nodeId
+  const own = voters.find((voter) => voter.id === nodeId)
+  const port = config.port ?? DEFAULT_CONFIG.port
+  const host = config.host ?? DEFAULT_CONFIG.host
+  const sameAddress = own !== undefined && (own.host === host || UNSPECIFIED_ADDRESSES.has(own.host) || UNSPECIFIED_ADDRESSES.has(host))
+  if (own && sameAddress && own.port === port && port !== 0) {
+    throw new Error(`controller.quorum.voters gives node ${nodeId}'s controller listener port ${port}, which is its client port (--port ${port}): the controller listener needs a port of its own (brook dev puts it 100 above the client port)`)
+  }
+}
+
 /** Addresses a node may listen on (every interface) but that clients cannot connect to. */
 const UNSPECIFIED_ADDRESSES: ReadonlySet<string> = new Set(['0.0.0.0', '::', '[::]'])
 
+/** Checks what only the combined settings can show; throws an Error of one line naming the settings at fault. */
 export function checkCombined(config: Partial<BrokerConfig>): void {
   const min = config.groupMinSessionTimeoutMs ?? DEFAULT_CONFIG.groupMinSessionTimeoutMs
   const max = config.groupMaxSessionTimeoutMs ?? DEFAULT_CONFIG.groupMaxSessionTimeoutMs
   if (min > max) {
     throw new Error(`group.min.session.timeout.ms (${min}) must not be greater than group.max.session.timeout.ms (${max})`)
   }
-  if (config.controllerQuorumVoters !== undefined) parseQuorumVoters(config.controllerQuorumVoters)
+  if (config.controllerQuorumVoters !== undefined) checkOwnVoter(config, parseQuorumVoters(config.controllerQuorumVoters))
   else if ((config.defaultReplicationFactor ?? 1) > 1) {
     throw new Error(`default.replication.factor (${config.defaultReplicationFactor}) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition`)
   }

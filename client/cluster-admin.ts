@@ -9,7 +9,8 @@
 import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../protocol/messages/describe-quorum.js'
 import { describeCluster, type DescribeClusterRequest, type DescribeClusterResponse } from '../protocol/messages/describe-cluster.js'
 import type { ClusterClient } from './cluster-client.js'
-import { checkError } from './kafka-client.js'
+import { BrokerError, checkError } from './kafka-client.js'
+import { ErrorCode } from '../protocol/errors.js'
 
 /** The metadata log's topic, the one partition DescribeQuorum describes. */
 const METADATA_TOPIC = '__describedmetadata'
@@ -47,8 +48,8 @@ export interface ClusterStatus {
 
 /**
  * Asks the bootstrap node for the quorum and the live brokers. Errors: the node is not part of a replicated
- * cluster (it does not support DescribeQuorum), or a Kafka error by name (NOT_LEADER_OR_FOLLOWER while the quorum
- * has no leader).
+ * cluster (it does not support DescribeQuorum); the quorum has no leader (a BrokerError with NOT_LEADER_OR_FOLLOWER,
+ * in words: a majority of voters lost, or an election under way); or another Kafka error by name.
  */
 export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStatus> {
   const client = cluster.any
@@ -61,8 +62,13 @@ export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStat
   const quorum = await client.request<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, quorumVersion, {
     topics: [{ topicName: METADATA_TOPIC, partitions: [{ partitionIndex: 0 }] }],
   })
-  checkError(quorum.errorCode, 'DescribeQuorum', quorum.errorMessage)
   const partition = quorum.topics[0]?.partitions[0]
+  for (const errorCode of [quorum.errorCode, partition?.errorCode ?? ErrorCode.NONE]) {
+    if (errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER) {
+      throw new BrokerError(`the controller quorum has no leader (the node at ${client.address} answered DescribeQuorum with NOT_LEADER_OR_FOLLOWER): a majority of its voters is down or cut off, or an election is under way`, errorCode)
+    }
+  }
+  checkError(quorum.errorCode, 'DescribeQuorum', quorum.errorMessage)
   if (!partition) throw new Error(`the node at ${client.address} did not describe ${METADATA_TOPIC}`)
   checkError(partition.errorCode, 'DescribeQuorum', partition.errorMessage)
   const described = await client.request<DescribeClusterRequest, DescribeClusterResponse>(describeCluster, client.version(describeCluster, '1'), {

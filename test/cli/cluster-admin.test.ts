@@ -317,7 +317,7 @@ describe('brook topics on a cluster that loses nodes', () => {
     })
   })
 
-  it('with no quorum left, a controller command fails in one line naming what failed once its 30 s are spent', async () => {
+  it('with no quorum left, a controller command fails in one line naming what failed once its 30 s are spent, and cluster status says the quorum has no leader', async () => {
     const controller = await controllerId()
     const others = cluster.nodeIds.filter((id) => id !== controller)
     const survivor = cluster.nodes.get(others[1]!)!.address
@@ -325,6 +325,8 @@ describe('brook topics on a cluster that loses nodes', () => {
       const refused = await brook(['topics', 'create', 'orphan', '--replication-factor', '1', '--bootstrap-server', survivor])
       expectOneLineError(refused, "cannot create topic 'orphan': ")
       expect(refused.stderr).toMatch(/; gave up after 30 s\n$/)
+      const status = await brook(['cluster', 'status', '--bootstrap-server', survivor])
+      expectOneLineError(status, 'the controller quorum has no leader (')
     })
   })
 })

@@ -70,6 +70,7 @@ describe('brook start', () => {
     [['--socket-request-max-bytes', '2000000', '--queued-max-request-bytes', '1000000'], 'brook: queued.max.request.bytes (1000000) must not be smaller than socket.request.max.bytes (2000000)'],
     [['--controller-quorum-voters', '1@127.0.0.1'], "brook: controller.quorum.voters: '1@127.0.0.1' is not id@host:port"],
     [['--controller-quorum-voters', '1@127.0.0.1:19092,1@127.0.0.1:19093'], 'brook: controller.quorum.voters names voter 1 twice'],
+    [['--node-id', '2', '--port', '19093', '--controller-quorum-voters', '1@127.0.0.1:19092,2@127.0.0.1:19093'], "brook: controller.quorum.voters gives node 2's controller listener port 19093, which is its client port (--port 19093): the controller listener needs a port of its own (brook dev puts it 100 above the client port)"],
     [['--cluster-id', 'not-an-id'], "brook: cluster id 'not-an-id' is not 16 bytes in base64url (22 characters, as `brook cluster new-id` prints)"],
     [['--fetch-max-bytes', '1000'], "brook: option '--fetch-max-bytes <bytes>' argument '1000' is invalid. --fetch-max-bytes must be between 1024 and 2147483647"],
     [['--replica-lag-time-max-ms', '0'], "brook: option '--replica-lag-time-max-ms <ms>' argument '0' is invalid. --replica-lag-time-max-ms must be between 1 and 2147483647"],
@@ -88,8 +89,8 @@ describe('brook start', () => {
       ['{"fsync": "yes"}', 'fsync must be a boolean, not "yes"'],
       ['{"offsets.topic.num.partition": 3}', "unknown setting 'offsets.topic.num.partition' (the settings are "],
       ['{"cacheMaxBytes": 1, "log.cache.max.bytes": 2}', 'cacheMaxBytes is given twice (as cacheMaxBytes and as its Kafka name)'],
-      ['{"log.cache.max.bytes": -1}', 'cacheMaxBytes must be between 0 and'],
-      ['{"replica.lag.time.max.ms": 0}', 'replicaLagTimeMaxMs must be between 1 and 2147483647, not 0'],
+      ['{"log.cache.max.bytes": -1}', 'log.cache.max.bytes must be between 0 and'],
+      ['{"replica.lag.time.max.ms": 0}', 'replica.lag.time.max.ms must be between 1 and 2147483647, not 0'],
       ['[1, 2]', 'must hold a JSON object of settings'],
       ['{"port": 9092,}', 'is not valid JSON'],
     ]
