@@ -18,6 +18,13 @@ export interface BrokerAddress {
 }
 
 /**
+ * How long a bootstrap server may take to answer before the next one is tried beside it (as librdkafka, which
+ * connects to several bootstrap servers at once): one hung node (stopped, or cut off without a reset) costs a second,
+ * not the whole request timeout.
+ */
+const BOOTSTRAP_HEDGE_MS = 1000
+
+/**
  * Parses a `--bootstrap-server` list: `host:port[,host:port...]`, IPv6 hosts in brackets (`[::1]:9092`).
  * Throws a message fit for the command line.
  */
@@ -84,7 +91,7 @@ export class ClusterClient {
     private readonly options: ClusterClientOptions,
   ) {}
 
-  /** Connects to the first bootstrap server that answers; the error names every server tried. */
+  /** Connects to the first bootstrap server that answers (firstAnswering); the error names every server tried. */
   static async connect(servers: readonly BrokerAddress[], options: ClusterClientOptions = {}): Promise<ClusterClient> {
     return new ClusterClient(await firstAnswering(servers, options), servers, options)
   }
@@ -421,15 +428,45 @@ function retryAfterLoss(what: string, error: Error, last: boolean): typeof AGAIN
   throw new Error(gaveUp(NODE_LOSS, message))
 }
 
-/** A connection to the first of `servers` that answers. Errors: a ConnectionError naming every server tried. */
-async function firstAnswering(servers: readonly BrokerAddress[], options: ClusterClientOptions): Promise<KafkaClient> {
+/**
+ * A connection to the first of `servers` that answers, tried in order, each next one started when the previous
+ * failed or has not answered within BOOTSTRAP_HEDGE_MS; the first to answer wins and the rest are abandoned.
+ * Errors: a ConnectionError naming every server tried, once all have failed.
+ */
+function firstAnswering(servers: readonly BrokerAddress[], options: ClusterClientOptions): Promise<KafkaClient> {
+  const abandon = new AbortController()
   const failures: string[] = []
-  for (const { host, port } of servers) {
-    try {
-      return await KafkaClient.connect(host, port, options)
-    } catch (error) {
-      failures.push((error as Error).message)
+  return new Promise<KafkaClient>((resolve, reject) => {
+    let started = 0
+    let failed = 0
+    let settled = false
+    let hedge: NodeJS.Timeout | undefined
+    const startNext = (): void => {
+      clearTimeout(hedge)
+      if (settled || started >= servers.length) return
+      const { host, port } = servers[started++]!
+      if (started < servers.length) hedge = setTimeout(startNext, BOOTSTRAP_HEDGE_MS)
+      KafkaClient.connect(host, port, { ...options, signal: abandon.signal }).then(
+        (client) => {
+          if (settled) return client.close()
+          settled = true
+          clearTimeout(hedge)
+          // The others still connecting are abandoned: a hung one must not hold the process for its timeout.
+          abandon.abort()
+          resolve(client)
+        },
+        (error: Error) => {
+          if (settled) return
+          failures.push(error.message)
+          failed++
+          if (started < servers.length) startNext()
+          else if (failed === servers.length) {
+            settled = true
+            reject(new ConnectionError(failures.join('; ')))
+          }
+        },
+      )
     }
-  }
-  throw new ConnectionError(failures.join('; '))
+    startNext()
+  })
 }

@@ -38,6 +38,8 @@ export interface ClientOptions {
   timeoutMs?: number
   /** The local IP address the connection is made from; by default the operating system picks one. */
   localAddress?: string
+  /** Abandons a connect still under way (the socket closed, the promise rejected); a connected client is not affected. */
+  signal?: AbortSignal
 }
 
 export class KafkaClient {
@@ -51,34 +53,45 @@ export class KafkaClient {
   private constructor(
     private readonly socket: Socket,
     readonly address: string,
-    private readonly options: Required<Omit<ClientOptions, 'localAddress'>>,
+    private readonly options: Required<Omit<ClientOptions, 'localAddress' | 'signal'>>,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', (error) => this.fail(new ConnectionError(`connection to ${address} failed: ${error.message}`)))
     socket.on('close', () => this.fail(new ConnectionError(`connection to ${address} closed`)))
   }
 
-  /** Connects and negotiates versions. */
+  /**
+   * Connects and negotiates versions (ApiVersions v3). Rejects with a ConnectionError naming the address when the
+   * connection is refused, fails, or nothing answers within `timeoutMs`, or when `signal` aborts first.
+   */
   static async connect(host: string, port: number, options: ClientOptions = {}): Promise<KafkaClient> {
     const resolved = { clientId: options.clientId ?? 'brook-cli', timeoutMs: options.timeoutMs ?? 30_000 }
     const address = `${host}:${port}`
+    const { signal } = options
+    if (signal?.aborted) throw new ConnectionError(`connecting to ${address} was abandoned`)
     const socket = await new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host, port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }) })
-      const timer = setTimeout(() => {
+      const settle = (error: Error | null) => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', abandon)
+        if (error === null) return resolve(socket)
         socket.destroy()
-        reject(new ConnectionError(`cannot connect to a broker at ${address}: timed out`))
-      }, resolved.timeoutMs)
+        reject(error)
+      }
+      const abandon = () => settle(new ConnectionError(`connecting to ${address} was abandoned`))
+      const timer = setTimeout(() => settle(new ConnectionError(`cannot connect to a broker at ${address}: timed out`)), resolved.timeoutMs)
+      signal?.addEventListener('abort', abandon)
       socket.once('connect', () => {
-        clearTimeout(timer)
         socket.setNoDelay(true)
-        resolve(socket)
+        settle(null)
       })
-      socket.once('error', (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer)
-        reject(new ConnectionError(`cannot connect to a broker at ${address}: ${error.code ?? error.message}`))
-      })
+      socket.once('error', (error: NodeJS.ErrnoException) => settle(new ConnectionError(`cannot connect to a broker at ${address}: ${error.code ?? error.message}`)))
     })
     const client = new KafkaClient(socket, address, resolved)
+    // A peer that accepts the connection but does not answer (not a Kafka node, or a hung one) must not keep the
+    // socket, and with it the process, alive; neither must one whose connect was abandoned.
+    const abandon = () => client.close()
+    signal?.addEventListener('abort', abandon)
     let versions: ApiVersionsResponse
     try {
       versions = await client.request<object, ApiVersionsResponse>(apiVersions, 3, {
@@ -86,10 +99,10 @@ export class KafkaClient {
         clientSoftwareVersion: '0.1.0',
       })
     } catch (error) {
-      // A peer that accepts the connection but does not answer (not a Kafka node, or a hung one) must not keep the
-      // socket, and with it the process, alive.
       client.close()
       throw error
+    } finally {
+      signal?.removeEventListener('abort', abandon)
     }
     for (const key of versions.apiKeys) client.brokerVersions.set(key.apiKey, { min: key.minVersion, max: key.maxVersion })
     return client

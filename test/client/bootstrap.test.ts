@@ -1,0 +1,61 @@
+/**
+ * Bootstrapping from a list whose first server hangs (accepts connections, never answers: a stopped node, or one cut
+ * off without a reset): the client tries the next server beside it after a second instead of waiting out its
+ * request timeout, answers from the live node, and closes the connection it abandoned. A list of servers that all
+ * refuse fails with one error naming each.
+ */
+import { createServer, type Server, type Socket } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ClusterClient, parseBootstrapServers } from '../../client/cluster-client.js'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { waitFor } from '../helpers/wait.js'
+
+let broker: BrokerProcess
+let hung: Server
+const accepted: Socket[] = []
+const closed: Socket[] = []
+
+beforeAll(async () => {
+  broker = await startBroker()
+  hung = createServer((socket) => {
+    accepted.push(socket)
+    socket.on('close', () => closed.push(socket))
+    socket.on('error', () => {})
+    // Read (and ignore) the request, so that the client's close shows here.
+    socket.resume()
+  })
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve))
+})
+
+afterAll(async () => {
+  for (const socket of accepted) socket.destroy()
+  await new Promise((resolve) => hung.close(resolve))
+  await broker.kill()
+  broker.cleanup()
+})
+
+describe('bootstrap servers', () => {
+  it('goes on to the next server while the first hangs, and closes the abandoned connection', async () => {
+    const hungPort = (hung.address() as { port: number }).port
+    // A request timeout far longer than the test's: waiting it out would fail the test.
+    const cluster = await ClusterClient.connect(parseBootstrapServers(`127.0.0.1:${hungPort},${broker.address}`), { timeoutMs: 300_000 })
+    try {
+      expect(cluster.any.address).toBe(broker.address)
+      const answer = await cluster.metadata(null, { allowAutoTopicCreation: false })
+      expect(answer.brokers.map((b) => `${b.host}:${b.port}`)).toEqual([broker.address])
+      expect(accepted.length).toBe(1)
+      await waitFor('the hung connection closed by the client', () => closed.length === 1)
+    } finally {
+      cluster.close()
+    }
+  }, 60_000)
+
+  it('fails with one error naming every server when none answers', async () => {
+    const free = createServer()
+    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve))
+    const port = (free.address() as { port: number }).port
+    await new Promise((resolve) => free.close(resolve))
+    const refused = ClusterClient.connect(parseBootstrapServers(`127.0.0.1:${port},127.0.0.1:${port}`), { timeoutMs: 5000 })
+    await expect(refused).rejects.toThrow(`cannot connect to a broker at 127.0.0.1:${port}: ECONNREFUSED; cannot connect to a broker at 127.0.0.1:${port}: ECONNREFUSED`)
+  })
+})
