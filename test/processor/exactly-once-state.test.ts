@@ -8,6 +8,10 @@
  * further, and the copy is put back. An aborted transaction on the changelog then carries its end past the second
  * run's checkpoint, as the aborted commit's own records and marker do, so the changelog's range alone does not show
  * the store is ahead. The read_committed output must equal an uninterrupted computation, each window once.
+ *
+ * The other way round, a store at the group's committed offset is kept even where the changelog's range does not
+ * hold its checkpoint (what a newly elected leader's stale end offset shows, KIP-207; here the changelog is deleted
+ * between two runs): wiping it would go on from the committed offset without the state, and get windows wrong.
  */
 import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -39,7 +43,8 @@ afterEach(async () => {
   pipeline = broker = undefined
 })
 
-test('exactly_once rebuilds a local store that is past the group\'s committed offset, and the output equals an uninterrupted run', async () => {
+/** A broker, the fleet's readings split in two halves, a state directory, and a way to run the pipeline to the input's end. */
+async function scenario() {
   broker = await startConfiguredBroker(FAST_GROUPS)
   const client = () => new Kafka({ brokers: [broker!.address], clientId: APP, logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } })
   const readings = fleet({ devices: 6, sensors: ['temperature'], readings: 1200, intervalMs: 1000, startMs: Date.UTC(2024, 0, 1), partitions: 1, seed: 11 })
@@ -76,12 +81,28 @@ test('exactly_once rebuilds a local store that is past the group\'s committed of
   await produceReadings(client(), TOPICS.inputTopic, readings.slice(0, half))
   await runToEnd()
 
+  /** The stats windows written (read_committed), checked against an uninterrupted computation of every reading. */
+  const expectUninterrupted = async (): Promise<ReturnType<typeof windowsOf>> => {
+    const output = await readTopic(client(), TOPICS.statsTopic, (records) => windowsOf(values(records)).windows.size >= expected.size, { timeoutMs: 60_000 })
+    const result = windowsOf(values(output))
+    expect(result.duplicates).toBe(0)
+    expect([...result.windows.keys()].sort()).toEqual([...expected.keys()].sort())
+    for (const [key, stats] of expected) expect({ key, ...result.windows.get(key)!, avg: 0 }).toEqual({ key, ...stats, avg: 0 })
+    return result
+  }
+  return { client, readings, half, expected, log, runToEnd, expectUninterrupted }
+}
+
+test('exactly_once rebuilds a local store that is past the group\'s committed offset, and the output equals an uninterrupted run', async () => {
+  const { client, readings, half, expected, log, runToEnd, expectUninterrupted } = await scenario()
+
   // The cluster as it was after the first run.
-  await broker.kill()
+  const first = broker!
+  await first.kill()
   const snapshot = mkdtempSync(join(tmpdir(), 'brook-snapshot-'))
   snapshots.push(snapshot)
-  cpSync(broker.dataDir, snapshot, { recursive: true })
-  broker = await broker.restart()
+  cpSync(first.dataDir, snapshot, { recursive: true })
+  broker = await first.restart()
 
   await produceReadings(client(), TOPICS.inputTopic, readings.slice(half))
   await runToEnd()
@@ -111,11 +132,27 @@ test('exactly_once rebuilds a local store that is past the group\'s committed of
   await runToEnd()
 
   const restarted = log.slice(storeAt)
-  const output = await readTopic(kafka, TOPICS.statsTopic, (records) => windowsOf(values(records)).windows.size >= expected.size, { timeoutMs: 60_000 })
-  const result = windowsOf(values(output))
-  console.log(`local store ahead of the cluster: ${result.windows.size} windows (expected ${expected.size}), ${result.duplicates} twice; ${restarted.filter((line) => line.includes('task ')).join(' | ')}`)
-  expect(result.duplicates).toBe(0)
-  expect([...result.windows.keys()].sort()).toEqual([...expected.keys()].sort())
-  for (const [key, stats] of expected) expect({ key, ...result.windows.get(key)!, avg: 0 }).toEqual({ key, ...stats, avg: 0 })
+  const result = await expectUninterrupted()
+  console.log(`local store ahead of the cluster: ${result.windows.size} windows (expected ${expected.size}); ${restarted.filter((line) => line.includes('task ')).join(' | ')}`)
   expect(restarted.some((line) => line.includes('past the group\'s committed offset'))).toBe(true)
+}, 240_000)
+
+test('exactly_once keeps a local store at the group\'s committed offset when the changelog does not reach its checkpoint', async () => {
+  const { client, readings, half, log, runToEnd, expectUninterrupted } = await scenario()
+  // The changelog as a new leader reporting a stale end would show it: a range below the local checkpoint.
+  const admin = client().admin()
+  await admin.connect()
+  const changelogs = (await admin.listTopics()).filter((topic) => topic.startsWith(APP) && topic.endsWith('-changelog'))
+  expect(changelogs.length).toBeGreaterThan(0)
+  await admin.deleteTopics({ topics: changelogs })
+  await waitFor('the changelogs deleted', async () => !(await admin.listTopics()).some((topic) => changelogs.includes(topic)))
+  await admin.disconnect()
+  const firstRun = log.length
+  await produceReadings(client(), TOPICS.inputTopic, readings.slice(half))
+  await runToEnd()
+
+  const restarted = log.slice(firstRun)
+  const result = await expectUninterrupted()
+  console.log(`changelog below the local checkpoint: ${result.windows.size} windows; ${restarted.filter((line) => line.includes('task ')).join(' | ')}`)
+  expect(restarted.some((line) => line.includes('keeping it'))).toBe(true)
 }, 240_000)
