@@ -374,9 +374,10 @@ class Runner implements RunningPipeline {
    * offsets and the group's committed offset read, so that both include that transaction's outcome. The local store
    * is a cache of what committed transactions wrote: one whose position is past the group's committed offset holds
    * a commit the cluster does not have (a transaction the coordinator aborted after all, or work of an
-   * at_least_once run) and is rebuilt from the changelog, as Kafka Streams rebuilds a store it cannot trust under EOS;
-   * one whose position is the committed offset is kept even where the changelog's range does not hold its
-   * checkpoint, since no committed transaction is missing from it.
+   * at_least_once run) and is rebuilt from the changelog, as Kafka Streams rebuilds a store it cannot trust under EOS.
+   * In either mode a store whose position is the group's committed offset is kept even where the changelog's range
+   * does not hold its checkpoint: nothing committed is missing from it, and wiping it would go on from that offset
+   * without the state.
    */
   private async initialize(slot: Slot): Promise<void> {
     slot.epoch++
@@ -397,13 +398,14 @@ class Runner implements RunningPipeline {
     if (!changelog) return this.finishRestore(slot)
     const offsets = await this.changelogOffsets(changelog, slot.partition)
     let from = store.checkpoint
-    if (from !== null && this.processingGuarantee === 'exactly_once') {
+    const outOfRange = from !== null && (from < offsets.low || from > offsets.high)
+    if (from !== null && (this.processingGuarantee === 'exactly_once' || outOfRange)) {
       const saved = (await store.position())?.position
       const committed = await this.committedOffset(slot.sub.sourceTopic, slot.partition)
-      if (saved !== undefined && (committed === null || BigInt(saved) > committed)) {
+      if (this.processingGuarantee === 'exactly_once' && saved !== undefined && (committed === null || BigInt(saved) > committed)) {
         this.log(`task ${slot.id}: local state is at input offset ${saved}, past the group's committed offset ${committed ?? '(none)'} of ${slot.sub.sourceTopic}-${slot.partition}: it holds a commit the cluster does not have; restoring from the changelog`)
         from = null
-      } else if (saved !== undefined && BigInt(saved) === committed && (from < offsets.low || from > offsets.high)) {
+      } else if (outOfRange && saved !== undefined && BigInt(saved) === committed) {
         // The store holds the last committed transaction's state: the changelog has nothing to add, whatever range
         // it reports now (a leader elected a moment ago may report an end below its records, KIP-207).
         this.log(`task ${slot.id}: ${changelog} [${offsets.low}, ${offsets.high}) does not hold the local state's changelog offset ${from}, but the local state is at the group's committed offset ${committed}: keeping it`)

@@ -9,7 +9,7 @@
  * run's checkpoint, as the aborted commit's own records and marker do, so the changelog's range alone does not show
  * the store is ahead. The read_committed output must equal an uninterrupted computation, each window once.
  *
- * The other way round, a store at the group's committed offset is kept even where the changelog's range does not
+ * The other way round, in either mode, a store at the group's committed offset is kept even where the changelog's range does not
  * hold its checkpoint (what a newly elected leader's stale end offset shows, KIP-207; here the changelog is deleted
  * between two runs): wiping it would go on from the committed offset without the state, and get windows wrong.
  */
@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import kafkajs from 'kafkajs'
 import { afterEach, expect, test } from 'vitest'
-import { iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { iotPipeline, runPipeline, type ProcessingGuarantee, type RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -44,7 +44,7 @@ afterEach(async () => {
 })
 
 /** A broker, the fleet's readings split in two halves, a state directory, and a way to run the pipeline to the input's end. */
-async function scenario() {
+async function scenario(guarantee: ProcessingGuarantee = 'exactly_once') {
   broker = await startConfiguredBroker(FAST_GROUPS)
   const client = () => new Kafka({ brokers: [broker!.address], clientId: APP, logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } })
   const readings = fleet({ devices: 6, sensors: ['temperature'], readings: 1200, intervalMs: 1000, startMs: Date.UTC(2024, 0, 1), partitions: 1, seed: 11 })
@@ -63,7 +63,7 @@ async function scenario() {
       applicationId: APP,
       bootstrapServers: broker!.address,
       stateDir: state,
-      processingGuarantee: 'exactly_once',
+      processingGuarantee: guarantee,
       commitIntervalMs: 100,
       idleTimeoutMs: 3_600_000,
       log: (line) => log.push(line),
@@ -137,8 +137,8 @@ test('exactly_once rebuilds a local store that is past the group\'s committed of
   expect(restarted.some((line) => line.includes('past the group\'s committed offset'))).toBe(true)
 }, 240_000)
 
-test('exactly_once keeps a local store at the group\'s committed offset when the changelog does not reach its checkpoint', async () => {
-  const { client, readings, half, log, runToEnd, expectUninterrupted } = await scenario()
+test.for(['exactly_once', 'at_least_once'] as const)('%s keeps a local store at the group\'s committed offset when the changelog does not reach its checkpoint', { timeout: 240_000 }, async (guarantee) => {
+  const { client, readings, half, log, runToEnd, expectUninterrupted } = await scenario(guarantee)
   // The changelog as a new leader reporting a stale end would show it: a range below the local checkpoint.
   const admin = client().admin()
   await admin.connect()
@@ -153,6 +153,6 @@ test('exactly_once keeps a local store at the group\'s committed offset when the
 
   const restarted = log.slice(firstRun)
   const result = await expectUninterrupted()
-  console.log(`changelog below the local checkpoint: ${result.windows.size} windows; ${restarted.filter((line) => line.includes('task ')).join(' | ')}`)
+  console.log(`${guarantee}, changelog below the local checkpoint: ${result.windows.size} windows; ${restarted.filter((line) => line.includes('task ')).join(' | ')}`)
   expect(restarted.some((line) => line.includes('keeping it'))).toBe(true)
-}, 240_000)
+})
