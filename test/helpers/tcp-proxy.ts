@@ -4,11 +4,15 @@
  * (the broker has done the work and written its answer; the client never reads it) and close both connections, which
  * is the ambiguous failure an idempotent producer's retry must survive. `refuse(apiKey)` makes it close a client's
  * connection at each request of that API without forwarding it, as a Kafka broker does with a request for an API it
- * does not have (one from before transactions, for InitProducerId).
+ * does not have. `hide(apiKey)` also takes the API out of the broker's ApiVersions answers, so the broker looks like
+ * one from before that API (from before transactions, for InitProducerId): clients see it does not have it.
+ * `outageAt(apiKey, { downMs })` makes the proxy go down at the next request of that API, as a node killed there and
+ * back `downMs` later: every connection closed, new ones refused (ECONNREFUSED) until then.
  *
  *   client ──> proxy (listenHost:port) ──> broker (targetHost:port)
- *                 requests:  size | apiKey | apiVersion | correlationId ...   (correlationId -> apiKey noted)
- *                 responses: size | correlationId ...                          (forwarded, or swallowed once armed)
+ *                 requests:  size | apiKey | apiVersion | correlationId ...   (correlationId -> apiKey, apiVersion noted)
+ *                 responses: size | correlationId ...                          (forwarded, ApiVersions without hidden
+ *                                                                               APIs, or swallowed once armed)
  *
  * Clients connect to the address Metadata advertises, so the broker must advertise the proxy: run the broker on
  * another loopback address with `--advertised-host <proxy host>` and the proxy on the advertised host with the
@@ -34,6 +38,12 @@ export interface TcpProxy {
   refuse(apiKey: number): void
   /** Requests refused so far. */
   readonly refused: number
+  /** From now on, leaves `apiKey` out of ApiVersions answers and refuses its requests (refuse). */
+  hide(apiKey: number): void
+  /** At the next request of `apiKey`, closes every connection and refuses new ones for `downMs`. */
+  outageAt(apiKey: number, options: { downMs: number }): void
+  /** Outages so far (each one over or under way). */
+  readonly outages: number
   close(): Promise<void>
 }
 
@@ -51,6 +61,68 @@ function framer(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
   }
 }
 
+/** ApiVersions' API key (ApiVersionsRequest.json). */
+const API_VERSIONS_API_KEY = 18
+
+function readUvarint(buffer: Buffer, at: number): [value: number, next: number] {
+  let value = 0
+  for (let shift = 0; ; shift += 7) {
+    const byte = buffer[at++]!
+    value += (byte & 0x7f) * 2 ** shift
+    if (byte < 0x80) return [value, at]
+  }
+}
+
+function uvarint(value: number): Buffer {
+  const bytes: number[] = []
+  for (; value >= 0x80; value = Math.floor(value / 128)) bytes.push((value & 0x7f) | 0x80)
+  bytes.push(value)
+  return Buffer.from(bytes)
+}
+
+/**
+ * An ApiVersions response frame without the entries of `hidden` API keys (ApiVersionsResponse.json: ErrorCode, then
+ * ApiKeys — an int32-counted array in v0-2; from v3, flexible, a compact array whose entries end in tagged fields —
+ * then what follows, copied as it is). Its header is v0 in every version (KIP-511), the correlation id alone.
+ */
+function withoutApis(frame: Buffer, version: number, hidden: ReadonlySet<number>): Buffer {
+  const errorCodeAt = 8
+  if (frame.readInt16BE(errorCodeAt) !== 0) return frame
+  const flexible = version >= 3
+  let at = errorCodeAt + 2
+  let count: number
+  if (flexible) {
+    ;[count, at] = readUvarint(frame, at)
+    count -= 1
+  } else {
+    count = frame.readInt32BE(at)
+    at += 4
+  }
+  const kept: Buffer[] = []
+  for (let i = 0; i < count; i++) {
+    const start = at
+    const apiKey = frame.readInt16BE(at)
+    at += 6
+    if (flexible) {
+      let tags: number
+      ;[tags, at] = readUvarint(frame, at)
+      for (let t = 0; t < tags; t++) {
+        let size: number
+        ;[, at] = readUvarint(frame, at)
+        ;[size, at] = readUvarint(frame, at)
+        at += size
+      }
+    }
+    if (!hidden.has(apiKey)) kept.push(frame.subarray(start, at))
+  }
+  const countBytes = flexible ? uvarint(kept.length + 1) : Buffer.alloc(4)
+  if (!flexible) countBytes.writeInt32BE(kept.length)
+  const body = Buffer.concat([frame.subarray(4, errorCodeAt + 2), countBytes, ...kept, frame.subarray(at)])
+  const size = Buffer.alloc(4)
+  size.writeInt32BE(body.length)
+  return Buffer.concat([size, body])
+}
+
 export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
   const sockets = new Set<Socket>()
   const requests = new Map<number, number>()
@@ -58,10 +130,28 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
   let dropped = 0
   const refusing = new Set<number>()
   let refused = 0
+  const hidden = new Set<number>()
+  let outage: { apiKey: number; downMs: number } | null = null
+  let outages = 0
+  let relisten: NodeJS.Timeout | undefined
+  const listen = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject).listen(options.port, options.listenHost, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  const goDown = (downMs: number): void => {
+    outages++
+    server.close()
+    for (const socket of sockets) socket.destroy()
+    // A port taken meanwhile leaves the proxy down: the test then fails on what its clients could not reach.
+    relisten = setTimeout(() => void listen().catch(() => {}), downMs)
+  }
   const server: Server = createServer((client) => {
     const upstream = connect({ host: options.targetHost, port: options.port })
     sockets.add(client).add(upstream)
-    const apiKeys = new Map<number, number>()
+    const requestsInFlight = new Map<number, { apiKey: number; apiVersion: number }>()
     const closeBoth = (): void => {
       client.destroy()
       upstream.destroy()
@@ -81,12 +171,18 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
       framer((frame) => {
         const apiKey = frame.readInt16BE(4)
         requests.set(apiKey, (requests.get(apiKey) ?? 0) + 1)
+        if (outage !== null && apiKey === outage.apiKey) {
+          const { downMs } = outage
+          outage = null
+          goDown(downMs)
+          return
+        }
         if (refusing.has(apiKey)) {
           refused++
           closeBoth()
           return
         }
-        apiKeys.set(frame.readInt32BE(8), apiKey)
+        requestsInFlight.set(frame.readInt32BE(8), { apiKey, apiVersion: frame.readInt16BE(6) })
         upstream.write(frame)
       }),
     )
@@ -94,19 +190,19 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
       'data',
       framer((frame) => {
         const correlationId = frame.readInt32BE(4)
-        const apiKey = apiKeys.get(correlationId)
-        apiKeys.delete(correlationId)
-        if (armed !== null && apiKey === armed) {
+        const request = requestsInFlight.get(correlationId)
+        requestsInFlight.delete(correlationId)
+        if (armed !== null && request?.apiKey === armed) {
           armed = null
           dropped++
           closeBoth()
           return
         }
-        client.write(frame)
+        client.write(request?.apiKey === API_VERSIONS_API_KEY && hidden.size > 0 ? withoutApis(frame, request.apiVersion, hidden) : frame)
       }),
     )
   })
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(options.port, options.listenHost, resolve))
+  await listen()
   return {
     requests,
     get dropped() {
@@ -121,7 +217,18 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
     get refused() {
       return refused
     },
+    hide(apiKey) {
+      hidden.add(apiKey)
+      refusing.add(apiKey)
+    },
+    outageAt(apiKey, { downMs }) {
+      outage = { apiKey, downMs }
+    },
+    get outages() {
+      return outages
+    },
     async close() {
+      clearTimeout(relisten)
       for (const socket of sockets) socket.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
