@@ -271,7 +271,7 @@ class Runner implements RunningPipeline {
       throw sasl === null ? error : new Error(sasl, { cause: error })
     })
     this.looker = this.kafka.admin({ retry: { retries: 0 } })
-    await this.looker.connect()
+    await this.connectLooker()
     this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
     if (this.processingGuarantee === 'exactly_once') {
       const probe = await transactionsSupported(this.kafka, this.applicationId)
@@ -330,6 +330,22 @@ class Runner implements RunningPipeline {
     await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY, eachBatch: (payload) => this.onBatch(payload.batch, payload) })
     this.ticker = setInterval(() => void this.tick(), this.tickMs)
     this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length} sub-topologies)`)
+  }
+
+  /**
+   * Connects the looker. Without retries it would fail at the first bootstrap server it tries if that one is down (a
+   * node killed and not yet fenced); kafkajs takes the next bootstrap server at the next connect, so each is tried once.
+   */
+  private async connectLooker(): Promise<void> {
+    const servers = brokersOf(this.options.bootstrapServers).length
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.looker.connect()
+        return
+      } catch (error) {
+        if (attempt >= servers) throw error
+      }
+    }
   }
 
   private crash(error: Error): void {
