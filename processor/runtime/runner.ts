@@ -30,7 +30,7 @@ import { CacheBudget, TaskStore } from '../state/task-store.js'
 import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
 import type { Topology } from '../topology/topology.js'
 import { taskAssigner, taskId } from './assignor.js'
-import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
+import { TransactionProbeError, transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
 import { newMetrics, type Metrics } from './metrics.js'
 import { Task, type OutputRecord } from './task.js'
 import { saslNotOffered } from './sasl.js'
@@ -86,7 +86,13 @@ export interface RunOptions {
   applicationId: string
   /** `host:port[,host:port]` or a list. */
   bootstrapServers: string | readonly string[]
-  /** exactly_once (default; falls back to at_least_once, with a log line, when the cluster has no transactions). */
+  /**
+   * exactly_once needs a cluster with transactions. Left out, the pipeline runs exactly_once, or at_least_once with a
+   * log line when the cluster does not offer the transaction APIs; given as exactly_once, such a cluster makes
+   * runPipeline reject instead. Either way a cluster that does not answer definitively (a node down, a transaction
+   * coordinator not yet elected) is asked again for up to a minute, and then runPipeline rejects: the guarantee is
+   * never lowered on a guess.
+   */
   processingGuarantee?: ProcessingGuarantee
   /** Where task stores live: `<stateDir>/<taskId>/`. Default `.brook/processor/<applicationId>`. One per instance. */
   stateDir?: string
@@ -131,7 +137,7 @@ export interface TaskStatus {
 export interface RunningPipeline {
   readonly applicationId: string
   readonly instanceId: string
-  /** The guarantee in force (exactly_once only when the cluster supports transactions). */
+  /** The guarantee in force (at_least_once in place of the default exactly_once when the cluster has no transactions). */
   readonly processingGuarantee: ProcessingGuarantee
   metrics(): Metrics & { tasks: TaskStatus[] }
   /** 'output' (OutputEvent) after each commit, 'assigned' (task ids), 'restored' (task id, records, ms). */
@@ -184,8 +190,9 @@ function brokersOf(servers: string | readonly string[]): string[] {
 
 /**
  * Starts a pipeline instance; resolves once it has joined its group (tasks then restore and run). Rejects when it
- * cannot start (a topology that does not fit the cluster's topics; its topics not ready within a minute, topics.ts),
- * after closing whatever it had connected or opened.
+ * cannot start (a topology that does not fit the cluster's topics; its topics not ready within a minute, topics.ts;
+ * exactly_once without a definitive answer about transactions within a minute, or asked for explicitly of a cluster
+ * without them, guarantee.ts), after closing whatever it had connected or opened.
  */
 export async function runPipeline(topology: Topology, options: RunOptions): Promise<RunningPipeline> {
   const runner = new Runner(topology, options)
@@ -274,9 +281,14 @@ class Runner implements RunningPipeline {
     await this.connectLooker()
     this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
     if (this.processingGuarantee === 'exactly_once') {
-      const probe = await transactionsSupported(this.kafka, this.applicationId)
+      const probe = await transactionsSupported(this.kafka, this.applicationId, { log: this.log })
+      if (!probe.supported && this.options.processingGuarantee === 'exactly_once') {
+        throw new TransactionProbeError(
+          `exactly_once needs transactions, which the cluster does not support (${probe.reason}); run with processingGuarantee at_least_once (--processing-guarantee at_least_once) to process without them`,
+        )
+      }
       if (!probe.supported) {
-        this.log(`the cluster does not support transactions (${probe.reason}); running at_least_once instead of exactly_once`)
+        this.log(`the cluster does not support transactions (${probe.reason}); running at_least_once instead of exactly_once (the default; asked for explicitly, exactly_once makes this an error)`)
         this.processingGuarantee = 'at_least_once'
       }
     }

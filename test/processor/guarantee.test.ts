@@ -1,0 +1,157 @@
+/**
+ * Which guarantee a pipeline runs with, decided only by what the cluster definitively says about transactions:
+ * - the only bootstrap server goes down for a few seconds just as the pipeline asks about transactions (a proxy in
+ *   front of the broker closes every connection at the probe's FindCoordinator and refuses new ones for a while):
+ *   the pipeline asks again, then runs exactly_once; nothing is downgraded on a connection error.
+ * - exactly_once asked for explicitly of a cluster without transactions (the proxy leaves the transaction APIs out
+ *   of ApiVersions, as a broker from before transactions): runPipeline rejects, saying what to run instead. (The
+ *   default guarantee on such a cluster runs at_least_once with a log line: recovery.test.ts.)
+ * - a three-node cluster with a node killed -9, not yet fenced by the controller, that coordinates the probe's
+ *   transactional id: a pipeline started at once with all three bootstrap servers runs exactly_once and processes.
+ * - no answer at all (nothing listens at the bootstrap server): the probe asks again until its bound, then fails with
+ *   one error that names at_least_once as the way to run without transactions.
+ */
+import { createServer } from 'node:net'
+import kafkajs from 'kafkajs'
+import { afterEach, describe, expect, test } from 'vitest'
+import { TopologyBuilder, runPipeline, type RunningPipeline, type Topology } from '../../processor/index.js'
+import { TransactionProbeError, transactionsSupported } from '../../processor/runtime/guarantee.js'
+import { CoordinatorType } from '../../protocol/constants.js'
+import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
+import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
+import type { BrokerProcess } from '../helpers/broker.js'
+import { QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
+import { withClient } from '../helpers/kafka.js'
+import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { waitFor } from '../helpers/wait.js'
+import { readTopic, stateDir, values } from './helpers.js'
+import { TRANSACTION_APIS } from './transaction-apis.js'
+
+const DOWNGRADE = 'the cluster does not support transactions'
+
+/** Doubles `n` from `<app>-input` into `<app>-doubled`. */
+function doubling(app: string): Topology {
+  const b = new TopologyBuilder()
+  b.stream<{ n: number }>(`${app}-input`)
+    .map((v) => ({ n: v.n * 2 }))
+    .to(`${app}-doubled`)
+  return b.build()
+}
+
+/** Sends `{ n: 21 }` through the pipeline of `app` and waits for `{ n: 42 }` (read_committed). */
+async function expectProcessing(kafka: kafkajs.Kafka, app: string): Promise<void> {
+  const producer = kafka.producer()
+  await producer.connect()
+  try {
+    await producer.send({ topic: `${app}-input`, messages: [{ key: 'k', value: JSON.stringify({ n: 21 }) }] })
+  } finally {
+    await producer.disconnect()
+  }
+  expect(values(await readTopic(kafka, `${app}-doubled`, (records) => records.length >= 1))).toEqual([{ n: 42 }])
+}
+
+describe('a single broker behind a proxy', () => {
+  let broker: BrokerProcess | undefined
+  let proxy: TcpProxy | undefined
+  let pipeline: RunningPipeline | undefined
+  afterEach(async () => {
+    await pipeline?.stop()
+    await proxy?.close()
+    await broker?.kill()
+    broker?.cleanup()
+    pipeline = proxy = broker = undefined
+  })
+
+  /** A broker on 127.0.0.2 advertising 127.0.0.1, where the proxy listens with the same port; clients use the proxy. */
+  async function behindProxy(): Promise<{ address: string; kafka: kafkajs.Kafka; proxy: TcpProxy }> {
+    broker = await startConfiguredBroker(FAST_GROUPS, { args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1'] })
+    proxy = await startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port: broker.port })
+    const address = `127.0.0.1:${broker.port}`
+    return { address, kafka: new kafkajs.Kafka({ clientId: 'processor-guarantee', brokers: [address], logLevel: kafkajs.logLevel.NOTHING }), proxy }
+  }
+
+  test('the bootstrap server down for a few seconds while the pipeline asks about transactions: it asks again and runs exactly_once', async () => {
+    const app = 'guarantee-outage'
+    const { address, kafka, proxy } = await behindProxy()
+    proxy.outageAt(findCoordinator.request.apiKey, { downMs: 4000 })
+    const logged: string[] = []
+    pipeline = await runPipeline(doubling(app), { applicationId: app, bootstrapServers: address, stateDir: stateDir(), commitIntervalMs: 100, log: (line) => logged.push(line) })
+    expect(proxy.outages).toBe(1)
+    expect(pipeline.processingGuarantee).toBe('exactly_once')
+    expect(logged.some((line) => line.startsWith('cannot tell yet whether the cluster supports transactions ('))).toBe(true)
+    expect(logged.filter((line) => line.includes(DOWNGRADE))).toEqual([])
+    await expectProcessing(kafka, app)
+  })
+
+  test('exactly_once asked for of a cluster without transactions: runPipeline rejects and names at_least_once', async () => {
+    const app = 'guarantee-explicit'
+    const { address, proxy } = await behindProxy()
+    for (const api of TRANSACTION_APIS) proxy.hide(api.request.apiKey)
+    const logged: string[] = []
+    const started = runPipeline(doubling(app), { applicationId: app, bootstrapServers: address, processingGuarantee: 'exactly_once', stateDir: stateDir(), log: (line) => logged.push(line) })
+    await expect(started).rejects.toThrow(
+      'exactly_once needs transactions, which the cluster does not support (its ApiVersions does not list InitProducerId (API key 22)); run with processingGuarantee at_least_once (--processing-guarantee at_least_once) to process without them',
+    )
+    expect(logged.filter((line) => line.includes(DOWNGRADE))).toEqual([])
+  })
+})
+
+describe('a three-node cluster with a node killed -9', () => {
+  const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
+
+  /** The node FindCoordinator at node 1 names for `key` (once the coordinator's topic has a leader for it). */
+  async function coordinatorOf(key: string, keyType: number): Promise<number> {
+    return waitFor(`the coordinator of ${key}`, () =>
+      withClient(cluster().nodes.get(1)!, async (client) => {
+        const answer = await client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 3, { key, keyType })
+        return answer.errorCode === 0 ? answer.nodeId! : undefined
+      }),
+    )
+  }
+
+  test('the node coordinating the probe killed, a pipeline started at once through all three nodes runs exactly_once', async () => {
+    // An application whose group another node coordinates: the kill is then one the transaction probe meets.
+    let app = ''
+    let coordinator = 0
+    for (let i = 0; app === ''; i++) {
+      const candidate = `guarantee-node-down-${i}`
+      const transactions = await coordinatorOf(`${candidate}-probe`, CoordinatorType.TRANSACTION)
+      if (transactions !== (await coordinatorOf(candidate, CoordinatorType.GROUP))) [app, coordinator] = [candidate, transactions]
+    }
+    const admin = cluster().kafka('processor-guarantee').admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [`${app}-input`, `${app}-doubled`].map((topic) => ({ topic, numPartitions: 1, replicationFactor: 3 })), waitForLeaders: true })
+    } finally {
+      await admin.disconnect()
+    }
+    const servers = cluster().nodeIds.map((id) => cluster().nodes.get(id)!.address)
+    await cluster().nodes.get(coordinator)!.kill()
+    const logged: string[] = []
+    const pipeline = await runPipeline(doubling(app), { applicationId: app, bootstrapServers: servers, stateDir: stateDir(), commitIntervalMs: 100, log: (line) => logged.push(line) })
+    try {
+      expect(pipeline.processingGuarantee).toBe('exactly_once')
+      expect(logged.filter((line) => line.includes(DOWNGRADE))).toEqual([])
+      await expectProcessing(cluster().kafka('processor-guarantee-check', cluster().nodeIds.filter((id) => id !== coordinator)), app)
+    } finally {
+      await pipeline.stop()
+    }
+  })
+})
+
+describe('a cluster that never answers', () => {
+  test('the probe asks again until its bound, then fails naming at_least_once', async () => {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as { port: number }
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    // No retries of kafkajs's own: each attempt of the probe meets the refused connection at once.
+    const kafka = new kafkajs.Kafka({ clientId: 'processor-guarantee', brokers: [`127.0.0.1:${port}`], logLevel: kafkajs.logLevel.NOTHING, retry: { retries: 0 } })
+    const logged: string[] = []
+    const probe = transactionsSupported(kafka, 'guarantee-nobody', { log: (line) => logged.push(line), maxBlockMs: 3000 })
+    await expect(probe).rejects.toThrow(TransactionProbeError)
+    await expect(probe).rejects.toThrow(/^could not find out whether the cluster supports transactions within 3 s \(\d+ attempts?; last: Connection error: connect ECONNREFUSED .*\); exactly_once needs them: .*--processing-guarantee at_least_once/)
+    expect(logged.length).toBeGreaterThan(0)
+    for (const line of logged) expect(line).toMatch(/^cannot tell yet whether the cluster supports transactions \(Connection error: connect ECONNREFUSED .*\); asking again in /)
+  })
+})
