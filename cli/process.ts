@@ -27,7 +27,7 @@ const INT32_MAX = 2_147_483_647
 export function addProcessCommand(program: CommandUnknownOpts): void {
   const command = clientCommand(program, 'process <pipeline>', `run a pipeline: '${BUILT_IN_PIPELINE}' (the built-in IoT pipeline) or a .js/.ts module whose default export is a topology`)
     .option('--application-id <id>', `consumer group id and prefix of the pipeline's internal topics (default: '${BUILT_IN_PIPELINE}', or the module's file name without its extension)`)
-    .addOption(new Option('--processing-guarantee <guarantee>', 'exactly_once needs a cluster with transactions; without them the pipeline says so and runs at_least_once (default: exactly_once)').choices(PROCESSING_GUARANTEES))
+    .addOption(new Option('--processing-guarantee <guarantee>', 'exactly_once needs a cluster with transactions: given, a cluster without them makes the start fail; left out, the pipeline says so and runs at_least_once (default: exactly_once)').choices(PROCESSING_GUARANTEES))
     .option('--state-dir <dir>', 'where this instance keeps its task stores; one per instance (default: .brook/processor/<application id>)')
     .option('--commit-interval-ms <ms>', 'how often each task commits its outputs, state and input offsets (default: 1000)', integer('--commit-interval-ms', 1, INT32_MAX))
     .option('--idle-timeout-ms <ms>', 'after this long with no records and the cluster confirming the partition is read to its end, its windows close by the wall clock (default: 10000)', integer('--idle-timeout-ms', 1, INT32_MAX))
