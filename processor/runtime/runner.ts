@@ -279,7 +279,7 @@ class Runner implements RunningPipeline {
     })
     this.looker = this.kafka.admin({ retry: { retries: 0 } })
     await this.connectLooker()
-    this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
+    // Before the topics are made: a start that fails here has created none.
     if (this.processingGuarantee === 'exactly_once') {
       const probe = await transactionsSupported(this.kafka, this.applicationId, { log: this.log })
       if (!probe.supported && this.options.processingGuarantee === 'exactly_once') {
@@ -292,6 +292,7 @@ class Runner implements RunningPipeline {
         this.processingGuarantee = 'at_least_once'
       }
     }
+    this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
     if (this.processingGuarantee === 'at_least_once') {
       this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
       await this.producer.connect()

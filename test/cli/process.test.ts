@@ -2,7 +2,8 @@
  * `brook process` as a user runs it: a pipeline module (the TypeScript fixture as written, and the same pipeline
  * compiled to JavaScript in a project that depends on brook) and the built-in `iot` pipeline against a real broker
  * process, fed with kafkajs and read back with kafkajs; `--describe` against the topology; a bad module or bad flags
- * as one line and exit code 1.
+ * as one line and exit code 1; `--processing-guarantee exactly_once` on a cluster without transactions (a proxy that
+ * hides the transaction APIs from ApiVersions) as one line and exit code 1, with no topic created.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -14,6 +15,8 @@ import { describeTopology, iotPipeline } from '../../processor/index.js'
 import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { loggedErrors } from '../helpers/broker-log.js'
+import { startProxy } from '../helpers/tcp-proxy.js'
+import { TRANSACTION_APIS } from '../processor/transaction-apis.js'
 import { waitFor } from '../helpers/wait.js'
 import { brook, expectOneLineError, lines, spawnBrook } from './run-brook.js'
 
@@ -253,6 +256,31 @@ describe('brook process against a broker', () => {
     writeFileSync(config, JSON.stringify({ sasl: { mechanism: 'plain', username: 'reader', password: 'secret' } }))
     const result = await brook(['process', 'iot', '--bootstrap-server', broker.address, '--state-dir', dir, '--kafka-config', config])
     expectOneLineError(result, `iot: could not start on ${broker.address}: the cluster does not support SASL (its ApiVersions lists no SaslHandshake`)
+  })
+})
+
+describe('brook process on a cluster without transactions', () => {
+  it('refuses to start in one line when exactly_once is asked for, naming at_least_once, and creates no topic', async () => {
+    // The broker listens on 127.0.0.2 and advertises 127.0.0.1, where the proxy listens with the same port.
+    const broker = await startConfiguredBroker(FAST_GROUPS, { args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1'] })
+    const proxy = await startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port: broker.port })
+    for (const api of TRANSACTION_APIS) proxy.hide(api.request.apiKey)
+    const address = `127.0.0.1:${broker.port}`
+    const admin = new Kafka({ brokers: [address], logLevel: logLevel.NOTHING }).admin()
+    try {
+      const result = await brook(['process', 'iot', '--bootstrap-server', address, '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'exactly_once'])
+      expectOneLineError(
+        result,
+        `iot: could not start on ${address}: exactly_once needs transactions, which the cluster does not support (its ApiVersions does not list InitProducerId (API key 22)); run with processingGuarantee at_least_once (--processing-guarantee at_least_once) to process without them`,
+      )
+      await admin.connect()
+      expect((await admin.listTopics()).filter((topic) => !topic.startsWith('__'))).toEqual([])
+    } finally {
+      await admin.disconnect()
+      await proxy.close()
+      await broker.stop()
+      broker.cleanup()
+    }
   })
 })
 
