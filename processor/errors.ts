@@ -10,6 +10,9 @@
  * - `TopologyError`: the pipeline itself is wrong (two operators with one name, a duration that is not one, a
  *   co-partitioning mismatch, a changelog topic with the wrong partition count). It is thrown before anything is
  *   consumed, with a message that names the operator or topic.
+ * - `GuaranteeError`: the pipeline cannot start with exactly_once: the cluster has no transactions and exactly_once
+ *   was asked for (TRANSACTIONS_UNSUPPORTED), or whether it has them stayed unknown, the cluster not answering
+ *   definitively within a minute or answering an error such as an authorization failure (TRANSACTIONS_UNKNOWN).
  */
 
 /** Codes of the processor's errors, stable for scripts and tests. */
@@ -22,6 +25,8 @@ export const ProcessorErrorCode = {
   serializationFailed: 'SERIALIZATION_FAILED',
   badTopology: 'BAD_TOPOLOGY',
   badState: 'BAD_STATE',
+  transactionsUnsupported: 'TRANSACTIONS_UNSUPPORTED',
+  transactionsUnknown: 'TRANSACTIONS_UNKNOWN',
 } as const
 
 export type ProcessorErrorCode = (typeof ProcessorErrorCode)[keyof typeof ProcessorErrorCode]
@@ -44,5 +49,17 @@ export class TopologyError extends Error {
     super(message)
     this.name = 'TopologyError'
     this.code = code
+  }
+}
+
+/** exactly_once cannot be had: the cluster has no transactions, or whether it has them could not be found out. */
+export class GuaranteeError extends Error {
+  constructor(
+    readonly code: typeof ProcessorErrorCode.transactionsUnsupported | typeof ProcessorErrorCode.transactionsUnknown,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+    this.name = 'GuaranteeError'
   }
 }

@@ -14,9 +14,9 @@
  *
  *   attempt ──▶ supported ───────────────────────────────▶ { supported: true }
  *      │  ├───▶ transaction API not advertised ───────────▶ { supported: false, reason }
- *      │  ├───▶ other non-retriable error ─────────────────▶ throws TransactionProbeError
+ *      │  ├───▶ other non-retriable error ─────────────────▶ throws GuaranteeError (TRANSACTIONS_UNKNOWN)
  *      │  └───▶ retriable error or no answer in ATTEMPT_TIMEOUT_MS
- *      └───── backoff (1 s doubling to 8 s) ◀──┘  until maxBlockMs has passed, then throws TransactionProbeError
+ *      └───── backoff (1 s doubling to 8 s) ◀──┘  until maxBlockMs has passed, then throws GuaranteeError
  *
  * The probe's transactional id is one per application (`<applicationId>-probe`), so that the coordinator keeps one
  * entry for it however often the application starts (a transactional id stays until transactional.id.expiration.ms
@@ -25,6 +25,7 @@
  * transaction, and InitProducerId on such an id only bumps its epoch.
  */
 import type { Kafka } from 'kafkajs'
+import { GuaranteeError, ProcessorErrorCode } from '../errors.js'
 
 export type ProcessingGuarantee = 'exactly_once' | 'at_least_once'
 
@@ -33,25 +34,18 @@ export type ProcessingGuarantee = 'exactly_once' | 'at_least_once'
  * EndTxn (26), TxnOffsetCommit (28), from Kafka's `*Request.json`. A cluster whose ApiVersions lacks one has no
  * transactions.
  */
-export const TRANSACTION_API_KEYS: readonly number[] = [22, 24, 25, 26, 28]
+const TRANSACTION_API_KEYS: readonly number[] = [22, 24, 25, 26, 28]
 
 /** Kafka's `max.block.ms` default: how long the probe keeps asking a cluster that does not answer definitively. */
-export const PROBE_MAX_BLOCK_MS = 60_000
+const PROBE_MAX_BLOCK_MS = 60_000
 /** One attempt's bound: a node that accepts connections and never answers fails the attempt, not the probe. */
 const ATTEMPT_TIMEOUT_MS = 10_000
 /** Backoff between attempts: first, and at most. */
 const BACKOFF_MS = 1000
 const BACKOFF_MAX_MS = 8000
 
+/** The cluster's definitive answer; `reason` says what showed that it has no transactions. */
 export type TransactionSupport = { supported: true } | { supported: false; reason: string }
-
-/** The probe could not tell whether the cluster supports transactions, or was refused them (authorization). */
-export class TransactionProbeError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'TransactionProbeError'
-  }
-}
 
 export interface ProbeOptions {
   /** Progress, one line per attempt that failed and will be tried again. */
@@ -62,8 +56,8 @@ export interface ProbeOptions {
 
 /**
  * Asks the cluster whether it supports transactions until it answers definitively. Resolves `supported: false`
- * only when the cluster does not offer the transaction APIs; rejects with a TransactionProbeError when the answer
- * stays undecided for `maxBlockMs` or is an error that retrying does not change.
+ * only when the cluster does not offer the transaction APIs; rejects with a GuaranteeError (TRANSACTIONS_UNKNOWN) when
+ * the answer stays undecided for `maxBlockMs` or is an error that retrying does not change.
  */
 export async function transactionsSupported(kafka: Kafka, applicationId: string, options: ProbeOptions): Promise<TransactionSupport> {
   const maxBlockMs = options.maxBlockMs ?? PROBE_MAX_BLOCK_MS
@@ -74,11 +68,12 @@ export async function transactionsSupported(kafka: Kafka, applicationId: string,
     if (outcome.kind === 'supported') return { supported: true }
     if (outcome.kind === 'unsupported') return { supported: false, reason: outcome.reason }
     if (outcome.kind === 'failed') {
-      throw new TransactionProbeError(`could not find out whether the cluster supports transactions: ${outcome.reason}`, { cause: outcome.error })
+      throw new GuaranteeError(ProcessorErrorCode.transactionsUnknown, `could not find out whether the cluster supports transactions: ${outcome.reason}`, { cause: outcome.error })
     }
     const waitMs = Math.min(backoffMs, deadline - Date.now())
     if (waitMs <= 0) {
-      throw new TransactionProbeError(
+      throw new GuaranteeError(
+        ProcessorErrorCode.transactionsUnknown,
         `could not find out whether the cluster supports transactions within ${maxBlockMs / 1000} s (${attempt} attempt${attempt === 1 ? '' : 's'}; last: ${outcome.reason}); ` +
           'exactly_once needs them: wait for the cluster, or run with processingGuarantee at_least_once (--processing-guarantee at_least_once), which uses no transactions',
         { cause: outcome.error },

@@ -25,12 +25,12 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type Message, type Producer } from 'kafkajs'
-import { TopologyError } from '../errors.js'
+import { GuaranteeError, ProcessorErrorCode, TopologyError } from '../errors.js'
 import { CacheBudget, TaskStore } from '../state/task-store.js'
 import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
 import type { Topology } from '../topology/topology.js'
 import { taskAssigner, taskId } from './assignor.js'
-import { TransactionProbeError, transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
+import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
 import { newMetrics, type Metrics } from './metrics.js'
 import { Task, type OutputRecord } from './task.js'
 import { saslNotOffered } from './sasl.js'
@@ -283,7 +283,8 @@ class Runner implements RunningPipeline {
     if (this.processingGuarantee === 'exactly_once') {
       const probe = await transactionsSupported(this.kafka, this.applicationId, { log: this.log })
       if (!probe.supported && this.options.processingGuarantee === 'exactly_once') {
-        throw new TransactionProbeError(
+        throw new GuaranteeError(
+          ProcessorErrorCode.transactionsUnsupported,
           `exactly_once needs transactions, which the cluster does not support (${probe.reason}); run with processingGuarantee at_least_once (--processing-guarantee at_least_once) to process without them`,
         )
       }

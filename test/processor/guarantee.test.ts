@@ -14,8 +14,8 @@
 import { createServer } from 'node:net'
 import kafkajs from 'kafkajs'
 import { afterEach, describe, expect, test } from 'vitest'
-import { TopologyBuilder, runPipeline, type RunningPipeline, type Topology } from '../../processor/index.js'
-import { TransactionProbeError, transactionsSupported } from '../../processor/runtime/guarantee.js'
+import { GuaranteeError, ProcessorErrorCode, TopologyBuilder, runPipeline, type RunningPipeline, type Topology } from '../../processor/index.js'
+import { transactionsSupported } from '../../processor/runtime/guarantee.js'
 import { CoordinatorType } from '../../protocol/constants.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
 import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
@@ -89,6 +89,7 @@ describe('a single broker behind a proxy', () => {
     for (const api of TRANSACTION_APIS) proxy.hide(api.request.apiKey)
     const logged: string[] = []
     const started = runPipeline(doubling(app), { applicationId: app, bootstrapServers: address, processingGuarantee: 'exactly_once', stateDir: stateDir(), log: (line) => logged.push(line) })
+    await expect(started).rejects.toMatchObject({ name: 'GuaranteeError', code: ProcessorErrorCode.transactionsUnsupported })
     await expect(started).rejects.toThrow(
       'exactly_once needs transactions, which the cluster does not support (its ApiVersions does not list InitProducerId (API key 22)); run with processingGuarantee at_least_once (--processing-guarantee at_least_once) to process without them',
     )
@@ -149,7 +150,8 @@ describe('a cluster that never answers', () => {
     const kafka = new kafkajs.Kafka({ clientId: 'processor-guarantee', brokers: [`127.0.0.1:${port}`], logLevel: kafkajs.logLevel.NOTHING, retry: { retries: 0 } })
     const logged: string[] = []
     const probe = transactionsSupported(kafka, 'guarantee-nobody', { log: (line) => logged.push(line), maxBlockMs: 3000 })
-    await expect(probe).rejects.toThrow(TransactionProbeError)
+    await expect(probe).rejects.toThrow(GuaranteeError)
+    await expect(probe).rejects.toMatchObject({ code: ProcessorErrorCode.transactionsUnknown })
     await expect(probe).rejects.toThrow(/^could not find out whether the cluster supports transactions within 3 s \(\d+ attempts?; last: Connection error: connect ECONNREFUSED .*\); exactly_once needs them: .*--processing-guarantee at_least_once/)
     expect(logged.length).toBeGreaterThan(0)
     for (const line of logged) expect(line).toMatch(/^cannot tell yet whether the cluster supports transactions \(Connection error: connect ECONNREFUSED .*\); asking again in /)
