@@ -2,10 +2,10 @@
  * A small TCP proxy between a client and a broker that reads the Kafka framing as it forwards, so a test can lose an
  * answer on the way back: `dropNextAnswer(apiKey)` makes the proxy swallow the next response to a request of that API
  * (the broker has done the work and written its answer; the client never reads it) and close both connections, which
- * is the ambiguous failure an idempotent producer's retry must survive. `refuse(apiKey)` makes it close a client's
- * connection at each request of that API without forwarding it, as a Kafka broker does with a request for an API it
- * does not have. `hide(apiKey)` also takes the API out of the broker's ApiVersions answers, so the broker looks like
- * one from before that API (from before transactions, for InitProducerId): clients see it does not have it.
+ * is the ambiguous failure an idempotent producer's retry must survive. `hide(apiKey)` takes the API out of the
+ * broker's ApiVersions answers and closes a client's connection at each request of it without forwarding it (what a
+ * Kafka broker does with a request for an API it does not have), so the broker looks like one from before that API
+ * (from before transactions, for InitProducerId).
  * `outageAt(apiKey, { downMs })` makes the proxy go down at the next request of that API, as a node killed there and
  * back `downMs` later: every connection closed, new ones refused (ECONNREFUSED) until then.
  *
@@ -34,11 +34,10 @@ export interface TcpProxy {
   readonly dropped: number
   /** Swallows the next response to a request of `apiKey` and closes that client's connections. */
   dropNextAnswer(apiKey: number): void
-  /** From now on, closes a client's connections at each request of `apiKey`, which never reaches the broker. */
-  refuse(apiKey: number): void
-  /** Requests refused so far. */
-  readonly refused: number
-  /** From now on, leaves `apiKey` out of ApiVersions answers and refuses its requests (refuse). */
+  /**
+   * From now on, leaves `apiKey` out of ApiVersions answers and closes a client's connections at each request of it,
+   * which never reaches the broker.
+   */
   hide(apiKey: number): void
   /** At the next request of `apiKey`, closes every connection and refuses new ones for `downMs`. */
   outageAt(apiKey: number, options: { downMs: number }): void
@@ -128,8 +127,6 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
   const requests = new Map<number, number>()
   let armed: number | null = null
   let dropped = 0
-  const refusing = new Set<number>()
-  let refused = 0
   const hidden = new Set<number>()
   let outage: { apiKey: number; downMs: number } | null = null
   let outages = 0
@@ -177,8 +174,7 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
           goDown(downMs)
           return
         }
-        if (refusing.has(apiKey)) {
-          refused++
+        if (hidden.has(apiKey)) {
           closeBoth()
           return
         }
@@ -211,15 +207,8 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
     dropNextAnswer(apiKey) {
       armed = apiKey
     },
-    refuse(apiKey) {
-      refusing.add(apiKey)
-    },
-    get refused() {
-      return refused
-    },
     hide(apiKey) {
       hidden.add(apiKey)
-      refusing.add(apiKey)
     },
     outageAt(apiKey, { downMs }) {
       outage = { apiKey, downMs }

@@ -10,7 +10,6 @@
 import kafkajs from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { ProcessingGuarantee } from '../../processor/index.js'
-import { TRANSACTION_APIS } from './transaction-apis.js'
 import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
@@ -18,6 +17,7 @@ import { waitFor } from '../helpers/wait.js'
 import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
 import { readTopic, stateDir, values } from './helpers.js'
 import { startProcessor, untilRunning } from './processes.js'
+import { TRANSACTION_APIS } from './transaction-apis.js'
 
 let setting: KafkajsBroker
 
