@@ -128,13 +128,34 @@ describe('ListOffsets while a partition leader is replaced (KIP-207)', () => {
       .map((a) => `${a.via} ${a.spec}: ${a.offset}`)
   }
 
-  function summary(answers: readonly Answer[]): string {
-    const counts = new Map<string, number>()
+  /**
+   * Latest offsets that went back: per asker (a node, version and isolation level, or kafkajs, which follows the
+   * leader), each answer after the first is at or above the one before (KIP-207's monotonic offsets).
+   */
+  function regressions(answers: readonly Answer[]): string[] {
+    const last = new Map<string, bigint>()
+    const found: string[] = []
     for (const a of answers) {
-      const key = `${a.spec} ${a.errorCode === ErrorCode.NONE ? String(a.offset) : errorInfo(a.errorCode).name}`
-      counts.set(key, (counts.get(key) ?? 0) + 1)
+      if (a.spec !== 'latest' || a.errorCode !== ErrorCode.NONE) continue
+      const before = last.get(a.via)
+      if (before !== undefined && a.offset < before) found.push(`${a.via}: ${before} then ${a.offset}`)
+      last.set(a.via, a.offset)
     }
-    return [...counts].map(([key, n]) => `${key} x${n}`).join(', ')
+    return found
+  }
+
+  /** Each answer kind with how often it came: errors by name, offsets as their range. */
+  function summary(answers: readonly Answer[]): string {
+    const kinds = new Map<string, { n: number; min: bigint; max: bigint }>()
+    for (const a of answers) {
+      const key = `${a.spec} ${a.errorCode === ErrorCode.NONE ? 'offset' : errorInfo(a.errorCode).name}`
+      const kind = kinds.get(key) ?? { n: 0, min: a.offset, max: a.offset }
+      kind.n++
+      if (a.offset < kind.min) kind.min = a.offset
+      if (a.offset > kind.max) kind.max = a.offset
+      kinds.set(key, kind)
+    }
+    return [...kinds].map(([key, { n, min, max }]) => (key.endsWith('offset') ? `${key} ${min}..${max} x${n}` : `${key} x${n}`)).join(', ')
   }
 
   for (const { kind, configs } of [
@@ -159,6 +180,8 @@ describe('ListOffsets while a partition leader is replaced (KIP-207)', () => {
       const answers = await killLeaderAndAsk(topic)
       console.log(`${topic}: ${summary(answers)}`)
       expect(wrongAnswers(answers, acknowledged)).toEqual([])
+    expect(regressions(answers)).toEqual([])
+      expect(regressions(answers)).toEqual([])
     }, 90_000)
   }
 
@@ -185,5 +208,46 @@ describe('ListOffsets while a partition leader is replaced (KIP-207)', () => {
     const answers = await killLeaderAndAsk(topic)
     console.log(`${topic}: ${summary(answers)}`)
     expect(wrongAnswers(answers, acknowledged)).toEqual([])
+    expect(regressions(answers)).toEqual([])
   }, 90_000)
+
+  it('never answers a transactional partition\'s last stable offset below its committed records while transactions go on through kill -9 of its leader', async () => {
+    const topic = 'offsets-failover-ongoing'
+    await createTopic(topic, { 'cleanup.policy': 'compact' })
+    let writing = true
+    let committed = 0
+    const writer = (async () => {
+      let n = 0
+      while (writing) {
+        const producer = kafka(`writer-${topic}-${n}`).producer({ transactionalId: `${topic}-txn`, idempotent: true, maxInFlightRequests: 1 })
+        try {
+          await producer.connect()
+          while (writing) {
+            const transaction = await producer.transaction()
+            await transaction.send({ topic, acks: -1, messages: Array.from({ length: 5 }, () => ({ partition: 0, key: `key-${n % 20}`, value: `value-${n++}` })) })
+            await transaction.commit()
+            committed++
+          }
+        } catch {
+          await sleep(100)
+        } finally {
+          await producer.disconnect().catch(() => {})
+        }
+      }
+    })()
+    try {
+      await waitFor('ten transactions committed', () => committed >= 10)
+      const leader = (await partitionsOf(cluster().nodes.get(1)!, topic))[0]!.leaderId
+      const acknowledged = await latestAt(leader, topic, { readCommitted: true })
+      expect(acknowledged).toBeGreaterThan(0n)
+      const answers = await killLeaderAndAsk(topic)
+      console.log(`${topic}: ${committed} transactions, ${summary(answers)}`)
+      expect(wrongAnswers(answers, acknowledged)).toEqual([])
+    expect(regressions(answers)).toEqual([])
+      expect(regressions(answers)).toEqual([])
+    } finally {
+      writing = false
+      await writer
+    }
+  }, 120_000)
 })
