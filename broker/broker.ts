@@ -72,6 +72,9 @@ interface ClusterParts {
   replicas: ReplicaManager
 }
 
+/** Kafka's replica.high.watermark.checkpoint.interval.ms default: how often a cluster node stores its high watermarks. */
+const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5000
+
 /**
  * The composition root of a node: it builds the services handlers see (BrokerServices), the dispatcher and the
  * listener, and owns their lifecycle. Nothing else under broker/ imports this module.
@@ -87,6 +90,8 @@ export class Broker {
   private readonly cleaner: LogCleaner
   private readonly producerExpiry: NodeJS.Timeout
   private readonly producerCheckpoint: NodeJS.Timeout
+  /** A cluster node's high-watermark checkpoint (null on a single node, whose high watermark is its durable log end). */
+  private readonly highWatermarkCheckpoint: NodeJS.Timeout | null
   /** queued.max.requests and queued.max.request.bytes, shared by every connection. */
   private readonly budget: RequestBudget
   /** This node as clients reach it; the port is set once the listener is bound. */
@@ -126,6 +131,14 @@ export class Broker {
       )
     }, config.logFlushOffsetCheckpointIntervalMs)
     this.producerCheckpoint.unref()
+    // Kafka's ReplicaManager schedules this as highwatermark-checkpoint: a node killed with kill -9 restarts from a high
+    // watermark at most this old, where the next write alone could be far off for a follower or an idle partition.
+    this.highWatermarkCheckpoint = quorum
+      ? setInterval(() => {
+          void store.checkpointHighWatermarks().catch((error: Error) => log.warn(`checkpointing high watermarks failed: ${error.message}`))
+        }, HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS)
+      : null
+    this.highWatermarkCheckpoint?.unref()
     this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
     this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.port }
     this.services = {
@@ -358,6 +371,7 @@ export class Broker {
     this.transactions.close()
     clearInterval(this.producerExpiry)
     clearInterval(this.producerCheckpoint)
+    if (this.highWatermarkCheckpoint) clearInterval(this.highWatermarkCheckpoint)
   }
 
   /**

@@ -157,6 +157,8 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
   private end: bigint
   private durableEnd: bigint
   private watermark: bigint
+  /** The high watermark of the last state record drained into a write: what a crash now would recover. */
+  private storedWatermark: bigint
   private bytes: number
   private epochs: readonly EpochEntry[]
   private checkpoint: CleanerCheckpoint
@@ -193,6 +195,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     this.end = state.logEndOffset
     this.durableEnd = state.logEndOffset
     this.watermark = state.highWatermark
+    this.storedWatermark = state.highWatermark
     this.epochs = state.epochs
     this.bytes = state.sizeBytes
     this.checkpoint = state.cleaner
@@ -323,6 +326,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     const end = this.unflushed[0]?.baseOffset ?? this.end
     const maxBatch = withWritten(this.maxBatch, drained)
     batch.put(this.stateKey, packr.pack(this.state(end, maxBatch)))
+    this.storedWatermark = this.watermark
     return () => {
       if (end > this.durableEnd) this.durableEnd = end
       this.maxBatch = withWritten(this.maxBatch, drained)
@@ -345,6 +349,14 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
       timeIndex: this.writtenTimeState,
       cleaner: this.checkpoint,
     }
+  }
+
+  /**
+   * Whether the high watermark moved since the last write of the state record, so a crash now would bring back an
+   * older one (LogStore.checkpointHighWatermarks writes it then). A deleted log never needs it.
+   */
+  get highWatermarkUnstored(): boolean {
+    return !this.deleted && this.watermark !== this.storedWatermark
   }
 
   setHighWatermark(offset: bigint): void {

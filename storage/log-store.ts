@@ -124,6 +124,20 @@ export class LogStore {
     return this.closing
   }
 
+  /**
+   * Writes the state record of every open log whose high watermark moved since its last write (Kafka's
+   * replication-offset-checkpoint, which its ReplicaManager writes every replica.high.watermark.checkpoint.interval.ms).
+   * The state record otherwise carries the high watermark only with the log's next write, which a follower's, or an
+   * idle partition's, may not see for a long time: a node killed then restarts from that older high watermark, which
+   * as a new leader it would have to hold until its followers fetch. Nothing is written while the store refuses writes.
+   */
+  async checkpointHighWatermarks(): Promise<void> {
+    if (this.db.writeRefusal() !== null || this.closing) return
+    const opened = await Promise.allSettled(this.logs.values())
+    const moved = opened.flatMap((result) => (result.status === 'fulfilled' && result.value.highWatermarkUnstored ? [result.value] : []))
+    await Promise.all(moved.map((log) => this.commit.add(log).done))
+  }
+
   private async checkpointAndClose(): Promise<void> {
     try {
       if (this.db.writeRefusal() === null) {

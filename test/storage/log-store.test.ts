@@ -314,6 +314,30 @@ describe('partition logs', () => {
   })
 })
 
+describe('the high-watermark checkpoint', () => {
+  /** The high watermark in the partition's state record as stored now: what a restart after kill -9 finds. */
+  async function storedHighWatermark(backend: LevelBackend, partition: number): Promise<bigint> {
+    const raw = await backend.store['db'].db.get(backend.rawStateKey(partition))
+    return (packr.unpack(raw!) as { highWatermark: bigint }).highWatermark
+  }
+
+  it('stores a high watermark that moved after the last write, and writes nothing for one that did not', async () => {
+    const backend = await open()
+    await threeBatches(backend)
+    const idle = await backend.log(1)
+    await idle.append(producerBatch('idle', 1), { leaderEpoch: 0 })
+    idle.setHighWatermark(idle.durableEndOffset)
+    await backend.store.checkpointHighWatermarks()
+    // The high watermark moved after each log's last write (a follower learns it with the next fetch): only this
+    // checkpoint, not a write of the log, puts it in the state record (Kafka's replication-offset-checkpoint).
+    expect(await storedHighWatermark(backend, 0)).toBe(8n)
+    expect(await storedHighWatermark(backend, 1)).toBe(1n)
+    const writes = backend.writes()
+    await backend.store.checkpointHighWatermarks()
+    expect(backend.writes()).toBe(writes)
+  })
+})
+
 describe('deleteTopic', () => {
   function topicRecord(name: string, topicId: string, partitions: number): TopicRecord {
     return { name, topicId, partitions, replicationFactor: 1, configs: {}, createdAtMs: 0 }
