@@ -197,7 +197,11 @@ export class ReplicaManager {
   private image: MetadataImage | null = null
   private readonly isrTimer: NodeJS.Timeout
   private stopped = false
-  private caughtUp = false
+  /**
+   * The metadata offset the node's quorum member had applied when the controller unfenced it (null before): the
+   * replicas serve as leaders only once they too have applied an image at least that new.
+   */
+  private caughtUpAt: bigint | null = null
 
   constructor(private readonly options: ReplicaManagerOptions) {
     this.config = { ...DEFAULT_REPLICATION_CONFIG, ...options.config }
@@ -217,16 +221,25 @@ export class ReplicaManager {
 
   /**
    * Whether this node leads the partition as its replica knows it (the image applied to the local log), and serves
-   * clients: only once the controller has unfenced this incarnation, which it does once the node applied the metadata
-   * log up to its registration. A restarted node's image may be stale and name it leader of an epoch long gone.
+   * clients: only once the controller has unfenced this incarnation, which it does once the node's quorum member
+   * applied the metadata log up to its registration, and once the replicas have applied that far as well. A restarted
+   * node's image may be stale and name it leader of an epoch long gone; the replicas get each image after the local
+   * logs have followed it (LocalLogs), which may be after the unfencing: until then the stale leadership, its old
+   * epoch and its stored high watermark, must not answer a client (a ListOffsets would put the partition's end below
+   * records acknowledged since, a produce would be taken by a replica that no longer leads).
    */
   leads(topicId: string, index: number): boolean {
-    return this.caughtUp && this.get(topicId, index)?.leader != null
+    const caughtUpAt = this.caughtUpAt
+    if (caughtUpAt === null || this.image === null || this.image.provenance.offset < caughtUpAt) return false
+    return this.get(topicId, index)?.leader != null
   }
 
-  /** The node has caught up with the metadata log (the controller unfenced it): it may serve as leader from now on. */
+  /**
+   * The controller unfenced this node: its replicas serve as leaders from the image its quorum member has applied now
+   * on (see `leads`).
+   */
   markCaughtUp(): void {
-    this.caughtUp = true
+    this.caughtUpAt ??= this.options.quorum.appliedOffset
   }
 
   /**

@@ -111,6 +111,7 @@ describe('ListOffsets while a partition leader is replaced (KIP-207)', () => {
       clients.set(victim, await connect(await cluster().restart(victim), { timeoutMs: 5000 }))
       await allUnfenced(cluster())
       await waitFor(`node ${victim} leading ${topic} again`, async () => (await partitionsOf(cluster().nodes.get(survivors[0]!)!, topic))[0]?.leaderId === victim, { timeoutMs: 60_000 })
+      await waitFor(`node ${victim} answering as ${topic}'s leader`, () => answers.some((a) => a.via.startsWith(`node ${victim} `) && a.errorCode === ErrorCode.NONE))
       await sleep(PROBE_MS / 2)
     } finally {
       probing = false
