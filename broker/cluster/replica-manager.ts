@@ -61,10 +61,11 @@
  * - A follower whose log end is below its leader's log start (OFFSET_OUT_OF_RANGE, checked before divergence) empties
  *   its log and starts it at the leader's log start, which it asks with ListOffsets EARLIEST (Kafka's
  *   truncateFullyAndStartAt): nothing below that start is readable anywhere any more.
- * - A node serves no client as leader before the controller unfenced it (`markCaughtUp`): until it has applied the
- *   metadata log up to its registration, its image may name it leader of an epoch that has ended.
- * - The HW is stored with the log's writes (Kafka's replication-offset-checkpoint, lagging by the last write): a
- *   restarted node starts from that stored HW, which is at most the true one.
+ * - A node serves no client as leader before the controller unfenced it (`markCaughtUp`) and its replicas have applied
+ *   the image its quorum member had then: until it has applied the metadata log up to its registration, its image may
+ *   name it leader of an epoch that has ended.
+ * - The HW is stored with the log's writes and every 5 s when it moved since (Kafka's replication-offset-checkpoint,
+ *   LogStore.checkpointHighWatermarks): a restarted node starts from that stored HW, which is at most the true one.
  *
  * min.insync.replicas without a controller. The ISR the HW follows is the committed one (the image's, or the
  * controller's answer to this leader's AlterPartition) plus a member a pending expansion adds: Kafka's maximal ISR.
