@@ -1,0 +1,51 @@
+/**
+ * The replica manager of a cluster node (broker/cluster/replica-manager.ts) over a real node's logs in this process,
+ * driven by metadata images built by hand: when a restarted node may serve as a partition's leader.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { Logger } from '../../broker/logger.js'
+import { ReplicaManager } from '../../broker/cluster/replica-manager.js'
+import type { QuorumRunner } from '../../broker/cluster/quorum-runner.js'
+import { MetadataImage } from '../../broker/cluster/metadata/image.js'
+import type { Topic } from '../../broker/partition.js'
+import { openNode, type InProcessNode } from '../helpers/in-process-node.js'
+
+const NODE_ID = 1
+
+let node: InProcessNode | undefined
+let manager: ReplicaManager | undefined
+afterEach(async () => {
+  manager?.stop()
+  await node?.close()
+  manager = undefined
+  node = undefined
+})
+
+/** An image at metadata offset `offset` in which `topic`'s partition 0 (replicas 1 and 2, both in the ISR) has `leader`. */
+function imageAt(offset: bigint, topic: Topic, leader: { id: number; leaderEpoch: number }): MetadataImage {
+  const registration = { replicas: [1, 2], isr: [1, 2], removingReplicas: [], addingReplicas: [], leader: leader.id, leaderRecoveryState: 0, leaderEpoch: leader.leaderEpoch, partitionEpoch: leader.leaderEpoch }
+  return new MetadataImage({
+    ...MetadataImage.EMPTY,
+    provenance: { offset, epoch: 1 },
+    topicsById: new Map([[topic.topicId, { name: topic.name, topicId: topic.topicId, partitions: new Map([[0, registration]]) }]]),
+    topicIdsByName: new Map([[topic.name, topic.topicId]]),
+  })
+}
+
+describe('a restarted node', () => {
+  it('serves as leader only once its replicas have applied the metadata its quorum member had when it was unfenced', async () => {
+    node = await openNode()
+    const topic = await node.createTopic('changelog')
+    // The quorum member has applied the metadata log up to offset 7, where the controller unfenced this node.
+    const quorum = { appliedOffset: 7n, leaderId: null } as unknown as QuorumRunner
+    manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+    // The replicas still hold the image the node restarted with: it led the partition in epoch 0, which has ended.
+    manager.apply(imageAt(3n, topic, { id: NODE_ID, leaderEpoch: 0 }))
+    expect(manager.leads(topic.topicId, 0)).toBe(false)
+    manager.markCaughtUp()
+    expect(manager.leads(topic.topicId, 0)).toBe(false)
+    // The image of the unfencing reaches the replicas: it leads again, in epoch 1.
+    manager.apply(imageAt(7n, topic, { id: NODE_ID, leaderEpoch: 1 }))
+    expect(manager.leads(topic.topicId, 0)).toBe(true)
+  })
+})
