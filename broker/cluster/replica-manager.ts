@@ -649,8 +649,21 @@ export class ReplicaManager {
     const partition = replica.partition
     if (leaderLogStartOffset <= partition.logEndOffset) return false
     this.options.log.info(`${replica.name}: the log ends at ${partition.logEndOffset}, below the leader's log start ${leaderLogStartOffset}: starting it afresh there`)
-    await partition.appendsSettled()
-    await partition.truncateFullyAndStartAt(leaderLogStartOffset)
+    return this.truncateAsFollower(replica, () => partition.truncateFullyAndStartAt(leaderLogStartOffset))
+  }
+
+  /**
+   * Runs a follower's truncation of `replica`'s log once its appends are written, unless it leads by then; returns
+   * whether it ran. The image is applied between the truncation's steps, where Kafka's makeLeader waits for a
+   * fetcher's truncation under the partition's lock: a leadership that came while it ran has had its epoch's start,
+   * cached at the log end, cut away with the log (truncation drops the epochs from the cut), and would then never
+   * say OFFSET_NOT_AVAILABLE (ListOffsets) nor take a follower back into the ISR. It starts again at the log end left.
+   */
+  private async truncateAsFollower(replica: Replica, truncate: () => Promise<void>): Promise<boolean> {
+    await replica.partition.appendsSettled()
+    if (replica.leader) return false
+    await truncate()
+    if (replica.leader) this.becomeLeader(replica, Date.now())
     return true
   }
 
@@ -675,8 +688,7 @@ export class ReplicaManager {
       })
       if (offset < log.logEndOffset) this.options.log.info(`${replica.name}: truncating from ${log.logEndOffset} to ${offset} (the leader's epoch ${leaderEnd.epoch} ends at ${leaderEnd.endOffset})`)
       // Also at the log end: an epoch this replica led without appending starts there, and the leader lacks it.
-      await partition.appendsSettled()
-      await partition.truncateTo(offset)
+      await this.truncateAsFollower(replica, () => partition.truncateTo(offset))
       if (partition.highWatermark > partition.logEndOffset) partition.setHighWatermark(partition.logEndOffset)
       return true
     }

@@ -1,6 +1,7 @@
 /**
  * The replica manager of a cluster node (broker/cluster/replica-manager.ts) over a real node's logs in this process,
- * driven by metadata images built by hand: when a restarted node may serve as a partition's leader.
+ * driven by metadata images built by hand: when a restarted node may serve as a partition's leader, and a leadership
+ * that comes while the replica truncates as a follower.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { Logger } from '../../broker/logger.js'
@@ -9,6 +10,9 @@ import type { QuorumRunner } from '../../broker/cluster/quorum-runner.js'
 import { MetadataImage } from '../../broker/cluster/metadata/image.js'
 import type { Topic } from '../../broker/partition.js'
 import { openNode, type InProcessNode } from '../helpers/in-process-node.js'
+import { producerBatch } from '../storage/batches.js'
+import { AppendOrigin } from '../../storage/producer-state.js'
+import type { FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
 
 const NODE_ID = 1
 
@@ -47,5 +51,29 @@ describe('a restarted node', () => {
     // The image of the unfencing reaches the replicas: it leads again, in epoch 1.
     manager.apply(imageAt(7n, topic, { id: NODE_ID, leaderEpoch: 1 }))
     expect(manager.leads(topic.topicId, 0)).toBe(true)
+  })
+})
+
+describe('a follower truncating to its leader', () => {
+  it('that is made leader meanwhile keeps its log and starts its epoch where its log ends', async () => {
+    node = await openNode()
+    const topic = await node.createTopic('changelog')
+    const partition = topic.partitions[0]!
+    const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
+    manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+    manager.apply(imageAt(1n, topic, { id: NODE_ID, leaderEpoch: 0 }))
+    manager.markCaughtUp()
+    for (const label of ['a', 'b', 'c']) await partition.appendAsLeader(producerBatch(label, 1), { origin: AppendOrigin.CLIENT })
+    // Node 2 leads epoch 1; its answer says its epoch 0 ended at offset 1, so this follower would cut its log there.
+    manager.apply(imageAt(2n, topic, { id: 2, leaderEpoch: 1 }))
+    const replica = manager.get(topic.topicId, 0)!
+    const diverging = { partitionIndex: 0, errorCode: 0, highWatermark: 1n, divergingEpoch: { epoch: 0, endOffset: 1n }, records: null } as unknown as FetchResponsePartitionData
+    const applied = manager.applyFetched(replica, diverging)
+    // Before the truncation runs, node 2 is gone and this node leads epoch 2 from its log end, 3.
+    manager.apply(imageAt(3n, topic, { id: NODE_ID, leaderEpoch: 2 }))
+    await applied
+    expect(partition.logEndOffset).toBe(3n)
+    expect(partition.log.epochCache.at(-1)).toEqual({ epoch: 2, startOffset: 3n })
+    expect(replica.leader?.epochStartOffset).toBe(3n)
   })
 })
