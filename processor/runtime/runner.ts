@@ -273,12 +273,12 @@ class Runner implements RunningPipeline {
 
   async start(): Promise<void> {
     this.admin = this.kafka.admin()
-    await this.admin.connect().catch((error: unknown) => {
+    await this.connect(this.admin).catch((error: unknown) => {
       const sasl = saslNotOffered(error)
       throw sasl === null ? error : new Error(sasl, { cause: error })
     })
     this.looker = this.kafka.admin({ retry: { retries: 0 } })
-    await this.connectLooker()
+    await this.connect(this.looker)
     // Before the topics are made: a start that fails here has created none.
     if (this.processingGuarantee === 'exactly_once') {
       const probe = await transactionsSupported(this.kafka, this.applicationId, { log: this.log })
@@ -296,7 +296,7 @@ class Runner implements RunningPipeline {
     this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
     if (this.processingGuarantee === 'at_least_once') {
       this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
-      await this.producer.connect()
+      await this.connect(this.producer)
     }
     if (this.plan.tables.some((t) => t.kind === 'topic')) {
       this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.log)
@@ -337,7 +337,7 @@ class Runner implements RunningPipeline {
     this.consumer.on(CRASH, ({ payload }) => {
       if (!payload.restart) this.crash(payload.error)
     })
-    await this.consumer.connect()
+    await this.connect(this.consumer)
     await this.consumer.subscribe({ topics: [...this.topicSub.keys()], fromBeginning: true })
     // Batches of different partitions run concurrently (each task has its lock), so one task's commit waits for
     // its acks while another task processes.
@@ -347,14 +347,15 @@ class Runner implements RunningPipeline {
   }
 
   /**
-   * Connects the looker. Without retries it would fail at the first bootstrap server it tries if that one is down (a
-   * node killed and not yet fenced); kafkajs takes the next bootstrap server at the next connect, so each is tried once.
+   * Connects a kafkajs client. kafkajs's connect fails at the first bootstrap server it picks if that one is down (a
+   * node killed and not yet fenced), and picks another at the next connect: each bootstrap server is tried once before
+   * the error counts.
    */
-  private async connectLooker(): Promise<void> {
+  private async connect(client: { connect(): Promise<void> }): Promise<void> {
     const servers = brokersOf(this.options.bootstrapServers).length
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.looker.connect()
+        await client.connect()
         return
       } catch (error) {
         if (attempt >= servers) throw error
@@ -419,7 +420,7 @@ class Runner implements RunningPipeline {
     if (this.processingGuarantee === 'exactly_once') {
       // Initializing the task's transactional id fences a previous owner and aborts its open transaction.
       slot.producer ??= this.kafka.producer({ transactionalId: `${this.applicationId}-${slot.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: { retries: TRANSACTION_SEND_RETRIES } })
-      await slot.producer.connect()
+      await this.connect(slot.producer)
       const fence = await slot.producer.transaction()
       await fence.abort()
     }
