@@ -180,6 +180,8 @@ interface Slot {
    */
   fetchedTo: number
   producer?: Producer
+  /** Where the task resumes when its store has no position: the group's committed offset, or the partition's start. */
+  resumeAt: bigint
   /** The source offset processing last failed at (the record's, or the position when none was at fault), and how often in a row. */
   failure?: { offset: bigint; times: number }
 }
@@ -390,7 +392,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget)
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? ''), fetchedTo: -1 }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? ''), fetchedTo: -1, resumeAt: 0n }
         this.slots.set(id, slot)
       }
       const target = slot
@@ -424,6 +426,11 @@ class Runner implements RunningPipeline {
       const fence = await slot.producer.transaction()
       await fence.abort()
     }
+    const committed = await this.committedOffset(slot.sub.sourceTopic, slot.partition)
+    // A task that ends its restore without a saved position resumes here, not where the consumer's fetch position
+    // happens to be: a re-initialization keeps the group membership and with it that position, which may be past
+    // records whose work was never committed (a first transaction aborted, a commit that failed).
+    slot.resumeAt = committed ?? (await this.logStartOffset(slot.sub.sourceTopic, slot.partition))
     const store = slot.task.store
     const changelog = slot.sub.changelogTopic
     if (!changelog) return this.finishRestore(slot)
@@ -432,7 +439,6 @@ class Runner implements RunningPipeline {
     const outOfRange = from !== null && (from < offsets.low || from > offsets.high)
     if (from !== null && (this.processingGuarantee === 'exactly_once' || outOfRange)) {
       const saved = (await store.position())?.position
-      const committed = await this.committedOffset(slot.sub.sourceTopic, slot.partition)
       if (this.processingGuarantee === 'exactly_once' && saved !== undefined && (committed === null || BigInt(saved) > committed)) {
         this.log(`task ${slot.id}: local state is at input offset ${saved}, past the group's committed offset ${committed ?? '(none)'} of ${slot.sub.sourceTopic}-${slot.partition}: it holds a commit the cluster does not have; restoring from the changelog`)
         from = null
@@ -462,6 +468,13 @@ class Runner implements RunningPipeline {
     return { low: Number(found.low), high: Number(found.high) }
   }
 
+  /** The first offset of a partition (ListOffsets EARLIEST): where the consumer starts without a committed offset. */
+  private async logStartOffset(topic: string, partition: number): Promise<bigint> {
+    const found = (await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)
+    if (!found) throw new Error(`${topic} has no partition ${partition}`)
+    return BigInt(found.low)
+  }
+
   /** The group's committed offset of a source partition (the application id is the group), or null when it has none. */
   private async committedOffset(topic: string, partition: number): Promise<bigint | null> {
     const [answer] = await this.admin.fetchOffsets({ groupId: this.applicationId, topics: [topic] })
@@ -479,7 +492,8 @@ class Runner implements RunningPipeline {
   private async finishRestore(slot: Slot): Promise<void> {
     if (slot.sub.changelogTopic) this.consumer.pause([{ topic: slot.sub.changelogTopic, partitions: [slot.partition] }])
     await slot.task.load()
-    if (slot.task.position !== null) this.consumer.seek({ topic: slot.sub.sourceTopic, partition: slot.partition, offset: slot.task.position.toString() })
+    const position = slot.task.position ?? slot.resumeAt
+    this.consumer.seek({ topic: slot.sub.sourceTopic, partition: slot.partition, offset: position.toString() })
     slot.state = 'running'
     const ms = Date.now() - slot.restoreStartedMs
     this.counters.restoreMs += ms

@@ -1,0 +1,75 @@
+/**
+ * exactly_once when a task's first commit fails: the broker becomes unreachable as the commit's EndTxn is sent (a
+ * proxy in front of it goes down there, as a node killed at that moment), so the task's first transaction is aborted
+ * and the task is re-initialized from its committed state, which has no position yet. The consumer's own fetch
+ * position is already past the records that transaction covered; the task must go back to the group's committed
+ * offset (none yet: the partition's start) and process them again. The read_committed output equals an uninterrupted
+ * computation, each window once. (A trial lost the first transaction's windows this way when the group coordinator's
+ * node was killed a few seconds into a run.)
+ */
+import kafkajs from 'kafkajs'
+import { afterEach, expect, test } from 'vitest'
+import { iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { endTxn } from '../../protocol/messages/end-txn.js'
+import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
+import type { BrokerProcess } from '../helpers/broker.js'
+import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { waitFor } from '../helpers/wait.js'
+import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
+import { readTopic, stateDir, values } from './helpers.js'
+
+const APP = 'first-commit'
+const TOPICS = { inputTopic: `${APP}-readings`, statsTopic: `${APP}-stats`, averagesTopic: `${APP}-avg`, alertsTopic: `${APP}-alerts`, lateTopic: `${APP}-late` }
+
+let broker: BrokerProcess | undefined
+let proxy: TcpProxy | undefined
+let pipeline: RunningPipeline | undefined
+afterEach(async () => {
+  await pipeline?.stop()
+  await proxy?.close()
+  await broker?.kill()
+  broker?.cleanup()
+  pipeline = proxy = broker = undefined
+})
+
+test('a task whose first transaction is aborted processes that transaction\'s records again, and the output equals an uninterrupted run', async () => {
+  // The broker listens on 127.0.0.2 and advertises 127.0.0.1, where the proxy listens with the same port.
+  broker = await startConfiguredBroker(FAST_GROUPS, { args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1'] })
+  proxy = await startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port: broker.port })
+  const address = `127.0.0.1:${broker.port}`
+  const kafka = new kafkajs.Kafka({ clientId: APP, brokers: [address], logLevel: kafkajs.logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: TOPICS.inputTopic, numPartitions: 1 }] })
+  await admin.disconnect()
+  const readings = fleet({ devices: 6, sensors: ['temperature'], readings: 600, intervalMs: 1000, startMs: Date.UTC(2024, 0, 1), partitions: 1, seed: 5 })
+  const expected = expectedStats(readings, 60_000, 10_000)
+  await produceReadings(kafka, TOPICS.inputTopic, readings)
+
+  // The first EndTxn is the first commit's: neither the probe nor the task's fencing sends one (their transactions are empty).
+  proxy.outageAt(endTxn.request.apiKey, { downMs: 3000 })
+  const logged: string[] = []
+  const running = await runPipeline(iotPipeline({ ...TOPICS, statsWindow: '1m', grace: '10s', averageWindow: '2m', averageAdvance: '1m' }), {
+    applicationId: APP,
+    bootstrapServers: address,
+    stateDir: stateDir(),
+    processingGuarantee: 'exactly_once',
+    commitIntervalMs: 100,
+    idleTimeoutMs: 3_600_000,
+    kafka: { retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } },
+    log: (line) => logged.push(line),
+  })
+  pipeline = running
+  await waitFor('the first commit to meet the outage', () => proxy!.outages === 1, { timeoutMs: 60_000 })
+  await waitFor('every reading processed', () => running.metrics().tasks.some((t) => t.state === 'running' && t.position !== null && Number(t.position) >= readings.length), { timeoutMs: 90_000 })
+  await running.stop()
+  pipeline = undefined
+
+  const output = await readTopic(kafka, TOPICS.statsTopic, (records) => windowsOf(values(records)).windows.size >= expected.size, { timeoutMs: 60_000 })
+  const result = windowsOf(values(output))
+  console.log(`first commit aborted: ${result.windows.size} windows (expected ${expected.size}), ${result.duplicates} twice; ${logged.filter((line) => line.startsWith('task ')).join(' | ')}`)
+  expect(logged.some((line) => line.startsWith('task 0_0: ') && line.includes('re-initializing it from its committed state'))).toBe(true)
+  expect(result.duplicates).toBe(0)
+  expect([...result.windows.keys()].sort()).toEqual([...expected.keys()].sort())
+  for (const [key, stats] of expected) expect({ key, ...result.windows.get(key)!, avg: 0 }).toEqual({ key, ...stats, avg: 0 })
+}, 240_000)
