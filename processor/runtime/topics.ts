@@ -108,10 +108,18 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
     if (partitions.has(topic)) warn(`sink topic ${topic} already exists and gets records stamped with their event time: its retention.ms must be -1 or longer than the age of the oldest event, or Kafka deletes them`)
   }
   if (wanted.size > 0) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [...wanted].map(([topic, spec]) => ({ topic, numPartitions: spec.partitions, replicationFactor: options.replicationFactor, configEntries: spec.configs })),
-    })
+    await admin
+      .createTopics({
+        waitForLeaders: true,
+        topics: [...wanted].map(([topic, spec]) => ({ topic, numPartitions: spec.partitions, replicationFactor: options.replicationFactor, configEntries: spec.configs })),
+      })
+      .catch((error: unknown) => {
+        // kafkajs says only "Topic creation errors"; each topic's error is in `errors`.
+        const errors = (error as { errors?: unknown }).errors
+        if (!Array.isArray(errors) || errors.length === 0) throw error
+        const each = errors.map((e: { topic?: string; type?: string; message?: string }) => `${e.topic ?? '?'}: ${e.type ?? e.message ?? 'failed'}`)
+        throw new Error(`could not create the pipeline's topics (${each.join('; ')})`, { cause: error })
+      })
   }
   const topics = [...used].sort()
   await untilReady(admin, topics, warn)

@@ -257,6 +257,12 @@ describe('brook process against a broker', () => {
     const result = await brook(['process', 'iot', '--bootstrap-server', broker.address, '--state-dir', dir, '--kafka-config', config])
     expectOneLineError(result, `iot: could not start on ${broker.address}: the cluster does not support SASL (its ApiVersions lists no SaslHandshake`)
   })
+
+  it('names each topic it could not create and why, in one line', async () => {
+    const result = await brook(['process', 'iot', '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-process-rf-'), '--application-id', 'too-many-replicas', '--input-topic', 'too-many-replicas-in', '--replication-factor', '3'])
+    expectOneLineError(result, `too-many-replicas: could not start on ${broker.address}: could not create the pipeline's topics (`)
+    expect(result.stderr).toContain('too-many-replicas-in: INVALID_REPLICATION_FACTOR')
+  })
 })
 
 describe('brook process on a cluster without transactions', () => {
