@@ -19,6 +19,9 @@
  * broker's port (`startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port })`).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net'
+import type { BrokerConfig } from '../../broker/config.js'
+import { startConfiguredBroker } from './broker-config.js'
+import type { BrokerProcess } from './broker.js'
 
 export interface ProxyOptions {
   listenHost: string
@@ -220,6 +223,39 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
       clearTimeout(relisten)
       for (const socket of sockets) socket.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** A broker behind a proxy (brokerBehindProxy): clients use `address`, the proxy's. */
+export interface ProxiedBroker {
+  readonly broker: BrokerProcess
+  readonly proxy: TcpProxy
+  /** `127.0.0.1:<port>`: where the proxy listens, and what the broker advertises. */
+  readonly address: string
+  /** Closes the proxy, kills the broker and removes its data. */
+  close(): Promise<void>
+}
+
+/**
+ * A broker started with `config` on 127.0.0.2, advertising 127.0.0.1, where a proxy listens with the same port: every
+ * client connection, including those Metadata sends clients to, goes through the proxy.
+ */
+export async function brokerBehindProxy(config: Partial<BrokerConfig>): Promise<ProxiedBroker> {
+  const broker = await startConfiguredBroker(config, { args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1'] })
+  const proxy = await startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port: broker.port }).catch(async (error: unknown) => {
+    await broker.kill()
+    broker.cleanup()
+    throw error
+  })
+  return {
+    broker,
+    proxy,
+    address: `127.0.0.1:${broker.port}`,
+    async close() {
+      await proxy.close()
+      await broker.kill()
+      broker.cleanup()
     },
   }
 }

@@ -11,9 +11,8 @@ import kafkajs from 'kafkajs'
 import { afterEach, expect, test } from 'vitest'
 import { iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
 import { endTxn } from '../../protocol/messages/end-txn.js'
-import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
-import type { BrokerProcess } from '../helpers/broker.js'
-import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { brokerBehindProxy, type ProxiedBroker } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
 import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
 import { readTopic, stateDir, values } from './helpers.js'
@@ -21,22 +20,17 @@ import { readTopic, stateDir, values } from './helpers.js'
 const APP = 'first-commit'
 const TOPICS = { inputTopic: `${APP}-readings`, statsTopic: `${APP}-stats`, averagesTopic: `${APP}-avg`, alertsTopic: `${APP}-alerts`, lateTopic: `${APP}-late` }
 
-let broker: BrokerProcess | undefined
-let proxy: TcpProxy | undefined
+let setup: ProxiedBroker | undefined
 let pipeline: RunningPipeline | undefined
 afterEach(async () => {
   await pipeline?.stop()
-  await proxy?.close()
-  await broker?.kill()
-  broker?.cleanup()
-  pipeline = proxy = broker = undefined
+  await setup?.close()
+  pipeline = setup = undefined
 })
 
 test('a task whose first transaction is aborted processes that transaction\'s records again, and the output equals an uninterrupted run', async () => {
-  // The broker listens on 127.0.0.2 and advertises 127.0.0.1, where the proxy listens with the same port.
-  broker = await startConfiguredBroker(FAST_GROUPS, { args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1'] })
-  proxy = await startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port: broker.port })
-  const address = `127.0.0.1:${broker.port}`
+  setup = await brokerBehindProxy(FAST_GROUPS)
+  const { proxy, address } = setup
   const kafka = new kafkajs.Kafka({ clientId: APP, brokers: [address], logLevel: kafkajs.logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } })
   const admin = kafka.admin()
   await admin.connect()
@@ -60,7 +54,7 @@ test('a task whose first transaction is aborted processes that transaction\'s re
     log: (line) => logged.push(line),
   })
   pipeline = running
-  await waitFor('the first commit to meet the outage', () => proxy!.outages === 1, { timeoutMs: 60_000 })
+  await waitFor('the first commit to meet the outage', () => proxy.outages === 1, { timeoutMs: 60_000 })
   await waitFor('every reading processed', () => running.metrics().tasks.some((t) => t.state === 'running' && t.position !== null && Number(t.position) >= readings.length), { timeoutMs: 90_000 })
   await running.stop()
   pipeline = undefined

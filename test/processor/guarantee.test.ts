@@ -18,11 +18,10 @@ import { GuaranteeError, ProcessorErrorCode, TopologyBuilder, runPipeline, type 
 import { transactionsSupported } from '../../processor/runtime/guarantee.js'
 import { CoordinatorType } from '../../protocol/constants.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
-import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
-import type { BrokerProcess } from '../helpers/broker.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
 import { withClient } from '../helpers/kafka.js'
-import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { brokerBehindProxy, type ProxiedBroker, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
 import { readTopic, stateDir, values } from './helpers.js'
 import { TRANSACTION_APIS } from './transaction-apis.js'
@@ -51,22 +50,18 @@ async function expectProcessing(kafka: kafkajs.Kafka, app: string): Promise<void
 }
 
 describe('a single broker behind a proxy', () => {
-  let broker: BrokerProcess | undefined
-  let proxy: TcpProxy | undefined
+  let setup: ProxiedBroker | undefined
   let pipeline: RunningPipeline | undefined
   afterEach(async () => {
     await pipeline?.stop()
-    await proxy?.close()
-    await broker?.kill()
-    broker?.cleanup()
-    pipeline = proxy = broker = undefined
+    await setup?.close()
+    pipeline = setup = undefined
   })
 
-  /** A broker on 127.0.0.2 advertising 127.0.0.1, where the proxy listens with the same port; clients use the proxy. */
+  /** A broker behind a proxy (brokerBehindProxy), and a kafkajs client through the proxy. */
   async function behindProxy(): Promise<{ address: string; kafka: kafkajs.Kafka; proxy: TcpProxy }> {
-    broker = await startConfiguredBroker(FAST_GROUPS, { args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1'] })
-    proxy = await startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port: broker.port })
-    const address = `127.0.0.1:${broker.port}`
+    setup = await brokerBehindProxy(FAST_GROUPS)
+    const { address, proxy } = setup
     return { address, kafka: new kafkajs.Kafka({ clientId: 'processor-guarantee', brokers: [address], logLevel: kafkajs.logLevel.NOTHING }), proxy }
   }
 
