@@ -177,18 +177,22 @@ describe('brook demo', () => {
       const brokers = clusterUp(demo.stdout())![1]!.split(',')
       /**
        * One question to the cluster through a new kafkajs admin (its first metadata is fresh: a long-lived client keeps a
-       * dead leader's address until its metadata ages), without retries; null when it fails (a dead node, no leader yet).
+       * dead leader's address until its metadata ages), without retries, bootstrapped from each node in turn (kafkajs
+       * starts at the first of its list, which may be the dead one); null when every node fails it (no leader yet).
        */
       const ask = async <T>(question: (admin: Admin) => Promise<T>): Promise<T | null> => {
-        const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
-        try {
-          await admin.connect()
-          return await question(admin)
-        } catch {
-          return null
-        } finally {
-          await admin.disconnect().catch(() => {})
+        for (const broker of brokers) {
+          const admin = new Kafka({ brokers: [broker], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
+          try {
+            await admin.connect()
+            return await question(admin)
+          } catch {
+            continue
+          } finally {
+            await admin.disconnect().catch(() => {})
+          }
         }
+        return null
       }
       /** Records in readings-stats-1m: the sum of its partitions' high watermarks. */
       const statsEnd = (): Promise<number | null> => ask(async (admin) => (await admin.fetchTopicOffsets('readings-stats-1m')).reduce((sum, p) => sum + Number(p.high), 0))
