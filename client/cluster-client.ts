@@ -438,7 +438,6 @@ function firstAnswering(servers: readonly BrokerAddress[], options: ClusterClien
   const failures: string[] = []
   return new Promise<KafkaClient>((resolve, reject) => {
     let started = 0
-    let failed = 0
     let settled = false
     let hedge: NodeJS.Timeout | undefined
     const startNext = (): void => {
@@ -458,9 +457,8 @@ function firstAnswering(servers: readonly BrokerAddress[], options: ClusterClien
         (error: Error) => {
           if (settled) return
           failures.push(error.message)
-          failed++
           if (started < servers.length) startNext()
-          else if (failed === servers.length) {
+          else if (failures.length === servers.length) {
             settled = true
             reject(new ConnectionError(failures.join('; ')))
           }

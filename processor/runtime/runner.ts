@@ -430,11 +430,11 @@ class Runner implements RunningPipeline {
     // A task that ends its restore without a saved position resumes here, not where the consumer's fetch position
     // happens to be: a re-initialization keeps the group membership and with it that position, which may be past
     // records whose work was never committed (a first transaction aborted, a commit that failed).
-    slot.resumeAt = committed ?? (await this.logStartOffset(slot.sub.sourceTopic, slot.partition))
+    slot.resumeAt = committed ?? BigInt((await this.partitionOffsets(slot.sub.sourceTopic, slot.partition)).low)
     const store = slot.task.store
     const changelog = slot.sub.changelogTopic
     if (!changelog) return this.finishRestore(slot)
-    const offsets = await this.changelogOffsets(changelog, slot.partition)
+    const offsets = await this.partitionOffsets(changelog, slot.partition)
     let from = store.checkpoint
     const outOfRange = from !== null && (from < offsets.low || from > offsets.high)
     if (from !== null && (this.processingGuarantee === 'exactly_once' || outOfRange)) {
@@ -461,18 +461,14 @@ class Runner implements RunningPipeline {
     this.consumer.resume([{ topic: changelog, partitions: [slot.partition] }])
   }
 
-  /** The log start and end (high watermark) of one changelog partition; rejects when the cluster does not answer. */
-  private async changelogOffsets(topic: string, partition: number): Promise<{ low: number; high: number }> {
+  /**
+   * The log start and end of one partition (ListOffsets EARLIEST and LATEST, as kafkajs asks them: read_committed);
+   * rejects when the cluster does not answer.
+   */
+  private async partitionOffsets(topic: string, partition: number): Promise<{ low: number; high: number }> {
     const found = (await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)
     if (!found) throw new Error(`${topic} has no partition ${partition}`)
     return { low: Number(found.low), high: Number(found.high) }
-  }
-
-  /** The first offset of a partition (ListOffsets EARLIEST): where the consumer starts without a committed offset. */
-  private async logStartOffset(topic: string, partition: number): Promise<bigint> {
-    const found = (await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)
-    if (!found) throw new Error(`${topic} has no partition ${partition}`)
-    return BigInt(found.low)
   }
 
   /** The group's committed offset of a source partition (the application id is the group), or null when it has none. */
