@@ -18,7 +18,7 @@
 import { join } from 'node:path'
 import kafkajs, { type Admin } from 'kafkajs'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
-import { iotPipeline, runPipeline, type IotPipelineOptions, type RunningPipeline } from '../processor/index.js'
+import { iotPipeline, logClientRejections, runPipeline, type IotPipelineOptions, type RunningPipeline } from '../processor/index.js'
 import { COMMON_FLAGS, FLEET_FLAGS, fleetOptionsFromFlags, resolveFleetOptions, simulateFleet, type FlagValues, type FleetOptions } from '../processor/simulator/index.js'
 import { Dashboard, canRedraw } from './dashboard.js'
 import { startDemoCluster, type DemoCluster } from './demo-cluster.js'
@@ -165,6 +165,7 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       columns: () => process.stdout.columns,
     })
     view.start()
+    const removeRejectionHandler = logClientRejections((line) => view.log(`pipeline: ${line}`))
     let fleetSummary: FleetTotals | null = null
     try {
       view.setStatus(`starting the cluster (${many(nodes, 'node')})`)
@@ -267,6 +268,7 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
       }
       view.setStatus(stopReason === null ? 'stopped' : 'stopped after an error')
       view.stop()
+      removeRejectionHandler()
       process.stdout.off('error', onStdoutError)
     }
     if (pipeline) process.stdout.write(`pipeline ${APPLICATION_ID}: ${formatMetrics(pipeline.metrics(), { lateTopic: pipelineOptions.lateTopic })}\n`)

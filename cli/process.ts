@@ -9,7 +9,7 @@
  */
 import { basename, extname } from 'node:path'
 import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import { describeTopology, iotPipeline, runPipeline, type RunOptions, type Topology } from '../processor/index.js'
+import { describeTopology, iotPipeline, logClientRejections, runPipeline, type RunOptions, type Topology } from '../processor/index.js'
 import { clientCommand } from './client-command.js'
 import { onStopSignal } from './interrupt.js'
 import { addIotOptions, iotOptionsFrom } from './iot-options.js'
@@ -79,6 +79,8 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
       if (pipeline) stopping = pipeline.stop()
     },
   })
+  // For the process's life: kafkajs clients still closing after the pipeline stopped may reject too.
+  logClientRejections(run.log ?? ((line) => process.stderr.write(`brook process: ${line}\n`)))
   try {
     pipeline = await runPipeline(topology, run).catch((error: Error) => {
       throw new Error(`${run.applicationId}: could not start on ${[run.bootstrapServers].flat().join(',')}: ${error.message}`)

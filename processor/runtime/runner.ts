@@ -23,6 +23,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { join, resolve } from 'node:path'
 import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type Message, type Producer } from 'kafkajs'
 import { GuaranteeError, ProcessorErrorCode, TopologyError } from '../errors.js'
@@ -71,6 +72,30 @@ const RECOVER_BACKOFF_MAX_MS = 5000
 const TRANSACTION_SEND_RETRIES = 8
 /** A topic of the pipeline is taken as deleted when missing at two looks this far apart. */
 const DELETED_TOPIC_RECHECK_MS = 1000
+
+/** Backoff between starts of a group consumer kafkajs stopped for good (restartConsumer): first, and at most. */
+const CONSUMER_RESTART_BACKOFF_MS = 1000
+const CONSUMER_RESTART_BACKOFF_MAX_MS = 30_000
+/** How long a consumer kafkajs stopped may take to report a crash (and whether it restarts) before it counts as stopped for good. */
+const CONSUMER_STOPPED_GRACE_MS = 5000
+
+/** kafkajs errors that say only that the cluster could not be reached or asked in time. */
+const UNREACHABLE_ERRORS = new Set(['KafkaJSGroupCoordinatorNotFound', 'KafkaJSNoBrokerAvailableError', 'KafkaJSBrokerNotFound', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError'])
+
+/**
+ * Whether an error kafkajs reports from its consumer is the cluster being unreachable or moving the group's
+ * coordinator, which Kafka's consumer rides out by looking again: somewhere in its chain of causes, one of
+ * UNREACHABLE_ERRORS (kafkajs ends a coordinator lookup that failed at every broker it knows with
+ * KafkaJSGroupCoordinatorNotFound, which it calls final, cluster/index.js) or a Kafka error code kafkajs marks
+ * retriable (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, ...).
+ */
+export function clusterUnavailable(error: unknown): boolean {
+  for (let e = error as { name?: string; retriable?: boolean; type?: string; cause?: unknown } | undefined; e !== undefined && e !== null; e = e.cause as typeof e) {
+    if (UNREACHABLE_ERRORS.has(e.name ?? '')) return true
+    if (e.name === 'KafkaJSProtocolError' && e.retriable === true) return true
+  }
+  return false
+}
 
 /** kafkajs's partitionsConsumedConcurrently: how many tasks' batches are in flight at once. */
 const PARTITIONS_CONCURRENTLY = 4
@@ -238,9 +263,19 @@ class Runner implements RunningPipeline {
   /** Looks still waiting for an answer, by topic: a tick neither waits for them nor asks again. */
   private readonly looking = new Map<string, Promise<unknown>>()
   private ticking = false
-  /** Rebalances this instance has seen (a task's recovery stops retrying when one comes: reconcile takes over). */
+  /** Rebalances and consumer restarts this instance has seen (a task's recovery stops retrying when one comes: reconcile takes over). */
   private rebalances = 0
   private stopping = false
+  /** Aborted when the pipeline stops: ends a consumer restart's backoff. */
+  private readonly stopped = new AbortController()
+  /** When the current consumer stopped without the runner asking, until kafkajs reports a restart or it joins. */
+  private consumerStoppedMs: number | null = null
+  /** Consumer restarts since the last join (restartConsumer's backoff). */
+  private consumerRestarts = 0
+  /** Whether a consumer restart is waiting out its backoff (restartConsumer). */
+  private restartingConsumer = false
+  /** The last consumer restart (shutdown waits for it, so that no consumer it starts outlives the pipeline). */
+  private consumerRestart: Promise<void> = Promise.resolve()
   private reconciling: Promise<void> = Promise.resolve()
   private settle!: { resolve: () => void; reject: (error: Error) => void }
 
@@ -304,7 +339,17 @@ class Runner implements RunningPipeline {
       this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.log)
       await this.tables.start()
     }
-    this.consumer = this.kafka.consumer({
+    await this.startConsumer()
+    this.ticker = setInterval(() => void this.tick(), this.tickMs)
+    this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length} sub-topologies)`)
+  }
+
+  /**
+   * Creates the group consumer, connects it, subscribes it to the pipeline's sources and changelogs and runs it;
+   * resolves once it has joined the group (or its first join failed, which its CRASH event reports).
+   */
+  private async startConsumer(): Promise<void> {
+    const consumer = this.kafka.consumer({
       groupId: this.applicationId,
       partitionAssigners: [taskAssigner(this.plan, () => [...this.slots.keys()])],
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
@@ -314,21 +359,24 @@ class Runner implements RunningPipeline {
       readUncommitted: false,
       allowAutoTopicCreation: false,
     })
-    const { GROUP_JOIN, REBALANCING, CRASH, END_BATCH_PROCESS } = this.consumer.events
-    this.consumer.on(REBALANCING, () => {
-      this.rebalances++
-      for (const slot of this.slots.values()) {
-        slot.state = 'suspended'
-        slot.epoch++
-      }
+    this.consumer = consumer
+    // A consumer replaced by restartConsumer may still report; only the current one's events count.
+    const current = (): boolean => this.consumer === consumer
+    const { GROUP_JOIN, REBALANCING, CRASH, END_BATCH_PROCESS, STOP } = consumer.events
+    consumer.on(REBALANCING, () => {
+      if (current()) this.suspendTasks()
     })
-    this.consumer.on(GROUP_JOIN, ({ payload }) => {
+    consumer.on(GROUP_JOIN, ({ payload }) => {
+      if (!current()) return
+      this.consumerStoppedMs = null
+      this.consumerRestarts = 0
       const assignment = payload.memberAssignment as Record<string, number[]>
       const topics = Object.entries(assignment).filter(([, ps]) => ps.length > 0).map(([topic, ps]) => ({ topic, partitions: ps }))
-      if (topics.length > 0) this.consumer.pause(topics)
+      if (topics.length > 0) consumer.pause(topics)
       this.reconciling = this.reconciling.then(() => this.reconcile(assignment)).catch((error) => this.crash(error as Error))
     })
-    this.consumer.on(END_BATCH_PROCESS, ({ payload }) => {
+    consumer.on(END_BATCH_PROCESS, ({ payload }) => {
+      if (!current()) return
       const route = this.topicSub.get(payload.topic)
       if (!route) return
       const slot = this.slots.get(taskId(route.sub.index, payload.partition))
@@ -336,16 +384,74 @@ class Runner implements RunningPipeline {
       if (!route.changelog && slot?.state === 'running') slot.fetchedTo = Math.max(slot.fetchedTo, Number(payload.lastOffset) + 1)
       if (route.changelog && slot?.state === 'restoring') void slot.lock.run(() => this.maybeFinishRestore(slot, slot.epoch, Number(payload.lastOffset) + 1)).catch((error) => this.crash(error as Error))
     })
-    this.consumer.on(CRASH, ({ payload }) => {
-      if (!payload.restart) this.crash(payload.error)
+    // kafkajs stops its consumer before it reports a crash; a stop with no report after it (its crash handling
+    // failed) leaves the consumer stopped for good, which tick() notices.
+    consumer.on(STOP, () => {
+      if (current() && !this.stopping && this.consumerStoppedMs === null) this.consumerStoppedMs = Date.now()
     })
-    await this.connect(this.consumer)
-    await this.consumer.subscribe({ topics: [...this.topicSub.keys()], fromBeginning: true })
+    consumer.on(CRASH, ({ payload }) => {
+      if (!current()) return
+      if (payload.restart) this.consumerStoppedMs = null
+      else if (clusterUnavailable(payload.error)) void this.restartConsumer(payload.error)
+      else this.crash(payload.error)
+    })
+    await this.connect(consumer)
+    await consumer.subscribe({ topics: [...this.topicSub.keys()], fromBeginning: true })
     // Batches of different partitions run concurrently (each task has its lock), so one task's commit waits for
     // its acks while another task processes.
-    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY, eachBatch: (payload) => this.onBatch(payload.batch, payload) })
-    this.ticker = setInterval(() => void this.tick(), this.tickMs)
-    this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length} sub-topologies)`)
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY, eachBatch: (payload) => this.onBatch(payload.batch, payload) })
+  }
+
+  /**
+   * Suspends every task, as a rebalance does: their uncommitted work is dropped, their recoveries stop retrying, and
+   * the next join re-initializes them.
+   */
+  private suspendTasks(): void {
+    this.rebalances++
+    for (const slot of this.slots.values()) {
+      slot.state = 'suspended'
+      slot.epoch++
+    }
+  }
+
+  /**
+   * Replaces a group consumer kafkajs has stopped for good: one that failed on an error kafkajs calls final though it
+   * is only the cluster being unreachable or moving the group's coordinator (clusterUnavailable), or one stopped
+   * with no restart to follow (its crash handling failed; tick). Kafka's own consumer rides such faults out, so the
+   * pipeline does too: its tasks are suspended as at a rebalance, and after a backoff (1 s, doubling to 30 s, reset
+   * by a join) a new consumer joins the group as a new member, whose assignment re-initializes the tasks from their
+   * committed state. Never rejects: an error starting the new consumer is retried the same way when the cluster is
+   * unavailable, and stops the pipeline otherwise.
+   */
+  private restartConsumer(cause: Error): void {
+    if (this.stopping || this.restartingConsumer) return
+    this.restartingConsumer = true
+    this.consumerRestart = this.replaceConsumer(cause).catch((error: Error) => this.crash(error))
+  }
+
+  private async replaceConsumer(cause: Error): Promise<void> {
+    for (let reason = cause; ; ) {
+      this.consumerStoppedMs = null
+      const delayMs = Math.min(CONSUMER_RESTART_BACKOFF_MS * 2 ** this.consumerRestarts, CONSUMER_RESTART_BACKOFF_MAX_MS)
+      this.consumerRestarts++
+      this.log(`the group consumer stopped (${reason.message}); starting the group consumer again in ${delayMs} ms`)
+      this.suspendTasks()
+      await this.consumer.disconnect().catch(() => {})
+      await sleep(delayMs, undefined, { signal: this.stopped.signal }).catch(() => {})
+      // From here a failed join is the new consumer's CRASH event, which may start the next restart.
+      this.restartingConsumer = false
+      if (this.stopping) return
+      try {
+        await this.startConsumer()
+        return
+      } catch (error) {
+        if (!clusterUnavailable(error) || this.stopping) throw error
+        // The new consumer's CRASH event has already started the next restart.
+        if (this.restartingConsumer) return
+        this.restartingConsumer = true
+        reason = error as Error
+      }
+    }
   }
 
   /**
@@ -751,6 +857,7 @@ class Runner implements RunningPipeline {
   /** Idle advancement and time-based commits of every running task. */
   private async tick(): Promise<void> {
     if (this.ticking || this.stopping) return
+    if (this.consumerStoppedMs !== null && Date.now() - this.consumerStoppedMs >= CONSUMER_STOPPED_GRACE_MS) this.restartConsumer(new Error('kafkajs stopped it without starting it again'))
     this.ticking = true
     try {
       const maxGapMs = Math.max(MAX_UNCONFIRMED_MS, 4 * this.tickMs)
@@ -791,6 +898,8 @@ class Runner implements RunningPipeline {
   private async shutdown(): Promise<void> {
     this.stopping = true
     clearInterval(this.ticker)
+    this.stopped.abort()
+    await this.consumerRestart
     await this.reconciling.catch(() => {})
     for (const slot of this.slots.values()) {
       await slot.lock.run(async () => {

@@ -1,7 +1,7 @@
 /**
  * A small TCP proxy between a client and a broker that reads the Kafka framing as it forwards, so a test can lose an
  * answer on the way back: `dropNextAnswer(apiKey)` makes the proxy swallow the next response to a request of that API
- * (the broker has done the work and written its answer; the client never reads it) and close both connections, which
+ * (or of those requests of it a predicate picks) (the broker has done the work and written its answer; the client never reads it) and close both connections, which
  * is the ambiguous failure an idempotent producer's retry must survive. `hide(apiKey)` takes the API out of the
  * broker's ApiVersions answers and closes a client's connection at each request of it without forwarding it (what a
  * Kafka broker does with a request for an API it does not have), so the broker looks like one from before that API
@@ -35,8 +35,11 @@ export interface TcpProxy {
   readonly requests: Map<number, number>
   /** Answers swallowed so far. */
   readonly dropped: number
-  /** Swallows the next response to a request of `apiKey` and closes that client's connections. */
-  dropNextAnswer(apiKey: number): void
+  /**
+   * Swallows the next response to a request of `apiKey` (of those whose whole request frame `matches`, if given) and
+   * closes that client's connections.
+   */
+  dropNextAnswer(apiKey: number, matches?: (request: Buffer) => boolean): void
   /**
    * From now on, leaves `apiKey` out of ApiVersions answers and closes a client's connections at each request of it,
    * which never reaches the broker.
@@ -128,7 +131,7 @@ function withoutApis(frame: Buffer, version: number, hidden: ReadonlySet<number>
 export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
   const sockets = new Set<Socket>()
   const requests = new Map<number, number>()
-  let armed: number | null = null
+  let armed: { apiKey: number; matches: (request: Buffer) => boolean } | null = null
   let dropped = 0
   const hidden = new Set<number>()
   let outage: { apiKey: number; downMs: number } | null = null
@@ -151,7 +154,7 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
   const server: Server = createServer((client) => {
     const upstream = connect({ host: options.targetHost, port: options.port })
     sockets.add(client).add(upstream)
-    const requestsInFlight = new Map<number, { apiKey: number; apiVersion: number }>()
+    const requestsInFlight = new Map<number, { apiKey: number; apiVersion: number; picked: boolean }>()
     const closeBoth = (): void => {
       client.destroy()
       upstream.destroy()
@@ -181,7 +184,7 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
           closeBoth()
           return
         }
-        requestsInFlight.set(frame.readInt32BE(8), { apiKey, apiVersion: frame.readInt16BE(6) })
+        requestsInFlight.set(frame.readInt32BE(8), { apiKey, apiVersion: frame.readInt16BE(6), picked: armed !== null && apiKey === armed.apiKey && armed.matches(frame) })
         upstream.write(frame)
       }),
     )
@@ -191,7 +194,7 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
         const correlationId = frame.readInt32BE(4)
         const request = requestsInFlight.get(correlationId)
         requestsInFlight.delete(correlationId)
-        if (armed !== null && request?.apiKey === armed) {
+        if (armed !== null && request?.picked === true) {
           armed = null
           dropped++
           closeBoth()
@@ -207,8 +210,8 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
     get dropped() {
       return dropped
     },
-    dropNextAnswer(apiKey) {
-      armed = apiKey
+    dropNextAnswer(apiKey, matches = () => true) {
+      armed = { apiKey, matches }
     },
     hide(apiKey) {
       hidden.add(apiKey)
