@@ -360,6 +360,7 @@ class Runner implements RunningPipeline {
       allowAutoTopicCreation: false,
     })
     this.consumer = consumer
+    this.consumerStoppedMs = null
     // A consumer replaced by restartConsumer may still report; only the current one's events count.
     const current = (): boolean => this.consumer === consumer
     const { GROUP_JOIN, REBALANCING, CRASH, END_BATCH_PROCESS, STOP } = consumer.events
@@ -384,10 +385,13 @@ class Runner implements RunningPipeline {
       if (!route.changelog && slot?.state === 'running') slot.fetchedTo = Math.max(slot.fetchedTo, Number(payload.lastOffset) + 1)
       if (route.changelog && slot?.state === 'restoring') void slot.lock.run(() => this.maybeFinishRestore(slot, slot.epoch, Number(payload.lastOffset) + 1)).catch((error) => this.crash(error as Error))
     })
-    // kafkajs stops its consumer before it reports a crash; a stop with no report after it (its crash handling
-    // failed) leaves the consumer stopped for good, which tick() notices.
+    // kafkajs stops its consumer before it reports a crash, and its assignment goes with it: the tasks are suspended
+    // until the consumer (restarted by kafkajs or by restartConsumer) joins again. A stop with no report after it
+    // (kafkajs's crash handling failed) leaves the consumer stopped for good, which tick() notices.
     consumer.on(STOP, () => {
-      if (current() && !this.stopping && this.consumerStoppedMs === null) this.consumerStoppedMs = Date.now()
+      if (!current() || this.stopping) return
+      this.suspendTasks()
+      this.consumerStoppedMs ??= Date.now()
     })
     consumer.on(CRASH, ({ payload }) => {
       if (!current()) return
@@ -519,7 +523,7 @@ class Runner implements RunningPipeline {
    * without the state.
    */
   private async initialize(slot: Slot): Promise<void> {
-    slot.epoch++
+    const epoch = ++slot.epoch
     slot.state = 'restoring'
     slot.fetchedTo = -1
     slot.restoreStartedMs = Date.now()
@@ -539,7 +543,7 @@ class Runner implements RunningPipeline {
     slot.resumeAt = committed ?? BigInt((await this.partitionOffsets(slot.sub.sourceTopic, slot.partition)).low)
     const store = slot.task.store
     const changelog = slot.sub.changelogTopic
-    if (!changelog) return this.finishRestore(slot)
+    if (!changelog) return this.finishRestore(slot, epoch)
     const offsets = await this.partitionOffsets(changelog, slot.partition)
     let from = store.checkpoint
     const outOfRange = from !== null && (from < offsets.low || from > offsets.high)
@@ -552,7 +556,7 @@ class Runner implements RunningPipeline {
         // The store holds the last committed transaction's state: the changelog has nothing to add, whatever range
         // it reports now (a leader elected a moment ago may report an end below its records, KIP-207).
         this.log(`task ${slot.id}: ${changelog} [${offsets.low}, ${offsets.high}) does not hold the local state's changelog offset ${from}, but the local state is at the group's committed offset ${committed}: keeping it`)
-        return this.finishRestore(slot)
+        return this.finishRestore(slot, epoch)
       }
     }
     if (from === null || from < offsets.low || from > offsets.high) {
@@ -560,7 +564,9 @@ class Runner implements RunningPipeline {
       await store.wipe()
       from = offsets.low
     }
-    if (from >= offsets.high) return this.finishRestore(slot)
+    if (from >= offsets.high) return this.finishRestore(slot, epoch)
+    // Suspended meanwhile (a rebalance, or the consumer stopped): the next join initializes the task again.
+    if (slot.epoch !== epoch) return
     slot.restoreEnd = offsets.high
     slot.reader = new RestoreReader(changelog)
     this.consumer.seek({ topic: changelog, partition: slot.partition, offset: String(from) })
@@ -588,12 +594,19 @@ class Runner implements RunningPipeline {
     if (slot.epoch !== epoch || slot.state !== 'restoring' || reached < slot.restoreEnd) return
     if (slot.reader.incomplete > 0) this.log(`task ${slot.id}: ${slot.reader.incomplete} changelog records of a commit that never completed were left out`)
     if ((slot.task.store.checkpoint ?? -1) < reached) await slot.task.store.applyRestored([], reached)
-    await this.finishRestore(slot)
+    await this.finishRestore(slot, epoch)
   }
 
-  private async finishRestore(slot: Slot): Promise<void> {
+  /**
+   * Ends a task's restore: loads its state, seeks its source partition to its position and resumes it. Does nothing
+   * once the task has been suspended since initialization `epoch` began (the next join initializes it again, and
+   * the consumer may be stopped: kafkajs refuses seek and resume then).
+   */
+  private async finishRestore(slot: Slot, epoch: number): Promise<void> {
+    if (slot.epoch !== epoch) return
     if (slot.sub.changelogTopic) this.consumer.pause([{ topic: slot.sub.changelogTopic, partitions: [slot.partition] }])
     await slot.task.load()
+    if (slot.epoch !== epoch) return
     const position = slot.task.position ?? slot.resumeAt
     this.consumer.seek({ topic: slot.sub.sourceTopic, partition: slot.partition, offset: position.toString() })
     slot.state = 'running'

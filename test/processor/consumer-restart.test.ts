@@ -8,23 +8,14 @@
  * starts a consumer a third time, after a longer backoff, goes on, and its read_committed output equals an
  * uninterrupted computation.
  */
-import kafkajs from 'kafkajs'
-import { afterEach, expect, test } from 'vitest'
-import { iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { expect, test } from 'vitest'
+import { iotPipeline, runPipeline } from '../../processor/index.js'
 import { findCoordinator } from '../../protocol/messages/find-coordinator.js'
-import { FAST_GROUPS } from '../helpers/broker-config.js'
-import { brokerBehindProxy, type ProxiedBroker } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
 import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
-import { readTopic, stateDir, values } from './helpers.js'
+import { PATIENT_RETRY, proxiedBrokerPerTest, readTopic, stateDir, values } from './helpers.js'
 
-let setup: ProxiedBroker | undefined
-let pipeline: RunningPipeline | undefined
-afterEach(async () => {
-  await pipeline?.stop()
-  await setup?.close()
-  pipeline = setup = undefined
-})
+const broker = proxiedBrokerPerTest()
 
 /** Whether a FindCoordinator request frame asks for group `groupId` (its key, a length-prefixed string, is the group id). */
 function asksForGroup(groupId: string): (request: Buffer) => boolean {
@@ -37,14 +28,7 @@ function asksForGroup(groupId: string): (request: Buffer) => boolean {
 test.for(['at_least_once', 'exactly_once'] as const)('%s: a consumer that cannot find the group coordinator is started again, and the output equals an uninterrupted run', { timeout: 240_000 }, async (guarantee) => {
   const app = `consumer-restart-${guarantee.replaceAll('_', '-')}`
   const topics = { inputTopic: `${app}-readings`, statsTopic: `${app}-stats`, averagesTopic: `${app}-avg`, alertsTopic: `${app}-alerts`, lateTopic: `${app}-late` }
-  setup = await brokerBehindProxy(FAST_GROUPS)
-  const { proxy, address } = setup
-  const retry = { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 }
-  const kafka = new kafkajs.Kafka({ clientId: app, brokers: [address], logLevel: kafkajs.logLevel.NOTHING, retry })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: topics.inputTopic, numPartitions: 2 }] })
-  await admin.disconnect()
+  const { proxy, address, kafka } = await broker.start(app, { topic: topics.inputTopic, partitions: 2 })
   const readings = fleet({ devices: 8, sensors: ['temperature'], readings: 4000, intervalMs: 1000, startMs: Date.UTC(2024, 0, 1), partitions: 2, seed: 9 })
   const expected = expectedStats(readings, 60_000, 10_000)
   await produceReadings(kafka, topics.inputTopic, readings)
@@ -60,19 +44,17 @@ test.for(['at_least_once', 'exactly_once'] as const)('%s: a consumer that cannot
     processingGuarantee: guarantee,
     commitIntervalMs: 100,
     idleTimeoutMs: 3_600_000,
-    kafka: { retry },
+    kafka: { retry: PATIENT_RETRY },
     log: (line) => logged.push(line),
   })
   // The next lookup for the group is the replacing consumer's, a second after the first failed.
   await waitFor('the first lost answer', () => proxy.dropped === 1, { timeoutMs: 60_000, intervalMs: 20 })
   proxy.dropNextAnswer(findCoordinator.request.apiKey, lookups)
-  const running = await starting
-  pipeline = running
+  const running = broker.track(await starting)
   const processed = () => running.metrics().tasks.reduce((sum, t) => sum + (t.position === null ? 0 : Number(t.position)), 0) >= readings.length
   await waitFor(`every reading processed\n${logged.join('\n')}`, processed, { timeoutMs: 120_000 })
   expect(proxy.dropped).toBe(2)
   await running.stop()
-  pipeline = undefined
 
   const output = await readTopic(kafka, topics.statsTopic, (records) => windowsOf(values(records)).windows.size >= expected.size, { timeoutMs: 60_000 })
   const result = windowsOf(values(output))

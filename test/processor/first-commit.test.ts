@@ -7,35 +7,20 @@
  * computation, each window once. (A trial lost the first transaction's windows this way when the group coordinator's
  * node was killed a few seconds into a run.)
  */
-import kafkajs from 'kafkajs'
-import { afterEach, expect, test } from 'vitest'
-import { iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { expect, test } from 'vitest'
+import { iotPipeline, runPipeline } from '../../processor/index.js'
 import { endTxn } from '../../protocol/messages/end-txn.js'
-import { FAST_GROUPS } from '../helpers/broker-config.js'
-import { brokerBehindProxy, type ProxiedBroker } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
 import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
-import { readTopic, stateDir, values } from './helpers.js'
+import { PATIENT_RETRY, proxiedBrokerPerTest, readTopic, stateDir, values } from './helpers.js'
 
 const APP = 'first-commit'
 const TOPICS = { inputTopic: `${APP}-readings`, statsTopic: `${APP}-stats`, averagesTopic: `${APP}-avg`, alertsTopic: `${APP}-alerts`, lateTopic: `${APP}-late` }
 
-let setup: ProxiedBroker | undefined
-let pipeline: RunningPipeline | undefined
-afterEach(async () => {
-  await pipeline?.stop()
-  await setup?.close()
-  pipeline = setup = undefined
-})
+const broker = proxiedBrokerPerTest()
 
 test('a task whose first transaction is aborted processes that transaction\'s records again, and the output equals an uninterrupted run', async () => {
-  setup = await brokerBehindProxy(FAST_GROUPS)
-  const { proxy, address } = setup
-  const kafka = new kafkajs.Kafka({ clientId: APP, brokers: [address], logLevel: kafkajs.logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: TOPICS.inputTopic, numPartitions: 1 }] })
-  await admin.disconnect()
+  const { proxy, address, kafka } = await broker.start(APP, { topic: TOPICS.inputTopic, partitions: 1 })
   const readings = fleet({ devices: 6, sensors: ['temperature'], readings: 600, intervalMs: 1000, startMs: Date.UTC(2024, 0, 1), partitions: 1, seed: 5 })
   const expected = expectedStats(readings, 60_000, 10_000)
   await produceReadings(kafka, TOPICS.inputTopic, readings)
@@ -43,21 +28,19 @@ test('a task whose first transaction is aborted processes that transaction\'s re
   // The first EndTxn is the first commit's: neither the probe nor the task's fencing sends one (their transactions are empty).
   proxy.outageAt(endTxn.request.apiKey, { downMs: 3000 })
   const logged: string[] = []
-  const running = await runPipeline(iotPipeline({ ...TOPICS, statsWindow: '1m', grace: '10s', averageWindow: '2m', averageAdvance: '1m' }), {
+  const running = broker.track(await runPipeline(iotPipeline({ ...TOPICS, statsWindow: '1m', grace: '10s', averageWindow: '2m', averageAdvance: '1m' }), {
     applicationId: APP,
     bootstrapServers: address,
     stateDir: stateDir(),
     processingGuarantee: 'exactly_once',
     commitIntervalMs: 100,
     idleTimeoutMs: 3_600_000,
-    kafka: { retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } },
+    kafka: { retry: PATIENT_RETRY },
     log: (line) => logged.push(line),
-  })
-  pipeline = running
+  }))
   await waitFor('the first commit to meet the outage', () => proxy.outages === 1, { timeoutMs: 60_000 })
   await waitFor('every reading processed', () => running.metrics().tasks.some((t) => t.state === 'running' && t.position !== null && Number(t.position) >= readings.length), { timeoutMs: 90_000 })
   await running.stop()
-  pipeline = undefined
 
   const output = await readTopic(kafka, TOPICS.statsTopic, (records) => windowsOf(values(records)).windows.size >= expected.size, { timeoutMs: 60_000 })
   const result = windowsOf(values(output))

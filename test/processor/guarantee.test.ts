@@ -13,17 +13,15 @@
  */
 import { createServer } from 'node:net'
 import kafkajs from 'kafkajs'
-import { afterEach, describe, expect, test } from 'vitest'
-import { GuaranteeError, ProcessorErrorCode, TopologyBuilder, runPipeline, type RunningPipeline, type Topology } from '../../processor/index.js'
+import { describe, expect, test } from 'vitest'
+import { GuaranteeError, ProcessorErrorCode, TopologyBuilder, runPipeline, type Topology } from '../../processor/index.js'
 import { transactionsSupported } from '../../processor/runtime/guarantee.js'
 import { CoordinatorType } from '../../protocol/constants.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
-import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
 import { withClient } from '../helpers/kafka.js'
-import { brokerBehindProxy, type ProxiedBroker, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
-import { readTopic, stateDir, values } from './helpers.js'
+import { proxiedBrokerPerTest, readTopic, stateDir, values } from './helpers.js'
 import { TRANSACTION_APIS } from './transaction-apis.js'
 
 const DOWNGRADE = 'the cluster does not support transactions'
@@ -50,27 +48,16 @@ async function expectProcessing(kafka: kafkajs.Kafka, app: string): Promise<void
 }
 
 describe('a single broker behind a proxy', () => {
-  let setup: ProxiedBroker | undefined
-  let pipeline: RunningPipeline | undefined
-  afterEach(async () => {
-    await pipeline?.stop()
-    await setup?.close()
-    pipeline = setup = undefined
-  })
+  const broker = proxiedBrokerPerTest()
 
-  /** A broker behind a proxy (brokerBehindProxy), and a kafkajs client through the proxy. */
-  async function behindProxy(): Promise<{ address: string; kafka: kafkajs.Kafka; proxy: TcpProxy }> {
-    setup = await brokerBehindProxy(FAST_GROUPS)
-    const { address, proxy } = setup
-    return { address, kafka: new kafkajs.Kafka({ clientId: 'processor-guarantee', brokers: [address], logLevel: kafkajs.logLevel.NOTHING }), proxy }
-  }
+  const behindProxy = () => broker.start('processor-guarantee')
 
   test('the bootstrap server down for a few seconds while the pipeline asks about transactions: it asks again and runs exactly_once', async () => {
     const app = 'guarantee-outage'
     const { address, kafka, proxy } = await behindProxy()
     proxy.outageAt(findCoordinator.request.apiKey, { downMs: 4000 })
     const logged: string[] = []
-    pipeline = await runPipeline(doubling(app), { applicationId: app, bootstrapServers: address, stateDir: stateDir(), commitIntervalMs: 100, log: (line) => logged.push(line) })
+    const pipeline = broker.track(await runPipeline(doubling(app), { applicationId: app, bootstrapServers: address, stateDir: stateDir(), commitIntervalMs: 100, log: (line) => logged.push(line) }))
     expect(proxy.outages).toBe(1)
     expect(pipeline.processingGuarantee).toBe('exactly_once')
     expect(logged.some((line) => line.startsWith('cannot tell yet whether the cluster supports transactions ('))).toBe(true)

@@ -5,7 +5,11 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import kafkajs, { type Kafka, type KafkaMessage } from 'kafkajs'
+import { afterEach } from 'vitest'
+import type { RunningPipeline } from '../../processor/index.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { brokerBehindProxy, type ProxiedBroker, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
 import { removedAtFileEnd } from '../helpers/file-end.js'
 
@@ -60,4 +64,44 @@ export function values<T = Record<string, unknown>>(records: readonly ReadRecord
 export async function settled(kafka: Kafka, topic: string, count: number, quietMs = 1500): Promise<ReadRecord[]> {
   await new Promise((resolve) => setTimeout(resolve, quietMs))
   return readTopic(kafka, topic, (r) => r.length >= count)
+}
+
+/** kafkajs retries that ride out a proxy's faults (tcp-proxy.ts): every 100 ms to 1 s, 30 times. */
+export const PATIENT_RETRY = { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 }
+
+/**
+ * For tests of a pipeline run in this process against a broker behind a proxy (brokerBehindProxy, FAST_GROUPS):
+ * `start(clientId, input?)` starts them, makes the input topic when given, and returns the proxy, its address and a
+ * kafkajs client through it (PATIENT_RETRY); `track(pipeline)` returns the pipeline after noting it. After each test
+ * the pipeline is stopped, then the proxy and the broker.
+ */
+export function proxiedBrokerPerTest(): {
+  start(clientId: string, input?: { topic: string; partitions: number }): Promise<{ proxy: TcpProxy; address: string; kafka: Kafka }>
+  track(pipeline: RunningPipeline): RunningPipeline
+} {
+  let setup: ProxiedBroker | undefined
+  let pipeline: RunningPipeline | undefined
+  afterEach(async () => {
+    await pipeline?.stop()
+    await setup?.close()
+    pipeline = setup = undefined
+  })
+  return {
+    async start(clientId, input) {
+      setup = await brokerBehindProxy(FAST_GROUPS)
+      const { proxy, address } = setup
+      const kafka = new kafkajs.Kafka({ clientId, brokers: [address], logLevel: kafkajs.logLevel.NOTHING, retry: PATIENT_RETRY })
+      if (input) {
+        const admin = kafka.admin()
+        await admin.connect()
+        await admin.createTopics({ topics: [{ topic: input.topic, numPartitions: input.partitions }] })
+        await admin.disconnect()
+      }
+      return { proxy, address, kafka }
+    },
+    track(running) {
+      pipeline = running
+      return running
+    },
+  }
 }
