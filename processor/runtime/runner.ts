@@ -263,13 +263,15 @@ class Runner implements RunningPipeline {
   /** Looks still waiting for an answer, by topic: a tick neither waits for them nor asks again. */
   private readonly looking = new Map<string, Promise<unknown>>()
   private ticking = false
-  /** Rebalances and consumer restarts this instance has seen (a task's recovery stops retrying when one comes: reconcile takes over). */
+  /** Rebalances, consumer stops and joins this instance has seen (a task's recovery stops retrying when one comes: reconcile takes over). */
   private rebalances = 0
   private stopping = false
   /** Aborted when the pipeline stops: ends a consumer restart's backoff. */
   private readonly stopped = new AbortController()
-  /** When the current consumer stopped without the runner asking, until kafkajs reports a restart or it joins. */
+  /** When the current consumer stopped without the runner asking (kafkajs's crash handling), until it joins again. */
   private consumerStoppedMs: number | null = null
+  /** Whether kafkajs reported, after the consumer's last stop, that it starts the consumer again itself. */
+  private restartAnnounced = false
   /** Consumer restarts since the last join (restartConsumer's backoff). */
   private consumerRestarts = 0
   /** Whether a consumer restart is waiting out its backoff (restartConsumer). */
@@ -371,6 +373,8 @@ class Runner implements RunningPipeline {
       if (!current()) return
       this.consumerStoppedMs = null
       this.consumerRestarts = 0
+      // Recoveries still retrying stop: reconcile initializes every task of the new assignment.
+      this.rebalances++
       const assignment = payload.memberAssignment as Record<string, number[]>
       const topics = Object.entries(assignment).filter(([, ps]) => ps.length > 0).map(([topic, ps]) => ({ topic, partitions: ps }))
       if (topics.length > 0) consumer.pause(topics)
@@ -392,10 +396,11 @@ class Runner implements RunningPipeline {
       if (!current() || this.stopping) return
       this.suspendTasks()
       this.consumerStoppedMs ??= Date.now()
+      this.restartAnnounced = false
     })
     consumer.on(CRASH, ({ payload }) => {
       if (!current()) return
-      if (payload.restart) this.consumerStoppedMs = null
+      if (payload.restart) this.restartAnnounced = true
       else if (clusterUnavailable(payload.error)) void this.restartConsumer(payload.error)
       else this.crash(payload.error)
     })
@@ -435,7 +440,6 @@ class Runner implements RunningPipeline {
 
   private async replaceConsumer(cause: Error): Promise<void> {
     for (let reason = cause; ; ) {
-      this.consumerStoppedMs = null
       const delayMs = Math.min(CONSUMER_RESTART_BACKOFF_MS * 2 ** this.consumerRestarts, CONSUMER_RESTART_BACKOFF_MAX_MS)
       this.consumerRestarts++
       this.log(`the group consumer stopped (${reason.message}); starting the group consumer again in ${delayMs} ms`)
@@ -707,6 +711,11 @@ class Runner implements RunningPipeline {
    */
   private async recover(slot: Slot, error: Error): Promise<void> {
     if (this.stopping) return
+    if (this.consumerStoppedMs !== null) {
+      // The task was suspended with the consumer; its next join initializes it.
+      this.log(`task ${slot.id}: ${error.message}; it waits for the group consumer to join again`)
+      return
+    }
     this.log(`task ${slot.id}: ${error.message}; re-initializing it from its committed state`)
     await this.reinitialize(slot, this.rebalances, RECOVER_BACKOFF_MS)
   }
@@ -870,7 +879,7 @@ class Runner implements RunningPipeline {
   /** Idle advancement and time-based commits of every running task. */
   private async tick(): Promise<void> {
     if (this.ticking || this.stopping) return
-    if (this.consumerStoppedMs !== null && Date.now() - this.consumerStoppedMs >= CONSUMER_STOPPED_GRACE_MS) this.restartConsumer(new Error('kafkajs stopped it without starting it again'))
+    if (this.consumerStoppedMs !== null && !this.restartAnnounced && Date.now() - this.consumerStoppedMs >= CONSUMER_STOPPED_GRACE_MS) this.restartConsumer(new Error('kafkajs stopped it without starting it again'))
     this.ticking = true
     try {
       const maxGapMs = Math.max(MAX_UNCONFIRMED_MS, 4 * this.tickMs)
