@@ -3,45 +3,81 @@
  * null value deletes), through a consumer group of its own (`<applicationId>-global-<instanceId>`, one member, no
  * committed offsets: it always reads from the start). `start` returns once each table has caught up with the end
  * offsets it had when the pipeline started, so the first records are enriched with a complete table; updates keep
- * flowing in afterwards. A value that cannot be read is skipped with a log line.
+ * flowing in afterwards. A value that cannot be read is skipped with a log line. A consumer kafkajs stops for good
+ * on a cluster fault is started again after a backoff and reads the tables anew (consumer-restarts.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Admin, Consumer, Kafka } from 'kafkajs'
 import { RecordError } from '../errors.js'
 import type { TableSpec } from '../topology/topology.js'
+import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 
 export class GlobalTables {
   readonly tables = new Map<string, Map<string, unknown>>()
   private consumer?: Consumer
+  /** Table partitions not yet read to the end offsets they had at start (`topic:partition` -> that end). */
+  private readonly pending = new Map<string, number>()
+  private caughtUp!: () => void
+  private failed!: (error: Error) => void
+  private restarts = 0
+  private readonly stopped = new AbortController()
 
+  /**
+   * `onFailure` hears of an error that stops the tables' consumer for good once `start` has returned (before, `start`
+   * rejects with it): an error kafkajs calls final that is not the cluster being unreachable (consumer-restarts.ts).
+   */
   constructor(
     private readonly kafka: Kafka,
     private readonly admin: Admin,
     private readonly specs: readonly TableSpec[],
     private readonly groupId: string,
     private readonly log: (line: string) => void,
+    private readonly onFailure: (error: Error) => void,
   ) {
     for (const spec of specs) if (spec.kind === 'topic') this.tables.set(spec.name, new Map())
   }
 
+  private get topics(): Extract<TableSpec, { kind: 'topic' }>[] {
+    return this.specs.filter((s): s is Extract<TableSpec, { kind: 'topic' }> => s.kind === 'topic')
+  }
+
   async start(): Promise<void> {
-    const topics = this.specs.filter((s): s is Extract<TableSpec, { kind: 'topic' }> => s.kind === 'topic')
-    const pending = new Map<string, number>()
-    for (const spec of topics) {
-      for (const o of await this.admin.fetchTopicOffsets(spec.topic)) if (Number(o.high) > Number(o.low)) pending.set(`${spec.topic}:${o.partition}`, Number(o.high))
+    for (const spec of this.topics) {
+      for (const o of await this.admin.fetchTopicOffsets(spec.topic)) if (Number(o.high) > Number(o.low)) this.pending.set(`${spec.topic}:${o.partition}`, Number(o.high))
     }
+    const ready = new Promise<void>((resolve, reject) => {
+      this.caughtUp = resolve
+      this.failed = reject
+    })
+    if (this.pending.size === 0) this.caughtUp()
+    await this.startConsumer()
+    await ready
+    this.failed = this.onFailure
+  }
+
+  /**
+   * Starts a consumer reading every table topic from the start (a consumer started again after a fault reads the
+   * tables anew, which leaves each at the latest value per key).
+   */
+  private async startConsumer(): Promise<void> {
+    const topics = this.topics
     const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false })
     this.consumer = consumer
-    let caughtUp!: () => void
-    const ready = new Promise<void>((resolve) => (caughtUp = resolve))
-    if (pending.size === 0) caughtUp()
-    const progress = (topic: string, partition: number, next: number) => {
-      const key = `${topic}:${partition}`
-      if (pending.has(key) && next >= pending.get(key)!) {
-        pending.delete(key)
-        if (pending.size === 0) caughtUp()
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const key = `${payload.topic}:${payload.partition}`
+      if (this.pending.has(key) && Number(payload.lastOffset) + 1 >= this.pending.get(key)!) {
+        this.pending.delete(key)
+        if (this.pending.size === 0) this.caughtUp()
       }
-    }
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => progress(payload.topic, payload.partition, Number(payload.lastOffset) + 1))
+    })
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (this.consumer === consumer) this.restarts = 0
+    })
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (this.consumer !== consumer || payload.restart) return
+      if (clusterUnavailable(payload.error)) void this.restart(payload.error)
+      else this.failed(payload.error)
+    })
     await consumer.connect()
     await consumer.subscribe({ topics: topics.map((t) => t.topic), fromBeginning: true })
     await consumer.run({
@@ -63,10 +99,27 @@ export class GlobalTables {
         }
       },
     })
-    await ready
+  }
+
+  /** Replaces a consumer kafkajs stopped for good on a cluster fault, after a backoff (consumerRestartDelayMs). */
+  private async restart(cause: Error): Promise<void> {
+    const delayMs = consumerRestartDelayMs(this.restarts++)
+    this.log(`the global tables' consumer stopped (${cause.message}); starting it again in ${delayMs} ms`)
+    await this.consumer?.disconnect().catch(() => {})
+    await sleep(delayMs, undefined, { signal: this.stopped.signal }).catch(() => {})
+    if (this.stopped.signal.aborted) return
+    try {
+      await this.startConsumer()
+      // Stopped while this consumer started: it must not outlive the pipeline.
+      if (this.stopped.signal.aborted) await this.consumer?.disconnect().catch(() => {})
+    } catch (error) {
+      if (clusterUnavailable(error)) return this.restart(error as Error)
+      this.failed(error as Error)
+    }
   }
 
   async stop(): Promise<void> {
+    this.stopped.abort()
     await this.consumer?.disconnect().catch(() => {})
   }
 }

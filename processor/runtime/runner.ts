@@ -39,6 +39,7 @@ import { socketFactory } from './sockets.js'
 import { ensureTopics } from './topics.js'
 import { commitMessages, RestoreReader } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
+import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
@@ -73,29 +74,8 @@ const TRANSACTION_SEND_RETRIES = 8
 /** A topic of the pipeline is taken as deleted when missing at two looks this far apart. */
 const DELETED_TOPIC_RECHECK_MS = 1000
 
-/** Backoff between starts of a group consumer kafkajs stopped for good (restartConsumer): first, and at most. */
-const CONSUMER_RESTART_BACKOFF_MS = 1000
-const CONSUMER_RESTART_BACKOFF_MAX_MS = 30_000
 /** How long a consumer kafkajs stopped may take to report a crash (and whether it restarts) before it counts as stopped for good. */
 const CONSUMER_STOPPED_GRACE_MS = 5000
-
-/** kafkajs errors that say only that the cluster could not be reached or asked in time. */
-const UNREACHABLE_ERRORS = new Set(['KafkaJSGroupCoordinatorNotFound', 'KafkaJSNoBrokerAvailableError', 'KafkaJSBrokerNotFound', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError'])
-
-/**
- * Whether an error kafkajs reports from its consumer is the cluster being unreachable or moving the group's
- * coordinator, which Kafka's consumer rides out by looking again: somewhere in its chain of causes, one of
- * UNREACHABLE_ERRORS (kafkajs ends a coordinator lookup that failed at every broker it knows with
- * KafkaJSGroupCoordinatorNotFound, which it calls final, cluster/index.js) or a Kafka error code kafkajs marks
- * retriable (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, ...).
- */
-export function clusterUnavailable(error: unknown): boolean {
-  for (let e = error as { name?: string; retriable?: boolean; type?: string; cause?: unknown } | undefined; e !== undefined && e !== null; e = e.cause as typeof e) {
-    if (UNREACHABLE_ERRORS.has(e.name ?? '')) return true
-    if (e.name === 'KafkaJSProtocolError' && e.retriable === true) return true
-  }
-  return false
-}
 
 /** kafkajs's partitionsConsumedConcurrently: how many tasks' batches are in flight at once. */
 const PARTITIONS_CONCURRENTLY = 4
@@ -338,7 +318,7 @@ class Runner implements RunningPipeline {
       await this.connect(this.producer)
     }
     if (this.plan.tables.some((t) => t.kind === 'topic')) {
-      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.log)
+      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.log, (error) => this.crash(error))
       await this.tables.start()
     }
     await this.startConsumer()
@@ -440,7 +420,7 @@ class Runner implements RunningPipeline {
 
   private async replaceConsumer(cause: Error): Promise<void> {
     for (let reason = cause; ; ) {
-      const delayMs = Math.min(CONSUMER_RESTART_BACKOFF_MS * 2 ** this.consumerRestarts, CONSUMER_RESTART_BACKOFF_MAX_MS)
+      const delayMs = consumerRestartDelayMs(this.consumerRestarts)
       this.consumerRestarts++
       this.log(`the group consumer stopped (${reason.message}); starting the group consumer again in ${delayMs} ms`)
       this.suspendTasks()

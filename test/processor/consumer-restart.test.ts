@@ -6,10 +6,11 @@
  * front of the broker swallows the answer to the consumer's FindCoordinator for the group (and closes the
  * connection) when the consumer first joins, and again when the consumer started in its place joins. The pipeline
  * starts a consumer a third time, after a longer backoff, goes on, and its read_committed output equals an
- * uninterrupted computation.
+ * uninterrupted computation. The global tables' consumer (a group of its own) is started again the same way: a
+ * pipeline whose global table's first lookup loses its answer starts, and enriches with the whole table.
  */
 import { expect, test } from 'vitest'
-import { iotPipeline, runPipeline } from '../../processor/index.js'
+import { TopologyBuilder, iotPipeline, runPipeline } from '../../processor/index.js'
 import { findCoordinator } from '../../protocol/messages/find-coordinator.js'
 import { waitFor } from '../helpers/wait.js'
 import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
@@ -65,4 +66,33 @@ test.for(['at_least_once', 'exactly_once'] as const)('%s: a consumer that cannot
   expect(result.conflicting).toEqual([])
   expect([...result.windows.keys()].sort()).toEqual([...expected.keys()].sort())
   for (const [key, stats] of expected) expect({ key, ...result.windows.get(key)!, avg: 0 }).toEqual({ key, ...stats, avg: 0 })
+})
+
+test('the global tables\' consumer that cannot find its coordinator is started again, and the pipeline enriches with the whole table', { timeout: 120_000 }, async () => {
+  const app = 'consumer-restart-global'
+  const { proxy, address, kafka } = await broker.start(app, { topic: `${app}-events`, partitions: 1 })
+  const producer = kafka.producer()
+  await producer.connect()
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: `${app}-limits`, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+  await admin.disconnect()
+  const devices = Array.from({ length: 20 }, (_, i) => `d${i}`)
+  await producer.send({ topic: `${app}-limits`, messages: devices.map((d, i) => ({ key: d, value: JSON.stringify({ limit: i * 10 }) })) })
+  await producer.send({ topic: `${app}-events`, messages: devices.map((d) => ({ key: d, value: JSON.stringify({ device: d }) })) })
+  await producer.disconnect()
+
+  const b = new TopologyBuilder()
+  const limits = b.globalTable<{ limit: number }>(`${app}-limits`)
+  b.stream<{ device: string }>(`${app}-events`)
+    .enrich(limits, (e, limit: { limit: number } | undefined) => ({ ...e, limit: limit?.limit ?? null }))
+    .to(`${app}-enriched`)
+  // The group of the tables' consumer is <app>-global-<instance id>; no other group or transactional id holds that.
+  proxy.dropNextAnswer(findCoordinator.request.apiKey, (request) => request.includes(Buffer.from(`${app}-global-`)))
+  const logged: string[] = []
+  broker.track(await runPipeline(b.build(), { applicationId: app, bootstrapServers: address, stateDir: stateDir(), processingGuarantee: 'at_least_once', commitIntervalMs: 100, kafka: { retry: PATIENT_RETRY }, log: (line) => logged.push(line) }))
+  expect(proxy.dropped).toBe(1)
+  expect(logged.filter((line) => line.startsWith("the global tables' consumer stopped (Failed to find group coordinator); starting it again in 1000 ms"))).toHaveLength(1)
+  const output = values<{ device: string; limit: number | null }>(await readTopic(kafka, `${app}-enriched`, (records) => records.length >= devices.length))
+  expect(output.map((e) => [e.device, e.limit]).sort()).toEqual(devices.map((d, i) => [d, i * 10]).sort())
 })
