@@ -23,6 +23,7 @@ const SCRIPTS = [
   { script: 'partitions.js', name: 'partitions', numeric: '--partitions' },
   { script: 'time-index.js', name: 'time-index', numeric: '--records' },
   { script: 'write-size.js', name: 'write-size', numeric: '--runs' },
+  { script: 'processor-chaos.js', name: 'processor-chaos', numeric: '--seed' },
 ] as const
 
 describe('bench scripts on the command line', () => {
