@@ -126,25 +126,32 @@ try {
   if (surplus(singleInput, clusterInput) + surplus(clusterInput, singleInput) > 0) throw new Error('the two inputs differ (the simulated fleet sent other readings, or in another order)')
   processors.push(startProcessor('single', [`${single.host}:${single.port}`]), startProcessor('cluster', cluster.bootstrap))
   const startedMs = Date.now()
-  const kills: { node: number; atMs: number }[] = []
+  // A kill's stall: from the kill to the first commit after it that moved the group's committed offsets on.
+  const kills: { node: number; atMs: number; stallMs?: number }[] = []
   let down: number | null = null
   let lastChangeMs = startedMs
   let caughtUpMs: number | null = null
+  let lastLag = Infinity
   while (caughtUpMs === null) {
     await sleep(500)
     const now = Date.now()
     if (processors[1]!.child.exitCode !== null) throw new Error(`the cluster's pipeline exited (${processors[1]!.child.exitCode}); see ${join(root, 'cluster.log')}`)
     if (now - startedMs > options.maxSeconds * 1000) throw new Error(`the cluster's pipeline did not catch up within ${options.maxSeconds} s`)
-    if (down === null && now - lastChangeMs >= options.killAfterMs) {
+    const left = await lag(clusterKafka)
+    if (left !== null && left < lastLag) {
+      lastLag = left
+      for (const kill of kills) kill.stallMs ??= Date.now() - startedMs - kill.atMs
+    }
+    if (down === null && now - lastChangeMs >= options.killAfterMs && left !== 0) {
       down = cluster.plan.nodeIds[Math.floor(Math.random() * cluster.plan.nodeIds.length)]!
       await cluster.nodes.get(down)!.kill()
-      kills.push({ node: down, atMs: now - startedMs })
+      kills.push({ node: down, atMs: Date.now() - startedMs })
       lastChangeMs = Date.now()
     } else if (down !== null && now - lastChangeMs >= options.downMs) {
       await cluster.restart(down)
       down = null
       lastChangeMs = Date.now()
-    } else if (down === null && kills.length > 0 && (await lag(clusterKafka)) === 0) {
+    } else if (down === null && kills.length > 0 && left === 0) {
       caughtUpMs = Date.now() - startedMs
     }
   }
@@ -160,7 +167,9 @@ try {
     console.log(`${topic}: single node ${expected.length}, cluster ${actual.length}, missing ${topics[topic].missing}, extra ${topics[topic].extra}`)
   }
   failed = Object.values(topics).some((t) => t.missing > 0 || t.extra > 0)
-  console.log(JSON.stringify({ readings: options.readings, seed: options.seed, kills: kills.length, killed: kills.map((k) => `${k.node}@${(k.atMs / 1000).toFixed(0)}s`), caughtUpSeconds: (caughtUpMs / 1000).toFixed(1), topics, equal: !failed }))
+  const stalls = kills.flatMap((k) => (k.stallMs === undefined ? [] : [k.stallMs / 1000])).sort((a, b) => a - b)
+  console.log(`${kills.length} kills; from a kill to the next commit that moved the committed offsets on: median ${stalls[Math.floor(stalls.length / 2)]?.toFixed(1)} s, longest ${stalls.at(-1)?.toFixed(1)} s`)
+  console.log(JSON.stringify({ readings: options.readings, seed: options.seed, kills: kills.length, killed: kills.map((k) => `${k.node}@${(k.atMs / 1000).toFixed(0)}s`), stallSeconds: kills.map((k) => (k.stallMs === undefined ? null : Number((k.stallMs / 1000).toFixed(1)))), caughtUpSeconds: (caughtUpMs / 1000).toFixed(1), topics, equal: !failed }))
 } catch (error) {
   failed = true
   console.error(`processor-chaos: ${(error as Error).message}`)

@@ -25,7 +25,7 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join, resolve } from 'node:path'
-import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type Message, type Producer } from 'kafkajs'
+import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type Message, type Producer, type RecordMetadata } from 'kafkajs'
 import { GuaranteeError, ProcessorErrorCode, TopologyError } from '../errors.js'
 import { CacheBudget, TaskStore } from '../state/task-store.js'
 import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
@@ -40,6 +40,7 @@ import { ensureTopics } from './topics.js'
 import { commitMessages, RestoreReader } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
+import { WholeSends } from './whole-sends.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
@@ -233,6 +234,8 @@ class Runner implements RunningPipeline {
   /** Every topic the pipeline reads or writes (ensureTopics). */
   private topics: readonly string[] = []
   private admin!: Admin
+  /** Places output messages on their partitions and checks that each send's answer names them all (whole-sends.ts). */
+  private sends!: WholeSends
   private consumer!: Consumer
   private producer?: Producer
   private tables?: GlobalTables
@@ -313,6 +316,8 @@ class Runner implements RunningPipeline {
       }
     }
     this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
+    this.sends = new WholeSends(this.admin)
+    await this.sends.learn(this.topics)
     if (this.processingGuarantee === 'at_least_once') {
       this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
       await this.connect(this.producer)
@@ -748,13 +753,16 @@ class Runner implements RunningPipeline {
   }
 
   /** Sends messages in chunks that stay under a batch size every cluster accepts, one chunk at a time (in order). */
-  private async sendOutputs(send: (topicMessages: { topic: string; messages: Message[] }[]) => Promise<unknown>, outputs: readonly OutputRecord[]): Promise<void> {
+  private async sendOutputs(send: (topicMessages: { topic: string; messages: Message[] }[]) => Promise<RecordMetadata[]>, outputs: readonly OutputRecord[]): Promise<void> {
     const CHUNK_BYTES = 512 * 1024
     let chunk = new Map<string, Message[]>()
     let bytes = 0
     const flush = async () => {
       if (chunk.size === 0) return
-      await send([...chunk].map(([topic, messages]) => ({ topic, messages })))
+      const topicMessages = [...chunk].map(([topic, messages]) => ({ topic, messages }))
+      await this.sends.learn(topicMessages.map((t) => t.topic))
+      const targets = this.sends.place(topicMessages)
+      this.sends.check(targets, await send(topicMessages))
       chunk = new Map()
       bytes = 0
     }

@@ -1,0 +1,63 @@
+/**
+ * Sends that kafkajs cannot cut short silently. kafkajs 2.2.4 sends each broker its partitions' batches of one send,
+ * and retries a failed request only to brokers that have not answered yet (producer/sendMessages.js,
+ * brokersWithoutResponse): when a partition's leader dies and its leadership moves to a broker that has already
+ * answered the same send for other partitions, that partition's batch is never sent again, and `send` resolves as if
+ * it had been written. A transaction would then commit without those records. So the runner places every message on
+ * its partition itself (with kafkajs's own default partitioner, as kafkajs would) and checks that the answer names
+ * each partition it wrote to; a send whose answer misses one fails (`IncompleteSendError`), which aborts the
+ * transaction (exactly_once) or fails the commit (at_least_once), and the task redoes the work from its last commit.
+ */
+import kafkajs, { type Admin, type Message, type PartitionMetadata, type RecordMetadata } from 'kafkajs'
+
+const { Partitioners } = kafkajs
+
+/** A send whose answer did not name every partition the send wrote to (see the file comment). */
+export class IncompleteSendError extends Error {
+  constructor(missing: readonly string[]) {
+    super(`the cluster's answer to a send named no result for ${missing.join(', ')} (kafkajs drops a partition whose leader moved during the send); the work is redone from the last commit`)
+    this.name = 'IncompleteSendError'
+  }
+}
+
+export class WholeSends {
+  private readonly partitioner = Partitioners.DefaultPartitioner()
+  /** Each topic's partitions as kafkajs's partitioner takes them (every one with a leader: the count is what matters). */
+  private readonly metadata = new Map<string, PartitionMetadata[]>()
+
+  constructor(private readonly admin: Admin) {}
+
+  /** Learns the partition counts of `topics` (Metadata through the admin client); rejects when the cluster does not answer. */
+  async learn(topics: readonly string[]): Promise<void> {
+    const unknown = topics.filter((topic) => !this.metadata.has(topic))
+    if (unknown.length === 0) return
+    const { topics: found } = await this.admin.fetchTopicMetadata({ topics: unknown })
+    for (const topic of found) {
+      this.metadata.set(topic.name, topic.partitions.map((p) => ({ partitionErrorCode: 0, partitionId: p.partitionId, leader: 0, replicas: [], isr: [] })))
+    }
+  }
+
+  /**
+   * Gives every message of `topicMessages` its partition (a message that has one keeps it) and returns, for
+   * `check`, the `topic-partition` names the send writes to. The topics' partition counts must have been learnt.
+   */
+  place(topicMessages: readonly { topic: string; messages: Message[] }[]): Set<string> {
+    const targets = new Set<string>()
+    for (const { topic, messages } of topicMessages) {
+      const partitionMetadata = this.metadata.get(topic)
+      if (!partitionMetadata) throw new Error(`${topic}: its partitions are not known (WholeSends.learn)`)
+      for (const message of messages) {
+        message.partition ??= this.partitioner({ topic, partitionMetadata, message })
+        targets.add(`${topic}-${message.partition}`)
+      }
+    }
+    return targets
+  }
+
+  /** Throws IncompleteSendError when `answer` names no result for one of `targets` (as `place` returned them). */
+  check(targets: ReadonlySet<string>, answer: readonly RecordMetadata[]): void {
+    const answered = new Set(answer.map((r) => `${r.topicName}-${r.partition}`))
+    const missing = [...targets].filter((target) => !answered.has(target))
+    if (missing.length > 0) throw new IncompleteSendError(missing)
+  }
+}

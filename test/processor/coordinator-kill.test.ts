@@ -1,0 +1,262 @@
+/**
+ * exactly_once on a three-node cluster whose group coordinator is killed with kill -9 mid-run. The IoT pipeline runs
+ * in a child process, committing every 150 ms, while an idempotent producer keeps sending readings of 12 devices to
+ * three RF=3 partitions, so every task has a transaction open most of the time. About 1 s after the pipeline's
+ * group first becomes Stable, the node FindCoordinator names as the group's coordinator is killed with kill -9 (the
+ * group moves to another node; a commit in flight fails, and a task whose first transaction is aborted has no saved
+ * position yet), and 20 s later it is started again on its data directory. The pipeline goes on; once it has
+ * processed every reading and stopped cleanly, its read_committed output equals an uninterrupted computation of the
+ * readings the input topic holds: every stats window, hopping average and threshold alert once, with the same values.
+ * (This was a manual trial; it found an aborted first transaction whose records were never processed again, and an
+ * exactly-once store ahead of the group's committed offset.)
+ *
+ * The reference is computed over the input as the topic holds it, since that is what the pipeline reads. Readings the
+ * producer was told were written (acks=all) but that the topic does not hold are counted and printed, not asserted.
+ *
+ * KNOWN FAILURE, so this test runs only with BROOK_KNOWN_FAILURES=1 (CI leaves it out): about one run in four fails,
+ * with windows missing from the output or one window written twice, and most runs print one batch of 20 acknowledged
+ * readings of the killed node's input partition that the topic does not hold. In a run with the nodes' replication
+ * traced, all three replicas held the batch in flight at the kill and the new leader kept it; the new leader then
+ * answered one produce as a duplicate of that batch and appended the next one after it, and the 20 readings next to
+ * those offsets were still missing. The cause is not found: the idempotent producer's retry across the leader change
+ * (kafkajs's sequence bookkeeping, or the new leader's producer state) is where to look next.
+ */
+import { afterEach, expect, test } from 'vitest'
+import type { Kafka } from 'kafkajs'
+import { allUnfenced, QUICK_CLUSTER_ARGS, startCluster, type TestCluster } from '../helpers/cluster.js'
+import { withClient } from '../helpers/kafka.js'
+import { waitFor } from '../helpers/wait.js'
+import { ErrorCode } from '../../protocol/errors.js'
+import { CoordinatorType } from '../../protocol/constants.js'
+import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
+import { expectedStats, fleet, windowsOf, type FleetReading } from './fleet.js'
+import { readTopic, stateDir, values, type ReadRecord } from './helpers.js'
+import { startProcessor, type ProcessorProcess } from './processes.js'
+
+const APP = 'coordinator-kill'
+const TOPICS = { inputTopic: `${APP}-readings`, statsTopic: `${APP}-stats`, averagesTopic: `${APP}-avg`, alertsTopic: `${APP}-alerts`, lateTopic: `${APP}-late` }
+const PARTITIONS = 3
+const MINUTE = 60_000
+const STATS_WINDOW_MS = MINUTE
+const AVERAGE_WINDOW_MS = 2 * MINUTE
+const AVERAGE_ADVANCE_MS = MINUTE
+const GRACE_MS = 10_000
+const ALERT_ABOVE = 100
+/** How long after the group first becomes Stable its coordinator is killed, and how long it stays down. */
+const KILL_AFTER_STABLE_MS = 1000
+const DOWN_MS = 20_000
+
+let cluster: TestCluster | undefined
+let processor: ProcessorProcess | undefined
+let feeder: ReturnType<typeof feed> | undefined
+afterEach(async () => {
+  await processor?.kill()
+  await feeder?.finish().catch(() => undefined)
+  await cluster?.destroy()
+  processor = cluster = feeder = undefined
+})
+
+/**
+ * The readings: 12 devices on 3 partitions, a reading a second for up to 4 hours of event time, about one in 2000 above
+ * the alert threshold.
+ */
+function readings(): FleetReading[] {
+  const all = fleet({ devices: 12, sensors: ['temperature'], readings: 4 * 3600, intervalMs: 1000, startMs: Date.UTC(2024, 0, 1), partitions: PARTITIONS, seed: 11 })
+  for (let i = 997; i < all.length; i += 1999) all[i] = { ...all[i]!, value: 150 + (i % 7) }
+  return all
+}
+
+/**
+ * Sends `readings` in order, 5 seconds of event time (60 readings) at a time with a short pause between sends, through
+ * an idempotent producer that rides out leader changes, until `finish` is called (or every reading is sent): the
+ * pipeline has new input all along, so each commit interval opens a transaction. `sent` is how many were acknowledged.
+ */
+function feed(kafka: Kafka, topic: string, readings: readonly FleetReading[]) {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  let feeding = true
+  let sent = 0
+  const sending = (async () => {
+    await producer.connect()
+    try {
+      while (feeding && sent < readings.length) {
+        const chunk = readings.slice(sent, sent + 60)
+        await producer.send({ topic, acks: -1, messages: chunk.map(({ partition, ...r }) => ({ key: r.deviceId, value: JSON.stringify(r), partition })) })
+        sent += chunk.length
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    } finally {
+      await producer.disconnect()
+    }
+  })()
+  // A send that fails for good is reported by `finish`.
+  sending.catch(() => undefined)
+  return {
+    get sent() {
+      return sent
+    },
+    get feeding() {
+      return feeding && sent < readings.length
+    },
+    /** Stops sending; resolves once the send in flight is acknowledged. */
+    async finish(): Promise<void> {
+      feeding = false
+      await sending
+    },
+  }
+}
+
+/** `deviceId|sensor|windowStart` -> the hopping windows' count and average, for the windows whose end + grace the partition's stream time reached. */
+function expectedAverages(readings: readonly FleetReading[]): Map<string, { count: number; avg: number }> {
+  const streamTime = new Map<number, number>()
+  for (const r of readings) streamTime.set(r.partition, Math.max(streamTime.get(r.partition) ?? -Infinity, r.ts))
+  const sums = new Map<string, { count: number; sum: number; end: number; partition: number }>()
+  for (const r of readings) {
+    // Every window [start, start + size) with start a multiple of the advance that holds r.ts.
+    for (let start = Math.floor(r.ts / AVERAGE_ADVANCE_MS) * AVERAGE_ADVANCE_MS; start > r.ts - AVERAGE_WINDOW_MS; start -= AVERAGE_ADVANCE_MS) {
+      const key = `${r.deviceId}|${r.sensor}|${start}`
+      const s = sums.get(key) ?? { count: 0, sum: 0, end: start + AVERAGE_WINDOW_MS, partition: r.partition }
+      s.count++
+      s.sum += r.value
+      sums.set(key, s)
+    }
+  }
+  const out = new Map<string, { count: number; avg: number }>()
+  for (const [key, s] of sums) if (s.end + GRACE_MS <= streamTime.get(s.partition)!) out.set(key, { count: s.count, avg: s.sum / s.count })
+  return out
+}
+
+/** The group coordinator of `groupId` as node `asked` answers FindCoordinator v4. */
+async function coordinatorOf(cluster: TestCluster, groupId: string, asked: number): Promise<number | false> {
+  const answer = await withClient(cluster.nodes.get(asked)!, (client) =>
+    client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: CoordinatorType.GROUP, coordinatorKeys: [groupId] }),
+  )
+  const coordinator = answer.coordinators![0]!
+  return coordinator.errorCode === ErrorCode.NONE && coordinator.nodeId
+}
+
+/**
+ * Every record of `topic` (read_committed) once `done` holds for what has been read and nothing more has come for a
+ * while (a window written twice has its second copy after its first in its partition, once everything is committed).
+ */
+async function readSettled(kafka: Kafka, topic: string, done: (records: ReadRecord[]) => boolean, missing: (records: ReadRecord[]) => string = () => ''): Promise<ReadRecord[]> {
+  let seen: ReadRecord[] = []
+  let quietSince = Date.now()
+  try {
+    return await readTopic(kafka, topic, (records) => {
+      if (records.length !== seen.length) [seen, quietSince] = [[...records], Date.now()]
+      return done(records) && Date.now() - quietSince > 2000
+    }, { timeoutMs: 30_000 })
+  } catch (error) {
+    const perPartition = new Map<number, number>()
+    for (const r of seen) perPartition.set(r.partition, (perPartition.get(r.partition) ?? 0) + 1)
+    throw new Error(`${(error as Error).message}: ${seen.length} read (${[...perPartition].sort().map(([p, n]) => `partition ${p}: ${n}, last offset ${seen.filter((r) => r.partition === p).at(-1)?.offset}`).join('; ')}) ${missing(seen)}`)
+  }
+}
+
+const windowKey = (v: Record<string, unknown>) => `${v.deviceId}|${v.sensor}|${v.windowStart}`
+
+/** The values of `topic` once every window of `expected` is among them. */
+async function windowsWritten(kafka: Kafka, topic: string, expected: ReadonlySet<string>): Promise<Record<string, unknown>[]> {
+  const absent = (records: ReadRecord[]) => {
+    const keys = new Set(values(records).map(windowKey))
+    return [...expected].filter((key) => !keys.has(key))
+  }
+  return values(await readSettled(kafka, topic, (records) => absent(records).length === 0, (records) => {
+    const lacking = absent(records)
+    return `${lacking.length} of ${expected.size} windows not read, ${lacking.slice(0, 10).join(', ')}`
+  }))
+}
+
+test.skipIf(process.env.BROOK_KNOWN_FAILURES !== '1')('the group coordinator\'s node killed with -9 while transactions are open: the read_committed output equals an uninterrupted run, each window once', async () => {
+  cluster = await startCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
+  await allUnfenced(cluster)
+  const kafka = cluster.kafka(APP)
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: TOPICS.inputTopic, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true })
+  const addresses = cluster.nodeIds.map((id) => cluster!.nodes.get(id)!.address)
+  const sent = readings()
+  const fed = feed(kafka, TOPICS.inputTopic, sent)
+  feeder = fed
+  const running = startProcessor(
+    { ...TOPICS, statsWindow: '1m', grace: '10s', averageWindow: '2m', averageAdvance: '1m', thresholdAbove: ALERT_ABOVE, zScoreThreshold: 1e12 },
+    {
+      applicationId: APP,
+      bootstrapServers: addresses,
+      stateDir: stateDir(),
+      processingGuarantee: 'exactly_once',
+      commitIntervalMs: 150,
+      idleTimeoutMs: 3_600_000,
+      replicationFactor: 3,
+      kafka: { retry: { retries: 100, initialRetryTime: 100, maxRetryTime: 1000 } },
+    },
+  )
+  processor = running
+  const processed = () => (running.metrics?.tasks ?? []).reduce((sum, t) => sum + (t.position === null ? 0n : BigInt(t.position)), 0n)
+
+  await waitFor(`the pipeline's group to become Stable\n${running.output().slice(-2000)}`, async () => (await admin.describeGroups([APP])).groups[0]?.state === 'Stable', { timeoutMs: 90_000 })
+  await new Promise((resolve) => setTimeout(resolve, KILL_AFTER_STABLE_MS))
+  const coordinator = await waitFor('the group\'s coordinator', () => coordinatorOf(cluster!, APP, 1))
+  const atKill = { commits: running.metrics?.commits ?? 0, processed: processed(), feeding: fed.feeding }
+  await cluster.nodes.get(coordinator)!.kill()
+  await admin.disconnect()
+  // The kill landed while the group was Stable (above) and input was still coming.
+  expect(atKill.feeding).toBe(true)
+
+  await new Promise((resolve) => setTimeout(resolve, DOWN_MS))
+  // Another process on the machine may have taken the node's port while it was down: it starts once the port is free.
+  await waitFor(`node ${coordinator} to start again on its port`, () => cluster!.restart(coordinator), { timeoutMs: 60_000 })
+  await allUnfenced(cluster)
+  // The pipeline goes on with the restarted node back: it processes as many readings again as were sent by then.
+  const sentAtRestart = BigInt(fed.sent)
+  await waitFor(`the pipeline to process readings sent after the restart\n${running.output().slice(-3000)}`, () => processed() >= sentAtRestart + 3000n, { timeoutMs: 120_000 })
+  await fed.finish()
+  feeder = undefined
+
+  // What the input holds: every reading up to its partitions' ends, which the pipeline must have processed.
+  await admin.connect()
+  const inputCount = (await admin.fetchTopicOffsets(TOPICS.inputTopic)).reduce((sum, o) => sum + Number(o.high), 0)
+  await admin.disconnect()
+  const inputRecords = await readSettled(kafka, TOPICS.inputTopic, (records) => records.length >= inputCount)
+  const inputEnds = new Map<string, bigint>()
+  for (const r of inputRecords) inputEnds.set(`0_${r.partition}`, BigInt(r.offset) + 1n)
+  await waitFor(`every reading processed\n${running.output().slice(-3000)}`, () => {
+    const tasks = running.metrics?.tasks ?? []
+    return tasks.length === PARTITIONS && tasks.every((t) => t.state === 'running' && t.position !== null && BigInt(t.position) >= inputEnds.get(t.id)!)
+  }, { timeoutMs: 120_000 })
+  const { late } = running.metrics!
+  // A clean stop commits every task: all the pipeline will ever write is then in the topics.
+  await running.stop()
+  processor = undefined
+  const log = running.output().split('\n').filter((line) => line !== '' && !line.startsWith('{'))
+
+  // The reference is computed over the input as the topic holds it (what the pipeline read), in partition order.
+  const input = inputRecords.map((r) => ({ ...(JSON.parse(r.value!) as Omit<FleetReading, 'partition'>), partition: r.partition }))
+  const held = new Set(input.map((r) => `${r.deviceId}|${r.ts}`))
+  const lost = sent.slice(0, fed.sent).filter((r) => !held.has(`${r.deviceId}|${r.ts}`))
+  // Where the first lost reading would be: the offset of the first reading of its partition that comes after it.
+  const lostAt = lost.length === 0 ? null : inputRecords.find((r) => r.partition === lost[0]!.partition && (JSON.parse(r.value!) as FleetReading).ts > lost[0]!.ts)?.offset
+  const stats = expectedStats(input, STATS_WINDOW_MS, GRACE_MS)
+  const averages = expectedAverages(input)
+  const alerts = new Map([...stats].filter(([, s]) => s.max > ALERT_ABOVE).map(([key, s]) => [key, s.max]))
+  const statsOut = windowsOf(await windowsWritten(kafka, TOPICS.statsTopic, new Set(stats.keys())))
+  const averagesOut = await windowsWritten(kafka, TOPICS.averagesTopic, new Set(averages.keys()))
+  const alertsOut = await windowsWritten(kafka, TOPICS.alertsTopic, new Set(alerts.keys()))
+  console.log(`coordinator node ${coordinator} killed after ${atKill.commits} commits, with ${atKill.processed} of the ${input.length} readings (${fed.sent} acknowledged) processed, ${late} late, ${lost.length} acknowledged readings not in the input${lost.length > 0 ? ` (from ${JSON.stringify(lost[0])}, before offset ${lostAt})` : ''}; ${statsOut.windows.size} stats windows (${stats.size} expected, ${statsOut.duplicates} twice), ${averagesOut.length} averages (${averages.size} expected), ${alertsOut.length} alerts (${alerts.size} expected); the pipeline's log:\n${log.join('\n')}`)
+
+  expect(late).toBe(0)
+  expect(statsOut.duplicates).toBe(0)
+  expect([...statsOut.windows.keys()].sort()).toEqual([...stats.keys()].sort())
+  for (const [key, s] of stats) {
+    const got = statsOut.windows.get(key)!
+    expect({ key, count: got.count, min: got.min, max: got.max }).toEqual({ key, count: s.count, min: s.min, max: s.max })
+    expect(got.avg).toBeCloseTo(s.avg, 9)
+  }
+  expect(averagesOut.map(windowKey).sort()).toEqual([...averages.keys()].sort())
+  for (const a of averagesOut) {
+    const want = averages.get(windowKey(a))!
+    expect({ key: windowKey(a), count: a.count }).toEqual({ key: windowKey(a), count: want.count })
+    expect(a.avg as number).toBeCloseTo(want.avg, 9)
+  }
+  expect(alertsOut.map((a) => [windowKey(a), a.value]).sort()).toEqual([...alerts].sort())
+}, 240_000)
