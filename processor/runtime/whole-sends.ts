@@ -27,13 +27,22 @@ export class WholeSends {
 
   constructor(private readonly admin: Admin) {}
 
-  /** Learns the partition counts of `topics` (Metadata through the admin client); rejects when the cluster does not answer. */
+  /**
+   * Learns the partition counts of `topics` (Metadata through the admin client), asking again for up to 10 s while a
+   * topic shows no partitions yet (created a moment ago); rejects when the cluster does not answer or a topic still
+   * has none.
+   */
   async learn(topics: readonly string[]): Promise<void> {
-    const unknown = topics.filter((topic) => !this.metadata.has(topic))
-    if (unknown.length === 0) return
-    const { topics: found } = await this.admin.fetchTopicMetadata({ topics: unknown })
-    for (const topic of found) {
-      this.metadata.set(topic.name, topic.partitions.map((p) => ({ partitionErrorCode: 0, partitionId: p.partitionId, leader: 0, replicas: [], isr: [] })))
+    for (let delayMs = 50; ; delayMs *= 2) {
+      const unknown = topics.filter((topic) => !this.metadata.has(topic))
+      if (unknown.length === 0) return
+      const { topics: found } = await this.admin.fetchTopicMetadata({ topics: unknown })
+      for (const topic of found) {
+        if (topic.partitions.length === 0) continue
+        this.metadata.set(topic.name, topic.partitions.map((p) => ({ partitionErrorCode: 0, partitionId: p.partitionId, leader: 0, replicas: [], isr: [] })))
+      }
+      if (delayMs > 5000) throw new Error(`${unknown.filter((topic) => !this.metadata.has(topic)).join(', ')}: no partitions in the cluster's metadata`)
+      if (unknown.some((topic) => !this.metadata.has(topic))) await new Promise((resolve) => setTimeout(resolve, delayMs))
     }
   }
 
@@ -52,6 +61,15 @@ export class WholeSends {
       }
     }
     return targets
+  }
+
+  /**
+   * The messages of `topicMessages` (placed by `place`) whose partition `answer` names no result for: those a
+   * producer that may write a record twice (no transaction to abort) sends again.
+   */
+  unanswered(topicMessages: readonly { topic: string; messages: Message[] }[], answer: readonly RecordMetadata[]): { topic: string; messages: Message[] }[] {
+    const answered = new Set(answer.map((r) => `${r.topicName}-${r.partition}`))
+    return topicMessages.map(({ topic, messages }) => ({ topic, messages: messages.filter((m) => !answered.has(`${topic}-${m.partition}`)) })).filter((t) => t.messages.length > 0)
   }
 
   /** Throws IncompleteSendError when `answer` names no result for one of `targets` (as `place` returned them). */

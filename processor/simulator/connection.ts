@@ -13,6 +13,7 @@ import type { ConnectionOptions, Log } from './options.js'
 import { describeError, prepareTopic, type PreparedTopic, type TopicPlan } from './topic.js'
 import { saslNotOffered } from '../runtime/sasl.js'
 import { socketFactory } from '../runtime/sockets.js'
+import { WholeSends } from '../runtime/whole-sends.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
@@ -23,20 +24,22 @@ export const STDERR_LOG: Log = {
 }
 
 /** Prepares `plan.topic`, then hands a connected producer to `send`. */
-export async function withTopicProducer<T>(connection: ConnectionOptions, plan: TopicPlan, log: Log, send: (producer: Producer, topic: PreparedTopic) => Promise<T>): Promise<T> {
+export async function withTopicProducer<T>(connection: ConnectionOptions, plan: TopicPlan, log: Log, send: (producer: Producer, topic: PreparedTopic, sends: WholeSends) => Promise<T>): Promise<T> {
   const kafka = new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...connection.kafka, brokers: connection.bootstrapServers })
   const admin = kafka.admin()
+  const sends = new WholeSends(admin)
   let prepared: PreparedTopic
   try {
     await connect(() => admin.connect(), connection)
     prepared = await prepareTopic(admin, plan, log)
+    await sends.learn([plan.topic])
   } finally {
     await admin.disconnect()
   }
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
   try {
     await connect(() => producer.connect(), connection)
-    return await send(producer, prepared)
+    return await send(producer, prepared, sends)
   } finally {
     await producer.disconnect()
   }

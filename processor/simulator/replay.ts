@@ -128,12 +128,13 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     retentionWarning: 'any-finite' as const,
   }
 
-  return withTopicProducer(o, topicPlan, log, async (producer, topic) => {
+  return withTopicProducer(o, topicPlan, log, async (producer, topic, sends) => {
     summary.topicCreated = topic.created
     summary.warnings = topic.warnings
     const merged = mergeByEventTime(plans)
     const result = await sendPaced(() => merged.next(), {
       producer,
+      sends,
       topic: o.topic,
       speedup: o.speedup,
       batchSize: o.batchSize,

@@ -21,7 +21,8 @@
  * batch, or a cluster that can no longer be reached, stops the run with SimulatorError (BROKER_REFUSED), after kafkajs's
  * own retries of retriable errors; the message says which of the two it was.
  */
-import kafkajs, { type Producer } from 'kafkajs'
+import kafkajs, { type Message, type Producer } from 'kafkajs'
+import { IncompleteSendError, type WholeSends } from '../runtime/whole-sends.js'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { Speedup } from './options.js'
 import { toMessage, type Outgoing } from './reading.js'
@@ -37,6 +38,8 @@ export type Source = () => Outgoing | null | Promise<Outgoing | null>
 
 export interface SendPlan {
   producer: Producer
+  /** Places each reading on its partition and finds those a send's answer missed (runtime/whole-sends.ts). */
+  sends: WholeSends
   topic: string
   speedup: Speedup
   batchSize: number
@@ -53,13 +56,30 @@ export interface SendResult {
   elapsedMs: number
 }
 
+/** Resends of a batch's readings whose partition a send's answer missed, before the batch counts as refused. */
+const MAX_RESENDS = 5
+
+/**
+ * Sends `messages` and sends again those whose partition the answer names no result for: kafkajs 2.2.4 can resolve a
+ * send without writing a partition whose leader moved during it (runtime/whole-sends.ts). Rejects after MAX_RESENDS.
+ */
+async function sendWhole(producer: Producer, sends: WholeSends, topic: string, messages: Message[]): Promise<void> {
+  let left = [{ topic, messages }]
+  sends.place(left)
+  for (let resends = 0; ; resends++) {
+    left = sends.unanswered(left, await producer.sendBatch({ topicMessages: left }))
+    if (left.length === 0) return
+    if (resends >= MAX_RESENDS) throw new IncompleteSendError(left.map((t) => `${t.topic} (${t.messages.length} readings)`))
+  }
+}
+
 /**
  * Sends what `next` gives until it gives null, the deadline passes or the signal aborts; resolves with the readings
  * acknowledged. Throws SimulatorError (BROKER_REFUSED) when a batch is refused or cannot be delivered; errors of `next`
  * pass through.
  */
 export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResult> {
-  const { producer, topic, speedup, batchSize, signal, deadlineMs } = plan
+  const { producer, sends, topic, speedup, batchSize, signal, deadlineMs } = plan
   const startedAt = performance.now()
   let firstDue: number | null = null
   let waiting: Outgoing | null = null
@@ -73,7 +93,7 @@ export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResul
     if (batch.length === 0 || failure !== null) return
     const items = batch
     batch = []
-    inFlight = producer.send({ topic, messages: items.map(toMessage) }).then(
+    inFlight = sendWhole(producer, sends, topic, items.map(toMessage)).then(
       () => {
         inFlight = null
         sent += items.length

@@ -59,12 +59,13 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetSummary
   let lastTs: number | null = null
   let sent = 0
 
-  return withTopicProducer(o, { topic: o.topic, partitions: o.partitions, oldestTs: startMs, retentionWarning: 'deleted-on-arrival' }, log, async (producer, topic) => {
+  return withTopicProducer(o, { topic: o.topic, partitions: o.partitions, oldestTs: startMs, retentionWarning: 'deleted-on-arrival' }, log, async (producer, topic, sends) => {
     const count = o.count
     // A counted run ends with the readings it held back, so that it sends `count` readings, late ones included.
     const next = count === undefined ? (): Outgoing => fleet.next() : (): Outgoing | null => fleet.nextOf(count)
     const result = await sendPaced(next, {
       producer,
+      sends,
       topic: o.topic,
       speedup: o.speedup,
       batchSize: o.batchSize,
