@@ -118,6 +118,12 @@ const singleKafka = quiet([`${single.host}:${single.port}`])
 const processors: { child: ChildProcess; exited: Promise<number | null> }[] = []
 let failed = false
 try {
+  // Topics get three replicas: every node must be an unfenced broker before the first is created.
+  for (const deadline = Date.now() + 120_000; ; await sleep(200)) {
+    const status = await cluster.status(1).catch(() => null)
+    if (status !== null && status.controllerId >= 0 && status.liveBrokers.length === cluster.plan.nodeIds.length) break
+    if (Date.now() > deadline) throw new Error('the cluster did not have three live brokers within 2 minutes')
+  }
   // The same seed and first slot give the same readings, in the same order, on both sides.
   const fleet = { topic: INPUT, partitions: options.partitions, count: options.readings, seed: options.seed, devices: options.devices, speedup: 'as-fast-as-possible' as const, startMs: Date.now() - options.readings * 1000, log: { info: () => {}, warn: () => {} } }
   await simulateFleet({ ...fleet, bootstrapServers: cluster.bootstrap })
