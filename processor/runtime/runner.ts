@@ -801,14 +801,16 @@ class Runner implements RunningPipeline {
         if (offsets.length > 0) await transaction.sendOffsets({ consumerGroupId: this.applicationId, topics: [{ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }] })
         await transaction.commit()
       } catch (error) {
-        // A transaction that can be neither committed nor aborted (the broker went away during EndTxn) leaves
-        // kafkajs's producer in a state it never leaves (COMMITTING): the task gets a new producer when it is
-        // re-initialized, whose InitProducerId fences this one and lets the coordinator finish the transaction.
-        if (!(await transaction.abort().then(() => true, () => false))) {
-          const stale = slot.producer
-          slot.producer = undefined
-          await stale?.disconnect().catch(() => {})
-        }
+        // The task gets a new producer when it is re-initialized, whose InitProducerId bumps the epoch (fencing this
+        // one, and letting the coordinator finish a transaction that could be neither committed nor aborted, which
+        // leaves kafkajs's producer COMMITTING for good) and starts every partition's sequence numbers afresh.
+        // Kept, kafkajs would send the redone records of a partition whose batch got no answer (a send it cut
+        // short, whole-sends.ts) under that batch's sequence numbers: the leader, which may hold the aborted batch,
+        // would take the redone one for its duplicate and write nothing.
+        await transaction.abort().catch(() => {})
+        const stale = slot.producer
+        slot.producer = undefined
+        await stale?.disconnect().catch(() => {})
         throw error
       }
     } else {
