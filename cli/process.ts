@@ -64,8 +64,13 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
       kafka: await kafkaSettings(options),
     }
     await runUntilStopped(topology, run)
+    // Stopped: kafkajs clients still retrying a cluster that went away must not keep the process alive.
+    setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_AFTER_STOP_MS).unref()
   })
 }
+
+/** How long a stopped pipeline's process may take to end by itself (sockets closed) before it is ended. */
+const EXIT_AFTER_STOP_MS = 2000
 
 /** Runs the pipeline until Ctrl-C (a clean stop) or a crash (rejects with its error); prints the summary either way. */
 async function runUntilStopped(topology: Topology, run: RunOptions): Promise<void> {

@@ -355,6 +355,10 @@ class Runner implements RunningPipeline {
       if (current()) this.suspendTasks()
     })
     consumer.on(GROUP_JOIN, ({ payload }) => {
+      if (this.stopping) {
+        void consumer.disconnect().catch(() => {})
+        return
+      }
       if (!current()) return
       this.consumerStoppedMs = null
       this.consumerRestarts = 0
@@ -384,6 +388,13 @@ class Runner implements RunningPipeline {
       this.restartAnnounced = false
     })
     consumer.on(CRASH, ({ payload }) => {
+      // A crash after the pipeline stopped (its fetch loop failing on a cluster that went away): kafkajs sets its
+      // restart timer right after this event, and a disconnect once that is set clears it, so that no consumer
+      // rejoins the group after the pipeline has stopped.
+      if (this.stopping) {
+        setImmediate(() => void consumer.disconnect().catch(() => {}))
+        return
+      }
       if (!current()) return
       if (payload.restart) this.restartAnnounced = true
       else if (clusterUnavailable(payload.error)) void this.restartConsumer(payload.error)
