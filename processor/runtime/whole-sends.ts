@@ -63,19 +63,25 @@ export class WholeSends {
     return targets
   }
 
-  /**
-   * The messages of `topicMessages` (placed by `place`) whose partition `answer` names no result for: those a
-   * producer that may write a record twice (no transaction to abort) sends again.
-   */
-  unanswered(topicMessages: readonly { topic: string; messages: Message[] }[], answer: readonly RecordMetadata[]): { topic: string; messages: Message[] }[] {
-    const answered = new Set(answer.map((r) => `${r.topicName}-${r.partition}`))
-    return topicMessages.map(({ topic, messages }) => ({ topic, messages: messages.filter((m) => !answered.has(`${topic}-${m.partition}`)) })).filter((t) => t.messages.length > 0)
-  }
-
   /** Throws IncompleteSendError when `answer` names no result for one of `targets` (as `place` returned them). */
   check(targets: ReadonlySet<string>, answer: readonly RecordMetadata[]): void {
-    const answered = new Set(answer.map((r) => `${r.topicName}-${r.partition}`))
+    const answered = answeredPartitions(answer)
     const missing = [...targets].filter((target) => !answered.has(target))
     if (missing.length > 0) throw new IncompleteSendError(missing)
   }
+}
+
+/** `topic-partition` of each result of a send's answer. */
+function answeredPartitions(answer: readonly RecordMetadata[]): Set<string> {
+  return new Set(answer.map((r) => `${r.topicName}-${r.partition}`))
+}
+
+/**
+ * The messages of `topicMessages` (each with its partition set, by `WholeSends.place` or by the caller) whose
+ * partition `answer` names no result for: those a producer that may write a record twice (no transaction to abort)
+ * sends again.
+ */
+export function unanswered(topicMessages: readonly { topic: string; messages: Message[] }[], answer: readonly RecordMetadata[]): { topic: string; messages: Message[] }[] {
+  const answered = answeredPartitions(answer)
+  return topicMessages.map(({ topic, messages }) => ({ topic, messages: messages.filter((m) => !answered.has(`${topic}-${m.partition}`)) })).filter((t) => t.messages.length > 0)
 }

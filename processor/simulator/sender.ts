@@ -22,7 +22,7 @@
  * own retries of retriable errors; the message says which of the two it was.
  */
 import kafkajs, { type Message, type Producer } from 'kafkajs'
-import { IncompleteSendError, type WholeSends } from '../runtime/whole-sends.js'
+import { IncompleteSendError, unanswered, type WholeSends } from '../runtime/whole-sends.js'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { Speedup } from './options.js'
 import { toMessage, type Outgoing } from './reading.js'
@@ -67,7 +67,7 @@ async function sendWhole(producer: Producer, sends: WholeSends, topic: string, m
   let left = [{ topic, messages }]
   sends.place(left)
   for (let resends = 0; ; resends++) {
-    left = sends.unanswered(left, await producer.sendBatch({ topicMessages: left }))
+    left = unanswered(left, await producer.sendBatch({ topicMessages: left }))
     if (left.length === 0) return
     if (resends >= MAX_RESENDS) throw new IncompleteSendError(left.map((t) => `${t.topic} (${t.messages.length} readings)`))
   }

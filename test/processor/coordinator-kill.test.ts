@@ -18,7 +18,8 @@
  * answer does not name, as the processor and the simulator do.
  */
 import { afterEach, expect, test } from 'vitest'
-import type { Kafka } from 'kafkajs'
+import type { Kafka, Message } from 'kafkajs'
+import { unanswered } from '../../processor/runtime/whole-sends.js'
 import { allUnfenced, QUICK_CLUSTER_ARGS, startCluster, type TestCluster } from '../helpers/cluster.js'
 import { withClient } from '../helpers/kafka.js'
 import { waitFor } from '../helpers/wait.js'
@@ -78,12 +79,10 @@ function feed(kafka: Kafka, topic: string, readings: readonly FleetReading[]) {
         const chunk = readings.slice(sent, sent + 60)
         // kafkajs 2.2.4 resolves a send without writing a partition whose leader moved to a broker that had already
         // answered the same send (processor/runtime/whole-sends.ts): what the answer does not name is sent again.
-        let left = chunk
+        let left = [{ topic, messages: chunk.map(({ partition, ...r }): Message => ({ key: r.deviceId, value: JSON.stringify(r), partition })) }]
         for (let resends = 0; left.length > 0; resends++) {
-          if (resends > 5) throw new Error(`${left.length} readings unanswered after ${resends} sends`)
-          const answer = await producer.send({ topic, acks: -1, messages: left.map(({ partition, ...r }) => ({ key: r.deviceId, value: JSON.stringify(r), partition })) })
-          const answered = new Set(answer.map((r) => r.partition))
-          left = left.filter((r) => !answered.has(r.partition))
+          if (resends > 5) throw new Error(`${left[0]!.messages.length} readings unanswered after ${resends} sends`)
+          left = unanswered(left, await producer.sendBatch({ topicMessages: left, acks: -1 }))
         }
         sent += chunk.length
         await new Promise((resolve) => setTimeout(resolve, 20))

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import type { Message } from 'kafkajs'
-import { IncompleteSendError, WholeSends } from '../../processor/runtime/whole-sends.js'
+import { IncompleteSendError, WholeSends, unanswered } from '../../processor/runtime/whole-sends.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { readTopic } from './helpers.js'
@@ -30,7 +30,7 @@ test('messages land on the partitions placed, and a send\'s answer names every o
   const targets = sends.place(topicMessages)
   const answer = await setting.producer.sendBatch({ topicMessages, acks: -1 })
   expect(() => sends.check(targets, answer)).not.toThrow()
-  expect(sends.unanswered(topicMessages, answer)).toEqual([])
+  expect(unanswered(topicMessages, answer)).toEqual([])
   // Keyed messages spread over all four partitions; unkeyed ones go round the three of whole-b.
   expect([...targets].filter((t) => t.startsWith('whole-a-')).sort()).toEqual(['whole-a-0', 'whole-a-1', 'whole-a-2', 'whole-a-3'])
   expect([...targets].filter((t) => t.startsWith('whole-b-')).sort()).toEqual(['whole-b-0', 'whole-b-1', 'whole-b-2'])
@@ -51,7 +51,7 @@ test('an answer that misses a partition: check names it, unanswered returns its 
   const partial = answer.filter((r) => r !== dropped)
   expect(() => sends.check(targets, partial)).toThrow(IncompleteSendError)
   expect(() => sends.check(targets, partial)).toThrow(`no result for whole-a-${dropped.partition} (`)
-  const left = sends.unanswered(topicMessages, partial)
+  const left = unanswered(topicMessages, partial)
   expect(left).toEqual([{ topic: 'whole-a', messages: topicMessages[0]!.messages.filter((m) => m.partition === dropped.partition) }])
   expect(left[0]!.messages.length).toBeGreaterThan(0)
 })
