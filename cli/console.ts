@@ -15,6 +15,7 @@ import { bootstrapServers, clientCommand, withCluster } from './client-command.j
 import { cannotRead } from './files.js'
 import { formatRecord, formatSummary } from './format.js'
 import { integer, keyValue, startOffset, timestamp } from './parsers.js'
+import { clusterUnavailable, consumerRestartDelayMs } from '../processor/runtime/consumer-restarts.js'
 
 /** --acks as the producer's acks: all is -1, every in-sync replica. */
 const ACKS = { '0': 0, '1': 1, '-1': -1, all: -1 } as const satisfies Record<string, Acks>
@@ -135,6 +136,9 @@ export function addConsumeCommand(program: CommandUnknownOpts): void {
               idleTimeoutMs: options.timeoutMs,
               signal: stop.signal,
               verbose: options.verbose,
+              // Kafka's console consumer keeps looking for a coordinator it cannot find; kafkajs gives up on it.
+              restart: { transient: clusterUnavailable, delayMs: consumerRestartDelayMs },
+              onNotice: (message) => console.error(`brook: ${message}`),
             })
           }
           for await (const record of records) {

@@ -17,7 +17,12 @@
  * - The idle timeout counts from the last record or the last completed join, whichever is later: joining a group
  *   takes at least group.initial.rebalance.delay.ms, which is not silence on the topic.
  * - kafkajs logs nothing unless `verbose`; then it logs to stderr, never into the records on stdout.
+ * - A consumer kafkajs stops for good on an error `restart.transient` accepts (kafkajs gives up on a coordinator
+ *   lookup that failed at every broker it knows, where Kafka's console consumer keeps looking) is replaced by a new
+ *   one after `restart.delayMs`, said through `onNotice`. Records handed over but not yet printed are dropped
+ *   uncommitted, so the new member reads them again from the group's committed offsets.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import kafkajs from 'kafkajs'
 import type { Consumer, EachBatchPayload, KafkaMessage, LogEntry } from 'kafkajs'
 import type { BrokerAddress } from './cluster-client.js'
@@ -39,6 +44,14 @@ export interface GroupConsumerOptions {
   signal?: AbortSignal
   /** Let kafkajs log to stderr. */
   verbose?: boolean
+  /**
+   * When a consumer kafkajs stopped for good is replaced: `transient(error)` says whether the error only means the
+   * cluster could not be reached or asked (otherwise the iteration ends with it), `delayMs(n)` is the wait in ms
+   * before start n + 1 since the group was last joined. Omitted: any error kafkajs calls final ends the iteration.
+   */
+  restart?: { transient: (error: unknown) => boolean; delayMs: (restarts: number) => number }
+  /** Hears one line when a consumer is replaced (the cause and the wait). */
+  onNotice?: (message: string) => void
 }
 
 /** The client id members show in `brook groups describe` (kafka-console-consumer's is console-consumer). */
@@ -108,13 +121,14 @@ export async function* consumeAsGroupMember(options: GroupConsumerOptions): Asyn
     logLevel: options.verbose ? logLevel.INFO : logLevel.NOTHING,
     logCreator: stderrLogger,
   })
-  const consumer: Consumer = kafka.consumer({
-    groupId: options.groupId,
-    heartbeatInterval: HEARTBEAT_INTERVAL_MS,
-    maxWaitTimeInMs: MAX_WAIT_MS,
-    allowAutoTopicCreation: false,
-    readUncommitted: options.readUncommitted,
-  })
+  const newConsumer = (): Consumer =>
+    kafka.consumer({
+      groupId: options.groupId,
+      heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+      maxWaitTimeInMs: MAX_WAIT_MS,
+      allowAutoTopicCreation: false,
+      readUncommitted: options.readUncommitted,
+    })
 
   const inbox: Delivery[] = []
   let wake: (() => void) | null = null
@@ -123,18 +137,27 @@ export async function* consumeAsGroupMember(options: GroupConsumerOptions): Asyn
     wake = null
   }
   // Set from kafkajs's callbacks (an object, so that TypeScript does not narrow them to their initial values).
-  const state = { stopping: false, joinedAt: null as number | null, failure: null as Error | null }
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    state.joinedAt = Date.now()
-    notify()
-  })
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    // A retriable crash is followed by kafkajs restarting the consumer; anything else ends the iteration.
-    if (!payload.restart) {
-      state.failure = payload.error
+  // `stalled`: the error a transient stop of the current consumer gave, until the consumer is replaced.
+  const state = { stopping: false, joinedAt: null as number | null, failure: null as Error | null, stalled: null as Error | null }
+  let consumer = newConsumer()
+  let restarts = 0
+  /** Listens to `member`'s events while it is the current consumer; replaced consumers are not heard any more. */
+  const listen = (member: Consumer): void => {
+    member.on(member.events.GROUP_JOIN, () => {
+      if (member !== consumer) return
+      state.joinedAt = Date.now()
+      restarts = 0
       notify()
-    }
-  })
+    })
+    member.on(member.events.CRASH, ({ payload }) => {
+      // A retriable crash is followed by kafkajs restarting the consumer; anything else stops it for good.
+      if (member !== consumer || payload.restart) return
+      if (options.restart?.transient(payload.error)) state.stalled = payload.error
+      else state.failure = payload.error
+      notify()
+    })
+  }
+  listen(consumer)
   const onAbort = (): void => notify()
   options.signal?.addEventListener('abort', onAbort)
 
@@ -153,15 +176,44 @@ export async function* consumeAsGroupMember(options: GroupConsumerOptions): Asyn
     }
   }
 
+  const start = async (member: Consumer): Promise<void> => {
+    await member.connect()
+    await member.subscribe({ topics: [options.topic], fromBeginning: options.fromBeginning })
+    await member.run({ autoCommit: true, eachBatchAutoResolve: false, eachBatch })
+  }
+
+  /** Replaces the consumer kafkajs stopped with `cause` once the backoff is over; false when aborted meanwhile. */
+  const replace = async (cause: Error): Promise<boolean> => {
+    const delayMs = options.restart!.delayMs(restarts++)
+    options.onNotice?.(`the group consumer stopped (${cause.message}); starting it again in ${delayMs} ms`)
+    for (const pending of inbox.splice(0)) pending.settle(false)
+    await consumer.disconnect().catch(() => {})
+    await sleep(delayMs, undefined, { signal: options.signal }).catch(() => {})
+    if (options.signal?.aborted) return false
+    consumer = newConsumer()
+    listen(consumer)
+    try {
+      await start(consumer)
+    } catch (error) {
+      if (!options.restart!.transient(error)) throw error
+      state.stalled = error as Error
+    }
+    return true
+  }
+
   let current: Delivery | null = null
   try {
-    await consumer.connect()
-    await consumer.subscribe({ topics: [options.topic], fromBeginning: options.fromBeginning })
-    await consumer.run({ autoCommit: true, eachBatchAutoResolve: false, eachBatch })
+    await start(consumer)
     let lastRecordAt = 0
     for (;;) {
       if (state.failure) throw new Error(`the group consumer stopped: ${state.failure.message}`)
       if (options.signal?.aborted) return
+      if (state.stalled) {
+        const cause = state.stalled
+        state.stalled = null
+        if (!(await replace(cause))) return
+        continue
+      }
       const next = inbox.shift()
       if (next) {
         current = next

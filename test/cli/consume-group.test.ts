@@ -1,6 +1,8 @@
 /**
  * `brook consume <topic> --group <id>` (the built CLI, kafkajs inside) against a real broker process: members share the
- * partitions, every record is read once, what was printed is what is committed, and a restart resumes there.
+ * partitions, every record is read once, what was printed is what is committed, and a restart resumes there. A member
+ * whose group coordinator cannot be found (a proxy swallows the answer to its FindCoordinator, and kafkajs gives up
+ * for good) is replaced after a backoff, as Kafka's console consumer keeps looking, and reads every record once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AssignerProtocol, type Admin, type Producer } from 'kafkajs'
@@ -9,6 +11,8 @@ import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker
 import type { BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { committedOffsets } from './committed-offsets.js'
+import { asksForGroup, brokerBehindProxy } from '../helpers/tcp-proxy.js'
+import { findCoordinator } from '../../protocol/messages/find-coordinator.js'
 import { brook, kcat, lines, spawnBrook } from './run-brook.js'
 
 describe('brook consume --group', () => {
@@ -105,5 +109,28 @@ describe('brook consume --group', () => {
   it('says so when the topic does not exist', async () => {
     const missing = await brook(['consume', 'no-such-topic', '--group', 'g', '--timeout-ms', '300', ...server])
     expect(missing).toMatchObject({ code: 1, stdout: '', stderr: "brook: topic 'no-such-topic': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
+  })
+
+  it('keeps looking for a group coordinator kafkajs could not find: the member is replaced after a backoff and reads every record once', async () => {
+    const setup = await brokerBehindProxy(FAST_GROUPS)
+    const proxied = ['--bootstrap-server', setup.address]
+    let member: ReturnType<typeof spawnBrook> | undefined
+    try {
+      expect((await brook(['topics', 'create', 'beacons', '--partitions', '2', ...proxied])).code).toBe(0)
+      const values = Array.from({ length: 30 }, (_, i) => `beacon-${i}`)
+      expect((await brook(['produce', 'beacons', ...proxied], { input: values.join('\n') + '\n' })).code).toBe(0)
+      setup.proxy.dropNextAnswer(findCoordinator.request.apiKey, asksForGroup('beacon-readers'))
+      member = spawnBrook(['consume', 'beacons', '--group', 'beacon-readers', '--from-beginning', ...proxied])
+      await waitFor('all 30 records to be printed', () => lines(member!.stdout()).length >= 30, { timeoutMs: 60_000 })
+      expect(setup.proxy.dropped).toBe(1)
+      expect(member.stderr()).toMatch(/^brook: the group consumer stopped \(.+\); starting it again in 1000 ms\n$/)
+      member.child.kill('SIGINT')
+      expect(await member.exited).toBe(0)
+      expect(lines(member.stdout()).sort()).toEqual([...values].sort())
+      expect(member.stderr()).toMatch(/Processed a total of 30 messages\n$/)
+    } finally {
+      member?.child.kill('SIGKILL')
+      await setup.close()
+    }
   })
 })

@@ -52,6 +52,17 @@ export interface TcpProxy {
   close(): Promise<void>
 }
 
+/**
+ * For `dropNextAnswer(findCoordinator.request.apiKey, asksForGroup(id))`: whether a FindCoordinator request frame asks
+ * for group `groupId` (its key, a length-prefixed string, is the group id).
+ */
+export function asksForGroup(groupId: string): (request: Buffer) => boolean {
+  const length = Buffer.alloc(2)
+  length.writeInt16BE(groupId.length)
+  const key = Buffer.concat([length, Buffer.from(groupId)])
+  return (request) => request.includes(key)
+}
+
 /** Splits a byte stream into size-prefixed frames, calling `onFrame` with each whole frame (size prefix included). */
 function framer(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
   let pending: Buffer = Buffer.alloc(0)

@@ -12,19 +12,12 @@
 import { expect, test } from 'vitest'
 import { TopologyBuilder, iotPipeline, runPipeline } from '../../processor/index.js'
 import { findCoordinator } from '../../protocol/messages/find-coordinator.js'
+import { asksForGroup } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
 import { expectedStats, fleet, produceReadings, windowsOf } from './fleet.js'
 import { PATIENT_RETRY, proxiedBrokerPerTest, readTopic, stateDir, values } from './helpers.js'
 
 const broker = proxiedBrokerPerTest()
-
-/** Whether a FindCoordinator request frame asks for group `groupId` (its key, a length-prefixed string, is the group id). */
-function asksForGroup(groupId: string): (request: Buffer) => boolean {
-  const length = Buffer.alloc(2)
-  length.writeInt16BE(groupId.length)
-  const key = Buffer.concat([length, Buffer.from(groupId)])
-  return (request) => request.includes(key)
-}
 
 test.for(['at_least_once', 'exactly_once'] as const)('%s: a consumer that cannot find the group coordinator is started again, and the output equals an uninterrupted run', { timeout: 240_000 }, async (guarantee) => {
   const app = `consumer-restart-${guarantee.replaceAll('_', '-')}`
