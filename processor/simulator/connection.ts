@@ -3,7 +3,10 @@
  * through one producer, and always disconnect both so that the process can exit.
  *
  * The producer uses kafkajs's DefaultPartitioner, the Java client's murmur2 of the key: a deviceId lands on the
- * partition where any Kafka client would put it. Topics are never auto-created by a send: `prepareTopic` has created
+ * partition where any Kafka client would put it. It is idempotent, as Kafka's producers are by default (KIP-679): a
+ * batch kafkajs sends again after a lost answer or a leader change is written once, and a batch `sendWhole` sends
+ * again after kafkajs cut a send short keeps its sequence numbers (kafkajs moves them on only for the partitions an
+ * answer names), so the leader writes it if the first try never arrived and answers it as a duplicate if it did. Topics are never auto-created by a send: `prepareTopic` has created
  * or checked the topic before, with the configs the run needs.
  */
 import kafkajs from 'kafkajs'
@@ -16,6 +19,9 @@ import { socketFactory } from '../runtime/sockets.js'
 import { WholeSends } from '../runtime/whole-sends.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
+
+/** kafkajs's default number of retries of a request. */
+const DEFAULT_RETRIES = 5
 
 /** Lines on stderr, prefixed with what they are. */
 export const STDERR_LOG: Log = {
@@ -36,7 +42,14 @@ export async function withTopicProducer<T>(connection: ConnectionOptions, plan: 
   } finally {
     await admin.disconnect()
   }
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
+  const producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+    idempotent: true,
+    // kafkajs makes an idempotent producer's retries unbounded unless told otherwise: a cluster gone for good would
+    // hold the run forever. The client's own retries (kafkajs's default 5) bound them, as they did before.
+    retry: { retries: connection.kafka?.retry?.retries ?? DEFAULT_RETRIES },
+  })
   try {
     await connect(() => producer.connect(), connection)
     return await send(producer, prepared, sends)

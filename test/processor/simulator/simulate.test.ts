@@ -1,6 +1,8 @@
 /**
  * The simulated fleet against a real broker process, read back with a kafkajs consumer: what a pipeline consuming
- * the readings topic gets, for a seed.
+ * the readings topic gets, for a seed. Its producer is idempotent, as Kafka's producers are by default: a produce
+ * answer lost on the way back (a proxy swallows it and closes the connection) is retried without writing any
+ * reading twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs'
@@ -20,6 +22,8 @@ import { FAST_GROUPS, startConfiguredBroker } from '../../helpers/broker-config.
 import type { BrokerProcess } from '../../helpers/broker.js'
 import { loggedErrors } from '../../helpers/broker-log.js'
 import { readTopic, type Consumed } from './read-back.js'
+import { brokerBehindProxy } from '../../helpers/tcp-proxy.js'
+import { produce } from '../../../protocol/messages/produce.js'
 
 /** A fixed event-time origin, so that runs can be compared reading for reading. */
 const START_MS = Date.UTC(2026, 0, 5, 8, 0, 0)
@@ -179,5 +183,27 @@ describe('simulateFleet against a broker', () => {
     const described = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'fleet-created', configNames: ['retention.ms'] }], includeSynonyms: false })
     expect(described.resources[0]!.configEntries[0]!.configValue).toBe('604800000')
     expect((await admin.fetchTopicMetadata({ topics: ['fleet-created'] })).topics[0]!.partitions).toHaveLength(2)
+  })
+
+  it('writes no reading twice when a produce answer is lost and kafkajs sends the batch again: the producer is idempotent', async () => {
+    const setup = await brokerBehindProxy(FAST_GROUPS)
+    const proxied = new Kafka({ brokers: [setup.address], logLevel: logLevel.NOTHING })
+    const proxiedAdmin = proxied.admin()
+    try {
+      await proxiedAdmin.connect()
+      // The second batch's answer is lost: the broker has written it, the producer never hears so and sends it again.
+      let produces = 0
+      setup.proxy.dropNextAnswer(produce.request.apiKey, () => ++produces === 2)
+      const summary = await simulateFleet({ bootstrapServers: [setup.address], log: capture(), seed: 3, devices: 20, rate: 50, count: 2000, batchSize: 500, startMs: START_MS, partitions: 2, speedup: 'as-fast-as-possible', kafka: { retry: { retries: 5, initialRetryTime: 100 } } })
+      expect(setup.proxy.dropped).toBe(1)
+      expect(summary.sent).toBe(2000)
+      const read = await readTopic(proxied, proxiedAdmin, 'readings')
+      const identities = read.map((r) => `${r.reading.deviceId}/${r.reading.sensor}/${r.reading.ts}`)
+      expect(new Set(identities).size).toBe(identities.length)
+      expect(read).toHaveLength(2000)
+    } finally {
+      await proxiedAdmin.disconnect()
+      await setup.close()
+    }
   })
 })
