@@ -139,6 +139,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       speedup: o.speedup,
       batchSize: o.batchSize,
       signal: o.signal,
+      log,
       onAcked(batch, elapsedMs) {
         summary.sent += batch.length
         summary.lastEventTimeMs = batch[batch.length - 1]!.reading.ts

@@ -24,7 +24,7 @@
 import kafkajs, { type Message, type Producer } from 'kafkajs'
 import { IncompleteSendError, unanswered, type WholeSends } from '../runtime/whole-sends.js'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
-import type { Speedup } from './options.js'
+import type { Log, Speedup } from './options.js'
 import { toMessage, type Outgoing } from './reading.js'
 import { describeError } from './topic.js'
 
@@ -48,6 +48,8 @@ export interface SendPlan {
   deadlineMs?: number
   /** Each acknowledged batch, in order, with the wall-clock ms since sending started. */
   onAcked(batch: readonly Outgoing[], elapsedMs: number): void
+  /** Hears of readings sent again because a send's answer missed their partition. */
+  log: Log
 }
 
 export interface SendResult {
@@ -63,13 +65,16 @@ const MAX_RESENDS = 5
  * Sends `messages` and sends again those whose partition the answer names no result for: kafkajs 2.2.4 can resolve a
  * send without writing a partition whose leader moved during it (runtime/whole-sends.ts). Rejects after MAX_RESENDS.
  */
-async function sendWhole(producer: Producer, sends: WholeSends, topic: string, messages: Message[]): Promise<void> {
+async function sendWhole(producer: Producer, sends: WholeSends, topic: string, messages: Message[], log: Log): Promise<void> {
   let left = [{ topic, messages }]
   sends.place(left)
   for (let resends = 0; ; resends++) {
     left = unanswered(left, await producer.sendBatch({ topicMessages: left }))
     if (left.length === 0) return
     if (resends >= MAX_RESENDS) throw new IncompleteSendError(left.map((t) => `${t.topic} (${t.messages.length} readings)`))
+    const missed = left.flatMap((t) => t.messages)
+    const partitions = [...new Set(missed.map((m) => m.partition))].sort((a, b) => a! - b!)
+    log.info(`kafkajs ended a send without writing ${missed.length} readings of ${topic} partition ${partitions.join(', ')} (a leader moved during it); sending them again`)
   }
 }
 
@@ -93,7 +98,7 @@ export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResul
     if (batch.length === 0 || failure !== null) return
     const items = batch
     batch = []
-    inFlight = sendWhole(producer, sends, topic, items.map(toMessage)).then(
+    inFlight = sendWhole(producer, sends, topic, items.map(toMessage), plan.log).then(
       () => {
         inFlight = null
         sent += items.length

@@ -70,6 +70,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetSummary
       speedup: o.speedup,
       batchSize: o.batchSize,
       signal: o.signal,
+      log,
       deadlineMs: o.durationMs === undefined ? undefined : Date.now() + o.durationMs,
       onAcked(batch, elapsedMs) {
         for (const { reading, fault, delivery: how } of batch) {

@@ -44,7 +44,10 @@ export async function readTopic(kafka: Kafka, admin: Admin, topic: string): Prom
         }
       },
     })
-    await waitFor(`${expected} records of ${topic}`, () => read.length >= expected, { timeoutMs: 60_000 })
+    const counts = (): string => offsets.map((p) => `partition ${p.partition}: ${read.filter((r) => r.partition === p.partition).length} of ${Number(p.high) - Number(p.low)}`).join(', ')
+    await waitFor(`${expected} records of ${topic}`, () => read.length >= expected, { timeoutMs: 60_000 }).catch((error: Error) => {
+      throw new Error(`${error.message}; read ${counts()}`)
+    })
   } finally {
     await consumer.disconnect()
   }
