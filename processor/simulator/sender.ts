@@ -151,7 +151,8 @@ export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResul
  * The error is looked for along kafkajs's chain: KafkaJSNumberOfRetriesExceeded carries the last attempt's error as
  * its cause.
  */
-function undelivered(failure: unknown, sent: number): string {
+function undelivered(failure: unknown, acknowledged: number): string {
+  const sent = acknowledged.toLocaleString('en-US')
   const refusal = findInChain(failure, (error) => error instanceof KafkaJSProtocolError)
   if (refusal !== undefined) return `the cluster refused readings after ${sent} were sent: ${describeError(refusal)}`
   const connection = findInChain(failure, (error) => error instanceof KafkaJSConnectionError)
