@@ -6,8 +6,9 @@
  * partition where any Kafka client would put it. It is idempotent, as Kafka's producers are by default (KIP-679): a
  * batch kafkajs sends again after a lost answer or a leader change is written once, and a batch `sendWhole` sends
  * again after kafkajs cut a send short keeps its sequence numbers (kafkajs moves them on only for the partitions an
- * answer names), so the leader writes it if the first try never arrived and answers it as a duplicate if it did. Topics are never auto-created by a send: `prepareTopic` has created
- * or checked the topic before, with the configs the run needs.
+ * answer names), so the leader writes it if the first try never arrived and answers it as a duplicate if it did.
+ * Topics are never auto-created by a send: `prepareTopic` has created or checked the topic before, with the configs
+ * the run needs.
  */
 import kafkajs from 'kafkajs'
 import type { Producer } from 'kafkajs'
