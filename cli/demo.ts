@@ -18,7 +18,7 @@
 import { join } from 'node:path'
 import kafkajs, { type Admin } from 'kafkajs'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
-import { iotPipeline, logClientRejections, runPipeline, type IotPipelineOptions, type RunningPipeline } from '../processor/index.js'
+import { iotPipeline, logClientRejections, planTopology, runPipeline, type IotPipelineOptions, type RunningPipeline } from '../processor/index.js'
 import { COMMON_FLAGS, FLEET_FLAGS, fleetOptionsFromFlags, resolveFleetOptions, simulateFleet, type FlagValues, type FleetOptions } from '../processor/simulator/index.js'
 import { Dashboard, canRedraw } from './dashboard.js'
 import { startDemoCluster, type DemoCluster } from './demo-cluster.js'
@@ -119,6 +119,8 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
     const pipelineOptions: IotPipelineOptions = { ...DEMO_PIPELINE, ...iotOptionsFrom(command).options }
     // Everything is checked before anything starts: the pipeline's settings by building it, the fleet's by resolving them.
     const topology = iotPipeline(pipelineOptions)
+    // Planning it finds a topic both read and written (`--stats-topic readings`) before a cluster is started for it.
+    planTopology(topology, { applicationId: APPLICATION_ID })
     const fleetOptions: FleetOptions = { ...DEMO_FLEET, ...fleetOptionsFromFlags(command.opts() as FlagValues, { bootstrapServers: [], kafka: { retry: DEMO_FLEET_RETRY } }), topic: pipelineOptions.inputTopic }
     resolveFleetOptions({ ...fleetOptions, bootstrapServers: [`127.0.0.1:${basePort}`] })
 

@@ -25,15 +25,17 @@ function topicName(flag: string) {
 }
 
 /** `1m`, `10s`, `500ms`, `2h`, or a number of milliseconds, as the DSL takes durations. */
-function duration(flag: string) {
+function duration(flag: string, { positive }: { positive: boolean }) {
   return (text: string): Duration => {
     const value: Duration = /^\d+$/.test(text) ? Number(text) : (text as Duration)
+    let ms: number
     try {
-      toMs(value, flag)
+      ms = toMs(value, flag)
     } catch (error) {
       if (error instanceof TopologyError) throw new InvalidArgumentError(error.message)
       throw error
     }
+    if (positive && ms <= 0) throw new InvalidArgumentError(`${flag} must be more than 0 ms`)
     return value
   }
 }
@@ -55,10 +57,10 @@ export const IOT_FLAGS: readonly IotFlag[] = [
   { key: 'averagesTopic', flag: '--averages-topic', argument: '<topic>', description: 'hopping-window averages', defaultText: 'readings-avg-5m', parse: topicName('--averages-topic') },
   { key: 'alertsTopic', flag: '--alerts-topic', argument: '<topic>', description: 'threshold and z-score alerts', defaultText: 'readings-alerts', parse: topicName('--alerts-topic') },
   { key: 'lateTopic', flag: '--late-topic', argument: '<topic>', description: 'readings that came after their windows closed', defaultText: 'readings-late', parse: topicName('--late-topic') },
-  { key: 'statsWindow', flag: '--stats-window', argument: '<duration>', description: 'size of the tumbling stats windows: 1m, 30s, 500ms or ms', defaultText: '1m', parse: duration('--stats-window') },
-  { key: 'averageWindow', flag: '--average-window', argument: '<duration>', description: 'size of the hopping average windows', defaultText: '5m', parse: duration('--average-window') },
-  { key: 'averageAdvance', flag: '--average-advance', argument: '<duration>', description: 'how often a hopping average window starts', defaultText: '1m', parse: duration('--average-advance') },
-  { key: 'grace', flag: '--grace', argument: '<duration>', description: 'how late a reading may come and still count in its window', defaultText: '10s', parse: duration('--grace') },
+  { key: 'statsWindow', flag: '--stats-window', argument: '<duration>', description: 'size of the tumbling stats windows: 1m, 30s, 500ms or ms', defaultText: '1m', parse: duration('--stats-window', { positive: true }) },
+  { key: 'averageWindow', flag: '--average-window', argument: '<duration>', description: 'size of the hopping average windows', defaultText: '5m', parse: duration('--average-window', { positive: true }) },
+  { key: 'averageAdvance', flag: '--average-advance', argument: '<duration>', description: 'how often a hopping average window starts', defaultText: '1m', parse: duration('--average-advance', { positive: true }) },
+  { key: 'grace', flag: '--grace', argument: '<duration>', description: 'how late a reading may come and still count in its window', defaultText: '10s', parse: duration('--grace', { positive: false }) },
   { key: 'thresholdAbove', flag: '--threshold-above', argument: '<value>', description: 'alert when a window\'s max is above this', defaultText: '100, unless --threshold-below is given', parse: finiteNumber('--threshold-above') },
   { key: 'thresholdBelow', flag: '--threshold-below', argument: '<value>', description: 'alert when a window\'s min is below this', defaultText: 'none', parse: finiteNumber('--threshold-below') },
   { key: 'zScoreThreshold', flag: '--z-score-threshold', argument: '<z>', description: 'alert when a window\'s average is this many standard deviations from its baseline', defaultText: '4', parse: finiteNumber('--z-score-threshold') },

@@ -21,6 +21,8 @@
  *   lookup that failed at every broker it knows, where Kafka's console consumer keeps looking) is replaced by a new
  *   one after `restart.delayMs`, said through `onNotice`. Records handed over but not yet printed are dropped
  *   uncommitted, so the new member reads them again from the group's committed offsets.
+ * - Stopping waits at most STOP_WAIT_MS for kafkajs to commit and leave; the caller should then end the process, as
+ *   kafkajs may still be retrying a lookup in the background.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import kafkajs from 'kafkajs'
@@ -58,6 +60,8 @@ export interface GroupConsumerOptions {
 const CLIENT_ID = 'brook-console-consumer'
 /** Longest a fetch waits at the broker: it bounds how quickly a stopping consumer leaves the group. */
 const MAX_WAIT_MS = 500
+/** Longest a stopping consumer waits for kafkajs to commit and leave the group (ms). */
+const STOP_WAIT_MS = 5000
 /** kafkajs's default is 3 s; a shorter interval lets members notice a rebalance sooner. */
 const HEARTBEAT_INTERVAL_MS = 1000
 
@@ -176,10 +180,22 @@ export async function* consumeAsGroupMember(options: GroupConsumerOptions): Asyn
     }
   }
 
+  const aborted = new Promise<void>((resolve) => {
+    if (options.signal?.aborted) resolve()
+    options.signal?.addEventListener('abort', () => resolve(), { once: true })
+  })
+  /**
+   * Connects, subscribes and runs `member`. kafkajs's run() can take as long as a coordinator lookup with all its
+   * retries: an abort meanwhile returns at once (the member is disconnected when the iteration ends).
+   */
   const start = async (member: Consumer): Promise<void> => {
-    await member.connect()
-    await member.subscribe({ topics: [options.topic], fromBeginning: options.fromBeginning })
-    await member.run({ autoCommit: true, eachBatchAutoResolve: false, eachBatch })
+    const starting = (async () => {
+      await member.connect()
+      await member.subscribe({ topics: [options.topic], fromBeginning: options.fromBeginning })
+      await member.run({ autoCommit: true, eachBatchAutoResolve: false, eachBatch })
+    })()
+    starting.catch(() => {})
+    await Promise.race([starting, aborted])
   }
 
   /** Replaces the consumer kafkajs stopped with `cause` once the backoff is over; false when aborted meanwhile. */
@@ -240,7 +256,9 @@ export async function* consumeAsGroupMember(options: GroupConsumerOptions): Asyn
     // Ended right after a record (--max-messages): that record was handled.
     current?.settle(true)
     for (const pending of inbox.splice(0)) pending.settle(false)
-    // Waits for the batch in hand (and its commit), then leaves the group.
-    await consumer.disconnect()
+    // Waits for the batch in hand (and its commit), then leaves the group; but not longer than STOP_WAIT_MS: kafkajs
+    // finishes a coordinator lookup under way, with all its retries, before it stops (Kafka's consumer close() is
+    // bounded too). What was printed but not committed by then is read again by the group's next member.
+    await Promise.race([consumer.disconnect(), sleep(STOP_WAIT_MS)])
   }
 }

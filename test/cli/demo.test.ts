@@ -277,6 +277,8 @@ describe('brook demo', () => {
         [['--nodes', '0'], '--nodes must be between 1 and 9'],
         [['--grace', 'later'], "--grace: 'later' is not a duration"],
         [['--count', '5'], "unknown option '--count'"],
+        [['--stats-window', '0'], '--stats-window must be more than 0 ms'],
+        [['--stats-topic', 'readings'], 'topic readings is both read and written by this pipeline'],
       ]
       const results = await Promise.all(cases.map(([args]) => brook(['demo', ...args, '--data-dir', dataDir])))
       results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
