@@ -6,6 +6,7 @@
  * reach the user as one line on stderr (`brook: ...`) with exit code 1, never as a stack trace.
  */
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import { endSoon } from './interrupt.js'
 
 type AddCommands = (program: CommandUnknownOpts) => void
 
@@ -38,12 +39,9 @@ const named = process.argv[2]
 const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS)
 for (const add of await Promise.all(wanted.map((name) => COMMANDS[name]!()))) add(program)
 
-/** How long a failed command's process may take to end by itself (output flushed, sockets closed) before it is ended. */
-const EXIT_AFTER_FAILURE_MS = 2000
-
 program.parseAsync().catch((error: Error) => {
   console.error(`brook: ${error.message}`)
   process.exitCode = 1
   // A command that failed is done: clients still retrying a cluster that went away must not keep the process alive.
-  setTimeout(() => process.exit(1), EXIT_AFTER_FAILURE_MS).unref()
+  endSoon(1)
 })

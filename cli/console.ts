@@ -14,11 +14,9 @@ import { IsolationLevel } from '../protocol/constants.js'
 import { bootstrapServers, clientCommand, withCluster } from './client-command.js'
 import { cannotRead } from './files.js'
 import { formatRecord, formatSummary } from './format.js'
+import { endSoon } from './interrupt.js'
 import { integer, keyValue, startOffset, timestamp } from './parsers.js'
 import { clusterUnavailable, consumerRestartDelayMs } from '../processor/runtime/consumer-restarts.js'
-
-/** How long `consume --group` may take to end by itself after its summary before it is ended (ms). */
-const EXIT_AFTER_STOP_MS = 2000
 
 /** --acks as the producer's acks: all is -1, every in-sync replica. */
 const ACKS = { '0': 0, '1': 1, '-1': -1, all: -1 } as const satisfies Record<string, Acks>
@@ -156,6 +154,6 @@ export function addConsumeCommand(program: CommandUnknownOpts): void {
       }
       console.error(`Processed a total of ${counted(count, 'message')}`)
       // A group member's kafkajs client may still be retrying a coordinator lookup: it must not keep the process alive.
-      if (options.group !== undefined) setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_AFTER_STOP_MS).unref()
+      if (options.group !== undefined) endSoon()
     })
 }

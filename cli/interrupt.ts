@@ -51,3 +51,15 @@ export function ignoreOutputErrors(): void {
  * controlled shutdown, as Kafka's `controlled.shutdown.enable=false`, since no node will be left to take leaderships.
  */
 export const STOP_WITH_CLUSTER = 'brook:stop-with-cluster'
+
+/** How long a command that is done may take to end by itself (output flushed, sockets closed) before it is ended. */
+const END_AFTER_MS = 2000
+
+/**
+ * Ends the process END_AFTER_MS from now with `code` (default: process.exitCode, else 0), unless it has ended by
+ * itself before: a command that is done must not be kept alive by kafkajs clients still retrying a cluster that went
+ * away.
+ */
+export function endSoon(code?: number): void {
+  setTimeout(() => process.exit(code ?? process.exitCode ?? 0), END_AFTER_MS).unref()
+}

@@ -11,7 +11,7 @@ import { basename, extname } from 'node:path'
 import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { describeTopology, iotPipeline, logClientRejections, runPipeline, type RunOptions, type Topology } from '../processor/index.js'
 import { clientCommand } from './client-command.js'
-import { onStopSignal } from './interrupt.js'
+import { endSoon, onStopSignal } from './interrupt.js'
 import { addIotOptions, iotOptionsFrom } from './iot-options.js'
 import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
 import { loadTopology } from './load-module.js'
@@ -65,12 +65,9 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
     }
     await runUntilStopped(topology, run)
     // Stopped: kafkajs clients still retrying a cluster that went away must not keep the process alive.
-    setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_AFTER_STOP_MS).unref()
+    endSoon()
   })
 }
-
-/** How long a stopped pipeline's process may take to end by itself (sockets closed) before it is ended. */
-const EXIT_AFTER_STOP_MS = 2000
 
 /** Runs the pipeline until Ctrl-C (a clean stop) or a crash (rejects with its error); prints the summary either way. */
 async function runUntilStopped(topology: Topology, run: RunOptions): Promise<void> {

@@ -162,7 +162,14 @@ export async function* consumeAsGroupMember(options: GroupConsumerOptions): Asyn
     })
   }
   listen(consumer)
-  const onAbort = (): void => notify()
+  // An abort wakes the iteration, and ends a start still waiting for kafkajs (`start`).
+  let resolveAborted!: () => void
+  const aborted = new Promise<void>((resolve) => (resolveAborted = resolve))
+  const onAbort = (): void => {
+    notify()
+    resolveAborted()
+  }
+  if (options.signal?.aborted) resolveAborted()
   options.signal?.addEventListener('abort', onAbort)
 
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
@@ -180,10 +187,6 @@ export async function* consumeAsGroupMember(options: GroupConsumerOptions): Asyn
     }
   }
 
-  const aborted = new Promise<void>((resolve) => {
-    if (options.signal?.aborted) resolve()
-    options.signal?.addEventListener('abort', () => resolve(), { once: true })
-  })
   /**
    * Connects, subscribes and runs `member`. kafkajs's run() can take as long as a coordinator lookup with all its
    * retries: an abort meanwhile returns at once (the member is disconnected when the iteration ends).
@@ -259,6 +262,6 @@ export async function* consumeAsGroupMember(options: GroupConsumerOptions): Asyn
     // Waits for the batch in hand (and its commit), then leaves the group; but not longer than STOP_WAIT_MS: kafkajs
     // finishes a coordinator lookup under way, with all its retries, before it stops (Kafka's consumer close() is
     // bounded too). What was printed but not committed by then is read again by the group's next member.
-    await Promise.race([consumer.disconnect(), sleep(STOP_WAIT_MS)])
+    await Promise.race([consumer.disconnect(), sleep(STOP_WAIT_MS, undefined, { ref: false })])
   }
 }

@@ -78,8 +78,8 @@ function answeredPartitions(answer: readonly RecordMetadata[]): Set<string> {
 
 /**
  * The messages of `topicMessages` (each with its partition set, by `WholeSends.place` or by the caller) whose
- * partition `answer` names no result for: those a producer that may write a record twice (no transaction to abort)
- * sends again.
+ * partition `answer` names no result for: those a producer with no transaction to abort sends again (the simulator's,
+ * idempotent, so a resend of a batch that did arrive is answered as a duplicate).
  */
 export function unanswered(topicMessages: readonly { topic: string; messages: Message[] }[], answer: readonly RecordMetadata[]): { topic: string; messages: Message[] }[] {
   const answered = answeredPartitions(answer)
