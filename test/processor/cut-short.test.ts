@@ -1,0 +1,170 @@
+/**
+ * exactly_once when kafkajs cuts a transactional send short. kafkajs 2.2.4 can resolve a send without writing one of
+ * its partitions (processor/runtime/whole-sends.ts): when a partition's leader dies mid-send and the partition moves
+ * to a broker that already answered the same send, kafkajs's retry has no broker left to send it to. A transaction
+ * committed after such a send would lose that partition's output for good.
+ *
+ * Here, on a three-node cluster of real processes, a doubling pipeline reads one input partition and writes an output
+ * topic whose partition X is on nodes A and B (A leading) and whose partition Y is led by B. A leads nothing else the
+ * pipeline needs: not the input partition, not the group's or the task's transaction coordinator. A first batch goes
+ * through; then A is paused with SIGSTOP and a second batch is produced. The pipeline's next commit sends its output
+ * over every partition; once B has written Y, A is killed with kill -9, the controller fences A and B takes X, and
+ * kafkajs's retry finds B answered and resolves the send. The pipeline sees X missing from the answer, aborts the
+ * transaction and does the batch again: the read_committed output holds every doubled value once. (Without the check
+ * of the answer, the transaction committed without X: 81 of 400 values missing.)
+ */
+import { describe, expect, it } from 'vitest'
+import { TopologyBuilder, runPipeline, type Topology } from '../../processor/index.js'
+import { CoordinatorType, OffsetSpec } from '../../protocol/constants.js'
+import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
+import { QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
+import { connect, listOffset, partitionsOf, withClient } from '../helpers/kafka.js'
+import { waitFor } from '../helpers/wait.js'
+import { readTopic, stateDir, values } from './helpers.js'
+
+const INPUT = 'eos-cut-short-input'
+const OUTPUT = 'eos-cut-short-doubled'
+/** Input records per batch: a first batch while every node answers, then the one kafkajs cuts short. */
+const BATCH = 200
+
+function doubling(): Topology {
+  const b = new TopologyBuilder()
+  b.stream<{ n: number }>(INPUT)
+    .map((v) => ({ n: v.n * 2 }))
+    .to(OUTPUT)
+  return b.build()
+}
+
+describe('exactly_once when kafkajs cuts a transactional send short', () => {
+  const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
+
+  /** The node FindCoordinator names for `key`, once every node names the same one. */
+  async function coordinatorOf(key: string, keyType: number): Promise<number> {
+    return waitFor(`every node to name one coordinator of ${key}`, async () => {
+      const named = await Promise.all(
+        cluster().nodeIds.map((id) =>
+          withClient(cluster().nodes.get(id)!, async (client) => {
+            const answer = await client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 3, { key, keyType })
+            return answer.errorCode === 0 ? answer.nodeId! : -1
+          }),
+        ),
+      )
+      return named[0]! >= 0 && named.every((id) => id === named[0]) ? named[0]! : undefined
+    })
+  }
+
+  /** Each partition of `topic` with all its replicas in sync and led by its first replica, as every node describes it. */
+  async function placed(topic: string, partitions: number, replicas: number) {
+    return waitFor(`${topic}'s replicas in sync on every node`, async () => {
+      const views = await Promise.all(cluster().nodeIds.map((id) => partitionsOf(cluster().nodes.get(id)!, topic)))
+      const agreed = views.every((view) => view.length === partitions && view.every((p) => p.isrNodes.length === replicas && p.leaderId === p.replicaNodes[0]))
+      return agreed && views[0]!
+    })
+  }
+
+  /** The high watermark of `partition` of the output topic at its leader `id` (read_uncommitted: open transactions' records count). */
+  async function logEnd(id: number, partition: number): Promise<bigint> {
+    const client = await connect(cluster().nodes.get(id)!)
+    try {
+      return (await listOffset(client, OUTPUT, partition, OffsetSpec.LATEST, 1)).offset
+    } finally {
+      client.close()
+    }
+  }
+
+  it('aborts the transaction of a send kafkajs resolved without writing a partition, does the batch again, and the output holds each value once', { timeout: 150_000 }, async () => {
+    const admin = cluster().kafka('eos-cut-short-admin').admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({
+        topics: [
+          { topic: INPUT, numPartitions: 1, replicationFactor: 3 },
+          { topic: OUTPUT, numPartitions: 3, replicationFactor: 2 },
+        ],
+        waitForLeaders: true,
+      })
+    } finally {
+      await admin.disconnect()
+    }
+    const inputLeader = (await placed(INPUT, 1, 3))[0]!.leaderId
+    const outputPartitions = await placed(OUTPUT, 3, 2)
+    const controller = (await cluster().status(1)).controllerId
+    // An application whose group coordinator and whose task's transaction coordinator leave a node A, other than the
+    // input's leader and the controller (whose loss would hold up A's fencing), that leads an output partition X whose other replica B leads a partition Y
+    // that A does not hold (Y's high watermark, which the test watches, must not wait for A).
+    let chosen: { app: string; a: number; x: number; y: number } | undefined
+    for (let i = 0; chosen === undefined; i++) {
+      expect(i, 'no application name leaves a node free of what the pipeline needs').toBeLessThan(40)
+      const app = `eos-cut-short-${i}`
+      const busy = new Set([inputLeader, controller, await coordinatorOf(app, CoordinatorType.GROUP), await coordinatorOf(`${app}-0_0`, CoordinatorType.TRANSACTION)])
+      for (const x of outputPartitions) {
+        const y = outputPartitions.find((p) => p.leaderId === x.replicaNodes[1] && !p.replicaNodes.includes(x.leaderId))
+        if (!busy.has(x.leaderId) && y) {
+          chosen = { app, a: x.leaderId, x: x.partitionIndex, y: y.partitionIndex }
+          break
+        }
+      }
+    }
+    const { app, a, x, y } = chosen
+    const b = outputPartitions[x]!.replicaNodes[1]!
+    const survivors = cluster().nodeIds.filter((id) => id !== a)
+    // The pipeline bootstraps from B and C: kafkajs asks its seed broker for metadata, and A will not answer.
+    const servers = survivors.map((id) => cluster().nodes.get(id)!.address)
+
+    const logged: string[] = []
+    const pipeline = await runPipeline(doubling(), {
+      applicationId: app,
+      bootstrapServers: servers,
+      stateDir: stateDir(),
+      processingGuarantee: 'exactly_once',
+      commitIntervalMs: 100,
+      // The pipeline's own topics (dead letters, late records) keep a copy off A. With one replica on A, kafkajs could
+      // not even connect the task's new producer after A died: it fails a Metadata answer in which any partition has
+      // no leader, and the task would wait for A to come back.
+      replicationFactor: 2,
+      // kafkajs sends some requests (FindCoordinator among them) to any broker it is connected to: one sent to A while
+      // A is paused waits out this, not kafkajs's 30 s.
+      kafka: { requestTimeout: 5000 },
+      log: (line) => logged.push(line),
+    })
+    const victim = cluster().nodes.get(a)!
+    const producer = cluster().kafka('eos-cut-short-input', survivors).producer({ idempotent: true })
+    await producer.connect()
+    try {
+      const batch = (from: number) => Array.from({ length: BATCH }, (_, i) => ({ key: `k${from + i}`, value: JSON.stringify({ n: from + i }) }))
+      await producer.send({ topic: INPUT, messages: batch(0), acks: -1 })
+      await readTopic(cluster().kafka('eos-cut-short-first', survivors), OUTPUT, (records) => records.length >= BATCH)
+      // A stops answering; the second batch's output request for X sits in its socket. Once B has written Y, A dies:
+      // kafkajs's request to it fails on the closed connection, and kafkajs retries X at A until the controller has
+      // fenced A (3 s after its last heartbeat) and moved X to B, which answered the same send already.
+      victim.child.kill('SIGSTOP')
+      try {
+        const written = await logEnd(b, y)
+        await producer.send({ topic: INPUT, messages: batch(BATCH), acks: -1 })
+        await waitFor(`B to have written the second batch's output to partition ${y}`, async () => (await logEnd(b, y)) > written, { intervalMs: 20 }).catch((error: Error) => {
+          throw new Error(`${error.message}; a=${a} b=${b} x=${x} y=${y}, metrics ${JSON.stringify(pipeline.metrics())}, the pipeline logged:\n${logged.join('\n')}`)
+        })
+      } finally {
+        await victim.kill()
+      }
+      // Read until every value is there and nothing more has come for a while: a value written twice would show.
+      let seen = 0
+      let quietSince = Date.now()
+      const output = await readTopic(cluster().kafka('eos-cut-short-check', survivors), OUTPUT, (read) => {
+        if (read.length !== seen) [seen, quietSince] = [read.length, Date.now()]
+        return read.length >= 2 * BATCH && Date.now() - quietSince > 1500
+      }).catch((error: Error) => {
+        throw new Error(`${error.message} (${seen} read); a=${a} b=${b} x=${x} y=${y}, metrics ${JSON.stringify(pipeline.metrics())}, the pipeline logged:\n${logged.join('\n')}`)
+      })
+      const doubled = values<{ n: number }>(output).map((v) => v.n).sort((p, q) => p - q)
+      expect(doubled).toEqual(Array.from({ length: 2 * BATCH }, (_, i) => 2 * i))
+    } finally {
+      await producer.disconnect()
+      await pipeline.stop()
+    }
+    // kafkajs did cut the send short (the case this test is for), and the pipeline redid the batch.
+    const cut = logged.filter((line) => line.startsWith("task 0_0: the cluster's answer to a send named no result for "))
+    expect(cut, logged.join('\n')).toHaveLength(1)
+    expect(cut[0]).toMatch(new RegExp(`no result for [^(]*\\b${OUTPUT}-${x}\\b[^(]* \\(.*; re-initializing it from its committed state$`))
+  })
+})
