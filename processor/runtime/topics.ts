@@ -123,7 +123,30 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
   }
   const topics = [...used].sort()
   await untilReady(admin, topics, warn)
+  if (wanted.size > 0) await warnSingleCopies(admin, [...wanted.keys()].sort(), options, warn)
   return topics
+}
+
+/**
+ * `warn`s once when topics the pipeline has just created hold one replica on a cluster of several brokers (Brook's
+ * and Kafka's default.replication.factor is 1): losing that node takes their partitions offline, and kafkajs fails
+ * every Metadata answer that holds an offline partition, so the tasks whose clients ask about them stop until it
+ * comes back. Nothing is said when the cluster's size cannot be read.
+ */
+async function warnSingleCopies(admin: Admin, created: readonly string[], options: TopicOptions, warn: (line: string) => void): Promise<void> {
+  try {
+    const { brokers } = await admin.describeCluster()
+    if (brokers.length < 2) return
+    const { topics } = await admin.fetchTopicMetadata({ topics: [...created] })
+    const single = topics.filter((t) => t.partitions.some((p) => p.replicas.length === 1)).map((t) => t.name).sort()
+    if (single.length === 0) return
+    const why = options.replicationFactor === -1 ? "replicationFactor -1: the cluster's default.replication.factor" : `replicationFactor ${options.replicationFactor}`
+    warn(
+      `the pipeline created ${single.join(', ')} with one replica on a cluster of ${brokers.length} brokers (${why}): if that node is lost, tasks that use them stop until it is back; set replicationFactor (--replication-factor) to 2 or 3`,
+    )
+  } catch {
+    // A cluster that does not answer now fails the pipeline's next step with its own error.
+  }
 }
 
 /**

@@ -7,7 +7,8 @@
  *   of ApiVersions, as a broker from before transactions): runPipeline rejects, saying what to run instead. (The
  *   default guarantee on such a cluster runs at_least_once with a log line: recovery.test.ts.)
  * - a three-node cluster with a node killed -9, not yet fenced by the controller, that coordinates the probe's
- *   transactional id: a pipeline started at once with all three bootstrap servers runs exactly_once and processes.
+ *   transactional id: a pipeline started at once with all three bootstrap servers runs exactly_once and processes,
+ *   and says that the dead-letter topic it created has one replica (the cluster's default.replication.factor).
  * - no answer at all (nothing listens at the bootstrap server): the probe asks again until its bound, then fails with
  *   one error that names at_least_once as the way to run without transactions.
  */
@@ -115,6 +116,12 @@ describe('a three-node cluster with a node killed -9', () => {
     try {
       expect(pipeline.processingGuarantee).toBe('exactly_once')
       expect(logged.filter((line) => line.includes(DOWNGRADE))).toEqual([])
+      // The cluster's default.replication.factor is 1: the dead-letter topic the pipeline made has one replica.
+      const single = logged.filter((line) => line.startsWith('the pipeline created '))
+      expect(single).toHaveLength(1)
+      expect(single[0]).toMatch(
+        new RegExp(`^the pipeline created ${app}-dlq with one replica on a cluster of [23] brokers \\(replicationFactor -1: the cluster's default\\.replication\\.factor\\): if that node is lost, tasks that use them stop until it is back; set replicationFactor \\(--replication-factor\\) to 2 or 3$`),
+      )
       await expectProcessing(cluster().kafka('processor-guarantee-check', cluster().nodeIds.filter((id) => id !== coordinator)), app)
     } finally {
       await pipeline.stop()
