@@ -146,8 +146,9 @@ export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResul
 
 /**
  * Why a batch was not delivered, after `sent` acknowledged readings: a refusal when the broker answered with an error
- * code (kafkajs's KafkaJSProtocolError, e.g. INVALID_TIMESTAMP), an unreachable cluster when no broker could be
- * connected to (KafkaJSConnectionError, which names the broker host:port it tried), or kafkajs's reason otherwise.
+ * code (kafkajs's KafkaJSProtocolError, e.g. INVALID_TIMESTAMP), an unreachable broker when kafkajs could not connect
+ * to the one it needed (KafkaJSConnectionError names its host:port: on a cluster of several nodes, the last one tried,
+ * not the whole cluster), or kafkajs's reason otherwise.
  * The error is looked for along kafkajs's chain: KafkaJSNumberOfRetriesExceeded carries the last attempt's error as
  * its cause.
  */
@@ -158,7 +159,7 @@ function undelivered(failure: unknown, acknowledged: number): string {
   const connection = findInChain(failure, (error) => error instanceof KafkaJSConnectionError)
   const broker = (connection as kafkajs.KafkaJSConnectionError | undefined)?.broker
   if (connection !== undefined) {
-    const where = broker === undefined || broker === '' ? 'the cluster' : `the cluster at ${broker}`
+    const where = broker === undefined || broker === '' ? 'the cluster' : `broker ${broker}`
     return `could not deliver readings after ${sent} were sent: ${where} is unreachable (${describeError(connection)})`
   }
   return `could not deliver readings after ${sent} were sent: ${describeError(failure)}`

@@ -173,7 +173,7 @@ describe('brook simulate', () => {
       expect(await run.exited).toBe(1)
       expect(run.stderr()).toMatch(
         // The run's own lines (created topic ...) come first; the error is the last line.
-        new RegExp(`^created topic sim-gone\n(warning: .*\n)*brook: topic sim-gone: could not deliver readings after \\d{1,3}(,\\d{3})* were sent: the cluster at ${doomed.address.replace(/\./g, '\\.')} is unreachable \\(.+\\)\n$`),
+        new RegExp(`^created topic sim-gone\n(warning: .*\n)*brook: topic sim-gone: could not deliver readings after \\d{1,3}(,\\d{3})* were sent: broker ${doomed.address.replace(/\./g, '\\.')} is unreachable \\(.+\\)\n$`),
       )
     } finally {
       await doomed.kill()
