@@ -10,7 +10,7 @@ import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartiti
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'
 import { produce, type ProduceRequest, type ProduceResponse } from '../../protocol/messages/produce.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../protocol/messages/metadata.js'
-import { ZERO_UUID } from '../../protocol/constants.js'
+import { OffsetSpec, ZERO_UUID } from '../../protocol/constants.js'
 import { decodeRecords, readBatchHeader, type BatchHeader, type Record as KafkaRecord } from '../../protocol/record-batch.js'
 import type { BrokerProcess } from './broker.js'
 
@@ -164,6 +164,11 @@ export async function readPartition(client: KafkaClient, topic: string, partitio
 /** The records of stored batches, decompressed, with their offsets. */
 export function recordsOf(batches: readonly StoredBatch[]): KafkaRecord[] {
   return batches.flatMap((batch) => decodeRecords(batch.bytes))
+}
+
+/** `topic`'s `partition` latest offset as `broker`, its leader, answers ListOffsets v1 (read_uncommitted: the high watermark). */
+export async function latestOffsetAt(broker: BrokerProcess, topic: string, partition: number): Promise<bigint> {
+  return withClient(broker, async (client) => (await listOffset(client, topic, partition, OffsetSpec.LATEST, 1)).offset)
 }
 
 /**

@@ -15,10 +15,10 @@
  */
 import { describe, expect, it } from 'vitest'
 import { TopologyBuilder, runPipeline, type Topology } from '../../processor/index.js'
-import { CoordinatorType, OffsetSpec } from '../../protocol/constants.js'
+import { CoordinatorType } from '../../protocol/constants.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
 import { QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
-import { connect, listOffset, partitionsOf, withClient } from '../helpers/kafka.js'
+import { latestOffsetAt, partitionsOf, withClient } from '../helpers/kafka.js'
 import { waitFor } from '../helpers/wait.js'
 import { readTopic, stateDir, values } from './helpers.js'
 
@@ -60,16 +60,6 @@ describe('exactly_once when kafkajs cuts a transactional send short', () => {
       const agreed = views.every((view) => view.length === partitions && view.every((p) => p.isrNodes.length === replicas && p.leaderId === p.replicaNodes[0]))
       return agreed && views[0]!
     })
-  }
-
-  /** The high watermark of `partition` of the output topic at its leader `id` (read_uncommitted: open transactions' records count). */
-  async function logEnd(id: number, partition: number): Promise<bigint> {
-    const client = await connect(cluster().nodes.get(id)!)
-    try {
-      return (await listOffset(client, OUTPUT, partition, OffsetSpec.LATEST, 1)).offset
-    } finally {
-      client.close()
-    }
   }
 
   it('aborts the transaction of a send kafkajs resolved without writing a partition, does the batch again, and the output holds each value once', { timeout: 150_000 }, async () => {
@@ -139,9 +129,9 @@ describe('exactly_once when kafkajs cuts a transactional send short', () => {
       // fenced A (3 s after its last heartbeat) and moved X to B, which answered the same send already.
       victim.child.kill('SIGSTOP')
       try {
-        const written = await logEnd(b, y)
+        const written = await latestOffsetAt(cluster().nodes.get(b)!, OUTPUT, y)
         await producer.send({ topic: INPUT, messages: batch(BATCH), acks: -1 })
-        await waitFor(`B to have written the second batch's output to partition ${y}`, async () => (await logEnd(b, y)) > written, { intervalMs: 20 }).catch((error: Error) => {
+        await waitFor(`B to have written the second batch's output to partition ${y}`, async () => (await latestOffsetAt(cluster().nodes.get(b)!, OUTPUT, y)) > written, { intervalMs: 20 }).catch((error: Error) => {
           throw new Error(`${error.message}; a=${a} b=${b} x=${x} y=${y}, metrics ${JSON.stringify(pipeline.metrics())}, the pipeline logged:\n${logged.join('\n')}`)
         })
       } finally {

@@ -15,8 +15,7 @@ import { withTopicProducer } from '../../../processor/simulator/connection.js'
 import type { Outgoing } from '../../../processor/simulator/reading.js'
 import { sendPaced } from '../../../processor/simulator/sender.js'
 import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
-import { connect, listOffset, partitionsOf } from '../../helpers/kafka.js'
-import { OffsetSpec } from '../../../protocol/constants.js'
+import { latestOffsetAt, partitionsOf } from '../../helpers/kafka.js'
 import { waitFor } from '../../helpers/wait.js'
 import { readTopic } from './read-back.js'
 
@@ -26,16 +25,6 @@ const BATCH = 300
 
 describe('the simulator when kafkajs cuts a send short', () => {
   const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
-
-  /** The latest offset of `partition` at node `id`, its leader. */
-  async function latestOffset(id: number, partition: number): Promise<bigint> {
-    const client = await connect(cluster().nodes.get(id)!)
-    try {
-      return (await listOffset(client, TOPIC, partition, OffsetSpec.LATEST, 1)).offset
-    } finally {
-      client.close()
-    }
-  }
 
   it('sends again the readings of a partition whose leader moved to a broker that had already answered, and the topic holds each reading once', { timeout: 120_000 }, async () => {
     // The controller places RF=2 replicas round the nodes, so some partition X is led by a node A that is not the
@@ -91,9 +80,9 @@ describe('the simulator when kafkajs cuts a send short', () => {
       // fenced A (3 s after its last heartbeat) and moved X to B. (A request to a leader that only stops answering
       // times out and goes to the same leader again: the kill is what sends kafkajs to the metadata.)
       victim.child.kill('SIGSTOP')
-      const written = await latestOffset(y.leaderId, y.partitionIndex)
+      const written = await latestOffsetAt(cluster().nodes.get(y.leaderId)!, TOPIC, y.partitionIndex)
       openGate()
-      await waitFor(`B to have written the second batch to partition ${y.partitionIndex}`, async () => (await latestOffset(y.leaderId, y.partitionIndex)) > written, { intervalMs: 20 })
+      await waitFor(`B to have written the second batch to partition ${y.partitionIndex}`, async () => (await latestOffsetAt(cluster().nodes.get(y.leaderId)!, TOPIC, y.partitionIndex)) > written, { intervalMs: 20 })
     } finally {
       openGate()
       await victim.kill()
