@@ -129,9 +129,11 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
 
 /**
  * `warn`s once when topics the pipeline has just created hold one replica on a cluster of several brokers (Brook's
- * and Kafka's default.replication.factor is 1): losing that node takes their partitions offline, and kafkajs fails
- * every Metadata answer that holds an offline partition, so the tasks whose clients ask about them stop until it
- * comes back. Nothing is said when the cluster's size cannot be read.
+ * and Kafka's default.replication.factor is 1): losing that node takes their partitions offline. kafkajs 2.2.4 asks
+ * a new producer's first Metadata for every topic (it sends an empty topic list as null) and fails the whole answer
+ * when any partition in it has no leader, so a task that needs a new transactional producer meanwhile (after a failed
+ * commit, or newly assigned) cannot start until the node is back. Nothing is said when the cluster's size cannot be
+ * read.
  */
 async function warnSingleCopies(admin: Admin, created: readonly string[], options: TopicOptions, warn: (line: string) => void): Promise<void> {
   try {
@@ -142,7 +144,7 @@ async function warnSingleCopies(admin: Admin, created: readonly string[], option
     if (single.length === 0) return
     const why = options.replicationFactor === -1 ? "replicationFactor -1: the cluster's default.replication.factor" : `replicationFactor ${options.replicationFactor}`
     warn(
-      `the pipeline created ${single.join(', ')} with one replica on a cluster of ${brokers.length} brokers (${why}): if that node is lost, tasks that use them stop until it is back; set replicationFactor (--replication-factor) to 2 or 3`,
+      `the pipeline created ${single.join(', ')} with one replica on a cluster of ${brokers.length} brokers (${why}): while that node is down, a task that has to start again waits for it; set replicationFactor (--replication-factor) to 2 or 3`,
     )
   } catch {
     // A cluster that does not answer now fails the pipeline's next step with its own error.

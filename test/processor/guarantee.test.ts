@@ -120,7 +120,7 @@ describe('a three-node cluster with a node killed -9', () => {
       const single = logged.filter((line) => line.startsWith('the pipeline created '))
       expect(single).toHaveLength(1)
       expect(single[0]).toMatch(
-        new RegExp(`^the pipeline created ${app}-dlq with one replica on a cluster of [23] brokers \\(replicationFactor -1: the cluster's default\\.replication\\.factor\\): if that node is lost, tasks that use them stop until it is back; set replicationFactor \\(--replication-factor\\) to 2 or 3$`),
+        new RegExp(`^the pipeline created ${app}-dlq with one replica on a cluster of [23] brokers \\(replicationFactor -1: the cluster's default\\.replication\\.factor\\): while that node is down, a task that has to start again waits for it; set replicationFactor \\(--replication-factor\\) to 2 or 3$`),
       )
       await expectProcessing(cluster().kafka('processor-guarantee-check', cluster().nodeIds.filter((id) => id !== coordinator)), app)
     } finally {
