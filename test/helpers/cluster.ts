@@ -10,6 +10,9 @@ import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, afterEach, beforeAll } from 'vitest'
 import { startBroker, type BrokerProcess } from './broker.js'
 import { waitFor } from './wait.js'
+import { partitionsOf, withClient } from './kafka.js'
+import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
+import type { MetadataResponsePartition } from '../../protocol/messages/metadata.js'
 import { ClusterClient } from '../../client/cluster-client.js'
 import { clusterStatus, type ClusterStatus } from '../../client/cluster-admin.js'
 import { planCluster } from '../../bench/cluster-process.js'
@@ -176,4 +179,31 @@ export function clusterPerTest(): { start(options: ClusterOptions): Promise<Test
     },
     running,
   }
+}
+
+/** The node FindCoordinator (v3) names as the coordinator of `key` (a CoordinatorType), once every node names the same one. */
+export async function agreedCoordinator(cluster: TestCluster, key: string, keyType: number): Promise<number> {
+  return waitFor(`every node to name one coordinator of ${key}`, async () => {
+    const named = await Promise.all(
+      cluster.nodeIds.map((id) =>
+        withClient(cluster.nodes.get(id)!, async (client) => {
+          const answer = await client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 3, { key, keyType })
+          return answer.errorCode === 0 ? answer.nodeId! : -1
+        }),
+      ),
+    )
+    return named[0]! >= 0 && named.every((id) => id === named[0]) ? named[0]! : undefined
+  })
+}
+
+/**
+ * `topic`'s partitions once every node describes all `partitions` of them with `replicas` replicas in sync, each led by
+ * its first replica (where the controller places leaders while every node is up).
+ */
+export async function agreedPlacement(cluster: TestCluster, topic: string, partitions: number, replicas: number): Promise<MetadataResponsePartition[]> {
+  return waitFor(`${topic}'s replicas in sync on every node`, async () => {
+    const views = await Promise.all(cluster.nodeIds.map((id) => partitionsOf(cluster.nodes.get(id)!, topic)))
+    const agreed = views.every((view) => view.length === partitions && view.every((p) => p.isrNodes.length === replicas && p.leaderId === p.replicaNodes[0]))
+    return agreed && views[0]!
+  })
 }

@@ -20,14 +20,11 @@
 import { afterEach, expect, test } from 'vitest'
 import type { Kafka, Message } from 'kafkajs'
 import { unanswered } from '../../processor/runtime/whole-sends.js'
-import { allUnfenced, QUICK_CLUSTER_ARGS, startCluster, type TestCluster } from '../helpers/cluster.js'
-import { withClient } from '../helpers/kafka.js'
+import { agreedCoordinator, allUnfenced, QUICK_CLUSTER_ARGS, startCluster, type TestCluster } from '../helpers/cluster.js'
 import { waitFor } from '../helpers/wait.js'
-import { ErrorCode } from '../../protocol/errors.js'
 import { CoordinatorType } from '../../protocol/constants.js'
-import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
 import { expectedStats, fleet, windowsOf, type FleetReading } from './fleet.js'
-import { readTopic, stateDir, values, type ReadRecord } from './helpers.js'
+import { readSettled, stateDir, values, type ReadRecord } from './helpers.js'
 import { startProcessor, type ProcessorProcess } from './processes.js'
 
 const APP = 'coordinator-kill'
@@ -128,34 +125,6 @@ function expectedAverages(readings: readonly FleetReading[]): Map<string, { coun
   return out
 }
 
-/** The group coordinator of `groupId` as node `asked` answers FindCoordinator v4. */
-async function coordinatorOf(cluster: TestCluster, groupId: string, asked: number): Promise<number | false> {
-  const answer = await withClient(cluster.nodes.get(asked)!, (client) =>
-    client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: CoordinatorType.GROUP, coordinatorKeys: [groupId] }),
-  )
-  const coordinator = answer.coordinators![0]!
-  return coordinator.errorCode === ErrorCode.NONE && coordinator.nodeId
-}
-
-/**
- * Every record of `topic` (read_committed) once `done` holds for what has been read and nothing more has come for a
- * while (a window written twice has its second copy after its first in its partition, once everything is committed).
- */
-async function readSettled(kafka: Kafka, topic: string, done: (records: ReadRecord[]) => boolean, missing: (records: ReadRecord[]) => string = () => ''): Promise<ReadRecord[]> {
-  let seen: ReadRecord[] = []
-  let quietSince = Date.now()
-  try {
-    return await readTopic(kafka, topic, (records) => {
-      if (records.length !== seen.length) [seen, quietSince] = [[...records], Date.now()]
-      return done(records) && Date.now() - quietSince > 2000
-    }, { timeoutMs: 30_000 })
-  } catch (error) {
-    const perPartition = new Map<number, number>()
-    for (const r of seen) perPartition.set(r.partition, (perPartition.get(r.partition) ?? 0) + 1)
-    throw new Error(`${(error as Error).message}: ${seen.length} read (${[...perPartition].sort().map(([p, n]) => `partition ${p}: ${n}, last offset ${seen.filter((r) => r.partition === p).at(-1)?.offset}`).join('; ')}) ${missing(seen)}`)
-  }
-}
-
 const windowKey = (v: Record<string, unknown>) => `${v.deviceId}|${v.sensor}|${v.windowStart}`
 
 /** The values of `topic` once every window of `expected` is among them. */
@@ -199,7 +168,7 @@ test('the group coordinator\'s node killed with -9 while transactions are open: 
 
   await waitFor(`the pipeline's group to become Stable\n${running.output().slice(-2000)}`, async () => (await admin.describeGroups([APP])).groups[0]?.state === 'Stable', { timeoutMs: 90_000 })
   await new Promise((resolve) => setTimeout(resolve, KILL_AFTER_STABLE_MS))
-  const coordinator = await waitFor('the group\'s coordinator', () => coordinatorOf(cluster!, APP, 1))
+  const coordinator = await agreedCoordinator(cluster!, APP, CoordinatorType.GROUP)
   const atKill = { commits: running.metrics?.commits ?? 0, processed: processed(), feeding: fed.feeding }
   await cluster.nodes.get(coordinator)!.kill()
   await admin.disconnect()

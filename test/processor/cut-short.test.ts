@@ -16,11 +16,10 @@
 import { describe, expect, it } from 'vitest'
 import { TopologyBuilder, runPipeline, type Topology } from '../../processor/index.js'
 import { CoordinatorType } from '../../protocol/constants.js'
-import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
-import { QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
-import { latestOffsetAt, partitionsOf, withClient } from '../helpers/kafka.js'
+import { agreedCoordinator, agreedPlacement, QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
+import { latestOffsetAt } from '../helpers/kafka.js'
 import { waitFor } from '../helpers/wait.js'
-import { readTopic, stateDir, values } from './helpers.js'
+import { readSettled, readTopic, stateDir, values } from './helpers.js'
 
 const INPUT = 'eos-cut-short-input'
 const OUTPUT = 'eos-cut-short-doubled'
@@ -38,30 +37,6 @@ function doubling(): Topology {
 describe('exactly_once when kafkajs cuts a transactional send short', () => {
   const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
 
-  /** The node FindCoordinator names for `key`, once every node names the same one. */
-  async function coordinatorOf(key: string, keyType: number): Promise<number> {
-    return waitFor(`every node to name one coordinator of ${key}`, async () => {
-      const named = await Promise.all(
-        cluster().nodeIds.map((id) =>
-          withClient(cluster().nodes.get(id)!, async (client) => {
-            const answer = await client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 3, { key, keyType })
-            return answer.errorCode === 0 ? answer.nodeId! : -1
-          }),
-        ),
-      )
-      return named[0]! >= 0 && named.every((id) => id === named[0]) ? named[0]! : undefined
-    })
-  }
-
-  /** Each partition of `topic` with all its replicas in sync and led by its first replica, as every node describes it. */
-  async function placed(topic: string, partitions: number, replicas: number) {
-    return waitFor(`${topic}'s replicas in sync on every node`, async () => {
-      const views = await Promise.all(cluster().nodeIds.map((id) => partitionsOf(cluster().nodes.get(id)!, topic)))
-      const agreed = views.every((view) => view.length === partitions && view.every((p) => p.isrNodes.length === replicas && p.leaderId === p.replicaNodes[0]))
-      return agreed && views[0]!
-    })
-  }
-
   it('aborts the transaction of a send kafkajs resolved without writing a partition, does the batch again, and the output holds each value once', { timeout: 150_000 }, async () => {
     const admin = cluster().kafka('eos-cut-short-admin').admin()
     await admin.connect()
@@ -76,8 +51,8 @@ describe('exactly_once when kafkajs cuts a transactional send short', () => {
     } finally {
       await admin.disconnect()
     }
-    const inputLeader = (await placed(INPUT, 1, 3))[0]!.leaderId
-    const outputPartitions = await placed(OUTPUT, 3, 2)
+    const inputLeader = (await agreedPlacement(cluster(), INPUT, 1, 3))[0]!.leaderId
+    const outputPartitions = await agreedPlacement(cluster(), OUTPUT, 3, 2)
     const controller = (await cluster().status(1)).controllerId
     // An application whose group coordinator and whose task's transaction coordinator leave a node A, other than the
     // input's leader and the controller (whose loss would hold up A's fencing), that leads an output partition X whose other replica B leads a partition Y
@@ -86,7 +61,7 @@ describe('exactly_once when kafkajs cuts a transactional send short', () => {
     for (let i = 0; chosen === undefined; i++) {
       expect(i, 'no application name leaves a node free of what the pipeline needs').toBeLessThan(40)
       const app = `eos-cut-short-${i}`
-      const busy = new Set([inputLeader, controller, await coordinatorOf(app, CoordinatorType.GROUP), await coordinatorOf(`${app}-0_0`, CoordinatorType.TRANSACTION)])
+      const busy = new Set([inputLeader, controller, await agreedCoordinator(cluster(), app, CoordinatorType.GROUP), await agreedCoordinator(cluster(), `${app}-0_0`, CoordinatorType.TRANSACTION)])
       for (const x of outputPartitions) {
         const y = outputPartitions.find((p) => p.leaderId === x.replicaNodes[1] && !p.replicaNodes.includes(x.leaderId))
         if (!busy.has(x.leaderId) && y) {
@@ -117,6 +92,8 @@ describe('exactly_once when kafkajs cuts a transactional send short', () => {
       kafka: { requestTimeout: 5000 },
       log: (line) => logged.push(line),
     })
+    /** What a failure adds: the placement, the pipeline's counters and its log. */
+    const state = () => `a=${a} b=${b} x=${x} y=${y}, metrics ${JSON.stringify(pipeline.metrics())}, the pipeline logged:\n${logged.join('\n')}`
     const victim = cluster().nodes.get(a)!
     const producer = cluster().kafka('eos-cut-short-input', survivors).producer({ idempotent: true })
     await producer.connect()
@@ -132,20 +109,13 @@ describe('exactly_once when kafkajs cuts a transactional send short', () => {
         const written = await latestOffsetAt(cluster().nodes.get(b)!, OUTPUT, y)
         await producer.send({ topic: INPUT, messages: batch(BATCH), acks: -1 })
         await waitFor(`B to have written the second batch's output to partition ${y}`, async () => (await latestOffsetAt(cluster().nodes.get(b)!, OUTPUT, y)) > written, { intervalMs: 20 }).catch((error: Error) => {
-          throw new Error(`${error.message}; a=${a} b=${b} x=${x} y=${y}, metrics ${JSON.stringify(pipeline.metrics())}, the pipeline logged:\n${logged.join('\n')}`)
+          throw new Error(`${error.message}; ${state()}`)
         })
       } finally {
         await victim.kill()
       }
       // Read until every value is there and nothing more has come for a while: a value written twice would show.
-      let seen = 0
-      let quietSince = Date.now()
-      const output = await readTopic(cluster().kafka('eos-cut-short-check', survivors), OUTPUT, (read) => {
-        if (read.length !== seen) [seen, quietSince] = [read.length, Date.now()]
-        return read.length >= 2 * BATCH && Date.now() - quietSince > 1500
-      }).catch((error: Error) => {
-        throw new Error(`${error.message} (${seen} read); a=${a} b=${b} x=${x} y=${y}, metrics ${JSON.stringify(pipeline.metrics())}, the pipeline logged:\n${logged.join('\n')}`)
-      })
+      const output = await readSettled(cluster().kafka('eos-cut-short-check', survivors), OUTPUT, (read) => read.length >= 2 * BATCH, state, { timeoutMs: 60_000 })
       const doubled = values<{ n: number }>(output).map((v) => v.n).sort((p, q) => p - q)
       expect(doubled).toEqual(Array.from({ length: 2 * BATCH }, (_, i) => 2 * i))
     } finally {

@@ -18,10 +18,8 @@ import { describe, expect, test } from 'vitest'
 import { GuaranteeError, ProcessorErrorCode, TopologyBuilder, runPipeline, type Topology } from '../../processor/index.js'
 import { transactionsSupported } from '../../processor/runtime/guarantee.js'
 import { CoordinatorType } from '../../protocol/constants.js'
-import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
-import { QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
-import { withClient } from '../helpers/kafka.js'
-import { waitFor } from '../helpers/wait.js'
+import { findCoordinator } from '../../protocol/messages/find-coordinator.js'
+import { agreedCoordinator, QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
 import { proxiedBrokerPerTest, readTopic, stateDir, values } from './helpers.js'
 import { TRANSACTION_APIS } from './transaction-apis.js'
 
@@ -83,24 +81,14 @@ describe('a single broker behind a proxy', () => {
 describe('a three-node cluster with a node killed -9', () => {
   const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
 
-  /** The node FindCoordinator at node 1 names for `key` (once the coordinator's topic has a leader for it). */
-  async function coordinatorOf(key: string, keyType: number): Promise<number> {
-    return waitFor(`the coordinator of ${key}`, () =>
-      withClient(cluster().nodes.get(1)!, async (client) => {
-        const answer = await client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 3, { key, keyType })
-        return answer.errorCode === 0 ? answer.nodeId! : undefined
-      }),
-    )
-  }
-
   test('the node coordinating the probe killed, a pipeline started at once through all three nodes runs exactly_once', async () => {
     // An application whose group another node coordinates: the kill is then one the transaction probe meets.
     let app = ''
     let coordinator = 0
     for (let i = 0; app === ''; i++) {
       const candidate = `guarantee-node-down-${i}`
-      const transactions = await coordinatorOf(`${candidate}-probe`, CoordinatorType.TRANSACTION)
-      if (transactions !== (await coordinatorOf(candidate, CoordinatorType.GROUP))) [app, coordinator] = [candidate, transactions]
+      const transactions = await agreedCoordinator(cluster(), `${candidate}-probe`, CoordinatorType.TRANSACTION)
+      if (transactions !== (await agreedCoordinator(cluster(), candidate, CoordinatorType.GROUP))) [app, coordinator] = [candidate, transactions]
     }
     const admin = cluster().kafka('processor-guarantee').admin()
     await admin.connect()

@@ -60,6 +60,32 @@ export function values<T = Record<string, unknown>>(records: readonly ReadRecord
   return records.map((r) => JSON.parse(r.value!) as T)
 }
 
+/**
+ * Every record of `topic` (read_committed) once `done` holds for what has been read and nothing more has come for a
+ * while (2 s): a record written twice shows (a window written twice has its second copy after its first in its partition,
+ * once everything is committed). `missing` adds to the error at the timeout (30 s unless `options.timeoutMs`).
+ */
+export async function readSettled(
+  kafka: Kafka,
+  topic: string,
+  done: (records: ReadRecord[]) => boolean,
+  missing: (records: ReadRecord[]) => string = () => '',
+  options: { timeoutMs?: number } = {},
+): Promise<ReadRecord[]> {
+  let seen: ReadRecord[] = []
+  let quietSince = Date.now()
+  try {
+    return await readTopic(kafka, topic, (records) => {
+      if (records.length !== seen.length) [seen, quietSince] = [[...records], Date.now()]
+      return done(records) && Date.now() - quietSince > 2000
+    }, { timeoutMs: options.timeoutMs ?? 30_000 })
+  } catch (error) {
+    const perPartition = new Map<number, number>()
+    for (const r of seen) perPartition.set(r.partition, (perPartition.get(r.partition) ?? 0) + 1)
+    throw new Error(`${(error as Error).message}: ${seen.length} read (${[...perPartition].sort().map(([p, n]) => `partition ${p}: ${n}, last offset ${seen.filter((r) => r.partition === p).at(-1)?.offset}`).join('; ')}) ${missing(seen)}`)
+  }
+}
+
 /** Whether `records` holds nothing more after `quietMs` (used after waiting for the expected records). */
 export async function settled(kafka: Kafka, topic: string, count: number, quietMs = 1500): Promise<ReadRecord[]> {
   await new Promise((resolve) => setTimeout(resolve, quietMs))

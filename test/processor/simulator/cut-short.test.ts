@@ -14,8 +14,8 @@ import { Fleet, resolveFleetOptions, type Log } from '../../../processor/simulat
 import { withTopicProducer } from '../../../processor/simulator/connection.js'
 import type { Outgoing } from '../../../processor/simulator/reading.js'
 import { sendPaced } from '../../../processor/simulator/sender.js'
-import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
-import { latestOffsetAt, partitionsOf } from '../../helpers/kafka.js'
+import { agreedPlacement, QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
+import { latestOffsetAt } from '../../helpers/kafka.js'
 import { waitFor } from '../../helpers/wait.js'
 import { readTopic } from './read-back.js'
 
@@ -42,11 +42,7 @@ describe('the simulator when kafkajs cuts a send short', () => {
     }
     const controller = (await cluster().status(1)).controllerId
     // Every node's metadata, which the clients bootstrap from, has each partition led by its first replica.
-    const placed = await waitFor('both replicas of each partition in its ISR, on every node', async () => {
-      const views = await Promise.all(cluster().nodeIds.map((id) => partitionsOf(cluster().nodes.get(id)!, TOPIC)))
-      const agreed = views.every((partitions) => partitions.length === 3 && partitions.every((p) => p.isrNodes.length === 2 && p.leaderId === p.replicaNodes[0]))
-      return agreed && views[0]!
-    })
+    const placed = await agreedPlacement(cluster(), TOPIC, 3, 2)
     const x = placed.find((p) => p.leaderId !== controller && placed.some((y) => y.leaderId === p.replicaNodes[1]))
     expect(x, JSON.stringify(placed.map((p) => p.replicaNodes))).toBeDefined()
     const a = x!.replicaNodes[0]!
