@@ -26,6 +26,7 @@
  */
 import type { Kafka } from 'kafkajs'
 import { GuaranteeError, ProcessorErrorCode } from '../errors.js'
+import { withTargetTopics } from './target-topics.js'
 
 export type ProcessingGuarantee = 'exactly_once' | 'at_least_once'
 
@@ -52,6 +53,11 @@ export interface ProbeOptions {
   log: (line: string) => void
   /** How long to keep asking (ms, default PROBE_MAX_BLOCK_MS). */
   maxBlockMs?: number
+  /**
+   * Existing topics the probe's producer asks Metadata about instead of every topic in the cluster (see
+   * target-topics.ts): with them, a partition offline elsewhere in the cluster does not fail the probe.
+   */
+  topics?: readonly string[]
 }
 
 /**
@@ -64,7 +70,7 @@ export async function transactionsSupported(kafka: Kafka, applicationId: string,
   const deadline = Date.now() + maxBlockMs
   let backoffMs = BACKOFF_MS
   for (let attempt = 1; ; attempt++) {
-    const outcome = await probeOnce(kafka, applicationId, Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1000, deadline - Date.now())))
+    const outcome = await probeOnce(kafka, applicationId, options.topics ?? [], Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1000, deadline - Date.now())))
     if (outcome.kind === 'supported') return { supported: true }
     if (outcome.kind === 'unsupported') return { supported: false, reason: outcome.reason }
     if (outcome.kind === 'failed') {
@@ -88,8 +94,10 @@ export async function transactionsSupported(kafka: Kafka, applicationId: string,
 type Outcome = { kind: 'supported' } | { kind: 'unsupported' | 'retriable' | 'failed'; reason: string; error?: unknown }
 
 /** One attempt: a new transactional producer (new connections, fresh metadata) initializes and aborts. */
-async function probeOnce(kafka: Kafka, applicationId: string, timeoutMs: number): Promise<Outcome> {
-  const producer = kafka.producer({ transactionalId: `${applicationId}-probe`, idempotent: true, maxInFlightRequests: 1, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 } })
+async function probeOnce(kafka: Kafka, applicationId: string, topics: readonly string[], timeoutMs: number): Promise<Outcome> {
+  const producer = withTargetTopics(kafka, topics, () =>
+    kafka.producer({ transactionalId: `${applicationId}-probe`, idempotent: true, maxInFlightRequests: 1, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 } }),
+  )
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => resolve({ kind: 'retriable', reason: `no answer within ${timeoutMs} ms` }), timeoutMs)

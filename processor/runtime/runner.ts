@@ -36,7 +36,8 @@ import { newMetrics, type Metrics } from './metrics.js'
 import { Task, type OutputRecord } from './task.js'
 import { saslNotOffered } from './sasl.js'
 import { socketFactory } from './sockets.js'
-import { ensureTopics } from './topics.js'
+import { ensureTopics, lookUpTopics, plannedTopics } from './topics.js'
+import { withTargetTopics } from './target-topics.js'
 import { commitMessages, RestoreReader } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
@@ -294,16 +295,26 @@ class Runner implements RunningPipeline {
   }
 
   async start(): Promise<void> {
-    this.admin = this.kafka.admin()
-    await this.connect(this.admin).catch((error: unknown) => {
-      const sasl = saslNotOffered(error)
-      throw sasl === null ? error : new Error(sasl, { cause: error })
-    })
+    const scout = this.kafka.admin()
+    let existing: string[]
+    try {
+      await this.connect(scout).catch((error: unknown) => {
+        const sasl = saslNotOffered(error)
+        throw sasl === null ? error : new Error(sasl, { cause: error })
+      })
+      existing = [...(await lookUpTopics(scout, plannedTopics(this.plan))).keys()]
+    } finally {
+      await scout.disconnect().catch(() => {})
+    }
+    // The clients that refresh metadata before they name a topic (the admin's CreateTopics, the transactions probe)
+    // start with the pipeline's existing topics, not every topic in the cluster (target-topics.ts).
+    this.admin = withTargetTopics(this.kafka, existing, () => this.kafka.admin())
+    await this.connect(this.admin)
     this.looker = this.kafka.admin({ retry: { retries: 0 } })
     await this.connect(this.looker)
     // Before the topics are made: a start that fails here has created none.
     if (this.processingGuarantee === 'exactly_once') {
-      const probe = await transactionsSupported(this.kafka, this.applicationId, { log: this.log })
+      const probe = await transactionsSupported(this.kafka, this.applicationId, { log: this.log, topics: existing })
       if (!probe.supported && this.options.processingGuarantee === 'exactly_once') {
         throw new GuaranteeError(
           ProcessorErrorCode.transactionsUnsupported,
@@ -531,7 +542,11 @@ class Runner implements RunningPipeline {
     this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
     if (this.processingGuarantee === 'exactly_once') {
       // Initializing the task's transactional id fences a previous owner and aborts its open transaction.
-      slot.producer ??= this.kafka.producer({ transactionalId: `${this.applicationId}-${slot.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: { retries: TRANSACTION_SEND_RETRIES } })
+      // Its first Metadata asks about the pipeline's topics only: one for every topic would fail while any partition in
+      // the cluster is offline (target-topics.ts).
+      slot.producer ??= withTargetTopics(this.kafka, this.topics, () =>
+        this.kafka.producer({ transactionalId: `${this.applicationId}-${slot.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: { retries: TRANSACTION_SEND_RETRIES } }),
+      )
       await this.connect(slot.producer)
       const fence = await slot.producer.transaction()
       await fence.abort()
@@ -754,8 +769,8 @@ class Runner implements RunningPipeline {
    */
   private async deletedTopics(): Promise<string[]> {
     const missing = async (among: readonly string[]): Promise<string[]> => {
-      const existing = new Set(await this.looker.listTopics().catch(() => among))
-      return among.filter((topic) => !existing.has(topic))
+      const existing = await lookUpTopics(this.looker, among).catch(() => null)
+      return existing === null ? [] : among.filter((topic) => !existing.has(topic))
     }
     const first = await missing(this.topics)
     if (first.length === 0) return first

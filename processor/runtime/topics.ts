@@ -24,7 +24,7 @@
  */
 import type { Admin, ITopicConfig } from 'kafkajs'
 import { ProcessorErrorCode, TopologyError } from '../errors.js'
-import type { Plan } from '../topology/plan.js'
+import { repartitionTopic, type Plan } from '../topology/plan.js'
 import type { ProcessorNode } from '../topology/topology.js'
 
 /** How long a starting pipeline waits for its topics to be ready before it gives up. */
@@ -57,8 +57,7 @@ function eventTimeSinks(plan: Plan): Set<string> {
  * it, and one when the topics take long to be ready.
  */
 export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptions, warn: (line: string) => void): Promise<string[]> {
-  const metadata = await admin.fetchTopicMetadata()
-  const partitions = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]))
+  const partitions = await lookUpTopics(admin, plannedTopics(plan))
   const wanted = new Map<string, { partitions: number; configs: ITopicConfig['configEntries'] }>()
   const used = new Set<string>()
   const want = (topic: string, count: number, configs: ITopicConfig['configEntries'] = []) => {
@@ -82,7 +81,7 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
     const visit = (nodes: readonly ProcessorNode[]): void => {
       for (const node of nodes) {
         if (node.kind === 'keyBy') {
-          const topic = `${plan.applicationId}-${node.name}-repartition`
+          const topic = repartitionTopic(plan.applicationId, node.name)
           want(topic, node.partitions ?? count!, [
             { name: 'retention.ms', value: '-1' },
             { name: 'cleanup.policy', value: 'delete' },
@@ -127,13 +126,45 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
   return topics
 }
 
+/** Every topic the pipeline reads or writes: sources, outputs (sinks, repartition, late records), changelogs, dead letters. */
+export function plannedTopics(plan: Plan): string[] {
+  const topics = new Set<string>([plan.deadLetterTopic])
+  for (const sub of plan.subtopologies) {
+    topics.add(sub.sourceTopic)
+    for (const topic of sub.outputTopics) topics.add(topic)
+    if (sub.changelogTopic) topics.add(sub.changelogTopic)
+  }
+  return [...topics].sort()
+}
+
+/**
+ * Which of `topics` exist, with their partition counts. Each topic is asked about on its own: a Metadata request for
+ * every topic in the cluster fails in kafkajs while any partition anywhere has no leader (target-topics.ts), and one
+ * for several named topics fails when one of them does not exist. Errors: kafkajs's, except UNKNOWN_TOPIC_OR_PARTITION,
+ * which means the topic is missing.
+ */
+export async function lookUpTopics(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
+  const found = await Promise.all(
+    topics.map((topic) =>
+      admin.fetchTopicMetadata({ topics: [topic] }).then(
+        (answer) => [topic, answer.topics.find((t) => t.name === topic)?.partitions.length ?? 0] as const,
+        (error: unknown) => {
+          if ((error as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return null
+          throw error
+        },
+      ),
+    ),
+  )
+  return new Map(found.filter((entry) => entry !== null))
+}
+
 /**
  * `warn`s once when topics the pipeline has just created hold one replica on a cluster of several brokers (Brook's
- * and Kafka's default.replication.factor is 1): losing that node takes their partitions offline. kafkajs 2.2.4 asks
- * a new producer's first Metadata for every topic (it sends an empty topic list as null) and fails the whole answer
- * when any partition in it has no leader, so a task that needs a new transactional producer meanwhile (after a failed
- * commit, or newly assigned) cannot start until the node is back. Nothing is said when the cluster's size cannot be
- * read.
+ * and Kafka's default.replication.factor is 1): losing that node takes their partitions offline. kafkajs 2.2.4 fails
+ * a Metadata answer that holds a partition without a leader, and a task's transactional producer asks about all the
+ * pipeline's topics (target-topics.ts), so a task that needs a new one meanwhile (after a failed commit, or newly
+ * assigned) cannot start until the node is back. Nothing is said when the cluster's size cannot be read (kafkajs's
+ * DescribeCluster is a Metadata request for every topic).
  */
 async function warnSingleCopies(admin: Admin, created: readonly string[], options: TopicOptions, warn: (line: string) => void): Promise<void> {
   try {

@@ -17,6 +17,7 @@ import type { ConnectionOptions, Log } from './options.js'
 import { describeError, prepareTopic, type PreparedTopic, type TopicPlan } from './topic.js'
 import { saslNotOffered } from '../runtime/sasl.js'
 import { socketFactory } from '../runtime/sockets.js'
+import { withTargetTopics } from '../runtime/target-topics.js'
 import { WholeSends } from '../runtime/whole-sends.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
@@ -43,14 +44,16 @@ export async function withTopicProducer<T>(connection: ConnectionOptions, plan: 
   } finally {
     await admin.disconnect()
   }
-  const producer = kafka.producer({
+  // Its first Metadata (an idempotent producer's, at connect) asks about the topic only, not every topic in the
+  // cluster, which would fail while any partition anywhere is offline (runtime/target-topics.ts).
+  const producer = withTargetTopics(kafka, [plan.topic], () => kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,
     idempotent: true,
     // kafkajs makes an idempotent producer's retries unbounded unless told otherwise: a cluster gone for good would
     // hold the run forever. The client's own retries (kafkajs's default 5) bound them, as they did before.
     retry: { retries: connection.kafka?.retry?.retries ?? DEFAULT_RETRIES },
-  })
+  }))
   try {
     await connect(() => producer.connect(), connection)
     return await send(producer, prepared, sends)

@@ -17,6 +17,7 @@ import kafkajs from 'kafkajs'
 import type { Admin, ITopicConfig } from 'kafkajs'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { Log } from './options.js'
+import { lookUpTopics } from '../runtime/topics.js'
 
 const { ConfigResourceTypes } = kafkajs
 
@@ -61,11 +62,19 @@ export interface PreparedTopic {
 export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowMs = Date.now()): Promise<PreparedTopic> {
   const configEntries = Object.entries(plan.configs ?? {}).map(([name, value]) => ({ name, value }))
   const spec: ITopicConfig = { topic: plan.topic, numPartitions: plan.partitions ?? -1, replicationFactor: -1, configEntries }
-  let created: boolean
-  try {
-    created = await admin.createTopics({ topics: [spec], waitForLeaders: true })
-  } catch (error) {
-    throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot create topic ${plan.topic}: ${describeError(error)}`, { cause: error })
+  // Looked up first, by name: CreateTopics through kafkajs asks Metadata for every topic in the cluster, which fails
+  // while any partition anywhere is offline (runtime/target-topics.ts); a topic that exists needs no creating.
+  const exists = await lookUpTopics(admin, [plan.topic]).then(
+    (found) => found.has(plan.topic),
+    () => false,
+  )
+  let created = false
+  if (!exists) {
+    try {
+      created = await admin.createTopics({ topics: [spec], waitForLeaders: true })
+    } catch (error) {
+      throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot create topic ${plan.topic}: ${describeError(error)}`, { cause: error })
+    }
   }
   if (created) {
     const configs = configEntries.map(({ name, value }) => `${name}=${value}`).join(', ')
