@@ -36,7 +36,7 @@ import { newMetrics, type Metrics } from './metrics.js'
 import { Task, type OutputRecord } from './task.js'
 import { saslNotOffered } from './sasl.js'
 import { socketFactory } from './sockets.js'
-import { ensureTopics, lookUpTopics, plannedTopics } from './topics.js'
+import { ensureTopics, lookUpTopics, plannedTopics, seedTopics } from './topics.js'
 import { withTargetTopics } from './target-topics.js'
 import { commitMessages, RestoreReader } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
@@ -296,25 +296,25 @@ class Runner implements RunningPipeline {
 
   async start(): Promise<void> {
     const scout = this.kafka.admin()
-    let existing: string[]
+    let seeds: string[]
     try {
       await this.connect(scout).catch((error: unknown) => {
         const sasl = saslNotOffered(error)
         throw sasl === null ? error : new Error(sasl, { cause: error })
       })
-      existing = [...(await lookUpTopics(scout, plannedTopics(this.plan))).keys()]
+      seeds = await seedTopics(scout, plannedTopics(this.plan))
     } finally {
       await scout.disconnect().catch(() => {})
     }
     // The clients that refresh metadata before they name a topic (the admin's CreateTopics, the transactions probe)
     // start with the pipeline's existing topics, not every topic in the cluster (target-topics.ts).
-    this.admin = withTargetTopics(this.kafka, existing, () => this.kafka.admin())
+    this.admin = withTargetTopics(this.kafka, seeds, () => this.kafka.admin())
     await this.connect(this.admin)
     this.looker = this.kafka.admin({ retry: { retries: 0 } })
     await this.connect(this.looker)
     // Before the topics are made: a start that fails here has created none.
     if (this.processingGuarantee === 'exactly_once') {
-      const probe = await transactionsSupported(this.kafka, this.applicationId, { log: this.log, topics: existing })
+      const probe = await transactionsSupported(this.kafka, this.applicationId, { log: this.log, topics: seeds })
       if (!probe.supported && this.options.processingGuarantee === 'exactly_once') {
         throw new GuaranteeError(
           ProcessorErrorCode.transactionsUnsupported,

@@ -158,6 +158,21 @@ export async function lookUpTopics(admin: Admin, topics: readonly string[]): Pro
   return new Map(found.filter((entry) => entry !== null))
 }
 
+/** Kafka's internal topic of committed offsets, there once any consumer group has been used on the cluster. */
+const OFFSETS_TOPIC = '__consumer_offsets'
+
+/**
+ * The topics a new kafkajs client's metadata should start with (withTargetTopics, target-topics.ts): those of `own`
+ * that exist, or, when none does yet, `__consumer_offsets` if it exists (asked about by name, Kafka answers for an
+ * internal topic too), or none (kafkajs then asks about every topic). Errors: lookUpTopics's.
+ */
+export async function seedTopics(admin: Admin, own: readonly string[]): Promise<string[]> {
+  const found = await lookUpTopics(admin, [...new Set([...own, OFFSETS_TOPIC])])
+  const existing = own.filter((topic) => found.has(topic))
+  if (existing.length > 0) return existing
+  return found.has(OFFSETS_TOPIC) ? [OFFSETS_TOPIC] : []
+}
+
 /**
  * `warn`s once when topics the pipeline has just created hold one replica on a cluster of several brokers (Brook's
  * and Kafka's default.replication.factor is 1): losing that node takes their partitions offline. kafkajs 2.2.4 fails

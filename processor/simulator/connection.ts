@@ -18,6 +18,7 @@ import { describeError, prepareTopic, type PreparedTopic, type TopicPlan } from 
 import { saslNotOffered } from '../runtime/sasl.js'
 import { socketFactory } from '../runtime/sockets.js'
 import { withTargetTopics } from '../runtime/target-topics.js'
+import { seedTopics } from '../runtime/topics.js'
 import { WholeSends } from '../runtime/whole-sends.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
@@ -34,7 +35,18 @@ export const STDERR_LOG: Log = {
 /** Prepares `plan.topic`, then hands a connected producer to `send`. */
 export async function withTopicProducer<T>(connection: ConnectionOptions, plan: TopicPlan, log: Log, send: (producer: Producer, topic: PreparedTopic, sends: WholeSends) => Promise<T>): Promise<T> {
   const kafka = new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...connection.kafka, brokers: connection.bootstrapServers })
-  const admin = kafka.admin()
+  // The admin client's CreateTopics refreshes metadata for the client's topics, every topic in the cluster when it has
+  // none, which fails while any partition anywhere is offline (runtime/target-topics.ts): it starts with the topic, or
+  // with __consumer_offsets while the topic does not exist yet.
+  const scout = kafka.admin()
+  let seeds: string[]
+  try {
+    await connect(() => scout.connect(), connection)
+    seeds = await seedTopics(scout, [plan.topic]).catch(() => [])
+  } finally {
+    await scout.disconnect()
+  }
+  const admin = withTargetTopics(kafka, seeds, () => kafka.admin())
   const sends = new WholeSends(admin)
   let prepared: PreparedTopic
   try {

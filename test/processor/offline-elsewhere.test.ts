@@ -9,9 +9,10 @@
  * of the unrelated topic is offline. The pipeline starts again on the survivors with one more sink, whose topic it
  * creates (its admin client, its transactions probe and its task's new transactional producer all start with fresh
  * metadata), and processes a second batch; the read_committed output holds every doubled value once, and the new
- * sink the second batch's. The simulator's sender then writes to its existing topic.
- * (Without the scoping, the pipeline's start failed after 60 s: `could not find out whether the cluster supports
- * transactions`.)
+ * sink the second batch's. A new application, whose topics do not exist yet, starts, creates them and processes. The
+ * simulator's sender then writes to a topic that exists and to one it creates, whose
+ * admin client starts with __consumer_offsets. (Without the scoping, the pipeline's start failed after 60 s: `could
+ * not find out whether the cluster supports transactions`, and the simulator's with `cannot create topic`.)
  */
 import { describe, expect, it } from 'vitest'
 import { TopologyBuilder, runPipeline, type Topology } from '../../processor/index.js'
@@ -26,15 +27,20 @@ const OUTPUT = 'offline-elsewhere-doubled'
 /** A sink the second run adds: the pipeline creates it while the unrelated partition is offline. */
 const ADDED = 'offline-elsewhere-added'
 const READINGS = 'offline-elsewhere-readings'
+/** A topic the simulator creates while the unrelated partition is offline. */
+const NEW_READINGS = 'offline-elsewhere-new-readings'
 /** One replica per partition: with one partition per node, any node's loss takes one offline. */
 const UNRELATED = 'offline-elsewhere-unrelated'
 const BATCH = 100
 
-/** Doubles each value into OUTPUT and, with `added`, also into ADDED. */
-function doubling(added: boolean): Topology {
+/** The topics of an application started after the node's loss, which it creates. */
+const FRESH = { input: 'offline-elsewhere-fresh-input', output: 'offline-elsewhere-fresh-doubled' }
+
+/** Doubles each value of `topics.input` into `topics.output` and, with `added`, also into ADDED. */
+function doubling(added: boolean, topics = { input: INPUT, output: OUTPUT }): Topology {
   const b = new TopologyBuilder()
-  const doubled = b.stream<{ n: number }>(INPUT).map((v) => ({ n: v.n * 2 }))
-  doubled.to(OUTPUT)
+  const doubled = b.stream<{ n: number }>(topics.input).map((v) => ({ n: v.n * 2 }))
+  doubled.to(topics.output)
   if (added) doubled.to(ADDED)
   return b.build()
 }
@@ -42,7 +48,7 @@ function doubling(added: boolean): Topology {
 describe('a partition offline elsewhere in the cluster', () => {
   const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
 
-  it('does not keep an exactly_once pipeline from starting again and processing, nor the simulator from sending to its topic', { timeout: 150_000 }, async () => {
+  it('does not keep exactly_once pipelines from starting, creating their topics and processing, nor the simulator from sending', { timeout: 150_000 }, async () => {
     const admin = cluster().kafka('offline-elsewhere-admin').admin()
     await admin.connect()
     try {
@@ -114,19 +120,39 @@ describe('a partition offline elsewhere in the cluster', () => {
       } finally {
         await second.stop()
       }
+
+      // A new application, none of whose topics exist yet: its clients start with __consumer_offsets.
+      const fresh = await runPipeline(doubling(false, FRESH), {
+        applicationId: `${APP}-fresh`,
+        bootstrapServers: servers,
+        stateDir: stateDir(),
+        processingGuarantee: 'exactly_once',
+        commitIntervalMs: 100,
+        replicationFactor: 2,
+      })
+      try {
+        await producer.send({ topic: FRESH.input, messages: batch(0), acks: -1 })
+        const output = await readSettled(cluster().kafka('offline-elsewhere-fresh-check', survivors), FRESH.output, (read) => read.length >= BATCH)
+        expect(values<{ n: number }>(output).map((v) => v.n).sort((p, q) => p - q)).toEqual(Array.from({ length: BATCH }, (_, i) => 2 * i))
+      } finally {
+        await fresh.stop()
+      }
     } finally {
       await producer.disconnect()
     }
 
-    // The simulator's sender: its topic exists, so it creates nothing, and its idempotent producer connects.
+    // The simulator's sender, to a topic that exists (it creates nothing) and to one it creates (its admin client asks
+    // about __consumer_offsets meanwhile); its idempotent producer connects either way.
     const lines: string[] = []
     const log = { info: (m: string) => void lines.push(m), warn: (m: string) => void lines.push(`warning: ${m}`) }
-    const sent = await withTopicProducer({ bootstrapServers: servers }, { topic: READINGS, oldestTs: Date.now(), retentionWarning: 'deleted-on-arrival' }, log, async (producer, topic) => {
-      const answer = await producer.send({ topic: READINGS, messages: batch(0), acks: -1 })
-      return { created: topic.created, offsets: answer.length }
-    })
-    expect(sent).toEqual({ created: false, offsets: 1 })
-    const readings = await readTopic(cluster().kafka('offline-elsewhere-readings', survivors), READINGS, (records) => records.length >= BATCH)
-    expect(readings).toHaveLength(BATCH)
+    for (const [topic, created] of [[READINGS, false], [NEW_READINGS, true]] as const) {
+      const sent = await withTopicProducer({ bootstrapServers: servers }, { topic, partitions: 1, oldestTs: Date.now(), retentionWarning: 'deleted-on-arrival' }, log, async (producer, prepared) => {
+        const answer = await producer.send({ topic, messages: batch(0), acks: -1 })
+        return { created: prepared.created, offsets: answer.length }
+      })
+      expect(sent, lines.join('\n')).toEqual({ created, offsets: 1 })
+      const readings = await readTopic(cluster().kafka(`offline-elsewhere-${topic}`, survivors), topic, (records) => records.length >= BATCH)
+      expect(readings).toHaveLength(BATCH)
+    }
   })
 })
