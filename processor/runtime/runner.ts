@@ -303,6 +303,15 @@ class Runner implements RunningPipeline {
         throw sasl === null ? error : new Error(sasl, { cause: error })
       })
       seeds = await seedTopics(scout, plannedTopics(this.plan))
+      // A table is read from a topic the pipeline does not make (as a Kafka Streams GlobalKTable's source): one that
+      // is missing ends the start here, before any topic is created, naming it.
+      const tables = this.plan.tables.flatMap((t) => (t.kind === 'topic' ? [t] : []))
+      const found = await lookUpTopics(scout, tables.map((t) => t.topic))
+      const missing = tables.filter((t) => !found.has(t.topic))
+      if (missing.length > 0) {
+        const names = missing.map((t) => t.topic).join(', ')
+        throw new TopologyError(`global table topic${missing.length === 1 ? ` ${names} does` : `s ${names} do`} not exist: create ${missing.length === 1 ? 'it' : 'them'} first (a global table reads an existing topic, usually compacted)`)
+      }
     } finally {
       await scout.disconnect().catch(() => {})
     }

@@ -117,7 +117,10 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
         const errors = (error as { errors?: unknown }).errors
         if (!Array.isArray(errors) || errors.length === 0) throw error
         const each = errors.map((e: { topic?: string; type?: string; message?: string }) => `${e.topic ?? '?'}: ${e.type ?? e.message ?? 'failed'}`)
-        throw new Error(`could not create the pipeline's topics (${each.join('; ')})`, { cause: error })
+        const replicas = errors.some((e: { type?: string }) => e.type === 'INVALID_REPLICATION_FACTOR')
+          ? `; replicationFactor ${options.replicationFactor === -1 ? "-1 (the cluster's default.replication.factor)" : options.replicationFactor} is more than the brokers alive: set replicationFactor (--replication-factor) to at most their number`
+          : ''
+        throw new Error(`could not create the pipeline's topics (${each.join('; ')})${replicas}`, { cause: error })
       })
   }
   const topics = [...used].sort()

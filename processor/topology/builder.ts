@@ -50,6 +50,15 @@ class BuildState {
   }
 }
 
+/**
+ * The options of an operator that needs a name, checked: a caller the compiler does not check (plain JavaScript, a
+ * pipeline module run without type-checking) gets a TopologyError instead of a TypeError when it leaves them out.
+ */
+function withName<T extends { name: string }>(kind: string, options: T | undefined): T {
+  if (options === null || typeof options !== 'object') throw new TopologyError(`${kind} needs options with a name, as in ${kind}(..., { name: 'my-${kind}' }): it names the operator's state and topics`)
+  return options
+}
+
 /** Builds a Topology. */
 export class TopologyBuilder {
   private readonly state = new BuildState()
@@ -136,6 +145,7 @@ export class Stream<V> extends Handle {
    * key reaches the same task whatever instance reads it, and keyed state stays correct with several instances.
    */
   keyBy(selector: (value: V, context: RecordContext) => string, options: { name: string; partitions?: number }): Stream<V> {
+    options = withName('keyBy', options)
     if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions > 0)) throw new TopologyError(`keyBy ${options.name}: partitions must be a positive integer`)
     return new Stream<V>(this.state, this.add({ kind: 'keyBy', name: this.named('keyBy', options.name), selector, partitions: options.partitions }))
   }
@@ -163,6 +173,7 @@ export class Stream<V> extends Handle {
 
   /** Groups by a new key: keyBy (through a repartition topic) then groupByKey. */
   groupBy(selector: (value: V, context: RecordContext) => string, options: { name: string; partitions?: number; fields?: (value: V, context: RecordContext) => Record<string, unknown> }): GroupedStream<V> {
+    options = withName('groupBy', options)
     return this.keyBy(selector, { name: options.name, partitions: options.partitions }).groupByKey({ fields: options.fields })
   }
 
@@ -172,6 +183,7 @@ export class Stream<V> extends Handle {
    * (plus windowStart and windowEnd when windowed).
    */
   countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window?: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<WindowResultValue<{ value: string }>> {
+    options = withName('countByValue', options)
     const grouped = this.groupBy(selector, { name: `${options.name}-by-value`, partitions: options.partitions, fields: (v, c) => ({ value: selector(v, c) }) })
     const counted = options.window ? grouped.windowedBy(options.window) : grouped
     return counted.aggregate({ count: countAggregation() }, { name: options.name, emit: options.emit }) as unknown as Stream<WindowResultValue<{ value: string }>>
@@ -196,6 +208,7 @@ export class Stream<V> extends Handle {
 export class WindowResultStream<F> extends Stream<WindowResultValue<F>> {
   /** Alerts for anomalous window results (anomaly.ts), keyed like the results. */
   detect(detector: DetectorSpec, options: { name: string }): Stream<Alert> {
+    options = withName('detect', options)
     return new Stream<Alert>(this.state, this.add({ kind: 'detect', name: this.named('detect', options.name), detector }))
   }
 }
@@ -216,12 +229,14 @@ export class GroupedStream<V> extends Handle {
 
   /** A running (not windowed) aggregation per group; emits the changed groups' results at each commit. */
   aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode }): Stream<Record<string, unknown>> {
+    options = withName('aggregate', options)
     if (options.emit === 'final') throw new TopologyError(`aggregate ${options.name}: emit 'final' needs a window (a running aggregate never closes)`)
     return new Stream(this.state, this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, aggregations, emit: 'update' }))
   }
 
   /** Spark's reduceByKey: an associative function folds the values of each group; results `{ value }`. */
   reduce(reducer: (a: V, b: V) => V, options: { name: string }): Stream<Record<string, unknown>> {
+    options = withName('reduce', options)
     return new Stream(this.state, this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, reducer, emit: 'update' }))
   }
 
@@ -230,6 +245,7 @@ export class GroupedStream<V> extends Handle {
    * state is emitted downstream at once, keyed like the input.
    */
   updateStateByKey<S>(update: (state: S | undefined, value: V, context: RecordContext) => S | undefined, options: { name: string }): Stream<S> {
+    options = withName('updateStateByKey', options)
     if (this.fields !== undefined) throw new TopologyError(`updateStateByKey ${options.name}: state is per record key; use keyBy for another key`)
     return new Stream<S>(this.state, this.add({ kind: 'updateState', name: this.named('updateState', options.name), update }))
   }
@@ -252,12 +268,14 @@ export class WindowedStream<V> extends Handle {
    * `lateTopic` (the pipeline's late-records topic by default).
    */
   aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
+    options = withName('aggregate', options)
     const node = this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, window: this.window, aggregations, emit: options.emit ?? 'final', lateTopic: options.lateTopic })
     return new WindowResultStream(this.state, node)
   }
 
   /** An associative reducer per group and window (Spark's reduceByKeyAndWindow); results `{ value }`. */
   reduce(reducer: (a: V, b: V) => V, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
+    options = withName('reduce', options)
     const node = this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, window: this.window, reducer, emit: options.emit ?? 'final', lateTopic: options.lateTopic })
     return new WindowResultStream(this.state, node)
   }

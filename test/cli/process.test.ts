@@ -262,6 +262,7 @@ describe('brook process against a broker', () => {
     const result = await brook(['process', 'iot', '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-process-rf-'), '--application-id', 'too-many-replicas', '--input-topic', 'too-many-replicas-in', '--replication-factor', '3'])
     expectOneLineError(result, `too-many-replicas: could not start on ${broker.address}: could not create the pipeline's topics (`)
     expect(result.stderr).toContain('too-many-replicas-in: INVALID_REPLICATION_FACTOR')
+    expect(result.stderr).toContain('; replicationFactor 3 is more than the brokers alive: set replicationFactor (--replication-factor) to at most their number')
   })
 })
 
@@ -335,6 +336,11 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'commonjs', 'pipeline.js'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
     writeFileSync(join(dir, 'misplaced.mjs'), 'const b = new Map(\n\nexport default b\n')
     writeFileSync(join(dir, 'throws.mjs'), "throw new Error('no sensors configured')\n")
+    // keyBy without its options (a module the compiler never checked).
+    writeFileSync(
+      join(dir, 'nameless.mjs'),
+      `import { TopologyBuilder } from '${join(REPO, 'dist/processor/index.js')}'\nconst b = new TopologyBuilder()\nb.stream('nameless-in').keyBy((v) => v.id).to('nameless-out')\nexport default b.build()\n`,
+    )
     writeFileSync(join(dir, 'broken.ts'), 'const x: number = \nexport default x\n')
     writeFileSync(join(dir, 'broken.mts'), 'const x: number = \nexport default x\n')
     writeFileSync(join(dir, 'broken.cts'), 'const x: number = \nexport default x\n')
@@ -355,6 +361,7 @@ describe('brook process errors', () => {
       [['process', file('broken.mjs')], `${file('broken.mjs')}:2: Unexpected end of input`],
       [['process', file('misplaced.mjs')], `${file('misplaced.mjs')}:3:1: Unexpected token 'export'`],
       [['process', file('throws.mjs')], `${file('throws.mjs')}: no sensors configured`],
+      [['process', file('nameless.mjs'), '--describe'], `${file('nameless.mjs')}: keyBy needs options with a name, as in keyBy(..., { name: 'my-keyBy' }): it names the operator's state and topics`],
       [['process', file('commonjs/pipeline.js')], `${file('commonjs/pipeline.js')}:1:1: Cannot use import statement outside a module (${file('commonjs/pipeline.js')} loads as CommonJS, since no package.json above it says "type": "module"; name it .mjs, or add "type": "module")`],
       [['process', file('broken.ts')], `${file('broken.ts')}: `],
       // esbuild's report names the file where the error is, the .mts or .cts itself (tsx compiles it under a .ts name).

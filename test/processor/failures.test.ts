@@ -196,6 +196,27 @@ describe('user code that throws', () => {
   })
 })
 
+describe('a global table whose topic does not exist', () => {
+  test('ends the start with one error naming the topic, before the pipeline creates any topic', async () => {
+    const b = new TopologyBuilder()
+    const plants = b.globalTable('fail-missing-plants')
+    b.stream<{ plant: string }>('fail-table-events')
+      .enrich(plants, (v, plant) => ({ ...v, plant }))
+      .to('fail-table-enriched')
+    await expect(runPipeline(b.build(), { applicationId: 'fail-table', bootstrapServers: setting.broker.address, stateDir: stateDir() })).rejects.toThrow(
+      'global table topic fail-missing-plants does not exist: create it first (a global table reads an existing topic, usually compacted)',
+    )
+    const admin = setting.kafka.admin()
+    await admin.connect()
+    try {
+      const topics = await admin.listTopics()
+      expect(topics.filter((t) => t.startsWith('fail-table'))).toEqual([])
+    } finally {
+      await admin.disconnect()
+    }
+  })
+})
+
 describe('topics deleted under a running pipeline', () => {
   test.each(['exactly_once', 'at_least_once'] as const)('%s: a deleted changelog topic stops the pipeline with one error naming it, and is not created again', async (guarantee) => {
     const app = `gone-${guarantee}`

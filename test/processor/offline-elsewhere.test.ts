@@ -151,6 +151,8 @@ describe('a partition offline elsewhere in the cluster', () => {
         return { created: prepared.created, offsets: answer.length }
       })
       expect(sent, lines.join('\n')).toEqual({ created, offsets: 1 })
+      // Its admin client read the topic's configs too: no warning that it could not.
+      expect(lines.filter((line) => line.startsWith('warning: '))).toEqual([])
       const readings = await readTopic(cluster().kafka(`offline-elsewhere-${topic}`, survivors), topic, (records) => records.length >= BATCH)
       expect(readings).toHaveLength(BATCH)
     }
