@@ -39,6 +39,13 @@ export interface TopicOptions {
   replicationFactor: number
 }
 
+/**
+ * How long the one-replica warning waits for the cluster's size. kafkajs's DescribeCluster is a Metadata request for
+ * every topic, which kafkajs retries for about 10 s while any partition in the cluster has no leader; the warning is
+ * left out instead of holding the start up.
+ */
+const CLUSTER_SIZE_WAIT_MS = 2000
+
 function eventTimeSinks(plan: Plan): Set<string> {
   const topics = new Set<string>()
   const visit = (nodes: readonly ProcessorNode[]): void => {
@@ -181,19 +188,23 @@ export async function seedTopics(admin: Admin, own: readonly string[]): Promise<
  * and Kafka's default.replication.factor is 1): losing that node takes their partitions offline. kafkajs 2.2.4 fails
  * a Metadata answer that holds a partition without a leader, and a task's transactional producer asks about all the
  * pipeline's topics (target-topics.ts), so a task that needs a new one meanwhile (after a failed commit, or newly
- * assigned) cannot start until the node is back. Nothing is said when the cluster's size cannot be read (kafkajs's
- * DescribeCluster is a Metadata request for every topic).
+ * assigned) cannot start until the node is back. Nothing is said when the cluster's size cannot be read within
+ * CLUSTER_SIZE_WAIT_MS.
  */
 async function warnSingleCopies(admin: Admin, created: readonly string[], options: TopicOptions, warn: (line: string) => void): Promise<void> {
   try {
-    const { brokers } = await admin.describeCluster()
-    if (brokers.length < 2) return
+    const described = admin.describeCluster()
+    described.catch(() => {})
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), CLUSTER_SIZE_WAIT_MS)))
+    const cluster = await Promise.race([described, late]).finally(() => clearTimeout(timer))
+    if (cluster === null || cluster.brokers.length < 2) return
     const { topics } = await admin.fetchTopicMetadata({ topics: [...created] })
     const single = topics.filter((t) => t.partitions.some((p) => p.replicas.length === 1)).map((t) => t.name).sort()
     if (single.length === 0) return
     const why = options.replicationFactor === -1 ? "replicationFactor -1: the cluster's default.replication.factor" : `replicationFactor ${options.replicationFactor}`
     warn(
-      `the pipeline created ${single.join(', ')} with one replica on a cluster of ${brokers.length} brokers (${why}): while that node is down, a task that has to start again waits for it; set replicationFactor (--replication-factor) to 2 or 3`,
+      `the pipeline created ${single.join(', ')} with one replica on a cluster of ${cluster.brokers.length} brokers (${why}): while that node is down, a task that has to start again waits for it; set replicationFactor (--replication-factor) to 2 or 3`,
     )
   } catch {
     // A cluster that does not answer now fails the pipeline's next step with its own error.
