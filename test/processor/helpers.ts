@@ -39,15 +39,25 @@ function toRecord(partition: number, message: KafkaMessage): ReadRecord {
 
 /**
  * Every record of `topic` from the start (read_committed), read by a one-off group until `done` holds for what has
- * been read (or the wait times out); the result is in partition then offset order.
+ * been read (or the wait times out); the result is in partition then offset order. A record the group's consumer is
+ * handed again (same partition and offset: kafkajs resumes from the group's last commit after a rebalance, which a
+ * coordinator moving to a restarted node causes) is kept once: a record written twice has two offsets and shows.
  */
 export async function readTopic(kafka: Kafka, topic: string, done: (records: ReadRecord[]) => boolean, options: { timeoutMs?: number } = {}): Promise<ReadRecord[]> {
   const records: ReadRecord[] = []
+  const seen = new Set<string>()
   const consumer = kafka.consumer({ groupId: `reader-${topic}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 100 })
   await consumer.connect()
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({ eachMessage: async ({ partition, message }) => void records.push(toRecord(partition, message)) })
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const at = `${partition}:${message.offset}`
+        if (seen.has(at)) return
+        seen.add(at)
+        records.push(toRecord(partition, message))
+      },
+    })
     await waitFor(`records of ${topic}`, () => done(records), { timeoutMs: options.timeoutMs ?? 60_000 })
     return [...records].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
   } finally {
