@@ -335,7 +335,7 @@ class Runner implements RunningPipeline {
         this.processingGuarantee = 'at_least_once'
       }
     }
-    this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1}, this.log)
+    this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
     this.sends = new WholeSends(this.admin)
     await this.sends.learn(this.topics)
     if (this.processingGuarantee === 'at_least_once') {
