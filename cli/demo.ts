@@ -36,13 +36,6 @@ const APPLICATION_ID = 'brook-demo'
 /** The fleet's flags the demo takes (no count or duration: it runs until Ctrl-C), and the defaults it sets itself. */
 const DEMO_FLEET_KEYS = ['devices', 'rate', 'sensors', 'seed', 'lateFraction', 'outOfOrderFraction', 'gapFraction', 'faultRate', 'latenessMs', 'partitions'] as const
 const DEMO_FLEET: Pick<FleetOptions, 'rate' | 'partitions'> = { rate: 1000, partitions: 4 }
-/**
- * How long the simulator's producer retries a batch, with kafkajs's backoff (300 ms doubling): about 38 s, seven
- * retries. kafkajs's default, five, gives up after about 9 s, before the controller has fenced a dead node
- * (broker.session.timeout.ms, 9 s) and moved its partitions' leadership; Kafka's own producer retries for
- * delivery.timeout.ms, 2 minutes. Without a cluster at all, the demo ends without waiting for it (CLUSTER_GONE_WAIT_MS).
- */
-const DEMO_FLEET_RETRY = { retries: 7 } as const
 /** The wait before the simulator starts again after losing its cluster connection (ms). */
 const FLEET_RESTART_DELAY_MS = 2000
 /** Runs in a row that send nothing before the demo stops instead of starting the simulator again (one minute). */
@@ -121,7 +114,7 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
     const topology = iotPipeline(pipelineOptions)
     // Planning it finds a topic both read and written (`--stats-topic readings`) before a cluster is started for it.
     planTopology(topology, { applicationId: APPLICATION_ID })
-    const fleetOptions: FleetOptions = { ...DEMO_FLEET, ...fleetOptionsFromFlags(command.opts() as FlagValues, { bootstrapServers: [], kafka: { retry: DEMO_FLEET_RETRY } }), topic: pipelineOptions.inputTopic }
+    const fleetOptions: FleetOptions = { ...DEMO_FLEET, ...fleetOptionsFromFlags(command.opts() as FlagValues, { bootstrapServers: [] }), topic: pipelineOptions.inputTopic }
     resolveFleetOptions({ ...fleetOptions, bootstrapServers: [`127.0.0.1:${basePort}`] })
 
     let cluster: DemoCluster | null = null

@@ -23,8 +23,17 @@ import { WholeSends } from '../runtime/whole-sends.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
-/** kafkajs's default number of retries of a request. */
-const DEFAULT_RETRIES = 5
+/**
+ * How the producer retries a batch, where the client's `retry` settings say nothing else: kafkajs's backoff (300 ms
+ * doubling, ±20%) capped at 5 s a wait, twelve times, about 44 s in all. That rides out the death of a node: its
+ * partitions get new leaders once the controller fences it (broker.session.timeout.ms, 9 s by default in Kafka and
+ * Brook, a controller election more when it was the controller), and the run goes on within 5 s of that. kafkajs's
+ * own default, five retries with waits up to 30 s, gives up after about 9 s, often just before the leaders move; seven
+ * would last long enough but could wait 19 s more after the move. Kafka's producer retries every 100 ms
+ * (retry.backoff.ms) for up to delivery.timeout.ms, 2 minutes. Every field is set, so the schedule does not depend on
+ * kafkajs's defaults (which differ when NODE_ENV is `test`).
+ */
+export const SIMULATOR_RETRY = { initialRetryTime: 300, multiplier: 2, factor: 0.2, maxRetryTime: 5000, retries: 12 } as const
 
 /** Lines on stderr, prefixed with what they are. */
 export const STDERR_LOG: Log = {
@@ -63,8 +72,8 @@ export async function withTopicProducer<T>(connection: ConnectionOptions, plan: 
     allowAutoTopicCreation: false,
     idempotent: true,
     // kafkajs makes an idempotent producer's retries unbounded unless told otherwise: a cluster gone for good would
-    // hold the run forever. The client's own retries (kafkajs's default 5) bound them, as they did before.
-    retry: { retries: connection.kafka?.retry?.retries ?? DEFAULT_RETRIES },
+    // hold the run forever. SIMULATOR_RETRY (or the client's own settings) bound them.
+    retry: { ...SIMULATOR_RETRY, ...connection.kafka?.retry },
   }))
   try {
     await connect(() => producer.connect(), connection)

@@ -163,8 +163,12 @@ describe('brook simulate', () => {
 
   it('says the cluster became unreachable, not that it refused readings, when the broker goes away during a run', async () => {
     const doomed = await startBroker()
+    // Two retries instead of the simulator's seven (about 38 s, enough to ride out a node's failover): this is about
+    // the message, not the wait.
+    const config = join(dir, 'few-retries.json')
+    writeFileSync(config, JSON.stringify({ retry: { retries: 2 } }))
     try {
-      const run = spawnBrook(['simulate', '--bootstrap-server', doomed.address, '--topic', 'sim-gone', '--devices', '3', '--rate', '200'])
+      const run = spawnBrook(['simulate', '--bootstrap-server', doomed.address, '--topic', 'sim-gone', '--devices', '3', '--rate', '200', '--kafka-config', config])
       const probe = new Kafka({ brokers: [doomed.address], logLevel: logLevel.NOTHING }).admin()
       await probe.connect()
       await until(async () => ((await probe.fetchTopicOffsets('sim-gone').catch(() => [])) as { high: string }[]).some((p) => Number(p.high) > 0))
