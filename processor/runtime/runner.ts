@@ -41,7 +41,7 @@ import { withTargetTopics } from './target-topics.js'
 import { commitMessages, RestoreReader } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
-import { WholeSends } from './whole-sends.js'
+import { sendPerPartition, WholeSends } from './whole-sends.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
@@ -797,7 +797,7 @@ class Runner implements RunningPipeline {
       // Every topic the pipeline writes is one of this.topics, whose partitions were learnt at start.
       const topicMessages = [...chunk].map(([topic, messages]) => ({ topic, messages }))
       const targets = this.sends.place(topicMessages)
-      this.sends.check(targets, await send(topicMessages))
+      this.sends.check(targets, await sendPerPartition(send, topicMessages))
       chunk = new Map()
       bytes = 0
     }

@@ -1,12 +1,18 @@
 /**
- * Sends that kafkajs cannot cut short silently. kafkajs 2.2.4 sends each broker its partitions' batches of one send,
- * and retries a failed request only to brokers that have not answered yet (producer/sendMessages.js,
- * brokersWithoutResponse): when a partition's leader dies and its leadership moves to a broker that has already
- * answered the same send for other partitions, that partition's batch is never sent again, and `send` resolves as if
- * it had been written. A transaction would then commit without those records. So the runner places every message on
- * its partition itself (with kafkajs's own default partitioner, as kafkajs would) and checks that the answer names
- * each partition it wrote to; a send whose answer misses one fails (`IncompleteSendError`), which aborts the
- * transaction (exactly_once) or fails the commit (at_least_once), and the task redoes the work from its last commit.
+ * Sends that kafkajs 2.2.4 can neither cut short silently nor write twice. It sends each broker its partitions' batches
+ * of one send, and retries a failed request only to brokers that have not answered yet (producer/sendMessages.js,
+ * brokersWithoutResponse):
+ * - when a partition's leader dies and its leadership moves to a broker that has already answered the same send for
+ *   other partitions, that partition's batch is never sent again, and `send` resolves as if it had been written. A
+ *   transaction would then commit without those records;
+ * - when one broker's request fails while another's is still in flight, the retry sends the other's batches again
+ *   once that request returns, under new sequence numbers, and they are written twice (`sendPerPartition`).
+ * So the runner places every message on its partition itself (with kafkajs's own default partitioner, as kafkajs
+ * would), sends each partition's messages as a send of their own (`sendPerPartition`), which rules out both, and
+ * still checks that the answer names each partition it wrote to: a send whose answer misses one fails
+ * (`IncompleteSendError`), which aborts the transaction (exactly_once) or fails the commit (at_least_once), and the
+ * task redoes the work from its last commit. The simulator sends whole batches over all partitions (one request per
+ * broker, for its rate) and sends again what an answer misses (`unanswered`).
  */
 import kafkajs, { type Admin, type Message, type PartitionMetadata, type RecordMetadata } from 'kafkajs'
 
@@ -69,6 +75,41 @@ export class WholeSends {
     const missing = [...targets].filter((target) => !answered.has(target))
     if (missing.length > 0) throw new IncompleteSendError(missing)
   }
+}
+
+/**
+ * Sends `topicMessages` (every message with its partition set, as `WholeSends.place` leaves them) as one kafkajs send
+ * per topic-partition, all started at once; resolves with their answers once every one has settled, or rejects with
+ * the first failure, also only once every one has settled (so that nothing of the send is still in flight when the
+ * caller aborts a transaction over it). In a partition the messages keep their order.
+ *
+ * Why one partition a send: kafkajs 2.2.4 sends each broker its partitions' batches of one send and, when any of
+ * those requests fails, retries at once with the brokers that have not answered yet (producer/sendMessages.js:
+ * `Promise.all` rejects at the first failure, and `brokersWithoutResponse` includes a request still in flight). The
+ * retry's request to a broker whose first request is still in flight waits for it (kafkajs's per-broker lock), then
+ * sends the same batches again under the sequence numbers after them, and the leader writes them again: a leader
+ * that dies while another is slow to answer (acks=all waiting for the dead node to leave the ISR) had a transaction
+ * commit the same output two to four times. A send to one partition has one request per attempt, so its retry never
+ * overlaps an earlier request (and kafkajs cannot cut it short either, see the file comment).
+ */
+export async function sendPerPartition(
+  send: (topicMessages: { topic: string; messages: Message[] }[]) => Promise<RecordMetadata[]>,
+  topicMessages: readonly { topic: string; messages: Message[] }[],
+): Promise<RecordMetadata[]> {
+  const sends: { topic: string; messages: Message[] }[] = []
+  for (const { topic, messages } of topicMessages) {
+    const byPartition = new Map<number | undefined, Message[]>()
+    for (const message of messages) {
+      const part = byPartition.get(message.partition)
+      if (part) part.push(message)
+      else byPartition.set(message.partition, [message])
+    }
+    for (const part of byPartition.values()) sends.push({ topic, messages: part })
+  }
+  const settled = await Promise.allSettled(sends.map((one) => send([one])))
+  const failed = settled.find((result) => result.status === 'rejected')
+  if (failed) throw failed.reason
+  return settled.flatMap((result) => (result.status === 'fulfilled' ? result.value : []))
 }
 
 /** `topic-partition` of each result of a send's answer. */

@@ -127,16 +127,31 @@ function expectedAverages(readings: readonly FleetReading[]): Map<string, { coun
 
 const windowKey = (v: Record<string, unknown>) => `${v.deviceId}|${v.sensor}|${v.windowStart}`
 
-/** The values of `topic` once every window of `expected` is among them. */
-async function windowsWritten(kafka: Kafka, topic: string, expected: ReadonlySet<string>): Promise<Record<string, unknown>[]> {
+/** The records of `topic` once every window of `expected` is among them. */
+async function windowsWritten(kafka: Kafka, topic: string, expected: ReadonlySet<string>): Promise<ReadRecord[]> {
   const absent = (records: ReadRecord[]) => {
     const keys = new Set(values(records).map(windowKey))
     return [...expected].filter((key) => !keys.has(key))
   }
-  return values(await readSettled(kafka, topic, (records) => absent(records).length === 0, (records) => {
+  return readSettled(kafka, topic, (records) => absent(records).length === 0, (records) => {
     const lacking = absent(records)
     return `${lacking.length} of ${expected.size} windows not read, ${lacking.slice(0, 10).join(', ')}`
-  }))
+  })
+}
+
+/**
+ * Each window `records` hold more than once, with where each copy is and which producer wrote its batch (id/epoch,
+ * first sequence): what tells a batch a leader appended twice from work a pipeline did twice.
+ */
+function copies(topic: string, records: readonly ReadRecord[]): string[] {
+  const byWindow = new Map<string, ReadRecord[]>()
+  for (const r of records) {
+    const key = windowKey(JSON.parse(r.value!) as Record<string, unknown>)
+    byWindow.set(key, [...(byWindow.get(key) ?? []), r])
+  }
+  return [...byWindow]
+    .filter(([, rs]) => rs.length > 1)
+    .map(([key, rs]) => `${topic} ${key}: ${rs.map((r) => `p${r.partition}@${r.offset} (batch at ${r.batch.firstOffset}, producer ${r.batch.producerId}/${r.batch.producerEpoch}, sequence ${r.batch.firstSequence})`).join(' and ')}`)
 }
 
 test('the group coordinator\'s node killed with -9 while transactions are open: the read_committed output equals an uninterrupted run, each window once', async () => {
@@ -171,6 +186,7 @@ test('the group coordinator\'s node killed with -9 while transactions are open: 
   const coordinator = await agreedCoordinator(cluster!, APP, CoordinatorType.GROUP)
   const atKill = { commits: running.metrics?.commits ?? 0, processed: processed(), feeding: fed.feeding }
   await cluster.nodes.get(coordinator)!.kill()
+  const killedOutput = cluster.nodes.get(coordinator)!.output()
   await admin.disconnect()
   // The kill landed while the group was Stable (above) and input was still coming.
   expect(atKill.feeding).toBe(true)
@@ -211,9 +227,18 @@ test('the group coordinator\'s node killed with -9 while transactions are open: 
   const stats = expectedStats(input, STATS_WINDOW_MS, GRACE_MS)
   const averages = expectedAverages(input)
   const alerts = new Map([...stats].filter(([, s]) => s.max > ALERT_ABOVE).map(([key, s]) => [key, s.max]))
-  const statsOut = windowsOf(await windowsWritten(kafka, TOPICS.statsTopic, new Set(stats.keys())))
-  const averagesOut = await windowsWritten(kafka, TOPICS.averagesTopic, new Set(averages.keys()))
-  const alertsOut = await windowsWritten(kafka, TOPICS.alertsTopic, new Set(alerts.keys()))
+  const statsRecords = await windowsWritten(kafka, TOPICS.statsTopic, new Set(stats.keys()))
+  const averagesRecords = await windowsWritten(kafka, TOPICS.averagesTopic, new Set(averages.keys()))
+  const statsOut = windowsOf(values(statsRecords))
+  const averagesOut = values(averagesRecords)
+  const alertsOut = values(await windowsWritten(kafka, TOPICS.alertsTopic, new Set(alerts.keys())))
+  const twice = [...copies(TOPICS.statsTopic, statsRecords), ...copies(TOPICS.averagesTopic, averagesRecords)]
+  if (twice.length > 0) {
+    // What the nodes said about transactions and coordinators, the killed node's first life included.
+    const said = (name: string, output: string) => output.split('\n').filter((line) => /transaction|marker|coordinat|loaded|truncat|leader|fenced/i.test(line)).map((line) => `${name}: ${line}`)
+    const nodeLines = [...said(`node ${coordinator} (killed)`, killedOutput), ...cluster.nodeIds.flatMap((id) => said(`node ${id}`, cluster!.nodes.get(id)!.output()))]
+    console.log(`windows written twice:\n${twice.join('\n')}\nthe nodes' lines:\n${nodeLines.join('\n')}`)
+  }
   console.log(`coordinator node ${coordinator} killed after ${atKill.commits} commits, with ${atKill.processed} of the ${input.length} readings (${fed.sent} acknowledged) processed, ${late} late, ${lost.length} acknowledged readings not in the input${lost.length > 0 ? ` (from ${JSON.stringify(lost[0])}, before offset ${lostAt})` : ''}; ${statsOut.windows.size} stats windows (${stats.size} expected, ${statsOut.duplicates} twice), ${averagesOut.length} averages (${averages.size} expected), ${alertsOut.length} alerts (${alerts.size} expected); the pipeline's log:\n${log.join('\n')}`)
 
   // Every reading acknowledged with acks=all is in the input (the feeder sends again what kafkajs left out).

@@ -29,12 +29,17 @@ export interface ReadRecord {
   partition: number
   offset: string
   timestamp: string
+  /** The record's batch as kafkajs decoded it (its `batchContext`): who wrote it, under which epoch and sequence. */
+  batch: { firstOffset: string; producerId: string; producerEpoch: number; firstSequence: number; inTransaction: boolean }
 }
 
 function toRecord(partition: number, message: KafkaMessage): ReadRecord {
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[name] = String(value)
-  return { key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers, partition, offset: message.offset, timestamp: message.timestamp }
+  // kafkajs 2.2.4 hands each message its batch's header fields (not in its typings).
+  const context = (message as KafkaMessage & { batchContext?: { firstOffset: string; producerId: string; producerEpoch: number; firstSequence: number; inTransaction: boolean } }).batchContext
+  const batch = { firstOffset: String(context?.firstOffset ?? ''), producerId: String(context?.producerId ?? ''), producerEpoch: Number(context?.producerEpoch ?? -1), firstSequence: Number(context?.firstSequence ?? -1), inTransaction: context?.inTransaction === true }
+  return { key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers, partition, offset: message.offset, timestamp: message.timestamp, batch }
 }
 
 /**
