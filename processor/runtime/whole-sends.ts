@@ -7,12 +7,12 @@
  *   transaction would then commit without those records;
  * - when one broker's request fails while another's is still in flight, the retry sends the other's batches again
  *   once that request returns, under new sequence numbers, and they are written twice (`sendPerPartition`).
- * So the runner places every message on its partition itself (with kafkajs's own default partitioner, as kafkajs
- * would), sends each partition's messages as a send of their own (`sendPerPartition`), which rules out both, and
- * still checks that the answer names each partition it wrote to: a send whose answer misses one fails
- * (`IncompleteSendError`), which aborts the transaction (exactly_once) or fails the commit (at_least_once), and the
- * task redoes the work from its last commit. The simulator sends whole batches over all partitions (one request per
- * broker, for its rate) and sends again what an answer misses (`unanswered`).
+ * So the runner and the simulator place every message on its partition themselves (with kafkajs's own default
+ * partitioner, as kafkajs would), send each partition's messages as a send of their own (`sendPerPartition`), which
+ * rules out both, and still check that the answer names each partition written to. In the runner a send whose answer
+ * misses one fails (`IncompleteSendError`), which aborts the transaction (exactly_once) or fails the commit
+ * (at_least_once), and the task redoes the work from its last commit; the simulator sends those messages again
+ * (`unanswered`).
  */
 import kafkajs, { type Admin, type Message, type PartitionMetadata, type RecordMetadata } from 'kafkajs'
 

@@ -11,10 +11,10 @@
  * is not due yet, the batch goes out and the sender sleeps until it is (at least MIN_SLEEP_MS, so that a high rate
  * makes batches of a few ms of readings rather than one timer per reading). 'as-fast-as-possible' never sleeps.
  *
- * One produce request is in flight at a time, while the next batch is being built: requests of one producer then
- * reach each partition in order, which replays and per-device event-time order depend on (kafkajs gives no ordering
- * guarantee between concurrent sends without idempotence). A batch is acknowledged before the next one is sent, so
- * `onAcked` sees batches in order.
+ * One batch is in flight at a time, while the next one is being built (as one kafkajs send per partition, so one
+ * request per partition): requests of one producer then reach each partition in order, which replays and per-device
+ * event-time order depend on (kafkajs gives no ordering guarantee between concurrent sends to a partition without
+ * idempotence). A batch is acknowledged before the next one is sent, so `onAcked` sees batches in order.
  *
  * Stopping: an aborted `signal` drops the batch being built and waits for the one in flight; a deadline sends the
  * readings due before it. Either way the promise resolves, and `sent` counts acknowledged readings only. A refused
@@ -22,7 +22,7 @@
  * own retries of retriable errors; the message says which of the two it was.
  */
 import kafkajs, { type Message, type Producer } from 'kafkajs'
-import { IncompleteSendError, unanswered, type WholeSends } from '../runtime/whole-sends.js'
+import { IncompleteSendError, sendPerPartition, unanswered, type WholeSends } from '../runtime/whole-sends.js'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { Log, Speedup } from './options.js'
 import { toMessage, type Outgoing } from './reading.js'
@@ -62,14 +62,17 @@ export interface SendResult {
 const MAX_RESENDS = 5
 
 /**
- * Sends `messages` and sends again those whose partition the answer names no result for: kafkajs 2.2.4 can resolve a
- * send without writing a partition whose leader moved during it (runtime/whole-sends.ts). Rejects after MAX_RESENDS.
+ * Sends `messages`, each partition's as a kafkajs send of its own (kafkajs 2.2.4 writes a batch twice when it retries
+ * a send over several brokers while one of their requests is still in flight; `sendPerPartition` in
+ * runtime/whole-sends.ts), and sends again those whose partition the answer names no result for: kafkajs can resolve a
+ * send without writing a partition whose leader moved during it (runtime/whole-sends.ts), which one partition a send
+ * rules out, so that is a guard. Rejects after MAX_RESENDS.
  */
 async function sendWhole(producer: Producer, sends: WholeSends, topic: string, messages: Message[], log: Log): Promise<void> {
   let left = [{ topic, messages }]
   sends.place(left)
   for (let resends = 0; ; resends++) {
-    left = unanswered(left, await producer.sendBatch({ topicMessages: left }))
+    left = unanswered(left, await sendPerPartition((topicMessages) => producer.sendBatch({ topicMessages }), left))
     if (left.length === 0) return
     if (resends >= MAX_RESENDS) throw new IncompleteSendError(left.map((t) => `${t.topic} (${t.messages.length} readings)`))
     const missed = left.flatMap((t) => t.messages)
