@@ -69,16 +69,30 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
   })
 }
 
+/**
+ * How long a clean stop runs before the command says what it is waiting for (ms): the final commit goes on until the
+ * cluster takes it, through a leader's failover when a node is down (the controller fences it after
+ * broker.session.timeout.ms, 9 s), as Kafka Streams' close() waits for its last commit.
+ */
+const STOP_NOTICE_MS = 3000
+
 /** Runs the pipeline until Ctrl-C (a clean stop) or a crash (rejects with its error); prints the summary either way. */
 async function runUntilStopped(topology: Topology, run: RunOptions): Promise<void> {
   let stopping: Promise<void> | null = null
   let pipeline: Awaited<ReturnType<typeof runPipeline>> | null = null
   let interrupted = false
+  let notice: NodeJS.Timeout | undefined
+  const stop = (running: NonNullable<typeof pipeline>): Promise<void> => {
+    notice = setTimeout(() => {
+      process.stderr.write(`brook process: ${run.applicationId}: stopping: waiting for the cluster to take the final commit (a node down?); Ctrl-C again exits without it, and the next start redoes the work not committed\n`)
+    }, STOP_NOTICE_MS).unref()
+    return running.stop()
+  }
   // A Ctrl-C while the pipeline is still joining its group stops it as soon as it has joined.
   const removeHandlers = onStopSignal({
     stop: () => {
       interrupted = true
-      if (pipeline) stopping = pipeline.stop()
+      if (pipeline) stopping = stop(pipeline)
     },
   })
   // For the process's life: kafkajs clients still closing after the pipeline stopped may reject too.
@@ -87,12 +101,13 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
     pipeline = await runPipeline(topology, run).catch((error: Error) => {
       throw new Error(`${run.applicationId}: could not start on ${[run.bootstrapServers].flat().join(',')}: ${error.message}`)
     })
-    if (interrupted) stopping = pipeline.stop()
+    if (interrupted) stopping = stop(pipeline)
     await pipeline.closed.catch((error: Error) => {
       throw new Error(`the pipeline stopped after an error: ${error.message}`)
     })
     await stopping
   } finally {
+    clearTimeout(notice)
     removeHandlers()
     if (pipeline) process.stderr.write(`brook process: ${run.applicationId}: stopped; ${formatMetrics(pipeline.metrics())}\n`)
   }
