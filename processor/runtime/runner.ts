@@ -68,11 +68,18 @@ const RECOVER_BACKOFF_MAX_MS = 5000
  * Retries of a task's transactional producer for one send. kafkajs retries an idempotent producer's sends forever
  * (warning that fewer retries may break exactly-once); with a transaction around every send, a send that gives up
  * only aborts its transaction, and the task starts again from its last commit. With kafkajs's backoff (from the
- * client's `retry.initialRetryTime`, 300 ms, doubling up to 30 s) 8 retries give up after about a minute, as Kafka's
- * `delivery.timeout.ms` (120 s) bounds a send: a topic deleted under the pipeline then stops it (deletedTopics)
- * instead of holding its commits forever.
+ * client's `retry.initialRetryTime`, 300 ms, doubling) and each wait at most TRANSACTION_SEND_MAX_WAIT_MS, 8 retries
+ * give up after about 25 s, as Kafka's `delivery.timeout.ms` (120 s) bounds a send: a topic deleted under the
+ * pipeline then stops it (deletedTopics) instead of holding its commits forever.
  */
 const TRANSACTION_SEND_RETRIES = 8
+/**
+ * The longest wait between two tries of a send, unless the client's `retry.maxRetryTime` says otherwise. A send to a
+ * partition whose leader died goes through within this long of the new leader (the controller moves it once it fences
+ * the node, after broker.session.timeout.ms, 9 s); with kafkajs's own cap, 30 s, the next try could come 19 s after
+ * that, holding the task's commits, and a clean stop's final commit, as long.
+ */
+const TRANSACTION_SEND_MAX_WAIT_MS = 5000
 /** A topic of the pipeline is taken as deleted when missing at two looks this far apart. */
 const DELETED_TOPIC_RECHECK_MS = 1000
 
@@ -554,7 +561,7 @@ class Runner implements RunningPipeline {
       // Its first Metadata asks about the pipeline's topics only: one for every topic would fail while any partition in
       // the cluster is offline (target-topics.ts).
       slot.producer ??= withTargetTopics(this.kafka, this.topics, () =>
-        this.kafka.producer({ transactionalId: `${this.applicationId}-${slot.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: { retries: TRANSACTION_SEND_RETRIES } }),
+        this.kafka.producer({ transactionalId: `${this.applicationId}-${slot.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: { retries: TRANSACTION_SEND_RETRIES, maxRetryTime: this.options.kafka?.retry?.maxRetryTime ?? TRANSACTION_SEND_MAX_WAIT_MS } }),
       )
       await this.connect(slot.producer)
       const fence = await slot.producer.transaction()
