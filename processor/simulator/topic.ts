@@ -64,10 +64,11 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
   const spec: ITopicConfig = { topic: plan.topic, numPartitions: plan.partitions ?? -1, replicationFactor: -1, configEntries }
   // Looked up first, by name: CreateTopics through kafkajs asks Metadata for every topic in the cluster, which fails
   // while any partition anywhere is offline (runtime/target-topics.ts); a topic that exists needs no creating.
-  const exists = await lookUpTopics(admin, [plan.topic]).then(
-    (found) => found.has(plan.topic),
-    () => false,
+  const existing = await lookUpTopics(admin, [plan.topic]).then(
+    (found) => found.get(plan.topic),
+    () => undefined,
   )
+  const exists = existing !== undefined
   let created = false
   if (!exists) {
     try {
@@ -81,15 +82,19 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
     log.info(`created topic ${plan.topic}${configs === '' ? '' : ` with ${configs}`}${plan.reason ? `: ${plan.reason}` : ''}`)
     return { created, warnings: [] }
   }
+  const warnings: string[] = []
+  if (plan.partitions !== undefined && existing !== undefined && existing !== plan.partitions) {
+    warnings.push(`topic ${plan.topic} exists with ${existing} partition${existing === 1 ? '' : 's'}, not the ${plan.partitions} asked for: the partition count applies only to a topic the run creates (brook topics add-partitions grows one; keys may then map to other partitions)`)
+  }
   let configs: Map<string, string>
   try {
     configs = await describeTopicConfigs(admin, plan.topic)
   } catch (error) {
-    const warning = `could not read the configs of topic ${plan.topic} (${describeError(error)}); retention and timestamp limits are not checked`
-    log.warn(warning)
-    return { created, warnings: [warning] }
+    warnings.push(`could not read the configs of topic ${plan.topic} (${describeError(error)}); retention and timestamp limits are not checked`)
+    for (const warning of warnings) log.warn(warning)
+    return { created, warnings }
   }
-  const warnings = topicWarnings(plan, configs, nowMs)
+  warnings.push(...topicWarnings(plan, configs, nowMs))
   for (const warning of warnings) log.warn(warning)
   return { created, warnings }
 }

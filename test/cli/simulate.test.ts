@@ -67,6 +67,14 @@ describe('brook simulate', () => {
     }
   })
 
+  it('says in one warning that --partitions does not change a topic that exists, and sends to it as it is', async () => {
+    await admin.createTopics({ topics: [{ topic: 'sim-existing', numPartitions: 2 }], waitForLeaders: true })
+    const result = await brook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-existing', '--partitions', '4', '--as-fast-as-possible', '--count', '20'])
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stderr).toBe('warning: topic sim-existing exists with 2 partitions, not the 4 asked for: the partition count applies only to a topic the run creates (brook topics add-partitions grows one; keys may then map to other partitions)\n')
+    expect(result.stdout).toMatch(/^sent 20 readings to sim-existing in /)
+  })
+
   it('sends the readings it held back (late, out of order) before a counted run ends: the count is the fleet\'s first readings, none missing', async () => {
     const flags = { seed: 3, devices: 5, rate: 50, count: 300, lateFraction: 0.2, latenessMs: 1000 }
     const result = await brook([
