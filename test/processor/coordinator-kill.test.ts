@@ -4,7 +4,7 @@
  * three RF=3 partitions, so every task has a transaction open most of the time. About 1 s after the pipeline's
  * group first becomes Stable, the node FindCoordinator names as the group's coordinator is killed with kill -9 (the
  * group moves to another node; a commit in flight fails, and a task whose first transaction is aborted has no saved
- * position yet), and 20 s later it is started again on its data directory. The pipeline goes on; once it has
+ * position yet), and 10 s later it is started again on its data directory. The pipeline goes on; once it has
  * processed every reading and stopped cleanly, its read_committed output equals an uninterrupted computation of the
  * readings the input topic holds: every stats window, hopping average and threshold alert once, with the same values.
  * (This was a manual trial; it found an aborted first transaction whose records were never processed again, and an
@@ -38,7 +38,7 @@ const GRACE_MS = 10_000
 const ALERT_ABOVE = 100
 /** How long after the group first becomes Stable its coordinator is killed, and how long it stays down. */
 const KILL_AFTER_STABLE_MS = 1000
-const DOWN_MS = 20_000
+const DOWN_MS = 10_000
 
 let cluster: TestCluster | undefined
 let processor: ProcessorProcess | undefined
