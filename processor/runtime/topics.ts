@@ -22,6 +22,7 @@
  * partitions have leaders. Both are retriable, so the wait retries them, backing off, for up to
  * TOPICS_READY_TIMEOUT_MS, and then fails with one line naming the topics and the cluster's last answer.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Admin, ITopicConfig } from 'kafkajs'
 import { ProcessorErrorCode, TopologyError } from '../errors.js'
 import { repartitionTopic, type Plan } from '../topology/plan.js'
@@ -193,11 +194,8 @@ export async function seedTopics(admin: Admin, own: readonly string[]): Promise<
  */
 async function warnSingleCopies(admin: Admin, created: readonly string[], options: TopicOptions, warn: (line: string) => void): Promise<void> {
   try {
-    const described = admin.describeCluster()
-    described.catch(() => {})
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), CLUSTER_SIZE_WAIT_MS)))
-    const cluster = await Promise.race([described, late]).finally(() => clearTimeout(timer))
+    // The race handles a DescribeCluster that fails after the wait is over; the timer does not hold the process.
+    const cluster = await Promise.race([admin.describeCluster(), sleep(CLUSTER_SIZE_WAIT_MS, null, { ref: false })])
     if (cluster === null || cluster.brokers.length < 2) return
     const { topics } = await admin.fetchTopicMetadata({ topics: [...created] })
     const single = topics.filter((t) => t.partitions.some((p) => p.replicas.length === 1)).map((t) => t.name).sort()
