@@ -203,7 +203,7 @@ export class Broker {
           brokerSessionTimeoutMs: config.brokerSessionTimeoutMs,
           autoLeaderRebalanceEnable: config.autoLeaderRebalanceEnable,
           leaderImbalanceCheckIntervalMs: config.leaderImbalanceCheckIntervalSeconds * 1000,
-          raftConfig: { maxBytesBetweenSnapshots: config.metadataLogMaxRecordBytesBetweenSnapshots },
+          raftConfig: { maxBytesBetweenSnapshots: config.metadataLogMaxRecordBytesBetweenSnapshots, electionTimeoutMs: config.controllerQuorumElectionTimeoutMs },
           // The member cannot know what survived a failed write or a broken invariant: the node stops.
           onFatal: (error) => {
             log.error(`the controller quorum member stopped: ${error.stack ?? error.message}; stopping the node`)

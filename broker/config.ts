@@ -42,6 +42,11 @@ export interface BrokerConfig {
    * snapshots its image and drops the log below it.
    */
   metadataLogMaxRecordBytesBetweenSnapshots: number
+  /**
+   * `controller.quorum.election.timeout.ms`: how long a quorum member without a leader waits before it stands for
+   * election (randomized up to twice as long), at start and once it has lost the leader.
+   */
+  controllerQuorumElectionTimeoutMs: number
   /** Sync each write to disk before acknowledging it. */
   fsync: boolean
   autoCreateTopics: boolean
@@ -151,6 +156,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   autoLeaderRebalanceEnable: true,
   leaderImbalanceCheckIntervalSeconds: 300,
   metadataLogMaxRecordBytesBetweenSnapshots: 20 * 1024 * 1024,
+  controllerQuorumElectionTimeoutMs: 1000,
   fsync: false,
   autoCreateTopics: true,
   defaultPartitions: 1,
