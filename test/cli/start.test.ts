@@ -56,6 +56,7 @@ describe('brook start', () => {
       ['--max-connections <n>', '2147483647'],
       ['--max-connections-per-ip <n>', '2147483647'],
       ['--replica-lag-time-max-ms <ms>', '30000'],
+      ['--controller-quorum-election-timeout-ms <ms>', '1000'],
     ]) {
       expect(help).toMatch(new RegExp(`${flag} [^-]*\\(default: ${value}\\)`))
     }
@@ -74,6 +75,7 @@ describe('brook start', () => {
     [['--cluster-id', 'not-an-id'], "brook: cluster id 'not-an-id' is not 16 bytes in base64url (22 characters, as `brook cluster new-id` prints)"],
     [['--fetch-max-bytes', '1000'], "brook: option '--fetch-max-bytes <bytes>' argument '1000' is invalid. --fetch-max-bytes must be between 1024 and 2147483647"],
     [['--replica-lag-time-max-ms', '0'], "brook: option '--replica-lag-time-max-ms <ms>' argument '0' is invalid. --replica-lag-time-max-ms must be between 1 and 2147483647"],
+    [['--controller-quorum-election-timeout-ms', '0'], "brook: option '--controller-quorum-election-timeout-ms <ms>' argument '0' is invalid. --controller-quorum-election-timeout-ms must be between 1 and 2147483647"],
     [['--default-replication-factor', '3'], 'brook: default.replication.factor (3) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition'],
     [['--host', '0.0.0.0'], 'brook: --host 0.0.0.0 listens on every interface, but clients cannot connect to 0.0.0.0: give --advertised-host, the name or address clients reach this node by'],
     [['--host', '0.0.0.0', '--advertised-host', '::'], 'brook: --advertised-host :: is not an address clients can connect to; give the name or address clients reach this node by'],
@@ -91,6 +93,7 @@ describe('brook start', () => {
       ['{"cacheMaxBytes": 1, "log.cache.max.bytes": 2}', 'cacheMaxBytes is given twice (as cacheMaxBytes and as its Kafka name)'],
       ['{"log.cache.max.bytes": -1}', 'log.cache.max.bytes must be between 0 and'],
       ['{"replica.lag.time.max.ms": 0}', 'replica.lag.time.max.ms must be between 1 and 2147483647, not 0'],
+      ['{"controller.quorum.election.timeout.ms": 2.5}', 'controller.quorum.election.timeout.ms must be'],
       ['[1, 2]', 'must hold a JSON object of settings'],
       ['{"port": 9092,}', 'is not valid JSON'],
     ]
