@@ -3,9 +3,11 @@
  * - `recordsIn` counts every input record processed, dead letters included, and work redone after a failed commit or
  *   a rebalance again: it is the work done, and can exceed what the input holds (how far the input has been processed
  *   is each task's position).
- * - `late` and `deadLetters` count the records committed to the late-records and dead-letter topics, when their
- *   commit is durable, so work redone after a failure counts once. An input record late for several windowed
- *   operators counts once (twice only if they send late records to two topics).
+ * - `late`, `deadLetters`, `windowsEmitted` and `alerts` count the records committed to the late-records and
+ *   dead-letter topics, the window results and the alerts, when their commit is durable, so work redone after a
+ *   failure counts once; a commit whose answer was lost but which went through counts when its task restarts from it.
+ *   An input record late for several windowed operators counts once (twice only if they send late records to two
+ *   topics).
  */
 export interface Metrics {
   recordsIn: number

@@ -207,11 +207,16 @@ export class Task {
   /** The last late record written to each late-records topic since the last commit, and the input record it holds. */
   private readonly lateOutputs = new Map<string, { input: KafkaMessage; output: OutputRecord }>()
   /**
-   * Late records and dead letters among the outputs of the next commit: they join `metrics.late` and
-   * `metrics.deadLetters` when it is durable, so the counters are what the late-records and dead-letter topics hold,
-   * even after work dropped and redone (a failed commit, a restart).
+   * Late records, dead letters, window results and alerts among the outputs of the next commit: they join `metrics`
+   * when it is durable, so the counters are what the topics hold, even after work dropped and redone (a failed commit,
+   * a restart, a task that moved).
    */
-  private readonly sinceCommit = { late: 0, deadLetters: 0 }
+  private readonly sinceCommit = { late: 0, deadLetters: 0, windowsEmitted: 0, alerts: 0 }
+  /**
+   * The id (hex) of the commit last prepared: should its answer be lost (a connection closed mid-commit) while it went
+   * through, the task restarts from it, and `load` finds it in the store and counts `sinceCommit` as committed.
+   */
+  private preparedCommit: string | null = null
   /** The reader of the event-time field, compiled on first use. */
   private eventTimeField?: (value: unknown) => unknown
 
@@ -335,7 +340,7 @@ export class Task {
         return async (rec) => {
           const alert = await detector.check(rec.group ?? rec.key ?? '', rec.value as WindowedValue, rec.fields ?? {})
           if (alert) {
-            this.env.metrics.alerts++
+            this.sinceCommit.alerts++
             await next({ ...rec, value: alert, grouped: undefined })
           }
         }
@@ -382,7 +387,7 @@ export class Task {
     const drain = async () => {
       while (results.length > 0) {
         const r = results.shift()!
-        this.env.metrics.windowsEmitted++
+        this.sinceCommit.windowsEmitted++
         const value = merged(r.fields, { windowStart: r.windowStart, windowEnd: r.windowEnd }, r.values)
         await this.guarded(node, { key: r.key, value, ts: r.windowEnd - 1, headers: {}, group: r.group, fields: r.fields }, next)
       }
@@ -579,15 +584,24 @@ export class Task {
       for (const [name, { op }] of this.windowOps) streamTimes[name] = op.streamTime
       marker = { key: POSITION_KEY, value: encodeMarker({ position: String(this.position), streamTimes, records: changes.length }, commit) }
     }
-    return { outputs: this.outputs, console: this.console, changes, marker, commit: commit.toString('hex') }
+    this.preparedCommit = commit.toString('hex')
+    return { outputs: this.outputs, console: this.console, changes, marker, commit: this.preparedCommit }
+  }
+
+  /** Adds the counts of the outputs just committed to the metrics. */
+  private countCommitted(): void {
+    this.env.metrics.late += this.sinceCommit.late
+    this.env.metrics.deadLetters += this.sinceCommit.deadLetters
+    this.env.metrics.windowsEmitted += this.sinceCommit.windowsEmitted
+    this.env.metrics.alerts += this.sinceCommit.alerts
+    this.preparedCommit = null
   }
 
   /** The commit is durable: forget its outputs, write the store locally. */
   async committed(prepared: PreparedCommit, checkpoint: number | null): Promise<void> {
     this.outputs = []
     this.lateOutputs.clear()
-    this.env.metrics.late += this.sinceCommit.late
-    this.env.metrics.deadLetters += this.sinceCommit.deadLetters
+    this.countCommitted()
     this.dropUncommittedCounts()
     this.console = []
     if (prepared.marker !== null && checkpoint !== null) await this.store.commitLocal([...prepared.changes, prepared.marker], checkpoint)
@@ -598,6 +612,8 @@ export class Task {
   private dropUncommittedCounts(): void {
     this.sinceCommit.late = 0
     this.sinceCommit.deadLetters = 0
+    this.sinceCommit.windowsEmitted = 0
+    this.sinceCommit.alerts = 0
   }
 
   /** Restores in-memory state from the store (after open or restore): position, stream times, close-time indexes. */
@@ -605,10 +621,13 @@ export class Task {
     for (const reset of this.resets) reset()
     this.outputs = []
     this.lateOutputs.clear()
-    this.dropUncommittedCounts()
     this.console = []
     this.store.discardCache()
     const saved = await this.store.position()
+    // A commit whose answer was lost but which went through is where the task restarts: its outputs are in the topics.
+    if (saved !== undefined && saved.commit === this.preparedCommit) this.countCommitted()
+    this.preparedCommit = null
+    this.dropUncommittedCounts()
     this.lastOffset = saved ? (BigInt(saved.position) - 1n).toString() : null
     this.nextOffset = null
     this.committedPosition = this.position

@@ -54,16 +54,17 @@ export interface KeyedState<T> {
   delete(group: string): void
 }
 
-/** The task's input position and its operators' stream times, saved with every commit. */
-export interface TaskPosition {
+/** A commit's marker: the task's input position, its operators' stream times, and how many state records the commit wrote before it. */
+export interface Marker {
   /** The next offset of the source partition to process. */
   position: string
   streamTimes: Record<string, number>
+  records: number
 }
 
-/** A commit's marker: the task position, and how many state records the commit wrote before it. */
-export interface Marker extends TaskPosition {
-  records: number
+/** The task's input position and its operators' stream times, saved with every commit, and that commit's id (hex). */
+export interface TaskPosition extends Omit<Marker, 'records'> {
+  commit: string
 }
 
 /** The byte budget of an instance's caches; each store evicts its own clean slots when the total is over. */
@@ -368,9 +369,10 @@ export class TaskStore {
   async position(): Promise<TaskPosition | undefined> {
     const bytes = await this.db.get(POSITION_KEY)
     if (bytes === undefined) return undefined
-    if (commitIdOf(bytes) === null) throw formatError(bytes, `the position in ${this.dir}`)
+    const commit = commitIdOf(bytes)
+    if (commit === null) throw formatError(bytes, `the position in ${this.dir}`)
     const { position, streamTimes } = decodeMarker(bytes)
-    return { position, streamTimes }
+    return { position, streamTimes, commit }
   }
 
   /**

@@ -89,11 +89,16 @@ function feed(kafka: Kafka, topic: string, readings: readonly FleetReading[]) {
       await producer.disconnect()
     }
   })()
-  // A send that fails for good is reported by `finish`.
-  sending.catch(() => undefined)
+  // A send that fails for good is reported by `finish`, and named by `state` meanwhile.
+  let failure: Error | null = null
+  sending.catch((error: Error) => void (failure = error))
   return {
     get sent() {
       return sent
+    },
+    /** What the feeder has done, for a failure's message. */
+    get state(): string {
+      return `the feeder sent ${sent} of ${readings.length} readings${failure ? `, then failed: ${failure.message}` : feeding ? ', and is sending' : ''}`
     },
     get feeding() {
       return feeding && sent < readings.length
@@ -198,7 +203,9 @@ test('the group coordinator\'s node killed with -9 while transactions are open: 
   await allUnfenced(cluster)
   // The pipeline goes on with the restarted node back: it processes as many readings again as were sent by then.
   const sentAtRestart = BigInt(fed.sent)
-  await waitFor(`the pipeline to process readings sent after the restart\n${running.output().slice(-3000)}`, () => processed() >= sentAtRestart + 3000n, { timeoutMs: 120_000 })
+  await waitFor('the pipeline to process readings sent after the restart', () => processed() >= sentAtRestart + 3000n, { timeoutMs: 120_000 }).catch((error: Error) => {
+    throw new Error(`${error.message}; ${fed.state}, ${processed()} processed\n${running.output().slice(-3000)}`)
+  })
   await fed.finish()
   feeder = undefined
 
@@ -217,6 +224,8 @@ test('the group coordinator\'s node killed with -9 while transactions are open: 
   // A clean stop commits every task: all the pipeline will ever write is then in the topics.
   await running.stop()
   processor = undefined
+  // Its counters once the final commit is durable: windows and alerts count what was committed, once.
+  const counted = { windows: running.metrics!.windowsEmitted, alerts: running.metrics!.alerts }
   const log = running.output().split('\n').filter((line) => line !== '' && !line.startsWith('{'))
 
   // The reference is computed over the input as the topic holds it (what the pipeline read), in partition order.
@@ -241,7 +250,7 @@ test('the group coordinator\'s node killed with -9 while transactions are open: 
     const nodeLines = [...said(`node ${coordinator} (killed)`, killedOutput), ...cluster.nodeIds.flatMap((id) => said(`node ${id}`, cluster!.nodes.get(id)!.output()))]
     console.log(`windows written twice:\n${twice.join('\n')}\nthe nodes' lines:\n${nodeLines.join('\n')}`)
   }
-  console.log(`coordinator node ${coordinator} killed after ${atKill.commits} commits, with ${atKill.processed} of the ${input.length} readings (${fed.sent} acknowledged) processed, ${late} late, ${lost.length} acknowledged readings not in the input${lost.length > 0 ? ` (from ${JSON.stringify(lost[0])}, before offset ${lostAt})` : ''}, ${inputTwice} held twice; ${statsOut.windows.size} stats windows (${stats.size} expected, ${statsOut.duplicates} twice), ${averagesOut.length} averages (${averages.size} expected), ${alertsOut.length} alerts (${alerts.size} expected); the pipeline's log:\n${log.join('\n')}`)
+  console.log(`coordinator node ${coordinator} killed after ${atKill.commits} commits, with ${atKill.processed} of the ${input.length} readings (${fed.sent} acknowledged) processed, ${late} late, ${lost.length} acknowledged readings not in the input${lost.length > 0 ? ` (from ${JSON.stringify(lost[0])}, before offset ${lostAt})` : ''}, ${inputTwice} held twice; ${statsOut.windows.size} stats windows (${stats.size} expected, ${statsOut.duplicates} twice), ${averagesOut.length} averages (${averages.size} expected), ${alertsOut.length} alerts (${alerts.size} expected); counted ${counted.windows} windows and ${counted.alerts} alerts; the pipeline's log:\n${log.join('\n')}`)
 
   // Every reading acknowledged with acks=all is in the input (the feeder sends again what kafkajs left out).
   expect(lost).toEqual([])
@@ -261,4 +270,6 @@ test('the group coordinator\'s node killed with -9 while transactions are open: 
     expect(a.avg as number).toBeCloseTo(want.avg, 9)
   }
   expect(alertsOut.map((a) => [windowKey(a), a.value]).sort()).toEqual([...alerts].sort())
+  // The work redone after the kill (the transactions it aborted) is not counted again.
+  expect(counted).toEqual({ windows: statsRecords.length + averagesRecords.length, alerts: alertsOut.length })
 }, 240_000)

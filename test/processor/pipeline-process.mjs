@@ -2,7 +2,8 @@
 // on the same state directory. Plain JavaScript on the built processor (dist/), as `brook process` will run it.
 //
 // argv[2] is JSON: { pipeline: IotPipelineOptions, run: RunOptions without log/print }.
-// stdout gets one JSON line per event: started, assigned, restored, and metrics every 300 ms.
+// stdout gets one JSON line per event: started, assigned, restored, and metrics every 300 ms and once more after a
+// clean stop (SIGTERM), when the final commit is counted.
 import { iotPipeline, runPipeline } from '../../dist/processor/index.js'
 
 const config = JSON.parse(process.argv[2])
@@ -13,7 +14,10 @@ pipeline.events.on('assigned', (tasks) => print({ event: 'assigned', tasks }))
 pipeline.events.on('restored', (task, records, ms) => print({ event: 'restored', task, records, ms }))
 setInterval(() => print({ event: 'metrics', ...pipeline.metrics() }), 300).unref()
 process.on('SIGTERM', () => {
-  pipeline.stop().then(() => process.exit(0), () => process.exit(1))
+  pipeline.stop().then(() => {
+    print({ event: 'metrics', ...pipeline.metrics() })
+    process.exit(0)
+  }, () => process.exit(1))
 })
 pipeline.closed.catch((error) => {
   process.stderr.write(`${error.stack}\n`)
