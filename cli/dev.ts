@@ -32,7 +32,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG } from '../broker/config.js'
@@ -126,6 +126,20 @@ function clusterIdOf(dataDir: string): string {
 }
 
 /**
+ * Refuses a node's own data directory (a `brook start` or `brook dev` node's, which holds its LevelDB database in `db/`,
+ * storage/database.ts `databaseDir`) given as the cluster's: a new cluster would be made inside that node's data.
+ * Throws a one-line message naming the directory that holds it.
+ */
+function checkNotNodeDataDir(dataDir: string): void {
+  if (!existsSync(join(dataDir, 'db'))) return
+  const parent = dirname(resolve(dataDir))
+  const hint = /^node-[1-9]\d*$/.test(basename(resolve(dataDir))) && existsSync(join(parent, 'cluster-id'))
+    ? `; its cluster's data directory is ${parent}`
+    : ''
+  throw new Error(`the data directory ${dataDir} is a node's own data directory (it holds db/), not a cluster's: brook dev keeps a cluster id and node-N directories in its --data-dir${hint}`)
+}
+
+/**
  * Refuses a data directory that holds the nodes of a cluster of another size: the nodes' controller quorum voters
  * cannot change, and new, empty voters could outvote the old ones and elect a leader whose metadata log has no topics
  * (each node refuses it too, broker.ts `loadIdentity`; this says so before any node starts). Node directories that
@@ -187,6 +201,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
     .action(async (options) => {
       const host = DEFAULT_CONFIG.host
       // Before the cluster id file is made: a refused data directory, or refused ports, leave it as it was.
+      checkNotNodeDataDir(options.dataDir)
       checkNodeCount(options.dataDir, options.nodes)
       if (options.basePort !== 0) await checkPortsFree(host, options.basePort, options.nodes)
       const basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
 import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
@@ -125,6 +125,14 @@ describe('brook dev', () => {
     expect(first.stderr()).not.toContain('controlled shutdown')
     expect(first.stderr()).toMatch(/\[node 1\] stopped/)
 
+    // One of its nodes' directories given as a cluster's is refused, naming the cluster's data directory.
+    const nodeDir = join(dataDir, 'node-1')
+    expectOneLineError(
+      await brook(['dev', '--base-port', String(basePort), '--data-dir', nodeDir]),
+      `the data directory ${nodeDir} is a node's own data directory (it holds db/), not a cluster's: brook dev keeps a cluster id and node-N directories in its --data-dir; its cluster's data directory is ${resolve(dataDir)}`,
+    )
+    expect(existsSync(join(nodeDir, 'cluster-id'))).toBe(false)
+
     const second = startDev(basePort, dataDir)
     const again = await second.ready
     expect(again.clusterId).toBe(clusterId)
@@ -195,6 +203,20 @@ describe('brook dev', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toContain(`the data directory ${join(single, 'node-1')} holds a single node's data; a node of a replicated cluster needs a new data directory`)
     expect(nodePids(single)).toEqual([])
+  })
+
+  it("refuses a node's own data directory as the cluster's, in one line, making nothing in it", async () => {
+    const single = join(dataDir, 'own-node')
+    const node = spawnBrook(['start', '--port', '0', '--data-dir', single])
+    await until(() => /listening on /.test(node.stdout() + node.stderr()) || node.child.exitCode !== null)
+    node.child.kill('SIGTERM')
+    expect(await node.exited).toBe(0)
+    const before = readdirSync(single).sort()
+    expectOneLineError(
+      await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', single]),
+      `the data directory ${single} is a node's own data directory (it holds db/), not a cluster's: brook dev keeps a cluster id and node-N directories in its --data-dir`,
+    )
+    expect(readdirSync(single).sort()).toEqual(before)
   })
 
   it('refuses a data directory that is a file in one line', async () => {
