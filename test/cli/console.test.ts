@@ -261,7 +261,9 @@ describe('brook produce and brook consume', () => {
   it('refuses a line without the key separator, an unknown partition, a batch over max.message.bytes and a missing topic', async () => {
     await createTopic('strict', 2)
     const noSeparator = await brook(['produce', 'strict', '--key-separator', ':', ...server], { input: 'k:v\nno separator\n' })
-    expect(noSeparator).toMatchObject({ code: 1, stderr: "brook: line 2 has no key separator ':': 'no separator'\n" })
+    expect(noSeparator).toMatchObject({ code: 1, stderr: "brook: line 2 has no key separator ':': 'no separator'; the record before it was produced\n" })
+    const noSeparatorFirst = await brook(['produce', 'strict', '--key-separator', ':', ...server], { input: 'no separator\nk:v\n' })
+    expect(noSeparatorFirst).toMatchObject({ code: 1, stderr: "brook: line 1 has no key separator ':': 'no separator'\n" })
 
     const noPartition = await brook(['produce', 'strict', '--partition', '2', ...server], { input: 'x\n' })
     expect(noPartition).toMatchObject({ code: 1, stderr: "brook: topic 'strict' has 2 partitions; there is no partition 2\n" })
