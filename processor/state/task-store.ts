@@ -54,7 +54,10 @@ export interface KeyedState<T> {
   delete(group: string): void
 }
 
-/** A commit's marker: the task's input position, its operators' stream times, and how many state records the commit wrote before it. */
+/**
+ * A commit's marker: the task's input position, its operators' stream times, and how many state records the commit
+ * wrote before it.
+ */
 export interface Marker {
   /** The next offset of the source partition to process. */
   position: string
