@@ -8,16 +8,15 @@
  * coordinator, leader or listed node until the controller fences it and what it held moves, and the group commands,
  * produce and consume wait for a node restarted a moment ago, still catching up, to take its partitions back; produce
  * keeps a partition's records in order while it waits out the partition's killed leader; consume follows a partition
- * whose leader is killed to the leader elected after it. One cluster serves these tests, one after another; a test
- * that kills nodes starts them again and waits until they are live brokers before it ends. The no-quorum test runs
- * beside them on a cluster of its own, as it spends most of its time waiting.
+ * whose leader is killed to the leader elected after it. One cluster serves every
+ * test; a test that kills nodes starts them again and waits until they are live brokers before it ends.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, useCluster, type TestCluster } from '../helpers/cluster.js'
+import { startCluster, type TestCluster } from '../helpers/cluster.js'
 import { waitFor } from '../helpers/wait.js'
 import { brook, expectOneLineError, lines, spawnBrook, until } from './run-brook.js'
 
-describe('brook topics on a cluster that loses nodes', { concurrent: true }, () => {
+describe('brook topics on a cluster that loses nodes', () => {
   let cluster: TestCluster
   /** --bootstrap-server naming every node, so that a command finds a live one whichever is dead. */
   let server: string[]
@@ -90,7 +89,7 @@ describe('brook topics on a cluster that loses nodes', { concurrent: true }, () 
     await cluster?.destroy()
   })
 
-  it.sequential('add-partitions grows a replicated topic through the controller and refuses a count not above the current one', async () => {
+  it('add-partitions grows a replicated topic through the controller and refuses a count not above the current one', async () => {
     expect((await brook(['topics', 'create', 'grown', '--partitions', '2', '--replication-factor', '3', ...server])).code).toBe(0)
     const added = await brook(['topics', 'add-partitions', 'grown', '--partitions', '5', ...server])
     expect(added).toMatchObject({ code: 0, stdout: 'Topic grown now has 5 partitions.\n', stderr: '' })
@@ -114,7 +113,7 @@ describe('brook topics on a cluster that loses nodes', { concurrent: true }, () 
     expectOneLineError(await brook(['topics', 'add-partitions', 'missing', '--partitions', '3', ...server]), "cannot add partitions to topic 'missing': UNKNOWN_TOPIC_OR_PARTITION")
   })
 
-  it.sequential('create, alter-config, add-partitions, describe and delete succeed against the survivors right after the controller is killed', async () => {
+  it('create, alter-config, add-partitions, describe and delete succeed against the survivors right after the controller is killed', async () => {
     expect((await brook(['topics', 'create', 'before', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
     await whileKilled([await controllerId()], async () => {
       // Two live brokers are left (or three, while the dead one is not yet fenced): a replication factor of 2 fits both.
@@ -137,7 +136,7 @@ describe('brook topics on a cluster that loses nodes', { concurrent: true }, () 
     })
   })
 
-  it.sequential('describe prints every partition while a killed leader is not yet fenced, its offsets unavailable with the reason', async () => {
+  it('describe prints every partition while a killed leader is not yet fenced, its offsets unavailable with the reason', async () => {
     expect((await brook(['topics', 'create', 'spread', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
     // A node other than the controller, so that the quorum keeps its leader and only the partitions' leaders are at stake.
     const controller = await controllerId()
@@ -166,7 +165,7 @@ describe('brook topics on a cluster that loses nodes', { concurrent: true }, () 
     })
   })
 
-  it.sequential("produce keeps a partition's records in order while it waits out the partition's killed leader", async () => {
+  it("produce keeps a partition's records in order while it waits out the partition's killed leader", async () => {
     expect((await brook(['topics', 'create', 'ordered', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
     // A partition led by a node other than the controller: the quorum keeps its leader, the partition loses its own.
     const controller = await controllerId()
@@ -198,7 +197,7 @@ describe('brook topics on a cluster that loses nodes', { concurrent: true }, () 
     })
   })
 
-  it.sequential("consume follows every partition while one partition's leader is killed: what is produced meanwhile comes out once a new leader takes over", async () => {
+  it("consume follows every partition while one partition's leader is killed: what is produced meanwhile comes out once a new leader takes over", async () => {
     expect((await brook(['topics', 'create', 'followed', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
     const produceTo = async (partition: number, from: number): Promise<void> => {
       const input = Array.from({ length: 10 }, (_, i) => `${partition}:${from + i}\n`).join('')
@@ -223,7 +222,7 @@ describe('brook topics on a cluster that loses nodes', { concurrent: true }, () 
     })
   })
 
-  it.sequential('groups describe, groups list, transactions list and describe-producers wait out a killed coordinator and leader until they move', async () => {
+  it('groups describe, groups list, transactions list and describe-producers wait out a killed coordinator and leader until they move', async () => {
     expect((await brook(['topics', 'create', 'ledger', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
     // Right after a test that restarted a node: a leader that has not yet learned of the topic refuses it for a moment,
     // and the console producer sends again. On failure the diff shows why (stderr).
@@ -272,7 +271,7 @@ describe('brook topics on a cluster that loses nodes', { concurrent: true }, () 
     })
   })
 
-  it.sequential('group commands, produce and consume wait for a node restarted a moment ago instead of failing', async () => {
+  it('group commands, produce and consume wait for a node restarted a moment ago instead of failing', async () => {
     for (const topic of ['rebooted', 'reborn']) expect((await brook(['topics', 'create', topic, '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
     expect(await brook(['produce', 'rebooted', ...server], { input: 'a\nb\nc\n' })).toMatchObject({ code: 0, stderr: expect.stringMatching(/^produced 3 records in /) })
     // One coordinator for the three groups: their ids hash to the same __consumer_offsets partition (39 of 50).
@@ -317,23 +316,17 @@ describe('brook topics on a cluster that loses nodes', { concurrent: true }, () 
       expect(newOffsets(latest.stdout).reduce((sum, offset) => sum + offset, 0)).toBe(6)
     })
   })
-})
-
-/**
- * With two of three nodes killed no quorum is left: the lane waits out a command's 30 s on a cluster of its own, beside
- * the lane above.
- */
-describe('brook topics on a cluster without a quorum', { concurrent: true }, () => {
-  const cluster = useCluster({ nodes: 3 })
 
   it('with no quorum left, a controller command fails in one line naming what failed once its 30 s are spent, and cluster status says the quorum has no leader', async () => {
-    const [first, second, third] = cluster().nodeIds
-    await Promise.all([first!, second!].map((id) => cluster().nodes.get(id)!.kill()))
-    const survivor = cluster().nodes.get(third!)!.address
-    const refused = await brook(['topics', 'create', 'orphan', '--replication-factor', '1', '--bootstrap-server', survivor])
-    expectOneLineError(refused, "cannot create topic 'orphan': ")
-    expect(refused.stderr).toMatch(/; gave up after 30 s\n$/)
-    const status = await brook(['cluster', 'status', '--bootstrap-server', survivor])
-    expectOneLineError(status, 'the controller quorum has no leader (')
+    const controller = await controllerId()
+    const others = cluster.nodeIds.filter((id) => id !== controller)
+    const survivor = cluster.nodes.get(others[1]!)!.address
+    await whileKilled([controller, others[0]!], async () => {
+      const refused = await brook(['topics', 'create', 'orphan', '--replication-factor', '1', '--bootstrap-server', survivor])
+      expectOneLineError(refused, "cannot create topic 'orphan': ")
+      expect(refused.stderr).toMatch(/; gave up after 30 s\n$/)
+      const status = await brook(['cluster', 'status', '--bootstrap-server', survivor])
+      expectOneLineError(status, 'the controller quorum has no leader (')
+    })
   })
 })

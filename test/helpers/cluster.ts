@@ -75,16 +75,8 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   }
 }
 
-/**
- * `brook start` arguments every test cluster's nodes get before their test's own: a quorum member without a leader
- * stands for election after 300-600 ms instead of Kafka's 1-2 s, so that a cluster elects its first controller, and
- * elects a new one after its controller is killed, a second sooner (a follower still waits the 2 s fetch timeout
- * before it finds its leader gone).
- */
-const TEST_QUORUM_ARGS: readonly string[] = ['--controller-quorum-election-timeout-ms', '300']
-
 async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
-  const { clusterId, voters, nodeIds: ids, host, clientPort, controllerPort, args } = await planCluster({ ...options, extraArgs: [...TEST_QUORUM_ARGS, ...(options.extraArgs ?? [])] })
+  const { clusterId, voters, nodeIds: ids, host, clientPort, controllerPort, args } = await planCluster(options)
   const nodes = new Map<number, BrokerProcess>()
   const dataDirs = new Map<number, string>()
   const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), args: args(id) })))
