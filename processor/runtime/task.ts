@@ -104,6 +104,10 @@ export const HeaderNames = {
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 
+/** The counters of outputs that count when their commit is durable (metrics.ts). */
+const COMMITTED_COUNTERS = ['late', 'deadLetters', 'windowsEmitted', 'alerts'] as const
+type CommittedCounter = (typeof COMMITTED_COUNTERS)[number]
+
 function headersOf(message: KafkaMessage): Record<string, string> {
   if (message.headers === undefined) return NO_HEADERS
   let out: Record<string, string> | undefined
@@ -211,7 +215,7 @@ export class Task {
    * when it is durable, so the counters are what the topics hold, even after work dropped and redone (a failed commit,
    * a restart, a task that moved).
    */
-  private readonly sinceCommit = { late: 0, deadLetters: 0, windowsEmitted: 0, alerts: 0 }
+  private readonly sinceCommit: Record<CommittedCounter, number> = { late: 0, deadLetters: 0, windowsEmitted: 0, alerts: 0 }
   /**
    * The id (hex) of the commit last prepared: should its answer be lost (a connection closed mid-commit) while it went
    * through, the task restarts from it, and `load` finds it in the store and counts `sinceCommit` as committed.
@@ -590,10 +594,7 @@ export class Task {
 
   /** Adds the counts of the outputs just committed to the metrics. */
   private countCommitted(): void {
-    this.env.metrics.late += this.sinceCommit.late
-    this.env.metrics.deadLetters += this.sinceCommit.deadLetters
-    this.env.metrics.windowsEmitted += this.sinceCommit.windowsEmitted
-    this.env.metrics.alerts += this.sinceCommit.alerts
+    for (const counter of COMMITTED_COUNTERS) this.env.metrics[counter] += this.sinceCommit[counter]
     this.preparedCommit = null
   }
 
@@ -610,10 +611,7 @@ export class Task {
   }
 
   private dropUncommittedCounts(): void {
-    this.sinceCommit.late = 0
-    this.sinceCommit.deadLetters = 0
-    this.sinceCommit.windowsEmitted = 0
-    this.sinceCommit.alerts = 0
+    for (const counter of COMMITTED_COUNTERS) this.sinceCommit[counter] = 0
   }
 
   /** Restores in-memory state from the store (after open or restore): position, stream times, close-time indexes. */

@@ -68,9 +68,8 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
     (found) => found.get(plan.topic),
     () => undefined,
   )
-  const exists = existing !== undefined
   let created = false
-  if (!exists) {
+  if (existing === undefined) {
     try {
       created = await admin.createTopics({ topics: [spec], waitForLeaders: true })
     } catch (error) {
@@ -86,15 +85,11 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
   if (plan.partitions !== undefined && existing !== undefined && existing !== plan.partitions) {
     warnings.push(`topic ${plan.topic} exists with ${existing} partition${existing === 1 ? '' : 's'}, not the ${plan.partitions} asked for: the partition count applies only to a topic the run creates (brook topics add-partitions grows one; keys may then map to other partitions)`)
   }
-  let configs: Map<string, string>
-  try {
-    configs = await describeTopicConfigs(admin, plan.topic)
-  } catch (error) {
+  const configs = await describeTopicConfigs(admin, plan.topic).catch((error: unknown) => {
     warnings.push(`could not read the configs of topic ${plan.topic} (${describeError(error)}); retention and timestamp limits are not checked`)
-    for (const warning of warnings) log.warn(warning)
-    return { created, warnings }
-  }
-  warnings.push(...topicWarnings(plan, configs, nowMs))
+    return null
+  })
+  if (configs !== null) warnings.push(...topicWarnings(plan, configs, nowMs))
   for (const warning of warnings) log.warn(warning)
   return { created, warnings }
 }
