@@ -87,10 +87,19 @@ export function createTopic(cluster: ClusterClient, options: CreateTopicOptions)
   })
 }
 
-/** DeleteTopics at the active controller (a retry after a lost connection may find the topic gone: UNKNOWN_TOPIC_OR_PARTITION). */
+/**
+ * DeleteTopics at the active controller; UNKNOWN_TOPIC_OR_PARTITION for a topic that does not exist. A request sent
+ * again after an attempt whose outcome is unknown (its connection lost, a controller that lost its quorum's lead or
+ * timed out after proposing the deletion) may find the topic gone because that attempt deleted it, so
+ * UNKNOWN_TOPIC_OR_PARTITION to a request sent again is success: the topic does not exist, which is what was asked.
+ * (Kafka's AdminClient reports it as an error.)
+ */
 export function deleteTopic(cluster: ClusterClient, name: string): Promise<void> {
   const context = `cannot delete topic '${name}'`
+  let sentBefore = false
   return cluster.atController(context, async (client) => {
+    const resent = sentBefore
+    sentBefore = true
     const response = await client.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, client.version(deleteTopics), {
       // v6 names topics in `topics` (by name or id), v0-5 in `topicNames`; the codec writes the one the version has.
       topics: [{ name, topicId: ZERO_UUID }],
@@ -99,6 +108,7 @@ export function deleteTopic(cluster: ClusterClient, name: string): Promise<void>
     })
     const result = response.responses[0]
     if (!result) throw new Error(`the broker did not answer for topic '${name}'`)
+    if (result.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && resent) return
     checkError(result.errorCode, context, result.errorMessage)
   })
 }

@@ -242,17 +242,30 @@ async function describeOffsetsAt(cluster: ClusterClient, coordinator: GroupCoord
   return { group, partitions }
 }
 
-/** DeleteGroups at the coordinator: only a group without members can be deleted (NON_EMPTY_GROUP otherwise). */
+/**
+ * DeleteGroups at the coordinator: only a group without members can be deleted (NON_EMPTY_GROUP otherwise), and an
+ * unknown one is GROUP_ID_NOT_FOUND. A request sent again after an attempt whose outcome is unknown may find the group
+ * gone because that attempt deleted it: its answer was lost with its connection, or its coordinator wrote the
+ * tombstones and then lost the group's partition before the ISR confirmed them (NOT_COORDINATOR, or
+ * COORDINATOR_NOT_AVAILABLE), and the next coordinator loaded them. So GROUP_ID_NOT_FOUND to a request sent again is
+ * success: the group does not exist, which is what was asked. (Kafka's AdminClient reports it as an error.)
+ */
 export function deleteGroup(cluster: ClusterClient, groupId: string): Promise<void> {
-  return cluster.atGroupCoordinator(groupId, ({ client }) => deleteAt(client, groupId))
+  let sentBefore = false
+  return cluster.atGroupCoordinator(groupId, ({ client }) => {
+    const resent = sentBefore
+    sentBefore = true
+    return deleteAt(client, groupId, resent)
+  })
 }
 
-async function deleteAt(client: KafkaClient, groupId: string): Promise<void> {
+async function deleteAt(client: KafkaClient, groupId: string, resent: boolean): Promise<void> {
   const response = await client.request<DeleteGroupsRequest, DeleteGroupsResponse>(deleteGroups, client.version(deleteGroups, '0-2'), {
     groupsNames: [groupId],
   })
   const result = response.results.find((r) => r.groupId === groupId)
   if (!result) throw new Error(`the broker did not answer DeleteGroups for group '${groupId}'`)
+  if (result.errorCode === ErrorCode.GROUP_ID_NOT_FOUND && resent) return
   const message =
     result.errorCode === ErrorCode.NON_EMPTY_GROUP
       ? 'the group has active members; stop its consumers first'
