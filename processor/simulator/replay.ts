@@ -12,11 +12,11 @@
  * Readings are keyed by deviceId, stamped with their event time, and counted once each: a replay that is not
  * stopped sends every good row exactly once.
  */
-import { access, constants } from 'node:fs/promises'
-import { basename, extname } from 'node:path'
+import { access, constants, stat } from 'node:fs/promises'
+import { basename, extname, join } from 'node:path'
 import { withTopicProducer, STDERR_LOG } from './connection.js'
 import { badRowPosition, readSeries, type BadRow, type SeriesRow } from './csv-series.js'
-import { SimulatorError, SimulatorErrorCode, unreadableFile } from './errors.js'
+import { SimulatorError, SimulatorErrorCode, fileErrorReason, unreadableFile } from './errors.js'
 import { MinHeap } from './heap.js'
 import { resolveReplayOptions, type Log, type ReplayOptions } from './options.js'
 import type { Outgoing } from './reading.js'
@@ -81,6 +81,22 @@ export function planSeries(files: readonly string[], options: Pick<ReplayOptions
 }
 
 /**
+ * Throws SimulatorError (UNREADABLE_FILE) for a file that cannot be read, or that is a directory: its CSV files were
+ * meant, and the error says how to name them.
+ */
+async function checkReadable(file: string): Promise<void> {
+  const stats = await access(file, constants.R_OK)
+    .then(() => stat(file))
+    .catch((error: unknown) => {
+      throw unreadableFile(file, error)
+    })
+  if (stats.isDirectory()) {
+    const reason = fileErrorReason({ code: 'EISDIR' })
+    throw new SimulatorError(SimulatorErrorCode.unreadableFile, `cannot read ${file}: ${reason}; name the CSV files in it (a shell glob such as ${join(file, '*.csv')} works)`)
+  }
+}
+
+/**
  * Replays the files to a topic and resolves with what was sent. Options and defaults: ReplayOptions and
  * REPLAY_DEFAULTS (options.ts). Throws SimulatorError: INVALID_OPTION, UNKNOWN_SENSOR or UNREADABLE_FILE before
  * connecting; BROKER_REFUSED when the cluster cannot be reached, the topic cannot be created, or readings are refused.
@@ -88,12 +104,8 @@ export function planSeries(files: readonly string[], options: Pick<ReplayOptions
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const o = resolveReplayOptions(options)
   const log = o.log ?? STDERR_LOG
-  // A missing file is said so before anything is asked of its name.
-  for (const file of o.files) {
-    await access(file, constants.R_OK).catch((error: unknown) => {
-      throw unreadableFile(file, error)
-    })
-  }
+  // A missing file or a directory is said so before anything is asked of its name.
+  for (const file of o.files) await checkReadable(file)
   const plans = planSeries(o.files, o)
 
   const scan = await scanSeries(plans, log)

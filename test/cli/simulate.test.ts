@@ -149,7 +149,9 @@ describe('brook simulate', () => {
       // A missing file is said so plainly, before its name is asked for a sensor.
       [['--replay', join(dir, 'missing.csv'), '--sensor', 'temperature'], `cannot read ${join(dir, 'missing.csv')}: no such file`],
       [['--replay', join(dir, 'missing.csv')], `cannot read ${join(dir, 'missing.csv')}: no such file`],
-      [['--replay', dir, '--sensor', 'temperature'], `cannot read ${dir}: it is a directory`],
+      // A directory is said so, with or without --sensor, with how to name its files.
+      [['--replay', dir], `cannot read ${dir}: it is a directory; name the CSV files in it (a shell glob such as ${join(dir, '*.csv')} works)`],
+      [['--replay', dir, '--sensor', 'temperature'], `cannot read ${dir}: it is a directory; name the CSV files in it`],
       [['--bogus'], "unknown option '--bogus'"],
       [['--bootstrap-server', 'no-port'], '--bootstrap-server'],
       [['--kafka-config', join(dir, 'absent.json')], 'cannot read'],
