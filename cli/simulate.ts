@@ -30,14 +30,16 @@ import { count, iso, many } from './pipeline-format.js'
 import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
 
 /**
- * A simulator flag as a commander option; a bad value is the simulator's own one-line message. The default is shown,
- * not set (the simulator applies it); `defaultValue` names the default of a command that sets its own.
+ * A simulator flag as a commander option; a bad value is the simulator's own one-line message, and flags it conflicts
+ * with are refused with it in commander's. The default is shown, not set (the simulator applies it); `defaultValue`
+ * names the default of a command that sets its own.
  */
 export function simulatorOption(def: FlagDefinition, defaultValue: unknown = def.defaultValue): Option {
   const defaultText = defaultValue === undefined ? '' : ` (default: ${String(defaultValue)})`
   // A description may name the simulator's own default in words, which a command's own default replaces.
   const description = defaultValue === def.defaultValue ? def.description : def.description.replace(/ \(default: [^)]*\)$/, '')
   const option = new Option(def.argument === null ? def.flag : `${def.flag} ${def.argument}`, `${description}${defaultText}`)
+  if (def.conflicts !== undefined) option.conflicts([...def.conflicts])
   if (def.argument === null) return option
   const parse = (text: string): unknown => {
     try {

@@ -130,6 +130,8 @@ export interface FlagDefinition {
   description: string
   /** Shown in --help; the functions apply the same defaults themselves. */
   defaultValue?: unknown
+  /** Keys of the flags it cannot be given with: the command line refuses them together (commander's `conflicts`). */
+  conflicts?: readonly string[]
   /** The value from the flag's text (a switch gets none); throws SimulatorError (INVALID_OPTION) naming the flag. */
   parse(text?: string): unknown
   /** The same check for a value given to the functions directly. */
@@ -254,7 +256,8 @@ export const FLEET_FLAGS: readonly FlagDefinition[] = [
   numberFlag('gapFraction', '--gap-fraction', '<f>', 'fraction of time a device is quiet (gaps of 30 s to 5 min)', fraction, FLEET_DEFAULTS.gapFraction),
   numberFlag('faultRate', '--fault-rate', '<f>', 'fraction of readings with an injected fault (spike, stuck-at, dropout)', fraction, FLEET_DEFAULTS.faultRate),
   numberFlag('latenessMs', '--lateness-ms', '<ms>', 'how late a late reading is, at least (e.g. beyond a window\'s grace)', wholeNumber(1, LIMIT.safe), FLEET_DEFAULTS.latenessMs),
-  numberFlag('count', '--count', '<n>', 'send this many readings, the held-back ones last, then stop', wholeNumber(1, LIMIT.safe)),
+  // Each says when the run ends: given both, a count cut short by the duration would send fewer readings than asked.
+  { ...numberFlag('count', '--count', '<n>', 'send this many readings, the held-back ones last, then stop', wholeNumber(1, LIMIT.safe)), conflicts: ['durationMs'] },
   numberFlag('durationMs', '--duration-ms', '<ms>', 'stop after this long (default: run until interrupted)', wholeNumber(1, LIMIT.safe)),
 ]
 

@@ -145,7 +145,11 @@ describe('brook simulate', () => {
       [['--late-fraction', '1.5'], '--late-fraction'],
       [['--sensors', 'temperature,smell'], 'smell'],
       [['--speedup', '2', '--as-fast-as-possible'], '--as-fast-as-possible'],
+      [['--count', '5', '--duration-ms', '1000'], "option '--count <n>' cannot be used with option '--duration-ms <ms>'"],
+      [['--duration-ms', '1000', '--count', '5'], "option '--count <n>' cannot be used with option '--duration-ms <ms>'"],
       [['--replay', join(dir, 'x.csv'), '--devices', '3'], '--devices does not apply to --replay'],
+      [['--replay', join(dir, 'x.csv'), '--count', '5'], '--count does not apply to --replay'],
+      [['--replay', join(dir, 'x.csv'), '--duration-ms', '1000'], '--duration-ms does not apply to --replay'],
       // A missing file is said so plainly, before its name is asked for a sensor.
       [['--replay', join(dir, 'missing.csv'), '--sensor', 'temperature'], `cannot read ${join(dir, 'missing.csv')}: no such file`],
       [['--replay', join(dir, 'missing.csv')], `cannot read ${join(dir, 'missing.csv')}: no such file`],
