@@ -9,7 +9,7 @@
  * runs on the same brook whether `brook process` or the user's own program starts it.
  *
  * Every failure is one line that names the file: a missing file, a module that does not compile or throws while it
- * loads, a default export of the wrong kind. A syntax error says where (`file:line:column`): esbuild's report does for
+ * loads, a pipeline that loads as CommonJS, a default export of the wrong kind. A syntax error says where (`file:line:column`): esbuild's report does for
  * TypeScript, and `node --check` for JavaScript, whose SyntaxError from import() does not.
  */
 import { spawnSync } from 'node:child_process'
@@ -102,8 +102,15 @@ function registerTypeScript(): Promise<void> {
   return typeScriptRegistered
 }
 
-/** Imports a module by path (relative to the working directory); throws a one-line Error naming `file`. */
-export async function importUserModule(file: string): Promise<Record<string, unknown>> {
+/**
+ * Imports a module by path (relative to the working directory); throws a one-line Error naming `file`. A `pipeline`
+ * imports brook, which fails to load when the pipeline loads as CommonJS (loadsAsCommonJs): tsx then compiles brook's
+ * ES modules into CommonJS too, and the first default import of a CommonJS package among them throws (`Cannot
+ * destructure property 'DDSketch'...`). That error names one of brook's dependencies and would only mislead, so a
+ * TypeScript pipeline that fails to load as CommonJS is told that it must load as an ES module, with the hint. (Were
+ * brook to load there, it would be a second instance of brook beside the runtime's; see registerTypeScript.)
+ */
+export async function importUserModule(file: string, { pipeline = false }: { pipeline?: boolean } = {}): Promise<Record<string, unknown>> {
   const path = resolve(file)
   let stats: Stats
   try {
@@ -126,10 +133,15 @@ export async function importUserModule(file: string): Promise<Record<string, unk
     const syntax = error instanceof SyntaxError || /^Transform failed/.test(message)
     const moduleSyntax = /import statement outside a module|Unexpected token 'export'/.test(message)
     const commonJs = typeScript ? loadsAsCommonJs(path) && (!syntax || moduleSyntax) : moduleSyntax
+    const brookMissing = /^Cannot find (module|package) 'brook[/']/.test(message)
+    // A .cts file loads as CommonJS whatever its package.json says.
+    const cts = extname(path) === '.cts'
     let hint = ''
-    if (/^Cannot find (module|package) 'brook[/']/.test(message)) hint = ` (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)`
+    if (brookMissing) hint = ` (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)`
+    else if (cts && commonJs) hint = ` (${file} loads as CommonJS, as every .cts file does; name it .mts)`
     else if (commonJs) hint = ` (${file} loads as CommonJS, since no package.json above it says "type": "module"; name it ${typeScript ? '.mts' : '.mjs'}, or add "type": "module")`
-    throw new Error(`${file}${where === null ? '' : `:${where}`}: ${message}${hint}`)
+    const what = pipeline && typeScript && commonJs && !brookMissing ? 'a pipeline must load as an ES module' : message
+    throw new Error(`${file}${where === null ? '' : `:${where}`}: ${what}${hint}`)
   }
 }
 
@@ -189,7 +201,7 @@ function kind(value: unknown): string {
 
 /** Loads a pipeline module; its default export must be a topology (`export default builder.build()`). */
 export async function loadTopology(file: string): Promise<Topology> {
-  const topology = defaultExport(await importUserModule(file))
+  const topology = defaultExport(await importUserModule(file, { pipeline: true }))
   if (!isTopology(topology)) throw new Error(`${file} does not export a topology: its default export is ${kind(topology)} (a pipeline module ends with \`export default builder.build()\`)`)
   return topology
 }

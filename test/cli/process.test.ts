@@ -6,7 +6,7 @@
  * hides the transaction APIs from ApiVersions) as one line and exit code 1, with no topic created.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import ts from 'typescript'
@@ -346,6 +346,12 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'broken.cts'), 'const x: number = \nexport default x\n')
     // Outside a project that depends on brook (and outside a checkout), 'brook' is nowhere to be found.
     writeFileSync(join(dir, 'elsewhere.mts'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
+    // A project that depends on brook but does not say "type": "module": its .ts and .cts pipelines load as CommonJS.
+    mkdirSync(join(dir, 'plain', 'node_modules'), { recursive: true })
+    writeFileSync(join(dir, 'plain', 'package.json'), JSON.stringify({ name: 'plant', dependencies: { brook: '*' } }))
+    symlinkSync(REPO, join(dir, 'plain', 'node_modules', 'brook'), 'dir')
+    copyFileSync(FIXTURE, join(dir, 'plain', 'pipeline.ts'))
+    copyFileSync(FIXTURE, join(dir, 'plain', 'pipeline.cts'))
     writeFileSync(join(dir, 'brokers.json'), JSON.stringify({ brokers: ['elsewhere:9092'] }))
     writeFileSync(join(dir, 'typo.json'), JSON.stringify({ sasll: {} }))
   })
@@ -374,6 +380,16 @@ describe('brook process errors', () => {
     results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
     // A syntax error is no matter of module systems: no hint to rename the file.
     for (const result of results.filter((_, i) => cases[i]![0][1]!.startsWith(file('broken.')))) expect(result.stderr).not.toContain('loads as CommonJS')
+  })
+
+  it('says only that a TypeScript pipeline loading as CommonJS must load as an ES module, not what brook\'s modules compiled into CommonJS then throw', async () => {
+    const tsFile = join(dir, 'plain', 'pipeline.ts')
+    const ctsFile = join(dir, 'plain', 'pipeline.cts')
+    const [fromTs, fromCts] = await Promise.all([brook(['process', tsFile, ...nowhere]), brook(['process', ctsFile, '--describe', ...nowhere])])
+    expect(fromTs.code).toBe(1)
+    expect(fromTs.stderr).toBe(`brook: ${tsFile}: a pipeline must load as an ES module (${tsFile} loads as CommonJS, since no package.json above it says "type": "module"; name it .mts, or add "type": "module")\n`)
+    expect(fromCts.code).toBe(1)
+    expect(fromCts.stderr).toBe(`brook: ${ctsFile}: a pipeline must load as an ES module (${ctsFile} loads as CommonJS, as every .cts file does; name it .mts)\n`)
   })
 
   it('refuses bad flags in one line before connecting, and says so in one line when the cluster is not there', async () => {
