@@ -332,8 +332,9 @@ function speedupFromFlags(values: FlagValues): Speedup | undefined {
   return values.speedup as number | undefined
 }
 
+/** Throws SimulatorError (INVALID_OPTION) for the first flag of `foreign` given, even at its default value. */
 function refuseForeign(values: FlagValues, foreign: readonly FlagDefinition[], mode: string): void {
-  const given = foreign.find((def) => values[def.key] !== undefined && values[def.key] !== def.defaultValue)
+  const given = foreign.find((def) => values[def.key] !== undefined)
   if (given !== undefined) throw invalid(given.flag, `does not apply to ${mode}`)
 }
 

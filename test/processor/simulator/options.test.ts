@@ -67,6 +67,9 @@ describe('options from flags', () => {
     expect(() => fleetOptionsFromFlags({ speedup: 2, asFastAsPossible: true }, connection)).toThrow('--speedup and --as-fast-as-possible exclude each other')
     expect(() => fleetOptionsFromFlags({ deviceId: 'x' }, connection)).toThrow('--device-id does not apply to a simulated fleet')
     expect(() => replayOptionsFromFlags({ replay: ['a.csv'], devices: 5 }, connection)).toThrow('--devices does not apply to --replay')
+    // Given at their default values, they are given all the same.
+    expect(() => replayOptionsFromFlags({ replay: ['a.csv'], devices: FLEET_DEFAULTS.devices }, connection)).toThrow('--devices does not apply to --replay')
+    expect(() => replayOptionsFromFlags({ replay: ['a.csv'], seed: FLEET_DEFAULTS.seed }, connection)).toThrow('--seed does not apply to --replay')
   })
 })
 
