@@ -222,11 +222,7 @@ export class ConsoleProducer {
   private async dispatch(batches: OpenBatch[]): Promise<void> {
     if (batches.length === 0) return
     while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight)
-    const encoded = batches.map((batch) => ({
-      partition: batch.partition,
-      count: batch.records.length,
-      records: encodeRecordBatch(batch.records, { compression: Compression[this.options.compression], ...this.sequenced(batch) }),
-    }))
+    const encoded = batches.map((batch) => this.encode(batch.partition, batch.records, this.sequenced(batch)))
     const earlier = batches.map((batch) => this.lastSent.get(batch.partition))
     const sending: Promise<void> = Promise.all(earlier)
       .then(() => (this.failure ? undefined : this.produce(encoded)))
@@ -239,15 +235,21 @@ export class ConsoleProducer {
   }
 
   /**
-   * With idempotence, the producer fields of a partition's next batch, its baseSequence taken from the partition's
-   * sequences; without, none (the batch says -1: no producer). Called once per batch, as `dispatch` encodes it, in the
-   * same synchronous step that makes it its partition's `lastSent`: so a partition's sequences follow its send order.
+   * With idempotence, the baseSequence of a partition's next batch, taken from the partition's sequences; without,
+   * null (the batch says -1: no producer). Called once per batch, as `dispatch` encodes it, in the same synchronous
+   * step that makes it its partition's `lastSent`: so a partition's sequences follow its send order.
    */
-  private sequenced(batch: OpenBatch): Pick<BatchOptions, 'producerId' | 'producerEpoch' | 'baseSequence'> {
-    if (!this.identity) return {}
+  private sequenced(batch: OpenBatch): number | null {
+    if (!this.identity) return null
     const baseSequence = this.nextSequence.get(batch.partition) ?? 0
     this.nextSequence.set(batch.partition, incrementSequence(baseSequence, batch.records.length))
-    return { ...this.identity, baseSequence }
+    return baseSequence
+  }
+
+  /** `records` of `partition` as one batch for the wire, with the producer's id, epoch and `baseSequence` when idempotent. */
+  private encode(partition: number, records: RecordInput[], baseSequence: number | null): EncodedBatch {
+    const producer: Pick<BatchOptions, 'producerId' | 'producerEpoch' | 'baseSequence'> = this.identity && baseSequence !== null ? { ...this.identity, baseSequence } : {}
+    return { partition, count: records.length, source: records, baseSequence, records: encodeRecordBatch(records, { compression: Compression[this.options.compression], ...producer }) }
   }
 
   /**
@@ -257,6 +259,11 @@ export class ConsoleProducer {
    * batch's other error (checkError, `cannot produce to t-0: MESSAGE_TOO_LARGE (...)`; the idempotence errors name
    * the producer, `cannot produce to t-0 as producer 7 (epoch 0): OUT_OF_ORDER_SEQUENCE_NUMBER (...)`), the topic's
    * Metadata error, `cannot produce to t partitions 0, 2: ...; gave up after 30 s`.
+   *
+   * A batch of several records refused with MESSAGE_TOO_LARGE (larger than the topic's max.message.bytes) is split in
+   * two halves, each sent in turn, and so on down to single records, as Kafka's Sender splits such a batch
+   * (`splitAndReenqueue`): the halves keep the batch's sequence numbers, which the broker never wrote. So only a record
+   * too large on its own fails, and the records before it in the batch are produced.
    */
   private async produce(batches: EncodedBatch[]): Promise<void> {
     const topic = this.options.topic
@@ -267,11 +274,16 @@ export class ConsoleProducer {
       unreachable: 'wait',
     })
     const undelivered: { partition: number; why: string }[] = []
+    const tooLarge: EncodedBatch[] = []
     for (const [partition, outcome] of outcomes) {
       if ('unavailable' in outcome) {
         undelivered.push({ partition, why: outcome.unavailable })
       } else {
         const { errorCode, errorMessage } = outcome.answer
+        if (errorCode === ErrorCode.MESSAGE_TOO_LARGE && byPartition.get(partition)!.count > 1) {
+          tooLarge.push(byPartition.get(partition)!)
+          continue
+        }
         if (errorCode !== ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
           const producer = this.identity && FATAL_TO_IDEMPOTENCE.has(errorCode) ? ` as producer ${this.identity.producerId} (epoch ${this.identity.producerEpoch})` : ''
           checkError(errorCode, `cannot produce to ${topic}-${partition}${producer}`, errorMessage)
@@ -279,10 +291,21 @@ export class ConsoleProducer {
         this.count(byPartition.get(partition)!)
       }
     }
-    if (undelivered.length === 0) return
+    if (undelivered.length === 0) {
+      await Promise.all(tooLarge.map((batch) => this.produceHalves(batch)))
+      return
+    }
     const partitions = undelivered.map((u) => u.partition).sort((a, b) => a - b)
     const named = `${partitions.length === 1 ? 'partition' : 'partitions'} ${partitions.join(', ')}`
     throw new Error(`cannot produce to ${topic} ${named}: ${undelivered[0]!.why}`)
+  }
+
+  /** Sends the first half of `batch`'s records, then the second (`produce` splits each again should it be too large). */
+  private async produceHalves(batch: EncodedBatch): Promise<void> {
+    const half = Math.ceil(batch.count / 2)
+    const second = batch.baseSequence === null ? null : incrementSequence(batch.baseSequence, half)
+    await this.produce([this.encode(batch.partition, batch.source.slice(0, half), batch.baseSequence)])
+    await this.produce([this.encode(batch.partition, batch.source.slice(half), second)])
   }
 
   /** Sends one Produce request; returns the leader's answer for each batch's partition (no error, for acks=0). */
@@ -302,6 +325,11 @@ export class ConsoleProducer {
     }
     const response = await client.request<ProduceRequest, ProduceResponse>(produce, version, request)
     return new Map(response.responses.flatMap((t) => t.partitionResponses).map((answer) => [answer.index, answer]))
+  }
+
+  /** Records acknowledged so far (sent, for acks=0). */
+  get acknowledged(): number {
+    return this.summary.records
   }
 
   private count(batch: EncodedBatch): void {
@@ -348,6 +376,9 @@ interface EncodedBatch {
   partition: number
   count: number
   records: Buffer
+  /** The records the batch was encoded from, and its first sequence number (null without idempotence): to split it. */
+  source: RecordInput[]
+  baseSequence: number | null
 }
 
 /** What a leader answers for one partition of a Produce. */
@@ -356,8 +387,10 @@ type PartitionAnswer = Pick<ProduceResponsePartitionProduceResponse, 'errorCode'
 /**
  * Produces every line of `input`; stops at the first error (after waiting for what is already in flight). The line
  * reader is created only once the producer is open: readline emits lines as soon as it exists, and lines emitted
- * before anyone iterates are lost. Errors: the first error; when the records before it were then all acknowledged,
- * its message says how many (`line 4 has no key separator ':': ''; the 3 records before it were produced`).
+ * before anyone iterates are lost. Errors: the first error; its message says how many records were produced all the
+ * same: a bad line, after which every record before it was acknowledged, `line 4 has no key separator ':': ''; the 3
+ * records before it were produced`; a batch refused, `cannot produce to t-0: MESSAGE_TOO_LARGE (...); 2 other records
+ * were produced` (those acknowledged: before it, or of other partitions).
  */
 export async function produceLines(
   cluster: ClusterClient,
@@ -367,16 +400,32 @@ export async function produceLines(
   const producer = await ConsoleProducer.open(cluster, options)
   const lines = createInterface({ input, crlfDelay: Infinity, signal: options.signal })
   let lineNumber = 0
+  let badLine: Error | null = null
   try {
-    for await (const line of lines) await producer.send(parseLine(line, ++lineNumber, options))
-  } catch (error) {
-    const before = await producer.flush().catch(() => null)
-    if (before !== null && before.records > 0 && error instanceof Error) {
-      error.message += `; the ${before.records === 1 ? 'record before it was' : `${before.records} records before it were`} produced`
+    for await (const line of lines) {
+      let record: RecordInput
+      try {
+        record = parseLine(line, ++lineNumber, options)
+      } catch (error) {
+        badLine = error as Error
+        break
+      }
+      await producer.send(record)
     }
+    if (badLine === null) return await producer.flush()
+  } catch (error) {
+    // A batch refused: what is in flight is answered, then the error says how many records were produced all the same.
+    await producer.flush().catch(() => undefined)
+    const records = producer.acknowledged
+    if (records > 0 && error instanceof Error) error.message += `; ${records === 1 ? '1 other record was' : `${records} other records were`} produced`
     throw error
   } finally {
     lines.close()
   }
-  return producer.flush()
+  // A bad line: the records before it are sent; when they were all acknowledged, the error says how many.
+  const before = await producer.flush().catch(() => null)
+  if (before !== null && before.records > 0) {
+    badLine.message += `; the ${before.records === 1 ? 'record before it was' : `${before.records} records before it were`} produced`
+  }
+  throw badLine
 }

@@ -278,4 +278,21 @@ describe('brook produce and brook consume', () => {
     const missing = await brook(['consume', 'no-such-topic', '--timeout-ms', '300', ...server])
     expect(missing).toMatchObject({ code: 1, stdout: '', stderr: "brook: topic 'no-such-topic': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
   })
+
+  it('splits a batch the broker refuses as larger than max.message.bytes, as Kafka\'s producer does: only a record too large on its own fails, and the records before it are produced', async () => {
+    expect((await brook(['topics', 'create', 'capped', '--config', 'max.message.bytes=2000', ...server])).code).toBe(0)
+    // 40 records of about 110 bytes: one batch of about 4.5 KB (the default batch.size is 16 KB), split until it fits.
+    const values = Array.from({ length: 40 }, (_, i) => `${String(i).padStart(2, '0')}-${'v'.repeat(100)}`)
+    for (const acks of ['all', '1']) {
+      const produced = await brook(['produce', 'capped', '--acks', acks, ...server], { input: values.join('\n') + '\n' })
+      expect(produced).toMatchObject({ code: 0, stderr: expect.stringMatching(/^produced 40 records in /) })
+    }
+    expect(await consumeAll('capped')).toEqual([...values, ...values])
+    // A record too large on its own, between two small ones in the same batch: the one before it is produced, and the
+    // error says so; the command stops there, as at a bad line, so the one after it is not.
+    const tooLarge = await brook(['produce', 'capped', ...server], { input: `before\n${'x'.repeat(3000)}\nafter\n` })
+    expect(tooLarge.code).toBe(1)
+    expect(tooLarge.stderr).toMatch(/^brook: cannot produce to capped-0: MESSAGE_TOO_LARGE \(.*max\.message\.bytes.*\); 1 other record was produced\n$/)
+    expect((await consumeAll('capped')).slice(80)).toEqual(['before'])
+  })
 })
