@@ -6,7 +6,10 @@
  *   topic, otherwise the broker's or Kafka's default), as Kafka does (Tansu's librdkafka sweep found brokers that
  *   returned no entries). `configurationKeys` narrows the list; unknown keys are ignored, as in Kafka.
  * - Broker resources (type 4): this node's settings under Kafka's names, for the resource name of this node's id
- *   or "" (the cluster default). Another broker id is INVALID_REQUEST; other resource types INVALID_REQUEST.
+ *   or "" (the cluster default). Another broker id is INVALID_REQUEST; other resource types INVALID_REQUEST. A
+ *   setting at its default is DEFAULT_CONFIG with isDefault, as Kafka describes a broker config nothing sets; one set
+ *   by a flag or the config file STATIC_BROKER_CONFIG (its synonyms: that, then the default). All are read-only: a
+ *   node's settings do not change while it runs (AlterConfigs of a broker resource is INVALID_REQUEST).
  * - An unknown topic is UNKNOWN_TOPIC_OR_PARTITION with a message.
  * - On a cluster node a topic and its configs are the metadata image's (the overrides the controller committed, over
  *   this node's defaults); broker resources are this node's own.
@@ -28,36 +31,60 @@ import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
 import type { TopicConfig } from '../topic-configs.js'
 import { topicConfigs } from '../cluster/metadata/image.js'
+import { DEFAULT_CONFIG, type BrokerConfig } from '../config.js'
 
 type Entry = DescribeConfigsResponseDescribeConfigsResourceResult
 
+/** One of this node's settings as DescribeConfigs describes it. */
+export interface BrokerConfigEntry {
+  /** Kafka's name for it (`message.max.bytes`). */
+  name: string
+  value: string
+  /** ConfigType (DescribeConfigsResponse.json). */
+  type: number
+  documentation: string
+  /**
+   * The value when nothing sets it (flags or config file), when it has one: a setting at it is described as Kafka
+   * describes an unset broker config, DEFAULT_CONFIG with isDefault; any other as STATIC_BROKER_CONFIG. Absent for
+   * the node's identity and addresses, which a node is always given.
+   */
+  default?: string
+}
+
 /** This node's settings, under Kafka's broker config names. */
-export function brokerConfigEntries(services: BrokerServices): { name: string; value: string; type: number; documentation: string }[] {
+export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry[] {
   const c = services.config
+  const setting = (name: string, key: keyof BrokerConfig, type: number, documentation: string): BrokerConfigEntry => ({
+    name,
+    value: String(c[key]),
+    type,
+    documentation,
+    default: String(DEFAULT_CONFIG[key]),
+  })
   return [
     { name: 'node.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
     { name: 'broker.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
     { name: 'listeners', value: `PLAINTEXT://${c.host}:${services.endpoint.port}`, type: ConfigType.LIST, documentation: 'Where the node listens.' },
     { name: 'advertised.listeners', value: `PLAINTEXT://${services.endpoint.host}:${services.endpoint.port}`, type: ConfigType.LIST, documentation: 'What clients are told to connect to.' },
     { name: 'log.dirs', value: c.dataDir, type: ConfigType.STRING, documentation: 'The data directory (one LevelDB database).' },
-    { name: 'auto.create.topics.enable', value: String(c.autoCreateTopics), type: ConfigType.BOOLEAN, documentation: 'Create unknown topics on Metadata requests.' },
-    { name: 'num.partitions', value: String(c.defaultPartitions), type: ConfigType.INT, documentation: 'Partitions of auto-created topics.' },
-    { name: 'default.replication.factor', value: String(c.defaultReplicationFactor), type: ConfigType.INT, documentation: 'Replication factor of auto-created topics and of topics created with -1.' },
-    { name: 'message.max.bytes', value: String(c.messageMaxBytes), type: ConfigType.INT, documentation: 'Default max.message.bytes of topics.' },
-    { name: 'log.message.timestamp.before.max.ms', value: String(c.logMessageTimestampBeforeMaxMs), type: ConfigType.LONG, documentation: 'Default message.timestamp.before.max.ms of topics.' },
-    { name: 'log.message.timestamp.after.max.ms', value: String(c.logMessageTimestampAfterMaxMs), type: ConfigType.LONG, documentation: 'Default message.timestamp.after.max.ms of topics.' },
-    { name: 'log.record.validation.enable', value: String(c.recordValidation), type: ConfigType.BOOLEAN, documentation: 'Whether produce walks the records of a batch (false: headers only).' },
-    { name: 'socket.request.max.bytes', value: String(c.socketRequestMaxBytes), type: ConfigType.INT, documentation: 'Largest request frame accepted.' },
-    { name: 'queued.max.requests', value: String(c.queuedMaxRequests), type: ConfigType.INT, documentation: 'Requests the node holds at once before it stops reading more.' },
-    { name: 'queued.max.request.bytes', value: String(c.queuedMaxRequestBytes), type: ConfigType.LONG, documentation: 'Request bytes the node holds at once before it stops reading more.' },
-    { name: 'queued.max.response.bytes', value: String(c.queuedMaxResponseBytes), type: ConfigType.LONG, documentation: 'Bytes of Fetch answers the node holds at once, read and not yet sent (Brook\'s own).' },
-    { name: 'log.flush.offset.checkpoint.interval.ms', value: String(c.logFlushOffsetCheckpointIntervalMs), type: ConfigType.INT, documentation: 'How often producer states are checkpointed, so a restart after a crash replays only what came after.' },
-    { name: 'fetch.max.bytes', value: String(c.fetchMaxBytes), type: ConfigType.INT, documentation: 'Most record bytes in one Fetch answer (one larger first batch excepted).' },
-    { name: 'connections.max.idle.ms', value: String(c.connectionsMaxIdleMs), type: ConfigType.LONG, documentation: 'Idle connections are closed after this long.' },
-    { name: 'max.connections', value: String(c.maxConnections), type: ConfigType.INT, documentation: 'Connections served at once; more wait until one closes.' },
-    { name: 'max.connections.per.ip', value: String(c.maxConnectionsPerIp), type: ConfigType.INT, documentation: 'Connections from one address; more are closed.' },
-    { name: 'log.retention.check.interval.ms', value: String(c.retentionCheckIntervalMs), type: ConfigType.LONG, documentation: 'How often retention runs.' },
-    { name: 'log.flush.interval.messages', value: c.fsync ? '1' : '9223372036854775807', type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).' },
+    setting('auto.create.topics.enable', 'autoCreateTopics', ConfigType.BOOLEAN, 'Create unknown topics on Metadata requests.'),
+    setting('num.partitions', 'defaultPartitions', ConfigType.INT, 'Partitions of auto-created topics.'),
+    setting('default.replication.factor', 'defaultReplicationFactor', ConfigType.INT, 'Replication factor of auto-created topics and of topics created with -1.'),
+    setting('message.max.bytes', 'messageMaxBytes', ConfigType.INT, 'Default max.message.bytes of topics.'),
+    setting('log.message.timestamp.before.max.ms', 'logMessageTimestampBeforeMaxMs', ConfigType.LONG, 'Default message.timestamp.before.max.ms of topics.'),
+    setting('log.message.timestamp.after.max.ms', 'logMessageTimestampAfterMaxMs', ConfigType.LONG, 'Default message.timestamp.after.max.ms of topics.'),
+    setting('log.record.validation.enable', 'recordValidation', ConfigType.BOOLEAN, 'Whether produce walks the records of a batch (false: headers only).'),
+    setting('socket.request.max.bytes', 'socketRequestMaxBytes', ConfigType.INT, 'Largest request frame accepted.'),
+    setting('queued.max.requests', 'queuedMaxRequests', ConfigType.INT, 'Requests the node holds at once before it stops reading more.'),
+    setting('queued.max.request.bytes', 'queuedMaxRequestBytes', ConfigType.LONG, 'Request bytes the node holds at once before it stops reading more.'),
+    setting('queued.max.response.bytes', 'queuedMaxResponseBytes', ConfigType.LONG, 'Bytes of Fetch answers the node holds at once, read and not yet sent (Brook\'s own).'),
+    setting('log.flush.offset.checkpoint.interval.ms', 'logFlushOffsetCheckpointIntervalMs', ConfigType.INT, 'How often producer states are checkpointed, so a restart after a crash replays only what came after.'),
+    setting('fetch.max.bytes', 'fetchMaxBytes', ConfigType.INT, 'Most record bytes in one Fetch answer (one larger first batch excepted).'),
+    setting('connections.max.idle.ms', 'connectionsMaxIdleMs', ConfigType.LONG, 'Idle connections are closed after this long.'),
+    setting('max.connections', 'maxConnections', ConfigType.INT, 'Connections served at once; more wait until one closes.'),
+    setting('max.connections.per.ip', 'maxConnectionsPerIp', ConfigType.INT, 'Connections from one address; more are closed.'),
+    setting('log.retention.check.interval.ms', 'retentionCheckIntervalMs', ConfigType.LONG, 'How often retention runs.'),
+    { name: 'log.flush.interval.messages', value: c.fsync ? '1' : '9223372036854775807', type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).', default: '9223372036854775807' },
   ]
 }
 
@@ -104,17 +131,25 @@ function describeBroker(services: BrokerServices, name: string, keys: string[] |
   }
   const configs: Entry[] = brokerConfigEntries(services)
     .filter((c) => keys === null || keys.includes(c.name))
-    .map((c) => ({
+    .map((c) => {
+      const isDefault = c.default === c.value
+      return {
       name: c.name,
       value: c.value,
       readOnly: true,
-      isDefault: false,
-      configSource: ConfigSource.STATIC_BROKER_CONFIG,
+      isDefault,
+      configSource: isDefault ? ConfigSource.DEFAULT_CONFIG : ConfigSource.STATIC_BROKER_CONFIG,
       isSensitive: false,
-      synonyms: request.includeSynonyms ? [{ name: c.name, value: c.value, source: ConfigSource.STATIC_BROKER_CONFIG }] : [],
+      synonyms: request.includeSynonyms
+        ? [
+            ...(isDefault ? [] : [{ name: c.name, value: c.value, source: ConfigSource.STATIC_BROKER_CONFIG }]),
+            ...(c.default === undefined ? [] : [{ name: c.name, value: c.default, source: ConfigSource.DEFAULT_CONFIG }]),
+          ]
+        : [],
       configType: c.type,
       documentation: request.includeDocumentation ? c.documentation : null,
-    }))
+      }
+    })
   return { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: ResourceType.BROKER, resourceName: name, configs }
 }
 
