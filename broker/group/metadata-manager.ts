@@ -556,9 +556,11 @@ export class GroupMetadataManager implements GroupStore {
       try {
         const { forgotten } = await this.removeOffsets(group, expired)
         this.log.info(
-          forgotten
-            ? `group ${quote(group.groupId)} expired after offsets.retention.minutes`
-            : `group ${quote(group.groupId)}: ${counted(expired.length, 'offset')} expired after offsets.retention.minutes`,
+          !forgotten
+            ? `group ${quote(group.groupId)}: ${counted(expired.length, 'offset')} expired after offsets.retention.minutes`
+            : expired.length > 0
+              ? `group ${quote(group.groupId)} expired after offsets.retention.minutes`
+              : `group ${quote(group.groupId)}, left with no members and no offsets, is gone`,
         )
       } catch (error) {
         // Storage refuses writes (logged once by the node): every other group would be refused too.
