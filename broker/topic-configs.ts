@@ -39,7 +39,8 @@ function config<Key extends string, Value>(def: ConfigDef<Key, Value>): ConfigDe
   return def
 }
 
-const LONG_MAX = '9223372036854775807'
+/** Java's Long.MAX_VALUE as Kafka writes it in configs: no limit. */
+export const LONG_MAX = '9223372036854775807'
 
 /**
  * A Java long within [min, Long.MAX_VALUE], as a number of ms or bytes: above 2^53 it loses precision but not its

@@ -9,7 +9,7 @@
  */
 import { checkTopicError, type ClusterClient } from './cluster-client.js'
 import { checkError, errorText, type KafkaClient } from './kafka-client.js'
-import { NODE_LOSS } from './retry.js'
+import { NODE_LOSS, toldIfResent } from './retry.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { ConfigOperation, ConfigSource, IsolationLevel, OffsetSpec, ResourceType, ZERO_UUID } from '../protocol/constants.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
@@ -96,10 +96,7 @@ export function createTopic(cluster: ClusterClient, options: CreateTopicOptions)
  */
 export function deleteTopic(cluster: ClusterClient, name: string): Promise<void> {
   const context = `cannot delete topic '${name}'`
-  let sentBefore = false
-  return cluster.atController(context, async (client) => {
-    const resent = sentBefore
-    sentBefore = true
+  return cluster.atController(context, toldIfResent(async (resent, client) => {
     const response = await client.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, client.version(deleteTopics), {
       // v6 names topics in `topics` (by name or id), v0-5 in `topicNames`; the codec writes the one the version has.
       topics: [{ name, topicId: ZERO_UUID }],
@@ -110,7 +107,7 @@ export function deleteTopic(cluster: ClusterClient, name: string): Promise<void>
     if (!result) throw new Error(`the broker did not answer for topic '${name}'`)
     if (result.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && resent) return
     checkError(result.errorCode, context, result.errorMessage)
-  })
+  }))
 }
 
 /**

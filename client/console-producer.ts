@@ -249,7 +249,7 @@ export class ConsoleProducer {
   /** `records` of `partition` as one batch for the wire, with the producer's id, epoch and `baseSequence` when idempotent. */
   private encode(partition: number, records: RecordInput[], baseSequence: number | null): EncodedBatch {
     const producer: Pick<BatchOptions, 'producerId' | 'producerEpoch' | 'baseSequence'> = this.identity && baseSequence !== null ? { ...this.identity, baseSequence } : {}
-    return { partition, count: records.length, source: records, baseSequence, records: encodeRecordBatch(records, { compression: Compression[this.options.compression], ...producer }) }
+    return { partition, source: records, baseSequence, records: encodeRecordBatch(records, { compression: Compression[this.options.compression], ...producer }) }
   }
 
   /**
@@ -280,7 +280,7 @@ export class ConsoleProducer {
         undelivered.push({ partition, why: outcome.unavailable })
       } else {
         const { errorCode, errorMessage } = outcome.answer
-        if (errorCode === ErrorCode.MESSAGE_TOO_LARGE && byPartition.get(partition)!.count > 1) {
+        if (errorCode === ErrorCode.MESSAGE_TOO_LARGE && byPartition.get(partition)!.source.length > 1) {
           tooLarge.push(byPartition.get(partition)!)
           continue
         }
@@ -302,7 +302,7 @@ export class ConsoleProducer {
 
   /** Sends the first half of `batch`'s records, then the second (`produce` splits each again should it be too large). */
   private async produceHalves(batch: EncodedBatch): Promise<void> {
-    const half = Math.ceil(batch.count / 2)
+    const half = Math.ceil(batch.source.length / 2)
     const second = batch.baseSequence === null ? null : incrementSequence(batch.baseSequence, half)
     await this.produce([this.encode(batch.partition, batch.source.slice(0, half), batch.baseSequence)])
     await this.produce([this.encode(batch.partition, batch.source.slice(half), second)])
@@ -333,9 +333,9 @@ export class ConsoleProducer {
   }
 
   private count(batch: EncodedBatch): void {
-    this.summary.records += batch.count
+    this.summary.records += batch.source.length
     this.summary.batches += 1
-    this.summary.partitions.set(batch.partition, (this.summary.partitions.get(batch.partition) ?? 0) + batch.count)
+    this.summary.partitions.set(batch.partition, (this.summary.partitions.get(batch.partition) ?? 0) + batch.source.length)
   }
 }
 
@@ -374,9 +374,8 @@ async function roundTrip(client: KafkaClient): Promise<void> {
 
 interface EncodedBatch {
   partition: number
-  count: number
   records: Buffer
-  /** The records the batch was encoded from, and its first sequence number (null without idempotence): to split it. */
+  /** The records the batch was encoded from, and its first sequence number (null without idempotence): to count and split it. */
   source: RecordInput[]
   baseSequence: number | null
 }

@@ -25,6 +25,7 @@ import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } fro
 import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../protocol/messages/offset-fetch.js'
 import { offsetCommit, type OffsetCommitRequest, type OffsetCommitResponse } from '../protocol/messages/offset-commit.js'
 import type { MetadataResponseTopic } from '../protocol/messages/metadata.js'
+import { toldIfResent } from './retry.js'
 
 /** The classic protocol's group states, as DescribeGroups and ListGroups spell them. */
 export const GROUP_STATES = ['Stable', 'PreparingRebalance', 'CompletingRebalance', 'Empty', 'Dead'] as const
@@ -251,12 +252,7 @@ async function describeOffsetsAt(cluster: ClusterClient, coordinator: GroupCoord
  * success: the group does not exist, which is what was asked. (Kafka's AdminClient reports it as an error.)
  */
 export function deleteGroup(cluster: ClusterClient, groupId: string): Promise<void> {
-  let sentBefore = false
-  return cluster.atGroupCoordinator(groupId, ({ client }) => {
-    const resent = sentBefore
-    sentBefore = true
-    return deleteAt(client, groupId, resent)
-  })
+  return cluster.atGroupCoordinator(groupId, toldIfResent((resent, { client }) => deleteAt(client, groupId, resent)))
 }
 
 async function deleteAt(client: KafkaClient, groupId: string, resent: boolean): Promise<void> {

@@ -64,6 +64,21 @@ export async function retrying<T>(policy: RetryPolicy, attempt: (last: boolean) 
   }
 }
 
+/**
+ * `send` for the attempts of a retry loop whose request is not idempotent (a deletion): each call is told whether an
+ * earlier attempt already sent the request, so that an answer meaning "already done" can be read as that attempt's
+ * work (its outcome was unknown: its answer lost with its connection, or a node that lost its role after it may have
+ * written the change).
+ */
+export function toldIfResent<A extends unknown[], T>(send: (resent: boolean, ...args: A) => Promise<T>): (...args: A) => Promise<T> {
+  let sent = false
+  return (...args) => {
+    const resent = sent
+    sent = true
+    return send(resent, ...args)
+  }
+}
+
 /** `message` as the last attempt of a policy bounded by time ends it: `...; gave up after 30 s`. */
 export function gaveUp(policy: RetryPolicy, message: string): string {
   return `${message}; gave up after ${(policy.timeoutMs ?? 0) / 1000} s`

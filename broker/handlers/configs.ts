@@ -29,7 +29,7 @@ import { ErrorCode } from '../../protocol/errors.js'
 import { ConfigSource, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
-import type { TopicConfig } from '../topic-configs.js'
+import { LONG_MAX, type TopicConfig } from '../topic-configs.js'
 import { topicConfigs } from '../cluster/metadata/image.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../config.js'
 
@@ -84,7 +84,7 @@ export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry
     setting('max.connections', 'maxConnections', ConfigType.INT, 'Connections served at once; more wait until one closes.'),
     setting('max.connections.per.ip', 'maxConnectionsPerIp', ConfigType.INT, 'Connections from one address; more are closed.'),
     setting('log.retention.check.interval.ms', 'retentionCheckIntervalMs', ConfigType.LONG, 'How often retention runs.'),
-    { name: 'log.flush.interval.messages', value: c.fsync ? '1' : '9223372036854775807', type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).', default: '9223372036854775807' },
+    { name: 'log.flush.interval.messages', value: c.fsync ? '1' : LONG_MAX, type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).', default: LONG_MAX },
   ]
 }
 
@@ -134,20 +134,20 @@ function describeBroker(services: BrokerServices, name: string, keys: string[] |
     .map((c) => {
       const isDefault = c.default === c.value
       return {
-      name: c.name,
-      value: c.value,
-      readOnly: true,
-      isDefault,
-      configSource: isDefault ? ConfigSource.DEFAULT_CONFIG : ConfigSource.STATIC_BROKER_CONFIG,
-      isSensitive: false,
-      synonyms: request.includeSynonyms
-        ? [
-            ...(isDefault ? [] : [{ name: c.name, value: c.value, source: ConfigSource.STATIC_BROKER_CONFIG }]),
-            ...(c.default === undefined ? [] : [{ name: c.name, value: c.default, source: ConfigSource.DEFAULT_CONFIG }]),
-          ]
-        : [],
-      configType: c.type,
-      documentation: request.includeDocumentation ? c.documentation : null,
+        name: c.name,
+        value: c.value,
+        readOnly: true,
+        isDefault,
+        configSource: isDefault ? ConfigSource.DEFAULT_CONFIG : ConfigSource.STATIC_BROKER_CONFIG,
+        isSensitive: false,
+        synonyms: request.includeSynonyms
+          ? [
+              ...(isDefault ? [] : [{ name: c.name, value: c.value, source: ConfigSource.STATIC_BROKER_CONFIG }]),
+              ...(c.default === undefined ? [] : [{ name: c.name, value: c.default, source: ConfigSource.DEFAULT_CONFIG }]),
+            ]
+          : [],
+        configType: c.type,
+        documentation: request.includeDocumentation ? c.documentation : null,
       }
     })
   return { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: ResourceType.BROKER, resourceName: name, configs }
