@@ -52,15 +52,24 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
       : spawn('sh', ['-c', `ulimit -n ${options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   let output = ''
-  const exited = new Promise<void>((resolve) => child.once('exit', () => {
+  /** host:port once the broker listens. */
+  let listening: string | null = null
+  let exitAsked = false
+  const exited = new Promise<void>((resolve) => child.once('exit', (code) => {
     running.delete(child)
+    // A broker that fails by itself once it listened (a fatal error: an exit code other than 0, not a signal the test
+    // sent) is named with its last output, so that a test failing after it says why, not only that it stopped answering.
+    if (listening !== null && !exitAsked && code !== null && code !== 0) process.stderr.write(`broker on ${listening} exited by itself with code ${code}; its last output:\n${output.slice(-4000)}\n`)
     resolve()
   }))
   const port = await new Promise<number>((resolve, reject) => {
     const onData = (chunk: Buffer): void => {
       output += chunk.toString()
       const match = /listening on [^:\s]+:(\d+)/.exec(output)
-      if (match) resolve(Number(match[1]))
+      if (match) {
+        listening = `${host}:${match[1]}`
+        resolve(Number(match[1]))
+      }
     }
     child.stdout!.on('data', onData)
     child.stderr!.on('data', onData)
@@ -75,10 +84,12 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
     child,
     output: () => output,
     async stop() {
+      exitAsked = true
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
       await exited
     },
     async kill() {
+      exitAsked = true
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       await exited
     },
