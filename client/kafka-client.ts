@@ -14,6 +14,9 @@ export class ConnectionError extends Error {
   override readonly name = 'ConnectionError'
 }
 
+/** A request that got no answer within the client's `timeoutMs`; the connection may still be open. */
+export class RequestTimedOutError extends ConnectionError {}
+
 /** A Kafka error code a broker answered, thrown by `checkError`; its message names the request, the error and why. */
 export class BrokerError extends Error {
   override readonly name = 'BrokerError'
@@ -62,7 +65,8 @@ export class KafkaClient {
 
   /**
    * Connects and negotiates versions (ApiVersions v3). Rejects with a ConnectionError naming the address when the
-   * connection is refused, fails, or nothing answers within `timeoutMs`, or when `signal` aborts first.
+   * connection is refused, fails, or nothing answers within `timeoutMs` (`...: accepted the connection but did not
+   * answer ApiVersions within 30 s ...`, with the likely reasons), or when `signal` aborts first.
    */
   static async connect(host: string, port: number, options: ClientOptions = {}): Promise<KafkaClient> {
     const resolved = { clientId: options.clientId ?? 'brook-cli', timeoutMs: options.timeoutMs ?? 30_000 }
@@ -100,7 +104,7 @@ export class KafkaClient {
       })
     } catch (error) {
       client.close()
-      throw error
+      throw error instanceof RequestTimedOutError ? unanswered(address, resolved.timeoutMs) : error
     } finally {
       signal?.removeEventListener('abort', abandon)
     }
@@ -128,7 +132,7 @@ export class KafkaClient {
     return new Promise<Res>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(correlationId)
-        reject(new ConnectionError(`${api.name} to ${this.address} timed out after ${this.options.timeoutMs} ms`))
+        reject(new RequestTimedOutError(`${api.name} to ${this.address} timed out after ${this.options.timeoutMs} ms`))
       }, this.options.timeoutMs)
       this.pending.set(correlationId, {
         api,
@@ -217,4 +221,17 @@ export function checkError(errorCode: number, context: string, message?: string 
 export function errorText(errorCode: number, message?: string | null): string {
   const info = errorInfo(errorCode)
   return `${info.name} (${message ?? info.message})`
+}
+
+/**
+ * Why a node that accepted the connection never answered ApiVersions, in words: it is not a Kafka listener, or a node
+ * not serving clients yet. A cluster node (Brook's, as Kafka's KRaft brokers) reads no client request until its
+ * controller quorum has a leader and that leader has let it in (broker/broker.ts), so a node started before enough of
+ * its voters hangs every client this way.
+ */
+function unanswered(address: string, timeoutMs: number): ConnectionError {
+  const after = timeoutMs % 1000 === 0 ? `${timeoutMs / 1000} s` : `${timeoutMs} ms`
+  return new ConnectionError(
+    `${address} accepted the connection but did not answer ApiVersions within ${after}: it is not a Kafka listener, or a cluster node not serving clients yet (one serves once its controller quorum has a leader, which needs a majority of the voters running)`,
+  )
 }

@@ -2,11 +2,14 @@
  * Bootstrapping from a list whose first server hangs (accepts connections, never answers: a stopped node, or one cut
  * off without a reset): the client tries the next server beside it after a second instead of waiting out its
  * request timeout, answers from the live node, and closes the connection it abandoned. A list of servers that all
- * refuse fails with one error naming each.
+ * refuse fails with one error naming each. A lone node of a three-voter cluster (no quorum, so it serves no client
+ * yet) is named as such, not as a request that timed out.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClusterClient, parseBootstrapServers } from '../../client/cluster-client.js'
+import { KafkaClient } from '../../client/kafka-client.js'
+import { planCluster } from '../../bench/cluster-process.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -57,5 +60,19 @@ describe('bootstrap servers', () => {
     await new Promise((resolve) => free.close(resolve))
     const refused = ClusterClient.connect(parseBootstrapServers(`127.0.0.1:${port},127.0.0.1:${port}`), { timeoutMs: 5000 })
     await expect(refused).rejects.toThrow(`cannot connect to a broker at 127.0.0.1:${port}: ECONNREFUSED; cannot connect to a broker at 127.0.0.1:${port}: ECONNREFUSED`)
+  })
+
+  it('says why a node that accepted the connection never answers: a cluster node serves no client before its quorum has a leader', async () => {
+    const plan = await planCluster({ nodes: 3 })
+    const lone = await startBroker({ port: plan.clientPort(1), args: plan.args(1) })
+    try {
+      const hanging = KafkaClient.connect('127.0.0.1', lone.port, { timeoutMs: 2000 })
+      await expect(hanging).rejects.toThrow(
+        `${lone.address} accepted the connection but did not answer ApiVersions within 2 s: it is not a Kafka listener, or a cluster node not serving clients yet`,
+      )
+    } finally {
+      await lone.kill()
+      lone.cleanup()
+    }
   })
 })
