@@ -344,22 +344,33 @@ export class ConsoleProducer {
  * producer asks its least loaded node; a node not ready to hand out ids (COORDINATOR_LOAD_IN_PROGRESS) or lost is
  * asked again (`ClusterClient.atAnyNode`). null, for a producer without idempotence, when the cluster cannot give one:
  * the node does not implement InitProducerId (before Kafka 0.11), or refuses it with CLUSTER_AUTHORIZATION_FAILED
- * (before Kafka 3.0 an idempotent producer needed the IDEMPOTENT_WRITE ACL; KIP-679). Errors: any other error.
+ * (before Kafka 3.0 an idempotent producer needed the IDEMPOTENT_WRITE ACL; KIP-679). Errors: any other error; when
+ * the node still answered COORDINATOR_LOAD_IN_PROGRESS after 30 s, the message adds what that means on a cluster.
  */
 async function initIdempotence(cluster: ClusterClient): Promise<ProducerIdentity | null> {
   const what = 'cannot get a producer id'
-  return cluster.atAnyNode(what, async (client) => {
-    if (!client.supports(initProducerId)) return null
-    const response = await client.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, client.version(initProducerId), {
-      transactionalId: null,
-      transactionTimeoutMs: TRANSACTION_TIMEOUT_MS,
-      producerId: -1n,
-      producerEpoch: -1,
+  let answered: number = ErrorCode.NONE
+  try {
+    return await cluster.atAnyNode(what, async (client) => {
+      answered = ErrorCode.NONE
+      if (!client.supports(initProducerId)) return null
+      const response = await client.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, client.version(initProducerId), {
+        transactionalId: null,
+        transactionTimeoutMs: TRANSACTION_TIMEOUT_MS,
+        producerId: -1n,
+        producerEpoch: -1,
+      })
+      answered = response.errorCode
+      if (response.errorCode === ErrorCode.CLUSTER_AUTHORIZATION_FAILED) return null
+      checkError(response.errorCode, what)
+      return { producerId: response.producerId!, producerEpoch: response.producerEpoch }
     })
-    if (response.errorCode === ErrorCode.CLUSTER_AUTHORIZATION_FAILED) return null
-    checkError(response.errorCode, what)
-    return { producerId: response.producerId!, producerEpoch: response.producerEpoch }
-  })
+  } catch (error) {
+    // A cluster node (Brook's, as Kafka's since KIP-730) takes producer ids in blocks from the active controller, and
+    // answers COORDINATOR_LOAD_IN_PROGRESS while it has none left and cannot get one.
+    if (answered !== ErrorCode.COORDINATOR_LOAD_IN_PROGRESS) throw error
+    throw new Error(`${(error as Error).message}; a cluster node hands out producer ids only while it reaches the active controller (a majority of the controller quorum running), and --acks 1 produces without one`)
+  }
 }
 
 /** A Metadata request for no topics: answered after every request sent before it on this connection. */

@@ -3,7 +3,7 @@
  * stdout and stderr) against real node processes. The commands the active controller runs (topics create, delete,
  * alter-config, add-partitions) keep working when the controller is killed with SIGKILL: they ask Metadata again and
  * go to the controller the quorum elects (or to a node that forwards), within their 30 s; with no quorum left they
- * fail in one line once that time is spent. `topics describe` prints every partition while a dead leader is not yet
+ * fail in one line once that time is spent, and so does an idempotent `produce`, saying why it has no producer id. `topics describe` prints every partition while a dead leader is not yet
  * fenced, that partition's offsets unavailable with the reason. The group and transaction commands wait out a dead
  * coordinator, leader or listed node until the controller fences it and what it held moves, and the group commands,
  * produce and consume wait for a node restarted a moment ago, still catching up, to take its partitions back; produce
@@ -317,14 +317,23 @@ describe('brook topics on a cluster that loses nodes', () => {
     })
   })
 
-  it('with no quorum left, a controller command fails in one line naming what failed once its 30 s are spent, and cluster status says the quorum has no leader', async () => {
+  it('with no quorum left, a controller command fails in one line naming what failed once its 30 s are spent, and cluster status says the quorum has no leader; an idempotent produce says why it has no producer id', async () => {
+    expect((await brook(['topics', 'create', 'quorumless', '--partitions', '1', '--replication-factor', '3', ...server])).code).toBe(0)
+    // The survivor is restarted first, so that it holds no block of producer ids from earlier tests (a node keeps
+    // none across a restart): it then has none to hand out once the quorum is gone.
     const controller = await controllerId()
-    const others = cluster.nodeIds.filter((id) => id !== controller)
-    const survivor = cluster.nodes.get(others[1]!)!.address
-    await whileKilled([controller, others[0]!], async () => {
-      const refused = await brook(['topics', 'create', 'orphan', '--replication-factor', '1', '--bootstrap-server', survivor])
+    const kept = cluster.nodeIds.find((id) => id !== controller)!
+    await whileKilled([kept], async () => {})
+    const survivor = cluster.nodes.get(kept)!.address
+    await whileKilled(cluster.nodeIds.filter((id) => id !== kept), async () => {
+      const [refused, produced] = await Promise.all([
+        brook(['topics', 'create', 'orphan', '--replication-factor', '1', '--bootstrap-server', survivor]),
+        brook(['produce', 'quorumless', '--bootstrap-server', survivor], { input: 'a record\n' }),
+      ])
       expectOneLineError(refused, "cannot create topic 'orphan': ")
       expect(refused.stderr).toMatch(/; gave up after 30 s\n$/)
+      expectOneLineError(produced, 'cannot get a producer id: COORDINATOR_LOAD_IN_PROGRESS')
+      expect(produced.stderr).toMatch(/; gave up after 30 s; a cluster node hands out producer ids only while it reaches the active controller \(a majority of the controller quorum running\), and --acks 1 produces without one\n$/)
       const status = await brook(['cluster', 'status', '--bootstrap-server', survivor])
       expectOneLineError(status, 'the controller quorum has no leader (')
     })
