@@ -9,7 +9,9 @@
  *   while neither is), and each topic's partitions with the image's leader, leaderEpoch, replicas and isr
  *   (offlineReplicas: the replicas on fenced brokers; a partition without a leader is LEADER_NOT_AVAILABLE). An
  *   unknown topic is auto-created through the active controller (cluster/topic-changes.ts) and answered
- *   LEADER_NOT_AVAILABLE until the node's image holds it, as Kafka does while a creation completes.
+ *   LEADER_NOT_AVAILABLE until the node's image holds it, as Kafka does while a creation completes. A creation the
+ *   controller refuses (too few live brokers for `default.replication.factor`, no controller quorum) is answered the
+ *   same, so clients ask again as they do against Kafka; the node logs the reason at info, once per topic and reason.
  * - Topics: all of them when the request's list is null (v1+) or empty (v0, MetadataRequest.json: "An empty array
  *   indicates 'request metadata for all topics'" only in v0); otherwise the ones named, or (v10+) given by id.
  * - Unknown topics are created when `allowAutoTopicCreation` (always true before v4) and the broker's
@@ -32,7 +34,7 @@ import {
   type MetadataResponse,
   type MetadataResponseTopic,
 } from '../../protocol/messages/metadata.js'
-import { ErrorCode, KafkaError } from '../../protocol/errors.js'
+import { ErrorCode, errorInfo, KafkaError } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
 import { controllerIdOf, defineHandler, liveBrokerEndpoints, type BrokerServices } from '../handler.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
@@ -108,14 +110,36 @@ function describeImageTopic(image: MetadataImage, topic: TopicImage): MetadataRe
   }
 }
 
+/** Topics whose auto-creation failed, remembered with the reason last logged: at most this many per node. */
+const MAX_REMEMBERED_FAILURES = 1000
+const failuresByNode = new WeakMap<QuorumRunner, Map<string, string>>()
+
+/** The auto-creation failures last logged by the node of `quorum`: topic name -> reason. */
+function autoCreateFailures(quorum: QuorumRunner): Map<string, string> {
+  let failures = failuresByNode.get(quorum)
+  if (failures === undefined) failuresByNode.set(quorum, (failures = new Map()))
+  return failures
+}
+
 async function lookupOrCreateInCluster(services: BrokerServices, quorum: QuorumRunner, name: string, autoCreate: boolean): Promise<MetadataResponseTopic> {
   const topic = quorum.controller.image.topic(name)
   if (topic) return describeImageTopic(quorum.controller.image, topic)
   if (topicNameProblem(name)) return missing(name, ErrorCode.INVALID_TOPIC_EXCEPTION)
   if (!autoCreate || !services.config.autoCreateTopics || INTERNAL_TOPICS.has(name)) return missing(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
   const created = await createTopicAtController(quorum, { name, numPartitions: services.config.defaultPartitions, replicationFactor: services.config.defaultReplicationFactor }, { forward: true })
+  const failures = autoCreateFailures(quorum)
+  if (created.errorCode === ErrorCode.NONE || created.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) failures.delete(name)
   if (created.errorCode === ErrorCode.NONE) services.log.info(`auto-created topic '${name}' with ${counted(services.config.defaultPartitions, 'partition')} through the controller`)
-  else if (created.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) services.log.debug(`not auto-creating topic '${name}': ${created.errorMessage}`)
+  else if (created.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) {
+    // The client sees only LEADER_NOT_AVAILABLE and asks again (a producer for up to max.block.ms): the log says why,
+    // once per topic and reason, not at every retry.
+    const why = `${errorInfo(created.errorCode).name}${created.errorMessage ? ` (${created.errorMessage})` : ''}`
+    if (failures.get(name) !== why) {
+      if (failures.size >= MAX_REMEMBERED_FAILURES) failures.clear()
+      failures.set(name, why)
+      services.log.info(`cannot auto-create topic '${name}' yet: ${why}; clients are answered LEADER_NOT_AVAILABLE and ask again`)
+    }
+  }
   const now = quorum.controller.image.topic(name)
   return now ? describeImageTopic(quorum.controller.image, now) : missing(name, ErrorCode.LEADER_NOT_AVAILABLE)
 }

@@ -4,11 +4,12 @@
  * its metadata image (three brokers, the quorum's leader as controller, each partition's leader and epoch), each
  * leader serves its partitions and the other nodes answer NOT_LEADER_OR_FOLLOWER, so kafkajs and kcat find the
  * leaders from any bootstrap node. A replication factor above the live brokers is refused (replication itself is
- * replication.test.ts's).
+ * replication.test.ts's); an auto-creation the controller refuses is answered LEADER_NOT_AVAILABLE, as Kafka answers
+ * while a creation is under way, and the node logs why once.
  */
 import { describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
-import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
+import { allUnfenced, QUICK_CLUSTER_ARGS, startCluster, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { kcat } from '../../helpers/kcat.js'
 import { fetchPartition, producePartition, withClient } from '../../helpers/kafka.js'
@@ -196,6 +197,27 @@ describe('topics on a three-node cluster', () => {
     for (const id of cluster().nodeIds) {
       await waitFor(`node ${id} without the topic`, async () => !(await metadataOf(id)).topics.some((t) => t.name === TOPIC))
       await waitFor(`node ${id} dropped its logs`, () => cluster().nodes.get(id)!.output().includes(`deleted topic '${TOPIC}'`))
+    }
+  })
+})
+
+describe('auto-creation the controller refuses', () => {
+  it('is answered LEADER_NOT_AVAILABLE, so clients ask again, and the node logs why once per topic', async () => {
+    // One node whose default.replication.factor needs two live brokers.
+    const cluster = await startCluster({ nodes: 1, extraArgs: [...QUICK_CLUSTER_ARGS, '--default-replication-factor', '2'] })
+    try {
+      await allUnfenced(cluster)
+      const node = cluster.nodes.get(1)!
+      const ask = () =>
+        withClient(node, (client) =>
+          client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: 'unplaceable' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+        )
+      for (let i = 0; i < 3; i++) expect((await ask()).topics.map((t) => [t.name, t.errorCode])).toEqual([['unplaceable', ErrorCode.LEADER_NOT_AVAILABLE]])
+      const logged = node.output().split('\n').filter((line) => line.includes("cannot auto-create topic 'unplaceable'"))
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toMatch(/INFO .*cannot auto-create topic 'unplaceable' yet: INVALID_REPLICATION_FACTOR \(replication factor 2 with 1 live brokers?\); clients are answered LEADER_NOT_AVAILABLE and ask again$/)
+    } finally {
+      await cluster.destroy()
     }
   })
 })
