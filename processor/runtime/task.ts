@@ -440,7 +440,7 @@ export class Task {
     const output: OutputRecord = {
       topic,
       key: rec.key,
-      value: rec.input ? rec.input.value : jsonOrText(rec.value),
+      value: rec.input ? this.inputValue(rec.input) : jsonOrText(rec.value),
       timestamp: String(Date.now()),
       headers: merged(rec.headers, { [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }) as Record<string, string>,
     }
@@ -514,7 +514,21 @@ export class Task {
 
   private failed(message: KafkaMessage, error: unknown): void {
     if (!(error instanceof RecordError)) throw error
-    this.deadLetter(message.key?.toString() ?? null, message.value, error, inputOrigin(this.sub.sourceTopic, this.partition, message))
+    this.deadLetter(message.key?.toString() ?? null, this.inputValue(message), error, inputOrigin(this.sub.sourceTopic, this.partition, message))
+  }
+
+  /**
+   * An input record's value as a late record or a dead letter holds it: the bytes as read from a source topic, and
+   * from a repartition topic (whose values are the processor's internal msgpack) the value as JSON, so that every
+   * record of the late-records and dead-letter topics is readable as its source wrote it.
+   */
+  private inputValue(message: KafkaMessage): Buffer | string | null {
+    if (this.sub.source.kind === 'source' || message.value === null) return message.value
+    try {
+      return jsonOrText(unpackPlain(message.value))
+    } catch {
+      return message.value
+    }
   }
 
   /** Called after each batch: remembers where stream time stood when records last arrived (for idle advancement). */
