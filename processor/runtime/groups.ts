@@ -6,6 +6,9 @@
  *                                                          a value that is not a string as JSON)
  *   without a fields function: group = key, fields = { key }
  *
+ * where key is the record key as groupKey writes it: a record without a key is `\x00`, never the group of a record
+ * whose key is the empty string (Kafka tells a null key from an empty one, and so do the results' keys).
+ *
  * The groups are remembered by record key, with the field names and values they were made from: a record whose
  * fields are those of a group remembered for its key (`Object.is` of each value, names in the same order) gets the
  * same group string and fields object. A key has several groups when its records carry several field values, as a
@@ -83,15 +86,25 @@ function isPrimitive(value: unknown): boolean {
   return value === null || (typeof value !== 'object' && typeof value !== 'function')
 }
 
+/**
+ * A record key as it starts a group string (and keys the state of updateStateByKey): the key itself, `\x00` for a
+ * record without a key, and a key that starts with `\x00` with one more in front, so no key, null included, takes
+ * another's group.
+ */
+export function groupKey(key: string | null): string {
+  if (key === null) return '\x00'
+  return key.charCodeAt(0) === 0 ? `\x00${key}` : key
+}
+
 function withoutFields(by: unknown, key: string | null): Remembered {
-  return { by, group: key ?? '', fields: { key }, names: NO_NAMES, values: NO_NAMES }
+  return { by, group: groupKey(key), fields: { key }, names: NO_NAMES, values: NO_NAMES }
 }
 
 // \x1f separates the key and the values (values holding it could collide).
 function withFields(by: unknown, key: string | null, fields: Record<string, unknown>): Remembered {
   const names: string[] = []
   const values: unknown[] = []
-  let group = key ?? ''
+  let group = groupKey(key)
   for (const name in fields) {
     const v = fields[name]
     names.push(name)

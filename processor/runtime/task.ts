@@ -21,7 +21,7 @@ import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
 import { WindowedAggregate, windowEntryCodec, type WindowEntry, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
 import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
-import { Groups, type Grouping } from './groups.js'
+import { groupKey, Groups, type Grouping } from './groups.js'
 import type { Metrics } from './metrics.js'
 
 /** A record on its way through the task's processors. */
@@ -334,7 +334,7 @@ export class Task {
           return next({ ...rec, value: updated, grouped: undefined })
         }
         return (rec) => {
-          const key = rec.key ?? ''
+          const key = groupKey(rec.key)
           const current = state.get(key)
           return current instanceof Promise ? current.then((loaded) => apply(rec, key, loaded)) : apply(rec, key, current)
         }
@@ -342,7 +342,7 @@ export class Task {
       case 'detect': {
         const detector = new Detector(node.detector, this.store.register(node.name, PLAIN_CODEC as EntryCodec<DetectorState>))
         return async (rec) => {
-          const alert = await detector.check(rec.group ?? rec.key ?? '', rec.value as WindowedValue, rec.fields ?? {})
+          const alert = await detector.check(rec.group ?? groupKey(rec.key), rec.value as WindowedValue, rec.fields ?? {})
           if (alert) {
             this.sinceCommit.alerts++
             await next({ ...rec, value: alert, grouped: undefined })

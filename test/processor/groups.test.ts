@@ -3,7 +3,7 @@
  * remembering groups by key never hands a record the group or fields of another record's values.
  */
 import { describe, expect, test } from 'vitest'
-import { Groups } from '../../processor/runtime/groups.js'
+import { groupKey, Groups } from '../../processor/runtime/groups.js'
 
 const byFields = (r: Record<string, unknown>) => r
 
@@ -12,10 +12,22 @@ describe('groups', () => {
     const groups = new Groups(byFields)
     expect(groups.of('device-1', { deviceId: 'device-1', sensor: 'temperature' }).group).toBe('device-1\x1fdevice-1\x1ftemperature')
     expect(groups.of('device-2', { floor: 3, ok: true, at: null }).group).toBe('device-2\x1f3\x1ftrue\x1fnull')
-    expect(groups.of(null, { sensor: 'humidity' }).group).toBe('\x1fhumidity')
+    expect(groups.of(null, { sensor: 'humidity' }).group).toBe('\x00\x1fhumidity')
     const keyOnly = new Groups(undefined)
     expect(keyOnly.of('device-1', undefined)).toMatchObject({ group: 'device-1', fields: { key: 'device-1' } })
-    expect(keyOnly.of(null, undefined)).toMatchObject({ group: '', fields: { key: null } })
+    expect(keyOnly.of(null, undefined)).toMatchObject({ group: '\x00', fields: { key: null } })
+  })
+
+  test('a record without a key is never in the group of a key, the empty one included', () => {
+    // Before, a null key and the empty key both made the group '' (and '\x1fhumidity' with fields): a window
+    // counted the records of both, under whichever key came first.
+    const keys = [null, '', '\x00', '\x00\x00', 'a']
+    for (const by of [undefined, byFields]) {
+      const groups = new Groups(by)
+      const made = keys.map((key) => groups.of(key, by === undefined ? undefined : { sensor: 'humidity' }).group)
+      expect(new Set(made).size).toBe(keys.length)
+    }
+    expect(keys.map(groupKey)).toEqual(['\x00', '', '\x00\x00', '\x00\x00\x00', 'a'])
   })
 
   test('a record of a remembered key gets the group of its own field values', () => {
