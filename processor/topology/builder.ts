@@ -51,6 +51,17 @@ class BuildState {
 }
 
 /**
+ * `topic` as a source, table or sink names it, checked against Kafka's rules for topic names (1 to 249 of letters,
+ * digits, '.', '_' and '-'; not '.' or '..'): a TopologyError naming its role otherwise, before anything connects.
+ */
+function checkedTopic(role: string, topic: unknown): string {
+  if (typeof topic !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(topic) || topic === '.' || topic === '..') {
+    throw new TopologyError(`${role} topic ${typeof topic === 'string' ? `'${topic}'` : String(topic)} is not a Kafka topic name: 1 to 249 letters, digits, '.', '_' and '-', not '.' or '..'`)
+  }
+  return topic
+}
+
+/**
  * The options of an operator that needs a name, checked: a caller the compiler does not check (plain JavaScript, a
  * pipeline module run without type-checking) gets a TopologyError instead of a TypeError when it leaves them out.
  */
@@ -65,9 +76,11 @@ export class TopologyBuilder {
 
   /**
    * A stream of the records of `topic`. Values are read as JSON unless `value` says otherwise; event time is the
-   * record timestamp unless `eventTime` says otherwise.
+   * record timestamp unless `eventTime` says otherwise. Errors: a TopologyError when `topic` is not a Kafka topic
+   * name, or is a source already.
    */
   stream<V = any>(topic: string, options: { value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string } = {}): Stream<V> {
+    checkedTopic('source', topic)
     if (this.state.sources.some((s) => s.topic === topic)) throw new TopologyError(`topic ${topic} is already a source: branch the existing stream instead`)
     const node: SourceNode = {
       kind: 'source',
@@ -85,9 +98,11 @@ export class TopologyBuilder {
   /**
    * A table holding the latest value per key of a topic (normally compacted), kept up to date while the pipeline
    * runs. Every instance reads all of its partitions (Kafka Streams' GlobalKTable), so no co-partitioning is
-   * needed; it is meant for dimension data (device metadata, thresholds) that fits in memory.
+   * needed; it is meant for dimension data (device metadata, thresholds) that fits in memory. Errors: a
+   * TopologyError when `topic` is not a Kafka topic name.
    */
   globalTable<V = any>(topic: string, options: { value?: Deserializer<V> } = {}): TableSpec {
+    checkedTopic('global table', topic)
     const table: TableSpec = { kind: 'topic', name: topic, topic, value: (options.value ?? json()) as Deserializer<unknown> }
     this.state.tables.push(table)
     return table
@@ -192,9 +207,11 @@ export class Stream<V> extends Handle {
   /**
    * Writes the values to `topic` (JSON unless `value` says otherwise), keyed by the record key. Records are stamped
    * with the time they are written (`timestamp: 'wallclock'`, the default) so that the topic's retention counts from
-   * then whatever event times they carry; `'event'` stamps them with their event time instead.
+   * then whatever event times they carry; `'event'` stamps them with their event time instead. Errors: a
+   * TopologyError when `topic` is not a Kafka topic name.
    */
   to(topic: string, options: { value?: Serializer<V>; timestamp?: 'wallclock' | 'event'; name?: string } = {}): void {
+    checkedTopic('sink', topic)
     this.add({ kind: 'sink', name: this.named('sink', options.name), topic, value: options.value ?? json(), timestamp: options.timestamp ?? 'wallclock' })
   }
 

@@ -1,0 +1,29 @@
+/**
+ * Topic names in a topology are checked against Kafka's rules when the topology is built, before anything connects:
+ * a bad source, table or sink topic is a TopologyError naming its role and the rule, not an error about an operator
+ * name (a source's operator is named after its topic) or a broker's INVALID_TOPIC_EXCEPTION later.
+ */
+import { describe, expect, it } from 'vitest'
+import { TopologyBuilder } from '../../processor/topology/builder.js'
+import { TopologyError } from '../../processor/errors.js'
+
+const RULE = "is not a Kafka topic name: 1 to 249 letters, digits, '.', '_' and '-', not '.' or '..'"
+
+describe('topic names in a topology', () => {
+  it.each([['bad topic!'], [''], ['..'], ['x'.repeat(250)], ['température']])('refuses the source topic %j', (topic) => {
+    expect(() => new TopologyBuilder().stream(topic)).toThrow(new TopologyError(`source topic '${topic}' ${RULE}`))
+  })
+
+  it('refuses a bad sink or global table topic, naming its role', () => {
+    const builder = new TopologyBuilder()
+    expect(() => builder.stream('readings').to('alerts/high')).toThrow(new TopologyError(`sink topic 'alerts/high' ${RULE}`))
+    expect(() => builder.globalTable('devices list')).toThrow(new TopologyError(`global table topic 'devices list' ${RULE}`))
+  })
+
+  it('takes the longest legal name and names with dots, underscores and dashes', () => {
+    const builder = new TopologyBuilder()
+    builder.stream('x'.repeat(249)).to('site_1.readings-clean')
+    builder.globalTable('.devices')
+    expect(builder.build().sources.map((source) => source.topic)).toEqual(['x'.repeat(249)])
+  })
+})
