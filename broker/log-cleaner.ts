@@ -11,8 +11,9 @@
  *          next append continues at that offset.
  * compact: the latest record of each key is kept; older records of the key are removed from their batches, which
  *          are rewritten in place with their offsets unchanged (sparse offsets are legal in a batch, as after Kafka's
- *          cleaner). A tombstone (null value) is dropped once it is older than delete.retention.ms (by its
- *          timestamp). Records newer than min.compaction.lag.ms, the last batch, and anything at or above the last
+ *          cleaner). A tombstone (null value) is kept for delete.retention.ms after the pass that first compacted
+ *          it, whatever its timestamp (Kafka's delete horizon, KIP-534), so a consumer that read the key's older value
+ *          has that long to read its deletion too. Records newer than min.compaction.lag.ms, the last batch, and anything at or above the last
  *          stable offset (the high watermark without open transactions) are left alone, as Kafka's cleaner stops at
  *          the first unstable offset: a record of an open transaction may yet be aborted, so it supersedes nothing.
  *          Batches of aborted transactions (found in the aborted-transaction index) supersede nothing either: they
@@ -28,7 +29,7 @@
  *
  * A pass fills the key map (offset-map.ts, log.cleaner.dedupe.buffer.size) with the latest offset of each key of as
  * much of the dirty range as fits, whole batches at a time, then rewrites the log from its start up to there: a
- * record goes if the map holds a later offset for its key, or if it is a tombstone past delete.retention.ms. The
+ * record goes if the map holds a later offset for its key, or if it is a tombstone past its delete horizon. The
  * checkpoint moves to the end of the pass in the same write as its last rewrite, and the next pass continues from it,
  * until the dirty range is done. Each pass only drops records a later record of their key supersedes, so several
  * passes end where one large pass would. Rewrites go to the log a megabyte at a time, so the cleaner holds one
@@ -42,7 +43,7 @@ import type { BrokerConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { Partition } from './partition.js'
 import type { TopicManager } from './topics.js'
-import type { BatchInfo, Rewrite, StoredBatch } from '../storage/partition-log.js'
+import type { BatchInfo, Rewrite, StoredBatch, TombstoneHorizon } from '../storage/partition-log.js'
 import type { AbortedTxn } from '../storage/transaction-index.js'
 import { StorageError } from '../storage/log-store.js'
 import { counted } from '../client/wording.js'
@@ -240,14 +241,28 @@ export class LogCleaner {
    */
   private async clean(partition: Partition, map: OffsetMap, end: bigint, aborted: (batch: BatchInfo) => boolean, settings: CompactionSettings): Promise<number> {
     const log = partition.log
+    const previous = log.cleanerCheckpoint
+    // Offsets from here on are compacted for the first time: their tombstones expire delete.retention.ms from now.
+    const firstDirty = previous.cleanedUpTo > log.logStartOffset ? previous.cleanedUpTo : log.logStartOffset
+    const horizon = settings.now + settings.deleteRetentionMs
+    // Ranges compacted before keep the horizon of their first pass (a log truncated since holds less of them).
+    const horizons = (previous.tombstoneHorizons ?? []).map((h) => ({ below: h.below < firstDirty ? h.below : firstDirty, expiresAtMs: h.expiresAtMs }))
+    const expiryOf = (record: Record): number => {
+      if (record.offset >= firstDirty) return horizon
+      const covering = horizons.find((h) => record.offset < h.below)
+      // A range compacted before horizons were kept: its tombstones go by their timestamps, as they did then.
+      return covering?.expiresAtMs ?? Number(record.timestamp) + settings.deleteRetentionMs
+    }
     let tombstonesExpireAt = Infinity
+    let keptNewTombstone = false
     const keep = (record: Record): boolean => {
       if (!record.key) return true
       if (map.get(keyHash(record.key)) > record.offset) return false
       if (record.value !== null) return true
-      const expiresAt = Number(record.timestamp) + settings.deleteRetentionMs
+      const expiresAt = expiryOf(record)
       if (expiresAt <= settings.now) return false
       tombstonesExpireAt = Math.min(tombstonesExpireAt, expiresAt)
+      if (record.offset >= firstDirty) keptNewTombstone = true
       return true
     }
     let changes: Rewrite[] = []
@@ -269,7 +284,14 @@ export class LogCleaner {
         chunkBytes = 0
       }
     }
-    const checkpoint = { cleanedUpTo: end, tombstonesExpireAtMs: tombstonesExpireAt === Infinity ? null : tombstonesExpireAt }
+    // A range past its horizon has just lost its tombstones, and nothing is ever added below the checkpoint again.
+    const live = horizons.filter((h) => h.expiresAtMs > settings.now)
+    const tombstoneHorizons: TombstoneHorizon[] = keptNewTombstone ? [...live, { below: end, expiresAtMs: horizon }] : live
+    const checkpoint = {
+      cleanedUpTo: end,
+      tombstonesExpireAtMs: tombstonesExpireAt === Infinity ? null : tombstonesExpireAt,
+      tombstoneHorizons,
+    }
     await log.rewrite(changes, { checkpoint })
     return removed
   }

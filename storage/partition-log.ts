@@ -137,6 +137,18 @@ export interface CleanerCheckpoint {
   cleanedUpTo: bigint
   /** When the first tombstone the last compaction kept may be dropped (ms since the epoch), or null for none. */
   tombstonesExpireAtMs: number | null
+  /**
+   * When the tombstones of each compacted range may be dropped, ascending by `below`: a range's tombstones expire
+   * delete.retention.ms after the pass that first compacted it (Kafka's delete horizon, KIP-534), whatever their
+   * timestamps. Absent in a checkpoint stored before it existed; offsets no entry covers go by their timestamps.
+   */
+  tombstoneHorizons?: readonly TombstoneHorizon[]
+}
+
+/** The delete horizon of the tombstones below `below` and at or above the previous entry's `below`. */
+export interface TombstoneHorizon {
+  below: bigint
+  expiresAtMs: number
 }
 
 export const NO_CLEANER_CHECKPOINT: CleanerCheckpoint = { cleanedUpTo: 0n, tombstonesExpireAtMs: null }

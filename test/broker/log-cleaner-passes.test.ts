@@ -1,8 +1,9 @@
 /**
  * The log cleaner's bounded memory, in process on real LevelDB: a partition with more keys than the key map holds
  * (log.cleaner.dedupe.buffer.size) is compacted in several passes and ends exactly where one large pass ends, and the
- * cleaned-up-to offset and the first tombstone's expiry are kept with the log, so a restarted node does not compact
- * everything again and still drops a tombstone of an idle log once it expires (KIP-534).
+ * cleaned-up-to offset and the tombstones' delete horizons are kept with the log, so a restarted node does not compact
+ * everything again and still drops a tombstone of an idle log once it expires (KIP-534), delete.retention.ms after the
+ * pass that first compacted it whatever its timestamp.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -72,8 +73,8 @@ interface Written {
 }
 
 /**
- * 40 batches of 8 records over 120 keys, an hour old to now, with one record in ten a tombstone: those older than
- * delete.retention.ms (half an hour) have expired.
+ * 40 batches of 8 records over 120 keys, an hour old to now, with one record in ten a tombstone: compacted for the
+ * first time, every tombstone stays, however old (its delete horizon starts with that pass).
  */
 function workload(): Written[][] {
   let seed = 7
@@ -110,7 +111,7 @@ function reference(batches: Written[][]): string[] {
   const latest = new Map<string, number>()
   for (const r of records) if (r.cleanable) latest.set(r.key, r.offset)
   return records
-    .filter((r) => !r.cleanable || (latest.get(r.key) === r.offset && (r.value !== null || Number(r.timestamp) + HOUR / 2 > NOW)))
+    .filter((r) => !r.cleanable || latest.get(r.key) === r.offset)
     .map((r) => `${r.offset} ${r.key} ${r.value ?? 'null'}`)
 }
 
@@ -161,7 +162,7 @@ describe('the log cleaner in bounded memory', () => {
     await appendAll(first.partition, [[{ key: 'meter-9', value: 'on', timestamp: young }], [{ key: 'meter-9', value: null, timestamp: young }], [{ key: 'meter-5', value: 'last', timestamp: young }]])
     await first.cleaner.runOnce(NOW)
     expect(await contents(first.partition)).toEqual(['1 meter-9 null', '2 meter-5 last'])
-    expect(first.partition.log.cleanerCheckpoint.tombstonesExpireAtMs).toBe(NOW - 1000 + HOUR / 2)
+    expect(first.partition.log.cleanerCheckpoint.tombstonesExpireAtMs).toBe(NOW + HOUR / 2)
     await first.store.close()
 
     const second = await node(dir, {})
@@ -169,5 +170,33 @@ describe('the log cleaner in bounded memory', () => {
 
     expect(await contents(second.partition)).toEqual(['2 meter-5 last'])
     expect(second.partition.log.cleanerCheckpoint.tombstonesExpireAtMs).toBeNull()
+  })
+
+  it('keeps a tombstone for delete.retention.ms after the pass that first compacts it, however old its timestamp (KIP-534)', async () => {
+    const { dir, node: first } = await freshNode({})
+    // Replayed or mirrored records carry old CreateTime timestamps: two hours, past delete.retention.ms (half an hour).
+    const old = BigInt(NOW - 2 * HOUR)
+    await appendAll(first.partition, [[{ key: 'meter-9', value: 'on', timestamp: old }], [{ key: 'meter-9', value: null, timestamp: old }], [{ key: 'meter-5', value: 'last', timestamp: old }]])
+    await first.cleaner.runOnce(NOW)
+    // A consumer that read meter-9's value still has half an hour to read its deletion.
+    expect(await contents(first.partition)).toEqual(['1 meter-9 null', '2 meter-5 last'])
+
+    // More records, compacted at NOW + 20 min: the tombstone keeps the horizon of its first pass, across a restart.
+    await appendAll(first.partition, [
+      [{ key: 'meter-7', value: null, timestamp: old }],
+      [{ key: 'meter-5', value: 'later', timestamp: old }],
+      [{ key: 'meter-1', value: 'last', timestamp: old }],
+    ])
+    await first.cleaner.runOnce(NOW + HOUR / 3)
+    expect(await contents(first.partition)).toEqual(['1 meter-9 null', '3 meter-7 null', '4 meter-5 later', '5 meter-1 last'])
+    await first.store.close()
+
+    const second = await node(dir, {})
+    await second.cleaner.runOnce(NOW + HOUR / 2 - 1)
+    expect(await contents(second.partition)).toEqual(['1 meter-9 null', '3 meter-7 null', '4 meter-5 later', '5 meter-1 last'])
+    await second.cleaner.runOnce(NOW + HOUR / 2)
+    expect(await contents(second.partition)).toEqual(['3 meter-7 null', '4 meter-5 later', '5 meter-1 last'])
+    await second.cleaner.runOnce(NOW + HOUR / 3 + HOUR / 2)
+    expect(await contents(second.partition)).toEqual(['4 meter-5 later', '5 meter-1 last'])
   })
 })
