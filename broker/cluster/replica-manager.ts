@@ -670,7 +670,7 @@ export class ReplicaManager {
   /**
    * What a follower does with its leader's answer for one partition (AbstractFetcherThread.processFetchRequest):
    * truncates on divergingEpoch, else appends the batches at its log end and takes the leader's HW (bounded by its
-   * own log end). Returns false when the partition should wait before fetching again (an error).
+   * own log end) and log start (bounded by that HW). Returns false when the partition should wait before fetching again (an error).
    */
   async applyFetched(replica: Replica, data: FetchResponsePartitionData): Promise<boolean> {
     const partition = replica.partition
@@ -703,6 +703,12 @@ export class ReplicaManager {
     await last
     const hw = data.highWatermark < partition.log.durableEndOffset ? data.highWatermark : partition.log.durableEndOffset
     if (hw > partition.highWatermark) partition.setHighWatermark(hw)
+    // The leader's log start (DeleteRecords, retention) moves this replica's too, up to its high watermark, so records
+    // deleted on the leader do not come back when this replica leads (ReplicaFetcherThread.processPartitionData:
+    // log.maybeIncrementLogStartOffset(leaderLogStartOffset)).
+    const leaderStart = data.logStartOffset ?? -1n
+    const start = leaderStart < partition.highWatermark ? leaderStart : partition.highWatermark
+    if (start > partition.logStartOffset) await partition.deleteBefore(start)
     return true
   }
 }

@@ -11,7 +11,8 @@
  * the new leader's epoch cache, which holds the leader's epoch from its election on, before it appends anything; a
  * former leader that led an epoch without appending drops that epoch when it follows and rejoins the ISR. A follower
  * stopped while the leader's DeleteRecords moved the log start past its log end starts its log afresh at the leader's
- * log start when it returns, and rejoins the ISR. A follower stopped while the leader's compaction removed whole
+ * log start when it returns, and rejoins the ISR; a follower in the ISR moves its log start with the leader's DeleteRecords,
+ * so the deleted records stay deleted once it leads. A follower stopped while the leader's compaction removed whole
  * batches it had not copied takes the leader's next batch past the gap when it returns (its log keeps the same
  * offsets), catches up and rejoins the ISR.
  */
@@ -437,6 +438,50 @@ describe('replication on a three-node cluster', () => {
     }
     const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster().nodeIds]), topic, 0, 60)).map((record) => record.value)
     expect(values).toEqual(Array.from({ length: 60 }, (_, i) => `t-${150 + i}`))
+  }, 180_000)
+
+  it('moves the followers\' log start with the leader\'s DeleteRecords: records deleted there do not come back when a follower leads', async () => {
+    const topic = 'trimmed-live'
+    await waitFor('three unfenced brokers', async () => (await cluster().status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
+    const admin = kafka('trimmed-live-admin', [...cluster().nodeIds]).admin()
+    await admin.connect()
+    let leader = 0
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true })
+      const whole = await waitFor('every replica in the ISR', async () => {
+        const found = (await partitionsAt(1, topic))[0]
+        return found?.isrNodes.length === 3 && found
+      }, { timeoutMs: 60_000 })
+      leader = whole.leaderId
+      const observer = cluster().nodeIds.find((id) => id !== leader)!
+      const producer = kafka('trimmed-live-producer', [...cluster().nodeIds]).producer()
+      await producer.connect()
+      try {
+        for (let next = 0; next < 100; next += 10) {
+          await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ value: `l-${next + i}`, partition: 0 })) })
+        }
+        await admin.fetchTopicMetadata({ topics: [topic] })
+        await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '60' }] })
+        // Answered once every ISR member has it: the followers have fetched past the deletion.
+        await producer.send({ topic, acks: -1, messages: [{ value: 'l-100', partition: 0 }] })
+      } finally {
+        await producer.disconnect()
+      }
+      await cluster().nodes.get(leader)!.stop()
+      await waitFor(`a leader other than node ${leader}`, async () => {
+        const found = (await partitionsAt(observer, topic))[0]
+        return found !== undefined && found.leaderId >= 0 && found.leaderId !== leader
+      }, { timeoutMs: 60_000 })
+      await admin.fetchTopicMetadata({ topics: [topic] })
+      const [offsets] = await admin.fetchTopicOffsets(topic)
+      expect([offsets!.low, offsets!.high]).toEqual(['60', '101'])
+    } finally {
+      await admin.disconnect()
+      if (leader) await cluster().restart(leader)
+    }
+    // Leadership stays where it moved (--no-auto-leader-rebalance): the reader reads the follower that took over.
+    const values = (await readAll(kafka(`trimmed-live-reader-${Date.now()}`, [...cluster().nodeIds]), topic, 0, 41)).map((record) => record.value)
+    expect(values).toEqual(Array.from({ length: 41 }, (_, i) => `l-${60 + i}`))
   }, 180_000)
 
   it('copies the offset gaps of a compacted leader to a returning follower, which catches up and rejoins the ISR', async () => {
