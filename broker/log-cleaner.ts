@@ -51,6 +51,11 @@ import { BYTES_PER_ENTRY, LOAD_FACTOR, OffsetMap, keyHash } from './offset-map.j
 
 /** Bytes of rewritten batches handed to the log at a time (storage/group-commit.ts writes about that much at once). */
 const REWRITE_CHUNK_BYTES = 1024 * 1024
+/**
+ * The most delete horizons a partition's cleaner checkpoint keeps. The checkpoint is part of the partition's state
+ * record, written with every append, so the list must not grow with each pass that keeps a new tombstone.
+ */
+export const MAX_TOMBSTONE_HORIZONS = 8
 
 interface CompactionSettings {
   now: number
@@ -286,7 +291,7 @@ export class LogCleaner {
     }
     // A range past its horizon has just lost its tombstones, and nothing is ever added below the checkpoint again.
     const live = horizons.filter((h) => h.expiresAtMs > settings.now)
-    const tombstoneHorizons: TombstoneHorizon[] = keptNewTombstone ? [...live, { below: end, expiresAtMs: horizon }] : live
+    const tombstoneHorizons = bounded(keptNewTombstone ? [...live, { below: end, expiresAtMs: horizon }] : live)
     const checkpoint = {
       cleanedUpTo: end,
       tombstonesExpireAtMs: tombstonesExpireAt === Infinity ? null : tombstonesExpireAt,
@@ -295,4 +300,22 @@ export class LogCleaner {
     await log.rewrite(changes, { checkpoint })
     return removed
   }
+}
+
+/**
+ * `horizons` (ascending by `below`, and by expiry: each pass's horizon is later than the ones before) cut to
+ * MAX_TOMBSTONE_HORIZONS: the two neighbouring ranges whose horizons are closest become one range under the later
+ * horizon, which keeps every tombstone in them at least as long as its own horizon asks.
+ */
+function bounded(horizons: TombstoneHorizon[]): TombstoneHorizon[] {
+  const out = [...horizons]
+  while (out.length > MAX_TOMBSTONE_HORIZONS) {
+    let closest = 0
+    for (let i = 1; i + 1 < out.length; i++) {
+      if (out[i + 1]!.expiresAtMs - out[i]!.expiresAtMs < out[closest + 1]!.expiresAtMs - out[closest]!.expiresAtMs) closest = i
+    }
+    const [lower, upper] = [out[closest]!, out[closest + 1]!]
+    out.splice(closest, 2, { below: upper.below, expiresAtMs: Math.max(lower.expiresAtMs, upper.expiresAtMs) })
+  }
+  return out
 }

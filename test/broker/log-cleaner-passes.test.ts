@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { decodeRecords, encodeRecordBatch } from '../../protocol/record-batch.js'
 import { LogStore } from '../../storage/log-store.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../../broker/config.js'
-import { LogCleaner } from '../../broker/log-cleaner.js'
+import { LogCleaner, MAX_TOMBSTONE_HORIZONS } from '../../broker/log-cleaner.js'
 import { Logger } from '../../broker/logger.js'
 import { TopicManager } from '../../broker/topics.js'
 import type { Partition } from '../../broker/partition.js'
@@ -198,5 +198,30 @@ describe('the log cleaner in bounded memory', () => {
     expect(await contents(second.partition)).toEqual(['3 meter-7 null', '4 meter-5 later', '5 meter-1 last'])
     await second.cleaner.runOnce(NOW + HOUR / 3 + HOUR / 2)
     expect(await contents(second.partition)).toEqual(['4 meter-5 later', '5 meter-1 last'])
+  })
+
+  it('keeps at most MAX_TOMBSTONE_HORIZONS horizons however many passes keep new tombstones, and no tombstone goes before its own horizon', async () => {
+    const { node: cleaning } = await freshNode({})
+    const MINUTE = 60_000
+    const passes = 3 * MAX_TOMBSTONE_HORIZONS
+    // Each pass, a minute after the one before, compacts one new tombstone (followed by a record, so that the
+    // tombstone is not in the last batch, which compaction leaves alone).
+    for (let i = 0; i < passes; i++) {
+      await appendAll(cleaning.partition, [[{ key: `gone-${i}`, value: null, timestamp: BigInt(NOW) }], [{ key: 'meter-0', value: `v${i}`, timestamp: BigInt(NOW) }]])
+      await cleaning.cleaner.runOnce(NOW + i * MINUTE)
+      expect(cleaning.partition.log.cleanerCheckpoint.tombstoneHorizons!.length).toBeLessThanOrEqual(MAX_TOMBSTONE_HORIZONS)
+    }
+    const tombstones = async () => (await contents(cleaning.partition)).filter((line) => line.endsWith(' null')).length
+    expect(await tombstones()).toBe(passes)
+    // Tombstone k's horizon is its pass plus delete.retention.ms: a moment before it, tombstones k and after remain
+    // (merged ranges keep theirs longer, never shorter).
+    for (let k = 0; k < passes; k++) {
+      await cleaning.cleaner.runOnce(NOW + k * MINUTE + HOUR / 2 - 1)
+      expect(await tombstones()).toBeGreaterThanOrEqual(passes - k)
+    }
+    // Past the last pass's horizon, every tombstone has gone.
+    await cleaning.cleaner.runOnce(NOW + (passes - 1) * MINUTE + HOUR / 2)
+    expect(await tombstones()).toBe(0)
+    expect(cleaning.partition.log.cleanerCheckpoint.tombstoneHorizons).toEqual([])
   })
 })
