@@ -94,11 +94,12 @@ function devPid(processes: number[]): number | undefined {
 async function withClusterOn<T>(dataDir: string, nodes: number, use: (brokers: string[]) => Promise<T>): Promise<{ result: T; log: string }> {
   const dev = spawnBrook(['dev', '--nodes', String(nodes), '--base-port', '0', '--data-dir', dataDir])
   try {
-    await until(() => /bootstrap servers \S+/.test(dev.stdout()) || dev.child.exitCode !== null)
+    await until(() => /bootstrap servers \S+/.test(dev.stdout()) || dev.child.exitCode !== null, `brook dev to start again on ${dataDir}`, { context: () => dev.stderr().slice(-3000) })
     const servers = /bootstrap servers (\S+)/.exec(dev.stdout())
     if (!servers) throw new Error(`brook dev did not start on ${dataDir}: ${dev.stderr().slice(-2000)}`)
     const result = await use(servers[1]!.split(','))
     dev.child.kill('SIGINT')
+    await until(() => dev.child.exitCode !== null || dev.child.signalCode !== null, 'brook dev to stop on SIGINT', { context: () => dev.stderr().slice(-3000), timeoutMs: 30_000 })
     expect(await dev.exited).toBe(0)
     return { result, log: dev.stderr() }
   } finally {
@@ -230,10 +231,11 @@ describe('brook demo', () => {
       // Out-of-order readings (held back up to 30 s) are late for 2 s windows without grace; with the default lateness of
       // 2 minutes the fleet labels none of them late in a run this short.
       const demo = spawnBrook(['demo', ...QUICK_ONE_NODE, '--out-of-order-fraction', '0.2', '--data-dir', dataDir])
-      await until(() => /written: .*readings-stats-1m [1-9]/.test(demo.stdout()) && /written: .*readings-late [1-9]/.test(demo.stdout()))
+      const output = (): string => `${demo.stdout().split('\n').slice(-20).join('\n')}\n${demo.stderr().slice(-3000)}`
+      await until(() => /written: .*readings-stats-1m [1-9]/.test(demo.stdout()) && /written: .*readings-late [1-9]/.test(demo.stdout()), 'stats windows and late readings written', { context: output, timeoutMs: 60_000 })
       const ports = clusterUp(demo.stdout())![1]!.split(',').map((address) => Number(address.split(':')[1]))
       demo.child.kill('SIGINT')
-      await until(() => demo.stdout().includes('cluster: stopped'))
+      await until(() => demo.stdout().includes('cluster: stopped'), "the demo's cluster stopped after SIGINT", { context: output, timeoutMs: 30_000 })
       // The nodes are gone and their ports free: a listener on each sees any connection the demo still makes, up to its exit.
       const connections: number[] = []
       const listeners = await Promise.all(
@@ -250,6 +252,7 @@ describe('brook demo', () => {
         ),
       )
       try {
+        await until(() => demo.child.exitCode !== null || demo.child.signalCode !== null, 'the demo to exit once its cluster stopped', { context: output, timeoutMs: 20_000 })
         expect(await demo.exited).toBe(0)
       } finally {
         for (const server of listeners) server.close()

@@ -58,9 +58,17 @@ export function spawnBrook(args: readonly string[]): { child: ChildProcess; stdo
   return { child, stdout: () => stdout, stderr: () => stderr, exited }
 }
 
-/** Polls `condition` until it holds; a test that never sees it fails by the test timeout, not by a clock here. */
-export async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 50))
+/**
+ * Polls `condition` every 50 ms until it holds. After `timeoutMs` (default 100 s, inside the tests' 120 s) it throws,
+ * naming `what` and adding `context()` (the last output of the process waited on, say), so that a test waiting in
+ * vain says for what, instead of only timing out.
+ */
+export async function until(condition: () => boolean | Promise<boolean>, what = 'a condition', options: { timeoutMs?: number; context?: () => string } = {}): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 100_000)
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`waited ${Math.round((options.timeoutMs ?? 100_000) / 1000)} s in vain for ${what}${options.context ? `:\n${options.context()}` : ''}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 export function kcat(args: readonly string[], input?: string): Promise<string> {
