@@ -26,10 +26,10 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Three workers on two cores: the cluster files spend much of their time waiting (elections, fencing, session
-    // timeouts, offsets.retention.minutes), and with two workers a third of the CPU stayed idle. Measured on a clean
-    // clone: 843 s with two workers (65% of both cores busy), 691 s with three (84%).
-    maxWorkers: 3,
+    // Two workers on two cores. Three took a clean clone's suite from 843 s to 674-691 s (both cores 84% busy instead
+    // of 65%), but the extra load made timing-sensitive tests fail in three of five runs; go to three once those
+    // runs stay green.
+    maxWorkers: 2,
     sequence: { sequencer: SlowFirstSequencer },
     // A file whose worker is blocked (no timeout can fire in it) is named and killed after ten minutes, so the run
     // ends failed instead of waiting for it forever (test/watchdog/).

@@ -4,10 +4,13 @@
 // argv[2] is JSON: { pipeline: IotPipelineOptions, run: RunOptions without log/print }.
 // stdout gets one JSON line per event: started, assigned, restored, and metrics every 300 ms and once more after a
 // clean stop (SIGTERM), when the final commit is counted.
-import { iotPipeline, runPipeline } from '../../dist/processor/index.js'
+import { iotPipeline, logClientRejections, runPipeline } from '../../dist/processor/index.js'
 
 const config = JSON.parse(process.argv[2])
 const print = (line) => process.stdout.write(`${JSON.stringify(line)}\n`)
+// As `brook process` does: a kafkajs rejection no one handled (a LeaveGroup answered NOT_COORDINATOR while its
+// consumer stops) is logged, not the end of the process.
+logClientRejections((line) => process.stderr.write(`${line}\n`))
 const pipeline = await runPipeline(iotPipeline(config.pipeline), { ...config.run, log: (line) => process.stderr.write(`${line}\n`) })
 print({ event: 'started', guarantee: pipeline.processingGuarantee })
 pipeline.events.on('assigned', (tasks) => print({ event: 'assigned', tasks }))
