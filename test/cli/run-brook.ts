@@ -64,9 +64,10 @@ export function spawnBrook(args: readonly string[]): { child: ChildProcess; stdo
  * vain says for what, instead of only timing out.
  */
 export async function until(condition: () => boolean | Promise<boolean>, what = 'a condition', options: { timeoutMs?: number; context?: () => string } = {}): Promise<void> {
-  const deadline = Date.now() + (options.timeoutMs ?? 100_000)
+  const timeoutMs = options.timeoutMs ?? 100_000
+  const deadline = Date.now() + timeoutMs
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`waited ${Math.round((options.timeoutMs ?? 100_000) / 1000)} s in vain for ${what}${options.context ? `:\n${options.context()}` : ''}`)
+    if (Date.now() > deadline) throw new Error(`waited ${Math.round(timeoutMs / 1000)} s in vain for ${what}${options.context ? `:\n${options.context()}` : ''}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }

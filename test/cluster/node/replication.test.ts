@@ -474,14 +474,8 @@ describe('replication on a three-node cluster', () => {
       }, { timeoutMs: 60_000 })
       await admin.fetchTopicMetadata({ topics: [topic] })
       // A leader elected a moment ago answers ListOffsets with LEADER_NOT_AVAILABLE until its high watermark is known
-      // (KIP-207), which kafkajs's admin does not retry: ask again until it answers.
-      const offsets = await waitFor('the new leader to answer ListOffsets', async () => {
-        try {
-          return (await admin.fetchTopicOffsets(topic))[0]
-        } catch {
-          return undefined
-        }
-      }, { timeoutMs: 30_000 })
+      // (KIP-207), which kafkajs's admin does not retry: ask again until it answers (waitFor takes a throw as not yet).
+      const offsets = await waitFor('the new leader to answer ListOffsets', async () => (await admin.fetchTopicOffsets(topic))[0], { timeoutMs: 30_000 })
       expect([offsets.low, offsets.high]).toEqual(['60', '101'])
     } finally {
       await admin.disconnect()

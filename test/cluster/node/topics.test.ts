@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
-import { allUnfenced, QUICK_CLUSTER_ARGS, startCluster, useCluster } from '../../helpers/cluster.js'
+import { clusterPerTest, QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { kcat } from '../../helpers/kcat.js'
 import { fetchPartition, producePartition, withClient } from '../../helpers/kafka.js'
@@ -202,22 +202,19 @@ describe('topics on a three-node cluster', () => {
 })
 
 describe('auto-creation the controller refuses', () => {
+  const { start } = clusterPerTest()
+
   it('is answered LEADER_NOT_AVAILABLE, so clients ask again, and the node logs why once per topic', async () => {
     // One node whose default.replication.factor needs two live brokers.
-    const cluster = await startCluster({ nodes: 1, extraArgs: [...QUICK_CLUSTER_ARGS, '--default-replication-factor', '2'] })
-    try {
-      await allUnfenced(cluster)
-      const node = cluster.nodes.get(1)!
-      const ask = () =>
-        withClient(node, (client) =>
-          client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: 'unplaceable' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
-        )
-      for (let i = 0; i < 3; i++) expect((await ask()).topics.map((t) => [t.name, t.errorCode])).toEqual([['unplaceable', ErrorCode.LEADER_NOT_AVAILABLE]])
-      const logged = node.output().split('\n').filter((line) => line.includes("cannot auto-create topic 'unplaceable'"))
-      expect(logged).toHaveLength(1)
-      expect(logged[0]).toMatch(/INFO .*cannot auto-create topic 'unplaceable' yet: INVALID_REPLICATION_FACTOR \(replication factor 2 with 1 live brokers?\); clients are answered LEADER_NOT_AVAILABLE and ask again$/)
-    } finally {
-      await cluster.destroy()
-    }
+    const cluster = await start({ nodes: 1, extraArgs: [...QUICK_CLUSTER_ARGS, '--default-replication-factor', '2'] })
+    const node = cluster.nodes.get(1)!
+    const ask = () =>
+      withClient(node, (client) =>
+        client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: 'unplaceable' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+      )
+    for (let i = 0; i < 3; i++) expect((await ask()).topics.map((t) => [t.name, t.errorCode])).toEqual([['unplaceable', ErrorCode.LEADER_NOT_AVAILABLE]])
+    const logged = node.output().split('\n').filter((line) => line.includes("cannot auto-create topic 'unplaceable'"))
+    expect(logged).toHaveLength(1)
+    expect(logged[0]).toMatch(/INFO .*cannot auto-create topic 'unplaceable' yet: INVALID_REPLICATION_FACTOR \(replication factor 2 with 1 live brokers?\); clients are answered LEADER_NOT_AVAILABLE and ask again$/)
   })
 })
