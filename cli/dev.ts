@@ -9,7 +9,8 @@
  * others knew it by. `--base-port 0` (tests, a second cluster beside one on 9092) takes a base port whose N client
  * and N controller ports are free at that moment; the bootstrap line says which. The cluster id is made once and kept in `<data-dir>/cluster-id`: `brook dev` run again on the
  * same data directory starts the same cluster, and each node rejoins on its own data. Once every node listens, the
- * quorum has a leader and every node is a registered, unfenced broker, it prints the bootstrap servers on stdout;
+ * quorum has a leader, every node is a registered, unfenced broker and every partition's leader serves it, it prints
+ * the bootstrap servers on stdout;
  * the nodes' own log lines go to its stderr.
  *
  * Every node is given `default.replication.factor` = min(3, N), as Kafka gives its internal topics
@@ -39,6 +40,10 @@ import { DEFAULT_CONFIG } from '../broker/config.js'
 import { checkClusterId, newClusterId } from '../broker/cluster/voters.js'
 import { ClusterClient } from '../client/cluster-client.js'
 import { clusterStatus } from '../client/cluster-admin.js'
+import { listOffsetsAt } from '../client/admin.js'
+import { errorText } from '../client/kafka-client.js'
+import { IsolationLevel, OffsetSpec } from '../protocol/constants.js'
+import { ErrorCode } from '../protocol/errors.js'
 import { BROOK_PROGRAM } from './demo-cluster.js'
 import { integer } from './parsers.js'
 import { ignoreOutputErrors, onStopSignal, STOP_WITH_CLUSTER } from './interrupt.js'
@@ -53,6 +58,12 @@ export const MAX_NODES = 9
 /** The highest base port: node MAX_NODES's controller listener must still be a port. */
 export const MAX_BASE_PORT = 65535 - CONTROLLER_PORT_OFFSET - MAX_NODES
 const READY_POLL_MS = 250
+/**
+ * How long, once the nodes are up, the announcement waits for every partition to be led by its preferred replica with
+ * its whole ISR, and then for every leader to serve its partitions (`unsettledPartition`), before it is made anyway.
+ */
+const PREFERRED_WAIT_MS = 15_000
+const SERVING_WAIT_MS = 45_000
 /** Base ports `--base-port 0` tries before it gives up. */
 const FREE_BASE_PORT_ATTEMPTS = 50
 
@@ -306,20 +317,28 @@ function watchUnfenced(child: ChildProcess, onUnfenced: () => void): void {
  * leader, every node a live broker in the metadata, and every node unfenced in this run (`allUnfenced()`). The
  * metadata alone does not tell: after a restart of the whole cluster it still holds the previous run's registrations,
  * unfenced, until each node registers again (with `--log-level` warn or error the nodes do not log it, and the
- * metadata decides). True once printed, false when `still()` stopped holding first.
+ * metadata decides). Then, as `unsettledPartition` says, every partition led where it will stay and served by its
+ * leader, so that the first client does not meet leaderships still moving; past SERVING_WAIT_MS it is printed anyway,
+ * with what is not settled on stderr. True once printed, false when `still()` stopped holding first.
  */
 async function announceWhenReady(options: { bootstrap: string; nodes: number; clusterId: string; allUnfenced: () => boolean; still: () => boolean }): Promise<boolean> {
   const servers = options.bootstrap.split(',').map((server) => {
     const [host, port] = server.split(':')
     return { host: host!, port: Number(port) }
   })
+  let upSince: number | undefined
   for (let attempt = 0; options.still(); attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS))
     const server = servers[attempt % servers.length]!
     try {
       const client = await ClusterClient.connect([server], { timeoutMs: 2000 })
       try {
         const status = await clusterStatus(client)
         if (status.controllerId >= 0 && status.liveBrokers.length === options.nodes && options.allUnfenced()) {
+          upSince ??= Date.now()
+          const unsettled = await unsettledPartition(client, Date.now() - upSince < PREFERRED_WAIT_MS)
+          if (unsettled !== null && Date.now() - upSince < SERVING_WAIT_MS) continue
+          if (unsettled !== null) process.stderr.write(`brook dev: the cluster is up, but ${unsettled}\n`)
           process.stdout.write(`brook dev: ${options.nodes} node${options.nodes === 1 ? '' : 's'} up (cluster ${options.clusterId}, controller node ${status.controllerId}); bootstrap servers ${options.bootstrap}\n`)
           return true
         }
@@ -329,7 +348,42 @@ async function announceWhenReady(options: { bootstrap: string; nodes: number; cl
     } catch {
       // Not listening yet, or no quorum leader to answer: ask again.
     }
-    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS))
   }
   return false
+}
+
+/**
+ * Why the cluster's partitions are not yet served as they will stay, or null when they are: a partition without a
+ * leader; with `waitForPreferred`, one whose ISR lacks a replica or whose leader is not its preferred replica (the
+ * controller's auto leader rebalance moves the leadership there once that replica rejoins the ISR, which clients
+ * would meet as NOT_LEADER_OR_FOLLOWER); and a leader, as the metadata names it, that does not answer ListOffsets for
+ * the partition yet (a node's metadata image holds a leadership before the leader itself has taken it up, as in Kafka).
+ * After a restart of the whole cluster, every leadership moves while the nodes register again.
+ */
+async function unsettledPartition(client: ClusterClient, waitForPreferred: boolean): Promise<string | null> {
+  const byLeader = new Map<number, Map<string, number[]>>()
+  for (const topic of (await client.metadata(null, { allowAutoTopicCreation: false })).topics) {
+    if (topic.errorCode !== ErrorCode.NONE || topic.name === null) return `topic ${topic.name ?? '?'} is described with ${errorText(topic.errorCode)}`
+    for (const partition of topic.partitions) {
+      const name = `${topic.name}-${partition.partitionIndex}`
+      const preferred = partition.replicaNodes[0]
+      if (partition.leaderId < 0) return `${name} has no leader`
+      if (waitForPreferred && partition.leaderId !== preferred) return `${name} is led by node ${partition.leaderId}, not by its preferred replica ${preferred}`
+      if (waitForPreferred && partition.isrNodes.length < partition.replicaNodes.length) return `${name} has not all its replicas in its ISR`
+      const topics = byLeader.get(partition.leaderId) ?? new Map<string, number[]>()
+      byLeader.set(partition.leaderId, topics)
+      topics.set(topic.name, [...(topics.get(topic.name) ?? []), partition.partitionIndex])
+    }
+  }
+  for (const [leaderId, topics] of byLeader) {
+    const leader = await client.node(leaderId)
+    for (const [topic, indexes] of topics) {
+      const answers = await listOffsetsAt(leader, topic, indexes, { timestamp: OffsetSpec.LATEST, isolationLevel: IsolationLevel.READ_UNCOMMITTED })
+      for (const index of indexes) {
+        const errorCode = answers.get(index)?.errorCode ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if (errorCode !== ErrorCode.NONE) return `node ${leaderId}, the leader of ${topic}-${index}, answers ListOffsets with ${errorText(errorCode)}`
+      }
+    }
+  }
+  return null
 }

@@ -251,8 +251,8 @@ async function offsetsFromLeaders(
   return answers
 }
 
-/** One ListOffsets request at a leader: its answer for each of `partitions`. */
-async function listOffsetsAt(
+/** One ListOffsets request at a leader: its answer for each of `partitions` (KafkaClient errors as they come). */
+export async function listOffsetsAt(
   client: KafkaClient,
   topic: string,
   partitions: readonly number[],
