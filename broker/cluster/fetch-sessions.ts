@@ -27,6 +27,8 @@ export interface SessionPartition {
   currentLeaderEpoch: number
   fetchOffset: bigint
   lastFetchedEpoch: number
+  /** The follower's own log start (Fetch v5+), -1 when it did not say. */
+  logStartOffset: bigint
   partitionMaxBytes: number
   /** The high watermark and log start offset last sent for it; undefined until an answer carried it. */
   sentHighWatermark?: bigint
@@ -109,6 +111,7 @@ export class FetchSessions {
           known.currentLeaderEpoch = wanted.currentLeaderEpoch
           known.fetchOffset = wanted.fetchOffset
           known.lastFetchedEpoch = wanted.lastFetchedEpoch
+          known.logStartOffset = wanted.logStartOffset
           known.partitionMaxBytes = wanted.partitionMaxBytes
         } else {
           partitions.set(key, sessionPartition(topic, wanted))
@@ -138,6 +141,7 @@ function sessionPartition(topic: FetchRequestFetchTopic, wanted: FetchRequestFet
     currentLeaderEpoch: wanted.currentLeaderEpoch,
     fetchOffset: wanted.fetchOffset,
     lastFetchedEpoch: wanted.lastFetchedEpoch,
+    logStartOffset: wanted.logStartOffset,
     partitionMaxBytes: wanted.partitionMaxBytes,
   }
 }

@@ -138,6 +138,8 @@ interface FollowerState {
   lastFetchLeaderLogEndOffset: bigint
   lastFetchTimeMs: number
   lastCaughtUpTimeMs: number
+  /** Its own log start as its last fetch in this epoch said (Fetch v5+); -1 until then (Kafka's UnknownOffset). */
+  logStartOffset: bigint
 }
 
 interface WaitingProduce {
@@ -145,11 +147,24 @@ interface WaitingProduce {
   readonly resolve: (errorCode: number) => void
 }
 
+/** A DeleteRecords waiting for every live replica's log start to reach `requiredOffset` (Kafka's DelayedDeleteRecords). */
+interface WaitingDeletion {
+  readonly requiredOffset: bigint
+  readonly resolve: (answer: LowWatermarkAnswer) => void
+}
+
+/** What a DeleteRecords waiting at the leader is answered: an error code, and the partition's low watermark (-1 with an error). */
+export interface LowWatermarkAnswer {
+  readonly errorCode: number
+  readonly lowWatermark: bigint
+}
+
 interface LeaderSide {
   readonly epochStartOffset: bigint
   readonly followers: Map<number, FollowerState>
   pendingIsr: readonly number[] | null
   waiting: WaitingProduce[]
+  deletions: WaitingDeletion[]
 }
 
 /** A replica Fetch's position for one partition, as the follower sends it. */
@@ -158,6 +173,8 @@ export interface ReplicaFetchPosition {
   readonly currentLeaderEpoch: number
   readonly fetchOffset: bigint
   readonly lastFetchedEpoch: number
+  /** The follower's own log start (Fetch v5+), -1 when it does not say. */
+  readonly logStartOffset: bigint
 }
 
 /** What the leader makes of one partition of a replica Fetch: an error, a divergence, or batches to read. */
@@ -329,7 +346,11 @@ export class ReplicaManager {
       return { kind: 'error', errorCode: ErrorCode.OFFSET_OUT_OF_RANGE }
     }
     // A fetch behind the position recorded in this epoch is stale: it must not drag the position back.
-    if (position.fetchOffset >= follower.logEndOffset) this.updateFollowerFetchState(replica, position.replicaId, follower, position.fetchOffset, nowMs)
+    if (position.fetchOffset >= follower.logEndOffset) {
+      follower.logStartOffset = position.logStartOffset
+      this.updateFollowerFetchState(replica, position.replicaId, follower, position.fetchOffset, nowMs)
+      this.completeDeletions(replica)
+    }
     return { kind: 'read' }
   }
 
@@ -362,6 +383,60 @@ export class ReplicaManager {
   }
 
   /**
+   * The partition's low watermark (Kafka's Partition.lowWatermarkIfLeader): the lowest log start of this leader and of
+   * every replica on a live (registered, unfenced) broker, as each follower's last fetch said; -1 while a live follower
+   * has not said in this leader epoch. Records below it are gone from every replica that could lead.
+   */
+  private lowWatermark(replica: Replica, leader: LeaderSide): bigint {
+    let low = replica.partition.logStartOffset
+    for (const [id, follower] of leader.followers) {
+      if (this.image?.brokers.get(id)?.fenced === false && follower.logStartOffset < low) low = follower.logStartOffset
+    }
+    return low
+  }
+
+  /**
+   * Resolves once the low watermark of a partition this node leads reaches `requiredOffset`, with it (Kafka's
+   * DelayedDeleteRecords, KIP-107): DeleteRecords moves the leader's log start, and each follower moves its own at its
+   * next fetch, which reports it. NOT_LEADER_OR_FOLLOWER when this node does not lead the partition or stops leading
+   * it; REQUEST_TIMED_OUT after `timeoutMs` (a live follower that does not fetch).
+   */
+  awaitLowWatermark(topicId: string, index: number, requiredOffset: bigint, timeoutMs: number): Promise<LowWatermarkAnswer> {
+    const replica = this.get(topicId, index)
+    const leader = replica?.leader
+    if (!replica || !leader) return Promise.resolve({ errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, lowWatermark: -1n })
+    const low = this.lowWatermark(replica, leader)
+    if (low >= requiredOffset) return Promise.resolve({ errorCode: ErrorCode.NONE, lowWatermark: low })
+    return new Promise<LowWatermarkAnswer>((resolve) => {
+      const waiter: WaitingDeletion = {
+        requiredOffset,
+        resolve: (answer) => {
+          clearTimeout(timer)
+          resolve(answer)
+        },
+      }
+      const timer = setTimeout(() => {
+        const current = replica.leader
+        if (current) current.deletions = current.deletions.filter((w) => w !== waiter)
+        resolve({ errorCode: ErrorCode.REQUEST_TIMED_OUT, lowWatermark: -1n })
+      }, Math.max(0, timeoutMs))
+      leader.deletions.push(waiter)
+    })
+  }
+
+  /** Answers the DeleteRecords the partition's low watermark now satisfies. */
+  private completeDeletions(replica: Replica): void {
+    const leader = replica.leader
+    if (!leader || leader.deletions.length === 0) return
+    const low = this.lowWatermark(replica, leader)
+    leader.deletions = leader.deletions.filter((waiting) => {
+      if (low < waiting.requiredOffset) return true
+      waiting.resolve({ errorCode: ErrorCode.NONE, lowWatermark: low })
+      return false
+    })
+  }
+
+  /**
    * Whether an acks=all produce to a partition this node leads must be refused before it is appended
    * (NOT_ENOUGH_REPLICAS): fewer than the topic's min.insync.replicas members of the committed ISR are in sync as the
    * leader sees them now (`inSyncIsrSize`). False for a partition this node does not lead (leadership is checked
@@ -388,13 +463,14 @@ export class ReplicaManager {
         lastFetchLeaderLogEndOffset: log.logEndOffset,
         lastFetchTimeMs: nowMs,
         lastCaughtUpTimeMs: replica.state.isr.includes(id) ? nowMs : NEVER,
+        logStartOffset: -1n,
       })
     }
     const previous = replica.leader
     // Kafka's makeLeader: the epoch starts at the log end in the epoch cache before anything is appended in it, so a
     // follower's OffsetForLeaderEpoch or divergence check right after the election finds it.
     log.assignEpochStartOffset(replica.state.leaderEpoch)
-    replica.leader = { epochStartOffset: log.logEndOffset, followers, pendingIsr: null, waiting: previous?.waiting ?? [] }
+    replica.leader = { epochStartOffset: log.logEndOffset, followers, pendingIsr: null, waiting: previous?.waiting ?? [], deletions: previous?.deletions ?? [] }
     this.options.log.info(`leading ${replica.name} in leader epoch ${replica.state.leaderEpoch} from offset ${log.logEndOffset} (isr [${replica.state.isr}])`)
   }
 
@@ -403,6 +479,7 @@ export class ReplicaManager {
     if (!leader) return
     replica.leader = null
     for (const waiting of leader.waiting) waiting.resolve(errorCode)
+    for (const waiting of leader.deletions) waiting.resolve({ errorCode, lowWatermark: -1n })
   }
 
   private updateFollowerFetchState(replica: Replica, replicaId: number, state: FollowerState, fetchOffset: bigint, nowMs: number): void {
@@ -483,6 +560,8 @@ export class ReplicaManager {
   private afterIsrChange(replica: Replica, nowMs: number): void {
     this.maybeIncrementHighWatermark(replica, nowMs)
     this.completeProduces(replica, nowMs)
+    // A follower on a broker the controller fenced no longer holds the low watermark back.
+    this.completeDeletions(replica)
   }
 
   /** Kafka's maybeExpandIsr / isFollowerInSync: LEO >= HW and >= the start of this leader's epoch. */
@@ -808,6 +887,7 @@ class ReplicaFetcher {
         leaderEpoch: replica.state.leaderEpoch,
         fetchOffset: replica.partition.logEndOffset,
         lastFetchedEpoch: replica.partition.log.latestEpoch,
+        logStartOffset: replica.partition.logStartOffset,
       }))
       if (sent.length === 0) {
         await sleep(Math.min(...this.backoffUntil.values()) - nowMs)
@@ -836,7 +916,7 @@ class ReplicaFetcher {
             currentLeaderEpoch: entry.leaderEpoch,
             fetchOffset: entry.fetchOffset,
             lastFetchedEpoch: entry.lastFetchedEpoch,
-            logStartOffset: -1n,
+            logStartOffset: entry.logStartOffset,
             partitionMaxBytes: REPLICA_FETCH_PARTITION_MAX_BYTES,
             replicaDirectoryId: '00000000-0000-0000-0000-000000000000',
           })),
@@ -899,10 +979,17 @@ interface SentFetchState {
   readonly leaderEpoch: number
   readonly fetchOffset: bigint
   readonly lastFetchedEpoch: number
+  readonly logStartOffset: bigint
 }
 
 function sameFetchState(before: SentFetchState | undefined, now: SentFetchState): boolean {
-  return before !== undefined && before.leaderEpoch === now.leaderEpoch && before.fetchOffset === now.fetchOffset && before.lastFetchedEpoch === now.lastFetchedEpoch
+  return (
+    before !== undefined &&
+    before.leaderEpoch === now.leaderEpoch &&
+    before.fetchOffset === now.fetchOffset &&
+    before.lastFetchedEpoch === now.lastFetchedEpoch &&
+    before.logStartOffset === now.logStartOffset
+  )
 }
 
 /** Kafka's checkCurrentLeaderEpoch: -1 skips it; older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH. */

@@ -10,6 +10,12 @@
  * - Topics whose cleanup.policy lacks `delete` (compacted topics, __consumer_offsets among them) refuse with
  *   POLICY_VIOLATION, as Kafka's Partition.deleteRecordsOnLeader does: their records are removed only by compaction.
  * - A storage failure is KAFKA_STORAGE_ERROR for that partition (ReplicaManager.deleteRecordsOnLocalLog).
+ * - On a cluster node, answered by the partition's leader only (NOT_LEADER_OR_FOLLOWER elsewhere), and only once every
+ *   replica on a live broker has moved its log start that far too (Kafka's DelayedDeleteRecords): followers move
+ *   theirs to the leader's at their next fetch and report it in the one after (Fetch v5+ logStartOffset). The answer's
+ *   lowWatermark is then the lowest log start of those replicas (Partition.lowWatermarkIfLeader), so a leader elected
+ *   after the answer never serves the deleted records again. REQUEST_TIMED_OUT when that takes longer than the
+ *   request's timeoutMs (a live follower not fetching); the leader's records stay deleted.
  */
 import {
   deleteRecords,
@@ -17,7 +23,7 @@ import {
   type DeleteRecordsResponse,
 } from '../../protocol/messages/delete-records.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { defineHandler } from '../handler.js'
+import { defineHandler, leadershipError } from '../handler.js'
 import { StorageError } from '../../storage/log-store.js'
 
 const HIGH_WATERMARK = -1n
@@ -34,6 +40,8 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
           wanted.partitions.map(async ({ partitionIndex, offset }) => {
             const partition = services.topics.partition(wanted.name, partitionIndex)
             if (!partition) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
+            const notLeader = leadershipError(services, partition.topic, partitionIndex)
+            if (notLeader !== ErrorCode.NONE) return { partitionIndex, lowWatermark: -1n, errorCode: notLeader }
             if (!partition.topic.config.cleanupPolicy.delete) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.POLICY_VIOLATION }
             const target = offset === HIGH_WATERMARK ? partition.highWatermark : offset
             if (target < 0n || target > partition.highWatermark) {
@@ -47,6 +55,10 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
                 return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.KAFKA_STORAGE_ERROR }
               }
               services.log.info(`${wanted.name}-${partitionIndex}: records before ${target} deleted`)
+            }
+            if (services.replicas) {
+              const { errorCode, lowWatermark } = await services.replicas.awaitLowWatermark(partition.topic.topicId, partitionIndex, target, request.timeoutMs)
+              return { partitionIndex, lowWatermark, errorCode }
             }
             return { partitionIndex, lowWatermark: partition.logStartOffset, errorCode: ErrorCode.NONE }
           }),

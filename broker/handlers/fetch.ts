@@ -220,7 +220,13 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
       verdicts.set(entry, { kind: 'error', errorCode })
       continue
     }
-    const position = { replicaId, currentLeaderEpoch: entry.currentLeaderEpoch, fetchOffset: entry.fetchOffset, lastFetchedEpoch: entry.lastFetchedEpoch }
+    const position = {
+      replicaId,
+      currentLeaderEpoch: entry.currentLeaderEpoch,
+      fetchOffset: entry.fetchOffset,
+      lastFetchedEpoch: entry.lastFetchedEpoch,
+      logStartOffset: entry.logStartOffset,
+    }
     verdicts.set(entry, replicas.replicaFetch(topic.topicId, entry.partition, position, nowMs))
   }
   const answers = services.answers
