@@ -13,7 +13,8 @@
  *          are rewritten in place with their offsets unchanged (sparse offsets are legal in a batch, as after Kafka's
  *          cleaner). A tombstone (null value) is kept for delete.retention.ms after the pass that first compacted
  *          it, whatever its timestamp (Kafka's delete horizon, KIP-534), so a consumer that read the key's older value
- *          has that long to read its deletion too. Records newer than min.compaction.lag.ms, the last batch, and anything at or above the last
+ *          has that long to read its deletion too. A record without a key (written before the topic was switched to
+ *          compaction; produce refuses them on a compacted topic) is dropped, as Kafka's cleaner does. Records newer than min.compaction.lag.ms, the last batch, and anything at or above the last
  *          stable offset (the high watermark without open transactions) are left alone, as Kafka's cleaner stops at
  *          the first unstable offset: a record of an open transaction may yet be aborted, so it supersedes nothing.
  *          Batches of aborted transactions (found in the aborted-transaction index) supersede nothing either: they
@@ -261,7 +262,9 @@ export class LogCleaner {
     let tombstonesExpireAt = Infinity
     let keptNewTombstone = false
     const keep = (record: Record): boolean => {
-      if (!record.key) return true
+      // A record without a key has nothing to be the latest of (a topic switched to compaction holds them): Kafka's
+      // cleaner drops it (LogCleaner.shouldRetainRecord), and produce refuses new ones on a compacted topic.
+      if (!record.key) return false
       if (map.get(keyHash(record.key)) > record.offset) return false
       if (record.value !== null) return true
       const expiresAt = expiryOf(record)

@@ -207,6 +207,31 @@ describe('retention and compaction', () => {
       expect(read.map((r) => [r.offset, r.key, r.value])).toEqual(survivors)
     })
 
+    it('drops the records without a key once their topic is switched to compaction, as Kafka\'s cleaner does', async () => {
+      const settings = [{ name: 'min.cleanable.dirty.ratio', value: '0.01' }]
+      await admin.createTopics({ topics: [{ topic: 'switched-state', numPartitions: 1, configEntries: settings }] })
+      // Taken while the topic deletes: a compacted topic refuses records without a key.
+      expect(await appendBatch('switched-state', 3, BigInt(Date.now()))).toBe(0n)
+      const produced = await produceBatches('switched-state', HISTORY)
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: 'switched-state', configEntries: [...settings, { name: 'cleanup.policy', value: 'compact' }] }],
+      })
+      await waitFor('compaction to remove the records without a key and superseded values', async () => {
+        const records = recordsOf((await readPartition(client, 'switched-state', 0)).batches)
+        return records.length === 5
+      })
+      const { batches, highWatermark } = await readPartition(client, 'switched-state', 0)
+      expect(recordsOf(batches).map((r) => [String(r.offset), r.key?.toString() ?? null])).toEqual([
+        [produced.get('thermostat-4=22.5'), 'thermostat-4'],
+        [produced.get('thermostat-2=null'), 'thermostat-2'],
+        [produced.get('thermostat-3=18.5'), 'thermostat-3'],
+        [produced.get('thermostat-1=20.5'), 'thermostat-1'],
+        [produced.get('thermostat-5=17.0'), 'thermostat-5'],
+      ])
+      expect(highWatermark).toBe(12n)
+    })
+
     it('drops a tombstone once it is older than delete.retention.ms, even when nothing is written any more', async () => {
       await admin.createTopics({
         topics: [{
