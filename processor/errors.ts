@@ -8,8 +8,9 @@
  *   error while processing restarts the task from its last commit, and stops the pipeline at the third failure in a
  *   row at one offset (runtime/runner.ts).
  * - `TopologyError`: the pipeline itself is wrong (two operators with one name, a duration that is not one, a
- *   co-partitioning mismatch, a changelog topic with the wrong partition count). It is thrown before anything is
- *   consumed, with a message that names the operator or topic.
+ *   co-partitioning mismatch, a changelog topic with the wrong partition count, a state directory another running
+ *   instance holds: STATE_DIR_LOCKED). It is thrown before anything is consumed, with a message that names the
+ *   operator, topic or directory.
  * - `GuaranteeError`: the pipeline cannot start with exactly_once: the cluster has no transactions and exactly_once
  *   was asked for (TRANSACTIONS_UNSUPPORTED), or whether it has them stayed unknown, the cluster not answering
  *   definitively within a minute or answering an error such as an authorization failure (TRANSACTIONS_UNKNOWN).
@@ -25,6 +26,7 @@ export const ProcessorErrorCode = {
   serializationFailed: 'SERIALIZATION_FAILED',
   badTopology: 'BAD_TOPOLOGY',
   badState: 'BAD_STATE',
+  stateDirLocked: 'STATE_DIR_LOCKED',
   transactionsUnsupported: 'TRANSACTIONS_UNSUPPORTED',
   transactionsUnknown: 'TRANSACTIONS_UNKNOWN',
 } as const

@@ -28,6 +28,7 @@ import { join, resolve } from 'node:path'
 import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type Message, type Producer, type RecordMetadata } from 'kafkajs'
 import { GuaranteeError, ProcessorErrorCode, TopologyError } from '../errors.js'
 import { CacheBudget, TaskStore } from '../state/task-store.js'
+import { lockStateDirectory, type StateDirectoryLock } from '../state/state-directory.js'
 import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
 import type { Topology } from '../topology/topology.js'
 import { taskAssigner, taskId } from './assignor.js'
@@ -247,6 +248,8 @@ class Runner implements RunningPipeline {
   private consumer!: Consumer
   private producer?: Producer
   private tables?: GlobalTables
+  /** Held from the start of `start()` to the end of the shutdown: no other instance uses the state directory meanwhile. */
+  private stateLock?: StateDirectoryLock
   private ticker?: NodeJS.Timeout
   private readonly tickMs: number
   /** Looks at source end offsets for idle advancement: no retries, so an unreachable cluster answers at once. */
@@ -302,6 +305,7 @@ class Runner implements RunningPipeline {
   }
 
   async start(): Promise<void> {
+    this.stateLock = await lockStateDirectory(this.stateDir, this.instanceId)
     const scout = this.kafka.admin()
     let seeds: string[]
     try {
@@ -972,5 +976,6 @@ class Runner implements RunningPipeline {
     await this.producer?.disconnect().catch(() => {})
     await this.looker?.disconnect().catch(() => {})
     await this.admin?.disconnect().catch(() => {})
+    await this.stateLock?.release().catch(() => {})
   }
 }

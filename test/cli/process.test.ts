@@ -202,6 +202,25 @@ describe('brook process against a broker', () => {
     expect(probes).toEqual(['probed-probe'])
   })
 
+  it('refuses in one line to start on a state directory another running instance holds, naming its pid, and starts on it once that one was killed', async () => {
+    await admin.createTopics({ topics: [{ topic: 'fixture-in', numPartitions: 1 }], waitForLeaders: true })
+    const dir = tempDir('brook-state-shared-')
+    const args = ['process', FIXTURE, '--bootstrap-server', broker.address, '--application-id', 'shared-state', '--state-dir', dir, '--processing-guarantee', 'at_least_once']
+    const first = spawnBrook(args)
+    await waitFor('the first instance to start', () => / started \(at_least_once, /.test(first.stderr()))
+    expectOneLineError(
+      await brook(args),
+      `shared-state: could not start on ${broker.address}: the state directory ${dir} is in use by another instance (pid ${first.child.pid}, instance `,
+    )
+    // The lock goes with the process, kill -9 included: nothing stale is left to remove by hand.
+    first.child.kill('SIGKILL')
+    await first.exited
+    const second = spawnBrook(args)
+    await waitFor('an instance to start on the directory the killed one held', () => / started \(at_least_once, /.test(second.stderr()) || second.child.exitCode !== null)
+    second.child.kill('SIGINT')
+    expect(await second.exited).toBe(0)
+  })
+
   it('runs the built-in iot pipeline with its window sizes and threshold as flags: stats, averages, alerts and late readings', async () => {
     await admin.createTopics({ topics: [{ topic: 'readings', numPartitions: 1 }], waitForLeaders: true })
     const settings = join(tempDir('brook-settings-'), 'kafka.json')

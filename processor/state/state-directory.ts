@@ -1,0 +1,51 @@
+/**
+ * An instance's hold on its state directory, as Kafka Streams' StateDirectory locks `state.dir`: one running
+ * instance per directory, so two instances never open, write or delete each other's task stores.
+ *
+ *   <stateDir>/.lock/    a LevelDB database kept open while the instance runs: LevelDB takes an OS file lock on its
+ *                        LOCK file, which the OS releases when the process ends, even by kill -9, so no lock
+ *                        outlives its instance and none has to be cleaned up by hand
+ *   <stateDir>/.owner    `pid <pid> instance <instanceId> since <ISO time>`, written once the lock is held, for the
+ *                        message a second instance gets
+ */
+import { Level } from 'level'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ProcessorErrorCode, TopologyError } from '../errors.js'
+
+/** The lock, held until `release()`. */
+export interface StateDirectoryLock {
+  release(): Promise<void>
+}
+
+/**
+ * Takes `stateDir` (made if missing) for the instance `instanceId`. Errors: a TopologyError with code
+ * STATE_DIR_LOCKED when another instance, in this process or another, holds it (naming its pid when it said), or a
+ * plain Error when the directory cannot be made or the lock database cannot be opened for another reason.
+ */
+export async function lockStateDirectory(stateDir: string, instanceId: string): Promise<StateDirectoryLock> {
+  mkdirSync(stateDir, { recursive: true })
+  const db = new Level(join(stateDir, '.lock'))
+  try {
+    await db.open()
+  } catch (error) {
+    const cause = (error as Error & { cause?: Error & { code?: string } }).cause
+    if (cause?.code !== 'LEVEL_LOCKED') throw new Error(`cannot lock the state directory ${stateDir}: ${cause?.message ?? (error as Error).message}`)
+    throw new TopologyError(
+      `the state directory ${stateDir} is in use by another instance${ownerOf(stateDir)}: give each instance on a machine its own state directory (--state-dir, stateDir)`,
+      ProcessorErrorCode.stateDirLocked,
+    )
+  }
+  writeFileSync(join(stateDir, '.owner'), `pid ${process.pid} instance ${instanceId} since ${new Date().toISOString()}\n`)
+  return { release: () => db.close() }
+}
+
+/** ` (pid N, instance id)` from the holder's `.owner` file, or '' when it cannot be read. */
+function ownerOf(stateDir: string): string {
+  try {
+    const match = /^pid (\d+) instance (\S+)/.exec(readFileSync(join(stateDir, '.owner'), 'utf8'))
+    return match ? ` (pid ${match[1]}, instance ${match[2]})` : ''
+  } catch {
+    return ''
+  }
+}
