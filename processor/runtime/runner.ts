@@ -119,6 +119,12 @@ export interface RunOptions {
   cacheMaxBytes?: number
   /** Consumer session timeout (ms, default 10000): how soon the group notices a dead instance. */
   sessionTimeoutMs?: number
+  /**
+   * How old the group consumer's metadata may get before it asks again (ms, default 300000, Kafka's
+   * metadata.max.age.ms): partitions added to a source topic are noticed within it, and stop the pipeline when the
+   * source has state (its changelog keeps the old count).
+   */
+  metadataMaxAgeMs?: number
   /** Late records topic (default `<applicationId>-late`). */
   lateTopic?: string
   /** Dead-letter topic (default `<applicationId>-dlq`). */
@@ -373,6 +379,7 @@ class Runner implements RunningPipeline {
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: Math.min(3000, Math.floor((this.options.sessionTimeoutMs ?? 10_000) / 4)),
       rebalanceTimeout: 30_000,
+      metadataMaxAge: this.options.metadataMaxAgeMs ?? 300_000,
       maxWaitTimeInMs: 250,
       readUncommitted: false,
       allowAutoTopicCreation: false,
@@ -579,7 +586,19 @@ class Runner implements RunningPipeline {
     const store = slot.task.store
     const changelog = slot.sub.changelogTopic
     if (!changelog) return this.finishRestore(slot, epoch)
-    const offsets = await this.partitionOffsets(changelog, slot.partition)
+    const changelogEnds = await this.admin.fetchTopicOffsets(changelog)
+    const found = changelogEnds.find((o) => o.partition === slot.partition)
+    if (!found) {
+      // Partitions added to the source while the application ran: its state is spread over the changelog's partitions
+      // by the old count, so the new tasks' state would be wrong (Kafka Streams stops on such a changelog too).
+      throw new TopologyError(
+        `${slot.sub.sourceTopic} now has a partition ${slot.partition} but changelog ${changelog} has ${changelogEnds.length} partition${changelogEnds.length === 1 ? '' : 's'}: ` +
+          `partitions were added to the source topic while the application ran, and its keys' state would reach the wrong tasks ` +
+          `(to go on with the new count, reset the application: stop every instance, delete its changelog and repartition topics, its group and its state directories)`,
+        ProcessorErrorCode.badState,
+      )
+    }
+    const offsets = { low: Number(found.low), high: Number(found.high) }
     let from = store.checkpoint
     const outOfRange = from !== null && (from < offsets.low || from > offsets.high)
     if (from !== null && (this.processingGuarantee === 'exactly_once' || outOfRange)) {
@@ -742,6 +761,8 @@ class Runner implements RunningPipeline {
    */
   private async recover(slot: Slot, error: Error): Promise<void> {
     if (this.stopping) return
+    // The application's topics no longer fit it: no retry makes them fit.
+    if (error instanceof TopologyError) return this.crash(error)
     if (this.consumerStoppedMs !== null) {
       // The task was suspended with the consumer; its next join initializes it.
       this.log(`task ${slot.id}: ${error.message}; it waits for the group consumer to join again`)
@@ -762,6 +783,7 @@ class Runner implements RunningPipeline {
     try {
       await this.initialize(slot)
     } catch (failure) {
+      if (failure instanceof TopologyError) return this.crash(failure)
       const epoch = ++slot.epoch
       slot.state = 'suspended'
       // A producer whose fencing failed may be left mid-transaction: the next attempt starts a new one.

@@ -8,6 +8,8 @@
  * serializer cannot write (it throws, or returns something that is not a Buffer, a string or null) is a dead letter
  * too, and stops nothing. A changelog topic deleted under a running pipeline stops it with one error naming the
  * topic (its state went with it), instead of commits retrying forever or the topic coming back empty and uncompacted.
+ * A source topic with more partitions than its changelog (partitions added to it) is refused at start and stops a
+ * running pipeline once its consumer sees them, naming both topics, as Kafka Streams refuses such a changelog.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { HeaderNames, TopologyBuilder, eventTime, runPipeline, sum, tumbling, type Serializer } from '../../processor/index.js'
@@ -238,6 +240,44 @@ describe('topics deleted under a running pipeline', () => {
       expect(error?.message).toMatch(new RegExp(`^${changelog} no longer exists: deleted while the pipeline ran`))
       // Created again by a producer's metadata request, it would be an empty topic without cleanup.policy=compact.
       expect(await setting.admin.listTopics()).not.toContain(changelog)
+    } finally {
+      await pipeline.stop().catch(() => {})
+    }
+  })
+})
+
+describe('a source topic whose partition count no longer fits its changelog', () => {
+  const summing = (app: string) => {
+    const b = new TopologyBuilder()
+    b.stream<{ n: number }>(`${app}-input`).groupByKey().reduce((a, v) => ({ n: a.n + v.n }), { name: 'sums' }).to(`${app}-sums`)
+    return b.build()
+  }
+
+  test('refuses to start, naming both topics, when the changelog has fewer partitions than the source', async () => {
+    const app = 'recount-start'
+    const first = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
+    await first.stop()
+    await setting.admin.createPartitions({ topicPartitions: [{ topic: `${app}-input`, count: 2 }] })
+    const started = runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), log: () => {} })
+    await expect(started).rejects.toMatchObject({ name: 'TopologyError', code: 'BAD_STATE' })
+    await expect(started).rejects.toThrow(/^changelog recount-start-\S+-changelog has 1 partitions but recount-start-input has 2: its state would reach the wrong tasks/)
+  })
+
+  test('stops a running pipeline with one error naming both topics when partitions are added to its source, instead of stalling the new task', async () => {
+    const app = 'recount-running'
+    // The consumer notices the new partition at its next metadata refresh, then the group rebalances.
+    const pipeline = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, metadataMaxAgeMs: 1000, log: () => {} })
+    const stopped = pipeline.closed.then(
+      () => null,
+      (error: Error) => error,
+    )
+    try {
+      await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 1 })] })
+      await readTopic(setting.kafka, `${app}-sums`, (r) => r.length >= 1)
+      await setting.admin.createPartitions({ topicPartitions: [{ topic: `${app}-input`, count: 2 }] })
+      const error = await stopped
+      expect(error).toMatchObject({ name: 'TopologyError', code: 'BAD_STATE' })
+      expect(error?.message).toMatch(/^recount-running-input now has a partition 1 but changelog recount-running-\S+-changelog has 1 partition: partitions were added to the source topic while the application ran/)
     } finally {
       await pipeline.stop().catch(() => {})
     }
