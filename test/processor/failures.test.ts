@@ -263,6 +263,26 @@ describe('a source topic whose partition count no longer fits its changelog', ()
     await expect(started).rejects.toThrow(/^changelog recount-start-\S+-changelog has 1 partitions but recount-start-input has 2: its state would reach the wrong tasks/)
   })
 
+  test('a stateless source may grow: records of a partition added while the pipeline runs are processed', async () => {
+    const app = 'recount-stateless'
+    const b = new TopologyBuilder()
+    b.stream<{ n: number }>(`${app}-input`).map((v) => ({ n: v.n * 10 })).to(`${app}-out`)
+    const pipeline = await runPipeline(b.build(), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, metadataMaxAgeMs: 1000, log: () => {} })
+    try {
+      await setting.producer.send({ topic: `${app}-input`, messages: [{ ...event('k', { n: 1 }), partition: 0 }] })
+      await readTopic(setting.kafka, `${app}-out`, (r) => r.length >= 1)
+      await setting.admin.createPartitions({ topicPartitions: [{ topic: `${app}-input`, count: 2 }] })
+      // A producer that knows the new partition: kafkajs drops a record for a partition its metadata lacks.
+      const producer = setting.kafka.producer()
+      await producer.connect()
+      await producer.send({ topic: `${app}-input`, messages: [{ ...event('k', { n: 2 }), partition: 1 }] }).finally(() => producer.disconnect())
+      const out = await readTopic(setting.kafka, `${app}-out`, (r) => r.length >= 2)
+      expect(values(out).map((v) => v.n).sort()).toEqual([10, 20])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
   test('stops a running pipeline with one error naming both topics when partitions are added to its source, instead of stalling the new task', async () => {
     const app = 'recount-running'
     // The consumer notices the new partition at its next metadata refresh, then the group rebalances.
