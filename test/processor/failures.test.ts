@@ -33,6 +33,21 @@ interface Event {
 
 const event = (key: string, value: unknown) => ({ key, value: JSON.stringify(value) })
 
+/** A stateful pipeline: the sum of `n` per key, from `<app>-input` to `<app>-sums`. */
+function summing(app: string) {
+  const b = new TopologyBuilder()
+  b.stream<{ n: number }>(`${app}-input`).groupByKey().reduce((a, v) => ({ n: a.n + v.n }), { name: 'sums' }).to(`${app}-sums`)
+  return b.build()
+}
+
+/** The error a pipeline stops with, or null when it is stopped without one. */
+function stopError(pipeline: { closed: Promise<void> }): Promise<Error | null> {
+  return pipeline.closed.then(
+    () => null,
+    (error: Error) => error,
+  )
+}
+
 describe('user code that throws', () => {
   test('an event-time function, an aggregation value function and a deserializer that throw dead-letter the record; the rest is processed', async () => {
     const b = new TopologyBuilder()
@@ -222,14 +237,9 @@ describe('a global table whose topic does not exist', () => {
 describe('topics deleted under a running pipeline', () => {
   test.each(['exactly_once', 'at_least_once'] as const)('%s: a deleted changelog topic stops the pipeline with one error naming it, and is not created again', async (guarantee) => {
     const app = `gone-${guarantee}`
-    const b = new TopologyBuilder()
-    b.stream<{ n: number }>(`${app}-input`).groupByKey().reduce((a, v) => ({ n: a.n + v.n }), { name: 'sums' }).to(`${app}-sums`)
     const logged: string[] = []
-    const pipeline = await runPipeline(b.build(), { applicationId: app, processingGuarantee: guarantee, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, kafka: { retry: { initialRetryTime: 50 } }, log: (line) => logged.push(line) })
-    const stopped = pipeline.closed.then(
-      () => null,
-      (error: Error) => error,
-    )
+    const pipeline = await runPipeline(summing(app), { applicationId: app, processingGuarantee: guarantee, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, kafka: { retry: { initialRetryTime: 50 } }, log: (line) => logged.push(line) })
+    const stopped = stopError(pipeline)
     try {
       await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 1 })] })
       await readTopic(setting.kafka, `${app}-sums`, (r) => r.length >= 1)
@@ -247,12 +257,6 @@ describe('topics deleted under a running pipeline', () => {
 })
 
 describe('a source topic whose partition count no longer fits its changelog', () => {
-  const summing = (app: string) => {
-    const b = new TopologyBuilder()
-    b.stream<{ n: number }>(`${app}-input`).groupByKey().reduce((a, v) => ({ n: a.n + v.n }), { name: 'sums' }).to(`${app}-sums`)
-    return b.build()
-  }
-
   test('refuses to start, naming both topics, when the changelog has fewer partitions than the source', async () => {
     const app = 'recount-start'
     const first = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
@@ -287,10 +291,7 @@ describe('a source topic whose partition count no longer fits its changelog', ()
     const app = 'recount-running'
     // The consumer notices the new partition at its next metadata refresh, then the group rebalances.
     const pipeline = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, metadataMaxAgeMs: 1000, log: () => {} })
-    const stopped = pipeline.closed.then(
-      () => null,
-      (error: Error) => error,
-    )
+    const stopped = stopError(pipeline)
     try {
       await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 1 })] })
       await readTopic(setting.kafka, `${app}-sums`, (r) => r.length >= 1)

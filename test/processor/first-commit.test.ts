@@ -42,7 +42,11 @@ test('a task whose first transaction is aborted processes that transaction\'s re
   await waitFor('every reading processed', () => running.metrics().tasks.some((t) => t.state === 'running' && t.position !== null && Number(t.position) >= readings.length), { timeoutMs: 90_000 })
   await running.stop()
 
-  const output = await readTopic(kafka, TOPICS.statsTopic, (records) => windowsOf(values(records)).windows.size >= expected.size, { timeoutMs: 60_000 })
+  let seen = 0
+  const output = await readTopic(kafka, TOPICS.statsTopic, (records) => (seen = windowsOf(values(records)).windows.size) >= expected.size, { timeoutMs: 60_000 }).catch((error: Error) => {
+    // What the pipeline went through says where the windows went.
+    throw new Error(`${error.message}: ${seen} of ${expected.size} windows; the pipeline logged: ${logged.join(' | ')}`)
+  })
   const result = windowsOf(values(output))
   console.log(`first commit aborted: ${result.windows.size} windows (expected ${expected.size}), ${result.duplicates} twice; ${logged.filter((line) => line.startsWith('task ')).join(' | ')}`)
   expect(logged.some((line) => line.startsWith('task 0_0: ') && line.includes('re-initializing it from its committed state'))).toBe(true)
