@@ -760,7 +760,10 @@ class Runner implements RunningPipeline {
    * what failed: see reinitialize.
    */
   private async recover(slot: Slot, error: Error): Promise<void> {
-    if (this.stopping) return
+    if (this.stopping) {
+      this.log(`task ${slot.id}: ${error.message}; stopping, so it is not re-initialized`)
+      return
+    }
     // The application's topics no longer fit it: no retry makes them fit.
     if (error instanceof TopologyError) return this.crash(error)
     if (this.consumerStoppedMs !== null) {
@@ -983,7 +986,11 @@ class Runner implements RunningPipeline {
     await this.reconciling.catch(() => {})
     for (const slot of this.slots.values()) {
       await slot.lock.run(async () => {
-        if (slot.state === 'running') await this.commit(slot).catch((error: Error) => this.log(`task ${slot.id}: final commit failed: ${error.message}`))
+        // A commit that failed while stopping left the task without its producer (and its uncommitted work
+        // unusable): recover does not re-initialize a stopping pipeline, so there is nothing to commit.
+        if (slot.state === 'running' && this.processingGuarantee === 'exactly_once' && slot.producer === undefined) {
+          this.log(`task ${slot.id}: no final commit: its last commit failed; the next start redoes the work not committed`)
+        } else if (slot.state === 'running') await this.commit(slot).catch((error: Error) => this.log(`task ${slot.id}: final commit failed: ${error.message}`))
         slot.epoch++
         slot.state = 'suspended'
       })
