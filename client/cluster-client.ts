@@ -149,14 +149,21 @@ export class ClusterClient {
    * One topic's metadata; an error (by Kafka name) when it does not exist. Retriable errors are asked again for a
    * while: Kafka answers LEADER_NOT_AVAILABLE for a topic it has just auto-created, until its leaders are elected.
    */
-  topic(name: string, options: { allowAutoTopicCreation: boolean }): Promise<MetadataResponseTopic> {
-    return retrying(SETTLING, async (last) => {
-      const found = (await this.metadata([name], options)).topics.find((t) => t.name === name)
+  topic(name: string, options: { allowAutoTopicCreation: boolean; policy?: RetryPolicy }): Promise<MetadataResponseTopic> {
+    const policy = options.policy ?? SETTLING
+    return retrying(policy, async (last) => {
+      const found = (await this.metadata([name], { allowAutoTopicCreation: options.allowAutoTopicCreation })).topics.find((t) => t.name === name)
       if (!found) throw new Error(`the broker did not describe topic '${name}'`)
       const settling = found.errorCode === ErrorCode.NONE ? found.partitions.some((p) => p.leaderId < 0) : errorInfo(found.errorCode).retriable
       // UNKNOWN_TOPIC_OR_PARTITION is retriable in Kafka's table, but here it means the topic is not there.
       if (settling && found.errorCode !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && !last) return AGAIN
-      checkTopicError(found)
+      try {
+        checkTopicError(found)
+      } catch (error) {
+        // A policy bounded by time (a producer waiting for a topic it auto-creates) says how long it waited.
+        if (settling && policy.timeoutMs !== undefined) throw new Error(gaveUp(policy, (error as Error).message), { cause: error })
+        throw error
+      }
       return found
     })
   }

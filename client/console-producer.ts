@@ -162,7 +162,10 @@ export class ConsoleProducer {
    * asks for a producer id (`initIdempotence`).
    */
   static async open(cluster: ClusterClient, options: ProducerOptions): Promise<ConsoleProducer> {
-    const topic = await cluster.topic(options.topic, { allowAutoTopicCreation: true })
+    // A topic being auto-created answers LEADER_NOT_AVAILABLE until its leaders are elected, and for as long as the
+    // cluster has fewer live nodes than its default replication factor: wait as a batch waits (Kafka's producer
+    // waits max.block.ms for the topic's metadata) rather than SETTLING's 2 s.
+    const topic = await cluster.topic(options.topic, { allowAutoTopicCreation: true, policy: DELIVERY })
     const count = topic.partitions.length
     if (count === 0) throw new Error(`topic '${options.topic}' has no partitions yet`)
     if (options.partition !== undefined && options.partition >= count) {
