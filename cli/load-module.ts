@@ -126,7 +126,8 @@ export async function importUserModule(file: string, { pipeline = false }: { pip
     if (typeScript) await registerTypeScript()
     return await importHoldingWarnings(url)
   } catch (error) {
-    const message = realFileNames(oneLine(error), path)
+    // Node's "Require stack: - file ..." after a CommonJS resolution error names only files the message names already.
+    const message = realFileNames(oneLine(error), path).replace(/\s*Require stack:.*$/, '')
     // A JavaScript module's SyntaxError from import() says what but not where (esbuild's report on TypeScript does).
     const where = error instanceof SyntaxError && !typeScript ? syntaxErrorAt(path) : null
     // A syntax error, unless it is import or export in a file loaded as CommonJS, is no matter of module systems.
@@ -137,7 +138,10 @@ export async function importUserModule(file: string, { pipeline = false }: { pip
     // A .cts file loads as CommonJS whatever its package.json says.
     const cts = extname(path) === '.cts'
     let hint = ''
-    if (brookMissing) hint = ` (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)`
+    if (brookMissing) {
+      const asCommonJs = commonJs ? `; it also loads as CommonJS, since no package.json above it says "type": "module": name it ${typeScript ? '.mts' : '.mjs'}, or add "type": "module"` : ''
+      hint = ` (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout${asCommonJs})`
+    }
     else if (cts && commonJs) hint = ` (${file} loads as CommonJS, as every .cts file does; name it .mts)`
     else if (commonJs) hint = ` (${file} loads as CommonJS, since no package.json above it says "type": "module"; name it ${typeScript ? '.mts' : '.mjs'}, or add "type": "module")`
     const what = pipeline && typeScript && commonJs && !brookMissing ? 'a pipeline must load as an ES module' : message

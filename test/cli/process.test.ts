@@ -365,6 +365,7 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'broken.cts'), 'const x: number = \nexport default x\n')
     // Outside a project that depends on brook (and outside a checkout), 'brook' is nowhere to be found.
     writeFileSync(join(dir, 'elsewhere.mts'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
+    writeFileSync(join(dir, 'elsewhere.ts'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
     // A project that depends on brook but does not say "type": "module": its .ts and .cts pipelines load as CommonJS.
     mkdirSync(join(dir, 'plain', 'node_modules'), { recursive: true })
     writeFileSync(join(dir, 'plain', 'package.json'), JSON.stringify({ name: 'plant', dependencies: { brook: '*' } }))
@@ -394,6 +395,11 @@ describe('brook process errors', () => {
       [['process', file('broken.cts'), '--describe'], `${file('broken.cts')}: Transform failed with 1 error: ${file('broken.cts')}:2:0: ERROR: `],
       [['process', file('elsewhere.mts')], "Cannot find package 'brook' imported from"],
       [['process', file('elsewhere.mts')], "(install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout)"],
+      // Outside any project a .ts file loads as CommonJS too, which the hint adds; Node's require stack is left out.
+      [
+        ['process', file('elsewhere.ts')],
+        `${file('elsewhere.ts')}: Cannot find module 'brook' (install brook in the pipeline's project, npm install brook, or keep the pipeline in a brook checkout; it also loads as CommonJS, since no package.json above it says "type": "module": name it .mts, or add "type": "module")`,
+      ],
     ]
     const results = await Promise.all(cases.map(([args]) => brook([...args, ...nowhere])))
     results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
