@@ -21,7 +21,9 @@
  * serving reads of what it acknowledged instead, which on a developer's machine is the more useful of the two: the
  * data stays readable while space is made, and a restart brings the node back with every acknowledged record.
  */
+import { existsSync } from 'node:fs'
 import { LogStore } from '../storage/log-store.js'
+import { databaseDir } from '../storage/database.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
 import type { Socket } from 'node:net'
@@ -418,6 +420,21 @@ export class Broker {
  * `clusterId` when given; a node of a replicated cluster (`controller.quorum.voters` set) must be given one then, as
  * every voter must agree on it; a single node makes one, Kafka-style (16 random bytes in base64url).
  */
+/**
+ * The cluster id a node's data directory keeps (with its node id, in its database), or undefined when it has no
+ * database or none is kept there. Opens the database and closes it again, so the node must not be running. Errors:
+ * the database cannot be opened (a running node holds it).
+ */
+export async function storedClusterId(dataDir: string): Promise<string | undefined> {
+  if (!existsSync(databaseDir(dataDir))) return undefined
+  const store = await LogStore.open(dataDir)
+  try {
+    return (await store.getNodeValue<Identity>('identity'))?.clusterId
+  } finally {
+    await store.close()
+  }
+}
+
 async function loadIdentity(store: LogStore, config: BrokerConfig): Promise<Identity> {
   const { nodeId, clusterId } = config
   if (clusterId !== undefined) checkClusterId(clusterId)

@@ -7,7 +7,7 @@
  *
  * The ports follow from `--base-port` alone, so a restart with the same flags gives every node the address the
  * others knew it by. `--base-port 0` (tests, a second cluster beside one on 9092) takes a base port whose N client
- * and N controller ports are free at that moment; the bootstrap line says which. The cluster id is made once and kept in `<data-dir>/cluster-id`: `brook dev` run again on the
+ * and N controller ports are free at that moment; the bootstrap line says which. The cluster id is made once and kept in `<data-dir>/cluster-id` (written back from node-1's data should it go missing): `brook dev` run again on the
  * same data directory starts the same cluster, and each node rejoins on its own data. Once every node listens, the
  * quorum has a leader, every node is a registered, unfenced broker and every partition's leader serves it, it prints
  * the bootstrap servers on stdout;
@@ -38,6 +38,7 @@ import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG } from '../broker/config.js'
 import { checkClusterId, newClusterId } from '../broker/cluster/voters.js'
+import { storedClusterId } from '../broker/broker.js'
 import { ClusterClient } from '../client/cluster-client.js'
 import { clusterStatus } from '../client/cluster-admin.js'
 import { listOffsetsAt } from '../client/admin.js'
@@ -117,8 +118,12 @@ export async function freeBasePort(host: string, nodes: number): Promise<number>
   throw new Error(`found no ${nodes * 2} free ports for the cluster on ${host} in ${FREE_BASE_PORT_ATTEMPTS} tries; give --base-port`)
 }
 
-/** The cluster id kept in the data directory, made (and written) the first time. Throws a one-line message. */
-function clusterIdOf(dataDir: string): string {
+/**
+ * The cluster id kept in the data directory, made (and written) the first time. A missing file beside node directories
+ * is written again from the lowest node's data (a new id would make a cluster their data does not belong to, which
+ * every node would refuse). Throws a one-line message.
+ */
+async function clusterIdOf(dataDir: string): Promise<string> {
   if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) throw new Error(`the data directory ${dataDir} is a file, not a directory`)
   const file = join(dataDir, 'cluster-id')
   if (existsSync(file)) {
@@ -129,6 +134,17 @@ function clusterIdOf(dataDir: string): string {
       throw new Error(`${file} does not hold a cluster id: ${(error as Error).message}`)
     }
     return id
+  }
+  const nodeDirs = existsSync(dataDir) ? readdirSync(dataDir).filter((name) => /^node-[1-9]\d*$/.test(name)) : []
+  if (nodeDirs.length > 0) {
+    const first = nodeDirs.sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))[0]!
+    const kept = await storedClusterId(join(dataDir, first)).catch((error: Error) => {
+      throw new Error(`${file} is missing, and the cluster id ${first}'s data keeps could not be read: ${error.message}`)
+    })
+    if (kept === undefined) throw new Error(`${file} is missing, and ${join(dataDir, first)} keeps no cluster id: remove the node directories to start a new cluster`)
+    writeFileSync(file, `${kept}\n`)
+    process.stderr.write(`brook dev: ${file} was missing; wrote cluster ${kept} back into it, from ${first}'s data\n`)
+    return kept
   }
   mkdirSync(dataDir, { recursive: true })
   const id = newClusterId()
@@ -217,7 +233,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       if (options.basePort !== 0) await checkPortsFree(host, options.basePort, options.nodes)
       const basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort
       const made = madeByThisRun(options.dataDir, options.nodes)
-      const clusterId = clusterIdOf(options.dataDir)
+      const clusterId = await clusterIdOf(options.dataDir)
       const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
       const voters = ids.map((id) => `${id}@${host}:${devNodePorts(basePort, id).controllerPort}`).join(',')
       const bootstrap = ids.map((id) => `${host}:${devNodePorts(basePort, id).port}`).join(',')

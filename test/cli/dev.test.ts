@@ -133,9 +133,13 @@ describe('brook dev', () => {
     )
     expect(existsSync(join(nodeDir, 'cluster-id'))).toBe(false)
 
+    // A lost cluster id file is written back from the nodes' data: a new id would make a cluster every node refuses.
+    rmSync(join(dataDir, 'cluster-id'))
     const second = startDev(basePort, dataDir)
     const again = await second.ready
     expect(again.clusterId).toBe(clusterId)
+    expect(second.stderr()).toContain(`brook dev: ${join(dataDir, 'cluster-id')} was missing; wrote cluster ${clusterId} back into it, from node-1's data`)
+    expect(readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()).toBe(clusterId)
     // Up means every partition's leader serves: ListOffsets of every partition, asked once without a retry, is
     // answered by the leader the metadata names (the previous run's registrations, still unfenced in the metadata
     // log, no longer pass for live nodes).
