@@ -135,7 +135,8 @@ async function clusterIdOf(dataDir: string): Promise<string> {
     }
     return id
   }
-  const nodeDirs = existsSync(dataDir) ? readdirSync(dataDir).filter((name) => /^node-[1-9]\d*$/.test(name)) : []
+  // Node directories that hold a node's database (storage/database.ts `databaseDir`): a cluster's data.
+  const nodeDirs = existsSync(dataDir) ? readdirSync(dataDir).filter((name) => /^node-[1-9]\d*$/.test(name) && existsSync(join(dataDir, name, 'db'))) : []
   if (nodeDirs.length > 0) {
     const first = nodeDirs.sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))[0]!
     const kept = await storedClusterId(join(dataDir, first)).catch((error: Error) => {
