@@ -254,6 +254,8 @@ class Runner implements RunningPipeline {
   private consumer!: Consumer
   private producer?: Producer
   private tables?: GlobalTables
+  /** Repartition purges (DeleteRecords) under way. */
+  private readonly purges = new Set<Promise<void>>()
   /** Held from the start of `start()` to the end of the shutdown: no other instance uses the state directory meanwhile. */
   private stateLock?: StateDirectoryLock
   private ticker?: NodeJS.Timeout
@@ -897,7 +899,13 @@ class Runner implements RunningPipeline {
       // Repartition records keep their (possibly old) event time and retention.ms=-1: what every task committed is
       // deleted here instead, as Kafka Streams purges its repartition topics.
       slot.purgedMs = Date.now()
-      await this.admin.deleteTopicRecords({ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }).catch((error: Error) => this.log(`task ${slot.id}: purging ${slot.sub.sourceTopic} failed: ${error.message}`))
+      // Not waited for: on a cluster DeleteRecords is answered once the followers have moved their log starts too (a
+      // replica fetch round), which the commit has no reason to wait for. The shutdown waits for it.
+      const purge = this.admin
+        .deleteTopicRecords({ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] })
+        .catch((error: Error) => this.log(`task ${slot.id}: purging ${slot.sub.sourceTopic} failed: ${error.message}`))
+        .finally(() => this.purges.delete(purge))
+      this.purges.add(purge)
     }
     if (slot.failure !== undefined && (task.position ?? -1n) > slot.failure.offset) slot.failure = undefined
     this.counters.commits++
@@ -1003,6 +1011,7 @@ class Runner implements RunningPipeline {
     this.slots.clear()
     await this.tables?.stop()
     await this.producer?.disconnect().catch(() => {})
+    await Promise.all(this.purges)
     await this.looker?.disconnect().catch(() => {})
     await this.admin?.disconnect().catch(() => {})
     await this.stateLock?.release().catch(() => {})
