@@ -48,6 +48,7 @@ export function addProduceCommand(program: CommandUnknownOpts): void {
     .addOption(new Option('--compression <codec>', 'compress batches').choices(PRODUCER_COMPRESSIONS).default(DEFAULT_PRODUCER_OPTIONS.compression))
     .option('--batch-size <bytes>', 'close a partition\'s batch at this many bytes (batch.size)', integer('--batch-size', 1, 100 * 1024 * 1024), DEFAULT_PRODUCER_OPTIONS.batchBytes)
     .option('--linger-ms <ms>', 'send an unfilled batch this long after its first record (linger.ms)', integer('--linger-ms', 0, 3_600_000), DEFAULT_PRODUCER_OPTIONS.lingerMs)
+    .option('--max-block-ms <ms>', 'wait this long for the topic\'s metadata, e.g. while a topic it auto-creates has no leader yet (max.block.ms)', integer('--max-block-ms', 0, 3_600_000), DEFAULT_PRODUCER_OPTIONS.maxBlockMs)
     .action(async (topic, options) => {
       if (options.keySeparator === '') throw new InvalidArgumentError('--key-separator cannot be empty')
       // Open the file before connecting, so that a wrong path is reported as such.
@@ -67,6 +68,7 @@ export function addProduceCommand(program: CommandUnknownOpts): void {
             partition: options.partition,
             batchBytes: options.batchSize,
             lingerMs: options.lingerMs,
+            maxBlockMs: options.maxBlockMs,
             keySeparator: options.keySeparator,
             headers: options.header,
             signal: stop.signal,

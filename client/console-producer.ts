@@ -66,6 +66,11 @@ export interface ProducerOptions {
   lingerMs: number
   /** Produce timeoutMs: how long the leader may wait for acks=-1 (below the client's 30 s request timeout). */
   timeoutMs: number
+  /**
+   * How long opening waits for the topic's metadata while it answers a retriable error, such as LEADER_NOT_AVAILABLE
+   * for a topic being auto-created (ms; Kafka's max.block.ms, whose default is 60000).
+   */
+  maxBlockMs: number
 }
 
 export const DEFAULT_PRODUCER_OPTIONS = {
@@ -75,6 +80,7 @@ export const DEFAULT_PRODUCER_OPTIONS = {
   batchRecords: 10_000,
   lingerMs: 100,
   timeoutMs: 15_000,
+  maxBlockMs: DELIVERY.timeoutMs!,
 } as const satisfies Partial<ProducerOptions>
 
 export interface ProduceSummary {
@@ -165,7 +171,7 @@ export class ConsoleProducer {
     // A topic being auto-created answers LEADER_NOT_AVAILABLE until its leaders are elected, and for as long as the
     // cluster has fewer live nodes than its default replication factor: wait as a batch waits (Kafka's producer
     // waits max.block.ms for the topic's metadata) rather than SETTLING's 2 s.
-    const topic = await cluster.topic(options.topic, { allowAutoTopicCreation: true, policy: DELIVERY })
+    const topic = await cluster.topic(options.topic, { allowAutoTopicCreation: true, policy: { ...DELIVERY, timeoutMs: options.maxBlockMs } })
     const count = topic.partitions.length
     if (count === 0) throw new Error(`topic '${options.topic}' has no partitions yet`)
     if (options.partition !== undefined && options.partition >= count) {

@@ -5,8 +5,8 @@
  * leader serves its partitions and the other nodes answer NOT_LEADER_OR_FOLLOWER, so kafkajs and kcat find the
  * leaders from any bootstrap node. A replication factor above the live brokers is refused (replication itself is
  * replication.test.ts's); an auto-creation the controller refuses is answered LEADER_NOT_AVAILABLE, as Kafka answers
- * while a creation is under way, and the node logs why once; `brook produce` asks again for 30 s, as a Kafka producer
- * waits max.block.ms for a topic's metadata, and then says so.
+ * while a creation is under way, and the node logs why once; `brook produce` asks again for --max-block-ms, as a Kafka
+ * producer waits max.block.ms for a topic's metadata, and then says so.
  */
 import { describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
@@ -206,7 +206,7 @@ describe('topics on a three-node cluster', () => {
 describe('auto-creation the controller refuses', () => {
   const { start } = clusterPerTest()
 
-  it('is answered LEADER_NOT_AVAILABLE, so clients ask again (brook produce for 30 s), and the node logs why once per topic', async () => {
+  it('is answered LEADER_NOT_AVAILABLE, so clients ask again (brook produce for --max-block-ms), and the node logs why once per topic', async () => {
     // One node whose default.replication.factor needs two live brokers.
     const cluster = await start({ nodes: 1, extraArgs: [...QUICK_CLUSTER_ARGS, '--default-replication-factor', '2'] })
     const node = cluster.nodes.get(1)!
@@ -218,12 +218,13 @@ describe('auto-creation the controller refuses', () => {
     const logged = node.output().split('\n').filter((line) => line.includes("cannot auto-create topic 'unplaceable'"))
     expect(logged).toHaveLength(1)
     expect(logged[0]).toMatch(/INFO .*cannot auto-create topic 'unplaceable' yet: INVALID_REPLICATION_FACTOR \(replication factor 2 with 1 live brokers?\); clients are answered LEADER_NOT_AVAILABLE and ask again$/)
-    // brook produce asks again for 30 s, as a Kafka producer waits max.block.ms for a topic's metadata, then says so.
-    const produced = await brook(['produce', 'unplaceable', '--bootstrap-server', node.address], { input: 'reading\n' })
+    // brook produce asks again for --max-block-ms (30 s by default), as a Kafka producer waits max.block.ms for a
+    // topic's metadata, then says so.
+    const produced = await brook(['produce', 'unplaceable', '--bootstrap-server', node.address, '--max-block-ms', '3000'], { input: 'reading\n' })
     expectOneLineError(
       produced,
       "topic 'unplaceable': LEADER_NOT_AVAILABLE",
     )
-    expect(produced.stderr).toMatch(/; gave up after 30 s\n$/)
-  }, 120_000)
+    expect(produced.stderr).toMatch(/; gave up after 3 s\n$/)
+  })
 })
