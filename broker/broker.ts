@@ -411,16 +411,6 @@ export class Broker {
 }
 
 /**
- * The data directory records the cluster id, node id and controller quorum voters it was made with (Kafka's
- * meta.properties, and the voters of its bootstrap checkpoint). A node refuses a data directory of another node id,
- * of another cluster (`clusterId` given and different), or of another controller quorum: a cluster node's directory
- * opened as a single node would take writes its cluster later truncates, and a quorum whose voters changed could
- * elect a leader from new, empty voters, whose metadata log would delete every topic this node holds (Brook's
- * quorum has a fixed voter set; Kafka's static `controller.quorum.voters` cannot change either). A new directory takes
- * `clusterId` when given; a node of a replicated cluster (`controller.quorum.voters` set) must be given one then, as
- * every voter must agree on it; a single node makes one, Kafka-style (16 random bytes in base64url).
- */
-/**
  * The cluster id a node's data directory keeps (with its node id, in its database), or undefined when it has no
  * database or none is kept there. Opens the database and closes it again, so the node must not be running. Errors:
  * the database cannot be opened (a running node holds it).
@@ -435,6 +425,16 @@ export async function storedClusterId(dataDir: string): Promise<string | undefin
   }
 }
 
+/**
+ * The data directory records the cluster id, node id and controller quorum voters it was made with (Kafka's
+ * meta.properties, and the voters of its bootstrap checkpoint). A node refuses a data directory of another node id,
+ * of another cluster (`clusterId` given and different), or of another controller quorum: a cluster node's directory
+ * opened as a single node would take writes its cluster later truncates, and a quorum whose voters changed could
+ * elect a leader from new, empty voters, whose metadata log would delete every topic this node holds (Brook's
+ * quorum has a fixed voter set; Kafka's static `controller.quorum.voters` cannot change either). A new directory takes
+ * `clusterId` when given; a node of a replicated cluster (`controller.quorum.voters` set) must be given one then, as
+ * every voter must agree on it; a single node makes one, Kafka-style (16 random bytes in base64url).
+ */
 async function loadIdentity(store: LogStore, config: BrokerConfig): Promise<Identity> {
   const { nodeId, clusterId } = config
   if (clusterId !== undefined) checkClusterId(clusterId)

@@ -135,16 +135,15 @@ async function clusterIdOf(dataDir: string): Promise<string> {
     }
     return id
   }
-  // Node directories that hold a node's database (storage/database.ts `databaseDir`): a cluster's data.
-  const nodeDirs = existsSync(dataDir) ? readdirSync(dataDir).filter((name) => /^node-[1-9]\d*$/.test(name) && existsSync(join(dataDir, name, 'db'))) : []
-  if (nodeDirs.length > 0) {
-    const first = nodeDirs.sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))[0]!
-    const kept = await storedClusterId(join(dataDir, first)).catch((error: Error) => {
-      throw new Error(`${file} is missing, and the cluster id ${first}'s data keeps could not be read: ${error.message}`)
+  // The node directories' databases keep the id (a node directory without one, or a file, is its node's start to refuse).
+  const nodeDirs = existsSync(dataDir) ? readdirSync(dataDir).filter((name) => /^node-[1-9]\d*$/.test(name)) : []
+  for (const name of nodeDirs.sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))) {
+    const kept = await storedClusterId(join(dataDir, name)).catch((error: Error) => {
+      throw new Error(`${file} is missing, and the cluster id ${name}'s data keeps could not be read: ${error.message}`)
     })
-    if (kept === undefined) throw new Error(`${file} is missing, and ${join(dataDir, first)} keeps no cluster id: remove the node directories to start a new cluster`)
+    if (kept === undefined) continue
     writeFileSync(file, `${kept}\n`)
-    process.stderr.write(`brook dev: ${file} was missing; wrote cluster ${kept} back into it, from ${first}'s data\n`)
+    process.stderr.write(`brook dev: ${file} was missing; wrote cluster ${kept} back into it, from ${name}'s data\n`)
     return kept
   }
   mkdirSync(dataDir, { recursive: true })

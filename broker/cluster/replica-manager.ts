@@ -142,15 +142,14 @@ interface FollowerState {
   logStartOffset: bigint
 }
 
-interface WaitingProduce {
+/**
+ * A request parked at the leader until an offset reaches `requiredOffset`: an acks=all produce the HW acknowledges
+ * (answered with an error code, Kafka's DelayedProduce), or a DeleteRecords every live replica's log start must reach
+ * (answered with a LowWatermarkAnswer, Kafka's DelayedDeleteRecords).
+ */
+interface Waiting<A> {
   readonly requiredOffset: bigint
-  readonly resolve: (errorCode: number) => void
-}
-
-/** A DeleteRecords waiting for every live replica's log start to reach `requiredOffset` (Kafka's DelayedDeleteRecords). */
-interface WaitingDeletion {
-  readonly requiredOffset: bigint
-  readonly resolve: (answer: LowWatermarkAnswer) => void
+  readonly resolve: (answer: A) => void
 }
 
 /** What a DeleteRecords waiting at the leader is answered: an error code, and the partition's low watermark (-1 with an error). */
@@ -163,8 +162,8 @@ interface LeaderSide {
   readonly epochStartOffset: bigint
   readonly followers: Map<number, FollowerState>
   pendingIsr: readonly number[] | null
-  waiting: WaitingProduce[]
-  deletions: WaitingDeletion[]
+  waiting: Waiting<number>[]
+  deletions: Waiting<LowWatermarkAnswer>[]
 }
 
 /** A replica Fetch's position for one partition, as the follower sends it. */
@@ -365,21 +364,7 @@ export class ReplicaManager {
     if (!replica || !leader) return Promise.resolve(ErrorCode.NOT_LEADER_OR_FOLLOWER)
     if (replica.partition.highWatermark >= requiredOffset) return Promise.resolve(ErrorCode.NONE)
     if (this.inSyncIsrSize(replica, Date.now()) < this.minInsyncReplicas(replica)) return Promise.resolve(ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND)
-    return new Promise<number>((resolve) => {
-      const waiter: WaitingProduce = {
-        requiredOffset,
-        resolve: (errorCode) => {
-          clearTimeout(timer)
-          resolve(errorCode)
-        },
-      }
-      const timer = setTimeout(() => {
-        const current = replica.leader
-        if (current) current.waiting = current.waiting.filter((w) => w !== waiter)
-        resolve(ErrorCode.REQUEST_TIMED_OUT)
-      }, Math.max(0, timeoutMs))
-      leader.waiting.push(waiter)
-    })
+    return park(replica, leader, (side) => side.waiting, requiredOffset, timeoutMs, ErrorCode.REQUEST_TIMED_OUT)
   }
 
   /**
@@ -407,21 +392,7 @@ export class ReplicaManager {
     if (!replica || !leader) return Promise.resolve({ errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, lowWatermark: -1n })
     const low = this.lowWatermark(replica, leader)
     if (low >= requiredOffset) return Promise.resolve({ errorCode: ErrorCode.NONE, lowWatermark: low })
-    return new Promise<LowWatermarkAnswer>((resolve) => {
-      const waiter: WaitingDeletion = {
-        requiredOffset,
-        resolve: (answer) => {
-          clearTimeout(timer)
-          resolve(answer)
-        },
-      }
-      const timer = setTimeout(() => {
-        const current = replica.leader
-        if (current) current.deletions = current.deletions.filter((w) => w !== waiter)
-        resolve({ errorCode: ErrorCode.REQUEST_TIMED_OUT, lowWatermark: -1n })
-      }, Math.max(0, timeoutMs))
-      leader.deletions.push(waiter)
-    })
+    return park(replica, leader, (side) => side.deletions, requiredOffset, timeoutMs, { errorCode: ErrorCode.REQUEST_TIMED_OUT, lowWatermark: -1n })
   }
 
   /** Answers the DeleteRecords the partition's low watermark now satisfies. */
@@ -990,6 +961,30 @@ function sameFetchState(before: SentFetchState | undefined, now: SentFetchState)
     before.lastFetchedEpoch === now.lastFetchedEpoch &&
     before.logStartOffset === now.logStartOffset
   )
+}
+
+/**
+ * Parks a request in the queue `queueOf` picks from `leader` (the replica's leader side) until the queue's owner resolves it, or
+ * until `timeoutMs` has passed: it is then taken out of the queue of whichever leader side the replica has by then
+ * (one leader epoch hands its queues to the next) and resolves with `timedOut`.
+ */
+function park<A>(replica: Replica, leader: LeaderSide, queueOf: (leader: LeaderSide) => Waiting<A>[], requiredOffset: bigint, timeoutMs: number, timedOut: A): Promise<A> {
+  return new Promise<A>((resolve) => {
+    const waiter: Waiting<A> = {
+      requiredOffset,
+      resolve: (answer) => {
+        clearTimeout(timer)
+        resolve(answer)
+      },
+    }
+    const timer = setTimeout(() => {
+      const queue = replica.leader ? queueOf(replica.leader) : []
+      const at = queue.indexOf(waiter)
+      if (at >= 0) queue.splice(at, 1)
+      resolve(timedOut)
+    }, Math.max(0, timeoutMs))
+    queueOf(leader).push(waiter)
+  })
 }
 
 /** Kafka's checkCurrentLeaderEpoch: -1 skips it; older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH. */
