@@ -20,6 +20,12 @@ export type TopicDefaults = Pick<BrokerConfig, 'messageMaxBytes' | 'logMessageTi
 export interface ConfigDef<Key extends string = string, Value = unknown> {
   /** Kafka's name. */
   readonly name: string
+  /**
+   * The broker config that sets its default in Kafka (ServerTopicConfigSynonyms: `log.retention.ms` for
+   * `retention.ms`, `message.max.bytes` for `max.message.bytes`): the name of its STATIC_BROKER_CONFIG and
+   * DEFAULT_CONFIG synonyms in DescribeConfigs.
+   */
+  readonly serverName: string
   /** The property of TopicConfig that holds the parsed value. */
   readonly key: Key
   readonly type: ConfigType
@@ -104,6 +110,7 @@ const NO_EFFECT = ' Accepted for compatibility; Brook has no segment files, so i
 export const TOPIC_CONFIGS = [
   config({
     name: 'cleanup.policy',
+    serverName: 'log.cleanup.policy',
     key: 'cleanupPolicy',
     type: ConfigType.LIST,
     default: 'delete',
@@ -112,6 +119,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'compression.type',
+    serverName: 'compression.type',
     key: 'compressionType',
     type: ConfigType.STRING,
     default: 'producer',
@@ -123,6 +131,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'delete.retention.ms',
+    serverName: 'log.cleaner.delete.retention.ms',
     key: 'deleteRetentionMs',
     type: ConfigType.LONG,
     default: '86400000',
@@ -131,6 +140,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'max.compaction.lag.ms',
+    serverName: 'log.cleaner.max.compaction.lag.ms',
     key: 'maxCompactionLagMs',
     type: ConfigType.LONG,
     default: LONG_MAX,
@@ -139,6 +149,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'max.message.bytes',
+    serverName: 'message.max.bytes',
     key: 'maxMessageBytes',
     type: ConfigType.INT,
     default: '1048588',
@@ -148,6 +159,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'message.timestamp.after.max.ms',
+    serverName: 'log.message.timestamp.after.max.ms',
     key: 'messageTimestampAfterMaxMs',
     type: ConfigType.LONG,
     default: '3600000',
@@ -157,6 +169,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'message.timestamp.before.max.ms',
+    serverName: 'log.message.timestamp.before.max.ms',
     key: 'messageTimestampBeforeMaxMs',
     type: ConfigType.LONG,
     default: LONG_MAX,
@@ -166,6 +179,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'message.timestamp.type',
+    serverName: 'log.message.timestamp.type',
     key: 'messageTimestampType',
     type: ConfigType.STRING,
     default: 'CreateTime',
@@ -174,6 +188,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'min.cleanable.dirty.ratio',
+    serverName: 'log.cleaner.min.cleanable.ratio',
     key: 'minCleanableDirtyRatio',
     type: ConfigType.DOUBLE,
     default: '0.5',
@@ -182,6 +197,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'min.compaction.lag.ms',
+    serverName: 'log.cleaner.min.compaction.lag.ms',
     key: 'minCompactionLagMs',
     type: ConfigType.LONG,
     default: '0',
@@ -190,6 +206,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'min.insync.replicas',
+    serverName: 'min.insync.replicas',
     key: 'minInsyncReplicas',
     type: ConfigType.INT,
     default: '1',
@@ -198,6 +215,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'retention.bytes',
+    serverName: 'log.retention.bytes',
     key: 'retentionBytes',
     type: ConfigType.LONG,
     default: '-1',
@@ -206,6 +224,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'retention.ms',
+    serverName: 'log.retention.ms',
     key: 'retentionMs',
     type: ConfigType.LONG,
     default: '604800000',
@@ -214,6 +233,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'segment.bytes',
+    serverName: 'log.segment.bytes',
     key: 'segmentBytes',
     type: ConfigType.INT,
     default: '1073741824',
@@ -222,6 +242,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'segment.ms',
+    serverName: 'log.roll.ms',
     key: 'segmentMs',
     type: ConfigType.LONG,
     default: '604800000',
@@ -230,6 +251,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'unclean.leader.election.enable',
+    serverName: 'unclean.leader.election.enable',
     key: 'uncleanLeaderElectionEnable',
     type: ConfigType.BOOLEAN,
     default: 'false',
@@ -250,6 +272,21 @@ export interface DescribedConfig {
   /** ConfigSource: TOPIC_CONFIG, STATIC_BROKER_CONFIG or DEFAULT_CONFIG. */
   readonly source: number
   readonly def: ConfigDef
+  /**
+   * Where the value could come from, first wins, as DescribeConfigs v1+ lists them (KIP-226): the topic's own
+   * setting (TOPIC_CONFIG, under the topic config's name) when set, the node's setting (STATIC_BROKER_CONFIG, under
+   * the broker config's name, `message.max.bytes`) when it differs from Kafka's default, then Kafka's default
+   * (DEFAULT_CONFIG, under the broker config's name).
+   */
+  readonly synonyms: readonly ConfigSynonym[]
+}
+
+/** One entry of DescribedConfig.synonyms. */
+export interface ConfigSynonym {
+  readonly name: string
+  readonly value: string
+  /** ConfigSource. */
+  readonly source: number
 }
 
 /** A topic's configs, parsed once when they are set. */
@@ -270,10 +307,10 @@ export function topicConfigDef(name: string): ConfigDef | undefined {
  * The default of `def` on this node: the broker setting it follows when the node was started with a value other
  * than the setting's own default (source STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG).
  */
-function defaultOf(def: ConfigDef, defaults: TopicDefaults): { value: string; source: number } {
+function defaultOf(def: ConfigDef, defaults: TopicDefaults): ConfigSynonym {
   const key = def.brokerDefault
-  if (key !== undefined && defaults[key] !== DEFAULT_CONFIG[key]) return { value: String(defaults[key]), source: ConfigSource.STATIC_BROKER_CONFIG }
-  return { value: def.default, source: ConfigSource.DEFAULT_CONFIG }
+  if (key !== undefined && defaults[key] !== DEFAULT_CONFIG[key]) return { name: def.serverName, value: String(defaults[key]), source: ConfigSource.STATIC_BROKER_CONFIG }
+  return { name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG }
 }
 
 function parseValue(def: ConfigDef, value: string): unknown {
@@ -302,9 +339,15 @@ export function parseTopicConfig(overrides: Readonly<Record<string, string | nul
   const described: DescribedConfig[] = []
   for (const def of TOPIC_CONFIGS) {
     const own = set[def.name]
-    const { value, source } = own !== undefined ? { value: own, source: ConfigSource.TOPIC_CONFIG } : defaultOf(def, defaults)
+    const fallback = defaultOf(def, defaults)
+    const synonyms: ConfigSynonym[] = [
+      ...(own === undefined ? [] : [{ name: def.name, value: own, source: ConfigSource.TOPIC_CONFIG }]),
+      ...(fallback.source === ConfigSource.STATIC_BROKER_CONFIG ? [fallback] : []),
+      { name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG },
+    ]
+    const { value, source } = synonyms[0]!
     values[def.key] = parseValue(def, value)
-    described.push({ name: def.name, value, source, def })
+    described.push({ name: def.name, value, source, def, synonyms })
   }
   return { ...(values as TopicConfigValues), overrides: set, described }
 }

@@ -4,7 +4,9 @@
  * Behaviour
  * - Topic resources (type 2): every topic config with its effective value and source (TOPIC_CONFIG when set on the
  *   topic, otherwise the broker's or Kafka's default), as Kafka does (Tansu's librdkafka sweep found brokers that
- *   returned no entries). `configurationKeys` narrows the list; unknown keys are ignored, as in Kafka.
+ *   returned no entries). `configurationKeys` narrows the list; unknown keys are ignored, as in Kafka. Synonyms, when
+ *   asked, are the topic's setting, then the node's and Kafka's default under the broker config's name
+ *   (`log.retention.ms` for `retention.ms`), as Kafka's ServerTopicConfigSynonyms names them.
  * - Broker resources (type 4): this node's settings under Kafka's names, for the resource name of this node's id
  *   or "" (the cluster default). Another broker id is INVALID_REQUEST; other resource types INVALID_REQUEST. A
  *   setting at its default is DEFAULT_CONFIG with isDefault, as Kafka describes a broker config nothing sets; one set
@@ -113,12 +115,7 @@ function describeTopic(services: BrokerServices, name: string, keys: string[] | 
       isDefault: c.source !== ConfigSource.TOPIC_CONFIG,
       configSource: c.source,
       isSensitive: false,
-      synonyms: request.includeSynonyms && version >= 1
-        ? [
-            ...(c.source === ConfigSource.TOPIC_CONFIG ? [{ name: c.name, value: c.value, source: ConfigSource.TOPIC_CONFIG }] : []),
-            { name: c.name, value: c.def.default, source: ConfigSource.DEFAULT_CONFIG },
-          ]
-        : [],
+      synonyms: request.includeSynonyms && version >= 1 ? [...c.synonyms] : [],
       configType: c.def.type,
       documentation: request.includeDocumentation ? c.def.documentation : null,
     }))

@@ -149,6 +149,21 @@ describe('topic configs through real clients', () => {
     expect(configs.get('segment.bytes')).toMatchObject({ value: '1073741824', source: DEFAULT_CONFIG_SOURCE, isDefault: true })
   })
 
+  it('DescribeConfigs synonyms name the broker config each default comes from, as Kafka does: the topic setting, then the node\'s, then Kafka\'s', async () => {
+    const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'altered' }], includeSynonyms: true })
+    const synonyms = new Map(resources[0]!.configEntries.map((e) => [e.configName, e.configSynonyms.map(({ configName, configValue, configSource }) => ({ configName, configValue, configSource }))]))
+    expect(synonyms.get('retention.ms')).toEqual([
+      { configName: 'retention.ms', configValue: '60000', configSource: TOPIC_CONFIG },
+      { configName: 'log.retention.ms', configValue: '604800000', configSource: DEFAULT_CONFIG_SOURCE },
+    ])
+    expect(synonyms.get('max.message.bytes')).toEqual([
+      { configName: 'message.max.bytes', configValue: '500000', configSource: STATIC_BROKER_CONFIG },
+      { configName: 'message.max.bytes', configValue: '1048588', configSource: DEFAULT_CONFIG_SOURCE },
+    ])
+    expect(synonyms.get('min.cleanable.dirty.ratio')).toEqual([{ configName: 'log.cleaner.min.cleanable.ratio', configValue: '0.5', configSource: DEFAULT_CONFIG_SOURCE }])
+    expect(synonyms.get('segment.ms')).toEqual([{ configName: 'log.roll.ms', configValue: '604800000', configSource: DEFAULT_CONFIG_SOURCE }])
+  })
+
   it('a changed max.message.bytes governs the next produce at once, and every config survives a restart', async () => {
     const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } })
     await producer.connect()
