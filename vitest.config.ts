@@ -26,10 +26,11 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Two workers on two cores. Three took a clean clone's suite from 843 s to 674-691 s (both cores 84% busy instead
-    // of 65%), but the extra load made timing-sensitive tests fail in three of five runs; go to three once those
-    // runs stay green.
-    maxWorkers: 2,
+    // Three workers on two cores: many files spend most of their time waiting on a fault (a session timeout, a
+    // retention check, a restart), which left both cores a third idle with two workers. Two clean-clone runs took
+    // 755-759 s with three workers against 911 s with two, all green; earlier, before the tests that failed under the
+    // extra load were fixed, three failed three runs of five.
+    maxWorkers: 3,
     sequence: { sequencer: SlowFirstSequencer },
     // A file whose worker is blocked (no timeout can fire in it) is named and killed after ten minutes, so the run
     // ends failed instead of waiting for it forever (test/watchdog/).
