@@ -36,7 +36,7 @@ export async function createTopicAtController(quorum: QuorumRunner, request: Cre
     result = created.ok ? done(created.topicId) : failed(created.errorCode, created.message)
   } else {
     const body = {
-      topics: [{ name: request.name, numPartitions: request.numPartitions, replicationFactor: request.replicationFactor, assignments: [], configs: Object.entries(request.configs ?? {}).map(([name, value]) => ({ name, value })) }],
+      topics: [{ name: request.name, numPartitions: request.numPartitions, replicationFactor: request.replicationFactor, assignments: (request.assignments ?? []).map((brokerIds, partitionIndex) => ({ partitionIndex, brokerIds: [...brokerIds] })), configs: Object.entries(request.configs ?? {}).map(([name, value]) => ({ name, value })) }],
       timeoutMs: COMMIT_TIMEOUT_MS,
       validateOnly: false,
     }

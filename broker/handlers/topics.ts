@@ -48,6 +48,7 @@ import { quote } from '../quote.js'
 import { INTERNAL_TOPICS, partitionCountProblem, topicNameProblem } from '../topics.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
 import { createPartitionsAtController, createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
+import { assignmentProblem } from '../cluster/controller/controller.js'
 import type { TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 import { counted } from '../../client/wording.js'
@@ -127,8 +128,10 @@ function creationFailed(name: string, errorCode: number, errorMessage: string | 
 
 /**
  * CreateTopics on a cluster node: checked here, created by the active controller (cluster/topic-changes.ts), which
- * places the partitions and checks the replication factor against the live brokers (-1: default.replication.factor). The controller places
- * replicas itself: a manual assignment is INVALID_REPLICA_ASSIGNMENT.
+ * places the partitions and checks the replication factor against the live brokers (-1: default.replication.factor),
+ * or checks a manual assignment against the registered and live brokers (QuorumController.createTopic). An assignment
+ * with a partition count or replication factor is INVALID_REQUEST; one that does not name partitions 0..n-1, each
+ * once, INVALID_REPLICA_ASSIGNMENT.
  */
 async function createTopicsInCluster(request: CreateTopicsRequest, services: BrokerServices, quorum: QuorumRunner, options: TopicChangeOptions): Promise<CreateTopicsResponse> {
   const twice = duplicates(request.topics.map((t) => t.name))
@@ -139,10 +142,19 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
       const nameProblem = topicNameProblem(wanted.name)
       if (nameProblem) return failed(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
       if (quorum.controller.image.topic(wanted.name)) return failed(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${wanted.name}' already exists`)
-      if (wanted.assignments.length > 0) return failed(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'a Brook cluster places partitions itself; manual replica assignments are not supported')
-      const replicationFactor = wanted.replicationFactor === -1 ? services.config.defaultReplicationFactor : wanted.replicationFactor
-      if (replicationFactor < 1) return failed(ErrorCode.INVALID_REPLICATION_FACTOR, 'the replication factor must be at least 1')
-      const partitions = wanted.numPartitions === -1 ? services.config.defaultPartitions : wanted.numPartitions
+      let assignments: number[][] = []
+      if (wanted.assignments.length > 0) {
+        if (wanted.numPartitions !== -1 || wanted.replicationFactor !== -1) {
+          return failed(ErrorCode.INVALID_REQUEST, 'give either numPartitions and replicationFactor, or an assignment, not both')
+        }
+        const byPartition = [...wanted.assignments].sort((a, b) => a.partitionIndex - b.partitionIndex)
+        if (byPartition.some((a, i) => a.partitionIndex !== i)) return failed(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'the assignment must name partitions 0..n-1, each once')
+        assignments = byPartition.map((a) => [...a.brokerIds])
+      }
+      const manual = assignments.length > 0
+      const replicationFactor = manual ? assignments[0]!.length : wanted.replicationFactor === -1 ? services.config.defaultReplicationFactor : wanted.replicationFactor
+      if (!manual && replicationFactor < 1) return failed(ErrorCode.INVALID_REPLICATION_FACTOR, 'the replication factor must be at least 1')
+      const partitions = manual ? assignments.length : wanted.numPartitions === -1 ? services.config.defaultPartitions : wanted.numPartitions
       if (partitions < 1) return failed(ErrorCode.INVALID_PARTITIONS, 'the number of partitions must be at least 1')
       if (partitions > MAX_PARTITIONS) return failed(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
       const configs: Record<string, string> = {}
@@ -156,9 +168,13 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
       }
       const plan = { partitions, replicationFactor, config }
       const live = quorum.controller.image.liveBrokers().length
-      if (replicationFactor > live) return failed(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} is larger than the ${counted(live, 'live broker')}`)
+      if (!manual && replicationFactor > live) return failed(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} is larger than the ${counted(live, 'live broker')}`)
+      // Checked against this node's image too, so that validateOnly answers what the controller would.
+      const problem = manual ? assignmentProblem(quorum.controller.image, assignments, 0, replicationFactor) : null
+      if (problem !== null) return failed(ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem)
       if (request.validateOnly) return created(wanted.name, ZERO_UUID, plan)
-      const result = await createTopicAtController(quorum, { name: wanted.name, numPartitions: partitions, replicationFactor, configs }, options)
+      const change = manual ? { numPartitions: -1, replicationFactor: -1, assignments } : { numPartitions: partitions, replicationFactor }
+      const result = await createTopicAtController(quorum, { name: wanted.name, ...change, configs }, options)
       if (result.errorCode !== ErrorCode.NONE) return failed(result.errorCode, result.errorMessage)
       services.log.info(`created topic '${wanted.name}' with ${counted(partitions, 'partition')} through the controller`)
       return created(wanted.name, result.topicId, plan)

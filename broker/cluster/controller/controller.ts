@@ -157,6 +157,11 @@ export interface CreateTopicRequest {
   /** -1: `default.replication.factor`. */
   readonly replicationFactor: number
   readonly configs?: Readonly<Record<string, string>>
+  /**
+   * A manual assignment: each partition's replicas, by partition id (0..n-1), the first the preferred leader. Given
+   * (not empty), numPartitions and replicationFactor must be -1.
+   */
+  readonly assignments?: readonly (readonly number[])[]
 }
 
 /** CreatePartitions for one topic (Kafka's ReplicationControlManager.createPartitions). */
@@ -400,10 +405,14 @@ export class QuorumController implements RaftStateMachine {
   }
 
   /**
-   * CreateTopics for one topic: replicas placed over the live brokers so leaders spread (each partition's leader is
-   * the next live broker after the previous partition's, continuing from the cluster's partition count). Errors:
+   * CreateTopics for one topic (Kafka's ReplicationControlManager.createTopic): replicas placed over the live
+   * brokers so leaders spread (each partition's leader is the next live broker after the previous partition's,
+   * continuing from the cluster's partition count), and the ISR all of them; or a manual assignment, checked as
+   * CreatePartitions checks one, whose ISR (and leader, the first of them) are its live brokers. Errors:
    * INVALID_TOPIC_EXCEPTION (a bad name, or one differing from an existing topic's only in '.' versus '_'),
-   * TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more than the live brokers, or below 1).
+   * TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more than the live brokers, or below 1),
+   * INVALID_REQUEST (an assignment with a partition count or replication factor), INVALID_REPLICA_ASSIGNMENT (see
+   * `assignmentProblem`).
    */
   createTopic(request: CreateTopicRequest, nowMs: number): ControllerResult<{ topicId: string; assignments: number[][] }> {
     const active = this.active
@@ -414,17 +423,27 @@ export class QuorumController implements RaftStateMachine {
     if (image.topic(request.name)) return failure('TOPIC_ALREADY_EXISTS', `topic ${quote(request.name)} already exists`)
     const collision = topicCollision(request.name, [...image.topicsById.values()].map((topic) => topic.name))
     if (collision) return failure('INVALID_TOPIC_EXCEPTION', collision)
-    const numPartitions = request.numPartitions === -1 ? this.options.defaultNumPartitions : request.numPartitions
-    const replicationFactor = request.replicationFactor === -1 ? this.options.defaultReplicationFactor : request.replicationFactor
-    if (!Number.isInteger(numPartitions) || numPartitions < 1) return failure('INVALID_PARTITIONS', `${numPartitions} partitions`)
     const live = image.liveBrokers()
-    if (!Number.isInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > live.length) {
-      return failure('INVALID_REPLICATION_FACTOR', `replication factor ${replicationFactor} with ${live.length} live brokers`)
+    let assignments: number[][]
+    if (request.assignments !== undefined && request.assignments.length > 0) {
+      if (request.numPartitions !== -1 || request.replicationFactor !== -1) {
+        return failure('INVALID_REQUEST', 'give either a partition count and replication factor, or a replica assignment, not both')
+      }
+      const problem = assignmentProblem(image, request.assignments, 0, request.assignments[0]!.length)
+      if (problem !== null) return failure('INVALID_REPLICA_ASSIGNMENT', problem)
+      assignments = request.assignments.map((replicas) => [...replicas])
+    } else {
+      const numPartitions = request.numPartitions === -1 ? this.options.defaultNumPartitions : request.numPartitions
+      const replicationFactor = request.replicationFactor === -1 ? this.options.defaultReplicationFactor : request.replicationFactor
+      if (!Number.isInteger(numPartitions) || numPartitions < 1) return failure('INVALID_PARTITIONS', `${numPartitions} partitions`)
+      if (!Number.isInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > live.length) {
+        return failure('INVALID_REPLICATION_FACTOR', `replication factor ${replicationFactor} with ${live.length} live brokers`)
+      }
+      assignments = spreadReplicas(live, { start: partitionCount(image), count: numPartitions, replicationFactor })
     }
     const topicId = this.options.newTopicId()
     const records: MetadataRecord[] = [metadataRecord('TopicRecord', { name: request.name, topicId })]
-    const assignments = spreadReplicas(live, { start: partitionCount(image), count: numPartitions, replicationFactor })
-    assignments.forEach((replicas, partitionId) => records.push(newPartitionRecord(topicId, partitionId, replicas, replicas)))
+    assignments.forEach((replicas, partitionId) => records.push(newPartitionRecord(topicId, partitionId, replicas, replicas.filter((id) => live.includes(id)))))
     for (const [name, value] of Object.entries(request.configs ?? {})) {
       records.push(metadataRecord('ConfigRecord', { resourceType: ResourceType.TOPIC, resourceName: request.name, name, value }))
     }
@@ -505,16 +524,8 @@ export class QuorumController implements RaftStateMachine {
       if (request.assignments.length !== added) {
         return failure('INVALID_REPLICA_ASSIGNMENT', `${added} partitions are added, but ${request.assignments.length} assignments were given`)
       }
-      for (const [i, replicas] of request.assignments.entries()) {
-        const partitionId = current + i
-        if (replicas.length !== replicationFactor) {
-          return failure('INVALID_REPLICA_ASSIGNMENT', `partition ${partitionId} is given ${replicas.length} replicas; the topic's partitions have ${replicationFactor}`)
-        }
-        if (new Set(replicas).size !== replicas.length) return failure('INVALID_REPLICA_ASSIGNMENT', `partition ${partitionId} names a broker more than once: [${replicas}]`)
-        const unknown = replicas.find((id) => !image.brokers.has(id))
-        if (unknown !== undefined) return failure('INVALID_REPLICA_ASSIGNMENT', `partition ${partitionId} names broker ${unknown}, which is not registered`)
-        if (!replicas.some((id) => live.includes(id))) return failure('INVALID_REPLICA_ASSIGNMENT', `every broker of partition ${partitionId} is fenced: [${replicas}]`)
-      }
+      const problem = assignmentProblem(image, request.assignments, current, replicationFactor)
+      if (problem !== null) return failure('INVALID_REPLICA_ASSIGNMENT', problem)
       assignments = request.assignments.map((replicas) => [...replicas])
     } else {
       if (replicationFactor > live.length) {
@@ -740,6 +751,25 @@ function spreadReplicas(live: readonly number[], placement: { start: number; cou
 }
 
 /** The PartitionRecord of a new partition: led by the first of `isr` (a non-empty subset of `replicas`), at epoch 0. */
+/**
+ * What is wrong with a manual replica assignment for partitions `firstPartitionId` on (`assignments[i]` for partition
+ * firstPartitionId + i), or null: a list of another length than `replicationFactor` (or none at all), a broker twice
+ * or not registered, a list whose brokers are all fenced. Kafka's ReplicationControlManager checks the same.
+ */
+export function assignmentProblem(image: MetadataImage, assignments: readonly (readonly number[])[], firstPartitionId: number, replicationFactor: number): string | null {
+  const live = image.liveBrokers()
+  for (const [i, replicas] of assignments.entries()) {
+    const partitionId = firstPartitionId + i
+    if (replicas.length === 0) return `partition ${partitionId} is given no replicas`
+    if (replicas.length !== replicationFactor) return `partition ${partitionId} is given ${replicas.length} replicas; the topic's partitions have ${replicationFactor}`
+    if (new Set(replicas).size !== replicas.length) return `partition ${partitionId} names a broker more than once: [${replicas}]`
+    const unknown = replicas.find((id) => !image.brokers.has(id))
+    if (unknown !== undefined) return `partition ${partitionId} names broker ${unknown}, which is not registered`
+    if (!replicas.some((id) => live.includes(id))) return `every broker of partition ${partitionId} is fenced: [${replicas}]`
+  }
+  return null
+}
+
 function newPartitionRecord(topicId: string, partitionId: number, replicas: readonly number[], isr: readonly number[]): MetadataRecord {
   return metadataRecord('PartitionRecord', {
     partitionId,

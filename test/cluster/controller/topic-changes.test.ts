@@ -63,6 +63,22 @@ describe('quorum controller: partitions and configs', () => {
     expect(manual.ok).toBe(true)
     expect(activeImage(sim).topic('readings')!.partitions.get(5)).toMatchObject({ replicas: [3, 1], isr: [1], leader: 1 })
     await committed(sim, (c) => c.createTopic({ name: 'wide', numPartitions: 1, replicationFactor: 2 }, sim.cluster.now))
+    // CreateTopics with a manual assignment follows the same rules.
+    const placed = await committed(sim, (c) => c.createTopic({ name: 'placed', numPartitions: -1, replicationFactor: -1, assignments: [[3, 2], [1, 3]] }, sim.cluster.now))
+    expect(placed.ok).toBe(true)
+    expect([...activeImage(sim).topic('placed')!.partitions.values()]).toMatchObject([
+      { replicas: [3, 2], isr: [2], leader: 2 },
+      { replicas: [1, 3], isr: [1], leader: 1 },
+    ])
+    const createRefusals = [
+      [{ numPartitions: 2, replicationFactor: -1, assignments: [[1, 2]] }, ErrorCode.INVALID_REQUEST],
+      [{ numPartitions: -1, replicationFactor: -1, assignments: [[1, 2], [2]] }, ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+      [{ numPartitions: -1, replicationFactor: -1, assignments: [[3]] }, ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+      [{ numPartitions: -1, replicationFactor: -1, assignments: [[1, 8]] }, ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+    ] as const
+    for (const [request, errorCode] of createRefusals) {
+      expect(await sim.onActive((c) => c.createTopic({ name: 'misplaced', ...request }, sim.cluster.now))).toMatchObject({ ok: false, errorCode })
+    }
     expect(await sim.onActive((c) => c.createPartitions({ name: 'readings', count: 7, assignments: [[3, 3]], validateOnly: false }, sim.cluster.now))).toMatchObject({
       errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
     })

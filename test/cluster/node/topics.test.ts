@@ -99,6 +99,52 @@ describe('topics on a three-node cluster', () => {
     expect(seen?.topicId).toBe(forwarded!.topicId)
   })
 
+  it('creates a topic with a manual replica assignment from kafkajs, forwarded by a node that is not the controller, and refuses a bad one naming why', async () => {
+    const controller = (await cluster().status(1)).controllerId
+    const other = cluster().nodeIds.find((id) => id !== controller)!
+    const [a, b, c] = cluster().nodeIds as [number, number, number]
+    const admin = new Kafka({ clientId: 'manual-assignment', brokers: [cluster().nodes.get(other)!.address], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
+    await admin.connect()
+    try {
+      const replicaAssignment = [
+        { partition: 0, replicas: [c, a] },
+        { partition: 1, replicas: [b, c] },
+        { partition: 2, replicas: [a, b] },
+      ]
+      expect(await admin.createTopics({ topics: [{ topic: 'placed', replicaAssignment }], waitForLeaders: true })).toBe(true)
+      const placed = await waitFor('every node to list placed', async () => {
+        const answers = await Promise.all(cluster().nodeIds.map(async (id) => (await metadataOf(id)).topics.find((t) => t.name === 'placed')))
+        return answers.every((t) => t !== undefined && t.partitions.length === 3) && answers[0]!
+      })
+      const partitions = [...placed.partitions].sort((x, y) => x.partitionIndex - y.partitionIndex)
+      expect(partitions.map((p) => ({ replicas: p.replicaNodes, isr: [...p.isrNodes].sort(), leader: p.leaderId }))).toEqual(
+        replicaAssignment.map(({ replicas }) => ({ replicas, isr: [...replicas].sort(), leader: replicas[0] })),
+      )
+
+      const refusal = (assignment: { partition: number; replicas: number[] }[]) =>
+        admin.createTopics({ topics: [{ topic: 'misplaced', replicaAssignment: assignment }] }).then(
+          () => null,
+          (error: { errors?: { type: string }[] }) => error.errors?.[0]?.type,
+        )
+      expect(await refusal([{ partition: 0, replicas: [a, 9] }])).toBe('INVALID_REPLICA_ASSIGNMENT')
+      expect(await refusal([{ partition: 0, replicas: [a, a] }])).toBe('INVALID_REPLICA_ASSIGNMENT')
+      expect(await refusal([{ partition: 0, replicas: [a] }, { partition: 1, replicas: [b, c] }])).toBe('INVALID_REPLICA_ASSIGNMENT')
+      expect(await refusal([{ partition: 1, replicas: [a] }])).toBe('INVALID_REPLICA_ASSIGNMENT')
+      expect(await admin.listTopics()).not.toContain('misplaced')
+    } finally {
+      await admin.disconnect()
+    }
+    // The message names what is wrong.
+    const answer = await withClient(cluster().nodes.get(other)!, (client) =>
+      client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, 7, {
+        topics: [{ name: 'misplaced', numPartitions: -1, replicationFactor: -1, assignments: [{ partitionIndex: 0, brokerIds: [a, 9] }], configs: [] }],
+        timeoutMs: 10_000,
+        validateOnly: false,
+      }),
+    )
+    expect(answer.topics[0]).toMatchObject({ errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: 'partition 0 names broker 9, which is not registered' })
+  })
+
   it('carries keyed messages from a kafkajs producer to a kafkajs consumer group, through all three leaders', async () => {
     const producer = kafka('cluster-producer').producer()
     await producer.connect()
