@@ -25,6 +25,21 @@ export function keyValue(name: string) {
   }
 }
 
+/**
+ * `--replica-assignment` as kafka-topics.sh writes it: partitions separated by commas, each partition's broker ids by
+ * colons, the first its preferred leader (`1:2,2:3,3:1`: three partitions of two replicas). Returns the broker ids by
+ * partition.
+ */
+export function replicaAssignment(value: string): number[][] {
+  const partitions = value.split(',').map((partition) => partition.split(':').map((id) => id.trim()))
+  for (const [i, ids] of partitions.entries()) {
+    if (ids.some((id) => !/^\d+$/.test(id) || Number(id) > 2147483647)) {
+      throw new InvalidArgumentError(`--replica-assignment: partition ${i} must be broker ids separated by ':' (partitions by ','), not '${ids.join(':')}'`)
+    }
+  }
+  return partitions.map((ids) => ids.map(Number))
+}
+
 /** A repeatable option's values, in order. */
 export function repeated(value: string, previous: string[] = []): string[] {
   return [...previous, value]

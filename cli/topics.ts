@@ -4,7 +4,7 @@ import { addPartitions, alterTopicConfigs, createTopic, deleteTopic, describeTop
 import { counted } from '../client/wording.js'
 import { clientCommand, withCluster } from './client-command.js'
 import { formatTopic } from './format.js'
-import { integer, keyValue, repeated } from './parsers.js'
+import { integer, keyValue, repeated, replicaAssignment } from './parsers.js'
 
 export function addTopicsCommands(program: CommandUnknownOpts): void {
   const topics = program.command('topics').description('create, list, describe and delete topics, add partitions, and alter their configs (kafka-topics.sh, kafka-configs.sh)')
@@ -12,14 +12,19 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
   clientCommand(topics, 'create <name>', 'create a topic')
     .option('--partitions <n>', 'number of partitions (default: the broker\'s num.partitions)', integer('--partitions', 1, 2147483647))
     .option('--replication-factor <n>', 'copies of each partition, at most one per live node (default: the cluster\'s default.replication.factor)', integer('--replication-factor', 1, 32767))
+    .option('--replica-assignment <list>', "each partition's broker ids, the first its preferred leader: 1:2,2:3,3:1 (instead of --partitions and --replication-factor)", replicaAssignment)
     .option('--config <key=value>', 'a topic config, e.g. retention.ms=86400000 (repeatable)', keyValue('--config'))
     .option('--if-not-exists', 'succeed when the topic already exists')
     .action(async (name, options) => {
+      if (options.replicaAssignment && (options.partitions !== undefined || options.replicationFactor !== undefined)) {
+        throw new InvalidArgumentError('--replica-assignment gives the partitions and their replicas: leave out --partitions and --replication-factor')
+      }
       const result = await withCluster(options, (cluster) =>
         createTopic(cluster, {
           name,
           partitions: options.partitions,
           replicationFactor: options.replicationFactor,
+          assignments: options.replicaAssignment,
           configs: Object.fromEntries(options.config ?? []),
           ifNotExists: options.ifNotExists ?? false,
         }),

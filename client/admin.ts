@@ -47,6 +47,11 @@ export interface CreateTopicOptions {
   /** Omitted: the broker's default.replication.factor. */
   replicationFactor?: number
   configs?: Readonly<Record<string, string>>
+  /**
+   * A manual replica assignment: each partition's broker ids, by partition (0..n-1), the first its preferred leader.
+   * Given, `partitions` and `replicationFactor` must be omitted (the broker refuses both with INVALID_REQUEST).
+   */
+  assignments?: readonly (readonly number[])[]
   /** TOPIC_ALREADY_EXISTS is not an error. */
   ifNotExists?: boolean
 }
@@ -65,14 +70,16 @@ export function createTopic(cluster: ClusterClient, options: CreateTopicOptions)
   return cluster.atController(context, async (client) => {
     const version = client.version(createTopics)
     // -1 ("the broker's default") exists from v4 (CreateTopicsRequest.json); before that Kafka's own defaults apply.
-    const brokerDefault = version >= 4 ? -1 : 1
+    // Beside an assignment the count and replication factor are -1 in every version.
+    const assignments = (options.assignments ?? []).map((brokerIds, partitionIndex) => ({ partitionIndex, brokerIds: [...brokerIds] }))
+    const brokerDefault = version >= 4 || assignments.length > 0 ? -1 : 1
     const response = await client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, version, {
       topics: [
         {
           name: options.name,
           numPartitions: options.partitions ?? brokerDefault,
           replicationFactor: options.replicationFactor ?? brokerDefault,
-          assignments: [],
+          assignments,
           configs: Object.entries(options.configs ?? {}).map(([name, value]) => ({ name, value })),
         },
       ],

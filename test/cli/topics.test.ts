@@ -78,6 +78,25 @@ describe('brook topics', () => {
     expect(await brook(['topics', 'create', 'twice', '--if-not-exists', ...server])).toMatchObject({ code: 0, stderr: '' })
   })
 
+  it('creates a topic with --replica-assignment as kafka-topics.sh writes it, and refuses a malformed one or one beside --partitions in one line', async () => {
+    expect(await brook(['topics', 'create', 'assigned', '--replica-assignment', '1,1', ...server])).toMatchObject({ code: 0, stdout: 'Created topic assigned.\n', stderr: '' })
+    const described = lines((await brook(['topics', 'describe', 'assigned', ...server])).stdout).slice(1)
+    expect(described.map((line) => /Partition: (\d+)\tLeader: (\d+)\tLeaderEpoch: \d+\tReplicas: ([\d,]+)/.exec(line)!.slice(1))).toEqual([
+      ['0', '1', '1'],
+      ['1', '1', '1'],
+    ])
+    expect(await brook(['topics', 'create', 'misassigned', '--replica-assignment', '1:x', ...server])).toMatchObject({
+      code: 1,
+      stderr: "brook: option '--replica-assignment <list>' argument '1:x' is invalid. --replica-assignment: partition 0 must be broker ids separated by ':' (partitions by ','), not '1:x'\n",
+    })
+    expect(await brook(['topics', 'create', 'misassigned', '--replica-assignment', '1', '--partitions', '2', ...server])).toMatchObject({
+      code: 1,
+      stderr: 'brook: --replica-assignment gives the partitions and their replicas: leave out --partitions and --replication-factor\n',
+    })
+    const unknownBroker = await brook(['topics', 'create', 'misassigned', '--replica-assignment', '7', ...server])
+    expect(unknownBroker).toMatchObject({ code: 1, stderr: "brook: cannot create topic 'misassigned': INVALID_REPLICA_ASSIGNMENT (broker 7 does not exist)\n" })
+  })
+
   it('passes the broker\'s errors on by Kafka name: unknown config, replication factor, missing topic, colliding name', async () => {
     const unknownConfig = await brook(['topics', 'create', 'bad', '--config', 'no.such.config=1', ...server])
     expect(unknownConfig.code).toBe(1)
