@@ -49,6 +49,14 @@ function config<Key extends string, Value>(def: ConfigDef<Key, Value>): ConfigDe
 export const LONG_MAX = '9223372036854775807'
 
 /**
+ * A long config's value as Kafka writes it: Long.MAX_VALUE ("no limit") for anything from 2^53 - 1 up, which is how
+ * Brook holds it in a number (a node's "no limit" is Number.MAX_SAFE_INTEGER).
+ */
+export function kafkaLong(value: number): string {
+  return value >= Number.MAX_SAFE_INTEGER ? LONG_MAX : String(value)
+}
+
+/**
  * A Java long within [min, Long.MAX_VALUE], as a number of ms or bytes: above 2^53 it loses precision but not its
  * meaning (Long.MAX_VALUE is "no limit", and stays larger than any time or size).
  */
@@ -309,7 +317,7 @@ export function topicConfigDef(name: string): ConfigDef | undefined {
  */
 function defaultOf(def: ConfigDef, defaults: TopicDefaults): ConfigSynonym {
   const key = def.brokerDefault
-  if (key !== undefined && defaults[key] !== DEFAULT_CONFIG[key]) return { name: def.serverName, value: String(defaults[key]), source: ConfigSource.STATIC_BROKER_CONFIG }
+  if (key !== undefined && defaults[key] !== DEFAULT_CONFIG[key]) return { name: def.serverName, value: kafkaLong(defaults[key]), source: ConfigSource.STATIC_BROKER_CONFIG }
   return { name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG }
 }
 

@@ -11,7 +11,9 @@
  *   or "" (the cluster default). Another broker id is INVALID_REQUEST; other resource types INVALID_REQUEST. A
  *   setting at its default is DEFAULT_CONFIG with isDefault, as Kafka describes a broker config nothing sets; one set
  *   by a flag or the config file STATIC_BROKER_CONFIG (its synonyms: that, then the default). All are read-only: a
- *   node's settings do not change while it runs (AlterConfigs of a broker resource is INVALID_REQUEST).
+ *   node's settings do not change while it runs (AlterConfigs of a broker resource is INVALID_REQUEST). The broker
+ *   configs that are topic configs' defaults (`log.retention.ms`, `log.cleanup.policy`) are listed too, with their
+ *   values on this node. Long.MAX_VALUE ("no limit") is written as Kafka writes it.
  * - An unknown topic is UNKNOWN_TOPIC_OR_PARTITION with a message.
  * - On a cluster node a topic and its configs are the metadata image's (the overrides the controller committed, over
  *   this node's defaults); broker resources are this node's own.
@@ -31,7 +33,7 @@ import { ErrorCode } from '../../protocol/errors.js'
 import { ConfigSource, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
-import { LONG_MAX, type TopicConfig } from '../topic-configs.js'
+import { kafkaLong, LONG_MAX, type TopicConfig } from '../topic-configs.js'
 import { topicConfigs } from '../cluster/metadata/image.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../config.js'
 
@@ -56,14 +58,15 @@ export interface BrokerConfigEntry {
 /** This node's settings, under Kafka's broker config names. */
 export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry[] {
   const c = services.config
+  const written = (value: unknown, type: number): string => (type === ConfigType.LONG && typeof value === 'number' ? kafkaLong(value) : String(value))
   const setting = (name: string, key: keyof BrokerConfig, type: number, documentation: string): BrokerConfigEntry => ({
     name,
-    value: String(c[key]),
+    value: written(c[key], type),
     type,
     documentation,
-    default: String(DEFAULT_CONFIG[key]),
+    default: written(DEFAULT_CONFIG[key], type),
   })
-  return [
+  const own: BrokerConfigEntry[] = [
     { name: 'node.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
     { name: 'broker.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
     { name: 'listeners', value: `PLAINTEXT://${c.host}:${services.endpoint.port}`, type: ConfigType.LIST, documentation: 'Where the node listens.' },
@@ -88,6 +91,13 @@ export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry
     setting('log.retention.check.interval.ms', 'retentionCheckIntervalMs', ConfigType.LONG, 'How often retention runs.'),
     { name: 'log.flush.interval.messages', value: c.fsync ? '1' : LONG_MAX, type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).', default: LONG_MAX },
   ]
+  // The broker configs that are topic configs' defaults (log.retention.ms for retention.ms), as topic synonyms name
+  // them, with this node's value: Kafka describes every broker config.
+  const listed = new Set(own.map((entry) => entry.name))
+  const topicDefaults = services.topics.parseConfig({}).described
+    .filter((d) => !listed.has(d.def.serverName))
+    .map((d): BrokerConfigEntry => ({ name: d.def.serverName, value: d.value, type: d.def.type, documentation: `Default ${d.name} of topics.`, default: d.def.default }))
+  return [...own, ...topicDefaults]
 }
 
 /**

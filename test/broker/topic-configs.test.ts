@@ -162,6 +162,18 @@ describe('topic configs through real clients', () => {
     ])
     expect(synonyms.get('min.cleanable.dirty.ratio')).toEqual([{ configName: 'log.cleaner.min.cleanable.ratio', configValue: '0.5', configSource: DEFAULT_CONFIG_SOURCE }])
     expect(synonyms.get('segment.ms')).toEqual([{ configName: 'log.roll.ms', configValue: '604800000', configSource: DEFAULT_CONFIG_SOURCE }])
+
+    // The broker describes the configs those synonyms name, each with its value on this node, and writes "no limit"
+    // as Kafka does (Long.MAX_VALUE).
+    const node = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.BROKER, name: '1' }], includeSynonyms: false })
+    const brokerConfigs = new Map(node.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]))
+    for (const entries of synonyms.values()) {
+      for (const { configName, configSource } of entries) if (configSource !== TOPIC_CONFIG) expect(brokerConfigs.has(configName), configName).toBe(true)
+    }
+    expect(brokerConfigs.get('message.max.bytes')).toBe('500000')
+    expect(brokerConfigs.get('log.retention.ms')).toBe('604800000')
+    expect(brokerConfigs.get('log.cleanup.policy')).toBe('delete')
+    expect(brokerConfigs.get('log.message.timestamp.before.max.ms')).toBe('9223372036854775807')
   })
 
   it('a changed max.message.bytes governs the next produce at once, and every config survives a restart', async () => {
