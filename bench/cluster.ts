@@ -280,6 +280,11 @@ async function latencyRun(setup: Setup, topic: string) {
   const done = new Promise<void>((resolve) => (allReceived = resolve))
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
   await consumer.run({
+    // No commits, as Kafka's own end-to-end latency tool (EndToEndLatency: enable.auto.commit=false): kafkajs with
+    // autoCommit commits after every batch it hands over (whatever autoCommitInterval says) and fetches again only
+    // once that commit is answered, which put a (replicated, on the cluster) __consumer_offsets write into the
+    // latency of every record.
+    autoCommit: false,
     eachBatchAutoResolve: true,
     eachBatch: async ({ batch }) => {
       const now = performance.now()
