@@ -86,6 +86,10 @@ export interface BrokerConfig {
   logMessageTimestampBeforeMaxMs: number
   /** `log.message.timestamp.after.max.ms` (KIP-937): the broker default of message.timestamp.after.max.ms. */
   logMessageTimestampAfterMaxMs: number
+  /** `log.retention.ms`: the broker default of the topic config retention.ms (-1: no limit). */
+  logRetentionMs: number
+  /** `log.retention.bytes`: the broker default of the topic config retention.bytes (-1: no limit). */
+  logRetentionBytes: number
   /** `log.record.validation.enable`: false trusts produced records and checks only batch headers (protocol/README.md). */
   recordValidation: boolean
   /** `log.retention.check.interval.ms`. */
@@ -175,6 +179,9 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   logMessageTimestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
   // Kafka 4.0's default (KIP-1030); Kafka 3.6-3.9 had Long.MAX_VALUE.
   logMessageTimestampAfterMaxMs: 3_600_000,
+  // Kafka's log.retention.hours of 168.
+  logRetentionMs: 604_800_000,
+  logRetentionBytes: -1,
   recordValidation: true,
   retentionCheckIntervalMs: 300_000,
   cacheMaxBytes: 256 * 1024 * 1024,

@@ -15,7 +15,7 @@ import { ConfigSource, ConfigType } from '../protocol/constants.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
 
 /** Broker settings that are the defaults of topic configs (message.max.bytes for max.message.bytes, and so on). */
-export type TopicDefaults = Pick<BrokerConfig, 'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs'>
+export type TopicDefaults = Pick<BrokerConfig, 'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs' | 'logRetentionMs' | 'logRetentionBytes'>
 
 export interface ConfigDef<Key extends string = string, Value = unknown> {
   /** Kafka's name. */
@@ -227,6 +227,7 @@ export const TOPIC_CONFIGS = [
     key: 'retentionBytes',
     type: ConfigType.LONG,
     default: '-1',
+    brokerDefault: 'logRetentionBytes',
     parse: long(-1n),
     documentation: 'The most bytes a partition keeps before old batches are deleted; -1 for no limit.',
   }),
@@ -236,6 +237,7 @@ export const TOPIC_CONFIGS = [
     key: 'retentionMs',
     type: ConfigType.LONG,
     default: '604800000',
+    brokerDefault: 'logRetentionMs',
     parse: long(-1n),
     documentation: 'How long batches are kept; -1 for no limit.',
   }),

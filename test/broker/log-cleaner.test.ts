@@ -300,3 +300,35 @@ function offsetsPartitionOf(groupId: string): number {
   for (let i = 0; i < groupId.length; i++) hash = (Math.imul(hash, 31) + groupId.charCodeAt(i)) | 0
   return (hash === -2147483648 ? 0 : Math.abs(hash)) % 50
 }
+
+describe('the node\'s retention defaults (log.retention.ms, log.retention.bytes)', () => {
+  it('apply to topics that set no retention of their own, which DescribeConfigs shows as STATIC_BROKER_CONFIG; a topic\'s retention.ms overrides them', async () => {
+    const { broker, admin, producer } = await startKafkajsBroker({ ...CLEANER, logRetentionMs: 60_000 }, { clientId: 'retention-defaults' })
+    const client = await connect(broker)
+    try {
+      await admin.createTopics({
+        topics: [
+          { topic: 'defaulted', numPartitions: 1 },
+          { topic: 'kept', numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '-1' }] },
+        ],
+      })
+      const anHourAgo = String(Date.now() - 3_600_000)
+      for (const topic of ['defaulted', 'kept']) await producer.send({ topic, messages: ['a', 'b'].map((value) => ({ value, timestamp: anHourAgo })) })
+
+      await waitFor('retention to delete the hour-old batch of defaulted', async () => (await listOffset(client, 'defaulted', 0, EARLIEST)).offset === 2n)
+      // Several more passes of the cleaner leave the topic that keeps everything as it was.
+      await new Promise((resolve) => setTimeout(resolve, 600))
+      expect((await listOffset(client, 'kept', 0, EARLIEST)).offset).toBe(0n)
+
+      const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'defaulted', configNames: ['retention.ms', 'retention.bytes'] }], includeSynonyms: false })
+      const entries = resources[0]!.configEntries.map((e) => [e.configName, e.configValue, (e as { configSource?: number }).configSource])
+      expect(entries.sort()).toEqual([
+        ['retention.bytes', '-1', 5],
+        ['retention.ms', '60000', 4],
+      ])
+    } finally {
+      client.close()
+      await stopKafkajsBroker({ broker, admin, producer })
+    }
+  })
+})
