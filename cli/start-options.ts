@@ -140,8 +140,15 @@ function settingProblem(key: string, value: unknown, shownAs = key): string | nu
   // A setting added to BrokerConfig without an entry here is checked by the type of its default.
   const kind = OTHER_SETTINGS[key] ?? (key in DEFAULT_CONFIG ? (typeof DEFAULT_CONFIG[key as keyof BrokerConfig] as 'string' | 'boolean' | 'number') : undefined)
   if (kind === undefined) {
+    // A name written as Kafka writes it is answered with the Kafka names Brook takes, then the settings that have none.
+    if (shownAs.includes('.')) {
+      const kafkaNames = [...NUMERIC_SETTINGS.flatMap((s) => (s.kafkaName === null ? [] : [s.kafkaName])), ...Object.keys(KAFKA_NAMES)].sort().join(', ')
+      const unnamed = [...NUMERIC_SETTINGS.filter((s) => s.kafkaName === null).map((s) => s.key), ...Object.keys(OTHER_SETTINGS)]
+      const own = unnamed.filter((name) => !Object.values(KAFKA_NAMES).includes(name)).sort().join(', ')
+      return `unknown setting '${shownAs}' (the Kafka names taken are ${kafkaNames}; the other settings are ${own})`
+    }
     const known = [...NUMERIC_SETTINGS.map((s) => s.key), ...Object.keys(OTHER_SETTINGS)].sort().join(', ')
-    return `unknown setting '${key}' (the settings are ${known})`
+    return `unknown setting '${shownAs}' (the settings are ${known})`
   }
   if (kind === 'logLevel') return LOG_LEVELS.includes(value as LogLevel) ? null : `logLevel must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(value)}`
   if (kind === 'failpoint') return FAILPOINTS.includes(value as Failpoint) ? null : `failpoint must be one of ${FAILPOINTS.join(', ')}, not ${JSON.stringify(value)}`
