@@ -49,8 +49,9 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
 
   clientCommand(topics, 'add-partitions <name>', 'grow a topic to more partitions (kafka-topics.sh --alter --partitions); keys may map to other partitions from then on')
     .requiredOption('--partitions <n>', 'the number of partitions in all, larger than the current one', integer('--partitions', 1, 2147483647))
+    .option('--replica-assignment <list>', "every partition's broker ids, the existing ones first, as kafka-topics.sh --alter takes them: 1:2,2:3,3:1,1:3 (the new partitions take those past the current count)", replicaAssignment)
     .action(async (name, options) => {
-      await withCluster(options, (cluster) => addPartitions(cluster, name, options.partitions))
+      await withCluster(options, (cluster) => addPartitions(cluster, name, options.partitions, options.replicaAssignment))
       console.log(`Topic ${name} now has ${counted(options.partitions, 'partition')}.`)
     })
 

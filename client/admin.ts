@@ -119,16 +119,26 @@ export function deleteTopic(cluster: ClusterClient, name: string): Promise<void>
 
 /**
  * CreatePartitions at the active controller: grows topic `name` to `count` partitions in all, the new ones placed by
- * the controller with the topic's replication factor (what `kafka-topics.sh --alter --partitions` sends). Errors:
+ * the controller with the topic's replication factor (what `kafka-topics.sh --alter --partitions` sends), or as
+ * `assignments` says: every partition's broker ids, the existing ones included, of which those past the topic's
+ * current partition count (from Metadata) are sent, as kafka-topics.sh --replica-assignment does. Errors:
  * INVALID_PARTITIONS when `count` is not above the current count (Kafka's "Topic already has 3 partition(s)." or
  * "The topic t currently has 3 partition(s); 2 would not be an increase."), UNKNOWN_TOPIC_OR_PARTITION,
- * INVALID_REPLICATION_FACTOR with fewer live brokers than the topic's replication factor.
+ * INVALID_REPLICATION_FACTOR with fewer live brokers than the topic's replication factor, INVALID_REPLICA_ASSIGNMENT
+ * for an assignment the controller refuses (not one list per new partition, for instance).
  */
-export function addPartitions(cluster: ClusterClient, name: string, count: number): Promise<void> {
+export async function addPartitions(cluster: ClusterClient, name: string, count: number, assignments?: readonly (readonly number[])[]): Promise<void> {
   const context = `cannot add partitions to topic '${name}'`
+  let added: { brokerIds: number[] }[] | null = null
+  if (assignments !== undefined) {
+    const topic = (await cluster.metadata([name], { allowAutoTopicCreation: false })).topics.find((t) => t.name === name)
+    if (!topic) throw new Error(`${context}: the broker did not describe it`)
+    checkError(topic.errorCode, context, topic.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION ? `topic '${name}' does not exist` : null)
+    added = assignments.slice(topic.partitions.length).map((brokerIds) => ({ brokerIds: [...brokerIds] }))
+  }
   return cluster.atController(context, async (client) => {
     const response = await client.request<CreatePartitionsRequest, CreatePartitionsResponse>(createPartitions, client.version(createPartitions), {
-      topics: [{ name, count, assignments: null }],
+      topics: [{ name, count, assignments: added }],
       timeoutMs: TIMEOUT_MS,
       validateOnly: false,
     })

@@ -328,8 +328,10 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
             return result(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `the assignment must cover the ${count - current} new partitions`)
           }
           const brokers = liveBrokers(services)
-          if (assignments.some((a) => a.brokerIds.length !== topic.replicationFactor || a.brokerIds.some((id) => !brokers.includes(id)))) {
-            return result(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `each new partition needs ${topic.replicationFactor} live brokers`)
+          const unknown = assignments.flatMap((a) => a.brokerIds).find((id) => !brokers.includes(id))
+          if (unknown !== undefined) return result(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `broker ${unknown} does not exist`)
+          if (assignments.some((a) => a.brokerIds.length !== topic.replicationFactor || new Set(a.brokerIds).size !== a.brokerIds.length)) {
+            return result(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `each new partition needs ${topic.replicationFactor} distinct brokers`)
           }
         }
         if (!request.validateOnly) {

@@ -174,6 +174,22 @@ describe('brook topics', () => {
     )
     expect(await brook(['topics', 'add-partitions', 'growing', ...server])).toMatchObject({ code: 1, stderr: "brook: required option '--partitions <n>' not specified\n" })
     expect((await brook(['topics', 'add-partitions', 'growing', '--partitions', 'many', ...server])).stderr).toMatch(/^brook: .*--partitions must be a whole number\n$/)
+
+    // --replica-assignment lists every partition, as kafka-topics.sh --alter takes it: those past the current count are added.
+    expect(await brook(['topics', 'add-partitions', 'growing', '--partitions', '6', '--replica-assignment', '1,1,1,1,1,1', ...server])).toMatchObject({
+      code: 0,
+      stdout: 'Topic growing now has 6 partitions.\n',
+    })
+    expect(lines((await brook(['topics', 'describe', 'growing', ...server])).stdout)[0]).toContain('\tPartitionCount: 6\t')
+    expect((await brook(['topics', 'add-partitions', 'growing', '--partitions', '7', '--replica-assignment', '1,1,1,1,1,1,5', ...server])).stderr).toBe(
+      "brook: cannot add partitions to topic 'growing': INVALID_REPLICA_ASSIGNMENT (broker 5 does not exist)\n",
+    )
+    expect((await brook(['topics', 'add-partitions', 'growing', '--partitions', '8', '--replica-assignment', '1,1,1,1,1,1,1', ...server])).stderr).toBe(
+      "brook: cannot add partitions to topic 'growing': INVALID_REPLICA_ASSIGNMENT (the assignment must cover the 2 new partitions)\n",
+    )
+    expect((await brook(['topics', 'add-partitions', 'missing', '--partitions', '2', '--replica-assignment', '1,1', ...server])).stderr).toBe(
+      "brook: cannot add partitions to topic 'missing': UNKNOWN_TOPIC_OR_PARTITION (topic 'missing' does not exist)\n",
+    )
   })
 
   it('takes the bootstrap server from BROOK_BOOTSTRAP_SERVER', async () => {
