@@ -867,7 +867,10 @@ class Runner implements RunningPipeline {
       if (sent?.baseOffset !== undefined) checkpoint = Number(sent.baseOffset) + 1
     }
     if (this.processingGuarantee === 'exactly_once') {
-      const transaction = await slot.producer!.transaction()
+      // A failed commit drops the task's producer, and only re-initializing gives it a new one; a stopping pipeline
+      // re-initializes nothing, so a later commit of the task (its next batch) lands here.
+      if (!slot.producer) throw new Error('its transactional producer is gone since its last commit failed; it commits nothing more until it is re-initialized')
+      const transaction = await slot.producer.transaction()
       try {
         await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, acks: -1 }), prepared.outputs)
         await writeChangelog((messages) => transaction.send({ topic: slot.sub.changelogTopic!, messages, acks: -1 }))
