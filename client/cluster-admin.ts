@@ -9,7 +9,7 @@
 import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../protocol/messages/describe-quorum.js'
 import { describeCluster, type DescribeClusterRequest, type DescribeClusterResponse } from '../protocol/messages/describe-cluster.js'
 import type { ClusterClient } from './cluster-client.js'
-import { BrokerError, checkError } from './kafka-client.js'
+import { BrokerError, checkError, CONTROLLER_LISTENER } from './kafka-client.js'
 import { ErrorCode } from '../protocol/errors.js'
 
 /** The metadata log's topic, the one partition DescribeQuorum describes. */
@@ -47,12 +47,15 @@ export interface ClusterStatus {
 }
 
 /**
- * Asks the bootstrap node for the quorum and the live brokers. Errors: the node is not part of a replicated
+ * Asks the bootstrap node for the quorum and the live brokers. Errors: the node is a controller listener; the node is not part of a replicated
  * cluster (it does not support DescribeQuorum); the quorum has no leader (a BrokerError with NOT_LEADER_OR_FOLLOWER,
  * in words: a majority of voters lost, or an election under way); or another Kafka error by name.
  */
 export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStatus> {
   const client = cluster.any
+  // A follower's controller listener answers DescribeQuorum NOT_LEADER_OR_FOLLOWER, which would read as a quorum
+  // without a leader.
+  if (client.isControllerListener) throw new Error(`the node at ${client.address} cannot say: ${CONTROLLER_LISTENER}`)
   let quorumVersion: number
   try {
     quorumVersion = client.version(describeQuorum)

@@ -119,9 +119,23 @@ export class KafkaClient {
     return theirs !== undefined && theirs.max >= mine.min && theirs.min <= mine.max
   }
 
-  /** The highest version both sides implement, or an error naming the API. */
+  /**
+   * Whether the peer is a controller listener, which serves the controller quorum only: its ApiVersions lists
+   * BrokerRegistration (API key 62) and no Metadata (3).
+   */
+  get isControllerListener(): boolean {
+    return !this.brokerVersions.has(3) && this.brokerVersions.has(62)
+  }
+
+  /**
+   * The highest version both sides implement, or an error naming the API (and, at a controller listener, saying so
+   * and to give a node's client port).
+   */
   version(api: ApiSpec, ours: string = api.request.validVersions): number {
-    if (!this.supports(api, ours)) throw new Error(`the broker at ${this.address} does not support ${api.name} (versions ${ours})`)
+    if (!this.supports(api, ours)) {
+      const hint = this.isControllerListener ? `; ${CONTROLLER_LISTENER}` : ''
+      throw new Error(`the broker at ${this.address} does not support ${api.name} (versions ${ours})${hint}`)
+    }
     return Math.min(this.brokerVersions.get(api.apiKey)!.max, parseRange(ours).max)
   }
 
@@ -216,6 +230,9 @@ export class KafkaClient {
 export function checkError(errorCode: number, context: string, message?: string | null): void {
   if (errorCode !== 0) throw new BrokerError(`${context}: ${errorText(errorCode, message)}`, errorCode)
 }
+
+/** What a client pointed at a controller listener is told. */
+export const CONTROLLER_LISTENER = "it is a controller listener, which serves the controller quorum only: give a node's client port"
 
 /** A Kafka error code in words: `<NAME> (<the broker's message, or the error's own text>)`. */
 export function errorText(errorCode: number, message?: string | null): string {

@@ -74,6 +74,16 @@ describe('a three-node cluster', () => {
     for (const id of cluster.nodeIds) {
       expect(shown.stdout).toMatch(new RegExp(`^${id} +${id === status.leaderId ? 'leader' : 'follower'} +\\d+ +\\d+ +unfenced$`, 'm'))
     }
+
+    // Pointed at a controller listener (a follower's answers DescribeQuorum NOT_LEADER_OR_FOLLOWER, the leader's has
+    // no DescribeCluster), brook says what the port is rather than that the quorum has no leader.
+    for (const id of cluster.nodeIds) {
+      const address = `127.0.0.1:${cluster.controllerPort(id)}`
+      const atController = await brook(['cluster', 'status', '--bootstrap-server', address])
+      expectOneLineError(atController, `the node at ${address} cannot say: it is a controller listener, which serves the controller quorum only: give a node's client port`)
+    }
+    const topics = await brook(['topics', 'list', '--bootstrap-server', `127.0.0.1:${cluster.controllerPort(1)}`])
+    expectOneLineError(topics, "it is a controller listener, which serves the controller quorum only: give a node's client port")
   })
 
   it('answers bad quorum requests on the controller listener with Kafka error codes, and keeps its leader and epoch', async () => {
