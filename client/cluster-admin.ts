@@ -47,9 +47,10 @@ export interface ClusterStatus {
 }
 
 /**
- * Asks the bootstrap node for the quorum and the live brokers. Errors: the node is a controller listener; the node is not part of a replicated
- * cluster (it does not support DescribeQuorum); the quorum has no leader (a BrokerError with NOT_LEADER_OR_FOLLOWER,
- * in words: a majority of voters lost, or an election under way); or another Kafka error by name.
+ * Asks the bootstrap node for the quorum and the live brokers. Errors: the node is a controller listener; the node
+ * is not part of a replicated cluster (it does not support DescribeQuorum); the quorum has no leader (a BrokerError
+ * with NOT_LEADER_OR_FOLLOWER, in words: a majority of voters lost, or an election under way); or another Kafka error
+ * by name.
  */
 export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStatus> {
   const client = cluster.any

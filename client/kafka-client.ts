@@ -8,6 +8,8 @@ import { decodeResponseFrame, encodeRequestFrame } from '../protocol/frame.js'
 import { parseRange } from '../protocol/versions.js'
 import type { ApiSpec } from '../protocol/schema.js'
 import { apiVersions, type ApiVersionsResponse } from '../protocol/messages/api-versions.js'
+import { metadata } from '../protocol/messages/metadata.js'
+import { brokerRegistration } from '../protocol/messages/broker-registration.js'
 import { errorInfo } from '../protocol/errors.js'
 
 export class ConnectionError extends Error {
@@ -124,7 +126,7 @@ export class KafkaClient {
    * BrokerRegistration (API key 62) and no Metadata (3).
    */
   get isControllerListener(): boolean {
-    return !this.brokerVersions.has(3) && this.brokerVersions.has(62)
+    return !this.brokerVersions.has(metadata.apiKey) && this.brokerVersions.has(brokerRegistration.apiKey)
   }
 
   /**

@@ -70,6 +70,23 @@ function liveBrokers(services: BrokerServices): number[] {
   return [services.endpoint.nodeId]
 }
 
+/**
+ * A CreateTopics topic's manual assignment as broker ids by partition (0..n-1), or null when it has none. Throws
+ * Invalid: INVALID_REQUEST when a partition count or replication factor comes with it, INVALID_REPLICA_ASSIGNMENT
+ * when it does not name partitions 0..n-1, each once. The replicas themselves are checked by the caller.
+ */
+function manualAssignment(topic: CreateTopicsRequestCreatableTopic): number[][] | null {
+  if (topic.assignments.length === 0) return null
+  if (topic.numPartitions !== -1 || topic.replicationFactor !== -1) {
+    throw new Invalid(ErrorCode.INVALID_REQUEST, 'give either numPartitions and replicationFactor, or an assignment, not both')
+  }
+  const byPartition = [...topic.assignments].sort((a, b) => a.partitionIndex - b.partitionIndex)
+  if (byPartition.some((a, i) => a.partitionIndex !== i)) {
+    throw new Invalid(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'the assignment must name partitions 0..n-1, each once')
+  }
+  return byPartition.map((a) => [...a.brokerIds])
+}
+
 function planTopic(services: BrokerServices, topic: CreateTopicsRequestCreatableTopic): { partitions: number; replicationFactor: number; config: TopicConfig } {
   const nameProblem = topicNameProblem(topic.name)
   if (nameProblem) throw new Invalid(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
@@ -78,24 +95,17 @@ function planTopic(services: BrokerServices, topic: CreateTopicsRequestCreatable
   const brokers = liveBrokers(services)
   let partitions = topic.numPartitions
   let replicationFactor = topic.replicationFactor
-  if (topic.assignments.length > 0) {
-    if (partitions !== -1 || replicationFactor !== -1) {
-      throw new Invalid(ErrorCode.INVALID_REQUEST, 'give either numPartitions and replicationFactor, or an assignment, not both')
-    }
-    const indexes = topic.assignments.map((a) => a.partitionIndex).sort((a, b) => a - b)
-    if (indexes.some((index, i) => index !== i)) {
-      throw new Invalid(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'the assignment must name partitions 0..n-1, each once')
-    }
-    replicationFactor = topic.assignments[0]!.brokerIds.length
-    for (const assignment of topic.assignments) {
-      const ids = assignment.brokerIds
+  const assignments = manualAssignment(topic)
+  if (assignments !== null) {
+    replicationFactor = assignments[0]!.length
+    for (const [partition, ids] of assignments.entries()) {
       if (ids.length === 0 || ids.length !== replicationFactor || new Set(ids).size !== ids.length) {
-        throw new Invalid(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `partition ${assignment.partitionIndex} needs ${replicationFactor} distinct brokers`)
+        throw new Invalid(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `partition ${partition} needs ${replicationFactor} distinct brokers`)
       }
       const unknown = ids.find((id) => !brokers.includes(id))
       if (unknown !== undefined) throw new Invalid(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `broker ${unknown} does not exist`)
     }
-    partitions = topic.assignments.length
+    partitions = assignments.length
   }
   if (partitions === -1) partitions = services.config.defaultPartitions
   if (replicationFactor === -1) replicationFactor = services.config.defaultReplicationFactor
@@ -142,19 +152,17 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
       const nameProblem = topicNameProblem(wanted.name)
       if (nameProblem) return failed(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
       if (quorum.controller.image.topic(wanted.name)) return failed(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${wanted.name}' already exists`)
-      let assignments: number[][] = []
-      if (wanted.assignments.length > 0) {
-        if (wanted.numPartitions !== -1 || wanted.replicationFactor !== -1) {
-          return failed(ErrorCode.INVALID_REQUEST, 'give either numPartitions and replicationFactor, or an assignment, not both')
-        }
-        const byPartition = [...wanted.assignments].sort((a, b) => a.partitionIndex - b.partitionIndex)
-        if (byPartition.some((a, i) => a.partitionIndex !== i)) return failed(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'the assignment must name partitions 0..n-1, each once')
-        assignments = byPartition.map((a) => [...a.brokerIds])
+      let assignments: number[][] | null
+      try {
+        assignments = manualAssignment(wanted)
+      } catch (error) {
+        if (error instanceof Invalid) return failed(error.code, error.message)
+        throw error
       }
-      const manual = assignments.length > 0
-      const replicationFactor = manual ? assignments[0]!.length : wanted.replicationFactor === -1 ? services.config.defaultReplicationFactor : wanted.replicationFactor
+      const manual = assignments !== null
+      const replicationFactor = assignments !== null ? assignments[0]!.length : wanted.replicationFactor === -1 ? services.config.defaultReplicationFactor : wanted.replicationFactor
       if (!manual && replicationFactor < 1) return failed(ErrorCode.INVALID_REPLICATION_FACTOR, 'the replication factor must be at least 1')
-      const partitions = manual ? assignments.length : wanted.numPartitions === -1 ? services.config.defaultPartitions : wanted.numPartitions
+      const partitions = assignments !== null ? assignments.length : wanted.numPartitions === -1 ? services.config.defaultPartitions : wanted.numPartitions
       if (partitions < 1) return failed(ErrorCode.INVALID_PARTITIONS, 'the number of partitions must be at least 1')
       if (partitions > MAX_PARTITIONS) return failed(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
       const configs: Record<string, string> = {}
@@ -170,10 +178,10 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
       const live = quorum.controller.image.liveBrokers().length
       if (!manual && replicationFactor > live) return failed(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} is larger than the ${counted(live, 'live broker')}`)
       // Checked against this node's image too, so that validateOnly answers what the controller would.
-      const problem = manual ? assignmentProblem(quorum.controller.image, assignments, 0, replicationFactor) : null
+      const problem = assignments !== null ? assignmentProblem(quorum.controller.image, assignments, 0, replicationFactor) : null
       if (problem !== null) return failed(ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem)
       if (request.validateOnly) return created(wanted.name, ZERO_UUID, plan)
-      const change = manual ? { numPartitions: -1, replicationFactor: -1, assignments } : { numPartitions: partitions, replicationFactor }
+      const change = assignments !== null ? { numPartitions: -1, replicationFactor: -1, assignments } : { numPartitions: partitions, replicationFactor }
       const result = await createTopicAtController(quorum, { name: wanted.name, ...change, configs }, options)
       if (result.errorCode !== ErrorCode.NONE) return failed(result.errorCode, result.errorMessage)
       services.log.info(`created topic '${wanted.name}' with ${counted(partitions, 'partition')} through the controller`)

@@ -750,7 +750,6 @@ function spreadReplicas(live: readonly number[], placement: { start: number; cou
   })
 }
 
-/** The PartitionRecord of a new partition: led by the first of `isr` (a non-empty subset of `replicas`), at epoch 0. */
 /**
  * What is wrong with a manual replica assignment for partitions `firstPartitionId` on (`assignments[i]` for partition
  * firstPartitionId + i), or null: a list of another length than `replicationFactor` (or none at all), a broker twice
@@ -770,6 +769,7 @@ export function assignmentProblem(image: MetadataImage, assignments: readonly (r
   return null
 }
 
+/** The PartitionRecord of a new partition: led by the first of `isr` (a non-empty subset of `replicas`), at epoch 0. */
 function newPartitionRecord(topicId: string, partitionId: number, replicas: readonly number[], isr: readonly number[]): MetadataRecord {
   return metadataRecord('PartitionRecord', {
     partitionId,
