@@ -66,8 +66,11 @@ describe('@platformatic/kafka 1.35 against a three-node cluster', () => {
     for (const id of cluster().nodeIds) {
       const one = new Admin({ clientId: `plt-admin-via-${id}`, bootstrapBrokers: [`${cluster().host(id)}:${cluster().nodes.get(id)!.port}`] })
       try {
-        const seen = await one.metadata({ topics: ['plt-placed'] })
-        expect(seen.topics.get('plt-placed')!.partitions).toEqual(partitions)
+        // A node applies the topic's records a moment after the controller commits them.
+        const seen = await waitFor(`node ${id}'s metadata to hold the topic`, async () =>
+          (await one.metadata({ topics: ['plt-placed'], forceUpdate: true }).catch(() => undefined))?.topics.get('plt-placed'),
+        )
+        expect(seen.partitions).toEqual(partitions)
       } finally {
         await one.close()
       }
