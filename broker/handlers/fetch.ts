@@ -272,7 +272,9 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
         for (const batch of records) bytes += batch.length
         // In a session, a partition without records goes out only with a high watermark or log start not yet sent.
         const news = records.length > 0 || entry.sentHighWatermark !== base.highWatermark || entry.sentLogStartOffset !== base.logStartOffset
-        if (!incremental || news) carried.push({ entry, data: { ...base, records } })
+        // Assigned, not spread into a new literal (`{ ...base, records }`), which V8 builds on a slow path: this runs
+        // for every partition of every follower fetch.
+        if (!incremental || news) carried.push({ entry, data: Object.assign(base, { records }) })
       }
       answers.settle(granted, bytes)
       settled = true
