@@ -99,17 +99,24 @@ function compileStruct(fields: readonly FieldSpec[], version: number, flexible: 
       field.encode(writer, v === undefined ? field.makeDefault() : v)
     }
     if (!flexible) return
-    const unknown: UnknownTaggedField[] = value[UNKNOWN_TAGS] ?? []
-    const present = tags.filter((tag) => {
+    // Most structs carry no tagged field at all: that is one zero byte, without building the list below (this runs for
+    // every struct of every flexible message, each partition of a Fetch answer included).
+    const unknown: UnknownTaggedField[] | undefined = value[UNKNOWN_TAGS]
+    let present: number[] | undefined
+    for (const tag of tags) {
       const field = tagged.get(tag)!
       const v = value[field.name]
-      return v !== undefined && !field.isDefault(v)
-    })
-    writer.uvarint(present.length + unknown.length)
-    const all = [
-      ...present.map((tag) => ({ tag, field: tagged.get(tag)! })),
-      ...unknown.map((u) => ({ tag: u.tag, data: u.data })),
-    ].sort((a, b) => a.tag - b.tag)
+      if (v !== undefined && !field.isDefault(v)) (present ??= []).push(tag)
+    }
+    if (present === undefined && (unknown === undefined || unknown.length === 0)) {
+      writer.uvarint(0)
+      return
+    }
+    const all: ({ tag: number; field: CompiledField } | { tag: number; data: Buffer })[] = []
+    for (const tag of present ?? []) all.push({ tag, field: tagged.get(tag)! })
+    for (const u of unknown ?? []) all.push({ tag: u.tag, data: u.data })
+    all.sort((a, b) => a.tag - b.tag)
+    writer.uvarint(all.length)
     for (const entry of all) {
       let data: Buffer
       if ('data' in entry) data = entry.data
@@ -334,12 +341,17 @@ function defaultFactory(field: FieldSpec): () => any {
       if (PRIMITIVES.has(type)) return () => 0
   }
   const members = (field.fields ?? []).map((f) => [f.name, defaultFactory(f)] as const)
-  return () => Object.fromEntries(members.map(([name, make]) => [name, make()]))
+  return () => {
+    const value: Record<string, unknown> = {}
+    for (const [name, make] of members) value[name] = make()
+    return value
+  }
 }
 
 function defaultTest(field: FieldSpec): (value: any) => boolean {
-  const make = defaultFactory(field)
-  return (value) => sameValue(value, make())
+  // One default to compare with, made once: sameValue only reads it.
+  const fallback = defaultFactory(field)()
+  return (value) => sameValue(value, fallback)
 }
 
 function sameValue(a: any, b: any): boolean {

@@ -1,6 +1,7 @@
 /**
  * The bench's measurements of produce validation, in tiny runs: the harness with compressed batches and a
- * header-only broker, the in-process cost table, and the ListOffsets storm. No timing is asserted; what is asserted
+ * header-only broker, the in-process cost tables (validation, and the codec on a replicated produce's messages), and
+ * the ListOffsets storm. No timing is asserted; what is asserted
  * is that each produces its figures, without errors or wrong answers.
  */
 import { afterAll, describe, expect, it } from 'vitest'
@@ -32,6 +33,13 @@ describe('bench: produce validation', () => {
     const rows = stdout.split('\n').filter((line) => /^\| (header|worker)/.test(line))
     expect(rows.map((row) => row.split('|')[1]!.trim())).toEqual(['header only', 'header + records, none', 'header + records, lz4', 'worker pool, lz4'])
     for (const row of rows) expect(Number(row.split('|')[4])).toBeGreaterThan(0)
+  })
+
+  it('codec.js prints what encoding and decoding cost for each message, each of which decodes and encodes back to its bytes', async () => {
+    const { stdout } = await run(process.execPath, [join(BENCH, 'codec.js'), '--rounds', '200'], { timeout: 110_000 })
+    const rows = stdout.split('\n').filter((line) => /^\| (Fetch|Produce)/.test(line))
+    expect(rows.map((row) => row.split('|')[1]!.trim())).toEqual(['Fetch v17 request', 'Fetch v17 response', 'Produce v9 request'])
+    for (const row of rows) for (const column of [2, 3, 4]) expect(Number(row.split('|')[column])).toBeGreaterThan(0)
   })
 
   it('list-offsets-storm.js measures a Metadata client alone and during the storm, with every lookup right', async () => {
