@@ -260,7 +260,44 @@ export class Task {
   private forwardTo(children: readonly ProcessorNode[]): Processor {
     const processors = children.map((child) => this.compile(child))
     if (processors.length === 1) return processors[0]!
-    return (rec) => runAll(processors, rec)
+    return (rec) => this.branches(processors, rec)
+  }
+
+  /**
+   * Runs each branch of a fan-out on the record, in order, waiting only for those that return a promise. A RecordError
+   * in one branch makes a dead letter of the record for that branch alone: the branches after it still get the record
+   * (as Kafka Streams' processing-exception handler set to CONTINUE drops a record at the failing node only), so
+   * `stream.to(copy)` declared after an aggregation that cannot read a field still copies every record.
+   */
+  private branches(processors: readonly Processor[], rec: Rec, from = 0): void | Promise<void> {
+    for (let i = from; i < processors.length; i++) {
+      let pending: void | Promise<void>
+      try {
+        pending = processors[i]!(rec)
+      } catch (error) {
+        this.branchFailed(rec, error)
+        continue
+      }
+      if (pending) return this.branchesAfter(pending, processors, rec, i + 1)
+    }
+  }
+
+  /** branches from `from` on, once `pending` (the branch before) has settled or failed. */
+  private async branchesAfter(pending: Promise<void>, processors: readonly Processor[], rec: Rec, from: number): Promise<void> {
+    try {
+      await pending
+    } catch (error) {
+      this.branchFailed(rec, error)
+    }
+    return this.branches(processors, rec, from)
+  }
+
+  /** A branch's RecordError: the dead letter holds the input record (or, for a result emitted on a commit, the result). */
+  private branchFailed(rec: Rec, error: unknown): void {
+    if (!(error instanceof RecordError)) throw error
+    const input = rec.input
+    if (input) this.deadLetter(input.key?.toString() ?? null, this.inputValue(input), error, inputOrigin(this.sub.sourceTopic, this.partition, input))
+    else this.deadLetter(rec.key, jsonOrText(rec.value), error, {})
   }
 
   private compile(node: ProcessorNode): Processor {
@@ -496,7 +533,7 @@ export class Task {
       const ts = this.eventTime(value, message)
       // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
       const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }
-      const pending = runAll(this.roots, rec)
+      const pending = this.roots.length === 1 ? this.roots[0]!(rec) : this.branches(this.roots, rec)
       if (pending) return this.settle(pending, message)
     } catch (error) {
       this.failed(message, error)

@@ -4,7 +4,7 @@
  * dead-letter topic with its reason and stops nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { HeaderNames, iotPipeline, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { HeaderNames, TopologyBuilder, count, iotPipeline, runPipeline, sum, type RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -147,6 +147,35 @@ describe('bad input', () => {
       const stats = values(await readTopic(setting.kafka, 'bad-stats', (r) => r.length >= 1))
       expect(stats[0]).toMatchObject({ deviceId: 'd1', windowStart: 0, count: 1, avg: 21 })
       await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 4)
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
+  test('a record one branch dead-letters still reaches the branches declared after it', async () => {
+    // Three branches of one source: a sum that needs `value`, a count that reads nothing, and a plain copy.
+    const b = new TopologyBuilder()
+    const source = b.stream('branch-in')
+    source.groupByKey().aggregate({ total: sum('value') }, { name: 'branch-total' }).to('branch-totals')
+    source.groupByKey().aggregate({ n: count() }, { name: 'branch-count' }).to('branch-counts')
+    source.to('branch-copy')
+    const pipeline = await runPipeline(b.build(), { applicationId: 'branches', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200 })
+    try {
+      await setting.producer.send({
+        topic: 'branch-in',
+        messages: [{ key: 'k', value: '{"value":1}' }, { key: 'k', value: '{"other":2}' }, { key: 'k', value: '{"value":3}' }],
+      })
+      const copies = await readTopic(setting.kafka, 'branch-copy', (r) => r.length >= 3)
+      expect(copies.map((r) => r.value)).toEqual(['{"value":1}', '{"other":2}', '{"value":3}'])
+      const counts = values(await readTopic(setting.kafka, 'branch-counts', (r) => values(r).some((v) => (v as { n: number }).n === 3)))
+      expect(counts.at(-1)).toMatchObject({ key: 'k', n: 3 })
+      const totals = values(await readTopic(setting.kafka, 'branch-totals', (r) => values(r).some((v) => (v as { total: number }).total === 4)))
+      expect(totals.at(-1)).toMatchObject({ key: 'k', total: 4 })
+      const dead = await readTopic(setting.kafka, 'branches-dlq', (r) => r.length >= 1)
+      expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorOffset]])).toEqual([['{"other":2}', 'MISSING_FIELD', '1']])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 1)
+      // Only the one branch's dead letter: nothing else arrives.
+      expect(await settled(setting.kafka, 'branches-dlq', 1)).toHaveLength(1)
     } finally {
       await pipeline.stop()
     }
