@@ -16,6 +16,16 @@ export function integer(name: string, min: number, max: number) {
   }
 }
 
+/**
+ * A replication factor for topics a command creates: -1 (the cluster's default.replication.factor) or 1 to 32767,
+ * as CreateTopics takes it; 0 is refused here rather than by the cluster.
+ */
+export function replicationFactor(value: string): number {
+  const n = integer('--replication-factor', -1, 32_767)(value)
+  if (n === 0) throw new InvalidArgumentError("--replication-factor must be -1 (the cluster's default) or between 1 and 32767")
+  return n
+}
+
 /** `key=value` for repeatable options; the value may be empty, the key may not. */
 export function keyValue(name: string) {
   return (value: string, previous: [string, string][] = []): [string, string][] => {

@@ -15,7 +15,7 @@ import { endSoon, onStopSignal } from './interrupt.js'
 import { addIotOptions, iotOptionsFrom } from './iot-options.js'
 import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
 import { loadTopology } from './load-module.js'
-import { integer } from './parsers.js'
+import { integer, replicationFactor } from './parsers.js'
 import { formatMetrics } from './pipeline-format.js'
 
 /** The name that runs the built-in pipeline instead of a file. */
@@ -33,7 +33,7 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
     .option('--idle-timeout-ms <ms>', 'after this long with no records and the cluster confirming the partition is read to its end, its windows close by the wall clock (default: 10000)', integer('--idle-timeout-ms', 1, INT32_MAX))
     .option('--cache-max-bytes <bytes>', 'memory for cached state, for the whole instance (default: 67108864)', integer('--cache-max-bytes', 0, Number.MAX_SAFE_INTEGER))
     .option('--partitions <n>', 'partitions of the input topics the pipeline creates when they are missing (default: 1)', integer('--partitions', 1, 100_000))
-    .option('--replication-factor <n>', 'replication factor of the topics the pipeline creates (default: -1, the cluster\'s)', integer('--replication-factor', -1, 32_767))
+    .option('--replication-factor <n>', 'replication factor of the topics the pipeline creates (default: -1, the cluster\'s)', replicationFactor)
     .option('--dead-letter-topic <topic>', 'where unreadable records go (default: <application id>-dlq)')
     .option('--kafka-config <file>', KAFKA_CONFIG_DESCRIPTION)
     .option('--describe', 'print the topology (sub-topologies, stores, internal topics) and exit without connecting')

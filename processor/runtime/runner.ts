@@ -515,9 +515,13 @@ class Runner implements RunningPipeline {
     }
   }
 
-  private crash(error: Error): void {
+  /**
+   * Stops the pipeline with `error`. The log line carries its stack, unless `explained` says the message is the whole
+   * story (a task that failed too often, topics that no longer fit the application): a user's mistake, not Brook's.
+   */
+  private crash(error: Error, explained = false): void {
     if (this.stopping) return
-    this.log(`stopping after an error: ${error.stack ?? error.message}`)
+    this.log(`stopping after an error: ${explained ? error.message : (error.stack ?? error.message)}`)
     void this.shutdown().finally(() => this.settle.reject(error))
   }
 
@@ -752,7 +756,7 @@ class Runner implements RunningPipeline {
     if (times < MAX_FAILURES_IN_A_ROW) return false
     slot.epoch++
     slot.state = 'suspended'
-    this.crash(new Error(`task ${slot.id} failed ${times} times in a row at offset ${offset} of ${slot.sub.sourceTopic}-${slot.partition}: ${error.message}`, { cause: error }))
+    this.crash(new Error(`task ${slot.id} failed ${times} times in a row at offset ${offset} of ${slot.sub.sourceTopic}-${slot.partition}: ${error.message}`, { cause: error }), true)
     return true
   }
 
@@ -767,7 +771,7 @@ class Runner implements RunningPipeline {
       return
     }
     // The application's topics no longer fit it: no retry makes them fit.
-    if (error instanceof TopologyError) return this.crash(error)
+    if (error instanceof TopologyError) return this.crash(error, true)
     if (this.consumerStoppedMs !== null) {
       // The task was suspended with the consumer; its next join initializes it.
       this.log(`task ${slot.id}: ${error.message}; it waits for the group consumer to join again`)
@@ -788,7 +792,7 @@ class Runner implements RunningPipeline {
     try {
       await this.initialize(slot)
     } catch (failure) {
-      if (failure instanceof TopologyError) return this.crash(failure)
+      if (failure instanceof TopologyError) return this.crash(failure, true)
       const epoch = ++slot.epoch
       slot.state = 'suspended'
       // A producer whose fencing failed may be left mid-transaction: the next attempt starts a new one.
@@ -798,7 +802,7 @@ class Runner implements RunningPipeline {
       if (this.stopping || this.rebalances !== rebalances) return
       const gone = await this.deletedTopics()
       if (gone.length > 0) {
-        this.crash(new Error(`${gone.join(', ')} no longer exist${gone.length === 1 ? 's' : ''}: deleted while the pipeline ran (a deleted changelog or repartition topic takes state with it: to start over, delete the application's topics and state directories)`))
+        this.crash(new Error(`${gone.join(', ')} no longer exist${gone.length === 1 ? 's' : ''}: deleted while the pipeline ran (a deleted changelog or repartition topic takes state with it: to start over, delete the application's topics and state directories)`), true)
         return
       }
       this.log(`task ${slot.id}: re-initializing failed (${(failure as Error).message}); trying again in ${delayMs} ms`)

@@ -270,6 +270,19 @@ describe('brook process against a broker', () => {
     expect(run.stderr()).toContain(', 1 late, ')
   })
 
+  it('stops with one line, and no stack trace in its log, when a task fails three times at one offset', async () => {
+    await admin.createTopics({ topics: [{ topic: 'failing-in', numPartitions: 1 }], waitForLeaders: true })
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: 'failing-in', messages: [1, 2, 13, 4].map((value) => ({ key: 'k', value: JSON.stringify({ value }) })) })
+    await producer.disconnect()
+    const result = await brook(['process', join(REPO, 'test/fixtures/pipelines/failing-reduce.mjs'), '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-failing-'), '--commit-interval-ms', '100'])
+    expect(result.code).toBe(1)
+    expect(lines(result.stderr).at(-1)).toBe('brook: the pipeline stopped after an error: task 0_0 failed 3 times in a row at offset 2 of failing-in-0: bad 13')
+    expect(result.stderr).toContain('stopping after an error: task 0_0 failed 3 times in a row at offset 2 of failing-in-0')
+    expect(result.stderr).not.toMatch(/\n\s+at /)
+  })
+
   it('says in one line that the cluster has no SASL when --kafka-config asks for it', async () => {
     const dir = tempDir('brook-process-sasl-')
     const config = join(dir, 'sasl.json')
@@ -423,6 +436,7 @@ describe('brook process errors', () => {
       [['process', FIXTURE, '--stats-window', '1m'], "--stats-window applies to the built-in 'iot' pipeline only"],
       [['process', 'iot', '--processing-guarantee', 'twice'], "'twice' is invalid"],
       [['process', 'iot', '--commit-interval-ms', '0'], '--commit-interval-ms must be between 1 and'],
+      [['process', 'iot', '--replication-factor', '0'], "--replication-factor must be -1 (the cluster's default) or between 1 and 32767"],
       [['process', 'iot', '--grace', 'soon'], "--grace: 'soon' is not a duration"],
       [['process', 'iot', '--z-score-threshold', 'high'], '--z-score-threshold takes a number'],
       [['process', 'iot', '--kafka-config', join(dir, 'brokers.json')], 'brokers is not a setting here; --bootstrap-server gives them'],
