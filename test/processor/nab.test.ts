@@ -13,7 +13,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { iotPipeline, runPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
-import { readTopic, stateDir, values } from './helpers.js'
+import { waitFor } from '../helpers/wait.js'
+import { readSettled, readTopic, stateDir, values } from './helpers.js'
 
 const NAB = resolve(import.meta.dirname, '../fixtures/nab')
 const FILES = [
@@ -127,7 +128,10 @@ test('eight NAB series through 1-hour windows give exactly the naive hourly coun
     const labels = JSON.parse(readFileSync(join(NAB, 'labels.json'), 'utf8')) as Record<string, [string, string][]>
     const machine = labels[FILES[0]!]!.map(([from, to]) => [utc(from), utc(to)] as const)
     const machineSeries = series[0]!
-    const alerts = values(await readTopic(setting.kafka, 'nab-alerts', (r) => r.length > 0, { timeoutMs: 60_000 })).filter((a) => a.deviceId === machineSeries.deviceId && String(a.reason).includes('z-score'))
+    // Every reading processed first, then the alerts read until none has come for 2 s (commits every 500 ms): they are
+    // counted once the shipped pipeline is done, not at the first read that finds some.
+    await waitFor('the shipped pipeline to process every reading', () => shipped.metrics().recordsIn >= messages.length, { timeoutMs: 120_000 })
+    const alerts = values(await readSettled(setting.kafka, 'nab-alerts', (r) => r.length > 0, undefined, { timeoutMs: 60_000 })).filter((a) => a.deviceId === machineSeries.deviceId && String(a.reason).includes('z-score'))
     const inside = alerts.filter((a) => machine.some(([from, to]) => (a.windowStart as number) >= from && (a.windowStart as number) <= to)).length
     console.log(`NAB machine temperature, shipped settings (1-minute avg, |z| >= 4 against the previous 30 windows): ${alerts.length} z-score alerts, ${inside} inside the ${machine.length} labelled anomaly windows, ${alerts.length - inside} outside`)
   } finally {
