@@ -396,7 +396,9 @@ export class Task {
           } catch (error) {
             problem = `${serializer} threw: ${(error as Error)?.message ?? String(error)}`
           }
-          if (problem === null && value !== null && value !== undefined && typeof value !== 'string' && !Buffer.isBuffer(value)) {
+          // undefined too: a tombstone is asked for with null; undefined is most often a map that returned nothing, and
+          // written as a tombstone it would delete the key from a compacted topic.
+          if (problem === null && value !== null && typeof value !== 'string' && !Buffer.isBuffer(value)) {
             problem = `${serializer} returned ${describeType(value)}, not a Buffer, a string or null`
           }
           if (problem !== null) {
@@ -406,7 +408,7 @@ export class Task {
             this.deadLetter(rec.key, jsonOrText(rec.value), new RecordError(ProcessorErrorCode.serializationFailed, problem), origin)
             return
           }
-          this.outputs.push({ topic: node.topic, key: rec.key, value: (value ?? null) as Buffer | string | null, timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()) })
+          this.outputs.push({ topic: node.topic, key: rec.key, value: value as Buffer | string | null, timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()) })
         }
       }
       case 'console':

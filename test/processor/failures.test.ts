@@ -120,6 +120,8 @@ describe('user code that throws', () => {
     readings.to('fail-out-direct', { name: 'direct', value: picky })
     // JSON cannot write a BigInt: the default serializer throws, and the dead letter holds the value as Node shows it.
     readings.map((r) => (r.n === 5 ? { ...r, big: 10n } : r)).to('fail-out-big', { name: 'big-out' })
+    // A map that returns nothing: JSON writes no value for undefined, and a tombstone is asked for with null only.
+    readings.map((r) => (r.n === 1 ? undefined : r)).to('fail-out-undefined', { name: 'undefined-out' })
     readings
       .groupByKey()
       .windowedBy(tumbling({ size: '10s', grace: 0 }))
@@ -139,9 +141,10 @@ describe('user code that throws', () => {
           event('d1', { n: 2, ts: 20_000 }),
         ],
       })
-      const dead = await readTopic(setting.kafka, 'fail-out-dlq', (r) => r.length >= 4)
+      const dead = await readTopic(setting.kafka, 'fail-out-dlq', (r) => r.length >= 5)
       const origin = (r: ReadRecord) => [r.headers[HeaderNames.errorOperator], r.headers[HeaderNames.errorOffset] ?? null, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]]
       expect(dead.map(origin)).toEqual([
+        ['undefined-out', '0', 'SERIALIZATION_FAILED', 'the serializer of fail-out-undefined (json) returned undefined, not a Buffer, a string or null'],
         ['direct', '1', 'SERIALIZATION_FAILED', 'the serializer of fail-out-direct (picky) threw: 13 is never written'],
         ['direct', '2', 'SERIALIZATION_FAILED', 'the serializer of fail-out-direct (picky) returned number, not a Buffer, a string or null'],
         ['big-out', '4', 'SERIALIZATION_FAILED', expect.stringMatching(/^the serializer of fail-out-big \(json\) threw: .*BigInt/)],
@@ -149,6 +152,7 @@ describe('user code that throws', () => {
         ['totals-out', null, 'SERIALIZATION_FAILED', 'the serializer of fail-out-totals (capped) threw: total 200 is over 100'],
       ])
       expect(dead.map((r) => [r.key, r.value])).toEqual([
+        ['d1', 'undefined'],
         ['d1', JSON.stringify({ n: 13, ts: 2000 })],
         ['d1', JSON.stringify({ n: 7, ts: 3000 })],
         ['d1', '{ n: 5, ts: 5000, big: 10n }'],
@@ -162,7 +166,7 @@ describe('user code that throws', () => {
       ])
       expect(values<Reading>(await readTopic(setting.kafka, 'fail-out-big', (r) => r.length >= 5)).map((v) => v.n)).toEqual([1, 13, 7, 200, 2])
       expect(values(await readTopic(setting.kafka, 'fail-out-totals', (r) => r.length >= 1))).toEqual([{ key: 'd1', windowStart: 0, windowEnd: 10_000, total: 26 }])
-      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 4)
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 5)
       expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
     } finally {
       await pipeline.stop()
