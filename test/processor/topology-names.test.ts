@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { TopologyBuilder } from '../../processor/topology/builder.js'
+import { count, sum, tumbling } from '../../processor/index.js'
 import { TopologyError } from '../../processor/errors.js'
 
 const RULE = "is not a Kafka topic name: 1 to 249 letters, digits, '.', '_' and '-', not '.' or '..'"
@@ -27,3 +28,18 @@ describe('topic names in a topology', () => {
     expect(builder.build().sources.map((source) => source.topic)).toEqual(['x'.repeat(249)])
   })
 })
+
+describe('aggregation output names', () => {
+  it("refuses an output that would overwrite a window's bounds or the group's key, and takes other names", () => {
+    const readings = new TopologyBuilder().stream('readings')
+    expect(() => readings.groupByKey().windowedBy(tumbling({ size: '1m', grace: 0 })).aggregate({ windowStart: count() }, { name: 'w' })).toThrow(
+      new TopologyError("aggregate w: 'windowStart' would overwrite the result's own field (windowStart, windowEnd, key): name the output otherwise"),
+    )
+    expect(() => readings.groupByKey().aggregate({ key: count(), total: sum('value') }, { name: 'k' })).toThrow(
+      new TopologyError("aggregate k: 'key' would overwrite the result's own field (key): name the output otherwise"),
+    )
+    // With its own fields, a group has no `key` field; and names a window result does not hold are free.
+    readings.groupByKey({ fields: (r: { deviceId: string }) => ({ deviceId: r.deviceId }) }).windowedBy(tumbling({ size: '1m', grace: 0 })).aggregate({ key: count(), start: count() }, { name: 'ok' })
+  })
+})
+
