@@ -259,6 +259,7 @@ export const FLEET_FLAGS: readonly FlagDefinition[] = [
   // Each says when the run ends: given both, a count cut short by the duration would send fewer readings than asked.
   { ...numberFlag('count', '--count', '<n>', 'send this many readings, the held-back ones last, then stop', wholeNumber(1, LIMIT.safe)), conflicts: ['durationMs'] },
   numberFlag('durationMs', '--duration-ms', '<ms>', 'stop after this long (default: run until interrupted)', wholeNumber(1, LIMIT.safe)),
+  numberFlag('startMs', '--start-ms', '<ms>', 'event time of the first slot, ms since the epoch (default: now, or early enough for a counted or sped-up run to end about now): with --seed, runs send the same readings', wholeNumber(0, LIMIT.safe)),
 ]
 
 /** Flags of a replay (`brook simulate --replay <csv...>`). */

@@ -67,6 +67,21 @@ describe('brook simulate', () => {
     }
   })
 
+  it('sends the same readings, at the same event times, on every run with the same --seed and --start-ms', async () => {
+    const startMs = 1_700_000_000_000
+    const runs = await Promise.all(['sim-start-a', 'sim-start-b'].map((topic) =>
+      brook(['simulate', '--bootstrap-server', broker.address, '--topic', topic, '--as-fast-as-possible', '--seed', '3', '--devices', '4', '--count', '40', '--start-ms', String(startMs)]),
+    ))
+    for (const run of runs) {
+      expect(run.code, run.stderr).toBe(0)
+      expect(Date.parse(/first slot at (\S+)/.exec(run.stdout)![1]!)).toBe(startMs)
+    }
+    const [a, b] = await Promise.all(['sim-start-a', 'sim-start-b'].map((topic) => readTopic(kafka, admin, topic)))
+    expect(a).toHaveLength(40)
+    expect(b!.map((r) => r.reading)).toEqual(a!.map((r) => r.reading))
+    expect(Math.min(...a!.map((r) => r.reading.ts))).toBeGreaterThanOrEqual(startMs)
+  })
+
   it('says in one warning that --partitions does not change a topic that exists, and sends to it as it is', async () => {
     await admin.createTopics({ topics: [{ topic: 'sim-existing', numPartitions: 2 }], waitForLeaders: true })
     const result = await brook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-existing', '--partitions', '4', '--as-fast-as-possible', '--count', '20'])
