@@ -61,7 +61,9 @@ export function validateReading(value: unknown): Reading {
   if (value === null || typeof value !== 'object') throw new RecordError(ProcessorErrorCode.missingField, 'reading is not an object')
   const r = value as Record<string, unknown>
   for (const field of NAME_FIELDS) {
-    if (typeof r[field] !== 'string' || (r[field] as string).length === 0) throw new RecordError(ProcessorErrorCode.missingField, `reading has no ${field}`)
+    const name = r[field]
+    if (name === undefined || name === null || name === '') throw new RecordError(ProcessorErrorCode.missingField, `reading has no ${field}`)
+    if (typeof name !== 'string') throw new RecordError(ProcessorErrorCode.missingField, `reading ${field} is not a string: ${JSON.stringify(name)?.slice(0, 40)}`)
   }
   if (r.value === undefined || r.value === null) throw new RecordError(ProcessorErrorCode.missingField, 'reading has no value')
   if (typeof r.value !== 'number' || !Number.isFinite(r.value)) throw new RecordError(ProcessorErrorCode.notNumeric, `reading value is not a number: ${JSON.stringify(r.value)?.slice(0, 40)}`)

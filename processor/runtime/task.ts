@@ -313,7 +313,13 @@ export class Task {
         }
       case 'flatMap': {
         // Spread inside the call: a generator that throws while it is iterated is the user function failing.
-        const all = (value: unknown, context: RecordContext) => [...node.mapper(value, context)]
+        const all = (value: unknown, context: RecordContext) => {
+          const values = node.mapper(value, context) as Iterable<unknown> | null | undefined
+          if (typeof values?.[Symbol.iterator] !== 'function') {
+            throw new RecordError(ProcessorErrorCode.userFunction, `flatMap ${node.name} returned ${values === null ? 'null' : describeType(values)}, not an array or another iterable`)
+          }
+          return [...values]
+        }
         return (rec) => {
           const values = user(node, all, rec.value, this.context(rec))
           return runAll(values.map((value) => () => next({ ...rec, value, grouped: undefined })), rec)

@@ -132,21 +132,23 @@ describe('bad input', () => {
           { key: 'd1', value: JSON.stringify({ deviceId: 'd1', sensor: 'temperature', ts: 1000 }) },
           { key: 'd1', value: JSON.stringify({ deviceId: 'd1', sensor: 'temperature', value: 'hot', ts: 2000 }) },
           { key: 'd1', value: JSON.stringify({ deviceId: 'd1', sensor: 'temperature', value: 20 }) },
+          { key: 'd1', value: JSON.stringify({ deviceId: 'd1', sensor: 5, value: 20, ts: 2500 }) },
           reading('d1', 'temperature', 3, 21),
           reading('d1', 'temperature', 200, 22),
         ],
       })
-      const dead = await readTopic(setting.kafka, 'iot-bad-dlq', (r) => r.length >= 4)
+      const dead = await readTopic(setting.kafka, 'iot-bad-dlq', (r) => r.length >= 5)
       expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]])).toEqual([
         ['not json {', 'NOT_JSON', expect.stringMatching(/^value is not JSON/)],
         [expect.any(String), 'MISSING_FIELD', 'reading has no value'],
         [expect.any(String), 'NOT_NUMERIC', 'reading value is not a number: "hot"'],
         [expect.any(String), 'MISSING_FIELD', "value has no field 'ts'"],
+        [expect.any(String), 'MISSING_FIELD', 'reading sensor is not a string: 5'],
       ])
-      expect(dead.map((r) => [r.headers[HeaderNames.errorTopic], r.headers[HeaderNames.errorPartition], r.headers[HeaderNames.errorOffset]])).toEqual([0, 1, 2, 3].map((o) => [input, '0', String(o)]))
+      expect(dead.map((r) => [r.headers[HeaderNames.errorTopic], r.headers[HeaderNames.errorPartition], r.headers[HeaderNames.errorOffset]])).toEqual([0, 1, 2, 3, 4].map((o) => [input, '0', String(o)]))
       const stats = values(await readTopic(setting.kafka, 'bad-stats', (r) => r.length >= 1))
       expect(stats[0]).toMatchObject({ deviceId: 'd1', windowStart: 0, count: 1, avg: 21 })
-      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 4)
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 5)
     } finally {
       await pipeline.stop()
     }
@@ -159,6 +161,8 @@ describe('bad input', () => {
     source.groupByKey().aggregate({ total: sum('value') }, { name: 'branch-total' }).to('branch-totals')
     source.groupByKey().aggregate({ n: count() }, { name: 'branch-count' }).to('branch-counts')
     source.to('branch-copy')
+    // A flatMap that returns null, not an iterable, for the same record: a dead letter of its own, saying so.
+    source.flatMap((v: { value?: number }) => (v.value === undefined ? (null as unknown as number[]) : [v.value]), { name: 'branch-values' }).to('branch-values')
     const pipeline = await runPipeline(b.build(), { applicationId: 'branches', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200 })
     try {
       await setting.producer.send({
@@ -171,11 +175,15 @@ describe('bad input', () => {
       expect(counts.at(-1)).toMatchObject({ key: 'k', n: 3 })
       const totals = values(await readTopic(setting.kafka, 'branch-totals', (r) => values(r).some((v) => (v as { total: number }).total === 4)))
       expect(totals.at(-1)).toMatchObject({ key: 'k', total: 4 })
-      const dead = await readTopic(setting.kafka, 'branches-dlq', (r) => r.length >= 1)
-      expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorOffset]])).toEqual([['{"other":2}', 'MISSING_FIELD', '1']])
-      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 1)
-      // Only the one branch's dead letter: nothing else arrives.
-      expect(await settled(setting.kafka, 'branches-dlq', 1)).toHaveLength(1)
+      const dead = await readTopic(setting.kafka, 'branches-dlq', (r) => r.length >= 2)
+      expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorOffset], r.headers[HeaderNames.errorReason]])).toEqual([
+        ['{"other":2}', 'MISSING_FIELD', '1', "value has no field 'value'"],
+        ['{"other":2}', 'USER_FUNCTION_FAILED', '1', 'flatMap branch-values returned null, not an array or another iterable'],
+      ])
+      expect(values(await readTopic(setting.kafka, 'branch-values', (r) => r.length >= 2))).toEqual([1, 3])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 2)
+      // Only the two branches' dead letters: nothing else arrives.
+      expect(await settled(setting.kafka, 'branches-dlq', 2)).toHaveLength(2)
     } finally {
       await pipeline.stop()
     }
