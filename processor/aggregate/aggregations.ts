@@ -412,7 +412,10 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
           break
         case 'percentile': {
           const value = quantile(acc.sketches[at]!, q)
-          out[name] = value === null ? null : Math.min(Math.max(value, v[bounds!.min.at]!), v[bounds!.max.at]!)
+          const lowest = v[bounds!.min.at]!
+          const highest = v[bounds!.max.at]!
+          // The ends are the min and max themselves, exact (the sketch would be up to 1% off them).
+          out[name] = value === null ? null : q === 0 ? lowest : q === 1 ? highest : Math.min(Math.max(value, lowest), highest)
           break
         }
       }
