@@ -12,7 +12,7 @@
  */
 import { avg, count, max, min, percentile, stddev } from './aggregate/aggregations.js'
 import { threshold, zScore } from './anomaly.js'
-import { ProcessorErrorCode, RecordError } from './errors.js'
+import { ProcessorErrorCode, RecordError, TopologyError } from './errors.js'
 import { TopologyBuilder } from './topology/builder.js'
 import { eventTime, type Topology } from './topology/topology.js'
 import type { Duration } from './time.js'
@@ -86,6 +86,10 @@ export function iotPipeline(options: IotPipelineOptions = {}): Topology {
   stats.to(options.statsTopic ?? 'readings-stats-1m')
   const alerts = options.alertsTopic ?? 'readings-alerts'
   const above = options.thresholdAbove ?? (options.thresholdBelow === undefined ? 100 : undefined)
+  // A band whose bottom is not below its top alerts on every window: a mistake, refused before anything runs.
+  if (above !== undefined && options.thresholdBelow !== undefined && options.thresholdBelow >= above) {
+    throw new TopologyError(`thresholdBelow (--threshold-below) ${options.thresholdBelow} must be below thresholdAbove (--threshold-above) ${above}: with the band empty, every window would raise an alert`)
+  }
   if (above !== undefined) stats.detect(threshold({ field: 'max', above }), { name: 'threshold-above' }).to(alerts)
   if (options.thresholdBelow !== undefined) stats.detect(threshold({ field: 'min', below: options.thresholdBelow }), { name: 'threshold-below' }).to(alerts)
   stats

@@ -270,10 +270,11 @@ export class GroupedStream<V> extends Handle {
 }
 
 /**
- * An aggregation's outputs sit beside the group's fields (`key` after groupByKey) and the window's bounds in one
+ * An aggregate computes at least one output. Its outputs sit beside the group's fields (`key` after groupByKey) and the window's bounds in one
  * result: an output of one of those names would overwrite it, so it is refused when the topology is built.
  */
 function checkOutputNames(name: string, aggregations: AggregationsSpec, reserved: readonly string[]): void {
+  if (Object.keys(aggregations).length === 0) throw new TopologyError(`aggregate ${name}: no aggregation to compute: name at least one, as in { count: count() }`)
   const taken = Object.keys(aggregations).filter((output) => reserved.includes(output))
   if (taken.length > 0) throw new TopologyError(`aggregate ${name}: ${taken.map((t) => `'${t}'`).join(', ')} would overwrite the result's own field${taken.length > 1 ? 's' : ''} (${reserved.join(', ')}): name the output otherwise`)
 }

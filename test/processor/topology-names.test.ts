@@ -30,7 +30,7 @@ describe('topic names in a topology', () => {
 })
 
 describe('aggregation output names', () => {
-  it("refuses an output that would overwrite a window's bounds or the group's key, and takes other names", () => {
+  it("refuses an aggregate of nothing, and an output that would overwrite a window's bounds or the group's key, and takes other names", () => {
     const readings = new TopologyBuilder().stream('readings')
     expect(() => readings.groupByKey().windowedBy(tumbling({ size: '1m', grace: 0 })).aggregate({ windowStart: count() }, { name: 'w' })).toThrow(
       new TopologyError("aggregate w: 'windowStart' would overwrite the result's own field (windowStart, windowEnd, key): name the output otherwise"),
@@ -38,6 +38,7 @@ describe('aggregation output names', () => {
     expect(() => readings.groupByKey().aggregate({ key: count(), total: sum('value') }, { name: 'k' })).toThrow(
       new TopologyError("aggregate k: 'key' would overwrite the result's own field (key): name the output otherwise"),
     )
+    expect(() => readings.groupByKey().aggregate({}, { name: 'none' })).toThrow(new TopologyError('aggregate none: no aggregation to compute: name at least one, as in { count: count() }'))
     // With its own fields, a group has no `key` field; and names a window result does not hold are free.
     readings.groupByKey({ fields: (r: { deviceId: string }) => ({ deviceId: r.deviceId }) }).windowedBy(tumbling({ size: '1m', grace: 0 })).aggregate({ key: count(), start: count() }, { name: 'ok' })
   })
