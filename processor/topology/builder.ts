@@ -247,7 +247,7 @@ export class GroupedStream<V> extends Handle {
   /** A running (not windowed) aggregation per group; emits the changed groups' results at each commit. */
   aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode }): Stream<Record<string, unknown>> {
     options = withName('aggregate', options)
-    checkOutputNames(options.name, aggregations, this.fields === undefined ? ['key'] : [])
+    checkOutputs(options.name, aggregations, this.fields === undefined ? ['key'] : [])
     if (options.emit === 'final') throw new TopologyError(`aggregate ${options.name}: emit 'final' needs a window (a running aggregate never closes)`)
     return new Stream(this.state, this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, aggregations, emit: 'update' }))
   }
@@ -270,10 +270,11 @@ export class GroupedStream<V> extends Handle {
 }
 
 /**
- * An aggregate computes at least one output. Its outputs sit beside the group's fields (`key` after groupByKey) and the window's bounds in one
- * result: an output of one of those names would overwrite it, so it is refused when the topology is built.
+ * An aggregate computes at least one output. Its outputs sit beside the group's fields (`key` after groupByKey) and
+ * the window's bounds in one result: an output of one of those names would overwrite it, so it is refused when the
+ * topology is built.
  */
-function checkOutputNames(name: string, aggregations: AggregationsSpec, reserved: readonly string[]): void {
+function checkOutputs(name: string, aggregations: AggregationsSpec, reserved: readonly string[]): void {
   if (Object.keys(aggregations).length === 0) throw new TopologyError(`aggregate ${name}: no aggregation to compute: name at least one, as in { count: count() }`)
   const taken = Object.keys(aggregations).filter((output) => reserved.includes(output))
   if (taken.length > 0) throw new TopologyError(`aggregate ${name}: ${taken.map((t) => `'${t}'`).join(', ')} would overwrite the result's own field${taken.length > 1 ? 's' : ''} (${reserved.join(', ')}): name the output otherwise`)
@@ -297,7 +298,7 @@ export class WindowedStream<V> extends Handle {
    */
   aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
     options = withName('aggregate', options)
-    checkOutputNames(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : [])])
+    checkOutputs(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : [])])
     const node = this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, window: this.window, aggregations, emit: options.emit ?? 'final', lateTopic: options.lateTopic })
     return new WindowResultStream(this.state, node)
   }
