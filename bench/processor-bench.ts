@@ -13,6 +13,11 @@
  *   restore     K devices with one open window each (K state keys) in a child-process instance, killed with
  *               SIGKILL once committed; then restarted on its state directory (replays the changelog tail) and on
  *               an empty one (replays the whole changelog): time until every task runs, and the restore time.
+ *   backlog     N readings of D devices (one a second each) written to a P-partition topic before the pipeline
+ *               starts, caught up through a keyBy (D / 10 sites) into 1-minute tumbling counts with --backlog-grace
+ *               (exactly_once), twice: with event-time alignment of the source tasks (the default) and without.
+ *               Reported for each: seconds and records/s until both sub-topologies have read everything, commits,
+ *               and late records (runtime/alignment.ts says why they come without alignment).
  *   task        The processor's own work without Kafka: one task of the iot pipeline (one of P partitions: D / P
  *               devices, N / P readings) driven in this process on prepared messages, with its LevelDB store, a
  *               commit every --task-commit-records records (prepareCommit, the changelog messages, the local
@@ -31,7 +36,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { constants, PerformanceObserver } from 'node:perf_hooks'
 import kafkajs from 'kafkajs'
-import { iotPipeline, runPipeline } from '../processor/index.js'
+import { avg, count, eventTime, iotPipeline, runPipeline, TopologyBuilder, tumbling } from '../processor/index.js'
 import { commitMessages } from '../processor/runtime/changelog.js'
 import { newMetrics } from '../processor/runtime/metrics.js'
 import { Task } from '../processor/runtime/task.js'
@@ -53,15 +58,18 @@ interface Options {
   commitIntervalMs: number
   taskCommitRecords: number
   repeat: number
+  backlogReadings: number
+  backlogDevices: number
+  backlogGraceMs: number
   skip: Set<string>
 }
 
-const SCENARIOS = ['throughput', 'latency', 'restore', 'task'] as const
+const SCENARIOS = ['throughput', 'latency', 'restore', 'task', 'backlog'] as const
 
 const COMMAND = benchCommand(
   'processor-bench',
   'node dist/bench/processor-bench.js [options]',
-  "The processor's scenarios (throughput, latency, restore, task). The report is JSON on stdout; progress goes to stderr.",
+  "The processor's scenarios (throughput, latency, restore, task, backlog). The report is JSON on stdout; progress goes to stderr.",
 )
   .option('--devices <n>', 'devices', number(), 10_000)
   .option('--readings <n>', 'readings of the throughput and task scenarios', number(), 1_000_000)
@@ -72,6 +80,9 @@ const COMMAND = benchCommand(
   .option('--restore-keys <n>', 'state keys of the restore scenario', number(), 1_000_000)
   .option('--task-commit-records <n>', "records between two commits of the task scenario (a task's share of 100,000 readings/s with 1 s commits)", number(), 25_000)
   .option('--repeat <n>', 'runs of the task scenario', number(), 1)
+  .option('--backlog-readings <n>', 'readings of the backlog scenario', number(), 200_000)
+  .option('--backlog-devices <n>', 'devices of the backlog scenario', number(), 100)
+  .option('--backlog-grace-ms <n>', "the backlog scenario's window grace", number(), 10_000)
   .option('--skip <a,b>', 'scenarios to leave out')
   .option('--only <a,b>', 'the scenarios to run')
 
@@ -94,6 +105,9 @@ function parse(argv: string[]): Options {
     commitIntervalMs: values.commitIntervalMs,
     taskCommitRecords: values.taskCommitRecords,
     repeat: values.repeat,
+    backlogReadings: values.backlogReadings,
+    backlogDevices: values.backlogDevices,
+    backlogGraceMs: values.backlogGraceMs,
     skip,
   }
 }
@@ -256,6 +270,49 @@ async function latencyScenario(broker: BrokerProcess, options: Options) {
   return { windows: sorted.length, rate: options.latencyRate, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.at(-1) }
 }
 
+async function backlogScenario(broker: BrokerProcess, options: Options) {
+  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'backlog-readings', numPartitions: options.partitions }] })
+  await admin.disconnect()
+  const devices = options.backlogDevices
+  const start = Date.UTC(2024, 0, 1)
+  log(`producing a backlog of ${options.backlogReadings} readings of ${devices} devices`)
+  await produce(kafka, 'backlog-readings', options.backlogReadings, (i) => reading(i % devices, start + Math.floor(i / devices) * 1000, 20 + (i % 97) / 10))
+  const run = async (aligned: boolean) => {
+    const name = aligned ? 'aligned' : 'unaligned'
+    log(`catching up, ${name}`)
+    const builder = new TopologyBuilder()
+    builder
+      .stream<{ deviceId: string; ts: number; value: number }>('backlog-readings', { eventTime: eventTime.field('ts') })
+      .keyBy((r) => `site-${Number(r.deviceId.slice('device-'.length)) % Math.max(1, Math.floor(devices / 10))}`, { name: 'by-site' })
+      .groupByKey()
+      .windowedBy(tumbling({ size: '1m', grace: options.backlogGraceMs }))
+      .aggregate({ readings: count(), avg: avg('value') }, { name: 'site-1m' })
+      .to(`backlog-${name}-counts`)
+    const stateDir = mkdtempSync(join(tmpdir(), 'brook-bench-state-'))
+    const began = performance.now()
+    const pipeline = await runPipeline(builder.build(), {
+      applicationId: `bench-backlog-${name}`,
+      bootstrapServers: `${broker.host}:${broker.port}`,
+      stateDir,
+      partitions: options.partitions,
+      eventTimeAlignment: aligned,
+      log: () => {},
+    })
+    while (pipeline.metrics().recordsIn < 2 * options.backlogReadings) await new Promise((r) => setTimeout(r, 20))
+    const seconds = (performance.now() - began) / 1000
+    await pipeline.stop()
+    const metrics = pipeline.metrics()
+    rmSync(stateDir, { recursive: true, force: true })
+    return { seconds: +seconds.toFixed(2), recordsPerSec: Math.round(options.backlogReadings / seconds), commits: metrics.commits, late: metrics.late }
+  }
+  const aligned = await run(true)
+  const unaligned = await run(false)
+  return { readings: options.backlogReadings, devices, partitions: options.partitions, graceMs: options.backlogGraceMs, aligned, unaligned }
+}
+
 function instance(broker: BrokerProcess, stateDir: string) {
   const script = resolve(import.meta.dirname, 'processor-instance.js')
   const config = { bootstrapServers: `${broker.host}:${broker.port}`, applicationId: 'bench-restore', stateDir, topic: 'restore-readings' }
@@ -395,7 +452,7 @@ async function main(): Promise<void> {
   const options = parse(process.argv.slice(2))
   const report: Record<string, unknown> = { options: { ...options, skip: [...options.skip] } }
   if (!options.skip.has('task')) report.task = await taskScenario(options)
-  if (['throughput', 'latency', 'restore'].every((s) => options.skip.has(s))) {
+  if (['throughput', 'latency', 'restore', 'backlog'].every((s) => options.skip.has(s))) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     return
   }
@@ -405,6 +462,7 @@ async function main(): Promise<void> {
     if (!options.skip.has('throughput')) report.throughput = await throughputScenario(broker, options)
     if (!options.skip.has('latency')) report.latency = await latencyScenario(broker, options)
     if (!options.skip.has('restore')) report.restore = await restoreScenario(broker, options)
+    if (!options.skip.has('backlog')) report.backlog = await backlogScenario(broker, options)
   } finally {
     await broker.stop()
     rmSync(dataDir, { recursive: true, force: true })

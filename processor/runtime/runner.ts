@@ -43,6 +43,7 @@ import { commitMessages, RestoreReader } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
+import { alignmentSlackMs, EventTimeAlignment } from './alignment.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
@@ -131,6 +132,12 @@ export interface RunOptions {
   deadLetterTopic?: string
   /** Partitions of source topics the pipeline creates (default 1). */
   partitions?: number
+  /**
+   * Whether source tasks writing to a repartition topic that a window reads are held back by event time, so that
+   * catching up on a backlog does not make records late behind a `keyBy` (runtime/alignment.ts; default true).
+   * false catches up with fewer, larger commits, and a backlog can then send records to the late-records topic.
+   */
+  eventTimeAlignment?: boolean
   /** Replication factor of topics the pipeline creates (default -1: the cluster's default). */
   replicationFactor?: number
   /** More kafkajs client settings (ssl, sasl, clientId, connectionTimeout...) for other clusters. */
@@ -246,6 +253,8 @@ class Runner implements RunningPipeline {
   private readonly log: (line: string) => void
   private readonly print: (line: string) => void
   private readonly topicSub = new Map<string, { sub: SubTopology; changelog: boolean }>()
+  /** By sub-topology index: the event-time alignment of source tasks that write to a repartition topic read by a window (alignment.ts). */
+  private readonly alignments = new Map<number, EventTimeAlignment<Slot>>()
   /** Every topic the pipeline reads or writes (ensureTopics). */
   private topics: readonly string[] = []
   private admin!: Admin
@@ -293,6 +302,10 @@ class Runner implements RunningPipeline {
     this.commitIntervalMs = options.commitIntervalMs ?? 1000
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000
     this.tickMs = Math.max(50, Math.min(this.commitIntervalMs, this.idleTimeoutMs) / 4)
+    for (const sub of this.plan.subtopologies) {
+      const slackMs = alignmentSlackMs(this.plan, sub)
+      if (slackMs !== null && options.eventTimeAlignment !== false) this.alignments.set(sub.index, new EventTimeAlignment<Slot>(slackMs, (slot) => slot.state === 'running' && this.slots.get(slot.id) === slot))
+    }
     this.budget = new CacheBudget(options.cacheMaxBytes ?? 64 * 1024 * 1024)
     this.stateDir = resolve(options.stateDir ?? join('.brook', 'processor', options.applicationId))
     this.log = options.log ?? ((line) => process.stderr.write(`brook process: ${line}\n`))
@@ -415,7 +428,7 @@ class Runner implements RunningPipeline {
       if (!route) return
       const slot = this.slots.get(taskId(route.sub.index, payload.partition))
       // Batches of control records only (transaction markers) reach no eachBatch: this is where they show.
-      if (!route.changelog && slot?.state === 'running') slot.fetchedTo = Math.max(slot.fetchedTo, Number(payload.lastOffset) + 1)
+      if (!route.changelog && slot?.state === 'running' && !this.alignments.get(route.sub.index)?.held(slot)) slot.fetchedTo = Math.max(slot.fetchedTo, Number(payload.lastOffset) + 1)
       if (route.changelog && slot?.state === 'restoring') void slot.lock.run(() => this.maybeFinishRestore(slot, slot.epoch, Number(payload.lastOffset) + 1)).catch((error) => this.crash(error as Error))
     })
     // kafkajs stops its consumer before it reports a crash, and its assignment goes with it: the tasks are suspended
@@ -532,6 +545,7 @@ class Runner implements RunningPipeline {
     for (const [id, slot] of this.slots) {
       if (wanted.has(id)) continue
       this.slots.delete(id)
+      this.alignments.get(slot.sub.index)?.leave(slot)
       await slot.lock.run(async () => {
         slot.epoch++
         await slot.producer?.disconnect()
@@ -668,12 +682,18 @@ class Runner implements RunningPipeline {
     await slot.task.load()
     if (slot.epoch !== epoch) return
     const position = slot.task.position ?? slot.resumeAt
+    const alignment = this.alignments.get(slot.sub.index)
+    // Whether the partition has records to read: until its first batch says more, the task holds the others back.
+    const high = alignment ? await this.partitionOffsets(slot.sub.sourceTopic, slot.partition).then((o) => o.high, () => Number.POSITIVE_INFINITY) : 0
+    if (slot.epoch !== epoch) return
     this.consumer.seek({ topic: slot.sub.sourceTopic, partition: slot.partition, offset: position.toString() })
     slot.state = 'running'
     const ms = Date.now() - slot.restoreStartedMs
     this.counters.restoreMs += ms
     this.events.emit('restored', slot.id, slot.restoredRecords, ms)
     if (slot.restoredRecords > 0) this.log(`task ${slot.id}: restored ${slot.restoredRecords} changelog records in ${ms} ms`)
+    slot.task.lastEventTime = Number.NEGATIVE_INFINITY
+    alignment?.join(slot, high > Number(position), Date.now())
     this.consumer.resume([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
   }
 
@@ -719,26 +739,49 @@ class Runner implements RunningPipeline {
     await slot.lock.run(async () => {
       if (slot.epoch !== epoch || slot.state !== 'running') return
       const task = slot.task
+      const alignment = this.alignments.get(slot.sub.index)
+      // A batch fetched before the partition was held back: left for when it goes on.
+      if (alignment?.held(slot)) return
+      const limit = alignment ? alignment.limit(slot, Date.now()) : Number.POSITIVE_INFINITY
       let failing: string | null = null
       try {
         // After a seek, kafkajs may hand over records before the position (the batch that holds it starts earlier).
         const skipBelow = task.position === null ? -1 : Number(task.position)
+        let heldAt: string | null = null
         for (const message of batch.messages) {
           if (Number(message.offset) < skipBelow) continue
           failing = message.offset
           const pending = task.process(message)
           if (pending) await pending
+          if (task.lastEventTime > limit) {
+            heldAt = message.offset
+            break
+          }
         }
         failing = null
         task.markActive(Date.now())
-        payload.resolveOffset(batch.lastOffset())
-        if (Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.store.dirtyCount >= MAX_DIRTY_ENTRIES) await this.commit(slot)
+        // Held back: the rest of the batch is fetched again when the task goes on; what it processed is committed now,
+        // so that its output reaches the repartition topic before the others' later records.
+        payload.resolveOffset(heldAt ?? batch.lastOffset())
+        if (alignment) {
+          alignment.processed(slot, task.lastEventTime, heldAt !== null || Number(batch.offsetLag()) > 0, heldAt !== null, Date.now())
+          if (heldAt !== null) this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
+        }
+        if (heldAt !== null || Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.store.dirtyCount >= MAX_DIRTY_ENTRIES) await this.commit(slot)
       } catch (error) {
         if (failing !== null && this.failedTooOften(slot, BigInt(failing), error as Error)) return
         await this.recover(slot, error as Error)
       }
     })
+    this.release(slot.sub.index)
     await payload.heartbeat()
+  }
+
+  /** Resumes the partitions of the held-back source tasks of sub-topology `subIndex` that may go on (alignment.ts). */
+  private release(subIndex: number): void {
+    const alignment = this.alignments.get(subIndex)
+    if (!alignment || this.stopping) return
+    for (const slot of alignment.released(Date.now())) this.consumer.resume([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
   }
 
   /**
@@ -927,7 +970,7 @@ class Runner implements RunningPipeline {
    */
   private async lookAtEnds(waitMs: number): Promise<Map<Slot, { at: number; caughtUp: boolean } | null>> {
     const at = Date.now()
-    const quiet = [...this.slots.values()].filter((s) => s.state === 'running' && s.task.hasWindows && at - s.task.lastRecordWallMs >= this.tickMs)
+    const quiet = [...this.slots.values()].filter((s) => s.state === 'running' && s.task.hasWindows && at - s.task.lastRecordWallMs >= this.tickMs && !this.alignments.get(s.sub.index)?.held(s))
     const looks = new Map<Slot, { at: number; caughtUp: boolean } | null>()
     for (const topic of new Set(quiet.map((s) => s.sub.sourceTopic))) {
       let ends: Map<number, number> | null = null
@@ -980,6 +1023,8 @@ class Runner implements RunningPipeline {
           }
         })
       }
+      // A held task whose wait is over, or whose holder left, goes on.
+      for (const subIndex of this.alignments.keys()) this.release(subIndex)
     } catch (error) {
       this.crash(error as Error)
     } finally {

@@ -195,6 +195,8 @@ export class Task {
   private lastOffset: string | null = null
   private nextOffset: bigint | null = null
   lastCommitMs = Date.now()
+  /** Event time (ms) of the last input record processed whose event time could be read; -Infinity before the first. */
+  lastEventTime = Number.NEGATIVE_INFINITY
   /** Wall-clock time (ms) the last batch of records arrived. */
   lastRecordWallMs = Date.now()
   /** Start of the current quiet stretch: the last records, or the first look at the cluster after an unconfirmed gap. */
@@ -539,6 +541,7 @@ export class Task {
       const source = this.sub.source
       const value = source.kind === 'source' ? user(this.deserializer, deserialize, source.value, message.value) : message.value === null ? null : unpackPlain(message.value)
       const ts = this.eventTime(value, message)
+      this.lastEventTime = ts
       // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
       const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }
       const pending = this.roots.length === 1 ? this.roots[0]!(rec) : this.branches(this.roots, rec)

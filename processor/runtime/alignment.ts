@@ -1,0 +1,132 @@
+/**
+ * Event-time alignment of the source tasks that write to a repartition topic.
+ *
+ * A windowed operator behind a `keyBy` reads a repartition topic that every source task writes to, and its stream
+ * time is the largest event time it has read. A task processes a fetched batch whole and its commit writes the
+ * batch's output in one go, so while catching up on a backlog one source partition's records could reach the
+ * repartition topic many seconds of event time ahead of another's, and the other's would then be late there. Kafka
+ * Streams avoids most of it by processing its tasks a few records at a time in turn; Brook holds a task back instead:
+ *
+ *   task A  ──records──▶ head A = 40 s ─┐        limit of A = min(head of the other tasks that still have records) + slack
+ *   task B  ──records──▶ head B = 12 s ─┴─▶      A processed a record past 12 s + slack: A commits what it processed
+ *                                                (its output reaches the repartition topic) and its partition is paused
+ *   task B  ──records──▶ head B = 39 s ────▶     A's head (40 s) is within B's head + slack again: A is resumed
+ *
+ * - The head of a task is the event time of the last record it processed; a task that has just started has an
+ *   unknown head (-Infinity) until its first batch, when the cluster said it had records to read.
+ * - Only tasks that still have records to read (`lagging`: the last batch did not reach the partition's high watermark,
+ *   or the task was held back mid-batch) hold others back. A caught-up or quiet partition holds nothing back: live,
+ *   every batch reaches the high watermark and nothing is ever held. A lagging task whose last news is older than
+ *   `maxWaitMs` (its records do not come: control records only, a slow fetch) stops holding others back.
+ * - A held task goes on once its head is within its limit, or after `maxWaitMs` held (a record with an event time far
+ *   in the future must not hold its partition for good): the task with the smallest head always may go on, and a task
+ *   that goes on processes at least one record, so alignment never stops the pipeline.
+ * - What reaches the repartition topic is then out of event-time order by at most `slack` (plus the source's own
+ *   disorder); `slack` is half the smallest grace of the windows that read the repartition topic, so the difference
+ *   stays within their grace.
+ *
+ * Alignment is among the tasks of one instance: instances do not see each other's tasks, so with several instances
+ * a backlog can still skew time by as much as one instance gets ahead of another.
+ */
+import type { Plan, SubTopology } from '../topology/plan.js'
+
+/** A lagging task's news counts this long; a held task waits at most this long. */
+export const ALIGN_MAX_WAIT_MS = 1000
+/** The least slack: with a grace of 0 every task would otherwise stop at each record ahead of another's. */
+export const MIN_ALIGN_SLACK_MS = 100
+
+interface Member {
+  /** Event time (ms) of the last record processed; -Infinity before the first. */
+  head: number
+  lagging: boolean
+  /** Wall-clock ms of the last news (start, batch, hold). */
+  updatedMs: number
+  /** Wall-clock ms since when the task is held back; null when it runs. */
+  heldSinceMs: number | null
+}
+
+/**
+ * How far ahead (ms of event time) a source task of `sub` may get of the others: half the smallest grace of the
+ * windowed operators of the sub-topologies reading `sub`'s repartition topics, at least MIN_ALIGN_SLACK_MS; null
+ * when `sub` writes no repartition topic or none of its readers has a window (no stream time to skew).
+ */
+export function alignmentSlackMs(plan: Plan, sub: SubTopology): number | null {
+  let grace = Number.POSITIVE_INFINITY
+  for (const reader of plan.subtopologies) {
+    if (!sub.repartitionTopics.includes(reader.sourceTopic)) continue
+    for (const node of reader.stateful) if ('window' in node && node.window) grace = Math.min(grace, node.window.graceMs)
+  }
+  return grace === Number.POSITIVE_INFINITY ? null : Math.max(MIN_ALIGN_SLACK_MS, grace / 2)
+}
+
+/**
+ * The alignment of one sub-topology's source tasks on this instance, keyed by task (`K`). `active(k)` says whether a
+ * task runs now: a suspended or restoring task holds nothing back. Not thread-safe beyond Node's single thread; the
+ * caller pauses and resumes partitions as `hold` and `released` say.
+ */
+export class EventTimeAlignment<K> {
+  private readonly members = new Map<K, Member>()
+
+  constructor(
+    readonly slackMs: number,
+    private readonly active: (k: K) => boolean,
+    private readonly maxWaitMs = ALIGN_MAX_WAIT_MS,
+  ) {}
+
+  /** A task (re)starts: its head is unknown; `lagging` is whether its partition has records beyond its position. */
+  join(k: K, lagging: boolean, now: number): void {
+    this.members.set(k, { head: Number.NEGATIVE_INFINITY, lagging, updatedMs: now, heldSinceMs: null })
+  }
+
+  leave(k: K): void {
+    this.members.delete(k)
+  }
+
+  /** Whether `k` is held back (its partition paused by the caller). */
+  held(k: K): boolean {
+    return this.members.get(k)?.heldSinceMs != null
+  }
+
+  /**
+   * The event time (ms) past which `k` stops: the smallest head among the other active tasks that hold back, plus the
+   * slack; +Infinity when none does.
+   */
+  limit(k: K, now: number): number {
+    let min = Number.POSITIVE_INFINITY
+    for (const [other, m] of this.members) {
+      if (other === k || !this.active(other)) continue
+      const holdsBack = m.heldSinceMs !== null || (m.lagging && now - m.updatedMs < this.maxWaitMs)
+      if (holdsBack && m.head < min) min = m.head
+    }
+    return min + this.slackMs
+  }
+
+  /**
+   * After a batch of `k`: `head` is the event time of its last record processed (unchanged when it processed none
+   * with one), `lagging` whether records remain beyond what it processed, `hold` whether it stopped past its limit
+   * (the caller pauses its partition).
+   */
+  processed(k: K, head: number, lagging: boolean, hold: boolean, now: number): void {
+    const m = this.members.get(k)
+    if (!m) return
+    m.head = head
+    m.lagging = lagging || hold
+    m.updatedMs = now
+    m.heldSinceMs = hold ? now : null
+  }
+
+  /** The held tasks that may go on now (their head within their limit, or held for maxWaitMs); they count as running again. */
+  released(now: number): K[] {
+    const going: K[] = []
+    for (const [k, m] of this.members) {
+      if (m.heldSinceMs === null || !this.active(k)) continue
+      if (m.head <= this.limit(k, now) || now - m.heldSinceMs >= this.maxWaitMs) going.push(k)
+    }
+    for (const k of going) {
+      const m = this.members.get(k)!
+      m.heldSinceMs = null
+      m.updatedMs = now
+    }
+    return going
+  }
+}
