@@ -25,7 +25,7 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join, resolve } from 'node:path'
-import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type Message, type Producer, type RecordMetadata } from 'kafkajs'
+import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type KafkaMessage, type Message, type Producer, type RecordMetadata, type Transaction } from 'kafkajs'
 import { GuaranteeError, ProcessorErrorCode, TopologyError } from '../errors.js'
 import { CacheBudget, TaskStore } from '../state/task-store.js'
 import { lockStateDirectory, type StateDirectoryLock } from '../state/state-directory.js'
@@ -208,6 +208,12 @@ interface Slot {
    */
   fetchedTo: number
   producer?: Producer
+  /** The transaction the task's repartition outputs were written ahead into (writeAhead), which its next commit ends. */
+  transaction?: Transaction
+  /** What an aligned task kept back of a batch when it was held (processRecords), and whether its partition had more. */
+  heldBack: { messages: KafkaMessage[]; lagging: boolean } | null
+  /** Outputs written ahead of the next commit: counted and reported when it is durable, dropped with it otherwise. */
+  writtenAhead: OutputRecord[]
   /** Where the task resumes when its store has no position: the group's committed offset, or the partition's start. */
   resumeAt: bigint
   /** The source offset processing last failed at (the record's, or the position when none was at fault), and how often in a row. */
@@ -560,7 +566,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget)
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? ''), fetchedTo: -1, resumeAt: 0n }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? ''), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
         this.slots.set(id, slot)
       }
       const target = slot
@@ -587,6 +593,15 @@ class Runner implements RunningPipeline {
     slot.restoreStartedMs = Date.now()
     slot.restoredRecords = 0
     this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
+    slot.writtenAhead = []
+    slot.heldBack = null
+    if (slot.transaction) {
+      // Outputs written ahead into a transaction its commit never ended: a new producer's InitProducerId aborts it.
+      slot.transaction = undefined
+      const stale = slot.producer
+      slot.producer = undefined
+      await stale?.disconnect().catch(() => {})
+    }
     if (this.processingGuarantee === 'exactly_once') {
       // Initializing the task's transactional id fences a previous owner and aborts its open transaction.
       // Its first Metadata asks about the pipeline's topics only: one for every topic would fail while any partition in
@@ -738,50 +753,90 @@ class Runner implements RunningPipeline {
     const epoch = slot.epoch
     await slot.lock.run(async () => {
       if (slot.epoch !== epoch || slot.state !== 'running') return
-      const task = slot.task
-      const alignment = this.alignments.get(slot.sub.index)
-      // A batch fetched before the partition was held back: left for when it goes on.
-      if (alignment?.held(slot)) return
-      const limit = alignment ? alignment.limit(slot, Date.now()) : Number.POSITIVE_INFINITY
-      let failing: string | null = null
-      try {
-        // After a seek, kafkajs may hand over records before the position (the batch that holds it starts earlier).
-        const skipBelow = task.position === null ? -1 : Number(task.position)
-        let heldAt: string | null = null
-        for (const message of batch.messages) {
-          if (Number(message.offset) < skipBelow) continue
-          failing = message.offset
-          const pending = task.process(message)
-          if (pending) await pending
-          if (task.lastEventTime > limit) {
-            heldAt = message.offset
-            break
-          }
-        }
-        failing = null
-        task.markActive(Date.now())
-        // Held back: the rest of the batch is fetched again when the task goes on; what it processed is committed now,
-        // so that its output reaches the repartition topic before the others' later records.
-        payload.resolveOffset(heldAt ?? batch.lastOffset())
-        if (alignment) {
-          alignment.processed(slot, task.lastEventTime, heldAt !== null || Number(batch.offsetLag()) > 0, heldAt !== null, Date.now())
-          if (heldAt !== null) this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
-        }
-        if (heldAt !== null || Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.store.dirtyCount >= MAX_DIRTY_ENTRIES) await this.commit(slot)
-      } catch (error) {
-        if (failing !== null && this.failedTooOften(slot, BigInt(failing), error as Error)) return
-        await this.recover(slot, error as Error)
-      }
+      // A batch fetched before the partition was held back: fetched again once it goes on.
+      if (this.alignments.get(slot.sub.index)?.held(slot)) return
+      await this.processRecords(slot, batch.messages, Number(batch.offsetLag()) > 0, () => payload.resolveOffset(batch.lastOffset()))
     })
     this.release(slot.sub.index)
     await payload.heartbeat()
   }
 
-  /** Resumes the partitions of the held-back source tasks of sub-topology `subIndex` that may go on (alignment.ts). */
+  /**
+   * Processes `messages` of a running task (its lock held), then commits when the commit interval has passed, or
+   * writes its repartition output ahead (writeAhead) when the task is aligned. An aligned task stops after the first
+   * record past its limit (runtime/alignment.ts): its partition is paused and the records after that one wait in
+   * `heldBack` (no fetching them again) until `release` lets it go on. `lagging`: whether the partition has records
+   * beyond `messages`; `processed` is called once they are processed, before any commit (kafkajs's resolveOffset: a
+   * rebalance during the commit could leave kafkajs without the partition's offsets).
+   */
+  private async processRecords(slot: Slot, messages: KafkaMessage[], lagging: boolean, processed?: () => void): Promise<void> {
+    const task = slot.task
+    const alignment = this.alignments.get(slot.sub.index)
+    const limit = alignment ? alignment.limit(slot, Date.now()) : Number.POSITIVE_INFINITY
+    let failing: string | null = null
+    try {
+      // After a seek, kafkajs may hand over records before the position (the batch that holds it starts earlier).
+      const skipBelow = task.position === null ? -1 : Number(task.position)
+      let rest: KafkaMessage[] | null = null
+      for (let i = 0; i < messages.length; i++) {
+        const message = messages[i]!
+        if (Number(message.offset) < skipBelow) continue
+        failing = message.offset
+        const pending = task.process(message)
+        if (pending) await pending
+        if (task.lastEventTime > limit) {
+          rest = messages.slice(i + 1)
+          break
+        }
+      }
+      failing = null
+      task.markActive(Date.now())
+      processed?.()
+      const held = rest !== null
+      if (held) {
+        slot.heldBack = { messages: rest!, lagging }
+        this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
+      }
+      if (Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.store.dirtyCount >= MAX_DIRTY_ENTRIES) await this.commit(slot)
+      else if (alignment) await this.writeAhead(slot)
+      // The new head counts once the records up to it are in the repartition topic: until then the other tasks stay
+      // within the old one, or one of them could write records past it ahead of these.
+      alignment?.processed(slot, task.lastEventTime, lagging || (rest?.length ?? 0) > 0, held, Date.now())
+    } catch (error) {
+      if (failing !== null && this.failedTooOften(slot, BigInt(failing), error as Error)) return
+      await this.recover(slot, error as Error)
+    }
+  }
+
+  /**
+   * Lets the held-back source tasks of sub-topology `subIndex` that may go on (alignment.ts) do so: each first
+   * processes the records it kept back, then, unless held again, its partition is resumed.
+   */
   private release(subIndex: number): void {
     const alignment = this.alignments.get(subIndex)
     if (!alignment || this.stopping) return
-    for (const slot of alignment.released(Date.now())) this.consumer.resume([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
+    for (const slot of alignment.released(Date.now())) {
+      const kept = slot.heldBack
+      slot.heldBack = null
+      const epoch = slot.epoch
+      // A task re-initialized meanwhile (a failure, a rebalance, the consumer replaced) is resumed by its initialization.
+      const resume = () => {
+        if (slot.epoch === epoch && slot.state === 'running' && !alignment.held(slot) && !this.stopping) this.consumer.resume([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
+      }
+      if (!kept || kept.messages.length === 0) {
+        resume()
+        continue
+      }
+      void slot.lock
+        .run(async () => {
+          if (slot.epoch === epoch && slot.state === 'running') await this.processRecords(slot, kept.messages, kept.lagging)
+        })
+        .then(() => {
+          resume()
+          this.release(subIndex)
+        })
+        .catch((error: Error) => this.crash(error))
+    }
   }
 
   /**
@@ -896,10 +951,50 @@ class Runner implements RunningPipeline {
     await flush()
   }
 
+  /**
+   * Writes the repartition outputs of an aligned task now, ahead of its commit (its lock held): into the transaction
+   * its next commit ends, opened here (exactly_once), or straight away (at_least_once). Each batch's output so
+   * reaches the repartition topic by the end of the batch, which is what bounds how far out of event-time order the
+   * windows reading it see the source tasks' records (runtime/alignment.ts); writing it only at the commit interval
+   * would let a task that is never held put a whole interval's records behind the others'. A failure drops the
+   * transaction, as a failed commit does.
+   */
+  private async writeAhead(slot: Slot): Promise<void> {
+    const outputs = slot.task.takeOutputs(slot.sub.repartitionTopics)
+    if (outputs.length === 0) return
+    slot.writtenAhead.push(...outputs)
+    if (this.processingGuarantee === 'at_least_once') return this.sendOutputs((topicMessages) => this.producer!.sendBatch({ topicMessages, acks: -1 }), outputs)
+    if (!slot.producer) throw new Error('its transactional producer is gone since its last commit failed; it writes nothing more until it is re-initialized')
+    try {
+      const transaction = (slot.transaction ??= await slot.producer.transaction())
+      await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, acks: -1 }), outputs)
+    } catch (error) {
+      await this.dropTransaction(slot)
+      throw error
+    }
+  }
+
+  /**
+   * Aborts the task's transaction after a failure and drops its producer: the task gets a new one when it is
+   * re-initialized, whose InitProducerId bumps the epoch (fencing this one, and letting the coordinator finish a
+   * transaction that could be neither committed nor aborted, which leaves kafkajs's producer COMMITTING for good) and
+   * starts every partition's sequence numbers afresh. Kept, kafkajs would send the redone records of a partition
+   * whose batch got no answer (a send it cut short, whole-sends.ts) under that batch's sequence numbers: the leader,
+   * which may hold the aborted batch, would take the redone one for its duplicate and write nothing.
+   */
+  private async dropTransaction(slot: Slot): Promise<void> {
+    await slot.transaction?.abort().catch(() => {})
+    slot.transaction = undefined
+    slot.writtenAhead = []
+    const stale = slot.producer
+    slot.producer = undefined
+    await stale?.disconnect().catch(() => {})
+  }
+
   /** Commits one task (its lock held). */
   private async commit(slot: Slot): Promise<void> {
     const task = slot.task
-    if (!task.hasWork) {
+    if (!task.hasWork && slot.transaction === undefined && slot.writtenAhead.length === 0) {
       task.lastCommitMs = Date.now()
       return
     }
@@ -917,23 +1012,15 @@ class Runner implements RunningPipeline {
       // A failed commit drops the task's producer, and only re-initializing gives it a new one; a stopping pipeline
       // re-initializes nothing, so a later commit of the task (its next batch) lands here.
       if (!slot.producer) throw new Error('its transactional producer is gone since its last commit failed; it commits nothing more until it is re-initialized')
-      const transaction = await slot.producer.transaction()
       try {
+        const transaction = (slot.transaction ??= await slot.producer.transaction())
         await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, acks: -1 }), prepared.outputs)
         await writeChangelog((messages) => transaction.send({ topic: slot.sub.changelogTopic!, messages, acks: -1 }))
         if (offsets.length > 0) await transaction.sendOffsets({ consumerGroupId: this.applicationId, topics: [{ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }] })
         await transaction.commit()
+        slot.transaction = undefined
       } catch (error) {
-        // The task gets a new producer when it is re-initialized, whose InitProducerId bumps the epoch (fencing this
-        // one, and letting the coordinator finish a transaction that could be neither committed nor aborted, which
-        // leaves kafkajs's producer COMMITTING for good) and starts every partition's sequence numbers afresh.
-        // Kept, kafkajs would send the redone records of a partition whose batch got no answer (a send it cut
-        // short, whole-sends.ts) under that batch's sequence numbers: the leader, which may hold the aborted batch,
-        // would take the redone one for its duplicate and write nothing.
-        await transaction.abort().catch(() => {})
-        const stale = slot.producer
-        slot.producer = undefined
-        await stale?.disconnect().catch(() => {})
+        await this.dropTransaction(slot)
         throw error
       }
     } else {
@@ -959,9 +1046,11 @@ class Runner implements RunningPipeline {
     }
     if (slot.failure !== undefined && (task.position ?? -1n) > slot.failure.offset) slot.failure = undefined
     this.counters.commits++
-    this.counters.recordsOut += prepared.outputs.length
+    const ahead = slot.writtenAhead
+    slot.writtenAhead = []
+    this.counters.recordsOut += ahead.length + prepared.outputs.length
     for (const line of prepared.console) this.print(line)
-    if (this.events.listenerCount('output') > 0) for (const o of prepared.outputs) this.events.emit('output', { topic: o.topic, key: o.key, value: o.value } satisfies OutputEvent)
+    if (this.events.listenerCount('output') > 0) for (const o of [...ahead, ...prepared.outputs]) this.events.emit('output', { topic: o.topic, key: o.key, value: o.value } satisfies OutputEvent)
   }
 
   /**

@@ -637,6 +637,19 @@ export class Task {
   }
 
   /**
+   * Takes the outputs to `topics` (repartition topics only: late records and dead letters stay, their counts go with
+   * the commit) out of the next commit, for the runner to write ahead of it into the commit's transaction
+   * (runtime/alignment.ts). Work dropped before the commit drops them with the transaction.
+   */
+  takeOutputs(topics: readonly string[]): OutputRecord[] {
+    const taken: OutputRecord[] = []
+    const kept: OutputRecord[] = []
+    for (const o of this.outputs) (topics.includes(o.topic) ? taken : kept).push(o)
+    if (taken.length > 0) this.outputs = kept
+    return taken
+  }
+
+  /**
    * Everything the next commit writes; the task keeps it until `committed` (or drops it on `reset`). The state
    * changes and the marker (null before the task knows its position) carry the commit's id (runtime/changelog.ts).
    */
