@@ -61,6 +61,9 @@ export function planTopology(topology: Topology, options: PlanOptions): Plan {
   if (!/^[A-Za-z0-9._-]+$/.test(applicationId)) throw new TopologyError(`application id '${applicationId}' may only hold letters, digits, '.', '_' and '-'`)
   const lateTopic = options.lateTopic ?? `${applicationId}-late`
   const subtopologies: SubTopology[] = []
+  /** Topics written by `to()`, and by windows' late records. */
+  const sinks = new Set<string>()
+  const lateTopics = new Set<string>()
   const pending: { source: SubTopology['source']; sourceTopic: string; name: string; eventTime: EventTimeSpec }[] = topology.sources.map((s) => ({
     source: s,
     sourceTopic: s.topic,
@@ -75,8 +78,14 @@ export function planTopology(topology: Topology, options: PlanOptions): Plan {
     const visit = (nodes: readonly ProcessorNode[]): void => {
       for (const node of nodes) {
         if (STATEFUL_KINDS.has(node.kind)) stateful.push(node)
-        if (node.kind === 'sink') outputs.add(node.topic)
-        if ((node.kind === 'aggregate' || node.kind === 'reduce') && node.window) outputs.add(node.lateTopic ?? lateTopic)
+        if (node.kind === 'sink') {
+          outputs.add(node.topic)
+          sinks.add(node.topic)
+        }
+        if ((node.kind === 'aggregate' || node.kind === 'reduce') && node.window) {
+          outputs.add(node.lateTopic ?? lateTopic)
+          lateTopics.add(node.lateTopic ?? lateTopic)
+        }
         if (node.kind === 'keyBy') {
           const topic = repartitionTopic(applicationId, node.name)
           outputs.add(topic)
@@ -104,11 +113,23 @@ export function planTopology(topology: Topology, options: PlanOptions): Plan {
       repartitionTopics: repartitions,
     })
   }
+  const deadLetterTopic = options.deadLetterTopic ?? `${applicationId}-dlq`
+  // What the pipeline writes itself must not also get a sink's records, which its readers would take for its own.
+  const roles = new Map<string, string>([[deadLetterTopic, 'dead-letter topic']])
+  for (const topic of lateTopics) roles.set(topic, 'late-records topic')
+  for (const s of subtopologies) {
+    for (const topic of s.repartitionTopics) roles.set(topic, 'repartition topic')
+    if (s.changelogTopic) roles.set(s.changelogTopic, 'changelog topic')
+  }
+  for (const topic of sinks) {
+    const role = roles.get(topic)
+    if (role) throw new TopologyError(`to('${topic}') writes to the pipeline's own ${role}: give the sink a topic of its own`)
+  }
   const sourceTopics = new Set(subtopologies.map((s) => s.sourceTopic))
   for (const s of subtopologies) {
     for (const topic of s.outputTopics) {
       if (sourceTopics.has(topic) && !s.repartitionTopics.includes(topic)) throw new TopologyError(`topic ${topic} is both read and written by this pipeline`)
     }
   }
-  return { applicationId, subtopologies, tables: topology.tables, lateTopic, deadLetterTopic: options.deadLetterTopic ?? `${applicationId}-dlq` }
+  return { applicationId, subtopologies, tables: topology.tables, lateTopic, deadLetterTopic }
 }

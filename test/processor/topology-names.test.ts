@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { TopologyBuilder } from '../../processor/topology/builder.js'
 import { count, sum, tumbling } from '../../processor/index.js'
 import { TopologyError } from '../../processor/errors.js'
+import { planTopology } from '../../processor/topology/plan.js'
 
 const RULE = "is not a Kafka topic name: 1 to 249 letters, digits, '.', '_' and '-', not '.' or '..'"
 
@@ -44,3 +45,28 @@ describe('aggregation output names', () => {
   })
 })
 
+
+describe("sinks into the pipeline's own topics", () => {
+  const plan = (build: (builder: TopologyBuilder) => void, options: { deadLetterTopic?: string } = {}) => {
+    const builder = new TopologyBuilder()
+    build(builder)
+    return () => planTopology(builder.build(), { applicationId: 'own', ...options })
+  }
+
+  it('refuses a sink into the dead-letter, late-records, repartition or changelog topic, naming the role', () => {
+    expect(plan((b) => b.stream('readings').to('own-dlq'))).toThrow(new TopologyError("to('own-dlq') writes to the pipeline's own dead-letter topic: give the sink a topic of its own"))
+    expect(plan((b) => b.stream('readings').to('rejected'), { deadLetterTopic: 'rejected' })).toThrow(new TopologyError("to('rejected') writes to the pipeline's own dead-letter topic: give the sink a topic of its own"))
+    const windowed = (b: TopologyBuilder, sink: string) => {
+      const s = b.stream('readings')
+      s.groupByKey().windowedBy(tumbling({ size: '1m', grace: 0 })).aggregate({ n: count() }, { name: 'per-minute' }).to('counts')
+      s.to(sink)
+    }
+    expect(plan((b) => windowed(b, 'own-late'))).toThrow(new TopologyError("to('own-late') writes to the pipeline's own late-records topic: give the sink a topic of its own"))
+    expect(plan((b) => windowed(b, 'own-readings-store-changelog'))).toThrow(new TopologyError("to('own-readings-store-changelog') writes to the pipeline's own changelog topic: give the sink a topic of its own"))
+    expect(plan((b) => b.stream('readings').keyBy(() => 'k', { name: 'by-k' }).to('own-by-k-repartition'))).toThrow(new TopologyError("to('own-by-k-repartition') writes to the pipeline's own repartition topic: give the sink a topic of its own"))
+  })
+
+  it('takes a sink into the default late-records topic name when no window writes late records there', () => {
+    expect(plan((b) => b.stream('readings').to('own-late'))().subtopologies[0]!.outputTopics).toEqual(['own-late'])
+  })
+})
