@@ -7,23 +7,25 @@
  * repartition topic many seconds of event time ahead of another's, and the other's would then be late there. Kafka
  * Streams avoids most of it by processing its tasks a few records at a time in turn; Brook holds a task back instead:
  *
- *   task A  ──records──▶ head A = 40 s ─┐        limit of A = min(head of the other tasks that still have records) + slack
- *   task B  ──records──▶ head B = 12 s ─┴─▶      A processed a record past 12 s + slack: A commits what it processed
- *                                                (its output reaches the repartition topic) and its partition is paused
- *   task B  ──records──▶ head B = 39 s ────▶     A's head (40 s) is within B's head + slack again: A is resumed
+ *   task A  ──records──▶ next record 40 s ─┐     limit of A = min(head of the other tasks that still have records) + slack
+ *   task B  ──records──▶ head B = 12 s ────┴─▶  A's next record is past 12 s + slack: A stops before it (its output so
+ *                                               far is in the repartition topic), its partition is paused, head A = 40 s
+ *   task B  ──records──▶ head B = 39 s ───────▶ A's head (40 s) is within B's head + slack again: A goes on
  *
- * - The head of a task is the event time of the last record it processed; a task that has just started has an
- *   unknown head (-Infinity) until its first batch, when the cluster said it had records to read.
+ * - The head of a running task is the event time of the last record it processed; the head of a held task is the
+ *   event time of the record it stopped before (its next one); a task that has just started has an unknown head
+ *   (-Infinity) until its first batch, when the cluster said it had records to read.
  * - Only tasks that still have records to read (`lagging`: the last batch did not reach the partition's high watermark,
  *   or the task was held back mid-batch) hold others back. A caught-up or quiet partition holds nothing back: live,
  *   every batch reaches the high watermark and nothing is ever held. A lagging task whose last news is older than
  *   `maxWaitMs` (its records do not come: control records only, a slow fetch) stops holding others back.
  * - A held task goes on once its head is within its limit, or after `maxWaitMs` held (a record with an event time far
- *   in the future must not hold its partition for good): the task with the smallest head always may go on, and a task
- *   that goes on processes at least one record, so alignment never stops the pipeline.
+ *   in the future must not hold its partition for good; that task then processes at least its next record): the
+ *   held task with the smallest head always may go on, so alignment never stops the pipeline.
+ * - A task's new head counts only once the output of the records up to it is in the repartition topic.
  * - What reaches the repartition topic is then out of event-time order by at most `slack` (plus the source's own
- *   disorder); `slack` is half the smallest grace of the windows that read the repartition topic, so the difference
- *   stays within their grace.
+ *   disorder); `slack` is half the smallest grace of the windows that read the repartition topic, directly or through
+ *   further repartition topics, so the difference stays within their grace.
  *
  * Alignment is among the tasks of one instance: instances do not see each other's tasks, so with several instances
  * a backlog can still skew time by as much as one instance gets ahead of another.
@@ -43,6 +45,8 @@ interface Member {
   updatedMs: number
   /** Wall-clock ms since when the task is held back; null when it runs. */
   heldSinceMs: number | null
+  /** Released by the wait rather than by the others catching up: its next record goes through whatever its time. */
+  mustGo: boolean
 }
 
 /**
@@ -52,9 +56,18 @@ interface Member {
  */
 export function alignmentSlackMs(plan: Plan, sub: SubTopology): number | null {
   let grace = Number.POSITIVE_INFINITY
-  for (const reader of plan.subtopologies) {
-    if (!sub.repartitionTopics.includes(reader.sourceTopic)) continue
-    for (const node of reader.stateful) if ('window' in node && node.window) grace = Math.min(grace, node.window.graceMs)
+  // The readers of its repartition topics, and theirs in turn: a window two keyBys away sees the disorder too.
+  const written = new Set(sub.repartitionTopics)
+  const seen = new Set<SubTopology>()
+  for (let grew = true; grew; ) {
+    grew = false
+    for (const reader of plan.subtopologies) {
+      if (seen.has(reader) || !written.has(reader.sourceTopic)) continue
+      seen.add(reader)
+      grew = true
+      for (const topic of reader.repartitionTopics) written.add(topic)
+      for (const node of reader.stateful) if ('window' in node && node.window) grace = Math.min(grace, node.window.graceMs)
+    }
   }
   return grace === Number.POSITIVE_INFINITY ? null : Math.max(MIN_ALIGN_SLACK_MS, grace / 2)
 }
@@ -75,7 +88,7 @@ export class EventTimeAlignment<K> {
 
   /** A task (re)starts: its head is unknown; `lagging` is whether its partition has records beyond its position. */
   join(k: K, lagging: boolean, now: number): void {
-    this.members.set(k, { head: Number.NEGATIVE_INFINITY, lagging, updatedMs: now, heldSinceMs: null })
+    this.members.set(k, { head: Number.NEGATIVE_INFINITY, lagging, updatedMs: now, heldSinceMs: null, mustGo: false })
   }
 
   leave(k: K): void {
@@ -102,9 +115,19 @@ export class EventTimeAlignment<K> {
   }
 
   /**
-   * After a batch of `k`: `head` is the event time of its last record processed (unchanged when it processed none
-   * with one), `lagging` whether records remain beyond what it processed, `hold` whether it stopped past its limit
-   * (the caller pauses its partition).
+   * Whether `k`'s next record goes through whatever its event time (released by the wait); asking clears it.
+   */
+  takeMustGo(k: K): boolean {
+    const m = this.members.get(k)
+    if (!m?.mustGo) return false
+    m.mustGo = false
+    return true
+  }
+
+  /**
+   * After a batch of `k`, once its output is written: `head` is the event time of the record it stopped before when
+   * it is held (`hold`: the caller pauses its partition), else of its last record processed; `lagging` whether
+   * records remain beyond what it processed.
    */
   processed(k: K, head: number, lagging: boolean, hold: boolean, now: number): void {
     const m = this.members.get(k)
@@ -120,7 +143,11 @@ export class EventTimeAlignment<K> {
     const going: K[] = []
     for (const [k, m] of this.members) {
       if (m.heldSinceMs === null || !this.active(k)) continue
-      if (m.head <= this.limit(k, now) || now - m.heldSinceMs >= this.maxWaitMs) going.push(k)
+      if (m.head <= this.limit(k, now)) going.push(k)
+      else if (now - m.heldSinceMs >= this.maxWaitMs) {
+        m.mustGo = true
+        going.push(k)
+      }
     }
     for (const k of going) {
       const m = this.members.get(k)!

@@ -34,7 +34,7 @@ import type { Topology } from '../topology/topology.js'
 import { taskAssigner, taskId } from './assignor.js'
 import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
 import { newMetrics, type Metrics } from './metrics.js'
-import { Task, type OutputRecord } from './task.js'
+import { Task, type OutputRecord, type PeekedRecord } from './task.js'
 import { saslNotOffered } from './sasl.js'
 import { socketFactory } from './sockets.js'
 import { ensureTopics, lookUpTopics, plannedTopics, seedTopics } from './topics.js'
@@ -218,6 +218,21 @@ interface Slot {
   resumeAt: bigint
   /** The source offset processing last failed at (the record's, or the position when none was at fault), and how often in a row. */
   failure?: { offset: bigint; times: number }
+}
+
+/**
+ * Kafka error codes that refuse the records themselves, whoever sends them and however often: CORRUPT_MESSAGE (2),
+ * MESSAGE_TOO_LARGE (10), RECORD_LIST_TOO_LARGE (18), INVALID_TIMESTAMP (32, e.g. an event time far in the future
+ * carried as a repartition record's timestamp, past the topic's message.timestamp.after.max.ms), INVALID_RECORD (87).
+ */
+const REFUSED_RECORD_CODES = new Set([2, 10, 18, 32, 87])
+
+/** Whether `error`, or an error it wraps (kafkajs's `cause`), is a refusal of the records sent (REFUSED_RECORD_CODES). */
+function recordsRefused(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown; name?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.name === 'KafkaJSProtocolError' && typeof e.code === 'number' && REFUSED_RECORD_CODES.has(e.code)) return true
+  }
+  return false
 }
 
 function brokersOf(servers: string | readonly string[]): string[] {
@@ -763,8 +778,8 @@ class Runner implements RunningPipeline {
 
   /**
    * Processes `messages` of a running task (its lock held), then commits when the commit interval has passed, or
-   * writes its repartition output ahead (writeAhead) when the task is aligned. An aligned task stops after the first
-   * record past its limit (runtime/alignment.ts): its partition is paused and the records after that one wait in
+   * writes its repartition output ahead (writeAhead) when the task is aligned. An aligned task stops before the first
+   * record past its limit (runtime/alignment.ts): its partition is paused and the records from that one on wait in
    * `heldBack` (no fetching them again) until `release` lets it go on. `lagging`: whether the partition has records
    * beyond `messages`; `processed` is called once they are processed, before any commit (kafkajs's resolveOffset: a
    * rebalance during the commit could leave kafkajs without the partition's offsets).
@@ -778,16 +793,25 @@ class Runner implements RunningPipeline {
       // After a seek, kafkajs may hand over records before the position (the batch that holds it starts earlier).
       const skipBelow = task.position === null ? -1 : Number(task.position)
       let rest: KafkaMessage[] | null = null
+      let nextTime = Number.NEGATIVE_INFINITY
+      let mustGo = alignment?.takeMustGo(slot) ?? false
       for (let i = 0; i < messages.length; i++) {
         const message = messages[i]!
         if (Number(message.offset) < skipBelow) continue
-        failing = message.offset
-        const pending = task.process(message)
-        if (pending) await pending
-        if (task.lastEventTime > limit) {
-          rest = messages.slice(i + 1)
-          break
+        let peeked: PeekedRecord | null = null
+        if (limit !== Number.POSITIVE_INFINITY) {
+          // A record past the limit waits, unprocessed: once processed, its time would reach the windows downstream.
+          peeked = task.peek(message)
+          if (peeked !== null && peeked.ts > limit && !mustGo) {
+            rest = messages.slice(i)
+            nextTime = peeked.ts
+            break
+          }
+          mustGo = false
         }
+        failing = message.offset
+        const pending = task.process(message, peeked ?? undefined)
+        if (pending) await pending
       }
       failing = null
       task.markActive(Date.now())
@@ -801,7 +825,7 @@ class Runner implements RunningPipeline {
       else if (alignment) await this.writeAhead(slot)
       // The new head counts once the records up to it are in the repartition topic: until then the other tasks stay
       // within the old one, or one of them could write records past it ahead of these.
-      alignment?.processed(slot, task.lastEventTime, lagging || (rest?.length ?? 0) > 0, held, Date.now())
+      alignment?.processed(slot, held ? nextTime : task.lastEventTime, lagging || held, held, Date.now())
     } catch (error) {
       if (failing !== null && this.failedTooOften(slot, BigInt(failing), error as Error)) return
       await this.recover(slot, error as Error)
@@ -870,6 +894,9 @@ class Runner implements RunningPipeline {
     }
     // The application's topics no longer fit it: no retry makes them fit.
     if (error instanceof TopologyError) return this.crash(error, true)
+    // Output the cluster refuses as such (a timestamp out of its range, a record too large) is refused again at every
+    // retry from the same commit: counted like a record whose processing fails, it stops the pipeline after a few.
+    if (recordsRefused(error) && this.failedTooOften(slot, slot.task.committedAt ?? slot.resumeAt, error)) return
     if (this.consumerStoppedMs !== null) {
       // The task was suspended with the consumer; its next join initializes it.
       this.log(`task ${slot.id}: ${error.message}; it waits for the group consumer to join again`)

@@ -82,6 +82,12 @@ export interface OutputRecord {
   headers?: Record<string, string>
 }
 
+/** An input record's deserialized value and event time (ms), read ahead of processing (Task.peek). */
+export interface PeekedRecord {
+  value: unknown
+  ts: number
+}
+
 /** What the runner needs from the instance: tables to enrich from and the counters. */
 export interface TaskEnvironment {
   plan: Plan
@@ -206,6 +212,10 @@ export class Task {
   private outputs: OutputRecord[] = []
   private console: string[] = []
   private committedPosition: bigint | null = null
+  /** The position of the last commit (or of the state loaded): where the task starts again after a failure. */
+  get committedAt(): bigint | null {
+    return this.committedPosition
+  }
   private readonly roots: Processor[]
   private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number }>()
   private readonly keyedOps: { op: KeyedAggregate; forward: (results: KeyedResult[]) => Promise<void> }[] = []
@@ -528,19 +538,37 @@ export class Task {
     return Math.floor(ts)
   }
 
+  private deserialized(message: KafkaMessage): unknown {
+    const source = this.sub.source
+    return source.kind === 'source' ? user(this.deserializer, deserialize, source.value, message.value) : message.value === null ? null : unpackPlain(message.value)
+  }
+
   /**
-   * Processes one input record (at offset `message.offset`); bad input becomes a dead letter. Returns a promise
-   * only when processing had to wait.
+   * An input record's value and event time (ms), read before processing it (event-time alignment looks at a record's
+   * time before letting it through); null when either cannot be read, which processing then makes a dead letter.
+   * Hand the result to `process`, so that the record is deserialized once.
    */
-  process(message: KafkaMessage): void | Promise<void> {
+  peek(message: KafkaMessage): PeekedRecord | null {
+    try {
+      const value = this.deserialized(message)
+      return { value, ts: this.eventTime(value, message) }
+    } catch {
+      return null
+    }
+  }
+
+  /**
+   * Processes one input record (at offset `message.offset`), with what `peek` read of it if it was peeked at; bad
+   * input becomes a dead letter. Returns a promise only when processing had to wait.
+   */
+  process(message: KafkaMessage, peeked?: PeekedRecord): void | Promise<void> {
     this.env.metrics.recordsIn++
     // The BigInt is made only when asked for (at commits), not for every record.
     this.lastOffset = message.offset
     this.nextOffset = null
     try {
-      const source = this.sub.source
-      const value = source.kind === 'source' ? user(this.deserializer, deserialize, source.value, message.value) : message.value === null ? null : unpackPlain(message.value)
-      const ts = this.eventTime(value, message)
+      const value = peeked ? peeked.value : this.deserialized(message)
+      const ts = peeked ? peeked.ts : this.eventTime(value, message)
       this.lastEventTime = ts
       // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
       const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }

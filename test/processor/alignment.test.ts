@@ -114,6 +114,32 @@ describe('the alignment rules', () => {
     expect(al.held('a')).toBe(true)
   })
 
+  test('a task released by the wait lets its next record through once', () => {
+    const al = make()
+    al.join('a', true, 0)
+    al.join('b', true, 0)
+    al.processed('a', 90_000, true, true, 0)
+    al.processed('b', 1_000, true, false, 900)
+    expect(al.takeMustGo('a')).toBe(false)
+    expect(al.released(1000)).toEqual(['a'])
+    expect(al.takeMustGo('a')).toBe(true)
+    expect(al.takeMustGo('a')).toBe(false)
+  })
+
+  test('a window two keyBys away aligns the source tasks and the tasks between', () => {
+    const builder = new TopologyBuilder()
+    builder
+      .stream<Reading>('al-chain', { eventTime: eventTime.field('ts') })
+      .keyBy((r) => r.device, { name: 'first' })
+      .keyBy(() => 'all', { name: 'second' })
+      .groupByKey()
+      .windowedBy(tumbling({ size: '5s', grace: '3s' }))
+      .aggregate({ readings: count() }, { name: 'chain-5s' })
+      .to('al-chain-counts')
+    const plan = planTopology(builder.build(), { applicationId: 'al' })
+    expect(plan.subtopologies.map((sub) => alignmentSlackMs(plan, sub))).toEqual([1500, 1500, null])
+  })
+
   test('the slack is half the smallest grace of the windows reading the repartition topic, never below the least', () => {
     const plan = (grace: Duration) => planTopology(topology(grace), { applicationId: 'al' })
     const sourceOf = (p: ReturnType<typeof plan>) => p.subtopologies.find((s) => s.repartitionTopics.length > 0)!
@@ -198,5 +224,61 @@ describe('a task that fails after writing ahead into its transaction (exactly_on
       expect(`${windowStart}: ${(counted.get(windowStart) ?? 0) + late.filter((r) => Math.floor(r.ts / 5000) * 5000 === windowStart).length}`).toBe(`${windowStart}: ${readingsIn}`)
     }
     expect(logged.some((line) => line.includes('a reduce that fails once') && line.includes('re-initializing'))).toBe(true)
+  })
+})
+
+describe('a partition whose backlog starts later, through one keyBy and through two', () => {
+  let setting: KafkajsBroker
+  const pipelines: RunningPipeline[] = []
+  const input = 'al-later-readings'
+  // Partition 0 from 0 s, partition 1 from 20 s, both to 40 s, one reading every 100 ms: partition 1's first record is
+  // 20 s ahead of partition 0's, which a task must not let through before partition 0 has caught up.
+  const later = [0, 20_000].map((from) => Array.from({ length: (40_000 - from) / 100 }, (_, i) => from + i * 100))
+  const laterReadings = later[0]!.length + later[1]!.length
+  const laterExpected = new Map<number, number>()
+  for (const ts of later.flat()) laterExpected.set(Math.floor(ts / 5000) * 5000, (laterExpected.get(Math.floor(ts / 5000) * 5000) ?? 0) + 1)
+
+  beforeAll(async () => {
+    setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-alignment-later' })
+    await setting.admin.createTopics({ topics: [{ topic: input, numPartitions: 2 }] })
+    for (const partition of [0, 1]) {
+      await setting.producer.send({ topic: input, messages: later[partition]!.map((ts) => ({ partition, key: `d${partition}`, value: JSON.stringify({ device: `d${partition}`, ts }) })) })
+    }
+  })
+  afterAll(async () => {
+    for (const pipeline of pipelines) await pipeline.stop()
+    await stopKafkajsBroker(setting)
+  })
+
+  const run = async (keyBys: number) => {
+    const builder = new TopologyBuilder()
+    let stream = builder.stream<Reading>(input, { eventTime: eventTime.field('ts') })
+    if (keyBys === 2) stream = stream.keyBy((r) => r.device, { name: 'by-device' })
+    const output = `al-later-counts-${keyBys}`
+    stream
+      .keyBy(() => 'all', { name: 'everything' })
+      .groupByKey()
+      .windowedBy(tumbling({ size: '5s', grace: '2s' }))
+      .aggregate({ readings: count() }, { name: 'all-5s' })
+      .to(output)
+    const pipeline = await runPipeline(builder.build(), { applicationId: `al-later-${keyBys}`, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
+    pipelines.push(pipeline)
+    const records = await readSettled(setting.kafka, output, (r) => total(latestCounts(r)) + pipeline.metrics().late >= laterReadings, (r) => `counted ${total(latestCounts(r))} of ${laterReadings}, late ${pipeline.metrics().late}`)
+    const late = values<Reading>(await readTopic(setting.kafka, `al-later-${keyBys}-late`, (r) => r.length >= pipeline.metrics().late))
+    return { counted: latestCounts(records), late }
+  }
+
+  test('through one keyBy: every reading is counted in its window and none is late', async () => {
+    const { counted, late } = await run(1)
+    expect([...counted].sort((a, b) => a[0] - b[0])).toEqual([...laterExpected].sort((a, b) => a[0] - b[0]))
+    expect(late).toEqual([])
+  })
+
+  test('through two keyBys: each reading is counted or late, once (the second stage reads what the first committed, in commit order)', async () => {
+    const { counted, late } = await run(2)
+    for (const [windowStart, readingsIn] of laterExpected) {
+      expect(`${windowStart}: ${(counted.get(windowStart) ?? 0) + late.filter((r) => Math.floor(r.ts / 5000) * 5000 === windowStart).length}`).toBe(`${windowStart}: ${readingsIn}`)
+    }
+    console.log(`through two keyBys: ${late.length} of ${laterReadings} readings late`)
   })
 })

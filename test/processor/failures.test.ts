@@ -10,6 +10,8 @@
  * topic (its state went with it), instead of commits retrying forever or the topic coming back empty and uncompacted.
  * A source topic with more partitions than its changelog (partitions added to it) is refused at start and stops a
  * running pipeline once its consumer sees them, naming both topics, as Kafka Streams refuses such a changelog.
+ * Output the cluster refuses as such (a repartition record stamped in 2100: INVALID_TIMESTAMP) stops the pipeline
+ * after three tries from the same commit, instead of re-initializing the task forever.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { HeaderNames, TopologyBuilder, eventTime, runPipeline, sum, tumbling, type Serializer } from '../../processor/index.js'
@@ -213,6 +215,31 @@ describe('user code that throws', () => {
       expect((await readTopic(setting.kafka, 'fail-loop-dlq', (r) => r.length >= 1)).map((r) => r.headers[HeaderNames.errorOffset])).toEqual(['2'])
     } finally {
       await fixed.stop()
+    }
+  })
+})
+
+describe('output the cluster refuses', () => {
+  test('a reading stamped in 2100 behind a keyBy (its repartition record refused: INVALID_TIMESTAMP) stops the pipeline after three tries, saying why', async () => {
+    // The event time travels as the repartition record's timestamp, which the broker refuses past
+    // message.timestamp.after.max.ms (KIP-937); every retry from the last commit meets it again.
+    const b = new TopologyBuilder()
+    b.stream<{ ts: number }>('refused-input', { eventTime: eventTime.field('ts') })
+      .keyBy(() => 'all', { name: 'everything' })
+      .groupByKey()
+      .windowedBy(tumbling({ size: '5s', grace: 0 }))
+      .aggregate({ total: sum('ts') }, { name: 'all-5s' })
+      .to('refused-totals')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'refused', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    const stopped = stopError(pipeline)
+    try {
+      await setting.producer.send({ topic: 'refused-input', messages: [event('a', { ts: 1000 }), event('b', { ts: Date.UTC(2100, 0, 1) }), event('c', { ts: 2000 })] })
+      const error = await stopped
+      expect(error?.message).toMatch(/^task 0_0 failed 3 times in a row at offset 0 of refused-input-0: .*timestamp/i)
+      expect(logged.filter((line) => line.includes('re-initializing'))).toHaveLength(2)
+    } finally {
+      await pipeline.stop().catch(() => {})
     }
   })
 })
