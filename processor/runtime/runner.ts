@@ -250,8 +250,10 @@ export async function runPipeline(topology: Topology, options: RunOptions): Prom
   try {
     await runner.start()
   } catch (error) {
-    // Whatever connected or opened before the failure is closed, so that a caller's process can exit.
+    // Whatever connected or opened before the failure is closed, so that a caller's process can exit, and a state
+    // directory the start made for nothing is removed.
     await runner.stop()
+    runner.removeStateDirectoryIfUnused()
     throw error
   }
   return runner
@@ -340,6 +342,11 @@ class Runner implements RunningPipeline {
     }
     this.closed = new Promise((resolve, reject) => (this.settle = { resolve, reject }))
     this.closed.catch(() => {})
+  }
+
+  /** After a failed start and its stop: the state directory goes if the start made it and no task store is in it. */
+  removeStateDirectoryIfUnused(): void {
+    this.stateLock?.removeIfUnused()
   }
 
   metrics() {

@@ -9,13 +9,19 @@
  *                        message a second instance gets
  */
 import { Level } from 'level'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ProcessorErrorCode, TopologyError } from '../errors.js'
 
 /** The lock, held until `release()`. */
 export interface StateDirectoryLock {
   release(): Promise<void>
+  /**
+   * After `release()`: removes the directories taking the lock made (the state directory and any missing parents)
+   * when the state directory holds nothing but the lock, so that an instance that failed to start leaves nothing
+   * behind; a directory that was there before, or that holds task stores, stays.
+   */
+  removeIfUnused(): void
 }
 
 /**
@@ -24,20 +30,31 @@ export interface StateDirectoryLock {
  * plain Error when the directory cannot be made or the lock database cannot be opened for another reason.
  */
 export async function lockStateDirectory(stateDir: string, instanceId: string): Promise<StateDirectoryLock> {
-  mkdirSync(stateDir, { recursive: true })
+  const made = mkdirSync(stateDir, { recursive: true })
+  const removeIfUnused = (): void => {
+    if (made === undefined) return
+    try {
+      if (readdirSync(stateDir).every((name) => name === '.lock' || name === '.owner')) rmSync(made, { recursive: true, force: true })
+    } catch {
+      // Left behind: an empty directory is no harm.
+    }
+  }
   const db = new Level(join(stateDir, '.lock'))
   try {
     await db.open()
   } catch (error) {
     const cause = (error as Error & { cause?: Error & { code?: string } }).cause
-    if (cause?.code !== 'LEVEL_LOCKED') throw new Error(`cannot lock the state directory ${stateDir}: ${cause?.message ?? (error as Error).message}`)
+    if (cause?.code !== 'LEVEL_LOCKED') {
+      removeIfUnused()
+      throw new Error(`cannot lock the state directory ${stateDir}: ${cause?.message ?? (error as Error).message}`)
+    }
     throw new TopologyError(
       `the state directory ${stateDir} is in use by another instance${ownerOf(stateDir)}: give each instance on a machine its own state directory (--state-dir, stateDir)`,
       ProcessorErrorCode.stateDirLocked,
     )
   }
   writeFileSync(join(stateDir, '.owner'), `pid ${process.pid} instance ${instanceId} since ${new Date().toISOString()}\n`)
-  return { release: () => db.close() }
+  return { release: () => db.close(), removeIfUnused }
 }
 
 /** ` (pid N, instance id)` from the holder's `.owner` file, or '' when it cannot be read. */

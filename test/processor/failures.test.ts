@@ -13,6 +13,8 @@
  * Output the cluster refuses as such (a repartition record stamped in 2100: INVALID_TIMESTAMP) stops the pipeline
  * after three tries from the same commit, instead of re-initializing the task forever.
  */
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { HeaderNames, TopologyBuilder, eventTime, runPipeline, sum, tumbling, type Serializer } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
@@ -245,15 +247,18 @@ describe('output the cluster refuses', () => {
 })
 
 describe('a global table whose topic does not exist', () => {
-  test('ends the start with one error naming the topic, before the pipeline creates any topic', async () => {
+  test('ends the start with one error naming the topic, before the pipeline creates any topic, and leaves no state directory it made', async () => {
     const b = new TopologyBuilder()
     const plants = b.globalTable('fail-missing-plants')
     b.stream<{ plant: string }>('fail-table-events')
       .enrich(plants, (v, plant) => ({ ...v, plant }))
       .to('fail-table-enriched')
-    await expect(runPipeline(b.build(), { applicationId: 'fail-table', bootstrapServers: setting.broker.address, stateDir: stateDir() })).rejects.toThrow(
+    const parent = stateDir()
+    await expect(runPipeline(b.build(), { applicationId: 'fail-table', bootstrapServers: setting.broker.address, stateDir: join(parent, 'made', 'by-the-start') })).rejects.toThrow(
       'global table topic fail-missing-plants does not exist: create it first (a global table reads an existing topic, usually compacted)',
     )
+    // The start made `made/by-the-start` (and held its lock there); it goes, the directory that was there stays.
+    expect(readdirSync(parent)).toEqual([])
     const admin = setting.kafka.admin()
     await admin.connect()
     try {
