@@ -18,7 +18,8 @@ import { waitFor } from '../../helpers/wait.js'
 
 /**
  * Reads `topic`'s `partition` from the start with a kafkajs consumer of a new group until it has read at least
- * `until` records or 30 s pass without one more (the checker then says what is missing). `consumer` adds to the
+ * `until` records or 30 s pass without one more once the consumer has joined its group (the checker then says what
+ * is missing; a reader that never joins fails the wait after 120 s). `consumer` adds to the
  * consumer's settings; its fetches wait 200 ms for records (kafkajs's 5 s would hold up its stop once it has read all).
  */
 export async function readAll(
@@ -40,12 +41,19 @@ export async function readAll(
     })
     let lastCount = -1
     let lastProgressMs = Date.now()
-    await waitFor(`${until} records read from ${topic}-${partition}, or no progress for 30 s`, () => {
+    // The 30 s without progress count from the reader's latest join: a group that takes long to form (a cluster
+    // restarted a moment ago) is then reported as such, not as acknowledged records that were never read.
+    let joined = false
+    reader.on(reader.events.GROUP_JOIN, () => {
+      joined = true
+      lastProgressMs = Date.now()
+    })
+    await waitFor(`${until} records read from ${topic}-${partition}, or no progress for 30 s after the reader joined its group`, () => {
       if (records.length !== lastCount) {
         lastCount = records.length
         lastProgressMs = Date.now()
       }
-      return records.length >= until || Date.now() - lastProgressMs > 30_000
+      return records.length >= until || (joined && Date.now() - lastProgressMs > 30_000)
     }, { timeoutMs: 120_000 })
   } finally {
     await reader.disconnect()
