@@ -617,13 +617,9 @@ class Runner implements RunningPipeline {
     this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
     slot.writtenAhead = []
     slot.heldBack = null
-    if (slot.transaction) {
-      // Outputs written ahead into a transaction its commit never ended: a new producer's InitProducerId aborts it.
-      slot.transaction = undefined
-      const stale = slot.producer
-      slot.producer = undefined
-      await stale?.disconnect().catch(() => {})
-    }
+    // Outputs written ahead into a transaction its commit never ended: aborted, with the producer dropped (a new one's
+    // InitProducerId fences it), as after a failed commit.
+    if (slot.transaction) await this.dropTransaction(slot)
     if (this.processingGuarantee === 'exactly_once') {
       // Initializing the task's transactional id fences a previous owner and aborts its open transaction.
       // Its first Metadata asks about the pipeline's topics only: one for every topic would fail while any partition in

@@ -34,13 +34,29 @@ function topology(grace: Duration, input = 'al-readings', output = 'al-counts') 
  */
 const times = [100, 300].map((step) => Array.from({ length: Math.ceil(40_000 / step) }, (_, i) => i * step))
 const readings = times[0]!.length + times[1]!.length
-const expected = new Map<number, number>()
-for (const ts of times.flat()) expected.set(Math.floor(ts / 5000) * 5000, (expected.get(Math.floor(ts / 5000) * 5000) ?? 0) + 1)
+const expected = perWindow(times.flat())
 
-async function writeBacklog(setting: KafkajsBroker, topic: string): Promise<void> {
-  await setting.admin.createTopics({ topics: [{ topic, numPartitions: 2 }] })
-  for (const partition of [0, 1]) {
-    await setting.producer.send({ topic, messages: times[partition]!.map((ts) => ({ partition, key: `d${partition}`, value: JSON.stringify({ device: `d${partition}`, ts }) })) })
+/** How many of `timestamps` fall in each 5 s window (windowStart -> readings). */
+function perWindow(timestamps: readonly number[]): Map<number, number> {
+  const counts = new Map<number, number>()
+  for (const ts of timestamps) counts.set(Math.floor(ts / 5000) * 5000, (counts.get(Math.floor(ts / 5000) * 5000) ?? 0) + 1)
+  return counts
+}
+
+/** Makes `topic` with one partition per series and writes each series' readings (event times in ms) to its partition. */
+async function writeBacklog(setting: KafkajsBroker, topic: string, series: readonly (readonly number[])[] = times): Promise<void> {
+  await setting.admin.createTopics({ topics: [{ topic, numPartitions: series.length }] })
+  for (const [partition, stamps] of series.entries()) {
+    await setting.producer.send({ topic, messages: stamps.map((ts) => ({ partition, key: `d${partition}`, value: JSON.stringify({ device: `d${partition}`, ts }) })) })
+  }
+}
+
+/** Per window, `windowStart: counted + late` for what was read, and the same with the expected count, to compare. */
+function countedOrLate(counted: Map<number, number>, late: readonly Reading[], want: Map<number, number>): { seen: string[]; wanted: string[] } {
+  const starts = [...want.keys()].sort((a, b) => a - b)
+  return {
+    seen: starts.map((start) => `${start}: ${(counted.get(start) ?? 0) + late.filter((r) => Math.floor(r.ts / 5000) * 5000 === start).length}`),
+    wanted: starts.map((start) => `${start}: ${want.get(start)}`),
   }
 }
 
@@ -219,10 +235,8 @@ describe('a task that fails after writing ahead into its transaction (exactly_on
     await waitFor('the failure', () => thrown > 0, { timeoutMs: 60_000 })
     const records = await readSettled(setting.kafka, output, (r) => total(latestCounts(r)) + started.metrics().late >= readings, (r) => `counted ${total(latestCounts(r))} and ${started.metrics().late} late of ${readings}`, { timeoutMs: 60_000 })
     const late = values<Reading>(await readTopic(setting.kafka, 'al-fail-late', (r) => r.length >= started.metrics().late))
-    const counted = latestCounts(records)
-    for (const [windowStart, readingsIn] of expected) {
-      expect(`${windowStart}: ${(counted.get(windowStart) ?? 0) + late.filter((r) => Math.floor(r.ts / 5000) * 5000 === windowStart).length}`).toBe(`${windowStart}: ${readingsIn}`)
-    }
+    const { seen, wanted } = countedOrLate(latestCounts(records), late, expected)
+    expect(seen).toEqual(wanted)
     expect(logged.some((line) => line.includes('a reduce that fails once') && line.includes('re-initializing'))).toBe(true)
   })
 })
@@ -235,15 +249,11 @@ describe('a partition whose backlog starts later, through one keyBy and through 
   // 20 s ahead of partition 0's, which a task must not let through before partition 0 has caught up.
   const later = [0, 20_000].map((from) => Array.from({ length: (40_000 - from) / 100 }, (_, i) => from + i * 100))
   const laterReadings = later[0]!.length + later[1]!.length
-  const laterExpected = new Map<number, number>()
-  for (const ts of later.flat()) laterExpected.set(Math.floor(ts / 5000) * 5000, (laterExpected.get(Math.floor(ts / 5000) * 5000) ?? 0) + 1)
+  const laterExpected = perWindow(later.flat())
 
   beforeAll(async () => {
     setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-alignment-later' })
-    await setting.admin.createTopics({ topics: [{ topic: input, numPartitions: 2 }] })
-    for (const partition of [0, 1]) {
-      await setting.producer.send({ topic: input, messages: later[partition]!.map((ts) => ({ partition, key: `d${partition}`, value: JSON.stringify({ device: `d${partition}`, ts }) })) })
-    }
+    await writeBacklog(setting, input, later)
   })
   afterAll(async () => {
     for (const pipeline of pipelines) await pipeline.stop()
@@ -276,9 +286,8 @@ describe('a partition whose backlog starts later, through one keyBy and through 
 
   test('through two keyBys: each reading is counted or late, once (the second stage reads what the first committed, in commit order)', async () => {
     const { counted, late } = await run(2)
-    for (const [windowStart, readingsIn] of laterExpected) {
-      expect(`${windowStart}: ${(counted.get(windowStart) ?? 0) + late.filter((r) => Math.floor(r.ts / 5000) * 5000 === windowStart).length}`).toBe(`${windowStart}: ${readingsIn}`)
-    }
+    const { seen, wanted } = countedOrLate(counted, late, laterExpected)
+    expect(seen).toEqual(wanted)
     console.log(`through two keyBys: ${late.length} of ${laterReadings} readings late`)
   })
 })
