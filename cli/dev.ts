@@ -146,7 +146,14 @@ async function clusterIdOf(dataDir: string): Promise<string> {
     process.stderr.write(`brook dev: ${file} was missing; wrote cluster ${kept} back into it, from ${name}'s data\n`)
     return kept
   }
-  mkdirSync(dataDir, { recursive: true })
+  // One level at a time: Node 20's recursive mkdir spins for ever under a parent that takes no directories (/proc).
+  const missing: string[] = []
+  for (let path = resolve(dataDir); !existsSync(path) && dirname(path) !== path; path = dirname(path)) missing.unshift(path)
+  try {
+    for (const path of missing) mkdirSync(path)
+  } catch (error) {
+    throw new Error(`cannot make the data directory ${dataDir}: ${(error as Error).message}`)
+  }
   const id = newClusterId()
   writeFileSync(file, `${id}\n`)
   return id

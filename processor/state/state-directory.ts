@@ -9,9 +9,28 @@
  *                        message a second instance gets
  */
 import { Level } from 'level'
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { ProcessorErrorCode, TopologyError } from '../errors.js'
+
+/**
+ * Creates `stateDir` and its missing parents one at a time and returns the first one it created (undefined when
+ * `stateDir` existed), as `mkdirSync(dir, { recursive: true })` does, which in Node 20 spins for ever under a parent
+ * that exists but takes no directories (`/proc/x`). Errors: a plain Error naming the state directory when a file
+ * stands where a directory should be or a mkdir fails (its reason, such as EACCES or ENOENT, in the message).
+ */
+function makeStateDirectory(stateDir: string): string | undefined {
+  const missing: string[] = []
+  let path = resolve(stateDir)
+  for (; !existsSync(path) && dirname(path) !== path; path = dirname(path)) missing.unshift(path)
+  if (!statSync(path).isDirectory()) throw new Error(`cannot use the state directory ${stateDir}: ${path} is a file, not a directory`)
+  try {
+    for (const created of missing) mkdirSync(created)
+  } catch (error) {
+    throw new Error(`cannot make the state directory ${stateDir}: ${(error as Error).message}`)
+  }
+  return missing[0]
+}
 
 /** The lock, held until `release()`. */
 export interface StateDirectoryLock {
@@ -30,7 +49,7 @@ export interface StateDirectoryLock {
  * plain Error when the directory cannot be made or the lock database cannot be opened for another reason.
  */
 export async function lockStateDirectory(stateDir: string, instanceId: string): Promise<StateDirectoryLock> {
-  const made = mkdirSync(stateDir, { recursive: true })
+  const made = makeStateDirectory(stateDir)
   const removeIfUnused = (): void => {
     if (made === undefined) return
     try {

@@ -227,6 +227,8 @@ describe('brook dev', () => {
     const file = join(dataDir, 'not-a-directory')
     writeFileSync(file, '')
     expectOneLineError(await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', file]), `the data directory ${file} is a file, not a directory`)
+    // Under /proc no directory can be made; Node 20's recursive mkdir would spin there for ever.
+    expectOneLineError(await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', '/proc/brook-nowhere/dev']), 'cannot make the data directory /proc/brook-nowhere/dev: ')
   })
 
   it('stops every node and exits 1 when a node cannot start', async () => {

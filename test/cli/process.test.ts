@@ -444,6 +444,9 @@ describe('brook process errors', () => {
       [['process', 'iot', '--kafka-config', join(dir, 'typo.json')], "unknown setting 'sasll'"],
       [['process', 'iot', '--bootstrap-server', 'no-port'], '--bootstrap-server'],
       [['process'], "missing required argument 'pipeline'"],
+      // Node 20's recursive mkdir never returns under /proc: the state directory is made one level at a time.
+      [['process', 'iot', '--state-dir', '/proc/brook-nowhere/state'], 'iot: could not start on 127.0.0.1:1: cannot make the state directory /proc/brook-nowhere/state: '],
+      [['process', 'iot', '--state-dir', join(dir, 'brokers.json', 'state')], `iot: could not start on 127.0.0.1:1: cannot use the state directory ${join(dir, 'brokers.json', 'state')}: ${join(dir, 'brokers.json')} is a file, not a directory`],
       // The flags are fine; the cluster is not there.
       [['process', 'iot', '--state-dir', dir], 'iot: could not start on 127.0.0.1:1: '],
     ]
