@@ -230,6 +230,8 @@ export class Partition {
    * decides nothing the second time), which is what makes the coordinator's retries after a restart safe.
    */
   async appendMarker(marker: TxnMarker): Promise<AppendResult> {
+    // A marker names a producer: one without (a negative id, as no coordinator sends) is refused, not written.
+    if (marker.producerId < 0n) throw new KafkaError(ErrorCode.INVALID_REQUEST, `a transaction marker needs a producer id, not ${marker.producerId}`)
     const batch = encodeMarker(marker)
     const fields = producerBatchOf(batch)!
     fields.baseOffset = this.log.logEndOffset

@@ -27,6 +27,7 @@ import { produce, type ProduceRequest, type ProduceResponse } from '../../protoc
 // Kafka's codes, spelt out (Errors.java).
 const NONE = 0
 const UNKNOWN_TOPIC_OR_PARTITION = 3
+const INVALID_REQUEST = 42
 const INVALID_PRODUCER_EPOCH = 47
 const INVALID_TXN_STATE = 48
 const INVALID_PRODUCER_ID_MAPPING = 49
@@ -248,6 +249,12 @@ describe('transactions at the wire', () => {
       markers: [{ producerId: id, producerEpoch: producerEpoch - 1, transactionResult: false, coordinatorEpoch: 0, topics: [{ name: 'txn-markers', partitionIndexes: [0] }] }],
     })
     expect(stale.markers[0]!.topics[0]!.partitions[0]!.errorCode).toBe(INVALID_PRODUCER_EPOCH)
+    // A marker without a producer id (-1) is answered INVALID_REQUEST, not an internal error that closes the connection.
+    const anonymous = await client.request<WriteTxnMarkersRequest, WriteTxnMarkersResponse>(writeTxnMarkers, 1, {
+      markers: [{ producerId: -1n, producerEpoch: 0, transactionResult: true, coordinatorEpoch: 0, topics: [{ name: 'txn-markers', partitionIndexes: [0] }] }],
+    })
+    expect(anonymous.markers[0]!.topics[0]!.partitions[0]!.errorCode).toBe(INVALID_REQUEST)
+    expect((await readValues('txn-markers', 1)).values).toEqual(['m'])
   })
 })
 
