@@ -185,6 +185,16 @@ export function checkCombined(config: Partial<BrokerConfig>): void {
     throw new Error(`default.replication.factor (${config.defaultReplicationFactor}) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition`)
   }
   if (config.clusterId !== undefined) checkClusterId(config.clusterId)
+  // An empty string is no value: Node would listen on every interface for --host '' (past the 0.0.0.0 check below),
+  // Metadata would tell clients to connect to '' for --advertised-host '', and --data-dir '' would put the data in
+  // ./db of the working directory.
+  for (const [flag, value, wanted] of [
+    ['--host', config.host, 'an interface to listen on'],
+    ['--advertised-host', config.advertisedHost, 'the name or address clients reach this node by'],
+    ['--data-dir', config.dataDir, 'a directory'],
+  ] as const) {
+    if (value !== undefined && value.trim() === '') throw new Error(`${flag} is empty: give ${wanted}`)
+  }
   // KafkaConfig's rule: "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0". Metadata would send
   // every client to an address it cannot connect to.
   const advertised = config.advertisedHost ?? config.host ?? DEFAULT_CONFIG.host

@@ -79,6 +79,9 @@ describe('brook start', () => {
     [['--default-replication-factor', '3'], 'brook: default.replication.factor (3) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition'],
     [['--host', '0.0.0.0'], 'brook: --host 0.0.0.0 listens on every interface, but clients cannot connect to 0.0.0.0: give --advertised-host, the name or address clients reach this node by'],
     [['--host', '0.0.0.0', '--advertised-host', '::'], 'brook: --advertised-host :: is not an address clients can connect to; give the name or address clients reach this node by'],
+    [['--host', ''], 'brook: --host is empty: give an interface to listen on'],
+    [['--advertised-host', ''], 'brook: --advertised-host is empty: give the name or address clients reach this node by'],
+    [['--data-dir', ''], 'brook: --data-dir is empty: give a directory'],
   ] as const)('refuses %j in one line with exit code 1', async ([args, message], { expect }) => {
     expect(await brook(['start', ...contained, ...args])).toMatchObject({ code: 1, stdout: '', stderr: `${message}\n` })
   })
