@@ -159,6 +159,9 @@ export class TransactionCoordinator implements PartitionLoader {
   private async replay(partition: Partition): Promise<number> {
     let records = 0
     for await (const batch of partition.log.batches(partition.logStartOffset, partition.logEndOffset)) {
+      // A control batch (a COMMIT or ABORT marker, which WriteTxnMarkers can write to any partition) holds no
+      // transaction state: its key is a ControlRecordKey, which read as a TransactionLogKey would stop the node loading.
+      if (batch.isControl) continue
       for (const record of decodeRecords(batch.bytes)) {
         records++
         const decoded = record.key && decodeTransactionRecord(record.key, record.value)

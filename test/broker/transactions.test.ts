@@ -258,6 +258,42 @@ describe('transactions at the wire', () => {
   })
 })
 
+describe('__transaction_state with a transaction marker in it', () => {
+  it('loads past the marker (a control batch) on restart instead of refusing to start', async () => {
+    let own = await startBroker()
+    try {
+      await createTopic(own, 'txn-state-marker')
+      const c = await connect(own)
+      let producerId: bigint
+      try {
+        const init = await c.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, 4, { transactionalId: 'txn-state-marker-id', transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 })
+        expect(init.errorCode).toBe(NONE)
+        producerId = init.producerId!
+        // Any client may send WriteTxnMarkers; one naming __transaction_state's partitions writes a COMMIT marker there.
+        const partitions = Array.from({ length: 50 }, (_, i) => i)
+        const answer = await c.request<WriteTxnMarkersRequest, WriteTxnMarkersResponse>(writeTxnMarkers, 1, {
+          markers: [{ producerId: 7n, producerEpoch: 0, transactionResult: true, coordinatorEpoch: 0, topics: [{ name: '__transaction_state', partitionIndexes: partitions }] }],
+        })
+        expect(answer.markers[0]!.topics[0]!.partitions.every((p) => p.errorCode === NONE)).toBe(true)
+      } finally {
+        c.close()
+      }
+      await own.stop()
+      own = await own.restart()
+      const after = await connect(own)
+      try {
+        const described = await after.request<DescribeTransactionsRequest, DescribeTransactionsResponse>(describeTransactions, 0, { transactionalIds: ['txn-state-marker-id'] })
+        expect(described.transactionStates[0]).toMatchObject({ errorCode: NONE, producerId })
+      } finally {
+        after.close()
+      }
+    } finally {
+      await own.stop()
+      own.cleanup()
+    }
+  }, 60_000)
+})
+
 describe('transactional.id.expiration.ms', () => {
   it('forgets an idle transactional id (a tombstone, so a restart does not bring it back), never one with a transaction open', async () => {
     const args = ['--transactional-id-expiration-ms', '1000', '--transaction-remove-expired-transaction-cleanup-interval-ms', '100']
