@@ -115,12 +115,20 @@ export function planTopology(topology: Topology, options: PlanOptions): Plan {
   }
   const deadLetterTopic = options.deadLetterTopic ?? `${applicationId}-dlq`
   // What the pipeline writes itself must not also get a sink's records, which its readers would take for its own.
-  const roles = new Map<string, string>([[deadLetterTopic, 'dead-letter topic']])
+  const roles = new Map<string, string>()
   for (const topic of lateTopics) roles.set(topic, 'late-records topic')
   for (const s of subtopologies) {
     for (const topic of s.repartitionTopics) roles.set(topic, 'repartition topic')
     if (s.changelogTopic) roles.set(s.changelogTopic, 'changelog topic')
   }
+  // Nor may the dead-letter topic be one the pipeline reads or writes otherwise: dead letters written to a source
+  // come back as input, fail again and are written again (once per failing branch: without end, and growing).
+  // (Sharing the late-records topic is harmless: both keep the input record as read, told apart by their headers.)
+  const deadLetterRole = (roles.get(deadLetterTopic) === 'late-records topic' ? undefined : roles.get(deadLetterTopic))
+    ?? (subtopologies.some((s) => s.sourceTopic === deadLetterTopic) ? 'source topic' : undefined)
+    ?? (topology.tables.some((t) => t.kind === 'topic' && t.topic === deadLetterTopic) ? 'global table topic' : undefined)
+  if (deadLetterRole) throw new TopologyError(`the dead-letter topic ${deadLetterTopic} is the pipeline's own ${deadLetterRole}: give dead letters a topic of their own`)
+  roles.set(deadLetterTopic, 'dead-letter topic')
   for (const topic of sinks) {
     const role = roles.get(topic)
     if (role) throw new TopologyError(`to('${topic}') writes to the pipeline's own ${role}: give the sink a topic of its own`)

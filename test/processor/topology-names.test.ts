@@ -66,6 +66,21 @@ describe("sinks into the pipeline's own topics", () => {
     expect(plan((b) => b.stream('readings').keyBy(() => 'k', { name: 'by-k' }).to('own-by-k-repartition'))).toThrow(new TopologyError("to('own-by-k-repartition') writes to the pipeline's own repartition topic: give the sink a topic of its own"))
   })
 
+  it('refuses a dead-letter topic the pipeline reads or keeps state in: dead letters in a source would loop', () => {
+    const windowed = (b: TopologyBuilder) => {
+      const s = b.stream('readings')
+      s.groupByKey().windowedBy(tumbling({ size: '1m', grace: 0 })).aggregate({ n: count() }, { name: 'per-minute' }).to('counts')
+      s.keyBy(() => 'k', { name: 'by-k' }).to('keyed')
+    }
+    expect(plan(windowed, { deadLetterTopic: 'readings' })).toThrow(new TopologyError("the dead-letter topic readings is the pipeline's own source topic: give dead letters a topic of their own"))
+    expect(plan(windowed, { deadLetterTopic: 'own-by-k-repartition' })).toThrow(new TopologyError("the dead-letter topic own-by-k-repartition is the pipeline's own repartition topic: give dead letters a topic of their own"))
+    expect(plan(windowed, { deadLetterTopic: 'own-readings-store-changelog' })).toThrow(new TopologyError("the dead-letter topic own-readings-store-changelog is the pipeline's own changelog topic: give dead letters a topic of their own"))
+    // One topic for late records and dead letters stays allowed: neither is read back.
+    expect(plan(windowed, { deadLetterTopic: 'own-late' })().deadLetterTopic).toBe('own-late')
+    expect(plan((b) => { b.stream('readings').enrich(b.globalTable('sites'), (r) => r).to('out') }, { deadLetterTopic: 'sites' })).toThrow(new TopologyError("the dead-letter topic sites is the pipeline's own global table topic: give dead letters a topic of their own"))
+    expect(plan(windowed, { deadLetterTopic: 'rejected' })().deadLetterTopic).toBe('rejected')
+  })
+
   it('takes a sink into the default late-records topic name when no window writes late records there', () => {
     expect(plan((b) => b.stream('readings').to('own-late'))().subtopologies[0]!.outputTopics).toEqual(['own-late'])
   })
