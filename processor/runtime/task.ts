@@ -532,10 +532,7 @@ export class Task {
     if (spec.from === 'timestamp') ts = Number(message.timestamp)
     else if (spec.from === 'field') ts = (this.eventTimeField ??= pathReader(spec.field))(value)
     else ts = user(this.eventTimeFunction, spec.extract, value, { key: message.key?.toString() ?? null, topic: this.sub.sourceTopic, partition: this.partition, offset: message.offset, headers: headersOf(message), recordTimestamp: Number(message.timestamp) })
-    if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
-      throw new RecordError(ProcessorErrorCode.badTimestamp, `event time ${JSON.stringify(ts)?.slice(0, 40)} is not a timestamp in ms since the epoch`)
-    }
-    return Math.floor(ts)
+    return checkedEventTime(ts)
   }
 
   private deserialized(message: KafkaMessage): unknown {
@@ -742,4 +739,19 @@ export class Task {
     this.confirmedMs = this.lastRecordWallMs
     this.lastCommitMs = Date.now()
   }
+}
+
+/**
+ * The latest event time taken: Date's own limit (8.64e15 ms, the year 275760). Window arithmetic on doubles stays
+ * exact up to 2^53, which its windows' ends and close times stay under; a larger number (a timestamp in ns, 1e300)
+ * would move stream time where every later record, and the record itself, is late.
+ */
+export const MAX_EVENT_TIME_MS = 8_640_000_000_000_000
+
+/** `ts` as an event time in whole ms; a RecordError (BAD_TIMESTAMP) for anything but a number from 0 to MAX_EVENT_TIME_MS. */
+export function checkedEventTime(ts: unknown): number {
+  if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0 || ts > MAX_EVENT_TIME_MS) {
+    throw new RecordError(ProcessorErrorCode.badTimestamp, `event time ${JSON.stringify(ts)?.slice(0, 40)} is not a timestamp in ms since the epoch`)
+  }
+  return Math.floor(ts)
 }
