@@ -67,7 +67,11 @@ export async function withTopicProducer<T>(connection: ConnectionOptions, plan: 
   }
   // Its first Metadata (an idempotent producer's, at connect) asks about the topic only, not every topic in the
   // cluster, which would fail while any partition anywhere is offline (runtime/target-topics.ts).
-  const producer = withTargetTopics(kafka, [plan.topic], () => kafka.producer({
+  // The producer's client gets the same retries: kafkajs reconnects a producer whose cluster it lost (a lone broker
+  // restarted) with the client's retry settings, not the producer's, and kafkajs's default five gave up within about
+  // 20 s. The admin clients above keep kafkajs's, so that a cluster that is not there fails the start in seconds.
+  const producerKafka = new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...connection.kafka, brokers: connection.bootstrapServers, retry: { ...SIMULATOR_RETRY, ...connection.kafka?.retry } })
+  const producer = withTargetTopics(producerKafka, [plan.topic], () => producerKafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,
     idempotent: true,
