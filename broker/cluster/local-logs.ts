@@ -32,6 +32,8 @@ export class LocalLogs {
   private next: MetadataImage | null = null
   private latest: MetadataImage | null = null
   private caughtUp = false
+  /** Topics of the image waiting for a local topic of their name to go (logged once each). */
+  private readonly waitingForCatchUp = new Set<string>()
 
   constructor(
     private readonly topics: TopicManager,
@@ -86,6 +88,16 @@ export class LocalLogs {
       }
     }
     for (const topic of image.topicsById.values()) {
+      // A topic deleted and created again under its name while this node was away: the old one's log goes once this
+      // node has caught up with the metadata log (above), and the new one opens then.
+      const replaced = this.topics.getById(topic.topicId) === undefined ? this.topics.get(topic.name) : undefined
+      if (replaced !== undefined && !this.caughtUp) {
+        if (!this.waitingForCatchUp.has(topic.topicId)) {
+          this.waitingForCatchUp.add(topic.topicId)
+          this.log.info(`topic '${topic.name}' (${topic.topicId}) replaces the local topic of that name (${replaced.topicId}) once this node has caught up with the metadata log`)
+        }
+        continue
+      }
       try {
         const local = this.topics.getById(topic.topicId) ?? (await this.open(image, topic))
         if (local.partitions.length < topic.partitions.size) {

@@ -284,9 +284,12 @@ export class QuorumRunner implements RaftStateMachine {
    */
   receive(source: number, message: RaftRequest): Promise<RaftResponse> {
     if (message.type === 'EndQuorumEpochRequest') {
+      // One from an epoch this node has left (a leader paused past its epoch, resigning on its return) starts nothing.
       this.log.info(
-        `controller quorum epoch ${message.leaderEpoch}: node ${message.leaderId} resigns (EndQuorumEpoch, preferred successors ` +
-          `[${message.preferredSuccessors.join(', ')}]); electing a new leader`,
+        message.leaderEpoch < this.raft.epoch
+          ? `controller quorum epoch ${message.leaderEpoch}: node ${message.leaderId} resigns (EndQuorumEpoch), but this node is at epoch ${this.raft.epoch} already; nothing to elect`
+          : `controller quorum epoch ${message.leaderEpoch}: node ${message.leaderId} resigns (EndQuorumEpoch, preferred successors ` +
+              `[${message.preferredSuccessors.join(', ')}]); electing a new leader`,
       )
     }
     const correlationId = this.nextInboundId++

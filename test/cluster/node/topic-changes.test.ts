@@ -14,8 +14,10 @@ import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf, producePartition, withClient } from '../../helpers/kafka.js'
 import { handBuiltBatch } from '../../helpers/wire.js'
 import { brook } from '../../cli/run-brook.js'
+import { loggedErrors } from '../../helpers/broker-log.js'
+import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
 import { ErrorCode } from '../../../protocol/errors.js'
-import { ConfigOperation, ResourceType } from '../../../protocol/constants.js'
+import { ConfigOperation, ResourceType, ZERO_UUID } from '../../../protocol/constants.js'
 import { createPartitions, type CreatePartitionsRequest, type CreatePartitionsResponse } from '../../../protocol/messages/create-partitions.js'
 import {
   incrementalAlterConfigs,
@@ -294,6 +296,44 @@ describe('partitions and configs through the controller on a three-node cluster'
     await everyNodeDescribes(TUNED, { ...expected, 'retention.ms': '7200000' })
     await waitFor(`node ${controller} with nine partitions of '${GROWN}'`, async () => (await partitionsOf(cluster().nodes.get(controller)!, GROWN)).length === 9)
   })
+
+  it('lets a node that was down while a topic was deleted and created again under its name replace its old log, with no error', async () => {
+    const RECREATED = 'recreated'
+    await withAdmin(1, (admin) => admin.createTopics({ topics: [{ topic: RECREATED, numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true }))
+    const writer = kafka('recreated-old').producer()
+    await writer.connect()
+    await writer.send({ topic: RECREATED, acks: -1, messages: ['old-0', 'old-1', 'old-2'].map((value) => ({ value })) })
+    await writer.disconnect()
+    const { other: victim } = await controllerAndOther()
+    await cluster().nodes.get(victim)!.kill()
+    down.add(victim)
+    const survivor = cluster().nodeIds.find((id) => id !== victim)!
+    await withAdmin(survivor, async (admin) => {
+      await admin.deleteTopics({ topics: [RECREATED] })
+      // The two live nodes only: the one that is down is no replica of the new topic.
+      await admin.createTopics({ topics: [{ topic: RECREATED, numPartitions: 1, replicationFactor: 2 }], waitForLeaders: true })
+    })
+    const newId = await topicIdAt(survivor, RECREATED)
+    const restarted = await cluster().restart(victim)
+    down.delete(victim)
+    // It names the new topic (its id) and has dropped the old log: its Metadata answers for the new one.
+    await waitFor(`node ${victim} following the new '${RECREATED}'`, async () => (await topicIdAt(victim, RECREATED)) === newId && restarted.output().includes(`deleted topic '${RECREATED}'`))
+    expect(restarted.output()).toContain(`topic '${RECREATED}' (${newId}) replaces the local topic of that name`)
+    expect(loggedErrors(restarted)).toEqual([])
+  })
+
+  /** The id node `node`'s Metadata v12 gives `topic` (the zero UUID when it does not know it). */
+  async function topicIdAt(node: number, topic: string): Promise<string> {
+    return withClient(cluster().nodes.get(node)!, async (client) => {
+      const answer = await client.request<MetadataRequest, MetadataResponse>(metadata, 12, {
+        topics: [{ topicId: ZERO_UUID, name: topic }],
+        allowAutoTopicCreation: false,
+        includeClusterAuthorizedOperations: false,
+        includeTopicAuthorizedOperations: false,
+      })
+      return answer.topics.find((t) => t.name === topic)?.topicId ?? ZERO_UUID
+    })
+  }
 })
 
 function sorted(record: Record<string, string>): Record<string, string> {
