@@ -30,7 +30,7 @@
  * truncation or rewrite of that batch forgets it). Finding it again reads the index entries and the batches of the
  * block whose blockMaxTimestamp is largest (more blocks only where compaction loosened the bounds).
  */
-import { NodeDatabase, packr, partitionKey, type WriteBatch } from './database.js'
+import { NodeDatabase, StorageError, packr, partitionKey, type WriteBatch } from './database.js'
 import type { Flushable, GroupCommit } from './group-commit.js'
 import type { BatchCache, CacheRun } from './batch-cache.js'
 import { assignEpoch, epochsBelow, type EpochEntry } from './leader-epochs.js'
@@ -64,6 +64,7 @@ import {
   LOG_OVERHEAD,
   MAGIC,
   computeCrc,
+  lastOffsetOf,
   setBaseOffset,
   setLogAppendTime,
   setPartitionLeaderEpoch,
@@ -180,6 +181,8 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
   private changes: KeyChange[] = []
   private deleted = false
   private maintenance: Promise<unknown> = Promise.resolve()
+  /** Offsets below which a read found gaps between batches and LevelDB reported no corruption (checkGap). */
+  private gapsCheckedUpTo = 0n
 
   private constructor(
     private readonly context: LogContext,
@@ -409,6 +412,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     const db = this.context.db
     let count = 0
     let bytes = 0
+    let expected = from
     const iterator = db.db.values({
       gte: db.logKey(this.key, from),
       lt: db.logKey(this.key, upTo),
@@ -418,10 +422,20 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     try {
       let wanted = 1024
       for (;;) {
-        const values = await iterator.nextv(wanted)
+        const values = await this.readCorruptionChecked(iterator.nextv(wanted), from, upTo)
         if (values.length === 0) return false
         for (const value of values) {
+          const baseOffset = value.readBigInt64BE(At.baseOffset)
+          if (baseOffset > expected) {
+            // A read that reaches a corrupt block answers the batches before it; the next read, starting there, fails.
+            const corrupt = await this.checkGap(expected, baseOffset, upTo).then(() => null, (error: unknown) => error)
+            if (corrupt !== null) {
+              if (count > 0) return true
+              throw corrupt
+            }
+          }
           if (!take(value)) return true
+          expected = lastOffsetOf(value) + 1n
           count++
           bytes += value.length
         }
@@ -429,6 +443,36 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
       }
     } finally {
       await iterator.close()
+    }
+  }
+
+  /**
+   * Offsets `[expected, baseOffset)` are missing between two stored batches. Compaction leaves such gaps below its
+   * cleaned-up-to offset; anywhere else (or in a log compacted before that offset was kept) they may be a corrupt
+   * LevelDB block, which LevelDB's iterator steps over without a word, keeping the error for the end of the
+   * iteration. So the range is read to its end once: a corruption is a StorageError (the Fetch answers
+   * KAFKA_STORAGE_ERROR for the partition once a read starts at the gap) rather than records silently skipped; a clean
+   * read clears gaps below `upTo`.
+   */
+  private async checkGap(expected: bigint, baseOffset: bigint, upTo: bigint): Promise<void> {
+    if (baseOffset <= this.checkpoint.cleanedUpTo || baseOffset <= this.gapsCheckedUpTo) return
+    const db = this.context.db
+    const iterator = db.db.keys({ gte: db.logKey(this.key, expected), lt: db.logKey(this.key, upTo), fillCache: false })
+    try {
+      while ((await this.readCorruptionChecked(iterator.nextv(1024), expected, upTo)).length > 0);
+    } finally {
+      await iterator.close()
+    }
+    if (upTo > this.gapsCheckedUpTo) this.gapsCheckedUpTo = upTo
+  }
+
+  /** `read`, with LevelDB's corruption error (LEVEL_CORRUPTION) as a StorageError naming the partition and offsets. */
+  private async readCorruptionChecked<T>(read: Promise<T>, from: bigint, upTo: bigint): Promise<T> {
+    try {
+      return await read
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'LEVEL_CORRUPTION') throw error
+      throw new StorageError(`partition ${this.partition} of topic ${this.topicId}: LevelDB cannot read every batch of offsets ${from} to ${upTo - 1n}: ${(error as Error).message}`, { cause: error })
     }
   }
 

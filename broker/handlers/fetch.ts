@@ -46,6 +46,7 @@ import {
   type FetchResponseFetchableTopicResponse,
 } from '../../protocol/messages/fetch.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { StorageError } from '../../storage/log-store.js'
 import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
 import { defineHandler, leadershipError, type RequestContext } from '../handler.js'
@@ -106,8 +107,18 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
           const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
           readable.push({ partition, highWatermark: partition.highWatermark })
           const budget = Math.min(wanted.partitionMaxBytes, maxBytes - bytes)
-          const records =
-            budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }) : []
+          let records: Buffer[]
+          try {
+            records = budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }) : []
+          } catch (failure) {
+            // What the store cannot read (a corrupt LevelDB block) is KAFKA_STORAGE_ERROR for this partition, never
+            // records skipped in silence; the other partitions are answered.
+            if (!(failure instanceof StorageError)) throw failure
+            services.log.error(`fetch of ${topic!.name}-${wanted.partition} at offset ${wanted.fetchOffset}: ${failure.message}`)
+            error = true
+            partitions.push(failedPartition(wanted.partition, ErrorCode.KAFKA_STORAGE_ERROR))
+            continue
+          }
           for (const batch of records) bytes += batch.length
           // read_committed: the aborted transactions overlapping what is returned, so the client can drop their
           // records. The index holds them in marker order; they go out by first offset, the order kafkajs walks them

@@ -3,9 +3,11 @@
  * database, the data-directory lock, topic deletion, and sharing one log per partition.
  */
 import { randomUUID } from 'node:crypto'
+import { closeSync, openSync, readdirSync, statSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
 import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
-import { LogStore, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
+import { LogStore, StorageError, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
 import type { PartitionLog } from '../../storage/partition-log.js'
 import {
   batchBytes,
@@ -386,5 +388,55 @@ describe('deleteTopic', () => {
     const reopened = await backend.store.log(reborn.topicId, 0, { create: false })
     expect(offsetsOf(await readAll(reopened))).toEqual(['0-0'])
     expect(valuesOf(await readAll(reopened))).toEqual(['new/0'])
+  })
+})
+
+describe('a corrupt LevelDB block', () => {
+  /** Every offset of `log` a reader gets fetching 64 KiB at a time from the start, as a consumer does; or the error. */
+  async function fetchAll(log: PartitionLog): Promise<{ offsets: bigint[]; failure?: unknown }> {
+    const offsets: bigint[] = []
+    let next = log.logStartOffset
+    try {
+      while (next < log.logEndOffset) {
+        const batches = await log.read(next, { maxBytes: 64 * 1024, upTo: log.logEndOffset, minOneMessage: true })
+        if (batches.length === 0) break
+        // Each batch's offsets, from its header (base offset at byte 0, last offset delta at byte 23).
+        for (const batch of batches) {
+          const base = batch.readBigInt64BE(0)
+          for (let delta = 0; delta <= batch.readInt32BE(23); delta++) offsets.push(base + BigInt(delta))
+        }
+        next = offsets.at(-1)! + 1n
+      }
+      return { offsets }
+    } catch (failure) {
+      return { offsets, failure }
+    }
+  }
+
+  it('makes a read of the batches it held fail with a StorageError naming the partition, never skips them', async () => {
+    const backend = await open()
+    const log = await backend.log(0)
+    // About 4 MB of compressible values: LevelDB snappy-compresses its blocks, and one table holds them all.
+    for (let i = 0; i < 400; i++) await log.append(producerBatch(`b${i}`, 10, { valueBytes: 1000 }), { leaderEpoch: 0 })
+    // The reopen writes LevelDB's log out as a table; a reader gets every offset from it.
+    await backend.restart()
+    const whole = await fetchAll(await backend.log(0))
+    expect(whole.failure).toBeUndefined()
+    expect(whole.offsets).toEqual(Array.from({ length: 4000 }, (_, i) => BigInt(i)))
+    await backend.store.close()
+    const db = join(backend.dataDir, 'db')
+    const [table] = readdirSync(db).filter((name) => name.endsWith('.ldb')).map((name) => ({ path: join(db, name), size: statSync(join(db, name)).size })).sort((a, b) => b.size - a.size)
+    const fd = openSync(table!.path, 'r+')
+    writeSync(fd, Buffer.alloc(64, 0xff), 0, 64, Math.floor(table!.size / 2))
+    closeSync(fd)
+    backend.store = await LogStore.open(backend.dataDir)
+
+    const { offsets, failure } = await fetchAll(await backend.log(0))
+    expect(failure).toBeInstanceOf(StorageError)
+    const [, from] = (failure as Error).message.match(new RegExp(`^partition 0 of topic ${backend.topicId}: LevelDB cannot read every batch of offsets (\\d+) to 3999: Corruption: `)) ?? []
+    // Every batch before the corrupt block was read, with no gap; the read that starts at the block fails.
+    expect(offsets.length).toBeGreaterThan(0)
+    expect(offsets).toEqual(Array.from({ length: offsets.length }, (_, i) => BigInt(i)))
+    expect(from).toBe(String(offsets.length))
   })
 })
