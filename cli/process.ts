@@ -93,6 +93,7 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
     stop: () => {
       interrupted = true
       if (pipeline) stopping = stop(pipeline)
+      else process.stderr.write(`brook process: ${run.applicationId}: stopping once the start is done (connecting, creating topics, joining the group); Ctrl-C again exits now\n`)
     },
   })
   // For the process's life: kafkajs clients still closing after the pipeline stopped may reject too.
