@@ -10,7 +10,7 @@
  *
  * Window results: `{ deviceId, sensor, windowStart, windowEnd, <aggregates> }`, keyed by deviceId.
  */
-import { avg, count, max, min, percentile, stddev } from './aggregate/aggregations.js'
+import { avg, count, max, min, notNumberReason, percentile, stddev } from './aggregate/aggregations.js'
 import { threshold, zScore } from './anomaly.js'
 import { ProcessorErrorCode, RecordError, TopologyError } from './errors.js'
 import { TopologyBuilder } from './topology/builder.js'
@@ -66,7 +66,7 @@ export function validateReading(value: unknown): Reading {
     if (typeof name !== 'string') throw new RecordError(ProcessorErrorCode.missingField, `reading ${field} is not a string: ${JSON.stringify(name)?.slice(0, 40)}`)
   }
   if (r.value === undefined || r.value === null) throw new RecordError(ProcessorErrorCode.missingField, 'reading has no value')
-  if (typeof r.value !== 'number' || !Number.isFinite(r.value)) throw new RecordError(ProcessorErrorCode.notNumeric, `reading value is not a number: ${JSON.stringify(r.value)?.slice(0, 40)}`)
+  if (typeof r.value !== 'number' || !Number.isFinite(r.value)) throw new RecordError(ProcessorErrorCode.notNumeric, notNumberReason('reading value', r.value, 40))
   return value as Reading
 }
 

@@ -102,11 +102,17 @@ function functionReader(selector: (value: any) => unknown, output: string): (val
 /** A finite number, or a RecordError (MISSING_FIELD or NOT_NUMERIC) naming what was read. */
 function checkNumber(raw: unknown, describe: string): number {
   if (typeof raw === 'number' && Number.isFinite(raw)) return raw
-  if (raw === undefined || raw === null) throw new RecordError(ProcessorErrorCode.missingField, `value has no ${describe}`)
-  if (typeof raw !== 'number' || !Number.isFinite(raw)) {
-    throw new RecordError(ProcessorErrorCode.notNumeric, `${describe} is not a number: ${JSON.stringify(raw)?.slice(0, 80)}`)
-  }
-  return raw
+  if (raw === undefined) throw new RecordError(ProcessorErrorCode.missingField, `value has no ${describe}`)
+  if (raw === null) throw new RecordError(ProcessorErrorCode.missingField, `${describe} is null`)
+  throw new RecordError(ProcessorErrorCode.notNumeric, notNumberReason(describe, raw, 80))
+}
+
+/**
+ * Why `raw` (not a finite number) is refused, showing it: "<describe> is not a number: "hot"", or "... is not a
+ * finite number: Infinity" for what JSON.parse makes of 1e400 (which JSON.stringify would show as null).
+ */
+export function notNumberReason(describe: string, raw: unknown, maxChars: number): string {
+  return typeof raw === 'number' ? `${describe} is not a finite number: ${raw}` : `${describe} is not a number: ${JSON.stringify(raw)?.slice(0, maxChars)}`
 }
 
 const PartKind = { count: 0, moments: 1, min: 2, max: 3, first: 4, last: 5, sketch: 6 } as const
