@@ -147,10 +147,8 @@ async function clusterIdOf(dataDir: string): Promise<string> {
     return kept
   }
   // One level at a time: Node 20's recursive mkdir spins for ever under a parent that takes no directories (/proc).
-  const missing: string[] = []
-  for (let path = resolve(dataDir); !existsSync(path) && dirname(path) !== path; path = dirname(path)) missing.unshift(path)
   try {
-    for (const path of missing) mkdirSync(path)
+    for (const path of missingDirectories(dataDir)) mkdirSync(path)
   } catch (error) {
     throw new Error(`cannot make the data directory ${dataDir}: ${(error as Error).message}`)
   }
@@ -200,6 +198,13 @@ function checkNodeCount(dataDir: string, nodes: number): void {
   )
 }
 
+/** `dir` and its parents that do not exist, the topmost first (empty when `dir` exists). */
+function missingDirectories(dir: string): string[] {
+  const missing: string[] = []
+  for (let path = resolve(dir); !existsSync(path) && dirname(path) !== path; path = dirname(path)) missing.unshift(path)
+  return missing
+}
+
 /**
  * What this run is about to make of the data directory, found before it makes any: the topmost directory of its
  * path that does not exist (the data directory or a parent), or, in a data directory that exists, the cluster id
@@ -208,8 +213,7 @@ function checkNodeCount(dataDir: string, nodes: number): void {
  * on stderr. What existed before the run is never among them.
  */
 function madeByThisRun(dataDir: string, nodes: number): { remove: () => void } {
-  let topmostMissing: string | undefined
-  for (let path = resolve(dataDir); !existsSync(path) && dirname(path) !== path; path = dirname(path)) topmostMissing = path
+  const [topmostMissing] = missingDirectories(dataDir)
   const made =
     topmostMissing !== undefined
       ? [topmostMissing]

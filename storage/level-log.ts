@@ -427,11 +427,12 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
         for (const value of values) {
           const baseOffset = value.readBigInt64BE(At.baseOffset)
           if (baseOffset > expected) {
-            // A read that reaches a corrupt block answers the batches before it; the next read, starting there, fails.
-            const corrupt = await this.checkGap(expected, baseOffset, upTo).then(() => null, (error: unknown) => error)
-            if (corrupt !== null) {
-              if (count > 0) return true
-              throw corrupt
+            try {
+              await this.checkGap(expected, baseOffset, upTo)
+            } catch (error) {
+              // A read that reaches a corrupt block answers the batches before it; the next read, starting there, fails.
+              if (count > 0 && error instanceof StorageError) return true
+              throw error
             }
           }
           if (!take(value)) return true

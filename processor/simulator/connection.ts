@@ -43,7 +43,10 @@ export const STDERR_LOG: Log = {
 
 /** Prepares `plan.topic`, then hands a connected producer to `send`. */
 export async function withTopicProducer<T>(connection: ConnectionOptions, plan: TopicPlan, log: Log, send: (producer: Producer, topic: PreparedTopic, sends: WholeSends) => Promise<T>): Promise<T> {
-  const kafka = new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...connection.kafka, brokers: connection.bootstrapServers })
+  /** A client of the cluster; `retry` (the simulator's for the producer) goes before any --kafka-config retry. */
+  const client = (retry?: typeof SIMULATOR_RETRY) =>
+    new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...connection.kafka, brokers: connection.bootstrapServers, ...(retry ? { retry: { ...retry, ...connection.kafka?.retry } } : {}) })
+  const kafka = client()
   // The admin client's CreateTopics refreshes metadata for the client's topics, every topic in the cluster when it has
   // none, which fails while any partition anywhere is offline (runtime/target-topics.ts): it starts with the topic, or
   // with __consumer_offsets while the topic does not exist yet.
@@ -70,7 +73,7 @@ export async function withTopicProducer<T>(connection: ConnectionOptions, plan: 
   // The producer's client gets the same retries: kafkajs reconnects a producer whose cluster it lost (a lone broker
   // restarted) with the client's retry settings, not the producer's, and kafkajs's default five gave up within about
   // 20 s. The admin clients above keep kafkajs's, so that a cluster that is not there fails the start in seconds.
-  const producerKafka = new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...connection.kafka, brokers: connection.bootstrapServers, retry: { ...SIMULATOR_RETRY, ...connection.kafka?.retry } })
+  const producerKafka = client(SIMULATOR_RETRY)
   const producer = withTargetTopics(producerKafka, [plan.topic], () => producerKafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,

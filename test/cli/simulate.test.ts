@@ -72,9 +72,14 @@ describe('brook simulate', () => {
     const runs = await Promise.all(['sim-start-a', 'sim-start-b'].map((topic) =>
       brook(['simulate', '--bootstrap-server', broker.address, '--topic', topic, '--as-fast-as-possible', '--seed', '3', '--devices', '4', '--count', '40', '--start-ms', String(startMs)]),
     ))
-    for (const run of runs) {
+    for (const [i, run] of runs.entries()) {
       expect(run.code, run.stderr).toBe(0)
       expect(Date.parse(/first slot at (\S+)/.exec(run.stdout)![1]!)).toBe(startMs)
+      // The topic the run created has the broker's default retention, which would delete readings from 2023 minutes
+      // after they are written: the run says so, as it does for a topic that existed.
+      const topic = ['sim-start-a', 'sim-start-b'][i]!
+      expect(run.stderr).toContain(`warning: topic ${topic} has retention.ms=604800000 (7 days) and retention acts on record timestamps: readings stamped before `)
+      expect(run.stderr).toContain(`; set retention.ms=-1 on ${topic} to keep them`)
     }
     const [a, b] = await Promise.all(['sim-start-a', 'sim-start-b'].map((topic) => readTopic(kafka, admin, topic)))
     expect(a).toHaveLength(40)

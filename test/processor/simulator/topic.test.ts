@@ -4,7 +4,6 @@
  */
 import { describe, expect, it } from 'vitest'
 import { topicWarnings } from '../../../processor/simulator/index.js'
-import { prepareTopic } from '../../../processor/simulator/topic.js'
 
 const NOW = Date.UTC(2026, 0, 5, 12, 0, 0)
 const DAY = 86_400_000
@@ -40,28 +39,5 @@ describe('topicWarnings', () => {
       "topic readings has message.timestamp.type=LogAppendTime: the broker stamps records with their append time, so record timestamps will not be the readings' event times (their ts field still is)",
     ])
     expect(warnings({ 'retention.ms': '-1', 'message.timestamp.before.max.ms': String(DAY) }, { oldestTs: NOW - 3_600_000 })).toEqual([])
-  })
-})
-
-describe('prepareTopic on a topic it creates', () => {
-  /** An admin that knows no topic, creates any, and describes it with the cluster's default configs. */
-  const admin = (configs: Record<string, string>) =>
-    ({
-      fetchTopicMetadata: async () => Promise.reject(Object.assign(new Error('unknown'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' })),
-      createTopics: async () => true,
-      describeConfigs: async () => ({ resources: [{ errorCode: 0, configEntries: Object.entries(configs).map(([configName, configValue]) => ({ configName, configValue })) }] }),
-    }) as unknown as Parameters<typeof prepareTopic>[0]
-  const quiet = { info: () => {}, warn: () => {} }
-
-  it("warns when the cluster's default retention will delete a fleet started in the past (--start-ms) minutes after it is written", async () => {
-    const prepared = await prepareTopic(admin({ 'retention.ms': String(7 * DAY) }), { topic: 'readings', partitions: 2, oldestTs: Date.UTC(2023, 10, 14), retentionWarning: 'deleted-on-arrival' }, quiet, NOW)
-    expect(prepared.created).toBe(true)
-    expect(prepared.warnings).toEqual([
-      "topic readings has retention.ms=604800000 (7 days) and retention acts on record timestamps: readings stamped before 2025-12-29T12:00:00Z (the oldest are from 2023-11-14T00:00:00Z) will be deleted at the broker's next retention check, minutes after they are written; set retention.ms=-1 on readings to keep them",
-    ])
-  })
-
-  it('says nothing for a live fleet, nor about the partition count it asked for', async () => {
-    expect((await prepareTopic(admin({ 'retention.ms': String(7 * DAY) }), { topic: 'readings', partitions: 2, oldestTs: NOW - 60_000, retentionWarning: 'deleted-on-arrival' }, quiet, NOW)).warnings).toEqual([])
   })
 })
