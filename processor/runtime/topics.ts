@@ -62,7 +62,8 @@ function eventTimeSinks(plan: Plan): Set<string> {
 /**
  * Creates what is missing, waits until every topic the pipeline reads or writes is ready, and returns their names
  * (sorted). `warn` gets one line per existing topic whose retention may delete what the pipeline writes to
- * it, and one when the topics take long to be ready.
+ * it, one per existing repartition topic whose partition count is not the one its keyBy plans (it is used as it is),
+ * and one when the topics take long to be ready.
  */
 export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptions, warn: (line: string) => void): Promise<string[]> {
   const partitions = await lookUpTopics(admin, plannedTopics(plan))
@@ -90,7 +91,12 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
       for (const node of nodes) {
         if (node.kind === 'keyBy') {
           const topic = repartitionTopic(plan.applicationId, node.name)
-          want(topic, node.partitions ?? count!, [
+          const planned = node.partitions ?? count!
+          const existing = partitions.get(topic)
+          if (existing !== undefined && existing !== planned) {
+            warn(`repartition topic ${topic} already exists with ${existing} partition${existing === 1 ? '' : 's'}, not the ${planned} keyBy ${node.name} plans: the stages after it run on ${existing} (to change that, stop every instance and delete the application's repartition and changelog topics and state directories)`)
+          }
+          want(topic, planned, [
             { name: 'retention.ms', value: '-1' },
             { name: 'cleanup.policy', value: 'delete' },
           ])

@@ -9,7 +9,8 @@
  * too, and stops nothing. A changelog topic deleted under a running pipeline stops it with one error naming the
  * topic (its state went with it), instead of commits retrying forever or the topic coming back empty and uncompacted.
  * A source topic with more partitions than its changelog (partitions added to it) is refused at start and stops a
- * running pipeline once its consumer sees them, naming both topics, as Kafka Streams refuses such a changelog.
+ * running pipeline once its consumer sees them, naming both topics, as Kafka Streams refuses such a changelog. An
+ * existing repartition topic whose partition count is not the keyBy's is used as it is, with a warning.
  * Output the cluster refuses as such (a repartition record stamped in 2100: INVALID_TIMESTAMP) stops the pipeline
  * after three tries from the same commit, instead of re-initializing the task forever.
  */
@@ -301,6 +302,34 @@ describe('a source topic whose partition count no longer fits its changelog', ()
     const started = runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), log: () => {} })
     await expect(started).rejects.toMatchObject({ name: 'TopologyError', code: 'BAD_STATE' })
     await expect(started).rejects.toThrow(/^changelog recount-start-\S+-changelog has 1 partitions but recount-start-input has 2: its state would reach the wrong tasks/)
+  })
+
+  test('an existing repartition topic with another partition count is used as it is, with one warning naming both counts', async () => {
+    const app = 'recount-repartition'
+    await setting.admin.createTopics({ topics: [{ topic: `${app}-by-key-repartition`, numPartitions: 3 }], waitForLeaders: true })
+    const b = new TopologyBuilder()
+    b.stream<{ k: string; n: number }>(`${app}-input`)
+      .keyBy((v) => v.k, { name: 'by-key', partitions: 2 })
+      .groupByKey()
+      .reduce((a, v) => ({ k: v.k, n: a.n + v.n }), { name: 'sums' })
+      .to(`${app}-sums`)
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      expect(logged.filter((line) => line.includes('repartition topic'))).toEqual([
+        `repartition topic ${app}-by-key-repartition already exists with 3 partitions, not the 2 keyBy by-key plans: the stages after it run on 3 (to change that, stop every instance and delete the application's repartition and changelog topics and state directories)`,
+      ])
+      await setting.producer.send({ topic: `${app}-input`, messages: ['a', 'b', 'c', 'a'].map((k) => event(k, { k, n: 1 })) })
+      type Sum = { key: string; value: { k: string; n: number } }
+      const out = await readTopic(setting.kafka, `${app}-sums`, (r) => values<Sum>(r).some((v) => v.key === 'a' && v.value.n === 2))
+      expect(Object.fromEntries(values<Sum>(out).map((v) => [v.key, v.value.n]))).toEqual({ a: 2, b: 1, c: 1 })
+      // The stage after the keyBy runs on the repartition topic's partitions: its changelog has 3.
+      const changelog = (await setting.admin.listTopics()).find((t) => t.startsWith(`${app}-`) && t.endsWith('-changelog'))!
+      const [described] = (await setting.admin.fetchTopicMetadata({ topics: [changelog] })).topics
+      expect(described!.partitions).toHaveLength(3)
+    } finally {
+      await pipeline.stop()
+    }
   })
 
   test('a stateless source may grow: records of a partition added while the pipeline runs are processed', async () => {
