@@ -19,6 +19,16 @@ export class ConnectionError extends Error {
 /** A request that got no answer within the client's `timeoutMs`; the connection may still be open. */
 export class RequestTimedOutError extends ConnectionError {}
 
+/**
+ * The largest response frame the client reads. Its largest ask is the console consumer's Fetch (50 MiB, Kafka's
+ * fetch.max.bytes default; a replica Fetch asks 10 MiB, a Raft Fetch 8 MiB), which may go over by one first batch
+ * (minOneMessage, 1 MiB by message.max.bytes' default); twice that leaves room, as librdkafka, which refuses a
+ * response above receive.message.max.bytes (100,000,000, at least fetch.max.bytes + 512). A size above it is not a
+ * Kafka answer: text read as a size is far larger (`HTTP` is 1,213,486,160), and waiting for that many bytes would
+ * wait out the request timeout.
+ */
+export const MAX_RESPONSE_BYTES = 100 * 1024 * 1024
+
 /** A Kafka error code a broker answered, thrown by `checkError`; its message names the request, the error and why. */
 export class BrokerError extends Error {
   override readonly name = 'BrokerError'
@@ -54,6 +64,8 @@ export class KafkaClient {
   private buffered = 0
   private brokerVersions = new Map<number, { min: number; max: number }>()
   private failure: Error | null = null
+  /** Whether a response frame arrived yet: a connection that ends before one ended before ApiVersions was answered. */
+  private answered = false
 
   private constructor(
     private readonly socket: Socket,
@@ -61,8 +73,8 @@ export class KafkaClient {
     private readonly options: Required<Omit<ClientOptions, 'localAddress' | 'signal'>>,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
-    socket.on('error', (error) => this.fail(new ConnectionError(`connection to ${address} failed: ${error.message}`)))
-    socket.on('close', () => this.fail(new ConnectionError(`connection to ${address} closed`)))
+    socket.on('error', (error) => this.ended(`failed: ${error.message}`))
+    socket.on('close', () => this.ended('closed'))
   }
 
   /**
@@ -197,12 +209,39 @@ export class KafkaClient {
     this.pending.clear()
   }
 
+  /** The connection closed or failed (`how`); before any answer, the peer is likely no Kafka listener, and is told so. */
+  private ended(how: string): void {
+    this.fail(
+      new ConnectionError(
+        this.answered
+          ? `connection to ${this.address} ${how}`
+          : `connection to ${this.address} ${how} before ApiVersions was answered: it is not a Kafka listener, or one that turned this connection away (a TLS listener, or a connection limit reached)`,
+      ),
+    )
+  }
+
+  /**
+   * Fails every request at once with an error saying that the peer is not a Kafka broker, quoting the start of what it
+   * sent (`bytes`, from the frame's size on), and drops the connection: the rest of its bytes cannot be framed.
+   */
+  private notKafka(bytes: Buffer, why: string): void {
+    this.fail(new ConnectionError(`the server at ${this.address} did not answer as a Kafka broker: its answer began with ${quoted(bytes)}, ${why}`))
+    this.chunks = []
+    this.buffered = 0
+    this.socket.destroy()
+  }
+
   private onData(chunk: Buffer): void {
+    if (this.failure) return
     this.chunks.push(chunk)
     this.buffered += chunk.length
     while (this.buffered >= 4) {
       const first = this.chunks[0]!
       const size = (first.length >= 4 ? first : Buffer.concat(this.chunks, 4)).readInt32BE(0)
+      // A frame holds at least its correlation id (ResponseHeader v0).
+      if (size < 4 || size > MAX_RESPONSE_BYTES) {
+        return this.notKafka(Buffer.concat(this.chunks, Math.min(this.buffered, QUOTED_BYTES)), `which read as a Kafka response would be ${size} bytes long (a response is 4 to ${MAX_RESPONSE_BYTES})`)
+      }
       if (this.buffered < 4 + size) return
       const all = this.chunks.length === 1 ? first : Buffer.concat(this.chunks, this.buffered)
       const frame = all.subarray(4, 4 + size)
@@ -214,7 +253,15 @@ export class KafkaClient {
 
   private deliver(frame: Buffer): void {
     const correlationId = frame.readInt32BE(0)
+    // Ids run from 0 up, one a request: one this client never gave out answers nothing it asked.
+    if (correlationId < 0 || correlationId >= this.correlationId) {
+      const size = Buffer.alloc(4)
+      size.writeInt32BE(frame.length)
+      return this.notKafka(Buffer.concat([size, frame.subarray(0, QUOTED_BYTES - 4)]), `an answer to no request sent (correlation id ${correlationId})`)
+    }
+    this.answered = true
     const pending = this.pending.get(correlationId)
+    // A late answer to a request that timed out.
     if (!pending) return
     this.pending.delete(correlationId)
     try {
@@ -231,6 +278,16 @@ export class KafkaClient {
  */
 export function checkError(errorCode: number, context: string, message?: string | null): void {
   if (errorCode !== 0) throw new BrokerError(`${context}: ${errorText(errorCode, message)}`, errorCode)
+}
+
+/** How many of the bytes of an answer that cannot be Kafka's are quoted in the error. */
+const QUOTED_BYTES = 48
+
+/** An answer's first bytes in words: its first line, quoted, when that is printable text; otherwise the first 16 in hex. */
+function quoted(bytes: Buffer): string {
+  const line = bytes.toString('latin1').split(/\r?\n/)[0]!
+  if (line.length >= 4 && /^[\x20-\x7e]+$/.test(line)) return `'${line}'`
+  return `bytes ${bytes.subarray(0, 16).toString('hex').replace(/(..)(?!$)/g, '$1 ')}`
 }
 
 /** What a client pointed at a controller listener is told. */

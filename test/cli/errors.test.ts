@@ -1,6 +1,7 @@
-import { beforeAll, describe, expect, it } from 'vitest'
-import { createServer } from 'node:net'
-import { brook } from './run-brook.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer, type Server, type Socket } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
+import { brook, expectOneLineError } from './run-brook.js'
 
 /** A port nothing listens on: bound by the OS, then released. */
 function closedPort(): Promise<number> {
@@ -39,6 +40,53 @@ describe('brook command-line errors', () => {
       expect(result.code).toBe(1)
       expect(result.stderr).toBe(`brook: cannot connect to a broker at ${unreachable}: ECONNREFUSED\n`)
     }
+  })
+
+  /**
+   * Servers that are not Kafka, started here (they are what is under test, not stand-ins for a broker): the command
+   * must say so at once in one line, not read `HTTP` as a 1.2 GB size and wait out its 30 s request timeout.
+   */
+  describe('a server that is not Kafka', () => {
+    const servers: Server[] = []
+    const sockets: Socket[] = []
+    const listen = async (server: Server): Promise<string> => {
+      servers.push(server)
+      server.on('connection', (socket: Socket) => {
+        sockets.push(socket)
+        socket.on('error', () => {})
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      return `127.0.0.1:${(server.address() as { port: number }).port}`
+    }
+    afterAll(async () => {
+      for (const socket of sockets) socket.destroy()
+      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+    })
+
+    it('says the server did not answer as a Kafka broker, quoting what it sent, and exits 1 at once', async () => {
+      // node:http answers a request it cannot parse with 400 and closes the connection.
+      const http = await listen(createHttpServer((_, response) => response.end()))
+      // An HTTP server that keeps the connection open after its answer, as on keep-alive: the one that made a
+      // command wait for its whole request timeout.
+      const keepAlive = await listen(createServer((socket) => socket.once('data', () => socket.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'))))
+      // A server that echoes: a frame of sane size whose correlation id (the request's API key and version) answers
+      // no request.
+      const echo = await listen(createServer((socket) => socket.pipe(socket)))
+      const started = Date.now()
+      const [fromHttp, fromKeepAlive, fromEcho] = await Promise.all([http, keepAlive, echo].map((server) => brook(['topics', 'list', '--bootstrap-server', server])))
+      expect(Date.now() - started).toBeLessThan(15_000)
+      for (const [result, server] of [[fromHttp, http], [fromKeepAlive, keepAlive]] as const) {
+        expectOneLineError(result!, `the server at ${server} did not answer as a Kafka broker: its answer began with 'HTTP/1.1 400 Bad Request', which read as a Kafka response would be 1213486160 bytes long`)
+      }
+      // The request came back: its size, then ApiVersions' API key and version (18 and 3) where a correlation id goes.
+      expectOneLineError(fromEcho!, `the server at ${echo} did not answer as a Kafka broker: its answer began with bytes 00 00 00 `)
+      expect(fromEcho!.stderr).toMatch(/bytes 00 00 00 [0-9a-f]{2} 00 12 00 03 [0-9a-f ]+, an answer to no request sent \(correlation id 1179651\)\n$/)
+    })
+
+    it('says a server that closes the connection at once did not answer ApiVersions', async () => {
+      const closing = await listen(createServer((socket) => socket.end()))
+      expectOneLineError(await brook(['topics', 'list', '--bootstrap-server', closing]), `connection to ${closing} closed before ApiVersions was answered: it is not a Kafka listener`)
+    })
   })
 
   it('uses BROOK_BOOTSTRAP_SERVER, and names the default server when there is none', async () => {

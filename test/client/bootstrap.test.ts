@@ -2,16 +2,19 @@
  * Bootstrapping from a list whose first server hangs (accepts connections, never answers: a stopped node, or one cut
  * off without a reset): the client tries the next server beside it after a second instead of waiting out its
  * request timeout, answers from the live node, and closes the connection it abandoned. A list of servers that all
- * refuse fails with one error naming each. A lone node of a three-voter cluster (no quorum, so it serves no client
- * yet) is named as such, not as a request that timed out.
+ * refuse fails with one error naming each. A server that accepts and never answers costs the request timeout, and is
+ * named as one that did not answer ApiVersions. A lone node of a three-voter cluster (no quorum, so it serves no client
+ * yet) is named as such, not as a request that timed out. An answer that comes after its request timed out is dropped
+ * and the connection goes on: only a correlation id the client never gave out says the peer is not Kafka.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClusterClient, parseBootstrapServers } from '../../client/cluster-client.js'
-import { KafkaClient } from '../../client/kafka-client.js'
+import { KafkaClient, RequestTimedOutError } from '../../client/kafka-client.js'
 import { planCluster } from '../../bench/cluster-process.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
+import { connect, createTopic, fetchPartition } from '../helpers/kafka.js'
 
 let broker: BrokerProcess
 let hung: Server
@@ -62,6 +65,13 @@ describe('bootstrap servers', () => {
     await expect(refused).rejects.toThrow(`cannot connect to a broker at 127.0.0.1:${port}: ECONNREFUSED; cannot connect to a broker at 127.0.0.1:${port}: ECONNREFUSED`)
   })
 
+  it('says a server that accepts the connection and never answers did not answer ApiVersions, once its timeout passes', async () => {
+    const hungPort = (hung.address() as { port: number }).port
+    await expect(KafkaClient.connect('127.0.0.1', hungPort, { timeoutMs: 1000 })).rejects.toThrow(
+      `127.0.0.1:${hungPort} accepted the connection but did not answer ApiVersions within 1 s: it is not a Kafka listener`,
+    )
+  })
+
   it('says why a node that accepted the connection never answers: a cluster node serves no client before its quorum has a leader', async () => {
     const plan = await planCluster({ nodes: 3 })
     const lone = await startBroker({ port: plan.clientPort(1), args: plan.args(1) })
@@ -73,6 +83,21 @@ describe('bootstrap servers', () => {
     } finally {
       await lone.kill()
       lone.cleanup()
+    }
+  })
+
+  it('drops an answer that comes after its request timed out, and goes on on the same connection', async () => {
+    await createTopic(broker, 'late-answers')
+    const client = await connect(broker, { timeoutMs: 1000 })
+    try {
+      // A long poll the broker holds longer than the client waits: its answer comes a second after the timeout.
+      const late = { topic: 'late-answers', partition: 0, offset: 0n }
+      await expect(fetchPartition(client, { ...late, maxWaitMs: 2000 })).rejects.toThrow(RequestTimedOutError)
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(client.failed).toBe(false)
+      expect(await fetchPartition(client, late)).toMatchObject({ errorCode: 0, highWatermark: 0n })
+    } finally {
+      client.close()
     }
   })
 })
