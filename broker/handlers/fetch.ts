@@ -18,6 +18,9 @@
  *   queued.max.requests, as Kafka's fetch purgatory holds requests outside the request queue.
  * - `fetchOffset` below the log start or above the log end: OFFSET_OUT_OF_RANGE; at the high watermark: no records.
  * - `currentLeaderEpoch` (v9+) is checked: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
+ * - A partition whose read finds a corrupt LevelDB block answers KAFKA_STORAGE_ERROR, and the node logs it at ERROR;
+ *   the other partitions are answered, for a consumer and a follower alike (Kafka's ReplicaManager.readFromLocalLog
+ *   answers a KafkaStorageException per partition). A follower backs that partition off and asks again.
  * - Fetch sessions (KIP-227) are declined for consumers: the answer's session id is 0, so clients keep sending full
  *   fetches. A follower gets one (cluster/fetch-sessions.ts).
  * - On a cluster node, a Fetch with a replica id (ReplicaId before v15, ReplicaState from v15, KIP-903) is a
@@ -47,6 +50,8 @@ import {
 } from '../../protocol/messages/fetch.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { StorageError } from '../../storage/log-store.js'
+import type { ReadOptions } from '../../storage/partition-log.js'
+import type { Logger } from '../logger.js'
 import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
 import { defineHandler, leadershipError, type RequestContext } from '../handler.js'
@@ -107,14 +112,8 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
           const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
           readable.push({ partition, highWatermark: partition.highWatermark })
           const budget = Math.min(wanted.partitionMaxBytes, maxBytes - bytes)
-          let records: Buffer[]
-          try {
-            records = budget > 0 || bytes === 0 ? await partition.log.read(wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }) : []
-          } catch (failure) {
-            // What the store cannot read (a corrupt LevelDB block) is KAFKA_STORAGE_ERROR for this partition, never
-            // records skipped in silence; the other partitions are answered.
-            if (!(failure instanceof StorageError)) throw failure
-            services.log.error(`fetch of ${topic!.name}-${wanted.partition} at offset ${wanted.fetchOffset}: ${failure.message}`)
+          const records = budget > 0 || bytes === 0 ? await readOrLog(partition, wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }, services.log) : []
+          if (records === null) {
             error = true
             partitions.push(failedPartition(wanted.partition, ErrorCode.KAFKA_STORAGE_ERROR))
             continue
@@ -169,6 +168,23 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
   },
   { mutesConnection: true },
 )
+
+/**
+ * A partition's batches from `fetchOffset`, or null when the store cannot read them (a corrupt LevelDB block,
+ * storage/README.md), logged at ERROR with the partition and the offset. The caller answers KAFKA_STORAGE_ERROR for
+ * this partition alone and the others as usual, consumer and follower alike, as Kafka's
+ * ReplicaManager.readFromLocalLog answers a partition whose log directory failed: never records skipped in silence,
+ * never the whole fetch failed.
+ */
+async function readOrLog(partition: Partition, fetchOffset: bigint, options: ReadOptions, log: Logger): Promise<Buffer[] | null> {
+  try {
+    return await partition.log.read(fetchOffset, options)
+  } catch (failure) {
+    if (!(failure instanceof StorageError)) throw failure
+    log.error(`fetch of ${partition.topic.name}-${partition.index} at offset ${fetchOffset}: ${failure.message}`)
+    return null
+  }
+}
 
 /** A partition a parked fetch waits on, with the high watermark (and log end) its last read saw. */
 interface Watched {
@@ -278,8 +294,14 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
         // A follower at the log end, the usual case for most partitions of a fetch, has nothing to read.
         const records =
           entry.fetchOffset < partition.logEndOffset && (budget > 0 || bytes === 0)
-            ? await partition.log.read(entry.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.logEndOffset, minOneMessage: bytes === 0 })
+            ? await readOrLog(partition, entry.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.logEndOffset, minOneMessage: bytes === 0 }, services.log)
             : []
+        if (records === null) {
+          // The follower backs this partition off and asks again (ReplicaFetcher); its other partitions go on.
+          urgent = true
+          carried.push({ entry, data: failedPartition(entry.partition, ErrorCode.KAFKA_STORAGE_ERROR) })
+          continue
+        }
         for (const batch of records) bytes += batch.length
         // In a session, a partition without records goes out only with a high watermark or log start not yet sent.
         const news = records.length > 0 || entry.sentHighWatermark !== base.highWatermark || entry.sentLogStartOffset !== base.logStartOffset

@@ -7,8 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Logger } from '../../broker/logger.js'
 import { ReplicaManager } from '../../broker/cluster/replica-manager.js'
 import type { QuorumRunner } from '../../broker/cluster/quorum-runner.js'
-import { MetadataImage } from '../../broker/cluster/metadata/image.js'
-import type { Topic } from '../../broker/partition.js'
+import { imageAt } from '../helpers/metadata-image.js'
 import { openNode, type InProcessNode } from '../helpers/in-process-node.js'
 import { producerBatch } from '../storage/batches.js'
 import { AppendOrigin } from '../../storage/producer-state.js'
@@ -24,17 +23,6 @@ afterEach(async () => {
   manager = undefined
   node = undefined
 })
-
-/** An image at metadata offset `offset` in which `topic`'s partition 0 (replicas 1 and 2, both in the ISR) has `leader`. */
-function imageAt(offset: bigint, topic: Topic, leader: { id: number; leaderEpoch: number }): MetadataImage {
-  const registration = { replicas: [1, 2], isr: [1, 2], removingReplicas: [], addingReplicas: [], leader: leader.id, leaderRecoveryState: 0, leaderEpoch: leader.leaderEpoch, partitionEpoch: leader.leaderEpoch }
-  return new MetadataImage({
-    ...MetadataImage.EMPTY,
-    provenance: { offset, epoch: 1 },
-    topicsById: new Map([[topic.topicId, { name: topic.name, topicId: topic.topicId, partitions: new Map([[0, registration]]) }]]),
-    topicIdsByName: new Map([[topic.name, topic.topicId]]),
-  })
-}
 
 describe('a restarted node', () => {
   it('serves as leader only once its replicas have applied the metadata its quorum member had when it was unfenced', async () => {

@@ -16,6 +16,7 @@ import { Broker } from '../../broker/broker.js'
 import type { BrokerConfig } from '../../broker/config.js'
 import type { BrokerServices, HandlerEntry, HandlerResult, RequestContext } from '../../broker/handler.js'
 import type { Topic } from '../../broker/partition.js'
+import type { ReplicaManager } from '../../broker/cluster/replica-manager.js'
 
 export interface CallOptions {
   apiVersion: number
@@ -28,6 +29,8 @@ export interface CallOptions {
    * still in the socket until then). Without it they run as soon as the handler returns, as if sent at once.
    */
   unsent?: (() => void)[]
+  /** The replicas of a cluster node, for handlers that consult them (a ReplicaManager the test drives with images). */
+  replicas?: ReplicaManager
 }
 
 export interface InProcessNode {
@@ -37,8 +40,8 @@ export interface InProcessNode {
   call<Req, Res>(handler: HandlerEntry, request: Req, options: CallOptions): Promise<HandlerResult<Res>>
   /** Creates a topic through the topic registry (configs are Kafka's names and values). */
   createTopic(name: string, options?: { partitions?: number; configs?: Record<string, string> }): Promise<Topic>
-  /** Closes the node and opens its data directory again, as a restart does. */
-  reopen(): Promise<InProcessNode>
+  /** Closes the node and opens its data directory again, as a restart does; `whileClosed` runs in between (to damage a file, say). */
+  reopen(options?: { whileClosed?: () => void }): Promise<InProcessNode>
   /** Closes the node and removes its data directory. */
   close(): Promise<void>
 }
@@ -51,7 +54,7 @@ export async function openNode(config: Partial<BrokerConfig> = {}, dataDir = mkd
     services,
     async call<Req, Res>(handler: HandlerEntry, request: Req, options: CallOptions): Promise<HandlerResult<Res>> {
       const context: RequestContext = {
-        services,
+        services: options.replicas ? { ...services, replicas: options.replicas } : services,
         apiVersion: options.apiVersion,
         clientId: 'in-process',
         remote: 'in-process',
@@ -73,8 +76,9 @@ export async function openNode(config: Partial<BrokerConfig> = {}, dataDir = mkd
         replicationFactor: 1,
         config: services.topics.parseConfig(options.configs ?? {}),
       }),
-    async reopen() {
+    async reopen(options = {}) {
       await broker.stop()
+      options.whileClosed?.()
       return openNode(config, dataDir)
     },
     async close() {

@@ -3,8 +3,6 @@
  * database, the data-directory lock, topic deletion, and sharing one log per partition.
  */
 import { randomUUID } from 'node:crypto'
-import { closeSync, openSync, readdirSync, statSync, writeSync } from 'node:fs'
-import { join } from 'node:path'
 import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { LogStore, StorageError, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
@@ -22,6 +20,7 @@ import {
 } from './batches.js'
 import { LevelBackend, NO_LIMIT, backendsPerTest } from './level-backend.js'
 import { below } from './contract/lookup.js'
+import { damageLargestTable } from '../helpers/corrupt-table.js'
 
 /** msgpack as storage/database.ts configures it, to write state records as a crash could leave them. */
 const packr = new Packr({ int64AsType: 'bigint', mapsAsObjects: true })
@@ -424,11 +423,7 @@ describe('a corrupt LevelDB block', () => {
     expect(whole.failure).toBeUndefined()
     expect(whole.offsets).toEqual(Array.from({ length: 4000 }, (_, i) => BigInt(i)))
     await backend.store.close()
-    const db = join(backend.dataDir, 'db')
-    const [table] = readdirSync(db).filter((name) => name.endsWith('.ldb')).map((name) => ({ path: join(db, name), size: statSync(join(db, name)).size })).sort((a, b) => b.size - a.size)
-    const fd = openSync(table!.path, 'r+')
-    writeSync(fd, Buffer.alloc(64, 0xff), 0, 64, Math.floor(table!.size / 2))
-    closeSync(fd)
+    damageLargestTable(backend.dataDir)
     backend.store = await LogStore.open(backend.dataDir)
 
     const { offsets, failure } = await fetchAll(await backend.log(0))

@@ -1,9 +1,11 @@
 /**
  * The Fetch handler in process, over real services on a real LevelDB database (test/helpers/in-process-node.ts):
  * which batches it returns, its errors, and its long poll, woken by a Produce through the Produce handler or ended
- * by a closed connection or a deleted topic. test/broker/fetch.test.ts shows the same through real clients.
+ * by a closed connection or a deleted topic; a follower's Fetch (a ReplicaManager driven with a metadata image built
+ * by hand) over a partition whose LevelDB block is damaged. test/broker/fetch.test.ts shows the same through real
+ * clients.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { fetchHandler } from '../../../broker/handlers/fetch.js'
 import { produceHandler } from '../../../broker/handlers/produce.js'
 import type { FetchRequest, FetchResponse, FetchResponsePartitionData } from '../../../protocol/messages/fetch.js'
@@ -12,11 +14,19 @@ import { lastOffsetOf } from '../../../protocol/record-batch.js'
 import { handBuiltBatch } from '../../helpers/wire.js'
 import { openNode, type InProcessNode } from '../../helpers/in-process-node.js'
 import { seededBelow } from '../../helpers/random.js'
+import { damageLargestTable } from '../../helpers/corrupt-table.js'
+import { producerBatch } from '../../storage/batches.js'
+import { AppendOrigin } from '../../../storage/producer-state.js'
+import { Logger } from '../../../broker/logger.js'
+import { ReplicaManager } from '../../../broker/cluster/replica-manager.js'
+import type { QuorumRunner } from '../../../broker/cluster/quorum-runner.js'
+import { imageAt } from '../../helpers/metadata-image.js'
 
 const Err = {
   NONE: 0,
   OFFSET_OUT_OF_RANGE: 1,
   UNKNOWN_TOPIC_OR_PARTITION: 3,
+  KAFKA_STORAGE_ERROR: 56,
   UNKNOWN_LEADER_EPOCH: 75,
   UNKNOWN_TOPIC_ID: 100,
 } as const
@@ -33,11 +43,12 @@ interface Wanted {
   partitionMaxBytes?: number
 }
 
-function request(wanted: Wanted[], options: { maxWaitMs?: number; minBytes?: number; maxBytes?: number } = {}): FetchRequest {
+/** A consumer's Fetch, or with `replicaId` a follower's (KIP-903's ReplicaState, v15+), outside any fetch session. */
+function request(wanted: Wanted[], options: { maxWaitMs?: number; minBytes?: number; maxBytes?: number; replicaId?: number } = {}): FetchRequest {
   return {
     clusterId: null,
     replicaId: -1,
-    replicaState: { replicaId: -1, replicaEpoch: -1n },
+    replicaState: { replicaId: options.replicaId ?? -1, replicaEpoch: -1n },
     maxWaitMs: options.maxWaitMs ?? 0,
     minBytes: options.minBytes ?? 1,
     maxBytes: options.maxBytes ?? 50 * 1024 * 1024,
@@ -267,5 +278,62 @@ describe('Fetch, in process', () => {
     expect(await check(1)).toBeGreaterThan(0)
     node = await node.reopen()
     expect(await check(2)).toBeGreaterThan(0)
+  })
+})
+
+describe('a follower\'s Fetch over a damaged LevelDB block', () => {
+  // imageAt's replicas: this node leads, node 2 follows.
+  const LEADER = 1
+  const FOLLOWER = 2
+  let node: InProcessNode | undefined
+  let replicas: ReplicaManager | undefined
+  afterEach(async () => {
+    replicas?.stop()
+    await node?.close()
+    replicas = node = undefined
+  })
+
+  it('answers KAFKA_STORAGE_ERROR for the damaged partition only, the other partition its records, and logs the partition and offset, as to a consumer', async () => {
+    node = await openNode()
+    let topic = await node.createTopic('changelog', { partitions: 2 })
+    // About 4 MB of compressible values in partition 0 (LevelDB snappy-compresses its blocks; one table holds them),
+    // a few batches in partition 1.
+    for (let i = 0; i < 400; i++) await topic.partitions[0]!.appendAsLeader(producerBatch(`b${i}`, 10, { valueBytes: 1000 }), { origin: AppendOrigin.CLIENT })
+    for (const label of ['x', 'y']) await topic.partitions[1]!.appendAsLeader(producerBatch(label, 2), { origin: AppendOrigin.CLIENT })
+    // The first reopen writes LevelDB's log out as a table; the second finds a block in its middle damaged.
+    node = await node.reopen()
+    node = await node.reopen({ whileClosed: () => damageLargestTable(node!.dataDir) })
+    topic = node.services.topics.get('changelog')!
+    const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
+    replicas = new ReplicaManager({ nodeId: LEADER, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+    replicas.apply(imageAt(1n, topic, { id: LEADER, leaderEpoch: 0 }))
+    replicas.markCaughtUp()
+    const logged = vi.spyOn(node.services.log, 'error').mockImplementation(() => {})
+
+    // Node 2 fetches as a follower does, from where its log ends, partition 0 (damaged) first, with a budget that
+    // reaches the damaged block: the batches before the block come, as to a consumer.
+    const fetchBoth = async (offsets: readonly bigint[], as: 'follower' | 'consumer'): Promise<FetchResponsePartitionData[]> => {
+      const wanted = offsets.map((offset, partition) => ({ topic: topic.name, topicId: topic.topicId, partition, offset, partitionMaxBytes: 64 << 20 }))
+      const req = request(wanted, { maxBytes: 64 << 20, ...(as === 'follower' ? { replicaId: FOLLOWER } : {}) })
+      const answer = (await node!.call<FetchRequest, FetchResponse>(fetchHandler, req, { apiVersion: 17, ...(as === 'follower' ? { replicas } : {}) })) as FetchResponse
+      expect(answer.errorCode).toBe(Err.NONE)
+      return answer.responses.flatMap((t) => t.partitions)
+    }
+    const [before] = await fetchBoth([0n], 'follower')
+    expect(before).toMatchObject({ partitionIndex: 0, errorCode: Err.NONE })
+    const blockAt = lastOffsetOf((before!.records as Buffer[]).at(-1)!) + 1n
+    expect(blockAt).toBeLessThan(4000n)
+    expect(logged).not.toHaveBeenCalled()
+
+    // The fetch that reaches the block: KAFKA_STORAGE_ERROR for that partition, its records for the other; the
+    // same as a consumer's fetch (on a single node: no replicas) gets.
+    for (const as of ['follower', 'consumer'] as const) {
+      const [damaged, intact] = await fetchBoth([blockAt, 0n], as)
+      expect(damaged, as).toMatchObject({ partitionIndex: 0, errorCode: Err.KAFKA_STORAGE_ERROR, records: [] })
+      expect(intact, as).toMatchObject({ partitionIndex: 1, errorCode: Err.NONE, highWatermark: 4n })
+      expect(baseOffsets(intact!), as).toEqual([0n, 2n])
+    }
+    const line = new RegExp(`^fetch of changelog-0 at offset ${blockAt}: partition 0 of topic ${topic.topicId}: LevelDB cannot read every batch of offsets ${blockAt} to 3999: Corruption: `)
+    expect(logged.mock.calls).toEqual([[expect.stringMatching(line)], [expect.stringMatching(line)]])
   })
 })
