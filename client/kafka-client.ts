@@ -20,12 +20,12 @@ export class ConnectionError extends Error {
 export class RequestTimedOutError extends ConnectionError {}
 
 /**
- * The largest response frame the client reads. Its largest ask is the console consumer's Fetch (50 MiB, Kafka's
- * fetch.max.bytes default; a replica Fetch asks 10 MiB, a Raft Fetch 8 MiB), which may go over by one first batch
- * (minOneMessage, 1 MiB by message.max.bytes' default); twice that leaves room, as librdkafka, which refuses a
- * response above receive.message.max.bytes (100,000,000, at least fetch.max.bytes + 512). A size above it is not a
- * Kafka answer: text read as a size is far larger (`HTTP` is 1,213,486,160), and waiting for that many bytes would
- * wait out the request timeout.
+ * The largest first answer the client reads. A connection's first request is ApiVersions, whose answer is a few
+ * hundred bytes; a size above this is not a Kafka answer: text read as a size is far larger (`HTTP` is
+ * 1,213,486,160), and waiting for that many bytes would wait out the request timeout. Later answers are not held to
+ * it: a Fetch answer carries at least one batch whatever its max bytes (minOneMessage), and a topic's
+ * max.message.bytes, like socket.request.max.bytes, may be set up to 2 GiB. 100 MiB is librdkafka's
+ * receive.message.max.bytes default.
  */
 export const MAX_RESPONSE_BYTES = 100 * 1024 * 1024
 
@@ -238,9 +238,9 @@ export class KafkaClient {
     while (this.buffered >= 4) {
       const first = this.chunks[0]!
       const size = (first.length >= 4 ? first : Buffer.concat(this.chunks, 4)).readInt32BE(0)
-      // A frame holds at least its correlation id (ResponseHeader v0).
-      if (size < 4 || size > MAX_RESPONSE_BYTES) {
-        return this.notKafka(Buffer.concat(this.chunks, Math.min(this.buffered, QUOTED_BYTES)), `which read as a Kafka response would be ${size} bytes long (a response is 4 to ${MAX_RESPONSE_BYTES})`)
+      // A frame holds at least its correlation id (ResponseHeader v0); the first one answers ApiVersions.
+      if (size < 4 || (!this.answered && size > MAX_RESPONSE_BYTES)) {
+        return this.notKafka(Buffer.concat(this.chunks, Math.min(this.buffered, QUOTED_BYTES)), `which read as a Kafka response would be ${size} bytes long (${size < 4 ? 'a response is at least 4' : `an answer to ApiVersions is at most ${MAX_RESPONSE_BYTES}`})`)
       }
       if (this.buffered < 4 + size) return
       const all = this.chunks.length === 1 ? first : Buffer.concat(this.chunks, this.buffered)

@@ -72,9 +72,7 @@ describe('brook command-line errors', () => {
       // A server that echoes: a frame of sane size whose correlation id (the request's API key and version) answers
       // no request.
       const echo = await listen(createServer((socket) => socket.pipe(socket)))
-      const started = Date.now()
       const [fromHttp, fromKeepAlive, fromEcho] = await Promise.all([http, keepAlive, echo].map((server) => brook(['topics', 'list', '--bootstrap-server', server])))
-      expect(Date.now() - started).toBeLessThan(15_000)
       for (const [result, server] of [[fromHttp, http], [fromKeepAlive, keepAlive]] as const) {
         expectOneLineError(result!, `the server at ${server} did not answer as a Kafka broker: its answer began with 'HTTP/1.1 400 Bad Request', which read as a Kafka response would be 1213486160 bytes long`)
       }
