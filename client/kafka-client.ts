@@ -29,6 +29,8 @@ export class RequestTimedOutError extends ConnectionError {}
  */
 export const MAX_RESPONSE_BYTES = 100 * 1024 * 1024
 
+const INT32_MAX = 2 ** 31 - 1
+
 /** A Kafka error code a broker answered, thrown by `checkError`; its message names the request, the error and why. */
 export class BrokerError extends Error {
   override readonly name = 'BrokerError'
@@ -58,7 +60,10 @@ export interface ClientOptions {
 }
 
 export class KafkaClient {
+  /** The next request's correlation id: 0 up to INT32_MAX, then 0 again (a replica connection sends ~10^3 a second). */
   private correlationId = 0
+  /** Whether the ids went round once: then every id in range may be a late answer's. */
+  private wrapped = false
   private readonly pending = new Map<number, Pending>()
   private chunks: Buffer[] = []
   private buffered = 0
@@ -155,7 +160,7 @@ export class KafkaClient {
 
   request<Req, Res>(api: ApiSpec, version: number, body: Req): Promise<Res> {
     if (this.failure) return Promise.reject(this.failure)
-    const correlationId = this.correlationId++
+    const correlationId = this.nextCorrelationId()
     const frame = encodeRequestFrame(api, version, correlationId, this.options.clientId, body)
     return new Promise<Res>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -180,7 +185,15 @@ export class KafkaClient {
 
   /** Sends a request that gets no response (Produce with acks=0). */
   send<Req>(api: ApiSpec, version: number, body: Req): void {
-    this.write(encodeRequestFrame(api, version, this.correlationId++, this.options.clientId, body))
+    this.write(encodeRequestFrame(api, version, this.nextCorrelationId(), this.options.clientId, body))
+  }
+
+  /** A correlation id for the next request; after INT32_MAX (the field is an int32) the ids start again at 0. */
+  private nextCorrelationId(): number {
+    const id = this.correlationId
+    if (id === INT32_MAX) this.wrapped = true
+    this.correlationId = id === INT32_MAX ? 0 : id + 1
+    return id
   }
 
   /**
@@ -254,7 +267,7 @@ export class KafkaClient {
   private deliver(frame: Buffer): void {
     const correlationId = frame.readInt32BE(0)
     // Ids run from 0 up, one a request: one this client never gave out answers nothing it asked.
-    if (correlationId < 0 || correlationId >= this.correlationId) {
+    if (correlationId < 0 || (!this.wrapped && correlationId >= this.correlationId)) {
       const size = Buffer.alloc(4)
       size.writeInt32BE(frame.length)
       return this.notKafka(Buffer.concat([size, frame.subarray(0, QUOTED_BYTES - 4)]), `an answer to no request sent (correlation id ${correlationId})`)

@@ -5,7 +5,8 @@
  * refuse fails with one error naming each. A server that accepts and never answers costs the request timeout, and is
  * named as one that did not answer ApiVersions. A lone node of a three-voter cluster (no quorum, so it serves no client
  * yet) is named as such, not as a request that timed out. An answer that comes after its request timed out is dropped
- * and the connection goes on: only a correlation id the client never gave out says the peer is not Kafka.
+ * and the connection goes on: only a correlation id the client never gave out says the peer is not Kafka. After
+ * INT32_MAX the correlation ids start again at 0 and the connection goes on.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -83,6 +84,22 @@ describe('bootstrap servers', () => {
     } finally {
       await lone.kill()
       lone.cleanup()
+    }
+  })
+
+  it('starts its correlation ids again at 0 after INT32_MAX, and goes on on the same connection', async () => {
+    await createTopic(broker, 'wrapped-ids')
+    const client = await connect(broker)
+    try {
+      // A replica connection sends about a thousand requests a second: 2^31 of them take weeks, not a test.
+      ;(client as unknown as { correlationId: number }).correlationId = 2 ** 31 - 2
+      const at = { topic: 'wrapped-ids', partition: 0, offset: 0n }
+      // Ids 2^31 - 2, 2^31 - 1, then 0 and 1: before, encoding the third threw a RangeError.
+      for (let i = 0; i < 4; i++) expect(await fetchPartition(client, at)).toMatchObject({ errorCode: 0, highWatermark: 0n })
+      expect((client as unknown as { correlationId: number }).correlationId).toBe(2)
+      expect(client.failed).toBe(false)
+    } finally {
+      client.close()
     }
   })
 
