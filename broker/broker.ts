@@ -22,8 +22,8 @@
  * data stays readable while space is made, and a restart brings the node back with every acknowledged record.
  */
 import { existsSync } from 'node:fs'
-import { LogStore } from '../storage/log-store.js'
-import { databaseDir } from '../storage/database.js'
+import { LogStore, StorageError } from '../storage/log-store.js'
+import { databaseDir, isStorageFailure } from '../storage/database.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
 import type { Socket } from 'node:net'
@@ -179,14 +179,20 @@ export class Broker {
     let groupMetadata: GroupMetadataManager | null = null
     let runner: QuorumRunner | null = null
     try {
-      const identity = await loadIdentity(store, config)
       const topics = new TopicManager(store, config.nodeId, config)
-      // Opening reads every partition's state (more after a crash): on a node with thousands of partitions that takes
-      // seconds, so say what is being opened before it starts.
-      const stored = await store.listTopics()
-      const partitions = stored.reduce((sum, record) => sum + record.partitions, 0)
-      if (stored.length > 0) log.info(`opening ${counted(stored.length, 'topic')} (${counted(partitions, 'partition')}) in ${config.dataDir}`)
-      const replayed = await topics.load(stored)
+      // LevelDB's own errors (a damaged table file: "Corruption: ...") name no directory.
+      const { identity, replayed } = await (async () => {
+        const identity = await loadIdentity(store, config)
+        // Opening reads every partition's state (more after a crash): on a node with thousands of partitions that
+        // takes seconds, so say what is being opened before it starts.
+        const stored = await store.listTopics()
+        const partitions = stored.reduce((sum, record) => sum + record.partitions, 0)
+        if (stored.length > 0) log.info(`opening ${counted(stored.length, 'topic')} (${counted(partitions, 'partition')}) in ${config.dataDir}`)
+        return { identity, replayed: await topics.load(stored) }
+      })().catch((error: Error) => {
+        if (!isStorageFailure(error)) throw error
+        throw new StorageError(`cannot open the database in ${config.dataDir}: ${error.message}`, { cause: error })
+      })
       if (replayed > 0) log.info(`producer states rebuilt: ${counted(replayed, 'batch', 'batches')} replayed since the last checkpoint`)
       let quorum: ClusterParts | null = null
       let broker: Broker | null = null

@@ -10,6 +10,7 @@ import { OFFSETS_TOPIC } from './group/offsets-topic.js'
 import { parseTopicConfig, type TopicConfig, type TopicDefaults } from './topic-configs.js'
 import type { BrokerConfig } from './config.js'
 import { StorageError } from '../storage/log-store.js'
+import { isStorageFailure } from '../storage/database.js'
 
 /** What the registry needs of the node's settings: topic config defaults, and how long producer ids are kept. */
 export type TopicSettings = TopicDefaults & Pick<BrokerConfig, 'producerIdExpirationMs'>
@@ -131,14 +132,23 @@ export class TopicManager {
 
   /**
    * Opens the stored topics `records` (the store's listTopics, which the caller has to count them); returns how many
-   * batches were replayed to rebuild producer states (Partition.open).
+   * batches were replayed to rebuild producer states (Partition.open). A partition that cannot be opened (LevelDB
+   * cannot read its stored state or batches: a damaged table file) fails the whole load with a StorageError naming
+   * it.
    */
   async load(records: readonly TopicRecord[]): Promise<number> {
     let replayed = 0
     for (const record of records) {
       const topic = this.topicFrom(record)
       for (let p = 0; p < record.partitions; p++) {
-        const partition = await this.openPartition(topic, p, { create: false })
+        let partition: Partition
+        try {
+          partition = await this.openPartition(topic, p, { create: false })
+        } catch (error) {
+          // LevelDB's own errors (a damaged table file: "Corruption: ...") name no partition.
+          if (!isStorageFailure(error)) throw error
+          throw new StorageError(`cannot open partition ${p} of topic '${record.name}': ${(error as Error).message}`, { cause: error })
+        }
         replayed += partition.batchesReplayedAtOpen
         topic.partitions.push(partition)
       }

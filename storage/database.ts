@@ -23,6 +23,7 @@
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
 import { Packr } from 'msgpackr'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export type Sublevel<K, V> = AbstractSublevel<Level<Buffer, Buffer>, string | Buffer | Uint8Array, K, V>
@@ -139,7 +140,11 @@ export class NodeDatabase {
     this.timePrefix = Buffer.from(time.prefix, 'utf8')
   }
 
-  /** Opens LevelDB; a failure is a StorageError with LevelDB's cause (the lock, "No space left on device"...). */
+  /**
+   * Opens LevelDB; a failure is a StorageError with LevelDB's cause (the lock, "No space left on device"...). The
+   * constructor has started the open already (abstract-level opens a database in the microtask after its
+   * construction), so a directory must pass `checkDatabaseDir` before one is constructed on it.
+   */
   async open(): Promise<void> {
     try {
       await this.level.open()
@@ -310,4 +315,49 @@ export function prefixRange(gte: Buffer): { gte: Buffer; lt: Buffer } {
     lt[i] = 0
   }
   return { gte, lt }
+}
+
+/**
+ * Why a database directory cannot be opened as it is, or null: LevelDB's `CURRENT` names the MANIFEST that lists
+ * the table files, and LevelDB opened without it (createIfMissing) starts an empty database and deletes every table
+ * and MANIFEST it finds as obsolete, so a node started on it comes up with no topics, under a new cluster id, its
+ * data gone for good. Kafka refuses a log directory whose metadata is missing rather than format it again. The
+ * answer names the newest MANIFEST and how to put `CURRENT` back (its content is that name and a newline).
+ */
+async function missingCurrent(dir: string): Promise<string | null> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return null
+  }
+  if (names.includes('CURRENT')) return null
+  const manifests = names.filter((name) => /^MANIFEST-\d+$/.test(name)).sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)))
+  const tables = names.filter((name) => /^\d+\.(ldb|sst)$/.test(name)).length
+  if (manifests.length === 0 && tables === 0) return null
+  const current = join(dir, 'CURRENT')
+  const newest = manifests.at(-1)
+  const held = [newest, tables > 0 ? `${tables} table file${tables === 1 ? '' : 's'}` : null].filter(Boolean).join(', ')
+  const remedy = newest ? `put it back (echo ${newest} > ${current}) and start again` : 'restore the directory from a copy'
+  return `${current} is missing while the directory holds LevelDB's files (${held}): opened as it is, LevelDB would start an empty database and delete them; ${remedy}`
+}
+
+/**
+ * Throws a StorageError ("cannot open the database in <dataDir>: ...") when the data directory's database cannot be
+ * opened as it is without losing data (a missing `CURRENT`, `missingCurrent`). Call it before constructing a
+ * NodeDatabase: construction starts LevelDB's open.
+ */
+export async function checkDatabaseDir(dataDir: string): Promise<void> {
+  const why = await missingCurrent(databaseDir(dataDir))
+  if (why) throw new StorageError(`cannot open the database in ${dataDir}: ${why}`)
+}
+
+/**
+ * Whether `error` comes from the database: a StorageError, or LevelDB's own (abstract-level's codes start with
+ * `LEVEL_`: LEVEL_CORRUPTION for a damaged table file, LEVEL_IO_ERROR...), which names no directory or partition.
+ */
+export function isStorageFailure(error: unknown): boolean {
+  if (error instanceof StorageError) return true
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('LEVEL_')
 }

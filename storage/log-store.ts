@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { NodeDatabase, StorageError, databaseDir, partitionKey } from './database.js'
+import { NodeDatabase, StorageError, checkDatabaseDir, databaseDir, partitionKey } from './database.js'
 import { GroupCommit } from './group-commit.js'
 import { BatchCache } from './batch-cache.js'
 import { LevelPartitionLog, type LogContext } from './level-log.js'
@@ -84,10 +84,11 @@ export class LogStore {
 
   /**
    * Opens (creating it if needed) the data directory's database. Errors are one line: StorageLockedError when
-   * another process has it open, StorageError with LevelDB's cause otherwise. What a failed open created is removed
-   * again.
+   * another process has it open, StorageError with LevelDB's cause otherwise, or naming what is missing when LevelDB
+   * would delete what the directory holds (no `CURRENT`). What a failed open created is removed again.
    */
   static async open(dataDir: string, options: LogStoreOptions = {}): Promise<LogStore> {
+    await checkDatabaseDir(dataDir)
     const createdDir = makeDirectories(databaseDir(dataDir), dataDir)
     const db = new NodeDatabase(dataDir, { onFailure: options.onFailure })
     try {

@@ -1,10 +1,14 @@
 /**
  * A `brook start` that fails says why in one line and leaves nothing behind: no data directory it created, no
  * database directory inside one that existed. A data directory another node holds is refused with a message that
- * names the cause. A start that opens stored topics says so before it gets to listening.
+ * names the cause. A start that opens stored topics says so before it gets to listening. A database whose LevelDB
+ * `CURRENT` file is missing is refused, its files left as they are, with the command that puts it back; after it,
+ * every record is there. A start whose reads meet a damaged LevelDB table says so in one line naming the data
+ * directory (and the partition it was opening), not in LevelDB's words alone.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import kafkajs from 'kafkajs'
@@ -59,6 +63,82 @@ describe('a brook start on stored topics', () => {
       expect(opening).toBeLessThan(output.indexOf('listening on '))
     } finally {
       await (again ?? first).stop()
+      first.cleanup()
+    }
+  })
+})
+
+describe('a brook start on a database without its CURRENT file', () => {
+  it('is refused in one line naming the newest MANIFEST, deletes nothing, and starts with every record once CURRENT is back', async () => {
+    const first = await startBroker()
+    let again: BrokerProcess | undefined
+    try {
+      const kafka = new kafkajs.Kafka({ brokers: [first.address], logLevel: kafkajs.logLevel.NOTHING })
+      const producer = kafka.producer()
+      await producer.connect()
+      for (let i = 0; i < 10; i++) await producer.send({ topic: 'kept', acks: -1, messages: Array.from({ length: 100 }, (_, k) => ({ value: `v${i * 100 + k}` })) })
+      await producer.disconnect()
+      await first.stop()
+      const db = join(first.dataDir, 'db')
+      const manifest = readFileSync(join(db, 'CURRENT'), 'utf8').trim()
+      rmSync(join(db, 'CURRENT'))
+      const before = readdirSync(db).sort()
+
+      const result = await brook(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', first.dataDir])
+      expect(result).toMatchObject({
+        code: 1,
+        stderr: expect.stringMatching(
+          new RegExp(`^brook: cannot open the database in ${first.dataDir}: ${db}/CURRENT is missing while the directory holds LevelDB's files \\(${manifest}(, \\d+ table files?)?\\): opened as it is, LevelDB would start an empty database and delete them; put it back \\(echo ${manifest} > ${db}/CURRENT\\) and start again\\n$`),
+        ),
+      })
+      expect(readdirSync(db).sort()).toEqual(before)
+
+      execFileSync('sh', ['-c', `echo ${manifest} > ${db}/CURRENT`])
+      again = await first.restart()
+      const consumer = new kafkajs.Kafka({ brokers: [again.address], logLevel: kafkajs.logLevel.NOTHING }).consumer({ groupId: 'kept-reader' })
+      const seen = new Set<string>()
+      await consumer.connect()
+      await consumer.subscribe({ topic: 'kept', fromBeginning: true })
+      await new Promise<void>((resolve) => {
+        void consumer.run({ eachMessage: async ({ message }) => { seen.add(message.value!.toString()); if (seen.size === 1000) resolve() } })
+      })
+      await consumer.disconnect()
+      expect(seen.size).toBe(1000)
+    } finally {
+      await (again ?? first).stop()
+      first.cleanup()
+    }
+  })
+})
+
+describe('a brook start on a damaged LevelDB table', () => {
+  it('fails in one line naming the data directory and the partition it was opening', async () => {
+    const first = await startBroker()
+    try {
+      const producer = new kafkajs.Kafka({ brokers: [first.address], logLevel: kafkajs.logLevel.NOTHING }).producer()
+      await producer.connect()
+      for (let i = 0; i < 20; i++) await producer.send({ topic: 'damaged', acks: -1, messages: Array.from({ length: 200 }, (_, k) => ({ key: `k${k}`, value: `v${i}-${k}` })) })
+      await producer.disconnect()
+      await first.stop()
+      // A start writes LevelDB's log out as a table file; then every data block of it is damaged (16 bytes every
+      // 1000), its index and footer (the last bytes) left whole so that LevelDB opens it and fails at the reads.
+      await (await first.restart()).stop()
+      const db = join(first.dataDir, 'db')
+      const tables = readdirSync(db).filter((name) => name.endsWith('.ldb'))
+      expect(tables.length).toBeGreaterThan(0)
+      for (const table of tables) {
+        const size = statSync(join(db, table)).size
+        const fd = openSync(join(db, table), 'r+')
+        for (let at = 100; at < size - 3000; at += 1000) writeSync(fd, Buffer.alloc(16, 0xff), 0, 16, at)
+        closeSync(fd)
+      }
+      const result = await brook(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', first.dataDir])
+      expect(result.code).toBe(1)
+      // The node's INFO lines ("opening 1 topic ..."), then the one line of the failure: no stack trace.
+      const lines = result.stderr.trimEnd().split('\n')
+      expect(lines.at(-1)).toMatch(new RegExp(`^brook: cannot open the database in ${first.dataDir}: (cannot open partition \\d+ of topic '[^']+': )?Corruption: .+$`))
+      expect(lines.slice(0, -1).filter((line) => !/ INFO \[node 1\] /.test(line))).toEqual([])
+    } finally {
       first.cleanup()
     }
   })
