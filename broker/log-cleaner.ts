@@ -14,14 +14,35 @@
  *          cleaner). A tombstone (null value) is kept for delete.retention.ms after the pass that first compacted
  *          it, whatever its timestamp (Kafka's delete horizon, KIP-534), so a consumer that read the key's older value
  *          has that long to read its deletion too. A record without a key (written before the topic was switched to
- *          compaction; produce refuses them on a compacted topic) is dropped, as Kafka's cleaner does. Records newer than min.compaction.lag.ms, the last batch, and anything at or above the last
- *          stable offset (the high watermark without open transactions) are left alone, as Kafka's cleaner stops at
- *          the first unstable offset: a record of an open transaction may yet be aborted, so it supersedes nothing.
- *          Batches of aborted transactions (found in the aborted-transaction index) supersede nothing either: they
- *          never enter the key map and are left as they are, so an aborted write never costs the committed record
- *          of its key (Kafka's cleaner keeps aborted records out of its offset map the same way). A partition is compacted when the share of not-yet-compacted bytes reaches
- *          min.cleanable.dirty.ratio, when its oldest uncompacted record is older than max.compaction.lag.ms, or
- *          when a tombstone it kept has since expired (KIP-534: a log nobody writes to still loses its tombstones).
+ *          compaction; produce refuses them on a compacted topic) is dropped, as Kafka's cleaner does. Records
+ *          newer than min.compaction.lag.ms, the last batch, and anything at or above the last stable offset (the
+ *          high watermark without open transactions) are left alone, as Kafka's cleaner stops at the first unstable
+ *          offset: a record of an open transaction may yet be aborted, so it supersedes nothing. A partition is
+ *          compacted when the share of not-yet-compacted bytes reaches min.cleanable.dirty.ratio, when its oldest
+ *          uncompacted record is older than max.compaction.lag.ms, or when a tombstone or marker it kept has since
+ *          expired (KIP-534: a log nobody writes to still loses its tombstones).
+ *
+ * Transactions under compaction (Kafka's CleanedTransactionMetadata), each pass reading from the log start:
+ *
+ *   offsets:  10    11    12    13       14    15       16    17
+ *   batches:  P:a1  Q:b1  P:a2  P ABORT  Q:b2  Q COMMIT  R:c1  R COMMIT    (P's transaction aborted, in the index)
+ *   pass 1:   --    b1    --    kept     b2    kept      --    kept        P's batches go whole; c1 superseded later
+ *   pass 2:   --    b1    --    [h]      b2    kept      --    [h]         nothing of P's or R's transaction is read
+ *   pass n:   --    b1    --    --       b2    kept      --    --          past the horizon [h]: the markers go
+ *
+ * - A batch of an aborted transaction (its producer's, from the transaction's first offset to its ABORT marker, as
+ *   the aborted-transaction index says) supersedes nothing (it never enters the key map, so an aborted write never
+ *   costs the committed record of its key) and goes whole in the first pass that reads it (shouldDiscardBatch).
+ * - A marker stays while the pass reads batches of its transaction (before the pass's own removals, so a
+ *   transaction's batches and its marker never go in one pass). Once a pass reads none, the marker is a tombstone of
+ *   the transaction: kept until the delete horizon of its range (the tombstones' horizon below), then removed. So an
+ *   ABORT marker goes after its transaction's batches, a COMMIT marker after every record of its transaction was
+ *   superseded, and a marker of an empty transaction after the horizon alone. A pass that removes a transaction's
+ *   last batches has the next pass come by the marker's horizon, also in a log nobody writes to.
+ * - An ABORT marker's index entry is removed in a write just before the marker's (never after:
+ *   storage/transaction-index.ts says why), so read_committed fetches are told of exactly the aborted transactions
+ *   whose markers are still there; before the marker goes, its entry points at batches that may be gone, which
+ *   read_committed readers skip past harmlessly.
  *
  * Compaction works as Kafka's cleaner does, in bounded memory:
  *
@@ -30,7 +51,8 @@
  *
  * A pass fills the key map (offset-map.ts, log.cleaner.dedupe.buffer.size) with the latest offset of each key of as
  * much of the dirty range as fits, whole batches at a time, then rewrites the log from its start up to there: a
- * record goes if the map holds a later offset for its key, or if it is a tombstone past its delete horizon. The
+ * record goes if the map holds a later offset for its key, or if it is a tombstone past its delete horizon; batches of
+ * aborted transactions and markers go as above. The
  * checkpoint moves to the end of the pass in the same write as its last rewrite, and the next pass continues from it,
  * until the dirty range is done. Each pass only drops records a later record of their key supersedes, so several
  * passes end where one large pass would. Rewrites go to the log a megabyte at a time, so the cleaner holds one
@@ -44,8 +66,9 @@ import type { BrokerConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { Partition } from './partition.js'
 import type { TopicManager } from './topics.js'
-import type { BatchInfo, Rewrite, StoredBatch, TombstoneHorizon } from '../storage/partition-log.js'
+import type { BatchInfo, CleanerCheckpoint, Rewrite, StoredBatch, TombstoneHorizon } from '../storage/partition-log.js'
 import type { AbortedTxn } from '../storage/transaction-index.js'
+import { ControlType, producerBatchOfStored } from '../storage/producer-state.js'
 import { StorageError } from '../storage/log-store.js'
 import { counted } from '../client/wording.js'
 import { BYTES_PER_ENTRY, LOAD_FACTOR, OffsetMap, keyHash } from './offset-map.js'
@@ -68,14 +91,60 @@ interface CompactionSettings {
 }
 
 /**
- * Whether a batch belongs to one of `transactions` (aborted transactions from the partition's index): a transactional
- * batch of the same producer between the transaction's first offset and its ABORT marker. A producer has one
+ * The one of `transactions` (aborted transactions from the partition's index) a batch belongs to: a transactional
+ * data batch of the same producer between the transaction's first offset and its ABORT marker. A producer has one
  * transaction open at a time, so its aborted transactions' ranges do not overlap.
  */
-function abortedBatches(transactions: readonly AbortedTxn[]): (batch: BatchInfo) => boolean {
-  if (transactions.length === 0) return () => false
-  return (batch) =>
-    batch.isTransactional && transactions.some((t) => t.producerId === batch.producerId && t.firstOffset <= batch.baseOffset && batch.baseOffset <= t.lastOffset)
+function abortedTxnOf(transactions: readonly AbortedTxn[], batch: BatchInfo): AbortedTxn | undefined {
+  if (!batch.isTransactional || batch.isControl) return undefined
+  return transactions.find((t) => t.producerId === batch.producerId && t.firstOffset <= batch.baseOffset && batch.baseOffset <= t.lastOffset)
+}
+
+/** What a transaction marker is to a clean pass, from what the pass read of its transaction before it. */
+const MarkerUse = {
+  /** Batches of its transaction stay in the log: the marker stays. */
+  NEEDED: 'needed',
+  /** This pass removes the last batches of its transaction: the marker stays now and may go from the next pass on. */
+  LAST_NEEDED: 'last-needed',
+  /** The pass read nothing of its transaction: the marker goes once its delete horizon has passed. */
+  DISCARDABLE: 'discardable',
+} as const
+type MarkerUse = (typeof MarkerUse)[keyof typeof MarkerUse]
+
+/**
+ * The transactions of one clean pass, read in offset order from the log start (Kafka's CleanedTransactionMetadata):
+ * which data batches belong to aborted transactions, and what each marker is still needed for. A marker is judged by
+ * what the pass read of its transaction, before the pass's own removals (as Kafka's onBatchRead and
+ * onControlBatchRead), so a transaction's batches and its marker never go in the same pass.
+ */
+class CleanedTransactions {
+  /** ABORT marker offsets of the aborted transactions this pass read batches of (and removes). */
+  private readonly abortedRead = new Set<bigint>()
+  /** Per producer, whether any transactional batch read since its last marker keeps a record. */
+  private readonly openKept = new Map<bigint, boolean>()
+
+  constructor(private readonly aborted: readonly AbortedTxn[]) {}
+
+  /** Reads a data batch; true if it belongs to an aborted transaction, so it goes whole. */
+  readAborted(batch: BatchInfo): boolean {
+    const txn = abortedTxnOf(this.aborted, batch)
+    if (txn) this.abortedRead.add(txn.lastOffset)
+    return txn !== undefined
+  }
+
+  /** Reads a data batch of no aborted transaction, of which this pass keeps `keptRecords` records. */
+  readKept(batch: BatchInfo, keptRecords: number): void {
+    if (batch.isTransactional) this.openKept.set(batch.producerId, keptRecords > 0 || this.openKept.get(batch.producerId) === true)
+  }
+
+  /** Reads a marker of `type` (null: not a COMMIT or ABORT marker, which stays). */
+  readMarker(batch: BatchInfo, type: ControlType | null): MarkerUse {
+    const kept = this.openKept.get(batch.producerId)
+    this.openKept.delete(batch.producerId)
+    if (type === ControlType.ABORT) return this.abortedRead.delete(batch.baseOffset) ? MarkerUse.LAST_NEEDED : MarkerUse.DISCARDABLE
+    if (type === ControlType.COMMIT) return kept === undefined ? MarkerUse.DISCARDABLE : kept ? MarkerUse.NEEDED : MarkerUse.LAST_NEEDED
+    return MarkerUse.NEEDED
+  }
 }
 
 /** A batch's facts without its bytes, so a list of rewrites does not keep the batches it replaces alive. */
@@ -187,7 +256,7 @@ export class LogCleaner {
     const tombstonesDue = (checkpoint.tombstonesExpireAtMs ?? Infinity) <= settings.now
     if (totalBytes <= 0 || (dirtyBytes / totalBytes < settings.minCleanableDirtyRatio && !dueByLag && !tombstonesDue)) return
     const mapBytes = Math.min(this.config.logCleanerDedupeBufferSize, Math.ceil(dirtyRecords / LOAD_FACTOR + 1) * BYTES_PER_ENTRY)
-    const aborted = abortedBatches(await partition.abortedTransactions(log.logStartOffset, cleanableEnd))
+    const aborted = await partition.abortedTransactions(log.logStartOffset, cleanableEnd)
     let removed = 0
     let passes = 0
     let mapStart = firstDirty
@@ -219,12 +288,12 @@ export class LogCleaner {
     map: OffsetMap,
     from: bigint,
     to: bigint,
-    aborted: (batch: BatchInfo) => boolean,
+    aborted: readonly AbortedTxn[],
     settings: CompactionSettings,
   ): Promise<bigint> {
     let end = from
     for await (const batch of partition.log.batches(from, to)) {
-      if (!batch.isControl && !aborted(batch)) {
+      if (!batch.isControl && !abortedTxnOf(aborted, batch)) {
         const hashed = (await batchInflater.decode(batch.bytes, this.inflationBound(batch, settings)))
           .filter((record) => record.key !== null && record.offset >= from)
           .map((record) => ({ hash: keyHash(record.key!), offset: record.offset }))
@@ -241,11 +310,11 @@ export class LogCleaner {
   }
 
   /**
-   * Rewrites the batches from the log start up to `end` without the records `map` supersedes and the expired
-   * tombstones; moves the cleaner checkpoint to `end` with the last rewrite. Control batches and batches of aborted
-   * transactions are left as they are. Returns how many records went.
+   * Rewrites the batches from the log start up to `end` without the batches of aborted transactions, the records
+   * `map` supersedes, the expired tombstones and the expired markers nothing needs any more; moves the cleaner
+   * checkpoint to `end` with the last rewrite. Returns how many records went.
    */
-  private async clean(partition: Partition, map: OffsetMap, end: bigint, aborted: (batch: BatchInfo) => boolean, settings: CompactionSettings): Promise<number> {
+  private async clean(partition: Partition, map: OffsetMap, end: bigint, aborted: readonly AbortedTxn[], settings: CompactionSettings): Promise<number> {
     const log = partition.log
     const previous = log.cleanerCheckpoint
     // Offsets from here on are compacted for the first time: their tombstones expire delete.retention.ms from now.
@@ -253,54 +322,80 @@ export class LogCleaner {
     const horizon = settings.now + settings.deleteRetentionMs
     // Ranges compacted before keep the horizon of their first pass (a log truncated since holds less of them).
     const horizons = (previous.tombstoneHorizons ?? []).map((h) => ({ below: h.below < firstDirty ? h.below : firstDirty, expiresAtMs: h.expiresAtMs }))
-    const expiryOf = (record: Record): number => {
-      if (record.offset >= firstDirty) return horizon
-      const covering = horizons.find((h) => record.offset < h.below)
+    const expiryOf = (offset: bigint, timestamp: bigint): number => {
+      if (offset >= firstDirty) return horizon
+      const covering = horizons.find((h) => offset < h.below)
       // A range compacted before horizons were kept: its tombstones go by their timestamps, as they did then.
-      return covering?.expiresAtMs ?? Number(record.timestamp) + settings.deleteRetentionMs
+      return covering?.expiresAtMs ?? Number(timestamp) + settings.deleteRetentionMs
     }
     let tombstonesExpireAt = Infinity
     let keptNewTombstone = false
+    /** Whether a tombstone, or a marker nothing needs any more, stays: until its delete horizon (KIP-534). */
+    const beforeHorizon = (offset: bigint, timestamp: bigint): boolean => {
+      const expiresAt = expiryOf(offset, timestamp)
+      if (expiresAt <= settings.now) return false
+      tombstonesExpireAt = Math.min(tombstonesExpireAt, expiresAt)
+      if (offset >= firstDirty) keptNewTombstone = true
+      return true
+    }
     const keep = (record: Record): boolean => {
       // A record without a key has nothing to be the latest of (a topic switched to compaction holds them): Kafka's
       // cleaner drops it (LogCleaner.shouldRetainRecord), and produce refuses new ones on a compacted topic.
       if (!record.key) return false
       if (map.get(keyHash(record.key)) > record.offset) return false
-      if (record.value !== null) return true
-      const expiresAt = expiryOf(record)
-      if (expiresAt <= settings.now) return false
-      tombstonesExpireAt = Math.min(tombstonesExpireAt, expiresAt)
-      if (record.offset >= firstDirty) keptNewTombstone = true
-      return true
+      return record.value !== null || beforeHorizon(record.offset, record.timestamp)
     }
-    let changes: Rewrite[] = []
+    const transactions = new CleanedTransactions(aborted)
+    const changes: Rewrite[] = []
+    // The ABORT markers among `changes`: their index entries go in a write before theirs (transaction-index.ts).
+    const forgotten: bigint[] = []
     let chunkBytes = 0
     let removed = 0
+    const write = async (options: { checkpoint?: CleanerCheckpoint } = {}): Promise<void> => {
+      if (forgotten.length > 0) await partition.forgetAbortedTransactions(forgotten.splice(0))
+      await log.rewrite(changes.splice(0), options)
+      chunkBytes = 0
+    }
     for await (const batch of log.batches(log.logStartOffset, end)) {
-      if (batch.isControl || aborted(batch)) continue
-      const bound = this.inflationBound(batch, settings)
-      const records = await batchInflater.decode(batch.bytes, bound)
-      const kept = records.filter(keep)
-      if (kept.length === records.length) continue
-      removed += records.length - kept.length
-      const replacement = kept.length === 0 ? null : await batchInflater.rebuild(batch.bytes, kept.map((r) => r.offset), bound)
+      let replacement: Buffer | null = null
+      if (batch.isControl) {
+        const type = producerBatchOfStored(batch)?.marker?.type ?? null
+        const use = transactions.readMarker(batch, type)
+        if (use === MarkerUse.NEEDED) continue
+        if (use === MarkerUse.LAST_NEEDED) {
+          // Nothing may remove it before the next pass: have that pass come once it may (now, if its horizon passed).
+          if (!beforeHorizon(batch.baseOffset, batch.maxTimestamp)) tombstonesExpireAt = Math.min(tombstonesExpireAt, settings.now)
+          continue
+        }
+        if (beforeHorizon(batch.baseOffset, batch.maxTimestamp)) continue
+        if (type === ControlType.ABORT) forgotten.push(batch.baseOffset)
+        removed += batch.recordCount
+      } else if (transactions.readAborted(batch)) {
+        // An aborted transaction's batch goes whole (Kafka's LogCleaner.shouldDiscardBatch): no reader may see it.
+        removed += batch.recordCount
+      } else {
+        const bound = this.inflationBound(batch, settings)
+        const records = await batchInflater.decode(batch.bytes, bound)
+        const kept = records.filter(keep)
+        transactions.readKept(batch, kept.length)
+        if (kept.length === records.length) continue
+        removed += records.length - kept.length
+        if (kept.length > 0) replacement = await batchInflater.rebuild(batch.bytes, kept.map((r) => r.offset), bound)
+      }
       changes.push({ previous: factsOf(batch), replacement })
       chunkBytes += replacement?.length ?? 0
-      if (chunkBytes >= REWRITE_CHUNK_BYTES) {
-        await log.rewrite(changes)
-        changes = []
-        chunkBytes = 0
-      }
+      if (chunkBytes >= REWRITE_CHUNK_BYTES) await write()
     }
     // A range past its horizon has just lost its tombstones, and nothing is ever added below the checkpoint again.
     const live = horizons.filter((h) => h.expiresAtMs > settings.now)
     const tombstoneHorizons = bounded(keptNewTombstone ? [...live, { below: end, expiresAtMs: horizon }] : live)
-    const checkpoint = {
-      cleanedUpTo: end,
-      tombstonesExpireAtMs: tombstonesExpireAt === Infinity ? null : tombstonesExpireAt,
-      tombstoneHorizons,
-    }
-    await log.rewrite(changes, { checkpoint })
+    await write({
+      checkpoint: {
+        cleanedUpTo: end,
+        tombstonesExpireAtMs: tombstonesExpireAt === Infinity ? null : tombstonesExpireAt,
+        tombstoneHorizons,
+      },
+    })
     return removed
   }
 }

@@ -316,6 +316,14 @@ export class Partition {
     return this.abortedIndex.collect(fetchOffset, upperBound)
   }
 
+  /**
+   * Removes the aborted-transaction index entries of the ABORT markers at `markerOffsets`: the log cleaner's, before
+   * it removes those markers (storage/transaction-index.ts says why not after).
+   */
+  forgetAbortedTransactions(markerOffsets: readonly bigint[]): Promise<void> {
+    return this.abortedIndex.remove(markerOffsets)
+  }
+
   /** Whether batches were appended since the last producer-state snapshot. */
   get appendedSinceSnapshot(): boolean {
     return this.bytesSinceSnapshot > 0

@@ -135,7 +135,10 @@ export interface Rewrite {
 export interface CleanerCheckpoint {
   /** Every offset below this has been compacted at least once; the cleaner's next map starts here. */
   cleanedUpTo: bigint
-  /** When the first tombstone the last compaction kept may be dropped (ms since the epoch), or null for none. */
+  /**
+   * When the first tombstone or transaction marker the last compaction kept for its delete horizon may be dropped
+   * (ms since the epoch), or null for none: the next compaction is due then, even in a log nobody writes to.
+   */
   tombstonesExpireAtMs: number | null
   /**
    * When the tombstones of each compacted range may be dropped, ascending by `below`: a range's tombstones expire

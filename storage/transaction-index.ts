@@ -15,9 +15,16 @@
  * started at or above that offset.
  *
  * The entry is written before its marker is queued (both go through the write gate in call order, see database.ts),
- * so a marker in the log always has its entry; a crash between the two leaves an entry at or above the recovered log
+ * so a marker in the log has its entry (until the log cleaner, below); a crash between the two leaves an entry at or above the recovered log
  * end, which `truncateFrom` removes at load. Truncation removes the entries of the markers it removes; a new log start
- * removes those wholly below it.
+ * removes those wholly below it; the log cleaner removes an entry in a write of its own just before the one that
+ * removes its marker (broker/log-cleaner.ts), once the transaction's batches are gone.
+ *
+ * Why an entry never outlives its marker: read_committed clients (Java's CompletedFetch, librdkafka, kafkajs) skip
+ * a producer's transactional batches from the entry's firstOffset until they read that producer's ABORT marker (the
+ * answer carries no last offset), so an entry whose marker is gone would hide every later committed batch of the
+ * producer in that answer. The reverse is harmless: a marker without its entry (a crash between the cleaner's two
+ * writes) ends nothing a client skips, and clients never hand control batches to the application.
  */
 import { NodeDatabase, packr, prefixRange } from './database.js'
 
@@ -91,6 +98,13 @@ export class TransactionIndex {
     const range = transactionIndexRange(this.partitionKey)
     const all = await this.db.db.iterator({ ...range, fillCache: false }).all()
     return all.map(([key, value]) => ({ ...(packr.unpack(value) as Omit<AbortedTxn, 'lastOffset'>), lastOffset: key.readBigInt64BE(key.length - 8) }))
+  }
+
+  /** Removes the entries of the ABORT markers at `lastOffsets` (the log cleaner, before it removes the markers). */
+  remove(lastOffsets: readonly bigint[]): Promise<void> {
+    return this.db.write((batch) => {
+      for (const lastOffset of lastOffsets) batch.del(this.keyOf(lastOffset))
+    })
   }
 
   /** Removes the entries whose marker is at or above `offset` (truncation, and a recovered log end). */

@@ -1,12 +1,14 @@
 /**
  * Compaction of a partition that transactions write to, as Kafka's cleaner does it: nothing at or above the last
- * stable offset is cleaned (a record of an open transaction may yet be aborted), and records of aborted transactions
- * supersede nothing. A committed record must never be compacted away by a write that was aborted or is still open.
- * Driven by kafkajs's transactional producer; read back by kcat under read_committed and read_uncommitted.
+ * stable offset is cleaned (a record of an open transaction may yet be aborted), records of aborted transactions
+ * supersede nothing, and the cleaner removes them (Kafka's LogCleaner discards an aborted transaction's batches
+ * whole). A committed record must never be compacted away by a write that was aborted or is still open.
+ * Driven by kafkajs's transactional producer; read back by kcat under read_committed and read_uncommitted, and by a
+ * kafkajs consumer.
  */
 import { afterEach, describe, expect, test } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
-import { startConfiguredBroker } from '../helpers/broker-config.js'
+import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { loggedErrors } from '../helpers/broker-log.js'
 import { kcat } from '../helpers/kcat.js'
@@ -22,14 +24,17 @@ afterEach(async () => {
   broker = undefined
 })
 
-/** A broker whose cleaner runs every 200 ms, a compacted topic on it that is cleaned as soon as anything is dirty, and a kafkajs client. */
-async function start(topic: string): Promise<Kafka> {
-  broker = await startConfiguredBroker({ retentionCheckIntervalMs: 200 })
+/**
+ * A broker whose cleaner runs every 200 ms, a compacted topic on it that is cleaned as soon as anything is dirty
+ * (with `configs` besides), and a kafkajs client.
+ */
+async function start(topic: string, configs: { name: string; value: string }[] = []): Promise<Kafka> {
+  broker = await startConfiguredBroker({ ...FAST_GROUPS, retentionCheckIntervalMs: 200 })
   const kafka = new Kafka({ clientId: 'compaction-txn', brokers: [broker.address], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 100 } })
   const admin = kafka.admin()
   await admin.connect()
   await admin.createTopics({
-    topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'min.cleanable.dirty.ratio', value: '0.01' }] }],
+    topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'min.cleanable.dirty.ratio', value: '0.01' }, ...configs] }],
   })
   await admin.disconnect()
   return kafka
@@ -72,6 +77,38 @@ describe('compaction with transactions', () => {
     await waitFor('compaction of k2=c1', async () => !(await records(topic, 'read_uncommitted')).includes('1 k2=c1'))
     const committed = await records(topic, 'read_committed')
     expect(committed).toEqual([expect.stringMatching(/^0 k1=c1$/), expect.stringMatching(/^\d+ k2=c2$/), expect.stringMatching(/^\d+ k9=plain$/)])
+  })
+
+  test('an aborted record is compacted away: a consumer reading from the beginning, read_uncommitted, no longer gets it', async () => {
+    const topic = 'compact-aborted-gone'
+    const kafka = await start(topic, [{ name: 'delete.retention.ms', value: '1000' }])
+    const producer = await transactional(kafka, 'compact-aborted-gone-txn')
+    const txn = await producer.transaction()
+    await txn.send({ topic, messages: [{ key: 'a', value: 'ABORTED' }] })
+    await txn.abort()
+    const plain = kafka.producer()
+    producers.push(plain)
+    await plain.connect()
+    // 50 records over 5 keys, a batch of one record per key at a time. The last batch is never compacted, nor
+    // superseded from, so the batch before it keeps its values too.
+    for (let round = 0; round < 10; round++) {
+      await plain.send({ topic, messages: Array.from({ length: 5 }, (_, key) => ({ key: `k${key}`, value: `v${round}` })) })
+    }
+    // The superseded values going shows the cleaner has run (it may have before the last sends, as often as it runs).
+    await waitFor('compaction of the superseded values', async () => (await records(topic, 'read_uncommitted')).every((line) => /=(v8|v9|ABORTED)$/.test(line)))
+    const consumer = kafka.consumer({ groupId: 'compact-aborted-gone-reader', readUncommitted: true, maxWaitTimeInMs: 200 })
+    const read: string[] = []
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topics: [topic], fromBeginning: true })
+      await consumer.run({ eachMessage: async ({ message }) => void read.push(`${message.offset} ${message.key}=${message.value}`) })
+      await waitFor('the consumer to read the last batch', () => read.some((line) => line.startsWith('51 ')))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    } finally {
+      await consumer.disconnect()
+    }
+    expect(read).toEqual(['42 k0=v8', '43 k1=v8', '44 k2=v8', '45 k3=v8', '46 k4=v8', '47 k0=v9', '48 k1=v9', '49 k2=v9', '50 k3=v9', '51 k4=v9'])
+    expect(await records(topic, 'read_committed')).toEqual(read)
   })
 
   test('a write of an open transaction does not compact away the committed record of its key', async () => {

@@ -4,19 +4,26 @@
  * cleaned-up-to offset and the tombstones' delete horizons are kept with the log, so a restarted node does not compact
  * everything again and still drops a tombstone of an idle log once it expires (KIP-534), delete.retention.ms after the
  * pass that first compacted it whatever its timestamp.
+ *
+ * And transactions under compaction, as Kafka's cleaner treats them (CleanedTransactionMetadata): an aborted
+ * transaction's batches go in the first pass, its ABORT marker (and index entry) once nothing of it is left and the
+ * delete horizon has passed, a COMMIT marker once every record of its transaction was superseded and the horizon has
+ * passed; read_committed and read_uncommitted readers (modelled as Kafka's consumer filters a Fetch answer) see what
+ * they saw before, less what compaction supersedes.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { decodeRecords, encodeRecordBatch } from '../../protocol/record-batch.js'
+import { Attribute, decodeRecords, encodeRecordBatch, type Record } from '../../protocol/record-batch.js'
 import { LogStore } from '../../storage/log-store.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../../broker/config.js'
 import { LogCleaner, MAX_TOMBSTONE_HORIZONS } from '../../broker/log-cleaner.js'
 import { Logger } from '../../broker/logger.js'
 import { TopicManager } from '../../broker/topics.js'
 import type { Partition } from '../../broker/partition.js'
-import { AppendOrigin } from '../../storage/producer-state.js'
+import { AppendOrigin, ControlType, producerBatchOfStored } from '../../storage/producer-state.js'
+import type { StoredBatch } from '../../storage/partition-log.js'
 
 const TOPIC = 'meters'
 const HOUR = 3_600_000
@@ -96,11 +103,16 @@ async function appendAll(partition: Partition, batches: Written[][]): Promise<vo
   }
 }
 
-/** Every record the log holds: `offset key value`. */
+function line(record: Record): string {
+  return `${record.offset} ${record.key} ${record.value ?? 'null'}`
+}
+
+/** The log as stored: `offset key value` per record, `offset COMMIT` or `offset ABORT` per transaction marker. */
 async function contents(partition: Partition): Promise<string[]> {
   const lines: string[] = []
   for await (const batch of partition.log.batches(partition.logStartOffset, partition.highWatermark)) {
-    for (const r of decodeRecords(batch.bytes)) lines.push(`${r.offset} ${r.key} ${r.value ?? 'null'}`)
+    if (batch.isControl) lines.push(`${batch.baseOffset} ${markerName(batch)}`)
+    else lines.push(...decodeRecords(batch.bytes).map(line))
   }
   return lines
 }
@@ -223,5 +235,205 @@ describe('the log cleaner in bounded memory', () => {
     await cleaning.cleaner.runOnce(NOW + (passes - 1) * MINUTE + HOUR / 2)
     expect(await tombstones()).toBe(0)
     expect(cleaning.partition.log.cleanerCheckpoint.tombstoneHorizons).toEqual([])
+  })
+})
+
+/** Writes transactional batches and markers to a partition as a transactional producer and its coordinator do. */
+class Transactions {
+  private readonly sequences = new Map<bigint, number>()
+  private readonly open = new Set<bigint>()
+  constructor(private readonly partition: Partition) {}
+
+  /** A batch of `producerId`'s transaction (opened by its first batch); returns its base offset. */
+  async send(producerId: bigint, records: [string, string | null][]): Promise<bigint> {
+    const baseSequence = this.sequences.get(producerId) ?? 0
+    this.sequences.set(producerId, baseSequence + records.length)
+    const batch = encodeRecordBatch(
+      records.map(([key, value]) => ({ key: Buffer.from(key), value: value === null ? null : Buffer.from(value), timestamp: BigInt(NOW - HOUR) })),
+      { producerId, producerEpoch: 0, baseSequence, flags: Attribute.transactional },
+    )
+    const verification = this.open.has(producerId) ? undefined : this.partition.startVerification(producerId)
+    this.open.add(producerId)
+    return (await this.partition.appendAsLeader(batch, { origin: AppendOrigin.CLIENT, verification })).baseOffset
+  }
+
+  /** The coordinator's COMMIT or ABORT marker for `producerId`; returns its offset. */
+  async end(producerId: bigint, outcome: 'commit' | 'abort'): Promise<bigint> {
+    this.open.delete(producerId)
+    return (await this.partition.appendMarker({ producerId, producerEpoch: 0, coordinatorEpoch: 0, committed: outcome === 'commit' })).baseOffset
+  }
+
+  get openProducers(): bigint[] {
+    return [...this.open]
+  }
+}
+
+function markerName(batch: StoredBatch): string {
+  const type = producerBatchOfStored(batch)?.marker?.type
+  return type === ControlType.COMMIT ? 'COMMIT' : type === ControlType.ABORT ? 'ABORT' : 'CONTROL'
+}
+
+/**
+ * The records a consumer reading from the log start sees, `offset key value`: read_uncommitted gets every data
+ * record; read_committed reads up to the last stable offset and is told the aborted transactions that overlap it (as
+ * the Fetch handler asks the index), then filters as Kafka's consumer does (CompletedFetch): a producer is skipped
+ * from the first offset of each aborted transaction the answer names until that producer's ABORT marker.
+ */
+async function consumed(partition: Partition, isolation: 'read_committed' | 'read_uncommitted'): Promise<string[]> {
+  const upTo = isolation === 'read_committed' ? partition.lastStableOffset : partition.highWatermark
+  const pending = isolation === 'read_committed' ? (await partition.abortedTransactions(partition.logStartOffset, upTo)).sort((a, b) => Number(a.firstOffset - b.firstOffset)) : []
+  const skipped = new Set<bigint>()
+  const lines: string[] = []
+  for await (const batch of partition.log.batches(partition.logStartOffset, upTo)) {
+    if (batch.producerId >= 0n) {
+      while (pending.length > 0 && pending[0]!.firstOffset <= batch.lastOffset) skipped.add(pending.shift()!.producerId)
+      if (batch.isControl && markerName(batch) === 'ABORT') skipped.delete(batch.producerId)
+    }
+    if (batch.isControl || (batch.isTransactional && skipped.has(batch.producerId))) continue
+    lines.push(...decodeRecords(batch.bytes).map(line))
+  }
+  return lines
+}
+
+describe('transactions under compaction', () => {
+  const P = 1000n
+  const Q = 1001n
+
+  it('an aborted transaction\'s batches go in the first pass; its ABORT marker and index entry go only after the delete horizon', async () => {
+    const { node: cleaning } = await freshNode({})
+    const { partition } = cleaning
+    const txns = new Transactions(partition)
+    await txns.send(P, [['k1', 'c1'], ['k2', 'c1']])
+    await txns.end(P, 'commit')
+    await txns.send(P, [['k1', 'aborted'], ['k3', 'aborted']])
+    await txns.end(P, 'abort')
+    await txns.send(P, [['k2', 'c2']])
+    await txns.end(P, 'commit')
+    // The newest batch is never compacted; this one only closes the log.
+    await appendAll(partition, [[{ key: 'k9', value: 'plain', timestamp: BigInt(NOW - HOUR) }]])
+    expect(await contents(partition)).toEqual(['0 k1 c1', '1 k2 c1', '2 COMMIT', '3 k1 aborted', '4 k3 aborted', '5 ABORT', '6 k2 c2', '7 COMMIT', '8 k9 plain'])
+    expect(await consumed(partition, 'read_committed')).toEqual(['0 k1 c1', '1 k2 c1', '6 k2 c2', '8 k9 plain'])
+
+    await cleaning.cleaner.runOnce(NOW)
+    // The aborted batch went whole; the committed records of the same producer and keys stayed. Its ABORT marker
+    // stays (this pass read the transaction's batch), and so does its index entry.
+    expect(await contents(partition)).toEqual(['0 k1 c1', '2 COMMIT', '5 ABORT', '6 k2 c2', '7 COMMIT', '8 k9 plain'])
+    expect(await consumed(partition, 'read_uncommitted')).toEqual(['0 k1 c1', '6 k2 c2', '8 k9 plain'])
+    expect(await consumed(partition, 'read_committed')).toEqual(['0 k1 c1', '6 k2 c2', '8 k9 plain'])
+    expect(await partition.abortedTransactions(0n, 9n)).toMatchObject([{ producerId: P, firstOffset: 3n, lastOffset: 5n }])
+
+    // Nothing of the transaction is left, but its marker waits for the delete horizon of its range (half an hour
+    // after the first pass): a pass before it (a new record makes the log dirty) keeps it.
+    await appendAll(partition, [[{ key: 'k8', value: 'later', timestamp: BigInt(NOW) }]])
+    await cleaning.cleaner.runOnce(NOW + HOUR / 2 - 1)
+    expect(await contents(partition)).toEqual(['0 k1 c1', '2 COMMIT', '5 ABORT', '6 k2 c2', '7 COMMIT', '8 k9 plain', '9 k8 later'])
+    // At the horizon a pass comes by itself, as for a tombstone of a log nobody writes to.
+    await cleaning.cleaner.runOnce(NOW + HOUR / 2)
+    expect(await contents(partition)).toEqual(['0 k1 c1', '2 COMMIT', '6 k2 c2', '7 COMMIT', '8 k9 plain', '9 k8 later'])
+    // Its index entry went with it: left behind, it would make a read_committed reader skip P's committed k2=c2.
+    expect(await partition.abortedTransactions(0n, 10n)).toEqual([])
+    expect(await consumed(partition, 'read_committed')).toEqual(['0 k1 c1', '6 k2 c2', '8 k9 plain', '9 k8 later'])
+    expect(await consumed(partition, 'read_uncommitted')).toEqual(['0 k1 c1', '6 k2 c2', '8 k9 plain', '9 k8 later'])
+    expect(cleaning.partition.log.cleanerCheckpoint.tombstonesExpireAtMs).toBeNull()
+  })
+
+  it('a COMMIT marker goes once every record of its transaction was superseded, and an empty transaction\'s once the horizon has passed', async () => {
+    const { dir, node: first } = await freshNode({})
+    const txns = new Transactions(first.partition)
+    await txns.send(P, [['k1', 'v1']])
+    await txns.end(P, 'commit')
+    await txns.end(Q, 'commit')
+    await appendAll(first.partition, [[{ key: 'k1', value: 'v2', timestamp: BigInt(NOW) }], [{ key: 'k5', value: 'x', timestamp: BigInt(NOW) }]])
+
+    await first.cleaner.runOnce(NOW)
+    // k1=v1 is superseded: this pass read it, so P's marker stays until the next pass; Q's wrote nothing here.
+    expect(await contents(first.partition)).toEqual(['1 COMMIT', '2 COMMIT', '3 k1 v2', '4 k5 x'])
+    await first.store.close()
+
+    // The horizon survives a restart.
+    const second = await node(dir, {})
+    await second.cleaner.runOnce(NOW + HOUR / 2 - 1)
+    expect(await contents(second.partition)).toEqual(['1 COMMIT', '2 COMMIT', '3 k1 v2', '4 k5 x'])
+    await second.cleaner.runOnce(NOW + HOUR / 2)
+    expect(await contents(second.partition)).toEqual(['3 k1 v2', '4 k5 x'])
+    expect(await consumed(second.partition, 'read_committed')).toEqual(['3 k1 v2', '4 k5 x'])
+  })
+
+  it('random transactions, committed and aborted, interleaved with plain writes: compaction ends where a naive reference says', async () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      let state = seed
+      const next = (): number => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648
+      const { node: cleaning } = await freshNode({})
+      const { partition } = cleaning
+      const txns = new Transactions(partition)
+      const producers = [P, Q, 1002n]
+      const record = (): [string, string | null] => [`k${Math.floor(next() * 8)}`, next() < 0.1 ? null : `v${Math.floor(next() * 1000)}`]
+      // What each transactional batch and marker belongs to, for the reference: producer -> its current transaction.
+      const current = new Map<bigint, number>()
+      const outcome: ('commit' | 'abort')[] = []
+      const batchOf = new Map<bigint, { txn: number | null }>()
+      let transactionCount = 0
+      for (let step = 0; step < 60; step++) {
+        const producerId = producers[Math.floor(next() * producers.length)]!
+        const roll = next()
+        if (roll < 0.3) {
+          await appendAll(partition, [[record(), record()].map(([key, value]) => ({ key, value, timestamp: BigInt(NOW - HOUR) }))])
+          batchOf.set(partition.logEndOffset - 2n, { txn: null })
+        } else if (roll < 0.8 || !current.has(producerId)) {
+          if (!current.has(producerId)) current.set(producerId, transactionCount++)
+          const offset = await txns.send(producerId, [record(), record()])
+          batchOf.set(offset, { txn: current.get(producerId)! })
+        } else {
+          outcome[current.get(producerId)!] = next() < 0.5 ? 'commit' : 'abort'
+          const offset = await txns.end(producerId, outcome[current.get(producerId)!]!)
+          batchOf.set(offset, { txn: current.get(producerId)! })
+          current.delete(producerId)
+        }
+      }
+      for (const producerId of txns.openProducers) {
+        outcome[current.get(producerId)!] = 'commit'
+        batchOf.set(await txns.end(producerId, 'commit'), { txn: current.get(producerId)! })
+      }
+      await appendAll(partition, [[{ key: 'closing', value: 'x', timestamp: BigInt(NOW) }]])
+      const before = await contents(partition)
+      const committedBefore = await consumed(partition, 'read_committed')
+
+      // The reference, from the lines as written: a record of an aborted transaction is never seen; of the rest,
+      // the latest record of each key stays (the last batch stays whole), tombstones until the horizon; a marker
+      // stays until the horizon, then only while a record of its transaction stays.
+      const txnAt = (offset: bigint): number | null => {
+        let found: number | null = null
+        for (const [base, { txn }] of batchOf) if (base <= offset) found = txn
+        return found
+      }
+      const parsed = before.map((line) => {
+        const [offset, key, value] = line.split(' ') as [string, string, string?]
+        return { line, offset: BigInt(offset), key, value, txn: txnAt(BigInt(offset)), marker: key === 'COMMIT' || key === 'ABORT' }
+      })
+      const closing = parsed.at(-1)!
+      const live = parsed.filter((r) => !r.marker && (r.txn === null || outcome[r.txn] === 'commit'))
+      const latest = new Map<string, bigint>()
+      for (const r of live) latest.set(r.key, r.offset)
+      const survivors = live.filter((r) => r === closing || latest.get(r.key) === r.offset)
+      const afterFirst = parsed.filter((r) => r.marker || survivors.includes(r)).map((r) => r.line)
+      const settled = survivors.filter((r) => r === closing || r.value !== 'null')
+      const afterHorizon = parsed
+        .filter((r) => (r.marker ? settled.some((s) => s.txn === r.txn) : settled.includes(r)))
+        .map((r) => r.line)
+      const seen = (lines: string[]): string[] => lines.filter((line) => !/ (COMMIT|ABORT)$/.test(line))
+
+      await cleaning.cleaner.runOnce(NOW)
+      expect(await contents(partition), `seed ${seed}`).toEqual(afterFirst)
+      expect(await consumed(partition, 'read_uncommitted'), `seed ${seed}`).toEqual(seen(afterFirst))
+      expect(await consumed(partition, 'read_committed'), `seed ${seed}`).toEqual(seen(afterFirst))
+      // What read_committed saw before, less what compaction superseded.
+      expect(committedBefore.filter((line) => seen(afterFirst).includes(line)), `seed ${seed}`).toEqual(seen(afterFirst))
+
+      // Past the horizon, in an idle log: tombstones go, then the markers whose transactions have nothing left.
+      for (let pass = 1; pass <= 3; pass++) await cleaning.cleaner.runOnce(NOW + HOUR + pass)
+      expect(await contents(partition), `seed ${seed}`).toEqual(afterHorizon)
+      expect(await consumed(partition, 'read_committed'), `seed ${seed}`).toEqual(seen(afterHorizon))
+      expect(await consumed(partition, 'read_uncommitted'), `seed ${seed}`).toEqual(seen(afterHorizon))
+    }
   })
 })
