@@ -102,8 +102,8 @@ describe('compaction with transactions', () => {
     try {
       await consumer.subscribe({ topics: [topic], fromBeginning: true })
       await consumer.run({ eachMessage: async ({ message }) => void read.push(`${message.offset} ${message.key}=${message.value}`) })
-      await waitFor('the consumer to read the last batch', () => read.some((line) => line.startsWith('51 ')))
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      // Records arrive in offset order: the last one means every one before it has been read.
+      await waitFor('the consumer to read the last record', () => read.some((line) => line.startsWith('51 ')))
     } finally {
       await consumer.disconnect()
     }
