@@ -94,9 +94,11 @@ function ratio(value: string): number {
   return n
 }
 
+/** true or false in any case, as Kafka's ConfigDef reads a BOOLEAN. */
 function bool(value: string): boolean {
-  if (value !== 'true' && value !== 'false') throw new InvalidValue('must be true or false')
-  return value === 'true'
+  const lower = value.toLowerCase()
+  if (lower !== 'true' && lower !== 'false') throw new InvalidValue('must be true or false')
+  return lower === 'true'
 }
 
 /** cleanup.policy: which of deletion (retention) and compaction apply; both may. */
@@ -323,9 +325,12 @@ function defaultOf(def: ConfigDef, defaults: TopicDefaults): ConfigSynonym {
   return { name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG }
 }
 
+/** Config types whose values Kafka's ConfigDef.parseType trims before parsing (a STRING is taken as it is). */
+const TRIMMED_TYPES: ReadonlySet<number> = new Set([ConfigType.BOOLEAN, ConfigType.INT, ConfigType.SHORT, ConfigType.LONG, ConfigType.DOUBLE])
+
 function parseValue(def: ConfigDef, value: string): unknown {
   try {
-    return def.parse(value)
+    return def.parse(TRIMMED_TYPES.has(def.type) ? value.trim() : value)
   } catch (error) {
     if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${def.name}: ${error.message}`)
     throw error

@@ -65,6 +65,13 @@ describe('parsing topic configs', () => {
     expect(config.described.find((c) => c.name === 'max.message.bytes')).toMatchObject({ value: '2048', source: TOPIC_CONFIG })
   })
 
+  it('trims numbers and booleans and reads booleans in any case, as Kafka\'s ConfigDef.parseType does; a string is taken as it is', () => {
+    const overrides = { 'retention.ms': ' 100 ', 'min.cleanable.dirty.ratio': '0.25\t', 'unclean.leader.election.enable': ' TRUE' }
+    expect(parseTopicConfig(overrides, NODE_DEFAULTS)).toMatchObject({ retentionMs: 100, minCleanableDirtyRatio: 0.25, uncleanLeaderElectionEnable: true, overrides })
+    expect(refusal({ 'message.timestamp.type': ' LogAppendTime' })).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: "invalid value ' LogAppendTime' for message.timestamp.type: must be one of CreateTime, LogAppendTime" })
+    expect(refusal({ 'retention.ms': ' ' })).toMatchObject({ message: "invalid value ' ' for retention.ms: must be a whole number" })
+  })
+
   it('takes the node\'s message.max.bytes and timestamp bounds as defaults when they differ from Kafka\'s', () => {
     const config = parseTopicConfig({}, { ...NODE_DEFAULTS, messageMaxBytes: 4096, logMessageTimestampAfterMaxMs: 1000 })
     expect(config).toMatchObject({ maxMessageBytes: 4096, messageTimestampAfterMaxMs: 1000 })
