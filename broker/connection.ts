@@ -123,9 +123,16 @@ export class Connection {
     return this.abort.signal.aborted
   }
 
+  /**
+   * Closes the connection, logging `reason` at `level`. A warning is logged at most once a minute per client host
+   * and reason: a client refused for its request (an old one asking Fetch v3) reconnects and is refused again, ten
+   * times a second.
+   */
   close(reason: string, options: { level: 'warn' | 'debug' } = { level: 'warn' }): void {
     if (this.closed) return
-    this.log[options.level](`closing connection from ${this.remote}: ${reason}`)
+    const text = `closing connection from ${this.remote}: ${reason}`
+    if (options.level === 'warn') this.log.warnOncePer(`${this.socket.remoteAddress} ${reason}`, text)
+    else this.log.debug(text)
     this.socket.destroy()
     this.release()
   }

@@ -2,6 +2,8 @@
 import type { LogLevel } from './config.js'
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 }
+/** How many keys `warnOncePer` remembers before it forgets those whose interval has passed. */
+const MAX_REPEAT_KEYS = 1000
 
 export class Logger {
   constructor(
@@ -20,6 +22,28 @@ export class Logger {
 
   warn(text: string): void {
     this.write('warn', text)
+  }
+
+  /** Per key of `warnOncePer`: when it last logged, and how many like it it has not logged since. */
+  private readonly repeats = new Map<string, { loggedAtMs: number; skipped: number }>()
+
+  /**
+   * A warning that a client may cause again and again (an old client reconnecting ten times a second with a version
+   * it is refused): logged at most once per `intervalMs` for one `key`, the next one saying how many were not logged.
+   */
+  warnOncePer(key: string, text: string, intervalMs = 60_000, nowMs = Date.now()): void {
+    const seen = this.repeats.get(key)
+    if (seen && nowMs - seen.loggedAtMs < intervalMs) {
+      seen.skipped++
+      return
+    }
+    const skipped = seen?.skipped ?? 0
+    if (this.repeats.size >= MAX_REPEAT_KEYS) {
+      for (const [other, entry] of this.repeats) if (nowMs - entry.loggedAtMs >= intervalMs) this.repeats.delete(other)
+      if (this.repeats.size >= MAX_REPEAT_KEYS) this.repeats.clear()
+    }
+    this.repeats.set(key, { loggedAtMs: nowMs, skipped: 0 })
+    this.write('warn', skipped > 0 ? `${text} (${skipped} more like it not logged since ${new Date(seen!.loggedAtMs).toISOString()})` : text)
   }
 
   info(text: string): void {

@@ -2,7 +2,9 @@
  * Connection limits, as Kafka's SocketServer applies them: connections.max.idle.ms closes a connection that reads and
  * writes nothing (a half-sent frame included), max.connections.per.ip closes an extra connection at once,
  * max.connections keeps an extra connection unread until another closes, and running out of file descriptors leaves
- * the node up and serving once descriptors are free again. Raw sockets: these are about connections, not requests.
+ * the node up and serving once descriptors are free again. A client refused again and again for the same reason (an
+ * old one asking Fetch v3, reconnecting at once) is logged once a minute, not at every connection. Raw sockets: these
+ * are about connections, not requests.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
@@ -43,6 +45,28 @@ describe('connections.max.idle.ms', () => {
     expect(await halfway.closedWithin(30_000)).toBe(true)
     expect(broker.output()).toMatch(/closing connection from 127\.0\.0\.1:\d+: idle for 300 ms \(connections\.max\.idle\.ms\)/)
     await expectServed(await open(broker.port))
+  })
+})
+
+describe('a client refused again and again', () => {
+  it('is logged once per minute and reason, each connection still closed', async () => {
+    broker = await startBroker()
+    for (let i = 0; i < 20; i++) {
+      const old = await open(broker.port)
+      // Fetch v3 (Kafka 4 serves v4 and later), as kafka-python pinned to api_version 0.10 sends it.
+      old.send(requestFrame({ apiKey: 1, apiVersion: 3, correlationId: i }))
+      expect(await old.closedWithin(10_000)).toBe(true)
+    }
+    // The node's stderr reaches the test through a pipe: wait for the first line before counting.
+    await waitFor('the refusal logged', () => broker!.output().includes('Fetch v3 is not supported'))
+    const logged = broker.output().split('\n').filter((line) => line.includes('Fetch v3 is not supported'))
+    expect(logged).toHaveLength(1)
+    expect(logged[0]).toMatch(/ WARN \[node 1\] closing connection from 127\.0\.0\.1:\d+: Fetch v3 is not supported \(supported: 4-\d+\)$/)
+    // Another reason from the same host is its own line.
+    const older = await open(broker.port)
+    older.send(requestFrame({ apiKey: 1, apiVersion: 2, correlationId: 1 }))
+    expect(await older.closedWithin(10_000)).toBe(true)
+    await waitFor('the other refusal logged', () => broker!.output().includes('Fetch v2 is not supported'))
   })
 })
 
