@@ -187,6 +187,8 @@ function checkNodeCount(dataDir: string, nodes: number): void {
     .sort((a, b) => a - b)
   const whole = existing.every((id, i) => id === i + 1)
   if (existing.length === 0 || (existing.length === nodes && whole)) return
+  // Node directories none of which holds a database (mount points made ready for the nodes) are a new cluster.
+  if (existing.every((id) => !existsSync(join(nodeDataDir(dataDir, id), 'db')))) return
   const held = `${dataDir} holds the data of ${counted(existing.length, 'node')} (${existing.map((id) => `node-${id}`).join(', ')})`
   if (whole) {
     throw new Error(`${held}, not ${nodes}: a cluster's controller quorum cannot change; run it with --nodes ${existing.length}, or give another --data-dir`)

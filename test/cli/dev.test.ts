@@ -330,9 +330,19 @@ describe('brook dev', () => {
     expect(await again.exited).toBe(0)
   })
 
+  it('starts a new cluster in node directories none of which holds data yet (mount points made ready for the nodes)', async () => {
+    const prepared = join(dataDir, 'prepared')
+    mkdirSync(join(prepared, 'node-1'), { recursive: true })
+    const dev = startDev(await freeBasePort(), prepared)
+    expect((await dev.ready).brokers).toHaveLength(3)
+    dev.child.kill('SIGINT')
+    expect(await dev.exited).toBe(0)
+    expect(readdirSync(prepared).sort()).toEqual(['cluster-id', 'node-1', 'node-2', 'node-3'])
+  })
+
   it('says what is there, and no --nodes to run it with, when node directories are missing below the highest', async () => {
     const partial = join(dataDir, 'partial')
-    mkdirSync(join(partial, 'node-3'), { recursive: true })
+    mkdirSync(join(partial, 'node-3', 'db'), { recursive: true })
     const basePort = String(await freeBasePort())
     expectOneLineError(
       await brook(['dev', '--nodes', '1', '--base-port', basePort, '--data-dir', partial]),
