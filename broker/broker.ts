@@ -167,14 +167,35 @@ export class Broker {
   static async open(options: Partial<BrokerConfig> = {}): Promise<Broker> {
     const config: BrokerConfig = { ...DEFAULT_CONFIG, ...options }
     const log = new Logger(`node ${config.nodeId}`, config.logLevel)
+    const clustered = config.controllerQuorumVoters !== undefined
+    let broker: Broker | null = null
+    let halting = false
+    /**
+     * Stops a cluster node that can no longer trust what it persists (its storage or its quorum member failed), with
+     * one line saying why, and no controlled shutdown (nothing it would commit could be written); the node then
+     * exits with code 1. The first cause is the one told: a quorum member that stops because storage failed is not.
+     */
+    const halt = (reason: string): void => {
+      if (halting) return
+      halting = true
+      log.error(reason)
+      process.exitCode = 1
+      void broker?.stop({ controlledShutdown: false }).catch((error: Error) => log.error(`stopping failed: ${error.stack ?? error.message}`))
+    }
     const store = await LogStore.open(config.dataDir, {
       fsync: config.fsync,
       cacheMaxBytes: config.cacheMaxBytes,
+      // A single node keeps serving reads. A cluster node stops, as a Kafka broker halts when its metadata log
+      // directory fails: it could not persist the metadata log (its quorum member stops at the next record) nor
+      // replicate, and until it stopped it would hold every ISR it is in (acks=all waits for it until
+      // replica.lag.time.max.ms) and keep leading partitions it cannot write (the controller fences it once it stops).
       onFailure: (error) =>
-        log.error(
-          `${error.message}. From now on this node refuses every write (KAFKA_STORAGE_ERROR) and keeps serving reads of ` +
-            'what it acknowledged; restart it once the cause is fixed',
-        ),
+        clustered
+          ? halt(`${error.message}. A cluster node cannot write its metadata log nor replicate without its storage: stopping the node (its partitions move to the other replicas); restart it once the cause is fixed`)
+          : log.error(
+              `${error.message}. From now on this node refuses every write (KAFKA_STORAGE_ERROR) and keeps serving reads of ` +
+                'what it acknowledged; restart it once the cause is fixed',
+            ),
     })
     let groupMetadata: GroupMetadataManager | null = null
     let runner: QuorumRunner | null = null
@@ -195,7 +216,6 @@ export class Broker {
       })
       if (replayed > 0) log.info(`producer states rebuilt: ${counted(replayed, 'batch', 'batches')} replayed since the last checkpoint`)
       let quorum: ClusterParts | null = null
-      let broker: Broker | null = null
       let self: QuorumVoter | null = null
       let replicas: ReplicaManager | null = null
       if (config.controllerQuorumVoters !== undefined) {
@@ -213,11 +233,7 @@ export class Broker {
           leaderImbalanceCheckIntervalMs: config.leaderImbalanceCheckIntervalSeconds * 1000,
           raftConfig: { maxBytesBetweenSnapshots: config.metadataLogMaxRecordBytesBetweenSnapshots, electionTimeoutMs: config.controllerQuorumElectionTimeoutMs },
           // The member cannot know what survived a failed write or a broken invariant: the node stops.
-          onFatal: (error) => {
-            log.error(`the controller quorum member stopped: ${error.stack ?? error.message}; stopping the node`)
-            process.exitCode = 1
-            void broker?.stop({ controlledShutdown: false })
-          },
+          onFatal: (error) => halt(`the controller quorum member stopped: ${error.stack ?? error.message}; stopping the node`),
         })
         replicas = new ReplicaManager({
           nodeId: config.nodeId,

@@ -85,6 +85,11 @@ export class TopicManager {
     private readonly settings: TopicSettings,
   ) {}
 
+  /** Whether the node's storage failed: it then refuses every write until the node restarts (storage/README.md). */
+  get storageFailed(): boolean {
+    return this.store.failure !== null
+  }
+
   /** A topic's configs parsed against this node's defaults; throws KafkaError(INVALID_CONFIG) naming a bad config. */
   parseConfig(overrides: Readonly<Record<string, string | null>>): TopicConfig {
     return parseTopicConfig(overrides, this.settings)
@@ -108,7 +113,7 @@ export class TopicManager {
    */
   async snapshotProducerStates(options: { changedOnly?: boolean } = {}): Promise<{ partition: Partition; offset: bigint }[]> {
     const taken: { partition: Partition; offset: bigint }[] = []
-    if (this.store.failure) return taken
+    if (this.storageFailed) return taken
     for (const topic of this.list()) {
       for (const partition of topic.partitions) {
         if (options.changedOnly && !partition.appendedSinceSnapshot) continue

@@ -231,6 +231,11 @@ export class ReplicaManager {
     return this.options.nodeId
   }
 
+  /** Whether this node's storage failed (it then refuses every write until the node restarts). */
+  get storageFailed(): boolean {
+    return this.options.topics.storageFailed
+  }
+
   /** The replica of a partition on this node, or undefined. */
   get(topicId: string, index: number): Replica | undefined {
     return this.replicas.get(replicaKey(topicId, index))
@@ -743,14 +748,20 @@ export class ReplicaManager {
       return true
     }
     const records = data.records === null ? Buffer.alloc(0) : Buffer.isBuffer(data.records) ? data.records : Buffer.concat(data.records as Buffer[])
-    let last: Promise<unknown> = Promise.resolve()
+    // The appends are written together (each takes its offsets at once), and every one is awaited: a log that refuses
+    // writes rejects each, and a rejection left unawaited would be the process's unhandled rejection.
+    const appends: Promise<unknown>[] = []
     for (const batch of batchesIn(records)) {
       // The first batch may start below the fetch offset only when the log end is inside it, which a follower's
       // log end never is; a batch wholly below it is one this log has.
       if (batch.readBigInt64BE(0) < partition.logEndOffset) continue
-      last = partition.appendAsFollower(Buffer.from(batch))
+      const end = partition.logEndOffset
+      appends.push(partition.appendAsFollower(Buffer.from(batch)))
+      // Refused (storage that failed): it took no offsets, so the batches after it could not follow it either.
+      if (partition.logEndOffset === end) break
     }
-    await last
+    const failed = (await Promise.allSettled(appends)).find((result) => result.status === 'rejected')
+    if (failed) throw failed.reason
     const hw = data.highWatermark < partition.log.durableEndOffset ? data.highWatermark : partition.log.durableEndOffset
     if (hw > partition.highWatermark) partition.setHighWatermark(hw)
     // The leader's log start (DeleteRecords, retention) moves this replica's too, up to its high watermark, so records
@@ -937,6 +948,12 @@ class ReplicaFetcher {
               : await this.manager.applyFetched(entry.replica, data)
           if (!ok) this.backoffUntil.set(entry.replica, Date.now() + config.replicaFetchBackoffMs)
         } catch (error) {
+          // Storage that failed refuses every write until the node restarts (a cluster node stops at once, broker.ts):
+          // the partition is fetched no more, and the failure was logged once, with its cause, where it happened.
+          if (this.manager.storageFailed) {
+            this.remove(entry.replica)
+            continue
+          }
           this.log.error(`${entry.replica.name}: applying the leader's batches failed: ${(error as Error).message}`)
           this.backoffUntil.set(entry.replica, Date.now() + config.replicaFetchBackoffMs)
         }

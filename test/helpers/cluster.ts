@@ -58,6 +58,8 @@ export interface ClusterOptions {
   extraArgs?: readonly string[]
   /** Node id -> its address, for client and controller listener (default: 127.0.0.1 for every node). */
   hosts?: readonly string[]
+  /** Node id -> its data directory, for nodes whose data must be somewhere given (a tmpfs); others get a new one. */
+  dataDirs?: Readonly<Record<number, string>>
 }
 
 /**
@@ -79,7 +81,7 @@ async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
   const { clusterId, voters, nodeIds: ids, host, clientPort, controllerPort, args } = await planCluster(options)
   const nodes = new Map<number, BrokerProcess>()
   const dataDirs = new Map<number, string>()
-  const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), args: args(id) })))
+  const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), dataDir: options.dataDirs?.[id], args: args(id) })))
   for (const [i, result] of started.entries()) {
     if (result.status === 'fulfilled') {
       nodes.set(ids[i]!, result.value)
