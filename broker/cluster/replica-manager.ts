@@ -39,10 +39,10 @@
  *     follower:         append ──> write ──> durable ──> next fetch ┘  (carries its log end)
  *
  * - What a follower took past the leader's durable end is an unacknowledged tail, never below any HW. If the leader's
- *   write fails, the node refuses every later write (storage is fail-stop), its durable end and so its HW stay where
- *   they are, and the producer is answered KAFKA_STORAGE_ERROR: nothing of the tail is acknowledged through it (as
- *   after any failed produce the batch may still turn up, here on a follower elected later, where an idempotent
- *   producer's retry is answered as a duplicate). If the leader dies (kill -9) before the write lands, it restarts
+ *   write fails, the node refuses every later write (storage is fail-stop) and stops (broker.ts), its durable end and
+ *   so its HW stay where they are, and the producer is answered KAFKA_STORAGE_ERROR or not at all: nothing of the
+ *   tail is acknowledged through it (as after any failed produce the batch may still turn up, here on a follower
+ *   elected later, where an idempotent producer's retry is answered as a duplicate). If the leader dies (kill -9) before the write lands, it restarts
  *   without the tail that a follower may hold. It never leads that epoch again (the controller moves leadership off
  *   an old incarnation when the new one registers, and any later leadership has a new epoch), so either a follower
  *   holding the tail is elected and keeps it (the old leader, following, finds its epoch ending at or past its own

@@ -203,6 +203,8 @@ describe.skipIf(skipReason !== null)('a node whose disk fills up', () => {
       wire.close()
 
       expect(broker.output().match(/From now on this node refuses every write/g)).toHaveLength(1)
+      // Every refusal was answered or handled where it arose: none reached the process as an unhandled rejection.
+      expect(broker.output()).not.toContain('unhandled rejection')
 
       // 5. Stop, restart with space: every acknowledged record, at its offset, and nothing else.
       await producer.disconnect()
@@ -279,6 +281,7 @@ describe.skipIf(skipReason !== null)('a node whose disk fills up', () => {
       // Nothing changed: the group and its offset are still there.
       expect(await committedOffsets(client, 'idle', { [TOPIC]: [0] })).toEqual({ [TOPIC]: { 0: 7n } })
       client.close()
+      expect(broker.output()).not.toContain('unhandled rejection')
 
       await broker.kill()
       broker = await broker.restart()
@@ -337,6 +340,7 @@ describe.skipIf(skipReason !== null)('a node whose disk fills up', () => {
       expect(kafkaErrorType(failed)).toBe('KAFKA_STORAGE_ERROR')
       await producer.disconnect()
       tmpfs.free()
+      expect(broker.output()).not.toContain('unhandled rejection')
 
       await broker.kill()
       broker = await broker.restart()
