@@ -1,9 +1,11 @@
 /**
  * The replica manager of a cluster node (broker/cluster/replica-manager.ts) over a real node's logs in this process,
- * driven by metadata images built by hand: when a restarted node may serve as a partition's leader, and a leadership
- * that comes while the replica truncates as a follower.
+ * driven by metadata images built by hand: when a restarted node may serve as a partition's leader, a leadership
+ * that comes while the replica truncates as a follower, and a follower whose storage fails (its data directory on a
+ * full tmpfs; skipped, saying why, where none can be mounted) appending a fetch of several batches.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Logger } from '../../broker/logger.js'
 import { ReplicaManager } from '../../broker/cluster/replica-manager.js'
 import type { QuorumRunner } from '../../broker/cluster/quorum-runner.js'
@@ -12,6 +14,9 @@ import { openNode, type InProcessNode } from '../helpers/in-process-node.js'
 import { producerBatch } from '../storage/batches.js'
 import { AppendOrigin } from '../../storage/producer-state.js'
 import type { FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
+import { encodeRecordBatch, setBaseOffset } from '../../protocol/record-batch.js'
+import { StorageError, StorageOfflineError } from '../../storage/log-store.js'
+import { MiB, mountTmpfs } from '../helpers/tmpfs.js'
 
 const NODE_ID = 1
 
@@ -63,5 +68,59 @@ describe('a follower truncating to its leader', () => {
     expect(partition.logEndOffset).toBe(3n)
     expect(partition.log.epochCache.at(-1)).toEqual({ epoch: 2, startOffset: 3n })
     expect(replica.leader?.epochStartOffset).toBe(3n)
+  })
+})
+
+describe('a follower whose storage fails', () => {
+  const tmpfs = mountTmpfs(16 * MiB)
+  const noTmpfs = 'skipReason' in tmpfs ? tmpfs.skipReason : null
+  if (noTmpfs !== null) console.log(`follower storage failure test skipped: ${noTmpfs}`)
+  afterAll(() => {
+    if (!('skipReason' in tmpfs)) tmpfs.unmount()
+  })
+
+  it.skipIf(noTmpfs !== null)('rejects a fetch of several batches once, with every append awaited: none is an unhandled rejection', async () => {
+    if ('skipReason' in tmpfs) return
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      node = await openNode({}, join(tmpfs.dir, 'node'))
+      const topic = await node.createTopic('followed')
+      const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
+      manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+      manager.apply(imageAt(1n, topic, { id: 2, leaderEpoch: 0 }))
+      manager.markCaughtUp()
+      const replica = manager.get(topic.topicId, 0)!
+      // Answers of three batches of the leader each, which the follower appends together.
+      const fetched = (from: number): FetchResponsePartitionData => {
+        const batches = [0, 1, 2].map((i) => {
+          const batch = encodeRecordBatch([{ value: Buffer.alloc(256 * 1024, i) }])
+          setBaseOffset(batch, BigInt(from + i))
+          return batch
+        })
+        return { partitionIndex: 0, errorCode: 0, highWatermark: 0n, logStartOffset: 0n, records: Buffer.concat(batches) } as unknown as FetchResponsePartitionData
+      }
+      tmpfs.fill({ leaveBytes: 0 })
+
+      // The write of the first three fails (they took offsets 0-2); the next three are refused, taking none.
+      const failed = await manager.applyFetched(replica, fetched(0)).catch((error: unknown) => error)
+      expect(failed).toBeInstanceOf(StorageError)
+      expect((failed as Error).message).toMatch(/No space left on device/)
+      const refused = await manager.applyFetched(replica, fetched(3)).catch((error: unknown) => error)
+      expect(refused).toBeInstanceOf(StorageOfflineError)
+      expect(topic.partitions[0]!.logEndOffset).toBe(3n)
+      expect(topic.partitions[0]!.log.durableEndOffset).toBe(0n)
+      // Node reports a rejection nobody handled after the microtasks of the turn it was made in.
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      manager?.stop()
+      manager = undefined
+      await node?.close()
+      node = undefined
+      tmpfs.free()
+    }
   })
 })
