@@ -285,6 +285,8 @@ export class Broker {
         localLogs.follow(runner.controller.image)
         quorum = { runner, self, localLogs, replicas: nodeReplicas }
       }
+      // Halted while opening, with no node yet to stop (a write that failed and whose caller went on): the open fails.
+      if (halting) throw new Error('the node stopped while opening its data (the error above says why)')
       broker = new Broker(config, store, topics, identity.clusterId, log, groupMetadata, groups, transactions, markers, coordinatorPartitions, quorum)
       return broker
     } catch (error) {
