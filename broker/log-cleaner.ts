@@ -39,6 +39,12 @@
  *   ABORT marker goes after its transaction's batches, a COMMIT marker after every record of its transaction was
  *   superseded, and a marker of an empty transaction after the horizon alone. A pass that removes a transaction's
  *   last batches has the next pass come by the marker's horizon, also in a log nobody writes to.
+ * - Only on a partition of one replica. A replica of a replicated partition that was away longer than the horizon
+ *   resumes fetching at its own log end: holding an aborted transaction's batches but not its marker, it would never
+ *   get a marker removed meanwhile, and would serve the aborted records to read_committed readers once it leads (a
+ *   trial on three nodes did exactly that). Nothing yet tells a leader that every replica holds a marker, so the
+ *   markers of a replicated partition stay; its aborted batches still go (a replica that lacks them gets the
+ *   marker, which ends nothing it holds).
  * - An ABORT marker's index entry is removed in a write just before the marker's (never after:
  *   storage/transaction-index.ts says why), so read_committed fetches are told of exactly the aborted transactions
  *   whose markers are still there; before the marker goes, its entry points at batches that may be gone, which
@@ -346,6 +352,10 @@ export class LogCleaner {
       return record.value !== null || beforeHorizon(record.offset, record.timestamp)
     }
     const transactions = new CleanedTransactions(aborted)
+    // A replica that was away longer than the horizon resumes fetching at its own log end: had it the batches of an
+    // aborted transaction but not the marker, a marker removed meanwhile would never reach it, and it would serve
+    // the aborted records to read_committed readers once it leads. Markers of a replicated partition stay.
+    const markersStay = partition.topic.replicationFactor > 1
     const changes: Rewrite[] = []
     // The ABORT markers among `changes`: their index entries go in a write before theirs (transaction-index.ts).
     const forgotten: bigint[] = []
@@ -361,7 +371,7 @@ export class LogCleaner {
       if (batch.isControl) {
         const type = producerBatchOfStored(batch)?.marker?.type ?? null
         const use = transactions.readMarker(batch, type)
-        if (use === MarkerUse.NEEDED) continue
+        if (use === MarkerUse.NEEDED || markersStay) continue
         if (use === MarkerUse.LAST_NEEDED) {
           // Nothing may remove it before the next pass: have that pass come once it may (now, if its horizon passed).
           if (!beforeHorizon(batch.baseOffset, batch.maxTimestamp)) tombstonesExpireAt = Math.min(tombstonesExpireAt, settings.now)

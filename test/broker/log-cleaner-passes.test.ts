@@ -55,22 +55,22 @@ afterEach(async () => {
 })
 
 /** Opens (or reopens) a node's storage in `dir` with a cleaner configured by `config`; creates the topic when new. */
-async function node(dir: string, config: Partial<BrokerConfig>): Promise<Node> {
+async function node(dir: string, config: Partial<BrokerConfig>, replicationFactor = 1): Promise<Node> {
   const store = await LogStore.open(dir)
   stores.push(store)
   const brokerConfig = { ...DEFAULT_CONFIG, ...config }
   const topics = new TopicManager(store, 1, brokerConfig)
   await topics.load(await store.listTopics())
   const overrides = { 'cleanup.policy': 'compact', 'delete.retention.ms': String(HOUR / 2), 'min.cleanable.dirty.ratio': '0.01' }
-  const topic = topics.get(TOPIC) ?? (await topics.create({ name: TOPIC, partitions: 1, replicationFactor: 1, config: topics.parseConfig(overrides) }))
+  const topic = topics.get(TOPIC) ?? (await topics.create({ name: TOPIC, partitions: 1, replicationFactor, config: topics.parseConfig(overrides) }))
   const logger = new KeptLines()
   return { store, cleaner: new LogCleaner(topics, brokerConfig, logger), logger, partition: topic.partitions[0]! }
 }
 
-async function freshNode(config: Partial<BrokerConfig>): Promise<{ dir: string; node: Node }> {
+async function freshNode(config: Partial<BrokerConfig>, replicationFactor = 1): Promise<{ dir: string; node: Node }> {
   const dir = await mkdtemp(join(tmpdir(), 'brook-cleaner-'))
   dirs.push(dir)
-  return { dir, node: await node(dir, config) }
+  return { dir, node: await node(dir, config, replicationFactor) }
 }
 
 interface Written {
@@ -335,6 +335,26 @@ describe('transactions under compaction', () => {
     expect(await consumed(partition, 'read_committed')).toEqual(['0 k1 c1', '6 k2 c2', '8 k9 plain', '9 k8 later'])
     expect(await consumed(partition, 'read_uncommitted')).toEqual(['0 k1 c1', '6 k2 c2', '8 k9 plain', '9 k8 later'])
     expect(cleaning.partition.log.cleanerCheckpoint.tombstonesExpireAtMs).toBeNull()
+  })
+
+  it('on a replicated partition, an aborted transaction\'s batches go but every marker stays, past the horizon too', async () => {
+    // A replica away longer than the horizon, holding the aborted batch but not the marker, would never get it.
+    const { node: cleaning } = await freshNode({}, 3)
+    const { partition } = cleaning
+    const txns = new Transactions(partition)
+    await txns.send(P, [['k1', 'aborted']])
+    await txns.end(P, 'abort')
+    await txns.send(P, [['k1', 'c1']])
+    await txns.end(P, 'commit')
+    await txns.end(Q, 'commit')
+    await appendAll(partition, [[{ key: 'k1', value: 'plain', timestamp: BigInt(NOW - HOUR) }]])
+    expect(await contents(partition)).toEqual(['0 k1 aborted', '1 ABORT', '2 k1 c1', '3 COMMIT', '4 COMMIT', '5 k1 plain'])
+    await cleaning.cleaner.runOnce(NOW)
+    await appendAll(partition, [[{ key: 'k8', value: 'later', timestamp: BigInt(NOW) }]])
+    await cleaning.cleaner.runOnce(NOW + HOUR)
+    expect(await contents(partition)).toEqual(['1 ABORT', '3 COMMIT', '4 COMMIT', '5 k1 plain', '6 k8 later'])
+    expect(await partition.abortedTransactions(0n, 7n)).toMatchObject([{ producerId: P, firstOffset: 0n, lastOffset: 1n }])
+    expect(await consumed(partition, 'read_committed')).toEqual(['5 k1 plain', '6 k8 later'])
   })
 
   it('a COMMIT marker goes once every record of its transaction was superseded, and an empty transaction\'s once the horizon has passed', async () => {
