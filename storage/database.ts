@@ -334,11 +334,20 @@ async function missingCurrent(dir: string): Promise<string | null> {
   if (names.includes('CURRENT')) return null
   const manifests = names.filter((name) => /^MANIFEST-\d+$/.test(name)).sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)))
   const tables = names.filter((name) => /^\d+\.(ldb|sst)$/.test(name)).length
-  if (manifests.length === 0 && tables === 0) return null
+  const logs = names.filter((name) => /^\d+\.log$/.test(name)).length
+  if (manifests.length === 0 && tables === 0 && logs === 0) return null
   const current = join(dir, 'CURRENT')
   const newest = manifests.at(-1)
-  const held = [newest, tables > 0 ? `${tables} table file${tables === 1 ? '' : 's'}` : null].filter(Boolean).join(', ')
-  const remedy = newest ? `put it back (echo ${newest} > ${current}) and start again` : 'restore the directory from a copy'
+  const held = [
+    newest,
+    tables > 0 ? `${tables} table file${tables === 1 ? '' : 's'}` : null,
+    logs > 0 ? `${logs} write-ahead log${logs === 1 ? '' : 's'}` : null,
+  ]
+    .filter(Boolean)
+    .join(', ')
+  const remedy = newest
+    ? `put it back (echo ${newest} > ${current}) and start again`
+    : `restore the directory from a copy, or move ${dir} aside to start with no data`
   return `${current} is missing while the directory holds LevelDB's files (${held}): opened as it is, LevelDB would start an empty database and delete them; ${remedy}`
 }
 

@@ -88,10 +88,17 @@ describe('a brook start on a database without its CURRENT file', () => {
       expect(result).toMatchObject({
         code: 1,
         stderr: expect.stringMatching(
-          new RegExp(`^brook: cannot open the database in ${first.dataDir}: ${db}/CURRENT is missing while the directory holds LevelDB's files \\(${manifest}(, \\d+ table files?)?\\): opened as it is, LevelDB would start an empty database and delete them; put it back \\(echo ${manifest} > ${db}/CURRENT\\) and start again\\n$`),
+          new RegExp(`^brook: cannot open the database in ${first.dataDir}: ${db}/CURRENT is missing while the directory holds LevelDB's files \\(${manifest}(, \\d+ table files?)?(, \\d+ write-ahead logs?)?\\): opened as it is, LevelDB would start an empty database and delete them; put it back \\(echo ${manifest} > ${db}/CURRENT\\) and start again\\n$`),
         ),
       })
       expect(readdirSync(db).sort()).toEqual(before)
+      // Only LevelDB's write-ahead log left (CURRENT, MANIFEST and tables gone): refused too, with no MANIFEST to name.
+      const walOnly = join(first.dataDir, 'wal-only')
+      mkdirSync(join(walOnly, 'db'), { recursive: true })
+      for (const name of before.filter((n) => n.endsWith('.log'))) execFileSync('cp', [join(db, name), join(walOnly, 'db', name)])
+      const fromWal = await brook(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', walOnly])
+      expect(fromWal).toMatchObject({ code: 1, stderr: expect.stringMatching(/ write-ahead logs?\): opened as it is, LevelDB would start an empty database and delete them; restore the directory from a copy, or move \S+ aside to start with no data\n$/) })
+      rmSync(walOnly, { recursive: true })
 
       execFileSync('sh', ['-c', `echo ${manifest} > ${db}/CURRENT`])
       again = await first.restart()
