@@ -31,7 +31,8 @@ export class Logger {
    * A warning that a client may cause again and again (an old client reconnecting ten times a second with a version
    * it is refused): logged at most once per `intervalMs` for one `key`, the next one saying how many were not logged.
    */
-  warnOncePer(key: string, text: string, intervalMs = 60_000, nowMs = Date.now()): void {
+  warnOncePer(key: string, text: string, intervalMs = 60_000): void {
+    const nowMs = Date.now()
     const seen = this.repeats.get(key)
     if (seen && nowMs - seen.loggedAtMs < intervalMs) {
       seen.skipped++

@@ -7,13 +7,14 @@
  * directory (and the partition it was opening), not in LevelDB's words alone.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import kafkajs from 'kafkajs'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { brook } from '../cli/run-brook.js'
+import { damageEveryTable } from '../helpers/corrupt-table.js'
 
 describe('a failed brook start', () => {
   const dir = mkdtempSync(join(tmpdir(), 'brook-startup-'))
@@ -95,7 +96,7 @@ describe('a brook start on a database without its CURRENT file', () => {
       // Only LevelDB's write-ahead log left (CURRENT, MANIFEST and tables gone): refused too, with no MANIFEST to name.
       const walOnly = join(first.dataDir, 'wal-only')
       mkdirSync(join(walOnly, 'db'), { recursive: true })
-      for (const name of before.filter((n) => n.endsWith('.log'))) execFileSync('cp', [join(db, name), join(walOnly, 'db', name)])
+      for (const name of before.filter((n) => n.endsWith('.log'))) copyFileSync(join(db, name), join(walOnly, 'db', name))
       const fromWal = await brook(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', walOnly])
       expect(fromWal).toMatchObject({ code: 1, stderr: expect.stringMatching(/ write-ahead logs?\): opened as it is, LevelDB would start an empty database and delete them; restore the directory from a copy, or move \S+ aside to start with no data\n$/) })
       rmSync(walOnly, { recursive: true })
@@ -127,18 +128,9 @@ describe('a brook start on a damaged LevelDB table', () => {
       for (let i = 0; i < 20; i++) await producer.send({ topic: 'damaged', acks: -1, messages: Array.from({ length: 200 }, (_, k) => ({ key: `k${k}`, value: `v${i}-${k}` })) })
       await producer.disconnect()
       await first.stop()
-      // A start writes LevelDB's log out as a table file; then every data block of it is damaged (16 bytes every
-      // 1000), its index and footer (the last bytes) left whole so that LevelDB opens it and fails at the reads.
+      // A start writes LevelDB's log out as a table file, whose every data block is then damaged.
       await (await first.restart()).stop()
-      const db = join(first.dataDir, 'db')
-      const tables = readdirSync(db).filter((name) => name.endsWith('.ldb'))
-      expect(tables.length).toBeGreaterThan(0)
-      for (const table of tables) {
-        const size = statSync(join(db, table)).size
-        const fd = openSync(join(db, table), 'r+')
-        for (let at = 100; at < size - 3000; at += 1000) writeSync(fd, Buffer.alloc(16, 0xff), 0, 16, at)
-        closeSync(fd)
-      }
+      damageEveryTable(first.dataDir)
       const result = await brook(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', first.dataDir])
       expect(result.code).toBe(1)
       // The node's INFO lines ("opening 1 topic ..."), then the one line of the failure: no stack trace.
