@@ -11,17 +11,26 @@
  *
  * The whole run is bounded too (RUN_LIMIT_MS, BROOK_TEST_RUN_LIMIT_S): past it, the files still running are named and
  * every process under vitest is killed, whatever holds the run.
+ *
+ * A worker that is gone before its file ended (vitest then says only "Worker exited unexpectedly") is named too, with
+ * its test, its last resident memory, and what the kernel logged about its pid (a segfault, an OOM kill). Vitest turns
+ * a `process.exit` in a worker into a failed test, so such a worker was killed by a signal or crashed in native code.
  */
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { descendants } from '../helpers/processes.js'
 
-/** What a worker writes about itself: its file, since when (ms since the epoch), and the test it is in (null: none yet). */
+/**
+ * What a worker writes about itself: its file, since when (ms since the epoch), the test it is in (null: none yet), and
+ * its resident memory when it last wrote (bytes).
+ */
 export interface WorkerEntry {
   file: string
   startedAt: number
   test: string | null
+  rssBytes: number
 }
 
 /** The longest test file takes about 100 s on 2 cores; ten minutes is a hang. */
@@ -43,6 +52,7 @@ export default function setup(): () => void {
     if (!runReported && Date.now() - runStartedAt >= RUN_LIMIT_MS) {
       runReported = true
       const workers = descendants(process.pid).filter((pid) => !killed.has(pid))
+      for (const pid of workers) killed.add(pid)
       const files = entries(dir).map(({ pid, entry }) => `${pid}: ${entry.file}${entry.test === null ? '' : ` ("${entry.test}")`}`)
       stop(workers, [
         `the run has taken ${Math.round((Date.now() - runStartedAt) / 1000)} s, more than the ${RUN_LIMIT_MS / 1000} s it may take`,
@@ -50,6 +60,7 @@ export default function setup(): () => void {
         'killing every process under vitest',
       ])
     }
+    reportGone(dir, killed)
     for (const { pid, entry } of entries(dir)) {
       if (killed.has(pid) || Date.now() - entry.startedAt < FILE_LIMIT_MS) continue
       killed.add(pid)
@@ -62,6 +73,7 @@ export default function setup(): () => void {
   }, CHECK_EVERY_MS).unref()
   return () => {
     clearInterval(timer)
+    reportGone(dir, killed)
     rmSync(dir, { recursive: true, force: true })
   }
 }
@@ -82,19 +94,55 @@ function stop(processes: readonly number[], lines: readonly string[]): void {
   }
 }
 
-/** The entries of live workers. */
-function entries(dir: string): { pid: number; entry: WorkerEntry }[] {
+/** The entries of live workers (`live`), or of workers gone before their file ended. */
+function entries(dir: string, live = true): { pid: number; entry: WorkerEntry }[] {
   const found: { pid: number; entry: WorkerEntry }[] = []
   for (const name of readdirSync(dir)) {
     const pid = Number(name)
+    if (running(pid) !== live) continue
     try {
-      process.kill(pid, 0)
       found.push({ pid, entry: JSON.parse(readFileSync(join(dir, name), 'utf8')) as WorkerEntry })
     } catch {
-      // A worker gone (its entry is stale), or an entry being written.
+      // An entry being written, or removed as its file ended.
     }
   }
   return found
+}
+
+/** Whether `pid` runs: it exists and is not a zombie. */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Names each worker gone before its file ended (but those the watchdog killed), with how it went, and removes its
+ * entry.
+ */
+function reportGone(dir: string, killed: ReadonlySet<number>): void {
+  for (const { pid, entry } of entries(dir, false)) {
+    rmSync(join(dir, String(pid)), { force: true })
+    if (killed.has(pid)) continue
+    const lines = [
+      `the worker ${pid} running ${entry.file} is gone before the file ended: killed by a signal (a kill, the kernel's OOM killer) or crashed in native code`,
+      `it was in ${entry.test === null ? 'no test yet' : `the test "${entry.test}" or the hooks after it`}, ${Math.round(entry.rssBytes / 2 ** 20)} MiB resident when it started that`,
+      ...kernelLines(pid).map((line) => `the kernel logged: ${line}`),
+    ]
+    process.stderr.write(`\n${lines.map((line) => `watchdog: ${line}`).join('\n')}\n`)
+  }
+}
+
+/** What the kernel logged about `pid` (a segfault, an OOM kill), where dmesg may be read. */
+function kernelLines(pid: number): string[] {
+  try {
+    const log = execFileSync('dmesg', [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
+    return log.split('\n').filter((line) => new RegExp(`\\b${pid}\\b`).test(line)).slice(-5)
+  } catch {
+    return []
+  }
 }
 
 function commandOf(pid: number): string {

@@ -2,7 +2,8 @@
  * The test watchdog (./global.ts, ./worker.ts) on runs of its own: vitest runs fixtures/blocked.ts, whose worker
  * loops without end after starting a child process, beside fixtures/quick.ts, with a short file limit, then with a
  * short run limit. Each run ends failed instead of hanging, the watchdog names the file and the test, the blocked
- * worker's child is killed with it, and the other file still passes.
+ * worker's child is killed with it, and the other file still passes. Then fixtures/gone.ts, whose worker is killed in
+ * its second test: vitest says only "Worker exited unexpectedly", the watchdog names the file and the test.
  */
 import { describe, expect, it, vi } from 'vitest'
 import { spawn } from 'node:child_process'
@@ -56,11 +57,20 @@ describe('the test watchdog', () => {
   })
 
   it('past the run limit, names the files still running and kills every worker, and the run ends failed', async () => {
-    const { code, output } = await runFixtures({ BROOK_TEST_FILE_LIMIT_S: '600', BROOK_TEST_RUN_LIMIT_S: '4' })
+    // The limit counts from vitest's start: on a loaded machine the blocked file's worker needs seconds to be in its test.
+    const { code, output } = await runFixtures({ BROOK_TEST_FILE_LIMIT_S: '600', BROOK_TEST_RUN_LIMIT_S: '8' })
     expect(code, output).toBe(1)
-    expect(output).toMatch(/watchdog: the run has taken \d+ s, more than the 4 s it may take/)
+    expect(output).toMatch(/watchdog: the run has taken \d+ s, more than the 8 s it may take/)
     expect(output).toMatch(/watchdog: files still running: \d+: \S*test\/watchdog\/fixtures\/blocked\.ts \("test\/watchdog\/fixtures\/blocked\.ts > blocks its worker"\)/)
     expect(output).toMatch(/Test Files +1 passed \(2\)/)
     await expectSleeperKilled(output)
+  })
+
+  it('names the file and the test of a worker killed before its file ended', async () => {
+    const { code, output } = await runFixtures({ BROOK_WATCHDOG_FIXTURES: 'gone,quick' })
+    expect(code, output).toBe(1)
+    expect(output).toMatch(/watchdog: the worker \d+ running \S*test\/watchdog\/fixtures\/gone\.ts is gone before the file ended: killed by a signal/)
+    expect(output).toMatch(/watchdog: it was in the test "test\/watchdog\/fixtures\/gone\.ts > takes its worker away" or the hooks after it, \d+ MiB resident/)
+    expect(output).toContain('Worker exited unexpectedly')
   })
 })
