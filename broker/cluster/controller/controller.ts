@@ -257,8 +257,10 @@ export class QuorumController implements RaftStateMachine {
       // What happened under the previous controller is not known: look at the preferred leaders once at the start.
       this.rebalanceDue = true
       // Every broker gets a full session from now, as in Kafka, except the node of the controller this one replaces:
-      // its session counts from when it last answered this node's fetches. It was most likely lost (a majority stopped
-      // hearing from it), and a full session from now would keep its partitions leaderless for the election time too.
+      // its session counts from when this node last heard from it (a fetch answer, its resignation, its vote). It was
+      // most likely lost (a majority stopped hearing from it), and a full session from now would keep its partitions
+      // leaderless for the election time too; one that was only stopped for a while and resigned on its return keeps
+      // a session from then.
       const predecessor = leader.predecessor
       if (predecessor && predecessor.leaderId !== this.options.nodeId) this.lastContactMs.set(predecessor.leaderId, predecessor.lastHeardMs)
     }

@@ -86,10 +86,10 @@ export interface LeaderAndEpoch {
   readonly leaderId: number | null
   readonly epoch: number
   /**
-   * Only when the local member is reported as leader: the leader it followed last, and when that leader last answered
-   * one of its fetches (ms, the member's clock). A member is elected only once a majority stopped hearing from the
-   * leader, so this is when that leader was last known to be alive; absent when the member heard from no leader since
-   * the last one it followed or led.
+   * Only when the local member is reported as leader: the leader it followed last, and when a message from that
+   * leader last came (ms, the member's clock): a fetch answer, or later its resignation (EndQuorumEpoch) or its vote. A
+   * member is elected only once a majority stopped hearing from the leader or it resigned, so this is when that leader
+   * was last known to be alive; absent when the member heard from no leader since the last one it followed or led.
    */
   readonly predecessor?: LeaderContact
 }
@@ -167,7 +167,10 @@ export class RaftNode {
   private messages: RaftEnvelope[] = []
   private nextPollMs = 0
   private notifiedLeader: LeaderAndEpoch | null = null
-  /** The leader this member follows or last followed, once it answered a fetch; cleared when another leader is known. */
+  /**
+   * The leader this member follows or last followed, once it answered a fetch, and when a message from it last came;
+   * cleared when another leader is known.
+   */
   private leaderContact: LeaderContact | null = null
   /** Taken from leaderContact when this member became leader, for the notification of its leadership. */
   private predecessor: LeaderContact | null = null
@@ -229,6 +232,9 @@ export class RaftNode {
     this.enter()
     if (envelope.destination !== this.nodeId)
       throw new Error(`raft node ${this.nodeId} got a message for ${envelope.destination}`)
+    // Any message from the leader last followed shows it alive then (its vote, its resignation, not only a fetch
+    // answer): a successor's controller counts that node's broker session from it.
+    if (this.leaderContact?.leaderId === envelope.source) this.leaderContact = { leaderId: envelope.source, lastHeardMs: nowMs }
     this.dispatch(envelope, nowMs)
     this.poll(nowMs)
   }

@@ -137,6 +137,38 @@ describe('raft scenarios', () => {
     cluster.checkAll({ final: true })
   })
 
+  test("a leader stopped for a while, needed for the majority, resigns on its return: its successor dates it from then", async () => {
+    const cluster = await SimCluster.start({ voters: VOTERS, seed: 21 })
+    const old = await leaderAmong(cluster, VOTERS)
+    await commit(cluster, old, ['a'], VOTERS)
+    const [successor, down] = VOTERS.filter((id) => id !== old.nodeId)
+    cluster.crash(down!)
+    // Stopped far longer than a fetch timeout: no majority elects anyone without it. Cut off from the successor until
+    // just after its return, so that its first act is its own check of the quorum (as when a stopped process's timers
+    // fire before it reads its sockets): it resigns.
+    cluster.network.partition([[old.nodeId], [successor!]])
+    await cluster.run(20) // what was on its way arrives
+    cluster.pause(old.nodeId)
+    await cluster.run(30_000)
+    expect(cluster.leaders()).toEqual([])
+    const resumedAt = cluster.now
+    await cluster.resume(old.nodeId)
+    expect(old.role).toBe('Resigned')
+    cluster.network.heal()
+
+    const next = await leaderAmong(cluster, [successor!])
+    // Its state machine hears of its leadership once it applied all before its epoch.
+    const changes = cluster.node(successor!).machine!.leaderChanges
+    expect(await cluster.runUntil(() => changes.at(-1)?.leaderId === successor, 5_000)).toBe(true)
+    const change = changes.at(-1)!
+    expect(change).toMatchObject({ leaderId: successor, epoch: next.epoch, predecessor: { leaderId: old.nodeId } })
+    // Its resignation and its vote came after the pause: the successor dates it from them, not from its last fetch
+    // answer before the pause.
+    expect(change.predecessor!.lastHeardMs).toBeGreaterThanOrEqual(resumedAt)
+    await commit(cluster, next, ['b'], [old.nodeId, successor!])
+    cluster.checkAll({ final: true })
+  })
+
   describe('a leader that resigns (a clean stop)', () => {
     // Without EndQuorumEpoch no follower would ask for a vote before its fetch timeout: an election within it is
     // the resignation's doing. Time here is simulated, so the bound is exact.
