@@ -17,10 +17,12 @@
  *     group commit writes what arrives together),
  *   - no request that mutes the connection (Fetch) is in progress or has its answer still in the socket,
  *   - the socket's unsent answers are below its high-water mark (writableNeedDrain is false),
- *   - and the node's RequestBudget (queued.max.requests, queued.max.request.bytes) has room.
+ *   - and the node's RequestBudget has room for its bytes (queued.max.request.bytes).
  * Otherwise the socket is paused: the kernel's buffers fill and TCP makes the client wait. An admitted frame is read
  * to its end; its bytes count against the budget from the moment its size is read until it is answered (acks=0
- * produce: until its append is done). Bytes read beyond an admitted frame are at most one socket read.
+ * produce: until its append is done). Once it is in whole, it takes a place in queued.max.requests, or waits unread
+ * with the socket paused until one is free: a partly sent frame holds no place, so clients that send the start of
+ * frames and stall cannot take every place. Bytes read beyond an admitted frame are at most one socket read.
  *
  * Failure: an exception anywhere in handling a request, encoding its answer or reading the socket is logged with its
  * stack and closes this connection only. A connection with no bytes read or written for connections.max.idle.ms is
@@ -60,7 +62,9 @@ interface Slot {
 /** A request's share of the budget, from admission until it is answered. */
 interface Ticket {
   readonly size: number
-  /** Its place in queued.max.requests was given back early (RequestContext.parked). */
+  /** It holds a place in queued.max.requests: taken once the whole frame is in. */
+  placed: boolean
+  /** Its place was given back early (RequestContext.parked). */
   parked: boolean
 }
 
@@ -175,6 +179,12 @@ export class Connection {
         if (!this.admitted && !this.admitNext()) break
         const ticket = this.admitted!
         if (this.buffered < 4 + ticket.size) break
+        if (!this.budget.takeRequest()) {
+          this.waitingForBudget = true
+          this.budget.wait('request', this.budgetHasRoom)
+          break
+        }
+        ticket.placed = true
         this.admitted = null
         this.handleFrame(this.take(4 + ticket.size).subarray(4), ticket)
       }
@@ -182,7 +192,9 @@ export class Connection {
       this.reading = false
     }
     if (this.closed) return
-    const wantBytes = this.admitted !== null || (!this.waitingForBudget && !this.blocked())
+    // An admitted frame is read to its end; a whole one waiting for a place, or none admitted, waits unread.
+    const wantBytes =
+      this.admitted !== null ? this.buffered < 4 + this.admitted.size : !this.waitingForBudget && !this.blocked()
     if (wantBytes && this.paused) {
       this.paused = false
       this.socket.resume()
@@ -192,7 +204,7 @@ export class Connection {
     }
   }
 
-  /** Reads the next frame's size and takes its share of the budget; false when it cannot (yet). */
+  /** Reads the next frame's size and takes its bytes of the budget (its place comes once it is in); false when it cannot (yet). */
   private admitNext(): boolean {
     if (this.buffered < 4 || this.waitingForBudget || this.blocked()) return false
     const size = this.peekSize()
@@ -201,12 +213,12 @@ export class Connection {
       this.close(`invalid frame size ${size} (socket.request.max.bytes is ${max})`)
       return false
     }
-    if (!this.budget.take(size)) {
+    if (!this.budget.takeBytes(size)) {
       this.waitingForBudget = true
       this.budget.wait(size, this.budgetHasRoom)
       return false
     }
-    this.admitted = { size, parked: false }
+    this.admitted = { size, placed: false, parked: false }
     this.inFlightBytes += size
     return true
   }
@@ -225,7 +237,7 @@ export class Connection {
   private finish(ticket: Ticket): void {
     this.inFlightBytes -= ticket.size
     this.budget.releaseBytes(ticket.size)
-    if (!ticket.parked) this.budget.releaseRequest()
+    if (ticket.placed && !ticket.parked) this.budget.releaseRequest()
   }
 
   private peekSize(): number {

@@ -3,8 +3,8 @@
  * writes nothing (a half-sent frame included), max.connections.per.ip closes an extra connection at once,
  * max.connections keeps an extra connection unread until another closes, and running out of file descriptors leaves
  * the node up and serving once descriptors are free again. A client refused again and again for the same reason (an
- * old one asking Fetch v3, reconnecting at once) is logged once a minute, not at every connection. Raw sockets: these
- * are about connections, not requests.
+ * old one asking Fetch v3, reconnecting at once) is logged once a minute, not at every connection. Frames sent in part
+ * hold no place in queued.max.requests. Raw sockets: these are about connections, not requests.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
@@ -67,6 +67,21 @@ describe('a client refused again and again', () => {
     older.send(requestFrame({ apiKey: 1, apiVersion: 2, correlationId: 1 }))
     expect(await older.closedWithin(10_000)).toBe(true)
     await waitFor('the other refusal logged', () => broker!.output().includes('Fetch v2 is not supported'))
+  })
+})
+
+describe('frames sent in part (slowloris)', () => {
+  it('hold no place in queued.max.requests: clients that stall in the middle of frames do not stop the node serving others', async () => {
+    broker = await startBroker({ args: ['--queued-max-requests', '5'] })
+    // Twice as many stalled frames as there are places: each sends a frame's size and one byte of it, then nothing.
+    const stalled = await Promise.all(Array.from({ length: 10 }, () => open(broker!.port)))
+    for (const connection of stalled) connection.send(apiVersionsV0(1).subarray(0, 5))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const others = await Promise.all(Array.from({ length: 3 }, () => open(broker!.port)))
+    for (const [i, connection] of others.entries()) await expectServed(connection, 10 + i)
+    // A whole request sent in two parts is served too, and a stalled one once it is finished.
+    stalled[0]!.send(apiVersionsV0(1).subarray(5))
+    expect(parseApiVersionsV0(await stalled[0]!.nextFrame())).toMatchObject({ correlationId: 1, errorCode: 0 })
   })
 })
 
