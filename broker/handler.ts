@@ -21,6 +21,7 @@ import type { ReplicaManager } from './cluster/replica-manager.js'
 import type { CoordinatorPartitions } from './coordinator-partitions.js'
 import type { Topic } from './partition.js'
 import { ErrorCode } from '../protocol/errors.js'
+import { clientEndpoint } from './cluster/metadata/image.js'
 
 /** This node as clients reach it: what Metadata, FindCoordinator, DescribeCluster and DescribeConfigs name. */
 export interface NodeEndpoint {
@@ -90,15 +91,17 @@ export function leadershipError(services: BrokerServices, topic: Topic, partitio
 
 /**
  * The brokers Metadata and DescribeCluster list: on a single node the node itself; on a cluster node the registered,
- * unfenced brokers of the node's metadata image with the client listener each registered (as a KRaft broker lists
- * the live brokers of its image), by id.
+ * unfenced brokers of the node's metadata image with the client listener each registered (CLIENT_LISTENER_NAME; a
+ * broker without one is left out, as a KRaft broker lists the live brokers of its image that have the listener), by id.
  */
 export function liveBrokerEndpoints(services: BrokerServices): { nodeId: number; host: string; port: number; rack: string | null }[] {
   if (!services.quorum) return [{ nodeId: services.endpoint.nodeId, host: services.endpoint.host, port: services.endpoint.port, rack: null }]
   return [...services.quorum.controller.image.brokers.values()]
-    .filter((broker) => !broker.fenced && broker.endPoints.length > 0)
-    .sort((a, b) => a.brokerId - b.brokerId)
-    .map((broker) => ({ nodeId: broker.brokerId, host: broker.endPoints[0]!.host, port: broker.endPoints[0]!.port, rack: broker.rack }))
+    .flatMap((broker) => {
+      const endpoint = clientEndpoint(broker)
+      return !broker.fenced && endpoint ? [{ nodeId: broker.brokerId, host: endpoint.host, port: endpoint.port, rack: broker.rack }] : []
+    })
+    .sort((a, b) => a.nodeId - b.nodeId)
 }
 
 /** Returned by a handler whose request gets no response (Produce with acks=0). */

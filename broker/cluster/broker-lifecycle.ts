@@ -34,7 +34,7 @@ import { brokerHeartbeat, type BrokerHeartbeatRequest, type BrokerHeartbeatRespo
 import type { Logger } from '../logger.js'
 import type { NodeEndpoint } from '../handler.js'
 import type { QuorumRunner } from './quorum-runner.js'
-import type { MetadataImage } from './metadata/image.js'
+import { CLIENT_LISTENER_NAME, type MetadataImage } from './metadata/image.js'
 
 /** The first wait before trying again after a failed registration or heartbeat (Kafka's initial backoff, 100 ms). */
 export const RETRY_BACKOFF_MS = 100
@@ -164,7 +164,7 @@ export class BrokerLifecycle {
           brokerId: quorum.nodeId,
           clusterId: quorum.clusterId,
           incarnationId: this.incarnationId,
-          listeners: [{ name: 'PLAINTEXT', host: endpoint.host, port: endpoint.port, securityProtocol: PLAINTEXT }],
+          listeners: [{ name: CLIENT_LISTENER_NAME, host: endpoint.host, port: endpoint.port, securityProtocol: PLAINTEXT }],
           features: [],
           rack: null,
           isMigratingZkBroker: false,

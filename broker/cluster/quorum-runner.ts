@@ -158,6 +158,7 @@ export class QuorumRunner implements RaftStateMachine {
     this.onFatal = options.onFatal
     this.controller = new QuorumController({
       nodeId: options.nodeId,
+      clusterNodeIds: options.voters.map((voter) => voter.id),
       log: () => this.raft,
       newTopicId: () => crypto.randomUUID(),
       brokerSessionTimeoutMs: options.brokerSessionTimeoutMs,

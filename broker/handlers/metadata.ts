@@ -7,7 +7,10 @@
  *   as a KRaft broker answers from its MetadataCache: the registered, unfenced brokers with the client listener each
  *   registered, the controller quorum's leader as controller (this node while the leader is not a live broker, -1
  *   while neither is), and each topic's partitions with the image's leader, leaderEpoch, replicas and isr
- *   (offlineReplicas: the replicas on fenced brokers; a partition without a leader is LEADER_NOT_AVAILABLE). An
+ *   (offlineReplicas: the replicas on fenced brokers). A partition whose leader is not among the brokers answered is
+ *   answered with leader -1, as KRaftMetadataCache.partitionMetadata does: LEADER_NOT_AVAILABLE when it has no leader
+ *   or its leader is not a live broker, and LISTENER_NOT_FOUND (v6+; LEADER_NOT_AVAILABLE before) when its leader is
+ *   live but registered no client listener, so a client never gets a leader it cannot find an address for. An
  *   unknown topic is auto-created through the active controller (cluster/topic-changes.ts) and answered
  *   LEADER_NOT_AVAILABLE until the node's image holds it, as Kafka does while a creation completes. A creation the
  *   controller refuses (too few live brokers for `default.replication.factor`, no controller quorum) is answered the
@@ -39,7 +42,7 @@ import { ZERO_UUID } from '../../protocol/constants.js'
 import { controllerIdOf, defineHandler, liveBrokerEndpoints, type BrokerServices } from '../handler.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
 import { createTopicAtController } from '../cluster/topic-changes.js'
-import { NO_LEADER, type MetadataImage, type TopicImage } from '../cluster/metadata/image.js'
+import { clientEndpoint, NO_LEADER, type MetadataImage, type PartitionRegistration, type TopicImage } from '../cluster/metadata/image.js'
 import type { Topic } from '../partition.js'
 import { INTERNAL_TOPICS, topicNameProblem } from '../topics.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -92,16 +95,27 @@ async function lookupOrCreate(services: BrokerServices, name: string, autoCreate
   }
 }
 
-function describeImageTopic(image: MetadataImage, topic: TopicImage): MetadataResponseTopic {
+/**
+ * A partition's leader as Metadata answers it (KRaftMetadataCache): the leader, or -1 with LEADER_NOT_AVAILABLE when
+ * there is none or it is not a live (registered, unfenced) broker, or -1 with LISTENER_NOT_FOUND (LEADER_NOT_AVAILABLE
+ * before v6, KafkaApis' errorUnavailableListeners) when it registered no client listener.
+ */
+function leaderOf(image: MetadataImage, partition: PartitionRegistration, apiVersion: number): { errorCode: number; leaderId: number } {
+  const broker = partition.leader === NO_LEADER ? undefined : image.brokers.get(partition.leader)
+  if (broker === undefined || broker.fenced) return { errorCode: ErrorCode.LEADER_NOT_AVAILABLE, leaderId: NO_LEADER }
+  if (clientEndpoint(broker) === undefined) return { errorCode: apiVersion >= 6 ? ErrorCode.LISTENER_NOT_FOUND : ErrorCode.LEADER_NOT_AVAILABLE, leaderId: NO_LEADER }
+  return { errorCode: ErrorCode.NONE, leaderId: partition.leader }
+}
+
+function describeImageTopic(image: MetadataImage, topic: TopicImage, apiVersion: number): MetadataResponseTopic {
   return {
     errorCode: ErrorCode.NONE,
     name: topic.name,
     topicId: topic.topicId,
     isInternal: INTERNAL_TOPICS.has(topic.name),
     partitions: [...topic.partitions].map(([partitionIndex, partition]) => ({
-      errorCode: partition.leader === NO_LEADER ? ErrorCode.LEADER_NOT_AVAILABLE : ErrorCode.NONE,
+      ...leaderOf(image, partition, apiVersion),
       partitionIndex,
-      leaderId: partition.leader,
       leaderEpoch: partition.leaderEpoch,
       replicaNodes: [...partition.replicas],
       isrNodes: [...partition.isr],
@@ -121,9 +135,9 @@ function autoCreateFailures(quorum: QuorumRunner): Map<string, string> {
   return failures
 }
 
-async function lookupOrCreateInCluster(services: BrokerServices, quorum: QuorumRunner, name: string, autoCreate: boolean): Promise<MetadataResponseTopic> {
+async function lookupOrCreateInCluster(services: BrokerServices, quorum: QuorumRunner, name: string, autoCreate: boolean, apiVersion: number): Promise<MetadataResponseTopic> {
   const topic = quorum.controller.image.topic(name)
-  if (topic) return describeImageTopic(quorum.controller.image, topic)
+  if (topic) return describeImageTopic(quorum.controller.image, topic, apiVersion)
   if (topicNameProblem(name)) return missing(name, ErrorCode.INVALID_TOPIC_EXCEPTION)
   if (!autoCreate || !services.config.autoCreateTopics || INTERNAL_TOPICS.has(name)) return missing(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
   const created = await createTopicAtController(quorum, { name, numPartitions: services.config.defaultPartitions, replicationFactor: services.config.defaultReplicationFactor }, { forward: true })
@@ -141,7 +155,7 @@ async function lookupOrCreateInCluster(services: BrokerServices, quorum: QuorumR
     }
   }
   const now = quorum.controller.image.topic(name)
-  return now ? describeImageTopic(quorum.controller.image, now) : missing(name, ErrorCode.LEADER_NOT_AVAILABLE)
+  return now ? describeImageTopic(quorum.controller.image, now, apiVersion) : missing(name, ErrorCode.LEADER_NOT_AVAILABLE)
 }
 
 /** Metadata on a cluster node: everything from its metadata image. */
@@ -150,13 +164,13 @@ async function clusterMetadata(request: MetadataRequest, services: BrokerService
   const autoCreate = apiVersion < 4 || request.allowAutoTopicCreation
   const image = quorum.controller.image
   const topics = all
-    ? [...image.topicsById.values()].map((topic) => describeImageTopic(image, topic))
+    ? [...image.topicsById.values()].map((topic) => describeImageTopic(image, topic, apiVersion))
     : await Promise.all(
         request.topics!.map((wanted) => {
-          if (wanted.name !== null) return lookupOrCreateInCluster(services, quorum, wanted.name, autoCreate)
+          if (wanted.name !== null) return lookupOrCreateInCluster(services, quorum, wanted.name, autoCreate, apiVersion)
           if (apiVersion < 12) return missing('', ErrorCode.INVALID_REQUEST, wanted.topicId)
           const topic = image.topicsById.get(wanted.topicId)
-          return topic ? describeImageTopic(image, topic) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
+          return topic ? describeImageTopic(image, topic, apiVersion) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
         }),
       )
   const brokers = liveBrokerEndpoints(services)

@@ -35,6 +35,7 @@
  * - a new partition (a new topic's, or one CreatePartitions adds) starts at leader and partition epoch 0, its ISR
  *   the live brokers among its replicas (all of them when the controller placed it), led by the first of them;
  * - a broker epoch is the offset of its registration record, so it only grows;
+ * - only the cluster's nodes register, each with a plausible client listener (`registrationProblem`);
  * - producer-id blocks of PRODUCER_ID_BLOCK_SIZE are handed out in order, each once.
  */
 import { quote } from '../../quote.js'
@@ -48,6 +49,8 @@ import {
   MetadataImage,
   NO_LEADER,
   NO_LEADER_CHANGE,
+  CLIENT_LISTENER_NAME,
+  clientEndpoint,
   type BrokerEndpoint,
   type BrokerRegistration,
   type PartitionRegistration,
@@ -64,6 +67,9 @@ export const PRODUCER_ID_BLOCK_SIZE = 1000n
 /** The metadata.version feature level the first active controller writes (bootstraps) into an empty log. */
 export const BOOTSTRAP_METADATA_VERSION = 1
 
+/** The longest host a broker may register for a listener, in characters (a DNS name's limit, RFC 1035). */
+export const MAX_HOST_LENGTH = 255
+
 /** The log the controller proposes to: a RaftNode (its propose and logEndOffset). */
 export interface MetadataLog {
   readonly logEndOffset: bigint
@@ -73,6 +79,11 @@ export interface MetadataLog {
 export interface QuorumControllerOptions {
   /** This quorum member's node id: the controller is active while the member leads. */
   nodeId: number
+  /**
+   * The ids of the cluster's nodes, the only broker ids that may register (BrokerRegistration). Every Brook node is a
+   * voter of the controller quorum and a broker, so these are `controller.quorum.voters`' ids.
+   */
+  clusterNodeIds: readonly number[]
   /** The RaftNode this controller's member is (read when proposing, never from inside apply). */
   log: () => MetadataLog
   /** A new topic id (a random UUID; seeded in simulation). */
@@ -327,10 +338,16 @@ export class QuorumController implements RaftStateMachine {
    * controller was left to fence it), and Kafka makes each wait out that granted session (broker.session.timeout.ms),
    * while the image still names it leader and it serves nothing (NOT_LEADER_OR_FOLLOWER). Here it registers at once,
    * and leadership moves off its old incarnation as on any re-registration.
+   *
+   * A registration that could not be a node of this cluster is refused with INVALID_REQUEST and writes nothing (see
+   * `registrationProblem`): a broker id that is not one of `clusterNodeIds` (-1, Brook's "no leader", among them),
+   * no listener named CLIENT_LISTENER_NAME, or a listener whose host or port is not plausible.
    */
   registerBroker(request: BrokerRegistrationRequest, nowMs: number): ControllerResult<{ brokerEpoch: bigint }> {
     const active = this.active
     if (!active) return notController()
+    const problem = registrationProblem(request, this.options.clusterNodeIds)
+    if (problem !== null) return failure('INVALID_REQUEST', problem)
     const existing = active.working.brokers.get(request.brokerId)
     const last = this.lastContactMs.get(request.brokerId)
     if (
@@ -767,6 +784,31 @@ export function assignmentProblem(image: MetadataImage, assignments: readonly (r
     const unknown = replicas.find((id) => !image.brokers.has(id))
     if (unknown !== undefined) return `partition ${partitionId} names broker ${unknown}, which is not registered`
     if (!replicas.some((id) => live.includes(id))) return `every broker of partition ${partitionId} is fenced: [${replicas}]`
+  }
+  return null
+}
+
+/** The characters of a host name, an IPv4 address or an IPv6 address (bracketed or not, with a zone). */
+const HOST = /^[A-Za-z0-9._:%[\]-]+$/
+
+/**
+ * What makes `request` a registration no node of this cluster sends, or null: a broker id not among `nodeIds`, no
+ * listener named CLIENT_LISTENER_NAME (clients could not be told where the broker is), or a listener whose host is
+ * empty, longer than MAX_HOST_LENGTH or has a character no host name or IP address has (letters, digits and
+ * `-._:%[]` only), or whose port is not 1-65535.
+ */
+export function registrationProblem(request: BrokerRegistrationRequest, nodeIds: readonly number[]): string | null {
+  if (!nodeIds.includes(request.brokerId)) return `broker id ${request.brokerId} is not a node of this cluster (its nodes: ${[...nodeIds].sort((a, b) => a - b).join(', ')})`
+  if (clientEndpoint(request) === undefined) {
+    return `broker ${request.brokerId} registers no ${CLIENT_LISTENER_NAME} listener (it registers ${request.endPoints.length === 0 ? 'none' : request.endPoints.map((endpoint) => quote(endpoint.name)).join(', ')})`
+  }
+  for (const endpoint of request.endPoints) {
+    if (endpoint.host.length === 0 || endpoint.host.length > MAX_HOST_LENGTH || !HOST.test(endpoint.host)) {
+      return `broker ${request.brokerId}'s listener ${quote(endpoint.name)} has no plausible host: ${quote(endpoint.host)}`
+    }
+    if (!Number.isInteger(endpoint.port) || endpoint.port < 1 || endpoint.port > 65535) {
+      return `broker ${request.brokerId}'s listener ${quote(endpoint.name)} has port ${endpoint.port}, not one of 1-65535`
+    }
   }
   return null
 }

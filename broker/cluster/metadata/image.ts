@@ -39,6 +39,17 @@ export const NO_LEADER_CHANGE = -2
 
 export type BrokerEndpoint = Readonly<RegisterBrokerRecordBrokerEndpoint>
 
+/**
+ * The listener clients use, by name (Kafka's `inter.broker.listener.name` and client listener alike: a Brook node has
+ * only this one). A broker registers it, and Metadata and DescribeCluster serve its host and port.
+ */
+export const CLIENT_LISTENER_NAME = 'PLAINTEXT'
+
+/** The endpoint a broker registered for CLIENT_LISTENER_NAME, or undefined when it registered none. */
+export function clientEndpoint(broker: { readonly endPoints: readonly BrokerEndpoint[] }): BrokerEndpoint | undefined {
+  return broker.endPoints.find((endpoint) => endpoint.name === CLIENT_LISTENER_NAME)
+}
+
 /** One broker as registered (Kafka's BrokerRegistration). */
 export interface BrokerRegistration {
   readonly brokerId: number

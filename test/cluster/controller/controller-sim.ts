@@ -65,6 +65,8 @@ export class ControllerSim {
       machine: (node) => {
         const controller = new QuorumController({
           nodeId: node.id,
+          // The simulated brokers may outnumber the three voters: every one of them is a node of the cluster.
+          clusterNodeIds: [...new Set([1, 2, 3, ...options.brokerIds])],
           log: () => node.raft!,
           newTopicId: () => uuid(random),
           brokerSessionTimeoutMs: SESSION_TIMEOUT_MS,

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { ElectionType } from '../../../protocol/constants.js'
-import { NO_LEADER } from '../../../broker/cluster/metadata/image.js'
+import { NO_LEADER, type BrokerEndpoint } from '../../../broker/cluster/metadata/image.js'
 import type { ElectionResult } from '../../../broker/cluster/controller/controller.js'
 import { activeImage, committed, ControllerSim, HEARTBEAT_INTERVAL_MS, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS, startedSim } from './controller-sim.js'
 
@@ -90,6 +90,47 @@ describe('quorum controller', () => {
     for (const partition of activeImage(sim).topic('readings')!.partitions.values()) expect(partition.leader).not.toBe(1)
     // Broker 2 heartbeat to the new controller: a second incarnation of it is still refused.
     expect(await register(2, '00000000cafe')).toMatchObject({ ok: false, errorCode: ErrorCode.DUPLICATE_BROKER_REGISTRATION })
+  })
+
+  it('refuses a registration no node of the cluster sends (an id not a voter, no client listener, an implausible host) and writes nothing', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const plaintext = { name: 'PLAINTEXT', host: '127.0.0.1', port: 9999, securityProtocol: 0 }
+    const request = (brokerId: number, endPoints: BrokerEndpoint[]) => ({ brokerId, incarnationId: '00000000-0000-4000-8000-00000000beef', endPoints, rack: null })
+    // Broker 2 stops and is fenced: only the checks below keep its id from registering again.
+    sim.killBroker(2)
+    await sim.runUntil(() => activeImage(sim).brokers.get(2)?.fenced === true, 3 * SESSION_TIMEOUT_MS, 'broker 2 is fenced')
+    const active = sim.activeIds()[0]!
+    const refusals: [number, BrokerEndpoint[]][] = [
+      [-1, [plaintext]],
+      [98, [plaintext]],
+      [4, [plaintext]],
+      [2, []],
+      [2, [{ ...plaintext, name: 'EXTERNAL' }]],
+      [2, [{ ...plaintext, host: 'h'.repeat(30_000) }]],
+      [2, [{ ...plaintext, host: 'h'.repeat(256) }]],
+      [2, [{ ...plaintext, host: '' }]],
+      [2, [plaintext, { ...plaintext, name: 'REPLICATION', host: 'bad host\n' }]],
+      [2, [{ ...plaintext, port: 0 }]],
+    ]
+    for (const [brokerId, endPoints] of refusals) {
+      const outcome = await sim.cluster.act(active, (raft) => {
+        const before = { logEndOffset: raft.logEndOffset, image: sim.controller(active)!.image }
+        const result = sim.controller(active)!.registerBroker(request(brokerId, endPoints), sim.cluster.now)
+        return { result, wrote: raft.logEndOffset !== before.logEndOffset, imageChanged: sim.controller(active)!.image !== before.image }
+      })
+      expect(outcome, `broker ${brokerId} with ${JSON.stringify(endPoints).slice(0, 200)}`).toMatchObject({
+        result: { ok: false, errorCode: ErrorCode.INVALID_REQUEST },
+        wrote: false,
+        imageChanged: false,
+      })
+    }
+    expect([...activeImage(sim).brokers.keys()].sort()).toEqual([1, 2, 3])
+    // A voter's registration (a new incarnation, once the old one's session ran out) is taken, with a host of the
+    // longest allowed length and an IPv6 listener beside the client one.
+    const taken = await sim.request((c) => c.registerBroker(request(2, [{ ...plaintext, host: 'h'.repeat(255) }, { ...plaintext, name: 'REPLICATION', host: '::1' }]), sim.cluster.now))
+    if (!taken.ok) throw new Error(taken.message)
+    expect(activeImage(sim).brokers.get(2)).toMatchObject({ brokerEpoch: taken.lastOffset, fenced: true })
   })
 
   it('places replicas so that leaders spread, and refuses what it cannot place', async () => {
