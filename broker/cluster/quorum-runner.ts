@@ -42,7 +42,7 @@ import type { RaftSnapshot, RaftStore } from '../../storage/raft-store.js'
 import type { Logger } from '../logger.js'
 import { RaftNode, type CommittedBatch, type LeaderAndEpoch, type RaftStateMachine, type ReplicaDescription } from './raft/node.js'
 import { raftConfig, type RaftConfig } from './raft/config.js'
-import type { RaftEnvelope, RaftRequest, RaftResponse } from './raft/messages.js'
+import type { EndQuorumEpochRequest, EndQuorumEpochResponse, RaftEnvelope, RaftRequest, RaftResponse } from './raft/messages.js'
 import {
   QuorumController,
   type AlterPartitionRequest,
@@ -281,18 +281,10 @@ export class QuorumRunner implements RaftStateMachine {
 
   /**
    * A quorum request from `source`: resolves with the member's response, or rejects when the member gives none
-   * within the request timeout (it dropped the request) or has stopped.
+   * within the request timeout (it dropped the request) or has stopped. An EndQuorumEpoch the member took is logged
+   * (`logResignation`).
    */
   receive(source: number, message: RaftRequest): Promise<RaftResponse> {
-    if (message.type === 'EndQuorumEpochRequest') {
-      // One from an epoch this node has left (a leader paused past its epoch, resigning on its return) starts nothing.
-      this.log.info(
-        message.leaderEpoch < this.raft.epoch
-          ? `controller quorum epoch ${message.leaderEpoch}: node ${message.leaderId} resigns (EndQuorumEpoch), but this node is at epoch ${this.raft.epoch} already; nothing to elect`
-          : `controller quorum epoch ${message.leaderEpoch}: node ${message.leaderId} resigns (EndQuorumEpoch, preferred successors ` +
-              `[${message.preferredSuccessors.join(', ')}]); electing a new leader`,
-      )
-    }
     const correlationId = this.nextInboundId++
     const key = `${source}/${correlationId}`
     return new Promise<RaftResponse>((resolve, reject) => {
@@ -302,6 +294,7 @@ export class QuorumRunner implements RaftStateMachine {
       }, this.raft.config.requestTimeoutMs)
       this.inbound.set(key, (response) => {
         clearTimeout(timer)
+        if (message.type === 'EndQuorumEpochRequest' && response.type === 'EndQuorumEpochResponse') this.logResignation(message, response)
         resolve(response)
       })
       this.step((raft, nowMs) => raft.receive({ source, destination: this.nodeId, correlationId, message }, nowMs)).catch((error: Error) => {
@@ -310,6 +303,25 @@ export class QuorumRunner implements RaftStateMachine {
         reject(error)
       })
     })
+  }
+
+  /**
+   * Logs a voter's resignation (EndQuorumEpoch) by the member's answer to it: taken (NONE), an election follows; from
+   * an epoch this node has left (FENCED_LEADER_EPOCH: a leader paused past its epoch, resigning on its return), it
+   * starts nothing. One the member refused otherwise (INCONSISTENT_VOTER_SET for a leader that is not a voter,
+   * INCONSISTENT_CLUSTER_ID) is not logged: it changed nothing, and its leader id is only what the sender claims.
+   */
+  private logResignation(request: EndQuorumEpochRequest, response: EndQuorumEpochResponse): void {
+    if (response.errorCode === ErrorCode.NONE) {
+      this.log.info(
+        `controller quorum epoch ${request.leaderEpoch}: node ${request.leaderId} resigns (EndQuorumEpoch, preferred successors ` +
+          `[${request.preferredSuccessors.join(', ')}]); electing a new leader`,
+      )
+    } else if (response.errorCode === ErrorCode.FENCED_LEADER_EPOCH) {
+      this.log.info(
+        `controller quorum epoch ${request.leaderEpoch}: node ${request.leaderId} resigns (EndQuorumEpoch), but this node is at epoch ${response.leaderEpoch} already; nothing to elect`,
+      )
+    }
   }
 
   /** BrokerRegistration at the active controller, answered once committed. */
