@@ -8,8 +8,9 @@
  *   leaves unanswered within its request timeout is REQUEST_TIMED_OUT.
  * - BrokerRegistration v0-4 and BrokerHeartbeat v0-1 (KIP-631): the active controller's operations, answered once
  *   their records commit; any other member answers NOT_CONTROLLER. A registration naming another cluster is
- *   INCONSISTENT_CLUSTER_ID. A heartbeat's wantShutDown starts a controlled shutdown, answered shouldShutDown once
- *   the node may stop (`QuorumController.heartbeat`).
+ *   INCONSISTENT_CLUSTER_ID; one no node of this cluster sends (a broker id that is not a voter, no PLAINTEXT
+ *   listener, an implausible host: `QuorumController.registerBroker`) is INVALID_REQUEST. A heartbeat's wantShutDown
+ *   starts a controlled shutdown, answered shouldShutDown once the node may stop (`QuorumController.heartbeat`).
  * - AllocateProducerIds v0 (KIP-730): the next block of producer ids for a registered broker at its epoch, from the
  *   active controller once its ProducerIdsRecord commits; any other member answers NOT_CONTROLLER.
  * - AlterPartition v2-3 (KIP-497): a partition leader's new ISR, per partition as `QuorumController.alterPartition`
