@@ -13,8 +13,14 @@
  *   sessionEpoch -1                                -> full answer, no session (the session named is closed)
  *
  * Only followers get sessions: a consumer's Fetch is answered with session id 0, so clients keep sending full
- * fetches. A node keeps one session per follower node (a new one replaces the old), so the cache is bounded by the
- * cluster's size and needs no eviction.
+ * fetches, and so is a Fetch whose replica id is not a broker of the cluster (the handler, handlers/fetch.ts, answers
+ * it without asking this cache). A node keeps one session per follower node (a new one replaces the old), the
+ * sessions of nodes no longer registered are closed (`retain`), and at most `maxSessions` are kept however many ids
+ * ask (Kafka's max.incremental.fetch.session.cache.slots, 1000): opening one more closes the one used least recently.
+ * A session keeps only partitions the node knows (the `known` test of `open`): one of an unknown topic or index is
+ * served in the answer that names it and then forgotten, so a session holds at most the node's partitions, whatever
+ * its follower names. A real follower backs such a partition off, which leaves it out of its next request (forgotten),
+ * and names it again afterwards, as a partition new to the session.
  */
 import { ErrorCode } from '../../protocol/errors.js'
 import type { FetchRequest, FetchRequestFetchPartition, FetchRequestFetchTopic } from '../../protocol/messages/fetch.js'
@@ -40,6 +46,12 @@ export type SessionFetch =
   | { readonly errorCode: number }
   | { readonly errorCode: typeof ErrorCode.NONE; readonly sessionId: number; readonly incremental: boolean; readonly partitions: readonly SessionPartition[] }
 
+/** Whether this node knows a partition a follower names (its topic, by id or name, and its index). */
+export type KnownPartition = (entry: { readonly topicId: string; readonly topic: string; readonly partition: number }) => boolean
+
+/** Kafka's max.incremental.fetch.session.cache.slots default: sessions kept at most. */
+export const MAX_FETCH_SESSIONS = 1000
+
 interface Session {
   readonly id: number
   readonly replicaId: number
@@ -54,44 +66,72 @@ const FINAL_EPOCH = -1
 const INITIAL_EPOCH = 0
 
 export class FetchSessions {
+  /** The sessions by id, the one used least recently first. */
   private readonly sessions = new Map<number, Session>()
   private readonly byReplica = new Map<number, number>()
   private lastId = Math.floor(Math.random() * 0x3fffffff)
 
+  /** `maxSessions`: sessions kept at most (at least 1). */
+  constructor(private readonly maxSessions = MAX_FETCH_SESSIONS) {}
+
   /**
    * Resolves a follower's Fetch against the sessions: opens, updates or closes one as the request's sessionId and
    * sessionEpoch say, and returns the partitions to serve (every partition of the session for an incremental fetch,
-   * those of the request otherwise). Errors (as a top-level errorCode for the answer): FETCH_SESSION_ID_NOT_FOUND
-   * for a session this node does not have (or another replica's), INVALID_FETCH_SESSION_EPOCH for an epoch other than
-   * the one expected.
+   * those of the request otherwise). The caller has checked that `replicaId` is a broker of the cluster. Partitions
+   * `known` refuses are served this once and not kept in the session (see the top of this module). Errors (as a
+   * top-level errorCode for the answer): FETCH_SESSION_ID_NOT_FOUND for a session this node does not have (or
+   * another replica's), INVALID_FETCH_SESSION_EPOCH for an epoch other than the one expected.
    */
-  open(request: FetchRequest, replicaId: number): SessionFetch {
+  open(request: FetchRequest, replicaId: number, known: KnownPartition = () => true): SessionFetch {
     if (request.sessionEpoch === FINAL_EPOCH || request.sessionEpoch === INITIAL_EPOCH) {
       this.close(request.sessionId)
       const partitions = new Map<string, SessionPartition>()
-      this.upsert(partitions, request)
-      if (request.sessionEpoch === FINAL_EPOCH) return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions: [...partitions.values()] }
+      const unknown = this.upsert(partitions, request, known)
+      const served = [...partitions.values(), ...unknown]
+      if (request.sessionEpoch === FINAL_EPOCH) return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions: served }
       const previous = this.byReplica.get(replicaId)
       if (previous !== undefined) this.close(previous)
+      while (this.sessions.size >= Math.max(1, this.maxSessions)) this.close(this.sessions.keys().next().value!)
       const session: Session = { id: this.nextId(), replicaId, epoch: 1, partitions }
       this.sessions.set(session.id, session)
       this.byReplica.set(replicaId, session.id)
-      return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: false, partitions: [...partitions.values()] }
+      return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: false, partitions: served }
     }
     const session = this.sessions.get(request.sessionId)
     if (!session || session.replicaId !== replicaId) return { errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND }
     if (request.sessionEpoch !== session.epoch) return { errorCode: ErrorCode.INVALID_FETCH_SESSION_EPOCH }
     session.epoch = session.epoch === 0x7fffffff ? 1 : session.epoch + 1
-    this.upsert(session.partitions, request)
+    // Used now: last in the eviction order.
+    this.sessions.delete(session.id)
+    this.sessions.set(session.id, session)
+    const unknown = this.upsert(session.partitions, request, known)
     for (const forgotten of request.forgottenTopicsData) {
       for (const index of forgotten.partitions) session.partitions.delete(keyOf(forgotten.topicId, forgotten.topic, index))
     }
-    return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: true, partitions: [...session.partitions.values()] }
+    // A partition kept before and unknown now (its topic deleted) is served this once more, then forgotten as well.
+    for (const [key, entry] of session.partitions) {
+      if (known(entry)) continue
+      session.partitions.delete(key)
+      unknown.push(entry)
+    }
+    return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: true, partitions: [...session.partitions.values(), ...unknown] }
   }
 
-  /** Sessions open (one per follower node at most). */
+  /** Closes the sessions of replicas `isBroker` no longer counts as brokers of the cluster (unregistered nodes). */
+  retain(isBroker: (replicaId: number) => boolean): void {
+    for (const [replicaId, sessionId] of this.byReplica) if (!isBroker(replicaId)) this.close(sessionId)
+  }
+
+  /** Sessions open (one per follower node at most, and at most `maxSessions`). */
   get size(): number {
     return this.sessions.size
+  }
+
+  /** Partitions kept in the sessions, all together. */
+  get partitionCount(): number {
+    let count = 0
+    for (const session of this.sessions.values()) count += session.partitions.size
+    return count
   }
 
   private close(sessionId: number): void {
@@ -101,23 +141,30 @@ export class FetchSessions {
     if (this.byReplica.get(session.replicaId) === sessionId) this.byReplica.delete(session.replicaId)
   }
 
-  /** Takes the request's partitions into `partitions`: new ones added, known ones given the request's fetch state. */
-  private upsert(partitions: Map<string, SessionPartition>, request: FetchRequest): void {
+  /**
+   * Takes the request's partitions into `partitions`: new ones added, those already there given the request's fetch
+   * state. Returns those `known` refuses, which are not taken (one already there stays until the caller drops it).
+   */
+  private upsert(partitions: Map<string, SessionPartition>, request: FetchRequest, known: KnownPartition): SessionPartition[] {
+    const unknown: SessionPartition[] = []
     for (const topic of request.topics) {
       for (const wanted of topic.partitions) {
         const key = keyOf(topic.topicId, topic.topic, wanted.partition)
-        const known = partitions.get(key)
-        if (known) {
-          known.currentLeaderEpoch = wanted.currentLeaderEpoch
-          known.fetchOffset = wanted.fetchOffset
-          known.lastFetchedEpoch = wanted.lastFetchedEpoch
-          known.logStartOffset = wanted.logStartOffset
-          known.partitionMaxBytes = wanted.partitionMaxBytes
-        } else {
-          partitions.set(key, sessionPartition(topic, wanted))
+        const kept = partitions.get(key)
+        if (kept) {
+          kept.currentLeaderEpoch = wanted.currentLeaderEpoch
+          kept.fetchOffset = wanted.fetchOffset
+          kept.lastFetchedEpoch = wanted.lastFetchedEpoch
+          kept.logStartOffset = wanted.logStartOffset
+          kept.partitionMaxBytes = wanted.partitionMaxBytes
+          continue
         }
+        const entry = sessionPartition(topic, wanted)
+        if (known(entry)) partitions.set(key, entry)
+        else unknown.push(entry)
       }
     }
+    return unknown
   }
 
   private nextId(): number {

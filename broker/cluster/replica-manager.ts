@@ -236,6 +236,15 @@ export class ReplicaManager {
     return this.options.topics.storageFailed
   }
 
+  /**
+   * Whether `replicaId` is a broker of the cluster as this node's image knows it: registered, fenced or not (a fenced
+   * broker still fetches to catch up). Only a broker's replica Fetch gets a fetch session; any other replica id is
+   * answered NOT_LEADER_OR_FOLLOWER (handlers/fetch.ts), as a replica could be assigned to no other node.
+   */
+  isBroker(replicaId: number): boolean {
+    return this.image?.brokers.has(replicaId) ?? false
+  }
+
   /** The replica of a partition on this node, or undefined. */
   get(topicId: string, index: number): Replica | undefined {
     return this.replicas.get(replicaKey(topicId, index))
@@ -273,6 +282,7 @@ export class ReplicaManager {
     if (this.stopped) return
     this.image = image
     const nowMs = Date.now()
+    this.fetchSessions.retain((replicaId) => this.isBroker(replicaId))
     this.ineligible = new Set([...image.brokers.values()].filter((broker) => broker.fenced).map((broker) => broker.brokerId))
     const seen = new Set<string>()
     for (const topicImage of image.topicsById.values()) {

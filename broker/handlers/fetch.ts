@@ -22,7 +22,8 @@
  *   the other partitions are answered, for a consumer and a follower alike (Kafka's ReplicaManager.readFromLocalLog
  *   answers a KafkaStorageException per partition). A follower backs that partition off and asks again.
  * - Fetch sessions (KIP-227) are declined for consumers: the answer's session id is 0, so clients keep sending full
- *   fetches. A follower gets one (cluster/fetch-sessions.ts).
+ *   fetches. A follower gets one (cluster/fetch-sessions.ts), when its replica id is a broker the node's metadata
+ *   image registers; a node keeps at most one session per broker, and at most 1000 in all.
  * - On a cluster node, a Fetch with a replica id (ReplicaId before v15, ReplicaState from v15, KIP-903) is a
  *   follower's (Kafka's ReplicaManager.fetchMessages for a follower): each partition goes through the leader's
  *   replica (cluster/replica-manager.ts `replicaFetch`: epoch checks, KIP-320's divergingEpoch, the follower's
@@ -32,7 +33,8 @@
  *   watermark alone does not answer it (as Kafka's follower fetches without a fetch session): followers learn the high
  *   watermark with the next batch, or at replica.fetch.wait.max.ms, so an acks=all produce costs each follower one
  *   fetch round, not a second one to carry the high watermark it moved.
- *   A replica id on a single node, or from a node that is not a replica, is NOT_LEADER_OR_FOLLOWER per partition.
+ *   A replica id on a single node, or from a node that is not a replica, is NOT_LEADER_OR_FOLLOWER per partition;
+ *   so is every partition of a replica id that is no broker of the cluster, which gets no session either.
  *   A consumer (no replica id) reads up to the high watermark, from the leader only.
  *
  * Version notes
@@ -223,9 +225,10 @@ function waitForData(watched: Watched[], timeoutMs: number, signal: AbortSignal,
 }
 
 /**
- * A follower's Fetch (see the top of this module). On a cluster node it goes through the follower's fetch session
- * (cluster/fetch-sessions.ts, KIP-227): an incremental fetch serves every partition of the session and answers only
- * those with news. Each pass reads every partition the replica manager lets it read; the follower's position is
+ * A follower's Fetch (see the top of this module). On a cluster node, from a broker of the cluster, it goes through
+ * the follower's fetch session (cluster/fetch-sessions.ts, KIP-227): an incremental fetch serves every partition of
+ * the session and answers only those with news. A replica id that is no broker (ReplicaManager.isBroker) opens no
+ * session: every partition answers NOT_LEADER_OR_FOLLOWER at once, with session id 0, as on a single node. Each pass reads every partition the replica manager lets it read; the follower's position is
  * recorded on the first pass only (a held fetch does not move it again).
  */
 async function replicaFetch(request: FetchRequest, replicaId: number, context: RequestContext): Promise<FetchResponse> {
@@ -234,16 +237,18 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
   const byId = apiVersion >= 13
   const deadline = Date.now() + Math.max(0, request.maxWaitMs)
   const maxBytes = Math.min(request.maxBytes, services.config.fetchMaxBytes)
-  const resolved = replicas ? replicas.fetchSessions.open(request, replicaId) : sessionless(request)
+  const topicOf = (entry: { readonly topicId: string; readonly topic: string }): Topic | undefined => (byId ? services.topics.getById(entry.topicId) : services.topics.get(entry.topic))
+  // Only a broker of the cluster gets a session: any other replica id (one a client made up) opens and keeps nothing.
+  const broker = replicas?.isBroker(replicaId) === true
+  const resolved = broker ? replicas!.fetchSessions.open(request, replicaId, (entry) => topicOf(entry)?.partitions[entry.partition] !== undefined) : sessionless(request)
   if (!('partitions' in resolved)) return { throttleTimeMs: 0, errorCode: resolved.errorCode, sessionId: 0, responses: [] }
   const { sessionId, incremental, partitions: wanted } = resolved
-  const topicOf = (entry: SessionPartition): Topic | undefined => (byId ? services.topics.getById(entry.topicId) : services.topics.get(entry.topic))
   const verdicts = new Map<SessionPartition, ReplicaFetchVerdict>()
   const nowMs = Date.now()
   for (const entry of wanted) {
-    const topic = topicOf(entry)
-    if (!replicas || !topic || !topic.partitions[entry.partition]) {
-      const errorCode = !replicas ? ErrorCode.NOT_LEADER_OR_FOLLOWER : byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    const topic = broker ? topicOf(entry) : undefined
+    if (!replicas || !broker || !topic || !topic.partitions[entry.partition]) {
+      const errorCode = !replicas || !broker ? ErrorCode.NOT_LEADER_OR_FOLLOWER : byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
       verdicts.set(entry, { kind: 'error', errorCode })
       continue
     }

@@ -1,11 +1,11 @@
 /**
  * Followers' fetch sessions on their leader (KIP-227), the cache on its own: a full fetch with epoch 0 opens a
  * session, incremental fetches at the expected epoch update and forget partitions and are served every partition of
- * the session, and the errors a follower starts afresh on. (Followers fetching through sessions against real nodes
+ * the session, the errors a follower starts afresh on, and the bounds: sessions kept, partitions kept. (Followers fetching through sessions against real nodes
  * are in test/cluster/node/.)
  */
 import { describe, expect, it } from 'vitest'
-import { FetchSessions } from '../../broker/cluster/fetch-sessions.js'
+import { FetchSessions, MAX_FETCH_SESSIONS } from '../../broker/cluster/fetch-sessions.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import type { FetchRequest } from '../../protocol/messages/fetch.js'
 
@@ -91,5 +91,47 @@ describe('fetch sessions', () => {
     expect(served(final)).toEqual({ 4: 7n })
     expect(sessions.size).toBe(1)
     expect(sessions.open(request(second, 1, {}), 2)).toEqual({ errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND })
+  })
+
+  it('keeps at most maxSessions (1000 by default): a new one closes the one used least recently', () => {
+    const sessions = new FetchSessions(3)
+    const ids = [2, 3, 4].map((replica) => (sessions.open(request(0, 0, { 0: 1n }), replica) as { sessionId: number }).sessionId)
+    // Replica 2's session is used, so replica 3's is the least recently used when replica 5 opens one.
+    expect(sessions.open(request(ids[0]!, 1, {}), 2)).toMatchObject({ errorCode: ErrorCode.NONE })
+    const fifth = (sessions.open(request(0, 0, { 0: 1n }), 5) as { sessionId: number }).sessionId
+    expect(sessions.size).toBe(3)
+    expect(sessions.open(request(ids[1]!, 1, {}), 3)).toEqual({ errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND })
+    expect(sessions.open(request(ids[0]!, 2, {}), 2)).toMatchObject({ errorCode: ErrorCode.NONE })
+    expect(sessions.open(request(ids[2]!, 1, {}), 4)).toMatchObject({ errorCode: ErrorCode.NONE })
+    expect(sessions.open(request(fifth, 1, {}), 5)).toMatchObject({ errorCode: ErrorCode.NONE })
+
+    const many = new FetchSessions()
+    for (let replica = 0; replica < 3 * MAX_FETCH_SESSIONS; replica++) many.open(request(0, 0, { 0: 1n }), replica)
+    expect(many.size).toBe(MAX_FETCH_SESSIONS)
+  })
+
+  it('keeps no partition `known` refuses: it is served in the answer that names it, or once more when it became unknown, then forgotten', () => {
+    const sessions = new FetchSessions()
+    let knownUpTo = 2
+    const known = (entry: { partition: number }): boolean => entry.partition < knownUpTo
+    const opened = sessions.open(request(0, 0, { 0: 1n, 1: 1n, 7: 1n }), 2, known)
+    const id = (opened as { sessionId: number }).sessionId
+    expect(served(opened)).toEqual({ 0: 1n, 1: 1n, 7: 1n })
+    expect(sessions.partitionCount).toBe(2)
+    for (let epoch = 1; epoch <= 100; epoch++) {
+      expect(served(sessions.open(request(id, epoch, { [100 + epoch]: 1n }), 2, known))).toEqual({ 0: 1n, 1: 1n, [100 + epoch]: 1n })
+    }
+    expect(sessions.partitionCount).toBe(2)
+    knownUpTo = 1
+    expect(served(sessions.open(request(id, 101, {}), 2, known))).toEqual({ 0: 1n, 1: 1n })
+    expect(served(sessions.open(request(id, 102, {}), 2, known))).toEqual({ 0: 1n })
+    expect(sessions.partitionCount).toBe(1)
+  })
+
+  it('closes the sessions of replicas no longer brokers', () => {
+    const sessions = new FetchSessions()
+    for (const replica of [2, 3, 4]) sessions.open(request(0, 0, { 0: 1n }), replica)
+    sessions.retain((replica) => replica !== 3)
+    expect(sessions.size).toBe(2)
   })
 })
