@@ -234,9 +234,9 @@ export class QuorumRunner implements RaftStateMachine {
    * brokers forward it to the controller), else answers NOT_LEADER_OR_FOLLOWER naming the leader it knows.
    */
   async describeQuorum(options: { forward: boolean }): Promise<QuorumDescription> {
-    const replicas = this.failure ? null : this.raft.replicaStates()
+    const nowMs = Date.now()
+    const replicas = this.failure ? null : this.raft.replicaStates(nowMs)
     if (replicas) {
-      const nowMs = Date.now()
       const leaderEndOffset = this.raft.logEndOffset
       // The leader reports itself as fetched and caught up now; a replica is caught up as of its last fetch when that
       // fetch reached the leader's end (Kafka's ReplicaState.lastCaughtUpTimestamp, approximated).

@@ -17,14 +17,25 @@
  * - Every half fetch timeout, the leader sends BeginQuorumEpoch to each voter that has not fetched in that time
  *   (Kafka's needToSendBeginQuorumRequests): a voter that missed the election follows, and a voter that moved to a
  *   later epoch answers with it, so the leader steps down and the next election includes that voter.
+ * - Observers (replicas that fetch but are not voters; any replica id a Fetch names) are tracked only while they fetch:
+ *   one not heard from for OBSERVER_SESSION_TIMEOUT_MS is dropped (Kafka's LeaderState.clearInactiveObservers), and at
+ *   most MAX_OBSERVERS are kept: a new one beyond that evicts the one heard from least recently. An evicted observer
+ *   that fetches again starts afresh (its end offset and last high watermark sent come with that fetch), which only
+ *   DescribeQuorum and its next fetch's long poll notice.
  */
 import type { FetchRequest, RaftEnvelope } from './messages.js'
 import { majority } from './config.js'
 
+/** An observer not heard from for this long (ms, the leader's clock) is dropped (Kafka's OBSERVER_SESSION_TIMEOUT_MS). */
+export const OBSERVER_SESSION_TIMEOUT_MS = 300_000
+
+/** Observers tracked at most; a new one beyond this evicts the one heard from least recently. */
+export const MAX_OBSERVERS = 1000
+
 export interface ReplicaState {
   /** The end offset of the replica's log that matches the leader's, from its last valid fetch. */
   endOffset: bigint | null
-  /** When a voter last fetched (or fetched a snapshot) in this epoch. */
+  /** When a voter last fetched (or fetched a snapshot) in this epoch; when an observer last fetched. */
   lastFetchMs: number | null
   /** The high watermark in the last fetch response it was sent. */
   lastSentHighWatermark: bigint | null
@@ -38,7 +49,8 @@ export interface ParkedFetch {
 export class LeaderState {
   readonly role = 'Leader'
   readonly voterStates = new Map<number, ReplicaState>()
-  readonly observerStates = new Map<number, ReplicaState>()
+  /** The observers heard from, the one heard from least recently first (read it through `observers(nowMs)`). */
+  private readonly observerStates = new Map<number, ReplicaState>()
   parkedFetches: ParkedFetch[] = []
   private readonly fetchedVoters = new Set<number>()
   private checkQuorumDeadline: number
@@ -83,14 +95,40 @@ export class LeaderState {
     return silent
   }
 
-  /** A voter's or an observer's state (an observer's is created on its first fetch). */
-  replica(replicaId: number): ReplicaState {
-    let state = this.voterStates.get(replicaId) ?? this.observerStates.get(replicaId)
-    if (!state) {
+  /**
+   * A voter's or an observer's state, for a fetch from it at `nowMs`. An observer's is created on its first fetch (after
+   * dropping observers silent for OBSERVER_SESSION_TIMEOUT_MS, and the one heard from least recently when MAX_OBSERVERS
+   * are tracked), and each fetch records its time.
+   */
+  replica(replicaId: number, nowMs: number): ReplicaState {
+    const voter = this.voterStates.get(replicaId)
+    if (voter) return voter
+    let state = this.observerStates.get(replicaId)
+    if (state) {
+      // Heard from now: last in the order of eviction.
+      this.observerStates.delete(replicaId)
+    } else {
+      this.expireObservers(nowMs)
+      while (this.observerStates.size >= MAX_OBSERVERS) this.observerStates.delete(this.observerStates.keys().next().value!)
       state = { endOffset: null, lastFetchMs: null, lastSentHighWatermark: null }
-      this.observerStates.set(replicaId, state)
     }
+    state.lastFetchMs = nowMs
+    this.observerStates.set(replicaId, state)
     return state
+  }
+
+  /** The observers heard from within OBSERVER_SESSION_TIMEOUT_MS of `nowMs` (those silent longer are dropped). */
+  observers(nowMs: number): ReadonlyMap<number, ReplicaState> {
+    this.expireObservers(nowMs)
+    return this.observerStates
+  }
+
+  /** Drops the observers not heard from for OBSERVER_SESSION_TIMEOUT_MS; they come first in the map. */
+  private expireObservers(nowMs: number): void {
+    for (const [replicaId, state] of this.observerStates) {
+      if (nowMs - state.lastFetchMs! < OBSERVER_SESSION_TIMEOUT_MS) return
+      this.observerStates.delete(replicaId)
+    }
   }
 
   /** A voter fetched (or fetched a snapshot) in this epoch: it follows this leader, and counts for check-quorum. */
@@ -109,9 +147,9 @@ export class LeaderState {
     return this.voters.size > 1 && nowMs >= this.checkQuorumDeadline
   }
 
-  /** Records a valid fetch at `endOffset`; returns whether a voter's end offset grew. */
-  updateReplicaEndOffset(replicaId: number, endOffset: bigint): boolean {
-    const state = this.replica(replicaId)
+  /** Records a valid fetch at `endOffset`, at `nowMs`; returns whether a voter's end offset grew. */
+  updateReplicaEndOffset(replicaId: number, endOffset: bigint, nowMs: number): boolean {
+    const state = this.replica(replicaId, nowMs)
     if (state.endOffset !== null && state.endOffset >= endOffset) return false
     state.endOffset = endOffset
     return this.voterStates.has(replicaId)

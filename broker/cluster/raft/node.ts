@@ -350,16 +350,17 @@ export class RaftNode {
 
   /**
    * While this member leads: each replica's end offset and last fetch time as the leader knows them (Kafka's
-   * DescribeQuorum), itself first with its durable end offset; null in any other role.
+   * DescribeQuorum), itself first with its durable end offset; null in any other role. Observers are those heard from
+   * within OBSERVER_SESSION_TIMEOUT_MS of `nowMs` (the member's clock), at most MAX_OBSERVERS (leader-state.ts).
    */
-  replicaStates(): { voters: ReplicaDescription[]; observers: ReplicaDescription[] } | null {
+  replicaStates(nowMs: number): { voters: ReplicaDescription[]; observers: ReplicaDescription[] } | null {
     const state = this.state
     if (state.role !== 'Leader') return null
     const describe = (states: ReadonlyMap<number, ReplicaState>): ReplicaDescription[] =>
       [...states].map(([replicaId, replica]) => ({ replicaId, endOffset: replica.endOffset, lastFetchMs: replica.lastFetchMs }))
     return {
       voters: [{ replicaId: this.nodeId, endOffset: this.durableEndOffset, lastFetchMs: null }, ...describe(state.voterStates)],
-      observers: describe(state.observerStates),
+      observers: describe(state.observers(nowMs)),
     }
   }
 
@@ -901,10 +902,10 @@ export class RaftNode {
       this.respond(envelope, this.fetchResponse(ErrorCode.NONE, { snapshotId: position.snapshotId }))
       return
     }
-    if (state.updateReplicaEndOffset(request.replicaId, request.fetchOffset))
+    if (state.updateReplicaEndOffset(request.replicaId, request.fetchOffset, nowMs))
       this.maybeAdvanceHighWatermark(state, nowMs)
     const records = this.log.read(request.fetchOffset, Math.min(request.maxBytes, this.config.fetchMaxBytes))
-    const replica = state.replica(request.replicaId)
+    const replica = state.replica(request.replicaId, nowMs)
     const newHighWatermark =
       this.hw !== null && (replica.lastSentHighWatermark === null || this.hw > replica.lastSentHighWatermark)
     if (options.mayPark && records.length === 0 && request.maxWaitMs > 0 && !newHighWatermark) {

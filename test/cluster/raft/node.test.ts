@@ -2,7 +2,8 @@
  * Directed checks of rules the seeded runs reach only rarely, on a RaftNode driven by hand: a vote survives a
  * crash, a follower truncates a divergent tail where the leader's epochs say (seed 16115 of 30000 found this one),
  * the high watermark counts an earlier epoch's entries only behind one of the current epoch (Raft's figure 8),
- * Kafka's rules for a fetcher's position, the leader-change notification, and the drain/persist contract.
+ * Kafka's rules for a fetcher's position, the leader-change notification, the drain/persist contract, and the
+ * leader's bounds on the observers it tracks.
  */
 import { describe, expect, test } from 'vitest'
 import { LeaderState } from '../../../broker/cluster/raft/leader-state.js'
@@ -124,6 +125,67 @@ describe('raft node', () => {
   })
 })
 
+describe('raft leader', () => {
+  /** A Fetch from `replicaId` (an observer: not a voter) to leader 1 in `epoch`, from the log's start. */
+  function observerFetch(replicaId: number, epoch: number): RaftEnvelope<FetchRequest> {
+    return {
+      source: replicaId,
+      destination: 1,
+      correlationId: 1,
+      message: {
+        type: 'FetchRequest',
+        clusterId: 'test',
+        replicaId,
+        maxWaitMs: 0,
+        maxBytes: 1 << 20,
+        currentLeaderEpoch: epoch,
+        fetchOffset: 0n,
+        lastFetchedEpoch: -1,
+        logStartOffset: 0n,
+      },
+    }
+  }
+
+  test('tracks an observer until it is silent for 300 s (Kafka\'s OBSERVER_SESSION_TIMEOUT_MS), and at most 1000 of them', () => {
+    const store = new MemoryRaftStore()
+    const node = startNode(1, [1], store, 0)
+    settle(node, store, 0)
+    expect(node.role).toBe('Leader')
+    const fetchFrom = (replicaId: number, nowMs: number): void => {
+      node.receive(observerFetch(replicaId, node.epoch), nowMs)
+      const answer = settle(node, store, nowMs).find((envelope) => envelope.destination === replicaId)
+      expect((answer?.message as FetchResponse).errorCode).toBe(0)
+    }
+    const observerIds = (nowMs: number): number[] => node.replicaStates(nowMs)!.observers.map((observer) => observer.replicaId)
+
+    // 3000 made-up ids, one fetch each: every one is answered, the 1000 heard from last are tracked.
+    for (let i = 0; i < 3000; i++) {
+      fetchFrom(100 + i, 1000 + i)
+      if (i % 500 === 499) expect(observerIds(1000 + i).length).toBe(Math.min(i + 1, 1000))
+    }
+    expect(observerIds(4000)).toEqual(Array.from({ length: 1000 }, (_, i) => 2100 + i))
+    // One of the evicted fetches again: it is tracked anew, in place of the one heard from least recently.
+    fetchFrom(100, 5000)
+    expect(observerIds(5000)).toHaveLength(1000)
+    expect(observerIds(5000)).not.toContain(2100)
+    expect(node.replicaStates(5000)!.observers.at(-1)).toEqual({ replicaId: 100, endOffset: 0n, lastFetchMs: 5000 })
+
+    // One keeps fetching; the others fall silent and are dropped 300 s after their last fetch.
+    fetchFrom(3099, 200_000)
+    // The first of them, 2101, fetched at 3001.
+    node.tick(303_000)
+    expect(observerIds(303_000)).toHaveLength(1000)
+    node.tick(303_001)
+    expect(observerIds(303_001)).toHaveLength(999)
+    node.tick(304_000)
+    expect(observerIds(304_000)).toEqual([100, 3099])
+    node.tick(305_000)
+    expect(observerIds(305_000)).toEqual([3099])
+    node.tick(500_000)
+    expect(observerIds(500_000)).toEqual([])
+  })
+})
+
 describe('raft follower', () => {
   // Follower 5 of leader 1 in epoch 7. Its log: 0 LC(e3) | 1-2 e3 | 3-4 e3 | 5 LC(e5). The leader's: 0 LC(e3) |
   // 1-2 e3 | 3 LC(e4) | 4 LC(e7): it never had offsets 3-5 of this log.
@@ -191,18 +253,18 @@ describe('leader state', () => {
 
   test("an earlier epoch's entries on a majority are not committed until an entry of this epoch is (figure 8)", () => {
     const leader = leaderOfEpoch3()
-    leader.updateReplicaEndOffset(2, 5n)
+    leader.updateReplicaEndOffset(2, 5n, 0)
     expect(leader.majorityEndOffset(6n)).toBeNull()
-    leader.updateReplicaEndOffset(2, 6n)
+    leader.updateReplicaEndOffset(2, 6n, 0)
     expect(leader.majorityEndOffset(6n)).toBe(6n)
   })
 
   test('the leader counts only what it persisted, and a late duplicate fetch lowers nothing', () => {
     const leader = leaderOfEpoch3()
-    leader.updateReplicaEndOffset(2, 7n)
+    leader.updateReplicaEndOffset(2, 7n, 0)
     expect(leader.majorityEndOffset(5n)).toBeNull()
     expect(leader.majorityEndOffset(7n)).toBe(7n)
-    expect(leader.updateReplicaEndOffset(2, 6n)).toBe(false)
+    expect(leader.updateReplicaEndOffset(2, 6n, 0)).toBe(false)
     expect(leader.majorityEndOffset(7n)).toBe(7n)
   })
 
