@@ -56,6 +56,7 @@ import {
 import {
   EpochElection,
   canGrantVote,
+  MAX_EPOCH,
   compareLogEnds,
   electionOf,
   sameElection,
@@ -435,11 +436,12 @@ export class RaftNode {
         return
       }
       case 'Prospective': {
-        if (state.election.isWon) {
+        // In MAX_EPOCH there is no next epoch to stand in: a won pre-vote counts as lost.
+        if (state.election.isWon && state.epoch < MAX_EPOCH) {
           this.becomeCandidate(nowMs)
           return
         }
-        if (state.election.isLost || nowMs >= state.electionDeadlineMs) {
+        if (state.election.isWon || state.election.isLost || nowMs >= state.electionDeadlineMs) {
           if (state.leaderId !== null) this.becomeFollower(state.epoch, state.leaderId, state.votedId, nowMs)
           else this.becomeUnattached(state.epoch, state.votedId, nowMs)
           return
@@ -467,7 +469,9 @@ export class RaftNode {
       }
       case 'Resigned': {
         if (nowMs >= state.electionDeadlineMs) {
-          this.becomeUnattached(state.epoch + 1, null, nowMs)
+          // In MAX_EPOCH it stays in it, voted for itself (it led it), so it grants no second vote there.
+          if (state.epoch < MAX_EPOCH) this.becomeUnattached(state.epoch + 1, null, nowMs)
+          else this.becomeUnattached(state.epoch, this.nodeId, nowMs)
           return
         }
         for (const voter of state.unackedVoters) {
@@ -643,6 +647,8 @@ export class RaftNode {
    */
   private maybeTransition(leaderId: number, epoch: number, nowMs: number): boolean {
     const state = this.state
+    // No member is in a later epoch than MAX_EPOCH (quorum-state.ts): one that says so is not believed.
+    if (epoch > MAX_EPOCH) return false
     if (epoch > state.epoch) {
       if (leaderId >= 0 && leaderId !== this.nodeId) this.becomeFollower(epoch, leaderId, null, nowMs)
       // An observer moves on only to a known leader: in an epoch without one it could wait for a leader that never
@@ -747,6 +753,8 @@ export class RaftNode {
     ) {
       return reject(ErrorCode.INCONSISTENT_VOTER_SET)
     }
+    // An epoch no election could follow (quorum-state.ts, MAX_EPOCH): refused before anything changes or is persisted.
+    if (request.candidateEpoch > MAX_EPOCH) return reject(ErrorCode.INVALID_REQUEST)
     if (request.candidateEpoch < this.state.epoch) return reject(ErrorCode.FENCED_LEADER_EPOCH)
     if (!request.preVote && request.candidateEpoch > this.state.epoch)
       this.becomeUnattached(request.candidateEpoch, null, nowMs)
@@ -833,11 +841,15 @@ export class RaftNode {
     })
   }
 
-  /** BeginQuorumEpoch and EndQuorumEpoch come from voters to voters, never from an older epoch. */
+  /**
+   * BeginQuorumEpoch and EndQuorumEpoch come from voters to voters, never from an older epoch, nor from one above
+   * MAX_EPOCH (INVALID_REQUEST).
+   */
   private checkVoterRequest(clusterId: string, leaderId: number, leaderEpoch: number, voterId: number): number {
     if (clusterId !== this.clusterId) return ErrorCode.INCONSISTENT_CLUSTER_ID
     if (!this.isVoter || !this.voters.has(leaderId) || (voterId >= 0 && voterId !== this.nodeId))
       return ErrorCode.INCONSISTENT_VOTER_SET
+    if (leaderEpoch > MAX_EPOCH) return ErrorCode.INVALID_REQUEST
     if (leaderEpoch < this.state.epoch) return ErrorCode.FENCED_LEADER_EPOCH
     return ErrorCode.NONE
   }

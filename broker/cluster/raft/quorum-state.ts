@@ -34,6 +34,10 @@
  *   cut off from a working quorum cannot raise the epoch and depose its leader when it comes back. A leader that a
  *   majority stopped fetching from resigns (check-quorum). Resignation only starts an election sooner: no vote rule
  *   depends on it.
+ * - No member takes an epoch above MAX_EPOCH (INT32_MAX - 1): an epoch is an int32 on the wire, so in an epoch of
+ *   INT32_MAX no election could follow. A Vote, BeginQuorumEpoch or EndQuorumEpoch naming a later epoch is answered
+ *   INVALID_REQUEST and changes nothing (nothing is persisted), a response naming one is ignored, and a member in
+ *   MAX_EPOCH neither stands for the next epoch nor moves to it after resigning.
  */
 import type { ElectionState } from '../../../storage/raft-store.js'
 import type { LeaderState } from './leader-state.js'
@@ -48,6 +52,9 @@ export const Role = {
   Resigned: 'Resigned',
 } as const
 export type Role = (typeof Role)[keyof typeof Role]
+
+/** The largest epoch a member takes (see the invariants above): INT32_MAX - 1. */
+export const MAX_EPOCH = 0x7fffffff - 1
 
 /** The tally of a pre-vote or vote round (Kafka's EpochElection); the local voter grants itself. */
 export class EpochElection {

@@ -2,8 +2,8 @@
  * Directed checks of rules the seeded runs reach only rarely, on a RaftNode driven by hand: a vote survives a
  * crash, a follower truncates a divergent tail where the leader's epochs say (seed 16115 of 30000 found this one),
  * the high watermark counts an earlier epoch's entries only behind one of the current epoch (Raft's figure 8),
- * Kafka's rules for a fetcher's position, the leader-change notification, the drain/persist contract, and the
- * leader's bounds on the observers it tracks.
+ * Kafka's rules for a fetcher's position, the leader-change notification, the drain/persist contract, no epoch of
+ * INT32_MAX, and the leader's bounds on the observers it tracks.
  */
 import { describe, expect, test } from 'vitest'
 import { LeaderState } from '../../../broker/cluster/raft/leader-state.js'
@@ -88,6 +88,52 @@ describe('raft node', () => {
     expect(granted(settle(after, store, 30))).toBe(false)
     after.receive(vote(1, 1), 40)
     expect(granted(settle(after, store, 40))).toBe(true)
+  })
+
+  test('takes no epoch of INT32_MAX, after which no election could be held: a Vote or BeginQuorumEpoch naming it is INVALID_REQUEST and persists nothing', () => {
+    const INT32_MAX = 0x7fffffff
+    const INVALID_REQUEST = 42
+    const store = new MemoryRaftStore()
+    const node = startNode(3, [1, 2, 3], store, 0)
+    settle(node, store, 0)
+    const answer = <T>(messages: RaftEnvelope[], type: string): T => messages.find((envelope) => envelope.message.type === type)!.message as T
+
+    node.receive(vote(1, INT32_MAX), 10)
+    let output = node.drain()
+    expect(output.writes).toEqual([])
+    expect(answer<VoteResponse>(output.messages, 'VoteResponse')).toMatchObject({ errorCode: INVALID_REQUEST, voteGranted: false, leaderEpoch: 0 })
+    node.receive({ ...vote(1, INT32_MAX), message: { ...vote(1, INT32_MAX).message, preVote: true } }, 20)
+    output = node.drain()
+    expect(output.writes).toEqual([])
+    expect(answer<VoteResponse>(output.messages, 'VoteResponse')).toMatchObject({ errorCode: INVALID_REQUEST, voteGranted: false })
+    node.receive({ source: 1, destination: 3, correlationId: 2, message: { type: 'BeginQuorumEpochRequest', clusterId: 'test', voterId: 3, leaderId: 1, leaderEpoch: INT32_MAX } }, 30)
+    output = node.drain()
+    expect(output.writes).toEqual([])
+    expect(answer<{ errorCode: number }>(output.messages, 'BeginQuorumEpochResponse').errorCode).toBe(INVALID_REQUEST)
+    expect(node.epoch).toBe(0)
+    expect(node.votedId).toBeNull()
+
+    // Nothing was persisted: restarted, it is in epoch 0 still, and the next election is held as usual.
+    const after = startNode(3, [1, 2, 3], store, 40)
+    settle(after, store, 40)
+    expect(after.epoch).toBe(0)
+    after.receive(vote(1, 1), 50)
+    expect(granted(settle(after, store, 50))).toBe(true)
+    expect(after.epoch).toBe(1)
+  })
+
+  test('a voter in epoch INT32_MAX - 1 does not stand for INT32_MAX', () => {
+    const store = new MemoryRaftStore()
+    store.writeSync([{ type: 'election', election: { epoch: 0x7ffffffe, leaderId: null, votedId: null } }])
+    // A lone voter stands at once, and wins at once, when it can.
+    const node = startNode(1, [1], store, 0)
+    for (const nowMs of [0, 10_000, 20_000]) {
+      node.tick(nowMs)
+      settle(node, store, nowMs)
+    }
+    expect(node.role).not.toBe('Leader')
+    expect(node.epoch).toBe(0x7ffffffe)
+    expect(store.loadSync().election?.epoch).toBe(0x7ffffffe)
   })
 
   test('no call may come between a drain with writes and persisted()', () => {
