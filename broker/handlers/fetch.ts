@@ -228,8 +228,9 @@ function waitForData(watched: Watched[], timeoutMs: number, signal: AbortSignal,
  * A follower's Fetch (see the top of this module). On a cluster node, from a broker of the cluster, it goes through
  * the follower's fetch session (cluster/fetch-sessions.ts, KIP-227): an incremental fetch serves every partition of
  * the session and answers only those with news. A replica id that is no broker (ReplicaManager.isBroker) opens no
- * session: every partition answers NOT_LEADER_OR_FOLLOWER at once, with session id 0, as on a single node. Each pass reads every partition the replica manager lets it read; the follower's position is
- * recorded on the first pass only (a held fetch does not move it again).
+ * session: every partition answers NOT_LEADER_OR_FOLLOWER at once, with session id 0, as on a single node. Each pass
+ * reads every partition the replica manager lets it read; the follower's position is recorded on the first pass only
+ * (a held fetch does not move it again).
  */
 async function replicaFetch(request: FetchRequest, replicaId: number, context: RequestContext): Promise<FetchResponse> {
   const { services, apiVersion, signal, parked, onAnswerSent } = context
@@ -248,7 +249,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
   for (const entry of wanted) {
     const topic = broker ? topicOf(entry) : undefined
     if (!replicas || !broker || !topic || !topic.partitions[entry.partition]) {
-      const errorCode = !replicas || !broker ? ErrorCode.NOT_LEADER_OR_FOLLOWER : byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+      const errorCode = !broker ? ErrorCode.NOT_LEADER_OR_FOLLOWER : byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
       verdicts.set(entry, { kind: 'error', errorCode })
       continue
     }
