@@ -282,8 +282,8 @@ describe('Fetch, in process', () => {
   })
 })
 
-describe('a follower\'s Fetch over a damaged LevelDB block', () => {
-  // imageAt's replicas: this node leads, node 2 follows.
+describe('a follower\'s Fetch', () => {
+  // imageAt's replicas: this node leads, node 2 follows; both are registered brokers, no other id is.
   const LEADER = 1
   const FOLLOWER = 2
   let node: InProcessNode | undefined
@@ -337,75 +337,65 @@ describe('a follower\'s Fetch over a damaged LevelDB block', () => {
     const line = new RegExp(`^fetch of changelog-0 at offset ${blockAt}: partition 0 of topic ${topic.topicId}: LevelDB cannot read every batch of offsets ${blockAt} to 3999: Corruption: `)
     expect(logged.mock.calls).toEqual([[expect.stringMatching(line)], [expect.stringMatching(line)]])
   })
-})
 
-describe('a follower\'s fetch session', () => {
-  // imageAt's replicas: this node leads, node 2 follows; both are registered brokers, no other id is.
-  const LEADER = 1
-  const FOLLOWER = 2
-  let node: InProcessNode | undefined
-  let replicas: ReplicaManager | undefined
-  afterEach(async () => {
-    replicas?.stop()
-    await node?.close()
-    replicas = node = undefined
-  })
+  describe('in its fetch session', () => {
 
-  /** A replica Fetch v17 from `replicaId` in session `sessionId` at `sessionEpoch`. */
-  async function replicaFetch(replicaId: number, sessionId: number, sessionEpoch: number, wanted: Wanted[]): Promise<FetchResponse> {
-    const req = { ...request(wanted, { replicaId }), sessionId, sessionEpoch }
-    return (await node!.call<FetchRequest, FetchResponse>(fetchHandler, req, { apiVersion: 17, replicas })) as FetchResponse
-  }
-
-  it('opens no session for replica ids that are no broker (NOT_LEADER_OR_FOLLOWER), one for a real follower, and keeps no partition of an unknown topic id', async () => {
-    node = await openNode()
-    const topic = await node.createTopic('events', { partitions: 2 })
-    await topic.partitions[0]!.appendAsLeader(producerBatch('a', 3), { origin: AppendOrigin.CLIENT })
-    const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
-    replicas = new ReplicaManager({ nodeId: LEADER, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
-    replicas.apply(imageAt(1n, topic, { id: LEADER, leaderEpoch: 0 }, [LEADER, FOLLOWER]))
-    replicas.markCaughtUp()
-    const both: Wanted[] = [0, 1].map((partition) => ({ topic: topic.name, topicId: topic.topicId, partition, offset: 0n }))
-    const strangerTopic = (i: number): Wanted => ({ topic: '', topicId: `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`, offset: 0n })
-
-    // Made-up replica ids asking for new sessions: each is answered at once, every partition NOT_LEADER_OR_FOLLOWER,
-    // with no session, and the node keeps none.
-    for (let id = 3; id < 2003; id++) {
-      const answer = await replicaFetch(id, 0, 0, [...both, strangerTopic(id)])
-      expect(answer).toMatchObject({ errorCode: Err.NONE, sessionId: 0 })
-      expect(answer.responses.flatMap((t) => t.partitions.map((p) => p.errorCode))).toEqual([Err.NOT_LEADER_OR_FOLLOWER, Err.NOT_LEADER_OR_FOLLOWER, Err.NOT_LEADER_OR_FOLLOWER])
+    /** A replica Fetch v17 from `replicaId` in session `sessionId` at `sessionEpoch`. */
+    async function replicaFetch(replicaId: number, sessionId: number, sessionEpoch: number, wanted: Wanted[]): Promise<FetchResponse> {
+      const req = { ...request(wanted, { replicaId }), sessionId, sessionEpoch }
+      return (await node!.call<FetchRequest, FetchResponse>(fetchHandler, req, { apiVersion: 17, replicas })) as FetchResponse
     }
-    expect(replicas.fetchSessions.size).toBe(0)
 
-    // The real follower gets its session: a full answer, then incremental ones.
-    const opened = await replicaFetch(FOLLOWER, 0, 0, both)
-    expect(opened.errorCode).toBe(Err.NONE)
-    const sessionId = opened.sessionId!
-    expect(sessionId).toBeGreaterThan(0)
-    const [first, second] = opened.responses.flatMap((t) => t.partitions)
-    expect(first).toMatchObject({ partitionIndex: 0, errorCode: Err.NONE })
-    expect(baseOffsets(first!)).toEqual([0n])
-    expect(second).toMatchObject({ partitionIndex: 1, errorCode: Err.NONE, records: [] })
-    expect(replicas.fetchSessions.size).toBe(1)
-    // It wrote partition 0's batch and names only that partition: partition 1, without news, is not answered.
-    const next = await replicaFetch(FOLLOWER, sessionId, 1, [{ topic: topic.name, topicId: topic.topicId, partition: 0, offset: 3n }])
-    expect(next).toMatchObject({ errorCode: Err.NONE, sessionId })
-    expect(next.responses.flatMap((t) => t.partitions).map((p) => p.partitionIndex)).not.toContain(1)
+    it('opens no session for replica ids that are no broker (NOT_LEADER_OR_FOLLOWER), one for a real follower, and keeps no partition of an unknown topic id', async () => {
+      node = await openNode()
+      const topic = await node.createTopic('events', { partitions: 2 })
+      await topic.partitions[0]!.appendAsLeader(producerBatch('a', 3), { origin: AppendOrigin.CLIENT })
+      const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
+      replicas = new ReplicaManager({ nodeId: LEADER, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+      replicas.apply(imageAt(1n, topic, { id: LEADER, leaderEpoch: 0 }, [LEADER, FOLLOWER]))
+      replicas.markCaughtUp()
+      const both: Wanted[] = [0, 1].map((partition) => ({ topic: topic.name, topicId: topic.topicId, partition, offset: 0n }))
+      const strangerTopic = (i: number): Wanted => ({ topic: '', topicId: `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`, offset: 0n })
 
-    // Partitions of topic ids the node does not know are answered UNKNOWN_TOPIC_ID once and not kept: the session
-    // holds the follower's two partitions however many it names.
-    for (let i = 0; i < 500; i++) {
-      const answer = await replicaFetch(FOLLOWER, sessionId, i + 2, [strangerTopic(i)])
-      expect(answer).toMatchObject({ errorCode: Err.NONE, sessionId })
-      expect(answer.responses.flatMap((t) => t.partitions.map((p) => p.errorCode))).toEqual([Err.UNKNOWN_TOPIC_ID])
-    }
-    expect(replicas.fetchSessions.partitionCount).toBe(2)
-    const last = await replicaFetch(FOLLOWER, sessionId, 502, [{ topic: topic.name, topicId: topic.topicId, partition: 1, offset: 0n, currentLeaderEpoch: 0 }])
-    expect(last).toMatchObject({ errorCode: Err.NONE, sessionId })
-    expect(replicas.fetchSessions.size).toBe(1)
+      // Made-up replica ids asking for new sessions: each is answered at once, every partition NOT_LEADER_OR_FOLLOWER,
+      // with no session, and the node keeps none.
+      for (let id = 3; id < 2003; id++) {
+        const answer = await replicaFetch(id, 0, 0, [...both, strangerTopic(id)])
+        expect(answer).toMatchObject({ errorCode: Err.NONE, sessionId: 0 })
+        expect(answer.responses.flatMap((t) => t.partitions.map((p) => p.errorCode))).toEqual([Err.NOT_LEADER_OR_FOLLOWER, Err.NOT_LEADER_OR_FOLLOWER, Err.NOT_LEADER_OR_FOLLOWER])
+      }
+      expect(replicas.fetchSessions.size).toBe(0)
 
-    // A node no longer registered loses its session.
-    replicas.apply(imageAt(2n, topic, { id: LEADER, leaderEpoch: 0 }, [LEADER]))
-    expect(replicas.fetchSessions.size).toBe(0)
+      // The real follower gets its session: a full answer, then incremental ones.
+      const opened = await replicaFetch(FOLLOWER, 0, 0, both)
+      expect(opened.errorCode).toBe(Err.NONE)
+      const sessionId = opened.sessionId!
+      expect(sessionId).toBeGreaterThan(0)
+      const [first, second] = opened.responses.flatMap((t) => t.partitions)
+      expect(first).toMatchObject({ partitionIndex: 0, errorCode: Err.NONE })
+      expect(baseOffsets(first!)).toEqual([0n])
+      expect(second).toMatchObject({ partitionIndex: 1, errorCode: Err.NONE, records: [] })
+      expect(replicas.fetchSessions.size).toBe(1)
+      // It wrote partition 0's batch and names only that partition: partition 1, without news, is not answered.
+      const next = await replicaFetch(FOLLOWER, sessionId, 1, [{ topic: topic.name, topicId: topic.topicId, partition: 0, offset: 3n }])
+      expect(next).toMatchObject({ errorCode: Err.NONE, sessionId })
+      expect(next.responses.flatMap((t) => t.partitions).map((p) => p.partitionIndex)).not.toContain(1)
+
+      // Partitions of topic ids the node does not know are answered UNKNOWN_TOPIC_ID once and not kept: the session
+      // holds the follower's two partitions however many it names.
+      for (let i = 0; i < 500; i++) {
+        const answer = await replicaFetch(FOLLOWER, sessionId, i + 2, [strangerTopic(i)])
+        expect(answer).toMatchObject({ errorCode: Err.NONE, sessionId })
+        expect(answer.responses.flatMap((t) => t.partitions.map((p) => p.errorCode))).toEqual([Err.UNKNOWN_TOPIC_ID])
+      }
+      expect(replicas.fetchSessions.partitionCount).toBe(2)
+      const last = await replicaFetch(FOLLOWER, sessionId, 502, [{ topic: topic.name, topicId: topic.topicId, partition: 1, offset: 0n, currentLeaderEpoch: 0 }])
+      expect(last).toMatchObject({ errorCode: Err.NONE, sessionId })
+      expect(replicas.fetchSessions.size).toBe(1)
+
+      // A node no longer registered loses its session.
+      replicas.apply(imageAt(2n, topic, { id: LEADER, leaderEpoch: 0 }, [LEADER]))
+      expect(replicas.fetchSessions.size).toBe(0)
+    })
   })
 })
