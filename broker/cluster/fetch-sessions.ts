@@ -17,10 +17,10 @@
  * it without asking this cache). A node keeps one session per follower node (a new one replaces the old), the
  * sessions of nodes no longer registered are closed (`retain`), and at most `maxSessions` are kept however many ids
  * ask (Kafka's max.incremental.fetch.session.cache.slots, 1000): opening one more closes the one used least recently.
- * A session keeps only partitions the node knows (the `known` test of `open`): one of an unknown topic or index is
- * served in the answer that names it and then forgotten, so a session holds at most the node's partitions, whatever
- * its follower names. A real follower backs such a partition off, which leaves it out of its next request (forgotten),
- * and names it again afterwards, as a partition new to the session.
+ * A session keeps every partition its follower names, those this node does not know yet included (a topic the
+ * follower's image holds before this node made its log: the follower names it once, and is served it once it
+ * exists), up to `maxPartitions` (MAX_SESSION_PARTITIONS): a session that would hold more is not kept, and the
+ * follower's fetches are answered in full without one.
  */
 import { ErrorCode } from '../../protocol/errors.js'
 import type { FetchRequest, FetchRequestFetchPartition, FetchRequestFetchTopic } from '../../protocol/messages/fetch.js'
@@ -46,11 +46,13 @@ export type SessionFetch =
   | { readonly errorCode: number }
   | { readonly errorCode: typeof ErrorCode.NONE; readonly sessionId: number; readonly incremental: boolean; readonly partitions: readonly SessionPartition[] }
 
-/** Whether this node knows a partition a follower names (its topic, by id or name, and its index). */
-export type KnownPartition = (entry: { readonly topicId: string; readonly topic: string; readonly partition: number }) => boolean
-
 /** Kafka's max.incremental.fetch.session.cache.slots default: sessions kept at most. */
 export const MAX_FETCH_SESSIONS = 1000
+/**
+ * Partitions one session keeps at most: ten times the partitions a CreateTopics may make at once, far above what a
+ * node leads, and a bound on what a client claiming a broker's id can make a node hold.
+ */
+export const MAX_SESSION_PARTITIONS = 100_000
 
 interface Session {
   readonly id: number
@@ -71,25 +73,32 @@ export class FetchSessions {
   private readonly byReplica = new Map<number, number>()
   private lastId = Math.floor(Math.random() * 0x3fffffff)
 
-  /** `maxSessions`: sessions kept at most (at least 1). */
-  constructor(private readonly maxSessions = MAX_FETCH_SESSIONS) {}
+  /** `maxSessions`: sessions kept at most (at least 1); `maxPartitions`: partitions one session keeps at most. */
+  constructor(
+    private readonly maxSessions = MAX_FETCH_SESSIONS,
+    private readonly maxPartitions = MAX_SESSION_PARTITIONS,
+  ) {}
 
   /**
    * Resolves a follower's Fetch against the sessions: opens, updates or closes one as the request's sessionId and
    * sessionEpoch say, and returns the partitions to serve (every partition of the session for an incremental fetch,
-   * those of the request otherwise). The caller has checked that `replicaId` is a broker of the cluster. Partitions
-   * `known` refuses are served this once and not kept in the session (see the top of this module). Errors (as a
-   * top-level errorCode for the answer): FETCH_SESSION_ID_NOT_FOUND for a session this node does not have (or
-   * another replica's), INVALID_FETCH_SESSION_EPOCH for an epoch other than the one expected.
+   * those of the request otherwise). The caller has checked that `replicaId` is a broker of the cluster. A session
+   * that would hold more than `maxPartitions` is not kept: a full fetch is answered without one (session id 0), an
+   * incremental one closes it (FETCH_SESSION_ID_NOT_FOUND, so the follower starts afresh). Errors (as a top-level
+   * errorCode for the answer): FETCH_SESSION_ID_NOT_FOUND for a session this node does not have (or another
+   * replica's), INVALID_FETCH_SESSION_EPOCH for an epoch other than the one expected.
    */
-  open(request: FetchRequest, replicaId: number, known: KnownPartition = () => true): SessionFetch {
+  open(request: FetchRequest, replicaId: number): SessionFetch {
     if (request.sessionEpoch === FINAL_EPOCH || request.sessionEpoch === INITIAL_EPOCH) {
       this.close(request.sessionId)
       const partitions = new Map<string, SessionPartition>()
-      const unknown = this.upsert(partitions, request, known)
-      const served = [...partitions.values(), ...unknown]
-      if (request.sessionEpoch === FINAL_EPOCH) return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions: served }
+      this.upsert(partitions, request)
+      const served = [...partitions.values()]
       const previous = this.byReplica.get(replicaId)
+      if (request.sessionEpoch === FINAL_EPOCH || partitions.size > this.maxPartitions) {
+        if (previous !== undefined) this.close(previous)
+        return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions: served }
+      }
       if (previous !== undefined) this.close(previous)
       while (this.sessions.size >= Math.max(1, this.maxSessions)) this.close(this.sessions.keys().next().value!)
       const session: Session = { id: this.nextId(), replicaId, epoch: 1, partitions }
@@ -104,17 +113,15 @@ export class FetchSessions {
     // Used now: last in the eviction order.
     this.sessions.delete(session.id)
     this.sessions.set(session.id, session)
-    const unknown = this.upsert(session.partitions, request, known)
+    this.upsert(session.partitions, request)
     for (const forgotten of request.forgottenTopicsData) {
       for (const index of forgotten.partitions) session.partitions.delete(keyOf(forgotten.topicId, forgotten.topic, index))
     }
-    // A partition kept before and unknown now (its topic deleted) is served this once more, then forgotten as well.
-    for (const [key, entry] of session.partitions) {
-      if (known(entry)) continue
-      session.partitions.delete(key)
-      unknown.push(entry)
+    if (session.partitions.size > this.maxPartitions) {
+      this.close(session.id)
+      return { errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND }
     }
-    return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: true, partitions: [...session.partitions.values(), ...unknown] }
+    return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: true, partitions: [...session.partitions.values()] }
   }
 
   /** Closes the sessions of replicas `isBroker` no longer counts as brokers of the cluster (unregistered nodes). */
@@ -141,12 +148,8 @@ export class FetchSessions {
     if (this.byReplica.get(session.replicaId) === sessionId) this.byReplica.delete(session.replicaId)
   }
 
-  /**
-   * Takes the request's partitions into `partitions`: new ones added, those already there given the request's fetch
-   * state. Returns those `known` refuses, which are not taken (one already there stays until the caller drops it).
-   */
-  private upsert(partitions: Map<string, SessionPartition>, request: FetchRequest, known: KnownPartition): SessionPartition[] {
-    const unknown: SessionPartition[] = []
+  /** Takes the request's partitions into `partitions`: new ones added, those already there given the request's fetch state. */
+  private upsert(partitions: Map<string, SessionPartition>, request: FetchRequest): void {
     for (const topic of request.topics) {
       for (const wanted of topic.partitions) {
         const key = keyOf(topic.topicId, topic.topic, wanted.partition)
@@ -159,12 +162,9 @@ export class FetchSessions {
           kept.partitionMaxBytes = wanted.partitionMaxBytes
           continue
         }
-        const entry = sessionPartition(topic, wanted)
-        if (known(entry)) partitions.set(key, entry)
-        else unknown.push(entry)
+        partitions.set(key, sessionPartition(topic, wanted))
       }
     }
-    return unknown
   }
 
   private nextId(): number {

@@ -241,7 +241,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
   const topicOf = (entry: { readonly topicId: string; readonly topic: string }): Topic | undefined => (byId ? services.topics.getById(entry.topicId) : services.topics.get(entry.topic))
   // Only a broker of the cluster gets a session: any other replica id (one a client made up) opens and keeps nothing.
   const broker = replicas?.isBroker(replicaId) === true
-  const resolved = broker ? replicas!.fetchSessions.open(request, replicaId, (entry) => topicOf(entry)?.partitions[entry.partition] !== undefined) : sessionless(request)
+  const resolved = broker ? replicas!.fetchSessions.open(request, replicaId) : sessionless(request)
   if (!('partitions' in resolved)) return { throttleTimeMs: 0, errorCode: resolved.errorCode, sessionId: 0, responses: [] }
   const { sessionId, incremental, partitions: wanted } = resolved
   const verdicts = new Map<SessionPartition, ReplicaFetchVerdict>()

@@ -1,7 +1,7 @@
 /**
  * Followers' fetch sessions on their leader (KIP-227), the cache on its own: a full fetch with epoch 0 opens a
  * session, incremental fetches at the expected epoch update and forget partitions and are served every partition of
- * the session, the errors a follower starts afresh on, and the bounds: sessions kept, partitions kept. (Followers fetching through sessions against real nodes
+ * the session, the errors a follower starts afresh on, and the bounds: sessions kept, partitions in a session. (Followers fetching through sessions against real nodes
  * are in test/cluster/node/.)
  */
 import { describe, expect, it } from 'vitest'
@@ -110,22 +110,16 @@ describe('fetch sessions', () => {
     expect(many.size).toBe(MAX_FETCH_SESSIONS)
   })
 
-  it('keeps no partition `known` refuses: it is served in the answer that names it, or once more when it became unknown, then forgotten', () => {
-    const sessions = new FetchSessions()
-    let knownUpTo = 2
-    const known = (entry: { partition: number }): boolean => entry.partition < knownUpTo
-    const opened = sessions.open(request(0, 0, { 0: 1n, 1: 1n, 7: 1n }), 2, known)
-    const id = (opened as { sessionId: number }).sessionId
-    expect(served(opened)).toEqual({ 0: 1n, 1: 1n, 7: 1n })
-    expect(sessions.partitionCount).toBe(2)
-    for (let epoch = 1; epoch <= 100; epoch++) {
-      expect(served(sessions.open(request(id, epoch, { [100 + epoch]: 1n }), 2, known))).toEqual({ 0: 1n, 1: 1n, [100 + epoch]: 1n })
-    }
-    expect(sessions.partitionCount).toBe(2)
-    knownUpTo = 1
-    expect(served(sessions.open(request(id, 101, {}), 2, known))).toEqual({ 0: 1n, 1: 1n })
-    expect(served(sessions.open(request(id, 102, {}), 2, known))).toEqual({ 0: 1n })
-    expect(sessions.partitionCount).toBe(1)
+  it('keeps no session of more than maxPartitions partitions: a full fetch is answered without one, an incremental one closes it', () => {
+    const sessions = new FetchSessions(MAX_FETCH_SESSIONS, 3)
+    expect(sessions.open(request(0, 0, { 0: 1n, 1: 1n, 2: 1n, 3: 1n }), 2)).toMatchObject({ errorCode: ErrorCode.NONE, sessionId: 0 })
+    expect(sessions.size).toBe(0)
+    const opened = sessions.open(request(0, 0, { 0: 1n, 1: 1n }), 2) as { sessionId: number }
+    expect(opened.sessionId).toBeGreaterThan(0)
+    expect(sessions.open(request(opened.sessionId, 1, { 2: 1n }), 2)).toMatchObject({ errorCode: ErrorCode.NONE, sessionId: opened.sessionId })
+    expect(sessions.partitionCount).toBe(3)
+    expect(sessions.open(request(opened.sessionId, 2, { 3: 1n }), 2)).toEqual({ errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND })
+    expect(sessions.size).toBe(0)
   })
 
   it('closes the sessions of replicas no longer brokers', () => {
