@@ -32,7 +32,10 @@ export interface TestCluster {
   controllerPort(id: number): number
   /** The `brook start` arguments of node `id`, beyond host, port and data directory. */
   args(id: number): string[]
-  /** Starts node `id` again on its data directory and port (after a kill or stop). */
+  /**
+   * Starts node `id` again on its data directory and port (after a kill or stop); a port held by another process is
+   * tried again every 500 ms for 10 s.
+   */
   restart(id: number): Promise<BrokerProcess>
   /** DescribeQuorum and DescribeCluster through node `id`'s client listener. */
   status(id: number): Promise<ClusterStatus>
@@ -102,9 +105,18 @@ async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
     controllerPort,
     args,
     async restart(id) {
-      const node = await startBroker({ host: host(id), port: clientPort(id), dataDir: dataDirs.get(id)!, args: args(id) })
-      nodes.set(id, node)
-      return node
+      // The node's ports were free while it was down: another test file's search for free ports (bench/cluster-process.ts
+      // freePorts, which holds each port it tries for a moment) may hold one just then. Try again for a while.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const node = await startBroker({ host: host(id), port: clientPort(id), dataDir: dataDirs.get(id)!, args: args(id) })
+          nodes.set(id, node)
+          return node
+        } catch (error) {
+          if (attempt >= 20 || !/is already in use/.test((error as Error).message)) throw error
+          await new Promise((resolve) => setTimeout(resolve, 500))
+        }
+      }
     },
     async status(id) {
       const client = await ClusterClient.connect([{ host: host(id), port: clientPort(id) }], { timeoutMs: 10_000 })
