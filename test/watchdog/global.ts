@@ -31,6 +31,8 @@ export interface WorkerEntry {
   startedAt: number
   test: string | null
   rssBytes: number
+  /** The file's hooks started running (false: collecting, or every test skipped, when no hook runs). */
+  started: boolean
 }
 
 /** The longest test file takes about 100 s on 2 cores; ten minutes is a hang. */
@@ -119,16 +121,16 @@ function running(pid: number): boolean {
 }
 
 /**
- * Names each worker gone before its file ended (but those the watchdog killed), with how it went, and removes its
- * entry.
+ * Names each worker gone before its file ended (but those the watchdog killed, and those whose file never started
+ * its hooks: a file with every test skipped ends without the afterAll that removes its entry), and removes its entry.
  */
 function reportGone(dir: string, killed: ReadonlySet<number>): void {
   for (const { pid, entry } of entries(dir, false)) {
     rmSync(join(dir, String(pid)), { force: true })
-    if (killed.has(pid)) continue
+    if (killed.has(pid) || !entry.started) continue
     const lines = [
       `the worker ${pid} running ${entry.file} is gone before the file ended: killed by a signal (a kill, the kernel's OOM killer) or crashed in native code`,
-      `it was in ${entry.test === null ? 'no test yet' : `the test "${entry.test}" or the hooks after it`}, ${Math.round(entry.rssBytes / 2 ** 20)} MiB resident when it started that`,
+      `it was in ${entry.test === null ? 'a beforeAll hook' : `the test "${entry.test}" or the hooks after it`}, ${Math.round(entry.rssBytes / 2 ** 20)} MiB resident when it started that`,
       ...kernelLines(pid).map((line) => `the kernel logged: ${line}`),
     ]
     process.stderr.write(`\n${lines.map((line) => `watchdog: ${line}`).join('\n')}\n`)

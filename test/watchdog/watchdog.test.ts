@@ -3,7 +3,8 @@
  * loops without end after starting a child process, beside fixtures/quick.ts, with a short file limit, then with a
  * short run limit. Each run ends failed instead of hanging, the watchdog names the file and the test, the blocked
  * worker's child is killed with it, and the other file still passes. Then fixtures/gone.ts, whose worker is killed in
- * its second test: vitest says only "Worker exited unexpectedly", the watchdog names the file and the test.
+ * its second test: vitest says only "Worker exited unexpectedly", the watchdog names the file and the test (and not
+ * fixtures/skipped.ts, whose worker ends normally without running a hook).
  */
 import { describe, expect, it, vi } from 'vitest'
 import { spawn } from 'node:child_process'
@@ -67,10 +68,12 @@ describe('the test watchdog', () => {
   })
 
   it('names the file and the test of a worker killed before its file ended', async () => {
-    const { code, output } = await runFixtures({ BROOK_WATCHDOG_FIXTURES: 'gone,quick' })
+    const { code, output } = await runFixtures({ BROOK_WATCHDOG_FIXTURES: 'gone,quick,skipped' })
     expect(code, output).toBe(1)
     expect(output).toMatch(/watchdog: the worker \d+ running \S*test\/watchdog\/fixtures\/gone\.ts is gone before the file ended: killed by a signal/)
     expect(output).toMatch(/watchdog: it was in the test "test\/watchdog\/fixtures\/gone\.ts > takes its worker away" or the hooks after it, \d+ MiB resident/)
     expect(output).toContain('Worker exited unexpectedly')
+    // A file whose tests are all skipped runs no hook, and its worker ends normally: not named.
+    expect(output).not.toMatch(/skipped\.ts is gone/)
   })
 })

@@ -1,10 +1,11 @@
 /**
  * Runs in each test worker before its file (vitest `setupFiles`): keeps `<BROOK_TEST_WORKERS>/<pid>` saying which
  * file this process runs, since when, and which test it is in, for the watchdog in vitest's main process
- * (./global.ts), with its resident memory then. The entry goes when the file's last hook has run. Nothing is written
- * without the watchdog.
+ * (./global.ts), with its resident memory then, and whether the file's hooks started (a file whose tests are all
+ * skipped runs none, neither the afterAll that removes the entry). The entry goes when the file's last hook has run.
+ * Nothing is written without the watchdog.
  */
-import { afterAll, beforeEach, expect } from 'vitest'
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest'
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { WorkerEntry } from './global.js'
@@ -15,8 +16,14 @@ const file = expect.getState().testPath
 if (dir && file) {
   const entry = join(dir, String(process.pid))
   const startedAt = Date.now()
-  const write = (test: string | null): void => writeFileSync(entry, JSON.stringify({ file, startedAt, test, rssBytes: process.memoryUsage.rss() } satisfies WorkerEntry))
+  let started = false
+  const write = (test: string | null): void =>
+    writeFileSync(entry, JSON.stringify({ file, startedAt, started, test, rssBytes: process.memoryUsage.rss() } satisfies WorkerEntry))
   write(null)
+  beforeAll(() => {
+    started = true
+    write(null)
+  })
   beforeEach((context) => write(context.task.fullName ?? context.task.name))
   afterAll(() => rmSync(entry, { force: true }))
 }
