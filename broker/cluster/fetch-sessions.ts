@@ -94,12 +94,10 @@ export class FetchSessions {
       const partitions = new Map<string, SessionPartition>()
       this.upsert(partitions, request)
       const served = [...partitions.values()]
+      if (request.sessionEpoch === FINAL_EPOCH) return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions: served }
       const previous = this.byReplica.get(replicaId)
-      if (request.sessionEpoch === FINAL_EPOCH || partitions.size > this.maxPartitions) {
-        if (previous !== undefined) this.close(previous)
-        return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions: served }
-      }
       if (previous !== undefined) this.close(previous)
+      if (partitions.size > this.maxPartitions) return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions: served }
       while (this.sessions.size >= Math.max(1, this.maxSessions)) this.close(this.sessions.keys().next().value!)
       const session: Session = { id: this.nextId(), replicaId, epoch: 1, partitions }
       this.sessions.set(session.id, session)
