@@ -72,7 +72,7 @@ export async function planCluster(options: { nodes: number; extraArgs?: readonly
     host,
     clientPort,
     controllerPort,
-    args: (id) => ['--node-id', String(id), '--controller-quorum-voters', voters, '--cluster-id', clusterId, ...(options.extraArgs ?? [])],
+    args: (id) => ['--node-id', String(id), '--controller-quorum-voters', voters, `--cluster-id=${clusterId}`, ...(options.extraArgs ?? [])],
   }
 }
 

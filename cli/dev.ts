@@ -292,7 +292,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       }
       for (const id of ids) {
         const { port } = devNodePorts(basePort, id)
-        const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', nodeDataDir(options.dataDir, id), '--controller-quorum-voters', voters, '--cluster-id', clusterId, '--default-replication-factor', replicationFactor]
+        const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', nodeDataDir(options.dataDir, id), '--controller-quorum-voters', voters, `--cluster-id=${clusterId}`, '--default-replication-factor', replicationFactor]
         if (options.logLevel !== undefined) args.push('--log-level', options.logLevel)
         const child = spawn(process.execPath, [BROOK_PROGRAM, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true })
         // Through this process, whose output errors are dropped after SIGHUP: a node never writes to a closed terminal.

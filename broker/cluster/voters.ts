@@ -54,7 +54,13 @@ export function checkClusterId(clusterId: string): void {
   }
 }
 
-/** A new cluster id: 16 random bytes in base64url, Kafka's Uuid.randomUuid().toString(). */
+/**
+ * A new cluster id: 16 random bytes in base64url, Kafka's Uuid.randomUuid().toString(). As Kafka's, it never starts
+ * with '-' (one in 64 would), which a command line would take for an option (`--cluster-id -V...` prints the version).
+ */
 export function newClusterId(): string {
-  return randomBytes(16).toString('base64url')
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
 }

@@ -175,7 +175,7 @@ describe('a three-node cluster', () => {
     const node = cluster.nodes.get(id)!
     await node.stop()
     const otherCluster = newClusterId()
-    const args = cluster.args(id).map((arg) => (arg === cluster.clusterId ? otherCluster : arg))
+    const args = cluster.args(id).map((arg) => arg.replace(cluster.clusterId, otherCluster))
     expectOneLineError(
       await brook(['start', '--port', '0', '--data-dir', node.dataDir, ...args]),
       `the data directory ${node.dataDir} belongs to cluster ${cluster.clusterId}, not cluster ${otherCluster}`,
