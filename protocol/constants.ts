@@ -11,10 +11,11 @@ export const IsolationLevel = { READ_UNCOMMITTED: 0, READ_COMMITTED: 1 } as cons
 export type IsolationLevel = (typeof IsolationLevel)[keyof typeof IsolationLevel]
 
 /**
- * ListOffsetsRequest.json's special timestamps (ListOffsetsRequest.LATEST_TIMESTAMP, EARLIEST_TIMESTAMP and
- * MAX_TIMESTAMP, v7+, KIP-734); a timestamp >= 0 asks for the first offset at or after it.
+ * ListOffsetsRequest.json's special timestamps (ListOffsetsRequest.LATEST_TIMESTAMP, EARLIEST_TIMESTAMP,
+ * MAX_TIMESTAMP (v7+, KIP-734), EARLIEST_LOCAL_TIMESTAMP (KIP-405) and LATEST_TIERED_TIMESTAMP (KIP-1005)); any other
+ * timestamp asks for the first offset whose record timestamp is at or after it.
  */
-export const OffsetSpec = { LATEST: -1n, EARLIEST: -2n, MAX_TIMESTAMP: -3n } as const
+export const OffsetSpec = { LATEST: -1n, EARLIEST: -2n, MAX_TIMESTAMP: -3n, EARLIEST_LOCAL: -4n, LATEST_TIERED: -5n } as const
 
 /** IncrementalAlterConfigsRequest.json `configOperation` (AlterConfigOp.OpType). */
 export const ConfigOperation = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const

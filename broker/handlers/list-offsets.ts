@@ -11,7 +11,10 @@
  *   the high watermark, or the last stable offset. Timestamps may be out of order inside and across batches.
  * - `currentLeaderEpoch` (v4+) is checked; the answer's leaderEpoch (v4+) is the epoch of the batch found, or the
  *   current epoch for earliest/latest, and -1 for "none" (KAFKA-10613: only v4+ carries it).
- * - -3 before v7 is UNSUPPORTED_VERSION; other negative timestamps are INVALID_REQUEST.
+ * - -3 before v7 is UNSUPPORTED_VERSION. Brook keeps no tiered storage, so -4 (earliest local, KIP-405) is the log
+ *   start offset, as -2 is, and -5 (latest tiered, KIP-1005) is -1/-1 with leader epoch -1, as Kafka answers both
+ *   for a log without remote storage (UnifiedLog.fetchOffsetByTimestamp). Any other negative timestamp is searched
+ *   like one >= 0, as Kafka does, so it finds the first record at or above the log start.
  * - A leader whose high watermark is still below the offset its leader epoch started at (a replica just elected
  *   learns it from its followers' next fetches) answers a consumer's latest, and a max-timestamp or timestamp lookup
  *   that finds nothing below it, with OFFSET_NOT_AVAILABLE (LEADER_NOT_AVAILABLE before v5), both retriable, as
@@ -99,14 +102,14 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             const notYet = apiVersion >= 5 ? ErrorCode.OFFSET_NOT_AVAILABLE : ErrorCode.LEADER_NOT_AVAILABLE
             /** A lookup's answer; none found below `upTo` waits, as "latest" does, for a lagging high watermark. */
             const found = (match: TimestampMatch | null) => (match === null && lagging ? answer(notYet) : answer(ErrorCode.NONE, match ?? NONE_FOUND))
-            if (p.timestamp === OffsetSpec.EARLIEST) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
+            if (p.timestamp === OffsetSpec.EARLIEST || p.timestamp === OffsetSpec.EARLIEST_LOCAL) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
             if (p.timestamp === OffsetSpec.LATEST) return lagging ? answer(notYet) : answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
             const search = { upTo, search: recordSearch(partition) }
             if (p.timestamp === OffsetSpec.MAX_TIMESTAMP) {
               if (apiVersion < 7) return answer(ErrorCode.UNSUPPORTED_VERSION)
               return found(await partition.log.offsetOfMaxTimestamp(search))
             }
-            if (p.timestamp < 0n) return answer(ErrorCode.INVALID_REQUEST)
+            if (p.timestamp === OffsetSpec.LATEST_TIERED) return answer(ErrorCode.NONE, NONE_FOUND)
             return found(await partition.log.offsetForTimestamp(p.timestamp, search))
           }),
         )

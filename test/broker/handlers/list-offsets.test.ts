@@ -102,7 +102,16 @@ describe('ListOffsets, in process', () => {
   it('answers max timestamp (v7) with the record that holds it, and refuses it before v7', async () => {
     expect(await listOffsets(request([{ timestamp: MAX_TIMESTAMP }]))).toMatchObject([{ errorCode: Err.NONE, offset: 4n, timestamp: 4500n, leaderEpoch: 0 }])
     expect(await listOffsets(request([{ timestamp: MAX_TIMESTAMP }]), 6)).toMatchObject([{ errorCode: Err.UNSUPPORTED_VERSION }])
-    expect(await listOffsets(request([{ timestamp: -4n }]))).toMatchObject([{ errorCode: Err.INVALID_REQUEST }])
+  })
+
+  it('answers earliest local (-4) as earliest and latest tiered (-5) as none, and searches any other negative timestamp', async () => {
+    await node.services.topics.partition('readings', 0)!.log.deleteBefore(1n)
+    // No tiered storage: the local log start is the log start, and nothing is tiered (UnifiedLog.fetchOffsetByTimestamp).
+    expect(await listOffsets(request([{ timestamp: -4n }]))).toMatchObject([{ errorCode: Err.NONE, offset: 1n, timestamp: -1n, leaderEpoch: 0 }])
+    expect(await listOffsets(request([{ timestamp: -5n }]))).toMatchObject([{ errorCode: Err.NONE, offset: -1n, timestamp: -1n, leaderEpoch: -1 }])
+    // Every record's timestamp is at or above -6: the first record at or above the log start.
+    expect(await at(-6n)).toEqual({ offset: 1n, timestamp: 3000n })
+    expect(await at(-9_223_372_036_854_775_808n)).toEqual({ offset: 1n, timestamp: 3000n })
   })
 
   it('never answers below a log start that moved into a batch', async () => {
