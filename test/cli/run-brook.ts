@@ -31,12 +31,20 @@ function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 export function brook(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [BROOK_CLI, ...args], { env: environment(options.env), stdio: 'pipe' })
+    // A test that times out while the command runs leaves it to the file's end, which kills it.
+    running.add(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.once('error', fail)
-    child.once('close', (code) => done({ code, stdout, stderr }))
+    child.once('error', (error) => {
+      running.delete(child)
+      fail(error)
+    })
+    child.once('close', (code) => {
+      running.delete(child)
+      done({ code, stdout, stderr })
+    })
     child.stdin.end(options.input ?? '')
   })
 }
