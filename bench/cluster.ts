@@ -220,12 +220,17 @@ async function produceTurn(setup: Setup, topics: readonly string[], pool: BatchP
   const errors = results.reduce((sum, r) => sum + r.errors, 0)
   if (errors > 0) throw new Error(`${setup.name}: ${errors} partition errors, the first ${results.find((r) => r.firstError)?.firstError}`)
   const total = throughput(results.reduce((s, r) => s + r.bytes, 0), results.reduce((s, r) => s + r.records, 0), seconds)
+  const mainCores = cpu ? Object.values(cpu.mainThreads).reduce((s, c) => s + c, 0) : null
   return {
     MBps: round(total.MBps),
     recordsPerSec: Math.round(total.recordsPerSec),
     requestP99Ms: round(Math.max(...results.map((r) => r.latencyMs.p99))),
     leaders: leaders.map((l) => l.leader),
     brokerCores: cpu ? round(Object.values(cpu.processes).reduce((s, c) => s + c, 0), 2) : null,
+    brokerMainCores: mainCores === null ? null : round(mainCores, 2),
+    // The brokers' main threads (where their JavaScript runs) per MB produced: what a change to the replication path
+    // costs shows here first, where MB/s follows the machine's load.
+    brokerMainMsPerMB: mainCores === null ? null : round((mainCores * 1000) / total.MBps),
     othersCores: cpu ? round(cpu.others, 2) : null,
     load: loadAvg,
   }
