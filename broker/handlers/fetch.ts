@@ -29,7 +29,8 @@
  *   replica (cluster/replica-manager.ts `replicaFetch`: epoch checks, KIP-320's divergingEpoch, the follower's
  *   position for the ISR and the high watermark) and is served past the high watermark up to the log end, batches
  *   still being written included (from the batch cache), so the follower's write of a batch overlaps the leader's;
- *   it is held while there is nothing new, and woken by an append as soon as the batch has its offsets. A moved high
+ *   it is held while there is nothing new, and woken by an append as soon as the batch has its offsets, answered once
+ *   the event loop's current I/O phase is over (so the produce requests read with that one are in it too). A moved high
  *   watermark alone does not answer it (as Kafka's follower fetches without a fetch session): followers learn the high
  *   watermark with the next batch, or at replica.fetch.wait.max.ms, so an acks=all produce costs each follower one
  *   fetch round, not a second one to carry the high watermark it moved.
@@ -198,8 +199,13 @@ interface Watched {
 /**
  * Resolves when data arrives at any of `watched`, after `timeoutMs`, or when the connection closes. A consumer's fetch
  * (`wakeOn: 'highWatermark'`) wakes when the partition has more to read (`onData`: its high watermark moved, or on a
- * single node its write completed); a follower's (`'append'`) also as soon as a batch is appended, before it is
- * written, so the leader's and the followers' writes overlap. An append that landed while the reads were in progress
+ * single node its write completed); a follower's (`'append'`) also when a batch is appended, before it is written, so
+ * the leader's and the followers' writes overlap. An append wakes a follower with `setImmediate`, after the rest of the
+ * I/O phase that brought it: a producer's requests come in bursts (the high watermark acknowledges several at once,
+ * and it sends the next ones together), and woken at the first append the fetch carried one batch where the burst
+ * held several. Each fetch round costs the leader, the follower and the follower's LevelDB write a fixed amount of
+ * CPU whatever it carries; waiting for the burst took a fifth of the rounds away (bench/README.md, "A replicated
+ * cluster"). An append that landed while the reads were in progress
  * (they await LevelDB) woke no one; it shows as a moved high watermark (or, for a follower, log end), and then the
  * wait ends at once instead of lasting until maxWaitMs.
  */
@@ -216,7 +222,7 @@ function waitForData(watched: Watched[], timeoutMs: number, signal: AbortSignal,
     signal.addEventListener('abort', done)
     for (const { partition } of watched) {
       cancels.push(partition.onData(done))
-      if (options.wakeOn === 'append') cancels.push(partition.onAppend(done))
+      if (options.wakeOn === 'append') cancels.push(partition.onAppend(() => void setImmediate(done)))
     }
     const moved = ({ partition, highWatermark, logEndOffset }: Watched): boolean =>
       partition.highWatermark !== highWatermark || (options.wakeOn === 'append' && partition.logEndOffset !== logEndOffset)
