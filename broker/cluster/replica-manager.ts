@@ -766,7 +766,11 @@ export class ReplicaManager {
       // log end never is; a batch wholly below it is one this log has.
       if (batch.readBigInt64BE(0) < partition.logEndOffset) continue
       const end = partition.logEndOffset
-      appends.push(partition.appendAsFollower(Buffer.from(batch)))
+      // The batch is a view of the answer's bytes, not a copy: the log stamps it with the offset and epoch it already
+      // carries, the batch cache and the LevelDB write copy it, and the answer's buffer (one socket read, or the
+      // frame gathered from several) is held only until the write. A copy here cost each follower a fresh 16 KiB
+      // buffer per batch, in page faults and GC more than in the copy itself (bench/README.md, "A replicated cluster").
+      appends.push(partition.appendAsFollower(batch))
       // Refused (storage that failed): it took no offsets, so the batches after it could not follow it either.
       if (partition.logEndOffset === end) break
     }
