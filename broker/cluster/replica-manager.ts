@@ -28,8 +28,8 @@
  *   its epoch, so everything below it is on every ISR member and any of them can be elected without losing it.
  * - The leader's writes and its followers' overlap. A follower's fetch is served up to the leader's log end, batches
  *   whose LevelDB write has not completed included (from the batch cache), and a fetch parked at the log end is
- *   answered as soon as a batch is appended, not once it is written (Kafka's leader serves followers from the page
- *   cache, before any flush). What counts toward the HW stays durable on both sides: the leader's own log end counts
+ *   answered when a batch is appended (after the I/O phase that brought it, handlers/fetch.ts), not once it is
+ *   written (Kafka's leader serves followers from the page cache, before any flush). What counts toward the HW stays durable on both sides: the leader's own log end counts
  *   only as far as its write completed (HW = least of its durable end and the followers' log ends), and a follower's
  *   fetch offset is what it has written (it fetches again only once its appends are written). So an acks=all batch
  *   waits for the slower of the two writes plus a fetch round trip, not for one write after the other.
