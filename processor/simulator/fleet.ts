@@ -82,6 +82,26 @@ interface Held {
   seq: number
 }
 
+/** A gap's shortest and longest length in rounds (a round: every device reads each of its sensors once). */
+function gapRounds(model: Pick<FleetModel, 'devices' | 'sensors' | 'rate'>): readonly [number, number] {
+  const roundMs = (model.devices * model.sensors.length * 1000) / model.rate
+  return [Math.max(1, Math.round(GAP_MS[0] / roundMs)), Math.max(1, Math.round(GAP_MS[1] / roundMs))]
+}
+
+/**
+ * The gap fraction a fleet must stay below: gaps of mean length L rounds, each starting with probability p at a
+ * round its device is not in one, cover p·L / (1 + p·L) of the rounds (startProbability), so p reaches 1 at
+ * L / (1 + L). From there on a device starts a new gap as soon as one ends and never reads again: a run would
+ * generate empty slots forever, without a pause where Ctrl-C could stop it. With 30 s to 5 min gaps that is 0.976
+ * with the defaults (a round every 4 s) and 0.5 once a round lasts 200 s or more (10,000 devices of 4 sensors at
+ * 100 readings/s).
+ */
+export function gapFractionLimit(model: Pick<FleetModel, 'devices' | 'sensors' | 'rate'>): number {
+  const [shortest, longest] = gapRounds(model)
+  const meanLength = (shortest + longest) / 2
+  return meanLength / (1 + meanLength)
+}
+
 /**
  * Probability that an episode starts at a step where none is running, for episodes of mean length `meanLength` to
  * cover `fraction` of the steps: in the long run fraction = p·L / (1 + p·L).
@@ -160,8 +180,7 @@ export class Fleet {
     const roundHours = this.series / rate / 3600
     this.driftDecay = Math.exp(-roundHours / DRIFT_HOURS)
     this.driftStep = Math.sqrt(1 - this.driftDecay * this.driftDecay)
-    const roundMs = (this.series * 1000) / rate
-    this.gapRounds = [Math.max(1, Math.round(GAP_MS[0] / roundMs)), Math.max(1, Math.round(GAP_MS[1] / roundMs))]
+    this.gapRounds = gapRounds(model)
     this.gapStart = startProbability(model.gapFraction, (this.gapRounds[0] + this.gapRounds[1]) / 2)
     this.faultStart = startProbability(model.faultRate, MEAN_EPISODE)
     this.random = {

@@ -9,6 +9,7 @@
  */
 import type { KafkaConfig } from 'kafkajs'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
+import { gapFractionLimit } from './fleet.js'
 import { FLEET_SENSORS, SENSOR_MODELS, type FleetSensor } from './sensors.js'
 
 /** How to reach the cluster. */
@@ -305,6 +306,11 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
   const resolved = { ...FLEET_DEFAULTS, sensors: [...FLEET_DEFAULTS.sensors], ...definedOnly(options), bootstrapServers: options.bootstrapServers }
   if (resolved.lateFraction + resolved.outOfOrderFraction > 1) {
     throw invalid('lateFraction + outOfOrderFraction (--late-fraction, --out-of-order-fraction)', 'must be at most 1')
+  }
+  const gapLimit = gapFractionLimit(resolved)
+  if (resolved.gapFraction >= gapLimit) {
+    const roundS = (resolved.devices * resolved.sensors.length) / resolved.rate
+    throw invalid('gapFraction (--gap-fraction)', `must be below ${Math.floor(gapLimit * 1000) / 1000} with ${resolved.devices} devices of ${resolved.sensors.length} sensors at ${resolved.rate} readings/s: a device reads every ${roundS} s and a gap lasts 30 s to 5 min, so at ${resolved.gapFraction} every device would be quiet for good and no reading would ever be sent`)
   }
   if (options.startMs !== undefined && !Number.isSafeInteger(options.startMs)) throw invalid('startMs', 'must be a whole number of ms since the epoch')
   return resolved

@@ -184,6 +184,25 @@ describe('brook simulate', () => {
     results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
   })
 
+  it('refuses a --gap-fraction at which every device would stay quiet for good, rather than spinning without sending', async () => {
+    // 100 devices of 4 sensors at 100 readings/s read every 4 s: gaps of 8 to 75 rounds, so the fleet tops out below
+    // 41.5 / 42.5. 10,000 devices at 100 readings/s read every 400 s: one-round gaps, below 0.5.
+    const cases: [string[], string][] = [
+      [['--gap-fraction', '1'], '--gap-fraction) must be below 0.976 with 100 devices of 4 sensors at 100 readings/s'],
+      [['--gap-fraction', '0.99'], '--gap-fraction) must be below 0.976'],
+      [['--gap-fraction', '0.6', '--devices', '10000'], '--gap-fraction) must be below 0.5 with 10000 devices'],
+    ]
+    for (const [args, message] of cases) {
+      const run = spawnBrook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-quiet', '--count', '3', '--as-fast-as-possible', ...args])
+      await until(() => run.child.exitCode !== null, `brook simulate ${args.join(' ')} to exit`, { timeoutMs: 20_000, context: run.stderr })
+      expectOneLineError({ code: await run.exited, stderr: run.stderr() }, message)
+    }
+    // Just below the limit, a device still reads now and then, and a counted run ends.
+    const result = await brook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-quiet', '--count', '3', '--as-fast-as-possible', '--gap-fraction', '0.97'])
+    expect(result.stderr).not.toContain('brook:')
+    expect(result.code).toBe(0)
+  })
+
   it('says in one line that the cluster has no SASL when --kafka-config asks for it', async () => {
     const config = join(dir, 'sasl.json')
     writeFileSync(config, JSON.stringify({ sasl: { mechanism: 'scram-sha-512', username: 'sensor', password: 'secret' } }))
