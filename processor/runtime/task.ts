@@ -751,7 +751,9 @@ export const MAX_EVENT_TIME_MS = 8_640_000_000_000_000
 /** `ts` as an event time in whole ms; a RecordError (BAD_TIMESTAMP) for anything but a number from 0 to MAX_EVENT_TIME_MS. */
 export function checkedEventTime(ts: unknown): number {
   if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0 || ts > MAX_EVENT_TIME_MS) {
-    throw new RecordError(ProcessorErrorCode.badTimestamp, `event time ${JSON.stringify(ts)?.slice(0, 40)} is not a timestamp in ms since the epoch`)
+    // A number as itself: JSON.stringify shows NaN and Infinity (JSON.parse's 1e400) as null.
+    const shown = typeof ts === 'number' ? String(ts) : JSON.stringify(ts)?.slice(0, 40)
+    throw new RecordError(ProcessorErrorCode.badTimestamp, `event time ${shown} is not a timestamp in ms since the epoch`)
   }
   return Math.floor(ts)
 }

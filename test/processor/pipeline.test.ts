@@ -135,11 +135,12 @@ describe('bad input', () => {
           { key: 'd1', value: JSON.stringify({ deviceId: 'd1', sensor: 5, value: 20, ts: 2500 }) },
           // JSON.parse makes Infinity of it (which JSON.stringify would show as null).
           { key: 'd1', value: '{"deviceId":"d1","sensor":"temperature","value":1e400,"ts":2600}' },
+          { key: 'd1', value: '{"deviceId":"d1","sensor":"temperature","value":20,"ts":1e400}' },
           reading('d1', 'temperature', 3, 21),
           reading('d1', 'temperature', 200, 22),
         ],
       })
-      const dead = await readTopic(setting.kafka, 'iot-bad-dlq', (r) => r.length >= 6)
+      const dead = await readTopic(setting.kafka, 'iot-bad-dlq', (r) => r.length >= 7)
       expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]])).toEqual([
         ['not json {', 'NOT_JSON', expect.stringMatching(/^value is not JSON/)],
         [expect.any(String), 'MISSING_FIELD', 'reading has no value'],
@@ -147,11 +148,12 @@ describe('bad input', () => {
         [expect.any(String), 'MISSING_FIELD', "value has no field 'ts'"],
         [expect.any(String), 'MISSING_FIELD', 'reading sensor is not a string: 5'],
         [expect.any(String), 'NOT_NUMERIC', 'reading value is not a finite number: Infinity'],
+        [expect.any(String), 'BAD_TIMESTAMP', 'event time Infinity is not a timestamp in ms since the epoch'],
       ])
-      expect(dead.map((r) => [r.headers[HeaderNames.errorTopic], r.headers[HeaderNames.errorPartition], r.headers[HeaderNames.errorOffset]])).toEqual([0, 1, 2, 3, 4, 5].map((o) => [input, '0', String(o)]))
+      expect(dead.map((r) => [r.headers[HeaderNames.errorTopic], r.headers[HeaderNames.errorPartition], r.headers[HeaderNames.errorOffset]])).toEqual([0, 1, 2, 3, 4, 5, 6].map((o) => [input, '0', String(o)]))
       const stats = values(await readTopic(setting.kafka, 'bad-stats', (r) => r.length >= 1))
       expect(stats[0]).toMatchObject({ deviceId: 'd1', windowStart: 0, count: 1, avg: 21 })
-      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 6)
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 7)
     } finally {
       await pipeline.stop()
     }
