@@ -89,13 +89,17 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
     return running.stop()
   }
   // A Ctrl-C while the pipeline is still joining its group stops it as soon as it has joined.
-  const removeHandlers = onStopSignal({
-    stop: () => {
-      interrupted = true
-      if (pipeline) stopping = stop(pipeline)
-      else process.stderr.write(`brook process: ${run.applicationId}: stopping once the start is done (connecting, creating topics, joining the group); Ctrl-C again exits now\n`)
-    },
-  })
+  const requestStop = (): void => {
+    if (interrupted) return
+    interrupted = true
+    if (pipeline) stopping = stop(pipeline)
+    else process.stderr.write(`brook process: ${run.applicationId}: stopping once the start is done (connecting, creating topics, joining the group); Ctrl-C again exits now\n`)
+  }
+  const removeHandlers = onStopSignal({ stop: requestStop })
+  // A closed pipe (`brook process pipeline.ts | head`) leaves the console sinks nowhere to print: the pipeline stops
+  // cleanly, as on Ctrl-C, rather than dying of the unhandled EPIPE. The listener stays for the process's life, since
+  // the final commit prints what it flushes to the same closed pipe.
+  process.stdout.on('error', requestStop)
   // For the process's life: kafkajs clients still closing after the pipeline stopped may reject too.
   logClientRejections(run.log ?? ((line) => process.stderr.write(`brook process: ${line}\n`)))
   try {

@@ -283,6 +283,22 @@ describe('brook process against a broker', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /)
   })
 
+  it('stops cleanly, with its summary and no stack trace, when the reader of its stdout goes away (| head)', async () => {
+    await admin.createTopics({ topics: [{ topic: 'printing-in', numPartitions: 1 }], waitForLeaders: true })
+    const run = spawnBrook(['process', join(REPO, 'test/fixtures/pipelines/printing.mjs'), '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-printing-'), '--commit-interval-ms', '100'])
+    await waitFor('the pipeline to start', () => run.stderr().includes('started'), { timeoutMs: 60_000 })
+    // What `head -1` does once it has its line: the read end of the pipe closes, and the next write fails (EPIPE).
+    run.child.stdout!.destroy()
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: 'printing-in', messages: [1, 2, 3].map((value) => ({ key: 'k', value: JSON.stringify({ value }) })) })
+    await producer.disconnect()
+    expect(await run.exited).toBe(0)
+    expect(run.stderr()).toContain('brook process: printing: stopped; ')
+    expect(run.stderr()).not.toContain('EPIPE')
+    expect(run.stderr()).not.toMatch(/\n\s+at /)
+  })
+
   it('says in one line that the cluster has no SASL when --kafka-config asks for it', async () => {
     const dir = tempDir('brook-process-sasl-')
     const config = join(dir, 'sasl.json')
