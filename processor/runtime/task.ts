@@ -341,7 +341,7 @@ export class Task {
         const topic = repartitionTopic(this.env.plan.applicationId, node.name)
         return (rec) => {
           const key = user(node, node.selector, rec.value, this.context(rec))
-          if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `keyBy ${node.name} returned ${typeof key}, not a string`)
+          if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `keyBy ${node.name} returned ${key === null ? 'null' : typeof key}, not a string`)
           this.outputs.push({ topic, key, value: packPlain(rec.value), timestamp: String(rec.ts), headers: rec.headers })
         }
       }

@@ -160,7 +160,7 @@ describe('bad input', () => {
   })
 
   test('a record one branch dead-letters still reaches the branches declared after it', async () => {
-    // Three branches of one source: a sum that needs `value`, a count that reads nothing, and a plain copy.
+    // Branches of one source: a sum that needs `value`, a count that reads nothing, and a plain copy.
     const b = new TopologyBuilder()
     const source = b.stream('branch-in')
     source.groupByKey().aggregate({ total: sum('value') }, { name: 'branch-total' }).to('branch-totals')
@@ -168,6 +168,8 @@ describe('bad input', () => {
     source.to('branch-copy')
     // A flatMap that returns null, not an iterable, for the same record: a dead letter of its own, saying so.
     source.flatMap((v: { value?: number }) => (v.value === undefined ? (null as unknown as number[]) : [v.value]), { name: 'branch-values' }).to('branch-values')
+    // A keyBy that returns null (as a field missing from JSON reads): said to be null, not an object.
+    source.keyBy((v: { value?: number }) => (v.value === undefined ? (null as unknown as string) : String(v.value)), { name: 'branch-key' }).to('branch-keyed')
     const pipeline = await runPipeline(b.build(), { applicationId: 'branches', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200 })
     try {
       await setting.producer.send({
@@ -180,15 +182,17 @@ describe('bad input', () => {
       expect(counts.at(-1)).toMatchObject({ key: 'k', n: 3 })
       const totals = values(await readTopic(setting.kafka, 'branch-totals', (r) => values(r).some((v) => (v as { total: number }).total === 4)))
       expect(totals.at(-1)).toMatchObject({ key: 'k', total: 4 })
-      const dead = await readTopic(setting.kafka, 'branches-dlq', (r) => r.length >= 2)
+      const dead = await readTopic(setting.kafka, 'branches-dlq', (r) => r.length >= 3)
       expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorOffset], r.headers[HeaderNames.errorReason]])).toEqual([
         ['{"other":2}', 'MISSING_FIELD', '1', "value has no field 'value'"],
         ['{"other":2}', 'USER_FUNCTION_FAILED', '1', 'flatMap branch-values returned null, not an array or another iterable'],
+        ['{"other":2}', 'USER_FUNCTION_FAILED', '1', 'keyBy branch-key returned null, not a string'],
       ])
       expect(values(await readTopic(setting.kafka, 'branch-values', (r) => r.length >= 2))).toEqual([1, 3])
-      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 2)
-      // Only the two branches' dead letters: nothing else arrives.
-      expect(await settled(setting.kafka, 'branches-dlq', 2)).toHaveLength(2)
+      expect((await readTopic(setting.kafka, 'branch-keyed', (r) => r.length >= 2)).map((r) => r.key).sort()).toEqual(['1', '3'])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 3)
+      // Only the three branches' dead letters: nothing else arrives.
+      expect(await settled(setting.kafka, 'branches-dlq', 3)).toHaveLength(3)
     } finally {
       await pipeline.stop()
     }
