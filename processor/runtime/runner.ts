@@ -227,12 +227,27 @@ interface Slot {
  */
 const REFUSED_RECORD_CODES = new Set([2, 10, 18, 32, 87])
 
-/** Whether `error`, or an error it wraps (kafkajs's `cause`), is a refusal of the records sent (REFUSED_RECORD_CODES). */
-function recordsRefused(error: unknown): boolean {
-  for (let e = error as { code?: unknown; cause?: unknown; name?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.name === 'KafkaJSProtocolError' && typeof e.code === 'number' && REFUSED_RECORD_CODES.has(e.code)) return true
+/** INVALID_TIMESTAMP: a record stamped outside the topic's message.timestamp.before/after.max.ms (KIP-937). */
+const INVALID_TIMESTAMP = 32
+
+/** The refusal of the records sent (REFUSED_RECORD_CODES) that `error`, or an error it wraps (kafkajs's `cause`), is; null if none. */
+function recordsRefused(error: unknown): { code: number; type: string } | null {
+  for (let e = error as { code?: unknown; type?: unknown; cause?: unknown; name?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.name === 'KafkaJSProtocolError' && typeof e.code === 'number' && REFUSED_RECORD_CODES.has(e.code)) return { code: e.code, type: String(e.type) }
   }
-  return false
+  return null
+}
+
+/**
+ * A refusal of what a task wrote, said as such: its failures are counted at its last commit's offset, not at a
+ * record's, so the error says the records were written since then (the record at that offset is not to blame), and,
+ * for INVALID_TIMESTAMP, which records carry a timestamp the pipeline did not choose.
+ */
+function refusedRecordsError(error: Error, refusal: { code: number; type: string }): Error {
+  const hint = refusal.code === INVALID_TIMESTAMP
+    ? ': records stamped with their event time (repartition records, sinks with timestamp \'event\') are refused past the topic\'s message.timestamp.after.max.ms; filter readings stamped that far ahead out before the keyBy or sink'
+    : ''
+  return new Error(`the cluster refused records the task wrote since its last commit (${refusal.type}: ${error.message})${hint}`, { cause: error })
 }
 
 function brokersOf(servers: string | readonly string[]): string[] {
@@ -899,7 +914,11 @@ class Runner implements RunningPipeline {
     if (error instanceof TopologyError) return this.crash(error, true)
     // Output the cluster refuses as such (a timestamp out of its range, a record too large) is refused again at every
     // retry from the same commit: counted like a record whose processing fails, it stops the pipeline after a few.
-    if (recordsRefused(error) && this.failedTooOften(slot, slot.task.committedAt ?? slot.resumeAt, error)) return
+    const refusal = recordsRefused(error)
+    if (refusal !== null) {
+      error = refusedRecordsError(error, refusal)
+      if (this.failedTooOften(slot, slot.task.committedAt ?? slot.resumeAt, error)) return
+    }
     if (this.consumerStoppedMs !== null) {
       // The task was suspended with the consumer; its next join initializes it.
       this.log(`task ${slot.id}: ${error.message}; it waits for the group consumer to join again`)
