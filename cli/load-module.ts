@@ -122,6 +122,13 @@ export async function importUserModule(file: string, { pipeline = false }: { pip
   if (!stats.isFile()) throw new Error(`cannot read ${file}: not a file`)
   const url = pathToFileURL(path).href
   const typeScript = TYPESCRIPT_EXTENSIONS.has(extname(path))
+  // A top-level await of a promise that nothing will settle leaves the import pending while the event loop empties,
+  // and Node would then exit 0 without a word, as if the command had done its work.
+  const neverLoaded = (): void => {
+    process.exitCode = 1
+    process.stderr.write(`brook: ${file}: never finished loading: a top-level await waits for a promise that nothing settles\n`)
+  }
+  process.once('beforeExit', neverLoaded)
   try {
     if (typeScript) await registerTypeScript()
     return await importHoldingWarnings(url)
@@ -146,6 +153,8 @@ export async function importUserModule(file: string, { pipeline = false }: { pip
     else if (commonJs) hint = ` (${file} loads as CommonJS, since no package.json above it says "type": "module"; name it ${typeScript ? '.mts' : '.mjs'}, or add "type": "module")`
     const what = pipeline && typeScript && commonJs && !brookMissing ? 'a pipeline must load as an ES module' : message
     throw new Error(`${file}${where === null ? '' : `:${where}`}: ${what}${hint}`)
+  } finally {
+    process.off('beforeExit', neverLoaded)
   }
 }
 

@@ -385,6 +385,8 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'commonjs', 'pipeline.js'), "import { TopologyBuilder } from 'brook'\nexport default new TopologyBuilder().build()\n")
     writeFileSync(join(dir, 'misplaced.mjs'), 'const b = new Map(\n\nexport default b\n')
     writeFileSync(join(dir, 'throws.mjs'), "throw new Error('no sensors configured')\n")
+    // A top-level await that nothing settles: Node empties its event loop and would exit 0, saying nothing.
+    writeFileSync(join(dir, 'waits.mjs'), 'export default await new Promise(() => {})\n')
     // keyBy without its options (a module the compiler never checked).
     writeFileSync(
       join(dir, 'nameless.mjs'),
@@ -417,6 +419,7 @@ describe('brook process errors', () => {
       [['process', file('broken.mjs')], `${file('broken.mjs')}:2: Unexpected end of input`],
       [['process', file('misplaced.mjs')], `${file('misplaced.mjs')}:3:1: Unexpected token 'export'`],
       [['process', file('throws.mjs')], `${file('throws.mjs')}: no sensors configured`],
+      [['process', file('waits.mjs'), '--describe'], `${file('waits.mjs')}: never finished loading: a top-level await waits for a promise that nothing settles`],
       [['process', file('nameless.mjs'), '--describe'], `${file('nameless.mjs')}: keyBy needs options with a name, as in keyBy(..., { name: 'my-keyBy' }): it names the operator's state and topics`],
       [['process', file('commonjs/pipeline.js')], `${file('commonjs/pipeline.js')}:1:1: Cannot use import statement outside a module (${file('commonjs/pipeline.js')} loads as CommonJS, since no package.json above it says "type": "module"; name it .mjs, or add "type": "module")`],
       [['process', file('broken.ts')], `${file('broken.ts')}: `],
