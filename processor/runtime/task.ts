@@ -103,12 +103,21 @@ export const HeaderNames = {
   errorPartition: 'brook.error.partition',
   errorOffset: 'brook.error.offset',
   errorOperator: 'brook.error.operator',
+  errorValueBytes: 'brook.error.value-bytes',
   lateOperator: 'brook.late.operator',
   lateEventTime: 'brook.late.event-time',
   lateStreamTime: 'brook.late.stream-time',
 } as const
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+
+/**
+ * The most of a value a dead letter holds (bytes). A record the input topic took whole, up to its max.message.bytes
+ * (1 MiB by default), would not fit the dead-letter topic once the error headers are added: the cluster would refuse
+ * it (MESSAGE_TOO_LARGE) at every retry, and one oversized reading would stop the pipeline. A longer value is cut
+ * here, with its full size in `brook.error.value-bytes`; the input record itself stays where the origin headers say.
+ */
+export const DEAD_LETTER_VALUE_MAX_BYTES = 512 * 1024
 
 /** The counters of outputs that count when their commit is durable (metrics.ts). */
 const COMMITTED_COUNTERS = ['late', 'deadLetters', 'windowsEmitted', 'alerts'] as const
@@ -517,13 +526,13 @@ export class Task {
 
   private deadLetter(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): void {
     this.sinceCommit.deadLetters++
-    this.outputs.push({
-      topic: this.env.plan.deadLetterTopic,
-      key,
-      value,
-      timestamp: String(Date.now()),
-      headers: { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: error.message },
-    })
+    const headers: Record<string, string> = { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: error.message }
+    const bytes = value === null ? 0 : Buffer.byteLength(value)
+    if (bytes > DEAD_LETTER_VALUE_MAX_BYTES) {
+      value = (typeof value === 'string' ? Buffer.from(value) : value!).subarray(0, DEAD_LETTER_VALUE_MAX_BYTES)
+      headers[HeaderNames.errorValueBytes] = String(bytes)
+    }
+    this.outputs.push({ topic: this.env.plan.deadLetterTopic, key, value, timestamp: String(Date.now()), headers })
   }
 
   private eventTime(value: unknown, message: KafkaMessage): number {

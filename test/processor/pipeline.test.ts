@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { HeaderNames, TopologyBuilder, count, iotPipeline, runPipeline, sum, type RunningPipeline } from '../../processor/index.js'
+import { DEAD_LETTER_VALUE_MAX_BYTES } from '../../processor/runtime/task.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -154,6 +155,29 @@ describe('bad input', () => {
       const stats = values(await readTopic(setting.kafka, 'bad-stats', (r) => r.length >= 1))
       expect(stats[0]).toMatchObject({ deviceId: 'd1', windowStart: 0, count: 1, avg: 21 })
       await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 7)
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
+  test('a value too large for a dead letter is cut to DEAD_LETTER_VALUE_MAX_BYTES, with its size in a header, and processing goes on', async () => {
+    // The input topic takes a 1,048,400-byte value (its batch within max.message.bytes, 1,048,588); with the error headers, written
+    // whole to the dead-letter topic, it would be refused (MESSAGE_TOO_LARGE) at every retry and stop the pipeline.
+    const input = 'huge-readings'
+    const pipeline = await runPipeline(iotPipeline({ inputTopic: input, statsTopic: 'huge-stats', averagesTopic: 'huge-avg', alertsTopic: 'huge-alerts', lateTopic: 'huge-late' }), {
+      applicationId: 'iot-huge',
+      bootstrapServers: setting.broker.address,
+      stateDir: stateDir(),
+      commitIntervalMs: 200,
+    })
+    try {
+      await setting.producer.send({ topic: input, messages: [{ key: 'd1', value: 'x'.repeat(1_048_400) }] })
+      await setting.producer.send({ topic: input, messages: [reading('d1', 'temperature', 3, 21), reading('d1', 'temperature', 200, 22)] })
+      const [dead] = await readTopic(setting.kafka, 'iot-huge-dlq', (r) => r.length >= 1)
+      expect(dead!.value).toBe('x'.repeat(DEAD_LETTER_VALUE_MAX_BYTES))
+      expect(dead!.headers).toMatchObject({ [HeaderNames.errorCode]: 'NOT_JSON', [HeaderNames.errorOffset]: '0', [HeaderNames.errorValueBytes]: '1048400' })
+      const stats = values(await readTopic(setting.kafka, 'huge-stats', (r) => r.length >= 1))
+      expect(stats[0]).toMatchObject({ deviceId: 'd1', windowStart: 0, count: 1, avg: 21 })
     } finally {
       await pipeline.stop()
     }
