@@ -654,12 +654,19 @@ export class QuorumController implements RaftStateMachine {
       this.deactivate()
       return failure('NOT_CONTROLLER', `this node no longer leads the metadata log (epoch ${result.epoch})`)
     }
+    // The member polls after appending, and that poll may end the leadership (its check-quorum expired while the node
+    // could not run: stopped, or its event loop stalled, with this operation the first step it ran since): the member
+    // told this controller (leaderChange), which is no longer active. The batch stays in the log, uncommitted in the
+    // epoch that ended, so the operation's outcome is unknown, as any NOT_CONTROLLER answer's is to its sender.
+    if (this.active !== active) {
+      return failure('NOT_CONTROLLER', `this node lost the leadership of the metadata log while proposing (epoch ${result.epoch})`)
+    }
     // The propose call may have applied earlier batches (and reset the working image to the committed one): the
     // new records go on top of whatever the working image is now.
-    const working = new MetadataDelta(this.active!.working)
+    const working = new MetadataDelta(active.working)
     for (const record of records) working.replay(record)
-    this.active!.working = working.apply({ offset: result.lastOffset, epoch: result.epoch })
-    this.active!.lastProposed = result.lastOffset
+    active.working = working.apply({ offset: result.lastOffset, epoch: result.epoch })
+    active.lastProposed = result.lastOffset
     return { ok: true, epoch: result.epoch, lastOffset: result.lastOffset, baseOffset: result.baseOffset }
   }
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { ElectionType } from '../../../protocol/constants.js'
 import { NO_LEADER, type BrokerEndpoint } from '../../../broker/cluster/metadata/image.js'
-import type { ElectionResult } from '../../../broker/cluster/controller/controller.js'
+import type { ControllerResult, ElectionResult } from '../../../broker/cluster/controller/controller.js'
 import { activeImage, committed, ControllerSim, HEARTBEAT_INTERVAL_MS, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS, startedSim } from './controller-sim.js'
 
 const started = (brokerIds = [1, 2, 3], controller: { autoLeaderRebalanceEnable?: boolean; leaderImbalanceCheckIntervalMs?: number } = {}) =>
@@ -462,6 +462,43 @@ describe('quorum controller', () => {
       await sim.run(50)
       expect(activeImage(sim).brokers.get(old)?.fenced).toBe(false)
     }
+  })
+
+  it('answers NOT_CONTROLLER, and goes on, when the proposal of an operation finds its leadership over (a node stopped past its check-quorum)', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 1, replicationFactor: 3 }, sim.cluster.now))
+    const old = sim.activeIds()[0]!
+    const image = activeImage(sim)
+    const topic = image.topic('readings')!
+    const partition = topic.partitions.get(0)!
+    // The active controller's node stops (SIGSTOP, a stalled event loop) for longer than its check-quorum timeout;
+    // the others elect a new controller meanwhile.
+    sim.cluster.pause(old)
+    await sim.runUntil(() => sim.activeIds().length === 1, 10_000, 'another controller is active')
+    await sim.run(3000)
+    // When it goes on, the first thing it runs is an AlterPartition (its node's ISR check fired while it was stopped):
+    // the proposal is appended, and the Raft poll right after it finds the check-quorum expired and resigns.
+    let answer: ControllerResult<unknown> | null = null
+    await sim.cluster.resume(old, {
+      first: () => {
+        answer = sim.controller(old)!.alterPartition(
+          {
+            brokerId: partition.leader,
+            brokerEpoch: image.brokers.get(partition.leader)!.brokerEpoch,
+            topicId: topic.topicId,
+            partitionIndex: 0,
+            leaderEpoch: partition.leaderEpoch,
+            partitionEpoch: partition.partitionEpoch,
+            newIsr: [partition.leader],
+          },
+          sim.cluster.now,
+        )
+      },
+    })
+    expect(answer).toMatchObject({ ok: false, errorCode: ErrorCode.NOT_CONTROLLER })
+    expect(sim.controller(old)!.activeEpoch).toBeNull()
+    await sim.runUntil(() => sim.images().length === 3 && sim.imagesAgree(), 5000, 'the old controller follows the new one')
+    expect(sim.activeIds()).not.toContain(old)
   })
 
   it('fails over: a new controller is elected when the active one crashes, and its image has everything committed', async () => {

@@ -228,11 +228,17 @@ export class SimCluster {
     this.note(`n${id} paused`)
   }
 
-  async resume(id: number): Promise<void> {
+  /**
+   * Resumes the node: it reads what arrived meanwhile, then ticks. `first`, if given, runs before both as the node's
+   * first step (work of its own whose timer fired while it was stopped, such as an ISR check that proposes, which a
+   * resumed process may run before its Raft tick).
+   */
+  async resume(id: number, options: { first?: (raft: RaftNode) => void } = {}): Promise<void> {
     const node = this.node(id)
     if (!node.paused) return
     node.paused = false
     this.note(`n${id} resumed`)
+    if (options.first && node.raft) await this.step(node, options.first)
     const inbox = node.inbox
     node.inbox = []
     for (const envelope of inbox) {
