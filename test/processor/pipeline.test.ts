@@ -115,14 +115,15 @@ describe('the iot pipeline on fixed readings', () => {
 })
 
 describe('bad input', () => {
+  /** The iot pipeline as application `iot-<name>`, reading `<name>-readings` into `<name>-stats`, `-avg`, `-alerts` and `-late`. */
+  function iotNamed(name: string): Promise<RunningPipeline> {
+    const topics = { inputTopic: `${name}-readings`, statsTopic: `${name}-stats`, averagesTopic: `${name}-avg`, alertsTopic: `${name}-alerts`, lateTopic: `${name}-late` }
+    return runPipeline(iotPipeline(topics), { applicationId: `iot-${name}`, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200 })
+  }
+
   test('unreadable readings go to the dead-letter topic with the reason, counted, and processing goes on', async () => {
     const input = 'bad-readings'
-    const pipeline = await runPipeline(iotPipeline({ inputTopic: input, statsTopic: 'bad-stats', averagesTopic: 'bad-avg', alertsTopic: 'bad-alerts', lateTopic: 'bad-late' }), {
-      applicationId: 'iot-bad',
-      bootstrapServers: setting.broker.address,
-      stateDir: stateDir(),
-      commitIntervalMs: 200,
-    })
+    const pipeline = await iotNamed('bad')
     try {
       // exactly_once is the default on a cluster with transactions, as Brook is.
       expect(pipeline.processingGuarantee).toBe('exactly_once')
@@ -164,12 +165,7 @@ describe('bad input', () => {
     // The input topic takes a 1,048,400-byte value (its batch within max.message.bytes, 1,048,588); with the error headers, written
     // whole to the dead-letter topic, it would be refused (MESSAGE_TOO_LARGE) at every retry and stop the pipeline.
     const input = 'huge-readings'
-    const pipeline = await runPipeline(iotPipeline({ inputTopic: input, statsTopic: 'huge-stats', averagesTopic: 'huge-avg', alertsTopic: 'huge-alerts', lateTopic: 'huge-late' }), {
-      applicationId: 'iot-huge',
-      bootstrapServers: setting.broker.address,
-      stateDir: stateDir(),
-      commitIntervalMs: 200,
-    })
+    const pipeline = await iotNamed('huge')
     try {
       await setting.producer.send({ topic: input, messages: [{ key: 'd1', value: 'x'.repeat(1_048_400) }] })
       await setting.producer.send({ topic: input, messages: [reading('d1', 'temperature', 3, 21), reading('d1', 'temperature', 200, 22)] })
