@@ -13,6 +13,8 @@ export interface BrokerProcess {
   readonly host: string
   readonly port: number
   readonly pid: number
+  /** Settles when the process is gone: its exit code, or null when a signal ended it. */
+  readonly exited: Promise<number | null>
   /** Milliseconds from spawn to listening (includes opening and recovering the data directory). */
   readonly startMs: number
   output(): string
@@ -24,6 +26,8 @@ export interface BrokerProcess {
 
 export interface BrokerOptions {
   dataDir: string
+  /** The address both listeners bind (127.0.0.1 by default; a node of its own 127/8 address can be cut off with iptables). */
+  host?: string
   /** The client port; 0 (the default) lets the system choose one. */
   port?: number
   /** Arguments for node itself, such as --cpu-prof. */
@@ -32,9 +36,11 @@ export interface BrokerOptions {
   args?: string[]
 }
 
+/** Spawns `brook start` with `options` and waits for its "listening on" line (60 s at most). */
 export async function startBroker(options: BrokerOptions): Promise<BrokerProcess> {
   const started = performance.now()
-  const args = [...(options.nodeArgs ?? []), CLI, 'start', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data-dir', options.dataDir, ...(options.args ?? [])]
+  const host = options.host ?? '127.0.0.1'
+  const args = [...(options.nodeArgs ?? []), CLI, 'start', '--host', host, '--port', String(options.port ?? 0), '--data-dir', options.dataDir, ...(options.args ?? [])]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const killOnExit = (): void => void child.kill('SIGKILL')
   process.once('exit', killOnExit)
@@ -52,9 +58,10 @@ export async function startBroker(options: BrokerOptions): Promise<BrokerProcess
     setTimeout(() => reject(new Error(`broker did not start within ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS).unref()
   })
   return {
-    host: '127.0.0.1',
+    host,
     port,
     pid: child.pid!,
+    exited,
     startMs: performance.now() - started,
     output: () => output,
     async stop() {

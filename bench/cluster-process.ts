@@ -1,11 +1,12 @@
 /**
- * A replicated Brook cluster of real processes on 127.0.0.1: N nodes (ids 1..N), each a voter of the controller
- * quorum and a broker, with client and controller ports chosen free before any starts (the voters list names them
- * all), a new cluster id, and a data directory each. `planCluster` is the layout alone, which the tests' cluster
- * helper (test/helpers/cluster.ts) shares; `startCluster` runs it with bench/broker-process.ts.
+ * A replicated Brook cluster of real processes on loopback: N nodes (ids 1..N), each a voter of the controller
+ * quorum and a broker, on 127.0.0.1 or on an address of its own (`hosts`, so that iptables can cut links between
+ * nodes), with client and controller ports chosen free before any starts or fixed from `firstPort` (the voters list
+ * names them all), a new cluster id, and a data directory each. `planCluster` is the layout alone, which the tests'
+ * cluster helper (test/helpers/cluster.ts) shares; `startCluster` runs it with bench/broker-process.ts.
  *
- *   node i   client listener 127.0.0.1:clientPort(i)   controller listener 127.0.0.1:controllerPort(i)
- *            brook start --node-id i --controller-quorum-voters 1@127.0.0.1:c1,2@...,3@... --cluster-id <id> ...
+ *   node i   client listener host(i):clientPort(i)   controller listener host(i):controllerPort(i)
+ *            brook start --node-id i --controller-quorum-voters 1@host(1):c1,2@...,3@... --cluster-id <id> ...
  */
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
@@ -51,16 +52,28 @@ export interface ClusterPlan {
   args(id: number): string[]
 }
 
+export interface ClusterLayout {
+  nodes: number
+  /** More `brook start` flags, for every node. */
+  extraArgs?: readonly string[]
+  /** `hosts[id - 1]` is node id's address (default 127.0.0.1 for every node; a node on an address of its own can be cut off with iptables). */
+  hosts?: readonly string[]
+  /** Fixed ports rather than free ones: node id's client port is `firstPort + 2 * (id - 1)`, its controller port the next one. */
+  firstPort?: number
+}
+
 /**
- * Free ports, a cluster id and each node's arguments for a cluster of `nodes` nodes. `hosts[id - 1]` is node id's
- * address (default 127.0.0.1 for every node; a node on an address of its own can be cut off with iptables), and its
- * two ports are free on it.
+ * Ports, a cluster id and each node's arguments for a cluster of `nodes` nodes. A node's two ports are free on its
+ * address when the plan is made, unless `firstPort` fixes them.
  */
-export async function planCluster(options: { nodes: number; extraArgs?: readonly string[]; hosts?: readonly string[] }): Promise<ClusterPlan> {
+export async function planCluster(options: ClusterLayout): Promise<ClusterPlan> {
   const nodeIds = Array.from({ length: options.nodes }, (_, i) => i + 1)
   const host = (id: number): string => options.hosts?.[id - 1] ?? '127.0.0.1'
   const ports = new Map<number, number[]>()
-  for (const id of nodeIds) ports.set(id, await freePorts(2, host(id)))
+  for (const id of nodeIds) {
+    const { firstPort } = options
+    ports.set(id, firstPort === undefined ? await freePorts(2, host(id)) : [firstPort + 2 * (id - 1), firstPort + 2 * (id - 1) + 1])
+  }
   const clientPort = (id: number): number => ports.get(id)![0]!
   const controllerPort = (id: number): number => ports.get(id)![1]!
   const clusterId = newClusterId()
@@ -90,11 +103,14 @@ export interface ClusterProcesses {
   kill(): Promise<void>
 }
 
-/** Starts a cluster of `nodes` nodes with data in `<dataDir>/node-<id>` (each node run with `nodeArgs` for node itself), and waits until each listens. */
-export async function startCluster(options: { nodes: number; dataDir: string; extraArgs?: readonly string[]; nodeArgs?: string[] }): Promise<ClusterProcesses> {
+/**
+ * Starts a cluster laid out by `options` with data in `<dataDir>/node-<id>` (each node run with `nodeArgs` for node
+ * itself), and waits until each listens.
+ */
+export async function startCluster(options: ClusterLayout & { dataDir: string; nodeArgs?: string[] }): Promise<ClusterProcesses> {
   const plan = await planCluster(options)
   const start = (id: number): Promise<BrokerProcess> =>
-    startBroker({ dataDir: join(options.dataDir, `node-${id}`), port: plan.clientPort(id), args: plan.args(id), nodeArgs: options.nodeArgs })
+    startBroker({ dataDir: join(options.dataDir, `node-${id}`), host: plan.host(id), port: plan.clientPort(id), args: plan.args(id), nodeArgs: options.nodeArgs })
   const nodes = new Map<number, BrokerProcess>()
   const started = await Promise.allSettled(plan.nodeIds.map(start))
   for (const [i, result] of started.entries()) if (result.status === 'fulfilled') nodes.set(plan.nodeIds[i]!, result.value)
@@ -106,14 +122,14 @@ export async function startCluster(options: { nodes: number; dataDir: string; ex
   return {
     plan,
     nodes,
-    bootstrap: plan.nodeIds.map((id) => `127.0.0.1:${plan.clientPort(id)}`),
+    bootstrap: plan.nodeIds.map((id) => `${plan.host(id)}:${plan.clientPort(id)}`),
     async restart(id) {
       const node = await start(id)
       nodes.set(id, node)
       return node
     },
     async status(id) {
-      const client = await ClusterClient.connect([{ host: '127.0.0.1', port: plan.clientPort(id) }], { timeoutMs: 5_000 })
+      const client = await ClusterClient.connect([{ host: plan.host(id), port: plan.clientPort(id) }], { timeoutMs: 5_000 })
       try {
         return await clusterStatus(client)
       } finally {
