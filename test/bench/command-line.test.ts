@@ -24,6 +24,7 @@ const SCRIPTS = [
   { script: 'time-index.js', name: 'time-index', numeric: '--records' },
   { script: 'write-size.js', name: 'write-size', numeric: '--runs' },
   { script: 'processor-chaos.js', name: 'processor-chaos', numeric: '--seed' },
+  { script: 'nemesis.js', name: 'nemesis', numeric: '--seed' },
 ] as const
 
 describe('bench scripts on the command line', () => {
