@@ -1,5 +1,5 @@
 /**
- * ListOffsets: v0-7.
+ * ListOffsets: v0-10.
  *
  * Behaviour
  * - timestamp -2 (earliest): the log start offset. -1 (latest): the high watermark, or the last stable offset for
@@ -30,6 +30,8 @@
  *
  * Version notes
  * - v0 answers in `oldStyleOffsets` (at most `maxNumOffsets`, here one offset); v1+ in `offset`/`timestamp`.
+ * - v8 (KIP-405) and v9 (KIP-1005) only allow -4 and -5, which every version is answered as above. v10's `timeoutMs`
+ *   (KIP-1075) bounds a lookup in remote storage; with none, every lookup is answered at once and it goes unused.
  */
 import {
   listOffsets,
@@ -68,7 +70,7 @@ function highWatermarkLags(partition: Partition): boolean {
 
 export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsResponse>(
   listOffsets,
-  '0-7',
+  '0-10',
   async (request, { services, apiVersion }) => {
     const readCommitted = apiVersion >= 2 && request.isolationLevel === IsolationLevel.READ_COMMITTED
     const key = (topic: string, partition: number): string => `${topic}\0${partition}`

@@ -109,6 +109,10 @@ describe('ListOffsets, in process', () => {
     // No tiered storage: the local log start is the log start, and nothing is tiered (UnifiedLog.fetchOffsetByTimestamp).
     expect(await listOffsets(request([{ timestamp: -4n }]))).toMatchObject([{ errorCode: Err.NONE, offset: 1n, timestamp: -1n, leaderEpoch: 0 }])
     expect(await listOffsets(request([{ timestamp: -5n }]))).toMatchObject([{ errorCode: Err.NONE, offset: -1n, timestamp: -1n, leaderEpoch: -1 }])
+    // v8 (KIP-405) and v9 (KIP-1005) are the versions clients send them at; v10 adds a timeout for remote lookups.
+    expect(await listOffsets(request([{ timestamp: -4n }]), 8)).toMatchObject([{ errorCode: Err.NONE, offset: 1n, timestamp: -1n, leaderEpoch: 0 }])
+    expect(await listOffsets(request([{ timestamp: -5n }]), 9)).toMatchObject([{ errorCode: Err.NONE, offset: -1n, timestamp: -1n, leaderEpoch: -1 }])
+    expect(await listOffsets(request([{ timestamp: 2000n }]), 10)).toMatchObject([{ errorCode: Err.NONE, offset: 1n, timestamp: 3000n }])
     // Every record's timestamp is at or above -6: the first record at or above the log start.
     expect(await at(-6n)).toEqual({ offset: 1n, timestamp: 3000n })
     expect(await at(-9_223_372_036_854_775_808n)).toEqual({ offset: 1n, timestamp: 3000n })
