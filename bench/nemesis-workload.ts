@@ -7,7 +7,8 @@
  *   live consumer group (kafkajs, from the beginning) ◀──────────────────┘
  *   transactional producer (kafkajs, 3 records over 3 partitions, 70 % commit, 30 % abort) ──▶ `nemesis-txn` (3, RF 3)
  *
- * Invariants the check holds the cluster to, on the topics read whole with kcat once the cluster has settled:
+ * Invariants the check holds the cluster to, on the topics read whole with kcat once the cluster has settled (the
+ * first two through bench/history.ts, the fault tests' history checker):
  *   - every acknowledged record is there: at the offset its acknowledgement named (kafkajs), or at least in the
  *     partition it was sent to (kcat does not say the offset);
  *   - no value appears twice, and offsets only grow within a partition;
@@ -19,6 +20,7 @@
  */
 import { spawn } from 'node:child_process'
 import kafkajs, { type Kafka, type KafkaConfig } from 'kafkajs'
+import { History } from './history.js'
 
 export const TOPIC = 'nemesis'
 export const TXN_TOPIC = 'nemesis-txn'
@@ -102,10 +104,11 @@ export interface CheckResult {
  * go to `violations` at once; `check()` adds those of the final reads.
  */
 export class Workload {
-  /** `partition/offset` -> value id, for the kafkajs producers' acknowledged records. */
-  readonly acked = new Map<string, string>()
-  /** The kcat producer's acknowledged records: it names no offset. */
-  readonly ackedUnplaced: { partition: number; id: string }[] = []
+  /** The acknowledged records (the kafkajs producers' at their offsets, kcat's in their partitions), and the final reads. */
+  private readonly history = new History()
+  /** Records acknowledged to the kafkajs producers, and to kcat. */
+  kafkajsAcknowledged = 0
+  kcatAcknowledged = 0
   /** `writer/partition` -> the last offset acknowledged to that writer. */
   private readonly lastAckedOffset = new Map<string, bigint>()
   /** `partition/offset` -> value id, as the live consumer read it. */
@@ -137,7 +140,7 @@ export class Workload {
 
   /** Records acknowledged so far. */
   get acknowledged(): number {
-    return this.acked.size + this.ackedUnplaced.length
+    return this.history.acknowledgedCount
   }
 
   /** Starts every client; they retry through faults until `stop()`. */
@@ -166,12 +169,8 @@ export class Workload {
       this.violations.push(`order: ${writer} was acknowledged ${partition}/${baseOffset} after ${partition}/${previous}`)
     }
     this.lastAckedOffset.set(`${writer}/${partition}`, baseOffset + BigInt(ids.length - 1))
-    for (const [i, id] of ids.entries()) {
-      const key = `${partition}/${baseOffset + BigInt(i)}`
-      const earlier = this.acked.get(key)
-      if (earlier !== undefined && earlier !== id) this.violations.push(`inconsistent ack: ${key} acknowledged for ${earlier} and ${id}`)
-      this.acked.set(key, id)
-    }
+    this.history.acknowledge(TOPIC, partition, baseOffset, ids)
+    this.kafkajsAcknowledged += ids.length
   }
 
   /** Sends 1-5 records to one random partition at a time; after any failure, a new producer (a new producer id). */
@@ -220,7 +219,8 @@ export class Workload {
       const result = await runKcat(args, ids.map((id) => id + this.padding).join('\n') + '\n', 60_000)
       if (result.code === 0) {
         this.noteAck()
-        for (const id of ids) this.ackedUnplaced.push({ partition, id })
+        this.history.acknowledgeUnplaced(TOPIC, partition, ids)
+        this.kcatAcknowledged += ids.length
       } else {
         this.notAcknowledged += ids.length
         await sleep(300)
@@ -315,40 +315,16 @@ export class Workload {
   async check(probe: string): Promise<CheckResult> {
     const violations = [...this.violations]
     const finalAt = new Map<string, string>()
-    const placeOf = new Map<string, string>()
     let readBack = 0
-    let orderViolations = this.ackOrderViolations
-    let duplicates = 0
     for (let partition = 0; partition < PARTITIONS; partition++) {
-      let last = -1n
-      for (const { offset, id } of await this.readPartition(TOPIC, partition)) {
-        readBack++
-        if (offset <= last) {
-          orderViolations++
-          violations.push(`order: ${partition}/${offset} after ${last}`)
-        }
-        last = offset
-        const key = `${partition}/${offset}`
-        finalAt.set(key, id)
-        const earlier = placeOf.get(id)
-        if (earlier !== undefined) {
-          duplicates++
-          violations.push(`duplicate: ${id} at ${earlier} and ${key}`)
-        }
-        placeOf.set(id, key)
-      }
+      const records = await this.readPartition(TOPIC, partition)
+      readBack += records.length
+      for (const { offset, id } of records) finalAt.set(`${partition}/${offset}`, id)
+      // One pass from the start: a step back or a repeated offset is an order violation.
+      this.history.consumed(TOPIC, partition, records.map(({ offset, id }) => ({ offset, value: id })), { rewinds: 'violation' })
     }
-    let lost = 0
-    for (const [key, id] of this.acked) {
-      if (finalAt.get(key) === id) continue
-      lost++
-      violations.push(`lost: ${key} acknowledged for ${id}, read ${finalAt.get(key)}; ${id} found at ${placeOf.get(id)}`)
-    }
-    for (const { partition, id } of this.ackedUnplaced) {
-      if (placeOf.get(id)?.startsWith(`${partition}/`)) continue
-      lost++
-      violations.push(`lost: kcat ${id} to partition ${partition}, found at ${placeOf.get(id)}`)
-    }
+    const { lost, duplicates, orderViolations, problems } = this.history.check()
+    violations.push(...problems)
     let staleLiveReads = 0
     for (const [key, id] of this.liveReads) {
       if (finalAt.get(key) === id) continue
@@ -370,9 +346,9 @@ export class Workload {
     const txnLost = this.txnCommitted.filter((id) => !committed.has(id))
     const abortedRead = this.txnAborted.filter((id) => committed.has(id))
     violations.push(...txnLost.map((id) => `committed transaction's record missing: ${id}`), ...abortedRead.map((id) => `aborted transaction's record read: ${id}`))
-    const probeSeen = placeOf.has(probe)
+    const probeSeen = [...finalAt.values()].includes(probe)
     if (!probeSeen) violations.push(`the probe ${probe} is not in the final log`)
-    return { readBack, lost, duplicates, orderViolations, staleLiveReads, pollSkips, txnLost: txnLost.length, txnDuplicates, abortedRead: abortedRead.length, probeSeen, violations }
+    return { readBack, lost, duplicates, orderViolations: orderViolations + this.ackOrderViolations, staleLiveReads, pollSkips, txnLost: txnLost.length, txnDuplicates, abortedRead: abortedRead.length, probeSeen, violations }
   }
 
   /** Times the live consumer went from one offset to a later one of the same partition past a record of the final log. */
