@@ -63,6 +63,7 @@ import {
   voteHandler,
 } from './handlers/quorum.js'
 import { controllerElectLeadersHandler, electLeadersHandler } from './handlers/elect-leaders.js'
+import { alterPartitionReassignmentsHandler, controllerAlterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './handlers/reassignments.js'
 import { describeProducersHandler, describeTransactionsHandler, listTransactionsHandler } from './handlers/transactions-admin.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
@@ -100,6 +101,8 @@ export const HANDLERS: readonly HandlerEntry[] = [
   offsetDeleteHandler,
   describeClusterHandler,
   electLeadersHandler,
+  alterPartitionReassignmentsHandler,
+  listPartitionReassignmentsHandler,
 ]
 
 /** A cluster node's client listener: every API of a node, DescribeQuorum (forwarded to the quorum's leader) and OffsetForLeaderEpoch. */
@@ -108,7 +111,7 @@ export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, desc
 /**
  * A cluster node's controller listener (Kafka's controller listener): the quorum's own APIs, the controller's
  * broker lifecycle APIs, AllocateProducerIds, AlterPartition, the topic changes forwarded by the other nodes (CreateTopics,
- * DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs), ElectLeaders forwarded likewise, and
+ * DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs), ElectLeaders and AlterPartitionReassignments forwarded likewise, and
  * ApiVersions. Fetch here reads the metadata log only.
  */
 export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
@@ -129,6 +132,7 @@ export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   controllerAlterConfigsHandler,
   controllerIncrementalAlterConfigsHandler,
   controllerElectLeadersHandler,
+  controllerAlterPartitionReassignmentsHandler,
 ]
 
 export class Dispatcher {

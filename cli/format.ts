@@ -8,6 +8,7 @@ import type { Acks, ProduceSummary } from '../client/console-producer.js'
 import type { ConsumedRecord } from '../client/console-consumer.js'
 import type { ListedTransaction, ProducerDescription, TransactionDescription } from '../client/transaction-admin.js'
 import type { ClusterStatus } from '../client/cluster-admin.js'
+import type { OngoingReassignment } from '../client/reassignments.js'
 import { counted } from '../client/wording.js'
 
 /**
@@ -30,6 +31,15 @@ export function formatTopic(topic: TopicDescription): string {
     )
   }
   return lines.join('\n')
+}
+
+/** `topics reassignments`: one row per partition being reassigned; null when none is. */
+export function formatReassignments(ongoing: readonly OngoingReassignment[]): string | null {
+  if (ongoing.length === 0) return null
+  return formatTable(
+    ['TOPIC', 'PARTITION', 'REPLICAS', 'ADDING', 'REMOVING'],
+    ongoing.map((r) => [r.topic, String(r.partition), r.replicas.join(','), cell(r.addingReplicas.join(',')), cell(r.removingReplicas.join(','))]),
+  )
 }
 
 /** Columns padded to their widest cell, one space apart, as kafka-consumer-groups.sh prints them. */

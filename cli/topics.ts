@@ -2,12 +2,13 @@
 import { InvalidArgumentError, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { addPartitions, alterTopicConfigs, createTopic, deleteTopic, describeTopics, listTopics } from '../client/admin.js'
 import { counted } from '../client/wording.js'
+import { listReassignments, reassignPartitions } from '../client/reassignments.js'
 import { clientCommand, withCluster } from './client-command.js'
-import { formatTopic } from './format.js'
+import { formatReassignments, formatTopic } from './format.js'
 import { integer, keyValue, repeated, replicaAssignment } from './parsers.js'
 
 export function addTopicsCommands(program: CommandUnknownOpts): void {
-  const topics = program.command('topics').description('create, list, describe and delete topics, add partitions, and alter their configs (kafka-topics.sh, kafka-configs.sh)')
+  const topics = program.command('topics').description('create, list, describe and delete topics, add partitions, move them to other nodes, and alter their configs (kafka-topics.sh, kafka-reassign-partitions.sh, kafka-configs.sh)')
 
   clientCommand(topics, 'create <name>', 'create a topic')
     .option('--partitions <n>', 'number of partitions (default: the broker\'s num.partitions)', integer('--partitions', 1, 2147483647))
@@ -54,6 +55,50 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
       await withCluster(options, (cluster) => addPartitions(cluster, name, options.partitions, options.replicaAssignment))
       console.log(`Topic ${name} now has ${counted(options.partitions, 'partition')}.`)
     })
+
+  clientCommand(topics, 'reassign <name>', 'move partitions to other nodes, or cancel the moves under way (kafka-reassign-partitions.sh --execute, --cancel)')
+    .option('--replica-assignment <list>', "the new broker ids of partitions 0, 1, ... in order, the first of each its preferred leader: 2:3,3:1 (partitions past the list keep theirs)", replicaAssignment)
+    .option('--cancel', 'cancel every reassignment of the topic under way: the replicas being added go again')
+    .option('--wait', 'return only once no reassignment of the topic is under way (kafka-reassign-partitions.sh --verify), printing what still is every 5 s')
+    .action(async (name, options) => {
+      if ((options.replicaAssignment === undefined) === (options.cancel === undefined)) throw new InvalidArgumentError('give either --replica-assignment <list> or --cancel')
+      await withCluster(options, async (cluster) => {
+        let targets: Map<number, readonly number[] | null>
+        if (options.replicaAssignment !== undefined) {
+          // Checked first, so that a list longer than the topic moves nothing rather than the partitions before the end.
+          const count = (await cluster.metadata([name], { allowAutoTopicCreation: false })).topics.find((t) => t.name === name)?.partitions.length ?? 0
+          if (count > 0 && options.replicaAssignment.length > count) {
+            throw new InvalidArgumentError(`--replica-assignment lists ${counted(options.replicaAssignment.length, 'partition')}, but topic ${name} has ${count}`)
+          }
+          targets = new Map(options.replicaAssignment.map((replicas, partition) => [partition, replicas]))
+        } else {
+          targets = new Map((await listReassignments(cluster, [name])).map((ongoing) => [ongoing.partition, null]))
+          if (targets.size === 0) {
+            console.log(`No reassignment of topic ${name} is under way.`)
+            return
+          }
+        }
+        await reassignPartitions(cluster, name, targets)
+        console.log(options.cancel ? `Cancelled the reassignment of ${counted(targets.size, 'partition')} of topic ${name}.` : `Started the reassignment of ${counted(targets.size, 'partition')} of topic ${name}.`)
+        if (!options.wait) return
+        let lastShown = Date.now()
+        for (;;) {
+          const ongoing = await listReassignments(cluster, [name])
+          if (ongoing.length === 0) break
+          if (Date.now() - lastShown >= 5000) {
+            console.log(formatReassignments(ongoing))
+            lastShown = Date.now()
+          }
+          await new Promise((resolve) => setTimeout(resolve, 500))
+        }
+        console.log(`No reassignment of topic ${name} is under way.`)
+      })
+    })
+
+  clientCommand(topics, 'reassignments [name]', 'the partition reassignments under way, of one topic or all (kafka-reassign-partitions.sh --list)').action(async (name, options) => {
+    const ongoing = await withCluster(options, (cluster) => listReassignments(cluster, name === undefined ? null : [name]))
+    console.log(formatReassignments(ongoing) ?? 'No partition reassignment is under way.')
+  })
 
   clientCommand(topics, 'alter-config <name>', 'set or remove topic configs (kafka-configs.sh --alter); unlisted configs keep their values')
     .option('--set <key=value>', 'set a config, e.g. retention.ms=86400000 (repeatable)', keyValue('--set'))

@@ -53,6 +53,8 @@ import {
   type CreatePartitionsRequest,
   type CreateTopicRequest,
   type ElectionResult,
+  type PartitionReassignmentRequest,
+  type ReassignmentResult,
   type ElectLeadersRequest,
 } from './controller/controller.js'
 import type { MetadataImage } from './metadata/image.js'
@@ -360,6 +362,11 @@ export class QuorumRunner implements RaftStateMachine {
   /** ElectLeaders (KIP-460) at the active controller, answered once its elections are committed. */
   electLeaders(request: ElectLeadersRequest): Promise<ControllerResult<{ results: readonly ElectionResult[] }>> {
     return this.operate((nowMs) => this.controller.electLeaders(request, nowMs))
+  }
+
+  /** AlterPartitionReassignments (KIP-455) at the active controller (as `QuorumController.alterPartitionReassignments`), answered once committed. */
+  alterPartitionReassignments(request: { readonly partitions: readonly PartitionReassignmentRequest[] }): Promise<ControllerResult<{ results: readonly ReassignmentResult[] }>> {
+    return this.operate((nowMs) => this.controller.alterPartitionReassignments(request, nowMs))
   }
 
   /** DeleteTopics for one topic at the active controller, answered once committed. */

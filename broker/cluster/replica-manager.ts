@@ -110,6 +110,29 @@ import { DEFAULT_REPLICATION_CONFIG, type ReplicationConfig } from './replicatio
 import { endOffsetForEpoch, truncationTarget, UNDEFINED_EPOCH, type EpochEndOffset } from './replication/log.js'
 import type { PartitionState } from './replication/messages.js'
 
+/**
+ * A follower as its leader first knows it (Kafka's resetReplicaState): no position known; an ISR member counts as
+ * caught up now, so it is not shrunk before it has had a chance to fetch.
+ */
+function newFollowerState(replica: Replica, id: number, nowMs: number): FollowerState {
+  return {
+    logEndOffset: -1n,
+    lastFetchLeaderLogEndOffset: replica.partition.log.logEndOffset,
+    lastFetchTimeMs: nowMs,
+    lastCaughtUpTimeMs: replica.state.isr.includes(id) ? nowMs : NEVER,
+    logStartOffset: -1n,
+  }
+}
+
+/** The controller's answer to one partition of an AlterPartition: the partition's state after it, or an error. */
+interface AlterPartitionAnswer {
+  readonly errorCode: number
+  readonly leaderId: number
+  readonly leaderEpoch: number
+  readonly isr: readonly number[]
+  readonly partitionEpoch: number
+}
+
 /** "Never caught up" (Kafka's lastCaughtUpTimeMs of 0). */
 const NEVER = Number.NEGATIVE_INFINITY
 /** ListOffsets version a follower asks its leader's log start with (currentLeaderEpoch since v4). */
@@ -312,12 +335,32 @@ export class ReplicaManager {
     for (const replica of this.replicas.values()) if (replica.leader) this.afterIsrChange(replica, nowMs)
   }
 
-  /** Forgets a replica this node no longer holds (its topic deleted, or made again under another id). */
+  /**
+   * Forgets a replica this node no longer holds: its topic deleted, or made again under another id, or the node
+   * reassigned off the partition (KIP-455). In the last case the local log is emptied once its appends are written
+   * (Kafka deletes it), unless this node is a replica again by then; a node that has not caught up with the metadata
+   * log keeps it, since its image may be older than the partition's replica set (the log is then only what a replica
+   * added back would truncate or fetch past).
+   */
   private drop(replica: Replica): void {
     this.stopLeading(replica, ErrorCode.NOT_LEADER_OR_FOLLOWER)
     this.unfollow(replica)
     replica.partition.highWatermarkOwner = null
     this.replicas.delete(replica.key)
+    const reassignedAway = this.options.topics.getById(replica.topic.topicId) === replica.topic && this.image?.topicsById.get(replica.topic.topicId)?.partitions.has(replica.partition.index)
+    if (reassignedAway && this.caughtUpAt !== null) void this.emptyLog(replica)
+  }
+
+  private async emptyLog(replica: Replica): Promise<void> {
+    const partition = replica.partition
+    try {
+      await partition.appendsSettled()
+      if (this.replicas.has(replica.key) || this.stopped || partition.logEndOffset === 0n) return
+      await partition.truncateFullyAndStartAt(0n)
+      this.options.log.info(`${replica.name}: this node is no longer a replica; its log is emptied`)
+    } catch (error) {
+      this.options.log.error(`${replica.name}: could not empty the log of a partition this node no longer replicates: ${(error as Error).message}`)
+    }
   }
 
   /** Stops every fetcher and answers every waiting produce NOT_LEADER_OR_FOLLOWER. */
@@ -440,24 +483,24 @@ export class ReplicaManager {
   private becomeLeader(replica: Replica, nowMs: number): void {
     const log = replica.partition.log
     const followers = new Map<number, FollowerState>()
-    for (const id of replica.state.replicas) {
-      if (id === this.nodeId) continue
-      // Kafka's resetReplicaState for a new leader: no follower's position is known; ISR members count as caught up
-      // now, so they are not shrunk before they have had a chance to fetch.
-      followers.set(id, {
-        logEndOffset: -1n,
-        lastFetchLeaderLogEndOffset: log.logEndOffset,
-        lastFetchTimeMs: nowMs,
-        lastCaughtUpTimeMs: replica.state.isr.includes(id) ? nowMs : NEVER,
-        logStartOffset: -1n,
-      })
-    }
+    for (const id of replica.state.replicas) if (id !== this.nodeId) followers.set(id, newFollowerState(replica, id, nowMs))
     const previous = replica.leader
     // Kafka's makeLeader: the epoch starts at the log end in the epoch cache before anything is appended in it, so a
     // follower's OffsetForLeaderEpoch or divergence check right after the election finds it.
     log.assignEpochStartOffset(replica.state.leaderEpoch)
     replica.leader = { epochStartOffset: log.logEndOffset, followers, pendingIsr: null, waiting: previous?.waiting ?? [], deletions: previous?.deletions ?? [] }
     this.options.log.info(`leading ${replica.name} in leader epoch ${replica.state.leaderEpoch} from offset ${log.logEndOffset} (isr [${replica.state.isr}])`)
+  }
+
+  /**
+   * The leader's followers after a change of the replica set in its epoch (a reassignment adds replicas without a new
+   * leader epoch; Kafka's Partition.updateAssignmentAndIsr): an added replica starts unknown and not caught up, a
+   * removed one is forgotten.
+   */
+  private followReplicaSet(replica: Replica, nowMs: number): void {
+    const leader = replica.leader!
+    for (const id of leader.followers.keys()) if (!replica.state.replicas.includes(id)) leader.followers.delete(id)
+    for (const id of replica.state.replicas) if (id !== this.nodeId && !leader.followers.has(id)) leader.followers.set(id, newFollowerState(replica, id, nowMs))
   }
 
   private stopLeading(replica: Replica, errorCode: number): void {
@@ -597,10 +640,11 @@ export class ReplicaManager {
     }
     this.options.log.info(`${replica.name}: asking the controller to change the isr [${replica.state.isr}] to [${newIsr}] (leader epoch ${leaderEpoch})`)
     const quorum = this.options.quorum
-    const sent: Promise<{ errorCode: number; isr: readonly number[]; partitionEpoch: number }> =
+    const refused = (errorCode: number): AlterPartitionAnswer => ({ errorCode, leaderId: -1, leaderEpoch: -1, isr: [], partitionEpoch: -1 })
+    const sent: Promise<AlterPartitionAnswer> =
       quorum.leaderId === this.nodeId
         ? quorum.alterPartition(request).then((result) =>
-            result.ok ? { errorCode: ErrorCode.NONE, isr: result.isr, partitionEpoch: result.partitionEpoch } : { errorCode: result.errorCode, isr: [], partitionEpoch: -1 },
+            result.ok ? { errorCode: ErrorCode.NONE, leaderId: result.leaderId, leaderEpoch: result.leaderEpoch, isr: result.isr, partitionEpoch: result.partitionEpoch } : refused(result.errorCode),
           )
         : quorum
             .requestActiveController<AlterPartitionResponse>(alterPartition, 2, {
@@ -610,13 +654,13 @@ export class ReplicaManager {
             })
             .then((response) => {
               const answer = response.topics[0]?.partitions[0]
-              if (response.errorCode !== ErrorCode.NONE || !answer) return { errorCode: response.errorCode || ErrorCode.UNKNOWN_SERVER_ERROR, isr: [], partitionEpoch: -1 }
-              return { errorCode: answer.errorCode, isr: answer.isr, partitionEpoch: answer.partitionEpoch }
+              if (response.errorCode !== ErrorCode.NONE || !answer) return refused(response.errorCode || ErrorCode.UNKNOWN_SERVER_ERROR)
+              return { errorCode: answer.errorCode, leaderId: answer.leaderId, leaderEpoch: answer.leaderEpoch, isr: answer.isr, partitionEpoch: answer.partitionEpoch }
             })
     void sent
       .catch((error: Error) => {
         this.options.log.debug(`${replica.name}: AlterPartition: ${error.message}`)
-        return { errorCode: ErrorCode.REQUEST_TIMED_OUT, isr: [] as readonly number[], partitionEpoch: -1 }
+        return refused(ErrorCode.REQUEST_TIMED_OUT)
       })
       .then((answer) => {
         const current = replica.leader
@@ -626,7 +670,10 @@ export class ReplicaManager {
           this.options.log.info(`${replica.name}: the controller refused the isr [${newIsr}]: ${errorInfo(answer.errorCode).name}`)
           return
         }
-        if (replica.state.leaderEpoch === leaderEpoch && replica.state.partitionEpoch < answer.partitionEpoch) {
+        // An ISR change that completed a reassignment also bumped the leader epoch (and may have moved the leader):
+        // that state comes with the image, which holds the replica set too.
+        const sameLeadership = answer.leaderId === this.nodeId && answer.leaderEpoch === leaderEpoch
+        if (sameLeadership && replica.state.leaderEpoch === leaderEpoch && replica.state.partitionEpoch < answer.partitionEpoch) {
           this.applyState(replica, { ...replica.state, isr: answer.isr, partitionEpoch: answer.partitionEpoch }, { first: false, nowMs: Date.now() })
         }
         this.afterIsrChange(replica, Date.now())
@@ -650,7 +697,10 @@ export class ReplicaManager {
     if (state.leader === this.nodeId) {
       this.unfollow(replica)
       if (!replica.leader || newEpoch) this.becomeLeader(replica, options.nowMs)
-      else if (replica.leader.pendingIsr && sameMembers(replica.leader.pendingIsr, state.isr)) replica.leader.pendingIsr = null
+      else {
+        if (replica.leader.pendingIsr && sameMembers(replica.leader.pendingIsr, state.isr)) replica.leader.pendingIsr = null
+        this.followReplicaSet(replica, options.nowMs)
+      }
       this.afterIsrChange(replica, options.nowMs)
     } else {
       this.stopLeading(replica, ErrorCode.NOT_LEADER_OR_FOLLOWER)

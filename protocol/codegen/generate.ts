@@ -59,6 +59,8 @@ export const GENERATED_APIS = [
   'BrokerHeartbeat',
   'AllocateProducerIds',
   'ElectLeaders',
+  'AlterPartitionReassignments',
+  'ListPartitionReassignments',
 ] as const
 
 /** Single messages: headers, and the record formats of Kafka's internal topics. */

@@ -97,6 +97,29 @@ describe('brook topics', () => {
     expect(unknownBroker).toMatchObject({ code: 1, stderr: "brook: cannot create topic 'misassigned': INVALID_REPLICA_ASSIGNMENT (broker 7 does not exist)\n" })
   })
 
+  it('reassign on a single node: its only broker is accepted and changes nothing, any other is refused, and nothing is ever under way', async () => {
+    expect(await brook(['topics', 'create', 'staying', '--partitions', '2', ...server])).toMatchObject({ code: 0 })
+    expect(await brook(['topics', 'reassign', 'staying', '--replica-assignment', '1,1', '--wait', ...server])).toMatchObject({
+      code: 0,
+      stdout: 'Started the reassignment of 2 partitions of topic staying.\nNo reassignment of topic staying is under way.\n',
+    })
+    expect(await brook(['topics', 'reassign', 'staying', '--replica-assignment', '2', ...server])).toMatchObject({
+      code: 1,
+      stderr: 'brook: cannot reassign staying-0: INVALID_REPLICA_ASSIGNMENT ([2] for partition 0 of \'staying\': this single node (broker 1) is the only broker)\n',
+    })
+    expect(await brook(['topics', 'reassign', 'staying', '--replica-assignment', '1,1,1', ...server])).toMatchObject({
+      code: 1,
+      stderr: 'brook: --replica-assignment lists 3 partitions, but topic staying has 2\n',
+    })
+    expect(await brook(['topics', 'reassign', 'staying', '--cancel', ...server])).toMatchObject({ code: 0, stdout: 'No reassignment of topic staying is under way.\n' })
+    expect(await brook(['topics', 'reassign', 'staying', ...server])).toMatchObject({ code: 1, stderr: 'brook: give either --replica-assignment <list> or --cancel\n' })
+    expect(await brook(['topics', 'reassignments', ...server])).toMatchObject({ code: 0, stdout: 'No partition reassignment is under way.\n' })
+    expect(await brook(['topics', 'reassignments', 'absent', ...server])).toMatchObject({
+      code: 1,
+      stderr: "brook: cannot list partition reassignments: UNKNOWN_TOPIC_OR_PARTITION (topic 'absent' does not exist)\n",
+    })
+  })
+
   it('passes the broker\'s errors on by Kafka name: unknown config, replication factor, missing topic, colliding name', async () => {
     const unknownConfig = await brook(['topics', 'create', 'bad', '--config', 'no.such.config=1', ...server])
     expect(unknownConfig.code).toBe(1)

@@ -144,6 +144,12 @@ const EXPECTED: Record<string, (header: any, body: any) => void> = {
   'describe-cluster-v0-platformatic': (_, body) => {
     expect(body.includeClusterAuthorizedOperations).toBe(true)
   },
+  'alter-partition-reassignments-v0-platformatic': (_, body) => {
+    expect(body).toMatchObject({ timeoutMs: 30_000, topics: [{ name: 'golden-platformatic-reassign', partitions: [{ partitionIndex: 0, replicas: [1] }] }] })
+  },
+  'list-partition-reassignments-v0-platformatic': (_, body) => {
+    expect(body).toMatchObject({ timeoutMs: 30_000, topics: [{ name: 'golden-platformatic-reassign', partitionIndexes: [0] }] })
+  },
   'describe-cluster-v1-platformatic': (_, body) => {
     expect(body).toMatchObject({ includeClusterAuthorizedOperations: false, endpointType: 1 })
   },

@@ -161,6 +161,24 @@ export interface ElectionResult {
   readonly errorMessage: string | null
 }
 
+/**
+ * One partition of AlterPartitionReassignments (KIP-455): the replicas it should have (the first the preferred
+ * leader), or null to cancel the reassignment under way.
+ */
+export interface PartitionReassignmentRequest {
+  readonly topic: string
+  readonly partitionIndex: number
+  readonly replicas: readonly number[] | null
+}
+
+/** One partition's reassignment: NONE (started, completed or cancelled), or why not. */
+export interface ReassignmentResult {
+  readonly topic: string
+  readonly partitionIndex: number
+  readonly errorCode: number
+  readonly errorMessage: string | null
+}
+
 export interface CreateTopicRequest {
   readonly name: string
   /** -1: `num.partitions`. */
@@ -506,9 +524,14 @@ export class QuorumController implements RaftStateMachine {
     }
     const ineligible = newIsr.filter((id) => !partition.replicas.includes(id) || image.brokers.get(id)?.fenced !== false)
     if (ineligible.length > 0) return failure('INELIGIBLE_REPLICA', `[${ineligible}] of the new isr of ${where} are not live replicas`)
-    const change = metadataRecord('PartitionChangeRecord', { partitionId: request.partitionIndex, topicId: topic.topicId, isr: newIsr })
+    // The ISR that takes the last added replica of a reassignment in completes it in the same record (KIP-455).
+    const completion = completedReassignment(image, partition, newIsr)
+    const change = metadataRecord('PartitionChangeRecord', { partitionId: request.partitionIndex, topicId: topic.topicId, ...(completion ?? { isr: newIsr }) })
     const result = this.propose([change], nowMs)
     if (!result.ok) return result
+    if (completion) {
+      return { ...result, leaderId: completion.leader, leaderEpoch: partition.leaderEpoch + 1, isr: completion.isr, partitionEpoch: partition.partitionEpoch + 1 }
+    }
     // A preferred replica back in the ISR leads again at the next tick (never in this batch: AlterPartition only
     // changes the ISR, so the leader that asked keeps its epoch for the change it asked for).
     const preferred = partition.replicas[0]!
@@ -598,6 +621,61 @@ export class QuorumController implements RaftStateMachine {
     const active = this.active
     if (!active) return notController()
     const { records, results } = this.elections(request)
+    if (records.length === 0) return { ok: true, epoch: active.epoch, lastOffset: -1n, results }
+    const result = this.propose(records, nowMs)
+    if (!result.ok) return result
+    return { ...result, results }
+  }
+
+  /**
+   * AlterPartitionReassignments (KIP-455, Kafka's ReplicationControlManager.alterPartitionReassignments): one
+   * PartitionChangeRecord per partition that changes, all in one batch.
+   *
+   *   replicas R, target T   adding = T - (R - adding)   removing = R - T   replicas := T ++ removing, isr unchanged
+   *          │  (grow: the added replicas follow the leader; it takes each into the ISR once caught up, AlterPartition)
+   *          v
+   *   adding ⊆ isr, and a live member of isr ∩ T  ──>  replicas := T, isr := isr ∩ T, adding := removing := [],
+   *                                                    leader kept if in T, else the first of isr ∩ T; leaderEpoch + 1
+   *
+   * The completion runs at once when nothing is added (a replica set that only shrinks or is reordered), else in
+   * the AlterPartition that takes the last added replica into the ISR. A new target replaces the one under way
+   * (replicas added for it and not in the new one are removed again). A null target cancels (Kafka's
+   * PartitionReassignmentRevert): replicas := R - adding, isr := isr without them, the leader kept if it stays in the
+   * ISR (else the first live member), leaderEpoch + 1. The leader epoch moves at the end of either so that the replicas
+   * left out stop fetching in the old epoch.
+   *
+   * Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION; INVALID_REPLICA_ASSIGNMENT (no replicas, a broker twice or not
+   * registered, every broker fenced; a cancel that would leave the ISR empty, which only an unclean election could
+   * mend); NO_REASSIGNMENT_IN_PROGRESS (a cancel with none under way). A partition named twice is answered once.
+   */
+  alterPartitionReassignments(
+    request: { readonly partitions: readonly PartitionReassignmentRequest[] },
+    nowMs: number,
+  ): ControllerResult<{ results: readonly ReassignmentResult[] }> {
+    const active = this.active
+    if (!active) return notController()
+    const image = active.working
+    const records: MetadataRecord[] = []
+    const results: ReassignmentResult[] = []
+    const asked = new Set<string>()
+    for (const { topic: name, partitionIndex, replicas } of request.partitions) {
+      if (asked.has(`${name}/${partitionIndex}`)) continue
+      asked.add(`${name}/${partitionIndex}`)
+      const topic = image.topic(name)
+      const partition = topic?.partitions.get(partitionIndex)
+      const answer = (errorCode: number, errorMessage: string | null): void => void results.push({ topic: name, partitionIndex, errorCode, errorMessage })
+      if (!topic || !partition) {
+        answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${quote(name)} has no partition ${partitionIndex}`)
+        continue
+      }
+      const outcome = replicas === null ? cancelledReassignment(image, partition, `partition ${partitionIndex} of ${quote(name)}`) : reassignment(image, partition, replicas, { topic: name, partitionIndex })
+      if ('errorCode' in outcome) {
+        answer(outcome.errorCode, outcome.errorMessage)
+        continue
+      }
+      if (outcome.change !== null) records.push(metadataRecord('PartitionChangeRecord', { partitionId: partitionIndex, topicId: topic.topicId, ...outcome.change }))
+      answer(ErrorCode.NONE, null)
+    }
     if (records.length === 0) return { ok: true, epoch: active.epoch, lastOffset: -1n, results }
     const result = this.propose(records, nowMs)
     if (!result.ok) return result
@@ -885,6 +963,75 @@ function election(
   const change = electLeader(image, partition, partition.isr, { unclean: true })
   if (!change || change.leader === NO_LEADER) return refused('ELIGIBLE_LEADERS_NOT_AVAILABLE', `no replica of ${where} is live`)
   return change
+}
+
+/** The fields of a PartitionChangeRecord that (re)assign a partition's replicas. */
+interface ReplicaChange {
+  readonly replicas: number[]
+  readonly isr?: number[]
+  readonly addingReplicas: number[]
+  readonly removingReplicas: number[]
+  readonly leader?: number
+}
+
+/**
+ * The change that starts (or completes at once) the reassignment of `partition` to `target`, null when it asks for
+ * what is already under way or in place; or why it is refused (see `QuorumController.alterPartitionReassignments`).
+ */
+function reassignment(
+  image: MetadataImage,
+  partition: PartitionRegistration,
+  target: readonly number[],
+  at: { readonly topic: string; readonly partitionIndex: number },
+): { change: ReplicaChange | null } | { errorCode: number; errorMessage: string } {
+  const problem = assignmentProblem(image, [target], at.partitionIndex, target.length)
+  if (problem !== null) return refused('INVALID_REPLICA_ASSIGNMENT', `topic ${quote(at.topic)}: ${problem}`)
+  const original = partition.replicas.filter((id) => !partition.addingReplicas.includes(id))
+  const removing = partition.replicas.filter((id) => !target.includes(id))
+  const grown: PartitionRegistration = {
+    ...partition,
+    replicas: [...target, ...removing],
+    addingReplicas: target.filter((id) => !original.includes(id)),
+    removingReplicas: removing,
+  }
+  const completion = completedReassignment(image, grown, partition.isr)
+  if (completion) return { change: completion }
+  if (sameMembers(grown.replicas, partition.replicas) && sameMembers(grown.addingReplicas, partition.addingReplicas) && sameMembers(grown.removingReplicas, partition.removingReplicas)) {
+    return { change: null }
+  }
+  return { change: { replicas: [...grown.replicas], addingReplicas: [...grown.addingReplicas], removingReplicas: [...grown.removingReplicas] } }
+}
+
+/**
+ * The change that ends `partition`'s reassignment once `isr` is its ISR, or null while it cannot end: a reassignment
+ * (replicas with adding or removing ones, target = replicas - removing) ends when every added replica is in `isr` and
+ * a live member of `isr` within the target can lead. The leader stays if it is such a member; the leader epoch moves
+ * either way.
+ */
+function completedReassignment(image: MetadataImage, partition: PartitionRegistration, isr: readonly number[]): (ReplicaChange & { isr: number[]; leader: number }) | null {
+  const target = partition.replicas.filter((id) => !partition.removingReplicas.includes(id))
+  if (partition.addingReplicas.length === 0 && target.length === partition.replicas.length) return null
+  if (!partition.addingReplicas.every((id) => isr.includes(id))) return null
+  const finalIsr = isr.filter((id) => target.includes(id))
+  const live = (id: number): boolean => image.brokers.get(id)?.fenced === false
+  const leader = finalIsr.includes(partition.leader) && live(partition.leader) ? partition.leader : target.find((id) => finalIsr.includes(id) && live(id))
+  if (leader === undefined) return null
+  return { replicas: target, isr: finalIsr, addingReplicas: [], removingReplicas: [], leader }
+}
+
+/** The change that cancels `partition`'s reassignment (KIP-455's revert), or why it cannot. */
+function cancelledReassignment(image: MetadataImage, partition: PartitionRegistration, where: string): { change: ReplicaChange } | { errorCode: number; errorMessage: string } {
+  if (partition.addingReplicas.length === 0 && partition.removingReplicas.length === 0) {
+    return refused('NO_REASSIGNMENT_IN_PROGRESS', `${where} has no reassignment under way`)
+  }
+  const original = partition.replicas.filter((id) => !partition.addingReplicas.includes(id))
+  const isr = partition.isr.filter((id) => original.includes(id))
+  if (isr.length === 0) {
+    return refused('INVALID_REPLICA_ASSIGNMENT', `cancelling the reassignment of ${where} would leave its isr [${partition.isr}] without a replica of [${original}]: only an unclean election could lead it`)
+  }
+  const live = (id: number): boolean => image.brokers.get(id)?.fenced === false
+  const leader = isr.includes(partition.leader) && live(partition.leader) ? partition.leader : (original.find((id) => isr.includes(id) && live(id)) ?? NO_LEADER)
+  return { change: { replicas: original, isr, addingReplicas: [], removingReplicas: [], leader } }
 }
 
 function refused(name: keyof typeof ErrorCode, errorMessage: string): { errorCode: number; errorMessage: string } {

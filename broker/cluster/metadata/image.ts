@@ -16,7 +16,8 @@
  * - a topic's name and its topicId each name one topic; its partitions are numbered 0..n-1, n >= 1;
  * - a partition's replicas are distinct and non-empty; its isr is a non-empty subset of them (the last member is
  *   kept even when fenced, as Kafka does without ELR: it is the replica that holds everything committed); its
- *   leader is -1 (none) or a member of the isr; leaderEpoch and partitionEpoch are >= 0;
+ *   leader is -1 (none) or a member of the isr; leaderEpoch and partitionEpoch are >= 0; a reassignment's adding
+ *   and removing replicas are disjoint replicas, and not every replica is being removed (KIP-455);
  * - a partition change always bumps partitionEpoch; one that names a leader (even the same one) bumps leaderEpoch,
  *   so a leader epoch is never reused with another leader;
  * - a broker's registration is the latest RegisterBrokerRecord of its id; fencing, unfencing and unregistering name
@@ -409,6 +410,10 @@ export function partitionProblem(partition: PartitionRegistration): string | nul
   if (new Set(isr).size !== isr.length) return `isr [${isr}] repeats a broker`
   if (!isr.every((id) => replicas.includes(id))) return `isr [${isr}] is not within replicas [${replicas}]`
   if (leader !== NO_LEADER && !isr.includes(leader)) return `leader ${leader} is not in isr [${isr}]`
+  const { addingReplicas: adding, removingReplicas: removing } = partition
+  if (![...adding, ...removing].every((id) => replicas.includes(id))) return `adding [${adding}] or removing [${removing}] are not within replicas [${replicas}]`
+  if (adding.some((id) => removing.includes(id))) return `adding [${adding}] and removing [${removing}] share a broker`
+  if (removing.length === replicas.length) return `every replica of [${replicas}] is being removed`
   if (partition.leaderEpoch < 0 || partition.partitionEpoch < 0) return `epochs ${partition.leaderEpoch}/${partition.partitionEpoch}`
   return null
 }

@@ -13,7 +13,7 @@
  */
 import { expect } from 'vitest'
 import { QuorumController, PRODUCER_ID_BLOCK_SIZE, type ControllerResult } from '../../../broker/cluster/controller/controller.js'
-import { configResourceKey, imageProblems, NO_LEADER, type MetadataImage } from '../../../broker/cluster/metadata/image.js'
+import { configResourceKey, imageProblems, NO_LEADER, type MetadataImage, type PartitionRegistration, type TopicImage } from '../../../broker/cluster/metadata/image.js'
 import { encodeMetadataSnapshot } from '../../../broker/cluster/metadata/snapshot.js'
 import type { CommittedBatch, RaftStateMachine } from '../../../broker/cluster/raft/node.js'
 import { ResourceType } from '../../../protocol/constants.js'
@@ -43,6 +43,8 @@ export class ControllerSim {
   private readonly leaders = new Map<string, number>()
   /** Topics a test asked an UNCLEAN ElectLeaders for: they may elect outside the ISR whatever their config says. */
   readonly uncleanElectionsAsked = new Set<string>()
+  /** The reassignments that ended in a committed batch, as `${topicId}/${partition}@${partitionEpoch}` (completed or cancelled). */
+  readonly reassignmentsEnded = new Set<string>()
 
   private constructor(
     readonly cluster: SimCluster,
@@ -139,9 +141,15 @@ export class ControllerSim {
       if (result && !result.ok && result.errorCode === ErrorCode.NOT_CONTROLLER) continue
       if (result && (!result.ok || result.lastOffset < 0n)) return result
       if (result) {
-        // Settled once committed, or once some member applied past it without it: another batch took its offsets.
+        // Settled once committed, or once some member applied past it without it (another batch took its offsets), or
+        // once a leader of a later epoch applied its whole log without it (an idle cluster may never write past it).
         const settled = (): boolean =>
-          this.committed(result) || [1, 2, 3].some((id) => (this.cluster.node(id).raft?.appliedOffset ?? -1n) > result.lastOffset)
+          this.committed(result) ||
+          [1, 2, 3].some((id) => {
+            const raft = this.cluster.node(id).raft
+            if (!raft) return false
+            return raft.appliedOffset > result.lastOffset || (raft.role === 'Leader' && raft.epoch > result.epoch && raft.appliedOffset >= raft.logEndOffset)
+          })
         while (!settled() && this.cluster.now < end) await this.run(20)
         if (this.committed(result)) return result
       } else {
@@ -288,6 +296,9 @@ export class ControllerSim {
         const old = before.topicsById.get(topic.topicId)?.partitions.get(partitionId)
         if (!old) continue
         expect(partition.leaderEpoch, `${where}: leaderEpoch went back`).toBeGreaterThanOrEqual(old.leaderEpoch)
+        if (old.addingReplicas.length + old.removingReplicas.length > 0 && partition.addingReplicas.length + partition.removingReplicas.length === 0) {
+          this.reassignmentsEnded.add(`${topic.topicId}/${partitionId}@${partition.partitionEpoch}`)
+        }
         const added = partition.isr.filter((broker) => !old.isr.includes(broker))
         if (added.length === 0) continue
         const alterPartition =
@@ -295,9 +306,27 @@ export class ControllerSim {
           partition.leaderEpoch === old.leaderEpoch &&
           added.every((broker) => partition.replicas.includes(broker) && after.brokers.get(broker)?.fenced === false)
         const uncleanElection = unclean && partition.leader !== old.leader && partition.isr.length === 1 && partition.isr[0] === partition.leader
-        expect(alterPartition || uncleanElection, `${where}: the isr [${old.isr}] -> [${partition.isr}], leader ${old.leader} -> ${partition.leader}`).toBe(true)
+        // The AlterPartition that takes a reassignment's last added replica in completes it in the same record, with a
+        // new leader epoch (KIP-455): the members it adds are replicas, each live, as in any AlterPartition.
+        const reassignmentCompleted =
+          old.addingReplicas.length + old.removingReplicas.length > 0 &&
+          partition.addingReplicas.length + partition.removingReplicas.length === 0 &&
+          partition.leaderEpoch === old.leaderEpoch + 1 &&
+          added.every((broker) => old.replicas.includes(broker) && after.brokers.get(broker)?.fenced === false)
+        expect(alterPartition || uncleanElection || reassignmentCompleted, `${where}: the isr [${old.isr}] -> [${partition.isr}], leader ${old.leader} -> ${partition.leader}`).toBe(true)
       }
     }
+  }
+
+  /** A random partition of the committed image of a random active controller (null: none active, or no topic). */
+  private randomPartition(): { topic: TopicImage; partitionIndex: number; partition: PartitionRegistration } | null {
+    const active = this.activeIds()
+    if (active.length === 0) return null
+    const topics = [...this.controller(this.random.pick(active))!.image.topicsById.values()]
+    if (topics.length === 0) return null
+    const topic = this.random.pick(topics)
+    const partitionIndex = this.random.int(0, topic.partitions.size - 1)
+    return { topic, partitionIndex, partition: topic.partitions.get(partitionIndex)! }
   }
 
   /**
@@ -306,14 +335,9 @@ export class ControllerSim {
    * Whether the controller took it.
    */
   async alterPartition(): Promise<boolean> {
-    const active = this.activeIds()
-    if (active.length === 0) return false
-    const image = this.controller(this.random.pick(active))!.image
-    const topics = [...image.topicsById.values()]
-    if (topics.length === 0) return false
-    const topic = this.random.pick(topics)
-    const partitionIndex = this.random.int(0, topic.partitions.size - 1)
-    const partition = topic.partitions.get(partitionIndex)!
+    const picked = this.randomPartition()
+    if (!picked) return false
+    const { topic, partitionIndex, partition } = picked
     const leader = this.brokers.get(partition.leader)
     if (!leader?.alive || leader.brokerEpoch === null) return false
     const followers = partition.replicas.filter((id) => id !== leader.id && this.brokers.get(id)?.alive && this.random.chance(0.7))
@@ -333,6 +357,21 @@ export class ControllerSim {
       ),
     )
     return result?.ok ?? false
+  }
+
+  /**
+   * An AlterPartitionReassignments for one random partition, as an operator sends it: a new target of 1-3 random
+   * brokers, or (one time in five) a cancel. Whether the controller took it.
+   */
+  async reassign(brokerIds: readonly number[]): Promise<boolean> {
+    const picked = this.randomPartition()
+    if (!picked) return false
+    const { topic, partitionIndex } = picked
+    const pool = [...brokerIds]
+    const target = Array.from({ length: this.random.int(1, 3) }, () => pool.splice(this.random.int(0, pool.length - 1), 1)[0]!)
+    const replicas = this.random.chance(0.2) ? null : target
+    const result = await this.onActive((controller) => controller.alterPartitionReassignments({ partitions: [{ topic: topic.name, partitionIndex, replicas }] }, this.cluster.now))
+    return result?.ok === true && result.results[0]?.errorCode === 0
   }
 
   /** At the end: what was acknowledged and committed is in the image as acknowledged. */

@@ -378,6 +378,92 @@ describe('quorum controller', () => {
     expect(pair()).toMatchObject({ leader: second, isr: [second], leaderEpoch: leaderless.leaderEpoch + 1 })
   })
 
+  it('reassigns replicas (KIP-455): grows the replica set, completes when the ISR takes the added replicas, moves a removed leader', async () => {
+    const sim = await started([1, 2, 3], { autoLeaderRebalanceEnable: false })
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: -1, replicationFactor: -1, assignments: [[1, 2]] }, sim.cluster.now))
+    const topic = activeImage(sim).topic('readings')!
+    const partition = () => activeImage(sim).topic('readings')!.partitions.get(0)!
+    const reassign = async (replicas: number[] | null) => {
+      const result = await committed(sim, (c) => c.alterPartitionReassignments({ partitions: [{ topic: 'readings', partitionIndex: 0, replicas }] }, sim.cluster.now))
+      if (!result.ok) throw new Error(result.message)
+      return result.results.map(({ errorCode }) => errorCode)
+    }
+    const alterIsr = (newIsr: number[]) => {
+      const { leader, leaderEpoch, partitionEpoch } = partition()
+      return committed(sim, (c) => c.alterPartition({ brokerId: leader, brokerEpoch: sim.brokers.get(leader)!.brokerEpoch!, topicId: topic.topicId, partitionIndex: 0, leaderEpoch, partitionEpoch, newIsr }, sim.cluster.now))
+    }
+    expect(partition()).toMatchObject({ replicas: [1, 2], isr: [1, 2], leader: 1, leaderEpoch: 0 })
+
+    // Grow: the target first, then the replica being removed; the ISR and the leader stay.
+    expect(await reassign([2, 3])).toEqual([ErrorCode.NONE])
+    expect(partition()).toMatchObject({ replicas: [2, 3, 1], addingReplicas: [3], removingReplicas: [1], isr: [1, 2], leader: 1, leaderEpoch: 0 })
+    // Asking again for the same target changes nothing.
+    const unchanged = await sim.onActive((c) => c.alterPartitionReassignments({ partitions: [{ topic: 'readings', partitionIndex: 0, replicas: [2, 3] }] }, sim.cluster.now))
+    expect(unchanged).toMatchObject({ ok: true, lastOffset: -1n })
+    // The leader takes the added replica into the ISR: that completes it, and leader 1, removed, gives way to 2.
+    const completed = await alterIsr([1, 2, 3])
+    expect(completed).toMatchObject({ ok: true, leaderId: 2, leaderEpoch: 1, isr: [2, 3] })
+    expect(partition()).toMatchObject({ replicas: [2, 3], addingReplicas: [], removingReplicas: [], isr: [2, 3], leader: 2, leaderEpoch: 1 })
+
+    // Only removing completes at once, the leader kept with a new epoch.
+    expect(await reassign([2])).toEqual([ErrorCode.NONE])
+    expect(partition()).toMatchObject({ replicas: [2], isr: [2], leader: 2, leaderEpoch: 2, addingReplicas: [], removingReplicas: [] })
+
+    // A cancel reverts the replicas being added; with none under way it is refused.
+    expect(await reassign([2, 1, 3])).toEqual([ErrorCode.NONE])
+    expect(partition()).toMatchObject({ replicas: [2, 1, 3], addingReplicas: [1, 3], removingReplicas: [], isr: [2] })
+    await alterIsr([2, 1])
+    expect(partition()).toMatchObject({ replicas: [2, 1, 3], addingReplicas: [1, 3], isr: [2, 1] })
+    expect(await reassign(null)).toEqual([ErrorCode.NONE])
+    expect(partition()).toMatchObject({ replicas: [2], addingReplicas: [], removingReplicas: [], isr: [2], leader: 2, leaderEpoch: 3 })
+    expect(await reassign(null)).toEqual([ErrorCode.NO_REASSIGNMENT_IN_PROGRESS])
+
+    // A new target replaces the one under way: the replica added for the old one and not in the new one goes again.
+    expect(await reassign([2, 1])).toEqual([ErrorCode.NONE])
+    expect(await reassign([2, 3])).toEqual([ErrorCode.NONE])
+    expect(partition()).toMatchObject({ replicas: [2, 3, 1], addingReplicas: [3], removingReplicas: [1] })
+    await alterIsr([2, 3])
+    expect(partition()).toMatchObject({ replicas: [2, 3], addingReplicas: [], removingReplicas: [], isr: [2, 3], leader: 2 })
+  })
+
+  it('refuses reassignments it cannot make, answering each partition, and leaves the others to proceed', async () => {
+    const sim = await started([1, 2, 3], { autoLeaderRebalanceEnable: false })
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: -1, replicationFactor: -1, assignments: [[1], [2]] }, sim.cluster.now))
+    const result = await committed(sim, (c) =>
+      c.alterPartitionReassignments(
+        {
+          partitions: [
+            { topic: 'readings', partitionIndex: 0, replicas: [] },
+            { topic: 'readings', partitionIndex: 0, replicas: [3] },
+            { topic: 'readings', partitionIndex: 1, replicas: [3, 3] },
+            { topic: 'readings', partitionIndex: 2, replicas: [1] },
+            { topic: 'nothing', partitionIndex: 0, replicas: [1] },
+          ],
+        },
+        sim.cluster.now,
+      ),
+    )
+    if (!result.ok) throw new Error(result.message)
+    expect(result.results.map(({ topic, partitionIndex, errorCode }) => [topic, partitionIndex, errorCode])).toEqual([
+      ['readings', 0, ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+      ['readings', 1, ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+      ['readings', 2, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+      ['nothing', 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+    ])
+    const refused = await sim.onActive((c) => c.alterPartitionReassignments({ partitions: [{ topic: 'readings', partitionIndex: 1, replicas: [9] }] }, sim.cluster.now))
+    expect(refused).toMatchObject({ ok: true, results: [{ errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: expect.stringContaining('broker 9, which is not registered') }] })
+    // A cancel that would leave no replica of the old set in the ISR needs an unclean election: refused.
+    await committed(sim, (c) => c.alterPartitionReassignments({ partitions: [{ topic: 'readings', partitionIndex: 1, replicas: [3] }] }, sim.cluster.now))
+    const partition = () => activeImage(sim).topic('readings')!.partitions.get(1)!
+    expect(partition()).toMatchObject({ replicas: [3, 2], addingReplicas: [3], removingReplicas: [2], isr: [2], leader: 2 })
+    const topicId = activeImage(sim).topic('readings')!.topicId
+    const { leaderEpoch, partitionEpoch } = partition()
+    const done = await committed(sim, (c) => c.alterPartition({ brokerId: 2, brokerEpoch: sim.brokers.get(2)!.brokerEpoch!, topicId, partitionIndex: 1, leaderEpoch, partitionEpoch, newIsr: [2, 3] }, sim.cluster.now))
+    expect(done).toMatchObject({ ok: true, leaderId: 3, isr: [3] })
+    expect(partition()).toMatchObject({ replicas: [3], isr: [3], leader: 3, leaderEpoch: leaderEpoch + 1 })
+    expect(sim.imagesAgree()).toBe(true)
+  })
+
   it('fences a broker that asks for a controlled shutdown, moving its leaderships, and lets it stop once the others applied that', async () => {
     const sim = await started()
     await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))

@@ -1,7 +1,8 @@
 /**
  * Three controllers under seeded faults: the active controller crashes (sometimes between drain and write),
  * is cut off from the others, is paused; brokers die and come back as new incarnations; meanwhile topics are
- * created (some allowing unclean election) and deleted, partition leaders shrink and grow their ISRs (AlterPartition), leadership goes back to preferred replicas,
+ * created (some allowing unclean election) and deleted, partition leaders shrink and grow their ISRs (AlterPartition), partitions are reassigned to other brokers and
+ * reassignments cancelled (AlterPartitionReassignments), leadership goes back to preferred replicas,
  * and producer-id blocks are handed out. The controller's
  * invariants (controller-sim.ts) and Raft's safety checks run throughout. Then the network heals and everything
  * restarts: every controller must hold the same image, with every broker registered and unfenced, what was
@@ -28,6 +29,9 @@ interface Summary {
   recoveryMs: number
   /** AlterPartition requests the controller took. */
   alterPartitions: number
+  /** AlterPartitionReassignments (a new target or a cancel) the controller took, and reassignments that ended. */
+  reassignments: number
+  reassignmentsEnded: number
   /** Partitions at the end, and how many are led by their preferred replica. */
   partitions: number
   preferredLeaders: number
@@ -42,6 +46,7 @@ async function runSeed(seed: number): Promise<Summary> {
   let failovers = 0
   let fencings = 0
   let alterPartitions = 0
+  let reassignments = 0
   let lastActive: number | null = null
   const faultsUntil = cluster.now + random.int(4000, 8000)
 
@@ -62,6 +67,7 @@ async function runSeed(seed: number): Promise<Summary> {
     if (random.chance(0.15)) await sim.onActive((c) => c.deleteTopic(`t${random.int(0, 12)}`, cluster.now))
     if (random.chance(0.3)) await sim.allocateProducerIds(sim.brokers.get(random.pick(BROKERS))!)
     if (random.chance(0.6) && (await sim.alterPartition())) alterPartitions++
+    if (random.chance(0.15) && (await sim.reassign(BROKERS))) reassignments++
     // Faults.
     const target = active.length > 0 ? random.pick(active) : random.int(1, 3)
     switch (random.int(0, 9)) {
@@ -133,7 +139,7 @@ async function runSeed(seed: number): Promise<Summary> {
   )
   cluster.checkAll({ final: true })
   const acknowledged = sim.checkAcknowledged(image)
-  return { failovers, topics: topicCount, fencings, alterPartitions, partitions: [...image.topicsById.values()].reduce((n, t) => n + t.partitions.size, 0), preferredLeaders, ...acknowledged, recoveryMs, snapshotFetches: cluster.delivered.get('snapshotId') ?? 0 }
+  return { failovers, topics: topicCount, fencings, alterPartitions, reassignments, reassignmentsEnded: sim.reassignmentsEnded.size, partitions: [...image.topicsById.values()].reduce((n, t) => n + t.partitions.size, 0), preferredLeaders, ...acknowledged, recoveryMs, snapshotFetches: cluster.delivered.get('snapshotId') ?? 0 }
 }
 
 /** Some seeds take snapshots often, so lagging and restarted members restore the controller's image from one. */
@@ -159,7 +165,7 @@ describe('controllers under simulation', () => {
     console.log(
       `controller simulation: ${summaries.length} runs, ${sum((s) => s.failovers)} controller failovers, ` +
         `${sum((s) => s.topics)} topics created, ${sum((s) => s.fencings)} brokers killed, ` +
-        `${sum((s) => s.alterPartitions)} ISR changes by AlterPartition, ${sum((s) => s.registrations)} registrations and ${sum((s) => s.producerIdBlocks)} producer-id blocks committed, ` +
+        `${sum((s) => s.alterPartitions)} ISR changes by AlterPartition, ${sum((s) => s.reassignments)} reassignments taken and ${sum((s) => s.reassignmentsEnded)} ended, ${sum((s) => s.registrations)} registrations and ${sum((s) => s.producerIdBlocks)} producer-id blocks committed, ` +
         `${summaries.filter((s) => s.snapshotFetches > 0).length} runs with a snapshot fetch, ` +
         `${sum((s) => s.preferredLeaders)} of ${sum((s) => s.partitions)} partitions led by their preferred replica at the end; ` +
         `simulated time from healing to agreement p50 ${recovery[Math.floor(recovery.length / 2)]} ms, max ${recovery.at(-1)} ms`,
@@ -167,6 +173,7 @@ describe('controllers under simulation', () => {
     expect(sum((s) => s.failovers)).toBeGreaterThan(0)
     expect(sum((s) => s.producerIdBlocks)).toBeGreaterThan(0)
     expect(sum((s) => s.alterPartitions)).toBeGreaterThan(0)
+    expect(sum((s) => s.reassignmentsEnded)).toBeGreaterThan(0)
     if (seeds.length >= 10) expect(summaries.filter((s) => s.snapshotFetches > 0).length).toBeGreaterThan(0)
   })
 

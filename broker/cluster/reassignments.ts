@@ -1,0 +1,122 @@
+/**
+ * AlterPartitionReassignments (45) and ListPartitionReassignments (46) on a cluster node (KIP-455). A reassignment
+ * goes to the active controller as Kafka's brokers forward it (KIP-590): the node whose quorum member is the active
+ * controller runs it, any other node forwards it as AlterPartitionReassignments v0 to the controller listener of the
+ * leader its member knows, where it runs without being forwarded again. It is answered once committed and once this
+ * node's image shows it, so a ListPartitionReassignments or Metadata here right after sees it (the request's
+ * timeoutMs is not waited for beyond the controller's commit timeout). With no leader known, or the leader
+ * unreachable, the answer is NOT_CONTROLLER, which clients retry. The listing is read from this node's image.
+ */
+import { ErrorCode } from '../../protocol/errors.js'
+import { quote } from '../quote.js'
+import { alterPartitionReassignments, type AlterPartitionReassignmentsResponse } from '../../protocol/messages/alter-partition-reassignments.js'
+import { COMMIT_TIMEOUT_MS, type QuorumRunner } from './quorum-runner.js'
+import type { MetadataImage, PartitionRegistration } from './metadata/image.js'
+import type { PartitionReassignmentRequest, ReassignmentResult } from './controller/controller.js'
+
+/** The answer: a top-level error code and message (NONE unless the controller could not be asked) and each partition's result. */
+export interface ReassignmentsAnswer {
+  readonly errorCode: number
+  readonly errorMessage: string | null
+  readonly results: readonly ReassignmentResult[]
+}
+
+/** Runs `partitions` at the active controller (`forward: false`: the request arrived on this node's controller listener). */
+export async function reassignAtController(
+  quorum: QuorumRunner,
+  partitions: readonly PartitionReassignmentRequest[],
+  options: { forward: boolean },
+): Promise<ReassignmentsAnswer> {
+  let answer: ReassignmentsAnswer
+  if (!options.forward || quorum.leaderId === quorum.nodeId) {
+    const done = await quorum.alterPartitionReassignments({ partitions })
+    answer = done.ok ? { errorCode: ErrorCode.NONE, errorMessage: null, results: done.results } : reassignmentsFailed(partitions, done.errorCode, done.message)
+  } else {
+    const body = {
+      timeoutMs: COMMIT_TIMEOUT_MS,
+      topics: [...groupByTopic(partitions)].map(([name, asked]) => ({
+        name,
+        partitions: asked.map(({ partitionIndex, replicas }) => ({ partitionIndex, replicas: replicas === null ? null : [...replicas] })),
+      })),
+    }
+    try {
+      const response = await quorum.requestActiveController<AlterPartitionReassignmentsResponse>(alterPartitionReassignments, 0, body)
+      answer = {
+        errorCode: response.errorCode,
+        errorMessage: response.errorMessage,
+        results: response.responses.flatMap(({ name, partitions: answered }) =>
+          answered.map(({ partitionIndex, errorCode, errorMessage }) => ({ topic: name, partitionIndex, errorCode, errorMessage })),
+        ),
+      }
+    } catch (error) {
+      return reassignmentsFailed(partitions, ErrorCode.NOT_CONTROLLER, (error as Error).message)
+    }
+  }
+  // Answered once this node's image shows every change the controller took (a later change may have replaced one).
+  const taken = new Set(answer.results.filter((result) => result.errorCode === ErrorCode.NONE).map((result) => `${result.topic}/${result.partitionIndex}`))
+  const expected = partitions.filter((asked) => taken.has(`${asked.topic}/${asked.partitionIndex}`))
+  if (expected.length > 0) await quorum.imageHolds((image) => expected.every((asked) => shows(image, asked)), COMMIT_TIMEOUT_MS)
+  return answer
+}
+
+/** Whether `image` shows `asked` under way or done: the target's replicas in place (or, for a cancel, none under way). */
+function shows(image: MetadataImage, asked: PartitionReassignmentRequest): boolean {
+  const partition = image.topic(asked.topic)?.partitions.get(asked.partitionIndex)
+  if (!partition) return true
+  if (asked.replicas === null) return !reassigning(partition)
+  const target = partition.replicas.filter((id) => !partition.removingReplicas.includes(id))
+  return target.length === asked.replicas.length && asked.replicas.every((id, i) => target[i] === id)
+}
+
+/** Whether a reassignment of `partition` is under way (it has adding or removing replicas). */
+export function reassigning(partition: PartitionRegistration): boolean {
+  return partition.addingReplicas.length > 0 || partition.removingReplicas.length > 0
+}
+
+/** `errorCode` for the request and for every partition it names. */
+export function reassignmentsFailed(partitions: readonly PartitionReassignmentRequest[], errorCode: number, errorMessage: string): ReassignmentsAnswer {
+  const seen = new Set<string>()
+  const results: ReassignmentResult[] = []
+  for (const { topic, partitionIndex } of partitions) {
+    if (seen.has(`${topic}/${partitionIndex}`)) continue
+    seen.add(`${topic}/${partitionIndex}`)
+    results.push({ topic, partitionIndex, errorCode, errorMessage })
+  }
+  return { errorCode, errorMessage, results }
+}
+
+/**
+ * The reassignments under way in `image` (Kafka's ReplicationControlManager.listPartitionReassignments): of the
+ * partitions `topics` names, or of every partition when it is null. A topic it names that does not exist is
+ * UNKNOWN_TOPIC_OR_PARTITION for the whole answer; a partition index it does not have is left out.
+ */
+export function ongoingReassignments(
+  image: MetadataImage,
+  topics: readonly { readonly name: string; readonly partitionIndexes: readonly number[] }[] | null,
+): { errorCode: number; errorMessage: string | null; topics: { name: string; partitions: { partitionIndex: number; replicas: number[]; addingReplicas: number[]; removingReplicas: number[] }[] }[] } {
+  const asked = topics ?? [...image.topicsById.values()].map((topic) => ({ name: topic.name, partitionIndexes: [...topic.partitions.keys()] }))
+  const missing = asked.find(({ name }) => !image.topic(name))
+  if (missing) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${quote(missing.name)} does not exist`, topics: [] }
+  const answer = []
+  for (const { name, partitionIndexes } of asked) {
+    const topic = image.topic(name)!
+    const partitions = []
+    for (const partitionIndex of new Set(partitionIndexes)) {
+      const partition = topic.partitions.get(partitionIndex)
+      if (!partition || !reassigning(partition)) continue
+      partitions.push({ partitionIndex, replicas: [...partition.replicas], addingReplicas: [...partition.addingReplicas], removingReplicas: [...partition.removingReplicas] })
+    }
+    if (partitions.length > 0) answer.push({ name, partitions })
+  }
+  return { errorCode: ErrorCode.NONE, errorMessage: null, topics: answer }
+}
+
+function groupByTopic(partitions: readonly PartitionReassignmentRequest[]): Map<string, PartitionReassignmentRequest[]> {
+  const byTopic = new Map<string, PartitionReassignmentRequest[]>()
+  for (const partition of partitions) {
+    let list = byTopic.get(partition.topic)
+    if (!list) byTopic.set(partition.topic, (list = []))
+    list.push(partition)
+  }
+  return byTopic
+}
