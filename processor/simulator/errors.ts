@@ -5,7 +5,7 @@
 export const SimulatorErrorCode = {
   /** An option or flag value out of its range, or options that contradict each other. */
   invalidOption: 'INVALID_OPTION',
-  /** A replay file cannot be opened or read. */
+  /** A replay file cannot be opened or read, or no replay file holds a readable row. */
   unreadableFile: 'UNREADABLE_FILE',
   /** A replay file whose sensor is neither given nor recognisable from its name, or a sensor with no known unit. */
   unknownSensor: 'UNKNOWN_SENSOR',

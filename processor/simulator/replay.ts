@@ -98,8 +98,8 @@ async function checkReadable(file: string): Promise<void> {
 
 /**
  * Replays the files to a topic and resolves with what was sent. Options and defaults: ReplayOptions and
- * REPLAY_DEFAULTS (options.ts). Throws SimulatorError: INVALID_OPTION, UNKNOWN_SENSOR or UNREADABLE_FILE before
- * connecting; BROKER_REFUSED when the cluster cannot be reached, the topic cannot be created, or readings are refused.
+ * REPLAY_DEFAULTS (options.ts). Throws SimulatorError: INVALID_OPTION, UNKNOWN_SENSOR or UNREADABLE_FILE (a file that
+ * cannot be read, or no readable row in any file) before connecting; BROKER_REFUSED when the cluster cannot be reached, the topic cannot be created, or readings are refused.
  */
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const o = resolveReplayOptions(options)
@@ -124,9 +124,10 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     aborted: false,
     warnings: [],
   }
+  // Nothing to send is the user's mistake (a wrong file, a header alone), not a replay of nothing: said, not exit 0.
   if (total === 0) {
-    log.warn(`no readable rows in ${o.files.join(', ')}; nothing to send`)
-    return summary
+    const skipped = scan.badRowCount > 0 ? ` (${scan.badRowCount} bad ${scan.badRowCount === 1 ? 'row' : 'rows'} skipped)` : ''
+    throw new SimulatorError(SimulatorErrorCode.unreadableFile, `no readable timestamp,value rows in ${o.files.join(', ')}${skipped}: nothing to replay`)
   }
   const oldestTs = Math.min(...scan.series.flatMap((s) => (s.firstTs === null ? [] : [s.firstTs])))
   const topicPlan = {

@@ -13,7 +13,7 @@ import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { loggedErrors } from '../helpers/broker-log.js'
 import { readTopic } from '../processor/simulator/read-back.js'
-import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
+import { brook, expectOneLineError, lines, spawnBrook, until } from './run-brook.js'
 
 const { Kafka, logLevel } = kafkajs
 
@@ -182,6 +182,22 @@ describe('brook simulate', () => {
     ]
     const results = await Promise.all(cases.map(([args]) => brook(['simulate', ...nowhere, ...args])))
     results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
+  })
+
+  it('refuses a replay with no readable row, after its warnings about the bad ones, rather than replaying nothing and exiting 0', async () => {
+    const nowhere = ['--bootstrap-server', '127.0.0.1:1']
+    const headerOnly = join(dir, 'header-only.csv')
+    const garbage = join(dir, 'garbage.csv')
+    writeFileSync(headerOnly, 'timestamp,value\n')
+    writeFileSync(garbage, 'garbage\nmore,garbage\n')
+    expectOneLineError(await brook(['simulate', ...nowhere, '--replay', headerOnly, '--sensor', 'temperature']), `no readable timestamp,value rows in ${headerOnly}: nothing to replay`)
+    const bad = await brook(['simulate', ...nowhere, '--replay', garbage, '--sensor', 'temperature'])
+    expect(bad.code).toBe(1)
+    expect(lines(bad.stderr)).toEqual([
+      `warning: ${garbage}:1: skipped: expected 2 fields, found 1`,
+      `warning: ${garbage}:2: skipped: unparsable timestamp 'more'`,
+      `brook: no readable timestamp,value rows in ${garbage} (2 bad rows skipped): nothing to replay`,
+    ])
   })
 
   it('refuses a --gap-fraction at which every device would stay quiet for good, rather than spinning without sending', async () => {
