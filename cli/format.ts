@@ -12,7 +12,8 @@ import type { OngoingReassignment } from '../client/reassignments.js'
 import { counted } from '../client/wording.js'
 
 /**
- * kafka-topics.sh --describe's layout, with the leader epoch and the log start and end offsets added; offsets its
+ * kafka-topics.sh --describe's layout (`Adding Replicas` and `Removing Replicas` while a reassignment is under way),
+ * with the leader epoch and the log start and end offsets added; offsets its
  * leader could not give are `unavailable`, the reason last (`OffsetsUnavailable: leader 1 unreachable (...)`).
  */
 export function formatTopic(topic: TopicDescription): string {
@@ -26,6 +27,7 @@ export function formatTopic(topic: TopicDescription): string {
       '\t' +
         [`Topic: ${topic.name}`, `Partition: ${p.partition}`, `Leader: ${p.leader < 0 ? 'none' : p.leader}`,
           `LeaderEpoch: ${p.leaderEpoch}`, `Replicas: ${p.replicas.join(',')}`, `Isr: ${p.isr.join(',')}`,
+          ...(p.addingReplicas.length + p.removingReplicas.length > 0 ? [`Adding Replicas: ${p.addingReplicas.join(',')}`, `Removing Replicas: ${p.removingReplicas.join(',')}`] : []),
           `LogStartOffset: ${p.logStartOffset ?? 'unavailable'}`, `LogEndOffset: ${p.logEndOffset ?? 'unavailable'}`,
           ...(p.offsetsUnavailable === null ? [] : [`OffsetsUnavailable: ${p.offsetsUnavailable}`])].join('\t'),
     )

@@ -10,6 +10,8 @@
 import { checkTopicError, type ClusterClient } from './cluster-client.js'
 import { checkError, errorText, type KafkaClient } from './kafka-client.js'
 import { NODE_LOSS, toldIfResent } from './retry.js'
+import { listReassignments } from './reassignments.js'
+import { listPartitionReassignments } from '../protocol/messages/list-partition-reassignments.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { ConfigOperation, ConfigSource, IsolationLevel, OffsetSpec, ResourceType, ZERO_UUID } from '../protocol/constants.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../protocol/messages/create-topics.js'
@@ -296,6 +298,9 @@ export interface PartitionDescription {
   leaderEpoch: number
   replicas: number[]
   isr: number[]
+  /** A reassignment under way (KIP-455): the replicas being added and removed; both empty when none is. */
+  addingReplicas: readonly number[]
+  removingReplicas: readonly number[]
   /** The partition's offsets from its leader; null when they could not be had, `offsetsUnavailable` says why. */
   logStartOffset: bigint | null
   logEndOffset: bigint | null
@@ -316,7 +321,7 @@ export interface TopicDescription {
 
 /**
  * Describes the named topics (null: every topic), in name order: partitions, leaders, replicas and ISR from Metadata,
- * configs from the controller, and each partition's log start and end offsets from its leader. A partition whose
+ * configs and the reassignments under way from the controller, and each partition's log start and end offsets from its leader. A partition whose
  * leader cannot be asked (none, unreachable, an error) is described all the same, its offsets unavailable with the
  * reason, as kafka-topics.sh --describe shows a partition whatever its leader's state. Errors: a topic's Metadata
  * error (the topic does not exist), the configs' errors.
@@ -327,6 +332,8 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
   const topics = response.topics.filter((t) => t.name !== null).sort((a, b) => a.name!.localeCompare(b.name!))
   if (topics.length === 0) return []
   const configs = await topicConfigs(cluster, topics.map((t) => t.name!))
+  // As kafka-topics.sh --describe asks; a broker without ListPartitionReassignments has none under way.
+  const reassigning = cluster.any.supports(listPartitionReassignments) ? await listReassignments(cluster, topics.map((t) => t.name!)) : []
   return Promise.all(
     topics.map(async (topic): Promise<TopicDescription> => {
       // An offline partition (no live leader) has no one to ask: it is not asked, as it would be again for 30 s.
@@ -346,12 +353,15 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
           const first = start.get(p.partitionIndex) ?? { unavailable: 'no leader' }
           const last = end.get(p.partitionIndex) ?? first
           const unavailable = 'unavailable' in first ? first.unavailable : 'unavailable' in last ? last.unavailable : null
+          const reassignment = reassigning.find((r) => r.topic === topic.name && r.partition === p.partitionIndex)
           return {
             partition: p.partitionIndex,
             leader: p.leaderId,
             leaderEpoch: p.leaderEpoch ?? -1,
             replicas: p.replicaNodes,
             isr: p.isrNodes,
+            addingReplicas: reassignment?.addingReplicas ?? [],
+            removingReplicas: reassignment?.removingReplicas ?? [],
             logStartOffset: unavailable === null && !('unavailable' in first) ? first.offset : null,
             logEndOffset: unavailable === null && !('unavailable' in last) ? last.offset : null,
             offsetsUnavailable: unavailable,

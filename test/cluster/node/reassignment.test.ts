@@ -8,7 +8,8 @@
  *   leaders at a later leader epoch, the nodes taken off say they emptied their logs, kcat reads every record from the
  *   new leaders, and the history checker finds every acknowledged record, none twice, offsets in order;
  * - with node 1 killed, a move to [3, 1] stays under way (node 1 cannot catch up); `brook topics reassignments` lists
- *   it, `brook topics reassign --cancel` takes it back to [3], and bad requests get Kafka's per-partition errors.
+ *   it (and `brook topics describe` shows what is added and removed, as kafka-topics.sh does), `brook topics reassign
+ *   --cancel` takes it back to [3], and bad requests get Kafka's per-partition errors.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
@@ -160,6 +161,10 @@ describe('partition reassignment on a three-node cluster', () => {
       const listed = await brook(['topics', 'reassignments', '--bootstrap-server', bootstrap])
       expect(listed.code).toBe(0)
       expect(listed.stdout).toMatch(/^TOPIC +PARTITION +REPLICAS +ADDING +REMOVING\nmoving +1 +3,1 +1 +-\n$/)
+      // kafka-topics.sh --describe's layout: the partition being moved says what is added and removed.
+      const described = (await brook(['topics', 'describe', TOPIC, '--bootstrap-server', bootstrap])).stdout.split('\n')
+      expect(described.find((line) => line.includes('Partition: 1\t'))).toMatch(/\tReplicas: 3,1\tIsr: 3\tAdding Replicas: 1\tRemoving Replicas: \t/)
+      expect(described.find((line) => line.includes('Partition: 0\t'))).not.toContain('Adding Replicas')
 
       const cancelled = await brook(['topics', 'reassign', TOPIC, '--cancel', '--bootstrap-server', bootstrap])
       expect(cancelled).toMatchObject({ code: 0, stdout: `Cancelled the reassignment of 1 partition of topic ${TOPIC}.\n` })
