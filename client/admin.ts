@@ -348,7 +348,8 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
         name: topic.name!,
         topicId: topic.topicId && topic.topicId !== ZERO_UUID ? topicIdToString(topic.topicId) : null,
         isInternal: topic.isInternal ?? false,
-        replicationFactor: partitions[0]?.replicaNodes.length ?? 0,
+        // While partition 0 is reassigned its replicas include those being removed, which kafka-topics.sh leaves out.
+        replicationFactor: (partitions[0]?.replicaNodes.length ?? 0) - (reassigning.find((r) => r.topic === topic.name && r.partition === 0)?.removingReplicas.length ?? 0),
         partitions: partitions.map((p) => {
           const first = start.get(p.partitionIndex) ?? { unavailable: 'no leader' }
           const last = end.get(p.partitionIndex) ?? first

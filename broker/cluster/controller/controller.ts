@@ -541,7 +541,8 @@ export class QuorumController implements RaftStateMachine {
 
   /**
    * CreatePartitions for one topic (Kafka's ReplicationControlManager.createPartitions): PartitionRecords for the
-   * new partitions, each with the topic's replication factor (that of its partition 0). Without assignments the
+   * new partitions, each with the topic's replication factor (that of its partition 0, or of its target while it is
+   * being reassigned). Without assignments the
    * replicas are placed over the live brokers as `createTopic` places them, continuing from the cluster's partition
    * count, and the ISR is all of them; a manual assignment names registered brokers, and its ISR (and leader, the
    * first of them) are the live ones. Errors: UNKNOWN_TOPIC_OR_PARTITION; INVALID_PARTITIONS (a count not above the
@@ -559,7 +560,9 @@ export class QuorumController implements RaftStateMachine {
     const smaller = partitionCountProblem(request.name, current, request.count)
     if (!Number.isInteger(request.count) || smaller !== null) return failure('INVALID_PARTITIONS', smaller ?? `${request.count} partitions`)
     const added = request.count - current
-    const replicationFactor = topic.partitions.get(0)!.replicas.length
+    // Partition 0's replicas when no reassignment is under way, else its target's (KIP-455: without those it removes).
+    const first = topic.partitions.get(0)!
+    const replicationFactor = first.replicas.length - first.removingReplicas.length
     const live = image.liveBrokers()
     let assignments: number[][]
     if (request.assignments !== null) {

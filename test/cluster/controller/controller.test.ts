@@ -397,6 +397,9 @@ describe('quorum controller', () => {
     // Grow: the target first, then the replica being removed; the ISR and the leader stay.
     expect(await reassign([2, 3])).toEqual([ErrorCode.NONE])
     expect(partition()).toMatchObject({ replicas: [2, 3, 1], addingReplicas: [3], removingReplicas: [1], isr: [1, 2], leader: 1, leaderEpoch: 0 })
+    // Partitions added meanwhile take the target's replication factor, not the three replicas of the move.
+    await committed(sim, (c) => c.createPartitions({ name: 'readings', count: 2, assignments: null, validateOnly: false }, sim.cluster.now))
+    expect(activeImage(sim).topic('readings')!.partitions.get(1)!.replicas).toHaveLength(2)
     // Asking again for the same target changes nothing.
     const unchanged = await sim.onActive((c) => c.alterPartitionReassignments({ partitions: [{ topic: 'readings', partitionIndex: 0, replicas: [2, 3] }] }, sim.cluster.now))
     expect(unchanged).toMatchObject({ ok: true, lastOffset: -1n })
