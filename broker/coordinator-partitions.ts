@@ -67,6 +67,11 @@ export interface PartitionLoader {
   loadPartition(partition: Topic['partitions'][number], coordinatorEpoch: number): Promise<void>
   /** Drops from memory everything of partition `index`, answering whatever waits on it with NOT_COORDINATOR. */
   unloadPartition(index: number): void
+  /**
+   * Partition `index` is loaded and served from now on: what the coordinator writes to it on taking it over. Called
+   * in the same turn as the partition starts being served, so no request sees it before this has begun.
+   */
+  partitionLoaded?(index: number): Promise<void>
 }
 
 export interface CoordinatorPartitionsOptions {
@@ -272,7 +277,9 @@ export class CoordinatorPartitions {
           loader.unloadPartition(index)
           throw error
         }
-        if (this.owned.get(index) === ownership) ownership.loaded = true
+        if (this.owned.get(index) !== ownership) return
+        ownership.loaded = true
+        await loader.partitionLoaded?.(index)
         log.debug(`coordinator of ${this.topicName}-${index} at epoch ${coordinatorEpoch}`)
       })
     }

@@ -101,6 +101,11 @@ export class GroupCoordinator implements PartitionLoader {
     if (records > 0) this.log.info(`loaded ${counted(groups.length, 'group')} from ${counted(records, 'record')} of __consumer_offsets-${partition.index}`)
   }
 
+  /** This node serves a partition of __consumer_offsets it loaded: offsets of topics deleted meanwhile go. */
+  partitionLoaded(index: number): Promise<void> {
+    return this.store.removeOffsetsOfDeletedTopics(index)
+  }
+
   /** This node no longer coordinates a partition of __consumer_offsets: its groups are forgotten here. */
   unloadPartition(index: number): void {
     for (const group of this.store.unloadPartition(index)) {

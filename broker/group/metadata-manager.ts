@@ -97,6 +97,11 @@ export interface GroupStore {
   loadPartition(partition: Partition): Promise<{ groups: Group[]; records: number }>
   /** Forgets the groups of a partition of __consumer_offsets another node coordinates now; answers them. */
   unloadPartition(index: number): Group[]
+  /**
+   * Removes the offsets that the groups of partition `index` hold for topics that no longer exist, once the partition
+   * is loaded and served here.
+   */
+  removeOffsetsOfDeletedTopics(index: number): Promise<void>
   /** The group of this id, if this node has one. */
   get(groupId: string): Group | undefined
   /** The group of this id, made Empty when there is none. */
@@ -510,12 +515,32 @@ export class GroupMetadataManager implements GroupStore {
    * the registry already, so no new commit for it can start; one being written is not applied (storeOffsets). A group
    * whose tombstones could not be written is logged and does not hold the topic's deletion back.
    */
-  private async removeOffsetsOf(topic: Topic): Promise<void> {
+  private removeOffsetsOf(topic: Topic): Promise<void> {
+    return this.removeOffsetsWhere([...this.groups.values()], (name) => name === topic.name)
+  }
+
+  /**
+   * This node took over partition `index` of __consumer_offsets (a cluster node, now its leader) and has loaded it:
+   * the offsets its groups hold for topics that no longer exist go. A topic deleted while no node held these groups
+   * (their coordinator dead, or the partition moving) left them in the log, and a topic created again under its name
+   * would be read from them. Commits are only taken for existing topics, so an offset of a topic this node does not
+   * have (it loads once it has applied the image that made it the leader) is one of a deleted topic.
+   */
+  removeOffsetsOfDeletedTopics(index: number): Promise<void> {
+    return this.removeOffsetsWhere(this.groupsOf(index), (name) => this.topics.get(name) === undefined)
+  }
+
+  /**
+   * Removes from `groups` the offsets of the deleted topics `deleted` names, from memory at once (in this turn) and
+   * with tombstones; a group left with neither members nor offsets goes too.
+   */
+  private async removeOffsetsWhere(groups: readonly Group[], deleted: (topic: string) => boolean): Promise<void> {
     await Promise.all(
-      [...this.groups.values()].map(async (group) => {
-        const keys = [...group.offsets.keys()].filter((key) => parseOffsetKey(key).topic === topic.name)
+      groups.map(async (group) => {
+        const keys = [...group.offsets.keys()].filter((key) => deleted(parseOffsetKey(key).topic))
         if (keys.length === 0) return
-        const removed = `group ${quote(group.groupId)}: ${counted(keys.length, 'committed offset')} of deleted topic ${quote(topic.name)} removed`
+        const topics = [...new Set(keys.map((key) => quote(parseOffsetKey(key).topic)))]
+        const removed = `group ${quote(group.groupId)}: ${counted(keys.length, 'committed offset')} of deleted ${topics.length === 1 ? 'topic' : 'topics'} ${topics.join(', ')} removed`
         try {
           const { forgotten } = await this.removeOffsets(group, keys)
           this.log.info(removed + (forgotten ? '; the group, left with no members and no offsets, is gone' : ''))
