@@ -7,7 +7,9 @@
  *   take the broker defaults (v4+), a replication factor above the number of brokers is INVALID_REPLICATION_FACTOR,
  *   a manual assignment must name every partition once with live brokers and cannot come with counts, and configs
  *   are validated against the topic config table (INVALID_CONFIG with a message naming the config). A topic named
- *   twice in one request gets INVALID_REQUEST. `validateOnly` checks everything and creates nothing.
+ *   twice in one request gets INVALID_REQUEST, and so does `__cluster_metadata`, the metadata log's name (Kafka's
+ *   ControllerApis.createTopics); a config without a value is INVALID_CONFIG, on a cluster node too.
+ *   `validateOnly` checks everything and creates nothing.
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
  *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS, in Kafka's words
@@ -49,6 +51,7 @@ import { INTERNAL_TOPICS, partitionCountProblem, topicNameProblem } from '../top
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
 import { createPartitionsAtController, createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import { assignmentProblem } from '../cluster/controller/controller.js'
+import { METADATA_TOPIC } from '../cluster/raft-wire.js'
 import type { TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 import { counted } from '../../client/wording.js'
@@ -87,9 +90,20 @@ function manualAssignment(topic: CreateTopicsRequestCreatableTopic): number[][] 
   return byPartition.map((a) => [...a.brokerIds])
 }
 
+/**
+ * Why no topic may be created under `name`, or null: Kafka's naming rules (INVALID_TOPIC_EXCEPTION), and the name of
+ * the metadata log, which Kafka's ControllerApis.createTopics refuses with INVALID_REQUEST in its own words.
+ */
+function newNameProblem(name: string): Invalid | null {
+  const nameProblem = topicNameProblem(name)
+  if (nameProblem) return new Invalid(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
+  if (name === METADATA_TOPIC) return new Invalid(ErrorCode.INVALID_REQUEST, `Creation of internal topic ${METADATA_TOPIC} is prohibited.`)
+  return null
+}
+
 function planTopic(services: BrokerServices, topic: CreateTopicsRequestCreatableTopic): { partitions: number; replicationFactor: number; config: TopicConfig } {
-  const nameProblem = topicNameProblem(topic.name)
-  if (nameProblem) throw new Invalid(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
+  const nameProblem = newNameProblem(topic.name)
+  if (nameProblem) throw nameProblem
   const taken = services.topics.newNameProblem(topic.name)
   if (taken) throw taken
   const brokers = liveBrokers(services)
@@ -149,8 +163,8 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
     request.topics.map(async (wanted): Promise<CreateTopicsResponseCreatableTopicResult> => {
       const failed = (errorCode: number, errorMessage: string | null) => creationFailed(wanted.name, errorCode, errorMessage)
       if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic ${quote(wanted.name)} appears more than once in the request`)
-      const nameProblem = topicNameProblem(wanted.name)
-      if (nameProblem) return failed(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
+      const nameProblem = newNameProblem(wanted.name)
+      if (nameProblem) return failed(nameProblem.code, nameProblem.message)
       if (quorum.controller.image.topic(wanted.name)) return failed(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${wanted.name}' already exists`)
       let assignments: number[][] | null
       try {
@@ -165,8 +179,10 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
       const partitions = assignments !== null ? assignments.length : wanted.numPartitions === -1 ? services.config.defaultPartitions : wanted.numPartitions
       if (partitions < 1) return failed(ErrorCode.INVALID_PARTITIONS, 'the number of partitions must be at least 1')
       if (partitions > MAX_PARTITIONS) return failed(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
-      const configs: Record<string, string> = {}
-      for (const { name, value } of wanted.configs) if (value !== null) configs[name] = value
+      // A null value is INVALID_CONFIG, as on a single node (Kafka's ReplicationControlManager: "Null value not
+      // supported for topic configs").
+      const configs: Record<string, string | null> = {}
+      for (const { name, value } of wanted.configs) configs[name] = value
       let config: TopicConfig
       try {
         config = services.topics.parseConfig(configs)
@@ -182,7 +198,7 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
       if (problem !== null) return failed(ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem)
       if (request.validateOnly) return created(wanted.name, ZERO_UUID, plan)
       const change = assignments !== null ? { numPartitions: -1, replicationFactor: -1, assignments } : { numPartitions: partitions, replicationFactor }
-      const result = await createTopicAtController(quorum, { name: wanted.name, ...change, configs }, options)
+      const result = await createTopicAtController(quorum, { name: wanted.name, ...change, configs: config.overrides }, options)
       if (result.errorCode !== ErrorCode.NONE) return failed(result.errorCode, result.errorMessage)
       services.log.info(`created topic '${wanted.name}' with ${counted(partitions, 'partition')} through the controller`)
       return created(wanted.name, result.topicId, plan)

@@ -93,6 +93,15 @@ describe('topics and metadata', () => {
       expect(longest!.errorCode).toBe(ErrorCode.NONE)
     })
 
+    it('refuses the metadata log\'s name, __cluster_metadata, with INVALID_REQUEST in Kafka\'s words (ControllerApis.createTopics)', async () => {
+      for (const validateOnly of [true, false]) {
+        const [refused] = await create(client, [topicSpec('__cluster_metadata')], { validateOnly })
+        expect([refused!.errorCode, refused!.errorMessage]).toEqual([ErrorCode.INVALID_REQUEST, 'Creation of internal topic __cluster_metadata is prohibited.'])
+      }
+      const all = await metadataFor(client, 12, { topics: null })
+      expect(all.topics.map((t) => t.name)).not.toContain('__cluster_metadata')
+    })
+
     it('refuses zero or negative partitions, and a replication factor this cluster cannot meet', async () => {
       const results = await create(client, [
         topicSpec('zero-partitions', { numPartitions: 0 }),

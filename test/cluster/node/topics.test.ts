@@ -99,6 +99,30 @@ describe('topics on a three-node cluster', () => {
     expect(seen?.topicId).toBe(forwarded!.topicId)
   })
 
+  it('refuses a null config value and the metadata log\'s name as a single node and Kafka\'s controller do, forwarded or validateOnly', async () => {
+    const controller = (await cluster().status(1)).controllerId
+    const other = cluster().nodeIds.find((id) => id !== controller)!
+    for (const validateOnly of [true, false]) {
+      const answer = await withClient(cluster().nodes.get(other)!, (client) =>
+        client.request<CreateTopicsRequest, CreateTopicsResponse>(createTopics, 7, {
+          topics: [
+            { name: 'null-config', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [{ name: 'retention.ms', value: null }] },
+            { name: '__cluster_metadata', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] },
+          ],
+          timeoutMs: 10_000,
+          validateOnly,
+        }),
+      )
+      expect(answer.topics.map((t) => [t.name, t.errorCode, t.errorMessage])).toEqual([
+        ['null-config', ErrorCode.INVALID_CONFIG, "config 'retention.ms' needs a value"],
+        ['__cluster_metadata', ErrorCode.INVALID_REQUEST, 'Creation of internal topic __cluster_metadata is prohibited.'],
+      ])
+    }
+    const names = (await metadataOf(controller)).topics.map((t) => t.name)
+    expect(names).not.toContain('null-config')
+    expect(names).not.toContain('__cluster_metadata')
+  })
+
   it('creates a topic with a manual replica assignment from kafkajs, forwarded by a node that is not the controller, and refuses a bad one naming why', async () => {
     const controller = (await cluster().status(1)).controllerId
     const other = cluster().nodeIds.find((id) => id !== controller)!
