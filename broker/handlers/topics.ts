@@ -220,7 +220,9 @@ async function deleteTopicsInCluster(request: DeleteTopicsRequest, apiVersion: n
         errorCode,
         errorMessage,
       })
-      if (name !== null && INTERNAL_TOPICS.has(name)) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, `'${name}' is an internal topic and cannot be deleted`)
+      // Named by its name or by its id (v6), as on a single node (topic.isInternal).
+      const internal = name ?? topic?.name
+      if (internal !== undefined && INTERNAL_TOPICS.has(internal)) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, `'${internal}' is an internal topic and cannot be deleted`)
       if (!topic) return name !== null ? result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic does not exist') : result(ErrorCode.UNKNOWN_TOPIC_ID)
       const deleted = await deleteTopicAtController(quorum, topic.name, options)
       return result(deleted.errorCode, deleted.errorMessage)

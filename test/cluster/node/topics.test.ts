@@ -19,6 +19,9 @@ import { ErrorCode } from '../../../protocol/errors.js'
 import { brook, expectOneLineError } from '../../cli/run-brook.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
 import { createTopics, type CreateTopicsRequest, type CreateTopicsResponse } from '../../../protocol/messages/create-topics.js'
+import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../../../protocol/messages/delete-topics.js'
+import { CoordinatorType, ZERO_UUID } from '../../../protocol/constants.js'
+import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../../protocol/messages/find-coordinator.js'
 import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../../../protocol/messages/list-offsets.js'
 
 const TOPIC = 'spread'
@@ -256,6 +259,30 @@ describe('topics on a three-node cluster', () => {
     })
     expect(epoch).toBeGreaterThan(0)
     expect(await read()).toEqual(before)
+  })
+
+  it('refuses to delete an internal topic named by its id (DeleteTopics v6), as by its name', async () => {
+    // FindCoordinator has the controller create __consumer_offsets on first use.
+    const offsets = await waitFor('__consumer_offsets', async () => {
+      await withClient(cluster().nodes.get(1)!, (client) => client.request<Partial<FindCoordinatorRequest>, FindCoordinatorResponse>(findCoordinator, 4, { keyType: CoordinatorType.GROUP, coordinatorKeys: ['any'] }))
+      return (await metadataOf(1)).topics.find((t) => t.name === '__consumer_offsets')
+    })
+    const controller = (await cluster().status(1)).controllerId
+    // Asked of the active controller, which runs the deletion itself, and of another node, which forwards it.
+    for (const id of [controller, cluster().nodeIds.find((node) => node !== controller)!]) {
+      const answer = await withClient(cluster().nodes.get(id)!, (client) =>
+        client.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, 6, {
+          topics: [{ name: null, topicId: offsets.topicId! }, { name: '__consumer_offsets', topicId: ZERO_UUID }],
+          topicNames: [],
+          timeoutMs: 10_000,
+        }),
+      )
+      expect(answer.responses.map((r) => [r.name, r.errorCode])).toEqual([
+        ['__consumer_offsets', ErrorCode.INVALID_TOPIC_EXCEPTION],
+        ['__consumer_offsets', ErrorCode.INVALID_TOPIC_EXCEPTION],
+      ])
+    }
+    expect((await metadataOf(controller)).topics.find((t) => t.name === '__consumer_offsets')?.topicId).toBe(offsets.topicId)
   })
 
   it('deletes the topic from every node', async () => {
