@@ -7,8 +7,11 @@
  *   OFFSET_OUT_OF_RANGE, and ListOffsets earliest returns it.
  * - An offset above the high watermark (or below -1) is OFFSET_OUT_OF_RANGE; one at or below the current log start
  *   changes nothing. Unknown partitions: UNKNOWN_TOPIC_OR_PARTITION.
- * - Topics whose cleanup.policy lacks `delete` (compacted topics, __consumer_offsets among them) refuse with
- *   POLICY_VIOLATION, as Kafka's Partition.deleteRecordsOnLeader does: their records are removed only by compaction.
+ * - Internal topics (__consumer_offsets, __transaction_state) refuse with INVALID_TOPIC_EXCEPTION whatever their
+ *   cleanup.policy, as Kafka's ReplicaManager.deleteRecordsOnLocalLog does ("Cannot delete records of internal
+ *   topic"): their records are the coordinators' state.
+ * - Topics whose cleanup.policy lacks `delete` (compacted topics) refuse with POLICY_VIOLATION, as Kafka's
+ *   Partition.deleteRecordsOnLeader does: their records are removed only by compaction.
  * - A storage failure is KAFKA_STORAGE_ERROR for that partition (ReplicaManager.deleteRecordsOnLocalLog).
  * - On a cluster node, answered by the partition's leader only (NOT_LEADER_OR_FOLLOWER elsewhere), and only once every
  *   replica on a live broker has moved its log start that far too (Kafka's DelayedDeleteRecords): followers move
@@ -40,6 +43,7 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
           wanted.partitions.map(async ({ partitionIndex, offset }) => {
             const partition = services.topics.partition(wanted.name, partitionIndex)
             if (!partition) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
+            if (partition.topic.isInternal) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION }
             const notLeader = leadershipError(services, partition.topic, partitionIndex)
             if (notLeader !== ErrorCode.NONE) return { partitionIndex, lowWatermark: -1n, errorCode: notLeader }
             if (!partition.topic.config.cleanupPolicy.delete) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.POLICY_VIOLATION }

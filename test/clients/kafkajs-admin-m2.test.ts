@@ -226,6 +226,17 @@ describe('kafkajs admin: groups, offsets, configs, records', () => {
       expect(await admin.fetchTopicOffsets('compacted-records')).toEqual([{ partition: 0, offset: '2', high: '2', low: '0' }])
     })
 
+    it('an internal topic refuses (INVALID_TOPIC_EXCEPTION) whatever its cleanup.policy, as Kafka\'s ReplicaManager does', async () => {
+      // fetchOffsets looks the group's coordinator up, which creates __consumer_offsets.
+      await admin.createTopics({ topics: [{ topic: 'read-by-a-group', numPartitions: 1 }] })
+      await waitFor('__consumer_offsets', () => admin.fetchOffsets({ groupId: 'internal-records', topics: ['read-by-a-group'] }).then(() => true))
+      await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: '__consumer_offsets', configEntries: [{ name: 'cleanup.policy', value: 'compact,delete' }] }] })
+      const before = await admin.fetchTopicOffsets('__consumer_offsets')
+      const error = await admin.deleteTopicRecords({ topic: '__consumer_offsets', partitions: [{ partition: 0, offset: '-1' }] }).catch((e: unknown) => e)
+      expect((error as { cause: unknown }).cause).toMatchObject({ partitions: [{ partition: 0, error: { type: 'INVALID_TOPIC_EXCEPTION' } }] })
+      expect(await admin.fetchTopicOffsets('__consumer_offsets')).toEqual(before)
+    })
+
     it('an offset beyond the high watermark is refused (OFFSET_OUT_OF_RANGE) and deletes nothing', async () => {
       await admin.createTopics({ topics: [{ topic: 'guarded-records', numPartitions: 1 }] })
       await produce('guarded-records', 5, 1)
