@@ -116,6 +116,29 @@ function cleanupPolicy(value: string): CleanupPolicy {
 }
 
 const NO_EFFECT = ' Accepted for compatibility; Brook has no segment files, so it has no effect.'
+/** Why a config of Kafka's that Brook has no use for is accepted all the same: tools that set it keep working. */
+const ACCEPTED = ' Accepted for compatibility; it has no effect in Brook'
+
+/** An int in [min, max] (or `also`, a sentinel such as gzip's -1 for the codec's default). */
+function intIn(min: number, max: number, also?: number) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
+    const n = Number(value)
+    if (n !== also && (n < min || n > max)) throw new InvalidValue(`must be ${also === undefined ? '' : `${also} or `}from ${min} to ${max}`)
+    return n
+  }
+}
+
+/**
+ * leader/follower.replication.throttled.replicas (Kafka's ThrottledReplicaListValidator): empty, `*`, or
+ * `partition:broker` pairs separated by commas.
+ */
+function throttledReplicas(value: string): string {
+  const trimmed = value.trim()
+  if (trimmed === '' || trimmed === '*') return trimmed
+  if (!trimmed.split(',').every((item) => /^\s*\d+\s*:\s*\d+\s*$/.test(item))) throw new InvalidValue("must be empty, * or partition:broker pairs separated by ',' (0:101,0:102)")
+  return trimmed
+}
 
 export const TOPIC_CONFIGS = [
   config({
@@ -140,6 +163,33 @@ export const TOPIC_CONFIGS = [
     documentation: 'Batches are stored with the compression the producer chose.',
   }),
   config({
+    name: 'compression.gzip.level',
+    serverName: 'compression.gzip.level',
+    key: 'compressionGzipLevel',
+    type: ConfigType.INT,
+    default: '-1',
+    parse: intIn(1, 9, -1),
+    documentation: `The level of gzip compression when the broker compresses (KIP-390).${ACCEPTED}: batches are stored as the producer compressed them.`,
+  }),
+  config({
+    name: 'compression.lz4.level',
+    serverName: 'compression.lz4.level',
+    key: 'compressionLz4Level',
+    type: ConfigType.INT,
+    default: '9',
+    parse: intIn(1, 17),
+    documentation: `The level of lz4 compression when the broker compresses (KIP-390).${ACCEPTED}: batches are stored as the producer compressed them.`,
+  }),
+  config({
+    name: 'compression.zstd.level',
+    serverName: 'compression.zstd.level',
+    key: 'compressionZstdLevel',
+    type: ConfigType.INT,
+    default: '3',
+    parse: intIn(-131072, 22),
+    documentation: `The level of zstd compression when the broker compresses (KIP-390).${ACCEPTED}: batches are stored as the producer compressed them.`,
+  }),
+  config({
     name: 'delete.retention.ms',
     serverName: 'log.cleaner.delete.retention.ms',
     key: 'deleteRetentionMs',
@@ -147,6 +197,78 @@ export const TOPIC_CONFIGS = [
     default: '86400000',
     parse: long(0n),
     documentation: 'How long tombstones are kept in a compacted topic.',
+  }),
+  config({
+    name: 'file.delete.delay.ms',
+    serverName: 'log.segment.delete.delay.ms',
+    key: 'fileDeleteDelayMs',
+    type: ConfigType.LONG,
+    default: '60000',
+    parse: long(0n),
+    documentation: `How long Kafka waits before deleting a segment file.${NO_EFFECT}`,
+  }),
+  config({
+    name: 'flush.messages',
+    serverName: 'log.flush.interval.messages',
+    key: 'flushMessages',
+    type: ConfigType.LONG,
+    default: LONG_MAX,
+    parse: long(1n),
+    documentation: `Records between forced fsyncs in Kafka.${ACCEPTED}: a node syncs every write with --fsync, else none, and relies on replication, as Kafka does by default.`,
+  }),
+  config({
+    name: 'flush.ms',
+    serverName: 'log.flush.interval.ms',
+    key: 'flushMs',
+    type: ConfigType.LONG,
+    default: LONG_MAX,
+    parse: long(0n),
+    documentation: `Time between forced fsyncs in Kafka.${ACCEPTED}: a node syncs every write with --fsync, else none, and relies on replication, as Kafka does by default.`,
+  }),
+  config({
+    name: 'follower.replication.throttled.replicas',
+    serverName: 'follower.replication.throttled.replicas',
+    key: 'followerReplicationThrottledReplicas',
+    type: ConfigType.LIST,
+    default: '',
+    parse: throttledReplicas,
+    documentation: `The replicas whose fetching a follower throttles.${ACCEPTED}: Brook has no replication throttle.`,
+  }),
+  config({
+    name: 'index.interval.bytes',
+    serverName: 'log.index.interval.bytes',
+    key: 'indexIntervalBytes',
+    type: ConfigType.INT,
+    default: '4096',
+    parse: int(0),
+    documentation: `Bytes between entries of Kafka's offset index.${NO_EFFECT}`,
+  }),
+  config({
+    name: 'leader.replication.throttled.replicas',
+    serverName: 'leader.replication.throttled.replicas',
+    key: 'leaderReplicationThrottledReplicas',
+    type: ConfigType.LIST,
+    default: '',
+    parse: throttledReplicas,
+    documentation: `The replicas whose fetches a leader throttles.${ACCEPTED}: Brook has no replication throttle.`,
+  }),
+  config({
+    name: 'local.retention.bytes',
+    serverName: 'log.local.retention.bytes',
+    key: 'localRetentionBytes',
+    type: ConfigType.LONG,
+    default: '-2',
+    parse: long(-2n),
+    documentation: `Bytes kept locally when tiered storage is on (KIP-405; -2: retention.bytes).${ACCEPTED}: Brook has no tiered storage.`,
+  }),
+  config({
+    name: 'local.retention.ms',
+    serverName: 'log.local.retention.ms',
+    key: 'localRetentionMs',
+    type: ConfigType.LONG,
+    default: '-2',
+    parse: long(-2n),
+    documentation: `Time kept locally when tiered storage is on (KIP-405; -2: retention.ms).${ACCEPTED}: Brook has no tiered storage.`,
   }),
   config({
     name: 'max.compaction.lag.ms',
@@ -224,6 +346,45 @@ export const TOPIC_CONFIGS = [
     documentation: 'With acks=all, the fewest in-sync replicas a write needs.',
   }),
   config({
+    name: 'preallocate',
+    serverName: 'log.preallocate',
+    key: 'preallocate',
+    type: ConfigType.BOOLEAN,
+    default: 'false',
+    parse: bool,
+    documentation: `Whether Kafka preallocates segment files.${NO_EFFECT}`,
+  }),
+  config({
+    name: 'remote.log.copy.disable',
+    serverName: 'remote.log.copy.disable',
+    key: 'remoteLogCopyDisable',
+    type: ConfigType.BOOLEAN,
+    default: 'false',
+    parse: bool,
+    documentation: `Stops copying to tiered storage (KIP-950).${ACCEPTED}: Brook has no tiered storage.`,
+  }),
+  config({
+    name: 'remote.log.delete.on.disable',
+    serverName: 'remote.log.delete.on.disable',
+    key: 'remoteLogDeleteOnDisable',
+    type: ConfigType.BOOLEAN,
+    default: 'false',
+    parse: bool,
+    documentation: `Deletes tiered data when tiered storage is turned off (KIP-950).${ACCEPTED}: Brook has no tiered storage.`,
+  }),
+  config({
+    name: 'remote.storage.enable',
+    serverName: 'remote.storage.enable',
+    key: 'remoteStorageEnable',
+    type: ConfigType.BOOLEAN,
+    default: 'false',
+    parse: (value) => {
+      if (bool(value)) throw new InvalidValue('Brook has no tiered storage (KIP-405); only false is supported')
+      return false
+    },
+    documentation: 'Whether the topic uses tiered storage (KIP-405). Brook has none: only false is accepted.',
+  }),
+  config({
     name: 'retention.bytes',
     serverName: 'log.retention.bytes',
     key: 'retentionBytes',
@@ -251,6 +412,24 @@ export const TOPIC_CONFIGS = [
     default: '1073741824',
     parse: int(14),
     documentation: `The segment file size in Kafka.${NO_EFFECT}`,
+  }),
+  config({
+    name: 'segment.index.bytes',
+    serverName: 'log.index.size.max.bytes',
+    key: 'segmentIndexBytes',
+    type: ConfigType.INT,
+    default: '10485760',
+    parse: int(4),
+    documentation: `The size of Kafka's offset index file per segment.${NO_EFFECT}`,
+  }),
+  config({
+    name: 'segment.jitter.ms',
+    serverName: 'log.roll.jitter.ms',
+    key: 'segmentJitterMs',
+    type: ConfigType.LONG,
+    default: '0',
+    parse: long(0n),
+    documentation: `The most jitter Kafka adds to segment.ms.${NO_EFFECT}`,
   }),
   config({
     name: 'segment.ms',

@@ -89,6 +89,37 @@ describe('parsing topic configs', () => {
     expect(refusal({ 'min.cleanable.dirty.ratio': '1.5' })).toMatchObject({ message: "invalid value '1.5' for min.cleanable.dirty.ratio: must be a number from 0 to 1" })
     expect(refusal({ 'unclean.leader.election.enable': 'yes' })).toMatchObject({ message: "invalid value 'yes' for unclean.leader.election.enable: must be true or false" })
   })
+
+  it('accepts the configs of Kafka 4.0 it has no use for, by their own rules, so that tools which set them keep working', () => {
+    const accepted = {
+      'compression.gzip.level': '-1',
+      'compression.lz4.level': '17',
+      'compression.zstd.level': '-5',
+      'file.delete.delay.ms': '0',
+      'flush.messages': '1',
+      'flush.ms': '1000',
+      'follower.replication.throttled.replicas': '0:1,1:2',
+      'index.interval.bytes': '4096',
+      'leader.replication.throttled.replicas': '*',
+      'local.retention.bytes': '-2',
+      'local.retention.ms': '86400000',
+      preallocate: 'TRUE',
+      'remote.log.copy.disable': 'false',
+      'remote.log.delete.on.disable': 'false',
+      'remote.storage.enable': 'false',
+      'segment.index.bytes': '4',
+      'segment.jitter.ms': '100',
+    }
+    const config = parseTopicConfig(accepted, NODE_DEFAULTS)
+    expect(config.overrides).toEqual(accepted)
+    expect(config).toMatchObject({ flushMs: 1000, preallocate: true, compressionZstdLevel: -5, followerReplicationThrottledReplicas: '0:1,1:2' })
+    expect(refusal({ 'compression.gzip.level': '0' })).toMatchObject({ message: "invalid value '0' for compression.gzip.level: must be -1 or from 1 to 9" })
+    expect(refusal({ 'segment.index.bytes': '1' })).toMatchObject({ message: "invalid value '1' for segment.index.bytes: must be at least 4" })
+    expect(refusal({ 'flush.messages': '0' })).toMatchObject({ message: "invalid value '0' for flush.messages: must be at least 1" })
+    expect(refusal({ 'leader.replication.throttled.replicas': '0-1' })).toMatchObject({ message: expect.stringContaining('partition:broker pairs') })
+    expect(refusal({ 'remote.storage.enable': 'true' })).toMatchObject({ message: "invalid value 'true' for remote.storage.enable: Brook has no tiered storage (KIP-405); only false is supported" })
+    expect(refusal({ 'local.retention.ms': '-3' })).toMatchObject({ message: "invalid value '-3' for local.retention.ms: must be at least -2" })
+  })
 })
 
 describe('topic configs through real clients', () => {
@@ -132,7 +163,8 @@ describe('topic configs through real clients', () => {
     try {
       const failure: AggregateError = await platformatic
         .incrementalAlterConfigs({
-          resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'altered', configs: [{ name: 'segment.index.bytes', configOperation: 0, value: '1' }] }],
+          // Removed in Kafka 4.0 (KIP-724), so unknown there too.
+          resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'altered', configs: [{ name: 'message.downconversion.enable', configOperation: 0, value: 'true' }] }],
         })
         .then(
           () => {
@@ -141,7 +173,7 @@ describe('topic configs through real clients', () => {
           (error: AggregateError) => error,
         )
       // platformatic wraps the answer's error in a ResponseError, itself in an AggregateError.
-      expect(failure.errors[0].errors).toEqual([expect.objectContaining({ apiId: 'INVALID_CONFIG', serverErrorMessage: "unknown topic config 'segment.index.bytes'" })])
+      expect(failure.errors[0].errors).toEqual([expect.objectContaining({ apiId: 'INVALID_CONFIG', serverErrorMessage: "unknown topic config 'message.downconversion.enable'" })])
     } finally {
       await platformatic.close()
     }
