@@ -62,7 +62,7 @@ export function kafkaLong(value: number): string {
  */
 function long(min: bigint) {
   return (value: string): number => {
-    if (!/^-?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
+    if (!/^[-+]?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
     const n = BigInt(value)
     if (n < min) throw new InvalidValue(`must be at least ${min}`)
     if (n > BigInt(LONG_MAX)) throw new InvalidValue('must fit in a 64-bit integer')
@@ -72,7 +72,7 @@ function long(min: bigint) {
 
 function int(min: number) {
   return (value: string): number => {
-    if (!/^-?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
+    if (!/^[-+]?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
     const n = Number(value)
     if (n < min) throw new InvalidValue(`must be at least ${min}`)
     if (n > 2147483647) throw new InvalidValue('must fit in a 32-bit integer')
@@ -122,7 +122,7 @@ const ACCEPTED = ' Accepted for compatibility; it has no effect in Brook'
 /** An int in [min, max] (or `also`, a sentinel such as gzip's -1 for the codec's default). */
 function intIn(min: number, max: number, also?: number) {
   return (value: string): number => {
-    if (!/^-?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
+    if (!/^[-+]?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
     const n = Number(value)
     if (n !== also && (n < min || n > max)) throw new InvalidValue(`must be ${also === undefined ? '' : `${also} or `}from ${min} to ${max}`)
     return n

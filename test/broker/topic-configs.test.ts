@@ -70,6 +70,9 @@ describe('parsing topic configs', () => {
     expect(parseTopicConfig(overrides, NODE_DEFAULTS)).toMatchObject({ retentionMs: 100, minCleanableDirtyRatio: 0.25, uncleanLeaderElectionEnable: true, overrides })
     expect(refusal({ 'message.timestamp.type': ' LogAppendTime' })).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: "invalid value ' LogAppendTime' for message.timestamp.type: must be one of CreateTime, LogAppendTime" })
     expect(refusal({ 'retention.ms': ' ' })).toMatchObject({ message: "invalid value ' ' for retention.ms: must be a whole number" })
+    // A leading + as Java's Long.parseLong and Integer.parseInt take it.
+    expect(parseTopicConfig({ 'retention.ms': '+5', 'max.message.bytes': '+2048' }, NODE_DEFAULTS)).toMatchObject({ retentionMs: 5, maxMessageBytes: 2048 })
+    expect(refusal({ 'retention.ms': '+-5' })).toMatchObject({ message: "invalid value '+-5' for retention.ms: must be a whole number" })
   })
 
   it('takes the node\'s message.max.bytes and timestamp bounds as defaults when they differ from Kafka\'s', () => {
