@@ -665,15 +665,19 @@ export class ReplicaManager {
       .then((answer) => {
         const current = replica.leader
         if (current !== leader || current.pendingIsr !== newIsr) return
+        // An ISR change that completed a reassignment also bumped the leader epoch (and may have moved the leader):
+        // that state comes with the image, which holds the replica set too. Until then this epoch's high watermark
+        // keeps waiting for every member of the ISR asked for (Kafka's Partition.handleAlterPartitionUpdate leaves
+        // the pending state in place for a stale epoch): the added replica may lead the next epoch already, and
+        // stops fetching here, so forgetting it would let the replicas taken off acknowledge records it never had.
+        const sameLeadership = answer.leaderId === this.nodeId && answer.leaderEpoch === leaderEpoch
+        if (answer.errorCode === ErrorCode.NONE && !sameLeadership) return
         current.pendingIsr = null
         if (answer.errorCode !== ErrorCode.NONE) {
           this.options.log.info(`${replica.name}: the controller refused the isr [${newIsr}]: ${errorInfo(answer.errorCode).name}`)
           return
         }
-        // An ISR change that completed a reassignment also bumped the leader epoch (and may have moved the leader):
-        // that state comes with the image, which holds the replica set too.
-        const sameLeadership = answer.leaderId === this.nodeId && answer.leaderEpoch === leaderEpoch
-        if (sameLeadership && replica.state.leaderEpoch === leaderEpoch && replica.state.partitionEpoch < answer.partitionEpoch) {
+        if (replica.state.leaderEpoch === leaderEpoch && replica.state.partitionEpoch < answer.partitionEpoch) {
           this.applyState(replica, { ...replica.state, isr: answer.isr, partitionEpoch: answer.partitionEpoch }, { first: false, nowMs: Date.now() })
         }
         this.afterIsrChange(replica, Date.now())

@@ -1,7 +1,8 @@
 /**
  * The replica manager of a cluster node (broker/cluster/replica-manager.ts) over a real node's logs in this process,
  * driven by metadata images built by hand: when a restarted node may serve as a partition's leader, a leadership
- * that comes while the replica truncates as a follower, and a follower whose storage fails (its data directory on a
+ * that comes while the replica truncates as a follower, a leader whose ISR change completed a reassignment that moves
+ * it off the partition (KIP-455) before its image says so, and a follower whose storage fails (its data directory on a
  * full tmpfs; skipped, saying why, where none can be mounted) appending a fetch of several batches.
  */
 import { join } from 'node:path'
@@ -9,6 +10,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Logger } from '../../broker/logger.js'
 import { ReplicaManager } from '../../broker/cluster/replica-manager.js'
 import type { QuorumRunner } from '../../broker/cluster/quorum-runner.js'
+import type { AlterPartitionRequest } from '../../broker/cluster/controller/controller.js'
+import { ErrorCode } from '../../protocol/errors.js'
 import { imageAt } from '../helpers/metadata-image.js'
 import { openNode, type InProcessNode } from '../helpers/in-process-node.js'
 import { producerBatch } from '../storage/batches.js'
@@ -68,6 +71,49 @@ describe('a follower truncating to its leader', () => {
     expect(partition.logEndOffset).toBe(3n)
     expect(partition.log.epochCache.at(-1)).toEqual({ epoch: 2, startOffset: 3n })
     expect(replica.leader?.epochStartOffset).toBe(3n)
+  })
+})
+
+describe('a leader whose ISR change completes a reassignment', () => {
+  it('acknowledges nothing its successor lacks until its image ends its leadership', async () => {
+    node = await openNode()
+    const topic = await node.createTopic('moving')
+    const partition = topic.partitions[0]!
+    // Node 1 is the active controller, so its AlterPartition runs in process. The partition moves from [1, 2] to [3]
+    // (KIP-455: replicas [3, 1, 2], adding 3, removing 1 and 2); the ISR change that takes 3 in completes it, as the
+    // controller does: replicas [3], ISR [3], node 3 leading epoch 2. That answer comes before the image with it.
+    const asked: (readonly number[])[] = []
+    const quorum = {
+      appliedOffset: 1n,
+      leaderId: NODE_ID,
+      alterPartition: async (request: AlterPartitionRequest) => {
+        asked.push(request.newIsr)
+        return { ok: true, epoch: 1, lastOffset: 2n, leaderId: 3, leaderEpoch: 2, isr: [3], partitionEpoch: 2 }
+      },
+    } as unknown as QuorumRunner
+    manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => 1n, log: new Logger('test', 'error'), config: { replicaLagTimeMaxMs: 10_000 } })
+    const moving = { replicas: [3, 1, 2], isr: [1, 2], addingReplicas: [3], removingReplicas: [1, 2] }
+    manager.apply(imageAt(1n, topic, { id: NODE_ID, leaderEpoch: 1 }, [1, 2, 3], moving))
+    manager.markCaughtUp()
+    for (const label of ['a', 'b']) await partition.appendAsLeader(producerBatch(label, 1), { origin: AppendOrigin.CLIENT })
+    const fetch = (replicaId: number, fetchOffset: bigint, nowMs: number) =>
+      manager!.replicaFetch(topic.topicId, 0, { replicaId, currentLeaderEpoch: 1, fetchOffset, lastFetchedEpoch: -1, logStartOffset: 0n }, nowMs)
+    const startMs = Date.now()
+    expect(fetch(2, 2n, startMs)).toEqual({ kind: 'read' })
+    expect(fetch(3, 2n, startMs)).toEqual({ kind: 'read' })
+    expect(asked).toEqual([[1, 2, 3]])
+    await new Promise((resolve) => setImmediate(resolve))
+
+    // Node 3 leads epoch 2 now and fetches from node 1 no more; node 2, which has not applied that image yet, still
+    // does. A record appended at offset 2 meanwhile reaches node 2 only.
+    await partition.appendAsLeader(producerBatch('c', 1), { origin: AppendOrigin.CLIENT })
+    const acknowledged = manager.awaitHighWatermark(topic.topicId, 0, 3n, 60_000)
+    // Past replica.lag.time.max.ms node 3 is no longer caught up; node 2 fetches past the record.
+    expect(fetch(2, 3n, startMs + 30_000)).toEqual({ kind: 'read' })
+    expect(partition.highWatermark).toBe(2n)
+    // The image comes: node 1 leads no more, and the record was never acknowledged (node 3 never had it).
+    manager.apply(imageAt(2n, topic, { id: 3, leaderEpoch: 2 }, [1, 2, 3], { replicas: [3, 1], isr: [3] }))
+    expect(await acknowledged).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
   })
 })
 
