@@ -29,6 +29,11 @@ export const TXN_PARTITIONS = 3
 /** An acknowledgement this long after the one before counts as a gap in the summary's `longestAckGapMs`. */
 const ACK_GAP_MS = 2000
 
+/** The live consumer's group id in a run of `seed`. */
+export const liveGroupId = (seed: number): string => `nemesis-live-${seed}`
+/** The transactional producer's transactional id in a run of `seed`. */
+export const transactionalId = (seed: number): string => `nemesis-txn-${seed}`
+
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms))
 const idOf = (value: string): string => value.split(' ')[0]!
 
@@ -233,7 +238,7 @@ export class Workload {
     let n = 0
     for (let incarnation = 1; !this.stopping; incarnation++) {
       const producer = quietKafka(this.options.bootstrap, 'nemesis-txn', { retries: 20 }).producer({
-        transactionalId: `nemesis-txn-${this.options.seed}`,
+        transactionalId: transactionalId(this.options.seed),
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: 20_000,
@@ -280,7 +285,7 @@ export class Workload {
   /** One member of a group reading the records topic from the beginning, all run long. */
   private async liveConsumer(): Promise<void> {
     const consumer = quietKafka(this.options.bootstrap, 'nemesis-live', { retries: 100 }).consumer({
-      groupId: `nemesis-live-${this.options.seed}`,
+      groupId: liveGroupId(this.options.seed),
       maxWaitTimeInMs: 500,
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,

@@ -18,6 +18,8 @@
  *   cascade                         kill -9 a leader, then the new leader of a partition 1-6 s later
  *   flap                            kill -9, restart, kill -9 again 0.5-4 s after it listens, restart
  * With --overlap the process faults and the network faults run in two loops at once, the second 2.5 s behind.
+ * With --reassign a loop of its own moves partitions to random replica sets of 1-3 nodes, or cancels a move, all along
+ * (bench/nemesis-reassignments.ts); after healing every partition it touched goes back to all three nodes.
  *
  * iptables rules carry the comment `brook-nemesis` and are removed at the end, on Ctrl-C and on a failure (and any a
  * killed run left are removed at the start). Every node is killed at the end. The data directory is removed unless
@@ -34,7 +36,8 @@ import { Random } from '../processor/simulator/random.js'
 import { badCommandLine, benchCommand, number, numbers } from './args.js'
 import { startCluster, type ClusterProcesses } from './cluster-process.js'
 import { dropPackets, iptablesUnusable, removeTaggedRules, type Cut } from './iptables.js'
-import { PARTITIONS, quietKafka, runKcat, TOPIC, TXN_PARTITIONS, TXN_TOPIC, Workload } from './nemesis-workload.js'
+import { liveGroupId, PARTITIONS, quietKafka, runKcat, TOPIC, transactionalId, TXN_PARTITIONS, TXN_TOPIC, Workload } from './nemesis-workload.js'
+import { movablePartitions, Reassigner } from './nemesis-reassignments.js'
 
 const PROCESS_FAULTS = ['kill', 'killctl', 'killleader', 'pause', 'pauseleader', 'pauseshort', 'term', 'killtwo', 'killall', 'cascade', 'flap'] as const
 const NETWORK_FAULTS = ['isolate', 'isolateleader', 'bridge', 'oneway'] as const
@@ -52,6 +55,7 @@ const command = benchCommand('nemesis', 'node dist/bench/nemesis.js [options]', 
   .option('--duration <s>', 'seconds of faults', number(1), 240)
   .addOption(new Option('--faults <list>', 'comma-separated faults to draw from').default(FAULTS.join(',')))
   .option('--overlap', 'process and network faults in two loops at once')
+  .option('--reassign', 'also reassign random partitions to random replica sets (or cancel), in a loop of their own (KIP-455)')
   .addOption(new Option('--gap-ms <min,max>', 'pause between two faults, drawn between min and max').argParser(numbers).default([1000, 5000], '1000,5000'))
   .option('--pad <bytes>', "bytes of padding in each produced record's value", number(0), 0)
   .option('--lag <ms>', "the nodes' --replica-lag-time-max-ms", number(0), 5000)
@@ -199,14 +203,14 @@ const admin = async <T>(bootstrap: readonly string[], work: (admin: Admin) => Pr
 interface Metadata {
   controller: number | null
   brokers: number[]
-  partitions: { topic: string; partition: number; leader: number; isr: number[] }[]
+  partitions: { topic: string; partition: number; leader: number; replicas: number[]; isr: number[] }[]
 }
 
-/** The active controller, the live brokers, and each partition's leader and ISR, as kafkajs sees them. */
-async function metadata(bootstrap: readonly string[]): Promise<Metadata> {
+/** The active controller, the live brokers, and each partition's leader, replicas and ISR (of `topics`), as kafkajs sees them. */
+async function metadata(bootstrap: readonly string[], topics: readonly string[] = [TOPIC, TXN_TOPIC]): Promise<Metadata> {
   return admin(bootstrap, async (client) => {
-    const [cluster, topics] = await Promise.all([client.describeCluster(), client.fetchTopicMetadata({ topics: [TOPIC, TXN_TOPIC] })])
-    const partitions = topics.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionId, leader: p.leader, isr: p.isr })))
+    const [cluster, described] = await Promise.all([client.describeCluster(), client.fetchTopicMetadata({ topics: [...topics] })])
+    const partitions = described.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr })))
     return { controller: cluster.controller, brokers: cluster.brokers.map((b) => b.nodeId), partitions }
   })
 }
@@ -215,12 +219,20 @@ async function leaderOf(bootstrap: readonly string[], partition: number): Promis
   return (await metadata(bootstrap)).partitions.find((p) => p.topic === TOPIC && p.partition === partition)?.leader ?? -1
 }
 
-/** Why the cluster is not settled (a broker missing, a partition without a leader or with a short ISR), or null. */
-async function unsettled(bootstrap: readonly string[]): Promise<string | null> {
-  const { brokers, partitions } = await metadata(bootstrap)
+/**
+ * Why the cluster is not settled (a broker missing, a partition without a leader, with fewer replicas than nodes or a
+ * short ISR, a reassignment under way), or null. With a `reassigner`, the internal partitions it may move are checked
+ * too, and whether ListPartitionReassignments lists any under way.
+ */
+async function unsettled(bootstrap: readonly string[], reassigner: Reassigner | null): Promise<string | null> {
+  const topics = [...new Set([TOPIC, TXN_TOPIC, ...(reassigner?.partitions.map((p) => p.topic) ?? [])])]
+  const { brokers, partitions } = await metadata(bootstrap, topics)
   if (brokers.length !== NODES) return `brokers ${brokers.join(',')}`
-  const bad = partitions.find((p) => p.leader < 0 || p.isr.length !== NODES)
-  return bad === undefined ? null : `${bad.topic}-${bad.partition} leader ${bad.leader} isr ${bad.isr.join(',')}`
+  const checked = partitions.filter((p) => p.topic === TOPIC || p.topic === TXN_TOPIC || reassigner?.partitions.some((m) => m.topic === p.topic && m.partition === p.partition))
+  const bad = checked.find((p) => p.leader < 0 || p.replicas.length !== NODES || p.isr.length !== NODES)
+  if (bad !== undefined) return `${bad.topic}-${bad.partition} leader ${bad.leader} replicas ${bad.replicas.join(',')} isr ${bad.isr.join(',')}`
+  const ongoing = reassigner === null ? [] : await reassigner.ongoing()
+  return ongoing.length === 0 ? null : `reassignments under way: ${ongoing.map((r) => `${r.topic}-${r.partition} [${r.replicas}] adding [${r.addingReplicas}] removing [${r.removingReplicas}]`).join('; ')}`
 }
 
 const faultLog: string[] = []
@@ -411,15 +423,24 @@ async function run(cluster: ClusterProcesses): Promise<{ summary: Record<string,
   const progress = setInterval(() => log(`progress: acknowledged ${workload.acknowledged}, live reads ${workload.liveReadCount}, live group joins ${workload.liveGroupJoins}`), 15_000)
   await sleep(5000)
   const endMs = Date.now() + options.duration * 1000
+  const movable = movablePartitions([{ name: TOPIC, partitions: PARTITIONS }, { name: TXN_TOPIC, partitions: TXN_PARTITIONS }], liveGroupId(seed), transactionalId(seed))
+  const reassigner = options.reassign ? new Reassigner({ bootstrap: cluster.plan.nodeIds.map((id) => ({ host: cluster.plan.host(id), port: cluster.plan.clientPort(id) })), nodeIds: nodes.ids, partitions: movable, seed, note }) : null
+  const reassigning = reassigner?.loop(endMs, [gapMinMs!, gapMaxMs!]) ?? Promise.resolve()
   if (options.overlap) {
     const [processKinds, networkKinds] = [faults.filter((f) => !NETWORK_FAULTS.includes(f as never)), faults.filter((f) => NETWORK_FAULTS.includes(f as never))]
     await Promise.all([nemesisLoop(nodes, bootstrap, processKinds, endMs), sleep(2500).then(() => nemesisLoop(nodes, bootstrap, networkKinds, endMs))])
   } else await nemesisLoop(nodes, bootstrap, faults, endMs)
+  await reassigning
   clearInterval(progress)
   log('nemesis done; healing')
   healNetwork()
   await nodes.heal()
   const healedMs = Date.now()
+  if (reassigner !== null) {
+    // Back on all three nodes, so that the probe's partition takes acks=all again and the settled cluster is the first one.
+    await reassigner.restore(60_000).catch((error: Error) => log(`restoring the reassigned partitions failed: ${error.message}`))
+    log(`reassigned partitions restored ${Date.now() - healedMs} ms after healing`)
+  }
   const probe = `probe-${seed}-${healedMs}`
   const produceArgs = ['-P', '-b', bootstrap.join(','), '-t', TOPIC, '-p', '0', '-X', 'acks=all', '-X', 'message.timeout.ms=10000']
   const probeProduceMs = await timeUntil(healedMs, 120_000, 500, async () => (await runKcat(produceArgs, probe + '\n', 20_000)).code === 0)
@@ -428,7 +449,7 @@ async function run(cluster: ClusterProcesses): Promise<{ summary: Record<string,
   log(`probe group read ${probeGroupReadMs === null ? 'FAILED within 60 s' : `ok ${probeGroupReadMs} ms after healing`}`)
   let why: string | null = null
   const settleMs = await timeUntil(healedMs, 180_000, 1000, async () => {
-    why = await unsettled(bootstrap).catch((error: Error) => error.message)
+    why = await unsettled(bootstrap, reassigner).catch((error: Error) => error.message)
     return why === null
   })
   log(`settled ${settleMs === null ? `NOT within 180 s: ${why}` : `${settleMs} ms after healing`}`)
@@ -447,6 +468,7 @@ async function run(cluster: ClusterProcesses): Promise<{ summary: Record<string,
     overlap: options.overlap === true,
     faults: [...injected.values()].reduce((sum, n) => sum + n, 0),
     faultKinds: Object.fromEntries(injected),
+    ...(reassigner === null ? {} : { reassignments: reassigner.counts }),
     sent: workload.sent,
     acknowledged: workload.acknowledged,
     kafkajsAcknowledged: workload.kafkajsAcknowledged,
