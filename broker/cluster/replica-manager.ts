@@ -133,6 +133,13 @@ interface AlterPartitionAnswer {
   readonly partitionEpoch: number
 }
 
+/**
+ * AlterPartition answers after which the ISR change may have been committed or not: it stays pending, and is asked
+ * again after ALTER_PARTITION_RETRY_MS.
+ */
+const OUTCOME_UNKNOWN: ReadonlySet<number> = new Set([ErrorCode.REQUEST_TIMED_OUT, ErrorCode.NOT_CONTROLLER, ErrorCode.UNKNOWN_SERVER_ERROR])
+const ALTER_PARTITION_RETRY_MS = 500
+
 /** "Never caught up" (Kafka's lastCaughtUpTimeMs of 0). */
 const NEVER = Number.NEGATIVE_INFINITY
 /** ListOffsets version a follower asks its leader's log start with (currentLeaderEpoch since v4). */
@@ -185,6 +192,8 @@ interface LeaderSide {
   readonly epochStartOffset: bigint
   readonly followers: Map<number, FollowerState>
   pendingIsr: readonly number[] | null
+  /** The partition epoch the pending ISR change was asked at: an image past it ends the change, taken or not. */
+  pendingAtPartitionEpoch: number
   waiting: Waiting<number>[]
   deletions: Waiting<LowWatermarkAnswer>[]
 }
@@ -488,7 +497,7 @@ export class ReplicaManager {
     // Kafka's makeLeader: the epoch starts at the log end in the epoch cache before anything is appended in it, so a
     // follower's OffsetForLeaderEpoch or divergence check right after the election finds it.
     log.assignEpochStartOffset(replica.state.leaderEpoch)
-    replica.leader = { epochStartOffset: log.logEndOffset, followers, pendingIsr: null, waiting: previous?.waiting ?? [], deletions: previous?.deletions ?? [] }
+    replica.leader = { epochStartOffset: log.logEndOffset, followers, pendingIsr: null, pendingAtPartitionEpoch: -1, waiting: previous?.waiting ?? [], deletions: previous?.deletions ?? [] }
     this.options.log.info(`leading ${replica.name} in leader epoch ${replica.state.leaderEpoch} from offset ${log.logEndOffset} (isr [${replica.state.isr}])`)
   }
 
@@ -629,6 +638,7 @@ export class ReplicaManager {
     if (brokerEpoch === null) return
     leader.pendingIsr = newIsr
     const { leaderEpoch, partitionEpoch } = replica.state
+    leader.pendingAtPartitionEpoch = partitionEpoch
     const request = {
       brokerId: this.nodeId,
       brokerEpoch,
@@ -672,6 +682,19 @@ export class ReplicaManager {
         // stops fetching here, so forgetting it would let the replicas taken off acknowledge records it never had.
         const sameLeadership = answer.leaderId === this.nodeId && answer.leaderEpoch === leaderEpoch
         if (answer.errorCode === ErrorCode.NONE && !sameLeadership) return
+        // The same for an answer that leaves the change's fate open (the controller timed out or lost its leadership
+        // before the commit, which its successor may still make): the change is asked again after a backoff, as
+        // Kafka's AlterPartitionManager retries it, unless an image ends it first. A partition that moved on
+        // (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, perhaps by this very change) keeps it pending until the image
+        // shows where it went (`applyState`).
+        if (OUTCOME_UNKNOWN.has(answer.errorCode)) {
+          this.options.log.info(`${replica.name}: the isr [${newIsr}] may or may not have been taken (${errorInfo(answer.errorCode).name}): asking again`)
+          setTimeout(() => {
+            if (!this.stopped && replica.leader === leader && leader.pendingIsr === newIsr) this.proposeIsr(replica, newIsr)
+          }, ALTER_PARTITION_RETRY_MS).unref()
+          return
+        }
+        if (answer.errorCode === ErrorCode.FENCED_LEADER_EPOCH || answer.errorCode === ErrorCode.INVALID_UPDATE_VERSION) return
         current.pendingIsr = null
         if (answer.errorCode !== ErrorCode.NONE) {
           this.options.log.info(`${replica.name}: the controller refused the isr [${newIsr}]: ${errorInfo(answer.errorCode).name}`)
@@ -702,7 +725,8 @@ export class ReplicaManager {
       this.unfollow(replica)
       if (!replica.leader || newEpoch) this.becomeLeader(replica, options.nowMs)
       else {
-        if (replica.leader.pendingIsr && sameMembers(replica.leader.pendingIsr, state.isr)) replica.leader.pendingIsr = null
+        const leader = replica.leader
+        if (leader.pendingIsr && (sameMembers(leader.pendingIsr, state.isr) || state.partitionEpoch > leader.pendingAtPartitionEpoch)) leader.pendingIsr = null
         this.followReplicaSet(replica, options.nowMs)
       }
       this.afterIsrChange(replica, options.nowMs)

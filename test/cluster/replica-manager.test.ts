@@ -75,20 +75,29 @@ describe('a follower truncating to its leader', () => {
 })
 
 describe('a leader whose ISR change completes a reassignment', () => {
-  it('acknowledges nothing its successor lacks until its image ends its leadership', async () => {
+  // The controller's first answer to the AlterPartition that takes node 3 in, whose change it committed all the same.
+  const answers = [
+    { when: 'answered before its image comes', answer: { ok: true, epoch: 1, lastOffset: 2n, leaderId: 3, leaderEpoch: 2, isr: [3], partitionEpoch: 2 } },
+    {
+      when: 'not answered (the controller lost its leadership; its successor committed the change)',
+      answer: { ok: false, errorCode: ErrorCode.NOT_CONTROLLER, message: 'the controller lost its leadership before the change committed' },
+    },
+  ]
+  it.each(answers)('acknowledges nothing its successor lacks until its image ends its leadership: $when', async ({ answer }) => {
     node = await openNode()
     const topic = await node.createTopic('moving')
     const partition = topic.partitions[0]!
     // Node 1 is the active controller, so its AlterPartition runs in process. The partition moves from [1, 2] to [3]
     // (KIP-455: replicas [3, 1, 2], adding 3, removing 1 and 2); the ISR change that takes 3 in completes it, as the
-    // controller does: replicas [3], ISR [3], node 3 leading epoch 2. That answer comes before the image with it.
+    // controller does: replicas [3], ISR [3], node 3 leading epoch 2. The image with it comes last. Asked again, the
+    // controller finds the partition changed.
     const asked: (readonly number[])[] = []
     const quorum = {
       appliedOffset: 1n,
       leaderId: NODE_ID,
       alterPartition: async (request: AlterPartitionRequest) => {
         asked.push(request.newIsr)
-        return { ok: true, epoch: 1, lastOffset: 2n, leaderId: 3, leaderEpoch: 2, isr: [3], partitionEpoch: 2 }
+        return asked.length === 1 ? answer : { ok: false, errorCode: ErrorCode.INVALID_UPDATE_VERSION, message: 'partition epoch 2, not 1' }
       },
     } as unknown as QuorumRunner
     manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => 1n, log: new Logger('test', 'error'), config: { replicaLagTimeMaxMs: 10_000 } })
