@@ -2,7 +2,7 @@
  * The nemesis's reassignment fault (KIP-455), through Brook's own client (client/reassignments.ts): at random times a
  * random partition of the workload's topics (or the `__consumer_offsets` partition of the live group, or the
  * `__transaction_state` partition of the transactional id) is moved to a random replica set of 1-3 of the nodes in a
- * random order (its first replica the preferred leader), or its reassignment under way is cancelled, while the
+ * random order (its first replica the preferred leader), sometimes cancelled 0-500 ms later, while the
  * process and network faults go on. Replica sets shrink, grow and move between nodes, leaders move with them, and a
  * reassignment is often started, replaced or cancelled while a node it adds or removes is down, paused or cut off.
  *
@@ -21,7 +21,7 @@ import { Random } from '../processor/simulator/random.js'
 /** Internal topics whose one partition the workload uses is reassigned too. */
 const OFFSETS_TOPIC = '__consumer_offsets'
 const TRANSACTION_STATE_TOPIC = '__transaction_state'
-/** One draw in this many is a cancel of whatever is under way on the partition. */
+/** One move in this many is cancelled soon after it starts. */
 const CANCEL_ONE_IN = 5
 /** A reassignment request gives up after this long (a controller cut off, every node down). */
 const REQUEST_TIMEOUT_MS = 20_000
@@ -62,7 +62,6 @@ export class Reassigner {
   readonly counts: ReassignmentCounts = { started: 0, cancelled: 0, refused: 0, failed: 0 }
   private readonly random: Random
   private readonly touched = new Map<string, MovablePartition>()
-  private lastMoved: MovablePartition | null = null
 
   constructor(
     private readonly options: {
@@ -91,16 +90,23 @@ export class Reassigner {
   }
 
   /**
-   * Draws one partition and one target (1-3 nodes in a random order) and sends it; or a cancel, of the partition last
-   * moved (most moves end within a second, so a cancel of a random partition would find nothing under way).
+   * Draws one partition and one target (1-3 nodes in a random order) and sends it; one time in CANCEL_ONE_IN the move
+   * is cancelled 0-500 ms later (most moves of this workload's small logs end within a second, so a cancel at a random
+   * time would find nothing under way).
    */
   async step(): Promise<void> {
-    const cancel = this.random.int(1, CANCEL_ONE_IN) === 1
-    const { topic, partition } = cancel && this.lastMoved !== null ? this.lastMoved : this.options.partitions[this.random.int(0, this.options.partitions.length - 1)]!
-    const target = cancel ? null : this.shuffled(this.options.nodeIds).slice(0, this.random.int(1, this.options.nodeIds.length))
+    const { topic, partition } = this.options.partitions[this.random.int(0, this.options.partitions.length - 1)]!
+    const target = this.shuffled(this.options.nodeIds).slice(0, this.random.int(1, this.options.nodeIds.length))
+    const cancelAfterMs = this.random.int(1, CANCEL_ONE_IN) === 1 ? this.random.int(0, 500) : null
+    await this.reassign(topic, partition, target)
+    if (cancelAfterMs === null) return
+    await sleep(cancelAfterMs)
+    await this.reassign(topic, partition, null)
+  }
+
+  private async reassign(topic: string, partition: number, target: readonly number[] | null): Promise<void> {
     const what = `${topic}-${partition} ${target === null ? 'cancel' : `-> [${target}]`}`
     this.touched.set(`${topic}/${partition}`, { topic, partition })
-    if (target !== null) this.lastMoved = { topic, partition }
     try {
       await this.send(topic, new Map([[partition, target]]))
       if (target === null) this.counts.cancelled++
