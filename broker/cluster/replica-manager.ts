@@ -241,6 +241,8 @@ export class ReplicaManager {
   /** The followers' fetch sessions on this node as their leader (KIP-227). */
   readonly fetchSessions = new FetchSessions()
   private readonly replicas = new Map<string, Replica>()
+  /** Partitions whose local log is being emptied, this node having been taken off them (`drop`), by replica key. */
+  private readonly emptying = new Map<string, Promise<void>>()
   private readonly fetchers = new Map<number, ReplicaFetcher>()
   private ineligible: ReadonlySet<number> = new Set()
   private image: MetadataImage | null = null
@@ -324,6 +326,8 @@ export class ReplicaManager {
         const partition = topic.partitions[index]
         if (!partition || !registration.replicas.includes(this.nodeId)) continue
         const key = replicaKey(topic.topicId, index)
+        // Its log is being emptied (this node was taken off it): this image is applied again once it is (`drop`).
+        if (this.emptying.has(key)) continue
         seen.add(key)
         const state = partitionState(registration)
         let replica = this.replicas.get(key)
@@ -347,9 +351,11 @@ export class ReplicaManager {
   /**
    * Forgets a replica this node no longer holds: its topic deleted, or made again under another id, or the node
    * reassigned off the partition (KIP-455). In the last case the local log is emptied once its appends are written
-   * (Kafka deletes it), unless this node is a replica again by then; a node that has not caught up with the metadata
-   * log keeps it, since its image may be older than the partition's replica set (the log is then only what a replica
-   * added back would truncate or fetch past).
+   * (Kafka deletes it); a node that has not caught up with the metadata log keeps it, since its image may be older
+   * than the partition's replica set (the log is then only what a replica added back would truncate or fetch past).
+   * An image that makes this node a replica again while the log is being emptied is applied to it once it is empty:
+   * a follower made at once would fetch from the old log end, and an answer landing after the truncation would leave
+   * a hole below it.
    */
   private drop(replica: Replica): void {
     this.stopLeading(replica, ErrorCode.NOT_LEADER_OR_FOLLOWER)
@@ -357,14 +363,20 @@ export class ReplicaManager {
     replica.partition.highWatermarkOwner = null
     this.replicas.delete(replica.key)
     const reassignedAway = this.options.topics.getById(replica.topic.topicId) === replica.topic && this.image?.topicsById.get(replica.topic.topicId)?.partitions.has(replica.partition.index)
-    if (reassignedAway && this.caughtUpAt !== null) void this.emptyLog(replica)
+    if (!reassignedAway || this.caughtUpAt === null) return
+    const emptied = this.emptyLog(replica)
+    this.emptying.set(replica.key, emptied)
+    void emptied.finally(() => {
+      this.emptying.delete(replica.key)
+      if (!this.stopped && this.image) this.apply(this.image)
+    })
   }
 
   private async emptyLog(replica: Replica): Promise<void> {
     const partition = replica.partition
     try {
       await partition.appendsSettled()
-      if (this.replicas.has(replica.key) || this.stopped || partition.logEndOffset === 0n) return
+      if (this.stopped || partition.logEndOffset === 0n) return
       await partition.truncateFullyAndStartAt(0n)
       this.options.log.info(`${replica.name}: this node is no longer a replica; its log is emptied`)
     } catch (error) {

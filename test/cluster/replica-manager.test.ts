@@ -2,7 +2,8 @@
  * The replica manager of a cluster node (broker/cluster/replica-manager.ts) over a real node's logs in this process,
  * driven by metadata images built by hand: when a restarted node may serve as a partition's leader, a leadership
  * that comes while the replica truncates as a follower, a leader whose ISR change completed a reassignment that moves
- * it off the partition (KIP-455) before its image says so, and a follower whose storage fails (its data directory on a
+ * it off the partition (KIP-455) before its image says so, a node taken off a partition and made its replica again
+ * while its log is emptied, and a follower whose storage fails (its data directory on a
  * full tmpfs; skipped, saying why, where none can be mounted) appending a fetch of several batches.
  */
 import { join } from 'node:path'
@@ -13,6 +14,7 @@ import type { QuorumRunner } from '../../broker/cluster/quorum-runner.js'
 import type { AlterPartitionRequest } from '../../broker/cluster/controller/controller.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { imageAt } from '../helpers/metadata-image.js'
+import { waitFor } from '../helpers/wait.js'
 import { openNode, type InProcessNode } from '../helpers/in-process-node.js'
 import { producerBatch } from '../storage/batches.js'
 import { AppendOrigin } from '../../storage/producer-state.js'
@@ -123,6 +125,28 @@ describe('a leader whose ISR change completes a reassignment', () => {
     // The image comes: node 1 leads no more, and the record was never acknowledged (node 3 never had it).
     manager.apply(imageAt(2n, topic, { id: 3, leaderEpoch: 2 }, [1, 2, 3], { replicas: [3, 1], isr: [3] }))
     expect(await acknowledged).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+  })
+})
+
+describe('a node taken off a partition (KIP-455)', () => {
+  it('empties its log, and, made a replica again meanwhile, follows only once the log is empty', async () => {
+    node = await openNode()
+    const topic = await node.createTopic('moved-away')
+    const partition = topic.partitions[0]!
+    const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
+    manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+    manager.apply(imageAt(1n, topic, { id: NODE_ID, leaderEpoch: 1 }))
+    manager.markCaughtUp()
+    for (const label of ['a', 'b']) await partition.appendAsLeader(producerBatch(label, 1), { origin: AppendOrigin.CLIENT })
+    expect(partition.logEndOffset).toBe(2n)
+    // Moved to [2, 3], then back to [2, 1] in the same turn, before the log could be emptied: a follower made at once
+    // would fetch from offset 2 of a log about to start again at 0.
+    manager.apply(imageAt(2n, topic, { id: 2, leaderEpoch: 2 }, [], { replicas: [2, 3], isr: [2] }))
+    manager.apply(imageAt(3n, topic, { id: 2, leaderEpoch: 3 }, [], { replicas: [2, 1], isr: [2] }))
+    expect(manager.get(topic.topicId, 0)).toBeUndefined()
+    await waitFor('the replica made again', () => manager!.get(topic.topicId, 0) !== undefined)
+    expect(partition.logEndOffset).toBe(0n)
+    expect(manager.get(topic.topicId, 0)!.state).toMatchObject({ leader: 2, leaderEpoch: 3, replicas: [2, 1] })
   })
 })
 
