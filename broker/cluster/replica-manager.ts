@@ -135,10 +135,12 @@ interface AlterPartitionAnswer {
 
 /**
  * AlterPartition answers after which the ISR change may have been committed or not: it stays pending, and is asked
- * again after ALTER_PARTITION_RETRY_MS.
+ * again after ALTER_PARTITION_RETRY_MS, doubling up to ALTER_PARTITION_RETRY_MAX_MS.
  */
 const OUTCOME_UNKNOWN: ReadonlySet<number> = new Set([ErrorCode.REQUEST_TIMED_OUT, ErrorCode.NOT_CONTROLLER, ErrorCode.UNKNOWN_SERVER_ERROR])
 const ALTER_PARTITION_RETRY_MS = 500
+/** The longest wait between two tries of one ISR change (the wait doubles from ALTER_PARTITION_RETRY_MS). */
+const ALTER_PARTITION_RETRY_MAX_MS = 5000
 
 /** "Never caught up" (Kafka's lastCaughtUpTimeMs of 0). */
 const NEVER = Number.NEGATIVE_INFINITY
@@ -644,7 +646,7 @@ export class ReplicaManager {
    * controller listener. The answer's state is taken at once when this replica still leads the same epoch; a refusal
    * clears the pending change, so the next fetch or ISR check proposes again from the committed ISR.
    */
-  private proposeIsr(replica: Replica, newIsr: readonly number[]): void {
+  private proposeIsr(replica: Replica, newIsr: readonly number[], attempt = 0): void {
     const leader = replica.leader!
     const brokerEpoch = this.options.brokerEpoch()
     if (brokerEpoch === null) return
@@ -660,7 +662,9 @@ export class ReplicaManager {
       partitionEpoch,
       newIsr,
     }
-    this.options.log.info(`${replica.name}: asking the controller to change the isr [${replica.state.isr}] to [${newIsr}] (leader epoch ${leaderEpoch})`)
+    // Said once: a change asked again while the controller cannot be reached (a quorum lost) would say it every retry.
+    const say = attempt === 0 ? this.options.log.info.bind(this.options.log) : this.options.log.debug.bind(this.options.log)
+    say(`${replica.name}: asking the controller to change the isr [${replica.state.isr}] to [${newIsr}] (leader epoch ${leaderEpoch})`)
     const quorum = this.options.quorum
     const refused = (errorCode: number): AlterPartitionAnswer => ({ errorCode, leaderId: -1, leaderEpoch: -1, isr: [], partitionEpoch: -1 })
     const sent: Promise<AlterPartitionAnswer> =
@@ -700,10 +704,11 @@ export class ReplicaManager {
         // (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, perhaps by this very change) keeps it pending until the image
         // shows where it went (`applyState`).
         if (OUTCOME_UNKNOWN.has(answer.errorCode)) {
-          this.options.log.info(`${replica.name}: the isr [${newIsr}] may or may not have been taken (${errorInfo(answer.errorCode).name}): asking again`)
+          say(`${replica.name}: the isr [${newIsr}] may or may not have been taken (${errorInfo(answer.errorCode).name}): asking again`)
+          const backoffMs = Math.min(ALTER_PARTITION_RETRY_MS * 2 ** attempt, ALTER_PARTITION_RETRY_MAX_MS)
           setTimeout(() => {
-            if (!this.stopped && replica.leader === leader && leader.pendingIsr === newIsr) this.proposeIsr(replica, newIsr)
-          }, ALTER_PARTITION_RETRY_MS).unref()
+            if (!this.stopped && replica.leader === leader && leader.pendingIsr === newIsr) this.proposeIsr(replica, newIsr, attempt + 1)
+          }, backoffMs).unref()
           return
         }
         if (answer.errorCode === ErrorCode.FENCED_LEADER_EPOCH || answer.errorCode === ErrorCode.INVALID_UPDATE_VERSION) return
