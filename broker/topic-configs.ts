@@ -121,9 +121,9 @@ const ACCEPTED = ' Accepted for compatibility; it has no effect in Brook'
 
 /** An int in [min, max] (or `also`, a sentinel such as gzip's -1 for the codec's default). */
 function intIn(min: number, max: number, also?: number) {
+  const whole = int(-2147483648)
   return (value: string): number => {
-    if (!/^[-+]?\d+$/.test(value)) throw new InvalidValue('must be a whole number')
-    const n = Number(value)
+    const n = whole(value)
     if (n !== also && (n < min || n > max)) throw new InvalidValue(`must be ${also === undefined ? '' : `${also} or `}from ${min} to ${max}`)
     return n
   }

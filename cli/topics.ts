@@ -1,4 +1,5 @@
 /** `brook topics ...`: what kafka-topics.sh (and kafka-configs.sh for topics) gives. */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { InvalidArgumentError, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { addPartitions, alterTopicConfigs, createTopic, deleteTopic, describeTopics, listTopics } from '../client/admin.js'
 import { counted } from '../client/wording.js'
@@ -89,7 +90,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
             console.log(formatReassignments(ongoing))
             lastShown = Date.now()
           }
-          await new Promise((resolve) => setTimeout(resolve, 500))
+          await sleep(500)
         }
         console.log(`No reassignment of topic ${name} is under way.`)
       })

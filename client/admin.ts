@@ -333,7 +333,7 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
   if (topics.length === 0) return []
   const configs = await topicConfigs(cluster, topics.map((t) => t.name!))
   // As kafka-topics.sh --describe asks; a broker without ListPartitionReassignments has none under way.
-  const reassigning = cluster.any.supports(listPartitionReassignments) ? await listReassignments(cluster, topics.map((t) => t.name!)) : []
+  const reassigning = new Map((cluster.any.supports(listPartitionReassignments) ? await listReassignments(cluster, null) : []).map((r) => [`${r.topic}-${r.partition}`, r]))
   return Promise.all(
     topics.map(async (topic): Promise<TopicDescription> => {
       // An offline partition (no live leader) has no one to ask: it is not asked, as it would be again for 30 s.
@@ -349,12 +349,12 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
         topicId: topic.topicId && topic.topicId !== ZERO_UUID ? topicIdToString(topic.topicId) : null,
         isInternal: topic.isInternal ?? false,
         // While partition 0 is reassigned its replicas include those being removed, which kafka-topics.sh leaves out.
-        replicationFactor: (partitions[0]?.replicaNodes.length ?? 0) - (reassigning.find((r) => r.topic === topic.name && r.partition === 0)?.removingReplicas.length ?? 0),
+        replicationFactor: (partitions[0]?.replicaNodes.length ?? 0) - (reassigning.get(`${topic.name}-0`)?.removingReplicas.length ?? 0),
         partitions: partitions.map((p) => {
           const first = start.get(p.partitionIndex) ?? { unavailable: 'no leader' }
           const last = end.get(p.partitionIndex) ?? first
           const unavailable = 'unavailable' in first ? first.unavailable : 'unavailable' in last ? last.unavailable : null
-          const reassignment = reassigning.find((r) => r.topic === topic.name && r.partition === p.partitionIndex)
+          const reassignment = reassigning.get(`${topic.name}-${p.partitionIndex}`)
           return {
             partition: p.partitionIndex,
             leader: p.leaderId,

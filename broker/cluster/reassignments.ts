@@ -11,7 +11,8 @@ import { ErrorCode } from '../../protocol/errors.js'
 import { quote } from '../quote.js'
 import { alterPartitionReassignments, type AlterPartitionReassignmentsResponse } from '../../protocol/messages/alter-partition-reassignments.js'
 import { COMMIT_TIMEOUT_MS, type QuorumRunner } from './quorum-runner.js'
-import type { MetadataImage, PartitionRegistration } from './metadata/image.js'
+import { reassigning, type MetadataImage } from './metadata/image.js'
+import { groupBy } from '../group-by.js'
 import type { PartitionReassignmentRequest, ReassignmentResult } from './controller/controller.js'
 
 /** The answer: a top-level error code and message (NONE unless the controller could not be asked) and each partition's result. */
@@ -21,7 +22,10 @@ export interface ReassignmentsAnswer {
   readonly results: readonly ReassignmentResult[]
 }
 
-/** Runs `partitions` at the active controller (`forward: false`: the request arrived on this node's controller listener). */
+/**
+ * Runs `partitions` (each named once: `namedOnce`) at the active controller (`forward: false`: the request arrived on
+ * this node's controller listener).
+ */
 export async function reassignAtController(
   quorum: QuorumRunner,
   partitions: readonly PartitionReassignmentRequest[],
@@ -34,7 +38,7 @@ export async function reassignAtController(
   } else {
     const body = {
       timeoutMs: COMMIT_TIMEOUT_MS,
-      topics: [...groupByTopic(partitions)].map(([name, asked]) => ({
+      topics: [...groupBy(partitions, (asked) => asked.topic)].map(([name, asked]) => ({
         name,
         partitions: asked.map(({ partitionIndex, replicas }) => ({ partitionIndex, replicas: replicas === null ? null : [...replicas] })),
       })),
@@ -68,21 +72,15 @@ function shows(image: MetadataImage, asked: PartitionReassignmentRequest): boole
   return target.length === asked.replicas.length && asked.replicas.every((id, i) => target[i] === id)
 }
 
-/** Whether a reassignment of `partition` is under way (it has adding or removing replicas). */
-export function reassigning(partition: PartitionRegistration): boolean {
-  return partition.addingReplicas.length > 0 || partition.removingReplicas.length > 0
+/** `errorCode` for the request and for every partition it names. */
+function reassignmentsFailed(partitions: readonly PartitionReassignmentRequest[], errorCode: number, errorMessage: string): ReassignmentsAnswer {
+  return { errorCode, errorMessage, results: partitions.map(({ topic, partitionIndex }) => ({ topic, partitionIndex, errorCode, errorMessage })) }
 }
 
-/** `errorCode` for the request and for every partition it names. */
-export function reassignmentsFailed(partitions: readonly PartitionReassignmentRequest[], errorCode: number, errorMessage: string): ReassignmentsAnswer {
+/** `partitions` with each partition once (its first entry): a partition named twice is answered once, as Kafka does. */
+export function namedOnce(partitions: readonly PartitionReassignmentRequest[]): PartitionReassignmentRequest[] {
   const seen = new Set<string>()
-  const results: ReassignmentResult[] = []
-  for (const { topic, partitionIndex } of partitions) {
-    if (seen.has(`${topic}/${partitionIndex}`)) continue
-    seen.add(`${topic}/${partitionIndex}`)
-    results.push({ topic, partitionIndex, errorCode, errorMessage })
-  }
-  return { errorCode, errorMessage, results }
+  return partitions.filter(({ topic, partitionIndex }) => !seen.has(`${topic}/${partitionIndex}`) && seen.add(`${topic}/${partitionIndex}`))
 }
 
 /**
@@ -109,14 +107,4 @@ export function ongoingReassignments(
     if (partitions.length > 0) answer.push({ name, partitions })
   }
   return { errorCode: ErrorCode.NONE, errorMessage: null, topics: answer }
-}
-
-function groupByTopic(partitions: readonly PartitionReassignmentRequest[]): Map<string, PartitionReassignmentRequest[]> {
-  const byTopic = new Map<string, PartitionReassignmentRequest[]>()
-  for (const partition of partitions) {
-    let list = byTopic.get(partition.topic)
-    if (!list) byTopic.set(partition.topic, (list = []))
-    list.push(partition)
-  }
-  return byTopic
 }

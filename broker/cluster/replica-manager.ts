@@ -101,6 +101,7 @@ import { listOffsets, type ListOffsetsResponse } from '../../protocol/messages/l
 import { OffsetSpec } from '../../protocol/constants.js'
 import { batchesIn } from '../../protocol/record-batch.js'
 import type { Logger } from '../logger.js'
+import { groupBy } from '../group-by.js'
 import type { Partition, Topic } from '../partition.js'
 import type { TopicManager } from '../topics.js'
 import { PeerChannel, type QuorumRunner } from './quorum-runner.js'
@@ -643,8 +644,10 @@ export class ReplicaManager {
 
   /**
    * Sends one AlterPartition (KIP-497) to the active controller: run here when this node is it, else forwarded to its
-   * controller listener. The answer's state is taken at once when this replica still leads the same epoch; a refusal
-   * clears the pending change, so the next fetch or ISR check proposes again from the committed ISR.
+   * controller listener. The answer's state is taken at once when this replica still leads the same epoch. A refusal
+   * clears the pending change, so the next fetch or ISR check proposes again from the committed ISR; an answer that
+   * leaves the outcome open, or that moved the partition on (a new leader epoch, a later partition epoch), keeps it
+   * pending until the image settles it (an open outcome is asked again meanwhile).
    */
   private proposeIsr(replica: Replica, newIsr: readonly number[], attempt = 0): void {
     const leader = replica.leader!
@@ -1137,16 +1140,6 @@ function sameMembers(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((id) => b.includes(id))
 }
 
-function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>()
-  for (const item of items) {
-    const k = key(item)
-    const group = groups.get(k)
-    if (group) group.push(item)
-    else groups.set(k, [item])
-  }
-  return groups
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))

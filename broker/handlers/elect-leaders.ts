@@ -25,6 +25,7 @@ import type { ElectionResult } from '../cluster/controller/controller.js'
 import { electionsFailed, electLeadersAtController, isElectionType, type ElectLeadersAnswer } from '../cluster/leader-elections.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
+import { groupBy } from '../group-by.js'
 
 /** ElectLeaders on a node's client listener. */
 export const electLeadersHandler = defineHandler<ElectLeadersRequest, ElectLeadersResponse>(electLeaders, '0-2', async (request, { services }) =>
@@ -58,11 +59,9 @@ async function elect(request: ElectLeadersRequest, services: BrokerServices, opt
 }
 
 function respond(answer: ElectLeadersAnswer): ElectLeadersResponse {
-  const byTopic = new Map<string, ElectLeadersResponse['replicaElectionResults'][number]>()
-  for (const { topic, partitionId, errorCode, errorMessage } of answer.results) {
-    let entry = byTopic.get(topic)
-    if (!entry) byTopic.set(topic, (entry = { topic, partitionResult: [] }))
-    entry.partitionResult.push({ partitionId, errorCode, errorMessage })
-  }
-  return { throttleTimeMs: 0, errorCode: answer.errorCode, replicaElectionResults: [...byTopic.values()] }
+  const replicaElectionResults = [...groupBy(answer.results, (result) => result.topic)].map(([topic, results]) => ({
+    topic,
+    partitionResult: results.map(({ partitionId, errorCode, errorMessage }) => ({ partitionId, errorCode, errorMessage })),
+  }))
+  return { throttleTimeMs: 0, errorCode: answer.errorCode, replicaElectionResults }
 }

@@ -27,8 +27,9 @@ import {
   type ListPartitionReassignmentsRequest,
   type ListPartitionReassignmentsResponse,
 } from '../../protocol/messages/list-partition-reassignments.js'
-import type { PartitionReassignmentRequest, ReassignmentResult } from '../cluster/controller/controller.js'
-import { ongoingReassignments, reassignAtController, type ReassignmentsAnswer } from '../cluster/reassignments.js'
+import type { ReassignmentResult } from '../cluster/controller/controller.js'
+import { namedOnce, ongoingReassignments, reassignAtController, type ReassignmentsAnswer } from '../cluster/reassignments.js'
+import { groupBy } from '../group-by.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
 
@@ -59,16 +60,11 @@ export const listPartitionReassignmentsHandler = defineHandler<ListPartitionReas
 )
 
 async function reassign(request: AlterPartitionReassignmentsRequest, services: BrokerServices, options: { forward: boolean }): Promise<ReassignmentsAnswer> {
-  const partitions: PartitionReassignmentRequest[] = request.topics.flatMap(({ name, partitions: asked }) =>
-    asked.map(({ partitionIndex, replicas }) => ({ topic: name, partitionIndex, replicas })),
-  )
+  const partitions = namedOnce(request.topics.flatMap(({ name, partitions: asked }) => asked.map(({ partitionIndex, replicas }) => ({ topic: name, partitionIndex, replicas }))))
   if (services.quorum) return reassignAtController(services.quorum, partitions, options)
   const nodeId = services.endpoint.nodeId
   const results: ReassignmentResult[] = []
-  const seen = new Set<string>()
   for (const { topic, partitionIndex, replicas } of partitions) {
-    if (seen.has(`${topic}/${partitionIndex}`)) continue
-    seen.add(`${topic}/${partitionIndex}`)
     const answer = (errorCode: number, errorMessage: string | null): void => void results.push({ topic, partitionIndex, errorCode, errorMessage })
     const count = services.topics.get(topic)?.partitions.length ?? 0
     if (partitionIndex < 0 || partitionIndex >= count) answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${quote(topic)} has no partition ${partitionIndex}`)
@@ -81,11 +77,9 @@ async function reassign(request: AlterPartitionReassignmentsRequest, services: B
 }
 
 function respond(answer: ReassignmentsAnswer): AlterPartitionReassignmentsResponse {
-  const byTopic = new Map<string, AlterPartitionReassignmentsResponse['responses'][number]>()
-  for (const { topic, partitionIndex, errorCode, errorMessage } of answer.results) {
-    let entry = byTopic.get(topic)
-    if (!entry) byTopic.set(topic, (entry = { name: topic, partitions: [] }))
-    entry.partitions.push({ partitionIndex, errorCode, errorMessage })
-  }
-  return { throttleTimeMs: 0, errorCode: answer.errorCode, errorMessage: answer.errorMessage, responses: [...byTopic.values()] }
+  const responses = [...groupBy(answer.results, (result) => result.topic)].map(([name, results]) => ({
+    name,
+    partitions: results.map(({ partitionIndex, errorCode, errorMessage }) => ({ partitionIndex, errorCode, errorMessage })),
+  }))
+  return { throttleTimeMs: 0, errorCode: answer.errorCode, errorMessage: answer.errorMessage, responses }
 }

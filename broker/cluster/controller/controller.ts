@@ -49,6 +49,7 @@ import {
   MetadataImage,
   NO_LEADER,
   NO_LEADER_CHANGE,
+  reassigning,
   CLIENT_LISTENER_NAME,
   clientEndpoint,
   type BrokerEndpoint,
@@ -1012,8 +1013,8 @@ function reassignment(
  * either way.
  */
 function completedReassignment(image: MetadataImage, partition: PartitionRegistration, isr: readonly number[]): (ReplicaChange & { isr: number[]; leader: number }) | null {
+  if (!reassigning(partition)) return null
   const target = partition.replicas.filter((id) => !partition.removingReplicas.includes(id))
-  if (partition.addingReplicas.length === 0 && target.length === partition.replicas.length) return null
   if (!partition.addingReplicas.every((id) => isr.includes(id))) return null
   const finalIsr = isr.filter((id) => target.includes(id))
   const live = (id: number): boolean => image.brokers.get(id)?.fenced === false
@@ -1024,7 +1025,7 @@ function completedReassignment(image: MetadataImage, partition: PartitionRegistr
 
 /** The change that cancels `partition`'s reassignment (KIP-455's revert), or why it cannot. */
 function cancelledReassignment(image: MetadataImage, partition: PartitionRegistration, where: string): { change: ReplicaChange } | { errorCode: number; errorMessage: string } {
-  if (partition.addingReplicas.length === 0 && partition.removingReplicas.length === 0) {
+  if (!reassigning(partition)) {
     return refused('NO_REASSIGNMENT_IN_PROGRESS', `${where} has no reassignment under way`)
   }
   const original = partition.replicas.filter((id) => !partition.addingReplicas.includes(id))

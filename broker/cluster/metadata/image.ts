@@ -77,6 +77,11 @@ export interface PartitionRegistration {
   readonly partitionEpoch: number
 }
 
+/** Whether a reassignment of `partition` is under way (KIP-455): it has adding or removing replicas. */
+export function reassigning(partition: PartitionRegistration): boolean {
+  return partition.addingReplicas.length > 0 || partition.removingReplicas.length > 0
+}
+
 export interface TopicImage {
   readonly name: string
   readonly topicId: string
