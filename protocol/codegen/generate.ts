@@ -61,6 +61,7 @@ export const GENERATED_APIS = [
   'ElectLeaders',
   'AlterPartitionReassignments',
   'ListPartitionReassignments',
+  'UnregisterBroker',
 ] as const
 
 /** Single messages: headers, and the record formats of Kafka's internal topics. */
