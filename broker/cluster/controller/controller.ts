@@ -1,7 +1,7 @@
 /**
  * The controller's state machine on the metadata log (the parts of Kafka's QuorumController that Brook has: broker
- * registration and heartbeats as in ClusterControlManager and BrokerHeartbeatManager, topics, new partitions and
- * leader election as in ReplicationControlManager and PartitionChangeBuilder, topic configs as in
+ * registration, heartbeats and unregistration as in ClusterControlManager and BrokerHeartbeatManager, topics, new
+ * partitions and leader election as in ReplicationControlManager and PartitionChangeBuilder, topic configs as in
  * ConfigurationControlManager, producer-id blocks as in ProducerIdControlManager).
  *
  * Every quorum member runs one. Each applies the committed log to its image (image.ts); the one whose Raft member
@@ -24,7 +24,7 @@
  *
  * Invariants the controller keeps in every committed image (besides the image's own):
  * - a fenced or unregistered broker leads nothing: the batch that fences a broker (a missed session, a request to
- *   be fenced, a new registration of its id) moves leadership of its partitions in the same batch;
+ *   be fenced, a new registration of its id) or unregisters it moves leadership of its partitions in the same batch;
  * - a new leader comes from the ISR, in replica order, and only a live (registered, unfenced) broker leads; with
  *   none such the partition has no leader (-1) until an ISR member is live again. Only a topic whose
  *   `unclean.leader.election.enable` is true, or an ElectLeaders request of type UNCLEAN, may elect a live replica
@@ -443,6 +443,33 @@ export class QuorumController implements RaftStateMachine {
   }
 
   /**
+   * UnregisterBroker (API 64, `kafka-cluster.sh unregister`, Admin.unregisterBroker; Kafka's
+   * ReplicationControlManager.unregisterBroker and handleBrokerUnregistered): removes the broker's registration,
+   * whatever its state, as Kafka does (it checks neither that the broker is fenced nor that it is down). One batch
+   * holds the UnregisterBrokerRecord, at the registration's epoch, and the partition changes that go with it, as for a
+   * fenced broker: the broker leaves every ISR it is in but as a partition's last member (which stays, leaderless, as
+   * Kafka keeps it without KIP-966's ELR), and every partition it led gets the first live ISR member in replica order
+   * as leader, with a bumped leader epoch. Replica lists stay as they are (Admin.unregisterBroker: "This operation does
+   * not have any effect on partition assignments"). The id may register again later, at a new epoch, as any broker
+   * registers. Errors: BROKER_ID_NOT_REGISTERED.
+   */
+  unregisterBroker(brokerId: number, nowMs: number): ControllerResult<{ brokerEpoch: bigint }> {
+    const active = this.active
+    if (!active) return notController()
+    const broker = active.working.brokers.get(brokerId)
+    if (!broker) return failure('BROKER_ID_NOT_REGISTERED', `broker ${brokerId} is not registered`)
+    const unregister = metadataRecord('UnregisterBrokerRecord', { brokerId, brokerEpoch: broker.brokerEpoch })
+    const result = this.propose(this.withLeadershipMoves([unregister], brokerId), nowMs)
+    if (!result.ok) return result
+    // Its session goes with it (Kafka's BrokerHeartbeatManager.remove): a registration of the id starts afresh.
+    this.lastContactMs.delete(brokerId)
+    this.appliedOffsets.delete(brokerId)
+    this.controlledShutdowns.delete(brokerId)
+    this.heardFrom.delete(brokerId)
+    return { ok: true, epoch: result.epoch, lastOffset: result.lastOffset, brokerEpoch: broker.brokerEpoch }
+  }
+
+  /**
    * CreateTopics for one topic (Kafka's ReplicationControlManager.createTopic): replicas placed over the live
    * brokers so leaders spread (each partition's leader is the next live broker after the previous partition's,
    * continuing from the cluster's partition count), and the ISR all of them; or a manual assignment, checked as
@@ -761,8 +788,8 @@ export class QuorumController implements RaftStateMachine {
   }
 
   /**
-   * `records` (which fence or re-register `brokerId`) and the partition changes that go with them: the broker leaves
-   * every ISR it is in (unless it is the last member) and every partition it led gets a new leader.
+   * `records` (which fence, re-register or unregister `brokerId`) and the partition changes that go with them: the
+   * broker leaves every ISR it is in (unless it is the last member) and every partition it led gets a new leader.
    */
   private withLeadershipMoves(records: MetadataRecord[], brokerId: number): MetadataRecord[] {
     const image = this.after(records)

@@ -1,13 +1,14 @@
 /**
  * The QuorumController on three simulated Raft members (controller-sim.ts), step by step: registration and
- * fencing, placement, elections from the ISR, unclean election, producer-id blocks, NOT_CONTROLLER, and failover.
- * Every step also runs the Raft checker and the controller's invariants.
+ * fencing, unregistration, placement, elections from the ISR, unclean election, producer-id blocks, NOT_CONTROLLER,
+ * and failover. Every step also runs the Raft checker and the controller's invariants.
  */
 import { describe, expect, it } from 'vitest'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { ElectionType } from '../../../protocol/constants.js'
 import { NO_LEADER, type BrokerEndpoint } from '../../../broker/cluster/metadata/image.js'
 import type { ControllerResult, ElectionResult } from '../../../broker/cluster/controller/controller.js'
+import { encodeMetadataSnapshot, restoreMetadataSnapshot } from '../../../broker/cluster/metadata/snapshot.js'
 import { activeImage, committed, ControllerSim, HEARTBEAT_INTERVAL_MS, LEADER_IMBALANCE_CHECK_INTERVAL_MS, SESSION_TIMEOUT_MS, startedSim } from './controller-sim.js'
 
 const started = (brokerIds = [1, 2, 3], controller: { autoLeaderRebalanceEnable?: boolean; leaderImbalanceCheckIntervalMs?: number } = {}) =>
@@ -495,6 +496,71 @@ describe('quorum controller', () => {
     expect(await shutDown(fencedAt)).toMatchObject({ ok: true, isFenced: true, shouldShutDown: true })
     // A fenced broker asking to stop is never unfenced by it, however caught up it is.
     expect(activeImage(sim).brokers.get(2)?.fenced).toBe(true)
+  })
+
+  it('unregisters a broker that died (UnregisterBroker): gone from the image and its snapshot, out of its ISRs and leaderships, its replicas kept', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    await committed(sim, (c) => c.createTopic({ name: 'only-on-2', numPartitions: -1, replicationFactor: -1, assignments: [[2]] }, sim.cluster.now))
+    const before = activeImage(sim)
+    const led = [...before.topic('readings')!.partitions].filter(([, partition]) => partition.leader === 2).map(([id]) => id)
+    expect(led.length).toBe(1)
+    const brokerEpoch = sim.brokers.get(2)!.brokerEpoch!
+    // Broker 2 is killed and unregistered at once, before its session runs out: still unfenced, as Kafka allows.
+    sim.killBroker(2)
+    expect(before.brokers.get(2)?.fenced).toBe(false)
+    const result = await committed(sim, (c) => c.unregisterBroker(2, sim.cluster.now))
+    expect(result).toMatchObject({ ok: true, brokerEpoch })
+    await sim.runUntil(() => sim.imagesAgree(), 2000, 'the members agree')
+    const after = activeImage(sim)
+    expect([...after.brokers.keys()].sort()).toEqual([1, 3])
+    expect(after.liveBrokers()).toEqual([1, 3])
+    for (const [partitionId, partition] of after.topic('readings')!.partitions) {
+      const old = before.topic('readings')!.partitions.get(partitionId)!
+      expect(partition.replicas).toEqual(old.replicas)
+      expect(partition.isr).toEqual(old.isr.filter((id) => id !== 2))
+      expect(partition.leader).not.toBe(2)
+      expect(old.isr).toContain(partition.leader)
+      expect(partition.leaderEpoch).toBe(led.includes(partitionId) ? old.leaderEpoch + 1 : old.leaderEpoch)
+    }
+    // The last ISR member stays in the ISR, leading nothing (Kafka without ELR).
+    const lone = before.topic('only-on-2')!.partitions.get(0)!
+    expect(after.topic('only-on-2')!.partitions.get(0)).toMatchObject({ replicas: [2], isr: [2], leader: NO_LEADER, leaderEpoch: lone.leaderEpoch + 1 })
+    // A snapshot holds the result: restored, it has no broker 2.
+    const restored = restoreMetadataSnapshot(encodeMetadataSnapshot(after), after.provenance)
+    expect([...restored.brokers.keys()].sort()).toEqual([1, 3])
+    expect(restored.topic('only-on-2')!.partitions.get(0)).toEqual(after.topic('only-on-2')!.partitions.get(0))
+    // Unknown ids, and broker 2 a second time, are BROKER_ID_NOT_REGISTERED and write nothing.
+    for (const brokerId of [2, 7, -1]) {
+      expect(await sim.onActive((c) => c.unregisterBroker(brokerId, sim.cluster.now))).toMatchObject({ ok: false, errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED })
+    }
+    // Sessions go on: nothing fences or mentions broker 2 any more.
+    await sim.run(3 * SESSION_TIMEOUT_MS)
+    expect([...activeImage(sim).brokers.keys()].sort()).toEqual([1, 3])
+    // The node comes back: it registers again at a new epoch, is unfenced once caught up and leads its lone partition.
+    sim.reviveBroker(2)
+    await sim.runUntil(() => activeImage(sim).brokers.get(2)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'broker 2 is back')
+    expect(activeImage(sim).brokers.get(2)!.brokerEpoch).toBeGreaterThan(brokerEpoch)
+    expect(activeImage(sim).topic('only-on-2')!.partitions.get(0)).toMatchObject({ isr: [2], leader: 2 })
+  })
+
+  it('unregisters a live broker too, as Kafka does: its heartbeats at the old epoch are refused, and it registers again', async () => {
+    const sim = await started()
+    await committed(sim, (c) => c.createTopic({ name: 'readings', numPartitions: 3, replicationFactor: 3 }, sim.cluster.now))
+    const brokerEpoch = sim.brokers.get(3)!.brokerEpoch!
+    const result = await committed(sim, (c) => c.unregisterBroker(3, sim.cluster.now))
+    expect(result).toMatchObject({ ok: true, brokerEpoch })
+    expect(activeImage(sim).brokers.has(3)).toBe(false)
+    for (const partition of activeImage(sim).topic('readings')!.partitions.values()) {
+      expect(partition.isr).not.toContain(3)
+      expect(partition.leader).not.toBe(3)
+    }
+    expect(
+      await sim.onActive((c) => c.heartbeat({ brokerId: 3, brokerEpoch, currentMetadataOffset: activeImage(sim).provenance.offset, wantFence: false, wantShutDown: false }, sim.cluster.now)),
+    ).toMatchObject({ ok: false, errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED })
+    // The simulated broker, like a Brook node, registers again when its heartbeat is refused.
+    await sim.runUntil(() => activeImage(sim).brokers.get(3)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'broker 3 registers again')
+    expect(activeImage(sim).brokers.get(3)!.brokerEpoch).toBeGreaterThan(brokerEpoch)
   })
 
   it('hands out producer-id blocks of 1000, each once, to registered brokers at their epoch', async () => {
