@@ -65,6 +65,7 @@ import {
 import { controllerElectLeadersHandler, electLeadersHandler } from './handlers/elect-leaders.js'
 import { alterPartitionReassignmentsHandler, controllerAlterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './handlers/reassignments.js'
 import { describeProducersHandler, describeTransactionsHandler, listTransactionsHandler } from './handlers/transactions-admin.js'
+import { controllerUnregisterBrokerHandler, unregisterBrokerHandler } from './handlers/unregister-broker.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -105,14 +106,17 @@ export const HANDLERS: readonly HandlerEntry[] = [
   listPartitionReassignmentsHandler,
 ]
 
-/** A cluster node's client listener: every API of a node, DescribeQuorum (forwarded to the quorum's leader) and OffsetForLeaderEpoch. */
-export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, describeQuorumHandler, offsetForLeaderEpochHandler]
+/**
+ * A cluster node's client listener: every API of a node, DescribeQuorum (forwarded to the quorum's leader),
+ * OffsetForLeaderEpoch and UnregisterBroker (forwarded to the active controller).
+ */
+export const CLUSTER_NODE_HANDLERS: readonly HandlerEntry[] = [...HANDLERS, describeQuorumHandler, offsetForLeaderEpochHandler, unregisterBrokerHandler]
 
 /**
  * A cluster node's controller listener (Kafka's controller listener): the quorum's own APIs, the controller's
  * broker lifecycle APIs, AllocateProducerIds, AlterPartition, the topic changes forwarded by the other nodes (CreateTopics,
- * DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs), ElectLeaders and AlterPartitionReassignments forwarded likewise, and
- * ApiVersions. Fetch here reads the metadata log only.
+ * DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs), ElectLeaders, AlterPartitionReassignments and
+ * UnregisterBroker forwarded likewise, and ApiVersions. Fetch here reads the metadata log only.
  */
 export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   apiVersionsHandler,
@@ -133,6 +137,7 @@ export const CONTROLLER_HANDLERS: readonly HandlerEntry[] = [
   controllerIncrementalAlterConfigsHandler,
   controllerElectLeadersHandler,
   controllerAlterPartitionReassignmentsHandler,
+  controllerUnregisterBrokerHandler,
 ]
 
 export class Dispatcher {

@@ -21,7 +21,7 @@
  * lost message: the member's own timeouts send again.
  *
  * Controller operations (BrokerRegistration, BrokerHeartbeat, CreateTopics, DeleteTopics, AllocateProducerIds,
- * AlterPartition, ElectLeaders) are steps too: the
+ * AlterPartition, ElectLeaders, UnregisterBroker...) are steps too: the
  * controller proposes inside the step, and the operation answers once its last record is applied in the epoch it was
  * proposed in (`committed`), or with NOT_CONTROLLER when a batch of another epoch took its offsets, or
  * REQUEST_TIMED_OUT after COMMIT_TIMEOUT_MS. Each committed image is handed to the `onImage` listeners (the node's
@@ -367,6 +367,11 @@ export class QuorumRunner implements RaftStateMachine {
   /** AlterPartitionReassignments (KIP-455) at the active controller (as `QuorumController.alterPartitionReassignments`), answered once committed. */
   alterPartitionReassignments(request: { readonly partitions: readonly PartitionReassignmentRequest[] }): Promise<ControllerResult<{ results: readonly ReassignmentResult[] }>> {
     return this.operate((nowMs) => this.controller.alterPartitionReassignments(request, nowMs))
+  }
+
+  /** UnregisterBroker at the active controller (as `QuorumController.unregisterBroker`), answered once committed. */
+  unregisterBroker(brokerId: number): Promise<ControllerResult<{ brokerEpoch: bigint }>> {
+    return this.operate((nowMs) => this.controller.unregisterBroker(brokerId, nowMs))
   }
 
   /** DeleteTopics for one topic at the active controller, answered once committed. */
