@@ -4,13 +4,15 @@
  * (KIP-595), which any node forwards to the quorum's leader, and the registered, unfenced brokers and the active
  * controller from DescribeCluster; and from Metadata of every topic, the partitions whose ISR is smaller than their
  * replicas (kafka-topics.sh --under-replicated-partitions) and those without a live leader (--unavailable-partitions,
- * Kafka's OfflinePartitionsCount).
+ * Kafka's OfflinePartitionsCount). And what kafka-cluster.sh unregister does: UnregisterBroker at the active controller.
  */
 import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../protocol/messages/describe-quorum.js'
 import { describeCluster, type DescribeClusterRequest, type DescribeClusterResponse } from '../protocol/messages/describe-cluster.js'
 import type { ClusterClient } from './cluster-client.js'
 import { BrokerError, checkError, CONTROLLER_LISTENER } from './kafka-client.js'
+import { unregisterBroker as unregisterBrokerApi, type UnregisterBrokerRequest, type UnregisterBrokerResponse } from '../protocol/messages/unregister-broker.js'
 import { ErrorCode } from '../protocol/errors.js'
+import { toldIfResent } from './retry.js'
 
 /** The metadata log's topic, the one partition DescribeQuorum describes. */
 const METADATA_TOPIC = '__describedmetadata'
@@ -104,4 +106,24 @@ export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStat
     underReplicatedPartitions: partitions.filter((p) => p.isrNodes.length < p.replicaNodes.length).map((p) => p.name),
     offlinePartitions: partitions.filter((p) => p.leaderId < 0).map((p) => p.name),
   }
+}
+
+/**
+ * Unregisters broker `brokerId` (UnregisterBroker v0 at the active controller through `ClusterClient.atController`,
+ * what kafka-cluster.sh unregister --id sends through Admin.unregisterBroker): the cluster forgets its registration,
+ * takes it out of every ISR and moves its leaderships, and Metadata and DescribeCluster no longer list it; partition
+ * assignments stay. Errors: BROKER_ID_NOT_REGISTERED for an id the cluster has no registration of (taken as done when
+ * an earlier attempt, whose answer was lost, may have unregistered it); a cluster that does not answer UnregisterBroker
+ * (a single node, whose one broker is itself), in words as kafka-cluster.sh says it.
+ */
+export function unregisterBroker(cluster: ClusterClient, brokerId: number): Promise<void> {
+  const context = `cannot unregister broker ${brokerId}`
+  return cluster.atController(context, toldIfResent(async (resent, client) => {
+    if (!client.supports(unregisterBrokerApi)) {
+      throw new Error(`${context}: the target cluster does not support the broker unregistration API (the node at ${client.address} does not answer UnregisterBroker; a single node has no other broker)`)
+    }
+    const response = await client.request<UnregisterBrokerRequest, UnregisterBrokerResponse>(unregisterBrokerApi, client.version(unregisterBrokerApi), { brokerId })
+    if (response.errorCode === ErrorCode.BROKER_ID_NOT_REGISTERED && resent) return
+    checkError(response.errorCode, context, response.errorMessage)
+  }))
 }

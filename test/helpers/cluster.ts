@@ -4,7 +4,9 @@
  * of the controller quorum, with client and controller ports chosen free before any starts (the voters list names
  * them all), a new cluster id, and their own data directories. Every process is killed when the test process exits,
  * as a safety net behind the test's own afterAll. The layout (addresses, ports, cluster id, each node's arguments) is
- * `planCluster` of bench/cluster-process.ts, which the cluster bench starts its nodes with too.
+ * `planCluster` of bench/cluster-process.ts, which the cluster bench starts its nodes with too. On a machine shared
+ * with other test runs that keep to port ranges of their own, BROOK_TEST_FIRST_PORT fixes the ports instead (node id's
+ * client port BROOK_TEST_FIRST_PORT + 2 * (id - 1), its controller port the next one).
  */
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, afterEach, beforeAll } from 'vitest'
@@ -81,7 +83,8 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
 }
 
 async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
-  const { clusterId, voters, nodeIds: ids, host, clientPort, controllerPort, args } = await planCluster(options)
+  const firstPort = process.env.BROOK_TEST_FIRST_PORT === undefined ? undefined : Number(process.env.BROOK_TEST_FIRST_PORT)
+  const { clusterId, voters, nodeIds: ids, host, clientPort, controllerPort, args } = await planCluster({ ...options, firstPort })
   const nodes = new Map<number, BrokerProcess>()
   const dataDirs = new Map<number, string>()
   const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), dataDir: options.dataDirs?.[id], args: args(id) })))

@@ -1,0 +1,102 @@
+/**
+ * UnregisterBroker (KIP-500 era's `kafka-cluster.sh unregister`) on three real nodes: a node killed with SIGKILL is
+ * unregistered with `brook cluster unregister --id`, and DescribeCluster, Metadata and `brook cluster status` no
+ * longer list it as a broker, its partitions keep it as a replica but not in their ISR, and the leaderships it held
+ * have moved; an id that is not registered is refused with BROKER_ID_NOT_REGISTERED, by the CLI and when a node that
+ * is not the controller forwards the request; the node started again registers again. The broker session is a
+ * minute long here, so nothing but the unregistration takes the killed node out of the cluster while the test runs.
+ * A single node does not answer UnregisterBroker, and the CLI says so as kafka-cluster.sh does.
+ */
+import { describe, expect, it } from 'vitest'
+import { startBroker } from '../../helpers/broker.js'
+import { clusterPerTest, type TestCluster } from '../../helpers/cluster.js'
+import { waitFor } from '../../helpers/wait.js'
+import { withClient } from '../../helpers/kafka.js'
+import { brook, expectOneLineError, lines } from '../../cli/run-brook.js'
+import { ErrorCode } from '../../../protocol/errors.js'
+import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
+import { unregisterBroker, type UnregisterBrokerRequest, type UnregisterBrokerResponse } from '../../../protocol/messages/unregister-broker.js'
+
+const TOPIC = 'spread'
+
+describe('unregistering a broker of a three-node cluster', () => {
+  const clusters = clusterPerTest()
+
+  function metadataOf(cluster: TestCluster, id: number): Promise<MetadataResponse> {
+    return withClient(cluster.nodes.get(id)!, (client) =>
+      client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+    )
+  }
+
+  it('takes a node killed with SIGKILL out of DescribeCluster, Metadata, the ISRs and `brook cluster status`, and refuses an id not registered', async () => {
+    const cluster = await clusters.start({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '60000'] })
+    const server = ['--bootstrap-server', cluster.nodeIds.map((id) => cluster.nodes.get(id)!.address).join(',')]
+    expect((await brook(['topics', 'create', TOPIC, '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
+    // Every node leads one partition once every node's image has the topic (the controller spreads the leaders).
+    await waitFor('the topic on every node', async () => {
+      for (const id of cluster.nodeIds) if ((await metadataOf(cluster, id)).topics.find((t) => t.name === TOPIC)?.partitions.length !== 3) return false
+      return true
+    })
+    const controller = (await cluster.status(1)).controllerId
+    const victim = cluster.nodeIds.find((id) => id !== controller)!
+    const survivors = cluster.nodeIds.filter((id) => id !== victim)
+    const before = (await metadataOf(cluster, survivors[0]!)).topics.find((t) => t.name === TOPIC)!
+    expect(before.partitions.some((p) => p.leaderId === victim)).toBe(true)
+
+    await cluster.nodes.get(victim)!.kill()
+    const unregistered = await brook(['cluster', 'unregister', '--id', String(victim), ...server])
+    expect(unregistered).toMatchObject({ code: 0, stdout: `Broker ${victim} is no longer registered.\n`, stderr: '' })
+
+    // Every survivor's image shows it (the node that answered did before answering).
+    await waitFor('the survivors to list only each other', async () => {
+      for (const id of survivors) if ((await cluster.status(id)).liveBrokers.map((b) => b.brokerId).join() !== survivors.join()) return false
+      return true
+    })
+    for (const id of survivors) {
+      const answer = await metadataOf(cluster, id)
+      expect(answer.brokers.map((b) => b.nodeId).sort()).toEqual(survivors)
+      const topic = answer.topics.find((t) => t.name === TOPIC)!
+      for (const partition of topic.partitions) {
+        expect([...partition.replicaNodes].sort()).toEqual([1, 2, 3])
+        expect(partition.isrNodes).not.toContain(victim)
+        expect(survivors).toContain(partition.leaderId)
+        expect(partition.offlineReplicas).toEqual([victim])
+      }
+    }
+
+    const status = await brook(['cluster', 'status', ...server])
+    expect(status).toMatchObject({ code: 0, stderr: '' })
+    const row = (id: number) => lines(status.stdout).find((line) => line.split(/\s+/)[0] === String(id))!.split(/\s+/)
+    expect(row(victim).at(-1)).toBe('fenced')
+    for (const id of survivors) expect(row(id).at(-1)).toBe('unfenced')
+    expect(status.stdout).toMatch(/\tUnderReplicatedPartitions: 3\tOfflinePartitions: 0\n/)
+
+    // Unregistered already, or never registered: BROKER_ID_NOT_REGISTERED, in one line and exit 1.
+    for (const id of [victim, 42]) {
+      expectOneLineError(await brook(['cluster', 'unregister', '--id', String(id), ...server]), `cannot unregister broker ${id}: BROKER_ID_NOT_REGISTERED (broker ${id} is not registered)`)
+    }
+    // A node that is not the controller forwards it to the controller, and answers as it does.
+    const follower = survivors.find((id) => id !== controller)!
+    const forwarded = await withClient(cluster.nodes.get(follower)!, (client) =>
+      client.request<UnregisterBrokerRequest, UnregisterBrokerResponse>(unregisterBroker, 0, { brokerId: 42 }),
+    )
+    expect(forwarded).toMatchObject({ errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED, errorMessage: 'broker 42 is not registered' })
+
+    // Started again, the node registers again and is a live broker as before.
+    await cluster.restart(victim)
+    await waitFor('the node back as a live broker', async () => (await cluster.status(survivors[0]!)).liveBrokers.length === 3)
+  })
+
+  it('is not offered by a single node: the CLI says the cluster does not support it', async () => {
+    const node = await startBroker()
+    try {
+      expectOneLineError(
+        await brook(['cluster', 'unregister', '--id', '1', '--bootstrap-server', node.address]),
+        `cannot unregister broker 1: the target cluster does not support the broker unregistration API (the node at ${node.address} does not answer UnregisterBroker`,
+      )
+    } finally {
+      await node.stop()
+      node.cleanup()
+    }
+  })
+})
