@@ -537,6 +537,12 @@ describe('quorum controller', () => {
     // Sessions go on: nothing fences or mentions broker 2 any more.
     await sim.run(3 * SESSION_TIMEOUT_MS)
     expect([...activeImage(sim).brokers.keys()].sort()).toEqual([1, 3])
+    // A reassignment moves a partition off it (at once: nothing is added); a target naming it is refused.
+    const moved = await committed<{ results: readonly { errorCode: number }[] }>(sim, (c) =>
+      c.alterPartitionReassignments({ partitions: [{ topic: 'readings', partitionIndex: 0, replicas: [1, 3] }, { topic: 'readings', partitionIndex: 1, replicas: [2, 1, 3] }] }, sim.cluster.now),
+    )
+    expect(moved.ok && moved.results.map((result) => result.errorCode)).toEqual([ErrorCode.NONE, ErrorCode.INVALID_REPLICA_ASSIGNMENT])
+    expect(activeImage(sim).topic('readings')!.partitions.get(0)).toMatchObject({ replicas: [1, 3], addingReplicas: [], removingReplicas: [] })
     // The node comes back: it registers again at a new epoch, is unfenced once caught up and leads its lone partition.
     sim.reviveBroker(2)
     await sim.runUntil(() => activeImage(sim).brokers.get(2)?.fenced === false, 3 * SESSION_TIMEOUT_MS, 'broker 2 is back')
