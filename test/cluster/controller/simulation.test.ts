@@ -3,7 +3,8 @@
  * is cut off from the others, is paused; brokers die and come back as new incarnations; meanwhile topics are
  * created (some allowing unclean election) and deleted, partition leaders shrink and grow their ISRs (AlterPartition), partitions are reassigned to other brokers and
  * reassignments cancelled (AlterPartitionReassignments), leadership goes back to preferred replicas,
- * and producer-id blocks are handed out. The controller's
+ * brokers are unregistered (UnregisterBroker; a dead one, or a live one, which registers again), and producer-id
+ * blocks are handed out. The controller's
  * invariants (controller-sim.ts) and Raft's safety checks run throughout. Then the network heals and everything
  * restarts: every controller must hold the same image, with every broker registered and unfenced, what was
  * acknowledged and committed in it, and a new topic must be creatable.
@@ -32,6 +33,8 @@ interface Summary {
   /** AlterPartitionReassignments (a new target or a cancel) the controller took, and reassignments that ended. */
   reassignments: number
   reassignmentsEnded: number
+  /** UnregisterBroker requests the controller took. */
+  unregistrations: number
   /** Partitions at the end, and how many are led by their preferred replica. */
   partitions: number
   preferredLeaders: number
@@ -47,6 +50,7 @@ async function runSeed(seed: number): Promise<Summary> {
   let fencings = 0
   let alterPartitions = 0
   let reassignments = 0
+  let unregistrations = 0
   let lastActive: number | null = null
   const faultsUntil = cluster.now + random.int(4000, 8000)
 
@@ -68,6 +72,12 @@ async function runSeed(seed: number): Promise<Summary> {
     if (random.chance(0.3)) await sim.allocateProducerIds(sim.brokers.get(random.pick(BROKERS))!)
     if (random.chance(0.6) && (await sim.alterPartition())) alterPartitions++
     if (random.chance(0.15) && (await sim.reassign(BROKERS))) reassignments++
+    if (random.chance(0.08)) {
+      // Mostly a broker that died, as an operator would; now and then a live one, which registers again.
+      const dead = BROKERS.filter((id) => !sim.brokers.get(id)!.alive)
+      const brokerId = dead.length > 0 && random.chance(0.8) ? random.pick(dead) : random.pick(BROKERS)
+      if ((await sim.onActive((c) => c.unregisterBroker(brokerId, cluster.now)))?.ok) unregistrations++
+    }
     // Faults.
     const target = active.length > 0 ? random.pick(active) : random.int(1, 3)
     switch (random.int(0, 9)) {
@@ -127,7 +137,13 @@ async function runSeed(seed: number): Promise<Summary> {
   // A client's request: sent again if a leadership change lost it, answered once committed.
   const created = await sim.request((c) => c.createTopic({ name: `final-${seed}`, numPartitions: 4, replicationFactor: 3 }, cluster.now))
   expect(created, 'a topic can be created once healed').toMatchObject({ ok: true })
-  await sim.runUntil(() => sim.imagesAgree() && sim.images()[0]!.image.topic(`final-${seed}`) !== undefined, 5000, 'the new topic is in every image')
+  // Committed after everything proposed before it: an unregistration still in flight when the brokers first settled
+  // has committed too, and the broker it named (if alive) must have registered again since.
+  await sim.runUntil(
+    () => sim.imagesAgree() && sim.images()[0]!.image.topic(`final-${seed}`) !== undefined && sim.brokersSettled(),
+    5000,
+    'the new topic is in every image, and every broker registered and unfenced',
+  )
   const image = sim.images()[0]!.image
   // Every partition of every topic has a live leader again, from its ISR.
   for (const topic of image.topicsById.values()) {
@@ -139,7 +155,7 @@ async function runSeed(seed: number): Promise<Summary> {
   )
   cluster.checkAll({ final: true })
   const acknowledged = sim.checkAcknowledged(image)
-  return { failovers, topics: topicCount, fencings, alterPartitions, reassignments, reassignmentsEnded: sim.reassignmentsEnded.size, partitions: [...image.topicsById.values()].reduce((n, t) => n + t.partitions.size, 0), preferredLeaders, ...acknowledged, recoveryMs, snapshotFetches: cluster.delivered.get('snapshotId') ?? 0 }
+  return { failovers, topics: topicCount, fencings, alterPartitions, reassignments, unregistrations, reassignmentsEnded: sim.reassignmentsEnded.size, partitions: [...image.topicsById.values()].reduce((n, t) => n + t.partitions.size, 0), preferredLeaders, ...acknowledged, recoveryMs, snapshotFetches: cluster.delivered.get('snapshotId') ?? 0 }
 }
 
 /** Some seeds take snapshots often, so lagging and restarted members restore the controller's image from one. */
@@ -165,7 +181,7 @@ describe('controllers under simulation', () => {
     console.log(
       `controller simulation: ${summaries.length} runs, ${sum((s) => s.failovers)} controller failovers, ` +
         `${sum((s) => s.topics)} topics created, ${sum((s) => s.fencings)} brokers killed, ` +
-        `${sum((s) => s.alterPartitions)} ISR changes by AlterPartition, ${sum((s) => s.reassignments)} reassignments taken and ${sum((s) => s.reassignmentsEnded)} ended, ${sum((s) => s.registrations)} registrations and ${sum((s) => s.producerIdBlocks)} producer-id blocks committed, ` +
+        `${sum((s) => s.alterPartitions)} ISR changes by AlterPartition, ${sum((s) => s.reassignments)} reassignments taken and ${sum((s) => s.reassignmentsEnded)} ended, ${sum((s) => s.unregistrations)} brokers unregistered, ${sum((s) => s.registrations)} registrations and ${sum((s) => s.producerIdBlocks)} producer-id blocks committed, ` +
         `${summaries.filter((s) => s.snapshotFetches > 0).length} runs with a snapshot fetch, ` +
         `${sum((s) => s.preferredLeaders)} of ${sum((s) => s.partitions)} partitions led by their preferred replica at the end; ` +
         `simulated time from healing to agreement p50 ${recovery[Math.floor(recovery.length / 2)]} ms, max ${recovery.at(-1)} ms`,
@@ -174,6 +190,7 @@ describe('controllers under simulation', () => {
     expect(sum((s) => s.producerIdBlocks)).toBeGreaterThan(0)
     expect(sum((s) => s.alterPartitions)).toBeGreaterThan(0)
     expect(sum((s) => s.reassignmentsEnded)).toBeGreaterThan(0)
+    expect(sum((s) => s.unregistrations)).toBeGreaterThan(0)
     if (seeds.length >= 10) expect(summaries.filter((s) => s.snapshotFetches > 0).length).toBeGreaterThan(0)
   })
 
