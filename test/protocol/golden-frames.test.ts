@@ -150,6 +150,9 @@ const EXPECTED: Record<string, (header: any, body: any) => void> = {
   'list-partition-reassignments-v0-platformatic': (_, body) => {
     expect(body).toMatchObject({ timeoutMs: 30_000, topics: [{ name: 'golden-platformatic-reassign', partitionIndexes: [0] }] })
   },
+  'unregister-broker-v0-platformatic': (_, body) => {
+    expect(body).toEqual({ brokerId: 42 })
+  },
   'describe-cluster-v1-platformatic': (_, body) => {
     expect(body).toMatchObject({ includeClusterAuthorizedOperations: false, endpointType: 1 })
   },
