@@ -5,11 +5,12 @@
  * have moved; an id that is not registered is refused with BROKER_ID_NOT_REGISTERED, by the CLI and when a node that
  * is not the controller forwards the request; the node started again registers again. The broker session is a
  * minute long here, so nothing but the unregistration takes the killed node out of the cluster while the test runs.
- * A single node does not answer UnregisterBroker, and the CLI says so as kafka-cluster.sh does.
+ * A node unregistered while it runs (Kafka allows it) registers again at its next heartbeat, and its partitions take
+ * it back into their ISR. A single node does not answer UnregisterBroker, and the CLI says so as kafka-cluster.sh does.
  */
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../helpers/broker.js'
-import { clusterPerTest, type TestCluster } from '../../helpers/cluster.js'
+import { clusterPerTest, QUICK_CLUSTER_ARGS, type TestCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { withClient } from '../../helpers/kafka.js'
 import { brook, expectOneLineError, lines } from '../../cli/run-brook.js'
@@ -85,6 +86,28 @@ describe('unregistering a broker of a three-node cluster', () => {
     // Started again, the node registers again and is a live broker as before.
     await cluster.restart(victim)
     await waitFor('the node back as a live broker', async () => (await cluster.status(survivors[0]!)).liveBrokers.length === 3)
+  })
+
+  it('lets a node unregistered while it runs register again, and its partitions take it back into their ISR', async () => {
+    const cluster = await clusters.start({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
+    const server = ['--bootstrap-server', cluster.nodeIds.map((id) => cluster.nodes.get(id)!.address).join(',')]
+    expect((await brook(['topics', 'create', TOPIC, '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
+    const fullIsrs = async (id: number): Promise<boolean> => {
+      const topic = (await metadataOf(cluster, id)).topics.find((t) => t.name === TOPIC)
+      return topic?.partitions.length === 3 && topic.partitions.every((p) => p.isrNodes.length === 3 && p.leaderId >= 0)
+    }
+    await waitFor('every ISR whole', () => fullIsrs(1))
+    // The active controller's own node: its controller unregisters it, and it registers with itself again.
+    const controller = (await cluster.status(1)).controllerId
+    const unregistered = await brook(['cluster', 'unregister', '--id', String(controller), ...server])
+    expect(unregistered).toMatchObject({ code: 0, stdout: `Broker ${controller} is no longer registered.\n`, stderr: '' })
+    await waitFor('the node registered and unfenced again, and every ISR whole again', async () => {
+      for (const id of cluster.nodeIds) {
+        if ((await cluster.status(id)).liveBrokers.length !== 3 || !(await fullIsrs(id))) return false
+      }
+      return true
+    })
+    expect(cluster.nodes.get(controller)!.output()).toContain('no longer knows this registration (BROKER_ID_NOT_REGISTERED); registering again')
   })
 
   it('is not offered by a single node: the CLI says the cluster does not support it', async () => {
