@@ -3,7 +3,8 @@
  * unregistered with `brook cluster unregister --id`, and DescribeCluster, Metadata and `brook cluster status` no
  * longer list it as a broker, its partitions keep it as a replica but not in their ISR, and the leaderships it held
  * have moved; an id that is not registered is refused with BROKER_ID_NOT_REGISTERED, by the CLI and when a node that
- * is not the controller forwards the request; the node started again registers again. The broker session is a
+ * is not the controller forwards the request (which it answers once its own image shows the change); the node started
+ * again registers again. The broker session is a
  * minute long here, so nothing but the unregistration takes the killed node out of the cluster while the test runs.
  * A node unregistered while it runs (Kafka allows it) registers again at its next heartbeat, and its partitions take
  * it back into their ISR. A single node does not answer UnregisterBroker, and the CLI says so as kafka-cluster.sh does.
@@ -86,6 +87,19 @@ describe('unregistering a broker of a three-node cluster', () => {
     // Started again, the node registers again and is a live broker as before.
     await cluster.restart(victim)
     await waitFor('the node back as a live broker', async () => (await cluster.status(survivors[0]!)).liveBrokers.length === 3)
+  })
+
+  it('runs a request that a node which is not the controller forwards, and that node no longer lists the broker once it answers', async () => {
+    const cluster = await clusters.start({ nodes: 3, extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '60000'] })
+    const controller = (await cluster.status(1)).controllerId
+    const [victim, follower] = cluster.nodeIds.filter((id) => id !== controller) as [number, number]
+    await cluster.nodes.get(victim)!.kill()
+    const answer = await withClient(cluster.nodes.get(follower)!, (client) =>
+      client.request<UnregisterBrokerRequest, UnregisterBrokerResponse>(unregisterBroker, 0, { brokerId: victim }),
+    )
+    expect(answer).toMatchObject({ errorCode: ErrorCode.NONE, errorMessage: null })
+    // Right after the answer, on the node that forwarded it (it answers once its image shows the change).
+    expect((await metadataOf(cluster, follower)).brokers.map((b) => b.nodeId).sort()).toEqual([controller, follower].sort())
   })
 
   it('lets a node unregistered while it runs register again, and its partitions take it back into their ISR', async () => {
