@@ -12,10 +12,9 @@ import type { ClusterClient } from './cluster-client.js'
 import { BrokerError, checkError, CONTROLLER_LISTENER } from './kafka-client.js'
 import { unregisterBroker as unregisterBrokerApi, type UnregisterBrokerRequest, type UnregisterBrokerResponse } from '../protocol/messages/unregister-broker.js'
 import { ErrorCode } from '../protocol/errors.js'
+import { METADATA_TOPIC } from '../protocol/constants.js'
 import { toldIfResent } from './retry.js'
 
-/** The metadata log's topic, the one partition DescribeQuorum describes. */
-const METADATA_TOPIC = '__describedmetadata'
 /** DescribeCluster's endpointType for brokers (KIP-919). */
 const BROKER_ENDPOINTS = 1
 

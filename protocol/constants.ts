@@ -6,6 +6,13 @@
 /** Uuid.ZERO_UUID: "no topic id" (Metadata v10+, Fetch v13+, CreateTopics v7+, DeleteTopics v6+). */
 export const ZERO_UUID = '00000000-0000-0000-0000-000000000000'
 
+/**
+ * The metadata log's topic and its id (Kafka's Topic.CLUSTER_METADATA_TOPIC_NAME and Uuid.METADATA_TOPIC_ID): the one
+ * partition of the controller quorum's Fetch and FetchSnapshot, and the one DescribeQuorum describes (KIP-595).
+ */
+export const METADATA_TOPIC = '__cluster_metadata'
+export const METADATA_TOPIC_ID = '00000000-0000-0000-0000-000000000001'
+
 /** FetchRequest.json and ListOffsetsRequest.json `isolationLevel` (IsolationLevel.java). */
 export const IsolationLevel = { READ_UNCOMMITTED: 0, READ_COMMITTED: 1 } as const
 export type IsolationLevel = (typeof IsolationLevel)[keyof typeof IsolationLevel]

@@ -34,7 +34,7 @@
  * answers NOT_CONTROLLER or an error) and reports it through `onFatal`; it cannot know what survived.
  */
 import { ErrorCode } from '../../protocol/errors.js'
-import { ZERO_UUID } from '../../protocol/constants.js'
+import { METADATA_TOPIC, ZERO_UUID } from '../../protocol/constants.js'
 import { describeQuorum, type DescribeQuorumResponse } from '../../protocol/messages/describe-quorum.js'
 import { ConnectionError, KafkaClient } from '../../client/kafka-client.js'
 import type { ApiSpec } from '../../protocol/schema.js'
@@ -58,7 +58,7 @@ import {
   type ElectLeadersRequest,
 } from './controller/controller.js'
 import type { MetadataImage } from './metadata/image.js'
-import { fromWireResponse, METADATA_TOPIC, toWireRequest } from './raft-wire.js'
+import { fromWireResponse, toWireRequest } from './raft-wire.js'
 import { sourceAddressOf, type QuorumVoter } from './voters.js'
 
 /** How often the active controller looks at broker sessions and preferred leaders (its `tick`), at most. */

@@ -18,7 +18,7 @@
  * read a message (a truncated batch, a record it does not know) throws `RaftWireError`; the transport drops such a
  * message, and the member asks again.
  */
-import { ZERO_UUID } from '../../protocol/constants.js'
+import { METADATA_TOPIC, METADATA_TOPIC_ID, ZERO_UUID } from '../../protocol/constants.js'
 import { codecFor, encodeToBuffer } from '../../protocol/codec.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { Reader } from '../../protocol/reader.js'
@@ -43,10 +43,6 @@ import {
 } from '../../protocol/messages/fetch-snapshot.js'
 import type { LeaderChangeRecord, RaftBatch } from '../../storage/raft-store.js'
 import type { RaftRequest, RaftResponse } from './raft/messages.js'
-
-/** The metadata log's topic and its id (Kafka's Topic.CLUSTER_METADATA_TOPIC_NAME and Uuid.METADATA_TOPIC_ID). */
-export const METADATA_TOPIC = '__cluster_metadata'
-export const METADATA_TOPIC_ID = '00000000-0000-0000-0000-000000000001'
 
 /** The version of each quorum API Brook sends and accepts (the only ones that carry every field). */
 export const RAFT_API_VERSIONS = { vote: 2, beginQuorumEpoch: 1, endQuorumEpoch: 1, fetch: 17, fetchSnapshot: 1 } as const

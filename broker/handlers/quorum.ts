@@ -19,11 +19,14 @@
  *   otherwise). v0-1 (topics by name) are not offered: every Brook node sends v2+.
  * - DescribeQuorum v0-2 (KIP-595): on the controller listener the leader answers and others say
  *   NOT_LEADER_OR_FOLLOWER with the leader they know; on the client listener (describeQuorumHandler) a node forwards
- *   the request to the leader, as Kafka's brokers forward it to the controller.
+ *   the request to the leader, as Kafka's brokers forward it to the controller. A request that does not name exactly
+ *   `__cluster_metadata` partition 0 gets UNKNOWN_TOPIC_OR_PARTITION for each partition it names, as KafkaRaftClient's
+ *   handleDescribeQuorumRequest answers.
  *
  * Services without a quorum (a single node) never route here: these handlers are only in the cluster's dispatchers.
  */
 import { ErrorCode } from '../../protocol/errors.js'
+import { METADATA_TOPIC } from '../../protocol/constants.js'
 import type { ApiSpec } from '../../protocol/schema.js'
 import type { VersionRange } from '../../protocol/versions.js'
 import { vote } from '../../protocol/messages/vote.js'
@@ -81,14 +84,42 @@ export const quorumFetchHandler = raftHandler(fetch, '15-17')
 export const fetchSnapshotHandler = raftHandler(fetchSnapshot, '1')
 
 /** DescribeQuorum on the controller listener: the leader's view, or NOT_LEADER_OR_FOLLOWER elsewhere. */
-export const controllerDescribeQuorumHandler = defineHandler<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, '0-2', (_request, { services }) =>
-  quorumOf(services).describeQuorum({ forward: false }),
+export const controllerDescribeQuorumHandler = defineHandler<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, '0-2', (request, { services }) =>
+  namesMetadataPartition(request) ? quorumOf(services).describeQuorum({ forward: false }) : unknownPartitions(request),
 )
 
 /** DescribeQuorum on the client listener: forwarded to the leader. */
-export const describeQuorumHandler = defineHandler<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, '0-2', (_request, { services }) =>
-  quorumOf(services).describeQuorum({ forward: true }),
+export const describeQuorumHandler = defineHandler<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, '0-2', (request, { services }) =>
+  namesMetadataPartition(request) ? quorumOf(services).describeQuorum({ forward: true }) : unknownPartitions(request),
 )
+
+/** Whether a DescribeQuorum names `__cluster_metadata` partition 0 and nothing else (KafkaRaftClient's hasValidTopicPartition). */
+function namesMetadataPartition(request: DescribeQuorumRequest): boolean {
+  const [topic] = request.topics
+  return request.topics.length === 1 && topic!.topicName === METADATA_TOPIC && topic!.partitions.length === 1 && topic!.partitions[0]!.partitionIndex === 0
+}
+
+/** UNKNOWN_TOPIC_OR_PARTITION for every partition a DescribeQuorum names (Kafka's getPartitionLevelErrorResponse). */
+function unknownPartitions(request: DescribeQuorumRequest): DescribeQuorumResponse {
+  return {
+    errorCode: ErrorCode.NONE,
+    errorMessage: null,
+    topics: request.topics.map((topic) => ({
+      topicName: topic.topicName,
+      partitions: topic.partitions.map(({ partitionIndex }) => ({
+        partitionIndex,
+        errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        errorMessage: null,
+        leaderId: -1,
+        leaderEpoch: -1,
+        highWatermark: -1n,
+        currentVoters: [],
+        observers: [],
+      })),
+    })),
+    nodes: [],
+  }
+}
 
 export const brokerRegistrationHandler = defineHandler<BrokerRegistrationRequest, BrokerRegistrationResponse>(
   brokerRegistration,

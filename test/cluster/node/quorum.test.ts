@@ -19,6 +19,7 @@ import { KafkaClient } from '../../../client/kafka-client.js'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { vote, type VoteRequest, type VoteResponse } from '../../../protocol/messages/vote.js'
 import { fetch, type FetchRequest, type FetchResponse } from '../../../protocol/messages/fetch.js'
+import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../../../protocol/messages/describe-quorum.js'
 import { toWireRequest } from '../../../broker/cluster/raft-wire.js'
 
 const SESSION_TIMEOUT_MS = 3000
@@ -110,6 +111,35 @@ describe('a three-node cluster', () => {
     }
     const after = await cluster.status(1)
     expect([after.leaderId, after.leaderEpoch]).toEqual([before.leaderId, before.leaderEpoch])
+  })
+
+  it('answers DescribeQuorum for __cluster_metadata partition 0 only, UNKNOWN_TOPIC_OR_PARTITION for anything else, on both listeners', async () => {
+    const leaderId = (await cluster.status(1)).leaderId
+    for (const port of [cluster.nodes.get(2)!.port, cluster.controllerPort(leaderId)]) {
+      const client = await KafkaClient.connect('127.0.0.1', port, { clientId: 'describe-quorum' })
+      try {
+        const ask = (topics: DescribeQuorumRequest['topics']) => client.request<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, 2, { topics })
+        const metadataLog = await ask([{ topicName: '__cluster_metadata', partitions: [{ partitionIndex: 0 }] }])
+        expect(metadataLog.topics[0]!.partitions[0]).toMatchObject({ partitionIndex: 0, errorCode: ErrorCode.NONE, leaderId })
+        // Kafka's KafkaRaftClient answers each partition named with UNKNOWN_TOPIC_OR_PARTITION unless the request names
+        // exactly the metadata log's one partition.
+        const wrong = [
+          [{ topicName: 'readings', partitions: [{ partitionIndex: 0 }] }],
+          [{ topicName: '__cluster_metadata', partitions: [{ partitionIndex: 1 }] }],
+          [{ topicName: '__cluster_metadata', partitions: [{ partitionIndex: 0 }, { partitionIndex: 1 }] }],
+          [{ topicName: '__cluster_metadata', partitions: [{ partitionIndex: 0 }] }, { topicName: 'readings', partitions: [{ partitionIndex: 3 }] }],
+        ]
+        for (const topics of wrong) {
+          const answer = await ask(topics)
+          expect(answer.errorCode).toBe(ErrorCode.NONE)
+          expect(answer.topics.map((t) => [t.topicName, t.partitions.map((p) => [p.partitionIndex, p.errorCode])])).toEqual(
+            topics.map((t) => [t.topicName, t.partitions.map((p) => [p.partitionIndex, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION])]),
+          )
+        }
+      } finally {
+        client.close()
+      }
+    }
   })
 
   it('elects another leader when the active controller is killed, fences it, and takes it back from its data directory', async () => {
