@@ -107,17 +107,27 @@ export const HeaderNames = {
   lateOperator: 'brook.late.operator',
   lateEventTime: 'brook.late.event-time',
   lateStreamTime: 'brook.late.stream-time',
+  lateValueBytes: 'brook.late.value-bytes',
 } as const
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 
 /**
- * The most of a value a dead letter holds (bytes). A record the input topic took whole, up to its max.message.bytes
- * (1 MiB by default), would not fit the dead-letter topic once the error headers are added: the cluster would refuse
- * it (MESSAGE_TOO_LARGE) at every retry, and one oversized reading would stop the pipeline. A longer value is cut
- * here, with its full size in `brook.error.value-bytes`; the input record itself stays where the origin headers say.
+ * The most of a value a dead letter or a late record holds (bytes). A record the input topic took whole, up to its
+ * max.message.bytes (1 MiB by default), would not fit the dead-letter or late-records topic once the error or late
+ * headers are added: the cluster would refuse it (MESSAGE_TOO_LARGE) at every retry, and one oversized reading would
+ * stop the pipeline. A longer value is cut here, with its full size in `brook.error.value-bytes` (`brook.late.value-bytes`);
+ * the input record itself stays where it was read.
  */
 export const DEAD_LETTER_VALUE_MAX_BYTES = 512 * 1024
+
+/** `value` cut to DEAD_LETTER_VALUE_MAX_BYTES, its full size then set in `headers[sizeHeader]`. */
+function cutToFit(value: Buffer | string | null, headers: Record<string, string>, sizeHeader: string): Buffer | string | null {
+  const bytes = value === null ? 0 : Buffer.byteLength(value)
+  if (bytes <= DEAD_LETTER_VALUE_MAX_BYTES) return value
+  headers[sizeHeader] = String(bytes)
+  return (typeof value === 'string' ? Buffer.from(value) : value!).subarray(0, DEAD_LETTER_VALUE_MAX_BYTES)
+}
 
 /** The counters of outputs that count when their commit is durable (metrics.ts). */
 const COMMITTED_COUNTERS = ['late', 'deadLetters', 'windowsEmitted', 'alerts'] as const
@@ -503,13 +513,9 @@ export class Task {
       return
     }
     this.sinceCommit.late++
-    const output: OutputRecord = {
-      topic,
-      key: rec.key,
-      value: rec.input ? this.inputValue(rec.input) : jsonOrText(rec.value),
-      timestamp: String(Date.now()),
-      headers: merged(rec.headers, { [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }) as Record<string, string>,
-    }
+    const headers = merged(rec.headers, { [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }) as Record<string, string>
+    const value = cutToFit(rec.input ? this.inputValue(rec.input) : jsonOrText(rec.value), headers, HeaderNames.lateValueBytes)
+    const output: OutputRecord = { topic, key: rec.key, value, timestamp: String(Date.now()), headers }
     this.outputs.push(output)
     if (rec.input !== undefined) this.lateOutputs.set(topic, { input: rec.input, output })
   }
@@ -527,12 +533,7 @@ export class Task {
   private deadLetter(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): void {
     this.sinceCommit.deadLetters++
     const headers: Record<string, string> = { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: error.message }
-    const bytes = value === null ? 0 : Buffer.byteLength(value)
-    if (bytes > DEAD_LETTER_VALUE_MAX_BYTES) {
-      value = (typeof value === 'string' ? Buffer.from(value) : value!).subarray(0, DEAD_LETTER_VALUE_MAX_BYTES)
-      headers[HeaderNames.errorValueBytes] = String(bytes)
-    }
-    this.outputs.push({ topic: this.env.plan.deadLetterTopic, key, value, timestamp: String(Date.now()), headers })
+    this.outputs.push({ topic: this.env.plan.deadLetterTopic, key, value: cutToFit(value, headers, HeaderNames.errorValueBytes), timestamp: String(Date.now()), headers })
   }
 
   private eventTime(value: unknown, message: KafkaMessage): number {

@@ -179,6 +179,31 @@ describe('bad input', () => {
     }
   })
 
+  test('a late reading too large for the late-records topic is cut to DEAD_LETTER_VALUE_MAX_BYTES, with its size in a header, and processing goes on', async () => {
+    // A valid reading of 1,048,480 bytes (its batch within the input topic's max.message.bytes, 1,048,588), late for
+    // every window: written whole to the late-records topic with the late headers added, it would be refused
+    // (MESSAGE_TOO_LARGE) at every retry and stop the pipeline.
+    const input = 'huge-late-readings'
+    const pipeline = await iotNamed('huge-late')
+    try {
+      const fields = { deviceId: 'd1', sensor: 'temperature', value: 23, unit: 'C', ts: 3 * S }
+      const padding = 'x'.repeat(1_048_480 - JSON.stringify({ ...fields, padding: '' }).length)
+      const huge = JSON.stringify({ ...fields, padding })
+      await setting.producer.send({ topic: input, messages: [reading('d1', 'temperature', 1000, 20)] })
+      await setting.producer.send({ topic: input, messages: [{ key: 'd1', value: huge }] })
+      await setting.producer.send({ topic: input, messages: [reading('d1', 'temperature', 1001, 21), reading('d1', 'temperature', 2000, 22)] })
+      const [late] = await readTopic(setting.kafka, 'huge-late-late', (r) => r.length >= 1)
+      expect(late!.value!.length).toBe(DEAD_LETTER_VALUE_MAX_BYTES)
+      expect(late!.value === huge.slice(0, DEAD_LETTER_VALUE_MAX_BYTES)).toBe(true)
+      expect(late!.headers).toMatchObject({ [HeaderNames.lateOperator]: 'stats-1m,avg-5m', [HeaderNames.lateEventTime]: String(3 * S), [HeaderNames.lateValueBytes]: '1048480' })
+      const stats = values(await readTopic(setting.kafka, 'huge-late-stats', (r) => r.length >= 1))
+      expect(stats[0]).toMatchObject({ deviceId: 'd1', windowStart: 960 * S, count: 2, avg: 20.5 })
+      await waitFor('the late counter', () => pipeline.metrics().late === 1)
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
   test('a record one branch dead-letters still reaches the branches declared after it', async () => {
     // Branches of one source: a sum that needs `value`, a count that reads nothing, and a plain copy.
     const b = new TopologyBuilder()
