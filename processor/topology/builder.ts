@@ -24,6 +24,7 @@ import { TopologyError } from '../errors.js'
 import { json, type Deserializer, type Serializer } from '../serde.js'
 import type { WindowSpec } from '../windows/spec.js'
 import type { EmitMode } from '../windows/windowed-aggregate.js'
+import { checkedTopic } from './plan.js'
 import { STATEFUL_KINDS, type AnyNode, type EventTimeSpec, type GroupFields, type ProcessorNode, type RecordContext, type SourceNode, type TableSpec, type Topology } from './topology.js'
 
 /** A node without the fields the builder assigns (distributes over the union of node kinds). */
@@ -48,17 +49,6 @@ class BuildState {
     this.names.add(name)
     return name
   }
-}
-
-/**
- * `topic` as a source, table or sink names it, checked against Kafka's rules for topic names (1 to 249 of letters,
- * digits, '.', '_' and '-'; not '.' or '..'): a TopologyError naming its role otherwise, before anything connects.
- */
-function checkedTopic(role: string, topic: unknown): string {
-  if (typeof topic !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(topic) || topic === '.' || topic === '..') {
-    throw new TopologyError(`${role} topic ${typeof topic === 'string' ? `'${topic}'` : String(topic)} is not a Kafka topic name: 1 to 249 letters, digits, '.', '_' and '-', not '.' or '..'`)
-  }
-  return topic
 }
 
 /**
@@ -299,6 +289,7 @@ export class WindowedStream<V> extends Handle {
   aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
     options = withName('aggregate', options)
     checkOutputs(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : [])])
+    if (options.lateTopic !== undefined) checkedTopic('late-records', options.lateTopic)
     const node = this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, window: this.window, aggregations, emit: options.emit ?? 'final', lateTopic: options.lateTopic })
     return new WindowResultStream(this.state, node)
   }
@@ -306,6 +297,7 @@ export class WindowedStream<V> extends Handle {
   /** An associative reducer per group and window (Spark's reduceByKeyAndWindow); results `{ value }`. */
   reduce(reducer: (a: V, b: V) => V, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
     options = withName('reduce', options)
+    if (options.lateTopic !== undefined) checkedTopic('late-records', options.lateTopic)
     const node = this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, window: this.window, reducer, emit: options.emit ?? 'final', lateTopic: options.lateTopic })
     return new WindowResultStream(this.state, node)
   }

@@ -47,6 +47,19 @@ export interface PlanOptions {
   deadLetterTopic?: string
 }
 
+/**
+ * `topic` as a source, table, sink or late-records option names it, or as the plan makes it (a changelog, a
+ * repartition topic, the dead-letter topic), checked against Kafka's rules for topic names (1 to 249 of letters,
+ * digits, '.', '_' and '-'; not '.' or '..'): a TopologyError naming its role otherwise, before anything connects,
+ * rather than the cluster's INVALID_TOPIC_EXCEPTION, which names no topic, when the pipeline creates it.
+ */
+export function checkedTopic(role: string, topic: unknown): string {
+  if (typeof topic !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(topic) || topic === '.' || topic === '..') {
+    throw new TopologyError(`${role} topic ${typeof topic === 'string' ? `'${topic}'` : String(topic)} is not a Kafka topic name: 1 to 249 letters, digits, '.', '_' and '-', not '.' or '..'`)
+  }
+  return topic
+}
+
 export function repartitionTopic(applicationId: string, keyByName: string): string {
   return `${applicationId}-${keyByName}-repartition`
 }
@@ -114,6 +127,13 @@ export function planTopology(topology: Topology, options: PlanOptions): Plan {
     })
   }
   const deadLetterTopic = options.deadLetterTopic ?? `${applicationId}-dlq`
+  // Names made of the application id and operator names may pass 249 characters even when each part is legal.
+  for (const topic of lateTopics) checkedTopic('late-records', topic)
+  checkedTopic('dead-letter', deadLetterTopic)
+  for (const s of subtopologies) {
+    for (const topic of s.repartitionTopics) checkedTopic('repartition', topic)
+    if (s.changelogTopic) checkedTopic('changelog', s.changelogTopic)
+  }
   // What the pipeline writes itself must not also get a sink's records, which its readers would take for its own.
   const roles = new Map<string, string>()
   for (const topic of lateTopics) roles.set(topic, 'late-records topic')

@@ -1,6 +1,7 @@
 /**
  * Topic names in a topology are checked against Kafka's rules when the topology is built, before anything connects:
- * a bad source, table or sink topic is a TopologyError naming its role and the rule, not an error about an operator
+ * a bad source, table, sink, late-records or dead-letter topic, or a changelog or repartition topic whose name the
+ * application id makes too long, is a TopologyError naming its role and the rule, not an error about an operator
  * name (a source's operator is named after its topic) or a broker's INVALID_TOPIC_EXCEPTION later.
  */
 import { describe, expect, it } from 'vitest'
@@ -20,6 +21,27 @@ describe('topic names in a topology', () => {
     const builder = new TopologyBuilder()
     expect(() => builder.stream('readings').to('alerts/high')).toThrow(new TopologyError(`sink topic 'alerts/high' ${RULE}`))
     expect(() => builder.globalTable('devices list')).toThrow(new TopologyError(`global table topic 'devices list' ${RULE}`))
+  })
+
+  it("refuses a late-records or dead-letter topic, and an application id that makes its own topics' names too long, naming the topic's role", () => {
+    const windowed = (lateTopic?: string) => {
+      const builder = new TopologyBuilder()
+      const readings = builder.stream('readings')
+      readings.groupByKey().windowedBy(tumbling({ size: '1m', grace: 0 })).aggregate({ n: count() }, { name: 'per-minute', lateTopic }).to('counts')
+      readings.keyBy(() => 'k', { name: 'by-k' }).to('keyed')
+      return builder
+    }
+    expect(() => windowed('late readings')).toThrow(new TopologyError(`late-records topic 'late readings' ${RULE}`))
+    const topology = windowed().build()
+    expect(() => planTopology(topology, { applicationId: 'app', lateTopic: 'late/readings' })).toThrow(new TopologyError(`late-records topic 'late/readings' ${RULE}`))
+    expect(() => planTopology(topology, { applicationId: 'app', deadLetterTopic: 'dead letters' })).toThrow(new TopologyError(`dead-letter topic 'dead letters' ${RULE}`))
+    // 'a' x 230 is a legal application id and '<id>-dlq' a legal topic, but '<id>-readings-store-changelog' has 255 characters.
+    const long = 'a'.repeat(230)
+    expect(() => planTopology(topology, { applicationId: long, lateTopic: 'late', deadLetterTopic: 'dlq' })).toThrow(new TopologyError(`changelog topic '${long}-readings-store-changelog' ${RULE}`))
+    const keyed = new TopologyBuilder()
+    keyed.stream('readings').keyBy(() => 'k', { name: 'by-k' }).to('keyed')
+    expect(() => planTopology(keyed.build(), { applicationId: 'a'.repeat(236), deadLetterTopic: 'dlq' })).toThrow(new TopologyError(`repartition topic '${'a'.repeat(236)}-by-k-repartition' ${RULE}`))
+    expect(planTopology(topology, { applicationId: 'a'.repeat(224) }).subtopologies[0]!.changelogTopic).toBe(`${'a'.repeat(224)}-readings-store-changelog`)
   })
 
   it('takes the longest legal name and names with dots, underscores and dashes', () => {
