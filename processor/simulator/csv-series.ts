@@ -6,9 +6,10 @@
  *   they are; without one, the first two columns are timestamp and value and the first row is data.
  * - Timestamps: `2013-12-02 21:15:00` (NAB's form) is UTC, as are the same with a `T`, without seconds, with a
  *   fraction, or a bare date. One with a zone (`Z`, `+02:00`) keeps its zone.
- * - A bad row (a timestamp or value that does not parse, the wrong number of fields, broken quoting) is reported
- *   through `onBad` with its line and skipped; it never stops the reading. csv-parse detects broken quoting where the
- *   quoted field ends, possibly lines later, so such a report covers the lines from the previous record on.
+ * - A bad row (a timestamp or value that does not parse, a timestamp before 1970, the wrong number of fields, broken
+ *   quoting) is reported through `onBad` with its line and skipped; it never stops the reading. csv-parse detects
+ *   broken quoting where the quoted field ends, possibly lines later, so such a report covers the lines from the
+ *   previous record on.
  */
 import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream'
@@ -135,6 +136,12 @@ export async function* readSeries(file: string, onBad: (bad: BadRow) => void): A
       const ts = parseTimestamp(record[timestamp]!)
       if (ts === null) {
         onBad({ file, line, reason: `unparsable timestamp '${record[timestamp]}'` })
+        continue
+      }
+      // Kafka's producer refuses a negative timestamp (ProducerRecord: "Timestamp should always be non-negative or
+      // null"), -1 means none, and the processor dead-letters event times below 0.
+      if (ts < 0) {
+        onBad({ file, line, reason: `timestamp '${record[timestamp]}' is before 1970-01-01T00:00:00Z: a Kafka record timestamp cannot be negative` })
         continue
       }
       const number = parseValue(record[value]!)

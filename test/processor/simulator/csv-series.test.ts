@@ -76,6 +76,16 @@ describe('readSeries', () => {
     ])
   })
 
+  it('reports timestamps before 1970, which no Kafka record timestamp can hold', async () => {
+    const { rows, bad } = await read('old.csv', 'timestamp,value\n1969-12-31 23:59:59,1\n1970-01-01 00:30:00+01:00,2\n1970-01-01 00:00:00,3\n0099-01-01 00:00:00,4\n')
+    expect(rows.map((r) => [r.ts, r.value])).toEqual([[0, 3]])
+    expect(bad.map((b) => [b.line, b.reason])).toEqual([
+      [2, "timestamp '1969-12-31 23:59:59' is before 1970-01-01T00:00:00Z: a Kafka record timestamp cannot be negative"],
+      [3, "timestamp '1970-01-01 00:30:00+01:00' is before 1970-01-01T00:00:00Z: a Kafka record timestamp cannot be negative"],
+      [5, "timestamp '0099-01-01 00:00:00' is before 1970-01-01T00:00:00Z: a Kafka record timestamp cannot be negative"],
+    ])
+  })
+
   it('refuses a file it cannot read with a one-line error', async () => {
     const missing = join(dir, 'nowhere.csv')
     const error = await (async () => {
