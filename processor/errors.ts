@@ -11,6 +11,9 @@
  *   co-partitioning mismatch, a changelog topic with the wrong partition count, a state directory another running
  *   instance holds: STATE_DIR_LOCKED). It is thrown before anything is consumed, with a message that names the
  *   operator, topic or directory.
+ * - `StateEncodingError`: a task's state cannot be encoded for its commit (a state of updateStateByKey or reduce, or
+ *   group fields, that msgpack cannot write: a cycle). The same state fails again at every retry from the task's
+ *   last commit, so the runner counts it as a record that fails, and stops the pipeline at the third in a row.
  * - `GuaranteeError`: the pipeline cannot start with exactly_once: the cluster has no transactions and exactly_once
  *   was asked for (TRANSACTIONS_UNSUPPORTED), or whether it has them stayed unknown, the cluster not answering
  *   definitively within a minute or answering an error such as an authorization failure (TRANSACTIONS_UNKNOWN).
@@ -51,6 +54,14 @@ export class TopologyError extends Error {
     super(message)
     this.name = 'TopologyError'
     this.code = code
+  }
+}
+
+/** A state entry could not be encoded for a commit; the message names the operator and the group. */
+export class StateEncodingError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'StateEncodingError'
   }
 }
 

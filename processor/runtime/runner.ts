@@ -26,7 +26,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join, resolve } from 'node:path'
 import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type KafkaMessage, type Message, type Producer, type RecordMetadata, type Transaction } from 'kafkajs'
-import { GuaranteeError, ProcessorErrorCode, TopologyError } from '../errors.js'
+import { GuaranteeError, ProcessorErrorCode, StateEncodingError, TopologyError } from '../errors.js'
 import { CacheBudget, TaskStore } from '../state/task-store.js'
 import { lockStateDirectory, type StateDirectoryLock } from '../state/state-directory.js'
 import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
@@ -912,11 +912,12 @@ class Runner implements RunningPipeline {
     }
     // The application's topics no longer fit it: no retry makes them fit.
     if (error instanceof TopologyError) return this.crash(error, true)
-    // Output the cluster refuses as such (a timestamp out of its range, a record too large) is refused again at every
-    // retry from the same commit: counted like a record whose processing fails, it stops the pipeline after a few.
+    // Output the cluster refuses as such (a timestamp out of its range, a record too large), and state the store
+    // cannot encode (a cycle in an updateStateByKey state), fail again at every retry from the same commit: counted
+    // like a record whose processing fails, they stop the pipeline after a few.
     const refusal = recordsRefused(error)
-    if (refusal !== null) {
-      error = refusedRecordsError(error, refusal)
+    if (refusal !== null) error = refusedRecordsError(error, refusal)
+    if (refusal !== null || error instanceof StateEncodingError) {
       if (this.failedTooOften(slot, slot.task.committedAt ?? slot.resumeAt, error)) return
     }
     if (this.consumerStoppedMs !== null) {

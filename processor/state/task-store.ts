@@ -28,6 +28,7 @@
 import { Level } from 'level'
 import { rmSync } from 'node:fs'
 import { ByteReader, ByteWriter, packPlain, unpackPlain, type EntryCodec } from './codec.js'
+import { StateEncodingError } from '../errors.js'
 
 /**
  * The format byte that opens every state record and marker. 2: a percentile's accumulator also holds the min and
@@ -269,7 +270,11 @@ export class TaskStore {
         if (value === undefined) continue
         out.string(this.operators[op]!)
         const mark = out.beginLength()
-        this.codecs[op]!.write(out, value)
+        try {
+          this.codecs[op]!.write(out, value)
+        } catch (error) {
+          throw new StateEncodingError(`the state of operator ${this.operators[op]} for group ${JSON.stringify(group)} cannot be stored: ${(error as Error)?.message ?? String(error)}`, { cause: error })
+        }
         out.endLength(mark)
       }
       if (out.length === empty) {

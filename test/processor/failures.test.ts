@@ -11,8 +11,9 @@
  * A source topic with more partitions than its changelog (partitions added to it) is refused at start and stops a
  * running pipeline once its consumer sees them, naming both topics, as Kafka Streams refuses such a changelog. An
  * existing repartition topic whose partition count is not the keyBy's is used as it is, with a warning.
- * Output the cluster refuses as such (a repartition record stamped in 2100: INVALID_TIMESTAMP) stops the pipeline
- * after three tries from the same commit, instead of re-initializing the task forever.
+ * Output the cluster refuses as such (a repartition record stamped in 2100: INVALID_TIMESTAMP), and state the store
+ * cannot encode (an updateStateByKey state holding a cycle), stop the pipeline after three tries from the same
+ * commit, instead of re-initializing the task forever.
  */
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -241,6 +242,35 @@ describe('output the cluster refuses', () => {
       const error = await stopped
       // Offset 0 is the last commit's position, not the reading to blame (offset 1): the error says so, and which records.
       expect(error?.message).toMatch(/^task 0_0 failed 3 times in a row at offset 0 of refused-input-0: the cluster refused records the task wrote since its last commit \(INVALID_TIMESTAMP: .*timestamp.*\): records stamped with their event time \(repartition records, /i)
+      expect(logged.filter((line) => line.includes('re-initializing'))).toHaveLength(2)
+    } finally {
+      await pipeline.stop().catch(() => {})
+    }
+  })
+})
+
+describe('state the store cannot encode', () => {
+  test('an updateStateByKey state holding a cycle stops the pipeline after three tries from the same commit, naming the operator, instead of re-initializing the task forever', async () => {
+    // The state is encoded (msgpack) only at the commit, which fails the same way at every retry from the last one.
+    const b = new TopologyBuilder()
+    b.stream<{ n: number; cycle?: boolean }>('cyclic-input')
+      .groupByKey()
+      .updateStateByKey((_state, v) => {
+        if (!v.cycle) return { n: v.n }
+        const state: Record<string, unknown> = { n: v.n }
+        state.self = state
+        return state
+      }, { name: 'latest' })
+      .to('cyclic-states')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'cyclic', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    const stopped = stopError(pipeline)
+    try {
+      await setting.producer.send({ topic: 'cyclic-input', messages: [event('a', { n: 1 })] })
+      await readTopic(setting.kafka, 'cyclic-states', (r) => r.length >= 1)
+      await setting.producer.send({ topic: 'cyclic-input', messages: [event('b', { n: 2, cycle: true })] })
+      const error = await stopped
+      expect(error?.message).toMatch(/^task 0_0 failed 3 times in a row at offset 1 of cyclic-input-0: the state of operator latest for group "b" cannot be stored: /)
       expect(logged.filter((line) => line.includes('re-initializing'))).toHaveLength(2)
     } finally {
       await pipeline.stop().catch(() => {})
