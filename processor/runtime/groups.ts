@@ -9,6 +9,12 @@
  * where key is the record key as groupKey writes it: a record without a key is `\x00`, never the group of a record
  * whose key is the empty string (Kafka tells a null key from an empty one, and so do the results' keys).
  *
+ * Invariant: two records share a group only when their keys and field values are the same. No part holds a raw
+ * \x1f (JSON escapes it), and a part that could be taken for another — a key or string holding \x1f or starting with
+ * \x1e, a string that is the JSON text of another value (`'1'`, `'null'`, `'[1]'`) or `'undefined'` (what a missing
+ * value writes) — is written as \x1e and its JSON string instead. Every other string is written as it is, so the
+ * groups of ordinary names (device ids, sensors) are those of earlier versions, whose state they find again.
+ *
  * The groups are remembered by record key, with the field names and values they were made from: a record whose
  * fields are those of a group remembered for its key (`Object.is` of each value, names in the same order) gets the
  * same group string and fields object. A key has several groups when its records carry several field values, as a
@@ -100,16 +106,41 @@ function withoutFields(by: unknown, key: string | null): Remembered {
   return { by, group: groupKey(key), fields: { key }, names: NO_NAMES, values: NO_NAMES }
 }
 
-// \x1f separates the key and the values (values holding it could collide).
 function withFields(by: unknown, key: string | null, fields: Record<string, unknown>): Remembered {
   const names: string[] = []
   const values: unknown[] = []
-  let group = groupKey(key)
+  let group = key !== null && mistakable(key) ? marked(key) : groupKey(key)
   for (const name in fields) {
     const v = fields[name]
     names.push(name)
     values.push(v)
-    group += `\x1f${typeof v === 'string' ? v : JSON.stringify(v)}`
+    group += `\x1f${typeof v !== 'string' ? JSON.stringify(v) : mistakable(v) || looksLikeJson(v) ? marked(v) : v}`
   }
   return { by, group, fields, names, values }
+}
+
+/** A string as a part of a group that no other part can be: \x1e, then its JSON (which holds no raw \x1f). */
+function marked(text: string): string {
+  return `\x1e${JSON.stringify(text)}`
+}
+
+/** Whether a string would hold a separator, or start like a marked part. */
+function mistakable(text: string): boolean {
+  return text.charCodeAt(0) === 0x1e || text.includes('\x1f')
+}
+
+const JSON_NUMBER = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i
+
+/** Whether a string is what another value writes in a group: JSON that is not a string, or `undefined`. */
+function looksLikeJson(text: string): boolean {
+  if (text === 'null' || text === 'true' || text === 'false' || text === 'undefined' || JSON_NUMBER.test(text)) return true
+  const first = text.charCodeAt(0)
+  // Of what JSON.stringify writes for a value that is not a string, only objects and arrays are left: '{' and '['.
+  if (first !== 0x7b && first !== 0x5b) return false
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
 }

@@ -30,6 +30,35 @@ describe('groups', () => {
     expect(keys.map(groupKey)).toEqual(['\x00', '', '\x00\x00', '\x00\x00\x00', 'a'])
   })
 
+  test('field values that only look alike are different groups: a number and its digits, null and "null", no value and "undefined", \\x1f inside a value or key', () => {
+    // Before, each pair made one group: a count per floor counted floor 1 and floor "1" together, under whichever came first.
+    const cases: [string | null, Record<string, unknown>][] = [
+      ['k', { floor: 1 }],
+      ['k', { floor: '1' }],
+      ['k', { floor: null }],
+      ['k', { floor: 'null' }],
+      ['k', { floor: true }],
+      ['k', { floor: 'true' }],
+      ['k', { floor: undefined }],
+      ['k', { floor: 'undefined' }],
+      ['k', { floor: { a: 1 } }],
+      ['k', { floor: '{"a":1}' }],
+      ['k', { floor: [1] }],
+      ['k', { floor: '[1]' }],
+      ['k', { floor: '"1"' }],
+      ['k', { floor: '\x1e"1"' }],
+      ['k', { a: 'x\x1fy', b: 'z' }],
+      ['k', { a: 'x', b: 'y\x1fz' }],
+      ['k\x1fx', { a: 'y', b: 'z' }],
+      ['k', { a: 'x', b: 'y', c: 'z' }],
+    ]
+    const groups = new Groups(byFields)
+    const made = cases.map(([key, fields]) => groups.of(key, fields).group)
+    expect(new Set(made).size).toBe(cases.length)
+    // Strings that cannot be mistaken for another value keep their group, as do values that are not strings.
+    expect(groups.of('k', { sensor: 'temperature', site: 'plant-a', floor: 3, room: 'null room' }).group).toBe('k\x1ftemperature\x1fplant-a\x1f3\x1fnull room')
+  })
+
   test('a record of a remembered key gets the group of its own field values', () => {
     const groups = new Groups(byFields)
     const first = groups.of('device-1', { deviceId: 'device-1', site: 'plant-a' })
