@@ -121,6 +121,18 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
  */
 export const DEAD_LETTER_VALUE_MAX_BYTES = 512 * 1024
 
+/**
+ * The most of an error's message a dead letter's `brook.error.reason` holds (characters). A user function's message
+ * may hold the whole record (`throw new Error(\`bad reading: ${JSON.stringify(r)}\`)`): beside the value's first
+ * 512 KiB, a reason that size too would again make the dead letter too large for its topic.
+ */
+const DEAD_LETTER_REASON_MAX_CHARS = 1024
+
+/** An error's message as a dead letter's reason: at most DEAD_LETTER_REASON_MAX_CHARS, then how long it was. */
+function reasonOf(message: string): string {
+  return message.length <= DEAD_LETTER_REASON_MAX_CHARS ? message : `${message.slice(0, DEAD_LETTER_REASON_MAX_CHARS)}… (${message.length} characters in all)`
+}
+
 /** `value` cut to DEAD_LETTER_VALUE_MAX_BYTES, its full size then set in `headers[sizeHeader]`. */
 function cutToFit(value: Buffer | string | null, headers: Record<string, string>, sizeHeader: string): Buffer | string | null {
   const bytes = value === null ? 0 : Buffer.byteLength(value)
@@ -532,7 +544,7 @@ export class Task {
 
   private deadLetter(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): void {
     this.sinceCommit.deadLetters++
-    const headers: Record<string, string> = { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: error.message }
+    const headers: Record<string, string> = { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: reasonOf(error.message) }
     this.outputs.push({ topic: this.env.plan.deadLetterTopic, key, value: cutToFit(value, headers, HeaderNames.errorValueBytes), timestamp: String(Date.now()), headers })
   }
 

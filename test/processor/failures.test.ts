@@ -101,6 +101,32 @@ describe('user code that throws', () => {
     }
   })
 
+  test('a function that throws with the whole record in its message dead-letters a 700 KB record with the reason cut, and processing goes on', async () => {
+    // The reason is a header: whole, with the value's first 512 KiB beside it, the dead letter passed the topic's
+    // max.message.bytes (1,048,588), was refused at every retry, and the pipeline stopped.
+    const b = new TopologyBuilder()
+    b.stream<{ value: unknown }>('fail-messages')
+      .map((r) => {
+        if (typeof r.value !== 'number') throw new Error(`bad reading: ${JSON.stringify(r)}`)
+        return r
+      })
+      .to('fail-messages-out')
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-messages', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200 })
+    try {
+      const huge = JSON.stringify({ value: 'x', padding: 'y'.repeat(700_000) })
+      await setting.producer.send({ topic: 'fail-messages', messages: [{ key: 'd1', value: huge }, event('d1', { value: 1 })] })
+      const [dead] = await readTopic(setting.kafka, 'fail-messages-dlq', (r) => r.length >= 1)
+      const reason = dead!.headers[HeaderNames.errorReason]!
+      expect(reason.length).toBeLessThan(2048)
+      expect(reason).toMatch(/^map map-1 threw: bad reading: \{"value":"x","padding":"yyy/)
+      expect(reason).toMatch(/… \(700056 characters in all\)$/)
+      expect(dead!.headers[HeaderNames.errorValueBytes]).toBe(String(huge.length))
+      expect(values(await readTopic(setting.kafka, 'fail-messages-out', (r) => r.length >= 1))).toEqual([{ value: 1 }])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
   test('a sink serializer that throws or returns no bytes dead-letters that output, with the reason; other outputs and the pipeline go on', async () => {
     interface Reading {
       n: number
