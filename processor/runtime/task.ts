@@ -161,13 +161,24 @@ function headersOf(message: KafkaMessage): Record<string, string> {
  * and its arguments are passed apart, not as a closure, so the per-record path allocates no function for the call.
  */
 function user<T, A, B, C = undefined>(node: ProcessorNode | string, fn: (a: A, b: B, c: C) => T, a: A, b: B, c?: C): T {
+  let result: T
   try {
-    return fn(a, b, c as C)
+    result = fn(a, b, c as C)
   } catch (error) {
     if (error instanceof RecordError) throw error
-    const what = typeof node === 'string' ? node : `${node.kind} ${node.name}`
-    throw new RecordError(ProcessorErrorCode.userFunction, `${what} threw: ${(error as Error)?.message ?? String(error)}`)
+    throw new RecordError(ProcessorErrorCode.userFunction, `${userFunctionName(node)} threw: ${(error as Error)?.message ?? String(error)}`)
   }
+  // An async function (a pipeline run without type checks): its Promise would be written as {}, or, from a filter,
+  // let every record through. Its rejection is caught here, or it would be one no one handles, which ends the process.
+  if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+    void (result as PromiseLike<unknown>).then(undefined, () => {})
+    throw new RecordError(ProcessorErrorCode.userFunction, `${userFunctionName(node)} returned a Promise: user functions run synchronously (an async one would write {} and let every record through a filter)`)
+  }
+  return result
+}
+
+function userFunctionName(node: ProcessorNode | string): string {
+  return typeof node === 'string' ? node : `${node.kind} ${node.name}`
 }
 
 /**

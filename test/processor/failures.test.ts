@@ -1,7 +1,8 @@
 /**
  * User code that throws, on a real broker. What runs before any state changes (an event-time function, an
  * aggregation's value function, a deserializer, as well as filter/map/flatMap/keyBy/enrich/updateStateByKey) sends
- * the record to the dead-letter topic and processing goes on. An error that cannot be laid on one record before state
+ * the record to the dead-letter topic and processing goes on; so does such a function that returns a Promise (an
+ * async map or filter), which would otherwise write {} or let every record through. An error that cannot be laid on one record before state
  * changes (here a reduce function) makes the task start again from its last commit, at most three times at the same
  * offset: then the pipeline stops with one error that says where, instead of restarting forever (the dead letters
  * of work done again count once, when committed). Output a sink's
@@ -122,6 +123,35 @@ describe('user code that throws', () => {
       expect(reason).toMatch(/… \(700056 characters in all\)$/)
       expect(dead!.headers[HeaderNames.errorValueBytes]).toBe(String(huge.length))
       expect(values(await readTopic(setting.kafka, 'fail-messages-out', (r) => r.length >= 1))).toEqual([{ value: 1 }])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
+  test('an async map or filter dead-letters the record, saying so, instead of writing {} or letting every record through', async () => {
+    // A Promise where a value is expected: JSON writes it as {}, and as a filter's answer it is always true. One that
+    // rejects, left alone, would be a rejection no one handles, which ends the process.
+    const b = new TopologyBuilder()
+    const source = b.stream<{ n: number; keep: boolean }>('fail-async')
+    source.map(async (r) => {
+      if (r.n < 0) throw new Error('negative')
+      return { ...r, doubled: r.n * 2 }
+    }).to('fail-async-mapped')
+    // TypeScript refuses an async predicate; a pipeline run without type checks (tsx, JavaScript) does not.
+    source.filter((async (r: { keep: boolean }) => r.keep) as unknown as (r: { keep: boolean }) => boolean).to('fail-async-kept')
+    source.to('fail-async-copy')
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-async', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200 })
+    try {
+      await setting.producer.send({ topic: 'fail-async', messages: [event('a', { n: 1, keep: false }), event('a', { n: -1, keep: true })] })
+      const dead = await readTopic(setting.kafka, 'fail-async-dlq', (r) => r.length >= 4)
+      expect(dead.map((r) => [r.headers[HeaderNames.errorOffset], r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]])).toEqual([
+        ['0', 'USER_FUNCTION_FAILED', 'map map-1 returned a Promise: user functions run synchronously (an async one would write {} and let every record through a filter)'],
+        ['0', 'USER_FUNCTION_FAILED', 'filter filter-3 returned a Promise: user functions run synchronously (an async one would write {} and let every record through a filter)'],
+        ['1', 'USER_FUNCTION_FAILED', 'map map-1 returned a Promise: user functions run synchronously (an async one would write {} and let every record through a filter)'],
+        ['1', 'USER_FUNCTION_FAILED', 'filter filter-3 returned a Promise: user functions run synchronously (an async one would write {} and let every record through a filter)'],
+      ])
+      expect(values(await readTopic(setting.kafka, 'fail-async-copy', (r) => r.length >= 2))).toEqual([{ n: 1, keep: false }, { n: -1, keep: true }])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 4)
     } finally {
       await pipeline.stop()
     }
