@@ -163,11 +163,21 @@ export function mergeAll<A>(accumulation: Accumulation<unknown, A>, accs: Iterab
  * commutative) function of two values. The result field is `value`.
  */
 export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V } | null> {
+  // An async reducer (a pipeline run without type checks) would make its Promise the group's state, and one that
+  // rejects a rejection no one handles, which ends the process: it is caught, and the task fails as for a throw.
+  const reduce = (a: V, b: V): V => {
+    const reduced = reducer(a, b)
+    if (typeof (reduced as { then?: unknown } | null)?.then === 'function') {
+      void (reduced as PromiseLike<unknown>).then(undefined, () => {})
+      throw new Error('the reduce function returned a Promise: user functions run synchronously')
+    }
+    return reduced
+  }
   return {
     extract: (value) => value as V,
     create: () => null,
-    add: (acc, input) => ({ v: acc === null ? input : reducer(acc.v, input) }),
-    merge: (into, from) => (from === null ? into : into === null ? { v: from.v } : { v: reducer(into.v, from.v) }),
+    add: (acc, input) => ({ v: acc === null ? input : reduce(acc.v, input) }),
+    merge: (into, from) => (from === null ? into : into === null ? { v: from.v } : { v: reduce(into.v, from.v) }),
     result: (acc) => ({ value: acc === null ? null : acc.v }),
     write: (out, acc) => out.plain(acc),
     read: (from) => from.plain() as { v: V } | null,

@@ -279,6 +279,29 @@ describe('user code that throws', () => {
   })
 })
 
+describe('an async reduce function', () => {
+  test('stops the pipeline after three tries at the same offset, saying that it returned a Promise, instead of keeping one as the state', async () => {
+    // Its Promise would be the group's state (written as {}); one that rejects would end the process.
+    const b = new TopologyBuilder()
+    b.stream<{ n: number }>('fail-async-reduce')
+      .groupByKey()
+      .reduce((async (a: { n: number }, v: { n: number }) => {
+        if (v.n < 0) throw new Error('negative')
+        return { n: a.n + v.n }
+      }) as unknown as (a: { n: number }, v: { n: number }) => { n: number }, { name: 'async-sums' })
+      .to('fail-async-sums')
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-async-reduce', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
+    const stopped = stopError(pipeline)
+    try {
+      await setting.producer.send({ topic: 'fail-async-reduce', messages: [event('k', { n: 1 }), event('k', { n: -1 })] })
+      const error = await stopped
+      expect(error?.message).toBe('task 0_0 failed 3 times in a row at offset 1 of fail-async-reduce-0: the reduce function returned a Promise: user functions run synchronously')
+    } finally {
+      await pipeline.stop().catch(() => {})
+    }
+  })
+})
+
 describe('output the cluster refuses', () => {
   test('a reading stamped in 2100 behind a keyBy (its repartition record refused: INVALID_TIMESTAMP) stops the pipeline after three tries, saying why', async () => {
     // The event time travels as the repartition record's timestamp, which the broker refuses past
