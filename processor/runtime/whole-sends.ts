@@ -7,14 +7,15 @@
  *   transaction would then commit without those records;
  * - when one broker's request fails while another's is still in flight, the retry sends the other's batches again
  *   once that request returns, under new sequence numbers, and they are written twice (`sendPerPartition`).
- * So the runner and the simulator place every message on its partition themselves (with kafkajs's own default
- * partitioner, as kafkajs would), send each partition's messages as a send of their own (`sendPerPartition`), which
+ * So the runner and the simulator place every message on its partition themselves (where kafkajs's default
+ * partitioner would: `keyPartition` for a keyed message, kafkajs's own round robin for one without a key), send each partition's messages as a send of their own (`sendPerPartition`), which
  * rules out both, and still check that the answer names each partition written to. In the runner a send whose answer
  * misses one fails (`IncompleteSendError`), which aborts the transaction (exactly_once) or fails the commit
  * (at_least_once), and the task redoes the work from its last commit; the simulator sends those messages again
  * (`unanswered`).
  */
 import kafkajs, { type Admin, type Message, type PartitionMetadata, type RecordMetadata } from 'kafkajs'
+import { keyPartition } from './key-partition.js'
 
 const { Partitioners } = kafkajs
 
@@ -62,7 +63,13 @@ export class WholeSends {
       const partitionMetadata = this.metadata.get(topic)
       if (!partitionMetadata) throw new Error(`${topic}: its partitions are not known (WholeSends.learn)`)
       for (const message of messages) {
-        message.partition ??= this.partitioner({ topic, partitionMetadata, message })
+        if (message.partition === undefined || message.partition === null) {
+          // A keyed message's partition is Kafka's murmur2 of its key, as kafkajs's DefaultPartitioner computes it;
+          // a message without a key gets kafkajs's round robin.
+          message.partition = message.key === null || message.key === undefined
+            ? this.partitioner({ topic, partitionMetadata, message })
+            : keyPartition(message.key, partitionMetadata.length)
+        }
         targets.add(`${topic}-${message.partition}`)
       }
     }

@@ -10,6 +10,7 @@ import { IncompleteSendError, WholeSends, unanswered } from '../../processor/run
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { readTopic } from './helpers.js'
+import { partitionForKey } from '../../client/partitioner.js'
 
 let setting: KafkajsBroker
 beforeAll(async () => {
@@ -39,6 +40,20 @@ test('messages land on the partitions placed, and a send\'s answer names every o
     const placed = new Map(messages.map((m) => [String(m.value), m.partition]))
     for (const record of records) expect({ value: record.value, partition: record.partition }).toEqual({ value: record.value, partition: placed.get(record.value!) })
   }
+})
+
+test('a message with a 600 KB key is placed at once, where Kafka\'s partitioner puts the key, and is read there', async () => {
+  // kafkajs's own murmur2 is quadratic in the key's length (minutes of CPU for this key, the event loop held).
+  const sends = new WholeSends(setting.admin)
+  await sends.learn(['whole-a'])
+  const key = 'k'.repeat(600_000)
+  const topicMessages: { topic: string; messages: Message[] }[] = [{ topic: 'whole-a', messages: [{ key, value: 'large-key' }] }]
+  const targets = sends.place(topicMessages)
+  expect([...targets]).toEqual([`whole-a-${partitionForKey(Buffer.from(key), 4)}`])
+  const answer = await setting.producer.sendBatch({ topicMessages, acks: -1 })
+  expect(() => sends.check(targets, answer)).not.toThrow()
+  const records = await readTopic(setting.kafka, 'whole-a', (r) => r.some((record) => record.value === 'large-key'))
+  expect(records.filter((record) => record.value === 'large-key').map((record) => record.partition)).toEqual([partitionForKey(Buffer.from(key), 4)])
 })
 
 test('an answer that misses a partition: check names it, unanswered returns its messages', async () => {
