@@ -50,3 +50,21 @@ export const CoordinatorType = { GROUP: 0, TRANSACTION: 1 } as const
 /** ElectLeadersRequest.json `electionType` (v1+; v0 elects the preferred replica), Kafka's ElectionType (KIP-460). */
 export const ElectionType = { PREFERRED: 0, UNCLEAN: 1 } as const
 export type ElectionType = (typeof ElectionType)[keyof typeof ElectionType]
+
+/**
+ * The authorized operations Metadata (v8+), DescribeGroups (v3+) and DescribeCluster answer when asked for them: a
+ * 32-bit field with bit `code` set for each AclOperation code allowed (Utils.to32BitField). Without an authorizer,
+ * Kafka allows every operation the resource type supports (AuthHelper.authorizedOperations, AclEntry.supportedOperations),
+ * and a broker without ACLs answers so. NOT_REQUESTED is the JSON's default, answered when the request did not ask.
+ */
+const AclOperation = {
+  READ: 3, WRITE: 4, CREATE: 5, DELETE: 6, ALTER: 7, DESCRIBE: 8, CLUSTER_ACTION: 9, DESCRIBE_CONFIGS: 10, ALTER_CONFIGS: 11, IDEMPOTENT_WRITE: 12,
+} as const
+const bits = (...codes: number[]): number => codes.reduce((field, code) => field | (1 << code), 0)
+const { READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE } = AclOperation
+export const AuthorizedOperations = {
+  NOT_REQUESTED: -2147483648,
+  TOPIC: bits(READ, WRITE, CREATE, DESCRIBE, DELETE, ALTER, DESCRIBE_CONFIGS, ALTER_CONFIGS),
+  GROUP: bits(READ, DESCRIBE, DELETE, DESCRIBE_CONFIGS, ALTER_CONFIGS),
+  CLUSTER: bits(CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, ALTER, DESCRIBE),
+} as const

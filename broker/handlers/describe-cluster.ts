@@ -4,8 +4,10 @@
  * Behaviour
  * - The cluster id, the controller and the brokers: on a single node the node itself; on a cluster node the
  *   quorum's leader and the registered, unfenced brokers of the node's metadata image with their listener (as a
- *   KRaft broker lists the live brokers of its image). Authorized operations are Kafka's "not requested"
- *   value, as Brook has no ACLs.
+ *   KRaft broker lists the live brokers of its image).
+ * - includeClusterAuthorizedOperations: every operation the cluster supports, as Kafka answers without an authorizer
+ *   (AuthHelper.computeDescribeClusterResponse, authorizedOperations): Brook has no ACLs. Otherwise the JSON's
+ *   default, -2147483648 ("not requested").
  *
  * Version notes
  * - v1 adds endpointType (KIP-919). Brook's nodes answer as brokers: asking one for controllers (2) is
@@ -17,6 +19,7 @@ import {
   type DescribeClusterResponse,
 } from '../../protocol/messages/describe-cluster.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { AuthorizedOperations } from '../../protocol/constants.js'
 import { controllerIdOf, defineHandler, liveBrokerEndpoints, type BrokerServices } from '../handler.js'
 
 const BROKER_ENDPOINTS = 1
@@ -40,7 +43,7 @@ export const describeClusterHandler = defineHandler<DescribeClusterRequest, Desc
       clusterId: services.clusterId,
       controllerId: controllerIdOf(services),
       brokers: brokersOnly ? brokersOf(services) : [],
-      clusterAuthorizedOperations: -2147483648,
+      clusterAuthorizedOperations: request.includeClusterAuthorizedOperations ? AuthorizedOperations.CLUSTER : AuthorizedOperations.NOT_REQUESTED,
     }
   },
 )

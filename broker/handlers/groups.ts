@@ -14,7 +14,10 @@
  * - JoinGroup: MEMBER_ID_REQUIRED only from v4 (kafka-go's v1 joins hung on brokers that sent it earlier); session
  *   timeouts outside group.min/max.session.timeout.ms are INVALID_SESSION_TIMEOUT.
  * - LeaveGroup v0-2 name one member; v3+ a batch, each answered on its own (static members by instance id).
- * - DescribeGroups: an unknown group is described as Dead with no error, as Kafka does before v6.
+ * - DescribeGroups: an unknown group is described as Dead with no error, as Kafka does before v6. With
+ *   includeAuthorizedOperations (v3+) each group answered without an error carries every operation a group supports,
+ *   as Kafka answers without an authorizer (KafkaApis.handleDescribeGroupsRequest, AuthHelper.authorizedOperations):
+ *   Brook has no ACLs. Otherwise the JSON's default, -2147483648 ("not requested").
  * - ListGroups v4+: states filter (case-insensitive, like Kafka).
  * - DeleteGroups: only empty groups (NON_EMPTY_GROUP), unknown ones GROUP_ID_NOT_FOUND.
  * - Storage failures (the node refuses writes, see broker.ts): FindCoordinator and JoinGroup answer
@@ -37,7 +40,7 @@ import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse
 import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../../protocol/messages/list-groups.js'
 import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
 import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
-import { CoordinatorType } from '../../protocol/constants.js'
+import { AuthorizedOperations, CoordinatorType } from '../../protocol/constants.js'
 import { defineHandler, liveBrokerEndpoints, type BrokerServices } from '../handler.js'
 import type { CoordinatorPartitions } from '../coordinator-partitions.js'
 import { quote } from '../quote.js'
@@ -148,35 +151,43 @@ export const leaveGroupHandler = defineHandler<LeaveGroupRequest, LeaveGroupResp
 export const describeGroupsHandler = defineHandler<DescribeGroupsRequest, DescribeGroupsResponse>(
   describeGroups,
   '0-5',
-  (request, { services }) => ({
+  (request, { services, apiVersion }) => ({
     throttleTimeMs: 0,
     groups: request.groups.map((groupId) => {
-      const notHere = services.groups.coordinatorError(groupId)
-      if (notHere !== ErrorCode.NONE) return { errorCode: notHere, groupId, groupState: '', protocolType: '', protocolData: '', members: [] }
-      const group = services.groups.describe(groupId)
-      if (!group) {
-        return { errorCode: ErrorCode.NONE, groupId, groupState: GroupState.Dead, protocolType: '', protocolData: '', members: [] }
-      }
-      // Kafka shares member metadata only once a protocol is chosen and the group is not mid-rebalance.
-      const showMembers = group.state === GroupState.Stable || group.state === GroupState.CompletingRebalance
-      return {
-        errorCode: ErrorCode.NONE,
-        groupId,
-        groupState: group.state,
-        protocolType: group.protocolType ?? '',
-        protocolData: showMembers ? (group.protocolName ?? '') : '',
-        members: [...group.members.values()].map((m) => ({
-          memberId: m.memberId,
-          groupInstanceId: m.groupInstanceId,
-          clientId: m.clientId,
-          clientHost: m.clientHost,
-          memberMetadata: showMembers ? m.metadataFor(group.protocolName ?? '') : Buffer.alloc(0),
-          memberAssignment: group.state === GroupState.Stable ? m.assignment : Buffer.alloc(0),
-        })),
-      }
+      const described = describeGroup(services, groupId)
+      return apiVersion >= 3 && request.includeAuthorizedOperations && described.errorCode === ErrorCode.NONE
+        ? { ...described, authorizedOperations: AuthorizedOperations.GROUP }
+        : described
     }),
   }),
 )
+
+/** One group as DescribeGroups answers it, authorized operations aside. */
+function describeGroup(services: BrokerServices, groupId: string): DescribeGroupsResponse['groups'][number] {
+  const notHere = services.groups.coordinatorError(groupId)
+  if (notHere !== ErrorCode.NONE) return { errorCode: notHere, groupId, groupState: '', protocolType: '', protocolData: '', members: [] }
+  const group = services.groups.describe(groupId)
+  if (!group) {
+    return { errorCode: ErrorCode.NONE, groupId, groupState: GroupState.Dead, protocolType: '', protocolData: '', members: [] }
+  }
+  // Kafka shares member metadata only once a protocol is chosen and the group is not mid-rebalance.
+  const showMembers = group.state === GroupState.Stable || group.state === GroupState.CompletingRebalance
+  return {
+    errorCode: ErrorCode.NONE,
+    groupId,
+    groupState: group.state,
+    protocolType: group.protocolType ?? '',
+    protocolData: showMembers ? (group.protocolName ?? '') : '',
+    members: [...group.members.values()].map((m) => ({
+      memberId: m.memberId,
+      groupInstanceId: m.groupInstanceId,
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      memberMetadata: showMembers ? m.metadataFor(group.protocolName ?? '') : Buffer.alloc(0),
+      memberAssignment: group.state === GroupState.Stable ? m.assignment : Buffer.alloc(0),
+    })),
+  }
+}
 
 export const listGroupsHandler = defineHandler<ListGroupsRequest, ListGroupsResponse>(listGroups, '0-4', (request, { services }) => {
   const states = new Set(request.statesFilter.map((s) => s.toLowerCase()))

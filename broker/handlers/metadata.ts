@@ -29,7 +29,10 @@
  * - v10+ carries topic ids; v12 lets the request name a topic by id alone (name null) and answers with its name.
  *   Before v12 a null name is an invalid request (KafkaApis.handleTopicMetadataRequest): that topic is answered with
  *   INVALID_REQUEST and an empty name, since the response's name cannot be null before v12 either.
- * - Authorized operations (v8+) are answered with Kafka's "not requested" value, -2147483648, as Brook has no ACLs.
+ * - Authorized operations (v8+): when the request asks (includeTopicAuthorizedOperations, and
+ *   includeClusterAuthorizedOperations in v8-10), every operation a topic (or the cluster) supports, as Kafka answers
+ *   without an authorizer (KafkaApis.handleTopicMetadataRequest, AuthHelper.authorizedOperations): Brook has no ACLs.
+ *   Otherwise the JSON's default, -2147483648 ("not requested"), as is a topic asked for by an id that is unknown.
  */
 import {
   metadata,
@@ -38,7 +41,7 @@ import {
   type MetadataResponseTopic,
 } from '../../protocol/messages/metadata.js'
 import { ErrorCode, errorInfo, KafkaError } from '../../protocol/errors.js'
-import { ZERO_UUID } from '../../protocol/constants.js'
+import { AuthorizedOperations, ZERO_UUID } from '../../protocol/constants.js'
 import { controllerIdOf, defineHandler, liveBrokerEndpoints, type BrokerServices } from '../handler.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
 import { createTopicAtController } from '../cluster/topic-changes.js'
@@ -186,26 +189,45 @@ async function clusterMetadata(request: MetadataRequest, services: BrokerService
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(
   metadata,
   '0-12',
-  async (request, { services, apiVersion }) => {
-    if (services.quorum) return clusterMetadata(request, services, services.quorum, apiVersion)
-    const all = request.topics === null || (apiVersion === 0 && request.topics.length === 0)
-    const autoCreate = apiVersion < 4 || request.allowAutoTopicCreation
-    const topics = all
-      ? services.topics.list().map(describeTopic)
-      : await Promise.all(
-          request.topics!.map((wanted) => {
-            if (wanted.name !== null) return lookupOrCreate(services, wanted.name, autoCreate)
-            if (apiVersion < 12) return missing('', ErrorCode.INVALID_REQUEST, wanted.topicId)
-            const topic = services.topics.getById(wanted.topicId)
-            return topic ? describeTopic(topic) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
-          }),
-        )
-    return {
-      throttleTimeMs: 0,
-      brokers: liveBrokerEndpoints(services),
-      clusterId: services.clusterId,
-      controllerId: services.endpoint.nodeId,
-      topics,
-    }
-  },
+  async (request, { services, apiVersion }) =>
+    withAuthorizedOperations(request, apiVersion, services.quorum ? await clusterMetadata(request, services, services.quorum, apiVersion) : await nodeMetadata(request, services, apiVersion)),
 )
+
+/**
+ * The answer's authorized operations, when the request asks for them: every operation (Kafka without an authorizer),
+ * for each topic answered by name (KafkaApis sets them on those, not on the topics whose id is unknown).
+ */
+function withAuthorizedOperations(request: MetadataRequest, apiVersion: number, response: MetadataResponse): MetadataResponse {
+  if (apiVersion < 8) return response
+  const unknownId = (topic: MetadataResponseTopic) => topic.errorCode === ErrorCode.UNKNOWN_TOPIC_ID
+  return {
+    ...response,
+    clusterAuthorizedOperations: apiVersion <= 10 && request.includeClusterAuthorizedOperations ? AuthorizedOperations.CLUSTER : AuthorizedOperations.NOT_REQUESTED,
+    topics: request.includeTopicAuthorizedOperations
+      ? response.topics.map((topic) => (unknownId(topic) ? topic : { ...topic, topicAuthorizedOperations: AuthorizedOperations.TOPIC }))
+      : response.topics,
+  }
+}
+
+/** Metadata on a single node: its own topics. */
+async function nodeMetadata(request: MetadataRequest, services: BrokerServices, apiVersion: number): Promise<MetadataResponse> {
+  const all = request.topics === null || (apiVersion === 0 && request.topics.length === 0)
+  const autoCreate = apiVersion < 4 || request.allowAutoTopicCreation
+  const topics = all
+    ? services.topics.list().map(describeTopic)
+    : await Promise.all(
+        request.topics!.map((wanted) => {
+          if (wanted.name !== null) return lookupOrCreate(services, wanted.name, autoCreate)
+          if (apiVersion < 12) return missing('', ErrorCode.INVALID_REQUEST, wanted.topicId)
+          const topic = services.topics.getById(wanted.topicId)
+          return topic ? describeTopic(topic) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
+        }),
+      )
+  return {
+    throttleTimeMs: 0,
+    brokers: liveBrokerEndpoints(services),
+    clusterId: services.clusterId,
+    controllerId: services.endpoint.nodeId,
+    topics,
+  }
+}

@@ -205,6 +205,23 @@ describe('topics and metadata', () => {
       ])
     })
 
+    it('authorized operations (v8+) are every operation the topic and the cluster (v8-10) support when asked for, as Kafka without an authorizer answers', async () => {
+      // AclOperation codes as bits (Utils.to32BitField; AclEntry.supportedOperations). Topic: READ 3, WRITE 4, CREATE 5,
+      // DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11. Cluster: CREATE 5, ALTER 7, DESCRIBE 8,
+      // CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+      const topicOperations = 0b1101_1111_1000
+      const clusterOperations = 0b1_1111_1010_0000
+      const notRequested = -2147483648
+      const v8 = await metadataFor(client, 8, { topics: [named('created')], includeTopicAuthorizedOperations: true, includeClusterAuthorizedOperations: true })
+      expect([v8.topics[0]!.topicAuthorizedOperations, v8.clusterAuthorizedOperations]).toEqual([topicOperations, clusterOperations])
+      const all = await metadataFor(client, 12, { topics: null, includeTopicAuthorizedOperations: true })
+      expect(new Set(all.topics.map((t) => t.topicAuthorizedOperations))).toEqual(new Set([topicOperations]))
+      const notAsked = await metadataFor(client, 12, { topics: [named('created')] })
+      expect(notAsked.topics[0]!.topicAuthorizedOperations).toBe(notRequested)
+      const v8NotAsked = await metadataFor(client, 8, { topics: [named('created')] })
+      expect([v8NotAsked.topics[0]!.topicAuthorizedOperations, v8NotAsked.clusterAuthorizedOperations]).toEqual([notRequested, notRequested])
+    })
+
     it('auto-creates an unknown topic only when the request allows it (always before v4)', async () => {
       const refused = await metadataFor(client, 4, { topics: [named('not-asked-for')], allowAutoTopicCreation: false })
       expect(refused.topics[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)

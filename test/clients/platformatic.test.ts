@@ -179,6 +179,32 @@ describe('@platformatic/kafka 1.35 against one node', () => {
     }
   })
 
+  // AclOperation codes as bits (Utils.to32BitField), every operation the resource type supports
+  // (AclEntry.supportedOperations), which is what Kafka answers without an authorizer (AuthHelper.authorizedOperations).
+  // Group: READ 3, DELETE 6, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11. Cluster: CREATE 5, ALTER 7,
+  // DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+  const GROUP_OPERATIONS = 0b1101_0100_1000
+  const CLUSTER_OPERATIONS = 0b1_1111_1010_0000
+  const NOT_REQUESTED = -2147483648
+
+  it('admin.describeGroups with includeAuthorizedOperations gets every group operation, as Kafka without an authorizer answers', async () => {
+    const asked = await admin.describeGroups({ groups: ['plt-nobody'], includeAuthorizedOperations: true })
+    expect(asked.get('plt-nobody')!.authorizedOperations).toBe(GROUP_OPERATIONS)
+    const notAsked = await admin.describeGroups({ groups: ['plt-nobody'] })
+    expect(notAsked.get('plt-nobody')!.authorizedOperations).toBe(NOT_REQUESTED)
+  })
+
+  it('DescribeCluster with includeClusterAuthorizedOperations gets every cluster operation', async () => {
+    const connection = new Connection('plt-describe-cluster-operations')
+    await connection.connect(broker.host, broker.port)
+    try {
+      expect((await describeClusterV1.api.async(connection, true, 1)).clusterAuthorizedOperations).toBe(CLUSTER_OPERATIONS)
+      expect((await describeClusterV1.api.async(connection, false, 1)).clusterAuthorizedOperations).toBe(NOT_REQUESTED)
+    } finally {
+      await connection.close()
+    }
+  })
+
   it('admin.deleteTopics removes the topic', async () => {
     await admin.createTopics({ topics: ['short-lived'], partitions: 1, replicas: 1 })
     await admin.deleteTopics({ topics: ['short-lived'] })
