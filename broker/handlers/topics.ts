@@ -11,7 +11,9 @@
  *   ControllerApis.createTopics); a config without a value is INVALID_CONFIG, on a cluster node too.
  *   `validateOnly` checks everything and creates nothing.
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
- *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once.
+ *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once. A name or
+ *   id given twice, a v6 topic with both a name and an id, or with neither, is INVALID_REQUEST with Kafka's message,
+ *   and nothing is deleted for it (ControllerApis.deleteTopics).
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS, in Kafka's words
  *   (`partitionCountProblem`, as the controller answers it).
  * - On a cluster node CreateTopics, DeleteTopics and CreatePartitions go to the active controller (forwarded to it,
@@ -207,9 +209,41 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
 }
 
 /** DeleteTopics on a cluster node: the active controller deletes the topic; each node then drops its logs. */
+type DeletableTopic = { name: string | null; topicId: string }
+type DeletableTopicResult = DeleteTopicsResponse['responses'][number]
+
+/**
+ * The topics of a DeleteTopics request, split as Kafka's ControllerApis.deleteTopics does: those refused before any
+ * lookup (a name or id given more than once, a v6 topic with both a name and an id, or with neither: INVALID_REQUEST
+ * with Kafka's messages, one answer per mention), and the rest, each named once, by its name or by its id.
+ */
+function deletableTopics(request: DeleteTopicsRequest, apiVersion: number): { refused: DeletableTopicResult[]; wanted: DeletableTopic[] } {
+  const given = apiVersion >= 6 ? request.topics : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }))
+  const invalid = (name: string | null, topicId: string, errorMessage: string): DeletableTopicResult => ({ name, topicId, errorCode: ErrorCode.INVALID_REQUEST, errorMessage })
+  const refused: DeletableTopicResult[] = []
+  const named = given.filter((t) => t.name !== null && t.topicId === ZERO_UUID)
+  const byId = given.filter((t) => t.name === null && t.topicId !== ZERO_UUID)
+  for (const { name, topicId } of given) {
+    if (name === null && topicId === ZERO_UUID) refused.push(invalid(null, ZERO_UUID, 'Neither topic name nor id were specified.'))
+    if (name !== null && topicId !== ZERO_UUID) refused.push(invalid(name, topicId, 'You may not specify both topic name and topic id.'))
+  }
+  const twiceNamed = duplicates(named.map((t) => t.name))
+  const twiceById = duplicates(byId.map((t) => t.topicId))
+  const wanted: DeletableTopic[] = []
+  for (const topic of named) {
+    if (twiceNamed.has(topic.name)) refused.push(invalid(topic.name, ZERO_UUID, 'Duplicate topic name.'))
+    else wanted.push(topic)
+  }
+  for (const topic of byId) {
+    if (twiceById.has(topic.topicId)) refused.push(invalid(null, topic.topicId, 'Duplicate topic id.'))
+    else wanted.push(topic)
+  }
+  return { refused, wanted }
+}
+
 async function deleteTopicsInCluster(request: DeleteTopicsRequest, apiVersion: number, quorum: QuorumRunner, options: TopicChangeOptions): Promise<DeleteTopicsResponse> {
-  const wanted = apiVersion >= 6 ? request.topics : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }))
-  const responses = await Promise.all(
+  const { refused, wanted } = deletableTopics(request, apiVersion)
+  const deleted = await Promise.all(
     wanted.map(async ({ name, topicId }) => {
       const image = quorum.controller.image
       const topic = name !== null ? image.topic(name) : image.topicsById.get(topicId)
@@ -227,7 +261,7 @@ async function deleteTopicsInCluster(request: DeleteTopicsRequest, apiVersion: n
       return result(deleted.errorCode, deleted.errorMessage)
     }),
   )
-  return { throttleTimeMs: 0, responses }
+  return { throttleTimeMs: 0, responses: [...refused, ...deleted] }
 }
 
 export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopicsResponse>(
@@ -263,8 +297,8 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
   '0-6',
   async (request, { services, apiVersion }) => {
     if (services.quorum) return deleteTopicsInCluster(request, apiVersion, services.quorum, { forward: true })
-    const wanted = apiVersion >= 6 ? request.topics : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }))
-    const responses = await Promise.all(
+    const { refused, wanted } = deletableTopics(request, apiVersion)
+    const deleted = await Promise.all(
       wanted.map(async ({ name, topicId }) => {
         const topic = name !== null ? services.topics.get(name) : services.topics.getById(topicId)
         const result = (errorCode: number, errorMessage: string | null = errorCode ? errorInfo(errorCode).message : null) => ({
@@ -285,7 +319,7 @@ export const deleteTopicsHandler = defineHandler<DeleteTopicsRequest, DeleteTopi
         return result(ErrorCode.NONE)
       }),
     )
-    return { throttleTimeMs: 0, responses }
+    return { throttleTimeMs: 0, responses: [...refused, ...deleted] }
   },
 )
 

@@ -168,6 +168,36 @@ describe('topics and metadata', () => {
     })
   })
 
+  describe('DeleteTopics', () => {
+    const remove = (version: number, request: Partial<DeleteTopicsRequest>) =>
+      client.request<Partial<DeleteTopicsRequest>, DeleteTopicsResponse>(deleteTopics, version, { topics: [], topicNames: [], timeoutMs: 10_000, ...request })
+    const exists = async (name: string) => (await metadataFor(client, 12, { topics: [named(name)] })).topics[0]!.errorCode === ErrorCode.NONE
+
+    it('a topic named twice, by name and id at once, or by neither is INVALID_REQUEST and nothing is deleted (ControllerApis.deleteTopics)', async () => {
+      await create(client, [topicSpec('kept-twice'), topicSpec('kept-both'), topicSpec('gone-v6'), topicSpec('gone-v1')])
+      const { topics } = await metadataFor(client, 12, { topics: [named('kept-both')] })
+      const keptId = topics[0]!.topicId!
+      const v6 = await remove(6, {
+        topics: [named('kept-twice'), { name: 'kept-both', topicId: keptId }, { name: null, topicId: ZERO_UUID }, named('gone-v6'), named('kept-twice')],
+      })
+      expect(v6.responses.map((r) => [r.name, r.errorCode, r.errorMessage])).toEqual(expect.arrayContaining([
+        ['kept-twice', ErrorCode.INVALID_REQUEST, 'Duplicate topic name.'],
+        ['kept-both', ErrorCode.INVALID_REQUEST, 'You may not specify both topic name and topic id.'],
+        [null, ErrorCode.INVALID_REQUEST, 'Neither topic name nor id were specified.'],
+        ['gone-v6', ErrorCode.NONE, null],
+      ]))
+      const v1 = await remove(1, { topicNames: ['kept-twice', 'gone-v1', 'kept-twice'] })
+      expect(v1.responses.map((r) => [r.name, r.errorCode])).toEqual(expect.arrayContaining([
+        ['kept-twice', ErrorCode.INVALID_REQUEST],
+        ['gone-v1', ErrorCode.NONE],
+      ]))
+      expect(await exists('kept-twice')).toBe(true)
+      expect(await exists('kept-both')).toBe(true)
+      expect(await exists('gone-v6')).toBe(false)
+      expect(await exists('gone-v1')).toBe(false)
+    })
+  })
+
   describe('Metadata', () => {
     it('v0: an empty topic list means all topics (MetadataRequest.json: only in v0)', async () => {
       const response = await metadataFor(client, 0, { topics: [] })
