@@ -505,8 +505,10 @@ export class GroupCoordinator implements PartitionLoader {
    * a member or an instance id must come from a member of the current generation (a generation for a group that does
    * not exist is from an older one: ILLEGAL_GENERATION); a standalone commit (generation -1, no member) is allowed
    * only while the group has no members (UNKNOWN_MEMBER_ID otherwise). Members' commits wait out
-   * CompletingRebalance. A transactional commit (TxnOffsetCommit, `options.transaction`) is checked the same way when
-   * it names a member (KIP-447), and is held pending until its transaction's marker decides it.
+   * CompletingRebalance. The empty group id is a group like any other here, as in Kafka (GroupCoordinatorService
+   * keeps it for old consumers' commits); TxnOffsetCommit refuses it before this. A transactional commit
+   * (TxnOffsetCommit, `options.transaction`) is checked the same way when it names a member (KIP-447), and is held
+   * pending until its transaction's marker decides it.
    */
   async commitOffsets(
     groupId: string,
@@ -516,7 +518,6 @@ export class GroupCoordinator implements PartitionLoader {
     options: { transaction?: TxnOffsetProducer } = {},
   ): Promise<number[]> {
     const all = (code: number): number[] => offsets.map(() => code)
-    if (groupId === '') return all(ErrorCode.INVALID_GROUP_ID)
     const notHere = this.store.errorFor(groupId)
     if (notHere !== ErrorCode.NONE) return all(notHere)
     await this.store.ensureOffsetsTopic()

@@ -6,6 +6,8 @@
  *   FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS otherwise); generation -1 without a member is a standalone commit,
  *   allowed while the group has no members (v0 is always standalone). Unknown topics or partitions are
  *   UNKNOWN_TOPIC_OR_PARTITION, metadata over offset.metadata.max.bytes OFFSET_METADATA_TOO_LARGE, per partition.
+ *   The empty group id is accepted, as Kafka keeps it for old consumers' commits (GroupCoordinatorService.commitOffsets
+ *   and fetchOffsets refuse only a null one); JoinGroup refuses it, so it only ever holds standalone commits.
  *   The answer goes out once the commit is written to __consumer_offsets.
  * - OffsetFetch: -1 (with metadata "" and leader epoch -1) for a partition without an offset, as Kafka answers, and
  *   for an unknown group; a null topic list (v2+) means every partition the group has an offset for. With

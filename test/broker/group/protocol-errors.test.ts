@@ -285,6 +285,14 @@ describe('group protocol edge cases over the wire', () => {
       await expectUndisturbed('guarded', member!)
     })
 
+    it('the empty group id takes standalone commits and fetches, as Kafka keeps it for old consumers (GroupCoordinatorService.commitOffsets)', async () => {
+      const c = await client()
+      for (const version of [0, 2, 8]) {
+        expect(await commit(c, { version, groupId: '', offsets: { events: { 0: BigInt(10 + version) } } }), `v${version}`).toEqual({ events: { 0: Err.NONE } })
+        expect(await committedOffsets(c, '', { events: [0] })).toEqual({ events: { 0: BigInt(10 + version) } })
+      }
+    })
+
     it('OffsetFetch v8 answers several groups at once (KIP-709), each with its own offsets, -1 where there are none', async () => {
       const c = await client()
       await commit(c, { groupId: 'multi-a', offsets: { events: { 0: 3n, 2: 7n } } })
