@@ -9,7 +9,8 @@
  *   that does not exist.
  * - DescribeTransactions: a transactional id's state under Kafka's names (Empty, Ongoing, PrepareCommit, ...), its
  *   timeout, start time, producer id and epoch and partitions; TRANSACTIONAL_ID_NOT_FOUND for an id the coordinator
- *   does not know; NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while loading) for an id another node coordinates.
+ *   does not know; NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while loading) for an id another node coordinates;
+ *   INVALID_REQUEST for the empty id (TransactionCoordinator.handleDescribeTransactions).
  * - ListTransactions: every transactional id this node coordinates, filtered by state names (unknown names are
  *   echoed in unknownStateFilters, as Kafka does), producer ids, and (v1) transactions running longer than
  *   durationFilter ms.
@@ -55,7 +56,7 @@ export const describeTransactionsHandler = defineHandler<DescribeTransactionsReq
   (request, { services }) => ({
     throttleTimeMs: 0,
     transactionStates: request.transactionalIds.map((transactionalId) => {
-      const notHere = services.transactions.coordinatorError(transactionalId)
+      const notHere = services.transactions.requestError(transactionalId)
       if (notHere !== ErrorCode.NONE) {
         return { errorCode: notHere, transactionalId, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: -1n, producerId: -1n, producerEpoch: -1, topics: [] }
       }

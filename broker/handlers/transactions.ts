@@ -25,6 +25,9 @@
  * - On a cluster node a transactional id's requests go to its coordinator (the leader of its partition of
  *   __transaction_state): any other node answers NOT_COORDINATOR. TxnOffsetCommit goes to the group's coordinator.
  * - A failed write to __transaction_state is NOT_COORDINATOR (the client looks the coordinator up again).
+ * - The empty transactional id is INVALID_REQUEST in InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn and EndTxn,
+ *   as Kafka's TransactionCoordinator answers it (handleInitProducerId, handleAddPartitionsToTransaction,
+ *   endTransaction); only a null one makes an idempotent producer.
  *
  * Version notes
  * - PRODUCER_FENCED (KIP-588) goes to InitProducerId v4+, AddPartitionsToTxn v2+, AddOffsetsToTxn v2+, EndTxn v2+ and

@@ -189,6 +189,15 @@ export class TransactionCoordinator implements PartitionLoader {
     return this.partitions.errorFor(transactionalId)
   }
 
+  /**
+   * What a request naming `transactionalId` is answered before anything else: INVALID_REQUEST for the empty id, which
+   * Kafka's TransactionCoordinator refuses in InitProducerId, AddPartitionsToTxn (verification too), AddOffsetsToTxn,
+   * EndTxn and DescribeTransactions; else `coordinatorError`.
+   */
+  requestError(transactionalId: string): number {
+    return transactionalId === '' ? ErrorCode.INVALID_REQUEST : this.coordinatorError(transactionalId)
+  }
+
   /** Creates __transaction_state on first use (through the controller on a cluster node), compacted, as Kafka does. */
   ensureStateTopic(): Promise<void> {
     return this.partitions.ensureTopic()
@@ -241,7 +250,7 @@ export class TransactionCoordinator implements PartitionLoader {
         return this.failedInit(error)
       }
     }
-    const notHere = this.coordinatorError(transactionalId)
+    const notHere = this.requestError(transactionalId)
     if (notHere !== ErrorCode.NONE) return { errorCode: notHere, producerId: -1n, producerEpoch: -1 }
     if (options.transactionTimeoutMs <= 0 || options.transactionTimeoutMs > this.config.transactionMaxTimeoutMs) {
       return { errorCode: ErrorCode.INVALID_TRANSACTION_TIMEOUT, producerId: -1n, producerEpoch: -1 }
@@ -313,7 +322,7 @@ export class TransactionCoordinator implements PartitionLoader {
    */
   addPartitions(producer: TxnProducer, partitions: readonly TopicPartitionRef[]): Promise<number> {
     return this.serialized(producer.transactionalId, async () => {
-      const notHere = this.coordinatorError(producer.transactionalId)
+      const notHere = this.requestError(producer.transactionalId)
       if (notHere !== ErrorCode.NONE) return notHere
       const metadata = this.transactions.get(producer.transactionalId)
       const error = this.producerError(metadata, producer)
@@ -342,7 +351,7 @@ export class TransactionCoordinator implements PartitionLoader {
    * ReplicaManager maps those errors so, for clients that do not know them).
    */
   async verifyPartition(producer: TxnProducer, partition: TopicPartitionRef): Promise<number> {
-    const notHere = this.coordinatorError(producer.transactionalId)
+    const notHere = this.requestError(producer.transactionalId)
     if (notHere === ErrorCode.NOT_COORDINATOR && this.remote) return this.verifyAtCoordinator(producer, partition)
     return retriableForProducers(this.verifyHere(producer, partition))
   }
@@ -376,7 +385,7 @@ export class TransactionCoordinator implements PartitionLoader {
    * does not coordinate now.
    */
   verifyHere(producer: TxnProducer, partition: TopicPartitionRef): number {
-    const notHere = this.coordinatorError(producer.transactionalId)
+    const notHere = this.requestError(producer.transactionalId)
     if (notHere !== ErrorCode.NONE) return notHere
     const metadata = this.transactions.get(producer.transactionalId)
     if (!metadata || metadata.producerId !== producer.producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING
@@ -394,7 +403,7 @@ export class TransactionCoordinator implements PartitionLoader {
    */
   endTxn(producer: TxnProducer, committed: boolean): Promise<number> {
     return this.serialized(producer.transactionalId, async () => {
-      const notHere = this.coordinatorError(producer.transactionalId)
+      const notHere = this.requestError(producer.transactionalId)
       if (notHere !== ErrorCode.NONE) return notHere
       const metadata = this.transactions.get(producer.transactionalId)
       const error = this.producerError(metadata, producer)

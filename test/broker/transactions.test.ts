@@ -107,6 +107,17 @@ describe('transactions at the wire', () => {
     expect(ok.producerEpoch).toBe(0)
   })
 
+  it('refuses the empty transactional id with INVALID_REQUEST in InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn and DescribeTransactions (TransactionCoordinator)', async () => {
+    await createTopic(broker, 'txn-empty-id')
+    expect((await init('')).errorCode).toBe(INVALID_REQUEST)
+    expect(await addPartitions('', 1n, 0, [{ name: 'txn-empty-id', partitions: [0] }])).toEqual([INVALID_REQUEST])
+    const offsets = await client.request<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>(addOffsetsToTxn, 3, { transactionalId: '', producerId: 1n, producerEpoch: 0, groupId: 'txn-empty-id-group' })
+    expect(offsets.errorCode).toBe(INVALID_REQUEST)
+    expect(await end('', 1n, 0, true)).toBe(INVALID_REQUEST)
+    const described = await client.request<DescribeTransactionsRequest, DescribeTransactionsResponse>(describeTransactions, 0, { transactionalIds: [''] })
+    expect(described.transactionStates.map((t) => [t.transactionalId, t.errorCode])).toEqual([['', INVALID_REQUEST]])
+  })
+
   it('refuses a transactional batch for a partition not added; once added it is accepted and committed', async () => {
     await createTopic(broker, 'txn-verify')
     const { producerId, producerEpoch } = await init('txn-verify-id')
