@@ -7,7 +7,9 @@
  *   and SUBTRACT (list-typed configs only, such as cleanup.policy) one config at a time.
  * - Every value is validated against the topic config table before anything changes; a bad name or value is
  *   INVALID_CONFIG with a message naming the config, and nothing of that resource is applied. A config named twice
- *   in one resource is INVALID_REQUEST. `validateOnly` checks and changes nothing.
+ *   in one resource is INVALID_REQUEST, and so is every mention of a resource named more than once in one request,
+ *   none of which is applied (ConfigAdminManager.preprocess: "Each resource must appear at most once.").
+ *   `validateOnly` checks and changes nothing.
  * - Changes take effect at once for produce-time configs (max.message.bytes, message.timestamp.type) and at the next
  *   cleaner pass for retention and compaction.
  * - Broker resources are refused with INVALID_REQUEST: a Brook node's settings come from its flags or config file
@@ -40,6 +42,24 @@ interface Result {
   errorMessage: string | null
   resourceType: number
   resourceName: string
+}
+
+/**
+ * Runs `alter` on each resource the request names once. A resource (type and name) named more than once is
+ * INVALID_REQUEST at each mention, and none of its mentions is applied, as Kafka's ConfigAdminManager.preprocess
+ * answers both APIs.
+ */
+function alterEachOnce<R extends { resourceType: number; resourceName: string }>(resources: readonly R[], alter: (resource: R) => Promise<Result>): Promise<Result[]> {
+  const key = (resource: R) => `${resource.resourceType}\0${resource.resourceName}`
+  const mentions = new Map<string, number>()
+  for (const resource of resources) mentions.set(key(resource), (mentions.get(key(resource)) ?? 0) + 1)
+  return Promise.all(
+    resources.map(async (resource) => {
+      if (mentions.get(key(resource))! === 1) return alter(resource)
+      const { resourceType, resourceName } = resource
+      return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Each resource must appear at most once.', resourceType, resourceName }
+    }),
+  )
 }
 
 /** The controller's answer for the one resource of a forwarded request. */
@@ -98,16 +118,14 @@ async function alterTopic<Res>(
 }
 
 function alterConfigsOf(request: AlterConfigsRequest, services: BrokerServices, options: TopicChangeOptions): Promise<AlterConfigsResponse> {
-  return Promise.all(
-    request.resources.map((resource) =>
-      alterTopic<AlterConfigsResponse>(
-        services,
-        resource,
-        request.validateOnly,
-        () => Object.fromEntries(resource.configs.map((c) => [c.name, c.value])),
-        { api: alterConfigs, version: 2, body: { resources: [resource], validateOnly: request.validateOnly }, result: (response) => answerOf(response.responses[0]) },
-        options,
-      ),
+  return alterEachOnce(request.resources, (resource) =>
+    alterTopic<AlterConfigsResponse>(
+      services,
+      resource,
+      request.validateOnly,
+      () => Object.fromEntries(resource.configs.map((c) => [c.name, c.value])),
+      { api: alterConfigs, version: 2, body: { resources: [resource], validateOnly: request.validateOnly }, result: (response) => answerOf(response.responses[0]) },
+      options,
     ),
   ).then((responses) => ({ throttleTimeMs: 0, responses }))
 }
@@ -166,21 +184,19 @@ function incrementalChange(
 }
 
 function incrementalAlterConfigsOf(request: IncrementalAlterConfigsRequest, services: BrokerServices, options: TopicChangeOptions): Promise<IncrementalAlterConfigsResponse> {
-  return Promise.all(
-    request.resources.map((resource) =>
-      alterTopic<IncrementalAlterConfigsResponse>(
-        services,
-        resource,
-        request.validateOnly,
-        (current) => incrementalChange(current, resource.configs),
-        {
-          api: incrementalAlterConfigs,
-          version: 1,
-          body: { resources: [resource], validateOnly: request.validateOnly },
-          result: (response) => answerOf(response.responses[0]),
-        },
-        options,
-      ),
+  return alterEachOnce(request.resources, (resource) =>
+    alterTopic<IncrementalAlterConfigsResponse>(
+      services,
+      resource,
+      request.validateOnly,
+      (current) => incrementalChange(current, resource.configs),
+      {
+        api: incrementalAlterConfigs,
+        version: 1,
+        body: { resources: [resource], validateOnly: request.validateOnly },
+        result: (response) => answerOf(response.responses[0]),
+      },
+      options,
     ),
   ).then((responses) => ({ throttleTimeMs: 0, responses }))
 }

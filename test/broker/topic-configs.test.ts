@@ -12,6 +12,13 @@ import { parseTopicConfig, TOPIC_CONFIGS, type TopicDefaults } from '../../broke
 import { DEFAULT_CONFIG } from '../../broker/config.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { withClient } from '../helpers/kafka.js'
+import { alterConfigs, type AlterConfigsRequest, type AlterConfigsResponse } from '../../protocol/messages/alter-configs.js'
+import {
+  incrementalAlterConfigs,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponse,
+} from '../../protocol/messages/incremental-alter-configs.js'
 
 const NODE_DEFAULTS: TopicDefaults = DEFAULT_CONFIG
 /** DescribeConfigsResponse.json configSource, written out as the spec has them. */
@@ -181,6 +188,26 @@ describe('topic configs through real clients', () => {
       await platformatic.close()
     }
     expect((await describeTopic('altered')).get('retention.ms')).toMatchObject({ value: '60000' })
+  })
+
+  it('a resource named twice in one AlterConfigs or IncrementalAlterConfigs is INVALID_REQUEST at each mention and neither is applied (ConfigAdminManager.preprocess)', async () => {
+    await admin.createTopics({ topics: [{ topic: 'named-twice', configEntries: [{ name: 'retention.ms', value: '60000' }] }] })
+    const TOPIC = 2
+    const twice = (value: string) => [
+      { resourceType: TOPIC, resourceName: 'named-twice', configs: [{ name: 'retention.ms', value }] },
+      { resourceType: TOPIC, resourceName: 'named-twice', configs: [{ name: 'retention.ms', value: `${value}0` }] },
+    ]
+    const refused = ['named-twice', ErrorCode.INVALID_REQUEST, 'Each resource must appear at most once.']
+    await withClient(broker, async (client) => {
+      const legacy = await client.request<AlterConfigsRequest, AlterConfigsResponse>(alterConfigs, 2, { resources: twice('1000'), validateOnly: false })
+      expect(legacy.responses.map((r) => [r.resourceName, r.errorCode, r.errorMessage])).toEqual([refused, refused])
+      const incremental = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
+        resources: twice('2000').map((r) => ({ ...r, configs: r.configs.map((c) => ({ ...c, configOperation: 0 })) })),
+        validateOnly: false,
+      })
+      expect(incremental.responses.map((r) => [r.resourceName, r.errorCode, r.errorMessage])).toEqual([refused, refused])
+    })
+    expect((await describeTopic('named-twice')).get('retention.ms')).toMatchObject({ value: '60000' })
   })
 
   it('DescribeConfigs answers with Kafka\'s names, sources and defaults, the node\'s own defaults included', async () => {
