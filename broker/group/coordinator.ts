@@ -383,6 +383,7 @@ export class GroupCoordinator implements PartitionLoader {
   // ---- SyncGroup ----------------------------------------------------------------------------------------------
 
   async sync(request: SyncGroupRequest): Promise<SyncGroupResponse> {
+    if (request.groupId === '') return syncError(ErrorCode.INVALID_GROUP_ID)
     const notHere = this.store.errorFor(request.groupId)
     if (notHere !== ErrorCode.NONE) return syncError(notHere)
     const group = this.store.get(request.groupId)
@@ -448,6 +449,7 @@ export class GroupCoordinator implements PartitionLoader {
   // ---- Heartbeat and LeaveGroup -------------------------------------------------------------------------------
 
   heartbeat(groupId: string, generationId: number, identity: MemberIdentity): number {
+    if (groupId === '') return ErrorCode.INVALID_GROUP_ID
     const notHere = this.store.errorFor(groupId)
     if (notHere !== ErrorCode.NONE) return notHere
     const group = this.store.get(groupId)
@@ -463,6 +465,7 @@ export class GroupCoordinator implements PartitionLoader {
 
   /** Removes members; answers an error code per member, or a group-level code when the group is unknown. */
   leave(groupId: string, members: MemberIdentity[]): { errorCode: number; members: (MemberIdentity & { errorCode: number })[] } {
+    if (groupId === '') return { errorCode: ErrorCode.INVALID_GROUP_ID, members: [] }
     const notHere = this.store.errorFor(groupId)
     if (notHere !== ErrorCode.NONE) return { errorCode: notHere, members: members.map((m) => ({ ...m, errorCode: notHere })) }
     const group = this.store.get(groupId)
@@ -550,6 +553,7 @@ export class GroupCoordinator implements PartitionLoader {
    * (GROUP_SUBSCRIBED_TO_TOPIC).
    */
   async deleteOffsets(groupId: string, wanted: { topic: string; partitions: number[] }[]): Promise<{ errorCode: number; results: DeletedOffsets }> {
+    if (groupId === '') return { errorCode: ErrorCode.INVALID_GROUP_ID, results: [] }
     const notHere = this.store.errorFor(groupId)
     if (notHere !== ErrorCode.NONE) return { errorCode: notHere, results: [] }
     const group = this.store.get(groupId)

@@ -14,6 +14,9 @@
  * - JoinGroup: MEMBER_ID_REQUIRED only from v4 (kafka-go's v1 joins hung on brokers that sent it earlier); session
  *   timeouts outside group.min/max.session.timeout.ms are INVALID_SESSION_TIMEOUT.
  * - LeaveGroup v0-2 name one member; v3+ a batch, each answered on its own (static members by instance id).
+ * - JoinGroup, SyncGroup, Heartbeat and LeaveGroup refuse the empty group id with INVALID_GROUP_ID, as Kafka's
+ *   GroupCoordinatorService does (isGroupIdNotEmpty), even once standalone commits have made it a group
+ *   (offsets.ts); DescribeGroups and DeleteGroups take it as any other id, as Kafka does.
  * - DescribeGroups: an unknown group is described as Dead with no error, as Kafka does before v6. With
  *   includeAuthorizedOperations (v3+) each group answered without an error carries every operation a group supports,
  *   as Kafka answers without an authorizer (KafkaApis.handleDescribeGroupsRequest, AuthHelper.authorizedOperations):

@@ -12,7 +12,8 @@
  * - OffsetFetch: -1 (with metadata "" and leader epoch -1) for a partition without an offset, as Kafka answers, and
  *   for an unknown group; a null topic list (v2+) means every partition the group has an offset for. With
  *   requireStable (v7+, KIP-447) a partition with a transactional commit awaiting its marker is UNSTABLE_OFFSET_COMMIT.
- * - OffsetDelete: GROUP_ID_NOT_FOUND for an unknown group, GROUP_SUBSCRIBED_TO_TOPIC for topics members consume.
+ * - OffsetDelete: GROUP_ID_NOT_FOUND for an unknown group, GROUP_SUBSCRIBED_TO_TOPIC for topics members consume,
+ *   INVALID_GROUP_ID for the empty group id (GroupCoordinatorService.deleteOffsets), whose commits it keeps.
  * - A group this node does not coordinate (a cluster node) is NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS while its
  *   partition of __consumer_offsets loads: per partition for OffsetCommit and OffsetFetch v0-1, per group for
  *   OffsetFetch v8+, for the whole answer otherwise.

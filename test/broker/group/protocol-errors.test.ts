@@ -48,6 +48,7 @@ const Err = {
   GROUP_SUBSCRIBED_TO_TOPIC: 86,
   GROUP_ID_NOT_FOUND: 69,
   INVALID_CONFIG: 40,
+  INVALID_GROUP_ID: 24,
 } as const
 
 const TOPIC_RESOURCE = 2
@@ -291,6 +292,13 @@ describe('group protocol edge cases over the wire', () => {
         expect(await commit(c, { version, groupId: '', offsets: { events: { 0: BigInt(10 + version) } } }), `v${version}`).toEqual({ events: { 0: Err.NONE } })
         expect(await committedOffsets(c, '', { events: [0] })).toEqual({ events: { 0: BigInt(10 + version) } })
       }
+      // The group APIs that GroupCoordinatorService checks with isGroupIdNotEmpty refuse it, even once it holds offsets.
+      expect(await heartbeatOnce(c, { groupId: '', generationId: 1, memberId: 'someone' })).toBe(Err.INVALID_GROUP_ID)
+      expect((await sync(c, { version: 5, groupId: '', generationId: 1, memberId: 'someone' })).errorCode).toBe(Err.INVALID_GROUP_ID)
+      expect((await leave(c, '', [{ memberId: 'someone' }])).errorCode).toBe(Err.INVALID_GROUP_ID)
+      const deleted = await c.request<OffsetDeleteRequest, OffsetDeleteResponse>(offsetDelete, 0, { groupId: '', topics: [{ name: 'events', partitions: [{ partitionIndex: 0 }] }] })
+      expect(deleted.errorCode).toBe(Err.INVALID_GROUP_ID)
+      expect(await committedOffsets(c, '', { events: [0] })).toEqual({ events: { 0: 18n } })
     })
 
     it('OffsetFetch v8 answers several groups at once (KIP-709), each with its own offsets, -1 where there are none', async () => {
