@@ -140,7 +140,8 @@ export const leaveGroupHandler = defineHandler<LeaveGroupRequest, LeaveGroupResp
   (request, { services, apiVersion }) => {
     if (apiVersion < 3) {
       const result = services.groups.leave(request.groupId, [{ memberId: request.memberId, groupInstanceId: null }])
-      return { throttleTimeMs: 0, errorCode: result.members[0]!.errorCode, members: [] }
+      // A group-level refusal (the empty group id) answers no member.
+      return { throttleTimeMs: 0, errorCode: result.members[0]?.errorCode ?? result.errorCode, members: [] }
     }
     const result = services.groups.leave(request.groupId, request.members)
     return {

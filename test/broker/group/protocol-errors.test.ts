@@ -9,6 +9,7 @@ import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '
 import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../../../protocol/messages/list-groups.js'
 import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../../protocol/messages/offset-delete.js'
 import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../../../protocol/messages/describe-groups.js'
+import { leaveGroup, type LeaveGroupRequest, type LeaveGroupResponse } from '../../../protocol/messages/leave-group.js'
 import { alterConfigs, type AlterConfigsRequest, type AlterConfigsResponse } from '../../../protocol/messages/alter-configs.js'
 import {
   incrementalAlterConfigs,
@@ -296,6 +297,8 @@ describe('group protocol edge cases over the wire', () => {
       expect(await heartbeatOnce(c, { groupId: '', generationId: 1, memberId: 'someone' })).toBe(Err.INVALID_GROUP_ID)
       expect((await sync(c, { version: 5, groupId: '', generationId: 1, memberId: 'someone' })).errorCode).toBe(Err.INVALID_GROUP_ID)
       expect((await leave(c, '', [{ memberId: 'someone' }])).errorCode).toBe(Err.INVALID_GROUP_ID)
+      // v0-2 name one member at the top level, and carry the refusal there too.
+      expect((await c.request<Partial<LeaveGroupRequest>, LeaveGroupResponse>(leaveGroup, 0, { groupId: '', memberId: 'someone' })).errorCode).toBe(Err.INVALID_GROUP_ID)
       const deleted = await c.request<OffsetDeleteRequest, OffsetDeleteResponse>(offsetDelete, 0, { groupId: '', topics: [{ name: 'events', partitions: [{ partitionIndex: 0 }] }] })
       expect(deleted.errorCode).toBe(Err.INVALID_GROUP_ID)
       expect(await committedOffsets(c, '', { events: [0] })).toEqual({ events: { 0: 18n } })
