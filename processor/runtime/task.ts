@@ -133,12 +133,24 @@ function reasonOf(message: string): string {
   return message.length <= DEAD_LETTER_REASON_MAX_CHARS ? message : `${message.slice(0, DEAD_LETTER_REASON_MAX_CHARS)}… (${message.length} characters in all)`
 }
 
-/** `value` cut to DEAD_LETTER_VALUE_MAX_BYTES, its full size then set in `headers[sizeHeader]`. */
-function cutToFit(value: Buffer | string | null, headers: Record<string, string>, sizeHeader: string): Buffer | string | null {
+/**
+ * The most a dead letter's or late record's key and value hold together (bytes), below the 1 MiB of a topic's default
+ * max.message.bytes with room for the headers: a key of 600 KB beside the first 512 KiB of the value would not fit.
+ */
+const DEAD_LETTER_KEY_AND_VALUE_MAX_BYTES = 960 * 1024
+
+/**
+ * `value` cut to DEAD_LETTER_VALUE_MAX_BYTES, or shorter beside a long key (the two together within
+ * DEAD_LETTER_KEY_AND_VALUE_MAX_BYTES; the key is kept whole, as it says which record this was), its full size then
+ * set in `headers[sizeHeader]`.
+ */
+function cutToFit(key: Buffer | string | null, value: Buffer | string | null, headers: Record<string, string>, sizeHeader: string): Buffer | string | null {
   const bytes = value === null ? 0 : Buffer.byteLength(value)
-  if (bytes <= DEAD_LETTER_VALUE_MAX_BYTES) return value
+  const keyBytes = key === null ? 0 : Buffer.byteLength(key)
+  const room = Math.max(0, Math.min(DEAD_LETTER_VALUE_MAX_BYTES, DEAD_LETTER_KEY_AND_VALUE_MAX_BYTES - keyBytes))
+  if (bytes <= room) return value
   headers[sizeHeader] = String(bytes)
-  return (typeof value === 'string' ? Buffer.from(value) : value!).subarray(0, DEAD_LETTER_VALUE_MAX_BYTES)
+  return (typeof value === 'string' ? Buffer.from(value) : value!).subarray(0, room)
 }
 
 /** The counters of outputs that count when their commit is durable (metrics.ts). */
@@ -537,7 +549,7 @@ export class Task {
     }
     this.sinceCommit.late++
     const headers = merged(rec.headers, { [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }) as Record<string, string>
-    const value = cutToFit(rec.input ? this.inputValue(rec.input) : jsonOrText(rec.value), headers, HeaderNames.lateValueBytes)
+    const value = cutToFit(rec.key, rec.input ? this.inputValue(rec.input) : jsonOrText(rec.value), headers, HeaderNames.lateValueBytes)
     const output: OutputRecord = { topic, key: rec.key, value, timestamp: String(Date.now()), headers }
     this.outputs.push(output)
     if (rec.input !== undefined) this.lateOutputs.set(topic, { input: rec.input, output })
@@ -556,7 +568,7 @@ export class Task {
   private deadLetter(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): void {
     this.sinceCommit.deadLetters++
     const headers: Record<string, string> = { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: reasonOf(error.message) }
-    this.outputs.push({ topic: this.env.plan.deadLetterTopic, key, value: cutToFit(value, headers, HeaderNames.errorValueBytes), timestamp: String(Date.now()), headers })
+    this.outputs.push({ topic: this.env.plan.deadLetterTopic, key, value: cutToFit(key, value, headers, HeaderNames.errorValueBytes), timestamp: String(Date.now()), headers })
   }
 
   private eventTime(value: unknown, message: KafkaMessage): number {

@@ -179,6 +179,27 @@ describe('bad input', () => {
     }
   })
 
+  test('a dead letter keeps a 600 KB key whole and cuts its value shorter, so that the two fit the dead-letter topic, and processing goes on', async () => {
+    // 600,000 bytes of key and 448,400 of value: the input's batch fits its max.message.bytes (1,048,588); the key
+    // beside the value's first 512 KiB, or the whole value with the error headers, would not fit the dead letter's.
+    const input = 'bigkey-readings'
+    const pipeline = await iotNamed('bigkey')
+    try {
+      const key = 'k'.repeat(600_000)
+      // Partition 0 named: kafkajs's own partitioner would spend minutes hashing the key (runtime/key-partition.ts).
+      await setting.producer.send({ topic: input, messages: [{ key, value: 'x'.repeat(448_400), partition: 0 }] })
+      await setting.producer.send({ topic: input, messages: [reading('d1', 'temperature', 3, 21), reading('d1', 'temperature', 200, 22)] })
+      const [dead] = await readTopic(setting.kafka, 'iot-bigkey-dlq', (r) => r.length >= 1)
+      expect(dead!.key === key).toBe(true)
+      expect(dead!.value === 'x'.repeat(960 * 1024 - 600_000)).toBe(true)
+      expect(dead!.headers).toMatchObject({ [HeaderNames.errorCode]: 'NOT_JSON', [HeaderNames.errorOffset]: '0', [HeaderNames.errorValueBytes]: '448400' })
+      const stats = values(await readTopic(setting.kafka, 'bigkey-stats', (r) => r.length >= 1))
+      expect(stats[0]).toMatchObject({ deviceId: 'd1', windowStart: 0, count: 1, avg: 21 })
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
   test('a late reading too large for the late-records topic is cut to DEAD_LETTER_VALUE_MAX_BYTES, with its size in a header, and processing goes on', async () => {
     // A valid reading of 1,048,480 bytes (its batch within the input topic's max.message.bytes, 1,048,588), late for
     // every window: written whole to the late-records topic with the late headers added, it would be refused
