@@ -9,3 +9,14 @@ export function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, 
   }
   return groups
 }
+
+/**
+ * The keys that `keys` holds more than once: what a request names twice, which Kafka refuses at each mention
+ * (INVALID_REQUEST) and acts on at none (ListOffsets, CreateTopics, DeleteTopics, AlterConfigs).
+ */
+export function repeated<K>(keys: Iterable<K>): Set<K> {
+  const seen = new Set<K>()
+  const twice = new Set<K>()
+  for (const key of keys) (seen.has(key) ? twice : seen).add(key)
+  return twice
+}

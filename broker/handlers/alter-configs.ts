@@ -34,6 +34,7 @@ import { ConfigOperation, ConfigType, ResourceType } from '../../protocol/consta
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { alterTopicConfigsAtController, type ChangeResult, type ForwardedRequest, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import { quote } from '../quote.js'
+import { repeated } from '../group-by.js'
 import { topicConfigDef, type TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 
@@ -51,11 +52,10 @@ interface Result {
  */
 function alterEachOnce<R extends { resourceType: number; resourceName: string }>(resources: readonly R[], alter: (resource: R) => Promise<Result>): Promise<Result[]> {
   const key = (resource: R) => `${resource.resourceType}\0${resource.resourceName}`
-  const mentions = new Map<string, number>()
-  for (const resource of resources) mentions.set(key(resource), (mentions.get(key(resource)) ?? 0) + 1)
+  const twice = repeated(resources.map(key))
   return Promise.all(
     resources.map(async (resource) => {
-      if (mentions.get(key(resource))! === 1) return alter(resource)
+      if (!twice.has(key(resource))) return alter(resource)
       const { resourceType, resourceName } = resource
       return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Each resource must appear at most once.', resourceType, resourceName }
     }),

@@ -46,6 +46,7 @@ import type { RecordSearch, TimestampMatch } from '../../storage/partition-log.j
 import { defineHandler, leadershipError } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
 import { batchInflater } from '../batch-inflater.js'
+import { repeated } from '../group-by.js'
 
 const NONE_FOUND: TimestampMatch = { offset: -1n, timestamp: -1n, leaderEpoch: -1 }
 
@@ -74,10 +75,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
   async (request, { services, apiVersion }) => {
     const readCommitted = apiVersion >= 2 && request.isolationLevel === IsolationLevel.READ_COMMITTED
     const key = (topic: string, partition: number): string => `${topic}\0${partition}`
-    const mentions = new Map<string, number>()
-    for (const topic of request.topics) {
-      for (const p of topic.partitions) mentions.set(key(topic.name, p.partitionIndex), (mentions.get(key(topic.name, p.partitionIndex)) ?? 0) + 1)
-    }
+    const twice = repeated(request.topics.flatMap((topic) => topic.partitions.map((p) => key(topic.name, p.partitionIndex))))
     const topics = await Promise.all(
       request.topics.map(async (wanted) => {
         const topic = services.topics.get(wanted.name)
@@ -91,7 +89,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
               offset: found.offset,
               leaderEpoch: found.leaderEpoch,
             })
-            if (mentions.get(key(wanted.name, p.partitionIndex))! > 1) return answer(ErrorCode.INVALID_REQUEST)
+            if (twice.has(key(wanted.name, p.partitionIndex))) return answer(ErrorCode.INVALID_REQUEST)
             const partition = topic?.partitions[p.partitionIndex]
             if (!partition) return answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             const notLeader = leadershipError(services, topic!, p.partitionIndex)

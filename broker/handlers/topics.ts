@@ -49,6 +49,7 @@ import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { METADATA_TOPIC, ZERO_UUID } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
+import { repeated } from '../group-by.js'
 import { INTERNAL_TOPICS, partitionCountProblem, topicNameProblem } from '../topics.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
 import { createPartitionsAtController, createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
@@ -61,13 +62,6 @@ import { counted } from '../../client/wording.js'
 export const MAX_PARTITIONS = 10_000
 
 class Invalid extends KafkaError {}
-
-function duplicates(names: readonly (string | null)[]): Set<string | null> {
-  const seen = new Set<string | null>()
-  const twice = new Set<string | null>()
-  for (const name of names) (seen.has(name) ? twice : seen).add(name)
-  return twice
-}
 
 /** The broker ids the cluster has; on one node, this node. */
 function liveBrokers(services: BrokerServices): number[] {
@@ -159,7 +153,7 @@ function creationFailed(name: string, errorCode: number, errorMessage: string | 
  * once, INVALID_REPLICA_ASSIGNMENT.
  */
 async function createTopicsInCluster(request: CreateTopicsRequest, services: BrokerServices, quorum: QuorumRunner, options: TopicChangeOptions): Promise<CreateTopicsResponse> {
-  const twice = duplicates(request.topics.map((t) => t.name))
+  const twice = repeated(request.topics.map((t) => t.name))
   const topics = await Promise.all(
     request.topics.map(async (wanted): Promise<CreateTopicsResponseCreatableTopicResult> => {
       const failed = (errorCode: number, errorMessage: string | null) => creationFailed(wanted.name, errorCode, errorMessage)
@@ -208,7 +202,6 @@ async function createTopicsInCluster(request: CreateTopicsRequest, services: Bro
   return { throttleTimeMs: 0, topics }
 }
 
-/** DeleteTopics on a cluster node: the active controller deletes the topic; each node then drops its logs. */
 type DeletableTopic = { name: string | null; topicId: string }
 type DeletableTopicResult = DeleteTopicsResponse['responses'][number]
 
@@ -227,8 +220,8 @@ function deletableTopics(request: DeleteTopicsRequest, apiVersion: number): { re
     if (name === null && topicId === ZERO_UUID) refused.push(invalid(null, ZERO_UUID, 'Neither topic name nor id were specified.'))
     if (name !== null && topicId !== ZERO_UUID) refused.push(invalid(name, topicId, 'You may not specify both topic name and topic id.'))
   }
-  const twiceNamed = duplicates(named.map((t) => t.name))
-  const twiceById = duplicates(byId.map((t) => t.topicId))
+  const twiceNamed = repeated(named.map((t) => t.name))
+  const twiceById = repeated(byId.map((t) => t.topicId))
   const wanted: DeletableTopic[] = []
   for (const topic of named) {
     if (twiceNamed.has(topic.name)) refused.push(invalid(topic.name, ZERO_UUID, 'Duplicate topic name.'))
@@ -241,6 +234,7 @@ function deletableTopics(request: DeleteTopicsRequest, apiVersion: number): { re
   return { refused, wanted }
 }
 
+/** DeleteTopics on a cluster node: the active controller deletes the topic; each node then drops its logs. */
 async function deleteTopicsInCluster(request: DeleteTopicsRequest, apiVersion: number, quorum: QuorumRunner, options: TopicChangeOptions): Promise<DeleteTopicsResponse> {
   const { refused, wanted } = deletableTopics(request, apiVersion)
   const deleted = await Promise.all(
@@ -269,7 +263,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
   '0-7',
   async (request, { services }) => {
     if (services.quorum) return createTopicsInCluster(request, services, services.quorum, { forward: true })
-    const twice = duplicates(request.topics.map((t) => t.name))
+    const twice = repeated(request.topics.map((t) => t.name))
     const topics = await Promise.all(
       request.topics.map(async (wanted): Promise<CreateTopicsResponseCreatableTopicResult> => {
         const failed = (errorCode: number, errorMessage: string) => creationFailed(wanted.name, errorCode, errorMessage)
@@ -339,7 +333,7 @@ export const controllerDeleteTopicsHandler = defineHandler<DeleteTopicsRequest, 
  * logs and makes its replicas as its metadata image changes.
  */
 async function createPartitionsInCluster(request: CreatePartitionsRequest, services: BrokerServices, quorum: QuorumRunner, options: TopicChangeOptions): Promise<CreatePartitionsResponse> {
-  const twice = duplicates(request.topics.map((t) => t.name))
+  const twice = repeated(request.topics.map((t) => t.name))
   const results = await Promise.all(
     request.topics.map(async ({ name, count, assignments }) => {
       const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })
@@ -371,7 +365,7 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
   '0-3',
   async (request, { services }) => {
     if (services.quorum) return createPartitionsInCluster(request, services, services.quorum, { forward: true })
-    const twice = duplicates(request.topics.map((t) => t.name))
+    const twice = repeated(request.topics.map((t) => t.name))
     const results = await Promise.all(
       request.topics.map(async ({ name, count, assignments }) => {
         const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })

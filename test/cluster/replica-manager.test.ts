@@ -34,13 +34,21 @@ afterEach(async () => {
   node = undefined
 })
 
+/**
+ * A replica manager of node NODE_ID over `node`'s topics, as the node makes it, with the parts of the quorum member it
+ * reads (`quorum`: the offset its member has applied, the controller it knows, and what a test drives).
+ */
+function managerOf(node: InProcessNode, quorum: object, options: { brokerEpoch?: bigint; config?: ConstructorParameters<typeof ReplicaManager>[0]['config'] } = {}): ReplicaManager {
+  const brokerEpoch = options.brokerEpoch ?? null
+  return new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum: quorum as QuorumRunner, brokerEpoch: () => brokerEpoch, log: new Logger('test', 'error'), config: options.config })
+}
+
 describe('a restarted node', () => {
   it('serves as leader only once its replicas have applied the metadata its quorum member had when it was unfenced', async () => {
     node = await openNode()
     const topic = await node.createTopic('changelog')
     // The quorum member has applied the metadata log up to offset 7, where the controller unfenced this node.
-    const quorum = { appliedOffset: 7n, leaderId: null } as unknown as QuorumRunner
-    manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+    manager = managerOf(node, { appliedOffset: 7n, leaderId: null })
     // The replicas still hold the image the node restarted with: it led the partition in epoch 0, which has ended.
     manager.apply(imageAt(3n, topic, { id: NODE_ID, leaderEpoch: 0 }))
     expect(manager.leads(topic.topicId, 0)).toBe(false)
@@ -57,8 +65,7 @@ describe('a follower truncating to its leader', () => {
     node = await openNode()
     const topic = await node.createTopic('changelog')
     const partition = topic.partitions[0]!
-    const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
-    manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+    manager = managerOf(node, { appliedOffset: 1n, leaderId: null })
     manager.apply(imageAt(1n, topic, { id: NODE_ID, leaderEpoch: 0 }))
     manager.markCaughtUp()
     for (const label of ['a', 'b', 'c']) await partition.appendAsLeader(producerBatch(label, 1), { origin: AppendOrigin.CLIENT })
@@ -101,8 +108,8 @@ describe('a leader whose ISR change completes a reassignment', () => {
         asked.push(request.newIsr)
         return asked.length === 1 ? answer : { ok: false, errorCode: ErrorCode.INVALID_UPDATE_VERSION, message: 'partition epoch 2, not 1' }
       },
-    } as unknown as QuorumRunner
-    manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => 1n, log: new Logger('test', 'error'), config: { replicaLagTimeMaxMs: 10_000 } })
+    }
+    manager = managerOf(node, quorum, { brokerEpoch: 1n, config: { replicaLagTimeMaxMs: 10_000 } })
     const moving = { replicas: [3, 1, 2], isr: [1, 2], addingReplicas: [3], removingReplicas: [1, 2] }
     manager.apply(imageAt(1n, topic, { id: NODE_ID, leaderEpoch: 1 }, [1, 2, 3], moving))
     manager.markCaughtUp()
@@ -133,8 +140,7 @@ describe('a node taken off a partition (KIP-455)', () => {
     node = await openNode()
     const topic = await node.createTopic('moved-away')
     const partition = topic.partitions[0]!
-    const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
-    manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+    manager = managerOf(node, { appliedOffset: 1n, leaderId: null })
     manager.apply(imageAt(1n, topic, { id: NODE_ID, leaderEpoch: 1 }))
     manager.markCaughtUp()
     for (const label of ['a', 'b']) await partition.appendAsLeader(producerBatch(label, 1), { origin: AppendOrigin.CLIENT })
@@ -166,8 +172,7 @@ describe('a follower whose storage fails', () => {
     try {
       node = await openNode({}, join(tmpfs.dir, 'node'))
       const topic = await node.createTopic('followed')
-      const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
-      manager = new ReplicaManager({ nodeId: NODE_ID, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+      manager = managerOf(node, { appliedOffset: 1n, leaderId: null })
       manager.apply(imageAt(1n, topic, { id: 2, leaderEpoch: 0 }))
       manager.markCaughtUp()
       const replica = manager.get(topic.topicId, 0)!
