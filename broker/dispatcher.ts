@@ -66,6 +66,7 @@ import { controllerElectLeadersHandler, electLeadersHandler } from './handlers/e
 import { alterPartitionReassignmentsHandler, controllerAlterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './handlers/reassignments.js'
 import { describeProducersHandler, describeTransactionsHandler, listTransactionsHandler } from './handlers/transactions-admin.js'
 import { controllerUnregisterBrokerHandler, unregisterBrokerHandler } from './handlers/unregister-broker.js'
+import { describeLogDirsHandler } from './handlers/describe-log-dirs.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -104,6 +105,7 @@ export const HANDLERS: readonly HandlerEntry[] = [
   electLeadersHandler,
   alterPartitionReassignmentsHandler,
   listPartitionReassignmentsHandler,
+  describeLogDirsHandler,
 ]
 
 /**

@@ -9,6 +9,7 @@ import type { ConsumedRecord } from '../client/console-consumer.js'
 import type { ListedTransaction, ProducerDescription, TransactionDescription } from '../client/transaction-admin.js'
 import type { ClusterStatus } from '../client/cluster-admin.js'
 import type { OngoingReassignment } from '../client/reassignments.js'
+import type { LogDirDescription } from '../client/log-dirs.js'
 import { counted } from '../client/wording.js'
 
 /**
@@ -42,6 +43,22 @@ export function formatReassignments(ongoing: readonly OngoingReassignment[]): st
     ['TOPIC', 'PARTITION', 'REPLICAS', 'ADDING', 'REMOVING'],
     ongoing.map((r) => [r.topic, String(r.partition), r.replicas.join(','), cell(r.addingReplicas.join(',')), cell(r.removingReplicas.join(','))]),
   )
+}
+
+/**
+ * `topics log-dirs`: per node a line with its log directory and its volume (or the directory's error), then one row
+ * per replica it holds: TOPIC PARTITION SIZE (bytes) OFFSET-LAG. `--json` prints kafka-log-dirs.sh's JSON instead.
+ */
+export function formatLogDirs(described: readonly LogDirDescription[]): string {
+  return described.map((d) => {
+    const volume = d.totalBytes === null || d.usableBytes === null ? '' : ` (volume ${d.totalBytes} bytes, ${d.usableBytes} usable)`
+    const head = `Node ${d.nodeId}: ${d.logDir}${d.error === null ? volume : `: ${d.error}`}`
+    if (d.partitions.length === 0) return d.error === null ? `${head}
+(no replicas)` : head
+    const rows = d.partitions.map((p) => [p.topic, String(p.partition), String(p.sizeBytes), String(p.offsetLag)])
+    return `${head}
+${formatTable(['TOPIC', 'PARTITION', 'SIZE', 'OFFSET-LAG'], rows)}`
+  }).join('\n\n')
 }
 
 /** Columns padded to their widest cell, one space apart, as kafka-consumer-groups.sh prints them. */

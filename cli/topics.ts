@@ -4,8 +4,9 @@ import { InvalidArgumentError, type CommandUnknownOpts } from '@commander-js/ext
 import { addPartitions, alterTopicConfigs, createTopic, deleteTopic, describeTopics, listTopics } from '../client/admin.js'
 import { counted } from '../client/wording.js'
 import { listReassignments, reassignPartitions } from '../client/reassignments.js'
+import { describeLogDirs, logDirsJson } from '../client/log-dirs.js'
 import { clientCommand, withCluster } from './client-command.js'
-import { formatReassignments, formatTopic } from './format.js'
+import { formatLogDirs, formatReassignments, formatTopic } from './format.js'
 import { integer, keyValue, repeated, replicaAssignment } from './parsers.js'
 
 export function addTopicsCommands(program: CommandUnknownOpts): void {
@@ -43,6 +44,13 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     const described = await withCluster(options, (cluster) => describeTopics(cluster, name === undefined ? null : [name]))
     for (const topic of described) console.log(formatTopic(topic))
   })
+
+  clientCommand(topics, 'log-dirs [name]', 'each node\'s log directory and the size in bytes of every partition replica it holds, of one topic or all (kafka-log-dirs.sh --describe)')
+    .option('--json', 'print kafka-log-dirs.sh\'s JSON instead of a table')
+    .action(async (name, options) => {
+      const described = await withCluster(options, (cluster) => describeLogDirs(cluster, name ?? null))
+      console.log(options.json ? logDirsJson(described) : formatLogDirs(described))
+    })
 
   clientCommand(topics, 'delete <name>', 'delete a topic and its data').action(async (name, options) => {
     await withCluster(options, (cluster) => deleteTopic(cluster, name))

@@ -62,6 +62,7 @@ export const GENERATED_APIS = [
   'AlterPartitionReassignments',
   'ListPartitionReassignments',
   'UnregisterBroker',
+  'DescribeLogDirs',
 ] as const
 
 /** Single messages: headers, and the record formats of Kafka's internal topics. */

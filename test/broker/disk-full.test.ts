@@ -34,6 +34,7 @@ import {
   type IncrementalAlterConfigsResponse,
 } from '../../protocol/messages/incremental-alter-configs.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
+import { describeLogDirs, type DescribeLogDirsRequest, type DescribeLogDirsResponse } from '../../protocol/messages/describe-log-dirs.js'
 import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
 import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteResponse } from '../../protocol/messages/offset-delete.js'
 import type { KafkaClient } from '../../client/kafka-client.js'
@@ -192,6 +193,9 @@ describe.skipIf(skipReason !== null)('a node whose disk fills up', () => {
       })
       expect(dropped.responses[0]).toMatchObject({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR })
       steps.push({ step: 'delete the topic', request: 'DeleteTopics v6', answer: 'KAFKA_STORAGE_ERROR (the topic stays, readable)' })
+      const logDirs = await wire.request<DescribeLogDirsRequest, DescribeLogDirsResponse>(describeLogDirs, 4, { topics: null })
+      expect(logDirs).toMatchObject({ errorCode: ErrorCode.NONE, results: [{ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, logDir: dataDir, topics: [] }] })
+      steps.push({ step: 'describe the log directory', request: 'DescribeLogDirs v4', answer: 'KAFKA_STORAGE_ERROR for the directory (Kafka\'s offline log directory)' })
       const described = await wire.request<Partial<MetadataRequest>, MetadataResponse>(metadata, 12, {
         topics: [{ name: TOPIC, topicId: '00000000-0000-0000-0000-000000000000' }],
         allowAutoTopicCreation: false,

@@ -4,6 +4,7 @@ import { KafkaClient } from '../../client/kafka-client.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
 import { brook, kcat, lines } from './run-brook.js'
+import { fetchPartition, splitBatches, withClient } from '../helpers/kafka.js'
 
 describe('brook topics', () => {
   let broker: BrokerProcess
@@ -58,6 +59,39 @@ describe('brook topics', () => {
     const deleted = await brook(['topics', 'delete', 'orders', ...server])
     expect(deleted).toMatchObject({ code: 0, stdout: 'Deleted topic orders.\n' })
     expect(lines((await brook(['topics', 'list', ...server])).stdout)).not.toContain('orders')
+  })
+
+  it('log-dirs shows the node\'s data directory and the bytes of each partition (kafka-log-dirs.sh --describe, and its JSON)', async () => {
+    await brook(['topics', 'create', 'sized', '--partitions', '2', ...server])
+    await kcat(['-b', broker.address, '-P', '-t', 'sized', '-p', '1'], 'one\ntwo\nthree\n')
+    const fetched = await withClient(broker, (client) => fetchPartition(client, { topic: 'sized', partition: 1, offset: 0n }))
+    const size = splitBatches(fetched.records).reduce((sum, batch) => sum + batch.bytes.length, 0)
+    expect(size).toBeGreaterThan(0)
+
+    const table = await brook(['topics', 'log-dirs', 'sized', ...server])
+    expect(table.code).toBe(0)
+    const [head, ...rows] = lines(table.stdout)
+    expect(head).toMatch(new RegExp(`^Node 1: ${broker.dataDir} \\(volume \\d+ bytes, \\d+ usable\\)$`))
+    expect(rows.map((row) => row.split(/ +/))).toEqual([['TOPIC', 'PARTITION', 'SIZE', 'OFFSET-LAG'], ['sized', '0', '0', '0'], ['sized', '1', String(size), '0']])
+
+    const json = await brook(['topics', 'log-dirs', 'sized', '--json', ...server])
+    expect(JSON.parse(json.stdout)).toEqual({
+      version: 1,
+      brokers: [{
+        broker: 1,
+        logDirs: [{
+          logDir: broker.dataDir,
+          error: null,
+          partitions: [{ partition: 'sized-0', size: 0, offsetLag: 0, isFuture: false }, { partition: 'sized-1', size, offsetLag: 0, isFuture: false }],
+        }],
+      }],
+    })
+
+    // Without a name every topic the node holds is listed; a name that is no topic is Kafka's error.
+    expect(lines((await brook(['topics', 'log-dirs', ...server])).stdout).filter((row) => row.startsWith('sized '))).toHaveLength(2)
+    const missing = await brook(['topics', 'log-dirs', 'absent', ...server])
+    expect(missing).toMatchObject({ code: 1, stdout: '', stderr: "brook: topic 'absent': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
+    expect((await brook(['topics', 'delete', 'sized', ...server])).code).toBe(0)
   })
 
   it('describes every topic when no name is given, in name order', async () => {

@@ -205,6 +205,31 @@ describe('@platformatic/kafka 1.35 against one node', () => {
     }
   })
 
+  it('admin.describeLogDirs (DescribeLogDirs v4) sizes each partition as the bytes of its batches and leaves out what the node does not hold', async () => {
+    await admin.createTopics({ topics: ['log-dirs'], partitions: 2, replicas: 1 })
+    for (const values of [['a', 'b'], ['c']]) await producer.send({ messages: values.map((value) => ({ topic: 'log-dirs', value, partition: 0 })) })
+    const fetched = await withClient(broker, (client) => fetchPartition(client, { topic: 'log-dirs', partition: 0, offset: 0n }))
+    const batches = splitBatches(fetched.records)
+    expect(batches).toHaveLength(2)
+
+    const [answer, ...others] = await admin.describeLogDirs({ topics: [{ name: 'log-dirs', partitions: [0, 1, 5] }, { name: 'absent', partitions: [0] }] })
+    expect(others).toEqual([])
+    expect(answer!.broker).toBe(1)
+    const [dir, ...moreDirs] = answer!.results
+    expect(moreDirs).toEqual([])
+    expect(dir!.logDir).toBe(broker.dataDir)
+    expect(dir!.topics).toEqual([{
+      name: 'log-dirs',
+      partitions: [
+        { partitionIndex: 0, partitionSize: BigInt(batches.reduce((sum, b) => sum + b.bytes.length, 0)), offsetLag: 0n, isFutureKey: false },
+        { partitionIndex: 1, partitionSize: 0n, offsetLag: 0n, isFutureKey: false },
+      ],
+    }])
+    expect(dir!.totalBytes).toBeGreaterThan(0n)
+    expect(dir!.usableBytes).toBeGreaterThan(0n)
+    expect(dir!.usableBytes).toBeLessThanOrEqual(dir!.totalBytes)
+  })
+
   it('admin.deleteTopics removes the topic', async () => {
     await admin.createTopics({ topics: ['short-lived'], partitions: 1, replicas: 1 })
     await admin.deleteTopics({ topics: ['short-lived'] })
@@ -214,9 +239,9 @@ describe('@platformatic/kafka 1.35 against one node', () => {
   it('negotiated the flexible versions @platformatic/kafka picks against Brook', () => {
     const versions = Object.fromEntries([...sent].map(([key, set]) => [key, [...set].sort((a, b) => a - b)]))
     // Keys: 18 ApiVersions, 3 Metadata, 0 Produce, 1 Fetch, 2 ListOffsets, 19 CreateTopics, 20 DeleteTopics,
-    // 32 DescribeConfigs, 60 DescribeCluster (asked for v1 above). Each is the highest version both implement (the
+    // 32 DescribeConfigs, 35 DescribeLogDirs, 60 DescribeCluster (asked for v1 above). Each is the highest version both implement (the
     // client walks down from its own max: ListOffsets v9 of our 0-10), all flexible; ApiVersions is always v3 for
     // this client.
-    expect(versions).toMatchObject({ 18: [3], 3: [12], 0: [9], 1: [17], 2: [9], 19: [7], 20: [6], 32: [4], 60: [1] })
+    expect(versions).toMatchObject({ 18: [3], 3: [12], 0: [9], 1: [17], 2: [9], 19: [7], 20: [6], 32: [4], 35: [4], 60: [1] })
   })
 })

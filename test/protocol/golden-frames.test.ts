@@ -43,6 +43,8 @@ const NOT_SENDABLE: Readonly<Record<string, readonly number[]>> = {
   WriteTxnMarkers: [0, 1],
   // kafkajs, librdkafka 2.0.2 and @platformatic/kafka do not implement it. (spec-frames.test.ts has both.)
   ElectLeaders: [1, 2],
+  // kafkajs and librdkafka 2.0.2 do not implement it, @platformatic/kafka implements v2-4.
+  DescribeLogDirs: [1],
 }
 
 /**
@@ -214,6 +216,16 @@ const EXPECTED: Record<string, (header: any, body: any) => void> = {
   },
   'list-offsets-v7-platformatic': (_, body) => {
     expect(body.topics).toMatchObject([{ name: 'golden-platformatic', partitions: [{ partitionIndex: 0, timestamp: -1n }] }])
+  },
+  'list-offsets-v9-platformatic': (_, body) => {
+    expect(body).toMatchObject({ replicaId: -1, isolationLevel: 0, timeoutMs: 0 })
+    expect(body.topics).toMatchObject([{ name: 'golden-platformatic', partitions: [{ partitionIndex: 0, timestamp: -1n }] }])
+  },
+  'describe-log-dirs-v4-platformatic': (_, body) => {
+    expect(body).toEqual({ topics: [{ topic: 'golden-platformatic', partitions: [0, 1, 2] }] })
+  },
+  'describe-log-dirs-v2-platformatic': (_, body) => {
+    expect(body).toEqual({ topics: [{ topic: 'golden-platformatic-capped', partitions: [0] }] })
   },
   'metadata-v4-kcat': (_, body) => {
     // "All topics" is a null array from v1 on (MetadataRequest.json).

@@ -13,7 +13,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { alterPartitionReassignmentsV0, Connection, listPartitionReassignmentsV0 } from '@platformatic/kafka'
+import { Admin, alterPartitionReassignmentsV0, Connection, listPartitionReassignmentsV0 } from '@platformatic/kafka'
 import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf } from '../../helpers/kafka.js'
@@ -136,6 +136,34 @@ describe('partition reassignment on a three-node cluster', () => {
       cluster().nodes.get(1)!.output().includes(`${TOPIC}-0: this node is no longer a replica; its log is emptied`) &&
       cluster().nodes.get(2)!.output().includes(`${TOPIC}-1: this node is no longer a replica; its log is emptied`),
     )
+
+    // DescribeLogDirs (@platformatic/kafka's Admin asks every node) lists each partition on its new replicas only,
+    // the two copies of partition 0 of one size once node 3 has caught up; `brook topics log-dirs --json` agrees.
+    const logDirs = new Admin({ clientId: 'log-dirs', bootstrapBrokers: [cluster().nodes.get(1)!.address] })
+    try {
+      const held = await waitFor('both copies of partition 0 of one size', async () => {
+        const answers = await logDirs.describeLogDirs({ topics: [{ name: TOPIC, partitions: [0, 1, 2] }] })
+        const byNode = new Map(answers.map((a) => [a.broker, a.results.flatMap((r) => r.topics.flatMap((t) => t.partitions.map((p) => [`${t.name}-${p.partitionIndex}`, p.partitionSize] as const)))]))
+        const sizes = new Map([...byNode].map(([node, partitions]) => [node, new Map(partitions)]))
+        return sizes.get(2)?.get(`${TOPIC}-0`) === sizes.get(3)?.get(`${TOPIC}-0`) && sizes
+      })
+      expect([...held.keys()].sort()).toEqual([1, 2, 3])
+      expect([...held.get(1)!.keys()]).toEqual([])
+      expect([...held.get(2)!.keys()]).toEqual([`${TOPIC}-0`])
+      expect([...held.get(3)!.keys()].sort()).toEqual([`${TOPIC}-0`, `${TOPIC}-1`])
+      expect(held.get(3)!.get(`${TOPIC}-0`)!).toBeGreaterThan(0n)
+      expect(held.get(3)!.get(`${TOPIC}-1`)!).toBeGreaterThan(0n)
+      const json = JSON.parse((await brook(['topics', 'log-dirs', TOPIC, '--json', '--bootstrap-server', cluster().nodes.get(1)!.address])).stdout) as {
+        brokers: { broker: number; logDirs: { error: string | null; partitions: { partition: string; size: number; isFuture: boolean }[] }[] }[]
+      }
+      for (const { broker, logDirs: dirs } of json.brokers) {
+        expect(dirs).toHaveLength(1)
+        expect(dirs[0]!.error).toBeNull()
+        expect(dirs[0]!.partitions.map((p) => [p.partition, BigInt(p.size), p.isFuture])).toEqual([...held.get(broker)!].map(([name, size]) => [name, size, false]))
+      }
+    } finally {
+      await logDirs.close()
+    }
 
     for (const partition of [0, 1]) {
       const records = await readAll(cluster().kafka(`reader-${partition}-${Date.now()}`, cluster().nodeIds), TOPIC, partition, acknowledgedIn[partition]!)
