@@ -67,6 +67,7 @@ import { alterPartitionReassignmentsHandler, controllerAlterPartitionReassignmen
 import { describeProducersHandler, describeTransactionsHandler, listTransactionsHandler } from './handlers/transactions-admin.js'
 import { controllerUnregisterBrokerHandler, unregisterBrokerHandler } from './handlers/unregister-broker.js'
 import { describeLogDirsHandler } from './handlers/describe-log-dirs.js'
+import { createAclsHandler, deleteAclsHandler, describeAclsHandler } from './handlers/acls.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -106,6 +107,9 @@ export const HANDLERS: readonly HandlerEntry[] = [
   alterPartitionReassignmentsHandler,
   listPartitionReassignmentsHandler,
   describeLogDirsHandler,
+  describeAclsHandler,
+  createAclsHandler,
+  deleteAclsHandler,
 ]
 
 /**

@@ -63,6 +63,9 @@ export const GENERATED_APIS = [
   'ListPartitionReassignments',
   'UnregisterBroker',
   'DescribeLogDirs',
+  'DescribeAcls',
+  'CreateAcls',
+  'DeleteAcls',
 ] as const
 
 /** Single messages: headers, and the record formats of Kafka's internal topics. */

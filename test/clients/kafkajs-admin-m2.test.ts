@@ -6,7 +6,7 @@
  * describeConfigs, alterConfigs and deleteTopicRecords, each checked by what a user of kafkajs sees.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { AssignerProtocol, ConfigResourceTypes, Kafka, type Admin, type Consumer, type Producer } from 'kafkajs'
+import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, AssignerProtocol, ConfigResourceTypes, Kafka, ResourcePatternTypes, type Admin, type Consumer, type Producer } from 'kafkajs'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -194,6 +194,27 @@ describe('kafkajs admin: groups, offsets, configs, records', () => {
       // validateOnly checks without changing.
       await admin.alterConfigs({ validateOnly: true, resources: [{ type: ConfigResourceTypes.TOPIC, name: 'altered', configEntries: [{ name: 'retention.ms', value: '5' }] }] })
       expect((await describe()).get('retention.ms')).toBe('60000')
+    })
+  })
+
+  describe('ACLs', () => {
+    // Kafka's error name and code, as the protocol guide lists them: Brook has no authorizer, as a Kafka without one.
+    const SECURITY_DISABLED = { type: 'SECURITY_DISABLED', code: 54 }
+    const binding = {
+      resourceType: AclResourceTypes.TOPIC,
+      resourceName: 'orders',
+      resourcePatternType: ResourcePatternTypes.LITERAL,
+      principal: 'User:alice',
+      host: '*',
+      operation: AclOperationTypes.READ,
+      permissionType: AclPermissionTypes.ALLOW,
+    }
+
+    it('describeAcls, createAcls and deleteAcls (v1) are SECURITY_DISABLED, as on a Kafka without an authorizer', async () => {
+      await expect(admin.describeAcls({ resourceType: AclResourceTypes.ANY, resourcePatternType: ResourcePatternTypes.ANY, operation: AclOperationTypes.ANY, permissionType: AclPermissionTypes.ANY }))
+        .rejects.toMatchObject(SECURITY_DISABLED)
+      await expect(admin.createAcls({ acl: [binding] })).rejects.toMatchObject(SECURITY_DISABLED)
+      await expect(admin.deleteAcls({ filters: [binding] })).rejects.toMatchObject(SECURITY_DISABLED)
     })
   })
 

@@ -11,8 +11,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import {
+  AclOperations,
+  AclPermissionTypes,
   Admin,
   Connection,
+  ResourcePatternTypes,
+  ResourceTypes,
   Consumer,
   Producer,
   ProduceAcks,
@@ -230,6 +234,29 @@ describe('@platformatic/kafka 1.35 against one node', () => {
     expect(dir!.usableBytes).toBeLessThanOrEqual(dir!.totalBytes)
   })
 
+  it('admin.describeAcls, createAcls and deleteAcls (v3, flexible) are SECURITY_DISABLED, as on a Kafka without an authorizer', async () => {
+    const acl = {
+      resourceType: ResourceTypes.TOPIC,
+      resourceName: 'orders',
+      resourcePatternType: ResourcePatternTypes.LITERAL,
+      principal: 'User:alice',
+      host: '*',
+      operation: AclOperations.READ,
+      permissionType: AclPermissionTypes.ALLOW,
+    }
+    // The client raises an AggregateError whose nested errors end in a ProtocolError naming Kafka's error.
+    const protocolErrors = (error: unknown): { apiId?: string; apiCode?: number; serverErrorMessage?: string }[] => {
+      const nested = (error as { errors?: unknown[] }).errors
+      return nested ? nested.flatMap(protocolErrors) : [error as { apiId?: string }]
+    }
+    const refusal = (call: Promise<unknown>) => call.then(() => [], protocolErrors)
+    expect(await refusal(admin.describeAcls({ filter: { ...acl, resourceName: null, principal: null, host: null } }))).toMatchObject([
+      { apiId: 'SECURITY_DISABLED', apiCode: 54, serverErrorMessage: 'No Authorizer is configured on the broker' },
+    ])
+    expect(await refusal(admin.createAcls({ creations: [acl] }))).toMatchObject([{ apiId: 'SECURITY_DISABLED', apiCode: 54, serverErrorMessage: 'No Authorizer is configured.' }])
+    expect(await refusal(admin.deleteAcls({ filters: [acl] }))).toMatchObject([{ apiId: 'SECURITY_DISABLED', apiCode: 54, serverErrorMessage: 'No Authorizer is configured.' }])
+  })
+
   it('admin.deleteTopics removes the topic', async () => {
     await admin.createTopics({ topics: ['short-lived'], partitions: 1, replicas: 1 })
     await admin.deleteTopics({ topics: ['short-lived'] })
@@ -239,9 +266,9 @@ describe('@platformatic/kafka 1.35 against one node', () => {
   it('negotiated the flexible versions @platformatic/kafka picks against Brook', () => {
     const versions = Object.fromEntries([...sent].map(([key, set]) => [key, [...set].sort((a, b) => a - b)]))
     // Keys: 18 ApiVersions, 3 Metadata, 0 Produce, 1 Fetch, 2 ListOffsets, 19 CreateTopics, 20 DeleteTopics,
-    // 32 DescribeConfigs, 35 DescribeLogDirs, 60 DescribeCluster (asked for v1 above). Each is the highest version both implement (the
+    // 29-31 DescribeAcls, CreateAcls, DeleteAcls, 32 DescribeConfigs, 35 DescribeLogDirs, 60 DescribeCluster (asked for v1 above). Each is the highest version both implement (the
     // client walks down from its own max: ListOffsets v9 of our 0-10), all flexible; ApiVersions is always v3 for
     // this client.
-    expect(versions).toMatchObject({ 18: [3], 3: [12], 0: [9], 1: [17], 2: [9], 19: [7], 20: [6], 32: [4], 35: [4], 60: [1] })
+    expect(versions).toMatchObject({ 18: [3], 3: [12], 0: [9], 1: [17], 2: [9], 19: [7], 20: [6], 29: [3], 30: [3], 31: [3], 32: [4], 35: [4], 60: [1] })
   })
 })

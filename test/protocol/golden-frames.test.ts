@@ -92,6 +92,22 @@ function recordsOf(body: any, topic = 0, partition = 0): Buffer {
 const text = (buffer: Buffer | null): string | null => (buffer === null ? null : buffer.toString())
 
 /** What each captured request asked for; one entry per fixture, checked by a human against the capture command. */
+/**
+ * What the ACL frames carry, bindings as the spec numbers them: resource type TOPIC 2, pattern LITERAL 3, operation
+ * READ 3, permission ALLOW 3; `describe` adds the DescribeAcls frame of a client that filters on that binding's types.
+ */
+function aclFrames(suffix: string, options: { describe?: boolean } = {}): Record<string, (header: any, body: any) => void> {
+  const binding = { resourceType: 2, resourceName: 'golden-acl', resourcePatternType: 3, principal: 'User:alice', host: '*', operation: 3, permissionType: 3 }
+  const filter = { resourceTypeFilter: 2, resourceNameFilter: 'golden-acl', patternTypeFilter: 3, principalFilter: 'User:alice', hostFilter: '*', operation: 3, permissionType: 3 }
+  return {
+    ...(options.describe
+      ? { [`describe-acls-${suffix}`]: (_: unknown, body: unknown) => expect(body).toEqual({ ...filter, resourceNameFilter: null, principalFilter: null, hostFilter: null }) }
+      : {}),
+    [`create-acls-${suffix}`]: (_, body) => expect(body).toEqual({ creations: [binding] }),
+    [`delete-acls-${suffix}`]: (_, body) => expect(body).toEqual({ filters: [filter] }),
+  }
+}
+
 const EXPECTED: Record<string, (header: any, body: any) => void> = {
   'api-versions-v2-kafkajs': (header, body) => {
     expect(header.clientId).toBe('golden-kafkajs')
@@ -221,6 +237,12 @@ const EXPECTED: Record<string, (header: any, body: any) => void> = {
     expect(body).toMatchObject({ replicaId: -1, isolationLevel: 0, timeoutMs: 0 })
     expect(body.topics).toMatchObject([{ name: 'golden-platformatic', partitions: [{ partitionIndex: 0, timestamp: -1n }] }])
   },
+  'describe-acls-v1-kafkajs': (_, body) => {
+    expect(body).toEqual({ resourceTypeFilter: 1, resourceNameFilter: null, patternTypeFilter: 1, principalFilter: null, hostFilter: null, operation: 1, permissionType: 1 })
+  },
+  ...aclFrames('v1-kafkajs'),
+  ...aclFrames('v2-platformatic', { describe: true }),
+  ...aclFrames('v3-platformatic', { describe: true }),
   'describe-log-dirs-v4-platformatic': (_, body) => {
     expect(body).toEqual({ topics: [{ topic: 'golden-platformatic', partitions: [0, 1, 2] }] })
   },
