@@ -5,6 +5,7 @@
 import { InvalidArgumentError } from '@commander-js/extra-typings'
 import { GROUP_STATES, type TopicSelection } from '../client/group-admin.js'
 import type { StartPosition } from '../client/console-consumer.js'
+import { OffsetSpec } from '../protocol/constants.js'
 
 /** A whole number within [min, max]. */
 export function integer(name: string, min: number, max: number) {
@@ -102,4 +103,42 @@ export function groupStates(value: string, previous: string[] = []): string[] {
       return known
     }),
   ]
+}
+
+/** GetOffsetShell's `--time` words and numbers: the OffsetSpec each stands for. */
+const OFFSET_TIMES: Readonly<Record<string, bigint>> = {
+  latest: OffsetSpec.LATEST,
+  earliest: OffsetSpec.EARLIEST,
+  'max-timestamp': OffsetSpec.MAX_TIMESTAMP,
+  'earliest-local': OffsetSpec.EARLIEST_LOCAL,
+  'latest-tiered': OffsetSpec.LATEST_TIERED,
+}
+
+/**
+ * `--time` as kafka-get-offsets.sh takes it: latest (-1), earliest (-2), max-timestamp (-3), earliest-local (-4),
+ * latest-tiered (-5), or a time: milliseconds since the epoch or an ISO 8601 date. Returns the ListOffsets timestamp.
+ */
+export function offsetTime(value: string): bigint {
+  const named = OFFSET_TIMES[value]
+  if (named !== undefined) return named
+  if (/^-[1-5]$/.test(value)) return BigInt(value)
+  try {
+    return timestamp('--time')(value)
+  } catch {
+    throw new InvalidArgumentError(`--time takes ${Object.entries(OFFSET_TIMES).map(([word, n]) => `${n} or ${word}`).join(', ')}, or milliseconds since the epoch or an ISO 8601 date, not '${value}'`)
+  }
+}
+
+/** `--partitions 0,2,5`: partition ids, comma-separated. */
+export function partitionIds(value: string): number[] {
+  if (!/^\d+(,\d+)*$/.test(value) || value.split(',').some((id) => Number(id) > 2_147_483_647)) {
+    throw new InvalidArgumentError(`--partitions takes partition ids separated by commas, not '${value}'`)
+  }
+  return [...new Set(value.split(',').map(Number))]
+}
+
+/** `--before`: a non-negative offset, or high-watermark (-1 also) for everything below the high watermark. */
+export function deleteBefore(value: string): bigint {
+  if (value === 'high-watermark' || value === '-1') return -1n
+  return offset('--before', { signed: false })(value)
 }

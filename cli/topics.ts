@@ -5,9 +5,13 @@ import { addPartitions, alterTopicConfigs, createTopic, deleteTopic, describeTop
 import { counted } from '../client/wording.js'
 import { listReassignments, reassignPartitions } from '../client/reassignments.js'
 import { describeLogDirs, logDirsJson } from '../client/log-dirs.js'
+import { deleteRecordsBefore, offsetsAt, type PartitionAnswer } from '../client/records-admin.js'
+import { OffsetSpec } from '../protocol/constants.js'
+import { readFile } from 'node:fs/promises'
+import { cannotRead } from './files.js'
 import { clientCommand, withCluster } from './client-command.js'
 import { formatLogDirs, formatReassignments, formatTopic } from './format.js'
-import { integer, keyValue, repeated, replicaAssignment } from './parsers.js'
+import { deleteBefore, integer, keyValue, offsetTime, partitionIds, repeated, replicaAssignment } from './parsers.js'
 
 export function addTopicsCommands(program: CommandUnknownOpts): void {
   const topics = program.command('topics').description('create, list, describe and delete topics, add partitions, move them to other nodes, and alter their configs (kafka-topics.sh, kafka-reassign-partitions.sh, kafka-configs.sh)')
@@ -50,6 +54,31 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     .action(async (name, options) => {
       const described = await withCluster(options, (cluster) => describeLogDirs(cluster, name ?? null))
       console.log(options.json ? logDirsJson(described) : formatLogDirs(described))
+    })
+
+  clientCommand(topics, 'offsets [name]', 'the offset of each partition at a time, of one topic or all: latest by default (kafka-get-offsets.sh); prints topic:partition:offset')
+    .option('--partitions <ids>', 'only these partitions (comma-separated)', partitionIds)
+    .option('--time <time>', 'latest (-1), earliest (-2), max-timestamp (-3), or the first offset at or after a time in ms or ISO 8601', offsetTime, OffsetSpec.LATEST)
+    .option('--exclude-internal-topics', 'leave out __consumer_offsets and __transaction_state when no name is given')
+    .action(async (name, options) => {
+      const found = await withCluster(options, (cluster) =>
+        offsetsAt(cluster, { topic: name ?? null, partitions: options.partitions ?? null, excludeInternal: options.excludeInternalTopics ?? false }, options.time))
+      reportPartitions(found, (p) => `${p.topic}:${p.partition}:${p.value}`, (p) => `Skip getting offsets for topic-partition ${p.topic}-${p.partition} due to error: ${p.error}`)
+    })
+
+  clientCommand(topics, 'delete-records [name]', 'delete the records below an offset of some or all partitions (kafka-delete-records.sh); the log start moves up to it')
+    .option('--before <offset>', 'delete every record below this offset, or below the high watermark with high-watermark (or -1)', deleteBefore)
+    .option('--partitions <ids>', 'only these partitions (comma-separated; default all)', partitionIds)
+    .option('--offset-json-file <file>', 'kafka-delete-records.sh\'s file instead of a name and --before: {"partitions": [{"topic": "t", "partition": 0, "offset": 5}], "version": 1}')
+    .action(async (name, options) => {
+      const wanted = await recordsToDelete(name, options)
+      const deleted = await withCluster(options, async (cluster) => {
+        const answers = []
+        for (const [topic, before] of wanted) answers.push(...(await deleteRecordsBefore(cluster, topic, before ?? options.before!)))
+        return answers
+      })
+      console.log('Executing records delete operation\nRecords delete operation completed:')
+      reportPartitions(deleted, (p) => `partition: ${p.topic}-${p.partition}\tlow_watermark: ${p.value}`, (p) => `partition: ${p.topic}-${p.partition}\terror: ${p.error}`, { errorsTo: 'stdout' })
     })
 
   clientCommand(topics, 'delete <name>', 'delete a topic and its data').action(async (name, options) => {
@@ -120,4 +149,69 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
       await withCluster(options, (cluster) => alterTopicConfigs(cluster, name, { set: options.set ?? [], delete: options.delete ?? [] }))
       console.log(`Completed updating config for topic ${name}.`)
     })
+}
+
+/**
+ * Prints each partition's answer on stdout, or its error (on stderr, or with the answers with `errorsTo: 'stdout'`, as
+ * kafka-delete-records.sh prints them); any error makes the command exit 1 once all are printed.
+ */
+function reportPartitions(
+  answers: readonly PartitionAnswer[],
+  line: (answer: PartitionAnswer & { value: bigint }) => string,
+  failure: (answer: PartitionAnswer & { error: string }) => string,
+  options: { errorsTo?: 'stdout' | 'stderr' } = {},
+): void {
+  for (const answer of answers) {
+    if ('value' in answer) console.log(line(answer))
+    else if (options.errorsTo === 'stdout') console.log(failure(answer))
+    else console.error(failure(answer))
+  }
+  if (answers.some((answer) => 'error' in answer)) process.exitCode = 1
+}
+
+/**
+ * What `topics delete-records` deletes, by topic: the offset below which to delete, by partition, or null for
+ * `--before` at every partition of the topic. Either a name and --before, or --offset-json-file (Kafka's format,
+ * version 1, no partition twice); anything else is an InvalidArgumentError in one line.
+ */
+async function recordsToDelete(
+  name: string | undefined,
+  options: { before?: bigint; partitions?: number[]; offsetJsonFile?: string },
+): Promise<Map<string, Map<number, bigint> | null>> {
+  if (options.offsetJsonFile === undefined) {
+    if (name === undefined || options.before === undefined) throw new InvalidArgumentError('give a topic and --before, or --offset-json-file')
+    return new Map([[name, options.partitions ? new Map(options.partitions.map((p) => [p, options.before!])) : null]])
+  }
+  if (name !== undefined || options.before !== undefined || options.partitions !== undefined) {
+    throw new InvalidArgumentError('--offset-json-file names the partitions and offsets itself: give no topic, --before or --partitions beside it')
+  }
+  const file = options.offsetJsonFile
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    throw cannotRead(file, error)
+  }
+  const bad = (why: string) => new InvalidArgumentError(`--offset-json-file ${file}: ${why}`)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw bad('not valid JSON')
+  }
+  const { version = 1, partitions } = (parsed ?? {}) as { version?: unknown; partitions?: unknown }
+  if (version !== 1) throw bad(`version ${JSON.stringify(version)} is not supported (1 is)`)
+  if (!Array.isArray(partitions)) throw bad('no "partitions" array')
+  const wanted = new Map<string, Map<number, bigint>>()
+  for (const entry of partitions as { topic?: unknown; partition?: unknown; offset?: unknown }[]) {
+    const { topic, partition, offset } = entry ?? {}
+    if (typeof topic !== 'string' || !Number.isInteger(partition) || (partition as number) < 0 || !Number.isInteger(offset) || (offset as number) < -1) {
+      throw bad(`each partition needs "topic" (a name), "partition" (a partition id) and "offset" (an offset, or -1 for the high watermark), not ${JSON.stringify(entry)}`)
+    }
+    const offsets = wanted.get(topic) ?? new Map<number, bigint>()
+    if (offsets.has(partition as number)) throw bad(`${topic}-${partition as number} appears twice`)
+    wanted.set(topic, offsets.set(partition as number, BigInt(offset as number)))
+  }
+  if (wanted.size === 0) throw bad('it names no partition')
+  return wanted
 }

@@ -3,7 +3,10 @@ import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { KafkaClient } from '../../client/kafka-client.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
-import { brook, kcat, lines } from './run-brook.js'
+import { brook, expectOneLineError, kcat, lines } from './run-brook.js'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fetchPartition, splitBatches, withClient } from '../helpers/kafka.js'
 
 describe('brook topics', () => {
@@ -92,6 +95,64 @@ describe('brook topics', () => {
     const missing = await brook(['topics', 'log-dirs', 'absent', ...server])
     expect(missing).toMatchObject({ code: 1, stdout: '', stderr: "brook: topic 'absent': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
     expect((await brook(['topics', 'delete', 'sized', ...server])).code).toBe(0)
+  })
+
+  it('offsets prints topic:partition:offset at a time, as kafka-get-offsets.sh does, leaving out partitions with no offset then', async () => {
+    await brook(['topics', 'create', 'ends', '--partitions', '3', ...server])
+    await kcat(['-b', broker.address, '-P', '-t', 'ends', '-p', '1'], 'a\nb\nc\n')
+    await kcat(['-b', broker.address, '-P', '-t', 'ends', '-p', '2'], 'd\n')
+    const at = async (...args: string[]) => {
+      const result = await brook(['topics', 'offsets', ...args, ...server])
+      expect(result).toMatchObject({ code: 0, stderr: '' })
+      return lines(result.stdout)
+    }
+    expect(await at('ends')).toEqual(['ends:0:0', 'ends:1:3', 'ends:2:1'])
+    expect(await at('ends', '--time', '-1')).toEqual(['ends:0:0', 'ends:1:3', 'ends:2:1'])
+    expect(await at('ends', '--time', 'earliest', '--partitions', '2,1')).toEqual(['ends:1:0', 'ends:2:0'])
+    // The first offset whose timestamp is at or after the time: every record of 1 and 2 is after 2020, none before
+    // 2100, and partition 0 has no record at all.
+    expect(await at('ends', '--time', '2020-01-01T00:00:00Z')).toEqual(['ends:1:0', 'ends:2:0'])
+    expect(await at('ends', '--time', String(Date.UTC(2100, 0)))).toEqual([])
+    expect((await at('--time', 'latest')).filter((line) => line.startsWith('ends:'))).toEqual(['ends:0:0', 'ends:1:3', 'ends:2:1'])
+
+    expectOneLineError(await brook(['topics', 'offsets', 'ends', '--partitions', '9', ...server]), 'could not match any topic-partitions with the specified filters')
+    expectOneLineError(await brook(['topics', 'offsets', 'ends', '--time', 'soon', ...server]), "--time takes -1 or latest, -2 or earliest")
+    expectOneLineError(await brook(['topics', 'offsets', 'absent', ...server]), "topic 'absent': UNKNOWN_TOPIC_OR_PARTITION")
+    expect((await brook(['topics', 'delete', 'ends', ...server])).code).toBe(0)
+  })
+
+  it('delete-records moves the log start up to an offset, as kafka-delete-records.sh does (its JSON file too), and reports each partition', async () => {
+    await brook(['topics', 'create', 'trimmed', '--partitions', '2', ...server])
+    await kcat(['-b', broker.address, '-P', '-t', 'trimmed', '-p', '0'], 'a\nb\nc\nd\n')
+    await kcat(['-b', broker.address, '-P', '-t', 'trimmed', '-p', '1'], 'e\nf\n')
+    const header = ['Executing records delete operation', 'Records delete operation completed:']
+
+    const one = await brook(['topics', 'delete-records', 'trimmed', '--before', '2', '--partitions', '0', ...server])
+    expect(one).toMatchObject({ code: 0, stderr: '' })
+    expect(lines(one.stdout)).toEqual([...header, 'partition: trimmed-0\tlow_watermark: 2'])
+    // Past partition 1's high watermark (2): its error is printed beside the other's answer, and the exit code is 1.
+    const both = await brook(['topics', 'delete-records', 'trimmed', '--before', '3', ...server])
+    expect(both.code).toBe(1)
+    expect(lines(both.stdout)).toEqual([...header, 'partition: trimmed-0\tlow_watermark: 3', 'partition: trimmed-1\terror: OFFSET_OUT_OF_RANGE (the offset is outside the range the partition holds)'])
+    expect(lines((await brook(['topics', 'offsets', 'trimmed', '--time', 'earliest', ...server])).stdout)).toEqual(['trimmed:0:3', 'trimmed:1:0'])
+
+    const dir = mkdtempSync(join(tmpdir(), 'brook-cli-'))
+    try {
+      const file = join(dir, 'offsets.json')
+      writeFileSync(file, JSON.stringify({ partitions: [{ topic: 'trimmed', partition: 1, offset: -1 }], version: 1 }))
+      const fromFile = await brook(['topics', 'delete-records', '--offset-json-file', file, ...server])
+      expect(fromFile).toMatchObject({ code: 0, stderr: '' })
+      expect(lines(fromFile.stdout)).toEqual([...header, 'partition: trimmed-1\tlow_watermark: 2'])
+      writeFileSync(file, JSON.stringify({ partitions: [{ topic: 'trimmed', partition: 1, offset: 1 }, { topic: 'trimmed', partition: 1, offset: 2 }] }))
+      expectOneLineError(await brook(['topics', 'delete-records', '--offset-json-file', file, ...server]), 'trimmed-1 appears twice')
+      expectOneLineError(await brook(['topics', 'delete-records', 'trimmed', '--offset-json-file', file, ...server]), 'give no topic, --before or --partitions beside it')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+    expect(lines((await brook(['topics', 'offsets', 'trimmed', '--time', 'earliest', ...server])).stdout)).toEqual(['trimmed:0:3', 'trimmed:1:2'])
+    expectOneLineError(await brook(['topics', 'delete-records', 'trimmed', ...server]), 'give a topic and --before, or --offset-json-file')
+    expectOneLineError(await brook(['topics', 'delete-records', 'absent', '--before', '1', ...server]), "topic 'absent': UNKNOWN_TOPIC_OR_PARTITION")
+    expect((await brook(['topics', 'delete', 'trimmed', ...server])).code).toBe(0)
   })
 
   it('describes every topic when no name is given, in name order', async () => {
