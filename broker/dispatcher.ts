@@ -68,6 +68,7 @@ import { describeProducersHandler, describeTransactionsHandler, listTransactions
 import { controllerUnregisterBrokerHandler, unregisterBrokerHandler } from './handlers/unregister-broker.js'
 import { describeLogDirsHandler } from './handlers/describe-log-dirs.js'
 import { createAclsHandler, deleteAclsHandler, describeAclsHandler } from './handlers/acls.js'
+import { describeTopicPartitionsHandler } from './handlers/describe-topic-partitions.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -110,6 +111,7 @@ export const HANDLERS: readonly HandlerEntry[] = [
   describeAclsHandler,
   createAclsHandler,
   deleteAclsHandler,
+  describeTopicPartitionsHandler,
 ]
 
 /**

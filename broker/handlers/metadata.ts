@@ -127,6 +127,25 @@ function describeImageTopic(image: MetadataImage, topic: TopicImage, apiVersion:
   }
 }
 
+/**
+ * The names of the topics this node's metadata holds (a single node's topics, a cluster node's image), in no order,
+ * and each one described as Metadata v12 describes it (`describeKnownTopic`, undefined for a name it does not hold):
+ * for requests that answer from the metadata without creating anything (DescribeTopicPartitions).
+ */
+export function knownTopicNames(services: BrokerServices): string[] {
+  return services.quorum ? [...services.quorum.controller.image.topicsById.values()].map((t) => t.name) : services.topics.list().map((t) => t.name)
+}
+
+export function describeKnownTopic(services: BrokerServices, name: string): MetadataResponseTopic | undefined {
+  if (!services.quorum) {
+    const topic = services.topics.get(name)
+    return topic && describeTopic(topic)
+  }
+  const image = services.quorum.controller.image
+  const topic = image.topic(name)
+  return topic && describeImageTopic(image, topic, 12)
+}
+
 /** Topics whose auto-creation failed, remembered with the reason last logged: at most this many per node. */
 const MAX_REMEMBERED_FAILURES = 1000
 const failuresByNode = new WeakMap<QuorumRunner, Map<string, string>>()

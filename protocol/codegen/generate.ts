@@ -66,6 +66,7 @@ export const GENERATED_APIS = [
   'DescribeAcls',
   'CreateAcls',
   'DeleteAcls',
+  'DescribeTopicPartitions',
 ] as const
 
 /** Single messages: headers, and the record formats of Kafka's internal topics. */

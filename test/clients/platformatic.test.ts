@@ -22,6 +22,7 @@ import {
   ProduceAcks,
   connectionsApiChannel,
   describeClusterV1,
+  describeTopicPartitionsV0,
   stringSerializers,
 } from '@platformatic/kafka'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
@@ -186,8 +187,10 @@ describe('@platformatic/kafka 1.35 against one node', () => {
   // AclOperation codes as bits (Utils.to32BitField), every operation the resource type supports
   // (AclEntry.supportedOperations), which is what Kafka answers without an authorizer (AuthHelper.authorizedOperations).
   // Group: READ 3, DELETE 6, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11. Cluster: CREATE 5, ALTER 7,
-  // DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+  // DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12. Topic: READ 3, WRITE 4,
+  // CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
   const GROUP_OPERATIONS = 0b1101_0100_1000
+  const TOPIC_OPERATIONS = 0b1101_1111_1000
   const CLUSTER_OPERATIONS = 0b1_1111_1010_0000
   const NOT_REQUESTED = -2147483648
 
@@ -255,6 +258,38 @@ describe('@platformatic/kafka 1.35 against one node', () => {
     ])
     expect(await refusal(admin.createAcls({ creations: [acl] }))).toMatchObject([{ apiId: 'SECURITY_DISABLED', apiCode: 54, serverErrorMessage: 'No Authorizer is configured.' }])
     expect(await refusal(admin.deleteAcls({ filters: [acl] }))).toMatchObject([{ apiId: 'SECURITY_DISABLED', apiCode: 54, serverErrorMessage: 'No Authorizer is configured.' }])
+  })
+
+  it('DescribeTopicPartitions v0 (KIP-966, through its API function) pages through the partitions with a cursor, as Kafka does', async () => {
+    await admin.createTopics({ topics: ['paged-a'], partitions: 3, replicas: 1 })
+    await admin.createTopics({ topics: ['paged-b'], partitions: 2, replicas: 1 })
+    const connection = new Connection('plt-describe-topic-partitions')
+    await connection.connect(broker.host, broker.port)
+    /** Each topic as [name, error, partition indexes], and the next cursor. */
+    type Answer = Awaited<ReturnType<typeof describeTopicPartitionsV0.api.async>>
+    const page = async (topics: string[], limit: number, cursor?: { topicName: string; partitionIndex: number }) => {
+      const answer = await describeTopicPartitionsV0.api.async(connection, topics.map((name) => ({ name })), limit, cursor).catch((error: { response?: Answer }) => {
+        if (!error.response) throw error
+        return error.response
+      })
+      return { topics: answer.topics.map((t) => [t.name, t.errorCode, t.partitions.map((p) => p.partitionIndex)]), next: answer.nextCursor ?? null }
+    }
+    try {
+      const [first] = (await describeTopicPartitionsV0.api.async(connection, [{ name: 'paged-a' }], 2000)).topics
+      expect(first).toMatchObject({ errorCode: 0, name: 'paged-a', isInternal: false, topicAuthorizedOperations: TOPIC_OPERATIONS })
+      expect(first!.partitions[0]).toEqual({ errorCode: 0, partitionIndex: 0, leaderId: 1, leaderEpoch: 0, replicaNodes: [1], isrNodes: [1], eligibleLeaderReplicas: [], lastKnownElr: [], offlineReplicas: [] })
+      // Named topics in name order, at most `limit` partitions, the cursor where the limit stopped; an unknown name is
+      // UNKNOWN_TOPIC_OR_PARTITION (3) once reached.
+      expect(await page(['paged-b', 'paged-a'], 4)).toEqual({ topics: [['paged-a', 0, [0, 1, 2]], ['paged-b', 0, [0]]], next: { topicName: 'paged-b', partitionIndex: 1 } })
+      expect(await page(['paged-b', 'paged-a', 'paged-zz'], 4, { topicName: 'paged-b', partitionIndex: 1 })).toEqual({ topics: [['paged-b', 0, [1]], ['paged-zz', 3, []]], next: null })
+      expect(await page(['paged-a', 'paged-b'], 3)).toEqual({ topics: [['paged-a', 0, [0, 1, 2]]], next: { topicName: 'paged-b', partitionIndex: 0 } })
+      // Every topic when none is named, from the cursor on; a cursor outside the named topics is INVALID_REQUEST (42).
+      const all = await page([], 2000, { topicName: 'paged-a', partitionIndex: 1 })
+      expect(all.topics.filter(([name]) => String(name).startsWith('paged-'))).toEqual([['paged-a', 0, [1, 2]], ['paged-b', 0, [0, 1]]])
+      expect(await page(['paged-b'], 10, { topicName: 'paged-a', partitionIndex: 0 })).toEqual({ topics: [['paged-b', 42, []]], next: null })
+    } finally {
+      await connection.close()
+    }
   })
 
   it('admin.deleteTopics removes the topic', async () => {

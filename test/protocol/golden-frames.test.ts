@@ -243,6 +243,9 @@ const EXPECTED: Record<string, (header: any, body: any) => void> = {
   ...aclFrames('v1-kafkajs'),
   ...aclFrames('v2-platformatic', { describe: true }),
   ...aclFrames('v3-platformatic', { describe: true }),
+  'describe-topic-partitions-v0-platformatic': (_, body) => {
+    expect(body).toEqual({ topics: [{ name: 'golden-a' }, { name: 'golden-b' }], responsePartitionLimit: 100, cursor: { topicName: 'golden-a', partitionIndex: 1 } })
+  },
   'describe-log-dirs-v4-platformatic': (_, body) => {
     expect(body).toEqual({ topics: [{ topic: 'golden-platformatic', partitions: [0, 1, 2] }] })
   },

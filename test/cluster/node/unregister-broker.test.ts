@@ -18,6 +18,7 @@ import { brook, expectOneLineError, lines } from '../../cli/run-brook.js'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
 import { unregisterBroker, type UnregisterBrokerRequest, type UnregisterBrokerResponse } from '../../../protocol/messages/unregister-broker.js'
+import { describeTopicPartitions, type DescribeTopicPartitionsRequest, type DescribeTopicPartitionsResponse } from '../../../protocol/messages/describe-topic-partitions.js'
 
 const TOPIC = 'spread'
 
@@ -64,6 +65,13 @@ describe('unregistering a broker of a three-node cluster', () => {
         expect(survivors).toContain(partition.leaderId)
         expect(partition.offlineReplicas).toEqual([victim])
       }
+      // DescribeTopicPartitions (KIP-966, what Kafka 3.8+'s admin asks first) answers from the same image.
+      const described = await withClient(cluster.nodes.get(id)!, (client) =>
+        client.request<DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse>(describeTopicPartitions, 0, { topics: [{ name: TOPIC }], responsePartitionLimit: 2000, cursor: null }))
+      expect(described.nextCursor).toBeNull()
+      expect(described.topics).toEqual([expect.objectContaining({ errorCode: ErrorCode.NONE, name: TOPIC, topicId: topic.topicId, isInternal: false })])
+      expect(described.topics[0]!.partitions.map(({ partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas }) => ({ partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas })))
+        .toEqual(topic.partitions.map(({ partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas }) => ({ partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas })))
     }
 
     const status = await brook(['cluster', 'status', ...server])
