@@ -1,6 +1,6 @@
 /**
  * The classic consumer-group protocol: FindCoordinator v0-4, JoinGroup v0-9, SyncGroup v0-5, Heartbeat v0-4,
- * LeaveGroup v0-5, DescribeGroups v0-5, ListGroups v0-4, DeleteGroups v0-2. The rules live in group/coordinator.ts;
+ * LeaveGroup v0-5, DescribeGroups v0-5, ListGroups v0-5, DeleteGroups v0-2. The rules live in group/coordinator.ts;
  * this module maps requests and responses per version.
  *
  * Behaviour
@@ -21,7 +21,9 @@
  *   includeAuthorizedOperations (v3+) each group answered without an error carries every operation a group supports,
  *   as Kafka answers without an authorizer (KafkaApis.handleDescribeGroupsRequest, AuthHelper.authorizedOperations):
  *   Brook has no ACLs. Otherwise the JSON's default, -2147483648 ("not requested").
- * - ListGroups v4+: states filter (case-insensitive, like Kafka).
+ * - ListGroups v4+: states filter (case-insensitive, like Kafka). v5+ (KIP-848): the types filter, case-insensitive as
+ *   Kafka's GroupType.parse reads it, and each group's type. Brook's groups are all of Kafka's `classic` type (the
+ *   JoinGroup protocol; no KIP-848 `consumer` groups), so a filter without `classic` lists none.
  * - DeleteGroups: only empty groups (NON_EMPTY_GROUP), unknown ones GROUP_ID_NOT_FOUND.
  * - Storage failures (the node refuses writes, see broker.ts): FindCoordinator and JoinGroup answer
  *   COORDINATOR_NOT_AVAILABLE when __consumer_offsets cannot be created (Kafka's answer while the coordinator's
@@ -193,16 +195,21 @@ function describeGroup(services: BrokerServices, groupId: string): DescribeGroup
   }
 }
 
-export const listGroupsHandler = defineHandler<ListGroupsRequest, ListGroupsResponse>(listGroups, '0-4', (request, { services }) => {
+/** Kafka's name for the type of every group Brook coordinates (Group.GroupType.CLASSIC). */
+const CLASSIC_GROUP = 'classic'
+
+export const listGroupsHandler = defineHandler<ListGroupsRequest, ListGroupsResponse>(listGroups, '0-5', (request, { services }) => {
   const states = new Set(request.statesFilter.map((s) => s.toLowerCase()))
+  const types = new Set(request.typesFilter.map((t) => t.toLowerCase()))
+  const typed = types.size === 0 || types.has(CLASSIC_GROUP)
   return {
     throttleTimeMs: 0,
     // Kafka's handleListGroups: the groups of the loaded partitions, and COORDINATOR_LOAD_IN_PROGRESS while any loads.
     errorCode: services.groups.loading ? ErrorCode.COORDINATOR_LOAD_IN_PROGRESS : ErrorCode.NONE,
     groups: services.groups
       .list()
-      .filter((g) => states.size === 0 || states.has(g.state.toLowerCase()))
-      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state })),
+      .filter((g) => typed && (states.size === 0 || states.has(g.state.toLowerCase())))
+      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state, groupType: CLASSIC_GROUP })),
   }
 })
 

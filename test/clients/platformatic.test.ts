@@ -28,6 +28,7 @@ import {
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { fetchPartition, splitBatches, withClient } from '../helpers/kafka.js'
 import { kcat } from '../helpers/kcat.js'
+import { commit } from '../helpers/groups-wire.js'
 
 /** API key -> versions platformatic sent, from its public diagnostics channel `plt:kafka:connections:api`. */
 const sent = new Map<number, Set<number>>()
@@ -292,6 +293,15 @@ describe('@platformatic/kafka 1.35 against one node', () => {
     }
   })
 
+  it('admin.listGroups (ListGroups v5, KIP-848 types) lists the classic groups, and none for a filter without classic', async () => {
+    await admin.createTopics({ topics: ['plt-listed'], partitions: 1, replicas: 1 })
+    // A standalone commit makes an Empty group with no protocol type, as Kafka does.
+    await withClient(broker, (client) => commit(client, { groupId: 'plt-listed-group', offsets: { 'plt-listed': { 0: 1n } } }))
+    const classic = await admin.listGroups({ types: ['classic'] })
+    expect(classic.get('plt-listed-group')).toEqual({ id: 'plt-listed-group', state: 'EMPTY', groupType: 'classic', protocolType: '' })
+    expect([...(await admin.listGroups({ types: ['consumer'] })).keys()]).toEqual([])
+  })
+
   it('admin.deleteTopics removes the topic', async () => {
     await admin.createTopics({ topics: ['short-lived'], partitions: 1, replicas: 1 })
     await admin.deleteTopics({ topics: ['short-lived'] })
@@ -300,10 +310,10 @@ describe('@platformatic/kafka 1.35 against one node', () => {
 
   it('negotiated the flexible versions @platformatic/kafka picks against Brook', () => {
     const versions = Object.fromEntries([...sent].map(([key, set]) => [key, [...set].sort((a, b) => a - b)]))
-    // Keys: 18 ApiVersions, 3 Metadata, 0 Produce, 1 Fetch, 2 ListOffsets, 19 CreateTopics, 20 DeleteTopics,
+    // Keys: 18 ApiVersions, 3 Metadata, 0 Produce, 1 Fetch, 2 ListOffsets, 16 ListGroups, 19 CreateTopics, 20 DeleteTopics,
     // 29-31 DescribeAcls, CreateAcls, DeleteAcls, 32 DescribeConfigs, 35 DescribeLogDirs, 60 DescribeCluster (asked for v1 above). Each is the highest version both implement (the
     // client walks down from its own max: ListOffsets v9 of our 0-10), all flexible; ApiVersions is always v3 for
     // this client.
-    expect(versions).toMatchObject({ 18: [3], 3: [12], 0: [9], 1: [17], 2: [9], 19: [7], 20: [6], 29: [3], 30: [3], 31: [3], 32: [4], 35: [4], 60: [1] })
+    expect(versions).toMatchObject({ 18: [3], 3: [12], 0: [9], 1: [17], 2: [9], 16: [5], 19: [7], 20: [6], 29: [3], 30: [3], 31: [3], 32: [4], 35: [4], 60: [1] })
   })
 })

@@ -63,7 +63,7 @@ describe('every version of the group APIs', () => {
         offsetCommit: Math.max(version, 1),
         offsetFetch: Math.max(version, 1),
         describeGroups: Math.min(version, 5),
-        listGroups: Math.min(version, 4),
+        listGroups: Math.min(version, 5),
         leaveGroup: Math.min(version, 5),
       }
 
@@ -105,10 +105,18 @@ describe('every version of the group APIs', () => {
       expect(codes).toEqual({ ticks: { 1: 0 } })
       expect(await fetchCommitted(companions.offsetFetch, groupId)).toEqual({ offset: BigInt(100 + version), metadata: `v${version}` })
 
-      const listed = await client.request<Partial<ListGroupsRequest>, ListGroupsResponse>(listGroups, companions.listGroups, { statesFilter: [] })
+      const listed = await client.request<Partial<ListGroupsRequest>, ListGroupsResponse>(listGroups, companions.listGroups, { statesFilter: [], typesFilter: [] })
       const entry = listed.groups.find((g) => g.groupId === groupId)
       expect(entry).toMatchObject({ protocolType: 'consumer' })
       if (companions.listGroups >= 4) expect(entry!.groupState).toBe('Stable')
+      if (companions.listGroups >= 5) {
+        // KIP-848's types: every group here is a classic one; the filter reads types in any case.
+        expect(entry!.groupType).toBe('classic')
+        const typed = async (typesFilter: string[]) =>
+          (await client.request<Partial<ListGroupsRequest>, ListGroupsResponse>(listGroups, 5, { statesFilter: [], typesFilter })).groups.map((g) => g.groupId)
+        expect(await typed(['Classic'])).toContain(groupId)
+        expect(await typed(['consumer', 'share'])).toEqual([])
+      }
 
       const described = await client.request<Partial<DescribeGroupsRequest>, DescribeGroupsResponse>(describeGroups, companions.describeGroups, { groups: [groupId] })
       expect(described.groups[0]).toMatchObject({ errorCode: 0, groupState: 'Stable', protocolType: 'consumer', protocolData: 'range' })
