@@ -104,6 +104,56 @@ export function liveBrokerEndpoints(services: BrokerServices): { nodeId: number;
     .sort((a, b) => a.nodeId - b.nodeId)
 }
 
+/** A live broker's client endpoint, as Metadata and the KIP-951 answers' nodeEndpoints list it. */
+export interface BrokerEndpoint {
+  nodeId: number
+  host: string
+  port: number
+  rack: string | null
+}
+
+/**
+ * Where the leader of partition `index` of the topic with id `topicId` is now (KIP-951), as Kafka's
+ * KafkaApis.getCurrentLeader finds it for an answer that refuses a request because this node does not lead: the
+ * metadata image's leader and leader epoch (-1 and -1 for a partition the image does not hold), and the leader's client
+ * endpoint when it is a live broker, else null. On a single node the node itself.
+ */
+export function currentLeaderOf(services: BrokerServices, topicId: string, index: number): { leaderId: number; leaderEpoch: number; endpoint: BrokerEndpoint | null } {
+  if (!services.quorum) {
+    const partition = services.topics.getById(topicId)?.partitions[index]
+    return { leaderId: services.endpoint.nodeId, leaderEpoch: partition?.leaderEpoch ?? -1, endpoint: liveBrokerEndpoints(services)[0]! }
+  }
+  const partition = services.quorum.controller.image.topicsById.get(topicId)?.partitions.get(index)
+  if (!partition) return { leaderId: -1, leaderEpoch: -1, endpoint: null }
+  return { leaderId: partition.leader, leaderEpoch: partition.leaderEpoch, endpoint: liveBrokerEndpoints(services).find((b) => b.nodeId === partition.leader) ?? null }
+}
+
+/** One partition of an answer that may carry its current leader (KIP-951): where it is, and its answer. */
+export interface LeaderHintSlot {
+  /** The topic's id; null for a topic this node does not know (left as it is). */
+  topicId: string | null
+  index: number
+  answer: { errorCode: number; currentLeader?: { leaderId?: number; leaderEpoch?: number } }
+}
+
+/**
+ * KIP-951's help to a client that asked a node that does not lead: each of `slots` answered with one of `errors`
+ * gets `currentLeader` (its leader and leader epoch now, `currentLeaderOf`); returned are the endpoints of those
+ * leaders that are live brokers, by node id, for the answer's `nodeEndpoints`, so that the client can go to the leader
+ * without a Metadata request (Kafka's KafkaApis: Produce v10+ on NOT_LEADER_OR_FOLLOWER, Fetch v16+ on it and on
+ * FENCED_LEADER_EPOCH).
+ */
+export function fillCurrentLeaders(services: BrokerServices, slots: Iterable<LeaderHintSlot>, errors: readonly number[]): BrokerEndpoint[] {
+  const endpoints = new Map<number, BrokerEndpoint>()
+  for (const { topicId, index, answer } of slots) {
+    if (topicId === null || !errors.includes(answer.errorCode)) continue
+    const { leaderId, leaderEpoch, endpoint } = currentLeaderOf(services, topicId, index)
+    answer.currentLeader = { leaderId, leaderEpoch }
+    if (endpoint) endpoints.set(endpoint.nodeId, endpoint)
+  }
+  return [...endpoints.values()].sort((a, b) => a.nodeId - b.nodeId)
+}
+
 /** Returned by a handler whose request gets no response (Produce with acks=0). */
 export const NO_RESPONSE: unique symbol = Symbol('no response')
 /** Returned when the connection must close instead of answering (Produce with acks=0 that failed, as Kafka does). */

@@ -43,6 +43,10 @@
  *   v0-3 (legacy message sets) are not offered. v10 is needed for librdkafka's zstd.
  * - v13+ name topics by id; an unknown id is UNKNOWN_TOPIC_ID. v12+ are flexible; no tagged field is sent that the
  *   version does not define (the codec writes only defined, non-default tags).
+ * - v16+ (KIP-951): a consumer's partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH carries its current
+ *   leader and leader epoch from the node's metadata, and the answer the endpoints of those leaders that are live
+ *   brokers (nodeEndpoints), so the consumer goes to the new leader without asking Metadata first
+ *   (KafkaApis.handleFetchRequest).
  */
 import {
   fetch,
@@ -57,7 +61,7 @@ import type { ReadOptions } from '../../storage/partition-log.js'
 import type { Logger } from '../logger.js'
 import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
-import { defineHandler, leadershipError, type RequestContext } from '../handler.js'
+import { defineHandler, fillCurrentLeaders, leadershipError, type RequestContext } from '../handler.js'
 import { leaderEpochError, type Partition, type Topic } from '../partition.js'
 import type { ReplicaFetchVerdict } from '../cluster/replica-manager.js'
 import { sessionless, type SessionPartition } from '../cluster/fetch-sessions.js'
@@ -161,7 +165,13 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       const remaining = deadline - Date.now()
       if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted) {
         onAnswerSent(() => answers.give(bytes))
-        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
+        if (apiVersion < 16) return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
+        const slots = responses.flatMap((t) => {
+          const topicId = t.topicId !== undefined && services.topics.getById(t.topicId) ? t.topicId : null
+          return t.partitions.map((answer) => ({ topicId, index: answer.partitionIndex, answer }))
+        })
+        const nodeEndpoints = fillCurrentLeaders(services, slots, [ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH])
+        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints }
       }
       // A long poll holds nothing while it waits; its next pass reads afresh.
       answers.give(bytes)

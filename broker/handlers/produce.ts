@@ -1,5 +1,5 @@
 /**
- * Produce: v0-9.
+ * Produce: v0-10.
  *
  * Behaviour
  * - acks 0: no response; if any partition failed, the connection is closed instead (Kafka does this so that an
@@ -49,6 +49,9 @@
  *   answered UNSUPPORTED_VERSION per partition: they carry legacy message sets (magic 0/1), which Brook does not
  *   store (as Kafka 4, KIP-896).
  * - zstd needs v7+ (UNSUPPORTED_COMPRESSION_TYPE otherwise, KIP-110). v8+ fill errorMessage and recordErrors.
+ * - v10 (KIP-951): a partition answered NOT_LEADER_OR_FOLLOWER carries its current leader and leader epoch from the
+ *   node's metadata, and the answer the endpoints of those leaders that are live brokers (nodeEndpoints), so the
+ *   producer goes to the new leader without asking Metadata first (KafkaApis.handleProduceRequest).
  */
 import {
   produce,
@@ -60,7 +63,7 @@ import {
 import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { Attribute, checkProducedBatch, setMaxTimestamp, type RecordsCheck } from '../../protocol/record-batch.js'
 import { inflationLimit } from '../../protocol/compression.js'
-import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, leadershipError } from '../handler.js'
+import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, fillCurrentLeaders, leadershipError } from '../handler.js'
 import { batchInflater } from '../batch-inflater.js'
 import type { Partition, VerificationGuard } from '../partition.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -112,7 +115,7 @@ function failed(index: number, errorCode: number, message?: string, recordErrors
 
 export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
   produce,
-  '0-9',
+  '0-10',
   async (request, { services, apiVersion }) => {
     const { acks } = request
     const results: Promise<PartitionResult>[][] = []
@@ -216,6 +219,11 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
       const anyFailed = responses.some((t) => t.partitionResponses.some((p) => p.errorCode !== ErrorCode.NONE))
       return anyFailed ? CLOSE_CONNECTION : NO_RESPONSE
     }
-    return { responses, throttleTimeMs: 0 }
+    if (apiVersion < 10) return { responses, throttleTimeMs: 0 }
+    const slots = responses.flatMap((t) => {
+      const topicId = services.topics.get(t.name)?.topicId ?? null
+      return t.partitionResponses.map((answer) => ({ topicId, index: answer.index, answer }))
+    })
+    return { responses, throttleTimeMs: 0, nodeEndpoints: fillCurrentLeaders(services, slots, [ErrorCode.NOT_LEADER_OR_FOLLOWER]) }
   },
 )

@@ -314,6 +314,6 @@ describe('@platformatic/kafka 1.35 against one node', () => {
     // 29-31 DescribeAcls, CreateAcls, DeleteAcls, 32 DescribeConfigs, 35 DescribeLogDirs, 60 DescribeCluster (asked for v1 above). Each is the highest version both implement (the
     // client walks down from its own max: ListOffsets v9 of our 0-10), all flexible; ApiVersions is always v3 for
     // this client.
-    expect(versions).toMatchObject({ 18: [3], 3: [12], 0: [9], 1: [17], 2: [9], 16: [5], 19: [7], 20: [6], 29: [3], 30: [3], 31: [3], 32: [4], 35: [4], 60: [1] })
+    expect(versions).toMatchObject({ 18: [3], 3: [12], 0: [10], 1: [17], 2: [9], 16: [5], 19: [7], 20: [6], 29: [3], 30: [3], 31: [3], 32: [4], 35: [4], 60: [1] })
   })
 })

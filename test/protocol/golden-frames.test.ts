@@ -553,12 +553,12 @@ const EXPECTED: Record<string, (header: any, body: any) => void> = {
   'list-transactions-v0-platformatic': (_, body) => {
     expect(body).toMatchObject({ stateFilters: ['ONGOING'], producerIdFilters: [] })
   },
-  'produce-v9-platformatic': (_, body) => {
+  ...Object.fromEntries(['produce-v9-platformatic', 'produce-v10-platformatic'].map((name) => [name, (_: unknown, body: any) => {
     expect(body).toMatchObject({ acks: -1, topicData: [{ name: 'golden-platformatic-data', partitionData: [{ index: 0 }] }] })
     const [record] = decodeRecords(recordsOf(body))
     expect([text(record!.key), text(record!.value)]).toEqual(['device-1', '{"temperature":21.5}'])
     expect(record!.headers.map((h) => [h.key, text(h.value)])).toEqual([['unit', 'C']])
-  },
+  }])),
 }
 
 describe('golden request frames captured from real clients', () => {

@@ -18,6 +18,10 @@ import { brook, expectOneLineError, lines } from '../../cli/run-brook.js'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
 import { unregisterBroker, type UnregisterBrokerRequest, type UnregisterBrokerResponse } from '../../../protocol/messages/unregister-broker.js'
+import { produce, type ProduceRequest, type ProduceResponse } from '../../../protocol/messages/produce.js'
+import { fetch, type FetchRequest, type FetchResponse } from '../../../protocol/messages/fetch.js'
+import { encodeRecordBatch } from '../../../protocol/record-batch.js'
+import { ZERO_UUID } from '../../../protocol/constants.js'
 import { describeTopicPartitions, type DescribeTopicPartitionsRequest, type DescribeTopicPartitionsResponse } from '../../../protocol/messages/describe-topic-partitions.js'
 
 const TOPIC = 'spread'
@@ -73,6 +77,43 @@ describe('unregistering a broker of a three-node cluster', () => {
       expect(described.topics[0]!.partitions.map(({ partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas }) => ({ partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas })))
         .toEqual(topic.partitions.map(({ partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas }) => ({ partitionIndex, leaderId, leaderEpoch, replicaNodes, isrNodes, offlineReplicas })))
     }
+
+    // KIP-951: a survivor asked for a partition the other leads answers NOT_LEADER_OR_FOLLOWER with that leader, its
+    // epoch and its endpoint (Produce v10, Fetch v16); Produce v9 has no room for them.
+    const [asked, other] = survivors as [number, number]
+    const described = (await metadataOf(cluster, asked)).topics.find((t) => t.name === TOPIC)!
+    const led = described.partitions.find((p) => p.leaderId === other)!
+    const hint = { leaderId: other, leaderEpoch: led.leaderEpoch }
+    const otherEndpoint = { nodeId: other, host: cluster.host(other), port: cluster.nodes.get(other)!.port, rack: null }
+    await withClient(cluster.nodes.get(asked)!, async (client) => {
+      const produced = (version: number) =>
+        client.request<ProduceRequest, ProduceResponse>(produce, version, {
+          transactionalId: null,
+          acks: -1,
+          timeoutMs: 10_000,
+          topicData: [{ name: TOPIC, partitionData: [{ index: led.partitionIndex, records: encodeRecordBatch([{ value: Buffer.from('elsewhere') }]) }] }],
+        })
+      const v10 = await produced(10)
+      expect(v10.responses[0]!.partitionResponses[0]).toMatchObject({ errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, currentLeader: hint })
+      expect(v10.nodeEndpoints).toEqual([otherEndpoint])
+      const v9 = await produced(9)
+      expect(v9.responses[0]!.partitionResponses[0]!.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+      expect(v9.nodeEndpoints ?? []).toEqual([])
+      const fetched = await client.request<Partial<FetchRequest>, FetchResponse>(fetch, 16, {
+        replicaId: -1,
+        maxWaitMs: 0,
+        minBytes: 1,
+        maxBytes: 1 << 20,
+        isolationLevel: 0,
+        sessionId: 0,
+        sessionEpoch: -1,
+        topics: [{ topic: TOPIC, topicId: described.topicId!, partitions: [{ partition: led.partitionIndex, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: 1 << 20, replicaDirectoryId: ZERO_UUID }] }],
+        forgottenTopicsData: [],
+        rackId: '',
+      })
+      expect(fetched.responses[0]!.partitions[0]).toMatchObject({ errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, currentLeader: hint })
+      expect(fetched.nodeEndpoints).toEqual([otherEndpoint])
+    })
 
     const status = await brook(['cluster', 'status', ...server])
     expect(status).toMatchObject({ code: 0, stderr: '' })
