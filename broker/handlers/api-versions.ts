@@ -1,5 +1,5 @@
 /**
- * ApiVersions: v0-3.
+ * ApiVersions: v0-4.
  *
  * Behaviour
  * - Answers with the dispatcher's table, so what is advertised is exactly what has a handler.
@@ -11,6 +11,8 @@
  * Version notes
  * - The response header is always v0, even for flexible v3 (ApiVersionsResponse.json): protocol/frame.ts.
  * - No SupportedFeatures/FinalizedFeatures tags are sent: Brook has no feature flags.
+ * - v4 is v3 with KAFKA-17011 fixed (a supported feature's minVersion may be 0); with no features to send, Brook's
+ *   answer is the same. Kafka 4's Java clients ask v4 first.
  */
 import { apiVersions, type ApiVersionsRequest, type ApiVersionsResponse } from '../../protocol/messages/api-versions.js'
 import { ErrorCode } from '../../protocol/errors.js'
@@ -20,7 +22,7 @@ const SOFTWARE = /^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$/
 
 export const apiVersionsHandler = defineHandler<ApiVersionsRequest, ApiVersionsResponse>(
   apiVersions,
-  '0-3',
+  '0-4',
   (request, { apiVersion, services }) => {
     const valid =
       apiVersion < 3 || (SOFTWARE.test(request.clientSoftwareName) && SOFTWARE.test(request.clientSoftwareVersion))
