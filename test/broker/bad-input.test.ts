@@ -145,7 +145,7 @@ describe('bad input on the wire', () => {
       const answer = parseApiVersionsV0(await connection.nextFrame())
       expect(answer.correlationId).toBe(77)
       expect(answer.errorCode).toBe(UNSUPPORTED_VERSION)
-      expect(answer.apiKeys).toContainEqual({ apiKey: 18, minVersion: 0, maxVersion: 3 })
+      expect(answer.apiKeys).toContainEqual({ apiKey: 18, minVersion: 0, maxVersion: 4 })
       expect(answer.apiKeys).toContainEqual(expect.objectContaining({ apiKey: 0, minVersion: 0 }))
       await expectUsable(connection)
     })
