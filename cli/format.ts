@@ -3,7 +3,7 @@
  * kafka-console-consumer.sh, kafka-transactions.sh), so that output a user knows from Kafka reads the same here.
  */
 import type { TopicDescription } from '../client/admin.js'
-import type { GroupDescription, GroupMember, GroupOffsets, ListedGroup, PlannedOffset, TopicPartitions } from '../client/group-admin.js'
+import type { GroupDescription, GroupMember, GroupOffsets, ListedGroup, OffsetDeletion, PlannedOffset, TopicPartitions } from '../client/group-admin.js'
 import type { Acks, ProduceSummary } from '../client/console-producer.js'
 import type { ConsumedRecord } from '../client/console-consumer.js'
 import type { ListedTransaction, ProducerDescription, TransactionDescription } from '../client/transaction-admin.js'
@@ -11,6 +11,7 @@ import type { ClusterStatus } from '../client/cluster-admin.js'
 import type { OngoingReassignment } from '../client/reassignments.js'
 import type { LogDirDescription } from '../client/log-dirs.js'
 import { counted } from '../client/wording.js'
+import { ErrorCode, errorInfo } from '../protocol/errors.js'
 
 /**
  * kafka-topics.sh --describe's layout (`Adding Replicas` and `Removing Replicas` while a reassignment is under way),
@@ -115,6 +116,18 @@ export function formatMembers(group: GroupDescription): string {
 /** `groups reset-offsets`: the plan, committed or not. */
 export function formatPlan(groupId: string, plan: readonly PlannedOffset[]): string {
   return formatTable(['GROUP', 'TOPIC', 'PARTITION', 'NEW-OFFSET'], plan.map((p) => [groupId, p.topic, String(p.partition), String(p.newOffset)]))
+}
+
+/**
+ * `groups delete-offsets`: TOPIC PARTITION STATUS, as kafka-consumer-groups.sh --delete-offsets prints it: `Successful`,
+ * or `Error: ` and Kafka's error name where its tool prints the exception; a topic Metadata could not describe has
+ * `Not Provided` for its partition.
+ */
+export function formatOffsetDeletions(deletions: readonly OffsetDeletion[]): string {
+  return formatTable(
+    ['TOPIC', 'PARTITION', 'STATUS'],
+    deletions.map((d) => [d.topic, d.partition === null ? 'Not Provided' : String(d.partition), d.errorCode === ErrorCode.NONE ? 'Successful' : `Error: ${errorInfo(d.errorCode).name}`]),
+  )
 }
 
 /** What `produce` says on stderr when its input ends. */

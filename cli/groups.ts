@@ -3,6 +3,7 @@ import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commande
 import {
   GROUP_STATES,
   deleteGroup,
+  deleteGroupOffsets,
   describeGroup,
   describeGroupOffsets,
   listGroups,
@@ -10,9 +11,12 @@ import {
   type GroupDescription,
   type ResetScope,
   type ResetTarget,
+  type TopicSelection,
 } from '../client/group-admin.js'
+import { counted } from '../client/wording.js'
+import { ErrorCode } from '../protocol/errors.js'
 import { clientCommand, withCluster } from './client-command.js'
-import { formatGroupList, formatGroupOffsets, formatGroupState, formatMembers, formatPlan } from './format.js'
+import { formatGroupList, formatGroupOffsets, formatGroupState, formatMembers, formatOffsetDeletions, formatPlan } from './format.js'
 import { groupStates, offset, timestamp, topicPartitions } from './parsers.js'
 
 /** What Kafka's tool says on stderr before describing a group that is not Stable; a missing group is an error. */
@@ -22,8 +26,13 @@ function noteGroupState(group: GroupDescription): void {
   if (group.state === 'PreparingRebalance' || group.state === 'CompletingRebalance') console.error(`Warning: Consumer group '${group.groupId}' is rebalancing.`)
 }
 
+/** A `--topic` as the user wrote it: `orders` or `orders:0,2`. */
+function selectionText({ topic, partitions }: TopicSelection): string {
+  return partitions === undefined ? topic : `${topic}:${partitions.join(',')}`
+}
+
 export function addGroupsCommands(program: CommandUnknownOpts): void {
-  const groups = program.command('groups').description('list, describe (offsets and lag), delete consumer groups and reset their offsets (kafka-consumer-groups.sh)')
+  const groups = program.command('groups').description('list, describe (offsets and lag), delete consumer groups, and reset or delete their offsets (kafka-consumer-groups.sh)')
 
   clientCommand(groups, 'list', 'list consumer groups with their protocol type and state')
     .option('--state <states>', `only groups in these states (comma-separated, any case): ${GROUP_STATES.join(', ')}`, groupStates)
@@ -56,6 +65,17 @@ export function addGroupsCommands(program: CommandUnknownOpts): void {
     await withCluster(options, (cluster) => deleteGroup(cluster, groupId))
     console.log(`Deleted consumer group ${groupId}.`)
   })
+
+  clientCommand(groups, 'delete-offsets <group>', "delete a group's committed offsets of some topics (kafka-consumer-groups.sh --delete-offsets); not of topics its active members subscribe to")
+    .requiredOption('--topic <topic[:partitions]>', 'a topic (all its partitions), or some of its partitions (orders:0,2); repeatable', topicPartitions)
+    .action(async (groupId, options) => {
+      const deletions = await withCluster(options, (cluster) => deleteGroupOffsets(cluster, groupId, options.topic))
+      const failed = deletions.filter((d) => d.errorCode !== ErrorCode.NONE).length
+      // Kafka's words, its typo included (ConsumerGroupCommand), with the topics as given.
+      if (failed === 0) console.log(`Request succeed for deleting offsets with topic ${options.topic.map(selectionText).join(', ')} group ${groupId}\n`)
+      console.log(formatOffsetDeletions(deletions))
+      if (failed > 0) throw new Error(`cannot delete offsets of group '${groupId}' for ${counted(failed, 'partition')}; STATUS says why`)
+    })
 
   clientCommand(groups, 'reset-offsets <group>', 'plan new committed offsets for an inactive group, and commit them with --execute')
     .addOption(new Option('--topic <topic[:partitions]>', 'a topic, or some of its partitions (orders:0,2); repeatable').argParser(topicPartitions).conflicts('allTopics'))

@@ -1,7 +1,8 @@
 /**
  * Consumer-group administration on the wire, what kafka-consumer-groups.sh does through the Admin client:
  * ListGroups (every node), and at the group's coordinator (FindCoordinator) DescribeGroups, OffsetFetch,
- * DeleteGroups and OffsetCommit, with ListOffsets at each partition's leader for log end offsets and resets.
+ * DeleteGroups, OffsetCommit and OffsetDelete, with ListOffsets at each partition's leader for log end offsets and
+ * resets.
  *
  * - Lag is Kafka's: log end offset (ListOffsets latest, read_uncommitted) minus the committed offset; unknown (null)
  *   when the group has no committed offset for the partition.
@@ -24,6 +25,7 @@ import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse
 import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../protocol/messages/delete-groups.js'
 import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../protocol/messages/offset-fetch.js'
 import { offsetCommit, type OffsetCommitRequest, type OffsetCommitResponse } from '../protocol/messages/offset-commit.js'
+import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteRequestTopic, type OffsetDeleteResponse } from '../protocol/messages/offset-delete.js'
 import type { MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { toldIfResent } from './retry.js'
 
@@ -269,6 +271,74 @@ async function deleteAt(client: KafkaClient, groupId: string, resent: boolean): 
         ? 'the group does not exist'
         : null
   checkError(result.errorCode, `cannot delete group '${groupId}'`, message)
+}
+
+/** What OffsetDelete answered for one partition: NONE (no committed offset is left), or why the offset stays. */
+export interface OffsetDeletion {
+  topic: string
+  /** null: a topic named without partitions that Metadata could not describe (Kafka's tool prints "Not Provided"). */
+  partition: number | null
+  errorCode: number
+}
+
+/**
+ * Deletes the group's committed offsets of `topics` (kafka-consumer-groups.sh --delete-offsets, KIP-496): OffsetDelete
+ * v0 at the group's coordinator, as Kafka's Admin deleteConsumerGroupOffsets sends it. A topic named without
+ * partitions means all of its partitions, which Metadata gives first (Kafka's tool asks DescribeTopics); one that
+ * Metadata does not describe is left out of the request and answered with its Metadata error and partition null.
+ * Returns one entry per partition (and per such topic), in topic and partition order, each NONE or the coordinator's
+ * error for it: GROUP_SUBSCRIBED_TO_TOPIC (a member of the consumer group subscribes to the topic, KIP-496),
+ * UNKNOWN_TOPIC_OR_PARTITION. An offset the group does not have is deleted without error, so a request sent again
+ * after a lost answer changes nothing more. Errors, for the whole group (after the coordinator errors and lost
+ * connections `atGroupCoordinator` waits out): GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP (a group with members that is not a
+ * consumer group, whose subscriptions would say which topics it reads), INVALID_GROUP_ID (the empty group id).
+ */
+export async function deleteGroupOffsets(cluster: ClusterClient, groupId: string, topics: readonly TopicSelection[]): Promise<OffsetDeletion[]> {
+  // Topic -> the partitions named, or null for all of them.
+  const named = new Map<string, number[] | null>()
+  for (const { topic, partitions } of topics) {
+    const before = named.get(topic)
+    named.set(topic, partitions === undefined || before === null ? null : [...(before ?? []), ...partitions])
+  }
+  const whole = [...named].flatMap(([topic, partitions]) => (partitions === null ? [topic] : []))
+  const undescribed: OffsetDeletion[] = []
+  if (whole.length > 0) {
+    const described = (await cluster.metadata(whole, { allowAutoTopicCreation: false })).topics
+    for (const name of whole) {
+      const topic = described.find((t) => t.name === name)
+      if (!topic) throw new Error(`the broker did not describe topic '${name}'`)
+      if (topic.errorCode === ErrorCode.NONE) named.set(name, topic.partitions.map((p) => p.partitionIndex))
+      else {
+        named.delete(name)
+        undescribed.push({ topic: name, partition: null, errorCode: topic.errorCode })
+      }
+    }
+  }
+  const request = [...named].map(([name, partitions]) => ({
+    name,
+    partitions: [...new Set(partitions)].sort((a, b) => a - b).map((partitionIndex) => ({ partitionIndex })),
+  }))
+  // Sent even when every topic was undescribed, so that a group that does not exist is still said to be missing.
+  const deleted = await cluster.atGroupCoordinator(groupId, ({ client }) => deleteOffsetsAt(client, groupId, request))
+  return [...undescribed, ...deleted].sort((a, b) => a.topic.localeCompare(b.topic) || (a.partition ?? -1) - (b.partition ?? -1))
+}
+
+/** Kafka's tool's words for the group-level errors of OffsetDelete (ConsumerGroupCommand deleteOffsets). */
+const OFFSET_DELETE_GROUP_ERRORS: ReadonlyMap<number, string> = new Map([
+  [ErrorCode.GROUP_ID_NOT_FOUND, 'the group does not exist'],
+  [ErrorCode.NON_EMPTY_GROUP, 'deleting offsets of a group is forbidden while it is not empty'],
+])
+
+async function deleteOffsetsAt(client: KafkaClient, groupId: string, topics: OffsetDeleteRequestTopic[]): Promise<OffsetDeletion[]> {
+  const response = await client.request<OffsetDeleteRequest, OffsetDeleteResponse>(offsetDelete, client.version(offsetDelete), { groupId, topics })
+  checkError(response.errorCode, `cannot delete offsets of group '${groupId}'`, OFFSET_DELETE_GROUP_ERRORS.get(response.errorCode))
+  return topics.flatMap(({ name, partitions }) =>
+    partitions.map(({ partitionIndex }) => {
+      const answer = response.topics.find((t) => t.name === name)?.partitions.find((p) => p.partitionIndex === partitionIndex)
+      if (!answer) throw new Error(`the broker did not answer OffsetDelete for ${name}-${partitionIndex}`)
+      return { topic: name, partition: partitionIndex, errorCode: answer.errorCode }
+    }),
+  )
 }
 
 /** A topic, or some of its partitions. */

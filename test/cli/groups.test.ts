@@ -1,6 +1,7 @@
 /**
- * `brook groups list|describe|delete|reset-offsets` (the built CLI) against a real broker process, with a real kafkajs
- * consumer group as the thing described, and kafkajs's admin as the independent witness of what reset-offsets commits.
+ * `brook groups list|describe|delete|reset-offsets|delete-offsets` (the built CLI) against a real broker process, with a
+ * real kafkajs consumer group as the thing described, and kafkajs's admin as the independent witness of what
+ * reset-offsets commits and delete-offsets removes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs'
@@ -9,7 +10,7 @@ import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker
 import type { BrokerProcess } from '../helpers/broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { committedOffsets } from './committed-offsets.js'
-import { brook, lines } from './run-brook.js'
+import { brook, expectOneLineError, lines } from './run-brook.js'
 
 /** A table's rows (header left out), each split into its cells. */
 function rows(stdout: string): string[][] {
@@ -159,5 +160,69 @@ describe('brook groups', () => {
     expect(noTopic).toMatchObject({ code: 1, stderr: "brook: topic 'nowhere': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
     const noCommit = await brook(['groups', 'reset-offsets', 'newcomer', '--topic', 'ledger', '--shift-by', '1', ...server])
     expect(noCommit).toMatchObject({ code: 1, stderr: 'brook: cannot shift the offset of ledger-0: the group has no committed offset for it\n' })
+  })
+
+  it('deletes offsets of some topics or partitions (kafka-consumer-groups.sh --delete-offsets), keeps those a live member subscribes to, and says when the group does not exist', async () => {
+    await admin.createTopics({ topics: [{ topic: 'audit', numPartitions: 2 }, { topic: 'payments', numPartitions: 3 }, { topic: 'live', numPartitions: 1 }] })
+    await produce('audit', [0, 1], 4)
+    await produce('payments', [0, 1, 2], 4)
+    await produce('live', [0], 4)
+    // Offsets committed by Brook's own reset-offsets, to a group without members.
+    for (const topic of ['audit', 'payments']) {
+      expect((await brook(['groups', 'reset-offsets', 'keeper', '--topic', topic, '--to-latest', '--execute', ...server])).code).toBe(0)
+    }
+    const deleteOffsets = (groupId: string, ...args: string[]) => brook(['groups', 'delete-offsets', groupId, ...args, ...server])
+
+    // Kafka's words, its typo included, then the table.
+    expect(await deleteOffsets('keeper', '--topic', 'audit')).toEqual({
+      code: 0,
+      stdout: 'Request succeed for deleting offsets with topic audit group keeper\n\nTOPIC PARTITION STATUS\naudit 0         Successful\naudit 1         Successful\n',
+      stderr: '',
+    })
+    expect(await committed('keeper', 'audit')).toEqual(['-1', '-1'])
+    expect(rows((await brook(['groups', 'describe', 'keeper', ...server])).stdout).map((row) => row.slice(1, 4))).toEqual([
+      ['payments', '0', '4'],
+      ['payments', '1', '4'],
+      ['payments', '2', '4'],
+    ])
+
+    const some = await deleteOffsets('keeper', '--topic', 'payments:0,2')
+    expect(some).toMatchObject({ code: 0, stderr: '' })
+    expect(lines(some.stdout)).toEqual(['Request succeed for deleting offsets with topic payments:0,2 group keeper', '', 'TOPIC    PARTITION STATUS', 'payments 0         Successful', 'payments 2         Successful'])
+    expect(await committed('keeper', 'payments')).toEqual(['-1', '4', '-1'])
+
+    // Errors of single partitions are rows of the table (Kafka's tool prints the exception there), and fail the command.
+    const missing = await deleteOffsets('keeper', '--topic', 'nowhere', '--topic', 'payments:1,7')
+    expect(missing.code).toBe(1)
+    expect(lines(missing.stdout)).toEqual([
+      'TOPIC    PARTITION    STATUS',
+      'nowhere  Not Provided Error: UNKNOWN_TOPIC_OR_PARTITION',
+      'payments 1            Successful',
+      'payments 7            Error: UNKNOWN_TOPIC_OR_PARTITION',
+    ])
+    expect(missing.stderr).toBe("brook: cannot delete offsets of group 'keeper' for 2 partitions; STATUS says why\n")
+    expect(await committed('keeper', 'payments')).toEqual(['-1', '-1', '-1'])
+
+    // A live member subscribes to 'live': its offsets stay, those of 'audit' (committed before it joined) go.
+    expect((await brook(['groups', 'reset-offsets', 'watchers', '--topic', 'audit', '--to-latest', '--execute', ...server])).code).toBe(0)
+    const consumer: Consumer = kafka.consumer({ groupId: 'watchers', sessionTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 200 })
+    try {
+      await consumer.connect()
+      await consumer.subscribe({ topics: ['live'], fromBeginning: true })
+      await consumer.run({ eachMessage: async () => {} })
+      await waitFor('the consumer to commit its offset of live-0', async () => (await committed('watchers', 'live')).join() === '4')
+      const subscribed = await deleteOffsets('watchers', '--topic', 'live', '--topic', 'audit')
+      expect(subscribed.code).toBe(1)
+      expect(lines(subscribed.stdout)).toEqual(['TOPIC PARTITION STATUS', 'audit 0         Successful', 'audit 1         Successful', 'live  0         Error: GROUP_SUBSCRIBED_TO_TOPIC'])
+      expect(subscribed.stderr).toBe("brook: cannot delete offsets of group 'watchers' for 1 partition; STATUS says why\n")
+      expect(await committed('watchers', 'live')).toEqual(['4'])
+      expect(await committed('watchers', 'audit')).toEqual(['-1', '-1'])
+    } finally {
+      await consumer.disconnect()
+    }
+
+    expectOneLineError(await deleteOffsets('nobody', '--topic', 'audit'), "cannot delete offsets of group 'nobody': GROUP_ID_NOT_FOUND (the group does not exist)")
+    expectOneLineError(await deleteOffsets('keeper', '--topic', 'audit:x'), "--topic takes topic or topic:partition,partition..., not 'audit:x'")
+    expectOneLineError(await deleteOffsets('keeper'), "required option '--topic <topic[:partitions]>' not specified")
   })
 })
