@@ -10,6 +10,9 @@ import type { ListedTransaction, ProducerDescription, TransactionDescription } f
 import type { ClusterStatus } from '../client/cluster-admin.js'
 import type { OngoingReassignment } from '../client/reassignments.js'
 import type { LogDirDescription } from '../client/log-dirs.js'
+import { failedElections, type ElectionOutcome } from '../client/leader-election.js'
+import { errorText } from '../client/kafka-client.js'
+import { ElectionType } from '../protocol/constants.js'
 import { counted } from '../client/wording.js'
 import { ErrorCode, errorInfo } from '../protocol/errors.js'
 
@@ -60,6 +63,27 @@ export function formatLogDirs(described: readonly LogDirDescription[]): string {
     return `${head}
 ${formatTable(['TOPIC', 'PARTITION', 'SIZE', 'OFFSET-LAG'], rows)}`
   }).join('\n\n')
+}
+
+/**
+ * `topics elect-leaders`: kafka-leader-election.sh's lines (LeaderElectionCommand), partitions as `topic-partition`:
+ * `Successfully completed leader election (PREFERRED) for partitions t-0, t-1` for those elected, `Valid replica already
+ * elected for partitions t-2` for ELECTION_NOT_NEEDED, and a line per partition that failed, its error by Kafka name
+ * where the tool prints the exception (`Error completing leader election (PREFERRED) for partition: t-3:
+ * PREFERRED_LEADER_NOT_AVAILABLE (...)`). When the controller answered for no partition (asked for all, it leaves out
+ * those that needed no election), where Kafka's tool prints nothing: `No partition needed a preferred leader election.`
+ */
+export function formatElection(electionType: ElectionType, outcomes: readonly ElectionOutcome[]): string {
+  const type = electionType === ElectionType.PREFERRED ? 'PREFERRED' : 'UNCLEAN'
+  if (outcomes.length === 0) return `No partition needed ${electionType === ElectionType.PREFERRED ? 'a preferred' : 'an unclean'} leader election.`
+  const named = (list: readonly ElectionOutcome[]): string => list.map((o) => `${o.topic}-${o.partition}`).join(', ')
+  const elected = outcomes.filter((o) => o.errorCode === ErrorCode.NONE)
+  const notNeeded = outcomes.filter((o) => o.errorCode === ErrorCode.ELECTION_NOT_NEEDED)
+  return [
+    ...(elected.length > 0 ? [`Successfully completed leader election (${type}) for partitions ${named(elected)}`] : []),
+    ...(notNeeded.length > 0 ? [`Valid replica already elected for partitions ${named(notNeeded)}`] : []),
+    ...failedElections(outcomes).map((o) => `Error completing leader election (${type}) for partition: ${o.topic}-${o.partition}: ${errorText(o.errorCode, o.errorMessage)}`),
+  ].join('\n')
 }
 
 /** Columns padded to their widest cell, one space apart, as kafka-consumer-groups.sh prints them. */

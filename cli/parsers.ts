@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from '@commander-js/extra-typings'
 import { GROUP_STATES, type TopicSelection } from '../client/group-admin.js'
 import type { StartPosition } from '../client/console-consumer.js'
-import { OffsetSpec } from '../protocol/constants.js'
+import { ElectionType, OffsetSpec } from '../protocol/constants.js'
 
 /** A whole number within [min, max]. */
 export function integer(name: string, min: number, max: number) {
@@ -49,6 +49,20 @@ export function replicaAssignment(value: string): number[][] {
     }
   }
   return partitions.map((ids) => ids.map(Number))
+}
+
+/** A whole number within [min, max] for a repeatable option: the values in order. */
+export function integers(name: string, min: number, max: number) {
+  const one = integer(name, min, max)
+  return (value: string, previous: number[] = []): number[] => [...previous, one(value)]
+}
+
+/** `--type` of `topics elect-leaders`: preferred or unclean in any case, as kafka-leader-election.sh --election-type. */
+export function electionType(value: string): ElectionType {
+  const type = value.toLowerCase()
+  if (type === 'preferred') return ElectionType.PREFERRED
+  if (type === 'unclean') return ElectionType.UNCLEAN
+  throw new InvalidArgumentError(`--type takes preferred or unclean, not '${value}'`)
 }
 
 /** A repeatable option's values, in order. */

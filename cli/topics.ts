@@ -1,20 +1,21 @@
-/** `brook topics ...`: what kafka-topics.sh (and kafka-configs.sh for topics) gives. */
+/** `brook topics ...`: what kafka-topics.sh (and for topics kafka-configs.sh, kafka-reassign-partitions.sh, kafka-log-dirs.sh, kafka-leader-election.sh) gives. */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { InvalidArgumentError, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { addPartitions, alterTopicConfigs, createTopic, deleteTopic, describeTopics, listTopics } from '../client/admin.js'
 import { counted } from '../client/wording.js'
 import { listReassignments, reassignPartitions } from '../client/reassignments.js'
 import { describeLogDirs, logDirsJson } from '../client/log-dirs.js'
 import { deleteRecordsBefore, offsetsAt, type PartitionAnswer } from '../client/records-admin.js'
-import { OffsetSpec } from '../protocol/constants.js'
+import { electLeaders, failedElections } from '../client/leader-election.js'
+import { ElectionType, OffsetSpec } from '../protocol/constants.js'
 import { readFile } from 'node:fs/promises'
 import { cannotRead } from './files.js'
 import { clientCommand, withCluster } from './client-command.js'
-import { formatLogDirs, formatReassignments, formatTopic } from './format.js'
-import { deleteBefore, integer, keyValue, offsetTime, partitionIds, repeated, replicaAssignment } from './parsers.js'
+import { formatElection, formatLogDirs, formatReassignments, formatTopic } from './format.js'
+import { deleteBefore, electionType, integer, integers, keyValue, offsetTime, partitionIds, repeated, replicaAssignment } from './parsers.js'
 
 export function addTopicsCommands(program: CommandUnknownOpts): void {
-  const topics = program.command('topics').description('create, list, describe and delete topics, add partitions, move them to other nodes, and alter their configs (kafka-topics.sh, kafka-reassign-partitions.sh, kafka-configs.sh)')
+  const topics = program.command('topics').description('create, list, describe and delete topics, add partitions, move them to other nodes, elect their leaders, and alter their configs (kafka-topics.sh, kafka-reassign-partitions.sh, kafka-leader-election.sh, kafka-configs.sh)')
 
   clientCommand(topics, 'create <name>', 'create a topic')
     .option('--partitions <n>', 'number of partitions (default: the broker\'s num.partitions)', integer('--partitions', 1, 2147483647))
@@ -137,6 +138,23 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     const ongoing = await withCluster(options, (cluster) => listReassignments(cluster, name === undefined ? null : [name]))
     console.log(formatReassignments(ongoing) ?? 'No partition reassignment is under way.')
   })
+
+  clientCommand(topics, 'elect-leaders [name]', "elect partition leaders at the controller (kafka-leader-election.sh): each partition's preferred (first) replica where it is live and in the ISR, or with --type unclean a leader for partitions that have none; without a name, every partition of every topic")
+    .option('--partition <n>', 'a partition of the topic (repeatable; default: all its partitions)', integers('--partition', 0, 2147483647))
+    .addOption(
+      new Option('--type <type>', 'preferred or unclean (kafka-leader-election.sh --election-type); unclean may elect a replica that lacks acknowledged records')
+        .argParser(electionType)
+        .default(ElectionType.PREFERRED, 'preferred'),
+    )
+    .action(async (name, options) => {
+      if (name === undefined && options.partition !== undefined) throw new InvalidArgumentError('--partition needs a topic name')
+      const topics = name === undefined ? null : [{ topic: name, partitions: options.partition }]
+      const outcomes = await withCluster(options, (cluster) => electLeaders(cluster, { electionType: options.type, topics }))
+      console.log(formatElection(options.type, outcomes))
+      const failed = failedElections(outcomes).length
+      // Kafka's words (LeaderElectionCommand: "%s replica(s) could not be elected"), the count agreeing with its noun.
+      if (failed > 0) throw new Error(`${counted(failed, 'replica')} could not be elected`)
+    })
 
   clientCommand(topics, 'alter-config <name>', 'set or remove topic configs (kafka-configs.sh --alter); unlisted configs keep their values')
     .option('--set <key=value>', 'set a config, e.g. retention.ms=86400000 (repeatable)', keyValue('--set'))

@@ -310,6 +310,33 @@ describe('brook topics', () => {
     )
   })
 
+  it('elect-leaders answers in kafka-leader-election.sh\'s words: on one node every partition\'s only replica leads it already', async () => {
+    expect((await brook(['topics', 'create', 'elected', '--partitions', '3', ...server])).code).toBe(0)
+    const elect = (...args: string[]) => brook(['topics', 'elect-leaders', ...args, ...server])
+
+    expect(await elect('elected')).toEqual({ code: 0, stdout: 'Valid replica already elected for partitions elected-0, elected-1, elected-2\n', stderr: '' })
+    expect(await elect('elected', '--partition', '2', '--partition', '0', '--type', 'UNCLEAN')).toEqual({
+      code: 0,
+      stdout: 'Valid replica already elected for partitions elected-0, elected-2\n',
+      stderr: '',
+    })
+    // Every partition of every topic: the answer leaves out those that needed no election, here all of them.
+    expect(await elect()).toEqual({ code: 0, stdout: 'No partition needed a preferred leader election.\n', stderr: '' })
+
+    // A partition that does not exist fails, in Kafka's line for it, its error by name where Kafka prints the exception.
+    expect(await elect('elected', '--partition', '1', '--partition', '7')).toEqual({
+      code: 1,
+      stdout:
+        'Valid replica already elected for partitions elected-1\n' +
+        "Error completing leader election (PREFERRED) for partition: elected-7: UNKNOWN_TOPIC_OR_PARTITION ('elected' has no partition 7)\n",
+      stderr: 'brook: 1 replica could not be elected\n',
+    })
+    expectOneLineError(await elect('absent'), "topic 'absent': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)")
+    expectOneLineError(await elect('--partition', '0'), '--partition needs a topic name')
+    expectOneLineError(await elect('elected', '--type', 'dirty'), "--type takes preferred or unclean, not 'dirty'")
+    expectOneLineError(await elect('elected', '--partition', '-1'), '--partition must be between 0 and 2147483647')
+  })
+
   it('takes the bootstrap server from BROOK_BOOTSTRAP_SERVER', async () => {
     await brook(['topics', 'create', 'from-env', ...server])
     const listed = await brook(['topics', 'list'], { env: { BROOK_BOOTSTRAP_SERVER: broker.address } })

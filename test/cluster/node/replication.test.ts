@@ -15,7 +15,9 @@
  * which is answered only once it has (a follower asked is NOT_LEADER_OR_FOLLOWER), so the deleted records stay deleted
  * when it leads after kill -9 of the leader right after the answer. A follower stopped while the leader's compaction removed whole
  * batches it had not copied takes the leader's next batch past the gap when it returns (its log keeps the same
- * offsets), catches up and rejoins the ISR.
+ * offsets), catches up and rejoins the ISR. Leadership a kill -9 moved stays moved once the node is back in the ISR
+ * (--no-auto-leader-rebalance) until `brook topics elect-leaders` (kafka-leader-election.sh, ElectLeaders at the
+ * controller) gives every partition back to its preferred replica, on every node's Metadata.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -25,7 +27,8 @@ import { waitFor } from '../../helpers/wait.js'
 import { partitionsOf, readPartition, recordsOf, withClient } from '../../helpers/kafka.js'
 import { offsetForLeaderEpoch, type OffsetForLeaderEpochRequest, type OffsetForLeaderEpochResponse } from '../../../protocol/messages/offset-for-leader-epoch.js'
 import { kcat } from '../../helpers/kcat.js'
-import type { MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
+import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
+import { brook } from '../../cli/run-brook.js'
 import { deleteRecords, type DeleteRecordsRequest, type DeleteRecordsResponse } from '../../../protocol/messages/delete-records.js'
 import { ErrorCode } from '../../../protocol/errors.js'
 import { History, readAll } from './history.js'
@@ -557,4 +560,67 @@ describe('replication on a three-node cluster', () => {
       await admin.disconnect()
     }
   }, 240_000)
+
+  it('keeps leadership where a kill -9 moved it after the node is back in the ISR, until brook topics elect-leaders gives every partition back to its preferred replica', async () => {
+    const topic = 'elections'
+    /** Node `id`'s Metadata of every topic: each partition, named `topic-partition`. */
+    const everyPartition = async (id: number): Promise<{ name: string; partition: MetadataResponsePartition }[]> => {
+      const answer = await withClient(cluster().nodes.get(id)!, (client) =>
+        client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+      )
+      return answer.topics.flatMap((t) => t.partitions.map((partition) => ({ name: `${t.name}-${partition.partitionIndex}`, partition })))
+    }
+    const settled = async (id: number): Promise<boolean> => (await everyPartition(id)).every(({ partition }) => partition.isrNodes.length === partition.replicaNodes.length)
+    await waitFor('three unfenced brokers', async () => (await cluster().status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
+    const admin = kafka('elections-admin', [...cluster().nodeIds]).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true })
+    } finally {
+      await admin.disconnect()
+    }
+    const initial = await waitFor('every partition of the topic led by its preferred replica with its whole ISR', async () => {
+      const found = await partitionsAt(1, topic)
+      return found.length === 3 && found.every((p) => p.leaderId === p.replicaNodes[0] && p.isrNodes.length === 3) && found
+    }, { timeoutMs: 60_000 })
+    const moved = initial.find((p) => p.partitionIndex === 0)!
+    const victim = moved.leaderId
+    const observer = cluster().nodeIds.find((id) => id !== victim)!
+
+    await cluster().nodes.get(victim)!.kill()
+    const takenOver = await waitFor(`partition 0 led by a node other than ${victim}`, async () => {
+      const found = (await partitionsAt(observer, topic)).find((p) => p.partitionIndex === 0)
+      return found && found.leaderId >= 0 && found.leaderId !== victim && found
+    }, { timeoutMs: 60_000 })
+    await cluster().restart(victim)
+    // Back in every ISR (the topics of the tests before too), so that every preferred replica can be elected.
+    await waitFor(`node ${victim} back in the ISR of every partition`, () => settled(observer), { timeoutMs: 60_000 })
+    const stillMoved = (await partitionsAt(observer, topic)).find((p) => p.partitionIndex === 0)!
+    expect(stillMoved.leaderId).toBe(takenOver.leaderId)
+
+    // What needed no election is left out of the answer to "every partition"; the partitions the kill moved (partition 0
+    // of the topic, and those of other topics the tests before moved) are elected, and nothing fails.
+    const everyNode = ['--bootstrap-server', cluster().nodeIds.map((id) => cluster().nodes.get(id)!.address).join(',')]
+    const elected = await brook(['topics', 'elect-leaders', '--type', 'preferred', ...everyNode])
+    expect(elected).toMatchObject({ code: 0, stderr: '' })
+    const line = /^Successfully completed leader election \(PREFERRED\) for partitions (.+)\n$/.exec(elected.stdout)
+    expect(line, elected.stdout).not.toBeNull()
+    const named = line![1]!.split(', ')
+    expect(named).toContain(`${topic}-0`)
+    expect(named).not.toContain(`${topic}-1`)
+    expect(named).not.toContain(`${topic}-2`)
+
+    for (const id of cluster().nodeIds) {
+      await waitFor(`node ${id} shows every partition led by its preferred replica`, async () => (await everyPartition(id)).every(({ partition }) => partition.leaderId === partition.replicaNodes[0]))
+      const back = (await partitionsAt(id, topic)).find((p) => p.partitionIndex === 0)!
+      expect(back.leaderId).toBe(victim)
+      expect(back.leaderEpoch ?? -1).toBeGreaterThan(takenOver.leaderEpoch ?? -1)
+    }
+    // Asked again for the topic, every partition's preferred replica leads it already.
+    expect(await brook(['topics', 'elect-leaders', topic, ...everyNode])).toEqual({
+      code: 0,
+      stdout: `Valid replica already elected for partitions ${topic}-0, ${topic}-1, ${topic}-2\n`,
+      stderr: '',
+    })
+  }, 180_000)
 })
