@@ -336,6 +336,12 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
       const remaining = deadline - Date.now()
       if (bytes >= request.minBytes || urgent || remaining <= 0 || signal.aborted) {
         for (const { entry, data } of carried) {
+          // A follower takes the high watermark and log start only from an answer it appends from: one that sends it
+          // to truncate (divergingEpoch) or refuses it (an error) has told it neither, so the next answer must, even
+          // with no records. (A follower that returned with an epoch the leader lacks, at the leader's log end, was
+          // otherwise never told a log start DeleteRecords moved while it was away, and served those records again
+          // once it led.)
+          if (data.errorCode !== ErrorCode.NONE || data.divergingEpoch !== undefined) continue
           entry.sentHighWatermark = data.highWatermark
           entry.sentLogStartOffset = data.logStartOffset
         }
