@@ -80,7 +80,10 @@ export function startOffset(value: string): StartPosition {
 /** Milliseconds since the epoch, or an ISO 8601 date (`2024-05-01T12:00:00Z`; without a zone, local time). */
 export function timestamp(name: string) {
   return (value: string): bigint => {
-    if (/^\d+$/.test(value)) return BigInt(value)
+    if (/^\d+$/.test(value)) {
+      if (BigInt(value) > 2n ** 63n - 1n) throw new InvalidArgumentError(`${name} must fit in a 64-bit integer`)
+      return BigInt(value)
+    }
     const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN
     if (Number.isNaN(ms)) throw new InvalidArgumentError(`${name} takes milliseconds since the epoch or an ISO 8601 date`)
     return BigInt(ms)
@@ -136,6 +139,7 @@ export function offsetTime(value: string): bigint {
   const named = OFFSET_TIMES[value]
   if (named !== undefined) return named
   if (/^-[1-5]$/.test(value)) return BigInt(value)
+  if (/^\d+$/.test(value)) return timestamp('--time')(value)
   try {
     return timestamp('--time')(value)
   } catch {
@@ -154,5 +158,6 @@ export function partitionIds(value: string): number[] {
 /** `--before`: a non-negative offset, or high-watermark (-1 also) for everything below the high watermark. */
 export function deleteBefore(value: string): bigint {
   if (value === 'high-watermark' || value === '-1') return -1n
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`--before takes a non-negative offset, or high-watermark (or -1), not '${value}'`)
   return offset('--before', { signed: false })(value)
 }

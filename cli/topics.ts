@@ -59,7 +59,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
 
   clientCommand(topics, 'offsets [name]', 'the offset of each partition at a time, of one topic or all: latest by default (kafka-get-offsets.sh); prints topic:partition:offset')
     .option('--partitions <ids>', 'only these partitions (comma-separated)', partitionIds)
-    .option('--time <time>', 'latest (-1), earliest (-2), max-timestamp (-3), or the first offset at or after a time in ms or ISO 8601', offsetTime, OffsetSpec.LATEST)
+    .addOption(new Option('--time <time>', 'latest (-1), earliest (-2), max-timestamp (-3), or the first offset at or after a time in ms or ISO 8601').argParser(offsetTime).default(OffsetSpec.LATEST, 'latest'))
     .option('--exclude-internal-topics', 'leave out __consumer_offsets and __transaction_state when no name is given')
     .action(async (name, options) => {
       const found = await withCluster(options, (cluster) =>
@@ -73,11 +73,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     .option('--offset-json-file <file>', 'kafka-delete-records.sh\'s file instead of a name and --before: {"partitions": [{"topic": "t", "partition": 0, "offset": 5}], "version": 1}')
     .action(async (name, options) => {
       const wanted = await recordsToDelete(name, options)
-      const deleted = await withCluster(options, async (cluster) => {
-        const answers = []
-        for (const [topic, before] of wanted) answers.push(...(await deleteRecordsBefore(cluster, topic, before ?? options.before!)))
-        return answers
-      })
+      const deleted = await withCluster(options, (cluster) => deleteRecordsBefore(cluster, new Map([...wanted].map(([topic, before]) => [topic, before ?? options.before!]))))
       console.log('Executing records delete operation\nRecords delete operation completed:')
       reportPartitions(deleted, (p) => `partition: ${p.topic}-${p.partition}\tlow_watermark: ${p.value}`, (p) => `partition: ${p.topic}-${p.partition}\terror: ${p.error}`, { errorsTo: 'stdout' })
     })

@@ -54,25 +54,40 @@ export async function offsetsAt(
 }
 
 /**
- * DeleteRecords (v0-2) at each partition's leader, as kafka-delete-records.sh asks Admin.deleteRecords: every record
- * of `topic`-p below `before.get(p)` goes (-1: below the high watermark, Kafka's RecordsToDelete.beforeOffset(-1)),
- * and the answer is the partition's new log start (its low watermark, which on a cluster every live replica has
- * reached). A leader lost meanwhile, or one answering a retriable error, is asked again as NODE_LOSS says; a
- * partition's own error is its answer: OFFSET_OUT_OF_RANGE past the high watermark, POLICY_VIOLATION on a compacted
- * topic, INVALID_TOPIC_EXCEPTION on an internal one. `offsets` one offset instead of a map: that offset for every
- * partition Metadata lists. Thrown: the topic's Metadata error, a partition it does not have. Answers in partition
- * order.
+ * DeleteRecords (v0-2) at each partition's leader, as kafka-delete-records.sh asks Admin.deleteRecords: for each topic
+ * of `wanted`, every record of partition p below its offset goes (-1: below the high watermark, Kafka's
+ * RecordsToDelete.beforeOffset(-1)), and the answer is the partition's new log start (its low watermark, which on a
+ * cluster every live replica has reached). A topic's value is an offset by partition, or one offset for every
+ * partition Metadata lists. Every topic and partition is checked against Metadata before anything is deleted, so a
+ * request that names one that does not exist deletes nothing: thrown are the topic's Metadata error
+ * (UNKNOWN_TOPIC_OR_PARTITION) and `topic 't' has no partition 9`. A leader lost meanwhile, or one answering a
+ * retriable error, is asked again as NODE_LOSS says; a partition's own error is its answer: OFFSET_OUT_OF_RANGE past
+ * the high watermark, POLICY_VIOLATION on a compacted topic, INVALID_TOPIC_EXCEPTION on an internal one. Answers by
+ * topic, then partition.
  */
-export async function deleteRecordsBefore(cluster: ClusterClient, topic: string, offsets: ReadonlyMap<number, bigint> | bigint): Promise<PartitionAnswer[]> {
-  let before = offsets
-  if (typeof before === 'bigint') {
-    const found = (await cluster.metadata([topic], { allowAutoTopicCreation: false })).topics.find((t) => t.name === topic)
+export async function deleteRecordsBefore(cluster: ClusterClient, wanted: ReadonlyMap<string, ReadonlyMap<number, bigint> | bigint>): Promise<PartitionAnswer[]> {
+  const names = [...wanted.keys()].sort()
+  const described = (await cluster.metadata(names, { allowAutoTopicCreation: false })).topics
+  const plans = names.map((topic) => {
+    const found = described.find((t) => t.name === topic)
     if (!found) throw new Error(`the broker did not describe topic '${topic}'`)
     checkTopicError(found)
-    before = new Map(found.partitions.map((p) => [p.partitionIndex, offsets as bigint]))
-  }
+    const offsets = wanted.get(topic)!
+    const before = typeof offsets === 'bigint' ? new Map(found.partitions.map((p) => [p.partitionIndex, offsets])) : offsets
+    for (const partition of before.keys()) {
+      if (!found.partitions.some((p) => p.partitionIndex === partition)) throw new Error(`topic '${topic}' has no partition ${partition}`)
+    }
+    return { topic, before }
+  })
+  const answers: PartitionAnswer[] = []
+  for (const { topic, before } of plans) answers.push(...(await deleteRecordsOf(cluster, topic, before)))
+  return answers
+}
+
+/** DeleteRecords for the partitions of one topic, checked already, each at its leader. */
+async function deleteRecordsOf(cluster: ClusterClient, topic: string, before: ReadonlyMap<number, bigint>): Promise<PartitionAnswer[]> {
   const partitions = [...before.keys()].sort((a, b) => a - b)
-  const outcomes = await cluster.atLeaders(topic, partitions, (leader, indexes) => deleteRecordsAt(leader, topic, indexes, before as ReadonlyMap<number, bigint>), {
+  const outcomes = await cluster.atLeaders(topic, partitions, (leader, indexes) => deleteRecordsAt(leader, topic, indexes, before), {
     policy: NODE_LOSS,
     errorCode: (answer) => answer.errorCode,
     unreachable: 'wait',

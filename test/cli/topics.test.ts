@@ -117,6 +117,10 @@ describe('brook topics', () => {
 
     expectOneLineError(await brook(['topics', 'offsets', 'ends', '--partitions', '9', ...server]), 'could not match any topic-partitions with the specified filters')
     expectOneLineError(await brook(['topics', 'offsets', 'ends', '--time', 'soon', ...server]), "--time takes -1 or latest, -2 or earliest")
+    expectOneLineError(await brook(['topics', 'offsets', 'ends', '--time', '18446744073709551615', ...server]), '--time must fit in a 64-bit integer')
+    const help = await brook(['topics', 'offsets', '--help'])
+    expect(help).toMatchObject({ code: 0, stderr: '' })
+    expect(help.stdout).toContain('(default: latest)')
     expectOneLineError(await brook(['topics', 'offsets', 'absent', ...server]), "topic 'absent': UNKNOWN_TOPIC_OR_PARTITION")
     expect((await brook(['topics', 'delete', 'ends', ...server])).code).toBe(0)
   })
@@ -146,11 +150,17 @@ describe('brook topics', () => {
       writeFileSync(file, JSON.stringify({ partitions: [{ topic: 'trimmed', partition: 1, offset: 1 }, { topic: 'trimmed', partition: 1, offset: 2 }] }))
       expectOneLineError(await brook(['topics', 'delete-records', '--offset-json-file', file, ...server]), 'trimmed-1 appears twice')
       expectOneLineError(await brook(['topics', 'delete-records', 'trimmed', '--offset-json-file', file, ...server]), 'give no topic, --before or --partitions beside it')
+      // A topic or partition that does not exist is found before anything is deleted, wherever the file names it.
+      for (const missing of [{ topic: 'absent', partition: 0 }, { topic: 'trimmed', partition: 9 }]) {
+        writeFileSync(file, JSON.stringify({ partitions: [{ topic: 'trimmed', partition: 0, offset: 4 }, { ...missing, offset: 1 }] }))
+        expectOneLineError(await brook(['topics', 'delete-records', '--offset-json-file', file, ...server]), missing.topic === 'absent' ? "topic 'absent': UNKNOWN_TOPIC_OR_PARTITION" : "topic 'trimmed' has no partition 9")
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
     expect(lines((await brook(['topics', 'offsets', 'trimmed', '--time', 'earliest', ...server])).stdout)).toEqual(['trimmed:0:3', 'trimmed:1:2'])
     expectOneLineError(await brook(['topics', 'delete-records', 'trimmed', ...server]), 'give a topic and --before, or --offset-json-file')
+    expectOneLineError(await brook(['topics', 'delete-records', 'trimmed', '--before', '-2', ...server]), "--before takes a non-negative offset, or high-watermark (or -1), not '-2'")
     expectOneLineError(await brook(['topics', 'delete-records', 'absent', '--before', '1', ...server]), "topic 'absent': UNKNOWN_TOPIC_OR_PARTITION")
     expect((await brook(['topics', 'delete', 'trimmed', ...server])).code).toBe(0)
   })
