@@ -7,8 +7,8 @@
  *   into the ISR, and then leads its partitions again at a higher leader epoch, on every node's Metadata, without
  *   waiting for `leader.imbalance.check.interval.seconds`; the history checker (history.ts) finds every acknowledged
  *   record, none twice, offsets in order;
- * - with `--no-auto-leader-rebalance`: a returning node stays a follower until ElectLeaders (43, raw wire: no client
- *   here implements it) asks, sent to a node that is not the active controller so it is forwarded: PREFERRED_LEADER_NOT_AVAILABLE
+ * - with `--no-auto-leader-rebalance`: a returning node stays a follower until ElectLeaders (43, on the raw wire, to
+ *   send what no client sends: v0, an unknown election type) asks, sent to a node that is not the active controller so it is forwarded: PREFERRED_LEADER_NOT_AVAILABLE
  *   while the preferred replica is down, then NONE (elected, a higher leader epoch) for the one partition that needed it
  *   when every partition is asked for, ELECTION_NOT_NEEDED, UNKNOWN_TOPIC_OR_PARTITION, v0 (no election type) as
  *   PREFERRED, an unknown election type INVALID_REQUEST.
