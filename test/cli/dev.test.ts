@@ -19,6 +19,8 @@ import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 import { waitFor } from '../helpers/wait.js'
 import { freeBasePort as freeBasePortOn } from '../../cli/dev.js'
 import { LogStore } from '../../storage/log-store.js'
+import { ClusterClient, parseBootstrapServers } from '../../client/cluster-client.js'
+import { clusterStatus } from '../../client/cluster-admin.js'
 
 const TOPIC = 'dev-readings'
 /** One replica per partition, its leaders spread over the three nodes: a dead node leaves one of them offline. */
@@ -86,273 +88,290 @@ async function consumeAll(brokers: string[], groupId: string, count: number): Pr
 }
 
 describe('brook dev', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'brook-dev-'))
+  /** Every test's data directories are below this one, each its own: nodePids of one never finds another's nodes. */
+  const root = mkdtempSync(join(tmpdir(), 'brook-dev-'))
   afterAll(() => {
-    for (const pid of nodePids(dataDir)) process.kill(pid, 'SIGKILL')
-    rmSync(dataDir, { recursive: true, force: true })
+    for (const pid of nodePids(root)) process.kill(pid, 'SIGKILL')
+    rmSync(root, { recursive: true, force: true })
   })
 
-  it('runs three nodes that kafkajs produces to and consumes from, stops them all on SIGINT, and rejoins the same cluster when run again', async () => {
-    const basePort = await freeBasePort()
-    const first = startDev(basePort, dataDir)
-    const { clusterId, brokers } = await first.ready
-    expect(brokers).toEqual([0, 1, 2].map((i) => `127.0.0.1:${basePort + i}`))
-    expect(readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()).toBe(clusterId)
-    expect(nodePids(dataDir)).toHaveLength(3)
+  // Two lanes side by side, since the tests mostly wait for nodes to start and a cluster to settle: the cluster run,
+  // stopped and run again, and the refused and failed starts one after another.
+  describe('run again', { concurrent: true }, () => {
+    it.sequential('runs three nodes that kafkajs produces to and consumes from, stops them all on SIGINT, and rejoins the same cluster when run again', async () => {
+      const dataDir = join(root, 'rejoined')
+      const basePort = await freeBasePort()
+      const first = startDev(basePort, dataDir)
+      const { clusterId, brokers } = await first.ready
+      expect(brokers).toEqual([0, 1, 2].map((i) => `127.0.0.1:${basePort + i}`))
+      expect(readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()).toBe(clusterId)
+      expect(nodePids(dataDir)).toHaveLength(3)
 
-    const admin = kafka(brokers, 'dev-admin').admin()
-    await admin.connect()
-    try {
-      // Without a replication factor (-1), a topic gets the cluster's default.replication.factor: min(3, nodes).
-      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }, { topic: UNREPLICATED, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
-      const { topics } = await admin.fetchTopicMetadata({ topics: [TOPIC] })
-      expect(topics[0]!.partitions.map((p) => p.replicas.length)).toEqual([3, 3, 3])
-    } finally {
-      await admin.disconnect()
-    }
-    const producer = kafka(brokers, 'dev-producer').producer()
-    await producer.connect()
-    const sent = Array.from({ length: 30 }, (_, i) => `reading-${String(i).padStart(2, '0')}`)
-    await producer.send({ topic: TOPIC, messages: sent.map((value, i) => ({ key: `sensor-${i}`, value })) })
-    await producer.disconnect()
-    expect(await consumeAll(brokers, 'dev-first', sent.length)).toEqual(sent)
+      const admin = kafka(brokers, 'dev-admin').admin()
+      await admin.connect()
+      try {
+        // Without a replication factor (-1), a topic gets the cluster's default.replication.factor: min(3, nodes).
+        await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }, { topic: UNREPLICATED, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
+        const { topics } = await admin.fetchTopicMetadata({ topics: [TOPIC] })
+        expect(topics[0]!.partitions.map((p) => p.replicas.length)).toEqual([3, 3, 3])
+      } finally {
+        await admin.disconnect()
+      }
+      const producer = kafka(brokers, 'dev-producer').producer()
+      await producer.connect()
+      const sent = Array.from({ length: 30 }, (_, i) => `reading-${String(i).padStart(2, '0')}`)
+      await producer.send({ topic: TOPIC, messages: sent.map((value, i) => ({ key: `sensor-${i}`, value })) })
+      await producer.disconnect()
+      expect(await consumeAll(brokers, 'dev-first', sent.length)).toEqual(sent)
 
-    first.child.kill('SIGINT')
-    expect(await first.exited).toBe(0)
-    expect(nodePids(dataDir)).toEqual([])
-    expect(first.stderr()).toContain('brook dev: stopping 3 nodes')
-    // The whole cluster stops: no node hands its leaderships to another that is stopping too.
-    expect(first.stderr()).not.toContain('controlled shutdown')
-    expect(first.stderr()).toMatch(/\[node 1\] stopped/)
+      first.child.kill('SIGINT')
+      expect(await first.exited).toBe(0)
+      expect(nodePids(dataDir)).toEqual([])
+      expect(first.stderr()).toContain('brook dev: stopping 3 nodes')
+      // The whole cluster stops: no node hands its leaderships to another that is stopping too.
+      expect(first.stderr()).not.toContain('controlled shutdown')
+      expect(first.stderr()).toMatch(/\[node 1\] stopped/)
 
-    // One of its nodes' directories given as a cluster's is refused, naming the cluster's data directory.
-    const nodeDir = join(dataDir, 'node-1')
-    expectOneLineError(
-      await brook(['dev', '--base-port', String(basePort), '--data-dir', nodeDir]),
-      `the data directory ${nodeDir} is a node's own data directory (it holds db/), not a cluster's: brook dev keeps a cluster id and node-N directories in its --data-dir; its cluster's data directory is ${resolve(dataDir)}`,
-    )
-    expect(existsSync(join(nodeDir, 'cluster-id'))).toBe(false)
-
-    // A lost cluster id file is written back from the nodes' data: a new id would make a cluster every node refuses.
-    rmSync(join(dataDir, 'cluster-id'))
-    const second = startDev(basePort, dataDir)
-    const again = await second.ready
-    expect(again.clusterId).toBe(clusterId)
-    expect(second.stderr()).toContain(`brook dev: ${join(dataDir, 'cluster-id')} was missing; wrote cluster ${clusterId} back into it, from node-1's data`)
-    expect(readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()).toBe(clusterId)
-    // Up means every partition's leader serves: ListOffsets of every partition, asked once without a retry, is
-    // answered by the leader the metadata names (the previous run's registrations, still unfenced in the metadata
-    // log, no longer pass for live nodes).
-    const offsets = new Kafka({ brokers: again.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
-    await offsets.connect()
-    try {
-      const ends = await offsets.fetchTopicOffsets(TOPIC)
-      expect(ends.reduce((sum, p) => sum + Number(p.high), 0)).toBe(sent.length)
-    } finally {
-      await offsets.disconnect()
-    }
-    expect(await consumeAll(again.brokers, 'dev-second', sent.length)).toEqual(sent)
-
-    const [victim] = nodePids(dataDir)
-    const victimId = Number(/--node-id (\d+)/.exec(execFileSync('ps', ['-o', 'args=', '-p', String(victim)], { encoding: 'utf8', timeout: 10_000 }))![1])
-    process.kill(victim!, 'SIGKILL')
-    await until(() => /brook dev: node \d exited \(SIGKILL\); 2 still running/.test(second.stderr()))
-    // Once the controller fences the dead node, its partition of the unreplicated topic is offline: described with no
-    // leader, the others as before, and counted and named by cluster status beside the fenced node.
-    const bootstrap = again.brokers.filter((broker) => !broker.endsWith(`:${basePort + victimId - 1}`)).join(',')
-    let described = ''
-    await until(async () => {
-      const result = await brook(['topics', 'describe', UNREPLICATED, '--bootstrap-server', bootstrap])
-      described = result.code === 0 ? result.stdout : ''
-      return /Leader: none/.test(described)
-    })
-    expect(described.match(/Leader: none/g)).toHaveLength(1)
-    expect(described.match(/Leader: \d/g)).toHaveLength(2)
-    const offline = /Partition: (\d+)\tLeader: none/.exec(described)![1]
-    const status = await brook(['cluster', 'status', '--bootstrap-server', bootstrap])
-    expect(status.code).toBe(0)
-    expect(status.stdout).toMatch(new RegExp(`^${victimId}\\s+\\S+\\s+\\S+\\s+\\S+\\s+fenced$`, 'm'))
-    const offlineCount = Number(/\tOfflinePartitions: (\d+)\n/.exec(status.stdout)![1])
-    const offlineNames = /^Offline: (\S+)$/m.exec(status.stdout)![1]!.split(',')
-    expect(offlineNames).toHaveLength(offlineCount)
-    expect(offlineNames).toContain(`${UNREPLICATED}-${offline}`)
-    second.child.kill('SIGTERM')
-    expect(await second.exited).toBe(0)
-    expect(nodePids(dataDir)).toEqual([])
-
-    // Its nodes' controller quorum cannot change: another --nodes is refused before any node starts, and each node
-    // refuses another set of voters, or none (a single node would take writes the cluster later truncates).
-    expectOneLineError(
-      await brook(['dev', '--nodes', '1', '--base-port', String(basePort), '--data-dir', dataDir]),
-      `${dataDir} holds the data of 3 nodes (node-1, node-2, node-3), not 1: a cluster's controller quorum cannot change; run it with --nodes 3, or give another --data-dir`,
-    )
-    const node1 = join(dataDir, 'node-1')
-    expectOneLineError(
-      await brook(['start', '--port', '0', '--data-dir', node1]),
-      `the data directory ${node1} belongs to a node of a replicated cluster (controller quorum voters 1, 2, 3); start it with its cluster's --controller-quorum-voters (brook dev does), not as a single node`,
-    )
-    expectOneLineError(
-      await brook(['start', '--node-id', '1', '--port', '0', '--data-dir', node1, '--cluster-id', clusterId, '--controller-quorum-voters', `1@127.0.0.1:${basePort + 100}`]),
-      `the data directory ${node1} belongs to a cluster whose controller quorum voters are 1, 2, 3, not 1: the voters of a cluster cannot change; start it with the same voters, or use a new data directory`,
-    )
-  })
-
-  it("refuses to make a single node's data directory a cluster node's, in one line", async () => {
-    const single = join(dataDir, 'single')
-    const node = spawnBrook(['start', '--port', '0', '--data-dir', join(single, 'node-1')])
-    await until(() => /listening on /.test(node.stdout() + node.stderr()) || node.child.exitCode !== null)
-    node.child.kill('SIGTERM')
-    expect(await node.exited).toBe(0)
-    const result = await brook(['dev', '--nodes', '1', '--base-port', String(await freeBasePort()), '--data-dir', single])
-    expect(result.code).toBe(1)
-    expect(result.stderr).toContain(`the data directory ${join(single, 'node-1')} holds a single node's data; a node of a replicated cluster needs a new data directory`)
-    expect(nodePids(single)).toEqual([])
-  })
-
-  it("refuses a node's own data directory as the cluster's, in one line, making nothing in it", async () => {
-    const single = join(dataDir, 'own-node')
-    const node = spawnBrook(['start', '--port', '0', '--data-dir', single])
-    await until(() => /listening on /.test(node.stdout() + node.stderr()) || node.child.exitCode !== null)
-    node.child.kill('SIGTERM')
-    expect(await node.exited).toBe(0)
-    const before = readdirSync(single).sort()
-    expectOneLineError(
-      await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', single]),
-      `the data directory ${single} is a node's own data directory (it holds db/), not a cluster's: brook dev keeps a cluster id and node-N directories in its --data-dir`,
-    )
-    expect(readdirSync(single).sort()).toEqual(before)
-  })
-
-  it('refuses a data directory that is a file in one line', async () => {
-    const file = join(dataDir, 'not-a-directory')
-    writeFileSync(file, '')
-    expectOneLineError(await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', file]), `the data directory ${file} is a file, not a directory`)
-    // Under /proc no directory can be made; Node 20's recursive mkdir would spin there for ever.
-    expectOneLineError(await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', '/proc/brook-nowhere/dev']), 'cannot make the data directory /proc/brook-nowhere/dev: ')
-  })
-
-  it('stops every node and exits 1 when a node cannot start', async () => {
-    const basePort = await freeBasePort()
-    const failing = join(dataDir, 'failing')
-    // Node 2's data directory is a file, so node 2 exits at once while nodes 1 and 3 start.
-    mkdirSync(failing)
-    writeFileSync(join(failing, 'node-2'), '')
-    const result = await brook(['dev', '--base-port', String(basePort), '--data-dir', failing])
-    expect(result.code).toBe(1)
-    expect(result.stdout).toBe('')
-    expect(result.stderr).toContain(`the data directory ${join(failing, 'node-2')} is a file, not a directory`)
-    expect(result.stderr).toContain('brook dev: node 2 exited (code 1) before the cluster was up; stopping the others')
-    expect(nodePids(failing)).toEqual([])
-    // What the run made (the cluster id, nodes 1 and 3's directories) is gone; the file that was there stays.
-    expect(readdirSync(failing)).toEqual(['node-2'])
-  })
-
-  it('refuses a port already taken in one line, making nothing, and starts on the same data directory once it is free', async () => {
-    const basePort = await freeBasePort()
-    const fresh = join(dataDir, 'port-taken', 'data')
-    const held = await holdPort(basePort + 1)
-    try {
+      // One of its nodes' directories given as a cluster's is refused, naming the cluster's data directory.
+      const nodeDir = join(dataDir, 'node-1')
       expectOneLineError(
-        await brook(['dev', '--base-port', String(basePort), '--data-dir', fresh]),
-        `port ${basePort + 1} on 127.0.0.1 is already in use (node 2's client listener with --base-port ${basePort}); free it, or give another --base-port`,
+        await brook(['dev', '--base-port', String(basePort), '--data-dir', nodeDir]),
+        `the data directory ${nodeDir} is a node's own data directory (it holds db/), not a cluster's: brook dev keeps a cluster id and node-N directories in its --data-dir; its cluster's data directory is ${resolve(dataDir)}`,
       )
-    } finally {
-      await release(held)
-    }
-    expect(existsSync(join(dataDir, 'port-taken'))).toBe(false)
-    const dev = startDev(basePort, fresh)
-    await dev.ready
-    dev.child.kill('SIGINT')
-    expect(await dev.exited).toBe(0)
-  })
+      expect(existsSync(join(nodeDir, 'cluster-id'))).toBe(false)
 
-  it('removes the data directory it made when a port is taken after its check, once every node has exited', async () => {
-    const basePort = await freeBasePort()
-    const fresh = join(dataDir, 'port-taken-later')
-    const dev = spawnBrook(['dev', '--base-port', String(basePort), '--data-dir', fresh])
-    // The directory is made after the ports are checked and right before the nodes start, which take far longer to
-    // listen (hundreds of milliseconds) than this takes to see it.
-    while (!existsSync(fresh) && dev.child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 1))
-    const held = await holdPort(basePort + 1).catch((error: Error) => {
-      throw new Error(`node 2 took its port before the test could: ${error.message}`)
-    })
-    try {
-      expect(await dev.exited).toBe(1)
-    } finally {
-      await release(held)
-    }
-    expect(dev.stdout()).toBe('')
-    expect(dev.stderr()).toContain(`brook: port ${basePort + 1} on 127.0.0.1 is already in use`)
-    expect(dev.stderr()).toContain('brook dev: node 2 exited (code 1) before the cluster was up; stopping the others')
-    expect(nodePids(fresh)).toEqual([])
-    expect(existsSync(fresh)).toBe(false)
-  })
+      // A lost cluster id file is written back from the nodes' data: a new id would make a cluster every node refuses.
+      rmSync(join(dataDir, 'cluster-id'))
+      const second = startDev(basePort, dataDir)
+      const again = await second.ready
+      expect(again.clusterId).toBe(clusterId)
+      expect(second.stderr()).toContain(`brook dev: ${join(dataDir, 'cluster-id')} was missing; wrote cluster ${clusterId} back into it, from node-1's data`)
+      expect(readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()).toBe(clusterId)
+      // Up means every partition's leader serves: ListOffsets of every partition, asked once without a retry, is
+      // answered by the leader the metadata names (the previous run's registrations, still unfenced in the metadata
+      // log, no longer pass for live nodes).
+      const offsets = new Kafka({ brokers: again.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
+      await offsets.connect()
+      try {
+        const ends = await offsets.fetchTopicOffsets(TOPIC)
+        expect(ends.reduce((sum, p) => sum + Number(p.high), 0)).toBe(sent.length)
+      } finally {
+        await offsets.disconnect()
+      }
+      expect(await consumeAll(again.brokers, 'dev-second', sent.length)).toEqual(sent)
 
-  it("leaves an existing cluster's data as it was when its restart fails", async () => {
-    const basePort = await freeBasePort()
-    const existing = join(dataDir, 'restart-fails')
-    const first = startDev(basePort, existing)
-    await first.ready
-    first.child.kill('SIGINT')
-    expect(await first.exited).toBe(0)
-    const before = contents(existing)
-    expect(before.names).toEqual(['cluster-id', 'node-1', 'node-2', 'node-3'])
+      const [victim] = nodePids(dataDir)
+      const victimId = Number(/--node-id (\d+)/.exec(execFileSync('ps', ['-o', 'args=', '-p', String(victim)], { encoding: 'utf8', timeout: 10_000 }))![1])
+      process.kill(victim!, 'SIGKILL')
+      await until(() => /brook dev: node \d exited \(SIGKILL\); 2 still running/.test(second.stderr()))
+      // Once the controller fences the dead node, its partition of the unreplicated topic is offline: described with no
+      // leader, the others as before, and counted and named by cluster status beside the fenced node.
+      const bootstrap = again.brokers.filter((broker) => !broker.endsWith(`:${basePort + victimId - 1}`)).join(',')
+      // Waited for in this process first: the command below, run again every 50 ms until then, would take a core.
+      await waitFor(`node ${victimId} fenced`, async () => {
+        const client = await ClusterClient.connect(parseBootstrapServers(bootstrap), { timeoutMs: 10_000 })
+        try {
+          return !(await clusterStatus(client)).liveBrokers.some((broker) => broker.brokerId === victimId)
+        } finally {
+          client.close()
+        }
+      })
+      let described = ''
+      await until(async () => {
+        const result = await brook(['topics', 'describe', UNREPLICATED, '--bootstrap-server', bootstrap])
+        described = result.code === 0 ? result.stdout : ''
+        return /Leader: none/.test(described)
+      })
+      expect(described.match(/Leader: none/g)).toHaveLength(1)
+      expect(described.match(/Leader: \d/g)).toHaveLength(2)
+      const offline = /Partition: (\d+)\tLeader: none/.exec(described)![1]
+      const status = await brook(['cluster', 'status', '--bootstrap-server', bootstrap])
+      expect(status.code).toBe(0)
+      expect(status.stdout).toMatch(new RegExp(`^${victimId}\\s+\\S+\\s+\\S+\\s+\\S+\\s+fenced$`, 'm'))
+      const offlineCount = Number(/\tOfflinePartitions: (\d+)\n/.exec(status.stdout)![1])
+      const offlineNames = /^Offline: (\S+)$/m.exec(status.stdout)![1]!.split(',')
+      expect(offlineNames).toHaveLength(offlineCount)
+      expect(offlineNames).toContain(`${UNREPLICATED}-${offline}`)
+      second.child.kill('SIGTERM')
+      expect(await second.exited).toBe(0)
+      expect(nodePids(dataDir)).toEqual([])
 
-    // A port taken now is refused before any node starts.
-    const held = await holdPort(basePort + 1)
-    try {
+      // Its nodes' controller quorum cannot change: another --nodes is refused before any node starts, and each node
+      // refuses another set of voters, or none (a single node would take writes the cluster later truncates).
       expectOneLineError(
-        await brook(['dev', '--base-port', String(basePort), '--data-dir', existing]),
-        `port ${basePort + 1} on 127.0.0.1 is already in use (node 2's client listener with --base-port ${basePort})`,
+        await brook(['dev', '--nodes', '1', '--base-port', String(basePort), '--data-dir', dataDir]),
+        `${dataDir} holds the data of 3 nodes (node-1, node-2, node-3), not 1: a cluster's controller quorum cannot change; run it with --nodes 3, or give another --data-dir`,
       )
-    } finally {
-      await release(held)
-    }
-    expect(contents(existing)).toEqual(before)
+      const node1 = join(dataDir, 'node-1')
+      expectOneLineError(
+        await brook(['start', '--port', '0', '--data-dir', node1]),
+        `the data directory ${node1} belongs to a node of a replicated cluster (controller quorum voters 1, 2, 3); start it with its cluster's --controller-quorum-voters (brook dev does), not as a single node`,
+      )
+      expectOneLineError(
+        await brook(['start', '--node-id', '1', '--port', '0', '--data-dir', node1, '--cluster-id', clusterId, '--controller-quorum-voters', `1@127.0.0.1:${basePort + 100}`]),
+        `the data directory ${node1} belongs to a cluster whose controller quorum voters are 1, 2, 3, not 1: the voters of a cluster cannot change; start it with the same voters, or use a new data directory`,
+      )
+    })
+  })
 
-    // Node 2 fails once started (another process has its database open) and the others are stopped: none of the
-    // cluster's data was made by this run, so all of it stays.
-    const store = await LogStore.open(join(existing, 'node-2'))
-    try {
-      const result = await brook(['dev', '--base-port', String(basePort), '--data-dir', existing])
+  describe('refusing what cannot start', { concurrent: true }, () => {
+    it.sequential("refuses to make a single node's data directory a cluster node's, in one line", async () => {
+      const single = join(root, 'single')
+      const node = spawnBrook(['start', '--port', '0', '--data-dir', join(single, 'node-1')])
+      await until(() => /listening on /.test(node.stdout() + node.stderr()) || node.child.exitCode !== null)
+      node.child.kill('SIGTERM')
+      expect(await node.exited).toBe(0)
+      const result = await brook(['dev', '--nodes', '1', '--base-port', String(await freeBasePort()), '--data-dir', single])
       expect(result.code).toBe(1)
-      expect(result.stderr).toContain('is already in use by another Brook process')
-      expect(result.stderr).toContain('brook dev: node 2 exited (code 1) before the cluster was up')
-    } finally {
-      await store.close()
-    }
-    expect(nodePids(existing)).toEqual([])
-    expect(contents(existing)).toEqual(before)
-    expect(readdirSync(join(existing, 'node-1')).length).toBeGreaterThan(0)
-    const again = startDev(basePort, existing)
-    expect((await again.ready).clusterId).toBe(before.clusterId.trim())
-    again.child.kill('SIGINT')
-    expect(await again.exited).toBe(0)
-  })
+      expect(result.stderr).toContain(`the data directory ${join(single, 'node-1')} holds a single node's data; a node of a replicated cluster needs a new data directory`)
+      expect(nodePids(single)).toEqual([])
+    })
 
-  it('starts a new cluster in node directories none of which holds data yet (mount points made ready for the nodes)', async () => {
-    const prepared = join(dataDir, 'prepared')
-    mkdirSync(join(prepared, 'node-1'), { recursive: true })
-    const dev = startDev(await freeBasePort(), prepared)
-    expect((await dev.ready).brokers).toHaveLength(3)
-    dev.child.kill('SIGINT')
-    expect(await dev.exited).toBe(0)
-    expect(readdirSync(prepared).sort()).toEqual(['cluster-id', 'node-1', 'node-2', 'node-3'])
-  })
+    it.sequential("refuses a node's own data directory as the cluster's, in one line, making nothing in it", async () => {
+      const single = join(root, 'own-node')
+      const node = spawnBrook(['start', '--port', '0', '--data-dir', single])
+      await until(() => /listening on /.test(node.stdout() + node.stderr()) || node.child.exitCode !== null)
+      node.child.kill('SIGTERM')
+      expect(await node.exited).toBe(0)
+      const before = readdirSync(single).sort()
+      expectOneLineError(
+        await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', single]),
+        `the data directory ${single} is a node's own data directory (it holds db/), not a cluster's: brook dev keeps a cluster id and node-N directories in its --data-dir`,
+      )
+      expect(readdirSync(single).sort()).toEqual(before)
+    })
 
-  it('says what is there, and no --nodes to run it with, when node directories are missing below the highest', async () => {
-    const partial = join(dataDir, 'partial')
-    mkdirSync(join(partial, 'node-3', 'db'), { recursive: true })
-    const basePort = String(await freeBasePort())
-    expectOneLineError(
-      await brook(['dev', '--nodes', '1', '--base-port', basePort, '--data-dir', partial]),
-      `${partial} holds the data of 1 node (node-3) but no node-1, node-2: a cluster's nodes are node-1 to node-N, so no --nodes starts it; remove ${partial} if its data is not needed, or give another --data-dir`,
-    )
-    mkdirSync(join(partial, 'node-1'))
-    expectOneLineError(
-      await brook(['dev', '--nodes', '2', '--base-port', basePort, '--data-dir', partial]),
-      `${partial} holds the data of 2 nodes (node-1, node-3) but no node-2: a cluster's nodes are node-1 to node-N, so no --nodes starts it`,
-    )
-    expect(readdirSync(partial).sort()).toEqual(['node-1', 'node-3'])
+    it.sequential('refuses a data directory that is a file in one line', async () => {
+      const file = join(root, 'not-a-directory')
+      writeFileSync(file, '')
+      expectOneLineError(await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', file]), `the data directory ${file} is a file, not a directory`)
+      // Under /proc no directory can be made; Node 20's recursive mkdir would spin there for ever.
+      expectOneLineError(await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', '/proc/brook-nowhere/dev']), 'cannot make the data directory /proc/brook-nowhere/dev: ')
+    })
+
+    it.sequential('stops every node and exits 1 when a node cannot start', async () => {
+      const basePort = await freeBasePort()
+      const failing = join(root, 'failing')
+      // Node 2's data directory is a file, so node 2 exits at once while nodes 1 and 3 start.
+      mkdirSync(failing)
+      writeFileSync(join(failing, 'node-2'), '')
+      const result = await brook(['dev', '--base-port', String(basePort), '--data-dir', failing])
+      expect(result.code).toBe(1)
+      expect(result.stdout).toBe('')
+      expect(result.stderr).toContain(`the data directory ${join(failing, 'node-2')} is a file, not a directory`)
+      expect(result.stderr).toContain('brook dev: node 2 exited (code 1) before the cluster was up; stopping the others')
+      expect(nodePids(failing)).toEqual([])
+      // What the run made (the cluster id, nodes 1 and 3's directories) is gone; the file that was there stays.
+      expect(readdirSync(failing)).toEqual(['node-2'])
+    })
+
+    it.sequential('refuses a port already taken in one line, making nothing, and starts on the same data directory once it is free', async () => {
+      const basePort = await freeBasePort()
+      const fresh = join(root, 'port-taken', 'data')
+      const held = await holdPort(basePort + 1)
+      try {
+        expectOneLineError(
+          await brook(['dev', '--base-port', String(basePort), '--data-dir', fresh]),
+          `port ${basePort + 1} on 127.0.0.1 is already in use (node 2's client listener with --base-port ${basePort}); free it, or give another --base-port`,
+        )
+      } finally {
+        await release(held)
+      }
+      expect(existsSync(join(root, 'port-taken'))).toBe(false)
+      const dev = startDev(basePort, fresh)
+      await dev.ready
+      dev.child.kill('SIGINT')
+      expect(await dev.exited).toBe(0)
+    })
+
+    it.sequential('removes the data directory it made when a port is taken after its check, once every node has exited', async () => {
+      const basePort = await freeBasePort()
+      const fresh = join(root, 'port-taken-later')
+      const dev = spawnBrook(['dev', '--base-port', String(basePort), '--data-dir', fresh])
+      // The directory is made after the ports are checked and right before the nodes start, which take far longer to
+      // listen (hundreds of milliseconds) than this takes to see it.
+      while (!existsSync(fresh) && dev.child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 1))
+      const held = await holdPort(basePort + 1).catch((error: Error) => {
+        throw new Error(`node 2 took its port before the test could: ${error.message}`)
+      })
+      try {
+        expect(await dev.exited).toBe(1)
+      } finally {
+        await release(held)
+      }
+      expect(dev.stdout()).toBe('')
+      expect(dev.stderr()).toContain(`brook: port ${basePort + 1} on 127.0.0.1 is already in use`)
+      expect(dev.stderr()).toContain('brook dev: node 2 exited (code 1) before the cluster was up; stopping the others')
+      expect(nodePids(fresh)).toEqual([])
+      expect(existsSync(fresh)).toBe(false)
+    })
+
+    it.sequential("leaves an existing cluster's data as it was when its restart fails", async () => {
+      const basePort = await freeBasePort()
+      const existing = join(root, 'restart-fails')
+      const first = startDev(basePort, existing)
+      await first.ready
+      first.child.kill('SIGINT')
+      expect(await first.exited).toBe(0)
+      const before = contents(existing)
+      expect(before.names).toEqual(['cluster-id', 'node-1', 'node-2', 'node-3'])
+
+      // A port taken now is refused before any node starts.
+      const held = await holdPort(basePort + 1)
+      try {
+        expectOneLineError(
+          await brook(['dev', '--base-port', String(basePort), '--data-dir', existing]),
+          `port ${basePort + 1} on 127.0.0.1 is already in use (node 2's client listener with --base-port ${basePort})`,
+        )
+      } finally {
+        await release(held)
+      }
+      expect(contents(existing)).toEqual(before)
+
+      // Node 2 fails once started (another process has its database open) and the others are stopped: none of the
+      // cluster's data was made by this run, so all of it stays.
+      const store = await LogStore.open(join(existing, 'node-2'))
+      try {
+        const result = await brook(['dev', '--base-port', String(basePort), '--data-dir', existing])
+        expect(result.code).toBe(1)
+        expect(result.stderr).toContain('is already in use by another Brook process')
+        expect(result.stderr).toContain('brook dev: node 2 exited (code 1) before the cluster was up')
+      } finally {
+        await store.close()
+      }
+      expect(nodePids(existing)).toEqual([])
+      expect(contents(existing)).toEqual(before)
+      expect(readdirSync(join(existing, 'node-1')).length).toBeGreaterThan(0)
+      const again = startDev(basePort, existing)
+      expect((await again.ready).clusterId).toBe(before.clusterId.trim())
+      again.child.kill('SIGINT')
+      expect(await again.exited).toBe(0)
+    })
+
+    it.sequential('starts a new cluster in node directories none of which holds data yet (mount points made ready for the nodes)', async () => {
+      const prepared = join(root, 'prepared')
+      mkdirSync(join(prepared, 'node-1'), { recursive: true })
+      const dev = startDev(await freeBasePort(), prepared)
+      expect((await dev.ready).brokers).toHaveLength(3)
+      dev.child.kill('SIGINT')
+      expect(await dev.exited).toBe(0)
+      expect(readdirSync(prepared).sort()).toEqual(['cluster-id', 'node-1', 'node-2', 'node-3'])
+    })
+
+    it.sequential('says what is there, and no --nodes to run it with, when node directories are missing below the highest', async () => {
+      const partial = join(root, 'partial')
+      mkdirSync(join(partial, 'node-3', 'db'), { recursive: true })
+      const basePort = String(await freeBasePort())
+      expectOneLineError(
+        await brook(['dev', '--nodes', '1', '--base-port', basePort, '--data-dir', partial]),
+        `${partial} holds the data of 1 node (node-3) but no node-1, node-2: a cluster's nodes are node-1 to node-N, so no --nodes starts it; remove ${partial} if its data is not needed, or give another --data-dir`,
+      )
+      mkdirSync(join(partial, 'node-1'))
+      expectOneLineError(
+        await brook(['dev', '--nodes', '2', '--base-port', basePort, '--data-dir', partial]),
+        `${partial} holds the data of 2 nodes (node-1, node-3) but no node-2: a cluster's nodes are node-1 to node-N, so no --nodes starts it`,
+      )
+      expect(readdirSync(partial).sort()).toEqual(['node-1', 'node-3'])
+    })
   })
 })
