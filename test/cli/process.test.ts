@@ -115,7 +115,13 @@ function reading(deviceId: string, offsetMs: number, value: number, sensor?: str
   return { key: deviceId, value: JSON.stringify({ deviceId, ...(sensor ? { sensor, unit: '°C' } : {}), value, ts: BASE + offsetMs }) }
 }
 
-describe('brook process against a broker', () => {
+/**
+ * The four blocks run as lanes side by side (describe { concurrent: true } of it.sequential tests), since much of their
+ * time is waiting: for windows to close, for kafkajs to give up on a cluster that is not there. One test at a time in
+ * each: those against the broker share its topics of fixed names, and those that run many commands at once take both
+ * cores while they start.
+ */
+describe('brook process against a broker', { concurrent: true }, () => {
   let broker: BrokerProcess
   let kafka: KafkaClient
   let admin: Admin
@@ -161,7 +167,7 @@ describe('brook process against a broker', () => {
     { kind: 'a compiled JavaScript module in a project that depends on brook', file: compiledPipelineProject },
   ]
   for (const { kind, file } of modules) {
-    it(`runs ${kind} with kafkajs settings from --kafka-config: exactly the expected windows, the late record and the dead letter; Ctrl-C stops it cleanly`, async () => {
+    it.sequential(`runs ${kind} with kafkajs settings from --kafka-config: exactly the expected windows, the late record and the dead letter; Ctrl-C stops it cleanly`, async () => {
       await admin.createTopics({ topics: [{ topic: 'fixture-in', numPartitions: 1 }], waitForLeaders: true })
       // kafkajs settings from a TypeScript module, as a user keeps secrets out of a JSON file.
       const settings = join(tempDir('brook-settings-'), 'kafka.ts')
@@ -188,7 +194,7 @@ describe('brook process against a broker', () => {
     })
   }
 
-  it('leaves one transactions probe id per application behind, however often it starts with exactly_once', async () => {
+  it.sequential('leaves one transactions probe id per application behind, however often it starts with exactly_once', async () => {
     await admin.createTopics({ topics: [{ topic: 'fixture-in', numPartitions: 1 }], waitForLeaders: true })
     for (let start = 0; start < 2; start++) {
       const run = spawnBrook(['process', FIXTURE, '--bootstrap-server', broker.address, '--application-id', 'probed', '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'exactly_once'])
@@ -202,7 +208,7 @@ describe('brook process against a broker', () => {
     expect(probes).toEqual(['probed-probe'])
   })
 
-  it('refuses in one line to start on a state directory another running instance holds, naming its pid, and starts on it once that one was killed', async () => {
+  it.sequential('refuses in one line to start on a state directory another running instance holds, naming its pid, and starts on it once that one was killed', async () => {
     await admin.createTopics({ topics: [{ topic: 'fixture-in', numPartitions: 1 }], waitForLeaders: true })
     const dir = tempDir('brook-state-shared-')
     const args = ['process', FIXTURE, '--bootstrap-server', broker.address, '--application-id', 'shared-state', '--state-dir', dir, '--processing-guarantee', 'at_least_once']
@@ -222,7 +228,7 @@ describe('brook process against a broker', () => {
     expect(await second.exited).toBe(0)
   })
 
-  it('runs the built-in iot pipeline with its window sizes and threshold as flags: stats, averages, alerts and late readings', async () => {
+  it.sequential('runs the built-in iot pipeline with its window sizes and threshold as flags: stats, averages, alerts and late readings', async () => {
     await admin.createTopics({ topics: [{ topic: 'readings', numPartitions: 1 }], waitForLeaders: true })
     const settings = join(tempDir('brook-settings-'), 'kafka.json')
     writeFileSync(settings, JSON.stringify({ clientId: 'iot-line-3', connectionTimeout: 5000 }))
@@ -270,7 +276,7 @@ describe('brook process against a broker', () => {
     expect(run.stderr()).toContain(', 1 late, ')
   })
 
-  it('stops with one line, and no stack trace in its log, when a task fails three times at one offset', async () => {
+  it.sequential('stops with one line, and no stack trace in its log, when a task fails three times at one offset', async () => {
     await admin.createTopics({ topics: [{ topic: 'failing-in', numPartitions: 1 }], waitForLeaders: true })
     const producer = kafka.producer()
     await producer.connect()
@@ -283,7 +289,7 @@ describe('brook process against a broker', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /)
   })
 
-  it('stops cleanly, with its summary and no stack trace, when the reader of its stdout goes away (| head)', async () => {
+  it.sequential('stops cleanly, with its summary and no stack trace, when the reader of its stdout goes away (| head)', async () => {
     await admin.createTopics({ topics: [{ topic: 'printing-in', numPartitions: 1 }], waitForLeaders: true })
     const run = spawnBrook(['process', join(REPO, 'test/fixtures/pipelines/printing.mjs'), '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-printing-'), '--commit-interval-ms', '100'])
     await waitFor('the pipeline to start', () => run.stderr().includes('started'), { timeoutMs: 60_000 })
@@ -299,7 +305,7 @@ describe('brook process against a broker', () => {
     expect(run.stderr()).not.toMatch(/\n\s+at /)
   })
 
-  it('says in one line that the cluster has no SASL when --kafka-config asks for it', async () => {
+  it.sequential('says in one line that the cluster has no SASL when --kafka-config asks for it', async () => {
     const dir = tempDir('brook-process-sasl-')
     const config = join(dir, 'sasl.json')
     writeFileSync(config, JSON.stringify({ sasl: { mechanism: 'plain', username: 'reader', password: 'secret' } }))
@@ -307,7 +313,7 @@ describe('brook process against a broker', () => {
     expectOneLineError(result, `iot: could not start on ${broker.address}: the cluster does not support SASL (its ApiVersions lists no SaslHandshake`)
   })
 
-  it('names each topic it could not create and why, in one line', async () => {
+  it.sequential('names each topic it could not create and why, in one line', async () => {
     const result = await brook(['process', 'iot', '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-process-rf-'), '--application-id', 'too-many-replicas', '--input-topic', 'too-many-replicas-in', '--replication-factor', '3'])
     expectOneLineError(result, `too-many-replicas: could not start on ${broker.address}: could not create the pipeline's topics (`)
     expect(result.stderr).toContain('too-many-replicas-in: INVALID_REPLICATION_FACTOR')
@@ -315,8 +321,8 @@ describe('brook process against a broker', () => {
   })
 })
 
-describe('brook process on a cluster without transactions', () => {
-  it('refuses to start in one line when exactly_once is asked for, naming at_least_once, and creates no topic', async () => {
+describe('brook process on a cluster without transactions', { concurrent: true }, () => {
+  it.sequential('refuses to start in one line when exactly_once is asked for, naming at_least_once, and creates no topic', async () => {
     // The broker listens on 127.0.0.2 and advertises 127.0.0.1, where the proxy listens with the same port.
     const broker = await startConfiguredBroker(FAST_GROUPS, { args: ['--host', '127.0.0.2', '--advertised-host', '127.0.0.1'] })
     const proxy = await startProxy({ listenHost: '127.0.0.1', targetHost: '127.0.0.2', port: broker.port })
@@ -340,11 +346,11 @@ describe('brook process on a cluster without transactions', () => {
   })
 })
 
-describe('brook process --describe', () => {
+describe('brook process --describe', { concurrent: true }, () => {
   // Nothing listens there: --describe does not connect.
   const nowhere = ['--bootstrap-server', '127.0.0.1:1']
 
-  it('prints the built-in pipeline as its topology describes it, with the flags applied', async () => {
+  it.sequential('prints the built-in pipeline as its topology describes it, with the flags applied', async () => {
     const plain = await brook(['process', 'iot', '--describe', ...nowhere])
     expect(plain.code).toBe(0)
     expect(plain.stdout).toBe(`${describeTopology(iotPipeline({}), { applicationId: 'iot' })}\n`)
@@ -360,7 +366,7 @@ describe('brook process --describe', () => {
     for (const part of ['source raw', 'tumbling 30s', '-> alarms', 'late -> stragglers', 'changelog plant-raw-store-changelog', 'dead letters -> bad']) expect(flagged.stdout).toContain(part)
   })
 
-  it("prints a module's topology, named after its file by default", async () => {
+  it.sequential("prints a module's topology, named after its file by default", async () => {
     const result = await brook(['process', FIXTURE, '--describe', ...nowhere])
     expect(result.code).toBe(0)
     const text = result.stdout
@@ -371,7 +377,7 @@ describe('brook process --describe', () => {
   })
 })
 
-describe('brook process errors', () => {
+describe('brook process errors', { concurrent: true }, () => {
   let dir: string
   const nowhere = ['--bootstrap-server', '127.0.0.1:1']
   beforeAll(() => {
@@ -408,7 +414,7 @@ describe('brook process errors', () => {
     writeFileSync(join(dir, 'typo.json'), JSON.stringify({ sasll: {} }))
   })
 
-  it('says in one line what is wrong with the pipeline module, naming the file', async () => {
+  it.sequential('says in one line what is wrong with the pipeline module, naming the file', async () => {
     const file = (name: string) => join(dir, name)
     const cases: [string[], string][] = [
       [['process', file('missing.js')], `cannot read ${file('missing.js')}: no such file`],
@@ -440,7 +446,7 @@ describe('brook process errors', () => {
     for (const result of results.filter((_, i) => cases[i]![0][1]!.startsWith(file('broken.')))) expect(result.stderr).not.toContain('loads as CommonJS')
   })
 
-  it('says only that a TypeScript pipeline loading as CommonJS must load as an ES module, not what brook\'s modules compiled into CommonJS then throw', async () => {
+  it.sequential('says only that a TypeScript pipeline loading as CommonJS must load as an ES module, not what brook\'s modules compiled into CommonJS then throw', async () => {
     const tsFile = join(dir, 'plain', 'pipeline.ts')
     const ctsFile = join(dir, 'plain', 'pipeline.cts')
     const [fromTs, fromCts] = await Promise.all([brook(['process', tsFile, ...nowhere]), brook(['process', ctsFile, '--describe', ...nowhere])])
@@ -450,7 +456,7 @@ describe('brook process errors', () => {
     expect(fromCts.stderr).toBe(`brook: ${ctsFile}: a pipeline must load as an ES module (${ctsFile} loads as CommonJS, as every .cts file does; name it .mts)\n`)
   })
 
-  it('refuses bad flags in one line before connecting, and says so in one line when the cluster is not there', async () => {
+  it.sequential('refuses bad flags in one line before connecting, and says so in one line when the cluster is not there', async () => {
     const cases: [string[], string][] = [
       [['process', FIXTURE, '--stats-window', '1m'], "--stats-window applies to the built-in 'iot' pipeline only"],
       [['process', 'iot', '--processing-guarantee', 'twice'], "'twice' is invalid"],
