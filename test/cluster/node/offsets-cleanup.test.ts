@@ -47,7 +47,9 @@ function coordinatorOf(cluster: TestCluster, asked: number, groupId: string): Pr
   )
 }
 
-describe('deleting a topic while a replica of the groups\' __consumer_offsets partition is dead', () => {
+// The two scenarios run side by side (describe { concurrent: true }), each on a cluster of its own: both mostly wait, for
+// nodes to start, for a killed coordinator's partition to move.
+describe('deleting a topic while a replica of the groups\' __consumer_offsets partition is dead', { concurrent: true }, () => {
   const cluster = useCluster({
     nodes: 3,
     // One __consumer_offsets partition holds every group; a dead node is not fenced (nor dropped from any ISR) for 60 s.
@@ -94,7 +96,7 @@ describe('deleting a topic while a replica of the groups\' __consumer_offsets pa
   })
 })
 
-describe('deleting a topic while its groups\' coordinator is dead', () => {
+describe('deleting a topic while its groups\' coordinator is dead', { concurrent: true }, () => {
   const cluster = useCluster({ nodes: 3, extraArgs: [...QUICK_CLUSTER_ARGS, '--offsets-topic-partitions', '1'] })
 
   it('has the node that takes the groups over remove their offsets for it, so a topic created again under the name is read from the start', async () => {
