@@ -55,8 +55,11 @@ function stopError(pipeline: { closed: Promise<void> }): Promise<Error | null> {
   )
 }
 
-describe('user code that throws', () => {
-  test('an event-time function, an aggregation value function and a deserializer that throw dead-letter the record; the rest is processed', async () => {
+// Every block is a lane (describe { concurrent: true } of tests one after another): the blocks run side by side on the
+// one broker, each on applications and topics of its own, since their pipelines mostly wait (for commits, rebalances,
+// kafkajs retrying a deleted topic).
+describe('user code that throws', { concurrent: true }, () => {
+  test.sequential('an event-time function, an aggregation value function and a deserializer that throw dead-letter the record; the rest is processed', async () => {
     const b = new TopologyBuilder()
     b.stream<Event>('fail-events', {
       // A function of the value that throws (a TypeError) for a value without `reading`.
@@ -102,7 +105,7 @@ describe('user code that throws', () => {
     }
   })
 
-  test('a function that throws with the whole record in its message dead-letters a 700 KB record with the reason cut, and processing goes on', async () => {
+  test.sequential('a function that throws with the whole record in its message dead-letters a 700 KB record with the reason cut, and processing goes on', async () => {
     // The reason is a header: whole, with the value's first 512 KiB beside it, the dead letter passed the topic's
     // max.message.bytes (1,048,588), was refused at every retry, and the pipeline stopped.
     const b = new TopologyBuilder()
@@ -128,7 +131,7 @@ describe('user code that throws', () => {
     }
   })
 
-  test('an async map or filter dead-letters the record, saying so, instead of writing {} or letting every record through', async () => {
+  test.sequential('an async map or filter dead-letters the record, saying so, instead of writing {} or letting every record through', async () => {
     // A Promise where a value is expected: JSON writes it as {}, and as a filter's answer it is always true. One that
     // rejects, left alone, would be a rejection no one handles, which ends the process.
     const b = new TopologyBuilder()
@@ -157,7 +160,7 @@ describe('user code that throws', () => {
     }
   })
 
-  test('a sink serializer that throws or returns no bytes dead-letters that output, with the reason; other outputs and the pipeline go on', async () => {
+  test.sequential('a sink serializer that throws or returns no bytes dead-letters that output, with the reason; other outputs and the pipeline go on', async () => {
     interface Reading {
       n: number
       ts: number
@@ -235,7 +238,7 @@ describe('user code that throws', () => {
     }
   })
 
-  test('a reduce function that throws on every try stops the pipeline after three tries at the same offset, with one error saying where, and skips nothing', async () => {
+  test.sequential('a reduce function that throws on every try stops the pipeline after three tries at the same offset, with one error saying where, and skips nothing', async () => {
     const sums = (reducer: (a: { n: number }, v: { n: number }) => { n: number }) => {
       const b = new TopologyBuilder()
       b.stream<{ n: number }>('fail-reduce').groupByKey().reduce(reducer, { name: 'sums' }).to('fail-sums')
@@ -279,8 +282,8 @@ describe('user code that throws', () => {
   })
 })
 
-describe('an async reduce function', () => {
-  test('stops the pipeline after three tries at the same offset, saying that it returned a Promise, instead of keeping one as the state', async () => {
+describe('an async reduce function', { concurrent: true }, () => {
+  test.sequential('stops the pipeline after three tries at the same offset, saying that it returned a Promise, instead of keeping one as the state', async () => {
     // Its Promise would be the group's state (written as {}); one that rejects would end the process.
     const b = new TopologyBuilder()
     b.stream<{ n: number }>('fail-async-reduce')
@@ -302,8 +305,8 @@ describe('an async reduce function', () => {
   })
 })
 
-describe('output the cluster refuses', () => {
-  test('a reading stamped in 2100 behind a keyBy (its repartition record refused: INVALID_TIMESTAMP) stops the pipeline after three tries, saying why', async () => {
+describe('output the cluster refuses', { concurrent: true }, () => {
+  test.sequential('a reading stamped in 2100 behind a keyBy (its repartition record refused: INVALID_TIMESTAMP) stops the pipeline after three tries, saying why', async () => {
     // The event time travels as the repartition record's timestamp, which the broker refuses past
     // message.timestamp.after.max.ms (KIP-937); every retry from the last commit meets it again.
     const b = new TopologyBuilder()
@@ -328,8 +331,8 @@ describe('output the cluster refuses', () => {
   })
 })
 
-describe('state the store cannot encode', () => {
-  test('an updateStateByKey state holding a cycle stops the pipeline after three tries from the same commit, naming the operator, instead of re-initializing the task forever', async () => {
+describe('state the store cannot encode', { concurrent: true }, () => {
+  test.sequential('an updateStateByKey state holding a cycle stops the pipeline after three tries from the same commit, naming the operator, instead of re-initializing the task forever', async () => {
     // The state is encoded (msgpack) only at the commit, which fails the same way at every retry from the last one.
     const b = new TopologyBuilder()
     b.stream<{ n: number; cycle?: boolean }>('cyclic-input')
@@ -357,8 +360,8 @@ describe('state the store cannot encode', () => {
   })
 })
 
-describe('a global table whose topic does not exist', () => {
-  test('ends the start with one error naming the topic, before the pipeline creates any topic, and leaves no state directory it made', async () => {
+describe('a global table whose topic does not exist', { concurrent: true }, () => {
+  test.sequential('ends the start with one error naming the topic, before the pipeline creates any topic, and leaves no state directory it made', async () => {
     const b = new TopologyBuilder()
     const plants = b.globalTable('fail-missing-plants')
     b.stream<{ plant: string }>('fail-table-events')
@@ -381,7 +384,8 @@ describe('a global table whose topic does not exist', () => {
   })
 })
 
-describe('topics deleted under a running pipeline', () => {
+describe('topics deleted under a running pipeline', { concurrent: true }, () => {
+  // Two applications of their own: the two guarantees side by side too.
   test.each(['exactly_once', 'at_least_once'] as const)('%s: a deleted changelog topic stops the pipeline with one error naming it, and is not created again', async (guarantee) => {
     const app = `gone-${guarantee}`
     const logged: string[] = []
@@ -403,8 +407,8 @@ describe('topics deleted under a running pipeline', () => {
   })
 })
 
-describe('a source topic whose partition count no longer fits its changelog', () => {
-  test('refuses to start, naming both topics, when the changelog has fewer partitions than the source', async () => {
+describe('a source topic whose partition count no longer fits its changelog', { concurrent: true }, () => {
+  test.sequential('refuses to start, naming both topics, when the changelog has fewer partitions than the source', async () => {
     const app = 'recount-start'
     const first = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
     await first.stop()
@@ -414,7 +418,7 @@ describe('a source topic whose partition count no longer fits its changelog', ()
     await expect(started).rejects.toThrow(/^changelog recount-start-\S+-changelog has 1 partitions but recount-start-input has 2: its state would reach the wrong tasks/)
   })
 
-  test('an existing repartition topic with another partition count is used as it is, with one warning naming both counts', async () => {
+  test.sequential('an existing repartition topic with another partition count is used as it is, with one warning naming both counts', async () => {
     const app = 'recount-repartition'
     await setting.admin.createTopics({ topics: [{ topic: `${app}-by-key-repartition`, numPartitions: 3 }], waitForLeaders: true })
     const b = new TopologyBuilder()
@@ -444,7 +448,7 @@ describe('a source topic whose partition count no longer fits its changelog', ()
     }
   })
 
-  test('a stateless source may grow: records of a partition added while the pipeline runs are processed', async () => {
+  test.sequential('a stateless source may grow: records of a partition added while the pipeline runs are processed', async () => {
     const app = 'recount-stateless'
     const b = new TopologyBuilder()
     b.stream<{ n: number }>(`${app}-input`).map((v) => ({ n: v.n * 10 })).to(`${app}-out`)
@@ -464,7 +468,7 @@ describe('a source topic whose partition count no longer fits its changelog', ()
     }
   })
 
-  test('stops a running pipeline with one error naming both topics when partitions are added to its source, instead of stalling the new task', async () => {
+  test.sequential('stops a running pipeline with one error naming both topics when partitions are added to its source, instead of stalling the new task', async () => {
     const app = 'recount-running'
     // The consumer notices the new partition at its next metadata refresh, then the group rebalances.
     const pipeline = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, metadataMaxAgeMs: 1000, log: () => {} })
