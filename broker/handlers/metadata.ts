@@ -11,8 +11,9 @@
  *   answered with leader -1, as KRaftMetadataCache.partitionMetadata does: LEADER_NOT_AVAILABLE when it has no leader
  *   or its leader is not a live broker, and LISTENER_NOT_FOUND (v6+; LEADER_NOT_AVAILABLE before) when its leader is
  *   live but registered no client listener, so a client never gets a leader it cannot find an address for. An
- *   unknown topic is auto-created through the active controller (cluster/topic-changes.ts) and answered
- *   LEADER_NOT_AVAILABLE until the node's image holds it, as Kafka does while a creation completes. A creation the
+ *   unknown topic is auto-created through the active controller (cluster/topic-changes.ts), and the request that
+ *   creates it is answered LEADER_NOT_AVAILABLE, as Kafka's DefaultAutoTopicCreationManager answers the topics it
+ *   creates: the next Metadata, after the client's backoff, names the leader. A creation the
  *   controller refuses (too few live brokers for `default.replication.factor`, no controller quorum) is answered the
  *   same, so clients ask again as they do against Kafka; the node logs the reason at info, once per topic and reason.
  * - Topics: all of them when the request's list is null (v1+) or empty (v0, MetadataRequest.json: "An empty array
@@ -176,8 +177,12 @@ async function lookupOrCreateInCluster(services: BrokerServices, quorum: QuorumR
       services.log.info(`cannot auto-create topic '${name}' yet: ${why}; clients are answered LEADER_NOT_AVAILABLE and ask again`)
     }
   }
-  const now = quorum.controller.image.topic(name)
-  return now ? describeImageTopic(quorum.controller.image, now, apiVersion) : missing(name, ErrorCode.LEADER_NOT_AVAILABLE)
+  // The request that creates the topic is answered LEADER_NOT_AVAILABLE even once the image holds it, as Kafka's
+  // DefaultAutoTopicCreationManager.createTopics answers every topic it creates: the leader opens its log only after
+  // it applies the image, so a leader named now could refuse a produce sent at once (kafka-python, whose default is
+  // retries=0, failed its first send to a new topic with UNKNOWN_TOPIC_OR_PARTITION). The client asks again after
+  // its backoff and finds the leader serving.
+  return missing(name, ErrorCode.LEADER_NOT_AVAILABLE)
 }
 
 /** Metadata on a cluster node: everything from its metadata image. */

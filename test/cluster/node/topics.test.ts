@@ -234,11 +234,13 @@ describe('topics on a three-node cluster', () => {
     })
   })
 
-  it('auto-creates a topic a Metadata request names, through the controller', async () => {
+  it('auto-creates a topic a Metadata request names, through the controller, and answers that request LEADER_NOT_AVAILABLE as Kafka does', async () => {
+    // A leader named in this answer could refuse a produce sent at once (its log opens after it applies the image):
+    // kafka-python (retries=0 by default) failed its first send to a new topic that way.
     const answer = await withClient(cluster().nodes.get(3)!, (client) =>
       client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: 'auto' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
     )
-    expect([ErrorCode.NONE, ErrorCode.LEADER_NOT_AVAILABLE]).toContain(answer.topics[0]!.errorCode)
+    expect(answer.topics.map((t) => [t.name, t.errorCode, t.partitions.length])).toEqual([['auto', ErrorCode.LEADER_NOT_AVAILABLE, 0]])
     for (const id of cluster().nodeIds) {
       await waitFor(`node ${id} lists the auto-created topic`, async () => (await metadataOf(id)).topics.find((t) => t.name === 'auto')?.partitions.length === 1)
     }
