@@ -118,7 +118,7 @@ const ZSTD_BLOCK_MAX = 128 * 1024
  * What a zstd payload may inflate to and the largest window it asks for, from its frame and block headers (RFC 8878
  * §3.1): a raw or RLE block regenerates its stated size, a compressed one at most min(window, 128 KiB). fzstd
  * allocates each frame's window before reading a block, so a 9-byte frame declaring a 1 GiB window would cost
- * 1 GiB; this is checked first. Null when the headers do not parse (the decoder then fails on them).
+ * 1 GiB; unzstd checks the window first. Null when the headers do not parse (the decoder then fails on them).
  */
 function zstdBound(data: Buffer): { inflated: number; window: number } | null {
   let inflated = 0
@@ -164,10 +164,24 @@ function zstdBound(data: Buffer): { inflated: number; window: number } | null {
   return { inflated, window: largestWindow }
 }
 
+/**
+ * The largest zstd window accepted whatever a topic's bound: 8 MiB (window log 23), the largest window of zstd's
+ * levels 1-19 when the compressor is not told the input's size. Streaming compressors are not: librdkafka 2.0 writes
+ * a 2 MiB window into the frame of a batch of three records, so a bound of 32x max.message.bytes alone refused every
+ * zstd batch it sent to a topic whose max.message.bytes was under 64 KiB. fzstd allocates the window, so this is
+ * also the most a frame can make one inflation allocate beyond the topic's bound.
+ */
+const ZSTD_WINDOW_FLOOR = 8 * 1024 * 1024
+
 function unzstd(data: Buffer, maxBytes: number): Buffer {
   const bound = zstdBound(data)
   if (!bound) throw new Error('the zstd frame headers do not parse')
-  if (bound.window > maxBytes || bound.inflated > maxBytes) throw tooLarge(maxBytes)
+  // Only the window is checked before inflating: a compressed block's bound (up to 128 KiB) is not what it inflates
+  // to, and the stream below stops at maxBytes of real output.
+  const windowLimit = Math.max(maxBytes, ZSTD_WINDOW_FLOOR)
+  if (bound.window > windowLimit) {
+    throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `a zstd frame asks for a window of ${bound.window} bytes, more than ${windowLimit}`)
+  }
   const chunks: Uint8Array[] = []
   let total = 0
   const stream = new ZstdStream((chunk) => {

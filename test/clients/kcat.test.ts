@@ -133,6 +133,21 @@ describe('kcat against one node', () => {
     })
   }
 
+  it('-z zstd to a topic whose max.message.bytes is 10000 stores the small batches (librdkafka writes a 2 MiB window into each zstd frame)', async () => {
+    // The broker used to refuse a zstd frame whose window exceeded 32x max.message.bytes, so every batch kcat sent to
+    // such a topic was MESSAGE_TOO_LARGE, however small; Kafka bounds only the compressed batch.
+    const topic = 'small-zstd'
+    await createTopic(broker, topic, { configs: { 'max.message.bytes': '10000' } })
+    const small = join(dir, 'small.txt')
+    writeFileSync(small, Array.from({ length: 20 }, (_, i) => `reading ${i} ${'abcdefgh'.repeat(4)}`).join('\n') + '\n')
+    await kcat(['-b', broker.address, '-P', '-t', topic, '-z', 'zstd', '-l', small])
+    await withClient(broker, async (client) => {
+      const { batches } = await readPartition(client, topic, 0)
+      expect(batches.some((b) => (b.header.attributes & 0x07) === CODEC_BITS.zstd), 'a zstd batch stored').toBe(true)
+      expect(recordsOf(batches)).toHaveLength(20)
+    })
+  })
+
   describe('start positions (-o)', () => {
     const topic = 'positions'
     /**
