@@ -1,4 +1,5 @@
 /** `brook topics ...`: what kafka-topics.sh (and for topics kafka-configs.sh, kafka-reassign-partitions.sh, kafka-log-dirs.sh, kafka-leader-election.sh) gives. */
+import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { addPartitions, alterTopicConfigs, createTopic, deleteTopic, describeTopics, listTopics } from '../client/admin.js'
@@ -8,7 +9,6 @@ import { describeLogDirs, logDirsJson } from '../client/log-dirs.js'
 import { deleteRecordsBefore, offsetsAt, type PartitionAnswer } from '../client/records-admin.js'
 import { electLeaders, failedElections } from '../client/leader-election.js'
 import { ElectionType, OffsetSpec } from '../protocol/constants.js'
-import { readFile } from 'node:fs/promises'
 import { cannotRead } from './files.js'
 import { clientCommand, withCluster } from './client-command.js'
 import { formatElection, formatLogDirs, formatReassignments, formatTopic } from './format.js'
@@ -219,7 +219,7 @@ async function recordsToDelete(
   const wanted = new Map<string, Map<number, bigint>>()
   for (const entry of partitions as { topic?: unknown; partition?: unknown; offset?: unknown }[]) {
     const { topic, partition, offset } = entry ?? {}
-    if (typeof topic !== 'string' || !Number.isInteger(partition) || (partition as number) < 0 || !Number.isInteger(offset) || (offset as number) < -1) {
+    if (typeof topic !== 'string' || !Number.isInteger(partition) || (partition as number) < 0 || !Number.isSafeInteger(offset) || (offset as number) < -1) {
       throw bad(`each partition needs "topic" (a name), "partition" (a partition id) and "offset" (an offset, or -1 for the high watermark), not ${JSON.stringify(entry)}`)
     }
     const offsets = wanted.get(topic) ?? new Map<number, bigint>()
