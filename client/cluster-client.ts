@@ -146,6 +146,30 @@ export class ClusterClient {
   }
 
   /**
+   * Metadata for the topics `names` (none auto-created), by name, for admin requests that name topics. `missing`
+   * 'fail': a topic Metadata answers with an error (UNKNOWN_TOPIC_OR_PARTITION: it does not exist; checkTopicError's
+   * words) or leaves out throws; 'skip': it is left out of the map.
+   */
+  async topicsNamed(names: readonly string[], missing: 'skip' | 'fail'): Promise<Map<string, MetadataResponseTopic>> {
+    if (names.length === 0) return new Map()
+    const response = await this.metadata(names, { allowAutoTopicCreation: false })
+    const found = new Map<string, MetadataResponseTopic>()
+    for (const topic of response.topics) {
+      if (topic.name === null) continue
+      if (topic.errorCode !== ErrorCode.NONE) {
+        if (missing === 'fail') checkTopicError(topic)
+        continue
+      }
+      found.set(topic.name, topic)
+    }
+    if (missing === 'fail') {
+      const absent = names.find((name) => !found.has(name))
+      if (absent !== undefined) throw new Error(`the broker did not describe topic '${absent}'`)
+    }
+    return found
+  }
+
+  /**
    * One topic's metadata; an error (by Kafka name) when it does not exist. Retriable errors are asked again for a
    * while: Kafka answers LEADER_NOT_AVAILABLE for a topic it has just auto-created, until its leaders are elected.
    */

@@ -13,7 +13,6 @@
  *   group has no members.
  */
 import type { ClusterClient, GroupCoordinator } from './cluster-client.js'
-import { checkTopicError } from './cluster-client.js'
 import { checkError, type KafkaClient } from './kafka-client.js'
 import { askLeaders, listPartitionOffsets } from './admin.js'
 import { IsolationLevel, OffsetSpec } from '../protocol/constants.js'
@@ -153,22 +152,6 @@ async function committedOffsets(client: KafkaClient, groupId: string): Promise<M
   return offsets
 }
 
-/** Metadata for `names`; topics that no longer exist are left out when `missing` is 'skip'. */
-async function topicsNamed(cluster: ClusterClient, names: readonly string[], missing: 'skip' | 'fail'): Promise<Map<string, MetadataResponseTopic>> {
-  if (names.length === 0) return new Map()
-  const response = await cluster.metadata(names, { allowAutoTopicCreation: false })
-  const found = new Map<string, MetadataResponseTopic>()
-  for (const topic of response.topics) {
-    if (topic.name === null) continue
-    if (topic.errorCode !== ErrorCode.NONE) {
-      if (missing === 'fail') checkTopicError(topic)
-      continue
-    }
-    found.set(topic.name, topic)
-  }
-  return found
-}
-
 async function offsetsAt(
   cluster: ClusterClient,
   topic: MetadataResponseTopic,
@@ -216,7 +199,7 @@ async function describeOffsetsAt(cluster: ClusterClient, coordinator: GroupCoord
     const [topic, partition] = key.split('\0') as [string, string]
     byTopic.set(topic, [...(byTopic.get(topic) ?? []), Number(partition)])
   }
-  const topics = await topicsNamed(cluster, [...byTopic.keys()], 'skip')
+  const topics = await cluster.topicsNamed([...byTopic.keys()], 'skip')
   const ends = new Map<string, bigint>()
   await Promise.all(
     [...topics.values()].map(async (topic) => {
@@ -400,11 +383,10 @@ async function resetAt(cluster: ClusterClient, coordinator: GroupCoordinator, gr
       wanted.set(topic, partitions === undefined || before === null ? null : [...(before ?? []), ...partitions])
     }
   }
-  const topics = await topicsNamed(cluster, [...wanted.keys()], 'fail')
+  const topics = await cluster.topicsNamed([...wanted.keys()], 'fail')
   const plan: PlannedOffset[] = []
   for (const [name, listed] of wanted) {
-    const topic = topics.get(name)
-    if (!topic) throw new Error(`the broker did not describe topic '${name}'`)
+    const topic = topics.get(name)!
     const all = topic.partitions.map((p) => p.partitionIndex).sort((a, b) => a - b)
     const partitions = listed === null ? all : [...new Set(listed)].sort((a, b) => a - b)
     for (const p of partitions) {

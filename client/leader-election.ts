@@ -3,7 +3,7 @@
  * v0-2 at the active controller through `ClusterClient.atController` (any node forwards it there, KIP-590). v0 (KIP-183's
  * ElectPreferredLeaders) has no election type and elects preferred replicas only, so an unclean election needs v1.
  */
-import { checkTopicError, type ClusterClient } from './cluster-client.js'
+import type { ClusterClient } from './cluster-client.js'
 import { checkError } from './kafka-client.js'
 import type { TopicSelection } from './group-admin.js'
 import { ElectionType } from '../protocol/constants.js'
@@ -76,16 +76,10 @@ export function failedElections(outcomes: readonly ElectionOutcome[]): ElectionO
 /** The partitions of `topics` as ElectLeaders names them, those of a topic named alone from Metadata. */
 async function partitionsOf(cluster: ClusterClient, topics: readonly TopicSelection[]): Promise<ElectLeadersRequest['topicPartitions']> {
   const whole = topics.filter((t) => t.partitions === undefined).map((t) => t.topic)
-  const described = whole.length === 0 ? [] : (await cluster.metadata(whole, { allowAutoTopicCreation: false })).topics
+  const described = await cluster.topicsNamed(whole, 'fail')
   const byTopic = new Map<string, Set<number>>()
   for (const { topic, partitions } of topics) {
-    let listed = partitions
-    if (listed === undefined) {
-      const found = described.find((t) => t.name === topic)
-      if (!found) throw new Error(`the broker did not describe topic '${topic}'`)
-      checkTopicError(found)
-      listed = found.partitions.map((p) => p.partitionIndex)
-    }
+    const listed = partitions ?? described.get(topic)!.partitions.map((p) => p.partitionIndex)
     byTopic.set(topic, new Set([...(byTopic.get(topic) ?? []), ...listed]))
   }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions: [...partitions].sort((a, b) => a - b) }))

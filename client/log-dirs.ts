@@ -2,7 +2,7 @@
  * Log directories on the wire, what kafka-log-dirs.sh --describe does through Admin.describeLogDirs (KIP-113):
  * DescribeLogDirs at every node, each answering for the partition replicas it holds.
  */
-import { checkTopicError, type ClusterClient } from './cluster-client.js'
+import type { ClusterClient } from './cluster-client.js'
 import { errorText } from './kafka-client.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { describeLogDirs as describeLogDirsApi, type DescribeLogDirsRequest, type DescribeLogDirsResponse } from '../protocol/messages/describe-log-dirs.js'
@@ -39,11 +39,7 @@ export interface LogDirPartition {
  * exist; a node's directory error is reported in `error`, not thrown.
  */
 export async function describeLogDirs(cluster: ClusterClient, topic: string | null): Promise<LogDirDescription[]> {
-  if (topic !== null) {
-    const found = (await cluster.metadata([topic], { allowAutoTopicCreation: false })).topics.find((t) => t.name === topic)
-    if (!found) throw new Error(`the broker did not describe topic '${topic}'`)
-    if (found.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) checkTopicError(found)
-  }
+  if (topic !== null) await cluster.topicsNamed([topic], 'fail')
   const perNode = await cluster.atEveryNode('cannot describe the log directories', async (client, nodeId) => {
     const version = client.version(describeLogDirsApi, '0-4')
     const response = await client.request<DescribeLogDirsRequest, DescribeLogDirsResponse>(describeLogDirsApi, version, { topics: null })

@@ -67,11 +67,9 @@ export async function offsetsAt(
  */
 export async function deleteRecordsBefore(cluster: ClusterClient, wanted: ReadonlyMap<string, ReadonlyMap<number, bigint> | bigint>): Promise<PartitionAnswer[]> {
   const names = [...wanted.keys()].sort()
-  const described = (await cluster.metadata(names, { allowAutoTopicCreation: false })).topics
+  const described = await cluster.topicsNamed(names, 'fail')
   const plans = names.map((topic) => {
-    const found = described.find((t) => t.name === topic)
-    if (!found) throw new Error(`the broker did not describe topic '${topic}'`)
-    checkTopicError(found)
+    const found = described.get(topic)!
     const offsets = wanted.get(topic)!
     const before = typeof offsets === 'bigint' ? new Map(found.partitions.map((p) => [p.partitionIndex, offsets])) : offsets
     for (const partition of before.keys()) {

@@ -165,7 +165,8 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       const remaining = deadline - Date.now()
       if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted) {
         onAnswerSent(() => answers.give(bytes))
-        if (apiVersion < 16) return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
+        // Only an answer with a partition's error can carry leader hints: the others skip the walk.
+        if (apiVersion < 16 || !error) return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
         const slots = responses.flatMap((t) => {
           const topicId = t.topicId !== undefined && services.topics.getById(t.topicId) ? t.topicId : null
           return t.partitions.map((answer) => ({ topicId, index: answer.partitionIndex, answer }))

@@ -219,7 +219,8 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
       const anyFailed = responses.some((t) => t.partitionResponses.some((p) => p.errorCode !== ErrorCode.NONE))
       return anyFailed ? CLOSE_CONNECTION : NO_RESPONSE
     }
-    if (apiVersion < 10) return { responses, throttleTimeMs: 0 }
+    const refused = apiVersion >= 10 && responses.some((t) => t.partitionResponses.some((p) => p.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER))
+    if (!refused) return { responses, throttleTimeMs: 0 }
     const slots = responses.flatMap((t) => {
       const topicId = services.topics.get(t.name)?.topicId ?? null
       return t.partitionResponses.map((answer) => ({ topicId, index: answer.index, answer }))
