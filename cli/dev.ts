@@ -48,7 +48,7 @@ import { ErrorCode } from '../protocol/errors.js'
 import { BROOK_PROGRAM } from './demo-cluster.js'
 import { integer } from './parsers.js'
 import { ignoreOutputErrors, onStopSignal, STOP_WITH_CLUSTER } from './interrupt.js'
-import { LOG_LEVELS } from './start-options.js'
+import { LOG_LEVELS, NUMERIC_SETTINGS } from './start-options.js'
 import { counted } from '../client/wording.js'
 import { drawPort, portFree, systemFreePort } from './ports.js'
 
@@ -67,6 +67,19 @@ const PREFERRED_WAIT_MS = 15_000
 const SERVING_WAIT_MS = 45_000
 /** Base ports `--base-port 0` tries before it gives up. */
 const FREE_BASE_PORT_ATTEMPTS = 50
+
+/**
+ * What `brook dev --help` says of a `brook start` setting it hands to every node when given (the heartbeat interval
+ * and session timeout of nodes at the active controller: a shorter session shows a lost node sooner), with start's
+ * bounds for its parser.
+ */
+function passedSetting(key: 'brokerHeartbeatIntervalMs' | 'brokerSessionTimeoutMs'): { description: string; parse: (value: string) => number } {
+  const setting = NUMERIC_SETTINGS.find((s) => s.key === key)!
+  const what = setting.description.replace(/^with --controller-quorum-voters: /, '')
+  return { description: `${setting.kafkaName} of every node: ${what} (default: ${DEFAULT_CONFIG[key]})`, parse: integer(setting.flag, setting.min, setting.max) }
+}
+const HEARTBEAT = passedSetting('brokerHeartbeatIntervalMs')
+const SESSION = passedSetting('brokerSessionTimeoutMs')
 
 /** The addresses of node `id` (1-based) of a `brook dev` cluster on `basePort`. */
 export function devNodePorts(basePort: number, id: number): { port: number; controllerPort: number } {
@@ -238,6 +251,8 @@ export function addDevCommand(program: CommandUnknownOpts): void {
     .addOption(new Option('--base-port <port>', 'client port of node 1; node N listens on base-port + N - 1 (0: ports free now, printed with the bootstrap servers)').default(9092).argParser(integer('--base-port', 0, MAX_BASE_PORT)))
     .option('--data-dir <dir>', 'where the cluster keeps its cluster id and each node its data (node-N)', './.brook')
     .addOption(new Option('--log-level <level>', `the nodes' log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))
+    .addOption(new Option('--broker-heartbeat-interval-ms <ms>', HEARTBEAT.description).argParser(HEARTBEAT.parse))
+    .addOption(new Option('--broker-session-timeout-ms <ms>', SESSION.description).argParser(SESSION.parse))
     .action(async (options) => {
       const host = DEFAULT_CONFIG.host
       // Before the cluster id file is made: a refused data directory, or refused ports, leave it as it was.
@@ -294,6 +309,8 @@ export function addDevCommand(program: CommandUnknownOpts): void {
         const { port } = devNodePorts(basePort, id)
         const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', nodeDataDir(options.dataDir, id), '--controller-quorum-voters', voters, `--cluster-id=${clusterId}`, '--default-replication-factor', replicationFactor]
         if (options.logLevel !== undefined) args.push('--log-level', options.logLevel)
+        if (options.brokerHeartbeatIntervalMs !== undefined) args.push('--broker-heartbeat-interval-ms', String(options.brokerHeartbeatIntervalMs))
+        if (options.brokerSessionTimeoutMs !== undefined) args.push('--broker-session-timeout-ms', String(options.brokerSessionTimeoutMs))
         const child = spawn(process.execPath, [BROOK_PROGRAM, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true })
         // Through this process, whose output errors are dropped after SIGHUP: a node never writes to a closed terminal.
         child.stdout!.pipe(process.stderr, { end: false })

@@ -38,8 +38,8 @@ function nodePids(dataDir: string): number[] {
     .map((line) => Number(line.trim().split(/\s+/)[0]))
 }
 
-function startDev(basePort: number, dataDir: string) {
-  const dev = spawnBrook(['dev', '--base-port', String(basePort), '--data-dir', dataDir])
+function startDev(basePort: number, dataDir: string, more: string[] = []) {
+  const dev = spawnBrook(['dev', '--base-port', String(basePort), '--data-dir', dataDir, ...more])
   const ready = (async () => {
     await until(() => /bootstrap servers (\S+)/.test(dev.stdout()) || dev.child.exitCode !== null)
     const match = /nodes up \(cluster (\S+), controller node \d+\); bootstrap servers (\S+)/.exec(dev.stdout())
@@ -142,7 +142,9 @@ describe('brook dev', () => {
 
       // A lost cluster id file is written back from the nodes' data: a new id would make a cluster every node refuses.
       rmSync(join(dataDir, 'cluster-id'))
-      const second = startDev(basePort, dataDir)
+      // Run again with a shorter session at the controller (Kafka's defaults are 2 s heartbeats and a 9 s session), so
+      // the node killed below is fenced sooner.
+      const second = startDev(basePort, dataDir, ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '3000'])
       const again = await second.ready
       expect(again.clusterId).toBe(clusterId)
       expect(second.stderr()).toContain(`brook dev: ${join(dataDir, 'cluster-id')} was missing; wrote cluster ${clusterId} back into it, from node-1's data`)
@@ -161,7 +163,9 @@ describe('brook dev', () => {
       expect(await consumeAll(again.brokers, 'dev-second', sent.length)).toEqual(sent)
 
       const [victim] = nodePids(dataDir)
-      const victimId = Number(/--node-id (\d+)/.exec(execFileSync('ps', ['-o', 'args=', '-p', String(victim)], { encoding: 'utf8', timeout: 10_000 }))![1])
+      const victimArgs = execFileSync('ps', ['-o', 'args=', '-p', String(victim)], { encoding: 'utf8', timeout: 10_000 })
+      expect(victimArgs).toContain('--broker-heartbeat-interval-ms 500 --broker-session-timeout-ms 3000')
+      const victimId = Number(/--node-id (\d+)/.exec(victimArgs)![1])
       process.kill(victim!, 'SIGKILL')
       await until(() => /brook dev: node \d exited \(SIGKILL\); 2 still running/.test(second.stderr()))
       // Once the controller fences the dead node, its partition of the unreplicated topic is offline: described with no
