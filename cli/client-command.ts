@@ -30,7 +30,7 @@ export function bootstrapServers(options: { bootstrapServer: string }): BrokerAd
 
 /** Connects, runs `use`, and always closes the connections, so the process can exit. */
 export async function withCluster<T>(options: { bootstrapServer: string }, use: (cluster: ClusterClient) => Promise<T>): Promise<T> {
-  const cluster = await ClusterClient.connect(bootstrapServers(options))
+  const cluster = await ClusterClient.connect(bootstrapServers(options), { onWaiting: (message) => process.stderr.write(`brook: ${message}\n`) })
   try {
     return await use(cluster)
   } finally {

@@ -76,6 +76,12 @@ export interface ClusterClientOptions {
   clientId?: string
   /** Fails a connect or a request that takes longer; must exceed the longest Fetch maxWaitMs. */
   timeoutMs?: number
+  /**
+   * Told, once per `atEveryNode` call, that a node listed in the metadata cannot be reached and is being waited out
+   * (until the controller fences it, up to 30 s): one line naming the node and the connection's error, for a command
+   * to show while it waits rather than say nothing for that long.
+   */
+  onWaiting?: (message: string) => void
 }
 
 export class ClusterClient {
@@ -250,6 +256,7 @@ export class ClusterClient {
    * error. Errors: the first failure of the last round, followed by `gave up after 30 s`; any other error at once.
    */
   atEveryNode<T>(what: string, send: (client: KafkaClient, nodeId: number) => Promise<T>): Promise<T[]> {
+    let told = false
     return retrying(NODE_LOSS, async (last) => {
       let failure: Error | undefined
       try {
@@ -259,6 +266,12 @@ export class ClusterClient {
         const failures = answers.flatMap((answer) => (answer.status === 'rejected' ? [answer.reason as Error] : []))
         failure = failures.find((error) => !nodeMoved(error)) ?? failures[0]
         if (!failure) return answers.map((answer) => (answer as PromiseFulfilledResult<T>).value)
+        const unreachable = ids.find((_, i) => answers[i]!.status === 'rejected' && (answers[i] as PromiseRejectedResult).reason instanceof ConnectionError)
+        if (unreachable !== undefined && !last && !told) {
+          told = true
+          const error = (answers[ids.indexOf(unreachable)] as PromiseRejectedResult).reason as Error
+          this.options.onWaiting?.(`node ${unreachable} cannot be reached (${error.message}); waiting until the controller fences it (up to ${NODE_LOSS.timeoutMs! / 1000} s), then asking the live nodes`)
+        }
       } catch (error) {
         failure = error as Error
       }

@@ -178,7 +178,7 @@ describe('brook topics on a cluster that loses nodes', () => {
       })
     })
 
-    it.sequential('groups describe, groups list, transactions list and describe-producers wait out a killed coordinator and leader until they move', async () => {
+    it.sequential('groups describe, groups list, transactions list, topics log-dirs and describe-producers wait out a killed coordinator and leader until they move, saying which node they wait for', async () => {
       const { server, whileKilled } = lane()
       expect((await brook(['topics', 'create', 'ledger', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
       // Right after a test that restarted a node: a leader that has not yet learned of the topic refuses it for a moment,
@@ -204,6 +204,7 @@ describe('brook topics on a cluster that loses nodes', () => {
         // waits until the controller fences it, and its partitions (of ledger, of __consumer_offsets) have new leaders.
         const producers = brook(producersOf)
         const transactions = brook(['transactions', 'list', ...server])
+        const logDirs = brook(['topics', 'log-dirs', 'ledger', ...server])
         const described = await brook(['groups', 'describe', 'auditors', ...server])
         // Kafka's tool says so too, on stderr.
         expect(described).toMatchObject({ code: 0, stderr: "Consumer group 'auditors' has no active members.\n" })
@@ -222,7 +223,13 @@ describe('brook topics on a cluster that loses nodes', () => {
         const listed = await brook(['groups', 'list', ...server])
         expect(listed).toMatchObject({ code: 0, stderr: '' })
         expect(lines(listed.stdout).map((line) => line.split(/\s+/)[0])).toContain('auditors')
-        expect(await transactions).toMatchObject({ code: 0, stdout: '', stderr: '' })
+        // A command asking every node says which node it waits for, and why, rather than nothing for seconds; then
+        // answers for the live nodes, as Kafka's tools do.
+        const waiting = new RegExp(`^brook: node ${victim} cannot be reached \\(cannot connect to a broker at [^)]+\\); waiting until the controller fences it \\(up to 30 s\\), then asking the live nodes\\n$`)
+        expect(await transactions).toMatchObject({ code: 0, stdout: '', stderr: expect.stringMatching(waiting) })
+        const dirs = await logDirs
+        expect(dirs).toMatchObject({ code: 0, stderr: expect.stringMatching(waiting) })
+        expect(dirs.stdout.match(/^Node \d+/gm)!.sort()).toEqual([1, 2, 3].filter((id) => id !== victim).map((id) => `Node ${id}`))
         // The new leader knows the partition's producers from the replicated batches.
         expect(await producers).toMatchObject({ code: 0, stdout: producersBefore.stdout, stderr: '' })
       })
