@@ -378,9 +378,17 @@ export class GroupMetadataManager implements GroupStore {
     }
   }
 
+  /**
+   * Appends the group's metadata record. A refusal with a Kafka error (this node no longer leads the group's partition,
+   * too few replicas in sync, a timeout) is what a coordinator that is moving away meets, and the member hears it as
+   * NOT_COORDINATOR or its kin, and looks up the coordinator again: a warning (Kafka's GroupMetadataManager logs it at
+   * debug). Any other failure is an error. Errors: the append's.
+   */
   storeGroup(group: Group): Promise<void> {
     return this.append(group.groupId, [this.groupRecord(group)]).catch((error: Error) => {
-      this.log.error(`could not store group ${quote(group.groupId)}: ${error.message}`)
+      const line = `could not store group ${quote(group.groupId)}: ${error.message}`
+      if (error instanceof KafkaError) this.log.warn(line)
+      else this.log.error(line)
       throw error
     })
   }
