@@ -128,6 +128,9 @@ describe('brook command-line errors', () => {
     [['groups', 'reset-offsets', 'g', '--all-topics', '--to-earliest', '--dry-run', '--execute'], /'--dry-run' cannot be used with option '--execute'/],
     [['topics', 'list', '--bootstrap-server', 'no-port'], /--bootstrap-server: 'no-port' is not host:port/],
     [['topics', 'frobnicate'], /unknown command 'frobnicate'/],
+    // commander's hint, on the error's line.
+    [['topcs', 'list'], /^brook: unknown command 'topcs' \(did you mean topics\?\)\n$/],
+    [['topics', 'log-dirs', '--jsn'], /^brook: unknown option '--jsn' \(did you mean --json\?\)\n$/],
     [['cluster', 'unregister'], /required option '--id <n>' not specified/],
     [['cluster', 'unregister', '--id', 'two'], /--id must be a whole number/],
     [['cluster', 'unregister', '--id', '-1'], /--id must be between 0 and 2147483647/],
