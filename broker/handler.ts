@@ -90,6 +90,22 @@ export function leadershipError(services: BrokerServices, topic: Topic, partitio
 }
 
 /**
+ * The answer of Produce, Fetch, ListOffsets, DeleteRecords and OffsetForLeaderEpoch for a partition this node holds
+ * no local log of, named by `topic` (a name) or `topicId` (Fetch v13+). On a cluster node whose metadata image holds
+ * the partition it is NOT_LEADER_OR_FOLLOWER, as Kafka's ReplicaManager.getPartitionOrError answers a partition its
+ * metadata cache holds but it does not host (yet: a KRaft broker's BrokerMetadataPublisher sets the cache's image
+ * before the ReplicaManager makes the replicas of a new topic; or any more), so the client refreshes its metadata and
+ * retries. A partition the image does not hold either is UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks
+ * metadataCache.contains first), or UNKNOWN_TOPIC_ID for a topic id the image does not know.
+ */
+export function missingPartitionError(services: BrokerServices, named: { topic: string } | { topicId: string }, partition: number): number {
+  const image = services.quorum?.controller.image
+  const topic = 'topic' in named ? image?.topic(named.topic) : image?.topicsById.get(named.topicId)
+  if (topic?.partitions.has(partition)) return ErrorCode.NOT_LEADER_OR_FOLLOWER
+  return topic || 'topic' in named ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.UNKNOWN_TOPIC_ID
+}
+
+/**
  * The brokers Metadata and DescribeCluster list: on a single node the node itself; on a cluster node the registered,
  * unfenced brokers of the node's metadata image with the client listener each registered (CLIENT_LISTENER_NAME; a
  * broker without one is left out, as a KRaft broker lists the live brokers of its image that have the listener), by id.

@@ -6,7 +6,9 @@
  *   batches wholly below it; the answer's lowWatermark is the new log start. Reads below it are then
  *   OFFSET_OUT_OF_RANGE, and ListOffsets earliest returns it.
  * - An offset above the high watermark (or below -1) is OFFSET_OUT_OF_RANGE; one at or below the current log start
- *   changes nothing. Unknown partitions: UNKNOWN_TOPIC_OR_PARTITION.
+ *   changes nothing. Unknown partitions: UNKNOWN_TOPIC_OR_PARTITION; a cluster node answers NOT_LEADER_OR_FOLLOWER
+ *   for a partition its metadata image holds but it has no log of yet (a topic just created), as Kafka's
+ *   ReplicaManager.getPartitionOrError does (handler.ts `missingPartitionError`).
  * - Internal topics (__consumer_offsets, __transaction_state) refuse with INVALID_TOPIC_EXCEPTION whatever their
  *   cleanup.policy, as Kafka's ReplicaManager.deleteRecordsOnLocalLog does ("Cannot delete records of internal
  *   topic"): their records are the coordinators' state.
@@ -26,7 +28,7 @@ import {
   type DeleteRecordsResponse,
 } from '../../protocol/messages/delete-records.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { defineHandler, leadershipError } from '../handler.js'
+import { defineHandler, leadershipError, missingPartitionError } from '../handler.js'
 import { StorageError } from '../../storage/log-store.js'
 
 const HIGH_WATERMARK = -1n
@@ -42,7 +44,7 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
         partitions: await Promise.all(
           wanted.partitions.map(async ({ partitionIndex, offset }) => {
             const partition = services.topics.partition(wanted.name, partitionIndex)
-            if (!partition) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
+            if (!partition) return { partitionIndex, lowWatermark: -1n, errorCode: missingPartitionError(services, { topic: wanted.name }, partitionIndex) }
             if (partition.topic.isInternal) return { partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION }
             const notLeader = leadershipError(services, partition.topic, partitionIndex)
             if (notLeader !== ErrorCode.NONE) return { partitionIndex, lowWatermark: -1n, errorCode: notLeader }

@@ -18,6 +18,8 @@
  *   queued.max.requests, as Kafka's fetch purgatory holds requests outside the request queue.
  * - `fetchOffset` below the log start or above the log end: OFFSET_OUT_OF_RANGE; at the high watermark: no records.
  * - `currentLeaderEpoch` (v9+) is checked: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
+ * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); a cluster node answers NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet (a
+ *   topic just created), as Kafka's ReplicaManager.getPartitionOrError does (handler.ts `missingPartitionError`).
  * - A partition whose read finds a corrupt LevelDB block answers KAFKA_STORAGE_ERROR, and the node logs it at ERROR;
  *   the other partitions are answered, for a consumer and a follower alike (Kafka's ReplicaManager.readFromLocalLog
  *   answers a KafkaStorageException per partition). A follower backs that partition off and asks again.
@@ -61,10 +63,15 @@ import type { ReadOptions } from '../../storage/partition-log.js'
 import type { Logger } from '../logger.js'
 import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
-import { defineHandler, fillCurrentLeaders, leadershipError, type RequestContext } from '../handler.js'
+import { defineHandler, fillCurrentLeaders, leadershipError, missingPartitionError, type RequestContext } from '../handler.js'
 import { leaderEpochError, type Partition, type Topic } from '../partition.js'
 import type { ReplicaFetchVerdict } from '../cluster/replica-manager.js'
 import { sessionless, type SessionPartition } from '../cluster/fetch-sessions.js'
+
+/** The topic as a Fetch names it: by id from v13 on (KIP-516), by name before. */
+function namedBy(entry: { readonly topicId: string; readonly topic: string }, byId: boolean): { topic: string } | { topicId: string } {
+  return byId ? { topicId: entry.topicId } : { topic: entry.topic }
+}
 
 function failedPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
   return {
@@ -100,11 +107,10 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       const responses: FetchResponseFetchableTopicResponse[] = []
       for (const target of request.topics) {
         const topic = byId ? services.topics.getById(target.topicId) : services.topics.get(target.topic)
-        const unknownTopicError = !topic && byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         const partitions: FetchResponsePartitionData[] = []
         for (const wanted of target.partitions) {
           const partition = topic?.partitions[wanted.partition]
-          let errorCode = partition ? leadershipError(services, topic!, wanted.partition) : unknownTopicError
+          let errorCode = partition ? leadershipError(services, topic!, wanted.partition) : missingPartitionError(services, namedBy(target, byId), wanted.partition)
           if (partition && errorCode === ErrorCode.NONE) errorCode = leaderEpochError(partition, wanted.currentLeaderEpoch)
           if (partition && errorCode === ErrorCode.NONE) {
             if (wanted.fetchOffset < partition.logStartOffset || wanted.fetchOffset > partition.logEndOffset) {
@@ -168,7 +174,9 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
         // Only an answer with a partition's error can carry leader hints: the others skip the walk.
         if (apiVersion < 16 || !error) return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
         const slots = responses.flatMap((t) => {
-          const topicId = t.topicId !== undefined && services.topics.getById(t.topicId) ? t.topicId : null
+          // A partition answered before this node opened its log is the image's (missingPartitionError).
+          const known = t.topicId !== undefined && (services.topics.getById(t.topicId) !== undefined || services.quorum?.controller.image.topicsById.has(t.topicId) === true)
+          const topicId = known ? t.topicId! : null
           return t.partitions.map((answer) => ({ topicId, index: answer.partitionIndex, answer }))
         })
         const nodeEndpoints = fillCurrentLeaders(services, slots, [ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH])
@@ -266,7 +274,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
   for (const entry of wanted) {
     const topic = broker ? topicOf(entry) : undefined
     if (!replicas || !broker || !topic || !topic.partitions[entry.partition]) {
-      const errorCode = !broker ? ErrorCode.NOT_LEADER_OR_FOLLOWER : byId ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+      const errorCode = !broker ? ErrorCode.NOT_LEADER_OR_FOLLOWER : missingPartitionError(services, namedBy(entry, byId), entry.partition)
       verdicts.set(entry, { kind: 'error', errorCode })
       continue
     }
@@ -293,7 +301,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
         const partition = topicOf(entry)?.partitions[entry.partition]
         if (verdict.kind === 'error' || !partition) {
           urgent = true
-          carried.push({ entry, data: failedPartition(entry.partition, verdict.kind === 'error' ? verdict.errorCode : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) })
+          carried.push({ entry, data: failedPartition(entry.partition, verdict.kind === 'error' ? verdict.errorCode : missingPartitionError(services, namedBy(entry, byId), entry.partition)) })
           continue
         }
         const base = {

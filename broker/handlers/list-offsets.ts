@@ -20,6 +20,11 @@
  *   that finds nothing below it, with OFFSET_NOT_AVAILABLE (LEADER_NOT_AVAILABLE before v5), both retriable, as
  *   Kafka's Partition.fetchOffsetForTimestamp does: its older high watermark would send a consumer back before
  *   records already acknowledged.
+ * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks its metadata cache first); a
+ *   cluster node answers NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet
+ *   (a topic just created, in the moment after CreateTopics is answered), as Kafka's
+ *   ReplicaManager.getPartitionOrError does, so clients refresh their metadata and retry (handler.ts
+ *   `missingPartitionError`).
  * - A partition named more than once in one request is INVALID_REQUEST at each mention (ReplicaManager.fetchOffset),
  *   so one small request cannot make the node search the same batch over and over.
  * - The partition's time index finds the batch to read (storage/level-log.ts) without scanning the log; the records of
@@ -43,7 +48,7 @@ import { ErrorCode } from '../../protocol/errors.js'
 import { IsolationLevel, OffsetSpec } from '../../protocol/constants.js'
 import { inflationLimit } from '../../protocol/compression.js'
 import type { RecordSearch, TimestampMatch } from '../../storage/partition-log.js'
-import { defineHandler, leadershipError } from '../handler.js'
+import { defineHandler, leadershipError, missingPartitionError } from '../handler.js'
 import { leaderEpochError, type Partition } from '../partition.js'
 import { batchInflater } from '../batch-inflater.js'
 import { repeated } from '../group-by.js'
@@ -91,7 +96,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             })
             if (twice.has(key(wanted.name, p.partitionIndex))) return answer(ErrorCode.INVALID_REQUEST)
             const partition = topic?.partitions[p.partitionIndex]
-            if (!partition) return answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            if (!partition) return answer(missingPartitionError(services, { topic: wanted.name }, p.partitionIndex))
             const notLeader = leadershipError(services, topic!, p.partitionIndex)
             if (notLeader !== ErrorCode.NONE) return answer(notLeader)
             const epochError = leaderEpochError(partition, p.currentLeaderEpoch)

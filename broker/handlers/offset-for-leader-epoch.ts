@@ -9,7 +9,8 @@
  * - Answered by the partition's leader only (NOT_LEADER_OR_FOLLOWER elsewhere, also to a follower asking with its
  *   replica id, v3+, as Kafka's leader answers it); currentLeaderEpoch (v2+) is checked first: FENCED_LEADER_EPOCH
  *   for an older one, UNKNOWN_LEADER_EPOCH for a newer one. Unknown topics and partitions are
- *   UNKNOWN_TOPIC_OR_PARTITION.
+ *   UNKNOWN_TOPIC_OR_PARTITION, but one the node's metadata image holds before the node has its log is
+ *   NOT_LEADER_OR_FOLLOWER (ReplicaManager.getPartitionOrError, handler.ts `missingPartitionError`).
  */
 import {
   offsetForLeaderEpoch,
@@ -17,7 +18,7 @@ import {
   type OffsetForLeaderEpochResponse,
 } from '../../protocol/messages/offset-for-leader-epoch.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { defineHandler, leadershipError } from '../handler.js'
+import { defineHandler, leadershipError, missingPartitionError } from '../handler.js'
 import { leaderEpochError } from '../partition.js'
 import { endOffsetForEpoch } from '../cluster/replication/log.js'
 
@@ -33,7 +34,7 @@ export const offsetForLeaderEpochHandler = defineHandler<OffsetForLeaderEpochReq
         partitions: target.partitions.map((wanted) => {
           const failed = (errorCode: number) => ({ errorCode, partition: wanted.partition, leaderEpoch: -1, endOffset: -1n })
           const partition = topic?.partitions[wanted.partition]
-          if (!topic || !partition) return failed(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+          if (!topic || !partition) return failed(missingPartitionError(services, { topic: target.topic }, wanted.partition))
           const epochError = leaderEpochError(partition, wanted.currentLeaderEpoch)
           if (epochError !== ErrorCode.NONE) return failed(epochError)
           const notLeader = leadershipError(services, topic, wanted.partition)

@@ -28,6 +28,11 @@
  *   largest record timestamp when the producer wrote another (as Kafka's setMaxTimestamp, so retention and
  *   ListOffsets can trust it); LogAppendTime topics get maxTimestamp = now instead (and a new CRC either way), which
  *   the response returns as logAppendTimeMs.
+ * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks its metadata cache first); a
+ *   cluster node answers NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet
+ *   (a topic just created, in the moment after CreateTopics is answered), as Kafka's
+ *   ReplicaManager.getPartitionOrError does, so clients refresh their metadata and retry (handler.ts
+ *   `missingPartitionError`).
  * - Internal topics (__consumer_offsets, __transaction_state) are written only by their coordinators; a client's
  *   batch for one is INVALID_TOPIC_EXCEPTION, as in Kafka (ReplicaManager.appendToLocalLog: "Cannot append to
  *   internal topic").
@@ -63,7 +68,7 @@ import {
 import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { Attribute, checkProducedBatch, setMaxTimestamp, type RecordsCheck } from '../../protocol/record-batch.js'
 import { inflationLimit } from '../../protocol/compression.js'
-import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, fillCurrentLeaders, leadershipError } from '../handler.js'
+import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, fillCurrentLeaders, leadershipError, missingPartitionError } from '../handler.js'
 import { batchInflater } from '../batch-inflater.js'
 import type { Partition, VerificationGuard } from '../partition.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -126,7 +131,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
           if (apiVersion < 3) return failed(index, ErrorCode.UNSUPPORTED_VERSION, 'Produce v0-2 (message format v0/v1) is not supported; use v3 or later')
           if (acks !== 0 && acks !== 1 && acks !== -1) return failed(index, ErrorCode.INVALID_REQUIRED_ACKS)
           const partition = topic?.partitions[index]
-          if (!topic || !partition) return failed(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+          if (!topic || !partition) return failed(index, missingPartitionError(services, { topic: topicData.name }, index))
           const notLeader = leadershipError(services, topic, index)
           if (notLeader !== ErrorCode.NONE) return failed(index, notLeader)
           if (topic.isInternal) {
@@ -222,7 +227,8 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
     const refused = apiVersion >= 10 && responses.some((t) => t.partitionResponses.some((p) => p.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER))
     if (!refused) return { responses, throttleTimeMs: 0 }
     const slots = responses.flatMap((t) => {
-      const topicId = services.topics.get(t.name)?.topicId ?? null
+      // A partition answered before this node opened its log is the image's (missingPartitionError).
+      const topicId = services.topics.get(t.name)?.topicId ?? services.quorum?.controller.image.topic(t.name)?.topicId ?? null
       return t.partitionResponses.map((answer) => ({ topicId, index: answer.index, answer }))
     })
     return { responses, throttleTimeMs: 0, nodeEndpoints: fillCurrentLeaders(services, slots, [ErrorCode.NOT_LEADER_OR_FOLLOWER]) }
