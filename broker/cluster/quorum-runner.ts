@@ -65,6 +65,8 @@ import { sourceAddressOf, type QuorumVoter } from './voters.js'
 export const CONTROLLER_TICK_MS = 250
 /** How long a controller operation waits for its records to commit before answering REQUEST_TIMED_OUT. */
 export const COMMIT_TIMEOUT_MS = 5000
+/** How long a request to the active controller may take, from the first send, the answer included (`requestActiveController`). */
+const CONTROLLER_REQUEST_TIMEOUT_MS = COMMIT_TIMEOUT_MS + 1000
 
 export interface QuorumRunnerOptions {
   nodeId: number
@@ -82,6 +84,16 @@ export interface QuorumRunnerOptions {
   raftConfig?: Partial<RaftConfig>
   /** The member stopped on a failure it cannot recover from (a failed write, a broken invariant). */
   onFatal: (error: Error) => void
+}
+
+/**
+ * Whether a decoded response holds `errorCode` in any of its `errorCode` fields, at any depth (Kafka's
+ * AbstractResponse.errorCounts, which NodeToControllerRequestThread looks for NOT_CONTROLLER in).
+ */
+function holdsErrorCode(response: unknown, errorCode: number): boolean {
+  if (Array.isArray(response)) return response.some((item) => holdsErrorCode(item, errorCode))
+  if (response === null || typeof response !== 'object' || Buffer.isBuffer(response)) return false
+  return Object.entries(response).some(([field, value]) => (field === 'errorCode' ? value === errorCode : holdsErrorCode(value, errorCode)))
 }
 
 /** DescribeQuorum's answer for the metadata partition, as the leader knows it (Kafka's DescribeQuorumResponse v0-2). */
@@ -175,7 +187,7 @@ export class QuorumRunner implements RaftStateMachine {
     this.localAddress = self && sourceAddressOf(self)
     const localAddress = this.localAddress
     for (const voter of options.voters) {
-      this.controlChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: COMMIT_TIMEOUT_MS + 1000, localAddress }))
+      this.controlChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS, localAddress }))
       if (voter.id !== options.nodeId) this.raftChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: raftTimeoutMs, localAddress }))
     }
   }
@@ -216,18 +228,62 @@ export class QuorumRunner implements RaftStateMachine {
   }
 
   /**
-   * Sends a request to the active controller's listener (a forwarded controller operation). Rejects with an Error
-   * saying why when no active controller is known or it cannot be reached; the caller turns that into its error code.
+   * Sends a request to the active controller's listener (a forwarded controller operation), as Kafka's
+   * NodeToControllerChannelManager does: to the leader this member knows now. When the member learns of another
+   * leader or epoch before the answer (the one asked was paused, cut off or resigned), the request goes to the new
+   * leader at once instead of waiting out the request timeout on the old one; while an election is under way, to the
+   * leader it elects; and a lost connection or an answer holding NOT_CONTROLLER (a leader not yet active, or one that
+   * just lost its leadership) is asked again after a backoff from 100 ms (or at the next leader change), at the
+   * leader known then. So a CreateTopics forwarded as the controller stopped is answered by its successor, elected
+   * within the quorum's fetch timeout, rather than NOT_CONTROLLER after this channel's timeout. All of it within
+   * `CONTROLLER_REQUEST_TIMEOUT_MS` of the first send; then the last answer is returned, or a rejection saying why (no
+   * active controller known, or the one asked could not be reached), which the caller turns into its error code. A request given up on may still have been carried
+   * out by the controller that was asked; its successor answers the retry as it finds the metadata
+   * (TOPIC_ALREADY_EXISTS for a topic that was created), as after Kafka's forwarding retries.
    */
   async requestActiveController<Res>(api: ApiSpec, version: number, body: unknown): Promise<Res> {
-    const leaderId = this.leaderId
-    const channel = leaderId === null ? null : this.controlChannel(leaderId)
-    if (!channel) throw new Error('no active controller is known yet')
-    try {
-      return await channel.request<Res>(api, version, body)
-    } catch (error) {
-      throw new Error(`the active controller (node ${leaderId}) could not be reached: ${(error as Error).message}`)
+    const deadline = Date.now() + CONTROLLER_REQUEST_TIMEOUT_MS
+    for (let backoffMs = 100; ; backoffMs = Math.min(2 * backoffMs, 1000)) {
+      while (this.leaderId === null && Date.now() < deadline) await this.nextLeaderChange(deadline - Date.now())
+      const leaderId = this.leaderId
+      const channel = leaderId === null ? null : this.controlChannel(leaderId)
+      if (!channel) throw new Error('no active controller is known yet')
+      const changed = this.nextLeaderChange(deadline - Date.now())
+      let outcome: { readonly response: Res } | { readonly changed: LeaderAndEpoch | null }
+      try {
+        outcome = await Promise.race([channel.request<Res>(api, version, body).then((response) => ({ response })), changed.then((leader) => ({ changed: leader }))])
+      } catch (error) {
+        // Kafka's channel takes a lost connection for a controller that may have moved: it asks again.
+        if (Date.now() >= deadline) throw new Error(`the active controller (node ${leaderId}) could not be reached: ${(error as Error).message}`)
+        await this.nextLeaderChange(Math.min(backoffMs, deadline - Date.now()))
+        continue
+      } finally {
+        changed.cancel()
+      }
+      if ('response' in outcome && (!holdsErrorCode(outcome.response, ErrorCode.NOT_CONTROLLER) || Date.now() >= deadline)) return outcome.response
+      if (Date.now() >= deadline) throw new Error(`the active controller (node ${leaderId}) did not answer within ${CONTROLLER_REQUEST_TIMEOUT_MS} ms`)
+      if ('response' in outcome) await this.nextLeaderChange(Math.min(backoffMs, deadline - Date.now()))
     }
+  }
+
+  /**
+   * The next leader or epoch this member learns of within `timeoutMs` (a leader, or none while an election is under
+   * way), or null when none comes by then; `cancel()` stops waiting at once, with null.
+   */
+  private nextLeaderChange(timeoutMs: number): Promise<LeaderAndEpoch | null> & { cancel(): void } {
+    let cancel = (): void => undefined
+    const promise = new Promise<LeaderAndEpoch | null>((resolve) => {
+      const settle = (leader: LeaderAndEpoch | null): void => {
+        clearTimeout(timer)
+        stopListening()
+        resolve(leader)
+      }
+      const stopListening = this.onLeaderChange(settle)
+      const timer = setTimeout(() => settle(null), Math.max(0, timeoutMs))
+      timer.unref()
+      cancel = () => settle(null)
+    })
+    return Object.assign(promise, { cancel: () => cancel() })
   }
 
   /**

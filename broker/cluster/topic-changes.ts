@@ -3,8 +3,9 @@
  * deletion, new partitions and topic configs. The node that is the active controller runs them itself; any other
  * node forwards them, one topic per request, to the controller listener of the leader its quorum member knows, where
  * they run without being forwarded again. A change is answered once committed and once this node's own image shows
- * it, so the client's next Metadata or DescribeConfigs here sees it. With no leader known, or the leader unreachable,
- * the answer is NOT_CONTROLLER, which clients retry.
+ * it, so the client's next Metadata or DescribeConfigs here sees it. A forwarded change follows the quorum to the next
+ * leader it elects (QuorumRunner.requestActiveController); with no leader known, or none reached, within its 6 s the
+ * answer is NOT_CONTROLLER, which clients retry.
  */
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
