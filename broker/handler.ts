@@ -68,11 +68,21 @@ export interface BrokerServices {
 }
 
 /**
- * The controller that Metadata and DescribeCluster name: on a cluster node the controller quorum's leader (-1 while
- * none is known), on a single node the node itself.
+ * The controller that Metadata and DescribeCluster name, where a client sends CreateTopics, DeleteTopics,
+ * CreatePartitions, AlterConfigs and (librdkafka) DescribeConfigs: on a single node the node itself. On a cluster node
+ * a live broker, never the controller quorum's leader as such: clients do not reach the KRaft controller, any broker
+ * forwards those requests to the one it knows (KIP-590), and a KRaft broker names a random live broker of its image
+ * (KRaftMetadataCache.getControllerId, used by KafkaApis' Metadata and DescribeCluster). Brook names the answering
+ * node itself when it is a live broker of its image, one of Kafka's possible answers and one the client has just
+ * reached: naming the quorum's leader sent librdkafka's admin requests to a paused or cut-off controller until its
+ * request timeout, while another node was already elected and the answering node forwarded to it. A node that is
+ * not a live broker of its image names a random one, as Kafka's; -1 when none is.
  */
 export function controllerIdOf(services: BrokerServices): number {
-  return services.quorum ? (services.quorum.leaderId ?? -1) : services.endpoint.nodeId
+  if (!services.quorum) return services.endpoint.nodeId
+  const live = liveBrokerEndpoints(services).map((broker) => broker.nodeId)
+  if (live.includes(services.endpoint.nodeId)) return services.endpoint.nodeId
+  return live.length === 0 ? -1 : live[Math.floor(Math.random() * live.length)]!
 }
 
 /**

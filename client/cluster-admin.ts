@@ -30,7 +30,10 @@ export interface QuorumReplica {
 
 export interface ClusterStatus {
   readonly clusterId: string
-  /** The active controller DescribeCluster names (-1: none known). */
+  /**
+   * The active controller: the controller quorum's leader, as DescribeQuorum names it (-1: none known). DescribeCluster's
+   * controllerId is a live broker that forwards to it, as a KRaft broker's is (KIP-590), not the controller itself.
+   */
   readonly controllerId: number
   readonly leaderId: number
   readonly leaderEpoch: number
@@ -94,7 +97,7 @@ export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStat
   })
   return {
     clusterId: described.clusterId,
-    controllerId: described.controllerId ?? -1,
+    controllerId: partition.leaderId,
     leaderId: partition.leaderId,
     leaderEpoch: partition.leaderEpoch,
     highWatermark: partition.highWatermark,

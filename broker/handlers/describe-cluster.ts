@@ -3,8 +3,10 @@
  *
  * Behaviour
  * - The cluster id, the controller and the brokers: on a single node the node itself; on a cluster node the
- *   quorum's leader and the registered, unfenced brokers of the node's metadata image with their listener (as a
- *   KRaft broker lists the live brokers of its image).
+ *   registered, unfenced brokers of the node's metadata image with their listener (as a KRaft broker lists the live
+ *   brokers of its image), and as controller one of them that forwards to the active controller, as Metadata names
+ *   it (a KRaft broker names a random live broker, KIP-590; handler.ts `controllerIdOf`). The active controller
+ *   itself is DescribeQuorum's leader.
  * - includeClusterAuthorizedOperations: every operation the cluster supports, as Kafka answers without an authorizer
  *   (AuthHelper.computeDescribeClusterResponse, authorizedOperations): Brook has no ACLs. Otherwise the JSON's
  *   default, -2147483648 ("not requested").

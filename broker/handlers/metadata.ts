@@ -5,8 +5,9 @@
  * - Brokers: on a single node this node, and it is the controller (kafkajs sends CreateTopics and InitProducerId to
  *   the controller, so it must be a live broker). On a cluster node everything comes from the node's metadata image,
  *   as a KRaft broker answers from its MetadataCache: the registered, unfenced brokers with the client listener each
- *   registered, the controller quorum's leader as controller (this node while the leader is not a live broker, -1
- *   while neither is), and each topic's partitions with the image's leader, leaderEpoch, replicas and isr
+ *   registered, as controller a live broker that forwards to the active controller, as a KRaft broker names a random
+ *   one (KIP-590): this node when it is one, else a random one, -1 while none is (handler.ts `controllerIdOf`), and
+ *   each topic's partitions with the image's leader, leaderEpoch, replicas and isr
  *   (offlineReplicas: the replicas on fenced brokers). A partition whose leader is not among the brokers answered is
  *   answered with leader -1, as KRaftMetadataCache.partitionMetadata does: LEADER_NOT_AVAILABLE when it has no leader
  *   or its leader is not a live broker, and LISTENER_NOT_FOUND (v6+; LEADER_NOT_AVAILABLE before) when its leader is
@@ -200,14 +201,8 @@ async function clusterMetadata(request: MetadataRequest, services: BrokerService
           return topic ? describeImageTopic(image, topic, apiVersion) : missing(null, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topicId)
         }),
       )
-  const brokers = liveBrokerEndpoints(services)
-  // kafkajs sends CreateTopics to the controller Metadata names and must find it among the brokers. While the quorum's
-  // leader is not a live broker (registering, fenced) this node stands in, as any node forwards topic changes
-  // (KIP-590; Kafka's KRaft brokers name a random live broker).
-  const listed = (id: number) => brokers.some((broker) => broker.nodeId === id)
-  const leader = controllerIdOf(services)
-  const controllerId = listed(leader) ? leader : listed(services.endpoint.nodeId) ? services.endpoint.nodeId : -1
-  return { throttleTimeMs: 0, brokers, clusterId: services.clusterId, controllerId, topics }
+  // The controller named is one of the brokers listed (kafkajs must find it among them), which forwards topic changes.
+  return { throttleTimeMs: 0, brokers: liveBrokerEndpoints(services), clusterId: services.clusterId, controllerId: controllerIdOf(services), topics }
 }
 
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(

@@ -1,7 +1,7 @@
 /**
  * Topics on a three-node cluster, through real clients: CreateTopics and DeleteTopics go to the active controller
  * (forwarded by the other nodes), the partitions' leaders spread over the nodes, every node's Metadata answers from
- * its metadata image (three brokers, the quorum's leader as controller, each partition's leader and epoch), each
+ * its metadata image (three brokers, itself as controller, each partition's leader and epoch), each
  * leader serves its partitions and the other nodes answer NOT_LEADER_OR_FOLLOWER, so kafkajs and kcat find the
  * leaders from any bootstrap node. A replication factor above the live brokers is refused (replication itself is
  * replication.test.ts's); an auto-creation the controller refuses is answered LEADER_NOT_AVAILABLE, as Kafka answers
@@ -55,14 +55,14 @@ describe('topics on a three-node cluster', () => {
     } finally {
       await admin.disconnect()
     }
-    const status = await cluster().status(1)
     for (const id of cluster().nodeIds) {
       const answer = await waitFor(`node ${id} lists the topic`, async () => {
         const seen = await metadataOf(id)
         return seen.topics.some((t) => t.name === TOPIC) && seen
       })
       expect(answer.brokers.map((b) => [b.nodeId, b.port])).toEqual(cluster().nodeIds.map((n) => [n, cluster().nodes.get(n)!.port]))
-      expect(answer.controllerId).toBe(status.controllerId)
+      // The controller named is the answering node, a live broker that forwards to the active controller (KIP-590).
+      expect(answer.controllerId).toBe(id)
       const topic = answer.topics.find((t) => t.name === TOPIC)!
       expect(topic.partitions).toHaveLength(PARTITIONS)
       for (const partition of topic.partitions) {
