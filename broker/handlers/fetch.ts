@@ -18,8 +18,10 @@
  *   queued.max.requests, as Kafka's fetch purgatory holds requests outside the request queue.
  * - `fetchOffset` below the log start or above the log end: OFFSET_OUT_OF_RANGE; at the high watermark: no records.
  * - `currentLeaderEpoch` (v9+) is checked: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
- * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); a cluster node answers NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet (a
- *   topic just created), as Kafka's ReplicaManager.getPartitionOrError does (handler.ts `missingPartitionError`).
+ * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); a cluster node answers
+ *   NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet (a topic just created),
+ *   to a consumer and a follower alike, as Kafka's ReplicaManager.getPartitionOrError does (handler.ts
+ *   `missingPartitionError`).
  * - A partition whose read finds a corrupt LevelDB block answers KAFKA_STORAGE_ERROR, and the node logs it at ERROR;
  *   the other partitions are answered, for a consumer and a follower alike (Kafka's ReplicaManager.readFromLocalLog
  *   answers a KafkaStorageException per partition). A follower backs that partition off and asks again.
