@@ -59,12 +59,16 @@ describe.skipIf(missing !== null)('admin requests while the active controller is
     const status = await cluster().status(1)
     for (const id of cluster().nodeIds) {
       const node = cluster().nodes.get(id)!
-      const [answered, described] = await withClient(node, (client) =>
-        Promise.all([
-          client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
-          client.request<DescribeClusterRequest, DescribeClusterResponse>(describeCluster, 1, { includeClusterAuthorizedOperations: false, endpointType: 1 }),
-        ]),
-      )
+      // Once the node's own image shows every node a live broker (itself among them).
+      const [answered, described] = await waitFor(`node ${id} lists three live brokers`, async () => {
+        const answers = await withClient(node, (client) =>
+          Promise.all([
+            client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+            client.request<DescribeClusterRequest, DescribeClusterResponse>(describeCluster, 1, { includeClusterAuthorizedOperations: false, endpointType: 1 }),
+          ]),
+        )
+        return answers[0].brokers.length === 3 && answers[1].brokers.length === 3 && answers
+      })
       expect(answered.controllerId).toBe(id)
       expect(described.controllerId).toBe(id)
     }
