@@ -6,13 +6,21 @@
  * factory. Otherwise it connects as kafkajs's own does: TLS when the client has `ssl` settings (with the host as the
  * server name unless it is an IP address), TCP keep-alive after 60 s.
  *
+ * It also checks the start of the first answer, kafkajs's ApiVersions, as Brook's own client does: a server that is not
+ * Kafka (an HTTP port given by mistake) answers `HTTP/1.1 400 ...`, which kafkajs reads as the size of a 1.2 GB
+ * response and waits for until the server closes, then reports only "Closed connection". A first answer larger than
+ * any ApiVersions answer fails the socket with an error that quotes it, which kafkajs passes on in its own.
+ *
  * A `socketFactory` in the pipeline's `kafka` settings replaces it.
  */
-import { connect, isIP } from 'node:net'
+import { connect, isIP, type Socket } from 'node:net'
 import { connect as connectTls } from 'node:tls'
 import type { ISocketFactory } from 'kafkajs'
 
 const KEEP_ALIVE_DELAY_MS = 60_000
+
+/** The largest first answer taken as Kafka's: client/kafka-client.ts's MAX_RESPONSE_BYTES (processor/ imports no client/). */
+const MAX_FIRST_RESPONSE_BYTES = 100 * 1024 * 1024
 
 /** A kafkajs `socketFactory` whose sockets send at once (TCP_NODELAY), unless `noDelay` is false. */
 export function socketFactory(options: { noDelay: boolean } = { noDelay: true }): ISocketFactory {
@@ -22,6 +30,23 @@ export function socketFactory(options: { noDelay: boolean } = { noDelay: true })
       : connect({ host, port }, onConnect)
     socket.setKeepAlive(true, KEEP_ALIVE_DELAY_MS)
     socket.setNoDelay(options.noDelay)
+    failIfNotKafka(socket, `${host}:${port}`)
     return socket
   }
+}
+
+/** Destroys `socket` with an error quoting the server's first bytes when their size field cannot start Kafka's answer. */
+function failIfNotKafka(socket: Socket, address: string): void {
+  let first = Buffer.alloc(0)
+  const onData = (chunk: Buffer): void => {
+    first = Buffer.concat([first, chunk])
+    if (first.length < 4) return
+    socket.off('data', onData)
+    const size = first.readInt32BE(0)
+    if (size >= 4 && size <= MAX_FIRST_RESPONSE_BYTES) return
+    const line = first.toString('latin1').split(/\r?\n/)[0]!
+    const quoted = line.length >= 4 && /^[\x20-\x7e]+$/.test(line) ? `'${line}'` : `bytes ${first.subarray(0, 16).toString('hex')}`
+    socket.destroy(new Error(`the server at ${address} did not answer as a Kafka broker: its answer began with ${quoted}`))
+  }
+  socket.on('data', onData)
 }

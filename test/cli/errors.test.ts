@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server, type Socket } from 'node:net'
 import { createServer as createHttpServer } from 'node:http'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { brook, expectOneLineError } from './run-brook.js'
 
 /** A port nothing listens on: bound by the OS, then released. */
@@ -79,6 +82,22 @@ describe('brook command-line errors', () => {
       // The request came back: its size, then ApiVersions' API key and version (18 and 3) where a correlation id goes.
       expectOneLineError(fromEcho!, `the server at ${echo} did not answer as a Kafka broker: its answer began with bytes 00 00 00 `)
       expect(fromEcho!.stderr).toMatch(/bytes 00 00 00 [0-9a-f]{2} 00 12 00 03 [0-9a-f ]+, an answer to no request sent \(correlation id 1179651\)\n$/)
+    })
+
+    it('says so from simulate and process too, whose kafkajs clients read the answer as a 1.2 GB response', async () => {
+      const http = await listen(createHttpServer((_, response) => response.end()))
+      const stateDir = mkdtempSync(join(tmpdir(), 'brook-state-'))
+      try {
+        const [simulated, processed] = await Promise.all([
+          brook(['simulate', '--count', '1', '--bootstrap-server', http]),
+          brook(['process', 'iot', '--bootstrap-server', http, '--state-dir', stateDir]),
+        ])
+        for (const result of [simulated, processed]) {
+          expectOneLineError(result, `the server at ${http} did not answer as a Kafka broker: its answer began with 'HTTP/1.1 400 Bad Request'`)
+        }
+      } finally {
+        rmSync(stateDir, { recursive: true, force: true })
+      }
     })
 
     it('says a server that closes the connection at once did not answer ApiVersions', async () => {
