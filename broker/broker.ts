@@ -229,7 +229,7 @@ export class Broker {
           store: store.raftStore(),
           log,
           brokerSessionTimeoutMs: config.brokerSessionTimeoutMs,
-          autoLeaderRebalanceEnable: config.autoLeaderRebalanceEnable,
+          autoLeaderRebalanceEnable: config.autoLeaderRebalance,
           leaderImbalanceCheckIntervalMs: config.leaderImbalanceCheckIntervalSeconds * 1000,
           raftConfig: { maxBytesBetweenSnapshots: config.metadataLogMaxRecordBytesBetweenSnapshots, electionTimeoutMs: config.controllerQuorumElectionTimeoutMs },
           // The member cannot know what survived a failed write or a broken invariant: the node stops.

@@ -34,7 +34,7 @@ export interface BrokerConfig {
    * `auto.leader.rebalance.enable`: the active controller moves each partition's leadership back to its preferred
    * (first) replica once that replica is live and in the ISR again (broker/cluster/README.md, "Preferred leaders").
    */
-  autoLeaderRebalanceEnable: boolean
+  autoLeaderRebalance: boolean
   /** `leader.imbalance.check.interval.seconds`: how often the active controller also looks for preferred leaders that do not lead. */
   leaderImbalanceCheckIntervalSeconds: number
   /**
@@ -93,7 +93,7 @@ export interface BrokerConfig {
   /** `log.record.validation.enable`: false trusts produced records and checks only batch headers (protocol/README.md). */
   recordValidation: boolean
   /** `log.retention.check.interval.ms`. */
-  retentionCheckIntervalMs: number
+  logRetentionCheckIntervalMs: number
   /**
    * `log.cache.max.bytes`: bytes of recently appended batches kept in memory for all partitions together (the node's
    * batch cache, storage/batch-cache.ts); the oldest go first.
@@ -157,7 +157,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   brokerHeartbeatIntervalMs: 2000,
   brokerSessionTimeoutMs: 9000,
   replicaLagTimeMaxMs: 30_000,
-  autoLeaderRebalanceEnable: true,
+  autoLeaderRebalance: true,
   leaderImbalanceCheckIntervalSeconds: 300,
   metadataLogMaxRecordBytesBetweenSnapshots: 20 * 1024 * 1024,
   controllerQuorumElectionTimeoutMs: 1000,
@@ -183,7 +183,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   logRetentionMs: 604_800_000,
   logRetentionBytes: -1,
   recordValidation: true,
-  retentionCheckIntervalMs: 300_000,
+  logRetentionCheckIntervalMs: 300_000,
   cacheMaxBytes: 256 * 1024 * 1024,
   // Kafka's default.
   logCleanerDedupeBufferSize: 128 * 1024 * 1024,

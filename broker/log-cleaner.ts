@@ -169,7 +169,7 @@ export class LogCleaner {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.runOnce(), this.config.retentionCheckIntervalMs)
+    this.timer = setInterval(() => void this.runOnce(), this.config.logRetentionCheckIntervalMs)
     this.timer.unref()
   }
 

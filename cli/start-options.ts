@@ -50,7 +50,7 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: 'maxConnectionsPerIp', flag: '--max-connections-per-ip', unit: 'n', kafkaName: 'max.connections.per.ip', min: 1, max: INT32_MAX, description: 'connections from one address; more are closed at once' },
   { key: 'logRetentionMs', flag: '--log-retention-ms', unit: 'ms', kafkaName: 'log.retention.ms', min: -1, max: Number.MAX_SAFE_INTEGER, description: 'how long partitions keep batches, -1 for ever, unless their topic\'s retention.ms says otherwise' },
   { key: 'logRetentionBytes', flag: '--log-retention-bytes', unit: 'bytes', kafkaName: 'log.retention.bytes', min: -1, max: Number.MAX_SAFE_INTEGER, description: 'most bytes a partition keeps before old batches are deleted, -1 for no limit, unless its topic\'s retention.bytes says otherwise' },
-  { key: 'retentionCheckIntervalMs', flag: '--log-retention-check-interval-ms', unit: 'ms', kafkaName: 'log.retention.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often retention and compaction run' },
+  { key: 'logRetentionCheckIntervalMs', flag: '--log-retention-check-interval-ms', unit: 'ms', kafkaName: 'log.retention.check.interval.ms', min: 1, max: TIMER_MAX_MS, description: 'how often retention and compaction run' },
   { key: 'cacheMaxBytes', flag: '--cache-max-bytes', unit: 'bytes', kafkaName: 'log.cache.max.bytes', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'most memory for recently appended batches, shared by all partitions (the oldest go first; it grows past 16 MiB only for readers behind the log end)' },
   { key: 'logCleanerDedupeBufferSize', flag: '--log-cleaner-dedupe-buffer-size', unit: 'bytes', kafkaName: 'log.cleaner.dedupe.buffer.size', min: 1024, max: INT32_MAX, description: 'memory for the compaction key map; a partition with more keys is compacted in several passes' },
   { key: 'groupInitialRebalanceDelayMs', flag: '--group-initial-rebalance-delay-ms', unit: 'ms', kafkaName: 'group.initial.rebalance.delay.ms', min: 0, max: INT32_MAX, description: 'how long a new group waits for more members before its first rebalance' },
@@ -81,7 +81,7 @@ const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel' 
   fsync: 'boolean',
   autoCreateTopics: 'boolean',
   recordValidation: 'boolean',
-  autoLeaderRebalanceEnable: 'boolean',
+  autoLeaderRebalance: 'boolean',
   logLevel: 'logLevel',
   failpoint: 'failpoint',
 }
@@ -89,7 +89,7 @@ const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel' 
 /** Kafka's names of the settings that are not numbers, where the config file may use them. */
 const KAFKA_NAMES: Readonly<Record<string, string>> = {
   'controller.quorum.voters': 'controllerQuorumVoters',
-  'auto.leader.rebalance.enable': 'autoLeaderRebalanceEnable',
+  'auto.leader.rebalance.enable': 'autoLeaderRebalance',
 }
 
 /** Checks a whole number against a setting's bounds; returns the problem, or null. */

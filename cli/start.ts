@@ -57,7 +57,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     if (options.logLevel !== undefined) flags.logLevel = options.logLevel
     if (!options.autoCreateTopics) flags.autoCreateTopics = false
     if (!options.recordValidation) flags.recordValidation = false
-    if (!options.autoLeaderRebalance) flags.autoLeaderRebalanceEnable = false
+    if (!options.autoLeaderRebalance) flags.autoLeaderRebalance = false
     // The table's options are added in a loop, so their values are read by name; the parser made them numbers.
     for (const { setting, option } of settingOptions) {
       const value = start.getOptionValue(option.attributeName())

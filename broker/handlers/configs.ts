@@ -88,7 +88,7 @@ export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry
     setting('connections.max.idle.ms', 'connectionsMaxIdleMs', ConfigType.LONG, 'Idle connections are closed after this long.'),
     setting('max.connections', 'maxConnections', ConfigType.INT, 'Connections served at once; more wait until one closes.'),
     setting('max.connections.per.ip', 'maxConnectionsPerIp', ConfigType.INT, 'Connections from one address; more are closed.'),
-    setting('log.retention.check.interval.ms', 'retentionCheckIntervalMs', ConfigType.LONG, 'How often retention runs.'),
+    setting('log.retention.check.interval.ms', 'logRetentionCheckIntervalMs', ConfigType.LONG, 'How often retention runs.'),
     { name: 'log.flush.interval.messages', value: c.fsync ? '1' : LONG_MAX, type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).', default: LONG_MAX },
   ]
   // The broker configs that are topic configs' defaults (log.retention.ms for retention.ms), as topic synonyms name

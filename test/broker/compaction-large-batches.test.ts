@@ -27,7 +27,7 @@ describe('compaction of large compressed batches', () => {
   let broker: BrokerProcess
 
   beforeAll(async () => {
-    broker = await startConfiguredBroker({ retentionCheckIntervalMs: 200 })
+    broker = await startConfiguredBroker({ logRetentionCheckIntervalMs: 200 })
     // A cleaner run between the second and third produce compacts the first batch alone; the second is then a third
     // of the log, below Kafka's default min.cleanable.dirty.ratio (0.5), and would wait forever: keep the ratio low so
     // the outcome does not depend on when the cleaner runs.

@@ -29,7 +29,7 @@ afterEach(async () => {
  * (with `configs` besides), and a kafkajs client.
  */
 async function start(topic: string, configs: { name: string; value: string }[] = []): Promise<Kafka> {
-  broker = await startConfiguredBroker({ ...FAST_GROUPS, retentionCheckIntervalMs: 200 })
+  broker = await startConfiguredBroker({ ...FAST_GROUPS, logRetentionCheckIntervalMs: 200 })
   const kafka = new Kafka({ clientId: 'compaction-txn', brokers: [broker.address], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 100 } })
   const admin = kafka.admin()
   await admin.connect()

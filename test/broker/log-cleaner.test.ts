@@ -24,7 +24,7 @@ import { kcat } from '../helpers/kcat.js'
 
 const EARLIEST = -2n
 const OFFSET_OUT_OF_RANGE = 1
-const CLEANER = { ...FAST_GROUPS, retentionCheckIntervalMs: 200 }
+const CLEANER = { ...FAST_GROUPS, logRetentionCheckIntervalMs: 200 }
 
 describe('retention and compaction', () => {
   let broker: BrokerProcess

@@ -110,6 +110,21 @@ describe('brook start', () => {
     expect((await brook(['start', ...contained, '--config', join(dir, 'missing.json')])).stderr).toBe(`brook: cannot read ${join(dir, 'missing.json')}: no such file\n`)
   })
 
+  it('takes every flag in the --config file under its camelCase name (--no-x as x: false), as the README says', async () => {
+    const help = await brook(['start', '--help'])
+    const keys = [...help.stdout.matchAll(/^ {2}--(?:no-)?([a-z0-9-]+)/gm)]
+      .map(([, flag]) => flag!.replace(/-([a-z0-9])/g, (_, letter: string) => letter.toUpperCase()))
+      .filter((key) => key !== 'config' && key !== 'help')
+    expect(keys).toContain('logRetentionCheckIntervalMs')
+    expect(keys).toContain('autoLeaderRebalance')
+    // A value of no setting's type: the file's check names the setting it took, where an unknown one is refused as such.
+    const results = await Promise.all(keys.map((key) => brook(['start', ...contained, '--config', configFile(`${key}.json`, JSON.stringify({ [key]: {} }))])))
+    results.forEach((result, i) => {
+      expect(result.code).toBe(1)
+      expect(result.stderr).toMatch(new RegExp(`^brook: [^\\n]+: ${keys[i]} must be [^\\n]+\\n$`))
+    })
+  })
+
   it('says so in one line when the data directory, or a parent of it, is a file', async () => {
     const file = configFile('a-file', 'not a directory\n')
     const itself = await brook(['start', '--port', '0', '--data-dir', file])
