@@ -404,27 +404,39 @@ interface EncodedBatch {
 type PartitionAnswer = Pick<ProduceResponsePartitionProduceResponse, 'errorCode' | 'errorMessage'>
 
 /**
- * Produces every line of `input`; stops at the first error (after waiting for what is already in flight). The line
- * reader is created only once the producer is open: readline emits lines as soon as it exists, and lines emitted
- * before anyone iterates are lost. Errors: the first error; its message says how many records were produced all the
- * same: a bad line, after which every record before it was acknowledged, `line 4 has no key separator ':': ''; the 3
- * records before it were produced`; a batch refused, `cannot produce to t-0: MESSAGE_TOO_LARGE (...); 2 other records
- * were produced` (those acknowledged: before it, or of other partitions).
+ * Produces every line of `input`; stops at the first error (after waiting for what is already in flight). The
+ * producer opens at the first line, as Kafka's console producer asks for the topic only at its first send: a run
+ * without any line (an empty file, Ctrl-C before typing) neither auto-creates the topic nor takes a producer id.
+ * readline's iterator, taken at once, keeps the lines that come while the producer opens (readline emits lines as
+ * soon as it exists, and those emitted before anyone iterates would be lost). Errors: the first error; its message
+ * says how many records were produced all the same: a bad line, after which every record before it was acknowledged,
+ * `line 4 has no key separator ':': ''; the 3 records before it were produced`; a batch refused, `cannot produce to
+ * t-0: MESSAGE_TOO_LARGE (...); 2 other records were produced` (those acknowledged: before it, or of other partitions).
  */
 export async function produceLines(
   cluster: ClusterClient,
   input: NodeJS.ReadableStream,
   options: ProducerOptions & LineFormat & { signal?: AbortSignal },
 ): Promise<ProduceSummary> {
-  const producer = await ConsoleProducer.open(cluster, options)
   const lines = createInterface({ input, crlfDelay: Infinity, signal: options.signal })
+  const reader = lines[Symbol.asyncIterator]()
+  try {
+    const first = await reader.next()
+    if (first.done === true) return { records: 0, batches: 0, partitions: new Map() }
+    return await produceAll(await ConsoleProducer.open(cluster, options), startingWith(first.value, reader), options)
+  } finally {
+    lines.close()
+  }
+}
+
+async function produceAll(producer: ConsoleProducer, lines: AsyncIterable<string>, format: LineFormat): Promise<ProduceSummary> {
   let lineNumber = 0
   let badLine: Error | null = null
   try {
     for await (const line of lines) {
       let record: RecordInput
       try {
-        record = parseLine(line, ++lineNumber, options)
+        record = parseLine(line, ++lineNumber, format)
       } catch (error) {
         badLine = error as Error
         break
@@ -438,8 +450,6 @@ export async function produceLines(
     const records = producer.acknowledged
     if (records > 0 && error instanceof Error) error.message += `; ${records === 1 ? '1 other record was' : `${records} other records were`} produced`
     throw error
-  } finally {
-    lines.close()
   }
   // A bad line: the records before it are sent; when they were all acknowledged, the error says how many.
   const before = await producer.flush().catch(() => null)
@@ -447,4 +457,10 @@ export async function produceLines(
     badLine.message += `; the ${before.records === 1 ? 'record before it was' : `${before.records} records before it were`} produced`
   }
   throw badLine
+}
+
+/** `first`, then what `rest` yields. */
+async function* startingWith(first: string, rest: AsyncIterator<string>): AsyncGenerator<string> {
+  yield first
+  for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value
 }

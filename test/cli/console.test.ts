@@ -258,6 +258,13 @@ describe('brook produce and brook consume', () => {
     expect(producer.stderr()).toMatch(/^produced [23] records in \d batch(es)? to typed \(partition 0: [23]\)\n$/)
   })
 
+  it('creates no topic when there is no line to produce, as Kafka\'s console producer asks for a topic only at its first record', async () => {
+    const empty = await brook(['produce', 'never-written', ...server], { input: '' })
+    expect(empty).toMatchObject({ code: 0, stderr: 'produced 0 records in 0 batches to never-written\n' })
+    const missing = await brook(['topics', 'describe', 'never-written', ...server])
+    expect(missing).toMatchObject({ code: 1, stderr: "brook: topic 'never-written': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
+  })
+
   it('refuses a line without the key separator, an unknown partition, a batch over max.message.bytes and a missing topic', async () => {
     await createTopic('strict', 2)
     const noSeparator = await brook(['produce', 'strict', '--key-separator', ':', ...server], { input: 'k:v\nno separator\n' })
