@@ -313,14 +313,15 @@ export function errorText(errorCode: number, message?: string | null): string {
 }
 
 /**
- * Why a node that accepted the connection never answered ApiVersions, in words: it is not a Kafka listener, or a node
- * not serving clients yet. A cluster node (Brook's, as Kafka's KRaft brokers) reads no client request until its
+ * Why a node that accepted the connection never answered ApiVersions, in words: it is not a Kafka listener, a node
+ * paused (SIGSTOP) or hung, whose kernel still accepts connections, as a partition leader's may until the controller
+ * fences it, or a node not serving clients yet. A cluster node (Brook's, as Kafka's KRaft brokers) reads no client request until its
  * controller quorum has a leader and that leader has let it in (broker/broker.ts), so a node started before enough of
  * its voters hangs every client this way.
  */
 function unanswered(address: string, timeoutMs: number): ConnectionError {
   const after = timeoutMs % 1000 === 0 ? `${timeoutMs / 1000} s` : `${timeoutMs} ms`
   return new ConnectionError(
-    `${address} accepted the connection but did not answer ApiVersions within ${after}: it is not a Kafka listener, or a cluster node not serving clients yet (one serves once its controller quorum has a leader, which needs a majority of the voters running)`,
+    `${address} accepted the connection but did not answer ApiVersions within ${after}: it is not a Kafka listener, a node paused or hung, or a cluster node not serving clients yet (one serves once its controller quorum has a leader, which needs a majority of the voters running)`,
   )
 }

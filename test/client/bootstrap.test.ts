@@ -68,8 +68,10 @@ describe('bootstrap servers', () => {
 
   it('says a server that accepts the connection and never answers did not answer ApiVersions, once its timeout passes', async () => {
     const hungPort = (hung.address() as { port: number }).port
+    // Also what a partition's leader paused with SIGSTOP (or hung) gives `topics describe` and `groups describe`: its
+    // kernel accepts the connection.
     await expect(KafkaClient.connect('127.0.0.1', hungPort, { timeoutMs: 1000 })).rejects.toThrow(
-      `127.0.0.1:${hungPort} accepted the connection but did not answer ApiVersions within 1 s: it is not a Kafka listener`,
+      `127.0.0.1:${hungPort} accepted the connection but did not answer ApiVersions within 1 s: it is not a Kafka listener, a node paused or hung, or a cluster node not serving clients yet`,
     )
   })
 
@@ -79,7 +81,7 @@ describe('bootstrap servers', () => {
     try {
       const hanging = KafkaClient.connect('127.0.0.1', lone.port, { timeoutMs: 2000 })
       await expect(hanging).rejects.toThrow(
-        `${lone.address} accepted the connection but did not answer ApiVersions within 2 s: it is not a Kafka listener, or a cluster node not serving clients yet`,
+        `${lone.address} accepted the connection but did not answer ApiVersions within 2 s: it is not a Kafka listener, a node paused or hung, or a cluster node not serving clients yet`,
       )
     } finally {
       await lone.kill()
