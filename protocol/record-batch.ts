@@ -423,7 +423,8 @@ export function validateRecords(batch: Buffer, rules: RecordRules): RecordsCheck
     failures++
     if (recordErrors.length < MAX_RECORD_ERRORS) recordErrors.push({ batchIndex, batchIndexErrorMessage })
   }
-  const problem = walkRecords(body.bytes, body.from, body.to, batch.readInt32BE(At.recordsCount), (record) => {
+  const count = batch.readInt32BE(At.recordsCount)
+  const problem = walkRecords(body.bytes, body.from, body.to, count, (record) => {
     const timestamp = baseTimestamp + record.timestampDelta
     if (timestamp > maxTimestamp) maxTimestamp = timestamp
     if (record.offsetDelta !== record.index) {
@@ -442,7 +443,7 @@ export function validateRecords(batch: Buffer, rules: RecordRules): RecordsCheck
   return {
     ok: false,
     errorCode: timestampFailures > 0 ? ErrorCode.INVALID_TIMESTAMP : ErrorCode.INVALID_RECORD,
-    message: `${failures} of the batch's records were refused (the first ${Math.min(failures, 3)}: ${shown})`,
+    message: `${failures} of ${count} ${count === 1 ? 'record' : 'records'} in the batch ${failures === 1 ? 'was' : 'were'} refused (${failures > 3 ? 'the first 3: ' : ''}${shown})`,
     recordErrors,
   }
 }
