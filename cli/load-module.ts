@@ -25,21 +25,25 @@ const TYPESCRIPT_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts
 /** kafkajs client settings other than `brokers`, which comes from --bootstrap-server. */
 export type KafkaSettings = Omit<KafkaConfig, 'brokers'>
 
-/** The settings kafkajs 2.2 takes besides `brokers` (KafkaConfig): anything else is a misspelling, refused. */
-const KAFKA_SETTINGS: readonly (keyof KafkaSettings)[] = [
-  'clientId',
-  'ssl',
-  'sasl',
-  'connectionTimeout',
-  'authenticationTimeout',
-  'reauthenticationThreshold',
-  'requestTimeout',
-  'enforceRequestTimeout',
-  'retry',
-  'socketFactory',
-  'logLevel',
-  'logCreator',
-]
+/**
+ * The settings kafkajs 2.2 takes besides `brokers` (KafkaConfig), with the types each may have: anything else is a
+ * misspelling, refused, and a value of another type is refused too, as kafkajs would fail on it later with Node's
+ * words (`The "string" argument must be of type string ... Received type number (5)` for a numeric clientId).
+ */
+const KAFKA_SETTINGS: Readonly<Record<keyof KafkaSettings, readonly ('string' | 'number' | 'boolean' | 'object' | 'function')[]>> = {
+  clientId: ['string'],
+  ssl: ['boolean', 'object'],
+  sasl: ['object'],
+  connectionTimeout: ['number'],
+  authenticationTimeout: ['number'],
+  reauthenticationThreshold: ['number'],
+  requestTimeout: ['number'],
+  enforceRequestTimeout: ['boolean'],
+  retry: ['object'],
+  socketFactory: ['function'],
+  logLevel: ['number'],
+  logCreator: ['function'],
+}
 
 /** A one-line account of an error thrown while a module compiled or ran (esbuild's reports span several lines). */
 function oneLine(error: unknown): string {
@@ -242,9 +246,15 @@ export async function loadKafkaSettings(file: string): Promise<KafkaSettings> {
     settings = defaultExport(await importUserModule(file))
   }
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) throw new Error(`${file} must hold an object of kafkajs client settings (ssl, sasl, clientId...)`)
-  for (const key of Object.keys(settings)) {
+  for (const [key, value] of Object.entries(settings)) {
     if (key === 'brokers') throw new Error(`${file}: brokers is not a setting here; --bootstrap-server gives them`)
-    if (!(KAFKA_SETTINGS as readonly string[]).includes(key)) throw new Error(`${file}: unknown setting '${key}' (kafkajs takes ${KAFKA_SETTINGS.join(', ')})`)
+    const types = Object.hasOwn(KAFKA_SETTINGS, key) ? KAFKA_SETTINGS[key as keyof KafkaSettings] : undefined
+    if (types === undefined) throw new Error(`${file}: unknown setting '${key}' (kafkajs takes ${Object.keys(KAFKA_SETTINGS).join(', ')})`)
+    // undefined is left to kafkajs's default, as a module may set a setting from an environment variable that is unset.
+    if (value !== undefined && (value === null || !(types as readonly string[]).includes(typeof value))) {
+      const shown = typeof value === 'function' ? 'a function' : JSON.stringify(value)
+      throw new Error(`${file}: ${key} must be ${types.map((type) => (type === 'object' ? 'an object' : `a ${type}`)).join(' or ')}, not ${shown}`)
+    }
   }
   return settings as KafkaSettings
 }

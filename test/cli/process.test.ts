@@ -412,6 +412,7 @@ describe('brook process errors', { concurrent: true }, () => {
     copyFileSync(FIXTURE, join(dir, 'plain', 'pipeline.cts'))
     writeFileSync(join(dir, 'brokers.json'), JSON.stringify({ brokers: ['elsewhere:9092'] }))
     writeFileSync(join(dir, 'typo.json'), JSON.stringify({ sasll: {} }))
+    writeFileSync(join(dir, 'client-id.json'), JSON.stringify({ clientId: 5, ssl: true }))
   })
 
   it.sequential('says in one line what is wrong with the pipeline module, naming the file', async () => {
@@ -467,6 +468,8 @@ describe('brook process errors', { concurrent: true }, () => {
       [['process', 'iot', '--z-score-threshold', 'high'], '--z-score-threshold takes a number'],
       [['process', 'iot', '--kafka-config', join(dir, 'brokers.json')], 'brokers is not a setting here; --bootstrap-server gives them'],
       [['process', 'iot', '--kafka-config', join(dir, 'typo.json')], "unknown setting 'sasll'"],
+      // Not kafkajs's own words (Node's 'The "string" argument must be of type string ... Received type number (5)').
+      [['process', 'iot', '--kafka-config', join(dir, 'client-id.json')], 'client-id.json: clientId must be a string, not 5'],
       [['process', 'iot', '--bootstrap-server', 'no-port'], '--bootstrap-server'],
       [['process'], "missing required argument 'pipeline'"],
       // Node 20's recursive mkdir never returns under /proc: the state directory is made one level at a time.
