@@ -423,7 +423,7 @@ class Runner implements RunningPipeline {
     }
     await this.startConsumer()
     this.ticker = setInterval(() => void this.tick(), this.tickMs)
-    this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length} sub-topologies)`)
+    this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length === 1 ? '1 sub-topology' : `${this.plan.subtopologies.length} sub-topologies`})`)
   }
 
   /**

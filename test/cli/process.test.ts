@@ -199,6 +199,7 @@ describe('brook process against a broker', { concurrent: true }, () => {
     for (let start = 0; start < 2; start++) {
       const run = spawnBrook(['process', FIXTURE, '--bootstrap-server', broker.address, '--application-id', 'probed', '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'exactly_once'])
       await waitFor('the pipeline to start', () => / started \(exactly_once, /.test(run.stderr()))
+      expect(run.stderr()).toMatch(/ started \(exactly_once, 1 sub-topology\)\n/)
       run.child.kill('SIGINT')
       expect(await run.exited).toBe(0)
     }
