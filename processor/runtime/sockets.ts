@@ -6,10 +6,12 @@
  * factory. Otherwise it connects as kafkajs's own does: TLS when the client has `ssl` settings (with the host as the
  * server name unless it is an IP address), TCP keep-alive after 60 s.
  *
- * It also checks the start of the first answer, kafkajs's ApiVersions, as Brook's own client does: a server that is not
- * Kafka (an HTTP port given by mistake) answers `HTTP/1.1 400 ...`, which kafkajs reads as the size of a 1.2 GB
- * response and waits for until the server closes, then reports only "Closed connection". A first answer larger than
- * any ApiVersions answer fails the socket with an error that quotes it, which kafkajs passes on in its own.
+ * It also checks the start of the first answer, as Brook's own client does: a server that is not Kafka (an HTTP port
+ * given by mistake) answers `HTTP/1.1 400 ...`, which kafkajs reads as the size of a 1.2 GB response and waits for
+ * until the server closes, then reports only "Closed connection". A first answer above 100 MiB fails the socket with
+ * an error that quotes it, which kafkajs passes on in its own. The first request is ApiVersions, or, on a connection
+ * to a broker whose versions kafkajs already knows, another request whose answer is far smaller (kafkajs fetches at
+ * most 10 MiB, and the processor keeps that default).
  *
  * A `socketFactory` in the pipeline's `kafka` settings replaces it.
  */
