@@ -126,7 +126,9 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
           }
           await sleep(500)
         }
-        console.log(`No reassignment of topic ${name} is under way.`)
+        // kafka-reassign-partitions.sh --verify's lines, once every move is done.
+        if (options.cancel) console.log(`No reassignment of topic ${name} is under way.`)
+        else for (const partition of targets.keys()) console.log(`Reassignment of partition ${name}-${partition} is completed.`)
       })
     })
 
