@@ -3,7 +3,8 @@
  *
  * - `RecordError`: one input record cannot be processed (not JSON, a missing field, a value that is not a number,
  *   an event time that is not a timestamp, a user function that threw before state changed), or one output record
- *   cannot be written (a sink's serializer threw or returned something other than a Buffer, a string or null). The record goes to the
+ *   cannot be written (a sink's serializer threw or returned something other than a Buffer, a string or null, or a
+ *   keyBy's repartition encoding threw). The record goes to the
  *   dead-letter topic with `reason` in its `brook.error.reason` header, is counted, and processing goes on. Any other
  *   error while processing restarts the task from its last commit, and stops the pipeline at the third failure in a
  *   row at one offset (runtime/runner.ts).

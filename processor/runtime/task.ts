@@ -234,6 +234,20 @@ function jsonOrText(value: unknown): string {
   return inspect(value, { depth: 8, breakLength: Infinity, maxArrayLength: 1000, maxStringLength: 100_000 })
 }
 
+/**
+ * A keyBy's record as its repartition topic holds it (msgpack). A value msgpack cannot write is that record's fault,
+ * not the task's: a reading nested deeper than the encoder's recursion can go (JSON.parse takes 20,000 nested arrays,
+ * msgpack overflows the stack on them) failed the task at the same offset three times and stopped the pipeline. So
+ * it is a RecordError (SERIALIZATION_FAILED), and the record a dead letter, as a sink's serializer failing makes it.
+ */
+function repartitionValue(keyBy: string, topic: string, value: unknown): Buffer {
+  try {
+    return packPlain(value)
+  } catch (error) {
+    throw new RecordError(ProcessorErrorCode.serializationFailed, `keyBy ${keyBy} cannot encode the value for ${topic}: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
+
 /** The dead-letter headers naming the input record a record came from (none for results made at commit or idle time). */
 function inputOrigin(topic: string, partition: number, input: KafkaMessage | undefined): Record<string, string> {
   if (input === undefined) return {}
@@ -396,7 +410,7 @@ export class Task {
         return (rec) => {
           const key = user(node, node.selector, rec.value, this.context(rec))
           if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `keyBy ${node.name} returned ${key === null ? 'null' : typeof key}, not a string`)
-          this.outputs.push({ topic, key, value: packPlain(rec.value), timestamp: String(rec.ts), headers: rec.headers })
+          this.outputs.push({ topic, key, value: repartitionValue(node.name, topic, rec.value), timestamp: String(rec.ts), headers: rec.headers })
         }
       }
       case 'enrich':

@@ -160,6 +160,32 @@ describe('user code that throws', { concurrent: true }, () => {
     }
   })
 
+  test.sequential('a reading nested too deep for the repartition encoding dead-letters it behind a keyBy, instead of stopping the pipeline', async () => {
+    // Valid JSON that JSON.parse takes but msgpack (the repartition topic's encoding) cannot write: its encoder
+    // recurses, and 20,000 nested arrays overflow the stack. Thrown as it was, the RangeError failed the task at the
+    // same offset three times and stopped the pipeline: one reading a device sent could stop the whole fleet's.
+    const b = new TopologyBuilder()
+    b.stream<{ site: string; n: number }>('fail-deep').keyBy((r) => r.site, { name: 'by-site' }).to('fail-deep-out')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-deep', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      const deep = `{"site":"a","n":1,"extra":${'['.repeat(20_000)}${']'.repeat(20_000)}}`
+      await setting.producer.send({ topic: 'fail-deep', messages: [{ key: 'd1', value: deep }, event('d1', { site: 'a', n: 2 })] })
+      const [dead] = await readTopic(setting.kafka, 'fail-deep-dlq', (r) => r.length >= 1)
+      expect([dead!.headers[HeaderNames.errorOffset], dead!.headers[HeaderNames.errorCode], dead!.headers[HeaderNames.errorReason]]).toEqual([
+        '0',
+        'SERIALIZATION_FAILED',
+        'keyBy by-site cannot encode the value for fail-deep-by-site-repartition: Maximum call stack size exceeded',
+      ])
+      expect(dead!.value).toBe(deep)
+      expect(values(await readTopic(setting.kafka, 'fail-deep-out', (r) => r.length >= 1))).toEqual([{ site: 'a', n: 2 }])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 1)
+      expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
   test.sequential('a sink serializer that throws or returns no bytes dead-letters that output, with the reason; other outputs and the pipeline go on', async () => {
     interface Reading {
       n: number
