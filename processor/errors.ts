@@ -28,6 +28,7 @@ export const ProcessorErrorCode = {
   badTimestamp: 'BAD_TIMESTAMP',
   userFunction: 'USER_FUNCTION_FAILED',
   serializationFailed: 'SERIALIZATION_FAILED',
+  groupTooLarge: 'GROUP_TOO_LARGE',
   badTopology: 'BAD_TOPOLOGY',
   badState: 'BAD_STATE',
   stateDirLocked: 'STATE_DIR_LOCKED',

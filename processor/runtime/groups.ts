@@ -30,6 +30,7 @@
  * partition are built anew at each record, as they were without this memory, rather than evicting and refilling it,
  * which would only add garbage for the garbage collector to promote.
  */
+import { ProcessorErrorCode, RecordError } from '../errors.js'
 
 /** A record's group and the fields its results carry. `by` is the fields function it was made with. */
 export interface Grouping {
@@ -90,6 +91,30 @@ function sameFields(remembered: Remembered, fields: Record<string, unknown> | un
 
 function isPrimitive(value: unknown): boolean {
   return value === null || (typeof value !== 'object' && typeof value !== 'function')
+}
+
+/**
+ * The most UTF-8 bytes a group string may take. It keys the group's changelog record and its fields travel in that
+ * record's value too, so a group of half the changelog's max.message.bytes (Kafka's default: 1,048,588) or more
+ * makes a record the cluster refuses at every commit (MESSAGE_TOO_LARGE): a reading with a 700 KB device id, itself
+ * within the source topic's limit, stopped the pipeline after three tries. A quarter leaves room for the
+ * accumulators (a percentile's sketch: a few KB).
+ */
+export const MAX_GROUP_BYTES = 256 * 1024
+
+/**
+ * Refuses a group too large to be stored (MAX_GROUP_BYTES): a RecordError (GROUP_TOO_LARGE), so that the record is
+ * a dead letter before it changes any state. `operator` names the aggregate in the reason.
+ */
+export function checkGroupSize(group: string, operator: string): void {
+  // A UTF-16 unit takes at most 3 bytes in UTF-8: only long strings need counting.
+  if (group.length <= MAX_GROUP_BYTES / 3) return
+  const bytes = Buffer.byteLength(group)
+  if (bytes <= MAX_GROUP_BYTES) return
+  throw new RecordError(
+    ProcessorErrorCode.groupTooLarge,
+    `the group of ${operator} (the record key and fields) takes ${bytes.toLocaleString('en-US')} bytes, more than ${MAX_GROUP_BYTES.toLocaleString('en-US')}: its state would not fit a changelog record`,
+  )
 }
 
 /**

@@ -21,7 +21,7 @@ import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
 import { WindowedAggregate, windowEntryCodec, type WindowEntry, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
 import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
-import { groupKey, Groups, type Grouping } from './groups.js'
+import { checkGroupSize, groupKey, Groups, type Grouping } from './groups.js'
 import type { Metrics } from './metrics.js'
 
 /** A record on its way through the task's processors. */
@@ -428,6 +428,7 @@ export class Task {
         const grouping = (rec: Rec): Grouping => {
           if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
           const grouped = groups.of(rec.key, node.fields ? user(node, node.fields, rec.value, this.context(rec)) : undefined)
+          checkGroupSize(grouped.group, `${node.kind} ${node.name}`)
           rec.grouped = grouped
           return grouped
         }

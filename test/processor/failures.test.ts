@@ -186,6 +186,40 @@ describe('user code that throws', { concurrent: true }, () => {
     }
   })
 
+  test.sequential('a reading whose group (key and fields) is too large for a changelog record dead-letters it, instead of stopping the pipeline', async () => {
+    // The group string keys the changelog record and the fields travel in its value too, so a 700 KB device id (the
+    // reading itself within the topic's max.message.bytes) made a changelog record of 1.4 MB: MESSAGE_TOO_LARGE at
+    // every commit, and the pipeline stopped after three tries, for one device's reading.
+    const b = new TopologyBuilder()
+    b.stream<{ deviceId: string; value: number; ts: number }>('fail-group', { eventTime: eventTime.field('ts') })
+      .groupByKey({ fields: (r) => ({ deviceId: r.deviceId }) })
+      .windowedBy(tumbling({ size: '10s', grace: 0 }))
+      .aggregate({ total: sum('value') }, { name: 'totals' })
+      .to('fail-group-totals')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-group', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      await setting.producer.send({
+        topic: 'fail-group',
+        messages: [
+          event('k', { deviceId: 'x'.repeat(700_000), value: 1, ts: 1000 }),
+          event('k', { deviceId: 'd1', value: 2, ts: 2000 }),
+          event('k', { deviceId: 'd1', value: 3, ts: 20_000 }),
+        ],
+      })
+      const [dead] = await readTopic(setting.kafka, 'fail-group-dlq', (r) => r.length >= 1)
+      expect([dead!.headers[HeaderNames.errorOffset], dead!.headers[HeaderNames.errorCode], dead!.headers[HeaderNames.errorReason]]).toEqual([
+        '0',
+        'GROUP_TOO_LARGE',
+        'the group of aggregate totals (the record key and fields) takes 700,002 bytes, more than 262,144: its state would not fit a changelog record',
+      ])
+      expect(values(await readTopic(setting.kafka, 'fail-group-totals', (r) => r.length >= 1))).toEqual([{ deviceId: 'd1', windowStart: 0, windowEnd: 10_000, total: 2 }])
+      expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
   test.sequential('a sink serializer that throws or returns no bytes dead-letters that output, with the reason; other outputs and the pipeline go on', async () => {
     interface Reading {
       n: number
