@@ -11,6 +11,20 @@
  * records when its marker arrives, and forgets records whose marker never comes (a process killed between the
  * two). So the state a restore builds is always the state of a whole commit, and the position in the marker says
  * where its input resumes. The records of a commit may span several produce requests; the marker goes last, alone.
+ *
+ * Compaction keeps only the newest marker (they share one key), so a record an earlier commit wrote last for its
+ * group is left without its marker:
+ *
+ *   written:    [a c=7f3a] [position c=7f3a] [b c=91bc] [position c=91bc]
+ *   compacted:  [a c=7f3a]                   [b c=91bc] [position c=91bc]
+ *
+ * In exactly_once a commit is a transaction and a restore reads read_committed, so every record it reads belongs to
+ * a commit that completed: a marker also completes the records of earlier commits still waiting when it arrives.
+ * In at_least_once such records may be those of a commit cut short by a crash, which nothing tells from records whose
+ * marker compaction removed; they are left out, so a task restored there from a compacted changelog (not only from
+ * its own state directory) still loses the groups that no commit after the compacted markers rewrote. On Kafka the
+ * active segment is never compacted, which puts that off until it rolls (segment.ms, 7 days); Brook compacts all
+ * but the last batch.
  * (The id sits in the value rather than in a header because kafkajs encodes each header of each record into a
  * buffer of its own: a header on every state record cost about a third of producing it.)
  *
@@ -35,7 +49,14 @@ export function commitMessages(commit: { changes: readonly StateRecord[]; marker
 export class RestoreReader {
   private readonly pending = new Map<string, { records: StateRecord[]; firstOffset: number }>()
 
-  constructor(private readonly topic: string) {}
+  /**
+   * `transactional`: the changelog is written in transactions (exactly_once) and read read_committed, so every
+   * record read belongs to a commit that completed, whether its marker is still there or not.
+   */
+  constructor(
+    private readonly topic: string,
+    private readonly options: { transactional: boolean },
+  ) {}
 
   /**
    * The records of the commits whose marker is among `messages` (marker included, so the position is stored),
@@ -53,6 +74,13 @@ export class RestoreReader {
         const marker = decodeMarker(message.value!)
         const pending = this.pending.get(commit)
         this.pending.delete(commit)
+        // In transactions, records of earlier commits still waiting lost their markers to compaction (every marker
+        // has one key, so only the newest stays). Dropped, a task restored from the changelog forgot every group no
+        // later commit rewrote, and counted it from zero again.
+        if (this.options.transactional) {
+          for (const earlier of this.pending.values()) apply.push(...earlier.records)
+          this.pending.clear()
+        }
         if ((pending?.records.length ?? 0) !== marker.records) continue
         if (pending) apply.push(...pending.records)
         apply.push({ key, value: message.value })

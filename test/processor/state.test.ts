@@ -130,7 +130,7 @@ describe('the changelog', () => {
     const log = [...a.records, a.marker, cut.records[0]!, ...c.records, c.marker].map(
       (m, offset): KafkaMessage => ({ key: Buffer.from(m.key as string), value: m.value as Buffer | null, headers: m.headers as IHeaders, offset: String(offset), timestamp: '0', attributes: 0 }),
     )
-    const reader = new RestoreReader('app-store-changelog')
+    const reader = new RestoreReader('app-store-changelog', { transactional: false })
     const first = reader.read(log.slice(0, 4), 4)
     expect(first.apply.map((r) => r.key)).toEqual(['op\x01g1', 'op\x01g2', '\x00position'])
     // The checkpoint stops before the record still waiting for its marker.
