@@ -16,7 +16,7 @@ let setting: KafkajsBroker
 
 beforeAll(async () => {
   // The log cleaner looks every 200 ms, so the changelog is compacted while the test waits.
-  setting = await startKafkajsBroker({ ...FAST_GROUPS, retentionCheckIntervalMs: 200 }, { clientId: 'compacted-restore' })
+  setting = await startKafkajsBroker({ ...FAST_GROUPS, logRetentionCheckIntervalMs: 200 }, { clientId: 'compacted-restore' })
 })
 afterAll(async () => {
   await stopKafkajsBroker(setting)
