@@ -6,7 +6,8 @@
  * - DescribeProducers: per partition, the producers its producer state holds (storage/producer-state.ts): id, epoch,
  *   the last sequence written (-1 when only markers are known), the last timestamp, the coordinator epoch of its last
  *   marker and the first offset of its open transaction (-1 when none). UNKNOWN_TOPIC_OR_PARTITION for a partition
- *   that does not exist.
+ *   that does not exist; on a cluster node NOT_LEADER_OR_FOLLOWER for one it does not lead (or has not opened yet),
+ *   as Kafka's ReplicaManager.activeProducerState answers from the leader's log only.
  * - DescribeTransactions: a transactional id's state under Kafka's names (Empty, Ongoing, PrepareCommit, ...), its
  *   timeout, start time, producer id and epoch and partitions; TRANSACTIONAL_ID_NOT_FOUND for an id the coordinator
  *   does not know; NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while loading) for an id another node coordinates;
@@ -19,7 +20,7 @@ import { describeProducers, type DescribeProducersRequest, type DescribeProducer
 import { describeTransactions, type DescribeTransactionsRequest, type DescribeTransactionsResponse } from '../../protocol/messages/describe-transactions.js'
 import { listTransactions, type ListTransactionsRequest, type ListTransactionsResponse } from '../../protocol/messages/list-transactions.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { defineHandler } from '../handler.js'
+import { defineHandler, leadershipError, missingPartitionError } from '../handler.js'
 import { TXN_STATE_NAMES, TxnState, parsePartitionKey } from '../transaction/metadata.js'
 
 export const describeProducersHandler = defineHandler<DescribeProducersRequest, DescribeProducersResponse>(
@@ -31,7 +32,8 @@ export const describeProducersHandler = defineHandler<DescribeProducersRequest, 
       name: t.name,
       partitions: t.partitionIndexes.map((partitionIndex) => {
         const partition = services.topics.partition(t.name, partitionIndex)
-        if (!partition) return { partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: null, activeProducers: [] }
+        const errorCode = partition ? leadershipError(services, partition.topic, partitionIndex) : missingPartitionError(services, { topic: t.name }, partitionIndex)
+        if (!partition || errorCode !== ErrorCode.NONE) return { partitionIndex, errorCode, errorMessage: null, activeProducers: [] }
         return {
           partitionIndex,
           errorCode: ErrorCode.NONE,

@@ -104,14 +104,21 @@ describe('producer ids on a three-node cluster', () => {
       await producer.disconnect()
     }
     // Each partition's leader holds the producer's state: one id, for all three partitions, handed out by no node before.
+    // Only the leader answers for a partition (Kafka's ReplicaManager.activeProducerState); every other node says
+    // NOT_LEADER_OR_FOLLOWER, so a tool asking a follower is sent to the leader rather than shown a follower's view.
     const seen = new Set<bigint>()
+    const codes = new Map<number, number[]>()
     for (const id of cluster().nodeIds) {
       const answer = await withClient(cluster().nodes.get(id)!, (client) =>
         client.request<DescribeProducersRequest, DescribeProducersResponse>(describeProducers, 0, { topics: [{ name: 'idempotent', partitionIndexes: [0, 1, 2] }] }),
       )
       for (const partition of answer.topics[0]!.partitions) {
+        codes.set(partition.partitionIndex, [...(codes.get(partition.partitionIndex) ?? []), partition.errorCode])
         if (partition.errorCode === ErrorCode.NONE) for (const state of partition.activeProducers) seen.add(state.producerId)
       }
+    }
+    for (const [partition, answered] of codes) {
+      expect(answered.sort(), `partition ${partition}`).toEqual([ErrorCode.NONE, ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.NOT_LEADER_OR_FOLLOWER])
     }
     expect(seen.size).toBe(1)
     const [producerId] = [...seen]
