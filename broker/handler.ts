@@ -76,11 +76,12 @@ export interface BrokerServices {
  * node itself when it is a live broker of its image, one of Kafka's possible answers and one the client has just
  * reached: naming the quorum's leader sent librdkafka's admin requests to a paused or cut-off controller until its
  * request timeout, while another node was already elected and the answering node forwarded to it. A node that is
- * not a live broker of its image names a random one, as Kafka's; -1 when none is.
+ * not a live broker of its image names a random one, as Kafka's; -1 when none is. `brokers`: liveBrokerEndpoints, when
+ * the caller has them already.
  */
-export function controllerIdOf(services: BrokerServices): number {
+export function controllerIdOf(services: BrokerServices, brokers = liveBrokerEndpoints(services)): number {
   if (!services.quorum) return services.endpoint.nodeId
-  const live = liveBrokerEndpoints(services).map((broker) => broker.nodeId)
+  const live = brokers.map((broker) => broker.nodeId)
   if (live.includes(services.endpoint.nodeId)) return services.endpoint.nodeId
   return live.length === 0 ? -1 : live[Math.floor(Math.random() * live.length)]!
 }

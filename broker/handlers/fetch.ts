@@ -175,12 +175,8 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
         onAnswerSent(() => answers.give(bytes))
         // Only an answer with a partition's error can carry leader hints: the others skip the walk.
         if (apiVersion < 16 || !error) return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
-        const slots = responses.flatMap((t) => {
-          // A partition answered before this node opened its log is the image's (missingPartitionError).
-          const known = t.topicId !== undefined && (services.topics.getById(t.topicId) !== undefined || services.quorum?.controller.image.topicsById.has(t.topicId) === true)
-          const topicId = known ? t.topicId! : null
-          return t.partitions.map((answer) => ({ topicId, index: answer.partitionIndex, answer }))
-        })
+        // v16 names topics by id; a partition refused as not led is one the node or its image knows (currentLeaderOf).
+        const slots = responses.flatMap((t) => t.partitions.map((answer) => ({ topicId: t.topicId ?? null, index: answer.partitionIndex, answer })))
         const nodeEndpoints = fillCurrentLeaders(services, slots, [ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH])
         return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints }
       }

@@ -130,14 +130,14 @@ function describeImageTopic(image: MetadataImage, topic: TopicImage, apiVersion:
 }
 
 /**
- * The names of the topics this node's metadata holds (a single node's topics, a cluster node's image), in no order,
- * and each one described as Metadata v12 describes it (`describeKnownTopic`, undefined for a name it does not hold):
+ * The names of the topics this node's metadata holds (a single node's topics, a cluster node's image), in no order:
  * for requests that answer from the metadata without creating anything (DescribeTopicPartitions).
  */
 export function knownTopicNames(services: BrokerServices): string[] {
   return services.quorum ? [...services.quorum.controller.image.topicsById.values()].map((t) => t.name) : services.topics.list().map((t) => t.name)
 }
 
+/** Topic `name` as Metadata v12 describes it, from this node's metadata; undefined for a name it does not hold. */
 export function describeKnownTopic(services: BrokerServices, name: string): MetadataResponseTopic | undefined {
   if (!services.quorum) {
     const topic = services.topics.get(name)
@@ -202,7 +202,8 @@ async function clusterMetadata(request: MetadataRequest, services: BrokerService
         }),
       )
   // The controller named is one of the brokers listed (kafkajs must find it among them), which forwards topic changes.
-  return { throttleTimeMs: 0, brokers: liveBrokerEndpoints(services), clusterId: services.clusterId, controllerId: controllerIdOf(services), topics }
+  const brokers = liveBrokerEndpoints(services)
+  return { throttleTimeMs: 0, brokers, clusterId: services.clusterId, controllerId: controllerIdOf(services, brokers), topics }
 }
 
 export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(

@@ -603,7 +603,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget)
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '', { transactional: this.processingGuarantee === 'exactly_once' }), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: this.restoreReader(sub.changelogTopic ?? ''), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
         this.slots.set(id, slot)
       }
       const target = slot
@@ -690,9 +690,17 @@ class Runner implements RunningPipeline {
     // Suspended meanwhile (a rebalance, or the consumer stopped): the next join initializes the task again.
     if (slot.epoch !== epoch) return
     slot.restoreEnd = offsets.high
-    slot.reader = new RestoreReader(changelog, { transactional: this.processingGuarantee === 'exactly_once' })
+    slot.reader = this.restoreReader(changelog)
     this.consumer.seek({ topic: changelog, partition: slot.partition, offset: String(from) })
     this.consumer.resume([{ topic: changelog, partitions: [slot.partition] }])
+  }
+
+  /**
+   * A reader for a restore of changelog `topic`: in exactly_once the changelog is written in transactions and read
+   * read_committed, so every record it reads belongs to a completed commit (RestoreReader's `transactional`).
+   */
+  private restoreReader(topic: string): RestoreReader {
+    return new RestoreReader(topic, { transactional: this.processingGuarantee === 'exactly_once' })
   }
 
   /**
