@@ -895,7 +895,7 @@ export function assignmentProblem(image: MetadataImage, assignments: readonly (r
   for (const [i, replicas] of assignments.entries()) {
     const partitionId = firstPartitionId + i
     if (replicas.length === 0) return `partition ${partitionId} is given no replicas`
-    if (replicas.length !== replicationFactor) return `partition ${partitionId} is given ${replicas.length} replicas; the topic's partitions have ${replicationFactor}`
+    if (replicas.length !== replicationFactor) return `partition ${partitionId} is given ${replicas.length} replica${replicas.length === 1 ? '' : 's'}; the topic's partitions have ${replicationFactor}`
     if (new Set(replicas).size !== replicas.length) return `partition ${partitionId} names a broker more than once: [${replicas}]`
     const unknown = replicas.find((id) => !image.brokers.has(id))
     if (unknown !== undefined) return `partition ${partitionId} names broker ${unknown}, which is not registered`

@@ -169,7 +169,7 @@ describe('partitions and configs through the controller on a three-node cluster'
       [TUNED, ErrorCode.INVALID_REPLICA_ASSIGNMENT],
     ])
     expect(refused.results[0]!.errorMessage).toBe('Topic already has 6 partition(s).')
-    expect(refused.results[2]!.errorMessage).toMatch(/given 1 replicas; the topic's partitions have 2/)
+    expect(refused.results[2]!.errorMessage).toMatch(/given 1 replica; the topic's partitions have 2/)
     const unknownBroker = await createPartitionsAt(other, [{ name: GROWN, count: 7, assignments: [{ brokerIds: [1, 9] }] }])
     expect(unknownBroker.results[0]).toMatchObject({ errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: expect.stringMatching(/broker 9, which is not registered/) })
     const twice = await createPartitionsAt(other, [{ name: GROWN, count: 7, assignments: [{ brokerIds: [2, 2] }] }])
