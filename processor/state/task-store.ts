@@ -226,19 +226,33 @@ export class TaskStore {
 
   /** Sets (or, with undefined, deletes) an operator's entry of a group. */
   private put(operator: number, group: string, value: unknown): void {
+    this.dirtySlot(group).values[operator] = value
+  }
+
+  /** The group's slot, marked changed since the last commit (a new one when the group is not cached). */
+  private dirtySlot(group: string): Slot {
     let slot = this.slot(group)
     if (slot === undefined) {
       // Not read first: unless the store is complete, other operators' entries of the group may be in LevelDB.
       slot = { values: [], dirty: false, blind: !this.complete, bytes: UNKNOWN_SLOT_BYTES, used: true }
       this.remember(group, slot)
     }
-    slot.values[operator] = value
     slot.used = true
     if (!slot.dirty) {
       slot.dirty = true
       this.dirty.push(slot)
       this.dirtyGroups.push(group)
     }
+    return slot
+  }
+
+  /**
+   * Has the next commit write these changelog keys again, each with what the store holds for its group (a tombstone
+   * for a group it holds nothing of), as if they had changed: the records of a commit cut short by a crash must be
+   * superseded before the next marker (runtime/changelog.ts, R4).
+   */
+  rewrite(keys: readonly string[]): void {
+    for (const key of keys) if (key.startsWith(GROUP_PREFIX)) this.dirtySlot(key.slice(GROUP_PREFIX.length))
   }
 
   /** How many groups changed since the last commit. */

@@ -1,7 +1,7 @@
 /**
  * Keyed state: the task store keeps memory within its byte budget whatever the number of keys (evicted entries
- * come back from LevelDB), and the same random window cases give the reference's results through it; the task
- * assignor is balanced and moves only the tasks it must.
+ * come back from LevelDB), and the same random window cases give the reference's results through it; groups marked
+ * for rewriting go into the next commit; the task assignor is balanced and moves only the tasks it must.
  */
 import { afterAll, describe, expect, test } from 'vitest'
 import type { IHeaders, KafkaMessage } from 'kafkajs'
@@ -81,6 +81,33 @@ describe('the task store', () => {
     expect(await counts.get('device-99999')).toEqual({ n: 4999, pad: 'x'.repeat(40) })
     expect(await counts.get('device-100000')).toBeUndefined()
     console.log(`100,000 keys: cache peak ${highest} bytes after a commit (budget ${256 * 1024})`)
+  })
+
+  test('groups to write again go into the next commit as the store holds them, a group it does not hold as a tombstone', async () => {
+    const store = await TaskStore.open(stateDir(), new CacheBudget(1 << 20))
+    stores.push(store)
+    const counts = store.register('counts', PLAIN_CODEC)
+    counts.put('kept', { n: 1 })
+    const first = randomBytes(COMMIT_ID_BYTES)
+    const written = await store.dirtyRecords(first)
+    await store.commitLocal([...written, { key: POSITION_KEY, value: encodeMarker({ position: '1', streamTimes: {}, records: 1 }, first) }], 2)
+    /** The state bytes of records (after the format byte and commit id), null for a tombstone. */
+    const states = (records: StateRecord[]) => records.map((r) => [r.key, r.value === null ? null : r.value.subarray(1 + COMMIT_ID_BYTES).toString('hex')])
+    const keptState = written[0]!.value!.subarray(1 + COMMIT_ID_BYTES).toString('hex')
+    // As after a restore, the cache is empty and misses go to LevelDB.
+    store.discardCache()
+    store.rewrite(['\x01kept', '\x01gone'])
+    expect(store.dirtyCount).toBe(2)
+    const second = randomBytes(COMMIT_ID_BYTES)
+    const again = await store.dirtyRecords(second)
+    expect(states(again)).toEqual([['\x01kept', keptState], ['\x01gone', null]])
+    expect(again[0]!.value!.subarray(1, 1 + COMMIT_ID_BYTES)).toEqual(second)
+    await store.commitLocal([...again, { key: POSITION_KEY, value: encodeMarker({ position: '1', streamTimes: {}, records: 2 }, second) }], 4)
+    // With every group cached (a warmed store), a group it does not hold is a tombstone without reading LevelDB.
+    await store.warm(() => {})
+    store.rewrite(['\x01kept', '\x01never'])
+    expect(states(await store.dirtyRecords(randomBytes(COMMIT_ID_BYTES)))).toEqual([['\x01kept', keptState], ['\x01never', null]])
+    expect(await counts.get('kept')).toEqual({ n: 1 })
   })
 })
 
