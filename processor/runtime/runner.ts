@@ -19,7 +19,8 @@
  *                  is fenced when the task starts elsewhere): outputs, changelog, sendOffsets, commit ─▶ LevelDB
  * A restore applies a commit's changelog records only with its marker (changelog.ts), which holds the task's input
  * position: it resumes exactly after the last commit that reached the changelog whole, so state never counts a
- * record twice. In at_least_once, outputs of a commit that did not reach the changelog are written again.
+ * record twice (but for at_least_once after a crash cut a commit short in a changelog compacted since: changelog.ts,
+ * R3). In at_least_once, outputs of a commit that did not reach the changelog are written again.
  */
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
@@ -603,7 +604,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget)
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: this.restoreReader(sub.changelogTopic ?? ''), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '', 0), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
         this.slots.set(id, slot)
       }
       const target = slot
@@ -690,17 +691,9 @@ class Runner implements RunningPipeline {
     // Suspended meanwhile (a rebalance, or the consumer stopped): the next join initializes the task again.
     if (slot.epoch !== epoch) return
     slot.restoreEnd = offsets.high
-    slot.reader = this.restoreReader(changelog)
+    slot.reader = new RestoreReader(changelog, from)
     this.consumer.seek({ topic: changelog, partition: slot.partition, offset: String(from) })
     this.consumer.resume([{ topic: changelog, partitions: [slot.partition] }])
-  }
-
-  /**
-   * A reader for a restore of changelog `topic`: in exactly_once the changelog is written in transactions and read
-   * read_committed, so every record it reads belongs to a completed commit (RestoreReader's `transactional`).
-   */
-  private restoreReader(topic: string): RestoreReader {
-    return new RestoreReader(topic, { transactional: this.processingGuarantee === 'exactly_once' })
   }
 
   /**
@@ -720,23 +713,37 @@ class Runner implements RunningPipeline {
     return offset === undefined || Number(offset) < 0 ? null : BigInt(offset)
   }
 
+  /**
+   * Ends a restore that has read up to its end. Records of commits cut short by a crash (changelog.ts, R3) keep
+   * the checkpoint before them, so that a restore from this store reads them again until a commit supersedes them,
+   * and the task's first commit writes their keys again (R4).
+   */
   private async maybeFinishRestore(slot: Slot, epoch: number, reached: number): Promise<void> {
     if (slot.epoch !== epoch || slot.state !== 'restoring' || reached < slot.restoreEnd) return
-    if (slot.reader.incomplete > 0) this.log(`task ${slot.id}: ${slot.reader.incomplete} changelog records of a commit that never completed were left out`)
-    if ((slot.task.store.checkpoint ?? -1) < reached) await slot.task.store.applyRestored([], reached)
-    await this.finishRestore(slot, epoch)
+    const store = slot.task.store
+    const { cutShort, apply } = slot.reader.finish()
+    if (cutShort.length > 0) {
+      const kept = apply.length === 0 ? 'left out' : `${apply.length} kept, as the changelog's compaction may have removed the committed record of their group`
+      this.log(`task ${slot.id}: ${cutShort.length} changelog record${cutShort.length === 1 ? '' : 's'} of a commit that never completed (${kept}); the next commit writes their groups again`)
+      if (apply.length > 0) await store.applyRestored(apply, store.checkpoint!)
+    } else if ((store.checkpoint ?? -1) < reached) {
+      await store.applyRestored([], reached)
+    }
+    await this.finishRestore(slot, epoch, { rewrite: cutShort })
   }
 
   /**
    * Ends a task's restore: loads its state, seeks its source partition to its position and resumes it. Does nothing
    * once the task has been suspended since initialization `epoch` began (the next join initializes it again, and
-   * the consumer may be stopped: kafkajs refuses seek and resume then).
+   * the consumer may be stopped: kafkajs refuses seek and resume then). `rewrite`: changelog keys the task's next
+   * commit writes again (changelog.ts, R4).
    */
-  private async finishRestore(slot: Slot, epoch: number): Promise<void> {
+  private async finishRestore(slot: Slot, epoch: number, options: { rewrite?: readonly string[] } = {}): Promise<void> {
     if (slot.epoch !== epoch) return
     if (slot.sub.changelogTopic) this.consumer.pause([{ topic: slot.sub.changelogTopic, partitions: [slot.partition] }])
     await slot.task.load()
     if (slot.epoch !== epoch) return
+    slot.task.store.rewrite(options.rewrite ?? [])
     const position = slot.task.position ?? slot.resumeAt
     const alignment = this.alignments.get(slot.sub.index)
     // Whether the partition has records to read: until its first batch says more, the task holds the others back.

@@ -1,10 +1,11 @@
 /**
  * Keyed state: the task store keeps memory within its byte budget whatever the number of keys (evicted entries
  * come back from LevelDB), and the same random window cases give the reference's results through it; groups marked
- * for rewriting go into the next commit; the task assignor is balanced and moves only the tasks it must.
+ * for rewriting go into the next commit; a restore reads the changelog by the rules of runtime/changelog.ts, compacted
+ * or not; the task assignor is balanced and moves only the tasks it must.
  */
 import { afterAll, describe, expect, test } from 'vitest'
-import type { IHeaders, KafkaMessage } from 'kafkajs'
+import type { IHeaders, KafkaMessage, Message } from 'kafkajs'
 import { randomBytes } from 'node:crypto'
 import { assignTasks } from '../../processor/runtime/assignor.js'
 import { commitMessages, RestoreReader } from '../../processor/runtime/changelog.js'
@@ -142,30 +143,95 @@ describe('state written by the previous format', () => {
 })
 
 describe('the changelog', () => {
-  test('a restore applies whole commits only: the records of a commit cut short before its marker are left out', () => {
-    // A commit's records as a task store writes them: format byte, the commit's id, then the state.
-    const commitOf = (position: number, changes: [string, string | null][]) => {
-      const commit = randomBytes(COMMIT_ID_BYTES)
-      const records = changes.map(([key, state]) => ({ key, value: state === null ? null : Buffer.concat([Buffer.of(STATE_FORMAT), commit, Buffer.from(state)]) }))
-      const marker = { key: POSITION_KEY, value: encodeMarker({ position: String(position), streamTimes: {}, records: records.length }, commit) }
-      return commitMessages({ changes: records, marker, commit: commit.toString('hex') }, 0)
-    }
-    const a = commitOf(10, [['op\x01g1', 'a1'], ['op\x01g2', 'a2']])
-    const cut = commitOf(20, [['op\x01g1', 'b1'], ['op\x01g2', 'b2']])
-    const c = commitOf(30, [['op\x01g3', null]])
-    // As a log: a's records and marker, one record of the commit that was killed, then c (written after a restart).
-    const log = [...a.records, a.marker, cut.records[0]!, ...c.records, c.marker].map(
-      (m, offset): KafkaMessage => ({ key: Buffer.from(m.key as string), value: m.value as Buffer | null, headers: m.headers as IHeaders, offset: String(offset), timestamp: '0', attributes: 0 }),
-    )
-    const reader = new RestoreReader('app-store-changelog', { transactional: false })
-    const first = reader.read(log.slice(0, 4), 4)
-    expect(first.apply.map((r) => r.key)).toEqual(['op\x01g1', 'op\x01g2', '\x00position'])
+  /** A commit's messages as a task store writes them: format byte, the commit's id, then the state; null deletes. */
+  function commitOf(position: number, changes: [string, string | null][]): { records: Message[]; marker: Message } {
+    const commit = randomBytes(COMMIT_ID_BYTES)
+    const records = changes.map(([key, state]) => ({ key, value: state === null ? null : Buffer.concat([Buffer.of(STATE_FORMAT), commit, Buffer.from(state)]) }))
+    const marker = { key: POSITION_KEY, value: encodeMarker({ position: String(position), streamTimes: {}, records: records.length }, commit) }
+    return commitMessages({ changes: records, marker, commit: commit.toString('hex') }, 0)
+  }
+
+  /** Messages as a consumer reads them from a log, at the offsets given (a compacted log has gaps). */
+  function atOffsets(log: [number, Message][]): KafkaMessage[] {
+    return log.map(([offset, m]) => ({ key: Buffer.from(m.key as string), value: m.value as Buffer | null, headers: m.headers as IHeaders, offset: String(offset), timestamp: '0', attributes: 0 }))
+  }
+
+  /** What a list of applied records leaves per key (state as text, null for a tombstone), markers left out. */
+  function stateOf(records: readonly StateRecord[]): Record<string, string | null> {
+    const state: Record<string, string | null> = {}
+    for (const r of records) if (r.key !== POSITION_KEY) state[r.key] = r.value === null ? null : r.value.subarray(1 + COMMIT_ID_BYTES).toString()
+    return state
+  }
+
+  test('a restore applies whole commits; the records of a commit cut short after the newest marker are left out, and their keys are to be written again', () => {
+    const a = commitOf(10, [['\x01g1', 'a1'], ['\x01g2', 'a2']])
+    const cut = commitOf(20, [['\x01g1', 'b1'], ['\x01g2', 'b2']])
+    // As a log: a's records and marker, then one record of the commit that was killed.
+    const log = atOffsets([[0, a.records[0]!], [1, a.records[1]!], [2, a.marker], [3, cut.records[0]!]])
+    const reader = new RestoreReader('app-store-changelog', 0)
+    const read = reader.read(log, 4)
+    expect(read.apply.map((r) => r.key)).toEqual(['\x01g1', '\x01g2', '\x00position'])
     // The checkpoint stops before the record still waiting for its marker.
-    expect(first.checkpoint).toBe(3)
-    const rest = reader.read(log.slice(4), log.length)
-    expect(rest.apply.map((r) => [r.key, r.value?.toString() ?? null])).toEqual([['op\x01g3', null], ['\x00position', expect.any(String)]])
-    expect(reader.incomplete).toBe(1)
-    expect(rest.checkpoint).toBe(3)
+    expect(read.checkpoint).toBe(3)
+    // Nothing is missing from the offsets read: the cut-short record is dropped, and its key is to be written again.
+    expect(reader.finish()).toEqual({ cutShort: ['\x01g1'], apply: [] })
+  })
+
+  test('a marker applies the records of earlier commits still waiting: a cut-short record, then the commit that wrote its key again', () => {
+    const a = commitOf(10, [['\x01g1', 'a1']])
+    const cut = commitOf(20, [['\x01g1', 'b1']])
+    // The task's first commit after its restart writes g1 again (the value the restore settled on) with its own change.
+    const c = commitOf(30, [['\x01g1', 'a1'], ['\x01g3', null]])
+    const log = atOffsets([[0, a.records[0]!], [1, a.marker], [2, cut.records[0]!], [3, c.records[0]!], [4, c.records[1]!], [5, c.marker]])
+    const reader = new RestoreReader('app-store-changelog', 0)
+    const read = reader.read(log, 6)
+    expect(read.apply.map((r) => r.key)).toEqual(['\x01g1', '\x00position', '\x01g1', '\x01g1', '\x01g3', '\x00position'])
+    expect(stateOf(read.apply)).toEqual({ '\x01g1': 'a1', '\x01g3': null })
+    expect(read.checkpoint).toBe(6)
+    expect(reader.finish()).toEqual({ cutShort: [], apply: [] })
+  })
+
+  test('compacted: a marker with fewer records than it counts still applies, and a cut-short value stands in for the committed one it removed', () => {
+    const a = commitOf(10, [['\x01g1', 'a1'], ['\x01g2', 'a2']])
+    const cut = commitOf(20, [['\x01g1', 'b1'], ['\x01g2', null], ['\x01g4', 'b4']])
+    // Compacted: a's g1 and g2 (offsets 0, 1) gave way to the cut-short commit's records of their keys.
+    const log = atOffsets([[2, a.marker], [3, cut.records[0]!], [4, cut.records[1]!], [5, cut.records[2]!]])
+    const reader = new RestoreReader('app-store-changelog', 0)
+    const read = reader.read(log, 6)
+    // a's marker counts 2 records and has none left: its position is applied all the same.
+    expect(read.apply.map((r) => r.key)).toEqual(['\x00position'])
+    expect(read.checkpoint).toBe(3)
+    const end = reader.finish()
+    expect(end.cutShort).toEqual(['\x01g1', '\x01g2', '\x01g4'])
+    // g1 and g4 take the cut-short values (at least once); the tombstone of g2 is not applied.
+    expect(stateOf(end.apply)).toEqual({ '\x01g1': 'b1', '\x01g4': 'b4' })
+  })
+
+  test('compacted: a key whose committed record survived in the range read keeps it over the cut-short record', () => {
+    const z = commitOf(5, [['\x01g9', 'z9']])
+    const a = commitOf(10, [['\x01g4', 'a4']])
+    const cut = commitOf(20, [['\x01g4', 'b4']])
+    // The cleaner got as far as z's marker (offset 1), which gave way to a's; it never mapped the cut-short record.
+    const log = atOffsets([[0, z.records[0]!], [2, a.records[0]!], [3, a.marker], [4, cut.records[0]!]])
+    const reader = new RestoreReader('app-store-changelog', 0)
+    const read = reader.read(log, 5)
+    // z's record, whose marker is gone, is applied with a's marker.
+    expect(stateOf(read.apply)).toEqual({ '\x01g9': 'z9', '\x01g4': 'a4' })
+    expect(reader.finish()).toEqual({ cutShort: ['\x01g4'], apply: [] })
+  })
+
+  test('offsets missing before the first record read count as compaction only below the offset the restore starts from', () => {
+    const a = commitOf(10, [['\x01g1', 'a1']])
+    const cut = commitOf(20, [['\x01g1', 'b1']])
+    const log = atOffsets([[2, a.marker], [3, cut.records[0]!]])
+    // From a local checkpoint at 2 (the store holds g1 = a1): nothing is missing, the cut-short record is dropped.
+    const fromCheckpoint = new RestoreReader('app-store-changelog', 2)
+    fromCheckpoint.read(log, 4)
+    expect(fromCheckpoint.finish()).toEqual({ cutShort: ['\x01g1'], apply: [] })
+    // From the log start at 0: offsets 0 and 1 are missing, so a's g1 may be gone for the cut-short record.
+    const fromStart = new RestoreReader('app-store-changelog', 0)
+    fromStart.read(log, 4)
+    expect(stateOf(fromStart.finish().apply)).toEqual({ '\x01g1': 'b1' })
   })
 })
 
