@@ -13,6 +13,12 @@
  * to a broker whose versions kafkajs already knows, another request whose answer is far smaller (kafkajs fetches at
  * most 10 MiB, and the processor keeps that default).
  *
+ * TLS on one side only is named too: a first answer that is a TLS record (a TLS listener's alert to a plaintext
+ * request) says to set `ssl`, and a TLS socket that the server closes during the handshake (a PLAINTEXT listener,
+ * such as Brook's, reads the ClientHello as a request of some 369 MB and closes the connection) says that the
+ * listener may not be TLS, where Node says only "Client network socket disconnected before secure TLS connection was
+ * established".
+ *
  * A `socketFactory` in the pipeline's `kafka` settings replaces it.
  */
 import { connect, isIP, type Socket } from 'node:net'
@@ -33,8 +39,28 @@ export function socketFactory(options: { noDelay: boolean } = { noDelay: true })
     socket.setKeepAlive(true, KEEP_ALIVE_DELAY_MS)
     socket.setNoDelay(options.noDelay)
     failIfNotKafka(socket, `${host}:${port}`)
+    if (ssl) nameCutHandshake(socket, `${host}:${port}`)
     return socket
   }
+}
+
+/** The start of a TLS record that a server sends first: an alert (0x15) or a handshake (0x16), version 3.x. */
+function isTlsRecord(bytes: Buffer): boolean {
+  return (bytes[0] === 0x15 || bytes[0] === 0x16) && bytes[1] === 0x03
+}
+
+/**
+ * Rewords the error of a TLS socket that the server closes before the handshake ends (Node's ECONNRESET "Client
+ * network socket disconnected before secure TLS connection was established"). The listener runs first, so kafkajs's
+ * own, which wraps the message in its KafkaJSConnectionError, gets the new words.
+ */
+function nameCutHandshake(socket: Socket, address: string): void {
+  let secured = false
+  socket.once('secureConnect', () => (secured = true))
+  socket.prependOnceListener('error', (error: NodeJS.ErrnoException) => {
+    if (secured || error.code !== 'ECONNRESET') return
+    error.message = `${address} closed the connection during the TLS handshake: it is not a TLS listener (a PLAINTEXT one, as Brook's are?), or it turned the connection away; ssl is set in the kafkajs settings (--kafka-config)`
+  })
 }
 
 /** Destroys `socket` with an error quoting the server's first bytes when their size field cannot start Kafka's answer. */
@@ -46,6 +72,10 @@ function failIfNotKafka(socket: Socket, address: string): void {
     socket.off('data', onData)
     const size = first.readInt32BE(0)
     if (size >= 4 && size <= MAX_FIRST_RESPONSE_BYTES) return
+    if (isTlsRecord(first)) {
+      socket.destroy(new Error(`the server at ${address} answered with TLS (bytes ${first.subarray(0, 4).toString('hex')}): it is a TLS listener; set ssl in the kafkajs settings (--kafka-config)`))
+      return
+    }
     const line = first.toString('latin1').split(/\r?\n/)[0]!
     const quoted = line.length >= 4 && /^[\x20-\x7e]+$/.test(line) ? `'${line}'` : `bytes ${first.subarray(0, 16).toString('hex')}`
     socket.destroy(new Error(`the server at ${address} did not answer as a Kafka broker: its answer began with ${quoted}`))

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server, type Socket } from 'node:net'
 import { createServer as createHttpServer } from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brook, expectOneLineError } from './run-brook.js'
@@ -97,6 +97,29 @@ describe('brook command-line errors', () => {
         }
       } finally {
         rmSync(stateDir, { recursive: true, force: true })
+      }
+    })
+
+    it('names TLS on one side only, from simulate and process: a TLS listener asked in plaintext, and ssl against a plaintext listener', async () => {
+      // What a TLS listener sends to a request that is not a ClientHello: a fatal alert record (protocol_version).
+      const tls = await listen(createServer((socket) => socket.once('data', () => socket.end(Buffer.from('15030300020246', 'hex')))))
+      // A plaintext listener reads a ClientHello as a request of some 369 MB and closes the connection, as Brook's does.
+      const plaintext = await listen(createServer((socket) => socket.once('data', () => socket.destroy())))
+      const dir = mkdtempSync(join(tmpdir(), 'brook-tls-'))
+      try {
+        const settings = join(dir, 'kafka.json')
+        writeFileSync(settings, JSON.stringify({ ssl: true }))
+        const [simulated, processed, withSsl] = await Promise.all([
+          brook(['simulate', '--count', '1', '--bootstrap-server', tls]),
+          brook(['process', 'iot', '--bootstrap-server', tls, '--state-dir', join(dir, 'state')]),
+          brook(['simulate', '--count', '1', '--bootstrap-server', plaintext, '--kafka-config', settings]),
+        ])
+        for (const result of [simulated, processed]) {
+          expectOneLineError(result, `the server at ${tls} answered with TLS (bytes 15030300): it is a TLS listener; set ssl in the kafkajs settings (--kafka-config)`)
+        }
+        expectOneLineError(withSsl, `${plaintext} closed the connection during the TLS handshake: it is not a TLS listener (a PLAINTEXT one, as Brook's are?)`)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
       }
     })
 
