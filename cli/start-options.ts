@@ -90,6 +90,20 @@ const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel' 
 const KAFKA_NAMES: Readonly<Record<string, string>> = {
   'controller.quorum.voters': 'controllerQuorumVoters',
   'auto.leader.rebalance.enable': 'autoLeaderRebalance',
+  'auto.create.topics.enable': 'autoCreateTopics',
+  'log.record.validation.enable': 'recordValidation',
+}
+
+/**
+ * Kafka settings that Brook takes under another name or unit, with what to write instead: a Kafka server.properties
+ * carried over would otherwise meet only "unknown setting".
+ */
+const KAFKA_NAMES_ELSEWHERE: Readonly<Record<string, string>> = {
+  'log.retention.hours': 'use log.retention.ms (hours x 3600000)',
+  'log.retention.minutes': 'use log.retention.ms (minutes x 60000)',
+  'broker.id': 'use node.id (Kafka\'s own newer name of the same setting)',
+  'log.dirs': 'use dataDir (one directory, which holds all of the node\'s data)',
+  'log.dir': 'use dataDir (one directory, which holds all of the node\'s data)',
 }
 
 /** Checks a whole number against a setting's bounds; returns the problem, or null. */
@@ -101,8 +115,9 @@ export function numericProblem(setting: NumericSetting, value: number): string |
 
 /**
  * Reads and checks a `--config` file: a JSON object whose keys are BrokerConfig names or, for the numeric settings,
- * their Kafka names (`log.cache.max.bytes` for `cacheMaxBytes`), as can `controller.quorum.voters` and `auto.leader.rebalance.enable`. Unknown keys are refused (a misspelt setting would
- * otherwise be ignored without a word), and so is a setting given under both names.
+ * their Kafka names (`log.cache.max.bytes` for `cacheMaxBytes`), as can the other settings in KAFKA_NAMES. Unknown
+ * keys are refused (a misspelt setting would otherwise be ignored without a word) with the name meant, when one is
+ * close, and so is a setting given under both names.
  */
 export function readConfigFile(path: string): Partial<BrokerConfig> {
   let text: string
@@ -115,12 +130,13 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
   try {
     parsed = JSON.parse(text)
   } catch (error) {
-    throw new Error(`${path} is not valid JSON: ${(error as Error).message}`)
+    throw new Error(`${path} is not valid JSON: ${withLineAndColumn((error as Error).message, text)}`)
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${path} must hold a JSON object of settings`)
   const config: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(parsed)) {
     const key = NUMERIC_SETTINGS.find((s) => s.kafkaName === name)?.key ?? KAFKA_NAMES[name] ?? name
+    if (!isSetting(key)) throw new Error(unknownSetting(name, path))
     if (key in config) throw new Error(`${path}: ${key} is given twice (as ${key} and as its Kafka name)`)
     // The message names the setting as the file does (log.cache.max.bytes, or cacheMaxBytes).
     const problem = settingProblem(key, value, name)
@@ -130,6 +146,69 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
   return config as Partial<BrokerConfig>
 }
 
+/** Whether a BrokerConfig name is a setting the file may give. */
+function isSetting(key: string): boolean {
+  return NUMERIC_SETTINGS.some((s) => s.key === key) || key in OTHER_SETTINGS || key in DEFAULT_CONFIG
+}
+
+/** Every name the config file takes: the camelCase ones and Kafka's. */
+function settingNames(): string[] {
+  const kafkaNames = NUMERIC_SETTINGS.flatMap((s) => (s.kafkaName === null ? [] : [s.kafkaName]))
+  return [...NUMERIC_SETTINGS.map((s) => s.key), ...Object.keys(OTHER_SETTINGS), ...kafkaNames, ...Object.keys(KAFKA_NAMES)]
+}
+
+/**
+ * One line for a key that names no setting: what to write instead for a Kafka name Brook takes otherwise, else the
+ * closest name when it is close (about one typo in five letters, or the same letters in another case or separators:
+ * `default_partitions`), else where the list is. The whole list, some sixty names, would bury the mistake.
+ */
+function unknownSetting(name: string, path: string): string {
+  const unknown = `unknown setting '${name}' in ${path}`
+  // Close to one of those (`log.retention.hour`): what to write instead, not the other Kafka name, refused in turn.
+  const closest = KAFKA_NAMES_ELSEWHERE[name] === undefined ? closestName(name, [...settingNames(), ...Object.keys(KAFKA_NAMES_ELSEWHERE)]) : name
+  const instead = closest === null ? undefined : KAFKA_NAMES_ELSEWHERE[closest]
+  if (instead !== undefined) return `${unknown}; ${instead}`
+  if (closest !== null) return `${unknown}; did you mean '${closest}'?`
+  return `${unknown} (\`brook start --help\` lists the settings: the file takes them by camelCase name, nodeId for --node-id, or by the Kafka name shown)`
+}
+
+function closestName(name: string, names: readonly string[]): string | null {
+  const bare = (text: string): string => text.toLowerCase().replace(/[._-]/g, '')
+  const sameLetters = names.find((candidate) => bare(candidate) === bare(name))
+  if (sameLetters !== undefined) return sameLetters
+  let best: string | null = null
+  let bestDistance = Math.max(1, Math.floor(name.length / 5)) + 1
+  for (const candidate of names) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase())
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance]
+  }
+  return best
+}
+
+/** Levenshtein distance in which swapping two neighbouring letters counts as one edit (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      rows[i]![j] = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) rows[i]![j] = Math.min(rows[i]![j]!, rows[i - 2]![j - 2]! + 1)
+    }
+  }
+  return rows[a.length]![b.length]!
+}
+
+/** V8 places a JSON syntax error by character position; an editor wants line and column (both from 1). */
+function withLineAndColumn(message: string, text: string): string {
+  const position = / in JSON at position (\d+)/.exec(message)
+  if (position === null || /line \d+/.test(message)) return message
+  const before = text.slice(0, Number(position[1]))
+  const line = before.split('\n').length
+  const column = before.length - before.lastIndexOf('\n')
+  return `${message.replace(position[0], '')} at line ${line}, column ${column}`
+}
+
+/** Checks the value of a known setting; returns the problem, or null. */
 function settingProblem(key: string, value: unknown, shownAs = key): string | null {
   const numeric = NUMERIC_SETTINGS.find((s) => s.key === key)
   if (numeric) {
@@ -137,19 +216,8 @@ function settingProblem(key: string, value: unknown, shownAs = key): string | nu
     const problem = numericProblem(numeric, value)
     return problem && `${shownAs} ${problem}, not ${value}`
   }
-  // A setting added to BrokerConfig without an entry here is checked by the type of its default.
-  const kind = OTHER_SETTINGS[key] ?? (key in DEFAULT_CONFIG ? (typeof DEFAULT_CONFIG[key as keyof BrokerConfig] as 'string' | 'boolean' | 'number') : undefined)
-  if (kind === undefined) {
-    // A name written as Kafka writes it is answered with the Kafka names Brook takes, then the settings that have none.
-    if (shownAs.includes('.')) {
-      const kafkaNames = [...NUMERIC_SETTINGS.flatMap((s) => (s.kafkaName === null ? [] : [s.kafkaName])), ...Object.keys(KAFKA_NAMES)].sort().join(', ')
-      const unnamed = [...NUMERIC_SETTINGS.filter((s) => s.kafkaName === null).map((s) => s.key), ...Object.keys(OTHER_SETTINGS)]
-      const own = unnamed.filter((name) => !Object.values(KAFKA_NAMES).includes(name)).sort().join(', ')
-      return `unknown setting '${shownAs}' (the Kafka names taken are ${kafkaNames}; the other settings are ${own})`
-    }
-    const known = [...NUMERIC_SETTINGS.map((s) => s.key), ...Object.keys(OTHER_SETTINGS)].sort().join(', ')
-    return `unknown setting '${shownAs}' (the settings are ${known})`
-  }
+  // A setting added to BrokerConfig without an entry here is checked by the type of its default (isSetting took it).
+  const kind = OTHER_SETTINGS[key] ?? (typeof DEFAULT_CONFIG[key as keyof BrokerConfig] as 'string' | 'boolean' | 'number')
   if (kind === 'logLevel') return LOG_LEVELS.includes(value as LogLevel) ? null : `logLevel must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(value)}`
   if (kind === 'failpoint') return FAILPOINTS.includes(value as Failpoint) ? null : `failpoint must be one of ${FAILPOINTS.join(', ')}, not ${JSON.stringify(value)}`
   return typeof value === kind ? null : `${shownAs} must be a ${kind}, not ${JSON.stringify(value)}`

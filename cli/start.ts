@@ -31,7 +31,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
   const command = program
     .command('start')
     .description('run one broker node in the foreground')
-    .option('--config <file>', 'JSON file with any of these settings under their BrokerConfig names (nodeId, groupInitialRebalanceDelayMs...); flags win')
+    .option('--config <file>', 'JSON file with any of these settings under their camelCase names (nodeId, groupInitialRebalanceDelayMs...) or the Kafka names shown; flags win')
   for (const { option } of settingOptions.filter(({ setting }) => addressed(setting))) command.addOption(option)
   const start = command
     .option('--host <host>', `interface to listen on (default: ${DEFAULT_CONFIG.host})`)
@@ -40,7 +40,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     .option('--controller-quorum-voters <voters>', 'controller.quorum.voters: join a replicated cluster whose controller quorum is these voters, id@host:port,... (each voter\'s controller listener; this node\'s own entry is where it listens for the quorum)')
     .option('--cluster-id <id>', 'the cluster\'s id, required on a new data directory with --controller-quorum-voters (`brook cluster new-id` makes one)')
     .option('--fsync', 'sync every write to disk before acknowledging it')
-    .option('--no-auto-create-topics', 'do not create unknown topics on Metadata requests')
+    .option('--no-auto-create-topics', 'auto.create.topics.enable=false: do not create unknown topics on Metadata requests')
     .option('--no-auto-leader-rebalance', 'with --controller-quorum-voters: auto.leader.rebalance.enable=false: leave leadership where failures moved it instead of returning it to each partition\'s preferred replica')
     .option('--no-record-validation', 'log.record.validation.enable=false: check only the header and CRC of produced batches, not their records')
     .addOption(new Option('--log-level <level>', `log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))

@@ -3,9 +3,9 @@
  * values stop the command with one line before anything starts, and a setting visibly takes effect.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { brook, expectOneLineError, lines } from './run-brook.js'
 
@@ -92,20 +92,28 @@ describe('brook start', () => {
       ['{"groupInitialRebalanceDelayMs": "fast"}', 'groupInitialRebalanceDelayMs must be a number, not "fast"'],
       ['{"offsetsRetentionMinutes": 2.5}', 'offsetsRetentionMinutes must be a whole number, not 2.5'],
       ['{"fsync": "yes"}', 'fsync must be a boolean, not "yes"'],
-      ['{"offsets.topic.num.partition": 3}', "unknown setting 'offsets.topic.num.partition' (the Kafka names taken are "],
-      ['{"offsetsTopicPartition": 3}', "unknown setting 'offsetsTopicPartition' (the settings are "],
+      ['{"offsets.topic.num.partition": 3}', "unknown setting 'offsets.topic.num.partition' in FILE; did you mean 'offsets.topic.num.partitions'?"],
+      ['{"offsetsTopicPartition": 3}', "unknown setting 'offsetsTopicPartition' in FILE; did you mean 'offsetsTopicPartitions'?"],
+      ['{"defualtPartitions": 3}', "unknown setting 'defualtPartitions' in FILE; did you mean 'defaultPartitions'?"],
+      ['{"default_partitions": 3}', "unknown setting 'default_partitions' in FILE; did you mean 'defaultPartitions'?"],
+      ['{"log.retention.hours": 24}', "unknown setting 'log.retention.hours' in FILE; use log.retention.ms (hours x 3600000)"],
+      ['{"log.retention.minutes": 60}', "unknown setting 'log.retention.minutes' in FILE; use log.retention.ms (minutes x 60000)"],
+      ['{"log.retention.hour": 24}', "unknown setting 'log.retention.hour' in FILE; use log.retention.ms (hours x 3600000)"],
+      ['{"colour": "blue"}', "unknown setting 'colour' in FILE (`brook start --help` lists the settings: the file takes them by camelCase name, nodeId for --node-id, or by the Kafka name shown)"],
       ['{"cacheMaxBytes": 1, "log.cache.max.bytes": 2}', 'cacheMaxBytes is given twice (as cacheMaxBytes and as its Kafka name)'],
       ['{"log.cache.max.bytes": -1}', 'log.cache.max.bytes must be between 0 and'],
       ['{"replica.lag.time.max.ms": 0}', 'replica.lag.time.max.ms must be between 1 and 2147483647, not 0'],
       ['{"controller.quorum.election.timeout.ms": 2.5}', 'controller.quorum.election.timeout.ms must be'],
       ['[1, 2]', 'must hold a JSON object of settings'],
-      ['{"port": 9092,}', 'is not valid JSON'],
+      ['{"port": 9092,}', 'is not valid JSON: Expected double-quoted property name at line 1, column 15'],
+      ['{\n  "port": 9092\n  "fsync": true\n}', "is not valid JSON: Expected ',' or '}' after property value at line 3, column 3"],
     ]
     const results = await Promise.all(cases.map(([content], i) => brook(['start', ...contained, '--config', configFile(`bad-${i}.json`, content)])))
     results.forEach((result, i) => {
       expect(result.code).toBe(1)
       expect(result.stderr).toMatch(/^brook: [^\n]+\n$/)
-      expect(result.stderr).toContain(cases[i]![1])
+      expect(result.stderr.length).toBeLessThan(300)
+      expect(result.stderr).toContain(cases[i]![1].replace('FILE', join(dir, `bad-${i}.json`)))
     })
     expect((await brook(['start', ...contained, '--config', join(dir, 'missing.json')])).stderr).toBe(`brook: cannot read ${join(dir, 'missing.json')}: no such file\n`)
   })
@@ -122,6 +130,27 @@ describe('brook start', () => {
     results.forEach((result, i) => {
       expect(result.code).toBe(1)
       expect(result.stderr).toMatch(new RegExp(`^brook: [^\\n]+: ${keys[i]} must be [^\\n]+\\n$`))
+    })
+  })
+
+  it('takes every Kafka name that --help and the README give for a setting in the --config file', async () => {
+    const help = (await brook(['start', '--help'])).stdout.replace(/\s+/g, ' ')
+    // --help opens a description with the Kafka name: `num.partitions: partitions of ...`, `auto.create.topics.enable=false: ...`.
+    const fromHelp = [...help.matchAll(/ ([a-z]+(?:\.[a-z0-9]+)+)(?:=false)?: /g)].map(([, name]) => name!)
+    // The README's Broker section puts it first in a flag's parentheses: `--default-partitions n (num.partitions, 1)`.
+    const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8')
+    const broker = readme.slice(readme.indexOf('### Broker'), readme.indexOf('### Cluster'))
+    const fromReadme = [...broker.matchAll(/\(`?([a-z]+(?:\.[a-z0-9]+)+)(?:=false)?`?[,)]/g)].map(([, name]) => name!)
+    const names = [...new Set([...fromHelp, ...fromReadme])]
+    for (const name of ['num.partitions', 'log.cache.max.bytes', 'controller.quorum.voters', 'auto.leader.rebalance.enable', 'log.record.validation.enable', 'auto.create.topics.enable']) {
+      expect(names).toContain(name)
+    }
+    expect(fromReadme.length).toBeGreaterThan(10)
+    // A value of no setting's type: the file's check names the setting it took, where an unknown one is refused as such.
+    const results = await Promise.all(names.map((name) => brook(['start', ...contained, '--config', configFile(`${name}.json`, JSON.stringify({ [name]: {} }))])))
+    results.forEach((result, i) => {
+      expect(result.code).toBe(1)
+      expect(result.stderr).toMatch(new RegExp(`^brook: [^\\n]+: ${names[i]!.replaceAll('.', '\\.')} must be [^\\n]+\\n$`))
     })
   })
 
