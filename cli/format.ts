@@ -7,7 +7,7 @@ import type { GroupDescription, GroupMember, GroupOffsets, ListedGroup, OffsetDe
 import type { Acks, ProduceSummary } from '../client/console-producer.js'
 import type { ConsumedRecord } from '../client/console-consumer.js'
 import type { ListedTransaction, ProducerDescription, TransactionDescription } from '../client/transaction-admin.js'
-import type { ClusterStatus } from '../client/cluster-admin.js'
+import type { ClusterStatus, TopicPartition } from '../client/cluster-admin.js'
 import type { OngoingReassignment } from '../client/reassignments.js'
 import type { LogDirDescription } from '../client/log-dirs.js'
 import { failedElections, type ElectionOutcome } from '../client/leader-election.js'
@@ -236,7 +236,7 @@ export function formatProducers(producers: readonly ProducerDescription[]): stri
  * (kafka-metadata-quorum.sh describe --status), then one row per node: its part in the quorum, its metadata log end
  * offset and lag behind the leader (describe --replication), and whether it is a live broker (registered and
  * unfenced) or fenced (fenced, or not registered yet); then how many partitions are under-replicated and offline,
- * each named.
+ * listed by topic (partitionList).
  */
 export function formatClusterStatus(status: ClusterStatus): string {
   const live = new Set(status.liveBrokers.map((broker) => broker.brokerId))
@@ -255,7 +255,29 @@ export function formatClusterStatus(status: ClusterStatus): string {
     formatTable(['NODE', 'QUORUM', 'LOG-END-OFFSET', 'LAG', 'BROKER'], rows),
     '',
     `Partitions: ${status.partitionCount}\tUnderReplicatedPartitions: ${status.underReplicatedPartitions.length}\tOfflinePartitions: ${status.offlinePartitions.length}`,
-    ...(status.underReplicatedPartitions.length > 0 ? [`UnderReplicated: ${status.underReplicatedPartitions.join(',')}`] : []),
-    ...(status.offlinePartitions.length > 0 ? [`Offline: ${status.offlinePartitions.join(',')}`] : []),
+    ...(status.underReplicatedPartitions.length > 0 ? [`UnderReplicated: ${partitionList(status.underReplicatedPartitions)}`] : []),
+    ...(status.offlinePartitions.length > 0 ? [`Offline: ${partitionList(status.offlinePartitions)}`] : []),
   ].join('\n')
+}
+
+/** Runs of partitions shown before the rest is only counted: a lost node can leave thousands under-replicated. */
+const SHOWN_RUNS = 20
+
+/**
+ * Partitions by topic, consecutive ones as a range: `orders: 0-5, 7; payments: 2`, at most SHOWN_RUNS runs, then how
+ * many partitions are left out and where to see them.
+ */
+function partitionList(partitions: readonly TopicPartition[]): string {
+  const runs: { topic: string; first: number; last: number }[] = []
+  for (const { topic, partition } of partitions) {
+    const run = runs.at(-1)
+    if (run && run.topic === topic && run.last === partition - 1) run.last = partition
+    else runs.push({ topic, first: partition, last: partition })
+  }
+  const shown = runs.slice(0, SHOWN_RUNS)
+  const byTopic = new Map<string, string[]>()
+  for (const { topic, first, last } of shown) byTopic.set(topic, [...(byTopic.get(topic) ?? []), first === last ? `${first}` : `${first}-${last}`])
+  const listed = [...byTopic].map(([topic, ranges]) => `${topic}: ${ranges.join(', ')}`).join('; ')
+  const left = runs.slice(SHOWN_RUNS).reduce((count, { first, last }) => count + last - first + 1, 0)
+  return left === 0 ? listed : `${listed} ... and ${left} more (brook topics describe shows each partition's ISR and leader)`
 }

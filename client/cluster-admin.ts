@@ -28,6 +28,11 @@ export interface QuorumReplica {
   readonly lastFetchTimestamp: number | null
 }
 
+export interface TopicPartition {
+  readonly topic: string
+  readonly partition: number
+}
+
 export interface ClusterStatus {
   readonly clusterId: string
   /**
@@ -44,10 +49,10 @@ export interface ClusterStatus {
   readonly liveBrokers: readonly { readonly brokerId: number; readonly host: string; readonly port: number }[]
   /** Every partition of the cluster, internal topics included. */
   readonly partitionCount: number
-  /** `topic-partition` of each partition whose ISR is smaller than its replica set, in name order. */
-  readonly underReplicatedPartitions: readonly string[]
-  /** `topic-partition` of each partition without a live leader, in name order. */
-  readonly offlinePartitions: readonly string[]
+  /** Each partition whose ISR is smaller than its replica set, by topic name, then partition. */
+  readonly underReplicatedPartitions: readonly TopicPartition[]
+  /** Each partition without a live leader, by topic name, then partition. */
+  readonly offlinePartitions: readonly TopicPartition[]
 }
 
 /**
@@ -87,7 +92,7 @@ export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStat
   const partitions = (await cluster.metadata(null, { allowAutoTopicCreation: false })).topics
     .filter((topic) => topic.name !== null)
     .sort((a, b) => a.name!.localeCompare(b.name!))
-    .flatMap((topic) => [...topic.partitions].sort((a, b) => a.partitionIndex - b.partitionIndex).map((p) => ({ name: `${topic.name}-${p.partitionIndex}`, ...p })))
+    .flatMap((topic) => [...topic.partitions].sort((a, b) => a.partitionIndex - b.partitionIndex).map((p) => ({ topic: topic.name!, partition: p.partitionIndex, ...p })))
   const leaderEnd = partition.currentVoters.find((voter) => voter.replicaId === partition.leaderId)?.logEndOffset ?? -1n
   const replica = (state: (typeof partition.currentVoters)[number]): QuorumReplica => ({
     replicaId: state.replicaId,
@@ -105,8 +110,8 @@ export async function clusterStatus(cluster: ClusterClient): Promise<ClusterStat
     observers: partition.observers.map(replica).sort((a, b) => a.replicaId - b.replicaId),
     liveBrokers: described.brokers.map((b) => ({ brokerId: b.brokerId, host: b.host, port: b.port })).sort((a, b) => a.brokerId - b.brokerId),
     partitionCount: partitions.length,
-    underReplicatedPartitions: partitions.filter((p) => p.isrNodes.length < p.replicaNodes.length).map((p) => p.name),
-    offlinePartitions: partitions.filter((p) => p.leaderId < 0).map((p) => p.name),
+    underReplicatedPartitions: partitions.filter((p) => p.isrNodes.length < p.replicaNodes.length).map(({ topic, partition }) => ({ topic, partition })),
+    offlinePartitions: partitions.filter((p) => p.leaderId < 0).map(({ topic, partition }) => ({ topic, partition })),
   }
 }
 

@@ -344,6 +344,25 @@ describe('brook topics on a cluster that loses nodes', () => {
       })
     })
 
+    it.sequential('cluster status lists offline partitions by topic, in ranges, twenty runs at most, and counts the rest', async () => {
+      const { cluster, server, whileKilled } = lane()
+      // One replica each, spread in turn over the nodes: the first node's are every third partition, none adjacent.
+      const assignment = Array.from({ length: 75 }, (_, i) => cluster.nodeIds[i % 3]).join(',')
+      expect((await brook(['topics', 'create', 'scattered', '--replica-assignment', assignment, ...server])).code).toBe(0)
+      const [victim, ...survivors] = cluster.nodeIds
+      await whileKilled([victim!], async () => {
+        const survivor = cluster.nodes.get(survivors[0]!)!.address
+        await waitFor(`node ${victim} fenced`, async () => !(await cluster.status(survivors[0]!)).liveBrokers.some((broker) => broker.brokerId === victim))
+        const status = await brook(['cluster', 'status', '--bootstrap-server', survivor])
+        expect(status.code).toBe(0)
+        expect(status.stdout).toMatch(/\tOfflinePartitions: 25\n/)
+        const shown = Array.from({ length: 20 }, (_, i) => i * 3).join(', ')
+        expect(lines(status.stdout)).toContain(`Offline: scattered: ${shown} ... and 5 more (brook topics describe shows each partition's ISR and leader)`)
+        // The replicated topics lose the victim from every ISR: whole topics, each a range or a few.
+        for (const line of lines(status.stdout).filter((l) => l.startsWith('UnderReplicated: '))) expect(line.length).toBeLessThan(600)
+      })
+    })
+
     it.sequential('with no quorum left, a controller command fails in one line naming what failed once its 30 s are spent, and cluster status says the quorum has no leader; an idempotent produce says why it has no producer id', async () => {
       const { cluster, server, controllerId, whileKilled } = lane()
       expect((await brook(['topics', 'create', 'quorumless', '--partitions', '1', '--replication-factor', '3', ...server])).code).toBe(0)
