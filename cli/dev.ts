@@ -23,7 +23,8 @@
  * `brook dev` itself be killed, the channels close and the nodes stop as on SIGTERM. Started in turn by a Node
  * program with an IPC channel (`brook demo`), `brook dev` stops its nodes the same way when that channel closes: the
  * program's end, even by kill -9, leaves no node behind. A node that exits on its own is
- * reported on stderr with its exit code; the others keep running, and `brook dev` ends (code 1) when none is left.
+ * reported on stderr with its exit code and the command that starts it again (for a rolling restart; a node started
+ * so is not `brook dev`'s to stop); the others keep running, and `brook dev` ends (code 1) when none is left.
  * A node that exits before the cluster is up (its port in use, its data directory unusable) stops the others: a
  * cluster that can never be whole is not left half started. Nor is its data: once every node has exited, what this
  * run made (the data directory, or in one that existed its cluster id file and the node directories not there
@@ -39,6 +40,8 @@ import { Option } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG } from '../broker/config.js'
 import { checkClusterId, newClusterId } from '../broker/cluster/voters.js'
 import { storedClusterId } from '../broker/broker.js'
+import { lockFileOf } from '../storage/database.js'
+import { holderText, lockHolder } from '../storage/lock-holder.js'
 import { ClusterClient } from '../client/cluster-client.js'
 import { clusterStatus } from '../client/cluster-admin.js'
 import { listOffsetsAt } from '../client/admin.js'
@@ -110,9 +113,14 @@ async function firstTakenPort(host: string, basePort: number, nodes: number): Pr
  * Refuses a `--base-port` one of whose ports is taken now, before anything is made: a node started on it could only
  * fail. Throws a one-line message naming the first such port.
  */
-async function checkPortsFree(host: string, basePort: number, nodes: number): Promise<void> {
+async function checkPortsFree(host: string, basePort: number, nodes: number, dataDir: string): Promise<void> {
   const taken = await firstTakenPort(host, basePort, nodes)
-  if (taken) throw new Error(`port ${taken.port} on ${host} is already in use (${taken.listener} with --base-port ${basePort}); free it, or give another --base-port`)
+  if (!taken) return
+  // Most often the holder is a node of this very cluster, left running (started by hand, or by a brook dev killed
+  // with kill -9): its data directory's lock names it, where another --base-port would only meet that lock next.
+  const running = Array.from({ length: nodes }, (_, i) => lockHolder(lockFileOf(nodeDataDir(dataDir, i + 1)))).find((holder) => holder !== null)
+  const still = running ? `; a node of this cluster is still running: ${holderText(running)}` : ''
+  throw new Error(`port ${taken.port} on ${host} is already in use (${taken.listener} with --base-port ${basePort}); free it, or give another --base-port${still}`)
 }
 
 /**
@@ -258,7 +266,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       // Before the cluster id file is made: a refused data directory, or refused ports, leave it as it was.
       checkNotNodeDataDir(options.dataDir)
       checkNodeCount(options.dataDir, options.nodes)
-      if (options.basePort !== 0) await checkPortsFree(host, options.basePort, options.nodes)
+      if (options.basePort !== 0) await checkPortsFree(host, options.basePort, options.nodes, options.dataDir)
       const basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort
       const made = madeByThisRun(options.dataDir, options.nodes)
       const clusterId = await clusterIdOf(options.dataDir)
@@ -327,6 +335,10 @@ export function addDevCommand(program: CommandUnknownOpts): void {
             stopCluster()
           } else if (!stopping) {
             process.stderr.write(`${exit}${children.size > 0 ? `; ${children.size} still running` : ''}\n`)
+            // A rolling restart, as with Kafka: the node's own command, which `ps` would otherwise be the only place to read.
+            if (children.size > 0) {
+              process.stderr.write(`brook dev: to start node ${id} again, run from this directory (brook dev will not stop a node started by hand; Ctrl-C in its terminal does): ${shellCommand([process.execPath, BROOK_PROGRAM, ...args])}\n`)
+            }
           }
           if (children.size > 0) return
           // Every node has exited: none writes in its directory any more.
@@ -340,6 +352,11 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       process.off('exit', killOnExit)
       process.exitCode = code
     })
+}
+
+/** `words` as a POSIX shell reads them back: each quoted only when it holds more than letters, digits and `@%+=:,./-`. */
+function shellCommand(words: readonly string[]): string {
+  return words.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`)).join(' ')
 }
 
 /** The line a node logs when the controller unfences its registration (broker/cluster/broker-lifecycle.ts). */

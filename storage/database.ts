@@ -25,6 +25,7 @@ import type { AbstractSublevel } from 'abstract-level'
 import { Packr } from 'msgpackr'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { holderText, lockHolder } from './lock-holder.js'
 
 export type Sublevel<K, V> = AbstractSublevel<Level<Buffer, Buffer>, string | Buffer | Uint8Array, K, V>
 
@@ -58,6 +59,11 @@ export function databaseDir(dataDir: string): string {
   return join(dataDir, 'db')
 }
 
+/** LevelDB's lock file in a data directory, which names the process holding the directory (lock-holder.ts). */
+export function lockFileOf(dataDir: string): string {
+  return join(databaseDir(dataDir), 'LOCK')
+}
+
 export const PARTITION_KEY_SIZE = 20
 export const LOG_KEY_SIZE = PARTITION_KEY_SIZE + 8
 
@@ -84,6 +90,17 @@ export class StorageOfflineError extends StorageError {
 /** Another process holds the data directory's LevelDB lock. */
 export class StorageLockedError extends StorageError {
   override readonly name = 'StorageLockedError'
+}
+
+/** Who holds the directory's lock (lock-holder.ts), for the message; nothing when it is this process. */
+function lockedBy(dataDir: string, cause: { message?: string }): string {
+  // LevelDB's own answer when this process has the directory open already (env_posix.cc: "already held by process").
+  // Its failed open has closed a descriptor of the LOCK file, which drops this process's fcntl lock: /proc/locks no
+  // longer lists it.
+  if (cause.message?.includes('already held by process')) return ''
+  const lockFile = lockFileOf(dataDir)
+  const holder = lockHolder(lockFile)
+  return holder === null ? ` (\`lsof ${lockFile}\` names it)` : `: ${holderText(holder)}`
 }
 
 export interface NodeDatabaseOptions {
@@ -151,7 +168,7 @@ export class NodeDatabase {
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause
       if (cause?.code === 'LEVEL_LOCKED') {
-        throw new StorageLockedError(`the data directory ${this.dataDir} is already in use by another Brook process`, { cause })
+        throw new StorageLockedError(`the data directory ${this.dataDir} is already in use by another Brook process${lockedBy(this.dataDir, cause)}`, { cause })
       }
       throw new StorageError(`cannot open the database in ${this.dataDir}: ${cause?.message ?? (error as Error).message}`, { cause })
     }

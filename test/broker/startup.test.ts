@@ -41,7 +41,9 @@ describe('a failed brook start', () => {
 
   it('on a data directory another node has open names that cause, and leaves the directory alone', async () => {
     const result = await brook(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', running.dataDir])
-    expect(result).toMatchObject({ code: 1, stderr: `brook: the data directory ${running.dataDir} is already in use by another Brook process\n` })
+    // The holder named by its pid, which a user can stop (or look up with ps) without searching for it.
+    const pid = running.child.pid
+    expect(result).toMatchObject({ code: 1, stderr: `brook: the data directory ${running.dataDir} is already in use by another Brook process: node 1 (brook start), pid ${pid}; \`kill ${pid}\` stops it cleanly\n` })
     expect(readdirSync(running.dataDir)).toEqual(['db'])
   })
 })

@@ -8,7 +8,7 @@
  * one line before anything is made; a cluster that fails to come up removes what its run made and keeps what was there
  * before, so the same data directory starts once the port is free, and a failed restart leaves the cluster's data intact.
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -194,8 +194,41 @@ describe('brook dev', () => {
       expect(status.stdout).toMatch(new RegExp(`^${victimId}\\s+\\S+\\s+\\S+\\s+\\S+\\s+fenced$`, 'm'))
       expect(status.stdout).toMatch(/\tOfflinePartitions: 1\n/)
       expect(lines(status.stdout)).toContain(`Offline: ${UNREPLICATED}: ${offline}`)
-      second.child.kill('SIGTERM')
-      expect(await second.exited).toBe(0)
+
+      // A rolling restart by hand: brook dev printed the killed node's command, exactly as it ran it (ps shows the
+      // same), and run from this directory it brings the node back as a live broker of the cluster.
+      const restartLine = new RegExp(`^brook dev: to start node ${victimId} again, run from this directory \\(brook dev will not stop a node started by hand; Ctrl-C in its terminal does\\): (.+)$`, 'm')
+      const restart = restartLine.exec(second.stderr())![1]!
+      expect(restart).toBe(victimArgs.trim())
+      const byHand = spawn('sh', ['-c', `exec ${restart}`], { stdio: 'ignore' })
+      const byHandExited = new Promise((resolve) => byHand.once('exit', resolve))
+      try {
+        await waitFor(`node ${victimId} live again`, async () => {
+          const client = await ClusterClient.connect(parseBootstrapServers(bootstrap), { timeoutMs: 10_000 })
+          try {
+            return (await clusterStatus(client)).liveBrokers.some((broker) => broker.brokerId === victimId)
+          } finally {
+            client.close()
+          }
+        })
+        second.child.kill('SIGTERM')
+        expect(await second.exited).toBe(0)
+        // brook dev stopped its own nodes only, as it said.
+        expect(nodePids(dataDir)).toEqual([byHand.pid])
+        // Run again while that node runs: the port it holds is refused naming the node, its pid and how to stop it, and
+        // so, with another base port, is the data directory it holds.
+        expectOneLineError(
+          await brook(['dev', '--base-port', String(basePort), '--data-dir', dataDir]),
+          `port ${basePort + victimId - 1} on 127.0.0.1 is already in use (node ${victimId}'s client listener with --base-port ${basePort}); free it, or give another --base-port; a node of this cluster is still running: node ${victimId} (brook start), pid ${byHand.pid}; \`kill ${byHand.pid}\` stops it cleanly`,
+        )
+        const held = join(dataDir, `node-${victimId}`)
+        const refused = await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', dataDir])
+        expect(refused.code).toBe(1)
+        expect(refused.stderr).toContain(`brook: the data directory ${held} is already in use by another Brook process: node ${victimId} (brook start), pid ${byHand.pid}; \`kill ${byHand.pid}\` stops it cleanly\n`)
+      } finally {
+        byHand.kill('SIGTERM')
+        await byHandExited
+      }
       expect(nodePids(dataDir)).toEqual([])
 
       // Its nodes' controller quorum cannot change: another --nodes is refused before any node starts, and each node
