@@ -28,6 +28,7 @@ import { clientCommand } from './client-command.js'
 import { onStopSignal } from './interrupt.js'
 import { count, iso, many } from './pipeline-format.js'
 import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
+import { replicationFactor } from './parsers.js'
 
 /**
  * A simulator flag as a commander option; a bad value is the simulator's own one-line message, and flags it conflicts
@@ -78,6 +79,8 @@ function formatReplaySummary(summary: ReplaySummary): string {
 export function addSimulateCommand(program: CommandUnknownOpts): void {
   const command = clientCommand(program, 'simulate', 'send simulated sensor readings from a fleet of devices, or replay timestamp,value CSV series (--replay), keyed by device id')
     .option('--kafka-config <file>', KAFKA_CONFIG_DESCRIPTION)
+    // Parsed as `brook process` parses it: the same values are accepted and refused with the same message.
+    .option('--replication-factor <n>', "replication factor of the topic, if it is created (default: -1, the cluster's)", replicationFactor)
   for (const def of [...COMMON_FLAGS, ...FLEET_FLAGS, ...REPLAY_FLAGS]) command.addOption(simulatorOption(def))
   command.action(async (options) => {
     // The table's flags are read by their keys (FlagDefinition.key is commander's name for each value).
@@ -85,8 +88,8 @@ export function addSimulateCommand(program: CommandUnknownOpts): void {
     const connection: ConnectionOptions = { bootstrapServers: brokerList(options), kafka: await kafkaSettings(options) }
     const replaying = values.replay !== undefined
     // Flags are checked (and foreign ones refused) before anything connects.
-    const fleetOptions = replaying ? null : fleetOptionsFromFlags(values, connection)
-    const replayOptions = replaying ? replayOptionsFromFlags(values, connection) : null
+    const fleetOptions = replaying ? null : { ...fleetOptionsFromFlags(values, connection), replicationFactor: options.replicationFactor }
+    const replayOptions = replaying ? { ...replayOptionsFromFlags(values, connection), replicationFactor: options.replicationFactor } : null
     const stop = new AbortController()
     const removeHandlers = onStopSignal({ stop: () => stop.abort() })
     const bar = createProgressBar({ label: replaying ? 'replay' : 'simulate' })

@@ -131,9 +131,7 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
         const errors = (error as { errors?: unknown }).errors
         if (!Array.isArray(errors) || errors.length === 0) throw error
         const each = errors.map((e: { topic?: string; type?: string; message?: string }) => `${e.topic ?? '?'}: ${e.type ?? e.message ?? 'failed'}`)
-        const replicas = errors.some((e: { type?: string }) => e.type === 'INVALID_REPLICATION_FACTOR')
-          ? `; replicationFactor ${options.replicationFactor === -1 ? "-1 (the cluster's default.replication.factor)" : options.replicationFactor} is more than the brokers alive: set replicationFactor (--replication-factor) to at most their number`
-          : ''
+        const replicas = errors.some((e: { type?: string }) => e.type === 'INVALID_REPLICATION_FACTOR') ? `; ${tooManyReplicas(options.replicationFactor)}` : ''
         throw new Error(`could not create the pipeline's topics (${each.join('; ')})${replicas}`, { cause: error })
       })
   }
@@ -248,4 +246,10 @@ async function untilReady(admin: Admin, topics: readonly string[], log: (line: s
     await new Promise((resolve) => setTimeout(resolve, delayMs))
     delayMs = Math.min(1000, delayMs * 2)
   }
+}
+
+/** Why CreateTopics answered INVALID_REPLICATION_FACTOR, and what to do: the pipeline's and the simulator's words. */
+export function tooManyReplicas(replicationFactor: number): string {
+  const asked = replicationFactor === -1 ? "-1 (the cluster's default.replication.factor)" : String(replicationFactor)
+  return `replicationFactor ${asked} is more than the brokers alive: set replicationFactor (--replication-factor) to at most their number`
 }

@@ -46,6 +46,8 @@ export interface RunOptions {
   topic?: string
   /** Partitions of the topic when the run creates it (default: the cluster's num.partitions). */
   partitions?: number
+  /** Replicas of each partition when the run creates the topic (default: -1, the cluster's default.replication.factor). */
+  replicationFactor?: number
   speedup?: Speedup
   /** Stops the run: batches in flight are awaited, nothing more is sent, and the summary is returned. */
   signal?: AbortSignal

@@ -133,6 +133,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const topicPlan = {
     topic: o.topic,
     partitions: o.partitions,
+    replicationFactor: o.replicationFactor,
     configs: REPLAY_TOPIC_CONFIGS,
     reason:
       `replayed readings keep their event times (from ${iso(oldestTs)}) as record timestamps, and Kafka's retention acts on record timestamps: ` +

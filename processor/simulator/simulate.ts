@@ -59,7 +59,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetSummary
   let lastTs: number | null = null
   let sent = 0
 
-  return withTopicProducer(o, { topic: o.topic, partitions: o.partitions, oldestTs: startMs, retentionWarning: 'deleted-on-arrival' }, log, async (producer, topic, sends) => {
+  return withTopicProducer(o, { topic: o.topic, partitions: o.partitions, replicationFactor: o.replicationFactor, oldestTs: startMs, retentionWarning: 'deleted-on-arrival' }, log, async (producer, topic, sends) => {
     const count = o.count
     // A counted run ends with the readings it held back, so that it sends `count` readings, late ones included.
     const next = count === undefined ? (): Outgoing => fleet.next() : (): Outgoing | null => fleet.nextOf(count)

@@ -17,7 +17,7 @@ import kafkajs from 'kafkajs'
 import type { Admin, ITopicConfig } from 'kafkajs'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { Log } from './options.js'
-import { lookUpTopics } from '../runtime/topics.js'
+import { lookUpTopics, tooManyReplicas } from '../runtime/topics.js'
 
 const { ConfigResourceTypes } = kafkajs
 
@@ -37,6 +37,8 @@ export interface TopicPlan {
   topic: string
   /** Partitions if created; undefined for the cluster's num.partitions. */
   partitions?: number
+  /** Replicas of each partition if created; undefined for the cluster's default.replication.factor. */
+  replicationFactor?: number
   /** Configs if created, and why (for the log line); none for the cluster's defaults. */
   configs?: Readonly<Record<string, string>>
   reason?: string
@@ -61,7 +63,7 @@ export interface PreparedTopic {
  */
 export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowMs = Date.now()): Promise<PreparedTopic> {
   const configEntries = Object.entries(plan.configs ?? {}).map(([name, value]) => ({ name, value }))
-  const spec: ITopicConfig = { topic: plan.topic, numPartitions: plan.partitions ?? -1, replicationFactor: -1, configEntries }
+  const spec: ITopicConfig = { topic: plan.topic, numPartitions: plan.partitions ?? -1, replicationFactor: plan.replicationFactor ?? -1, configEntries }
   // Looked up first, by name: CreateTopics through kafkajs asks Metadata for every topic in the cluster, which fails
   // while any partition anywhere is offline (runtime/target-topics.ts); a topic that exists needs no creating.
   const existing = await lookUpTopics(admin, [plan.topic]).then(
@@ -73,7 +75,9 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
     try {
       created = await admin.createTopics({ topics: [spec], waitForLeaders: true })
     } catch (error) {
-      throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot create topic ${plan.topic}: ${describeError(error)}`, { cause: error })
+      const nested = (error as { errors?: { type?: string }[] }).errors
+      const replicas = Array.isArray(nested) && nested.some((e) => e.type === 'INVALID_REPLICATION_FACTOR') ? `; ${tooManyReplicas(spec.replicationFactor!)}` : ''
+      throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot create topic ${plan.topic}: ${describeError(error)}${replicas}`, { cause: error })
     }
   }
   if (created) {

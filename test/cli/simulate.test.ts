@@ -176,6 +176,7 @@ describe('brook simulate', () => {
       // A directory is said so, with or without --sensor, with how to name its files.
       [['--replay', dir], `cannot read ${dir}: it is a directory; name the CSV files in it (a shell glob such as ${join(dir, '*.csv')} works)`],
       [['--replay', dir, '--sensor', 'temperature'], `cannot read ${dir}: it is a directory; name the CSV files in it`],
+      [['--replication-factor', '0'], "--replication-factor must be -1 (the cluster's default) or between 1 and 32767"],
       [['--bogus'], "unknown option '--bogus'"],
       [['--bootstrap-server', 'no-port'], '--bootstrap-server'],
       [['--kafka-config', join(dir, 'absent.json')], 'cannot read'],
@@ -224,6 +225,17 @@ describe('brook simulate', () => {
     writeFileSync(config, JSON.stringify({ sasl: { mechanism: 'scram-sha-512', username: 'sensor', password: 'secret' } }))
     const result = await brook(['simulate', '--bootstrap-server', broker.address, '--count', '5', '--kafka-config', config])
     expectOneLineError(result, `cannot connect to ${broker.address}: the cluster does not support SASL (its ApiVersions lists no SaslHandshake`)
+  })
+
+  it('takes --replication-factor for the topic it creates, and says in one line when the cluster has fewer brokers', async () => {
+    const result = await brook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-replicas', '--count', '5', '--replication-factor', '2'])
+    expectOneLineError(result, 'cannot create topic sim-replicas: Topic creation errors: INVALID_REPLICATION_FACTOR')
+    expect(result.stderr).toContain('; replicationFactor 2 is more than the brokers alive: set replicationFactor (--replication-factor) to at most their number')
+    const replay = join(dir, 'one-replica.csv')
+    writeFileSync(replay, '2024-05-01T00:00:00Z,1\n')
+    const fits = await brook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-one-replica', '--replay', replay, '--sensor', 'temperature', '--replication-factor', '1'])
+    expect(fits.code, fits.stderr).toBe(0)
+    expect(fits.stdout).toMatch(/^replayed 1 of 1 reading to sim-one-replica \(created\)/)
   })
 
   it('says in one line that it cannot reach the cluster', async () => {
