@@ -41,6 +41,21 @@ export function onStopSignal(options: StopSignalOptions): () => void {
   }
 }
 
+/**
+ * How long a clean stop runs before the command says what it is waiting for (ms): a clean stop waits for the cluster
+ * (the final commit of `brook process`, the batch in flight of `brook simulate`), through a leader's failover when a
+ * node is down (the controller fences it after broker.session.timeout.ms, 9 s) and for as long as the client retries
+ * when the cluster is gone, as Kafka Streams' close() waits for its last commit and the producer's close() for its
+ * sends.
+ */
+const STOP_NOTICE_MS = 3000
+
+/** Writes `line` to stderr if the clean stop is still under way STOP_NOTICE_MS from now; the returned function cancels it. */
+export function noticeIfSlowStop(line: string): () => void {
+  const timer = setTimeout(() => process.stderr.write(`${line}\n`), STOP_NOTICE_MS).unref()
+  return () => clearTimeout(timer)
+}
+
 /** Output to a terminal that has gone fails (EIO, EPIPE); without a listener that failure would end the process. */
 export function ignoreOutputErrors(): void {
   for (const stream of [process.stdout, process.stderr]) if (stream.listenerCount('error') === 0) stream.on('error', () => {})

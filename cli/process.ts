@@ -11,7 +11,7 @@ import { basename, extname } from 'node:path'
 import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { describeTopology, iotPipeline, logClientRejections, runPipeline, type RunOptions, type Topology } from '../processor/index.js'
 import { clientCommand } from './client-command.js'
-import { endSoon, onStopSignal } from './interrupt.js'
+import { endSoon, noticeIfSlowStop, onStopSignal } from './interrupt.js'
 import { addIotOptions, iotOptionsFrom } from './iot-options.js'
 import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
 import { loadTopology } from './load-module.js'
@@ -69,23 +69,14 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
   })
 }
 
-/**
- * How long a clean stop runs before the command says what it is waiting for (ms): the final commit goes on until the
- * cluster takes it, through a leader's failover when a node is down (the controller fences it after
- * broker.session.timeout.ms, 9 s), as Kafka Streams' close() waits for its last commit.
- */
-const STOP_NOTICE_MS = 3000
-
 /** Runs the pipeline until Ctrl-C (a clean stop) or a crash (rejects with its error); prints the summary either way. */
 async function runUntilStopped(topology: Topology, run: RunOptions): Promise<void> {
   let stopping: Promise<void> | null = null
   let pipeline: Awaited<ReturnType<typeof runPipeline>> | null = null
   let interrupted = false
-  let notice: NodeJS.Timeout | undefined
+  let cancelNotice = (): void => {}
   const stop = (running: NonNullable<typeof pipeline>): Promise<void> => {
-    notice = setTimeout(() => {
-      process.stderr.write(`brook process: ${run.applicationId}: stopping: waiting for the cluster to take the final commit (a node down?); Ctrl-C again exits without it, and the next start redoes the work not committed\n`)
-    }, STOP_NOTICE_MS).unref()
+    cancelNotice = noticeIfSlowStop(`brook process: ${run.applicationId}: stopping: waiting for the cluster to take the final commit (a node down?); Ctrl-C again exits without it, and the next start redoes the work not committed`)
     return running.stop()
   }
   // A Ctrl-C while the pipeline is still joining its group stops it as soon as it has joined.
@@ -112,7 +103,7 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
     })
     await stopping
   } finally {
-    clearTimeout(notice)
+    cancelNotice()
     removeHandlers()
     if (pipeline) process.stderr.write(`brook process: ${run.applicationId}: stopped; ${formatMetrics(pipeline.metrics())}\n`)
   }

@@ -4,8 +4,10 @@
  * (processor/simulator/): their flag table (COMMON_FLAGS, FLEET_FLAGS, REPLAY_FLAGS) declares the flags, checks their
  * values and turns them into options, so a value is refused here with the same message the functions give.
  *
- * Ctrl-C stops the run cleanly (the batch in flight is acknowledged) and the summary is printed. The progress bar
- * goes to stderr, on a terminal only; the summary to stdout.
+ * Ctrl-C stops the run cleanly (the batch in flight is acknowledged) and the summary is printed. A stop that waits
+ * (the cluster down: kafkajs retries the batch for 45 s of backoff, its connection attempts on top) says so after a
+ * few seconds; a second Ctrl-C exits without the summary, and a batch that fails after the first one is named in the
+ * summary. The progress bar goes to stderr, on a terminal only; the summary to stdout.
  */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import {
@@ -23,9 +25,10 @@ import {
   type FlagValues,
   type FleetSummary,
   type ReplaySummary,
+  type Unconfirmed,
 } from '../processor/simulator/index.js'
 import { clientCommand } from './client-command.js'
-import { onStopSignal } from './interrupt.js'
+import { noticeIfSlowStop, onStopSignal } from './interrupt.js'
 import { count, iso, many } from './pipeline-format.js'
 import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
 import { replicationFactor } from './parsers.js'
@@ -56,6 +59,12 @@ export function simulatorOption(def: FlagDefinition, defaultValue: unknown = def
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 
+/** The summary's line for a stopped run's batch in flight that failed; none when there was none. */
+function unconfirmedLines(unconfirmed: Unconfirmed | null): string[] {
+  if (unconfirmed === null) return []
+  return [`  ${many(unconfirmed.readings, 'reading')} in flight at the stop not acknowledged, and may or may not have been written (${unconfirmed.reason})`]
+}
+
 function formatFleetSummary(summary: FleetSummary): string {
   const lines = [
     `sent ${many(summary.sent, 'reading')} to ${summary.topic}${summary.topicCreated ? ' (created)' : ''} in ${seconds(summary.elapsedMs)} (${count(summary.readingsPerSecond)}/s)${summary.aborted ? '; interrupted' : ''}`,
@@ -63,6 +72,7 @@ function formatFleetSummary(summary: FleetSummary): string {
     `  event time ${iso(summary.firstTs)} to ${iso(summary.lastTs)}`,
     `  delivery: ${count(summary.delivery['out-of-order'])} out of order, ${count(summary.delivery.late)} late; faults: ${count(summary.faults.spike)} spike, ${count(summary.faults.stuck)} stuck-at, ${count(summary.faults.dropout)} dropout`,
     `  ${many(summary.slots, 'slot')} (${count(summary.gapped)} in gaps), ${many(summary.held, 'reading')} held back and not sent`,
+    ...unconfirmedLines(summary.unconfirmed),
   ]
   return lines.join('\n')
 }
@@ -71,6 +81,7 @@ function formatReplaySummary(summary: ReplaySummary): string {
   const lines = [
     `replayed ${count(summary.sent)} of ${many(summary.total, 'reading')} to ${summary.topic}${summary.topicCreated ? ' (created)' : ''} in ${seconds(summary.elapsedMs)} (${count(summary.readingsPerSecond)}/s)${summary.aborted ? '; interrupted' : ''}`,
     ...summary.series.map((s) => `  ${s.file}: device ${s.deviceId}, ${s.sensor} (${s.unit}), ${many(s.rows, 'row')}, ${iso(s.firstTs)} to ${iso(s.lastTs)}`),
+    ...unconfirmedLines(summary.unconfirmed),
   ]
   if (summary.badRowCount > 0) lines.push(`  ${many(summary.badRowCount, 'bad row')} skipped`)
   return lines.join('\n')
@@ -91,8 +102,14 @@ export function addSimulateCommand(program: CommandUnknownOpts): void {
     const fleetOptions = replaying ? null : { ...fleetOptionsFromFlags(values, connection), replicationFactor: options.replicationFactor }
     const replayOptions = replaying ? { ...replayOptionsFromFlags(values, connection), replicationFactor: options.replicationFactor } : null
     const stop = new AbortController()
-    const removeHandlers = onStopSignal({ stop: () => stop.abort() })
     const bar = createProgressBar({ label: replaying ? 'replay' : 'simulate' })
+    let cancelNotice = (): void => {}
+    const removeHandlers = onStopSignal({
+      stop: () => {
+        stop.abort()
+        cancelNotice = noticeIfSlowStop('brook simulate: stopping: waiting for the cluster to acknowledge the batch in flight (a node down?); Ctrl-C again exits without it and without the summary: the readings in flight may or may not have been written')
+      },
+    })
     try {
       if (replayOptions) {
         const summary = await replay({ ...replayOptions, onProgress: bar.onProgress, signal: stop.signal }).finally(() => bar.stop())
@@ -102,6 +119,7 @@ export function addSimulateCommand(program: CommandUnknownOpts): void {
         process.stdout.write(`${formatFleetSummary(summary)}\n`)
       }
     } finally {
+      cancelNotice()
       removeHandlers()
     }
   })

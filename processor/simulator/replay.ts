@@ -20,7 +20,7 @@ import { SimulatorError, SimulatorErrorCode, fileErrorReason, unreadableFile } f
 import { MinHeap } from './heap.js'
 import { resolveReplayOptions, type Log, type ReplayOptions } from './options.js'
 import type { Outgoing } from './reading.js'
-import { sendPaced } from './sender.js'
+import { sendPaced, type Unconfirmed } from './sender.js'
 import { SENSOR_UNITS, sensorFromFileName } from './sensors.js'
 import { iso, REPLAY_TOPIC_CONFIGS } from './topic.js'
 
@@ -55,6 +55,8 @@ export interface ReplaySummary {
   elapsedMs: number
   readingsPerSecond: number
   aborted: boolean
+  /** Readings of the batch in flight when the run was stopped that the cluster did not acknowledge. */
+  unconfirmed: Unconfirmed | null
   warnings: string[]
 }
 
@@ -122,6 +124,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     elapsedMs: 0,
     readingsPerSecond: 0,
     aborted: false,
+    unconfirmed: null,
     warnings: [],
   }
   // Nothing to send is the user's mistake (a wrong file, a header alone), not a replay of nothing: said, not exit 0.
@@ -163,6 +166,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     summary.elapsedMs = result.elapsedMs
     summary.readingsPerSecond = result.elapsedMs > 0 ? (result.sent * 1000) / result.elapsedMs : 0
     summary.aborted = result.aborted
+    summary.unconfirmed = result.unconfirmed
     return summary
   })
 }

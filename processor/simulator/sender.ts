@@ -19,7 +19,9 @@
  * Stopping: an aborted `signal` drops the batch being built and waits for the one in flight; a deadline sends the
  * readings due before it. Either way the promise resolves, and `sent` counts acknowledged readings only. A refused
  * batch, or a cluster that can no longer be reached, stops the run with SimulatorError (BROKER_REFUSED), after kafkajs's
- * own retries of retriable errors; the message says which of the two it was.
+ * own retries of retriable errors; the message says which of the two it was. Once the signal has aborted, the batch in
+ * flight failing does not: the run was stopping anyway, so it resolves with that batch as `unconfirmed` (a send that
+ * failed may still have been written), and the caller can say what was acknowledged.
  */
 import kafkajs, { type Message, type Producer } from 'kafkajs'
 import { IncompleteSendError, sendPerPartition, unanswered, type WholeSends } from '../runtime/whole-sends.js'
@@ -56,6 +58,14 @@ export interface SendResult {
   sent: number
   aborted: boolean
   elapsedMs: number
+  /** A stopped run's batch in flight that failed: its readings may or may not have been written. */
+  unconfirmed: Unconfirmed | null
+}
+
+export interface Unconfirmed {
+  readings: number
+  /** Why it was not acknowledged, as the error of a run that was not stopped would say. */
+  reason: string
 }
 
 /** Resends of a batch's readings whose partition a send's answer missed, before the batch counts as refused. */
@@ -94,6 +104,7 @@ export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResul
   let batch: Outgoing[] = []
   let inFlight: Promise<void> | null = null
   let failure: unknown = null
+  let failedReadings = 0
   let sent = 0
 
   const flush = async (): Promise<void> => {
@@ -110,6 +121,7 @@ export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResul
       (error: unknown) => {
         inFlight = null
         failure = error
+        failedReadings = items.length
       },
     )
   }
@@ -143,8 +155,11 @@ export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResul
   if (aborted) batch = []
   await flush()
   if (inFlight !== null) await inFlight
-  if (failure !== null) throw new SimulatorError(SimulatorErrorCode.brokerRefused, `topic ${topic}: ${undelivered(failure, sent)}`, { cause: failure })
-  return { sent, aborted, elapsedMs: performance.now() - startedAt }
+  const elapsedMs = performance.now() - startedAt
+  if (failure === null) return { sent, aborted, elapsedMs, unconfirmed: null }
+  const reason = `topic ${topic}: ${undelivered(failure, sent)}`
+  if (aborted) return { sent, aborted, elapsedMs, unconfirmed: { readings: failedReadings, reason } }
+  throw new SimulatorError(SimulatorErrorCode.brokerRefused, reason, { cause: failure })
 }
 
 /**

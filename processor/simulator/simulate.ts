@@ -6,7 +6,7 @@ import { withTopicProducer, STDERR_LOG } from './connection.js'
 import { Fleet } from './fleet.js'
 import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } from './options.js'
 import { DELIVERY_KINDS, FAULT_KINDS, type DeliveryKind, type FaultKind, type Outgoing } from './reading.js'
-import { sendPaced } from './sender.js'
+import { sendPaced, type Unconfirmed } from './sender.js'
 import type { FleetSensor } from './sensors.js'
 
 export interface FleetSummary {
@@ -35,6 +35,8 @@ export interface FleetSummary {
   elapsedMs: number
   readingsPerSecond: number
   aborted: boolean
+  /** Readings of the batch in flight when the run was stopped that the cluster did not acknowledge. */
+  unconfirmed: Unconfirmed | null
   /** Warnings about the topic (also logged). */
   warnings: string[]
 }
@@ -102,6 +104,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetSummary
       elapsedMs: result.elapsedMs,
       readingsPerSecond: result.elapsedMs > 0 ? (result.sent * 1000) / result.elapsedMs : 0,
       aborted: result.aborted,
+      unconfirmed: result.unconfirmed,
       warnings: topic.warnings,
     }
   })

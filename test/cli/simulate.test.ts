@@ -242,6 +242,31 @@ describe('brook simulate', () => {
     expectOneLineError(await brook(['simulate', '--bootstrap-server', '127.0.0.1:1', '--count', '5']), 'cannot connect to 127.0.0.1:1')
   })
 
+  it('says what a Ctrl-C waits for while the cluster is down, and prints the summary with the batch in flight when it fails', async () => {
+    const doomed = await startBroker()
+    // Retries of about 10 s in all: long enough for the stop to say what it waits for, short enough for the test.
+    const config = join(dir, 'slow-retries.json')
+    writeFileSync(config, JSON.stringify({ retry: { retries: 3, initialRetryTime: 2000, maxRetryTime: 4000 } }))
+    try {
+      const run = spawnBrook(['simulate', '--bootstrap-server', doomed.address, '--topic', 'sim-stop-down', '--devices', '3', '--rate', '200', '--kafka-config', config])
+      const probe = new Kafka({ brokers: [doomed.address], logLevel: logLevel.NOTHING }).admin()
+      await probe.connect()
+      await until(async () => ((await probe.fetchTopicOffsets('sim-stop-down').catch(() => [])) as { high: string }[]).some((p) => Number(p.high) > 0))
+      await probe.disconnect()
+      await doomed.kill()
+      run.child.kill('SIGINT')
+      await until(() => run.stderr().includes('brook simulate: stopping: '), 'the stop to say what it waits for', { timeoutMs: 20_000, context: run.stderr })
+      expect(lines(run.stderr()).at(-1)).toBe('brook simulate: stopping: waiting for the cluster to acknowledge the batch in flight (a node down?); Ctrl-C again exits without it and without the summary: the readings in flight may or may not have been written')
+      expect(await run.exited, run.stderr()).toBe(0)
+      expect(run.stdout()).toMatch(/^sent [\d,]+ readings? to sim-stop-down \(created\) in .*; interrupted\n/)
+      expect(run.stdout()).toMatch(new RegExp(`\n  [\\d,]+ readings? in flight at the stop not acknowledged, and may or may not have been written \\(topic sim-stop-down: could not deliver readings after [\\d,]+ were sent: broker ${doomed.address.replace(/\./g, '\\.')} is unreachable \\(.+\\)\\)\n$`))
+      expect(run.stderr()).not.toContain('brook: ')
+    } finally {
+      await doomed.kill()
+      doomed.cleanup()
+    }
+  })
+
   it('says the cluster became unreachable, not that it refused readings, when the broker goes away during a run', async () => {
     const doomed = await startBroker()
     // Two retries instead of the simulator's seven (about 38 s, enough to ride out a node's failover): this is about
