@@ -43,6 +43,7 @@ import { withTargetTopics } from './target-topics.js'
 import { commitMessages, RestoreReader } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
+import { ClusterWait } from './cluster-wait.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
 import { alignmentSlackMs, EventTimeAlignment } from './alignment.js'
 
@@ -328,6 +329,12 @@ class Runner implements RunningPipeline {
   private restartingConsumer = false
   /** The last consumer restart (shutdown waits for it, so that no consumer it starts outlives the pipeline). */
   private consumerRestart: Promise<void> = Promise.resolve()
+  /** Says when the pipeline waits for the cluster, reminds while it does, and says when processing resumes. */
+  private readonly clusterWait = new ClusterWait({
+    log: (line) => this.log(line),
+    resumed: () => !this.stopping && this.consumerStoppedMs === null && !this.restartingConsumer && [...this.slots.values()].every((slot) => slot.state === 'running'),
+    waitingFor: () => this.waitingFor(),
+  })
   private reconciling: Promise<void> = Promise.resolve()
   private settle!: { resolve: () => void; reject: (error: Error) => void }
 
@@ -493,6 +500,7 @@ class Runner implements RunningPipeline {
         return
       }
       if (!current()) return
+      if (payload.restart || clusterUnavailable(payload.error)) this.clusterWait.begin(`the group consumer: ${payload.error.message}`)
       if (payload.restart) this.restartAnnounced = true
       else if (clusterUnavailable(payload.error)) void this.restartConsumer(payload.error)
       else this.crash(payload.error)
@@ -536,6 +544,7 @@ class Runner implements RunningPipeline {
       const delayMs = consumerRestartDelayMs(this.consumerRestarts)
       this.consumerRestarts++
       this.log(`the group consumer stopped (${reason.message}); starting the group consumer again in ${delayMs} ms`)
+      this.clusterWait.begin(`the group consumer: ${reason.message}`)
       this.suspendTasks()
       await this.consumer.disconnect().catch(() => {})
       await sleep(delayMs, undefined, { signal: this.stopped.signal }).catch(() => {})
@@ -938,6 +947,7 @@ class Runner implements RunningPipeline {
     if (this.consumerStoppedMs !== null) {
       // The task was suspended with the consumer; its next join initializes it.
       this.log(`task ${slot.id}: ${error.message}; it waits for the group consumer to join again`)
+      this.clusterWait.begin(`task ${slot.id}: ${error.message}`)
       return
     }
     this.log(`task ${slot.id}: ${error.message}; re-initializing it from its committed state`)
@@ -969,11 +979,20 @@ class Runner implements RunningPipeline {
         return
       }
       this.log(`task ${slot.id}: re-initializing failed (${(failure as Error).message}); trying again in ${delayMs} ms`)
+      this.clusterWait.begin(`task ${slot.id}: ${(failure as Error).message}`)
       const retry = async () => {
         if (slot.epoch === epoch) await this.reinitialize(slot, rebalances, Math.min(RECOVER_BACKOFF_MAX_MS, delayMs * 2))
       }
       setTimeout(() => void slot.lock.run(retry).catch((error: Error) => this.crash(error)), delayMs).unref()
     }
+  }
+
+  /** What a pipeline waiting for the cluster waits for (ClusterWait's lines). */
+  private waitingFor(): string {
+    if (this.consumerStoppedMs !== null || this.restartingConsumer) return 'the group consumer to join the group again'
+    const waiting = [...this.slots.values()].filter((slot) => slot.state !== 'running').map((slot) => slot.id)
+    if (waiting.length === 0) return 'the group consumer to join the group again'
+    return waiting.length === 1 ? `task ${waiting[0]} to re-initialize from its committed state` : `tasks ${waiting.join(', ')} to re-initialize from their committed state`
   }
 
   /**
@@ -1195,6 +1214,7 @@ class Runner implements RunningPipeline {
   private async shutdown(): Promise<void> {
     this.stopping = true
     clearInterval(this.ticker)
+    this.clusterWait.stop()
     this.stopped.abort()
     await this.consumerRestart
     await this.reconciling.catch(() => {})

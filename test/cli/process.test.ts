@@ -18,7 +18,7 @@ import { loggedErrors } from '../helpers/broker-log.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 import { TRANSACTION_APIS } from '../processor/transaction-apis.js'
 import { waitFor } from '../helpers/wait.js'
-import { brook, expectOneLineError, lines, spawnBrook } from './run-brook.js'
+import { brook, expectOneLineError, lines, spawnBrook, until } from './run-brook.js'
 
 const { Kafka, logLevel } = kafkajs
 
@@ -343,6 +343,29 @@ describe('brook process on a cluster without transactions', { concurrent: true }
       await proxy.close()
       await broker.stop()
       broker.cleanup()
+    }
+  })
+})
+
+describe('brook process through a cluster outage', () => {
+  it('says when it starts waiting for the cluster, reminds while it waits, and says when processing resumes', { timeout: 240_000 }, async () => {
+    let node = await startConfiguredBroker(FAST_GROUPS)
+    try {
+      const run = spawnBrook(['process', 'iot', '--bootstrap-server', node.address, '--state-dir', tempDir('brook-process-outage-'), '--application-id', 'outage', '--input-topic', 'outage-in'])
+      await until(() => run.stderr().includes('brook process: outage: instance '), 'the pipeline to start', { context: run.stderr })
+      await node.kill()
+      const waiting = 'brook process: waiting for the cluster ('
+      await until(() => run.stderr().includes(waiting), 'the pipeline to say it waits for the cluster', { context: run.stderr })
+      await until(() => run.stderr().includes('brook process: still waiting for the cluster, since '), 'a reminder that it still waits', { context: run.stderr })
+      node = await node.restart()
+      await until(() => run.stderr().includes('brook process: the cluster answers again: processing resumed after '), 'the pipeline to say it resumed', { context: run.stderr })
+      // One line to start the wait, however often kafkajs and the runner retried meanwhile.
+      expect(lines(run.stderr()).filter((line) => line.startsWith(waiting)), run.stderr()).toHaveLength(1)
+      run.child.kill('SIGINT')
+      expect(await run.exited, run.stderr()).toBe(0)
+    } finally {
+      await node.kill()
+      node.cleanup()
     }
   })
 })
