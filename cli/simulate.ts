@@ -7,7 +7,7 @@
  * Ctrl-C stops the run cleanly (the batch in flight is acknowledged) and the summary is printed. A stop that waits
  * (the cluster down: kafkajs retries the batch for 45 s of backoff, its connection attempts on top) says so after a
  * few seconds; a second Ctrl-C exits without the summary, and a batch that fails after the first one is named in the
- * summary. The progress bar goes to stderr, on a terminal only; the summary to stdout.
+ * summary, with exit code 1. The progress bar goes to stderr, on a terminal only; the summary to stdout.
  */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import {
@@ -114,9 +114,13 @@ export function addSimulateCommand(program: CommandUnknownOpts): void {
       if (replayOptions) {
         const summary = await replay({ ...replayOptions, onProgress: bar.onProgress, signal: stop.signal }).finally(() => bar.stop())
         process.stdout.write(`${formatReplaySummary(summary)}\n`)
+        // Readings that may not have been written: the summary says which, and the exit code that not all of it went.
+        if (summary.unconfirmed !== null) process.exitCode = 1
       } else {
         const summary = await simulateFleet({ ...fleetOptions!, onProgress: bar.onProgress, signal: stop.signal }).finally(() => bar.stop())
         process.stdout.write(`${formatFleetSummary(summary)}\n`)
+        // Readings that may not have been written: the summary says which, and the exit code that not all of it went.
+        if (summary.unconfirmed !== null) process.exitCode = 1
       }
     } finally {
       cancelNotice()
