@@ -22,6 +22,7 @@ import type { ProcessorNode, RecordContext } from '../topology/topology.js'
 import { WindowedAggregate, windowEntryCodec, type WindowEntry, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
 import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
 import { checkGroupSize, groupKey, Groups, type Grouping } from './groups.js'
+import { RecordKeys } from './record-keys.js'
 import type { Metrics } from './metrics.js'
 
 /** A record on its way through the task's processors. */
@@ -301,6 +302,8 @@ export class Task {
    * through, the task restarts from it, and `load` finds it in the store and counts `sinceCommit` as committed.
    */
   private preparedCommit: string | null = null
+  /** The input records' keys as strings, one per distinct key. */
+  private readonly keys = new RecordKeys()
   /** The reader of the event-time field, compiled on first use. */
   private eventTimeField?: (value: unknown) => unknown
 
@@ -628,7 +631,7 @@ export class Task {
       const ts = peeked ? peeked.ts : this.eventTime(value, message)
       this.lastEventTime = ts
       // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
-      const rec: Rec = { key: message.key === null ? null : message.key.toString(), value, ts, headers: headersOf(message), input: message, grouped: undefined }
+      const rec: Rec = { key: message.key === null ? null : this.keys.of(message.key), value, ts, headers: headersOf(message), input: message, grouped: undefined }
       const pending = this.roots.length === 1 ? this.roots[0]!(rec) : this.branches(this.roots, rec)
       if (pending) return this.settle(pending, message)
     } catch (error) {
