@@ -428,10 +428,12 @@ export class Task {
       case 'reduce': {
         const accumulation: Accumulation = node.kind === 'aggregate' ? new CompiledAggregations(node.aggregations) : reduction(node.reducer)
         const groups = new Groups(node.fields)
+        // Made once: a template literal in the call would concatenate a new string at every record.
+        const operator = `${node.kind} ${node.name}`
         const grouping = (rec: Rec): Grouping => {
           if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
           const grouped = groups.of(rec.key, node.fields ? user(node, node.fields, rec.value, this.context(rec)) : undefined)
-          checkGroupSize(grouped.group, `${node.kind} ${node.name}`)
+          checkGroupSize(grouped.group, operator)
           rec.grouped = grouped
           return grouped
         }
