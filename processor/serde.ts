@@ -27,7 +27,8 @@ export function json<V = unknown>(): Serde<V> {
     deserialize(bytes) {
       if (bytes === null) return null as V
       try {
-        return JSON.parse(bytes.toString('utf8')) as V
+        // UTF-8 is toString's default; naming it takes Node's path that looks the encoding up at every call.
+        return JSON.parse(bytes.toString()) as V
       } catch (error) {
         throw new RecordError(ProcessorErrorCode.notJson, `value is not JSON: ${(error as Error).message}`)
       }
