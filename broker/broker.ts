@@ -23,7 +23,8 @@
  */
 import { existsSync } from 'node:fs'
 import { LogStore, StorageError } from '../storage/log-store.js'
-import { databaseDir, isStorageFailure } from '../storage/database.js'
+import { databaseDir, isStorageFailure, lockFileOf } from '../storage/database.js'
+import { holderText, lockHolder } from '../storage/lock-holder.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
 import type { Socket } from 'node:net'
@@ -432,6 +433,16 @@ export class Broker {
     await this.store.close()
     this.log.info('stopped')
   }
+}
+
+/**
+ * Who holds a data directory (storage/lock-holder.ts): a running node by its node id and pid, with how to stop it, or
+ * another program by its pid and command; null when no process is listed as holding it (or /proc/locks cannot be
+ * read).
+ */
+export function dataDirectoryHolder(dataDir: string): string | null {
+  const holder = lockHolder(lockFileOf(dataDir))
+  return holder === null ? null : holderText(holder)
 }
 
 /**

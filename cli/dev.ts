@@ -39,9 +39,7 @@ import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG } from '../broker/config.js'
 import { checkClusterId, newClusterId } from '../broker/cluster/voters.js'
-import { storedClusterId } from '../broker/broker.js'
-import { lockFileOf } from '../storage/database.js'
-import { holderText, lockHolder } from '../storage/lock-holder.js'
+import { dataDirectoryHolder, storedClusterId } from '../broker/broker.js'
 import { ClusterClient } from '../client/cluster-client.js'
 import { clusterStatus } from '../client/cluster-admin.js'
 import { listOffsetsAt } from '../client/admin.js'
@@ -118,8 +116,8 @@ async function checkPortsFree(host: string, basePort: number, nodes: number, dat
   if (!taken) return
   // Most often the holder is a node of this very cluster, left running (started by hand, or by a brook dev killed
   // with kill -9): its data directory's lock names it, where another --base-port would only meet that lock next.
-  const running = Array.from({ length: nodes }, (_, i) => lockHolder(lockFileOf(nodeDataDir(dataDir, i + 1)))).find((holder) => holder !== null)
-  const still = running ? `; a node of this cluster is still running: ${holderText(running)}` : ''
+  const running = Array.from({ length: nodes }, (_, i) => dataDirectoryHolder(nodeDataDir(dataDir, i + 1))).find((holder) => holder !== null)
+  const still = running ? `; a node of this cluster is still running: ${running}` : ''
   throw new Error(`port ${taken.port} on ${host} is already in use (${taken.listener} with --base-port ${basePort}); free it, or give another --base-port${still}`)
 }
 
