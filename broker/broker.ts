@@ -23,8 +23,7 @@
  */
 import { existsSync } from 'node:fs'
 import { LogStore, StorageError } from '../storage/log-store.js'
-import { databaseDir, isStorageFailure, lockFileOf } from '../storage/database.js'
-import { holderText, lockHolder } from '../storage/lock-holder.js'
+import { databaseDir, isStorageFailure } from '../storage/database.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
 import type { Socket } from 'node:net'
@@ -435,15 +434,8 @@ export class Broker {
   }
 }
 
-/**
- * Who holds a data directory (storage/lock-holder.ts): a running node by its node id and pid, with how to stop it, or
- * another program by its pid and command; null when no process is listed as holding it (or /proc/locks cannot be
- * read).
- */
-export function dataDirectoryHolder(dataDir: string): string | null {
-  const holder = lockHolder(lockFileOf(dataDir))
-  return holder === null ? null : holderText(holder)
-}
+/** For `brook dev`, which may not import storage/: who holds a node's data directory. */
+export { dataDirectoryHolder } from '../storage/database.js'
 
 /**
  * The cluster id a node's data directory keeps (with its node id, in its database), or undefined when it has no

@@ -111,17 +111,18 @@ export function addSimulateCommand(program: CommandUnknownOpts): void {
       },
     })
     try {
+      let unconfirmed: Unconfirmed | null
       if (replayOptions) {
         const summary = await replay({ ...replayOptions, onProgress: bar.onProgress, signal: stop.signal }).finally(() => bar.stop())
         process.stdout.write(`${formatReplaySummary(summary)}\n`)
-        // Readings that may not have been written: the summary says which, and the exit code that not all of it went.
-        if (summary.unconfirmed !== null) process.exitCode = 1
+        unconfirmed = summary.unconfirmed
       } else {
         const summary = await simulateFleet({ ...fleetOptions!, onProgress: bar.onProgress, signal: stop.signal }).finally(() => bar.stop())
         process.stdout.write(`${formatFleetSummary(summary)}\n`)
-        // Readings that may not have been written: the summary says which, and the exit code that not all of it went.
-        if (summary.unconfirmed !== null) process.exitCode = 1
+        unconfirmed = summary.unconfirmed
       }
+      // Readings that may not have been written: the summary says which, and the exit code that not all of it went.
+      if (unconfirmed !== null) process.exitCode = 1
     } finally {
       cancelNotice()
       removeHandlers()

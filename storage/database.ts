@@ -60,7 +60,7 @@ export function databaseDir(dataDir: string): string {
 }
 
 /** LevelDB's lock file in a data directory, which names the process holding the directory (lock-holder.ts). */
-export function lockFileOf(dataDir: string): string {
+function lockFileOf(dataDir: string): string {
   return join(databaseDir(dataDir), 'LOCK')
 }
 
@@ -92,15 +92,23 @@ export class StorageLockedError extends StorageError {
   override readonly name = 'StorageLockedError'
 }
 
-/** Who holds the directory's lock (lock-holder.ts), for the message; nothing when it is this process. */
+/**
+ * Who holds a data directory (lock-holder.ts): a running node by its node id and pid, with how to stop it, or another
+ * program by its pid and command; null when no process is listed as holding it (or /proc/locks cannot be read).
+ */
+export function dataDirectoryHolder(dataDir: string): string | null {
+  const holder = lockHolder(lockFileOf(dataDir))
+  return holder === null ? null : holderText(holder)
+}
+
+/** Who holds the directory's lock, for the message; nothing when it is this process. */
 function lockedBy(dataDir: string, cause: { message?: string }): string {
   // LevelDB's own answer when this process has the directory open already (env_posix.cc: "already held by process").
   // Its failed open has closed a descriptor of the LOCK file, which drops this process's fcntl lock: /proc/locks no
   // longer lists it.
   if (cause.message?.includes('already held by process')) return ''
-  const lockFile = lockFileOf(dataDir)
-  const holder = lockHolder(lockFile)
-  return holder === null ? ` (\`lsof ${lockFile}\` names it)` : `: ${holderText(holder)}`
+  const holder = dataDirectoryHolder(dataDir)
+  return holder === null ? ` (\`lsof ${lockFileOf(dataDir)}\` names it)` : `: ${holder}`
 }
 
 export interface NodeDatabaseOptions {

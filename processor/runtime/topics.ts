@@ -131,8 +131,7 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
         const errors = (error as { errors?: unknown }).errors
         if (!Array.isArray(errors) || errors.length === 0) throw error
         const each = errors.map((e: { topic?: string; type?: string; message?: string }) => `${e.topic ?? '?'}: ${e.type ?? e.message ?? 'failed'}`)
-        const replicas = errors.some((e: { type?: string }) => e.type === 'INVALID_REPLICATION_FACTOR') ? `; ${tooManyReplicas(options.replicationFactor)}` : ''
-        throw new Error(`could not create the pipeline's topics (${each.join('; ')})${replicas}`, { cause: error })
+        throw new Error(`could not create the pipeline's topics (${each.join('; ')})${replicationFactorAdvice(error, options.replicationFactor)}`, { cause: error })
       })
   }
   const topics = [...used].sort()
@@ -248,8 +247,13 @@ async function untilReady(admin: Admin, topics: readonly string[], log: (line: s
   }
 }
 
-/** Why CreateTopics answered INVALID_REPLICATION_FACTOR, and what to do: the pipeline's and the simulator's words. */
-export function tooManyReplicas(replicationFactor: number): string {
+/**
+ * For a kafkajs createTopics `error` whose topics' errors (its `errors`) hold INVALID_REPLICATION_FACTOR: why, and
+ * what to do, as `; ...` to append to the message (the pipeline's and the simulator's words); '' for any other error.
+ */
+export function replicationFactorAdvice(error: unknown, replicationFactor: number): string {
+  const errors = (error as { errors?: unknown }).errors
+  if (!Array.isArray(errors) || !errors.some((e: { type?: string }) => e.type === 'INVALID_REPLICATION_FACTOR')) return ''
   const asked = replicationFactor === -1 ? "-1 (the cluster's default.replication.factor)" : String(replicationFactor)
-  return `replicationFactor ${asked} is more than the brokers alive: set replicationFactor (--replication-factor) to at most their number`
+  return `; replicationFactor ${asked} is more than the brokers alive: set replicationFactor (--replication-factor) to at most their number`
 }

@@ -17,7 +17,7 @@ import kafkajs from 'kafkajs'
 import type { Admin, ITopicConfig } from 'kafkajs'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { Log } from './options.js'
-import { lookUpTopics, tooManyReplicas } from '../runtime/topics.js'
+import { lookUpTopics, replicationFactorAdvice } from '../runtime/topics.js'
 
 const { ConfigResourceTypes } = kafkajs
 
@@ -75,9 +75,7 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
     try {
       created = await admin.createTopics({ topics: [spec], waitForLeaders: true })
     } catch (error) {
-      const nested = (error as { errors?: { type?: string }[] }).errors
-      const replicas = Array.isArray(nested) && nested.some((e) => e.type === 'INVALID_REPLICATION_FACTOR') ? `; ${tooManyReplicas(spec.replicationFactor!)}` : ''
-      throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot create topic ${plan.topic}: ${describeError(error)}${replicas}`, { cause: error })
+      throw new SimulatorError(SimulatorErrorCode.brokerRefused, `cannot create topic ${plan.topic}: ${describeError(error)}${replicationFactorAdvice(error, spec.replicationFactor!)}`, { cause: error })
     }
   }
   if (created) {

@@ -242,17 +242,23 @@ describe('brook simulate', () => {
     expectOneLineError(await brook(['simulate', '--bootstrap-server', '127.0.0.1:1', '--count', '5']), 'cannot connect to 127.0.0.1:1')
   })
 
+  /** A `brook simulate` run of three devices to `topic`, once the broker holds some of its readings. */
+  async function simulateUntilWritten(address: string, topic: string, kafkaConfig: string): Promise<ReturnType<typeof spawnBrook>> {
+    const run = spawnBrook(['simulate', '--bootstrap-server', address, '--topic', topic, '--devices', '3', '--rate', '200', '--kafka-config', kafkaConfig])
+    const probe = new Kafka({ brokers: [address], logLevel: logLevel.NOTHING }).admin()
+    await probe.connect()
+    await until(async () => ((await probe.fetchTopicOffsets(topic).catch(() => [])) as { high: string }[]).some((p) => Number(p.high) > 0))
+    await probe.disconnect()
+    return run
+  }
+
   it('says what a Ctrl-C waits for while the cluster is down, and prints the summary with the batch in flight when it fails', async () => {
     const doomed = await startBroker()
     // Retries of about 10 s in all: long enough for the stop to say what it waits for, short enough for the test.
     const config = join(dir, 'slow-retries.json')
     writeFileSync(config, JSON.stringify({ retry: { retries: 3, initialRetryTime: 2000, maxRetryTime: 4000 } }))
     try {
-      const run = spawnBrook(['simulate', '--bootstrap-server', doomed.address, '--topic', 'sim-stop-down', '--devices', '3', '--rate', '200', '--kafka-config', config])
-      const probe = new Kafka({ brokers: [doomed.address], logLevel: logLevel.NOTHING }).admin()
-      await probe.connect()
-      await until(async () => ((await probe.fetchTopicOffsets('sim-stop-down').catch(() => [])) as { high: string }[]).some((p) => Number(p.high) > 0))
-      await probe.disconnect()
+      const run = await simulateUntilWritten(doomed.address, 'sim-stop-down', config)
       await doomed.kill()
       run.child.kill('SIGINT')
       await until(() => run.stderr().includes('brook simulate: stopping: '), 'the stop to say what it waits for', { timeoutMs: 20_000, context: run.stderr })
@@ -275,11 +281,7 @@ describe('brook simulate', () => {
     const config = join(dir, 'few-retries.json')
     writeFileSync(config, JSON.stringify({ retry: { retries: 2 } }))
     try {
-      const run = spawnBrook(['simulate', '--bootstrap-server', doomed.address, '--topic', 'sim-gone', '--devices', '3', '--rate', '200', '--kafka-config', config])
-      const probe = new Kafka({ brokers: [doomed.address], logLevel: logLevel.NOTHING }).admin()
-      await probe.connect()
-      await until(async () => ((await probe.fetchTopicOffsets('sim-gone').catch(() => [])) as { high: string }[]).some((p) => Number(p.high) > 0))
-      await probe.disconnect()
+      const run = await simulateUntilWritten(doomed.address, 'sim-gone', config)
       await doomed.kill()
       expect(await run.exited).toBe(1)
       expect(run.stderr()).toMatch(
