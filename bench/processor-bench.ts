@@ -31,7 +31,7 @@
  * Figures on a shared machine are indicative: compare the two loops of one run, not runs of different days.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { constants, PerformanceObserver } from 'node:perf_hooks'
@@ -46,7 +46,7 @@ import { badCommandLine, benchCommand, number } from './args.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { percentile } from './measure.js'
 
-const { Kafka, logLevel } = kafkajs
+const { ConfigResourceTypes, Kafka, logLevel } = kafkajs
 
 interface Options {
   devices: number
@@ -55,6 +55,7 @@ interface Options {
   latencySeconds: number
   latencyRate: number
   restoreKeys: number
+  instanceHeapMb: number | undefined
   commitIntervalMs: number
   taskCommitRecords: number
   repeat: number
@@ -78,6 +79,7 @@ const COMMAND = benchCommand(
   .option('--latency-seconds <n>', 'how long the latency scenario produces', number(), 20)
   .option('--latency-rate <n>', 'its readings/s', number(), 20_000)
   .option('--restore-keys <n>', 'state keys of the restore scenario', number(), 1_000_000)
+  .option('--instance-heap-mb <n>', "V8's old-space limit of the restore scenario's instances (--max-old-space-size; default: Node's)", number())
   .option('--task-commit-records <n>', "records between two commits of the task scenario (a task's share of 100,000 readings/s with 1 s commits)", number(), 25_000)
   .option('--repeat <n>', 'runs of the task scenario', number(), 1)
   .option('--backlog-readings <n>', 'readings of the backlog scenario', number(), 200_000)
@@ -102,6 +104,7 @@ function parse(argv: string[]): Options {
     latencySeconds: values.latencySeconds,
     latencyRate: values.latencyRate,
     restoreKeys: values.restoreKeys,
+    instanceHeapMb: values.instanceHeapMb,
     commitIntervalMs: values.commitIntervalMs,
     taskCommitRecords: values.taskCommitRecords,
     repeat: values.repeat,
@@ -313,10 +316,11 @@ async function backlogScenario(broker: BrokerProcess, options: Options) {
   return { readings: options.backlogReadings, devices, partitions: options.partitions, graceMs: options.backlogGraceMs, aligned, unaligned }
 }
 
-function instance(broker: BrokerProcess, stateDir: string) {
+function instance(broker: BrokerProcess, stateDir: string, heapMb: number | undefined) {
   const script = resolve(import.meta.dirname, 'processor-instance.js')
   const config = { bootstrapServers: `${broker.host}:${broker.port}`, applicationId: 'bench-restore', stateDir, topic: 'restore-readings' }
-  const child = spawn(process.execPath, [script, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const heap = heapMb === undefined ? [] : [`--max-old-space-size=${heapMb}`]
+  const child = spawn(process.execPath, [...heap, script, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] })
   const events: Record<string, any>[] = []
   let pending = ''
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -325,7 +329,8 @@ function instance(broker: BrokerProcess, stateDir: string) {
     pending = lines.pop()!
     for (const line of lines) events.push(JSON.parse(line))
   })
-  const exited = new Promise<void>((done) => child.once('exit', () => done()))
+  let exitCode: string | null = null
+  const exited = new Promise<void>((done) => child.once('exit', (code, signal) => ((exitCode = String(code ?? signal)), done())))
   const lastMetrics = () => events.filter((e) => e.event === 'metrics').at(-1)
   return {
     events,
@@ -334,7 +339,17 @@ function instance(broker: BrokerProcess, stateDir: string) {
       const deadline = Date.now() + timeoutMs
       while (!test()) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+        if (exitCode !== null) throw new Error(`the instance exited (${exitCode}) while waiting for ${what}`)
         await new Promise((r) => setTimeout(r, 100))
+      }
+    },
+    /** The child's peak resident set so far (VmHWM, MB), or null once it has exited. */
+    peakRssMb(): number | null {
+      try {
+        const line = readFileSync(`/proc/${child.pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))
+        return line === undefined ? null : Math.round(Number(line.split(/\s+/)[1]) / 1024)
+      } catch {
+        return null
       }
     },
     async kill() {
@@ -354,7 +369,7 @@ async function restoreScenario(broker: BrokerProcess, options: Options) {
   log(`producing ${options.restoreKeys} readings of distinct devices (one open window each)`)
   await produce(kafka, 'restore-readings', options.restoreKeys, (i) => reading(i, start + (i % 1000), 20))
   const stateDir = mkdtempSync(join(tmpdir(), 'brook-bench-state-'))
-  const first = instance(broker, stateDir)
+  const first = instance(broker, stateDir, options.instanceHeapMb)
   await first.until('the state to be built and committed', () => {
     const m = first.lastMetrics()
     return m !== undefined && m.recordsIn >= options.restoreKeys && m.tasks.every((t: { position: string | null }) => t.position !== null) && m.commits >= options.partitions * 2
@@ -363,17 +378,25 @@ async function restoreScenario(broker: BrokerProcess, options: Options) {
   await first.kill()
   log('killed; restarting on the same state directory')
   const runningAfter = async (dir: string) => {
-    const next = instance(broker, dir)
+    const next = instance(broker, dir, options.instanceHeapMb)
     await next.until('every task running', () => {
       const m = next.lastMetrics()
       return m !== undefined && m.tasks.length === options.partitions && m.tasks.every((t: { state: string }) => t.state === 'running')
     })
     const restored = next.events.filter((e) => e.event === 'restored')
-    const result = { untilRunningMs: next.lastMetrics()!.sinceStartMs, restoredRecords: restored.reduce((n, e) => n + e.records, 0), longestTaskRestoreMs: Math.max(...restored.map((e) => e.ms)) }
+    const result = { untilRunningMs: next.lastMetrics()!.sinceStartMs, restoredRecords: restored.reduce((n, e) => n + e.records, 0), longestTaskRestoreMs: Math.max(...restored.map((e) => e.ms)), peakRssMb: next.peakRssMb() }
     await next.kill()
     return result
   }
   const sameDir = await runningAfter(stateDir)
+  // The broker looks every 2 s; with any share of the log dirty enough, the changelog the next instance reads holds
+  // each partition's newest marker only, as a changelog that has run for a while does.
+  const changelogAdmin = kafka.admin()
+  await changelogAdmin.connect()
+  const changelogs = (await changelogAdmin.listTopics()).filter((t) => t.startsWith('bench-restore-') && t.endsWith('-changelog'))
+  await changelogAdmin.alterConfigs({ validateOnly: false, resources: changelogs.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configEntries: [{ name: 'min.cleanable.dirty.ratio', value: '0.01' }] })) })
+  await changelogAdmin.disconnect()
+  await new Promise((r) => setTimeout(r, 8000))
   log('restarting on an empty state directory')
   const emptyDir = mkdtempSync(join(tmpdir(), 'brook-bench-state-'))
   const fromChangelog = await runningAfter(emptyDir)
@@ -457,7 +480,8 @@ async function main(): Promise<void> {
     return
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'brook-bench-broker-'))
-  const broker = await startBroker({ dataDir, args: ['--group-initial-rebalance-delay-ms', '0'] })
+  // Compaction every 2 s, so that the restore on an empty state directory reads a compacted changelog.
+  const broker = await startBroker({ dataDir, args: ['--group-initial-rebalance-delay-ms', '0', '--log-retention-check-interval-ms', '2000'] })
   try {
     if (!options.skip.has('throughput')) report.throughput = await throughputScenario(broker, options)
     if (!options.skip.has('latency')) report.latency = await latencyScenario(broker, options)

@@ -20,36 +20,43 @@
  *   written:    [c 5e01] [pos 5e01] [a 7f3a] [pos 7f3a] [a 91bc] [b 91bc] [pos 91bc] [b d204]
  *   compacted:  [c 5e01]                               [a 91bc]          [pos 91bc] [b d204]
  *
- * A restore reads the partition in offset order and keeps the records of each commit aside until a marker comes:
- * - R1. A marker applies the records still kept aside, those of earlier commits first, then its own, then itself
- *   (c, with the marker at offset 6). An earlier commit's records are those of a commit that completed, whose marker
- *   was compacted away, or those of a commit cut short by a crash in an earlier incarnation of the task, which that
- *   incarnation's successor repaired (R4): each of their keys was written again by a later commit, before this
- *   marker, so applying them in offset order ends at that later value.
+ * A restore first finds the newest marker (M), reading the partition's tail: the last 1,024 offsets, then twice as
+ * many, and so on back to the offset the restore starts from, until a marker is among them. It keeps only the records
+ * after the newest marker it has seen (those of commits cut short by a crash, at most a few commits' worth). Then it
+ * reads the partition again from its start offset up to M:
+ * - R1. Every record up to M is applied at once, in offset order, M included (c at offset 0 up to the marker at
+ *   offset 6): each belongs to a commit that completed (whose marker may have been compacted away), or to a commit
+ *   cut short by a crash in an earlier incarnation of the task, which that incarnation's successor repaired (R4):
+ *   each of its keys was written again by a later commit, before M, so applying them in offset order ends at that
+ *   later value. Nothing waits in memory for its marker, so a restore holds no more than a batch however many groups
+ *   the changelog holds (compaction leaves one marker per partition: waiting for markers held the whole state).
  * - R2. The count in a marker is not checked (pos 91bc says 2, one is left): the marker is written after its records
  *   are acknowledged, so fewer of them before it can only mean that compaction removed some for newer records of
- *   their keys. Skipping such a marker lost its position and the records of its commit that were still there.
- * - R3. Records kept aside at the end of the restore come after the newest marker, which compaction never removes:
- *   they belong to commits cut short by a crash. They are dropped, and the task reprocesses its input from the
- *   marker's position: exact. Except where the range read was compacted (a message's offset past the one after the
- *   previous message, or the first one past the start offset; transaction markers and aborted records of an
+ *   their keys.
+ * - R3. The records after M belong to commits cut short by a crash. They are dropped, and the task reprocesses its
+ *   input from M's position: exact. Except where the range read was compacted (a message's offset past the one after
+ *   the previous message, or the first one past the start offset; transaction markers and aborted records of an
  *   exactly_once run, which read_committed skips, leave such gaps too and count as compaction): there a cut-short
  *   record may have removed the committed record of its key (b at offset 5). For each key of a cut-short record
- *   that no complete commit of this read wrote, the cut-short record's value is applied instead: the input it
- *   reflects is reprocessed and counts twice, at least once rather than lost. A cut-short tombstone is not applied
- *   (the store keeps what it has). That is the one remaining imprecision: a group whose deletion a crash cut short,
- *   and whose committed record that tombstone removed, is left as the store had it (absent from an empty store).
+ *   that no record up to M wrote, the cut-short record's value is applied instead: the input it reflects is
+ *   reprocessed and counts twice, at least once rather than lost. A cut-short tombstone is not applied (the store
+ *   keeps what it has). That is the one remaining imprecision: a group whose deletion a crash cut short, and whose
+ *   committed record that tombstone removed, is left as the store had it (absent from an empty store). Only the
+ *   cut-short keys are looked for while reading up to M, so that check too is bounded by the tail.
  * - R4. The task's first commit after a restore that found cut-short records writes each of their keys again, with
  *   the value the restore settled on (a tombstone for a group the store does not hold), so that every cut-short
- *   record is superseded before the next marker and R1 never applies one on its own. Until a commit after them
- *   reaches LevelDB, the local store's checkpoint stays before the first cut-short record: a task started again
- *   before its repair commit reads them again and repairs them then.
+ *   record is superseded before the next marker. Until a commit after them reaches LevelDB, the local store's
+ *   checkpoint stays at M + 1, before the first cut-short record: a task started again before its repair commit
+ *   reads them again and repairs them then.
  *
- * Why "no complete commit of this read wrote the key" is enough in R3, though compaction may also remove records of
- * a key a complete commit wrote: a log cleaner compacts a prefix of the log and removes a record when a newer record
- * of its key is in the range it mapped, so it removes every record of the key older than the newest it mapped, all at
- * once. If a committed record of b survived in the range read, no committed record of b newer than it was removed; if
- * none survived, the newest committed value may have gone for the cut-short record, the only record of b left.
+ * A restore that stops half way (a crash, a rebalance) leaves records in the store past its saved position, with the
+ * checkpoint after them; the next restore reads on from that checkpoint up to M, which ends at M's position again.
+ *
+ * Why "no record up to M wrote the key" is enough in R3, though compaction may also remove records of a key a
+ * complete commit wrote: a log cleaner compacts a prefix of the log and removes a record when a newer record of its
+ * key is in the range it mapped, so it removes every record of the key older than the newest it mapped, all at once.
+ * If a record of b survived before M, no committed record of b newer than it was removed; if none survived, the
+ * newest committed value may have gone for the cut-short record, the only record of b left.
  *
  * In exactly_once a commit is a transaction and a restore reads read_committed: every record it reads belongs to a
  * commit that completed, with its marker, so R3 and R4 find nothing to do (the task's producer aborts an open
@@ -69,82 +76,144 @@ export function commitMessages(commit: { changes: readonly StateRecord[]; marker
   }
 }
 
-/** Reads a changelog partition in offset order during a restore (the rules R1-R4 above). */
+/** Offsets of the first tail read (R1): a few commits' markers and then some. */
+const FIRST_TAIL_OFFSETS = 1024
+
+/** What one batch of a restore gave: records to apply, the checkpoint to store with them, and what to do next. */
+export interface RestoreStep {
+  /** Records to write to the store, in order (markers included). */
+  apply: StateRecord[]
+  /** The changelog offset the store is current up to once `apply` is written. */
+  checkpoint: number
+  /** Where the consumer must go on reading (a new phase began), or null to read on. */
+  seek: number | null
+  /** The restore has read all it needs: call `finish`. */
+  done: boolean
+}
+
+/**
+ * Reads a changelog partition during a restore (the rules R1-R4 above), in two phases: the tail, to find the newest
+ * marker, and then the range up to it. The caller seeks the partition to `seekTo` first, hands every batch to
+ * `read` (batches may start before the offset sought, and go past the end), seeks again when a step says so, and
+ * calls `finish` once a step is done. Memory: the records after the newest marker, never the state being restored.
+ */
 export class RestoreReader {
-  /** Records read since the last marker, by commit, in the order the commits began. */
-  private readonly pending = new Map<string, { records: StateRecord[]; firstOffset: number }>()
-  /**
-   * The keys of the records complete commits wrote in the range read (R3): a string per group the range holds,
-   * until the end of the restore.
-   */
-  private readonly applied = new Set<string>()
-  /** The offset the next message has when nothing before it is missing from the range read. */
+  /** Where the current phase reads from. */
+  seekTo: number
+  private phase: 'tail' | 'range' | 'done' = 'tail'
+  /** The newest marker seen (tail phase) or found (range phase), -1 if none. */
+  private marker = -1
+  /** The newest record of each key after `marker` in the tail (R3, R4). */
+  private cutShort = new Map<string, StateRecord>()
+  /** The next offset when nothing is missing: per phase, and in the tail only after the newest marker. */
   private expectedOffset: number
   /** Whether offsets were missing from the range read: compaction may have removed records from it (R3). */
   private compacted = false
+  private tailCompacted = false
+  /** Cut-short keys a record up to the newest marker wrote (R3). */
+  private readonly written = new Set<string>()
 
-  /** `startOffset`: the offset the restore reads the partition from. */
+  /** `startOffset`: the offset the restore reads the partition from; `endOffset`: its end when the restore began. */
   constructor(
     private readonly topic: string,
-    startOffset: number,
+    private readonly startOffset: number,
+    private readonly endOffset: number,
   ) {
-    this.expectedOffset = startOffset
+    this.seekTo = Math.max(startOffset, endOffset - FIRST_TAIL_OFFSETS)
+    this.expectedOffset = this.seekTo
+    if (startOffset >= endOffset) this.phase = 'done'
   }
 
-  /**
-   * The records of the commits whose marker is among `messages` (marker included, so the position is stored),
-   * and the checkpoint the store may record: nothing past a record of a commit still waiting for its marker.
-   */
-  read(messages: readonly KafkaMessage[], nextOffset: number): { apply: StateRecord[]; checkpoint: number } {
+  /** Whether there is nothing to read (the start offset is at the end). */
+  get done(): boolean {
+    return this.phase === 'done'
+  }
+
+  /** Takes one batch of the partition; `nextOffset`: the offset after the batch. */
+  read(messages: readonly KafkaMessage[], nextOffset: number): RestoreStep {
+    return this.phase === 'tail' ? this.readTail(messages, nextOffset) : this.readRange(messages, nextOffset)
+  }
+
+  private readTail(messages: readonly KafkaMessage[], nextOffset: number): RestoreStep {
+    for (const message of messages) {
+      const offset = Number(message.offset)
+      if (offset < this.seekTo || offset >= this.endOffset) continue
+      // Gaps count in the tail only after its newest marker (the range phase reads what comes before), and before the
+      // first message only when the tail starts at the start offset.
+      if (offset > this.expectedOffset && (this.marker >= 0 || this.seekTo === this.startOffset)) this.tailCompacted = true
+      this.expectedOffset = Math.max(this.expectedOffset, offset + 1)
+      const record = this.recordOf(message)
+      if (record === null) continue
+      if (record.key === POSITION_KEY) {
+        this.marker = offset
+        this.cutShort.clear()
+        this.tailCompacted = false
+        continue
+      }
+      this.cutShort.set(record.key, record)
+    }
+    const none = { apply: [], checkpoint: this.startOffset }
+    if (nextOffset < this.endOffset) return { ...none, seek: null, done: false }
+    if (this.marker < 0 && this.seekTo > this.startOffset) {
+      // No marker in this tail: read a tail twice as long.
+      this.seekTo = Math.max(this.startOffset, this.endOffset - 2 * (this.endOffset - this.seekTo))
+      this.expectedOffset = this.seekTo
+      this.cutShort.clear()
+      this.tailCompacted = false
+      return { ...none, seek: this.seekTo, done: false }
+    }
+    this.compacted = this.tailCompacted
+    if (this.marker < 0) {
+      // No marker since the start offset: everything read belongs to commits cut short.
+      this.phase = 'done'
+      return { ...none, seek: null, done: true }
+    }
+    this.phase = 'range'
+    this.seekTo = this.startOffset
+    this.expectedOffset = this.startOffset
+    return { ...none, seek: this.startOffset, done: false }
+  }
+
+  private readRange(messages: readonly KafkaMessage[], nextOffset: number): RestoreStep {
     const apply: StateRecord[] = []
     for (const message of messages) {
       const offset = Number(message.offset)
+      if (offset < this.startOffset || offset > this.marker) continue
       if (offset > this.expectedOffset) this.compacted = true
       this.expectedOffset = Math.max(this.expectedOffset, offset + 1)
-      const key = message.key?.toString()
-      if (key === undefined) continue
-      const commit = message.value === null ? message.headers?.[COMMIT_HEADER]?.toString() : commitIdOf(message.value)
-      if (commit === null) throw formatError(message.value!, `record ${message.offset} of ${this.topic}`)
-      if (commit === undefined) continue
-      if (key === POSITION_KEY) {
-        // R1, R2: earlier commits' records, then this commit's (whatever their number), then the marker.
-        const own = this.pending.get(commit)
-        this.pending.delete(commit)
-        for (const earlier of this.pending.values()) this.complete(earlier.records, apply)
-        this.pending.clear()
-        if (own) this.complete(own.records, apply)
-        apply.push({ key, value: message.value })
-        continue
-      }
-      let pending = this.pending.get(commit)
-      if (!pending) this.pending.set(commit, (pending = { records: [], firstOffset: offset }))
-      pending.records.push({ key, value: message.value })
-    }
-    let checkpoint = nextOffset
-    for (const { firstOffset } of this.pending.values()) checkpoint = Math.min(checkpoint, firstOffset)
-    return { apply, checkpoint }
-  }
-
-  /** Adds the records of a complete commit to `apply`, noting their keys (R3). */
-  private complete(records: readonly StateRecord[], apply: StateRecord[]): void {
-    for (const record of records) {
-      this.applied.add(record.key)
+      const record = this.recordOf(message)
+      if (record === null) continue
+      if (this.cutShort.has(record.key)) this.written.add(record.key)
       apply.push(record)
     }
+    const done = nextOffset > this.marker
+    if (done) this.phase = 'done'
+    return { apply, checkpoint: Math.min(nextOffset, this.marker + 1), seek: null, done }
+  }
+
+  /** A message's key and value, or null for one that is not a state record or marker (no key, or no commit id). */
+  private recordOf(message: KafkaMessage): StateRecord | null {
+    const key = message.key?.toString()
+    if (key === undefined) return null
+    const commit = message.value === null ? message.headers?.[COMMIT_HEADER]?.toString() : commitIdOf(message.value)
+    if (commit === null) throw formatError(message.value!, `record ${message.offset} of ${this.topic}`)
+    if (commit === undefined) return null
+    return { key, value: message.value }
   }
 
   /**
-   * Ends the restore (R3): the records still waiting for a marker belong to commits cut short by a crash. Returns
-   * the keys of those records, which the task's next commit must write again (R4), and the ones of their records to
-   * apply because the range read was compacted and no complete commit of it wrote their key (the newest record of
-   * each key; never a tombstone).
+   * Ends the restore (R3): the records after the newest marker belong to commits cut short by a crash. Returns the
+   * keys of those records, which the task's next commit must write again (R4), the ones of their records to apply
+   * because the range read was compacted and no record up to the marker wrote their key (the newest record of each
+   * key; never a tombstone), and the checkpoint: the end offset when nothing was cut short, else the offset after
+   * the newest marker (the start offset when there is none).
    */
-  finish(): { cutShort: string[]; apply: StateRecord[] } {
-    const newest = new Map<string, StateRecord>()
-    for (const { records } of this.pending.values()) for (const record of records) newest.set(record.key, record)
-    this.pending.clear()
-    const apply = this.compacted ? [...newest.values()].filter((r) => r.value !== null && !this.applied.has(r.key)) : []
-    this.applied.clear()
-    return { cutShort: [...newest.keys()], apply }
+  finish(): { cutShort: string[]; apply: StateRecord[]; checkpoint: number } {
+    const records = [...this.cutShort.values()]
+    const apply = this.compacted ? records.filter((r) => r.value !== null && !this.written.has(r.key)) : []
+    const checkpoint = records.length === 0 ? this.endOffset : Math.max(this.startOffset, this.marker + 1)
+    this.cutShort.clear()
+    this.written.clear()
+    return { cutShort: records.map((r) => r.key), apply, checkpoint }
   }
 }

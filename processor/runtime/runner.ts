@@ -40,7 +40,7 @@ import { saslNotOffered } from './sasl.js'
 import { socketFactory } from './sockets.js'
 import { ensureTopics, lookUpTopics, plannedTopics, seedTopics } from './topics.js'
 import { withTargetTopics } from './target-topics.js'
-import { commitMessages, RestoreReader } from './changelog.js'
+import { commitMessages, RestoreReader, type RestoreStep } from './changelog.js'
 import { GlobalTables } from './global-tables.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
@@ -194,8 +194,6 @@ interface Slot {
   task: Task
   state: TaskStatus['state']
   lock: Lock
-  /** Changelog end offset the restore reads up to. */
-  restoreEnd: number
   restoreStartedMs: number
   restoredRecords: number
   /** Bumped at every (re)initialization: async work of an older one is ignored. */
@@ -480,7 +478,11 @@ class Runner implements RunningPipeline {
       const slot = this.slots.get(taskId(route.sub.index, payload.partition))
       // Batches of control records only (transaction markers) reach no eachBatch: this is where they show.
       if (!route.changelog && slot?.state === 'running' && !this.alignments.get(route.sub.index)?.held(slot)) slot.fetchedTo = Math.max(slot.fetchedTo, Number(payload.lastOffset) + 1)
-      if (route.changelog && slot?.state === 'restoring') void slot.lock.run(() => this.maybeFinishRestore(slot, slot.epoch, Number(payload.lastOffset) + 1)).catch((error) => this.crash(error as Error))
+      // A changelog batch with messages went through eachBatch; one without (transaction markers only) moves the restore on.
+      if (route.changelog && slot?.state === 'restoring' && payload.batchSize === 0) {
+        const epoch = slot.epoch
+        void slot.lock.run(() => this.restoreStep(slot, epoch, [], Number(payload.lastOffset) + 1)).catch((error) => this.crash(error as Error))
+      }
     })
     // kafkajs stops its consumer before it reports a crash, and its assignment goes with it: the tasks are suspended
     // until the consumer (restarted by kafkajs or by restartConsumer) joins again. A stop with no report after it
@@ -613,7 +615,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget)
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreEnd: 0, restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '', 0), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '', 0, 0), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
         this.slots.set(id, slot)
       }
       const target = slot
@@ -699,9 +701,8 @@ class Runner implements RunningPipeline {
     if (from >= offsets.high) return this.finishRestore(slot, epoch)
     // Suspended meanwhile (a rebalance, or the consumer stopped): the next join initializes the task again.
     if (slot.epoch !== epoch) return
-    slot.restoreEnd = offsets.high
-    slot.reader = new RestoreReader(changelog, from)
-    this.consumer.seek({ topic: changelog, partition: slot.partition, offset: String(from) })
+    slot.reader = new RestoreReader(changelog, from, offsets.high)
+    this.consumer.seek({ topic: changelog, partition: slot.partition, offset: String(slot.reader.seekTo) })
     this.consumer.resume([{ topic: changelog, partitions: [slot.partition] }])
   }
 
@@ -727,17 +728,15 @@ class Runner implements RunningPipeline {
    * the checkpoint before them, so that a restore from this store reads them again until a commit supersedes them,
    * and the task's first commit writes their keys again (R4).
    */
-  private async maybeFinishRestore(slot: Slot, epoch: number, reached: number): Promise<void> {
-    if (slot.epoch !== epoch || slot.state !== 'restoring' || reached < slot.restoreEnd) return
+  private async maybeFinishRestore(slot: Slot, epoch: number): Promise<void> {
+    if (slot.epoch !== epoch || slot.state !== 'restoring') return
     const store = slot.task.store
-    const { cutShort, apply } = slot.reader.finish()
+    const { cutShort, apply, checkpoint } = slot.reader.finish()
     if (cutShort.length > 0) {
       const kept = apply.length === 0 ? 'left out' : `${apply.length} kept, as the changelog's compaction may have removed the committed record of their group`
       this.log(`task ${slot.id}: ${cutShort.length} changelog record${cutShort.length === 1 ? '' : 's'} of a commit that never completed (${kept}); the next commit writes their groups again`)
-      if (apply.length > 0) await store.applyRestored(apply, store.checkpoint!)
-    } else if ((store.checkpoint ?? -1) < reached) {
-      await store.applyRestored([], reached)
     }
+    if (apply.length > 0 || store.checkpoint !== checkpoint) await store.applyRestored(apply, checkpoint)
     await this.finishRestore(slot, epoch, { rewrite: cutShort })
   }
 
@@ -769,6 +768,29 @@ class Runner implements RunningPipeline {
     this.consumer.resume([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
   }
 
+  /**
+   * Hands one changelog batch of a restoring task to its reader (its lock held): applies what the reader says,
+   * seeks where it says (a new phase of the restore), and ends the restore once it has read all it needs.
+   */
+  private async restoreStep(slot: Slot, epoch: number, messages: KafkaMessage[], next: number, resolve?: () => void): Promise<void> {
+    if (slot.epoch !== epoch || slot.state !== 'restoring') return
+    let step: RestoreStep
+    try {
+      step = slot.reader.read(messages, next)
+    } catch (error) {
+      // A changelog this version cannot read: retrying would meet the same record again.
+      this.crash(error as Error)
+      return
+    }
+    const store = slot.task.store
+    if (step.apply.length > 0 || store.checkpoint !== step.checkpoint) await store.applyRestored(step.apply, step.checkpoint)
+    slot.restoredRecords += messages.length
+    this.counters.restoredRecords += messages.length
+    resolve?.()
+    if (step.seek !== null) this.consumer.seek({ topic: slot.sub.changelogTopic!, partition: slot.partition, offset: String(step.seek) })
+    else if (step.done) await this.maybeFinishRestore(slot, epoch)
+  }
+
   private async onBatch(batch: Batch, payload: { resolveOffset(offset: string): void; heartbeat(): Promise<void>; pause(): () => void }): Promise<void> {
     const route = this.topicSub.get(batch.topic)
     const slot = route && this.slots.get(taskId(route.sub.index, batch.partition))
@@ -782,24 +804,7 @@ class Runner implements RunningPipeline {
         return
       }
       const epoch = slot.epoch
-      await slot.lock.run(async () => {
-        if (slot.epoch !== epoch || slot.state !== 'restoring') return
-        const next = Number(batch.lastOffset()) + 1
-        let read: ReturnType<RestoreReader['read']>
-        try {
-          read = slot.reader.read(batch.messages, next)
-        } catch (error) {
-          // A changelog this version cannot read: retrying would meet the same record again.
-          this.crash(error as Error)
-          return
-        }
-        const { apply, checkpoint } = read
-        await slot.task.store.applyRestored(apply, checkpoint)
-        slot.restoredRecords += batch.messages.length
-        this.counters.restoredRecords += batch.messages.length
-        payload.resolveOffset(batch.lastOffset())
-        await this.maybeFinishRestore(slot, epoch, next)
-      })
+      await slot.lock.run(() => this.restoreStep(slot, epoch, batch.messages, Number(batch.lastOffset()) + 1, () => payload.resolveOffset(batch.lastOffset())))
       await payload.heartbeat()
       return
     }

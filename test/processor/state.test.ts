@@ -163,32 +163,66 @@ describe('the changelog', () => {
     return state
   }
 
+  /**
+   * A restore of `log` (messages at their offsets) from `start` to `end`, as the runner drives it: the consumer hands
+   * over what the log holds from the offset sought, `batch` messages at a time, and seeks where the reader says.
+   */
+  function restore(log: KafkaMessage[], start: number, end: number, batch = Number.POSITIVE_INFINITY) {
+    const reader = new RestoreReader('app-store-changelog', start, end)
+    const applied: StateRecord[] = []
+    /** What was applied as each batch came, so a test can tell when a record went to the store. */
+    const steps: StateRecord[][] = []
+    const seeks: number[] = []
+    let checkpoint = start
+    let from = reader.seekTo
+    for (let reads = 0; !reader.done; reads++) {
+      if (reads > 1000) throw new Error('the reader never ends')
+      const rest = log.filter((m) => Number(m.offset) >= from)
+      const messages = rest.slice(0, batch)
+      const next = messages.length === rest.length ? end : Number(messages.at(-1)!.offset) + 1
+      const step = reader.read(messages, next)
+      applied.push(...step.apply)
+      steps.push(step.apply)
+      checkpoint = step.checkpoint
+      if (step.seek !== null) {
+        seeks.push(step.seek)
+        from = step.seek
+      } else if (step.done) {
+        break
+      } else {
+        from = next
+      }
+    }
+    const finish = reader.finish()
+    return { applied, steps, seeks, checkpoint, finish }
+  }
+
   test('a restore applies whole commits; the records of a commit cut short after the newest marker are left out, and their keys are to be written again', () => {
     const a = commitOf(10, [['\x01g1', 'a1'], ['\x01g2', 'a2']])
     const cut = commitOf(20, [['\x01g1', 'b1'], ['\x01g2', 'b2']])
     // As a log: a's records and marker, then one record of the commit that was killed.
     const log = atOffsets([[0, a.records[0]!], [1, a.records[1]!], [2, a.marker], [3, cut.records[0]!]])
-    const reader = new RestoreReader('app-store-changelog', 0)
-    const read = reader.read(log, 4)
-    expect(read.apply.map((r) => r.key)).toEqual(['\x01g1', '\x01g2', '\x00position'])
-    // The checkpoint stops before the record still waiting for its marker.
-    expect(read.checkpoint).toBe(3)
+    const { applied, checkpoint, finish, seeks } = restore(log, 0, 4)
+    expect(applied.map((r) => r.key)).toEqual(['\x01g1', '\x01g2', '\x00position'])
+    // The tail is read first (from 0: the log is short), then the range up to the marker.
+    expect(seeks).toEqual([0])
+    // The checkpoint stops before the record of the commit cut short.
+    expect(checkpoint).toBe(3)
     // Nothing is missing from the offsets read: the cut-short record is dropped, and its key is to be written again.
-    expect(reader.finish()).toEqual({ cutShort: ['\x01g1'], apply: [] })
+    expect(finish).toEqual({ cutShort: ['\x01g1'], apply: [], checkpoint: 3 })
   })
 
-  test('a marker applies the records of earlier commits still waiting: a cut-short record, then the commit that wrote its key again', () => {
+  test('records before the newest marker are applied in offset order: a cut-short record, then the commit that wrote its key again', () => {
     const a = commitOf(10, [['\x01g1', 'a1']])
     const cut = commitOf(20, [['\x01g1', 'b1']])
     // The task's first commit after its restart writes g1 again (the value the restore settled on) with its own change.
     const c = commitOf(30, [['\x01g1', 'a1'], ['\x01g3', null]])
     const log = atOffsets([[0, a.records[0]!], [1, a.marker], [2, cut.records[0]!], [3, c.records[0]!], [4, c.records[1]!], [5, c.marker]])
-    const reader = new RestoreReader('app-store-changelog', 0)
-    const read = reader.read(log, 6)
-    expect(read.apply.map((r) => r.key)).toEqual(['\x01g1', '\x00position', '\x01g1', '\x01g1', '\x01g3', '\x00position'])
-    expect(stateOf(read.apply)).toEqual({ '\x01g1': 'a1', '\x01g3': null })
-    expect(read.checkpoint).toBe(6)
-    expect(reader.finish()).toEqual({ cutShort: [], apply: [] })
+    const { applied, checkpoint, finish } = restore(log, 0, 6)
+    expect(applied.map((r) => r.key)).toEqual(['\x01g1', '\x00position', '\x01g1', '\x01g1', '\x01g3', '\x00position'])
+    expect(stateOf(applied)).toEqual({ '\x01g1': 'a1', '\x01g3': null })
+    expect(checkpoint).toBe(6)
+    expect(finish).toEqual({ cutShort: [], apply: [], checkpoint: 6 })
   })
 
   test('compacted: a marker with fewer records than it counts still applies, and a cut-short value stands in for the committed one it removed', () => {
@@ -196,15 +230,14 @@ describe('the changelog', () => {
     const cut = commitOf(20, [['\x01g1', 'b1'], ['\x01g2', null], ['\x01g4', 'b4']])
     // Compacted: a's g1 and g2 (offsets 0, 1) gave way to the cut-short commit's records of their keys.
     const log = atOffsets([[2, a.marker], [3, cut.records[0]!], [4, cut.records[1]!], [5, cut.records[2]!]])
-    const reader = new RestoreReader('app-store-changelog', 0)
-    const read = reader.read(log, 6)
+    const { applied, checkpoint, finish } = restore(log, 0, 6)
     // a's marker counts 2 records and has none left: its position is applied all the same.
-    expect(read.apply.map((r) => r.key)).toEqual(['\x00position'])
-    expect(read.checkpoint).toBe(3)
-    const end = reader.finish()
-    expect(end.cutShort).toEqual(['\x01g1', '\x01g2', '\x01g4'])
+    expect(applied.map((r) => r.key)).toEqual(['\x00position'])
+    expect(checkpoint).toBe(3)
+    expect(finish.cutShort).toEqual(['\x01g1', '\x01g2', '\x01g4'])
+    expect(finish.checkpoint).toBe(3)
     // g1 and g4 take the cut-short values (at least once); the tombstone of g2 is not applied.
-    expect(stateOf(end.apply)).toEqual({ '\x01g1': 'b1', '\x01g4': 'b4' })
+    expect(stateOf(finish.apply)).toEqual({ '\x01g1': 'b1', '\x01g4': 'b4' })
   })
 
   test('compacted: a key whose committed record survived in the range read keeps it over the cut-short record', () => {
@@ -213,11 +246,10 @@ describe('the changelog', () => {
     const cut = commitOf(20, [['\x01g4', 'b4']])
     // The cleaner got as far as z's marker (offset 1), which gave way to a's; it never mapped the cut-short record.
     const log = atOffsets([[0, z.records[0]!], [2, a.records[0]!], [3, a.marker], [4, cut.records[0]!]])
-    const reader = new RestoreReader('app-store-changelog', 0)
-    const read = reader.read(log, 5)
-    // z's record, whose marker is gone, is applied with a's marker.
-    expect(stateOf(read.apply)).toEqual({ '\x01g9': 'z9', '\x01g4': 'a4' })
-    expect(reader.finish()).toEqual({ cutShort: ['\x01g4'], apply: [] })
+    const { applied, finish } = restore(log, 0, 5)
+    // z's record, whose marker is gone, is applied with a's commit.
+    expect(stateOf(applied)).toEqual({ '\x01g9': 'z9', '\x01g4': 'a4' })
+    expect(finish).toEqual({ cutShort: ['\x01g4'], apply: [], checkpoint: 4 })
   })
 
   test('offsets missing before the first record read count as compaction only below the offset the restore starts from', () => {
@@ -225,13 +257,51 @@ describe('the changelog', () => {
     const cut = commitOf(20, [['\x01g1', 'b1']])
     const log = atOffsets([[2, a.marker], [3, cut.records[0]!]])
     // From a local checkpoint at 2 (the store holds g1 = a1): nothing is missing, the cut-short record is dropped.
-    const fromCheckpoint = new RestoreReader('app-store-changelog', 2)
-    fromCheckpoint.read(log, 4)
-    expect(fromCheckpoint.finish()).toEqual({ cutShort: ['\x01g1'], apply: [] })
+    expect(restore(log, 2, 4).finish).toEqual({ cutShort: ['\x01g1'], apply: [], checkpoint: 3 })
     // From the log start at 0: offsets 0 and 1 are missing, so a's g1 may be gone for the cut-short record.
-    const fromStart = new RestoreReader('app-store-changelog', 0)
-    fromStart.read(log, 4)
-    expect(stateOf(fromStart.finish().apply)).toEqual({ '\x01g1': 'b1' })
+    expect(stateOf(restore(log, 0, 4).finish.apply)).toEqual({ '\x01g1': 'b1' })
+  })
+
+  test('a compacted changelog with one marker left is applied batch by batch, not held until its marker', () => {
+    // 3,000 groups written by 30 commits; compaction left every group's record and the newest marker only.
+    const log: [number, Message][] = []
+    for (let c = 0; c < 30; c++) {
+      const commit = commitOf(c + 1, Array.from({ length: 100 }, (_, i) => [`\x01g${c * 100 + i}`, `v${c}`] as [string, string]))
+      commit.records.forEach((r, i) => log.push([c * 101 + i, r]))
+      if (c === 29) log.push([c * 101 + 100, commit.marker])
+    }
+    const end = 30 * 101
+    const { applied, steps, seeks, checkpoint, finish } = restore(atOffsets(log), 0, end, 500)
+    // The tail's last 1,024 offsets hold the marker; then the range from the start, 500 messages a batch.
+    expect(seeks).toEqual([0])
+    expect(steps.filter((s) => s.length > 0).map((s) => s.length)).toEqual([500, 500, 500, 500, 500, 500, 1])
+    expect(Object.keys(stateOf(applied))).toHaveLength(3000)
+    expect(applied.at(-1)!.key).toBe(POSITION_KEY)
+    expect(checkpoint).toBe(end)
+    expect(finish).toEqual({ cutShort: [], apply: [], checkpoint: end })
+  })
+
+  test('a tail without a marker is read again twice as long, back to the start offset', () => {
+    const a = commitOf(10, [['\x01g1', 'a1']])
+    const cut = Array.from({ length: 3000 }, (_, i) => commitOf(20, [[`\x01c${i}`, 'x']]).records[0]!)
+    // a's record and marker, then 3,000 records of commits cut short (a task that crashed again and again).
+    const log = atOffsets([[0, a.records[0]!], [1, a.marker], ...cut.map((r, i) => [2 + i, r] as [number, Message])])
+    const { applied, seeks, finish } = restore(log, 0, 3002, 700)
+    // Tails of 1,024, 2,048 and then everything (back to 0), then the range from 0 up to the marker.
+    expect(seeks).toEqual([3002 - 2048, 0, 0])
+    expect(stateOf(applied)).toEqual({ '\x01g1': 'a1' })
+    expect(finish.cutShort).toHaveLength(3000)
+    expect(finish.apply).toEqual([])
+    expect(finish.checkpoint).toBe(2)
+  })
+
+  test('a changelog without any marker is all cut short: nothing applied, the checkpoint stays at the start', () => {
+    const cut = commitOf(20, [['\x01g1', 'b1'], ['\x01g2', 'b2']])
+    const log = atOffsets([[5, cut.records[0]!], [6, cut.records[1]!]])
+    const { applied, checkpoint, finish } = restore(log, 5, 7)
+    expect(applied).toEqual([])
+    expect(checkpoint).toBe(5)
+    expect(finish).toEqual({ cutShort: ['\x01g1', '\x01g2'], apply: [], checkpoint: 5 })
   })
 })
 
