@@ -29,6 +29,7 @@ import { Level } from 'level'
 import { rmSync } from 'node:fs'
 import { ByteReader, ByteWriter, packPlain, unpackPlain, type EntryCodec } from './codec.js'
 import { StateEncodingError } from '../errors.js'
+import { heapBytes } from './heap-size.js'
 
 /**
  * The format byte that opens every state record and marker. 2: a percentile's accumulator also holds the min and
@@ -43,10 +44,14 @@ export const COMMIT_ID_BYTES = 8
 export const POSITION_KEY = '\x00position'
 const CHECKPOINT_KEY = `\x00checkpoint.${STATE_FORMAT}`
 const GROUP_PREFIX = '\x01'
-/** Size assumed for a slot that has not been encoded yet. */
-const UNKNOWN_SLOT_BYTES = 256
-/** Per-slot overhead of the cache (the Map slot, the slot object, its values array, the key string). */
+/** Encoded size assumed for a slot that has not been encoded yet. */
+const UNKNOWN_ENCODED_BYTES = 144
+/** Per-slot overhead of the cache (the Map slot, the slot object, the key string). */
 const SLOT_OVERHEAD_BYTES = 112
+/** Heap bytes per encoded byte assumed until the first slot is weighed (the iot pipeline's is about 8). */
+const INITIAL_HEAP_PER_BYTE = 4
+/** One slot in this many is weighed (heap-size.ts) when it is encoded or decoded; the rest use the running ratio. */
+const WEIGH_EVERY = 16
 
 /** Access to one operator's entries by group; `get` may go to disk (then it returns a promise). */
 export interface KeyedState<T> {
@@ -134,6 +139,14 @@ export class TaskStore {
   private complete = false
   /** The changelog offset the database is current up to, or null for an empty store. */
   checkpoint: number | null = null
+  /**
+   * Heap bytes of a decoded slot per byte of its encoded form: a running average over the slots weighed (one in
+   * WEIGH_EVERY, by heap-size.ts), so that the budget counts the heap the cache holds, not the encoded bytes (a
+   * slot's decoded entries, sketches above all, take several times those).
+   */
+  private heapPerByte = INITIAL_HEAP_PER_BYTE
+  private weighed = 0
+  private sized = 0
 
   private constructor(
     private db: Level<string, Buffer>,
@@ -207,7 +220,7 @@ export class TaskStore {
     if (slot !== undefined && !slot.blind) return slot
     const stored = bytes === undefined ? [] : this.decode(bytes, group)
     if (slot === undefined) {
-      slot = { values: stored, dirty: false, blind: false, bytes: (bytes?.length ?? 0) + SLOT_OVERHEAD_BYTES, used: true }
+      slot = { values: stored, dirty: false, blind: false, bytes: this.slotBytes(stored, bytes?.length ?? 0), used: true }
       this.remember(group, slot)
     } else {
       for (let i = 0; i < stored.length; i++) if (!(i in slot.values)) slot.values[i] = stored[i]
@@ -234,7 +247,7 @@ export class TaskStore {
     let slot = this.slot(group)
     if (slot === undefined) {
       // Not read first: unless the store is complete, other operators' entries of the group may be in LevelDB.
-      slot = { values: [], dirty: false, blind: !this.complete, bytes: UNKNOWN_SLOT_BYTES, used: true }
+      slot = { values: [], dirty: false, blind: !this.complete, bytes: Math.round(UNKNOWN_ENCODED_BYTES * this.heapPerByte) + SLOT_OVERHEAD_BYTES, used: true }
       this.remember(group, slot)
     }
     slot.used = true
@@ -296,11 +309,25 @@ export class TaskStore {
         continue
       }
       const value = out.finish()
-      this.budget.used += value.length + SLOT_OVERHEAD_BYTES - slot.bytes
-      slot.bytes = value.length + SLOT_OVERHEAD_BYTES
+      const bytes = this.slotBytes(slot.values, value.length)
+      this.budget.used += bytes - slot.bytes
+      slot.bytes = bytes
       records.push({ key: GROUP_PREFIX + group, value })
     }
     return records
+  }
+
+  /**
+   * The bytes the budget counts for a slot holding `values`, `encoded` bytes long once encoded: its heap by the
+   * running ratio, which one slot in WEIGH_EVERY updates by weighing its values.
+   */
+  private slotBytes(values: unknown[], encoded: number): number {
+    if (encoded > 0 && this.sized++ % WEIGH_EVERY === 0) {
+      // The mean of the slots weighed, then a moving one over about the last 64.
+      this.weighed = Math.min(this.weighed + 1, 64)
+      this.heapPerByte += (heapBytes(values) / encoded - this.heapPerByte) / this.weighed
+    }
+    return Math.round(encoded * this.heapPerByte) + SLOT_OVERHEAD_BYTES
   }
 
   /** A state record's entries by operator index (entries of operators this task does not have are dropped). */
@@ -407,8 +434,9 @@ export class TaskStore {
     for await (const [key, bytes] of this.db.iterator({ gte: GROUP_PREFIX, lt: '\x02', highWaterMarkBytes: 16 * 1024 * 1024, fillCache: false })) {
       const group = key.slice(GROUP_PREFIX.length)
       const values = this.decode(bytes, group)
-      if (cached && this.budget.used + bytes.length + SLOT_OVERHEAD_BYTES <= this.budget.limitBytes) {
-        this.remember(group, { values, dirty: false, blind: false, bytes: bytes.length + SLOT_OVERHEAD_BYTES, used: false })
+      const slotBytes = this.slotBytes(values, bytes.length)
+      if (cached && this.budget.used + slotBytes <= this.budget.limitBytes) {
+        this.remember(group, { values, dirty: false, blind: false, bytes: slotBytes, used: false })
       } else {
         cached = false
       }
