@@ -1,23 +1,36 @@
 /**
  * The close-time index of a windowed operator: for each group with open windows, the stream time at which its
- * earliest open window closes. A binary min-heap ordered by (close time, group) with lazy deletion: `set` pushes a
- * new entry and the map says which entry is current, so stale heap entries are dropped when they surface.
+ * earliest open window closes. Windows are epoch-aligned, so a great many groups share each close time: the index
+ * keeps one bucket per close time (the groups due then, in an array) in a binary min-heap by close time, and a Map
+ * from each group to its bucket.
  *
- * Invariant: `peek()` is the smallest current close time, and groups with equal close times pop in string order, so
- * the order of emitted windows does not depend on arrival order or on a restart.
+ *   current: Map group -> bucket          times (min-heap): [t1, t2, t3]
+ *                                          bucket t1 { at: t1, groups: [g7, g2, g9, g2], live: 3 }
+ *
+ * Rescheduling a group moves it in `current` and appends it to its new bucket; the old bucket keeps a stale copy
+ * (its `live` count drops), skipped when the bucket is popped and dropped with it. A bucket with no live group left
+ * leaves the heap when it surfaces. A group costs a Map entry pointing at a shared bucket (no boxed number) and a
+ * slot in a bucket's array: about 60 bytes, where an entry object per schedule in one heap took about 250.
+ *
+ * Invariant: `peek()` is the smallest close time of a live group, and groups with equal close times pop in string
+ * order (a bucket is sorted when its first group pops), so the order of emitted windows does not depend on arrival
+ * order or on a restart.
  */
-interface Timer {
+interface Bucket {
   at: number
-  group: string
-}
-
-function before(a: Timer, b: Timer): boolean {
-  return a.at < b.at || (a.at === b.at && a.group < b.group)
+  groups: string[]
+  /** Groups of `groups` whose current bucket this is. */
+  live: number
+  /** Sorted, and popped up to `next`. */
+  sorted: boolean
+  next: number
 }
 
 export class TimerQueue {
-  private readonly heap: Timer[] = []
-  private readonly current = new Map<string, number>()
+  /** Buckets by close time, a binary min-heap. */
+  private readonly times: Bucket[] = []
+  private readonly buckets = new Map<number, Bucket>()
+  private readonly current = new Map<string, Bucket>()
 
   get size(): number {
     return this.current.size
@@ -25,67 +38,108 @@ export class TimerQueue {
 
   /** Schedules (or reschedules) `group` at `at`; undefined unschedules it. */
   set(group: string, at: number | undefined): void {
+    const previous = this.current.get(group)
+    if (previous !== undefined) {
+      if (previous.at === at) return
+      previous.live--
+    }
     if (at === undefined) {
       this.current.delete(group)
       return
     }
-    if (this.current.get(group) === at) return
-    this.current.set(group, at)
-    this.push({ at, group })
+    let bucket = this.buckets.get(at)
+    if (bucket === undefined) {
+      bucket = { at, groups: [], live: 0, sorted: false, next: 0 }
+      this.buckets.set(at, bucket)
+      this.push(bucket)
+    }
+    bucket.live++
+    this.current.set(group, bucket)
+    if (bucket.sorted) insertSorted(bucket.groups, group, bucket.next)
+    else bucket.groups.push(group)
   }
 
   /** The earliest close time, or +Infinity when nothing is scheduled. */
   peek(): number {
-    this.dropStale()
-    return this.heap.length === 0 ? Number.POSITIVE_INFINITY : this.heap[0]!.at
+    this.dropEmpty()
+    return this.times.length === 0 ? Number.POSITIVE_INFINITY : this.times[0]!.at
   }
 
   /** Removes and returns the earliest group due at or before `time`, or undefined. */
   popDue(time: number): string | undefined {
-    this.dropStale()
-    const top = this.heap[0]
-    if (top === undefined || top.at > time) return undefined
-    this.pop()
-    this.current.delete(top.group)
-    return top.group
+    this.dropEmpty()
+    const bucket = this.times[0]
+    if (bucket === undefined || bucket.at > time) return undefined
+    if (!bucket.sorted) {
+      // Code-unit order, as `<` compares strings.
+      bucket.groups.sort()
+      bucket.sorted = true
+    }
+    while (bucket.next < bucket.groups.length) {
+      const group = bucket.groups[bucket.next++]!
+      if (this.current.get(group) !== bucket) continue
+      this.current.delete(group)
+      bucket.live--
+      return group
+    }
+    throw new Error(`close-time index out of step: the bucket of ${bucket.at} counts ${bucket.live} groups but holds none`)
   }
 
   clear(): void {
-    this.heap.length = 0
+    this.times.length = 0
+    this.buckets.clear()
     this.current.clear()
   }
 
-  private dropStale(): void {
-    while (this.heap.length > 0 && this.current.get(this.heap[0]!.group) !== this.heap[0]!.at) this.pop()
+  /** Drops buckets without a live group from the top of the heap. */
+  private dropEmpty(): void {
+    while (this.times.length > 0) {
+      const top = this.times[0]!
+      if (top.live > 0) return
+      this.buckets.delete(top.at)
+      this.pop()
+    }
   }
 
-  private push(timer: Timer): void {
-    const heap = this.heap
-    heap.push(timer)
+  private push(bucket: Bucket): void {
+    const heap = this.times
+    heap.push(bucket)
     let i = heap.length - 1
     while (i > 0) {
       const parent = (i - 1) >> 1
-      if (!before(heap[i]!, heap[parent]!)) break
-      ;[heap[i], heap[parent]] = [heap[parent]!, heap[i]!]
+      if (heap[parent]!.at <= bucket.at) break
+      heap[i] = heap[parent]!
       i = parent
     }
+    heap[i] = bucket
   }
 
   private pop(): void {
-    const heap = this.heap
+    const heap = this.times
     const last = heap.pop()!
     if (heap.length === 0) return
-    heap[0] = last
     let i = 0
     for (;;) {
       const left = 2 * i + 1
+      if (left >= heap.length) break
       const right = left + 1
-      let smallest = i
-      if (left < heap.length && before(heap[left]!, heap[smallest]!)) smallest = left
-      if (right < heap.length && before(heap[right]!, heap[smallest]!)) smallest = right
-      if (smallest === i) return
-      ;[heap[i], heap[smallest]] = [heap[smallest]!, heap[i]!]
-      i = smallest
+      const child = right < heap.length && heap[right]!.at < heap[left]!.at ? right : left
+      if (heap[child]!.at >= last.at) break
+      heap[i] = heap[child]!
+      i = child
     }
+    heap[i] = last
   }
+}
+
+/** Inserts `group` into `groups`, sorted from `from` on, after any equal one. */
+function insertSorted(groups: string[], group: string, from: number): void {
+  let low = from
+  let high = groups.length
+  while (low < high) {
+    const mid = (low + high) >> 1
+    if (groups[mid]! <= group) low = mid + 1
+    else high = mid
+  }
+  groups.splice(low, 0, group)
 }
