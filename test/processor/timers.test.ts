@@ -5,22 +5,11 @@
  */
 import { expect, test } from 'vitest'
 import { TimerQueue } from '../../processor/windows/timers.js'
-
-/** A small deterministic generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seeded } from '../helpers/random.js'
 
 test('pops every group in (close time, group) order through reschedules, unschedules and pops, as a reference does', () => {
   for (let seed = 1; seed <= 300; seed++) {
-    const next = random(seed)
+    const next = seeded(seed)
     const queue = new TimerQueue()
     const reference = new Map<string, number>()
     let time = 0
