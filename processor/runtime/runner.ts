@@ -724,11 +724,11 @@ class Runner implements RunningPipeline {
   }
 
   /**
-   * Ends a restore that has read up to its end. Records of commits cut short by a crash (changelog.ts, R3) keep
-   * the checkpoint before them, so that a restore from this store reads them again until a commit supersedes them,
-   * and the task's first commit writes their keys again (R4).
+   * Ends a restore whose reader has read all it needs (the tail, then up to the newest marker). Records of commits
+   * cut short by a crash (changelog.ts, R3) keep the checkpoint before them, so that a restore from this store reads
+   * them again until a commit supersedes them, and the task's first commit writes their keys again (R4).
    */
-  private async maybeFinishRestore(slot: Slot, epoch: number): Promise<void> {
+  private async finishRestoreRead(slot: Slot, epoch: number): Promise<void> {
     if (slot.epoch !== epoch || slot.state !== 'restoring') return
     const store = slot.task.store
     const { cutShort, apply, checkpoint } = slot.reader.finish()
@@ -788,7 +788,7 @@ class Runner implements RunningPipeline {
     this.counters.restoredRecords += messages.length
     resolve?.()
     if (step.seek !== null) this.consumer.seek({ topic: slot.sub.changelogTopic!, partition: slot.partition, offset: String(step.seek) })
-    else if (step.done) await this.maybeFinishRestore(slot, epoch)
+    else if (step.done) await this.finishRestoreRead(slot, epoch)
   }
 
   private async onBatch(batch: Batch, payload: { resolveOffset(offset: string): void; heartbeat(): Promise<void>; pause(): () => void }): Promise<void> {
