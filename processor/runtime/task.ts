@@ -519,12 +519,20 @@ export class Task {
     const results: WindowResult[] = []
     const state = this.store.register(node.name, windowEntryCodec(node.window!, accumulation))
     const op = new WindowedAggregate({ window: node.window!, aggregations: accumulation, emit: node.emit }, state, (r) => results.push(r))
+    // Read by index and cut once at the end: a window boundary closes the windows of every group at once, and taking
+    // them one by one off the front (`shift`) moved the rest each time, quadratic in their number (minutes for the
+    // 200,000 groups of 50,000 simulated devices, with the event loop never free).
     const drain = async () => {
-      while (results.length > 0) {
-        const r = results.shift()!
-        this.sinceCommit.windowsEmitted++
-        const value = merged(r.fields, { windowStart: r.windowStart, windowEnd: r.windowEnd }, r.values)
-        await this.guarded(node, { key: r.key, value, ts: r.windowEnd - 1, headers: {}, group: r.group, fields: r.fields }, next)
+      let taken = 0
+      try {
+        while (taken < results.length) {
+          const r = results[taken++]!
+          this.sinceCommit.windowsEmitted++
+          const value = merged(r.fields, { windowStart: r.windowStart, windowEnd: r.windowEnd }, r.values)
+          await this.guarded(node, { key: r.key, value, ts: r.windowEnd - 1, headers: {}, group: r.group, fields: r.fields }, next)
+        }
+      } finally {
+        results.splice(0, taken)
       }
     }
     const lateTopic = node.lateTopic ?? this.env.plan.lateTopic
