@@ -76,7 +76,7 @@ export function commitMessages(commit: { changes: readonly StateRecord[]; marker
   }
 }
 
-/** Offsets of the first tail read (R1): a few commits' markers and then some. */
+/** Offsets of the first tail read (the restore's first phase, above): a few commits' markers and then some. */
 const FIRST_TAIL_OFFSETS = 1024
 
 /** What one batch of a restore gave: records to apply, the checkpoint to store with them, and what to do next. */
@@ -104,7 +104,7 @@ export class RestoreReader {
   /** The newest marker seen (tail phase) or found (range phase), -1 if none. */
   private marker = -1
   /** The newest record of each key after `marker` in the tail (R3, R4). */
-  private cutShort = new Map<string, StateRecord>()
+  private readonly cutShort = new Map<string, StateRecord>()
   /** The next offset when nothing is missing: per phase, and in the tail only after the newest marker. */
   private expectedOffset: number
   /** Whether offsets were missing from the range read: compaction may have removed records from it (R3). */
@@ -113,7 +113,10 @@ export class RestoreReader {
   /** Cut-short keys a record up to the newest marker wrote (R3). */
   private readonly written = new Set<string>()
 
-  /** `startOffset`: the offset the restore reads the partition from; `endOffset`: its end when the restore began. */
+  /**
+   * `startOffset`: the offset the restore reads the partition from; `endOffset`: its end when the restore began (the
+   * caller reads nothing when the start is at the end).
+   */
   constructor(
     private readonly topic: string,
     private readonly startOffset: number,
@@ -121,12 +124,6 @@ export class RestoreReader {
   ) {
     this.seekTo = Math.max(startOffset, endOffset - FIRST_TAIL_OFFSETS)
     this.expectedOffset = this.seekTo
-    if (startOffset >= endOffset) this.phase = 'done'
-  }
-
-  /** Whether there is nothing to read (the start offset is at the end). */
-  get done(): boolean {
-    return this.phase === 'done'
   }
 
   /** Takes one batch of the partition; `nextOffset`: the offset after the batch. */

@@ -44,8 +44,7 @@ function sizeOf(value: unknown, seen: Set<object>): number {
   }
   if (value === null || seen.has(value)) return 0
   seen.add(value)
-  if (ArrayBuffer.isView(value)) return TYPED_ARRAY + value.byteLength
-  if (value instanceof ArrayBuffer) return TYPED_ARRAY + value.byteLength
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return TYPED_ARRAY + value.byteLength
   if (Array.isArray(value)) {
     let bytes = ARRAY_HEADER + POINTER * value.length
     let numbers = true

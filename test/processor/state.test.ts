@@ -175,7 +175,7 @@ describe('the changelog', () => {
     const seeks: number[] = []
     let checkpoint = start
     let from = reader.seekTo
-    for (let reads = 0; !reader.done; reads++) {
+    for (let reads = 0; ; reads++) {
       if (reads > 1000) throw new Error('the reader never ends')
       const rest = log.filter((m) => Number(m.offset) >= from)
       const messages = rest.slice(0, batch)
