@@ -37,13 +37,13 @@ import { join, resolve } from 'node:path'
 import { constants, PerformanceObserver } from 'node:perf_hooks'
 import kafkajs from 'kafkajs'
 import { avg, count, eventTime, iotPipeline, runPipeline, TopologyBuilder, tumbling } from '../processor/index.js'
-import { commitMessages } from '../processor/runtime/changelog.js'
 import { newMetrics } from '../processor/runtime/metrics.js'
 import { Task } from '../processor/runtime/task.js'
 import { CacheBudget, TaskStore } from '../processor/state/task-store.js'
 import { planTopology } from '../processor/topology/plan.js'
 import { badCommandLine, benchCommand, number } from './args.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
+import { LocalTask } from './local-task.js'
 import { percentile } from './measure.js'
 
 const { ConfigResourceTypes, Kafka, logLevel } = kafkajs
@@ -426,27 +426,21 @@ async function taskScenario(options: Options) {
     const metrics = newMetrics()
     const task = new Task(plan.subtopologies[0]!, 0, store, { plan, tables: new Map(), metrics })
     await task.load()
+    const local = new LocalTask(task)
     let processMicros = 0
     let commitMicros = 0
-    let changelogRecords = 0
-    let checkpoint = 0
     const gcBefore = gcMs
     const scavengesBefore = scavenges
     const began = performance.now()
     for (let from = 0; from < readings; from += options.taskCommitRecords) {
       let cpu = cpuMicros()
       for (let i = from; i < Math.min(readings, from + options.taskCommitRecords); i++) {
-        const pending = task.process(messages[i]!)
+        const pending = local.process(messages[i]!)
         if (pending) await pending
       }
-      task.markActive(Date.now())
       processMicros += cpuMicros() - cpu
       cpu = cpuMicros()
-      const prepared = await task.prepareCommit()
-      const changelog = commitMessages({ ...prepared, marker: prepared.marker! }, 0)
-      changelogRecords += changelog.records.length
-      checkpoint += changelog.records.length + 1
-      await task.committed(prepared, checkpoint)
+      await local.commit()
       commitMicros += cpuMicros() - cpu
     }
     const ended = performance.now()
@@ -461,7 +455,7 @@ async function taskScenario(options: Options) {
       commitMicrosPerRecord: +(commitMicros / readings).toFixed(2),
       gcMicrosPerRecord: +((gc * 1000) / readings).toFixed(2),
       scavenges: scavenges - scavengesBefore,
-      changelogRecords,
+      changelogRecords: local.changelogRecords,
       windowsEmitted: metrics.windowsEmitted,
       // For profile-summary's --from-ms/--to-ms: the run without the preparation of its messages (ms since this
       // process started).

@@ -1,25 +1,25 @@
 /**
  * What the processor's state costs in memory per group, against what its cache counts: one task of the iot pipeline
  * driven in this process (as the task scenario of processor-bench.ts), G distinct groups, each with one reading a
- * minute for `--minutes` minutes, committed every 25,000 readings.
+ * minute for `--minutes` minutes, committed every 25,000 readings and while a window boundary closes (as the runner does).
  *
  *   node --expose-gc dist/bench/state-memory.js [--groups 200000] [--minutes 3] [--cache-mb 64]
  *
  * Prints JSON: the time the readings and commits took (wall clock; a window boundary closes every group's window at
  * once), the V8 heap after a full collection (before the task, after the readings, and after the cache is
  * dropped, so what stays is what is not the cache: mainly the close-time indexes of the window operators), the bytes
- * the cache counted, and the groups cached. No broker, no Kafka client.
+ * the cache counted, and the process's peak RSS. No broker, no Kafka client.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { iotPipeline } from '../processor/index.js'
-import { commitMessages } from '../processor/runtime/changelog.js'
 import { newMetrics } from '../processor/runtime/metrics.js'
 import { Task } from '../processor/runtime/task.js'
 import { CacheBudget, TaskStore } from '../processor/state/task-store.js'
 import { planTopology } from '../processor/topology/plan.js'
 import { benchCommand, number } from './args.js'
+import { LocalTask } from './local-task.js'
 
 const COMMAND = benchCommand('state-memory', 'node --expose-gc dist/bench/state-memory.js [--groups 200000] [--minutes 3] [--cache-mb 64]', "Heap per group of the iot pipeline's state, against what its cache counts.")
   .option('--groups <n>', 'distinct deviceId + sensor groups', number(), 200_000)
@@ -46,24 +46,17 @@ async function main(): Promise<void> {
   const start = Date.UTC(2024, 0, 1)
   const began = performance.now()
   let offset = 0
-  let checkpoint = 0
-  const commit = async (): Promise<void> => {
-    task.markActive(Date.now())
-    const prepared = await task.prepareCommit()
-    const changelog = commitMessages({ ...prepared, marker: prepared.marker! }, 0)
-    checkpoint += changelog.records.length + 1
-    await task.committed(prepared, checkpoint)
-  }
+  const local = new LocalTask(task)
   for (let minute = 0; minute < options.minutes; minute++) {
     for (let g = 0; g < options.groups; g++) {
       const deviceId = `device-${g}`
       const value = JSON.stringify({ deviceId, sensor: 'temperature', value: 20 + (g % 97) / 10, unit: 'C', ts: start + minute * 60_000 + (g % 60_000) })
-      const pending = task.process({ key: Buffer.from(deviceId), value: Buffer.from(value), offset: String(offset++), timestamp: String(start), attributes: 0, headers: {} })
+      const pending = local.process({ key: Buffer.from(deviceId), value: Buffer.from(value), offset: String(offset++), timestamp: String(start), attributes: 0, headers: {} })
       if (pending) await pending
-      if (offset % 25_000 === 0) await commit()
+      if (offset % 25_000 === 0) await local.commit()
     }
   }
-  await commit()
+  await local.commit()
   const seconds = (performance.now() - began) / 1000
   const after = heapAfterGc()
   const counted = budget.used
@@ -84,6 +77,8 @@ async function main(): Promise<void> {
         cacheHeapMb: +(cache / 2 ** 20).toFixed(1),
         cacheHeapPerCountedByte: +(cache / counted).toFixed(2),
         notCachePerGroupBytes: perGroup(withoutCache - before),
+        // The most the process held at once (a window boundary's uncommitted work included), kB on Linux.
+        peakRssMb: +((process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(1),
       },
       null,
       2,

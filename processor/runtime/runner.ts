@@ -54,13 +54,30 @@ const { Kafka, Partitioners, logLevel } = kafkajs
  * stays small. kafkajs groups the messages of one send by partition in time quadratic in their number (it copies
  * the partition's list for each message), hence the chunks below.
  */
-const MAX_DIRTY_ENTRIES = 20_000
+export const MAX_DIRTY_ENTRIES = 20_000
+/**
+ * Due windows are closed this many groups at a time between records (WindowedAggregate.closeDue), and a task commits
+ * between two such chunks once its next commit holds MAX_DIRTY_ENTRIES state changes or MAX_PENDING_OUTPUTS records:
+ * a window boundary of 200,000 groups is then many commits of bounded size, with the event loop free (and the
+ * consumer heartbeating) between chunks, instead of one commit of 600,000 records that outlives the session timeout.
+ */
+export const CLOSE_CHUNK_GROUPS = 1000
+export const MAX_PENDING_OUTPUTS = 40_000
+/** Chunks of due windows a tick closes while holding a task's lock; the next tick, or the task's next batch, goes on. */
+const CLOSE_CHUNKS_PER_TICK = 20
 /** Processing failures in a row at one source offset after which the pipeline stops (failedTooOften). */
 const MAX_FAILURES_IN_A_ROW = 3
 
 /** Outputs and changelog records are sent in chunks of at most this many records (and 512 KiB), for the same reason. */
 const OUTPUT_CHUNK_RECORDS = 500
 const CHANGELOG_CHUNK_RECORDS = 500
+
+/** A commit's failure met while closing due windows: recovered from, not held against a record (failedTooOften). */
+class CommitError extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message)
+  }
+}
 
 /** How often a task deletes the committed part of the repartition topic it reads (DeleteRecords). */
 const REPARTITION_PURGE_INTERVAL_MS = 30_000
@@ -817,7 +834,7 @@ class Runner implements RunningPipeline {
       if (slot.epoch !== epoch || slot.state !== 'running') return
       // A batch fetched before the partition was held back: fetched again once it goes on.
       if (this.alignments.get(slot.sub.index)?.held(slot)) return
-      await this.processRecords(slot, batch.messages, Number(batch.offsetLag()) > 0, () => payload.resolveOffset(batch.lastOffset()))
+      await this.processRecords(slot, batch.messages, Number(batch.offsetLag()) > 0, (offset) => payload.resolveOffset(offset ?? batch.lastOffset()), () => payload.heartbeat())
     })
     this.release(slot.sub.index)
     await payload.heartbeat()
@@ -828,15 +845,21 @@ class Runner implements RunningPipeline {
    * writes its repartition output ahead (writeAhead) when the task is aligned. An aligned task stops before the first
    * record past its limit (runtime/alignment.ts): its partition is paused and the records from that one on wait in
    * `heldBack` (no fetching them again) until `release` lets it go on. `lagging`: whether the partition has records
-   * beyond `messages`; `processed` is called once they are processed, before any commit (kafkajs's resolveOffset: a
-   * rebalance during the commit could leave kafkajs without the partition's offsets).
+   * beyond `messages`; `processed` is called once they are processed (with the offset processed up to when a commit
+   * comes between them), before any commit (kafkajs's resolveOffset: a rebalance during the commit could leave
+   * kafkajs without the partition's offsets). Due windows are closed before the first record and after each record
+   * that makes some due (closeDue), with `heartbeat` between chunks.
    */
-  private async processRecords(slot: Slot, messages: KafkaMessage[], lagging: boolean, processed?: () => void): Promise<void> {
+  private async processRecords(slot: Slot, messages: KafkaMessage[], lagging: boolean, processed?: (offset?: string) => void, heartbeat?: () => Promise<void>): Promise<void> {
     const task = slot.task
     const alignment = this.alignments.get(slot.sub.index)
     const limit = alignment ? alignment.limit(slot, Date.now()) : Number.POSITIVE_INFINITY
     let failing: string | null = null
     try {
+      if (task.hasDue) {
+        failing = String(task.position ?? -1n)
+        await this.closeDue(slot, Number.POSITIVE_INFINITY, heartbeat)
+      }
       // After a seek, kafkajs may hand over records before the position (the batch that holds it starts earlier).
       const skipBelow = task.position === null ? -1 : Number(task.position)
       let rest: KafkaMessage[] | null = null
@@ -859,6 +882,11 @@ class Runner implements RunningPipeline {
         failing = message.offset
         const pending = task.process(message, peeked ?? undefined)
         if (pending) await pending
+        if (task.hasDue) {
+          // Due windows are closed between records, and belong to the position after this one.
+          failing = String(task.position)
+          await this.closeDue(slot, Number.POSITIVE_INFINITY, heartbeat, () => processed?.(message.offset))
+        }
       }
       failing = null
       task.markActive(Date.now())
@@ -873,9 +901,33 @@ class Runner implements RunningPipeline {
       // The new head counts once the records up to it are in the repartition topic: until then the other tasks stay
       // within the old one, or one of them could write records past it ahead of these.
       alignment?.processed(slot, held ? nextTime : task.lastEventTime, lagging || held, held, Date.now())
-    } catch (error) {
-      if (failing !== null && this.failedTooOften(slot, BigInt(failing), error as Error)) return
-      await this.recover(slot, error as Error)
+    } catch (thrown) {
+      const error = thrown instanceof CommitError ? thrown.cause : (thrown as Error)
+      if (failing !== null && !(thrown instanceof CommitError) && this.failedTooOften(slot, BigInt(failing), error)) return
+      await this.recover(slot, error)
+    }
+  }
+
+  /**
+   * Closes the task's due windows (its lock held), CLOSE_CHUNK_GROUPS groups at a time, at most `maxChunks` chunks,
+   * committing between chunks whenever the next commit has grown past MAX_DIRTY_ENTRIES state changes or
+   * MAX_PENDING_OUTPUTS records (after `beforeCommit`), and letting the event loop run after each chunk; `heartbeat`
+   * (kafkajs's, inside a batch) is called too, until it fails: a rebalance it reports reaches kafkajs at the end of the
+   * batch. An error of a commit is thrown as a CommitError, one of the closing (downstream code) as it is.
+   */
+  private async closeDue(slot: Slot, maxChunks: number, heartbeat?: () => Promise<void>, beforeCommit?: () => void): Promise<void> {
+    const task = slot.task
+    // A stopping pipeline closes no more: its final commit saves them due, and the next start closes them.
+    for (let chunk = 0; chunk < maxChunks && task.hasDue && !this.stopping; chunk++) {
+      await task.closeDue(CLOSE_CHUNK_GROUPS)
+      if (task.store.dirtyCount >= MAX_DIRTY_ENTRIES || task.pendingOutputs >= MAX_PENDING_OUTPUTS) {
+        beforeCommit?.()
+        await this.commit(slot).catch((error: Error) => {
+          throw new CommitError(error)
+        })
+      }
+      if (heartbeat) await heartbeat().catch(() => (heartbeat = undefined))
+      await new Promise((resolve) => setImmediate(resolve))
     }
   }
 
@@ -1187,17 +1239,20 @@ class Runner implements RunningPipeline {
         await slot.lock.run(async () => {
           if (slot.epoch !== epoch || slot.state !== 'running') return
           const now = Date.now()
-          let advancing = false
+          let closing = false
           try {
             const look = looks.get(slot)
-            advancing = look !== undefined
-            if (look !== undefined) await slot.task.advanceIdle(look, this.idleTimeoutMs, maxGapMs)
-            advancing = false
+            if (look !== undefined) slot.task.advanceIdle(look, this.idleTimeoutMs, maxGapMs)
+            // Windows made due by idle time, or left due by a restart or an earlier tick, are closed here too.
+            closing = true
+            if (slot.task.hasDue) await this.closeDue(slot, CLOSE_CHUNKS_PER_TICK)
+            closing = false
             if (now - slot.task.lastCommitMs >= this.commitIntervalMs) await this.commit(slot)
-          } catch (error) {
+          } catch (thrown) {
+            const error = thrown instanceof CommitError ? thrown.cause : (thrown as Error)
             // Windows closed by idle time run downstream code too: a failure there is held against the position.
-            if (advancing && this.failedTooOften(slot, slot.task.position ?? -1n, error as Error)) return
-            await this.recover(slot, error as Error)
+            if (closing && !(thrown instanceof CommitError) && this.failedTooOften(slot, slot.task.position ?? -1n, error)) return
+            await this.recover(slot, error)
           }
         })
       }

@@ -287,6 +287,8 @@ export class Task {
   }
   private readonly roots: Processor[]
   private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number }>()
+  /** The operators of windowOps, for `hasDue`, asked after every record. */
+  private readonly windowed: WindowedAggregate[] = []
   private readonly keyedOps: { op: KeyedAggregate; forward: (results: KeyedResult[]) => Promise<void> }[] = []
   private readonly resets: (() => void)[] = []
   /** The last late record written to each late-records topic since the last commit, and the input record it holds. */
@@ -537,6 +539,7 @@ export class Task {
     }
     const lateTopic = node.lateTopic ?? this.env.plan.lateTopic
     this.windowOps.set(node.name, { op, drain, idleBase: Number.NEGATIVE_INFINITY })
+    this.windowed.push(op)
     this.resets.push(() => op.reset())
     const after = (rec: Rec, accepted: boolean): void | Promise<void> => {
       if (!accepted) this.late(rec, node.name, lateTopic, op.streamTime)
@@ -692,8 +695,9 @@ export class Task {
 
   /**
    * Idle partitions: once the partition has been quiet for `idleTimeoutMs`, every windowed operator's stream time
-   * becomes (its stream time when the last record arrived) + (the length of the quiet stretch), so windows close,
-   * and their alerts fire, although the partition is quiet. It never moves back when records come again.
+   * becomes (its stream time when the last record arrived) + (the length of the quiet stretch), so windows become
+   * due (`closeDue` closes them), and their alerts fire, although the partition is quiet. It never moves back when
+   * records come again.
    *
    * Quiet means confirmed by the cluster, not merely that no record arrived: `look` is one look at the partition's
    * end offset (taken at `at`, wall-clock ms; null when the cluster could not be asked). A stretch counts only while
@@ -702,7 +706,7 @@ export class Task {
    * that could not reach the partition, or this task, while the cluster was unreachable are thus never made late
    * by the outage's wall-clock time (Kafka Streams advances stream time from consumed records only).
    */
-  async advanceIdle(look: { at: number; caughtUp: boolean } | null, idleTimeoutMs: number, maxGapMs: number): Promise<void> {
+  advanceIdle(look: { at: number; caughtUp: boolean } | null, idleTimeoutMs: number, maxGapMs: number): void {
     if (look === null || !look.caughtUp) {
       this.confirmedMs = Number.NEGATIVE_INFINITY
       return
@@ -713,11 +717,35 @@ export class Task {
     this.confirmedMs = look.at
     const quietFor = look.at - this.quietSinceMs
     if (quietFor < idleTimeoutMs) return
-    for (const { op, drain, idleBase } of this.windowOps.values()) {
-      if (idleBase === Number.NEGATIVE_INFINITY) continue
-      await op.advanceTo(idleBase + quietFor)
-      await drain()
+    for (const { op, idleBase } of this.windowOps.values()) {
+      if (idleBase !== Number.NEGATIVE_INFINITY && idleBase + quietFor > op.streamTime) op.streamTime = idleBase + quietFor
     }
+  }
+
+  /** Whether a windowed operator has windows due at its stream time: `closeDue` has work (the runner calls it between records). */
+  get hasDue(): boolean {
+    for (let i = 0; i < this.windowed.length; i++) if (this.windowed[i]!.hasDue) return true
+    return false
+  }
+
+  /**
+   * Closes the due windows of at most `maxGroups` groups of one windowed operator (the first with any, in the order
+   * the topology declares them) and runs their results downstream, where they may make a later operator's windows
+   * due in turn. Returns how many groups it closed.
+   */
+  async closeDue(maxGroups: number): Promise<number> {
+    for (const { op, drain } of this.windowOps.values()) {
+      if (!op.hasDue) continue
+      const closed = await op.closeDue(maxGroups)
+      await drain()
+      return closed
+    }
+    return 0
+  }
+
+  /** How many records the next commit writes to topics so far (results, late records, dead letters). */
+  get pendingOutputs(): number {
+    return this.outputs.length
   }
 
   /** Emit-mode update results and running aggregates: emitted at each commit. */

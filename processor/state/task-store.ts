@@ -58,6 +58,8 @@ export interface KeyedState<T> {
   get(group: string): T | undefined | Promise<T | undefined>
   put(group: string, value: T): void
   delete(group: string): void
+  /** Reads the entries of these groups that are not in memory in one go, so that `get` finds them there. */
+  prefetch?(groups: readonly string[]): Promise<void>
 }
 
 /**
@@ -182,7 +184,20 @@ export class TaskStore {
       get: (group) => this.get(index, group) as T | undefined | Promise<T | undefined>,
       put: (group, value) => this.put(index, group, value),
       delete: (group) => this.put(index, group, undefined),
+      prefetch: (groups) => this.prefetch(groups),
     }
+  }
+
+  /** Caches the groups of `groups` that are not cached (or only written blindly), read with one LevelDB getMany. */
+  private async prefetch(groups: readonly string[]): Promise<void> {
+    if (this.complete) return
+    const missing = groups.filter((group) => {
+      const slot = this.slots.get(group)
+      return slot === undefined || slot.blind
+    })
+    if (missing.length === 0) return
+    const stored = await this.db.getMany(missing.map((group) => GROUP_PREFIX + group))
+    missing.forEach((group, i) => this.loaded(group, stored[i]))
   }
 
   private slot(group: string): Slot | undefined {
@@ -278,11 +293,7 @@ export class TaskStore {
    * them: `commitLocal` does, once they are durable). A group left with no entry is a tombstone (null value).
    */
   async dirtyRecords(commit: Buffer): Promise<StateRecord[]> {
-    const blind = this.dirtyGroups.filter((_, i) => this.dirty[i]!.blind)
-    if (blind.length > 0) {
-      const stored = await this.db.getMany(blind.map((group) => GROUP_PREFIX + group))
-      blind.forEach((group, i) => this.loaded(group, stored[i]))
-    }
+    await this.prefetch(this.dirtyGroups.filter((_, i) => this.dirty[i]!.blind))
     const records: StateRecord[] = []
     const out = this.writer
     for (let i = 0; i < this.dirty.length; i++) {

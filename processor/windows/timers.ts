@@ -59,6 +59,11 @@ export class TimerQueue {
     else bucket.groups.push(group)
   }
 
+  /** The close time `group` is scheduled at, or +Infinity when it is not scheduled. */
+  timeOf(group: string): number {
+    return this.current.get(group)?.at ?? Number.POSITIVE_INFINITY
+  }
+
   /** The earliest close time, or +Infinity when nothing is scheduled. */
   peek(): number {
     this.dropEmpty()

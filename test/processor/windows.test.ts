@@ -7,18 +7,65 @@
  */
 import sketches from '@datadog/sketches-js'
 import { describe, expect, test } from 'vitest'
-import { CompiledAggregations, percentile, type Accumulator } from '../../processor/aggregate/aggregations.js'
+import { CompiledAggregations, count, percentile, sum, type Accumulator } from '../../processor/aggregate/aggregations.js'
 import { mergeSketch, newSketch, quantile, readSketch, SKETCH_RELATIVE_ACCURACY, writeSketch } from '../../processor/aggregate/sketch.js'
 import { ByteReader, ByteWriter } from '../../processor/state/codec.js'
 import { hopping, timeWindowsFor, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
 import { seeded } from '../helpers/random.js'
-import { checkCase } from './window-cases.js'
+import { WindowedAggregate } from '../../processor/windows/windowed-aggregate.js'
+import { checkCase, EncodedState } from './window-cases.js'
 
 describe('window semantics against the naive reference', () => {
   const SEEDS = Number(process.env.BROOK_WINDOW_SEEDS ?? 1000)
   test(`${SEEDS} random cases (tumbling, hopping, sliding, session; final and update; out of order, late, idle, restarts)`, async () => {
     const only = process.env.BROOK_WINDOW_SEED
     for (let seed = only ? Number(only) : 1; seed <= (only ? Number(only) : SEEDS); seed++) await checkCase(seed)
+  })
+})
+
+describe('closing due windows a chunk at a time', () => {
+  const spec = tumbling({ size: 60_000, grace: 0 })
+  const aggs = new CompiledAggregations({ n: count(), total: sum('x') })
+  const input = (group: string, ts: number, x: number) => ({ key: group, group, fields: {}, ts, inputs: aggs.extract({ x }) })
+
+  test('a record moving stream time closes only its own group; the rest close in chunks, across a restart, each window once', async () => {
+    const state = new EncodedState()
+    const emitted: string[] = []
+    const make = () => new WindowedAggregate({ window: spec, aggregations: aggs, emit: 'final' }, state, (r) => emitted.push(`${r.group}@${r.windowStart}=${r.values.n}/${r.values.total}`))
+    let op = make()
+    state.useCodec(op.codec)
+    // Ten groups, two readings each in the window [0, 60000).
+    for (let g = 0; g < 10; g++) {
+      await op.process(input(`g${g}`, 1000 + g, g))
+      await op.process(input(`g${g}`, 2000 + g, 1))
+    }
+    expect(op.hasDue).toBe(false)
+    // g9 moves stream time into the next window: its own window closes before its record lands, nothing else yet.
+    expect(await op.process(input('g9', 60_000, 100))).toBe(true)
+    expect(emitted).toEqual(['g9@0=2/10'])
+    expect(op.hasDue).toBe(true)
+    expect(await op.closeDue(3)).toBe(3)
+    expect(emitted.slice(1)).toEqual(['g0@0=2/1', 'g1@0=2/2', 'g2@0=2/3'])
+    // A restart halfway: the store and the saved stream time, as a commit left them.
+    state.flush()
+    const streamTime = op.streamTime
+    op = make()
+    op.streamTime = streamTime
+    for (const [group, entry] of await state.stored()) op.restore(group, entry)
+    expect(op.hasDue).toBe(true)
+    // A record of a group still due, for its old window: the window closes first (with what it held), and the record,
+    // late for it, is refused.
+    expect(await op.process(input('g5', 59_000, 1000))).toBe(false)
+    expect(emitted.at(-1)).toBe('g5@0=2/6')
+    // A record of another due group for the new window: the old one closes first with what it held.
+    expect(await op.process(input('g7', 61_000, 5))).toBe(true)
+    expect(emitted.at(-1)).toBe('g7@0=2/8')
+    while (op.hasDue) await op.closeDue(2)
+    const closed = emitted.filter((e) => e.includes('@0='))
+    expect(closed.sort()).toEqual(Array.from({ length: 10 }, (_, g) => `g${g}@0=2/${g + 1}`).sort())
+    // The new window holds g9's and g7's readings only, and closes once.
+    await op.advanceTo(120_000)
+    expect(emitted.filter((e) => e.includes('@60000='))).toEqual(['g7@60000=1/5', 'g9@60000=1/100'])
   })
 })
 
