@@ -65,6 +65,16 @@ function unconfirmedLines(unconfirmed: Unconfirmed | null): string[] {
   return [`  ${many(unconfirmed.readings, 'reading')} in flight at the stop not acknowledged, and may or may not have been written (${unconfirmed.reason})`]
 }
 
+/**
+ * A counted run's held-back readings sent at its end: labelled against the stream time there, so mostly `out of
+ * order`, but behind it by up to twice the lateness, past the close of a pipeline's windows (`brook process iot`:
+ * window end + 10 s grace), whose readings-late then counts them.
+ */
+function flushedLines(flushed: number): string[] {
+  if (flushed === 0) return []
+  return [`  ${many(flushed, 'reading')} held back until the count was reached, sent at the end (counted above as out of order or late against the stream time there; a windowed pipeline counts those behind their window's close + grace as late)`]
+}
+
 function formatFleetSummary(summary: FleetSummary): string {
   const lines = [
     `sent ${many(summary.sent, 'reading')} to ${summary.topic}${summary.topicCreated ? ' (created)' : ''} in ${seconds(summary.elapsedMs)} (${count(summary.readingsPerSecond)}/s)${summary.aborted ? '; interrupted' : ''}`,
@@ -72,6 +82,7 @@ function formatFleetSummary(summary: FleetSummary): string {
     `  event time ${iso(summary.firstTs)} to ${iso(summary.lastTs)}`,
     `  delivery: ${count(summary.delivery['out-of-order'])} out of order, ${count(summary.delivery.late)} late; faults: ${count(summary.faults.spike)} spike, ${count(summary.faults.stuck)} stuck-at, ${count(summary.faults.dropout)} dropout`,
     `  ${many(summary.slots, 'slot')} (${count(summary.gapped)} in gaps), ${many(summary.held, 'reading')} held back and not sent`,
+    ...flushedLines(summary.flushed),
     ...unconfirmedLines(summary.unconfirmed),
   ]
   return lines.join('\n')

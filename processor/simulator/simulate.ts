@@ -29,6 +29,8 @@ export interface FleetSummary {
   gapped: number
   /** Readings held back for later delivery and not sent when the run stopped (none after a counted run that ran to its end). */
   held: number
+  /** Readings of a counted run held back until the count was reached and sent at its end (Fleet.counts.flushed). */
+  flushed: number
   /** Lowest and highest event time acknowledged (null when nothing was sent). */
   firstTs: number | null
   lastTs: number | null
@@ -99,6 +101,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetSummary
       slots: counts.slots,
       gapped: counts.gapped,
       held: counts.held,
+      flushed: counts.flushed,
       firstTs,
       lastTs,
       elapsedMs: result.elapsedMs,

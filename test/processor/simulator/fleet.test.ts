@@ -89,6 +89,33 @@ describe('Fleet', () => {
     expect(run.slice(0, lastOnTime + 1)).toEqual(take(model, lastOnTime + 1))
   })
 
+  it('counts the readings a counted run sends at its end; with event time shorter than the lateness, its late fraction goes out there as out of order', () => {
+    // `brook simulate --count 2400000 --rate 20000`: 120 s of event time, the default 120 s lateness.
+    const model = { ...MODEL, devices: 500, rate: 1000, latenessMs: 120_000, lateFraction: 0.01, outOfOrderFraction: 0.02 }
+    const count = 120_000
+    const fleet = new Fleet(model)
+    const run: Outgoing[] = []
+    for (let o = fleet.nextOf(count); o !== null; o = fleet.nextOf(count)) run.push(o)
+    const { flushed, slots } = fleet.counts
+    const lastSlotTs = START_MS + Math.floor((slots - 1) * 1000 / model.rate)
+    const tail = run.slice(run.length - flushed)
+    // Every held-back reading of the late fraction is in the tail (none was due within the run), behind by up to 120 s,
+    expect(flushed).toBeGreaterThan(count * model.lateFraction * 0.8)
+    expect(tail.every((o) => o.reading.ts <= lastSlotTs)).toBe(true)
+    // and labelled late only when more than the lateness behind: almost none.
+    const late = run.filter((o) => o.delivery === 'late').length
+    expect(late).toBeLessThan(flushed / 20)
+    // A 1-minute tumbling window with a 10 s grace (brook process iot) refuses most of them.
+    const closedAt = (ts: number): number => Math.floor(ts / 60_000) * 60_000 + 60_000 + 10_000
+    let streamTime = -Infinity
+    let refused = 0
+    for (const o of run) {
+      streamTime = Math.max(streamTime, o.reading.ts)
+      if (closedAt(o.reading.ts) <= streamTime) refused++
+    }
+    expect(refused).toBeGreaterThan(late * 10)
+  })
+
   it('spreads slots evenly over event time and reads every sensor of every device each round', () => {
     const readings = take({ ...MODEL, lateFraction: 0, outOfOrderFraction: 0, gapFraction: 0 }, 800)
     readings.forEach(({ reading, dueMs }, i) => {
