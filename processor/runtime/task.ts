@@ -729,9 +729,9 @@ export class Task {
   }
 
   /**
-   * Closes the due windows of at most `maxGroups` groups of one windowed operator (the first with any, in the order
-   * the topology declares them) and runs their results downstream, where they may make a later operator's windows
-   * due in turn. Returns how many groups it closed.
+   * Closes the due windows of at most `maxGroups` groups of one windowed operator that has some, and runs their
+   * results downstream, where they may make a downstream operator's windows due in turn (the runner calls this until
+   * `hasDue` is false). Returns how many groups it closed.
    */
   async closeDue(maxGroups: number): Promise<number> {
     for (const { op, drain } of this.windowOps.values()) {
