@@ -23,7 +23,8 @@
  * allocates nothing and touches one small block of memory. Every record adds to every part (its inputs are all read
  * before any changes), so one n serves them all, and n = 0 is what "no value" means for min, max, first and last.
  *
- * Results: avg is sum / n (so a one-slice window gives exactly the naive average); variance and stddev are the
+ * Results: avg is sum / n (so a one-slice window gives exactly the naive average), or the value itself when all the
+ * values are equal (sum / n may miss it by a unit in the last place); variance and stddev are the
  * sample statistics (n - 1 in the denominator, as SQL's STDDEV and Spark's stddev), null below two values.
  */
 import { ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
@@ -406,7 +407,9 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
           out[name] = v[at]!
           break
         case 'avg':
-          out[name] = n === 0 ? null : v[at]! / n
+          // Values all equal (no spread): their running mean is that value exactly, where sum / n can miss it by a
+          // unit in the last place and fall outside [min, max] (three of 1019.7 sum to 3059.1000000000004).
+          out[name] = n === 0 ? null : v[at + 2] === 0 ? v[at + 1]! : v[at]! / n
           break
         case 'variance':
         case 'stddev': {

@@ -7,7 +7,7 @@
  */
 import sketches from '@datadog/sketches-js'
 import { describe, expect, test } from 'vitest'
-import { CompiledAggregations, count, percentile, sum, type Accumulator } from '../../processor/aggregate/aggregations.js'
+import { avg, CompiledAggregations, count, max, min, percentile, sum, type Accumulator } from '../../processor/aggregate/aggregations.js'
 import { mergeSketch, newSketch, quantile, readSketch, SKETCH_RELATIVE_ACCURACY, writeSketch } from '../../processor/aggregate/sketch.js'
 import { ByteReader, ByteWriter } from '../../processor/state/codec.js'
 import { hopping, timeWindowsFor, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
@@ -66,6 +66,24 @@ describe('closing due windows a chunk at a time', () => {
     // The new window holds g9's and g7's readings only, and closes once.
     await op.advanceTo(120_000)
     expect(emitted.filter((e) => e.includes('@60000='))).toEqual(['g7@60000=1/5', 'g9@60000=1/100'])
+  })
+})
+
+describe('aggregations', () => {
+  test('the average of equal values is that value, within min and max, through merges too', () => {
+    const aggs = new CompiledAggregations({ avg: avg('x'), min: min('x'), max: max('x') })
+    let one = aggs.create()
+    for (let i = 0; i < 3; i++) one = aggs.add(one, aggs.extract({ x: 1019.7 }), i)
+    // sum / n would be 1019.7000000000002, above the max.
+    expect(aggs.result(one)).toEqual({ avg: 1019.7, min: 1019.7, max: 1019.7 })
+    let other = aggs.create()
+    for (let i = 0; i < 7; i++) other = aggs.add(other, aggs.extract({ x: 0.1 }), i)
+    expect(aggs.result(other).avg).toBe(0.1)
+    expect(aggs.result(aggs.merge(aggs.merge(aggs.create(), other), other)).avg).toBe(0.1)
+    // Values that differ keep the naive sum / n.
+    let mixed = aggs.create()
+    for (const x of [10, 20, 30, 0.1]) mixed = aggs.add(mixed, aggs.extract({ x }), 0)
+    expect(aggs.result(mixed).avg).toBe((10 + 20 + 30 + 0.1) / 4)
   })
 })
 
