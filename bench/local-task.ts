@@ -5,7 +5,7 @@
  */
 import type { KafkaMessage } from 'kafkajs'
 import { commitMessages } from '../processor/runtime/changelog.js'
-import { CLOSE_CHUNK_GROUPS, MAX_DIRTY_ENTRIES, MAX_PENDING_OUTPUTS } from '../processor/runtime/runner.js'
+import { CLOSE_CHUNK_GROUPS } from '../processor/runtime/runner.js'
 import type { Task } from '../processor/runtime/task.js'
 
 export class LocalTask {
@@ -30,7 +30,7 @@ export class LocalTask {
   private async closeDue(): Promise<void> {
     while (this.task.hasDue) {
       await this.task.closeDue(CLOSE_CHUNK_GROUPS)
-      if (this.task.store.dirtyCount >= MAX_DIRTY_ENTRIES || this.task.pendingOutputs >= MAX_PENDING_OUTPUTS) await this.commit()
+      if (this.task.commitIsLarge) await this.commit()
     }
   }
 

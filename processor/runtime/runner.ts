@@ -50,25 +50,21 @@ import { alignmentSlackMs, EventTimeAlignment } from './alignment.js'
 const { Kafka, Partitioners, logLevel } = kafkajs
 
 /**
- * A task commits early once this many entries changed, so that a commit (and a restore's buffer of one commit)
- * stays small. kafkajs groups the messages of one send by partition in time quadratic in their number (it copies
- * the partition's list for each message), hence the chunks below.
- */
-export const MAX_DIRTY_ENTRIES = 20_000
-/**
  * Due windows are closed this many groups at a time between records (WindowedAggregate.closeDue), and a task commits
- * between two such chunks once its next commit holds MAX_DIRTY_ENTRIES state changes or MAX_PENDING_OUTPUTS records:
- * a window boundary of 200,000 groups is then many commits of bounded size, with the event loop free (and the
- * consumer heartbeating) between chunks, instead of one commit of 600,000 records that outlives the session timeout.
+ * between two such chunks once its next commit is large (Task.commitIsLarge): a window boundary of 200,000 groups is
+ * then many commits of bounded size, with the event loop free (and the consumer heartbeating) between chunks,
+ * instead of one commit of 600,000 records that outlives the session timeout.
  */
 export const CLOSE_CHUNK_GROUPS = 1000
-export const MAX_PENDING_OUTPUTS = 40_000
 /** Chunks of due windows a tick closes while holding a task's lock; the next tick, or the task's next batch, goes on. */
 const CLOSE_CHUNKS_PER_TICK = 20
 /** Processing failures in a row at one source offset after which the pipeline stops (failedTooOften). */
 const MAX_FAILURES_IN_A_ROW = 3
 
-/** Outputs and changelog records are sent in chunks of at most this many records (and 512 KiB), for the same reason. */
+/**
+ * Outputs and changelog records are sent in chunks of at most this many records (and 512 KiB): kafkajs groups the
+ * messages of one send by partition in time quadratic in their number (it copies the partition's list for each).
+ */
 const OUTPUT_CHUNK_RECORDS = 500
 const CHANGELOG_CHUNK_RECORDS = 500
 
@@ -896,22 +892,31 @@ class Runner implements RunningPipeline {
         slot.heldBack = { messages: rest!, lagging }
         this.consumer.pause([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])
       }
-      if (Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.store.dirtyCount >= MAX_DIRTY_ENTRIES) await this.commit(slot)
+      if (Date.now() - task.lastCommitMs >= this.commitIntervalMs || task.commitIsLarge) await this.commit(slot)
       else if (alignment) await this.writeAhead(slot)
       // The new head counts once the records up to it are in the repartition topic: until then the other tasks stay
       // within the old one, or one of them could write records past it ahead of these.
       alignment?.processed(slot, held ? nextTime : task.lastEventTime, lagging || held, held, Date.now())
     } catch (thrown) {
-      const error = thrown instanceof CommitError ? thrown.cause : (thrown as Error)
-      if (failing !== null && !(thrown instanceof CommitError) && this.failedTooOften(slot, BigInt(failing), error)) return
-      await this.recover(slot, error)
+      await this.failed(slot, failing === null ? null : BigInt(failing), thrown)
     }
   }
 
   /**
+   * A task's processing or commit failed: a failure of processing at source offset `at` (null: none to blame) is
+   * counted (failedTooOften), a commit's (CommitError) is not; unless that stops the pipeline, the task recovers.
+   */
+  private async failed(slot: Slot, at: bigint | null, thrown: unknown): Promise<void> {
+    const commit = thrown instanceof CommitError
+    const error = commit ? thrown.cause : (thrown as Error)
+    if (at !== null && !commit && this.failedTooOften(slot, at, error)) return
+    await this.recover(slot, error)
+  }
+
+  /**
    * Closes the task's due windows (its lock held), CLOSE_CHUNK_GROUPS groups at a time, at most `maxChunks` chunks,
-   * committing between chunks whenever the next commit has grown past MAX_DIRTY_ENTRIES state changes or
-   * MAX_PENDING_OUTPUTS records (after `beforeCommit`), and letting the event loop run after each chunk; `heartbeat`
+   * committing between chunks whenever the next commit is large (Task.commitIsLarge; after `beforeCommit`), and
+   * letting the event loop run after each chunk; `heartbeat`
    * (kafkajs's, inside a batch) is called too, until it fails: a rebalance it reports reaches kafkajs at the end of the
    * batch. An error of a commit is thrown as a CommitError, one of the closing (downstream code) as it is.
    */
@@ -920,7 +925,7 @@ class Runner implements RunningPipeline {
     // A stopping pipeline closes no more: its final commit saves them due, and the next start closes them.
     for (let chunk = 0; chunk < maxChunks && task.hasDue && !this.stopping; chunk++) {
       await task.closeDue(CLOSE_CHUNK_GROUPS)
-      if (task.store.dirtyCount >= MAX_DIRTY_ENTRIES || task.pendingOutputs >= MAX_PENDING_OUTPUTS) {
+      if (task.commitIsLarge) {
         beforeCommit?.()
         await this.commit(slot).catch((error: Error) => {
           throw new CommitError(error)
@@ -1249,10 +1254,8 @@ class Runner implements RunningPipeline {
             closing = false
             if (now - slot.task.lastCommitMs >= this.commitIntervalMs) await this.commit(slot)
           } catch (thrown) {
-            const error = thrown instanceof CommitError ? thrown.cause : (thrown as Error)
             // Windows closed by idle time run downstream code too: a failure there is held against the position.
-            if (closing && !(thrown instanceof CommitError) && this.failedTooOften(slot, slot.task.position ?? -1n, error)) return
-            await this.recover(slot, error)
+            await this.failed(slot, closing ? (slot.task.position ?? -1n) : null, thrown)
           }
         })
       }

@@ -156,6 +156,10 @@ function cutToFit(key: Buffer | string | null, value: Buffer | string | null, he
 
 /** The counters of outputs that count when their commit is durable (metrics.ts). */
 const COMMITTED_COUNTERS = ['late', 'deadLetters', 'windowsEmitted', 'alerts'] as const
+
+/** A commit with this many changed groups, or records for topics, is due at once (Task.commitIsLarge). */
+const MAX_DIRTY_ENTRIES = 20_000
+const MAX_PENDING_OUTPUTS = 40_000
 type CommittedCounter = (typeof COMMITTED_COUNTERS)[number]
 
 function headersOf(message: KafkaMessage): Record<string, string> {
@@ -731,21 +735,23 @@ export class Task {
   /**
    * Closes the due windows of at most `maxGroups` groups of one windowed operator that has some, and runs their
    * results downstream, where they may make a downstream operator's windows due in turn (the runner calls this until
-   * `hasDue` is false). Returns how many groups it closed.
+   * `hasDue` is false).
    */
-  async closeDue(maxGroups: number): Promise<number> {
+  async closeDue(maxGroups: number): Promise<void> {
     for (const { op, drain } of this.windowOps.values()) {
       if (!op.hasDue) continue
-      const closed = await op.closeDue(maxGroups)
+      await op.closeDue(maxGroups)
       await drain()
-      return closed
+      return
     }
-    return 0
   }
 
-  /** How many records the next commit writes to topics so far (results, late records, dead letters). */
-  get pendingOutputs(): number {
-    return this.outputs.length
+  /**
+   * Whether the next commit should come now rather than at the commit interval: it holds MAX_DIRTY_ENTRIES changed
+   * groups or MAX_PENDING_OUTPUTS records for topics, so that a commit (and a restore's buffer of one) stays small.
+   */
+  get commitIsLarge(): boolean {
+    return this.store.dirtyCount >= MAX_DIRTY_ENTRIES || this.outputs.length >= MAX_PENDING_OUTPUTS
   }
 
   /** Emit-mode update results and running aggregates: emitted at each commit. */

@@ -53,9 +53,6 @@ export type { KeyedState }
 
 export type EmitMode = 'final' | 'update'
 
-/** Groups `advanceTo` closes per store read. */
-const CLOSE_BATCH_GROUPS = 512
-
 /** One record as the operator sees it: its group, its event time and its extracted numeric inputs. */
 export interface WindowInput {
   key: string | null
@@ -457,7 +454,7 @@ export class WindowedAggregate {
   /** Moves stream time forward (never back) and emits every window that closes by then. */
   async advanceTo(streamTime: number): Promise<void> {
     if (streamTime > this.streamTime) this.streamTime = streamTime
-    while (this.hasDue) await this.closeDue(CLOSE_BATCH_GROUPS)
+    while (this.hasDue) await this.closeDue(Number.POSITIVE_INFINITY)
   }
 
   /** Whether some group has a window that closes at or before stream time (`closeDue` has work). */
