@@ -19,7 +19,7 @@ import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, type StateRecord, type Tas
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
-import { WindowedAggregate, windowEntryCodec, type WindowEntry, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
+import { WindowedAggregate, windowEntryCodec, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
 import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
 import { checkGroupSize, groupKey, Groups, type Grouping } from './groups.js'
 import { RecordKeys } from './record-keys.js'
@@ -821,7 +821,7 @@ export class Task {
     for (const counter of COMMITTED_COUNTERS) this.sinceCommit[counter] = 0
   }
 
-  /** Restores in-memory state from the store (after open or restore): position, stream times, close-time indexes. */
+  /** Restores in-memory state from the store (after open or restore): position, stream times, the cache. */
   async load(): Promise<void> {
     for (const reset of this.resets) reset()
     this.outputs = []
@@ -840,7 +840,8 @@ export class Task {
       windowed.op.streamTime = saved?.streamTimes[name] ?? Number.NEGATIVE_INFINITY
       windowed.idleBase = windowed.op.streamTime
     }
-    await this.store.warm((operator, group, value) => this.windowOps.get(operator)?.op.restore(group, value as WindowEntry))
+    // The windowed operators' close-time indexes are in the store, which rebuilds them if a restore made them stale.
+    await this.store.warm()
     this.lastRecordWallMs = Date.now()
     this.quietSinceMs = this.lastRecordWallMs
     this.confirmedMs = this.lastRecordWallMs

@@ -13,6 +13,9 @@
  *                     where the task's input resumes (runtime/changelog.ts)
  *   \x00checkpoint.2  the changelog offset the database is current up to (not in the changelog); the suffix is the
  *                     format, so a store written in another format has no checkpoint and is rebuilt from the changelog
+ *   \x00closetimes    `<checkpoint>\n<each index's operator and spec>`: the close-time indexes below hold the state as
+ *                     of that checkpoint (not in the changelog: a restore makes them stale, and `warm` rebuilds them)
+ *   \x02...           the windowed operators' close-time indexes (close-times.ts)
  *
  * Invariants:
  * - The database only ever holds what the changelog already holds: a commit writes the changelog first and then the
@@ -30,6 +33,8 @@ import { rmSync } from 'node:fs'
 import { ByteReader, ByteWriter, packPlain, unpackPlain, type EntryCodec } from './codec.js'
 import { StateEncodingError } from '../errors.js'
 import { heapBytes } from './heap-size.js'
+import { CLOSE_TIMES_PREFIX, StoredCloseTimes } from './close-times.js'
+import type { CloseTimeIndex } from '../windows/timers.js'
 
 /**
  * The format byte that opens every state record and marker. 2: a percentile's accumulator also holds the min and
@@ -44,6 +49,9 @@ export const COMMIT_ID_BYTES = 8
 export const POSITION_KEY = '\x00position'
 const CHECKPOINT_KEY = `\x00checkpoint.${STATE_FORMAT}`
 const GROUP_PREFIX = '\x01'
+const CLOSE_TIMES_KEY = '\x00closetimes'
+/** Keys a rebuilt close-time index writes per LevelDB batch. */
+const REBUILD_BATCH_KEYS = 10_000
 /** Encoded size assumed for a slot that has not been encoded yet. */
 const UNKNOWN_ENCODED_BYTES = 144
 /** Per-slot overhead of the cache (the Map slot, the slot object, the key string). */
@@ -60,6 +68,12 @@ export interface KeyedState<T> {
   delete(group: string): void
   /** Reads the entries of these groups that are not in memory in one go, so that `get` finds them there. */
   prefetch?(groups: readonly string[]): Promise<void>
+  /**
+   * The operator's close-time index kept in the store with its entries (close-times.ts): `closeTimeOf` gives an entry's
+   * earliest close time, `spec` what that depends on (an index written for another spec is rebuilt). A KeyedState
+   * without it leaves the index in the operator's memory.
+   */
+  closeTimes?(closeTimeOf: (entry: T) => number | undefined, spec: string): CloseTimeIndex
 }
 
 /**
@@ -128,6 +142,12 @@ export class TaskStore {
   private readonly dirtyGroups: string[] = []
   private readonly operators: string[] = []
   private readonly codecs: EntryCodec[] = []
+  /** The close-time indexes kept here, by operator index. */
+  private readonly indexes: StoredCloseTimes[] = []
+  /** What `\x00closetimes` holds. */
+  private indexMarker: string | undefined
+  /** The indexes hold what the state records hold (not after a restore until `warm` rebuilds them). */
+  private indexCurrent = false
   /** One writer for every record a commit encodes. */
   private readonly writer = new ByteWriter()
   /** The last slot looked up: the operators of one record ask for the same group one after the other. */
@@ -166,6 +186,9 @@ export class TaskStore {
         const store = new TaskStore(db, dir, budget)
         const checkpoint = await db.get(CHECKPOINT_KEY)
         store.checkpoint = checkpoint === undefined ? null : Number(checkpoint.toString())
+        store.indexMarker = (await db.get(CLOSE_TIMES_KEY))?.toString()
+        // An empty store has empty indexes.
+        store.indexCurrent = store.checkpoint === null
         return store
       } catch (error) {
         const locked = /lock/i.test(String((error as Error & { cause?: Error }).cause?.message ?? (error as Error).message))
@@ -185,7 +208,17 @@ export class TaskStore {
       put: (group, value) => this.put(index, group, value),
       delete: (group) => this.put(index, group, undefined),
       prefetch: (groups) => this.prefetch(groups),
+      closeTimes: (closeTimeOf, spec) => {
+        const existing = this.indexes[index]
+        if (existing !== undefined && existing.spec === spec) return existing
+        return (this.indexes[index] = new StoredCloseTimes(this.db, operator, closeTimeOf as (entry: unknown) => number | undefined, spec))
+      },
     }
+  }
+
+  /** What `\x00closetimes` says when the indexes hold the state at `checkpoint`. */
+  private indexMarkerAt(checkpoint: number | null): string {
+    return [String(checkpoint), ...this.indexes.filter((index) => index !== undefined).map((index) => `${JSON.stringify(index.operator)} ${index.spec}`)].join('\n')
   }
 
   /** Caches the groups of `groups` that are not cached (or only written blindly), read with one LevelDB getMany. */
@@ -364,7 +397,8 @@ export class TaskStore {
    * instance is over budget.
    */
   async commitLocal(records: readonly StateRecord[], checkpoint: number): Promise<void> {
-    await this.write(records, checkpoint)
+    await this.write(records, checkpoint, true)
+    for (const index of this.indexes) index?.committed()
     for (let i = 0; i < this.dirty.length; i++) {
       const slot = this.dirty[i]!
       slot.dirty = false
@@ -380,14 +414,24 @@ export class TaskStore {
     this.evict()
   }
 
-  private async write(records: readonly StateRecord[], checkpoint: number): Promise<void> {
+  /**
+   * Writes records and the checkpoint in one batch; `withIndexes`: with the close-time indexes' changes, which keep them
+   * current if they were; without (a restore's raw records), the indexes are stale until `warm` rebuilds them.
+   */
+  private async write(records: readonly StateRecord[], checkpoint: number, withIndexes: boolean): Promise<void> {
     const batch = this.db.batch()
     for (const record of records) {
       if (record.value === null) batch.del(record.key)
       else batch.put(record.key, record.value)
     }
     batch.put(CHECKPOINT_KEY, Buffer.from(String(checkpoint)))
+    if (withIndexes) for (const index of this.indexes) index?.changes(batch)
+    if (!withIndexes) this.indexCurrent = false
+    const marker = this.indexCurrent ? this.indexMarkerAt(checkpoint) : undefined
+    if (marker === undefined) batch.del(CLOSE_TIMES_KEY)
+    else batch.put(CLOSE_TIMES_KEY, Buffer.from(marker))
     await batch.write()
+    this.indexMarker = marker
     this.checkpoint = checkpoint
   }
 
@@ -412,6 +456,7 @@ export class TaskStore {
   /** Forgets uncommitted changes and the whole cache (a task that is re-initialized reads from LevelDB again). */
   discardCache(): void {
     this.complete = false
+    for (const index of this.indexes) index?.discard()
     for (const slot of this.slots.values()) this.budget.used -= slot.bytes
     this.slots.clear()
     this.dirty.length = 0
@@ -422,7 +467,7 @@ export class TaskStore {
 
   /** Applies changelog records during a restore (raw bytes, no decoding) and moves the checkpoint past them. */
   async applyRestored(records: readonly StateRecord[], checkpoint: number): Promise<void> {
-    await this.write(records, checkpoint)
+    await this.write(records, checkpoint, false)
   }
 
   /** The saved task position, if any. */
@@ -436,11 +481,16 @@ export class TaskStore {
   }
 
   /**
-   * Reads every stored group into the cache while the budget allows (once per task start), and hands each
-   * operator's entry to `visit` (windowed operators rebuild their close-time index from them). When all of them
-   * fit, the cache is complete: misses no longer read LevelDB.
+   * Reads stored groups into the cache while the budget allows (once per task start, after the operators registered);
+   * when all of them fit, the cache is complete: misses no longer read LevelDB. Rebuilds the close-time indexes when
+   * they do not hold what the state records hold (after a restore, or for other window specs), reading every group;
+   * with `visit`, hands it every operator's entry of every group.
    */
-  async warm(visit: (operator: string, group: string, value: unknown) => void): Promise<void> {
+  async warm(visit?: (operator: string, group: string, value: unknown) => void): Promise<void> {
+    if (!this.indexCurrent && this.indexMarker === this.indexMarkerAt(this.checkpoint)) this.indexCurrent = true
+    const rebuild = !this.indexCurrent
+    if (rebuild) await this.db.clear({ gte: CLOSE_TIMES_PREFIX, lt: '\x03' })
+    let batch = this.db.batch()
     let cached = true
     for await (const [key, bytes] of this.db.iterator({ gte: GROUP_PREFIX, lt: '\x02', highWaterMarkBytes: 16 * 1024 * 1024, fillCache: false })) {
       const group = key.slice(GROUP_PREFIX.length)
@@ -450,10 +500,28 @@ export class TaskStore {
         this.remember(group, { values, dirty: false, blind: false, bytes: slotBytes, used: false })
       } else {
         cached = false
+        if (!rebuild && visit === undefined) break
       }
-      for (let op = 0; op < values.length; op++) if (values[op] !== undefined) visit(this.operators[op]!, group, values[op])
+      for (let op = 0; op < values.length; op++) {
+        if (values[op] === undefined) continue
+        visit?.(this.operators[op]!, group, values[op])
+        const indexKey = rebuild ? this.indexes[op]?.rebuiltKey(group, values[op]) : undefined
+        if (indexKey !== undefined) batch.put(indexKey, Buffer.alloc(0))
+      }
+      if (batch.length >= REBUILD_BATCH_KEYS) {
+        await batch.write()
+        batch = this.db.batch()
+      }
     }
+    if (rebuild) {
+      this.indexCurrent = true
+      this.indexMarker = this.indexMarkerAt(this.checkpoint)
+      batch.put(CLOSE_TIMES_KEY, Buffer.from(this.indexMarker))
+    }
+    if (batch.length > 0) await batch.write()
+    else await batch.close()
     this.complete = cached
+    for (const index of this.indexes) await index?.reload()
   }
 
   /** Empties the database (its checkpoint no longer matches the changelog). */
@@ -461,6 +529,8 @@ export class TaskStore {
     this.discardCache()
     await this.db.clear()
     this.checkpoint = null
+    this.indexMarker = undefined
+    this.indexCurrent = true
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,62 @@
  * order (a bucket is sorted when its first group pops), so the order of emitted windows does not depend on arrival
  * order or on a restart.
  */
+/**
+ * The close-time index a windowed operator keeps beside its state: for every group the state holds an entry of, the
+ * close time of that entry's earliest open window (`nextCloseAt`). Two implementations: `MemoryCloseTimes` (this file,
+ * for operators over a plain KeyedState) and the task store's, kept in LevelDB with the state it indexes
+ * (state/close-times.ts), so that the memory it takes does not grow with the number of groups.
+ */
+export interface CloseTimeIndex {
+  /**
+   * Moves `group` from close time `from` (what the index holds for it: undefined when it holds nothing) to `to`
+   * (undefined: the group has no open window left).
+   */
+  move(group: string, from: number | undefined, to: number | undefined): void
+  /**
+   * At most the earliest close time (+Infinity when nothing is scheduled): exact in memory; the store's may be lower
+   * until `popDue` has looked, so that `peek() <= t` means "maybe due" and `peek() > t` means "nothing due".
+   */
+  peek(): number
+  /**
+   * Removes and returns up to `max` groups whose close time is at or before `time`, by (close time, group); empty only
+   * when none is due, and then `peek()` is above `time`. Each group taken is unscheduled: its operator moves it
+   * (`from` undefined) once it has closed its windows.
+   */
+  popDue(time: number, max: number): string[] | Promise<string[]>
+  /** Schedules a group found in the store when the task starts (only an index kept in memory needs it). */
+  restore?(group: string, at: number | undefined): void
+  /** Forgets what is not in the store (a task that reloads; in memory, everything). */
+  discard(): void
+}
+
+/** The close-time index in memory: a TimerQueue. */
+export class MemoryCloseTimes implements CloseTimeIndex {
+  private readonly queue = new TimerQueue()
+
+  move(group: string, _from: number | undefined, to: number | undefined): void {
+    this.queue.set(group, to)
+  }
+
+  peek(): number {
+    return this.queue.peek()
+  }
+
+  popDue(time: number, max: number): string[] {
+    const groups: string[] = []
+    for (let group = this.queue.popDue(time); group !== undefined; group = groups.length < max ? this.queue.popDue(time) : undefined) groups.push(group)
+    return groups
+  }
+
+  restore(group: string, at: number | undefined): void {
+    this.queue.set(group, at)
+  }
+
+  discard(): void {
+    this.queue.clear()
+  }
+}
+
 interface Bucket {
   at: number
   groups: string[]

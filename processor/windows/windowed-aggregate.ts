@@ -1,8 +1,8 @@
 /**
  * The windowed aggregation operator: one per `aggregate` node with a window, one instance per task. It keeps one
  * state entry per group (the group's open slices, points or sessions, see below) in a KeyedState (the task's
- * cached LevelDB store in the runtime, a Map in the property tests), and an in-memory close-time index
- * (timers.ts) rebuilt from the entries when the task starts.
+ * cached LevelDB store in the runtime, a Map in the property tests), and a close-time index (timers.ts): kept in
+ * the task's LevelDB with the entries when the state offers one (state/close-times.ts), in memory otherwise.
  *
  * Window lifecycle, per group and window:
  *
@@ -47,7 +47,7 @@ import {
   type TimeWindowSpec,
   type WindowSpec,
 } from './spec.js'
-import { TimerQueue } from './timers.js'
+import { MemoryCloseTimes, type CloseTimeIndex } from './timers.js'
 
 export type { KeyedState }
 
@@ -392,7 +392,8 @@ export class WindowedAggregate {
   /** The operator's stream time (ms); -Infinity before its first record. */
   streamTime = Number.NEGATIVE_INFINITY
   private readonly family: WindowFamily<WindowEntry>
-  private readonly timers = new TimerQueue()
+  /** For every group the state holds an entry of: that entry's nextCloseAt. */
+  private readonly timers: CloseTimeIndex
   private readonly changed = new Set<string>()
 
   constructor(
@@ -400,7 +401,9 @@ export class WindowedAggregate {
     private readonly state: KeyedState<WindowEntry>,
     private readonly emit: Emit,
   ) {
-    this.family = familyOf(options.window, options.aggregations)
+    const family = familyOf(options.window, options.aggregations)
+    this.family = family
+    this.timers = state.closeTimes?.((entry) => family.nextCloseAt(entry), JSON.stringify(options.window)) ?? new MemoryCloseTimes()
   }
 
   /** The entry codec, for the store. */
@@ -408,9 +411,9 @@ export class WindowedAggregate {
     return codecOf(this.family)
   }
 
-  /** Schedules a group found in the store when the task starts (the close-time index lives in memory only). */
+  /** Schedules a group found in the store when the task starts (for an index in memory; the store keeps its own). */
   restore(group: string, entry: WindowEntry): void {
-    this.timers.set(group, this.family.nextCloseAt(entry))
+    this.timers.restore?.(group, this.family.nextCloseAt(entry))
   }
 
   /**
@@ -435,18 +438,23 @@ export class WindowedAggregate {
   }
 
   private applyTo(input: WindowInput, entry: WindowEntry | undefined): boolean {
-    // Only while some group is due (rarely) is the group's own close time looked up.
-    if (entry !== undefined && this.timers.peek() <= this.streamTime && this.timers.timeOf(input.group) <= this.streamTime) {
-      this.timers.set(input.group, undefined)
-      entry = this.closeGroup(input.group, entry)
+    // Only while some group may be due (rarely) is the group's own close time computed.
+    if (entry !== undefined && this.timers.peek() <= this.streamTime) {
+      const at = this.family.nextCloseAt(entry)
+      if (at !== undefined && at <= this.streamTime) {
+        this.timers.move(input.group, at, undefined)
+        entry = this.closeGroup(input.group, entry)
+      }
     }
     if (this.family.isLate(input.ts, this.streamTime, entry)) return false
     // The index holds nextCloseAt of every entry in the state, so a record that keeps it needs no index update
-    // (which is a Map lookup by group: most records of a dense stream keep it).
+    // (most records of a dense stream keep it).
     const keeps = entry !== undefined && this.family.keepsCloseTime?.(entry, input, this.streamTime) === true
+    // `add` changes the entry in place: its close time before is read first.
+    const from = keeps || entry === undefined ? undefined : this.family.nextCloseAt(entry)
     const next = this.family.add(entry, input, this.streamTime)
     this.state.put(input.group, next)
-    if (!keeps) this.timers.set(input.group, this.family.nextCloseAt(next))
+    if (!keeps) this.timers.move(input.group, from, this.family.nextCloseAt(next))
     if (this.options.emit === 'update') this.changed.add(input.group)
     return true
   }
@@ -468,10 +476,7 @@ export class WindowedAggregate {
    * closed (0 when none was due).
    */
   async closeDue(maxGroups: number): Promise<number> {
-    const groups: string[] = []
-    for (let group = this.timers.popDue(this.streamTime); group !== undefined; group = groups.length < maxGroups ? this.timers.popDue(this.streamTime) : undefined) {
-      groups.push(group)
-    }
+    const groups = await this.timers.popDue(this.streamTime, maxGroups)
     if (groups.length === 0) return 0
     await this.state.prefetch?.(groups)
     for (const group of groups) {
@@ -489,7 +494,7 @@ export class WindowedAggregate {
       this.changed.delete(group)
     } else {
       this.state.put(group, next)
-      this.timers.set(group, this.family.nextCloseAt(next))
+      this.timers.move(group, undefined, this.family.nextCloseAt(next))
     }
     return next
   }
@@ -511,14 +516,9 @@ export class WindowedAggregate {
     this.changed.clear()
   }
 
-  /** The earliest close time among open windows (+Infinity when none). */
-  nextCloseAt(): number {
-    return this.timers.peek()
-  }
-
   /** Forgets in-memory bookkeeping (the task reloads from its store). */
   reset(): void {
-    this.timers.clear()
+    this.timers.discard()
     this.changed.clear()
     this.streamTime = Number.NEGATIVE_INFINITY
   }

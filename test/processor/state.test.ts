@@ -9,7 +9,7 @@ import type { IHeaders, KafkaMessage, Message } from 'kafkajs'
 import { randomBytes } from 'node:crypto'
 import { assignTasks } from '../../processor/runtime/assignor.js'
 import { commitMessages, RestoreReader } from '../../processor/runtime/changelog.js'
-import { PLAIN_CODEC } from '../../processor/state/codec.js'
+import { PLAIN_CODEC, type EntryCodec } from '../../processor/state/codec.js'
 import { CompiledAggregations, max, min, percentile, type AggregationsSpec } from '../../processor/aggregate/aggregations.js'
 import { keyedEntryCodec, type KeyedEntry } from '../../processor/runtime/keyed-operators.js'
 import { CacheBudget, COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, STATE_FORMAT, TaskStore, type KeyedState, type StateRecord } from '../../processor/state/task-store.js'
@@ -36,16 +36,19 @@ async function tinyStore(limitBytes: number): Promise<StoreUnderTest & { budget:
   const store = await TaskStore.open(stateDir(), budget)
   stores.push(store)
   let checkpoint = 0
-  let state!: KeyedState<WindowEntry>
+  let state: KeyedState<WindowEntry> | undefined
   return {
     budget,
     store,
     useCodec: (codec) => {
       state = store.register('op', codec)
     },
-    get: (group: string) => state.get(group),
-    put: (group: string, value: WindowEntry) => state.put(group, value),
-    delete: (group: string) => state.delete(group),
+    get: (group: string) => state!.get(group),
+    put: (group: string, value: WindowEntry) => state!.put(group, value),
+    delete: (group: string) => state!.delete(group),
+    prefetch: (groups: readonly string[]) => state!.prefetch!(groups),
+    // The operator asks for its index before its codec is known: the codec registered later takes the same slot.
+    closeTimes: (closeTimeOf, spec) => (state ?? store.register('op', PLAIN_CODEC as EntryCodec<WindowEntry>)).closeTimes!(closeTimeOf, spec),
     async flush() {
       checkpoint += store.dirtyCount + 1
       await commitStore(store, checkpoint, checkpoint)
