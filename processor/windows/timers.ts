@@ -1,8 +1,10 @@
 /**
- * The close-time index of a windowed operator: for each group with open windows, the stream time at which its
- * earliest open window closes. Windows are epoch-aligned, so a great many groups share each close time: the index
- * keeps one bucket per close time (the groups due then, in an array) in a binary min-heap by close time, and a Map
- * from each group to its bucket.
+ * Close-time indexes: the interface a windowed operator uses (CloseTimeIndex), and TimerQueue, the index in memory
+ * (behind MemoryCloseTimes, and the part of the store's index that changed since its last commit).
+ *
+ * TimerQueue: for each group with open windows, the stream time at which its earliest open window closes. Windows
+ * are epoch-aligned, so a great many groups share each close time: the queue keeps one bucket per close time (the
+ * groups due then, in an array) in a binary min-heap by close time, and a Map from each group to its bucket.
  *
  *   current: Map group -> bucket          times (min-heap): [t1, t2, t3]
  *                                          bucket t1 { at: t1, groups: [g7, g2, g9, g2], live: 3 }
