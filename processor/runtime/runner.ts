@@ -776,6 +776,7 @@ class Runner implements RunningPipeline {
     this.counters.restoreMs += ms
     this.events.emit('restored', slot.id, slot.restoredRecords, ms)
     if (slot.restoredRecords > 0) this.log(`task ${slot.id}: restored ${slot.restoredRecords} changelog records in ${ms} ms`)
+    else if (slot.sub.changelogTopic && slot.task.store.checkpoint !== null) this.log(`task ${slot.id}: local state is current (changelog offset ${slot.task.store.checkpoint}): nothing to restore, ready in ${ms} ms`)
     slot.task.lastEventTime = Number.NEGATIVE_INFINITY
     alignment?.join(slot, high > Number(position), Date.now())
     this.consumer.resume([{ topic: slot.sub.sourceTopic, partitions: [slot.partition] }])

@@ -71,7 +71,11 @@ describe('kill -9 mid-stream and restart', () => {
     const result = await killAndRestart('at_least_once')
     expect(result.guarantee).toBe('at_least_once')
     expectEveryWindow(result)
-    console.log(`at_least_once after kill -9: ${result.windows.size} windows, ${result.duplicates} written twice`)
+    // Restarted on its own state directory, each of the four tasks says how it got its state: from its local store
+    // as it was, or with the changelog records past the store's checkpoint.
+    const starts = result.logs[1]!.split('\n').filter((line) => /task \d+_\d+: (local state is current \(changelog offset \d+\): nothing to restore|restored \d+ changelog records)/.test(line))
+    expect(starts).toHaveLength(4)
+    console.log(`at_least_once after kill -9: ${result.windows.size} windows, ${result.duplicates} written twice; ${starts.join(' / ')}`)
   })
 
   test('the default guarantee on a cluster without transactions: it says so, runs at_least_once, and nothing is missing after kill -9', async () => {
