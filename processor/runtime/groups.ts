@@ -11,7 +11,7 @@
  *
  * Invariant: two records share a group only when their keys and field values are the same. No part holds a raw
  * \x1f (JSON escapes it), and a part that could be taken for another — a key or string holding \x1f or starting with
- * \x1e, a string that is the JSON text of another value (`'1'`, `'null'`, `'[1]'`) or `'undefined'` (what a missing
+ * \x1e or holding a lone surrogate, a string that is the JSON text of another value (`'1'`, `'null'`, `'[1]'`) or `'undefined'` (what a missing
  * value writes) — is written as \x1e and its JSON string instead. Every other string is written as it is, so the
  * groups of ordinary names (device ids, sensors) are those of earlier versions, whose state they find again.
  *
@@ -149,9 +149,18 @@ function marked(text: string): string {
   return `\x1e${JSON.stringify(text)}`
 }
 
-/** Whether a string would hold a separator, or start like a marked part. */
+/**
+ * Whether a string would hold a separator, start like a marked part, or not survive UTF-8: a lone surrogate (JSON's
+ * `"\ud800"`) becomes U+FFFD in the store's LevelDB keys, so a group read back from them (a close-time index, a warmed
+ * cache) would not be the group its records make, and the cache could hold one group's state under two names.
+ */
 function mistakable(text: string): boolean {
-  return text.charCodeAt(0) === 0x1e || text.includes('\x1f')
+  return text.charCodeAt(0) === 0x1e || text.includes('\x1f') || !(text as unknown as WellFormed).isWellFormed()
+}
+
+/** String.prototype.isWellFormed (ES2024, in Node 20), which the ES2022 library this project compiles against lacks. */
+interface WellFormed {
+  isWellFormed(): boolean
 }
 
 const JSON_NUMBER = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i
