@@ -114,6 +114,11 @@ export class StoredCloseTimes implements CloseTimeIndex {
     this.overlay.set(group, to)
   }
 
+  /** A group moved since the last commit has its LevelDB close time in `pending` already. */
+  needsFrom(group: string): boolean {
+    return !this.pending.has(group)
+  }
+
   peek(): number {
     return Math.min(this.overlay.peek(), this.lowerBound)
   }
@@ -215,9 +220,9 @@ export class StoredCloseTimes implements CloseTimeIndex {
     this.lowerBound = first === undefined ? Number.POSITIVE_INFINITY : timeFromSortable(first, this.prefix.length)
   }
 
-  /** The LevelDB key for an entry found by a rebuild, or undefined when it has no open window. */
-  rebuiltKey(group: string, entry: unknown): string | undefined {
+  /** Adds the key of an entry found by a rebuild (TaskStore.warm) to `batch`, if the entry has an open window. */
+  rebuilt(batch: IndexBatch, group: string, entry: unknown): void {
     const at = this.closeTimeOf(entry)
-    return at === undefined ? undefined : this.key(at, group)
+    if (at !== undefined) batch.put(this.key(at, group), NO_VALUE)
   }
 }

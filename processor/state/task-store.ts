@@ -505,8 +505,7 @@ export class TaskStore {
       for (let op = 0; op < values.length; op++) {
         if (values[op] === undefined) continue
         visit?.(this.operators[op]!, group, values[op])
-        const indexKey = rebuild ? this.indexes[op]?.rebuiltKey(group, values[op]) : undefined
-        if (indexKey !== undefined) batch.put(indexKey, Buffer.alloc(0))
+        if (rebuild) this.indexes[op]?.rebuilt(batch, group, values[op])
       }
       if (batch.length >= REBUILD_BATCH_KEYS) {
         await batch.write()

@@ -31,6 +31,11 @@ export interface CloseTimeIndex {
    */
   move(group: string, from: number | undefined, to: number | undefined): void
   /**
+   * Whether `move` needs `from` for this group (the index does not know where it is): the operator computes it only
+   * then, since it costs a pass over the entry (sliding windows: over every point).
+   */
+  needsFrom(group: string): boolean
+  /**
    * At most the earliest close time (+Infinity when nothing is scheduled): exact in memory; the store's may be lower
    * until `popDue` has looked, so that `peek() <= t` means "maybe due" and `peek() > t` means "nothing due".
    */
@@ -53,6 +58,10 @@ export class MemoryCloseTimes implements CloseTimeIndex {
 
   move(group: string, _from: number | undefined, to: number | undefined): void {
     this.queue.set(group, to)
+  }
+
+  needsFrom(): boolean {
+    return false
   }
 
   peek(): number {

@@ -450,8 +450,8 @@ export class WindowedAggregate {
     // The index holds nextCloseAt of every entry in the state, so a record that keeps it needs no index update
     // (most records of a dense stream keep it).
     const keeps = entry !== undefined && this.family.keepsCloseTime?.(entry, input, this.streamTime) === true
-    // `add` changes the entry in place: its close time before is read first.
-    const from = keeps || entry === undefined ? undefined : this.family.nextCloseAt(entry)
+    // `add` changes the entry in place: its close time before is read first, when the index needs it.
+    const from = keeps || entry === undefined || !this.timers.needsFrom(input.group) ? undefined : this.family.nextCloseAt(entry)
     const next = this.family.add(entry, input, this.streamTime)
     this.state.put(input.group, next)
     if (!keeps) this.timers.move(input.group, from, this.family.nextCloseAt(next))
