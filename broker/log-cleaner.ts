@@ -64,6 +64,12 @@
  * passes end where one large pass would. Rewrites go to the log a megabyte at a time, so the cleaner holds one
  * batch's records and at most that much of rebuilt batches besides the map. The checkpoint survives restarts, so a
  * restarted node does not compact its logs all over again.
+ *
+ * Stopping (a node's clean stop) does not wait for a pass to finish: as Kafka's cleaner threads check at each step
+ * whether they are shutting down (LogCleaningAbortedException), every loop over batches checks, and a pass stopped
+ * halfway leaves its partition as a crash would there. Whatever was rewritten only dropped records that a later
+ * record of their key supersedes (that record stays), and the checkpoint stays where the last completed pass put it,
+ * so the next start compacts the rest.
  */
 import type { Record } from '../protocol/record-batch.js'
 import { inflationLimit } from '../protocol/compression.js'
@@ -86,6 +92,9 @@ const REWRITE_CHUNK_BYTES = 1024 * 1024
  * record, written with every append, so the list must not grow with each pass that keeps a new tombstone.
  */
 export const MAX_TOMBSTONE_HORIZONS = 8
+
+/** Thrown inside a pass once the cleaner is stopping; the pass ends there (LogCleaner.stop). */
+class CleaningStopped extends Error {}
 
 interface CompactionSettings {
   now: number
@@ -161,6 +170,7 @@ function factsOf({ bytes: _bytes, ...facts }: StoredBatch): BatchInfo {
 export class LogCleaner {
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
+  private stopping = false
 
   constructor(
     private readonly topics: TopicManager,
@@ -173,16 +183,27 @@ export class LogCleaner {
     this.timer.unref()
   }
 
+  /**
+   * Stops the cleaner: no pass starts any more, and the one running (if any) stops at its next batch, leaving its
+   * partition as a crash there would (see above); resolves once it has.
+   */
   async stop(): Promise<void> {
+    this.stopping = true
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     await this.running
   }
 
-  /** One pass over every partition; passes never overlap. */
+  /** One pass over every partition; passes never overlap, and none starts once the cleaner is stopping. */
   runOnce(now = Date.now()): Promise<void> {
+    if (this.stopping) return this.running ?? Promise.resolve()
     this.running ??= this.pass(now).finally(() => (this.running = null))
     return this.running
+  }
+
+  /** Throws CleaningStopped once the cleaner is stopping: called for each batch a pass reads. */
+  private checkStopping(): void {
+    if (this.stopping) throw new CleaningStopped()
   }
 
   private async pass(now: number): Promise<void> {
@@ -204,6 +225,10 @@ export class LogCleaner {
             })
           }
         } catch (error) {
+          if (error instanceof CleaningStopped) {
+            this.log.info(`${topic.name}-${partition.index}: cleaning stopped halfway for the node's stop; its next start goes on from offset ${partition.log.cleanerCheckpoint.cleanedUpTo}`)
+            return
+          }
           // Storage refuses writes (the node logged why, once): every other partition would be refused too.
           if (error instanceof StorageError) return
           if (this.topics.getById(topic.topicId) !== topic) break
@@ -221,6 +246,7 @@ export class LogCleaner {
     // Kafka deletes a segment only when its upper bound (here: the offset after the batch's last record) is at or
     // below the high watermark, so the log start never passes it: the scan yields exactly those batches.
     for await (const batch of log.batches(log.logStartOffset, partition.highWatermark)) {
+      this.checkStopping()
       const expired = retentionMs >= 0 && Number(batch.maxTimestamp) < now - retentionMs
       if (!expired && excess - batch.sizeBytes < 0) break
       excess -= batch.sizeBytes
@@ -243,6 +269,7 @@ export class LogCleaner {
     let uncleanableBytes = 0
     let oldestDirty = Infinity
     for await (const batch of log.batches(firstDirty, log.logEndOffset)) {
+      this.checkStopping()
       const cleanable =
         uncleanableBytes === 0 &&
         batch.lastOffset < partition.lastStableOffset &&
@@ -299,6 +326,7 @@ export class LogCleaner {
   ): Promise<bigint> {
     let end = from
     for await (const batch of partition.log.batches(from, to)) {
+      this.checkStopping()
       if (!batch.isControl && !abortedTxnOf(aborted, batch)) {
         const hashed = (await batchInflater.decode(batch.bytes, this.inflationBound(batch, settings)))
           .filter((record) => record.key !== null && record.offset >= from)
@@ -367,6 +395,8 @@ export class LogCleaner {
       chunkBytes = 0
     }
     for await (const batch of log.batches(log.logStartOffset, end)) {
+      // Stopped here, the changes gathered since the last write are dropped: they were only ever dropping records.
+      this.checkStopping()
       let replacement: Buffer | null = null
       if (batch.isControl) {
         const type = producerBatchOfStored(batch)?.marker?.type ?? null

@@ -212,6 +212,43 @@ describe('the log cleaner in bounded memory', () => {
     expect(await contents(second.partition)).toEqual(['4 meter-5 later', '5 meter-1 last'])
   })
 
+  it('stops halfway when the node stops, leaving every key\'s latest record, and the next start compacts the rest to what one pass gives', async () => {
+    const batches = workload()
+    const { dir, node: first } = await freshNode({ logCleanerDedupeBufferSize: 1024 })
+    await appendAll(first.partition, batches)
+    const before = await contents(first.partition)
+    // The node stops right after the first pass's rewrite: the cleaner must not go on with the other passes.
+    const log = first.partition.log
+    const rewrite = log.rewrite.bind(log)
+    let stopped: Promise<void> | null = null
+    log.rewrite = async (...args: Parameters<typeof rewrite>) => {
+      await rewrite(...args)
+      stopped ??= first.cleaner.stop()
+    }
+    await first.cleaner.runOnce(NOW)
+    await stopped
+
+    const cleanedUpTo = log.cleanerCheckpoint.cleanedUpTo
+    expect(cleanedUpTo).toBeGreaterThan(0n)
+    expect(cleanedUpTo).toBeLessThan(312n)
+    expect(first.logger.lines.join('\n')).toMatch(new RegExp(`${TOPIC}-0: cleaning stopped halfway for the node's stop; its next start goes on from offset ${cleanedUpTo}`))
+    expect(first.logger.lines.join('\n')).not.toMatch(/compaction removed/)
+    // What is left is a log compaction could have left: a subset of what was written, holding all one pass keeps.
+    const halfway = await contents(first.partition)
+    expect(halfway.length).toBeLessThan(before.length)
+    expect(before).toEqual(expect.arrayContaining(halfway))
+    expect(halfway).toEqual(expect.arrayContaining(reference(batches)))
+    // Stopped, it starts no pass any more.
+    await first.cleaner.runOnce(NOW + 1000)
+    expect(await contents(first.partition)).toEqual(halfway)
+    await first.store.close()
+
+    const second = await node(dir, { logCleanerDedupeBufferSize: 1024 })
+    await second.cleaner.runOnce(NOW + 2000)
+    expect(await contents(second.partition)).toEqual(reference(batches))
+    expect(second.partition.log.cleanerCheckpoint.cleanedUpTo).toBe(312n)
+  })
+
   it('keeps at most MAX_TOMBSTONE_HORIZONS horizons however many passes keep new tombstones, and no tombstone goes before its own horizon', async () => {
     const { node: cleaning } = await freshNode({})
     const MINUTE = 60_000
