@@ -18,6 +18,12 @@
  *               (exactly_once), twice: with event-time alignment of the source tasks (the default) and without.
  *               Reported for each: seconds and records/s until both sub-topologies have read everything, commits,
  *               and late records (runtime/alignment.ts says why they come without alignment).
+ *   boundary    A window boundary: G groups (devices with one sensor), one reading each in the same minute, then one
+ *               reading a minute past that window's end and grace on each of P partitions, which closes every
+ *               group's windows at once, through the iot pipeline (exactly_once, 1-minute stats and 1-minute
+ *               averages, so each group closes two windows). Reported: seconds from the last input record read to
+ *               the last window committed (the time the boundary holds the input), per group, the CPU of this
+ *               process meanwhile, GC pauses, commits, and `phase` for profile-summary's --from-ms/--to-ms.
  *   task        The processor's own work without Kafka: one task of the iot pipeline (one of P partitions: D / P
  *               devices, N / P readings) driven in this process on prepared messages, with its LevelDB store, a
  *               commit every --task-commit-records records (prepareCommit, the changelog messages, the local
@@ -62,15 +68,16 @@ interface Options {
   backlogReadings: number
   backlogDevices: number
   backlogGraceMs: number
+  boundaryGroups: number
   skip: Set<string>
 }
 
-const SCENARIOS = ['throughput', 'latency', 'restore', 'task', 'backlog'] as const
+const SCENARIOS = ['throughput', 'latency', 'restore', 'task', 'backlog', 'boundary'] as const
 
 const COMMAND = benchCommand(
   'processor-bench',
   'node dist/bench/processor-bench.js [options]',
-  "The processor's scenarios (throughput, latency, restore, task, backlog). The report is JSON on stdout; progress goes to stderr.",
+  "The processor's scenarios (throughput, latency, restore, task, backlog, boundary). The report is JSON on stdout; progress goes to stderr.",
 )
   .option('--devices <n>', 'devices', number(), 10_000)
   .option('--readings <n>', 'readings of the throughput and task scenarios', number(), 1_000_000)
@@ -85,6 +92,7 @@ const COMMAND = benchCommand(
   .option('--backlog-readings <n>', 'readings of the backlog scenario', number(), 200_000)
   .option('--backlog-devices <n>', 'devices of the backlog scenario', number(), 100)
   .option('--backlog-grace-ms <n>', "the backlog scenario's window grace", number(), 10_000)
+  .option('--boundary-groups <n>', 'groups whose windows the boundary scenario closes at once (over --partitions partitions)', number(), 100_000)
   .option('--skip <a,b>', 'scenarios to leave out')
   .option('--only <a,b>', 'the scenarios to run')
 
@@ -111,6 +119,7 @@ function parse(argv: string[]): Options {
     backlogReadings: values.backlogReadings,
     backlogDevices: values.backlogDevices,
     backlogGraceMs: values.backlogGraceMs,
+    boundaryGroups: values.boundaryGroups,
     skip,
   }
 }
@@ -125,9 +134,9 @@ function reading(device: number, ts: number, value: number): { key: string; valu
 async function produce(kafka: InstanceType<typeof Kafka>, topic: string, count: number, make: (i: number) => { key: string; value: string }): Promise<void> {
   const producer = kafka.producer()
   await producer.connect()
-  for (let i = 0; i < count; i += 10_000) {
+  for (let i = 0; i < count; i += 5_000) {
     const messages = []
-    for (let j = i; j < Math.min(count, i + 10_000); j++) messages.push(make(j))
+    for (let j = i; j < Math.min(count, i + 5_000); j++) messages.push(make(j))
     await producer.send({ topic, messages, acks: 1 })
   }
   await producer.disconnect()
@@ -316,6 +325,55 @@ async function backlogScenario(broker: BrokerProcess, options: Options) {
   return { readings: options.backlogReadings, devices, partitions: options.partitions, graceMs: options.backlogGraceMs, aligned, unaligned }
 }
 
+async function boundaryScenario(broker: BrokerProcess, options: Options) {
+  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'boundary-readings', numPartitions: options.partitions }] })
+  await admin.disconnect()
+  const groups = options.boundaryGroups
+  const start = Date.UTC(2024, 0, 1)
+  log(`producing one reading of each of ${groups} groups, then one closing reading per partition`)
+  await produce(kafka, 'boundary-readings', groups, (i) => reading(i, start + 10_000 + (i % 40_000), 20 + (i % 97) / 10))
+  const producer = kafka.producer()
+  await producer.connect()
+  const closers = Array.from({ length: options.partitions }, (_, p) => ({ ...reading(groups + p, start + 2 * 60_000 + 20_000, 20), partition: p }))
+  await producer.send({ topic: 'boundary-readings', messages: closers, acks: -1 })
+  await producer.disconnect()
+
+  log('closing the boundary')
+  const stateDir = mkdtempSync(join(tmpdir(), 'brook-bench-state-'))
+  const pipeline = await runPipeline(
+    iotPipeline({ inputTopic: 'boundary-readings', statsTopic: 'boundary-stats', averagesTopic: 'boundary-avg', alertsTopic: 'boundary-alerts', lateTopic: 'boundary-late', averageWindow: '1m', averageAdvance: '1m', grace: '10s' }),
+    { applicationId: 'bench-boundary', bootstrapServers: `${broker.host}:${broker.port}`, stateDir, log: () => {} },
+  )
+  const total = groups + options.partitions
+  while (pipeline.metrics().recordsIn < total) await new Promise((r) => setTimeout(r, 5))
+  const began = performance.now()
+  const cpuAtStart = cpuMicros()
+  const gcAtStart = gcMs
+  const windows = 2 * groups
+  while (pipeline.metrics().windowsEmitted < windows) await new Promise((r) => setTimeout(r, 5))
+  const ended = performance.now()
+  const cpu = cpuMicros() - cpuAtStart
+  const gc = gcMs - gcAtStart
+  const metrics = pipeline.metrics()
+  await pipeline.stop()
+  rmSync(stateDir, { recursive: true, force: true })
+  const seconds = (ended - began) / 1000
+  return {
+    groups,
+    partitions: options.partitions,
+    seconds: +seconds.toFixed(2),
+    microsPerGroup: Math.round((seconds * 1e6) / groups),
+    cpuMicrosPerGroup: Math.round(cpu / groups),
+    gcMicrosPerGroup: Math.round((gc * 1000) / groups),
+    windowsEmitted: metrics.windowsEmitted,
+    commits: metrics.commits,
+    phase: { fromMs: Math.round(began), toMs: Math.round(ended) },
+  }
+}
+
 function instance(broker: BrokerProcess, stateDir: string, heapMb: number | undefined) {
   const script = resolve(import.meta.dirname, 'processor-instance.js')
   const config = { bootstrapServers: `${broker.host}:${broker.port}`, applicationId: 'bench-restore', stateDir, topic: 'restore-readings' }
@@ -481,11 +539,12 @@ async function main(): Promise<void> {
   const options = parse(process.argv.slice(2))
   const report: Record<string, unknown> = { options: { ...options, skip: [...options.skip] } }
   if (!options.skip.has('task')) report.task = await taskScenario(options)
-  if (!['throughput', 'latency', 'backlog'].every((s) => options.skip.has(s))) {
+  if (!['throughput', 'latency', 'backlog', 'boundary'].every((s) => options.skip.has(s))) {
     await withBroker([], async (broker) => {
       if (!options.skip.has('throughput')) report.throughput = await throughputScenario(broker, options)
       if (!options.skip.has('latency')) report.latency = await latencyScenario(broker, options)
       if (!options.skip.has('backlog')) report.backlog = await backlogScenario(broker, options)
+      if (!options.skip.has('boundary')) report.boundary = await boundaryScenario(broker, options)
     })
   }
   // A broker of its own that compacts every 2 s, so that the restore on an empty state directory reads a compacted
