@@ -69,6 +69,7 @@ interface Options {
   backlogDevices: number
   backlogGraceMs: number
   boundaryGroups: number
+  brokerCpuProfDir: string | undefined
   skip: Set<string>
 }
 
@@ -93,6 +94,7 @@ const COMMAND = benchCommand(
   .option('--backlog-devices <n>', 'devices of the backlog scenario', number(), 100)
   .option('--backlog-grace-ms <n>', "the backlog scenario's window grace", number(), 10_000)
   .option('--boundary-groups <n>', 'groups whose windows the boundary scenario closes at once (over --partitions partitions)', number(), 100_000)
+  .option('--broker-cpu-prof <dir>', "run the throughput, latency, backlog and boundary scenarios' broker with --cpu-prof, its profile into <dir>")
   .option('--skip <a,b>', 'scenarios to leave out')
   .option('--only <a,b>', 'the scenarios to run')
 
@@ -120,6 +122,7 @@ function parse(argv: string[]): Options {
     backlogDevices: values.backlogDevices,
     backlogGraceMs: values.backlogGraceMs,
     boundaryGroups: values.boundaryGroups,
+    brokerCpuProfDir: values.brokerCpuProf,
     skip,
   }
 }
@@ -524,9 +527,9 @@ async function taskScenario(options: Options) {
 }
 
 /** Runs `scenarios` against a broker process of their own (`args` added to its command line), then stops it. */
-async function withBroker(args: string[], scenarios: (broker: BrokerProcess) => Promise<unknown>): Promise<void> {
+async function withBroker(args: string[], scenarios: (broker: BrokerProcess) => Promise<unknown>, nodeArgs: string[] = []): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'brook-bench-broker-'))
-  const broker = await startBroker({ dataDir, args: ['--group-initial-rebalance-delay-ms', '0', ...args] })
+  const broker = await startBroker({ dataDir, nodeArgs, args: ['--group-initial-rebalance-delay-ms', '0', ...args] })
   try {
     await scenarios(broker)
   } finally {
@@ -545,7 +548,7 @@ async function main(): Promise<void> {
       if (!options.skip.has('latency')) report.latency = await latencyScenario(broker, options)
       if (!options.skip.has('backlog')) report.backlog = await backlogScenario(broker, options)
       if (!options.skip.has('boundary')) report.boundary = await boundaryScenario(broker, options)
-    })
+    }, options.brokerCpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.brokerCpuProfDir])
   }
   // A broker of its own that compacts every 2 s, so that the restore on an empty state directory reads a compacted
   // changelog, without the cleaner's work in the other scenarios' figures.
