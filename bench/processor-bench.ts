@@ -145,6 +145,16 @@ async function produce(kafka: InstanceType<typeof Kafka>, topic: string, count: 
   await producer.disconnect()
 }
 
+/** A kafkajs client of `broker`, once it has created `topic` with `partitions` partitions. */
+async function withTopic(broker: BrokerProcess, topic: string, partitions: number): Promise<InstanceType<typeof Kafka>> {
+  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] })
+  await admin.disconnect()
+  return kafka
+}
+
 function cpuMicros(): number {
   const { user, system } = process.cpuUsage()
   return user + system
@@ -164,11 +174,7 @@ new PerformanceObserver((list) => {
 }).observe({ entryTypes: ['gc'] })
 
 async function throughputScenario(broker: BrokerProcess, options: Options) {
-  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: 'bench-readings', numPartitions: options.partitions }] })
-  await admin.disconnect()
+  const kafka = await withTopic(broker, 'bench-readings', options.partitions)
   const start = Date.UTC(2024, 0, 1)
   log(`producing ${options.readings} readings of ${options.devices} devices`)
   await produce(kafka, 'bench-readings', options.readings, (i) => reading(i % options.devices, start + Math.floor(i / options.devices) * 1000, 20 + (i % 97) / 10))
@@ -245,11 +251,7 @@ async function throughputScenario(broker: BrokerProcess, options: Options) {
 }
 
 async function latencyScenario(broker: BrokerProcess, options: Options) {
-  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: 'latency-readings', numPartitions: options.partitions }] })
-  await admin.disconnect()
+  const kafka = await withTopic(broker, 'latency-readings', options.partitions)
   const stateDir = mkdtempSync(join(tmpdir(), 'brook-bench-state-'))
   const graceMs = 1000
   const pipeline = await runPipeline(iotPipeline({ inputTopic: 'latency-readings', statsTopic: 'latency-stats', averagesTopic: 'latency-avg', alertsTopic: 'latency-alerts', lateTopic: 'latency-late', statsWindow: '5s', grace: graceMs }), {
@@ -286,11 +288,7 @@ async function latencyScenario(broker: BrokerProcess, options: Options) {
 }
 
 async function backlogScenario(broker: BrokerProcess, options: Options) {
-  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: 'backlog-readings', numPartitions: options.partitions }] })
-  await admin.disconnect()
+  const kafka = await withTopic(broker, 'backlog-readings', options.partitions)
   const devices = options.backlogDevices
   const start = Date.UTC(2024, 0, 1)
   log(`producing a backlog of ${options.backlogReadings} readings of ${devices} devices`)
@@ -329,11 +327,7 @@ async function backlogScenario(broker: BrokerProcess, options: Options) {
 }
 
 async function boundaryScenario(broker: BrokerProcess, options: Options) {
-  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: 'boundary-readings', numPartitions: options.partitions }] })
-  await admin.disconnect()
+  const kafka = await withTopic(broker, 'boundary-readings', options.partitions)
   const groups = options.boundaryGroups
   const start = Date.UTC(2024, 0, 1)
   log(`producing one reading of each of ${groups} groups, then one closing reading per partition`)
@@ -421,11 +415,7 @@ function instance(broker: BrokerProcess, stateDir: string, heapMb: number | unde
 }
 
 async function restoreScenario(broker: BrokerProcess, options: Options) {
-  const kafka = new Kafka({ brokers: [`${broker.host}:${broker.port}`], logLevel: logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: 'restore-readings', numPartitions: options.partitions }] })
-  await admin.disconnect()
+  const kafka = await withTopic(broker, 'restore-readings', options.partitions)
   const start = Date.UTC(2024, 0, 1)
   log(`producing ${options.restoreKeys} readings of distinct devices (one open window each)`)
   await produce(kafka, 'restore-readings', options.restoreKeys, (i) => reading(i, start + (i % 1000), 20))
