@@ -1079,8 +1079,9 @@ class Runner implements RunningPipeline {
    * OUTPUT_CHUNK_RECORDS records and 512 KiB (a batch size every cluster accepts), one kafkajs send per partition
    * (sendPerPartition), and the next round starts once all of them are answered. A partition's records keep their
    * order. Slicing by partition, rather than slicing the outputs and then splitting each slice among the partitions
-   * it touches, keeps each request full: with two output topics of four partitions, slices of the outputs made
-   * requests of about 60 records each.
+   * it touches, keeps each request full where a task writes to every partition of a topic (a keyBy's repartition
+   * topic; outputs keyed otherwise than the input): on four partitions, slices of the outputs made requests of a
+   * quarter of a slice.
    */
   private async sendOutputs(send: (topicMessages: { topic: string; messages: Message[] }[]) => Promise<RecordMetadata[]>, outputs: readonly OutputRecord[]): Promise<void> {
     if (outputs.length === 0) return
