@@ -169,14 +169,19 @@ async function lookupOrCreateInCluster(services: BrokerServices, quorum: QuorumR
   if (created.errorCode === ErrorCode.NONE || created.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) failures.delete(name)
   if (created.errorCode === ErrorCode.NONE) services.log.info(`auto-created topic '${name}' with ${counted(services.config.defaultPartitions, 'partition')} through the controller`)
   else if (created.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) {
-    // The client sees only LEADER_NOT_AVAILABLE and asks again (a producer for up to max.block.ms): the log says why,
-    // once per topic and reason, not at every retry.
+    // A name that collides with an existing topic's ('.' versus '_') stays refused until that topic goes: the client
+    // is told so, as a single node (and Kafka with ZooKeeper, whose brokers created topics themselves) tells it,
+    // rather than asked to wait. Anything else (too few live brokers, the controller moving) may pass: the client sees
+    // LEADER_NOT_AVAILABLE and asks again (a producer for up to max.block.ms). The log says why, once per topic and
+    // reason, not at every retry.
+    const refused = created.errorCode === ErrorCode.INVALID_TOPIC_EXCEPTION
     const why = `${errorInfo(created.errorCode).name}${created.errorMessage ? ` (${created.errorMessage})` : ''}`
     if (failures.get(name) !== why) {
       if (failures.size >= MAX_REMEMBERED_FAILURES) failures.clear()
       failures.set(name, why)
-      services.log.info(`cannot auto-create topic '${name}' yet: ${why}; clients are answered LEADER_NOT_AVAILABLE and ask again`)
+      services.log.info(refused ? `not auto-creating topic '${name}': ${why}; clients are answered INVALID_TOPIC_EXCEPTION` : `cannot auto-create topic '${name}' yet: ${why}; clients are answered LEADER_NOT_AVAILABLE and ask again`)
     }
+    if (refused) return missing(name, ErrorCode.INVALID_TOPIC_EXCEPTION)
   }
   // The request that creates the topic is answered LEADER_NOT_AVAILABLE even once the image holds it, as Kafka's
   // DefaultAutoTopicCreationManager.createTopics answers every topic it creates: the leader opens its log only after

@@ -5,7 +5,8 @@
  * leader serves its partitions and the other nodes answer NOT_LEADER_OR_FOLLOWER, so kafkajs and kcat find the
  * leaders from any bootstrap node. A replication factor above the live brokers is refused (replication itself is
  * replication.test.ts's); an auto-creation the controller refuses is answered LEADER_NOT_AVAILABLE, as Kafka answers
- * while a creation is under way, and the node logs why once; `brook produce` asks again for --max-block-ms, as a Kafka
+ * while a creation is under way, and the node logs why once, except a name that collides with an existing topic's,
+ * which is refused (INVALID_TOPIC_EXCEPTION) as on a single node; `brook produce` asks again for --max-block-ms, as a Kafka
  * producer waits max.block.ms for a topic's metadata, and then says so.
  */
 import { describe, expect, it } from 'vitest'
@@ -325,5 +326,26 @@ describe('auto-creation the controller refuses', () => {
       "topic 'unplaceable': LEADER_NOT_AVAILABLE",
     )
     expect(produced.stderr).toMatch(/; gave up after 3 s\n$/)
+  })
+
+  it('a name colliding with an existing topic\'s (\'.\' versus \'_\') is refused with INVALID_TOPIC_EXCEPTION, as on a single node, so kcat fails at once instead of waiting', async () => {
+    const cluster = await start({ nodes: 1, extraArgs: QUICK_CLUSTER_ARGS })
+    const node = cluster.nodes.get(1)!
+    await kcat(['-b', node.address, '-P', '-t', 'plant.temp'], { input: 'first\n' })
+    const ask = () =>
+      withClient(node, (client) =>
+        client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: 'plant_temp' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+      )
+    for (let i = 0; i < 2; i++) expect((await ask()).topics.map((t) => [t.name, t.errorCode])).toEqual([['plant_temp', ErrorCode.INVALID_TOPIC_EXCEPTION]])
+    const logged = node.output().split('\n').filter((line) => line.includes("auto-creat") && line.includes("'plant_temp'"))
+    expect(logged).toHaveLength(1)
+    expect(logged[0]).toMatch(/INFO .*not auto-creating topic 'plant_temp': INVALID_TOPIC_EXCEPTION \(topic 'plant_temp' collides with existing topics: plant.temp\); clients are answered INVALID_TOPIC_EXCEPTION$/)
+    // librdkafka fails the message with the broker's error, or refuses it as a topic it does not know once the
+    // refusal is in its metadata cache; either way at once, not after message.timeout.ms (5 minutes).
+    await expect(kcat(['-b', node.address, '-P', '-t', 'plant_temp'], { input: 'second\n', timeoutMs: 30_000 })).rejects.toThrow(
+      /Delivery failed for message: Broker: Invalid topic|Failed to produce message .*: Local: Unknown topic/,
+    )
+    const produced = await brook(['produce', 'plant_temp', '--bootstrap-server', node.address, '--max-block-ms', '20000'], { input: 'third\n' })
+    expectOneLineError(produced, "topic 'plant_temp': INVALID_TOPIC_EXCEPTION")
   })
 })
