@@ -14,7 +14,7 @@ import { IsolationLevel } from '../protocol/constants.js'
 import { bootstrapServers, clientCommand, withCluster } from './client-command.js'
 import { cannotRead } from './files.js'
 import { formatRecord, formatSummary } from './format.js'
-import { endSoon } from './interrupt.js'
+import { endSoon, onStopSignal } from './interrupt.js'
 import { integer, keyValue, startOffset, timestamp } from './parsers.js'
 import { clusterUnavailable, consumerRestartDelayMs } from '../processor/runtime/consumer-restarts.js'
 
@@ -53,10 +53,9 @@ export function addProduceCommand(program: CommandUnknownOpts): void {
       if (options.keySeparator === '') throw new InvalidArgumentError('--key-separator cannot be empty')
       // Open the file before connecting, so that a wrong path is reported as such.
       const input = options.file === undefined ? process.stdin : await openInput(options.file)
-      // Ctrl-C ends the input: what was read is still sent and acknowledged before the summary.
+      // Ctrl-C (or SIGTERM, or SIGHUP) ends the input: what was read is still sent and acknowledged before the summary.
       const stop = new AbortController()
-      const onSigint = (): void => stop.abort()
-      process.once('SIGINT', onSigint)
+      const removeStopSignal = onStopSignal({ stop: () => stop.abort() })
       const acks = ACKS[options.acks]
       try {
         const summary = await withCluster(options, (cluster) =>
@@ -76,7 +75,7 @@ export function addProduceCommand(program: CommandUnknownOpts): void {
         )
         console.error(formatSummary(topic, summary, acks))
       } finally {
-        process.off('SIGINT', onSigint)
+        removeStopSignal()
         if (input !== process.stdin) input.destroy()
       }
     })
@@ -104,9 +103,10 @@ export function addConsumeCommand(program: CommandUnknownOpts): void {
         : options.fromTimestamp !== undefined
           ? { from: 'timestamp', timestamp: options.fromTimestamp }
           : (options.offset ?? { from: 'latest' })
+      // Ctrl-C, SIGTERM or SIGHUP stops it cleanly: a group member leaves its group, as Kafka's console consumer does
+      // from its shutdown hook, instead of holding its partitions until its session times out.
       const stop = new AbortController()
-      const onSigint = (): void => stop.abort()
-      process.once('SIGINT', onSigint)
+      const removeStopSignal = onStopSignal({ stop: () => stop.abort() })
       // A closed pipe (`brook consume t | head`) ends the consumer quietly.
       const onStdoutError = (): void => stop.abort()
       process.stdout.on('error', onStdoutError)
@@ -151,7 +151,7 @@ export function addConsumeCommand(program: CommandUnknownOpts): void {
           }
         })
       } finally {
-        process.off('SIGINT', onSigint)
+        removeStopSignal()
         process.stdout.off('error', onStdoutError)
       }
       console.error(`Processed a total of ${counted(count, 'message')}`)

@@ -1,6 +1,7 @@
 /**
  * `brook consume <topic> --group <id>` (the built CLI, kafkajs inside) against a real broker process: members share the
- * partitions, every record is read once, what was printed is what is committed, and a restart resumes there. A member
+ * partitions, every record is read once, what was printed is what is committed, a restart resumes there, and SIGTERM
+ * leaves the group as Ctrl-C does. A member
  * whose group coordinator cannot be found (a proxy swallows the answer to its FindCoordinator, and kafkajs gives up
  * for good) is replaced after a backoff, as Kafka's console consumer keeps looking, and reads every record once.
  */
@@ -74,6 +75,24 @@ describe('brook consume --group', () => {
     expect(restarted.code, restarted.stderr).toBe(0)
     expect(lines(restarted.stdout).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `late-${i}`).sort())
     expect(await committed('meter-readers', 'meters')).toEqual(['12', '12', '12', '12'])
+  })
+
+  it('leaves the group on SIGTERM, as on Ctrl-C: the group is empty as soon as the process has exited', async () => {
+    await admin.createTopics({ topics: [{ topic: 'gauges', numPartitions: 2 }] })
+    await producer.send({ topic: 'gauges', messages: [{ partition: 0, value: 'gauge-0' }, { partition: 1, value: 'gauge-1' }] })
+    const member = spawnBrook(['consume', 'gauges', '--group', 'gauge-readers', '--from-beginning', ...server])
+    try {
+      await waitFor('both records to be printed', () => lines(member.stdout()).length >= 2)
+      await waitFor('the commits to reach the end of both partitions', async () => (await committed('gauge-readers', 'gauges')).join() === '1,1')
+      member.child.kill('SIGTERM')
+      expect(await member.exited).toBe(0)
+      expect(member.stderr()).toBe('Processed a total of 2 messages\n')
+      // Had it not left, its member would hold both partitions until its session timed out (kafkajs: 30 s).
+      const [group] = (await admin.describeGroups(['gauge-readers'])).groups
+      expect([group!.state, group!.members.length]).toEqual(['Empty', 0])
+    } finally {
+      member.child.kill('SIGKILL')
+    }
   })
 
   it('commits exactly what --max-messages printed, in the same format as without a group', async () => {
