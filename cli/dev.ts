@@ -332,11 +332,10 @@ export function addDevCommand(program: CommandUnknownOpts): void {
             process.stderr.write(`${exit} before the cluster was up${children.size > 0 ? '; stopping the others' : ''}\n`)
             stopCluster()
           } else if (!stopping) {
-            process.stderr.write(`${exit}${children.size > 0 ? `; ${children.size} still running` : ''}\n`)
-            // A rolling restart, as with Kafka: the node's own command, which `ps` would otherwise be the only place to read.
-            if (children.size > 0) {
-              process.stderr.write(`brook dev: to start node ${id} again, run from this directory (brook dev will not stop a node started by hand; Ctrl-C in its terminal does): ${shellCommand([process.execPath, BROOK_PROGRAM, ...args])}\n`)
-            }
+            process.stderr.write(`${exit}${children.size > 0 ? `; ${children.size} still running` : '; it was the last node this brook dev started, so it stops too (run it again with the same flags to start the cluster again)'}\n`)
+            // A rolling restart, as with Kafka: the node's own command, which `ps` would otherwise be the only place to
+            // read. Given for the last node too: nodes started by hand may still be running, which this one may rejoin.
+            process.stderr.write(`brook dev: to start node ${id} again, run from this directory (brook dev will not stop a node started by hand; Ctrl-C in its terminal does): ${shellCommand([process.execPath, BROOK_PROGRAM, ...args])}\n`)
           }
           if (children.size > 0) return
           // Every node has exited: none writes in its directory any more.
