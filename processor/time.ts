@@ -11,6 +11,8 @@ const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as co
 /** A duration in milliseconds; throws TopologyError for a negative, fractional-millisecond or malformed one. */
 export function toMs(duration: Duration, what: string): number {
   let ms: number
+  // A JavaScript pipeline, or TypeScript run without type checks, can leave an option out.
+  if (duration === undefined || duration === null) throw new TopologyError(`${what} is missing: give a number of ms or e.g. '10s', '1m' (0 for none)`)
   if (typeof duration === 'number') {
     ms = duration
   } else {

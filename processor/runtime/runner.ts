@@ -802,7 +802,14 @@ class Runner implements RunningPipeline {
     this.counters.restoredRecords += messages.length
     resolve?.()
     if (step.seek !== null) this.consumer.seek({ topic: slot.sub.changelogTopic!, partition: slot.partition, offset: String(step.seek) })
-    else if (step.done) await this.finishRestoreRead(slot, epoch)
+    else if (step.done) {
+      await this.finishRestoreRead(slot, epoch).catch((error: Error) => {
+        // State that does not fit the application (a window spec changed, task.ts): no retry makes it fit. Thrown on to
+        // kafkajs, it would fetch the batch again from a changelog partition the restore has paused, and wait for good.
+        if (error instanceof TopologyError) return this.crash(error, true)
+        throw error
+      })
+    }
   }
 
   private async onBatch(batch: Batch, payload: { resolveOffset(offset: string): void; heartbeat(): Promise<void>; pause(): () => void }): Promise<void> {

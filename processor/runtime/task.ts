@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { inspect } from 'node:util'
 import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
-import { ProcessorErrorCode, RecordError } from '../errors.js'
+import { ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
 import type { Deserializer } from '../serde.js'
 import { packPlain, PLAIN_CODEC, unpackPlain, type EntryCodec } from '../state/codec.js'
 import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, type StateRecord, type TaskStore } from '../state/task-store.js'
@@ -20,6 +20,8 @@ import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
 import type { ProcessorNode, RecordContext } from '../topology/topology.js'
 import { WindowedAggregate, windowEntryCodec, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
+import { stateLayout } from '../windows/spec.js'
+import { formatMs } from '../time.js'
 import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
 import { checkGroupSize, groupKey, Groups, type Grouping } from './groups.js'
 import { RecordKeys } from './record-keys.js'
@@ -290,7 +292,8 @@ export class Task {
     return this.committedPosition
   }
   private readonly roots: Processor[]
-  private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number }>()
+  /** The windowed operators by name; `layout`: what their state depends on of their window spec (spec.ts stateLayout). */
+  private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number; layout: string | null }>()
   /** The operators of windowOps, for `hasDue`, asked after every record. */
   private readonly windowed: WindowedAggregate[] = []
   private readonly keyedOps: { op: KeyedAggregate; forward: (results: KeyedResult[]) => Promise<void> }[] = []
@@ -542,7 +545,7 @@ export class Task {
       }
     }
     const lateTopic = node.lateTopic ?? this.env.plan.lateTopic
-    this.windowOps.set(node.name, { op, drain, idleBase: Number.NEGATIVE_INFINITY })
+    this.windowOps.set(node.name, { op, drain, idleBase: Number.NEGATIVE_INFINITY, layout: stateLayout(node.window!, formatMs) })
     this.windowed.push(op)
     this.resets.push(() => op.reset())
     const after = (rec: Rec, accepted: boolean): void | Promise<void> => {
@@ -792,8 +795,12 @@ export class Task {
     let marker: StateRecord | null = null
     if (this.position !== null) {
       const streamTimes: Record<string, number> = {}
-      for (const [name, { op }] of this.windowOps) streamTimes[name] = op.streamTime
-      marker = { key: POSITION_KEY, value: encodeMarker({ position: String(this.position), streamTimes, records: changes.length }, commit) }
+      const windows: Record<string, string> = {}
+      for (const [name, { op, layout }] of this.windowOps) {
+        streamTimes[name] = op.streamTime
+        if (layout !== null) windows[name] = layout
+      }
+      marker = { key: POSITION_KEY, value: encodeMarker({ position: String(this.position), streamTimes, records: changes.length, windows }, commit) }
     }
     this.preparedCommit = commit.toString('hex')
     return { outputs: this.outputs, console: this.console, changes, marker, commit: this.preparedCommit }
@@ -822,6 +829,24 @@ export class Task {
   }
 
   /** Restores in-memory state from the store (after open or restore): position, stream times, the cache. */
+  /**
+   * Throws a TopologyError (BAD_STATE) when a windowed operator's state was written for another window size or
+   * advance than it has now (`saved`: the layouts in the last commit's marker): its slices would be read as windows
+   * of the new size, and counted wrong. Kafka Streams, likewise, needs an application reset for such a change.
+   */
+  private checkWindowLayouts(saved: Record<string, string> | undefined): void {
+    if (saved === undefined) return
+    for (const [name, { layout }] of this.windowOps) {
+      const before = saved[name]
+      if (layout === null || before === undefined || before === layout) continue
+      throw new TopologyError(
+        `task ${this.id}: operator ${name} holds state for windows ${before}, but its window is now ${layout}: state kept in slices of one size does not make windows of another. ` +
+          `Give the operator another name to start it afresh, or reset the application (stop every instance, delete its changelog and repartition topics, its group and its state directories)`,
+        ProcessorErrorCode.badState,
+      )
+    }
+  }
+
   async load(): Promise<void> {
     for (const reset of this.resets) reset()
     this.outputs = []
@@ -829,6 +854,7 @@ export class Task {
     this.console = []
     this.store.discardCache()
     const saved = await this.store.position()
+    this.checkWindowLayouts(saved?.windows)
     // A commit whose answer was lost but which went through is where the task restarts: its outputs are in the topics.
     if (saved !== undefined && saved.commit === this.preparedCommit) this.countCommitted()
     this.preparedCommit = null

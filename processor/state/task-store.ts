@@ -9,7 +9,7 @@
  *   key (utf8)        value (bytes)
  *   \x01<group>       u8 format · 8 bytes commit id · per operator holding state for the group:
  *                     string operator · u32 length · the operator's entry (codec.ts); the changelog has the same bytes
- *   \x00position      u8 format · 8 bytes commit id · msgpack { position, streamTimes, records }: the commit's marker,
+ *   \x00position      u8 format · 8 bytes commit id · msgpack { position, streamTimes, records, windows }: the commit's marker,
  *                     where the task's input resumes (runtime/changelog.ts)
  *   \x00checkpoint.2  the changelog offset the database is current up to (not in the changelog); the suffix is the
  *                     format, so a store written in another format has no checkpoint and is rebuilt from the changelog
@@ -85,6 +85,11 @@ export interface Marker {
   position: string
   streamTimes: Record<string, number>
   records: number
+  /**
+   * Each windowed operator's state layout (windows/spec.ts `stateLayout`), by operator name, for the operators that
+   * have one; missing in markers written before it was kept.
+   */
+  windows?: Record<string, string>
 }
 
 /** The task's input position and its operators' stream times, saved with every commit, and that commit's id (hex). */
@@ -476,8 +481,8 @@ export class TaskStore {
     if (bytes === undefined) return undefined
     const commit = commitIdOf(bytes)
     if (commit === null) throw formatError(bytes, `the position in ${this.dir}`)
-    const { position, streamTimes } = decodeMarker(bytes)
-    return { position, streamTimes, commit }
+    const { position, streamTimes, windows } = decodeMarker(bytes)
+    return { position, streamTimes, windows, commit }
   }
 
   /**

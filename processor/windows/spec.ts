@@ -104,6 +104,26 @@ export function isLateForTimeWindows(ts: number, streamTime: number, spec: TimeW
   return lastEnd + spec.graceMs <= streamTime
 }
 
+/**
+ * The part of a window spec that a windowed operator's state depends on, in words, or null when none does: a time
+ * window's state is kept in slices of its size and advance, a sliding window's keeps the records its time difference
+ * needs; a session window's sessions, and every window's grace, are read the same whatever they are. Saved with each
+ * commit (the marker's `windows`), so that a task started with another spec is refused rather than reading old slices
+ * as windows of the new size (runtime/task.ts).
+ */
+export function stateLayout(spec: WindowSpec, format: (ms: number) => string): string | null {
+  switch (spec.type) {
+    case 'tumbling':
+      return `tumbling ${format(spec.sizeMs)}`
+    case 'hopping':
+      return `hopping ${format(spec.sizeMs)} every ${format(spec.advanceMs)}`
+    case 'sliding':
+      return `sliding, time difference ${format(spec.timeDifferenceMs)}`
+    case 'session':
+      return null
+  }
+}
+
 /** Human-readable summary for describe output. */
 export function describeWindow(spec: WindowSpec, format: (ms: number) => string): string {
   switch (spec.type) {

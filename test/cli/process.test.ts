@@ -272,7 +272,7 @@ describe('brook process against a broker', { concurrent: true }, () => {
     expect(values(out['readings-alerts']!)).toEqual([{ ...group, windowStart: BASE, windowEnd: BASE + 10_000, value: 60, baseline: 50, score: 10, reason: 'max 60 above 50' }])
     // The reading is written once, naming every windowed operator that found it late.
     const late = { deviceId: 'd1', sensor: 'temperature', unit: '°C', value: 22, ts: BASE + 2_000 }
-    expect(out['readings-late']!.map((r) => [r.headers['brook.late.operator'], JSON.parse(r.text)])).toEqual([['stats-1m,avg-5m', late]])
+    expect(out['readings-late']!.map((r) => [r.headers['brook.late.operator'], JSON.parse(r.text)])).toEqual([['stats-10s,avg-20s-every-10s', late]])
     expect(run.stderr()).toContain('brook process: iot: stopped; 6 records in')
     expect(run.stderr()).toContain(', 1 late, ')
   })
