@@ -14,6 +14,7 @@ import { hopping, timeWindowsFor, tumbling, type WindowSpec } from '../../proces
 import { seeded } from '../helpers/random.js'
 import { WindowedAggregate } from '../../processor/windows/windowed-aggregate.js'
 import { checkCase, EncodedState } from './window-cases.js'
+import { TopologyError } from '../../processor/errors.js'
 
 describe('window semantics against the naive reference', () => {
   const SEEDS = Number(process.env.BROOK_WINDOW_SEEDS ?? 1000)
@@ -96,6 +97,10 @@ describe('window assignment', () => {
     ])
     // A timestamp equal to a window's end belongs to the next window only.
     expect(timeWindowsFor(60_000, tumbling({ size: '1m', grace: 0 }) as Extract<WindowSpec, { type: 'tumbling' }>)).toEqual([{ start: 60_000, end: 120_000 }])
+  })
+
+  test('a window left without its grace (JavaScript, or TypeScript run without type checks) says it is missing', () => {
+    expect(() => tumbling({ size: '1m' } as unknown as Parameters<typeof tumbling>[0])).toThrow(new TopologyError("tumbling grace is missing: give a number of ms or e.g. '10s', '1m' (0 for none)"))
   })
 })
 
