@@ -13,7 +13,7 @@ import { describeTopology, iotPipeline, logClientRejections, runPipeline, type R
 import { clientCommand } from './client-command.js'
 import { endSoon, noticeIfSlowStop, onStopSignal } from './interrupt.js'
 import { addIotOptions, iotOptionsFrom } from './iot-options.js'
-import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
+import { KAFKA_CONFIG_DESCRIPTION, brokerList, explainedFailure, kafkaSettings } from './kafkajs-options.js'
 import { loadTopology } from './load-module.js'
 import { integer, replicationFactor } from './parsers.js'
 import { formatMetrics } from './pipeline-format.js'
@@ -94,8 +94,9 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
   // For the process's life: kafkajs clients still closing after the pipeline stopped may reject too.
   logClientRejections(run.log ?? ((line) => process.stderr.write(`brook process: ${line}\n`)))
   try {
-    pipeline = await runPipeline(topology, run).catch((error: Error) => {
-      throw new Error(`${run.applicationId}: could not start on ${[run.bootstrapServers].flat().join(',')}: ${error.message}`)
+    pipeline = await runPipeline(topology, run).catch(async (error: Error) => {
+      const servers = [run.bootstrapServers].flat()
+      throw new Error(`${run.applicationId}: could not start on ${servers.join(',')}: ${(await explainedFailure(servers, error)).message}`)
     })
     if (interrupted) stopping = stop(pipeline)
     await pipeline.closed.catch((error: Error) => {

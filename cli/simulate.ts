@@ -30,7 +30,7 @@ import {
 import { clientCommand } from './client-command.js'
 import { noticeIfSlowStop, onStopSignal } from './interrupt.js'
 import { count, iso, many } from './pipeline-format.js'
-import { KAFKA_CONFIG_DESCRIPTION, brokerList, kafkaSettings } from './kafkajs-options.js'
+import { KAFKA_CONFIG_DESCRIPTION, brokerList, explainedFailure, kafkaSettings } from './kafkajs-options.js'
 import { replicationFactor } from './parsers.js'
 
 /**
@@ -134,6 +134,8 @@ export function addSimulateCommand(program: CommandUnknownOpts): void {
       }
       // Readings that may not have been written: the summary says which, and the exit code that not all of it went.
       if (unconfirmed !== null) process.exitCode = 1
+    } catch (error) {
+      throw error instanceof Error ? await explainedFailure(connection.bootstrapServers, error) : error
     } finally {
       cancelNotice()
       removeHandlers()

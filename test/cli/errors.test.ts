@@ -123,6 +123,26 @@ describe('brook command-line errors', () => {
       }
     })
 
+    it('names a server that accepts connections and never answers (a node paused or hung), from simulate and process, where kafkajs says only that a request timed out', async () => {
+      const silent = await listen(createServer(() => {}))
+      const dir = mkdtempSync(join(tmpdir(), 'brook-silent-'))
+      try {
+        // kafkajs's timeouts shortened, so that it gives up in seconds rather than after 30 s and its retries.
+        const settings = join(dir, 'kafka.json')
+        writeFileSync(settings, JSON.stringify({ connectionTimeout: 1000, requestTimeout: 2000, retry: { retries: 0 } }))
+        const [simulated, processed] = await Promise.all([
+          brook(['simulate', '--count', '1', '--bootstrap-server', silent, '--kafka-config', settings]),
+          brook(['process', 'iot', '--bootstrap-server', silent, '--state-dir', join(dir, 'state'), '--kafka-config', settings]),
+        ])
+        for (const result of [simulated, processed]) {
+          expectOneLineError(result, '')
+          expect(result.stderr).toContain(`; ${silent} accepted the connection but did not answer ApiVersions within 5 s: it is not a Kafka listener, a node paused or hung`)
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+
     it('says a server that closes the connection at once did not answer ApiVersions', async () => {
       const closing = await listen(createServer((socket) => socket.end()))
       expectOneLineError(await brook(['topics', 'list', '--bootstrap-server', closing]), `connection to ${closing} closed before ApiVersions was answered: it is not a Kafka listener`)
