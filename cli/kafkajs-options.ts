@@ -6,6 +6,7 @@
 import { bootstrapServers } from './client-command.js'
 import { loadKafkaSettings, type KafkaSettings } from './load-module.js'
 import { ConnectionError, KafkaClient } from '../client/kafka-client.js'
+import { parseBootstrapServers } from '../client/cluster-client.js'
 
 export const KAFKA_CONFIG_DESCRIPTION =
   'kafkajs client settings for other clusters (ssl, sasl, clientId, timeouts): a JSON file, or a .js/.ts module whose default export is them'
@@ -35,10 +36,9 @@ const PROBE_TIMEOUT_MS = 5000
 export async function explainedFailure(servers: readonly string[], error: Error): Promise<Error> {
   if (!/not connected|timed out|timeout|connection error|closed connection/i.test(error.message)) return error
   const found = await Promise.all(
-    servers.map(async (server) => {
-      const at = server.lastIndexOf(':')
+    parseBootstrapServers(servers.join(',')).map(async ({ host, port }) => {
       try {
-        const client = await KafkaClient.connect(server.slice(0, at), Number(server.slice(at + 1)), { timeoutMs: PROBE_TIMEOUT_MS })
+        const client = await KafkaClient.connect(host, port, { timeoutMs: PROBE_TIMEOUT_MS })
         client.close()
         return null
       } catch (probe) {

@@ -15,8 +15,8 @@ import { threshold, zScore } from './anomaly.js'
 import { ProcessorErrorCode, RecordError, TopologyError } from './errors.js'
 import { TopologyBuilder } from './topology/builder.js'
 import { eventTime, type Topology } from './topology/topology.js'
-import { formatMs, toMs, type Duration } from './time.js'
-import { hopping, tumbling } from './windows/spec.js'
+import { formatMs, type Duration } from './time.js'
+import { hopping, tumbling, type TimeWindowSpec } from './windows/spec.js'
 
 /** One sensor reading. */
 export interface Reading {
@@ -82,15 +82,12 @@ export function iotPipeline(options: IotPipelineOptions = {}): Topology {
   // The windowed operators are named after their windows (stats-1m, avg-5m by default): state is kept per operator
   // name, and state kept for one window size cannot make windows of another (runtime/task.ts refuses it), so a run
   // with other sizes keeps its state apart, as a new operator, and the late-records header names the window.
-  const statsWindow = options.statsWindow ?? '1m'
-  const averageWindow = options.averageWindow ?? '5m'
-  const averageAdvance = options.averageAdvance ?? '1m'
-  const averageAdvanceMs = toMs(averageAdvance, 'averageAdvance')
-  const statsName = `stats-${formatMs(toMs(statsWindow, 'statsWindow'))}`
-  const averagesName = `avg-${formatMs(toMs(averageWindow, 'averageWindow'))}${averageAdvanceMs === 60_000 ? '' : `-every-${formatMs(averageAdvanceMs)}`}`
-  const stats = bySensor.windowedBy(tumbling({ size: statsWindow, grace })).aggregate(
+  const statsWindow = tumbling({ size: options.statsWindow ?? '1m', grace }) as TimeWindowSpec
+  const averageWindow = hopping({ size: options.averageWindow ?? '5m', advance: options.averageAdvance ?? '1m', grace }) as TimeWindowSpec
+  const averagesEvery = averageWindow.advanceMs === 60_000 ? '' : `-every-${formatMs(averageWindow.advanceMs)}`
+  const stats = bySensor.windowedBy(statsWindow).aggregate(
     { count: count(), min: min('value'), max: max('value'), avg: avg('value'), stddev: stddev('value'), p50: percentile('value', 0.5), p95: percentile('value', 0.95), p99: percentile('value', 0.99) },
-    { name: statsName, lateTopic: late },
+    { name: `stats-${formatMs(statsWindow.sizeMs)}`, lateTopic: late },
   )
   stats.to(options.statsTopic ?? 'readings-stats-1m')
   const alerts = options.alertsTopic ?? 'readings-alerts'
@@ -106,8 +103,8 @@ export function iotPipeline(options: IotPipelineOptions = {}): Topology {
     .to(alerts)
 
   bySensor
-    .windowedBy(hopping({ size: averageWindow, advance: averageAdvance, grace }))
-    .aggregate({ count: count(), avg: avg('value') }, { name: averagesName, lateTopic: late })
+    .windowedBy(averageWindow)
+    .aggregate({ count: count(), avg: avg('value') }, { name: `avg-${formatMs(averageWindow.sizeMs)}${averagesEvery}`, lateTopic: late })
     .to(options.averagesTopic ?? 'readings-avg-5m')
   return builder.build()
 }

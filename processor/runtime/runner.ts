@@ -803,12 +803,10 @@ class Runner implements RunningPipeline {
     resolve?.()
     if (step.seek !== null) this.consumer.seek({ topic: slot.sub.changelogTopic!, partition: slot.partition, offset: String(step.seek) })
     else if (step.done) {
-      await this.finishRestoreRead(slot, epoch).catch((error: Error) => {
-        // State that does not fit the application (a window spec changed, task.ts): no retry makes it fit. Thrown on to
-        // kafkajs, it would fetch the batch again from a changelog partition the restore has paused, and wait for good.
-        if (error instanceof TopologyError) return this.crash(error, true)
-        throw error
-      })
+      // As a failed initialization is (its lock held here too): state that does not fit the application (a window
+      // spec changed, task.ts) stops the pipeline, anything else re-initializes the task. Thrown on to kafkajs, the
+      // error would have it fetch the batch again from a changelog partition the restore has paused, for good.
+      await this.finishRestoreRead(slot, epoch).catch((error: Error) => this.recover(slot, error))
     }
   }
 
@@ -1120,7 +1118,7 @@ class Runner implements RunningPipeline {
         let bytes = 0
         while (end < messages.length && end - partition.next < OUTPUT_CHUNK_RECORDS && bytes < CHUNK_BYTES) {
           const m = messages[end++]!
-          bytes += (m.value?.length ?? 0) + ((m.key as string | null)?.length ?? 0) + 64
+          bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64
         }
         if (end > partition.next) round.push({ topic: partition.topic, messages: messages.slice(partition.next, end) })
         partition.next = end
