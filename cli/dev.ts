@@ -49,7 +49,7 @@ import { ErrorCode } from '../protocol/errors.js'
 import { BROOK_PROGRAM } from './demo-cluster.js'
 import { integer } from './parsers.js'
 import { ignoreOutputErrors, onStopSignal, STOP_WITH_CLUSTER } from './interrupt.js'
-import { LOG_LEVELS, NUMERIC_SETTINGS } from './start-options.js'
+import { LOG_LEVELS, NUMERIC_SETTINGS, checkHeartbeats } from './start-options.js'
 import { counted } from '../client/wording.js'
 import { drawPort, portFree, systemFreePort } from './ports.js'
 
@@ -262,6 +262,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
     .action(async (options) => {
       const host = DEFAULT_CONFIG.host
       // Before the cluster id file is made: a refused data directory, or refused ports, leave it as it was.
+      checkHeartbeats(options)
       checkNotNodeDataDir(options.dataDir)
       checkNodeCount(options.dataDir, options.nodes)
       if (options.basePort !== 0) await checkPortsFree(host, options.basePort, options.nodes, options.dataDir)

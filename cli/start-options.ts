@@ -241,6 +241,19 @@ function checkOwnVoter(config: Partial<BrokerConfig>, voters: readonly QuorumVot
 /** Addresses a node may listen on (every interface) but that clients cannot connect to. */
 const UNSPECIFIED_ADDRESSES: ReadonlySet<string> = new Set(['0.0.0.0', '::', '[::]'])
 
+/**
+ * A session no longer than the heartbeat interval fences every node between two of its heartbeats (the controller
+ * counts a node alive for `broker.session.timeout.ms` after each), while its partitions go on being served: throws an
+ * Error of one line naming both settings. Kafka's own advice keeps the session several heartbeats long.
+ */
+export function checkHeartbeats(config: Pick<Partial<BrokerConfig>, 'brokerHeartbeatIntervalMs' | 'brokerSessionTimeoutMs'>): void {
+  const heartbeat = config.brokerHeartbeatIntervalMs ?? DEFAULT_CONFIG.brokerHeartbeatIntervalMs
+  const session = config.brokerSessionTimeoutMs ?? DEFAULT_CONFIG.brokerSessionTimeoutMs
+  if (session <= heartbeat) {
+    throw new Error(`broker.session.timeout.ms (${session}) must be greater than broker.heartbeat.interval.ms (${heartbeat}): each node would be fenced between two of its heartbeats; keep the session several heartbeats long`)
+  }
+}
+
 /** Checks what only the combined settings can show; throws an Error of one line naming the settings at fault. */
 export function checkCombined(config: Partial<BrokerConfig>): void {
   const min = config.groupMinSessionTimeoutMs ?? DEFAULT_CONFIG.groupMinSessionTimeoutMs
@@ -248,8 +261,10 @@ export function checkCombined(config: Partial<BrokerConfig>): void {
   if (min > max) {
     throw new Error(`group.min.session.timeout.ms (${min}) must not be greater than group.max.session.timeout.ms (${max})`)
   }
-  if (config.controllerQuorumVoters !== undefined) checkOwnVoter(config, parseQuorumVoters(config.controllerQuorumVoters))
-  else if ((config.defaultReplicationFactor ?? 1) > 1) {
+  if (config.controllerQuorumVoters !== undefined) {
+    checkOwnVoter(config, parseQuorumVoters(config.controllerQuorumVoters))
+    checkHeartbeats(config)
+  } else if ((config.defaultReplicationFactor ?? 1) > 1) {
     throw new Error(`default.replication.factor (${config.defaultReplicationFactor}) above 1 needs --controller-quorum-voters: a single node keeps one replica of each partition`)
   }
   if (config.clusterId !== undefined) checkClusterId(config.clusterId)

@@ -276,6 +276,15 @@ describe('brook dev', () => {
       expect(readdirSync(single).sort()).toEqual(before)
     })
 
+    it.sequential('refuses a session timeout no longer than the heartbeat interval in one line, making nothing', async () => {
+      const dataDir = join(root, 'short-session')
+      expectOneLineError(
+        await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', dataDir, '--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '1']),
+        'broker.session.timeout.ms (1) must be greater than broker.heartbeat.interval.ms (500): each node would be fenced between two of its heartbeats',
+      )
+      expect(existsSync(dataDir)).toBe(false)
+    })
+
     it.sequential('refuses a data directory that is a file in one line', async () => {
       const file = join(root, 'not-a-directory')
       writeFileSync(file, '')

@@ -72,6 +72,7 @@ describe('brook start', () => {
     [['--controller-quorum-voters', '1@127.0.0.1'], "brook: controller.quorum.voters: '1@127.0.0.1' is not id@host:port"],
     [['--controller-quorum-voters', '1@127.0.0.1:19092,1@127.0.0.1:19093'], 'brook: controller.quorum.voters names voter 1 twice'],
     [['--node-id', '2', '--port', '19093', '--controller-quorum-voters', '1@127.0.0.1:19092,2@127.0.0.1:19093'], "brook: controller.quorum.voters gives node 2's controller listener port 19093, which is its client port (--port 19093): the controller listener needs a port of its own (brook dev puts it 100 above the client port)"],
+    [['--controller-quorum-voters', '1@127.0.0.1:19192', '--broker-session-timeout-ms', '2000'], 'brook: broker.session.timeout.ms (2000) must be greater than broker.heartbeat.interval.ms (2000): each node would be fenced between two of its heartbeats; keep the session several heartbeats long'],
     [['--cluster-id', 'not-an-id'], "brook: cluster id 'not-an-id' is not 16 bytes in base64url (22 characters, as `brook cluster new-id` prints)"],
     [['--fetch-max-bytes', '1000'], "brook: option '--fetch-max-bytes <bytes>' argument '1000' is invalid. --fetch-max-bytes must be between 1024 and 2147483647"],
     [['--replica-lag-time-max-ms', '0'], "brook: option '--replica-lag-time-max-ms <ms>' argument '0' is invalid. --replica-lag-time-max-ms must be between 1 and 2147483647"],
