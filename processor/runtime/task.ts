@@ -536,8 +536,11 @@ export class Task {
       try {
         while (taken < results.length) {
           const r = results[taken++]!
-          this.sinceCommit.windowsEmitted++
-          const value = merged(r.fields, { windowStart: r.windowStart, windowEnd: r.windowEnd }, r.values)
+          // A retraction (a session of emit mode update that a merge removed) names the window it takes back.
+          const value = r.retracted
+            ? merged(r.fields, { windowStart: r.windowStart, windowEnd: r.windowEnd, retracted: true })
+            : merged(r.fields, { windowStart: r.windowStart, windowEnd: r.windowEnd }, r.values)
+          if (!r.retracted) this.sinceCommit.windowsEmitted++
           await this.guarded(node, { key: r.key, value, ts: r.windowEnd - 1, headers: {}, group: r.group, fields: r.fields }, next)
         }
       } finally {

@@ -283,12 +283,15 @@ export class WindowedStream<V> extends Handle {
 
   /**
    * Aggregates per group and window (Spark's reduceByKeyAndWindow / window + aggregate). `emit: 'final'` (default)
-   * writes each window once, when it closes; `'update'` writes changed windows at each commit. Late records go to
-   * `lateTopic` (the pipeline's late-records topic by default).
+   * writes each window once, when it closes; `'update'` writes changed windows at each commit, and, with session
+   * windows, a retraction (`{ ...fields, windowStart, windowEnd, retracted: true }`, no values) for a session written
+   * earlier that a record then merged with another or grew, as Kafka Streams forwards a tombstone for it. Late records
+   * go to `lateTopic` (the pipeline's late-records topic by default).
    */
   aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
     options = withName('aggregate', options)
-    checkOutputs(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : [])])
+    const retracting = this.window.type === 'session' && options.emit === 'update'
+    checkOutputs(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : []), ...(retracting ? ['retracted'] : [])])
     if (options.lateTopic !== undefined) checkedTopic('late-records', options.lateTopic)
     const node = this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, window: this.window, aggregations, emit: options.emit ?? 'final', lateTopic: options.lateTopic })
     return new WindowResultStream(this.state, node)

@@ -28,8 +28,15 @@
  *                             gcd(size, advance); a window merges its size/slice slices when it is emitted
  *   sliding                   { k, f, c: closedEnd (inclusive), p: [[t, acc, ch], ...] } one acc per distinct
  *                             record time; a window [e - d, e] merges the points it covers
- *   session                   { k, f, s: [[first, last, acc, ch], ...] }
+ *   session                   { k, f, s: [[first, last, acc, ch], ...] }  ch 2: bounds not emitted yet (a new,
+ *                             merged or grown session)
  * `k` is the record key the results carry, `f` the group's fields copied into each result.
+ *
+ * Sessions in emit mode update are retracted as Kafka Streams' session aggregation forwards a tombstone for each
+ * session a merge removes (KStreamSessionWindowAggregate): a session whose result went out at a commit and that a
+ * record then merges with another, or grows (an earlier first or a later last record), no longer exists under the
+ * bounds it went out with, and a retraction naming those bounds (`retracted: true`, no values) goes out at once, before
+ * the new session's next update. A session never emitted under its bounds is not retracted.
  *
  * Binary form (state/codec.ts): `string k` `plain f`, then time and sliding: `f64 c` `varuint n` and n ×
  * (`varint sliceStart|t` (after the first, minus the previous one) `u8 ch` acc); session: `varuint n` and n ×
@@ -71,6 +78,11 @@ export interface WindowResult {
   windowStart: number
   windowEnd: number
   values: Record<string, unknown>
+  /**
+   * Set on a retraction (session windows, emit mode update): the session emitted earlier with these bounds no
+   * longer exists; `values` is empty.
+   */
+  retracted?: true
 }
 
 /** An accumulator of the operator's Accumulation. */
@@ -100,7 +112,8 @@ export type WindowEntry = TimeEntry | SlidingEntry | SessionEntry
 /** What differs between window families; every method is pure apart from mutating the entry it is given. */
 interface WindowFamily<E extends WindowEntry> {
   isLate(ts: number, streamTime: number, entry: E | undefined): boolean
-  add(entry: E | undefined, input: WindowInput, streamTime: number): E
+  /** Adds a record (not late); `retract`, in emit mode update, hears of each emitted window the record removed. */
+  add(entry: E | undefined, input: WindowInput, streamTime: number, retract?: Emit): E
   /** The close time of the entry's earliest open window. */
   nextCloseAt(entry: E): number | undefined
   /**
@@ -300,18 +313,34 @@ function sessionFamily(gap: number, grace: number, aggs: Accumulation): WindowFa
     windowEnd: last + 1,
     values: aggs.result(acc),
   })
+  const retraction = (entry: SessionEntry, [first, last]: SessionEntry['s'][number]): WindowResult => ({
+    key: entry.k,
+    group: '',
+    fields: entry.f,
+    windowStart: first,
+    windowEnd: last + 1,
+    values: {},
+    retracted: true,
+  })
   return {
     isLate: (ts, streamTime, entry) => !(entry?.s.some(overlaps(ts)) ?? false) && ts + gap + grace < streamTime,
-    add(entry, input) {
+    add(entry, input, _streamTime, retract) {
       if (entry === undefined) entry = { k: input.key, f: input.fields, s: [] }
       const joined = entry.s.filter(overlaps(input.ts))
-      const merged: SessionEntry['s'][number] = [input.ts, input.ts, aggs.create(), 1]
+      const merged: SessionEntry['s'][number] = [input.ts, input.ts, aggs.create(), 2]
       for (const [first, last, acc] of joined) {
         merged[0] = Math.min(merged[0], first)
         merged[1] = Math.max(merged[1], last)
         merged[2] = aggs.merge(merged[2], acc)
       }
       merged[2] = aggs.add(merged[2], input.inputs, input.ts)
+      const only = joined.length === 1 ? joined[0]! : undefined
+      if (only !== undefined && only[0] === merged[0] && only[1] === merged[1]) {
+        // The same bounds: an update of the session, still under the bounds it may have gone out with.
+        merged[3] = only[3] === 2 ? 2 : 1
+      } else if (retract !== undefined) {
+        for (const s of joined) if (s[3] !== 2) retract(retraction(entry, s))
+      }
       entry.s = entry.s.filter((s) => !joined.includes(s))
       entry.s.push(merged)
       entry.s.sort((a, b) => a[0] - b[0])
@@ -322,14 +351,14 @@ function sessionFamily(gap: number, grace: number, aggs: Accumulation): WindowFa
       const open: SessionEntry['s'] = []
       for (const s of entry.s) {
         if (closeAt(s[1]) > streamTime) open.push(s)
-        else if (mode === 'final' || s[3] === 1) emit(result(entry, s))
+        else if (mode === 'final' || s[3] !== 0) emit(result(entry, s))
       }
       entry.s = open
       return open.length === 0 ? undefined : entry
     },
     emitUpdates(entry, emit) {
       for (const s of entry.s) {
-        if (s[3] === 1) emit(result(entry, s))
+        if (s[3] !== 0) emit(result(entry, s))
         s[3] = 0
       }
     },
@@ -395,6 +424,10 @@ export class WindowedAggregate {
   /** For every group the state holds an entry of: that entry's nextCloseAt. */
   private readonly timers: CloseTimeIndex
   private readonly changed = new Set<string>()
+  /** Emits a retraction for the group of the record being added (emit mode update). */
+  private readonly retract: Emit = (result) => this.emitFor(this.adding, result)
+  /** The group of the record being added. */
+  private adding = ''
 
   constructor(
     private readonly options: WindowedAggregateOptions,
@@ -438,6 +471,7 @@ export class WindowedAggregate {
   }
 
   private applyTo(input: WindowInput, entry: WindowEntry | undefined): boolean {
+    this.adding = input.group
     // Only while some group may be due (rarely) is the group's own close time computed.
     if (entry !== undefined && this.timers.peek() <= this.streamTime) {
       const at = this.family.nextCloseAt(entry)
@@ -452,7 +486,7 @@ export class WindowedAggregate {
     const keeps = entry !== undefined && this.family.keepsCloseTime?.(entry, input, this.streamTime) === true
     // `add` changes the entry in place: its close time before is read first, when the index needs it.
     const from = keeps || entry === undefined || !this.timers.needsFrom(input.group) ? undefined : this.family.nextCloseAt(entry)
-    const next = this.family.add(entry, input, this.streamTime)
+    const next = this.family.add(entry, input, this.streamTime, this.options.emit === 'update' ? this.retract : undefined)
     this.state.put(input.group, next)
     if (!keeps) this.timers.move(input.group, from, this.family.nextCloseAt(next))
     if (this.options.emit === 'update') this.changed.add(input.group)

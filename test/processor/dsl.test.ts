@@ -5,7 +5,7 @@
  * after a repartition, and the console sink. Also what describeTopology prints for it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { TopologyBuilder, count, describeTopology, eventTime, runPipeline, staticTable, sum, tumbling, type RunningPipeline, type Topology } from '../../processor/index.js'
+import { TopologyBuilder, count, describeTopology, eventTime, runPipeline, session, staticTable, sum, tumbling, type RunningPipeline, type Topology } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -166,5 +166,34 @@ describe('the DSL on a broker', () => {
 
   test('the console sink prints after commit', async () => {
     await waitFor('the alarm line', () => printed.includes('ALARM d1 3'))
+  })
+
+  test('session windows in emit mode update retract the sessions a record merges, as Kafka Streams forwards tombstones for them', async () => {
+    const b = new TopologyBuilder()
+    b.stream<Event>('dsl-taps', { eventTime: eventTime.field('ts') })
+      .groupByKey()
+      .windowedBy(session({ gap: '10s', grace: '1m' }))
+      .aggregate({ taps: count() }, { name: 'taps-live', emit: 'update' })
+      .to('dsl-taps-live')
+    const sessions = await runPipeline(b.build(), { applicationId: 'dsl-sessions', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, partitions: 1, log: () => {} })
+    try {
+      const tap = (seconds: number) => ({ key: 'd1', value: JSON.stringify({ device: 'd1', kind: 'tap', n: 1, ts: seconds * 1000 }) })
+      // Two sessions, 11 s apart (more than the gap), each written at a commit.
+      await setting.producer.send({ topic: 'dsl-taps', messages: [tap(1), tap(12)] })
+      await readTopic(setting.kafka, 'dsl-taps-live', (r) => r.length >= 2)
+      // A tap between them joins both into one session [1 s, 12 s].
+      await setting.producer.send({ topic: 'dsl-taps', messages: [tap(6.5)] })
+      const written = values(await readTopic(setting.kafka, 'dsl-taps-live', (r) => r.length >= 5))
+      expect(written.map((v) => [v.windowStart, v.windowEnd, v.retracted ? 'retracted' : v.taps])).toEqual([
+        [1_000, 1_001, 1],
+        [12_000, 12_001, 1],
+        [1_000, 1_001, 'retracted'],
+        [12_000, 12_001, 'retracted'],
+        [1_000, 12_001, 3],
+      ])
+      expect(written[2]).toEqual({ key: 'd1', windowStart: 1_000, windowEnd: 1_001, retracted: true })
+    } finally {
+      await sessions.stop()
+    }
   })
 })

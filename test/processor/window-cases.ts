@@ -109,7 +109,7 @@ export async function runOperator(c: Case, state: StoreUnderTest = new EncodedSt
   const windows: RefWindow[] = []
   const late: number[] = []
   let step = 0
-  const make = () => new WindowedAggregate({ window: c.spec, aggregations: aggs, emit: c.mode }, state, (r: WindowResult) => windows.push({ step, group: r.group, windowStart: r.windowStart, windowEnd: r.windowEnd, values: r.values as Record<string, number | null> }))
+  const make = () => new WindowedAggregate({ window: c.spec, aggregations: aggs, emit: c.mode }, state, (r: WindowResult) => windows.push({ step, group: r.group, windowStart: r.windowStart, windowEnd: r.windowEnd, values: r.values as Record<string, number | null>, ...(r.retracted ? { retracted: true as const } : {}) }))
   let operator = make()
   state.useCodec(operator.codec)
   for (; step < c.steps.length; step++) {
@@ -153,9 +153,10 @@ function normalize(windows: RefWindow[]) {
   const exact = ['count', 'min', 'max', 'first', 'last', 'p50', 'p99']
   return windows
     .map((w) => ({
-      at: `${w.step} ${w.group} [${w.windowStart},${w.windowEnd})`,
+      at: `${w.step} ${w.group} [${w.windowStart},${w.windowEnd})${w.retracted ? ' retracted' : ''}`,
       exact: Object.fromEntries(exact.map((k) => [k, w.values[k]])),
-      approx: ['sum', 'avg', 'stddev'].map((k) => w.values[k]),
+      // A retraction has no values: null, as the reference's.
+      approx: ['sum', 'avg', 'stddev'].map((k) => w.values[k] ?? null),
     }))
     .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
 }

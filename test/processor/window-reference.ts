@@ -21,6 +21,8 @@ export interface RefWindow {
   windowStart: number
   windowEnd: number
   values: Record<string, number | null>
+  /** A retraction of a session emitted earlier under these bounds (emit mode update). */
+  retracted?: true
 }
 
 interface Accepted extends RefRecord {
@@ -90,7 +92,10 @@ function values(members: Accepted[]): Record<string, number | null> {
   }
 }
 
-/** Runs the steps; returns the emitted windows (final: at close; update: at commits and at close) and late records. */
+/**
+ * Runs the steps; returns the emitted windows (final: at close; update: at commits and at close, and session
+ * retractions when a record merges or grows a session emitted under other bounds) and late records.
+ */
 export function runReference(spec: WindowSpec, mode: 'final' | 'update', steps: RefStep[]): { windows: RefWindow[]; late: number[] } {
   let streamTime = Number.NEGATIVE_INFINITY
   const accepted = new Map<string, Accepted[]>()
@@ -149,6 +154,13 @@ export function runReference(spec: WindowSpec, mode: 'final' | 'update', steps: 
           merged.first = Math.min(merged.first, o.first)
           merged.last = Math.max(merged.last, o.last)
           merged.members.push(...o.members)
+        }
+        // A session emitted under bounds that it no longer has (merged away, or grown) is retracted at once.
+        for (const o of joined) {
+          const id = `${r.group}|${o.first}|${o.last + 1}`
+          if ((o.first === merged.first && o.last === merged.last) || !lastEmitted.has(id)) continue
+          lastEmitted.delete(id)
+          windows.push({ step, group: r.group, windowStart: o.first, windowEnd: o.last + 1, values: {}, retracted: true })
         }
         sessions.set(r.group, [...open.filter((o) => !joined.includes(o)), merged])
       }
