@@ -39,7 +39,7 @@ import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG } from '../broker/config.js'
 import { checkClusterId, newClusterId } from '../broker/cluster/voters.js'
-import { dataDirectoryHolder, storedClusterId } from '../broker/broker.js'
+import { brookNodeId, dataDirectoryHolder, dataDirectoryLockHolder, holderText, storedClusterId, type LockHolder } from '../broker/broker.js'
 import { ClusterClient } from '../client/cluster-client.js'
 import { clusterStatus } from '../client/cluster-admin.js'
 import { listOffsetsAt } from '../client/admin.js'
@@ -119,6 +119,48 @@ async function checkPortsFree(host: string, basePort: number, nodes: number, dat
   const running = Array.from({ length: nodes }, (_, i) => dataDirectoryHolder(nodeDataDir(dataDir, i + 1))).find((holder) => holder !== null)
   const still = running ? `; a node of this cluster is still running: ${running}` : ''
   throw new Error(`port ${taken.port} on ${host} is already in use (${taken.listener} with --base-port ${basePort}); free it, or give another --base-port${still}`)
+}
+
+/**
+ * Refuses a data directory some of whose nodes are running now (`brook start` processes: a brook dev on other ports,
+ * or nodes started by hand), before anything starts: each node would otherwise fail on its lock, a line each. One
+ * line, naming the brook dev that runs them when one does, else the first node running and how to stop it. A
+ * directory held by another program is left to the node, whose own error names it.
+ */
+function checkNotRunning(dataDir: string, nodes: number): void {
+  const running = Array.from({ length: nodes }, (_, i) => ({ id: i + 1, holder: dataDirectoryLockHolder(nodeDataDir(dataDir, i + 1)) })).filter(
+    (node): node is { id: number; holder: LockHolder } => node.holder !== null && brookNodeId(node.holder) !== null,
+  )
+  if (running.length === 0) return
+  const parents = new Set(running.map(({ holder }) => parentPid(holder.pid)))
+  const [parent] = parents
+  if (parents.size === 1 && parent !== undefined && parent !== null && isBrookDev(parent)) {
+    const ids = running.map(({ id }) => id)
+    throw new Error(`the cluster in ${dataDir} is already running (${ids.length > 1 ? 'nodes' : 'node'} ${ids.join(', ')}, under brook dev, pid ${parent}); \`kill ${parent}\` stops it cleanly`)
+  }
+  const first = running[0]!
+  throw new Error(`the data directory ${nodeDataDir(dataDir, first.id)} is already in use by another Brook process: ${holderText(first.holder)}`)
+}
+
+/** A process's parent (from /proc/<pid>/stat), or null when it cannot be read. */
+function parentPid(pid: number): number | null {
+  try {
+    // pid (comm) state ppid ...: the command name may hold spaces and parentheses, so the fields after its last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+  } catch {
+    return null
+  }
+}
+
+/** Whether process `pid` runs `brook dev`. */
+function isBrookDev(pid: number): boolean {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+    return args.some((arg, i) => arg === 'dev' && /brook(\.js)?$/.test(args[i - 1] ?? ''))
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -266,6 +308,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       checkNotNodeDataDir(options.dataDir)
       checkNodeCount(options.dataDir, options.nodes)
       if (options.basePort !== 0) await checkPortsFree(host, options.basePort, options.nodes, options.dataDir)
+      checkNotRunning(options.dataDir, options.nodes)
       const basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort
       const made = madeByThisRun(options.dataDir, options.nodes)
       const clusterId = await clusterIdOf(options.dataDir)

@@ -25,7 +25,7 @@ import type { AbstractSublevel } from 'abstract-level'
 import { Packr } from 'msgpackr'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { holderText, lockHolder } from './lock-holder.js'
+import { holderText, lockHolder, type LockHolder } from './lock-holder.js'
 
 export type Sublevel<K, V> = AbstractSublevel<Level<Buffer, Buffer>, string | Buffer | Uint8Array, K, V>
 
@@ -97,8 +97,13 @@ export class StorageLockedError extends StorageError {
  * program by its pid and command; null when no process is listed as holding it (or /proc/locks cannot be read).
  */
 export function dataDirectoryHolder(dataDir: string): string | null {
-  const holder = lockHolder(lockFileOf(dataDir))
+  const holder = dataDirectoryLockHolder(dataDir)
   return holder === null ? null : holderText(holder)
+}
+
+/** The process holding a data directory's lock (lock-holder.ts), or null when none is listed. */
+export function dataDirectoryLockHolder(dataDir: string): LockHolder | null {
+  return lockHolder(lockFileOf(dataDir))
 }
 
 /** Who holds the directory's lock, for the message; nothing when it is this process. */

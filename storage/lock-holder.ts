@@ -53,9 +53,14 @@ export function lockHolder(lockFile: string): LockHolder | null {
  * and command.
  */
 export function holderText(holder: LockHolder): string {
-  const isNode = holder.args.some((arg, i) => arg === 'start' && /brook(\.js)?$/.test(holder.args[i - 1] ?? ''))
-  if (!isNode) return `pid ${holder.pid}${holder.args.length > 0 ? ` (${holder.args.join(' ').slice(0, 120)})` : ''}`
-  const idAt = holder.args.indexOf('--node-id')
-  const nodeId = idAt >= 0 ? holder.args[idAt + 1] : '1'
+  const nodeId = brookNodeId(holder)
+  if (nodeId === null) return `pid ${holder.pid}${holder.args.length > 0 ? ` (${holder.args.join(' ').slice(0, 120)})` : ''}`
   return `node ${nodeId} (brook start), pid ${holder.pid}; \`kill ${holder.pid}\` stops it cleanly`
+}
+
+/** The node id of a holder that is a Brook node (`brook start`, node 1 without `--node-id`); null for any other program. */
+export function brookNodeId(holder: LockHolder): string | null {
+  if (!holder.args.some((arg, i) => arg === 'start' && /brook(\.js)?$/.test(holder.args[i - 1] ?? ''))) return null
+  const idAt = holder.args.indexOf('--node-id')
+  return idAt >= 0 ? (holder.args[idAt + 1] ?? '1') : '1'
 }

@@ -124,6 +124,13 @@ describe('brook dev', () => {
       await producer.disconnect()
       expect(await consumeAll(brokers, 'dev-first', sent.length)).toEqual(sent)
 
+      // Run again on other ports while it runs: one line naming the brook dev that runs it, before any node starts.
+      expectOneLineError(
+        await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', dataDir]),
+        `the cluster in ${dataDir} is already running (nodes 1, 2, 3, under brook dev, pid ${first.child.pid}); \`kill ${first.child.pid}\` stops it cleanly`,
+      )
+      expect(nodePids(dataDir)).toHaveLength(3)
+
       first.child.kill('SIGINT')
       expect(await first.exited).toBe(0)
       expect(nodePids(dataDir)).toEqual([])
@@ -222,9 +229,10 @@ describe('brook dev', () => {
           `port ${basePort + victimId - 1} on 127.0.0.1 is already in use (node ${victimId}'s client listener with --base-port ${basePort}); free it, or give another --base-port; a node of this cluster is still running: node ${victimId} (brook start), pid ${byHand.pid}; \`kill ${byHand.pid}\` stops it cleanly`,
         )
         const held = join(dataDir, `node-${victimId}`)
-        const refused = await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', dataDir])
-        expect(refused.code).toBe(1)
-        expect(refused.stderr).toContain(`brook: the data directory ${held} is already in use by another Brook process: node ${victimId} (brook start), pid ${byHand.pid}; \`kill ${byHand.pid}\` stops it cleanly\n`)
+        expectOneLineError(
+          await brook(['dev', '--base-port', String(await freeBasePort()), '--data-dir', dataDir]),
+          `the data directory ${held} is already in use by another Brook process: node ${victimId} (brook start), pid ${byHand.pid}; \`kill ${byHand.pid}\` stops it cleanly`,
+        )
       } finally {
         byHand.kill('SIGTERM')
         await byHandExited
