@@ -12,7 +12,7 @@ export function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, 
 
 /**
  * The keys that `keys` holds more than once: what a request names twice, which Kafka refuses at each mention
- * (INVALID_REQUEST) and acts on at none (ListOffsets, CreateTopics, DeleteTopics, AlterConfigs).
+ * (INVALID_REQUEST) and acts on at none (ListOffsets, AlterConfigs).
  */
 export function repeated<K>(keys: Iterable<K>): Set<K> {
   const seen = new Set<K>()

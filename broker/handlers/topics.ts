@@ -7,15 +7,17 @@
  *   take the broker defaults (v4+), a replication factor above the number of brokers is INVALID_REPLICATION_FACTOR,
  *   a manual assignment must name every partition once with live brokers and cannot come with counts, and configs
  *   are validated against the topic config table (INVALID_CONFIG with a message naming the config). A topic named
- *   twice in one request gets INVALID_REQUEST, and so does `__cluster_metadata`, the metadata log's name (Kafka's
+ *   twice in one request is created at neither mention and answered once, INVALID_REQUEST "Duplicate topic name."
+ *   (see `byName`), and `__cluster_metadata`, the metadata log's name, is INVALID_REQUEST too (Kafka's
  *   ControllerApis.createTopics); a config without a value is INVALID_CONFIG, on a cluster node too.
  *   `validateOnly` checks everything and creates nothing.
  * - DeleteTopics: by name (v0-5) or by name or id (v6); unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
  *   UNKNOWN_TOPIC_ID, internal topics cannot be deleted. Parked fetches on a deleted topic answer at once. A name or
- *   id given twice, a v6 topic with both a name and an id, or with neither, is INVALID_REQUEST with Kafka's message,
- *   and nothing is deleted for it (ControllerApis.deleteTopics).
+ *   id given twice (answered once), a v6 topic with both a name and an id, or with neither, is INVALID_REQUEST with
+ *   Kafka's message, and nothing is deleted for it (ControllerApis.deleteTopics).
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS, in Kafka's words
- *   (`partitionCountProblem`, as the controller answers it).
+ *   (`partitionCountProblem`, as the controller answers it). A topic named twice is grown at neither mention and
+ *   answered once, INVALID_REQUEST "Duplicate topic name." (ControllerApis.createPartitions).
  * - On a cluster node CreateTopics, DeleteTopics and CreatePartitions go to the active controller (forwarded to it,
  *   KIP-590, when this node is not it; cluster/topic-changes.ts), which places partitions and spreads their leaders;
  *   each node then opens, grows or drops its logs as its metadata image changes. The replication factor (-1: the
@@ -49,7 +51,7 @@ import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { METADATA_TOPIC, ZERO_UUID } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
-import { repeated } from '../group-by.js'
+import { groupBy } from '../group-by.js'
 import { INTERNAL_TOPICS, partitionCountProblem, topicNameProblem } from '../topics.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
 import { createPartitionsAtController, createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
@@ -62,6 +64,21 @@ import { counted } from '../../client/wording.js'
 export const MAX_PARTITIONS = 10_000
 
 class Invalid extends KafkaError {}
+
+/** Kafka's answer to a topic named more than once in one request (ControllerApis). */
+const DUPLICATE_TOPIC_NAME = 'Duplicate topic name.'
+
+/**
+ * A request's topics, one per name in the order names first appear, each saying whether the request names it more
+ * than once. Kafka's controller acts on no mention of a repeated name and answers it once, INVALID_REQUEST
+ * "Duplicate topic name." (ControllerApis.createTopics, deleteTopics, createPartitions): the answers are keyed by
+ * name (`mapKey` in CreateTopicsResponse.json and DeleteTopicsResponse.json), and librdkafka refuses an answer that
+ * names a topic twice ("Broker returned topic ... multiple times") as a parse failure of the whole request, which
+ * it then reports for every topic, those created included.
+ */
+function byName<T extends { name: string }>(topics: readonly T[]): { topic: T; repeated: boolean }[] {
+  return [...groupBy(topics, (t) => t.name).values()].map((mentions) => ({ topic: mentions[0]!, repeated: mentions.length > 1 }))
+}
 
 /** The broker ids the cluster has; on one node, this node. */
 function liveBrokers(services: BrokerServices): number[] {
@@ -153,11 +170,10 @@ function creationFailed(name: string, errorCode: number, errorMessage: string | 
  * once, INVALID_REPLICA_ASSIGNMENT.
  */
 async function createTopicsInCluster(request: CreateTopicsRequest, services: BrokerServices, quorum: QuorumRunner, options: TopicChangeOptions): Promise<CreateTopicsResponse> {
-  const twice = repeated(request.topics.map((t) => t.name))
   const topics = await Promise.all(
-    request.topics.map(async (wanted): Promise<CreateTopicsResponseCreatableTopicResult> => {
+    byName(request.topics).map(async ({ topic: wanted, repeated }): Promise<CreateTopicsResponseCreatableTopicResult> => {
       const failed = (errorCode: number, errorMessage: string | null) => creationFailed(wanted.name, errorCode, errorMessage)
-      if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic ${quote(wanted.name)} appears more than once in the request`)
+      if (repeated) return failed(ErrorCode.INVALID_REQUEST, DUPLICATE_TOPIC_NAME)
       const nameProblem = newNameProblem(wanted.name)
       if (nameProblem) return failed(nameProblem.code, nameProblem.message)
       if (quorum.controller.image.topic(wanted.name)) return failed(ErrorCode.TOPIC_ALREADY_EXISTS, `topic '${wanted.name}' already exists`)
@@ -207,8 +223,9 @@ type DeletableTopicResult = DeleteTopicsResponse['responses'][number]
 
 /**
  * The topics of a DeleteTopics request, split as Kafka's ControllerApis.deleteTopics does: those refused before any
- * lookup (a name or id given more than once, a v6 topic with both a name and an id, or with neither: INVALID_REQUEST
- * with Kafka's messages, one answer per mention), and the rest, each named once, by its name or by its id.
+ * lookup (a name or id given more than once: one answer for it; a v6 topic with both a name and an id, or with
+ * neither: one answer per mention; all INVALID_REQUEST with Kafka's messages), and the rest, each named once, by its
+ * name or by its id.
  */
 function deletableTopics(request: DeleteTopicsRequest, apiVersion: number): { refused: DeletableTopicResult[]; wanted: DeletableTopic[] } {
   const given = apiVersion >= 6 ? request.topics : request.topicNames.map((name) => ({ name, topicId: ZERO_UUID }))
@@ -220,16 +237,14 @@ function deletableTopics(request: DeleteTopicsRequest, apiVersion: number): { re
     if (name === null && topicId === ZERO_UUID) refused.push(invalid(null, ZERO_UUID, 'Neither topic name nor id were specified.'))
     if (name !== null && topicId !== ZERO_UUID) refused.push(invalid(name, topicId, 'You may not specify both topic name and topic id.'))
   }
-  const twiceNamed = repeated(named.map((t) => t.name))
-  const twiceById = repeated(byId.map((t) => t.topicId))
   const wanted: DeletableTopic[] = []
-  for (const topic of named) {
-    if (twiceNamed.has(topic.name)) refused.push(invalid(topic.name, ZERO_UUID, 'Duplicate topic name.'))
-    else wanted.push(topic)
+  for (const [name, mentions] of groupBy(named, (t) => t.name)) {
+    if (mentions.length > 1) refused.push(invalid(name, ZERO_UUID, DUPLICATE_TOPIC_NAME))
+    else wanted.push(mentions[0]!)
   }
-  for (const topic of byId) {
-    if (twiceById.has(topic.topicId)) refused.push(invalid(null, topic.topicId, 'Duplicate topic id.'))
-    else wanted.push(topic)
+  for (const [topicId, mentions] of groupBy(byId, (t) => t.topicId)) {
+    if (mentions.length > 1) refused.push(invalid(null, topicId, 'Duplicate topic id.'))
+    else wanted.push(mentions[0]!)
   }
   return { refused, wanted }
 }
@@ -263,11 +278,10 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
   '0-7',
   async (request, { services }) => {
     if (services.quorum) return createTopicsInCluster(request, services, services.quorum, { forward: true })
-    const twice = repeated(request.topics.map((t) => t.name))
     const topics = await Promise.all(
-      request.topics.map(async (wanted): Promise<CreateTopicsResponseCreatableTopicResult> => {
+      byName(request.topics).map(async ({ topic: wanted, repeated }): Promise<CreateTopicsResponseCreatableTopicResult> => {
         const failed = (errorCode: number, errorMessage: string) => creationFailed(wanted.name, errorCode, errorMessage)
-        if (twice.has(wanted.name)) return failed(ErrorCode.INVALID_REQUEST, `topic ${quote(wanted.name)} appears more than once in the request`)
+        if (repeated) return failed(ErrorCode.INVALID_REQUEST, DUPLICATE_TOPIC_NAME)
         try {
           const plan = planTopic(services, wanted)
           const topicId = request.validateOnly
@@ -333,11 +347,10 @@ export const controllerDeleteTopicsHandler = defineHandler<DeleteTopicsRequest, 
  * logs and makes its replicas as its metadata image changes.
  */
 async function createPartitionsInCluster(request: CreatePartitionsRequest, services: BrokerServices, quorum: QuorumRunner, options: TopicChangeOptions): Promise<CreatePartitionsResponse> {
-  const twice = repeated(request.topics.map((t) => t.name))
   const results = await Promise.all(
-    request.topics.map(async ({ name, count, assignments }) => {
+    byName(request.topics).map(async ({ topic: { name, count, assignments }, repeated }) => {
       const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })
-      if (twice.has(name)) return result(ErrorCode.INVALID_REQUEST, `topic ${quote(name)} appears more than once in the request`)
+      if (repeated) return result(ErrorCode.INVALID_REQUEST, DUPLICATE_TOPIC_NAME)
       if (count > MAX_PARTITIONS) return result(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
       const change = { name, count, assignments: assignments?.map((a) => a.brokerIds) ?? null, validateOnly: request.validateOnly }
       const added = await createPartitionsAtController(quorum, change, options)
@@ -365,11 +378,10 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
   '0-3',
   async (request, { services }) => {
     if (services.quorum) return createPartitionsInCluster(request, services, services.quorum, { forward: true })
-    const twice = repeated(request.topics.map((t) => t.name))
     const results = await Promise.all(
-      request.topics.map(async ({ name, count, assignments }) => {
+      byName(request.topics).map(async ({ topic: { name, count, assignments }, repeated }) => {
         const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })
-        if (twice.has(name)) return result(ErrorCode.INVALID_REQUEST, `topic ${quote(name)} appears more than once in the request`)
+        if (repeated) return result(ErrorCode.INVALID_REQUEST, DUPLICATE_TOPIC_NAME)
         const topic = services.topics.get(name)
         if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(name)} does not exist`)
         const current = topic.partitions.length

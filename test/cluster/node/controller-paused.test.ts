@@ -9,23 +9,13 @@
  * answered NOT_CONTROLLER. The calls are made through confluent-kafka-python's AdminClient (Debian's
  * python3-confluent-kafka on the system librdkafka; skipped, saying why, without it).
  */
-import { spawnSync, spawn } from 'node:child_process'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { useCluster } from '../../helpers/cluster.js'
+import { confluentKafkaMissing, fixtureAnswers } from '../../helpers/confluent-kafka.js'
 import { createTopic, withClient } from '../../helpers/kafka.js'
 import { waitFor } from '../../helpers/wait.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
 import { describeCluster, type DescribeClusterRequest, type DescribeClusterResponse } from '../../../protocol/messages/describe-cluster.js'
-
-const PYTHON = '/usr/bin/python3'
-const ADMIN = join(import.meta.dirname, '..', '..', 'fixtures', 'confluent-admin.py')
-
-function confluentKafkaMissing(): string | null {
-  const probe = spawnSync(PYTHON, ['-c', 'import confluent_kafka'], { encoding: 'utf8' })
-  if (probe.error) return `${PYTHON} cannot run: ${probe.error.message}`
-  return probe.status === 0 ? null : `${PYTHON} has no confluent_kafka (apt-get install python3-confluent-kafka)`
-}
 
 const missing = confluentKafkaMissing()
 if (missing !== null) console.log(`paused-controller admin test skipped: ${missing}`)
@@ -38,18 +28,7 @@ interface AdminAnswer {
 
 /** Runs confluent-admin.py's calls through `bootstrap`; resolves with one answer per call once it exits. */
 function adminCalls(bootstrap: string, calls: [string, string][]): Promise<AdminAnswer[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [ADMIN, bootstrap, ...calls.flat()], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`confluent-admin.py exited with ${code}: ${err}`))
-      else resolve(out.trim().split('\n').map((line) => JSON.parse(line) as AdminAnswer))
-    })
-  })
+  return fixtureAnswers<AdminAnswer>('confluent-admin.py', [bootstrap, ...calls.flat()])
 }
 
 describe.skipIf(missing !== null)('admin requests while the active controller is paused', () => {
