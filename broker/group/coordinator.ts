@@ -167,8 +167,10 @@ export class GroupCoordinator implements PartitionLoader {
     const details = { ...request, protocols, rebalanceTimeoutMs }
 
     if (request.memberId === '') {
-      // The client id part is cut so that the id always fits a protocol string (a client id alone may fill one).
-      const memberId = `${context.clientId.slice(0, 255)}-${randomUUID()}`
+      // Kafka's GroupMetadata.generateMemberId: a static member's id starts with its group.instance.id, a dynamic
+      // member's with its client id. That part is cut so that the id always fits a protocol string (a client id
+      // alone may fill one).
+      const memberId = `${(request.groupInstanceId ?? context.clientId).slice(0, 255)}-${randomUUID()}`
       if (request.groupInstanceId !== null) return this.joinStatic(group, memberId, details, context)
       if (context.apiVersion >= 4) {
         // KIP-394: hand out the id and ask the client to come back with it, so a member that never returns is not

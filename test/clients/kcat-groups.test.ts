@@ -114,6 +114,13 @@ describe('kcat -G consumer groups', () => {
     expect(after!.members).toHaveLength(2)
     expect(after!.members.map((m) => m.memberId).sort()).toEqual([steady.memberId, restarted.memberId].sort())
     expect(restarted.memberId).not.toBe(crashedMemberId)
+    // A static member's id starts with its group.instance.id (Kafka's GroupMetadata.generateMemberId), as the
+    // consumer ids kafka-consumer-groups.sh lists show it; kcat's client id, rdkafka, would name none apart.
+    expect([steady.memberId, crashedMemberId, restarted.memberId]).toEqual([
+      expect.stringMatching(/^steady-/),
+      expect.stringMatching(/^crashing-/),
+      expect.stringMatching(/^crashing-/),
+    ])
   })
 
   it('a kcat member that joins later takes over part of the partitions, and the group goes on from the committed offsets', async () => {
