@@ -23,9 +23,11 @@ export interface ConfigDef<Key extends string = string, Value = unknown> {
   /**
    * The broker config that sets its default in Kafka (ServerTopicConfigSynonyms: `log.retention.ms` for
    * `retention.ms`, `message.max.bytes` for `max.message.bytes`): the name of its STATIC_BROKER_CONFIG and
-   * DEFAULT_CONFIG synonyms in DescribeConfigs.
+   * DEFAULT_CONFIG synonyms in DescribeConfigs. Null for the configs Kafka gives no broker default
+   * (LogConfig.CONFIGS_WITH_NO_SERVER_DEFAULTS: remote.storage.enable and the replication throttles): a broker
+   * describes no config of that name, and the topic's synonyms are its own setting alone.
    */
-  readonly serverName: string
+  readonly serverName: string | null
   /** The property of TopicConfig that holds the parsed value. */
   readonly key: Key
   readonly type: ConfigType
@@ -227,7 +229,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'follower.replication.throttled.replicas',
-    serverName: 'follower.replication.throttled.replicas',
+    serverName: null,
     key: 'followerReplicationThrottledReplicas',
     type: ConfigType.LIST,
     default: '',
@@ -245,7 +247,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'leader.replication.throttled.replicas',
-    serverName: 'leader.replication.throttled.replicas',
+    serverName: null,
     key: 'leaderReplicationThrottledReplicas',
     type: ConfigType.LIST,
     default: '',
@@ -374,7 +376,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'remote.storage.enable',
-    serverName: 'remote.storage.enable',
+    serverName: null,
     key: 'remoteStorageEnable',
     type: ConfigType.BOOLEAN,
     default: 'false',
@@ -496,9 +498,11 @@ export function topicConfigDef(name: string): ConfigDef | undefined {
 
 /**
  * The default of `def` on this node: the broker setting it follows when the node was started with a value other
- * than the setting's own default (source STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG).
+ * than the setting's own default (source STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG); null for a
+ * config without a broker setting.
  */
-function defaultOf(def: ConfigDef, defaults: TopicDefaults): ConfigSynonym {
+function defaultOf(def: ConfigDef, defaults: TopicDefaults): ConfigSynonym | null {
+  if (def.serverName === null) return null
   const key = def.brokerDefault
   if (key !== undefined && defaults[key] !== DEFAULT_CONFIG[key]) return { name: def.serverName, value: kafkaLong(defaults[key]), source: ConfigSource.STATIC_BROKER_CONFIG }
   return { name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG }
@@ -536,10 +540,11 @@ export function parseTopicConfig(overrides: Readonly<Record<string, string | nul
     const fallback = defaultOf(def, defaults)
     const synonyms: ConfigSynonym[] = [
       ...(own === undefined ? [] : [{ name: def.name, value: own, source: ConfigSource.TOPIC_CONFIG }]),
-      ...(fallback.source === ConfigSource.STATIC_BROKER_CONFIG ? [fallback] : []),
-      { name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG },
+      ...(fallback?.source === ConfigSource.STATIC_BROKER_CONFIG ? [fallback] : []),
+      ...(def.serverName === null ? [] : [{ name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG }]),
     ]
-    const { value, source } = synonyms[0]!
+    // Not set on the topic and without a broker default: Kafka's default, with no synonym (ConfigHelper).
+    const { value, source } = synonyms[0] ?? { value: def.default, source: ConfigSource.DEFAULT_CONFIG }
     values[def.key] = parseValue(def, value)
     described.push({ name: def.name, value, source, def, synonyms })
   }

@@ -92,11 +92,14 @@ export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry
     { name: 'log.flush.interval.messages', value: c.fsync ? '1' : LONG_MAX, type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).', default: LONG_MAX },
   ]
   // The broker configs that are topic configs' defaults (log.retention.ms for retention.ms), as topic synonyms name
-  // them, with this node's value: Kafka describes every broker config.
+  // them, with this node's value: Kafka describes every broker config. Topic configs without one (remote.storage.enable)
+  // are no broker config.
   const listed = new Set(own.map((entry) => entry.name))
-  const topicDefaults = services.topics.parseConfig({}).described
-    .filter((d) => !listed.has(d.def.serverName))
-    .map((d): BrokerConfigEntry => ({ name: d.def.serverName, value: d.value, type: d.def.type, documentation: `Default ${d.name} of topics.`, default: d.def.default }))
+  const topicDefaults = services.topics.parseConfig({}).described.flatMap((d): BrokerConfigEntry[] => {
+    const name = d.def.serverName
+    if (name === null || listed.has(name)) return []
+    return [{ name, value: d.value, type: d.def.type, documentation: `Default ${d.name} of topics.`, default: d.def.default }]
+  })
   return [...own, ...topicDefaults]
 }
 

@@ -231,6 +231,9 @@ describe('topic configs through real clients', () => {
     ])
     expect(synonyms.get('min.cleanable.dirty.ratio')).toEqual([{ configName: 'log.cleaner.min.cleanable.ratio', configValue: '0.5', configSource: DEFAULT_CONFIG_SOURCE }])
     expect(synonyms.get('segment.ms')).toEqual([{ configName: 'log.roll.ms', configValue: '604800000', configSource: DEFAULT_CONFIG_SOURCE }])
+    // The configs Kafka gives no broker default (LogConfig.CONFIGS_WITH_NO_SERVER_DEFAULTS) have no synonym unset.
+    const withoutBrokerDefault = ['remote.storage.enable', 'leader.replication.throttled.replicas', 'follower.replication.throttled.replicas']
+    for (const name of withoutBrokerDefault) expect(synonyms.get(name), name).toEqual([])
 
     // The broker describes the configs those synonyms name, each with its value on this node, and writes "no limit"
     // as Kafka does (Long.MAX_VALUE).
@@ -243,6 +246,8 @@ describe('topic configs through real clients', () => {
     expect(brokerConfigs.get('log.retention.ms')).toBe('604800000')
     expect(brokerConfigs.get('log.cleanup.policy')).toBe('delete')
     expect(brokerConfigs.get('log.message.timestamp.before.max.ms')).toBe('9223372036854775807')
+    // Nor does a Kafka broker have a config of their names.
+    for (const name of withoutBrokerDefault) expect(brokerConfigs.has(name), name).toBe(false)
   })
 
   it('a changed max.message.bytes governs the next produce at once, and every config survives a restart', async () => {
