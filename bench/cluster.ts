@@ -66,6 +66,7 @@ const COMMAND = benchCommand(
   .option('--scenarios <a,b>', `the scenarios to run, of ${SCENARIO_NAMES.join(', ')}`, SCENARIO_NAMES.join(','))
   .option('--repeat <n>', 'turns of the throughput and latency scenarios', number(), 3)
   .option('--total-mb <n>', 'MiB produced per setup and turn (throughput)', number(), 64)
+  .option('--warmup-mb <n>', 'MiB produced per setup before the turns, not measured (throughput): each node compiles its hot paths meanwhile', number(), 8)
   .option('--topics <n>', 'one-partition topics, one connection each (throughput)', number(), 3)
   .option('--window <n>', 'requests in flight per connection (throughput)', number(), 5)
   .option('--rate <n>', 'records/s offered (latency)', number(), 5000)
@@ -82,6 +83,7 @@ const SCENARIOS = new Set(flags.scenarios.split(','))
 for (const name of SCENARIOS) if (!SCENARIO_NAMES.includes(name)) badCommandLine(COMMAND, `--scenarios takes ${SCENARIO_NAMES.join(', ')}, not '${name}'`)
 const REPEAT = flags.repeat
 const TOTAL_BYTES = flags.totalMb * MiB
+const WARMUP_BYTES = flags.warmupMb * MiB
 const TOPICS = flags.topics
 const WINDOW = flags.window
 const RATE = flags.rate
@@ -240,7 +242,7 @@ async function throughputScenario(setups: readonly Setup[]) {
   const pool = makeBatchPool({ batches: 256, batchBytes: 16_384, recordBytes: 100 })
   const topicsOf = new Map(setups.map((s) => [s.name, Array.from({ length: TOPICS }, (_, i) => `throughput-${s.name}-${i}`)]))
   for (const setup of setups) await createTopics(setup.bootstrap, topicsOf.get(setup.name)!, setup.replicationFactor)
-  for (const setup of setups) await produceTurn(setup, topicsOf.get(setup.name)!, pool, 8 * MiB)
+  if (WARMUP_BYTES > 0) for (const setup of setups) await produceTurn(setup, topicsOf.get(setup.name)!, pool, WARMUP_BYTES)
   const turns: Record<string, Awaited<ReturnType<typeof produceTurn>>>[] = []
   for (let turn = 0; turn < REPEAT; turn++) {
     // Each turn starts with another setup, so none is always measured first (or last) in a turn.
