@@ -247,7 +247,14 @@ export class Broker {
       const cluster = runner && replicas ? { quorum: runner, nodeId: config.nodeId, replicas } : undefined
       const coordinatorPartitions = {
         groups: new CoordinatorPartitions({ topic: OFFSETS_TOPIC, partitions: config.offsetsTopicPartitions, topics, log, ...(cluster ? { cluster } : {}) }),
-        transactions: new CoordinatorPartitions({ topic: TRANSACTION_STATE_TOPIC, partitions: config.transactionStateLogNumPartitions, topics, log, ...(cluster ? { cluster } : {}) }),
+        transactions: new CoordinatorPartitions({
+          topic: TRANSACTION_STATE_TOPIC,
+          partitions: config.transactionStateLogNumPartitions,
+          topics,
+          log,
+          minInsyncReplicas: config.transactionStateLogMinIsr,
+          ...(cluster ? { cluster } : {}),
+        }),
       }
       groupMetadata = new GroupMetadataManager(topics, coordinatorPartitions.groups, config, log)
       await groupMetadata.load()

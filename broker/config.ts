@@ -127,6 +127,11 @@ export interface BrokerConfig {
   transactionalIdExpirationMs: number
   /** `transaction.state.log.num.partitions`, used when __transaction_state is created. */
   transactionStateLogNumPartitions: number
+  /**
+   * `transaction.state.log.min.isr`: the min.insync.replicas __transaction_state is created with on a cluster (at most
+   * its replication factor), so that a transaction's state is acknowledged only once that many replicas hold it.
+   */
+  transactionStateLogMinIsr: number
   /** `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often open transactions past their timeout are aborted. */
   transactionAbortTimedOutTransactionCleanupIntervalMs: number
   /** `transaction.remove.expired.transaction.cleanup.interval.ms`: how often expired transactional ids are removed. */
@@ -199,6 +204,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   transactionMaxTimeoutMs: 900_000,
   transactionalIdExpirationMs: 604_800_000,
   transactionStateLogNumPartitions: 50,
+  transactionStateLogMinIsr: 2,
   transactionAbortTimedOutTransactionCleanupIntervalMs: 10_000,
   transactionRemoveExpiredTransactionCleanupIntervalMs: 3_600_000,
   logLevel: 'info',

@@ -83,6 +83,11 @@ export interface CoordinatorPartitionsOptions {
   readonly log: Logger
   /** A cluster node's quorum member, its node id and its replicas; absent on a single node. */
   readonly cluster?: { readonly quorum: QuorumRunner; readonly nodeId: number; readonly replicas: ReplicaManager }
+  /**
+   * The topic's min.insync.replicas on a cluster (transaction.state.log.min.isr for __transaction_state), lowered to
+   * the replication factor it is created with; absent: the broker's default (1).
+   */
+  readonly minInsyncReplicas?: number
 }
 
 interface Ownership {
@@ -182,14 +187,15 @@ export class CoordinatorPartitions {
 
   private async createAtController(quorum: QuorumRunner): Promise<void> {
     const { log } = this.options
+    const replicationFactor = internalTopicReplicationFactor(quorum.controller.image.brokers.size)
+    const { minInsyncReplicas } = this.options
+    // Kafka's TransactionStateManager creates __transaction_state with min.insync.replicas = transaction.state.log.min.isr
+    // whatever its replication factor (a single broker then refuses every transaction until it is lowered); here it
+    // is lowered to the replication factor.
+    const minIsr: Record<string, string> = minInsyncReplicas === undefined ? {} : { 'min.insync.replicas': String(Math.min(minInsyncReplicas, replicationFactor)) }
     const created = await createTopicAtController(
       quorum,
-      {
-        name: this.topicName,
-        numPartitions: this.options.partitions,
-        replicationFactor: internalTopicReplicationFactor(quorum.controller.image.brokers.size),
-        configs: { 'cleanup.policy': 'compact' },
-      },
+      { name: this.topicName, numPartitions: this.options.partitions, replicationFactor, configs: { 'cleanup.policy': 'compact', ...minIsr } },
       { forward: true },
     )
     if (created.errorCode === ErrorCode.NONE) log.info(`created ${this.topicName} with ${counted(this.options.partitions, 'partition')} through the controller`)
@@ -210,8 +216,13 @@ export class CoordinatorPartitions {
    * records are, and stay ordered before them.
    */
   async append(partition: Topic['partitions'][number], batch: Buffer, { awaitReplication = true } = {}): Promise<void> {
-    const { lastOffset } = await partition.appendAsLeader(batch, { origin: AppendOrigin.COORDINATOR })
     const replicas = this.options.cluster?.replicas
+    // As Kafka's coordinators append with acks=-1: nothing is written while the ISR is below min.insync.replicas
+    // (NOT_ENOUGH_REPLICAS, which the coordinators answer as COORDINATOR_NOT_AVAILABLE).
+    if (replicas && awaitReplication && replicas.underMinIsr(partition.topic.topicId, partition.index, Date.now())) {
+      throw new KafkaError(coordinatorAppendError(ErrorCode.NOT_ENOUGH_REPLICAS), `${this.topicName}-${partition.index} has fewer in-sync replicas than its min.insync.replicas`)
+    }
+    const { lastOffset } = await partition.appendAsLeader(batch, { origin: AppendOrigin.COORDINATOR })
     if (!replicas || !awaitReplication) return
     const code = await replicas.awaitHighWatermark(partition.topic.topicId, partition.index, lastOffset + 1n, COORDINATOR_APPEND_TIMEOUT_MS)
     if (code !== ErrorCode.NONE) {

@@ -12,7 +12,7 @@
  * (AddPartitionsToTxn v4 verifyOnly), and transactional requests sent to other nodes are NOT_COORDINATOR.
  */
 import { beforeAll, describe, expect, it } from 'vitest'
-import { Kafka, logLevel, type Consumer } from 'kafkajs'
+import { ConfigResourceTypes, Kafka, logLevel, type Consumer } from 'kafkajs'
 import { useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { withClient } from '../../helpers/kafka.js'
@@ -246,6 +246,17 @@ describe('group coordinators on a three-node cluster', () => {
       } finally {
         await reader.disconnect()
       }
+    }
+    // As Kafka creates it: compacted, and a transaction's state acknowledged only once two replicas hold it
+    // (transaction.state.log.min.isr).
+    const admin2 = kafka('ledger-configs', 2).admin()
+    await admin2.connect()
+    try {
+      const described = await admin2.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: '__transaction_state', configNames: ['cleanup.policy', 'min.insync.replicas'] }], includeSynonyms: false })
+      const entries = Object.fromEntries(described.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]))
+      expect(entries).toEqual({ 'cleanup.policy': 'compact', 'min.insync.replicas': '2' })
+    } finally {
+      await admin2.disconnect()
     }
   })
 
