@@ -626,7 +626,7 @@ class Runner implements RunningPipeline {
       if (!slot) {
         const [subIndex, partition] = id.split('_').map(Number) as [number, number]
         const sub = this.plan.subtopologies[subIndex]!
-        const store = await TaskStore.open(join(this.stateDir, id), this.budget)
+        const store = await TaskStore.open(join(this.stateDir, id), this.budget, { changelogTopic: sub.changelogTopic ?? undefined })
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
         slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '', 0, 0), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
         this.slots.set(id, slot)
@@ -678,6 +678,14 @@ class Runner implements RunningPipeline {
     slot.resumeAt = committed ?? BigInt((await this.partitionOffsets(slot.sub.sourceTopic, slot.partition)).low)
     const store = slot.task.store
     const changelog = slot.sub.changelogTopic
+    // A task id names its sub-topology by its place in the topology: with a stream or keyBy added, removed or moved
+    // since the store was written, the directory holds another sub-topology's state and position, which this task
+    // would take as its own (its groups' counts, its source offset), as Kafka Streams would not (its stores are named).
+    const other = store.checkpoint === null ? undefined : store.writtenFrom ?? (changelog ? undefined : 'a changelog')
+    if (other !== undefined && other !== changelog) {
+      this.log(`task ${slot.id}: local state was written from ${other}, not ${changelog ?? 'this sub-topology, which keeps no state'}: the sub-topologies were numbered otherwise (a stream or keyBy added, removed or moved); discarding it`)
+      await store.wipe()
+    }
     if (!changelog) return this.finishRestore(slot, epoch)
     const changelogEnds = await this.admin.fetchTopicOffsets(changelog)
     const found = changelogEnds.find((o) => o.partition === slot.partition)

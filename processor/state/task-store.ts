@@ -13,6 +13,9 @@
  *                     where the task's input resumes (runtime/changelog.ts)
  *   \x00checkpoint.2  the changelog offset the database is current up to (not in the changelog); the suffix is the
  *                     format, so a store written in another format has no checkpoint and is rebuilt from the changelog
+ *   \x00changelog     the changelog topic the database reflects (not in the changelog): a task id names a sub-topology by
+ *                     its place in the topology, so a stream or keyBy added, removed or moved gives the directory
+ *                     `<sub>_<partition>` to another sub-topology, whose task must not take this state (or position)
  *   \x00closetimes    `<checkpoint>\n<each index's operator and spec>`: the close-time indexes below hold the state as
  *                     of that checkpoint (not in the changelog: a restore makes them stale, and `warm` rebuilds them)
  *   \x02...           the windowed operators' close-time indexes (close-times.ts)
@@ -50,6 +53,7 @@ export const POSITION_KEY = '\x00position'
 const CHECKPOINT_KEY = `\x00checkpoint.${STATE_FORMAT}`
 const GROUP_PREFIX = '\x01'
 const CLOSE_TIMES_KEY = '\x00closetimes'
+const CHANGELOG_KEY = '\x00changelog'
 /** Keys a rebuilt close-time index writes per LevelDB batch. */
 const REBUILD_BATCH_KEYS = 10_000
 /** Encoded size assumed for a slot that has not been encoded yet. */
@@ -167,6 +171,11 @@ export class TaskStore {
   /** The changelog offset the database is current up to, or null for an empty store. */
   checkpoint: number | null = null
   /**
+   * The changelog topic the database was written from, or undefined when it does not say (an empty store, or one
+   * written before stores said): one that names another changelog than the task's holds another sub-topology's state.
+   */
+  writtenFrom: string | undefined
+  /**
    * Heap bytes of a decoded slot per byte of its encoded form: a running average over the slots weighed (one in
    * WEIGH_EVERY, by heap-size.ts), so that the budget counts the heap the cache holds, not the encoded bytes (a
    * slot's decoded entries, sketches above all, take several times those).
@@ -179,18 +188,23 @@ export class TaskStore {
     private db: Level<string, Buffer>,
     readonly dir: string,
     private readonly budget: CacheBudget,
+    private readonly changelogTopic: string | null,
   ) {}
 
-  /** Opens (creating) the task's database; retries while another process still holds its lock. */
-  static async open(dir: string, budget: CacheBudget): Promise<TaskStore> {
+  /**
+   * Opens (creating) the task's database; retries while another process still holds its lock. `changelogTopic`: the
+   * task's changelog, which every write records (none for a task without state, or a store used on its own).
+   */
+  static async open(dir: string, budget: CacheBudget, options: { changelogTopic?: string } = {}): Promise<TaskStore> {
     const deadline = Date.now() + 15_000
     for (;;) {
       const db = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
       try {
         await db.open()
-        const store = new TaskStore(db, dir, budget)
+        const store = new TaskStore(db, dir, budget, options.changelogTopic ?? null)
         const checkpoint = await db.get(CHECKPOINT_KEY)
         store.checkpoint = checkpoint === undefined ? null : Number(checkpoint.toString())
+        store.writtenFrom = (await db.get(CHANGELOG_KEY))?.toString()
         store.indexMarker = (await db.get(CLOSE_TIMES_KEY))?.toString()
         // An empty store has empty indexes.
         store.indexCurrent = store.checkpoint === null
@@ -430,6 +444,7 @@ export class TaskStore {
       else batch.put(record.key, record.value)
     }
     batch.put(CHECKPOINT_KEY, Buffer.from(String(checkpoint)))
+    if (this.changelogTopic !== null && this.writtenFrom !== this.changelogTopic) batch.put(CHANGELOG_KEY, Buffer.from(this.changelogTopic))
     if (withIndexes) for (const index of this.indexes) index?.changes(batch)
     if (!withIndexes) this.indexCurrent = false
     const marker = this.indexCurrent ? this.indexMarkerAt(checkpoint) : undefined
@@ -438,6 +453,7 @@ export class TaskStore {
     await batch.write()
     this.indexMarker = marker
     this.checkpoint = checkpoint
+    if (this.changelogTopic !== null) this.writtenFrom = this.changelogTopic
   }
 
   /** Drops clean slots, oldest first, skipping (once) those read since the last pass, until within budget. */
@@ -533,6 +549,7 @@ export class TaskStore {
     this.discardCache()
     await this.db.clear()
     this.checkpoint = null
+    this.writtenFrom = undefined
     this.indexMarker = undefined
     this.indexCurrent = true
   }
