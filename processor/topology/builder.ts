@@ -213,9 +213,15 @@ export class Stream<V> extends Handle {
 
 /** The result stream of a windowed aggregation in emit mode final: anomaly detectors read it. */
 export class WindowResultStream<F> extends Stream<WindowResultValue<F>> {
-  /** Alerts for anomalous window results (anomaly.ts), keyed like the results. */
+  /**
+   * Alerts for anomalous window results (anomaly.ts), keyed like the results. Errors: a TopologyError after an
+   * aggregation in emit mode update, whose results are a window's content so far, several per window: a detector
+   * would alert on a window before it closed and count each of its updates as a window of the baseline.
+   */
   detect(detector: DetectorSpec, options: { name: string }): Stream<Alert> {
     options = withName('detect', options)
+    const source = this.node as Extract<ProcessorNode, { kind: 'aggregate' | 'reduce' }>
+    if (source.emit === 'update') throw new TopologyError(`detect ${options.name} reads final window results, but ${source.kind} ${source.name} emits 'update' (each window's content so far, at every commit): detect on an aggregation with emit 'final'`)
     return new Stream<Alert>(this.state, this.add({ kind: 'detect', name: this.named('detect', options.name), detector }))
   }
 }
