@@ -59,8 +59,14 @@ export class Groups {
   private readonly byKey = new Map<string, Remembered[]>()
   private remembered = 0
 
-  /** `by` is the aggregate's fields function (undefined: the record key alone is the group). */
-  constructor(private readonly by: unknown) {}
+  /**
+   * `by` is the aggregate's fields function (undefined: the record key alone is the group); `operator` names the
+   * aggregate in the reason of a RecordError.
+   */
+  constructor(
+    private readonly by: unknown,
+    private readonly operator = 'the aggregate',
+  ) {}
 
   /** The grouping of a record with this key and (with a fields function) the fields it returned. */
   of(key: string | null, fields: Record<string, unknown> | undefined): Grouping {
@@ -68,7 +74,7 @@ export class Groups {
     if (known !== undefined) {
       for (let i = 0; i < known.length; i++) if (sameFields(known[i]!, fields)) return known[i]!
     }
-    const made = fields === undefined ? withoutFields(this.by, key) : withFields(this.by, key, fields)
+    const made = fields === undefined ? withoutFields(this.by, key) : withFields(this.by, key, fields, this.operator)
     if (key !== null && this.remembered < MAX_GROUPS && (known?.length ?? 0) < MAX_GROUPS_PER_KEY && made.values.every(isPrimitive)) {
       if (known === undefined) this.byKey.set(key, [made])
       else known.push(made)
@@ -131,7 +137,12 @@ function withoutFields(by: unknown, key: string | null): Remembered {
   return { by, group: groupKey(key), fields: { key }, names: NO_NAMES, values: NO_NAMES }
 }
 
-function withFields(by: unknown, key: string | null, fields: Record<string, unknown>): Remembered {
+/**
+ * The group of `key` and `fields`. Errors: a RecordError (USER_FUNCTION_FAILED) when a field value has no JSON form
+ * (a BigInt, a cycle): the fields function's result, like a map's, makes a dead letter of its record, where the
+ * TypeError failed the task at that record until the pipeline stopped.
+ */
+function withFields(by: unknown, key: string | null, fields: Record<string, unknown>, operator: string): Remembered {
   const names: string[] = []
   const values: unknown[] = []
   let group = key !== null && mistakable(key) ? marked(key) : groupKey(key)
@@ -139,9 +150,18 @@ function withFields(by: unknown, key: string | null, fields: Record<string, unkn
     const v = fields[name]
     names.push(name)
     values.push(v)
-    group += `\x1f${typeof v !== 'string' ? JSON.stringify(v) : mistakable(v) || looksLikeJson(v) ? marked(v) : v}`
+    group += `\x1f${typeof v !== 'string' ? fieldJson(v, name, operator) : mistakable(v) || looksLikeJson(v) ? marked(v) : v}`
   }
   return { by, group, fields, names, values }
+}
+
+/** A field value that is not a string as JSON, or a RecordError saying which field of which aggregate has none. */
+function fieldJson(value: unknown, name: string, operator: string): string {
+  try {
+    return JSON.stringify(value)
+  } catch (error) {
+    throw new RecordError(ProcessorErrorCode.userFunction, `the fields function of ${operator} returned field '${name}', which cannot be part of a group: ${(error as Error).message}`)
+  }
 }
 
 /** A string as a part of a group that no other part can be: \x1e, then its JSON (which holds no raw \x1f). */

@@ -18,7 +18,7 @@ import { packPlain, PLAIN_CODEC, unpackPlain, type EntryCodec } from '../state/c
 import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, type StateRecord, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
-import type { ProcessorNode, RecordContext } from '../topology/topology.js'
+import type { GroupFields, ProcessorNode, RecordContext } from '../topology/topology.js'
 import { WindowedAggregate, windowEntryCodec, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
 import { stateLayout } from '../windows/spec.js'
 import { formatMs } from '../time.js'
@@ -194,6 +194,17 @@ function user<T, A, B, C = undefined>(node: ProcessorNode | string, fn: (a: A, b
     throw new RecordError(ProcessorErrorCode.userFunction, `${userFunctionName(node)} returned a Promise: user functions run synchronously (an async one would write {} and let every record through a filter)`)
   }
   return result
+}
+
+/**
+ * What an aggregate's fields function returns for a record, or a RecordError (USER_FUNCTION_FAILED) when it is not an
+ * object: null would fail the task when the group's window is emitted (its fields are spread into the result), long
+ * after the record, and undefined would put the record in the group of its key alone.
+ */
+function groupFields(node: ProcessorNode, fields: GroupFields, value: unknown, context: RecordContext): Record<string, unknown> {
+  const returned: unknown = user(node, fields, value, context)
+  if (typeof returned !== 'object' || returned === null) throw new RecordError(ProcessorErrorCode.userFunction, `the fields function of ${userFunctionName(node)} returned ${returned === null ? 'null' : describeType(returned)}, not an object of fields`)
+  return returned as Record<string, unknown>
 }
 
 function userFunctionName(node: ProcessorNode | string): string {
@@ -436,12 +447,12 @@ export class Task {
       case 'aggregate':
       case 'reduce': {
         const accumulation: Accumulation = node.kind === 'aggregate' ? new CompiledAggregations(node.aggregations) : reduction(node.reducer)
-        const groups = new Groups(node.fields)
         // Made once: a template literal in the call would concatenate a new string at every record.
         const operator = `${node.kind} ${node.name}`
+        const groups = new Groups(node.fields, operator)
         const grouping = (rec: Rec): Grouping => {
           if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
-          const grouped = groups.of(rec.key, node.fields ? user(node, node.fields, rec.value, this.context(rec)) : undefined)
+          const grouped = groups.of(rec.key, node.fields ? groupFields(node, node.fields, rec.value, this.context(rec)) : undefined)
           checkGroupSize(grouped.group, operator)
           rec.grouped = grouped
           return grouped

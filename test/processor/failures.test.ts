@@ -1,7 +1,8 @@
 /**
  * User code that throws, on a real broker. What runs before any state changes (an event-time function, an
  * aggregation's value function, a deserializer, as well as filter/map/flatMap/keyBy/enrich/updateStateByKey) sends
- * the record to the dead-letter topic and processing goes on; so does such a function that returns a Promise (an
+ * the record to the dead-letter topic and processing goes on (an aggregate's fields function too, when it returns no
+ * object or a field JSON cannot write); so does such a function that returns a Promise (an
  * async map or filter), which would otherwise write {} or let every record through. An error that cannot be laid on one record before state
  * changes (here a reduce function) makes the task start again from its last commit, at most three times at the same
  * offset: then the pipeline stops with one error that says where, instead of restarting forever (the dead letters
@@ -214,6 +215,39 @@ describe('user code that throws', { concurrent: true }, () => {
         'the group of aggregate totals (the record key and fields) takes 700,002 bytes, more than 262,144: its state would not fit a changelog record',
       ])
       expect(values(await readTopic(setting.kafka, 'fail-group-totals', (r) => r.length >= 1))).toEqual([{ deviceId: 'd1', windowStart: 0, windowEnd: 10_000, total: 2 }])
+      expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
+  test.sequential('a fields function that returns no object, or a field value JSON cannot write, dead-letters the record, instead of stopping the pipeline', async () => {
+    // A BigInt or a cycle in the fields failed the task at that record (the group is the fields' JSON), and null failed
+    // it only when the window was emitted, long after; either way three times, and the pipeline stopped.
+    const b = new TopologyBuilder()
+    b.stream<{ site: unknown; value: number; ts: number }>('fail-fields', { eventTime: eventTime.field('ts') })
+      .groupByKey({ fields: (r) => (r.site === 'none' ? (null as unknown as Record<string, unknown>) : { site: r.site === 'big' ? 10n : r.site }) })
+      .windowedBy(tumbling({ size: '10s', grace: 0 }))
+      .aggregate({ total: sum('value') }, { name: 'site-totals' })
+      .to('fail-fields-totals')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-fields', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      await setting.producer.send({
+        topic: 'fail-fields',
+        messages: [
+          event('k', { site: 'none', value: 1, ts: 1000 }),
+          event('k', { site: 'big', value: 2, ts: 2000 }),
+          event('k', { site: 's1', value: 3, ts: 3000 }),
+          event('k', { site: 's1', value: 4, ts: 20_000 }),
+        ],
+      })
+      const dead = await readTopic(setting.kafka, 'fail-fields-dlq', (r) => r.length >= 2)
+      expect(dead.map((r) => [r.headers[HeaderNames.errorOffset], r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]])).toEqual([
+        ['0', 'USER_FUNCTION_FAILED', 'the fields function of aggregate site-totals returned null, not an object of fields'],
+        ['1', 'USER_FUNCTION_FAILED', "the fields function of aggregate site-totals returned field 'site', which cannot be part of a group: Do not know how to serialize a BigInt"],
+      ])
+      expect(values(await readTopic(setting.kafka, 'fail-fields-totals', (r) => r.length >= 1))).toEqual([{ site: 's1', windowStart: 0, windowEnd: 10_000, total: 3 }])
       expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
     } finally {
       await pipeline.stop()
