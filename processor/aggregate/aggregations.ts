@@ -118,6 +118,8 @@ export function notNumberReason(describe: string, raw: unknown, maxChars: number
 
 const PartKind = { count: 0, moments: 1, min: 2, max: 3, first: 4, last: 5, sketch: 6 } as const
 type PartKind = (typeof PartKind)[keyof typeof PartKind]
+/** A part's kind in an accumulator's layout (Accumulation.layout). */
+const PART_NAMES: Record<PartKind, string> = { 0: 'count', 1: 'moments', 2: 'min', 3: 'max', 4: 'first', 5: 'last', 6: 'sketch' }
 
 interface Part {
   kind: PartKind
@@ -150,6 +152,12 @@ export interface Accumulation<I = any, A = any> {
   read(from: ByteReader): A
   /** The oldest state format whose accumulators `read` takes (their layout changed then); absent: every format. */
   readonly oldestFormat?: number
+  /**
+   * What `write` lays out, in words (`moments of field 'value', max of field 'value'`), saved with each commit (the
+   * marker's `operators`): accumulators written for one layout do not read as another's, so a start whose operator
+   * has another is refused (runtime/task.ts). Absent where `read` takes whatever was written (a reduce's values).
+   */
+  readonly layout?: string
 }
 
 /** Merges accumulators into a fresh one (none of them is changed). */
@@ -229,6 +237,7 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
   /** Numbers per accumulator, n included; and what a fresh accumulator holds. */
   private readonly slots: number
   readonly oldestFormat: number
+  readonly layout: string
   private readonly initial: Float64Array
   private readonly sketchCount: number
 
@@ -275,6 +284,9 @@ export class CompiledAggregations implements Accumulation<number[], Accumulator>
     this.inputParts = this.parts.filter((part) => part.input >= 0)
     // Format 2 gave percentiles min and max parts; a spec that had them anyway reads format-1 accumulators as they are.
     this.oldestFormat = this.parts.length > declaredParts ? 2 : 1
+    // A count part takes no slot of its own (n is every accumulator's first number): outputs of count come and go freely.
+    const kept = this.parts.filter((part) => part.kind !== PartKind.count)
+    this.layout = kept.length === 0 ? 'the count only' : kept.map((part) => `${PART_NAMES[part.kind]} of ${this.described[part.input]}`).join(', ')
     this.sketchCount = sketchCount
     this.initial = new Float64Array(slots)
     for (const part of this.parts) {

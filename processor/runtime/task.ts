@@ -305,6 +305,11 @@ export class Task {
   private readonly roots: Processor[]
   /** The windowed operators by name; `layout`: what their state depends on of their window spec (spec.ts stateLayout). */
   private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number; layout: string | null }>()
+  /**
+   * What each stateful operator keeps, by operator name: its kind, windowed or running, and an aggregate's accumulator
+   * layout (Accumulation.layout). Saved in each commit's marker, checked at each start (checkStateLayouts).
+   */
+  private readonly stateLayouts = new Map<string, string>()
   /** The operators of windowOps, for `hasDue`, asked after every record. */
   private readonly windowed: WindowedAggregate[] = []
   private readonly keyedOps: { op: KeyedAggregate; forward: (results: KeyedResult[]) => Promise<void> }[] = []
@@ -450,6 +455,7 @@ export class Task {
         // Made once: a template literal in the call would concatenate a new string at every record.
         const operator = `${node.kind} ${node.name}`
         const groups = new Groups(node.fields, operator)
+        this.stateLayouts.set(node.name, `a ${node.window ? 'windowed' : 'running'} ${node.kind}${accumulation.layout === undefined ? '' : ` of ${accumulation.layout}`}`)
         const grouping = (rec: Rec): Grouping => {
           if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
           const grouped = groups.of(rec.key, node.fields ? groupFields(node, node.fields, rec.value, this.context(rec)) : undefined)
@@ -472,6 +478,7 @@ export class Task {
         }
       }
       case 'updateState': {
+        this.stateLayouts.set(node.name, 'an updateStateByKey')
         const state = this.store.register(node.name, PLAIN_CODEC)
         const apply = (rec: Rec, key: string, current: unknown): void | Promise<void> => {
           const updated = user(node, node.update, current, rec.value, this.context(rec))
@@ -489,6 +496,7 @@ export class Task {
         }
       }
       case 'detect': {
+        this.stateLayouts.set(node.name, `a ${node.detector.kind} detector`)
         const detector = new Detector(node.detector, this.store.register(node.name, PLAIN_CODEC as EntryCodec<DetectorState>))
         return async (rec) => {
           const alert = await detector.check(rec.group ?? groupKey(rec.key), rec.value as WindowedValue, rec.fields ?? {})
@@ -814,7 +822,8 @@ export class Task {
         streamTimes[name] = op.streamTime
         if (layout !== null) windows[name] = layout
       }
-      marker = { key: POSITION_KEY, value: encodeMarker({ position: String(this.position), streamTimes, records: changes.length, windows }, commit) }
+      const operators = Object.fromEntries(this.stateLayouts)
+      marker = { key: POSITION_KEY, value: encodeMarker({ position: String(this.position), streamTimes, records: changes.length, windows, operators }, commit) }
     }
     this.preparedCommit = commit.toString('hex')
     return { outputs: this.outputs, console: this.console, changes, marker, commit: this.preparedCommit }
@@ -854,10 +863,25 @@ export class Task {
       const before = saved[name]
       if (layout === null || before === undefined || before === layout) continue
       throw new TopologyError(
-        `task ${this.id}: operator ${name} holds state for windows ${before}, but its window is now ${layout}: state kept in slices of one size does not make windows of another. ` +
-          `Give the operator another name to start it afresh, or reset the application (stop every instance, delete its changelog and repartition topics, its group and its state directories)`,
+        `task ${this.id}: operator ${name} holds state for windows ${before}, but its window is now ${layout}: state kept in slices of one size does not make windows of another. ${RENAME_OR_RESET}`,
         ProcessorErrorCode.badState,
       )
+    }
+  }
+
+  /**
+   * Throws a TopologyError (BAD_STATE) when a stateful operator's state was written by another kind of operator of
+   * its name, or an aggregate's by other aggregations (`saved`: the layouts in the last commit's marker): a `max`
+   * added before a `sum` read the sum's numbers as the max (6 for the max of 1 to 5), and a running aggregate made a
+   * reduce failed to decode at every start. Outputs that keep the layout (an `avg` beside a `sum` of the same
+   * field, a `count`) go on.
+   */
+  private checkStateLayouts(saved: Record<string, string> | undefined): void {
+    if (saved === undefined) return
+    for (const [name, layout] of this.stateLayouts) {
+      const before = saved[name]
+      if (before === undefined || before === layout) continue
+      throw new TopologyError(`task ${this.id}: operator ${name} holds the state of ${before}, but is now ${layout}: the state of one would be read as the other's. ${RENAME_OR_RESET}`, ProcessorErrorCode.badState)
     }
   }
 
@@ -869,6 +893,7 @@ export class Task {
     this.store.discardCache()
     const saved = await this.store.position()
     this.checkWindowLayouts(saved?.windows)
+    this.checkStateLayouts(saved?.operators)
     // A commit whose answer was lost but which went through is where the task restarts: its outputs are in the topics.
     if (saved !== undefined && saved.commit === this.preparedCommit) this.countCommitted()
     this.preparedCommit = null
@@ -888,6 +913,9 @@ export class Task {
     this.lastCommitMs = Date.now()
   }
 }
+
+/** What a start refused for state written by another version of an operator says to do. */
+const RENAME_OR_RESET = 'Give the operator another name to start it afresh, or reset the application (stop every instance, delete its changelog and repartition topics, its group and its state directories)'
 
 /**
  * The latest event time taken: Date's own limit (8.64e15 ms, the year 275760). Window arithmetic on doubles stays

@@ -94,6 +94,11 @@ export interface Marker {
    * have one; missing in markers written before it was kept.
    */
   windows?: Record<string, string>
+  /**
+   * What each stateful operator keeps, by operator name (its kind, windowed or running, and an aggregate's
+   * `Accumulation.layout`); missing in markers written before it was kept.
+   */
+  operators?: Record<string, string>
 }
 
 /** The task's input position and its operators' stream times, saved with every commit, and that commit's id (hex). */
@@ -497,8 +502,8 @@ export class TaskStore {
     if (bytes === undefined) return undefined
     const commit = commitIdOf(bytes)
     if (commit === null) throw formatError(bytes, `the position in ${this.dir}`)
-    const { position, streamTimes, windows } = decodeMarker(bytes)
-    return { position, streamTimes, windows, commit }
+    const { position, streamTimes, windows, operators } = decodeMarker(bytes)
+    return { position, streamTimes, windows, operators, commit }
   }
 
   /**

@@ -4,10 +4,13 @@
  * `--stats-window 30s` on a 1-minute state and wrote 30-second windows holding a minute's readings). Each commit's
  * marker names every windowed operator's state layout; a task whose operator now has another is refused with one
  * error that says what to do, from its own state directory and from the changelog alike. A changed grace reads the
- * same state, and goes on.
+ * same state, and goes on. So are aggregations whose accumulators are laid out otherwise (a `max` added before a
+ * `sum`: a restart read a sum of 6 as the max of 1 to 5), windowed or not, and an aggregate made a reduce under its
+ * name (whose state failed to decode at every start, the task waiting "for the cluster"); an output that keeps the
+ * layout goes on.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { count, eventTime, runPipeline, TopologyBuilder, tumbling, type Duration, type Topology } from '../../processor/index.js'
+import { avg, count, eventTime, max, runPipeline, sum, TopologyBuilder, tumbling, type AggregationsSpec, type Duration, type Topology } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -74,4 +77,55 @@ test('a windowed operator whose window size changed is refused, from its state d
     [BASE, 2],
     [BASE + 60_000, 1],
   ])
+}, 180_000)
+
+/**
+ * `aggregations` of `value` per key (or a reduce summing it), in 1-minute windows and running; started on `dir` until
+ * `records` are in.
+ */
+async function runAggregations(aggregations: AggregationsSpec | 'reduce', dir: string, records: number): Promise<Error | null> {
+  const builder = new TopologyBuilder()
+  const readings = builder.stream<{ value: number; ts: number }>('ac-readings', { eventTime: eventTime.field('ts') })
+  const adding = (a: { value: number; ts: number }, b: { value: number; ts: number }) => ({ ...b, value: a.value + b.value })
+  const windowed = readings.groupByKey().windowedBy(tumbling({ size: '1m', grace: 0 }))
+  const running = readings.groupByKey()
+  if (aggregations === 'reduce') {
+    windowed.reduce(adding, { name: 'per-minute' }).to('ac-windows')
+    running.reduce(adding, { name: 'running' }).to('ac-running')
+  } else {
+    windowed.aggregate(aggregations, { name: 'per-minute' }).to('ac-windows')
+    running.aggregate(aggregations, { name: 'running' }).to('ac-running')
+  }
+  const started = await runPipeline(builder.build(), { applicationId: 'aggregation-change', bootstrapServers: setting.broker.address, stateDir: dir, commitIntervalMs: 100, idleTimeoutMs: 3_600_000, log: () => {} })
+  let failure: Error | null = null
+  void started.closed.catch((error: Error) => (failure = error))
+  try {
+    await waitFor(`${records} records processed, or a failure`, () => failure !== null || started.metrics().recordsIn >= records, { timeoutMs: 60_000 })
+  } finally {
+    await started.stop().catch(() => {})
+  }
+  return failure
+}
+
+test('an aggregate whose accumulators are laid out otherwise, or that is now a reduce, is refused, from its state directory and from the changelog; outputs of the same layout go on', async () => {
+  await setting.admin.createTopics({ topics: [{ topic: 'ac-readings', numPartitions: 1 }] })
+  const value = (v: number, seconds: number) => ({ key: 'd1', value: JSON.stringify({ value: v, ts: BASE + seconds * 1000 }) })
+  await setting.producer.send({ topic: 'ac-readings', messages: [value(1, 1), value(2, 2), value(3, 3)] })
+  const dir = stateDir()
+  expect(await runAggregations({ n: count(), total: sum('value') }, dir, 3)).toBeNull()
+
+  const refused = (now: string) =>
+    new RegExp(`task 0_0: operator per-minute holds the state of a windowed aggregate of moments of field 'value', but is now a windowed ${now}: the state of one would be read as the other's\\. Give the operator another name to start it afresh, or reset the application`)
+  const otherParts = refused("aggregate of max of field 'value', moments of field 'value'")
+  expect((await runAggregations({ top: max('value'), total: sum('value') }, dir, 1))?.message).toMatch(otherParts)
+  expect((await runAggregations({ top: max('value'), total: sum('value') }, stateDir(), 1))?.message).toMatch(otherParts)
+  expect((await runAggregations('reduce', dir, 1))?.message).toMatch(refused('reduce'))
+
+  // An average beside the sum reads the same moments, and a count takes no part of its own.
+  await setting.producer.send({ topic: 'ac-readings', messages: [value(4, 4), value(5, 70)] })
+  expect(await runAggregations({ total: sum('value'), mean: avg('value') }, dir, 2)).toBeNull()
+  const windows = values(await readTopic(setting.kafka, 'ac-windows', (r) => r.length >= 1))
+  expect(windows).toEqual([{ key: 'd1', windowStart: BASE, windowEnd: BASE + 60_000, total: 10, mean: 2.5 }])
+  const running = values(await readTopic(setting.kafka, 'ac-running', (r) => r.length >= 2))
+  expect(running.at(-1)).toEqual({ key: 'd1', total: 15, mean: 3 })
 }, 180_000)
