@@ -15,7 +15,7 @@ import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
 import type { Deserializer } from '../serde.js'
 import { packPlain, PLAIN_CODEC, unpackPlain, type EntryCodec } from '../state/codec.js'
-import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, type StateRecord, type TaskStore } from '../state/task-store.js'
+import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, RENAME_OR_RESET, type StateRecord, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
 import type { GroupFields, ProcessorNode, RecordContext } from '../topology/topology.js'
@@ -913,9 +913,6 @@ export class Task {
     this.lastCommitMs = Date.now()
   }
 }
-
-/** What a start refused for state written by another version of an operator says to do. */
-const RENAME_OR_RESET = 'Give the operator another name to start it afresh, or reset the application (stop every instance, delete its changelog and repartition topics, its group and its state directories)'
 
 /**
  * The latest event time taken: Date's own limit (8.64e15 ms, the year 275760). Window arithmetic on doubles stays

@@ -34,7 +34,7 @@
 import { Level } from 'level'
 import { rmSync } from 'node:fs'
 import { ByteReader, ByteWriter, packPlain, unpackPlain, type EntryCodec } from './codec.js'
-import { StateEncodingError } from '../errors.js'
+import { ProcessorErrorCode, StateEncodingError, TopologyError } from '../errors.js'
 import { heapBytes } from './heap-size.js'
 import { CLOSE_TIMES_PREFIX, StoredCloseTimes } from './close-times.js'
 import type { CloseTimeIndex } from '../windows/timers.js'
@@ -133,6 +133,9 @@ export interface StateRecord {
 export function formatError(value: Buffer, what: string): Error {
   return new Error(`${what} is not in state format ${STATE_FORMAT} (first byte ${value[0]}): it was written by another version of Brook's processor; delete the application's changelog topics and state directories to rebuild its state`)
 }
+
+/** What an error about state written by another version of an operator says to do. */
+export const RENAME_OR_RESET = 'Give the operator another name to start it afresh, or reset the application (stop every instance, delete its changelog and repartition topics, its group and its state directories)'
 
 /** The id of the commit that wrote a state record or marker (hex), or null when it is not in this format. */
 export function commitIdOf(value: Buffer): string | null {
@@ -406,13 +409,32 @@ export class TaskStore {
     const from = new ByteReader(bytes, 1 + COMMIT_ID_BYTES)
     const values: unknown[] = []
     while (!from.done) {
-      const operator = this.operators.indexOf(from.string()!)
+      const name = from.string()!
+      const operator = this.operators.indexOf(name)
       const length = from.u32()
       const end = from.pos + length
-      if (operator >= 0) values[operator] = this.codecs[operator]!.read(from)
+      if (operator >= 0) values[operator] = this.readEntry(operator, name, from, group)
       from.pos = end
     }
     return values
+  }
+
+  /**
+   * One operator's entry of a group's record. Errors: a TopologyError (BAD_STATE) when its codec cannot read it: the
+   * entry was written by another kind of operator of the same name, by a version that did not yet say so in its
+   * markers (task.ts checkStateLayouts). Retrying would meet the same bytes; as a plain error it re-initialized the
+   * task for good, saying it was waiting for the cluster.
+   */
+  private readEntry(operator: number, name: string, from: ByteReader, group: string): unknown {
+    try {
+      return this.codecs[operator]!.read(from)
+    } catch (error) {
+      throw new TopologyError(
+        `the state of operator ${name} for group ${JSON.stringify(group)} in ${this.dir} cannot be read (${(error as Error).message}): was it written by another kind of operator of that name? ` +
+          RENAME_OR_RESET,
+        ProcessorErrorCode.badState,
+      )
+    }
   }
 
   /**

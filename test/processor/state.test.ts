@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto'
 import { assignTasks } from '../../processor/runtime/assignor.js'
 import { commitMessages, RestoreReader } from '../../processor/runtime/changelog.js'
 import { PLAIN_CODEC, type EntryCodec } from '../../processor/state/codec.js'
-import { CompiledAggregations, max, min, percentile, type AggregationsSpec } from '../../processor/aggregate/aggregations.js'
+import { CompiledAggregations, max, min, percentile, reduction, type AggregationsSpec } from '../../processor/aggregate/aggregations.js'
+import { TopologyError } from '../../processor/errors.js'
 import { keyedEntryCodec, type KeyedEntry } from '../../processor/runtime/keyed-operators.js'
 import { CacheBudget, COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, STATE_FORMAT, TaskStore, type KeyedState, type StateRecord } from '../../processor/state/task-store.js'
 import type { WindowEntry } from '../../processor/windows/windowed-aggregate.js'
@@ -142,6 +143,29 @@ describe('state written by the previous format', () => {
     await expect(readBack({ p50: percentile('x', 0.5) }, 1)).rejects.toThrow(/is not in state format 2 \(first byte 1\).*delete the application's changelog topics and state directories/)
     const { p50 } = (await readBack({ p50: percentile('x', 0.5) }, STATE_FORMAT)) as { p50: number }
     expect(p50).toBeCloseTo(5, 1)
+  })
+})
+
+describe('an entry its codec cannot read', () => {
+  test("is a TopologyError naming the operator and saying what to do, not an error the task retries for good", async () => {
+    // A running aggregate's entry read as a reduce's (its state written by a version whose markers did not name the
+    // operator's kind, so the start could not refuse it): msgpack runs out of data in the accumulator's doubles.
+    const aggregations = new CompiledAggregations({ total: max('x') })
+    const dir = stateDir()
+    const writer = await TaskStore.open(dir, new CacheBudget(1 << 20))
+    let acc = aggregations.create()
+    acc = aggregations.add(acc, aggregations.extract({ x: 3 }), 0)
+    writer.register('running', keyedEntryCodec(aggregations)).put('device-1', { k: 'device-1', f: {}, a: acc })
+    const commit = randomBytes(COMMIT_ID_BYTES)
+    const records = await writer.dirtyRecords(commit)
+    await writer.commitLocal([...records, { key: POSITION_KEY, value: encodeMarker({ position: '1', streamTimes: {}, records: 1 }, commit) }], 1)
+    await writer.close()
+    const reader = await TaskStore.open(dir, new CacheBudget(1 << 20))
+    stores.push(reader)
+    const asReduce = reader.register('running', keyedEntryCodec(reduction((a: number, b: number) => a + b)))
+    const failure = await Promise.resolve(asReduce.get('device-1')).then(() => null, (error: Error) => error)
+    expect(failure).toBeInstanceOf(TopologyError)
+    expect(failure?.message).toMatch(/^the state of operator running for group "device-1" in .* cannot be read \(.*\): was it written by another kind of operator of that name\? Give the operator another name to start it afresh, or reset the application/)
   })
 })
 
