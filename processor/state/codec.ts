@@ -156,8 +156,12 @@ export class ByteWriter {
     this.raw(value)
   }
 
+  /** msgpack of plain data. Errors: an Error for a value it cannot write, or one it would give back otherwise (`unplain`). */
   plain(value: unknown): void {
-    this.bytes(packr.pack(value))
+    const packed = packr.pack(value)
+    const found = unplain(value)
+    if (found !== null) throw new Error(`${found.path === '' ? 'it' : `its ${found.path}`} is a ${found.kind}, which the store gives back as ${found.kind === 'Set' ? 'an array' : 'a plain object'}: keep state as plain objects, arrays, strings, numbers, booleans, null and Dates`)
+    this.bytes(packed)
   }
 
   /**
@@ -169,6 +173,32 @@ export class ByteWriter {
     if (packed === undefined) this.frozen.set(value, (packed = packr.pack(value)))
     this.bytes(packed)
   }
+}
+
+/**
+ * The first part of `value` that msgpack gives back as another kind of value (a Map as a plain object, a Set as an
+ * array, a class instance as a plain object without its prototype), with its path (`tags`, `[2].seen`; '' for the
+ * value itself), or null when it reads back as it is. A state held in the cache keeps its kind until it is evicted
+ * or restored, so a Set worked until a restart and then failed every record of its group (`s.add is not a
+ * function`); refused when it is first written, it fails at once, the same way every time. Called once msgpack has
+ * packed the value, so it has no cycle.
+ */
+function unplain(value: unknown): { path: string; kind: string } | null {
+  if (value === null || typeof value !== 'object' || value instanceof Date || value instanceof Uint8Array) return null
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = unplain(value[i])
+      if (found !== null) return { path: `[${i}]${found.path === '' || found.path.startsWith('[') ? '' : '.'}${found.path}`, kind: found.kind }
+    }
+    return null
+  }
+  const prototype = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null
+  if (prototype !== Object.prototype && prototype !== null) return { path: '', kind: prototype.constructor?.name || 'object with a prototype' }
+  for (const [name, inner] of Object.entries(value)) {
+    const found = unplain(inner)
+    if (found !== null) return { path: `${name}${found.path === '' || found.path.startsWith('[') ? '' : '.'}${found.path}`, kind: found.kind }
+  }
+  return null
 }
 
 export class ByteReader {
