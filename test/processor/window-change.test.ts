@@ -40,8 +40,13 @@ function topology(size: Duration, grace: Duration): Topology {
 }
 
 /** Runs `size`/`grace` on `dir` until it has processed `records` input records, then stops it; or returns its error. */
-async function run(size: Duration, grace: Duration, dir: string, records: number): Promise<Error | null> {
-  const started = await runPipeline(topology(size, grace), { applicationId: APP, bootstrapServers: setting.broker.address, stateDir: dir, commitIntervalMs: 100, idleTimeoutMs: 3_600_000, log: () => {} }).catch((error: Error) => error)
+function run(size: Duration, grace: Duration, dir: string, records: number): Promise<Error | null> {
+  return runUntil(topology(size, grace), APP, dir, records)
+}
+
+/** Runs `built` as `applicationId` on `dir` until it has processed `records` input records, then stops it; or returns its error. */
+async function runUntil(built: Topology, applicationId: string, dir: string, records: number): Promise<Error | null> {
+  const started = await runPipeline(built, { applicationId, bootstrapServers: setting.broker.address, stateDir: dir, commitIntervalMs: 100, idleTimeoutMs: 3_600_000, log: () => {} }).catch((error: Error) => error)
   if (started instanceof Error) return started
   let failure: Error | null = null
   void started.closed.catch((error: Error) => (failure = error))
@@ -96,15 +101,7 @@ async function runAggregations(aggregations: AggregationsSpec | 'reduce', dir: s
     windowed.aggregate(aggregations, { name: 'per-minute' }).to('ac-windows')
     running.aggregate(aggregations, { name: 'running' }).to('ac-running')
   }
-  const started = await runPipeline(builder.build(), { applicationId: 'aggregation-change', bootstrapServers: setting.broker.address, stateDir: dir, commitIntervalMs: 100, idleTimeoutMs: 3_600_000, log: () => {} })
-  let failure: Error | null = null
-  void started.closed.catch((error: Error) => (failure = error))
-  try {
-    await waitFor(`${records} records processed, or a failure`, () => failure !== null || started.metrics().recordsIn >= records, { timeoutMs: 60_000 })
-  } finally {
-    await started.stop().catch(() => {})
-  }
-  return failure
+  return runUntil(builder.build(), 'aggregation-change', dir, records)
 }
 
 test('an aggregate whose accumulators are laid out otherwise, or that is now a reduce, is refused, from its state directory and from the changelog; outputs of the same layout go on', async () => {
