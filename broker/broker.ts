@@ -443,7 +443,7 @@ export class Broker {
 
 /** For `brook dev`, which may not import storage/: who holds a node's data directory. */
 export { dataDirectoryHolder, dataDirectoryLockHolder } from '../storage/database.js'
-export { brookNodeId, holderText, type LockHolder } from '../storage/lock-holder.js'
+export { brookNodeId, holderText, processArgs, runsBrook, type LockHolder } from '../storage/lock-holder.js'
 
 /**
  * The cluster id a node's data directory keeps (with its node id, in its database), or undefined when it has no

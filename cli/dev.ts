@@ -39,7 +39,7 @@ import type { CommandUnknownOpts } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG } from '../broker/config.js'
 import { checkClusterId, newClusterId } from '../broker/cluster/voters.js'
-import { brookNodeId, dataDirectoryHolder, dataDirectoryLockHolder, holderText, storedClusterId, type LockHolder } from '../broker/broker.js'
+import { brookNodeId, dataDirectoryHolder, dataDirectoryLockHolder, holderText, processArgs, runsBrook, storedClusterId, type LockHolder } from '../broker/broker.js'
 import { ClusterClient } from '../client/cluster-client.js'
 import { clusterStatus } from '../client/cluster-admin.js'
 import { listOffsetsAt } from '../client/admin.js'
@@ -134,7 +134,7 @@ function checkNotRunning(dataDir: string, nodes: number): void {
   if (running.length === 0) return
   const parents = new Set(running.map(({ holder }) => parentPid(holder.pid)))
   const [parent] = parents
-  if (parents.size === 1 && parent !== undefined && parent !== null && isBrookDev(parent)) {
+  if (parents.size === 1 && parent !== undefined && parent !== null && runsBrook(processArgs(parent), 'dev')) {
     const ids = running.map(({ id }) => id)
     throw new Error(`the cluster in ${dataDir} is already running (${ids.length > 1 ? 'nodes' : 'node'} ${ids.join(', ')}, under brook dev, pid ${parent}); \`kill ${parent}\` stops it cleanly`)
   }
@@ -150,16 +150,6 @@ function parentPid(pid: number): number | null {
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
   } catch {
     return null
-  }
-}
-
-/** Whether process `pid` runs `brook dev`. */
-function isBrookDev(pid: number): boolean {
-  try {
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-    return args.some((arg, i) => arg === 'dev' && /brook(\.js)?$/.test(args[i - 1] ?? ''))
-  } catch {
-    return false
   }
 }
 

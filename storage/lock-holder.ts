@@ -37,15 +37,24 @@ export function lockHolder(lockFile: string): LockHolder | null {
     const [major, minor, inode] = fields[at]!.split(':')
     if (parseInt(major!, 16) !== device.major || parseInt(minor!, 16) !== device.minor || Number(inode) !== device.inode) continue
     const pid = Number(fields[at - 1])
-    let args: string[] = []
-    try {
-      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((arg) => arg !== '')
-    } catch {
-      // Gone since /proc/locks was read, or not ours to look at: the pid alone still says who.
-    }
-    return { pid, args }
+    // Empty when the process is gone since /proc/locks was read, or not ours to look at: the pid alone still says who.
+    return { pid, args: processArgs(pid) }
   }
   return null
+}
+
+/** Process `pid`'s command line (/proc/<pid>/cmdline), or none when it cannot be read. */
+export function processArgs(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((arg) => arg !== '')
+  } catch {
+    return []
+  }
+}
+
+/** Whether a command line runs `brook <command>` (the brook program or dist/cli/brook.js, then the command). */
+export function runsBrook(args: readonly string[], command: string): boolean {
+  return args.some((arg, i) => arg === command && /brook(\.js)?$/.test(args[i - 1] ?? ''))
 }
 
 /**
@@ -60,7 +69,7 @@ export function holderText(holder: LockHolder): string {
 
 /** The node id of a holder that is a Brook node (`brook start`, node 1 without `--node-id`); null for any other program. */
 export function brookNodeId(holder: LockHolder): string | null {
-  if (!holder.args.some((arg, i) => arg === 'start' && /brook(\.js)?$/.test(holder.args[i - 1] ?? ''))) return null
+  if (!runsBrook(holder.args, 'start')) return null
   const idAt = holder.args.indexOf('--node-id')
   return idAt >= 0 ? (holder.args[idAt + 1] ?? '1') : '1'
 }

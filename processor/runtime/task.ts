@@ -307,7 +307,7 @@ export class Task {
   private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number; layout: string | null }>()
   /**
    * What each stateful operator keeps, by operator name: its kind, windowed or running, and an aggregate's accumulator
-   * layout (Accumulation.layout). Saved in each commit's marker, checked at each start (checkStateLayouts).
+   * layout (Accumulation.layout). Saved in each commit's marker, checked at each start (checkLayouts).
    */
   private readonly stateLayouts = new Map<string, string>()
   /** The operators of windowOps, for `hasDue`, asked after every record. */
@@ -851,40 +851,25 @@ export class Task {
     for (const counter of COMMITTED_COUNTERS) this.sinceCommit[counter] = 0
   }
 
-  /** Restores in-memory state from the store (after open or restore): position, stream times, the cache. */
   /**
-   * Throws a TopologyError (BAD_STATE) when a windowed operator's state was written for another window size or
-   * advance than it has now (`saved`: the layouts in the last commit's marker): its slices would be read as windows
-   * of the new size, and counted wrong. Kafka Streams, likewise, needs an application reset for such a change.
+   * Throws a TopologyError (BAD_STATE, `mismatch` saying why) when an operator's state was written for another layout
+   * than it has now (`saved`: the layouts in the last commit's marker; `current`: each operator's now, null for none).
+   * Two kinds are checked at each start: a windowed operator's window size or advance (its slices would be read as
+   * windows of the new size, and counted wrong; Kafka Streams, likewise, needs an application reset for such a
+   * change), and what a stateful operator keeps (another kind of operator of its name, or an aggregate's other
+   * aggregations: a `max` added before a `sum` read the sum's numbers as the max; outputs that keep the layout, an
+   * `avg` beside a `sum` of the same field or a `count`, go on).
    */
-  private checkWindowLayouts(saved: Record<string, string> | undefined): void {
+  private checkLayouts(saved: Record<string, string> | undefined, current: Iterable<readonly [string, string | null]>, mismatch: (name: string, before: string, now: string) => string): void {
     if (saved === undefined) return
-    for (const [name, { layout }] of this.windowOps) {
+    for (const [name, layout] of current) {
       const before = saved[name]
       if (layout === null || before === undefined || before === layout) continue
-      throw new TopologyError(
-        `task ${this.id}: operator ${name} holds state for windows ${before}, but its window is now ${layout}: state kept in slices of one size does not make windows of another. ${RENAME_OR_RESET}`,
-        ProcessorErrorCode.badState,
-      )
+      throw new TopologyError(`task ${this.id}: ${mismatch(name, before, layout)}. ${RENAME_OR_RESET}`, ProcessorErrorCode.badState)
     }
   }
 
-  /**
-   * Throws a TopologyError (BAD_STATE) when a stateful operator's state was written by another kind of operator of
-   * its name, or an aggregate's by other aggregations (`saved`: the layouts in the last commit's marker): a `max`
-   * added before a `sum` read the sum's numbers as the max (6 for the max of 1 to 5), and a running aggregate made a
-   * reduce failed to decode at every start. Outputs that keep the layout (an `avg` beside a `sum` of the same
-   * field, a `count`) go on.
-   */
-  private checkStateLayouts(saved: Record<string, string> | undefined): void {
-    if (saved === undefined) return
-    for (const [name, layout] of this.stateLayouts) {
-      const before = saved[name]
-      if (before === undefined || before === layout) continue
-      throw new TopologyError(`task ${this.id}: operator ${name} holds the state of ${before}, but is now ${layout}: the state of one would be read as the other's. ${RENAME_OR_RESET}`, ProcessorErrorCode.badState)
-    }
-  }
-
+  /** Restores in-memory state from the store (after open or restore): position, stream times, the cache. */
   async load(): Promise<void> {
     for (const reset of this.resets) reset()
     this.outputs = []
@@ -892,8 +877,12 @@ export class Task {
     this.console = []
     this.store.discardCache()
     const saved = await this.store.position()
-    this.checkWindowLayouts(saved?.windows)
-    this.checkStateLayouts(saved?.operators)
+    this.checkLayouts(
+      saved?.windows,
+      [...this.windowOps].map(([name, { layout }]) => [name, layout] as const),
+      (name, before, now) => `operator ${name} holds state for windows ${before}, but its window is now ${now}: state kept in slices of one size does not make windows of another`,
+    )
+    this.checkLayouts(saved?.operators, this.stateLayouts, (name, before, now) => `operator ${name} holds the state of ${before}, but is now ${now}: the state of one would be read as the other's`)
     // A commit whose answer was lost but which went through is where the task restarts: its outputs are in the topics.
     if (saved !== undefined && saved.commit === this.preparedCommit) this.countCommitted()
     this.preparedCommit = null

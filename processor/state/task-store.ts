@@ -422,7 +422,7 @@ export class TaskStore {
   /**
    * One operator's entry of a group's record. Errors: a TopologyError (BAD_STATE) when its codec cannot read it: the
    * entry was written by another kind of operator of the same name, by a version that did not yet say so in its
-   * markers (task.ts checkStateLayouts). Retrying would meet the same bytes; as a plain error it re-initialized the
+   * markers (task.ts checkLayouts). Retrying would meet the same bytes; as a plain error it re-initialized the
    * task for good, saying it was waiting for the cluster.
    */
   private readEntry(operator: number, name: string, from: ByteReader, group: string): unknown {

@@ -424,8 +424,8 @@ export class WindowedAggregate {
   /** For every group the state holds an entry of: that entry's nextCloseAt. */
   private readonly timers: CloseTimeIndex
   private readonly changed = new Set<string>()
-  /** Emits a retraction for the group of the record being added (emit mode update). */
-  private readonly retract: Emit = (result) => this.emitFor(this.adding, result)
+  /** Emits a retraction for the group of the record being added; only in emit mode update. */
+  private readonly retract: Emit | undefined
   /** The group of the record being added. */
   private adding = ''
 
@@ -436,6 +436,7 @@ export class WindowedAggregate {
   ) {
     const family = familyOf(options.window, options.aggregations)
     this.family = family
+    this.retract = options.emit === 'update' ? (result) => this.emitFor(this.adding, result) : undefined
     this.timers = state.closeTimes?.((entry) => family.nextCloseAt(entry), JSON.stringify(options.window)) ?? new MemoryCloseTimes()
   }
 
@@ -486,7 +487,7 @@ export class WindowedAggregate {
     const keeps = entry !== undefined && this.family.keepsCloseTime?.(entry, input, this.streamTime) === true
     // `add` changes the entry in place: its close time before is read first, when the index needs it.
     const from = keeps || entry === undefined || !this.timers.needsFrom(input.group) ? undefined : this.family.nextCloseAt(entry)
-    const next = this.family.add(entry, input, this.streamTime, this.options.emit === 'update' ? this.retract : undefined)
+    const next = this.family.add(entry, input, this.streamTime, this.retract)
     this.state.put(input.group, next)
     if (!keeps) this.timers.move(input.group, from, this.family.nextCloseAt(next))
     if (this.options.emit === 'update') this.changed.add(input.group)
