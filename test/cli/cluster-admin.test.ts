@@ -10,12 +10,12 @@
  * keeps a partition's records in order while it waits out the partition's killed leader; consume follows a partition
  * whose leader is killed to the leader elected after it.
  *
- * The tests mostly wait (for a dead node to be fenced, for a command's 30 s without a quorum), so they run as two
+ * The tests mostly wait (for a dead node to be fenced, for a command's 30 s without a quorum), so they run as three
  * lanes side by side, each on a cluster of its own that serves its tests one after another: a test that kills nodes
  * starts them again and waits until they are live brokers before it ends. One cluster fences a dead node after
- * Kafka's 9 s (broker.session.timeout.ms), which the test reading a dead leader before it is fenced needs; the other
- * after 3 s (QUICK_CLUSTER_ARGS), so that its tests wait less for a dead node to be fenced and for a restarted one to
- * register again (its old registration must have expired first).
+ * Kafka's 9 s (broker.session.timeout.ms), which the test reading a dead leader before it is fenced needs; the others
+ * after 3 s (QUICK_CLUSTER_ARGS), so that their tests wait less for a dead node to be fenced and for a restarted one to
+ * register again (its old registration must have expired first). The third serves the test without a quorum alone.
  */
 import { describe, expect, it } from 'vitest'
 import { QUICK_CLUSTER_ARGS, useCluster, type TestCluster } from '../helpers/cluster.js'
@@ -362,7 +362,11 @@ describe('brook topics on a cluster that loses nodes', () => {
         for (const line of lines(status.stdout).filter((l) => l.startsWith('UnderReplicated: '))) expect(line.length).toBeLessThan(600)
       })
     })
+  })
 
+  // A lane of its own: its test waits out a command's 30 s with no quorum, which would hold the other lanes' tests.
+  describe('that loses its quorum', { concurrent: true }, () => {
+    const lane = clusterLane(QUICK_CLUSTER_ARGS)
     it.sequential('with no quorum left, a controller command fails in one line naming what failed once its 30 s are spent, and cluster status says the quorum has no leader; an idempotent produce says why it has no producer id', async () => {
       const { cluster, server, controllerId, whileKilled } = lane()
       expect((await brook(['topics', 'create', 'quorumless', '--partitions', '1', '--replication-factor', '3', ...server])).code).toBe(0)
