@@ -42,10 +42,8 @@ const FLEET_RESTART_DELAY_MS = 2000
 const FLEET_IDLE_RESTARTS = 30
 
 /**
- * The pipeline's settings in the demo: the built-in topics, named here because the view follows them, and one
- * threshold that means something for every simulated sensor. The built-in default (a window's max above 100) would
- * alert on every pressure window (about 1013 hPa) and on nothing else; a window whose min is below 0 is a
- * temperature sensor reading its no-signal value (-127 °C, a disconnected DS18B20).
+ * The pipeline's settings in the demo: the built-in topics, named here because the view follows them. The thresholds
+ * are the built-in pipeline's bands per simulated sensor (DEFAULT_THRESHOLDS).
  */
 const DEMO_PIPELINE = {
   inputTopic: 'readings',
@@ -53,7 +51,6 @@ const DEMO_PIPELINE = {
   averagesTopic: 'readings-avg-5m',
   alertsTopic: 'readings-alerts',
   lateTopic: 'readings-late',
-  thresholdBelow: 0,
 } as const satisfies IotPipelineOptions
 
 /** Committed lag of `groupId` on `topic`: records between each partition's committed offset and its end. */
@@ -104,7 +101,7 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
   for (const def of [...COMMON_FLAGS, ...FLEET_FLAGS].filter((d) => (DEMO_FLEET_KEYS as readonly string[]).includes(d.key))) {
     command.addOption(simulatorOption(def, DEMO_FLEET[def.key as keyof typeof DEMO_FLEET] ?? def.defaultValue))
   }
-  addIotOptions(command, { thresholdBelow: String(DEMO_PIPELINE.thresholdBelow), thresholdAbove: 'none' })
+  addIotOptions(command)
   command.action(async (options) => {
     const nodes = options.nodes ?? 3
     const basePort = options.basePort ?? 9092

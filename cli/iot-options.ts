@@ -4,7 +4,7 @@
  * by key (and typed by the parser that made them); a flag left out leaves the pipeline's own default.
  */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import { TopologyError, toMs, type Duration, type IotPipelineOptions } from '../processor/index.js'
+import { DEFAULT_THRESHOLD_ABOVE, DEFAULT_THRESHOLDS, TopologyError, toMs, type Duration, type IotPipelineOptions } from '../processor/index.js'
 import { integer } from './parsers.js'
 
 interface IotFlag {
@@ -40,6 +40,11 @@ function duration(flag: string, { positive }: { positive: boolean }) {
   }
 }
 
+/** The default bands' bounds on one side, for a flag's help: `temperature 40, humidity 90, ...`. */
+function defaultBands(side: 'above' | 'below'): string {
+  return Object.entries(DEFAULT_THRESHOLDS).flatMap(([sensor, band]: [string, { above?: number; below?: number }]) => (band[side] === undefined ? [] : [`${sensor} ${band[side]}`])).join(', ')
+}
+
 function finiteNumber(flag: string) {
   return (text: string): number => {
     const value = text.trim() === '' ? NaN : Number(text)
@@ -61,8 +66,8 @@ export const IOT_FLAGS: readonly IotFlag[] = [
   { key: 'averageWindow', flag: '--average-window', argument: '<duration>', description: 'size of the hopping average windows', defaultText: '5m', parse: duration('--average-window', { positive: true }) },
   { key: 'averageAdvance', flag: '--average-advance', argument: '<duration>', description: 'how often a hopping average window starts', defaultText: '1m', parse: duration('--average-advance', { positive: true }) },
   { key: 'grace', flag: '--grace', argument: '<duration>', description: 'how late a reading may come and still count in its window', defaultText: '10s', parse: duration('--grace', { positive: false }) },
-  { key: 'thresholdAbove', flag: '--threshold-above', argument: '<value>', description: 'alert when a window\'s max is above this', defaultText: '100, unless --threshold-below is given', parse: finiteNumber('--threshold-above') },
-  { key: 'thresholdBelow', flag: '--threshold-below', argument: '<value>', description: 'alert when a window\'s min is below this', defaultText: 'none', parse: finiteNumber('--threshold-below') },
+  { key: 'thresholdAbove', flag: '--threshold-above', argument: '<value>', description: 'alert when a window\'s max is above this, for every sensor', defaultText: `per sensor: ${defaultBands('above')}, any other ${DEFAULT_THRESHOLD_ABOVE}; none when only --threshold-below is given`, parse: finiteNumber('--threshold-above') },
+  { key: 'thresholdBelow', flag: '--threshold-below', argument: '<value>', description: 'alert when a window\'s min is below this, for every sensor', defaultText: `per sensor: ${defaultBands('below')}; none when only --threshold-above is given`, parse: finiteNumber('--threshold-below') },
   { key: 'zScoreThreshold', flag: '--z-score-threshold', argument: '<z>', description: 'alert when a window\'s average is this many standard deviations from its baseline', defaultText: '4', parse: finiteNumber('--z-score-threshold') },
   { key: 'zScoreBaselineWindows', flag: '--z-score-baseline-windows', argument: '<n>', description: 'previous windows of the same device and sensor that make the baseline', defaultText: '30', parse: integer('--z-score-baseline-windows', 1, WINDOWS_MAX) },
   { key: 'zScoreMinBaselineWindows', flag: '--z-score-min-baseline-windows', argument: '<n>', description: 'windows a baseline needs before it scores anything', defaultText: '10', parse: integer('--z-score-min-baseline-windows', 1, WINDOWS_MAX) },

@@ -4,7 +4,8 @@
  *
  *   { ...groupFields, windowStart, windowEnd, value, baseline, score, reason }
  *
- *   threshold      value above `above` or below `below`; baseline = the bound crossed, score = value - bound
+ *   threshold      value above `above` or below `below` (or the bounds `per` gives the result's group, e.g. its
+ *                  sensor); baseline = the bound crossed, score = value - bound
  *   z-score        baseline = mean of the same group's previous `baselineWindows` results (never the current one);
  *                  score = (value - baseline) / their sample stddev; alert when |score| >= `threshold` once at least
  *                  `minBaselineWindows` results are in the baseline. A flat baseline (stddev 0) gives no score.
@@ -17,13 +18,38 @@
 import { ProcessorErrorCode, RecordError, TopologyError } from './errors.js'
 import type { KeyedState } from './state/task-store.js'
 
+/** A threshold's bounds: alert above `above` or below `below` (either may be absent). */
+export interface ThresholdBounds {
+  readonly above?: number
+  readonly below?: number
+}
+
+/**
+ * Bounds per value of a result's field (`{ field: 'sensor', bounds: { pressure: { above: 1050, below: 975 } } }`): a
+ * result whose `field` is one of `bounds`' names is held against those bounds instead of the threshold's own.
+ */
+export interface ThresholdPer {
+  readonly field: string
+  readonly bounds: Readonly<Record<string, ThresholdBounds>>
+}
+
 export type DetectorSpec =
-  | { readonly kind: 'threshold'; readonly field: string; readonly above?: number; readonly below?: number }
+  | ({ readonly kind: 'threshold'; readonly field: string; readonly per?: ThresholdPer } & ThresholdBounds)
   | { readonly kind: 'zscore'; readonly field: string; readonly threshold: number; readonly baselineWindows: number; readonly minBaselineWindows: number }
   | { readonly kind: 'rateOfChange'; readonly field: string; readonly maxPerSecond: number }
 
-export function threshold(options: { field: string; above?: number; below?: number }): DetectorSpec {
-  if (options.above === undefined && options.below === undefined) throw new TopologyError('threshold needs `above`, `below` or both')
+/**
+ * A threshold on a window result's `field`: an alert when it is above `above` or below `below`; with `per`, a result
+ * whose `per.field` names one of `per.bounds` is held against those bounds instead (a result of a group not named
+ * there, against `above` and `below`, if any). Errors: a TopologyError when no bound is given anywhere, or when a
+ * band's `below` is not below its `above` (every result would alert).
+ */
+export function threshold(options: { field: string; above?: number; below?: number; per?: ThresholdPer }): DetectorSpec {
+  const bands: [string, ThresholdBounds][] = [['', options], ...Object.entries(options.per?.bounds ?? {}).map(([name, b]): [string, ThresholdBounds] => [` for ${options.per!.field} ${name}`, b])]
+  if (bands.every(([, b]) => b.above === undefined && b.below === undefined)) throw new TopologyError('threshold needs `above`, `below` or both')
+  for (const [which, b] of bands) {
+    if (b.above !== undefined && b.below !== undefined && b.below >= b.above) throw new TopologyError(`threshold${which}: below ${b.below} must be below above ${b.above}: with the band empty, every window would raise an alert`)
+  }
   return { kind: 'threshold', ...options }
 }
 
@@ -88,8 +114,9 @@ export class Detector {
     })
     switch (this.spec.kind) {
       case 'threshold': {
-        if (this.spec.above !== undefined && value > this.spec.above) return alert(this.spec.above, value - this.spec.above, `${this.spec.field} ${value} above ${this.spec.above}`)
-        if (this.spec.below !== undefined && value < this.spec.below) return alert(this.spec.below, value - this.spec.below, `${this.spec.field} ${value} below ${this.spec.below}`)
+        const { above, below } = boundsFor(this.spec, result)
+        if (above !== undefined && value > above) return alert(above, value - above, `${this.spec.field} ${value} above ${above}`)
+        if (below !== undefined && value < below) return alert(below, value - below, `${this.spec.field} ${value} below ${below}`)
         return null
       }
       case 'zscore': {
@@ -120,4 +147,13 @@ export class Detector {
       }
     }
   }
+}
+
+/** The bounds a threshold holds `result` against: those `per` names for its group, else the threshold's own. */
+function boundsFor(spec: Extract<DetectorSpec, { kind: 'threshold' }>, result: WindowedValue): ThresholdBounds {
+  if (spec.per !== undefined) {
+    const group = result[spec.per.field]
+    if (typeof group === 'string' && Object.hasOwn(spec.per.bounds, group)) return spec.per.bounds[group]!
+  }
+  return spec
 }

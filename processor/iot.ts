@@ -3,7 +3,7 @@
  * `{ deviceId, sensor, value, unit, ts }` (ts in ms since the epoch) keyed by deviceId. Per deviceId and sensor:
  *
  *   readings ─▶ validate ─┬─▶ tumbling 1m: count, min, max, avg, stddev, p50, p95, p99 ─▶ readings-stats-1m
- *                         │        ├─▶ threshold on max (above) / min (below) ─────────┐
+ *                         │        ├─▶ threshold on max (above) / min (below) per sensor ┐
  *                         │        └─▶ z-score of avg against the previous 30 windows ─┴─▶ readings-alerts
  *                         └─▶ hopping 5m every 1m: count, avg ─────────────────────────▶ readings-avg-5m
  *   late records ─▶ readings-late        unreadable readings ─▶ <applicationId>-dlq
@@ -11,7 +11,7 @@
  * Window results: `{ deviceId, sensor, windowStart, windowEnd, <aggregates> }`, keyed by deviceId.
  */
 import { avg, count, max, min, notNumberReason, percentile, stddev } from './aggregate/aggregations.js'
-import { threshold, zScore } from './anomaly.js'
+import { threshold, zScore, type ThresholdBounds } from './anomaly.js'
 import { ProcessorErrorCode, RecordError, TopologyError } from './errors.js'
 import { TopologyBuilder } from './topology/builder.js'
 import { eventTime, type Topology } from './topology/topology.js'
@@ -45,13 +45,40 @@ export interface IotPipelineOptions {
   averageAdvance?: Duration
   /** How late a reading may be and still count (default 10s). */
   grace?: Duration
-  /** Threshold alerts: a window's max above `above`, or its min below `below` (default: above 100). */
+  /**
+   * Threshold alerts, for every sensor alike: a window's max above `thresholdAbove`, or its min below
+   * `thresholdBelow`. Either one given replaces the default bands, DEFAULT_THRESHOLDS per sensor (any other sensor:
+   * max above DEFAULT_THRESHOLD_ABOVE).
+   */
   thresholdAbove?: number
   thresholdBelow?: number
   /** z-score alerts on the window average (defaults: |z| >= 4 against the previous 30 windows, at least 10). */
   zScoreThreshold?: number
   zScoreBaselineWindows?: number
   zScoreMinBaselineWindows?: number
+}
+
+/**
+ * The threshold bands of the built-in pipeline when neither thresholdAbove nor thresholdBelow is given, per sensor
+ * name: for the four sensors of `brook simulate` (simulator/sensors.ts), bounds a healthy reading does not reach, so
+ * that a window alerts on what the simulator's faults make (a spike, a sensor reading its no-signal value: -127 °C, or
+ * 0) and not on the weather. Over a week of event time from 40 simulated devices, for each of three seeds, healthy
+ * readings stayed within 12.5..30.7 °C, 19.4..76.3 %, 992..1036 hPa and 0..5.5 mm/s. Vibration has no lower bound
+ * (a healthy machine at rest reads 0) and its upper one is ISO 10816's 7.1 mm/s.
+ */
+export const DEFAULT_THRESHOLDS = {
+  temperature: { above: 40, below: 5 },
+  humidity: { above: 90, below: 5 },
+  pressure: { above: 1050, below: 975 },
+  vibration: { above: 7.1 },
+} as const satisfies Record<string, ThresholdBounds>
+/** The default threshold on a window's max for a sensor DEFAULT_THRESHOLDS does not name. */
+export const DEFAULT_THRESHOLD_ABOVE = 100
+
+/** The default bands as a threshold's `per` for one side (`above` on max, `below` on min). */
+function defaultBounds(side: keyof ThresholdBounds): { field: string; bounds: Record<string, ThresholdBounds> } {
+  const bounds = Object.entries(DEFAULT_THRESHOLDS).map(([sensor, band]: [string, ThresholdBounds]) => [sensor, { [side]: band[side] }])
+  return { field: 'sensor', bounds: Object.fromEntries(bounds) }
 }
 
 const NAME_FIELDS = ['deviceId', 'sensor'] as const
@@ -91,13 +118,18 @@ export function iotPipeline(options: IotPipelineOptions = {}): Topology {
   )
   stats.to(options.statsTopic ?? 'readings-stats-1m')
   const alerts = options.alertsTopic ?? 'readings-alerts'
-  const above = options.thresholdAbove ?? (options.thresholdBelow === undefined ? 100 : undefined)
-  // A band whose bottom is not below its top alerts on every window: a mistake, refused before anything runs.
-  if (above !== undefined && options.thresholdBelow !== undefined && options.thresholdBelow >= above) {
-    throw new TopologyError(`thresholdBelow (--threshold-below) ${options.thresholdBelow} must be below thresholdAbove (--threshold-above) ${above}: with the band empty, every window would raise an alert`)
+  const { thresholdAbove: above, thresholdBelow: below } = options
+  if (above === undefined && below === undefined) {
+    stats.detect(threshold({ field: 'max', above: DEFAULT_THRESHOLD_ABOVE, per: defaultBounds('above') }), { name: 'threshold-above' }).to(alerts)
+    stats.detect(threshold({ field: 'min', per: defaultBounds('below') }), { name: 'threshold-below' }).to(alerts)
+  } else {
+    // A band whose bottom is not below its top alerts on every window: a mistake, refused before anything runs.
+    if (above !== undefined && below !== undefined && below >= above) {
+      throw new TopologyError(`thresholdBelow (--threshold-below) ${below} must be below thresholdAbove (--threshold-above) ${above}: with the band empty, every window would raise an alert`)
+    }
+    if (above !== undefined) stats.detect(threshold({ field: 'max', above }), { name: 'threshold-above' }).to(alerts)
+    if (below !== undefined) stats.detect(threshold({ field: 'min', below }), { name: 'threshold-below' }).to(alerts)
   }
-  if (above !== undefined) stats.detect(threshold({ field: 'max', above }), { name: 'threshold-above' }).to(alerts)
-  if (options.thresholdBelow !== undefined) stats.detect(threshold({ field: 'min', below: options.thresholdBelow }), { name: 'threshold-below' }).to(alerts)
   stats
     .detect(zScore({ field: 'avg', threshold: options.zScoreThreshold ?? 4, baselineWindows: options.zScoreBaselineWindows ?? 30, minBaselineWindows: options.zScoreMinBaselineWindows ?? 10 }), { name: 'zscore' })
     .to(alerts)

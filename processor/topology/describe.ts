@@ -7,6 +7,7 @@ import { describeWindow } from '../windows/spec.js'
 import { formatMs } from '../time.js'
 import { planTopology, repartitionTopic, type PlanOptions } from './plan.js'
 import type { EventTimeSpec, ProcessorNode, Topology } from './topology.js'
+import type { DetectorSpec, ThresholdBounds } from '../anomaly.js'
 
 function eventTimeText(spec: EventTimeSpec): string {
   switch (spec.from) {
@@ -17,6 +18,14 @@ function eventTimeText(spec: EventTimeSpec): string {
     case 'function':
       return 'a function of the value'
   }
+}
+
+/** `above 100, below 0`; with bounds per group: `sensor pressure above 1050, below 975; ...; any other above 100`. */
+function describeThreshold(spec: Extract<DetectorSpec, { kind: 'threshold' }>): string {
+  const band = (b: ThresholdBounds): string => [b.above !== undefined ? `above ${b.above}` : '', b.below !== undefined ? `below ${b.below}` : ''].filter((t) => t !== '').join(', ') || 'none'
+  if (spec.per === undefined) return band(spec)
+  const per = Object.entries(spec.per.bounds).map(([name, b]) => `${spec.per!.field} ${name} ${band(b)}`)
+  return [...per, `any other ${band(spec)}`].join('; ')
 }
 
 function nodeText(node: ProcessorNode, applicationId: string, lateTopic: string): string {
@@ -39,7 +48,7 @@ function nodeText(node: ProcessorNode, applicationId: string, lateTopic: string)
       return `updateStateByKey ${node.name}`
     case 'detect': {
       const d = node.detector
-      const how = d.kind === 'threshold' ? `threshold on ${d.field} (${d.above !== undefined ? `above ${d.above}` : ''}${d.above !== undefined && d.below !== undefined ? ', ' : ''}${d.below !== undefined ? `below ${d.below}` : ''})` : d.kind === 'zscore' ? `z-score of ${d.field} >= ${d.threshold} against the previous ${d.baselineWindows} windows (min ${d.minBaselineWindows})` : `rate of change of ${d.field} > ${d.maxPerSecond}/s`
+      const how = d.kind === 'threshold' ? `threshold on ${d.field} (${describeThreshold(d)})` : d.kind === 'zscore' ? `z-score of ${d.field} >= ${d.threshold} against the previous ${d.baselineWindows} windows (min ${d.minBaselineWindows})` : `rate of change of ${d.field} > ${d.maxPerSecond}/s`
       return `detect ${node.name}: ${how}`
     }
     case 'sink':

@@ -53,8 +53,8 @@ test('a quiet sensor and an idle partition get their final windows and alerts', 
     expect(stats.filter((s) => s.deviceId === 'lonely')).toEqual([expect.objectContaining({ windowStart: base, windowEnd: base + 10_000, count: 2, max: 120 })])
     const alerts = values(await readTopic(setting.kafka, 'sparse-alerts', (r) => r.length >= 2))
     expect(alerts.map((a) => [a.deviceId, a.windowStart, a.value, a.reason]).sort()).toEqual([
-      ['lonely', base, 120, 'max 120 above 100'],
-      ['quiet', base, 150, 'max 150 above 100'],
+      ['lonely', base, 120, 'max 120 above 40'],
+      ['quiet', base, 150, 'max 150 above 40'],
     ])
   } finally {
     await pipeline.stop()
