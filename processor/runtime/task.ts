@@ -207,8 +207,19 @@ function groupFields(node: ProcessorNode, fields: GroupFields, value: unknown, c
   return returned as Record<string, unknown>
 }
 
+/**
+ * How an error names the user function of `node`: its kind and name, or, for a node the DSL made as a part of an
+ * operator the user wrote, that operator's (`the selector of countByValue kinds`, never `keyBy kinds-by-value`).
+ */
 function userFunctionName(node: ProcessorNode | string): string {
-  return typeof node === 'string' ? node : `${node.kind} ${node.name}`
+  if (typeof node === 'string') return node
+  if (node.partOf !== undefined && node.kind === 'keyBy') return `the selector of ${node.partOf}`
+  return operatorName(node)
+}
+
+/** An operator as errors name it: `aggregate stats`, or the operator the user wrote for a node the DSL made (partOf). */
+function operatorName(node: ProcessorNode): string {
+  return node.partOf ?? `${node.kind} ${node.name}`
 }
 
 /**
@@ -229,6 +240,14 @@ function merged(...sources: readonly object[]): Record<string, unknown> {
     }
   }
   return out
+}
+
+/** What a user function returned, for an error message: `null`, `undefined`, or its type and (short) value: `number 42`. */
+function returnedOf(value: unknown): string {
+  if (value === null || value === undefined) return String(value)
+  if (typeof value === 'object' || typeof value === 'function') return describeType(value)
+  const text = typeof value === 'symbol' ? value.toString() : typeof value === 'bigint' ? `${value}n` : String(value)
+  return `${typeof value} ${text.length <= 40 ? text : `${text.slice(0, 40)}…`}`
 }
 
 /** What a value is, for an error message: its type, or its class for objects. */
@@ -258,11 +277,11 @@ function jsonOrText(value: unknown): string {
  * msgpack overflows the stack on them) failed the task at the same offset three times and stopped the pipeline. So
  * it is a RecordError (SERIALIZATION_FAILED), and the record a dead letter, as a sink's serializer failing makes it.
  */
-function repartitionValue(keyBy: string, topic: string, value: unknown): Buffer {
+function repartitionValue(operator: string, topic: string, value: unknown): Buffer {
   try {
     return packPlain(value)
   } catch (error) {
-    throw new RecordError(ProcessorErrorCode.serializationFailed, `keyBy ${keyBy} cannot encode the value for ${topic}: ${error instanceof Error ? error.message : String(error)}`)
+    throw new RecordError(ProcessorErrorCode.serializationFailed, `${operator} cannot encode the value for ${topic}: ${error instanceof Error ? error.message : String(error)}`)
   }
 }
 
@@ -437,8 +456,8 @@ export class Task {
         const topic = repartitionTopic(this.env.plan.applicationId, node.name)
         return (rec) => {
           const key = user(node, node.selector, rec.value, this.context(rec))
-          if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `keyBy ${node.name} returned ${key === null ? 'null' : typeof key}, not a string`)
-          this.outputs.push({ topic, key, value: repartitionValue(node.name, topic, rec.value), timestamp: String(rec.ts), headers: rec.headers })
+          if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `${userFunctionName(node)} returned ${returnedOf(key)}, not a string${node.partOf === undefined ? '' : `: ${node.partOf} counts the strings its selector returns (String(...) a value to count it)`}`)
+          this.outputs.push({ topic, key, value: repartitionValue(operatorName(node), topic, rec.value), timestamp: String(rec.ts), headers: rec.headers })
         }
       }
       case 'enrich':
@@ -453,7 +472,7 @@ export class Task {
       case 'reduce': {
         const accumulation: Accumulation = node.kind === 'aggregate' ? new CompiledAggregations(node.aggregations) : reduction(node.reducer)
         // Made once: a template literal in the call would concatenate a new string at every record.
-        const operator = `${node.kind} ${node.name}`
+        const operator = operatorName(node)
         const groups = new Groups(node.fields, operator)
         this.stateLayouts.set(node.name, `a ${node.window ? 'windowed' : 'running'} ${node.kind}${accumulation.layout === undefined ? '' : ` of ${accumulation.layout}`}`)
         const grouping = (rec: Rec): Grouping => {

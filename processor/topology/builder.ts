@@ -151,8 +151,16 @@ export class Stream<V> extends Handle {
    */
   keyBy(selector: (value: V, context: RecordContext) => string, options: { name: string; partitions?: number }): Stream<V> {
     options = withName('keyBy', options)
-    if (options.partitions !== undefined && !(Number.isInteger(options.partitions) && options.partitions > 0)) throw new TopologyError(`keyBy ${options.name}: partitions must be a positive integer`)
-    return new Stream<V>(this.state, this.add({ kind: 'keyBy', name: this.named('keyBy', options.name), selector, partitions: options.partitions }))
+    return this.repartitioned(selector, options.name, options.partitions, `keyBy ${options.name}`)
+  }
+
+  /**
+   * The keyBy node of `keyBy`, or of an operator made of one (countByValue, which `partOf` names): `operator` is
+   * what a TopologyError about `partitions` names.
+   */
+  private repartitioned(selector: (value: V, context: RecordContext) => string, name: string, partitions: number | undefined, operator: string, partOf?: string): Stream<V> {
+    if (partitions !== undefined && !(Number.isInteger(partitions) && partitions > 0)) throw new TopologyError(`${operator}: partitions must be a positive integer`)
+    return new Stream<V>(this.state, this.add({ kind: 'keyBy', name: this.named('keyBy', name), selector, partitions, partOf }))
   }
 
   /**
@@ -184,12 +192,19 @@ export class Stream<V> extends Handle {
 
   /**
    * Spark's countByValue: the number of records per distinct `selector(value)`, keyed and partitioned by it
-   * (through a repartition topic named after the operator), in a window or running. Results: `{ value, count }`
-   * (plus windowStart and windowEnd when windowed).
+   * (through a repartition topic named after the operator, `<applicationId>-<name>-by-value-repartition`), in a
+   * window or running. Results: `{ value, count }` (plus windowStart and windowEnd when windowed). The selector must
+   * return a string (the value becomes the record key); a record for which it returns anything else (a number, null,
+   * undefined) or throws is a dead letter (USER_FUNCTION_FAILED) whose reason names this countByValue and what the
+   * selector returned, and the others are counted.
    */
   countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window?: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<WindowResultValue<{ value: string }>> {
     options = withName('countByValue', options)
-    const grouped = this.groupBy(selector, { name: `${options.name}-by-value`, partitions: options.partitions, fields: (v, c) => ({ value: selector(v, c) }) })
+    const partOf = `countByValue ${options.name}`
+    const byValue = this.repartitioned(selector, `${options.name}-by-value`, options.partitions, partOf, partOf)
+    // The value counted is the record key after the repartition: the selector runs once per record, so one that reads
+    // its context (the topic, the partition) counts what it returned for the record as read.
+    const grouped = new GroupedStream<V>(this.state, byValue.node, (_v, c) => ({ value: c.key }), partOf)
     const counted = options.window ? grouped.windowedBy(options.window) : grouped
     return counted.aggregate({ count: countAggregation() }, { name: options.name, emit: options.emit }) as unknown as Stream<WindowResultValue<{ value: string }>>
   }
@@ -232,12 +247,14 @@ export class GroupedStream<V> extends Handle {
     state: BuildState,
     node: AnyNode,
     protected readonly fields: ((value: V, context: RecordContext) => Record<string, unknown>) | undefined,
+    /** The operator the user wrote, when the DSL groups for it (countByValue): the aggregate's `partOf`. */
+    private readonly partOf?: string,
   ) {
     super(state, node)
   }
 
   windowedBy(window: WindowSpec): WindowedStream<V> {
-    return new WindowedStream<V>(this.state, this.node, this.fields, window)
+    return new WindowedStream<V>(this.state, this.node, this.fields, window, this.partOf)
   }
 
   /** A running (not windowed) aggregation per group; emits the changed groups' results at each commit. */
@@ -245,7 +262,7 @@ export class GroupedStream<V> extends Handle {
     options = withName('aggregate', options)
     checkOutputs(options.name, aggregations, this.fields === undefined ? ['key'] : [])
     if (options.emit === 'final') throw new TopologyError(`aggregate ${options.name}: emit 'final' needs a window (a running aggregate never closes)`)
-    return new Stream(this.state, this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, aggregations, emit: 'update' }))
+    return new Stream(this.state, this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, aggregations, emit: 'update', partOf: this.partOf }))
   }
 
   /** Spark's reduceByKey: an associative function folds the values of each group; results `{ value }`. */
@@ -283,6 +300,7 @@ export class WindowedStream<V> extends Handle {
     node: AnyNode,
     private readonly fields: ((value: V, context: RecordContext) => Record<string, unknown>) | undefined,
     private readonly window: WindowSpec,
+    private readonly partOf?: string,
   ) {
     super(state, node)
   }
@@ -299,7 +317,7 @@ export class WindowedStream<V> extends Handle {
     const retracting = this.window.type === 'session' && options.emit === 'update'
     checkOutputs(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : []), ...(retracting ? ['retracted'] : [])])
     if (options.lateTopic !== undefined) checkedTopic('late-records', options.lateTopic)
-    const node = this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, window: this.window, aggregations, emit: options.emit ?? 'final', lateTopic: options.lateTopic })
+    const node = this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, window: this.window, aggregations, emit: options.emit ?? 'final', lateTopic: options.lateTopic, partOf: this.partOf })
     return new WindowResultStream(this.state, node)
   }
 

@@ -53,6 +53,11 @@ interface Base {
   readonly id: number
   readonly name: string
   readonly children: ProcessorNode[]
+  /**
+   * The operator the user wrote when the DSL made this node as a part of it (`countByValue kinds` for the keyBy and
+   * the aggregate countByValue is made of): what dead letters name, since the user never wrote a `keyBy kinds-by-value`.
+   */
+  readonly partOf?: string
 }
 
 export interface SourceNode extends Base {

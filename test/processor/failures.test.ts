@@ -477,6 +477,39 @@ describe('state the store would give back as another kind of value', { concurren
   })
 })
 
+describe('countByValue', { concurrent: true }, () => {
+  test.sequential('a record whose selector returns no string, or throws, is a dead letter whose reason names the countByValue and what the selector returned, never its internal keyBy', async () => {
+    // countByValue is made of a keyBy (to repartition by the value) and a count; the reason named `keyBy
+    // kinds-by-value`, an operator the user never wrote, and said only `returned number`.
+    const b = new TopologyBuilder()
+    b.stream<{ kind?: unknown }>('fail-cbv')
+      .countByValue(
+        (e) => {
+          if (e.kind === 'boom') throw new Error('no kind to count')
+          return e.kind as string
+        },
+        { name: 'kinds' },
+      )
+      .to('fail-cbv-counts')
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-cbv', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
+    try {
+      await setting.producer.send({ topic: 'fail-cbv', messages: [event('d1', { kind: 'open' }), event('d1', { kind: 42 }), event('d1', {}), event('d1', { kind: 'boom' }), event('d2', { kind: 'open' })] })
+      const dead = await readTopic(setting.kafka, 'fail-cbv-dlq', (r) => r.length >= 3)
+      const counts = 'countByValue kinds counts the strings its selector returns (String(...) a value to count it)'
+      expect(dead.map((r) => [r.headers[HeaderNames.errorOffset], r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorReason]])).toEqual([
+        ['1', 'USER_FUNCTION_FAILED', `the selector of countByValue kinds returned number 42, not a string: ${counts}`],
+        ['2', 'USER_FUNCTION_FAILED', `the selector of countByValue kinds returned undefined, not a string: ${counts}`],
+        ['3', 'USER_FUNCTION_FAILED', 'the selector of countByValue kinds threw: no kind to count'],
+      ])
+      // The readable records are counted.
+      await readTopic(setting.kafka, 'fail-cbv-counts', (r) => values(r).some((v) => v.value === 'open' && v.count === 2))
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 3)
+    } finally {
+      await pipeline.stop()
+    }
+  })
+})
+
 describe('a global table whose topic does not exist', { concurrent: true }, () => {
   test.sequential('ends the start with one error naming the topic, before the pipeline creates any topic, and leaves no state directory it made', async () => {
     const b = new TopologyBuilder()
