@@ -3,14 +3,29 @@
  * null value deletes), through a consumer group of its own (`<applicationId>-global-<instanceId>`, one member, no
  * committed offsets: it always reads from the start). `start` returns once each table has caught up with the end
  * offsets it had when the pipeline started, so the first records are enriched with a complete table; updates keep
- * flowing in afterwards. A value that cannot be read is skipped with a log line. A consumer kafkajs stops for good
- * on a cluster fault is started again after a backoff and reads the tables anew (consumer-restarts.ts).
+ * flowing in afterwards. A consumer kafkajs stops for good on a cluster fault is started again after a backoff and
+ * reads the tables anew (consumer-restarts.ts).
+ *
+ * A row whose value the table's deserializer cannot read (it throws) changes nothing in the table: the key keeps the
+ * value it had (none, if it had none), as Kafka Streams' global state update task skips a record its
+ * DeserializationExceptionHandler answers CONTINUE for (LogAndContinueExceptionHandler; the default, LogAndFail,
+ * stops the application instead). The row is not dropped silently: it goes to the dead-letter topic (`deadLetter`:
+ * its key and value as read, code NOT_JSON or USER_FUNCTION_FAILED, a reason naming the table, and its topic,
+ * partition and offset), is counted in `deadLetters`, and one line is logged. Every instance reads every table, from
+ * the start at each start of its consumer, so each reading of such a row is a dead letter of its own.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Admin, Consumer, Kafka } from 'kafkajs'
-import { RecordError } from '../errors.js'
+import { ProcessorErrorCode, RecordError } from '../errors.js'
 import type { TableSpec } from '../topology/topology.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
+
+/** Where a row of a table topic was read (its dead letter's brook.error.topic, partition and offset). */
+export interface RowOrigin {
+  topic: string
+  partition: number
+  offset: string
+}
 
 export class GlobalTables {
   readonly tables = new Map<string, Map<string, unknown>>()
@@ -23,8 +38,10 @@ export class GlobalTables {
   private readonly stopped = new AbortController()
 
   /**
-   * `onFailure` hears of an error that stops the tables' consumer for good once `start` has returned (before, `start`
-   * rejects with it): an error kafkajs calls final that is not the cluster being unreachable (consumer-restarts.ts).
+   * `deadLetter` writes a row that cannot be read to the dead-letter topic (resolving once it is written; a rejection
+   * makes kafkajs read the row again). `onFailure` hears of an error that stops the tables' consumer for good once
+   * `start` has returned (before, `start` rejects with it): an error kafkajs calls final that is not the cluster being
+   * unreachable (consumer-restarts.ts).
    */
   constructor(
     private readonly kafka: Kafka,
@@ -32,6 +49,7 @@ export class GlobalTables {
     private readonly specs: readonly TableSpec[],
     private readonly groupId: string,
     private readonly log: (line: string) => void,
+    private readonly deadLetter: (key: string, value: Buffer, error: RecordError, origin: RowOrigin) => Promise<void>,
     private readonly onFailure: (error: Error) => void,
   ) {
     for (const spec of specs) if (spec.kind === 'topic') this.tables.set(spec.name, new Map())
@@ -82,7 +100,7 @@ export class GlobalTables {
     await consumer.subscribe({ topics: topics.map((t) => t.topic), fromBeginning: true })
     await consumer.run({
       autoCommit: false,
-      eachMessage: async ({ topic, message }) => {
+      eachMessage: async ({ topic, partition, message }) => {
         const spec = topics.find((t) => t.topic === topic)!
         const table = this.tables.get(spec.name)!
         const key = message.key?.toString()
@@ -91,12 +109,18 @@ export class GlobalTables {
           table.delete(key)
           return
         }
+        let value: unknown
         try {
-          table.set(key, spec.value.deserialize(message.value))
+          value = spec.value.deserialize(message.value)
         } catch (error) {
-          if (!(error instanceof RecordError)) throw error
-          this.log(`table ${spec.name}: skipping key ${key} at offset ${message.offset}: ${error.message}`)
+          const why = error instanceof RecordError ? error.message : `its deserializer (${spec.value.name}) threw: ${(error as Error)?.message ?? String(error)}`
+          const code = error instanceof RecordError ? error.code : ProcessorErrorCode.userFunction
+          const bad = new RecordError(code, `global table ${spec.name}: the row of key ${key} cannot be read (${why}); the table keeps the key's previous value`)
+          this.log(`${bad.message} (${topic}-${partition} offset ${message.offset}; sent to the dead-letter topic)`)
+          await this.deadLetter(key, message.value, bad, { topic, partition, offset: message.offset })
+          return
         }
+        table.set(key, value)
       },
     })
   }

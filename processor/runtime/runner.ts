@@ -27,7 +27,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join, resolve } from 'node:path'
 import kafkajs, { type Admin, type Batch, type Consumer, type KafkaConfig, type KafkaMessage, type Message, type Producer, type RecordMetadata, type Transaction } from 'kafkajs'
-import { GuaranteeError, ProcessorErrorCode, StateEncodingError, TopologyError } from '../errors.js'
+import { GuaranteeError, ProcessorErrorCode, RecordError, StateEncodingError, TopologyError } from '../errors.js'
 import { CacheBudget, TaskStore } from '../state/task-store.js'
 import { lockStateDirectory, type StateDirectoryLock } from '../state/state-directory.js'
 import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
@@ -35,13 +35,13 @@ import type { Topology } from '../topology/topology.js'
 import { taskAssigner, taskId } from './assignor.js'
 import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
 import { newMetrics, type Metrics } from './metrics.js'
-import { Task, type OutputRecord, type PeekedRecord } from './task.js'
+import { deadLetterMessage, HeaderNames, Task, type OutputRecord, type PeekedRecord } from './task.js'
 import { saslNotOffered } from './sasl.js'
 import { socketFactory } from './sockets.js'
 import { ensureTopics, lookUpTopics, plannedTopics, seedTopics } from './topics.js'
 import { withTargetTopics } from './target-topics.js'
 import { commitMessages, RestoreReader, type RestoreStep } from './changelog.js'
-import { GlobalTables } from './global-tables.js'
+import { GlobalTables, type RowOrigin } from './global-tables.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
@@ -314,6 +314,8 @@ class Runner implements RunningPipeline {
   private consumer!: Consumer
   private producer?: Producer
   private tables?: GlobalTables
+  /** Writes the rows of global tables that cannot be read to the dead-letter topic (no transaction: no task owns them). */
+  private tablesProducer?: Producer
   /** Repartition purges (DeleteRecords) under way. */
   private readonly purges = new Set<Promise<void>>()
   /** Held from the start of `start()` to the end of the shutdown: no other instance uses the state directory meanwhile. */
@@ -437,7 +439,14 @@ class Runner implements RunningPipeline {
       await this.connect(this.producer)
     }
     if (this.plan.tables.some((t) => t.kind === 'topic')) {
-      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.log, (error) => this.crash(error))
+      this.tablesProducer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
+      await this.connect(this.tablesProducer)
+      const deadLetter = async (key: string, value: Buffer, error: RecordError, row: RowOrigin) => {
+        const origin = { [HeaderNames.errorTopic]: row.topic, [HeaderNames.errorPartition]: String(row.partition), [HeaderNames.errorOffset]: row.offset }
+        await this.tablesProducer!.send({ topic: this.plan.deadLetterTopic, messages: [deadLetterMessage(key, value, error, origin)], acks: -1 })
+        this.counters.deadLetters++
+      }
+      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.log, deadLetter, (error) => this.crash(error))
       await this.tables.start()
     }
     await this.startConsumer()
@@ -1339,6 +1348,7 @@ class Runner implements RunningPipeline {
     }
     this.slots.clear()
     await this.tables?.stop()
+    await this.tablesProducer?.disconnect().catch(() => {})
     await this.producer?.disconnect().catch(() => {})
     await Promise.all(this.purges)
     await this.looker?.disconnect().catch(() => {})

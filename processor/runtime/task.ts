@@ -156,6 +156,16 @@ function cutToFit(key: Buffer | string | null, value: Buffer | string | null, he
   return (typeof value === 'string' ? Buffer.from(value) : value!).subarray(0, room)
 }
 
+/**
+ * A dead letter as the dead-letter topic gets it: the record's key, its value (cut to fit, cutToFit), stamped with the
+ * time it is written, with the error's code and reason (reasonOf) beside `origin`'s headers (where it was read). A
+ * task's dead letters and a global table's rows that cannot be read (global-tables.ts) are made here alike.
+ */
+export function deadLetterMessage(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): { key: string | null; value: Buffer | string | null; timestamp: string; headers: Record<string, string> } {
+  const headers: Record<string, string> = { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: reasonOf(error.message) }
+  return { key, value: cutToFit(key, value, headers, HeaderNames.errorValueBytes), timestamp: String(Date.now()), headers }
+}
+
 /** The counters of outputs that count when their commit is durable (metrics.ts). */
 const COMMITTED_COUNTERS = ['late', 'deadLetters', 'windowsEmitted', 'alerts'] as const
 
@@ -646,8 +656,7 @@ export class Task {
 
   private deadLetter(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): void {
     this.sinceCommit.deadLetters++
-    const headers: Record<string, string> = { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: reasonOf(error.message) }
-    this.outputs.push({ topic: this.env.plan.deadLetterTopic, key, value: cutToFit(key, value, headers, HeaderNames.errorValueBytes), timestamp: String(Date.now()), headers })
+    this.outputs.push({ topic: this.env.plan.deadLetterTopic, ...deadLetterMessage(key, value, error, origin) })
   }
 
   private eventTime(value: unknown, message: KafkaMessage): number {

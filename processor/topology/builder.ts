@@ -88,8 +88,9 @@ export class TopologyBuilder {
   /**
    * A table holding the latest value per key of a topic (normally compacted), kept up to date while the pipeline
    * runs. Every instance reads all of its partitions (Kafka Streams' GlobalKTable), so no co-partitioning is
-   * needed; it is meant for dimension data (device metadata, thresholds) that fits in memory. Errors: a
-   * TopologyError when `topic` is not a Kafka topic name.
+   * needed; it is meant for dimension data (device metadata, thresholds) that fits in memory. A row whose value
+   * `value` cannot read leaves the key's previous value in the table (Kafka Streams' LogAndContinue for global
+   * stores) and goes to the dead-letter topic, counted. Errors: a TopologyError when `topic` is not a Kafka topic name.
    */
   globalTable<V = any>(topic: string, options: { value?: Deserializer<V> } = {}): TableSpec {
     checkedTopic('global table', topic)

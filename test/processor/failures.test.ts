@@ -15,7 +15,9 @@
  * existing repartition topic whose partition count is not the keyBy's is used as it is, with a warning.
  * Output the cluster refuses as such (a repartition record stamped in 2100: INVALID_TIMESTAMP), and state the store
  * cannot encode (an updateStateByKey state holding a cycle), stop the pipeline after three tries from the same
- * commit, instead of re-initializing the task forever.
+ * commit, instead of re-initializing the task forever. A countByValue whose selector returns no string names the
+ * countByValue in the dead letter, not its internal keyBy. A global table row that cannot be read is a dead letter
+ * and the key keeps its previous value (Kafka Streams' LogAndContinue for global stores).
  */
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -504,6 +506,45 @@ describe('countByValue', { concurrent: true }, () => {
       // The readable records are counted.
       await readTopic(setting.kafka, 'fail-cbv-counts', (r) => values(r).some((v) => v.value === 'open' && v.count === 2))
       await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 3)
+    } finally {
+      await pipeline.stop()
+    }
+  })
+})
+
+describe('a global table row that cannot be read', { concurrent: true }, () => {
+  test.sequential('is a dead letter naming the table, counted, and the key keeps its previous value, as Kafka Streams skips it with LogAndContinue', async () => {
+    // Before, such a row was skipped with a log line only: nothing in the dead-letter topic or the counter said that
+    // the table had not taken it.
+    const admin = setting.kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'fail-gt-limits', numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+    await admin.disconnect()
+    await setting.producer.send({ topic: 'fail-gt-limits', messages: [event('d1', { limit: 7 })] })
+    const b = new TopologyBuilder()
+    const limits = b.globalTable<{ limit: number }>('fail-gt-limits')
+    b.stream<{ n: number }>('fail-gt-events')
+      .enrich(limits, (e, limit: { limit: number } | undefined) => ({ ...e, limit: limit?.limit ?? null }))
+      .to('fail-gt-enriched')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-gt', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      // A new row of d1 that is not JSON, and a first row of d2 that is not either.
+      await setting.producer.send({ topic: 'fail-gt-limits', messages: [{ key: 'd1', value: 'limit=8' }, { key: 'd2', value: '{"limit":' }] })
+      const dead = await readTopic(setting.kafka, 'fail-gt-dlq', (r) => r.length >= 2, { timeoutMs: 20_000 })
+      expect(dead.map((r) => [r.key, r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorTopic], r.headers[HeaderNames.errorPartition], r.headers[HeaderNames.errorOffset]])).toEqual([
+        ['d1', 'limit=8', 'NOT_JSON', 'fail-gt-limits', '0', '1'],
+        ['d2', '{"limit":', 'NOT_JSON', 'fail-gt-limits', '0', '2'],
+      ])
+      expect(dead[0]!.headers[HeaderNames.errorReason]).toMatch(/^global table fail-gt-limits: the row of key d1 cannot be read \(value is not JSON: .+\); the table keeps the key's previous value$/)
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 2)
+      expect(logged.filter((line) => line.startsWith('global table fail-gt-limits: the row of key'))).toHaveLength(2)
+      // d1 keeps the limit it had; d2 never had one.
+      await setting.producer.send({ topic: 'fail-gt-events', messages: [event('d1', { n: 1 }), event('d2', { n: 2 })] })
+      expect(values(await readTopic(setting.kafka, 'fail-gt-enriched', (r) => r.length >= 2))).toEqual([
+        { n: 1, limit: 7 },
+        { n: 2, limit: null },
+      ])
     } finally {
       await pipeline.stop()
     }
