@@ -273,8 +273,11 @@ export class GroupedStream<V> extends Handle {
   }
 
   /**
-   * Spark's updateStateByKey: `update(state, value)` returns the group's new state (undefined deletes it); the new
-   * state is emitted downstream at once, keyed like the input.
+   * Spark's updateStateByKey: `update(state, value)` returns the group's new state; the new state is emitted
+   * downstream at once, keyed like the input. An update that returns undefined deletes the key's state, as Spark
+   * removes a key whose update function returns None: the next record of the key sees no state, nothing is emitted
+   * for the deletion (write a value of your own first if a consumer must hear of it), and the key's changelog record
+   * becomes a tombstone at the next commit, so a restore does not bring the state back.
    */
   updateStateByKey<S>(update: (state: S | undefined, value: V, context: RecordContext) => S | undefined, options: { name: string }): Stream<S> {
     options = withName('updateStateByKey', options)

@@ -1,7 +1,8 @@
 /**
  * The DSL's operators on a real broker, each with a Spark Streaming counterpart (processor/README.md maps them):
  * filter/map/flatMap, keyBy (through its repartition topic), enrichment from a static dataset and from a global
- * table read from a compacted topic, countByValue, reduce (reduceByKey), updateStateByKey, windowed aggregation
+ * table read from a compacted topic, countByValue, reduce (reduceByKey), updateStateByKey (and its deletion of a
+ * key's state, a changelog tombstone a restore applies), windowed aggregation
  * after a repartition, and the console sink. Also what describeTopology prints for it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -166,6 +167,44 @@ describe('the DSL on a broker', () => {
 
   test('the console sink prints after commit', async () => {
     await waitFor('the alarm line', () => printed.includes('ALARM d1 3'))
+  })
+
+  test("updateStateByKey: an update that returns undefined deletes the key's state (Spark's None), with a changelog tombstone that a restore from the changelog applies", async () => {
+    const b = new TopologyBuilder()
+    b.stream<{ n?: number; reset?: boolean }>('dsl-tallies')
+      .groupByKey()
+      .updateStateByKey<{ total: number }>((state, e) => (e.reset ? undefined : { total: (state?.total ?? 0) + e.n! }), { name: 'tally' })
+      .to('dsl-tally-states')
+    const run = () => runPipeline(b.build(), { applicationId: 'dsl-tally', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, partitions: 1, log: () => {} })
+    const tally = (key: string, value: object) => ({ key, value: JSON.stringify(value) })
+    let tallies = await run()
+    try {
+      await setting.producer.send({ topic: 'dsl-tallies', messages: [tally('a', { n: 1 }), tally('a', { n: 2 }), tally('b', { n: 5 }), tally('a', { reset: true })] })
+      // The deletion itself is not emitted: the states written are those the update returned.
+      const states = await readTopic(setting.kafka, 'dsl-tally-states', (r) => r.length >= 3)
+      expect(states.map((r) => [r.key, JSON.parse(r.value!)])).toEqual([
+        ['a', { total: 1 }],
+        ['a', { total: 3 }],
+        ['b', { total: 5 }],
+      ])
+      // The changelog's last record of a's group is a tombstone.
+      const changelog = await readTopic(setting.kafka, 'dsl-tally-dsl-tallies-store-changelog', (r) => r.some((x) => x.key === '\x01a' && x.value === null))
+      expect(changelog.filter((r) => r.key === '\x01a').at(-1)!.value).toBeNull()
+    } finally {
+      await tallies.stop()
+    }
+    // A new instance on an empty state directory restores from the changelog: a starts afresh, b goes on.
+    tallies = await run()
+    try {
+      await setting.producer.send({ topic: 'dsl-tallies', messages: [tally('a', { n: 10 }), tally('b', { n: 1 })] })
+      const states = await readTopic(setting.kafka, 'dsl-tally-states', (r) => r.length >= 5)
+      expect(states.slice(3).map((r) => [r.key, JSON.parse(r.value!)])).toEqual([
+        ['a', { total: 10 }],
+        ['b', { total: 6 }],
+      ])
+    } finally {
+      await tallies.stop()
+    }
   })
 
   test('session windows in emit mode update retract the sessions a record merges, as Kafka Streams forwards tombstones for them', async () => {
