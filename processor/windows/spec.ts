@@ -60,7 +60,16 @@ export function sliding(options: { timeDifference: Duration; grace: Duration }):
   }
 }
 
-/** Sessions of activity separated by more than `gap` of inactivity. */
+/**
+ * Sessions of activity separated by more than `gap` of inactivity (Kafka Streams' SessionWindows with an inactivity
+ * gap and a grace). A session [first, last] closes (emitted final, then forgotten) once stream time passes
+ * last + gap + grace. A record at `ts` joins, and merges, the open sessions within `gap` of it. It is late (it changes
+ * nothing, goes to the late-records topic and is counted) when it joins no open session and ts + gap + grace < stream
+ * time: the session it would start alone would be closed already, Kafka Streams' test (`mergedWindow.end() <
+ * streamTime - gap - grace`, KStreamSessionWindowAggregate). A closed session is never reopened: a record within
+ * `gap` of one that is not late by that test starts a new session, as in Kafka Streams, whose session store (retention
+ * gap + grace by default) no longer returns a session that ended before stream time - gap - grace.
+ */
 export function session(options: { gap: Duration; grace: Duration }): WindowSpec {
   return { type: 'session', gapMs: positive(toMs(options.gap, 'session gap'), 'session gap'), graceMs: toMs(options.grace, 'session grace') }
 }

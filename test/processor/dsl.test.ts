@@ -2,11 +2,12 @@
  * The DSL's operators on a real broker, each with a Spark Streaming counterpart (processor/README.md maps them):
  * filter/map/flatMap, keyBy (through its repartition topic), enrichment from a static dataset and from a global
  * table read from a compacted topic, countByValue, reduce (reduceByKey), updateStateByKey (and its deletion of a
- * key's state, a changelog tombstone a restore applies), windowed aggregation
- * after a repartition, and the console sink. Also what describeTopology prints for it.
+ * key's state, a changelog tombstone a restore applies), windowed aggregation after a repartition, session windows
+ * (a closed session is never reopened: a record within its gap is late or starts a new session, as Kafka Streams
+ * decides), and the console sink. Also what describeTopology prints for it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { TopologyBuilder, count, describeTopology, eventTime, runPipeline, session, staticTable, sum, tumbling, type RunningPipeline, type Topology } from '../../processor/index.js'
+import { HeaderNames, TopologyBuilder, count, describeTopology, eventTime, runPipeline, session, staticTable, sum, tumbling, type RunningPipeline, type Topology } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -204,6 +205,44 @@ describe('the DSL on a broker', () => {
       ])
     } finally {
       await tallies.stop()
+    }
+  })
+
+  test("session windows: a record within the gap of a closed session never reopens it: late by its own session's close time (ts + gap + grace < stream time) it goes to the late-records topic, otherwise it starts a new session, as in Kafka Streams", async () => {
+    // Kafka Streams (KStreamSessionWindowAggregate) drops a record as late when the session it would make, merged with
+    // the sessions its store returns within the gap, ends before stream time - gap - grace; its session store (retention
+    // gap + grace) no longer returns a session that closed, so the test falls on the record's own [ts, ts].
+    const b = new TopologyBuilder()
+    b.stream<Event>('dsl-visits', { eventTime: eventTime.field('ts') })
+      .groupByKey()
+      .windowedBy(session({ gap: '10s', grace: '5s' }))
+      .aggregate({ visits: count() }, { name: 'visits' })
+      .to('dsl-visit-sessions')
+    const visits = await runPipeline(b.build(), { applicationId: 'dsl-visits', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, partitions: 1, log: () => {} })
+    try {
+      const visit = (device: string, seconds: number) => ({ key: device, value: JSON.stringify({ device, kind: 'visit', n: 1, ts: seconds * 1000 }) })
+      await setting.producer.send({
+        topic: 'dsl-visits',
+        messages: [
+          visit('d1', 0), // d1's session [0 s, 0 s], closed once stream time passes 0 + 10 + 5 s
+          visit('d2', 20), // stream time 20 s: d1's session closes
+          visit('d1', 4), // within the gap of the closed session, and 4 + 10 + 5 < 20: late
+          visit('d1', 8), // within the gap of the closed session, but 8 + 10 + 5 >= 20: a new session
+          visit('d2', 100), // closes the rest
+        ],
+      })
+      const sessions = values(await readTopic(setting.kafka, 'dsl-visit-sessions', (r) => r.length >= 3))
+      // Sessions closing at one stream time come out in group order, the group of the record that moved it first.
+      expect(sessions.map((v) => [v.key, v.windowStart, v.windowEnd, v.visits]).sort()).toEqual([
+        ['d1', 0, 1, 1],
+        ['d1', 8_000, 8_001, 1],
+        ['d2', 20_000, 20_001, 1],
+      ])
+      const late = await readTopic(setting.kafka, 'dsl-visits-late', (r) => r.length >= 1)
+      expect(late.map((r) => [r.key, JSON.parse(r.value!).ts, r.headers[HeaderNames.lateOperator], r.headers[HeaderNames.lateEventTime], r.headers[HeaderNames.lateStreamTime]])).toEqual([['d1', 4_000, 'visits', '4000', '20000']])
+      await waitFor('the late counter', () => visits.metrics().late === 1)
+    } finally {
+      await visits.stop()
     }
   })
 
