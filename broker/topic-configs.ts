@@ -24,8 +24,9 @@ export interface ConfigDef<Key extends string = string, Value = unknown> {
    * The broker config that sets its default in Kafka (ServerTopicConfigSynonyms: `log.retention.ms` for
    * `retention.ms`, `message.max.bytes` for `max.message.bytes`): the name of its STATIC_BROKER_CONFIG and
    * DEFAULT_CONFIG synonyms in DescribeConfigs. Null for the configs Kafka gives no broker default
-   * (LogConfig.CONFIGS_WITH_NO_SERVER_DEFAULTS: remote.storage.enable and the replication throttles): a broker
-   * describes no config of that name, and the topic's synonyms are its own setting alone.
+   * (LogConfig.CONFIGS_WITH_NO_SERVER_DEFAULTS: remote.storage.enable, KIP-950's remote.log.copy.disable and
+   * remote.log.delete.on.disable, and the replication throttles): a broker describes no config of that name, and the
+   * topic's synonyms are its own setting alone.
    */
   readonly serverName: string | null
   /** The property of TopicConfig that holds the parsed value. */
@@ -358,7 +359,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'remote.log.copy.disable',
-    serverName: 'remote.log.copy.disable',
+    serverName: null,
     key: 'remoteLogCopyDisable',
     type: ConfigType.BOOLEAN,
     default: 'false',
@@ -367,7 +368,7 @@ export const TOPIC_CONFIGS = [
   }),
   config({
     name: 'remote.log.delete.on.disable',
-    serverName: 'remote.log.delete.on.disable',
+    serverName: null,
     key: 'remoteLogDeleteOnDisable',
     type: ConfigType.BOOLEAN,
     default: 'false',

@@ -232,7 +232,7 @@ describe('topic configs through real clients', () => {
     expect(synonyms.get('min.cleanable.dirty.ratio')).toEqual([{ configName: 'log.cleaner.min.cleanable.ratio', configValue: '0.5', configSource: DEFAULT_CONFIG_SOURCE }])
     expect(synonyms.get('segment.ms')).toEqual([{ configName: 'log.roll.ms', configValue: '604800000', configSource: DEFAULT_CONFIG_SOURCE }])
     // The configs Kafka gives no broker default (LogConfig.CONFIGS_WITH_NO_SERVER_DEFAULTS) have no synonym unset.
-    const withoutBrokerDefault = ['remote.storage.enable', 'leader.replication.throttled.replicas', 'follower.replication.throttled.replicas']
+    const withoutBrokerDefault = ['remote.storage.enable', 'remote.log.copy.disable', 'remote.log.delete.on.disable', 'leader.replication.throttled.replicas', 'follower.replication.throttled.replicas']
     for (const name of withoutBrokerDefault) expect(synonyms.get(name), name).toEqual([])
 
     // The broker describes the configs those synonyms name, each with its value on this node, and writes "no limit"
