@@ -47,9 +47,10 @@ describe('brook command-line errors', () => {
 
   /**
    * Servers that are not Kafka, started here (they are what is under test, not stand-ins for a broker): the command
-   * must say so at once in one line, not read `HTTP` as a 1.2 GB size and wait out its 30 s request timeout.
+   * must say so at once in one line, not read `HTTP` as a 1.2 GB size and wait out its 30 s request timeout. Each test
+   * has servers of its own, so they run side by side: most of their time is kafkajs giving up.
    */
-  describe('a server that is not Kafka', () => {
+  describe('a server that is not Kafka', { concurrent: true }, () => {
     const servers: Server[] = []
     const sockets: Socket[] = []
     const listen = async (server: Server): Promise<string> => {
