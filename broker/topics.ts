@@ -11,6 +11,7 @@ import { parseTopicConfig, type TopicConfig, type TopicDefaults } from './topic-
 import type { BrokerConfig } from './config.js'
 import { StorageError } from '../storage/log-store.js'
 import { isStorageFailure } from '../storage/database.js'
+import { quote } from './quote.js'
 
 /** What the registry needs of the node's settings: topic config defaults, and how long producer ids are kept. */
 export type TopicSettings = TopicDefaults & Pick<BrokerConfig, 'producerIdExpirationMs'>
@@ -19,7 +20,7 @@ export type TopicSettings = TopicDefaults & Pick<BrokerConfig, 'producerIdExpira
 export function topicNameProblem(name: string): string | null {
   if (name.length === 0) return 'topic name is empty'
   if (name === '.' || name === '..') return `topic name cannot be '${name}'`
-  if (name.length > 249) return `topic name is longer than 249 characters`
+  if (name.length > 249) return `topic name ${quote(name)} is longer than 249 characters`
   if (!/^[a-zA-Z0-9._-]+$/.test(name)) return `topic name '${name}' has characters other than ASCII letters, digits, '.', '_' and '-'`
   return null
 }

@@ -20,7 +20,9 @@
  *   concurrent changes apply one after the other, and writes one ConfigRecord per override set, changed or removed
  *   (cluster/topic-changes.ts). Every node applies them from its image to its topic (local-logs.ts); the answer comes
  *   once committed and once this node's image holds them. Unknown topics are those the image does not hold.
- * - Unknown topics: UNKNOWN_TOPIC_OR_PARTITION.
+ * - The topic's name is checked first, as Kafka's ControllerConfigurationValidator.validateTopicName does before it
+ *   looks the topic up: '' is INVALID_REQUEST ("Default topic resources are not allowed."), a name Kafka's rule
+ *   refuses ('bad name!') INVALID_TOPIC_EXCEPTION saying why. Then unknown topics: UNKNOWN_TOPIC_OR_PARTITION.
  * - A storage failure is KAFKA_STORAGE_ERROR for that resource, and the topic keeps its configs.
  */
 import { alterConfigs, type AlterConfigsRequest, type AlterConfigsResponse } from '../../protocol/messages/alter-configs.js'
@@ -37,6 +39,7 @@ import { quote } from '../quote.js'
 import { repeated } from '../group-by.js'
 import { topicConfigDef, type TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
+import { topicNameProblem } from '../topics.js'
 
 interface Result {
   errorCode: number
@@ -88,6 +91,9 @@ async function alterTopic<Res>(
   const names = resource.configs.map((c) => c.name)
   const twice = names.find((name, i) => names.indexOf(name) !== i)
   if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config ${quote(twice)} appears more than once`)
+  if (resourceName === '') return result(ErrorCode.INVALID_REQUEST, 'Default topic resources are not allowed.')
+  const nameProblem = topicNameProblem(resourceName)
+  if (nameProblem) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
   const quorum = services.quorum
   if (quorum) {
     if (!quorum.controller.image.topic(resourceName)) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)

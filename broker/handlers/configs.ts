@@ -14,7 +14,9 @@
  *   node's settings do not change while it runs (AlterConfigs of a broker resource is INVALID_REQUEST). The broker
  *   configs that are topic configs' defaults (`log.retention.ms`, `log.cleanup.policy`) are listed too, with their
  *   values on this node. Long.MAX_VALUE ("no limit") is written as Kafka writes it.
- * - An unknown topic is UNKNOWN_TOPIC_OR_PARTITION with a message.
+ * - A topic name Kafka's rule refuses ('', 'bad name!', longer than 249 characters) is INVALID_TOPIC_EXCEPTION with
+ *   a message saying why, as ConfigHelper.describeConfigs answers (its Topic.validate comes before the lookup); an
+ *   unknown topic is UNKNOWN_TOPIC_OR_PARTITION with a message.
  * - On a cluster node a topic and its configs are the metadata image's (the overrides the controller committed, over
  *   this node's defaults); broker resources are this node's own.
  *
@@ -36,6 +38,7 @@ import { quote } from '../quote.js'
 import { kafkaLong, LONG_MAX, type TopicConfig } from '../topic-configs.js'
 import { topicConfigs } from '../cluster/metadata/image.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../config.js'
+import { topicNameProblem } from '../topics.js'
 
 type Entry = DescribeConfigsResponseDescribeConfigsResourceResult
 
@@ -115,6 +118,8 @@ function topicConfig(services: BrokerServices, name: string): TopicConfig | unde
 }
 
 function describeTopic(services: BrokerServices, name: string, keys: string[] | null, request: DescribeConfigsRequest, version: number): DescribeConfigsResponseDescribeConfigsResult {
+  const nameProblem = topicNameProblem(name)
+  if (nameProblem) return { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, errorMessage: nameProblem, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }
   const config = topicConfig(services, name)
   if (!config) {
     return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${quote(name)} does not exist`, resourceType: ResourceType.TOPIC, resourceName: name, configs: [] }

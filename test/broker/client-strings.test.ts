@@ -27,6 +27,7 @@ import { createPartitions, type CreatePartitionsRequest, type CreatePartitionsRe
 const INVALID_REQUEST = 42
 const INVALID_CONFIG = 40
 const UNKNOWN_TOPIC_OR_PARTITION = 3
+const INVALID_TOPIC_EXCEPTION = 17
 /** The longest string the protocol carries. */
 const LONGEST = 32_767
 const TOPIC_RESOURCE = 2
@@ -75,15 +76,15 @@ describe('client strings at the protocol limit', () => {
       expect(await admin.listTopics()).not.toContain('never-created')
     })
 
-    it('DescribeConfigs of a topic with a 32,767-byte name: UNKNOWN_TOPIC_OR_PARTITION', async () => {
+    it('DescribeConfigs of a topic with a 32,767-byte name: INVALID_TOPIC_EXCEPTION (Kafka\'s Topic.validate)', async () => {
       const failure = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: long }], includeSynonyms: false }).catch((error) => error)
-      expect(failure.type, String(failure)).toBe('UNKNOWN_TOPIC_OR_PARTITION')
+      expect(failure.type, String(failure)).toBe('INVALID_TOPIC_EXCEPTION')
     })
 
-    it('AlterConfigs with a 32,767-byte topic name, config name or value: UNKNOWN_TOPIC_OR_PARTITION or INVALID_CONFIG', async () => {
+    it('AlterConfigs with a 32,767-byte topic name, config name or value: INVALID_TOPIC_EXCEPTION or INVALID_CONFIG', async () => {
       const alter = (name: string, configEntries: { name: string; value: string }[]) =>
         admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name, configEntries }] }).catch((error) => error)
-      expect((await alter(long, [{ name: 'retention.ms', value: '1000' }])).type).toBe('UNKNOWN_TOPIC_OR_PARTITION')
+      expect((await alter(long, [{ name: 'retention.ms', value: '1000' }])).type).toBe('INVALID_TOPIC_EXCEPTION')
       expect((await alter('present', [{ name: long, value: '1' }])).type).toBe('INVALID_CONFIG')
       expect((await alter('present', [{ name: 'cleanup.policy', value: long }])).type).toBe('INVALID_CONFIG')
     })
@@ -161,7 +162,7 @@ describe('client strings at the protocol limit', () => {
           includeSynonyms: false,
           includeDocumentation: false,
         })
-        expect(response.results.map((r) => r.errorCode)).toEqual([UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST])
+        expect(response.results.map((r) => r.errorCode)).toEqual([INVALID_TOPIC_EXCEPTION, INVALID_REQUEST])
         for (const result of response.results) expectBrief(result.errorMessage)
       })
     })
@@ -175,7 +176,7 @@ describe('client strings at the protocol limit', () => {
           ],
           validateOnly: true,
         })
-        expect(legacy.responses.map((r) => r.errorCode)).toEqual([UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST])
+        expect(legacy.responses.map((r) => r.errorCode)).toEqual([INVALID_TOPIC_EXCEPTION, INVALID_REQUEST])
         for (const result of legacy.responses) expectBrief(result.errorMessage)
         const incremental = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
           resources: [{ resourceType: TOPIC_RESOURCE, resourceName: 'present', configs: [{ name: long, configOperation: 0, value: '1' }] }],
