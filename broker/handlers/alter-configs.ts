@@ -8,7 +8,9 @@
  * - Every value is validated against the topic config table before anything changes; a bad name or value is
  *   INVALID_CONFIG with a message naming the config, and nothing of that resource is applied. A config named twice
  *   in one resource is INVALID_REQUEST, and so is every mention of a resource named more than once in one request,
- *   none of which is applied (ConfigAdminManager.preprocess: "Each resource must appear at most once.").
+ *   none of which is applied (ConfigAdminManager.preprocess: "Each resource must appear at most once."). An
+ *   IncrementalAlterConfigs SET, APPEND or SUBTRACT without a value is INVALID_REQUEST ("Null value not supported
+ *   for : retention.ms"), also from ConfigAdminManager.preprocess, before the resource's type or topic is looked at.
  *   `validateOnly` checks and changes nothing.
  * - Changes take effect at once for produce-time configs (max.message.bytes, message.timestamp.type) and at the next
  *   cleaner pass for retention and compaction.
@@ -189,8 +191,20 @@ function incrementalChange(
   return next
 }
 
+/**
+ * The refusal of a resource whose SET, APPEND or SUBTRACT carries no value, or null: Kafka's broker refuses it before
+ * anything else looks at the resource (ConfigAdminManager.preprocess, INVALID_REQUEST in its words); a DELETE needs none.
+ */
+function nullValueRefusal(resource: IncrementalAlterConfigsRequest['resources'][number]): Result | null {
+  const nulls = resource.configs.filter((c) => c.configOperation !== ConfigOperation.DELETE && c.value === null).map((c) => c.name)
+  if (nulls.length === 0) return null
+  const { resourceType, resourceName } = resource
+  return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Null value not supported for : ${nulls.join(', ')}`, resourceType, resourceName }
+}
+
 function incrementalAlterConfigsOf(request: IncrementalAlterConfigsRequest, services: BrokerServices, options: TopicChangeOptions): Promise<IncrementalAlterConfigsResponse> {
-  return alterEachOnce(request.resources, (resource) =>
+  return alterEachOnce(request.resources, async (resource) =>
+    nullValueRefusal(resource) ??
     alterTopic<IncrementalAlterConfigsResponse>(
       services,
       resource,
