@@ -23,3 +23,16 @@ export function assignEpoch(epochs: readonly EpochEntry[], epoch: number, startO
 export function epochsBelow(epochs: readonly EpochEntry[], endOffset: bigint): readonly EpochEntry[] {
   return epochs.every((e) => e.startOffset < endOffset) ? epochs : epochs.filter((e) => e.startOffset < endOffset)
 }
+
+/**
+ * The epoch that appended `offset` (Kafka's LeaderEpochFileCache.epochForOffset): the latest one starting at or below
+ * it, or -1 when none does (an offset below every epoch, a log without epochs).
+ */
+export function epochOfOffset(epochs: readonly EpochEntry[], offset: bigint): number {
+  let epoch = -1
+  for (const entry of epochs) {
+    if (entry.startOffset > offset) break
+    epoch = entry.epoch
+  }
+  return epoch
+}

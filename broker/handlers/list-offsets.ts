@@ -9,8 +9,12 @@
  * - timestamp >= 0: the first offset at or above the log start whose record timestamp is >= it, with that record's
  *   timestamp (UnifiedLog.fetchOffsetByTimestamp, FileRecords.searchForTimestamp); -1/-1 when there is none below
  *   the high watermark, or the last stable offset. Timestamps may be out of order inside and across batches.
- * - `currentLeaderEpoch` (v4+) is checked; the answer's leaderEpoch (v4+) is the epoch of the batch found, or the
- *   current epoch for earliest/latest, and -1 for "none" (KAFKA-10613: only v4+ carries it).
+ * - `currentLeaderEpoch` (v4+) is checked; the answer's leaderEpoch (v4+) is the epoch of the batch found, for
+ *   earliest the epoch that appended the log start offset (from the leader-epoch cache: records written at epoch 0,
+ *   some then removed by DeleteRecords, are answered 0 after a failover, not the new leader's epoch), for latest the
+ *   current epoch, as UnifiedLog.fetchOffsetByTimestamp answers, and -1 for "none" (KAFKA-10613: only v4+ carries it).
+ *   A log whose cache has no epoch at or below its start (a single node's empty log: its leader never appended) is
+ *   answered the current epoch, as Kafka's leader, whose cache holds its epoch from the moment it leads, answers.
  * - -3 before v7 is UNSUPPORTED_VERSION. Brook keeps no tiered storage, so -4 (earliest local, KIP-405) is the log
  *   start offset, as -2 is, and -5 (latest tiered, KIP-1005) is -1/-1 with leader epoch -1, as Kafka answers both
  *   for a log without remote storage (UnifiedLog.fetchOffsetByTimestamp). Any other negative timestamp is searched
@@ -52,6 +56,7 @@ import { defineHandler, leadershipError, missingPartitionError } from '../handle
 import { leaderEpochError, type Partition } from '../partition.js'
 import { batchInflater } from '../batch-inflater.js'
 import { repeated } from '../group-by.js'
+import { epochOfOffset } from '../../storage/leader-epochs.js'
 
 const NONE_FOUND: TimestampMatch = { offset: -1n, timestamp: -1n, leaderEpoch: -1 }
 
@@ -107,7 +112,11 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             const notYet = apiVersion >= 5 ? ErrorCode.OFFSET_NOT_AVAILABLE : ErrorCode.LEADER_NOT_AVAILABLE
             /** A lookup's answer; none found below `upTo` waits, as "latest" does, for a lagging high watermark. */
             const found = (match: TimestampMatch | null) => (match === null && lagging ? answer(notYet) : answer(ErrorCode.NONE, match ?? NONE_FOUND))
-            if (p.timestamp === OffsetSpec.EARLIEST || p.timestamp === OffsetSpec.EARLIEST_LOCAL) return answer(ErrorCode.NONE, { offset: partition.logStartOffset, timestamp: -1n, leaderEpoch: current })
+            if (p.timestamp === OffsetSpec.EARLIEST || p.timestamp === OffsetSpec.EARLIEST_LOCAL) {
+              const start = partition.logStartOffset
+              const appendedBy = epochOfOffset(partition.log.epochCache, start)
+              return answer(ErrorCode.NONE, { offset: start, timestamp: -1n, leaderEpoch: appendedBy >= 0 ? appendedBy : current })
+            }
             if (p.timestamp === OffsetSpec.LATEST) return lagging ? answer(notYet) : answer(ErrorCode.NONE, { offset: upTo, timestamp: -1n, leaderEpoch: current })
             const search = { upTo, search: recordSearch(partition) }
             if (p.timestamp === OffsetSpec.MAX_TIMESTAMP) {

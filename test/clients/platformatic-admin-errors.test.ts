@@ -1,11 +1,13 @@
 /**
  * @platformatic/kafka 1.35's Admin against a three-node cluster, given bad input: what each refusal's error code and
- * message are, as a user of the client sees them in the answer it attaches to its error. Each expectation is Kafka's
- * answer to the same request, with the class of Kafka's that gives it.
+ * message are, as a user of the client sees them in the answer it attaches to its error; and the leader epoch
+ * ListOffsets names after a leader change. Each expectation is Kafka's answer to the same request, with the class of
+ * Kafka's that gives it.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { Admin, ConfigResourceTypes } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, Producer, ProduceAcks, stringSerializers } from '@platformatic/kafka'
 import { QUICK_CLUSTER_ARGS, useCluster } from '../helpers/cluster.js'
+import { waitFor } from '../helpers/wait.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { ConfigOperation } from '../../protocol/constants.js'
 
@@ -31,9 +33,10 @@ describe('@platformatic/kafka 1.35 admin errors on a three-node cluster', () => 
     for (const admin of admins) await admin.close()
   })
 
+  const bootstrapBrokersOf = (): string[] => cluster().nodeIds.map((id) => `${cluster().host(id)}:${cluster().nodes.get(id)!.port}`)
+
   function admin(): Admin {
-    const bootstrapBrokers = cluster().nodeIds.map((id) => `${cluster().host(id)}:${cluster().nodes.get(id)!.port}`)
-    const client = new Admin({ clientId: `plt-errors-${admins.length}`, bootstrapBrokers, retries: 0 })
+    const client = new Admin({ clientId: `plt-errors-${admins.length}`, bootstrapBrokers: bootstrapBrokersOf(), retries: 0 })
     admins.push(client)
     return client
   }
@@ -79,5 +82,38 @@ describe('@platformatic/kafka 1.35 admin errors on a three-node cluster', () => 
     expect(await retention()).toBe('5000')
     await client.incrementalAlterConfigs({ resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'plt-null-set', configs: [{ name: 'retention.ms', configOperation: ConfigOperation.DELETE }] }] })
     expect(await retention()).toBe('604800000')
+  })
+
+  it('ListOffsets earliest names the leader epoch that wrote the log start offset, not the leader epoch of now (the leader kill -9ed)', async () => {
+    const client = admin()
+    await client.createTopics({ topics: ['plt-earliest-epoch'], partitions: 1, replicas: 3 })
+    const producer = new Producer({ clientId: 'plt-earliest-producer', bootstrapBrokers: bootstrapBrokersOf(), serializers: stringSerializers, retries: 20, retryDelay: 250 })
+    try {
+      // acks on the send: platformatic 1.35's send takes acks only from its own options (else acks=1, unless idempotent),
+      // and DeleteRecords below needs the high watermark past offset 4.
+      await producer.send({ acks: ProduceAcks.ALL, messages: Array.from({ length: 10 }, (_, i) => ({ topic: 'plt-earliest-epoch', partition: 0, value: `r${i}` })) })
+    } finally {
+      await producer.close()
+    }
+    await client.deleteRecords({ topics: [{ name: 'plt-earliest-epoch', partitions: [{ partition: 0, offset: 4n }] }] })
+    const leaderOf = async () => (await client.metadata({ topics: ['plt-earliest-epoch'], forceUpdate: true })).topics.get('plt-earliest-epoch')!.partitions[0]!
+    const before = await leaderOf()
+    expect(before.leaderEpoch).toBe(0)
+    await cluster().nodes.get(before.leader)!.kill()
+    const after = await waitFor('a new leader of partition 0', async () => {
+      const partition = await leaderOf().catch(() => undefined)
+      return partition !== undefined && partition.leader !== before.leader && partition.leader >= 1 && partition
+    })
+    const listed = (timestamp: bigint) =>
+      waitFor(`ListOffsets ${timestamp} from the new leader`, async () => {
+        const [topic] = await client.listOffsets({ topics: [{ name: 'plt-earliest-epoch', partitions: [{ partitionIndex: 0, timestamp }] }] }).catch(() => [])
+        return topic?.partitions[0]
+      })
+    // UnifiedLog.fetchOffsetByTimestamp: earliest is the leader-epoch cache's entry for the log start offset (epoch 0,
+    // which wrote offset 4), latest the cache's latest epoch, the new leader's own.
+    expect(await listed(-2n)).toMatchObject({ offset: 4n, leaderEpoch: 0 })
+    expect(await listed(-1n)).toMatchObject({ offset: 10n, leaderEpoch: after.leaderEpoch })
+    expect(after.leaderEpoch).toBeGreaterThan(0)
+    await cluster().restart(before.leader)
   })
 })
