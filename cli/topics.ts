@@ -9,6 +9,7 @@ import { describeLogDirs, logDirsJson } from '../client/log-dirs.js'
 import { deleteRecordsBefore, offsetsAt, type PartitionAnswer } from '../client/records-admin.js'
 import { electLeaders, failedElections } from '../client/leader-election.js'
 import { ElectionType, OffsetSpec } from '../protocol/constants.js'
+import { topicConfigDef } from '../broker/topic-configs.js'
 import { cannotRead } from './files.js'
 import { clientCommand, withCluster } from './client-command.js'
 import { formatElection, formatLogDirs, formatReassignments, formatTopic } from './format.js'
@@ -162,6 +163,11 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
       const names = [...(options.set ?? []).map(([key]) => key), ...(options.delete ?? [])]
       const twice = names.find((key, i) => names.indexOf(key) !== i)
       if (twice !== undefined) throw new InvalidArgumentError(`config '${twice}' is named more than once`)
+      // Kafka's controller takes the removal of a name that is no topic config as no change. kafka-configs.sh refuses,
+      // before it sends anything, the removal of any config the topic does not set ("Invalid config(s): ..."); this
+      // command refuses at least a name that is no topic config, so that a typo is not a silent no-op.
+      const unknown = (options.delete ?? []).find((key) => topicConfigDef(key) === undefined)
+      if (unknown !== undefined) throw new InvalidArgumentError(`unknown topic config '${unknown}'`)
       await withCluster(options, (cluster) => alterTopicConfigs(cluster, name, { set: options.set ?? [], delete: options.delete ?? [] }))
       console.log(`Completed updating config for topic ${name}.`)
     })

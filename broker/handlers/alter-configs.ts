@@ -154,7 +154,10 @@ function listItems(value: string): string[] {
     .filter((s) => s !== '')
 }
 
-/** A topic's overrides after IncrementalAlterConfigs' operations, in order (validated by parseConfig afterwards). */
+/**
+ * A topic's overrides after IncrementalAlterConfigs' operations, in order (validated by parseConfig afterwards). A
+ * DELETE of a name that is no topic config is no change, as in Kafka; SET, APPEND and SUBTRACT of one is INVALID_CONFIG.
+ */
 function incrementalChange(
   current: Readonly<Record<string, string>>,
   configs: IncrementalAlterConfigsRequest['resources'][number]['configs'],
@@ -162,6 +165,9 @@ function incrementalChange(
   const next: Record<string, string | null> = { ...current }
   for (const { name, configOperation, value } of configs) {
     const def = topicConfigDef(name)
+    // Removing a config that cannot be set changes nothing: Kafka's ConfigurationControlManager writes no record for it
+    // and validates only the configs that remain, so it answers NONE.
+    if (!def && configOperation === ConfigOperation.DELETE) continue
     if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config ${quote(name)}`)
     switch (configOperation) {
       case ConfigOperation.SET:

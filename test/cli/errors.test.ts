@@ -178,6 +178,7 @@ describe('brook command-line errors', () => {
     [['topics', 'alter-config', 't'], /give at least one --set key=value or --delete key/],
     [['topics', 'alter-config', 't', '--set', 'retention.ms'], /--set takes key=value, not 'retention.ms'/],
     [['topics', 'alter-config', 't', '--set', 'retention.ms=1', '--delete', 'retention.ms'], /config 'retention.ms' is named more than once/],
+    [['topics', 'alter-config', 't', '--delete', 'retention.msec'], /unknown topic config 'retention.msec'/],
     [['groups', 'list', '--state', 'sleeping'], /--state takes Stable, PreparingRebalance, CompletingRebalance, Empty, Dead, not 'sleeping'/],
     [['groups', 'describe', 'g', '--members', '--state'], /'--members' cannot be used with option '--state'/],
     [['groups', 'reset-offsets', 'g', '--topic', 't'], /give exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime, --shift-by/],

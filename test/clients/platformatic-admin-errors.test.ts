@@ -65,7 +65,7 @@ describe('@platformatic/kafka 1.35 admin errors on a three-node cluster', () => 
     expect(unknown).toMatchObject({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION })
   })
 
-  it('IncrementalAlterConfigs SET without a value is INVALID_REQUEST and changes nothing; a DELETE needs none', async () => {
+  it('IncrementalAlterConfigs SET without a value is INVALID_REQUEST and changes nothing; a DELETE needs none, and of an unknown name changes nothing', async () => {
     const client = admin()
     await client.createTopics({ topics: ['plt-null-set'], partitions: 1, replicas: 3, configs: [{ name: 'retention.ms', value: '5000' }] })
     const retention = async () => {
@@ -79,6 +79,9 @@ describe('@platformatic/kafka 1.35 admin errors on a three-node cluster', () => 
       client.incrementalAlterConfigs({ resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'plt-null-set', configs: [{ name: 'retention.ms', configOperation: ConfigOperation.SET, value: noValue }] }] }),
     )
     expect(refused).toEqual(expect.objectContaining({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Null value not supported for : retention.ms' }))
+    expect(await retention()).toBe('5000')
+    // Removing a name that is no topic config is no change, and no error (ConfigurationControlManager writes no record).
+    await client.incrementalAlterConfigs({ resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'plt-null-set', configs: [{ name: 'retention.msec', configOperation: ConfigOperation.DELETE }] }] })
     expect(await retention()).toBe('5000')
     await client.incrementalAlterConfigs({ resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'plt-null-set', configs: [{ name: 'retention.ms', configOperation: ConfigOperation.DELETE }] }] })
     expect(await retention()).toBe('604800000')
