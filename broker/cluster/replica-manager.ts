@@ -99,7 +99,7 @@ import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartiti
 import { alterPartition, type AlterPartitionResponse } from '../../protocol/messages/alter-partition.js'
 import { listOffsets, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'
 import { OffsetSpec } from '../../protocol/constants.js'
-import { batchesIn } from '../../protocol/record-batch.js'
+import { batchesIn, lastOffsetOf } from '../../protocol/record-batch.js'
 import type { Logger } from '../logger.js'
 import { groupBy } from '../group-by.js'
 import type { Partition, Topic } from '../partition.js'
@@ -860,9 +860,19 @@ export class ReplicaManager {
     // writes rejects each, and a rejection left unawaited would be the process's unhandled rejection.
     const appends: Promise<unknown>[] = []
     for (const batch of batchesIn(records)) {
-      // The first batch may start below the fetch offset only when the log end is inside it, which a follower's
-      // log end never is; a batch wholly below it is one this log has.
-      if (batch.readBigInt64BE(0) < partition.logEndOffset) continue
+      const baseOffset = batch.readBigInt64BE(0)
+      if (baseOffset < partition.logEndOffset) {
+        // A batch wholly below the log end is one this log has. The log end is inside the first batch only when this
+        // log is empty and starts where the leader's log starts, in the middle of a batch (DeleteRecords' offset need
+        // not be a batch's first, and this replica started afresh there, startAtLeaderLogStart): the log then starts
+        // again at the batch's base offset and takes the batch whole, and the leader's log start moves this log's up
+        // again below (Kafka's Partition.appendRecordsToFollowerOrFutureReplica, on UnexpectedAppendOffsetException).
+        // Skipped, the batch would be asked for again at every fetch and this replica never rejoin the ISR.
+        const startsInside = appends.length === 0 && partition.logEndOffset === partition.logStartOffset && lastOffsetOf(batch) >= partition.logEndOffset
+        if (!startsInside) continue
+        this.options.log.info(`${replica.name}: the leader's first batch starts at ${baseOffset}, below the log start ${partition.logStartOffset}: starting the log there`)
+        if (!(await this.truncateAsFollower(replica, () => partition.truncateFullyAndStartAt(baseOffset)))) return true
+      }
       const end = partition.logEndOffset
       // The batch is a view of the answer's bytes, not a copy: the log stamps it with the offset and epoch it already
       // carries, the batch cache and the LevelDB write copy it, and the answer's buffer (one socket read, or the

@@ -11,7 +11,7 @@
  * the new leader's epoch cache, which holds the leader's epoch from its election on, before it appends anything; a
  * former leader that led an epoch without appending drops that epoch when it follows and rejoins the ISR. A follower
  * stopped while the leader's DeleteRecords moved the log start past its log end starts its log afresh at the leader's
- * log start when it returns, and rejoins the ISR; a follower in the ISR moves its log start with the leader's DeleteRecords,
+ * log start when it returns (at the base offset of the batch that log start is inside of), and rejoins the ISR; a follower in the ISR moves its log start with the leader's DeleteRecords,
  * which is answered only once it has (a follower asked is NOT_LEADER_OR_FOLLOWER), so the deleted records stay deleted
  * when it leads after kill -9 of the leader right after the answer. A follower stopped while the leader's compaction removed whole
  * batches it had not copied takes the leader's next batch past the gap when it returns (its log keeps the same
@@ -409,8 +409,14 @@ describe('replication on a three-node cluster', () => {
     expect(values).toEqual(Array.from({ length: 13 }, (_, i) => `e-${i + 7}`))
   }, 180_000)
 
-  it('starts a returning follower\'s log afresh at the leader\'s log start when DeleteRecords moved it past the follower\'s log end, and takes it back into the ISR', async () => {
-    const topic = 'trimmed'
+  // DeleteRecords' offset need not be a batch's first: from 155, in the middle of the batch 150-159, the leader's first
+  // batch for the follower starts below the log start it starts afresh at, and the follower starts its log at the
+  // batch's base offset to take it (Kafka's Partition.appendRecordsToFollowerOrFutureReplica). Skipping that batch, it
+  // asked for it again at every fetch and never rejoined the ISR.
+  it.each([
+    { logStart: 150, topic: 'trimmed' },
+    { logStart: 155, topic: 'trimmed-mid-batch' },
+  ])('starts a returning follower\'s log afresh at the leader\'s log start ($logStart) when DeleteRecords moved it past the follower\'s log end, and takes it back into the ISR', async ({ logStart, topic }) => {
     await waitFor('three unfenced brokers', async () => (await cluster().status(1)).liveBrokers.length === 3, { timeoutMs: 60_000 })
     const admin = kafka('trimmed-admin', [...cluster().nodeIds]).admin()
     await admin.connect()
@@ -440,23 +446,38 @@ describe('replication on a three-node cluster', () => {
         await produce(100, 200)
         // kafkajs sends DeleteRecords to the leader its metadata names, which it loads only on request.
         await admin.fetchTopicMetadata({ topics: [topic] })
-        await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '150' }] })
+        await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(logStart) }] })
         const [offsets] = await admin.fetchTopicOffsets(topic)
-        expect([offsets!.low, offsets!.high]).toEqual(['150', '200'])
+        expect([offsets!.low, offsets!.high]).toEqual([String(logStart), '200'])
 
         const returned = await cluster().restart(follower)
         await waitFor(`node ${follower} back in the ISR`, async () => (await partitionAt(observer))?.isrNodes.includes(follower), { timeoutMs: 60_000 })
-        expect(returned.output()).toContain(`${topic}-0: the log ends at 100, below the leader's log start 150: starting it afresh there`)
+        expect(returned.output()).toContain(`${topic}-0: the log ends at 100, below the leader's log start ${logStart}: starting it afresh there`)
         // The returned follower is in the ISR: acks=all now waits for it too.
         await produce(200, 210)
+        // And it holds what the leader holds: kafka-log-dirs' sizes agree. (Skipping the batch its log start is inside
+        // of, it appended the next one past a gap of five records, and the ISR took it back all the same.)
+        const everyNode = ['--bootstrap-server', cluster().nodeIds.map((id) => cluster().nodes.get(id)!.address).join(',')]
+        const sizes = async (): Promise<number[]> => {
+          const { stdout } = await brook(['topics', 'log-dirs', topic, '--json', ...everyNode])
+          const { brokers } = JSON.parse(stdout) as { brokers: { logDirs: { partitions: { size: number }[] }[] }[] }
+          return brokers.flatMap((broker) => broker.logDirs.flatMap((dir) => dir.partitions.map((partition) => partition.size)))
+        }
+        const held = await waitFor('every replica holding the same bytes', async () => {
+          const found = await sizes()
+          return found.length === 3 && new Set(found).size === 1 && found
+        }, { timeoutMs: 15_000 })
+        expect(held[0]).toBeGreaterThan(0)
+        // Batches of ten records: a log start inside one makes the follower start its log at that batch's first offset.
+        if (logStart % 10 !== 0) expect(returned.output()).toContain(`${topic}-0: the leader's first batch starts at ${logStart - (logStart % 10)}, below the log start ${logStart}: starting the log there`)
       } finally {
         await producer.disconnect()
       }
     } finally {
       await admin.disconnect()
     }
-    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster().nodeIds]), topic, 0, 60)).map((record) => record.value)
-    expect(values).toEqual(Array.from({ length: 60 }, (_, i) => `t-${150 + i}`))
+    const values = (await readAll(kafka(`reader-${Date.now()}`, [...cluster().nodeIds]), topic, 0, 210 - logStart)).map((record) => record.value)
+    expect(values).toEqual(Array.from({ length: 210 - logStart }, (_, i) => `t-${logStart + i}`))
   }, 180_000)
 
   it('answers DeleteRecords once the followers\' log starts have moved with the leader\'s: records deleted there do not come back when a follower leads after kill -9 of the leader', async () => {
