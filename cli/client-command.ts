@@ -2,7 +2,7 @@
  * What every command that talks to a cluster shares: the --bootstrap-server option (or BROOK_BOOTSTRAP_SERVER), and
  * a connection that is always closed when the command is done, so that the process can exit.
  */
-import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { ClusterClient, parseBootstrapServers, type BrokerAddress } from '../client/cluster-client.js'
 
 const DEFAULT_BOOTSTRAP_SERVER = 'localhost:9092'
@@ -15,17 +15,28 @@ export function clientCommand<Usage extends string>(parent: CommandUnknownOpts, 
     .addOption(
       new Option('--bootstrap-server <host:port>', 'broker(s) to connect to, comma-separated')
         .env('BROOK_BOOTSTRAP_SERVER')
-        .default(DEFAULT_BOOTSTRAP_SERVER),
+        .default(DEFAULT_BOOTSTRAP_SERVER)
+        .argParser(checkedBootstrapServers),
     )
 }
 
-/** The --bootstrap-server list; a bad one is an error naming the option. */
-export function bootstrapServers(options: { bootstrapServer: string }): BrokerAddress[] {
+/**
+ * Checks a --bootstrap-server list as commander parses it, so that a bad one is refused before anything runs, in
+ * commander's words for where it came from: the flag, or BROOK_BOOTSTRAP_SERVER (a user who gave no flag is told of
+ * the variable, not of a flag they never typed).
+ */
+function checkedBootstrapServers(value: string): string {
   try {
-    return parseBootstrapServers(options.bootstrapServer)
+    parseBootstrapServers(value)
   } catch (error) {
-    throw new Error(`--bootstrap-server: ${(error as Error).message}`)
+    throw new InvalidArgumentError((error as Error).message)
   }
+  return value
+}
+
+/** The --bootstrap-server list (checked as it was parsed). */
+export function bootstrapServers(options: { bootstrapServer: string }): BrokerAddress[] {
+  return parseBootstrapServers(options.bootstrapServer)
 }
 
 /** Connects, runs `use`, and always closes the connections, so the process can exit. */

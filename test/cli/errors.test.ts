@@ -153,6 +153,10 @@ describe('brook command-line errors', () => {
   it('uses BROOK_BOOTSTRAP_SERVER, and names the default server when there is none', async () => {
     const fromEnv = await brook(['topics', 'list'], { env: { BROOK_BOOTSTRAP_SERVER: unreachable } })
     expect(fromEnv.stderr).toContain(`cannot connect to a broker at ${unreachable}`)
+    // A bad value there is the variable's, not a --bootstrap-server the user never typed.
+    const badEnv = await brook(['topics', 'list'], { env: { BROOK_BOOTSTRAP_SERVER: 'no-port' } })
+    expect(badEnv.code).toBe(1)
+    expect(badEnv.stderr).toBe("brook: option '--bootstrap-server <host:port>' value 'no-port' from env 'BROOK_BOOTSTRAP_SERVER' is invalid. 'no-port' is not host:port\n")
     const help = await brook(['topics', 'list', '--help'])
     expect(help.stdout.replace(/\s+/g, ' ')).toContain('(default: "localhost:9092", env: BROOK_BOOTSTRAP_SERVER)')
   })
@@ -190,7 +194,7 @@ describe('brook command-line errors', () => {
     [['groups', 'reset-offsets', 'g', '--all-topics', '--shift-by', 'back'], /--shift-by takes a whole number/],
     [['groups', 'reset-offsets', 'g', '--all-topics', '--to-datetime', 'noon'], /--to-datetime takes milliseconds since the epoch or an ISO 8601 date/],
     [['groups', 'reset-offsets', 'g', '--all-topics', '--to-earliest', '--dry-run', '--execute'], /'--dry-run' cannot be used with option '--execute'/],
-    [['topics', 'list', '--bootstrap-server', 'no-port'], /--bootstrap-server: 'no-port' is not host:port/],
+    [['topics', 'list', '--bootstrap-server', 'no-port'], /'--bootstrap-server <host:port>' argument 'no-port' is invalid. 'no-port' is not host:port/],
     [['topics', 'frobnicate'], /unknown command 'frobnicate'/],
     // commander's hint, on the error's line.
     [['topcs', 'list'], /^brook: unknown command 'topcs' \(did you mean topics\?\)\n$/],
