@@ -7,6 +7,7 @@
  * stdout carries what the pipeline's console sinks print, nothing else; the pipeline's log lines and the summary go
  * to stderr.
  */
+import { existsSync } from 'node:fs'
 import { basename, extname } from 'node:path'
 import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { describeTopology, iotPipeline, logClientRejections, runPipeline, type RunOptions, type Topology } from '../processor/index.js'
@@ -40,6 +41,8 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
   addIotOptions(command)
   command.action(async (pipeline, options) => {
     const builtIn = pipeline === BUILT_IN_PIPELINE
+    // A bare word that names no file is the built-in pipeline misspelled (`brook process iott`) rather than a module.
+    if (!builtIn && extname(pipeline) === '' && !existsSync(pipeline)) throw new Error(`'${pipeline}' is neither the built-in '${BUILT_IN_PIPELINE}' pipeline nor a file: give '${BUILT_IN_PIPELINE}', or a .js/.ts module whose default export is a topology`)
     const iot = iotOptionsFrom(command)
     // --late-topic means the same for any pipeline: where late records go unless an operator names its own.
     const iotOnly = iot.flags.filter((flag) => flag !== '--late-topic')

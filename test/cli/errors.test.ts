@@ -196,6 +196,8 @@ describe('brook command-line errors', () => {
     [['groups', 'reset-offsets', 'g', '--all-topics', '--to-earliest', '--dry-run', '--execute'], /'--dry-run' cannot be used with option '--execute'/],
     [['topics', 'list', '--bootstrap-server', 'no-port'], /'--bootstrap-server <host:port>' argument 'no-port' is invalid. 'no-port' is not host:port/],
     [['topics', 'frobnicate'], /unknown command 'frobnicate'/],
+    // The built-in pipeline misspelled is not taken for a module file that is missing.
+    [['process', 'iott'], /^brook: 'iott' is neither the built-in 'iot' pipeline nor a file: give 'iot', or a \.js\/\.ts module/],
     // commander's hint, on the error's line.
     [['topcs', 'list'], /^brook: unknown command 'topcs' \(did you mean topics\?\)\n$/],
     [['topics', 'log-dirs', '--jsn'], /^brook: unknown option '--jsn' \(did you mean --json\?\)\n$/],
