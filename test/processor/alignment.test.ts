@@ -3,9 +3,6 @@
  * a hand-driven clock, and a backlog of two source partitions caught up through a keyBy into a window with a short
  * grace, where nothing may come out late (before alignment, one partition's whole backlog reached the repartition
  * topic ahead of the other's and most of the other's records were late).
- *
- * The four pipelines run side by side, each on a broker of its own (one after the other for the two of the last
- * block): most of their time is the wait for their last windows to close on idle time (10 s).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { TopologyBuilder, count, eventTime, runPipeline, tumbling, type Duration, type RunningPipeline } from '../../processor/index.js'
@@ -169,7 +166,7 @@ describe('the alignment rules', () => {
   })
 })
 
-describe.concurrent.each(['exactly_once', 'at_least_once'] as const)('a backlog of two partitions through a keyBy into a window (%s)', (guarantee) => {
+describe.each(['exactly_once', 'at_least_once'] as const)('a backlog of two partitions through a keyBy into a window (%s)', (guarantee) => {
   let setting: KafkajsBroker
   let pipeline: RunningPipeline | undefined
   const input = `al-readings-${guarantee}`
@@ -184,7 +181,7 @@ describe.concurrent.each(['exactly_once', 'at_least_once'] as const)('a backlog 
     await stopKafkajsBroker(setting)
   })
 
-  test.sequential('every reading is counted in its window and none is late', async () => {
+  test('every reading is counted in its window and none is late', async () => {
     pipeline = await runPipeline(topology('2s', input, output), { applicationId: `al-${guarantee}`, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, processingGuarantee: guarantee, log: () => {} })
     const started = pipeline
     // Both sub-topologies have read every reading (the source tasks, then the window's tasks from the repartition topic).
@@ -195,7 +192,7 @@ describe.concurrent.each(['exactly_once', 'at_least_once'] as const)('a backlog 
   })
 })
 
-describe('a task that fails after writing ahead into its transaction (exactly_once)', { concurrent: true }, () => {
+describe('a task that fails after writing ahead into its transaction (exactly_once)', () => {
   let setting: KafkajsBroker
   let pipeline: RunningPipeline | undefined
   const input = 'al-fail-readings'
@@ -210,7 +207,7 @@ describe('a task that fails after writing ahead into its transaction (exactly_on
     await stopKafkajsBroker(setting)
   })
 
-  test.sequential('what it wrote ahead is aborted with the transaction and redone once: each reading is counted or late, once', async () => {
+  test('what it wrote ahead is aborted with the transaction and redone once: each reading is counted or late, once', async () => {
     // A running sum per device beside the keyBy; its reduce throws the first time it meets the reading at 30 s, which
     // fails the task mid-transaction (after its repartition output has been written ahead many times: the commit
     // interval is longer than the whole backlog takes) and makes it start again from its last commit. What it redoes
@@ -244,7 +241,7 @@ describe('a task that fails after writing ahead into its transaction (exactly_on
   })
 })
 
-describe('a partition whose backlog starts later, through one keyBy and through two', { concurrent: true }, () => {
+describe('a partition whose backlog starts later, through one keyBy and through two', () => {
   let setting: KafkajsBroker
   const pipelines: RunningPipeline[] = []
   const input = 'al-later-readings'
@@ -281,13 +278,13 @@ describe('a partition whose backlog starts later, through one keyBy and through 
     return { counted: latestCounts(records), late }
   }
 
-  test.sequential('through one keyBy: every reading is counted in its window and none is late', async () => {
+  test('through one keyBy: every reading is counted in its window and none is late', async () => {
     const { counted, late } = await run(1)
     expect([...counted].sort((a, b) => a[0] - b[0])).toEqual([...laterExpected].sort((a, b) => a[0] - b[0]))
     expect(late).toEqual([])
   })
 
-  test.sequential('through two keyBys: each reading is counted or late, once (the second stage reads what the first committed, in commit order)', async () => {
+  test('through two keyBys: each reading is counted or late, once (the second stage reads what the first committed, in commit order)', async () => {
     const { counted, late } = await run(2)
     const { seen, wanted } = countedOrLate(counted, late, laterExpected)
     expect(seen).toEqual(wanted)
