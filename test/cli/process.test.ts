@@ -174,7 +174,8 @@ describe('brook process against a broker', { concurrent: true }, () => {
       writeFileSync(settings, "const settings: { clientId: string } = { clientId: 'plant-' + (6 + 1) }\nexport default settings\n")
       const run = spawnBrook([
         'process', file(), '--bootstrap-server', broker.address, '--application-id', 'fixture', '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'at_least_once', '--commit-interval-ms', '200',
-        '--kafka-config', settings,
+        // Exactly the windows the records close: none closed on idle time however slowly the test reads them back.
+        '--kafka-config', settings, '--idle-timeout-ms', '600000',
       ])
       expect(await memberClientId(admin, 'fixture')).toBe('plant-7')
       const producer = kafka.producer()
@@ -236,6 +237,7 @@ describe('brook process against a broker', { concurrent: true }, () => {
     const run = spawnBrook([
       'process', 'iot', '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'at_least_once', '--commit-interval-ms', '200',
       '--stats-window', '10s', '--average-window', '20s', '--average-advance', '10s', '--grace', '0', '--threshold-above', '50', '--kafka-config', settings,
+      '--idle-timeout-ms', '600000',
     ])
     expect(await memberClientId(admin, 'iot')).toBe('iot-line-3')
     const producer = kafka.producer()
