@@ -8,9 +8,10 @@
  * - Every value is validated against the topic config table before anything changes; a bad name or value is
  *   INVALID_CONFIG with a message naming the config, and nothing of that resource is applied. A config named twice
  *   in one resource is INVALID_REQUEST, and so is every mention of a resource named more than once in one request,
- *   none of which is applied (ConfigAdminManager.preprocess: "Each resource must appear at most once."). An
- *   IncrementalAlterConfigs SET, APPEND or SUBTRACT without a value is INVALID_REQUEST ("Null value not supported
- *   for : retention.ms"), also from ConfigAdminManager.preprocess, before the resource's type or topic is looked at.
+ *   none of which is applied (ConfigAdminManager.preprocess: "Each resource must appear at most once."). A
+ *   config set to null (in IncrementalAlterConfigs, by a SET, APPEND or SUBTRACT) is INVALID_REQUEST ("Null value not
+ *   supported for : retention.ms"), also from ConfigAdminManager.preprocess, before the resource's type or topic is
+ *   looked at.
  *   `validateOnly` checks and changes nothing.
  * - Changes take effect at once for produce-time configs (max.message.bytes, message.timestamp.type) and at the next
  *   cleaner pass for retention and compaction.
@@ -126,7 +127,8 @@ async function alterTopic<Res>(
 }
 
 function alterConfigsOf(request: AlterConfigsRequest, services: BrokerServices, options: TopicChangeOptions): Promise<AlterConfigsResponse> {
-  return alterEachOnce(request.resources, (resource) =>
+  return alterEachOnce(request.resources, async (resource) =>
+    nullValueRefusal(resource) ??
     alterTopic<AlterConfigsResponse>(
       services,
       resource,
@@ -198,10 +200,11 @@ function incrementalChange(
 }
 
 /**
- * The refusal of a resource whose SET, APPEND or SUBTRACT carries no value, or null: Kafka's broker refuses it before
- * anything else looks at the resource (ConfigAdminManager.preprocess, INVALID_REQUEST in its words); a DELETE needs none.
+ * The refusal of a resource with a config set to null: in AlterConfigs any, in IncrementalAlterConfigs a SET, APPEND or
+ * SUBTRACT (a DELETE needs no value). Kafka's broker refuses it before anything else looks at the resource
+ * (ConfigAdminManager.preprocess for both APIs, INVALID_REQUEST in its words).
  */
-function nullValueRefusal(resource: IncrementalAlterConfigsRequest['resources'][number]): Result | null {
+function nullValueRefusal(resource: { resourceType: number; resourceName: string; configs: readonly { name: string; value: string | null; configOperation?: number }[] }): Result | null {
   const nulls = resource.configs.filter((c) => c.configOperation !== ConfigOperation.DELETE && c.value === null).map((c) => c.name)
   if (nulls.length === 0) return null
   const { resourceType, resourceName } = resource
