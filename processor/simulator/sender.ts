@@ -56,6 +56,11 @@ export interface SendPlan {
 
 export interface SendResult {
   sent: number
+  /**
+   * Readings taken from the source and never sent: the one waiting for its time, and the batch not yet sent when the
+   * run was stopped (a failed batch in flight is `unconfirmed`, not counted here).
+   */
+  unsent: number
   aborted: boolean
   elapsedMs: number
   /** A stopped run's batch in flight that failed: its readings may or may not have been written. */
@@ -152,13 +157,17 @@ export async function sendPaced(next: Source, plan: SendPlan): Promise<SendResul
     if (batch.length >= batchSize) await flush()
   }
   const aborted = signal?.aborted ?? false
-  if (aborted) batch = []
+  let unsent = waiting === null ? 0 : 1
+  if (aborted) {
+    unsent += batch.length
+    batch = []
+  }
   await flush()
   if (inFlight !== null) await inFlight
   const elapsedMs = performance.now() - startedAt
-  if (failure === null) return { sent, aborted, elapsedMs, unconfirmed: null }
+  if (failure === null) return { sent, unsent, aborted, elapsedMs, unconfirmed: null }
   const reason = `topic ${topic}: ${undelivered(failure, sent)}`
-  if (aborted) return { sent, aborted, elapsedMs, unconfirmed: { readings: failedReadings, reason } }
+  if (aborted) return { sent, unsent, aborted, elapsedMs, unconfirmed: { readings: failedReadings, reason } }
   throw new SimulatorError(SimulatorErrorCode.brokerRefused, reason, { cause: failure })
 }
 

@@ -27,7 +27,11 @@ export interface FleetSummary {
   /** Slots the fleet went through, and those left empty because their device was in a gap. */
   slots: number
   gapped: number
-  /** Readings held back for later delivery and not sent when the run stopped (none after a counted run that ran to its end). */
+  /**
+   * Readings made and not sent when the run stopped: held back for later delivery, or waiting for their time or their
+   * batch (none after a counted run that ran to its end). With `sent`, `gapped` and an `unconfirmed` batch's readings,
+   * they account for every slot.
+   */
   held: number
   /** Readings of a counted run held back until the count was reached and sent at its end (Fleet.counts.flushed). */
   flushed: number
@@ -100,7 +104,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetSummary
       delivery,
       slots: counts.slots,
       gapped: counts.gapped,
-      held: counts.held,
+      held: counts.held + result.unsent,
       flushed: counts.flushed,
       firstTs,
       lastTs,

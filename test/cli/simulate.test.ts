@@ -157,6 +157,9 @@ describe('brook simulate', () => {
       expect(run.stdout()).toContain('; interrupted')
       // Only acknowledged readings are counted: the topic holds exactly what the summary says was sent.
       expect(await sent()).toBe(reported)
+      // Every slot is accounted for: sent, in a gap, or made and not sent (held back, or waiting for its time).
+      const [, slots, gapped, held] = /\n {2}([\d,]+) slots \(([\d,]+) in gaps\), ([\d,]+) readings? held back and not sent\n/.exec(run.stdout())!.map((n) => Number(n.replace(/,/g, '')))
+      expect(reported + gapped! + held!, run.stdout()).toBe(slots)
     })
 
     it.sequential('refuses a --gap-fraction at which every device would stay quiet for good, rather than spinning without sending', async () => {
