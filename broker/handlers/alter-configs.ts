@@ -6,7 +6,9 @@
  *   defaults), as Kafka's legacy API does; IncrementalAlterConfigs applies SET, DELETE (back to the default), APPEND
  *   and SUBTRACT (list-typed configs only, such as cleanup.policy) one config at a time.
  * - Every value is validated against the topic config table before anything changes; a bad name or value is
- *   INVALID_CONFIG with a message naming the config, and nothing of that resource is applied. A config named twice
+ *   INVALID_CONFIG with a message naming the config, and nothing of that resource is applied. That holds for a topic
+ *   that does not exist too (its change validated against no configs, as Kafka's controller validates before it looks
+ *   the resource up); a valid change of one is UNKNOWN_TOPIC_OR_PARTITION. A config named twice
  *   in one resource is INVALID_REQUEST, and so is every mention of a resource named more than once in one request,
  *   none of which is applied (ConfigAdminManager.preprocess: "Each resource must appear at most once."). A
  *   config set to null (in IncrementalAlterConfigs, by a SET, APPEND or SUBTRACT) is INVALID_REQUEST ("Null value not
@@ -97,16 +99,27 @@ async function alterTopic<Res>(
   if (resourceName === '') return result(ErrorCode.INVALID_REQUEST, 'Default topic resources are not allowed.')
   const nameProblem = topicNameProblem(resourceName)
   if (nameProblem) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
+  // A topic that does not exist: the change is validated first, against no configs of the topic's, as Kafka's
+  // ConfigurationControlManager.validateAlterConfig runs its validator before its existence check.
+  const unknownTopic = (): Result => {
+    try {
+      services.topics.parseConfig(change({}))
+    } catch (error) {
+      if (error instanceof KafkaError) return result(error.code, error.message)
+      throw error
+    }
+    return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)
+  }
   const quorum = services.quorum
   if (quorum) {
-    if (!quorum.controller.image.topic(resourceName)) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)
+    if (!quorum.controller.image.topic(resourceName)) return unknownTopic()
     const alter = (current: Readonly<Record<string, string>>) => services.topics.parseConfig(change(current)).overrides
     const altered = await alterTopicConfigsAtController(quorum, { name: resourceName, alter, validateOnly }, forwarded, options)
     if (altered.errorCode === ErrorCode.NONE && !validateOnly) services.log.info(`topic '${resourceName}' configs changed through the controller`)
     return result(altered.errorCode, altered.errorMessage)
   }
   const topic = services.topics.get(resourceName)
-  if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(resourceName)} does not exist`)
+  if (!topic) return unknownTopic()
   let config: TopicConfig
   try {
     config = services.topics.parseConfig(change(topic.config.overrides))

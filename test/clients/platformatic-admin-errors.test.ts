@@ -41,7 +41,7 @@ describe('@platformatic/kafka 1.35 admin errors on a three-node cluster', () => 
     return client
   }
 
-  it('config requests naming an illegal topic name are INVALID_TOPIC_EXCEPTION (an empty one INVALID_REQUEST when altered), not UNKNOWN_TOPIC_OR_PARTITION', async () => {
+  it('config requests naming an illegal topic name are INVALID_TOPIC_EXCEPTION (an empty one INVALID_REQUEST when altered), not UNKNOWN_TOPIC_OR_PARTITION, which a missing topic gets unless a value is bad', async () => {
     const client = admin()
     // ConfigHelper.describeConfigs runs Topic.validate before it looks the topic up.
     for (const name of ['bad name!', '', 'x'.repeat(250)]) {
@@ -63,6 +63,16 @@ describe('@platformatic/kafka 1.35 admin errors on a three-node cluster', () => 
     // A legal name that no topic has is still UNKNOWN_TOPIC_OR_PARTITION.
     const [unknown] = await refusedResources(client.describeConfigs({ resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'no-such-topic' }] }))
     expect(unknown).toMatchObject({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION })
+    // Changing its configs, too, unless a value is bad: ConfigurationControlManager.validateAlterConfig validates the
+    // change (against no configs of the topic's) before its existence check, so that is INVALID_CONFIG.
+    for (const [value, errorCode] of [['1000', ErrorCode.UNKNOWN_TOPIC_OR_PARTITION], ['forever', ErrorCode.INVALID_CONFIG]] as const) {
+      const configs = [{ name: 'retention.ms', value }]
+      const [legacy] = await refusedResources(client.alterConfigs({ resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'no-such-topic', configs }] }))
+      const [incremental] = await refusedResources(
+        client.incrementalAlterConfigs({ resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'no-such-topic', configs: [{ ...configs[0]!, configOperation: ConfigOperation.SET }] }] }),
+      )
+      expect([legacy!.errorCode, incremental!.errorCode], value).toEqual([errorCode, errorCode])
+    }
   })
 
   it('IncrementalAlterConfigs SET without a value is INVALID_REQUEST and changes nothing; a DELETE needs none, and of an unknown name changes nothing', async () => {
