@@ -75,13 +75,29 @@ function answerOf(answer: { errorCode: number; errorMessage?: string | null } | 
   return answer ? { errorCode: answer.errorCode, errorMessage: answer.errorMessage ?? null } : { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'the controller answered no resource' }
 }
 
+/** One config of either API's resource: IncrementalAlterConfigs names an operation, AlterConfigs sets every config. */
+interface ConfigChange {
+  readonly name: string
+  readonly value: string | null
+  readonly configOperation?: number
+}
+
+/**
+ * The configs a resource sets to null: in AlterConfigs any, in IncrementalAlterConfigs a SET, APPEND or SUBTRACT (a
+ * DELETE needs no value). Kafka's broker refuses them before anything else looks at the resource
+ * (ConfigAdminManager.preprocess for both APIs).
+ */
+function nullValues(configs: readonly ConfigChange[]): string[] {
+  return configs.filter((c) => c.configOperation !== ConfigOperation.DELETE && c.value === null).map((c) => c.name)
+}
+
 /**
  * Checks a resource, computes its new configs with `change`, validates and (unless validateOnly) stores them: on a
  * cluster node through the active controller, where `forwarded` is the request that carries the change there.
  */
 async function alterTopic<Res>(
   services: BrokerServices,
-  resource: { resourceType: number; resourceName: string; configs: { name: string }[] },
+  resource: { resourceType: number; resourceName: string; configs: readonly ConfigChange[] },
   validateOnly: boolean,
   change: (current: Readonly<Record<string, string>>) => Record<string, string | null>,
   forwarded: ForwardedRequest<Res>,
@@ -89,6 +105,8 @@ async function alterTopic<Res>(
 ): Promise<Result> {
   const { resourceType, resourceName } = resource
   const result = (errorCode: number, errorMessage: string | null = null): Result => ({ errorCode, errorMessage, resourceType, resourceName })
+  const nulls = nullValues(resource.configs)
+  if (nulls.length > 0) return result(ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nulls.join(', ')}`)
   if (resourceType === ResourceType.BROKER) {
     return result(ErrorCode.INVALID_REQUEST, 'broker settings come from the node\'s flags or config file and cannot be altered while it runs')
   }
@@ -140,8 +158,7 @@ async function alterTopic<Res>(
 }
 
 function alterConfigsOf(request: AlterConfigsRequest, services: BrokerServices, options: TopicChangeOptions): Promise<AlterConfigsResponse> {
-  return alterEachOnce(request.resources, async (resource) =>
-    nullValueRefusal(resource) ??
+  return alterEachOnce(request.resources, (resource) =>
     alterTopic<AlterConfigsResponse>(
       services,
       resource,
@@ -212,21 +229,8 @@ function incrementalChange(
   return next
 }
 
-/**
- * The refusal of a resource with a config set to null: in AlterConfigs any, in IncrementalAlterConfigs a SET, APPEND or
- * SUBTRACT (a DELETE needs no value). Kafka's broker refuses it before anything else looks at the resource
- * (ConfigAdminManager.preprocess for both APIs, INVALID_REQUEST in its words).
- */
-function nullValueRefusal(resource: { resourceType: number; resourceName: string; configs: readonly { name: string; value: string | null; configOperation?: number }[] }): Result | null {
-  const nulls = resource.configs.filter((c) => c.configOperation !== ConfigOperation.DELETE && c.value === null).map((c) => c.name)
-  if (nulls.length === 0) return null
-  const { resourceType, resourceName } = resource
-  return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Null value not supported for : ${nulls.join(', ')}`, resourceType, resourceName }
-}
-
 function incrementalAlterConfigsOf(request: IncrementalAlterConfigsRequest, services: BrokerServices, options: TopicChangeOptions): Promise<IncrementalAlterConfigsResponse> {
-  return alterEachOnce(request.resources, async (resource) =>
-    nullValueRefusal(resource) ??
+  return alterEachOnce(request.resources, (resource) =>
     alterTopic<IncrementalAlterConfigsResponse>(
       services,
       resource,

@@ -464,10 +464,12 @@ export class Task {
       }
       case 'keyBy': {
         const topic = repartitionTopic(this.env.plan.applicationId, node.name)
+        // Made once: a template literal in the call would concatenate a new string at every record.
+        const operator = operatorName(node)
         return (rec) => {
           const key = user(node, node.selector, rec.value, this.context(rec))
           if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `${userFunctionName(node)} returned ${returnedOf(key)}, not a string${node.partOf === undefined ? '' : `: ${node.partOf} counts the strings its selector returns (String(...) a value to count it)`}`)
-          this.outputs.push({ topic, key, value: repartitionValue(operatorName(node), topic, rec.value), timestamp: String(rec.ts), headers: rec.headers })
+          this.outputs.push({ topic, key, value: repartitionValue(operator, topic, rec.value), timestamp: String(rec.ts), headers: rec.headers })
         }
       }
       case 'enrich':
