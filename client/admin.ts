@@ -7,7 +7,7 @@
  * Errors are thrown with Kafka's error name and the broker's message (kafka-client.ts checkError), never swallowed;
  * only `describeTopics` keeps going past a leader it cannot ask, and says so per partition.
  */
-import { checkTopicError, type ClusterClient } from './cluster-client.js'
+import { CONTROLLER_REQUEST_TIMEOUT_MS, checkTopicError, type ClusterClient } from './cluster-client.js'
 import { checkError, errorText, type KafkaClient } from './kafka-client.js'
 import { NODE_LOSS, toldIfResent } from './retry.js'
 import { listReassignments } from './reassignments.js'
@@ -34,7 +34,7 @@ import {
   type ListOffsetsResponseListOffsetsPartitionResponse,
 } from '../protocol/messages/list-offsets.js'
 
-/** How long the broker may take; below the client's 30 s request timeout, so its answer arrives first. */
+/** How long the broker may take; below the client's request timeout, so its answer arrives first. */
 const TIMEOUT_MS = 15_000
 
 /** Kafka prints topic ids as Uuid.toString() does: the 16 bytes in URL-safe base64 without padding. */
@@ -87,7 +87,7 @@ export function createTopic(cluster: ClusterClient, options: CreateTopicOptions)
       ],
       timeoutMs: TIMEOUT_MS,
       validateOnly: false,
-    })
+    }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
     const result = response.topics[0]
     if (!result) throw new Error(`the broker did not answer for topic '${options.name}'`)
     if (result.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS && options.ifNotExists) return { created: false, topicId: null }
@@ -111,7 +111,7 @@ export function deleteTopic(cluster: ClusterClient, name: string): Promise<void>
       topics: [{ name, topicId: ZERO_UUID }],
       topicNames: [name],
       timeoutMs: TIMEOUT_MS,
-    })
+    }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
     const result = response.responses[0]
     if (!result) throw new Error(`the broker did not answer for topic '${name}'`)
     if (result.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && resent) return
@@ -143,7 +143,7 @@ export async function addPartitions(cluster: ClusterClient, name: string, count:
       topics: [{ name, count, assignments: added }],
       timeoutMs: TIMEOUT_MS,
       validateOnly: false,
-    })
+    }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
     const result = response.results[0]
     if (!result) throw new Error(`the broker did not answer for topic '${name}'`)
     checkError(result.errorCode, context, result.errorMessage)
@@ -177,7 +177,7 @@ export function alterTopicConfigs(cluster: ClusterClient, topic: string, changes
         },
       ],
       validateOnly: false,
-    })
+    }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
     const result = response.responses[0]
     if (!result) throw new Error(`the broker did not answer for topic '${topic}'`)
     checkError(result.errorCode, context, result.errorMessage)

@@ -8,7 +8,7 @@
  */
 import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../protocol/messages/describe-quorum.js'
 import { describeCluster, type DescribeClusterRequest, type DescribeClusterResponse } from '../protocol/messages/describe-cluster.js'
-import type { ClusterClient } from './cluster-client.js'
+import { CONTROLLER_REQUEST_TIMEOUT_MS, type ClusterClient } from './cluster-client.js'
 import { BrokerError, checkError, CONTROLLER_LISTENER } from './kafka-client.js'
 import { unregisterBroker as unregisterBrokerApi, type UnregisterBrokerRequest, type UnregisterBrokerResponse } from '../protocol/messages/unregister-broker.js'
 import { ErrorCode } from '../protocol/errors.js'
@@ -129,7 +129,7 @@ export function unregisterBroker(cluster: ClusterClient, brokerId: number): Prom
     if (!client.supports(unregisterBrokerApi)) {
       throw new Error(`${context}: the target cluster does not support the broker unregistration API (the node at ${client.address} does not answer UnregisterBroker; a single node has no other broker)`)
     }
-    const response = await client.request<UnregisterBrokerRequest, UnregisterBrokerResponse>(unregisterBrokerApi, client.version(unregisterBrokerApi), { brokerId })
+    const response = await client.request<UnregisterBrokerRequest, UnregisterBrokerResponse>(unregisterBrokerApi, client.version(unregisterBrokerApi), { brokerId }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
     if (response.errorCode === ErrorCode.BROKER_ID_NOT_REGISTERED && resent) return
     checkError(response.errorCode, context, response.errorMessage)
   }))

@@ -402,9 +402,13 @@ export class ClusterClient {
    * (a node that knows no controller, or one that lost its place) and a connection that fails or times out are
    * tried again through fresh Metadata, 250 ms apart, for up to NODE_LOSS's 30 s (Kafka's
    * request.timeout.ms), the node that failed left out; so a command survives the loss of the controller or of the
-   * node it bootstrapped from, whose successor the quorum elects within seconds. `what` names the operation for a
-   * connection error (`cannot create topic 'orders'`). Errors: the last failure, followed by `gave up after 30 s`
-   * once the time is spent; any other error `send` throws (a BrokerError other than NOT_CONTROLLER) at once.
+   * node it bootstrapped from, whose successor the quorum elects within seconds. A change `send` makes waits up to
+   * CONTROLLER_REQUEST_TIMEOUT_MS for its answer, so that it is not sent again while the node that forwards it may
+   * still have the controller make it. REQUEST_TIMED_OUT (a forwarding node that reached no controller within its
+   * 60 s, or a controller whose change did not commit in time) is not asked again, as Kafka's AdminClient does not:
+   * the change may yet be made, and the error says so. `what` names the operation for a connection
+   * error (`cannot create topic 'orders'`). Errors: the last failure, followed by `gave up after 30 s` once the time
+   * is spent; any other error `send` throws (a BrokerError other than NOT_CONTROLLER) at once.
    */
   atController<T>(what: string, send: (client: KafkaClient) => Promise<T>): Promise<T> {
     const unreachable = new Set<number>()
@@ -417,6 +421,9 @@ export class ClusterClient {
         return await send(target === null ? this.bootstrap : await this.node(target))
       } catch (error) {
         if (error instanceof ConnectionError && target !== null) unreachable.add(target)
+        if (error instanceof BrokerError && error.errorCode === ErrorCode.REQUEST_TIMED_OUT) {
+          throw new BrokerError(`${error.message}; the outcome is unknown: the controller may still make the change`, error.errorCode)
+        }
         return retryAfterLoss(what, error as Error, last)
       }
     })
@@ -427,6 +434,17 @@ export class ClusterClient {
     for (const client of this.nodes.values()) client.then((c) => c.close(), () => {})
   }
 }
+
+/**
+ * How long a request the active controller runs (CreateTopics, DeleteTopics, CreatePartitions, the config changes,
+ * ElectLeaders, AlterPartitionReassignments, UnregisterBroker) waits for its answer, through `atController`: a
+ * cluster node that forwards it asks the controller for up to 60 s from its first send (Kafka's forwarding channel,
+ * retryTimeoutMs; a Kafka broker also waits for the send in flight then, up to controller.socket.timeout.ms, 30 s)
+ * before it answers REQUEST_TIMED_OUT. A client that gave up sooner and sent the request again could be told the
+ * change is in the way (TOPIC_ALREADY_EXISTS) when its first request made it, as Kafka's AdminClient can be after its
+ * request.timeout.ms of 30 s.
+ */
+export const CONTROLLER_REQUEST_TIMEOUT_MS = 90_000
 
 /**
  * Errors that mean the node asked is gone, or not (or not yet) the one that answers, so that another round through

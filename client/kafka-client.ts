@@ -158,15 +158,21 @@ export class KafkaClient {
     return Math.min(this.brokerVersions.get(api.apiKey)!.max, parseRange(ours).max)
   }
 
-  request<Req, Res>(api: ApiSpec, version: number, body: Req): Promise<Res> {
+  /**
+   * Sends `body` as `api` at `version` and resolves with the decoded answer. Rejects with a RequestTimedOutError when
+   * none comes within `options.timeoutMs` (default: the client's `timeoutMs`), a ConnectionError when the connection
+   * is lost, or the decoding error of an answer that cannot be read.
+   */
+  request<Req, Res>(api: ApiSpec, version: number, body: Req, options: { timeoutMs?: number } = {}): Promise<Res> {
     if (this.failure) return Promise.reject(this.failure)
     const correlationId = this.nextCorrelationId()
     const frame = encodeRequestFrame(api, version, correlationId, this.options.clientId, body)
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs
     return new Promise<Res>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(correlationId)
-        reject(new RequestTimedOutError(`${api.name} to ${this.address} timed out after ${this.options.timeoutMs} ms`))
-      }, this.options.timeoutMs)
+        reject(new RequestTimedOutError(`${api.name} to ${this.address} timed out after ${timeoutMs} ms`))
+      }, timeoutMs)
       this.pending.set(correlationId, {
         api,
         version,

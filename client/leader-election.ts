@@ -3,7 +3,7 @@
  * v0-2 at the active controller through `ClusterClient.atController` (any node forwards it there, KIP-590). v0 (KIP-183's
  * ElectPreferredLeaders) has no election type and elects preferred replicas only, so an unclean election needs v1.
  */
-import type { ClusterClient } from './cluster-client.js'
+import { CONTROLLER_REQUEST_TIMEOUT_MS, type ClusterClient } from './cluster-client.js'
 import { checkError } from './kafka-client.js'
 import type { TopicSelection } from './group-admin.js'
 import { ElectionType } from '../protocol/constants.js'
@@ -56,7 +56,7 @@ export async function electLeaders(cluster: ClusterClient, options: ElectLeaders
       electionType: options.electionType,
       topicPartitions,
       timeoutMs: TIMEOUT_MS,
-    })
+    }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
     checkError(response.errorCode ?? ErrorCode.NONE, context)
     const answered = response.replicaElectionResults.flatMap(({ topic, partitionResult }) =>
       partitionResult.map(({ partitionId, errorCode, errorMessage }): ElectionOutcome => ({ topic, partition: partitionId, errorCode, errorMessage })),

@@ -5,7 +5,7 @@
  * which includes every reassignment it has answered). Errors are thrown with Kafka's error name and the broker's
  * message, naming the first partition the cluster refused.
  */
-import type { ClusterClient } from './cluster-client.js'
+import { CONTROLLER_REQUEST_TIMEOUT_MS, type ClusterClient } from './cluster-client.js'
 import { checkError } from './kafka-client.js'
 import {
   alterPartitionReassignments,
@@ -44,7 +44,7 @@ export function reassignPartitions(cluster: ClusterClient, topic: string, target
     const response = await client.request<AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse>(alterPartitionReassignments, client.version(alterPartitionReassignments), {
       timeoutMs: TIMEOUT_MS,
       topics: [{ name: topic, partitions: [...targets].map(([partitionIndex, replicas]) => ({ partitionIndex, replicas: replicas === null ? null : [...replicas] })) }],
-    })
+    }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
     checkError(response.errorCode, context, response.errorMessage)
     for (const answered of response.responses) {
       for (const partition of answered.partitions) checkError(partition.errorCode, `cannot reassign ${answered.name}-${partition.partitionIndex}`, partition.errorMessage)
