@@ -193,10 +193,12 @@ export class CoordinatorPartitions {
     // whatever its replication factor (a single broker then refuses every transaction until it is lowered); here it
     // is lowered to the replication factor.
     const minIsr: Record<string, string> = minInsyncReplicas === undefined ? {} : { 'min.insync.replicas': String(Math.min(minInsyncReplicas, replicationFactor)) }
+    // The client waits on its FindCoordinator meanwhile: the 'internal' channel's short window (CONTROLLER_CHANNELS),
+    // then COORDINATOR_NOT_AVAILABLE, and the client asks again.
     const created = await createTopicAtController(
       quorum,
       { name: this.topicName, numPartitions: this.options.partitions, replicationFactor, configs: { 'cleanup.policy': 'compact', ...minIsr } },
-      { forward: true },
+      { forward: true, channel: 'internal' },
     )
     if (created.errorCode === ErrorCode.NONE) log.info(`created ${this.topicName} with ${counted(this.options.partitions, 'partition')} through the controller`)
     if (quorum.controller.image.topic(this.topicName)) return

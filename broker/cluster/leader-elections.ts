@@ -3,13 +3,15 @@
  * the node whose quorum member is the active controller runs it, any other node forwards it as ElectLeaders v2 to
  * the controller listener of the leader its member knows, where it runs without being forwarded again. It is answered
  * once its elections are committed (the request's timeoutMs is not waited for beyond the controller's commit
- * timeout). With no leader known, or the leader unreachable, every partition asked and the answer are NOT_CONTROLLER,
- * which clients retry.
+ * timeout). A forwarded request follows the quorum to the next leader it elects for up to 60 s
+ * (QuorumRunner.requestActiveController, CONTROLLER_CHANNELS.forwarding); with no controller known, or none reached
+ * or answering, by then, every partition asked and the answer are REQUEST_TIMED_OUT, as Kafka's
+ * ElectLeadersRequest.getErrorResponse answers a forwarding timeout.
  */
 import { ErrorCode } from '../../protocol/errors.js'
 import { ElectionType } from '../../protocol/constants.js'
 import { electLeaders, type ElectLeadersResponse } from '../../protocol/messages/elect-leaders.js'
-import { COMMIT_TIMEOUT_MS, type QuorumRunner } from './quorum-runner.js'
+import { COMMIT_TIMEOUT_MS, controllerRequestFailure, type QuorumRunner } from './quorum-runner.js'
 import type { ElectionResult, ElectLeadersRequest } from './controller/controller.js'
 
 /** The answer: a top-level error code (NONE unless the controller could not be asked) and each partition's result. */
@@ -31,9 +33,10 @@ export async function electLeadersAtController(quorum: QuorumRunner, request: El
   }
   let answer: ElectLeadersResponse
   try {
-    answer = await quorum.requestActiveController<ElectLeadersResponse>(electLeaders, 2, body)
+    answer = await quorum.requestActiveController<ElectLeadersResponse>(electLeaders, 2, body, { channel: 'forwarding' })
   } catch (error) {
-    return electionsFailed(request, ErrorCode.NOT_CONTROLLER, (error as Error).message)
+    const { errorCode, errorMessage } = controllerRequestFailure(error)
+    return electionsFailed(request, errorCode, errorMessage)
   }
   const results = answer.replicaElectionResults.flatMap(({ topic, partitionResult }) =>
     partitionResult.map(({ partitionId, errorCode, errorMessage }) => ({ topic, partitionId, errorCode, errorMessage })),

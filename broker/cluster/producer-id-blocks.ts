@@ -38,7 +38,8 @@ export class ControllerProducerIdBlockSource implements ProducerIdBlockSource {
         : { errorCode: result.errorCode, producerIdStart: -1n, producerIdLen: 0 }
     } else {
       try {
-        answer = await quorum.requestActiveController<AllocateProducerIdsResponse>(allocateProducerIds, 0, request)
+        // The 'internal' channel's short window: InitProducerId waits on this block (CONTROLLER_CHANNELS).
+        answer = await quorum.requestActiveController<AllocateProducerIdsResponse>(allocateProducerIds, 0, request, { channel: 'internal' })
       } catch (error) {
         throw unavailable((error as Error).message)
       }

@@ -33,7 +33,7 @@
  * A failed store write or a broken Raft invariant is fatal for the member: the runner stops (every later operation
  * answers NOT_CONTROLLER or an error) and reports it through `onFatal`; it cannot know what survived.
  */
-import { ErrorCode } from '../../protocol/errors.js'
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { METADATA_TOPIC, ZERO_UUID } from '../../protocol/constants.js'
 import { describeQuorum, type DescribeQuorumResponse } from '../../protocol/messages/describe-quorum.js'
 import { ConnectionError, KafkaClient } from '../../client/kafka-client.js'
@@ -65,8 +65,41 @@ import { sourceAddressOf, type QuorumVoter } from './voters.js'
 export const CONTROLLER_TICK_MS = 250
 /** How long a controller operation waits for its records to commit before answering REQUEST_TIMED_OUT. */
 export const COMMIT_TIMEOUT_MS = 5000
-/** How long a request to the active controller may take, from the first send, the answer included (`requestActiveController`). */
-const CONTROLLER_REQUEST_TIMEOUT_MS = COMMIT_TIMEOUT_MS + 1000
+
+/**
+ * A node's channels to the active controller, as Kafka's brokers have one NodeToControllerChannelManager per purpose
+ * (BrokerServer): a request is asked again, at whichever leader the quorum member then knows, until
+ * `retryTimeoutMs` from its first send have passed (Kafka's retryTimeoutMs, counted from the request's creation),
+ * and one send waits at most `requestTimeoutMs` for its answer (Kafka's NetworkClient request timeout,
+ * min(controller.socket.timeout.ms, retryTimeoutMs)). Give-ups are REQUEST_TIMED_OUT (`requestActiveController`).
+ */
+export const CONTROLLER_CHANNELS = {
+  /**
+   * A client's request forwarded to the controller (KIP-590): Kafka's "forwarding" channel, retryTimeoutMs 60 s,
+   * each send min(controller.socket.timeout.ms 30 s, 60 s). Kafka answers the client only after those 60 s
+   * (ForwardingManager's onTimeout: the request's error response for a TimeoutException), not sooner: an answer
+   * the client would retry (NOT_CONTROLLER) while the controller it asked may still carry the change out would have
+   * the retry find the change made (TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION).
+   */
+  forwarding: { retryTimeoutMs: 60_000, requestTimeoutMs: 30_000 },
+  /**
+   * The node's own requests, and changes it asks for while a client waits on another request: the commit timeout
+   * and a second, for the window and each send. Each caller asks again itself, or has its client ask again, so a
+   * short window costs nothing, and a long one would hold up what waits on it: AlterPartition (replica-manager.ts)
+   * takes a give-up as an outcome unknown and sends again after a backoff from the replica's state then (Kafka's
+   * alter-partition channel never gives up; the retry does the same); AllocateProducerIds (producer-id-blocks.ts)
+   * holds an InitProducerId until it is answered, which must be answered COORDINATOR_LOAD_IN_PROGRESS within the
+   * client's request timeout (Kafka's RPCProducerIdManager answers at once and asks the controller behind it); a
+   * topic auto-created for Metadata or an internal topic created for FindCoordinator holds that request, answered
+   * LEADER_NOT_AVAILABLE or COORDINATOR_NOT_AVAILABLE and asked again (Kafka's AutoTopicCreationManager does not hold
+   * it). Registration and heartbeats (broker-lifecycle.ts) send on these channels themselves, one send per attempt,
+   * every attempt well within broker.session.timeout.ms.
+   */
+  internal: { retryTimeoutMs: COMMIT_TIMEOUT_MS + 1000, requestTimeoutMs: COMMIT_TIMEOUT_MS + 1000 },
+} as const
+
+/** Which of `CONTROLLER_CHANNELS` a request to the active controller goes through. */
+export type ControllerChannelName = keyof typeof CONTROLLER_CHANNELS
 
 export interface QuorumRunnerOptions {
   nodeId: number
@@ -94,6 +127,17 @@ function holdsErrorCode(response: unknown, errorCode: number): boolean {
   if (Array.isArray(response)) return response.some((item) => holdsErrorCode(item, errorCode))
   if (response === null || typeof response !== 'object' || Buffer.isBuffer(response)) return false
   return Object.entries(response).some(([field, value]) => (field === 'errorCode' ? value === errorCode : holdsErrorCode(value, errorCode)))
+}
+
+/**
+ * What a forwarding node answers for a request `requestActiveController` failed: the KafkaError's code
+ * (REQUEST_TIMED_OUT once the channel's window passed), or UNKNOWN_SERVER_ERROR for an answer it could not read or a
+ * version the controller did not take (Kafka's ForwardingManager on a version mismatch or an unparsable answer);
+ * the message says why.
+ */
+export function controllerRequestFailure(error: unknown): { readonly errorCode: number; readonly errorMessage: string } {
+  const message = error instanceof Error ? error.message : String(error)
+  return { errorCode: error instanceof KafkaError ? error.code : ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: message }
 }
 
 /** DescribeQuorum's answer for the metadata partition, as the leader knows it (Kafka's DescribeQuorumResponse v0-2). */
@@ -151,8 +195,12 @@ export class QuorumRunner implements RaftStateMachine {
   private readonly onFatal: (error: Error) => void
   /** Quorum messages, one channel per other voter. */
   private readonly raftChannels = new Map<number, PeerChannel>()
-  /** Controller requests (registration, heartbeats, forwarded DescribeQuorum), one channel per voter. */
-  private readonly controlChannels = new Map<number, PeerChannel>()
+  /**
+   * Requests to a voter's controller listener, one connection per voter for each of `CONTROLLER_CHANNELS` ('internal'
+   * also carries registration, heartbeats and a forwarded DescribeQuorum), so that a client's request waiting out a
+   * slow controller never holds the node's own.
+   */
+  private readonly controlChannels: Record<ControllerChannelName, Map<number, PeerChannel>> = { forwarding: new Map(), internal: new Map() }
   private queue: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | null = null
   private nextInboundId = 0
@@ -187,7 +235,9 @@ export class QuorumRunner implements RaftStateMachine {
     this.localAddress = self && sourceAddressOf(self)
     const localAddress = this.localAddress
     for (const voter of options.voters) {
-      this.controlChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS, localAddress }))
+      for (const name of ['forwarding', 'internal'] as const) {
+        this.controlChannels[name].set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: CONTROLLER_CHANNELS[name].requestTimeoutMs, localAddress }))
+      }
       if (voter.id !== options.nodeId) this.raftChannels.set(voter.id, new PeerChannel(voter, { clientId, timeoutMs: raftTimeoutMs, localAddress }))
     }
   }
@@ -222,47 +272,64 @@ export class QuorumRunner implements RaftStateMachine {
     return this.controller.image.provenance.offset
   }
 
-  /** The channel to a voter's controller listener, for controller requests; null for an id that is not a voter. */
+  /**
+   * The 'internal' channel to a voter's controller listener (CONTROLLER_CHANNELS), for the node's own controller
+   * requests; null for an id that is not a voter.
+   */
   controlChannel(voterId: number): PeerChannel | null {
-    return this.controlChannels.get(voterId) ?? null
+    return this.controlChannels.internal.get(voterId) ?? null
   }
 
   /**
-   * Sends a request to the active controller's listener (a forwarded controller operation), as Kafka's
+   * Sends a request to the active controller's listener through one of `CONTROLLER_CHANNELS`, as Kafka's
    * NodeToControllerChannelManager does: to the leader this member knows now. When the member learns of another
    * leader or epoch before the answer (the one asked was paused, cut off or resigned), the request goes to the new
-   * leader at once instead of waiting out the request timeout on the old one; while an election is under way, to the
-   * leader it elects; and a lost connection or an answer holding NOT_CONTROLLER (a leader not yet active, or one that
-   * just lost its leadership) is asked again after a backoff from 100 ms (or at the next leader change), at the
-   * leader known then. So a CreateTopics forwarded as the controller stopped is answered by its successor, elected
-   * within the quorum's fetch timeout, rather than NOT_CONTROLLER after this channel's timeout. All of it within
-   * `CONTROLLER_REQUEST_TIMEOUT_MS` of the first send; then the last answer is returned, or a rejection saying why (no
-   * active controller known, or the one asked could not be reached), which the caller turns into its error code. A request given up on may still have been carried
-   * out by the controller that was asked; its successor answers the retry as it finds the metadata
-   * (TOPIC_ALREADY_EXISTS for a topic that was created), as after Kafka's forwarding retries.
+   * leader at once instead of waiting out the send's timeout on the old one; while an election is under way, to the
+   * leader it elects; and a lost connection, a send unanswered within the channel's requestTimeoutMs, or an answer
+   * holding NOT_CONTROLLER (a leader not yet active, or one that just lost its leadership) is asked again after a
+   * backoff from 100 ms (or at the next leader change), at the leader known then. So a CreateTopics forwarded as the
+   * controller stopped is answered by its successor, elected within the quorum's fetch timeout, or by the one elected
+   * once a majority of the voters is back, if that is within the channel's retryTimeoutMs from the first send.
+   *
+   * Errors: once retryTimeoutMs have passed, a KafkaError of REQUEST_TIMED_OUT saying why (no active controller known,
+   * the one asked could not be reached, did not answer in time, or answered NOT_CONTROLLER), which the caller answers
+   * as Kafka's ForwardingManager answers its onTimeout (the request's error response for a TimeoutException); an
+   * answer that cannot be read, or a version the controller does not take, at once as that Error (Kafka answers
+   * UNKNOWN_SERVER_ERROR: `controllerRequestFailure`). A request given up on may still have been carried out by a
+   * controller it reached; its successor answers a retry as it finds the metadata (TOPIC_ALREADY_EXISTS for a topic
+   * that was created), as after Kafka's forwarding gives up.
    */
-  async requestActiveController<Res>(api: ApiSpec, version: number, body: unknown): Promise<Res> {
-    const deadline = Date.now() + CONTROLLER_REQUEST_TIMEOUT_MS
+  async requestActiveController<Res>(api: ApiSpec, version: number, body: unknown, options: { channel: ControllerChannelName }): Promise<Res> {
+    const { retryTimeoutMs } = CONTROLLER_CHANNELS[options.channel]
+    const channels = this.controlChannels[options.channel]
+    const deadline = Date.now() + retryTimeoutMs
+    const after = `${retryTimeoutMs / 1000} s`
+    // Why the last attempt got no answer to return, said once the window has passed.
+    let lastFailure: string | null = null
     for (let backoffMs = 100; ; backoffMs = Math.min(2 * backoffMs, 1000)) {
       while (this.leaderId === null && Date.now() < deadline) await this.nextLeaderChange(deadline - Date.now())
       const leaderId = this.leaderId
-      const channel = leaderId === null ? null : this.controlChannel(leaderId)
-      if (!channel) throw new Error('no active controller is known yet')
+      const channel = leaderId === null ? undefined : channels.get(leaderId)
+      if (!channel) throw new KafkaError(ErrorCode.REQUEST_TIMED_OUT, `no active controller was known within ${after}: the controller quorum has no leader, a majority of its voters being down or cut off from each other`)
+      if (Date.now() >= deadline) throw new KafkaError(ErrorCode.REQUEST_TIMED_OUT, lastFailure ?? `the active controller (node ${leaderId}) did not answer within ${after}`)
       const changed = this.nextLeaderChange(deadline - Date.now())
       let outcome: { readonly response: Res } | { readonly changed: LeaderAndEpoch | null }
       try {
         outcome = await Promise.race([channel.request<Res>(api, version, body).then((response) => ({ response })), changed.then((leader) => ({ changed: leader }))])
       } catch (error) {
-        // Kafka's channel takes a lost connection for a controller that may have moved: it asks again.
-        if (Date.now() >= deadline) throw new Error(`the active controller (node ${leaderId}) could not be reached: ${(error as Error).message}`)
+        // Kafka's channel takes a lost connection (or a send that timed out) for a controller that may have moved: it
+        // asks again. Anything else is no network failure, and asking again would not change it.
+        if (!(error instanceof ConnectionError)) throw error
+        lastFailure = `the active controller (node ${leaderId}) could not be reached within ${after}: ${error.message}`
         await this.nextLeaderChange(Math.min(backoffMs, deadline - Date.now()))
         continue
       } finally {
         changed.cancel()
       }
-      if ('response' in outcome && (!holdsErrorCode(outcome.response, ErrorCode.NOT_CONTROLLER) || Date.now() >= deadline)) return outcome.response
-      if (Date.now() >= deadline) throw new Error(`the active controller (node ${leaderId}) did not answer within ${CONTROLLER_REQUEST_TIMEOUT_MS} ms`)
-      if ('response' in outcome) await this.nextLeaderChange(Math.min(backoffMs, deadline - Date.now()))
+      const notController = 'response' in outcome && holdsErrorCode(outcome.response, ErrorCode.NOT_CONTROLLER)
+      if ('response' in outcome && !notController) return outcome.response
+      lastFailure = notController ? `node ${leaderId}, the leader this node knows, was not the active controller within ${after}` : `the active controller (node ${leaderId}) did not answer within ${after}`
+      if (notController) await this.nextLeaderChange(Math.min(backoffMs, deadline - Date.now()))
     }
   }
 
@@ -318,7 +385,7 @@ export class QuorumRunner implements RaftStateMachine {
       })
     }
     const leaderId = this.failure ? null : this.raft.leaderId
-    const channel = leaderId === null || leaderId === this.nodeId ? null : this.controlChannels.get(leaderId)
+    const channel = leaderId === null || leaderId === this.nodeId ? null : this.controlChannel(leaderId)
     if (options.forward && channel) {
       try {
         return await channel.request<QuorumDescription>(describeQuorum, 2, { topics: [{ topicName: METADATA_TOPIC, partitions: [{ partitionIndex: 0 }] }] })
@@ -507,7 +574,7 @@ export class QuorumRunner implements RaftStateMachine {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     await this.queue
-    for (const channel of [...this.raftChannels.values(), ...this.controlChannels.values()]) channel.close()
+    for (const channel of [...this.raftChannels.values(), ...this.controlChannels.forwarding.values(), ...this.controlChannels.internal.values()]) channel.close()
     for (const waiter of this.waiters) waiter.resolve(ErrorCode.NOT_CONTROLLER)
     this.waiters = []
   }

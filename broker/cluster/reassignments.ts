@@ -4,13 +4,16 @@
  * controller runs it, any other node forwards it as AlterPartitionReassignments v0 to the controller listener of the
  * leader its member knows, where it runs without being forwarded again. It is answered once committed and once this
  * node's image shows it, so a ListPartitionReassignments or Metadata here right after sees it (the request's
- * timeoutMs is not waited for beyond the controller's commit timeout). With no leader known, or the leader
- * unreachable, the answer is NOT_CONTROLLER, which clients retry. The listing is read from this node's image.
+ * timeoutMs is not waited for beyond the controller's commit timeout). A forwarded request follows the quorum to the
+ * next leader it elects for up to 60 s (QuorumRunner.requestActiveController, CONTROLLER_CHANNELS.forwarding); with
+ * no controller known, or none reached or answering, by then, the answer and every partition asked are
+ * REQUEST_TIMED_OUT, as Kafka's AlterPartitionReassignmentsRequest.getErrorResponse answers a forwarding timeout.
+ * The listing is read from this node's image.
  */
 import { ErrorCode } from '../../protocol/errors.js'
 import { quote } from '../quote.js'
 import { alterPartitionReassignments, type AlterPartitionReassignmentsResponse } from '../../protocol/messages/alter-partition-reassignments.js'
-import { COMMIT_TIMEOUT_MS, type QuorumRunner } from './quorum-runner.js'
+import { COMMIT_TIMEOUT_MS, controllerRequestFailure, type QuorumRunner } from './quorum-runner.js'
 import { reassigning, type MetadataImage } from './metadata/image.js'
 import { groupBy } from '../group-by.js'
 import type { PartitionReassignmentRequest, ReassignmentResult } from './controller/controller.js'
@@ -44,7 +47,7 @@ export async function reassignAtController(
       })),
     }
     try {
-      const response = await quorum.requestActiveController<AlterPartitionReassignmentsResponse>(alterPartitionReassignments, 0, body)
+      const response = await quorum.requestActiveController<AlterPartitionReassignmentsResponse>(alterPartitionReassignments, 0, body, { channel: 'forwarding' })
       answer = {
         errorCode: response.errorCode,
         errorMessage: response.errorMessage,
@@ -53,7 +56,8 @@ export async function reassignAtController(
         ),
       }
     } catch (error) {
-      return reassignmentsFailed(partitions, ErrorCode.NOT_CONTROLLER, (error as Error).message)
+      const { errorCode, errorMessage } = controllerRequestFailure(error)
+      return reassignmentsFailed(partitions, errorCode, errorMessage)
     }
   }
   // Answered once this node's image shows every change the controller took (a later change may have replaced one).

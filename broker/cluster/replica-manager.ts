@@ -670,17 +670,20 @@ export class ReplicaManager {
     say(`${replica.name}: asking the controller to change the isr [${replica.state.isr}] to [${newIsr}] (leader epoch ${leaderEpoch})`)
     const quorum = this.options.quorum
     const refused = (errorCode: number): AlterPartitionAnswer => ({ errorCode, leaderId: -1, leaderEpoch: -1, isr: [], partitionEpoch: -1 })
+    const alterPartitionBody = {
+      brokerId: this.nodeId,
+      brokerEpoch,
+      topics: [{ topicName: '', topicId: replica.topic.topicId, partitions: [{ partitionIndex: replica.partition.index, leaderEpoch, newIsr: [...newIsr], newIsrWithEpochs: [], leaderRecoveryState: 0, partitionEpoch }] }],
+    }
     const sent: Promise<AlterPartitionAnswer> =
       quorum.leaderId === this.nodeId
         ? quorum.alterPartition(request).then((result) =>
             result.ok ? { errorCode: ErrorCode.NONE, leaderId: result.leaderId, leaderEpoch: result.leaderEpoch, isr: result.isr, partitionEpoch: result.partitionEpoch } : refused(result.errorCode),
           )
         : quorum
-            .requestActiveController<AlterPartitionResponse>(alterPartition, 2, {
-              brokerId: this.nodeId,
-              brokerEpoch,
-              topics: [{ topicName: '', topicId: replica.topic.topicId, partitions: [{ partitionIndex: replica.partition.index, leaderEpoch, newIsr: [...newIsr], newIsrWithEpochs: [], leaderRecoveryState: 0, partitionEpoch }] }],
-            })
+            // The 'internal' channel's short window: a give-up is an outcome unknown, asked again below from the
+            // replica's state then (CONTROLLER_CHANNELS).
+            .requestActiveController<AlterPartitionResponse>(alterPartition, 2, alterPartitionBody, { channel: 'internal' })
             .then((response) => {
               const answer = response.topics[0]?.partitions[0]
               if (response.errorCode !== ErrorCode.NONE || !answer) return refused(response.errorCode || ErrorCode.UNKNOWN_SERVER_ERROR)

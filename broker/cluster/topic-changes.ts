@@ -4,15 +4,21 @@
  * node forwards them, one topic per request, to the controller listener of the leader its quorum member knows, where
  * they run without being forwarded again. A change is answered once committed and once this node's own image shows
  * it, so the client's next Metadata or DescribeConfigs here sees it. A forwarded change follows the quorum to the next
- * leader it elects (QuorumRunner.requestActiveController); with no leader known, or none reached, within its 6 s the
- * answer is NOT_CONTROLLER, which clients retry.
+ * leader it elects (QuorumRunner.requestActiveController) for up to 60 s from its first send, as Kafka's forwarding
+ * channel does (CONTROLLER_CHANNELS.forwarding); with no controller known, or none reached or answering, by then, the
+ * topic is answered REQUEST_TIMED_OUT, as the getErrorResponse of Kafka's CreateTopicsRequest, DeleteTopicsRequest,
+ * CreatePartitionsRequest, AlterConfigsRequest and IncrementalAlterConfigsRequest answer its timeout for every topic
+ * of the request, with a message saying why. Not sooner: an answer clients retry (NOT_CONTROLLER) could have the
+ * retry find the change made by the controller asked first. A change the node makes while its client waits on
+ * another request (a topic auto-created for Metadata, an internal topic for FindCoordinator) goes through the
+ * 'internal' channel instead, whose window is 6 s.
  */
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
 import { createTopics, type CreateTopicsResponse } from '../../protocol/messages/create-topics.js'
 import { deleteTopics, type DeleteTopicsResponse } from '../../protocol/messages/delete-topics.js'
 import type { ApiSpec } from '../../protocol/schema.js'
-import { COMMIT_TIMEOUT_MS, type QuorumRunner } from './quorum-runner.js'
+import { COMMIT_TIMEOUT_MS, controllerRequestFailure, type ControllerChannelName, type QuorumRunner } from './quorum-runner.js'
 import { sameConfigs, topicConfigs } from './metadata/image.js'
 import { createPartitions, type CreatePartitionsResponse } from '../../protocol/messages/create-partitions.js'
 import type { AlterTopicConfigsRequest, CreatePartitionsRequest, CreateTopicRequest } from './controller/controller.js'
@@ -24,12 +30,18 @@ export interface TopicChangeResult {
   readonly topicId: string
 }
 
-/** Whether a change runs on this node's controller (`forward: false`: it arrived on the controller listener). */
+/** Where a change runs. */
 export interface TopicChangeOptions {
+  /** false: on this node's controller (it arrived on the controller listener); true: at the active controller. */
   readonly forward: boolean
+  /**
+   * The channel a change forwarded to another node goes through (CONTROLLER_CHANNELS): 'forwarding' (the default)
+   * for a client's own request, 'internal' for a change made while the client waits on another request.
+   */
+  readonly channel?: ControllerChannelName
 }
 
-/** Creates one topic at the active controller. Errors as `QuorumController.createTopic`, and NOT_CONTROLLER. */
+/** Creates one topic at the active controller. Errors as `QuorumController.createTopic`, and REQUEST_TIMED_OUT. */
 export async function createTopicAtController(quorum: QuorumRunner, request: CreateTopicRequest, options: TopicChangeOptions): Promise<TopicChangeResult> {
   let result: TopicChangeResult
   if (!options.forward || quorum.leaderId === quorum.nodeId) {
@@ -41,7 +53,7 @@ export async function createTopicAtController(quorum: QuorumRunner, request: Cre
       timeoutMs: COMMIT_TIMEOUT_MS,
       validateOnly: false,
     }
-    result = await forward(quorum, async (send) => {
+    result = await forward(quorum, options, async (send) => {
       const answer = (await send<CreateTopicsResponse>(createTopics, 7, body)).topics[0]
       if (!answer) return failed(ErrorCode.UNKNOWN_SERVER_ERROR, 'the controller answered no topic')
       return answer.errorCode === ErrorCode.NONE ? done(answer.topicId ?? ZERO_UUID) : failed(answer.errorCode, answer.errorMessage ?? null)
@@ -51,7 +63,7 @@ export async function createTopicAtController(quorum: QuorumRunner, request: Cre
   return result
 }
 
-/** Deletes one topic at the active controller. Errors: UNKNOWN_TOPIC_OR_PARTITION, NOT_CONTROLLER. */
+/** Deletes one topic at the active controller. Errors: UNKNOWN_TOPIC_OR_PARTITION, NOT_CONTROLLER, REQUEST_TIMED_OUT. */
 export async function deleteTopicAtController(quorum: QuorumRunner, name: string, options: TopicChangeOptions): Promise<TopicChangeResult> {
   let result: TopicChangeResult
   if (!options.forward || quorum.leaderId === quorum.nodeId) {
@@ -59,7 +71,7 @@ export async function deleteTopicAtController(quorum: QuorumRunner, name: string
     result = deleted.ok ? done(deleted.topicId) : failed(deleted.errorCode, deleted.message)
   } else {
     const body = { topics: [{ name, topicId: ZERO_UUID }], topicNames: [name], timeoutMs: COMMIT_TIMEOUT_MS }
-    result = await forward(quorum, async (send) => {
+    result = await forward(quorum, options, async (send) => {
       const answer = (await send<DeleteTopicsResponse>(deleteTopics, 6, body)).responses[0]
       if (!answer) return failed(ErrorCode.UNKNOWN_SERVER_ERROR, 'the controller answered no topic')
       return answer.errorCode === ErrorCode.NONE ? done(answer.topicId ?? ZERO_UUID) : failed(answer.errorCode, answer.errorMessage ?? null)
@@ -74,7 +86,7 @@ export type ChangeResult = Pick<TopicChangeResult, 'errorCode' | 'errorMessage'>
 
 /**
  * Adds partitions to one topic at the active controller (forwarded as CreatePartitions v3). Errors as
- * `QuorumController.createPartitions`, and NOT_CONTROLLER.
+ * `QuorumController.createPartitions`, and REQUEST_TIMED_OUT.
  */
 export async function createPartitionsAtController(quorum: QuorumRunner, request: CreatePartitionsRequest, options: TopicChangeOptions): Promise<ChangeResult> {
   let result: ChangeResult
@@ -87,7 +99,7 @@ export async function createPartitionsAtController(quorum: QuorumRunner, request
       timeoutMs: COMMIT_TIMEOUT_MS,
       validateOnly: request.validateOnly,
     }
-    result = await forward(quorum, async (send) => {
+    result = await forward(quorum, options, async (send) => {
       const answer = (await send<CreatePartitionsResponse>(createPartitions, 3, body)).results[0]
       if (!answer) return failed(ErrorCode.UNKNOWN_SERVER_ERROR, 'the controller answered no topic')
       return answer.errorCode === ErrorCode.NONE ? done(ZERO_UUID) : failed(answer.errorCode, answer.errorMessage ?? null)
@@ -113,7 +125,7 @@ export interface ForwardedRequest<Res> {
  * run on this node's image, so a change it refuses is answered here. The answer waits until this node's image holds
  * the overrides the change made (when forwarded, the ones it makes of this node's image: a concurrent change of the
  * same topic through another node can make that wait last the commit timeout, and the answer is the same). Errors as
- * `QuorumController.alterTopicConfigs`, and NOT_CONTROLLER.
+ * `QuorumController.alterTopicConfigs`, and REQUEST_TIMED_OUT.
  */
 export async function alterTopicConfigsAtController<Res>(
   quorum: QuorumRunner,
@@ -134,7 +146,7 @@ export async function alterTopicConfigsAtController<Res>(
     if (altered.ok) expected = altered.overrides
     result = altered.ok ? done(ZERO_UUID) : failed(altered.errorCode, altered.message)
   } else {
-    result = await forward(quorum, async (send) => ({ ...forwarded.result(await send<Res>(forwarded.api, forwarded.version, forwarded.body)), topicId: ZERO_UUID }))
+    result = await forward(quorum, options, async (send) => ({ ...forwarded.result(await send<Res>(forwarded.api, forwarded.version, forwarded.body)), topicId: ZERO_UUID }))
   }
   if (result.errorCode === ErrorCode.NONE && !request.validateOnly) {
     await quorum.imageHolds((image) => sameConfigs(topicConfigs(image, request.name), expected), COMMIT_TIMEOUT_MS)
@@ -144,11 +156,14 @@ export async function alterTopicConfigsAtController<Res>(
 
 type Send = <Res>(api: ApiSpec, version: number, body: unknown) => Promise<Res>
 
-async function forward(quorum: QuorumRunner, call: (send: Send) => Promise<TopicChangeResult>): Promise<TopicChangeResult> {
+/** Runs `call` with requests sent to the active controller through the channel `options` names; a give-up is the topic's error. */
+async function forward(quorum: QuorumRunner, options: TopicChangeOptions, call: (send: Send) => Promise<TopicChangeResult>): Promise<TopicChangeResult> {
+  const channel = options.channel ?? 'forwarding'
   try {
-    return await call((api, version, body) => quorum.requestActiveController(api, version, body))
+    return await call((api, version, body) => quorum.requestActiveController(api, version, body, { channel }))
   } catch (error) {
-    return failed(ErrorCode.NOT_CONTROLLER, (error as Error).message)
+    const { errorCode, errorMessage } = controllerRequestFailure(error)
+    return failed(errorCode, errorMessage)
   }
 }
 

@@ -4,14 +4,16 @@
  * runs it, any other node forwards it as UnregisterBroker v0 to the controller listener of the leader its member
  * knows, where it runs without being forwarded again (ControllerApis.handleUnregisterBroker). It is answered once
  * committed and once this node's image no longer holds the registration it held when asked, so a Metadata or
- * DescribeCluster here right after leaves the broker out. With no leader known, or the leader unreachable, the
- * answer is NOT_CONTROLLER, which clients retry.
+ * DescribeCluster here right after leaves the broker out. A forwarded request follows the quorum to the next leader
+ * it elects for up to 60 s (QuorumRunner.requestActiveController, CONTROLLER_CHANNELS.forwarding); with no
+ * controller known, or none reached or answering, by then, the answer is REQUEST_TIMED_OUT, as Kafka's
+ * UnregisterBrokerRequest.getErrorResponse answers a forwarding timeout.
  */
 import { ErrorCode } from '../../protocol/errors.js'
 import { unregisterBroker, type UnregisterBrokerResponse } from '../../protocol/messages/unregister-broker.js'
-import { COMMIT_TIMEOUT_MS, type QuorumRunner } from './quorum-runner.js'
+import { COMMIT_TIMEOUT_MS, controllerRequestFailure, type QuorumRunner } from './quorum-runner.js'
 
-/** The answer: NONE, or the error code (BROKER_ID_NOT_REGISTERED, NOT_CONTROLLER...) and its message. */
+/** The answer: NONE, or the error code (BROKER_ID_NOT_REGISTERED, REQUEST_TIMED_OUT...) and its message. */
 export interface UnregisterAnswer {
   readonly errorCode: number
   readonly errorMessage: string | null
@@ -27,9 +29,9 @@ export async function unregisterAtController(quorum: QuorumRunner, brokerId: num
   const held = quorum.controller.image.brokers.get(brokerId)?.brokerEpoch
   let response: UnregisterBrokerResponse
   try {
-    response = await quorum.requestActiveController<UnregisterBrokerResponse>(unregisterBroker, 0, { brokerId })
+    response = await quorum.requestActiveController<UnregisterBrokerResponse>(unregisterBroker, 0, { brokerId }, { channel: 'forwarding' })
   } catch (error) {
-    return { errorCode: ErrorCode.NOT_CONTROLLER, errorMessage: (error as Error).message }
+    return controllerRequestFailure(error)
   }
   if (response.errorCode === ErrorCode.NONE && held !== undefined) {
     await quorum.imageHolds((image) => image.brokers.get(brokerId)?.brokerEpoch !== held, COMMIT_TIMEOUT_MS)

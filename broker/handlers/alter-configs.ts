@@ -24,7 +24,9 @@
  *   listener answers both APIs for forwarded changes), which computes the new overrides from its own image, so
  *   concurrent changes apply one after the other, and writes one ConfigRecord per override set, changed or removed
  *   (cluster/topic-changes.ts). Every node applies them from its image to its topic (local-logs.ts); the answer comes
- *   once committed and once this node's image holds them. Unknown topics are those the image does not hold.
+ *   once committed and once this node's image holds them. Unknown topics are those the image does not hold. A
+ *   change no controller took within 60 s (none known, reached or answering: Kafka's forwarding timeout) is
+ *   REQUEST_TIMED_OUT for that resource, saying why.
  * - The topic's name is checked first, as Kafka's ControllerConfigurationValidator.validateTopicName does before it
  *   looks the topic up: '' is INVALID_REQUEST ("Default topic resources are not allowed."), a name Kafka's rule
  *   refuses ('bad name!') INVALID_TOPIC_EXCEPTION saying why. Then unknown topics: UNKNOWN_TOPIC_OR_PARTITION.

@@ -10,6 +10,8 @@
  *   leader, ELIGIBLE_LEADERS_NOT_AVAILABLE when no replica is live. An unknown partition is
  *   UNKNOWN_TOPIC_OR_PARTITION; a null list of partitions means every partition of the cluster, and then those that
  *   needed no election are left out of the answer (as Kafka's controller does).
+ * - A request no controller took within 60 s (none known, reached or answering: Kafka's forwarding timeout) is
+ *   REQUEST_TIMED_OUT for the request and each partition it names.
  * - On a single node each partition has one replica, which leads it: every existing partition is
  *   ELECTION_NOT_NEEDED.
  * - Any other election type is INVALID_REQUEST, for the request and each partition it names.

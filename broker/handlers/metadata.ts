@@ -164,7 +164,13 @@ async function lookupOrCreateInCluster(services: BrokerServices, quorum: QuorumR
   if (topic) return describeImageTopic(quorum.controller.image, topic, apiVersion)
   if (topicNameProblem(name)) return missing(name, ErrorCode.INVALID_TOPIC_EXCEPTION)
   if (!autoCreate || !services.config.autoCreateTopics || INTERNAL_TOPICS.has(name)) return missing(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-  const created = await createTopicAtController(quorum, { name, numPartitions: services.config.defaultPartitions, replicationFactor: services.config.defaultReplicationFactor }, { forward: true })
+  // The client waits on this Metadata answer: the 'internal' channel's short window (CONTROLLER_CHANNELS), then
+  // LEADER_NOT_AVAILABLE, and the client asks again.
+  const created = await createTopicAtController(
+    quorum,
+    { name, numPartitions: services.config.defaultPartitions, replicationFactor: services.config.defaultReplicationFactor },
+    { forward: true, channel: 'internal' },
+  )
   const failures = autoCreateFailures(quorum)
   if (created.errorCode === ErrorCode.NONE || created.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) failures.delete(name)
   if (created.errorCode === ErrorCode.NONE) services.log.info(`auto-created topic '${name}' with ${counted(services.config.defaultPartitions, 'partition')} through the controller`)

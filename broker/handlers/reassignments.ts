@@ -8,7 +8,8 @@
  *   them is in the ISR the replica set becomes the target, the removed replicas stop and empty their logs, and the
  *   leader moves if it was removed (see `QuorumController.alterPartitionReassignments`). A null replica list cancels
  *   the reassignment under way. Per-partition errors: UNKNOWN_TOPIC_OR_PARTITION, INVALID_REPLICA_ASSIGNMENT,
- *   NO_REASSIGNMENT_IN_PROGRESS; NOT_CONTROLLER for all when the controller cannot be asked.
+ *   NO_REASSIGNMENT_IN_PROGRESS; REQUEST_TIMED_OUT for the answer and every partition when no controller could be
+ *   asked within 60 s (Kafka's forwarding timeout).
  * - ListPartitionReassignments answers the reassignments under way from this node's metadata image: each partition's
  *   replicas (the target first, then those being removed), adding and removing replicas. Null topics lists every
  *   partition; a topic that does not exist is UNKNOWN_TOPIC_OR_PARTITION for the answer.

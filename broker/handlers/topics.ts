@@ -26,7 +26,8 @@
  *   INVALID_REPLICA_ASSIGNMENT. New partitions get the topic's replication factor (INVALID_REPLICATION_FACTOR with
  *   fewer live brokers), or the replicas CreatePartitions' assignment names (registered brokers, that many each, at
  *   least one live: else INVALID_REPLICA_ASSIGNMENT). `validateOnly` is checked by the controller. The controller
- *   listener answers the same three APIs for forwarded changes.
+ *   listener answers the same three APIs for forwarded changes. A topic whose change no controller took within 60 s
+ *   (none known, reached or answering: Kafka's forwarding timeout) is REQUEST_TIMED_OUT, saying why.
  * - A storage failure is KAFKA_STORAGE_ERROR for that topic, with the cause in errorMessage (v1+ of CreateTopics and
  *   CreatePartitions, v5+ of DeleteTopics), as Kafka answers a KafkaStorageException (ApiError.fromThrowable);
  *   the topic stays as it was.

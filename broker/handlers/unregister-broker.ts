@@ -10,7 +10,8 @@
  * - The controller removes the broker's registration whatever its state (alive, fenced or gone), in one batch with
  *   the broker taken out of every ISR it is in (but as a partition's last member) and its leaderships moved to the
  *   next live ISR member; replica lists stay (`QuorumController.unregisterBroker`). Metadata and DescribeCluster no
- *   longer list it. A broker id that is not registered is BROKER_ID_NOT_REGISTERED.
+ *   longer list it. A broker id that is not registered is BROKER_ID_NOT_REGISTERED. A request no controller took
+ *   within 60 s (none known, reached or answering: Kafka's forwarding timeout) is REQUEST_TIMED_OUT.
  * - A node that is still running and is unregistered registers again at its next heartbeat (Brook's nodes register
  *   again on BROKER_ID_NOT_REGISTERED), as after a restart: unregistering is for nodes that are gone. Kafka's broker
  *   instead keeps heartbeating with its old epoch, refused, until it is restarted.

@@ -2,15 +2,17 @@
  * The admin commands on a three-node cluster that loses nodes, as a user runs them (the built CLI, its exit code,
  * stdout and stderr) against real node processes. The commands the active controller runs (topics create, delete,
  * alter-config, add-partitions) keep working when the controller is killed with SIGKILL: they ask Metadata again and
- * go to the controller the quorum elects (or to a node that forwards), within their 30 s; with no quorum left they
- * fail in one line once that time is spent, and so does an idempotent `produce`, saying why it has no producer id. `topics describe` prints every partition while a dead leader is not yet
+ * go to the controller the quorum elects (or to a node that forwards), within their 30 s; with no quorum left the
+ * node that forwards them answers REQUEST_TIMED_OUT once its 60 s (Kafka's forwarding timeout) are spent, and they
+ * fail in one line saying so and that the outcome is unknown, without sending the change again; an idempotent
+ * `produce` fails once its 30 s are spent, saying why it has no producer id. `topics describe` prints every partition while a dead leader is not yet
  * fenced, that partition's offsets unavailable with the reason. The group and transaction commands wait out a dead
  * coordinator, leader or listed node until the controller fences it and what it held moves, and the group commands,
  * produce and consume wait for a node restarted a moment ago, still catching up, to take its partitions back; produce
  * keeps a partition's records in order while it waits out the partition's killed leader; consume follows a partition
  * whose leader is killed to the leader elected after it.
  *
- * The tests mostly wait (for a dead node to be fenced, for a command's 30 s without a quorum), so they run as three
+ * The tests mostly wait (for a dead node to be fenced, for a forwarding node's 60 s without a quorum), so they run as three
  * lanes side by side, each on a cluster of its own that serves its tests one after another: a test that kills nodes
  * starts them again and waits until they are live brokers before it ends. One cluster fences a dead node after
  * Kafka's 9 s (broker.session.timeout.ms), which the test reading a dead leader before it is fenced needs; the others
@@ -364,10 +366,11 @@ describe('brook topics on a cluster that loses nodes', () => {
     })
   })
 
-  // A lane of its own: its test waits out a command's 30 s with no quorum, which would hold the other lanes' tests.
+  // A lane of its own: its test waits out a forwarding node's 60 s with no quorum (about 80 s in all), which would
+  // hold the other lanes' tests.
   describe('that loses its quorum', { concurrent: true }, () => {
     const lane = clusterLane(QUICK_CLUSTER_ARGS)
-    it.sequential('with no quorum left, a controller command fails in one line naming what failed once its 30 s are spent, and cluster status says the quorum has no leader; an idempotent produce says why it has no producer id', async () => {
+    it.sequential('with no quorum left, a controller command fails in one line with REQUEST_TIMED_OUT once the forwarding node\'s 60 s are spent, and cluster status says the quorum has no leader; an idempotent produce says why it has no producer id', { timeout: 180_000 }, async () => {
       const { cluster, server, controllerId, whileKilled } = lane()
       expect((await brook(['topics', 'create', 'quorumless', '--partitions', '1', '--replication-factor', '3', ...server])).code).toBe(0)
       // The survivor is restarted first, so that it holds no block of producer ids from earlier tests (a node keeps
@@ -381,8 +384,10 @@ describe('brook topics on a cluster that loses nodes', () => {
           brook(['topics', 'create', 'orphan', '--replication-factor', '1', '--bootstrap-server', survivor]),
           brook(['produce', 'quorumless', '--bootstrap-server', survivor], { input: 'a record\n' }),
         ])
-        expectOneLineError(refused, "cannot create topic 'orphan': ")
-        expect(refused.stderr).toMatch(/; gave up after 30 s\n$/)
+        // Why depends on whether the survivor still names the dead leader (pre-voting) or knows none (voting), and on
+        // whether a connection attempt to that leader was under way when the 60 s ended.
+        expectOneLineError(refused, "cannot create topic 'orphan': REQUEST_TIMED_OUT (")
+        expect(refused.stderr).toMatch(/\((no active controller was known|the active controller \(node \d\) (could not be reached|did not answer)) within 60 s\b.*\); the outcome is unknown: the controller may still make the change\n$/)
         expectOneLineError(produced, 'cannot get a producer id: COORDINATOR_LOAD_IN_PROGRESS')
         expect(produced.stderr).toMatch(/; gave up after 30 s; a cluster node hands out producer ids only while it reaches the active controller \(a majority of the controller quorum running\), and --acks 1 produces without one\n$/)
         const status = await brook(['cluster', 'status', '--bootstrap-server', survivor])
