@@ -93,7 +93,7 @@ export const CONTROLLER_CHANNELS = {
    * topic auto-created for Metadata or an internal topic created for FindCoordinator holds that request, answered
    * LEADER_NOT_AVAILABLE or COORDINATOR_NOT_AVAILABLE and asked again (Kafka's AutoTopicCreationManager does not hold
    * it). Registration and heartbeats (broker-lifecycle.ts) send on these channels themselves, one send per attempt,
-   * every attempt well within broker.session.timeout.ms.
+   * each given up at a leader change (Kafka's "heartbeat" channel retries for broker.session.timeout.ms / 2).
    */
   internal: { retryTimeoutMs: COMMIT_TIMEOUT_MS + 1000, requestTimeoutMs: COMMIT_TIMEOUT_MS + 1000 },
 } as const
