@@ -1,4 +1,8 @@
-/** A small leveled logger writing one line per event to stderr: `2026-01-01T00:00:00.000Z INFO [node 1] text`. */
+/**
+ * A small leveled logger writing one line per event to stderr: `2026-01-01T00:00:00.000Z INFO [node 1] text`. Its
+ * level starts as the node's --log-level and can be changed while the node runs (`setLevel`: IncrementalAlterConfigs
+ * of the node's BROKER_LOGGER resource, handlers/broker-loggers.ts).
+ */
 import type { LogLevel } from './config.js'
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 }
@@ -8,11 +12,21 @@ const MAX_REPEAT_KEYS = 1000
 export class Logger {
   constructor(
     private readonly context: string,
-    private readonly level: LogLevel = 'info',
+    private currentLevel: LogLevel = 'info',
   ) {}
 
+  /** The most detailed level written: `error` writes errors only, `debug` everything. */
+  get level(): LogLevel {
+    return this.currentLevel
+  }
+
+  /** Writes from now on what `level` allows (not kept across a restart, as Kafka's runtime log4j changes are not). */
+  setLevel(level: LogLevel): void {
+    this.currentLevel = level
+  }
+
   private write(level: LogLevel, text: string): void {
-    if (RANK[level] > RANK[this.level]) return
+    if (RANK[level] > RANK[this.currentLevel]) return
     process.stderr.write(`${new Date().toISOString()} ${level.toUpperCase()} [${this.context}] ${text}\n`)
   }
 

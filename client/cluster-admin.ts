@@ -4,15 +4,22 @@
  * (KIP-595), which any node forwards to the quorum's leader, and the registered, unfenced brokers and the active
  * controller from DescribeCluster; and from Metadata of every topic, the partitions whose ISR is smaller than their
  * replicas (kafka-topics.sh --under-replicated-partitions) and those without a live leader (--unavailable-partitions,
- * Kafka's OfflinePartitionsCount). And what kafka-cluster.sh unregister does: UnregisterBroker at the active controller.
+ * Kafka's OfflinePartitionsCount). And what kafka-cluster.sh unregister does: UnregisterBroker at the active controller;
+ * and a node's log level, read and set as kafka-configs.sh does for the broker-loggers entity type.
  */
 import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../protocol/messages/describe-quorum.js'
 import { describeCluster, type DescribeClusterRequest, type DescribeClusterResponse } from '../protocol/messages/describe-cluster.js'
 import { CONTROLLER_REQUEST_TIMEOUT_MS, type ClusterClient } from './cluster-client.js'
-import { BrokerError, checkError, CONTROLLER_LISTENER } from './kafka-client.js'
+import { BrokerError, checkError, CONTROLLER_LISTENER, type KafkaClient } from './kafka-client.js'
 import { unregisterBroker as unregisterBrokerApi, type UnregisterBrokerRequest, type UnregisterBrokerResponse } from '../protocol/messages/unregister-broker.js'
 import { ErrorCode } from '../protocol/errors.js'
-import { METADATA_TOPIC } from '../protocol/constants.js'
+import { ConfigOperation, METADATA_TOPIC, ResourceType } from '../protocol/constants.js'
+import { describeConfigs, type DescribeConfigsRequest, type DescribeConfigsResponse } from '../protocol/messages/describe-configs.js'
+import {
+  incrementalAlterConfigs,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponse,
+} from '../protocol/messages/incremental-alter-configs.js'
 import { toldIfResent } from './retry.js'
 
 /** DescribeCluster's endpointType for brokers (KIP-919). */
@@ -133,4 +140,56 @@ export function unregisterBroker(cluster: ClusterClient, brokerId: number): Prom
     if (response.errorCode === ErrorCode.BROKER_ID_NOT_REGISTERED && resent) return
     checkError(response.errorCode, context, response.errorMessage)
   }))
+}
+
+/** Kafka's name of a broker's root logger, the one logger a Brook node has (broker/handlers/broker-loggers.ts). */
+const ROOT_LOGGER = 'root'
+
+/** The connection to node `nodeId`, found in fresh Metadata. Errors: an Error naming the nodes there are, for another id. */
+async function nodeClient(cluster: ClusterClient, nodeId: number, context: string): Promise<KafkaClient> {
+  const { brokers } = await cluster.metadata([], { allowAutoTopicCreation: false })
+  if (!brokers.some((broker) => broker.nodeId === nodeId)) {
+    throw new Error(`${context}: there is no node ${nodeId} (the cluster's nodes: ${brokers.map((broker) => broker.nodeId).sort((a, b) => a - b).join(', ')})`)
+  }
+  return cluster.node(nodeId)
+}
+
+/**
+ * A node's log level, as `kafka-configs.sh --entity-type broker-loggers --entity-name <id> --describe` reads it:
+ * DescribeConfigs of the node's BROKER_LOGGER resource (KIP-412), asked of that node. Returns the level in Kafka's
+ * spelling (`INFO`). Errors: an Error for a node id the cluster's Metadata does not list, a ConnectionError for a
+ * node that cannot be reached; the node's error by name (a node that does not answer the resource: INVALID_REQUEST).
+ */
+export async function brokerLogLevel(cluster: ClusterClient, nodeId: number): Promise<string> {
+  const context = `cannot read the log level of node ${nodeId}`
+  const client = await nodeClient(cluster, nodeId, context)
+  const response = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, client.version(describeConfigs), {
+    resources: [{ resourceType: ResourceType.BROKER_LOGGER, resourceName: String(nodeId), configurationKeys: [ROOT_LOGGER] }],
+    includeSynonyms: false,
+    includeDocumentation: false,
+  })
+  const result = response.results[0]
+  if (!result) throw new Error(`${context}: the node answered no resource`)
+  checkError(result.errorCode, context, result.errorMessage)
+  const level = result.configs.find((c) => c.name === ROOT_LOGGER)?.value
+  if (level === undefined || level === null) throw new Error(`${context}: the node has no ${ROOT_LOGGER} logger`)
+  return level
+}
+
+/**
+ * Sets a node's log level while it runs, as `kafka-configs.sh --entity-type broker-loggers --entity-name <id> --alter
+ * --add-config root=<level>` does: IncrementalAlterConfigs SET of the node's BROKER_LOGGER resource, sent to that
+ * node (KIP-412). The change lasts until the node restarts. Errors: as `brokerLogLevel`; a level the node does not
+ * have is INVALID_CONFIG with the node's message naming the valid ones.
+ */
+export async function setBrokerLogLevel(cluster: ClusterClient, nodeId: number, level: string): Promise<void> {
+  const context = `cannot set the log level of node ${nodeId}`
+  const client = await nodeClient(cluster, nodeId, context)
+  const response = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, client.version(incrementalAlterConfigs), {
+    resources: [{ resourceType: ResourceType.BROKER_LOGGER, resourceName: String(nodeId), configs: [{ name: ROOT_LOGGER, configOperation: ConfigOperation.SET, value: level }] }],
+    validateOnly: false,
+  })
+  const result = response.responses[0]
+  if (!result) throw new Error(`${context}: the node answered no resource`)
+  checkError(result.errorCode, context, result.errorMessage)
 }

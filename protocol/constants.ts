@@ -28,7 +28,7 @@ export const OffsetSpec = { LATEST: -1n, EARLIEST: -2n, MAX_TIMESTAMP: -3n, EARL
 export const ConfigOperation = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const
 
 /** The config resource types Brook answers for (ConfigResource.Type), in DescribeConfigs and both AlterConfigs. */
-export const ResourceType = { TOPIC: 2, BROKER: 4 } as const
+export const ResourceType = { TOPIC: 2, BROKER: 4, BROKER_LOGGER: 8 } as const
 
 /** DescribeConfigsResponse.json `configSource` (v1+) and the synonyms' `source`. */
 export const ConfigSource = {
@@ -38,6 +38,7 @@ export const ConfigSource = {
   DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
   STATIC_BROKER_CONFIG: 4,
   DEFAULT_CONFIG: 5,
+  DYNAMIC_BROKER_LOGGER_CONFIG: 6,
 } as const
 
 /** DescribeConfigsResponse.json `configType` (v3+; ConfigDef.Type). */

@@ -1,5 +1,6 @@
 /**
- * AlterConfigs v0-2 and IncrementalAlterConfigs v0-1, for topics.
+ * AlterConfigs v0-2 and IncrementalAlterConfigs v0-1, for topics; IncrementalAlterConfigs also for this node's
+ * BROKER_LOGGER resource, its log level (broker-loggers.ts), which is never forwarded.
  *
  * Behaviour
  * - AlterConfigs replaces a topic's whole set of configs with the one given (unlisted configs return to their
@@ -47,6 +48,7 @@ import { repeated } from '../group-by.js'
 import { topicConfigDef, type TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
 import { topicNameProblem } from '../topics.js'
+import { alterBrokerLoggers } from './broker-loggers.js'
 
 interface Result {
   errorCode: number
@@ -232,8 +234,9 @@ function incrementalChange(
 }
 
 function incrementalAlterConfigsOf(request: IncrementalAlterConfigsRequest, services: BrokerServices, options: TopicChangeOptions): Promise<IncrementalAlterConfigsResponse> {
-  return alterEachOnce(request.resources, (resource) =>
-    alterTopic<IncrementalAlterConfigsResponse>(
+  return alterEachOnce(request.resources, async (resource) => {
+    if (resource.resourceType === ResourceType.BROKER_LOGGER) return alterLoggers(services, resource, request.validateOnly)
+    return alterTopic<IncrementalAlterConfigsResponse>(
       services,
       resource,
       request.validateOnly,
@@ -245,8 +248,22 @@ function incrementalAlterConfigsOf(request: IncrementalAlterConfigsRequest, serv
         result: (response) => answerOf(response.responses[0]),
       },
       options,
-    ),
-  ).then((responses) => ({ throttleTimeMs: 0, responses }))
+    )
+  }).then((responses) => ({ throttleTimeMs: 0, responses }))
+}
+
+/**
+ * A BROKER_LOGGER resource (broker-loggers.ts), changed on this node, never forwarded: as Kafka's
+ * ConfigAdminManager.preprocess, the null and duplicate checks come first.
+ */
+function alterLoggers(services: BrokerServices, resource: IncrementalAlterConfigsRequest['resources'][number], validateOnly: boolean): Result {
+  const { resourceType, resourceName } = resource
+  const names = resource.configs.map((c) => c.name)
+  const twice = names.find((name, i) => names.indexOf(name) !== i)
+  if (twice !== undefined) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `config ${quote(twice)} appears more than once`, resourceType, resourceName }
+  const nulls = nullValues(resource.configs)
+  if (nulls.length > 0) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Null value not supported for : ${nulls.join(', ')}`, resourceType, resourceName }
+  return { ...alterBrokerLoggers(services, resourceName, resource.configs, validateOnly), resourceType, resourceName }
 }
 
 export const incrementalAlterConfigsHandler = defineHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(

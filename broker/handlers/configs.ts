@@ -8,12 +8,14 @@
  *   asked, are the topic's setting, then the node's and Kafka's default under the broker config's name
  *   (`log.retention.ms` for `retention.ms`), as Kafka's ServerTopicConfigSynonyms names them.
  * - Broker resources (type 4): this node's settings under Kafka's names, for the resource name of this node's id
- *   or "" (the cluster default). Another broker id is INVALID_REQUEST; other resource types INVALID_REQUEST. A
+ *   or "" (the cluster default). Another broker id is INVALID_REQUEST. A
  *   setting at its default is DEFAULT_CONFIG with isDefault, as Kafka describes a broker config nothing sets; one set
  *   by a flag or the config file STATIC_BROKER_CONFIG (its synonyms: that, then the default). All are read-only: a
  *   node's settings do not change while it runs (AlterConfigs of a broker resource is INVALID_REQUEST). The broker
  *   configs that are topic configs' defaults (`log.retention.ms`, `log.cleanup.policy`) are listed too, with their
  *   values on this node. Long.MAX_VALUE ("no limit") is written as Kafka writes it.
+ * - BROKER_LOGGER resources (type 8, KIP-412): this node's log level as its `root` logger (broker-loggers.ts).
+ * - Other resource types are INVALID_REQUEST.
  * - A topic name Kafka's rule refuses ('', 'bad name!', longer than 249 characters) is INVALID_TOPIC_EXCEPTION with
  *   a message saying why, as ConfigHelper.describeConfigs answers (its Topic.validate comes before the lookup); an
  *   unknown topic is UNKNOWN_TOPIC_OR_PARTITION with a message.
@@ -33,6 +35,7 @@ import {
 } from '../../protocol/messages/describe-configs.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { ConfigSource, ConfigType, ResourceType } from '../../protocol/constants.js'
+import { describeBrokerLoggers } from './broker-loggers.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
 import { kafkaLong, LONG_MAX, type TopicConfig } from '../topic-configs.js'
@@ -176,6 +179,7 @@ export const describeConfigsHandler = defineHandler<DescribeConfigsRequest, Desc
     results: request.resources.map(({ resourceType, resourceName, configurationKeys }) => {
       if (resourceType === ResourceType.TOPIC) return describeTopic(services, resourceName, configurationKeys, request, apiVersion)
       if (resourceType === ResourceType.BROKER) return describeBroker(services, resourceName, configurationKeys, request)
+      if (resourceType === ResourceType.BROKER_LOGGER) return describeBrokerLoggers(services, resourceName, configurationKeys)
       return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `resource type ${resourceType} is not supported`, resourceType, resourceName, configs: [] }
     }),
   }),
