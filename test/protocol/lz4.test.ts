@@ -20,7 +20,11 @@ const decode = (frame: Buffer, maxBytes = 64 * 1024 * 1024): Buffer => {
 /** Sensor-like text: compresses well, with matches of every length and distance. */
 const text = (bytes: number): Buffer => {
   const lines: string[] = []
-  for (let i = 0; lines.join('').length < bytes; i++) lines.push(`{"device":"sensor-${i % 97}","t":${(20 + (i % 13) / 10).toFixed(1)},"seq":${i}}\n`)
+  for (let i = 0, length = 0; length < bytes; i++) {
+    const line = `{"device":"sensor-${i % 97}","t":${(20 + (i % 13) / 10).toFixed(1)},"seq":${i}}\n`
+    lines.push(line)
+    length += line.length
+  }
   return Buffer.from(lines.join('')).subarray(0, bytes)
 }
 
