@@ -20,6 +20,7 @@ import {
 } from '../../protocol/messages/incremental-alter-configs.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { withClient } from '../helpers/kafka.js'
+import { waitFor } from '../helpers/wait.js'
 import { brook } from '../cli/run-brook.js'
 
 const BROKER_LOGGER = 8
@@ -53,6 +54,11 @@ function alterLoggers(resources: IncrementalAlterConfigsRequest['resources'], va
   })
 }
 
+/** Waits until the node's output holds `line`. */
+function loggedAtLast(line: RegExp): Promise<true> {
+  return waitFor(`the node to log ${line}`, () => line.test(broker.output()))
+}
+
 /** Asks the node to delete a group that does not exist: the one line it logs about it is at DEBUG. */
 async function deleteMissingGroup(groupId: string): Promise<void> {
   const answer = await withClient(broker, (client) => client.request<DeleteGroupsRequest, DeleteGroupsResponse>(deleteGroups, 2, { groupsNames: [groupId] }))
@@ -63,7 +69,6 @@ describe('the BROKER_LOGGER resource', () => {
   it('kafkajs describeConfigs reads the root logger at the node\'s --log-level; a level set with @platformatic/kafka takes effect at once', async () => {
     expect(await rootLogger()).toEqual([expect.objectContaining({ configName: 'root', configValue: 'INFO', readOnly: false, isSensitive: false, configSource: ConfigSource.DYNAMIC_BROKER_LOGGER_CONFIG, configSynonyms: [] })])
     await deleteMissingGroup('quiet-before')
-    expect(broker.output()).not.toContain("delete group 'quiet-before'")
 
     const platformatic = new PlatformaticAdmin({ clientId: 'broker-loggers-plt', bootstrapBrokers: [broker.address], retries: 0 })
     try {
@@ -72,12 +77,18 @@ describe('the BROKER_LOGGER resource', () => {
       await platformatic.close()
     }
     expect(await rootLogger()).toEqual([expect.objectContaining({ configName: 'root', configValue: 'DEBUG' })])
-    expect(broker.output()).toMatch(/ WARN \[node 1\] the log level of root is now DEBUG\n/)
+    // The node's stderr reaches this process on its own pipe, after the answers: each check waits for a line the node
+    // wrote after the one looked for (the pipe keeps their order).
+    await loggedAtLast(/ WARN \[node 1\] the log level of root is now DEBUG\n/)
+    expect(broker.output()).not.toContain("delete group 'quiet-before'")
     await deleteMissingGroup('heard')
-    expect(broker.output()).toContain("DEBUG [node 1] delete group 'heard': GROUP_ID_NOT_FOUND")
+    await loggedAtLast(/DEBUG \[node 1\] delete group 'heard': GROUP_ID_NOT_FOUND\n/)
 
-    expect(await alterLoggers([{ resourceType: BROKER_LOGGER, resourceName: '1', configs: [{ name: 'root', configOperation: ConfigOperation.SET, value: 'INFO' }] }])).toEqual([['1', ErrorCode.NONE, null]])
+    const info = [{ resourceType: BROKER_LOGGER, resourceName: '1', configs: [{ name: 'root', configOperation: ConfigOperation.SET, value: 'INFO' }] }]
+    expect(await alterLoggers(info)).toEqual([['1', ErrorCode.NONE, null]])
     await deleteMissingGroup('quiet-after')
+    expect(await alterLoggers(info)).toEqual([['1', ErrorCode.NONE, null]])
+    await loggedAtLast(/(the log level of root is now INFO\n[^]*){2}/)
     expect(broker.output()).not.toContain("delete group 'quiet-after'")
   })
 
