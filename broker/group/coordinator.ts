@@ -233,7 +233,6 @@ export class GroupCoordinator implements PartitionLoader {
     old.awaitingSync = null
     group.members.delete(old.memberId)
     const previousLeader = group.leaderId
-    const unchanged = old.sameProtocols(request.protocols)
     old.memberId = memberId
     old.clientId = context.clientId
     old.clientHost = context.clientHost
@@ -244,11 +243,14 @@ export class GroupCoordinator implements PartitionLoader {
     group.members.set(memberId, old)
     group.staticMembers.set(instanceId, memberId)
     if (group.leaderId === oldId) group.leaderId = memberId
-    if (group.state === GroupState.Stable && unchanged) {
-      // Same subscription: no rebalance; the member gets the current generation and, through SyncGroup, its
-      // current assignment. A Stable group's SyncGroup ignores new assignments, so a restarted leader must not run
-      // its assignor: before v9 Kafka names the leader as it was before the replacement (the old member id, which the
-      // client does not recognise as its own); from v9 it names the new id with skipAssignment (KIP-814,
+    if (group.state === GroupState.Stable && group.selectProtocol() === group.protocolName) {
+      // The group would select the same protocol: no rebalance; the member gets the current generation and, through
+      // SyncGroup, its current assignment. Kafka compares only the selected protocol, not the member's metadata
+      // (GroupMetadataManager.updateStaticMemberThenRebalanceOrCompleteJoin): a cooperative-sticky member's names the
+      // partitions it owns, which a restarted one does not know, and a changed subscription is the client's to notice.
+      // A Stable group's SyncGroup ignores new assignments, so a restarted leader must not run its assignor: before v9
+      // Kafka names the leader as it was before the replacement (the old member id, which the client does not
+      // recognise as its own); from v9 it names the new id with skipAssignment (KIP-814,
       // GroupCoordinator.updateStaticMemberAndRebalance).
       void this.store.storeGroup(group).catch(() => undefined)
       const answer = this.joinAnswer(group, old)
