@@ -145,7 +145,8 @@ export type QuorumDescription = DescribeQuorumResponse
 
 /**
  * A connection to one voter's controller listener, made on demand and dropped after any failure, so the next
- * request connects again (the voter may have restarted).
+ * request connects again (the voter may have restarted); one the peer closed while idle is made again before the
+ * next request goes out.
  */
 export class PeerChannel {
   private client: Promise<KafkaClient> | null = null
@@ -157,10 +158,17 @@ export class PeerChannel {
 
   /** Sends `body` as `api` at `version`; rejects on a connection failure, a timeout or an unsupported version. */
   async request<Res>(api: ApiSpec, version: number, body: unknown): Promise<Res> {
-    const connecting = (this.client ??= KafkaClient.connect(this.voter.host, this.voter.port, this.options))
+    let connecting = (this.client ??= KafkaClient.connect(this.voter.host, this.voter.port, this.options))
     let client: KafkaClient | null = null
     try {
       client = await connecting
+      if (client.failed) {
+        // The peer closed the connection since the last request (it stopped or restarted): connect again instead of
+        // failing this request on it, as Kafka's NetworkClient, which sees the close when it happens, does.
+        if (this.client === connecting) this.client = null
+        connecting = this.client ??= KafkaClient.connect(this.voter.host, this.voter.port, this.options)
+        client = await connecting
+      }
       client.version(api, String(version))
       return await client.request<unknown, Res>(api, version, body)
     } catch (error) {
