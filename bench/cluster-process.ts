@@ -16,10 +16,15 @@ import { clusterStatus, type ClusterStatus } from '../client/cluster-admin.js'
 import { startBroker, type BrokerProcess } from './broker-process.js'
 import { drawPort } from '../cli/ports.js'
 
+/** Every port `freePorts` has handed out in this process: never handed out again. */
+const handedOut = new Set<number>()
+
 /**
  * `count` distinct ports of `host` free now, drawn below the system's ephemeral ports where it leaves room
  * (cli/ports.ts), so that no client connection made before a node listens can take one; each is held open until all
- * are chosen, so none repeats.
+ * are chosen, so none repeats, and none this process was given before is given again: a plan draws each node's
+ * ports in a call of its own, and the nodes listen only later, so a port drawn for one node would otherwise be free
+ * to draw again for the next (two voters on one port, seen once in CI).
  */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const servers: Server[] = []
@@ -28,12 +33,21 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
       const server = createServer()
       const listening = await new Promise<boolean>((resolve, reject) => {
         const drawn = drawPort(1)
+        if (drawn !== null && handedOut.has(drawn)) return resolve(false)
         server.once('error', (error: NodeJS.ErrnoException) => (drawn !== null && error.code === 'EADDRINUSE' ? resolve(false) : reject(error)))
         server.listen(drawn ?? 0, host, () => resolve(true))
       })
-      if (listening) servers.push(server)
+      if (!listening) continue
+      const { port } = server.address() as { port: number }
+      if (handedOut.has(port)) {
+        await new Promise((resolve) => server.close(resolve))
+        continue
+      }
+      servers.push(server)
     }
-    return servers.map((server) => (server.address() as { port: number }).port)
+    const ports = servers.map((server) => (server.address() as { port: number }).port)
+    for (const port of ports) handedOut.add(port)
+    return ports
   } finally {
     await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
   }
