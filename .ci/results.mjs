@@ -1,7 +1,7 @@
 // What a vitest JSON report (`--reporter=json`) says, for .ci/run.
 //
 //   node .ci/results.mjs lost <report>                 the test files whose worker went away before they ended, one a line
-//   node .ci/results.mjs failed <report>               how many tests failed, and files that failed with no test run
+//   node .ci/results.mjs failed <report>               how many tests failed, and files that failed with no failed test
 //   node .ci/results.mjs summary <report> [<rerun>]    "N passed, N failed[, N skipped]"; with <rerun>, the files it ran
 //                                                      count from it instead of from <report>
 //
@@ -24,21 +24,28 @@ if (command === 'lost') {
 } else if (command === 'failed') {
   let failed = 0
   for (const file of report.testResults) {
-    failed += file.assertionResults.filter((test) => test.status === 'failed').length
-    if (file.status === 'failed' && file.assertionResults.length === 0) failed++
+    const failedTests = file.assertionResults.filter((test) => test.status === 'failed').length
+    failed += failedTests
+    // A file that failed with no test failed: it did not load, or a hook failed (its tests then show as skipped).
+    if (file.status === 'failed' && failedTests === 0) failed++
   }
   console.log(failed)
 } else if (command === 'summary') {
   const rerun = rerunPath ? read(rerunPath) : null
   const rerunFiles = new Set(rerun ? rerun.testResults.map((file) => file.name) : [])
   const files = [...report.testResults.filter((file) => !rerunFiles.has(file.name)), ...(rerun ? rerun.testResults : [])]
-  // A file that failed to load has no tests in the report: vitest's own count of failed suites says so.
+  // A file that failed with no failed test did not load (no tests in the report), or a hook of it failed, and vitest
+  // then reports the tests it kept from running as skipped: those count as failed (at least one for the file).
   const total = { passed: 0, failed: 0, skipped: 0 }
   for (const file of files) {
     const c = counts(file)
     total.passed += c.passed
-    total.failed += c.failed + (file.status === 'failed' && file.assertionResults.length === 0 ? 1 : 0)
-    total.skipped += c.skipped
+    if (file.status === 'failed' && c.failed === 0) {
+      total.failed += Math.max(1, c.skipped)
+    } else {
+      total.failed += c.failed
+      total.skipped += c.skipped
+    }
   }
   console.log(`${total.passed} passed, ${total.failed} failed` + (total.skipped ? `, ${total.skipped} skipped` : ''))
 } else {
