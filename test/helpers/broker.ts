@@ -75,6 +75,12 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
     child.stderr!.on('data', onData)
     child.once('exit', (code) => reject(new Error(`broker exited with code ${code} before listening:\n${output}`)))
     setTimeout(() => reject(new Error(`broker did not start within 30 s:\n${output}`)), 30_000).unref()
+  }).catch(async (error: unknown) => {
+    // A broker that never listened leaves nothing behind: its process is gone, and so is the directory made for it.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+    if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
+    throw error
   })
   const handle: BrokerProcess = {
     host,

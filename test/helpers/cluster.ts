@@ -97,6 +97,7 @@ async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
   const failed = started.find((result) => result.status === 'rejected')
   if (failed) {
     await Promise.all([...nodes.values()].map((node) => node.kill()))
+    for (const [id, node] of nodes) if (options.dataDirs?.[id] === undefined) node.cleanup()
     throw failed.reason
   }
   return {
