@@ -87,12 +87,20 @@ interface ConfigChange {
 }
 
 /**
- * The configs a resource sets to null: in AlterConfigs any, in IncrementalAlterConfigs a SET, APPEND or SUBTRACT (a
- * DELETE needs no value). Kafka's broker refuses them before anything else looks at the resource
+ * The refusal of configs a resource sets to null: in AlterConfigs any, in IncrementalAlterConfigs a SET, APPEND or
+ * SUBTRACT (a DELETE needs no value). Kafka's broker refuses them before anything else looks at the resource
  * (ConfigAdminManager.preprocess for both APIs).
  */
-function nullValues(configs: readonly ConfigChange[]): string[] {
-  return configs.filter((c) => c.configOperation !== ConfigOperation.DELETE && c.value === null).map((c) => c.name)
+function nullValues(configs: readonly ConfigChange[]): string | null {
+  const nulls = configs.filter((c) => c.configOperation !== ConfigOperation.DELETE && c.value === null).map((c) => c.name)
+  return nulls.length > 0 ? `Null value not supported for : ${nulls.join(', ')}` : null
+}
+
+/** A config a resource names twice, refused by both APIs with INVALID_REQUEST (ConfigAdminManager.preprocess). */
+function repeatedConfig(configs: readonly ConfigChange[]): string | null {
+  const names = configs.map((c) => c.name)
+  const twice = names.find((name, i) => names.indexOf(name) !== i)
+  return twice === undefined ? null : `config ${quote(twice)} appears more than once`
 }
 
 /**
@@ -110,14 +118,13 @@ async function alterTopic<Res>(
   const { resourceType, resourceName } = resource
   const result = (errorCode: number, errorMessage: string | null = null): Result => ({ errorCode, errorMessage, resourceType, resourceName })
   const nulls = nullValues(resource.configs)
-  if (nulls.length > 0) return result(ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nulls.join(', ')}`)
+  if (nulls !== null) return result(ErrorCode.INVALID_REQUEST, nulls)
   if (resourceType === ResourceType.BROKER) {
     return result(ErrorCode.INVALID_REQUEST, 'broker settings come from the node\'s flags or config file and cannot be altered while it runs')
   }
   if (resourceType !== ResourceType.TOPIC) return result(ErrorCode.INVALID_REQUEST, `resource type ${resourceType} is not supported`)
-  const names = resource.configs.map((c) => c.name)
-  const twice = names.find((name, i) => names.indexOf(name) !== i)
-  if (twice !== undefined) return result(ErrorCode.INVALID_REQUEST, `config ${quote(twice)} appears more than once`)
+  const twice = repeatedConfig(resource.configs)
+  if (twice !== null) return result(ErrorCode.INVALID_REQUEST, twice)
   if (resourceName === '') return result(ErrorCode.INVALID_REQUEST, 'Default topic resources are not allowed.')
   const nameProblem = topicNameProblem(resourceName)
   if (nameProblem) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
@@ -258,11 +265,8 @@ function incrementalAlterConfigsOf(request: IncrementalAlterConfigsRequest, serv
  */
 function alterLoggers(services: BrokerServices, resource: IncrementalAlterConfigsRequest['resources'][number], validateOnly: boolean): Result {
   const { resourceType, resourceName } = resource
-  const names = resource.configs.map((c) => c.name)
-  const twice = names.find((name, i) => names.indexOf(name) !== i)
-  if (twice !== undefined) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `config ${quote(twice)} appears more than once`, resourceType, resourceName }
-  const nulls = nullValues(resource.configs)
-  if (nulls.length > 0) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Null value not supported for : ${nulls.join(', ')}`, resourceType, resourceName }
+  const refused = repeatedConfig(resource.configs) ?? nullValues(resource.configs)
+  if (refused !== null) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: refused, resourceType, resourceName }
   return { ...alterBrokerLoggers(services, resourceName, resource.configs, validateOnly), resourceType, resourceName }
 }
 
