@@ -127,3 +127,15 @@ export function percentile(sortedMs: readonly number[], p: number): number {
   if (sortedMs.length === 0) return 0
   return sortedMs[Math.min(sortedMs.length - 1, Math.ceil((p / 100) * sortedMs.length) - 1)]!
 }
+
+/**
+ * V8's used heap in bytes after two full collections (so what is still reachable, not garbage that a collection has
+ * yet to find). Errors: when the process runs without `node --expose-gc`.
+ */
+export function heapAfterGc(): number {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (!gc) throw new Error('run with node --expose-gc')
+  gc()
+  gc()
+  return process.memoryUsage().heapUsed
+}

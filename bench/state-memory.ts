@@ -19,20 +19,13 @@ import { Task } from '../processor/runtime/task.js'
 import { CacheBudget, TaskStore } from '../processor/state/task-store.js'
 import { planTopology } from '../processor/topology/plan.js'
 import { benchCommand, number } from './args.js'
+import { heapAfterGc } from './measure.js'
 import { LocalTask } from './local-task.js'
 
 const COMMAND = benchCommand('state-memory', 'node --expose-gc dist/bench/state-memory.js [--groups 200000] [--minutes 3] [--cache-mb 64]', "Heap per group of the iot pipeline's state, against what its cache counts.")
   .option('--groups <n>', 'distinct deviceId + sensor groups', number(), 200_000)
   .option('--minutes <n>', 'readings per group, one a minute of event time', number(), 3)
   .option('--cache-mb <n>', "the cache's byte budget in MiB", number(), 64)
-
-function heapAfterGc(): number {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (!gc) throw new Error('run with node --expose-gc')
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 async function main(): Promise<void> {
   const options = COMMAND.parse(process.argv.slice(2), { from: 'user' }).opts() as { groups: number; minutes: number; cacheMb: number }

@@ -1,6 +1,7 @@
 /**
- * Global tables: every instance reads every partition of each table topic into memory (latest value per key, a
- * null value deletes), through a consumer group of its own (`<applicationId>-global-<instanceId>`, one member, no
+ * Global tables: every instance reads every partition of each table topic into its GlobalTableStore (the latest
+ * value per key on disk under `<stateDir>/global-tables/`, a cache of decoded values within the instance's byte
+ * budget; a null value deletes), through a consumer group of its own (`<applicationId>-global-<instanceId>`, one member, no
  * committed offsets: it always reads from the start). `start` returns once each table has caught up with the end
  * offsets it had when the pipeline started, so the first records are enriched with a complete table; updates keep
  * flowing in afterwards. A consumer kafkajs stops for good on a cluster fault is started again after a backoff and
@@ -19,6 +20,8 @@ import type { Admin, Consumer, Kafka } from 'kafkajs'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
 import type { TableSpec } from '../topology/topology.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
+import { GlobalTableStore, type GlobalTable, type TableLookup, type TableRow } from '../state/global-table-store.js'
+import type { CacheBudget } from '../state/task-store.js'
 
 /** Where a row of a table topic was read (its dead letter's brook.error.topic, partition and offset). */
 export interface RowOrigin {
@@ -28,7 +31,10 @@ export interface RowOrigin {
 }
 
 export class GlobalTables {
-  readonly tables = new Map<string, Map<string, unknown>>()
+  /** Each table by name, filled by `start`. */
+  readonly tables = new Map<string, TableLookup>()
+  private readonly byTopic = new Map<string, GlobalTable>()
+  private store?: GlobalTableStore
   private consumer?: Consumer
   /** Table partitions not yet read to the end offsets they had at start (`topic:partition` -> that end). */
   private readonly pending = new Map<string, number>()
@@ -38,6 +44,7 @@ export class GlobalTables {
   private readonly stopped = new AbortController()
 
   /**
+   * The tables' rows are kept under `stateDir` (the instance's, which it holds locked), their cache within `budget`.
    * `deadLetter` writes a row that cannot be read to the dead-letter topic (resolving once it is written; a rejection
    * makes kafkajs read the row again). `onFailure` hears of an error that stops the tables' consumer for good once
    * `start` has returned (before, `start` rejects with it): an error kafkajs calls final that is not the cluster being
@@ -48,18 +55,29 @@ export class GlobalTables {
     private readonly admin: Admin,
     private readonly specs: readonly TableSpec[],
     private readonly groupId: string,
+    private readonly stateDir: string,
+    private readonly budget: CacheBudget,
     private readonly log: (line: string) => void,
     private readonly deadLetter: (key: string, value: Buffer, error: RecordError, origin: RowOrigin) => Promise<void>,
     private readonly onFailure: (error: Error) => void,
-  ) {
-    for (const spec of specs) if (spec.kind === 'topic') this.tables.set(spec.name, new Map())
-  }
+  ) {}
 
   private get topics(): Extract<TableSpec, { kind: 'topic' }>[] {
     return this.specs.filter((s): s is Extract<TableSpec, { kind: 'topic' }> => s.kind === 'topic')
   }
 
+  /**
+   * Opens the store and reads every table to the end offsets it had at the call. Errors: the store's open error, an
+   * admin error, or a final error of the tables' consumer.
+   */
   async start(): Promise<void> {
+    const store = await GlobalTableStore.open(this.stateDir, this.budget)
+    this.store = store
+    for (const spec of this.topics) {
+      const table = store.table((value) => spec.value.deserialize(value))
+      this.tables.set(spec.name, table)
+      this.byTopic.set(spec.topic, table)
+    }
     for (const spec of this.topics) {
       for (const o of await this.admin.fetchTopicOffsets(spec.topic)) if (Number(o.high) > Number(o.low)) this.pending.set(`${spec.topic}:${o.partition}`, Number(o.high))
     }
@@ -100,27 +118,35 @@ export class GlobalTables {
     await consumer.subscribe({ topics: topics.map((t) => t.topic), fromBeginning: true })
     await consumer.run({
       autoCommit: false,
-      eachMessage: async ({ topic, partition, message }) => {
+      // A batch's rows land in one LevelDB write; the batch counts as read (END_BATCH_PROCESS) only once they have.
+      eachBatch: async ({ batch, resolveOffset }) => {
+        const { topic, partition } = batch
         const spec = topics.find((t) => t.topic === topic)!
-        const table = this.tables.get(spec.name)!
-        const key = message.key?.toString()
-        if (key === undefined) return
-        if (message.value === null) {
-          table.delete(key)
-          return
+        const table = this.byTopic.get(topic)!
+        const rows: TableRow[] = []
+        for (const message of batch.messages) {
+          const key = message.key?.toString()
+          if (key === undefined) continue
+          if (message.value === null) {
+            rows.push({ table, key, value: null })
+            continue
+          }
+          try {
+            spec.value.deserialize(message.value)
+          } catch (error) {
+            const why = error instanceof RecordError ? error.message : `its deserializer (${spec.value.name}) threw: ${(error as Error)?.message ?? String(error)}`
+            const code = error instanceof RecordError ? error.code : ProcessorErrorCode.userFunction
+            const bad = new RecordError(code, `global table ${spec.name}: the row of key ${key} cannot be read (${why}); the table keeps the key's previous value`)
+            this.log(`${bad.message} (${topic}-${partition} offset ${message.offset}; sent to the dead-letter topic)`)
+            // The rows before it land first, so that a failed dead-letter write reads again from this row only.
+            await this.store!.write(rows.splice(0))
+            await this.deadLetter(key, message.value, bad, { topic, partition, offset: message.offset })
+            resolveOffset(message.offset)
+            continue
+          }
+          rows.push({ table, key, value: message.value })
         }
-        let value: unknown
-        try {
-          value = spec.value.deserialize(message.value)
-        } catch (error) {
-          const why = error instanceof RecordError ? error.message : `its deserializer (${spec.value.name}) threw: ${(error as Error)?.message ?? String(error)}`
-          const code = error instanceof RecordError ? error.code : ProcessorErrorCode.userFunction
-          const bad = new RecordError(code, `global table ${spec.name}: the row of key ${key} cannot be read (${why}); the table keeps the key's previous value`)
-          this.log(`${bad.message} (${topic}-${partition} offset ${message.offset}; sent to the dead-letter topic)`)
-          await this.deadLetter(key, message.value, bad, { topic, partition, offset: message.offset })
-          return
-        }
-        table.set(key, value)
+        await this.store!.write(rows)
       },
     })
   }
@@ -142,8 +168,10 @@ export class GlobalTables {
     }
   }
 
+  /** Stops the tables' consumer, then closes the store and removes its directory. */
   async stop(): Promise<void> {
     this.stopped.abort()
     await this.consumer?.disconnect().catch(() => {})
+    await this.store?.close().catch(() => {})
   }
 }

@@ -446,7 +446,7 @@ class Runner implements RunningPipeline {
         await this.tablesProducer!.send({ topic: this.plan.deadLetterTopic, messages: [deadLetterMessage(key, value, error, origin)], acks: -1 })
         this.counters.deadLetters++
       }
-      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.log, deadLetter, (error) => this.crash(error))
+      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.stateDir, this.budget, this.log, deadLetter, (error) => this.crash(error))
       await this.tables.start()
     }
     await this.startConsumer()

@@ -26,6 +26,7 @@ import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-opera
 import { checkGroupSize, groupKey, Groups, type Grouping } from './groups.js'
 import { RecordKeys } from './record-keys.js'
 import type { Metrics } from './metrics.js'
+import type { TableLookup } from '../state/global-table-store.js'
 
 /** A record on its way through the task's processors. */
 interface Rec {
@@ -94,7 +95,7 @@ export interface PeekedRecord {
 /** What the runner needs from the instance: tables to enrich from and the counters. */
 export interface TaskEnvironment {
   plan: Plan
-  tables: ReadonlyMap<string, ReadonlyMap<string, unknown>>
+  tables: ReadonlyMap<string, TableLookup>
   metrics: Metrics
 }
 

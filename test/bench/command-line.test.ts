@@ -25,6 +25,7 @@ const SCRIPTS = [
   { script: 'write-size.js', name: 'write-size', numeric: '--runs' },
   { script: 'processor-chaos.js', name: 'processor-chaos', numeric: '--seed' },
   { script: 'nemesis.js', name: 'nemesis', numeric: '--seed' },
+  { script: 'global-table.js', name: 'global-table', numeric: '--cache-mb' },
 ] as const
 
 describe('bench scripts on the command line', () => {
@@ -32,7 +33,7 @@ describe('bench scripts on the command line', () => {
     it(`${script} --help prints its usage, with ${numeric}, and exits 0`, () => {
       const { status, stdout, stderr } = runScript(script, ['--help'])
       expect(status).toBe(0)
-      expect(stdout).toMatch(/^Usage: node dist\/bench\/|^Usage: npm run bench /)
+      expect(stdout).toMatch(/^Usage: node (--expose-gc )?dist\/bench\/|^Usage: npm run bench /)
       expect(stdout).toContain(`  ${numeric} <n>`)
       expect(stderr).toBe('')
     })
