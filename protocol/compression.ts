@@ -239,12 +239,17 @@ export function decompress(codec: number, data: Buffer, maxBytes = MAX_DECOMPRES
   }
 }
 
-export function compress(codec: number, data: Buffer): Buffer {
+/**
+ * Compresses `data` with `codec` (Compression: none, gzip, snappy or lz4). `gzipLevel` is zlib's level, 1-9, or -1 for
+ * its default (KIP-390's compression.gzip.level); snappy and lz4 have one level here. Errors: zstd and unknown codecs
+ * (Brook reads zstd batches but has no zstd compressor).
+ */
+export function compress(codec: number, data: Buffer, gzipLevel = -1): Buffer {
   switch (codec) {
     case Compression.none:
       return data
     case Compression.gzip:
-      return gzipSync(data)
+      return gzipSync(data, { level: gzipLevel })
     case Compression.snappy:
       return snappy.compressSync(data)
     case Compression.lz4:

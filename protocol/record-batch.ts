@@ -13,7 +13,6 @@
  */
 import { crc32c } from '@node-rs/crc32'
 import { DecodeError, Reader } from './reader.js'
-import { Writer } from './writer.js'
 import { ErrorCode, KafkaError } from './errors.js'
 import { COMPRESSION_NAMES, MAX_DECOMPRESSED_BYTES, compress, decompress, Compression, type DecompressOptions } from './compression.js'
 
@@ -513,6 +512,8 @@ export interface BatchOptions {
   flags?: number
   /** For LogAppendTime batches, the broker's stamp. */
   maxTimestamp?: bigint
+  /** gzip's level when `compression` is gzip (1-9; -1, the default: zlib's). */
+  gzipLevel?: number
 }
 
 const INT32_MAX = 2147483647
@@ -532,6 +533,97 @@ export function decrementSequence(sequence: number, decrement: number): number {
   return sequence - decrement
 }
 
+/** Bytes of `value` (>= 0, an integer below 2^53) as an unsigned varint. */
+function uvarintSize(value: number): number {
+  let size = 1
+  for (; value >= 0x80; value = Math.floor(value / 128)) size++
+  return size
+}
+
+/** Writes `value` (>= 0, an integer below 2^53) as an unsigned varint at `at`; returns the offset after it. */
+function putUvarint(target: Buffer, at: number, value: number): number {
+  for (; value >= 0x80; value = Math.floor(value / 128)) target[at++] = (value % 128) | 0x80
+  target[at++] = value
+  return at
+}
+
+/** Zigzag encoding of a 32-bit varint's value (a length, an offset delta, a count; -1 for null). */
+const zigzag = (value: number): number => (value >= 0 ? value * 2 : -value * 2 - 1)
+
+/** The zigzag form of a timestamp delta (>= 0) as a number when it stays exact, else as a bigint. */
+function zigzagDelta(delta: bigint): number | bigint {
+  return delta < 0x10000000000000n ? Number(delta) * 2 : delta * 2n
+}
+
+function zigzagSize(value: number | bigint): number {
+  if (typeof value === 'number') return uvarintSize(value)
+  let size = 1
+  for (; value >= 0x80n; value >>= 7n) size++
+  return size
+}
+
+function putZigzag(target: Buffer, at: number, value: number | bigint): number {
+  if (typeof value === 'number') return putUvarint(target, at, value)
+  for (; value >= 0x80n; value >>= 7n) target[at++] = Number(value & 0x7fn) | 0x80
+  target[at++] = Number(value)
+  return at
+}
+
+const varBytesSize = (value: Buffer | null): number => (value === null ? 1 : uvarintSize(value.length * 2) + value.length)
+
+function putVarBytes(target: Buffer, at: number, value: Buffer | null): number {
+  if (value === null) {
+    target[at] = 1
+    return at + 1
+  }
+  at = putUvarint(target, at, value.length * 2)
+  return at + value.copy(target, at)
+}
+
+/**
+ * The records of a batch as its (uncompressed) payload, written at `offset` of a buffer of `offset` + their size
+ * bytes: each record's size is worked out first, so every byte is written once, in place. Timestamps are deltas from
+ * `baseTimestamp` (the least of them).
+ */
+function encodeRecords(records: readonly RecordInput[], timestamps: readonly bigint[], baseTimestamp: bigint, offset: number): Buffer {
+  const deltas: (number | bigint)[] = new Array(records.length)
+  const sizes: number[] = new Array(records.length)
+  let total = offset
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!
+    const delta = zigzagDelta(timestamps[i]! - baseTimestamp)
+    const headers = record.headers ?? []
+    let size = 1 + zigzagSize(delta) + uvarintSize(zigzag(record.offsetDelta ?? i)) + varBytesSize(record.key ?? null) + varBytesSize(record.value) + uvarintSize(headers.length * 2)
+    for (const header of headers) {
+      const keyBytes = Buffer.byteLength(header.key)
+      size += uvarintSize(keyBytes * 2) + keyBytes + varBytesSize(header.value)
+    }
+    deltas[i] = delta
+    sizes[i] = size
+    total += uvarintSize(size * 2) + size
+  }
+  const out = Buffer.allocUnsafe(total)
+  let at = offset
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!
+    const headers = record.headers ?? []
+    at = putUvarint(out, at, sizes[i]! * 2)
+    out[at++] = 0
+    at = putZigzag(out, at, deltas[i]!)
+    at = putUvarint(out, at, zigzag(record.offsetDelta ?? i))
+    at = putVarBytes(out, at, record.key ?? null)
+    at = putVarBytes(out, at, record.value)
+    at = putUvarint(out, at, headers.length * 2)
+    for (const header of headers) {
+      const keyBytes = Buffer.byteLength(header.key)
+      at = putUvarint(out, at, keyBytes * 2)
+      at += out.write(header.key, at, keyBytes, 'utf8')
+      at = putVarBytes(out, at, header.value)
+    }
+  }
+  return out
+}
+
 /** Builds one magic-2 batch, as a producer does. */
 export function encodeRecordBatch(records: readonly RecordInput[], options: BatchOptions = {}): Buffer {
   if (records.length === 0) throw new RangeError('a record batch needs at least one record')
@@ -539,24 +631,12 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Batc
   const timestamps = records.map((r) => r.timestamp ?? now)
   const baseTimestamp = timestamps.reduce((a, b) => (b < a ? b : a))
   const maxTimestamp = options.maxTimestamp ?? timestamps.reduce((a, b) => (b > a ? b : a))
-  const body = new Writer(records.length * 32)
-  records.forEach((record, i) => {
-    const inner = new Writer(64)
-    inner.int8(0).varlong(timestamps[i]! - baseTimestamp).varint(record.offsetDelta ?? i)
-    writeVarBytes(inner, record.key ?? null)
-    writeVarBytes(inner, record.value)
-    inner.varint(record.headers?.length ?? 0)
-    for (const h of record.headers ?? []) {
-      const key = Buffer.from(h.key)
-      inner.varint(key.length).bytes(key)
-      writeVarBytes(inner, h.value)
-    }
-    const bytes = inner.toBuffer()
-    body.varint(bytes.length).bytes(bytes)
-  })
   const codec = options.compression ?? Compression.none
-  const payload = compress(codec, body.toBuffer())
-  const batch = Buffer.alloc(BATCH_HEADER_SIZE + payload.length)
+  // Uncompressed, the records are written where the batch holds them; compressed, into a payload first.
+  const batch =
+    codec === Compression.none
+      ? encodeRecords(records, timestamps, baseTimestamp, BATCH_HEADER_SIZE)
+      : withHeaderRoom(compress(codec, encodeRecords(records, timestamps, baseTimestamp, 0), options.gzipLevel))
   batch.writeBigInt64BE(options.baseOffset ?? 0n, At.baseOffset)
   batch.writeInt32BE(batch.length - LOG_OVERHEAD, At.batchLength)
   batch.writeInt32BE(options.partitionLeaderEpoch ?? -1, At.partitionLeaderEpoch)
@@ -569,19 +649,26 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Batc
   batch.writeInt16BE(options.producerEpoch ?? -1, At.producerEpoch)
   batch.writeInt32BE(options.baseSequence ?? -1, At.baseSequence)
   batch.writeInt32BE(records.length, At.recordsCount)
-  payload.copy(batch, BATCH_HEADER_SIZE)
   batch.writeUInt32BE(computeCrc(batch), At.crc)
   return batch
 }
 
+/** A batch-sized buffer holding `payload` after room for the batch header. */
+function withHeaderRoom(payload: Buffer): Buffer {
+  const batch = Buffer.allocUnsafe(BATCH_HEADER_SIZE + payload.length)
+  payload.copy(batch, BATCH_HEADER_SIZE)
+  return batch
+}
+
 /**
- * The same batch holding only `kept` of its records, at their original offsets: what compaction stores. The offset
- * range (baseOffset, lastOffsetDelta), leader epoch, producer fields and timestamp type stay; the codec stays when
- * Brook can write it (zstd batches are rewritten uncompressed).
+ * The same batch holding only `kept` of its records, at their original offsets: what compaction stores, and, with all
+ * of them and another `codec`, what a topic's compression.type stores. The offset range (baseOffset, lastOffsetDelta),
+ * leader epoch, producer fields and timestamp type stay; the codec stays unless `codec` names another, when Brook can
+ * write it (zstd batches are rewritten uncompressed). `gzipLevel` as in BatchOptions.
  */
-export function rebuildBatch(original: Buffer, kept: readonly Record[]): Buffer {
+export function rebuildBatch(original: Buffer, kept: readonly Record[], options: { codec?: number; gzipLevel?: number } = {}): Buffer {
   const header = readBatchHeader(original)
-  const codec = header.attributes & Attribute.compressionMask
+  const codec = options.codec ?? header.attributes & Attribute.compressionMask
   const logAppendTime = (header.attributes & Attribute.logAppendTime) !== 0
   return encodeRecordBatch(
     kept.map((r) => ({
@@ -601,11 +688,8 @@ export function rebuildBatch(original: Buffer, kept: readonly Record[]): Buffer 
       lastOffsetDelta: header.lastOffsetDelta,
       flags: header.attributes & (Attribute.logAppendTime | Attribute.transactional),
       maxTimestamp: logAppendTime ? header.maxTimestamp : undefined,
+      gzipLevel: options.gzipLevel,
     },
   )
 }
 
-function writeVarBytes(writer: Writer, value: Buffer | null): void {
-  if (value === null) writer.varint(-1)
-  else writer.varint(value.length).bytes(value)
-}

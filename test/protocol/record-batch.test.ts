@@ -25,6 +25,7 @@ import { compress, decompress, Compression } from '../../protocol/compression.js
 import { DecodeError } from '../../protocol/reader.js'
 import { frameNamed, loadFrames } from '../fixtures/frames.js'
 import { decodeRequestFrame } from './request-frame.js'
+import { seededBelow } from '../helpers/random.js'
 
 const require = createRequire(import.meta.url)
 type KafkajsEncoder = { buffer: Buffer }
@@ -316,5 +317,45 @@ describe('batches our encoder builds, read back by kafkajs\'s decoder', () => {
     ])
     expect(decoded.records[0]!.headers.unit!.toString()).toBe('C')
     expect(checkProducedBatch(batch, CHECKS)).toMatchObject({ ok: true })
+  })
+})
+
+describe('random batches our encoder builds (offset gaps as compaction leaves them), read back by kafkajs\'s decoder and by ours', () => {
+  it('every key, value, header, timestamp and offset, with null fields, gaps, large values and 64-bit timestamp deltas', async () => {
+    const below = seededBelow(20261205)
+    const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => below(256)))
+    for (let round = 0; round < 200; round++) {
+      // One batch in ten spans timestamps far apart (NO_TIMESTAMP beside one near Long.MAX_VALUE): a delta beyond 2^53.
+      const far = below(10) === 0
+      let offsetDelta = 0
+      const records = Array.from({ length: 1 + below(30) }, (_, i) => ({
+        key: below(4) === 0 ? null : bytes(below(below(20) === 0 ? 5000 : 40)),
+        value: below(10) === 0 ? null : bytes(below(below(20) === 0 ? 70_000 : 200)),
+        headers: Array.from({ length: below(3) }, (_, h) => ({ key: `${h}-${below(2) === 0 ? 'unit' : 'единица'}`, value: below(5) === 0 ? null : bytes(below(12)) })),
+        timestamp: far ? (i % 2 === 0 ? -1n : 9223372036854775807n - BigInt(below(1000))) : 1_700_000_000_000n + BigInt(below(1_000_000_000)),
+        offsetDelta: (offsetDelta += i === 0 ? 0 : 1 + below(3)),
+      }))
+      const batch = encodeRecordBatch(records, { baseOffset: 1000n, compression: round % 4 === 0 ? Compression.gzip : Compression.none })
+      const expected = records.map((r) => ({
+        offset: String(1000 + r.offsetDelta),
+        timestamp: String(r.timestamp),
+        key: r.key?.toString('hex') ?? null,
+        value: r.value?.toString('hex') ?? null,
+        headers: r.headers.map((h) => [h.key, h.value?.toString('hex') ?? null]),
+      }))
+      const theirs = await kafkajsDecodeBatch(new KafkajsDecoder(batch))
+      expect(
+        theirs.records.map((r) => ({
+          offset: r.offset,
+          timestamp: r.timestamp,
+          key: r.key?.toString('hex') ?? null,
+          value: r.value?.toString('hex') ?? null,
+          headers: Object.entries(r.headers).map(([key, value]) => [key, (value as Buffer | null)?.toString('hex') ?? null]),
+        })),
+        `round ${round}`,
+      ).toEqual(expected)
+      const ours = decodeRecords(batch)
+      expect(ours.map((r) => ({ offset: String(r.offset), timestamp: String(r.timestamp), key: r.key?.toString('hex') ?? null, value: r.value?.toString('hex') ?? null, headers: r.headers.map((h) => [h.key, h.value?.toString('hex') ?? null]) }))).toEqual(expected)
+    }
   })
 })
