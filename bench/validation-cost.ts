@@ -7,13 +7,15 @@
  *   records, <codec>    + validateRecords on a compressed batch read on the event loop: inflate, then walk
  *   worker, <codec>     a batch too large for the event loop (~256 KiB inflated) handed to the worker pool: the
  *                       event loop's share (copy, post, answer) per batch, with 16 in flight, and the wall time
+ *   <codec> -> <other>  a batch rebuilt with another codec, as a topic's compression.type makes produce do (decode
+ *                       every record, encode and compress them again); lz4 and gzip as targets, 1/20 of the rounds
  *
  * Each figure is the best of five timed rounds after a warm-up, so other load on a shared machine inflates it less.
  * The produce throughput these costs come to is measured end to end by `npm run bench -- --validation header-only`
  * beside the default (full), with `--compression lz4` for compressed batches.
  */
 import { performance } from 'node:perf_hooks'
-import { checkProducedBatch, validateRecords, type RecordRules } from '../protocol/record-batch.js'
+import { checkProducedBatch, decodeRecords, rebuildBatch, validateRecords, type RecordRules } from '../protocol/record-batch.js'
 import { Compression, inflationLimit, type CompressionName } from '../protocol/compression.js'
 import { BatchInflater } from '../broker/batch-inflater.js'
 import { badCommandLine, benchCommand, number } from './args.js'
@@ -59,7 +61,10 @@ function inline(codec: CompressionName, rounds: number): Row[] {
     if (!check.ok) throw new Error(`the bench's own batch was refused: ${check.message}`)
   })
   const row = (scenario: string, eventLoopUs: number): Row => ({ scenario, batchBytes: batch(0).length, records: pool.recordsPerBatch, eventLoopUs })
-  return [...(codec === 'none' ? [row('header only', header)] : []), row(`header + records, ${codec}`, full)]
+  const rebuilt = (['lz4', 'gzip'] as const)
+    .filter((target) => target !== codec)
+    .map((target) => row(`${codec} -> ${target} (compression.type)`, timeEach(Math.max(100, Math.round(rounds / 20)), (i) => rebuildBatch(batch(i), decodeRecords(batch(i)), { codec: Compression[target] }))))
+  return [...(codec === 'none' ? [row('header only', header)] : []), row(`header + records, ${codec}`, full), ...rebuilt]
 }
 
 async function viaWorkers(codec: CompressionName, count: number): Promise<Row> {

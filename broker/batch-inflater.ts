@@ -45,6 +45,7 @@ type Task = { batch: Buffer; maxInflatedBytes: number } & (
   | { kind: 'search'; query: SearchQuery }
   | { kind: 'decode' }
   | { kind: 'rebuild'; keep: bigint[] }
+  | { kind: 'recompress'; codec: number; gzipLevel: number }
 )
 
 export interface SearchQuery {
@@ -68,6 +69,8 @@ function run(task: Task, maxInflatedBytes: number): RecordsCheck | FoundRecord |
       const keep = new Set(task.keep)
       return rebuildBatch(task.batch, decodeRecords(task.batch, maxInflatedBytes).filter((r) => keep.has(r.offset)))
     }
+    case 'recompress':
+      return rebuildBatch(task.batch, decodeRecords(task.batch, maxInflatedBytes), { codec: task.codec, gzipLevel: task.gzipLevel })
   }
 }
 
@@ -137,6 +140,15 @@ export class BatchInflater {
   /** rebuildBatch on a stored batch, keeping the records at `keep` (compaction); rejects when they cannot be read. */
   async rebuild(batch: Buffer, keep: bigint[], maxInflatedBytes: number): Promise<Buffer> {
     const rebuilt = (await this.place({ kind: 'rebuild', batch, keep, maxInflatedBytes })) as Uint8Array
+    return Buffer.from(rebuilt.buffer, rebuilt.byteOffset, rebuilt.byteLength)
+  }
+
+  /**
+   * A produced batch with every record, compressed with `codec` instead (a topic's compression.type, Kafka's
+   * LogValidator); rejects when its records cannot be read.
+   */
+  async recompress(batch: Buffer, codec: number, gzipLevel: number, maxInflatedBytes: number): Promise<Buffer> {
+    const rebuilt = (await this.place({ kind: 'recompress', batch, codec, gzipLevel, maxInflatedBytes })) as Uint8Array
     return Buffer.from(rebuilt.buffer, rebuilt.byteOffset, rebuilt.byteLength)
   }
 

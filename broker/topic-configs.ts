@@ -13,6 +13,7 @@ import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { quote } from './quote.js'
 import { ConfigSource, ConfigType } from '../protocol/constants.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
+import { Compression } from '../protocol/compression.js'
 
 /** Broker settings that are the defaults of topic configs (message.max.bytes for max.message.bytes, and so on). */
 export type TopicDefaults = Pick<BrokerConfig, 'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs' | 'logRetentionMs' | 'logRetentionBytes'>
@@ -122,6 +123,27 @@ const NO_EFFECT = ' Accepted for compatibility; Brook has no segment files, so i
 /** Why a config of Kafka's that Brook has no use for is accepted all the same: tools that set it keep working. */
 const ACCEPTED = ' Accepted for compatibility; it has no effect in Brook'
 
+/**
+ * compression.type (Kafka's BrokerCompressionType): null for `producer` (batches stored as sent), else the codec the
+ * broker stores every batch with. Errors: InvalidValue for zstd (no compressor here) and for a name Kafka does not know.
+ */
+function compressionCodec(value: string): number | null {
+  switch (value) {
+    case 'producer':
+      return null
+    case 'uncompressed':
+      return Compression.none
+    case 'gzip':
+    case 'snappy':
+    case 'lz4':
+      return Compression[value]
+    case 'zstd':
+      throw new InvalidValue('Brook cannot compress with zstd (it reads zstd batches); use producer, uncompressed, gzip, snappy or lz4')
+    default:
+      throw new InvalidValue('must be one of: uncompressed, zstd, lz4, snappy, gzip, producer')
+  }
+}
+
 /** An int in [min, max] (or `also`, a sentinel such as gzip's -1 for the codec's default). */
 function intIn(min: number, max: number, also?: number) {
   const whole = int(-2147483648)
@@ -159,11 +181,9 @@ export const TOPIC_CONFIGS = [
     key: 'compressionType',
     type: ConfigType.STRING,
     default: 'producer',
-    parse: (value) => {
-      if (value !== 'producer') throw new InvalidValue('Brook stores batches as the producer compressed them; only producer is supported')
-      return value
-    },
-    documentation: 'Batches are stored with the compression the producer chose.',
+    parse: compressionCodec,
+    documentation:
+      'producer: batches are stored as the producer compressed them; uncompressed, gzip, snappy or lz4: the broker stores every batch compressed so (recompressing what the producer sent otherwise). zstd is not available: Brook reads zstd batches but cannot compress with it.',
   }),
   config({
     name: 'compression.gzip.level',
@@ -172,7 +192,7 @@ export const TOPIC_CONFIGS = [
     type: ConfigType.INT,
     default: '-1',
     parse: intIn(1, 9, -1),
-    documentation: `The level of gzip compression when the broker compresses (KIP-390).${ACCEPTED}: batches are stored as the producer compressed them.`,
+    documentation: 'The level of gzip compression when the broker compresses (KIP-390, compression.type=gzip): 1-9, or -1 for zlib\'s default.',
   }),
   config({
     name: 'compression.lz4.level',
@@ -181,7 +201,7 @@ export const TOPIC_CONFIGS = [
     type: ConfigType.INT,
     default: '9',
     parse: intIn(1, 17),
-    documentation: `The level of lz4 compression when the broker compresses (KIP-390).${ACCEPTED}: batches are stored as the producer compressed them.`,
+    documentation: `The level of lz4 compression when the broker compresses (KIP-390).${ACCEPTED}: Brook's lz4 compressor has one level.`,
   }),
   config({
     name: 'compression.zstd.level',
@@ -190,7 +210,7 @@ export const TOPIC_CONFIGS = [
     type: ConfigType.INT,
     default: '3',
     parse: intIn(-131072, 22),
-    documentation: `The level of zstd compression when the broker compresses (KIP-390).${ACCEPTED}: batches are stored as the producer compressed them.`,
+    documentation: `The level of zstd compression when the broker compresses (KIP-390).${ACCEPTED}: Brook does not compress with zstd.`,
   }),
   config({
     name: 'delete.retention.ms',

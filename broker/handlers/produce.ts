@@ -28,6 +28,11 @@
  *   largest record timestamp when the producer wrote another (as Kafka's setMaxTimestamp, so retention and
  *   ListOffsets can trust it); LogAppendTime topics get maxTimestamp = now instead (and a new CRC either way), which
  *   the response returns as logAppendTimeMs.
+ * - A topic whose compression.type is a codec (uncompressed, gzip, snappy, lz4) rather than `producer` stores a batch
+ *   of another codec rebuilt with it, after the checks above, as Kafka's LogValidator does: the same records, offset
+ *   deltas, timestamps, producer id, epoch, sequence and transactional flag (gzip at compression.gzip.level). It is
+ *   MESSAGE_TOO_LARGE when the rebuilt batch exceeds max.message.bytes (as UnifiedLog checks again after a
+ *   recompression). The rebuild runs where the checks do (on the event loop or in the worker pool).
  * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks its metadata cache first); a
  *   cluster node answers NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet
  *   (a topic just created, in the moment after CreateTopics is answered), as Kafka's
@@ -71,6 +76,8 @@ import { inflationLimit } from '../../protocol/compression.js'
 import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, fillCurrentLeaders, leadershipError, missingPartitionError } from '../handler.js'
 import { batchInflater } from '../batch-inflater.js'
 import type { Partition, VerificationGuard } from '../partition.js'
+import type { TopicConfig } from '../topic-configs.js'
+import type { Logger } from '../logger.js'
 import { StorageError } from '../../storage/log-store.js'
 import { AppendOrigin } from '../../storage/producer-state.js'
 
@@ -86,7 +93,7 @@ type PartitionResult = ProduceResponsePartitionProduceResponse
 class AppendOrder {
   private readonly tails = new WeakMap<Partition, Promise<void>>()
 
-  run<R>(partition: Partition, verdict: RecordsCheck | Promise<RecordsCheck>, append: (verdict: RecordsCheck) => Promise<R>): Promise<R> {
+  run<R>(partition: Partition, verdict: Prepared | Promise<Prepared>, append: (verdict: Prepared) => Promise<R>): Promise<R> {
     const tail = this.tails.get(partition)
     if (tail === undefined && !(verdict instanceof Promise)) return append(verdict)
     const turn = (tail ?? Promise.resolve()).then(() => verdict)
@@ -105,6 +112,33 @@ class AppendOrder {
 }
 
 const appendOrder = new AppendOrder()
+
+/** A checked batch, with what to store instead when the topic's compression.type recompressed it. */
+type Prepared = Extract<RecordsCheck, { ok: false }> | { ok: true; maxTimestamp: bigint; batch?: Buffer }
+
+/**
+ * The batch rebuilt with `codec`, the topic's compression.type (Kafka's LogValidator recompresses a batch whose codec
+ * is not the topic's): every record, offset delta, timestamp and producer field kept. MESSAGE_TOO_LARGE when the
+ * result exceeds max.message.bytes (UnifiedLog checks the size again after a recompression), the records' own error
+ * when they cannot be read.
+ */
+async function recompressed(verdict: RecordsCheck | Promise<RecordsCheck>, records: Buffer, codec: number, config: TopicConfig, log: Logger): Promise<Prepared> {
+  const check = await verdict
+  if (!check.ok) return check
+  const refused = (errorCode: number, message: string): Prepared => ({ ok: false, errorCode, message, recordErrors: [] })
+  let batch: Buffer
+  try {
+    batch = await batchInflater.recompress(records, codec, config.compressionGzipLevel, inflationLimit(config.maxMessageBytes))
+  } catch (error) {
+    if (error instanceof KafkaError) return refused(error.code, error.message)
+    log.error(`recompressing a batch failed: ${(error as Error).message}`)
+    return refused(ErrorCode.UNKNOWN_SERVER_ERROR, 'the batch could not be recompressed')
+  }
+  if (batch.length > config.maxMessageBytes) {
+    return refused(ErrorCode.MESSAGE_TOO_LARGE, `the batch is ${batch.length} bytes compressed with the topic's compression.type, more than its max.message.bytes (${config.maxMessageBytes})`)
+  }
+  return { ...check, batch }
+}
 
 function failed(index: number, errorCode: number, message?: string, recordErrors: ProduceResponseBatchIndexAndErrorMessage[] = []): PartitionResult {
   return {
@@ -176,18 +210,23 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
                   return { ok: false, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, message: 'the batch could not be checked', recordErrors: [] }
                 })
               : verdict
-          return appendOrder.run(partition, settled, async (verdict) => {
+          // A topic's compression.type other than the producer's codec: the batch is stored recompressed.
+          const codec = config.compressionType
+          const prepared: Prepared | Promise<Prepared> = codec !== null && codec !== (check.header.attributes & Attribute.compressionMask) ? recompressed(settled, records, codec, config, services.log) : settled
+          return appendOrder.run(partition, prepared, async (verdict) => {
             if (!verdict.ok) return failed(index, verdict.errorCode, verdict.message, verdict.recordErrors)
+            const batch = verdict.batch ?? records
             const stillLeader = leadershipError(services, topic, index)
             if (stillLeader !== ErrorCode.NONE) return failed(index, stillLeader)
             // A cluster node's leader counts only the ISR members in sync now (cluster/replica-manager.ts).
             const underMinIsr = (): boolean =>
               services.replicas ? services.replicas.underMinIsr(topic.topicId, index, Date.now()) : partition.isr.length < config.minInsyncReplicas
             if (acks === -1 && underMinIsr()) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
-            if (!logAppendTime && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)
+            // A recompressed batch was built with its records' largest timestamp.
+            if (!logAppendTime && batch === records && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)
             const appendTime = logAppendTime ? BigInt(Date.now()) : undefined
             try {
-              const { baseOffset, lastOffset } = await partition.appendAsLeader(records, { origin: AppendOrigin.CLIENT, logAppendTime: appendTime, verification })
+              const { baseOffset, lastOffset } = await partition.appendAsLeader(batch, { origin: AppendOrigin.CLIENT, logAppendTime: appendTime, verification })
               if (acks === -1 && services.replicas) {
                 const replicated = await services.replicas.awaitHighWatermark(topic.topicId, index, lastOffset + 1n, request.timeoutMs)
                 if (replicated !== ErrorCode.NONE) return failed(index, replicated)
