@@ -30,6 +30,7 @@ describe('compression.type on a topic', () => {
   afterAll(async () => {
     await admin?.disconnect()
     await broker?.stop()
+    broker?.cleanup()
   })
 
   it('gzip: kcat\'s snappy batches are stored gzip, and kcat and kafkajs read every line back', async () => {
