@@ -73,8 +73,9 @@ export class GlobalTables {
   async start(): Promise<void> {
     const store = await GlobalTableStore.open(this.stateDir, this.budget)
     this.store = store
+    // One table per topic (a table is named by its topic), read with the first of its specs' deserializers.
     for (const spec of this.topics) {
-      const table = store.table((value) => spec.value.deserialize(value))
+      const table = this.byTopic.get(spec.topic) ?? store.table((value) => spec.value.deserialize(value))
       this.tables.set(spec.name, table)
       this.byTopic.set(spec.topic, table)
     }
