@@ -32,7 +32,8 @@
  *   of another codec rebuilt with it, after the checks above, as Kafka's LogValidator does: the same records, offset
  *   deltas, timestamps, producer id, epoch, sequence and transactional flag (gzip at compression.gzip.level). It is
  *   MESSAGE_TOO_LARGE when the rebuilt batch exceeds max.message.bytes (as UnifiedLog checks again after a
- *   recompression). The rebuild runs where the checks do (on the event loop or in the worker pool).
+ *   recompression). The rebuild runs in the worker pool (batch-inflater.ts), never on the event loop: compressing
+ *   costs far more than checking.
  * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks its metadata cache first); a
  *   cluster node answers NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet
  *   (a topic just created, in the moment after CreateTopics is answered), as Kafka's

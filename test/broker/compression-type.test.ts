@@ -3,7 +3,8 @@
  * broker process, with kcat (librdkafka 2.0.2) and kafkajs producing and consuming, and Brook's wire client reading
  * the stored batches' codec bits. Every record, key, header and timestamp survives the rebuild, an idempotent
  * producer's retry of a rebuilt batch is still found as a duplicate, a batch that outgrows max.message.bytes once
- * rebuilt is MESSAGE_TOO_LARGE, and zstd or an unknown name is INVALID_CONFIG.
+ * rebuilt is MESSAGE_TOO_LARGE, batches are recompressed off the event loop (another client's request is answered
+ * meanwhile), and zstd or an unknown name is INVALID_CONFIG.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CompressionTypes, Kafka, logLevel, type Admin } from 'kafkajs'
@@ -14,6 +15,11 @@ import { encodeRecordBatch } from '../../protocol/record-batch.js'
 import { Compression } from '../../protocol/compression.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../../protocol/messages/init-producer-id.js'
+import { produce, type ProduceRequest, type ProduceResponse } from '../../protocol/messages/produce.js'
+import { apiVersions, type ApiVersionsRequest, type ApiVersionsResponse } from '../../protocol/messages/api-versions.js'
+import { batchBytes, recordBytes } from '../helpers/wire.js'
+import { seededBelow } from '../helpers/random.js'
+import { loggedErrors } from '../helpers/broker-log.js'
 
 const codecOf = (attributes: number): number => attributes & 0x07
 
@@ -124,6 +130,49 @@ describe('compression.type on a topic', () => {
       expect(batches.map((b) => codecOf(b.header.attributes))).toEqual([Compression.none])
       expect(recordsOf(batches).map((r) => r.value!.toString())).toEqual(['small one', 'small two'])
     })
+  })
+
+  it('batches are recompressed off the event loop: another client is answered while gzip -9 rebuilds them', async () => {
+    const topic = 'ct-large'
+    const partitions = 6
+    await createTopic(broker, topic, { partitions, configs: { 'compression.type': 'gzip', 'compression.gzip.level': '9' } })
+    // Random a's and b's are slow work for gzip -9: each batch of 60 KB (below the 64 KiB a produce check reads on the
+    // event loop) takes about 0.13 s.
+    const below = seededBelow(7)
+    const value = (): Buffer => Buffer.from(Array.from({ length: 1000 }, () => 'ab'[below(2)]).join(''))
+    const batches = Array.from({ length: partitions }, () => {
+      const records = Array.from({ length: 60 }, (_, i) => recordBytes({ offsetDelta: i, key: Buffer.from(`k${i}`), value: value() }))
+      return batchBytes({ records: Buffer.concat(records), count: records.length, baseTimestamp: BigInt(Date.now()) })
+    })
+    await withClient(broker, async (producer) => {
+      await withClient(broker, async (other) => {
+        let done = false
+        let longestWaitMs = 0
+        const probing = (async () => {
+          while (!done) {
+            const sentAt = performance.now()
+            await other.request<Partial<ApiVersionsRequest>, ApiVersionsResponse>(apiVersions, 0, {})
+            longestWaitMs = Math.max(longestWaitMs, performance.now() - sentAt)
+            await new Promise((resolve) => setTimeout(resolve, 5))
+          }
+        })()
+        const answer = await producer.request<ProduceRequest, ProduceResponse>(produce, 9, {
+          transactionalId: null,
+          acks: 1,
+          timeoutMs: 30_000,
+          topicData: [{ name: topic, partitionData: batches.map((records, index) => ({ index, records })) }],
+        })
+        done = true
+        await probing
+        expect(answer.responses[0]!.partitionResponses.map((p) => p.errorCode)).toEqual(Array.from({ length: partitions }, () => ErrorCode.NONE))
+        // On the event loop, the request's gzips ran back to back (0.8 s), and ApiVersions waited for them all.
+        expect(longestWaitMs).toBeLessThan(300)
+      })
+      const { batches: stored } = await readPartition(producer, topic, 3)
+      expect(stored.map((b) => codecOf(b.header.attributes))).toEqual([Compression.gzip])
+      expect(recordsOf(stored).map((r) => r.key!.toString())).toEqual(Array.from({ length: 60 }, (_, i) => `k${i}`))
+    })
+    expect(loggedErrors(broker)).toEqual([])
   })
 
   it('zstd and a name Kafka does not know are INVALID_CONFIG; the topic\'s value is described as set', async () => {
