@@ -20,7 +20,7 @@
  *   message.timestamp.before.max.ms / after.max.ms of the broker clock, KIP-937). Failures are per partition and
  *   nothing of that partition is written: CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP or MESSAGE_TOO_LARGE,
  *   with the failing records in recordErrors (v8+, KIP-467). With log.record.validation.enable=false only the header
- *   is checked, except on compacted topics.
+ *   is checked, except on compacted topics and for batches the topic's compression.type rebuilds.
  * - Uncompressed batches (and compressed ones saying they inflate to at most 64 KiB) are walked on the event loop;
  *   larger compressed ones in the worker pool (broker/batch-inflater.ts). Appends to a partition still happen in the
  *   order the requests arrived, as under Kafka's log lock: a batch waits for an earlier one still being checked.
@@ -193,8 +193,13 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
           }
           const logAppendTime = config.messageTimestampType === 'LogAppendTime'
           const compacted = config.cleanupPolicy.compact
+          // A topic's compression.type other than the producer's codec: the batch is stored recompressed, so every
+          // record is read anyway, and checked first whatever log.record.validation.enable says (as LogValidator
+          // does), so that records that do not hold up are the producer's error, not the rebuild's.
+          const codec = config.compressionType
+          const recompress = codec !== null && codec !== (check.header.attributes & Attribute.compressionMask)
           const verdict: RecordsCheck | Promise<RecordsCheck> =
-            services.config.recordValidation || compacted
+            services.config.recordValidation || compacted || recompress
               ? batchInflater.validate(records, {
                   now: Date.now(),
                   timestampBounds: logAppendTime
@@ -211,9 +216,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
                   return { ok: false, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, message: 'the batch could not be checked', recordErrors: [] }
                 })
               : verdict
-          // A topic's compression.type other than the producer's codec: the batch is stored recompressed.
-          const codec = config.compressionType
-          const prepared: Prepared | Promise<Prepared> = codec !== null && codec !== (check.header.attributes & Attribute.compressionMask) ? recompressed(settled, records, codec, config, services.log) : settled
+          const prepared: Prepared | Promise<Prepared> = recompress ? recompressed(settled, records, codec, config, services.log) : settled
           return appendOrder.run(partition, prepared, async (verdict) => {
             if (!verdict.ok) return failed(index, verdict.errorCode, verdict.message, verdict.recordErrors)
             const batch = verdict.batch ?? records

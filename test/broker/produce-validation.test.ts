@@ -271,20 +271,28 @@ describe('the settings', () => {
     }
   })
 
-  it('--no-record-validation checks only batch headers, except on compacted topics', async () => {
+  it('--no-record-validation checks only batch headers, except on compacted topics and those that recompress', async () => {
     const broker = await startBroker({ args: ['--no-record-validation'] })
     try {
       await createTopic(broker, 'trusted')
       await createTopic(broker, 'keyed', { configs: { 'cleanup.policy': 'compact' } })
+      await createTopic(broker, 'rebuilt', { configs: { 'compression.type': 'gzip' } })
       await withClient(broker, async (client) => {
         const garbage = plainBatch(Buffer.alloc(300, 0xff), 3)
         expect(await producePartition(client, 'trusted', 0, garbage)).toMatchObject({ errorCode: 0 })
         const keyless = plainBatch(three(), 3)
         expect(await producePartition(client, 'keyed', 0, keyless)).toMatchObject({ errorCode: INVALID_RECORD })
+        // A topic whose compression.type rebuilds the batch reads every record, as LogValidator does: records that
+        // do not hold up are the producer's INVALID_RECORD, and a payload that does not inflate its CORRUPT_MESSAGE,
+        // not a failure of the node's.
+        expect(await producePartition(client, 'rebuilt', 0, garbage)).toMatchObject({ errorCode: INVALID_RECORD })
+        expect(await producePartition(client, 'rebuilt', 0, codecBatch(CODECS.snappy, three(), 3))).toMatchObject({ errorCode: CORRUPT_MESSAGE })
+        expect(await producePartition(client, 'rebuilt', 0, plainBatch(three(), 3))).toMatchObject({ errorCode: 0, baseOffset: 0n })
         // The header is still checked: a bad CRC is refused.
         garbage[garbage.length - 1] ^= 1
         expect(await producePartition(client, 'trusted', 0, garbage)).toMatchObject({ errorCode: CORRUPT_MESSAGE })
       })
+      expect(loggedErrors(broker)).toEqual([])
     } finally {
       await broker.stop()
       broker.cleanup()
