@@ -351,8 +351,9 @@ export function decodeRecords(batch: Buffer, maxInflatedBytes = MAX_DECOMPRESSED
     }
     records.push({
       offset: header.baseOffset + BigInt(view.offsetDelta),
-      // Re-read exactly: the walk's double is exact only within ±2^53.
-      timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp + new Reader(bytes, view.start + 1).varlong(),
+      // Re-read exactly: the walk's double is exact only within ±2^53. The sum wraps as Java's long does
+      // (DefaultRecord.readFrom): a producer's deltas from its first record's timestamp may have wrapped too.
+      timestamp: logAppendTime ? header.maxTimestamp : BigInt.asIntN(64, header.baseTimestamp + new Reader(bytes, view.start + 1).varlong()),
       key: view.keyLength < 0 ? null : bytes.subarray(view.keyStart, view.keyStart + view.keyLength),
       value: view.valueLength < 0 ? null : bytes.subarray(view.valueStart, view.valueStart + view.valueLength),
       headers,
@@ -550,9 +551,15 @@ function putUvarint(target: Buffer, at: number, value: number): number {
 /** Zigzag encoding of a 32-bit varint's value (a length, an offset delta, a count; -1 for null). */
 const zigzag = (value: number): number => (value >= 0 ? value * 2 : -value * 2 - 1)
 
-/** The zigzag form of a timestamp delta (>= 0) as a number when it stays exact, else as a bigint. */
+/**
+ * The zigzag form of a timestamp delta (>= 0) as a number when it stays exact, else as a bigint. A delta of 2^63 or
+ * more (timestamps at both ends of the int64 range) is written as Java's long subtraction leaves it, wrapped to a
+ * negative int64, which a reader's wrapping sum turns back into the timestamp (DefaultRecord.writeTo, readFrom).
+ */
 function zigzagDelta(delta: bigint): number | bigint {
-  return delta < 0x10000000000000n ? Number(delta) * 2 : delta * 2n
+  if (delta < 0x10000000000000n) return Number(delta) * 2
+  const wrapped = BigInt.asIntN(64, delta)
+  return BigInt.asUintN(64, (wrapped << 1n) ^ (wrapped >> 63n))
 }
 
 function zigzagSize(value: number | bigint): number {

@@ -175,6 +175,28 @@ describe('compression.type on a topic', () => {
     expect(loggedErrors(broker)).toEqual([])
   })
 
+  it('timestamps at both ends of the int64 range, on a LogAppendTime topic, are rebuilt as Java\'s wrapping longs keep them', async () => {
+    const topic = 'ct-far-timestamps'
+    await createTopic(broker, topic, { configs: { 'compression.type': 'lz4', 'message.timestamp.type': 'LogAppendTime', 'cleanup.policy': 'compact' } })
+    // As a producer lays them out: deltas from the first record's timestamp, 2^62, by long subtraction, which wraps
+    // for -2^63 + 5 (DefaultRecord.writeTo). A LogAppendTime topic takes any record timestamp.
+    const first = 2n ** 62n
+    const timestamps = [first, -(2n ** 63n) + 5n, 2n ** 63n - 1n, -1n]
+    const records = timestamps.map((timestamp, i) =>
+      recordBytes({ offsetDelta: i, timestampDelta: BigInt.asIntN(64, timestamp - first), key: Buffer.from(`k${i}`), value: Buffer.from(`far-${i}`) }),
+    )
+    const batch = batchBytes({ records: Buffer.concat(records), count: records.length, baseTimestamp: first, maxTimestamp: 2n ** 63n - 1n })
+    await withClient(broker, async (client) => {
+      expect(await producePartition(client, topic, 0, batch)).toMatchObject({ errorCode: ErrorCode.NONE, baseOffset: 0n })
+      const { batches } = await readPartition(client, topic, 0)
+      expect(batches.map((b) => codecOf(b.header.attributes))).toEqual([Compression.lz4])
+      expect(recordsOf(batches).map((r) => r.value!.toString())).toEqual(['far-0', 'far-1', 'far-2', 'far-3'])
+    })
+    const { stdout } = await kcat(['-b', broker.address, '-C', '-t', topic, '-e', '-q', '-f', '%k=%s\n'])
+    expect(stdout.split('\n').filter(Boolean)).toEqual(['k0=far-0', 'k1=far-1', 'k2=far-2', 'k3=far-3'])
+    expect(loggedErrors(broker)).toEqual([])
+  })
+
   it('zstd and a name Kafka does not know are INVALID_CONFIG; the topic\'s value is described as set', async () => {
     await expect(createTopic(broker, 'ct-zstd', { configs: { 'compression.type': 'zstd' } })).rejects.toThrow(
       `failed with error ${ErrorCode.INVALID_CONFIG}: invalid value 'zstd' for compression.type: Brook cannot compress with zstd`,

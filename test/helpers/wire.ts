@@ -56,6 +56,16 @@ export class Bytes {
     return this.uvarint(value >= 0 ? value * 2 : -value * 2 - 1)
   }
 
+  /** Zig-zag varlong of an int64 (a record's timestampDelta, ByteUtils.writeVarlong): up to 10 bytes. */
+  varlong(value: bigint): this {
+    let zigzag = BigInt.asUintN(64, (value << 1n) ^ (value >> 63n))
+    const bytes: number[] = []
+    for (; zigzag >= 0x80n; zigzag >>= 7n) bytes.push(Number(zigzag & 0x7fn) | 0x80)
+    bytes.push(Number(zigzag))
+    this.parts.push(Buffer.from(bytes))
+    return this
+  }
+
   /** STRING / NULLABLE_STRING: int16 length, then UTF-8. */
   string(value: string | null): this {
     if (value === null) return this.int16(-1)
@@ -117,7 +127,8 @@ export function crc32cOf(data: Buffer): number {
 /** One record as DefaultRecord.java lays it out; the fields a test leaves out are those of a plain record. */
 export interface RecordSpec {
   offsetDelta: number
-  timestampDelta?: number
+  /** A bigint: any int64, as a producer's wrapped long subtraction leaves it. */
+  timestampDelta?: number | bigint
   /** Absent or null: a null key (length -1). */
   key?: Buffer | null
   value?: Buffer | null
@@ -126,7 +137,10 @@ export interface RecordSpec {
 
 /** A record's bytes: length varint, then attributes, timestampDelta, offsetDelta, key, value, header count, headers. */
 export function recordBytes(spec: RecordSpec): Buffer {
-  const body = new Bytes().int8(0).varint(spec.timestampDelta ?? 0).varint(spec.offsetDelta)
+  const body = new Bytes().int8(0)
+  if (typeof spec.timestampDelta === 'bigint') body.varlong(spec.timestampDelta)
+  else body.varint(spec.timestampDelta ?? 0)
+  body.varint(spec.offsetDelta)
   const field = (bytes: Buffer | null | undefined): void => {
     if (bytes === null || bytes === undefined) body.varint(-1)
     else body.varint(bytes.length).raw(bytes)

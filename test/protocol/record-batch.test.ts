@@ -26,6 +26,7 @@ import { DecodeError } from '../../protocol/reader.js'
 import { frameNamed, loadFrames } from '../fixtures/frames.js'
 import { decodeRequestFrame } from './request-frame.js'
 import { seededBelow } from '../helpers/random.js'
+import { Bytes } from '../helpers/wire.js'
 
 const require = createRequire(import.meta.url)
 type KafkajsEncoder = { buffer: Buffer }
@@ -357,5 +358,16 @@ describe('random batches our encoder builds (offset gaps as compaction leaves th
       const ours = decodeRecords(batch)
       expect(ours.map((r) => ({ offset: String(r.offset), timestamp: String(r.timestamp), key: r.key?.toString('hex') ?? null, value: r.value?.toString('hex') ?? null, headers: r.headers.map((h) => [h.key, h.value?.toString('hex') ?? null]) }))).toEqual(expected)
     }
+  })
+
+  it('timestamps at both ends of the int64 range: deltas of 2^63 or more are written wrapped, as Java\'s longs leave them', () => {
+    const timestamps = [2n ** 62n, -(2n ** 63n), 2n ** 63n - 1n, -1n, -(2n ** 62n), 0n]
+    const batch = encodeRecordBatch(timestamps.map((timestamp, i) => ({ value: Buffer.from(`v${i}`), timestamp })), { compression: Compression.none })
+    expect(readBatchHeader(batch).baseTimestamp).toBe(-(2n ** 63n))
+    // The first record's delta, 2^62 + 2^63, as DefaultRecord.writeTo's long subtraction and ByteUtils.writeVarlong
+    // leave it: -2^62, zigzag 2^63 - 1, nine bytes (after the record's length varint and attributes byte).
+    const first = batch.subarray(BATCH_HEADER_SIZE + 2, BATCH_HEADER_SIZE + 2 + 9)
+    expect(first).toEqual(new Bytes().varlong(-(2n ** 62n)).build())
+    expect(decodeRecords(batch).map((r) => r.timestamp)).toEqual(timestamps)
   })
 })
