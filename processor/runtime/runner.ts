@@ -42,6 +42,7 @@ import { ensureTopics, lookUpTopics, plannedTopics, seedTopics } from './topics.
 import { withTargetTopics } from './target-topics.js'
 import { commitMessages, RestoreReader, type RestoreStep } from './changelog.js'
 import { GlobalTables, type RowOrigin } from './global-tables.js'
+import { registerCodecs } from './codecs.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
@@ -371,6 +372,8 @@ class Runner implements RunningPipeline {
     this.print = options.print ?? ((line) => process.stdout.write(`${line}\n`))
     const brokers = brokersOf(options.bootstrapServers)
     if (brokers.length === 0) throw new TopologyError('no bootstrap server given')
+    // Topics written by other producers may hold snappy, lz4 or zstd batches, which kafkajs cannot read by itself.
+    registerCodecs()
     this.kafka = new Kafka({ clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...options.kafka, brokers })
     for (const sub of this.plan.subtopologies) {
       this.topicSub.set(sub.sourceTopic, { sub, changelog: false })

@@ -6,6 +6,7 @@
  *                   [| tagged fields: uvarint count, when the version is flexible] | body
  */
 import { connect, type Socket } from 'node:net'
+import snappy from 'snappy'
 
 /** A small big-endian byte builder. */
 export class Bytes {
@@ -489,4 +490,17 @@ export function parseApiVersionsV0(payload: Buffer): { correlationId: number; er
     apiKeys.push({ apiKey: payload.readInt16BE(at), minVersion: payload.readInt16BE(at + 2), maxVersion: payload.readInt16BE(at + 4) })
   }
   return { correlationId, errorCode, apiKeys }
+}
+
+/**
+ * `text` in xerial's snappy stream format, as Java producers write a snappy batch's records: the magic
+ * `\x82SNAPPY\0`, version 1 and compatible version 1 (int32 each), then each block as an int32 length and raw snappy.
+ * `splitAt` cuts `text` into two blocks.
+ */
+export function xerialSnappy(text: Buffer, splitAt: number): Buffer {
+  const blocks = [text.subarray(0, splitAt), text.subarray(splitAt)].map((block) => snappy.compressSync(block) as Buffer)
+  return Buffer.concat([
+    Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00, 0, 0, 0, 1, 0, 0, 0, 1]),
+    ...blocks.flatMap((block) => [new Bytes().int32(block.length).build(), block]),
+  ])
 }

@@ -1,0 +1,68 @@
+/**
+ * The compression codecs kafkajs 2.2.4 leaves out (it reads and writes gzip only, and fails a fetch holding a snappy,
+ * lz4 or zstd batch with "<codec> compression not implemented"), registered with its CompressionCodecs so that a
+ * pipeline reads topics whatever their producers or their compression.type chose: Java producers with
+ * compression.type=lz4 or zstd, librdkafka's snappy, a Brook or Kafka topic that recompresses.
+ *
+ *   snappy   raw snappy as librdkafka sends it, or xerial's stream format as Java clients send it
+ *            (`\x82SNAPPY\0`, two int32 versions, then big-endian length-prefixed raw blocks); written raw
+ *   lz4      the LZ4 frame format (KIP-57), read and written by lz4-napi
+ *   zstd     read by fzstd; not written (no zstd compressor is at hand on Node 20): a producer asking for it fails
+ *
+ * The npm packages are the broker's own dependencies; the processor imports none of Brook's folders (it runs on
+ * kafkajs against any Kafka), so it has this small registration of its own.
+ */
+import kafkajs from 'kafkajs'
+import snappy from 'snappy'
+import lz4 from 'lz4-napi'
+import { decompress as unzstd } from 'fzstd'
+
+const { CompressionCodecs, CompressionTypes } = kafkajs
+
+const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00])
+/** The magic and the two int32 versions before xerial's first block. */
+const XERIAL_HEADER_BYTES = 16
+
+/**
+ * Inflates a snappy payload in either framing. Errors: snappy's own, or a plain Error for a xerial block that runs
+ * past the payload.
+ */
+export function unsnappy(data: Buffer): Buffer {
+  if (data.length < XERIAL_HEADER_BYTES || !data.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)) return snappy.uncompressSync(data) as Buffer
+  const blocks: Buffer[] = []
+  for (let at = XERIAL_HEADER_BYTES; at < data.length; ) {
+    const size = data.readInt32BE(at)
+    at += 4
+    if (size < 0 || at + size > data.length) throw new Error(`a xerial snappy block of ${size} bytes runs past the payload`)
+    blocks.push(snappy.uncompressSync(data.subarray(at, at + size)) as Buffer)
+    at += size
+  }
+  return Buffer.concat(blocks)
+}
+
+let registered = false
+
+/** Registers snappy, lz4 and zstd with kafkajs's CompressionCodecs, once per process (it is kafkajs's global table). */
+export function registerCodecs(): void {
+  if (registered) return
+  registered = true
+  // kafkajs's codec interface: a factory of { compress(encoder: its Encoder, bytes in .buffer), decompress(bytes) }.
+  const codec = (compress: (data: Buffer) => Buffer, decompress: (data: Buffer) => Buffer) => () => ({
+    compress: async (encoder: { buffer: Buffer }) => compress(encoder.buffer),
+    decompress: async (data: Buffer) => decompress(data),
+  })
+  CompressionCodecs[CompressionTypes.Snappy] = codec((data) => snappy.compressSync(data) as Buffer, unsnappy)
+  CompressionCodecs[CompressionTypes.LZ4] = codec(
+    (data) => lz4.compressFrameSync(data),
+    (data) => lz4.decompressFrameSync(data),
+  )
+  CompressionCodecs[CompressionTypes.ZSTD] = codec(
+    () => {
+      throw new Error('the processor cannot write zstd batches (no zstd compressor on Node 20); choose gzip, snappy or lz4')
+    },
+    (data) => {
+      const inflated = unzstd(data)
+      return Buffer.from(inflated.buffer, inflated.byteOffset, inflated.byteLength)
+    },
+  )
+}
