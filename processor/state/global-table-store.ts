@@ -156,10 +156,13 @@ export class GlobalTable implements TableLookup {
   ) {}
 
   /**
-   * The table's value for `key` (what its deserializer made of the latest row), or undefined when it has none.
-   * Errors: what the deserializer throws, should it refuse bytes it read before.
+   * The table's value for `key` (what its deserializer made of the latest row), or undefined when it has none. Table
+   * keys are strings: a lookup key of another type (an enrich `key` function returning a number) finds nothing, as
+   * in a Map, rather than the row of its string form. Errors: what the deserializer throws, should it refuse bytes it
+   * read before.
    */
   get(key: string): unknown {
+    if (typeof key !== 'string') return undefined
     return this.store.lookup(this.prefix + key, this.deserialize)
   }
 }

@@ -69,6 +69,14 @@ describe('GlobalTableStore on a real LevelDB', () => {
       await store.write([{ table: limits, key: 'd1', value: null }])
       expect(limits.get('d1')).toBeUndefined()
       expect(plants.get('d1')).toBe('NORTH')
+      // Keys are strings, as in a Map: 42 does not find the row of '42', nor undefined that of 'undefined'.
+      await store.write([
+        { table: limits, key: '42', value: Buffer.from('{"limit":42}') },
+        { table: limits, key: 'undefined', value: Buffer.from('{"limit":0}') },
+      ])
+      expect(limits.get('42')).toEqual({ limit: 42 })
+      expect(limits.get(42 as unknown as string)).toBeUndefined()
+      expect(limits.get(undefined as unknown as string)).toBeUndefined()
     } finally {
       await store.close()
     }
