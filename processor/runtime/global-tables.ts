@@ -1,7 +1,7 @@
 /**
  * Global tables: every instance reads every partition of each table topic into its GlobalTableStore (the latest
- * value per key on disk under `<stateDir>/global-tables/`, a cache of decoded values within the instance's byte
- * budget; a null value deletes), through a consumer group of its own (`<applicationId>-global-<instanceId>`, one member, no
+ * value per key on disk under `<stateDir>/global-tables/`, a cache of decoded values within half of the instance's
+ * cacheMaxBytes; a null value deletes), through a consumer group of its own (`<applicationId>-global-<instanceId>`, one member, no
  * committed offsets: it always reads from the start). `start` returns once each table has caught up with the end
  * offsets it had when the pipeline started, so the first records are enriched with a complete table; updates keep
  * flowing in afterwards. A consumer kafkajs stops for good on a cluster fault is started again after a backoff and

@@ -299,6 +299,8 @@ class Runner implements RunningPipeline {
   private readonly counters = newMetrics()
   private readonly slots = new Map<string, Slot>()
   private readonly budget: CacheBudget
+  /** The global tables' cache (global-table-store.ts): the other half of cacheMaxBytes when the topology has any. */
+  private readonly tablesBudget: CacheBudget
   private readonly stateDir: string
   private readonly commitIntervalMs: number
   private readonly idleTimeoutMs: number
@@ -366,7 +368,13 @@ class Runner implements RunningPipeline {
       const slackMs = alignmentSlackMs(this.plan, sub)
       if (slackMs !== null && options.eventTimeAlignment !== false) this.alignments.set(sub.index, new EventTimeAlignment<Slot>(slackMs, (slot) => slot.state === 'running' && this.slots.get(slot.id) === slot))
     }
-    this.budget = new CacheBudget(options.cacheMaxBytes ?? 64 * 1024 * 1024)
+    // As Kafka Streams divides statestore.cache.max.bytes among its stream threads and its global thread
+    // (KafkaStreams.cacheSizePerThread): one instance is one stream thread here, so with global tables the task stores
+    // and the global tables' store get half each, and neither pushes the other's entries out.
+    const cacheMaxBytes = options.cacheMaxBytes ?? 64 * 1024 * 1024
+    const globalTables = this.plan.tables.some((t) => t.kind === 'topic')
+    this.budget = new CacheBudget(globalTables ? cacheMaxBytes / 2 : cacheMaxBytes)
+    this.tablesBudget = new CacheBudget(cacheMaxBytes / 2)
     this.stateDir = resolve(options.stateDir ?? join('.brook', 'processor', options.applicationId))
     this.log = options.log ?? ((line) => process.stderr.write(`brook process: ${line}\n`))
     this.print = options.print ?? ((line) => process.stdout.write(`${line}\n`))
@@ -449,7 +457,7 @@ class Runner implements RunningPipeline {
         await this.tablesProducer!.send({ topic: this.plan.deadLetterTopic, messages: [deadLetterMessage(key, value, error, origin)], acks: -1 })
         this.counters.deadLetters++
       }
-      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.stateDir, this.budget, this.log, deadLetter, (error) => this.crash(error))
+      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.stateDir, this.tablesBudget, this.log, deadLetter, (error) => this.crash(error))
       await this.tables.start()
     }
     await this.startConsumer()

@@ -1,9 +1,9 @@
 /**
  * The global tables' rows on disk (Kafka Streams keeps a GlobalKTable in a RocksDB store): one LevelDB database
  * under `<stateDir>/global-tables/` holds the latest raw value of every key of every table, and a cache of decoded
- * values in front of it counts against the instance's byte budget (CacheBudget, shared with its task stores). So a
- * table of millions of rows costs the heap only what the budget allows, where a Map of every decoded row grew with
- * the table.
+ * values in front of it stays within a byte budget (CacheBudget: half of the instance's cacheMaxBytes, the task
+ * stores having the other half, runtime/runner.ts). So a table of millions of rows costs the heap only what the budget
+ * allows, where a Map of every decoded row grew with the table.
  *
  *   key (utf8)            value (bytes)
  *   <table index>:<key>   the row's value as read from the table topic (a tombstone deletes the key)
@@ -18,8 +18,8 @@
  *   that read a key's old value while the batch was being written does not keep it.
  * - The database holds nothing worth keeping: the tables are read from the start whenever their consumer starts
  *   (global-tables.ts). `open` removes what an instance that was killed left, and `close` removes the directory.
- * - Clean cache entries are dropped, oldest first with a second chance for those read since the last pass (CLOCK, as
- *   the task store's slots), once the instance's caches hold more than the budget.
+ * - Entries are dropped, oldest first with a second chance for those read since the last pass (CLOCK, as the task
+ *   store's slots), once the cache holds more than its budget.
  */
 import { Level } from 'level'
 import { rmSync } from 'node:fs'
