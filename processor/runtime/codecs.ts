@@ -1,6 +1,6 @@
 /**
  * The compression codecs kafkajs 2.2.4 leaves out (it reads and writes gzip only, and fails a fetch holding a snappy,
- * lz4 or zstd batch with "<codec> compression not implemented"), registered with its CompressionCodecs so that a
+ * lz4 or zstd batch, saying the codec is missing), registered with its CompressionCodecs so that a
  * pipeline reads topics whatever their producers or their compression.type chose: Java producers with
  * compression.type=lz4 or zstd, librdkafka's snappy, a Brook or Kafka topic that recompresses.
  *

@@ -20,7 +20,7 @@ import type { Admin, Consumer, Kafka } from 'kafkajs'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
 import type { TableSpec } from '../topology/topology.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
-import { GlobalTableStore, type GlobalTable, type TableLookup, type TableRow } from '../state/global-table-store.js'
+import { GlobalTableStore, type GlobalTable, type TableRow } from '../state/global-table-store.js'
 import type { CacheBudget } from '../state/task-store.js'
 
 /** Where a row of a table topic was read (its dead letter's brook.error.topic, partition and offset). */
@@ -31,9 +31,8 @@ export interface RowOrigin {
 }
 
 export class GlobalTables {
-  /** Each table by name, filled by `start`. */
-  readonly tables = new Map<string, TableLookup>()
-  private readonly byTopic = new Map<string, GlobalTable>()
+  /** Each table by name (a table is named by its topic), filled by `start`. */
+  readonly tables = new Map<string, GlobalTable>()
   private store?: GlobalTableStore
   private consumer?: Consumer
   /** Table partitions not yet read to the end offsets they had at start (`topic:partition` -> that end). */
@@ -73,12 +72,8 @@ export class GlobalTables {
   async start(): Promise<void> {
     const store = await GlobalTableStore.open(this.stateDir, this.budget)
     this.store = store
-    // One table per topic (a table is named by its topic), read with the first of its specs' deserializers.
-    for (const spec of this.topics) {
-      const table = this.byTopic.get(spec.topic) ?? store.table((value) => spec.value.deserialize(value))
-      this.tables.set(spec.name, table)
-      this.byTopic.set(spec.topic, table)
-    }
+    // One table per topic, read with the first of its specs' deserializers.
+    for (const spec of this.topics) if (!this.tables.has(spec.name)) this.tables.set(spec.name, store.table((value) => spec.value.deserialize(value)))
     for (const spec of this.topics) {
       for (const o of await this.admin.fetchTopicOffsets(spec.topic)) if (Number(o.high) > Number(o.low)) this.pending.set(`${spec.topic}:${o.partition}`, Number(o.high))
     }
@@ -123,7 +118,7 @@ export class GlobalTables {
       eachBatch: async ({ batch, resolveOffset }) => {
         const { topic, partition } = batch
         const spec = topics.find((t) => t.topic === topic)!
-        const table = this.byTopic.get(topic)!
+        const table = this.tables.get(spec.name)!
         const rows: TableRow[] = []
         for (const message of batch.messages) {
           const key = message.key?.toString()

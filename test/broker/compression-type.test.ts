@@ -7,8 +7,9 @@
  * meanwhile), and zstd or an unknown name is INVALID_CONFIG.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CompressionTypes, Kafka, logLevel, type Admin } from 'kafkajs'
-import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { CompressionTypes, type Admin, type Kafka } from 'kafkajs'
+import type { BrokerProcess } from '../helpers/broker.js'
+import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { createTopic, producePartition, readPartition, recordsOf, withClient } from '../helpers/kafka.js'
 import { kcat } from '../helpers/kcat.js'
 import { encodeRecordBatch } from '../../protocol/record-batch.js'
@@ -24,19 +25,16 @@ import { loggedErrors } from '../helpers/broker-log.js'
 const codecOf = (attributes: number): number => attributes & 0x07
 
 describe('compression.type on a topic', () => {
+  let setting: KafkajsBroker
   let broker: BrokerProcess
   let kafka: Kafka
   let admin: Admin
   beforeAll(async () => {
-    broker = await startBroker()
-    kafka = new Kafka({ clientId: 'compression-type', brokers: [broker.address], logLevel: logLevel.NOTHING, retry: { retries: 2 } })
-    admin = kafka.admin()
-    await admin.connect()
+    setting = await startKafkajsBroker({}, { clientId: 'compression-type', retry: { retries: 2 } })
+    ;({ broker, kafka, admin } = setting)
   })
   afterAll(async () => {
-    await admin?.disconnect()
-    await broker?.stop()
-    broker?.cleanup()
+    await stopKafkajsBroker(setting)
   })
 
   it('gzip: kcat\'s snappy batches are stored gzip, and kcat and kafkajs read every line back', async () => {
