@@ -351,9 +351,8 @@ export function decodeRecords(batch: Buffer, maxInflatedBytes = MAX_DECOMPRESSED
     }
     records.push({
       offset: header.baseOffset + BigInt(view.offsetDelta),
-      // Re-read exactly: the walk's double is exact only within ±2^53. The sum wraps as Java's long does
-      // (DefaultRecord.readFrom): a producer's deltas from its first record's timestamp may have wrapped too.
-      timestamp: logAppendTime ? header.maxTimestamp : BigInt.asIntN(64, header.baseTimestamp + new Reader(bytes, view.start + 1).varlong()),
+      // Re-read exactly: the walk's double is exact only within ±2^53.
+      timestamp: logAppendTime ? header.maxTimestamp : exactTimestamp(header.baseTimestamp, bytes, view),
       key: view.keyLength < 0 ? null : bytes.subarray(view.keyStart, view.keyStart + view.keyLength),
       value: view.valueLength < 0 ? null : bytes.subarray(view.valueStart, view.valueStart + view.valueLength),
       headers,
@@ -361,6 +360,34 @@ export function decodeRecords(batch: Buffer, maxInflatedBytes = MAX_DECOMPRESSED
   })
   if (problem !== null) throw new DecodeError(problem)
   return records
+}
+
+/**
+ * Within ±2^52 ms a batch's baseTimestamp and a record's timestampDelta add up exactly as doubles, and their difference
+ * from the broker's clock too, so the per-record checks run on numbers; a record beyond it (a producer may send any
+ * 64-bit timestamp) is computed as a bigint instead (exactTimestamp).
+ */
+const EXACT_MS = 2 ** 52
+
+/** Long.MAX_VALUE: a bound of Number.MAX_SAFE_INTEGER ms or more is Brook's "no limit" (topic-configs.ts). */
+const LONG_MAX = (1n << 63n) - 1n
+
+/**
+ * A record's timestamp exactly, as DefaultRecord.readFrom computes it: baseTimestamp + timestampDelta in a Java long,
+ * wrapping (a producer's deltas from its first record's timestamp may have wrapped too). `view` is the walked record.
+ */
+function exactTimestamp(baseTimestamp: bigint, bytes: Buffer, view: RecordView): bigint {
+  return BigInt.asIntN(64, baseTimestamp + new Reader(bytes, view.start + 1).varlong())
+}
+
+/**
+ * LogValidator.recordHasInvalidTimestamp on Java longs: `now - timestamp` wraps, and so does its negation, exactly as
+ * Kafka's comparison does for timestamps near ±2^63.
+ */
+function outOfBoundsAsLongs(now: number, timestamp: bigint, bounds: { beforeMaxMs: number; afterMaxMs: number }): boolean {
+  const asLong = (ms: number): bigint => (ms >= Number.MAX_SAFE_INTEGER ? LONG_MAX : BigInt(ms))
+  const diff = BigInt.asIntN(64, BigInt(now) - timestamp)
+  return diff > asLong(bounds.beforeMaxMs) || BigInt.asIntN(64, -diff) > asLong(bounds.afterMaxMs)
 }
 
 /**
@@ -413,9 +440,13 @@ export function validateRecords(batch: Buffer, rules: RecordRules): RecordsCheck
   } catch (error) {
     return inflationFailure(batch, error)
   }
-  const baseTimestamp = Number(batch.readBigInt64BE(At.baseTimestamp))
+  const exactBase = batch.readBigInt64BE(At.baseTimestamp)
+  const baseTimestamp = Number(exactBase)
+  const baseIsExact = Math.abs(baseTimestamp) <= EXACT_MS
   const { now, timestampBounds: bounds, requireKeys } = rules
   let maxTimestamp = -1
+  // The largest of the timestamps computed as bigints (beyond EXACT_MS); -1 (Kafka's NO_TIMESTAMP) as maxTimestamp.
+  let maxWideTimestamp = -1n
   let failures = 0
   let timestampFailures = 0
   const recordErrors: RecordError[] = []
@@ -425,19 +456,32 @@ export function validateRecords(batch: Buffer, rules: RecordRules): RecordsCheck
   }
   const count = batch.readInt32BE(At.recordsCount)
   const problem = walkRecords(body.bytes, body.from, body.to, count, (record) => {
-    const timestamp = baseTimestamp + record.timestampDelta
-    if (timestamp > maxTimestamp) maxTimestamp = timestamp
+    const exact = baseIsExact && Math.abs(record.timestampDelta) <= EXACT_MS
+    let outOfBounds: boolean
+    if (exact) {
+      const timestamp = baseTimestamp + record.timestampDelta
+      if (timestamp > maxTimestamp) maxTimestamp = timestamp
+      outOfBounds = bounds !== null && timestamp !== -1 && (now - timestamp > bounds.beforeMaxMs || timestamp - now > bounds.afterMaxMs)
+    } else {
+      const timestamp = exactTimestamp(exactBase, body.bytes, record)
+      if (timestamp > maxWideTimestamp) maxWideTimestamp = timestamp
+      outOfBounds = bounds !== null && timestamp !== -1n && outOfBoundsAsLongs(now, timestamp, bounds)
+    }
     if (record.offsetDelta !== record.index) {
       fail(record.index, `offsetDelta ${record.offsetDelta} where ${record.index} was due: records are numbered from 0 without gaps`)
     } else if (requireKeys && record.keyLength < 0) {
       fail(record.index, 'a compacted topic cannot accept a record without a key')
-    } else if (bounds !== null && timestamp !== -1 && (now - timestamp > bounds.beforeMaxMs || timestamp - now > bounds.afterMaxMs)) {
+    } else if (outOfBounds) {
       timestampFailures++
-      fail(record.index, `timestamp ${timestamp} is out of range: it must lie within [${now - bounds.beforeMaxMs}, ${now + bounds.afterMaxMs}]`)
+      const timestamp = exact ? baseTimestamp + record.timestampDelta : exactTimestamp(exactBase, body.bytes, record)
+      fail(record.index, `timestamp ${timestamp} is out of range: it must lie within [${now - bounds!.beforeMaxMs}, ${now + bounds!.afterMaxMs}]`)
     }
   })
   if (problem !== null) return { ok: false, errorCode: ErrorCode.INVALID_RECORD, message: problem, recordErrors: [] }
-  if (failures === 0) return { ok: true, maxTimestamp: BigInt.asIntN(64, BigInt(maxTimestamp)) }
+  if (failures === 0) {
+    const narrowMax = BigInt(maxTimestamp)
+    return { ok: true, maxTimestamp: maxWideTimestamp > narrowMax ? maxWideTimestamp : narrowMax }
+  }
   // As LogValidator.processRecordErrors: any bad timestamp makes it INVALID_TIMESTAMP.
   const shown = recordErrors.slice(0, 3).map((e) => `record ${e.batchIndex}: ${e.batchIndexErrorMessage}`).join('; ')
   return {
@@ -471,14 +515,12 @@ export function searchRecords(batch: Buffer, query: { minOffset: bigint; timesta
   const header = readBatchHeader(batch)
   const body = recordsBody(batch, query.maxInflatedBytes, { reuse: true })
   const logAppendTime = (header.attributes & Attribute.logAppendTime) !== 0
-  const baseTimestamp = Number(header.baseTimestamp)
-  const logAppendTimestamp = Number(header.maxTimestamp)
   const minDelta = Number(query.minOffset - header.baseOffset)
-  const target = query.timestamp === undefined ? null : Number(query.timestamp)
-  let found: { offsetDelta: number; timestamp: number } | null = null
+  const target = query.timestamp ?? null
+  let found: { offsetDelta: number; timestamp: bigint } | null = null
   const problem = walkRecords(body.bytes, body.from, body.to, header.recordsCount, (record) => {
     if (record.offsetDelta < minDelta) return false
-    const timestamp = logAppendTime ? logAppendTimestamp : baseTimestamp + record.timestampDelta
+    const timestamp = logAppendTime ? header.maxTimestamp : exactTimestamp(header.baseTimestamp, body.bytes, record)
     if (target === null ? found === null || timestamp > found.timestamp : timestamp >= target) {
       found = { offsetDelta: record.offsetDelta, timestamp }
       return target !== null
@@ -486,9 +528,9 @@ export function searchRecords(batch: Buffer, query: { minOffset: bigint; timesta
     return false
   })
   if (problem !== null) throw new DecodeError(problem)
-  const result = found as { offsetDelta: number; timestamp: number } | null
+  const result = found as { offsetDelta: number; timestamp: bigint } | null
   if (result === null) return null
-  return { offset: header.baseOffset + BigInt(result.offsetDelta), timestamp: BigInt.asIntN(64, BigInt(result.timestamp)) }
+  return { offset: header.baseOffset + BigInt(result.offsetDelta), timestamp: result.timestamp }
 }
 
 export interface RecordInput {

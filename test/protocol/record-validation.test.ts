@@ -230,6 +230,25 @@ describe('per-record rules (LogValidator.validateRecord)', () => {
     expect(check(batch)).toEqual({ ok: true, maxTimestamp: BigInt(NOW + 5) })
   })
 
+  it('timestamps far from now are held to the bounds as Kafka\'s long arithmetic holds them, and the largest comes back exact', () => {
+    // The node's defaults: no limit before (Long.MAX_VALUE, held as Number.MAX_SAFE_INTEGER), one hour after.
+    for (const timestamp of [-(2n ** 62n) - 7n, -(2n ** 53n) - 1n]) {
+      expect(check(batchBytes({ records: plain(1), count: 1, baseTimestamp: timestamp }))).toEqual({ ok: true, maxTimestamp: -1n })
+    }
+    // Below -2^63 + now, now - timestamp overflows a long: Kafka's difference wraps negative, so its negation is past the
+    // one hour after now, and the record is refused; so is one near Long.MAX_VALUE, named exactly.
+    for (const timestamp of [-(2n ** 63n), -(2n ** 63n) + BigInt(NOW) - 1n]) {
+      expect(check(batchBytes({ records: plain(1), count: 1, baseTimestamp: timestamp }))).toMatchObject({ ok: false, errorCode: INVALID_TIMESTAMP })
+    }
+    expect(check(batchBytes({ records: plain(1), count: 1, baseTimestamp: -(2n ** 63n) + BigInt(NOW) + 1n }))).toMatchObject({ ok: true })
+    const future = batchBytes({ records: plain(1), count: 1, baseTimestamp: 2n ** 63n - 1n })
+    expect(check(future)).toMatchObject({ ok: false, errorCode: INVALID_TIMESTAMP, message: expect.stringContaining('timestamp 9223372036854775807 is out of range') })
+    // A delta beyond 2^53 from a near base: 2^60 + 3 ms exactly, not the double nearest it.
+    const records = Buffer.concat([recordBytes({ offsetDelta: 0 }), recordBytes({ offsetDelta: 1, timestampDelta: 2n ** 60n + 3n - BigInt(NOW) })])
+    const wide = check(uncompressed(records, 2), { timestampBounds: { beforeMaxMs: Number.MAX_SAFE_INTEGER, afterMaxMs: Number.MAX_SAFE_INTEGER } })
+    expect(wide).toEqual({ ok: true, maxTimestamp: 2n ** 60n + 3n })
+  })
+
   it('lists at most 100 record errors, and says how many there were', () => {
     const records = Buffer.concat(Array.from({ length: 150 }, (_, i) => recordBytes({ offsetDelta: i })))
     const result = check(uncompressed(records, 150), { requireKeys: true })
@@ -252,6 +271,15 @@ describe('searchRecords (ListOffsets)', () => {
     expect(searchRecords(batch, { minOffset: 102n, timestamp: 1006n, maxInflatedBytes: 1 << 20 })).toEqual({ offset: 103n, timestamp: 1030n })
     expect(searchRecords(batch, { minOffset: 0n, timestamp: 1031n, maxInflatedBytes: 1 << 20 })).toBeNull()
     expect(searchRecords(batch, { minOffset: 0n, maxInflatedBytes: 1 << 20 })).toEqual({ offset: 103n, timestamp: 1030n })
+  })
+
+  it('compares timestamps beyond 2^53 exactly', () => {
+    const base = 2n ** 60n
+    const far = batchBytes({ records: Buffer.concat([0, 1, 2].map((timestampDelta, i) => recordBytes({ offsetDelta: i, timestampDelta }))), count: 3, baseTimestamp: base })
+    // 2^60 + 1 and 2^60 + 2 are the same double: a search on doubles finds offset 0's record for both.
+    expect(searchRecords(far, { minOffset: 0n, timestamp: base + 1n, maxInflatedBytes: 1 << 20 })).toEqual({ offset: 1n, timestamp: base + 1n })
+    expect(searchRecords(far, { minOffset: 0n, timestamp: base + 2n, maxInflatedBytes: 1 << 20 })).toEqual({ offset: 2n, timestamp: base + 2n })
+    expect(searchRecords(far, { minOffset: 0n, maxInflatedBytes: 1 << 20 })).toEqual({ offset: 2n, timestamp: base + 2n })
   })
 })
 
