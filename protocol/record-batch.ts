@@ -440,13 +440,21 @@ export function validateRecords(batch: Buffer, rules: RecordRules): RecordsCheck
   } catch (error) {
     return inflationFailure(batch, error)
   }
+  return checkRecords(batch, body, rules, false) ?? checkRecords(batch, body, rules, true)!
+}
+
+/**
+ * validateRecords' walk. With `wide` false, timestamps are doubles, and null is the answer when one lies beyond
+ * ±EXACT_MS (where a double may not hold it): the walk then runs again with `wide`, every timestamp a bigint.
+ */
+function checkRecords(batch: Buffer, body: RecordsBody, rules: RecordRules, wide: boolean): RecordsCheck | null {
   const exactBase = batch.readBigInt64BE(At.baseTimestamp)
   const baseTimestamp = Number(exactBase)
-  const baseIsExact = Math.abs(baseTimestamp) <= EXACT_MS
+  if (!wide && Math.abs(baseTimestamp) > EXACT_MS) return null
   const { now, timestampBounds: bounds, requireKeys } = rules
   let maxTimestamp = -1
-  // The largest of the timestamps computed as bigints (beyond EXACT_MS); -1 (Kafka's NO_TIMESTAMP) as maxTimestamp.
   let maxWideTimestamp = -1n
+  let inexact = false
   let failures = 0
   let timestampFailures = 0
   const recordErrors: RecordError[] = []
@@ -456,14 +464,15 @@ export function validateRecords(batch: Buffer, rules: RecordRules): RecordsCheck
   }
   const count = batch.readInt32BE(At.recordsCount)
   const problem = walkRecords(body.bytes, body.from, body.to, count, (record) => {
-    const exact = baseIsExact && Math.abs(record.timestampDelta) <= EXACT_MS
+    let timestamp: number | bigint
     let outOfBounds: boolean
-    if (exact) {
-      const timestamp = baseTimestamp + record.timestampDelta
+    if (!wide) {
+      timestamp = baseTimestamp + record.timestampDelta
       if (timestamp > maxTimestamp) maxTimestamp = timestamp
+      else if (timestamp < -EXACT_MS) return (inexact = true)
       outOfBounds = bounds !== null && timestamp !== -1 && (now - timestamp > bounds.beforeMaxMs || timestamp - now > bounds.afterMaxMs)
     } else {
-      const timestamp = exactTimestamp(exactBase, body.bytes, record)
+      timestamp = exactTimestamp(exactBase, body.bytes, record)
       if (timestamp > maxWideTimestamp) maxWideTimestamp = timestamp
       outOfBounds = bounds !== null && timestamp !== -1n && outOfBoundsAsLongs(now, timestamp, bounds)
     }
@@ -473,15 +482,13 @@ export function validateRecords(batch: Buffer, rules: RecordRules): RecordsCheck
       fail(record.index, 'a compacted topic cannot accept a record without a key')
     } else if (outOfBounds) {
       timestampFailures++
-      const timestamp = exact ? baseTimestamp + record.timestampDelta : exactTimestamp(exactBase, body.bytes, record)
       fail(record.index, `timestamp ${timestamp} is out of range: it must lie within [${now - bounds!.beforeMaxMs}, ${now + bounds!.afterMaxMs}]`)
     }
+    return false
   })
+  if (inexact || maxTimestamp > EXACT_MS) return null
   if (problem !== null) return { ok: false, errorCode: ErrorCode.INVALID_RECORD, message: problem, recordErrors: [] }
-  if (failures === 0) {
-    const narrowMax = BigInt(maxTimestamp)
-    return { ok: true, maxTimestamp: maxWideTimestamp > narrowMax ? maxWideTimestamp : narrowMax }
-  }
+  if (failures === 0) return { ok: true, maxTimestamp: wide ? maxWideTimestamp : BigInt(maxTimestamp) }
   // As LogValidator.processRecordErrors: any bad timestamp makes it INVALID_TIMESTAMP.
   const shown = recordErrors.slice(0, 3).map((e) => `record ${e.batchIndex}: ${e.batchIndexErrorMessage}`).join('; ')
   return {
