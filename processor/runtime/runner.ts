@@ -46,7 +46,7 @@ import { registerCodecs } from './codecs.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
-import { alignmentSlackMs, EventTimeAlignment } from './alignment.js'
+import { ALIGN_MAX_WAIT_MS, alignmentSlackMs, EventTimeAlignment } from './alignment.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
@@ -152,8 +152,12 @@ export interface RunOptions {
    * Whether source tasks writing to a repartition topic that a window reads are held back by event time, so that
    * catching up on a backlog does not make records late behind a `keyBy` (runtime/alignment.ts; default true).
    * false catches up with fewer, larger commits, and a backlog can then send records to the late-records topic.
+   * `{ maxWaitMs }` keeps it on and sets how long (ms, default 1000) a task with records still to read holds the others
+   * back without news of it, and how long a held task waits at most, much as Kafka Streams' `max.task.idle.ms` bounds
+   * its wait for a partition with nothing buffered: where fetches can take longer (a loaded machine, a distant
+   * cluster), a task waited on for longer than that runs ahead, and its records can come late behind the `keyBy`.
    */
-  eventTimeAlignment?: boolean
+  eventTimeAlignment?: boolean | { maxWaitMs: number }
   /** Replication factor of topics the pipeline creates (default -1: the cluster's default). */
   replicationFactor?: number
   /** More kafkajs client settings (ssl, sasl, clientId, connectionTimeout...) for other clusters. */
@@ -366,7 +370,10 @@ class Runner implements RunningPipeline {
     this.tickMs = Math.max(50, Math.min(this.commitIntervalMs, this.idleTimeoutMs) / 4)
     for (const sub of this.plan.subtopologies) {
       const slackMs = alignmentSlackMs(this.plan, sub)
-      if (slackMs !== null && options.eventTimeAlignment !== false) this.alignments.set(sub.index, new EventTimeAlignment<Slot>(slackMs, (slot) => slot.state === 'running' && this.slots.get(slot.id) === slot))
+      if (slackMs === null || options.eventTimeAlignment === false) continue
+      const maxWaitMs = typeof options.eventTimeAlignment === 'object' ? options.eventTimeAlignment.maxWaitMs : ALIGN_MAX_WAIT_MS
+      if (!(maxWaitMs > 0 && maxWaitMs < Number.POSITIVE_INFINITY)) throw new Error(`eventTimeAlignment.maxWaitMs must be a positive number of ms, not ${maxWaitMs}`)
+      this.alignments.set(sub.index, new EventTimeAlignment<Slot>(slackMs, (slot) => slot.state === 'running' && this.slots.get(slot.id) === slot, maxWaitMs))
     }
     // As Kafka Streams divides statestore.cache.max.bytes among its stream threads and its global thread
     // (KafkaStreams.cacheSizePerThread): one instance is one stream thread here, so with global tables the task stores

@@ -182,7 +182,9 @@ describe.each(['exactly_once', 'at_least_once'] as const)('a backlog of two part
   })
 
   test('every reading is counted in its window and none is late', async () => {
-    pipeline = await runPipeline(topology('2s', input, output), { applicationId: `al-${guarantee}`, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, processingGuarantee: guarantee, log: () => {} })
+    // A held task waits up to 10 s for the others rather than the default 1 s: on a loaded machine a fetch can take
+    // longer than a second, and a task released by the wait runs ahead by design (its records can then be late).
+    pipeline = await runPipeline(topology('2s', input, output), { applicationId: `al-${guarantee}`, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, processingGuarantee: guarantee, eventTimeAlignment: { maxWaitMs: 10_000 }, log: () => {} })
     const started = pipeline
     // Both sub-topologies have read every reading (the source tasks, then the window's tasks from the repartition topic).
     await waitFor('the backlog processed', () => started.metrics().recordsIn >= 2 * readings, { timeoutMs: 60_000 })
@@ -190,6 +192,13 @@ describe.each(['exactly_once', 'at_least_once'] as const)('a backlog of two part
     expect([...latestCounts(records)].sort((a, b) => a[0] - b[0])).toEqual([...expected].sort((a, b) => a[0] - b[0]))
     expect(started.metrics().late).toBe(0)
   })
+})
+
+test('an eventTimeAlignment.maxWaitMs that is not a positive number of ms is refused before anything connects', async () => {
+  for (const maxWaitMs of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    await expect(runPipeline(topology('2s'), { applicationId: 'al-bad-wait', bootstrapServers: '127.0.0.1:1', stateDir: stateDir(), eventTimeAlignment: { maxWaitMs }, log: () => {} }))
+      .rejects.toThrow(`eventTimeAlignment.maxWaitMs must be a positive number of ms, not ${maxWaitMs}`)
+  }
 })
 
 describe('a task that fails after writing ahead into its transaction (exactly_once)', () => {
