@@ -20,6 +20,8 @@
  *   definitively within a minute or answering an error such as an authorization failure (TRANSACTIONS_UNKNOWN).
  */
 
+import { inspect } from 'node:util'
+
 /** Codes of the processor's errors, stable for scripts and tests. */
 export const ProcessorErrorCode = {
   notJson: 'NOT_JSON',
@@ -77,4 +79,22 @@ export class GuaranteeError extends Error {
     super(message, options)
     this.name = 'GuaranteeError'
   }
+}
+
+/**
+ * A value as a dead letter (or a late record made from no input) holds it, and as a reason quotes it: JSON when it
+ * has a JSON form, else Node's inspection of it (`{ n: 4, big: 10n }`, `<ref *1> { self: [Circular *1] }`). A value
+ * JSON cannot write (a BigInt, a cycle) is often why its serializer failed, and `String` would make it `[object
+ * Object]`; and a deserializer of one's own may read int64 fields as BigInts, whose JSON.stringify in a reason threw
+ * instead of the RecordError, so that the record failed its task three times and stopped the pipeline rather than
+ * being a dead letter.
+ */
+export function jsonOrText(value: unknown): string {
+  try {
+    const json = JSON.stringify(value)
+    if (json !== undefined) return json
+  } catch {
+    // No JSON form: inspected below.
+  }
+  return inspect(value, { depth: 8, breakLength: Infinity, maxArrayLength: 1000, maxStringLength: 100_000 })
 }

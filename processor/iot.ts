@@ -12,7 +12,7 @@
  */
 import { avg, count, max, min, notNumberReason, percentile, stddev } from './aggregate/aggregations.js'
 import { threshold, zScore, type ThresholdBounds } from './anomaly.js'
-import { ProcessorErrorCode, RecordError, TopologyError } from './errors.js'
+import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from './errors.js'
 import { TopologyBuilder } from './topology/builder.js'
 import { eventTime, type Topology } from './topology/topology.js'
 import { formatMs, type Duration } from './time.js'
@@ -90,7 +90,7 @@ export function validateReading(value: unknown): Reading {
   for (const field of NAME_FIELDS) {
     const name = r[field]
     if (name === undefined || name === null || name === '') throw new RecordError(ProcessorErrorCode.missingField, `reading has no ${field}`)
-    if (typeof name !== 'string') throw new RecordError(ProcessorErrorCode.missingField, `reading ${field} is not a string: ${JSON.stringify(name)?.slice(0, 40)}`)
+    if (typeof name !== 'string') throw new RecordError(ProcessorErrorCode.missingField, `reading ${field} is not a string: ${jsonOrText(name).slice(0, 40)}`)
   }
   if (r.value === undefined || r.value === null) throw new RecordError(ProcessorErrorCode.missingField, 'reading has no value')
   if (typeof r.value !== 'number' || !Number.isFinite(r.value)) throw new RecordError(ProcessorErrorCode.notNumeric, notNumberReason('reading value', r.value, 40))

@@ -27,7 +27,7 @@
  * values are equal (sum / n may miss it by a unit in the last place); variance and stddev are the
  * sample statistics (n - 1 in the denominator, as SQL's STDDEV and Spark's stddev), null below two values.
  */
-import { ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
+import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
 import type { ByteReader, ByteWriter } from '../state/codec.js'
 import { mergeSketch, newSketch, quantile, readSketch, writeSketch, type Sketch } from './sketch.js'
 
@@ -113,7 +113,7 @@ function checkNumber(raw: unknown, describe: string): number {
  * finite number: Infinity" for what JSON.parse makes of 1e400 (which JSON.stringify would show as null).
  */
 export function notNumberReason(describe: string, raw: unknown, maxChars: number): string {
-  return typeof raw === 'number' ? `${describe} is not a finite number: ${raw}` : `${describe} is not a number: ${JSON.stringify(raw)?.slice(0, maxChars)}`
+  return typeof raw === 'number' ? `${describe} is not a finite number: ${raw}` : `${describe} is not a number: ${jsonOrText(raw).slice(0, maxChars)}`
 }
 
 const PartKind = { count: 0, moments: 1, min: 2, max: 3, first: 4, last: 5, sketch: 6 } as const

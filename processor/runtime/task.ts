@@ -9,10 +9,9 @@
  */
 import type { KafkaMessage } from 'kafkajs'
 import { randomBytes } from 'node:crypto'
-import { inspect } from 'node:util'
 import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
-import { ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
+import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
 import type { Deserializer } from '../serde.js'
 import { packPlain, PLAIN_CODEC, unpackPlain, type EntryCodec } from '../state/codec.js'
 import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, RENAME_OR_RESET, type StateRecord, type TaskStore } from '../state/task-store.js'
@@ -265,21 +264,6 @@ function returnedOf(value: unknown): string {
 function describeType(value: unknown): string {
   if (typeof value !== 'object') return typeof value
   return Array.isArray(value) ? 'an array' : `an object (${value!.constructor?.name ?? 'no prototype'})`
-}
-
-/**
- * A value as a dead letter (or a late record made from no input) holds it: JSON when it has a JSON form, else Node's
- * inspection of it (`{ n: 4, big: 10n }`, `<ref *1> { self: [Circular *1] }`): a value JSON cannot write (a BigInt,
- * a cycle) is often why its serializer failed, and `String` would make it `[object Object]`.
- */
-function jsonOrText(value: unknown): string {
-  try {
-    const json = JSON.stringify(value)
-    if (json !== undefined) return json
-  } catch {
-    // No JSON form: inspected below.
-  }
-  return inspect(value, { depth: 8, breakLength: Infinity, maxArrayLength: 1000, maxStringLength: 100_000 })
 }
 
 /**
@@ -945,7 +929,7 @@ export const MAX_EVENT_TIME_MS = 8_640_000_000_000_000
 export function checkedEventTime(ts: unknown): number {
   if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0 || ts > MAX_EVENT_TIME_MS) {
     // A number as itself: JSON.stringify shows NaN and Infinity (JSON.parse's 1e400) as null.
-    const shown = typeof ts === 'number' ? String(ts) : JSON.stringify(ts)?.slice(0, 40)
+    const shown = typeof ts === 'number' ? String(ts) : jsonOrText(ts).slice(0, 40)
     throw new RecordError(ProcessorErrorCode.badTimestamp, `event time ${shown} is not a timestamp in ms since the epoch`)
   }
   return Math.floor(ts)
