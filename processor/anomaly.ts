@@ -86,8 +86,13 @@ export interface Alert {
 /** Per-group detector state: z-score keeps recent values, rate of change the previous [windowStart, value]. */
 export type DetectorState = number[] | [number, number]
 
+/**
+ * `x` to 6 decimals. Past about 1.8e302, `x * 1e6` is Infinity, which JSON writes as null: an alert on a reading of
+ * -1e308 had a null score. So large a number has no digits below 1e-6 to drop, and is kept as it is.
+ */
 function round(x: number): number {
-  return Math.round(x * 1e6) / 1e6
+  const rounded = Math.round(x * 1e6) / 1e6
+  return Number.isFinite(rounded) ? rounded : x
 }
 
 /** One detector of one task. `groupFields` are the result's identity fields, copied into every alert. */

@@ -32,6 +32,12 @@ describe('threshold with bounds per group', () => {
     expect(await check('temperature', 99)).toBeNull()
   })
 
+  it('scores a value too large to round to 6 decimals as itself, never as null in JSON', async () => {
+    const d = detector(threshold({ field: 'min', below: 5 }))
+    const alert = await d.check('d1|temperature', result('temperature', 'min', -1e308), { deviceId: 'd1', sensor: 'temperature' })
+    expect(JSON.parse(JSON.stringify(alert))).toMatchObject({ value: -1e308, baseline: 5, score: -1e308, reason: 'min -1e+308 below 5' })
+  })
+
   it('is refused without any bound, or with a band whose bottom is not below its top', () => {
     expect(() => threshold({ field: 'max', per: { field: 'sensor', bounds: { pressure: {} } } })).toThrow(new TopologyError('threshold needs `above`, `below` or both'))
     expect(() => threshold({ field: 'max', above: 100, per: { field: 'sensor', bounds: { pressure: { above: 975, below: 1050 } } } })).toThrow(
