@@ -13,7 +13,7 @@
  * stopped sends every good row exactly once.
  */
 import { access, constants, stat } from 'node:fs/promises'
-import { basename, extname, join } from 'node:path'
+import { basename, extname, join, resolve } from 'node:path'
 import { withTopicProducer, STDERR_LOG } from './connection.js'
 import { badRowPosition, readSeries, type BadRow, type SeriesRow } from './csv-series.js'
 import { SimulatorError, SimulatorErrorCode, fileErrorReason, unreadableFile } from './errors.js'
@@ -67,9 +67,19 @@ const MAX_LOGGED_BAD_ROWS = 20
 
 /**
  * Each file's device, sensor and unit. Throws SimulatorError (UNKNOWN_SENSOR) for a file whose sensor is not given
- * and not recognisable from its name, or a sensor whose unit is neither given nor known.
+ * and not recognisable from its name, or a sensor whose unit is neither given nor known; INVALID_OPTION for a file
+ * named twice (its readings would all be sent twice, as the same device's).
  */
 export function planSeries(files: readonly string[], options: Pick<ReplayOptions, 'deviceId' | 'sensor' | 'unit'> = {}): SeriesPlan[] {
+  const named = new Map<string, string>()
+  for (const file of files) {
+    const earlier = named.get(resolve(file))
+    if (earlier !== undefined) {
+      const as = earlier === file ? '' : ` (as ${earlier})`
+      throw new SimulatorError(SimulatorErrorCode.invalidOption, `${file} is given twice${as}: each of its readings would be sent twice; name each file once`)
+    }
+    named.set(resolve(file), file)
+  }
   return files.map((file) => {
     const name = basename(file, extname(file))
     const sensor = options.sensor ?? sensorFromFileName(name)

@@ -125,6 +125,13 @@ describe('planSeries', () => {
     expect(planSeries(['a/x.csv'], { sensor: 'humidity' })[0]).toMatchObject({ deviceId: 'x', sensor: 'humidity', unit: '%' })
   })
 
+  it('refuses a file named twice, however it is written, whose readings would all be sent twice', () => {
+    expect(() => planSeries(['a/speed_1.csv', 'b/speed_2.csv', 'a/speed_1.csv'])).toThrow(new SimulatorError('INVALID_OPTION', 'a/speed_1.csv is given twice: each of its readings would be sent twice; name each file once'))
+    expect(() => planSeries(['a/speed_1.csv', './a/../a/speed_1.csv'])).toThrow('./a/../a/speed_1.csv is given twice (as a/speed_1.csv)')
+    // Two files of the same device and sensor (a series split by month) are two series, not one twice.
+    expect(planSeries(['jan/t.csv', 'feb/t.csv'], { deviceId: 'm1', sensor: 'temperature' })).toHaveLength(2)
+  })
+
   it('refuses a file whose sensor it cannot tell, and a sensor without a unit', () => {
     expect(() => planSeries(['data/series.csv'])).toThrow(/^cannot tell the sensor of data\/series\.csv from its name; give it with --sensor/)
     expect(() => planSeries(['data/series.csv'], { sensor: 'power' })).toThrow("no unit is known for sensor 'power'; give it with --unit")
