@@ -89,11 +89,14 @@ export function sliceStart(ts: number, sliceMs: number): number {
   return Math.floor(ts / sliceMs) * sliceMs
 }
 
-/** Every time window [start, end) that contains `ts`, earliest first. */
+/**
+ * Every time window [start, end) that contains `ts` (>= 0), earliest first. None starts before time 0, as in Kafka
+ * Streams' TimeWindows.windowsFor: a hopping window's first is [0, size).
+ */
 export function timeWindowsFor(ts: number, spec: TimeWindowSpec): { start: number; end: number }[] {
   const windows: { start: number; end: number }[] = []
   const last = Math.floor(ts / spec.advanceMs) * spec.advanceMs
-  for (let start = last; start > ts - spec.sizeMs; start -= spec.advanceMs) windows.unshift({ start, end: start + spec.sizeMs })
+  for (let start = last; start > ts - spec.sizeMs && start >= 0; start -= spec.advanceMs) windows.unshift({ start, end: start + spec.sizeMs })
   return windows
 }
 

@@ -39,7 +39,8 @@ function windowsOf(spec: WindowSpec, records: Accepted[], openSessions: Session[
       for (const r of records) {
         for (let k = Math.floor((r.ts - spec.sizeMs) / spec.advanceMs) - 1; k * spec.advanceMs <= r.ts; k++) {
           const start = k * spec.advanceMs
-          if (start <= r.ts && r.ts < start + spec.sizeMs) {
+          // No window starts before time 0 (Kafka Streams' TimeWindows.windowsFor).
+          if (start >= 0 && start <= r.ts && r.ts < start + spec.sizeMs) {
             add(start, start + spec.sizeMs, start + spec.sizeMs + spec.graceMs, records.filter((m) => m.ts >= start && m.ts < start + spec.sizeMs))
           }
         }

@@ -99,6 +99,26 @@ describe('window assignment', () => {
     expect(timeWindowsFor(60_000, tumbling({ size: '1m', grace: 0 }) as Extract<WindowSpec, { type: 'tumbling' }>)).toEqual([{ start: 60_000, end: 120_000 }])
   })
 
+  test('no hopping window starts before time 0, as in Kafka Streams (TimeWindows.windowsFor); the operator emits none', async () => {
+    const spec = hopping({ size: '10s', advance: '5s', grace: 0 }) as Extract<WindowSpec, { type: 'hopping' }>
+    expect(timeWindowsFor(1000, spec)).toEqual([{ start: 0, end: 10_000 }])
+    expect(timeWindowsFor(7000, spec)).toEqual([{ start: 0, end: 10_000 }, { start: 5000, end: 15_000 }])
+    const aggs = new CompiledAggregations({ n: count() })
+    for (const emit of ['final', 'update'] as const) {
+      const emitted: string[] = []
+      const state = new EncodedState()
+      const op = new WindowedAggregate({ window: spec, aggregations: aggs, emit }, state, (r) => emitted.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
+      state.useCodec(op.codec)
+      for (const ts of [0, 1000, 7000]) await op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract({}) })
+      if (emit === 'update') await op.emitUpdates()
+      await op.process({ key: 'd', group: 'd', fields: {}, ts: 30_000, inputs: aggs.extract({}) })
+      while (op.hasDue) await op.closeDue(10)
+      expect(emitted.filter((w) => w.startsWith('[-'))).toEqual([])
+      expect(emitted).toContain('[0, 10000) 3')
+      expect(emitted).toContain('[5000, 15000) 1')
+    }
+  })
+
   test('a window left without its grace (JavaScript, or TypeScript run without type checks) says it is missing', () => {
     expect(() => tumbling({ size: '1m' } as unknown as Parameters<typeof tumbling>[0])).toThrow(new TopologyError("tumbling grace is missing: give a number of ms or e.g. '10s', '1m' (0 for none)"))
   })
