@@ -17,7 +17,7 @@ import kafkajs from 'kafkajs'
 import type { Admin, ITopicConfig } from 'kafkajs'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
 import type { Log } from './options.js'
-import { lookUpTopics, replicationFactorAdvice } from '../runtime/topics.js'
+import { replicationFactorAdvice } from '../runtime/topics.js'
 
 const { ConfigResourceTypes } = kafkajs
 
@@ -37,7 +37,7 @@ export interface TopicPlan {
   topic: string
   /** Partitions if created; undefined for the cluster's num.partitions. */
   partitions?: number
-  /** Replicas of each partition if created; undefined for the cluster's default.replication.factor. */
+  /** Replicas of each partition if created; undefined or -1 for the cluster's default.replication.factor. */
   replicationFactor?: number
   /** Configs if created, and why (for the log line); none for the cluster's defaults. */
   configs?: Readonly<Record<string, string>>
@@ -66,8 +66,8 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
   const spec: ITopicConfig = { topic: plan.topic, numPartitions: plan.partitions ?? -1, replicationFactor: plan.replicationFactor ?? -1, configEntries }
   // Looked up first, by name: CreateTopics through kafkajs asks Metadata for every topic in the cluster, which fails
   // while any partition anywhere is offline (runtime/target-topics.ts); a topic that exists needs no creating.
-  const existing = await lookUpTopics(admin, [plan.topic]).then(
-    (found) => found.get(plan.topic),
+  const existing = await admin.fetchTopicMetadata({ topics: [plan.topic] }).then(
+    (answer) => answer.topics.find((t) => t.name === plan.topic)?.partitions,
     () => undefined,
   )
   let created = false
@@ -86,8 +86,12 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
   // (--start-ms, or a long counted run) on the default retention.ms loses its oldest readings minutes after they are
   // written, so it is checked as an existing one is.
   const warnings: string[] = []
-  if (!created && plan.partitions !== undefined && existing !== undefined && existing !== plan.partitions) {
-    warnings.push(`topic ${plan.topic} exists with ${existing} partition${existing === 1 ? '' : 's'}, not the ${plan.partitions} asked for: the partition count applies only to a topic the run creates (brook topics add-partitions grows one; keys may then map to other partitions)`)
+  if (!created && plan.partitions !== undefined && existing !== undefined && existing.length !== plan.partitions) {
+    warnings.push(`topic ${plan.topic} exists with ${existing.length} partition${existing.length === 1 ? '' : 's'}, not the ${plan.partitions} asked for: the partition count applies only to a topic the run creates (brook topics add-partitions grows one; keys may then map to other partitions)`)
+  }
+  const replicas = existing?.[0]?.replicas.length
+  if (!created && plan.replicationFactor !== undefined && plan.replicationFactor > 0 && replicas !== undefined && replicas !== plan.replicationFactor) {
+    warnings.push(`topic ${plan.topic} exists with ${replicas} replica${replicas === 1 ? '' : 's'} per partition, not the ${plan.replicationFactor} asked for: the replication factor applies only to a topic the run creates`)
   }
   const configs = await describeTopicConfigs(admin, plan.topic).catch((error: unknown) => {
     warnings.push(`could not read the configs of topic ${plan.topic} (${describeError(error)}); retention and timestamp limits are not checked`)

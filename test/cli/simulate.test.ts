@@ -90,12 +90,19 @@ describe('brook simulate', () => {
       expect(Math.min(...a!.map((r) => r.reading.ts))).toBeGreaterThanOrEqual(startMs)
     })
 
-    it.sequential('says in one warning that --partitions does not change a topic that exists, and sends to it as it is', async () => {
+    it.sequential('says in one warning that --partitions or --replication-factor does not change a topic that exists, and sends to it as it is', async () => {
       await admin.createTopics({ topics: [{ topic: 'sim-existing', numPartitions: 2 }], waitForLeaders: true })
       const result = await brook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-existing', '--partitions', '4', '--as-fast-as-possible', '--count', '20'])
       expect(result.code, result.stderr).toBe(0)
       expect(result.stderr).toBe('warning: topic sim-existing exists with 2 partitions, not the 4 asked for: the partition count applies only to a topic the run creates (brook topics add-partitions grows one; keys may then map to other partitions)\n')
       expect(result.stdout).toMatch(/^sent 20 readings to sim-existing in /)
+      // So does --replication-factor (the topic has one replica on this node).
+      const replicated = await brook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-existing', '--replication-factor', '3', '--as-fast-as-possible', '--count', '5'])
+      expect(replicated.code, replicated.stderr).toBe(0)
+      expect(replicated.stderr).toBe('warning: topic sim-existing exists with 1 replica per partition, not the 3 asked for: the replication factor applies only to a topic the run creates\n')
+      // -1 asks for the cluster's default, whatever the topic has.
+      const defaulted = await brook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-existing', '--replication-factor', '-1', '--as-fast-as-possible', '--count', '5'])
+      expect([defaulted.code, defaulted.stderr]).toEqual([0, ''])
     })
 
     it.sequential('sends the readings it held back (late, out of order) before a counted run ends: the count is the fleet\'s first readings, none missing', async () => {
