@@ -368,11 +368,11 @@ class Runner implements RunningPipeline {
     this.commitIntervalMs = options.commitIntervalMs ?? 1000
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000
     this.tickMs = Math.max(50, Math.min(this.commitIntervalMs, this.idleTimeoutMs) / 4)
+    const maxWaitMs = typeof options.eventTimeAlignment === 'object' ? options.eventTimeAlignment.maxWaitMs : ALIGN_MAX_WAIT_MS
+    if (!(maxWaitMs > 0 && maxWaitMs < Number.POSITIVE_INFINITY)) throw new Error(`eventTimeAlignment.maxWaitMs must be a positive number of ms, not ${maxWaitMs}`)
     for (const sub of this.plan.subtopologies) {
       const slackMs = alignmentSlackMs(this.plan, sub)
       if (slackMs === null || options.eventTimeAlignment === false) continue
-      const maxWaitMs = typeof options.eventTimeAlignment === 'object' ? options.eventTimeAlignment.maxWaitMs : ALIGN_MAX_WAIT_MS
-      if (!(maxWaitMs > 0 && maxWaitMs < Number.POSITIVE_INFINITY)) throw new Error(`eventTimeAlignment.maxWaitMs must be a positive number of ms, not ${maxWaitMs}`)
       this.alignments.set(sub.index, new EventTimeAlignment<Slot>(slackMs, (slot) => slot.state === 'running' && this.slots.get(slot.id) === slot, maxWaitMs))
     }
     // As Kafka Streams divides statestore.cache.max.bytes among its stream threads and its global thread

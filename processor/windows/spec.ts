@@ -105,9 +105,12 @@ export function closedTimeWindowEnd(streamTime: number, spec: TimeWindowSpec): n
   return Math.floor((streamTime - spec.graceMs - spec.sizeMs) / spec.advanceMs) * spec.advanceMs + spec.sizeMs
 }
 
-/** The earliest time window end that is > `after` and aligned (end - size is a multiple of advance). */
+/**
+ * The earliest time window end that is > `after` and aligned (end - size is a multiple of advance), of a window that
+ * does not start before time 0 (timeWindowsFor): at least `size`.
+ */
 export function nextTimeWindowEnd(after: number, spec: TimeWindowSpec): number {
-  return Math.floor((after - spec.sizeMs) / spec.advanceMs) * spec.advanceMs + spec.advanceMs + spec.sizeMs
+  return Math.max(spec.sizeMs, Math.floor((after - spec.sizeMs) / spec.advanceMs) * spec.advanceMs + spec.advanceMs + spec.sizeMs)
 }
 
 /** Whether a record at `ts` is late for every time window it falls in, at `streamTime`. */

@@ -175,13 +175,10 @@ function readItems(from: ByteReader, aggs: Accumulation): [number, Acc, number][
 function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<TimeEntry> {
   const slice = sliceSizeMs(spec)
   const { sizeMs: size, advanceMs: advance, graceMs: grace } = spec
-  /**
-   * Ends of the windows that contain the slice starting at `a`, after `closedEnd`, up to `upTo`. None starts before
-   * time 0 (the first window ends at `size`), as in Kafka Streams' TimeWindows.windowsFor.
-   */
+  /** Ends of the windows that contain the slice starting at `a`, after `closedEnd`, up to `upTo` (none before time 0). */
   const windowEnds = (a: number, closedEnd: number, upTo: number, into: Set<number>): void => {
     const lastEnd = Math.floor(a / advance) * advance + size
-    for (let e = Math.max(size, nextTimeWindowEnd(Math.max(closedEnd, a + slice - 1), spec)); e <= Math.min(lastEnd, upTo); e += advance) into.add(e)
+    for (let e = nextTimeWindowEnd(Math.max(closedEnd, a + slice - 1), spec); e <= Math.min(lastEnd, upTo); e += advance) into.add(e)
   }
   const result = (entry: TimeEntry, end: number): WindowResult => {
     const accs = entry.s.filter(([a]) => a >= end - size && a < end).map(([, acc]) => acc)
@@ -204,7 +201,7 @@ function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<Time
     },
     nextCloseAt(entry) {
       if (entry.s.length === 0) return undefined
-      return Math.max(size, nextTimeWindowEnd(Math.max(entry.c, entry.s[0]![0] + slice - 1), spec)) + grace
+      return nextTimeWindowEnd(Math.max(entry.c, entry.s[0]![0] + slice - 1), spec) + grace
     },
     // nextCloseAt reads only c and the first slice: `add` moves c only when more windows have closed, and adds a
     // slice before the first only for an earlier record.
