@@ -15,6 +15,10 @@
  * - The head of a running task is the event time of the last record it processed; the head of a held task is the
  *   event time of the record it stopped before (its next one); a task that has just started has an unknown head
  *   (-Infinity) until its first batch, when the cluster said it had records to read.
+ * - A task assigned but not yet running (`expect`: still initializing or restoring, or waiting for the tasks assigned
+ *   with it to be initialized one after the other) counts as lagging with an unknown head from then on: without it,
+ *   the first task of an assignment to run could process a whole backlog before the second had joined. Its news is
+ *   that moment, so it holds the others back for at most `maxWaitMs`: a long restore holds up no other partition.
  * - Only tasks that still have records to read (`lagging`: the last batch did not reach the partition's high watermark,
  *   or the task was held back mid-batch) hold others back. A caught-up or quiet partition holds nothing back: live,
  *   every batch reaches the high watermark and nothing is ever held. A lagging task whose last news is older than
@@ -47,6 +51,8 @@ interface Member {
   heldSinceMs: number | null
   /** Released by the wait rather than by the others catching up: its next record goes through whatever its time. */
   mustGo: boolean
+  /** Assigned but not running yet (`expect`): it holds the others back whether or not `active` says it runs. */
+  pending: boolean
 }
 
 /**
@@ -75,7 +81,8 @@ export function alignmentSlackMs(plan: Plan, sub: SubTopology): number | null {
 /**
  * The alignment of one sub-topology's source tasks on this instance, keyed by task (`K`). `active(k)` says whether a
  * task runs now: a suspended or restoring task holds nothing back. Not thread-safe beyond Node's single thread; the
- * caller pauses and resumes partitions as `hold` and `released` say.
+ * caller pauses and resumes partitions as `hold` and `released` say. A task `expect`ed holds back until it joins,
+ * running or not.
  */
 export class EventTimeAlignment<K> {
   private readonly members = new Map<K, Member>()
@@ -86,9 +93,17 @@ export class EventTimeAlignment<K> {
     private readonly maxWaitMs = ALIGN_MAX_WAIT_MS,
   ) {}
 
+  /**
+   * A task is assigned, or initialized again: until it `join`s, it holds the others back as a lagging task whose head
+   * is unknown, for at most `maxWaitMs` from `now`.
+   */
+  expect(k: K, now: number): void {
+    this.members.set(k, { head: Number.NEGATIVE_INFINITY, lagging: true, updatedMs: now, heldSinceMs: null, mustGo: false, pending: true })
+  }
+
   /** A task (re)starts: its head is unknown; `lagging` is whether its partition has records beyond its position. */
   join(k: K, lagging: boolean, now: number): void {
-    this.members.set(k, { head: Number.NEGATIVE_INFINITY, lagging, updatedMs: now, heldSinceMs: null, mustGo: false })
+    this.members.set(k, { head: Number.NEGATIVE_INFINITY, lagging, updatedMs: now, heldSinceMs: null, mustGo: false, pending: false })
   }
 
   leave(k: K): void {
@@ -107,7 +122,7 @@ export class EventTimeAlignment<K> {
   limit(k: K, now: number): number {
     let min = Number.POSITIVE_INFINITY
     for (const [other, m] of this.members) {
-      if (other === k || !this.active(other)) continue
+      if (other === k || !(m.pending || this.active(other))) continue
       const holdsBack = m.heldSinceMs !== null || (m.lagging && now - m.updatedMs < this.maxWaitMs)
       if (holdsBack && m.head < min) min = m.head
     }

@@ -648,6 +648,7 @@ class Runner implements RunningPipeline {
       })
     }
     this.events.emit('assigned', [...wanted].sort())
+    const assigned: Slot[] = []
     for (const id of [...wanted].sort()) {
       let slot = this.slots.get(id)
       if (!slot) {
@@ -658,9 +659,13 @@ class Runner implements RunningPipeline {
         slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '', 0, 0), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
         this.slots.set(id, slot)
       }
-      const target = slot
-      await target.lock.run(() => this.initialize(target).catch((error: Error) => this.recover(target, error)))
+      assigned.push(slot)
     }
+    // Every task of the assignment holds the others back before the first one runs (alignment.ts, `expect`): they are
+    // initialized one after the other, and the first could otherwise process a whole backlog before the next joined.
+    const now = Date.now()
+    for (const slot of assigned) this.alignments.get(slot.sub.index)?.expect(slot, now)
+    for (const target of assigned) await target.lock.run(() => this.initialize(target).catch((error: Error) => this.recover(target, error)))
   }
 
   /**
@@ -678,6 +683,7 @@ class Runner implements RunningPipeline {
   private async initialize(slot: Slot): Promise<void> {
     const epoch = ++slot.epoch
     slot.state = 'restoring'
+    this.alignments.get(slot.sub.index)?.expect(slot, Date.now())
     slot.fetchedTo = -1
     slot.restoreStartedMs = Date.now()
     slot.restoredRecords = 0

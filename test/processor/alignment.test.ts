@@ -109,6 +109,31 @@ describe('the alignment rules', () => {
     }
   })
 
+  test('a task assigned but not running yet holds the others back until it joins, for the wait at most', () => {
+    const al = make()
+    // d is assigned with a and still initializing (not running): a, the first to run, may not take its backlog past it.
+    al.expect('a', 0)
+    al.expect('d', 0)
+    al.join('a', true, 10)
+    expect(al.limit('a', 10)).toBe(Number.NEGATIVE_INFINITY)
+    al.processed('a', 20_000, true, true, 20)
+    expect(al.released(500)).toEqual([])
+    // d joins (its partition has records): a stays held until d's records catch up.
+    al.join('d', true, 600)
+    running.add('d')
+    try {
+      expect(al.released(700)).toEqual([])
+      al.processed('d', 19_500, true, false, 800)
+      expect(al.released(801)).toEqual(['a'])
+    } finally {
+      running.delete('d')
+    }
+    // A task that restores for longer than the wait holds nothing back after it.
+    al.expect('e', 1000)
+    expect(al.limit('a', 1999)).toBe(Number.NEGATIVE_INFINITY)
+    expect(al.limit('a', 2000)).toBe(Number.POSITIVE_INFINITY)
+  })
+
   test('a held task goes on after the wait even when a record far in the future made its head unreachable', () => {
     const al = make()
     al.join('a', true, 0)
