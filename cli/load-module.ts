@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import type { KafkaConfig } from 'kafkajs'
+import type { KafkaConfig, RetryOptions } from 'kafkajs'
 import { isTopology, type Topology } from '../processor/index.js'
 import { cannotRead } from './files.js'
 
@@ -25,24 +25,81 @@ const TYPESCRIPT_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts
 /** kafkajs client settings other than `brokers`, which comes from --bootstrap-server. */
 export type KafkaSettings = Omit<KafkaConfig, 'brokers'>
 
+type ValueType = 'string' | 'number' | 'boolean' | 'object' | 'function'
+
+/**
+ * What one kafkajs setting may be. A number that is a time (`ms`) or a proportion (`factor`) must be finite and 0 or
+ * more, and a `count` a whole number too: kafkajs takes a negative requestTimeout or retry time without a word, and
+ * then fails every request at once or retries with no wait. An object whose names kafkajs documents has them in
+ * `fields`, checked the same way; ssl and sasl have none here, as Node's TLS and kafkajs's SASL code check what they hold.
+ */
+interface SettingRule {
+  readonly types: readonly ValueType[]
+  readonly unit?: 'ms' | 'count' | 'factor'
+  readonly fields?: Readonly<Record<string, SettingRule>>
+}
+
+/** kafkajs's RetryOptions (retry/defaults.js, and consumer/index.js for restartOnFailure). */
+const RETRY_SETTINGS: Readonly<Record<keyof RetryOptions, SettingRule>> = {
+  maxRetryTime: { types: ['number'], unit: 'ms' },
+  initialRetryTime: { types: ['number'], unit: 'ms' },
+  factor: { types: ['number'], unit: 'factor' },
+  multiplier: { types: ['number'], unit: 'factor' },
+  retries: { types: ['number'], unit: 'count' },
+  restartOnFailure: { types: ['function'] },
+}
+
 /**
  * The settings kafkajs 2.2 takes besides `brokers` (KafkaConfig), with the types each may have: anything else is a
  * misspelling, refused, and a value of another type is refused too, as kafkajs would fail on it later with Node's
  * words (`The "string" argument must be of type string ... Received type number (5)` for a numeric clientId).
  */
-const KAFKA_SETTINGS: Readonly<Record<keyof KafkaSettings, readonly ('string' | 'number' | 'boolean' | 'object' | 'function')[]>> = {
-  clientId: ['string'],
-  ssl: ['boolean', 'object'],
-  sasl: ['object'],
-  connectionTimeout: ['number'],
-  authenticationTimeout: ['number'],
-  reauthenticationThreshold: ['number'],
-  requestTimeout: ['number'],
-  enforceRequestTimeout: ['boolean'],
-  retry: ['object'],
-  socketFactory: ['function'],
-  logLevel: ['number'],
-  logCreator: ['function'],
+const KAFKA_SETTINGS: Readonly<Record<keyof KafkaSettings, SettingRule>> = {
+  clientId: { types: ['string'] },
+  ssl: { types: ['boolean', 'object'] },
+  sasl: { types: ['object'] },
+  connectionTimeout: { types: ['number'], unit: 'ms' },
+  authenticationTimeout: { types: ['number'], unit: 'ms' },
+  reauthenticationThreshold: { types: ['number'], unit: 'ms' },
+  requestTimeout: { types: ['number'], unit: 'ms' },
+  enforceRequestTimeout: { types: ['boolean'] },
+  retry: { types: ['object'], fields: RETRY_SETTINGS },
+  socketFactory: { types: ['function'] },
+  logLevel: { types: ['number'] },
+  logCreator: { types: ['function'] },
+}
+
+const NUMBER_WORDING: Readonly<Record<NonNullable<SettingRule['unit']>, string>> = {
+  ms: 'a number of ms, 0 or more',
+  count: 'a whole number, 0 or more',
+  factor: 'a number, 0 or more',
+}
+
+function shown(value: unknown): string {
+  if (typeof value === 'function') return 'a function'
+  // JSON.stringify writes NaN and Infinity, which only a module can give, as null.
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value)
+}
+
+/**
+ * Checks `settings` against `rules`, naming a nested setting by its path (`retry.retries`) and, for an unknown one,
+ * what its object takes instead (`owner`: `kafkajs`, `kafkajs's retry`).
+ */
+function checkSettings(file: string, settings: object, rules: Readonly<Record<string, SettingRule>>, path: string, owner: string): void {
+  for (const [key, value] of Object.entries(settings)) {
+    const name = `${path}${key}`
+    const rule = Object.hasOwn(rules, key) ? rules[key] : undefined
+    if (rule === undefined) throw new Error(`${file}: unknown setting '${name}' (${owner} takes ${Object.keys(rules).join(', ')})`)
+    // undefined is left to kafkajs's default, as a module may set a setting from an environment variable that is unset.
+    if (value === undefined) continue
+    if (value === null || Array.isArray(value) || !(rule.types as readonly string[]).includes(typeof value)) {
+      throw new Error(`${file}: ${name} must be ${rule.types.map((type) => (type === 'object' ? 'an object' : `a ${type}`)).join(' or ')}, not ${shown(value)}`)
+    }
+    if (rule.unit !== undefined && typeof value === 'number' && (!Number.isFinite(value) || value < 0 || (rule.unit === 'count' && !Number.isInteger(value)))) {
+      throw new Error(`${file}: ${name} must be ${NUMBER_WORDING[rule.unit]}, not ${shown(value)}`)
+    }
+    if (rule.fields !== undefined && typeof value === 'object') checkSettings(file, value, rule.fields, `${name}.`, `kafkajs's ${name}`)
+  }
 }
 
 /** A one-line account of an error thrown while a module compiled or ran (esbuild's reports span several lines). */
@@ -225,8 +282,9 @@ export async function loadTopology(file: string): Promise<Topology> {
 
 /**
  * Reads `--kafka-config`: a JSON file, or a JavaScript or TypeScript module whose default export is the settings (so
- * that secrets can come from the environment and certificates from files). Keys are kafkajs's KafkaConfig names;
- * `brokers` and unknown keys are refused.
+ * that secrets can come from the environment and certificates from files). Keys are kafkajs's KafkaConfig names, and
+ * retry's its RetryOptions names; `brokers`, unknown keys, values of another type and negative times and counts are
+ * refused.
  */
 export async function loadKafkaSettings(file: string): Promise<KafkaSettings> {
   let settings: unknown
@@ -246,15 +304,7 @@ export async function loadKafkaSettings(file: string): Promise<KafkaSettings> {
     settings = defaultExport(await importUserModule(file))
   }
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) throw new Error(`${file} must hold an object of kafkajs client settings (ssl, sasl, clientId...)`)
-  for (const [key, value] of Object.entries(settings)) {
-    if (key === 'brokers') throw new Error(`${file}: brokers is not a setting here; --bootstrap-server gives them`)
-    const types = Object.hasOwn(KAFKA_SETTINGS, key) ? KAFKA_SETTINGS[key as keyof KafkaSettings] : undefined
-    if (types === undefined) throw new Error(`${file}: unknown setting '${key}' (kafkajs takes ${Object.keys(KAFKA_SETTINGS).join(', ')})`)
-    // undefined is left to kafkajs's default, as a module may set a setting from an environment variable that is unset.
-    if (value !== undefined && (value === null || !(types as readonly string[]).includes(typeof value))) {
-      const shown = typeof value === 'function' ? 'a function' : JSON.stringify(value)
-      throw new Error(`${file}: ${key} must be ${types.map((type) => (type === 'object' ? 'an object' : `a ${type}`)).join(' or ')}, not ${shown}`)
-    }
-  }
+  if (Object.hasOwn(settings, 'brokers')) throw new Error(`${file}: brokers is not a setting here; --bootstrap-server gives them`)
+  checkSettings(file, settings, KAFKA_SETTINGS, '', 'kafkajs')
   return settings as KafkaSettings
 }

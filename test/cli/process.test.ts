@@ -439,6 +439,15 @@ describe('brook process errors', { concurrent: true }, () => {
     writeFileSync(join(dir, 'brokers.json'), JSON.stringify({ brokers: ['elsewhere:9092'] }))
     writeFileSync(join(dir, 'typo.json'), JSON.stringify({ sasll: {} }))
     writeFileSync(join(dir, 'client-id.json'), JSON.stringify({ clientId: 5, ssl: true }))
+    // kafkajs would take each of these without a word: a misspelt retry setting is ignored, a negative time used.
+    writeFileSync(join(dir, 'retry-typo.json'), JSON.stringify({ retry: { retriez: 3 } }))
+    writeFileSync(join(dir, 'retry-type.json'), JSON.stringify({ retry: { retries: '3' } }))
+    writeFileSync(join(dir, 'retry-fraction.json'), JSON.stringify({ retry: { retries: 2.5 } }))
+    writeFileSync(join(dir, 'retry-negative.json'), JSON.stringify({ retry: { initialRetryTime: -100 } }))
+    writeFileSync(join(dir, 'retry-array.json'), JSON.stringify({ retry: [3] }))
+    writeFileSync(join(dir, 'negative-timeout.json'), JSON.stringify({ requestTimeout: -1 }))
+    writeFileSync(join(dir, 'infinite-timeout.mjs'), 'export default { connectionTimeout: Infinity }\n')
+    writeFileSync(join(dir, 'retry-good.json'), JSON.stringify({ requestTimeout: 5000, retry: { retries: 0, initialRetryTime: 100, maxRetryTime: 1000, factor: 0.2, multiplier: 2 } }))
   })
 
   it.sequential('says in one line what is wrong with the pipeline module, naming the file', async () => {
@@ -496,6 +505,13 @@ describe('brook process errors', { concurrent: true }, () => {
       [['process', 'iot', '--kafka-config', join(dir, 'typo.json')], "unknown setting 'sasll'"],
       // Not kafkajs's own words (Node's 'The "string" argument must be of type string ... Received type number (5)').
       [['process', 'iot', '--kafka-config', join(dir, 'client-id.json')], 'client-id.json: clientId must be a string, not 5'],
+      [['process', 'iot', '--kafka-config', join(dir, 'retry-typo.json')], "retry-typo.json: unknown setting 'retry.retriez' (kafkajs's retry takes maxRetryTime, initialRetryTime, factor, multiplier, retries, restartOnFailure)"],
+      [['process', 'iot', '--kafka-config', join(dir, 'retry-type.json')], 'retry-type.json: retry.retries must be a number, not "3"'],
+      [['process', 'iot', '--kafka-config', join(dir, 'retry-fraction.json')], 'retry-fraction.json: retry.retries must be a whole number, 0 or more, not 2.5'],
+      [['process', 'iot', '--kafka-config', join(dir, 'retry-negative.json')], 'retry-negative.json: retry.initialRetryTime must be a number of ms, 0 or more, not -100'],
+      [['process', 'iot', '--kafka-config', join(dir, 'retry-array.json')], 'retry-array.json: retry must be an object, not [3]'],
+      [['process', 'iot', '--kafka-config', join(dir, 'negative-timeout.json')], 'negative-timeout.json: requestTimeout must be a number of ms, 0 or more, not -1'],
+      [['process', 'iot', '--kafka-config', join(dir, 'infinite-timeout.mjs')], 'infinite-timeout.mjs: connectionTimeout must be a number of ms, 0 or more, not Infinity'],
       [['process', 'iot', '--bootstrap-server', 'no-port'], '--bootstrap-server'],
       [['process'], "missing required argument 'pipeline'"],
       // Node 20's recursive mkdir never returns under /proc: the state directory is made one level at a time.
@@ -503,6 +519,8 @@ describe('brook process errors', { concurrent: true }, () => {
       [['process', 'iot', '--state-dir', join(dir, 'brokers.json', 'state')], `iot: could not start on 127.0.0.1:1: cannot use the state directory ${join(dir, 'brokers.json', 'state')}: ${join(dir, 'brokers.json')} is a file, not a directory`],
       // The flags are fine; the cluster is not there.
       [['process', 'iot', '--state-dir', dir], 'iot: could not start on 127.0.0.1:1: '],
+      // Nested settings that are right pass the check.
+      [['process', 'iot', '--state-dir', join(dir, 'retry-good'), '--kafka-config', join(dir, 'retry-good.json')], 'iot: could not start on 127.0.0.1:1: '],
     ]
     const results = await Promise.all(cases.map(([args]) => brook([...args, ...(args.includes('--bootstrap-server') ? [] : nowhere)])))
     results.forEach((result, i) => expectOneLineError(result, cases[i]![1]))
