@@ -34,7 +34,7 @@ export {
 export { DELIVERY_HEADER, DELIVERY_KINDS, FAULT_HEADER, FAULT_KINDS, toMessage, type DeliveryKind, type FaultKind, type LabelledReading, type Outgoing, type Reading } from './reading.js'
 export { FLEET_SENSORS, SENSOR_MODELS, SENSOR_UNITS, sensorFromFileName, type FleetSensor, type SensorModel } from './sensors.js'
 export { badRowPosition, parseTimestamp, type BadRow } from './csv-series.js'
-export { REPLAY_TOPIC_CONFIGS, topicWarnings } from './topic.js'
+export { HISTORY_TOPIC_CONFIGS, topicWarnings } from './topic.js'
 export { SimulatorError, SimulatorErrorCode } from './errors.js'
 export { STDERR_LOG } from './connection.js'
 export type { Unconfirmed } from './sender.js'

@@ -22,7 +22,7 @@ import { resolveReplayOptions, type Log, type ReplayOptions } from './options.js
 import type { Outgoing } from './reading.js'
 import { sendPaced, type Unconfirmed } from './sender.js'
 import { SENSOR_UNITS, sensorFromFileName } from './sensors.js'
-import { iso, REPLAY_TOPIC_CONFIGS } from './topic.js'
+import { iso, HISTORY_TOPIC_CONFIGS } from './topic.js'
 
 /** One replayed file. */
 export interface SeriesPlan {
@@ -147,7 +147,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     topic: o.topic,
     partitions: o.partitions,
     replicationFactor: o.replicationFactor,
-    configs: REPLAY_TOPIC_CONFIGS,
+    configs: HISTORY_TOPIC_CONFIGS,
     reason:
       `replayed readings keep their event times (from ${iso(oldestTs)}) as record timestamps, and Kafka's retention acts on record timestamps: ` +
       'with a finite retention.ms they would be deleted minutes after they are written, and a finite message.timestamp.before.max.ms would refuse them',

@@ -10,8 +10,10 @@
  *   with INVALID_TIMESTAMP, a whole batch at a time;
  * - message.timestamp.type=LogAppendTime replaces every record timestamp with the append time.
  * A replay therefore creates its topic with retention.ms=-1 and message.timestamp.before.max.ms at Kafka's "no
- * limit" (a broker-wide log.message.timestamp.before.max.ms would otherwise apply), and warns when an existing topic
- * will delete, refuse or restamp what it writes.
+ * limit" (a broker-wide log.message.timestamp.before.max.ms would otherwise apply). A fleet creates its topic with the
+ * cluster's defaults, then sets whichever of the two would delete or refuse its oldest readings as they arrive (an old
+ * --start-ms): the defaults are known only once the topic exists, so they are changed after it is created, before
+ * anything is written. Either warns when an existing topic will delete, refuse or restamp what it writes.
  */
 import kafkajs from 'kafkajs'
 import type { Admin, ITopicConfig } from 'kafkajs'
@@ -24,8 +26,11 @@ const { ConfigResourceTypes } = kafkajs
 /** Kafka's Long.MAX_VALUE, the "no limit" of its LONG configs. */
 export const LONG_MAX = '9223372036854775807'
 
-/** Configs of a topic a replay creates. */
-export const REPLAY_TOPIC_CONFIGS: Readonly<Record<string, string>> = {
+/**
+ * Configs of a topic that keeps readings of any age: what a replay creates its topic with, and what a fleet sets on
+ * the topic it created when the cluster's defaults would delete or refuse its oldest readings.
+ */
+export const HISTORY_TOPIC_CONFIGS: Readonly<Record<string, string>> = {
   'retention.ms': '-1',
   'message.timestamp.before.max.ms': LONG_MAX,
 }
@@ -82,9 +87,6 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
     const configs = configEntries.map(({ name, value }) => `${name}=${value}`).join(', ')
     log.info(`created topic ${plan.topic}${configs === '' ? '' : ` with ${configs}`}${plan.reason ? `: ${plan.reason}` : ''}`)
   }
-  // A topic the run created has the cluster's defaults for every config it did not set: a fleet started in the past
-  // (--start-ms, or a long counted run) on the default retention.ms loses its oldest readings minutes after they are
-  // written, so it is checked as an existing one is.
   const warnings: string[] = []
   if (!created && plan.partitions !== undefined && existing !== undefined && existing.length !== plan.partitions) {
     warnings.push(`topic ${plan.topic} exists with ${existing.length} partition${existing.length === 1 ? '' : 's'}, not the ${plan.partitions} asked for: the partition count applies only to a topic the run creates (brook topics add-partitions grows one; keys may then map to other partitions)`)
@@ -93,13 +95,48 @@ export async function prepareTopic(admin: Admin, plan: TopicPlan, log: Log, nowM
   if (!created && plan.replicationFactor !== undefined && plan.replicationFactor > 0 && replicas !== undefined && replicas !== plan.replicationFactor) {
     warnings.push(`topic ${plan.topic} exists with ${replicas} replica${replicas === 1 ? '' : 's'} per partition, not the ${plan.replicationFactor} asked for: the replication factor applies only to a topic the run creates`)
   }
-  const configs = await describeTopicConfigs(admin, plan.topic).catch((error: unknown) => {
+  // A topic the run created has the cluster's defaults for every config it did not set: a fleet started in the past
+  // (--start-ms, or a long counted run) on the default retention.ms would lose its oldest readings minutes after they
+  // are written, so it gets configs that keep them; it is then checked as an existing one is.
+  let configs: ReadonlyMap<string, string> | null = await describeTopicConfigs(admin, plan.topic).catch((error: unknown) => {
     warnings.push(`could not read the configs of topic ${plan.topic} (${describeError(error)}); retention and timestamp limits are not checked`)
     return null
   })
+  if (created && configs !== null) configs = await keepOldest(admin, plan, configs, log, warnings, nowMs)
   if (configs !== null) warnings.push(...topicWarnings(plan, configs, nowMs))
   for (const warning of warnings) log.warn(warning)
   return { created, warnings }
+}
+
+const retentionMs = (configs: ReadonlyMap<string, string>): number => Number(configs.get('retention.ms') ?? '-1')
+const beforeMaxMs = (configs: ReadonlyMap<string, string>): number => Number(configs.get('message.timestamp.before.max.ms') ?? LONG_MAX)
+
+/**
+ * Gives a topic the run has just created, whose `configs` (the cluster's defaults) would delete or refuse its oldest
+ * readings as they are written, the HISTORY_TOPIC_CONFIGS that keep them (only those needed: a cluster older than
+ * KIP-937 has no message.timestamp.before.max.ms to set), and returns the configs it then has. AlterConfigs (the one
+ * kafkajs has) replaces the topic's whole set, so the configs it was created with are given again. A refusal (a
+ * cluster whose policy or ACLs forbid it) leaves the defaults, and the warnings about them follow.
+ */
+async function keepOldest(admin: Admin, plan: TopicPlan, configs: ReadonlyMap<string, string>, log: Log, warnings: string[], nowMs: number): Promise<ReadonlyMap<string, string>> {
+  const retention = retentionMs(configs)
+  const changes: Record<string, string> = {}
+  if (retention >= 0 && plan.oldestTs < nowMs - retention) changes['retention.ms'] = HISTORY_TOPIC_CONFIGS['retention.ms']!
+  if (plan.oldestTs < nowMs - beforeMaxMs(configs)) changes['message.timestamp.before.max.ms'] = HISTORY_TOPIC_CONFIGS['message.timestamp.before.max.ms']!
+  if (Object.keys(changes).length === 0) return configs
+  const set = Object.entries(changes).map(([name, value]) => `${name}=${value}`).join(', ')
+  const defaults = Object.keys(changes).map((name) => `${name}=${configs.get(name)}`).join(', ')
+  try {
+    await admin.alterConfigs({
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: plan.topic, configEntries: Object.entries({ ...plan.configs, ...changes }).map(([name, value]) => ({ name, value })) }],
+      validateOnly: false,
+    })
+  } catch (error) {
+    warnings.push(`could not set ${set} on topic ${plan.topic} (${describeError(error)})`)
+    return configs
+  }
+  log.info(`set ${set} on topic ${plan.topic}: the readings start at ${iso(plan.oldestTs)}, and the cluster's default ${defaults} would delete or refuse them as they are written`)
+  return new Map([...configs, ...Object.entries(changes)])
 }
 
 async function describeTopicConfigs(admin: Admin, topic: string): Promise<Map<string, string>> {
@@ -120,22 +157,22 @@ async function describeTopicConfigs(admin: Admin, topic: string): Promise<Map<st
 export function topicWarnings(plan: Pick<TopicPlan, 'topic' | 'oldestTs' | 'retentionWarning'>, configs: ReadonlyMap<string, string>, nowMs: number): string[] {
   const { topic, oldestTs } = plan
   const warnings: string[] = []
-  const retentionMs = Number(configs.get('retention.ms') ?? '-1')
-  if (retentionMs >= 0) {
-    const cutoff = nowMs - retentionMs
-    const why = `topic ${topic} has retention.ms=${retentionMs} (${duration(retentionMs)}) and retention acts on record timestamps:`
+  const retention = retentionMs(configs)
+  if (retention >= 0) {
+    const cutoff = nowMs - retention
+    const why = `topic ${topic} has retention.ms=${retention} (${duration(retention)}) and retention acts on record timestamps:`
     const keep = `set retention.ms=-1 on ${topic} to keep them`
     if (oldestTs < cutoff) {
       warnings.push(`${why} readings stamped before ${iso(cutoff)} (the oldest are from ${iso(oldestTs)}) will be deleted at the broker's next retention check, minutes after they are written; ${keep}`)
     } else if (plan.retentionWarning === 'any-finite') {
-      warnings.push(`${why} the readings (from ${iso(oldestTs)} on) will be deleted as their event time ages past ${duration(retentionMs)}, from ${iso(oldestTs + retentionMs)} on; ${keep}`)
+      warnings.push(`${why} the readings (from ${iso(oldestTs)} on) will be deleted as their event time ages past ${duration(retention)}, from ${iso(oldestTs + retention)} on; ${keep}`)
     }
   }
-  const beforeMaxMs = Number(configs.get('message.timestamp.before.max.ms') ?? LONG_MAX)
-  if (oldestTs < nowMs - beforeMaxMs) {
+  const beforeMax = beforeMaxMs(configs)
+  if (oldestTs < nowMs - beforeMax) {
     warnings.push(
-      `topic ${topic} refuses records stamped more than ${duration(beforeMaxMs)} behind the broker clock (message.timestamp.before.max.ms=${beforeMaxMs}): ` +
-        `readings stamped before ${iso(nowMs - beforeMaxMs)} will be refused with INVALID_TIMESTAMP, which stops the run; set message.timestamp.before.max.ms=${LONG_MAX} on ${topic} to accept them`,
+      `topic ${topic} refuses records stamped more than ${duration(beforeMax)} behind the broker clock (message.timestamp.before.max.ms=${beforeMax}): ` +
+        `readings stamped before ${iso(nowMs - beforeMax)} will be refused with INVALID_TIMESTAMP, which stops the run; set message.timestamp.before.max.ms=${LONG_MAX} on ${topic} to accept them`,
     )
   }
   if (configs.get('message.timestamp.type') === 'LogAppendTime') {

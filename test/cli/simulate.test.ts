@@ -15,7 +15,7 @@ import { loggedErrors } from '../helpers/broker-log.js'
 import { readTopic } from '../processor/simulator/read-back.js'
 import { brook, expectOneLineError, lines, spawnBrook, until } from './run-brook.js'
 
-const { Kafka, logLevel } = kafkajs
+const { ConfigResourceTypes, Kafka, logLevel } = kafkajs
 
 describe('brook simulate', () => {
   let broker: BrokerProcess
@@ -37,6 +37,11 @@ describe('brook simulate', () => {
     rmSync(dir, { recursive: true, force: true })
     expect(loggedErrors(broker)).toEqual([])
   })
+
+  async function retentionMs(topic: string): Promise<string | undefined> {
+    const described = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms'] }], includeSynonyms: false })
+    return described.resources[0]?.configEntries[0]?.configValue
+  }
 
   // Two lanes side by side: the runs against the shared broker (topics of their own names, one at a time), and the
   // refusals and failures that need no broker or start their own, whose time is mostly a client giving up.
@@ -78,16 +83,27 @@ describe('brook simulate', () => {
       for (const [i, run] of runs.entries()) {
         expect(run.code, run.stderr).toBe(0)
         expect(Date.parse(/first slot at (\S+)/.exec(run.stdout)![1]!)).toBe(startMs)
-        // The topic the run created has the broker's default retention, which would delete readings from 2023 minutes
-        // after they are written: the run says so, as it does for a topic that existed.
+        // The broker's default retention would delete readings from 2023 minutes after they are written: the topic the
+        // run created keeps them instead, as a replay's does, and the run says so, with no warning left to give.
         const topic = ['sim-start-a', 'sim-start-b'][i]!
-        expect(run.stderr).toContain(`warning: topic ${topic} has retention.ms=604800000 (7 days) and retention acts on record timestamps: readings stamped before `)
-        expect(run.stderr).toContain(`; set retention.ms=-1 on ${topic} to keep them`)
+        expect(run.stderr).toContain(`set retention.ms=-1 on topic ${topic}: the readings start at 2023-11-14T22:13:20Z, and the cluster's default retention.ms=604800000 would delete or refuse them as they are written\n`)
+        expect(run.stderr).not.toContain('warning:')
+        expect(await retentionMs(topic)).toBe('-1')
       }
       const [a, b] = await Promise.all(['sim-start-a', 'sim-start-b'].map((topic) => readTopic(kafka, admin, topic)))
       expect(a).toHaveLength(40)
       expect(b!.map((r) => r.reading)).toEqual(a!.map((r) => r.reading))
       expect(Math.min(...a!.map((r) => r.reading.ts))).toBeGreaterThanOrEqual(startMs)
+    })
+
+    it.sequential('keeps the retention of a topic that exists with --start-ms before it, and warns that the oldest readings will be deleted', async () => {
+      await admin.createTopics({ topics: [{ topic: 'sim-start-existing' }], waitForLeaders: true })
+      const result = await brook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-start-existing', '--as-fast-as-possible', '--count', '10', '--start-ms', '1700000000000'])
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stderr).toContain('warning: topic sim-start-existing has retention.ms=604800000 (7 days) and retention acts on record timestamps: readings stamped before ')
+      expect(result.stderr).toContain('; set retention.ms=-1 on sim-start-existing to keep them')
+      expect(result.stderr).not.toContain('set retention.ms=-1 on topic')
+      expect(await retentionMs('sim-start-existing')).toBe('604800000')
     })
 
     it.sequential('says in one warning that --partitions or --replication-factor does not change a topic that exists, and sends to it as it is', async () => {
