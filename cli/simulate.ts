@@ -5,8 +5,8 @@
  * values and turns them into options, so a value is refused here with the same message the functions give.
  *
  * Ctrl-C stops the run cleanly (the batch in flight is acknowledged) and the summary is printed. A stop that waits
- * (the cluster down: kafkajs retries the batch for 45 s of backoff, its connection attempts on top) says so after a
- * few seconds; a second Ctrl-C exits without the summary, and a batch that fails after the first one is named in the
+ * (the cluster down: kafkajs retries the batch for 45 s of backoff, its connection attempts on top; or the cluster
+ * never reached, and kafkajs still trying to connect) says what it waits for after a few seconds; a second Ctrl-C exits without the summary, and a batch that fails after the first one is named in the
  * summary, with exit code 1. The progress bar goes to stderr, on a terminal only; the summary to stdout.
  */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
@@ -25,6 +25,7 @@ import {
   type FlagValues,
   type FleetSummary,
   type ReplaySummary,
+  type RunStage,
   type Unconfirmed,
 } from '../processor/simulator/index.js'
 import { clientCommand } from './client-command.js'
@@ -55,6 +56,18 @@ export function simulatorOption(def: FlagDefinition, defaultValue: unknown = def
   }
   // A variadic flag (`--replay <csv...>`) collects its values; commander hands the parser the list so far.
   return def.argument.endsWith('...>') ? option.argParser((text, previous: unknown[] | undefined) => [...(previous ?? []), parse(text)]) : option.argParser(parse)
+}
+
+/** What a stop that takes a while waits for, by how far the run had got when it was asked to stop. */
+function stopNotice(stage: RunStage | 'connecting', servers: readonly string[]): string {
+  switch (stage) {
+    case 'connecting':
+      return `brook simulate: stopping: not connected to ${servers.join(',')} yet, so nothing was sent; waiting for kafkajs to connect or give up (is the cluster there?); Ctrl-C again exits at once`
+    case 'preparing-topic':
+      return 'brook simulate: stopping: nothing was sent yet; waiting for the cluster to create or describe the topic; Ctrl-C again exits at once'
+    case 'sending':
+      return 'brook simulate: stopping: waiting for the cluster to acknowledge the batch in flight (a node down?); Ctrl-C again exits without it and without the summary: the readings in flight may or may not have been written'
+  }
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
@@ -114,21 +127,25 @@ export function addSimulateCommand(program: CommandUnknownOpts): void {
     const replayOptions = replaying ? { ...replayOptionsFromFlags(values, connection), replicationFactor: options.replicationFactor } : null
     const stop = new AbortController()
     const bar = createProgressBar({ label: replaying ? 'replay' : 'simulate' })
+    let stage: RunStage | 'connecting' = 'connecting'
+    const onStage = (reached: RunStage): void => {
+      stage = reached
+    }
     let cancelNotice = (): void => {}
     const removeHandlers = onStopSignal({
       stop: () => {
         stop.abort()
-        cancelNotice = noticeIfSlowStop('brook simulate: stopping: waiting for the cluster to acknowledge the batch in flight (a node down?); Ctrl-C again exits without it and without the summary: the readings in flight may or may not have been written')
+        cancelNotice = noticeIfSlowStop(stopNotice(stage, connection.bootstrapServers))
       },
     })
     try {
       let unconfirmed: Unconfirmed | null
       if (replayOptions) {
-        const summary = await replay({ ...replayOptions, onProgress: bar.onProgress, signal: stop.signal }).finally(() => bar.stop())
+        const summary = await replay({ ...replayOptions, onProgress: bar.onProgress, onStage, signal: stop.signal }).finally(() => bar.stop())
         process.stdout.write(`${formatReplaySummary(summary)}\n`)
         unconfirmed = summary.unconfirmed
       } else {
-        const summary = await simulateFleet({ ...fleetOptions!, onProgress: bar.onProgress, signal: stop.signal }).finally(() => bar.stop())
+        const summary = await simulateFleet({ ...fleetOptions!, onProgress: bar.onProgress, onStage, signal: stop.signal }).finally(() => bar.stop())
         process.stdout.write(`${formatFleetSummary(summary)}\n`)
         unconfirmed = summary.unconfirmed
       }

@@ -13,7 +13,7 @@
 import kafkajs from 'kafkajs'
 import type { Producer } from 'kafkajs'
 import { SimulatorError, SimulatorErrorCode } from './errors.js'
-import type { ConnectionOptions, Log } from './options.js'
+import type { ConnectionOptions, Log, RunOptions } from './options.js'
 import { describeError, prepareTopic, type PreparedTopic, type TopicPlan } from './topic.js'
 import { saslNotOffered } from '../runtime/sasl.js'
 import { socketFactory } from '../runtime/sockets.js'
@@ -41,8 +41,8 @@ export const STDERR_LOG: Log = {
   warn: (message) => process.stderr.write(`warning: ${message}\n`),
 }
 
-/** Prepares `plan.topic`, then hands a connected producer to `send`. */
-export async function withTopicProducer<T>(connection: ConnectionOptions, plan: TopicPlan, log: Log, send: (producer: Producer, topic: PreparedTopic, sends: WholeSends) => Promise<T>): Promise<T> {
+/** Prepares `plan.topic`, then hands a connected producer to `send`; tells `connection.onStage` how far it got. */
+export async function withTopicProducer<T>(connection: ConnectionOptions & Pick<RunOptions, 'onStage'>, plan: TopicPlan, log: Log, send: (producer: Producer, topic: PreparedTopic, sends: WholeSends) => Promise<T>): Promise<T> {
   /** A client of the cluster; `retry` (the simulator's for the producer) goes before any --kafka-config retry. */
   const client = (retry?: typeof SIMULATOR_RETRY) =>
     new Kafka({ clientId: 'brook-simulator', logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...connection.kafka, brokers: connection.bootstrapServers, ...(retry ? { retry: { ...retry, ...connection.kafka?.retry } } : {}) })
@@ -54,6 +54,7 @@ export async function withTopicProducer<T>(connection: ConnectionOptions, plan: 
   let seeds: string[]
   try {
     await connect(() => scout.connect(), connection)
+    connection.onStage?.('preparing-topic')
     seeds = await seedTopics(scout, [plan.topic]).catch(() => [])
   } finally {
     await scout.disconnect()
@@ -84,6 +85,7 @@ export async function withTopicProducer<T>(connection: ConnectionOptions, plan: 
   }))
   try {
     await connect(() => producer.connect(), connection)
+    connection.onStage?.('sending')
     return await send(producer, prepared, sends)
   } finally {
     await producer.disconnect()

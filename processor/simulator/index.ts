@@ -29,6 +29,7 @@ export {
   type Progress,
   type ReplayOptions,
   type RunOptions,
+  type RunStage,
   type Speedup,
 } from './options.js'
 export { DELIVERY_HEADER, DELIVERY_KINDS, FAULT_HEADER, FAULT_KINDS, toMessage, type DeliveryKind, type FaultKind, type LabelledReading, type Outgoing, type Reading } from './reading.js'

@@ -20,6 +20,12 @@ export interface ConnectionOptions {
   kafka?: Omit<KafkaConfig, 'brokers'>
 }
 
+/**
+ * Where a run is before its first batch goes out: `preparing-topic` once the cluster has answered (the topic is
+ * created or checked next), `sending` once the producer is connected and readings can go.
+ */
+export type RunStage = 'preparing-topic' | 'sending'
+
 /** Event time per wall-clock time: 1 is real time, 60 a minute of readings per second; or no pacing at all. */
 export type Speedup = number | 'as-fast-as-possible'
 
@@ -52,6 +58,11 @@ export interface RunOptions {
   /** Stops the run: batches in flight are awaited, nothing more is sent, and the summary is returned. */
   signal?: AbortSignal
   onProgress?: (progress: Progress) => void
+  /**
+   * Hears each RunStage as the run reaches it. Until the first, the run is connecting: a stop then has no batch in
+   * flight to wait for, only kafkajs's connection attempts.
+   */
+  onStage?: (stage: RunStage) => void
   log?: Log
   /** Most readings per produce request. */
   batchSize?: number

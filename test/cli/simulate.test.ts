@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import kafkajs, { type Admin, type Kafka as KafkaClient } from 'kafkajs'
@@ -271,6 +272,33 @@ describe('brook simulate', () => {
 
     it.sequential('says in one line that it cannot reach the cluster', async () => {
       expectOneLineError(await brook(['simulate', '--bootstrap-server', '127.0.0.1:1', '--count', '5']), 'cannot connect to 127.0.0.1:1')
+    })
+
+    it.sequential('says on Ctrl-C before it ever connected that nothing was sent, not that it waits for a batch in flight', async () => {
+      // The first connection attempt shows that the run is connecting (its Ctrl-C handler is set by then); the port is
+      // closed at once, so every later attempt is refused, as at an address where no broker runs.
+      const listener = createServer()
+      const attempted = new Promise<void>((resolve) =>
+        listener.once('connection', (socket) => {
+          socket.destroy()
+          listener.close()
+          resolve()
+        }),
+      )
+      await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+      const address = `127.0.0.1:${(listener.address() as AddressInfo).port}`
+      // kafkajs's connection attempts outlast the 3 s before the stop says what it waits for.
+      const config = join(dir, 'slow-connect.json')
+      writeFileSync(config, JSON.stringify({ retry: { retries: 3, initialRetryTime: 2000, maxRetryTime: 4000 } }))
+      const run = spawnBrook(['simulate', '--bootstrap-server', address, '--count', '5', '--kafka-config', config])
+      await attempted
+      run.child.kill('SIGINT')
+      expect(await run.exited).toBe(1)
+      expect(lines(run.stderr())).toEqual([
+        `brook simulate: stopping: not connected to ${address} yet, so nothing was sent; waiting for kafkajs to connect or give up (is the cluster there?); Ctrl-C again exits at once`,
+        expect.stringMatching(new RegExp(`^brook: cannot connect to ${address.replace(/\./g, '\\.')}: `)),
+      ])
+      expect(run.stdout()).toBe('')
     })
 
     /** A `brook simulate` run of three devices to `topic`, once the broker holds some of its readings. */
