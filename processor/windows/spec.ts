@@ -8,6 +8,8 @@
  *                                   reported as [e - d, e + 1)) for every record time e, and for every record time
  *                                   t followed by another record within d + 1 ms, the window that starts just after
  *                                   it, [t + 1, t + 1 + d]. Windows are defined by the records, not by the epoch.
+ *                                   None starts before 0: a record less than d after time 0 is in [0, d] instead
+ *                                   of [e - d, e] (Kafka Streams' KStreamSlidingWindowAggregate.processEarly).
  *   session    gap                  a record joins every session whose [first - gap, last + gap] contains it,
  *                                   merging them; reported as [first, last + 1)
  *

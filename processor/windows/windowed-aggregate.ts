@@ -27,7 +27,8 @@
  *   time (tumbling, hopping)  { k, f, c: closedEnd, s: [[sliceStart, acc, ch], ...] }  one acc per slice of
  *                             gcd(size, advance); a window merges its size/slice slices when it is emitted
  *   sliding                   { k, f, c: closedEnd (inclusive), p: [[t, acc, ch], ...] } one acc per distinct
- *                             record time; a window [e - d, e] merges the points it covers
+ *                             record time; a window [e - d, e] merges the points it covers (e >= d: none starts
+ *                             before time 0)
  *   session                   { k, f, s: [[first, last, acc, ch], ...] }  ch 2: bounds not emitted yet (a new,
  *                             merged or grown session)
  * `k` is the record key the results carry, `f` the group's fields copied into each result.
@@ -240,12 +241,16 @@ function timeFamily(spec: TimeWindowSpec, aggs: Accumulation): WindowFamily<Time
 }
 
 function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFamily<SlidingEntry> {
-  /** Inclusive ends of the windows the points define: each point's own, and the one after each point followed within d + 1. */
+  /**
+   * Inclusive ends of the windows the points define: each point's own, and the one after each point followed within
+   * d + 1. A point less than d after time 0 has [0, d] for its own, as Kafka Streams puts such early records
+   * (KStreamSlidingWindowAggregate.processEarly): no window starts before 0.
+   */
   const ends = (points: SlidingEntry['p']): number[] => {
     const out = new Set<number>()
     for (let i = 0; i < points.length; i++) {
       const t = points[i]![0]
-      out.add(t)
+      out.add(Math.max(t, d))
       if (i + 1 < points.length && points[i + 1]![0] <= t + d + 1) out.add(t + d + 1)
     }
     return [...out].sort((x, y) => x - y)

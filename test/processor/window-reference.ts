@@ -49,7 +49,8 @@ function windowsOf(spec: WindowSpec, records: Accepted[], openSessions: Session[
     case 'sliding': {
       const d = spec.timeDifferenceMs
       const times = records.map((r) => r.ts)
-      const ends = new Set<number>(times)
+      // A record less than d after time 0 is in [0, d], not [t - d, t] (Kafka Streams' processEarly).
+      const ends = new Set<number>(times.map((t) => Math.max(t, d)))
       for (const t of times) if (times.some((u) => u > t && u <= t + d + 1)) ends.add(t + d + 1)
       for (const e of ends) add(e - d, e + 1, e + spec.graceMs, records.filter((m) => m.ts >= e - d && m.ts <= e))
       break

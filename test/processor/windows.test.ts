@@ -10,7 +10,7 @@ import { describe, expect, test } from 'vitest'
 import { avg, CompiledAggregations, count, max, min, percentile, sum, type Accumulator } from '../../processor/aggregate/aggregations.js'
 import { mergeSketch, newSketch, quantile, readSketch, SKETCH_RELATIVE_ACCURACY, writeSketch } from '../../processor/aggregate/sketch.js'
 import { ByteReader, ByteWriter } from '../../processor/state/codec.js'
-import { hopping, timeWindowsFor, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
+import { hopping, sliding, timeWindowsFor, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
 import { seeded } from '../helpers/random.js'
 import { WindowedAggregate } from '../../processor/windows/windowed-aggregate.js'
 import { checkCase, EncodedState } from './window-cases.js'
@@ -116,6 +116,23 @@ describe('window assignment', () => {
       expect(emitted.filter((w) => w.startsWith('[-'))).toEqual([])
       expect(emitted).toContain('[0, 10000) 3')
       expect(emitted).toContain('[5000, 15000) 1')
+    }
+  })
+
+  test('no sliding window starts before time 0: a record less than d after it is in [0, d], its right window as usual, as in Kafka Streams (KStreamSlidingWindowAggregate.processEarly)', async () => {
+    const spec = sliding({ timeDifference: '10s', grace: '1s' })
+    const aggs = new CompiledAggregations({ n: count() })
+    for (const emit of ['final', 'update'] as const) {
+      const emitted: string[] = []
+      const state = new EncodedState()
+      const op = new WindowedAggregate({ window: spec, aggregations: aggs, emit }, state, (r) => emitted.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
+      state.useCodec(op.codec)
+      for (const ts of [2000, 4000, 15_000]) await op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract({}) })
+      if (emit === 'update') await op.emitUpdates()
+      await op.process({ key: 'd', group: 'd', fields: {}, ts: 60_000, inputs: aggs.extract({}) })
+      while (op.hasDue) await op.closeDue(10)
+      // [0, 10 s] holds both early records; 2 s's right window [2.001 s, 12.001 s] holds 4 s's; 15 s's own, [5 s, 15 s].
+      expect(emitted).toEqual(['[0, 10001) 2', '[2001, 12002) 1', '[5000, 15001) 1'])
     }
   })
 
