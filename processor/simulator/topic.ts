@@ -121,11 +121,18 @@ const beforeMaxMs = (configs: ReadonlyMap<string, string>): number => Number(con
 async function keepOldest(admin: Admin, plan: TopicPlan, configs: ReadonlyMap<string, string>, log: Log, warnings: string[], nowMs: number): Promise<ReadonlyMap<string, string>> {
   const retention = retentionMs(configs)
   const changes: Record<string, string> = {}
-  if (retention >= 0 && plan.oldestTs < nowMs - retention) changes['retention.ms'] = HISTORY_TOPIC_CONFIGS['retention.ms']!
-  if (plan.oldestTs < nowMs - beforeMaxMs(configs)) changes['message.timestamp.before.max.ms'] = HISTORY_TOPIC_CONFIGS['message.timestamp.before.max.ms']!
-  if (Object.keys(changes).length === 0) return configs
+  const effects: string[] = []
+  if (retention >= 0 && plan.oldestTs < nowMs - retention) {
+    changes['retention.ms'] = HISTORY_TOPIC_CONFIGS['retention.ms']!
+    effects.push(`retention.ms=${retention} would delete them minutes after they are written`)
+  }
+  const beforeMax = beforeMaxMs(configs)
+  if (plan.oldestTs < nowMs - beforeMax) {
+    changes['message.timestamp.before.max.ms'] = HISTORY_TOPIC_CONFIGS['message.timestamp.before.max.ms']!
+    effects.push(`message.timestamp.before.max.ms=${beforeMax} would refuse them`)
+  }
+  if (effects.length === 0) return configs
   const set = Object.entries(changes).map(([name, value]) => `${name}=${value}`).join(', ')
-  const defaults = Object.keys(changes).map((name) => `${name}=${configs.get(name)}`).join(', ')
   try {
     await admin.alterConfigs({
       resources: [{ type: ConfigResourceTypes.TOPIC, name: plan.topic, configEntries: Object.entries({ ...plan.configs, ...changes }).map(([name, value]) => ({ name, value })) }],
@@ -135,7 +142,7 @@ async function keepOldest(admin: Admin, plan: TopicPlan, configs: ReadonlyMap<st
     warnings.push(`could not set ${set} on topic ${plan.topic} (${describeError(error)})`)
     return configs
   }
-  log.info(`set ${set} on topic ${plan.topic}: the readings start at ${iso(plan.oldestTs)}, and the cluster's default ${defaults} would delete or refuse them as they are written`)
+  log.info(`set ${set} on topic ${plan.topic}: the readings start at ${iso(plan.oldestTs)}, and the cluster's default ${effects.join(', and its ')}`)
   return new Map([...configs, ...Object.entries(changes)])
 }
 

@@ -18,6 +18,7 @@ import {
   type Log,
   type Progress,
 } from '../../../processor/simulator/index.js'
+import { LONG_MAX } from '../../../processor/simulator/topic.js'
 import { FAST_GROUPS, startConfiguredBroker } from '../../helpers/broker-config.js'
 import type { BrokerProcess } from '../../helpers/broker.js'
 import { loggedErrors } from '../../helpers/broker-log.js'
@@ -183,6 +184,31 @@ describe('simulateFleet against a broker', () => {
     const described = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'fleet-created', configNames: ['retention.ms'] }], includeSynonyms: false })
     expect(described.resources[0]!.configEntries[0]!.configValue).toBe('604800000')
     expect((await admin.fetchTopicMetadata({ topics: ['fleet-created'] })).topics[0]!.partitions).toHaveLength(2)
+  })
+
+  it('sets the configs that keep its readings on a topic it creates whose cluster defaults would delete or refuse the oldest', async () => {
+    // A cluster that refuses records stamped more than a day back, and deletes them after 7 days (the default).
+    const strict = await startConfiguredBroker({ ...FAST_GROUPS, logMessageTimestampBeforeMaxMs: 86_400_000 })
+    const strictKafka = new Kafka({ brokers: [strict.address], logLevel: logLevel.NOTHING })
+    const strictAdmin = strictKafka.admin()
+    try {
+      await strictAdmin.connect()
+      const log = capture()
+      const startMs = Date.now() - 30 * 86_400_000
+      const summary = await simulateFleet({ bootstrapServers: [strict.address], log, topic: 'fleet-old', count: 10, startMs, speedup: 'as-fast-as-possible' })
+      expect(summary.sent).toBe(10)
+      expect(log.lines).toEqual([
+        'info: created topic fleet-old',
+        `info: set retention.ms=-1, message.timestamp.before.max.ms=${LONG_MAX} on topic fleet-old: the readings start at ${new Date(startMs).toISOString().replace(/\.\d{3}Z$/, 'Z')}, and the cluster's default retention.ms=604800000 would delete them minutes after they are written, and its message.timestamp.before.max.ms=86400000 would refuse them`,
+      ])
+      const described = await strictAdmin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'fleet-old', configNames: ['retention.ms', 'message.timestamp.before.max.ms'] }], includeSynonyms: false })
+      expect(Object.fromEntries(described.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]))).toEqual({ 'retention.ms': '-1', 'message.timestamp.before.max.ms': LONG_MAX })
+      expect(await readTopic(strictKafka, strictAdmin, 'fleet-old')).toHaveLength(10)
+    } finally {
+      await strictAdmin.disconnect()
+      await strict.stop()
+      strict.cleanup()
+    }
   })
 
   it('writes no reading twice when a produce answer is lost and kafkajs sends the batch again: the producer is idempotent', async () => {
