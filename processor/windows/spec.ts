@@ -16,7 +16,7 @@
  * Closing: a window is closed once the operator's stream time reaches its close time, and never changes after:
  *
  *   tumbling, hopping   windowEnd + grace                    (Kafka Streams: windowEnd <= streamTime - grace)
- *   sliding             windowEnd - 1 + grace (e + grace)     (Kafka Streams: e <= streamTime - grace)
+ *   sliding             windowEnd + grace (e + 1 + grace)     (Kafka Streams: closed once e < streamTime - grace)
  *   session             windowEnd + gap + grace               (closed once streamTime > last + gap + grace)
  *
  * A record is late when every window it would join is closed; a late record joins nothing and goes to the

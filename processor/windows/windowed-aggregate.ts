@@ -265,9 +265,12 @@ function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFami
   const affected = (entry: SlidingEntry, e: number): boolean =>
     entry.p.some(([t, , ch]) => (ch >= 1 && t >= e - d && t <= e) || (ch === 2 && t === e - d - 1 && !entry.p.some(([u]) => u === e)))
   return {
-    isLate: (ts, streamTime) => ts + d + grace <= streamTime,
+    // A window [s, e] stays open while e >= streamTime - grace (KStreamSlidingWindowAggregate: a window is expired
+    // once its end < streamTime - grace), so `closed`, the last end that is closed, is streamTime - grace - 1, and a
+    // record is late once its last window, [ts, ts + d], is closed.
+    isLate: (ts, streamTime) => ts + d + grace < streamTime,
     add(entry, input, streamTime) {
-      const closed = streamTime - grace
+      const closed = streamTime - grace - 1
       if (entry === undefined) entry = { k: input.key, f: input.fields, c: closed, p: [] }
       else if (closed > entry.c) entry.c = closed
       const item = itemAt(entry.p, input.ts, aggs, 2)
@@ -277,10 +280,10 @@ function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFami
     },
     nextCloseAt(entry) {
       const e = ends(entry.p).find((end) => end > entry.c)
-      return e === undefined ? undefined : e + grace
+      return e === undefined ? undefined : e + grace + 1
     },
     close(entry, streamTime, emit, mode) {
-      const closed = streamTime - grace
+      const closed = streamTime - grace - 1
       if (closed > entry.c) {
         for (const e of ends(entry.p)) {
           if (e > entry.c && e <= closed && (mode === 'final' || affected(entry, e))) emit(result(entry, e))

@@ -52,7 +52,8 @@ function windowsOf(spec: WindowSpec, records: Accepted[], openSessions: Session[
       // A record less than d after time 0 is in [0, d], not [t - d, t] (Kafka Streams' processEarly).
       const ends = new Set<number>(times.map((t) => Math.max(t, d)))
       for (const t of times) if (times.some((u) => u > t && u <= t + d + 1)) ends.add(t + d + 1)
-      for (const e of ends) add(e - d, e + 1, e + spec.graceMs, records.filter((m) => m.ts >= e - d && m.ts <= e))
+      // Open while e >= streamTime - grace (Kafka Streams expires a sliding window once its end < streamTime - grace).
+      for (const e of ends) add(e - d, e + 1, e + spec.graceMs + 1, records.filter((m) => m.ts >= e - d && m.ts <= e))
       break
     }
     case 'session':
@@ -169,7 +170,7 @@ export function runReference(spec: WindowSpec, mode: 'final' | 'update', steps: 
     } else {
       const containing = windowsOf(spec, [...groupRecords, r], null).filter((w) => w.members.some((m) => m.seq === r.seq))
       if (spec.type === 'sliding') {
-        isLate = r.ts + spec.timeDifferenceMs + spec.graceMs <= streamTime
+        isLate = r.ts + spec.timeDifferenceMs + spec.graceMs < streamTime
       } else {
         isLate = containing.every((w) => w.closeAt <= streamTime)
       }

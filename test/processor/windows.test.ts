@@ -136,6 +136,33 @@ describe('window assignment', () => {
     }
   })
 
+  test('a sliding window stays open while its end is at least stream time - grace, as in Kafka Streams: with grace 0 the newest record has its window emitted, and a record whose own window ends at stream time - grace is counted in it', async () => {
+    const aggs = new CompiledAggregations({ n: count() })
+    for (const emit of ['final', 'update'] as const) {
+      // Grace 0: the record at 20 s makes stream time 20 s, and its own window [15 s, 20 s] is still open then.
+      const emitted: string[] = []
+      const state = new EncodedState()
+      const op = new WindowedAggregate({ window: sliding({ timeDifference: '5s', grace: 0 }), aggregations: aggs, emit }, state, (r) => emitted.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
+      state.useCodec(op.codec)
+      for (const ts of [10_000, 20_000]) await op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract({}) })
+      expect(emitted.filter((w) => w.startsWith('[15000,'))).toEqual([])
+      await op.advanceTo(20_001)
+      expect(emitted).toEqual(['[5000, 10001) 1', '[15000, 20001) 1'])
+
+      // Grace 2 s, stream time 30 s: a record at 28 s has its own window [23 s, 28 s], whose end is 30 s - 2 s: open.
+      // One at 22.999 s is late: its last window, [22.999 s, 27.999 s], ends before 28 s.
+      const late: string[] = []
+      const state2 = new EncodedState()
+      const op2 = new WindowedAggregate({ window: sliding({ timeDifference: '5s', grace: '2s' }), aggregations: aggs, emit }, state2, (r) => late.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
+      state2.useCodec(op2.codec)
+      await op2.process({ key: 'd', group: 'd', fields: {}, ts: 30_000, inputs: aggs.extract({}) })
+      expect(await op2.process({ key: 'd', group: 'd', fields: {}, ts: 22_999, inputs: aggs.extract({}) })).toBe(false)
+      expect(await op2.process({ key: 'd', group: 'd', fields: {}, ts: 28_000, inputs: aggs.extract({}) })).toBe(true)
+      await op2.advanceTo(40_000)
+      expect(late).toEqual(['[23000, 28001) 1', '[25000, 30001) 2', '[28001, 33002) 1'])
+    }
+  })
+
   test('a window left without its grace (JavaScript, or TypeScript run without type checks) says it is missing', () => {
     expect(() => tumbling({ size: '1m' } as unknown as Parameters<typeof tumbling>[0])).toThrow(new TopologyError("tumbling grace is missing: give a number of ms or e.g. '10s', '1m' (0 for none)"))
   })
