@@ -266,9 +266,21 @@ function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFami
     entry.p.some(([t, , ch]) => (ch >= 1 && t >= e - d && t <= e) || (ch === 2 && t === e - d - 1 && !entry.p.some(([u]) => u === e)))
   return {
     // A window [s, e] stays open while e >= streamTime - grace (KStreamSlidingWindowAggregate: a window is expired
-    // once its end < streamTime - grace), so `closed`, the last end that is closed, is streamTime - grace - 1, and a
-    // record is late once its last window, [ts, ts + d], is closed.
-    isLate: (ts, streamTime) => ts + d + grace < streamTime,
+    // once its end < streamTime - grace), so `closed`, the last end that is closed, is streamTime - grace - 1. A record
+    // is late when no open window would hold it: its own ([ts - d, ts], or [0, d] early), a later point's own
+    // ending within d after it, or the window after an earlier point within d + 1 before it. Kafka Streams takes such
+    // a record, counts it dropped for its expired own window and adds it to whatever open windows hold it; here a
+    // record some open window holds is added to those, and one none holds goes to the late records.
+    isLate: (ts, streamTime, entry) => {
+      const open = streamTime - grace
+      if (ts + d < open) return true
+      if (Math.max(ts, d) >= open) return false
+      for (const [t] of entry?.p ?? []) {
+        if (t > ts && Math.max(t, d) <= ts + d && Math.max(t, d) >= open) return false
+        if (t < ts && t + d + 1 >= ts && t + d + 1 >= open) return false
+      }
+      return true
+    },
     add(entry, input, streamTime) {
       const closed = streamTime - grace - 1
       if (entry === undefined) entry = { k: input.key, f: input.fields, c: closed, p: [] }

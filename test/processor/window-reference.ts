@@ -169,11 +169,8 @@ export function runReference(spec: WindowSpec, mode: 'final' | 'update', steps: 
       }
     } else {
       const containing = windowsOf(spec, [...groupRecords, r], null).filter((w) => w.members.some((m) => m.seq === r.seq))
-      if (spec.type === 'sliding') {
-        isLate = r.ts + spec.timeDifferenceMs + spec.graceMs < streamTime
-      } else {
-        isLate = containing.every((w) => w.closeAt <= streamTime)
-      }
+      // Late: every window that would hold it is closed already (none would show it).
+      isLate = containing.every((w) => w.closeAt <= streamTime)
     }
     if (isLate) late.push(step)
     else accepted.set(r.group, [...groupRecords, r])

@@ -163,6 +163,26 @@ describe('window assignment', () => {
     }
   })
 
+  test('a sliding-window record whose own window is closed is added to the open windows that hold it, and is late when none does', async () => {
+    const aggs = new CompiledAggregations({ n: count() })
+    for (const emit of ['final', 'update'] as const) {
+      const emitted: string[] = []
+      const state = new EncodedState()
+      const op = new WindowedAggregate({ window: sliding({ timeDifference: '5s', grace: '1s' }), aggregations: aggs, emit }, state, (r) => emitted.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
+      state.useCodec(op.codec)
+      // Stream time 30 s: windows ending before 29 s are closed.
+      for (const ts of [27_000, 30_000]) expect(await op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract({}) })).toBe(true)
+      // 24.5 s: its own window [19.5 s, 24.5 s] is closed, 27 s's own [22 s, 27 s] too, and neither 30 s's own
+      // [25 s, 30 s] nor 27 s's right window [27.001 s, 32.001 s] holds it: no open window would show it, so it is late.
+      expect(await op.process({ key: 'd', group: 'd', fields: {}, ts: 24_500, inputs: aggs.extract({}) })).toBe(false)
+      // 28.5 s: its own window [23.5 s, 28.5 s] is closed, but 30 s's own [25 s, 30 s] is open and holds it.
+      expect(await op.process({ key: 'd', group: 'd', fields: {}, ts: 28_500, inputs: aggs.extract({}) })).toBe(true)
+      await op.advanceTo(60_000)
+      expect(emitted).toContain('[25000, 30001) 3')
+      expect(emitted.some((w) => w.startsWith('[23500,'))).toBe(false)
+    }
+  })
+
   test('a window left without its grace (JavaScript, or TypeScript run without type checks) says it is missing', () => {
     expect(() => tumbling({ size: '1m' } as unknown as Parameters<typeof tumbling>[0])).toThrow(new TopologyError("tumbling grace is missing: give a number of ms or e.g. '10s', '1m' (0 for none)"))
   })
