@@ -63,14 +63,27 @@ export async function createTopicAtController(quorum: QuorumRunner, request: Cre
   return result
 }
 
-/** Deletes one topic at the active controller. Errors: UNKNOWN_TOPIC_OR_PARTITION, NOT_CONTROLLER, REQUEST_TIMED_OUT. */
-export async function deleteTopicAtController(quorum: QuorumRunner, name: string, options: TopicChangeOptions): Promise<TopicChangeResult> {
+/**
+ * Whether a change to a topic would go to another node (the active controller, as this node knows it): a topic this
+ * node's image lacks may then still exist, created at the controller but not yet applied here, so only the controller
+ * says whether it does (Kafka's brokers forward DeleteTopics without looking at their own metadata).
+ */
+export function forwardsChanges(quorum: QuorumRunner, options: TopicChangeOptions): boolean {
+  return options.forward && quorum.leaderId !== quorum.nodeId
+}
+
+/**
+ * Deletes one topic, named or by id, at the active controller. Errors: UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_ID
+ * (from the controller: here only a topic named is deleted), NOT_CONTROLLER, REQUEST_TIMED_OUT.
+ */
+export async function deleteTopicAtController(quorum: QuorumRunner, topic: { name: string } | { topicId: string }, options: TopicChangeOptions): Promise<TopicChangeResult> {
   let result: TopicChangeResult
-  if (!options.forward || quorum.leaderId === quorum.nodeId) {
-    const deleted = await quorum.deleteTopic(name)
+  if (!forwardsChanges(quorum, options)) {
+    if (!('name' in topic)) throw new Error('a topic is deleted here by its name')
+    const deleted = await quorum.deleteTopic(topic.name)
     result = deleted.ok ? done(deleted.topicId) : failed(deleted.errorCode, deleted.message)
   } else {
-    const body = { topics: [{ name, topicId: ZERO_UUID }], topicNames: [name], timeoutMs: COMMIT_TIMEOUT_MS }
+    const body = 'name' in topic ? { topics: [{ name: topic.name, topicId: ZERO_UUID }], topicNames: [topic.name], timeoutMs: COMMIT_TIMEOUT_MS } : { topics: [{ name: null, topicId: topic.topicId }], topicNames: [], timeoutMs: COMMIT_TIMEOUT_MS }
     result = await forward(quorum, options, async (send) => {
       const answer = (await send<DeleteTopicsResponse>(deleteTopics, 6, body)).responses[0]
       if (!answer) return failed(ErrorCode.UNKNOWN_SERVER_ERROR, 'the controller answered no topic')
@@ -133,9 +146,12 @@ export async function alterTopicConfigsAtController<Res>(
   forwarded: ForwardedRequest<Res>,
   options: TopicChangeOptions,
 ): Promise<ChangeResult> {
+  // A topic this node's image does not show yet (a forwarded change, forwardsChanges) is awaited as such below: its
+  // configs here would be another topic's than the controller changes.
+  const known = quorum.controller.image.topic(request.name) !== undefined
   let expected: Readonly<Record<string, string>>
   try {
-    expected = request.alter(topicConfigs(quorum.controller.image, request.name))
+    expected = known ? request.alter(topicConfigs(quorum.controller.image, request.name)) : {}
   } catch (error) {
     if (error instanceof KafkaError) return { errorCode: error.code, errorMessage: error.message }
     throw error
@@ -149,7 +165,7 @@ export async function alterTopicConfigsAtController<Res>(
     result = await forward(quorum, options, async (send) => ({ ...forwarded.result(await send<Res>(forwarded.api, forwarded.version, forwarded.body)), topicId: ZERO_UUID }))
   }
   if (result.errorCode === ErrorCode.NONE && !request.validateOnly) {
-    await quorum.imageHolds((image) => sameConfigs(topicConfigs(image, request.name), expected), COMMIT_TIMEOUT_MS)
+    await quorum.imageHolds((image) => (known ? sameConfigs(topicConfigs(image, request.name), expected) : image.topic(request.name) !== undefined), COMMIT_TIMEOUT_MS)
   }
   return { errorCode: result.errorCode, errorMessage: result.errorMessage }
 }

@@ -42,7 +42,7 @@ import {
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ConfigOperation, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
-import { alterTopicConfigsAtController, type ChangeResult, type ForwardedRequest, type TopicChangeOptions } from '../cluster/topic-changes.js'
+import { alterTopicConfigsAtController, forwardsChanges, type ChangeResult, type ForwardedRequest, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import { quote } from '../quote.js'
 import { repeated } from '../group-by.js'
 import { topicConfigDef, type TopicConfig } from '../topic-configs.js'
@@ -141,7 +141,8 @@ async function alterTopic<Res>(
   }
   const quorum = services.quorum
   if (quorum) {
-    if (!quorum.controller.image.topic(resourceName)) return unknownTopic()
+    // A node that forwards asks the controller about a topic its own image lacks (it may lag the controller's).
+    if (!quorum.controller.image.topic(resourceName) && !forwardsChanges(quorum, options)) return unknownTopic()
     const alter = (current: Readonly<Record<string, string>>) => services.topics.parseConfig(change(current)).overrides
     const altered = await alterTopicConfigsAtController(quorum, { name: resourceName, alter, validateOnly }, forwarded, options)
     if (altered.errorCode === ErrorCode.NONE && !validateOnly) services.log.info(`topic '${resourceName}' configs changed through the controller`)

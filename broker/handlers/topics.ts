@@ -55,7 +55,7 @@ import { quote } from '../quote.js'
 import { groupBy } from '../group-by.js'
 import { INTERNAL_TOPICS, partitionCountProblem, topicNameProblem } from '../topics.js'
 import type { QuorumRunner } from '../cluster/quorum-runner.js'
-import { createPartitionsAtController, createTopicAtController, deleteTopicAtController, type TopicChangeOptions } from '../cluster/topic-changes.js'
+import { createPartitionsAtController, createTopicAtController, deleteTopicAtController, forwardsChanges, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import { assignmentProblem } from '../cluster/controller/controller.js'
 import type { TopicConfig } from '../topic-configs.js'
 import { StorageError } from '../../storage/log-store.js'
@@ -266,9 +266,11 @@ async function deleteTopicsInCluster(request: DeleteTopicsRequest, apiVersion: n
       // Named by its name or by its id (v6), as on a single node (topic.isInternal).
       const internal = name ?? topic?.name
       if (internal !== undefined && INTERNAL_TOPICS.has(internal)) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, `'${internal}' is an internal topic and cannot be deleted`)
-      if (!topic) return name !== null ? result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic does not exist') : result(ErrorCode.UNKNOWN_TOPIC_ID)
-      const deleted = await deleteTopicAtController(quorum, topic.name, options)
-      return result(deleted.errorCode, deleted.errorMessage)
+      // A node that forwards asks the controller about a topic its own image lacks: its image may lag the controller's
+      // (a topic created through another node a moment ago), and Kafka's brokers forward without looking.
+      if (!topic && !forwardsChanges(quorum, options)) return name !== null ? result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic does not exist') : result(ErrorCode.UNKNOWN_TOPIC_ID)
+      const deleted = await deleteTopicAtController(quorum, topic ? { name: topic.name } : name !== null ? { name } : { topicId }, options)
+      return { ...result(deleted.errorCode, deleted.errorMessage), topicId: topic?.topicId ?? (deleted.errorCode === ErrorCode.NONE ? deleted.topicId : topicId) }
     }),
   )
   return { throttleTimeMs: 0, responses: [...refused, ...deleted] }

@@ -14,6 +14,10 @@
  * until the second is back, and a kafkajs CreateTopics sent to it meanwhile, kept waiting past the 6 s after which
  * nodes used to answer NOT_CONTROLLER, is answered by the controller elected then (kafkajs with retries off, so an
  * early NOT_CONTROLLER would fail it rather than be retried). That test pauses for 8 s, and takes about 10.
+ *
+ * A node whose image lags the controller's (stopped while two topics were created, then the controller stopped) does
+ * not answer UNKNOWN_TOPIC_OR_PARTITION for them: it forwards a DeleteTopics and an IncrementalAlterConfigs, which the
+ * controller elected next carries out.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
@@ -23,6 +27,10 @@ import { createTopic, partitionsOf, withClient } from '../../helpers/kafka.js'
 import { waitFor } from '../../helpers/wait.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../../protocol/messages/metadata.js'
 import { describeCluster, type DescribeClusterRequest, type DescribeClusterResponse } from '../../../protocol/messages/describe-cluster.js'
+import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../../../protocol/messages/delete-topics.js'
+import { ResourceType, ZERO_UUID } from '../../../protocol/constants.js'
+import { incrementalAlterConfigs, type IncrementalAlterConfigsRequest, type IncrementalAlterConfigsResponse } from '../../../protocol/messages/incremental-alter-configs.js'
+import { describeConfigs, type DescribeConfigsRequest, type DescribeConfigsResponse } from '../../../protocol/messages/describe-configs.js'
 
 const missing = confluentKafkaMissing()
 if (missing !== null) console.log(`paused-controller librdkafka test skipped: ${missing}`)
@@ -69,6 +77,12 @@ describe('admin requests while the active controller is paused', () => {
     const bootstrap = cluster().nodes.get(other)!
     await createTopic(bootstrap, 'kept')
     await createTopic(bootstrap, 'doomed')
+    // Every node shows both topics before the controller stops: librdkafka may describe 'kept' at any node, which
+    // answers DescribeConfigs from its own image, as a Kafka broker does from its metadata cache (a node that had not
+    // yet applied the topic when the controller stopped would learn of it only from the next controller).
+    for (const id of cluster().nodeIds) {
+      await waitFor(`node ${id} shows 'kept' and 'doomed'`, async () => (await partitionsOf(cluster().nodes.get(id)!, 'kept')).length === 1 && (await partitionsOf(cluster().nodes.get(id)!, 'doomed')).length === 1)
+    }
     const paused = cluster().nodes.get(controller)!
     paused.child.kill('SIGSTOP')
     let answers: AdminAnswer[]
@@ -115,5 +129,49 @@ describe('admin requests while the active controller is paused', () => {
       await admin.disconnect()
     }
     expect(await partitionsOf(cluster().nodes.get(asked)!, 'made-once-a-quorum-is-back')).toHaveLength(1)
+  })
+
+  it('forwards a DeleteTopics and an IncrementalAlterConfigs for topics its own image does not show yet, and the controller elected next makes both changes', async () => {
+    const controller = await waitFor('an active controller with every node a live broker', async () => {
+      const status = await cluster().status(1)
+      return status.leaderId >= 0 && status.liveBrokers.length === 3 && status.leaderId
+    })
+    const [other, lagging] = cluster().nodeIds.filter((id) => id !== controller) as [number, number]
+    const behind = cluster().nodes.get(lagging)!
+    const paused = cluster().nodes.get(controller)!
+    // The topic is committed by the controller and `other` while `lagging` is stopped; the controller is stopped
+    // before `lagging` resumes, so `lagging` learns of the topic only from the controller elected next.
+    behind.child.kill('SIGSTOP')
+    try {
+      await createTopic(cluster().nodes.get(other)!, 'not-here-yet')
+      await createTopic(cluster().nodes.get(other)!, 'configs-not-here-yet')
+      paused.child.kill('SIGSTOP')
+    } finally {
+      behind.child.kill('SIGCONT')
+    }
+    try {
+      const [deleted, altered] = await withClient(behind, (client) =>
+        Promise.all([
+          client.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, 6, { topics: [{ name: 'not-here-yet', topicId: ZERO_UUID }], topicNames: [], timeoutMs: 60_000 }),
+          client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
+            resources: [{ resourceType: ResourceType.TOPIC, resourceName: 'configs-not-here-yet', configs: [{ name: 'retention.ms', configOperation: 0, value: '3600000' }] }],
+            validateOnly: false,
+          }),
+        ]),
+      )
+      expect(deleted.responses.map((r) => [r.name, r.errorCode])).toEqual([['not-here-yet', 0]])
+      expect(altered.responses.map((r) => [r.resourceName, r.errorCode])).toEqual([['configs-not-here-yet', 0]])
+    } finally {
+      paused.child.kill('SIGCONT')
+    }
+    expect(await partitionsOf(cluster().nodes.get(other)!, 'not-here-yet')).toEqual([])
+    const described = await withClient(behind, (client) =>
+      client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, 4, {
+        resources: [{ resourceType: ResourceType.TOPIC, resourceName: 'configs-not-here-yet', configurationKeys: ['retention.ms'] }],
+        includeSynonyms: false,
+        includeDocumentation: false,
+      }),
+    )
+    expect(described.results[0]?.configs.map((c) => [c.name, c.value])).toEqual([['retention.ms', '3600000']])
   })
 })
