@@ -16,6 +16,20 @@ import { WindowedAggregate } from '../../processor/windows/windowed-aggregate.js
 import { checkCase, EncodedState } from './window-cases.js'
 import { TopologyError } from '../../processor/errors.js'
 
+/**
+ * A windowed count (`n`) of one group over an in-memory store, for the cases below: its windows as emitted, each as
+ * `[windowStart, windowEnd) n`, and `at(ts)`, which processes a record at `ts` (false: it was late).
+ */
+function countingWindows(window: WindowSpec, emit: 'final' | 'update') {
+  const aggs = new CompiledAggregations({ n: count() })
+  const emitted: string[] = []
+  const state = new EncodedState()
+  const op = new WindowedAggregate({ window, aggregations: aggs, emit }, state, (r) => emitted.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
+  state.useCodec(op.codec)
+  const at = (ts: number) => op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract({}) })
+  return { op, emitted, at }
+}
+
 describe('window semantics against the naive reference', () => {
   const SEEDS = Number(process.env.BROOK_WINDOW_SEEDS ?? 1000)
   test(`${SEEDS} random cases (tumbling, hopping, sliding, session; final and update; out of order, late, idle, restarts)`, async () => {
@@ -103,15 +117,11 @@ describe('window assignment', () => {
     const spec = hopping({ size: '10s', advance: '5s', grace: 0 }) as Extract<WindowSpec, { type: 'hopping' }>
     expect(timeWindowsFor(1000, spec)).toEqual([{ start: 0, end: 10_000 }])
     expect(timeWindowsFor(7000, spec)).toEqual([{ start: 0, end: 10_000 }, { start: 5000, end: 15_000 }])
-    const aggs = new CompiledAggregations({ n: count() })
     for (const emit of ['final', 'update'] as const) {
-      const emitted: string[] = []
-      const state = new EncodedState()
-      const op = new WindowedAggregate({ window: spec, aggregations: aggs, emit }, state, (r) => emitted.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
-      state.useCodec(op.codec)
-      for (const ts of [0, 1000, 7000]) await op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract({}) })
+      const { op, emitted, at } = countingWindows(spec, emit)
+      for (const ts of [0, 1000, 7000]) await at(ts)
       if (emit === 'update') await op.emitUpdates()
-      await op.process({ key: 'd', group: 'd', fields: {}, ts: 30_000, inputs: aggs.extract({}) })
+      await at(30_000)
       while (op.hasDue) await op.closeDue(10)
       expect(emitted.filter((w) => w.startsWith('[-'))).toEqual([])
       expect(emitted).toContain('[0, 10000) 3')
@@ -120,16 +130,11 @@ describe('window assignment', () => {
   })
 
   test('no sliding window starts before time 0: a record less than d after it is in [0, d], its right window as usual, as in Kafka Streams (KStreamSlidingWindowAggregate.processEarly)', async () => {
-    const spec = sliding({ timeDifference: '10s', grace: '1s' })
-    const aggs = new CompiledAggregations({ n: count() })
     for (const emit of ['final', 'update'] as const) {
-      const emitted: string[] = []
-      const state = new EncodedState()
-      const op = new WindowedAggregate({ window: spec, aggregations: aggs, emit }, state, (r) => emitted.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
-      state.useCodec(op.codec)
-      for (const ts of [2000, 4000, 15_000]) await op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract({}) })
+      const { op, emitted, at } = countingWindows(sliding({ timeDifference: '10s', grace: '1s' }), emit)
+      for (const ts of [2000, 4000, 15_000]) await at(ts)
       if (emit === 'update') await op.emitUpdates()
-      await op.process({ key: 'd', group: 'd', fields: {}, ts: 60_000, inputs: aggs.extract({}) })
+      await at(60_000)
       while (op.hasDue) await op.closeDue(10)
       // [0, 10 s] holds both early records; 2 s's right window [2.001 s, 12.001 s] holds 4 s's; 15 s's own, [5 s, 15 s].
       expect(emitted).toEqual(['[0, 10001) 2', '[2001, 12002) 1', '[5000, 15001) 1'])
@@ -137,46 +142,35 @@ describe('window assignment', () => {
   })
 
   test('a sliding window stays open while its end is at least stream time - grace, as in Kafka Streams: with grace 0 the newest record has its window emitted, and a record whose own window ends at stream time - grace is counted in it', async () => {
-    const aggs = new CompiledAggregations({ n: count() })
     for (const emit of ['final', 'update'] as const) {
       // Grace 0: the record at 20 s makes stream time 20 s, and its own window [15 s, 20 s] is still open then.
-      const emitted: string[] = []
-      const state = new EncodedState()
-      const op = new WindowedAggregate({ window: sliding({ timeDifference: '5s', grace: 0 }), aggregations: aggs, emit }, state, (r) => emitted.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
-      state.useCodec(op.codec)
-      for (const ts of [10_000, 20_000]) await op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract({}) })
-      expect(emitted.filter((w) => w.startsWith('[15000,'))).toEqual([])
-      await op.advanceTo(20_001)
-      expect(emitted).toEqual(['[5000, 10001) 1', '[15000, 20001) 1'])
+      const noGrace = countingWindows(sliding({ timeDifference: '5s', grace: 0 }), emit)
+      for (const ts of [10_000, 20_000]) await noGrace.at(ts)
+      expect(noGrace.emitted.filter((w) => w.startsWith('[15000,'))).toEqual([])
+      await noGrace.op.advanceTo(20_001)
+      expect(noGrace.emitted).toEqual(['[5000, 10001) 1', '[15000, 20001) 1'])
 
       // Grace 2 s, stream time 30 s: a record at 28 s has its own window [23 s, 28 s], whose end is 30 s - 2 s: open.
       // One at 22.999 s is late: its last window, [22.999 s, 27.999 s], ends before 28 s.
-      const late: string[] = []
-      const state2 = new EncodedState()
-      const op2 = new WindowedAggregate({ window: sliding({ timeDifference: '5s', grace: '2s' }), aggregations: aggs, emit }, state2, (r) => late.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
-      state2.useCodec(op2.codec)
-      await op2.process({ key: 'd', group: 'd', fields: {}, ts: 30_000, inputs: aggs.extract({}) })
-      expect(await op2.process({ key: 'd', group: 'd', fields: {}, ts: 22_999, inputs: aggs.extract({}) })).toBe(false)
-      expect(await op2.process({ key: 'd', group: 'd', fields: {}, ts: 28_000, inputs: aggs.extract({}) })).toBe(true)
-      await op2.advanceTo(40_000)
-      expect(late).toEqual(['[23000, 28001) 1', '[25000, 30001) 2', '[28001, 33002) 1'])
+      const withGrace = countingWindows(sliding({ timeDifference: '5s', grace: '2s' }), emit)
+      await withGrace.at(30_000)
+      expect(await withGrace.at(22_999)).toBe(false)
+      expect(await withGrace.at(28_000)).toBe(true)
+      await withGrace.op.advanceTo(40_000)
+      expect(withGrace.emitted).toEqual(['[23000, 28001) 1', '[25000, 30001) 2', '[28001, 33002) 1'])
     }
   })
 
   test('a sliding-window record whose own window is closed is added to the open windows that hold it, and is late when none does', async () => {
-    const aggs = new CompiledAggregations({ n: count() })
     for (const emit of ['final', 'update'] as const) {
-      const emitted: string[] = []
-      const state = new EncodedState()
-      const op = new WindowedAggregate({ window: sliding({ timeDifference: '5s', grace: '1s' }), aggregations: aggs, emit }, state, (r) => emitted.push(`[${r.windowStart}, ${r.windowEnd}) ${r.values.n}`))
-      state.useCodec(op.codec)
+      const { op, emitted, at } = countingWindows(sliding({ timeDifference: '5s', grace: '1s' }), emit)
       // Stream time 30 s: windows ending before 29 s are closed.
-      for (const ts of [27_000, 30_000]) expect(await op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract({}) })).toBe(true)
+      for (const ts of [27_000, 30_000]) expect(await at(ts)).toBe(true)
       // 24.5 s: its own window [19.5 s, 24.5 s] is closed, 27 s's own [22 s, 27 s] too, and neither 30 s's own
       // [25 s, 30 s] nor 27 s's right window [27.001 s, 32.001 s] holds it: no open window would show it, so it is late.
-      expect(await op.process({ key: 'd', group: 'd', fields: {}, ts: 24_500, inputs: aggs.extract({}) })).toBe(false)
+      expect(await at(24_500)).toBe(false)
       // 28.5 s: its own window [23.5 s, 28.5 s] is closed, but 30 s's own [25 s, 30 s] is open and holds it.
-      expect(await op.process({ key: 'd', group: 'd', fields: {}, ts: 28_500, inputs: aggs.extract({}) })).toBe(true)
+      expect(await at(28_500)).toBe(true)
       await op.advanceTo(60_000)
       expect(emitted).toContain('[25000, 30001) 3')
       expect(emitted.some((w) => w.startsWith('[23500,'))).toBe(false)
