@@ -57,8 +57,6 @@ export interface BenchOptions {
 
 const MiB = 1024 * 1024
 
-/** The codecs Brook can compress with (it reads zstd but does not write it). */
-const PRODUCER_CODECS = COMPRESSION_NAMES.filter((name) => name !== 'zstd')
 
 /** The numeric flags' parser: a number of at least 0, in the flag's unit (MiB, seconds); parseOptions converts it. */
 const count = number()
@@ -93,7 +91,7 @@ const COMMAND = benchCommand(
   .addOption(new Option('--tmp-dir <dir>', 'where data directories go').default(tmpdir()).env('BENCH_TMP_DIR'))
   .addOption(new Option('--out-dir <dir>', "where reports go ('' for none)").default(resolve(import.meta.dirname, '../../bench/results')).env('BENCH_OUT_DIR'))
   .addOption(new Option('--broker-cpu-prof <dir>', 'run the broker with --cpu-prof, profiles into <dir>').env('BENCH_BROKER_CPU_PROF'))
-  .addOption(new Option('--compression <codec>', 'codec of the produced batches').choices(PRODUCER_CODECS).default('none').env('BENCH_COMPRESSION'))
+  .addOption(new Option('--compression <codec>', 'codec of the produced batches').choices(COMPRESSION_NAMES).default('none').env('BENCH_COMPRESSION'))
   .addOption(new Option('--validation <mode>', 'header-only: the broker runs with --no-record-validation').choices(['full', 'header-only'] as const).default('full').env('BENCH_VALIDATION'))
   .addOption(new Option('--cache-max-mb <MiB>', "the broker's batch cache, --cache-max-bytes (not given: the broker's default)").argParser(count).env('BENCH_CACHE_MAX_MB'))
   .option('--quiet', 'no progress lines on stderr', false)

@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Compression, loadCodec } from '../protocol/compression.js'
 import { batchCount, makeBatchPool, savePool, type BatchPool } from './batches.js'
 import { brookScenarios } from './brook-scenarios.js'
 import { groupScenarios } from './group-scenarios.js'
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
   }
   const startedAt = new Date().toISOString()
   const machine = machineInfo()
+  await loadCodec(Compression[options.compression])
   const pool = makeBatchPool({ batches: options.poolBatches, batchBytes: options.batchBytes, recordBytes: options.recordBytes, compression: options.compression })
   const runs: RunResult[] = []
   for (let i = 0; i < options.repeat; i++) {

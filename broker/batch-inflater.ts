@@ -26,7 +26,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { availableParallelism } from 'node:os'
 import { Attribute, At, BATCH_HEADER_SIZE, LOG_OVERHEAD, decodeRecords, rebuildBatch, searchRecords, validateRecords } from '../protocol/record-batch.js'
 import type { FoundRecord, Record, RecordRules, RecordsCheck } from '../protocol/record-batch.js'
-import { Compression, inflatedSizeHint } from '../protocol/compression.js'
+import { Compression, inflatedSizeHint, loadCodec } from '../protocol/compression.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
 import { DecodeError } from '../protocol/reader.js'
 
@@ -46,7 +46,7 @@ type Task = { batch: Buffer; maxInflatedBytes: number } & (
   | { kind: 'search'; query: SearchQuery }
   | { kind: 'decode' }
   | { kind: 'rebuild'; keep: bigint[] }
-  | { kind: 'recompress'; codec: number; gzipLevel: number }
+  | { kind: 'recompress'; codec: number; level: number }
 )
 
 export interface SearchQuery {
@@ -55,6 +55,13 @@ export interface SearchQuery {
   /** The first record whose timestamp is >= this; absent: the record with the largest timestamp. */
   timestamp?: bigint
   maxInflatedBytes: number
+}
+
+/** The codec `task` writes, whose compressor the thread running it loads first (`loadCodec`); none for the reads. */
+function writtenCodec(task: Task): number {
+  if (task.kind === 'recompress') return task.codec
+  if (task.kind === 'rebuild') return task.batch.readInt16BE(At.attributes) & Attribute.compressionMask
+  return Compression.none
 }
 
 /** Does `task`, inflating to at most `maxInflatedBytes` (the task's own bound, or the event loop's smaller one). */
@@ -71,7 +78,7 @@ function run(task: Task, maxInflatedBytes: number): RecordsCheck | FoundRecord |
       return rebuildBatch(task.batch, decodeRecords(task.batch, maxInflatedBytes).filter((r) => keep.has(r.offset)))
     }
     case 'recompress':
-      return rebuildBatch(task.batch, decodeRecords(task.batch, maxInflatedBytes), { codec: task.codec, gzipLevel: task.gzipLevel })
+      return rebuildBatch(task.batch, decodeRecords(task.batch, maxInflatedBytes), { codec: task.codec, level: task.level })
   }
 }
 
@@ -145,13 +152,13 @@ export class BatchInflater {
   }
 
   /**
-   * A produced batch with every record, compressed with `codec` instead (a topic's compression.type, Kafka's
-   * LogValidator); rejects when its records cannot be read.
+   * A produced batch with every record, compressed with `codec` at `level` instead (a topic's compression.type and
+   * its KIP-390 level, Kafka's LogValidator); rejects when its records cannot be read.
    */
-  async recompress(batch: Buffer, codec: number, gzipLevel: number, maxInflatedBytes: number): Promise<Buffer> {
+  async recompress(batch: Buffer, codec: number, level: number, maxInflatedBytes: number): Promise<Buffer> {
     // Always in a worker: compressing costs far more than reading, and gzip's cost depends on the bytes, not only their
     // size (at compression.gzip.level 9, 64 KiB of random a's and b's take 146 ms, of JSON 2.5 ms).
-    const rebuilt = (await this.submit({ kind: 'recompress', batch, codec, gzipLevel, maxInflatedBytes })) as Uint8Array
+    const rebuilt = (await this.submit({ kind: 'recompress', batch, codec, level, maxInflatedBytes })) as Uint8Array
     return Buffer.from(rebuilt.buffer, rebuilt.byteOffset, rebuilt.byteLength)
   }
 
@@ -159,6 +166,7 @@ export class BatchInflater {
   private async place(task: Task): Promise<unknown> {
     const inline = inlineBound(task.batch, task.maxInflatedBytes)
     if (inline !== null) {
+      await loadCodec(writtenCodec(task))
       try {
         return run(task, inline)
       } catch (error) {
@@ -248,9 +256,11 @@ export const batchInflater = new BatchInflater(Math.max(1, Math.min(4, available
 
 // Run as a worker of the pool: answer tasks until terminated.
 if (!isMainThread && workerData === WORKER_ROLE) {
-  parentPort!.on('message', (message: Omit<Task, 'batch'> & { batch: Uint8Array }) => {
+  // One task at a time: the pool sends a worker its next task only after this one's answer.
+  parentPort!.on('message', async (message: Omit<Task, 'batch'> & { batch: Uint8Array }) => {
     const task = { ...message, batch: Buffer.from(message.batch.buffer, message.batch.byteOffset, message.batch.byteLength) } as Task
     try {
+      await loadCodec(writtenCodec(task))
       parentPort!.postMessage({ result: run(task, task.maxInflatedBytes) })
     } catch (error) {
       parentPort!.postMessage({ error: toWire(error) })

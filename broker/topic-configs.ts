@@ -14,6 +14,7 @@ import { quote } from './quote.js'
 import { ConfigSource, ConfigType } from '../protocol/constants.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
 import { Compression } from '../protocol/compression.js'
+import { ZSTD_LEVELS } from '../protocol/zstd.js'
 
 /** Broker settings that are the defaults of topic configs (message.max.bytes for max.message.bytes, and so on). */
 export type TopicDefaults = Pick<BrokerConfig, 'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs' | 'logRetentionMs' | 'logRetentionBytes'>
@@ -125,7 +126,7 @@ const ACCEPTED = ' Accepted for compatibility; it has no effect in Brook'
 
 /**
  * compression.type (Kafka's BrokerCompressionType): null for `producer` (batches stored as sent), else the codec the
- * broker stores every batch with. Errors: InvalidValue for zstd (no compressor here) and for a name Kafka does not know.
+ * broker stores every batch with. Errors: InvalidValue for a name Kafka does not know.
  */
 function compressionCodec(value: string): number | null {
   switch (value) {
@@ -136,9 +137,8 @@ function compressionCodec(value: string): number | null {
     case 'gzip':
     case 'snappy':
     case 'lz4':
-      return Compression[value]
     case 'zstd':
-      throw new InvalidValue('Brook cannot compress with zstd (it reads zstd batches); use producer, uncompressed, gzip, snappy or lz4')
+      return Compression[value]
     default:
       throw new InvalidValue('must be one of: uncompressed, zstd, lz4, snappy, gzip, producer')
   }
@@ -183,7 +183,7 @@ export const TOPIC_CONFIGS = [
     default: 'producer',
     parse: compressionCodec,
     documentation:
-      'producer: batches are stored as the producer compressed them; uncompressed, gzip, snappy or lz4: the broker stores every batch compressed so (recompressing what the producer sent otherwise). zstd is not available: Brook reads zstd batches but cannot compress with it.',
+      'producer: batches are stored as the producer compressed them; uncompressed, gzip, snappy, lz4 or zstd: the broker stores every batch compressed so (recompressing what the producer sent otherwise). Consumers of a zstd topic need Fetch v10 or later (UNSUPPORTED_COMPRESSION_TYPE otherwise, as in Kafka).',
   }),
   config({
     name: 'compression.gzip.level',
@@ -209,8 +209,8 @@ export const TOPIC_CONFIGS = [
     key: 'compressionZstdLevel',
     type: ConfigType.INT,
     default: '3',
-    parse: intIn(-131072, 22),
-    documentation: `The level of zstd compression when the broker compresses (KIP-390).${ACCEPTED}: Brook does not compress with zstd.`,
+    parse: intIn(ZSTD_LEVELS.min, ZSTD_LEVELS.max),
+    documentation: 'The level of zstd compression when the broker compresses (KIP-390, compression.type=zstd): -131072 to 22, 3 by default; 0 is zstd\'s default too.',
   }),
   config({
     name: 'delete.retention.ms',

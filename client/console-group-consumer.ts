@@ -29,7 +29,7 @@ import kafkajs from 'kafkajs'
 import type { Consumer, EachBatchPayload, KafkaMessage, LogEntry } from 'kafkajs'
 import type { BrokerAddress } from './cluster-client.js'
 import type { ConsumedRecord } from './console-consumer.js'
-import { Compression, compress, decompress } from '../protocol/compression.js'
+import { Compression, compress, decompress, loadCodec } from '../protocol/compression.js'
 import type { RecordHeader } from '../protocol/record-batch.js'
 
 const { Kafka, CompressionCodecs, CompressionTypes, logLevel } = kafkajs
@@ -78,7 +78,10 @@ function registerCodecs(): void {
   if (codecsRegistered) return
   codecsRegistered = true
   const codec = (type: number) => () => ({
-    compress: async (encoder: { buffer: Buffer }) => compress(type, encoder.buffer),
+    compress: async (encoder: { buffer: Buffer }) => {
+      await loadCodec(type)
+      return compress(type, encoder.buffer)
+    },
     decompress: async (buffer: Buffer) => decompress(type, buffer),
   })
   CompressionCodecs[CompressionTypes.Snappy] = codec(Compression.snappy)

@@ -41,16 +41,16 @@ import { DELIVERY } from './retry.js'
 import { DefaultPartitioner } from './partitioner.js'
 import { counted } from './wording.js'
 import { encodeRecordBatch, incrementSequence, type BatchOptions, type RecordHeader, type RecordInput } from '../protocol/record-batch.js'
-import { Compression, type CompressionName } from '../protocol/compression.js'
+import { Compression, loadCodec, type CompressionName } from '../protocol/compression.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { produce, type ProduceRequest, type ProduceResponse, type ProduceResponsePartitionProduceResponse } from '../protocol/messages/produce.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../protocol/messages/init-producer-id.js'
 
 export type Acks = -1 | 0 | 1
-/** The codecs a producer can write (zstd is read, not written: protocol/compression.ts). */
-export type ProducerCompression = Exclude<CompressionName, 'zstd'>
-export const PRODUCER_COMPRESSIONS: readonly ProducerCompression[] = ['none', 'gzip', 'snappy', 'lz4']
+/** The codecs a producer can write (zstd needs Produce v7, which every Kafka since 2.1 and Brook take). */
+export type ProducerCompression = CompressionName
+export const PRODUCER_COMPRESSIONS: readonly ProducerCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd']
 
 export interface ProducerOptions {
   topic: string
@@ -168,6 +168,7 @@ export class ConsoleProducer {
    * asks for a producer id (`initIdempotence`).
    */
   static async open(cluster: ClusterClient, options: ProducerOptions): Promise<ConsoleProducer> {
+    await loadCodec(Compression[options.compression])
     // A topic being auto-created answers LEADER_NOT_AVAILABLE until its leaders are elected, and for as long as the
     // cluster has fewer live nodes than its default replication factor: wait as a batch waits (Kafka's producer
     // waits max.block.ms for the topic's metadata) rather than SETTLING's 2 s.

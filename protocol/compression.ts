@@ -8,6 +8,8 @@
  * package) writes raw.
  * LZ4 is the LZ4 frame format (KIP-57 fixed Kafka's header checksum for magic >= 1), decoded by protocol/lz4.ts and
  * encoded by lz4-napi.
+ * zstd is read by fzstd and written by zstd's own library built to WebAssembly (protocol/zstd.ts), which a thread
+ * loads once before its first zstd compression (`loadCodec`).
  *
  * Decompression is bounded (`maxBytes`): a few kilobytes of gzip or zstd can claim gigabytes, and a hostile batch
  * must cost an error (MESSAGE_TOO_LARGE), not the node's memory. gzip is bounded by zlib, snappy by its length
@@ -22,6 +24,7 @@ import { Decompress as ZstdStream } from 'fzstd'
 import { KafkaError, ErrorCode } from './errors.js'
 import { decodeLz4Frame, type Inflated } from './lz4.js'
 import { decodeSnappy, snappyLength } from './snappy.js'
+import { loadZstd, zstdCompress, ZSTD_LEVELS } from './zstd.js'
 
 export const Compression = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const
 export type CompressionName = keyof typeof Compression
@@ -240,21 +243,29 @@ export function decompress(codec: number, data: Buffer, maxBytes = MAX_DECOMPRES
 }
 
 /**
- * Compresses `data` with `codec` (Compression: none, gzip, snappy or lz4). `gzipLevel` is zlib's level, 1-9, or -1 for
- * its default (KIP-390's compression.gzip.level); snappy and lz4 have one level here. Errors: zstd and unknown codecs
- * (Brook reads zstd batches but has no zstd compressor).
+ * Compresses `data` with `codec` (Compression). `level` is the codec's level, as a topic's KIP-390 configs give it:
+ * gzip's 1-9, or -1 for zlib's default (compression.gzip.level); zstd's -131072 to 22 (compression.zstd.level, default
+ * 3); snappy and lz4 have one level here and ignore it. Errors: unknown codecs; zstd before this thread loaded its
+ * compressor (`loadCodec`).
  */
-export function compress(codec: number, data: Buffer, gzipLevel = -1): Buffer {
+export function compress(codec: number, data: Buffer, level?: number): Buffer {
   switch (codec) {
     case Compression.none:
       return data
     case Compression.gzip:
-      return gzipSync(data, { level: gzipLevel })
+      return gzipSync(data, { level: level ?? -1 })
     case Compression.snappy:
       return snappy.compressSync(data)
     case Compression.lz4:
       return lz4.compressFrameSync(data)
+    case Compression.zstd:
+      return zstdCompress(data, level ?? ZSTD_LEVELS.default)
     default:
-      throw new Error(`compressing with codec ${codec} is not supported (gzip, snappy and lz4 are)`)
+      throw new Error(`compressing with codec ${codec} is not supported`)
   }
+}
+
+/** Readies `codec`'s compressor on this thread before `compress` is called with it (zstd's loads once; the rest need nothing). */
+export async function loadCodec(codec: number): Promise<void> {
+  if (codec === Compression.zstd) await loadZstd()
 }

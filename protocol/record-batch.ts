@@ -562,8 +562,8 @@ export interface BatchOptions {
   flags?: number
   /** For LogAppendTime batches, the broker's stamp. */
   maxTimestamp?: bigint
-  /** gzip's level when `compression` is gzip (1-9; -1, the default: zlib's). */
-  gzipLevel?: number
+  /** The codec's level (compression.ts `compress`): gzip's 1-9 or -1, zstd's; absent: the codec's default. */
+  level?: number
 }
 
 const INT32_MAX = 2147483647
@@ -692,7 +692,7 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Batc
   const batch =
     codec === Compression.none
       ? encodeRecords(records, timestamps, baseTimestamp, BATCH_HEADER_SIZE)
-      : withHeaderRoom(compress(codec, encodeRecords(records, timestamps, baseTimestamp, 0), options.gzipLevel))
+      : withHeaderRoom(compress(codec, encodeRecords(records, timestamps, baseTimestamp, 0), options.level))
   batch.writeBigInt64BE(options.baseOffset ?? 0n, At.baseOffset)
   batch.writeInt32BE(batch.length - LOG_OVERHEAD, At.batchLength)
   batch.writeInt32BE(options.partitionLeaderEpoch ?? -1, At.partitionLeaderEpoch)
@@ -719,10 +719,10 @@ function withHeaderRoom(payload: Buffer): Buffer {
 /**
  * The same batch holding only `kept` of its records, at their original offsets: what compaction stores, and, with all
  * of them and another `codec`, what a topic's compression.type stores. The offset range (baseOffset, lastOffsetDelta),
- * leader epoch, producer fields and timestamp type stay; the codec stays unless `codec` names another, when Brook can
- * write it (zstd batches are rewritten uncompressed). `gzipLevel` as in BatchOptions.
+ * leader epoch, producer fields and timestamp type stay; the codec stays unless `codec` names another. `level` as in
+ * BatchOptions. Writing zstd needs its compressor loaded on this thread (compression.ts `loadCodec`).
  */
-export function rebuildBatch(original: Buffer, kept: readonly Record[], options: { codec?: number; gzipLevel?: number } = {}): Buffer {
+export function rebuildBatch(original: Buffer, kept: readonly Record[], options: { codec?: number; level?: number } = {}): Buffer {
   const header = readBatchHeader(original)
   const codec = options.codec ?? header.attributes & Attribute.compressionMask
   const logAppendTime = (header.attributes & Attribute.logAppendTime) !== 0
@@ -736,7 +736,7 @@ export function rebuildBatch(original: Buffer, kept: readonly Record[], options:
     })),
     {
       baseOffset: header.baseOffset,
-      compression: codec === Compression.zstd ? Compression.none : codec,
+      compression: codec,
       producerId: header.producerId,
       producerEpoch: header.producerEpoch,
       baseSequence: header.baseSequence,
@@ -744,7 +744,7 @@ export function rebuildBatch(original: Buffer, kept: readonly Record[], options:
       lastOffsetDelta: header.lastOffsetDelta,
       flags: header.attributes & (Attribute.logAppendTime | Attribute.transactional),
       maxTimestamp: logAppendTime ? header.maxTimestamp : undefined,
-      gzipLevel: options.gzipLevel,
+      level: options.level,
     },
   )
 }

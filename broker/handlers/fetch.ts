@@ -44,7 +44,8 @@
  *
  * Version notes
  * - v4 is the first version with isolation levels and RecordBatch (librdkafka's MsgVer2 needs Fetch 4 advertised);
- *   v0-3 (legacy message sets) are not offered. v10 is needed for librdkafka's zstd.
+ *   v0-3 (legacy message sets) are not offered. v10 is needed for librdkafka's zstd: a partition of a topic whose
+ *   compression.type is zstd answers an older fetch UNSUPPORTED_COMPRESSION_TYPE, as Kafka's does (KIP-110).
  * - v13+ name topics by id; an unknown id is UNKNOWN_TOPIC_ID. v12+ are flexible; no tagged field is sent that the
  *   version does not define (the codec writes only defined, non-default tags).
  * - v16+ (KIP-951): a consumer's partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH carries its current
@@ -60,6 +61,7 @@ import {
   type FetchResponseFetchableTopicResponse,
 } from '../../protocol/messages/fetch.js'
 import { ErrorCode } from '../../protocol/errors.js'
+import { Compression } from '../../protocol/compression.js'
 import { StorageError } from '../../storage/log-store.js'
 import type { ReadOptions } from '../../storage/partition-log.js'
 import type { Logger } from '../logger.js'
@@ -117,6 +119,9 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
           if (partition && errorCode === ErrorCode.NONE) {
             if (wanted.fetchOffset < partition.logStartOffset || wanted.fetchOffset > partition.logEndOffset) {
               errorCode = ErrorCode.OFFSET_OUT_OF_RANGE
+            } else if (apiVersion < 10 && topic!.config.compressionType === Compression.zstd) {
+              // KafkaApis.maybeConvertFetchedData: a consumer too old for zstd is refused the topic that stores it.
+              errorCode = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
             }
           }
           if (!partition || errorCode !== ErrorCode.NONE) {

@@ -28,12 +28,12 @@
  *   largest record timestamp when the producer wrote another (as Kafka's setMaxTimestamp, so retention and
  *   ListOffsets can trust it); LogAppendTime topics get maxTimestamp = now instead (and a new CRC either way), which
  *   the response returns as logAppendTimeMs.
- * - A topic whose compression.type is a codec (uncompressed, gzip, snappy, lz4) rather than `producer` stores a batch
- *   of another codec rebuilt with it, after the checks above, as Kafka's LogValidator does: the same records, offset
- *   deltas, timestamps, producer id, epoch, sequence and transactional flag (gzip at compression.gzip.level). It is
- *   MESSAGE_TOO_LARGE when the rebuilt batch exceeds max.message.bytes (as UnifiedLog checks again after a
- *   recompression). The rebuild runs in the worker pool (batch-inflater.ts), never on the event loop: compressing
- *   costs far more than checking.
+ * - A topic whose compression.type is a codec (uncompressed, gzip, snappy, lz4, zstd) rather than `producer` stores a
+ *   batch of another codec rebuilt with it, after the checks above, as Kafka's LogValidator does: the same records,
+ *   offset deltas, timestamps, producer id, epoch, sequence and transactional flag (gzip at compression.gzip.level,
+ *   zstd at compression.zstd.level). It is MESSAGE_TOO_LARGE when the rebuilt batch exceeds max.message.bytes (as
+ *   UnifiedLog checks again after a recompression). The rebuild runs in the worker pool (batch-inflater.ts), never on
+ *   the event loop: compressing costs far more than checking.
  * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks its metadata cache first); a
  *   cluster node answers NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet
  *   (a topic just created, in the moment after CreateTopics is answered), as Kafka's
@@ -73,7 +73,7 @@ import {
 } from '../../protocol/messages/produce.js'
 import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { Attribute, checkProducedBatch, setMaxTimestamp, type RecordsCheck } from '../../protocol/record-batch.js'
-import { inflationLimit } from '../../protocol/compression.js'
+import { Compression, inflationLimit } from '../../protocol/compression.js'
 import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, fillCurrentLeaders, leadershipError, missingPartitionError } from '../handler.js'
 import { batchInflater } from '../batch-inflater.js'
 import type { Partition, VerificationGuard } from '../partition.js'
@@ -129,7 +129,8 @@ async function recompressed(verdict: RecordsCheck | Promise<RecordsCheck>, recor
   const refused = (errorCode: number, message: string): Prepared => ({ ok: false, errorCode, message, recordErrors: [] })
   let batch: Buffer
   try {
-    batch = await batchInflater.recompress(records, codec, config.compressionGzipLevel, inflationLimit(config.maxMessageBytes))
+    const level = codec === Compression.zstd ? config.compressionZstdLevel : config.compressionGzipLevel
+    batch = await batchInflater.recompress(records, codec, level, inflationLimit(config.maxMessageBytes))
   } catch (error) {
     if (error instanceof KafkaError) return refused(error.code, error.message)
     log.error(`recompressing a batch failed: ${(error as Error).message}`)

@@ -7,7 +7,8 @@
  *   snappy   raw snappy as librdkafka sends it, or xerial's stream format as Java clients send it
  *            (`\x82SNAPPY\0`, two int32 versions, then big-endian length-prefixed raw blocks); written raw
  *   lz4      the LZ4 frame format (KIP-57), read and written by lz4-napi
- *   zstd     read by fzstd; not written (no zstd compressor is at hand on Node 20): a producer asking for it fails
+ *   zstd     read by fzstd; written by zstd's own library built to WebAssembly (@bokuweb/zstd-wasm),
+ *            instantiated on the first zstd batch a producer writes, at zstd's default level 3
  *
  * The npm packages are the broker's own dependencies; the processor imports none of Brook's folders (it runs on
  * kafkajs against any Kafka), so it has this small registration of its own.
@@ -16,6 +17,7 @@ import kafkajs from 'kafkajs'
 import snappy from 'snappy'
 import lz4 from 'lz4-napi'
 import { decompress as unzstd } from 'fzstd'
+import type { compress as ZstdCompress } from '@bokuweb/zstd-wasm'
 
 const { CompressionCodecs, CompressionTypes } = kafkajs
 
@@ -40,6 +42,22 @@ export function unsnappy(data: Buffer): Buffer {
   return Buffer.concat(blocks)
 }
 
+let zstd: Promise<typeof ZstdCompress> | null = null
+
+/** The zstd compressor, instantiated on first use (a failed load is tried again on the next batch). */
+function zstdCompressor(): Promise<typeof ZstdCompress> {
+  zstd ??= import('@bokuweb/zstd-wasm')
+    .then(async ({ init, compress }) => {
+      await init()
+      return compress
+    })
+    .catch((error: unknown) => {
+      zstd = null
+      throw error
+    })
+  return zstd
+}
+
 let registered = false
 
 /** Registers snappy, lz4 and zstd with kafkajs's CompressionCodecs, once per process (it is kafkajs's global table). */
@@ -47,22 +65,18 @@ export function registerCodecs(): void {
   if (registered) return
   registered = true
   // kafkajs's codec interface: a factory of { compress(encoder: its Encoder, bytes in .buffer), decompress(bytes) }.
-  const codec = (compress: (data: Buffer) => Buffer, decompress: (data: Buffer) => Buffer) => () => ({
+  const codec = (compress: (data: Buffer) => Buffer | Promise<Buffer>, decompress: (data: Buffer) => Buffer) => () => ({
     compress: async (encoder: { buffer: Buffer }) => compress(encoder.buffer),
     decompress: async (data: Buffer) => decompress(data),
   })
+  const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   CompressionCodecs[CompressionTypes.Snappy] = codec((data) => snappy.compressSync(data) as Buffer, unsnappy)
   CompressionCodecs[CompressionTypes.LZ4] = codec(
     (data) => lz4.compressFrameSync(data),
     (data) => lz4.decompressFrameSync(data),
   )
   CompressionCodecs[CompressionTypes.ZSTD] = codec(
-    () => {
-      throw new Error('the processor cannot write zstd batches (no zstd compressor on Node 20); choose gzip, snappy or lz4')
-    },
-    (data) => {
-      const inflated = unzstd(data)
-      return Buffer.from(inflated.buffer, inflated.byteOffset, inflated.byteLength)
-    },
+    async (data) => asBuffer((await zstdCompressor())(data, 3)),
+    (data) => asBuffer(unzstd(data)),
   )
 }

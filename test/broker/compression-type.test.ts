@@ -4,13 +4,14 @@
  * the stored batches' codec bits. Every record, key, header and timestamp survives the rebuild, an idempotent
  * producer's retry of a rebuilt batch is still found as a duplicate, a batch that outgrows max.message.bytes once
  * rebuilt is MESSAGE_TOO_LARGE, batches are recompressed off the event loop (another client's request is answered
- * meanwhile), and zstd or an unknown name is INVALID_CONFIG.
+ * meanwhile), zstd is written at compression.zstd.level and refused to consumers below Fetch v10, and an unknown name
+ * is INVALID_CONFIG.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CompressionTypes, type Admin, type Kafka } from 'kafkajs'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
-import { createTopic, producePartition, readPartition, recordsOf, withClient } from '../helpers/kafka.js'
+import { createTopic, fetchPartition, producePartition, readPartition, recordsOf, withClient } from '../helpers/kafka.js'
 import { kcat } from '../helpers/kcat.js'
 import { encodeRecordBatch } from '../../protocol/record-batch.js'
 import { Compression } from '../../protocol/compression.js'
@@ -199,10 +200,32 @@ describe('compression.type on a topic', () => {
     expect(loggedErrors(broker)).toEqual([])
   })
 
-  it('zstd and a name Kafka does not know are INVALID_CONFIG; the topic\'s value is described as set', async () => {
-    await expect(createTopic(broker, 'ct-zstd', { configs: { 'compression.type': 'zstd' } })).rejects.toThrow(
-      `failed with error ${ErrorCode.INVALID_CONFIG}: invalid value 'zstd' for compression.type: Brook cannot compress with zstd`,
-    )
+  it('zstd: kcat\'s gzip batches are stored zstd at compression.zstd.level, kcat (librdkafka\'s libzstd) reads every line back, and a Fetch below v10 is UNSUPPORTED_COMPRESSION_TYPE', async () => {
+    const lines = Array.from({ length: 3000 }, (_, i) => `sensor-${i % 7}\t{"deviceId":"sensor-${i % 7}","temperature":${(20 + (i % 50) / 10).toFixed(1)},"unit":"C"}`)
+    const storedBytes: Record<string, number> = {}
+    for (const level of ['1', '19']) {
+      const topic = `ct-zstd-${level}`
+      await createTopic(broker, topic, { configs: { 'compression.type': 'zstd', 'compression.zstd.level': level } })
+      await kcat(['-b', broker.address, '-P', '-t', topic, '-K', '\t', '-z', 'gzip', '-X', 'linger.ms=200'], { input: `${lines.join('\n')}\n` })
+      await withClient(broker, async (client) => {
+        const { batches } = await readPartition(client, topic, 0)
+        expect(batches.length).toBeGreaterThan(0)
+        expect(batches.map((b) => codecOf(b.header.attributes)).filter((codec) => codec !== Compression.zstd)).toEqual([])
+        expect(recordsOf(batches).map((r) => `${r.key}\t${r.value}`)).toEqual(lines)
+        storedBytes[level] = batches.reduce((sum, b) => sum + b.bytes.length, 0)
+        // Kafka's KafkaApis.maybeConvertFetchedData: a consumer too old for zstd gets the error, not the records.
+        expect((await fetchPartition(client, { topic, partition: 0, offset: 0n, version: 9 })).errorCode).toBe(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE)
+        expect((await fetchPartition(client, { topic, partition: 0, offset: 0n, version: 10 })).errorCode).toBe(ErrorCode.NONE)
+      })
+      const { stdout } = await kcat(['-b', broker.address, '-C', '-t', topic, '-e', '-q', '-f', '%k\t%s\n'])
+      expect(stdout.split('\n').filter(Boolean)).toEqual(lines)
+    }
+    // The level reaches the compressor: 19 packs the same records tighter than 1.
+    expect(storedBytes['19']).toBeLessThan(storedBytes['1']!)
+    expect(loggedErrors(broker)).toEqual([])
+  })
+
+  it('a name Kafka does not know is INVALID_CONFIG; the topic\'s value is described as set', async () => {
     await createTopic(broker, 'ct-described', { configs: { 'compression.type': 'snappy' } })
     const altered = await admin
       .alterConfigs({ validateOnly: false, resources: [{ type: 2, name: 'ct-described', configEntries: [{ name: 'compression.type', value: 'brotli' }] }] })

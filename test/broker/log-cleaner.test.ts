@@ -207,6 +207,25 @@ describe('retention and compaction', () => {
       expect(read.map((r) => [r.offset, r.key, r.value])).toEqual(survivors)
     })
 
+    it('keeps a zstd topic\'s batches zstd when it compacts them (librdkafka reads what it wrote)', async () => {
+      await admin.createTopics({
+        topics: [
+          {
+            topic: 'zstd-state',
+            numPartitions: 1,
+            configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'min.cleanable.dirty.ratio', value: '0.01' }, { name: 'compression.type', value: 'zstd' }],
+          },
+        ],
+      })
+      // Three batches (one kcat run each); the newest is never compacted.
+      for (const input of ['a\t1\nb\t1\nc\t1\n', 'a\t2\nb\t2\n', 'd\t1\n']) await kcat(['-b', broker.address, '-P', '-t', 'zstd-state', '-K', '\t'], { input })
+      await waitFor('compaction to remove superseded values', async () => recordsOf((await readPartition(client, 'zstd-state', 0)).batches).length === 4)
+      const { batches } = await readPartition(client, 'zstd-state', 0)
+      expect(batches.map((b) => b.header.attributes & 0x07)).toEqual([4, 4, 4])
+      const { stdout } = await kcat(['-b', broker.address, '-C', '-t', 'zstd-state', '-e', '-q', '-f', '%o %k=%s\n'])
+      expect(stdout.split('\n').filter(Boolean)).toEqual(['2 c=1', '3 a=2', '4 b=2', '5 d=1'])
+    })
+
     it('drops the records without a key once their topic is switched to compaction, as Kafka\'s cleaner does', async () => {
       const settings = [{ name: 'min.cleanable.dirty.ratio', value: '0.01' }]
       await admin.createTopics({ topics: [{ topic: 'switched-state', numPartitions: 1, configEntries: settings }] })

@@ -98,13 +98,13 @@ describe('parsing topic configs', () => {
     expect(refusal({ 'retention.ms': '9223372036854775808' })).toMatchObject({ message: "invalid value '9223372036854775808' for retention.ms: must fit in a 64-bit integer" })
     expect(refusal({ 'min.cleanable.dirty.ratio': '1.5' })).toMatchObject({ message: "invalid value '1.5' for min.cleanable.dirty.ratio: must be a number from 0 to 1" })
     expect(refusal({ 'unclean.leader.election.enable': 'yes' })).toMatchObject({ message: "invalid value 'yes' for unclean.leader.election.enable: must be true or false" })
-    expect(refusal({ 'compression.type': 'zstd' })).toMatchObject({ message: "invalid value 'zstd' for compression.type: Brook cannot compress with zstd (it reads zstd batches); use producer, uncompressed, gzip, snappy or lz4" })
+    expect(refusal({ 'compression.zstd.level': '23' })).toMatchObject({ message: "invalid value '23' for compression.zstd.level: must be from -131072 to 22" })
     expect(refusal({ 'compression.type': 'GZIP' })).toMatchObject({ message: "invalid value 'GZIP' for compression.type: must be one of: uncompressed, zstd, lz4, snappy, gzip, producer" })
   })
 
   it('compression.type names the codec the broker stores batches with, or null for the producer\'s', () => {
-    const codecs = ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4'].map((value) => parseTopicConfig({ 'compression.type': value }, NODE_DEFAULTS).compressionType)
-    expect(codecs).toEqual([null, 0, 1, 2, 3])
+    const codecs = ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4', 'zstd'].map((value) => parseTopicConfig({ 'compression.type': value }, NODE_DEFAULTS).compressionType)
+    expect(codecs).toEqual([null, 0, 1, 2, 3, 4])
   })
 
   it('accepts the configs of Kafka 4.0 it has no use for, by their own rules, so that tools which set them keep working', () => {

@@ -155,8 +155,8 @@ describe('brook produce and brook consume', () => {
     expect(lines(byDate.stdout).sort()).toEqual(['new-1', 'new-2'])
   })
 
-  it('compresses batches with each codec and reads them back', async () => {
-    for (const codec of ['gzip', 'snappy', 'lz4'] as const) {
+  it('compresses batches with each codec and reads them back; kcat (librdkafka) reads them too', async () => {
+    for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
       const topic = `compressed-${codec}`
       await createTopic(topic, 1)
       const values = Array.from({ length: 200 }, (_, i) => `${codec} reading ${i} temperature=21.5`)
@@ -164,8 +164,9 @@ describe('brook produce and brook consume', () => {
       expect(produced.code, produced.stderr).toBe(0)
       const codecs = await storedCodecs(topic, 0)
       expect(codecs.length).toBeGreaterThan(0)
-      expect(new Set(codecs)).toEqual(new Set([{ gzip: 1, snappy: 2, lz4: 3 }[codec]]))
+      expect(new Set(codecs)).toEqual(new Set([{ gzip: 1, snappy: 2, lz4: 3, zstd: 4 }[codec]]))
       expect(await consumeAll(topic)).toEqual(values)
+      expect(lines(await kcat(['-b', broker.address, '-C', '-t', topic, '-e', '-q']))).toEqual(values)
     }
   })
 

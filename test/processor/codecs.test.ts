@@ -2,12 +2,14 @@
  * A pipeline reads topics whatever codec their batches carry (processor/runtime/codecs.ts): kafkajs 2.2.4 reads gzip
  * only and fails a fetch holding snappy, lz4 or zstd. On a broker process: a topic whose compression.type stores lz4,
  * and kcat's (librdkafka's) snappy and zstd batches, read by one pipeline into one output, every value exactly once.
- * In process: snappy in xerial's stream format, as Java producers write it.
+ * A kafkajs producer in the same process writes zstd, which kcat reads. In process: snappy in xerial's stream format,
+ * as Java producers write it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import snappy from 'snappy'
 import { TopologyBuilder, runPipeline, type RunningPipeline } from '../../processor/index.js'
-import { unsnappy } from '../../processor/runtime/codecs.js'
+import { registerCodecs, unsnappy } from '../../processor/runtime/codecs.js'
+import { CompressionTypes } from 'kafkajs'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { createTopic, readPartition, withClient } from '../helpers/kafka.js'
@@ -36,6 +38,7 @@ describe('a pipeline reading lz4, snappy and zstd batches', () => {
     await createTopic(setting.broker, 'cx-lz4', { configs: { 'compression.type': 'lz4' } })
     await createTopic(setting.broker, 'cx-snappy')
     await createTopic(setting.broker, 'cx-zstd')
+    await createTopic(setting.broker, 'cx-zstd-out')
     const lines = (codec: string) => `${Array.from({ length: COUNT }, (_, n) => JSON.stringify({ codec, n })).join('\n')}\n`
     await setting.producer.send({ topic: 'cx-lz4', messages: lines('lz4').trim().split('\n').map((value) => ({ value })) })
     await kcat(['-b', setting.broker.address, '-P', '-t', 'cx-snappy', '-z', 'snappy'], { input: lines('snappy') })
@@ -64,5 +67,17 @@ describe('a pipeline reading lz4, snappy and zstd batches', () => {
       expect(seen.filter((v) => v.codec === codec).map((v) => v.n).sort((x, y) => x - y)).toEqual(Array.from({ length: COUNT }, (_, n) => n))
     }
     expect(pipeline.metrics()).toMatchObject({ deadLetters: 0 })
+  })
+
+  it('a kafkajs producer in the pipeline\'s process writes zstd batches that the broker stores as sent and kcat (librdkafka) reads', async () => {
+    registerCodecs()
+    const values = Array.from({ length: COUNT }, (_, n) => JSON.stringify({ deviceId: `d${n % 5}`, value: 20 + n / 10 }))
+    await setting.producer.send({ topic: 'cx-zstd-out', compression: CompressionTypes.ZSTD, messages: values.map((value) => ({ value })) })
+    await withClient(setting.broker, async (client) => {
+      const { batches } = await readPartition(client, 'cx-zstd-out', 0)
+      expect(batches.map((b) => b.header.attributes & 0x07)).toEqual([4])
+    })
+    const { stdout } = await kcat(['-b', setting.broker.address, '-C', '-t', 'cx-zstd-out', '-e', '-q'])
+    expect(stdout.split('\n').filter(Boolean)).toEqual(values)
   })
 })

@@ -20,7 +20,7 @@ import {
   setLogAppendTime,
   setPartitionLeaderEpoch,
 } from '../../protocol/record-batch.js'
-import { compress, decompress, Compression } from '../../protocol/compression.js'
+import { compress, decompress, inflatedSizeHint, loadCodec, Compression } from '../../protocol/compression.js'
 import { DecodeError } from '../../protocol/reader.js'
 import { frameNamed, loadFrames } from '../fixtures/frames.js'
 import { decodeRequestFrame } from './request-frame.js'
@@ -273,7 +273,9 @@ describe('compression codecs', () => {
     ['gzip', Compression.gzip],
     ['snappy', Compression.snappy],
     ['lz4', Compression.lz4],
-  ] as const)('%s round-trips and actually compresses', (_, codec) => {
+    ['zstd', Compression.zstd],
+  ] as const)('%s round-trips and actually compresses', async (_, codec) => {
+    await loadCodec(codec)
     const compressed = compress(codec, text)
     expect(compressed.length).toBeLessThan(text.length)
     expect(decompress(codec, compressed).equals(text)).toBe(true)
@@ -283,9 +285,20 @@ describe('compression codecs', () => {
     expect(decompress(Compression.snappy, xerialSnappy(text, 1000)).equals(text)).toBe(true)
   })
 
-  it('refuses to write zstd and refuses unknown codecs', () => {
-    expect(() => compress(Compression.zstd, text)).toThrow()
+  it('refuses unknown codecs', () => {
+    expect(() => compress(5, text)).toThrow('compressing with codec 5 is not supported')
     expect(() => decompress(5, text)).toThrow()
+  })
+
+  it('writes zstd at the level asked for, each frame saying its content size and a window no larger (what the broker bounds)', async () => {
+    await loadCodec(Compression.zstd)
+    const fast = compress(Compression.zstd, text, -50)
+    const small = compress(Compression.zstd, text, 19)
+    expect(small.length).toBeLessThan(fast.length)
+    for (const frame of [fast, small, compress(Compression.zstd, text)]) {
+      expect(inflatedSizeHint(Compression.zstd, frame)).toBe(text.length)
+      expect(decompress(Compression.zstd, frame, text.length).equals(text)).toBe(true)
+    }
   })
 })
 
