@@ -73,22 +73,27 @@ export function forwardsChanges(quorum: QuorumRunner, options: TopicChangeOption
 }
 
 /**
- * Deletes one topic, named or by id, at the active controller. Errors: UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_ID
- * (from the controller: here only a topic named is deleted), NOT_CONTROLLER, REQUEST_TIMED_OUT.
+ * Deletes one topic, named or by id, at the active controller; `name` is the deleted topic's, as the controller's
+ * answer gives it (null when it names none: a topic asked for by an id the controller does not know). Errors:
+ * UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_ID (from the controller: here only a topic named is deleted),
+ * NOT_CONTROLLER, REQUEST_TIMED_OUT.
  */
-export async function deleteTopicAtController(quorum: QuorumRunner, topic: { name: string } | { topicId: string }, options: TopicChangeOptions): Promise<TopicChangeResult> {
-  let result: TopicChangeResult
+export async function deleteTopicAtController(quorum: QuorumRunner, topic: { name: string } | { topicId: string }, options: TopicChangeOptions): Promise<TopicChangeResult & { name: string | null }> {
+  let result: TopicChangeResult & { name: string | null }
   if (!forwardsChanges(quorum, options)) {
     if (!('name' in topic)) throw new Error('a topic is deleted here by its name')
     const deleted = await quorum.deleteTopic(topic.name)
-    result = deleted.ok ? done(deleted.topicId) : failed(deleted.errorCode, deleted.message)
+    result = { ...(deleted.ok ? done(deleted.topicId) : failed(deleted.errorCode, deleted.message)), name: topic.name }
   } else {
     const body = 'name' in topic ? { topics: [{ name: topic.name, topicId: ZERO_UUID }], topicNames: [topic.name], timeoutMs: COMMIT_TIMEOUT_MS } : { topics: [{ name: null, topicId: topic.topicId }], topicNames: [], timeoutMs: COMMIT_TIMEOUT_MS }
-    result = await forward(quorum, options, async (send) => {
+    let name = 'name' in topic ? topic.name : null
+    const forwarded = await forward(quorum, options, async (send) => {
       const answer = (await send<DeleteTopicsResponse>(deleteTopics, 6, body)).responses[0]
       if (!answer) return failed(ErrorCode.UNKNOWN_SERVER_ERROR, 'the controller answered no topic')
+      name = answer.name ?? name
       return answer.errorCode === ErrorCode.NONE ? done(answer.topicId ?? ZERO_UUID) : failed(answer.errorCode, answer.errorMessage ?? null)
     })
+    result = { ...forwarded, name }
   }
   if (result.errorCode === ErrorCode.NONE) await quorum.imageHolds((image) => !image.topicsById.has(result.topicId), COMMIT_TIMEOUT_MS)
   return result

@@ -270,7 +270,12 @@ async function deleteTopicsInCluster(request: DeleteTopicsRequest, apiVersion: n
       // (a topic created through another node a moment ago), and Kafka's brokers forward without looking.
       if (!topic && !forwardsChanges(quorum, options)) return name !== null ? result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'the topic does not exist') : result(ErrorCode.UNKNOWN_TOPIC_ID)
       const deleted = await deleteTopicAtController(quorum, topic ? { name: topic.name } : name !== null ? { name } : { topicId }, options)
-      return { ...result(deleted.errorCode, deleted.errorMessage), topicId: topic?.topicId ?? (deleted.errorCode === ErrorCode.NONE ? deleted.topicId : topicId) }
+      return {
+        ...result(deleted.errorCode, deleted.errorMessage),
+        // A topic this node's image did not show yet: its name and id as the controller gave them.
+        name: topic?.name ?? name ?? deleted.name,
+        topicId: topic?.topicId ?? (deleted.errorCode === ErrorCode.NONE ? deleted.topicId : topicId),
+      }
     }),
   )
   return { throttleTimeMs: 0, responses: [...refused, ...deleted] }

@@ -16,8 +16,8 @@
  * early NOT_CONTROLLER would fail it rather than be retried). That test pauses for 8 s, and takes about 10.
  *
  * A node whose image lags the controller's (stopped while two topics were created, then the controller stopped) does
- * not answer UNKNOWN_TOPIC_OR_PARTITION for them: it forwards a DeleteTopics and an IncrementalAlterConfigs, which the
- * controller elected next carries out.
+ * not answer UNKNOWN_TOPIC_OR_PARTITION for them: it forwards a DeleteTopics (by name, and by id, answered with the
+ * topic's name) and an IncrementalAlterConfigs, which the controller elected next carries out.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
@@ -131,7 +131,7 @@ describe('admin requests while the active controller is paused', () => {
     expect(await partitionsOf(cluster().nodes.get(asked)!, 'made-once-a-quorum-is-back')).toHaveLength(1)
   })
 
-  it('forwards a DeleteTopics and an IncrementalAlterConfigs for topics its own image does not show yet, and the controller elected next makes both changes', async () => {
+  it('forwards a DeleteTopics (by name and by id) and an IncrementalAlterConfigs for topics its own image does not show yet, and the controller elected next makes both changes', async () => {
     const controller = await waitFor('an active controller with every node a live broker', async () => {
       const status = await cluster().status(1)
       return status.leaderId >= 0 && status.liveBrokers.length === 3 && status.leaderId
@@ -139,27 +139,36 @@ describe('admin requests while the active controller is paused', () => {
     const [other, lagging] = cluster().nodeIds.filter((id) => id !== controller) as [number, number]
     const behind = cluster().nodes.get(lagging)!
     const paused = cluster().nodes.get(controller)!
+    let byIdTopicId = ZERO_UUID
     // The topic is committed by the controller and `other` while `lagging` is stopped; the controller is stopped
     // before `lagging` resumes, so `lagging` learns of the topic only from the controller elected next.
     behind.child.kill('SIGSTOP')
     try {
       await createTopic(cluster().nodes.get(other)!, 'not-here-yet')
       await createTopic(cluster().nodes.get(other)!, 'configs-not-here-yet')
+      await createTopic(cluster().nodes.get(other)!, 'id-not-here-yet')
+      const known = await withClient(cluster().nodes.get(other)!, (client) =>
+        client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: ZERO_UUID, name: 'id-not-here-yet' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+      )
+      byIdTopicId = known.topics[0]!.topicId!
       paused.child.kill('SIGSTOP')
     } finally {
       behind.child.kill('SIGCONT')
     }
     try {
-      const [deleted, altered] = await withClient(behind, (client) =>
+      const [deleted, altered, deletedById] = await withClient(behind, (client) =>
         Promise.all([
           client.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, 6, { topics: [{ name: 'not-here-yet', topicId: ZERO_UUID }], topicNames: [], timeoutMs: 60_000 }),
           client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
             resources: [{ resourceType: ResourceType.TOPIC, resourceName: 'configs-not-here-yet', configs: [{ name: 'retention.ms', configOperation: 0, value: '3600000' }] }],
             validateOnly: false,
           }),
+          client.request<DeleteTopicsRequest, DeleteTopicsResponse>(deleteTopics, 6, { topics: [{ name: null, topicId: byIdTopicId }], topicNames: [], timeoutMs: 60_000 }),
         ]),
       )
       expect(deleted.responses.map((r) => [r.name, r.errorCode])).toEqual([['not-here-yet', 0]])
+      // Asked for by id, the answer names the topic, as the controller's answer did.
+      expect(deletedById.responses.map((r) => [r.name, r.topicId, r.errorCode])).toEqual([['id-not-here-yet', byIdTopicId, 0]])
       expect(altered.responses.map((r) => [r.resourceName, r.errorCode])).toEqual([['configs-not-here-yet', 0]])
     } finally {
       paused.child.kill('SIGCONT')
