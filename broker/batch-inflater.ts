@@ -26,7 +26,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { availableParallelism } from 'node:os'
 import { Attribute, At, BATCH_HEADER_SIZE, LOG_OVERHEAD, decodeRecords, rebuildBatch, searchRecords, validateRecords } from '../protocol/record-batch.js'
 import type { FoundRecord, Record, RecordRules, RecordsCheck } from '../protocol/record-batch.js'
-import { Compression, inflatedSizeHint, loadCodec } from '../protocol/compression.js'
+import { Compression, codecLoaded, inflatedSizeHint, loadCodec } from '../protocol/compression.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
 import { DecodeError } from '../protocol/reader.js'
 
@@ -166,7 +166,8 @@ export class BatchInflater {
   private async place(task: Task): Promise<unknown> {
     const inline = inlineBound(task.batch, task.maxInflatedBytes)
     if (inline !== null) {
-      await loadCodec(writtenCodec(task))
+      // Awaited only the first time a codec is needed: this path runs for every produced batch.
+      if (!codecLoaded(writtenCodec(task))) await loadCodec(writtenCodec(task))
       try {
         return run(task, inline)
       } catch (error) {

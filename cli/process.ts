@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs'
 import { basename, extname } from 'node:path'
 import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import { describeTopology, iotPipeline, logClientRejections, runPipeline, type RunOptions, type Topology } from '../processor/index.js'
+import { COMPRESSION_NAMES, describeTopology, iotPipeline, logClientRejections, runPipeline, type RunOptions, type Topology } from '../processor/index.js'
 import { clientCommand } from './client-command.js'
 import { endSoon, noticeIfSlowStop, onStopSignal } from './interrupt.js'
 import { addIotOptions, iotOptionsFrom } from './iot-options.js'
@@ -36,6 +36,7 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
     .option('--partitions <n>', 'partitions of the input topics the pipeline creates when they are missing (default: 1)', integer('--partitions', 1, 100_000))
     .option('--replication-factor <n>', 'replication factor of the topics the pipeline creates (default: -1, the cluster\'s)', replicationFactor)
     .option('--dead-letter-topic <topic>', 'where unreadable records go (default: <application id>-dlq)')
+    .addOption(new Option('--compression-type <codec>', 'the codec of every batch the pipeline writes, as Kafka Streams\' producer.compression.type (default: none)').choices(COMPRESSION_NAMES))
     .option('--kafka-config <file>', KAFKA_CONFIG_DESCRIPTION)
     .option('--describe', 'print the topology (sub-topologies, stores, internal topics) and exit without connecting')
   addIotOptions(command)
@@ -64,6 +65,7 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
       cacheMaxBytes: options.cacheMaxBytes,
       partitions: options.partitions,
       replicationFactor: options.replicationFactor,
+      compressionType: options.compressionType,
       kafka: await kafkaSettings(options),
     }
     await runUntilStopped(topology, run)

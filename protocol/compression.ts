@@ -24,7 +24,7 @@ import { Decompress as ZstdStream } from 'fzstd'
 import { KafkaError, ErrorCode } from './errors.js'
 import { decodeLz4Frame, type Inflated } from './lz4.js'
 import { decodeSnappy, snappyLength } from './snappy.js'
-import { loadZstd, zstdCompress, ZSTD_LEVELS } from './zstd.js'
+import { loadZstd, zstdCompress, zstdLoaded, ZSTD_LEVELS } from './zstd.js'
 
 export const Compression = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const
 export type CompressionName = keyof typeof Compression
@@ -263,6 +263,11 @@ export function compress(codec: number, data: Buffer, level?: number): Buffer {
     default:
       throw new Error(`compressing with codec ${codec} is not supported`)
   }
+}
+
+/** Whether `compress` may be called with `codec` on this thread now (zstd's compressor loads once, `loadCodec`). */
+export function codecLoaded(codec: number): boolean {
+  return codec !== Compression.zstd || zstdLoaded()
 }
 
 /** Readies `codec`'s compressor on this thread before `compress` is called with it (zstd's loads once; the rest need nothing). */

@@ -37,6 +37,11 @@ export function loadZstd(): Promise<void> {
   return loading
 }
 
+/** Whether `zstdCompress` may be called on this thread. */
+export function zstdLoaded(): boolean {
+  return compressor !== null
+}
+
 /**
  * One zstd frame holding `data`, at `level` (ZSTD_LEVELS; 0 is zstd's default). Errors: a plain Error when this
  * thread has not loaded the compressor (`loadZstd`), or zstd's own.

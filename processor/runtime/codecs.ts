@@ -42,6 +42,17 @@ export function unsnappy(data: Buffer): Buffer {
   return Buffer.concat(blocks)
 }
 
+/** The codecs a pipeline writes with (RunOptions.compressionType), as kafkajs numbers them. */
+export const COMPRESSION_TYPES = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+} as const
+export type CompressionName = keyof typeof COMPRESSION_TYPES
+export const COMPRESSION_NAMES = Object.keys(COMPRESSION_TYPES) as CompressionName[]
+
 let zstd: Promise<typeof ZstdCompress> | null = null
 
 /** The zstd compressor, instantiated on first use (a failed load is tried again on the next batch). */

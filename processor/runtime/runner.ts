@@ -42,7 +42,7 @@ import { ensureTopics, lookUpTopics, plannedTopics, seedTopics } from './topics.
 import { withTargetTopics } from './target-topics.js'
 import { commitMessages, RestoreReader, type RestoreStep } from './changelog.js'
 import { GlobalTables, type RowOrigin } from './global-tables.js'
-import { registerCodecs } from './codecs.js'
+import { COMPRESSION_TYPES, registerCodecs, type CompressionName } from './codecs.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
@@ -160,6 +160,12 @@ export interface RunOptions {
   eventTimeAlignment?: boolean | { maxWaitMs: number }
   /** Replication factor of topics the pipeline creates (default -1: the cluster's default). */
   replicationFactor?: number
+  /**
+   * The codec of every batch the pipeline writes (outputs, changelogs, repartition, late and dead-letter records), as
+   * Kafka Streams' `producer.compression.type`: none (the default), gzip, snappy, lz4 or zstd. A topic whose own
+   * compression.type names a codec stores its batches with that one whatever the producer chose.
+   */
+  compressionType?: CompressionName
   /** More kafkajs client settings (ssl, sasl, clientId, connectionTimeout...) for other clusters. */
   kafka?: Omit<KafkaConfig, 'brokers'>
   /** Progress and warnings, one line each (default: stderr, prefixed `brook process:`). */
@@ -299,6 +305,8 @@ class Runner implements RunningPipeline {
   readonly events = new EventEmitter()
   readonly closed: Promise<void>
   private readonly plan: Plan
+  /** What every send of the pipeline's producers carries: acks=all and RunOptions.compressionType. */
+  private readonly sendSettings: { acks: -1; compression: (typeof COMPRESSION_TYPES)[CompressionName] }
   private readonly kafka: InstanceType<typeof Kafka>
   private readonly counters = newMetrics()
   private readonly slots = new Map<string, Slot>()
@@ -365,6 +373,9 @@ class Runner implements RunningPipeline {
     this.applicationId = options.applicationId
     this.plan = planTopology(topology, { applicationId: options.applicationId, lateTopic: options.lateTopic, deadLetterTopic: options.deadLetterTopic })
     this.processingGuarantee = options.processingGuarantee ?? 'exactly_once'
+    const compression = options.compressionType ?? 'none'
+    if (!Object.hasOwn(COMPRESSION_TYPES, compression)) throw new Error(`compressionType must be one of ${Object.keys(COMPRESSION_TYPES).join(', ')}, not '${compression}'`)
+    this.sendSettings = { acks: -1, compression: COMPRESSION_TYPES[compression] }
     this.commitIntervalMs = options.commitIntervalMs ?? 1000
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000
     this.tickMs = Math.max(50, Math.min(this.commitIntervalMs, this.idleTimeoutMs) / 4)
@@ -461,7 +472,7 @@ class Runner implements RunningPipeline {
       await this.connect(this.tablesProducer)
       const deadLetter = async (key: string, value: Buffer, error: RecordError, row: RowOrigin) => {
         const origin = { [HeaderNames.errorTopic]: row.topic, [HeaderNames.errorPartition]: String(row.partition), [HeaderNames.errorOffset]: row.offset }
-        await this.tablesProducer!.send({ topic: this.plan.deadLetterTopic, messages: [deadLetterMessage(key, value, error, origin)], acks: -1 })
+        await this.tablesProducer!.send({ topic: this.plan.deadLetterTopic, messages: [deadLetterMessage(key, value, error, origin)], ...this.sendSettings })
         this.counters.deadLetters++
       }
       this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.stateDir, this.tablesBudget, this.log, deadLetter, (error) => this.crash(error))
@@ -1182,11 +1193,11 @@ class Runner implements RunningPipeline {
     const outputs = slot.task.takeOutputs(slot.sub.repartitionTopics)
     if (outputs.length === 0) return
     slot.writtenAhead.push(...outputs)
-    if (this.processingGuarantee === 'at_least_once') return this.sendOutputs((topicMessages) => this.producer!.sendBatch({ topicMessages, acks: -1 }), outputs)
+    if (this.processingGuarantee === 'at_least_once') return this.sendOutputs((topicMessages) => this.producer!.sendBatch({ topicMessages, ...this.sendSettings }), outputs)
     if (!slot.producer) throw new Error('its transactional producer is gone since its last commit failed; it writes nothing more until it is re-initialized')
     try {
       const transaction = (slot.transaction ??= await slot.producer.transaction())
-      await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, acks: -1 }), outputs)
+      await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, ...this.sendSettings }), outputs)
     } catch (error) {
       await this.dropTransaction(slot)
       throw error
@@ -1233,8 +1244,8 @@ class Runner implements RunningPipeline {
       if (!slot.producer) throw new Error('its transactional producer is gone since its last commit failed; it commits nothing more until it is re-initialized')
       try {
         const transaction = (slot.transaction ??= await slot.producer.transaction())
-        await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, acks: -1 }), prepared.outputs)
-        await writeChangelog((messages) => transaction.send({ topic: slot.sub.changelogTopic!, messages, acks: -1 }))
+        await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, ...this.sendSettings }), prepared.outputs)
+        await writeChangelog((messages) => transaction.send({ topic: slot.sub.changelogTopic!, messages, ...this.sendSettings }))
         if (offsets.length > 0) await transaction.sendOffsets({ consumerGroupId: this.applicationId, topics: [{ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }] })
         await transaction.commit()
         slot.transaction = undefined
@@ -1243,8 +1254,8 @@ class Runner implements RunningPipeline {
         throw error
       }
     } else {
-      await this.sendOutputs((topicMessages) => this.producer!.sendBatch({ topicMessages, acks: -1 }), prepared.outputs)
-      await writeChangelog((messages) => this.producer!.send({ topic: slot.sub.changelogTopic!, messages, acks: -1 }))
+      await this.sendOutputs((topicMessages) => this.producer!.sendBatch({ topicMessages, ...this.sendSettings }), prepared.outputs)
+      await writeChangelog((messages) => this.producer!.send({ topic: slot.sub.changelogTopic!, messages, ...this.sendSettings }))
     }
     await task.committed(prepared, checkpoint)
     if (this.processingGuarantee === 'at_least_once' && offsets.length > 0) {

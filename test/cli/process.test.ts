@@ -237,7 +237,7 @@ describe('brook process against a broker', { concurrent: true }, () => {
     const run = spawnBrook([
       'process', 'iot', '--bootstrap-server', broker.address, '--state-dir', tempDir('brook-state-'), '--processing-guarantee', 'at_least_once', '--commit-interval-ms', '200',
       '--stats-window', '10s', '--average-window', '20s', '--average-advance', '10s', '--grace', '0', '--threshold-above', '50', '--kafka-config', settings,
-      '--idle-timeout-ms', '600000',
+      '--idle-timeout-ms', '600000', '--compression-type', 'gzip',
     ])
     expect(await memberClientId(admin, 'iot')).toBe('iot-line-3')
     const producer = kafka.producer()
@@ -496,6 +496,7 @@ describe('brook process errors', { concurrent: true }, () => {
     const cases: [string[], string][] = [
       [['process', FIXTURE, '--stats-window', '1m'], "--stats-window applies to the built-in 'iot' pipeline only"],
       [['process', 'iot', '--processing-guarantee', 'twice'], "'twice' is invalid"],
+      [['process', 'iot', '--compression-type', 'brotli'], "'brotli' is invalid. Allowed choices are none, gzip, snappy, lz4, zstd"],
       [['process', 'iot', '--commit-interval-ms', '0'], '--commit-interval-ms must be between 1 and'],
       [['process', 'iot', '--replication-factor', '0'], "--replication-factor must be -1 (the cluster's default) or between 1 and 32767"],
       [['process', 'iot', '--threshold-above', '5', '--threshold-below', '10'], 'brook: thresholdBelow (--threshold-below) 10 must be below thresholdAbove (--threshold-above) 5: with the band empty, every window would raise an alert'],

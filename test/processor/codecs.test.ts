@@ -2,12 +2,13 @@
  * A pipeline reads topics whatever codec their batches carry (processor/runtime/codecs.ts): kafkajs 2.2.4 reads gzip
  * only and fails a fetch holding snappy, lz4 or zstd. On a broker process: a topic whose compression.type stores lz4,
  * and kcat's (librdkafka's) snappy and zstd batches, read by one pipeline into one output, every value exactly once.
- * A kafkajs producer in the same process writes zstd, which kcat reads. In process: snappy in xerial's stream format,
+ * A pipeline asked for zstd (compressionType) writes its outputs and changelog so, and a kafkajs producer in the
+ * same process writes zstd too; kcat reads both. In process: snappy in xerial's stream format,
  * as Java producers write it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import snappy from 'snappy'
-import { TopologyBuilder, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { TopologyBuilder, count, runPipeline, type RunningPipeline } from '../../processor/index.js'
 import { registerCodecs, unsnappy } from '../../processor/runtime/codecs.js'
 import { CompressionTypes } from 'kafkajs'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
@@ -39,6 +40,7 @@ describe('a pipeline reading lz4, snappy and zstd batches', () => {
     await createTopic(setting.broker, 'cx-snappy')
     await createTopic(setting.broker, 'cx-zstd')
     await createTopic(setting.broker, 'cx-zstd-out')
+    await createTopic(setting.broker, 'cx-zin')
     const lines = (codec: string) => `${Array.from({ length: COUNT }, (_, n) => JSON.stringify({ codec, n })).join('\n')}\n`
     await setting.producer.send({ topic: 'cx-lz4', messages: lines('lz4').trim().split('\n').map((value) => ({ value })) })
     await kcat(['-b', setting.broker.address, '-P', '-t', 'cx-snappy', '-z', 'snappy'], { input: lines('snappy') })
@@ -67,6 +69,32 @@ describe('a pipeline reading lz4, snappy and zstd batches', () => {
       expect(seen.filter((v) => v.codec === codec).map((v) => v.n).sort((x, y) => x - y)).toEqual(Array.from({ length: COUNT }, (_, n) => n))
     }
     expect(pipeline.metrics()).toMatchObject({ deadLetters: 0 })
+  })
+
+  it('a pipeline with compressionType zstd writes its outputs and its changelog as zstd batches, which kcat reads', async () => {
+    await setting.producer.send({ topic: 'cx-zin', messages: Array.from({ length: COUNT }, (_, n) => ({ key: `d${n % 4}`, value: JSON.stringify({ n }) })) })
+    const b = new TopologyBuilder()
+    b.stream<{ n: number }>('cx-zin').groupByKey().aggregate({ n: count() }, { name: 'cx-zcount' }).to('cx-zcounts')
+    const zipped = await runPipeline(b.build(), { applicationId: 'cxz', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, partitions: 1, compressionType: 'zstd', log: () => {} })
+    try {
+      const finals = (records: { key: string | null; value: string | null }[]) => records.filter((r) => (JSON.parse(r.value!) as { n: number }).n === COUNT / 4)
+      const out = await readTopic(setting.kafka, 'cx-zcounts', (r) => finals(r).length === 4)
+      expect(finals(out).map((r) => r.key).sort()).toEqual(['d0', 'd1', 'd2', 'd3'])
+      const changelog = (await setting.admin.listTopics()).find((topic) => topic.startsWith('cxz-') && topic.endsWith('-changelog'))
+      expect(changelog).toBeDefined()
+      await withClient(setting.broker, async (client) => {
+        for (const topic of ['cx-zcounts', changelog!]) {
+          // Transaction markers are the broker's own control batches, uncompressed as in Kafka.
+          const data = (await readPartition(client, topic, 0)).batches.filter((batch) => (batch.header.attributes & 0x20) === 0)
+          expect(data.length, `${topic} holds batches`).toBeGreaterThan(0)
+          expect(data.map((batch) => batch.header.attributes & 0x07).filter((codec) => codec !== 4), `${topic}'s codecs`).toEqual([])
+        }
+      })
+      const { stdout } = await kcat(['-b', setting.broker.address, '-C', '-t', 'cx-zcounts', '-e', '-q', '-X', 'isolation.level=read_committed', '-f', '%k %s\n'])
+      expect(stdout.split('\n').filter(Boolean)).toEqual(out.map((r) => `${r.key} ${r.value}`))
+    } finally {
+      await zipped.stop()
+    }
   })
 
   it('a kafkajs producer in the pipeline\'s process writes zstd batches that the broker stores as sent and kcat (librdkafka) reads', async () => {
