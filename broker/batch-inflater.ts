@@ -18,11 +18,15 @@
  * The worker receives a copy of the batch (transferred, so copied once) and returns only the verdict, the record
  * found, the decoded records or the rebuilt batch; it never holds more than one inflated batch. A worker that dies
  * fails its task and is replaced on the next one. Workers are unreferenced while idle, so they never keep a stopping
- * node alive.
+ * node alive. zstd's WebAssembly heap grows to the largest compression its thread has done and never shrinks (a 40 MB
+ * batch at compression.zstd.level 22 leaves ~750 MB): a worker whose memory outside V8's heap passes
+ * RETIRE_EXTERNAL_BYTES after a task says so with its answer and is terminated, which frees it; the next task starts a
+ * fresh one.
  *
  * One pool serves the process (the workers are started on first use), as libuv's thread pool does.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
+import { getHeapStatistics } from 'node:v8'
 import { availableParallelism } from 'node:os'
 import { Attribute, At, BATCH_HEADER_SIZE, LOG_OVERHEAD, decodeRecords, rebuildBatch, searchRecords, validateRecords } from '../protocol/record-batch.js'
 import type { FoundRecord, Record, RecordRules, RecordsCheck } from '../protocol/record-batch.js'
@@ -87,6 +91,9 @@ interface Job {
   resolve: (result: unknown) => void
   reject: (error: Error) => void
 }
+
+/** A worker holding more than this outside V8's heap after a task (zstd's WebAssembly memory, mostly) is retired. */
+export const RETIRE_EXTERNAL_BYTES = 128 * 1024 * 1024
 
 interface Slot {
   worker: Worker
@@ -198,10 +205,16 @@ export class BatchInflater {
   private spawn(): Slot {
     const worker = new Worker(new URL(import.meta.url), { workerData: WORKER_ROLE })
     const slot: Slot = { worker, job: null }
-    worker.on('message', (reply: { result?: unknown; error?: WireError }) => {
+    worker.on('message', (reply: { result?: unknown; error?: WireError; retiring?: boolean }) => {
       const job = slot.job
       slot.job = null
       worker.unref()
+      if (reply.retiring) {
+        // Out of the pool before dispatch can hand it another task; terminating it gives its memory back.
+        const index = this.slots.indexOf(slot)
+        if (index >= 0) this.slots.splice(index, 1)
+        void worker.terminate()
+      }
       if (reply.error) job?.reject(fromWire(reply.error))
       else job?.resolve(reply.result)
       this.dispatch()
@@ -255,6 +268,11 @@ function inlineBound(batch: Buffer, maxInflatedBytes: number): number | null {
 /** The process's pool: up to one worker per core beyond the first, at most four, at least one. */
 export const batchInflater = new BatchInflater(Math.max(1, Math.min(4, availableParallelism() - 1)))
 
+/** True when this worker holds more than RETIRE_EXTERNAL_BYTES outside V8's heap (zstd's WebAssembly memory never shrinks). */
+function retiring(): boolean {
+  return getHeapStatistics().external_memory > RETIRE_EXTERNAL_BYTES
+}
+
 // Run as a worker of the pool: answer tasks until terminated.
 if (!isMainThread && workerData === WORKER_ROLE) {
   // One task at a time: the pool sends a worker its next task only after this one's answer.
@@ -262,9 +280,10 @@ if (!isMainThread && workerData === WORKER_ROLE) {
     const task = { ...message, batch: Buffer.from(message.batch.buffer, message.batch.byteOffset, message.batch.byteLength) } as Task
     try {
       await loadCodec(writtenCodec(task))
-      parentPort!.postMessage({ result: run(task, task.maxInflatedBytes) })
+      const result = run(task, task.maxInflatedBytes)
+      parentPort!.postMessage({ result, retiring: retiring() })
     } catch (error) {
-      parentPort!.postMessage({ error: toWire(error) })
+      parentPort!.postMessage({ error: toWire(error), retiring: retiring() })
     }
   })
 }
