@@ -46,8 +46,10 @@ describe('zstd recompression memory', () => {
         const answer = await producePartition(client, TOPIC, 0, batchBytes({ records: recordBytes({ offsetDelta: 0, value }), count: 1 }))
         expect(answer.errorCode).toBe(0)
       }
-      // Level 22 on 8 MB takes ~150 MB of zstd's tables and buffers; a worker that kept them would hold them still.
-      expect(rssBytes(broker) - before).toBeLessThan(80 * MB)
+      // Level 22 on 8 MB takes ~150 MB of zstd's tables and buffers; a worker that kept them would hold them still
+      // (+343 MB measured without retiring it). What stays is the batch itself in the produce path, the batch cache
+      // and LevelDB's memtable: +45-52 MB measured.
+      expect(rssBytes(broker) - before).toBeLessThan(150 * MB)
       const { batches } = await readPartition(client, TOPIC, 0)
       expect(batches.map((b) => b.header.attributes & 0x07)).toEqual([ZSTD, ZSTD, ZSTD])
       expect(recordsOf(batches).map((r) => r.value?.length)).toEqual([4, 8 * MB, 5])
