@@ -119,11 +119,11 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
           if (partition && errorCode === ErrorCode.NONE) {
             if (wanted.fetchOffset < partition.logStartOffset || wanted.fetchOffset > partition.logEndOffset) {
               errorCode = ErrorCode.OFFSET_OUT_OF_RANGE
-            } else if (apiVersion < 10 && topic!.config.compressionType === Compression.zstd) {
-              // KafkaApis.maybeConvertFetchedData: a consumer too old for zstd is refused the topic that stores it.
-              errorCode = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
             }
           }
+          // KafkaApis.maybeConvertFetchedData: a consumer too old for zstd is refused a topic that stores it, whatever
+          // else its fetch of a partition held here would have answered (an offset out of range, a leader elsewhere).
+          if (partition && apiVersion < 10 && topic!.config.compressionType === Compression.zstd) errorCode = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
           if (!partition || errorCode !== ErrorCode.NONE) {
             error = true
             partitions.push(failedPartition(wanted.partition, errorCode))
