@@ -13,9 +13,18 @@
  * input), so compression.ts's window bound and size hint accept them, and so do librdkafka's and Java's readers.
  */
 import type { compress as Compress } from '@bokuweb/zstd-wasm'
+import { ErrorCode, KafkaError } from './errors.js'
 
 /** KIP-390's compression.zstd.level range and default (zstd's ZSTD_minCLevel, ZSTD_MAX_CLEVEL, ZSTD_CLEVEL_DEFAULT). */
 export const ZSTD_LEVELS = { min: -131072, max: 22, default: 3 } as const
+
+/**
+ * The most `zstdCompress` takes at once. zstd's WebAssembly heap holds at most 2 GiB for the input, the output and the
+ * level's tables (about 650 MB at level 22 for an input this large), and an input that did not fit made the compressor
+ * spin instead of failing (1.1 GB at level 3 had not returned after 100 s). A batch inflates to 32x its topic's
+ * max.message.bytes at most (compression.ts), so only a topic allowing batches above 8 MB can reach this.
+ */
+export const ZSTD_MAX_INPUT_BYTES = 256 * 1024 * 1024
 
 let compressor: typeof Compress | null = null
 let loading: Promise<void> | null = null
@@ -43,10 +52,14 @@ export function zstdLoaded(): boolean {
 }
 
 /**
- * One zstd frame holding `data`, at `level` (ZSTD_LEVELS; 0 is zstd's default). Errors: a plain Error when this
- * thread has not loaded the compressor (`loadZstd`), or zstd's own.
+ * One zstd frame holding `data`, at `level` (ZSTD_LEVELS; 0 is zstd's default). Errors: KafkaError
+ * MESSAGE_TOO_LARGE for more than ZSTD_MAX_INPUT_BYTES; a plain Error when this thread has not loaded the compressor
+ * (`loadZstd`); zstd's own.
  */
 export function zstdCompress(data: Uint8Array, level: number = ZSTD_LEVELS.default): Buffer {
+  if (data.length > ZSTD_MAX_INPUT_BYTES) {
+    throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `${data.length} bytes of records are more than Brook compresses with zstd at once (${ZSTD_MAX_INPUT_BYTES})`)
+  }
   if (compressor === null) throw new Error('the zstd compressor is not loaded on this thread (await loadZstd() first)')
   const frame = compressor(data, level)
   return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)

@@ -21,6 +21,7 @@ import {
   setPartitionLeaderEpoch,
 } from '../../protocol/record-batch.js'
 import { compress, decompress, inflatedSizeHint, loadCodec, Compression } from '../../protocol/compression.js'
+import { ZSTD_MAX_INPUT_BYTES } from '../../protocol/zstd.js'
 import { DecodeError } from '../../protocol/reader.js'
 import { frameNamed, loadFrames } from '../fixtures/frames.js'
 import { decodeRequestFrame } from './request-frame.js'
@@ -288,6 +289,12 @@ describe('compression codecs', () => {
   it('refuses unknown codecs', () => {
     expect(() => compress(5, text)).toThrow('compressing with codec 5 is not supported')
     expect(() => decompress(5, text)).toThrow()
+  })
+
+  it('refuses to zstd more than its WebAssembly heap holds, as MESSAGE_TOO_LARGE, before touching the bytes', async () => {
+    await loadCodec(Compression.zstd)
+    // Zero pages the check never reads: no memory is used for them.
+    expect(() => compress(Compression.zstd, Buffer.alloc(ZSTD_MAX_INPUT_BYTES + 1))).toThrow(expect.objectContaining({ code: MESSAGE_TOO_LARGE }))
   })
 
   it('writes zstd at the level asked for, each frame saying its content size and a window no larger (what the broker bounds)', async () => {
