@@ -26,11 +26,12 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Three workers on two cores: many files spend most of their time waiting on a fault (a session timeout, a
-    // retention check, a restart), which left both cores a third idle with two workers. Two clean-clone runs took
-    // 755-759 s with three workers against 911 s with two, all green; earlier, before the tests that failed under the
-    // extra load were fixed, three failed three runs of five.
-    maxWorkers: 3,
+    // Four workers on two cores: many files spend most of their time waiting on a fault (a session timeout, a
+    // retention check, a restart), which left the cores idle part of the time with fewer. Clean-clone runs: 911 s with
+    // two workers; 755-759 s, later (with more tests) 818-889 s, with three, the cores idle 29% of the time in the
+    // 824 s one; 729 s with four, idle 19%, all green (and 896 s green with other work beside it). Earlier, before the
+    // tests that failed under the extra load were fixed, three workers failed three runs of five.
+    maxWorkers: 4,
     sequence: { sequencer: SlowFirstSequencer },
     // A file whose worker is blocked (no timeout can fire in it) is named and killed after ten minutes, so the run
     // ends failed instead of waiting for it forever (test/watchdog/).
