@@ -7,10 +7,11 @@ import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commande
 import { open, type FileHandle } from 'node:fs/promises'
 import type { ReadStream } from 'node:fs'
 import { once } from 'node:events'
-import { DEFAULT_PRODUCER_OPTIONS, PRODUCER_COMPRESSIONS, produceLines, type Acks } from '../client/console-producer.js'
+import { DEFAULT_PRODUCER_OPTIONS, produceLines, type Acks } from '../client/console-producer.js'
 import { consumeRecords, type ConsumedRecord, type StartPosition } from '../client/console-consumer.js'
 import { counted } from '../client/wording.js'
 import { IsolationLevel } from '../protocol/constants.js'
+import { COMPRESSION_NAMES } from '../protocol/compression.js'
 import { bootstrapServers, clientCommand, withCluster } from './client-command.js'
 import { cannotRead } from './files.js'
 import { formatRecord, formatSummary } from './format.js'
@@ -45,7 +46,7 @@ export function addProduceCommand(program: CommandUnknownOpts): void {
     .option('--header <key=value>', 'add this header to every record (repeatable)', keyValue('--header'))
     .option('--partition <n>', 'write every record to this partition (default: Kafka\'s partitioner: murmur2 of the key, sticky for no key)', integer('--partition', 0, 2147483647))
     .addOption(new Option('--acks <acks>', 'acknowledgements to wait for: 0, 1, or -1/all (every in-sync replica)').choices(['0', '1', '-1', 'all']).default('-1'))
-    .addOption(new Option('--compression <codec>', 'compress batches').choices(PRODUCER_COMPRESSIONS).default(DEFAULT_PRODUCER_OPTIONS.compression))
+    .addOption(new Option('--compression <codec>', 'compress batches').choices(COMPRESSION_NAMES).default(DEFAULT_PRODUCER_OPTIONS.compression))
     .option('--batch-size <bytes>', 'close a partition\'s batch at this many bytes (batch.size)', integer('--batch-size', 1, 100 * 1024 * 1024), DEFAULT_PRODUCER_OPTIONS.batchBytes)
     .option('--linger-ms <ms>', 'send an unfilled batch this long after its first record (linger.ms)', integer('--linger-ms', 0, 3_600_000), DEFAULT_PRODUCER_OPTIONS.lingerMs)
     .option('--max-block-ms <ms>', 'wait this long for the topic\'s metadata, e.g. while a topic it auto-creates has no leader yet (max.block.ms)', integer('--max-block-ms', 0, 3_600_000), DEFAULT_PRODUCER_OPTIONS.maxBlockMs)

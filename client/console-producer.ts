@@ -48,14 +48,12 @@ import { metadata, type MetadataRequest, type MetadataResponse, type MetadataRes
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../protocol/messages/init-producer-id.js'
 
 export type Acks = -1 | 0 | 1
-/** The codecs a producer can write (zstd needs Produce v7, which every Kafka since 2.1 and Brook take). */
-export type ProducerCompression = CompressionName
-export const PRODUCER_COMPRESSIONS: readonly ProducerCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd']
 
 export interface ProducerOptions {
   topic: string
   acks: Acks
-  compression: ProducerCompression
+  /** Any codec (zstd needs Produce v7, which every Kafka since 2.1 and Brook take). */
+  compression: CompressionName
   /** Every record goes to this partition; otherwise Kafka's default partitioner decides. */
   partition?: number
   /** Close a batch when its records reach this many bytes (Kafka's batch.size). */
