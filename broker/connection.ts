@@ -332,6 +332,8 @@ export class Connection {
     } catch (error) {
       this.log.error(`${entry.api.name} v${version} from ${this.remote} failed: ${(error as Error)?.stack ?? error}`)
       this.close(`internal error while handling ${entry.api.name}`)
+      // Never to be sent: what the handler holds until then (answer budget, cache leases) goes back now.
+      answerSent(slot)
     } finally {
       this.finish(ticket)
     }

@@ -207,7 +207,8 @@ export interface RequestContext {
   parked(): void
   /**
    * Runs `callback` once, when the answer to this request has left the socket (handed to the kernel), or when the
-   * connection closes without sending it. The Fetch handler gives its answer's bytes back to the node's pool so.
+   * connection closes without sending it, or the handler failed. The Fetch handler gives its answer's bytes back to
+   * the node's pool so, and releases the batch cache's slabs its answer sent views of (storage/batch-cache.ts).
    */
   onAnswerSent(callback: () => void): void
 }

@@ -15,7 +15,11 @@
  *   slab evicts every batch still cached in it, and with each the batches of its run below it, so a run stays
  *   contiguous and a read from the cache never skips a batch. Runs are appended in offset order, so those are in
  *   older slabs already: eviction is first in, first out.
- * - A read gets copies: the bytes it sends stay its own when the slab is reused under it.
+ * - A Fetch answer sends views of the slabs, not copies: its `CacheLease` holds every slab it reads from until the
+ *   answer has left the socket (or will never be sent), and a slab that is held is never written again. When the ring
+ *   comes round to a slab still held (an answer stuck behind a slow socket while the whole ring was appended), the
+ *   slab leaves the ring to that answer, freed with it, and a fresh one takes its place. The node's own reads (a
+ *   coordinator loading its state, the log cleaner) take no lease and get copies, which they may keep.
  * - A batch larger than a slab is not cached, and its run is cleared (the run must end at the log end).
  * - The ring grows only while readers need it: it starts at MIN_SLABS, and a new slab is taken, up to the budget,
  *   only when the oldest slab, about to be reused, was read once two newer slabs had been started (a reader a whole
@@ -36,7 +40,7 @@
  * would evict what consumers at the tail need (LevelDB and the page cache serve re-reads).
  */
 
-/** One cached batch: offsets and bytes (a batch to append, or a copy of a cached one). */
+/** One cached batch: offsets and bytes (a batch to append, or a cached one: a copy, or a view under a lease). */
 export interface CachedBatch {
   readonly baseOffset: bigint
   readonly lastOffset: bigint
@@ -52,6 +56,30 @@ interface Slab {
   serial: number
   /** Whether a batch was read from it once two newer slabs had become the one filled (since it was last emptied). */
   readBehind: boolean
+  /** Leases holding it: answers not yet sent that hold views of its bytes. */
+  lent: number
+}
+
+/**
+ * The slabs of the cache one answer sends views of (`CacheRun.at` with a lease), so that none of them is written again
+ * before the answer has left: `release()` once the socket has taken it, or once it will never be sent. A lease
+ * never released costs memory, not data: the ring replaces a slab still held instead of reusing it.
+ */
+export class CacheLease {
+  private readonly held: Slab[] = []
+
+  /** Holds `slab` until release (once, however many batches the answer reads from it). */
+  hold(slab: Slab): void {
+    if (this.held.includes(slab)) return
+    slab.lent++
+    this.held.push(slab)
+  }
+
+  /** Gives back every slab held; the views handed out must no longer be sent. */
+  release(): void {
+    for (const slab of this.held) slab.lent--
+    this.held.length = 0
+  }
 }
 
 /** Where one cached batch lives; `cached` turns false when its run drops it (its bytes stay until the slab is reused). */
@@ -88,14 +116,16 @@ export class CacheRun {
   }
 
   /**
-   * The i-th cached batch (0 is the oldest), its bytes copied out of the cache. `fetched` (the default) marks a read
-   * that answers a Fetch: one from a slab behind the log end lets the ring grow; the node's own reads (loading a
-   * coordinator's state, the log cleaner) pass false.
+   * The i-th cached batch (0 is the oldest). With a `lease`, its bytes are a view of the cache, valid until the lease is
+   * released; without one, a copy. `fetched` (the default) marks a read that answers a Fetch: one from a slab behind
+   * the log end lets the ring grow; the node's own reads (loading a coordinator's state, the log cleaner) pass false.
    */
-  at(i: number, { fetched = true }: { fetched?: boolean } = {}): CachedBatch {
+  at(i: number, { fetched = true, lease }: { fetched?: boolean; lease?: CacheLease } = {}): CachedBatch {
     const node = this.items[this.first + i]!
     if (fetched) this.cache.noteRead(node.slab)
-    return { baseOffset: node.baseOffset, lastOffset: node.lastOffset, bytes: Buffer.from(node.slab.memory.subarray(node.start, node.start + node.size)) }
+    const view = node.slab.memory.subarray(node.start, node.start + node.size)
+    if (lease) lease.hold(node.slab)
+    return { baseOffset: node.baseOffset, lastOffset: node.lastOffset, bytes: lease ? view : Buffer.from(view) }
   }
 
   /** The last offset of the i-th cached batch. */
@@ -209,6 +239,7 @@ export class BatchCache {
   private readonly slabs: Slab[] = []
   /** The slab being filled: its index in `slabs`. */
   private current = -1
+  private replaced = 0
 
   /** `maxBytes`: the node's budget; 0 caches nothing. */
   constructor(readonly maxBytes: number) {
@@ -230,9 +261,17 @@ export class BatchCache {
     return this.cachedCount
   }
 
-  /** Bytes of the slabs taken so far: the memory the cache holds, never more than `maxBytes`. */
+  /**
+   * Bytes of the slabs of the ring: the memory the cache holds, never more than `maxBytes` (slabs it replaced while
+   * leases held them live on until those answers are sent, and are not counted).
+   */
   get reservedBytes(): number {
     return this.slabs.length * this.slabBytes
+  }
+
+  /** Slabs the ring replaced because a lease still held them when it came round to them, since the node started. */
+  get replacedSlabs(): number {
+    return this.replaced
   }
 
   /** Whether a batch of `size` bytes can be cached at all (it fits in a slab). */
@@ -274,24 +313,35 @@ export class BatchCache {
 
   /**
    * The slab to fill next: a new one while the ring is below MIN_SLABS, or while the budget allows one and the oldest
-   * slab was read behind the log end; else the oldest, emptied (its batches are evicted). A new slab goes right after
-   * the current one, so the ring stays in append order (the oldest is still next).
+   * slab was read behind the log end; else the oldest, emptied (its batches are evicted), or replaced by a new one while a
+   * lease holds it. A new slab goes right after the current one, so the ring stays in append order (the oldest is
+   * still next).
    */
   private nextSlab(): Slab {
     const oldest = this.slabs[(this.current + 1) % this.slabs.length]
     const serial = (this.slabs[this.current]?.serial ?? -1) + 1
     if (this.slabs.length < Math.min(MIN_SLABS, this.slabCount) || (this.slabs.length < this.slabCount && oldest!.readBehind)) {
       this.current++
-      this.slabs.splice(this.current, 0, { memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [], serial, readBehind: false })
+      this.slabs.splice(this.current, 0, this.newSlab(serial))
       return this.slabs[this.current]!
     }
     this.current = (this.current + 1) % this.slabs.length
     const slab = this.slabs[this.current]!
     for (const node of slab.nodes) node.run.evict(node)
+    if (slab.lent > 0) {
+      // An answer still sends views of it: it stays theirs, to be freed with them, and is never written again.
+      this.replaced++
+      this.slabs[this.current] = this.newSlab(serial)
+      return this.slabs[this.current]!
+    }
     slab.nodes = []
     slab.used = 0
     slab.serial = serial
     slab.readBehind = false
     return slab
+  }
+
+  private newSlab(serial: number): Slab {
+    return { memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [], serial, readBehind: false, lent: 0 }
   }
 }

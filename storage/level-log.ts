@@ -388,7 +388,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
       if (cachedFrom !== null && next >= cachedFrom) {
         // Sizes are looked at before anything is copied out of the cache.
         for (let i = this.run.indexOf(next); i < this.run.length && this.run.lastOffsetAt(i) < upTo && fits(this.run.sizeAt(i)); i++) {
-          take(this.run.at(i).bytes)
+          take(this.run.at(i, { lease: options.lease }).bytes)
         }
         return batches
       }

@@ -24,6 +24,7 @@
  */
 import { Attribute, readBatchHeader, type FoundRecord } from '../protocol/record-batch.js'
 import type { EpochEntry } from './leader-epochs.js'
+import type { CacheLease } from './batch-cache.js'
 
 export type { EpochEntry } from './leader-epochs.js'
 
@@ -101,6 +102,12 @@ export interface ReadOptions {
   upTo: bigint
   /** Return the first batch even when it alone is larger than maxBytes (Kafka's minOneMessage). */
   minOneMessage: boolean
+  /**
+   * For a read whose batches are sent and then dropped (a Fetch answer): batches served from the node's batch cache
+   * come as views of it, held by this lease until it is released (`storage/batch-cache.ts`), instead of as copies.
+   * Without a lease every batch returned is the caller's own to keep.
+   */
+  lease?: CacheLease
 }
 
 /**

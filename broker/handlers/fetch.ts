@@ -13,6 +13,9 @@
  * - The node's pool for answers not yet sent (`queued.max.response.bytes`, answer-budget.ts) bounds all fetches
  *   together: each pass reads at most the room left in it, and a pass that finds none still returns one batch. An
  *   answer's bytes go back to the pool once it has left the socket.
+ * - Batches served from the node's batch cache go out as views of its slabs, not copies: each pass reads under a
+ *   `CacheLease`, released once the answer has left the socket (or a parked pass is dropped), and the cache writes
+ *   no held slab again (storage/batch-cache.ts).
  * - A Fetch mutes its connection (no further request is read until its answer has left the socket), so fetches a
  *   client pipelines but does not read cannot pile up answers; while parked it does not count against
  *   queued.max.requests, as Kafka's fetch purgatory holds requests outside the request queue.
@@ -64,6 +67,7 @@ import { ErrorCode } from '../../protocol/errors.js'
 import { Compression } from '../../protocol/compression.js'
 import { StorageError } from '../../storage/log-store.js'
 import type { ReadOptions } from '../../storage/partition-log.js'
+import { CacheLease } from '../../storage/batch-cache.js'
 import type { Logger } from '../logger.js'
 import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
@@ -104,7 +108,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
 
     // Topics are looked up again on every pass, not once: a topic deleted while the fetch is parked must answer with
     // its error at once (the deletion wakes the fetch), not go back to waiting on the old partition's log.
-    const readAll = async (maxBytes: number): Promise<{ responses: FetchResponseFetchableTopicResponse[]; bytes: number; error: boolean; readable: Watched[] }> => {
+    const readAll = async (maxBytes: number, lease: CacheLease): Promise<{ responses: FetchResponseFetchableTopicResponse[]; bytes: number; error: boolean; readable: Watched[] }> => {
       let bytes = 0
       let error = false
       const readable: Watched[] = []
@@ -132,7 +136,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
           const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
           readable.push({ partition, highWatermark: partition.highWatermark })
           const budget = Math.min(wanted.partitionMaxBytes, maxBytes - bytes)
-          const records = budget > 0 || bytes === 0 ? await readOrLog(partition, wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0 }, services.log) : []
+          const records = budget > 0 || bytes === 0 ? await readOrLog(partition, wanted.fetchOffset, { maxBytes: Math.max(budget, 0), upTo, minOneMessage: bytes === 0, lease }, services.log) : []
           if (records === null) {
             error = true
             partitions.push(failedPartition(wanted.partition, ErrorCode.KAFKA_STORAGE_ERROR))
@@ -166,10 +170,13 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
     const answers = services.answers
     for (;;) {
       const granted = answers.take(maxBytes)
+      // The batch cache lends its bytes to this pass's answer (views, not copies) until the answer has left.
+      const lease = new CacheLease()
       let read: Awaited<ReturnType<typeof readAll>>
       try {
-        read = await readAll(granted)
+        read = await readAll(granted, lease)
       } catch (error) {
+        lease.release()
         answers.give(granted)
         throw error
       }
@@ -177,7 +184,10 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       answers.settle(granted, bytes)
       const remaining = deadline - Date.now()
       if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted) {
-        onAnswerSent(() => answers.give(bytes))
+        onAnswerSent(() => {
+          answers.give(bytes)
+          lease.release()
+        })
         // Only an answer with a partition's error can carry leader hints: the others skip the walk.
         if (apiVersion < 16 || !error) return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }
         // v16 names topics by id; a partition refused as not led is one the node or its image knows (currentLeaderOf).
@@ -187,6 +197,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       }
       // A long poll holds nothing while it waits; its next pass reads afresh.
       answers.give(bytes)
+      lease.release()
       parked()
       await waitForData(readable, remaining, signal, { wakeOn: 'highWatermark' })
     }
@@ -293,6 +304,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
   const answers = services.answers
   for (;;) {
     const granted = answers.take(maxBytes)
+    const lease = new CacheLease()
     let bytes = 0
     let settled = false
     let urgent = false
@@ -328,7 +340,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
         // A follower at the log end, the usual case for most partitions of a fetch, has nothing to read.
         const records =
           entry.fetchOffset < partition.logEndOffset && (budget > 0 || bytes === 0)
-            ? await readOrLog(partition, entry.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.logEndOffset, minOneMessage: bytes === 0 }, services.log)
+            ? await readOrLog(partition, entry.fetchOffset, { maxBytes: Math.max(budget, 0), upTo: partition.logEndOffset, minOneMessage: bytes === 0, lease }, services.log)
             : []
         if (records === null) {
           // The follower backs this partition off and asks again (ReplicaFetcher); its other partitions go on.
@@ -357,13 +369,18 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
           entry.sentHighWatermark = data.highWatermark
           entry.sentLogStartOffset = data.logStartOffset
         }
-        onAnswerSent(() => answers.give(bytes))
+        onAnswerSent(() => {
+          answers.give(bytes)
+          lease.release()
+        })
         return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId, responses: byTopic(carried) }
       }
       answers.give(bytes)
+      lease.release()
       parked()
       await waitForData(readable, remaining, signal, { wakeOn: 'append' })
     } catch (error) {
+      lease.release()
       if (!settled) answers.give(granted)
       throw error
     }

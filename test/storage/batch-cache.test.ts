@@ -1,10 +1,11 @@
 /**
  * The node's batch cache on its own: one budget for every partition's run, a ring of slabs reused oldest first and
- * grown only while readers behind the log end need it, runs that stay contiguous suffixes, reads that get copies. (Reads through it, against a reference, are in
- * contract/read-property.ts.)
+ * grown only while readers behind the log end need it, runs that stay contiguous suffixes, reads that get copies, and reads under a
+ * lease that get views of slabs the ring does not write again until the lease is released. (Reads through it, against a reference,
+ * are in contract/read-property.ts.)
  */
 import { describe, expect, it } from 'vitest'
-import { BatchCache, type CacheRun } from '../../storage/batch-cache.js'
+import { BatchCache, CacheLease, type CacheRun } from '../../storage/batch-cache.js'
 
 /** Appends batches of `size` bytes at offsets from, from+1, ... (one record each), each filled with its offset. */
 function append(run: CacheRun, from: number, count: number, size = 100): void {
@@ -120,6 +121,64 @@ describe('the batch cache', () => {
     append(run, 1, 8, 200)
     expect(run.at(0).baseOffset).toBeGreaterThan(0n)
     expect(read).toEqual(Buffer.alloc(200, 1))
+  })
+
+  describe('reads under a lease (a Fetch answer sending views of the cache)', () => {
+    it('hand out views of the cache, not copies', () => {
+      const cache = new BatchCache(1000)
+      const run = cache.run()
+      append(run, 0, 2)
+      const lease = new CacheLease()
+      const [first, second] = [run.at(0, { lease }).bytes, run.at(1, { lease }).bytes]
+      // Two batches of one slab: adjacent views of the same memory.
+      expect(first.buffer).toBe(second.buffer)
+      expect(second.byteOffset).toBe(first.byteOffset + 100)
+      expect(run.at(0).bytes.buffer).not.toBe(first.buffer)
+      lease.release()
+    })
+
+    it('keep a slab from being written again while the lease holds it: the ring replaces it, and reuses it once released', () => {
+      // Four slabs of 250 bytes, two 100-byte batches in each.
+      const cache = new BatchCache(1000)
+      const run = cache.run()
+      append(run, 0, 8)
+      const lease = new CacheLease()
+      const held = [run.at(0, { lease }).bytes, run.at(1, { lease }).bytes]
+      const other = run.at(2, { lease: new CacheLease() }).bytes // released never: its slab is replaced too
+
+      // Four turns of the ring: every slab is come round to.
+      append(run, 8, 32)
+      // The views still hold what was appended at offsets 0, 1 and 2, though the run evicted them long ago.
+      expect(held).toEqual([Buffer.alloc(100, 0), Buffer.alloc(100, 1)])
+      expect(other).toEqual(Buffer.alloc(100, 2))
+      expect(offsets(run)[0]).toBeGreaterThan(2)
+      // The two held slabs were replaced once (then their replacements were reused): the ring kept its size.
+      expect(cache.replacedSlabs).toBe(2)
+      expect(cache.reservedBytes).toBe(1000)
+
+      // Released, the slabs ring round as before: a view of a slab read under a lease that is given back is written over.
+      const again = new CacheLease()
+      const reused = run.at(run.length - 1, { lease: again }).bytes
+      const value = reused[0]!
+      again.release()
+      append(run, 40, 8)
+      expect(reused[0]).not.toBe(value)
+      expect(cache.replacedSlabs).toBe(2)
+    })
+
+    it('count a slab once however many of its batches the answer reads, and give it back in full', () => {
+      const cache = new BatchCache(1000)
+      const run = cache.run()
+      append(run, 0, 8)
+      const lease = new CacheLease()
+      for (let round = 0; round < 3; round++) for (let i = 0; i < 2; i++) run.at(i, { lease })
+      lease.release()
+      lease.release()
+      // Nothing held: a turn of the ring reuses every slab, none is replaced.
+      append(run, 8, 8)
+      expect(cache.replacedSlabs).toBe(0)
+      expect(offsets(run)).toEqual([8, 9, 10, 11, 12, 13, 14, 15])
+    })
   })
 
   describe('a ring that grows only while readers need it (4 MiB slabs, a 32 MiB budget: up to 8)', () => {
