@@ -18,8 +18,10 @@
  * - A Fetch answer sends views of the slabs, not copies: its `CacheLease` holds every slab it reads from until the
  *   answer has left the socket (or will never be sent), and a slab that is held is never written again. When the ring
  *   comes round to a slab still held (an answer stuck behind a slow socket while the whole ring was appended), the
- *   slab leaves the ring to that answer, freed with it, and a fresh one takes its place. The node's own reads (a
- *   coordinator loading its state, the log cleaner) take no lease and get copies, which they may keep.
+ *   slab leaves the ring to that answer, freed with it, and a fresh one takes its place. At most MAX_LENT_SLABS
+ *   slabs are lent at once; a read that would lend one more gets a copy, so answers that clients never read (held
+ *   until connections.max.idle.ms closes them) keep no more than that many slabs alive beside the budget. The node's
+ *   own reads (a coordinator loading its state, the log cleaner) take no lease and get copies, which they may keep.
  * - A batch larger than a slab is not cached, and its run is cleared (the run must end at the log end).
  * - The ring grows only while readers need it: it starts at MIN_SLABS, and a new slab is taken, up to the budget,
  *   only when the oldest slab, about to be reused, was read once two newer slabs had been started (a reader a whole
@@ -58,6 +60,8 @@ interface Slab {
   readBehind: boolean
   /** Leases holding it: answers not yet sent that hold views of its bytes. */
   lent: number
+  /** Its cache's count of slabs lent, shared by all its slabs (kept when the slab leaves the ring). */
+  readonly lending: { slabs: number }
 }
 
 /**
@@ -68,16 +72,24 @@ interface Slab {
 export class CacheLease {
   private readonly held: Slab[] = []
 
-  /** Holds `slab` until release (once, however many batches the answer reads from it). */
-  hold(slab: Slab): void {
-    if (this.held.includes(slab)) return
+  /**
+   * Holds `slab` until release (once, however many batches the answer reads from it); false, holding nothing, when
+   * that would lend more than MAX_LENT_SLABS slabs of its cache at once.
+   */
+  hold(slab: Slab): boolean {
+    if (this.held.includes(slab)) return true
+    if (slab.lent === 0) {
+      if (slab.lending.slabs >= MAX_LENT_SLABS) return false
+      slab.lending.slabs++
+    }
     slab.lent++
     this.held.push(slab)
+    return true
   }
 
   /** Gives back every slab held; the views handed out must no longer be sent. */
   release(): void {
-    for (const slab of this.held) slab.lent--
+    for (const slab of this.held) if (--slab.lent === 0) slab.lending.slabs--
     this.held.length = 0
   }
 }
@@ -94,6 +106,12 @@ interface Node {
 }
 
 const MAX_SLAB_BYTES = 4 * 1024 * 1024
+/**
+ * Slabs lent to answers at once. Readers at the tail read the slab being filled and the one before it, so four leave
+ * room for readers behind; a stuck answer past that gets copies, and at most four slabs (16 MiB) live on outside the
+ * ring for answers clients do not read.
+ */
+const MAX_LENT_SLABS = 4
 /** Slabs the ring starts with and never goes below (all of a budget of fewer). */
 const MIN_SLABS = 4
 
@@ -124,8 +142,7 @@ export class CacheRun {
     const node = this.items[this.first + i]!
     if (fetched) this.cache.noteRead(node.slab)
     const view = node.slab.memory.subarray(node.start, node.start + node.size)
-    if (lease) lease.hold(node.slab)
-    return { baseOffset: node.baseOffset, lastOffset: node.lastOffset, bytes: lease ? view : Buffer.from(view) }
+    return { baseOffset: node.baseOffset, lastOffset: node.lastOffset, bytes: lease?.hold(node.slab) ? view : Buffer.from(view) }
   }
 
   /** The last offset of the i-th cached batch. */
@@ -240,6 +257,7 @@ export class BatchCache {
   /** The slab being filled: its index in `slabs`. */
   private current = -1
   private replaced = 0
+  private readonly lending = { slabs: 0 }
 
   /** `maxBytes`: the node's budget; 0 caches nothing. */
   constructor(readonly maxBytes: number) {
@@ -272,6 +290,11 @@ export class BatchCache {
   /** Slabs the ring replaced because a lease still held them when it came round to them, since the node started. */
   get replacedSlabs(): number {
     return this.replaced
+  }
+
+  /** Slabs lent to answers now, in the ring or replaced (at most MAX_LENT_SLABS). */
+  get lentSlabs(): number {
+    return this.lending.slabs
   }
 
   /** Whether a batch of `size` bytes can be cached at all (it fits in a slab). */
@@ -342,6 +365,6 @@ export class BatchCache {
   }
 
   private newSlab(serial: number): Slab {
-    return { memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [], serial, readBehind: false, lent: 0 }
+    return { memory: Buffer.allocUnsafeSlow(this.slabBytes), used: 0, nodes: [], serial, readBehind: false, lent: 0, lending: this.lending }
   }
 }

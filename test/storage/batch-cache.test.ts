@@ -166,6 +166,45 @@ describe('the batch cache', () => {
       expect(cache.replacedSlabs).toBe(2)
     })
 
+    it('lend at most four slabs at once: past them a read gets a copy, so answers never read keep little memory alive', () => {
+      // Four slabs of 250 bytes, two 100-byte batches in each. A view's memory is its slab's (250 bytes); a copy's is not.
+      const cache = new BatchCache(1000)
+      const run = cache.run()
+      const isView = (bytes: Buffer) => bytes.buffer.byteLength === 250
+      append(run, 0, 8)
+      const stuck = [0, 2, 4, 6].map((i) => {
+        const lease = new CacheLease()
+        return { lease, bytes: run.at(i, { lease }).bytes }
+      })
+      expect(stuck.every(({ bytes }) => isView(bytes))).toBe(true)
+      expect(cache.lentSlabs).toBe(4)
+      // A slab already lent lends views to any lease.
+      const other = new CacheLease()
+      expect(run.at(1, { lease: other }).bytes.buffer).toBe(stuck[0]!.bytes.buffer)
+
+      // The ring turns over: the four lent slabs are replaced, keeping their bytes for the answers.
+      append(run, 8, 8)
+      expect(cache.replacedSlabs).toBe(4)
+      // Lending a fifth slab (a fresh one of the ring) would pass the bound: a copy.
+      const copy = run.at(0, { lease: other }).bytes
+      expect(isView(copy)).toBe(false)
+      expect(copy).toEqual(Buffer.alloc(100, 8))
+      expect(cache.lentSlabs).toBe(4)
+
+      // Turning over again replaces nothing: only the four slabs left to the answers are lent.
+      append(run, 16, 8)
+      expect(cache.replacedSlabs).toBe(4)
+      stuck.forEach(({ bytes }, i) => expect(bytes).toEqual(Buffer.alloc(100, 2 * i)))
+
+      for (const { lease } of stuck) lease.release()
+      expect(cache.lentSlabs).toBe(1)
+      other.release()
+      expect(cache.lentSlabs).toBe(0)
+      const fresh = new CacheLease()
+      expect(isView(run.at(0, { lease: fresh }).bytes)).toBe(true)
+      fresh.release()
+    })
+
     it('count a slab once however many of its batches the answer reads, and give it back in full', () => {
       const cache = new BatchCache(1000)
       const run = cache.run()
