@@ -113,6 +113,11 @@ export type WindowEntry = TimeEntry | SlidingEntry | SessionEntry
 /** What differs between window families; every method is pure apart from mutating the entry it is given. */
 interface WindowFamily<E extends WindowEntry> {
   isLate(ts: number, streamTime: number, entry: E | undefined): boolean
+  /**
+   * Whether a late record still changes the entry (its values in no window): undefined when it does not, else what
+   * changes the entry in place. Only sliding windows have it (the window after the record, see slidingFamily).
+   */
+  anchorLate?(entry: E | undefined, input: WindowInput, streamTime: number): (() => E) | undefined
   /** Adds a record (not late); `retract`, in emit mode update, hears of each emitted window the record removed. */
   add(entry: E | undefined, input: WindowInput, streamTime: number, retract?: Emit): E
   /** The close time of the entry's earliest open window. */
@@ -280,6 +285,25 @@ function slidingFamily(d: number, grace: number, aggs: Accumulation): WindowFami
         if (t < ts && t + d + 1 >= ts && t + d + 1 >= open) return false
       }
       return true
+    },
+    // A late record no later than d before the open windows (ts + d >= streamTime - grace) still has the window
+    // after it, [ts + 1, ts + d + 1], which is open: Kafka Streams takes the record (it only drops records with
+    // ts + d < streamTime - grace), creates that window from the records after it when there are some and the window
+    // is not there yet (createCurrentRecordRightWindow), and counts the record dropped for its expired windows. Here
+    // the record goes to the late records, and leaves a point of its time with nothing in it, which makes that window
+    // exist (`ends`); windows made later that cover the point do not hold the record either, as in Kafka Streams.
+    // That window holds a record even when the point after ts is such an empty one p: p's window held a record q in
+    // (p, p + d] whose own window was closed then, so q < streamTime - grace <= ts + d, and q is in it too.
+    anchorLate(entry, input, streamTime) {
+      const ts = input.ts
+      if (entry === undefined || ts + d < streamTime - grace) return undefined
+      if (!entry.p.some(([t]) => t > ts && t <= ts + d + 1) || entry.p.some(([t]) => t === ts || t === ts + d + 1)) return undefined
+      return () => {
+        const closed = streamTime - grace - 1
+        if (closed > entry.c) entry.c = closed
+        itemAt(entry.p, ts, aggs, 2)
+        return entry
+      }
     },
     add(entry, input, streamTime) {
       const closed = streamTime - grace - 1
@@ -471,7 +495,8 @@ export class WindowedAggregate {
   }
 
   /**
-   * Adds one record; returns false when it is late (it changed nothing). Moves stream time, and closes the due windows
+   * Adds one record; returns false when it is late (it is in no window: only a late sliding-window record can change
+   * something, the window after it, see slidingFamily's anchorLate). Moves stream time, and closes the due windows
    * of the record's own group first; other groups' due windows wait for `closeDue`. Synchronous (no promise) when the
    * group's entry is in memory, which is the common case.
    */
@@ -501,7 +526,18 @@ export class WindowedAggregate {
         entry = this.closeGroup(input.group, entry)
       }
     }
-    if (this.family.isLate(input.ts, this.streamTime, entry)) return false
+    if (this.family.isLate(input.ts, this.streamTime, entry)) {
+      const anchor = this.family.anchorLate?.(entry, input, this.streamTime)
+      if (anchor !== undefined && entry !== undefined) {
+        // The anchor changes the entry in place: its close time before is read first, when the index needs it.
+        const from = this.timers.needsFrom(input.group) ? this.family.nextCloseAt(entry) : undefined
+        const next = anchor()
+        this.state.put(input.group, next)
+        this.timers.move(input.group, from, this.family.nextCloseAt(next))
+        if (this.options.emit === 'update') this.changed.add(input.group)
+      }
+      return false
+    }
     // The index holds nextCloseAt of every entry in the state, so a record that keeps it needs no index update
     // (most records of a dense stream keep it).
     const keeps = entry !== undefined && this.family.keepsCloseTime?.(entry, input, this.streamTime) === true

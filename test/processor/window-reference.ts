@@ -29,8 +29,11 @@ interface Accepted extends RefRecord {
   seq: number
 }
 
-/** Every window [start, end) (half-open) with its close time, for the records of one group. */
-function windowsOf(spec: WindowSpec, records: Accepted[], openSessions: Session[] | null): { start: number; end: number; closeAt: number; members: Accepted[] }[] {
+/**
+ * Every window [start, end) (half-open) with its close time, for the records of one group; `anchors` (sliding): the
+ * times of late records that make windows as records do but are in none.
+ */
+function windowsOf(spec: WindowSpec, records: Accepted[], openSessions: Session[] | null, anchors: number[] = []): { start: number; end: number; closeAt: number; members: Accepted[] }[] {
   const out = new Map<string, { start: number; end: number; closeAt: number; members: Accepted[] }>()
   const add = (start: number, end: number, closeAt: number, members: Accepted[]) => out.set(`${start}:${end}`, { start, end, closeAt, members })
   switch (spec.type) {
@@ -48,7 +51,7 @@ function windowsOf(spec: WindowSpec, records: Accepted[], openSessions: Session[
       break
     case 'sliding': {
       const d = spec.timeDifferenceMs
-      const times = records.map((r) => r.ts)
+      const times = [...records.map((r) => r.ts), ...anchors]
       // A record less than d after time 0 is in [0, d], not [t - d, t] (Kafka Streams' processEarly).
       const ends = new Set<number>(times.map((t) => Math.max(t, d)))
       for (const t of times) if (times.some((u) => u > t && u <= t + d + 1)) ends.add(t + d + 1)
@@ -102,6 +105,7 @@ function values(members: Accepted[]): Record<string, number | null> {
 export function runReference(spec: WindowSpec, mode: 'final' | 'update', steps: RefStep[]): { windows: RefWindow[]; late: number[] } {
   let streamTime = Number.NEGATIVE_INFINITY
   const accepted = new Map<string, Accepted[]>()
+  const anchors = new Map<string, number[]>()
   const sessions = new Map<string, Session[]>()
   const closed = new Set<string>()
   const lastEmitted = new Map<string, string>()
@@ -109,7 +113,7 @@ export function runReference(spec: WindowSpec, mode: 'final' | 'update', steps: 
   const late: number[] = []
   const signature = (members: Accepted[]) => members.map((m) => m.seq).sort((a, b) => a - b).join(',')
 
-  const all = (group: string) => windowsOf(spec, accepted.get(group) ?? [], sessions.get(group) ?? null)
+  const all = (group: string) => windowsOf(spec, accepted.get(group) ?? [], sessions.get(group) ?? null, anchors.get(group))
   const closeStep = (step: number, previous: number) => {
     for (const group of [...accepted.keys()].sort()) {
       for (const w of all(group).sort((a, b) => a.end - b.end)) {
@@ -168,9 +172,18 @@ export function runReference(spec: WindowSpec, mode: 'final' | 'update', steps: 
         sessions.set(r.group, [...open.filter((o) => !joined.includes(o)), merged])
       }
     } else {
-      const containing = windowsOf(spec, [...groupRecords, r], null).filter((w) => w.members.some((m) => m.seq === r.seq))
+      const containing = windowsOf(spec, [...groupRecords, r], null, anchors.get(r.group)).filter((w) => w.members.some((m) => m.seq === r.seq))
       // Late: every window that would hold it is closed already (none would show it).
       isLate = containing.every((w) => w.closeAt <= streamTime)
+      // Sliding: a late record with ts + d >= streamTime - grace still makes the open windows its time makes (the one
+      // after it), holding the records after it and not it (Kafka Streams' createCurrentRecordRightWindow).
+      if (isLate && spec.type === 'sliding' && r.ts + spec.timeDifferenceMs >= streamTime - spec.graceMs) {
+        const own = anchors.get(r.group) ?? []
+        const key = (w: { start: number; end: number }) => `${w.start}:${w.end}`
+        const before = new Set(windowsOf(spec, groupRecords, null, own).map(key))
+        const made = windowsOf(spec, groupRecords, null, [...own, r.ts]).filter((w) => !before.has(key(w)) && w.closeAt > streamTime && w.members.length > 0)
+        if (made.length > 0) anchors.set(r.group, [...own, r.ts])
+      }
     }
     if (isLate) late.push(step)
     else accepted.set(r.group, [...groupRecords, r])

@@ -177,6 +177,33 @@ describe('window assignment', () => {
     }
   })
 
+  test('a late sliding-window record less than d before the open windows still makes the window after it, holding the records after it and not itself, as Kafka Streams (KStreamSlidingWindowAggregate drops only records with ts + d < streamTime - grace, and creates the record\'s right window)', async () => {
+    for (const emit of ['final', 'update'] as const) {
+      const { op, emitted, at } = countingWindows(sliding({ timeDifference: '5s', grace: '1s' }), emit)
+      for (const ts of [27_000, 30_000]) expect(await at(ts)).toBe(true)
+      if (emit === 'update') await op.emitUpdates()
+      emitted.length = 0
+      // Stream time 30 s: 24.5 s is in no open window (late), but 24.5 s + 5 s >= 29 s: the window after it,
+      // [24.501 s, 29.501 s], is open and holds 27 s.
+      expect(await at(24_500)).toBe(false)
+      if (emit === 'update') {
+        await op.emitUpdates()
+        expect(emitted).toEqual(['[24501, 29502) 1'])
+      }
+      // 29.2 s joins it; its own window [24.2 s, 29.2 s] covers 24.5 s but holds 27 s and 29.2 s only.
+      expect(await at(29_200)).toBe(true)
+      await op.advanceTo(60_000)
+      expect(emitted.filter((w) => w.startsWith('[24'))).toEqual([...(emit === 'update' ? ['[24501, 29502) 1'] : []), '[24200, 29201) 2', '[24501, 29502) 2'])
+      expect(emitted).toContain('[25000, 30001) 3')
+    }
+    // Early: with d = 10 and grace 17, stream time 30 closes [0, 10]; 6 is late, and makes [7, 17], which holds 8.
+    const early = countingWindows(sliding({ timeDifference: 10, grace: 17 }), 'final')
+    for (const ts of [8, 30]) await early.at(ts)
+    expect(await early.at(6)).toBe(false)
+    await early.op.advanceTo(100)
+    expect(early.emitted).toEqual(['[0, 11) 1', '[7, 18) 1', '[20, 31) 1'])
+  })
+
   test('a window left without its grace (JavaScript, or TypeScript run without type checks) says it is missing', () => {
     expect(() => tumbling({ size: '1m' } as unknown as Parameters<typeof tumbling>[0])).toThrow(new TopologyError("tumbling grace is missing: give a number of ms or e.g. '10s', '1m' (0 for none)"))
   })
