@@ -79,6 +79,18 @@ class CommitError extends Error {
 /** How often a task deletes the committed part of the repartition topic it reads (DeleteRecords). */
 const REPARTITION_PURGE_INTERVAL_MS = 30_000
 
+/**
+ * What a failed purge (admin.deleteTopicRecords) says. kafkajs 2.2.4's retry handler there reads `partitions` of any
+ * retriable error, and one that is not about partitions (the connection to the leader closed or refused, a request
+ * timed out: a node killed, a network cut) has none, so the call fails with a TypeError of its own (`Cannot read
+ * properties of undefined (reading 'some')`) in place of the cause, which is then lost (`test/processor/purge.test.ts`).
+ */
+function purgeFailure(error: Error, partition: string): string {
+  // kafkajs's retrier hands the TypeError on inside a KafkaJSNonRetriableError, under the same message.
+  if (/^Cannot read properties of undefined \(reading 'some'\)$/.test(error.message)) return `the request to the leader of ${partition} got no answer (a connection lost or refused, or a request timed out: kafkajs 2.2.4 does not say which)`
+  return error.message
+}
+
 /** Backoff between attempts to re-initialize a failed task (recover): first, and at most. */
 const RECOVER_BACKOFF_MS = 250
 const RECOVER_BACKOFF_MAX_MS = 5000
@@ -1270,7 +1282,7 @@ class Runner implements RunningPipeline {
       // replica fetch round), which the commit has no reason to wait for. The shutdown waits for it.
       const purge = this.admin
         .deleteTopicRecords({ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] })
-        .catch((error: Error) => this.log(`task ${slot.id}: purging ${slot.sub.sourceTopic} failed: ${error.message}`))
+        .catch((error: Error) => this.log(`task ${slot.id}: purging ${slot.sub.sourceTopic} failed: ${purgeFailure(error, `${slot.sub.sourceTopic}-${slot.partition}`)}; the next purge deletes these records too`))
         .finally(() => this.purges.delete(purge))
       this.purges.add(purge)
     }

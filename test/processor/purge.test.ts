@@ -1,0 +1,85 @@
+/**
+ * A purge of a repartition topic (DeleteRecords, after a task's commit) whose request fails on the way to the
+ * partition's leader (its connection closed: a node killed, a network cut) is logged with what happened. kafkajs
+ * 2.2.4's admin.deleteTopicRecords loses that cause: its retry handler reads `e.partitions.some(...)` of any retriable
+ * error, and a connection error has no `partitions`, so the purge failed with "Cannot read properties of undefined
+ * (reading 'some')" (seen with kill -9 of the leader of a repartition topic on `brook dev`).
+ */
+import { connect, type Socket } from 'node:net'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { ISocketFactory } from 'kafkajs'
+import { TopologyBuilder, count, eventTime, runPipeline, tumbling, type RunningPipeline } from '../../processor/index.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
+import { waitFor } from '../helpers/wait.js'
+import { readTopic, stateDir } from './helpers.js'
+
+const DELETE_RECORDS = 21
+
+/** Plain sockets, each reset (ECONNRESET) when it is about to send a DeleteRecords request: a connection to the leader cut. */
+function cutDeleteRecords(cuts: { count: number }): ISocketFactory {
+  return ({ host, port, onConnect }) => {
+    const socket: Socket = connect({ host, port }, onConnect)
+    socket.setNoDelay(true)
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      // A request starts with its size (int32), then its API key (int16).
+      if (Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === DELETE_RECORDS) {
+        cuts.count++
+        const reset: NodeJS.ErrnoException = new Error('read ECONNRESET')
+        reset.code = 'ECONNRESET'
+        socket.destroy(reset)
+        return true
+      }
+      return write(chunk, ...rest)
+    }) as Socket['write']
+    return socket
+  }
+}
+
+function topology() {
+  const builder = new TopologyBuilder()
+  builder
+    .stream<{ device: string; kind: string; ts: number }>('pg-events', { eventTime: eventTime.field('ts') })
+    .keyBy((e) => e.kind, { name: 'by-kind' })
+    .groupByKey()
+    .windowedBy(tumbling({ size: '10s', grace: 0 }))
+    .aggregate({ events: count() }, { name: 'kind-10s' })
+    .to('pg-kinds')
+  return builder.build()
+}
+
+describe('a repartition purge whose request to the leader fails', () => {
+  let setting: KafkajsBroker
+  let pipeline: RunningPipeline
+  const lines: string[] = []
+  const cuts = { count: 0 }
+
+  beforeAll(async () => {
+    setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-purge' })
+    pipeline = await runPipeline(topology(), {
+      applicationId: 'pg',
+      bootstrapServers: setting.broker.address,
+      stateDir: stateDir(),
+      commitIntervalMs: 200,
+      partitions: 1,
+      kafka: { socketFactory: cutDeleteRecords(cuts) },
+      log: (line) => lines.push(line),
+    })
+    const event = (device: string, kind: string, seconds: number) => ({ key: device, value: JSON.stringify({ device, kind, ts: seconds * 1000 }) })
+    await setting.producer.send({ topic: 'pg-events', messages: [event('d1', 'read', 1), event('d2', 'read', 2), event('d3', 'read', 25)] })
+  })
+  afterAll(async () => {
+    await pipeline?.stop()
+    await stopKafkajsBroker(setting)
+  })
+
+  test('is logged with its cause, not a TypeError of kafkajs, and the pipeline goes on', async () => {
+    const [window] = await readTopic(setting.kafka, 'pg-kinds', (r) => r.length >= 1)
+    expect(JSON.parse(window!.value!)).toMatchObject({ key: 'read', windowStart: 0, events: 2 })
+    const failure = await waitFor('the purge failure logged', () => lines.find((line) => line.includes('purging pg-by-kind-repartition failed')))
+    expect(cuts.count).toBeGreaterThan(0)
+    expect(failure).not.toContain('Cannot read properties')
+    expect(failure).toMatch(/connection|leader/i)
+  })
+})
