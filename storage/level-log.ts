@@ -386,7 +386,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     while (next < upTo) {
       const cachedFrom = this.run.baseOffset
       if (cachedFrom !== null && next >= cachedFrom) {
-        // Sizes are looked at before anything is copied out of the cache.
+        // Sizes are looked at before any batch is taken out of the cache (a copy, or a view under the read's lease).
         for (let i = this.run.indexOf(next); i < this.run.length && this.run.lastOffsetAt(i) < upTo && fits(this.run.sizeAt(i)); i++) {
           take(this.run.at(i, { lease: options.lease }).bytes)
         }
