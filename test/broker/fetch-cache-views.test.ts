@@ -60,6 +60,7 @@ describe('a Fetch answer sent from the batch cache', () => {
   afterAll(async () => {
     await client?.close()
     await broker?.stop()
+    broker?.cleanup()
   })
 
   it('arrives intact at a client that reads it only after the cache has turned over twice', async () => {
