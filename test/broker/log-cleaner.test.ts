@@ -217,11 +217,15 @@ describe('retention and compaction', () => {
           },
         ],
       })
-      // Three batches (one kcat run each); the newest is never compacted.
-      for (const input of ['a\t1\nb\t1\nc\t1\n', 'a\t2\nb\t2\n', 'd\t1\n']) await kcat(['-b', broker.address, '-P', '-t', 'zstd-state', '-K', '\t'], { input })
+      // Three kcat runs, a batch each as a rule (a long linger.ms keeps a run's lines together until kcat's flush at the end
+      // of its input; a loaded machine may still split one, which changes how many batches are left, not their codec);
+      // the newest is never compacted.
+      for (const input of ['a\t1\nb\t1\nc\t1\n', 'a\t2\nb\t2\n', 'd\t1\n']) await kcat(['-b', broker.address, '-P', '-t', 'zstd-state', '-K', '\t', '-X', 'linger.ms=200'], { input })
       await waitFor('compaction to remove superseded values', async () => recordsOf((await readPartition(client, 'zstd-state', 0)).batches).length === 4)
       const { batches } = await readPartition(client, 'zstd-state', 0)
-      expect(batches.map((b) => b.header.attributes & 0x07)).toEqual([4, 4, 4])
+      // Every batch left, those the cleaner rewrote included, is zstd (codec 4 in the attributes' low bits).
+      expect(batches.length).toBeGreaterThan(0)
+      expect(batches.map((b) => b.header.attributes & 0x07)).toEqual(batches.map(() => 4))
       const { stdout } = await kcat(['-b', broker.address, '-C', '-t', 'zstd-state', '-e', '-q', '-f', '%o %k=%s\n'])
       expect(stdout.split('\n').filter(Boolean)).toEqual(['2 c=1', '3 a=2', '4 b=2', '5 d=1'])
     })
