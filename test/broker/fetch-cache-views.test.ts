@@ -7,14 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { connect, createTopic, producePartition, recordsOf, splitBatches } from '../helpers/kafka.js'
+import { connect, createTopic, fetchPartitionRequest, producePartition, recordsOf, splitBatches } from '../helpers/kafka.js'
 import { RawConnection } from '../helpers/wire.js'
 import { until } from '../cli/run-brook.js'
 import type { KafkaClient } from '../../client/kafka-client.js'
 import { decodeResponseFrame, encodeRequestFrame } from '../../protocol/frame.js'
-import { fetch, type FetchRequest, type FetchResponse } from '../../protocol/messages/fetch.js'
+import { fetch, type FetchResponse } from '../../protocol/messages/fetch.js'
 import { encodeRecordBatch } from '../../protocol/record-batch.js'
-import { ZERO_UUID } from '../../protocol/constants.js'
 
 const MiB = 1024 * 1024
 const VALUE_BYTES = 64 * 1024
@@ -26,25 +25,7 @@ function batch(n: number): Buffer {
 }
 
 function fetchFrame(topic: string, fetchOffset: bigint, maxBytes: number): Buffer {
-  const request: Partial<FetchRequest> = {
-    replicaId: -1,
-    maxWaitMs: 0,
-    minBytes: 1,
-    maxBytes,
-    isolationLevel: 0,
-    sessionId: 0,
-    sessionEpoch: -1,
-    topics: [
-      {
-        topic,
-        topicId: ZERO_UUID,
-        partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: maxBytes, replicaDirectoryId: ZERO_UUID }],
-      },
-    ],
-    forgottenTopicsData: [],
-    rackId: '',
-  }
-  return Buffer.concat(encodeRequestFrame(fetch, 11, 1, 'slow-reader', request))
+  return Buffer.concat(encodeRequestFrame(fetch, 11, 1, 'slow-reader', fetchPartitionRequest({ topic, partition: 0, offset: fetchOffset, maxBytes })))
 }
 
 describe('a Fetch answer sent from the batch cache', () => {

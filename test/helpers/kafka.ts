@@ -79,9 +79,9 @@ export interface FetchPartitionOptions {
   version?: number
 }
 
-/** One Fetch for one partition; returns that partition's answer. */
-export async function fetchPartition(client: KafkaClient, options: FetchPartitionOptions): Promise<FetchResponsePartitionData> {
-  const response = await client.request<Partial<FetchRequest>, FetchResponse>(fetch, options.version ?? 11, {
+/** The body of a consumer's Fetch for one partition (for a raw socket; `fetchPartition` sends it through a client). */
+export function fetchPartitionRequest(options: FetchPartitionOptions): Partial<FetchRequest> {
+  return {
     replicaId: -1,
     maxWaitMs: options.maxWaitMs ?? 0,
     minBytes: options.minBytes ?? 1,
@@ -108,7 +108,12 @@ export async function fetchPartition(client: KafkaClient, options: FetchPartitio
     ],
     forgottenTopicsData: [],
     rackId: '',
-  })
+  }
+}
+
+/** One Fetch for one partition; returns that partition's answer. */
+export async function fetchPartition(client: KafkaClient, options: FetchPartitionOptions): Promise<FetchResponsePartitionData> {
+  const response = await client.request<Partial<FetchRequest>, FetchResponse>(fetch, options.version ?? 11, fetchPartitionRequest(options))
   return response.responses[0]!.partitions[0]!
 }
 
