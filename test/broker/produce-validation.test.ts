@@ -65,6 +65,8 @@ describe('produce validates the records it stores', () => {
     await createTopic(broker, TOPIC)
     await createTopic(broker, 'compacted', { configs: { 'cleanup.policy': 'compact' } })
     await createTopic(broker, 'bounded', { configs: { 'message.timestamp.before.max.ms': '60000', 'message.timestamp.after.max.ms': '60000' } })
+    // Batches of up to 9 MB, so up to 288 MB inflated: above what the zstd compressor takes at once (256 MiB).
+    await createTopic(broker, 'zstd-large', { configs: { 'compression.type': 'zstd', 'max.message.bytes': '9000000' } })
     raw = await RawConnection.open(broker.port)
   })
   afterAll(async () => {
@@ -134,6 +136,20 @@ describe('produce validates the records it stores', () => {
     expect(bomb.length).toBeLessThan(1048588)
     expect(await produceV8(bomb)).toMatchObject({ errorCode: MESSAGE_TOO_LARGE })
     await expectNothingStored()
+  })
+
+  it('a zstd topic refuses a batch inflating past what its compressor takes at once (256 MiB) with MESSAGE_TOO_LARGE, and stores the next one', async () => {
+    // 257 MiB of well-formed records (1 MiB values of zeros) in about 260 KB of gzip: within the topic's 32x bound
+    // (288 MB), above ZSTD_MAX_INPUT_BYTES, so the refusal comes from the recompression into zstd, in a batch worker.
+    const big = Buffer.concat(Array.from({ length: 257 }, (_, i) => recordBytes({ offsetDelta: i, value: Buffer.alloc(1024 * 1024) })))
+    const answer = await produceV8(codecBatch(CODECS.gzip, gzipSync(big), 257), 'zstd-large')
+    expect(answer).toMatchObject({ errorCode: MESSAGE_TOO_LARGE, baseOffset: -1n })
+    expect(answer.errorMessage).toContain('zstd')
+    expect(await produceV8(handBuiltBatch(['after-large'], { timestamp: now() }), 'zstd-large')).toMatchObject({ errorCode: 0, baseOffset: 0n })
+    await withClient(broker, async (client) => {
+      const { batches } = await readPartition(client, 'zstd-large', 0)
+      expect(batches.map((b) => [b.header.baseOffset, b.header.attributes & 0x07])).toEqual([[0n, CODECS.zstd]])
+    })
   })
 
   it('a compacted topic refuses keyless records, listing them in recordErrors', async () => {
