@@ -38,7 +38,7 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
     .option('--dead-letter-topic <topic>', 'where unreadable records go (default: <application id>-dlq)')
     .addOption(new Option('--compression-type <codec>', 'the codec of every batch the pipeline writes, as Kafka Streams\' producer.compression.type (default: none)').choices(COMPRESSION_NAMES))
     .option('--kafka-config <file>', KAFKA_CONFIG_DESCRIPTION)
-    .option('--describe', 'print the topology (sub-topologies, stores, internal topics) and exit without connecting')
+    .option('--describe', 'print the topology (sub-topologies, stores, internal topics) and exit without connecting (--kafka-config is still checked)')
   addIotOptions(command)
   command.action(async (pipeline, options) => {
     const builtIn = pipeline === BUILT_IN_PIPELINE
@@ -51,6 +51,8 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
     const applicationId = options.applicationId ?? (builtIn ? BUILT_IN_PIPELINE : basename(pipeline, extname(pipeline)))
     const topology: Topology = builtIn ? iotPipeline(iot.options) : await loadTopology(pipeline)
     const plan = { applicationId, lateTopic: iot.options.lateTopic, deadLetterTopic: options.deadLetterTopic }
+    // Read before --describe returns, so that a bad settings file is found by the command that checks a pipeline.
+    const kafka = await kafkaSettings(options)
     if (options.describe) {
       process.stdout.write(`${describeTopology(topology, plan)}\n`)
       return
@@ -66,7 +68,7 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
       partitions: options.partitions,
       replicationFactor: options.replicationFactor,
       compressionType: options.compressionType,
-      kafka: await kafkaSettings(options),
+      kafka,
     }
     await runUntilStopped(topology, run)
     // Stopped: kafkajs clients still retrying a cluster that went away must not keep the process alive.

@@ -504,6 +504,8 @@ describe('brook process errors', { concurrent: true }, () => {
       [['process', 'iot', '--z-score-threshold', 'high'], '--z-score-threshold takes a number'],
       [['process', 'iot', '--kafka-config', join(dir, 'brokers.json')], 'brokers is not a setting here; --bootstrap-server gives them'],
       [['process', 'iot', '--kafka-config', join(dir, 'typo.json')], "unknown setting 'sasll'"],
+      // --describe connects to nothing but still checks the settings it would run with.
+      [['process', 'iot', '--describe', '--kafka-config', join(dir, 'typo.json')], "unknown setting 'sasll'"],
       // Not kafkajs's own words (Node's 'The "string" argument must be of type string ... Received type number (5)').
       [['process', 'iot', '--kafka-config', join(dir, 'client-id.json')], 'client-id.json: clientId must be a string, not 5'],
       [['process', 'iot', '--kafka-config', join(dir, 'retry-typo.json')], "retry-typo.json: unknown setting 'retry.retriez' (kafkajs's retry takes maxRetryTime, initialRetryTime, factor, multiplier, retries, restartOnFailure)"],
