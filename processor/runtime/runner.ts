@@ -45,6 +45,7 @@ import { GlobalTables, type RowOrigin } from './global-tables.js'
 import { COMPRESSION_TYPES, registerCodecs, type CompressionName } from './codecs.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
+import { guardStoppedFetches } from './stopped-fetches.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
 import { ALIGN_MAX_WAIT_MS, alignmentSlackMs, EventTimeAlignment } from './alignment.js'
 
@@ -412,6 +413,9 @@ class Runner implements RunningPipeline {
     if (brokers.length === 0) throw new TopologyError('no bootstrap server given')
     // Topics written by other producers may hold snappy, lz4 or zstd batches, which kafkajs cannot read by itself.
     registerCodecs()
+    // A consumer stopped while kafkajs rebuilds its fetchers (a node fenced or back) would otherwise hold the event
+    // loop for good: a clean stop that never ends, deaf to a second Ctrl-C.
+    guardStoppedFetches()
     this.kafka = new Kafka({ clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...options.kafka, brokers })
     for (const sub of this.plan.subtopologies) {
       this.topicSub.set(sub.sourceTopic, { sub, changelog: false })
