@@ -18,6 +18,7 @@ import { formatRecord, formatSummary } from './format.js'
 import { endSoon, onStopSignal } from './interrupt.js'
 import { integer, keyValue, startOffset, timestamp } from './parsers.js'
 import { clusterUnavailable, consumerRestartDelayMs } from '../processor/runtime/consumer-restarts.js'
+import { guardStoppedFetches } from '../processor/runtime/stopped-fetches.js'
 
 /** --acks as the producer's acks: all is -1, every in-sync replica. */
 const ACKS = { '0': 0, '1': 1, '-1': -1, all: -1 } as const satisfies Record<string, Acks>
@@ -131,6 +132,8 @@ export function addConsumeCommand(program: CommandUnknownOpts): void {
             await cluster.topic(topic, { allowAutoTopicCreation: false })
             // Loaded here so that the other commands do not pay for loading kafkajs.
             const { consumeAsGroupMember } = await import('../client/console-group-consumer.js')
+            // Ctrl-C while kafkajs rebuilds its fetchers (a node fenced or back) must not leave it spinning for good.
+            guardStoppedFetches()
             records = consumeAsGroupMember({
               servers: bootstrapServers(options),
               groupId: options.group,

@@ -37,7 +37,7 @@ let guarded = false
 
 /**
  * Installs the guard on kafkajs's consumer Runner, once per process (the class is shared by every kafkajs client, and
- * every consumer of the process gets it: a pipeline's group consumer, its global tables' consumer). Throws when
+ * every consumer of the process gets it: a pipeline's group consumer, its global tables' consumer; `brook consume --group` installs it too). Throws when
  * kafkajs's consumer has no Runner with a fetch method (a kafkajs other than 2.x, whose layout the guard knows).
  */
 export function guardStoppedFetches(): void {
