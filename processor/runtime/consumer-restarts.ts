@@ -2,8 +2,24 @@
  * When and how soon a kafkajs consumer that kafkajs stopped for good is started again (the pipeline's group consumer,
  * runner.ts, and the global tables' consumer, global-tables.ts). kafkajs restarts its consumer after the errors it
  * calls retriable, but not after a coordinator lookup that failed at every broker it knows, which it ends with
- * KafkaJSGroupCoordinatorNotFound (cluster/index.js), a final error; Kafka's own consumer keeps looking.
+ * KafkaJSGroupCoordinatorNotFound (cluster/index.js), a final error; Kafka's own consumer keeps looking. And how long the
+ * group consumer retries before kafkajs stops it at all (GROUP_CONSUMER_RETRY).
  */
+
+/**
+ * How the pipeline's group consumer retries its fetch loop (and its joins), where the client's `retry` settings say
+ * nothing else: kafkajs's backoff (300 ms doubling, ±20%) capped at 1 s a wait, 45 times, about 44 s in all. When a
+ * partition's leader dies, kafkajs 2.2.4's fetch for it fails (connection refused) until the controller fences the
+ * node (broker.session.timeout.ms, 9 s) and a metadata refresh names the new leader; each failure stops the fetches
+ * of every partition and counts as one retry of the fetch loop. With kafkajs's own default (five retries, about 5 to
+ * 17 s) the retries often ran out first: the consumer crashed, was started again after kafkajs's backoff (7-15 s seen)
+ * and rejoined the group, so the output came 20-35 s after the kill instead of soon after the new leader (a 3-node
+ * `brook dev` with its repartition topic's leader killed with kill -9). Kafka's consumer never gives up on a node: it
+ * refreshes its metadata and tries the node again at most 1 s apart (reconnect.backoff.max.ms), which the cap
+ * follows, so the fetches go on within about a second of the new leader. Every field is set, so the schedule does
+ * not depend on kafkajs's defaults (which differ when NODE_ENV is `test`).
+ */
+export const GROUP_CONSUMER_RETRY = { initialRetryTime: 300, multiplier: 2, factor: 0.2, maxRetryTime: 1000, retries: 45 } as const
 
 /** Backoff before a consumer's next start: first, and at most (doubling in between). */
 const CONSUMER_RESTART_BACKOFF_MS = 1000

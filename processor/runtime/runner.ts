@@ -43,7 +43,7 @@ import { withTargetTopics } from './target-topics.js'
 import { commitMessages, RestoreReader, type RestoreStep } from './changelog.js'
 import { GlobalTables, type RowOrigin } from './global-tables.js'
 import { COMPRESSION_TYPES, registerCodecs, type CompressionName } from './codecs.js'
-import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
+import { GROUP_CONSUMER_RETRY, clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
 import { guardStoppedFetches } from './stopped-fetches.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
@@ -514,6 +514,8 @@ class Runner implements RunningPipeline {
       maxWaitTimeInMs: 250,
       readUncommitted: false,
       allowAutoTopicCreation: false,
+      // Rides out a dead partition leader (GROUP_CONSUMER_RETRY); the client's own `retry` settings, when given, win.
+      retry: { ...GROUP_CONSUMER_RETRY, ...this.options.kafka?.retry },
     })
     this.consumer = consumer
     this.consumerStoppedMs = null

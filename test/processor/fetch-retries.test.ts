@@ -1,0 +1,104 @@
+/**
+ * The pipeline's group consumer rides out a partition leader it cannot reach for a while, as Kafka's consumer does,
+ * instead of crashing and joining the group again. kafkajs 2.2.4's fetch from a leader whose connection fails (its
+ * node killed with kill -9 and not yet fenced: the connection is refused) stops the fetches of every partition and
+ * counts as one retry of the consumer's fetch loop. With kafkajs's default retries the loop gave up before the
+ * controller fenced the node: the consumer crashed, kafkajs started it again after its backoff and it joined the
+ * group again, and on a 3-node `brook dev` whose repartition topic's leader was killed the output came 20-35 s after
+ * the kill instead of soon after the new leader (processor/runtime/consumer-restarts.ts, GROUP_CONSUMER_RETRY).
+ *
+ * Here every Fetch the pipeline's clients send fails with its connection (reset as the request is written: a
+ * KafkaJSConnectionError, as a refused connection is) for 20 s: longer than kafkajs's default retries last (about
+ * 9.5 s with its defaults under NODE_ENV=test, 5-17 s otherwise), shorter than the group consumer's (about 44 s). The
+ * consumer is not stopped: the pipeline does not join the group again nor say that it waits for the group consumer,
+ * and what was written during the outage is processed once it ends.
+ */
+import { connect, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { ISocketFactory } from 'kafkajs'
+import { TopologyBuilder, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
+import { waitFor } from '../helpers/wait.js'
+import { readTopic, stateDir } from './helpers.js'
+
+const FETCH = 1
+/** How long the leader cannot be fetched from: kafkajs's default retries give up within it, the group consumer's do not. */
+const OUTAGE_MS = 20_000
+
+/** Plain sockets, each reset (ECONNRESET) when it is about to send a Fetch request while `outage.on`. */
+function failFetches(outage: { on: boolean; failed: number }): ISocketFactory {
+  return ({ host, port, onConnect }) => {
+    const socket: Socket = connect({ host, port }, onConnect)
+    socket.setNoDelay(true)
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      // A request starts with its size (int32), then its API key (int16).
+      if (outage.on && Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === FETCH) {
+        outage.failed++
+        const reset: NodeJS.ErrnoException = new Error('read ECONNRESET')
+        reset.code = 'ECONNRESET'
+        socket.destroy(reset)
+        return true
+      }
+      return write(chunk, ...rest)
+    }) as Socket['write']
+    return socket
+  }
+}
+
+function topology() {
+  const builder = new TopologyBuilder()
+  builder
+    .stream<{ n: number }>('fr-in')
+    .map((r) => ({ n: r.n, doubled: r.n * 2 }))
+    .to('fr-out')
+  return builder.build()
+}
+
+describe('a partition leader the group consumer cannot fetch from for a while', () => {
+  let setting: KafkajsBroker
+  let pipeline: RunningPipeline
+  const lines: string[] = []
+  const outage = { on: false, failed: 0 }
+  const send = (from: number, count: number) =>
+    setting.producer.send({ topic: 'fr-in', messages: Array.from({ length: count }, (_, i) => ({ key: `k${from + i}`, value: JSON.stringify({ n: from + i }) })) })
+
+  beforeAll(async () => {
+    setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-fetch-retries' })
+    pipeline = await runPipeline(topology(), {
+      applicationId: 'fr',
+      bootstrapServers: setting.broker.address,
+      stateDir: stateDir(),
+      commitIntervalMs: 200,
+      partitions: 1,
+      kafka: { socketFactory: failFetches(outage) },
+      log: (line) => lines.push(line),
+    })
+  })
+  afterAll(async () => {
+    await pipeline?.stop()
+    await stopKafkajsBroker(setting)
+  })
+
+  test('does not stop the group consumer, and what was written meanwhile is processed after it', { timeout: 120_000 }, async () => {
+    await send(0, 10)
+    await readTopic(setting.kafka, 'fr-out', (r) => r.length >= 10)
+    // From here on, a join means kafkajs stopped the consumer and started it again.
+    let joins = 0
+    pipeline.events.on('assigned', () => joins++)
+
+    outage.on = true
+    await send(10, 10)
+    await waitFor('a fetch failed', () => outage.failed > 0)
+    await sleep(OUTAGE_MS)
+    outage.on = false
+
+    const output = await readTopic(setting.kafka, 'fr-out', (r) => r.length >= 20)
+    expect(output.map((r) => (JSON.parse(r.value!) as { doubled: number }).doubled).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i * 2))
+    expect(outage.failed).toBeGreaterThan(1)
+    expect(lines.filter((line) => line.includes('the group consumer')), lines.join('\n')).toEqual([])
+    expect(joins).toBe(0)
+  })
+})
