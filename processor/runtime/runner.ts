@@ -99,18 +99,21 @@ const RECOVER_BACKOFF_MAX_MS = 5000
  * Retries of a task's transactional producer for one send. kafkajs retries an idempotent producer's sends forever
  * (warning that fewer retries may break exactly-once); with a transaction around every send, a send that gives up
  * only aborts its transaction, and the task starts again from its last commit. With kafkajs's backoff (from the
- * client's `retry.initialRetryTime`, 300 ms, doubling) and each wait at most TRANSACTION_SEND_MAX_WAIT_MS, 8 retries
- * give up after about 25 s, as Kafka's `delivery.timeout.ms` (120 s) bounds a send: a topic deleted under the
+ * client's `retry.initialRetryTime`, 300 ms, doubling) and each wait at most TRANSACTION_SEND_MAX_WAIT_MS, 25 retries
+ * give up after about 24 s, as Kafka's `delivery.timeout.ms` (120 s) bounds a send: a topic deleted under the
  * pipeline then stops it (deletedTopics) instead of holding its commits forever.
  */
-const TRANSACTION_SEND_RETRIES = 8
+const TRANSACTION_SEND_RETRIES = 25
 /**
- * The longest wait between two tries of a send, unless the client's `retry.maxRetryTime` says otherwise. A send to a
- * partition whose leader died goes through within this long of the new leader (the controller moves it once it fences
- * the node, after broker.session.timeout.ms, 9 s); with kafkajs's own cap, 30 s, the next try could come 19 s after
- * that, holding the task's commits, and a clean stop's final commit, as long.
+ * The longest wait between two tries of a send, unless the client's `retry.maxRetryTime` says otherwise: Kafka's
+ * producer's retry.backoff.max.ms (KIP-580). A send to a partition whose leader died goes through within this long of
+ * the new leader (the controller moves it once it fences the node, after broker.session.timeout.ms, 9 s). With 5 s,
+ * as it was, the try just before the election failed and the next came 5 s later: on a 3-node `brook dev` whose
+ * repartition topic's leader was killed with kill -9, the output came 5-6.5 s after the new leader in every trial
+ * (9-12 s after the kill with 1 s); with kafkajs's own cap, 30 s, the next try could come 19 s after it, holding the
+ * task's commits, and a clean stop's final commit, as long.
  */
-const TRANSACTION_SEND_MAX_WAIT_MS = 5000
+const TRANSACTION_SEND_MAX_WAIT_MS = 1000
 /**
  * How old a task producer's metadata may be at a send before kafkajs asks the cluster again (its `metadataMaxAge`;
  * the default, Kafka's metadata.max.age.ms, is 5 minutes). kafkajs 2.2.4 looks a coordinator up (FindCoordinator, at

@@ -1,0 +1,106 @@
+/**
+ * A task's send to a leader it cannot reach is tried again at most 1 s apart, as Kafka's producer does
+ * (retry.backoff.max.ms), so the output goes out within about a second of the partition's new leader. With waits of up
+ * to 5 s, the output of a 3-node `brook dev` whose repartition topic's leader was killed with kill -9 came 5-6.5 s after
+ * the new leader in every trial: the send's try just before the election failed, and the next came 5 s later
+ * (processor/runtime/runner.ts, TRANSACTION_SEND_MAX_WAIT_MS).
+ *
+ * Here every Produce request the pipeline's clients send fails with its connection (reset as the request is written:
+ * a KafkaJSConnectionError, as a refused connection is) until seven have failed. The client's backoff is kafkajs's
+ * own outside tests (300 ms doubling, ±20% a wait; under vitest kafkajs starts at 50 ms): the waits grow at least
+ * 1.6 times a try, so the seventh is at the cap whatever the randomization did. The try after the seventh failure is
+ * written less than 3 s after it (the cap is 1 s; with 5 s it came 5 s after), and the output is the input's.
+ */
+import { connect, type Socket } from 'node:net'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { ISocketFactory } from 'kafkajs'
+import { TopologyBuilder, runPipeline, type RunningPipeline } from '../../processor/index.js'
+import { FAST_GROUPS } from '../helpers/broker-config.js'
+import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
+import { waitFor } from '../helpers/wait.js'
+import { readTopic, stateDir } from './helpers.js'
+
+const PRODUCE = 0
+/** Produce requests that fail before the leader can be reached again. */
+const FAILURES = 7
+
+interface Outage {
+  on: boolean
+  /** When each failed Produce request was written. */
+  failedAt: number[]
+  /** When the first Produce request after the outage was written. */
+  resumedAt?: number
+}
+
+/** Plain sockets, each reset (ECONNRESET) when it is about to send a Produce request while `outage.on`; the last one ends the outage. */
+function failProduces(outage: Outage): ISocketFactory {
+  return ({ host, port, onConnect }) => {
+    const socket: Socket = connect({ host, port }, onConnect)
+    socket.setNoDelay(true)
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      // A request starts with its size (int32), then its API key (int16).
+      const produce = Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === PRODUCE
+      if (produce && outage.on) {
+        outage.failedAt.push(Date.now())
+        if (outage.failedAt.length >= FAILURES) outage.on = false
+        const reset: NodeJS.ErrnoException = new Error('read ECONNRESET')
+        reset.code = 'ECONNRESET'
+        socket.destroy(reset)
+        return true
+      }
+      if (produce && outage.failedAt.length >= FAILURES) outage.resumedAt ??= Date.now()
+      return write(chunk, ...rest)
+    }) as Socket['write']
+    return socket
+  }
+}
+
+function topology() {
+  const builder = new TopologyBuilder()
+  builder
+    .stream<{ n: number }>('sr-in')
+    .map((r) => ({ n: r.n, doubled: r.n * 2 }))
+    .to('sr-out')
+  return builder.build()
+}
+
+describe('a leader the task producer cannot reach for a while', () => {
+  let setting: KafkajsBroker
+  let pipeline: RunningPipeline
+  const lines: string[] = []
+  const outage: Outage = { on: false, failedAt: [] }
+  const send = (from: number, count: number) =>
+    setting.producer.send({ topic: 'sr-in', messages: Array.from({ length: count }, (_, i) => ({ key: `k${from + i}`, value: JSON.stringify({ n: from + i }) })) })
+
+  beforeAll(async () => {
+    setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-send-retries' })
+    pipeline = await runPipeline(topology(), {
+      applicationId: 'sr',
+      bootstrapServers: setting.broker.address,
+      stateDir: stateDir(),
+      commitIntervalMs: 200,
+      partitions: 1,
+      // kafkajs's backoff outside tests; the cap of the waits is the pipeline's.
+      kafka: { socketFactory: failProduces(outage), retry: { initialRetryTime: 300, multiplier: 2, factor: 0.2 } },
+      log: (line) => lines.push(line),
+    })
+  })
+  afterAll(async () => {
+    await pipeline?.stop()
+    await stopKafkajsBroker(setting)
+  })
+
+  test('is tried again within the 1 s cap of the waits once it answers, and the output is whole', { timeout: 120_000 }, async () => {
+    await send(0, 10)
+    await readTopic(setting.kafka, 'sr-out', (r) => r.length >= 10)
+    outage.on = true
+    await send(10, 10)
+    const resumed = await waitFor(`the send tried again after ${FAILURES} failures\n${lines.join('\n')}`, () => outage.resumedAt, { timeoutMs: 60_000 })
+    const output = await readTopic(setting.kafka, 'sr-out', (r) => r.length >= 20)
+    const waited = resumed - outage.failedAt[FAILURES - 1]!
+    console.log(`tries failed at +${outage.failedAt.map((t) => t - outage.failedAt[0]!).join(', +')} ms; the next came ${waited} ms after the last`)
+    expect(output.map((r) => (JSON.parse(r.value!) as { doubled: number }).doubled).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i * 2))
+    expect(waited).toBeLessThan(3000)
+  })
+})
