@@ -246,7 +246,9 @@ async function importHoldingWarnings(url: string): Promise<Record<string, unknow
  * `node --check` prints (`<path>:<line>`, the source line, a caret under the column); null when it finds none.
  */
 function syntaxErrorAt(path: string): string | null {
-  const check = spawnSync(process.execPath, ['--no-warnings', '--check', path], { encoding: 'utf8', timeout: 10_000 })
+  // A Node start takes a fraction of a second, and many seconds on a machine loaded with other work (10 s was seen to
+  // run out): the error waits for its line rather than lose it.
+  const check = spawnSync(process.execPath, ['--no-warnings', '--check', path], { encoding: 'utf8', timeout: 60_000 })
   const lines = (check.stderr ?? '').split('\n')
   const at = lines.findIndex((text) => text.startsWith(`${path}:`))
   const line = at >= 0 ? /:(\d+)$/.exec(lines[at]!)?.[1] : undefined

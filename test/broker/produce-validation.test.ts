@@ -76,11 +76,11 @@ describe('produce validates the records it stores', () => {
     broker?.cleanup()
   })
 
-  /** Produce v8 (which carries recordErrors) on the raw connection; the partition's answer. */
-  async function produceV8(records: Buffer, topic = TOPIC): Promise<ProduceAnswerV8> {
+  /** Produce v8 (which carries recordErrors) on the raw connection; the partition's answer, waited for up to `timeoutMs`. */
+  async function produceV8(records: Buffer, topic = TOPIC, timeoutMs?: number): Promise<ProduceAnswerV8> {
     const id = ++correlationId
     raw.send(requestFrame({ apiKey: 0, apiVersion: 8, correlationId: id }, produceBody(topic, 0, records)))
-    const answer = produceResponseV8(await raw.nextFrame())
+    const answer = produceResponseV8(await raw.nextFrame(timeoutMs))
     expect(answer.correlationId).toBe(id)
     return answer
   }
@@ -142,7 +142,8 @@ describe('produce validates the records it stores', () => {
     // 257 MiB of well-formed records (1 MiB values of zeros) in about 260 KB of gzip: within the topic's 32x bound
     // (288 MB), above ZSTD_MAX_INPUT_BYTES, so the refusal comes from the recompression into zstd, in a batch worker.
     const big = Buffer.concat(Array.from({ length: 257 }, (_, i) => recordBytes({ offsetDelta: i, value: Buffer.alloc(1024 * 1024) })))
-    const answer = await produceV8(codecBatch(CODECS.gzip, gzipSync(big), 257), 'zstd-large')
+    // Inflating and checking 257 MiB takes the broker a few seconds, and many more on a machine loaded with other work.
+    const answer = await produceV8(codecBatch(CODECS.gzip, gzipSync(big), 257), 'zstd-large', 90_000)
     expect(answer).toMatchObject({ errorCode: MESSAGE_TOO_LARGE, baseOffset: -1n })
     expect(answer.errorMessage).toContain('zstd')
     expect(await produceV8(handBuiltBatch(['after-large'], { timestamp: now() }), 'zstd-large')).toMatchObject({ errorCode: 0, baseOffset: 0n })
