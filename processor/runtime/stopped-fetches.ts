@@ -34,21 +34,33 @@ class StoppedFetchError extends Error {
 }
 
 let guarded = false
+/** The guard put in place of kafkajs's fetch, once installed. */
+let guard: KafkaJsRunner['fetch'] | null = null
+
+/** kafkajs's consumer Runner class, as the `kafkajs` import loaded it (both go through require's cache). */
+function kafkaJsRunner(): { prototype: KafkaJsRunner } {
+  return createRequire(import.meta.url)('kafkajs/src/consumer/runner.js') as { prototype: KafkaJsRunner }
+}
+
+/** Whether kafkajs's consumer fetches through the guard in this process (what a test of its installation reads). */
+export function stoppedFetchesGuarded(): boolean {
+  return guard !== null && kafkaJsRunner().prototype.fetch === guard
+}
 
 /**
  * Installs the guard on kafkajs's consumer Runner, once per process (the class is shared by every kafkajs client, and
- * every consumer of the process gets it: a pipeline's group consumer, its global tables' consumer; `brook consume --group` installs it too). Throws when
- * kafkajs's consumer has no Runner with a fetch method (a kafkajs other than 2.x, whose layout the guard knows).
+ * every consumer of the process gets it: a pipeline's group consumer, its global tables' consumer; `brook consume
+ * --group` installs it too). Throws when kafkajs's consumer has no Runner with a fetch method (a kafkajs other than 2.x, whose layout the guard knows).
  */
 export function guardStoppedFetches(): void {
   if (guarded) return
-  // The same module instance as the one the `kafkajs` import loaded: both go through require's cache.
-  const Runner = createRequire(import.meta.url)('kafkajs/src/consumer/runner.js') as { prototype: KafkaJsRunner }
+  const Runner = kafkaJsRunner()
   const fetch = Runner.prototype.fetch
   if (typeof fetch !== 'function') throw new Error('kafkajs/src/consumer/runner.js has no Runner.prototype.fetch: a kafkajs this processor does not know')
   guarded = true
-  Runner.prototype.fetch = async function (this: KafkaJsRunner, nodeId: number): Promise<unknown[]> {
+  guard = async function (this: KafkaJsRunner, nodeId: number): Promise<unknown[]> {
     if (!this.running) throw new StoppedFetchError()
     return fetch.call(this, nodeId)
   }
+  Runner.prototype.fetch = guard
 }
