@@ -33,7 +33,6 @@ class StoppedFetchError extends Error {
   }
 }
 
-let guarded = false
 /** The guard put in place of kafkajs's fetch, once installed. */
 let guard: KafkaJsRunner['fetch'] | null = null
 
@@ -53,11 +52,10 @@ export function stoppedFetchesGuarded(): boolean {
  * --group` installs it too). Throws when kafkajs's consumer has no Runner with a fetch method (a kafkajs other than 2.x, whose layout the guard knows).
  */
 export function guardStoppedFetches(): void {
-  if (guarded) return
+  if (guard !== null) return
   const Runner = kafkaJsRunner()
   const fetch = Runner.prototype.fetch
   if (typeof fetch !== 'function') throw new Error('kafkajs/src/consumer/runner.js has no Runner.prototype.fetch: a kafkajs this processor does not know')
-  guarded = true
   guard = async function (this: KafkaJsRunner, nodeId: number): Promise<unknown[]> {
     if (!this.running) throw new StoppedFetchError()
     return fetch.call(this, nodeId)

@@ -13,40 +13,17 @@
  * consumer is not stopped: the pipeline does not join the group again nor say that it waits for the group consumer,
  * and what was written during the outage is processed once it ends.
  */
-import { connect, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { ISocketFactory } from 'kafkajs'
 import { TopologyBuilder, runPipeline, type RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { readTopic, stateDir } from './helpers.js'
+import { cuttingSockets, readTopic, stateDir } from './helpers.js'
 
 const FETCH = 1
 /** How long the leader cannot be fetched from: kafkajs's default retries give up within it, the group consumer's do not. */
 const OUTAGE_MS = 20_000
-
-/** Plain sockets, each reset (ECONNRESET) when it is about to send a Fetch request while `outage.on`. */
-function failFetches(outage: { on: boolean; failed: number }): ISocketFactory {
-  return ({ host, port, onConnect }) => {
-    const socket: Socket = connect({ host, port }, onConnect)
-    socket.setNoDelay(true)
-    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
-    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      // A request starts with its size (int32), then its API key (int16).
-      if (outage.on && Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === FETCH) {
-        outage.failed++
-        const reset: NodeJS.ErrnoException = new Error('read ECONNRESET')
-        reset.code = 'ECONNRESET'
-        socket.destroy(reset)
-        return true
-      }
-      return write(chunk, ...rest)
-    }) as Socket['write']
-    return socket
-  }
-}
 
 function topology() {
   const builder = new TopologyBuilder()
@@ -73,7 +50,11 @@ describe('a partition leader the group consumer cannot fetch from for a while', 
       stateDir: stateDir(),
       commitIntervalMs: 200,
       partitions: 1,
-      kafka: { socketFactory: failFetches(outage) },
+      // Every Fetch cut while the outage lasts.
+      kafka: { socketFactory: cuttingSockets(FETCH, () => {
+        if (outage.on) outage.failed++
+        return outage.on
+      }) },
       log: (line) => lines.push(line),
     })
   })

@@ -3,9 +3,10 @@
  * produce readings and to read what a pipeline wrote, and a state directory per test.
  */
 import { mkdtempSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import kafkajs, { type Kafka, type KafkaMessage } from 'kafkajs'
+import kafkajs, { type ISocketFactory, type Kafka, type KafkaMessage } from 'kafkajs'
 import { afterEach } from 'vitest'
 import type { RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
@@ -14,6 +15,31 @@ import { waitFor } from '../helpers/wait.js'
 import { removedAtFileEnd } from '../helpers/file-end.js'
 
 const dirs = removedAtFileEnd()
+
+/**
+ * A kafkajs `socketFactory` of plain sockets that cut requests of one Kafka API (`apiKey`, as the protocol guide
+ * numbers them: 0 Produce, 1 Fetch, 21 DeleteRecords): `cut()` is asked as each such request is about to be written,
+ * and true resets the connection there (ECONNRESET: a connection cut, or a leader's refused, mid-request), false
+ * writes it. Other requests always go through.
+ */
+export function cuttingSockets(apiKey: number, cut: () => boolean): ISocketFactory {
+  return ({ host, port, onConnect }) => {
+    const socket: Socket = connect({ host, port }, onConnect)
+    socket.setNoDelay(true)
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      // A request starts with its size (int32), then its API key (int16).
+      if (Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === apiKey && cut()) {
+        const reset: NodeJS.ErrnoException = new Error('read ECONNRESET')
+        reset.code = 'ECONNRESET'
+        socket.destroy(reset)
+        return true
+      }
+      return write(chunk, ...rest)
+    }) as Socket['write']
+    return socket
+  }
+}
 
 /** A fresh directory for task stores, removed when the test file ends. */
 export function stateDir(): string {

@@ -5,37 +5,14 @@
  * error, and a connection error has no `partitions`, so the purge failed with "Cannot read properties of undefined
  * (reading 'some')" (seen with kill -9 of the leader of a repartition topic on `brook dev`).
  */
-import { connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { ISocketFactory } from 'kafkajs'
 import { TopologyBuilder, count, eventTime, runPipeline, tumbling, type RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { readTopic, stateDir } from './helpers.js'
+import { cuttingSockets, readTopic, stateDir } from './helpers.js'
 
 const DELETE_RECORDS = 21
-
-/** Plain sockets, each reset (ECONNRESET) when it is about to send a DeleteRecords request: a connection to the leader cut. */
-function cutDeleteRecords(cuts: { count: number }): ISocketFactory {
-  return ({ host, port, onConnect }) => {
-    const socket: Socket = connect({ host, port }, onConnect)
-    socket.setNoDelay(true)
-    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
-    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      // A request starts with its size (int32), then its API key (int16).
-      if (Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === DELETE_RECORDS) {
-        cuts.count++
-        const reset: NodeJS.ErrnoException = new Error('read ECONNRESET')
-        reset.code = 'ECONNRESET'
-        socket.destroy(reset)
-        return true
-      }
-      return write(chunk, ...rest)
-    }) as Socket['write']
-    return socket
-  }
-}
 
 function topology() {
   const builder = new TopologyBuilder()
@@ -63,7 +40,10 @@ describe('a repartition purge whose request to the leader fails', () => {
       stateDir: stateDir(),
       commitIntervalMs: 200,
       partitions: 1,
-      kafka: { socketFactory: cutDeleteRecords(cuts) },
+      kafka: { socketFactory: cuttingSockets(DELETE_RECORDS, () => {
+        cuts.count++
+        return true
+      }) },
       log: (line) => lines.push(line),
     })
     const event = (device: string, kind: string, seconds: number) => ({ key: device, value: JSON.stringify({ device, kind, ts: seconds * 1000 }) })

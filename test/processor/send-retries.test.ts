@@ -12,14 +12,13 @@
  * failed tries (the `retryTime` its producer logs with each failure: the schedule, not a clock) are all at most 1 s, the
  * last ones exactly 1 s (with the cap at 5 s they grew past 2 s), and the output is the input's.
  */
-import { connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { logLevel, type ISocketFactory, type logCreator } from 'kafkajs'
+import { logLevel, type logCreator } from 'kafkajs'
 import { TopologyBuilder, runPipeline, type RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { readTopic, stateDir } from './helpers.js'
+import { cuttingSockets, readTopic, stateDir } from './helpers.js'
 
 const PRODUCE = 0
 /** Produce requests that fail before the leader can be reached again. */
@@ -37,36 +36,25 @@ function sendRetryWaits(waits: number[]): logCreator {
   }
 }
 
+/** Cuts every Produce request while `outage.on`; the last of FAILURES cuts ends the outage, and the next one written is its end. */
+function cutProduces(outage: Outage): () => boolean {
+  return () => {
+    if (outage.on) {
+      outage.failedAt.push(Date.now())
+      if (outage.failedAt.length >= FAILURES) outage.on = false
+      return true
+    }
+    if (outage.failedAt.length >= FAILURES) outage.resumedAt ??= Date.now()
+    return false
+  }
+}
+
 interface Outage {
   on: boolean
   /** When each failed Produce request was written. */
   failedAt: number[]
   /** When the first Produce request after the outage was written. */
   resumedAt?: number
-}
-
-/** Plain sockets, each reset (ECONNRESET) when it is about to send a Produce request while `outage.on`; the last one ends the outage. */
-function failProduces(outage: Outage): ISocketFactory {
-  return ({ host, port, onConnect }) => {
-    const socket: Socket = connect({ host, port }, onConnect)
-    socket.setNoDelay(true)
-    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
-    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      // A request starts with its size (int32), then its API key (int16).
-      const produce = Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === PRODUCE
-      if (produce && outage.on) {
-        outage.failedAt.push(Date.now())
-        if (outage.failedAt.length >= FAILURES) outage.on = false
-        const reset: NodeJS.ErrnoException = new Error('read ECONNRESET')
-        reset.code = 'ECONNRESET'
-        socket.destroy(reset)
-        return true
-      }
-      if (produce && outage.failedAt.length >= FAILURES) outage.resumedAt ??= Date.now()
-      return write(chunk, ...rest)
-    }) as Socket['write']
-    return socket
-  }
 }
 
 function topology() {
@@ -96,7 +84,7 @@ describe('a leader the task producer cannot reach for a while', () => {
       commitIntervalMs: 200,
       partitions: 1,
       // kafkajs's backoff outside tests; the cap of the waits is the pipeline's.
-      kafka: { socketFactory: failProduces(outage), retry: { initialRetryTime: 300, multiplier: 2, factor: 0.2 }, logLevel: logLevel.DEBUG, logCreator: sendRetryWaits(waits) },
+      kafka: { socketFactory: cuttingSockets(PRODUCE, cutProduces(outage)), retry: { initialRetryTime: 300, multiplier: 2, factor: 0.2 }, logLevel: logLevel.DEBUG, logCreator: sendRetryWaits(waits) },
       log: (line) => lines.push(line),
     })
   })
