@@ -17,8 +17,8 @@ import { cannotRead } from './files.js'
 import { formatRecord, formatSummary } from './format.js'
 import { endSoon, onStopSignal } from './interrupt.js'
 import { integer, keyValue, startOffset, timestamp } from './parsers.js'
-import { clusterUnavailable, consumerRestartDelayMs } from '../processor/runtime/consumer-restarts.js'
-import { guardStoppedFetches } from '../processor/runtime/stopped-fetches.js'
+import { GROUP_CONSUMER_RETRY, clusterUnavailable, consumerRestartDelayMs } from '../processor/runtime/consumer-restarts.js'
+import { guardFetches } from '../processor/runtime/fetch-guards.js'
 
 /** --acks as the producer's acks: all is -1, every in-sync replica. */
 const ACKS = { '0': 0, '1': 1, '-1': -1, all: -1 } as const satisfies Record<string, Acks>
@@ -132,8 +132,9 @@ export function addConsumeCommand(program: CommandUnknownOpts): void {
             await cluster.topic(topic, { allowAutoTopicCreation: false })
             // Loaded here so that the other commands do not pay for loading kafkajs.
             const { consumeAsGroupMember } = await import('../client/console-group-consumer.js')
-            // Ctrl-C while kafkajs rebuilds its fetchers (a node fenced or back) must not leave it spinning for good.
-            guardStoppedFetches()
+            // Ctrl-C while kafkajs rebuilds its fetchers (a node fenced or back) must not leave it spinning for good, and
+            // a dead partition leader must not get it evicted from its group (fetch-guards.ts).
+            guardFetches()
             records = consumeAsGroupMember({
               servers: bootstrapServers(options),
               groupId: options.group,
@@ -145,6 +146,8 @@ export function addConsumeCommand(program: CommandUnknownOpts): void {
               verbose: options.verbose,
               // Kafka's console consumer keeps looking for a coordinator it cannot find; kafkajs gives up on it.
               restart: { transient: clusterUnavailable, delayMs: consumerRestartDelayMs },
+              // Rides out a partition leader it cannot reach until the cluster names a new one, as the pipeline does.
+              retry: GROUP_CONSUMER_RETRY,
               onNotice: (message) => console.error(`brook: ${message}`),
             })
           }

@@ -26,7 +26,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import kafkajs from 'kafkajs'
-import type { Consumer, EachBatchPayload, KafkaMessage, LogEntry } from 'kafkajs'
+import type { Consumer, EachBatchPayload, KafkaMessage, LogEntry, RetryOptions } from 'kafkajs'
 import type { BrokerAddress } from './cluster-client.js'
 import type { ConsumedRecord } from './console-consumer.js'
 import { Compression, compress, decompress, loadCodec } from '../protocol/compression.js'
@@ -52,6 +52,8 @@ export interface GroupConsumerOptions {
    * before start n + 1 since the group was last joined. Omitted: any error kafkajs calls final ends the iteration.
    */
   restart?: { transient: (error: unknown) => boolean; delayMs: (restarts: number) => number }
+  /** kafkajs's retry settings for the consumer (its fetch loop and joins); omitted: kafkajs's defaults. */
+  retry?: RetryOptions
   /** Hears one line when a consumer is replaced (the cause and the wait). */
   onNotice?: (message: string) => void
 }
@@ -135,6 +137,7 @@ export async function* consumeAsGroupMember(options: GroupConsumerOptions): Asyn
       maxWaitTimeInMs: MAX_WAIT_MS,
       allowAutoTopicCreation: false,
       readUncommitted: options.readUncommitted,
+      retry: options.retry,
     })
 
   const inbox: Delivery[] = []

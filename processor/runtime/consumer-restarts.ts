@@ -7,8 +7,8 @@
  */
 
 /**
- * How the pipeline's group consumer retries its fetch loop (and its joins), where the client's `retry` settings say
- * nothing else: kafkajs's backoff (300 ms doubling, ±20%) capped at 1 s a wait, 45 times, about 44 s in all. When a
+ * How the pipeline's group consumer and its global tables' consumer retry their fetch loops (and joins), where the
+ * client's `retry` settings say nothing else, and so does `brook consume --group` (cli/console.ts): kafkajs's backoff (300 ms doubling, ±20%) capped at 1 s a wait, 45 times, about 44 s in all. When a
  * partition's leader dies, kafkajs 2.2.4's fetch for it fails (connection refused) until the controller fences the
  * node (broker.session.timeout.ms, 9 s) and a metadata refresh names the new leader; each failure stops the fetches
  * of every partition and counts as one retry of the fetch loop. With kafkajs's own default (five retries, about 5 to
@@ -16,8 +16,10 @@
  * and rejoined the group, so the output came 20-35 s after the kill instead of soon after the new leader (a 3-node
  * `brook dev` with its repartition topic's leader killed with kill -9). Kafka's consumer never gives up on a node: it
  * refreshes its metadata and tries the node again at most 1 s apart (reconnect.backoff.max.ms), which the cap
- * follows, so the fetches go on within about a second of the new leader. Every field is set, so the schedule does
- * not depend on kafkajs's defaults (which differ when NODE_ENV is `test`).
+ * follows, so the fetches go on within about a second of the new leader. A global tables' consumer that kafkajs
+ * stopped would read every table from its start again once restarted, and the console consumer's would join its
+ * group again. Every field is set, so the schedule does not depend on kafkajs's defaults (which differ when NODE_ENV
+ * is `test`).
  */
 export const GROUP_CONSUMER_RETRY = { initialRetryTime: 300, multiplier: 2, factor: 0.2, maxRetryTime: 1000, retries: 45 } as const
 

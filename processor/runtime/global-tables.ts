@@ -16,7 +16,7 @@
  * the start at each start of its consumer, so each reading of such a row is a dead letter of its own.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Admin, Consumer, Kafka } from 'kafkajs'
+import type { Admin, Consumer, Kafka, RetryOptions } from 'kafkajs'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
 import type { TableSpec } from '../topology/topology.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
@@ -47,10 +47,13 @@ export class GlobalTables {
    * `deadLetter` writes a row that cannot be read to the dead-letter topic (resolving once it is written; a rejection
    * makes kafkajs read the row again). `onFailure` hears of an error that stops the tables' consumer for good once
    * `start` has returned (before, `start` rejects with it): an error kafkajs calls final that is not the cluster being
-   * unreachable (consumer-restarts.ts).
+   * unreachable (consumer-restarts.ts). `retry` is the consumer's kafkajs retry settings (the pipeline passes
+   * GROUP_CONSUMER_RETRY under the client's own `retry`, so that the consumer rides out a dead partition leader
+   * instead of being stopped and started again, which would read every table from its start again).
    */
   constructor(
     private readonly kafka: Kafka,
+    private readonly retry: RetryOptions,
     private readonly admin: Admin,
     private readonly specs: readonly TableSpec[],
     private readonly groupId: string,
@@ -93,7 +96,7 @@ export class GlobalTables {
    */
   private async startConsumer(): Promise<void> {
     const topics = this.topics
-    const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false })
+    const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false, retry: this.retry })
     this.consumer = consumer
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       const key = `${payload.topic}:${payload.partition}`
@@ -106,7 +109,12 @@ export class GlobalTables {
       if (this.consumer === consumer) this.restarts = 0
     })
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (this.consumer !== consumer || payload.restart) return
+      if (this.consumer !== consumer) return
+      if (payload.restart) {
+        // kafkajs starts it again itself; it then reads the tables from the start.
+        this.log(`the global tables' consumer stopped (${payload.error.message}); kafkajs starts it again, and it reads the tables from the start`)
+        return
+      }
       if (clusterUnavailable(payload.error)) void this.restart(payload.error)
       else this.failed(payload.error)
     })

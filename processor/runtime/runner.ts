@@ -45,7 +45,7 @@ import { GlobalTables, type RowOrigin } from './global-tables.js'
 import { COMPRESSION_TYPES, registerCodecs, type CompressionName } from './codecs.js'
 import { GROUP_CONSUMER_RETRY, clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
-import { guardStoppedFetches } from './stopped-fetches.js'
+import { guardFetches } from './fetch-guards.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
 import { ALIGN_MAX_WAIT_MS, alignmentSlackMs, EventTimeAlignment } from './alignment.js'
 
@@ -431,8 +431,9 @@ class Runner implements RunningPipeline {
     // Topics written by other producers may hold snappy, lz4 or zstd batches, which kafkajs cannot read by itself.
     registerCodecs()
     // A consumer stopped while kafkajs rebuilds its fetchers (a node fenced or back) would otherwise hold the event
-    // loop for good: a clean stop that never ends, deaf to a second Ctrl-C.
-    guardStoppedFetches()
+    // loop for good (a clean stop that never ends, deaf to a second Ctrl-C), and one whose fetches fail for longer
+    // than its session timeout (a dead partition leader) would be evicted from its group (fetch-guards.ts).
+    guardFetches()
     this.kafka = new Kafka({ clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...options.kafka, brokers })
     for (const sub of this.plan.subtopologies) {
       this.topicSub.set(sub.sourceTopic, { sub, changelog: false })
@@ -508,7 +509,7 @@ class Runner implements RunningPipeline {
         await this.tablesProducer!.send({ topic: this.plan.deadLetterTopic, messages: [deadLetterMessage(key, value, error, origin)], ...this.sendSettings })
         this.counters.deadLetters++
       }
-      this.tables = new GlobalTables(this.kafka, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.stateDir, this.tablesBudget, this.log, deadLetter, (error) => this.crash(error))
+      this.tables = new GlobalTables(this.kafka, { ...GROUP_CONSUMER_RETRY, ...this.options.kafka?.retry }, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.stateDir, this.tablesBudget, this.log, deadLetter, (error) => this.crash(error))
       await this.tables.start()
     }
     await this.startConsumer()

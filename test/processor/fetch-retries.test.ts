@@ -7,11 +7,18 @@
  * group again, and on a 3-node `brook dev` whose repartition topic's leader was killed the output came 20-35 s after
  * the kill instead of soon after the new leader (processor/runtime/consumer-restarts.ts, GROUP_CONSUMER_RETRY).
  *
+ * The pipeline's global tables' consumer retries the same way: stopped and started again by kafkajs, it would read
+ * every table from its start again. And the group consumer keeps heartbeating while its fetches fail
+ * (processor/runtime/fetch-guards.ts): kafkajs heartbeats only after a fetch that worked, so a leader gone for longer
+ * than the session timeout got the member evicted by a coordinator that was up all along, and the group rebalanced.
+ *
  * Here every Fetch the pipeline's clients send fails with its connection (reset as the request is written: a
  * KafkaJSConnectionError, as a refused connection is) for 20 s: longer than kafkajs's default retries last (about
- * 9.5 s with its defaults under NODE_ENV=test, 5-17 s otherwise), shorter than the group consumer's (about 44 s). The
- * consumer is not stopped: the pipeline does not join the group again nor say that it waits for the group consumer,
- * and what was written during the outage is processed once it ends.
+ * 9.5 s with its defaults under NODE_ENV=test, 5-17 s otherwise), shorter than the group consumer's (about 44 s).
+ * Neither consumer is stopped and the group consumer stays a member (its member id is the same after the outage,
+ * which is twice the pipeline's 10 s session timeout): the pipeline does not join the group again nor say that it
+ * waits for the group consumer or that the tables' consumer stopped, what was written during the outage is processed
+ * once it ends, and a table row written during the outage reaches the records after it.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -27,11 +34,18 @@ const OUTAGE_MS = 20_000
 
 function topology() {
   const builder = new TopologyBuilder()
+  const tags = builder.globalTable<{ tag: string }>('fr-tags')
   builder
     .stream<{ n: number }>('fr-in')
-    .map((r) => ({ n: r.n, doubled: r.n * 2 }))
+    .enrich(tags, (r, t: { tag: string } | undefined) => ({ n: r.n, doubled: r.n * 2, tag: t?.tag ?? null }), { key: () => 'tag' })
     .to('fr-out')
   return builder.build()
+}
+
+interface Output {
+  n: number
+  doubled: number
+  tag: string | null
 }
 
 describe('a partition leader the group consumer cannot fetch from for a while', () => {
@@ -42,8 +56,17 @@ describe('a partition leader the group consumer cannot fetch from for a while', 
   const send = (from: number, count: number) =>
     setting.producer.send({ topic: 'fr-in', messages: Array.from({ length: count }, (_, i) => ({ key: `k${from + i}`, value: JSON.stringify({ n: from + i }) })) })
 
+  /** The member id of the group's one member, as the coordinator knows it. */
+  const memberOf = async (groupId: string) => {
+    const { groups } = await setting.admin.describeGroups([groupId])
+    expect(groups[0]?.members, JSON.stringify(groups[0])).toHaveLength(1)
+    return groups[0]!.members[0]!.memberId
+  }
+
   beforeAll(async () => {
     setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-fetch-retries' })
+    await setting.admin.createTopics({ topics: [{ topic: 'fr-tags', numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+    await setting.producer.send({ topic: 'fr-tags', messages: [{ key: 'tag', value: JSON.stringify({ tag: 'before' }) }] })
     pipeline = await runPipeline(topology(), {
       applicationId: 'fr',
       bootstrapServers: setting.broker.address,
@@ -63,23 +86,35 @@ describe('a partition leader the group consumer cannot fetch from for a while', 
     await stopKafkajsBroker(setting)
   })
 
-  test('does not stop the group consumer, and what was written meanwhile is processed after it', { timeout: 120_000 }, async () => {
+  test('stops neither the group consumer nor the tables\' consumer, and what was written meanwhile is processed after it', { timeout: 120_000 }, async () => {
     await send(0, 10)
-    await readTopic(setting.kafka, 'fr-out', (r) => r.length >= 10)
-    // From here on, a join means kafkajs stopped the consumer and started it again.
+    const first = await readTopic(setting.kafka, 'fr-out', (r) => r.length >= 10)
+    expect(first.map((r) => (JSON.parse(r.value!) as Output).tag)).toEqual(Array(10).fill('before'))
+    // From here on, a join means kafkajs stopped the consumer and started it again, or the member was evicted.
     let joins = 0
     pipeline.events.on('assigned', () => joins++)
+    const member = await memberOf('fr')
 
     outage.on = true
     await send(10, 10)
+    await setting.producer.send({ topic: 'fr-tags', messages: [{ key: 'tag', value: JSON.stringify({ tag: 'during' }) }] })
     await waitFor('a fetch failed', () => outage.failed > 0)
     await sleep(OUTAGE_MS)
     outage.on = false
 
     const output = await readTopic(setting.kafka, 'fr-out', (r) => r.length >= 20)
-    expect(output.map((r) => (JSON.parse(r.value!) as { doubled: number }).doubled).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i * 2))
+    expect(output.map((r) => (JSON.parse(r.value!) as Output).doubled).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i * 2))
+    // The tables' consumer reads the row written during the outage: a record sent once it has is enriched with it.
+    let sent = 20
+    await waitFor('a record enriched with the row written during the outage', async () => {
+      await send(sent++, 1)
+      const records = await readTopic(setting.kafka, 'fr-out', (r) => r.length >= sent)
+      return records.some((r) => (JSON.parse(r.value!) as Output).tag === 'during')
+    })
     expect(outage.failed).toBeGreaterThan(1)
-    expect(lines.filter((line) => line.includes('the group consumer')), lines.join('\n')).toEqual([])
+    expect(lines.filter((line) => line.includes('the group consumer') || line.includes("the global tables' consumer")), lines.join('\n')).toEqual([])
+    console.log("LINES", lines.join("\n"))
+    expect(await memberOf('fr')).toBe(member)
     expect(joins).toBe(0)
   })
 })

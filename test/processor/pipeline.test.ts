@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { HeaderNames, TopologyBuilder, count, iotPipeline, runPipeline, sum, type RunningPipeline } from '../../processor/index.js'
 import { DEAD_LETTER_VALUE_MAX_BYTES } from '../../processor/runtime/task.js'
-import { stoppedFetchesGuarded } from '../../processor/runtime/stopped-fetches.js'
+import { fetchesGuarded } from '../../processor/runtime/fetch-guards.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -61,9 +61,9 @@ describe('the iot pipeline on fixed readings', () => {
     await pipeline?.stop()
   })
 
-  test('a running pipeline has kafkajs\'s consumer guarded against fetching after a stop (runtime/stopped-fetches.ts)', () => {
+  test('a running pipeline has kafkajs\'s consumer guarded against fetching after a stop and heartbeating only while fetches succeed (runtime/fetch-guards.ts)', () => {
     // Nothing else in this file installs the guard: without the runner's call, a Ctrl-C during a fetcher rebuild spins.
-    expect(stoppedFetchesGuarded()).toBe(true)
+    expect(fetchesGuarded()).toBe(true)
   })
 
   // Percentiles are DDSketch's (1% relative accuracy): the value at rank floor(q * (n - 1)), no interpolation,

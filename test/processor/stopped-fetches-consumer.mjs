@@ -1,4 +1,4 @@
-// A kafkajs group consumer stopped while kafkajs rebuilds its fetchers (processor/runtime/stopped-fetches.ts), in a
+// A kafkajs group consumer stopped while kafkajs rebuilds its fetchers (processor/runtime/fetch-guards.ts), in a
 // process of its own: without the guard it would hold its event loop for good, which no timeout of the test file's
 // worker could end. Plain JavaScript on the built processor (dist/), with the guard the pipeline installs.
 //
@@ -7,13 +7,13 @@
 // and so waits for that handler, the consumer is disconnected, then the handler lets go. stdout gets one line at each
 // step: `holding <topic>-<partition>`, `rebuilding`, `disconnected`; the process then exits with code 0.
 import kafkajs from 'kafkajs'
-import { guardStoppedFetches } from '../../dist/processor/runtime/stopped-fetches.js'
+import { guardFetches } from '../../dist/processor/runtime/fetch-guards.js'
 
 const { Kafka, logLevel } = kafkajs
 const { brokers, topic, groupId } = JSON.parse(process.argv[2])
 const say = (line) => process.stdout.write(`${line}\n`)
 
-guardStoppedFetches()
+guardFetches()
 
 let holding = false
 let rebuilding = () => {}

@@ -1,6 +1,6 @@
 /**
  * A kafkajs group consumer stopped while kafkajs rebuilds its fetchers ends its disconnect (processor/runtime/
- * stopped-fetches.ts). Without the guard, kafkajs 2.2.4 starts new fetchers after the stop, which fetch through the
+ * fetch-guards.ts). Without the guard, kafkajs 2.2.4 starts new fetchers after the stop, which fetch through the
  * stopped runner in a loop of promise continuations that holds the event loop for good: `brook process` ran at a full
  * core after Ctrl-C, deaf to a second one, after a node of its cluster was killed (a manual trial saw it once in 16).
  *
