@@ -115,6 +115,19 @@ const TRANSACTION_SEND_RETRIES = 25
  */
 const TRANSACTION_SEND_MAX_WAIT_MS = 1000
 /**
+ * How long a task's sendOffsets is tried again while its failure only says that a coordinator could not be reached
+ * (ms), and the waits between tries: first and at most (doubling). kafkajs 2.2.4 gives up on the group coordinator
+ * sooner than a coordinator failover takes: a TxnOffsetCommit whose connection closes (the coordinator's node killed
+ * under it) fails at once, and a coordinator lookup while the dead node still leads its `__consumer_offsets` partition
+ * (until the controller fences it, broker.session.timeout.ms, 9 s) fails after kafkajs's client-level retries,
+ * about 5 s; the commit then failed and the task was re-initialized, processing its records since the last commit
+ * again. Kafka's producer looks the coordinator up again and retries its TxnOffsetCommit until its max.block.ms
+ * (60 s). The transaction stays open meanwhile (its timeout is 60 s), and a stopping pipeline stops trying.
+ */
+const SEND_OFFSETS_RETRY_MS = 30_000
+const SEND_OFFSETS_BACKOFF_MS = 250
+const SEND_OFFSETS_BACKOFF_MAX_MS = 1000
+/**
  * How old a task producer's metadata may be at a send before kafkajs asks the cluster again (its `metadataMaxAge`;
  * the default, Kafka's metadata.max.age.ms, is 5 minutes). kafkajs 2.2.4 looks a coordinator up (FindCoordinator, at
  * every sendOffsets and whenever it must find the transaction coordinator again) through a broker of its metadata
@@ -1258,6 +1271,23 @@ class Runner implements RunningPipeline {
   }
 
   /** Commits one task (its lock held). */
+  /**
+   * The transaction's sendOffsets (AddOffsetsToTxn, then TxnOffsetCommit to the group coordinator), tried again while
+   * it fails only because a coordinator could not be reached or has moved (clusterUnavailable), for up to
+   * SEND_OFFSETS_RETRY_MS; then, or on any other error, it rejects with the last error.
+   */
+  private async sendOffsets(transaction: Transaction, offsets: Parameters<Transaction['sendOffsets']>[0]): Promise<void> {
+    const deadline = Date.now() + SEND_OFFSETS_RETRY_MS
+    for (let waitMs = SEND_OFFSETS_BACKOFF_MS; ; waitMs = Math.min(waitMs * 2, SEND_OFFSETS_BACKOFF_MAX_MS)) {
+      try {
+        return await transaction.sendOffsets(offsets)
+      } catch (error) {
+        if (this.stopping || !clusterUnavailable(error) || Date.now() + waitMs > deadline) throw error
+        await sleep(waitMs)
+      }
+    }
+  }
+
   private async commit(slot: Slot): Promise<void> {
     const task = slot.task
     if (!task.hasWork && slot.transaction === undefined && slot.writtenAhead.length === 0) {
@@ -1282,7 +1312,7 @@ class Runner implements RunningPipeline {
         const transaction = (slot.transaction ??= await slot.producer.transaction())
         await this.sendOutputs((topicMessages) => transaction.sendBatch({ topicMessages, ...this.sendSettings }), prepared.outputs)
         await writeChangelog((messages) => transaction.send({ topic: slot.sub.changelogTopic!, messages, ...this.sendSettings }))
-        if (offsets.length > 0) await transaction.sendOffsets({ consumerGroupId: this.applicationId, topics: [{ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }] })
+        if (offsets.length > 0) await this.sendOffsets(transaction, { consumerGroupId: this.applicationId, topics: [{ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] }] })
         await transaction.commit()
         slot.transaction = undefined
       } catch (error) {
