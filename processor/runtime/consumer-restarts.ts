@@ -8,7 +8,8 @@
 
 /**
  * How the pipeline's group consumer and its global tables' consumer retry their fetch loops (and joins), where the
- * client's `retry` settings say nothing else, and so does `brook consume --group` (cli/console.ts): kafkajs's backoff (300 ms doubling, ±20%) capped at 1 s a wait, 45 times, about 44 s in all. When a
+ * client's `retry` settings say nothing else, and so does `brook consume --group` (cli/console.ts): kafkajs's backoff
+ * (300 ms doubling, ±20%) capped at 1 s a wait, 45 times, about 44 s in all. When a
  * partition's leader dies, kafkajs 2.2.4's fetch for it fails (connection refused) until the controller fences the
  * node (broker.session.timeout.ms, 9 s) and a metadata refresh names the new leader; each failure stops the fetches
  * of every partition and counts as one retry of the fetch loop. With kafkajs's own default (five retries, about 5 to

@@ -1270,7 +1270,6 @@ class Runner implements RunningPipeline {
     await stale?.disconnect().catch(() => {})
   }
 
-  /** Commits one task (its lock held). */
   /**
    * The transaction's sendOffsets (AddOffsetsToTxn, then TxnOffsetCommit to the group coordinator), tried again while
    * it fails only because a coordinator could not be reached or has moved (clusterUnavailable), for up to
@@ -1288,6 +1287,7 @@ class Runner implements RunningPipeline {
     }
   }
 
+  /** Commits one task (its lock held). */
   private async commit(slot: Slot): Promise<void> {
     const task = slot.task
     if (!task.hasWork && slot.transaction === undefined && slot.writtenAhead.length === 0) {
