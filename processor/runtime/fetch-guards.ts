@@ -29,6 +29,7 @@
  *    FAILED_FETCH_HEARTBEAT_WAIT_MS so that a coordinator that does not answer does not slow the fetch loop's retries;
  *    an answer saying the membership changed (a rebalance, an unknown member) goes to the runner's retry in place of
  *    the fetch's error, so the member joins again as after kafkajs's own heartbeats (`test/processor/fetch-retries.test.ts`).
+ *    It sees only fetches that fail: a coordinator that cannot answer (paused) still lets the session run out.
  */
 import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
