@@ -272,8 +272,13 @@ export class GroupCoordinator implements PartitionLoader {
     if (unchanged && (group.state === GroupState.CompletingRebalance || (group.state === GroupState.Stable && member.memberId !== group.leaderId))) {
       return Promise.resolve(this.joinAnswer(group, member))
     }
-    member.awaitingJoin?.(this.joinError(ErrorCode.UNKNOWN_MEMBER_ID, member.memberId))
-    const answer = new Promise<JoinGroupResponse>((resolve) => (member.awaitingJoin = resolve))
+    // A JoinGroup that supersedes one still waiting (a client that joins twice at once: kafkajs 2.2.4 rejoins from each
+    // of its fetchers when it sees new partitions): the superseded one gets this one's answer too. Kafka's coordinator
+    // drops the superseded one unanswered (ClassicGroup.updateMember); answering it UNKNOWN_MEMBER_ID made kafkajs clear
+    // the member id its two joins share and join again as a new member, which left a pipeline on a cluster without its
+    // new partitions.
+    const superseded = member.awaitingJoin
+    const answer = new Promise<JoinGroupResponse>((resolve) => (member.awaitingJoin = superseded ? (response) => (superseded(response), resolve(response)) : resolve))
     if (group.state === GroupState.PreparingRebalance) this.tryCompleteJoin(group)
     else this.prepareRebalance(group, `${member.memberId} rejoined`)
     return answer
@@ -412,7 +417,9 @@ export class GroupCoordinator implements PartitionLoader {
       case GroupState.Stable:
         return this.syncAnswer(group, member)
     }
-    const answer = new Promise<SyncGroupResponse>((resolve) => (member.awaitingSync = resolve))
+    // A SyncGroup that supersedes one of the same member still waiting (see rejoin): both get this one's answer.
+    const superseded = member.awaitingSync
+    const answer = new Promise<SyncGroupResponse>((resolve) => (member.awaitingSync = superseded ? (response) => (superseded(response), resolve(response)) : resolve))
     if (member.memberId === group.leaderId) {
       const assignments = new Map(request.assignments.map((a) => [a.memberId, Buffer.from(a.assignment)]))
       const generation = group.generationId
