@@ -72,12 +72,22 @@ export function taskAssigner(plan: Plan, ownedTasks: () => readonly string[]): P
         }
       }
       const assignment = assignTasks(tasks, members.map((m) => m.memberId), owned)
+      // A changelog the metadata shows with fewer partitions than its source (partitions added to the source while
+      // the application ran) has none for the new tasks: their start stops the pipeline with a TopologyError naming
+      // both topics, and kafkajs is not handed a partition that does not exist. Given one, its fetch loop failed with a
+      // TypeError of its own (`Cannot read properties of undefined (reading '1')`), which stopped the pipeline first
+      // whenever it came before the task's start (`failures.test.ts`).
+      const changelogPartitions = new Map<string, number>()
+      for (const sub of plan.subtopologies) if (sub.changelogTopic) changelogPartitions.set(sub.changelogTopic, cluster.findTopicPartitionMetadata(sub.changelogTopic).length)
       return [...assignment].map(([memberId, memberTasks]) => {
         const topics: Record<string, number[]> = {}
         for (const id of memberTasks) {
           const [sub, partition] = id.split('_').map(Number) as [number, number]
           const s = plan.subtopologies[sub]!
-          for (const topic of s.changelogTopic ? [s.sourceTopic, s.changelogTopic] : [s.sourceTopic]) (topics[topic] ??= []).push(partition)
+          ;(topics[s.sourceTopic] ??= []).push(partition)
+          const changelogCount = s.changelogTopic ? changelogPartitions.get(s.changelogTopic)! : 0
+          // Unknown to the metadata (0): assigned as the source is, as before.
+          if (s.changelogTopic && (changelogCount === 0 || partition < changelogCount)) (topics[s.changelogTopic] ??= []).push(partition)
         }
         return { memberId, memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: topics, userData: Buffer.alloc(0) }) }
       })

@@ -26,7 +26,9 @@ import { HeaderNames, TopologyBuilder, eventTime, runPipeline, sum, tumbling, ty
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { readTopic, stateDir, values, type ReadRecord } from './helpers.js'
+import { delayingSockets, readTopic, stateDir, values, type ReadRecord } from './helpers.js'
+
+const INIT_PRODUCER_ID = 22
 
 let setting: KafkajsBroker
 
@@ -661,8 +663,12 @@ describe('a source topic whose partition count no longer fits its changelog', { 
 
   test.sequential('stops a running pipeline with one error naming both topics when partitions are added to its source, instead of stalling the new task', async () => {
     const app = 'recount-running'
-    // The consumer notices the new partition at its next metadata refresh, then the group rebalances.
-    const pipeline = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, metadataMaxAgeMs: 1000, log: () => {} })
+    // The consumer notices the new partition at its next metadata refresh, then the group rebalances. The new task's
+    // start is held (its InitProducerId answered 3 s late) so that kafkajs's fetch loop runs with the new assignment
+    // first: handed the changelog's missing partition 1, it failed with a TypeError of its own, which stopped the
+    // pipeline before the task could say what is wrong (processor/runtime/assignor.ts).
+    const kafka = { socketFactory: delayingSockets(INIT_PRODUCER_ID, `${app}-0_1`, 3000) }
+    const pipeline = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, metadataMaxAgeMs: 1000, kafka, log: () => {} })
     const stopped = stopError(pipeline)
     try {
       await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 1 })] })

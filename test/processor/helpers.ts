@@ -41,6 +41,28 @@ export function cuttingSockets(apiKey: number, cut: () => boolean): ISocketFacto
   }
 }
 
+/**
+ * A kafkajs `socketFactory` of plain sockets that hold requests of one Kafka API (`apiKey`) whose bytes contain
+ * `marker` (a transactional id, a group id) for `delayMs` before writing them: a slow answer, as from a loaded or
+ * failing-over coordinator. Other requests go through at once.
+ */
+export function delayingSockets(apiKey: number, marker: string, delayMs: number): ISocketFactory {
+  const bytes = Buffer.from(marker)
+  return ({ host, port, onConnect }) => {
+    const socket: Socket = connect({ host, port }, onConnect)
+    socket.setNoDelay(true)
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      if (Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === apiKey && chunk.includes(bytes)) {
+        setTimeout(() => void (socket.destroyed || write(chunk, ...rest)), delayMs)
+        return true
+      }
+      return write(chunk, ...rest)
+    }) as Socket['write']
+    return socket
+  }
+}
+
 /** A fresh directory for task stores, removed when the test file ends. */
 export function stateDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'brook-processor-'))
