@@ -277,8 +277,7 @@ export class GroupCoordinator implements PartitionLoader {
     // drops the superseded one unanswered (ClassicGroup.updateMember); answering it UNKNOWN_MEMBER_ID made kafkajs clear
     // the member id its two joins share and join again as a new member, which left a pipeline on a cluster without its
     // new partitions.
-    const superseded = member.awaitingJoin
-    const answer = new Promise<JoinGroupResponse>((resolve) => (member.awaitingJoin = superseded ? (response) => (superseded(response), resolve(response)) : resolve))
+    const answer = new Promise<JoinGroupResponse>((resolve) => (member.awaitingJoin = alsoAnswering(member.awaitingJoin, resolve)))
     if (group.state === GroupState.PreparingRebalance) this.tryCompleteJoin(group)
     else this.prepareRebalance(group, `${member.memberId} rejoined`)
     return answer
@@ -418,8 +417,7 @@ export class GroupCoordinator implements PartitionLoader {
         return this.syncAnswer(group, member)
     }
     // A SyncGroup that supersedes one of the same member still waiting (see rejoin): both get this one's answer.
-    const superseded = member.awaitingSync
-    const answer = new Promise<SyncGroupResponse>((resolve) => (member.awaitingSync = superseded ? (response) => (superseded(response), resolve(response)) : resolve))
+    const answer = new Promise<SyncGroupResponse>((resolve) => (member.awaitingSync = alsoAnswering(member.awaitingSync, resolve)))
     if (member.memberId === group.leaderId) {
       const assignments = new Map(request.assignments.map((a) => [a.memberId, Buffer.from(a.assignment)]))
       const generation = group.generationId
@@ -622,4 +620,13 @@ export class GroupCoordinator implements PartitionLoader {
 
 function syncError(errorCode: number): SyncGroupResponse {
   return { errorCode, protocolType: null, protocolName: null, assignment: Buffer.alloc(0) }
+}
+
+/** A member's waiter for its answer: `resolve`, and a `superseded` request of the same member still waiting gets that answer too. */
+function alsoAnswering<T>(superseded: ((response: T) => void) | null, resolve: (response: T) => void): (response: T) => void {
+  if (!superseded) return resolve
+  return (response) => {
+    superseded(response)
+    resolve(response)
+  }
 }

@@ -27,8 +27,7 @@ import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { delayingSockets, readTopic, stateDir, values, type ReadRecord } from './helpers.js'
-
-const INIT_PRODUCER_ID = 22
+import { initProducerId } from '../../protocol/messages/init-producer-id.js'
 
 let setting: KafkajsBroker
 
@@ -667,7 +666,7 @@ describe('a source topic whose partition count no longer fits its changelog', { 
     // start is held (its InitProducerId answered 3 s late) so that kafkajs's fetch loop runs with the new assignment
     // first: handed the changelog's missing partition 1, it failed with a TypeError of its own, which stopped the
     // pipeline before the task could say what is wrong (processor/runtime/assignor.ts).
-    const kafka = { socketFactory: delayingSockets(INIT_PRODUCER_ID, `${app}-0_1`, 3000) }
+    const kafka = { socketFactory: delayingSockets(initProducerId.request.apiKey, `${app}-0_1`, 3000) }
     const pipeline = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, metadataMaxAgeMs: 1000, kafka, log: () => {} })
     const stopped = stopError(pipeline)
     try {

@@ -27,8 +27,8 @@ import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { cuttingSockets, readTopic, stateDir } from './helpers.js'
+import { fetch as fetchApi } from '../../protocol/messages/fetch.js'
 
-const FETCH = 1
 /** How long the leader cannot be fetched from: kafkajs's default retries give up within it, the group consumer's do not. */
 const OUTAGE_MS = 20_000
 
@@ -74,7 +74,7 @@ describe('a partition leader the group consumer cannot fetch from for a while', 
       commitIntervalMs: 200,
       partitions: 1,
       // Every Fetch cut while the outage lasts.
-      kafka: { socketFactory: cuttingSockets(FETCH, () => {
+      kafka: { socketFactory: cuttingSockets(fetchApi.request.apiKey, () => {
         if (outage.on) outage.failed++
         return outage.on
       }) },

@@ -17,24 +17,18 @@ import { removedAtFileEnd } from '../helpers/file-end.js'
 const dirs = removedAtFileEnd()
 
 /**
- * A kafkajs `socketFactory` of plain sockets that cut requests of one Kafka API (`apiKey`, as the protocol guide
- * numbers them: 0 Produce, 1 Fetch, 21 DeleteRecords): `cut()` is asked as each such request is about to be written,
- * and true resets the connection there (ECONNRESET: a connection cut, or a leader's refused, mid-request), false
- * writes it. Other requests always go through.
+ * A kafkajs `socketFactory` of plain sockets whose requests of one Kafka API (`apiKey`, as the protocol guide numbers
+ * them; a request starts with its size, int32, then its API key, int16) go to `intercept` as they are about to be
+ * written, with the socket and its own write; returning true means it dealt with the request, false writes it.
+ * Other requests always go through.
  */
-export function cuttingSockets(apiKey: number, cut: () => boolean): ISocketFactory {
+function interceptingSockets(apiKey: number, intercept: (request: Buffer, socket: Socket, write: () => void) => boolean): ISocketFactory {
   return ({ host, port, onConnect }) => {
     const socket: Socket = connect({ host, port }, onConnect)
     socket.setNoDelay(true)
     const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
     socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      // A request starts with its size (int32), then its API key (int16).
-      if (Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === apiKey && cut()) {
-        const reset: NodeJS.ErrnoException = new Error('read ECONNRESET')
-        reset.code = 'ECONNRESET'
-        socket.destroy(reset)
-        return true
-      }
+      if (Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === apiKey && intercept(chunk, socket, () => void write(chunk, ...rest))) return true
       return write(chunk, ...rest)
     }) as Socket['write']
     return socket
@@ -42,25 +36,30 @@ export function cuttingSockets(apiKey: number, cut: () => boolean): ISocketFacto
 }
 
 /**
- * A kafkajs `socketFactory` of plain sockets that hold requests of one Kafka API (`apiKey`) whose bytes contain
- * `marker` (a transactional id, a group id) for `delayMs` before writing them: a slow answer, as from a loaded or
- * failing-over coordinator. Other requests go through at once.
+ * Sockets that cut requests of one Kafka API: `cut()` is asked as each is about to be written, and true resets the
+ * connection there (ECONNRESET: a connection cut, or a leader's refused, mid-request), false writes it.
+ */
+export function cuttingSockets(apiKey: number, cut: () => boolean): ISocketFactory {
+  return interceptingSockets(apiKey, (_request, socket) => {
+    if (!cut()) return false
+    const reset: NodeJS.ErrnoException = new Error('read ECONNRESET')
+    reset.code = 'ECONNRESET'
+    socket.destroy(reset)
+    return true
+  })
+}
+
+/**
+ * Sockets that hold requests of one Kafka API whose bytes contain `marker` (a transactional id, a group id) for
+ * `delayMs` before writing them: a slow answer, as from a loaded or failing-over coordinator.
  */
 export function delayingSockets(apiKey: number, marker: string, delayMs: number): ISocketFactory {
   const bytes = Buffer.from(marker)
-  return ({ host, port, onConnect }) => {
-    const socket: Socket = connect({ host, port }, onConnect)
-    socket.setNoDelay(true)
-    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
-    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === apiKey && chunk.includes(bytes)) {
-        setTimeout(() => void (socket.destroyed || write(chunk, ...rest)), delayMs)
-        return true
-      }
-      return write(chunk, ...rest)
-    }) as Socket['write']
-    return socket
-  }
+  return interceptingSockets(apiKey, (request, socket, write) => {
+    if (!request.includes(bytes)) return false
+    setTimeout(() => socket.destroyed || write(), delayMs)
+    return true
+  })
 }
 
 /** A fresh directory for task stores, removed when the test file ends. */

@@ -11,8 +11,8 @@ import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { cuttingSockets, readTopic, stateDir } from './helpers.js'
+import { deleteRecords } from '../../protocol/messages/delete-records.js'
 
-const DELETE_RECORDS = 21
 
 function topology() {
   const builder = new TopologyBuilder()
@@ -40,7 +40,7 @@ describe('a repartition purge whose request to the leader fails', () => {
       stateDir: stateDir(),
       commitIntervalMs: 200,
       partitions: 1,
-      kafka: { socketFactory: cuttingSockets(DELETE_RECORDS, () => {
+      kafka: { socketFactory: cuttingSockets(deleteRecords.request.apiKey, () => {
         cuts.count++
         return true
       }) },

@@ -14,8 +14,8 @@ import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { cuttingSockets, readTopic, stateDir } from './helpers.js'
+import { txnOffsetCommit } from '../../protocol/messages/txn-offset-commit.js'
 
-const TXN_OFFSET_COMMIT = 28
 /** TxnOffsetCommit requests cut in a row. */
 const FAILURES = 3
 
@@ -45,7 +45,7 @@ describe('a group coordinator the task cannot reach for a moment', () => {
       commitIntervalMs: 200,
       partitions: 1,
       kafka: {
-        socketFactory: cuttingSockets(TXN_OFFSET_COMMIT, () => {
+        socketFactory: cuttingSockets(txnOffsetCommit.request.apiKey, () => {
           if (!outage.on) return false
           if (++outage.cut >= FAILURES) outage.on = false
           return true

@@ -19,8 +19,8 @@ import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { cuttingSockets, readTopic, stateDir } from './helpers.js'
+import { produce } from '../../protocol/messages/produce.js'
 
-const PRODUCE = 0
 /** Produce requests that fail before the leader can be reached again. */
 const FAILURES = 7
 
@@ -84,7 +84,7 @@ describe('a leader the task producer cannot reach for a while', () => {
       commitIntervalMs: 200,
       partitions: 1,
       // kafkajs's backoff outside tests; the cap of the waits is the pipeline's.
-      kafka: { socketFactory: cuttingSockets(PRODUCE, cutProduces(outage)), retry: { initialRetryTime: 300, multiplier: 2, factor: 0.2 }, logLevel: logLevel.DEBUG, logCreator: sendRetryWaits(waits) },
+      kafka: { socketFactory: cuttingSockets(produce.request.apiKey, cutProduces(outage)), retry: { initialRetryTime: 300, multiplier: 2, factor: 0.2 }, logLevel: logLevel.DEBUG, logCreator: sendRetryWaits(waits) },
       log: (line) => lines.push(line),
     })
   })
