@@ -1,5 +1,5 @@
 /**
- * Two guards on kafkajs 2.2.4's consumer fetch loop (kafkajs/src/consumer/runner.js), installed on its Runner once per
+ * Three guards on kafkajs 2.2.4's consumer fetch loop (kafkajs/src/consumer/runner.js), installed on its Runner once per
  * process, so that every kafkajs consumer of the process has them: a pipeline's group consumer and its global tables'
  * consumer, and `brook consume --group`.
  *
@@ -30,6 +30,19 @@
  *    an answer saying the membership changed (a rebalance, an unknown member) goes to the runner's retry in place of
  *    the fetch's error, so the member joins again as after kafkajs's own heartbeats (`test/processor/fetch-retries.test.ts`).
  *    It sees only fetches that fail: a coordinator that cannot answer (paused) still lets the session run out.
+ *
+ * 3. Heartbeats while a batch is handled. A fetcher waits until the batches of its fetch are handled before it fetches
+ *    again (consumer/fetcher.js), and kafkajs heartbeats after each batch, so a batch whose handler waits stops the
+ *    heartbeats once every worker holds one: a pipeline's task commits inside its batch, and its sends to a partition
+ *    whose leader is down retry for up to about 25 s (runner.ts, TRANSACTION_SEND_RETRIES), which let the member's
+ *    10 s session run out on a coordinator that was up all along (two instances on a three-node cluster, one node the
+ *    only replica of one of the output's partitions, 22 s down: a member evicted 18 s into it, and every task
+ *    initialized again). Kafka's consumer heartbeats from a thread of its own whatever its processing does (and bounds
+ *    the processing with `max.poll.interval.ms`, which a kafkajs member has in its rebalance timeout once a rebalance
+ *    starts). The guard heartbeats every heartbeat interval while a batch is handled, as long as the runner runs; a
+ *    heartbeat's error is left for the one kafkajs sends once the batch is handled (a failed heartbeat does not count
+ *    as sent, so that one asks the coordinator again and a rebalance or an unknown member reaches kafkajs as usual:
+ *    `test/processor/batch-heartbeats.test.ts`).
  */
 import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -40,6 +53,10 @@ interface KafkaJsRunner {
   fetch(nodeId: number): Promise<unknown[]>
   /** Heartbeats if the interval has passed since the last one; rejects with the coordinator's error. */
   heartbeat(): Promise<void>
+  /** Hands one fetched batch to the consumer's eachBatch or eachMessage, then heartbeats. */
+  handleBatch(batch: unknown): Promise<void>
+  /** The consumer's heartbeat interval (ms; kafkajs's `heartbeatInterval`, 3000 by default). */
+  heartbeatInterval: number
 }
 
 /** The error of a fetch through a stopped runner: plain (not a KafkaJSError), so kafkajs's retry takes it as retriable. */
@@ -58,8 +75,8 @@ const FAILED_FETCH_HEARTBEAT_WAIT_MS = 1000
  */
 const MEMBERSHIP_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID'])
 
-/** The guards put in place of kafkajs's fetch, once installed. */
-let guard: KafkaJsRunner['fetch'] | null = null
+/** The guards put in place of kafkajs's fetch and handleBatch, once installed. */
+let guard: Pick<KafkaJsRunner, 'fetch' | 'handleBatch'> | null = null
 
 /** kafkajs's consumer Runner class, as the `kafkajs` import loaded it (both go through require's cache). */
 function kafkaJsRunner(): { prototype: KafkaJsRunner } {
@@ -68,7 +85,8 @@ function kafkaJsRunner(): { prototype: KafkaJsRunner } {
 
 /** Whether kafkajs's consumer fetches through the guards in this process (what a test of their installation reads). */
 export function fetchesGuarded(): boolean {
-  return guard !== null && kafkaJsRunner().prototype.fetch === guard
+  const { prototype } = kafkaJsRunner()
+  return guard !== null && prototype.fetch === guard.fetch && prototype.handleBatch === guard.handleBatch
 }
 
 /**
@@ -90,22 +108,38 @@ async function heartbeatAfterFailure(runner: KafkaJsRunner): Promise<Error | nul
 
 /**
  * Installs the guards on kafkajs's consumer Runner, once per process (the class is shared by every kafkajs client).
- * Throws when kafkajs's consumer has no Runner with fetch and heartbeat methods (a kafkajs other than 2.x, whose layout
- * the guards know).
+ * Throws when kafkajs's consumer has no Runner with fetch, heartbeat and handleBatch methods (a kafkajs other than
+ * 2.x, whose layout the guards know).
  */
 export function guardFetches(): void {
   if (guard !== null) return
   const Runner = kafkaJsRunner()
-  const { fetch, heartbeat } = Runner.prototype
-  if (typeof fetch !== 'function' || typeof heartbeat !== 'function') throw new Error('kafkajs/src/consumer/runner.js has no Runner.prototype.fetch and heartbeat: a kafkajs this processor does not know')
-  guard = async function (this: KafkaJsRunner, nodeId: number): Promise<unknown[]> {
-    if (!this.running) throw new StoppedFetchError()
-    try {
-      return await fetch.call(this, nodeId)
-    } catch (error) {
-      if (this.running) throw (await heartbeatAfterFailure(this)) ?? error
-      throw error
-    }
+  const { fetch, heartbeat, handleBatch } = Runner.prototype
+  if (typeof fetch !== 'function' || typeof heartbeat !== 'function' || typeof handleBatch !== 'function') {
+    throw new Error('kafkajs/src/consumer/runner.js has no Runner.prototype.fetch, heartbeat and handleBatch: a kafkajs this processor does not know')
   }
-  Runner.prototype.fetch = guard
+  guard = {
+    async fetch(this: KafkaJsRunner, nodeId: number): Promise<unknown[]> {
+      if (!this.running) throw new StoppedFetchError()
+      try {
+        return await fetch.call(this, nodeId)
+      } catch (error) {
+        if (this.running) throw (await heartbeatAfterFailure(this)) ?? error
+        throw error
+      }
+    },
+    async handleBatch(this: KafkaJsRunner, batch: unknown): Promise<void> {
+      const beat = setInterval(() => {
+        if (this.running) this.heartbeat().catch(() => {})
+      }, this.heartbeatInterval)
+      beat.unref()
+      try {
+        await handleBatch.call(this, batch)
+      } finally {
+        clearInterval(beat)
+      }
+    },
+  }
+  Runner.prototype.fetch = guard.fetch
+  Runner.prototype.handleBatch = guard.handleBatch
 }

@@ -113,7 +113,6 @@ describe('a partition leader the group consumer cannot fetch from for a while', 
     })
     expect(outage.failed).toBeGreaterThan(1)
     expect(lines.filter((line) => line.includes('the group consumer') || line.includes("the global tables' consumer")), lines.join('\n')).toEqual([])
-    console.log("LINES", lines.join("\n"))
     expect(await memberOf('fr')).toBe(member)
     expect(joins).toBe(0)
   })
