@@ -81,6 +81,15 @@ class CommitError extends Error {
 const REPARTITION_PURGE_INTERVAL_MS = 30_000
 
 /**
+ * The request timeout of the purges' admin client (ms): DeleteRecords asks the leader to answer within 5 s
+ * (kafkajs's `timeout`, waiting for the followers' log starts), so one unanswered a second later has a leader that is
+ * down or cut off. kafkajs's disconnect waits for the requests under way, so with the client's usual 30 s (and its
+ * retries) such a purge held a pipeline's stop that long; failed sooner, it loses nothing: the next purge (after the
+ * next start, if the pipeline stops) deletes those records too. Kafka Streams does not wait for its purges either.
+ */
+const PURGE_REQUEST_TIMEOUT_MS = 6000
+
+/**
  * What a failed purge (admin.deleteTopicRecords) says. kafkajs 2.2.4's retry handler there reads `partitions` of any
  * retriable error, and one that is not about partitions (the connection to the leader closed or refused, a request
  * timed out: a node killed, a network cut) has none, so the call fails with a TypeError of its own (`Cannot read
@@ -351,6 +360,8 @@ class Runner implements RunningPipeline {
   /** What every send of the pipeline's producers carries: acks=all and RunOptions.compressionType. */
   private readonly sendSettings: { acks: -1; compression: (typeof COMPRESSION_TYPES)[CompressionName] }
   private readonly kafka: InstanceType<typeof Kafka>
+  /** What `kafka` was made with (the purges' client is made with it too). */
+  private readonly kafkaConfig: KafkaConfig
   private readonly counters = newMetrics()
   private readonly slots = new Map<string, Slot>()
   private readonly budget: CacheBudget
@@ -376,6 +387,8 @@ class Runner implements RunningPipeline {
   private tablesProducer?: Producer
   /** Repartition purges (DeleteRecords) under way. */
   private readonly purges = new Set<Promise<void>>()
+  /** The purges' admin client (purgeAdmin), once a purge asked for it. */
+  private purger?: Promise<Admin>
   /** Held from the start of `start()` to the end of the shutdown: no other instance uses the state directory meanwhile. */
   private stateLock?: StateDirectoryLock
   private ticker?: NodeJS.Timeout
@@ -447,7 +460,8 @@ class Runner implements RunningPipeline {
     // loop for good (a clean stop that never ends, deaf to a second Ctrl-C), and one whose fetches fail for longer
     // than its session timeout (a dead partition leader) would be evicted from its group (fetch-guards.ts).
     guardFetches()
-    this.kafka = new Kafka({ clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...options.kafka, brokers })
+    this.kafkaConfig = { clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...options.kafka, brokers }
+    this.kafka = new Kafka(this.kafkaConfig)
     for (const sub of this.plan.subtopologies) {
       this.topicSub.set(sub.sourceTopic, { sub, changelog: false })
       if (sub.changelogTopic) this.topicSub.set(sub.changelogTopic, { sub, changelog: true })
@@ -1334,8 +1348,13 @@ class Runner implements RunningPipeline {
       slot.purgedMs = Date.now()
       // Not waited for: on a cluster DeleteRecords is answered once the followers have moved their log starts too (a
       // replica fetch round), which the commit has no reason to wait for. The shutdown waits for it.
-      const purge = this.admin
-        .deleteTopicRecords({ topic: slot.sub.sourceTopic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] })
+      const topic = slot.sub.sourceTopic
+      const purge = this.purgeAdmin()
+        .then(async (admin) => {
+          // kafkajs looks the leader up in the metadata it holds, without loading what it lacks.
+          await admin.fetchTopicMetadata({ topics: [topic] })
+          await admin.deleteTopicRecords({ topic, partitions: [{ partition: slot.partition, offset: offsets[0]!.offset }] })
+        })
         .catch((error: Error) => this.log(`task ${slot.id}: purging ${slot.sub.sourceTopic} failed: ${purgeFailure(error, `${slot.sub.sourceTopic}-${slot.partition}`)}; the next purge deletes these records too`))
         .finally(() => this.purges.delete(purge))
       this.purges.add(purge)
@@ -1424,6 +1443,23 @@ class Runner implements RunningPipeline {
     this.settle.resolve()
   }
 
+  /**
+   * The admin client of repartition purges, connected at the first purge: a kafkajs client of its own, whose requests
+   * time out after PURGE_REQUEST_TIMEOUT_MS. Rejects with the connect's error, and the next purge connects again.
+   */
+  private purgeAdmin(): Promise<Admin> {
+    if (this.purger === undefined) {
+      const kafka = new Kafka({ ...this.kafkaConfig, requestTimeout: PURGE_REQUEST_TIMEOUT_MS })
+      const admin = withTargetTopics(kafka, this.topics, () => kafka.admin())
+      const connecting = admin.connect().then(() => admin)
+      connecting.catch(() => {
+        if (this.purger === connecting) this.purger = undefined
+      })
+      this.purger = connecting
+    }
+    return this.purger
+  }
+
   private async shutdown(): Promise<void> {
     this.stopping = true
     clearInterval(this.ticker)
@@ -1452,6 +1488,7 @@ class Runner implements RunningPipeline {
     await this.tablesProducer?.disconnect().catch(() => {})
     await this.producer?.disconnect().catch(() => {})
     await Promise.all(this.purges)
+    await this.purger?.then((admin) => admin.disconnect()).catch(() => {})
     await this.looker?.disconnect().catch(() => {})
     await this.admin?.disconnect().catch(() => {})
     await this.stateLock?.release().catch(() => {})
