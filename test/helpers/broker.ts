@@ -7,11 +7,14 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { killedAtFileEnd } from './file-end.js'
 
 /** The built `brook` program (package.json's bin); `npm run build` first. */
 export const BROOK_CLI = resolve(import.meta.dirname, '../../dist/cli/brook.js')
 const running = killedAtFileEnd()
+/** Preloaded into each broker: it kills itself once the test process that started it is gone (a run interrupted). */
+const EXIT_WITH_PARENT = pathToFileURL(resolve(import.meta.dirname, 'exit-with-parent.mjs')).href
 
 export interface BrokerProcess {
   readonly host: string
@@ -45,7 +48,7 @@ export interface StartOptions {
 export async function startBroker(options: StartOptions = {}): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brook-test-'))
   const host = options.host ?? '127.0.0.1'
-  const args = [BROOK_CLI, 'start', '--host', host, '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
+  const args = ['--import', EXIT_WITH_PARENT, BROOK_CLI, 'start', '--host', host, '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
   const child =
     options.openFileLimit === undefined
       ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
