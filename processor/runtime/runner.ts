@@ -81,13 +81,15 @@ class CommitError extends Error {
 const REPARTITION_PURGE_INTERVAL_MS = 30_000
 
 /**
- * The request timeout of the purges' admin client (ms): DeleteRecords asks the leader to answer within 5 s
- * (kafkajs's `timeout`, waiting for the followers' log starts), so one unanswered a second later has a leader that is
- * down or cut off. kafkajs's disconnect waits for the requests under way, so with the client's usual 30 s (and its
- * retries) such a purge held a pipeline's stop that long; failed sooner, it loses nothing: the next purge (after the
- * next start, if the pipeline stops) deletes those records too. Kafka Streams does not wait for its purges either.
+ * The request timeout (ms) of the clients whose answers nothing waits for: the repartition purges and the looks at
+ * source ends of idle advancement. kafkajs's disconnect waits for the requests under way, so with the client's usual
+ * 30 s (and its retries) a request that a broker accepted and never answered (its node paused, a network that drops
+ * rather than refuses) held a pipeline's stop that long. DeleteRecords asks the leader to answer within 5 s (kafkajs's
+ * `timeout`, waiting for the followers' log starts), so one unanswered a second later has a leader that is gone; a
+ * purge that fails loses nothing (the next one, after the next start too, deletes those records as well), and a look
+ * that fails counts as the cluster not answering. Kafka Streams does not wait for its purges either.
  */
-const PURGE_REQUEST_TIMEOUT_MS = 6000
+const PROMPT_REQUEST_TIMEOUT_MS = 6000
 
 /**
  * What a failed purge (admin.deleteTopicRecords) says. kafkajs 2.2.4's retry handler there reads `partitions` of any
@@ -360,8 +362,8 @@ class Runner implements RunningPipeline {
   /** What every send of the pipeline's producers carries: acks=all and RunOptions.compressionType. */
   private readonly sendSettings: { acks: -1; compression: (typeof COMPRESSION_TYPES)[CompressionName] }
   private readonly kafka: InstanceType<typeof Kafka>
-  /** What `kafka` was made with (the purges' client is made with it too). */
-  private readonly kafkaConfig: KafkaConfig
+  /** The clients whose requests time out after PROMPT_REQUEST_TIMEOUT_MS: `kafka`'s settings otherwise. */
+  private readonly promptKafka: InstanceType<typeof Kafka>
   private readonly counters = newMetrics()
   private readonly slots = new Map<string, Slot>()
   private readonly budget: CacheBudget
@@ -460,8 +462,9 @@ class Runner implements RunningPipeline {
     // loop for good (a clean stop that never ends, deaf to a second Ctrl-C), and one whose fetches fail for longer
     // than its session timeout (a dead partition leader) would be evicted from its group (fetch-guards.ts).
     guardFetches()
-    this.kafkaConfig = { clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...options.kafka, brokers }
-    this.kafka = new Kafka(this.kafkaConfig)
+    const kafkaConfig: KafkaConfig = { clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...options.kafka, brokers }
+    this.kafka = new Kafka(kafkaConfig)
+    this.promptKafka = new Kafka({ ...kafkaConfig, requestTimeout: PROMPT_REQUEST_TIMEOUT_MS })
     for (const sub of this.plan.subtopologies) {
       this.topicSub.set(sub.sourceTopic, { sub, changelog: false })
       if (sub.changelogTopic) this.topicSub.set(sub.changelogTopic, { sub, changelog: true })
@@ -505,7 +508,7 @@ class Runner implements RunningPipeline {
     // start with the pipeline's existing topics, not every topic in the cluster (target-topics.ts).
     this.admin = withTargetTopics(this.kafka, seeds, () => this.kafka.admin())
     await this.connect(this.admin)
-    this.looker = this.kafka.admin({ retry: { retries: 0 } })
+    this.looker = this.promptKafka.admin({ retry: { retries: 0 } })
     await this.connect(this.looker)
     // Before the topics are made: a start that fails here has created none.
     if (this.processingGuarantee === 'exactly_once') {
@@ -1444,13 +1447,12 @@ class Runner implements RunningPipeline {
   }
 
   /**
-   * The admin client of repartition purges, connected at the first purge: a kafkajs client of its own, whose requests
-   * time out after PURGE_REQUEST_TIMEOUT_MS. Rejects with the connect's error, and the next purge connects again.
+   * The admin client of repartition purges, connected at the first purge: one of its own, whose requests time out
+   * after PROMPT_REQUEST_TIMEOUT_MS. Rejects with the connect's error, and the next purge connects again.
    */
   private purgeAdmin(): Promise<Admin> {
     if (this.purger === undefined) {
-      const kafka = new Kafka({ ...this.kafkaConfig, requestTimeout: PURGE_REQUEST_TIMEOUT_MS })
-      const admin = withTargetTopics(kafka, this.topics, () => kafka.admin())
+      const admin = withTargetTopics(this.promptKafka, this.topics, () => this.promptKafka.admin())
       const connecting = admin.connect().then(() => admin)
       connecting.catch(() => {
         if (this.purger === connecting) this.purger = undefined

@@ -51,12 +51,13 @@ export function cuttingSockets(apiKey: number, cut: () => boolean): ISocketFacto
 
 /**
  * Sockets that hold requests of one Kafka API whose bytes contain `marker` (a transactional id, a group id) for
- * `delayMs` before writing them: a slow answer, as from a loaded or failing-over coordinator.
+ * `delayMs` before writing them: a slow answer, as from a loaded or failing-over coordinator. With `hold`, only the
+ * requests it returns true for (asked as each is about to be written).
  */
-export function delayingSockets(apiKey: number, marker: string, delayMs: number): ISocketFactory {
+export function delayingSockets(apiKey: number, marker: string, delayMs: number, hold: () => boolean = () => true): ISocketFactory {
   const bytes = Buffer.from(marker)
   return interceptingSockets(apiKey, (request, socket, write) => {
-    if (!request.includes(bytes)) return false
+    if (!request.includes(bytes) || !hold()) return false
     setTimeout(() => socket.destroyed || write(), delayMs)
     return true
   })
