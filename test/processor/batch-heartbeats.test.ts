@@ -17,7 +17,7 @@ import { TopologyBuilder, runPipeline, type RunningPipeline } from '../../proces
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { cuttingSockets, readTopic, stateDir } from './helpers.js'
+import { cuttingSockets, onlyMemberOf, readTopic, stateDir } from './helpers.js'
 import { produce } from '../../protocol/messages/produce.js'
 
 /** How long the pipeline's Produce requests fail: past its 10 s session timeout, within its sends' retries. */
@@ -40,12 +40,6 @@ describe('a partition the task cannot produce to for longer than its session tim
   const send = (from: number, count: number) =>
     setting.producer.send({ topic: 'bh-in', messages: Array.from({ length: count }, (_, i) => ({ key: `k${from + i}`, value: JSON.stringify({ n: from + i }) })) })
 
-  /** The member id of the group's one member, as the coordinator knows it. */
-  const memberOf = async (groupId: string) => {
-    const { groups } = await setting.admin.describeGroups([groupId])
-    expect(groups[0]?.members, JSON.stringify(groups[0])).toHaveLength(1)
-    return groups[0]!.members[0]!.memberId
-  }
 
   beforeAll(async () => {
     setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-batch-heartbeats' })
@@ -76,7 +70,7 @@ describe('a partition the task cannot produce to for longer than its session tim
     // From here on, a join means the member was evicted (or kafkajs started the consumer again).
     let joins = 0
     pipeline.events.on('assigned', () => joins++)
-    const member = await memberOf('bh')
+    const member = await onlyMemberOf(setting.admin, 'bh')
 
     // Records keep coming during the outage: each batch of them waits for the task's commit in retries.
     outage.on = true
@@ -93,7 +87,7 @@ describe('a partition the task cannot produce to for longer than its session tim
     const output = await readTopic(setting.kafka, 'bh-out', (r) => r.length >= sent)
     expect(output.map((r) => (JSON.parse(r.value!) as { doubled: number }).doubled).sort((a, b) => a - b)).toEqual(Array.from({ length: sent }, (_, i) => i * 2))
     expect(outage.cut).toBeGreaterThan(1)
-    expect(await memberOf('bh')).toBe(member)
+    expect(await onlyMemberOf(setting.admin, 'bh')).toBe(member)
     expect(joins).toBe(0)
     expect(lines.filter((line) => line.includes('re-initializ')), lines.join('\n')).toEqual([])
   })

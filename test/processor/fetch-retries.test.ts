@@ -26,7 +26,7 @@ import { TopologyBuilder, runPipeline, type RunningPipeline } from '../../proces
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { cuttingSockets, readTopic, stateDir } from './helpers.js'
+import { cuttingSockets, onlyMemberOf, readTopic, stateDir } from './helpers.js'
 import { fetch as fetchApi } from '../../protocol/messages/fetch.js'
 
 /** How long the leader cannot be fetched from: kafkajs's default retries give up within it, the group consumer's do not. */
@@ -56,12 +56,6 @@ describe('a partition leader the group consumer cannot fetch from for a while', 
   const send = (from: number, count: number) =>
     setting.producer.send({ topic: 'fr-in', messages: Array.from({ length: count }, (_, i) => ({ key: `k${from + i}`, value: JSON.stringify({ n: from + i }) })) })
 
-  /** The member id of the group's one member, as the coordinator knows it. */
-  const memberOf = async (groupId: string) => {
-    const { groups } = await setting.admin.describeGroups([groupId])
-    expect(groups[0]?.members, JSON.stringify(groups[0])).toHaveLength(1)
-    return groups[0]!.members[0]!.memberId
-  }
 
   beforeAll(async () => {
     setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-fetch-retries' })
@@ -93,7 +87,7 @@ describe('a partition leader the group consumer cannot fetch from for a while', 
     // From here on, a join means kafkajs stopped the consumer and started it again, or the member was evicted.
     let joins = 0
     pipeline.events.on('assigned', () => joins++)
-    const member = await memberOf('fr')
+    const member = await onlyMemberOf(setting.admin, 'fr')
 
     outage.on = true
     await send(10, 10)
@@ -113,7 +107,7 @@ describe('a partition leader the group consumer cannot fetch from for a while', 
     })
     expect(outage.failed).toBeGreaterThan(1)
     expect(lines.filter((line) => line.includes('the group consumer') || line.includes("the global tables' consumer")), lines.join('\n')).toEqual([])
-    expect(await memberOf('fr')).toBe(member)
+    expect(await onlyMemberOf(setting.admin, 'fr')).toBe(member)
     expect(joins).toBe(0)
   })
 })

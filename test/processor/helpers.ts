@@ -6,8 +6,8 @@ import { mkdtempSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import kafkajs, { type ISocketFactory, type Kafka, type KafkaMessage } from 'kafkajs'
-import { afterEach } from 'vitest'
+import kafkajs, { type Admin, type ISocketFactory, type Kafka, type KafkaMessage } from 'kafkajs'
+import { afterEach, expect } from 'vitest'
 import type { RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { brokerBehindProxy, type ProxiedBroker, type TcpProxy } from '../helpers/tcp-proxy.js'
@@ -61,6 +61,13 @@ export function delayingSockets(apiKey: number, marker: string, delayMs: number,
     setTimeout(() => socket.destroyed || write(), delayMs)
     return true
   })
+}
+
+/** The member id of the one member of group `groupId`, as its coordinator knows it (fails unless it has one). */
+export async function onlyMemberOf(admin: Admin, groupId: string): Promise<string> {
+  const { groups } = await admin.describeGroups([groupId])
+  expect(groups[0]?.members, JSON.stringify(groups[0])).toHaveLength(1)
+  return groups[0]!.members[0]!.memberId
 }
 
 /** A fresh directory for task stores, removed when the test file ends. */
