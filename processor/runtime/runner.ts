@@ -411,6 +411,8 @@ class Runner implements RunningPipeline {
   private restartAnnounced = false
   /** Consumer restarts since the last join (restartConsumer's backoff). */
   private consumerRestarts = 0
+  /** The group consumer's member id at its last join (a new one is said in the log: memberJoined). */
+  private memberId?: string
   /** Whether a consumer restart is waiting out its backoff (restartConsumer). */
   private restartingConsumer = false
   /** The last consumer restart (shutdown waits for it, so that no consumer it starts outlives the pipeline). */
@@ -579,6 +581,7 @@ class Runner implements RunningPipeline {
         return
       }
       if (!current()) return
+      this.memberJoined(payload.memberId)
       this.consumerStoppedMs = null
       this.consumerRestarts = 0
       // Recoveries still retrying stop: reconcile initializes every task of the new assignment.
@@ -629,6 +632,19 @@ class Runner implements RunningPipeline {
     // Batches of different partitions run concurrently (each task has its lock), so one task's commit waits for
     // its acks while another task processes.
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY, eachBatch: (payload) => this.onBatch(payload.batch, payload) })
+  }
+
+  /**
+   * Notes the group consumer's member id at a join. A new one after the first (the coordinator dropped the member: its
+   * session ran out, or it was removed; or the consumer was started again) is said in one line: the group rebalanced
+   * and the instance's tasks were initialized again, which otherwise shows only on the coordinator's side.
+   */
+  private memberJoined(memberId: string): void {
+    const previous = this.memberId
+    this.memberId = memberId
+    if (previous !== undefined && previous !== memberId) {
+      this.log(`the group consumer joined ${this.applicationId} as a new member (${memberId}, was ${previous}): the coordinator dropped the old one (its session ran out, or it was removed or started again), so the group rebalanced and this instance's tasks start from their committed state`)
+    }
   }
 
   /**

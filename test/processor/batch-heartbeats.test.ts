@@ -10,6 +10,10 @@
  * 15 s, longer than the pipeline's session timeout and shorter than its sends retry, while a record is written every
  * 250 ms. The member stays the same (same member id, no new assignment, no task initialized again; without the guard
  * its member id changed), and what was written during the outage is in the output once (read_committed) after it.
+ *
+ * A member the coordinator does drop (here removed with LeaveGroup v3+, as Kafka's
+ * AdminClient.removeMembersFromConsumerGroup does) says so in one line when it joins again under its new member id:
+ * without it, only the coordinator's side showed that the group rebalanced.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -18,6 +22,8 @@ import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
 import { cuttingSockets, onlyMemberOf, readTopic, stateDir } from './helpers.js'
+import { withClient } from '../helpers/kafka.js'
+import { leave } from '../helpers/groups-wire.js'
 import { produce } from '../../protocol/messages/produce.js'
 
 /** How long the pipeline's Produce requests fail: past its 10 s session timeout, within its sends' retries. */
@@ -90,5 +96,21 @@ describe('a partition the task cannot produce to for longer than its session tim
     expect(await onlyMemberOf(setting.admin, 'bh')).toBe(member)
     expect(joins).toBe(0)
     expect(lines.filter((line) => line.includes('re-initializ')), lines.join('\n')).toEqual([])
+  })
+
+  test('a member the coordinator drops says so in one line when it joins again', { timeout: 120_000 }, async () => {
+    const member = await onlyMemberOf(setting.admin, 'bh')
+    const removed = await withClient(setting.broker, (client) => leave(client, 'bh', [{ memberId: member }]))
+    expect(removed.members!.map((m) => [m.memberId, m.errorCode])).toEqual([[member, 0]])
+    const rejoined = await waitFor('the pipeline joined again', async () => {
+      const { groups } = await setting.admin.describeGroups(['bh'])
+      const now = groups[0]?.state === 'Stable' ? groups[0].members[0]?.memberId : undefined
+      return now !== undefined && now !== member ? now : undefined
+    })
+    const said = await waitFor('the new membership said', () => {
+      const found = lines.filter((line) => line.includes('as a new member'))
+      return found.length > 0 ? found : undefined
+    })
+    expect(said).toEqual([`the group consumer joined bh as a new member (${rejoined}, was ${member}): the coordinator dropped the old one (its session ran out, or it was removed or started again), so the group rebalanced and this instance's tasks start from their committed state`])
   })
 })
