@@ -60,11 +60,12 @@ describe('requests a broker accepted and never answers', () => {
     const run = (socketFactory?: ReturnType<typeof delayingSockets>) =>
       runPipeline(topology(), { applicationId: 'pu', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, partitions: 1, kafka: { socketFactory }, log: (line) => lines.push(line) })
     // Every DeleteRecords of the repartition topic held.
-    pipeline = await run(delayingSockets(deleteRecords.request.apiKey, 'pu-by-kind-repartition', HELD_MS))
+    const held = { count: 0 }
+    pipeline = await run(delayingSockets(deleteRecords.request.apiKey, 'pu-by-kind-repartition', HELD_MS, () => ++held.count > 0))
     await setting.producer.send({ topic: 'us-events', messages: [event('d1', 'read', 1), event('d2', 'read', 2), event('d3', 'read', 25)] })
     await readTopic(setting.kafka, 'us-kinds', (r) => r.length >= 1)
     // The task committed what it read of the repartition topic, and its purge is held.
-    await sleep(1000)
+    await waitFor('a purge held', () => held.count > 0)
     expect(await stopWithin20s(pipeline)).toBe('stopped')
     pipeline = undefined
     expect(lines.filter((line) => line.includes('purg')), lines.join('\n')).toEqual([expect.stringMatching(/^task 1_0: purging pu-by-kind-repartition failed: .*(no answer|timed out).*; the next purge deletes these records too$/)])
