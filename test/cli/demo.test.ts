@@ -32,13 +32,29 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true })
 })
 
+/** Whether process `pid` still runs: it exists and is not a zombie (ended, its exit status not yet collected). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0)
-    return true
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // pid (comm) state ...: the command name may hold spaces and parentheses, so the state follows its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
   } catch {
     return false
   }
+}
+
+/** The processes of `pids` still running, each with its command line: what a wait for them to end names. */
+function runningOf(pids: readonly number[]): string {
+  return pids
+    .filter(alive)
+    .map((pid) => {
+      try {
+        return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')}`
+      } catch {
+        return `${pid}: gone meanwhile`
+      }
+    })
+    .join('\n')
 }
 
 /** The demo's flags for a quick run: free ports, small windows, and a threshold every pressure window (about 1013 hPa) is above. */
@@ -122,8 +138,8 @@ describe('brook demo', () => {
       orphans.push(...children)
       demo.child.kill('SIGKILL')
       await demo.exited
-      // Polled: the test fails by its timeout if a child stays.
-      await until(() => children.every((pid) => !alive(pid)))
+      // Polled: the test fails, naming them, if children stay.
+      await until(() => children.every((pid) => !alive(pid)), "the killed demo's children to end", { context: () => runningOf(children) })
       // They stopped as on SIGTERM: the cluster starts again on their data.
       const { log } = await withClusterOn(dataDir, 3, async () => undefined)
       expect(log).not.toMatch(/ERROR/)
@@ -221,7 +237,7 @@ describe('brook demo', () => {
       demo.child.kill('SIGINT')
       expect(await demo.exited, `${demo.stdout().split('\n').slice(-12).join('\n')}\n${demo.stderr()}`).toBe(0)
       expectStoppedCleanly(demo.stdout(), dataDir)
-      await until(() => children.every((pid) => !alive(pid)))
+      await until(() => children.every((pid) => !alive(pid)), "the demo's children to end", { context: () => runningOf(children) })
     })
   })
 
@@ -314,7 +330,7 @@ describe('brook demo', () => {
       demo.child.kill('SIGHUP')
       expect(await demo.exited).toBe(0)
       expectStoppedCleanly(demo.stdout(), dataDir)
-      await until(() => children.every((pid) => !alive(pid)))
+      await until(() => children.every((pid) => !alive(pid)), "the demo's children to end", { context: () => runningOf(children) })
     })
 
     it.sequential('on a terminal that reports no size (0x0: script without a terminal of its own, some docker -t and CI runners), prints the plain view: where the cluster is and how to watch it, then a line per second', async () => {
