@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path'
 import kafkajs, { type Admin } from 'kafkajs'
 import { BROOK_CLI } from '../helpers/broker.js'
 import { killedAtFileEnd } from '../helpers/file-end.js'
-import { descendants } from '../helpers/processes.js'
+import { alive, descendants, runningOf } from '../helpers/processes.js'
 import { settled } from '../processor/helpers.js'
 import { brook, expectOneLineError, spawnBrook, until } from './run-brook.js'
 
@@ -31,31 +31,6 @@ afterAll(() => {
   for (const pid of orphans.filter(alive)) process.kill(pid, 'SIGKILL')
   rmSync(root, { recursive: true, force: true })
 })
-
-/** Whether process `pid` still runs: it exists and is not a zombie (ended, its exit status not yet collected). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // pid (comm) state ...: the command name may hold spaces and parentheses, so the state follows its last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-/** The processes of `pids` still running, each with its command line: what a wait for them to end names. */
-function runningOf(pids: readonly number[]): string {
-  return pids
-    .filter(alive)
-    .map((pid) => {
-      try {
-        return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')}`
-      } catch {
-        return `${pid}: gone meanwhile`
-      }
-    })
-    .join('\n')
-}
 
 /** The demo's flags for a quick run: free ports, small windows, and a threshold every pressure window (about 1013 hPa) is above. */
 const QUICK = ['--base-port', '0', '--devices', '3', '--rate', '60', '--stats-window', '2s', '--average-window', '4s', '--average-advance', '2s', '--grace', '0', '--threshold-above', '50']

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import kafkajs, { type Admin, type ISocketFactory, type Kafka, type KafkaMessage } from 'kafkajs'
 import { afterEach, expect } from 'vitest'
-import type { RunningPipeline } from '../../processor/index.js'
+import { TopologyBuilder, count, eventTime, tumbling, type RunningPipeline, type Topology } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { brokerBehindProxy, type ProxiedBroker, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
@@ -68,6 +68,27 @@ export async function onlyMemberOf(admin: Admin, groupId: string): Promise<strin
   const { groups } = await admin.describeGroups([groupId])
   expect(groups[0]?.members, JSON.stringify(groups[0])).toHaveLength(1)
   return groups[0]!.members[0]!.memberId
+}
+
+/**
+ * Events per kind in 10 s tumbling windows, behind a `keyBy` on the kind (so through a repartition topic,
+ * `<app>-by-kind-repartition`, which the windowed task purges): `{ device, kind, ts }` from `input`, counts to `output`.
+ */
+export function kindCounts(input: string, output: string): Topology {
+  const builder = new TopologyBuilder()
+  builder
+    .stream<{ device: string; kind: string; ts: number }>(input, { eventTime: eventTime.field('ts') })
+    .keyBy((e) => e.kind, { name: 'by-kind' })
+    .groupByKey()
+    .windowedBy(tumbling({ size: '10s', grace: 0 }))
+    .aggregate({ events: count() }, { name: 'kind-10s' })
+    .to(output)
+  return builder.build()
+}
+
+/** An event of `kindCounts`' input: `device`'s event of `kind` at `seconds` of event time, keyed by device. */
+export function kindEvent(device: string, kind: string, seconds: number): { key: string; value: string } {
+  return { key: device, value: JSON.stringify({ device, kind, ts: seconds * 1000 }) }
 }
 
 /** A fresh directory for task stores, removed when the test file ends. */

@@ -6,24 +6,12 @@
  * (reading 'some')" (seen with kill -9 of the leader of a repartition topic on `brook dev`).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { TopologyBuilder, count, eventTime, runPipeline, tumbling, type RunningPipeline } from '../../processor/index.js'
+import { runPipeline, type RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { cuttingSockets, readTopic, stateDir } from './helpers.js'
+import { cuttingSockets, kindCounts, kindEvent, readTopic, stateDir } from './helpers.js'
 import { deleteRecords } from '../../protocol/messages/delete-records.js'
-
-function topology() {
-  const builder = new TopologyBuilder()
-  builder
-    .stream<{ device: string; kind: string; ts: number }>('pg-events', { eventTime: eventTime.field('ts') })
-    .keyBy((e) => e.kind, { name: 'by-kind' })
-    .groupByKey()
-    .windowedBy(tumbling({ size: '10s', grace: 0 }))
-    .aggregate({ events: count() }, { name: 'kind-10s' })
-    .to('pg-kinds')
-  return builder.build()
-}
 
 describe('a repartition purge whose request to the leader fails', () => {
   let setting: KafkajsBroker
@@ -33,7 +21,7 @@ describe('a repartition purge whose request to the leader fails', () => {
 
   beforeAll(async () => {
     setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-purge' })
-    pipeline = await runPipeline(topology(), {
+    pipeline = await runPipeline(kindCounts('pg-events', 'pg-kinds'), {
       applicationId: 'pg',
       bootstrapServers: setting.broker.address,
       stateDir: stateDir(),
@@ -45,8 +33,7 @@ describe('a repartition purge whose request to the leader fails', () => {
       }) },
       log: (line) => lines.push(line),
     })
-    const event = (device: string, kind: string, seconds: number) => ({ key: device, value: JSON.stringify({ device, kind, ts: seconds * 1000 }) })
-    await setting.producer.send({ topic: 'pg-events', messages: [event('d1', 'read', 1), event('d2', 'read', 2), event('d3', 'read', 25)] })
+    await setting.producer.send({ topic: 'pg-events', messages: [kindEvent('d1', 'read', 1), kindEvent('d2', 'read', 2), kindEvent('d3', 'read', 25)] })
   })
   afterAll(async () => {
     await pipeline?.stop()

@@ -11,32 +11,16 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { TopologyBuilder, count, eventTime, runPipeline, tumbling, type RunningPipeline } from '../../processor/index.js'
+import { runPipeline, type RunningPipeline } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
-import { delayingSockets, readTopic, stateDir } from './helpers.js'
+import { delayingSockets, kindCounts, kindEvent, readTopic, stateDir } from './helpers.js'
 import { deleteRecords } from '../../protocol/messages/delete-records.js'
 import { listOffsets } from '../../protocol/messages/list-offsets.js'
 
 /** Long enough that a held request is never answered while the test runs. */
 const HELD_MS = 600_000
-
-/** Events of a device and kind at `seconds` of event time, keyed by device. */
-const event = (device: string, kind: string, seconds: number) => ({ key: device, value: JSON.stringify({ device, kind, ts: seconds * 1000 }) })
-
-/** Counts per kind in 10 s windows, behind a keyBy (so through a repartition topic the task purges). */
-function topology() {
-  const builder = new TopologyBuilder()
-  builder
-    .stream<{ device: string; kind: string; ts: number }>('us-events', { eventTime: eventTime.field('ts') })
-    .keyBy((e) => e.kind, { name: 'by-kind' })
-    .groupByKey()
-    .windowedBy(tumbling({ size: '10s', grace: 0 }))
-    .aggregate({ events: count() }, { name: 'kind-10s' })
-    .to('us-kinds')
-  return builder.build()
-}
 
 /** Stops `pipeline`: 'stopped', or what is still going on after 20 s. */
 async function stopWithin20s(pipeline: RunningPipeline): Promise<string> {
@@ -58,11 +42,11 @@ describe('requests a broker accepted and never answers', () => {
   test('a purge holds the stop for its request timeout only, and the next start purges those records', async () => {
     const lines: string[] = []
     const run = (socketFactory?: ReturnType<typeof delayingSockets>) =>
-      runPipeline(topology(), { applicationId: 'pu', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, partitions: 1, kafka: { socketFactory }, log: (line) => lines.push(line) })
+      runPipeline(kindCounts('us-events', 'us-kinds'), { applicationId: 'pu', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, partitions: 1, kafka: { socketFactory }, log: (line) => lines.push(line) })
     // Every DeleteRecords of the repartition topic held.
     const held = { count: 0 }
     pipeline = await run(delayingSockets(deleteRecords.request.apiKey, 'pu-by-kind-repartition', HELD_MS, () => ++held.count > 0))
-    await setting.producer.send({ topic: 'us-events', messages: [event('d1', 'read', 1), event('d2', 'read', 2), event('d3', 'read', 25)] })
+    await setting.producer.send({ topic: 'us-events', messages: [kindEvent('d1', 'read', 1), kindEvent('d2', 'read', 2), kindEvent('d3', 'read', 25)] })
     await readTopic(setting.kafka, 'us-kinds', (r) => r.length >= 1)
     // The task committed what it read of the repartition topic, and its purge is held.
     await waitFor('a purge held', () => held.count > 0)
@@ -72,7 +56,7 @@ describe('requests a broker accepted and never answers', () => {
 
     // Started again, the task purges at its first commit of what it read from the repartition topic.
     pipeline = await run()
-    await setting.producer.send({ topic: 'us-events', messages: [event('d4', 'read', 26)] })
+    await setting.producer.send({ topic: 'us-events', messages: [kindEvent('d4', 'read', 26)] })
     // Offsets 0-2 the records before the stop and 3 their transaction's marker, 4 the new record and 5 its marker.
     const low = await waitFor('the repartition topic purged up to what was committed', async () => {
       const [offsets] = await setting.admin.fetchTopicOffsets('pu-by-kind-repartition')
@@ -87,7 +71,7 @@ describe('requests a broker accepted and never answers', () => {
     const held = { on: false, count: 0 }
     // Once the pipeline runs, every ListOffsets naming the windowed task's source (the repartition topic) held: its
     // group consumer sends none then, the looks of idle advancement (the partition quiet for a tick) do.
-    pipeline = await runPipeline(topology(), {
+    pipeline = await runPipeline(kindCounts('us-events', 'us-kinds'), {
       applicationId: 'ul',
       bootstrapServers: setting.broker.address,
       stateDir: stateDir(),
@@ -102,7 +86,7 @@ describe('requests a broker accepted and never answers', () => {
         }),
       },
     })
-    await setting.producer.send({ topic: 'us-events', messages: [event('d5', 'write', 30)] })
+    await setting.producer.send({ topic: 'us-events', messages: [kindEvent('d5', 'write', 30)] })
     const running = pipeline
     await waitFor('the pipeline running, a commit made', () => running.metrics().commits > 0)
     held.on = true
