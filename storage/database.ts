@@ -207,13 +207,20 @@ export class NodeDatabase {
    * mismatch" in db/LOG): acknowledged data vanishes on restart. So nothing is written after a failure, not even the
    * checkpoint at close; what was written before it is intact, and a restart (with space again) recovers exactly that.
    * One write at a time makes "after" exact: no write can already be on its way to LevelDB when one fails.
+   *
+   * `options.batch` is a batch filled ahead (`stagedBatch`): `fill` adds to it, and it is written (or, refused, freed)
+   * here like a fresh one.
    */
-  write<T>(fill: (batch: WriteBatch) => T, options: { sync?: boolean } = {}): Promise<T> {
+  write<T>(fill: (batch: WriteBatch) => T, options: { sync?: boolean; batch?: WriteBatch } = {}): Promise<T> {
     const run = this.lastWrite.then(async () => {
-      this.checkWritable()
-      let batch: ChainedBatch | undefined
+      let batch = options.batch as ChainedBatch | undefined
+      const refusal = this.writeRefusal()
+      if (refusal) {
+        await batch?.close().catch(() => undefined)
+        throw refusal
+      }
       try {
-        batch = this.level.batch()
+        batch ??= this.level.batch()
         const result = fill(batch)
         await batch.write({ sync: options.sync ?? false })
         return result
@@ -225,6 +232,20 @@ export class NodeDatabase {
     })
     this.lastWrite = run.catch(() => undefined)
     return run
+  }
+
+  /**
+   * A batch to fill ahead of its write, then hand to `write` (`options.batch`), which adds `fill`'s changes after
+   * what it holds and writes it through the gate like any other; one never written must be `discard`ed. The group
+   * commit stages each appended batch in the next write's batch this way (group-commit.ts, "Staging").
+   */
+  stagedBatch(): WriteBatch {
+    return this.level.batch()
+  }
+
+  /** Frees a staged batch that will not be written (its write was refused). */
+  discard(batch: WriteBatch): void {
+    ;(batch as ChainedBatch).close().catch(() => undefined)
   }
 
   /** Throws if writes are refused: StorageOfflineError after a failed write, an Error once the database is closing. */

@@ -30,6 +30,14 @@
  * The machine was shared while this ran (load average 10-20 on 2 cores), so the rates are low and spread wide; the
  * shape held in every run. The bench's produce writes stay under the bound (2 connections x 16 requests x 16 KiB).
  *
+ * Staging: a log puts each appended batch into its flush's LevelDB batch at once (`staging`), while an earlier write
+ * is in flight, rather than all of them when the flush's turn comes. Putting is LevelDB copying the bytes into the
+ * batch's buffer, 0.3-0.4 ms for a write of 16 batches on this machine, and done at the turn it held the writer idle
+ * between two writes. A flush's batch holds only appends of its own entries (keys of batches and of the time index);
+ * `drainInto` adds the rest at the turn (a log's key changes, then its entries not staged there, then its state
+ * record), and puts the staged entries again after key changes when the log has any, so a write applies changes
+ * before entries as it always did (the later put of a key wins in a LevelDB batch).
+ *
  * Invariants: flushes never overlap, and a log's entries are written in the order they were appended. Every change a
  * partition log makes to its keys (batches, removals, its state record) goes through here, so the changes to one
  * partition reach LevelDB in the order they were made. Writes go through the database's gate (NodeDatabase.write):
@@ -44,7 +52,8 @@ export const MAX_WRITE_BYTES = 1024 * 1024
 export interface Flushable {
   /**
    * Adds to `batch` the log's changes up to flush `seq` (entries that joined a later flush stay queued) and its state
-   * as of those changes; returns what to call once they are written.
+   * as of those changes; returns what to call once they are written. Entries the log staged in `batch` are there
+   * already (see "Staging").
    */
   drainInto(batch: WriteBatch, seq: number): () => void
 }
@@ -58,6 +67,10 @@ export interface Ticket {
 interface Flush extends Ticket {
   readonly logs: Set<Flushable>
   bytes: number
+  /** The batch its logs stage their appends in while it waits (see `staging`); made at the first. */
+  staged: WriteBatch | null
+  /** Taken out of `pending`: its write has begun (or it was refused), so nothing more is staged in it. */
+  started: boolean
   resolve(): void
   reject(error: Error): void
 }
@@ -71,7 +84,7 @@ function newFlush(seq: number): Flush {
   })
   // A rejected flush that no append awaits any more must not become an unhandled rejection.
   done.catch(() => undefined)
-  return { seq, logs: new Set(), bytes: 0, done, resolve, reject }
+  return { seq, logs: new Set(), bytes: 0, staged: null, started: false, done, resolve, reject }
 }
 
 export interface GroupCommitOptions {
@@ -89,7 +102,7 @@ export class GroupCommit {
   private seq = 0
   private readonly maxWriteBytes: number
   /** Counters for the bench report and the tests. */
-  readonly stats = { writes: 0, entries: 0, maxWriteBytes: 0 }
+  readonly stats = { writes: 0, entries: 0, maxWriteBytes: 0, staged: 0 }
 
   constructor(
     private readonly db: NodeDatabase,
@@ -120,6 +133,18 @@ export class GroupCommit {
   }
 
   /**
+   * The batch of the flush `ticket` names, for the log that just joined it to put its appended batch in at once
+   * (LevelDB copies it into the batch's own buffer then); null once that flush's write has begun. The flush's write
+   * then starts with its appends already in its batch, and `drainInto` adds only the rest (see "Staging" above).
+   */
+  staging(ticket: Ticket): WriteBatch | null {
+    const flush = ticket as Flush
+    if (flush.started) return null
+    this.stats.staged++
+    return (flush.staged ??= this.db.stagedBatch())
+  }
+
+  /**
    * Resolves once everything added so far is written (or has failed). It does not wait for what is added later, so
    * it returns under a steady stream of appends too.
    */
@@ -134,6 +159,7 @@ export class GroupCommit {
     if (this.inFlight) return
     const flush = this.pending.shift()
     if (!flush) return
+    flush.started = true
     this.inFlight = flush
     try {
       await this.write(flush)
@@ -142,7 +168,11 @@ export class GroupCommit {
       flush.reject(error as Error)
       // Those queued behind it are never attempted: they would be written after the failed one (see NodeDatabase.write).
       const refusal = this.db.writeRefusal() ?? (error as Error)
-      for (const queued of this.pending.splice(0)) queued.reject(refusal)
+      for (const queued of this.pending.splice(0)) {
+        queued.started = true
+        if (queued.staged) this.db.discard(queued.staged)
+        queued.reject(refusal)
+      }
     } finally {
       this.inFlight = null
     }
@@ -157,7 +187,7 @@ export class GroupCommit {
         this.stats.entries += batch.length
         return callbacks
       },
-      { sync: this.options.fsync },
+      { sync: this.options.fsync, batch: flush.staged ?? undefined },
     )
     if (flush.bytes > this.stats.maxWriteBytes) this.stats.maxWriteBytes = flush.bytes
     for (const callback of callbacks) callback()

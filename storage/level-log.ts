@@ -105,6 +105,8 @@ interface Entry {
   batch: Buffer
   /** The group-commit flush that writes it. */
   flush: number
+  /** The batch of that flush's write it was put in when appended (GroupCommit.staging), if any. */
+  staged: WriteBatch | null
   /** The time index entry this batch completes, written with it. */
   timeEntry: TimeIndexEntry | null
   /** The time index state once this batch is in. */
@@ -276,9 +278,11 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     const indexed = indexAppend(this.timeState, { lastOffset, maxTimestamp, sizeBytes: batch.length })
     this.timeState = indexed.state
     const ticket = this.context.commit.add(this, batch.length)
+    const staged = this.context.commit.staging(ticket)
+    if (staged) this.put(staged, lastOffset, batch, indexed.entry)
     this.end = lastOffset + 1n
     this.bytes += batch.length
-    this.unflushed.push({ baseOffset, lastOffset, maxTimestamp, batch, flush: ticket.seq, timeEntry: indexed.entry, timeState: indexed.state })
+    this.unflushed.push({ baseOffset, lastOffset, maxTimestamp, batch, flush: ticket.seq, staged, timeEntry: indexed.entry, timeState: indexed.state })
     this.unflushedBytes += batch.length
     this.run.append({ baseOffset, lastOffset, bytes: batch })
     await ticket.done
@@ -307,8 +311,9 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
   }
 
   drainInto(batch: WriteBatch, seq: number): () => void {
-    const db = this.context.db
     // Changed keys first: a batch appended after a truncation may reuse the key of a removed one.
+    // Entries staged in this batch are put again after changes, which they must follow (group-commit.ts, "Staging").
+    const restage = this.changes.length > 0
     for (const { key, value } of this.changes) {
       if (value === null) batch.del(key)
       else batch.put(key, value)
@@ -317,8 +322,8 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     let taken = 0
     for (; taken < this.unflushed.length && this.unflushed[taken]!.flush <= seq; taken++) {
       const entry = this.unflushed[taken]!
-      batch.put(db.logKey(this.key, entry.lastOffset), entry.batch)
-      if (entry.timeEntry) batch.put(this.index.key(entry.timeEntry.offset), encodeEntry(entry.timeEntry))
+      if (restage || entry.staged !== batch) this.put(batch, entry.lastOffset, entry.batch, entry.timeEntry)
+      entry.staged = null
       this.unflushedBytes -= entry.batch.length
       this.writtenTimeState = entry.timeState
     }
@@ -334,6 +339,12 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
       if (end > this.durableEnd) this.durableEnd = end
       this.maxBatch = withWritten(this.maxBatch, drained)
     }
+  }
+
+  /** Puts an appended batch, and the time index entry it completes, into `batch`. */
+  private put(batch: WriteBatch, lastOffset: bigint, bytes: Buffer, timeEntry: TimeIndexEntry | null): void {
+    batch.put(this.context.db.logKey(this.key, lastOffset), bytes)
+    if (timeEntry) batch.put(this.index.key(timeEntry.offset), encodeEntry(timeEntry))
   }
 
   /**

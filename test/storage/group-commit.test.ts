@@ -31,7 +31,8 @@ describe('group commit when a write fails', () => {
     const error = (outcomes[0] as PromiseRejectedResult).reason as Error
     expect(error).toBeInstanceOf(StorageError)
     expect(error).not.toBeInstanceOf(StorageOfflineError)
-    expect(error.message).toMatch(/^writing to the database in .* failed: Database is not open/)
+    // The appends were staged in the write's batch (group-commit.ts, "Staging"), which closing the handle closed too.
+    expect(error.message).toMatch(/^writing to the database in .* failed: Batch is not open/)
     for (const outcome of outcomes) expect((outcome as PromiseRejectedResult).reason).toBe(error)
     expect(backend.store.failure).toBe(error)
     expect(failures).toEqual([error])
@@ -40,7 +41,7 @@ describe('group commit when a write fails', () => {
     const endBefore = logs[1]!.logEndOffset
     const refusal = await logs[1]!.append(producerBatch('later', 1), { leaderEpoch: 0 }).catch((e: Error) => e)
     expect(refusal).toBeInstanceOf(StorageOfflineError)
-    expect((refusal as Error).message).toMatch(/^storage failed earlier: Database is not open.*; restart the node$/)
+    expect((refusal as Error).message).toMatch(/^storage failed earlier: Batch is not open.*; restart the node$/)
     expect(logs[1]!.logEndOffset).toBe(endBefore)
 
     // Nothing that was not written becomes readable, and changes to the log are refused rather than left hanging.
@@ -155,6 +156,60 @@ describe('group commit size bound', () => {
     expect(reopened.logEndOffset).toBe(BigInt(acknowledged * 10))
     expect(reopened.sizeBytes).toBe(expected.reduce((sum, b) => sum + b.length, 0))
     expectBatches(await readLog(reopened, 0n, NO_LIMIT, reopened.logEndOffset), expected)
+  })
+})
+
+describe('group commit staging', () => {
+  it('stages appends in the next write while one is in flight, and writes them in that write', HANG_GUARD, async () => {
+    const backend = await open()
+    const log = await backend.log(0)
+    const first = log.append(producerBatch('first', 1), { leaderEpoch: 0 })
+    await nextTurn()
+    const writesBefore = backend.writes()
+    const stagedBefore = backend.store.commit.stats.staged
+    // The first write is in flight: these three go into the next one's batch as they come.
+    const inputs = ['a', 'b', 'c'].map((label) => producerBatch(label, 2))
+    const staged = inputs.map((input) => log.append(Buffer.from(input), { leaderEpoch: 0 }))
+    expect(backend.store.commit.stats.staged - stagedBefore).toBe(3)
+    await first
+    expect(await Promise.all(staged)).toEqual([0, 1, 2].map((k) => ({ baseOffset: BigInt(1 + 2 * k), lastOffset: BigInt(2 + 2 * k) })))
+    expect(backend.writes() - writesBefore).toBe(1)
+
+    await backend.restart()
+    const reopened = await backend.log(0)
+    expect(reopened.logEndOffset).toBe(7n)
+    expectBatches(await readLog(reopened, 1n, NO_LIMIT, 7n), inputs.map((input, k) => expectedStored(input, { baseOffset: BigInt(1 + 2 * k), leaderEpoch: 0 })))
+  })
+
+  it('keeps a batch appended after a truncation under the key the truncation removed', HANG_GUARD, async () => {
+    const backend = await open()
+    const log = await backend.log(0)
+    for (let i = 0; i < 6; i++) await log.append(producerBatch(`old${i}`, 1), { leaderEpoch: 0 })
+
+    // Offsets 3-5 go. A batch appended at 3 right as the truncation queues its deletes (in the same turn, watched
+    // through the group commit's `add`) takes the key of the removed batch at 3 and is staged in the write that
+    // carries those deletes, which must not remove it.
+    const replacement = producerBatch('new3', 1)
+    const commit = backend.store.commit
+    const add = commit.add.bind(commit)
+    let appended: Promise<unknown> | undefined
+    let writesBefore = 0
+    commit.add = (flushable, bytes = 0) => {
+      const ticket = add(flushable, bytes)
+      if (flushable === log && bytes === 0 && appended === undefined) {
+        writesBefore = backend.writes()
+        appended = log.append(Buffer.from(replacement), { leaderEpoch: 1 })
+      }
+      return ticket
+    }
+    await log.truncateTo(3n)
+    expect(await appended).toEqual({ baseOffset: 3n, lastOffset: 3n })
+    expect(backend.writes() - writesBefore).toBe(1)
+
+    await backend.restart()
+    const reopened = await backend.log(0)
+    expect(reopened.logEndOffset).toBe(4n)
+    expectBatches(await readLog(reopened, 3n, NO_LIMIT, 4n), [expectedStored(replacement, { baseOffset: 3n, leaderEpoch: 1 })])
   })
 })
 
