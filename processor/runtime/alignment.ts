@@ -20,7 +20,7 @@
  *   the first task of an assignment to run could process a whole backlog before the second had joined. Its news is
  *   that moment, so it holds the others back for at most `maxWaitMs`: a long restore holds up no other partition.
  * - Only tasks that still have records to read (`lagging`: the last batch did not reach the partition's high watermark,
- *   or the task was held back mid-batch) hold others back. A caught-up or quiet partition holds nothing back: live,
+ *   the task was held back mid-batch, or it has a batch in hand not yet processed: `arrived`) hold others back. A caught-up or quiet partition holds nothing back: live,
  *   every batch reaches the high watermark and nothing is ever held. A lagging task whose last news is older than
  *   `maxWaitMs` (its records do not come: control records only, a slow fetch) stops holding others back.
  * - A held task goes on once its head is within its limit, or after `maxWaitMs` held (a record with an event time far
@@ -137,6 +137,22 @@ export class EventTimeAlignment<K> {
     if (!m?.mustGo) return false
     m.mustGo = false
     return true
+  }
+
+  /**
+   * A batch of `k` was handed over and waits to be processed: until it is (`processed`), `k` holds the others back as a
+   * lagging task whose head is `firstTime`, the event time of the batch's first record (the earliest it will write
+   * next), or its head so far when that cannot be read (null). So a burst that reaches two caught-up partitions at
+   * once is taken in turns: without it, the task whose batch came first processed all of it while the other, not
+   * lagging before its batch, held nothing back, and the other's records were late behind the keyBy. A held task
+   * takes no batch (its partition is paused).
+   */
+  arrived(k: K, firstTime: number | null, now: number): void {
+    const m = this.members.get(k)
+    if (!m || m.pending || m.heldSinceMs !== null) return
+    if (firstTime !== null) m.head = firstTime
+    m.lagging = true
+    m.updatedMs = now
   }
 
   /**

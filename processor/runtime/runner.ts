@@ -328,6 +328,13 @@ function refusedRecordsError(error: Error, refusal: { code: number; type: string
   return new Error(`the cluster refused records the task wrote since its last commit (${refusal.type}: ${error.message})${hint}`, { cause: error })
 }
 
+/** The event time of the first record of `messages` at or past the task's position; null when none can be read. */
+function firstEventTime(task: Task, messages: readonly KafkaMessage[]): number | null {
+  const position = task.position === null ? -1 : Number(task.position)
+  const first = messages.find((message) => Number(message.offset) >= position)
+  return first ? (task.peek(first)?.ts ?? null) : null
+}
+
 function brokersOf(servers: string | readonly string[]): string[] {
   return (typeof servers === 'string' ? servers.split(',') : [...servers]).map((s) => s.trim()).filter((s) => s.length > 0)
 }
@@ -964,6 +971,12 @@ class Runner implements RunningPipeline {
     if (slot.state !== 'running') {
       payload.pause()
       return
+    }
+    const alignment = this.alignments.get(slot.sub.index)
+    if (alignment && !alignment.held(slot)) {
+      alignment.arrived(slot, firstEventTime(slot.task, batch.messages), Date.now())
+      // kafkajs hands over the batches of one fetch in this turn: each is counted (arrived) before any is processed.
+      await new Promise((resolve) => setImmediate(resolve))
     }
     const epoch = slot.epoch
     await slot.lock.run(async () => {

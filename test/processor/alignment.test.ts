@@ -91,6 +91,26 @@ describe('the alignment rules', () => {
     expect(al.held('a')).toBe(false)
   })
 
+  test('a caught-up task with a batch in hand holds the others back from its first record until it is processed', () => {
+    const al = make()
+    al.join('a', false, 0)
+    al.join('b', false, 0)
+    al.processed('b', 2_000, false, false, 1)
+    expect(al.limit('a', 1)).toBe(Number.POSITIVE_INFINITY)
+    // A burst: b's batch starts at 3 s; a may go 1 s past that, and no further, until b has processed it.
+    al.arrived('b', 3_000, 2)
+    expect(al.limit('a', 2)).toBe(4_000)
+    // A batch whose first record cannot be read keeps the head b had.
+    al.arrived('b', null, 3)
+    expect(al.limit('a', 3)).toBe(4_000)
+    al.processed('b', 40_000, false, false, 4)
+    expect(al.limit('a', 4)).toBe(Number.POSITIVE_INFINITY)
+    // A held task takes no batch: its head stays the record it stopped before.
+    al.processed('a', 50_000, true, true, 5)
+    al.arrived('a', 1_000, 6)
+    expect(al.limit('b', 6)).toBe(51_000)
+  })
+
   test('a caught-up task, a quiet one and a suspended one hold nothing back', () => {
     const al = make()
     al.join('a', true, 0)
@@ -213,6 +233,37 @@ describe.each(['exactly_once', 'at_least_once'] as const)('a backlog of two part
     const started = pipeline
     // Both sub-topologies have read every reading (the source tasks, then the window's tasks from the repartition topic).
     await waitFor('the backlog processed', () => started.metrics().recordsIn >= 2 * readings, { timeoutMs: 60_000 })
+    const records = await readSettled(setting.kafka, output, (r) => total(latestCounts(r)) === readings, (r) => `counted ${total(latestCounts(r))} of ${readings}, late ${started.metrics().late}`)
+    expect([...latestCounts(records)].sort((a, b) => a[0] - b[0])).toEqual([...expected].sort((a, b) => a[0] - b[0]))
+    expect(started.metrics().late).toBe(0)
+  })
+})
+
+describe('a burst that reaches two caught-up partitions at once, through a keyBy into a window', () => {
+  let setting: KafkajsBroker
+  let pipeline: RunningPipeline | undefined
+  const input = 'al-burst-readings'
+  const output = 'al-burst-counts'
+
+  beforeAll(async () => {
+    setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-alignment-burst' })
+    await setting.admin.createTopics({ topics: [{ topic: input, numPartitions: 2 }] })
+  })
+  afterAll(async () => {
+    await pipeline?.stop()
+    await stopKafkajsBroker(setting)
+  })
+
+  test('every reading is counted in its window and none is late', async () => {
+    pipeline = await runPipeline(topology('2s', input, output), { applicationId: 'al-burst', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, eventTimeAlignment: { maxWaitMs: 10_000 }, log: () => {} })
+    const started = pipeline
+    // Live and caught up: every task runs (the source's two and the window's), none lagging, before the burst.
+    await waitFor('the tasks to run', () => started.metrics().tasks.length > 2 && started.metrics().tasks.every((t) => t.state === 'running'), { timeoutMs: 60_000 })
+    // One send: one Produce request carries both partitions' 40 s, so the pipeline's next fetch brings both at once.
+    // Before a batch counted as lagging from when it was handed over (alignment.ts, `arrived`), the task whose batch
+    // came first processed all of it, and most of the other's readings were late.
+    await setting.producer.send({ topic: input, messages: times.flatMap((stamps, partition) => stamps.map((ts) => ({ partition, key: `d${partition}`, value: JSON.stringify({ device: `d${partition}`, ts }) }))) })
+    await waitFor('the burst processed', () => started.metrics().recordsIn >= 2 * readings, { timeoutMs: 60_000 })
     const records = await readSettled(setting.kafka, output, (r) => total(latestCounts(r)) === readings, (r) => `counted ${total(latestCounts(r))} of ${readings}, late ${started.metrics().late}`)
     expect([...latestCounts(records)].sort((a, b) => a[0] - b[0])).toEqual([...expected].sort((a, b) => a[0] - b[0]))
     expect(started.metrics().late).toBe(0)

@@ -196,7 +196,7 @@ describe('group commit staging', () => {
     let writesBefore = 0
     commit.add = (flushable, bytes = 0) => {
       const ticket = add(flushable, bytes)
-      if (flushable === log && bytes === 0 && appended === undefined) {
+      if (flushable === (log as unknown) && bytes === 0 && appended === undefined) {
         writesBefore = backend.writes()
         appended = log.append(Buffer.from(replacement), { leaderEpoch: 1 })
       }
