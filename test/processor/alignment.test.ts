@@ -69,6 +69,13 @@ function latestCounts(records: Parameters<typeof values>[0]): Map<number, number
 
 const total = (byWindow: Map<number, number>) => [...byWindow.values()].reduce((a, b) => a + b, 0)
 
+/** Waits until `output` counts every reading of `times`, then checks each window's count and that none was late. */
+async function expectEveryReadingCounted(setting: KafkajsBroker, output: string, pipeline: RunningPipeline): Promise<void> {
+  const records = await readSettled(setting.kafka, output, (r) => total(latestCounts(r)) === readings, (r) => `counted ${total(latestCounts(r))} of ${readings}, late ${pipeline.metrics().late}`)
+  expect([...latestCounts(records)].sort((a, b) => a[0] - b[0])).toEqual([...expected].sort((a, b) => a[0] - b[0]))
+  expect(pipeline.metrics().late).toBe(0)
+}
+
 describe('the alignment rules', () => {
   const running = new Set(['a', 'b', 'c'])
   const make = () => new EventTimeAlignment<string>(1000, (k) => running.has(k), 1000)
@@ -233,9 +240,7 @@ describe.each(['exactly_once', 'at_least_once'] as const)('a backlog of two part
     const started = pipeline
     // Both sub-topologies have read every reading (the source tasks, then the window's tasks from the repartition topic).
     await waitFor('the backlog processed', () => started.metrics().recordsIn >= 2 * readings, { timeoutMs: 60_000 })
-    const records = await readSettled(setting.kafka, output, (r) => total(latestCounts(r)) === readings, (r) => `counted ${total(latestCounts(r))} of ${readings}, late ${started.metrics().late}`)
-    expect([...latestCounts(records)].sort((a, b) => a[0] - b[0])).toEqual([...expected].sort((a, b) => a[0] - b[0]))
-    expect(started.metrics().late).toBe(0)
+    await expectEveryReadingCounted(setting, output, started)
   })
 })
 
@@ -264,9 +269,7 @@ describe('a burst that reaches two caught-up partitions at once, through a keyBy
     // came first processed all of it, and most of the other's readings were late.
     await setting.producer.send({ topic: input, messages: times.flatMap((stamps, partition) => stamps.map((ts) => ({ partition, key: `d${partition}`, value: JSON.stringify({ device: `d${partition}`, ts }) }))) })
     await waitFor('the burst processed', () => started.metrics().recordsIn >= 2 * readings, { timeoutMs: 60_000 })
-    const records = await readSettled(setting.kafka, output, (r) => total(latestCounts(r)) === readings, (r) => `counted ${total(latestCounts(r))} of ${readings}, late ${started.metrics().late}`)
-    expect([...latestCounts(records)].sort((a, b) => a[0] - b[0])).toEqual([...expected].sort((a, b) => a[0] - b[0]))
-    expect(started.metrics().late).toBe(0)
+    await expectEveryReadingCounted(setting, output, started)
   })
 })
 
