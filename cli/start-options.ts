@@ -136,7 +136,7 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${path} must hold a JSON object of settings`)
   const config: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(parsed)) {
-    const key = NUMERIC_SETTINGS.find((s) => s.kafkaName === name)?.key ?? KAFKA_NAMES[name] ?? name
+    const key = NUMERIC_SETTINGS.find((s) => s.kafkaName === name)?.key ?? own(KAFKA_NAMES, name) ?? name
     if (!isSetting(key)) throw new Error(unknownSetting(name, path))
     if (key in config) throw new Error(`${path}: ${key} is given twice (as ${key} and as its Kafka name)`)
     // The message names the setting as the file does (log.cache.max.bytes, or cacheMaxBytes).
@@ -147,9 +147,14 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
   return config as Partial<BrokerConfig>
 }
 
+/** `table[name]` when `table` has it as its own: a file's `constructor` or `__proto__` must not find Object's. */
+function own(table: Readonly<Record<string, string>>, name: string): string | undefined {
+  return Object.hasOwn(table, name) ? table[name] : undefined
+}
+
 /** Whether a BrokerConfig name is a setting the file may give. */
 function isSetting(key: string): boolean {
-  return NUMERIC_SETTINGS.some((s) => s.key === key) || key in OTHER_SETTINGS || key in DEFAULT_CONFIG
+  return NUMERIC_SETTINGS.some((s) => s.key === key) || Object.hasOwn(OTHER_SETTINGS, key) || Object.hasOwn(DEFAULT_CONFIG, key)
 }
 
 /** Every name the config file takes: the camelCase ones and Kafka's. */
@@ -166,8 +171,8 @@ function settingNames(): string[] {
 function unknownSetting(name: string, path: string): string {
   const unknown = `unknown setting '${name}' in ${path}`
   // Close to one of those (`log.retention.hour`): what to write instead, not the other Kafka name, refused in turn.
-  const closest = KAFKA_NAMES_ELSEWHERE[name] === undefined ? closestName(name, [...settingNames(), ...Object.keys(KAFKA_NAMES_ELSEWHERE)]) : name
-  const instead = closest === null ? undefined : KAFKA_NAMES_ELSEWHERE[closest]
+  const closest = own(KAFKA_NAMES_ELSEWHERE, name) === undefined ? closestName(name, [...settingNames(), ...Object.keys(KAFKA_NAMES_ELSEWHERE)]) : name
+  const instead = closest === null ? undefined : own(KAFKA_NAMES_ELSEWHERE, closest)
   if (instead !== undefined) return `${unknown}; ${instead}`
   if (closest !== null) return `${unknown}; did you mean '${closest}'?`
   return `${unknown} (\`brook start --help\` lists the settings: the file takes them by camelCase name, nodeId for --node-id, or by the Kafka name shown)`

@@ -102,6 +102,10 @@ describe('brook start', () => {
       ['{"log.retention.minutes": 60}', "unknown setting 'log.retention.minutes' in FILE; use log.retention.ms (minutes x 60000)"],
       ['{"log.retention.hour": 24}', "unknown setting 'log.retention.hour' in FILE; use log.retention.ms (hours x 3600000)"],
       ['{"colour": "blue"}', "unknown setting 'colour' in FILE (`brook start --help` lists the settings: the file takes them by camelCase name, nodeId for --node-id, or by the Kafka name shown)"],
+      // Names every object has (Object.prototype's): unknown like any other, not looked up on the prototype.
+      ['{"__proto__": {"port": 1}}', "unknown setting '__proto__' in FILE (`brook start --help` lists the settings"],
+      ['{"constructor": 1}', "unknown setting 'constructor' in FILE (`brook start --help` lists the settings"],
+      ['{"toString": 1}', "unknown setting 'toString' in FILE (`brook start --help` lists the settings"],
       ['{"cacheMaxBytes": 1, "log.cache.max.bytes": 2}', 'cacheMaxBytes is given twice (as cacheMaxBytes and as its Kafka name)'],
       ['{"log.cache.max.bytes": -1}', 'log.cache.max.bytes must be between 0 and'],
       ['{"replica.lag.time.max.ms": 0}', 'replica.lag.time.max.ms must be between 1 and 2147483647, not 0'],
