@@ -22,6 +22,7 @@ import { guardFetches } from '../processor/runtime/fetch-guards.js'
 
 /** --acks as the producer's acks: all is -1, every in-sync replica. */
 const ACKS = { '0': 0, '1': 1, '-1': -1, all: -1 } as const satisfies Record<string, Acks>
+const NEWLINE = Buffer.from('\n')
 
 const ISOLATION_LEVELS = { read_uncommitted: IsolationLevel.READ_UNCOMMITTED, read_committed: IsolationLevel.READ_COMMITTED } as const
 
@@ -153,7 +154,7 @@ export function addConsumeCommand(program: CommandUnknownOpts): void {
           }
           for await (const record of records) {
             if (stop.signal.aborted) break
-            if (!process.stdout.write(formatRecord(record, options) + '\n')) await once(process.stdout, 'drain', { signal: stop.signal }).catch(() => {})
+            if (!process.stdout.write(Buffer.concat([formatRecord(record, options), NEWLINE]))) await once(process.stdout, 'drain', { signal: stop.signal }).catch(() => {})
             if (++count === options.maxMessages) break
           }
         })

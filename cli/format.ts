@@ -173,20 +173,26 @@ export interface RecordFormat {
 /**
  * One record as a line, in the order and spelling of Kafka's DefaultMessageFormatter: `CreateTime:<ms>`,
  * `Partition:<n>`, `Offset:<n>`, headers as `k:v,k:v` (`NO_HEADERS`), key, value, separated by tabs; null is `null`.
+ * Bytes, not text: keys, values and header values are not decoded.
  */
-export function formatRecord(record: ConsumedRecord, format: RecordFormat): string {
-  const text = (bytes: Buffer | null): string => (bytes === null ? 'null' : bytes.toString('utf8'))
-  const fields: string[] = []
-  if (format.printTimestamp) fields.push(`${record.timestampType}:${record.timestamp}`)
-  if (format.printPartition) fields.push(`Partition:${record.partition}`)
-  if (format.printOffset) fields.push(`Offset:${record.offset}`)
+export function formatRecord(record: ConsumedRecord, format: RecordFormat): Buffer {
+  // Keys, values and header values are written as they are, as Kafka's formatter does without a deserializer: bytes
+  // that are not UTF-8 (Avro, protobuf) must reach a file unchanged, not as U+FFFD.
+  const bytes = (value: Buffer | null): Buffer => value ?? Buffer.from('null')
+  const fields: Buffer[] = []
+  if (format.printTimestamp) fields.push(Buffer.from(`${record.timestampType}:${record.timestamp}`))
+  if (format.printPartition) fields.push(Buffer.from(`Partition:${record.partition}`))
+  if (format.printOffset) fields.push(Buffer.from(`Offset:${record.offset}`))
   if (format.printHeaders) {
-    fields.push(record.headers.length === 0 ? 'NO_HEADERS' : record.headers.map((h) => `${h.key}:${text(h.value)}`).join(','))
+    const headers = record.headers.flatMap((h, i) => [Buffer.from(`${i > 0 ? ',' : ''}${h.key}:`), bytes(h.value)])
+    fields.push(record.headers.length === 0 ? Buffer.from('NO_HEADERS') : Buffer.concat(headers))
   }
-  if (format.printKey) fields.push(text(record.key))
-  fields.push(text(record.value))
-  return fields.join('\t')
+  if (format.printKey) fields.push(bytes(record.key))
+  fields.push(bytes(record.value))
+  return Buffer.concat(fields.flatMap((field, i) => (i > 0 ? [TAB, field] : [field])))
 }
+
+const TAB = Buffer.from('\t')
 
 /** `transactions list`, as kafka-transactions.sh lists them; null when there is none. */
 export function formatTransactionList(listed: readonly ListedTransaction[]): string | null {

@@ -99,6 +99,25 @@ describe('brook produce and brook consume', () => {
     expect(detailed[1]).toMatch(/^CreateTime:\d+\tPartition:0\tOffset:1\tNO_HEADERS\tnull\ttwo$/)
   })
 
+  it('writes keys, values and header values as their bytes, as Kafka\'s formatter does: binary payloads reach a file unchanged', async () => {
+    await createTopic('binary', 1)
+    // None of these is UTF-8: decoded as text, each would become U+FFFD.
+    const key = Buffer.from([0xc3, 0x28])
+    const value = Buffer.from([0xff, 0xfe, 0x00, 0x62, 0x69, 0x6e])
+    const header = Buffer.from([0x80, 0x81])
+    const client = new kafkajs.Kafka({ brokers: [broker.address], logLevel: kafkajs.logLevel.NOTHING })
+    const producer = client.producer()
+    await producer.connect()
+    try {
+      await producer.send({ topic: 'binary', messages: [{ key, value, headers: { h: header } }] })
+    } finally {
+      await producer.disconnect()
+    }
+    const result = await brook(['consume', 'binary', '--from-beginning', '--timeout-ms', '300', '--print-headers', '--print-key', ...server])
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdoutBytes).toEqual(Buffer.concat([Buffer.from('h:'), header, Buffer.from('\t'), key, Buffer.from('\t'), value, Buffer.from('\n')]))
+  })
+
   it('puts each key on the partition kafkajs\'s default partitioner chooses', async () => {
     await createTopic('placed-by-brook', 5)
     await createTopic('placed-by-kafkajs', 5)

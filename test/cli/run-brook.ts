@@ -13,6 +13,8 @@ const running = killedAtFileEnd()
 export interface CliResult {
   code: number | null
   stdout: string
+  /** stdout as the command wrote it, for output that is not text. */
+  stdoutBytes: Buffer
   stderr: string
 }
 
@@ -33,9 +35,9 @@ export function brook(args: readonly string[], options: RunOptions = {}): Promis
     const child = spawn(process.execPath, [BROOK_CLI, ...args], { env: environment(options.env), stdio: 'pipe' })
     // A test that times out while the command runs leaves it to the file's end, which kills it.
     running.add(child)
-    let stdout = ''
+    const stdout: Buffer[] = []
     let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     child.once('error', (error) => {
       running.delete(child)
@@ -43,7 +45,8 @@ export function brook(args: readonly string[], options: RunOptions = {}): Promis
     })
     child.once('close', (code) => {
       running.delete(child)
-      done({ code, stdout, stderr })
+      const stdoutBytes = Buffer.concat(stdout)
+      done({ code, stdout: stdoutBytes.toString(), stdoutBytes, stderr })
     })
     child.stdin.end(options.input ?? '')
   })
