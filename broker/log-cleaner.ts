@@ -171,6 +171,13 @@ export class LogCleaner {
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
   private stopping = false
+  /**
+   * Partitions (`topicId/index`) whose compaction failed for a reason of their own (a batch with more keys than the key
+   * map holds, a batch that cannot be read): later passes skip their compaction until the node restarts, as Kafka's
+   * cleaner marks such a partition uncleanable (LogCleanerManager.markPartitionUncleanable), so the failure is logged
+   * once rather than at every check interval. Retention still applies to them.
+   */
+  private readonly uncleanable = new Set<string>()
 
   constructor(
     private readonly topics: TopicManager,
@@ -212,9 +219,12 @@ export class LogCleaner {
       for (const partition of topic.partitions) {
         // A topic deleted during the pass: its logs refuse changes, and there is nothing left to clean.
         if (this.topics.getById(topic.topicId) !== topic) break
+        const id = `${topic.topicId}/${partition.index}`
+        let compacting = false
         try {
           if (config.cleanupPolicy.delete) await this.applyRetention(partition, config.retentionMs, config.retentionBytes, now)
-          if (config.cleanupPolicy.compact) {
+          if (config.cleanupPolicy.compact && !this.uncleanable.has(id)) {
+            compacting = true
             await this.compact(partition, {
               now,
               deleteRetentionMs: config.deleteRetentionMs,
@@ -232,7 +242,12 @@ export class LogCleaner {
           // Storage refuses writes (the node logged why, once): every other partition would be refused too.
           if (error instanceof StorageError) return
           if (this.topics.getById(topic.topicId) !== topic) break
-          this.log.error(`cleaning ${topic.name}-${partition.index} failed: ${(error as Error).message}`)
+          if (!compacting) {
+            this.log.error(`cleaning ${topic.name}-${partition.index} failed: ${(error as Error).message}`)
+            continue
+          }
+          this.uncleanable.add(id)
+          this.log.error(`cleaning ${topic.name}-${partition.index} failed: ${(error as Error).message}; the partition is marked uncleanable: its compaction is skipped until the node restarts`)
         }
       }
     }

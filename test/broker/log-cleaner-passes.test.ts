@@ -29,14 +29,18 @@ const TOPIC = 'meters'
 const HOUR = 3_600_000
 const NOW = 1_800_000_000_000
 
-/** A logger that keeps its info lines, to see what the cleaner reports. */
+/** A logger that keeps its info and error lines, to see what the cleaner reports. */
 class KeptLines extends Logger {
   readonly lines: string[] = []
+  readonly errors: string[] = []
   constructor() {
     super('test', 'error')
   }
   override info(text: string): void {
     this.lines.push(text)
+  }
+  override error(text: string): void {
+    this.errors.push(text)
   }
 }
 
@@ -144,6 +148,30 @@ describe('the log cleaner in bounded memory', () => {
     expect(small.logger.lines.join('\n')).toMatch(/compaction removed \d+ records below offset 312 in [3-9] passes/)
     expect(large.logger.lines.join('\n')).toMatch(/compaction removed \d+ records below offset 312$/m)
     expect(small.partition.log.cleanerCheckpoint.cleanedUpTo).toBe(312n)
+  })
+
+  it('marks a partition with a batch of more keys than the map holds uncleanable: one error line, and later passes skip it', async () => {
+    const { dir, node: small } = await freshNode({ logCleanerDedupeBufferSize: 1024 })
+    // 60 keys in one batch, where the map holds 38; a newer value of one of them; the last batch is never cleaned.
+    const batches = [
+      Array.from({ length: 60 }, (_, i) => ({ key: `meter-${i}`, value: `reading-${i}`, timestamp: BigInt(NOW - HOUR + i) })),
+      [{ key: 'meter-0', value: 'newer', timestamp: BigInt(NOW - 2000) }],
+      [{ key: 'meter-1', value: 'last', timestamp: BigInt(NOW - 1000) }],
+    ]
+    await appendAll(small.partition, batches)
+    for (let pass = 0; pass < 3; pass++) await small.cleaner.runOnce(NOW + pass * 1000)
+    expect(small.logger.errors).toEqual([
+      "cleaning meters-0 failed: a batch of 60 keys at offset 0 does not fit the cleaner's map (log.cleaner.dedupe.buffer.size); the partition is marked uncleanable: its compaction is skipped until the node restarts",
+    ])
+    expect(await contents(small.partition)).toHaveLength(62)
+
+    // A node restarted with a map large enough compacts it: meter-0's first value goes.
+    await small.store.close()
+    const restarted = await node(dir, {})
+    await restarted.cleaner.runOnce(NOW)
+    expect(restarted.logger.errors).toEqual([])
+    expect((await contents(restarted.partition)).filter((l) => l.includes(' meter-0 '))).toEqual(['60 meter-0 newer'])
+    expect(await contents(restarted.partition)).toHaveLength(61)
   })
 
   it('keeps the cleaned-up-to offset across a restart: an unchanged log is not compacted again', async () => {
