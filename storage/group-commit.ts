@@ -30,15 +30,15 @@
  * The machine was shared while this ran (load average 10-20 on 2 cores), so the rates are low and spread wide; the
  * shape held in every run. The bench's produce writes stay under the bound (2 connections x 16 requests x 16 KiB).
  *
- * Staging: a log puts each batch appended to the next flush into that flush's LevelDB batch at once (`staging`),
- * while the write before it is in flight, rather than all of them when the flush's turn comes. Putting is LevelDB
- * copying the bytes into the batch's own buffer, 0.3-0.4 ms for a write of 16 batches on this machine, and done at
- * the turn it held the writer idle between two writes. Only the next flush stages (the ones behind it, sealed at the
- * bound, fill at their turn as before), so staging holds at most one write's bytes in native memory beside the one
- * in flight, however many appends queue up. A flush's batch holds only appends of its own entries (keys of batches and of the time index);
+ * Staging: a log puts each batch appended to the next flush into that flush's LevelDB batch at once (`staging`), while
+ * the write before it is in flight, rather than all of them when the flush's turn comes. Putting is LevelDB copying the
+ * bytes into the batch's own buffer, 0.3-0.4 ms for a write of 16 batches on this machine, and done at the turn it held
+ * the writer idle between two writes. Only the next flush stages (the ones behind it, sealed at the bound, fill at
+ * their turn as before), so staging holds at most one write's bytes in native memory beside the one in flight, however
+ * many appends queue up. A flush's batch holds only appends of its own entries (keys of batches and of the time index);
  * `drainInto` adds the rest at the turn (a log's key changes, then its entries not staged there, then its state
- * record), and puts the staged entries again after key changes when the log has any, so a write applies changes
- * before entries as it always did (the later put of a key wins in a LevelDB batch).
+ * record), and puts the staged entries again after key changes when the log has any, so a write applies changes before
+ * entries as it always did (the later put of a key wins in a LevelDB batch).
  *
  * Invariants: flushes never overlap, and a log's entries are written in the order they were appended. Every change a
  * partition log makes to its keys (batches, removals, its state record) goes through here, so the changes to one
