@@ -9,7 +9,7 @@ import { KafkaClient } from '../../client/kafka-client.js'
 import { fetch, type FetchRequest, type FetchResponse } from '../../protocol/messages/fetch.js'
 import { At, Attribute, batchesIn } from '../../protocol/record-batch.js'
 import { ZERO_UUID } from '../../protocol/constants.js'
-import { brook, kcat, lines, spawnBrook, until } from './run-brook.js'
+import { brook, brookBytes, kcat, lines, spawnBrook, until } from './run-brook.js'
 
 const kafkajs = createRequire(import.meta.url)('kafkajs') as typeof import('kafkajs')
 
@@ -113,9 +113,9 @@ describe('brook produce and brook consume', () => {
     } finally {
       await producer.disconnect()
     }
-    const result = await brook(['consume', 'binary', '--from-beginning', '--timeout-ms', '300', '--print-headers', '--print-key', ...server])
+    const result = await brookBytes(['consume', 'binary', '--from-beginning', '--timeout-ms', '300', '--print-headers', '--print-key', ...server])
     expect(result.code, result.stderr).toBe(0)
-    expect(result.stdoutBytes).toEqual(Buffer.concat([Buffer.from('h:'), header, Buffer.from('\t'), key, Buffer.from('\t'), value, Buffer.from('\n')]))
+    expect(result.stdout).toEqual(Buffer.concat([Buffer.from('h:'), header, Buffer.from('\t'), key, Buffer.from('\t'), value, Buffer.from('\n')]))
   })
 
   it('puts each key on the partition kafkajs\'s default partitioner chooses', async () => {

@@ -13,8 +13,6 @@ const running = killedAtFileEnd()
 export interface CliResult {
   code: number | null
   stdout: string
-  /** stdout as the command wrote it, for output that is not text. */
-  stdoutBytes: Buffer
   stderr: string
 }
 
@@ -30,7 +28,13 @@ function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env
 }
 
-export function brook(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
+export async function brook(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
+  const { code, stdout, stderr } = await brookBytes(args, options)
+  return { code, stdout: stdout.toString(), stderr }
+}
+
+/** As `brook`, with stdout as the command wrote it: for output that is not text. */
+export function brookBytes(args: readonly string[], options: RunOptions = {}): Promise<Omit<CliResult, 'stdout'> & { stdout: Buffer }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [BROOK_CLI, ...args], { env: environment(options.env), stdio: 'pipe' })
     // A test that times out while the command runs leaves it to the file's end, which kills it.
@@ -45,8 +49,7 @@ export function brook(args: readonly string[], options: RunOptions = {}): Promis
     })
     child.once('close', (code) => {
       running.delete(child)
-      const stdoutBytes = Buffer.concat(stdout)
-      done({ code, stdout: stdoutBytes.toString(), stdoutBytes, stderr })
+      done({ code, stdout: Buffer.concat(stdout), stderr })
     })
     child.stdin.end(options.input ?? '')
   })
