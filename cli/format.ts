@@ -178,7 +178,7 @@ export interface RecordFormat {
 export function formatRecord(record: ConsumedRecord, format: RecordFormat): Buffer {
   // Keys, values and header values are written as they are, as Kafka's formatter does without a deserializer: bytes
   // that are not UTF-8 (Avro, protobuf) must reach a file unchanged, not as U+FFFD.
-  const bytes = (value: Buffer | null): Buffer => value ?? Buffer.from('null')
+  const bytes = (value: Buffer | null): Buffer => value ?? NULL
   const fields: Buffer[] = []
   if (format.printTimestamp) fields.push(Buffer.from(`${record.timestampType}:${record.timestamp}`))
   if (format.printPartition) fields.push(Buffer.from(`Partition:${record.partition}`))
@@ -193,6 +193,7 @@ export function formatRecord(record: ConsumedRecord, format: RecordFormat): Buff
 }
 
 const TAB = Buffer.from('\t')
+const NULL = Buffer.from('null')
 
 /** `transactions list`, as kafka-transactions.sh lists them; null when there is none. */
 export function formatTransactionList(listed: readonly ListedTransaction[]): string | null {

@@ -69,10 +69,8 @@ export interface Ticket {
 interface Flush extends Ticket {
   readonly logs: Set<Flushable>
   bytes: number
-  /** The batch its logs stage their appends in while it waits (see `staging`); made at the first. */
+  /** The batch its logs stage their appends in while it is the next in `pending` (see `staging`); made at the first. */
   staged: WriteBatch | null
-  /** Taken out of `pending`: its write has begun (or it was refused), so nothing more is staged in it. */
-  started: boolean
   resolve(): void
   reject(error: Error): void
 }
@@ -86,7 +84,7 @@ function newFlush(seq: number): Flush {
   })
   // A rejected flush that no append awaits any more must not become an unhandled rejection.
   done.catch(() => undefined)
-  return { seq, logs: new Set(), bytes: 0, staged: null, started: false, done, resolve, reject }
+  return { seq, logs: new Set(), bytes: 0, staged: null, done, resolve, reject }
 }
 
 export interface GroupCommitOptions {
@@ -141,8 +139,9 @@ export class GroupCommit {
    * "Staging" above).
    */
   staging(ticket: Ticket): WriteBatch | null {
+    // A flush whose write has begun (or was refused) is no longer in `pending`.
     const flush = ticket as Flush
-    if (flush.started || flush !== this.pending[0]) return null
+    if (flush !== this.pending[0]) return null
     this.stats.staged++
     return (flush.staged ??= this.db.stagedBatch())
   }
@@ -162,7 +161,6 @@ export class GroupCommit {
     if (this.inFlight) return
     const flush = this.pending.shift()
     if (!flush) return
-    flush.started = true
     this.inFlight = flush
     try {
       await this.write(flush)
@@ -172,7 +170,6 @@ export class GroupCommit {
       // Those queued behind it are never attempted: they would be written after the failed one (see NodeDatabase.write).
       const refusal = this.db.writeRefusal() ?? (error as Error)
       for (const queued of this.pending.splice(0)) {
-        queued.started = true
         if (queued.staged) this.db.discard(queued.staged)
         queued.reject(refusal)
       }
