@@ -17,14 +17,23 @@
  * produced or stored batch by `inflationLimit(max.message.bytes)`; client-side tools by MAX_DECOMPRESSED_BYTES.
  * LZ4 (like Kafka's KafkaLZ4BlockInputStream) reads the first frame only; bytes after its end mark are ignored.
  */
+import { createRequire } from 'node:module'
 import { gunzipSync, gzipSync } from 'node:zlib'
-import snappy from 'snappy'
-import lz4 from 'lz4-napi'
-import { Decompress as ZstdStream } from 'fzstd'
 import { KafkaError, ErrorCode } from './errors.js'
 import { decodeLz4Frame, type Inflated } from './lz4.js'
 import { decodeSnappy, snappyLength } from './snappy.js'
 import { loadZstd, zstdCompress, zstdLoaded, ZSTD_LEVELS } from './zstd.js'
+
+const require = createRequire(import.meta.url)
+/**
+ * The codec libraries, each loaded on its first use rather than with this module: snappy's and lz4-napi's native
+ * addons and fzstd took 45 ms of the 90 that a `brook topics` command spent loading its modules, and most processes
+ * (the CLI's commands, a node whose producers do not compress with them) never use them.
+ */
+const libraries: { snappy?: typeof import('snappy'); lz4?: typeof import('lz4-napi'); fzstd?: typeof import('fzstd') } = {}
+const snappy = (): typeof import('snappy') => (libraries.snappy ??= require('snappy') as typeof import('snappy'))
+const lz4 = (): typeof import('lz4-napi') => (libraries.lz4 ??= require('lz4-napi') as typeof import('lz4-napi'))
+const fzstd = (): typeof import('fzstd') => (libraries.fzstd ??= require('fzstd') as typeof import('fzstd'))
 
 export const Compression = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const
 export type CompressionName = keyof typeof Compression
@@ -187,7 +196,7 @@ function unzstd(data: Buffer, maxBytes: number): Buffer {
   }
   const chunks: Uint8Array[] = []
   let total = 0
-  const stream = new ZstdStream((chunk) => {
+  const stream = new (fzstd().Decompress)((chunk) => {
     total += chunk.length
     if (total > maxBytes) throw tooLarge(maxBytes)
     chunks.push(chunk)
@@ -255,9 +264,9 @@ export function compress(codec: number, data: Buffer, level?: number): Buffer {
     case Compression.gzip:
       return gzipSync(data, { level: level ?? -1 })
     case Compression.snappy:
-      return snappy.compressSync(data)
+      return snappy().compressSync(data)
     case Compression.lz4:
-      return lz4.compressFrameSync(data)
+      return lz4().compressFrameSync(data)
     case Compression.zstd:
       return zstdCompress(data, level ?? ZSTD_LEVELS.default)
     default:

@@ -13,13 +13,18 @@
  * The npm packages are the broker's own dependencies; the processor imports none of Brook's folders (it runs on
  * kafkajs against any Kafka), so it has this small registration of its own.
  */
+import { createRequire } from 'node:module'
 import kafkajs from 'kafkajs'
-import snappy from 'snappy'
-import lz4 from 'lz4-napi'
-import { decompress as unzstd } from 'fzstd'
 import type { compress as ZstdCompress } from '@bokuweb/zstd-wasm'
 
 const { CompressionCodecs, CompressionTypes } = kafkajs
+
+const require = createRequire(import.meta.url)
+/** The codec libraries, each loaded on its first batch: a pipeline that meets no such batch never loads their addons. */
+const libraries: { snappy?: typeof import('snappy'); lz4?: typeof import('lz4-napi'); fzstd?: typeof import('fzstd') } = {}
+const snappy = (): typeof import('snappy') => (libraries.snappy ??= require('snappy') as typeof import('snappy'))
+const lz4 = (): typeof import('lz4-napi') => (libraries.lz4 ??= require('lz4-napi') as typeof import('lz4-napi'))
+const unzstd = (data: Uint8Array): Uint8Array => (libraries.fzstd ??= require('fzstd') as typeof import('fzstd')).decompress(data)
 
 const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00])
 /** The magic and the two int32 versions before xerial's first block. */
@@ -30,13 +35,13 @@ const XERIAL_HEADER_BYTES = 16
  * past the payload.
  */
 export function unsnappy(data: Buffer): Buffer {
-  if (data.length < XERIAL_HEADER_BYTES || !data.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)) return snappy.uncompressSync(data) as Buffer
+  if (data.length < XERIAL_HEADER_BYTES || !data.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)) return snappy().uncompressSync(data) as Buffer
   const blocks: Buffer[] = []
   for (let at = XERIAL_HEADER_BYTES; at < data.length; ) {
     const size = data.readInt32BE(at)
     at += 4
     if (size < 0 || at + size > data.length) throw new Error(`a xerial snappy block of ${size} bytes runs past the payload`)
-    blocks.push(snappy.uncompressSync(data.subarray(at, at + size)) as Buffer)
+    blocks.push(snappy().uncompressSync(data.subarray(at, at + size)) as Buffer)
     at += size
   }
   return Buffer.concat(blocks)
@@ -81,10 +86,10 @@ export function registerCodecs(): void {
     decompress: async (data: Buffer) => decompress(data),
   })
   const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  CompressionCodecs[CompressionTypes.Snappy] = codec((data) => snappy.compressSync(data) as Buffer, unsnappy)
+  CompressionCodecs[CompressionTypes.Snappy] = codec((data) => snappy().compressSync(data) as Buffer, unsnappy)
   CompressionCodecs[CompressionTypes.LZ4] = codec(
-    (data) => lz4.compressFrameSync(data),
-    (data) => lz4.decompressFrameSync(data),
+    (data) => lz4().compressFrameSync(data),
+    (data) => lz4().decompressFrameSync(data),
   )
   CompressionCodecs[CompressionTypes.ZSTD] = codec(
     async (data) => asBuffer((await zstdCompressor())(data, 3)),
