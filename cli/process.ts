@@ -32,6 +32,7 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
     .option('--state-dir <dir>', 'where this instance keeps its task stores; one per instance (default: .brook/processor/<application id>)')
     .option('--commit-interval-ms <ms>', 'how often each task commits its outputs, state and input offsets (default: 1000)', integer('--commit-interval-ms', 1, INT32_MAX))
     .option('--idle-timeout-ms <ms>', 'after this long with no records and the cluster confirming the partition is read to its end, its windows close by the wall clock (default: 10000)', integer('--idle-timeout-ms', 1, INT32_MAX))
+    .option('--event-time-alignment-max-wait-ms <ms>', "how long a source task behind a keyBy waits for another's records before it runs ahead (records can then come late behind the keyBy); raise it when many partitions or a loaded machine make late records while catching up (default: 1000)", integer('--event-time-alignment-max-wait-ms', 1, INT32_MAX))
     .option('--cache-max-bytes <bytes>', 'memory for cached state, for the whole instance (default: 67108864)', integer('--cache-max-bytes', 0, Number.MAX_SAFE_INTEGER))
     .option('--partitions <n>', 'partitions of the input topics the pipeline creates when they are missing (default: 1)', integer('--partitions', 1, 100_000))
     .option('--replication-factor <n>', 'replication factor of the topics the pipeline creates (default: -1, the cluster\'s)', replicationFactor)
@@ -64,6 +65,7 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
       stateDir: options.stateDir,
       commitIntervalMs: options.commitIntervalMs,
       idleTimeoutMs: options.idleTimeoutMs,
+      ...(options.eventTimeAlignmentMaxWaitMs === undefined ? {} : { eventTimeAlignment: { maxWaitMs: options.eventTimeAlignmentMaxWaitMs } }),
       cacheMaxBytes: options.cacheMaxBytes,
       partitions: options.partitions,
       replicationFactor: options.replicationFactor,
@@ -83,7 +85,7 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
   let interrupted = false
   let cancelNotice = (): void => {}
   const stop = (running: NonNullable<typeof pipeline>): Promise<void> => {
-    cancelNotice = noticeIfSlowStop(`brook process: ${run.applicationId}: stopping: waiting for the cluster to take the final commit (a node down?); Ctrl-C again exits without it, and the next start redoes the work not committed`)
+    cancelNotice = noticeIfSlowStop(`brook process: ${run.applicationId}: stopping: the final commit is still under way (the last records' output being sent, or a cluster slow to answer, a node down say); Ctrl-C again exits without it, and the next start redoes the work not committed`)
     return running.stop()
   }
   // A Ctrl-C while the pipeline is still joining its group stops it as soon as it has joined.

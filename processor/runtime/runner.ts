@@ -838,7 +838,13 @@ class Runner implements RunningPipeline {
     if (from !== null && (this.processingGuarantee === 'exactly_once' || outOfRange)) {
       const saved = (await store.position())?.position
       if (this.processingGuarantee === 'exactly_once' && saved !== undefined && (committed === null || BigInt(saved) > committed)) {
-        this.log(`task ${slot.id}: local state is at input offset ${saved}, past the group's committed offset ${committed ?? '(none)'} of ${slot.sub.sourceTopic}-${slot.partition}: it holds a commit the cluster does not have; restoring from the changelog`)
+        // Past the committed offset: a transaction the coordinator aborted after all, or the group's offsets reset or
+        // deleted by hand since (its topic deleted, say). The changelog's last commit says where the state goes on from.
+        this.log(
+          `task ${slot.id}: local state is at input offset ${saved}, past the group's committed offset ${committed ?? '(none)'} of ${slot.sub.sourceTopic}-${slot.partition} ` +
+            `(a commit aborted after all, or the group's offsets reset or deleted since): restoring from the changelog, and going on from the input offset its last commit records (where it records one), not from the group's; ` +
+            `to process the input again from an earlier offset, reset the application (stop every instance, delete its changelog and repartition topics, its group and its state directories)`,
+        )
         from = null
       } else if (outOfRange && saved !== undefined && BigInt(saved) === committed) {
         // The store holds the last committed transaction's state: the changelog has nothing to add, whatever range

@@ -498,6 +498,7 @@ describe('brook process errors', { concurrent: true }, () => {
       [['process', 'iot', '--processing-guarantee', 'twice'], "'twice' is invalid"],
       [['process', 'iot', '--compression-type', 'brotli'], "'brotli' is invalid. Allowed choices are none, gzip, snappy, lz4, zstd"],
       [['process', 'iot', '--commit-interval-ms', '0'], '--commit-interval-ms must be between 1 and'],
+      [['process', 'iot', '--event-time-alignment-max-wait-ms', '0'], '--event-time-alignment-max-wait-ms must be between 1 and'],
       [['process', 'iot', '--replication-factor', '0'], "--replication-factor must be -1 (the cluster's default) or between 1 and 32767"],
       [['process', 'iot', '--threshold-above', '5', '--threshold-below', '10'], 'brook: thresholdBelow (--threshold-below) 10 must be below thresholdAbove (--threshold-above) 5: with the band empty, every window would raise an alert'],
       [['process', 'iot', '--grace', 'soon'], "--grace: 'soon' is not a duration"],
