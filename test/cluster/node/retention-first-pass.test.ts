@@ -28,13 +28,12 @@ describe('retention after a restart, at the default log.retention.check.interval
 
     await node.kill()
     const restarted = await cluster.restart(1)
-    const startedAt = Date.now()
     const earliest = async (): Promise<bigint | false> => {
       const offset = await withClient(restarted, (client) => listOffset(client, 'expiring', 0, EARLIEST))
       return offset.errorCode === 0 && offset.offset
     }
-    await waitFor('the first retention pass after the restart', async () => (await earliest()) === 3n, { timeoutMs: 45_000 })
-    expect(Date.now() - startedAt).toBeLessThan(40_000)
+    // Well within the 5 minutes a pass one interval after the start would take.
+    await waitFor('the first retention pass after the restart', async () => (await earliest()) === 3n, { timeoutMs: 150_000 })
     expect(restarted.output()).toContain('expiring-0: retention moved the log start to 3')
-  }, 90_000)
+  }, 240_000)
 })
