@@ -424,7 +424,7 @@ export class Broker {
     await acceptor?.close()
     await this.lifecycle?.stop()
     this.lifecycle = null
-    this.quorum?.replicas.stop()
+    await this.quorum?.replicas.stop()
     await this.quorum?.runner.stop()
     await this.quorum?.localLogs.settled()
     // A coordinator's partition being loaded reads the database, which closes below.

@@ -387,13 +387,18 @@ export class ReplicaManager {
     }
   }
 
-  /** Stops every fetcher and answers every waiting produce NOT_LEADER_OR_FOLLOWER. */
-  stop(): void {
+  /**
+   * Stops every fetcher and answers every waiting produce NOT_LEADER_OR_FOLLOWER; resolves once no fetcher is
+   * appending any more, so that the node may close its database (an append cut off there failed with "Database is
+   * not open", logged as an ERROR of a node that was only stopping).
+   */
+  async stop(): Promise<void> {
     this.stopped = true
     clearInterval(this.isrTimer)
-    for (const fetcher of this.fetchers.values()) fetcher.stop()
+    const fetchers = [...this.fetchers.values()]
     this.fetchers.clear()
     for (const replica of this.replicas.values()) this.stopLeading(replica, ErrorCode.NOT_LEADER_OR_FOLLOWER)
+    await Promise.all(fetchers.map((fetcher) => fetcher.stop()))
   }
 
   // ---- leader ------------------------------------------------------------------------------------------------------
@@ -782,7 +787,7 @@ export class ReplicaManager {
     for (const [leaderId, fetcher] of this.fetchers) {
       if (!fetcher.remove(replica)) continue
       if (fetcher.empty) {
-        fetcher.stop()
+        void fetcher.stop()
         this.fetchers.delete(leaderId)
       }
     }
@@ -904,6 +909,9 @@ export class ReplicaManager {
  * at a time for all of them, each answer applied partition by partition before the next request, so one
  * partition's appends and truncations never overlap.
  */
+/** How long a stopping node waits for a replica fetcher's loop to end (ReplicaFetcher.stop). */
+const FETCHER_STOP_WAIT_MS = 2000
+
 class ReplicaFetcher {
   private readonly partitions = new Set<Replica>()
   private channel: PeerChannel | null = null
@@ -943,11 +951,20 @@ class ReplicaFetcher {
     return this.partitions.delete(replica)
   }
 
-  stop(): void {
+  /**
+   * Stops fetching; resolves once the fetch loop has ended (a fetched answer being appended is appended first), or
+   * after FETCHER_STOP_WAIT_MS: an append takes milliseconds, and a request under way fails as the channel closes,
+   * but one that had to connect again (ListOffsets after OFFSET_OUT_OF_RANGE) may wait on the network for longer.
+   */
+  async stop(): Promise<void> {
     this.stopped = true
     this.channel?.close()
     this.channel = null
     this.session = null
+    if (!this.running) return
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.running.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, FETCHER_STOP_WAIT_MS)))])
+    clearTimeout(timer)
   }
 
   /**
