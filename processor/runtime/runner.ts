@@ -323,7 +323,7 @@ function recordsRefused(error: unknown): { code: number; type: string } | null {
  */
 function refusedRecordsError(error: Error, refusal: { code: number; type: string }): Error {
   const hint = refusal.code === INVALID_TIMESTAMP
-    ? ': records stamped with their event time (repartition records, sinks with timestamp \'event\') are refused past the topic\'s message.timestamp.after.max.ms; filter readings stamped that far ahead out before the keyBy or sink'
+    ? ': records stamped with their event time (repartition records, of a keyBy or of the repartition a countByValue or groupBy makes; sinks with timestamp \'event\') are refused past the topic\'s message.timestamp.after.max.ms; filter readings stamped that far ahead out before that operator or sink'
     : ''
   return new Error(`the cluster refused records the task wrote since its last commit (${refusal.type}: ${error.message})${hint}`, { cause: error })
 }
