@@ -167,9 +167,6 @@ function factsOf({ bytes: _bytes, ...facts }: StoredBatch): BatchInfo {
   return facts
 }
 
-/** Kafka's LogManager.InitialTaskDelayMs: how long after a start the first retention pass waits. */
-export const INITIAL_PASS_DELAY_MS = 30_000
-
 export class LogCleaner {
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
@@ -188,19 +185,8 @@ export class LogCleaner {
     private readonly log: Logger,
   ) {}
 
-  /**
-   * The first pass comes INITIAL_PASS_DELAY_MS after the start (or one interval, if that is shorter), then one every
-   * interval, as Kafka's LogManager schedules kafka-log-retention (InitialTaskDelayMs, 30 s): a node restarted more
-   * often than log.retention.check.interval.ms (5 minutes by default) still applies retention and compaction.
-   */
   start(): void {
-    const interval = this.config.logRetentionCheckIntervalMs
-    this.timer = setTimeout(() => {
-      if (this.stopping) return
-      this.timer = setInterval(() => void this.runOnce(), interval)
-      this.timer.unref()
-      void this.runOnce()
-    }, Math.min(INITIAL_PASS_DELAY_MS, interval))
+    this.timer = setInterval(() => void this.runOnce(), this.config.logRetentionCheckIntervalMs)
     this.timer.unref()
   }
 
@@ -210,7 +196,6 @@ export class LogCleaner {
    */
   async stop(): Promise<void> {
     this.stopping = true
-    // clearInterval clears a timeout too (Node's timers share one id space).
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     await this.running
