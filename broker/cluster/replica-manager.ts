@@ -904,14 +904,14 @@ export class ReplicaManager {
   }
 }
 
+/** How long a stopping node waits for a replica fetcher's loop to end (ReplicaFetcher.stop). */
+const FETCHER_STOP_WAIT_MS = 2000
+
 /**
  * Fetches every partition this node follows from one leader node (Kafka's ReplicaFetcherThread): one replica Fetch
  * at a time for all of them, each answer applied partition by partition before the next request, so one
  * partition's appends and truncations never overlap.
  */
-/** How long a stopping node waits for a replica fetcher's loop to end (ReplicaFetcher.stop). */
-const FETCHER_STOP_WAIT_MS = 2000
-
 class ReplicaFetcher {
   private readonly partitions = new Set<Replica>()
   private channel: PeerChannel | null = null

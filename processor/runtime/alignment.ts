@@ -22,8 +22,9 @@
  * - Only tasks that still have records to read (`lagging`: the last batch did not reach the partition's high
  *   watermark, the task was held back mid-batch, or it has a batch in hand not yet processed: `arrived`) hold others
  *   back. A caught-up or quiet partition holds nothing back: live, every batch reaches the high watermark, and a
- *   task is held only by another's batch in hand (a burst whose partitions come in one fetch). A lagging task whose last news is older than `maxWaitMs` (its records do not come: control records
- *   only, a slow fetch) stops holding others back.
+ *   task is held only by another's batch in hand (a burst whose partitions come in one fetch). A lagging task whose
+ *   last news is older than `maxWaitMs` (its records do not come: control records only, a slow fetch) stops holding
+ *   others back.
  * - A held task goes on once its head is within its limit, or after `maxWaitMs` held (a record with an event time far
  *   in the future must not hold its partition for good; that task then processes at least its next record): the
  *   held task with the smallest head always may go on, so alignment never stops the pipeline.
