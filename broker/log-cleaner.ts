@@ -167,6 +167,9 @@ function factsOf({ bytes: _bytes, ...facts }: StoredBatch): BatchInfo {
   return facts
 }
 
+/** Kafka's LogManager.InitialTaskDelayMs: how long after a node's start its first retention and compaction pass waits. */
+export const INITIAL_PASS_DELAY_MS = 30_000
+
 export class LogCleaner {
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
@@ -185,8 +188,19 @@ export class LogCleaner {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * The first pass comes INITIAL_PASS_DELAY_MS after the start (or one interval, if that is shorter), then one every
+   * log.retention.check.interval.ms, as Kafka's LogManager schedules kafka-log-retention and kafka-log-cleaner: a node
+   * restarted more often than the interval (5 minutes by default) still applies retention and compaction.
+   */
   start(): void {
-    this.timer = setInterval(() => void this.runOnce(), this.config.logRetentionCheckIntervalMs)
+    const interval = this.config.logRetentionCheckIntervalMs
+    this.timer = setTimeout(() => {
+      if (this.stopping) return
+      this.timer = setInterval(() => void this.runOnce(), interval)
+      this.timer.unref()
+      void this.runOnce()
+    }, Math.min(INITIAL_PASS_DELAY_MS, interval))
     this.timer.unref()
   }
 
@@ -196,6 +210,7 @@ export class LogCleaner {
    */
   async stop(): Promise<void> {
     this.stopping = true
+    // clearInterval clears the first pass's timeout too (Node's timers share one kind of handle).
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     await this.running

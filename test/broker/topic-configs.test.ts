@@ -144,7 +144,8 @@ describe('topic configs through real clients', () => {
   let kafka: Kafka
   let admin: Admin
   beforeAll(async () => {
-    broker = await startBroker({ args: ['--message-max-bytes', '500000'] })
+    // The node's own defaults (log.retention.ms among them) are what the synonyms below name.
+    broker = await startBroker({ args: ['--message-max-bytes', '500000'], logRetentionMs: 'kafka-default' })
     kafka = new Kafka({ brokers: [broker.address], clientId: 'topic-configs', logLevel: logLevel.NOTHING, retry: { retries: 0 } })
     admin = kafka.admin()
     await admin.connect()

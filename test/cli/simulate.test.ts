@@ -25,7 +25,8 @@ describe('brook simulate', () => {
   let dir: string
 
   beforeAll(async () => {
-    broker = await startConfiguredBroker(FAST_GROUPS)
+    // Kafka's retention default, which decides what brook simulate sets on the topics it creates.
+    broker = await startConfiguredBroker(FAST_GROUPS, { logRetentionMs: 'kafka-default' })
     kafka = new Kafka({ brokers: [broker.address], logLevel: logLevel.NOTHING })
     admin = kafka.admin()
     await admin.connect()

@@ -27,7 +27,7 @@ async function refusedResources(request: Promise<unknown>): Promise<{ errorCode:
 }
 
 describe('@platformatic/kafka 1.35 admin errors on a three-node cluster', () => {
-  const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS })
+  const cluster = useCluster({ nodes: 3, extraArgs: QUICK_CLUSTER_ARGS, logRetentionMs: 'kafka-default' })
   const admins: Admin[] = []
   afterAll(async () => {
     for (const admin of admins) await admin.close()

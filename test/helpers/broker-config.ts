@@ -29,5 +29,6 @@ export function configArgs(config: Partial<BrokerConfig>): string[] {
 
 /** A broker process started with `config` in a --config file (plus any other start options). */
 export function startConfiguredBroker(config: Partial<BrokerConfig>, options: StartOptions = {}): Promise<BrokerProcess> {
-  return startBroker({ ...options, args: [...configArgs(config), ...(options.args ?? [])] })
+  // The file's logRetentionMs, if any, goes to the flag too, which would otherwise set the tests' default over it.
+  return startBroker({ ...options, logRetentionMs: options.logRetentionMs ?? config.logRetentionMs, args: [...configArgs(config), ...(options.args ?? [])] })
 }

@@ -43,12 +43,27 @@ export interface StartOptions {
   args?: string[]
   /** Starts the process under `ulimit -n` of this many open files (through sh, which then execs node). */
   openFileLimit?: number
+  /** The node's log.retention.ms (`--log-retention-ms`): TEST_LOG_RETENTION_MS unless given; 'kafka-default' sets none. */
+  logRetentionMs?: number | 'kafka-default'
+}
+
+/**
+ * Test nodes keep batches for ever unless a test says otherwise. Tests write batches stamped in 2023 (test/helpers/
+ * wire.ts, the kcat and ListOffsets tests) and sensor readings from 2013-2015 to topics of the default retention.ms,
+ * and a node's first retention pass comes 30 s after its start (broker/log-cleaner.ts): at Kafka's default of 7 days,
+ * what a test wrote could be gone before it reads it back. Tests of retention set retention.ms on their topics.
+ */
+export const TEST_LOG_RETENTION_MS = -1
+
+/** `--log-retention-ms` for startBroker: placed before the caller's args, so that one of those wins. */
+function logRetentionArgs(logRetentionMs: number | 'kafka-default' = TEST_LOG_RETENTION_MS): string[] {
+  return logRetentionMs === 'kafka-default' ? [] : ['--log-retention-ms', String(logRetentionMs)]
 }
 
 export async function startBroker(options: StartOptions = {}): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brook-test-'))
   const host = options.host ?? '127.0.0.1'
-  const args = ['--import', EXIT_WITH_PARENT, BROOK_CLI, 'start', '--host', host, '--port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
+  const args = ['--import', EXIT_WITH_PARENT, BROOK_CLI, 'start', '--host', host, '--port', String(options.port ?? 0), '--data-dir', dataDir, ...logRetentionArgs(options.logRetentionMs), ...(options.args ?? [])]
   const child =
     options.openFileLimit === undefined
       ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })

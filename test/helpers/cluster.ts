@@ -10,7 +10,7 @@
  */
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, afterEach, beforeAll } from 'vitest'
-import { startBroker, type BrokerProcess } from './broker.js'
+import { startBroker, type BrokerProcess, type StartOptions } from './broker.js'
 import { waitFor } from './wait.js'
 import { partitionsOf, withClient } from './kafka.js'
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../../protocol/messages/find-coordinator.js'
@@ -65,6 +65,8 @@ export interface ClusterOptions {
   hosts?: readonly string[]
   /** Node id -> its data directory, for nodes whose data must be somewhere given (a tmpfs); others get a new one. */
   dataDirs?: Readonly<Record<number, string>>
+  /** Every node's log.retention.ms, as startBroker takes it (default: kept for ever, TEST_LOG_RETENTION_MS). */
+  logRetentionMs?: StartOptions['logRetentionMs']
 }
 
 /**
@@ -87,7 +89,7 @@ async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
   const { clusterId, voters, nodeIds: ids, host, clientPort, controllerPort, args } = await planCluster({ ...options, firstPort })
   const nodes = new Map<number, BrokerProcess>()
   const dataDirs = new Map<number, string>()
-  const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), dataDir: options.dataDirs?.[id], args: args(id) })))
+  const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), dataDir: options.dataDirs?.[id], logRetentionMs: options.logRetentionMs, args: args(id) })))
   for (const [i, result] of started.entries()) {
     if (result.status === 'fulfilled') {
       nodes.set(ids[i]!, result.value)
@@ -113,7 +115,7 @@ async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
       // freePorts, which holds each port it tries for a moment) may hold one just then. Try again for a while.
       for (let attempt = 1; ; attempt++) {
         try {
-          const node = await startBroker({ host: host(id), port: clientPort(id), dataDir: dataDirs.get(id)!, args: args(id) })
+          const node = await startBroker({ host: host(id), port: clientPort(id), dataDir: dataDirs.get(id)!, logRetentionMs: options.logRetentionMs, args: args(id) })
           nodes.set(id, node)
           return node
         } catch (error) {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Broker } from '../../broker/broker.js'
 import type { BrokerConfig } from '../../broker/config.js'
+import { TEST_LOG_RETENTION_MS } from './broker.js'
 import type { BrokerServices, HandlerEntry, HandlerResult, RequestContext } from '../../broker/handler.js'
 import type { Topic } from '../../broker/partition.js'
 import type { ReplicaManager } from '../../broker/cluster/replica-manager.js'
@@ -47,7 +48,8 @@ export interface InProcessNode {
 }
 
 export async function openNode(config: Partial<BrokerConfig> = {}, dataDir = mkdtempSync(join(tmpdir(), 'brook-in-process-'))): Promise<InProcessNode> {
-  const broker = await Broker.open({ logLevel: 'error', ...config, dataDir })
+  // Batches kept for ever unless the test says otherwise, as for test processes (TEST_LOG_RETENTION_MS).
+  const broker = await Broker.open({ logLevel: 'error', logRetentionMs: TEST_LOG_RETENTION_MS, ...config, dataDir })
   const { services } = broker
   return {
     dataDir,

@@ -41,7 +41,8 @@ describe('simulateFleet against a broker', () => {
   let bootstrapServers: string[]
 
   beforeAll(async () => {
-    broker = await startConfiguredBroker(FAST_GROUPS)
+    // Kafka's retention default, which decides what simulateFleet sets on the topics it creates.
+    broker = await startConfiguredBroker(FAST_GROUPS, { logRetentionMs: 'kafka-default' })
     bootstrapServers = [broker.address]
     kafka = new Kafka({ brokers: bootstrapServers, logLevel: logLevel.NOTHING })
     admin = kafka.admin()
@@ -188,7 +189,7 @@ describe('simulateFleet against a broker', () => {
 
   it('sets the configs that keep its readings on a topic it creates whose cluster defaults would delete or refuse the oldest', async () => {
     // A cluster that refuses records stamped more than a day back, and deletes them after 7 days (the default).
-    const strict = await startConfiguredBroker({ ...FAST_GROUPS, logMessageTimestampBeforeMaxMs: 86_400_000 })
+    const strict = await startConfiguredBroker({ ...FAST_GROUPS, logMessageTimestampBeforeMaxMs: 86_400_000 }, { logRetentionMs: 'kafka-default' })
     const strictKafka = new Kafka({ brokers: [strict.address], logLevel: logLevel.NOTHING })
     const strictAdmin = strictKafka.admin()
     try {
