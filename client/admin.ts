@@ -321,10 +321,11 @@ export interface TopicDescription {
 
 /**
  * Describes the named topics (null: every topic), in name order: partitions, leaders, replicas and ISR from Metadata,
- * configs and the reassignments under way from the controller, and each partition's log start and end offsets from its leader. A partition whose
- * leader cannot be asked (none, unreachable, an error) is described all the same, its offsets unavailable with the
- * reason, as kafka-topics.sh --describe shows a partition whatever its leader's state. Errors: a topic's Metadata
- * error (the topic does not exist), the configs' errors.
+ * configs and the reassignments under way from the controller, and each partition's log start and end offsets from
+ * its leader. A partition whose leader cannot be asked (none, unreachable, an error) is described all the same, its
+ * offsets unavailable with the reason, as kafka-topics.sh --describe shows a partition whatever its leader's state;
+ * after such a wait the leaders and ISR come from Metadata read again. Errors: a topic's Metadata error (the topic
+ * does not exist), the configs' errors.
  */
 export async function describeTopics(cluster: ClusterClient, names: readonly string[] | null): Promise<TopicDescription[]> {
   const response = await cluster.metadata(names, { allowAutoTopicCreation: false })
@@ -334,44 +335,54 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
   const configs = await topicConfigs(cluster, topics.map((t) => t.name!))
   // As kafka-topics.sh --describe asks; a broker without ListPartitionReassignments has none under way.
   const reassigning = new Map((cluster.any.supports(listPartitionReassignments) ? await listReassignments(cluster, null) : []).map((r) => [`${r.topic}-${r.partition}`, r]))
-  return Promise.all(
-    topics.map(async (topic): Promise<TopicDescription> => {
+  const level = IsolationLevel.READ_UNCOMMITTED
+  const offsets = await Promise.all(
+    topics.map(async (topic) => {
       // An offline partition (no live leader) has no one to ask: it is not asked, as it would be again for 30 s.
       const indexes = topic.partitions.filter((p) => p.leaderId >= 0).map((p) => p.partitionIndex)
-      const level = IsolationLevel.READ_UNCOMMITTED
       const [start, end] = await Promise.all([
         askLeaders(cluster, topic.name!, indexes, { timestamp: OffsetSpec.EARLIEST, isolationLevel: level }),
         askLeaders(cluster, topic.name!, indexes, { timestamp: OffsetSpec.LATEST, isolationLevel: level }),
       ])
-      const partitions = [...topic.partitions].sort((a, b) => a.partitionIndex - b.partitionIndex)
-      return {
-        name: topic.name!,
-        topicId: topic.topicId && topic.topicId !== ZERO_UUID ? topicIdToString(topic.topicId) : null,
-        isInternal: topic.isInternal ?? false,
-        // While partition 0 is reassigned its replicas include those being removed, which kafka-topics.sh leaves out.
-        replicationFactor: (partitions[0]?.replicaNodes.length ?? 0) - (reassigning.get(`${topic.name}-0`)?.removingReplicas.length ?? 0),
-        partitions: partitions.map((p) => {
-          const first = start.get(p.partitionIndex) ?? { unavailable: 'no leader' }
-          const last = end.get(p.partitionIndex) ?? first
-          const unavailable = 'unavailable' in first ? first.unavailable : 'unavailable' in last ? last.unavailable : null
-          const reassignment = reassigning.get(`${topic.name}-${p.partitionIndex}`)
-          return {
-            partition: p.partitionIndex,
-            leader: p.leaderId,
-            leaderEpoch: p.leaderEpoch ?? -1,
-            replicas: p.replicaNodes,
-            isr: p.isrNodes,
-            addingReplicas: reassignment?.addingReplicas ?? [],
-            removingReplicas: reassignment?.removingReplicas ?? [],
-            logStartOffset: unavailable === null && !('unavailable' in first) ? first.offset : null,
-            logEndOffset: unavailable === null && !('unavailable' in last) ? last.offset : null,
-            offsetsUnavailable: unavailable,
-          }
-        }),
-        configs: configs.get(topic.name!) ?? [],
-      }
+      return { start, end }
     }),
   )
+  // A leader that did not answer (a stopped node: the request timed out) may have been replaced while the command
+  // waited for it; the leaders and ISR printed are those of a Metadata read after the wait, not before.
+  const waited = offsets.some(({ start, end }) => [...start.values(), ...end.values()].some((answer) => 'unavailable' in answer))
+  // Metadata that cannot be read again leaves the one read before.
+  const after = waited ? await cluster.metadata(topics.map((t) => t.name!), { allowAutoTopicCreation: false }).catch(() => null) : null
+  return topics.map((before, i): TopicDescription => {
+    const topic = after?.topics.find((t) => t.name === before.name && t.errorCode === ErrorCode.NONE) ?? before
+    const { start, end } = offsets[i]!
+    const partitions = [...topic.partitions].sort((a, b) => a.partitionIndex - b.partitionIndex)
+    return {
+      name: topic.name!,
+      topicId: topic.topicId && topic.topicId !== ZERO_UUID ? topicIdToString(topic.topicId) : null,
+      isInternal: topic.isInternal ?? false,
+      // While partition 0 is reassigned its replicas include those being removed, which kafka-topics.sh leaves out.
+      replicationFactor: (partitions[0]?.replicaNodes.length ?? 0) - (reassigning.get(`${topic.name}-0`)?.removingReplicas.length ?? 0),
+      partitions: partitions.map((p) => {
+        const first = start.get(p.partitionIndex) ?? { unavailable: 'no leader' }
+        const last = end.get(p.partitionIndex) ?? first
+        const unavailable = 'unavailable' in first ? first.unavailable : 'unavailable' in last ? last.unavailable : null
+        const reassignment = reassigning.get(`${topic.name}-${p.partitionIndex}`)
+        return {
+          partition: p.partitionIndex,
+          leader: p.leaderId,
+          leaderEpoch: p.leaderEpoch ?? -1,
+          replicas: p.replicaNodes,
+          isr: p.isrNodes,
+          addingReplicas: reassignment?.addingReplicas ?? [],
+          removingReplicas: reassignment?.removingReplicas ?? [],
+          logStartOffset: unavailable === null && !('unavailable' in first) ? first.offset : null,
+          logEndOffset: unavailable === null && !('unavailable' in last) ? last.offset : null,
+          offsetsUnavailable: unavailable,
+        }
+      }),
+      configs: configs.get(topic.name!) ?? [],
+    }
+  })
 }
 
 /**

@@ -6,7 +6,8 @@
  * node that forwards them answers REQUEST_TIMED_OUT once its 60 s (Kafka's forwarding timeout) are spent, and they
  * fail in one line saying so and that the outcome is unknown, without sending the change again; an idempotent
  * `produce` fails once its 30 s are spent, saying why it has no producer id. `topics describe` prints every partition while a dead leader is not yet
- * fenced, that partition's offsets unavailable with the reason. The group and transaction commands wait out a dead
+ * fenced, that partition's offsets unavailable with the reason, and after waiting out a stopped (SIGSTOP) leader it
+ * prints the leaders elected meanwhile. The group and transaction commands wait out a dead
  * coordinator, leader or listed node until the controller fences it and what it held moves, and the group commands,
  * produce and consume wait for a node restarted a moment ago, still catching up, to take its partitions back; produce
  * keeps a partition's records in order while it waits out the partition's killed leader; consume follows a partition
@@ -287,6 +288,34 @@ describe('brook topics on a cluster that loses nodes', () => {
 
   describe('whose controller fences a dead node after 3 s', { concurrent: true }, () => {
     const lane = clusterLane(QUICK_CLUSTER_ARGS)
+    it.sequential('describe, having waited out a stopped leader, prints the leaders and ISR elected meanwhile', async () => {
+      const { cluster, server, controllerId } = lane()
+      expect((await brook(['topics', 'create', 'paused-lead', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
+      const controller = await controllerId()
+      const before = partitionsOf((await brook(['topics', 'describe', 'paused-lead', ...server])).stdout)
+      const victim = Number([...before.values()].map((fields) => fields.get('Leader')).find((leader) => leader !== String(controller)))
+      // The stopped node last, so that the first Metadata is not asked of it.
+      const live = ['--bootstrap-server', [...cluster.nodeIds.filter((id) => id !== victim), victim].map((id) => cluster.nodes.get(id)!.address).join(',')]
+      const stopped = cluster.nodes.get(victim)!.child
+      stopped.kill('SIGSTOP')
+      try {
+        // Its ListOffsets waits the request timeout (30 s); the controller fences the node after 3 s and elects new
+        // leaders meanwhile, which the description shows, not the Metadata read before the wait.
+        const described = await brook(['topics', 'describe', 'paused-lead', ...live])
+        expect(described).toMatchObject({ code: 0, stderr: '' })
+        const partitions = partitionsOf(described.stdout)
+        expect([...partitions.keys()].sort()).toEqual([0, 1, 2])
+        for (const [index, fields] of partitions) {
+          expect(fields.get('Leader'), `partition ${index}`).not.toBe(String(victim))
+          expect(fields.get('Isr')!.split(','), `partition ${index}`).not.toContain(String(victim))
+          if (before.get(index)!.get('Leader') === String(victim)) expect(fields.get('OffsetsUnavailable'), `partition ${index}`).toMatch(new RegExp(`^leader ${victim} `))
+        }
+      } finally {
+        stopped.kill('SIGCONT')
+        await waitFor('three unfenced brokers', async () => (await cluster.status(controller)).liveBrokers.length === 3)
+      }
+    })
+
     it.sequential("produce keeps a partition's records in order while it waits out the partition's killed leader", async () => {
       const { server, controllerId, whileKilled } = lane()
       expect((await brook(['topics', 'create', 'ordered', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
