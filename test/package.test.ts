@@ -4,7 +4,8 @@
  * the licence) and none of the repository's tests, fixtures or benchmarks.
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join, normalize, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
@@ -55,4 +56,30 @@ describe('the npm package', () => {
     const stray = files.filter((path) => /^(test|bench|dist\/test|dist\/bench)\//.test(path) || (path.endsWith('.ts') && !path.endsWith('.d.ts')) || path.endsWith('.map'))
     expect(stray).toEqual([])
   })
+
+  it('has type declarations that check in a project that type-checks its libraries too (skipLibCheck false)', () => {
+    // A user's project importing every exports target, strict and with the libraries' declarations checked: the
+    // package's declarations must not reach declarations of a dependency that fail to check (those of
+    // @datadog/sketches-js name protobufjs, which it does not install).
+    const project = mkdtempSync(join(tmpdir(), 'brook-types-'))
+    try {
+      const targets = Object.values(pkg.exports).flatMap((target) => (typeof target === 'string' || !target.default.endsWith('.js') ? [] : [target.default]))
+      writeFileSync(join(project, 'use.ts'), [...new Set(targets)].map((target, i) => `import * as m${i} from ${JSON.stringify(join(REPO, target))}\nexport { m${i} }\n`).join(''))
+      writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: { strict: true, skipLibCheck: false, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, types: ['node'], typeRoots: [join(REPO, 'node_modules/@types')] },
+        files: ['use.ts'],
+      }))
+      const tsc = join(REPO, 'node_modules/typescript/bin/tsc')
+      const result = (() => {
+        try {
+          return { code: 0, out: execFileSync(process.execPath, [tsc, '-p', project], { encoding: 'utf8', timeout: 120_000 }) }
+        } catch (error) {
+          return { code: (error as { status: number }).status, out: String((error as { stdout: string }).stdout) }
+        }
+      })()
+      expect(result).toEqual({ code: 0, out: '' })
+    } finally {
+      rmSync(project, { recursive: true, force: true })
+    }
+  }, 150_000)
 })

@@ -23,8 +23,25 @@ import type { ByteReader, ByteWriter } from '../state/codec.js'
 
 const { DDSketch } = sketches
 const { DenseStore } = denseStore
-type Sketch = InstanceType<typeof DDSketch>
-type Store = Sketch['store']
+type LibrarySketch = InstanceType<typeof DDSketch>
+type Store = LibrarySketch['store']
+
+/**
+ * A DDSketch as the rest of the processor, and the package's type declarations, see it: the library's own types stay
+ * inside this module, since they name protobufjs, which the library does not install, and a project that
+ * type-checks its libraries (`skipLibCheck: false`) would fail on them.
+ */
+export interface Sketch {
+  /** Adds one value. */
+  accept(value: number): void
+  /** How many values it holds. */
+  readonly count: number
+}
+
+/** The library's sketch behind a Sketch (every Sketch is made by newSketch). */
+function library(sketch: Sketch): LibrarySketch {
+  return sketch as LibrarySketch
+}
 
 /** DenseStore whose bins move only when a key falls outside them (see the top of this file). */
 class BinStore extends DenseStore {
@@ -63,6 +80,10 @@ const BIN_CHUNK = 32
 const MAPPING = new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY }).mapping
 
 export function newSketch(): Sketch {
+  return makeSketch()
+}
+
+function makeSketch(): LibrarySketch {
   const sketch = new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY })
   sketch.mapping = MAPPING
   sketch.store = new BinStore(BIN_CHUNK)
@@ -70,8 +91,10 @@ export function newSketch(): Sketch {
   return sketch
 }
 
-export function mergeSketch(into: Sketch, from: Sketch): void {
-  if (from.count === 0) return
+export function mergeSketch(sketch: Sketch, other: Sketch): void {
+  if (other.count === 0) return
+  const into = library(sketch)
+  const from = library(other)
   into.store.merge(from.store)
   into.negativeStore.merge(from.negativeStore)
   into.zeroCount += from.zeroCount
@@ -83,7 +106,7 @@ export function mergeSketch(into: Sketch, from: Sketch): void {
 
 /** The value at quantile q in [0, 1], or null for an empty sketch. */
 export function quantile(sketch: Sketch, q: number): number | null {
-  return sketch.count === 0 ? null : sketch.getValueAtQuantile(q)
+  return sketch.count === 0 ? null : library(sketch).getValueAtQuantile(q)
 }
 
 function writeStore(out: ByteWriter, store: Store): void {
@@ -105,13 +128,14 @@ function readStore(from: ByteReader, store: Store): void {
 }
 
 export function writeSketch(out: ByteWriter, sketch: Sketch): void {
-  out.varuint(sketch.zeroCount)
-  writeStore(out, sketch.store)
-  writeStore(out, sketch.negativeStore)
+  const { zeroCount, store, negativeStore } = library(sketch)
+  out.varuint(zeroCount)
+  writeStore(out, store)
+  writeStore(out, negativeStore)
 }
 
 export function readSketch(from: ByteReader): Sketch {
-  const sketch = newSketch()
+  const sketch = makeSketch()
   sketch.zeroCount = from.varuint()
   readStore(from, sketch.store)
   readStore(from, sketch.negativeStore)
@@ -119,4 +143,3 @@ export function readSketch(from: ByteReader): Sketch {
   return sketch
 }
 
-export type { Sketch }
