@@ -1,7 +1,7 @@
 /**
- * Three guards on kafkajs 2.2.4's consumer fetch loop (kafkajs/src/consumer/runner.js), installed on its Runner once per
- * process, so that every kafkajs consumer of the process has them: a pipeline's group consumer and its global tables'
- * consumer, and `brook consume --group`.
+ * Three guards on kafkajs 2.2.4's consumer fetch loop (kafkajs/src/consumer/runner.js), and a report of its failed
+ * fetches, installed on its Runner once per process, so that every kafkajs consumer of the process has them: a
+ * pipeline's group consumer and its global tables' consumer, and `brook consume --group`.
  *
  * 1. No spinning after a stop. kafkajs fetches with one fetcher per broker it knows (consumer/fetchManager.js). When
  *    that set of brokers changes (kafkajs drops a node whose connection closed under a fetch, as at a kill -9; a fenced
@@ -43,6 +43,14 @@
  *    heartbeat's error is left for the one kafkajs sends once the batch is handled (a failed heartbeat does not count
  *    as sent, so that one asks the coordinator again and a rebalance or an unknown member reaches kafkajs as usual:
  *    `test/processor/batch-heartbeats.test.ts`).
+ *
+ * 4. Failed fetches reported. kafkajs keeps a failed fetch's error to itself: its fetch loop retries (GROUP_CONSUMER_RETRY,
+ *    about 44 s), then crashes the consumer and starts it again. A topic deleted under a consumer shows only there: each
+ *    fetch of its partitions is answered UNKNOWN_TOPIC_OR_PARTITION, kafkajs refreshes its metadata, which fails the
+ *    same way (it fails a whole Metadata answer on one topic's error), and the loop retries, with no rebalance and
+ *    nothing said; once restarted, the consumer fails the same way at its start, for good. The guard hands the error of
+ *    every fetch that fails while the consumer runs to the listeners of its consumer's group (onFailedFetch): a
+ *    pipeline's runner looks for its deleted topics there (runner.ts, noticeUnknownTopic).
  */
 import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -57,6 +65,8 @@ interface KafkaJsRunner {
   handleBatch(batch: unknown): Promise<void>
   /** The consumer's heartbeat interval (ms; kafkajs's `heartbeatInterval`, 3000 by default). */
   heartbeatInterval: number
+  /** The consumer's group (kafkajs/src/consumer/consumerGroup.js). */
+  consumerGroup: { groupId: string }
 }
 
 /** The error of a fetch through a stopped runner: plain (not a KafkaJSError), so kafkajs's retry takes it as retriable. */
@@ -74,6 +84,24 @@ const FAILED_FETCH_HEARTBEAT_WAIT_MS = 1000
  * and UNKNOWN_MEMBER_ID).
  */
 const MEMBERSHIP_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID'])
+
+/** Listeners of failed fetches (onFailedFetch), by the group id of the consumer whose fetch failed. */
+const failedFetchListeners = new Map<string, Set<(error: unknown) => void>>()
+
+/**
+ * Calls `listener` with the error of every fetch that fails while a consumer of group `groupId` runs (kafkajs's own
+ * error, before its retry handles it), until the function returned is called. Every consumer of the group in this
+ * process counts: two instances of one pipeline in one process hear each other's failures.
+ */
+export function onFailedFetch(groupId: string, listener: (error: unknown) => void): () => void {
+  let listeners = failedFetchListeners.get(groupId)
+  if (listeners === undefined) failedFetchListeners.set(groupId, (listeners = new Set()))
+  listeners.add(listener)
+  return () => {
+    listeners.delete(listener)
+    if (listeners.size === 0 && failedFetchListeners.get(groupId) === listeners) failedFetchListeners.delete(groupId)
+  }
+}
 
 /** The guards put in place of kafkajs's fetch and handleBatch, once installed. */
 let guard: Pick<KafkaJsRunner, 'fetch' | 'handleBatch'> | null = null
@@ -124,8 +152,9 @@ export function guardFetches(): void {
       try {
         return await fetch.call(this, nodeId)
       } catch (error) {
-        if (this.running) throw (await heartbeatAfterFailure(this)) ?? error
-        throw error
+        if (!this.running) throw error
+        for (const listener of failedFetchListeners.get(this.consumerGroup.groupId) ?? []) listener(error)
+        throw (await heartbeatAfterFailure(this)) ?? error
       }
     },
     async handleBatch(this: KafkaJsRunner, batch: unknown): Promise<void> {
