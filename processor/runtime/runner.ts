@@ -45,7 +45,7 @@ import { GlobalTables, type RowOrigin } from './global-tables.js'
 import { COMPRESSION_TYPES, registerCodecs, type CompressionName } from './codecs.js'
 import { GROUP_CONSUMER_RETRY, clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
-import { guardFetches } from './fetch-guards.js'
+import { guardFetches, onFailedFetch } from './fetch-guards.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
 import { ALIGN_MAX_WAIT_MS, alignmentSlackMs, EventTimeAlignment } from './alignment.js'
 
@@ -308,6 +308,18 @@ const REFUSED_RECORD_CODES = new Set([2, 10, 18, 32, 87])
 /** INVALID_TIMESTAMP: a record stamped outside the topic's message.timestamp.before/after.max.ms (KIP-937). */
 const INVALID_TIMESTAMP = 32
 
+/**
+ * Whether the cluster said it does not know a topic (UNKNOWN_TOPIC_OR_PARTITION), in `error` or an error it wraps
+ * (kafkajs's retrier wraps the last one). kafkajs 2.2.4 names topics in its Fetch and Metadata requests, so it never
+ * meets UNKNOWN_TOPIC_ID (KIP-516), which its error table lacks.
+ */
+function topicUnknown(error: unknown): boolean {
+  for (let e = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') return true
+  }
+  return false
+}
+
 /** The refusal of the records sent (REFUSED_RECORD_CODES) that `error`, or an error it wraps (kafkajs's `cause`), is; null if none. */
 function recordsRefused(error: unknown): { code: number; type: string } | null {
   for (let e = error as { code?: unknown; type?: unknown; cause?: unknown; name?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
@@ -424,6 +436,10 @@ class Runner implements RunningPipeline {
   private restartingConsumer = false
   /** The last consumer restart (shutdown waits for it, so that no consumer it starts outlives the pipeline). */
   private consumerRestart: Promise<void> = Promise.resolve()
+  /** Stops handing the group consumer's failed fetches to noticeUnknownTopic (set up by start, called by shutdown). */
+  private stopHearingFetches?: () => void
+  /** Whether a look for deleted topics that an unknown topic started is under way (noticeUnknownTopic). */
+  private lookingForDeletedTopics = false
   /** Says when the pipeline waits for the cluster, reminds while it does, and says when processing resumes. */
   private readonly clusterWait = new ClusterWait({
     log: (line) => this.log(line),
@@ -551,6 +567,7 @@ class Runner implements RunningPipeline {
       this.tables = new GlobalTables(this.kafka, { ...GROUP_CONSUMER_RETRY, ...this.options.kafka?.retry }, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.stateDir, this.tablesBudget, this.log, deadLetter, (error) => this.crash(error))
       await this.tables.start()
     }
+    this.stopHearingFetches = onFailedFetch(this.applicationId, (error) => this.noticeUnknownTopic(error))
     await this.startConsumer()
     this.ticker = setInterval(() => void this.tick(), this.tickMs)
     this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length === 1 ? '1 sub-topology' : `${this.plan.subtopologies.length} sub-topologies`})`)
@@ -629,6 +646,7 @@ class Runner implements RunningPipeline {
         return
       }
       if (!current()) return
+      this.noticeUnknownTopic(payload.error)
       if (payload.restart || clusterUnavailable(payload.error)) this.clusterWait.begin(`the group consumer: ${payload.error.message}`)
       if (payload.restart) this.restartAnnounced = true
       else if (clusterUnavailable(payload.error)) void this.restartConsumer(payload.error)
@@ -1196,7 +1214,7 @@ class Runner implements RunningPipeline {
       if (this.stopping || this.rebalances !== rebalances) return
       const gone = await this.deletedTopics()
       if (gone.length > 0) {
-        this.crash(new Error(`${gone.join(', ')} no longer exist${gone.length === 1 ? 's' : ''}: deleted while the pipeline ran (a deleted changelog or repartition topic takes state with it: to start over, delete the application's topics and state directories)`), true)
+        this.crash(this.deletedTopicsError(gone), true)
         return
       }
       this.log(`task ${slot.id}: re-initializing failed (${(failure as Error).message}); trying again in ${delayMs} ms`)
@@ -1230,6 +1248,39 @@ class Runner implements RunningPipeline {
     if (first.length === 0) return first
     await new Promise((resolve) => setTimeout(resolve, DELETED_TOPIC_RECHECK_MS))
     return missing(first)
+  }
+
+  /**
+   * Looks for topics of the pipeline deleted under it (deletedTopics) when the group consumer says the cluster does not
+   * know a topic (a failed fetch, onFailedFetch, or a crash), and stops the pipeline with one line naming those gone,
+   * as Kafka Streams stops on a missing source topic (MissingSourceTopicException). A deleted source topic shows
+   * nowhere else: kafkajs retries the fetches of its partitions with no rebalance, then starts the consumer again, for
+   * good (fetch-guards.ts), and a topic created again meanwhile was read from the offset reached in the old one. One
+   * look at a time: one that finds every topic (a node that did not know one yet) or gets no answer (an outage) stops
+   * nothing, and the next failure looks again.
+   */
+  private noticeUnknownTopic(error: unknown): void {
+    if (this.stopping || this.lookingForDeletedTopics || !topicUnknown(error)) return
+    this.lookingForDeletedTopics = true
+    void this.deletedTopics()
+      .then((gone) => {
+        if (gone.length > 0) this.crash(this.deletedTopicsError(gone), true)
+      })
+      .finally(() => (this.lookingForDeletedTopics = false))
+  }
+
+  /**
+   * The error a pipeline stops with when topics of its own were deleted while it ran (deletedTopics), saying what
+   * follows: a source topic created again is read from its start at the next start (the cluster deleted the group's
+   * offsets with the topic), but by a task with state only from the input offset that state had reached in the old
+   * one (its record of it wins over a group offset that is gone); a changelog or repartition topic takes state with it.
+   */
+  private deletedTopicsError(gone: readonly string[]): Error {
+    const sources = new Set(this.plan.subtopologies.flatMap((sub) => (sub.source.kind === 'source' ? [sub.sourceTopic] : [])))
+    const hints: string[] = []
+    if (gone.some((topic) => sources.has(topic))) hints.push('a source topic created again is read from its start when the pipeline starts again, but a task with state goes on from the input offset its state had reached in the old one: to process all of it there, reset the application (stop every instance, delete its changelog and repartition topics, its group and its state directories)')
+    if (gone.some((topic) => !sources.has(topic))) hints.push("a deleted changelog or repartition topic takes state with it: to start over, delete the application's topics and state directories")
+    return new Error(`${gone.join(', ')} no longer exist${gone.length === 1 ? 's' : ''}: deleted while the pipeline ran (${hints.join('; ')})`)
   }
 
   /**
@@ -1499,6 +1550,7 @@ class Runner implements RunningPipeline {
 
   private async shutdown(): Promise<void> {
     this.stopping = true
+    this.stopHearingFetches?.()
     clearInterval(this.ticker)
     this.clusterWait.stop()
     this.stopped.abort()

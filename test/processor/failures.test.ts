@@ -9,7 +9,9 @@
  * of work done again count once, when committed). Output a sink's
  * serializer cannot write (it throws, or returns something that is not a Buffer, a string or null) is a dead letter
  * too, and stops nothing. A changelog topic deleted under a running pipeline stops it with one error naming the
- * topic (its state went with it), instead of commits retrying forever or the topic coming back empty and uncompacted.
+ * topic (its state went with it), instead of commits retrying forever or the topic coming back empty and uncompacted;
+ * so does a deleted source topic, as Kafka Streams stops on one (MissingSourceTopicException), instead of the pipeline
+ * waiting for good.
  * A source topic with more partitions than its changelog (partitions added to it) is refused at start and stops a
  * running pipeline once its consumer sees them, naming both topics, as Kafka Streams refuses such a changelog. An
  * existing repartition topic whose partition count is not the keyBy's is used as it is, with a warning.
@@ -593,6 +595,26 @@ describe('topics deleted under a running pipeline', { concurrent: true }, () => 
       expect(error?.message).toMatch(new RegExp(`^${changelog} no longer exists: deleted while the pipeline ran`))
       // Created again by a producer's metadata request, it would be an empty topic without cleanup.policy=compact.
       expect(await setting.admin.listTopics()).not.toContain(changelog)
+    } finally {
+      await pipeline.stop().catch(() => {})
+    }
+  })
+
+  // kafkajs's fetches fail (UNKNOWN_TOPIC_OR_PARTITION) and it retries them with no rebalance: unwatched, the pipeline
+  // waited for good, and a topic created again was read from the offset reached in the old one.
+  test.each(['exactly_once', 'at_least_once'] as const)('%s: a deleted source topic stops the pipeline with one line naming it', async (guarantee) => {
+    const app = `gone-source-${guarantee}`
+    const logged: string[] = []
+    const pipeline = await runPipeline(summing(app), { applicationId: app, processingGuarantee: guarantee, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    const stopped = stopError(pipeline)
+    try {
+      await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 1 })] })
+      await readTopic(setting.kafka, `${app}-sums`, (r) => r.length >= 1)
+      await setting.admin.deleteTopics({ topics: [`${app}-input`] })
+      const error = await stopped
+      expect(error?.message).toMatch(new RegExp(`^${app}-input no longer exists: deleted while the pipeline ran \\(a source topic`))
+      expect(logged.filter((line) => line.startsWith('stopping after an error'))).toEqual([`stopping after an error: ${error?.message}`])
+      expect(error?.message).not.toContain('\n')
     } finally {
       await pipeline.stop().catch(() => {})
     }
