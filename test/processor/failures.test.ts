@@ -608,7 +608,12 @@ describe('topics deleted under a running pipeline', { concurrent: true }, () => 
     const pipeline = await runPipeline(summing(app), { applicationId: app, processingGuarantee: guarantee, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
     const stopped = stopError(pipeline)
     try {
-      await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 1 })] })
+      // A producer of its own, gone before the delete: a kafkajs producer asks for every topic it has written to at
+      // each metadata refresh (another test's send to a new topic makes one), with allowAutoTopicCreation, and the
+      // broker would create the source again.
+      const producer = setting.kafka.producer()
+      await producer.connect()
+      await producer.send({ topic: `${app}-input`, messages: [event('k', { n: 1 })] }).finally(() => producer.disconnect())
       await readTopic(setting.kafka, `${app}-sums`, (r) => r.length >= 1)
       await setting.admin.deleteTopics({ topics: [`${app}-input`] })
       const error = await stopped
