@@ -44,13 +44,14 @@
  *    as sent, so that one asks the coordinator again and a rebalance or an unknown member reaches kafkajs as usual:
  *    `test/processor/batch-heartbeats.test.ts`).
  *
- * 4. Failed fetches reported. kafkajs keeps a failed fetch's error to itself: its fetch loop retries (GROUP_CONSUMER_RETRY,
- *    about 44 s), then crashes the consumer and starts it again. A topic deleted under a consumer shows only there: each
- *    fetch of its partitions is answered UNKNOWN_TOPIC_OR_PARTITION, kafkajs refreshes its metadata, which fails the
- *    same way (it fails a whole Metadata answer on one topic's error), and the loop retries, with no rebalance and
- *    nothing said; once restarted, the consumer fails the same way at its start, for good. The guard hands the error of
- *    every fetch that fails while the consumer runs to the listeners of its consumer's group (onFailedFetch): a
- *    pipeline's runner looks for its deleted topics there (runner.ts, noticeUnknownTopic).
+ * 4. Failed fetches reported. kafkajs keeps a failed fetch's error to itself: its fetch loop retries
+ *    (GROUP_CONSUMER_RETRY, about 44 s), then crashes the consumer and starts it again. A topic deleted under a
+ *    consumer shows only there: each fetch of its partitions is answered UNKNOWN_TOPIC_OR_PARTITION, kafkajs refreshes
+ *    its metadata, which fails the same way (it fails a whole Metadata answer on one topic's error), and the loop
+ *    retries, with no rebalance and nothing said; once restarted, the consumer fails the same way at its start, for
+ *    good. The guard hands the error of every fetch that fails while the consumer runs to the listeners of its
+ *    consumer's group (onFailedFetch): a pipeline's runner looks for its deleted topics there (runner.ts,
+ *    noticeUnknownTopic).
  */
 import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
