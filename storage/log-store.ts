@@ -21,8 +21,9 @@ export { StorageError, StorageLockedError, StorageOfflineError } from './databas
 /**
  * Creates `dir` and its missing parents, one at a time, and returns the first one it created (undefined when `dir`
  * existed), as `mkdirSync(dir, { recursive: true })` does. Node 20's recursive mkdir spins for ever on a parent that
- * exists but takes no directories (`/proc/x`); here a failing mkdir throws its error at once. A file where a
- * directory should be (the data directory itself or one of its parents) is a StorageError naming it, not ENOTDIR.
+ * exists but takes no directories (`/proc/x`); here a failing mkdir is a StorageError at once, naming the data
+ * directory and mkdir's error. A file where a directory should be (the data directory itself or one
+ * of its parents) is a StorageError naming it, not ENOTDIR.
  */
 function makeDirectories(dir: string, dataDir: string): string | undefined {
   const missing: string[] = []
@@ -35,7 +36,13 @@ function makeDirectories(dir: string, dataDir: string): string | undefined {
         : `cannot use the data directory ${dataDir}: ${path} is a file, not a directory`,
     )
   }
-  for (const created of missing) mkdirSync(created)
+  for (const created of missing) {
+    try {
+      mkdirSync(created)
+    } catch (error) {
+      throw new StorageError(`cannot create the data directory ${dataDir} (${(error as Error).message})`)
+    }
+  }
   return missing[0]
 }
 

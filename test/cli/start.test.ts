@@ -25,7 +25,10 @@ describe('brook start', () => {
 
   it('refuses a data directory that cannot be created in one line, also where Node 20\'s recursive mkdir would spin', async () => {
     // /proc takes no new directories: mkdir fails with ENOENT under an existing parent.
-    expectOneLineError(await brook(['start', '--port', '0', '--data-dir', '/proc/brook-nowhere/node-1']), "mkdir '/proc/brook-nowhere'")
+    expectOneLineError(
+      await brook(['start', '--port', '0', '--data-dir', '/proc/brook-nowhere/node-1']),
+      "cannot create the data directory /proc/brook-nowhere/node-1 (ENOENT: no such file or directory, mkdir '/proc/brook-nowhere')",
+    )
   })
 
   it('stops cleanly on SIGHUP (its terminal closed), as on SIGTERM', async () => {
