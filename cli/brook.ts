@@ -7,6 +7,7 @@
  */
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { endSoon } from './interrupt.js'
+import { BROOK_VERSION } from '../client/version.js'
 
 type AddCommands = (program: CommandUnknownOpts) => void
 
@@ -32,7 +33,7 @@ const COMMANDS: Record<string, () => Promise<AddCommands>> = {
 const program = new Command()
   .name('brook')
   .description('A Kafka you can npm install: a Kafka-wire-compatible broker on LevelDB that runs as one node or as a replicated cluster, with commands to manage its topics, consumer groups and transactions, to produce and consume records, and to simulate sensors and run stream-processing pipelines')
-  .version('0.1.0')
+  .version(BROOK_VERSION)
   // One line, as every error of the program: commander's "(Did you mean ...?)" hint joins the error's line.
   .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, 'brook: ').replace(/\n\(Did you mean (.*)\?\)\n$/, ' (did you mean $1?)\n')) })
 

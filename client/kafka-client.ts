@@ -11,6 +11,7 @@ import { apiVersions, type ApiVersionsResponse } from '../protocol/messages/api-
 import { metadata } from '../protocol/messages/metadata.js'
 import { brokerRegistration } from '../protocol/messages/broker-registration.js'
 import { errorInfo } from '../protocol/errors.js'
+import { BROOK_VERSION } from './version.js'
 
 export class ConnectionError extends Error {
   override readonly name = 'ConnectionError'
@@ -119,7 +120,7 @@ export class KafkaClient {
     try {
       versions = await client.request<object, ApiVersionsResponse>(apiVersions, 3, {
         clientSoftwareName: 'brook',
-        clientSoftwareVersion: '0.1.0',
+        clientSoftwareVersion: BROOK_VERSION,
       })
     } catch (error) {
       client.close()

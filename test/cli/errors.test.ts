@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server, type Socket } from 'node:net'
 import { createServer as createHttpServer } from 'node:http'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brook, expectOneLineError } from './run-brook.js'
@@ -222,5 +222,10 @@ describe('brook command-line errors', () => {
       expect(result.code).toBe(0)
       expect(result.stdout).toMatch(new RegExp(`^Usage: brook ${commands[i]!.join(' ')}`.trimEnd()))
     })
+  })
+
+  it('--version prints the version of package.json', async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }
+    expect(await brook(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' })
   })
 })
