@@ -191,9 +191,10 @@ describe('brook simulate', () => {
       // 100 devices of 4 sensors at 100 readings/s read every 4 s: gaps of 8 to 75 rounds, so the fleet tops out below
       // 41.5 / 42.5. 10,000 devices at 100 readings/s read every 400 s: one-round gaps, below 0.5.
       const cases: [string[], string][] = [
-        [['--gap-fraction', '1'], '--gap-fraction) must be below 0.976 with 100 devices of 4 sensors at 100 readings/s'],
-        [['--gap-fraction', '0.99'], '--gap-fraction) must be below 0.976'],
+        [['--gap-fraction', '1'], '--gap-fraction) must be below 0.9764 with 100 devices of 4 sensors at 100 readings/s'],
+        [['--gap-fraction', '0.99'], '--gap-fraction) must be below 0.9764'],
         [['--gap-fraction', '0.6', '--devices', '10000'], '--gap-fraction) must be below 0.5 with 10000 devices'],
+        [['--gap-fraction', '1', '--devices', '1', '--sensors', 'temperature'], '--gap-fraction) must be below 0.9999 with 1 device of 1 sensor at 100 readings/s'],
       ]
       for (const [args, message] of cases) {
         const run = spawnBrook(['simulate', '--bootstrap-server', broker.address, '--topic', 'sim-quiet', '--count', '3', '--as-fast-as-possible', ...args])
