@@ -320,11 +320,10 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
   if (resolved.lateFraction + resolved.outOfOrderFraction > 1) {
     throw invalid('lateFraction + outOfOrderFraction (--late-fraction, --out-of-order-fraction)', 'must be at most 1')
   }
-  const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`
   const gapLimit = gapFractionLimit(resolved)
   if (resolved.gapFraction >= gapLimit) {
     const roundS = (resolved.devices * resolved.sensors.length) / resolved.rate
-    throw invalid('gapFraction (--gap-fraction)', `must be below ${Math.floor(gapLimit * 10_000) / 10_000} with ${plural(resolved.devices, 'device')} of ${plural(resolved.sensors.length, 'sensor')} at ${resolved.rate} readings/s: a device reads every ${roundS} s and a gap lasts 30 s to 5 min, so at ${resolved.gapFraction} every device would be quiet for good and no reading would ever be sent`)
+    throw invalid('gapFraction (--gap-fraction)', `must be below ${Math.floor(gapLimit * 10_000) / 10_000} with ${resolved.devices} device${resolved.devices === 1 ? '' : 's'} of ${resolved.sensors.length} sensor${resolved.sensors.length === 1 ? '' : 's'} at ${resolved.rate} readings/s: a device reads every ${roundS} s and a gap lasts 30 s to 5 min, so at ${resolved.gapFraction} every device would be quiet for good and no reading would ever be sent`)
   }
   if (options.startMs !== undefined && !Number.isSafeInteger(options.startMs)) throw invalid('startMs', 'must be a whole number of ms since the epoch')
   return resolved
