@@ -436,8 +436,11 @@ class Runner implements RunningPipeline {
   private restartingConsumer = false
   /** The last consumer restart (shutdown waits for it, so that no consumer it starts outlives the pipeline). */
   private consumerRestart: Promise<void> = Promise.resolve()
-  /** Stops handing the group consumer's failed fetches to noticeUnknownTopic (set up by start, called by shutdown). */
-  private stopHearingFetches?: () => void
+  /**
+   * Stop handing the failed fetches of the group consumer and of the global tables' consumer to noticeUnknownTopic
+   * (set up by start, called by shutdown).
+   */
+  private stopHearingFetches: (() => void)[] = []
   /** Whether a look for deleted topics that an unknown topic started is under way (noticeUnknownTopic). */
   private lookingForDeletedTopics = false
   /** Says when the pipeline waits for the cluster, reminds while it does, and says when processing resumes. */
@@ -564,10 +567,12 @@ class Runner implements RunningPipeline {
         await this.tablesProducer!.send({ topic: this.plan.deadLetterTopic, messages: [deadLetterMessage(key, value, error, origin)], ...this.sendSettings })
         this.counters.deadLetters++
       }
-      this.tables = new GlobalTables(this.kafka, { ...GROUP_CONSUMER_RETRY, ...this.options.kafka?.retry }, this.admin, this.plan.tables, `${this.applicationId}-global-${this.instanceId}`, this.stateDir, this.tablesBudget, this.log, deadLetter, (error) => this.crash(error))
+      const tablesGroup = `${this.applicationId}-global-${this.instanceId}`
+      this.tables = new GlobalTables(this.kafka, { ...GROUP_CONSUMER_RETRY, ...this.options.kafka?.retry }, this.admin, this.plan.tables, tablesGroup, this.stateDir, this.tablesBudget, this.log, deadLetter, (error) => this.crash(error))
       await this.tables.start()
+      this.stopHearingFetches.push(onFailedFetch(tablesGroup, (error) => this.noticeUnknownTopic(error)))
     }
-    this.stopHearingFetches = onFailedFetch(this.applicationId, (error) => this.noticeUnknownTopic(error))
+    this.stopHearingFetches.push(onFailedFetch(this.applicationId, (error) => this.noticeUnknownTopic(error)))
     await this.startConsumer()
     this.ticker = setInterval(() => void this.tick(), this.tickMs)
     this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length === 1 ? '1 sub-topology' : `${this.plan.subtopologies.length} sub-topologies`})`)
@@ -1234,25 +1239,30 @@ class Runner implements RunningPipeline {
     return waiting.length === 1 ? `task ${waiting[0]} to re-initialize from its committed state` : `tasks ${waiting.join(', ')} to re-initialize from their committed state`
   }
 
+  /** The topics the pipeline's global tables read. */
+  private tableTopics(): string[] {
+    return this.plan.tables.flatMap((t) => (t.kind === 'topic' ? [t.topic] : []))
+  }
+
   /**
-   * The pipeline's topics the cluster no longer has, seen missing twice DELETED_TOPIC_RECHECK_MS apart (a node that
-   * has just started may not know every topic yet). Empty when the cluster does not answer: that is an outage, which
-   * re-initializing rides out.
+   * The pipeline's topics (its global tables' included) the cluster no longer has, seen missing twice
+   * DELETED_TOPIC_RECHECK_MS apart (a node that has just started may not know every topic yet). Empty when the
+   * cluster does not answer: that is an outage, which re-initializing rides out.
    */
   private async deletedTopics(): Promise<string[]> {
     const missing = async (among: readonly string[]): Promise<string[]> => {
       const existing = await lookUpTopics(this.looker, among).catch(() => null)
       return existing === null ? [] : among.filter((topic) => !existing.has(topic))
     }
-    const first = await missing(this.topics)
+    const first = await missing([...new Set([...this.topics, ...this.tableTopics()])])
     if (first.length === 0) return first
     await new Promise((resolve) => setTimeout(resolve, DELETED_TOPIC_RECHECK_MS))
     return missing(first)
   }
 
   /**
-   * Looks for topics of the pipeline deleted under it (deletedTopics) when the group consumer says the cluster does not
-   * know a topic (a failed fetch, onFailedFetch, or a crash), and stops the pipeline with one line naming those gone,
+   * Looks for topics of the pipeline deleted under it (deletedTopics) when the group consumer or the global tables'
+   * consumer says the cluster does not know a topic (a failed fetch, onFailedFetch, or a crash), and stops the pipeline with one line naming those gone,
    * as Kafka Streams stops on a missing source topic (MissingSourceTopicException). A deleted source topic shows
    * nowhere else: kafkajs retries the fetches of its partitions with no rebalance, then starts the consumer again, for
    * good (fetch-guards.ts), and a topic created again meanwhile was read from the offset reached in the old one. One
@@ -1273,13 +1283,16 @@ class Runner implements RunningPipeline {
    * The error a pipeline stops with when topics of its own were deleted while it ran (deletedTopics), saying what
    * follows: a source topic created again is read from its start at the next start (the cluster deleted the group's
    * offsets with the topic), but by a task with state only from the input offset that state had reached in the old
-   * one (its record of it wins over a group offset that is gone); a changelog or repartition topic takes state with it.
+   * one (its record of it wins over a group offset that is gone); a global table's topic must exist for the pipeline to
+   * start again; a changelog or repartition topic takes state with it.
    */
   private deletedTopicsError(gone: readonly string[]): Error {
     const sources = new Set(this.plan.subtopologies.flatMap((sub) => (sub.source.kind === 'source' ? [sub.sourceTopic] : [])))
+    const tables = new Set(this.tableTopics())
     const hints: string[] = []
+    if (gone.some((topic) => tables.has(topic))) hints.push('a global table reads an existing topic: create it again (usually compacted) before the pipeline starts again')
     if (gone.some((topic) => sources.has(topic))) hints.push('a source topic created again is read from its start when the pipeline starts again, but a task with state goes on from the input offset its state had reached in the old one: to process all of it there, reset the application (stop every instance, delete its changelog and repartition topics, its group and its state directories)')
-    if (gone.some((topic) => !sources.has(topic))) hints.push("a deleted changelog or repartition topic takes state with it: to start over, delete the application's topics and state directories")
+    if (gone.some((topic) => !sources.has(topic) && !tables.has(topic))) hints.push("a deleted changelog or repartition topic takes state with it: to start over, delete the application's topics and state directories")
     return new Error(`${gone.join(', ')} no longer exist${gone.length === 1 ? 's' : ''}: deleted while the pipeline ran (${hints.join('; ')})`)
   }
 
@@ -1550,7 +1563,7 @@ class Runner implements RunningPipeline {
 
   private async shutdown(): Promise<void> {
     this.stopping = true
-    this.stopHearingFetches?.()
+    for (const stop of this.stopHearingFetches) stop()
     clearInterval(this.ticker)
     this.clusterWait.stop()
     this.stopped.abort()

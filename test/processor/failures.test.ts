@@ -10,8 +10,8 @@
  * serializer cannot write (it throws, or returns something that is not a Buffer, a string or null) is a dead letter
  * too, and stops nothing. A changelog topic deleted under a running pipeline stops it with one error naming the
  * topic (its state went with it), instead of commits retrying forever or the topic coming back empty and uncompacted;
- * so does a deleted source topic, as Kafka Streams stops on one (MissingSourceTopicException), instead of the pipeline
- * waiting for good.
+ * so do a deleted source topic, as Kafka Streams stops on one (MissingSourceTopicException), and a deleted global
+ * table's topic, instead of the pipeline waiting for good.
  * A source topic with more partitions than its changelog (partitions added to it) is refused at start and stops a
  * running pipeline once its consumer sees them, naming both topics, as Kafka Streams refuses such a changelog. An
  * existing repartition topic whose partition count is not the keyBy's is used as it is, with a warning.
@@ -620,6 +620,31 @@ describe('topics deleted under a running pipeline', { concurrent: true }, () => 
       expect(error?.message).toMatch(new RegExp(`^${app}-input no longer exists: deleted while the pipeline ran \\(a source topic`))
       expect(logged.filter((line) => line.startsWith('stopping after an error'))).toEqual([`stopping after an error: ${error?.message}`])
       expect(error?.message).not.toContain('\n')
+    } finally {
+      await pipeline.stop().catch(() => {})
+    }
+  })
+
+  test('a deleted global table topic stops the pipeline with one line naming it', async () => {
+    const app = 'gone-table'
+    await setting.admin.createTopics({ topics: [{ topic: `${app}-limits`, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+    // A producer of its own, gone before the delete (see above).
+    const producer = setting.kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: `${app}-limits`, messages: [event('d1', { limit: 7 })] }).finally(() => producer.disconnect())
+    const b = new TopologyBuilder()
+    const limits = b.globalTable<{ limit: number }>(`${app}-limits`)
+    b.stream<{ n: number }>(`${app}-events`)
+      .enrich(limits, (e, limit: { limit: number } | undefined) => ({ ...e, limit: limit?.limit ?? null }))
+      .to(`${app}-enriched`)
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    const stopped = stopError(pipeline)
+    try {
+      await setting.admin.deleteTopics({ topics: [`${app}-limits`] })
+      const error = await stopped
+      expect(error?.message).toMatch(new RegExp(`^${app}-limits no longer exists: deleted while the pipeline ran \\(a global table reads an existing topic: create it again`))
+      expect(logged.filter((line) => line.startsWith('stopping after an error'))).toEqual([`stopping after an error: ${error?.message}`])
     } finally {
       await pipeline.stop().catch(() => {})
     }
