@@ -308,21 +308,24 @@ const REFUSED_RECORD_CODES = new Set([2, 10, 18, 32, 87])
 /** INVALID_TIMESTAMP: a record stamped outside the topic's message.timestamp.before/after.max.ms (KIP-937). */
 const INVALID_TIMESTAMP = 32
 
+/** `error` and the errors it wraps (kafkajs's `cause`: its retrier wraps the last failure), five deep at most. */
+function* causes(error: unknown): Generator<{ code?: unknown; type?: unknown; name?: unknown; cause?: unknown }> {
+  for (let e = error as { cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) yield e
+}
+
 /**
- * Whether the cluster said it does not know a topic (UNKNOWN_TOPIC_OR_PARTITION), in `error` or an error it wraps
- * (kafkajs's retrier wraps the last one). kafkajs 2.2.4 names topics in its Fetch and Metadata requests, so it never
- * meets UNKNOWN_TOPIC_ID (KIP-516), which its error table lacks.
+ * Whether the cluster said it does not know a topic (UNKNOWN_TOPIC_OR_PARTITION), in `error` or an error it wraps.
+ * kafkajs 2.2.4 names topics in its Fetch and Metadata requests, so it never meets UNKNOWN_TOPIC_ID (KIP-516), which
+ * its error table lacks.
  */
 function topicUnknown(error: unknown): boolean {
-  for (let e = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') return true
-  }
+  for (const e of causes(error)) if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') return true
   return false
 }
 
-/** The refusal of the records sent (REFUSED_RECORD_CODES) that `error`, or an error it wraps (kafkajs's `cause`), is; null if none. */
+/** The refusal of the records sent (REFUSED_RECORD_CODES) that `error`, or an error it wraps, is; null if none. */
 function recordsRefused(error: unknown): { code: number; type: string } | null {
-  for (let e = error as { code?: unknown; type?: unknown; cause?: unknown; name?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (const e of causes(error)) {
     if (e.name === 'KafkaJSProtocolError' && typeof e.code === 'number' && REFUSED_RECORD_CODES.has(e.code)) return { code: e.code, type: String(e.type) }
   }
   return null
@@ -1262,8 +1265,9 @@ class Runner implements RunningPipeline {
 
   /**
    * Looks for topics of the pipeline deleted under it (deletedTopics) when the group consumer or the global tables'
-   * consumer says the cluster does not know a topic (a failed fetch, onFailedFetch, or a crash), and stops the pipeline with one line naming those gone,
-   * as Kafka Streams stops on a missing source topic (MissingSourceTopicException). A deleted source topic shows
+   * consumer says the cluster does not know a topic (a failed fetch, onFailedFetch, or a crash), and stops the
+   * pipeline with one line naming those gone, as Kafka Streams stops on a missing source topic
+   * (MissingSourceTopicException). A deleted source topic shows
    * nowhere else: kafkajs retries the fetches of its partitions with no rebalance, then starts the consumer again, for
    * good (fetch-guards.ts), and a topic created again meanwhile was read from the offset reached in the old one. One
    * look at a time: one that finds every topic (a node that did not know one yet) or gets no answer (an outage) stops

@@ -9,8 +9,7 @@ import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { createTopic, listOffset, producePartition, withClient } from '../helpers/kafka.js'
 import { handBuiltBatch } from '../helpers/wire.js'
 import { waitFor } from '../helpers/wait.js'
-
-const EARLIEST = -2n
+import { OffsetSpec } from '../../protocol/constants.js'
 
 describe('the first retention pass, at the default log.retention.check.interval.ms', () => {
   let broker: BrokerProcess | undefined
@@ -21,15 +20,14 @@ describe('the first retention pass, at the default log.retention.check.interval.
   })
 
   it('moves the log start past expired batches soon after the node starts, not one interval (5 minutes) later', async () => {
-    broker = await startBroker()
-    await createTopic(broker, 'expiring', { configs: { 'retention.ms': '60000' } })
+    const node = (broker = await startBroker())
+    await createTopic(node, 'expiring', { configs: { 'retention.ms': '60000' } })
     const tenMinutesAgo = BigInt(Date.now() - 600_000)
-    const produced = await withClient(broker, (client) => producePartition(client, 'expiring', 0, handBuiltBatch(['a', 'b', 'c'], { timestamp: tenMinutesAgo })))
+    const produced = await withClient(node, (client) => producePartition(client, 'expiring', 0, handBuiltBatch(['a', 'b', 'c'], { timestamp: tenMinutesAgo })))
     expect(produced.errorCode).toBe(0)
 
-    const node = broker
     const earliest = async (): Promise<bigint | false> => {
-      const offset = await withClient(node, (client) => listOffset(client, 'expiring', 0, EARLIEST))
+      const offset = await withClient(node, (client) => listOffset(client, 'expiring', 0, OffsetSpec.EARLIEST))
       return offset.errorCode === 0 && offset.offset
     }
     // Half the 5 minutes a first pass one interval after the start would take.
