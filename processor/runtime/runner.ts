@@ -1288,15 +1288,19 @@ class Runner implements RunningPipeline {
    * follows: a source topic created again is read from its start at the next start (the cluster deleted the group's
    * offsets with the topic), but by a task with state only from the input offset that state had reached in the old
    * one (its record of it wins over a group offset that is gone); a global table's topic must exist for the pipeline to
-   * start again; a changelog or repartition topic takes state with it.
+   * start again; a changelog or repartition topic takes state with it; an output topic (a sink, the late-records or the
+   * dead-letter topic) is created again, empty, at the next start.
    */
   private deletedTopicsError(gone: readonly string[]): Error {
-    const sources = new Set(this.plan.subtopologies.flatMap((sub) => (sub.source.kind === 'source' ? [sub.sourceTopic] : [])))
+    const { subtopologies } = this.plan
+    const sources = new Set(subtopologies.flatMap((sub) => (sub.source.kind === 'source' ? [sub.sourceTopic] : [])))
     const tables = new Set(this.tableTopics())
+    const internal = new Set(subtopologies.flatMap((sub) => [...(sub.source.kind === 'source' ? [] : [sub.sourceTopic]), ...(sub.changelogTopic ? [sub.changelogTopic] : [])]))
     const hints: string[] = []
     if (gone.some((topic) => tables.has(topic))) hints.push('a global table reads an existing topic: create it again (usually compacted) before the pipeline starts again')
     if (gone.some((topic) => sources.has(topic))) hints.push('a source topic created again is read from its start when the pipeline starts again, but a task with state goes on from the input offset its state had reached in the old one: to process all of it there, reset the application (stop every instance, delete its changelog and repartition topics, its group and its state directories)')
-    if (gone.some((topic) => !sources.has(topic) && !tables.has(topic))) hints.push("a deleted changelog or repartition topic takes state with it: to start over, delete the application's topics and state directories")
+    if (gone.some((topic) => internal.has(topic))) hints.push("a deleted changelog or repartition topic takes state with it: to start over, delete the application's topics and state directories")
+    if (gone.some((topic) => !sources.has(topic) && !tables.has(topic) && !internal.has(topic))) hints.push('an output topic (a sink, the late-records or the dead-letter topic) is created again, empty, when the pipeline starts again: what it held before is gone')
     return new Error(`${gone.join(', ')} no longer exist${gone.length === 1 ? 's' : ''}: deleted while the pipeline ran (${hints.join('; ')})`)
   }
 

@@ -625,6 +625,29 @@ describe('topics deleted under a running pipeline', { concurrent: true }, () => 
     }
   })
 
+  test('a deleted sink topic stops the pipeline with one line naming it as an output, created again empty at the next start', async () => {
+    const app = 'gone-sink'
+    const logged: string[] = []
+    const pipeline = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    const stopped = stopError(pipeline)
+    try {
+      await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 1 })] })
+      await readTopic(setting.kafka, `${app}-sums`, (r) => r.length >= 1)
+      await setting.admin.deleteTopics({ topics: [`${app}-sums`] })
+      await setting.producer.send({ topic: `${app}-input`, messages: [event('k', { n: 2 })] })
+      const error = await stopped
+      expect(error?.message).toMatch(new RegExp(`^${app}-sums no longer exists: deleted while the pipeline ran \\(an output topic \\(a sink, the late-records or the dead-letter topic\\) is created again, empty`))
+      expect(error?.message).not.toContain('changelog or repartition')
+      expect(logged.filter((line) => line.startsWith('stopping after an error'))).toEqual([`stopping after an error: ${error?.message}`])
+    } finally {
+      await pipeline.stop().catch(() => {})
+    }
+    expect(await setting.admin.listTopics()).not.toContain(`${app}-sums`)
+    const again = await runPipeline(summing(app), { applicationId: app, bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
+    await again.stop()
+    expect(await setting.admin.listTopics()).toContain(`${app}-sums`)
+  })
+
   test('a deleted global table topic stops the pipeline with one line naming it', async () => {
     const app = 'gone-table'
     await setting.admin.createTopics({ topics: [{ topic: `${app}-limits`, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
