@@ -71,11 +71,17 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
       replicationFactor: options.replicationFactor,
       compressionType: options.compressionType,
       kafka,
+      log: logLine,
     }
     await runUntilStopped(topology, run)
     // Stopped: kafkajs clients still retrying a cluster that went away must not keep the process alive.
     endSoon()
   })
+}
+
+/** The pipeline's progress and warnings on stderr, each line prefixed `brook process:`. */
+function logLine(line: string): void {
+  process.stderr.write(`brook process: ${line}\n`)
 }
 
 /** Runs the pipeline until Ctrl-C (a clean stop) or a crash (rejects with its error); prints the summary either way. */
@@ -101,7 +107,7 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
   // the final commit prints what it flushes to the same closed pipe.
   process.stdout.on('error', requestStop)
   // For the process's life: kafkajs clients still closing after the pipeline stopped may reject too.
-  logClientRejections(run.log ?? ((line) => process.stderr.write(`brook process: ${line}\n`)))
+  logClientRejections(run.log ?? logLine)
   try {
     pipeline = await runPipeline(topology, run).catch(async (error: Error) => {
       const servers = [run.bootstrapServers].flat()

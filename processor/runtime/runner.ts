@@ -222,7 +222,7 @@ export interface RunOptions {
   compressionType?: CompressionName
   /** More kafkajs client settings (ssl, sasl, clientId, connectionTimeout...) for other clusters. */
   kafka?: Omit<KafkaConfig, 'brokers'>
-  /** Progress and warnings, one line each (default: stderr, prefixed `brook process:`). */
+  /** Progress and warnings, one line each (default: stderr, prefixed `brook processor:`). */
   log?: (line: string) => void
   /** Where console sinks print (default: stdout). */
   print?: (line: string) => void
@@ -483,7 +483,7 @@ class Runner implements RunningPipeline {
     this.budget = new CacheBudget(globalTables ? cacheMaxBytes / 2 : cacheMaxBytes)
     this.tablesBudget = new CacheBudget(cacheMaxBytes / 2)
     this.stateDir = resolve(options.stateDir ?? join('.brook', 'processor', options.applicationId))
-    this.log = options.log ?? ((line) => process.stderr.write(`brook process: ${line}\n`))
+    this.log = options.log ?? ((line) => process.stderr.write(`brook processor: ${line}\n`))
     this.print = options.print ?? ((line) => process.stdout.write(`${line}\n`))
     const brokers = brokersOf(options.bootstrapServers)
     if (brokers.length === 0) throw new TopologyError('no bootstrap server given')

@@ -4,7 +4,7 @@
  * table read from a compacted topic, countByValue, reduce (reduceByKey), updateStateByKey (and its deletion of a
  * key's state, a changelog tombstone a restore applies), windowed aggregation after a repartition, session windows
  * (a closed session is never reopened: a record within its gap is late or starts a new session, as Kafka Streams
- * decides), and the console sink. Also what describeTopology prints for it.
+ * decides), and the console sink. Also what describeTopology prints for it, and where progress lines go without a log option.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { HeaderNames, TopologyBuilder, count, describeTopology, eventTime, runPipeline, session, staticTable, sum, tumbling, type RunningPipeline, type Topology } from '../../processor/index.js'
@@ -168,6 +168,25 @@ describe('the DSL on a broker', () => {
 
   test('the console sink prints after commit', async () => {
     await waitFor('the alarm line', () => printed.includes('ALARM d1 3'))
+  })
+
+  test('without a log option, the progress lines go to stderr prefixed brook processor:', async () => {
+    const b = new TopologyBuilder()
+    b.stream<{ n: number }>('dsl-default-log-in').to('dsl-default-log-out')
+    const written: string[] = []
+    const write = process.stderr.write
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      if (String(chunk).startsWith('brook process')) written.push(String(chunk))
+      else return write.call(process.stderr, chunk, ...rest)
+      return true
+    }) as typeof process.stderr.write
+    try {
+      const running = await runPipeline(b.build(), { applicationId: 'dsl-default-log', bootstrapServers: setting.broker.address, stateDir: stateDir(), partitions: 1 })
+      await running.stop()
+    } finally {
+      process.stderr.write = write
+    }
+    expect(written.find((line) => line.includes('instance'))).toMatch(/^brook processor: dsl-default-log: instance \S+ started \(exactly_once, 1 sub-topology\)\n$/)
   })
 
   test("updateStateByKey: an update that returns undefined deletes the key's state (Spark's None), with a changelog tombstone that a restore from the changelog applies", async () => {
