@@ -12,7 +12,9 @@
  *
  * - The requests of one transactional id are handled one at a time (a per-id queue), so a transition is never raced.
  * - EndTxn writes PrepareCommit/PrepareAbort, then the markers, then CompleteCommit/CompleteAbort, and answers after
- *   that: a client that sees its commit answered can read its records read_committed at once.
+ *   that: a client that sees its commit answered can read its records read_committed at once. A Complete* write
+ *   refused (the ISR below min.insync.replicas, or slower than the append timeout) is made again while the node
+ *   coordinates the id.
  * - Loading replays __transaction_state (latest record per id wins, a tombstone removes it); an id left in
  *   PrepareCommit/PrepareAbort by a crash is completed right after: the markers are written again (by coordinator
  *   epoch they are idempotent) and Complete* is written.
@@ -448,7 +450,29 @@ export class TransactionCoordinator implements PartitionLoader {
         stillCoordinator: () => this.coordinatorError(transactionalId) !== ErrorCode.NOT_COORDINATOR,
       },
     )
-    return this.update(metadata, (next) => next.transition(committed ? TxnState.CompleteCommit : TxnState.CompleteAbort, Date.now()))
+    return this.writeComplete(metadata, committed)
+  }
+
+  /**
+   * Writes Complete* once the markers are out, again after a refused write for as long as this node still coordinates
+   * the id (Kafka's TransactionMarkerChannelManager puts a failed append of it back on txnLogAppendRetryQueue): the
+   * decision is final, and an id left in Prepare* in memory would answer the producer's EndTxn CONCURRENT_TRANSACTIONS
+   * until its partition moved. A write refused while the partition's ISR is below min.insync.replicas, or not
+   * replicated in time (COORDINATOR_NOT_AVAILABLE), is retried; once the id is coordinated elsewhere or reloaded here
+   * (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) the coordinator that loads the Prepare* record completes it.
+   */
+  private async writeComplete(metadata: TransactionMetadata, committed: boolean): Promise<TransactionMetadata> {
+    for (let backoffMs = COMPLETE_RETRY_FIRST_BACKOFF_MS, warned = false; ; backoffMs = Math.min(backoffMs * 2, COMPLETE_RETRY_MAX_BACKOFF_MS)) {
+      try {
+        return await this.update(metadata, (next) => next.transition(committed ? TxnState.CompleteCommit : TxnState.CompleteAbort, Date.now()))
+      } catch (error) {
+        const refused = error instanceof KafkaError && error.code === ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if (!refused || this.coordinatorError(metadata.transactionalId) !== ErrorCode.NONE) throw error
+        if (!warned) this.log.warn(`transaction '${metadata.transactionalId}' has its markers written, but its completion was not: ${error.message}; writing it again`)
+        warned = true
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoffMs))
+    }
   }
 
   /** The node kills itself here when the failpoint setting names this point (recovery tests only; config.ts). */
@@ -489,6 +513,10 @@ export class TransactionCoordinator implements PartitionLoader {
     }
   }
 }
+
+/** The pause before Complete* is written again after a refused write, doubling up to the most. */
+const COMPLETE_RETRY_FIRST_BACKOFF_MS = 100
+const COMPLETE_RETRY_MAX_BACKOFF_MS = 1000
 
 /** The coordinator's own errors become NOT_ENOUGH_REPLICAS for a producer (Kafka's ReplicaManager, KIP-890). */
 function retriableForProducers(code: number): number {
