@@ -46,6 +46,7 @@ import { COMPRESSION_TYPES, registerCodecs, type CompressionName } from './codec
 import { GROUP_CONSUMER_RETRY, clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
 import { ClusterWait } from './cluster-wait.js'
 import { guardFetches, onFailedFetch } from './fetch-guards.js'
+import { skipAbortedTransactions } from './aborted-transactions.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
 import { ALIGN_MAX_WAIT_MS, alignmentSlackMs, EventTimeAlignment } from './alignment.js'
 
@@ -493,6 +494,8 @@ class Runner implements RunningPipeline {
     // loop for good (a clean stop that never ends, deaf to a second Ctrl-C), and one whose fetches fail for longer
     // than its session timeout (a dead partition leader) would be evicted from its group (fetch-guards.ts).
     guardFetches()
+    // kafkajs hands out records of aborted transactions that began before a fetch's records (aborted-transactions.ts).
+    skipAbortedTransactions()
     const kafkaConfig: KafkaConfig = { clientId: `${options.applicationId}-processor`, logLevel: logLevel.NOTHING, socketFactory: socketFactory(), ...options.kafka, brokers }
     this.kafka = new Kafka(kafkaConfig)
     this.promptKafka = new Kafka({ ...kafkaConfig, requestTimeout: PROMPT_REQUEST_TIMEOUT_MS })
