@@ -8,9 +8,11 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import type { Kafka } from 'kafkajs'
+import { TopologyBuilder, runPipeline } from '../../processor/index.js'
 import { abortedTransactionsSkipped, skipAbortedTransactions } from '../../processor/runtime/aborted-transactions.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
+import { stateDir } from './helpers.js'
 
 const TOPIC = 'interleaved-aborts'
 
@@ -59,6 +61,15 @@ async function readCommittedFrom(kafka: Kafka, offset: number): Promise<string[]
     await consumer.disconnect()
   }
 }
+
+test('a pipeline started in the process makes its kafkajs consumers skip them', async () => {
+  expect(abortedTransactionsSkipped()).toBe(false)
+  const b = new TopologyBuilder()
+  b.stream('aborted-pipeline-in').to('aborted-pipeline-out')
+  const pipeline = await runPipeline(b.build(), { applicationId: 'aborted-pipeline', bootstrapServers: setting.broker.address, stateDir: stateDir(), log: () => {} })
+  await pipeline.stop()
+  expect(abortedTransactionsSkipped()).toBe(true)
+})
 
 test('a read_committed consumer that starts inside two aborted transactions is handed only the committed record', async () => {
   skipAbortedTransactions()
