@@ -176,21 +176,23 @@ function describeGroup(services: BrokerServices, groupId: string): DescribeGroup
   if (!group) {
     return { errorCode: ErrorCode.NONE, groupId, groupState: GroupState.Dead, protocolType: '', protocolData: '', members: [] }
   }
-  // Kafka shares member metadata only once a protocol is chosen and the group is not mid-rebalance.
-  const showMembers = group.state === GroupState.Stable || group.state === GroupState.CompletingRebalance
+  // Kafka's GroupMetadata.summary: only a Stable group names its protocol and shows its members' metadata and
+  // assignments; in any other state, CompletingRebalance included (the leader has yet to sync), the protocol is ""
+  // and the members come without either, so admin tools describe the group as rebalancing.
+  const stable = group.state === GroupState.Stable
   return {
     errorCode: ErrorCode.NONE,
     groupId,
     groupState: group.state,
     protocolType: group.protocolType ?? '',
-    protocolData: showMembers ? (group.protocolName ?? '') : '',
+    protocolData: stable ? (group.protocolName ?? '') : '',
     members: [...group.members.values()].map((m) => ({
       memberId: m.memberId,
       groupInstanceId: m.groupInstanceId,
       clientId: m.clientId,
       clientHost: m.clientHost,
-      memberMetadata: showMembers ? m.metadataFor(group.protocolName ?? '') : Buffer.alloc(0),
-      memberAssignment: group.state === GroupState.Stable ? m.assignment : Buffer.alloc(0),
+      memberMetadata: stable ? m.metadataFor(group.protocolName ?? '') : Buffer.alloc(0),
+      memberAssignment: stable ? m.assignment : Buffer.alloc(0),
     })),
   }
 }

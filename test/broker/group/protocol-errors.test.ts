@@ -30,8 +30,10 @@ import {
   joinWithMemberId,
   leave,
   readAssignment,
+  readSubscription,
   subscriptionBytes,
   sync,
+  type Assignment,
   type RawMember,
 } from '../../helpers/groups-wire.js'
 import { waitFor } from '../../helpers/wait.js'
@@ -224,6 +226,35 @@ describe('group protocol edge cases over the wire', () => {
       const leaderAnswer = [rejoined, joined].find((j) => j.leader === j.memberId)!
       expect(leaderAnswer.members.map((m) => m.memberId).sort()).toEqual([a!.memberId, joined.memberId].sort())
       expect(await heartbeatOnce(b!.client, { groupId: 'laggard', generationId: b!.generationId, memberId: b!.memberId })).toBe(Err.UNKNOWN_MEMBER_ID)
+    })
+
+    it('DescribeGroups names the protocol and shows the members\' subscriptions only once the group is Stable again, not while the leader has yet to sync', async () => {
+      const [a, b] = await formGroup([await client(), await client()], { groupId: 'mid-rebalance', topics: { events: 4 } })
+      const leader = a!.isLeader ? a! : b!
+      const follower = a!.isLeader ? b! : a!
+      const stable = await describeGroup('mid-rebalance')
+      expect(stable).toMatchObject({ groupState: 'Stable', protocolData: 'range' })
+      expect(stable.members.map((m) => readSubscription(Buffer.from(m.memberMetadata)))).toEqual([['events'], ['events']])
+
+      // Both rejoin: the join completes and the group waits for the leader's assignment (CompletingRebalance). Kafka's
+      // GroupMetadata.summary answers a group in any state but Stable with no protocol and members without metadata
+      // or assignment, which kafka-consumer-groups.sh shows as a rebalancing group.
+      const [leaderJoin, followerJoin] = await Promise.all([
+        join(leader.client, { version: 5, groupId: 'mid-rebalance', memberId: leader.memberId, topics: ['events', 'audit'] }),
+        join(follower.client, { version: 5, groupId: 'mid-rebalance', memberId: follower.memberId, topics: ['events'] }),
+      ])
+      const completing = await describeGroup('mid-rebalance')
+      expect(completing).toMatchObject({ groupState: 'CompletingRebalance', protocolType: 'consumer', protocolData: '' })
+      expect(completing.members.map((m) => [m.memberMetadata.length, m.memberAssignment.length])).toEqual([[0, 0], [0, 0]])
+
+      const assignments: Record<string, Assignment> = { [leader.memberId]: { events: [0, 1], audit: [0, 1] }, [follower.memberId]: { events: [2, 3] } }
+      await Promise.all([
+        sync(leader.client, { version: 3, groupId: 'mid-rebalance', generationId: leaderJoin.generationId!, memberId: leader.memberId, assignments }),
+        sync(follower.client, { version: 3, groupId: 'mid-rebalance', generationId: followerJoin.generationId!, memberId: follower.memberId }),
+      ])
+      const again = await describeGroup('mid-rebalance')
+      expect(again).toMatchObject({ groupState: 'Stable', protocolData: 'range' })
+      expect(again.members.map((m) => readSubscription(Buffer.from(m.memberMetadata))).sort((x, y) => x.length - y.length)).toEqual([['events'], ['events', 'audit']])
     })
 
     it('when the leader leaves instead of syncing, the waiting members are told to rejoin and get a new leader', async () => {
