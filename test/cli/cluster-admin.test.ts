@@ -98,6 +98,18 @@ function partitionsOf(stdout: string): Map<number, Map<string, string>> {
   return found
 }
 
+/**
+ * `topic`'s partitions as `topics describe` printed them through `lane`, the active controller, and a node leading one
+ * of those partitions that is not the controller (stopping it leaves the quorum its leader; only partitions' leaders
+ * are at stake).
+ */
+async function leaderBesideController(lane: Lane, topic: string): Promise<{ controller: number; before: Map<number, Map<string, string>>; victim: number }> {
+  const controller = await lane.controllerId()
+  const before = partitionsOf((await brook(['topics', 'describe', topic, ...lane.server])).stdout)
+  const victim = Number([...before.values()].map((fields) => fields.get('Leader')).find((leader) => leader !== String(controller)))
+  return { controller, before, victim }
+}
+
 describe('brook topics on a cluster that loses nodes', () => {
   // Heartbeats every 500 ms (Kafka's 2 s would leave a restarted node fenced longer), fenced after Kafka's 9 s.
   describe("whose controller fences a dead node after Kafka's 9 s", { concurrent: true }, () => {
@@ -152,11 +164,9 @@ describe('brook topics on a cluster that loses nodes', () => {
     })
 
     it.sequential('describe, having waited out a stopped leader, prints the leaders and ISR elected meanwhile', async () => {
-      const { cluster, server, controllerId } = lane()
+      const { cluster, server } = lane()
       expect((await brook(['topics', 'create', 'paused-lead', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
-      const controller = await controllerId()
-      const before = partitionsOf((await brook(['topics', 'describe', 'paused-lead', ...server])).stdout)
-      const victim = Number([...before.values()].map((fields) => fields.get('Leader')).find((leader) => leader !== String(controller)))
+      const { controller, before, victim } = await leaderBesideController(lane(), 'paused-lead')
       // The stopped node last, so that the first Metadata is not asked of it.
       const live = ['--bootstrap-server', [...cluster.nodeIds.filter((id) => id !== victim), victim].map((id) => cluster.nodes.get(id)!.address).join(',')]
       const stopped = cluster.nodes.get(victim)!.child
@@ -183,12 +193,9 @@ describe('brook topics on a cluster that loses nodes', () => {
     })
 
     it.sequential('describe prints every partition while a killed leader is not yet fenced, its offsets unavailable with the reason', async () => {
-      const { server, controllerId, whileKilled } = lane()
+      const { server, whileKilled } = lane()
       expect((await brook(['topics', 'create', 'spread', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
-      // A node other than the controller, so that the quorum keeps its leader and only the partitions' leaders are at stake.
-      const controller = await controllerId()
-      const before = partitionsOf((await brook(['topics', 'describe', 'spread', ...server])).stdout)
-      const victim = Number([...before.values()].map((fields) => fields.get('Leader')).find((leader) => leader !== String(controller)))
+      const { victim } = await leaderBesideController(lane(), 'spread')
       await whileKilled([victim], async () => {
         // Until the controller fences it (broker.session.timeout.ms, 9 s), Metadata still names the dead node the leader.
         const described = await brook(['topics', 'describe', 'spread', ...server])
@@ -353,16 +360,14 @@ describe('brook topics on a cluster that loses nodes', () => {
     })
 
     it.sequential("consume follows every partition while one partition's leader is killed: what is produced meanwhile comes out once a new leader takes over", async () => {
-      const { cluster, server, controllerId, whileKilled } = lane()
+      const { cluster, server, whileKilled } = lane()
       expect((await brook(['topics', 'create', 'followed', '--partitions', '3', '--replication-factor', '3', ...server])).code).toBe(0)
       const produceTo = async (partition: number, from: number): Promise<void> => {
         const input = Array.from({ length: 10 }, (_, i) => `${partition}:${from + i}\n`).join('')
         expect(await brook(['produce', 'followed', '--partition', String(partition), ...server], { input })).toMatchObject({ code: 0 })
       }
       for (const partition of [0, 1, 2]) await produceTo(partition, 0)
-      const controller = await controllerId()
-      const leaders = partitionsOf((await brook(['topics', 'describe', 'followed', ...server])).stdout)
-      const victim = Number([...leaders.values()].find((fields) => fields.get('Leader') !== String(controller))!.get('Leader'))
+      const { victim } = await leaderBesideController(lane(), 'followed')
       // Bootstrapped from the victim first, so that the consumer's own Metadata connection dies with it too.
       const viaVictim = ['--bootstrap-server', [victim, ...cluster.nodeIds.filter((id) => id !== victim)].map((id) => cluster.nodes.get(id)!.address).join(',')]
       const consumer = spawnBrook(['consume', 'followed', '--from-beginning', '--max-messages', '60', ...viaVictim])
