@@ -622,11 +622,17 @@ export class ReplicaManager {
     this.completeDeletions(replica)
   }
 
-  /** Kafka's maybeExpandIsr / isFollowerInSync: LEO >= HW and >= the start of this leader's epoch. */
+  /**
+   * Kafka's maybeExpandIsr / isFollowerInSync: LEO >= HW and >= the start of this leader's epoch. And its log start
+   * (as its fetch says) at or past this leader's: a follower that returns with records DeleteRecords removed while it
+   * was away (its log end at the leader's) moves its log start only when it applies the answer to this fetch, and
+   * taken into the ISR before that it could be elected at once (a returning preferred replica is) and serve them again.
+   */
   private maybeExpandIsr(replica: Replica, replicaId: number, state: FollowerState): void {
     const leader = replica.leader!
     const isr = replica.state.isr
     if (leader.pendingIsr || isr.includes(replicaId) || this.ineligible.has(replicaId)) return
+    if (state.logStartOffset < replica.partition.logStartOffset) return
     if (state.logEndOffset >= replica.partition.highWatermark && state.logEndOffset >= leader.epochStartOffset) {
       this.proposeIsr(replica, [...isr, replicaId])
     }

@@ -11,7 +11,10 @@
  *   send what no client sends: v0, an unknown election type) asks, sent to a node that is not the active controller so it is forwarded: PREFERRED_LEADER_NOT_AVAILABLE
  *   while the preferred replica is down, then NONE (elected, a higher leader epoch) for the one partition that needed it
  *   when every partition is asked for, ELECTION_NOT_NEEDED, UNKNOWN_TOPIC_OR_PARTITION, v0 (no election type) as
- *   PREFERRED, an unknown election type INVALID_REQUEST.
+ *   PREFERRED, an unknown election type INVALID_REQUEST;
+ * - a preferred replica killed while DeleteRecords moved the log start inside its log (its log end already the
+ *   leader's) does not serve the deleted records when it leads again: it rejoins the ISR only once its fetch reports
+ *   the leader's log start.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
@@ -138,6 +141,67 @@ describe('preferred leaders on a three-node cluster', () => {
     const { problems, summary } = history.check()
     console.log(`kill -9, restart and return of a preferred leader: ${summary}; longest time without an acknowledgement ${longestGapMs} ms`)
     expect(problems).toEqual([])
+  })
+
+  // A preferred replica away while DeleteRecords moved the log start inside its log (its log end already at the
+  // leader's) came back with its fetch offset at the leader's log end: taken into the ISR on that fetch, before it had
+  // applied the answer carrying the leader's log start, it was elected at once and served the deleted records again.
+  it('does not serve records DeleteRecords removed while it was away when a returning preferred replica leads again', async () => {
+    await start({ nodes: 3, extraArgs: ['--broker-session-timeout-ms', '6000', '--replica-lag-time-max-ms', '10000'] })
+    const topic = 'trimmed-while-away'
+    const victim = 2
+    const observer = 1
+    const admin = kafka('trimmed-admin', running().nodeIds).admin()
+    await admin.connect()
+    try {
+      // A partition node 2 follows from node 1 that comes before the topic: the returning node 2's fetcher to node 1
+      // starts with it alone, and asks for the topic only with its next fetch, when node 2 is unfenced already, so
+      // that fetch takes it into the ISR at once (before that, a fetch whose answer told it the log start came first).
+      await admin.createTopics({ topics: [{ topic: 'a-before', replicaAssignment: [{ partition: 0, replicas: [observer, victim, 3] }] }], waitForLeaders: true })
+      await admin.createTopics({ topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [victim, 1, 3] }], configEntries: [{ name: 'min.insync.replicas', value: '2' }] }], waitForLeaders: true })
+      const partitionAt = async (id: number) => (await partitionsOf(running().nodes.get(id)!, topic))[0]
+      await waitFor('node 2 leading with every replica in the ISR', async () => {
+        const found = await partitionAt(observer)
+        return found?.leaderId === victim && found.isrNodes.length === 3
+      })
+      const producer = kafka('trimmed-producer', running().nodeIds).producer({ idempotent: true, maxInFlightRequests: 1 })
+      await producer.connect()
+      try {
+        for (let next = 0; next < 100; next += 10) {
+          await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ value: `d-${next + i}`, partition: 0 })) })
+        }
+      } finally {
+        await producer.disconnect()
+      }
+      // A consumer group's read: __consumer_offsets (50 partitions, some led by node 2's peers) is there too.
+      expect(await readAll(kafka(`trimmed-first-reader-${Date.now()}`, running().nodeIds), topic, 0, 100)).toHaveLength(100)
+      await admin.fetchTopicMetadata({ topics: [topic] })
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '30' }] })
+
+      await running().nodes.get(victim)!.kill()
+      await waitFor('a survivor leading', async () => {
+        const found = await partitionAt(observer)
+        return found !== undefined && found.leaderId >= 0 && found.leaderId !== victim && !found.isrNodes.includes(victim)
+      }, { timeoutMs: 60_000 })
+      // The survivors' log starts move to 60; node 2's stays at 30 on its disk.
+      await waitFor('DeleteRecords at the new leader', async () => {
+        await admin.fetchTopicMetadata({ topics: [topic] })
+        await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '60' }] })
+        return true
+      }, { timeoutMs: 30_000 })
+
+      await running().restart(victim)
+      await waitFor('node 2 leading again', async () => (await partitionAt(observer))?.leaderId === victim, { timeoutMs: 60_000 })
+      const offsets = await waitFor('the returned leader to answer ListOffsets', async () => {
+        await admin.fetchTopicMetadata({ topics: [topic] })
+        return (await admin.fetchTopicOffsets(topic))[0]
+      }, { timeoutMs: 30_000 })
+      expect([offsets.low, offsets.high]).toEqual(['60', '100'])
+    } finally {
+      await admin.disconnect()
+    }
+    const values = (await readAll(kafka(`trimmed-reader-${Date.now()}`, running().nodeIds), topic, 0, 40)).map((record) => record.value)
+    expect(values).toEqual(Array.from({ length: 40 }, (_, i) => `d-${60 + i}`))
   })
 
   it('with --no-auto-leader-rebalance leaves a returning node a follower until ElectLeaders asks (forwarded to the controller)', async () => {
