@@ -241,7 +241,7 @@ export class Broker {
           quorum: runner,
           brokerEpoch: () => broker?.lifecycle?.currentBrokerEpoch ?? null,
           log,
-          config: { replicaLagTimeMaxMs: config.replicaLagTimeMaxMs },
+          config: { replicaLagTimeMaxMs: config.replicaLagTimeMaxMs, replicaFetchWaitMaxMs: config.replicaFetchWaitMaxMs },
         })
       }
       const cluster = runner && replicas ? { quorum: runner, nodeId: config.nodeId, replicas } : undefined

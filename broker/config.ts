@@ -31,6 +31,11 @@ export interface BrokerConfig {
    */
   replicaLagTimeMaxMs: number
   /**
+   * `replica.fetch.wait.max.ms`: how long a partition leader holds a follower's fetch that finds nothing new to copy
+   * (a follower learns the leader's high watermark and log start offset with the next batch, or when this runs out).
+   */
+  replicaFetchWaitMaxMs: number
+  /**
    * `auto.leader.rebalance.enable`: the active controller moves each partition's leadership back to its preferred
    * (first) replica once that replica is live and in the ISR again (broker/cluster/README.md, "Preferred leaders").
    */
@@ -162,6 +167,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   brokerHeartbeatIntervalMs: 2000,
   brokerSessionTimeoutMs: 9000,
   replicaLagTimeMaxMs: 30_000,
+  replicaFetchWaitMaxMs: 500,
   autoLeaderRebalance: true,
   leaderImbalanceCheckIntervalSeconds: 300,
   metadataLogMaxRecordBytesBetweenSnapshots: 20 * 1024 * 1024,

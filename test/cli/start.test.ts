@@ -60,6 +60,7 @@ describe('brook start', () => {
       ['--max-connections <n>', '2147483647'],
       ['--max-connections-per-ip <n>', '2147483647'],
       ['--replica-lag-time-max-ms <ms>', '30000'],
+      ['--replica-fetch-wait-max-ms <ms>', '500'],
       ['--controller-quorum-election-timeout-ms <ms>', '1000'],
     ]) {
       expect(help).toMatch(new RegExp(`${flag} [^-]*\\(default: ${value}\\)`))

@@ -146,8 +146,11 @@ describe('preferred leaders on a three-node cluster', () => {
   // A preferred replica away while DeleteRecords moved the log start inside its log (its log end already at the
   // leader's) came back with its fetch offset at the leader's log end: taken into the ISR on that fetch, before it had
   // applied the answer carrying the leader's log start, it was elected at once and served the deleted records again.
+  // The leaders hold a follower's fetch with nothing new for 5 s (--replica-fetch-wait-max-ms): the answer that
+  // carries the log start then comes after the controller has made the returning node leader, whenever that fetch
+  // took it into the ISR.
   it('does not serve records DeleteRecords removed while it was away when a returning preferred replica leads again', async () => {
-    await start({ nodes: 3, extraArgs: ['--broker-session-timeout-ms', '6000', '--replica-lag-time-max-ms', '10000'] })
+    await start({ nodes: 3, extraArgs: ['--broker-session-timeout-ms', '6000', '--replica-lag-time-max-ms', '10000', '--replica-fetch-wait-max-ms', '5000'] })
     const topic = 'trimmed-while-away'
     const victim = 2
     const observer = 1
