@@ -40,6 +40,11 @@ export interface ConfigDef<Key extends string = string, Value = unknown> {
   readonly brokerDefault?: keyof TopicDefaults
   /** The typed value; throws InvalidValue saying what is wrong. */
   readonly parse: (value: string) => Value
+  /**
+   * A rule a value must also meet when it is set (CreateTopics, AlterConfigs), but not when it is loaded: one Kafka 4.0
+   * tightened, which a topic may hold from an earlier Brook (a node must still open it). Throws InvalidValue.
+   */
+  checkWhenSet?(value: Value): void
   readonly documentation: string
 }
 
@@ -434,6 +439,10 @@ export const TOPIC_CONFIGS = [
     type: ConfigType.INT,
     default: '1073741824',
     parse: int(14),
+    // Kafka 4.0's minimum (KIP-1030; 14 before).
+    checkWhenSet(value) {
+      if (value < 1048576) throw new InvalidValue('must be at least 1048576')
+    },
     documentation: `The segment file size in Kafka.${NO_EFFECT}`,
   }),
   config({
@@ -541,12 +550,24 @@ function parseValue(def: ConfigDef, value: string): unknown {
   }
 }
 
+function checkSetValue(def: ConfigDef, value: string, parsed: unknown): void {
+  try {
+    def.checkWhenSet?.(parsed)
+  } catch (error) {
+    if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${def.name}: ${error.message}`)
+    throw error
+  }
+}
+
 /**
  * Parses the configs set on a topic (Kafka's names -> values) into its TopicConfig, the unset ones taking their
  * defaults (`defaults`: the node's settings). Throws KafkaError(INVALID_CONFIG) for the first unknown name, missing
- * (null) value or invalid value, with a message naming the config.
+ * (null) value or invalid value, with a message naming the config. Configs being set (`stored` false, the default)
+ * must also meet each config's `checkWhenSet` and Kafka's rules across configs (LogConfig.validateValues:
+ * min.compaction.lag.ms at most max.compaction.lag.ms); `stored` is for configs loaded from the node's data or the
+ * metadata log, which were checked when they were set.
  */
-export function parseTopicConfig(overrides: Readonly<Record<string, string | null>>, defaults: TopicDefaults): TopicConfig {
+export function parseTopicConfig(overrides: Readonly<Record<string, string | null>>, defaults: TopicDefaults, options: { stored?: boolean } = {}): TopicConfig {
   const set: Record<string, string> = {}
   for (const [name, value] of Object.entries(overrides)) {
     const def = byName.get(name)
@@ -567,7 +588,13 @@ export function parseTopicConfig(overrides: Readonly<Record<string, string | nul
     // Not set on the topic and without a broker default: Kafka's default, with no synonym (ConfigHelper).
     const { value, source } = synonyms[0] ?? { value: def.default, source: ConfigSource.DEFAULT_CONFIG }
     values[def.key] = parseValue(def, value)
+    if (own !== undefined && !options.stored) checkSetValue(def, own, values[def.key])
     described.push({ name: def.name, value, source, def, synonyms })
   }
-  return { ...(values as TopicConfigValues), overrides: set, described }
+  const parsed = values as TopicConfigValues
+  if (!options.stored && parsed.minCompactionLagMs > parsed.maxCompactionLagMs) {
+    const shown = (name: string) => described.find((d) => d.name === name)!.value
+    throw new KafkaError(ErrorCode.INVALID_CONFIG, `conflict topic config setting min.compaction.lag.ms (${shown('min.compaction.lag.ms')}) > max.compaction.lag.ms (${shown('max.compaction.lag.ms')})`)
+  }
+  return { ...parsed, overrides: set, described }
 }

@@ -91,9 +91,12 @@ export class TopicManager {
     return this.store.failure !== null
   }
 
-  /** A topic's configs parsed against this node's defaults; throws KafkaError(INVALID_CONFIG) naming a bad config. */
-  parseConfig(overrides: Readonly<Record<string, string | null>>): TopicConfig {
-    return parseTopicConfig(overrides, this.settings)
+  /**
+   * A topic's configs parsed against this node's defaults; throws KafkaError(INVALID_CONFIG) naming a bad config.
+   * `stored`: configs loaded from the node's data or the metadata log, not being set (parseTopicConfig).
+   */
+  parseConfig(overrides: Readonly<Record<string, string | null>>, options: { stored?: boolean } = {}): TopicConfig {
+    return parseTopicConfig(overrides, this.settings, options)
   }
 
   /** Opens (or, for a new partition, creates) a partition's log and rebuilds its producer state. */
@@ -167,7 +170,7 @@ export class TopicManager {
   private topicFrom(record: TopicRecord): Topic {
     let config: TopicConfig
     try {
-      config = this.parseConfig(record.configs)
+      config = this.parseConfig(record.configs, { stored: true })
     } catch (error) {
       throw new Error(`topic '${record.name}' has a stored config this node cannot use: ${(error as Error).message}`)
     }

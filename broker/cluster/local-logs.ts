@@ -106,7 +106,7 @@ export class LocalLogs {
         }
         const overrides = topicConfigs(image, topic.name)
         if (!sameConfigs(local.config.overrides, overrides)) {
-          await this.topics.setConfig(local, this.topics.parseConfig(overrides))
+          await this.topics.setConfig(local, this.topics.parseConfig(overrides, { stored: true }))
           this.log.info(`topic '${topic.name}' configs from the metadata image: ${JSON.stringify(overrides)}`)
         }
         for (const [index, registration] of topic.partitions) {
@@ -126,7 +126,7 @@ export class LocalLogs {
       topicId: topic.topicId,
       partitions: topic.partitions.size,
       replicationFactor: topic.partitions.get(0)?.replicas.length ?? 1,
-      config: this.topics.parseConfig(overrides),
+      config: this.topics.parseConfig(overrides, { stored: true }),
     })
     this.log.info(`opened topic '${topic.name}' (${topic.topicId}) from the metadata image, ${counted(topic.partitions.size, 'partition')}`)
     return created

@@ -117,7 +117,7 @@ export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry
 function topicConfig(services: BrokerServices, name: string): TopicConfig | undefined {
   const image = services.quorum?.controller.image
   if (!image) return services.topics.get(name)?.config
-  return image.topic(name) ? services.topics.parseConfig(topicConfigs(image, name)) : undefined
+  return image.topic(name) ? services.topics.parseConfig(topicConfigs(image, name), { stored: true }) : undefined
 }
 
 function describeTopic(services: BrokerServices, name: string, keys: string[] | null, request: DescribeConfigsRequest, version: number): DescribeConfigsResponseDescribeConfigsResult {
