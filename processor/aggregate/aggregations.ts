@@ -64,13 +64,19 @@ export function percentile(field: ValueSelector, q: number): AggregationSpec {
   return { kind: 'percentile', field, quantile: q }
 }
 
+/**
+ * The MISSING_FIELD RecordError for a value without the field `path`; a null value (a tombstone, which Kafka Streams'
+ * aggregations skip) says so.
+ */
+function missingField(value: unknown, path: string): RecordError {
+  return new RecordError(ProcessorErrorCode.missingField, value === null ? `value is null (a tombstone), so it has no field '${path}'` : `value has no field '${path}'`)
+}
+
 /** Reads a field path of a value: `'a.b'` is value.a.b. Missing is a RecordError with code MISSING_FIELD. */
 export function readPath(value: unknown, path: string): unknown {
   let at: unknown = value
   for (const part of path.split('.')) {
-    if (at === null || typeof at !== 'object' || !(part in (at as object))) {
-      throw new RecordError(ProcessorErrorCode.missingField, `value has no field '${path}'`)
-    }
+    if (at === null || typeof at !== 'object' || !(part in (at as object))) throw missingField(value, path)
     at = (at as Record<string, unknown>)[part]
   }
   return at
@@ -80,7 +86,7 @@ export function readPath(value: unknown, path: string): unknown {
 export function pathReader(path: string): (value: unknown) => unknown {
   if (path.includes('.')) return (value) => readPath(value, path)
   return (value) => {
-    if (value === null || typeof value !== 'object' || !(path in (value as object))) throw new RecordError(ProcessorErrorCode.missingField, `value has no field '${path}'`)
+    if (value === null || typeof value !== 'object' || !(path in (value as object))) throw missingField(value, path)
     return (value as Record<string, unknown>)[path]
   }
 }

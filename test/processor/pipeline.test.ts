@@ -234,6 +234,23 @@ describe('bad input', () => {
     }
   })
 
+  test('a tombstone an aggregation reads a field of is a dead letter saying it is null, and the key\'s total goes on', async () => {
+    const b = new TopologyBuilder()
+    b.stream('tombstones-in').groupByKey().aggregate({ total: sum('value') }, { name: 'tombstone-total' }).to('tombstone-totals')
+    const pipeline = await runPipeline(b.build(), { applicationId: 'tombstones', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200 })
+    try {
+      await setting.producer.send({ topic: 'tombstones-in', messages: [{ key: 'k', value: '{"value":1}' }, { key: 'k', value: null }, { key: 'k', value: '{"value":2}' }] })
+      const totals = values(await readTopic(setting.kafka, 'tombstone-totals', (r) => values(r).some((v) => (v as { total: number }).total === 3)))
+      expect(totals.at(-1)).toMatchObject({ key: 'k', total: 3 })
+      const dead = await readTopic(setting.kafka, 'tombstones-dlq', (r) => r.length >= 1)
+      expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorOffset], r.headers[HeaderNames.errorReason]])).toEqual([
+        [null, 'MISSING_FIELD', '1', "value is null (a tombstone), so it has no field 'value'"],
+      ])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
   test('a record one branch dead-letters still reaches the branches declared after it', async () => {
     // Branches of one source: a sum that needs `value`, a count that reads nothing, and a plain copy.
     const b = new TopologyBuilder()
