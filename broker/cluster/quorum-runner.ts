@@ -199,6 +199,8 @@ export class QuorumRunner implements RaftStateMachine {
   readonly controller: QuorumController
   private raft!: RaftNode
   private readonly store: RaftStore
+  /** The voters of `controller.quorum.voters`, whose controller listeners DescribeQuorum v2 names (its Nodes). */
+  private readonly voters: readonly QuorumVoter[]
   private readonly log: Logger
   private readonly onFatal: (error: Error) => void
   /** Quorum messages, one channel per other voter. */
@@ -224,6 +226,7 @@ export class QuorumRunner implements RaftStateMachine {
     this.nodeId = options.nodeId
     this.clusterId = options.clusterId
     this.store = options.store
+    this.voters = options.voters
     this.log = options.log
     this.onFatal = options.onFatal
     this.controller = new QuorumController({
@@ -384,13 +387,24 @@ export class QuorumRunner implements RaftStateMachine {
           lastCaughtUpTimestamp: caughtUp ? BigInt(lastFetchMs) : -1n,
         }
       }
-      return quorumAnswer(ErrorCode.NONE, {
-        leaderId: this.nodeId,
-        leaderEpoch: this.raft.epoch,
-        highWatermark: this.raft.highWatermark ?? -1n,
-        currentVoters: replicas.voters.map(describe),
-        observers: replicas.observers.map(describe),
+      // Kafka's leader names each voter's listeners in Nodes (DescribeQuorum v2, RaftUtil.singletonDescribeQuorumResponse),
+      // which Admin.describeMetadataQuorum turns into QuorumInfo.nodes; a static voter set's one listener is the
+      // controller listener of `controller.quorum.voters`. Older versions leave Nodes out on the wire.
+      const nodes = replicas.voters.flatMap(({ replicaId }) => {
+        const voter = this.voters.find((candidate) => candidate.id === replicaId)
+        return voter ? [{ nodeId: voter.id, listeners: [{ name: CONTROLLER_LISTENER_NAME, host: voter.host, port: voter.port }] }] : []
       })
+      return quorumAnswer(
+        ErrorCode.NONE,
+        {
+          leaderId: this.nodeId,
+          leaderEpoch: this.raft.epoch,
+          highWatermark: this.raft.highWatermark ?? -1n,
+          currentVoters: replicas.voters.map(describe),
+          observers: replicas.observers.map(describe),
+        },
+        nodes,
+      )
     }
     const leaderId = this.failure ? null : this.raft.leaderId
     const channel = leaderId === null || leaderId === this.nodeId ? null : this.controlChannel(leaderId)
@@ -761,11 +775,18 @@ export class QuorumRunner implements RaftStateMachine {
   }
 }
 
-function quorumAnswer(errorCode: number, partition: Omit<QuorumDescription['topics'][number]['partitions'][number], 'partitionIndex' | 'errorCode' | 'errorMessage'>): QuorumDescription {
+/** The listener name DescribeQuorum gives the voters' controller listeners (Kafka's usual controller.listener.names). */
+const CONTROLLER_LISTENER_NAME = 'CONTROLLER'
+
+function quorumAnswer(
+  errorCode: number,
+  partition: Omit<QuorumDescription['topics'][number]['partitions'][number], 'partitionIndex' | 'errorCode' | 'errorMessage'>,
+  nodes: NonNullable<QuorumDescription['nodes']> = [],
+): QuorumDescription {
   return {
     errorCode: ErrorCode.NONE,
     errorMessage: null,
     topics: [{ topicName: METADATA_TOPIC, partitions: [{ partitionIndex: 0, errorCode, errorMessage: null, ...partition }] }],
-    nodes: [],
+    nodes,
   }
 }

@@ -142,6 +142,25 @@ describe('a three-node cluster', () => {
     }
   })
 
+  it('names every voter and its controller listener in DescribeQuorum v2 Nodes, as Kafka\'s leader does, on both listeners', async () => {
+    // Kafka's RaftUtil.singletonDescribeQuorumResponse adds a Node per voter with its listeners from v2 on, which
+    // Admin.describeMetadataQuorum turns into QuorumInfo.nodes (kafka-metadata-quorum's voter endpoints).
+    const leaderId = (await cluster.status(1)).leaderId
+    const expected = [1, 2, 3].map((id) => ({ nodeId: id, listeners: [{ name: 'CONTROLLER', host: '127.0.0.1', port: cluster.controllerPort(id) }] }))
+    for (const port of [cluster.nodes.get(2)!.port, cluster.controllerPort(leaderId)]) {
+      const client = await KafkaClient.connect('127.0.0.1', port, { clientId: 'describe-quorum-nodes' })
+      try {
+        const answer = await client.request<DescribeQuorumRequest, DescribeQuorumResponse>(describeQuorum, 2, {
+          topics: [{ topicName: '__cluster_metadata', partitions: [{ partitionIndex: 0 }] }],
+        })
+        expect(answer.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.NONE)
+        expect([...(answer.nodes ?? [])].sort((a, b) => a.nodeId - b.nodeId)).toEqual(expected)
+      } finally {
+        client.close()
+      }
+    }
+  })
+
   it('elects another leader when the active controller is killed, fences it, and takes it back from its data directory', async () => {
     const before = await cluster.status(1)
     const killed = before.leaderId
