@@ -29,7 +29,8 @@
  *   the other partitions are answered, for a consumer and a follower alike (Kafka's ReplicaManager.readFromLocalLog
  *   answers a KafkaStorageException per partition). A follower backs that partition off and asks again.
  * - Fetch sessions (KIP-227) are declined for consumers: the answer's session id is 0, so clients keep sending full
- *   fetches. A follower gets one (cluster/fetch-sessions.ts), when its replica id is a broker the node's metadata
+ *   fetches; an incremental one (a session epoch above 0) names a session this node never gave a consumer, and is
+ *   answered FETCH_SESSION_ID_NOT_FOUND with no partitions, as Kafka's FetchManager answers an unknown session. A follower gets one (cluster/fetch-sessions.ts), when its replica id is a broker the node's metadata
  *   image registers; a node keeps at most one session per broker, and at most 1000 in all.
  * - On a cluster node, a Fetch with a replica id (ReplicaId before v15, ReplicaState from v15, KIP-903) is a
  *   follower's (Kafka's ReplicaManager.fetchMessages for a follower): each partition goes through the leader's
@@ -101,6 +102,8 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
     const { services, apiVersion, signal, parked, onAnswerSent } = context
     const replicaId = apiVersion >= 15 ? request.replicaState.replicaId : request.replicaId
     if (replicaId >= 0) return replicaFetch(request, replicaId, context)
+    // An incremental fetch (session epoch above 0) names a session; a consumer never got one from this node.
+    if (request.sessionEpoch > 0) return { throttleTimeMs: 0, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] }
     const byId = apiVersion >= 13
     const readCommitted = request.isolationLevel === IsolationLevel.READ_COMMITTED
     const deadline = Date.now() + Math.max(0, request.maxWaitMs)

@@ -8,13 +8,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { connect, createTopic, fetchPartition, producePartition, recordsOf, splitBatches, withClient } from '../helpers/kafka.js'
+import { connect, createTopic, fetchPartition, fetchPartitionRequest, producePartition, recordsOf, splitBatches, withClient } from '../helpers/kafka.js'
+import { fetch, type FetchRequest, type FetchResponse } from '../../protocol/messages/fetch.js'
 import { Bytes, RawConnection, apiVersionsV0, handBuiltBatch, parseApiVersionsV0, requestFrame } from '../helpers/wire.js'
 import type { KafkaClient } from '../../client/kafka-client.js'
 import { deleteTopics } from '../../protocol/messages/delete-topics.js'
 
 const OFFSET_OUT_OF_RANGE = 1
 const UNKNOWN_TOPIC_OR_PARTITION = 3
+const FETCH_SESSION_ID_NOT_FOUND = 70
 
 /** 'settled' as soon as `promise` settles, 'pending' if it has not after `ms`: a parked request has not answered. */
 async function stateAfter(promise: Promise<unknown>, ms: number): Promise<'settled' | 'pending'> {
@@ -158,6 +160,18 @@ describe('Fetch', () => {
       // The last stable offset is the high watermark; read_committed gets an (empty) aborted-transactions list.
       expect(committed).toMatchObject({ errorCode: 0, highWatermark: 6n, lastStableOffset: 6n, abortedTransactions: [] })
       expect(uncommitted).toMatchObject({ errorCode: 0, highWatermark: 6n, lastStableOffset: 6n, abortedTransactions: null })
+    })
+
+    it('an incremental fetch of a session the node never gave a consumer is FETCH_SESSION_ID_NOT_FOUND, so the client starts afresh (KIP-227)', async () => {
+      const request = { ...fetchPartitionRequest({ topic: 'reads', partition: 0, offset: 0n }), sessionId: 123, sessionEpoch: 5 }
+      const incremental = await client.request<Partial<FetchRequest>, FetchResponse>(fetch, 12, request)
+      expect(incremental).toMatchObject({ errorCode: FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] })
+      // The full fetch that follows (epoch 0, or -1 without a session) is served, still without a session.
+      for (const sessionEpoch of [0, -1]) {
+        const full = await client.request<Partial<FetchRequest>, FetchResponse>(fetch, 12, { ...request, sessionId: 0, sessionEpoch })
+        expect(full).toMatchObject({ errorCode: 0, sessionId: 0 })
+        expect(splitBatches(full.responses[0]!.partitions[0]!.records)).toHaveLength(3)
+      }
     })
 
     it('an unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION', async () => {
