@@ -9,7 +9,9 @@
  * cleanup is one key range. Each `write` is one LevelDB batch, so a crash keeps all of it or none of it (the
  * election state, the entries and the snapshot never disagree); with `sync` (the default) the batch is also synced
  * to disk before `write` resolves, because a member acts on what it wrote (a granted vote, an acknowledged offset)
- * and must not forget it on a power loss. The metadata log is small and written rarely, so the sync costs little.
+ * and must not forget it on a power loss. The metadata log is small, and the quorum runner writes the records of the
+ * controller operations queued together in one write, so the sync costs little even when a node asks for an ISR
+ * change of each of its thousands of partitions at once.
  *
  * Writes are chained: a `write` starts after the previous one finished, because a truncation reads the keys it
  * removes. A node's store writes through the node's write gate (`NodeDatabase.write`, given as the `write` option):

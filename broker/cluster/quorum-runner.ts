@@ -212,6 +212,8 @@ export class QuorumRunner implements RaftStateMachine {
    */
   private readonly controlChannels: Record<ControllerChannelName, Map<number, PeerChannel>> = { forwarding: new Map(), internal: new Map() }
   private queue: Promise<void> = Promise.resolve()
+  /** The controller operations waiting for their step (`operate`), which they share; null while none waits. */
+  private operations: { calls: ((nowMs: number) => void)[]; done: Promise<void> } | null = null
   private timer: NodeJS.Timeout | null = null
   private nextInboundId = 0
   private readonly inbound = new Map<string, (response: RaftResponse) => void>()
@@ -655,13 +657,17 @@ export class QuorumRunner implements RaftStateMachine {
 
   /**
    * Runs a controller operation as a step. What it proposed is waited for from inside the step, before the member
-   * drains: a lone voter commits within the same step.
+   * drains: a lone voter commits within the same step. Operations queued while earlier steps run share one step, in
+   * the order they came: their records reach the metadata log's store in one synced write, as one operation's many
+   * records do, instead of one write each. A node back with thousands of partitions asks for as many ISR changes at
+   * once, and one write each held the quorum's own messages (queued behind them) past the followers' fetch timeout,
+   * so they elected another controller, which met the same queue.
    */
   private async operate<T>(call: (nowMs: number) => ControllerResult<T>): Promise<ControllerResult<T>> {
     let answer: ControllerResult<T> | null = null
     let commit: Promise<number> | null = null
     try {
-      await this.step((_raft, nowMs) => {
+      await this.operationStep((nowMs) => {
         const result = call(nowMs)
         answer = result
         if (result.ok && result.lastOffset >= 0n) commit = this.committed(result.epoch, result.lastOffset)
@@ -695,6 +701,21 @@ export class QuorumRunner implements RaftStateMachine {
       }
       this.waiters.push(waiter)
     })
+  }
+
+  /** Adds `call` to the controller operations' step queued last, or queues one (see `operate`). */
+  private operationStep(call: (nowMs: number) => void): Promise<void> {
+    if (this.operations) {
+      this.operations.calls.push(call)
+      return this.operations.done
+    }
+    const calls = [call]
+    const done = this.step((_raft, nowMs) => {
+      this.operations = null
+      for (const each of calls) each(nowMs)
+    })
+    this.operations = { calls, done }
+    return done
   }
 
   /** Queues one step; it runs after every step queued before it. Rejects if the member has failed or stopped. */
