@@ -30,8 +30,9 @@
  *   answers a KafkaStorageException per partition). A follower backs that partition off and asks again.
  * - Fetch sessions (KIP-227) are declined for consumers: the answer's session id is 0, so clients keep sending full
  *   fetches; an incremental one (a session epoch above 0) names a session this node never gave a consumer, and is
- *   answered FETCH_SESSION_ID_NOT_FOUND with no partitions, as Kafka's FetchManager answers an unknown session. A follower gets one (cluster/fetch-sessions.ts), when its replica id is a broker the node's metadata
- *   image registers; a node keeps at most one session per broker, and at most 1000 in all.
+ *   answered FETCH_SESSION_ID_NOT_FOUND with no partitions, as Kafka's FetchManager answers an unknown session. A
+ *   follower gets one (cluster/fetch-sessions.ts), when its replica id is a broker the node's metadata image
+ *   registers; a node keeps at most one session per broker, and at most 1000 in all.
  * - On a cluster node, a Fetch with a replica id (ReplicaId before v15, ReplicaState from v15, KIP-903) is a
  *   follower's (Kafka's ReplicaManager.fetchMessages for a follower): each partition goes through the leader's
  *   replica (cluster/replica-manager.ts `replicaFetch`: epoch checks, KIP-320's divergingEpoch, the follower's
