@@ -541,18 +541,12 @@ function defaultOf(def: ConfigDef, defaults: TopicDefaults): ConfigSynonym | nul
 /** Config types whose values Kafka's ConfigDef.parseType trims before parsing (a STRING is taken as it is). */
 const TRIMMED_TYPES: ReadonlySet<number> = new Set([ConfigType.BOOLEAN, ConfigType.INT, ConfigType.SHORT, ConfigType.LONG, ConfigType.DOUBLE])
 
-function parseValue(def: ConfigDef, value: string): unknown {
+/** `value` parsed by `def`'s rule, and checked by its `checkWhenSet` too when `settingIt`. */
+function parseValue(def: ConfigDef, value: string, settingIt: boolean): unknown {
   try {
-    return def.parse(TRIMMED_TYPES.has(def.type) ? value.trim() : value)
-  } catch (error) {
-    if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${def.name}: ${error.message}`)
-    throw error
-  }
-}
-
-function checkSetValue(def: ConfigDef, value: string, parsed: unknown): void {
-  try {
-    def.checkWhenSet?.(parsed)
+    const parsed = def.parse(TRIMMED_TYPES.has(def.type) ? value.trim() : value)
+    if (settingIt) def.checkWhenSet?.(parsed)
+    return parsed
   } catch (error) {
     if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${def.name}: ${error.message}`)
     throw error
@@ -587,8 +581,7 @@ export function parseTopicConfig(overrides: Readonly<Record<string, string | nul
     ]
     // Not set on the topic and without a broker default: Kafka's default, with no synonym (ConfigHelper).
     const { value, source } = synonyms[0] ?? { value: def.default, source: ConfigSource.DEFAULT_CONFIG }
-    values[def.key] = parseValue(def, value)
-    if (own !== undefined && !options.stored) checkSetValue(def, own, values[def.key])
+    values[def.key] = parseValue(def, value, own !== undefined && !options.stored)
     described.push({ name: def.name, value, source, def, synonyms })
   }
   const parsed = values as TopicConfigValues

@@ -15,6 +15,7 @@ import { QuorumRunner } from '../../broker/cluster/quorum-runner.js'
 import type { EndQuorumEpochRequest } from '../../broker/cluster/raft/messages.js'
 import { Logger } from '../../broker/logger.js'
 import { MemoryRaftStore } from '../../storage/raft-memory-store.js'
+import { waitFor } from '../helpers/wait.js'
 import type { RaftWrite } from '../../storage/raft-store.js'
 
 const CLUSTER_ID = 'MkU3OEVBNTcwNTJENDM2Qg'
@@ -87,9 +88,7 @@ describe('QuorumRunner, in process', () => {
         throw error
       },
     })
-    const started = Date.now()
-    while (runner.leaderId !== 1 && Date.now() - started < 10_000) await new Promise((resolve) => setTimeout(resolve, 10))
-    expect(runner.leaderId).toBe(1)
+    await waitFor('the lone voter leading', () => runner!.leaderId === 1)
     const registered = await runner.registerBroker({ brokerId: 1, incarnationId: randomUUID(), endPoints: [{ name: 'PLAINTEXT', host: '127.0.0.1', port: 9092, securityProtocol: 0 }], rack: null })
     if (!registered.ok) throw new Error(registered.message)
     const before = store.appends
