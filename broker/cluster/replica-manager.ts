@@ -19,7 +19,8 @@
  *        v
  *   follower LEO := fetchOffset; HW := least LEO over the maximal ISR and the caught-up eligible replicas (never back,
  *   never while the ISR is below min.insync.replicas); ISR expand (LEO >= HW and >= epoch start) / shrink (not caught
- *   up for replica.lag.time.max.ms) as one AlterPartition at a time to the active controller
+ *   up for replica.lag.time.max.ms) sent to the active controller one AlterPartition at a time, the changes asked
+ *   meanwhile together in the next (alter-partition-manager.ts)
  *
  * Invariants (as the core's, see replication/README.md)
  * - A replica acts only on the newest partition state: an older leaderEpoch, or the same with a partitionEpoch not
@@ -96,7 +97,6 @@
  */
 import { ErrorCode, errorInfo } from '../../protocol/errors.js'
 import { fetch, type FetchRequest, type FetchResponse, type FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
-import { alterPartition, type AlterPartitionResponse } from '../../protocol/messages/alter-partition.js'
 import { listOffsets, type ListOffsetsResponse } from '../../protocol/messages/list-offsets.js'
 import { OffsetSpec } from '../../protocol/constants.js'
 import { batchesIn, lastOffsetOf } from '../../protocol/record-batch.js'
@@ -105,6 +105,7 @@ import { groupBy } from '../group-by.js'
 import type { Partition, Topic } from '../partition.js'
 import type { TopicManager } from '../topics.js'
 import { PeerChannel, type QuorumRunner } from './quorum-runner.js'
+import { AlterPartitionManager } from './alter-partition-manager.js'
 import { FetchSessions } from './fetch-sessions.js'
 import type { MetadataImage, PartitionRegistration } from './metadata/image.js'
 import { DEFAULT_REPLICATION_CONFIG, type ReplicationConfig } from './replication/config.js'
@@ -123,15 +124,6 @@ function newFollowerState(replica: Replica, id: number, nowMs: number): Follower
     lastCaughtUpTimeMs: replica.state.isr.includes(id) ? nowMs : NEVER,
     logStartOffset: -1n,
   }
-}
-
-/** The controller's answer to one partition of an AlterPartition: the partition's state after it, or an error. */
-interface AlterPartitionAnswer {
-  readonly errorCode: number
-  readonly leaderId: number
-  readonly leaderEpoch: number
-  readonly isr: readonly number[]
-  readonly partitionEpoch: number
 }
 
 /**
@@ -250,6 +242,8 @@ export class ReplicaManager {
   private ineligible: ReadonlySet<number> = new Set()
   private image: MetadataImage | null = null
   private readonly isrTimer: NodeJS.Timeout
+  /** Sends this node's leaders' ISR changes to the active controller, those asked together in one AlterPartition. */
+  private readonly alterPartitions: AlterPartitionManager
   private stopped = false
   /**
    * The metadata offset the node's quorum member had applied when the controller unfenced it (null before): the
@@ -262,6 +256,12 @@ export class ReplicaManager {
     // Kafka's isr-expiration task: every half of replica.lag.time.max.ms.
     this.isrTimer = setInterval(() => this.shrinkIsrs(Date.now()), Math.max(1, this.config.replicaLagTimeMaxMs / 2))
     this.isrTimer.unref()
+    this.alterPartitions = new AlterPartitionManager({
+      nodeId: options.nodeId,
+      quorum: options.quorum,
+      brokerEpoch: options.brokerEpoch,
+      onRequestFailed: (message) => this.options.log.debug(`AlterPartition: ${message}`),
+    })
   }
 
   get nodeId(): number {
@@ -654,60 +654,26 @@ export class ReplicaManager {
   }
 
   /**
-   * Sends one AlterPartition (KIP-497) to the active controller: run here when this node is it, else forwarded to its
-   * controller listener. The answer's state is taken at once when this replica still leads the same epoch. A refusal
+   * Asks the active controller for one ISR change (KIP-497) through `alterPartitions`, which sends the changes asked
+   * together as one AlterPartition (run in process when this node is the controller). The answer's state is taken at once when this replica still leads the same epoch. A refusal
    * clears the pending change, so the next fetch or ISR check proposes again from the committed ISR; an answer that
    * leaves the outcome open, or that moved the partition on (a new leader epoch, a later partition epoch), keeps it
    * pending until the image settles it (an open outcome is asked again meanwhile).
    */
   private proposeIsr(replica: Replica, newIsr: readonly number[], attempt = 0): void {
     const leader = replica.leader!
-    const brokerEpoch = this.options.brokerEpoch()
-    if (brokerEpoch === null) return
+    if (this.options.brokerEpoch() === null) return
     leader.pendingIsr = newIsr
     const { leaderEpoch, partitionEpoch } = replica.state
     leader.pendingAtPartitionEpoch = partitionEpoch
-    const request = {
-      brokerId: this.nodeId,
-      brokerEpoch,
-      topicId: replica.topic.topicId,
-      partitionIndex: replica.partition.index,
-      leaderEpoch,
-      partitionEpoch,
-      newIsr,
-    }
     // Said once: a change asked again while the controller cannot be reached (a quorum lost) would say it every retry.
     const say = attempt === 0 ? this.options.log.info.bind(this.options.log) : this.options.log.debug.bind(this.options.log)
     say(`${replica.name}: asking the controller to change the isr [${replica.state.isr}] to [${newIsr}] (leader epoch ${leaderEpoch})`)
-    const quorum = this.options.quorum
-    const refused = (errorCode: number): AlterPartitionAnswer => ({ errorCode, leaderId: -1, leaderEpoch: -1, isr: [], partitionEpoch: -1 })
-    const alterPartitionBody = {
-      brokerId: this.nodeId,
-      brokerEpoch,
-      topics: [{ topicName: '', topicId: replica.topic.topicId, partitions: [{ partitionIndex: replica.partition.index, leaderEpoch, newIsr: [...newIsr], newIsrWithEpochs: [], leaderRecoveryState: 0, partitionEpoch }] }],
-    }
-    const sent: Promise<AlterPartitionAnswer> =
-      quorum.leaderId === this.nodeId
-        ? quorum.alterPartition(request).then((result) =>
-            result.ok ? { errorCode: ErrorCode.NONE, leaderId: result.leaderId, leaderEpoch: result.leaderEpoch, isr: result.isr, partitionEpoch: result.partitionEpoch } : refused(result.errorCode),
-          )
-        : quorum
-            // The 'internal' channel's short window: a give-up is an outcome unknown, asked again below from the
-            // replica's state then (CONTROLLER_CHANNELS).
-            .requestActiveController<AlterPartitionResponse>(alterPartition, 2, alterPartitionBody, { channel: 'internal' })
-            .then((response) => {
-              const answer = response.topics[0]?.partitions[0]
-              if (response.errorCode !== ErrorCode.NONE || !answer) return refused(response.errorCode || ErrorCode.UNKNOWN_SERVER_ERROR)
-              return { errorCode: answer.errorCode, leaderId: answer.leaderId, leaderEpoch: answer.leaderEpoch, isr: answer.isr, partitionEpoch: answer.partitionEpoch }
-            })
-    void sent
-      .catch((error: Error) => {
-        this.options.log.debug(`${replica.name}: AlterPartition: ${error.message}`)
-        return refused(ErrorCode.REQUEST_TIMED_OUT)
-      })
+    void this.alterPartitions
+      .submit({ topicId: replica.topic.topicId, partitionIndex: replica.partition.index, leaderEpoch, partitionEpoch, newIsr })
       .then((answer) => {
         const current = replica.leader
-        if (current !== leader || current.pendingIsr !== newIsr) return
+        if (current !== leader || current.pendingIsr !== newIsr || answer.errorCode === ErrorCode.OPERATION_NOT_ATTEMPTED) return
         // An ISR change that completed a reassignment also bumped the leader epoch (and may have moved the leader):
         // that state comes with the image, which holds the replica set too. Until then this epoch's high watermark
         // keeps waiting for every member of the ISR asked for (Kafka's Partition.handleAlterPartitionUpdate leaves

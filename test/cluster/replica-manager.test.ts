@@ -19,6 +19,7 @@ import { openNode, type InProcessNode } from '../helpers/in-process-node.js'
 import { producerBatch } from '../storage/batches.js'
 import { AppendOrigin } from '../../storage/producer-state.js'
 import type { FetchResponsePartitionData } from '../../protocol/messages/fetch.js'
+import type { AlterPartitionRequest as AlterPartitionWireRequest, AlterPartitionResponse } from '../../protocol/messages/alter-partition.js'
 import { encodeRecordBatch, setBaseOffset } from '../../protocol/record-batch.js'
 import { StorageError, StorageOfflineError } from '../../storage/log-store.js'
 import { MiB, mountTmpfs } from '../helpers/tmpfs.js'
@@ -119,8 +120,9 @@ describe('a leader whose ISR change completes a reassignment', () => {
     const startMs = Date.now()
     expect(fetch(2, 2n, startMs)).toEqual({ kind: 'read' })
     expect(fetch(3, 2n, startMs)).toEqual({ kind: 'read' })
-    expect(asked).toEqual([[1, 2, 3]])
+    // The change goes to the controller after this turn of the event loop, with any others asked in it.
     await new Promise((resolve) => setImmediate(resolve))
+    expect(asked).toEqual([[1, 2, 3]])
 
     // Node 3 leads epoch 2 now and fetches from node 1 no more; node 2, which has not applied that image yet, still
     // does. A record appended at offset 2 meanwhile reaches node 2 only.
@@ -132,6 +134,64 @@ describe('a leader whose ISR change completes a reassignment', () => {
     // The image comes: node 1 leads no more, and the record was never acknowledged (node 3 never had it).
     manager.apply(imageAt(2n, topic, { id: 3, leaderEpoch: 2 }, [1, 2, 3], { replicas: [3, 1], isr: [3] }))
     expect(await acknowledged).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+  })
+})
+
+describe("a leader's ISR changes", () => {
+  it('go to a controller on another node as Kafka\'s AlterPartitionManager sends them: those asked together in one AlterPartition, at most one in flight', async () => {
+    node = await openNode()
+    const topic = await node.createTopic('many', { partitions: 4 })
+    // Node 2 is the active controller: the changes go over the wire. Each request waits for the test to answer it.
+    const requests: { body: AlterPartitionWireRequest; answer: (errorCode?: number) => void }[] = []
+    const quorum = {
+      appliedOffset: 1n,
+      leaderId: 2,
+      requestActiveController: (_api: unknown, _version: number, body: AlterPartitionWireRequest) =>
+        new Promise<AlterPartitionResponse>((resolve) => {
+          const answer = (errorCode: number = ErrorCode.NONE) => {
+            const topics = body.topics.map((t) => ({
+              topicId: t.topicId,
+              partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE, leaderId: NODE_ID, leaderEpoch: p.leaderEpoch, isr: p.newIsr, leaderRecoveryState: 0, partitionEpoch: p.partitionEpoch + 1 })),
+            }))
+            resolve({ throttleTimeMs: 0, errorCode, topics: errorCode === ErrorCode.NONE ? topics : [] })
+          }
+          requests.push({ body, answer })
+        }),
+    }
+    manager = managerOf(node, quorum, { brokerEpoch: 1n })
+    // Node 1 leads all four partitions with ISR [1, 2]; node 3, a replica of each, catches up on all of them.
+    manager.apply(imageAt(1n, topic, { id: NODE_ID, leaderEpoch: 1 }, [1, 2, 3], { replicas: [1, 2, 3], isr: [1, 2] }))
+    manager.markCaughtUp()
+    const catchUp = (index: number) => manager!.replicaFetch(topic.topicId, index, { replicaId: 3, currentLeaderEpoch: 1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: 0n }, Date.now())
+    const asked = (request: { body: AlterPartitionWireRequest }) => request.body.topics.flatMap((t) => t.partitions.map((p) => [p.partitionIndex, p.newIsr]))
+    const isrs = () => topic.partitions.map((p) => p.isr)
+
+    // Two caught up in one turn: one request for both, after that turn.
+    catchUp(0)
+    catchUp(1)
+    await waitFor('the first AlterPartition', () => requests.length === 1)
+    expect(asked(requests[0]!)).toEqual([[0, [1, 2, 3]], [1, [1, 2, 3]]])
+    // The other two while it is in flight: they wait for its answer, then go together.
+    catchUp(2)
+    catchUp(3)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(requests).toHaveLength(1)
+    // The controller refuses the whole first request: each of its changes is refused, and asked again at the next fetch.
+    requests[0]!.answer(ErrorCode.STALE_BROKER_EPOCH)
+    await waitFor('the second AlterPartition', () => requests.length === 2)
+    expect(asked(requests[1]!)).toEqual([[2, [1, 2, 3]], [3, [1, 2, 3]]])
+    catchUp(0)
+    catchUp(1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(requests).toHaveLength(2)
+    requests[1]!.answer()
+    await waitFor('the third AlterPartition', () => requests.length === 3)
+    expect(asked(requests[2]!)).toEqual([[0, [1, 2, 3]], [1, [1, 2, 3]]])
+    requests[2]!.answer()
+    // Each partition took its own answer.
+    await waitFor('every ISR grown', () => isrs().every((isr) => isr.length === 3))
+    expect(isrs()).toEqual([[1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 3]])
+    expect(topic.partitions.map((p) => manager!.get(topic.topicId, p.index)!.state.partitionEpoch)).toEqual([2, 2, 2, 2])
   })
 })
 
