@@ -158,6 +158,24 @@ function onlyPartition<P>(topics: readonly { partitions: readonly P[] }[] | unde
   return partition
 }
 
+/**
+ * The one partition a quorum request names, which must be `__cluster_metadata` partition 0 and nothing else (Kafka's
+ * RaftUtil.hasValidTopicPartition): a request naming another topic, another partition or more than one is not about
+ * this quorum, and no member may act on it. Throws RaftWireError (the handler answers INVALID_REQUEST).
+ */
+function metadataPartition<T extends { partitions: readonly unknown[] }>(
+  topics: readonly T[],
+  api: string,
+  isMetadataTopic: (topic: T) => boolean,
+  indexOf: (partition: T['partitions'][number]) => number,
+): T['partitions'][number] {
+  const [topic] = topics
+  if (topics.length !== 1 || !isMetadataTopic(topic!)) throw new RaftWireError(`a quorum ${api} must name ${METADATA_TOPIC} alone`)
+  const [partition] = topic!.partitions
+  if (topic!.partitions.length !== 1 || indexOf(partition!) !== 0) throw new RaftWireError(`a quorum ${api} must name partition 0 of ${METADATA_TOPIC} alone`)
+  return partition!
+}
+
 /** The wire request for a quorum request. */
 export function toWireRequest(message: RaftRequest): WireRequest {
   switch (message.type) {
@@ -262,7 +280,7 @@ export function fromWireRequest(apiKey: number, body: unknown): { source: number
   switch (apiKey) {
     case vote.apiKey: {
       const request = body as WireVoteRequest
-      const partition = onlyPartition(request.topics, 'Vote')
+      const partition = metadataPartition(request.topics, 'Vote', (topic) => topic.topicName === METADATA_TOPIC, (p) => p.partitionIndex)
       return {
         source: partition.candidateId,
         message: {
@@ -279,7 +297,7 @@ export function fromWireRequest(apiKey: number, body: unknown): { source: number
     }
     case beginQuorumEpoch.apiKey: {
       const request = body as WireBeginRequest
-      const partition = onlyPartition(request.topics, 'BeginQuorumEpoch')
+      const partition = metadataPartition(request.topics, 'BeginQuorumEpoch', (topic) => topic.topicName === METADATA_TOPIC, (p) => p.partitionIndex)
       return {
         source: partition.leaderId,
         message: { type: 'BeginQuorumEpochRequest', clusterId: request.clusterId ?? '', voterId: request.voterId, leaderId: partition.leaderId, leaderEpoch: partition.leaderEpoch },
@@ -287,7 +305,7 @@ export function fromWireRequest(apiKey: number, body: unknown): { source: number
     }
     case endQuorumEpoch.apiKey: {
       const request = body as WireEndRequest
-      const partition = onlyPartition(request.topics, 'EndQuorumEpoch')
+      const partition = metadataPartition(request.topics, 'EndQuorumEpoch', (topic) => topic.topicName === METADATA_TOPIC, (p) => p.partitionIndex)
       const successors = partition.preferredCandidates.length > 0 ? partition.preferredCandidates.map((c) => c.candidateId) : partition.preferredSuccessors
       return {
         source: partition.leaderId,
@@ -296,9 +314,7 @@ export function fromWireRequest(apiKey: number, body: unknown): { source: number
     }
     case fetch.apiKey: {
       const request = body as WireFetchRequest
-      const topic = request.topics[0]
-      if (request.topics.length !== 1 || topic?.topicId !== METADATA_TOPIC_ID) throw new RaftWireError(`a quorum Fetch must name ${METADATA_TOPIC} alone`)
-      const partition = onlyPartition(request.topics, 'Fetch')
+      const partition = metadataPartition(request.topics, 'Fetch', (topic) => topic.topicId === METADATA_TOPIC_ID, (p) => p.partition)
       const replicaId = request.replicaState.replicaId
       return {
         source: replicaId,
@@ -317,7 +333,7 @@ export function fromWireRequest(apiKey: number, body: unknown): { source: number
     }
     case fetchSnapshot.apiKey: {
       const request = body as WireSnapshotRequest
-      const partition = onlyPartition(request.topics, 'FetchSnapshot')
+      const partition = metadataPartition(request.topics, 'FetchSnapshot', (topic) => topic.name === METADATA_TOPIC, (p) => p.partition)
       return {
         source: request.replicaId,
         message: {
