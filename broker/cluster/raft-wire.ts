@@ -315,6 +315,11 @@ export function fromWireRequest(apiKey: number, body: unknown): { source: number
     case fetch.apiKey: {
       const request = body as WireFetchRequest
       const partition = metadataPartition(request.topics, 'Fetch', (topic) => topic.topicId === METADATA_TOPIC_ID, (p) => p.partition)
+      // Kafka's KafkaRaftClient.handleFetchRequest refuses these as INVALID_REQUEST; its empty log's lastFetchedEpoch
+      // is 0, Brook's -1 (RaftLog.lastFetchedEpoch), so only an epoch below that is refused here.
+      if (partition.fetchOffset < 0n || request.maxWaitMs < 0 || partition.lastFetchedEpoch < -1) {
+        throw new RaftWireError(`a quorum Fetch must have a fetch offset and a wait of 0 or more and a last fetched epoch of -1 or more (got ${partition.fetchOffset}, ${request.maxWaitMs} ms, ${partition.lastFetchedEpoch})`)
+      }
       const replicaId = request.replicaState.replicaId
       return {
         source: replicaId,

@@ -20,6 +20,9 @@ import { ErrorCode } from '../../../protocol/errors.js'
 import { vote, type VoteRequest, type VoteResponse } from '../../../protocol/messages/vote.js'
 import { fetch, type FetchRequest, type FetchResponse } from '../../../protocol/messages/fetch.js'
 import { describeQuorum, type DescribeQuorumRequest, type DescribeQuorumResponse } from '../../../protocol/messages/describe-quorum.js'
+import { beginQuorumEpoch, type BeginQuorumEpochRequest, type BeginQuorumEpochResponse } from '../../../protocol/messages/begin-quorum-epoch.js'
+import { endQuorumEpoch, type EndQuorumEpochRequest, type EndQuorumEpochResponse } from '../../../protocol/messages/end-quorum-epoch.js'
+import { fetchSnapshot, type FetchSnapshotRequest, type FetchSnapshotResponse } from '../../../protocol/messages/fetch-snapshot.js'
 import { toWireRequest } from '../../../broker/cluster/raft-wire.js'
 
 const SESSION_TIMEOUT_MS = 3000
@@ -106,6 +109,38 @@ describe('a three-node cluster', () => {
       const ownWire = toWireRequest({ type: 'VoteRequest', clusterId: cluster.clusterId, voterId: 1, candidateEpoch: before.leaderEpoch + 5, candidateId: 1, lastOffsetEpoch: 99, lastOffset: 1000n, preVote: false })
       const ownName = await client.request<VoteRequest, VoteResponse>(vote, 2, ownWire.body as VoteRequest)
       expect(ownName.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+      // A fetch from before the log's start, or waiting a negative time (Kafka's KafkaRaftClient.handleFetchRequest).
+      const negativeOffset = await client.request<FetchRequest, FetchResponse>(fetch, 17, { ...body, topics: [{ ...body.topics[0]!, partitions: [{ ...body.topics[0]!.partitions[0]!, fetchOffset: -5n }] }] })
+      expect(negativeOffset.responses[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+      const negativeWait = await client.request<FetchRequest, FetchResponse>(fetch, 17, { ...body, maxWaitMs: -1 })
+      expect(negativeWait.responses[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+
+      // Requests that name another topic than __cluster_metadata, another partition than 0, or more than one are not
+      // about this quorum (Kafka's RaftUtil.hasValidTopicPartition): INVALID_REQUEST, however valid the vote, the new
+      // leader or the snapshot they carry would be on __cluster_metadata-0.
+      const later = before.leaderEpoch + 5
+      const voteBody = toWireRequest({ type: 'VoteRequest', clusterId: cluster.clusterId, voterId: 1, candidateEpoch: later, candidateId: 2, lastOffsetEpoch: later, lastOffset: 1n << 40n, preVote: false }).body as VoteRequest
+      const [metadataVote] = voteBody.topics
+      const voteOnOtherTopic = await client.request<VoteRequest, VoteResponse>(vote, 2, { ...voteBody, topics: [{ ...metadataVote!, topicName: 'w' }] })
+      expect(voteOnOtherTopic.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+      const voteOnTwoPartitions = await client.request<VoteRequest, VoteResponse>(vote, 2, {
+        ...voteBody,
+        topics: [{ ...metadataVote!, partitions: [metadataVote!.partitions[0]!, { ...metadataVote!.partitions[0]!, partitionIndex: 1 }] }],
+      })
+      expect(voteOnTwoPartitions.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+      const beginBody = toWireRequest({ type: 'BeginQuorumEpochRequest', clusterId: cluster.clusterId, voterId: 1, leaderId: 2, leaderEpoch: later }).body as BeginQuorumEpochRequest
+      const [metadataBegin] = beginBody.topics
+      const beginOnPartitionOne = await client.request<BeginQuorumEpochRequest, BeginQuorumEpochResponse>(beginQuorumEpoch, 1, {
+        ...beginBody,
+        topics: [{ ...metadataBegin!, partitions: [{ ...metadataBegin!.partitions[0]!, partitionIndex: 1 }] }],
+      })
+      expect(beginOnPartitionOne.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+      const endBody = toWireRequest({ type: 'EndQuorumEpochRequest', clusterId: cluster.clusterId, leaderId: 2, leaderEpoch: later, preferredSuccessors: [1] }).body as EndQuorumEpochRequest
+      const endOnTwoTopics = await client.request<EndQuorumEpochRequest, EndQuorumEpochResponse>(endQuorumEpoch, 1, { ...endBody, topics: [endBody.topics[0]!, { ...endBody.topics[0]!, topicName: 'w' }] })
+      expect(endOnTwoTopics.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+      const snapshotBody = toWireRequest({ type: 'FetchSnapshotRequest', clusterId: cluster.clusterId, replicaId: 2, maxBytes: 1024, currentLeaderEpoch: before.leaderEpoch, snapshotId: { endOffset: 0n, epoch: 0 }, position: 0n }).body as FetchSnapshotRequest
+      const snapshotOfOtherTopic = await client.request<FetchSnapshotRequest, FetchSnapshotResponse>(fetchSnapshot, 1, { ...snapshotBody, topics: [{ ...snapshotBody.topics[0]!, name: 'w' }] })
+      expect(snapshotOfOtherTopic.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
     } finally {
       client.close()
     }
