@@ -181,6 +181,39 @@ export function fillCurrentLeaders(services: BrokerServices, slots: Iterable<Lea
   return [...endpoints.values()].sort((a, b) => a.nodeId - b.nodeId)
 }
 
+/**
+ * A request's topics with each partition named once, as Kafka reads a Produce or Fetch (KafkaApis and FetchRequest put
+ * the partitions in a map keyed by partition): a partition named again takes the later entry's fields, in the place
+ * where it was first named, and is answered once; a topic entry left without partitions is dropped. `keyOf` names a
+ * partition (its topic, by name or id, and index). Returns `topics` itself when no partition is named twice.
+ */
+export function partitionsNamedOnce<T, P>(
+  topics: readonly T[],
+  partitionsOf: (topic: T) => readonly P[],
+  keyOf: (topic: T, partition: P) => string,
+  withPartitions: (topic: T, partitions: P[]) => T,
+): readonly T[] {
+  let named = 0
+  for (const topic of topics) named += partitionsOf(topic).length
+  if (named < 2) return topics
+  const last = new Map<string, P>()
+  for (const topic of topics) for (const partition of partitionsOf(topic)) last.set(keyOf(topic, partition), partition)
+  if (last.size === named) return topics
+  const placed = new Set<string>()
+  const once: T[] = []
+  for (const topic of topics) {
+    const partitions: P[] = []
+    for (const partition of partitionsOf(topic)) {
+      const key = keyOf(topic, partition)
+      if (placed.has(key)) continue
+      placed.add(key)
+      partitions.push(last.get(key)!)
+    }
+    if (partitions.length > 0) once.push(withPartitions(topic, partitions))
+  }
+  return once
+}
+
 /** Returned by a handler whose request gets no response (Produce with acks=0). */
 export const NO_RESPONSE: unique symbol = Symbol('no response')
 /** Returned when the connection must close instead of answering (Produce with acks=0 that failed, as Kafka does). */

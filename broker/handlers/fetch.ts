@@ -8,6 +8,9 @@
  *   records below it), up to the high watermark (read_uncommitted) or the last stable offset (read_committed).
  *   Reads stop before `partitionMaxBytes` and the request's `maxBytes` would be passed, except that the first
  *   partition with data returns at least one whole batch (minOneMessage), so a large batch never blocks a consumer.
+ * - A partition named more than once is read once, with the last entry's offset and limits, in the place it was first
+ *   named (FetchRequest.fetchData is a map keyed by partition), so a request naming one partition thousands of times
+ *   gets one answer for it, not thousands of copies of its records.
  * - The answer is capped by the broker's `fetch.max.bytes` as well (KafkaApis: min(maxBytes, fetch.max.bytes)), so a
  *   client asking for 2^31-1 bytes gets at most fetch.max.bytes, or one batch when the first is larger.
  * - The node's pool for answers not yet sent (`queued.max.response.bytes`, answer-budget.ts) bounds all fetches
@@ -73,7 +76,7 @@ import { CacheLease } from '../../storage/batch-cache.js'
 import type { Logger } from '../logger.js'
 import { lastOffsetOf } from '../../protocol/record-batch.js'
 import { IsolationLevel } from '../../protocol/constants.js'
-import { defineHandler, fillCurrentLeaders, leadershipError, missingPartitionError, type RequestContext } from '../handler.js'
+import { defineHandler, fillCurrentLeaders, leadershipError, missingPartitionError, partitionsNamedOnce, type RequestContext } from '../handler.js'
 import { leaderEpochError, type Partition, type Topic } from '../partition.js'
 import type { ReplicaFetchVerdict } from '../cluster/replica-manager.js'
 import { sessionless, type SessionPartition } from '../cluster/fetch-sessions.js'
@@ -109,6 +112,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
     const readCommitted = request.isolationLevel === IsolationLevel.READ_COMMITTED
     const deadline = Date.now() + Math.max(0, request.maxWaitMs)
     const maxBytes = Math.min(request.maxBytes, services.config.fetchMaxBytes)
+    const fetchTopics = partitionsNamedOnce(request.topics, (t) => t.partitions, (t, p) => `${byId ? t.topicId : t.topic}\0${p.partition}`, (t, partitions) => ({ ...t, partitions }))
 
     // Topics are looked up again on every pass, not once: a topic deleted while the fetch is parked must answer with
     // its error at once (the deletion wakes the fetch), not go back to waiting on the old partition's log.
@@ -117,7 +121,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       let error = false
       const readable: Watched[] = []
       const responses: FetchResponseFetchableTopicResponse[] = []
-      for (const target of request.topics) {
+      for (const target of fetchTopics) {
         const topic = byId ? services.topics.getById(target.topicId) : services.topics.get(target.topic)
         const partitions: FetchResponsePartitionData[] = []
         for (const wanted of target.partitions) {

@@ -12,6 +12,8 @@
  *   when leadership moves, REQUEST_TIMED_OUT after the request's timeoutMs (the batch is written and may still be
  *   replicated, as in Kafka). Leadership is checked again just before the append, as the batch may have waited for
  *   its checks while leadership moved. Other acks: INVALID_REQUIRED_ACKS.
+ * - A partition named more than once gets only the last entry's batch, answered once in the place it was first named
+ *   (KafkaApis.handleProduceRequest keys the appends by partition).
  * - Each partition's `records` must be exactly one magic-2 batch that passes Kafka's LogValidator: its header
  *   (protocol/record-batch.ts checkProducedBatch: length, CRC, count against lastOffsetDelta, codec, no control
  *   batch, no LogAppendTime flag) and its records (validateRecords: a compressed payload that inflates cleanly to at
@@ -74,7 +76,7 @@ import {
 import { ErrorCode, KafkaError, errorInfo } from '../../protocol/errors.js'
 import { Attribute, checkProducedBatch, setMaxTimestamp, type RecordsCheck } from '../../protocol/record-batch.js'
 import { Compression, inflationLimit } from '../../protocol/compression.js'
-import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, fillCurrentLeaders, leadershipError, missingPartitionError } from '../handler.js'
+import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, fillCurrentLeaders, leadershipError, missingPartitionError, partitionsNamedOnce } from '../handler.js'
 import { batchInflater } from '../batch-inflater.js'
 import type { Partition, VerificationGuard } from '../partition.js'
 import type { TopicConfig } from '../topic-configs.js'
@@ -159,8 +161,9 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
   '0-10',
   async (request, { services, apiVersion }) => {
     const { acks } = request
+    const topicDataOnce = partitionsNamedOnce(request.topicData, (t) => t.partitionData, (t, p) => `${t.name}\0${p.index}`, (t, partitionData) => ({ ...t, partitionData }))
     const results: Promise<PartitionResult>[][] = []
-    for (const topicData of request.topicData) {
+    for (const topicData of topicDataOnce) {
       const topic = services.topics.get(topicData.name)
       results.push(
         topicData.partitionData.map(async ({ index, records }): Promise<PartitionResult> => {
@@ -259,7 +262,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
       )
     }
     const responses = await Promise.all(
-      request.topicData.map(async (topicData, i) => ({
+      topicDataOnce.map(async (topicData, i) => ({
         name: topicData.name,
         partitionResponses: await Promise.all(results[i]!),
       })),

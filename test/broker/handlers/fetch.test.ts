@@ -114,6 +114,15 @@ describe('Fetch, in process', () => {
     expect(atEnd).toMatchObject({ errorCode: Err.NONE, highWatermark: 6n, records: [] })
   })
 
+  it('answers a partition the request names twice once, from the later entry\'s offset, as Kafka keys a Fetch by partition', async () => {
+    await produce(['a', 'b'])
+    await produce(['c'])
+    const twice = request([{ topic: 'events', offset: 0n }, { topic: 'events', offset: 2n }])
+    const answers = await fetch(twice)
+    expect(answers).toHaveLength(1)
+    expect(baseOffsets(answers[0]!)).toEqual([2n])
+  })
+
   it('returns at least one whole batch, however small partitionMaxBytes and maxBytes are', async () => {
     await produce(['x'.repeat(1000)])
     await produce(['y'.repeat(1000)])

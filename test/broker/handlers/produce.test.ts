@@ -66,7 +66,7 @@ describe('Produce, in process', () => {
   })
 
   it('answers each partition on its own, and writes nothing for one that fails', async () => {
-    await node.createTopic('events')
+    await node.createTopic('events', { partitions: 2 })
     const corrupt = handBuiltBatch(['x'])
     corrupt[corrupt.length - 1]! ^= 0xff
     const answers = await produce({
@@ -76,17 +76,39 @@ describe('Produce, in process', () => {
       topicData: [
         { name: 'events', partitionData: [{ index: 0, records: corrupt }, { index: 7, records: handBuiltBatch(['y']) }] },
         { name: 'missing', partitionData: [{ index: 0, records: handBuiltBatch(['z']) }] },
-        { name: 'events', partitionData: [{ index: 0, records: null }] },
+        { name: 'events', partitionData: [{ index: 1, records: null }] },
       ],
     })
     expect(answers.map((a) => [a.index, a.errorCode])).toEqual([
       [0, Err.CORRUPT_MESSAGE],
       [7, Err.UNKNOWN_TOPIC_OR_PARTITION],
       [0, Err.UNKNOWN_TOPIC_OR_PARTITION],
-      [0, Err.INVALID_RECORD],
+      [1, Err.INVALID_RECORD],
     ])
     expect(answers.every((a) => a.baseOffset === -1n && a.errorMessage)).toBe(true)
     expect(await storedOffsets(node, 'events')).toEqual([])
+  })
+
+  it('appends only the last batch of a partition the request names twice, and answers it once, as Kafka keys a Produce by partition', async () => {
+    await node.createTopic('events', { partitions: 2 })
+    const answers = await node.call<ProduceRequest, ProduceResponse>(
+      produceHandler,
+      {
+        transactionalId: null,
+        acks: 1,
+        timeoutMs: 30_000,
+        topicData: [
+          { name: 'events', partitionData: [{ index: 0, records: handBuiltBatch(['first']) }, { index: 1, records: handBuiltBatch(['other']) }] },
+          { name: 'events', partitionData: [{ index: 0, records: handBuiltBatch(['second', 'third']) }] },
+        ],
+      },
+      { apiVersion: 9 },
+    )
+    expect((answers as ProduceResponse).responses.map((t) => [t.name, t.partitionResponses.map((p) => [p.index, p.errorCode, p.baseOffset])])).toEqual([
+      ['events', [[0, Err.NONE, 0n], [1, Err.NONE, 0n]]],
+    ])
+    expect(await storedOffsets(node, 'events', 0)).toEqual([0n, 1n])
+    expect(await storedOffsets(node, 'events', 1)).toEqual([0n])
   })
 
   it('refuses acks other than -1, 0 and 1, produce v0-2, and clients writing to an internal topic', async () => {
