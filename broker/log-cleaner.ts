@@ -88,6 +88,11 @@ import { BYTES_PER_ENTRY, LOAD_FACTOR, OffsetMap, keyHash } from './offset-map.j
 /** Bytes of rewritten batches handed to the log at a time (storage/group-commit.ts writes about that much at once). */
 const REWRITE_CHUNK_BYTES = 1024 * 1024
 /**
+ * Batches changed (rewritten or removed) handed to the log at a time: a removed batch adds no bytes, so without this
+ * a pass that removes most of a log of small batches gathered every one of them into a single write.
+ */
+const REWRITE_CHUNK_BATCHES = 4096
+/**
  * The most delete horizons a partition's cleaner checkpoint keeps. The checkpoint is part of the partition's state
  * record, written with every append, so the list must not grow with each pass that keeps a new tombstone.
  */
@@ -454,7 +459,7 @@ export class LogCleaner {
       }
       changes.push({ previous: factsOf(batch), replacement })
       chunkBytes += replacement?.length ?? 0
-      if (chunkBytes >= REWRITE_CHUNK_BYTES) await write()
+      if (chunkBytes >= REWRITE_CHUNK_BYTES || changes.length >= REWRITE_CHUNK_BATCHES) await write()
     }
     // A range past its horizon has just lost its tombstones, and nothing is ever added below the checkpoint again.
     const live = horizons.filter((h) => h.expiresAtMs > settings.now)

@@ -155,6 +155,16 @@ const MAX_TIMESTAMP_CANDIDATES = 8
 const min = (a: bigint, b: bigint): bigint => (a < b ? a : b)
 const max = (a: bigint, b: bigint): bigint => (a > b ? a : b)
 
+/**
+ * Appends `items` to `target` one by one: `target.push(...items)` passes every item as an argument, and V8 throws
+ * RangeError (Maximum call stack size exceeded) from about 125,000 of them, which one truncation, one fresh start or
+ * one compaction rewrite of that many batches reaches (a compacted partition of single-record batches did, and was
+ * then left uncleanable until the node restarted).
+ */
+function appendAll<T>(target: T[], items: readonly T[]): void {
+  for (const item of items) target.push(item)
+}
+
 export class LevelPartitionLog implements PartitionLog, Flushable {
   private start: bigint
   private end: bigint
@@ -691,7 +701,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     if (this.maxBatch && this.maxBatch.lastOffset >= newEnd) this.maxBatch = undefined
     this.generation++
     this.run.dropFrom(newEnd)
-    this.changes.push(...changes)
+    appendAll(this.changes, changes)
     await this.context.commit.add(this).done
   }
 
@@ -720,7 +730,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     this.maxBatch = null
     this.generation++
     this.run.clear()
-    this.changes.push(...changes)
+    appendAll(this.changes, changes)
     await this.context.commit.add(this).done
   }
 
@@ -771,7 +781,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
       if (previous.lastOffset >= this.watermark) throw new RangeError(`batch ending at ${previous.lastOffset} is not below the high watermark`)
     }
     const changes: KeyChange[] = live.map(({ previous, replacement }) => ({ key: db.logKey(this.key, previous.lastOffset), value: replacement }))
-    changes.push(...(await this.rewrittenBlocks(live)))
+    appendAll(changes, await this.rewrittenBlocks(live))
     let bytes = 0
     for (const { previous, replacement } of live) {
       bytes += replacement?.length ?? 0
@@ -781,7 +791,7 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     }
     if (checkpoint) this.checkpoint = checkpoint
     this.generation++
-    this.changes.push(...changes)
+    appendAll(this.changes, changes)
     await this.context.commit.add(this, bytes).done
   }
 
