@@ -174,6 +174,26 @@ describe('the log cleaner in bounded memory', () => {
     expect(await contents(restarted.partition)).toHaveLength(61)
   })
 
+  it('compacts a log of 150,000 single-record batches in one pass, handing its removals to the log in chunks', async () => {
+    // A pass that removed most of such a log handed every removal to the log in one rewrite (its chunks were bounded
+    // by rewritten bytes, and a removed batch has none), whose push(...changes) threw RangeError (Maximum call stack
+    // size exceeded) past about 125,000 changes: the partition was marked uncleanable.
+    const { node: many } = await freshNode({})
+    const batches = Array.from({ length: 150_000 }, (_, n) => [{ key: `meter-${n % 10}`, value: `reading-${n}`, timestamp: BigInt(NOW - HOUR + n) }])
+    for (let from = 0; from < batches.length; from += 5000) {
+      const appends = batches.slice(from, from + 5000).map(([r]) =>
+        many.partition.appendAsLeader(encodeRecordBatch([{ key: Buffer.from(r!.key), value: Buffer.from(r!.value), timestamp: r!.timestamp }]), { origin: AppendOrigin.CLIENT }),
+      )
+      await Promise.all(appends)
+    }
+    expect(many.partition.logEndOffset).toBe(150_000n)
+    await many.cleaner.runOnce(NOW)
+    expect(many.logger.errors).toEqual([])
+    // The last batch (meter-9's) is never cleaned (the active end of the log), nor superseded from it: meter-9 keeps
+    // its latest record below it too.
+    expect(await contents(many.partition)).toEqual(Array.from({ length: 11 }, (_, k) => 149_989 + k).map((n) => `${n} meter-${n % 10} reading-${n}`))
+  }, 300_000)
+
   it('keeps the cleaned-up-to offset across a restart: an unchanged log is not compacted again', async () => {
     const { dir, node: first } = await freshNode({})
     await appendAll(first.partition, workload())
