@@ -1368,7 +1368,8 @@ class Runner implements RunningPipeline {
   private async writeAhead(slot: Slot): Promise<void> {
     const outputs = slot.task.takeOutputs(slot.sub.repartitionTopics)
     if (outputs.length === 0) return
-    slot.writtenAhead.push(...outputs)
+    // One by one: a spread of a flatMap's outputs can pass V8's argument limit (about 125,000).
+    for (const output of outputs) slot.writtenAhead.push(output)
     if (this.processingGuarantee === 'at_least_once') return this.sendOutputs((topicMessages) => this.producer!.sendBatch({ topicMessages, ...this.sendSettings }), outputs)
     if (!slot.producer) throw new Error('its transactional producer is gone since its last commit failed; it writes nothing more until it is re-initialized')
     try {
