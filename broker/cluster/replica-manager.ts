@@ -655,10 +655,12 @@ export class ReplicaManager {
 
   /**
    * Asks the active controller for one ISR change (KIP-497) through `alterPartitions`, which sends the changes asked
-   * together as one AlterPartition (run in process when this node is the controller). The answer's state is taken at once when this replica still leads the same epoch. A refusal
-   * clears the pending change, so the next fetch or ISR check proposes again from the committed ISR; an answer that
-   * leaves the outcome open, or that moved the partition on (a new leader epoch, a later partition epoch), keeps it
-   * pending until the image settles it (an open outcome is asked again meanwhile).
+   * together as one AlterPartition (run in process when this node is the controller). The answer's state is taken at
+   * once when this replica still leads the same epoch. A refusal clears the pending change, so the next fetch or ISR
+   * check proposes again from the committed ISR; an answer that leaves the outcome open, or that moved the partition on
+   * (a new leader epoch, a later partition epoch), keeps it pending until the image settles it (an open outcome is
+   * asked again meanwhile). A change replaced by a newer one of the same partition before it went out
+   * (OPERATION_NOT_ATTEMPTED) is left to the newer.
    */
   private proposeIsr(replica: Replica, newIsr: readonly number[], attempt = 0): void {
     const leader = replica.leader!
