@@ -154,7 +154,9 @@ describe('preferred leaders on a three-node cluster', () => {
     const topic = 'trimmed-while-away'
     const victim = 2
     const observer = 1
-    const admin = kafka('trimmed-admin', running().nodeIds).admin()
+    // DeleteRecords is answered once every follower's log start has moved, which a follower learns from the answer to
+    // a fetch the leader may hold those 5 s: kafkajs must wait longer than that for the answer.
+    const admin = running().kafka('trimmed-admin', running().nodeIds, { requestTimeout: 30_000 }).admin()
     await admin.connect()
     try {
       // A partition node 2 follows from node 1 that comes before the topic: the returning node 2's fetcher to node 1
