@@ -71,11 +71,6 @@ export class AlterPartitionManager {
 
   constructor(private readonly options: AlterPartitionManagerOptions) {}
 
-  /** How many changes wait for the next request (for tests and the debug log). */
-  get unsentCount(): number {
-    return this.unsent.size
-  }
-
   /**
    * Asks for `change`; resolves with the controller's answer for its partition (never rejects). An unsent change of
    * the same partition is dropped for this one, and answered OPERATION_NOT_ATTEMPTED.

@@ -165,6 +165,13 @@ describe("a leader's ISR changes", () => {
     const catchUp = (index: number) => manager!.replicaFetch(topic.topicId, index, { replicaId: 3, currentLeaderEpoch: 1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: 0n }, Date.now())
     const asked = (request: { body: AlterPartitionWireRequest }) => request.body.topics.flatMap((t) => t.partitions.map((p) => [p.partitionIndex, p.newIsr]))
     const isrs = () => topic.partitions.map((p) => p.isr)
+    /** Node 3 catches up on `indexes` while a request is in flight: nothing more goes out until that one is answered. */
+    const catchUpWhileInFlight = async (...indexes: number[]) => {
+      const sent = requests.length
+      for (const index of indexes) catchUp(index)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(requests).toHaveLength(sent)
+    }
 
     // Two caught up in one turn: one request for both, after that turn.
     catchUp(0)
@@ -172,18 +179,12 @@ describe("a leader's ISR changes", () => {
     await waitFor('the first AlterPartition', () => requests.length === 1)
     expect(asked(requests[0]!)).toEqual([[0, [1, 2, 3]], [1, [1, 2, 3]]])
     // The other two while it is in flight: they wait for its answer, then go together.
-    catchUp(2)
-    catchUp(3)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(requests).toHaveLength(1)
+    await catchUpWhileInFlight(2, 3)
     // The controller refuses the whole first request: each of its changes is refused, and asked again at the next fetch.
     requests[0]!.answer(ErrorCode.STALE_BROKER_EPOCH)
     await waitFor('the second AlterPartition', () => requests.length === 2)
     expect(asked(requests[1]!)).toEqual([[2, [1, 2, 3]], [3, [1, 2, 3]]])
-    catchUp(0)
-    catchUp(1)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(requests).toHaveLength(2)
+    await catchUpWhileInFlight(0, 1)
     requests[1]!.answer()
     await waitFor('the third AlterPartition', () => requests.length === 3)
     expect(asked(requests[2]!)).toEqual([[0, [1, 2, 3]], [1, [1, 2, 3]]])
