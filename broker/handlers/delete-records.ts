@@ -21,6 +21,8 @@
  *   lowWatermark is then the lowest log start of those replicas (Partition.lowWatermarkIfLeader), so a leader elected
  *   after the answer never serves the deleted records again. REQUEST_TIMED_OUT when that takes longer than the
  *   request's timeoutMs (a live follower not fetching); the leader's records stay deleted.
+ * - A partition the request names twice is deleted up to its later entry's offset and answered once, as Kafka's
+ *   KafkaApis.handleDeleteRecordsRequest keys the request by partition (handler.ts `partitionsNamedOnce`).
  */
 import {
   deleteRecords,
@@ -28,7 +30,7 @@ import {
   type DeleteRecordsResponse,
 } from '../../protocol/messages/delete-records.js'
 import { ErrorCode } from '../../protocol/errors.js'
-import { defineHandler, leadershipError, missingPartitionError } from '../handler.js'
+import { defineHandler, leadershipError, missingPartitionError, partitionsNamedOnce } from '../handler.js'
 import { StorageError } from '../../storage/log-store.js'
 
 const HIGH_WATERMARK = -1n
@@ -39,7 +41,7 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
   async (request, { services }) => ({
     throttleTimeMs: 0,
     topics: await Promise.all(
-      request.topics.map(async (wanted) => ({
+      partitionsNamedOnce(request.topics, (t) => t.partitions, (t, p) => `${t.name}\0${p.partitionIndex}`, (t, partitions) => ({ ...t, partitions })).map(async (wanted) => ({
         name: wanted.name,
         partitions: await Promise.all(
           wanted.partitions.map(async ({ partitionIndex, offset }) => {

@@ -45,7 +45,7 @@ import { txnOffsetCommit, type TxnOffsetCommitRequest, type TxnOffsetCommitRespo
 import { writeTxnMarkers, type WriteTxnMarkersRequest, type WriteTxnMarkersResponse } from '../../protocol/messages/write-txn-markers.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { StorageError } from '../../storage/log-store.js'
-import { defineHandler, leadershipError, type BrokerServices } from '../handler.js'
+import { defineHandler, leadershipError, partitionsNamedOnce, type BrokerServices } from '../handler.js'
 import { offsetsToCommit } from '../group/metadata-manager.js'
 import type { TxnProducer } from '../transaction/coordinator.js'
 
@@ -81,9 +81,11 @@ type TopicPartitions = { name: string; partitions: number[] }
 /**
  * One transaction's AddPartitionsToTxn, per topic and partition: UNKNOWN_TOPIC_OR_PARTITION for partitions that do
  * not exist and OPERATION_NOT_ATTEMPTED for the others; else each partition verified (`verifyOnly`, v4 from another
- * node: NONE if it is in the transaction) or all of them added, with one error for all.
+ * node: NONE if it is in the transaction) or all of them added, with one error for all. A partition named twice is
+ * answered once, as Kafka's handler gathers the partitions in a set.
  */
-async function addOrVerify(services: BrokerServices, producer: TxnProducer, topics: readonly TopicPartitions[], options: { verifyOnly: boolean; apiVersion: number }) {
+async function addOrVerify(services: BrokerServices, producer: TxnProducer, named: readonly TopicPartitions[], options: { verifyOnly: boolean; apiVersion: number }) {
+  const topics = partitionsNamedOnce(named, (t) => t.partitions, (t, partition) => `${t.name}\0${partition}`, (t, partitions) => ({ ...t, partitions }))
   const wanted = topics.flatMap((t) => t.partitions.map((partition) => ({ topic: t.name, partition })))
   const missing = (tp: { topic: string; partition: number }): boolean => !services.topics.partition(tp.topic, tp.partition)
   let codeOf: (tp: { topic: string; partition: number }) => number

@@ -3,7 +3,8 @@
  * clients hide: a transactional batch for a partition not added (KIP-890's verification), EndTxn for an unknown
  * transactional id, a transaction timeout above transaction.max.timeout.ms, stale epochs after a bump, EndTxn with
  * nothing open, Fetch read_committed's abortedTransactions, OffsetFetch requireStable while a transactional commit is
- * pending, WriteTxnMarkers, AddPartitionsToTxn v4's batch of transactions (adding or only verifying), and
+ * pending, WriteTxnMarkers, AddPartitionsToTxn v4's batch of transactions (adding or only verifying), a partition
+ * AddPartitionsToTxn names twice, and
  * transactional.id.expiration.ms. After each refusal the partition and the coordinator
  * go on working.
  */
@@ -162,6 +163,23 @@ describe('transactions at the wire', () => {
     expect((await produceTxn('txn-batched-adder', adder.producerId!, adder.producerEpoch, 'txn-batched', 0, 0, ['batched'])).errorCode).toBe(NONE)
     expect(await end('txn-batched-adder', adder.producerId!, adder.producerEpoch, true)).toBe(NONE)
     expect(await end('txn-batched-checker', checker.producerId!, checker.producerEpoch, false)).toBe(NONE)
+  })
+
+  it('answers a partition AddPartitionsToTxn names twice once, in v3 and in a v4 transaction, as Kafka gathers the partitions in a set', async () => {
+    await createTopic(broker, 'txn-twice', { partitions: 2 })
+    const producer = await init('txn-twice-id')
+    const v3 = await client.request<Partial<AddPartitionsToTxnRequest>, AddPartitionsToTxnResponse>(addPartitionsToTxn, 3, {
+      v3AndBelowTransactionalId: 'txn-twice-id',
+      v3AndBelowProducerId: producer.producerId!,
+      v3AndBelowProducerEpoch: producer.producerEpoch,
+      v3AndBelowTopics: [{ name: 'txn-twice', partitions: [0, 1, 0] }, { name: 'txn-twice', partitions: [1] }],
+    })
+    expect(v3.resultsByTopicV3AndBelow!.map((t) => [t.name, t.resultsByPartition.map((p) => [p.partitionIndex, p.partitionErrorCode])])).toEqual([['txn-twice', [[0, NONE], [1, NONE]]]])
+    const v4 = await client.request<Partial<AddPartitionsToTxnRequest>, AddPartitionsToTxnResponse>(addPartitionsToTxn, 4, {
+      transactions: [{ transactionalId: 'txn-twice-id', producerId: producer.producerId!, producerEpoch: producer.producerEpoch, verifyOnly: true, topics: [{ name: 'txn-twice', partitions: [1, 1] }] }],
+    })
+    expect(v4.resultsByTransaction!.map((t) => t.topicResults.map((r) => [r.name, r.resultsByPartition.map((p) => [p.partitionIndex, p.partitionErrorCode])]))).toEqual([[['txn-twice', [[1, NONE]]]]])
+    expect(await end('txn-twice-id', producer.producerId!, producer.producerEpoch, false)).toBe(NONE)
   })
 
   it('fences the old epoch after a new InitProducerId: PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH for old versions', async () => {
