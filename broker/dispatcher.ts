@@ -5,7 +5,7 @@
  */
 import { parseRange } from '../protocol/versions.js'
 import { ErrorCode } from '../protocol/errors.js'
-import type { ApiVersionsResponse } from '../protocol/messages/api-versions.js'
+import { apiVersions, type ApiVersionsResponse } from '../protocol/messages/api-versions.js'
 import type { ApiRange, HandlerEntry } from './handler.js'
 import { apiVersionsHandler } from './handlers/api-versions.js'
 import { metadataHandler } from './handlers/metadata.js'
@@ -169,8 +169,12 @@ export class Dispatcher {
     return this.byKey.get(apiKey)
   }
 
-  /** The KIP-511 answer to an ApiVersions request of a version we do not have. */
+  /**
+   * The KIP-511 answer to an ApiVersions request of a version we do not have: UNSUPPORTED_VERSION with ApiVersions'
+   * own range alone, as Kafka's ApiVersionsRequest.getErrorResponse answers, which is all a client reads from it
+   * before it asks again at a version in that range (librdkafka, Kafka's NetworkClient).
+   */
   unsupportedApiVersions(): ApiVersionsResponse {
-    return { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: [...this.advertised] }
+    return { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.advertised.filter((range) => range.apiKey === apiVersions.apiKey) }
   }
 }

@@ -3,10 +3,11 @@
  *
  * Behaviour
  * - Answers with the dispatcher's table, so what is advertised is exactly what has a handler.
- * - v3 requests carry the client's software name and version; invalid ones get INVALID_REQUEST, as in Kafka
- *   (ApiVersionsRequest.isValid: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`).
- * - A request for a version we lack is answered by the connection with a v0 body, UNSUPPORTED_VERSION and our
- *   ranges (KIP-511); kafkajs then retries a lower version, librdkafka retries min(v-1, our max).
+ * - v3 requests carry the client's software name and version; invalid ones get INVALID_REQUEST and no ranges, as in
+ *   Kafka (ApiVersionsRequest.isValid: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`, getErrorResponse).
+ * - A request for a version we lack is answered by the connection with a v0 body, UNSUPPORTED_VERSION and
+ *   ApiVersions' own range alone (KIP-511, ApiVersionsRequest.getErrorResponse); kafkajs then retries a lower version,
+ *   librdkafka and Kafka's clients retry at min(their max, our max).
  *
  * Version notes
  * - The response header is always v0, even for flexible v3 (ApiVersionsResponse.json): protocol/frame.ts.
@@ -26,10 +27,7 @@ export const apiVersionsHandler = defineHandler<ApiVersionsRequest, ApiVersionsR
   (request, { apiVersion, services }) => {
     const valid =
       apiVersion < 3 || (SOFTWARE.test(request.clientSoftwareName) && SOFTWARE.test(request.clientSoftwareVersion))
-    return {
-      errorCode: valid ? ErrorCode.NONE : ErrorCode.INVALID_REQUEST,
-      apiKeys: [...services.apiVersions],
-      throttleTimeMs: 0,
-    }
+    if (!valid) return { errorCode: ErrorCode.INVALID_REQUEST, apiKeys: [], throttleTimeMs: 0 }
+    return { errorCode: ErrorCode.NONE, apiKeys: [...services.apiVersions], throttleTimeMs: 0 }
   },
 )
