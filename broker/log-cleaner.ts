@@ -280,11 +280,21 @@ export class LogCleaner {
     let excess = retentionBytes >= 0 ? log.sizeBytes - retentionBytes : -Infinity
     // Kafka deletes a segment only when its upper bound (here: the offset after the batch's last record) is at or
     // below the high watermark, so the log start never passes it: the scan yields exactly those batches.
+    // Batches without a timestamp (-1: no record has one) waiting for the next batch that has one: Kafka dates a
+    // segment without timestamps by the file's last modification, its last append; Brook keeps no append time, so
+    // such a batch expires with the first later batch that expires (appended after it), and never before.
+    let undatedBytes = 0
     for await (const batch of log.batches(log.logStartOffset, partition.highWatermark)) {
       this.checkStopping()
-      const expired = retentionMs >= 0 && Number(batch.maxTimestamp) < now - retentionMs
-      if (!expired && excess - batch.sizeBytes < 0) break
-      excess -= batch.sizeBytes
+      const undated = batch.maxTimestamp < 0n
+      const expired = retentionMs >= 0 && !undated && Number(batch.maxTimestamp) < now - retentionMs
+      if (undated && retentionMs >= 0 && excess - undatedBytes - batch.sizeBytes < 0) {
+        undatedBytes += batch.sizeBytes
+        continue
+      }
+      if (!expired && excess - undatedBytes - batch.sizeBytes < 0) break
+      excess -= undatedBytes + batch.sizeBytes
+      undatedBytes = 0
       newStart = batch.lastOffset + 1n
     }
     if (newStart !== null && newStart > log.logStartOffset) {
@@ -303,22 +313,36 @@ export class LogCleaner {
     let dirtyRecords = 0
     let uncleanableBytes = 0
     let oldestDirty = Infinity
+    // Under min.compaction.lag.ms, batches without a timestamp wait for the next batch that has one, as in
+    // applyRetention: Kafka dates them by their segment's last append, which Brook does not keep.
+    const undated = { bytes: 0, records: 0 }
     for await (const batch of log.batches(firstDirty, log.logEndOffset)) {
       this.checkStopping()
+      const waitsForDated = settings.minCompactionLagMs > 0 && batch.maxTimestamp < 0n
       const cleanable =
         uncleanableBytes === 0 &&
         batch.lastOffset < partition.lastStableOffset &&
         batch.lastOffset + 1n < log.logEndOffset &&
-        Number(batch.maxTimestamp) <= settings.now - settings.minCompactionLagMs
+        (waitsForDated || Number(batch.maxTimestamp) <= settings.now - settings.minCompactionLagMs)
       if (!cleanable) {
-        uncleanableBytes += batch.sizeBytes
+        uncleanableBytes += undated.bytes + batch.sizeBytes
+        undated.bytes = 0
         continue
       }
-      dirtyBytes += batch.sizeBytes
-      dirtyRecords += batch.recordCount
-      oldestDirty = Math.min(oldestDirty, Number(batch.baseTimestamp))
+      if (waitsForDated) {
+        undated.bytes += batch.sizeBytes
+        undated.records += batch.recordCount
+        continue
+      }
+      dirtyBytes += undated.bytes + batch.sizeBytes
+      dirtyRecords += undated.records + batch.recordCount
+      undated.bytes = 0
+      undated.records = 0
+      // Kafka's max.compaction.lag.ms looks at first-batch timestamps above 0 only (LogCleanerManager).
+      if (batch.baseTimestamp > 0n) oldestDirty = Math.min(oldestDirty, Number(batch.baseTimestamp))
       cleanableEnd = batch.lastOffset + 1n
     }
+    uncleanableBytes += undated.bytes
     const totalBytes = log.sizeBytes - uncleanableBytes
     const dueByLag = oldestDirty < settings.now - settings.maxCompactionLagMs
     const tombstonesDue = (checkpoint.tombstonesExpireAtMs ?? Infinity) <= settings.now

@@ -68,6 +68,11 @@ export interface AppendResult {
   lastOffset: bigint
   /** The batch repeated one already written (a producer's retry): these are the original offsets, nothing was written. */
   duplicate: boolean
+  /**
+   * For a duplicate: the original's maxTimestamp as stored (ms), which on a LogAppendTime topic is the time the
+   * broker stamped it, returned as the retry's logAppendTime (Kafka's UnifiedLog.append, duplicate branch).
+   */
+  duplicateOfMaxTimestamp?: bigint
 }
 
 /** A transaction marker to write (WriteTxnMarkers' WritableTxnMarker, for one partition). */
@@ -236,7 +241,10 @@ export class Partition {
     const fields = producerBatchOf(batch)!
     fields.baseOffset = this.log.logEndOffset
     fields.lastOffset = fields.baseOffset
-    return this.write(batch, fields, this.producers.prepare(fields, AppendOrigin.COORDINATOR), { leaderEpoch: this.leaderEpoch })
+    // On a LogAppendTime topic a marker is stamped as every other batch is (Kafka's LogValidator sees markers too).
+    const logAppendTime = this.topic.config.messageTimestampType === 'LogAppendTime' ? BigInt(Date.now()) : undefined
+    if (logAppendTime !== undefined) fields.maxTimestamp = logAppendTime
+    return this.write(batch, fields, this.producers.prepare(fields, AppendOrigin.COORDINATOR), { leaderEpoch: this.leaderEpoch, logAppendTime })
   }
 
   private checkVerified(fields: ProducerBatch, guard: VerificationGuard | undefined): void {
@@ -266,7 +274,7 @@ export class Partition {
     if (duplicate.lastOffset >= this.log.durableEndOffset) {
       throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `the batch at offsets ${duplicate.lastOffset - BigInt(duplicate.offsetDelta)}-${duplicate.lastOffset} was not written: its write failed`)
     }
-    return { baseOffset: duplicate.lastOffset - BigInt(duplicate.offsetDelta), lastOffset: duplicate.lastOffset, duplicate: true }
+    return { baseOffset: duplicate.lastOffset - BigInt(duplicate.offsetDelta), lastOffset: duplicate.lastOffset, duplicate: true, duplicateOfMaxTimestamp: duplicate.timestamp }
   }
 
   private async write(

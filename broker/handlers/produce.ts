@@ -29,7 +29,8 @@
  * - The batch is stored whole: baseOffset and partitionLeaderEpoch are stamped in place; maxTimestamp becomes the
  *   largest record timestamp when the producer wrote another (as Kafka's setMaxTimestamp, so retention and
  *   ListOffsets can trust it); LogAppendTime topics get maxTimestamp = now instead (and a new CRC either way), which
- *   the response returns as logAppendTimeMs.
+ *   the response returns as logAppendTimeMs (for an idempotent producer's retry of a batch already written, the
+ *   time stamped on the original, as Kafka's UnifiedLog.append answers a duplicate).
  * - A topic whose compression.type is a codec (uncompressed, gzip, snappy, lz4, zstd) rather than `producer` stores a
  *   batch of another codec rebuilt with it, after the checks above, as Kafka's LogValidator does: the same records,
  *   offset deltas, timestamps, producer id, epoch, sequence and transactional flag (gzip at compression.gzip.level,
@@ -234,7 +235,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             if (!logAppendTime && batch === records && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)
             const appendTime = logAppendTime ? BigInt(Date.now()) : undefined
             try {
-              const { baseOffset, lastOffset } = await partition.appendAsLeader(batch, { origin: AppendOrigin.CLIENT, logAppendTime: appendTime, verification })
+              const { baseOffset, lastOffset, duplicateOfMaxTimestamp } = await partition.appendAsLeader(batch, { origin: AppendOrigin.CLIENT, logAppendTime: appendTime, verification })
               if (acks === -1 && services.replicas) {
                 const replicated = await services.replicas.awaitHighWatermark(topic.topicId, index, lastOffset + 1n, request.timeoutMs)
                 if (replicated !== ErrorCode.NONE) return failed(index, replicated)
@@ -243,7 +244,8 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
                 index,
                 errorCode: ErrorCode.NONE,
                 baseOffset,
-                logAppendTimeMs: appendTime ?? -1n,
+                // A retry of a batch already written gets the time stamped on the original, which is what is stored.
+                logAppendTimeMs: appendTime === undefined ? -1n : duplicateOfMaxTimestamp ?? appendTime,
                 logStartOffset: partition.logStartOffset,
                 errorMessage: null,
               }

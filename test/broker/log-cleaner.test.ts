@@ -17,6 +17,7 @@ import { FAST_GROUPS } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { connect, createTopic, fetchPartition, listOffset, producePartition, readPartition, recordsOf, splitBatches } from '../helpers/kafka.js'
 import { handBuiltBatch } from '../helpers/wire.js'
+import { encodeRecordBatch } from '../../protocol/record-batch.js'
 import { commit, committedOffsets } from '../helpers/groups-wire.js'
 import { waitFor } from '../helpers/wait.js'
 import { startKafkajsBroker, stopKafkajsBroker } from '../helpers/kafkajs-broker.js'
@@ -58,6 +59,26 @@ describe('retention and compaction', () => {
   async function kcatRead(topic: string): Promise<string[]> {
     const { stdout } = await kcat(['-b', broker.address, '-C', '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-q', '-f', '%o %s\n'])
     return stdout.split('\n').filter((line) => line !== '')
+  }
+
+  /**
+   * Resolves after two cleaner passes that started after this call, each seen by a batch stamped ten minutes ago
+   * that it removed from `witness` (a topic of its own with retention.ms one minute).
+   */
+  async function twoCleanerPasses(witness: string): Promise<void> {
+    await createTopic(broker, witness, { configs: { 'retention.ms': '60000' } })
+    for (let pass = 1; pass <= 2; pass++) {
+      const base = await appendBatch(witness, 1, BigInt(Date.now() - 600_000))
+      await waitFor(`cleaner pass ${pass} after the appends`, async () => (await earliest(witness)) === base + 1n)
+    }
+  }
+
+  /** Appends one batch of keyed records all stamped `timestamp` (-1: none) to partition 0; returns its base offset. */
+  async function appendKeyed(topic: string, entries: [string, string][], timestamp: bigint): Promise<bigint> {
+    const records = entries.map(([key, value]) => ({ key: Buffer.from(key), value: Buffer.from(value), timestamp }))
+    const answer = await producePartition(client, topic, 0, encodeRecordBatch(records))
+    expect(answer.errorCode).toBe(0)
+    return answer.baseOffset
   }
 
   async function earliest(topic: string): Promise<bigint> {
@@ -103,6 +124,23 @@ describe('retention and compaction', () => {
       const read = await consumeFromBeginning('old-readings', 9)
       expect(read.map((r) => Number(r.offset))).toEqual([9, 10, 11, 12, 13, 14, 15, 16, 17])
       expect((await admin.fetchTopicOffsets('old-readings'))[0]).toMatchObject({ low: '9', high: '18' })
+    })
+
+    it('keeps a batch without timestamps (-1) until a batch after it expires, as Kafka dates a segment without them by its last append', async () => {
+      const tenMinutesAgo = BigInt(Date.now() - 600_000)
+      for (const topic of ['undated-alone', 'undated-kept', 'undated-gone']) await createTopic(broker, topic, { configs: { 'retention.ms': '60000' } })
+      await appendBatch('undated-alone', 2, -1n)
+      await appendBatch('undated-kept', 2, -1n)
+      await appendBatch('undated-kept', 1, BigInt(Date.now()))
+      await appendBatch('undated-gone', 2, -1n)
+      await appendBatch('undated-gone', 1, tenMinutesAgo)
+      await appendBatch('undated-gone', 1, BigInt(Date.now()))
+      // Appended before the expired batch after it: it goes with that one.
+      await waitFor('the undated batch to go with the expired batch after it', async () => (await earliest('undated-gone')) === 3n)
+      await twoCleanerPasses('undated-witness')
+      expect(await earliest('undated-alone')).toBe(0n)
+      expect(await earliest('undated-kept')).toBe(0n)
+      expect(await kcatRead('undated-kept')).toEqual(['0 0.........', '1 1.........', '2 0.........'])
     })
 
     it('a partition whose every batch expired is emptied: earliest = latest, nothing is readable, and the next record takes the old log end, also after kill -9', async () => {
@@ -205,6 +243,23 @@ describe('retention and compaction', () => {
 
       const read = await consumeFromBeginning('device-state', 5)
       expect(read.map((r) => [r.offset, r.key, r.value])).toEqual(survivors)
+    })
+
+    it('under min.compaction.lag.ms, compacts a batch without timestamps (-1) only with a later batch old enough, as Kafka dates it by its segment\'s last append', async () => {
+      const configs = { 'cleanup.policy': 'compact', 'min.cleanable.dirty.ratio': '0.01', 'min.compaction.lag.ms': '3600000' }
+      for (const topic of ['undated-lagging', 'undated-lagged']) await createTopic(broker, topic, { configs })
+      await appendKeyed('undated-lagging', [['sensor-1', 'a']], -1n)
+      await appendKeyed('undated-lagging', [['sensor-1', 'b']], -1n)
+      await appendKeyed('undated-lagging', [['sensor-2', 'c']], BigInt(Date.now()))
+      await appendKeyed('undated-lagging', [['sensor-3', 'd']], BigInt(Date.now()))
+      await appendKeyed('undated-lagged', [['sensor-1', 'a']], -1n)
+      await appendKeyed('undated-lagged', [['sensor-1', 'b']], BigInt(Date.now() - 7_200_000))
+      await appendKeyed('undated-lagged', [['sensor-2', 'c']], BigInt(Date.now()))
+      const survivors = async (topic: string) => recordsOf((await readPartition(client, topic, 0)).batches).map((r) => `${r.offset} ${r.key} ${r.value}`)
+      await waitFor('the undated record to be compacted with the old batch after it', async () => (await survivors('undated-lagged')).length === 2)
+      expect(await survivors('undated-lagged')).toEqual(['1 sensor-1 b', '2 sensor-2 c'])
+      await twoCleanerPasses('undated-lag-witness')
+      expect(await survivors('undated-lagging')).toEqual(['0 sensor-1 a', '1 sensor-1 b', '2 sensor-2 c', '3 sensor-3 d'])
     })
 
     it('keeps a zstd topic\'s batches zstd when it compacts them (librdkafka reads what it wrote)', async () => {

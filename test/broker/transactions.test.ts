@@ -182,6 +182,18 @@ describe('transactions at the wire', () => {
     expect(await end('txn-twice-id', producer.producerId!, producer.producerEpoch, false)).toBe(NONE)
   })
 
+  it('stamps a transaction marker on a LogAppendTime topic with the append time and its timestamp type, as every batch there (Kafka\'s LogValidator)', async () => {
+    await createTopic(broker, 'txn-stamped', { configs: { 'message.timestamp.type': 'LogAppendTime' } })
+    const producer = await init('txn-stamped-id')
+    expect(await addPartitions('txn-stamped-id', producer.producerId!, producer.producerEpoch, [{ name: 'txn-stamped', partitions: [0] }])).toEqual([NONE])
+    expect((await produceTxn('txn-stamped-id', producer.producerId!, producer.producerEpoch, 'txn-stamped', 0, 0, ['stamped'])).errorCode).toBe(NONE)
+    const before = BigInt(Date.now())
+    expect(await end('txn-stamped-id', producer.producerId!, producer.producerEpoch, true)).toBe(NONE)
+    const batches = splitBatches((await fetchPartition(client, { topic: 'txn-stamped', partition: 0, offset: 0n, isolationLevel: 1 })).records)
+    expect(batches.map((b) => b.header.attributes & (Attribute.control | Attribute.logAppendTime))).toEqual([Attribute.logAppendTime, Attribute.control | Attribute.logAppendTime])
+    expect(batches[1]!.header.maxTimestamp).toBeGreaterThanOrEqual(before)
+  })
+
   it('fences the old epoch after a new InitProducerId: PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH for old versions', async () => {
     await createTopic(broker, 'txn-epochs')
     const first = await init('txn-epochs-id')

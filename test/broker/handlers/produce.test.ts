@@ -9,6 +9,8 @@ import { CLOSE_CONNECTION, NO_RESPONSE } from '../../../broker/handler.js'
 import type { ProduceRequest, ProduceResponse, ProduceResponsePartitionProduceResponse } from '../../../protocol/messages/produce.js'
 import { batchBytes, handBuiltBatch, recordBytes } from '../../helpers/wire.js'
 import { openNode, type InProcessNode } from '../../helpers/in-process-node.js'
+import { waitFor } from '../../helpers/wait.js'
+import { encodeRecordBatch } from '../../../protocol/record-batch.js'
 
 /** ErrorCode values, written out as Kafka's protocol guide lists them. */
 const Err = {
@@ -128,6 +130,22 @@ describe('Produce, in process', () => {
     expect(await node.call(produceHandler, request('events', [{ index: 0, records: handBuiltBatch(['a']) }], 0), { apiVersion: 9 })).toBe(NO_RESPONSE)
     expect(await node.call(produceHandler, request('events', [{ index: 3, records: handBuiltBatch(['b']) }], 0), { apiVersion: 9 })).toBe(CLOSE_CONNECTION)
     expect(await storedOffsets(node, 'events')).toEqual([0n])
+  })
+
+  it('answers an idempotent producer\'s retry on a LogAppendTime topic with the time stamped on the original, which is what is stored (UnifiedLog.append)', async () => {
+    await node.createTopic('stamped', { configs: { 'message.timestamp.type': 'LogAppendTime' } })
+    const batch = () => encodeRecordBatch([{ value: Buffer.from('once') }], { producerId: 7n, producerEpoch: 0, baseSequence: 0 })
+    const [first] = await produce(request('stamped', [{ index: 0, records: batch() }]))
+    expect(first).toMatchObject({ errorCode: Err.NONE, baseOffset: 0n })
+    const stampedAt = first!.logAppendTimeMs!
+    // The clock moves past the original's stamp before the retry.
+    await waitFor('the clock to pass the first append time', () => BigInt(Date.now()) > stampedAt)
+    const [retry] = await produce(request('stamped', [{ index: 0, records: batch() }]))
+    expect(retry).toMatchObject({ errorCode: Err.NONE, baseOffset: 0n, logAppendTimeMs: stampedAt })
+    const partition = node.services.topics.partition('stamped', 0)!
+    const stored = []
+    for await (const b of partition.log.batches(0n, partition.highWatermark)) stored.push(b.maxTimestamp)
+    expect(stored).toEqual([stampedAt])
   })
 
   it('applies a topic\'s configs from the moment they are set: max.message.bytes, LogAppendTime, compaction keys', async () => {
