@@ -380,12 +380,14 @@ function exactTimestamp(baseTimestamp: bigint, bytes: Buffer, view: RecordView):
   return BigInt.asIntN(64, baseTimestamp + new Reader(bytes, view.start + 1).varlong())
 }
 
+/** A timestamp bound in ms as the Java long Kafka holds: values from Number.MAX_SAFE_INTEGER up stand for Long.MAX_VALUE. */
+const asLong = (ms: number): bigint => (ms >= Number.MAX_SAFE_INTEGER ? LONG_MAX : BigInt(ms))
+
 /**
  * LogValidator.recordHasInvalidTimestamp on Java longs: `now - timestamp` wraps, and so does its negation, exactly as
  * Kafka's comparison does for timestamps near ±2^63.
  */
 function outOfBoundsAsLongs(now: number, timestamp: bigint, bounds: { beforeMaxMs: number; afterMaxMs: number }): boolean {
-  const asLong = (ms: number): bigint => (ms >= Number.MAX_SAFE_INTEGER ? LONG_MAX : BigInt(ms))
   const diff = BigInt.asIntN(64, BigInt(now) - timestamp)
   return diff > asLong(bounds.beforeMaxMs) || BigInt.asIntN(64, -diff) > asLong(bounds.afterMaxMs)
 }
@@ -482,7 +484,7 @@ function checkRecords(batch: Buffer, body: RecordsBody, rules: RecordRules, wide
       fail(record.index, 'a compacted topic cannot accept a record without a key')
     } else if (outOfBounds) {
       timestampFailures++
-      fail(record.index, `timestamp ${timestamp} is out of range: it must lie within [${now - bounds!.beforeMaxMs}, ${now + bounds!.afterMaxMs}]`)
+      fail(record.index, `timestamp ${timestamp} is out of range: it must lie within [${BigInt.asIntN(64, BigInt(now) - asLong(bounds!.beforeMaxMs))}, ${BigInt.asIntN(64, BigInt(now) + asLong(bounds!.afterMaxMs))}]`)
     }
     return false
   })

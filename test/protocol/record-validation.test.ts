@@ -236,13 +236,14 @@ describe('per-record rules (LogValidator.validateRecord)', () => {
       expect(check(batchBytes({ records: plain(1), count: 1, baseTimestamp: timestamp }))).toEqual({ ok: true, maxTimestamp: -1n })
     }
     // Below -2^63 + now, now - timestamp overflows a long: Kafka's difference wraps negative, so its negation is past the
-    // one hour after now, and the record is refused; so is one near Long.MAX_VALUE, named exactly.
+    // one hour after now, and the record is refused; so is one near Long.MAX_VALUE, named exactly, with the bounds as
+    // Kafka's longs give them (now - Long.MAX_VALUE, not the double nearest it).
     for (const timestamp of [-(2n ** 63n), -(2n ** 63n) + BigInt(NOW) - 1n]) {
       expect(check(batchBytes({ records: plain(1), count: 1, baseTimestamp: timestamp }))).toMatchObject({ ok: false, errorCode: INVALID_TIMESTAMP })
     }
     expect(check(batchBytes({ records: plain(1), count: 1, baseTimestamp: -(2n ** 63n) + BigInt(NOW) + 1n }))).toMatchObject({ ok: true })
     const future = batchBytes({ records: plain(1), count: 1, baseTimestamp: 2n ** 63n - 1n })
-    expect(check(future)).toMatchObject({ ok: false, errorCode: INVALID_TIMESTAMP, message: expect.stringContaining('timestamp 9223372036854775807 is out of range') })
+    expect(check(future)).toMatchObject({ ok: false, errorCode: INVALID_TIMESTAMP, message: expect.stringContaining('timestamp 9223372036854775807 is out of range: it must lie within [-9223370336854775807, 1700003600000]') })
     // A delta beyond 2^53 from a near base: 2^60 + 3 ms exactly, not the double nearest it.
     const records = Buffer.concat([recordBytes({ offsetDelta: 0 }), recordBytes({ offsetDelta: 1, timestampDelta: 2n ** 60n + 3n - BigInt(NOW) })])
     const wide = check(uncompressed(records, 2), { timestampBounds: { beforeMaxMs: Number.MAX_SAFE_INTEGER, afterMaxMs: Number.MAX_SAFE_INTEGER } })
