@@ -327,6 +327,7 @@ export class LogCleaner {
       if (!cleanable) {
         uncleanableBytes += undated.bytes + batch.sizeBytes
         undated.bytes = 0
+        undated.records = 0
         continue
       }
       if (waitsForDated) {
