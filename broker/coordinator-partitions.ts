@@ -19,8 +19,9 @@
  *      ^                                          │                      │
  *      └── image: led elsewhere, or another epoch ┴──────────────────────┘  (unload; then load again at the new epoch)
  *
- * - A key of a partition not led here is NOT_COORDINATOR; of a partition still loading COORDINATOR_LOAD_IN_PROGRESS
- *   (both retriable: clients look the coordinator up again, or wait).
+ * - A key of a partition not led here is NOT_COORDINATOR; of a partition still loading, or led here by the image
+ *   while its logs are being opened, COORDINATOR_LOAD_IN_PROGRESS (both retriable: clients look the coordinator up
+ *   again, or wait).
  * - Loads and unloads run one at a time, in the order the images asked for them, so a partition is never loaded
  *   twice over or unloaded while it loads. Ownership itself changes at once, so no request is served for a
  *   partition this node no longer leads while its unload waits its turn.
@@ -100,6 +101,8 @@ export class CoordinatorPartitions {
   private readonly options: CoordinatorPartitionsOptions
   /** Partition index -> this node's ownership; only on a cluster node (a single node owns every partition). */
   private readonly owned = new Map<number, Ownership>()
+  /** Partition index -> the coordinator epoch at which its load failed (a cluster node): not waited for again. */
+  private readonly failedLoads = new Map<number, number>()
   private loader: PartitionLoader | null = null
   private queue: Promise<void> = Promise.resolve()
   private creating: Promise<Topic> | null = null
@@ -137,12 +140,20 @@ export class CoordinatorPartitions {
     return this.errorForPartition(this.partitionFor(key))
   }
 
-  /** As `errorFor`, for a partition of the topic. */
+  /**
+   * As `errorFor`, for a partition of the topic. A partition the node's metadata image already makes it lead, whose
+   * logs are still being opened (the load starts after), is COORDINATOR_LOAD_IN_PROGRESS as well, unless its load at
+   * that epoch failed: a client told NOT_COORDINATOR then would look the coordinator up again and be sent straight
+   * back (right after the topic's creation, or a leader change, the other nodes name this one at once).
+   */
   errorForPartition(index: number): number {
-    if (!this.clustered) return ErrorCode.NONE
+    const { cluster } = this.options
+    if (!cluster) return ErrorCode.NONE
     const ownership = this.owned.get(index)
-    if (!ownership) return ErrorCode.NOT_COORDINATOR
-    return ownership.loaded ? ErrorCode.NONE : ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+    if (ownership) return ownership.loaded ? ErrorCode.NONE : ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+    const registration = cluster.quorum.controller.image.topic(this.topicName)?.partitions.get(index)
+    const ledHere = registration !== undefined && registration.leader === cluster.nodeId && this.failedLoads.get(index) !== registration.leaderEpoch
+    return ledHere ? ErrorCode.COORDINATOR_LOAD_IN_PROGRESS : ErrorCode.NOT_COORDINATOR
   }
 
   /** Whether some partition led here is still loading (ListGroups answers COORDINATOR_LOAD_IN_PROGRESS then). */
@@ -287,10 +298,12 @@ export class CoordinatorPartitions {
         } catch (error) {
           // Clients are sent elsewhere (NOT_COORDINATOR) rather than told to wait for a load that will not end.
           if (this.owned.get(index) === ownership) this.owned.delete(index)
+          this.failedLoads.set(index, coordinatorEpoch)
           loader.unloadPartition(index)
           throw error
         }
         if (this.owned.get(index) !== ownership) return
+        this.failedLoads.delete(index)
         ownership.loaded = true
         await loader.partitionLoaded?.(index)
         log.debug(`coordinator of ${this.topicName}-${index} at epoch ${coordinatorEpoch}`)

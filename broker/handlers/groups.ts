@@ -62,7 +62,8 @@ function notFound(key: string, errorCode: number, errorMessage: string | null): 
 /**
  * The coordinator of `key`: this node on a single node; on a cluster node the leader of the key's partition of the
  * internal topic, from the metadata image (Kafka's KafkaApis.getCoordinator), COORDINATOR_NOT_AVAILABLE while that
- * partition has no live leader. `topicProblem`: why the internal topic could not be created.
+ * partition has no live leader. `topicProblem`: why the internal topic is not there to name a coordinator from (it
+ * could not be created, or this request had it created).
  */
 function coordinatorFor(services: BrokerServices, key: string, keyType: number, topicProblem: string | null): Coordinator {
   const partitions = coordinatorPartitionsOf(services, keyType)
@@ -87,8 +88,14 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
   async (request, { services, apiVersion }) => {
     let problem: string | null = null
     const partitions = coordinatorPartitionsOf(services, request.keyType)
+    // As Kafka's KafkaApis.getCoordinator: a cluster's internal topic missing from the metadata is created, and the
+    // request answered COORDINATOR_NOT_AVAILABLE, so the client asks again after its backoff, by when the leaders have
+    // opened the new partitions (naming one at once sent clients to a node still opening them, which answered
+    // NOT_COORDINATOR, and sarama's commit gave up after five lookups in 20 ms).
+    const creating = partitions !== null && services.quorum !== undefined && !services.quorum.controller.image.topic(partitions.topicName)
     try {
       await partitions?.ensureTopic()
+      if (creating) problem = `${partitions.topicName} was being created: ask again`
     } catch (error) {
       if (!(error instanceof StorageError) && !(error instanceof KafkaError)) throw error
       problem = `${partitions!.topicName} cannot be created: ${error.message}`

@@ -1,6 +1,8 @@
 /**
  * Group coordinators on a three-node cluster, through real clients: __consumer_offsets is created through the
- * controller on first use with its partitions' leaders spread over the nodes; FindCoordinator on every node (v0-3 and
+ * controller on first use with its partitions' leaders spread over the nodes (that FindCoordinator answered
+ * COORDINATOR_NOT_AVAILABLE, and a new leader answering COORDINATOR_LOAD_IN_PROGRESS until it has loaded its
+ * partition); FindCoordinator on every node (v0-3 and
  * v4's batch) names the leader of the group's partition; a node that is not a group's coordinator answers its group
  * requests NOT_COORDINATOR; kafkajs consumers of one group bootstrapped through different nodes form one group whose
  * assignments cover every partition once, and whose committed offsets every node's admin reads back; a kcat (-G)
@@ -54,8 +56,13 @@ describe('group coordinators on a three-node cluster', () => {
   }
 
   /** Node 1's Metadata v12 of __consumer_offsets. */
-  async function offsetsTopicAtNode1(): Promise<MetadataResponse['topics'][number]> {
-    const answer = await withClient(cluster().nodes.get(1)!, (client) =>
+  function offsetsTopicAtNode1(): Promise<MetadataResponse['topics'][number]> {
+    return offsetsTopicAt(1)
+  }
+
+  /** A node's Metadata v12 of __consumer_offsets (from its metadata image). */
+  async function offsetsTopicAt(node: number): Promise<MetadataResponse['topics'][number]> {
+    const answer = await withClient(cluster().nodes.get(node)!, (client) =>
       client.request<MetadataRequest, MetadataResponse>(metadata, 12, { topics: [{ topicId: ZERO_UUID, name: '__consumer_offsets' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
     )
     return answer.topics[0]!
@@ -81,6 +88,25 @@ describe('group coordinators on a three-node cluster', () => {
   })
 
   it('creates __consumer_offsets through the controller, and every node names the leader of a group\'s partition as its coordinator', async () => {
+    // The first FindCoordinator has the topic created and is answered COORDINATOR_NOT_AVAILABLE, as Kafka's
+    // KafkaApis.getCoordinator answers it: the client asks again after its backoff.
+    expect(await findCoordinatorAt(2, GROUP, 3)).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE })
+    // From the moment its metadata makes it the leader of the group's partition, a node answers the group's requests
+    // as loading (or served), never NOT_COORDINATOR, which would send the client straight back to it.
+    const index = partitionForGroup(GROUP, OFFSETS_PARTITIONS)
+    const leaderToBe = await waitFor('node 2 to name the leader of the group\'s partition', async () => {
+      const topic = await offsetsTopicAt(2)
+      const leader = topic.errorCode === ErrorCode.NONE ? topic.partitions.find((p) => p.partitionIndex === index)!.leaderId : -1
+      return leader > 0 && leader
+    })
+    await waitFor(`node ${leaderToBe} to know it leads the partition`, async () => {
+      const topic = await offsetsTopicAt(leaderToBe)
+      return topic.errorCode === ErrorCode.NONE && topic.partitions.find((p) => p.partitionIndex === index)!.leaderId === leaderToBe
+    })
+    const early = await withClient(cluster().nodes.get(leaderToBe)!, (client) =>
+      client.request<Partial<OffsetFetchRequest>, OffsetFetchResponse>(offsetFetch, 8, { groups: [{ groupId: GROUP, memberId: null, memberEpoch: -1, topics: null }], requireStable: false }),
+    )
+    expect([ErrorCode.NONE, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS]).toContain(early.groups![0]!.errorCode)
     const first = await waitFor('a coordinator for the group', async () => {
       const answer = await findCoordinatorAt(2, GROUP, 3)
       return answer.errorCode === ErrorCode.NONE && answer
