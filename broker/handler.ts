@@ -182,8 +182,9 @@ export function fillCurrentLeaders(services: BrokerServices, slots: Iterable<Lea
 }
 
 /**
- * A request's topics with each partition named once, as Kafka reads a Produce or Fetch (KafkaApis and FetchRequest put
- * the partitions in a map keyed by partition): a partition named again takes the later entry's fields, in the place
+ * A request's topics with each partition named once, as Kafka reads a Produce, Fetch, DeleteRecords or
+ * AddPartitionsToTxn (KafkaApis and FetchRequest put the partitions in a map or set keyed by partition): a partition
+ * named again takes the later entry's fields, in the place
  * where it was first named, and is answered once; a topic entry left without partitions is dropped. `keyOf` names a
  * partition (its topic, by name or id, and index). Returns `topics` itself when no partition is named twice.
  */
