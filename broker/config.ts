@@ -95,6 +95,14 @@ export interface BrokerConfig {
   logRetentionMs: number
   /** `log.retention.bytes`: the broker default of the topic config retention.bytes (-1: no limit). */
   logRetentionBytes: number
+  /**
+   * The node's defaults of the other topic configs, under Kafka's broker names as a server.properties gives them
+   * (ServerTopicConfigSynonyms: `log.cleanup.policy`, `log.message.timestamp.type`, `compression.type`,
+   * `min.insync.replicas`, `unclean.leader.election.enable`...) -> the value as a string. A topic without its own
+   * setting takes it, and DescribeConfigs shows it as STATIC_BROKER_CONFIG. Values must meet the topic config's rule
+   * (topic-configs.ts topicDefaultsProblem; `brook start` checks them).
+   */
+  topicConfigDefaults: Readonly<Record<string, string>>
   /** `log.record.validation.enable`: false trusts produced records and checks only batch headers (protocol/README.md). */
   recordValidation: boolean
   /** `log.retention.check.interval.ms`. */
@@ -193,6 +201,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   // Kafka's log.retention.hours of 168.
   logRetentionMs: 604_800_000,
   logRetentionBytes: -1,
+  topicConfigDefaults: {},
   recordValidation: true,
   logRetentionCheckIntervalMs: 300_000,
   cacheMaxBytes: 256 * 1024 * 1024,

@@ -17,7 +17,10 @@ import { Compression } from '../protocol/compression.js'
 import { ZSTD_LEVELS } from '../protocol/zstd.js'
 
 /** Broker settings that are the defaults of topic configs (message.max.bytes for max.message.bytes, and so on). */
-export type TopicDefaults = Pick<BrokerConfig, 'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs' | 'logRetentionMs' | 'logRetentionBytes'>
+export type TopicDefaults = Pick<
+  BrokerConfig,
+  'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs' | 'logRetentionMs' | 'logRetentionBytes' | 'topicConfigDefaults'
+>
 
 export interface ConfigDef<Key extends string = string, Value = unknown> {
   /** Kafka's name. */
@@ -37,7 +40,7 @@ export interface ConfigDef<Key extends string = string, Value = unknown> {
   /** Kafka's default, as a string. */
   readonly default: string
   /** The broker setting that overrides the default, when the node was started with a value other than its own. */
-  readonly brokerDefault?: keyof TopicDefaults
+  readonly brokerDefault?: Exclude<keyof TopicDefaults, 'topicConfigDefaults'>
   /** The typed value; throws InvalidValue saying what is wrong. */
   readonly parse: (value: string) => Value
   /**
@@ -533,20 +536,70 @@ export function topicConfigDef(name: string): ConfigDef | undefined {
  */
 function defaultOf(def: ConfigDef, defaults: TopicDefaults): ConfigSynonym | null {
   if (def.serverName === null) return null
+  const set = Object.hasOwn(defaults.topicConfigDefaults, def.serverName) ? defaults.topicConfigDefaults[def.serverName] : undefined
+  if (set !== undefined) return { name: def.serverName, value: set, source: ConfigSource.STATIC_BROKER_CONFIG }
   const key = def.brokerDefault
   if (key !== undefined && defaults[key] !== DEFAULT_CONFIG[key]) return { name: def.serverName, value: kafkaLong(defaults[key]), source: ConfigSource.STATIC_BROKER_CONFIG }
   return { name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG }
 }
 
+/**
+ * The topic configs whose default a node's settings give under Kafka's broker name (`log.cleanup.policy` for
+ * `cleanup.policy`, `log.message.timestamp.type` for `message.timestamp.type`), as BrokerConfig.topicConfigDefaults,
+ * keyed by that name. Those with a numeric setting of their own (`message.max.bytes`, `log.retention.ms`: brokerDefault)
+ * are not among them.
+ */
+const byServerName: ReadonlyMap<string, ConfigDef> = new Map(
+  TOPIC_CONFIGS.flatMap((def): [string, ConfigDef][] => (def.serverName === null || def.brokerDefault !== undefined ? [] : [[def.serverName, def]])),
+)
+
+/** The broker names BrokerConfig.topicConfigDefaults takes. */
+export function topicDefaultNames(): string[] {
+  return [...byServerName.keys()]
+}
+
+/** Whether `name` is the broker name of a topic config's default that BrokerConfig.topicConfigDefaults may give. */
+export function isTopicDefaultName(name: string): boolean {
+  return byServerName.has(name)
+}
+
+/**
+ * Checks the topic config defaults a node is given (BrokerConfig.topicConfigDefaults: broker name -> value, as Kafka's
+ * server.properties writes it) against each config's rule and the rule across configs (min.compaction.lag.ms at most
+ * max.compaction.lag.ms); returns the first problem as `<broker name> <what is wrong>` (`log.cleanup.policy must be a
+ * comma-separated list of delete, compact, not 'shred'`), or null. Unknown names are a problem too.
+ */
+export function topicDefaultsProblem(defaults: Readonly<Record<string, string>>): string | null {
+  for (const [name, value] of Object.entries(defaults)) {
+    const def = byServerName.get(name)
+    if (def === undefined) return `${name} is no topic config's default`
+    try {
+      checkedValue(def, value, true)
+    } catch (error) {
+      if (error instanceof InvalidValue) return `${name} ${error.message}, not ${quote(value)}`
+      throw error
+    }
+  }
+  const lag = (name: string, def: string): number => Number(defaults[name] ?? def)
+  const [min, max] = [lag('log.cleaner.min.compaction.lag.ms', '0'), lag('log.cleaner.max.compaction.lag.ms', LONG_MAX)]
+  if (min > max) return `log.cleaner.min.compaction.lag.ms (${defaults['log.cleaner.min.compaction.lag.ms']}) must not be greater than log.cleaner.max.compaction.lag.ms (${defaults['log.cleaner.max.compaction.lag.ms'] ?? LONG_MAX})`
+  return null
+}
+
 /** Config types whose values Kafka's ConfigDef.parseType trims before parsing (a STRING is taken as it is). */
 const TRIMMED_TYPES: ReadonlySet<number> = new Set([ConfigType.BOOLEAN, ConfigType.INT, ConfigType.SHORT, ConfigType.LONG, ConfigType.DOUBLE])
 
-/** `value` parsed by `def`'s rule, and checked by its `checkWhenSet` too when `settingIt`. */
+/** `value` parsed by `def`'s rule, and checked by its `checkWhenSet` too when `settingIt`; throws InvalidValue. */
+function checkedValue(def: ConfigDef, value: string, settingIt: boolean): unknown {
+  const parsed = def.parse(TRIMMED_TYPES.has(def.type) ? value.trim() : value)
+  if (settingIt) def.checkWhenSet?.(parsed)
+  return parsed
+}
+
+/** checkedValue, with a refused value thrown as KafkaError(INVALID_CONFIG) naming the config. */
 function parseValue(def: ConfigDef, value: string, settingIt: boolean): unknown {
   try {
-    const parsed = def.parse(TRIMMED_TYPES.has(def.type) ? value.trim() : value)
-    if (settingIt) def.checkWhenSet?.(parsed)
-    return parsed
+    return checkedValue(def, value, settingIt)
   } catch (error) {
     if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${def.name}: ${error.message}`)
     throw error

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { checkClusterId, parseQuorumVoters, type QuorumVoter } from '../broker/cluster/voters.js'
 import { DEFAULT_CONFIG, FAILPOINTS, type BrokerConfig, type Failpoint, type LogLevel } from '../broker/config.js'
+import { isTopicDefaultName, topicDefaultNames, topicDefaultsProblem } from '../broker/topic-configs.js'
 import { cannotRead } from './files.js'
 
 const INT32_MAX = 2_147_483_647
@@ -136,8 +137,15 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${path} must hold a JSON object of settings`)
   const config: Record<string, unknown> = {}
+  const topicConfigDefaults: Record<string, string> = {}
   for (const [name, value] of Object.entries(parsed)) {
     const key = NUMERIC_SETTINGS.find((s) => s.kafkaName === name)?.key ?? own(KAFKA_NAMES, name) ?? name
+    if (isTopicDefaultName(name)) {
+      // A topic config's default under its broker name (log.cleanup.policy), written as server.properties would.
+      if (!['string', 'number', 'boolean'].includes(typeof value)) throw new Error(`${path}: ${name} must be a string, a number or a boolean, not ${JSON.stringify(value)}`)
+      topicConfigDefaults[name] = String(value)
+      continue
+    }
     if (!isSetting(key)) throw new Error(unknownSetting(name, path))
     if (key in config) throw new Error(`${path}: ${key} is given twice (as ${key} and as its Kafka name)`)
     // The message names the setting as the file does (log.cache.max.bytes, or cacheMaxBytes).
@@ -145,6 +153,9 @@ export function readConfigFile(path: string): Partial<BrokerConfig> {
     if (problem) throw new Error(`${path}: ${problem}`)
     config[key] = value
   }
+  const problem = topicDefaultsProblem(topicConfigDefaults)
+  if (problem) throw new Error(`${path}: ${problem}`)
+  if (Object.keys(topicConfigDefaults).length > 0) config.topicConfigDefaults = topicConfigDefaults
   return config as Partial<BrokerConfig>
 }
 
@@ -155,13 +166,15 @@ function own(table: Readonly<Record<string, string>>, name: string): string | un
 
 /** Whether a BrokerConfig name is a setting the file may give. */
 function isSetting(key: string): boolean {
+  // topicConfigDefaults is given by its entries' own names (log.cleanup.policy), as a Kafka server.properties does.
+  if (key === 'topicConfigDefaults') return false
   return NUMERIC_SETTINGS.some((s) => s.key === key) || Object.hasOwn(OTHER_SETTINGS, key) || Object.hasOwn(DEFAULT_CONFIG, key)
 }
 
 /** Every name the config file takes: the camelCase ones and Kafka's. */
 function settingNames(): string[] {
   const kafkaNames = NUMERIC_SETTINGS.flatMap((s) => (s.kafkaName === null ? [] : [s.kafkaName]))
-  return [...NUMERIC_SETTINGS.map((s) => s.key), ...Object.keys(OTHER_SETTINGS), ...kafkaNames, ...Object.keys(KAFKA_NAMES)]
+  return [...NUMERIC_SETTINGS.map((s) => s.key), ...Object.keys(OTHER_SETTINGS), ...kafkaNames, ...Object.keys(KAFKA_NAMES), ...topicDefaultNames()]
 }
 
 /**

@@ -31,7 +31,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
   const command = program
     .command('start')
     .description('run one broker node in the foreground')
-    .option('--config <file>', 'JSON file with any of these settings under their camelCase names (nodeId, groupInitialRebalanceDelayMs...) or the Kafka names shown; flags win')
+    .option('--config <file>', 'JSON file with any of these settings under their camelCase names (nodeId, groupInitialRebalanceDelayMs...) or the Kafka names shown, and the broker defaults of topic configs under their Kafka names (log.cleanup.policy, log.message.timestamp.type, compression.type, min.insync.replicas...); flags win')
   for (const { option } of settingOptions.filter(({ setting }) => addressed(setting))) command.addOption(option)
   const start = command
     .option('--host <host>', `interface to listen on (default: ${DEFAULT_CONFIG.host})`)

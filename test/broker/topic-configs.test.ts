@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs'
 import { Admin as PlatformaticAdmin } from '@platformatic/kafka'
-import { parseTopicConfig, TOPIC_CONFIGS, type TopicDefaults } from '../../broker/topic-configs.js'
+import { parseTopicConfig, TOPIC_CONFIGS, topicDefaultsProblem, type TopicDefaults } from '../../broker/topic-configs.js'
 import { DEFAULT_CONFIG } from '../../broker/config.js'
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
@@ -88,6 +88,38 @@ describe('parsing topic configs', () => {
     expect(config).toMatchObject({ maxMessageBytes: 4096, messageTimestampAfterMaxMs: 1000 })
     expect(config.described.find((c) => c.name === 'max.message.bytes')).toMatchObject({ value: '4096', source: STATIC_BROKER_CONFIG })
     expect(config.described.find((c) => c.name === 'message.timestamp.before.max.ms')).toMatchObject({ source: DEFAULT_CONFIG_SOURCE })
+  })
+
+  it('takes the node\'s defaults of the other configs under their broker names (log.cleanup.policy), below the topic\'s own setting', () => {
+    const defaults: TopicDefaults = { ...NODE_DEFAULTS, topicConfigDefaults: { 'log.cleanup.policy': 'compact', 'log.message.timestamp.type': 'LogAppendTime', 'min.insync.replicas': '2' } }
+    const config = parseTopicConfig({ 'min.insync.replicas': '1' }, defaults)
+    expect(config).toMatchObject({ cleanupPolicy: { compact: true, delete: false }, messageTimestampType: 'LogAppendTime', minInsyncReplicas: 1 })
+    expect(config.overrides).toEqual({ 'min.insync.replicas': '1' })
+    const described = new Map(config.described.map((c) => [c.name, c]))
+    expect(described.get('cleanup.policy')).toMatchObject({
+      value: 'compact',
+      source: STATIC_BROKER_CONFIG,
+      synonyms: [
+        { name: 'log.cleanup.policy', value: 'compact', source: STATIC_BROKER_CONFIG },
+        { name: 'log.cleanup.policy', value: 'delete', source: DEFAULT_CONFIG_SOURCE },
+      ],
+    })
+    expect(described.get('min.insync.replicas')).toMatchObject({ value: '1', source: TOPIC_CONFIG })
+    expect(described.get('segment.ms')).toMatchObject({ value: '604800000', source: DEFAULT_CONFIG_SOURCE })
+  })
+
+  it('checks the node\'s topic config defaults by each config\'s rule and the rule across them, naming the broker setting', () => {
+    expect(topicDefaultsProblem({ 'log.cleanup.policy': 'compact,delete', 'compression.type': 'zstd', 'unclean.leader.election.enable': 'TRUE' })).toBeNull()
+    expect(topicDefaultsProblem({ 'log.cleanup.policy': 'shred' })).toBe("log.cleanup.policy must be a comma-separated list of delete, compact, not 'shred'")
+    expect(topicDefaultsProblem({ 'min.insync.replicas': '0' })).toBe("min.insync.replicas must be at least 1, not '0'")
+    // Kafka 4.0's rule for a value being set (KIP-1030) holds for a node's default too.
+    expect(topicDefaultsProblem({ 'log.segment.bytes': '1000' })).toMatch(/^log\.segment\.bytes must be at least 1048576/)
+    expect(topicDefaultsProblem({ 'log.cleaner.min.compaction.lag.ms': '10', 'log.cleaner.max.compaction.lag.ms': '5' })).toBe(
+      'log.cleaner.min.compaction.lag.ms (10) must not be greater than log.cleaner.max.compaction.lag.ms (5)',
+    )
+    // A topic config's own name where Kafka's broker name differs, or one of the numeric settings: not taken here.
+    expect(topicDefaultsProblem({ 'cleanup.policy': 'compact' })).toBe("cleanup.policy is no topic config's default")
+    expect(topicDefaultsProblem({ 'log.retention.ms': '5' })).toBe("log.retention.ms is no topic config's default")
   })
 
   it('refuses an unknown name, a missing value and a value its rule refuses, naming the config', () => {

@@ -6,9 +6,13 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { brook, expectOneLineError, lines } from './run-brook.js'
 import { readConfigFile } from '../../cli/start-options.js'
+
+/** DescribeConfigsResponse.json configSource of a setting the node was started with. */
+const STATIC_BROKER_CONFIG = 4
 
 describe('brook start', () => {
   const dir = mkdtempSync(join(tmpdir(), 'brook-start-'))
@@ -196,6 +200,43 @@ describe('brook start', () => {
       expect(tooLarge.stderr).toMatch(/^brook: cannot produce to small-0: MESSAGE_TOO_LARGE /)
       // The broker's message.max.bytes is the topic's default, not a config set on it: describe leaves it out.
       expect(lines((await brook(['topics', 'describe', 'small', ...server])).stdout)[0]).toMatch(/\tConfigs: $/)
+    })
+
+    it('takes the broker defaults of topic configs from the file under Kafka\'s names (log.message.timestamp.type, log.cleanup.policy) and acts on them', async () => {
+      const file = configFile('topic-defaults.json', JSON.stringify({ 'log.message.timestamp.type': 'LogAppendTime', 'log.cleanup.policy': 'compact' }))
+      const node = await startBroker({ args: ['--config', file] })
+      const kafka = new Kafka({ brokers: [node.address], logLevel: logLevel.NOTHING, retry: { retries: 0 } })
+      const admin = kafka.admin()
+      const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } })
+      try {
+        await admin.connect()
+        await producer.connect()
+        await admin.createTopics({ topics: [{ topic: 'stamped' }] })
+        const [topic] = (await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'stamped' }], includeSynonyms: false })).resources
+        const configs = new Map(topic!.configEntries.map((e) => [e.configName, { value: e.configValue, source: (e as { configSource?: number }).configSource }]))
+        expect(configs.get('message.timestamp.type')).toEqual({ value: 'LogAppendTime', source: STATIC_BROKER_CONFIG })
+        expect(configs.get('cleanup.policy')).toEqual({ value: 'compact', source: STATIC_BROKER_CONFIG })
+        const [brokerResource] = (await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.BROKER, name: '1' }], includeSynonyms: false })).resources
+        const brokerConfigs = new Map(brokerResource!.configEntries.map((e) => [e.configName, { value: e.configValue, source: (e as { configSource?: number }).configSource }]))
+        expect(brokerConfigs.get('log.message.timestamp.type')).toEqual({ value: 'LogAppendTime', source: STATIC_BROKER_CONFIG })
+
+        // LogAppendTime: the node stamps the batch and says so in the answer, whatever the producer's timestamp.
+        const sentAt = Date.now()
+        const [written] = await producer.send({ topic: 'stamped', messages: [{ key: 'k', value: 'v', timestamp: '1000' }] })
+        expect(Number(written!.logAppendTime)).toBeGreaterThanOrEqual(sentAt - 1000)
+        // Compacted: a record without a key is refused (Kafka's "Compacted topic cannot accept message without key").
+        const keyless = await producer.send({ topic: 'stamped', messages: [{ value: 'no key' }] }).catch((error: Error) => error)
+        expect(keyless).toMatchObject({ type: 'INVALID_RECORD' })
+        // A topic's own setting wins over the node's.
+        await admin.createTopics({ topics: [{ topic: 'created-time', configEntries: [{ name: 'message.timestamp.type', value: 'CreateTime' }, { name: 'cleanup.policy', value: 'delete' }] }] })
+        const [own] = await producer.send({ topic: 'created-time', messages: [{ value: 'v', timestamp: '1000' }] })
+        expect(own!.logAppendTime).toBe('-1')
+      } finally {
+        await producer.disconnect()
+        await admin.disconnect()
+        await node.stop()
+        node.cleanup()
+      }
     })
   })
 })
