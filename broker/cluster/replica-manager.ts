@@ -108,7 +108,7 @@ import { PeerChannel, type QuorumRunner } from './quorum-runner.js'
 import { AlterPartitionManager } from './alter-partition-manager.js'
 import { FetchSessions } from './fetch-sessions.js'
 import type { MetadataImage, PartitionRegistration } from './metadata/image.js'
-import { DEFAULT_REPLICATION_CONFIG, type ReplicationConfig } from './replication/config.js'
+import { DEFAULT_REPLICATION_CONFIG, effectiveMinIsr, type ReplicationConfig } from './replication/config.js'
 import { endOffsetForEpoch, truncationTarget, UNDEFINED_EPOCH, type EpochEndOffset } from './replication/log.js'
 import type { PartitionState } from './replication/messages.js'
 
@@ -583,8 +583,9 @@ export class ReplicaManager {
     return pending ? [...isr, ...pending.filter((id) => !isr.includes(id))] : isr
   }
 
+  /** The ISR size the topic's min.insync.replicas asks of this partition (Kafka's effectiveMinIsr). */
   private minInsyncReplicas(replica: Replica): number {
-    return replica.topic.config.minInsyncReplicas
+    return effectiveMinIsr(replica.topic.config.minInsyncReplicas, replica.state.replicas.length)
   }
 
   /** Kafka's maybeIncrementLeaderHW; answers the produces the new HW acknowledges. */

@@ -79,6 +79,7 @@ import { Attribute, checkProducedBatch, setMaxTimestamp, type RecordsCheck } fro
 import { Compression, inflationLimit } from '../../protocol/compression.js'
 import { CLOSE_CONNECTION, NO_RESPONSE, defineHandler, fillCurrentLeaders, leadershipError, missingPartitionError, partitionsNamedOnce } from '../handler.js'
 import { batchInflater } from '../batch-inflater.js'
+import { effectiveMinIsr } from '../cluster/replication/config.js'
 import type { Partition, VerificationGuard } from '../partition.js'
 import type { TopicConfig } from '../topic-configs.js'
 import type { Logger } from '../logger.js'
@@ -229,7 +230,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             if (stillLeader !== ErrorCode.NONE) return failed(index, stillLeader)
             // A cluster node's leader counts only the ISR members in sync now (cluster/replica-manager.ts).
             const underMinIsr = (): boolean =>
-              services.replicas ? services.replicas.underMinIsr(topic.topicId, index, Date.now()) : partition.isr.length < config.minInsyncReplicas
+              services.replicas ? services.replicas.underMinIsr(topic.topicId, index, Date.now()) : partition.isr.length < effectiveMinIsr(config.minInsyncReplicas, partition.replicas.length)
             if (acks === -1 && underMinIsr()) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
             // A recompressed batch was built with its records' largest timestamp.
             if (!logAppendTime && batch === records && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)

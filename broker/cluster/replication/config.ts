@@ -7,7 +7,10 @@ export interface ReplicationConfig {
    * ISR. The leader checks every half of it (ReplicaManager's isr-expiration task).
    */
   readonly replicaLagTimeMaxMs: number
-  /** min.insync.replicas: the ISR size an acks=all produce needs, and below which the high watermark stays put. */
+  /**
+   * min.insync.replicas: the ISR size an acks=all produce needs, and below which the high watermark stays put; a
+   * partition with fewer replicas needs all of them (effectiveMinIsr).
+   */
   readonly minInsyncReplicas: number
   /** replica.fetch.wait.max.ms: how long a leader holds a follower's fetch that has nothing new. */
   readonly replicaFetchWaitMaxMs: number
@@ -36,4 +39,14 @@ export const DEFAULT_REPLICATION_CONFIG: ReplicationConfig = {
   replicaFetchMaxRecords: 10_000,
   requestTimeoutMs: 30_000,
   truncation: 'divergingEpoch',
+}
+
+/**
+ * The ISR size a partition of `replicaCount` replicas (the assigned replicas, a reassignment's adding ones included)
+ * needs under `min.insync.replicas`: Kafka's Partition.effectiveMinIsr, min(min.insync.replicas, replicas). The
+ * config is not bounded by the replication factor when set, so a topic of one replica with min.insync.replicas=2
+ * takes acks=all writes, and its high watermark moves, as in Kafka.
+ */
+export function effectiveMinIsr(minInsyncReplicas: number, replicaCount: number): number {
+  return Math.min(minInsyncReplicas, replicaCount)
 }

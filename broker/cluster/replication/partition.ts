@@ -53,7 +53,7 @@
  * A consumer's fetch reads up to HW from the leader only; a follower refuses it (NOT_LEADER_OR_FOLLOWER).
  */
 import { ErrorCode } from '../../../protocol/errors.js'
-import { DEFAULT_REPLICATION_CONFIG, type ReplicationConfig } from './config.js'
+import { DEFAULT_REPLICATION_CONFIG, effectiveMinIsr, type ReplicationConfig } from './config.js'
 import {
   ReplicaLog,
   truncationTarget,
@@ -312,7 +312,7 @@ export class PartitionReplica {
     if (!leader || !state) return fail(ErrorCode.NOT_LEADER_OR_FOLLOWER)
     if (request.acks !== -1 && request.acks !== 0 && request.acks !== 1) return fail(ErrorCode.INVALID_REQUIRED_ACKS)
     if (request.records.length === 0) return fail(ErrorCode.INVALID_RECORD)
-    if (request.acks === -1 && state.isr.length < this.config.minInsyncReplicas)
+    if (request.acks === -1 && state.isr.length < this.minIsr(state))
       return fail(ErrorCode.NOT_ENOUGH_REPLICAS)
     const batch: ReplicaBatch = {
       baseOffset: this.log.logEndOffset,
@@ -670,7 +670,7 @@ export class PartitionReplica {
   private maybeIncrementHighWatermark(nowMs: number): boolean {
     const leader = this.leader
     const state = this.partitionState
-    if (!leader || !state || state.isr.length < this.config.minInsyncReplicas) return false
+    if (!leader || !state || state.isr.length < this.minIsr(state)) return false
     const leaderEnd = this.log.logEndOffset
     const maximal = this.maximalIsr
     let candidate = leaderEnd
@@ -690,11 +690,16 @@ export class PartitionReplica {
     this.out.writes.push({ type: 'highWatermark', offset })
   }
 
+  /** The ISR size min.insync.replicas asks of this partition (effectiveMinIsr). */
+  private minIsr(state: { readonly replicas: readonly number[] }): number {
+    return effectiveMinIsr(this.config.minInsyncReplicas, state.replicas.length)
+  }
+
   /** Kafka's DelayedProduce checks: acknowledged, refused after the append, or timed out. */
   private completeProduces(nowMs: number): void {
     const leader = this.leader
     if (!leader || leader.waiting.length === 0) return
-    const underMinIsr = this.partitionState!.isr.length < this.config.minInsyncReplicas
+    const underMinIsr = this.partitionState!.isr.length < this.minIsr(this.partitionState!)
     leader.waiting = leader.waiting.filter((waiting) => {
       let errorCode: number
       if (this.hw >= waiting.requiredOffset) errorCode = ErrorCode.NONE

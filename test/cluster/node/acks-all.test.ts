@@ -78,6 +78,38 @@ describe('acks=all with the followers writing beside the leader', () => {
     await cluster?.destroy()
   })
 
+  it('asks min.insync.replicas above the replication factor only for every replica (Kafka\'s effectiveMinIsr): acks=all is taken and the high watermark moves', async () => {
+    const admin = cluster.kafka('min-isr-admin', [1]).admin()
+    const producer = cluster.kafka('min-isr-producer').producer()
+    await Promise.all([admin.connect(), producer.connect()])
+    try {
+      const topics = [
+        { topic: 'one-replica', replicationFactor: 1, minIsr: '2' },
+        { topic: 'two-replicas', replicationFactor: 2, minIsr: '3' },
+      ]
+      await admin.createTopics({
+        topics: topics.map(({ topic, replicationFactor, minIsr }) => ({ topic, numPartitions: 1, replicationFactor, configEntries: [{ name: 'min.insync.replicas', value: minIsr }] })),
+        waitForLeaders: true,
+      })
+      for (const { topic, replicationFactor } of topics) {
+        const partition = await waitFor(`${topic} with its whole ISR`, async () => {
+          const found = await partitionAt(1, topic)
+          return found?.isrNodes.length === replicationFactor && found.leaderId >= 0 && found
+        })
+        const [acksOne] = await producer.send({ topic, acks: 1, messages: [{ value: 'acks=1', partition: 0 }] })
+        const [acksAll] = await producer.send({ topic, acks: -1, messages: [{ value: 'acks=all', partition: 0 }] })
+        expect([acksOne!.errorCode, acksAll!.errorCode, acksAll!.baseOffset], topic).toEqual([ErrorCode.NONE, ErrorCode.NONE, '1'])
+        // Both records readable at the leader: its high watermark passed the acks=1 record too.
+        const read = await withClient(cluster.nodes.get(partition.leaderId)!, (client) => readPartition(client, topic, 0))
+        expect(read.highWatermark, topic).toBe(2n)
+        expect(recordsOf(read.batches).map((record) => record.value?.toString()), topic).toEqual(['acks=1', 'acks=all'])
+      }
+    } finally {
+      await producer.disconnect()
+      await admin.disconnect()
+    }
+  })
+
   it('never lets a consumer read past the high watermark while acks=all and acks=1 producers write', async () => {
     const { leaderId } = await whole(1, READS)
     const history = new History()

@@ -162,11 +162,14 @@ describe('partitions and configs through the controller on a three-node cluster'
       { name: GROWN, count: 6, assignments: null },
       { name: 'missing', count: 2, assignments: null },
       { name: TUNED, count: 4, assignments: [{ brokerIds: [1] }] },
+      // A group lives in the partition its id's hash names among __consumer_offsets' partitions: refused, as Kafka's tool does.
+      { name: '__consumer_offsets', count: 60, assignments: null },
     ])
     expect(refused.results.map((r) => [r.name, r.errorCode])).toEqual([
       [GROWN, ErrorCode.INVALID_PARTITIONS],
       ['missing', ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
       [TUNED, ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+      ['__consumer_offsets', ErrorCode.POLICY_VIOLATION],
     ])
     expect(refused.results[0]!.errorMessage).toBe('Topic already has 6 partition(s).')
     expect(refused.results[2]!.errorMessage).toMatch(/given 1 replica; the topic's partitions have 2/)
@@ -202,23 +205,24 @@ describe('partitions and configs through the controller on a three-node cluster'
     await withAdmin(1, (admin) =>
       admin.alterConfigs({
         validateOnly: false,
-        resources: [{ type: ConfigResourceTypes.TOPIC, name: TUNED, configEntries: [{ name: 'retention.ms', value: '86400000' }, { name: 'min.insync.replicas', value: '3' }] }],
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: TUNED, configEntries: [{ name: 'retention.ms', value: '86400000' }, { name: 'max.message.bytes', value: '200' }] }],
       }),
     )
-    await everyNodeDescribes(TUNED, { 'retention.ms': '86400000', 'min.insync.replicas': '3' })
+    await everyNodeDescribes(TUNED, { 'retention.ms': '86400000', 'max.message.bytes': '200' })
 
-    // min.insync.replicas 3 on two replicas: the leader refuses acks=all, whichever node it is, and takes acks=1.
+    // max.message.bytes 200: the leader refuses a larger batch, whichever node it is, and takes a smaller one.
     const partitions = await partitionsOf(cluster().nodes.get(1)!, TUNED)
     const onTwo = partitions.find((p) => p.leaderId === 2)!
-    const produce = (acks: number) => withClient(cluster().nodes.get(2)!, (client) => producePartition(client, TUNED, onTwo.partitionIndex, handBuiltBatch([`acks-${acks}`]), { acks }))
-    await waitFor('node 2 enforcing min.insync.replicas=3', async () => (await produce(-1)).errorCode === ErrorCode.NOT_ENOUGH_REPLICAS)
-    expect((await produce(1)).errorCode).toBe(ErrorCode.NONE)
+    const produce = (value: string) => withClient(cluster().nodes.get(2)!, (client) => producePartition(client, TUNED, onTwo.partitionIndex, handBuiltBatch([value]), { acks: -1 }))
+    const large = 'x'.repeat(300)
+    await waitFor('node 2 enforcing max.message.bytes=200', async () => (await produce(large)).errorCode === ErrorCode.MESSAGE_TOO_LARGE)
+    expect((await produce('small')).errorCode).toBe(ErrorCode.NONE)
 
     // IncrementalAlterConfigs through a node that is not the controller (forwarded): a DELETE returns to the default.
     const { other } = await controllerAndOther()
-    expect((await alterAt(other, TUNED, [{ name: 'min.insync.replicas', configOperation: ConfigOperation.DELETE, value: null }])).errorCode).toBe(ErrorCode.NONE)
+    expect((await alterAt(other, TUNED, [{ name: 'max.message.bytes', configOperation: ConfigOperation.DELETE, value: null }])).errorCode).toBe(ErrorCode.NONE)
     await everyNodeDescribes(TUNED, { 'retention.ms': '86400000' })
-    await waitFor('node 2 taking acks=all again', async () => (await produce(-1)).errorCode === ErrorCode.NONE)
+    await waitFor('node 2 taking the larger batch again', async () => (await produce(large)).errorCode === ErrorCode.NONE)
     const appended = await alterAt(other, TUNED, [{ name: 'cleanup.policy', configOperation: ConfigOperation.APPEND, value: 'compact' }])
     expect(appended.errorCode).toBe(ErrorCode.NONE)
     // Answered once this node's image holds the change: its own DescribeConfigs shows it at once.
