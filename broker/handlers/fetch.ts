@@ -23,7 +23,8 @@
  *   client pipelines but does not read cannot pile up answers; while parked it does not count against
  *   queued.max.requests, as Kafka's fetch purgatory holds requests outside the request queue.
  * - `fetchOffset` below the log start or above the log end: OFFSET_OUT_OF_RANGE; at the high watermark: no records.
- * - `currentLeaderEpoch` (v9+) is checked: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
+ * - `currentLeaderEpoch` (v9+) is checked before leadership, as Kafka's Partition.getLocalLog: FENCED_LEADER_EPOCH /
+ *   UNKNOWN_LEADER_EPOCH, also at a follower.
  * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); a cluster node answers
  *   NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet (a topic just created),
  *   to a consumer and a follower alike, as Kafka's ReplicaManager.getPartitionOrError does (handler.ts
@@ -126,8 +127,10 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
         const partitions: FetchResponsePartitionData[] = []
         for (const wanted of target.partitions) {
           const partition = topic?.partitions[wanted.partition]
-          let errorCode = partition ? leadershipError(services, topic!, wanted.partition) : missingPartitionError(services, namedBy(target, byId), wanted.partition)
-          if (partition && errorCode === ErrorCode.NONE) errorCode = leaderEpochError(partition, wanted.currentLeaderEpoch)
+          // The leader epoch first, then leadership, as Kafka's Partition.getLocalLog: a follower answers an older epoch
+          // FENCED_LEADER_EPOCH and a newer one UNKNOWN_LEADER_EPOCH, and NOT_LEADER_OR_FOLLOWER only at its own.
+          let errorCode = partition ? leaderEpochError(partition, wanted.currentLeaderEpoch) : missingPartitionError(services, namedBy(target, byId), wanted.partition)
+          if (partition && errorCode === ErrorCode.NONE) errorCode = leadershipError(services, topic!, wanted.partition)
           if (partition && errorCode === ErrorCode.NONE) {
             if (wanted.fetchOffset < partition.logStartOffset || wanted.fetchOffset > partition.logEndOffset) {
               errorCode = ErrorCode.OFFSET_OUT_OF_RANGE

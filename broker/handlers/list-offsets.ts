@@ -9,7 +9,7 @@
  * - timestamp >= 0: the first offset at or above the log start whose record timestamp is >= it, with that record's
  *   timestamp (UnifiedLog.fetchOffsetByTimestamp, FileRecords.searchForTimestamp); -1/-1 when there is none below
  *   the high watermark, or the last stable offset. Timestamps may be out of order inside and across batches.
- * - `currentLeaderEpoch` (v4+) is checked; the answer's leaderEpoch (v4+) is the epoch of the batch found, for
+ * - `currentLeaderEpoch` (v4+) is checked, before leadership (also at a follower, as in Kafka); the answer's leaderEpoch (v4+) is the epoch of the batch found, for
  *   earliest the epoch that appended the log start offset (from the leader-epoch cache: records written at epoch 0,
  *   some then removed by DeleteRecords, are answered 0 after a failover, not the new leader's epoch), for latest the
  *   current epoch, as UnifiedLog.fetchOffsetByTimestamp answers, and -1 for "none" (KAFKA-10613: only v4+ carries it).
@@ -102,10 +102,11 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
             if (twice.has(key(wanted.name, p.partitionIndex))) return answer(ErrorCode.INVALID_REQUEST)
             const partition = topic?.partitions[p.partitionIndex]
             if (!partition) return answer(missingPartitionError(services, { topic: wanted.name }, p.partitionIndex))
-            const notLeader = leadershipError(services, topic!, p.partitionIndex)
-            if (notLeader !== ErrorCode.NONE) return answer(notLeader)
+            // The leader epoch before leadership, as Kafka's Partition.getLocalLog (fetch.ts).
             const epochError = leaderEpochError(partition, p.currentLeaderEpoch)
             if (epochError !== ErrorCode.NONE) return answer(epochError)
+            const notLeader = leadershipError(services, topic!, p.partitionIndex)
+            if (notLeader !== ErrorCode.NONE) return answer(notLeader)
             const upTo = readCommitted ? partition.lastStableOffset : partition.highWatermark
             const current = partition.leaderEpoch
             const lagging = request.replicaId === CONSUMER_REPLICA_ID && highWatermarkLags(partition)

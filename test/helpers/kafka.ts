@@ -18,9 +18,9 @@ export async function connect(broker: BrokerProcess, options: { timeoutMs?: numb
   return KafkaClient.connect(broker.host, broker.port, { clientId: 'brook-test', timeoutMs: options.timeoutMs ?? 20_000 })
 }
 
-/** Runs `use` with a fresh connection and closes it afterwards. */
-export async function withClient<T>(broker: BrokerProcess, use: (client: KafkaClient) => Promise<T>): Promise<T> {
-  const client = await connect(broker)
+/** Runs `use` with a fresh connection (`options` as connect's) and closes it afterwards. */
+export async function withClient<T>(broker: BrokerProcess, use: (client: KafkaClient) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+  const client = await connect(broker, options)
   try {
     return await use(client)
   } finally {
@@ -75,6 +75,8 @@ export interface FetchPartitionOptions {
   minBytes?: number
   maxBytes?: number
   isolationLevel?: 0 | 1
+  /** The leader epoch the fetcher knows (v9+); -1, the default, skips the check. */
+  currentLeaderEpoch?: number
   /** Fetch v4-12 name topics; v13+ would need the topic id. */
   version?: number
 }
@@ -96,7 +98,7 @@ export function fetchPartitionRequest(options: FetchPartitionOptions): Partial<F
         partitions: [
           {
             partition: options.partition,
-            currentLeaderEpoch: -1,
+            currentLeaderEpoch: options.currentLeaderEpoch ?? -1,
             fetchOffset: options.offset,
             lastFetchedEpoch: -1,
             logStartOffset: -1n,

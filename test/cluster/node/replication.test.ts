@@ -24,7 +24,8 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
-import { partitionsOf, readPartition, recordsOf, withClient } from '../../helpers/kafka.js'
+import { fetchPartition, partitionsOf, readPartition, recordsOf, withClient } from '../../helpers/kafka.js'
+import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../../../protocol/messages/list-offsets.js'
 import { offsetForLeaderEpoch, type OffsetForLeaderEpochRequest, type OffsetForLeaderEpochResponse } from '../../../protocol/messages/offset-for-leader-epoch.js'
 import { kcat } from '../../helpers/kcat.js'
 import { metadata, type MetadataRequest, type MetadataResponse, type MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
@@ -368,6 +369,24 @@ describe('replication on a three-node cluster', () => {
       [0, second.leaderEpoch, logEnd],
       [0, first.leaderEpoch, logEnd],
     ])
+
+    // A follower checks the leader epoch before leadership, as Kafka's Partition.getLocalLog: an older epoch is
+    // FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH, and only its own NOT_LEADER_OR_FOLLOWER (Fetch, ListOffsets).
+    const follower = cluster().nodeIds.find((id) => id !== first.leaderId && id !== second.leaderId)!
+    const atFollower = (currentLeaderEpoch: number) =>
+      withClient(cluster().nodes.get(follower)!, async (client) => {
+        const fetched = await fetchPartition(client, { topic, partition: 0, offset: 0n, currentLeaderEpoch })
+        const listed = await client.request<Partial<ListOffsetsRequest>, ListOffsetsResponse>(listOffsets, 7, {
+          replicaId: -1,
+          isolationLevel: 0,
+          topics: [{ name: topic, partitions: [{ partitionIndex: 0, currentLeaderEpoch, timestamp: -1n, maxNumOffsets: 1 }] }],
+        })
+        return [fetched.errorCode, listed.topics[0]!.partitions[0]!.errorCode]
+      })
+    const epoch = second.leaderEpoch!
+    await waitFor(`node ${follower} following in epoch ${epoch}`, async () => (await atFollower(epoch)).every((code) => code === ErrorCode.NOT_LEADER_OR_FOLLOWER))
+    expect(await atFollower(epoch - 1)).toEqual([ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.FENCED_LEADER_EPOCH])
+    expect(await atFollower(epoch + 1)).toEqual([ErrorCode.UNKNOWN_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH])
 
     // The killed node comes back; then the leader (which has led its epoch without appending) is paused past its
     // session and replaced. Once resumed it follows with that epoch in its cache, which the next leader's log does
