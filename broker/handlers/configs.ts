@@ -4,7 +4,7 @@
  * Behaviour
  * - Topic resources (type 2): every topic config with its effective value and source (TOPIC_CONFIG when set on the
  *   topic, otherwise the broker's or Kafka's default), as Kafka does (Tansu's librdkafka sweep found brokers that
- *   returned no entries). `configurationKeys` narrows the list; unknown keys are ignored, as in Kafka. Synonyms, when
+ *   returned no entries). `configurationKeys` narrows the list (null or empty: every config); unknown keys are ignored, as in Kafka. Synonyms, when
  *   asked, are the topic's setting, then the node's and Kafka's default under the broker config's name
  *   (`log.retention.ms` for `retention.ms`), as Kafka's ServerTopicConfigSynonyms names them.
  * - Broker resources (type 4): this node's settings under Kafka's names, for the resource name of this node's id
@@ -177,9 +177,11 @@ export const describeConfigsHandler = defineHandler<DescribeConfigsRequest, Desc
   (request, { services, apiVersion }) => ({
     throttleTimeMs: 0,
     results: request.resources.map(({ resourceType, resourceName, configurationKeys }) => {
-      if (resourceType === ResourceType.TOPIC) return describeTopic(services, resourceName, configurationKeys, request, apiVersion)
-      if (resourceType === ResourceType.BROKER) return describeBroker(services, resourceName, configurationKeys, request)
-      if (resourceType === ResourceType.BROKER_LOGGER) return describeBrokerLoggers(services, resourceName, configurationKeys)
+      // An empty list asks for every config, as null does (ConfigHelper.describeConfigs); @platformatic/kafka sends [].
+      const keys = configurationKeys?.length === 0 ? null : configurationKeys
+      if (resourceType === ResourceType.TOPIC) return describeTopic(services, resourceName, keys, request, apiVersion)
+      if (resourceType === ResourceType.BROKER) return describeBroker(services, resourceName, keys, request)
+      if (resourceType === ResourceType.BROKER_LOGGER) return describeBrokerLoggers(services, resourceName, keys)
       return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `resource type ${resourceType} is not supported`, resourceType, resourceName, configs: [] }
     }),
   }),

@@ -286,6 +286,24 @@ describe('topic configs through real clients', () => {
     expect(configs.get('segment.bytes')).toMatchObject({ value: '1073741824', source: DEFAULT_CONFIG_SOURCE, isDefault: true })
   })
 
+  it('DescribeConfigs with an empty key list answers every config, as a null list does (ConfigHelper.describeConfigs): @platformatic/kafka sends []', async () => {
+    const platformatic = new PlatformaticAdmin({ clientId: 'topic-configs-empty-keys', bootstrapBrokers: [broker.address], retries: 0 })
+    try {
+      const described = await platformatic.describeConfigs({
+        resources: [
+          { resourceType: ConfigResourceTypes.TOPIC, resourceName: 'altered', configurationKeys: [] },
+          { resourceType: ConfigResourceTypes.BROKER, resourceName: '1', configurationKeys: [] },
+        ],
+      })
+      const [topic, node] = described.map((resource) => resource.configs.map((config) => config.name))
+      expect(topic!.sort()).toEqual(TOPIC_CONFIGS.map((def) => def.name).sort())
+      expect(node).toContain('log.retention.ms')
+      expect(node!.length).toBeGreaterThan(30)
+    } finally {
+      await platformatic.close()
+    }
+  })
+
   it('DescribeConfigs synonyms name the broker config each default comes from, as Kafka does: the topic setting, then the node\'s, then Kafka\'s', async () => {
     const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'altered' }], includeSynonyms: true })
     const synonyms = new Map(resources[0]!.configEntries.map((e) => [e.configName, e.configSynonyms.map(({ configName, configValue, configSource }) => ({ configName, configValue, configSource }))]))
