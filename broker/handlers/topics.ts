@@ -16,7 +16,8 @@
  *   id given twice (answered once), a v6 topic with both a name and an id, or with neither, is INVALID_REQUEST with
  *   Kafka's message, and nothing is deleted for it (ControllerApis.deleteTopics).
  * - CreatePartitions: only grows a topic; a count at or below the current one is INVALID_PARTITIONS, in Kafka's words
- *   (`partitionCountProblem`, as the controller answers it). A topic named twice is grown at neither mention and
+ *   (`partitionCountProblem`, as the controller answers it). `__consumer_offsets` and `__transaction_state` are
+ *   POLICY_VIOLATION: their counts place every group and transactional id (`internalPartitionsFixed`). A topic named twice is grown at neither mention and
  *   answered once, INVALID_REQUEST "Duplicate topic name." (ControllerApis.createPartitions).
  * - On a cluster node CreateTopics, DeleteTopics and CreatePartitions go to the active controller (forwarded to it,
  *   KIP-590, when this node is not it; cluster/topic-changes.ts), which places partitions and spreads their leaders;
@@ -350,6 +351,16 @@ export const controllerDeleteTopicsHandler = defineHandler<DeleteTopicsRequest, 
 )
 
 /**
+ * Why CreatePartitions refuses `__consumer_offsets` and `__transaction_state`: a group or transactional id lives in the
+ * partition its hash names among the topic's partitions, so more partitions would move it away from its offsets or
+ * state. Kafka's own tool refuses it ("The number of partitions for the offsets topic cannot be changed",
+ * TopicCommand); its brokers accept it and lose the groups' offsets at their next start (KAFKA-14418).
+ */
+function internalPartitionsFixed(name: string): string {
+  return `the partition count of the internal topic ${quote(name)} cannot change: each group or transactional id lives in the partition its hash names among them, and more partitions would move it away from its offsets or state`
+}
+
+/**
  * CreatePartitions on a cluster node: the active controller adds the partitions (cluster/topic-changes.ts), placing
  * their replicas with the topic's replication factor, or where a manual assignment says; each node then opens the new
  * logs and makes its replicas as its metadata image changes.
@@ -359,6 +370,7 @@ async function createPartitionsInCluster(request: CreatePartitionsRequest, servi
     byName(request.topics).map(async ({ topic: { name, count, assignments }, repeated }) => {
       const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })
       if (repeated) return result(ErrorCode.INVALID_REQUEST, DUPLICATE_TOPIC_NAME)
+      if (INTERNAL_TOPICS.has(name)) return result(ErrorCode.POLICY_VIOLATION, internalPartitionsFixed(name))
       if (count > MAX_PARTITIONS) return result(ErrorCode.INVALID_PARTITIONS, `at most ${MAX_PARTITIONS} partitions per topic`)
       const change = { name, count, assignments: assignments?.map((a) => a.brokerIds) ?? null, validateOnly: request.validateOnly }
       const added = await createPartitionsAtController(quorum, change, options)
@@ -390,6 +402,7 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
       byName(request.topics).map(async ({ topic: { name, count, assignments }, repeated }) => {
         const result = (errorCode: number, errorMessage: string | null = null) => ({ name, errorCode, errorMessage })
         if (repeated) return result(ErrorCode.INVALID_REQUEST, DUPLICATE_TOPIC_NAME)
+        if (INTERNAL_TOPICS.has(name)) return result(ErrorCode.POLICY_VIOLATION, internalPartitionsFixed(name))
         const topic = services.topics.get(name)
         if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${quote(name)} does not exist`)
         const current = topic.partitions.length

@@ -20,6 +20,7 @@ import {
 } from '../../protocol/messages/create-topics.js'
 import { metadata, type MetadataRequest, type MetadataResponse } from '../../protocol/messages/metadata.js'
 import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../../protocol/messages/delete-topics.js'
+import { createPartitions, type CreatePartitionsRequest, type CreatePartitionsResponse } from '../../protocol/messages/create-partitions.js'
 
 const ErrorCode = {
   NONE: 0,
@@ -31,6 +32,7 @@ const ErrorCode = {
   INVALID_REPLICA_ASSIGNMENT: 39,
   INVALID_CONFIG: 40,
   INVALID_REQUEST: 42,
+  POLICY_VIOLATION: 44,
   UNKNOWN_TOPIC_ID: 100,
 } as const
 
@@ -100,6 +102,13 @@ describe('topics and metadata', () => {
       }
       const all = await metadataFor(client, 12, { topics: null })
       expect(all.topics.map((t) => t.name)).not.toContain('__cluster_metadata')
+    })
+
+    it('refuses to add partitions to __consumer_offsets and __transaction_state (POLICY_VIOLATION): their counts place every group and transactional id', async () => {
+      for (const name of ['__consumer_offsets', '__transaction_state']) {
+        const answer = await client.request<CreatePartitionsRequest, CreatePartitionsResponse>(createPartitions, 3, { topics: [{ name, count: 60, assignments: null }], timeoutMs: 10_000, validateOnly: false })
+        expect(answer.results[0], name).toMatchObject({ errorCode: ErrorCode.POLICY_VIOLATION, errorMessage: expect.stringContaining(`internal topic '${name}' cannot change`) })
+      }
     })
 
     it('refuses zero or negative partitions, and a replication factor this cluster cannot meet', async () => {
