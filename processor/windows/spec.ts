@@ -133,7 +133,8 @@ export function stateLayout(spec: WindowSpec, format: (ms: number) => string): s
     case 'tumbling':
       return `tumbling ${format(spec.sizeMs)}`
     case 'hopping':
-      return `hopping ${format(spec.sizeMs)} every ${format(spec.advanceMs)}`
+      // Advancing by its size, it makes the tumbling window's windows from the same state (Kafka Streams' TimeWindows).
+      return spec.advanceMs === spec.sizeMs ? `tumbling ${format(spec.sizeMs)}` : `hopping ${format(spec.sizeMs)} every ${format(spec.advanceMs)}`
     case 'sliding':
       return `sliding, time difference ${format(spec.timeDifferenceMs)}`
     case 'session':
