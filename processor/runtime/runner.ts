@@ -295,6 +295,8 @@ interface Slot {
   writtenAhead: OutputRecord[]
   /** Where the task resumes when its store has no position: the group's committed offset, or the partition's start. */
   resumeAt: bigint
+  /** The group's committed offset of the task's source partition when the task was initialized, null for none. */
+  groupOffset: bigint | null
   /** The source offset processing last failed at (the record's, or the position when none was at fault), and how often in a row. */
   failure?: { offset: bigint; times: number }
 }
@@ -785,7 +787,7 @@ class Runner implements RunningPipeline {
         const sub = this.plan.subtopologies[subIndex]!
         const store = await TaskStore.open(join(this.stateDir, id), this.budget, { changelogTopic: sub.changelogTopic ?? undefined })
         const task = new Task(sub, partition, store, { plan: this.plan, tables: this.tables?.tables ?? new Map(), metrics: this.counters })
-        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '', 0, 0), fetchedTo: -1, resumeAt: 0n, writtenAhead: [], heldBack: null }
+        slot = { id, sub, partition, task, state: 'suspended', lock: new Lock(), restoreStartedMs: 0, restoredRecords: 0, epoch: 0, purgedMs: 0, reader: new RestoreReader(sub.changelogTopic ?? '', 0, 0), fetchedTo: -1, resumeAt: 0n, groupOffset: null, writtenAhead: [], heldBack: null }
         this.slots.set(id, slot)
       }
       assigned.push(slot)
@@ -834,6 +836,7 @@ class Runner implements RunningPipeline {
       await fence.abort()
     }
     const committed = await this.committedOffset(slot.sub.sourceTopic, slot.partition)
+    slot.groupOffset = committed
     // A task that ends its restore without a saved position resumes here, not where the consumer's fetch position
     // happens to be: a re-initialization keeps the group membership and with it that position, which may be past
     // records whose work was never committed (a first transaction aborted, a commit that failed).
@@ -878,8 +881,17 @@ class Runner implements RunningPipeline {
       } else if (outOfRange && saved !== undefined && BigInt(saved) === committed) {
         // The store holds the last committed transaction's state: the changelog has nothing to add, whatever range
         // it reports now (a leader elected a moment ago may report an end below its records, KIP-207).
-        this.log(`task ${slot.id}: ${changelog} [${offsets.low}, ${offsets.high}) does not hold the local state's changelog offset ${from}, but the local state is at the group's committed offset ${committed}: keeping it`)
-        return this.finishRestore(slot, epoch)
+        if (offsets.high > offsets.low) {
+          this.log(`task ${slot.id}: ${changelog} [${offsets.low}, ${offsets.high}) does not hold the local state's changelog offset ${from}, but the local state is at the group's committed offset ${committed}: keeping it`)
+          return this.finishRestore(slot, epoch)
+        }
+        // An empty changelog was deleted (and created again) since: kept, the state must be written to it again, or
+        // the instance that takes the task over next restores only what later commits wrote.
+        this.log(
+          `task ${slot.id}: ${changelog} is empty but the local state is at its changelog offset ${from} and at the group's committed offset ${committed}: ` +
+            `the changelog was deleted since; keeping the local state and writing all of it to the changelog at the next commit`,
+        )
+        return this.finishRestore(slot, epoch, { rewriteAll: true })
       }
     }
     if (from === null || from < offsets.low || from > offsets.high) {
@@ -933,15 +945,29 @@ class Runner implements RunningPipeline {
    * Ends a task's restore: loads its state, seeks its source partition to its position and resumes it. Does nothing
    * once the task has been suspended since initialization `epoch` began (the next join initializes it again, and
    * the consumer may be stopped: kafkajs refuses seek and resume then). `rewrite`: changelog keys the task's next
-   * commit writes again (changelog.ts, R4).
+   * commit writes again (changelog.ts, R4); `rewriteAll`: every group the store holds.
    */
-  private async finishRestore(slot: Slot, epoch: number, options: { rewrite?: readonly string[] } = {}): Promise<void> {
+  private async finishRestore(slot: Slot, epoch: number, options: { rewrite?: readonly string[]; rewriteAll?: boolean } = {}): Promise<void> {
     if (slot.epoch !== epoch) return
     if (slot.sub.changelogTopic) this.consumer.pause([{ topic: slot.sub.changelogTopic, partitions: [slot.partition] }])
     await slot.task.load()
     if (slot.epoch !== epoch) return
     slot.task.store.rewrite(options.rewrite ?? [])
-    const position = slot.task.position ?? slot.resumeAt
+    if (options.rewriteAll) {
+      const groups = await slot.task.store.rewriteAll()
+      if (slot.epoch !== epoch) return
+      this.log(`task ${slot.id}: ${groups} group${groups === 1 ? '' : 's'} of the local state to be written to ${slot.sub.changelogTopic} at the next commit`)
+    }
+    let position = slot.task.position ?? slot.resumeAt
+    if (slot.groupOffset !== null && slot.groupOffset > position) {
+      // The group's offset was moved forward since this state was committed (reset by hand, or a version of the
+      // pipeline without this state read on): the committed offset wins, as Kafka Streams resumes from it.
+      this.log(
+        `task ${slot.id}: the group's committed offset ${slot.groupOffset} of ${slot.sub.sourceTopic}-${slot.partition} is past the local state's input offset ${position} ` +
+          `(the group's offsets moved forward since, by hand or by another version of the pipeline): going on from the committed offset; the state has not seen the records in between`,
+      )
+      position = slot.groupOffset
+    }
     const alignment = this.alignments.get(slot.sub.index)
     // Whether the partition has records to read: until its first batch says more, the task holds the others back.
     const high = alignment ? await this.partitionOffsets(slot.sub.sourceTopic, slot.partition).then((o) => o.high, () => Number.POSITIVE_INFINITY) : 0

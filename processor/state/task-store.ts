@@ -343,6 +343,20 @@ export class TaskStore {
     for (const key of keys) if (key.startsWith(GROUP_PREFIX)) this.dirtySlot(key.slice(GROUP_PREFIX.length))
   }
 
+  /**
+   * Has the next commit write every group the store holds to the changelog, as `rewrite` does for some: a changelog
+   * deleted (and created again empty) while the local state was kept must back that state again. Resolves with how
+   * many groups it marked.
+   */
+  async rewriteAll(): Promise<number> {
+    let groups = 0
+    for await (const key of this.db.keys({ gte: GROUP_PREFIX, lt: '\x02', fillCache: false })) {
+      this.dirtySlot(key.slice(GROUP_PREFIX.length))
+      groups++
+    }
+    return groups
+  }
+
   /** How many groups changed since the last commit. */
   get dirtyCount(): number {
     return this.dirty.length

@@ -10,7 +10,8 @@
  * layout goes on.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { avg, count, eventTime, max, runPipeline, sum, TopologyBuilder, tumbling, type AggregationsSpec, type Duration, type Topology } from '../../processor/index.js'
+import { avg, count, eventTime, hopping, max, runPipeline, sum, TopologyBuilder, tumbling, type AggregationsSpec, type Duration, type Topology, type WindowSpec } from '../../processor/index.js'
+import { planTopology } from '../../processor/topology/plan.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -125,4 +126,61 @@ test('an aggregate whose accumulators are laid out otherwise, or that is now a r
   expect(windows).toEqual([{ key: 'd1', windowStart: BASE, windowEnd: BASE + 60_000, total: 10, mean: 2.5 }])
   const running = values(await readTopic(setting.kafka, 'ac-running', (r) => r.length >= 2))
   expect(running.at(-1)).toEqual({ key: 'd1', total: 15, mean: 3 })
+}, 180_000)
+
+/** Counts per key in `window` from `input` to `output` as the operator 'per-window'. */
+function counting(input: string, output: string, window: WindowSpec): Topology {
+  const builder = new TopologyBuilder()
+  builder.stream<{ deviceId: string; ts: number }>(input, { eventTime: eventTime.field('ts') }).groupByKey().windowedBy(window).aggregate({ n: count() }, { name: 'per-window' }).to(output)
+  return builder.build()
+}
+
+const keyed = (key: string, seconds: number) => ({ key, value: JSON.stringify({ deviceId: key, ts: BASE + seconds * 1000 }) })
+
+test('a hopping window that advances by its size reads the state of the tumbling window of that size: the same windows', async () => {
+  await setting.admin.createTopics({ topics: [{ topic: 'hw-readings', numPartitions: 1 }] })
+  await setting.producer.send({ topic: 'hw-readings', messages: [keyed('d1', 10), keyed('d1', 40)] })
+  const dir = stateDir()
+  expect(await runUntil(counting('hw-readings', 'hw-counts', tumbling({ size: '1m', grace: 0 })), 'hop-window', dir, 2)).toBeNull()
+  await setting.producer.send({ topic: 'hw-readings', messages: [keyed('d1', 50), keyed('d1', 70)] })
+  expect(await runUntil(counting('hw-readings', 'hw-counts', hopping({ size: '1m', advance: '1m', grace: 0 })), 'hop-window', dir, 2)).toBeNull()
+  const counts = values(await readTopic(setting.kafka, 'hw-counts', (r) => r.length >= 1))
+  expect(counts.map((c) => [c.windowStart, c.n])).toEqual([[BASE, 3]])
+}, 120_000)
+
+test('a group offset moved forward past the state\'s input offset is where the task goes on, as in Kafka Streams: the records skipped are not counted', async () => {
+  await setting.admin.createTopics({ topics: [{ topic: 'sk-readings', numPartitions: 1 }] })
+  const built = counting('sk-readings', 'sk-counts', tumbling({ size: '1m', grace: 0 }))
+  await setting.producer.send({ topic: 'sk-readings', messages: [keyed('d1', 10), keyed('d1', 20)] })
+  const dir = stateDir()
+  expect(await runUntil(built, 'skip-ahead', dir, 2)).toBeNull()
+  // A backlog the operator skips: the group's offset set past it by hand (kafka-consumer-groups.sh --reset-offsets).
+  await setting.producer.send({ topic: 'sk-readings', messages: [30, 31, 32, 33, 34].map((seconds) => keyed('d1', seconds)) })
+  await setting.admin.setOffsets({ groupId: 'skip-ahead', topic: 'sk-readings', partitions: [{ partition: 0, offset: '7' }] })
+  await setting.producer.send({ topic: 'sk-readings', messages: [keyed('d1', 40), keyed('d1', 200)] })
+  expect(await runUntil(built, 'skip-ahead', dir, 2)).toBeNull()
+  const counts = values(await readTopic(setting.kafka, 'sk-counts', (r) => r.length >= 1))
+  expect(counts.map((c) => [c.windowStart, c.n])).toEqual([[BASE, 3]])
+}, 120_000)
+
+test('a changelog deleted while an instance kept its local state is written whole again: the instance that takes the task over next restores every group', async () => {
+  await setting.admin.createTopics({ topics: [{ topic: 'dc-readings', numPartitions: 1 }] })
+  const built = counting('dc-readings', 'dc-counts', tumbling({ size: '1m', grace: 0 }))
+  const changelog = planTopology(built, { applicationId: 'dropped-changelog' }).subtopologies[0]!.changelogTopic!
+  await setting.producer.send({ topic: 'dc-readings', messages: [10, 11, 12, 13, 14].flatMap((seconds) => [keyed('d1', seconds), keyed('d2', seconds)]) })
+  const dir = stateDir()
+  expect(await runUntil(built, 'dropped-changelog', dir, 10)).toBeNull()
+  await setting.admin.deleteTopics({ topics: [changelog] })
+  await waitFor(`${changelog} deleted`, async () => !(await setting.admin.listTopics()).includes(changelog))
+  // The instance on the kept state goes on (creating the changelog again); only d1 changes in its run.
+  await setting.producer.send({ topic: 'dc-readings', messages: [keyed('d1', 20), keyed('d1', 21)] })
+  expect(await runUntil(built, 'dropped-changelog', dir, 2)).toBeNull()
+  // Another instance, on no state of its own, restores from the changelog.
+  await setting.producer.send({ topic: 'dc-readings', messages: [keyed('d1', 30), keyed('d2', 30), keyed('d1', 200)] })
+  expect(await runUntil(built, 'dropped-changelog', stateDir(), 3)).toBeNull()
+  const counts = values(await readTopic(setting.kafka, 'dc-counts', (r) => r.length >= 2))
+  expect(counts.filter((c) => c.windowStart === BASE).map((c) => [c.key, c.n]).sort()).toEqual([
+    ['d1', 8],
+    ['d2', 6],
+  ])
 }, 180_000)
