@@ -848,7 +848,10 @@ class Runner implements RunningPipeline {
     // would take as its own (its groups' counts, its source offset), as Kafka Streams would not (its stores are named).
     const other = store.checkpoint === null ? undefined : store.writtenFrom ?? (changelog ? undefined : 'a changelog')
     if (other !== undefined && other !== changelog) {
-      this.log(`task ${slot.id}: local state was written from ${other}, not ${changelog ?? 'this sub-topology, which keeps no state'}: the sub-topologies were numbered otherwise (a stream or keyBy added, removed or moved); discarding it`)
+      // Another application's state directory (a new --application-id on the old --state-dir), or this application's
+      // sub-topologies renumbered.
+      const why = other.startsWith(`${this.applicationId}-`) || other === 'a changelog' ? 'the sub-topologies were numbered otherwise (a stream or keyBy added, removed or moved)' : `it is another application's state, not ${this.applicationId}'s (the state directory was used with another application id)`
+      this.log(`task ${slot.id}: local state was written from ${other}, not ${changelog ?? 'this sub-topology, which keeps no state'}: ${why}; discarding it`)
       await store.wipe()
     }
     if (!changelog) return this.finishRestore(slot, epoch)

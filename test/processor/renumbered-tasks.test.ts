@@ -84,3 +84,17 @@ test('two stateful streams declared the other way round each go on from their ow
     expect(counts.map((c) => c.n), topic).toEqual([5, 7])
   }
 }, 120_000)
+
+test('a state directory used again under another application id is another application\'s state: discarded, saying so', async () => {
+  await setting.admin.createTopics({ topics: [{ topic: 'rn-renamed', numPartitions: 1 }] })
+  const dir = stateDir()
+  await send('rn-renamed', [1, 2, 3])
+  await run('rn-old-app', topology([{ topic: 'rn-renamed', counted: true }]), dir, 3)
+  const lines = await run('rn-new-app', topology([{ topic: 'rn-renamed', counted: true }]), dir, 3)
+  expect(lines.join('\n')).toContain(
+    "task 0_0: local state was written from rn-old-app-rn-renamed-store-changelog, not rn-new-app-rn-renamed-store-changelog: it is another application's state, not rn-new-app's (the state directory was used with another application id); discarding it",
+  )
+  // The new application counts the topic from its start on its own.
+  const counts = values<{ n: number }>(await readSettled(setting.kafka, 'rn-renamed-counts', (r) => r.length >= 2))
+  expect(counts.map((c) => c.n)).toEqual([3, 3])
+}, 120_000)
