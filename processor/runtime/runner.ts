@@ -956,6 +956,13 @@ class Runner implements RunningPipeline {
     await slot.task.load()
     if (slot.epoch !== epoch) return
     slot.task.store.rewrite(options.rewrite ?? [])
+    const dropped = slot.task.operatorsDropped
+    if (dropped.length > 0) {
+      this.log(
+        `task ${slot.id}: its state holds operator${dropped.length === 1 ? '' : 's'} ${dropped.join(', ')}, which this pipeline no longer has: ` +
+          `that state is dropped (an operator added back under the name later starts afresh)`,
+      )
+    }
     if (options.rewriteAll) {
       const groups = await slot.task.store.rewriteAll()
       if (slot.epoch !== epoch) return

@@ -324,6 +324,11 @@ export class Task {
    * layout (Accumulation.layout). Saved in each commit's marker, checked at each start (checkLayouts).
    */
   private readonly stateLayouts = new Map<string, string>()
+  /**
+   * The stateful operators the last commit's marker names that this task no longer has (removed from the pipeline
+   * since): their entries are dropped as the task reads its groups. Set by `load`.
+   */
+  operatorsDropped: readonly string[] = []
   /** The operators of windowOps, for `hasDue`, asked after every record. */
   private readonly windowed: WindowedAggregate[] = []
   private readonly keyedOps: { op: KeyedAggregate; forward: (results: KeyedResult[]) => Promise<void> }[] = []
@@ -900,6 +905,7 @@ export class Task {
       (name, before, now) => `operator ${name} holds state for windows ${before}, but its window is now ${now}: state kept in slices of one size does not make windows of another`,
     )
     this.checkLayouts(saved?.operators, this.stateLayouts, (name, before, now) => `operator ${name} holds the state of ${before}, but is now ${now}: the state of one would be read as the other's`)
+    this.operatorsDropped = Object.keys(saved?.operators ?? {}).filter((name) => !this.stateLayouts.has(name))
     // A commit whose answer was lost but which went through is where the task restarts: its outputs are in the topics.
     if (saved !== undefined && saved.commit === this.preparedCommit) this.countCommitted()
     this.preparedCommit = null

@@ -46,8 +46,8 @@ function run(size: Duration, grace: Duration, dir: string, records: number): Pro
 }
 
 /** Runs `built` as `applicationId` on `dir` until it has processed `records` input records, then stops it; or returns its error. */
-async function runUntil(built: Topology, applicationId: string, dir: string, records: number): Promise<Error | null> {
-  const started = await runPipeline(built, { applicationId, bootstrapServers: setting.broker.address, stateDir: dir, commitIntervalMs: 100, idleTimeoutMs: 3_600_000, log: () => {} }).catch((error: Error) => error)
+async function runUntil(built: Topology, applicationId: string, dir: string, records: number, log: (line: string) => void = () => {}): Promise<Error | null> {
+  const started = await runPipeline(built, { applicationId, bootstrapServers: setting.broker.address, stateDir: dir, commitIntervalMs: 100, idleTimeoutMs: 3_600_000, log }).catch((error: Error) => error)
   if (started instanceof Error) return started
   let failure: Error | null = null
   void started.closed.catch((error: Error) => (failure = error))
@@ -184,3 +184,21 @@ test('a changelog deleted while an instance kept its local state is written whol
     ['d2', 6],
   ])
 }, 180_000)
+
+test('an operator removed from the pipeline has its state dropped, and the start says so', async () => {
+  await setting.admin.createTopics({ topics: [{ topic: 'ro-readings', numPartitions: 1 }] })
+  const both = (withSecond: boolean): Topology => {
+    const builder = new TopologyBuilder()
+    const grouped = builder.stream<{ deviceId: string; ts: number }>('ro-readings', { eventTime: eventTime.field('ts') }).groupByKey()
+    grouped.windowedBy(tumbling({ size: '10s', grace: 0 })).aggregate({ n: count() }, { name: 'cnt' }).to('ro-counts')
+    if (withSecond) grouped.windowedBy(tumbling({ size: '20s', grace: 0 })).aggregate({ n: count() }, { name: 's2' }).to('ro-s2')
+    return builder.build()
+  }
+  await setting.producer.send({ topic: 'ro-readings', messages: [keyed('d1', 1), keyed('d1', 2)] })
+  const dir = stateDir()
+  expect(await runUntil(both(true), 'removed-operator', dir, 2)).toBeNull()
+  await setting.producer.send({ topic: 'ro-readings', messages: [keyed('d1', 3)] })
+  const lines: string[] = []
+  expect(await runUntil(both(false), 'removed-operator', dir, 1, (line) => lines.push(line))).toBeNull()
+  expect(lines).toContain('task 0_0: its state holds operator s2, which this pipeline no longer has: that state is dropped (an operator added back under the name later starts afresh)')
+}, 120_000)
