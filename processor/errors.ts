@@ -10,8 +10,8 @@
  *   row at one offset (runtime/runner.ts).
  * - `TopologyError`: the pipeline itself is wrong (two operators with one name, a duration that is not one, a
  *   co-partitioning mismatch, a changelog topic with the wrong partition count, a state directory another running
- *   instance holds: STATE_DIR_LOCKED). It is thrown before anything is consumed, with a message that names the
- *   operator, topic or directory.
+ *   instance holds: STATE_DIR_LOCKED; another topology than the consumer group's leader runs: TOPOLOGY_MISMATCH).
+ *   It is thrown before anything is consumed, with a message that names the operator, topic or directory.
  * - `StateEncodingError`: a task's state cannot be encoded for its commit (a state of updateStateByKey or reduce, or
  *   group fields, that msgpack cannot write: a cycle). The same state fails again at every retry from the task's
  *   last commit, so the runner counts it as a record that fails, and stops the pipeline at the third in a row.
@@ -34,6 +34,7 @@ export const ProcessorErrorCode = {
   badTopology: 'BAD_TOPOLOGY',
   badState: 'BAD_STATE',
   stateDirLocked: 'STATE_DIR_LOCKED',
+  topologyMismatch: 'TOPOLOGY_MISMATCH',
   transactionsUnsupported: 'TRANSACTIONS_UNSUPPORTED',
   transactionsUnknown: 'TRANSACTIONS_UNKNOWN',
 } as const

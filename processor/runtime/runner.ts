@@ -32,7 +32,7 @@ import { CacheBudget, TaskStore } from '../state/task-store.js'
 import { lockStateDirectory, type StateDirectoryLock } from '../state/state-directory.js'
 import { planTopology, type Plan, type SubTopology } from '../topology/plan.js'
 import type { Topology } from '../topology/topology.js'
-import { taskAssigner, taskId } from './assignor.js'
+import { taskAssigner, taskId, topologyRefusal } from './assignor.js'
 import { transactionsSupported, type ProcessingGuarantee } from './guarantee.js'
 import { newMetrics, type Metrics } from './metrics.js'
 import { deadLetterMessage, HeaderNames, Task, type OutputRecord, type PeekedRecord } from './task.js'
@@ -49,6 +49,7 @@ import { guardFetches, onFailedFetch } from './fetch-guards.js'
 import { skipAbortedTransactions } from './aborted-transactions.js'
 import { sendPerPartition, WholeSends } from './whole-sends.js'
 import { ALIGN_MAX_WAIT_MS, alignmentSlackMs, EventTimeAlignment } from './alignment.js'
+import { topologyFingerprint } from './topology-fingerprint.js'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 
@@ -384,6 +385,8 @@ class Runner implements RunningPipeline {
   readonly events = new EventEmitter()
   readonly closed: Promise<void>
   private readonly plan: Plan
+  /** The plan's fingerprint (topology-fingerprint.ts), which the group's leader compares with its own (assignor.ts). */
+  private readonly topology: string
   /** What every send of the pipeline's producers carries: acks=all and RunOptions.compressionType. */
   private readonly sendSettings: { acks: -1; compression: (typeof COMPRESSION_TYPES)[CompressionName] }
   private readonly kafka: InstanceType<typeof Kafka>
@@ -464,6 +467,7 @@ class Runner implements RunningPipeline {
   ) {
     this.applicationId = options.applicationId
     this.plan = planTopology(topology, { applicationId: options.applicationId, lateTopic: options.lateTopic, deadLetterTopic: options.deadLetterTopic })
+    this.topology = topologyFingerprint(this.plan)
     this.processingGuarantee = options.processingGuarantee ?? 'exactly_once'
     const compression = options.compressionType ?? 'none'
     if (!Object.hasOwn(COMPRESSION_TYPES, compression)) throw new Error(`compressionType must be one of ${Object.keys(COMPRESSION_TYPES).join(', ')}, not '${compression}'`)
@@ -593,7 +597,7 @@ class Runner implements RunningPipeline {
   private async startConsumer(): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: this.applicationId,
-      partitionAssigners: [taskAssigner(this.plan, () => [...this.slots.keys()])],
+      partitionAssigners: [taskAssigner(this.plan, { topology: this.topology, ownedTasks: () => [...this.slots.keys()] })],
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: Math.min(3000, Math.floor((this.options.sessionTimeoutMs ?? 10_000) / 4)),
       rebalanceTimeout: 30_000,
@@ -626,6 +630,7 @@ class Runner implements RunningPipeline {
       const assignment = payload.memberAssignment as Record<string, number[]>
       const topics = Object.entries(assignment).filter(([, ps]) => ps.length > 0).map(([topic, ps]) => ({ topic, partitions: ps }))
       if (topics.length > 0) consumer.pause(topics)
+      else void this.refusedByLeader(payload.memberId)
       this.reconciling = this.reconciling.then(() => this.reconcile(assignment)).catch((error) => this.crash(error as Error))
     })
     consumer.on(END_BATCH_PROCESS, ({ payload }) => {
@@ -682,6 +687,25 @@ class Runner implements RunningPipeline {
     this.memberId = memberId
     if (previous !== undefined && previous !== memberId) {
       this.log(`the group consumer joined ${this.applicationId} as a new member (${memberId}, was ${previous}): the coordinator dropped the old one (its session ran out, or it was removed or started again), so the group rebalanced and this instance's tasks start from their committed state`)
+    }
+  }
+
+  /**
+   * Stops the pipeline if the group's leader refused this member its tasks for running another topology (assignor.ts).
+   * Such a member is assigned no partition, and kafkajs hands on nothing else of an assignment (it drops the userData
+   * that says why), so the member reads its assignment back from the coordinator: DescribeGroups gives each member's
+   * assignment while the group is stable, as Kafka's does. Asked at each join that brings no partition, as a member of
+   * a group with more members than tasks gets none either; an answer of a group rebalancing again, or none, leaves it
+   * to the next join.
+   */
+  private async refusedByLeader(memberId: string): Promise<void> {
+    try {
+      const { groups } = await this.admin.describeGroups([this.applicationId])
+      const assignment = groups[0]?.members.find((m) => m.memberId === memberId)?.memberAssignment
+      const refusal = assignment ? topologyRefusal(assignment, { applicationId: this.applicationId, topology: this.topology }) : null
+      if (refusal) this.crash(refusal, true)
+    } catch (error) {
+      this.log(`could not read this member's assignment back from the group's coordinator (${(error as Error).message}): the next join asks again`)
     }
   }
 

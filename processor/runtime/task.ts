@@ -9,7 +9,7 @@
  */
 import type { KafkaMessage } from 'kafkajs'
 import { randomBytes } from 'node:crypto'
-import { CompiledAggregations, pathReader, reduction, type Accumulation } from '../aggregate/aggregations.js'
+import { pathReader, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
 import type { Deserializer } from '../serde.js'
@@ -24,6 +24,7 @@ import { formatMs } from '../time.js'
 import { KeyedAggregate, keyedEntryCodec, type KeyedResult } from './keyed-operators.js'
 import { checkGroupSize, groupKey, Groups, type Grouping } from './groups.js'
 import { RecordKeys } from './record-keys.js'
+import { accumulationOf, operatorLayout } from './topology-fingerprint.js'
 import type { Metrics } from './metrics.js'
 import type { TableLookup } from '../state/global-table-store.js'
 
@@ -321,7 +322,7 @@ export class Task {
   private readonly windowOps = new Map<string, { op: WindowedAggregate; drain: () => Promise<void>; idleBase: number; layout: string | null }>()
   /**
    * What each stateful operator keeps, by operator name: its kind, windowed or running, and an aggregate's accumulator
-   * layout (Accumulation.layout). Saved in each commit's marker, checked at each start (checkLayouts).
+   * layout (topology-fingerprint.ts operatorLayout). Saved in each commit's marker, checked at each start (checkLayouts).
    */
   private readonly stateLayouts = new Map<string, string>()
   /**
@@ -472,11 +473,11 @@ export class Task {
         }
       case 'aggregate':
       case 'reduce': {
-        const accumulation: Accumulation = node.kind === 'aggregate' ? new CompiledAggregations(node.aggregations) : reduction(node.reducer)
+        const accumulation = accumulationOf(node)
         // Made once: a template literal in the call would concatenate a new string at every record.
         const operator = operatorName(node)
         const groups = new Groups(node.fields, operator)
-        this.stateLayouts.set(node.name, `a ${node.window ? 'windowed' : 'running'} ${node.kind}${accumulation.layout === undefined ? '' : ` of ${accumulation.layout}`}`)
+        this.stateLayouts.set(node.name, operatorLayout(node, accumulation))
         const grouping = (rec: Rec): Grouping => {
           if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
           const grouped = groups.of(rec.key, node.fields ? groupFields(node, node.fields, rec.value, this.context(rec)) : undefined)
@@ -499,7 +500,7 @@ export class Task {
         }
       }
       case 'updateState': {
-        this.stateLayouts.set(node.name, 'an updateStateByKey')
+        this.stateLayouts.set(node.name, operatorLayout(node))
         const state = this.store.register(node.name, PLAIN_CODEC)
         const apply = (rec: Rec, key: string, current: unknown): void | Promise<void> => {
           const updated = user(node, node.update, current, rec.value, this.context(rec))
@@ -517,7 +518,7 @@ export class Task {
         }
       }
       case 'detect': {
-        this.stateLayouts.set(node.name, `a ${node.detector.kind} detector`)
+        this.stateLayouts.set(node.name, operatorLayout(node))
         const detector = new Detector(node.detector, this.store.register(node.name, PLAIN_CODEC as EntryCodec<DetectorState>))
         return async (rec) => {
           const alert = await detector.check(rec.group ?? groupKey(rec.key), rec.value as WindowedValue, rec.fields ?? {})

@@ -55,9 +55,9 @@ export function brookBytes(args: readonly string[], options: RunOptions = {}): P
   })
 }
 
-/** Starts the CLI and leaves it running (for commands that run until Ctrl-C); its stdin stays open. */
-export function spawnBrook(args: readonly string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BROOK_CLI, ...args], { env: environment(), stdio: 'pipe' })
+/** Starts the CLI and leaves it running (for commands that run until Ctrl-C); its stdin stays open; `env` adds to its environment. */
+export function spawnBrook(args: readonly string[], options: Pick<RunOptions, 'env'> = {}): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BROOK_CLI, ...args], { env: environment(options.env), stdio: 'pipe' })
   running.add(child)
   let stdout = ''
   let stderr = ''
