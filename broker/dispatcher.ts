@@ -69,6 +69,7 @@ import { controllerUnregisterBrokerHandler, unregisterBrokerHandler } from './ha
 import { describeLogDirsHandler } from './handlers/describe-log-dirs.js'
 import { createAclsHandler, deleteAclsHandler, describeAclsHandler } from './handlers/acls.js'
 import { describeTopicPartitionsHandler } from './handlers/describe-topic-partitions.js'
+import { saslAuthenticateHandler, saslHandshakeHandler } from './handlers/sasl.js'
 
 export const HANDLERS: readonly HandlerEntry[] = [
   produceHandler,
@@ -112,6 +113,8 @@ export const HANDLERS: readonly HandlerEntry[] = [
   createAclsHandler,
   deleteAclsHandler,
   describeTopicPartitionsHandler,
+  saslHandshakeHandler,
+  saslAuthenticateHandler,
 ]
 
 /**

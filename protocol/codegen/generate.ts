@@ -67,6 +67,8 @@ export const GENERATED_APIS = [
   'CreateAcls',
   'DeleteAcls',
   'DescribeTopicPartitions',
+  'SaslHandshake',
+  'SaslAuthenticate',
 ] as const
 
 /** Single messages: headers, and the record formats of Kafka's internal topics. */

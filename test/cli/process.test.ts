@@ -313,7 +313,7 @@ describe('brook process against a broker', { concurrent: true }, () => {
     const config = join(dir, 'sasl.json')
     writeFileSync(config, JSON.stringify({ sasl: { mechanism: 'plain', username: 'reader', password: 'secret' } }))
     const result = await brook(['process', 'iot', '--bootstrap-server', broker.address, '--state-dir', dir, '--kafka-config', config])
-    expectOneLineError(result, `iot: could not start on ${broker.address}: the cluster does not support SASL (its ApiVersions lists no SaslHandshake`)
+    expectOneLineError(result, `iot: could not start on ${broker.address}: the cluster does not support SASL (it answers SaslHandshake ILLEGAL_SASL_STATE, as a PLAINTEXT listener does; Brook has no SASL)`)
   })
 
   it.sequential('names each topic it could not create and why, in one line', async () => {

@@ -45,6 +45,9 @@ const NOT_SENDABLE: Readonly<Record<string, readonly number[]>> = {
   ElectLeaders: [1, 2],
   // kafkajs and librdkafka 2.0.2 do not implement it, @platformatic/kafka implements v2-4.
   DescribeLogDirs: [1],
+  // kafkajs sends v1 only after a handshake that succeeded, which a PLAINTEXT listener never answers; @platformatic/kafka
+  // implements v2 only.
+  SaslAuthenticate: [1],
 }
 
 /**
@@ -543,6 +546,14 @@ const EXPECTED: Record<string, (header: any, body: any) => void> = {
     expect(body.topics).toEqual([
       { name: 'golden-platformatic-txn', partitions: [{ partitionIndex: 0, committedOffset: 5n, committedLeaderEpoch: -1, committedMetadata: 'checkpoint' }] },
     ])
+  },
+  'sasl-handshake-v1-kafkajs': (header, body) => {
+    expect(header.clientId).toBe('golden-kafkajs')
+    expect(body).toEqual({ mechanism: 'PLAIN' })
+  },
+  'sasl-authenticate-v2-platformatic': (header, body) => {
+    expect(header.clientId).toBe('golden-platformatic')
+    expect(text(body.authBytes)).toBe('\0alice\0secret')
   },
   'describe-producers-v0-platformatic': (_, body) => {
     expect(body).toEqual({ topics: [{ name: 'golden-platformatic-txn', partitionIndexes: [0] }] })
