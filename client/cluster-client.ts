@@ -333,13 +333,15 @@ export class ClusterClient {
    *     NONE, or an error not retriable                          final: { answer }
    *     retriable (retriableAtLeader), no leader                 asked again
    *     leader unreachable (ConnectionError)   unreachable 'wait': asked again; 'report': { unavailable } at once
+   *     no node answers Metadata               unreachable 'wait': asked again; 'report': the ConnectionError thrown
    *
    * `send(leader, partitions)` sends one request and returns the leader's answer by partition index; `options.policy`
    * says how long to ask again: NODE_LOSS for admin requests (ListOffsets, DescribeProducers: a dead node leads until
    * the controller fences it and elects another from the ISR), DELIVERY for Produce. Once its time is spent, a
    * partition still unanswered is `{ unavailable }` with its last reason and `; gave up after 30 s`. Errors, at once:
    * the topic's Metadata error (so a leader's UNKNOWN_TOPIC_OR_PARTITION never waits for a topic that is gone),
-   * `topic 't' has no partition 9`, a leader that leaves out a partition, what `send` throws but a ConnectionError.
+   * `topic 't' has no partition 9`, a leader that leaves out a partition, what `send` throws but a ConnectionError;
+   * with 'report', the ConnectionError of a Metadata no node answered.
    */
   atLeaders<T>(
     topic: string,
@@ -351,12 +353,23 @@ export class ClusterClient {
     let pending = [...partitions]
     let known = this.topics.get(topic)
     return retrying(options.policy, async (last) => {
-      const described = known ?? (await this.topic(topic, { allowAutoTopicCreation: false }))
+      const described =
+        known ??
+        (await this.topic(topic, { allowAutoTopicCreation: false }).catch((error: unknown) => {
+          // No node answered the Metadata (a lone node restarting, every node down at once): with 'wait', the
+          // partitions are asked again, as when their leader cannot be reached.
+          if (error instanceof ConnectionError && options.unreachable === 'wait') return error
+          throw error
+        }))
       known = undefined
       // Partition -> why it is to be asked again.
       const again = new Map<number, string>()
       const byLeader = new Map<number, number[]>()
       for (const index of pending) {
+        if (described instanceof ConnectionError) {
+          again.set(index, described.message)
+          continue
+        }
         const partition = described.partitions.find((p) => p.partitionIndex === index)
         if (!partition) throw new Error(`topic '${topic}' has no partition ${index}`)
         if (partition.leaderId < 0) again.set(index, errorText(ErrorCode.LEADER_NOT_AVAILABLE))

@@ -12,7 +12,8 @@
  * - OFFSET_OUT_OF_RANGE (retention moved the log start, or an offset past the end was asked for) moves the
  *   position to the log start when it was below it, otherwise to the end, and says so through `onNotice`.
  * - Retriable errors (a leader moved) refresh the metadata and fetch again; others end the iteration with the
- *   Kafka error's name and message.
+ *   Kafka error's name and message. A refresh that no node answers (a lone node restarting) is tried again for as long
+ *   as the consumer runs, as Kafka's console consumer reconnects.
  * - Partitions led by different nodes are fetched in parallel, one request per leader, and a round ends when every
  *   leader has answered; maxWaitMs bounds how long a quiet leader holds back a busy one.
  */
@@ -74,8 +75,10 @@ interface PartitionState {
 /**
  * Reads records in offset order per partition (partitions interleave) until the idle timeout or the signal. A
  * partition without a leader, or whose leader cannot be reached (killed, until the controller fences it and elects
- * another), waits for fresh Metadata to name one, as Kafka's consumer does, while the other partitions go on. Errors:
- * no such topic or partition, a partition's non-retriable fetch error, and no bootstrap server answering Metadata.
+ * another), waits for fresh Metadata to name one, as Kafka's consumer does, while the other partitions go on. When no
+ * node answers that Metadata (a lone node restarting), it waits for one, saying so through `onNotice`, and reads on
+ * from its positions: nothing is skipped or read twice. Errors: no such topic or partition, a partition's
+ * non-retriable fetch error, and, before the first record is asked for, no bootstrap server answering.
  */
 export async function* consumeRecords(cluster: ClusterClient, options: ConsumerOptions): AsyncGenerator<ConsumedRecord> {
   let topic = await cluster.topic(options.topic, { allowAutoTopicCreation: false })
@@ -88,6 +91,8 @@ export async function* consumeRecords(cluster: ClusterClient, options: ConsumerO
   const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS
   let lastDataAt = Date.now()
   let rotation = 0
+  /** Whether the last Metadata found no node answering (said once through `onNotice`, and once more when one does). */
+  let waiting = false
 
   while (!options.signal?.aborted) {
     const idleLeft = options.idleTimeoutMs === undefined ? Infinity : lastDataAt + options.idleTimeoutMs - Date.now()
@@ -141,7 +146,17 @@ export async function* consumeRecords(cluster: ClusterClient, options: ConsumerO
     }
     if (refresh) {
       await new Promise((resolve) => setTimeout(resolve, RETRY_BACKOFF_MS))
-      topic = await cluster.topic(options.topic, { allowAutoTopicCreation: false })
+      try {
+        topic = await cluster.topic(options.topic, { allowAutoTopicCreation: false })
+        if (waiting) options.onNotice?.('a broker answers again; reading on')
+        waiting = false
+      } catch (error) {
+        // No node answers Metadata (a lone node restarting, every node down at once): as Kafka's console consumer
+        // reconnects for as long as it runs, ask again with the positions kept, until the idle timeout or the signal.
+        if (!(error instanceof ConnectionError)) throw error
+        if (!waiting) options.onNotice?.(`no broker answers (${error.message}); waiting for one to come back`)
+        waiting = true
+      }
     }
   }
 }
