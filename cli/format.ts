@@ -4,7 +4,7 @@
  */
 import type { TopicDescription } from '../client/admin.js'
 import type { GroupDescription, GroupMember, GroupOffsets, ListedGroup, OffsetDeletion, PlannedOffset, TopicPartitions } from '../client/group-admin.js'
-import type { Acks, ProduceSummary } from '../client/console-producer.js'
+import { producedVerb, type Acks, type ProduceSummary } from '../client/console-producer.js'
 import type { ConsumedRecord } from '../client/console-consumer.js'
 import type { ListedTransaction, ProducerDescription, TransactionDescription } from '../client/transaction-admin.js'
 import type { ClusterStatus, TopicPartition } from '../client/cluster-admin.js'
@@ -157,8 +157,7 @@ export function formatOffsetDeletions(deletions: readonly OffsetDeletion[]): str
 /** What `produce` says on stderr when its input ends. */
 export function formatSummary(topic: string, summary: ProduceSummary, acks: Acks): string {
   const partitions = [...summary.partitions].sort(([a], [b]) => a - b).map(([p, n]) => `partition ${p}: ${n}`).join(', ')
-  const verb = acks === 0 ? 'sent (acks=0, not acknowledged)' : 'produced'
-  return `${verb} ${counted(summary.records, 'record')} in ${counted(summary.batches, 'batch', 'batches')} to ${topic}${partitions ? ` (${partitions})` : ''}`
+  return `${producedVerb(acks)} ${counted(summary.records, 'record')} in ${counted(summary.batches, 'batch', 'batches')} to ${topic}${partitions ? ` (${partitions})` : ''}`
 }
 
 /** Which fields of a record `consume` prints besides its value (the --print-* flags). */

@@ -36,7 +36,7 @@
  */
 import { createInterface } from 'node:readline'
 import type { ClusterClient } from './cluster-client.js'
-import { checkError, type KafkaClient } from './kafka-client.js'
+import { checkError, ConnectionError, RequestTimedOutError, type KafkaClient } from './kafka-client.js'
 import { DELIVERY } from './retry.js'
 import { DefaultPartitioner } from './partitioner.js'
 import { counted } from './wording.js'
@@ -80,6 +80,14 @@ export const DEFAULT_PRODUCER_OPTIONS = {
   timeoutMs: 15_000,
   maxBlockMs: DELIVERY.timeoutMs!,
 } as const satisfies Partial<ProducerOptions>
+
+/**
+ * What the producer can say of the records it counted: acknowledged ('produced'); with acks=0 only sent, as nothing
+ * answers them, and which were written is unknown.
+ */
+export function producedVerb(acks: Acks): string {
+  return acks === 0 ? 'sent (acks=0, not acknowledged)' : 'produced'
+}
 
 export interface ProduceSummary {
   records: number
@@ -203,7 +211,12 @@ export class ConsoleProducer {
     while (this.inFlight.size > 0) await Promise.all(this.inFlight)
     if (this.failure) throw this.failure
     if (this.options.acks === 0) {
-      await Promise.all([...this.used].map((client) => roundTrip(client)))
+      await Promise.all([...this.used].map((client) => roundTrip(client))).catch((error: unknown) => {
+        // A broker answers a Produce it refuses with acks=0 by closing the connection (KafkaApis.handleProduceRequest,
+        // broker/handlers/produce.ts): the one way such a producer hears of it.
+        if (!(error instanceof ConnectionError) || error instanceof RequestTimedOutError) throw error
+        throw new ConnectionError(`${error.message} (a broker closes the connection of an acks=0 producer when it refuses a batch; --acks 1 says why)`, { cause: error })
+      })
     }
     return this.summary
   }
@@ -411,6 +424,9 @@ type PartitionAnswer = Pick<ProduceResponsePartitionProduceResponse, 'errorCode'
  * says how many records were produced all the same: a bad line, after which every record before it was acknowledged,
  * `line 4 has no key separator ':': ''; the 3 records before it were produced`; a batch refused, `cannot produce to
  * t-0: MESSAGE_TOO_LARGE (...); 2 other records were produced` (those acknowledged: before it, or of other partitions).
+ * With acks=0 nothing is acknowledged, nor refused but by a closed connection that names no batch: the records are
+ * said to be sent, the refused one among them (`connection to ... failed: ...; 7 records were sent (acks=0, not
+ * acknowledged)`).
  */
 export async function produceLines(
   cluster: ClusterClient,
@@ -428,7 +444,8 @@ export async function produceLines(
   }
 }
 
-async function produceAll(producer: ConsoleProducer, lines: AsyncIterable<string>, format: LineFormat): Promise<ProduceSummary> {
+async function produceAll(producer: ConsoleProducer, lines: AsyncIterable<string>, format: LineFormat & Pick<ProducerOptions, 'acks'>): Promise<ProduceSummary> {
+  const verb = producedVerb(format.acks)
   let lineNumber = 0
   let badLine: Error | null = null
   try {
@@ -447,13 +464,15 @@ async function produceAll(producer: ConsoleProducer, lines: AsyncIterable<string
     // A batch refused: what is in flight is answered, then the error says how many records were produced all the same.
     await producer.flush().catch(() => undefined)
     const records = producer.acknowledged
-    if (records > 0 && error instanceof Error) error.message += `; ${records === 1 ? '1 other record was' : `${records} other records were`} produced`
+    // With acks=0 the failure names no batch: the records sent include the one it stands for.
+    const other = format.acks === 0 ? '' : 'other '
+    if (records > 0 && error instanceof Error) error.message += `; ${records === 1 ? `1 ${other}record was` : `${records} ${other}records were`} ${verb}`
     throw error
   }
   // A bad line: the records before it are sent; when they were all acknowledged, the error says how many.
   const before = await producer.flush().catch(() => null)
   if (before !== null && before.records > 0) {
-    badLine.message += `; the ${before.records === 1 ? 'record before it was' : `${before.records} records before it were`} produced`
+    badLine.message += `; the ${before.records === 1 ? 'record before it was' : `${before.records} records before it were`} ${verb}`
   }
   throw badLine
 }

@@ -208,6 +208,16 @@ describe('brook produce and brook consume', () => {
     }
   })
 
+  it('claims no record written with acks=0: a refused batch shows only as the connection the broker closes, and the records as sent', async () => {
+    expect((await brook(['topics', 'create', 'unanswered', '--config', 'max.message.bytes=200', ...server])).code).toBe(0)
+    // One batch of three records, too large for the topic: the broker closes the connection instead of answering.
+    const refused = await brook(['produce', 'unanswered', '--acks', '0', ...server], { input: `before\n${'x'.repeat(500)}\nafter\n` })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/^brook: connection to \S+ (closed|failed: [^(]+) \(a broker closes the connection of an acks=0 producer when it refuses a batch; --acks 1 says why\); 3 records were sent \(acks=0, not acknowledged\)\n$/)
+    const badLine = await brook(['produce', 'unanswered', '--acks', '0', '--key-separator', ':', ...server], { input: 'k:v\nno separator\n' })
+    expect(badLine).toMatchObject({ code: 1, stderr: "brook: line 2 has no key separator ':': 'no separator'; the record before it was sent (acks=0, not acknowledged)\n" })
+  })
+
   it('writes acks=all batches as an idempotent producer: a new producer id per run, each partition\'s sequences from 0', async () => {
     await createTopic('idempotent', 2)
     /** Each batch of a partition as (producerId, producerEpoch, baseSequence, recordsCount). */
