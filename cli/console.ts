@@ -52,6 +52,7 @@ export function addProduceCommand(program: CommandUnknownOpts): void {
     .option('--batch-size <bytes>', 'close a partition\'s batch at this many bytes (batch.size)', integer('--batch-size', 1, 100 * 1024 * 1024), DEFAULT_PRODUCER_OPTIONS.batchBytes)
     .option('--linger-ms <ms>', 'send an unfilled batch this long after its first record (linger.ms)', integer('--linger-ms', 0, 3_600_000), DEFAULT_PRODUCER_OPTIONS.lingerMs)
     .option('--max-block-ms <ms>', 'wait this long for the topic\'s metadata, e.g. while a topic it auto-creates has no leader yet (max.block.ms)', integer('--max-block-ms', 0, 3_600_000), DEFAULT_PRODUCER_OPTIONS.maxBlockMs)
+    .option('--max-request-size <bytes>', 'refuse a line whose record needs a larger request, as a broker closes the connection of one above its socket.request.max.bytes (max.request.size)', integer('--max-request-size', 1, 2_147_483_647), DEFAULT_PRODUCER_OPTIONS.maxRequestBytes)
     .action(async (topic, options) => {
       if (options.keySeparator === '') throw new InvalidArgumentError('--key-separator cannot be empty')
       // Open the file before connecting, so that a wrong path is reported as such.
@@ -71,6 +72,7 @@ export function addProduceCommand(program: CommandUnknownOpts): void {
             batchBytes: options.batchSize,
             lingerMs: options.lingerMs,
             maxBlockMs: options.maxBlockMs,
+            maxRequestBytes: options.maxRequestSize,
             keySeparator: options.keySeparator,
             headers: options.header,
             signal: stop.signal,

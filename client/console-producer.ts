@@ -3,7 +3,8 @@
  * each partition's leader with Produce.
  *
  *   line --parseLine--> record --partitioner--> open batch of its partition
- *                                                  | full (batchBytes / batchRecords), lingerMs passed, or end of input
+ *                                                  | full (batchBytes / batchRecords), lingerMs passed, end of input,
+ *                                                  | or the next record would take it past maxRequestBytes
  *                                                  v
  *                                     encodeRecordBatch --> Produce to the leader (up to MAX_IN_FLIGHT requests,
  *                                                           one batch of a partition at a time)
@@ -40,7 +41,7 @@ import { checkError, ConnectionError, RequestTimedOutError, type KafkaClient } f
 import { DELIVERY } from './retry.js'
 import { DefaultPartitioner } from './partitioner.js'
 import { counted } from './wording.js'
-import { encodeRecordBatch, incrementSequence, type BatchOptions, type RecordHeader, type RecordInput } from '../protocol/record-batch.js'
+import { BATCH_HEADER_SIZE, encodeRecordBatch, incrementSequence, type BatchOptions, type RecordHeader, type RecordInput } from '../protocol/record-batch.js'
 import { Compression, loadCodec, type CompressionName } from '../protocol/compression.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { produce, type ProduceRequest, type ProduceResponse, type ProduceResponsePartitionProduceResponse } from '../protocol/messages/produce.js'
@@ -69,6 +70,11 @@ export interface ProducerOptions {
    * for a topic being auto-created (ms; Kafka's max.block.ms, whose default is 60000).
    */
   maxBlockMs: number
+  /**
+   * The largest request a record may need, alone in its batch (Kafka's max.request.size): a larger one is refused
+   * before it is sent (`oversized`), and a batch that would outgrow it with the next record is sent first.
+   */
+  maxRequestBytes: number
 }
 
 export const DEFAULT_PRODUCER_OPTIONS = {
@@ -79,6 +85,9 @@ export const DEFAULT_PRODUCER_OPTIONS = {
   lingerMs: 100,
   timeoutMs: 15_000,
   maxBlockMs: DELIVERY.timeoutMs!,
+  // Kafka's producer takes 1 MiB, below its broker's message.max.bytes; brook produce has always sent what a topic's
+  // max.message.bytes allows, so its default is the largest request a broker takes by default (socket.request.max.bytes).
+  maxRequestBytes: 104_857_600,
 } as const satisfies Partial<ProducerOptions>
 
 /**
@@ -140,6 +149,18 @@ export function parseLine(line: string, lineNumber: number, format: LineFormat):
   }
 }
 
+/**
+ * Why line `lineNumber` cannot be sent, or null: a request carrying its record alone (in a batch of its own, estimated
+ * as Kafka's KafkaProducer.ensureValidRecordSize does) would exceed `maxRequestBytes`. A broker closes the connection of
+ * a request larger than its socket.request.max.bytes without an answer, which a producer can only take for a lost
+ * connection and send again until it gives up.
+ */
+function oversized(record: RecordInput, lineNumber: number, maxRequestBytes: number): Error | null {
+  const bytes = BATCH_HEADER_SIZE + recordBytes(record)
+  if (bytes <= maxRequestBytes) return null
+  return new Error(`line ${lineNumber} is ${bytes} bytes as a record batch, more than --max-request-size allows (${maxRequestBytes}; a broker closes the connection of a request larger than its socket.request.max.bytes)`)
+}
+
 function recordBytes(record: RecordInput): number {
   let bytes = RECORD_OVERHEAD + (record.key?.length ?? 0) + (record.value?.length ?? 0)
   for (const header of record.headers ?? []) bytes += Buffer.byteLength(header.key) + (header.value?.length ?? 0) + 2
@@ -192,6 +213,11 @@ export class ConsoleProducer {
     if (this.failure) throw this.failure
     const partition = this.options.partition ?? this.partitioner.partition(record.key ?? null)
     let batch = this.open.get(partition)
+    // A batch never outgrows a request: the one open goes first when this record would take it past maxRequestBytes.
+    if (batch && BATCH_HEADER_SIZE + batch.bytes + recordBytes(record) > this.options.maxRequestBytes) {
+      await this.dispatch([this.close(batch)])
+      batch = undefined
+    }
     if (!batch) {
       batch = { partition, records: [], bytes: 0 }
       this.open.set(partition, batch)
@@ -422,7 +448,8 @@ type PartitionAnswer = Pick<ProduceResponsePartitionProduceResponse, 'errorCode'
  * readline's iterator, taken at once, keeps the lines that come while the producer opens (readline emits lines as
  * soon as it exists, and those emitted before anyone iterates would be lost). Errors: the first error; its message
  * says how many records were produced all the same: a bad line, after which every record before it was acknowledged,
- * `line 4 has no key separator ':': ''; the 3 records before it were produced`; a batch refused, `cannot produce to
+ * `line 4 has no key separator ':': ''; the 3 records before it were produced` (so is a line too large for
+ * `maxRequestBytes`, `oversized`); a batch refused, `cannot produce to
  * t-0: MESSAGE_TOO_LARGE (...); 2 other records were produced` (those acknowledged: before it, or of other partitions).
  * With acks=0 nothing is acknowledged, nor refused but by a closed connection that names no batch: the records are
  * said to be sent, the refused one among them (`connection to ... failed: ...; 7 records were sent (acks=0, not
@@ -444,7 +471,7 @@ export async function produceLines(
   }
 }
 
-async function produceAll(producer: ConsoleProducer, lines: AsyncIterable<string>, format: LineFormat & Pick<ProducerOptions, 'acks'>): Promise<ProduceSummary> {
+async function produceAll(producer: ConsoleProducer, lines: AsyncIterable<string>, format: LineFormat & Pick<ProducerOptions, 'acks' | 'maxRequestBytes'>): Promise<ProduceSummary> {
   const verb = producedVerb(format.acks)
   let lineNumber = 0
   let badLine: Error | null = null
@@ -457,6 +484,8 @@ async function produceAll(producer: ConsoleProducer, lines: AsyncIterable<string
         badLine = error as Error
         break
       }
+      badLine = oversized(record, lineNumber, format.maxRequestBytes)
+      if (badLine !== null) break
       await producer.send(record)
     }
     if (badLine === null) return await producer.flush()

@@ -316,6 +316,31 @@ describe('brook produce and brook consume', () => {
     expect(missing).toMatchObject({ code: 1, stdout: '', stderr: "brook: topic 'no-such-topic': UNKNOWN_TOPIC_OR_PARTITION (the topic does not exist)\n" })
   })
 
+  it('keeps every request within --max-request-size: batches are sent before they outgrow it, and a line too large for it is refused before it is sent', async () => {
+    // A node that closes the connection of a request above 64 KiB, as one above socket.request.max.bytes (100 MiB by
+    // default) is closed: a producer that sent one would only see a lost connection, again and again.
+    const small = await startBroker({ args: ['--socket-request-max-bytes', '65536'] })
+    try {
+      const target = ['--bootstrap-server', small.address]
+      expect((await brook(['topics', 'create', 'requests', ...target])).code).toBe(0)
+      // Twenty 10 KB lines that one batch would hold (--batch-size 1 MB, read at once): 200 KB, sent as batches of 64 KiB at most.
+      const values = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}-${'v'.repeat(10_000)}`)
+      const produced = await brook(['produce', 'requests', '--batch-size', '1000000', '--max-request-size', '65536', ...target], { input: values.join('\n') + '\n' })
+      expect(produced).toMatchObject({ code: 0, stderr: expect.stringMatching(/^produced 20 records in [4-9] batches to requests/) })
+
+      const tooLarge = await brook(['produce', 'requests', '--max-request-size', '65536', ...target], { input: `before\n${'x'.repeat(70_000)}\nafter\n` })
+      expect(tooLarge).toMatchObject({
+        code: 1,
+        stderr: 'brook: line 2 is 70077 bytes as a record batch, more than --max-request-size allows (65536; a broker closes the connection of a request larger than its socket.request.max.bytes); the record before it was produced\n',
+      })
+      expect(lines(await kcat(['-b', small.address, '-C', '-t', 'requests', '-e', '-q']))).toEqual([...values, 'before'])
+      expect(small.output()).not.toContain('invalid frame size')
+    } finally {
+      await small.stop()
+      small.cleanup()
+    }
+  })
+
   it('splits a batch the broker refuses as larger than max.message.bytes, as Kafka\'s producer does: only a record too large on its own fails, and the records before it are produced', async () => {
     expect((await brook(['topics', 'create', 'capped', '--config', 'max.message.bytes=2000', ...server])).code).toBe(0)
     // 40 records of about 110 bytes: one batch of about 4.5 KB (the default batch.size is 16 KB), split until it fits.
