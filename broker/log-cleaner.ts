@@ -22,6 +22,14 @@
  *          uncompacted record is older than max.compaction.lag.ms, or when a tombstone or marker it kept has since
  *          expired (KIP-534: a log nobody writes to still loses its tombstones).
  *
+ * Producer state under compaction: the batch that holds an active producer's last sequence stays, emptied of its
+ * records if none stay (a 61-byte header with its offset range, producer id, epoch and sequence range: Kafka's
+ * BatchRetention.RETAIN_EMPTY), and so does the marker of a producer whose current epoch wrote no data; a batch kept
+ * empty goes once its producer has a later one. Producer state rebuilt from the log (a restart after kill -9 past the
+ * last producer-state checkpoint, a new or returning replica) then knows every producer the partition knew: a retry of
+ * its last batch is still a duplicate, its next batch still in sequence. Consumers read past an empty batch as past a
+ * gap (a kafkajs, librdkafka or Java consumer advances to the batch's end).
+ *
  * Transactions under compaction (Kafka's CleanedTransactionMetadata), each pass reading from the log start:
  *
  *   offsets:  10    11    12    13       14    15       16    17
@@ -71,7 +79,7 @@
  * record of their key supersedes (that record stays), and the checkpoint stays where the last completed pass put it,
  * so the next start compacts the rest.
  */
-import type { Record } from '../protocol/record-batch.js'
+import { emptyBatchOf, type Record } from '../protocol/record-batch.js'
 import { inflationLimit } from '../protocol/compression.js'
 import { batchInflater } from './batch-inflater.js'
 import type { BrokerConfig } from './config.js'
@@ -80,7 +88,7 @@ import type { Partition } from './partition.js'
 import type { TopicManager } from './topics.js'
 import type { BatchInfo, CleanerCheckpoint, Rewrite, StoredBatch, TombstoneHorizon } from '../storage/partition-log.js'
 import type { AbortedTxn } from '../storage/transaction-index.js'
-import { ControlType, producerBatchOfStored } from '../storage/producer-state.js'
+import { ControlType, producerBatchOfStored, type LastRecord } from '../storage/producer-state.js'
 import { StorageError } from '../storage/log-store.js'
 import { counted } from '../client/wording.js'
 import { BYTES_PER_ENTRY, LOAD_FACTOR, OffsetMap, keyHash } from './offset-map.js'
@@ -118,6 +126,20 @@ interface CompactionSettings {
 function abortedTxnOf(transactions: readonly AbortedTxn[], batch: BatchInfo): AbortedTxn | undefined {
   if (!batch.isTransactional || batch.isControl) return undefined
   return transactions.find((t) => t.producerId === batch.producerId && t.firstOffset <= batch.baseOffset && batch.baseOffset <= t.lastOffset)
+}
+
+/**
+ * Whether `batch` holds an active producer's last record, so compaction keeps it, emptied if none of its records stay
+ * (Kafka's Cleaner.isBatchLastRecordOfProducer -> BatchRetention.RETAIN_EMPTY, "to preserve the state of active
+ * producers"): the data batch that ends at the producer's last data offset, or, when its current epoch wrote no data,
+ * a marker of that epoch. Without it, state rebuilt from the log would not know the producer, or know an older
+ * sequence: its next batch would be refused as out of order, and a retry of its last batch written a second time.
+ */
+function isLastOfProducer(batch: BatchInfo, lastRecords: ReadonlyMap<bigint, LastRecord>): boolean {
+  const last = batch.producerId < 0n ? undefined : lastRecords.get(batch.producerId)
+  if (!last) return false
+  if (last.lastDataOffset !== null) return !batch.isControl && batch.lastOffset === last.lastDataOffset
+  return batch.isControl && batch.producerEpoch === last.producerEpoch
 }
 
 /** What a transaction marker is to a clean pass, from what the pass read of its transaction before it. */
@@ -444,6 +466,7 @@ export class LogCleaner {
     // aborted transaction but not the marker, a marker removed meanwhile would never reach it, and it would serve
     // the aborted records to read_committed readers once it leads. Markers of a replicated partition stay.
     const markersStay = partition.topic.replicationFactor > 1
+    const lastRecords = partition.producers.lastRecordsOfActiveProducers()
     const changes: Rewrite[] = []
     // The ABORT markers among `changes`: their index entries go in a write before theirs (transaction-index.ts).
     const forgotten: bigint[] = []
@@ -458,10 +481,11 @@ export class LogCleaner {
       // Stopped here, the changes gathered since the last write are dropped: they were only ever dropping records.
       this.checkStopping()
       let replacement: Buffer | null = null
+      const retainEmpty = isLastOfProducer(batch, lastRecords)
       if (batch.isControl) {
         const type = producerBatchOfStored(batch)?.marker?.type ?? null
         const use = transactions.readMarker(batch, type)
-        if (use === MarkerUse.NEEDED || markersStay) continue
+        if (use === MarkerUse.NEEDED || markersStay || retainEmpty) continue
         if (use === MarkerUse.LAST_NEEDED) {
           // Nothing may remove it before the next pass: have that pass come once it may (now, if its horizon passed).
           if (!beforeHorizon(batch.baseOffset, batch.maxTimestamp)) tombstonesExpireAt = Math.min(tombstonesExpireAt, settings.now)
@@ -471,16 +495,22 @@ export class LogCleaner {
         if (type === ControlType.ABORT) forgotten.push(batch.baseOffset)
         removed += batch.recordCount
       } else if (transactions.readAborted(batch)) {
-        // An aborted transaction's batch goes whole (Kafka's LogCleaner.shouldDiscardBatch): no reader may see it.
+        // An aborted transaction's batch goes whole (Kafka's LogCleaner.shouldDiscardBatch): no reader may see it. Its
+        // header stays if it is its producer's last batch (an empty batch, read again by later passes, so the ABORT
+        // marker stays as long as it does).
+        if (retainEmpty && batch.recordCount === 0) continue
         removed += batch.recordCount
+        if (retainEmpty) replacement = emptyBatchOf(batch.bytes)
       } else {
         const bound = this.inflationBound(batch, settings)
         const records = await batchInflater.decode(batch.bytes, bound)
         const kept = records.filter(keep)
         transactions.readKept(batch, kept.length)
-        if (kept.length === records.length) continue
+        // A batch kept empty before goes once it is no longer its producer's last (BatchRetention.DELETE_EMPTY).
+        if (kept.length === records.length && (records.length > 0 || retainEmpty)) continue
         removed += records.length - kept.length
         if (kept.length > 0) replacement = await batchInflater.rebuild(batch.bytes, kept.map((r) => r.offset), bound)
+        else if (retainEmpty) replacement = emptyBatchOf(batch.bytes)
       }
       changes.push({ previous: factsOf(batch), replacement })
       chunkBytes += replacement?.length ?? 0

@@ -719,6 +719,25 @@ function withHeaderRoom(payload: Buffer): Buffer {
 }
 
 /**
+ * `original`'s header with none of its records (Kafka's DefaultRecordBatch.writeEmptyHeader): what compaction keeps of
+ * an active producer's last batch once every record of it went (LogCleaner's BatchRetention.RETAIN_EMPTY), so that the
+ * batch's producer id, epoch and sequence range stay in the log for whoever rebuilds producer state from it. The offset
+ * range (baseOffset, lastOffsetDelta), leader epoch, producer fields, timestamp type and transactional and control
+ * flags stay; no compression; both timestamps are the original's maxTimestamp; 0 records, 61 bytes.
+ */
+export function emptyBatchOf(original: Buffer): Buffer {
+  const batch = Buffer.alloc(BATCH_HEADER_SIZE)
+  original.copy(batch, 0, 0, BATCH_HEADER_SIZE)
+  const attributes = original.readInt16BE(At.attributes)
+  batch.writeInt32BE(BATCH_HEADER_SIZE - LOG_OVERHEAD, At.batchLength)
+  batch.writeInt16BE(attributes & (Attribute.logAppendTime | Attribute.transactional | Attribute.control), At.attributes)
+  batch.writeBigInt64BE(original.readBigInt64BE(At.maxTimestamp), At.baseTimestamp)
+  batch.writeInt32BE(0, At.recordsCount)
+  batch.writeUInt32BE(computeCrc(batch), At.crc)
+  return batch
+}
+
+/**
  * The same batch holding only `kept` of its records, at their original offsets: what compaction stores, and, with all
  * of them and another `codec`, what a topic's compression.type stores. The offset range (baseOffset, lastOffsetDelta),
  * leader epoch, producer fields and timestamp type stay; the codec stays unless `codec` names another. `level` as in

@@ -654,6 +654,8 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
   private async maxTimestampBatchIn(from: bigint, to: bigint, options: TimestampSearch): Promise<MaxTimestampBatch | null> {
     let best: MaxTimestampBatch | null = null
     for await (const batch of this.batches(max(from, this.start), to)) {
+      // A batch compaction emptied (kept for its producer's state) keeps its old maxTimestamp but has no record to answer.
+      if (batch.recordCount === 0) continue
       // A batch that holds the log start counts only its records at or above it.
       const timestamp = batch.baseOffset < this.start ? (await this.searchBatch(batch, options.search))?.timestamp : batch.maxTimestamp
       if (timestamp !== undefined && (best === null || timestamp > best.maxTimestamp)) {

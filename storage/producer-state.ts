@@ -82,6 +82,12 @@ export interface ProducerBatch {
   marker: { type: ControlType; coordinatorEpoch: number } | null
 }
 
+/** Where an active producer's last record is (Kafka's LastRecord): its last data batch's last offset, or null. */
+export interface LastRecord {
+  readonly lastDataOffset: bigint | null
+  readonly producerEpoch: number
+}
+
 /** A decided transaction: its producer, first data offset, and the offset of its marker. */
 export interface CompletedTxn {
   producerId: bigint
@@ -185,6 +191,20 @@ export class ProducerStateManager {
   /** Producer ids with state, for DescribeProducers. */
   activeProducers(): readonly ProducerStateEntry[] {
     return [...this.producers.values()]
+  }
+
+  /**
+   * Per producer with state, the offset of its last data batch, or null when its current epoch wrote none (its last
+   * record is a marker), and its epoch (UnifiedLog.lastRecordsOfActiveProducers): the batches compaction keeps, emptied
+   * if none of their records stay, so that producer state rebuilt from the log (a restart past the last snapshot, a
+   * new or returning replica) still holds every producer this state holds.
+   */
+  lastRecordsOfActiveProducers(): Map<bigint, LastRecord> {
+    const out = new Map<bigint, LastRecord>()
+    for (const entry of this.producers.values()) {
+      out.set(entry.producerId, { lastDataOffset: entry.batches.at(-1)?.lastOffset ?? null, producerEpoch: entry.producerEpoch })
+    }
+    return out
   }
 
   lastEntry(producerId: bigint): ProducerStateEntry | undefined {

@@ -442,7 +442,7 @@ describe('transactions under compaction', () => {
     expect(await consumed(partition, 'read_committed')).toEqual(['5 k1 plain', '6 k8 later'])
   })
 
-  it('a COMMIT marker goes once every record of its transaction was superseded, and an empty transaction\'s once the horizon has passed', async () => {
+  it('a COMMIT marker goes once every record of its transaction was superseded and its producer is gone, and an empty transaction\'s once the horizon has passed and its producer is gone', async () => {
     const { dir, node: first } = await freshNode({})
     const txns = new Transactions(first.partition)
     await txns.send(P, [['k1', 'v1']])
@@ -459,7 +459,15 @@ describe('transactions under compaction', () => {
     const second = await node(dir, {})
     await second.cleaner.runOnce(NOW + HOUR / 2 - 1)
     expect(await contents(second.partition)).toEqual(['1 COMMIT', '2 COMMIT', '3 k1 v2', '4 k5 x'])
+    // Past the horizon both markers stay while their producers are active (Kafka's RETAIN_EMPTY): P's batch is kept
+    // empty as its last one, and with it its transaction's marker; Q's marker is its last record.
     await second.cleaner.runOnce(NOW + HOUR / 2)
+    expect(await contents(second.partition)).toEqual(['1 COMMIT', '2 COMMIT', '3 k1 v2', '4 k5 x'])
+    // Once producer.id.expiration.ms has forgotten them, Q's marker goes, and P's empty batch; P's marker a pass later.
+    expect(second.partition.producers.removeExpiredProducers(NOW + 2 * 86_400_000)).toBe(2)
+    await second.cleaner.runOnce(NOW + HOUR / 2 + 1)
+    expect(await contents(second.partition)).toEqual(['1 COMMIT', '3 k1 v2', '4 k5 x'])
+    await second.cleaner.runOnce(NOW + HOUR / 2 + 2)
     expect(await contents(second.partition)).toEqual(['3 k1 v2', '4 k5 x'])
     expect(await consumed(second.partition, 'read_committed')).toEqual(['3 k1 v2', '4 k5 x'])
   })
@@ -477,6 +485,8 @@ describe('transactions under compaction', () => {
       const current = new Map<bigint, number>()
       const outcome: ('commit' | 'abort')[] = []
       const batchOf = new Map<bigint, { txn: number | null }>()
+      // Each producer's last transaction (every transaction writes data): its last data batch is in it.
+      const lastTxnOf = new Map<bigint, number>()
       let transactionCount = 0
       for (let step = 0; step < 60; step++) {
         const producerId = producers[Math.floor(next() * producers.length)]!
@@ -485,7 +495,10 @@ describe('transactions under compaction', () => {
           await appendAll(partition, [[record(), record()].map(([key, value]) => ({ key, value, timestamp: BigInt(NOW - HOUR) }))])
           batchOf.set(partition.logEndOffset - 2n, { txn: null })
         } else if (roll < 0.8 || !current.has(producerId)) {
-          if (!current.has(producerId)) current.set(producerId, transactionCount++)
+          if (!current.has(producerId)) {
+            current.set(producerId, transactionCount)
+            lastTxnOf.set(producerId, transactionCount++)
+          }
           const offset = await txns.send(producerId, [record(), record()])
           batchOf.set(offset, { txn: current.get(producerId)! })
         } else {
@@ -505,7 +518,8 @@ describe('transactions under compaction', () => {
 
       // The reference, from the lines as written: a record of an aborted transaction is never seen; of the rest,
       // the latest record of each key stays (the last batch stays whole), tombstones until the horizon; a marker
-      // stays until the horizon, then only while a record of its transaction stays.
+      // stays until the horizon, then only while a record of its transaction stays, or while its transaction holds
+      // its producer's last data batch (kept, emptied if need be, for the producer's state: Kafka's RETAIN_EMPTY).
       const txnAt = (offset: bigint): number | null => {
         let found: number | null = null
         for (const [base, { txn }] of batchOf) if (base <= offset) found = txn
@@ -523,7 +537,7 @@ describe('transactions under compaction', () => {
       const afterFirst = parsed.filter((r) => r.marker || survivors.includes(r)).map((r) => r.line)
       const settled = survivors.filter((r) => r === closing || r.value !== 'null')
       const afterHorizon = parsed
-        .filter((r) => (r.marker ? settled.some((s) => s.txn === r.txn) : settled.includes(r)))
+        .filter((r) => (r.marker ? settled.some((s) => s.txn === r.txn) || [...lastTxnOf.values()].includes(r.txn!) : settled.includes(r)))
         .map((r) => r.line)
       const seen = (lines: string[]): string[] => lines.filter((line) => !/ (COMMIT|ABORT)$/.test(line))
 
