@@ -239,7 +239,8 @@ export class TransactionCoordinator implements PartitionLoader {
    * that lost its state starts over with a new id). With one: INVALID_TRANSACTION_TIMEOUT above
    * transaction.max.timeout.ms; an id seen before gets its epoch bumped (fencing the previous producer), after its open
    * transaction is aborted; `resume` (KIP-360) must name the current id and epoch, or the previous ones when the
-   * answer to a bump was lost, or it is PRODUCER_FENCED.
+   * answer to a bump that named them was lost (that retry gets the same answer again), or it is PRODUCER_FENCED: a
+   * bump without `resume` keeps no previous epoch, so the producer it fenced cannot pass for a retry.
    */
   async initProducerId(
     transactionalId: string | null,
@@ -289,8 +290,11 @@ export class TransactionCoordinator implements PartitionLoader {
           next.producerEpoch = newId === null ? next.producerEpoch + 1 : 0
           next.txnTimeoutMs = options.transactionTimeoutMs
         })
-        updated.lastProducerId = previousId
-        updated.lastProducerEpoch = previousEpoch
+        // What a retry of this request, its answer lost, may name (TransactionMetadata.prepareIncrementProducerEpoch,
+        // prepareProducerIdRotation): the id and epoch it named itself. A request naming none (a new instance of the
+        // producer) leaves no last epoch, so the instance it fences is PRODUCER_FENCED, not taken for a retry.
+        updated.lastProducerId = resume === null ? -1n : previousId
+        updated.lastProducerEpoch = resume === null ? -1 : previousEpoch
         return { errorCode: ErrorCode.NONE, producerId: updated.producerId, producerEpoch: updated.producerEpoch }
       } catch (error) {
         return this.failedInit(error)

@@ -88,7 +88,10 @@ export function parsePartitionKey(key: string): TopicPartitionRef {
 
 export class TransactionMetadata {
   producerId = -1n
-  /** The producer id and epoch before the last bump, for an InitProducerId retried after its answer was lost (KIP-360). */
+  /**
+   * The producer id and epoch before the last bump, when that InitProducerId named them (KIP-360), for its retry after
+   * its answer was lost; -1 after a bump that named none (TransactionMetadata.prepareIncrementProducerEpoch).
+   */
   lastProducerId = -1n
   lastProducerEpoch = -1
   producerEpoch = -1

@@ -3,7 +3,8 @@
  * clients hide: a transactional batch for a partition not added (KIP-890's verification), EndTxn for an unknown
  * transactional id, a transaction timeout above transaction.max.timeout.ms, stale epochs after a bump, EndTxn with
  * nothing open, Fetch read_committed's abortedTransactions, OffsetFetch requireStable while a transactional commit is
- * pending, WriteTxnMarkers, AddPartitionsToTxn v4's batch of transactions (adding or only verifying), a partition
+ * pending, WriteTxnMarkers, AddPartitionsToTxn v4's batch of transactions (adding or only verifying), KIP-360's
+ * InitProducerId of a producer a new instance fenced and of a retry after a lost answer, a partition
  * AddPartitionsToTxn names twice, and
  * transactional.id.expiration.ms. After each refusal the partition and the coordinator
  * go on working.
@@ -52,6 +53,11 @@ afterAll(async () => {
 
 async function init(transactionalId: string, transactionTimeoutMs = 60_000, version = 4): Promise<InitProducerIdResponse> {
   return client.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, version, { transactionalId, transactionTimeoutMs, producerId: -1n, producerEpoch: -1 })
+}
+
+/** KIP-360's InitProducerId of a producer that goes on after an error: it names its producer id and epoch (v3+). */
+async function resume(transactionalId: string, producerId: bigint, producerEpoch: number, version = 4): Promise<InitProducerIdResponse> {
+  return client.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, version, { transactionalId, transactionTimeoutMs: 60_000, producerId, producerEpoch })
 }
 
 async function addPartitions(transactionalId: string, producerId: bigint, producerEpoch: number, topics: { name: string; partitions: number[] }[], version = 3) {
@@ -212,6 +218,30 @@ describe('transactions at the wire', () => {
     // A batch of the old epoch is refused by the partition too.
     expect((await produceTxn('txn-epochs-id', id, first.producerEpoch, 'txn-epochs', 0, 1, ['old'])).errorCode).toBe(INVALID_PRODUCER_EPOCH)
     expect(await end('txn-epochs-id', id, second.producerEpoch, false)).toBe(NONE)
+  })
+
+  it('fences a producer that resumes (KIP-360) after a new instance of its transactional id started, at its epoch or the one before; a retry of a lost answer gets the same answer', async () => {
+    await createTopic(broker, 'txn-resume')
+    const first = await init('txn-resume-id')
+    const id = first.producerId!
+    // A goes on after an error: its epoch is bumped. Its retry, the answer lost, gets the same id and epoch again.
+    const bumped = await resume('txn-resume-id', id, first.producerEpoch)
+    expect(bumped).toMatchObject({ errorCode: NONE, producerId: id, producerEpoch: first.producerEpoch + 1 })
+    expect(await resume('txn-resume-id', id, first.producerEpoch)).toMatchObject({ errorCode: NONE, producerId: id, producerEpoch: bumped.producerEpoch })
+    // B, a new instance, names no producer id: its bump keeps no last epoch (TransactionMetadata
+    // .prepareIncrementProducerEpoch), so A's epochs are neither the current one nor the last one.
+    const second = await init('txn-resume-id')
+    expect(second).toMatchObject({ errorCode: NONE, producerId: id, producerEpoch: bumped.producerEpoch + 1 })
+    expect(await resume('txn-resume-id', id, bumped.producerEpoch)).toMatchObject({ errorCode: PRODUCER_FENCED, producerId: -1n, producerEpoch: -1 })
+    expect((await resume('txn-resume-id', id, first.producerEpoch)).errorCode).toBe(PRODUCER_FENCED)
+    expect((await resume('txn-resume-id', id, bumped.producerEpoch, 3)).errorCode).toBe(INVALID_PRODUCER_EPOCH)
+    expect(await addPartitions('txn-resume-id', id, bumped.producerEpoch, [{ name: 'txn-resume', partitions: [0] }])).toEqual([PRODUCER_FENCED])
+    expect(await end('txn-resume-id', id, bumped.producerEpoch, true)).toBe(PRODUCER_FENCED)
+    // B's epoch is untouched: its transaction commits, and a read_committed consumer reads B's record only.
+    expect(await addPartitions('txn-resume-id', id, second.producerEpoch, [{ name: 'txn-resume', partitions: [0] }])).toEqual([NONE])
+    expect((await produceTxn('txn-resume-id', id, second.producerEpoch, 'txn-resume', 0, 0, ['b'])).errorCode).toBe(NONE)
+    expect(await end('txn-resume-id', id, second.producerEpoch, true)).toBe(NONE)
+    expect((await readValues('txn-resume', 1)).values).toEqual(['b'])
   })
 
   it('answers a read_committed fetch with the aborted transactions of the range it returns', async () => {
