@@ -15,12 +15,14 @@
  *          it, whatever its timestamp (Kafka's delete horizon, KIP-534), so a consumer that read the key's older value
  *          has that long to read its deletion too. A record without a key (written before the topic was switched to
  *          compaction; produce refuses them on a compacted topic) is dropped, as Kafka's cleaner does. Records
- *          newer than min.compaction.lag.ms, the last batch, and anything at or above the last stable offset (the
- *          high watermark without open transactions) are left alone, as Kafka's cleaner stops at the first unstable
- *          offset: a record of an open transaction may yet be aborted, so it supersedes nothing. A partition is
- *          compacted when the share of not-yet-compacted bytes reaches min.cleanable.dirty.ratio, when its oldest
- *          uncompacted record is older than max.compaction.lag.ms, or when a tombstone or marker it kept has since
- *          expired (KIP-534: a log nobody writes to still loses its tombstones).
+ *          newer than min.compaction.lag.ms (only when it is above 0: at 0 a record timestamped ahead of the clock
+ *          is compacted as any other, LogCleanerManager.cleanableOffsets), the last batch, and anything at or above
+ *          the last stable offset (the high watermark without open transactions) are left alone, as Kafka's cleaner
+ *          stops at the first unstable offset: a record of an open transaction may yet be aborted, so it supersedes
+ *          nothing. A partition is compacted when the share of not-yet-compacted bytes reaches
+ *          min.cleanable.dirty.ratio, when its oldest uncompacted batch, dated by its newest record (Kafka dates a
+ *          segment by its first batch's maxTimestamp), is older than max.compaction.lag.ms, or when a tombstone or
+ *          marker it kept has since expired (KIP-534: a log nobody writes to still loses its tombstones).
  *
  * Producer state under compaction: the batch that holds an active producer's last sequence stays, emptied of its
  * records if none stay (a 61-byte header with its offset range, producer id, epoch and sequence range: Kafka's
@@ -340,12 +342,16 @@ export class LogCleaner {
     const undated = { bytes: 0, records: 0 }
     for await (const batch of log.batches(firstDirty, log.logEndOffset)) {
       this.checkStopping()
-      const waitsForDated = settings.minCompactionLagMs > 0 && batch.maxTimestamp < 0n
+      // min.compaction.lag.ms applies only when it is above 0 (LogCleanerManager.cleanableOffsets): at 0 a batch whose
+      // CreateTime lies ahead of the clock (message.timestamp.after.max.ms allows an hour by default) is cleanable as
+      // any other; above 0 it and every batch after it wait until the clock passes its timestamp by the lag.
+      const lagged = settings.minCompactionLagMs > 0
+      const waitsForDated = lagged && batch.maxTimestamp < 0n
       const cleanable =
         uncleanableBytes === 0 &&
         batch.lastOffset < partition.lastStableOffset &&
         batch.lastOffset + 1n < log.logEndOffset &&
-        (waitsForDated || Number(batch.maxTimestamp) <= settings.now - settings.minCompactionLagMs)
+        (!lagged || waitsForDated || Number(batch.maxTimestamp) <= settings.now - settings.minCompactionLagMs)
       if (!cleanable) {
         uncleanableBytes += undated.bytes + batch.sizeBytes
         undated.bytes = 0
@@ -361,8 +367,9 @@ export class LogCleaner {
       dirtyRecords += undated.records + batch.recordCount
       undated.bytes = 0
       undated.records = 0
-      // Kafka's max.compaction.lag.ms looks at first-batch timestamps above 0 only (LogCleanerManager).
-      if (batch.baseTimestamp > 0n) oldestDirty = Math.min(oldestDirty, Number(batch.baseTimestamp))
+      // max.compaction.lag.ms dates a dirty batch by its newest record, as Kafka dates a dirty segment by its first
+      // batch's maxTimestamp, above 0 only (LogCleanerManager.maxCompactionDelay, LogSegment.getFirstBatchTimestamp).
+      if (batch.maxTimestamp > 0n) oldestDirty = Math.min(oldestDirty, Number(batch.maxTimestamp))
       cleanableEnd = batch.lastOffset + 1n
     }
     uncleanableBytes += undated.bytes

@@ -5,6 +5,10 @@
  * everything again and still drops a tombstone of an idle log once it expires (KIP-534), delete.retention.ms after the
  * pass that first compacted it whatever its timestamp.
  *
+ * Which batches a pass may clean (Kafka's LogCleanerManager): min.compaction.lag.ms holds back a batch stamped ahead of
+ * the clock, and every batch after it, only when it is above 0; max.compaction.lag.ms dates a dirty batch by its newest
+ * record, as Kafka dates a segment by its first batch's maxTimestamp.
+ *
  * And transactions under compaction, as Kafka's cleaner treats them (CleanedTransactionMetadata): an aborted
  * transaction's batches go in the first pass, its ABORT marker (and index entry) once nothing of it is left and the
  * delete horizon has passed, a COMMIT marker once every record of its transaction was superseded and the horizon has
@@ -46,6 +50,7 @@ class KeptLines extends Logger {
 
 interface Node {
   store: LogStore
+  topics: TopicManager
   cleaner: LogCleaner
   logger: KeptLines
   partition: Partition
@@ -68,7 +73,13 @@ async function node(dir: string, config: Partial<BrokerConfig>, replicationFacto
   const overrides = { 'cleanup.policy': 'compact', 'delete.retention.ms': String(HOUR / 2), 'min.cleanable.dirty.ratio': '0.01' }
   const topic = topics.get(TOPIC) ?? (await topics.create({ name: TOPIC, partitions: 1, replicationFactor, config: topics.parseConfig(overrides) }))
   const logger = new KeptLines()
-  return { store, cleaner: new LogCleaner(topics, brokerConfig, logger), logger, partition: topic.partitions[0]! }
+  return { store, topics, cleaner: new LogCleaner(topics, brokerConfig, logger), logger, partition: topic.partitions[0]! }
+}
+
+/** Sets the topic's configs to the ones `node` created it with, changed by `overrides`. */
+async function setTopicConfigs(node: Node, overrides: { readonly [name: string]: string }): Promise<void> {
+  const topic = node.partition.topic
+  await node.topics.setConfig(topic, node.topics.parseConfig({ ...topic.config.overrides, ...overrides }))
 }
 
 async function freshNode(config: Partial<BrokerConfig>, replicationFactor = 1): Promise<{ dir: string; node: Node }> {
@@ -379,6 +390,71 @@ async function consumed(partition: Partition, isolation: 'read_committed' | 'rea
   }
   return lines
 }
+
+describe('which batches a pass may clean (LogCleanerManager.cleanableOffsets, maxCompactionDelay)', () => {
+  const MINUTE = 60_000
+  const old = BigInt(NOW - HOUR)
+
+  /** k five times, a record stamped 20 minutes ahead of the clock, k five more times, a last record; one batch each. */
+  function withOneAheadOfTheClock(): Written[][] {
+    const k = (value: string): Written[] => [{ key: 'k', value, timestamp: old }]
+    return [
+      ...['v0', 'v1', 'v2', 'v3', 'v4'].map(k),
+      [{ key: 'other', value: 'ahead', timestamp: BigInt(NOW + 20 * MINUTE) }],
+      ...['w0', 'w1', 'w2', 'w3', 'w4'].map(k),
+      [{ key: 'last', value: 'x', timestamp: old }],
+    ]
+  }
+
+  it('with min.compaction.lag.ms=0, a batch stamped ahead of the clock holds back nothing: k keeps its last record only', async () => {
+    const { node: cleaning } = await freshNode({})
+    await appendAll(cleaning.partition, withOneAheadOfTheClock())
+    await cleaning.cleaner.runOnce(NOW)
+    expect(await contents(cleaning.partition)).toEqual(['5 other ahead', '10 k w4', '11 last x'])
+    expect(cleaning.partition.log.cleanerCheckpoint.cleanedUpTo).toBe(11n)
+  })
+
+  it('with min.compaction.lag.ms above 0, it holds back every batch after it until the clock passes it by the lag, as in Kafka', async () => {
+    const { node: cleaning } = await freshNode({})
+    await setTopicConfigs(cleaning, { 'min.compaction.lag.ms': String(MINUTE) })
+    await appendAll(cleaning.partition, withOneAheadOfTheClock())
+    await cleaning.cleaner.runOnce(NOW)
+    expect(await contents(cleaning.partition)).toEqual(['4 k v4', '5 other ahead', '6 k w0', '7 k w1', '8 k w2', '9 k w3', '10 k w4', '11 last x'])
+    await cleaning.cleaner.runOnce(NOW + 21 * MINUTE - 1)
+    expect(await contents(cleaning.partition)).toHaveLength(8)
+    await cleaning.cleaner.runOnce(NOW + 21 * MINUTE)
+    expect(await contents(cleaning.partition)).toEqual(['5 other ahead', '10 k w4', '11 last x'])
+  })
+
+  it('max.compaction.lag.ms dates the oldest dirty batch by its newest record, as Kafka its first batch\'s maxTimestamp', async () => {
+    const { node: cleaning } = await freshNode({})
+    const meters: Written[][] = Array.from({ length: 20 }, (_, i) => [{ key: `meter-${i}`, value: 'first', timestamp: BigInt(NOW) }])
+    await appendAll(cleaning.partition, meters)
+    await cleaning.cleaner.runOnce(NOW)
+    expect(cleaning.partition.log.cleanerCheckpoint.cleanedUpTo).toBe(19n)
+    // From here on only max.compaction.lag.ms (an hour) has a pass compact: one dirty batch is far below half the log.
+    await setTopicConfigs(cleaning, { 'min.cleanable.dirty.ratio': '0.5', 'max.compaction.lag.ms': String(HOUR) })
+    // One batch whose first record is two hours old and whose newest is ten minutes old, then one that closes the log.
+    await cleaning.partition.appendAsLeader(
+      encodeRecordBatch([
+        { key: Buffer.from('meter-1'), value: Buffer.from('second'), timestamp: BigInt(NOW - 2 * HOUR) },
+        { key: Buffer.from('meter-2'), value: Buffer.from('second'), timestamp: BigInt(NOW - 10 * MINUTE) },
+      ]),
+      { origin: AppendOrigin.CLIENT },
+    )
+    await appendAll(cleaning.partition, [[{ key: 'meter-3', value: 'second', timestamp: BigInt(NOW) }]])
+    const before = await contents(cleaning.partition)
+    expect(before).toContain('1 meter-1 first')
+
+    await cleaning.cleaner.runOnce(NOW + 50 * MINUTE - 1)
+    expect(await contents(cleaning.partition)).toEqual(before)
+    await cleaning.cleaner.runOnce(NOW + 50 * MINUTE + 1)
+    const after = await contents(cleaning.partition)
+    expect(after).not.toContain('1 meter-1 first')
+    expect(after).not.toContain('2 meter-2 first')
+    expect(after.slice(-3)).toEqual(['20 meter-1 second', '21 meter-2 second', '22 meter-3 second'])
+  })
+})
 
 describe('transactions under compaction', () => {
   const P = 1000n
