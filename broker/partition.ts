@@ -248,7 +248,7 @@ export class Partition {
   }
 
   private checkVerified(fields: ProducerBatch, guard: VerificationGuard | undefined): void {
-    if (this.producers.hasOngoingTransaction(fields.producerId)) return
+    if (this.producers.hasOngoingTransaction(fields.producerId, fields.producerEpoch)) return
     if (guard === undefined || this.verifications.get(fields.producerId) !== guard) {
       throw new KafkaError(ErrorCode.INVALID_TXN_STATE, `the batch of producer ${fields.producerId} is not part of an ongoing transaction`)
     }
@@ -257,10 +257,12 @@ export class Partition {
   /**
    * Starts a verification for a producer whose transactional batch would open a transaction here (Kafka's
    * maybeStartTransactionVerification): returns the guard to append with once the coordinator has confirmed, or
-   * undefined when the producer's transaction is already open here (no verification needed).
+   * undefined when the producer's transaction is already open here at the batch's epoch (no verification needed). A
+   * batch of another epoch is verified, so one of an epoch the coordinator never gave is refused rather than taking
+   * over the open transaction, whose marker the partition would then refuse as older.
    */
-  startVerification(producerId: bigint): VerificationGuard | undefined {
-    if (this.producers.hasOngoingTransaction(producerId)) return undefined
+  startVerification(producerId: bigint, producerEpoch: number): VerificationGuard | undefined {
+    if (this.producers.hasOngoingTransaction(producerId, producerEpoch)) return undefined
     const guard: VerificationGuard = {}
     this.verifications.set(producerId, guard)
     return guard

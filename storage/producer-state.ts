@@ -211,8 +211,13 @@ export class ProducerStateManager {
     return this.producers.get(producerId)
   }
 
-  hasOngoingTransaction(producerId: bigint): boolean {
-    return this.producers.get(producerId)?.currentTxnFirstOffset != null
+  /**
+   * Whether the producer has a transaction open here at `producerEpoch` (UnifiedLog.hasOngoingTransaction): a batch of
+   * another epoch, a later one included, is verified with the coordinator before it may join or open one.
+   */
+  hasOngoingTransaction(producerId: bigint, producerEpoch: number): boolean {
+    const entry = this.producers.get(producerId)
+    return entry?.currentTxnFirstOffset != null && entry.producerEpoch === producerEpoch
   }
 
   /**

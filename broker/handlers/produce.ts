@@ -189,7 +189,7 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
               return failed(index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, 'a transactional batch needs the request\'s transactionalId')
             }
             const { producerId, producerEpoch } = check.header
-            verification = partition.startVerification(producerId)
+            verification = partition.startVerification(producerId, producerEpoch)
             if (verification !== undefined) {
               const code = await services.transactions.verifyPartition({ transactionalId: request.transactionalId, producerId, producerEpoch }, { topic: topic.name, partition: index })
               if (code !== ErrorCode.NONE) {

@@ -395,7 +395,9 @@ export class TransactionCoordinator implements PartitionLoader {
     if (notHere !== ErrorCode.NONE) return notHere
     const metadata = this.transactions.get(producer.transactionalId)
     if (!metadata || metadata.producerId !== producer.producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING
-    if (metadata.producerEpoch > producer.producerEpoch) return ErrorCode.INVALID_PRODUCER_EPOCH
+    // Any other epoch, a later one too (handleVerifyPartitionsInTransaction: PRODUCER_FENCED, which producers see as
+    // INVALID_PRODUCER_EPOCH): a batch of an epoch this coordinator never gave must not join the transaction.
+    if (metadata.producerEpoch !== producer.producerEpoch) return ErrorCode.INVALID_PRODUCER_EPOCH
     if (metadata.state !== TxnState.Ongoing || !metadata.partitions.has(partitionKey(partition))) return ErrorCode.INVALID_TXN_STATE
     return ErrorCode.NONE
   }

@@ -348,7 +348,7 @@ class Transactions {
       records.map(([key, value]) => ({ key: Buffer.from(key), value: value === null ? null : Buffer.from(value), timestamp: BigInt(NOW - HOUR) })),
       { producerId, producerEpoch: 0, baseSequence, flags: Attribute.transactional },
     )
-    const verification = this.open.has(producerId) ? undefined : this.partition.startVerification(producerId)
+    const verification = this.open.has(producerId) ? undefined : this.partition.startVerification(producerId, 0)
     this.open.add(producerId)
     return (await this.partition.appendAsLeader(batch, { origin: AppendOrigin.CLIENT, verification })).baseOffset
   }

@@ -147,6 +147,20 @@ describe('transactions at the wire', () => {
     expect(read.lastStableOffset).toBe(3n)
   })
 
+  it('refuses a batch of an epoch the coordinator never gave, later than the open transaction\'s, which would otherwise hold the partition\'s last stable offset for ever (UnifiedLog.hasOngoingTransaction compares the epoch)', async () => {
+    await createTopic(broker, 'txn-future-epoch')
+    const { producerId, producerEpoch } = await init('txn-future-epoch-id')
+    const id = producerId!
+    expect(await addPartitions('txn-future-epoch-id', id, producerEpoch, [{ name: 'txn-future-epoch', partitions: [0] }])).toEqual([NONE])
+    expect((await produceTxn('txn-future-epoch-id', id, producerEpoch, 'txn-future-epoch', 0, 0, ['a'])).errorCode).toBe(NONE)
+    // The open transaction's epoch is not enough: the coordinator is asked, and it knows no such epoch.
+    expect((await produceTxn('txn-future-epoch-id', id, producerEpoch + 1, 'txn-future-epoch', 0, 0, ['b'])).errorCode).toBe(INVALID_PRODUCER_EPOCH)
+    expect(await end('txn-future-epoch-id', id, producerEpoch, true)).toBe(NONE)
+    // The COMMIT marker was taken, so the transaction is decided here: read_committed reads it, and nothing stays open.
+    await waitFor('the commit to reach the partition', async () => (await readValues('txn-future-epoch', 1)).lastStableOffset === 2n)
+    expect((await readValues('txn-future-epoch', 1)).values).toEqual(['a'])
+  })
+
   it('answers AddPartitionsToTxn v4 per transaction: one adds its partitions, one only verifies them', async () => {
     await createTopic(broker, 'txn-batched', { partitions: 2 })
     const adder = await init('txn-batched-adder')

@@ -238,7 +238,7 @@ async function run(seed: number, steps: number): Promise<void> {
         { producerId, producerEpoch: epoch, baseSequence: firstSeq, flags: transactional ? 0x10 : 0 },
       )
       // A transactional batch that opens a transaction is appended once the coordinator confirmed it (the produce path).
-      const verification = transactional ? node!.partition.startVerification(producerId) : undefined
+      const verification = transactional ? node!.partition.startVerification(producerId, epoch) : undefined
       const got = await outcome(() => node!.partition.appendAsLeader(batch, { origin: AppendOrigin.CLIENT, verification }))
       expect({ where, ...strip(got) }, `batch of producer ${producerId} epoch ${epoch} seq ${firstSeq}+${count}`).toEqual({ where, ...expected })
       if ('accepted' in got) log.push({ producerId, epoch, firstSeq, lastSeq, base: got.got!.base, last: got.got!.last, transactional, marker: null })
@@ -270,8 +270,8 @@ describe('producer state', () => {
   test('a transactional batch that opens a transaction without the coordinator\'s confirmation is INVALID_TXN_STATE', async () => {
     node = await Node.open()
     const batch = encodeRecordBatch([{ value: Buffer.from('x') }], { producerId: 9n, producerEpoch: 0, baseSequence: 0, flags: 0x10 })
-    const stale = node.partition.startVerification(9n)
-    node.partition.startVerification(9n)
+    const stale = node.partition.startVerification(9n, 0)
+    node.partition.startVerification(9n, 0)
     for (const verification of [undefined, stale]) {
       await expect(node.partition.appendAsLeader(batch, { origin: AppendOrigin.CLIENT, verification })).rejects.toMatchObject({ code: INVALID_TXN_STATE })
     }
