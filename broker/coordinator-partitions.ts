@@ -226,21 +226,22 @@ export class CoordinatorPartitions {
    * `awaitReplication: false` resolves once the batch is in the leader's log (Kafka's requiredAcks = 0 for the
    * tombstones of GroupMetadataManager.cleanupGroupMetadata): for records whose effect has already been applied in
    * memory and must not wait for, or fail with, an ISR that cannot move. They are replicated as the log's later
-   * records are, and stay ordered before them.
+   * records are, and stay ordered before them. Resolves with the batch's base offset.
    */
-  async append(partition: Topic['partitions'][number], batch: Buffer, { awaitReplication = true } = {}): Promise<void> {
+  async append(partition: Topic['partitions'][number], batch: Buffer, { awaitReplication = true } = {}): Promise<bigint> {
     const replicas = this.options.cluster?.replicas
     // As Kafka's coordinators append with acks=-1: nothing is written while the ISR is below min.insync.replicas
     // (NOT_ENOUGH_REPLICAS, which the coordinators answer as COORDINATOR_NOT_AVAILABLE).
     if (replicas && awaitReplication && replicas.underMinIsr(partition.topic.topicId, partition.index, Date.now())) {
       throw new KafkaError(coordinatorAppendError(ErrorCode.NOT_ENOUGH_REPLICAS), `${this.topicName}-${partition.index} has fewer in-sync replicas than its min.insync.replicas`)
     }
-    const { lastOffset } = await partition.appendAsLeader(batch, { origin: AppendOrigin.COORDINATOR })
-    if (!replicas || !awaitReplication) return
+    const { baseOffset, lastOffset } = await partition.appendAsLeader(batch, { origin: AppendOrigin.COORDINATOR })
+    if (!replicas || !awaitReplication) return baseOffset
     const code = await replicas.awaitHighWatermark(partition.topic.topicId, partition.index, lastOffset + 1n, COORDINATOR_APPEND_TIMEOUT_MS)
     if (code !== ErrorCode.NONE) {
       throw new KafkaError(coordinatorAppendError(code), `${this.topicName}-${partition.index} did not replicate the write (${errorInfo(code).name})`)
     }
+    return baseOffset
   }
 
   /**

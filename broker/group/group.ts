@@ -56,6 +56,11 @@ export interface CommittedOffset {
   leaderEpoch: number
   metadata: string
   commitTimestamp: bigint
+  /**
+   * The offset in __consumer_offsets of the batch that wrote it (Kafka's OffsetAndMetadata.recordOffset): a
+   * transactional commit decided later replaces it only if written after it.
+   */
+  recordOffset: bigint
 }
 
 export class Group {

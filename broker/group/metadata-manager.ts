@@ -23,6 +23,9 @@
  *   written as the producer's transactional batch and held pending per producer id; the COMMIT marker written to the
  *   group's partition applies them, an ABORT drops them (completeTransaction). A replay does the same with the
  *   batches and markers it meets, so a commit pending at a crash stays pending until the coordinator decides it.
+ *   A committed transaction's offset replaces only one written before it in the log (each offset keeps its record's
+ *   offset: OffsetMetadataManager.replayEndTransactionMarker), and a tombstone (DeleteGroups, expiry, a deleted
+ *   topic) removes the pending commits of its partition too, so a deleted group does not come back with them.
  * Removed offsets leave memory at once and are written as tombstones, so a replay after a restart (clean or not)
  * does not bring them back; a commit that was being written when its topic was deleted is not applied.
  */
@@ -199,8 +202,8 @@ export class GroupMetadataManager implements GroupStore {
       const pendingOf = producer?.transactional ? producer.producerId : null
       for (const record of decodeRecords(batch.bytes)) {
         if (record.key) {
-          if (pendingOf === null) this.apply(record.key, record.value)
-          else this.applyPending(pendingOf, record.key, record.value)
+          if (pendingOf === null) this.apply(record.key, record.value, batch.baseOffset)
+          else this.applyPending(pendingOf, record.key, record.value, batch.baseOffset)
         }
         records++
       }
@@ -234,19 +237,24 @@ export class GroupMetadataManager implements GroupStore {
     return this.partitions.loading
   }
 
-  private apply(key: Buffer, value: Buffer | null): void {
+  private apply(key: Buffer, value: Buffer | null, recordOffset: bigint): void {
     const record = decodeOffsetsRecord(key, value)
     if (!record) return
     if (record.kind === 'offset') {
       const group = this.getOrCreate(record.group)
       const k = offsetKey(record.topic, record.partition)
-      if (record.value === null) group.offsets.delete(k)
-      else {
+      if (record.value === null) {
+        group.offsets.delete(k)
+        // A tombstone removes the pending transactional commits of its partition too (OffsetMetadataManager.replay):
+        // a group deleted, or an offset removed, while a transaction's commit of it was pending stays so.
+        this.dropPending(record.group, [k])
+      } else {
         group.offsets.set(k, {
           offset: record.value.offset,
           leaderEpoch: record.value.leaderEpoch,
           metadata: record.value.metadata,
           commitTimestamp: record.value.commitTimestamp,
+          recordOffset,
         })
       }
       return
@@ -276,11 +284,29 @@ export class GroupMetadataManager implements GroupStore {
   }
 
   /** A transactional offset record met in a replay: held pending for its producer. */
-  private applyPending(producerId: bigint, key: Buffer, value: Buffer | null): void {
+  private applyPending(producerId: bigint, key: Buffer, value: Buffer | null, recordOffset: bigint): void {
     const record = decodeOffsetsRecord(key, value)
     if (record?.kind !== 'offset' || record.value === null) return
     const { offset, leaderEpoch, metadata, commitTimestamp } = record.value
-    this.addPending(producerId, record.group, offsetKey(record.topic, record.partition), { offset, leaderEpoch, metadata, commitTimestamp })
+    this.addPending(producerId, record.group, offsetKey(record.topic, record.partition), { offset, leaderEpoch, metadata, commitTimestamp, recordOffset })
+  }
+
+  /** Forgets the pending transactional commits of `groupId` for `keys` (offsetKeys), whichever producer's. */
+  private dropPending(groupId: string, keys: readonly string[]): void {
+    for (const [producerId, byGroup] of this.pendingTxnOffsets) {
+      const offsets = byGroup.get(groupId)
+      if (!offsets) continue
+      for (const key of keys) offsets.delete(key)
+      if (offsets.size === 0) byGroup.delete(groupId)
+      if (byGroup.size === 0) this.pendingTxnOffsets.delete(producerId)
+    }
+  }
+
+  /** The offsetKeys a pending transactional commit of `groupId` names. */
+  private pendingKeys(groupId: string): string[] {
+    const keys = new Set<string>()
+    for (const byGroup of this.pendingTxnOffsets.values()) for (const key of byGroup.get(groupId)?.keys() ?? []) keys.add(key)
+    return [...keys]
   }
 
   private addPending(producerId: bigint, groupId: string, key: string, committed: CommittedOffset): void {
@@ -304,8 +330,11 @@ export class GroupMetadataManager implements GroupStore {
       if (!committed) continue
       const group = this.getOrCreate(groupId)
       for (const [key, offset] of offsets) {
-        // A topic deleted since the commit was written had its offsets removed already.
-        if (this.topics.get(parseOffsetKey(key).topic)) group.offsets.set(key, offset)
+        // A topic deleted since the commit was written had its offsets removed already. A commit written after this
+        // one (a plain OffsetCommit while the transaction was open) stays: the newest record wins
+        // (OffsetMetadataManager.replayEndTransactionMarker, GroupMetadata.completePendingTxnOffsetCommit).
+        const current = group.offsets.get(key)
+        if (this.topics.get(parseOffsetKey(key).topic) && (current === undefined || current.recordOffset < offset.recordOffset)) group.offsets.set(key, offset)
       }
     }
     if (byGroup.size === 0) this.pendingTxnOffsets.delete(producerId)
@@ -343,7 +372,7 @@ export class GroupMetadataManager implements GroupStore {
    * before this returns its promise, so writes keep the order of the calls (tombstones cannot overtake a commit).
    * A partition this node no longer coordinates is NOT_COORDINATOR (a KafkaError), and nothing is written.
    */
-  private async append(groupId: string, records: LogRecord[], transaction?: TxnOffsetProducer, { awaitReplication = true } = {}): Promise<void> {
+  private async append(groupId: string, records: LogRecord[], transaction?: TxnOffsetProducer, { awaitReplication = true } = {}): Promise<bigint> {
     const topic = this.topics.get(OFFSETS_TOPIC) ?? (await this.partitions.localTopic())
     const index = partitionForGroup(groupId, topic.partitions.length)
     const notHere = this.partitions.errorForPartition(index)
@@ -352,7 +381,7 @@ export class GroupMetadataManager implements GroupStore {
     const producer = transaction
       ? { producerId: transaction.producerId, producerEpoch: transaction.producerEpoch, flags: Attribute.transactional }
       : {}
-    await this.partitions.append(partition, encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value })), producer), { awaitReplication })
+    return this.partitions.append(partition, encodeRecordBatch(records.map((r) => ({ key: r.key, value: r.value })), producer), { awaitReplication })
   }
 
   private groupRecord(group: Group): LogRecord {
@@ -385,12 +414,15 @@ export class GroupMetadataManager implements GroupStore {
    * debug). Any other failure is an error. Errors: the append's.
    */
   storeGroup(group: Group): Promise<void> {
-    return this.append(group.groupId, [this.groupRecord(group)]).catch((error: Error) => {
-      const line = `could not store group ${quote(group.groupId)}: ${error.message}`
-      if (error instanceof KafkaError) this.log.warn(line)
-      else this.log.error(line)
-      throw error
-    })
+    return this.append(group.groupId, [this.groupRecord(group)]).then(
+      () => undefined,
+      (error: Error) => {
+        const line = `could not store group ${quote(group.groupId)}: ${error.message}`
+        if (error instanceof KafkaError) this.log.warn(line)
+        else this.log.error(line)
+        throw error
+      },
+    )
   }
 
   async storeOffsets(group: Group, offsets: readonly OffsetCommitInput[], transaction?: TxnOffsetProducer): Promise<number[]> {
@@ -408,10 +440,11 @@ export class GroupMetadataManager implements GroupStore {
       topic: o.topic,
       topicId: this.topics.get(o.topic)!.topicId,
       partition: o.partition,
-      committed: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata ?? '', commitTimestamp } satisfies CommittedOffset,
+      committed: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata ?? '', commitTimestamp, recordOffset: -1n } satisfies CommittedOffset,
     }))
     try {
-      await this.append(groupId, values.map((v) => ({ key: offsetRecordKey(groupId, v.topic, v.partition), value: offsetValue(v.committed) })), transaction)
+      const recordOffset = await this.append(groupId, values.map((v) => ({ key: offsetRecordKey(groupId, v.topic, v.partition), value: offsetValue(v.committed) })), transaction)
+      for (const v of values) v.committed.recordOffset = recordOffset
     } catch (error) {
       if (error instanceof KafkaError) return codes.map((c) => (c === ErrorCode.NONE ? error.code : c))
       this.log.error(`could not store offsets of group ${quote(groupId)}: ${(error as Error).message}`)
@@ -481,10 +514,15 @@ export class GroupMetadataManager implements GroupStore {
     const { state, stateTimestamp } = group
     group.transition(GroupState.Dead)
     this.groups.delete(group.groupId)
-    const tombstones = [...group.offsets.keys()].map((key) => offsetTombstone(group.groupId, key))
+    // Pending transactional commits get tombstones too (OffsetMetadataManager.deleteAllOffsets), so a transaction
+    // committed after the deletion does not bring the group back, live or in a replay.
+    const pending = this.pendingKeys(group.groupId)
+    const keys = [...new Set([...group.offsets.keys(), ...pending])]
+    const tombstones = keys.map((key) => offsetTombstone(group.groupId, key))
     tombstones.push({ key: groupKey(group.groupId), value: null })
     try {
       await this.append(group.groupId, tombstones)
+      this.dropPending(group.groupId, pending)
     } catch (error) {
       // The tombstones were not written, so the group is not gone (a restart would load it again): it stays as it
       // was, unless a new group of the same id has started meanwhile.
@@ -509,6 +547,7 @@ export class GroupMetadataManager implements GroupStore {
     const forgotten = group.state === GroupState.Empty && group.pendingMembers.size === 0 && keys.length === group.offsets.size
     const tombstones = keys.map((key) => offsetTombstone(group.groupId, key))
     for (const key of keys) group.offsets.delete(key)
+    this.dropPending(group.groupId, keys)
     if (forgotten) {
       group.transition(GroupState.Dead)
       this.groups.delete(group.groupId)

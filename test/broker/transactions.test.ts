@@ -11,7 +11,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { connect, createTopic, fetchPartition, listOffset, splitBatches } from '../helpers/kafka.js'
+import { connect, createTopic, fetchPartition, listOffset, splitBatches, withClient } from '../helpers/kafka.js'
+import { commit, committedOffsets } from '../helpers/groups-wire.js'
+import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
+import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../../protocol/messages/list-groups.js'
 import type { KafkaClient } from '../../client/kafka-client.js'
 import { Attribute, encodeRecordBatch, decodeRecords } from '../../protocol/record-batch.js'
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../../protocol/messages/init-producer-id.js'
@@ -340,6 +343,83 @@ describe('transactions at the wire', () => {
     })
     expect(anonymous.markers[0]!.topics[0]!.partitions[0]!.errorCode).toBe(INVALID_REQUEST)
     expect((await readValues('txn-markers', 1)).values).toEqual(['m'])
+  })
+})
+
+describe('transactional offset commits beside plain commits and group deletion', () => {
+  /** A transactional id whose transaction holds an offset commit of `groupId` for `topic`-0 at `offset`, pending. */
+  async function pendingTxnCommit(c: KafkaClient, transactionalId: string, groupId: string, topic: string, offset: bigint): Promise<{ id: bigint; epoch: number }> {
+    const init = await c.request<InitProducerIdRequest, InitProducerIdResponse>(initProducerId, 4, { transactionalId, transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 })
+    const id = init.producerId!
+    const epoch = init.producerEpoch
+    const added = await c.request<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>(addOffsetsToTxn, 3, { transactionalId, producerId: id, producerEpoch: epoch, groupId })
+    expect(added.errorCode).toBe(NONE)
+    const committed = await c.request<Partial<TxnOffsetCommitRequest>, TxnOffsetCommitResponse>(txnOffsetCommit, 3, {
+      transactionalId,
+      groupId,
+      producerId: id,
+      producerEpoch: epoch,
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+      topics: [{ name: topic, partitions: [{ partitionIndex: 0, committedOffset: offset, committedLeaderEpoch: -1, committedMetadata: null }] }],
+    })
+    expect(committed.topics[0]!.partitions[0]!.errorCode).toBe(NONE)
+    return { id, epoch }
+  }
+
+  async function endOn(c: KafkaClient, transactionalId: string, { id, epoch }: { id: bigint; epoch: number }): Promise<number> {
+    return (await c.request<EndTxnRequest, EndTxnResponse>(endTxn, 3, { transactionalId, producerId: id, producerEpoch: epoch, committed: true })).errorCode
+  }
+
+  it('a plain commit written while a transaction\'s commit of the same partition was pending stays when the transaction commits, also after kill -9 (the newest record wins: OffsetMetadataManager.replayEndTransactionMarker)', async () => {
+    let own = await startBroker()
+    try {
+      await createTopic(own, 'txn-vs-plain')
+      await withClient(own, async (c) => {
+        const producer = await pendingTxnCommit(c, 'txn-vs-plain-id', 'txn-vs-plain-group', 'txn-vs-plain', 5n)
+        expect(await commit(c, { groupId: 'txn-vs-plain-group', offsets: { 'txn-vs-plain': { 0: 7n } } })).toEqual({ 'txn-vs-plain': { 0: NONE } })
+        expect(await endOn(c, 'txn-vs-plain-id', producer)).toBe(NONE)
+        expect(await committedOffsets(c, 'txn-vs-plain-group', { 'txn-vs-plain': [0] })).toEqual({ 'txn-vs-plain': { 0: 7n } })
+      })
+      await own.kill()
+      own = await own.restart()
+      await withClient(own, async (c) => {
+        await waitFor('the group to be loaded', async () => (await committedOffsets(c, 'txn-vs-plain-group', { 'txn-vs-plain': [0] }).catch(() => null)) !== null)
+        expect(await committedOffsets(c, 'txn-vs-plain-group', { 'txn-vs-plain': [0] })).toEqual({ 'txn-vs-plain': { 0: 7n } })
+      })
+    } finally {
+      await own.stop()
+      own.cleanup()
+    }
+  })
+
+  it('a group deleted while a transaction\'s offset commit was pending stays deleted when the transaction commits, also after kill -9 (OffsetMetadataManager.deleteAllOffsets tombstones pending offsets too)', async () => {
+    let own = await startBroker()
+    const listed = async (c: KafkaClient): Promise<string[]> =>
+      (await c.request<ListGroupsRequest, ListGroupsResponse>(listGroups, 4, { statesFilter: [], typesFilter: [] })).groups.map((g) => g.groupId)
+    try {
+      await createTopic(own, 'txn-deleted-group')
+      await withClient(own, async (c) => {
+        expect(await commit(c, { groupId: 'txn-deleted-group', offsets: { 'txn-deleted-group': { 0: 3n } } })).toEqual({ 'txn-deleted-group': { 0: NONE } })
+        const producer = await pendingTxnCommit(c, 'txn-deleted-group-id', 'txn-deleted-group', 'txn-deleted-group', 5n)
+        const deleted = await c.request<DeleteGroupsRequest, DeleteGroupsResponse>(deleteGroups, 2, { groupsNames: ['txn-deleted-group'] })
+        expect(deleted.results[0]!.errorCode).toBe(NONE)
+        expect(await endOn(c, 'txn-deleted-group-id', producer)).toBe(NONE)
+        expect(await committedOffsets(c, 'txn-deleted-group', { 'txn-deleted-group': [0] })).toEqual({ 'txn-deleted-group': { 0: -1n } })
+        expect(await listed(c)).not.toContain('txn-deleted-group')
+      })
+      await own.kill()
+      own = await own.restart()
+      await withClient(own, async (c) => {
+        await waitFor('the groups to be loaded', async () => (await committedOffsets(c, 'txn-deleted-group', { 'txn-deleted-group': [0] }).catch(() => null)) !== null)
+        expect(await committedOffsets(c, 'txn-deleted-group', { 'txn-deleted-group': [0] })).toEqual({ 'txn-deleted-group': { 0: -1n } })
+        expect(await listed(c)).not.toContain('txn-deleted-group')
+      })
+    } finally {
+      await own.stop()
+      own.cleanup()
+    }
   })
 })
 
