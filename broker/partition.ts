@@ -414,7 +414,10 @@ export class Partition {
     return () => this.appendWaiters.delete(waiter)
   }
 
-  /** Wakes every `onData` waiter; also used when the partition goes away, so that parked fetches answer at once. */
+  /**
+   * Wakes every `onData` waiter; also used when the partition goes away, or this node stops leading it
+   * (cluster/replica-manager.ts `stopLeading`), so that parked fetches answer at once.
+   */
   wake(): void {
     wakeAll(this.waiters)
   }

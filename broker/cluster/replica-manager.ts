@@ -532,12 +532,20 @@ export class ReplicaManager {
     for (const id of replica.state.replicas) if (id !== this.nodeId && !leader.followers.has(id)) leader.followers.set(id, newFollowerState(replica, id, nowMs))
   }
 
+  /**
+   * Ends this node's leadership of `replica` (it follows now, or holds the partition no more), and answers at once what
+   * waits on it, as Kafka's ReplicaManager.completeDelayedOperationsWhenNotPartitionLeader does when a partition
+   * becomes a follower or is stopped: the acks=all produces and DeleteRecords with `errorCode`, and the consumer
+   * fetches parked here are woken (Partition.wake), whose next pass finds the partition no longer led and answers
+   * FENCED_LEADER_EPOCH or NOT_LEADER_OR_FOLLOWER (DelayedFetch.tryComplete), not after their whole maxWaitMs.
+   */
   private stopLeading(replica: Replica, errorCode: number): void {
     const leader = replica.leader
     if (!leader) return
     replica.leader = null
     for (const waiting of leader.waiting) waiting.resolve(errorCode)
     for (const waiting of leader.deletions) waiting.resolve({ errorCode, lowWatermark: -1n })
+    replica.partition.wake()
   }
 
   private updateFollowerFetchState(replica: Replica, replicaId: number, state: FollowerState, fetchOffset: bigint, nowMs: number): void {

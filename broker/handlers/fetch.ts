@@ -3,7 +3,10 @@
  *
  * Behaviour
  * - Long poll (DelayedFetch): the answer goes out as soon as `minBytes` are readable, any partition has an error,
- *   or `maxWaitMs` passes; a parked fetch wakes on every append to a partition it asked for.
+ *   or `maxWaitMs` passes; a parked fetch wakes on every append to a partition it asked for. It also wakes when a
+ *   partition it asked for is deleted or this node stops leading it (a leader moved by an election or a reassignment,
+ *   as Kafka's ReplicaManager.completeDelayedOperationsWhenNotPartitionLeader completes the DelayedFetch), and then
+ *   answers that partition FENCED_LEADER_EPOCH or NOT_LEADER_OR_FOLLOWER at once, not after `maxWaitMs`.
  * - Each partition returns whole stored batches starting with the one that holds `fetchOffset` (clients drop the
  *   records below it), up to the high watermark (read_uncommitted) or the last stable offset (read_committed).
  *   Reads stop before `partitionMaxBytes` and the request's `maxBytes` would be passed, except that the first
