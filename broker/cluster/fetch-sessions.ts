@@ -20,7 +20,9 @@
  * A session keeps every partition its follower names, those this node does not know yet included (a topic the
  * follower's image holds before this node made its log: the follower names it once, and is served it once it
  * exists), up to `maxPartitions` (MAX_SESSION_PARTITIONS): a session that would hold more is not kept, and the
- * follower's fetches are answered in full without one.
+ * follower's fetches are answered in full without one. An incremental fetch reads the session's partitions in the
+ * session's order, and each partition its answer carries moves to the end of it (`answered`, as Kafka's
+ * IncrementalFetchContext does), so a maxBytes that one partition fills serves the partitions in turn.
  */
 import { ErrorCode } from '../../protocol/errors.js'
 import type { FetchRequest, FetchRequestFetchPartition, FetchRequestFetchTopic } from '../../protocol/messages/fetch.js'
@@ -120,6 +122,24 @@ export class FetchSessions {
       return { errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND }
     }
     return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: true, partitions: [...session.partitions.values()] }
+  }
+
+  /**
+   * Moves the partitions an incremental answer of session `sessionId` carried to the end of the session's order, so
+   * that the next fetch reads the others first: under a small maxBytes the partitions read first take the whole
+   * answer, and without this the later ones would never be served (Kafka's IncrementalFetchContext.PartitionIterator
+   * moves each partition it answers to the end of the session's partitionMap). A session closed or replaced since the
+   * fetch was resolved is left alone.
+   */
+  answered(sessionId: number, partitions: Iterable<SessionPartition>): void {
+    const session = this.sessions.get(sessionId)
+    if (!session) return
+    for (const partition of partitions) {
+      const key = keyOf(partition.topicId, partition.topic, partition.partition)
+      if (session.partitions.get(key) !== partition) continue
+      session.partitions.delete(key)
+      session.partitions.set(key, partition)
+    }
   }
 
   /** Closes the sessions of replicas `isBroker` no longer counts as brokers of the cluster (unregistered nodes). */

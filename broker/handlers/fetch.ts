@@ -39,7 +39,9 @@
  *   fetches; an incremental one (a session epoch above 0) names a session this node never gave a consumer, and is
  *   answered FETCH_SESSION_ID_NOT_FOUND with no partitions, as Kafka's FetchManager answers an unknown session. A
  *   follower gets one (cluster/fetch-sessions.ts), when its replica id is a broker the node's metadata image
- *   registers; a node keeps at most one session per broker, and at most 1000 in all.
+ *   registers; a node keeps at most one session per broker, and at most 1000 in all. An incremental fetch reads the
+ *   session's partitions in turn: those its answer carried go to the end of the session's order (Kafka's
+ *   IncrementalFetchContext), so a small maxBytes does not serve the first partitions every time.
  * - On a cluster node, a Fetch with a replica id (ReplicaId before v15, ReplicaState from v15, KIP-903) is a
  *   follower's (Kafka's ReplicaManager.fetchMessages for a follower): each partition goes through the leader's
  *   replica (cluster/replica-manager.ts `replicaFetch`: epoch checks, KIP-320's divergingEpoch, the follower's
@@ -383,6 +385,8 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
           entry.sentHighWatermark = data.highWatermark
           entry.sentLogStartOffset = data.logStartOffset
         }
+        // What this answer carried goes to the end of the session's order: the next fetch reads the others first.
+        if (incremental) replicas!.fetchSessions.answered(sessionId, carried.map(({ entry }) => entry))
         onAnswerSent(() => {
           answers.give(bytes)
           lease.release()

@@ -3,7 +3,7 @@
  * which batches it returns, its errors, and its long poll, woken by a Produce through the Produce handler or ended
  * by a closed connection or a deleted topic; a follower's Fetch (a ReplicaManager driven with a metadata image built
  * by hand) over a partition whose LevelDB block is damaged, and followers' fetch sessions: none for a replica id that
- * is no broker; a partition of a topic not known yet kept. test/broker/fetch.test.ts shows the same through real
+ * is no broker; a partition of a topic not known yet kept; partitions served in turn under a small maxBytes. test/broker/fetch.test.ts shows the same through real
  * clients.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -355,6 +355,39 @@ describe('a follower\'s Fetch', () => {
       const req = { ...request(wanted, { replicaId }), sessionId, sessionEpoch }
       return (await node!.call<FetchRequest, FetchResponse>(fetchHandler, req, { apiVersion: 17, replicas })) as FetchResponse
     }
+
+    it('serves its partitions in turn under a maxBytes one batch fills: a partition an answer carries goes to the end of the session (Kafka\'s IncrementalFetchContext)', async () => {
+      node = await openNode()
+      const topic = await node.createTopic('turns', { partitions: 2 })
+      for (const partition of topic.partitions) {
+        for (let i = 0; i < 6; i++) await partition.appendAsLeader(producerBatch(`p${partition.index}-${i}`, 1), { origin: AppendOrigin.CLIENT })
+      }
+      const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
+      replicas = new ReplicaManager({ nodeId: LEADER, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+      replicas.apply(imageAt(1n, topic, { id: LEADER, leaderEpoch: 0 }, [LEADER, FOLLOWER]))
+      replicas.markCaughtUp()
+
+      // The follower names both partitions at the offsets it has reached, with a maxBytes of 1: each answer carries
+      // one batch (the first partition read with data returns one whole batch, minOneMessage), nothing more.
+      const offsets = [0n, 0n]
+      const fetchOnce = async (sessionId: number, sessionEpoch: number): Promise<{ sessionId: number; served: number[] }> => {
+        const wanted = [0, 1].map((partition) => ({ topic: topic.name, topicId: topic.topicId, partition, offset: offsets[partition]!, currentLeaderEpoch: 0 }))
+        const req = { ...request(wanted, { replicaId: FOLLOWER, maxBytes: 1 }), sessionId, sessionEpoch }
+        const answer = (await node!.call<FetchRequest, FetchResponse>(fetchHandler, req, { apiVersion: 17, replicas })) as FetchResponse
+        expect(answer.errorCode).toBe(Err.NONE)
+        const served = answer.responses.flatMap((t) => t.partitions).filter((p) => (p.records as Buffer[]).length > 0)
+        for (const p of served) offsets[p.partitionIndex] = lastOffsetOf((p.records as Buffer[]).at(-1)!) + 1n
+        return { sessionId: answer.sessionId!, served: served.map((p) => p.partitionIndex) }
+      }
+      const opened = await fetchOnce(0, 0)
+      expect(opened.served).toEqual([0])
+      const turns: number[][] = []
+      for (let epoch = 1; epoch <= 6; epoch++) turns.push((await fetchOnce(opened.sessionId, epoch)).served)
+      // Partition 1 is not starved: both are served as often. An answer also carries the partition whose high
+      // watermark the follower's fetch moved (without records), and it goes to the end after the one served, so the
+      // turns come in pairs; without the rotation partition 0 took every answer.
+      expect(turns).toEqual([[0], [1], [1], [0], [0], [1]])
+    })
 
     it('opens no session for replica ids that are no broker (NOT_LEADER_OR_FOLLOWER), one for a real follower, which keeps a partition of a topic the node does not know yet', async () => {
       node = await openNode()
