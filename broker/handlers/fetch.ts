@@ -3,7 +3,8 @@
  *
  * Behaviour
  * - Long poll (DelayedFetch): the answer goes out as soon as `minBytes` are readable, any partition has an error,
- *   or `maxWaitMs` passes; a parked fetch wakes on every append to a partition it asked for. It also wakes when a
+ *   or `maxWaitMs` passes; a Fetch naming no partition is answered at once (ReplicaManager.fetchMessages answers
+ *   when `fetchInfos.isEmpty`), a consumer's and a follower's alike; a parked fetch wakes on every append to a partition it asked for. It also wakes when a
  *   partition it asked for is deleted or this node stops leading it (a leader moved by an election or a reassignment,
  *   as Kafka's ReplicaManager.completeDelayedOperationsWhenNotPartitionLeader completes the DelayedFetch), and then
  *   answers that partition FENCED_LEADER_EPOCH or NOT_LEADER_OR_FOLLOWER at once, not after `maxWaitMs`.
@@ -199,7 +200,8 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       const { responses, bytes, error, readable } = read
       answers.settle(granted, bytes)
       const remaining = deadline - Date.now()
-      if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted) {
+      // A fetch naming no partition has nothing to wait for: answered at once (ReplicaManager.fetchMessages: fetchInfos.isEmpty).
+      if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted || fetchTopics.length === 0) {
         onAnswerSent(() => {
           answers.give(bytes)
           lease.release()
@@ -374,7 +376,8 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
       answers.settle(granted, bytes)
       settled = true
       const remaining = deadline - Date.now()
-      if (bytes >= request.minBytes || urgent || remaining <= 0 || signal.aborted) {
+      // No partition to serve (none named, or a session holding none): answered at once, as a consumer's.
+      if (bytes >= request.minBytes || urgent || remaining <= 0 || signal.aborted || wanted.length === 0) {
         for (const { entry, data } of carried) {
           // A follower takes the high watermark and log start only from an answer it appends from: one that sends it
           // to truncate (divergingEpoch) or refuses it (an error) has told it neither, so the next answer must, even

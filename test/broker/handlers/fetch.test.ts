@@ -152,6 +152,18 @@ describe('Fetch, in process', () => {
     return { answer, parked }
   }
 
+  it('answers a Fetch naming no partition at once, without parking it for its maxWaitMs (Kafka\'s ReplicaManager.fetchMessages: fetchInfos.isEmpty)', async () => {
+    let onParked!: () => void
+    const parked = new Promise<'parked'>((resolve) => (onParked = () => resolve('parked')))
+    const closed = new AbortController()
+    try {
+      const answer = fetch(request([], { maxWaitMs: NEVER_MS }), { onParked, signal: closed.signal })
+      expect(await Promise.race([answer, parked])).toEqual([])
+    } finally {
+      closed.abort()
+    }
+  })
+
   it('parks a fetch at the high watermark and answers it once a produce appends', async () => {
     await produce(['a'])
     const { answer: waiting, parked } = parkedFetch(1n)
@@ -355,6 +367,25 @@ describe('a follower\'s Fetch', () => {
       const req = { ...request(wanted, { replicaId }), sessionId, sessionEpoch }
       return (await node!.call<FetchRequest, FetchResponse>(fetchHandler, req, { apiVersion: 17, replicas })) as FetchResponse
     }
+
+    it('answers a follower\'s Fetch naming no partition at once, as a consumer\'s (ReplicaManager.fetchMessages: fetchInfos.isEmpty)', async () => {
+      node = await openNode()
+      const topic = await node.createTopic('quiet')
+      const quorum = { appliedOffset: 1n, leaderId: null } as unknown as QuorumRunner
+      replicas = new ReplicaManager({ nodeId: LEADER, topics: node.services.topics, quorum, brokerEpoch: () => null, log: new Logger('test', 'error') })
+      replicas.apply(imageAt(1n, topic, { id: LEADER, leaderEpoch: 0 }, [LEADER, FOLLOWER]))
+      replicas.markCaughtUp()
+      let onParked!: () => void
+      const parked = new Promise<'parked'>((resolve) => (onParked = () => resolve('parked')))
+      const closed = new AbortController()
+      try {
+        const req = request([], { replicaId: FOLLOWER, maxWaitMs: NEVER_MS })
+        const answer = node.call<FetchRequest, FetchResponse>(fetchHandler, req, { apiVersion: 17, replicas, onParked, signal: closed.signal })
+        expect(await Promise.race([answer, parked])).toMatchObject({ errorCode: Err.NONE, sessionId: 0, responses: [] })
+      } finally {
+        closed.abort()
+      }
+    })
 
     it('serves its partitions in turn under a maxBytes one batch fills: a partition an answer carries goes to the end of the session (Kafka\'s IncrementalFetchContext)', async () => {
       node = await openNode()
