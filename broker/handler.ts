@@ -107,13 +107,16 @@ export function leadershipError(services: BrokerServices, topic: Topic, partitio
  * metadata cache holds but it does not host (yet: a KRaft broker's BrokerMetadataPublisher sets the cache's image
  * before the ReplicaManager makes the replicas of a new topic; or any more), so the client refreshes its metadata and
  * retries. A partition the image does not hold either is UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks
- * metadataCache.contains first), or UNKNOWN_TOPIC_ID for a topic id the image does not know.
+ * metadataCache.contains first), or UNKNOWN_TOPIC_ID for a topic id neither the image nor the node's topics know.
  */
 export function missingPartitionError(services: BrokerServices, named: { topic: string } | { topicId: string }, partition: number): number {
   const image = services.quorum?.controller.image
   const topic = 'topic' in named ? image?.topic(named.topic) : image?.topicsById.get(named.topicId)
   if (topic?.partitions.has(partition)) return ErrorCode.NOT_LEADER_OR_FOLLOWER
-  return topic || 'topic' in named ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.UNKNOWN_TOPIC_ID
+  // A topic id this node knows, from its image or its own topics (a single node has no image), names a topic that
+  // exists: only the partition is missing (Kafka's KafkaApis resolves the id, then finds no partition).
+  if ('topic' in named || topic || services.topics.getById(named.topicId)) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+  return ErrorCode.UNKNOWN_TOPIC_ID
 }
 
 /**

@@ -29,7 +29,8 @@
  * - `fetchOffset` below the log start or above the log end: OFFSET_OUT_OF_RANGE; at the high watermark: no records.
  * - `currentLeaderEpoch` (v9+) is checked before leadership, as Kafka's Partition.getLocalLog: FENCED_LEADER_EPOCH /
  *   UNKNOWN_LEADER_EPOCH, also at a follower.
- * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); a cluster node answers
+ * - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID for a topic id the node does not
+ *   know; a missing partition of a known id is UNKNOWN_TOPIC_OR_PARTITION); a cluster node answers
  *   NOT_LEADER_OR_FOLLOWER for a partition its metadata image holds but it has no log of yet (a topic just created),
  *   to a consumer and a follower alike, as Kafka's ReplicaManager.getPartitionOrError does (handler.ts
  *   `missingPartitionError`).

@@ -130,7 +130,7 @@ describe('Fetch, in process', () => {
     expect(baseOffsets(one!)).toEqual([0n])
   })
 
-  it('answers offsets outside the log, unknown topics, ids and leader epochs with their errors', async () => {
+  it('answers offsets outside the log, unknown topics, ids, partitions and leader epochs with their errors', async () => {
     await produce(['a'])
     const topicId = node.services.topics.get('events')!.topicId
     expect(await fetch(request([{ topic: 'events', offset: 2n }]))).toMatchObject([{ errorCode: Err.OFFSET_OUT_OF_RANGE, highWatermark: -1n }])
@@ -142,6 +142,9 @@ describe('Fetch, in process', () => {
     ])
     const [byId] = await fetch(request([{ topic: '', topicId, offset: 0n }]), { apiVersion: 13 })
     expect(baseOffsets(byId!)).toEqual([0n])
+    // A partition missing from a topic id the node knows: the topic exists, the partition does not, as Kafka answers
+    // (ReplicaManager.getPartitionOrException), not UNKNOWN_TOPIC_ID.
+    expect(await fetch(request([{ topic: '', topicId, partition: 9, offset: 0n }]), { apiVersion: 13 })).toMatchObject([{ errorCode: Err.UNKNOWN_TOPIC_OR_PARTITION }])
   })
 
   /** Starts a long-polling fetch of `events` from `offset`; resolves `parked` once it waits. */
