@@ -11,6 +11,8 @@
  *   unknown sessionId                              -> FETCH_SESSION_ID_NOT_FOUND (the follower starts afresh)
  *   wrong epoch                                    -> INVALID_FETCH_SESSION_EPOCH (the follower starts afresh)
  *   sessionEpoch -1                                -> full answer, no session (the session named is closed)
+ *   sessionId, epoch, every partition forgotten    -> answer without a session (id 0): the session is closed
+ *   opened at v12 (names), continued at v13+ (ids), or the reverse -> FETCH_SESSION_TOPIC_ID_ERROR
  *
  * Only followers get sessions: a consumer's Fetch is answered with session id 0, so clients keep sending full
  * fetches, and so is a Fetch whose replica id is not a broker of the cluster (the handler, handlers/fetch.ts, answers
@@ -59,6 +61,8 @@ export const MAX_SESSION_PARTITIONS = 100_000
 interface Session {
   readonly id: number
   readonly replicaId: number
+  /** Opened by a Fetch v13+ (topics by id): the session is continued only by fetches of the same kind. */
+  readonly usesTopicIds: boolean
   /** The epoch the next request must carry. */
   epoch: number
   readonly partitions: Map<string, SessionPartition>
@@ -88,9 +92,13 @@ export class FetchSessions {
    * that would hold more than `maxPartitions` is not kept: a full fetch is answered without one (session id 0), an
    * incremental one closes it (FETCH_SESSION_ID_NOT_FOUND, so the follower starts afresh). Errors (as a top-level
    * errorCode for the answer): FETCH_SESSION_ID_NOT_FOUND for a session this node does not have (or another
-   * replica's), INVALID_FETCH_SESSION_EPOCH for an epoch other than the one expected.
+   * replica's, or a session id 0 with an epoch below -1), INVALID_FETCH_SESSION_EPOCH for an epoch other than the one
+   * expected, FETCH_SESSION_TOPIC_ID_ERROR for a session opened at v13+ (topics by id) continued below v13 or the
+   * reverse. An incremental fetch that leaves the session without partitions closes it: it is answered without a
+   * session (session id 0), its own partitions in full. (All as Kafka's FetchManager.newContext.)
    */
-  open(request: FetchRequest, replicaId: number): SessionFetch {
+  open(request: FetchRequest, replicaId: number, apiVersion: number): SessionFetch {
+    const usesTopicIds = apiVersion >= 13
     if (request.sessionEpoch === FINAL_EPOCH || request.sessionEpoch === INITIAL_EPOCH) {
       this.close(request.sessionId)
       const partitions = new Map<string, SessionPartition>()
@@ -101,7 +109,7 @@ export class FetchSessions {
       if (previous !== undefined) this.close(previous)
       if (partitions.size > this.maxPartitions) return { errorCode: ErrorCode.NONE, sessionId: 0, incremental: false, partitions: served }
       while (this.sessions.size >= Math.max(1, this.maxSessions)) this.close(this.sessions.keys().next().value!)
-      const session: Session = { id: this.nextId(), replicaId, epoch: 1, partitions }
+      const session: Session = { id: this.nextId(), replicaId, usesTopicIds, epoch: 1, partitions }
       this.sessions.set(session.id, session)
       this.byReplica.set(replicaId, session.id)
       return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: false, partitions: served }
@@ -109,6 +117,8 @@ export class FetchSessions {
     const session = this.sessions.get(request.sessionId)
     if (!session || session.replicaId !== replicaId) return { errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND }
     if (request.sessionEpoch !== session.epoch) return { errorCode: ErrorCode.INVALID_FETCH_SESSION_EPOCH }
+    // Names and ids do not mix in one session: its partitions are keyed by what the fetch that opened it named.
+    if (session.usesTopicIds !== usesTopicIds) return { errorCode: ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR }
     session.epoch = session.epoch === 0x7fffffff ? 1 : session.epoch + 1
     // Used now: last in the eviction order.
     this.sessions.delete(session.id)
@@ -120,6 +130,12 @@ export class FetchSessions {
     if (session.partitions.size > this.maxPartitions) {
       this.close(session.id)
       return { errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND }
+    }
+    // Everything forgotten: the session is closed, the fetch answered as one without a session (Kafka's
+    // SessionlessFetchContext), so the follower's next incremental fetch is FETCH_SESSION_ID_NOT_FOUND.
+    if (session.partitions.size === 0) {
+      this.close(session.id)
+      return sessionless(request)
     }
     return { errorCode: ErrorCode.NONE, sessionId: session.id, incremental: true, partitions: [...session.partitions.values()] }
   }

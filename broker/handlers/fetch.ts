@@ -38,7 +38,7 @@
  *   the other partitions are answered, for a consumer and a follower alike (Kafka's ReplicaManager.readFromLocalLog
  *   answers a KafkaStorageException per partition). A follower backs that partition off and asks again.
  * - Fetch sessions (KIP-227) are declined for consumers: the answer's session id is 0, so clients keep sending full
- *   fetches; an incremental one (a session epoch above 0) names a session this node never gave a consumer, and is
+ *   fetches; an incremental one (a session epoch other than 0 and -1) names a session this node never gave a consumer, and is
  *   answered FETCH_SESSION_ID_NOT_FOUND with no partitions, as Kafka's FetchManager answers an unknown session. A
  *   follower gets one (cluster/fetch-sessions.ts), when its replica id is a broker the node's metadata image
  *   registers; a node keeps at most one session per broker, and at most 1000 in all. An incremental fetch reads the
@@ -114,8 +114,10 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
     const { services, apiVersion, signal, parked, onAnswerSent } = context
     const replicaId = apiVersion >= 15 ? request.replicaState.replicaId : request.replicaId
     if (replicaId >= 0) return replicaFetch(request, replicaId, context)
-    // An incremental fetch (session epoch above 0) names a session; a consumer never got one from this node.
-    if (request.sessionEpoch > 0) return { throttleTimeMs: 0, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] }
+    // An incremental fetch (a session epoch other than 0, INITIAL_EPOCH, and -1, FINAL_EPOCH) names a session; a
+    // consumer never got one from this node. Session id 0 with an epoch below -1 is one too (FetchManager.newContext
+    // looks session 0 up, and finds none).
+    if (request.sessionEpoch > 0 || request.sessionEpoch < -1) return { throttleTimeMs: 0, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] }
     const byId = apiVersion >= 13
     const readCommitted = request.isolationLevel === IsolationLevel.READ_COMMITTED
     const deadline = Date.now() + Math.max(0, request.maxWaitMs)
@@ -299,7 +301,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
   const topicOf = (entry: { readonly topicId: string; readonly topic: string }): Topic | undefined => (byId ? services.topics.getById(entry.topicId) : services.topics.get(entry.topic))
   // Only a broker of the cluster gets a session: any other replica id (one a client made up) opens and keeps nothing.
   const broker = replicas?.isBroker(replicaId) === true
-  const resolved = broker ? replicas!.fetchSessions.open(request, replicaId) : sessionless(request)
+  const resolved = broker ? replicas!.fetchSessions.open(request, replicaId, apiVersion) : sessionless(request)
   if (!('partitions' in resolved)) return { throttleTimeMs: 0, errorCode: resolved.errorCode, sessionId: 0, responses: [] }
   const { sessionId, incremental, partitions: wanted } = resolved
   const verdicts = new Map<SessionPartition, ReplicaFetchVerdict>()

@@ -166,6 +166,9 @@ describe('Fetch', () => {
       const request = { ...fetchPartitionRequest({ topic: 'reads', partition: 0, offset: 0n }), sessionId: 123, sessionEpoch: 5 }
       const incremental = await client.request<Partial<FetchRequest>, FetchResponse>(fetch, 12, request)
       expect(incremental).toMatchObject({ errorCode: FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] })
+      // Session id 0 with an epoch below -1 is neither a full fetch nor a session the node has (FetchManager.newContext).
+      const belowFinal = await client.request<Partial<FetchRequest>, FetchResponse>(fetch, 12, { ...request, sessionId: 0, sessionEpoch: -2 })
+      expect(belowFinal).toMatchObject({ errorCode: FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] })
       // The full fetch that follows (epoch 0, or -1 without a session) is served, still without a session.
       for (const sessionEpoch of [0, -1]) {
         const full = await client.request<Partial<FetchRequest>, FetchResponse>(fetch, 12, { ...request, sessionId: 0, sessionEpoch })
