@@ -200,11 +200,11 @@ export async function listOffset(
 }
 
 /** Produces one already-built `records` field to one partition; returns that partition's answer. */
-export async function producePartition(client: KafkaClient, topic: string, partition: number, records: Buffer, options: { acks?: number; version?: number } = {}) {
+export async function producePartition(client: KafkaClient, topic: string, partition: number, records: Buffer, options: { acks?: number; version?: number; timeoutMs?: number } = {}) {
   const response = await client.request<ProduceRequest, ProduceResponse>(produce, options.version ?? 9, {
     transactionalId: null,
     acks: options.acks ?? -1,
-    timeoutMs: 10_000,
+    timeoutMs: options.timeoutMs ?? 10_000,
     topicData: [{ name: topic, partitionData: [{ index: partition, records }] }],
   })
   return response.responses[0]!.partitionResponses[0]!

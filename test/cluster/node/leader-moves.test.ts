@@ -10,11 +10,17 @@
  *   NOT_LEADER_OR_FOLLOWER (the partition is no longer hosted: ReplicaManager.getPartitionOrException); Brook
  *   answers FENCED_LEADER_EPOCH, since its local partition still takes the image's leader epoch, which moved with
  *   the new leader. Either sends the consumer to the new leader; what matters here is that it comes at once.
+ *
+ * And an acks=all Produce waiting at the leader for a follower that is paused (SIGSTOP) is answered
+ * NOT_LEADER_OR_FOLLOWER as soon as a preferred leader election moves leadership away (Kafka completes the produce
+ * purgatory there too), well before its 60 s timeout. That cluster fences a silent node only after 60 s and keeps a
+ * lagging follower in the ISR for 120 s, so nothing but the move can end the wait.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { QUICK_CLUSTER_ARGS, useCluster } from '../../helpers/cluster.js'
-import { connect, fetchPartition, partitionsOf } from '../../helpers/kafka.js'
+import { connect, fetchPartition, partitionsOf, producePartition } from '../../helpers/kafka.js'
+import { handBuiltBatch } from '../../helpers/wire.js'
 import { waitFor } from '../../helpers/wait.js'
 import { brook } from '../../cli/run-brook.js'
 import type { FetchResponsePartitionData } from '../../../protocol/messages/fetch.js'
@@ -22,6 +28,7 @@ import type { MetadataResponsePartition } from '../../../protocol/messages/metad
 
 // Kafka's error codes, as the protocol guide lists them.
 const NOT_LEADER_OR_FOLLOWER = 6
+const NONE = 0
 const FENCED_LEADER_EPOCH = 74
 
 /** Far longer than the test waits for the answer: an answer seen in time came before the fetch's maxWaitMs. */
@@ -100,5 +107,52 @@ describe('a consumer fetch parked at a leader that stops leading', () => {
     })
     expect(answer).not.toBe('still parked')
     expect([NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH]).toContain((answer as FetchResponsePartitionData).errorCode)
+  })
+})
+
+describe('an acks=all produce waiting at a leader that stops leading', () => {
+  const cluster = useCluster({
+    nodes: 3,
+    extraArgs: ['--broker-heartbeat-interval-ms', '500', '--broker-session-timeout-ms', '60000', '--replica-lag-time-max-ms', '120000'],
+  })
+
+  it('is answered NOT_LEADER_OR_FOLLOWER at once when a preferred leader election moves leadership to another node', async () => {
+    const topic = 'acks-all-elected-away'
+    // The paused follower must not be the active controller, which has to commit the election.
+    const controller = (await cluster().status(1)).leaderId
+    const paused = cluster().nodeIds.find((id) => id !== controller)!
+    const [leader, successor] = cluster().nodeIds.filter((id) => id !== paused) as [number, number]
+    const admin = cluster().kafka('leader-moves-produce').admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [leader, successor, paused] }] }], waitForLeaders: true })
+      await waitFor(`${topic} led by node ${leader} with a full ISR`, async () => {
+        const [partition] = await partitionsOf(cluster().nodes.get(leader)!, topic)
+        return partition?.leaderId === leader && partition.isrNodes.length === 3
+      })
+      // The successor first: the preferred replica, which the election below makes leader (nothing elects it before).
+      await admin.alterPartitionReassignments({ topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: [successor, leader, paused] }] }] })
+      await waitFor('the new replica order applied', async () => (await partitionsOf(cluster().nodes.get(successor)!, topic))[0]?.replicaNodes[0] === successor)
+      const client = await connect(cluster().nodes.get(leader)!, { timeoutMs: 2 * MAX_WAIT_MS })
+      const pausedNode = cluster().nodes.get(paused)!
+      pausedNode.child.kill('SIGSTOP')
+      try {
+        const waiting = producePartition(client, topic, 0, handBuiltBatch(['waits for the paused follower']), { acks: -1, timeoutMs: MAX_WAIT_MS })
+        // Lets the produce reach the leader and append; one arriving after the move is refused at once anyway.
+        await sleep(500)
+        const elected = await brook(['topics', 'elect-leaders', topic, '--bootstrap-server', `${cluster().host(successor)}:${cluster().nodes.get(successor)!.port}`])
+        expect(elected.code, elected.stderr).toBe(0)
+        const answer = await Promise.race([waiting, sleep(ANSWER_WITHIN_MS).then(() => 'still waiting' as const)])
+        expect(answer).not.toBe('still waiting')
+        expect((answer as { errorCode: number }).errorCode).toBe(NOT_LEADER_OR_FOLLOWER)
+      } finally {
+        pausedNode.child.kill('SIGCONT')
+        client.close()
+      }
+      const [after] = await partitionsOf(cluster().nodes.get(successor)!, topic)
+      expect(after).toMatchObject({ errorCode: NONE, leaderId: successor })
+    } finally {
+      await admin.disconnect()
+    }
   })
 })
