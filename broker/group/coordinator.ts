@@ -233,6 +233,7 @@ export class GroupCoordinator implements PartitionLoader {
     old.awaitingSync = null
     group.members.delete(old.memberId)
     const previousLeader = group.leaderId
+    const before = { clientId: old.clientId, clientHost: old.clientHost, sessionTimeoutMs: old.sessionTimeoutMs, rebalanceTimeoutMs: old.rebalanceTimeoutMs, protocols: old.protocols }
     old.memberId = memberId
     old.clientId = context.clientId
     old.clientHost = context.clientHost
@@ -252,10 +253,28 @@ export class GroupCoordinator implements PartitionLoader {
       // Kafka names the leader as it was before the replacement (the old member id, which the client does not
       // recognise as its own); from v9 it names the new id with skipAssignment (KIP-814,
       // GroupCoordinator.updateStaticMemberAndRebalance).
-      void this.store.storeGroup(group).catch(() => undefined)
-      const answer = this.joinAnswer(group, old)
-      if (context.apiVersion >= 9) return Promise.resolve({ ...answer, skipAssignment: group.leaderId === memberId })
-      return Promise.resolve({ ...answer, leader: previousLeader ?? '', members: [] })
+      // The answer waits for the group record naming the new id, as Kafka's (appendFuture.whenComplete): answered
+      // before it, a node that crashed meanwhile would come back knowing only the old id, and fence the live new
+      // incarnation for good (FENCED_INSTANCE_ID, fatal to the Java consumer). A failed write puts the old id back.
+      const generation = group.generationId
+      return this.store.storeGroup(group).then(
+        () => {
+          const answer = this.joinAnswer(group, old)
+          if (context.apiVersion >= 9) return { ...answer, skipAssignment: group.leaderId === memberId }
+          return { ...answer, leader: previousLeader ?? '', members: [] }
+        },
+        (error: unknown) => {
+          if (group.members.get(memberId) === old && group.staticMembers.get(instanceId) === memberId && group.generationId === generation) {
+            this.log.warn(`group ${quote(group.groupId)}: could not store static member ${quote(instanceId)}'s new member id; ${oldId} stays its member id`)
+            group.members.delete(memberId)
+            Object.assign(old, before, { memberId: oldId! })
+            group.members.set(oldId!, old)
+            group.staticMembers.set(instanceId, oldId!)
+            if (group.leaderId === memberId) group.leaderId = oldId!
+          }
+          return this.joinError(appendErrorCode(error), '')
+        },
+      )
     }
     const answer = new Promise<JoinGroupResponse>((resolve) => (old.awaitingJoin = resolve))
     this.prepareRebalance(group, `static member ${instanceId} rejoined`)

@@ -166,3 +166,44 @@ describe('static membership (KIP-345)', () => {
     expect(rejoined.members.map((m) => m.groupInstanceId)).toEqual(['b'])
   })
 })
+
+describe('a static member replaced in a Stable group, and the node killed at once', () => {
+  /**
+   * The new incarnation's JoinGroup is answered only once the group record naming its new member id is written
+   * (Kafka's updateStaticMemberThenRebalanceOrCompleteJoin waits for the append): a node killed the moment the answer
+   * arrives comes back knowing the new id, and the live new incarnation goes on. Answered before the write, the node
+   * could come back with only the old id and fence the new incarnation for good (FENCED_INSTANCE_ID is fatal to the
+   * Java consumer). Three groups, a kill -9 after each answer.
+   */
+  it('comes back knowing the new member id: its Heartbeat and JoinGroup are answered, not fenced', async () => {
+    let broker = await startConfiguredBroker(FAST_GROUPS)
+    try {
+      await createTopic(broker, 'readings', { partitions: 2 })
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const groupId = `static-crash-${attempt}`
+        const first = await connect(broker)
+        const [member] = await formGroup([first], { groupId, topics: { readings: 2 }, instanceIds: ['sensor-a'] })
+        const second = await connect(broker)
+        const replaced = await join(second, { version: 5, groupId, groupInstanceId: 'sensor-a', topics: ['readings'] })
+        await broker.kill()
+        first.close()
+        second.close()
+        expect(replaced.errorCode).toBe(0)
+        expect(replaced.memberId).not.toBe(member!.memberId)
+        broker = await broker.restart()
+        const after = await connect(broker)
+        try {
+          const alive = { groupId, generationId: replaced.generationId!, memberId: replaced.memberId, groupInstanceId: 'sensor-a' }
+          expect(await heartbeatOnce(after, alive), `attempt ${attempt}`).toBe(0)
+          const rejoined = await join(after, { version: 5, groupId, memberId: replaced.memberId, groupInstanceId: 'sensor-a', topics: ['readings'] })
+          expect(rejoined.errorCode, `attempt ${attempt}`).toBe(0)
+        } finally {
+          after.close()
+        }
+      }
+    } finally {
+      await broker.stop()
+      broker.cleanup()
+    }
+  })
+})
