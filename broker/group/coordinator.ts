@@ -416,7 +416,8 @@ export class GroupCoordinator implements PartitionLoader {
     const group = this.store.get(request.groupId)
     if (!group) return syncError(ErrorCode.UNKNOWN_MEMBER_ID)
     if (group.state === GroupState.Dead) return syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-    if (group.isFenced(request.memberId, request.groupInstanceId)) return syncError(ErrorCode.FENCED_INSTANCE_ID)
+    const memberError = group.memberError(request.memberId, request.groupInstanceId)
+    if (memberError !== ErrorCode.NONE) return syncError(memberError)
     const member = group.members.get(request.memberId)
     if (!member) return syncError(ErrorCode.UNKNOWN_MEMBER_ID)
     if (request.generationId !== group.generationId) return syncError(ErrorCode.ILLEGAL_GENERATION)
@@ -483,7 +484,8 @@ export class GroupCoordinator implements PartitionLoader {
     const group = this.store.get(groupId)
     if (!group || group.state === GroupState.Empty) return ErrorCode.UNKNOWN_MEMBER_ID
     if (group.state === GroupState.Dead) return ErrorCode.COORDINATOR_NOT_AVAILABLE
-    if (group.isFenced(identity.memberId, identity.groupInstanceId)) return ErrorCode.FENCED_INSTANCE_ID
+    const memberError = group.memberError(identity.memberId, identity.groupInstanceId)
+    if (memberError !== ErrorCode.NONE) return memberError
     const member = group.members.get(identity.memberId)
     if (!member) return ErrorCode.UNKNOWN_MEMBER_ID
     if (generationId !== group.generationId) return ErrorCode.ILLEGAL_GENERATION
@@ -534,8 +536,10 @@ export class GroupCoordinator implements PartitionLoader {
   /**
    * Kafka's handleCommitOffsets and validateOffsetCommit (GroupCoordinator.scala): a commit that names a generation,
    * a member or an instance id must come from a member of the current generation (a generation for a group that does
-   * not exist is from an older one: ILLEGAL_GENERATION); a standalone commit (generation -1, no member) is allowed
-   * only while the group has no members (UNKNOWN_MEMBER_ID otherwise). Members' commits wait out
+   * not exist is from an older one: ILLEGAL_GENERATION, GROUP_ID_NOT_FOUND from OffsetCommit v9, `options.apiVersion`;
+   * an instance id the group does not know is UNKNOWN_MEMBER_ID, Group.memberError); a standalone commit (generation
+   * -1, no member) is allowed only while the group has no members (UNKNOWN_MEMBER_ID otherwise), and generation -1 into
+   * an Empty group is one whatever member or instance id it names. Members' commits wait out
    * CompletingRebalance. The empty group id is a group like any other here, as in Kafka (GroupCoordinatorService
    * keeps it for old consumers' commits); TxnOffsetCommit refuses it before this. A transactional commit
    * (TxnOffsetCommit, `options.transaction`) is checked the same way when it names a member (KIP-447), and is held
@@ -546,17 +550,23 @@ export class GroupCoordinator implements PartitionLoader {
     generationId: number,
     identity: MemberIdentity,
     offsets: readonly OffsetCommitInput[],
-    options: { transaction?: TxnOffsetProducer } = {},
+    options: { transaction?: TxnOffsetProducer; apiVersion?: number } = {},
   ): Promise<number[]> {
     const all = (code: number): number[] => offsets.map(() => code)
     const notHere = this.store.errorFor(groupId)
     if (notHere !== ErrorCode.NONE) return all(notHere)
     await this.store.ensureOffsetsTopic()
     const existing = this.store.get(groupId)
-    if (!existing && generationId >= 0) return all(ErrorCode.ILLEGAL_GENERATION)
+    // From OffsetCommit v9 a generation for a group that does not exist is GROUP_ID_NOT_FOUND, before it
+    // ILLEGAL_GENERATION (OffsetMetadataManager.validateOffsetCommit).
+    if (!existing && generationId >= 0) return all((options.apiVersion ?? 0) >= 9 ? ErrorCode.GROUP_ID_NOT_FOUND : ErrorCode.ILLEGAL_GENERATION)
     if (existing?.state === GroupState.Dead) return all(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-    if (generationId >= 0 || identity.memberId !== '' || identity.groupInstanceId !== null) {
-      if (existing?.isFenced(identity.memberId, identity.groupInstanceId)) return all(ErrorCode.FENCED_INSTANCE_ID)
+    // Generation -1 into an Empty group is a standalone commit whatever member or instance id it names (an admin
+    // client, or a consumer that left the group): ClassicGroup.validateOffsetCommit returns before the member checks.
+    const standalone = generationId < 0 && existing?.state === GroupState.Empty
+    if (!standalone && (generationId >= 0 || identity.memberId !== '' || identity.groupInstanceId !== null)) {
+      const memberError = existing?.memberError(identity.memberId, identity.groupInstanceId) ?? ErrorCode.UNKNOWN_MEMBER_ID
+      if (memberError !== ErrorCode.NONE) return all(memberError)
       const member = existing?.members.get(identity.memberId)
       if (!existing || !member) return all(ErrorCode.UNKNOWN_MEMBER_ID)
       if (generationId !== existing.generationId) return all(ErrorCode.ILLEGAL_GENERATION)
@@ -587,7 +597,10 @@ export class GroupCoordinator implements PartitionLoader {
     const group = this.store.get(groupId)
     if (!group || group.state === GroupState.Dead) return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, results: [] }
     if (!group.isEmpty && group.protocolType !== 'consumer') return { errorCode: ErrorCode.NON_EMPTY_GROUP, results: [] }
-    const subscribed = group.isEmpty ? new Set<string>() : group.subscribedTopics()
+    // Before its first protocol is selected (the first rebalance), a consumer group's subscriptions are not known yet:
+    // every topic counts as subscribed (ClassicGroup.isSubscribedToTopic falls back to usesConsumerGroupProtocol).
+    const unknown = !group.isEmpty && group.protocolName === null
+    const subscribed = group.isEmpty ? new Set<string>() : unknown ? new Set(wanted.map((w) => w.topic)) : group.subscribedTopics()
     return { errorCode: ErrorCode.NONE, results: await this.store.deleteOffsets(group, wanted, subscribed) }
   }
 

@@ -7,6 +7,7 @@
 import type { JoinGroupResponse } from '../../protocol/messages/join-group.js'
 import type { SyncGroupResponse } from '../../protocol/messages/sync-group.js'
 import { subscribedTopics } from '../../protocol/consumer-protocol.js'
+import { ErrorCode } from '../../protocol/errors.js'
 
 export const GroupState = {
   Empty: 'Empty',
@@ -168,6 +169,21 @@ export class Group {
 
   isFenced(memberId: string, groupInstanceId: string | null): boolean {
     return groupInstanceId !== null && this.staticMembers.has(groupInstanceId) && this.staticMembers.get(groupInstanceId) !== memberId
+  }
+
+  /**
+   * Whether a request naming `memberId` and `groupInstanceId` comes from a member of this group (Kafka's
+   * ClassicGroup.validateMember): an instance id the group does not know is UNKNOWN_MEMBER_ID, one that belongs to
+   * another member id FENCED_INSTANCE_ID; without an instance id, a member id the group does not have is
+   * UNKNOWN_MEMBER_ID. NONE otherwise.
+   */
+  memberError(memberId: string, groupInstanceId: string | null): number {
+    if (groupInstanceId !== null) {
+      const current = this.staticMembers.get(groupInstanceId)
+      if (current === undefined) return ErrorCode.UNKNOWN_MEMBER_ID
+      return current === memberId ? ErrorCode.NONE : ErrorCode.FENCED_INSTANCE_ID
+    }
+    return this.members.has(memberId) ? ErrorCode.NONE : ErrorCode.UNKNOWN_MEMBER_ID
   }
 
   /** The topics the members subscribe to, read from their consumer-protocol metadata; empty without a protocol. */

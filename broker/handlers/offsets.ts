@@ -42,7 +42,7 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
     const identity = { memberId: apiVersion === 0 ? '' : request.memberId, groupInstanceId: request.groupInstanceId }
     let codes: number[]
     try {
-      codes = await services.groups.commitOffsets(request.groupId, generationId, identity, offsets)
+      codes = await services.groups.commitOffsets(request.groupId, generationId, identity, offsets, { apiVersion })
     } catch (error) {
       // Failed writes are answered inside commitOffsets; only creating __consumer_offsets throws.
       if (!(error instanceof StorageError) && !(error instanceof KafkaError)) throw error

@@ -176,6 +176,18 @@ describe('group protocol edge cases over the wire', () => {
       await expectUndisturbed('heartbeats', member!)
     })
 
+    it('Heartbeat and SyncGroup naming an instance id the group does not know are UNKNOWN_MEMBER_ID, and such a SyncGroup does not complete the rebalance (ClassicGroup.validateMember)', async () => {
+      const c = await client()
+      const joined = await joinWithMemberId(c, { version: 5, groupId: 'no-such-instance', topics: ['events'] })
+      expect(joined.errorCode).toBe(Err.NONE)
+      const identity = { groupId: 'no-such-instance', generationId: joined.generationId!, memberId: joined.memberId, groupInstanceId: 'not-registered' }
+      expect(await heartbeatOnce(c, identity)).toBe(Err.UNKNOWN_MEMBER_ID)
+      expect((await sync(c, { version: 5, ...identity, assignments: { [joined.memberId]: { events: [0, 1, 2, 3] } } })).errorCode).toBe(Err.UNKNOWN_MEMBER_ID)
+      expect((await describeGroup('no-such-instance')).groupState).toBe('CompletingRebalance')
+      expect((await sync(c, { version: 5, groupId: 'no-such-instance', generationId: joined.generationId!, memberId: joined.memberId, assignments: { [joined.memberId]: { events: [0, 1, 2, 3] } } })).errorCode).toBe(Err.NONE)
+      expect((await describeGroup('no-such-instance')).groupState).toBe('Stable')
+    })
+
     it('a Heartbeat while the group rebalances is REBALANCE_IN_PROGRESS, and the member rejoins into the next generation', async () => {
       const [first] = await formGroup([await client()], { groupId: 'rebalancing', topics: { events: 4 } })
       const newcomer = await client()
@@ -313,10 +325,22 @@ describe('group protocol edge cases over the wire', () => {
       expect(await commit(stranger, { groupId: 'guarded', offsets: { events: { 0: 5n } } })).toEqual({ events: { 0: Err.UNKNOWN_MEMBER_ID } })
       // A generation for a group that does not exist is from an older generation (handleCommitOffsets).
       expect(await commit(stranger, { groupId: 'never-formed', generationId: 3, memberId: 'ghost', offsets: { events: { 0: 5n } } })).toEqual({ events: { 0: Err.ILLEGAL_GENERATION } })
+      // From v9, GROUP_ID_NOT_FOUND (OffsetMetadataManager.validateOffsetCommit).
+      expect(await commit(stranger, { version: 9, groupId: 'never-formed', generationId: 3, memberId: 'ghost', offsets: { events: { 0: 5n } } })).toEqual({ events: { 0: Err.GROUP_ID_NOT_FOUND } })
       expect(await commit(stranger, { groupId: 'never-formed', memberId: 'ghost', offsets: { events: { 0: 5n } } })).toEqual({ events: { 0: Err.UNKNOWN_MEMBER_ID } })
       expect(await committedOffsets(stranger, 'never-formed', { events: [0] })).toEqual({ events: { 0: -1n } })
       expect(await committedOffsets(stranger, 'guarded', { events: [0] })).toEqual({ events: { 0: -1n } })
       await expectUndisturbed('guarded', member!)
+    })
+
+    it('generation -1 into an Empty group is a standalone commit, whatever member or instance id it names (ClassicGroup.validateOffsetCommit)', async () => {
+      const [member] = await formGroup([await client()], { groupId: 'left-behind', topics: { events: 4 } })
+      expect((await leave(member!.client, 'left-behind', [{ memberId: member!.memberId }])).errorCode).toBe(Err.NONE)
+      await waitFor('the group to be Empty', async () => (await describeGroup('left-behind')).groupState === 'Empty')
+      // A consumer that left the group and commits with its old member id, and an admin naming an instance id.
+      expect(await commit(member!.client, { groupId: 'left-behind', memberId: member!.memberId, offsets: { events: { 0: 11n } } })).toEqual({ events: { 0: Err.NONE } })
+      expect(await commit(member!.client, { groupId: 'left-behind', groupInstanceId: 'some-instance', offsets: { events: { 1: 12n } } })).toEqual({ events: { 1: Err.NONE } })
+      expect(await committedOffsets(member!.client, 'left-behind', { events: [0, 1] })).toEqual({ events: { 0: 11n, 1: 12n } })
     })
 
     it('the empty group id takes standalone commits and fetches, as Kafka keeps it for old consumers (GroupCoordinatorService.commitOffsets)', async () => {
@@ -359,6 +383,17 @@ describe('group protocol edge cases over the wire', () => {
         'multi-b': { errorCode: 0, topics: [{ name: 'audit', partitions: [[1, 42n, 0, 'checkpoint', 0]] }] },
         'multi-unknown': { errorCode: 0, topics: [{ name: 'events', partitions: [[0, -1n, -1, '', 0]] }] },
       })
+    })
+
+    it('OffsetDelete during a group\'s first rebalance counts every topic as subscribed, its members\' subscriptions not being known yet (ClassicGroup.isSubscribedToTopic)', async () => {
+      const c = await client()
+      expect(await commit(c, { groupId: 'first-rebalance', offsets: { audit: { 0: 4n } } })).toEqual({ audit: { 0: Err.NONE } })
+      // A member joins (v3: at once) and the group waits its initial delay in PreparingRebalance, generation 0.
+      const joining = join(await client(), { version: 3, groupId: 'first-rebalance', topics: ['audit'] })
+      const deleted = await c.request<OffsetDeleteRequest, OffsetDeleteResponse>(offsetDelete, 0, { groupId: 'first-rebalance', topics: [{ name: 'audit', partitions: [{ partitionIndex: 0 }] }] })
+      expect(deleted.topics[0]!.partitions[0]!.errorCode).toBe(Err.GROUP_SUBSCRIBED_TO_TOPIC)
+      expect((await joining).errorCode).toBe(Err.NONE)
+      expect(await committedOffsets(c, 'first-rebalance', { audit: [0] })).toEqual({ audit: { 0: 4n } })
     })
 
     it('OffsetDelete refuses topics the group consumes (GROUP_SUBSCRIBED_TO_TOPIC) and deletes the others', async () => {
