@@ -327,6 +327,8 @@ export class GroupCoordinator implements PartitionLoader {
   }
 
   private prepareRebalance(group: Group, reason: string): void {
+    group.pendingSync.clear()
+    group.syncDeadline = null
     if (group.state === GroupState.CompletingRebalance) {
       for (const member of group.members.values()) {
         member.assignment = Buffer.alloc(0)
@@ -396,6 +398,10 @@ export class GroupCoordinator implements PartitionLoader {
     group.protocolName = group.selectProtocol()
     group.transition(GroupState.CompletingRebalance)
     const now = Date.now()
+    // Every member must sync within the rebalance timeout (GroupMetadataManager.schedulePendingSync, KAFKA-13366).
+    group.pendingSync.clear()
+    for (const memberId of group.members.keys()) group.pendingSync.add(memberId)
+    group.syncDeadline = now + group.rebalanceTimeoutMs
     for (const member of group.members.values()) {
       const resolve = member.awaitingJoin!
       member.awaitingJoin = null
@@ -428,6 +434,7 @@ export class GroupCoordinator implements PartitionLoader {
       return syncError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
     }
     member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
+    if (group.state === GroupState.CompletingRebalance || group.state === GroupState.Stable) group.pendingSync.delete(member.memberId)
     switch (group.state) {
       case GroupState.Empty:
         return syncError(ErrorCode.UNKNOWN_MEMBER_ID)
@@ -646,6 +653,16 @@ export class GroupCoordinator implements PartitionLoader {
         }
       }
       if (group.state === GroupState.PreparingRebalance && now >= group.rebalanceDeadline) this.tryCompleteJoin(group)
+      // Members that did not send SyncGroup within the rebalance timeout after the join completed go, and the group
+      // rebalances without them (GroupMetadataManager.expirePendingSync), in CompletingRebalance and in Stable alike.
+      if (group.syncDeadline !== null && now >= group.syncDeadline) {
+        const late = [...group.pendingSync]
+        group.syncDeadline = null
+        group.pendingSync.clear()
+        if (group.state === GroupState.CompletingRebalance || group.state === GroupState.Stable) {
+          for (const memberId of late) this.removeMember(group, memberId, 'did not send SyncGroup within the rebalance timeout')
+        }
+      }
     }
   }
 }

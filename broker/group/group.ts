@@ -86,6 +86,13 @@ export class Group {
   initialDelay: { delayMs: number; remainingMs: number } | null = null
   /** A member joined the new group (generation 0) while its initial delay was pending (Kafka's newMemberAdded). */
   newMemberAdded = false
+  /**
+   * Members of the current generation that have not sent its SyncGroup yet (Kafka's pendingSyncMembers), and when
+   * they must have (a rebalance timeout after the join completed; null when no deadline runs): a member that never
+   * syncs is removed then and the group rebalances, instead of holding the others in CompletingRebalance for good.
+   */
+  readonly pendingSync = new Set<string>()
+  syncDeadline: number | null = null
 
   constructor(readonly groupId: string) {}
 
@@ -116,6 +123,7 @@ export class Group {
     const member = this.members.get(memberId)
     if (!member) return undefined
     this.members.delete(memberId)
+    this.pendingSync.delete(memberId)
     if (member.groupInstanceId !== null && this.staticMembers.get(member.groupInstanceId) === memberId) {
       this.staticMembers.delete(member.groupInstanceId)
     }

@@ -28,6 +28,7 @@ import {
   heartbeatOnce,
   join,
   joinWithMemberId,
+  keepAlive,
   leave,
   readAssignment,
   readSubscription,
@@ -238,6 +239,24 @@ describe('group protocol edge cases over the wire', () => {
       const leaderAnswer = [rejoined, joined].find((j) => j.leader === j.memberId)!
       expect(leaderAnswer.members.map((m) => m.memberId).sort()).toEqual([a!.memberId, joined.memberId].sort())
       expect(await heartbeatOnce(b!.client, { groupId: 'laggard', generationId: b!.generationId, memberId: b!.memberId })).toBe(Err.UNKNOWN_MEMBER_ID)
+    })
+
+    it('a member that does not send SyncGroup within the rebalance timeout is removed, however it heartbeats, and the members waiting in SyncGroup are told to rejoin (GroupMetadataManager.expirePendingSync)', async () => {
+      const options = { version: 5, groupId: 'never-syncs', topics: ['events'], rebalanceTimeoutMs: 1500, sessionTimeoutMs: 30_000 }
+      const [first, second] = [await client(), await client()]
+      const joined = await Promise.all([joinWithMemberId(first, options), joinWithMemberId(second, options)])
+      const leader = joined.find((j) => j.leader === j.memberId)!
+      const follower = joined.find((j) => j.leader !== j.memberId)!
+      const [leaderClient, followerClient] = leader === joined[0] ? [first, second] : [second, first]
+      // The leader heartbeats (its session, 30 s, never runs out here) but never sends SyncGroup.
+      const beats = keepAlive(leaderClient, { groupId: 'never-syncs', generationId: leader.generationId!, memberId: leader.memberId })
+      try {
+        const waiting = await sync(followerClient, { version: 5, groupId: 'never-syncs', generationId: follower.generationId!, memberId: follower.memberId })
+        expect(waiting.errorCode).toBe(Err.REBALANCE_IN_PROGRESS)
+        await waitFor('the leader to be removed', () => beats.codes.at(-1) === Err.UNKNOWN_MEMBER_ID)
+      } finally {
+        beats.stop()
+      }
     })
 
     it('DescribeGroups names the protocol and shows the members\' subscriptions only once the group is Stable again, not while the leader has yet to sync', async () => {
