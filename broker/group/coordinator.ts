@@ -26,10 +26,13 @@
  *   (Kafka's InitialDelayedJoin): one kafkajs member alone waits one delay. Completing bumps the generation and picks
  *   the protocol; the leader's answer lists the members.
  * - SyncGroup: the leader's assignments are written to the log, then every waiting member gets its assignment and the
- *   group is Stable.
+ *   group is Stable. Members that have not sent the generation's SyncGroup a rebalance timeout after the join completed
+ *   are removed and the group rebalances (Kafka's pending-sync deadline, KAFKA-13366), in CompletingRebalance and
+ *   Stable alike. A static member replaced in a Stable group is answered once the group record naming its new id is
+ *   written; a failed write puts the old id back.
  * - Heartbeats keep members alive; a member silent for its session timeout is removed and the group rebalances.
  * - OffsetCommit is checked against the membership (generation, member, instance id) here, then stored.
- * The sweep (every 100 ms) drives deadlines: session expiry, pending members, rebalance and initial delays.
+ * The sweep (every 100 ms) drives deadlines: session expiry, pending members, rebalance and initial delays, syncs.
  *
  * A node coordinates only the groups of the __consumer_offsets partitions it leads (all of them on a single node;
  * coordinator-partitions.ts): every request for another group is NOT_COORDINATOR, and COORDINATOR_LOAD_IN_PROGRESS
