@@ -175,8 +175,9 @@ export class Group {
     return true
   }
 
+  /** Whether `groupInstanceId` belongs to another member id than `memberId` (FENCED_INSTANCE_ID, as memberError says). */
   isFenced(memberId: string, groupInstanceId: string | null): boolean {
-    return groupInstanceId !== null && this.staticMembers.has(groupInstanceId) && this.staticMembers.get(groupInstanceId) !== memberId
+    return this.memberError(memberId, groupInstanceId) === ErrorCode.FENCED_INSTANCE_ID
   }
 
   /**
