@@ -69,8 +69,9 @@ export interface AppendResult {
   /** The batch repeated one already written (a producer's retry): these are the original offsets, nothing was written. */
   duplicate: boolean
   /**
-   * For a duplicate: the original's maxTimestamp as stored (ms), which on a LogAppendTime topic is the time the
-   * broker stamped it, returned as the retry's logAppendTime (Kafka's UnifiedLog.append, duplicate branch).
+   * For a duplicate: the original's maxTimestamp as stored (ms), the time the broker stamped on a LogAppendTime
+   * topic, the largest record timestamp on a CreateTime one; returned as the retry's logAppendTime whatever the topic's
+   * timestamp type (Kafka's UnifiedLog.append, duplicate branch).
    */
   duplicateOfMaxTimestamp?: bigint
 }

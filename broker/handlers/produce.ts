@@ -29,8 +29,9 @@
  * - The batch is stored whole: baseOffset and partitionLeaderEpoch are stamped in place; maxTimestamp becomes the
  *   largest record timestamp when the producer wrote another (as Kafka's setMaxTimestamp, so retention and
  *   ListOffsets can trust it); LogAppendTime topics get maxTimestamp = now instead (and a new CRC either way), which
- *   the response returns as logAppendTimeMs (for an idempotent producer's retry of a batch already written, the
- *   time stamped on the original, as Kafka's UnifiedLog.append answers a duplicate).
+ *   the response returns as logAppendTimeMs, else -1. An idempotent producer's retry of a batch already written is
+ *   answered with the original's stored maxTimestamp as logAppendTimeMs, on a CreateTime topic too (Kafka's
+ *   UnifiedLog.append answers a duplicate with its BatchMetadata.timestamp).
  * - A topic whose compression.type is a codec (uncompressed, gzip, snappy, lz4, zstd) rather than `producer` stores a
  *   batch of another codec rebuilt with it, after the checks above, as Kafka's LogValidator does: the same records,
  *   offset deltas, timestamps, producer id, epoch, sequence and transactional flag (gzip at compression.gzip.level,
@@ -245,8 +246,8 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
                 index,
                 errorCode: ErrorCode.NONE,
                 baseOffset,
-                // A retry of a batch already written gets the time stamped on the original, which is what is stored.
-                logAppendTimeMs: appendTime === undefined ? -1n : duplicateOfMaxTimestamp ?? appendTime,
+                // A retry of a batch already written gets the original's stored maxTimestamp, on CreateTime topics too.
+                logAppendTimeMs: duplicateOfMaxTimestamp ?? appendTime ?? -1n,
                 logStartOffset: partition.logStartOffset,
                 errorMessage: null,
               }

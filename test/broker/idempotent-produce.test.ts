@@ -135,6 +135,29 @@ describe('idempotent produce', () => {
     })
   }, 60_000)
 
+  it('answers a retry on a CreateTime topic with the original batch\'s maxTimestamp as logAppendTime, as Kafka answers a duplicate', async () => {
+    const broker = await start()
+    await createTopic(broker, 'idem-create-time')
+    await withClient(broker, async (client) => {
+      const id = (await init(client, 4)).producerId!
+      const now = BigInt(Date.now())
+      const timestamps = [now - 3000n, now - 1000n, now - 2000n]
+      const records = encodeRecordBatch(
+        timestamps.map((timestamp, i) => ({ value: Buffer.from(`t-${i}`), timestamp })),
+        { producerId: id, producerEpoch: 0, baseSequence: 0 },
+      )
+      const first = await producePartition(client, 'idem-create-time', 0, records)
+      expect(first.errorCode).toBe(NONE)
+      expect(first.logAppendTimeMs).toBe(-1n)
+      // UnifiedLog.append's duplicate branch sets logAppendTime to BatchMetadata.timestamp, the batch's maxTimestamp.
+      const retry = await producePartition(client, 'idem-create-time', 0, Buffer.from(records))
+      expect(retry.errorCode).toBe(NONE)
+      expect(retry.baseOffset).toBe(first.baseOffset)
+      expect(retry.logAppendTimeMs).toBe(now - 1000n)
+      expect(await valuesOf(client, 'idem-create-time')).toEqual(['t-0', 't-1', 't-2'])
+    })
+  }, 60_000)
+
   for (const stopping of ['stop', 'kill'] as const) {
     it(`keeps the producer state across ${stopping === 'stop' ? 'a clean stop' : 'kill -9'}: retries are still recognised, gaps still refused`, async () => {
       let broker = await start()
