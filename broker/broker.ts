@@ -72,6 +72,7 @@ interface ClusterParts {
   self: QuorumVoter
   localLogs: LocalLogs
   replicas: ReplicaManager
+  producerIds: ProducerIdManager
 }
 
 /** Kafka's replica.high.watermark.checkpoint.interval.ms default: how often a cluster node stores its high watermarks. */
@@ -272,7 +273,8 @@ export class Broker {
       // Broker-to-broker requests of the transaction coordinator (markers, verifications), on the other nodes' client listeners.
       const nodes = runner ? new NodeChannels(runner, { clientId: `brook-node-${config.nodeId}`, timeoutMs: BROKER_REQUEST_TIMEOUT_MS }) : undefined
       const markerChannel = new TxnMarkerChannel(markers, log, cluster && nodes ? { ...cluster, nodes } : undefined)
-      const transactions = new TransactionCoordinator(new ProducerIdManager(blocks), topics, coordinatorPartitions.transactions, markerChannel, config, log, nodes)
+      const producerIds = new ProducerIdManager(blocks)
+      const transactions = new TransactionCoordinator(producerIds, topics, coordinatorPartitions.transactions, markerChannel, config, log, nodes)
       await transactions.load()
       coordinatorPartitions.transactions.serve(transactions)
       if (runner && self && replicas) {
@@ -290,7 +292,7 @@ export class Broker {
         })
         runner.onImage((image) => localLogs.follow(image))
         localLogs.follow(runner.controller.image)
-        quorum = { runner, self, localLogs, replicas: nodeReplicas }
+        quorum = { runner, self, localLogs, replicas: nodeReplicas, producerIds }
       }
       // Halted while opening, with no node yet to stop (a write that failed and whose caller went on): the open fails.
       if (halting) throw new Error('the node stopped while opening its data (the error above says why)')
@@ -325,7 +327,7 @@ export class Broker {
         `${counted(broker.services.topics.list().length, 'topic')})`,
     )
     if (quorum) {
-      const { localLogs, replicas } = quorum
+      const { localLogs, replicas, producerIds } = quorum
       broker.lifecycle = new BrokerLifecycle({
         quorum: quorum.runner,
         endpoint: broker.endpoint,
@@ -337,6 +339,8 @@ export class Broker {
             localLogs.markCaughtUp()
             replicas.markCaughtUp()
             broker.startServing()
+            // InitProducerId does not wait for a block (RPCProducerIdManager): the first one is asked for now.
+            producerIds.maybeRequestNextBlock()
           }
         },
       })

@@ -6,8 +6,9 @@
  * node before and after a restart, ever get the same block: the node itself keeps nothing.
  *
  * While no block can be had (the node is not registered yet, no controller is known or reachable, the controller
- * refuses the epoch) `nextBlock` rejects with COORDINATOR_LOAD_IN_PROGRESS, retriable, which InitProducerId answers:
- * the client retries and the next call asks the controller again.
+ * refuses the epoch) `nextBlock` rejects with COORDINATOR_LOAD_IN_PROGRESS. InitProducerId never waits for a block
+ * from here (ProducerIdManager answers COORDINATOR_LOAD_IN_PROGRESS, retriable, at once while one is on its way); a
+ * call after a failed request asks the controller again.
  */
 import { ErrorCode, errorInfo, KafkaError } from '../../protocol/errors.js'
 import { allocateProducerIds, type AllocateProducerIdsResponse } from '../../protocol/messages/allocate-producer-ids.js'
@@ -21,6 +22,8 @@ export interface ControllerProducerIdBlockSourceOptions {
 }
 
 export class ControllerProducerIdBlockSource implements ProducerIdBlockSource {
+  readonly remote = true
+
   constructor(private readonly options: ControllerProducerIdBlockSourceOptions) {}
 
   /** The next block from the active controller. Rejects with a KafkaError of COORDINATOR_LOAD_IN_PROGRESS while it cannot. */
@@ -38,7 +41,7 @@ export class ControllerProducerIdBlockSource implements ProducerIdBlockSource {
         : { errorCode: result.errorCode, producerIdStart: -1n, producerIdLen: 0 }
     } else {
       try {
-        // The 'internal' channel's short window: InitProducerId waits on this block (CONTROLLER_CHANNELS).
+        // The 'internal' channel (CONTROLLER_CHANNELS): the node's own request, asked again by the next call if it fails.
         answer = await quorum.requestActiveController<AllocateProducerIdsResponse>(allocateProducerIds, 0, request, { channel: 'internal' })
       } catch (error) {
         throw unavailable((error as Error).message)

@@ -88,8 +88,8 @@ export const CONTROLLER_CHANNELS = {
    * short window costs nothing, and a long one would hold up what waits on it: AlterPartition (replica-manager.ts)
    * takes a give-up as an outcome unknown and sends again after a backoff from the replica's state then (Kafka's
    * alter-partition channel never gives up; the retry does the same); AllocateProducerIds (producer-id-blocks.ts)
-   * holds an InitProducerId until it is answered, which must be answered COORDINATOR_LOAD_IN_PROGRESS within the
-   * client's request timeout (Kafka's RPCProducerIdManager answers at once and asks the controller behind it); a
+   * holds no client request (InitProducerId is answered COORDINATOR_LOAD_IN_PROGRESS at once while a block is on its
+   * way, as Kafka's RPCProducerIdManager answers), and a failed one is sent again by the next InitProducerId; a
    * topic auto-created for Metadata or an internal topic created for FindCoordinator holds that request, answered
    * LEADER_NOT_AVAILABLE or COORDINATOR_NOT_AVAILABLE and asked again (Kafka's AutoTopicCreationManager does not hold
    * it). Registration and heartbeats (broker-lifecycle.ts) send on these channels themselves, one send per attempt,

@@ -6,7 +6,12 @@
  *
  *   source: next free id ── reserve ──> [first, first + 1000) ── generate ──> first, first + 1, ...   (next block
  *   fetched when 90% of this one is used, as Kafka's RPCProducerIdManager prefetches)
+ *
+ * With no id left, a local source's write is waited for (as Kafka's ZkProducerIdManager waits for its ZooKeeper
+ * write); a remote source's block is not (RPCProducerIdManager.generateProducerId): the call is answered at once with
+ * COORDINATOR_LOAD_IN_PROGRESS, which clients retry, and the block is asked for behind it.
  */
+import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 
 /** A reserved range of producer ids: [firstProducerId, firstProducerId + size). */
 export interface ProducerIdBlock {
@@ -17,6 +22,8 @@ export interface ProducerIdBlock {
 /** Where blocks come from. A block it returns is reserved durably: it is never returned again. */
 export interface ProducerIdBlockSource {
   nextBlock(): Promise<ProducerIdBlock>
+  /** Blocks come from another node (the controller): `generateProducerId` never waits for one. */
+  readonly remote: boolean
 }
 
 /** ProducerIdManager's block size (ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE). */
@@ -36,6 +43,7 @@ const NEXT_BLOCK_KEY = 'producer-id-next-block'
  * block is handed out (a crash after the write loses at most the rest of one block, never reuses an id).
  */
 export class LocalProducerIdBlockSource implements ProducerIdBlockSource {
+  readonly remote = false
   private reserving: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly records: NodeRecords) {}
@@ -54,24 +62,31 @@ export class LocalProducerIdBlockSource implements ProducerIdBlockSource {
 export class ProducerIdManager {
   private block: ProducerIdBlock | null = null
   private nextId = 0n
+  /** The next block, asked for and not yet in use. */
   private prefetched: Promise<ProducerIdBlock> | null = null
+  /** The asked-for blocks that have arrived. */
+  private readonly arrived = new WeakSet<Promise<ProducerIdBlock>>()
 
   constructor(private readonly source: ProducerIdBlockSource) {}
 
   /**
-   * A producer id no one has had; rejects when no block can be reserved (the source's error: a StorageError on a
-   * single node, a KafkaError of COORDINATOR_LOAD_IN_PROGRESS on a cluster node without a controller's block).
+   * A producer id no one has had; rejects when none can be had now: with a remote source and no id left, at once with
+   * a KafkaError of COORDINATOR_LOAD_IN_PROGRESS while the next block is asked for (RPCProducerIdManager); with a local
+   * one, when its write fails (a StorageError).
    */
   async generateProducerId(): Promise<bigint> {
     for (;;) {
       const block = this.block
       if (block && this.nextId < block.firstProducerId + BigInt(block.size)) {
         const id = this.nextId++
-        if (this.prefetched === null && Number(this.nextId - block.firstProducerId) >= block.size * PREFETCH_AT) this.prefetch()
+        if (Number(this.nextId - block.firstProducerId) >= block.size * PREFETCH_AT) this.maybeRequestNextBlock()
         return id
       }
-      if (this.prefetched === null) this.prefetch()
+      this.maybeRequestNextBlock()
       const pending = this.prefetched!
+      if (this.source.remote && !this.arrived.has(pending)) {
+        throw new KafkaError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, 'producer id block is full: waiting for the next block')
+      }
       let next: ProducerIdBlock
       try {
         next = await pending
@@ -86,11 +101,20 @@ export class ProducerIdManager {
     }
   }
 
-  private prefetch(): void {
+  /**
+   * Asks the source for the next block unless it is being asked already or has answered one not yet used
+   * (RPCProducerIdManager.maybeRequestNextBlock): a cluster node calls this once unfenced, so its first InitProducerId
+   * finds a block.
+   */
+  maybeRequestNextBlock(): void {
+    if (this.prefetched !== null) return
     const pending = this.source.nextBlock()
-    pending.catch(() => {
-      if (this.prefetched === pending) this.prefetched = null
-    })
     this.prefetched = pending
+    pending.then(
+      () => this.arrived.add(pending),
+      () => {
+        if (this.prefetched === pending) this.prefetched = null
+      },
+    )
   }
 }

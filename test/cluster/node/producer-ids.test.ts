@@ -3,7 +3,8 @@
  * out ids from a block of its own, none shared with another node, across block boundaries and across restarts on the
  * same data directories; a node restarted without a quorum reads no request until it has caught up, and then answers
  * with an id of a block it got then (or COORDINATOR_LOAD_IN_PROGRESS, retriable, while the block is on its way),
- * never one made up; a kafkajs idempotent producer gets its id through a node of the cluster.
+ * never one made up; a kafkajs idempotent producer gets its id through a node of the cluster; a node whose blocks are
+ * used up while no controller can give another answers COORDINATOR_LOAD_IN_PROGRESS at once.
  */
 import { describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
@@ -158,5 +159,33 @@ describe('producer ids on a three-node cluster', () => {
       const producerId = await idFrom(id)
       expect(producerId).toBeGreaterThan(highest)
     }
+  })
+
+  it('answers InitProducerId at once with COORDINATOR_LOAD_IN_PROGRESS once its blocks are used up and no controller can give another', async () => {
+    const [node, ...others] = cluster().nodeIds as [number, ...number[]]
+    for (const id of others) await cluster().nodes.get(id)!.stop()
+    // A client whose requests give up well before the controller channel's window: a node waiting for a block from
+    // a controller it cannot reach would leave these unanswered (RPCProducerIdManager.generateProducerId never waits).
+    const answers = await withClient(
+      cluster().nodes.get(node)!,
+      async (client) => {
+        const codes: number[] = []
+        // The block in use, and the next one if it had arrived before the quorum went away: at most two blocks.
+        for (let i = 0; i < 2 * Number(BLOCK_SIZE) + 1 && codes.length < 3; i++) {
+          const response = await ask(client)
+          if (response.errorCode === ErrorCode.NONE) {
+            expect(handedOut.get(response.producerId!), `producer id ${response.producerId} handed out twice`).toBeUndefined()
+            handedOut.set(response.producerId!, node)
+          } else codes.push(response.errorCode)
+        }
+        return codes
+      },
+      { timeoutMs: 3000 },
+    )
+    expect(answers).toEqual([ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS])
+    for (const id of others) await cluster().restart(id)
+    await allUnfenced()
+    // With the quorum back, the next block comes: a retry gets an id again.
+    await idFrom(node)
   })
 })
