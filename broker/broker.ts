@@ -338,9 +338,10 @@ export class Broker {
           if (state === 'unfenced') {
             localLogs.markCaughtUp()
             replicas.markCaughtUp()
-            broker.startServing()
-            // InitProducerId does not wait for a block (RPCProducerIdManager): the first one is asked for now.
+            // InitProducerId does not wait for a block (RPCProducerIdManager): the first one is asked for before the
+            // node serves, so a client's first InitProducerId rarely finds none.
             producerIds.maybeRequestNextBlock()
+            broker.startServing()
           }
         },
       })
