@@ -518,7 +518,7 @@ function quorumMismatch(dataDir: string, stored: readonly number[] | null, confi
   }
   if (configured === null) {
     const named = stored.length > 0 ? ` (controller quorum voters ${stored.join(', ')})` : ''
-    return `the data directory ${dataDir} belongs to a node of a replicated cluster${named}; start it with its cluster's --controller-quorum-voters (brook dev does), not as a single node`
+    return `the data directory ${dataDir} belongs to a node of a replicated cluster${named}; start it with its cluster's --controller-quorum-voters (brook dev does), or give a single node another --data-dir`
   }
   return (
     `the data directory ${dataDir} belongs to a cluster whose controller quorum voters are ${stored.join(', ')}, not ${configured.join(', ')}: ` +

@@ -16,7 +16,10 @@ type StopOptions = NonNullable<Parameters<Broker['stop']>[0]>
 /** A numeric broker setting as a `brook start` flag; its default is shown in --help but not set, so --config can. */
 function settingOption(setting: NumericSetting) {
   const name = setting.kafkaName ? `${setting.kafkaName}: ` : ''
-  return new Option(`${setting.flag} <${setting.unit}>`, `${name}${setting.description} (default: ${DEFAULT_CONFIG[setting.key]})`).argParser(
+  const value = DEFAULT_CONFIG[setting.key]
+  // Kafka's Long.MAX_VALUE defaults (no limit) are Number.MAX_SAFE_INTEGER here, a number no one would recognise.
+  const shown = value === Number.MAX_SAFE_INTEGER ? 'no limit' : value
+  return new Option(`${setting.flag} <${setting.unit}>`, `${name}${setting.description} (default: ${shown})`).argParser(
     integer(setting.flag, setting.min, setting.max),
   )
 }

@@ -21,19 +21,33 @@ import { toMessage } from './reading.js'
 import { replay } from './replay.js'
 import { simulateFleet } from './simulate.js'
 
-const { values } = parseArgs({
-  options: {
-    'bootstrap-server': { type: 'string' },
-    devices: { type: 'string', default: '10000' },
-    count: { type: 'string', default: '500000' },
-    partitions: { type: 'string', default: '4' },
-    'batch-size': { type: 'string', default: String(FLEET_DEFAULTS.batchSize) },
-    nab: { type: 'string' },
-  },
-})
+const USAGE = 'usage: node dist/processor/simulator/bench.js --bootstrap-server host:port [--devices n] [--count n] [--partitions n] [--batch-size n] [--nab dir]\n'
 
+let parsed
+try {
+  parsed = parseArgs({
+    options: {
+      'bootstrap-server': { type: 'string' },
+      devices: { type: 'string', default: '10000' },
+      count: { type: 'string', default: '500000' },
+      partitions: { type: 'string', default: '4' },
+      'batch-size': { type: 'string', default: String(FLEET_DEFAULTS.batchSize) },
+      nab: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+} catch (error) {
+  process.stderr.write(`bench: ${(error as Error).message.split('\n')[0]}\n${USAGE}`)
+  process.exit(2)
+}
+const { values } = parsed
+
+if (values.help) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
 if (values['bootstrap-server'] === undefined) {
-  process.stderr.write('usage: node dist/processor/simulator/bench.js --bootstrap-server host:port [--devices n] [--count n] [--partitions n] [--batch-size n] [--nab dir]\n')
+  process.stderr.write(USAGE)
   process.exit(2)
 }
 const bootstrapServers = values['bootstrap-server'].split(',')

@@ -248,7 +248,7 @@ describe('brook dev', () => {
       const node1 = join(dataDir, 'node-1')
       expectOneLineError(
         await brook(['start', '--port', '0', '--data-dir', node1]),
-        `the data directory ${node1} belongs to a node of a replicated cluster (controller quorum voters 1, 2, 3); start it with its cluster's --controller-quorum-voters (brook dev does), not as a single node`,
+        `the data directory ${node1} belongs to a node of a replicated cluster (controller quorum voters 1, 2, 3); start it with its cluster's --controller-quorum-voters (brook dev does), or give a single node another --data-dir`,
       )
       expectOneLineError(
         await brook(['start', '--node-id', '1', '--port', '0', '--data-dir', node1, '--cluster-id', clusterId, '--controller-quorum-voters', `1@127.0.0.1:${basePort + 100}`]),
