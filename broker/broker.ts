@@ -487,8 +487,11 @@ async function loadIdentity(store: LogStore, config: BrokerConfig): Promise<Iden
     // The voters first: a single node's directory given to a cluster node says so, rather than naming two cluster ids.
     const recorded = stored.voters
     if (recorded === undefined) {
-      // Made before the voters were kept: a metadata log says it was a cluster node's, whose voters this start names.
-      if (voters === null && (await store.hasMetadataLog())) throw new Error(quorumMismatch(config.dataDir, [], null))
+      // Made before the voters were kept: a metadata log says it was a cluster node's, whose voters this start names;
+      // none, with topics stored, a single node's, whose topics a cluster node would delete as missing from its image.
+      const clusterNode = await store.hasMetadataLog()
+      if (voters === null && clusterNode) throw new Error(quorumMismatch(config.dataDir, [], null))
+      if (voters !== null && !clusterNode && (await store.listTopics()).length > 0) throw new Error(quorumMismatch(config.dataDir, null, voters))
     } else if (!sameVoters(recorded, voters)) {
       throw new Error(quorumMismatch(config.dataDir, recorded, voters))
     }

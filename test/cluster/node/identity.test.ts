@@ -12,6 +12,7 @@ import { configArgs } from '../../helpers/broker-config.js'
 import { freePorts } from '../../helpers/cluster.js'
 import { waitFor } from '../../helpers/wait.js'
 import { brook, expectOneLineError } from '../../cli/run-brook.js'
+import { LogStore } from '../../../storage/log-store.js'
 
 describe('a node\'s data directory', () => {
   const dir = mkdtempSync(join(tmpdir(), 'brook-identity-'))
@@ -52,6 +53,34 @@ describe('a node\'s data directory', () => {
       'node 4 is not among controller.quorum.voters (1); every node of a Brook cluster is a voter',
     )
     expect(existsSync(dataDir)).toBe(false)
+  })
+
+  it('refuses to start a single node\'s directory made before voters were recorded as a cluster node, which would delete its topics', async () => {
+    const dataDir = join(dir, 'old-single')
+    const single = await startBroker({ dataDir, args: ['--node-id', '1'] })
+    const clusterId = /cluster (\S+),/.exec(single.output())![1]!
+    expect((await brook(['topics', 'create', 'kept', '--bootstrap-server', single.address])).code).toBe(0)
+    await single.stop()
+    // As an older Brook wrote it: an identity without voters (neither a list nor null), and no metadata log.
+    const store = await LogStore.open(dataDir)
+    try {
+      const { voters, ...older } = (await store.getNodeValue<{ clusterId: string; nodeId: number; voters?: unknown }>('identity'))!
+      expect(voters).toBeNull()
+      await store.putNodeValue('identity', older)
+    } finally {
+      await store.close()
+    }
+    expectOneLineError(
+      await brook(['start', '--port', '0', '--node-id', '1', '--data-dir', dataDir, '--cluster-id', clusterId, '--controller-quorum-voters', '1@127.0.0.1:1']),
+      `the data directory ${dataDir} holds a single node's data; a node of a replicated cluster needs a new data directory`,
+    )
+    // Still a single node's, topics and all.
+    const again = await startBroker({ dataDir, args: ['--node-id', '1'] })
+    try {
+      expect((await brook(['topics', 'list', '--bootstrap-server', again.address])).stdout.split('\n')).toContain('kept')
+    } finally {
+      await again.stop()
+    }
   })
 
   it('takes controller.quorum.voters from the config file under Kafka\'s name; a lone voter leads and registers itself', async () => {
