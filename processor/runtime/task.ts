@@ -327,7 +327,7 @@ export class Task {
   private readonly stateLayouts = new Map<string, string>()
   /**
    * The stateful operators the last commit's marker names that this task no longer has (removed from the pipeline
-   * since): their entries are dropped as the task reads its groups. Set by `load`.
+   * since, or renamed): their entries are dropped as the task reads its groups. Set by `load`.
    */
   operatorsDropped: readonly string[] = []
   /** The operators of windowOps, for `hasDue`, asked after every record. */
@@ -906,7 +906,8 @@ export class Task {
       (name, before, now) => `operator ${name} holds state for windows ${before}, but its window is now ${now}: state kept in slices of one size does not make windows of another`,
     )
     this.checkLayouts(saved?.operators, this.stateLayouts, (name, before, now) => `operator ${name} holds the state of ${before}, but is now ${now}: the state of one would be read as the other's`)
-    this.operatorsDropped = Object.keys(saved?.operators ?? {}).filter((name) => !this.stateLayouts.has(name))
+    // A marker written before the operators were named in it names its windowed ones (`windows`) only.
+    this.operatorsDropped = Object.keys(saved?.operators ?? savedWindows ?? {}).filter((name) => !this.stateLayouts.has(name))
     // A commit whose answer was lost but which went through is where the task restarts: its outputs are in the topics.
     if (saved !== undefined && saved.commit === this.preparedCommit) this.countCommitted()
     this.preparedCommit = null
