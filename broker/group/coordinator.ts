@@ -52,6 +52,7 @@ import type { PartitionLoader } from '../coordinator-partitions.js'
 import { Group, GroupState, Member, type Protocol } from './group.js'
 import { appendErrorCode, type DeletedOffsets, type FetchedOffsets, type GroupStore, type OffsetCommitInput, type TxnOffsetProducer } from './metadata-manager.js'
 import { quote } from '../quote.js'
+import { monotonicMs } from '../clock.js'
 
 const SWEEP_INTERVAL_MS = 100
 
@@ -91,7 +92,7 @@ export class GroupCoordinator implements PartitionLoader {
 
   /** Members loaded from the log get a whole session from now (Kafka's onGroupLoaded). */
   private groupsLoaded(groups: readonly Group[]): void {
-    const now = Date.now()
+    const now = monotonicMs()
     for (const group of groups) {
       for (const member of group.members.values()) member.heartbeatDeadline = now + member.sessionTimeoutMs
     }
@@ -178,7 +179,7 @@ export class GroupCoordinator implements PartitionLoader {
       if (context.apiVersion >= 4) {
         // KIP-394: hand out the id and ask the client to come back with it, so a member that never returns is not
         // counted in the rebalance.
-        group.pendingMembers.set(memberId, Date.now() + request.sessionTimeoutMs)
+        group.pendingMembers.set(memberId, monotonicMs() + request.sessionTimeoutMs)
         return fail(ErrorCode.MEMBER_ID_REQUIRED, memberId)
       }
       return this.addMemberAndRebalance(group, memberId, details, context)
@@ -210,7 +211,7 @@ export class GroupCoordinator implements PartitionLoader {
       request.protocolType,
       request.protocols,
     )
-    member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
+    member.heartbeatDeadline = monotonicMs() + member.sessionTimeoutMs
     // Kafka's addMemberAndRebalance: only a member that joins a new group during its initial delay extends the delay.
     if (group.state === GroupState.PreparingRebalance && group.generationId === 0) group.newMemberAdded = true
     const answer = new Promise<JoinGroupResponse>((resolve) => (member.awaitingJoin = resolve))
@@ -243,7 +244,7 @@ export class GroupCoordinator implements PartitionLoader {
     old.sessionTimeoutMs = request.sessionTimeoutMs
     old.rebalanceTimeoutMs = request.rebalanceTimeoutMs
     old.protocols = request.protocols
-    old.heartbeatDeadline = Date.now() + old.sessionTimeoutMs
+    old.heartbeatDeadline = monotonicMs() + old.sessionTimeoutMs
     group.members.set(memberId, old)
     group.staticMembers.set(instanceId, memberId)
     if (group.leaderId === oldId) group.leaderId = memberId
@@ -285,7 +286,7 @@ export class GroupCoordinator implements PartitionLoader {
   }
 
   private rejoin(group: Group, member: Member, request: JoinGroupRequest & { protocols: Protocol[]; rebalanceTimeoutMs: number }): Promise<JoinGroupResponse> {
-    member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
+    member.heartbeatDeadline = monotonicMs() + member.sessionTimeoutMs
     const unchanged = member.sameProtocols(request.protocols)
     member.protocols = request.protocols
     member.sessionTimeoutMs = request.sessionTimeoutMs
@@ -339,7 +340,7 @@ export class GroupCoordinator implements PartitionLoader {
         member.awaitingSync = null
       }
     }
-    const now = Date.now()
+    const now = monotonicMs()
     if (group.state === GroupState.Empty) {
       // Kafka's prepareRebalance: an Empty group waits the initial delay, with the rest of the rebalance timeout left
       // for extensions.
@@ -366,7 +367,7 @@ export class GroupCoordinator implements PartitionLoader {
    */
   private tryCompleteJoin(group: Group): void {
     if (group.state !== GroupState.PreparingRebalance) return
-    const now = Date.now()
+    const now = monotonicMs()
     if (group.initialDelay) {
       if (now < group.rebalanceDeadline) return
       const { delayMs, remainingMs } = group.initialDelay
@@ -400,7 +401,7 @@ export class GroupCoordinator implements PartitionLoader {
     }
     group.protocolName = group.selectProtocol()
     group.transition(GroupState.CompletingRebalance)
-    const now = Date.now()
+    const now = monotonicMs()
     // Every member must sync within the rebalance timeout (GroupMetadataManager.schedulePendingSync, KAFKA-13366).
     group.pendingSync.clear()
     for (const memberId of group.members.keys()) group.pendingSync.add(memberId)
@@ -436,7 +437,7 @@ export class GroupCoordinator implements PartitionLoader {
     ) {
       return syncError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
     }
-    member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
+    member.heartbeatDeadline = monotonicMs() + member.sessionTimeoutMs
     if (group.state === GroupState.CompletingRebalance || group.state === GroupState.Stable) group.pendingSync.delete(member.memberId)
     switch (group.state) {
       case GroupState.Empty:
@@ -499,7 +500,7 @@ export class GroupCoordinator implements PartitionLoader {
     const member = group.members.get(identity.memberId)
     if (!member) return ErrorCode.UNKNOWN_MEMBER_ID
     if (generationId !== group.generationId) return ErrorCode.ILLEGAL_GENERATION
-    member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
+    member.heartbeatDeadline = monotonicMs() + member.sessionTimeoutMs
     return group.state === GroupState.PreparingRebalance ? ErrorCode.REBALANCE_IN_PROGRESS : ErrorCode.NONE
   }
 
@@ -581,7 +582,7 @@ export class GroupCoordinator implements PartitionLoader {
       if (!existing || !member) return all(ErrorCode.UNKNOWN_MEMBER_ID)
       if (generationId !== existing.generationId) return all(ErrorCode.ILLEGAL_GENERATION)
       if (existing.state === GroupState.CompletingRebalance) return all(ErrorCode.REBALANCE_IN_PROGRESS)
-      member.heartbeatDeadline = Date.now() + member.sessionTimeoutMs
+      member.heartbeatDeadline = monotonicMs() + member.sessionTimeoutMs
     } else if (existing && !existing.isEmpty && !options.transaction) {
       // A transactional commit without a member (TxnOffsetCommit before KIP-447) is not checked against the group.
       return all(ErrorCode.UNKNOWN_MEMBER_ID)
@@ -638,7 +639,7 @@ export class GroupCoordinator implements PartitionLoader {
   // ---- Deadlines ----------------------------------------------------------------------------------------------
 
   private tick(): void {
-    const now = Date.now()
+    const now = monotonicMs()
     for (const group of this.store.list()) {
       // A group whose partition is still loading is being replayed: its members get their session once it is loaded
       // (groupsLoaded), and until then nothing of it may be written.

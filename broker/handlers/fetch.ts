@@ -88,6 +88,7 @@ import { defineHandler, fillCurrentLeaders, leadershipError, missingPartitionErr
 import { leaderEpochError, type Partition, type Topic } from '../partition.js'
 import type { ReplicaFetchVerdict } from '../cluster/replica-manager.js'
 import { sessionless, type SessionPartition } from '../cluster/fetch-sessions.js'
+import { monotonicMs } from '../clock.js'
 
 /** The topic as a Fetch names it: by id from v13 on (KIP-516), by name before. */
 function namedBy(entry: { readonly topicId: string; readonly topic: string }, byId: boolean): { topic: string } | { topicId: string } {
@@ -120,7 +121,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
     if (request.sessionEpoch > 0 || request.sessionEpoch < -1) return { throttleTimeMs: 0, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] }
     const byId = apiVersion >= 13
     const readCommitted = request.isolationLevel === IsolationLevel.READ_COMMITTED
-    const deadline = Date.now() + Math.max(0, request.maxWaitMs)
+    const deadline = monotonicMs() + Math.max(0, request.maxWaitMs)
     const maxBytes = Math.min(request.maxBytes, services.config.fetchMaxBytes)
     const fetchTopics = partitionsNamedOnce(request.topics, (t) => t.partitions, (t, p) => `${byId ? t.topicId : t.topic}\0${p.partition}`, (t, partitions) => ({ ...t, partitions }))
 
@@ -202,7 +203,7 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>(
       }
       const { responses, bytes, error, readable } = read
       answers.settle(granted, bytes)
-      const remaining = deadline - Date.now()
+      const remaining = deadline - monotonicMs()
       // A fetch naming no partition has nothing to wait for: answered at once (ReplicaManager.fetchMessages: fetchInfos.isEmpty).
       if (bytes >= request.minBytes || error || remaining <= 0 || signal.aborted || fetchTopics.length === 0) {
         onAnswerSent(() => {
@@ -296,7 +297,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
   const { services, apiVersion, signal, parked, onAnswerSent } = context
   const replicas = services.replicas
   const byId = apiVersion >= 13
-  const deadline = Date.now() + Math.max(0, request.maxWaitMs)
+  const deadline = monotonicMs() + Math.max(0, request.maxWaitMs)
   const maxBytes = Math.min(request.maxBytes, services.config.fetchMaxBytes)
   const topicOf = (entry: { readonly topicId: string; readonly topic: string }): Topic | undefined => (byId ? services.topics.getById(entry.topicId) : services.topics.get(entry.topic))
   // Only a broker of the cluster gets a session: any other replica id (one a client made up) opens and keeps nothing.
@@ -378,7 +379,7 @@ async function replicaFetch(request: FetchRequest, replicaId: number, context: R
       }
       answers.settle(granted, bytes)
       settled = true
-      const remaining = deadline - Date.now()
+      const remaining = deadline - monotonicMs()
       // No partition to serve (none named, or a session holding none): answered at once, as a consumer's.
       if (bytes >= request.minBytes || urgent || remaining <= 0 || signal.aborted || wanted.length === 0) {
         for (const { entry, data } of carried) {

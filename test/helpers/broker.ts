@@ -45,6 +45,8 @@ export interface StartOptions {
   openFileLimit?: number
   /** The node's log.retention.ms (`--log-retention-ms`): TEST_LOG_RETENTION_MS unless given; 'kafka-default' sets none. */
   logRetentionMs?: number | 'kafka-default'
+  /** Added to the process's environment (LD_PRELOAD of libfaketime, say). */
+  env?: Record<string, string>
 }
 
 /**
@@ -64,10 +66,11 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brook-test-'))
   const host = options.host ?? '127.0.0.1'
   const args = ['--import', EXIT_WITH_PARENT, BROOK_CLI, 'start', '--host', host, '--port', String(options.port ?? 0), '--data-dir', dataDir, ...logRetentionArgs(options.logRetentionMs), ...(options.args ?? [])]
+  const env = options.env === undefined ? undefined : { ...process.env, ...options.env }
   const child =
     options.openFileLimit === undefined
-      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('sh', ['-c', `ulimit -n ${options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+      : spawn('sh', ['-c', `ulimit -n ${options.openFileLimit} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
   running.add(child)
   let output = ''
   /** host:port once the broker listens. */
