@@ -25,6 +25,7 @@ export interface Protocol {
 
 export class Member {
   assignment: Buffer = Buffer.alloc(0)
+  /** When its session ends without a heartbeat: monotonicMs() (broker/clock.ts), as every deadline of a group. */
   heartbeatDeadline = 0
   awaitingJoin: ((response: JoinGroupResponse) => void) | null = null
   awaitingSync: ((response: SyncGroupResponse) => void) | null = null
@@ -72,7 +73,7 @@ export class Group {
   leaderId: string | null = null
   stateTimestamp = Date.now()
   readonly members = new Map<string, Member>()
-  /** Member ids handed out with MEMBER_ID_REQUIRED, until they rejoin (or their session timeout passes). */
+  /** Member ids handed out with MEMBER_ID_REQUIRED, until they rejoin (or their session timeout passes: the deadline). */
   readonly pendingMembers = new Map<string, number>()
   readonly staticMembers = new Map<string, string>()
   /** `topic\0partition` -> committed offset. */
