@@ -85,7 +85,7 @@ export class ProducerIdManager {
       this.maybeRequestNextBlock()
       const pending = this.prefetched!
       if (this.source.remote && !this.arrived.has(pending)) {
-        throw new KafkaError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, 'producer id block is full: waiting for the next block')
+        throw new KafkaError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, 'this node has no producer id left: its next block is on its way')
       }
       let next: ProducerIdBlock
       try {
