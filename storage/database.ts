@@ -316,6 +316,18 @@ export class NodeDatabase {
     }
   }
 
+  /**
+   * LevelDB's estimate of the bytes the key range takes in its table files (not what is still only in the memtable):
+   * classic-level's approximateSize.
+   */
+  async approximateSize(gte: Buffer, lt: Buffer): Promise<number> {
+    try {
+      return await (this.level as unknown as { approximateSize(start: Buffer, end: Buffer): Promise<number> }).approximateSize(gte, lt)
+    } catch (error) {
+      throw this.fail(error)
+    }
+  }
+
   /** A root-level key for a log entry: the sublevel prefix, the partition key, the batch's last offset. */
   logKey(partition: Buffer, lastOffset: bigint): Buffer {
     const key = Buffer.allocUnsafe(this.logPrefix.length + LOG_KEY_SIZE)

@@ -59,6 +59,9 @@ export interface TopicRecord {
 /** The node's batch cache budget unless `cacheMaxBytes` says otherwise: 256 MiB. */
 export const DEFAULT_CACHE_MAX_BYTES = 256 * 1024 * 1024
 
+/** A deleted topic whose batches take at least this much of the table files has its key range compacted at once. */
+export const COMPACT_DELETED_TOPIC_BYTES = 4 * 1024 * 1024
+
 export interface LogStoreOptions {
   /** Sync every write to disk (LevelDB `sync: true`); off by default, as Kafka relies on replication. */
   fsync?: boolean
@@ -231,9 +234,15 @@ export class LogStore {
     await this.db.clear(this.db.partitionStateRange(topicId))
     await this.db.clear(producerSnapshotRange(topicId))
     await this.db.clear(transactionIndexRange(topicId))
-    for (const range of [this.db.logRange(topicId), this.db.timeRange(topicId)]) {
+    const logRange = this.db.logRange(topicId)
+    // Compacted at once only when its batches fill table files: then the disk space comes back now, as Kafka deletes
+    // a topic's files. A small topic's keys go with LevelDB's own compactions; compacting each (a test suite deletes
+    // thousands) would rewrite the neighbouring tables every time and grow LevelDB's LOG and MANIFEST, which only
+    // an open trims.
+    const compact = (await this.db.approximateSize(logRange.gte, logRange.lt)) >= COMPACT_DELETED_TOPIC_BYTES
+    for (const range of [logRange, this.db.timeRange(topicId)]) {
       await this.db.clear(range)
-      await this.db.compactRange(range.gte, range.lt)
+      if (compact) await this.db.compactRange(range.gte, range.lt)
     }
   }
 }

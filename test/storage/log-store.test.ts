@@ -2,7 +2,11 @@
  * The LevelDB LogStore beyond the partition-log contract: recovery of what a crash or a bad disk leaves in the
  * database, the data-directory lock, topic deletion, and sharing one log per partition.
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { encodeRecordBatch } from '../../protocol/record-batch.js'
+import { waitFor } from '../helpers/wait.js'
 import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { LogStore, StorageError, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
@@ -368,6 +372,41 @@ describe('deleteTopic', () => {
     expect(valuesOf(await readAll(keptAgain))).toEqual(['kept/0', 'kept/1'])
     expect((await backend.allKeys()).filter((key) => key.includes(doomedId))).toEqual([])
   })
+
+  /** The manual compactions LevelDB's own LOG records (one line per level of each compactRange). */
+  const manualCompactions = (backend: LevelBackend): number => (readFileSync(join(backend.dataDir, 'db', 'LOG'), 'utf8').match(/Manual compaction/g) ?? []).length
+
+  it('compacts no range for topics whose batches fill no table file: a test suite deletes thousands', async () => {
+    const backend = await open()
+    const before = manualCompactions(backend)
+    for (let i = 0; i < 20; i++) {
+      const small = topicRecord(`small-${i}`, randomUUID(), 1)
+      await backend.store.putTopic(small)
+      await (await backend.store.log(small.topicId, 0, { create: true })).append(producerBatch(`small-${i}`, 5), { leaderEpoch: 0 })
+      await backend.store.deleteTopic(small)
+    }
+    expect(manualCompactions(backend)).toBe(before)
+    expect(await backend.store.listTopics()).toEqual([])
+  })
+
+  it('compacts the range of a topic whose batches fill table files, so its disk space comes back at once', async () => {
+    const backend = await open()
+    const big = topicRecord('big', backend.topicId, 1)
+    await backend.store.putTopic(big)
+    const log = await backend.log(0)
+    // Past LevelDB's 64 MiB write buffer, so that most of it is flushed to table files; random, so Snappy keeps it whole.
+    for (let i = 0; i < 72; i++) {
+      await log.append(encodeRecordBatch([{ key: Buffer.from('k'), value: randomBytes(1024 * 1024), timestamp: 1_700_000_000_000n }]), { leaderEpoch: 0 })
+    }
+    const db = join(backend.dataDir, 'db')
+    const tableBytes = (): number => readdirSync(db).filter((file) => file.endsWith('.ldb')).reduce((sum, file) => sum + statSync(join(db, file)).size, 0)
+    // Flushed and installed: the full write buffer's log file is removed once its table is in the MANIFEST.
+    const flushed = (): boolean => tableBytes() >= 32 * 1024 * 1024 && readdirSync(db).filter((file) => file.endsWith('.log')).length === 1
+    await waitFor('the first write buffer flushed to table files', flushed)
+    await backend.store.deleteTopic(big)
+    expect(tableBytes()).toBeLessThan(4 * 1024 * 1024)
+    expect(manualCompactions(backend)).toBeGreaterThan(0)
+  }, 60_000)
 
   it('leaves a recreated topic (a new topic id) empty', async () => {
     const backend = await open()
