@@ -45,6 +45,7 @@ describe.skipIf(missing)('a node whose wall clock steps', () => {
   afterAll(async () => {
     for (const made of clients) made.close()
     await broker?.stop()
+    broker?.cleanup()
     rmSync(dir, { recursive: true, force: true })
   })
 
