@@ -3,9 +3,10 @@
  *
  * Behaviour
  * - Long poll (DelayedFetch): the answer goes out as soon as `minBytes` are readable, any partition has an error,
- *   or `maxWaitMs` passes; a Fetch naming no partition is answered at once (ReplicaManager.fetchMessages answers
- *   when `fetchInfos.isEmpty`), a consumer's and a follower's alike; a parked fetch wakes on every append to a partition it asked for. It also wakes when a
- *   partition it asked for is deleted or this node stops leading it (a leader moved by an election or a reassignment,
+ *   or `maxWaitMs` passes (measured on the monotonic clock, broker/clock.ts); a Fetch naming no partition is answered
+ *   at once (ReplicaManager.fetchMessages answers when `fetchInfos.isEmpty`), a consumer's and a follower's alike; a
+ *   parked fetch wakes on every append to a partition it asked for. It also wakes when a partition it asked for is
+ *   deleted or this node stops leading it (a leader moved by an election or a reassignment,
  *   as Kafka's ReplicaManager.completeDelayedOperationsWhenNotPartitionLeader completes the DelayedFetch), and then
  *   answers that partition FENCED_LEADER_EPOCH or NOT_LEADER_OR_FOLLOWER at once, not after `maxWaitMs`.
  * - Each partition returns whole stored batches starting with the one that holds `fetchOffset` (clients drop the

@@ -9,7 +9,7 @@ import { encodeRecordBatch } from '../../protocol/record-batch.js'
 import { waitFor } from '../helpers/wait.js'
 import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
-import { LogStore, StorageError, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
+import { COMPACT_DELETED_TOPIC_BYTES, LogStore, StorageError, StorageLockedError, type TopicRecord } from '../../storage/log-store.js'
 import type { PartitionLog } from '../../storage/partition-log.js'
 import {
   batchBytes,
@@ -404,7 +404,7 @@ describe('deleteTopic', () => {
     const flushed = (): boolean => tableBytes() >= 32 * 1024 * 1024 && readdirSync(db).filter((file) => file.endsWith('.log')).length === 1
     await waitFor('the first write buffer flushed to table files', flushed)
     await backend.store.deleteTopic(big)
-    expect(tableBytes()).toBeLessThan(4 * 1024 * 1024)
+    expect(tableBytes()).toBeLessThan(COMPACT_DELETED_TOPIC_BYTES)
     expect(manualCompactions(backend)).toBeGreaterThan(0)
   }, 60_000)
 

@@ -23,13 +23,9 @@ import { connect, fetchPartition, partitionsOf, producePartition } from '../../h
 import { handBuiltBatch } from '../../helpers/wire.js'
 import { waitFor } from '../../helpers/wait.js'
 import { brook } from '../../cli/run-brook.js'
+import { ErrorCode } from '../../../protocol/errors.js'
 import type { FetchResponsePartitionData } from '../../../protocol/messages/fetch.js'
 import type { MetadataResponsePartition } from '../../../protocol/messages/metadata.js'
-
-// Kafka's error codes, as the protocol guide lists them.
-const NOT_LEADER_OR_FOLLOWER = 6
-const NONE = 0
-const FENCED_LEADER_EPOCH = 74
 
 /** Far longer than the test waits for the answer: an answer seen in time came before the fetch's maxWaitMs. */
 const MAX_WAIT_MS = 60_000
@@ -88,7 +84,7 @@ describe('a consumer fetch parked at a leader that stops leading', () => {
       expect(elected.code, elected.stderr).toBe(0)
     })
     expect(answer).not.toBe('still parked')
-    expect((answer as FetchResponsePartitionData).errorCode).toBe(FENCED_LEADER_EPOCH)
+    expect((answer as FetchResponsePartitionData).errorCode).toBe(ErrorCode.FENCED_LEADER_EPOCH)
     const [after] = await partitionsOf(cluster().nodes.get(2)!, topic)
     expect(after!.leaderId).toBe(2)
   })
@@ -106,7 +102,7 @@ describe('a consumer fetch parked at a leader that stops leading', () => {
       }
     })
     expect(answer).not.toBe('still parked')
-    expect([NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH]).toContain((answer as FetchResponsePartitionData).errorCode)
+    expect([ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH]).toContain((answer as FetchResponsePartitionData).errorCode)
   })
 })
 
@@ -144,13 +140,13 @@ describe('an acks=all produce waiting at a leader that stops leading', () => {
         expect(elected.code, elected.stderr).toBe(0)
         const answer = await Promise.race([waiting, sleep(ANSWER_WITHIN_MS).then(() => 'still waiting' as const)])
         expect(answer).not.toBe('still waiting')
-        expect((answer as { errorCode: number }).errorCode).toBe(NOT_LEADER_OR_FOLLOWER)
+        expect((answer as { errorCode: number }).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER)
       } finally {
         pausedNode.child.kill('SIGCONT')
         client.close()
       }
       const [after] = await partitionsOf(cluster().nodes.get(successor)!, topic)
-      expect(after).toMatchObject({ errorCode: NONE, leaderId: successor })
+      expect(after).toMatchObject({ errorCode: ErrorCode.NONE, leaderId: successor })
     } finally {
       await admin.disconnect()
     }
