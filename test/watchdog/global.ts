@@ -21,6 +21,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { descendants } from '../helpers/processes.js'
+import { stallReportPath } from './stall.js'
 
 /**
  * What a worker writes about itself: its file, since when (ms since the epoch), the test it is in (null: none yet), and
@@ -64,11 +65,17 @@ export default function setup(): () => void {
     }
     reportGone(dir, killed)
     for (const { pid, entry } of entries(dir)) {
+      const stall = stallLines(dir, pid)
+      if (stall.length > 0) {
+        const where = entry.test === null ? 'no test yet' : `the test "${entry.test}" or the hooks after it`
+        process.stderr.write(`\n${[`the worker ${pid} running ${entry.file} is stuck, in ${where}`, ...stall].map((line) => `watchdog: ${line}`).join('\n')}\n`)
+      }
       if (killed.has(pid) || Date.now() - entry.startedAt < FILE_LIMIT_MS) continue
       killed.add(pid)
       stop([pid, ...descendants(pid)], [
         `${entry.file} has run for ${Math.round((Date.now() - entry.startedAt) / 1000)} s, more than the ${FILE_LIMIT_MS / 1000} s a test file may take`,
         `it is in ${entry.test === null ? 'no test yet (collecting, or in a beforeAll hook)' : `the test "${entry.test}" or the hooks after it`}`,
+        ...stallLines(dir, pid),
         'killing its worker and what it started',
       ])
     }
@@ -100,6 +107,7 @@ function stop(processes: readonly number[], lines: readonly string[]): void {
 function entries(dir: string, live = true): { pid: number; entry: WorkerEntry }[] {
   const found: { pid: number; entry: WorkerEntry }[] = []
   for (const name of readdirSync(dir)) {
+    if (!/^\d+$/.test(name)) continue
     const pid = Number(name)
     if (running(pid) !== live) continue
     try {
@@ -127,14 +135,36 @@ function running(pid: number): boolean {
 function reportGone(dir: string, killed: ReadonlySet<number>): void {
   for (const { pid, entry } of entries(dir, false)) {
     rmSync(join(dir, String(pid)), { force: true })
-    if (killed.has(pid) || !entry.started) continue
+    if (killed.has(pid) || !entry.started) {
+      rmSync(stallReportPath(dir, pid), { force: true })
+      continue
+    }
     const lines = [
       `the worker ${pid} running ${entry.file} is gone before the file ended: killed by a signal (a kill, the kernel's OOM killer) or crashed in native code`,
       `it was in ${entry.test === null ? 'a beforeAll hook' : `the test "${entry.test}" or the hooks after it`}, ${Math.round(entry.rssBytes / 2 ** 20)} MiB resident when it started that`,
+      ...stallLines(dir, pid),
       ...kernelLines(pid).map((line) => `the kernel logged: ${line}`),
     ]
     process.stderr.write(`\n${lines.map((line) => `watchdog: ${line}`).join('\n')}\n`)
   }
+}
+
+/**
+ * What the stall thread of worker `pid` (./stall.ts) saw: since when its event loop has not turned, and the call
+ * stack its main thread was paused in (or that it was blocked outside JavaScript). Nothing when it never stalled.
+ * The report is removed once read.
+ */
+function stallLines(dir: string, pid: number): string[] {
+  const path = stallReportPath(dir, pid)
+  let report: string
+  try {
+    report = readFileSync(path, 'utf8')
+  } catch {
+    return []
+  }
+  rmSync(path, { force: true })
+  const [since, ...frames] = report.trimEnd().split('\n')
+  return [`its event loop has not turned since ${since}; its main thread was in:`, ...frames.map((frame) => `    ${frame}`)]
 }
 
 /** What the kernel logged about `pid` (a segfault, an OOM kill), where dmesg may be read. */

@@ -1,8 +1,9 @@
 /**
- * The test watchdog (./global.ts, ./worker.ts) on runs of its own: vitest runs fixtures/blocked.ts, whose worker
- * loops without end after starting a child process, beside fixtures/quick.ts, with a short file limit, then with a
- * short run limit. Each run ends failed instead of hanging, the watchdog names the file and the test, the blocked
- * worker's child is killed with it, and the other file still passes. Then fixtures/gone.ts, whose worker is killed in
+ * The test watchdog (./global.ts, ./worker.ts, ./stall.ts) on runs of its own: vitest runs fixtures/blocked.ts, whose
+ * worker loops without end after starting a child process, beside fixtures/quick.ts, with a short file limit (and a
+ * short stall limit, so the stall thread reports the function the loop is in), then with a short run limit. Each run
+ * ends failed instead of hanging, the watchdog names the file and the test, the blocked worker's child is killed with
+ * it, and the other file still passes. Then fixtures/gone.ts, whose worker is killed in
  * its second test: vitest says only "Worker exited unexpectedly" (or EPIPE), the watchdog names the file and the test (and not
  * fixtures/skipped.ts, whose worker ends normally without running a hook).
  */
@@ -49,10 +50,12 @@ async function expectSleeperKilled(output: string): Promise<void> {
 
 describe('the test watchdog', () => {
   it('names and kills a worker blocked past the file limit, with what it started, and the run ends failed', async () => {
-    const { code, output } = await runFixtures({ BROOK_TEST_FILE_LIMIT_S: '4' })
+    const { code, output } = await runFixtures({ BROOK_TEST_FILE_LIMIT_S: '6', BROOK_TEST_STALL_S: '2' })
     expect(code, output).toBe(1)
-    expect(output).toMatch(/watchdog: \S*test\/watchdog\/fixtures\/blocked\.ts has run for \d+ s, more than the 4 s a test file may take/)
+    expect(output).toMatch(/watchdog: \S*test\/watchdog\/fixtures\/blocked\.ts has run for \d+ s, more than the 6 s a test file may take/)
     expect(output).toContain('watchdog: it is in the test "test/watchdog/fixtures/blocked.ts > blocks its worker"')
+    // Where it was stuck, from the worker's stall thread (stall.ts): the blocked fixture's loop, paused in place.
+    expect(output).toMatch(/watchdog: its event loop has not turned since \d{4}-\d\d-\d\dT[\d:.]+Z; its main thread was in:\nwatchdog: +spinWithoutYielding \S*test\/watchdog\/fixtures\/blocked\.ts:\d+:\d+/)
     expect(output).toMatch(/Test Files +1 passed \(2\)/)
     await expectSleeperKilled(output)
   })
