@@ -32,6 +32,7 @@ import { ErrorCode, errorInfo } from '../../protocol/errors.js'
 import { brokerRegistration, type BrokerRegistrationRequest, type BrokerRegistrationResponse } from '../../protocol/messages/broker-registration.js'
 import { brokerHeartbeat, type BrokerHeartbeatRequest, type BrokerHeartbeatResponse } from '../../protocol/messages/broker-heartbeat.js'
 import type { Logger } from '../logger.js'
+import { monotonicMs } from '../clock.js'
 import type { NodeEndpoint } from '../handler.js'
 import type { QuorumRunner } from './quorum-runner.js'
 import { CLIENT_LISTENER_NAME, type MetadataImage } from './metadata/image.js'
@@ -107,8 +108,8 @@ export class BrokerLifecycle {
     const brokerEpoch = this.brokerEpoch
     if (this.current !== 'unfenced' || brokerEpoch === null || !sharesIsrWithLiveBroker(quorum.controller.image, quorum.nodeId)) return 'not needed'
     log.info('controlled shutdown: asking the controller to move this node\'s leaderships and take it out of the ISRs')
-    const deadline = Date.now() + sessionTimeoutMs
-    while (Date.now() < deadline) {
+    const deadline = monotonicMs() + sessionTimeoutMs
+    while (monotonicMs() < deadline) {
       const leaderId = quorum.leaderId
       const channel = leaderId === null ? null : quorum.controlChannel(leaderId)
       try {
@@ -130,7 +131,7 @@ export class BrokerLifecycle {
       } catch (error) {
         log.debug(`controlled shutdown: controller (node ${leaderId}) unreachable: ${(error as Error).message}`)
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_BACKOFF_MS, Math.max(0, deadline - Date.now()))))
+      await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_BACKOFF_MS, Math.max(0, deadline - monotonicMs()))))
     }
     log.warn(`controlled shutdown: the controller did not let this node stop within ${sessionTimeoutMs} ms; stopping anyway`)
     return 'timed out'

@@ -40,6 +40,7 @@ import { ConnectionError, KafkaClient } from '../../client/kafka-client.js'
 import type { ApiSpec } from '../../protocol/schema.js'
 import type { RaftSnapshot, RaftStore } from '../../storage/raft-store.js'
 import type { Logger } from '../logger.js'
+import { monotonicMs } from '../clock.js'
 import { RaftNode, type CommittedBatch, type LeaderAndEpoch, type RaftStateMachine, type ReplicaDescription } from './raft/node.js'
 import { raftConfig, type RaftConfig } from './raft/config.js'
 import type { EndQuorumEpochRequest, EndQuorumEpochResponse, RaftEnvelope, RaftRequest, RaftResponse } from './raft/messages.js'
@@ -266,7 +267,7 @@ export class QuorumRunner implements RaftStateMachine {
       stateMachine: runner,
       random: Math.random,
       persisted,
-      nowMs: Date.now(),
+      nowMs: monotonicMs(),
       config: options.raftConfig ?? {},
     })
     await runner.step(() => undefined)
@@ -315,17 +316,17 @@ export class QuorumRunner implements RaftStateMachine {
   async requestActiveController<Res>(api: ApiSpec, version: number, body: unknown, options: { channel: ControllerChannelName }): Promise<Res> {
     const { retryTimeoutMs } = CONTROLLER_CHANNELS[options.channel]
     const channels = this.controlChannels[options.channel]
-    const deadline = Date.now() + retryTimeoutMs
+    const deadline = monotonicMs() + retryTimeoutMs
     const after = `${retryTimeoutMs / 1000} s`
     // Why the last attempt got no answer to return, said once the window has passed.
     let lastFailure: string | null = null
     for (let backoffMs = 100; ; backoffMs = Math.min(2 * backoffMs, 1000)) {
-      while (this.leaderId === null && Date.now() < deadline) await this.nextLeaderChange(deadline - Date.now())
+      while (this.leaderId === null && monotonicMs() < deadline) await this.nextLeaderChange(deadline - monotonicMs())
       const leaderId = this.leaderId
       const channel = leaderId === null ? undefined : channels.get(leaderId)
       if (!channel) throw new KafkaError(ErrorCode.REQUEST_TIMED_OUT, `no active controller was known within ${after}: the controller quorum has no leader, a majority of its voters being down or cut off from each other`)
-      if (Date.now() >= deadline) throw new KafkaError(ErrorCode.REQUEST_TIMED_OUT, lastFailure ?? `the active controller (node ${leaderId}) did not answer within ${after}`)
-      const changed = this.nextLeaderChange(deadline - Date.now())
+      if (monotonicMs() >= deadline) throw new KafkaError(ErrorCode.REQUEST_TIMED_OUT, lastFailure ?? `the active controller (node ${leaderId}) did not answer within ${after}`)
+      const changed = this.nextLeaderChange(deadline - monotonicMs())
       let outcome: { readonly response: Res } | { readonly changed: LeaderAndEpoch | null }
       try {
         outcome = await Promise.race([channel.request<Res>(api, version, body).then((response) => ({ response })), changed.then((leader) => ({ changed: leader }))])
@@ -334,7 +335,7 @@ export class QuorumRunner implements RaftStateMachine {
         // asks again. Anything else is no network failure, and asking again would not change it.
         if (!(error instanceof ConnectionError)) throw error
         lastFailure = `the active controller (node ${leaderId}) could not be reached within ${after}: ${error.message}`
-        await this.nextLeaderChange(Math.min(backoffMs, deadline - Date.now()))
+        await this.nextLeaderChange(Math.min(backoffMs, deadline - monotonicMs()))
         continue
       } finally {
         changed.cancel()
@@ -342,7 +343,7 @@ export class QuorumRunner implements RaftStateMachine {
       const notController = 'response' in outcome && holdsErrorCode(outcome.response, ErrorCode.NOT_CONTROLLER)
       if ('response' in outcome && !notController) return outcome.response
       lastFailure = notController ? `node ${leaderId}, the leader this node knows, was not the active controller within ${after}` : `the active controller (node ${leaderId}) did not answer within ${after}`
-      if (notController) await this.nextLeaderChange(Math.min(backoffMs, deadline - Date.now()))
+      if (notController) await this.nextLeaderChange(Math.min(backoffMs, deadline - monotonicMs()))
     }
   }
 
@@ -372,14 +373,17 @@ export class QuorumRunner implements RaftStateMachine {
    * brokers forward it to the controller), else answers NOT_LEADER_OR_FOLLOWER naming the leader it knows.
    */
   async describeQuorum(options: { forward: boolean }): Promise<QuorumDescription> {
-    const nowMs = Date.now()
+    const nowMs = monotonicMs()
     const replicas = this.failure ? null : this.raft.replicaStates(nowMs)
     if (replicas) {
       const leaderEndOffset = this.raft.logEndOffset
+      // The member's times are on the monotonic clock; the answer carries wall-clock timestamps (ms since the epoch).
+      const wallNowMs = Date.now()
+      const wallOf = (monotonic: number): number => Math.round(wallNowMs - (nowMs - monotonic))
       // The leader reports itself as fetched and caught up now; a replica is caught up as of its last fetch when that
       // fetch reached the leader's end (Kafka's ReplicaState.lastCaughtUpTimestamp, approximated).
       const describe = (replica: ReplicaDescription) => {
-        const lastFetchMs = replica.replicaId === this.nodeId ? nowMs : (replica.lastFetchMs ?? -1)
+        const lastFetchMs = replica.replicaId === this.nodeId ? wallNowMs : replica.lastFetchMs === null ? -1 : wallOf(replica.lastFetchMs)
         const caughtUp = replica.replicaId === this.nodeId || replica.endOffset === leaderEndOffset
         return {
           replicaId: replica.replicaId,
@@ -729,12 +733,12 @@ export class QuorumRunner implements RaftStateMachine {
     if (this.failure) throw this.failure
     if (this.stopped) throw new Error('the controller quorum member has stopped')
     try {
-      call(this.raft, Date.now())
+      call(this.raft, monotonicMs())
       for (;;) {
         const { writes, messages } = this.raft.drain()
         if (writes.length > 0) {
           await this.store.write(writes)
-          this.raft.persisted(Date.now())
+          this.raft.persisted(monotonicMs())
         }
         for (const envelope of messages) this.send(envelope)
         if (writes.length === 0) break
@@ -749,7 +753,7 @@ export class QuorumRunner implements RaftStateMachine {
   private reschedule(): void {
     if (this.stopped || this.failure) return
     if (this.timer) clearTimeout(this.timer)
-    const nowMs = Date.now()
+    const nowMs = monotonicMs()
     const deadline = Math.min(this.raft.nextDeadlineMs(), nowMs + CONTROLLER_TICK_MS)
     this.timer = setTimeout(() => {
       this.timer = null

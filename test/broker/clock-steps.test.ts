@@ -2,31 +2,25 @@
  * A step of the node's wall clock (NTP correcting it, a laptop's suspend and resume) moves no timeout measured in
  * durations: group members' sessions and a parked Fetch's maxWaitMs run on the monotonic clock (broker/clock.ts), as
  * Kafka's delayed operations run on SystemTimer (System.nanoTime). The node runs under libfaketime with only its wall
- * clock faked (DONT_FAKE_MONOTONIC), stepped while it runs through the file libfaketime rereads at every call.
+ * clock faked (test/helpers/faketime.ts), stepped while it runs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { FAST_GROUPS, startConfiguredBroker } from '../helpers/broker-config.js'
 import type { BrokerProcess } from '../helpers/broker.js'
 import { formGroup, keepAlive } from '../helpers/groups-wire.js'
 import { connect, createTopic, fetchPartition } from '../helpers/kafka.js'
 import { waitFor } from '../helpers/wait.js'
+import { fakeClock, faketimeMissing } from '../helpers/faketime.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import type { KafkaClient } from '../../client/kafka-client.js'
 import { describeGroups, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../../protocol/messages/describe-groups.js'
 
-/** Debian's libfaketime (`apt-get install faketime`, which .ci/run installs). */
-const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+const missing = faketimeMissing()
+if (missing !== null) console.log(`wall-clock step test skipped: ${missing}`)
 
-const missing = !existsSync(LIBFAKETIME)
-if (missing) console.log(`wall-clock step test skipped: no ${LIBFAKETIME} (apt-get install faketime)`)
-
-describe.skipIf(missing)('a node whose wall clock steps', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'brook-clock-'))
-  const offsetFile = join(dir, 'offset')
-  const step = (offset: string): void => writeFileSync(offsetFile, `${offset}\n`)
+describe.skipIf(missing !== null)('a node whose wall clock steps', () => {
+  const clock = fakeClock()
+  const step = clock.step
   let broker: BrokerProcess
   const clients: KafkaClient[] = []
   const client = async (): Promise<KafkaClient> => {
@@ -37,16 +31,14 @@ describe.skipIf(missing)('a node whose wall clock steps', () => {
 
   beforeAll(async () => {
     step('+0')
-    broker = await startConfiguredBroker(FAST_GROUPS, {
-      env: { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offsetFile, FAKETIME_NO_CACHE: '1', DONT_FAKE_MONOTONIC: '1' },
-    })
+    broker = await startConfiguredBroker(FAST_GROUPS, { env: { ...clock.env } })
     await createTopic(broker, 'clock-steps', { partitions: 2 })
   })
   afterAll(async () => {
     for (const made of clients) made.close()
     await broker?.stop()
     broker?.cleanup()
-    rmSync(dir, { recursive: true, force: true })
+    clock.remove()
   })
 
   it('keeps a heartbeating member through a step forward of an hour: its session counts durations, not the wall clock', async () => {

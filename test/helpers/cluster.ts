@@ -67,6 +67,8 @@ export interface ClusterOptions {
   dataDirs?: Readonly<Record<number, string>>
   /** Every node's log.retention.ms, as startBroker takes it (default: kept for ever, TEST_LOG_RETENTION_MS). */
   logRetentionMs?: StartOptions['logRetentionMs']
+  /** Node id -> environment variables added to that node's process (at every start), as startBroker's `env`. */
+  env?: Readonly<Record<number, Readonly<Record<string, string>>>>
 }
 
 /**
@@ -89,7 +91,7 @@ async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
   const { clusterId, voters, nodeIds: ids, host, clientPort, controllerPort, args } = await planCluster({ ...options, firstPort })
   const nodes = new Map<number, BrokerProcess>()
   const dataDirs = new Map<number, string>()
-  const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), dataDir: options.dataDirs?.[id], logRetentionMs: options.logRetentionMs, args: args(id) })))
+  const started = await Promise.allSettled(ids.map((id) => startBroker({ host: host(id), port: clientPort(id), dataDir: options.dataDirs?.[id], logRetentionMs: options.logRetentionMs, args: args(id), env: options.env?.[id] })))
   for (const [i, result] of started.entries()) {
     if (result.status === 'fulfilled') {
       nodes.set(ids[i]!, result.value)
@@ -115,7 +117,7 @@ async function startClusterOnce(options: ClusterOptions): Promise<TestCluster> {
       // freePorts, which holds each port it tries for a moment) may hold one just then. Try again for a while.
       for (let attempt = 1; ; attempt++) {
         try {
-          const node = await startBroker({ host: host(id), port: clientPort(id), dataDir: dataDirs.get(id)!, logRetentionMs: options.logRetentionMs, args: args(id) })
+          const node = await startBroker({ host: host(id), port: clientPort(id), dataDir: dataDirs.get(id)!, logRetentionMs: options.logRetentionMs, args: args(id), env: options.env?.[id] })
           nodes.set(id, node)
           return node
         } catch (error) {
