@@ -27,6 +27,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
 import type { Logger } from './logger.js'
+import { monotonicMs } from './clock.js'
 
 /** Connections held unread while max.connections is reached (Kafka's default socket.listen.backlog.size). */
 const HELD_MAX = 50
@@ -190,7 +191,7 @@ export class Acceptor {
     const problem = this.problems.get(kind) ?? { count: 0, loggedAt: -Infinity }
     this.problems.set(kind, problem)
     problem.count++
-    const now = Date.now()
+    const now = monotonicMs()
     if (now - problem.loggedAt < PROBLEM_LOG_INTERVAL_MS) return
     this.options.log[level](problem.count > 1 ? `${text} (${problem.count} times since the last report)` : text)
     problem.loggedAt = now

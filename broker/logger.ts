@@ -4,6 +4,7 @@
  * of the node's BROKER_LOGGER resource, handlers/broker-loggers.ts).
  */
 import type { LogLevel } from './config.js'
+import { monotonicMs } from './clock.js'
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 }
 /** How many keys `warnOncePer` remembers before it forgets those whose interval has passed. */
@@ -38,15 +39,19 @@ export class Logger {
     this.write('warn', text)
   }
 
-  /** Per key of `warnOncePer`: when it last logged, and how many like it it has not logged since. */
-  private readonly repeats = new Map<string, { loggedAtMs: number; skipped: number }>()
+  /**
+   * Per key of `warnOncePer`: when it last logged (monotonic, so that a step of the wall clock neither silences the key
+   * for the step's length nor lets it flood; and as a wall-clock time for the message), and how many like it it has
+   * not logged since.
+   */
+  private readonly repeats = new Map<string, { loggedAtMs: number; loggedAtWallMs: number; skipped: number }>()
 
   /**
    * A warning that a client may cause again and again (an old client reconnecting ten times a second with a version
    * it is refused): logged at most once per `intervalMs` for one `key`, the next one saying how many were not logged.
    */
   warnOncePer(key: string, text: string, intervalMs = 60_000): void {
-    const nowMs = Date.now()
+    const nowMs = monotonicMs()
     const seen = this.repeats.get(key)
     if (seen && nowMs - seen.loggedAtMs < intervalMs) {
       seen.skipped++
@@ -57,8 +62,8 @@ export class Logger {
       for (const [other, entry] of this.repeats) if (nowMs - entry.loggedAtMs >= intervalMs) this.repeats.delete(other)
       if (this.repeats.size >= MAX_REPEAT_KEYS) this.repeats.clear()
     }
-    this.repeats.set(key, { loggedAtMs: nowMs, skipped: 0 })
-    this.write('warn', skipped > 0 ? `${text} (${skipped} more like it not logged since ${new Date(seen!.loggedAtMs).toISOString()})` : text)
+    this.repeats.set(key, { loggedAtMs: nowMs, loggedAtWallMs: Date.now(), skipped: 0 })
+    this.write('warn', skipped > 0 ? `${text} (${skipped} more like it not logged since ${new Date(seen!.loggedAtWallMs).toISOString()})` : text)
   }
 
   info(text: string): void {

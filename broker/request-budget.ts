@@ -22,6 +22,7 @@
  * (100 MiB + 100 MiB + 16 KiB a connection with the defaults).
  */
 import type { Logger } from './logger.js'
+import { monotonicMs } from './clock.js'
 
 const SHORTAGE_LOG_INTERVAL_MS = 10_000
 /** Frames this small are admitted while the byte pool is full (but never beyond queued.max.requests). */
@@ -71,7 +72,7 @@ export class RequestBudget {
 
   /** Logs a full budget at most once per SHORTAGE_LOG_INTERVAL_MS; returns false. */
   private short(): false {
-    const now = Date.now()
+    const now = monotonicMs()
     if (now - this.shortageLoggedAt >= SHORTAGE_LOG_INTERVAL_MS) {
       this.shortageLoggedAt = now
       this.log.debug(
