@@ -785,7 +785,11 @@ export class QuorumRunner implements RaftStateMachine {
         )
       })
       .catch((error: Error) => {
-        if (!(error instanceof ConnectionError) && !this.failure && !this.stopped) this.log.debug(`${message.type} to node ${envelope.destination}: ${error.message}`)
+        if (this.failure || this.stopped) return
+        // A voter this member cannot reach is a WARN, as Kafka's NetworkClient logs it, once a minute per voter: a
+        // wrong address in the voters' setting would otherwise only show as leaderships that come and go.
+        if (error instanceof ConnectionError) this.log.warnOncePer(`raft-${envelope.destination}`, `controller quorum: cannot reach voter ${envelope.destination}: ${error.message}`)
+        else this.log.debug(`${message.type} to node ${envelope.destination}: ${error.message}`)
       })
   }
 

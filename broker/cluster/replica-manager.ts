@@ -1040,7 +1040,10 @@ class ReplicaFetcher {
         response = await this.channel.request<FetchResponse>(fetch, REPLICA_FETCH_VERSION, request)
       } catch (error) {
         this.session = null
-        if (!this.stopped) this.log.debug(`replica fetch from node ${this.leaderId}: ${(error as Error).message}`)
+        // A WARN, as Kafka's fetcher and NetworkClient log one ("Connection to node 2 (host:port) could not be
+        // established"): a leader this node cannot reach (dead, or advertising an address only clients resolve) takes
+        // it out of the ISR of every partition it follows there. Once a minute per leader, with how many were not logged.
+        if (!this.stopped) this.log.warnOncePer(`replica-fetch-${this.leaderId}`, `replica fetch from node ${this.leaderId} failed: ${(error as Error).message}; retrying every ${config.replicaFetchBackoffMs} ms`)
         await sleep(config.replicaFetchBackoffMs)
         continue
       }

@@ -61,6 +61,8 @@ describe('failover on a three-node cluster', () => {
     })
     expect(survivors).toContain(after.controllerId)
     expect(after.leaderEpoch).toBeGreaterThan(before.leaderEpoch)
+    // Each survivor said, at WARN, that it could not reach the voter that was killed, as Kafka's NetworkClient does.
+    for (const id of survivors) expect(cluster().nodes.get(id)!.output()).toMatch(new RegExp(` WARN \\[node ${id}\\] controller quorum: cannot reach voter ${killed}: `))
 
     // Through each survivor in turn: the controller's own node and the one that forwards to it.
     const created: string[] = []

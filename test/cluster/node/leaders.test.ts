@@ -109,6 +109,8 @@ describe('preferred leaders on a three-node cluster', () => {
       await acknowledgedBy(150)
       await running().nodes.get(victim)!.kill()
       const moved = await movedOff(victim, preferredOfVictim, survivors[0]!)
+      // The followers of its partitions say they cannot fetch from it, at WARN, as Kafka's fetchers do.
+      for (const id of survivors) expect(running().nodes.get(id)!.output()).toMatch(new RegExp(` WARN \\[node ${id}\\] replica fetch from node ${victim} failed: .+; retrying every \\d+ ms\\n`))
       await acknowledgedBy(history.acknowledgedCount + 150)
 
       await running().restart(victim)
