@@ -240,8 +240,9 @@ export function formatProducers(producers: readonly ProducerDescription[]): stri
 /**
  * `brook cluster status`: the cluster and its active controller, the quorum's leader, epoch and high watermark
  * (kafka-metadata-quorum.sh describe --status), then one row per node: its part in the quorum, its metadata log end
- * offset and lag behind the leader (describe --replication), and whether it is a live broker (registered and
- * unfenced) or fenced (fenced, or not registered yet); then how many partitions are under-replicated and offline,
+ * offset and lag behind the leader (describe --replication), whether it is a live broker (registered and
+ * unfenced) or fenced (fenced, or not registered yet), and a live broker's client endpoint as it registered it (what
+ * Metadata tells clients: its advertised host and port; `-` for a fenced one); then how many partitions are under-replicated and offline,
  * listed by topic (partitionList).
  */
 export function formatClusterStatus(status: ClusterStatus): string {
@@ -251,14 +252,15 @@ export function formatClusterStatus(status: ClusterStatus): string {
     const voter = status.voters.find((v) => v.replicaId === id)
     const replica = voter ?? status.observers.find((o) => o.replicaId === id)
     const role = id === status.leaderId ? 'leader' : voter ? 'follower' : replica ? 'observer' : 'none'
-    return [String(id), role, cell(replica && replica.logEndOffset >= 0n ? replica.logEndOffset : null), cell(replica?.lag), live.has(id) ? 'unfenced' : 'fenced']
+    const endpoint = status.liveBrokers.find((broker) => broker.brokerId === id)
+    return [String(id), role, cell(replica && replica.logEndOffset >= 0n ? replica.logEndOffset : null), cell(replica?.lag), live.has(id) ? 'unfenced' : 'fenced', endpoint ? `${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}` : '-']
   })
   return [
     `ClusterId: ${status.clusterId}`,
     `Controller: ${status.controllerId < 0 ? 'none' : status.controllerId}`,
     `LeaderId: ${status.leaderId}\tLeaderEpoch: ${status.leaderEpoch}\tHighWatermark: ${status.highWatermark}`,
     '',
-    formatTable(['NODE', 'QUORUM', 'LOG-END-OFFSET', 'LAG', 'BROKER'], rows),
+    formatTable(['NODE', 'QUORUM', 'LOG-END-OFFSET', 'LAG', 'BROKER', 'ENDPOINT'], rows),
     '',
     `Partitions: ${status.partitionCount}\tUnderReplicatedPartitions: ${status.underReplicatedPartitions.length}\tOfflinePartitions: ${status.offlinePartitions.length}`,
     ...(status.underReplicatedPartitions.length > 0 ? [`UnderReplicated: ${partitionList(status.underReplicatedPartitions)}`] : []),

@@ -198,7 +198,7 @@ describe('brook dev', () => {
       const offline = /Partition: (\d+)\tLeader: none/.exec(described)![1]
       const status = await brook(['cluster', 'status', '--bootstrap-server', bootstrap])
       expect(status.code).toBe(0)
-      expect(status.stdout).toMatch(new RegExp(`^${victimId}\\s+\\S+\\s+\\S+\\s+\\S+\\s+fenced$`, 'm'))
+      expect(status.stdout).toMatch(new RegExp(`^${victimId}\\s+\\S+\\s+\\S+\\s+\\S+\\s+fenced\\s+-$`, 'm'))
       expect(status.stdout).toMatch(/\tOfflinePartitions: 1\n/)
       expect(lines(status.stdout)).toContain(`Offline: ${UNREPLICATED}: ${offline}`)
 

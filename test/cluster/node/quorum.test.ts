@@ -74,9 +74,11 @@ describe('a three-node cluster', () => {
     expect(shown.stdout).toContain(`ClusterId: ${cluster.clusterId}`)
     expect(shown.stdout).toContain(`Controller: ${status.leaderId}`)
     expect(shown.stdout).toMatch(new RegExp(`LeaderId: ${status.leaderId}\\tLeaderEpoch: \\d+\\tHighWatermark: \\d+`))
-    expect(shown.stdout).toMatch(/^NODE +QUORUM +LOG-END-OFFSET +LAG +BROKER$/m)
+    expect(shown.stdout).toMatch(/^NODE +QUORUM +LOG-END-OFFSET +LAG +BROKER +ENDPOINT$/m)
     for (const id of cluster.nodeIds) {
-      expect(shown.stdout).toMatch(new RegExp(`^${id} +${id === status.leaderId ? 'leader' : 'follower'} +\\d+ +\\d+ +unfenced$`, 'm'))
+      // The endpoint each broker registered: the address Metadata gives clients.
+      const endpoint = cluster.nodes.get(id)!.address.replaceAll('.', '\\.')
+      expect(shown.stdout).toMatch(new RegExp(`^${id} +${id === status.leaderId ? 'leader' : 'follower'} +\\d+ +\\d+ +unfenced +${endpoint}$`, 'm'))
     }
 
     // Pointed at a controller listener (a follower's answers DescribeQuorum NOT_LEADER_OR_FOLLOWER, the leader's has
