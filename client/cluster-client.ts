@@ -253,7 +253,9 @@ export class ClusterClient {
    * (COORDINATOR_LOAD_IN_PROGRESS while it loads what it took over) makes the whole round be asked again through fresh
    * Metadata, as NODE_LOSS says (250 ms apart, up to 30 s): a fenced node leaves the Metadata, and what it coordinated
    * moves to nodes asked in the next round, so no answer mixes rounds. `what` names the request for a connection
-   * error. Errors: the first failure of the last round, followed by `gave up after 30 s`; any other error at once.
+   * error. Errors: the first failure of the last round, followed by `gave up after 30 s`; any other error at once, and
+   * at once too when the cluster's only node cannot be reached at the address it advertises (it has just answered
+   * Metadata at the bootstrap address, so no fencing will change it).
    */
   atEveryNode<T>(what: string, send: (client: KafkaClient, nodeId: number) => Promise<T>): Promise<T[]> {
     let told = false
@@ -267,6 +269,12 @@ export class ClusterClient {
         failure = failures.find((error) => !nodeMoved(error)) ?? failures[0]
         if (!failure) return answers.map((answer) => (answer as PromiseFulfilledResult<T>).value)
         const unreachable = ids.find((_, i) => answers[i]!.status === 'rejected' && (answers[i] as PromiseRejectedResult).reason instanceof ConnectionError)
+        // The only node answered Metadata just now: what cannot be reached is the address it advertises, not a dead
+        // node that a controller would fence. Waiting would not change it.
+        if (unreachable !== undefined && ids.length === 1) {
+          const error = (answers[0] as PromiseRejectedResult).reason as Error
+          throw new Error(`${what}: node ${unreachable} answers at ${this.bootstrap.address} but not at the address it advertises to clients (${error.message}): its advertised host and port must be reachable from here`)
+        }
         if (unreachable !== undefined && !last && !told) {
           told = true
           const error = (answers[ids.indexOf(unreachable)] as PromiseRejectedResult).reason as Error

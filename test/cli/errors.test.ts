@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brook, expectOneLineError } from './run-brook.js'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 
 /** A port nothing listens on: bound by the OS, then released. */
 function closedPort(): Promise<number> {
@@ -227,5 +228,29 @@ describe('brook command-line errors', () => {
   it('--version prints the version of package.json', async () => {
     const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }
     expect(await brook(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' })
+  })
+})
+
+describe('a node that advertises an address the command cannot reach', () => {
+  let broker: BrokerProcess
+  beforeAll(async () => {
+    // Nothing listens on 127.0.0.99: the node answers at its own address, and tells clients to come to another.
+    broker = await startBroker({ args: ['--advertised-host', '127.0.0.99'] })
+  })
+  afterAll(async () => {
+    await broker?.stop()
+    broker?.cleanup()
+  })
+
+  it('says so at once in one line, naming both addresses, instead of waiting for a controller to fence it', async () => {
+    const advertised = `127.0.0.99:${broker.port}`
+    for (const [args, what] of [
+      [['groups', 'list'], 'cannot list groups'],
+      [['transactions', 'list'], 'cannot list transactions'],
+    ] as const) {
+      const result = await brook([...args, '--bootstrap-server', broker.address])
+      expectOneLineError(result, `${what}: node 1 answers at ${broker.address} but not at the address it advertises to clients (cannot connect to a broker at ${advertised}: ECONNREFUSED): its advertised host and port must be reachable from here`)
+      expect(result.stderr).not.toContain('fences')
+    }
   })
 })
