@@ -48,7 +48,7 @@ import { IsolationLevel, OffsetSpec } from '../protocol/constants.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { BROOK_PROGRAM } from './demo-cluster.js'
 import { integer } from './parsers.js'
-import { ignoreOutputErrors, onStopSignal, STOP_WITH_CLUSTER } from './interrupt.js'
+import { ignoreOutputErrors, noticeIfSlowStop, onStopSignal, STOP_WITH_CLUSTER } from './interrupt.js'
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkHeartbeats } from './start-options.js'
 import { counted } from '../client/wording.js'
 import { drawPort, portFree, systemFreePort } from './ports.js'
@@ -334,6 +334,13 @@ export function addDevCommand(program: CommandUnknownOpts): void {
         stopping = true
         process.stderr.write(`brook dev: stopping ${counted(children.size, 'node')}\n`)
         stopCluster()
+        // A node that does not answer (paused with SIGSTOP, say) would hold the stop without a word.
+        noticeIfSlowStop(() => {
+          const left = [...children].filter(([, child]) => child.exitCode === null && child.signalCode === null)
+          if (left.length === 0) return null
+          const named = left.map(([id, child]) => `node ${id} (pid ${child.pid})`).join(', ')
+          return `brook dev: still waiting for ${named} to stop (a node that does not answer, paused with SIGSTOP say, holds the stop); Ctrl-C again stops every node at once`
+        })
       }
       const removeSignals = onStopSignal({ stop, force: () => stopAll('SIGKILL') })
       // The program that started this one is gone (even by kill -9): a clean stop, with nobody left to read the output.

@@ -50,9 +50,15 @@ export function onStopSignal(options: StopSignalOptions): () => void {
  */
 const STOP_NOTICE_MS = 3000
 
-/** Writes `line` to stderr if the clean stop is still under way STOP_NOTICE_MS from now; the returned function cancels it. */
-export function noticeIfSlowStop(line: string): () => void {
-  const timer = setTimeout(() => process.stderr.write(`${line}\n`), STOP_NOTICE_MS).unref()
+/**
+ * Writes `line` to stderr if the clean stop is still under way STOP_NOTICE_MS from now (a function is asked then for
+ * the line, null for none); the returned function cancels it.
+ */
+export function noticeIfSlowStop(line: string | (() => string | null)): () => void {
+  const timer = setTimeout(() => {
+    const text = typeof line === 'string' ? line : line()
+    if (text !== null) process.stderr.write(`${text}\n`)
+  }, STOP_NOTICE_MS).unref()
   return () => clearTimeout(timer)
 }
 

@@ -73,6 +73,12 @@ export class BrokerLifecycle {
   private stopped = false
   private inFlight: Promise<void> = Promise.resolve()
   private failures = 0
+  /** Since when (monotonic ms) registrations or heartbeats have failed in a row; null while they succeed. */
+  private failingSinceMs: number | null = null
+  /** A WARN said the heartbeats fail, and no line has said they reach the controller again. */
+  private failingTold = false
+  /** When (monotonic ms) a registration or heartbeat last reached the controller; null before the first. */
+  private lastReachedMs: number | null = null
 
   constructor(private readonly options: BrokerLifecycleOptions) {}
 
@@ -157,7 +163,10 @@ export class BrokerLifecycle {
     const { quorum, log } = this.options
     const leaderId = quorum.leaderId
     const channel = leaderId === null ? null : quorum.controlChannel(leaderId)
-    if (leaderId === null || !channel) return null
+    if (leaderId === null || !channel) {
+      this.failed(leaderId === null ? 'no active controller is known (the controller quorum has no leader)' : `node ${leaderId}, the active controller, is not a voter this node knows`)
+      return null
+    }
     try {
       if (this.brokerEpoch === null) {
         const { endpoint } = this.options
@@ -178,6 +187,7 @@ export class BrokerLifecycle {
           return null
         }
         this.failures = 0
+        this.succeeded(leaderId)
         this.brokerEpoch = response.brokerEpoch ?? -1n
         this.transition('fenced', `registered with the controller (node ${leaderId}) at broker epoch ${this.brokerEpoch}`)
         return 0
@@ -194,21 +204,60 @@ export class BrokerLifecycle {
       switch (response.errorCode) {
         case ErrorCode.NONE:
           this.failures = 0
+          this.succeeded(leaderId)
           this.transition(response.isFenced ? 'fenced' : 'unfenced', response.isFenced ? `fenced by the controller (node ${leaderId})` : `unfenced by the controller (node ${leaderId})`)
           return response.isFenced ? FENCED_HEARTBEAT_MS : this.options.heartbeatIntervalMs
         case ErrorCode.STALE_BROKER_EPOCH:
         case ErrorCode.BROKER_ID_NOT_REGISTERED:
           this.brokerEpoch = null
           this.failures = 0
+          this.succeeded(leaderId)
           this.transition('registering', `the controller (node ${leaderId}) no longer knows this registration (${errorInfo(response.errorCode).name}); registering again`)
           return 0
         default:
+          // NOT_CONTROLLER: a leader not active yet, or one that just lost its leadership; the next attempt goes to the new one.
+          if (response.errorCode !== ErrorCode.NOT_CONTROLLER) this.failed(`the controller (node ${leaderId}) answered a heartbeat with ${errorInfo(response.errorCode).name}`)
           return null
       }
     } catch (error) {
       log.debug(`controller (node ${leaderId}) unreachable: ${(error as Error).message}`)
+      this.failed(`cannot send a heartbeat to the controller (node ${leaderId}): ${(error as Error).message}`)
       return null
     }
+  }
+
+  /**
+   * One more failed heartbeat or registration. Once they have failed for a third of `broker.session.timeout.ms` in a
+   * row (longer than a controller failover takes), a WARN says so, once a minute, as Kafka's BrokerLifecycleManager
+   * warns of a heartbeat that fails: past the whole session the controller fences this node.
+   */
+  private failed(why: string): void {
+    const nowMs = monotonicMs()
+    this.failingSinceMs ??= nowMs
+    const { sessionTimeoutMs, log } = this.options
+    if (nowMs - this.failingSinceMs < sessionTimeoutMs / 3) return
+    this.failingTold = true
+    log.warnOncePer('broker-heartbeat', `${why}; for ${Math.round(nowMs - this.failingSinceMs)} ms now (the controller fences a node it has not heard from for broker.session.timeout.ms, ${sessionTimeoutMs} ms)`)
+  }
+
+  /**
+   * A registration or heartbeat reached the controller (node `leaderId`). After a silence longer than
+   * `broker.session.timeout.ms` (this node paused, or cut off from the controller) a WARN says the controller will
+   * have fenced it meanwhile, moving its leaderships: the heartbeat that ends the silence is usually answered
+   * unfenced at once, so nothing else would say so; after a shorter run of failures that was reported, an INFO.
+   */
+  private succeeded(leaderId: number): void {
+    const nowMs = monotonicMs()
+    const { sessionTimeoutMs, log } = this.options
+    const silentMs = this.lastReachedMs === null ? 0 : Math.round(nowMs - this.lastReachedMs)
+    if (this.current === 'unfenced' && silentMs > sessionTimeoutMs) {
+      log.warn(`heartbeats reach the controller (node ${leaderId}) again after ${silentMs} ms without one, longer than broker.session.timeout.ms (${sessionTimeoutMs} ms): the controller will have fenced this node meanwhile, and the partitions it led moved to other ISR members`)
+    } else if (this.failingTold) {
+      log.info(`heartbeats reach the controller (node ${leaderId}) again, after ${silentMs} ms`)
+    }
+    this.lastReachedMs = nowMs
+    this.failingSinceMs = null
+    this.failingTold = false
   }
 
   /**

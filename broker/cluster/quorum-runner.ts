@@ -238,6 +238,7 @@ export class QuorumRunner implements RaftStateMachine {
       log: () => this.raft,
       newTopicId: () => crypto.randomUUID(),
       brokerSessionTimeoutMs: options.brokerSessionTimeoutMs,
+      info: (text) => this.log.info(text),
       ...(options.autoLeaderRebalanceEnable === undefined ? {} : { autoLeaderRebalanceEnable: options.autoLeaderRebalanceEnable }),
       ...(options.leaderImbalanceCheckIntervalMs === undefined ? {} : { leaderImbalanceCheckIntervalMs: options.leaderImbalanceCheckIntervalMs }),
     })

@@ -437,6 +437,8 @@ describe('brook topics on a cluster that loses nodes', () => {
         expect(refused.stderr).toMatch(/\((no active controller was known|the active controller \(node \d\) (could not be reached|did not answer)) within 60 s\b.*\); the outcome is unknown: the controller may still make the change\n$/)
         expectOneLineError(produced, 'cannot get a producer id: COORDINATOR_LOAD_IN_PROGRESS')
         expect(produced.stderr).toMatch(/; gave up after 30 s; a cluster node hands out producer ids only while it reaches the active controller \(a majority of the controller quorum running\), and --acks 1 produces without one\n$/)
+        // The survivor says, at WARN, that its heartbeats reach no controller (Kafka's BrokerLifecycleManager warns too).
+        expect(cluster.nodes.get(kept)!.output()).toMatch(new RegExp(` WARN \\[node ${kept}\\] (no active controller is known|cannot send a heartbeat to the controller)[^\\n]*; for \\d+ ms now \\(the controller fences a node it has not heard from for broker\\.session\\.timeout\\.ms`))
         const status = await brook(['cluster', 'status', '--bootstrap-server', survivor])
         expectOneLineError(status, 'the controller quorum has no leader (')
       })

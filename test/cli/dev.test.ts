@@ -17,6 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
 import { brook, expectOneLineError, lines, spawnBrook, until } from './run-brook.js'
 import { waitFor } from '../helpers/wait.js'
+import { descendants } from '../helpers/processes.js'
 import { freeBasePort as freeBasePortOn } from '../../cli/dev.js'
 import { LogStore } from '../../storage/log-store.js'
 import { ClusterClient, parseBootstrapServers } from '../../client/cluster-client.js'
@@ -408,6 +409,22 @@ describe('brook dev', () => {
       dev.child.kill('SIGINT')
       expect(await dev.exited).toBe(0)
       expect(readdirSync(prepared).sort()).toEqual(['cluster-id', 'node-1', 'node-2', 'node-3'])
+    })
+
+    it.sequential('names a node that holds its Ctrl-C stop (paused with SIGSTOP) and how to stop at once, then stops once it goes on', async () => {
+      const dev = startDev(await freeBasePort(), join(root, 'paused-at-stop'))
+      await dev.ready
+      const [paused] = descendants(dev.child.pid!).filter((pid) => /--node-id 2\b/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')))
+      expect(paused).toBeGreaterThan(0)
+      process.kill(paused!, 'SIGSTOP')
+      try {
+        dev.child.kill('SIGINT')
+        await until(() => /still waiting/.test(dev.stderr()))
+        expect(dev.stderr()).toMatch(new RegExp(`^brook dev: still waiting for node 2 \\(pid ${paused}\\) to stop \\(a node that does not answer, paused with SIGSTOP say, holds the stop\\); Ctrl-C again stops every node at once$`, 'm'))
+      } finally {
+        process.kill(paused!, 'SIGCONT')
+      }
+      expect(await dev.exited).toBe(0)
     })
 
     it.sequential('says what is there, and no --nodes to run it with, when node directories are missing below the highest', async () => {

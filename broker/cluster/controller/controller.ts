@@ -102,6 +102,8 @@ export interface QuorumControllerOptions {
   autoLeaderRebalanceEnable?: boolean
   /** `leader.imbalance.check.interval.seconds`, in ms: how often the periodic check runs (Kafka: 300 s). */
   leaderImbalanceCheckIntervalMs?: number
+  /** Where the active controller says what it decided on its own (fencing a broker whose session expired); none by default. */
+  info?: (text: string) => void
 }
 
 /**
@@ -223,7 +225,8 @@ const DEFAULTS = {
   defaultNumPartitions: 1,
   autoLeaderRebalanceEnable: true,
   leaderImbalanceCheckIntervalMs: 300_000,
-} as const
+  info: (): void => undefined,
+}
 
 export class QuorumController implements RaftStateMachine {
   private committed = MetadataImage.EMPTY
@@ -334,7 +337,11 @@ export class QuorumController implements RaftStateMachine {
       }
       if (nowMs - last <= this.options.brokerSessionTimeoutMs) continue
       const fence = metadataRecord('FenceBrokerRecord', { id: broker.brokerId, epoch: broker.brokerEpoch })
-      if (this.propose(this.withLeadershipMoves([fence], broker.brokerId), nowMs).ok) proposed++
+      if (this.propose(this.withLeadershipMoves([fence], broker.brokerId), nowMs).ok) {
+        proposed++
+        // Kafka's ReplicationControlManager: "Fencing broker 3 because its session has timed out."
+        this.options.info(`fencing broker ${broker.brokerId}: no heartbeat for ${Math.round(nowMs - last)} ms (broker.session.timeout.ms ${this.options.brokerSessionTimeoutMs})`)
+      }
     }
     if (this.active && this.options.autoLeaderRebalanceEnable) {
       this.nextRebalanceMs ??= nowMs + this.options.leaderImbalanceCheckIntervalMs

@@ -254,6 +254,10 @@ describe('a three-node cluster', () => {
     })
     expect(after.leaderId).toBe(before.leaderId)
     expect(after.leaderEpoch).toBe(before.leaderEpoch)
+    // The controller said why it fenced the node (Kafka: "Fencing broker 3 because its session has timed out"), and
+    // the node, whose next heartbeat was answered unfenced, said that it will have been fenced.
+    expect(cluster.nodes.get(before.leaderId)!.output()).toMatch(new RegExp(` INFO \\[node ${before.leaderId}\\] fencing broker ${follower}: no heartbeat for \\d+ ms \\(broker\\.session\\.timeout\\.ms \\d+\\)\\n`))
+    expect(stopped.output()).toMatch(new RegExp(` WARN \\[node ${follower}\\] heartbeats reach the controller \\(node ${before.leaderId}\\) again after \\d+ ms without one, longer than broker\\.session\\.timeout\\.ms \\(\\d+ ms\\): the controller will have fenced this node meanwhile`))
   })
 
   it('refuses to start a node on another cluster\'s data directory, in one line', async () => {
