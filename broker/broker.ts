@@ -97,8 +97,10 @@ export class Broker {
   private readonly highWatermarkCheckpoint: NodeJS.Timeout | null
   /** queued.max.requests and queued.max.request.bytes, shared by every connection. */
   private readonly budget: RequestBudget
-  /** This node as clients reach it; the port is set once the listener is bound. */
+  /** This node as clients reach it; the port, unless advertised, is set once the listener is bound. */
   private readonly endpoint: { nodeId: number; host: string; port: number }
+  /** Where this node listens; the port is set once the listener is bound. */
+  private readonly listener: { host: string; port: number }
   /** What every handler gets of this node. */
   readonly services: BrokerServices
 
@@ -143,7 +145,8 @@ export class Broker {
       : null
     this.highWatermarkCheckpoint?.unref()
     this.budget = new RequestBudget({ maxRequests: config.queuedMaxRequests, maxBytes: config.queuedMaxRequestBytes }, log)
-    this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.port }
+    this.endpoint = { nodeId: config.nodeId, host: config.advertisedHost ?? config.host, port: config.advertisedPort ?? config.port }
+    this.listener = { host: config.host, port: config.port }
     this.services = {
       topics,
       groups,
@@ -154,6 +157,7 @@ export class Broker {
       log,
       clusterId,
       endpoint: this.endpoint,
+      listener: this.listener,
       apiVersions: this.dispatcher.advertised,
       answers: new AnswerBudget(config.queuedMaxResponseBytes),
       ...(quorum ? { quorum: quorum.runner, replicas: quorum.replicas } : {}),
@@ -350,9 +354,9 @@ export class Broker {
     return broker
   }
 
-  /** The port actually bound (differs from the config when it asked for 0). */
+  /** The port actually bound (differs from the config when it asked for 0), whatever port is advertised. */
   get port(): number {
-    return this.endpoint.port
+    return this.listener.port
   }
 
   private async listen(): Promise<void> {
@@ -372,7 +376,9 @@ export class Broker {
     })
     this.acceptor = acceptor
     await acceptor.listen()
-    this.endpoint.port = acceptor.port
+    this.listener.port = acceptor.port
+    // Kafka's advertised.listeners: behind a port forward the port clients reach is not the one bound.
+    if (config.advertisedPort === undefined) this.endpoint.port = acceptor.port
     if (!this.quorum) return
     // The quorum's own listener, with its own request budget: client load never queues the quorum's messages.
     const { self } = this.quorum

@@ -10,6 +10,12 @@ export interface BrokerConfig {
   port: number
   /** Host clients are told to connect to (Metadata); defaults to `host`. */
   advertisedHost?: string
+  /**
+   * Port clients are told to connect to (Metadata, FindCoordinator, DescribeCluster, the node's broker registration);
+   * defaults to the port bound. With `advertisedHost` it is Kafka's `advertised.listeners=PLAINTEXT://host:port`: a
+   * node behind a port forward (`docker -p 33021:9092`, `ssh -L`, `kubectl port-forward`) names the forward's port.
+   */
+  advertisedPort?: number
   dataDir: string
   /**
    * `controller.quorum.voters`: the controller quorum as `id@host:port,...` (the voters' controller listeners). Unset,

@@ -28,7 +28,7 @@ export interface NodeEndpoint {
   readonly nodeId: number
   /** The advertised host (advertised.listeners), which may differ from the interface listened on. */
   readonly host: string
-  /** The port bound, which differs from the configured one when that was 0. */
+  /** The advertised port (advertised.listeners) or else the port bound, which differs from the configured one when that was 0. */
   readonly port: number
 }
 
@@ -57,6 +57,8 @@ export interface BrokerServices {
   /** The cluster id, made when the data directory was (Kafka's base64url form of 16 random bytes). */
   readonly clusterId: string
   readonly endpoint: NodeEndpoint
+  /** Where the node listens (listeners): the interface and the port bound, which clients may reach only by `endpoint`. */
+  readonly listener: { readonly host: string; readonly port: number }
   /** The dispatcher's table, which ApiVersions answers with. */
   readonly apiVersions: readonly ApiRange[]
   /** `queued.max.response.bytes`: the node's pool for Fetch answers not yet handed to the kernel. */

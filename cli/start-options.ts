@@ -75,9 +75,11 @@ export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug']
 
 /** Settings that are not numbers, with the type each must have in the config file. */
-const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel' | 'failpoint'>> = {
+const OTHER_SETTINGS: Readonly<Record<string, 'string' | 'boolean' | 'logLevel' | 'failpoint' | 'port'>> = {
   host: 'string',
   advertisedHost: 'string',
+  // Not in NUMERIC_SETTINGS: it has no default to show (unset, the port bound is advertised).
+  advertisedPort: 'port',
   dataDir: 'string',
   controllerQuorumVoters: 'string',
   clusterId: 'string',
@@ -107,6 +109,9 @@ const KAFKA_NAMES_ELSEWHERE: Readonly<Record<string, string>> = {
   'broker.id': 'use node.id (Kafka\'s own newer name of the same setting)',
   'log.dirs': 'use dataDir (one directory, which holds all of the node\'s data)',
   'log.dir': 'use dataDir (one directory, which holds all of the node\'s data)',
+  // One PLAINTEXT listener, so its URI's parts are settings of their own.
+  listeners: 'Brook takes host and port (listeners) and advertisedHost and advertisedPort (advertised.listeners)',
+  'advertised.listeners': 'Brook takes host and port (listeners) and advertisedHost and advertisedPort (advertised.listeners)',
 }
 
 /** Checks a whole number against a setting's bounds; returns the problem, or null. */
@@ -239,6 +244,9 @@ function settingProblem(key: string, value: unknown, shownAs = key): string | nu
   // A setting added to BrokerConfig without an entry here is checked by the type of its default (isSetting took it).
   const kind = OTHER_SETTINGS[key] ?? (typeof DEFAULT_CONFIG[key as keyof BrokerConfig] as 'string' | 'boolean' | 'number')
   if (kind === 'logLevel') return LOG_LEVELS.includes(value as LogLevel) ? null : `logLevel must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(value)}`
+  if (kind === 'port') {
+    return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535 ? null : `${shownAs} must be a port, a whole number between 1 and 65535, not ${JSON.stringify(value)}`
+  }
   if (kind === 'failpoint') return FAILPOINTS.includes(value as Failpoint) ? null : `failpoint must be one of ${FAILPOINTS.join(', ')}, not ${JSON.stringify(value)}`
   return typeof value === kind ? null : `${shownAs} must be a ${kind}, not ${JSON.stringify(value)}`
 }

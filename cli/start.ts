@@ -39,6 +39,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
   const start = command
     .option('--host <host>', `interface to listen on (default: ${DEFAULT_CONFIG.host})`)
     .option('--advertised-host <host>', 'host clients are told to connect to (default: --host)')
+    .addOption(new Option('--advertised-port <port>', 'port clients are told to connect to, where a port forward (docker -p, ssh -L, kubectl port-forward) takes them to --port (default: --port)').argParser(integer('--advertised-port', 1, 65535)))
     .option('--data-dir <dir>', 'data directory (default: .brook/node-<node id>)')
     .option('--controller-quorum-voters <voters>', 'controller.quorum.voters: join a replicated cluster whose controller quorum is these voters, id@host:port,... (each voter\'s controller listener; this node\'s own entry is where it listens for the quorum)')
     .option('--cluster-id <id>', 'the cluster\'s id, required on a new data directory with --controller-quorum-voters (`brook cluster new-id` makes one)')
@@ -53,6 +54,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     const flags: Partial<BrokerConfig> = {}
     if (options.host !== undefined) flags.host = options.host
     if (options.advertisedHost !== undefined) flags.advertisedHost = options.advertisedHost
+    if (options.advertisedPort !== undefined) flags.advertisedPort = options.advertisedPort
     if (options.dataDir !== undefined) flags.dataDir = options.dataDir
     if (options.controllerQuorumVoters !== undefined) flags.controllerQuorumVoters = options.controllerQuorumVoters
     if (options.clusterId !== undefined) flags.clusterId = options.clusterId

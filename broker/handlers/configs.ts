@@ -75,7 +75,7 @@ export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry
   const own: BrokerConfigEntry[] = [
     { name: 'node.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
     { name: 'broker.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
-    { name: 'listeners', value: `PLAINTEXT://${c.host}:${services.endpoint.port}`, type: ConfigType.LIST, documentation: 'Where the node listens.' },
+    { name: 'listeners', value: `PLAINTEXT://${services.listener.host}:${services.listener.port}`, type: ConfigType.LIST, documentation: 'Where the node listens.' },
     { name: 'advertised.listeners', value: `PLAINTEXT://${services.endpoint.host}:${services.endpoint.port}`, type: ConfigType.LIST, documentation: 'What clients are told to connect to.' },
     { name: 'log.dirs', value: c.dataDir, type: ConfigType.STRING, documentation: 'The data directory (one LevelDB database).' },
     setting('auto.create.topics.enable', 'autoCreateTopics', ConfigType.BOOLEAN, 'Create unknown topics on Metadata requests.'),

@@ -4,15 +4,49 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { brook, expectOneLineError, lines } from './run-brook.js'
 import { readConfigFile } from '../../cli/start-options.js'
+import { newClusterId } from '../../broker/cluster/voters.js'
+import { freePorts } from '../helpers/cluster.js'
 
 /** DescribeConfigsResponse.json configSource of a setting the node was started with. */
 const STATIC_BROKER_CONFIG = 4
+
+/**
+ * A plain TCP port forward on 127.0.0.1 (what `docker -p`, `ssh -L` or `kubectl port-forward` make), listening before
+ * its target is known: the node behind it must be told the forward's port at its start. Counts what it carried.
+ */
+async function portForward(): Promise<{ port: number; target: (port: number) => void; connections: () => number; close: () => Promise<void> }> {
+  let targetPort = 0
+  let connections = 0
+  const sockets = new Set<Socket>()
+  const server: Server = createServer((client) => {
+    connections++
+    const upstream = connect(targetPort, '127.0.0.1')
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.once('close', () => sockets.delete(socket))
+    }
+    client.pipe(upstream).pipe(client)
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as { port: number }).port,
+    target: (port) => (targetPort = port),
+    connections: () => connections,
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+  }
+}
 
 describe('brook start', () => {
   const dir = mkdtempSync(join(tmpdir(), 'brook-start-'))
@@ -92,6 +126,7 @@ describe('brook start', () => {
     [['--host', ''], 'brook: --host is empty: give an interface to listen on'],
     [['--advertised-host', ''], 'brook: --advertised-host is empty: give the name or address clients reach this node by'],
     [['--data-dir', ''], 'brook: --data-dir is empty: give a directory'],
+    [['--advertised-port', '0'], "brook: option '--advertised-port <port>' argument '0' is invalid. --advertised-port must be between 1 and 65535"],
   ] as const)('refuses %j in one line with exit code 1', async ([args, message], { expect }) => {
     expect(await brook(['start', ...contained, ...args])).toMatchObject({ code: 1, stdout: '', stderr: `${message}\n` })
   })
@@ -102,6 +137,10 @@ describe('brook start', () => {
       ['{"groupInitialRebalanceDelayMs": "fast"}', 'groupInitialRebalanceDelayMs must be a number, not "fast"'],
       ['{"offsetsRetentionMinutes": 2.5}', 'offsetsRetentionMinutes must be a whole number, not 2.5'],
       ['{"fsync": "yes"}', 'fsync must be a boolean, not "yes"'],
+      ['{"advertisedPort": 0}', 'advertisedPort must be a port, a whole number between 1 and 65535, not 0'],
+      // Kafka's listener URIs: what Brook takes instead, in the file's spelling.
+      ['{"listeners": "PLAINTEXT://0.0.0.0:9092"}', "unknown setting 'listeners' in FILE; Brook takes host and port (listeners) and advertisedHost and advertisedPort (advertised.listeners)"],
+      ['{"advertised.listeners": "PLAINTEXT://localhost:9092"}', "unknown setting 'advertised.listeners' in FILE; Brook takes host and port (listeners) and advertisedHost and advertisedPort (advertised.listeners)"],
       ['{"offsets.topic.num.partition": 3}', "unknown setting 'offsets.topic.num.partition' in FILE; did you mean 'offsets.topic.num.partitions'?"],
       ['{"offsetsTopicPartition": 3}', "unknown setting 'offsetsTopicPartition' in FILE; did you mean 'offsetsTopicPartitions'?"],
       ['{"defualtPartitions": 3}', "unknown setting 'defualtPartitions' in FILE; did you mean 'defaultPartitions'?"],
@@ -174,6 +213,58 @@ describe('brook start', () => {
     const below = await brook(['start', '--port', '0', '--data-dir', join(file, 'node-1')])
     expect(below.code).toBe(1)
     expect(below.stderr).toBe(`brook: cannot use the data directory ${join(file, 'node-1')}: ${file} is a file, not a directory\n`)
+  })
+
+  describe('--advertised-port: a node behind a port forward (Kafka\'s advertised.listeners port)', () => {
+    it('names the forward\'s port in Metadata, FindCoordinator and advertised.listeners, and listens on --port (kafkajs through the forward)', async () => {
+      const forward = await portForward()
+      const node = await startBroker({ args: ['--advertised-port', String(forward.port)] })
+      forward.target(node.port)
+      const kafka = new Kafka({ brokers: [`127.0.0.1:${forward.port}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } })
+      const admin = kafka.admin()
+      const producer = kafka.producer({ retry: { retries: 0 } })
+      try {
+        expect(node.port).not.toBe(forward.port)
+        await admin.connect()
+        await producer.connect()
+        // Metadata: the node as clients reach it, through the forward.
+        expect((await admin.describeCluster()).brokers).toEqual([{ nodeId: 1, host: '127.0.0.1', port: forward.port }])
+        await admin.createTopics({ topics: [{ topic: 'forwarded' }] })
+        await producer.send({ topic: 'forwarded', messages: [{ value: 'through the forward' }] })
+        // FindCoordinator, then OffsetFetch at the coordinator it names.
+        expect(await admin.fetchOffsets({ groupId: 'forwarded-group', topics: ['forwarded'] })).toEqual([{ topic: 'forwarded', partitions: [{ partition: 0, offset: '-1', metadata: null }] }])
+        const [resource] = (await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.BROKER, name: '1' }], includeSynonyms: false })).resources
+        const configs = new Map(resource!.configEntries.map((e) => [e.configName, e.configValue]))
+        expect(configs.get('listeners')).toBe(`PLAINTEXT://127.0.0.1:${node.port}`)
+        expect(configs.get('advertised.listeners')).toBe(`PLAINTEXT://127.0.0.1:${forward.port}`)
+        expect(forward.connections()).toBeGreaterThan(1)
+      } finally {
+        await producer.disconnect()
+        await admin.disconnect()
+        await forward.close()
+        await node.stop()
+        node.cleanup()
+      }
+    })
+
+    it('registers a cluster node at the controller with the advertisedPort of its --config file: the port DescribeCluster and Metadata give', async () => {
+      const forward = await portForward()
+      const [controllerPort] = await freePorts(1)
+      const file = configFile('advertised-port.json', JSON.stringify({ advertisedPort: forward.port }))
+      const node = await startBroker({ args: ['--config', file, '--cluster-id', newClusterId(), '--controller-quorum-voters', `1@127.0.0.1:${controllerPort}`] })
+      forward.target(node.port)
+      const admin = new Kafka({ brokers: [`127.0.0.1:${forward.port}`], logLevel: logLevel.NOTHING }).admin()
+      try {
+        await admin.connect()
+        // A cluster node's Metadata lists the brokers of its metadata image: each as registered at the controller.
+        expect((await admin.describeCluster()).brokers).toEqual([{ nodeId: 1, host: '127.0.0.1', port: forward.port }])
+      } finally {
+        await admin.disconnect()
+        await forward.close()
+        await node.stop()
+        node.cleanup()
+      }
+    })
   })
 
   describe('settings that take effect', () => {
