@@ -49,7 +49,7 @@ export async function startBroker(options: BrokerOptions): Promise<BrokerProcess
   const port = await new Promise<number>((resolve, reject) => {
     const onData = (chunk: Buffer): void => {
       output += chunk.toString()
-      const match = /listening on [^:\s]+:(\d+)/.exec(output)
+      const match = /listening on (?:\[[^\]\s]+\]|[^:\s]+):(\d+)/.exec(output)
       if (match) resolve(Number(match[1]))
     }
     child.stdout.on('data', onData)

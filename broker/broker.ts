@@ -52,6 +52,7 @@ import { BrokerLifecycle } from './cluster/broker-lifecycle.js'
 import { LocalLogs } from './cluster/local-logs.js'
 import { ReplicaManager } from './cluster/replica-manager.js'
 import { ControllerProducerIdBlockSource } from './cluster/producer-id-blocks.js'
+import { hostPort } from '../client/address.js'
 
 /** How long a request from this node to another (WriteTxnMarkers, AddPartitionsToTxn) may take before it is retried. */
 const BROKER_REQUEST_TIMEOUT_MS = 10_000
@@ -325,9 +326,9 @@ export class Broker {
     broker.cleaner.start()
     broker.transactions.startTimers()
     const { config, quorum } = broker
-    const controller = quorum ? `controller listener ${quorum.self.host}:${quorum.self.port}, ` : ''
+    const controller = quorum ? `controller listener ${hostPort(quorum.self.host, quorum.self.port)}, ` : ''
     broker.log.info(
-      `listening on ${config.host}:${broker.port} (${controller}cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
+      `listening on ${hostPort(config.host, broker.port)} (${controller}cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
         `${counted(broker.services.topics.list().length, 'topic')})`,
     )
     if (quorum) {

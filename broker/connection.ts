@@ -38,6 +38,7 @@ import { CLOSE_CONNECTION, NO_RESPONSE, type BrokerServices, type HandlerEntry, 
 import type { Dispatcher } from './dispatcher.js'
 import type { Logger } from './logger.js'
 import type { RequestBudget } from './request-budget.js'
+import { hostPort } from '../client/address.js'
 
 /** What a connection serves its requests with; one of each per node. */
 export interface ConnectionDeps {
@@ -111,7 +112,7 @@ export class Connection {
     this.services = deps.services
     this.budget = deps.budget
     this.log = deps.log
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`
+    this.remote = hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0)
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.guard('reading requests', () => this.onData(chunk)))
     socket.on('drain', () => this.guard('reading requests', () => this.readFrames()))

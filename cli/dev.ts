@@ -52,6 +52,7 @@ import { ignoreOutputErrors, noticeIfSlowStop, onStopSignal, STOP_WITH_CLUSTER }
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkHeartbeats } from './start-options.js'
 import { counted } from '../client/wording.js'
 import { drawPort, portFree, systemFreePort } from './ports.js'
+import { hostPort } from '../client/address.js'
 
 /** How far above a node's client port its controller listener is. */
 export const CONTROLLER_PORT_OFFSET = 100
@@ -303,8 +304,8 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       const made = madeByThisRun(options.dataDir, options.nodes)
       const clusterId = await clusterIdOf(options.dataDir)
       const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
-      const voters = ids.map((id) => `${id}@${host}:${devNodePorts(basePort, id).controllerPort}`).join(',')
-      const bootstrap = ids.map((id) => `${host}:${devNodePorts(basePort, id).port}`).join(',')
+      const voters = ids.map((id) => `${id}@${hostPort(host, devNodePorts(basePort, id).controllerPort)}`).join(',')
+      const bootstrap = ids.map((id) => hostPort(host, devNodePorts(basePort, id).port)).join(',')
       const replicationFactor = String(Math.min(3, options.nodes))
       const children = new Map<number, ChildProcess>()
       /** The nodes that said the controller unfenced them (this run's registration, not one kept in the metadata log). */

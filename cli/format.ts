@@ -15,6 +15,7 @@ import { errorText } from '../client/kafka-client.js'
 import { ElectionType } from '../protocol/constants.js'
 import { counted } from '../client/wording.js'
 import { ErrorCode, errorInfo } from '../protocol/errors.js'
+import { hostPort } from '../client/address.js'
 
 /**
  * kafka-topics.sh --describe's layout (`Adding Replicas` and `Removing Replicas` while a reassignment is under way),
@@ -121,7 +122,7 @@ export function formatGroupState(group: GroupDescription): string {
   const { host, port, nodeId } = group.coordinator
   return formatTable(
     ['GROUP', 'COORDINATOR (ID)', 'ASSIGNMENT-STRATEGY', 'STATE', '#MEMBERS'],
-    [[group.groupId, `${host}:${port} (${nodeId})`, cell(group.protocol), group.state, String(group.members.length)]],
+    [[group.groupId, `${hostPort(host, port)} (${nodeId})`, cell(group.protocol), group.state, String(group.members.length)]],
   )
 }
 

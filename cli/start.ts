@@ -7,6 +7,7 @@ import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../broker/config.js'
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkCombined, readConfigFile, type NumericSetting } from './start-options.js'
 import { integer } from './parsers.js'
+import { unbracketed } from '../client/address.js'
 import { ignoreOutputErrors, STOP_WITH_CLUSTER } from './interrupt.js'
 import type { Broker } from '../broker/broker.js'
 
@@ -69,6 +70,10 @@ export function addStartCommand(program: CommandUnknownOpts): void {
       if (typeof value === 'number') flags[setting.key] = value
     }
     const config: Partial<BrokerConfig> = { ...fromFile, ...flags }
+    // Kafka's listener URIs write an IPv6 host in brackets (PLAINTEXT://[::1]:9092) and Utils.getHost strips them: the
+    // node listens on ::1 and tells clients ::1, which they put in brackets themselves where they need to.
+    if (config.host !== undefined) config.host = unbracketed(config.host)
+    if (config.advertisedHost !== undefined) config.advertisedHost = unbracketed(config.advertisedHost)
     checkCombined(config)
     if (config.dataDir === undefined && config.nodeId !== undefined) config.dataDir = `.brook/node-${config.nodeId}`
     // Loaded here so that the client commands do not pay for the broker's storage modules at startup.

@@ -12,6 +12,7 @@ import { metadata } from '../protocol/messages/metadata.js'
 import { brokerRegistration } from '../protocol/messages/broker-registration.js'
 import { errorInfo } from '../protocol/errors.js'
 import { BROOK_VERSION } from './version.js'
+import { hostPort } from './address.js'
 
 export class ConnectionError extends Error {
   override readonly name = 'ConnectionError'
@@ -90,7 +91,7 @@ export class KafkaClient {
    */
   static async connect(host: string, port: number, options: ClientOptions = {}): Promise<KafkaClient> {
     const resolved = { clientId: options.clientId ?? 'brook-cli', timeoutMs: options.timeoutMs ?? 30_000 }
-    const address = `${host}:${port}`
+    const address = hostPort(host, port)
     const { signal } = options
     if (signal?.aborted) throw new ConnectionError(`connecting to ${address} was abandoned`)
     const socket = await new Promise<Socket>((resolve, reject) => {

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
+import { hostPort } from '../../client/address.js'
 
 /** One voter of the controller quorum: its node id and the address of its controller listener. */
 export interface QuorumVoter {
@@ -13,7 +14,8 @@ export interface QuorumVoter {
   readonly port: number
 }
 
-const VOTER = /^(\d+)@(.+):(\d+)$/
+/** `id@host:port`, an IPv6 host in brackets (`1@[::1]:9093`), as Kafka's QuorumConfig.parseVoterConnections reads it. */
+const VOTER = /^(\d+)@(?:\[([^\]]+)\]|([^\[\]]+)):(\d+)$/
 
 /**
  * Parses `controller.quorum.voters` (`1@127.0.0.1:19092,2@127.0.0.1:19093`) into voters sorted by id. Throws an Error
@@ -27,12 +29,13 @@ export function parseQuorumVoters(text: string): QuorumVoter[] {
     const match = VOTER.exec(entry)
     if (!match) throw new Error(`controller.quorum.voters: '${entry}' is not id@host:port`)
     const id = Number(match[1])
-    const port = Number(match[3])
+    const port = Number(match[4])
     if (!Number.isSafeInteger(id) || id > 2_147_483_647) throw new Error(`controller.quorum.voters: '${entry}' has an id out of range`)
     if (port < 1 || port > 65535) throw new Error(`controller.quorum.voters: '${entry}' has a port out of range (1-65535)`)
     if (voters.some((voter) => voter.id === id)) throw new Error(`controller.quorum.voters names voter ${id} twice`)
-    const host = match[2]!
-    if (voters.some((voter) => voter.host === host && voter.port === port)) throw new Error(`controller.quorum.voters names ${host}:${port} twice`)
+    // Kafka strips the brackets: the host is the address to listen on and connect to.
+    const host = match[2] ?? match[3]!
+    if (voters.some((voter) => voter.host === host && voter.port === port)) throw new Error(`controller.quorum.voters names ${hostPort(host, port)} twice`)
     voters.push({ id, host, port })
   }
   return voters.sort((a, b) => a.id - b.id)

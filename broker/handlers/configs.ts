@@ -42,6 +42,7 @@ import { kafkaLong, LONG_MAX, type TopicConfig } from '../topic-configs.js'
 import { topicConfigs } from '../cluster/metadata/image.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../config.js'
 import { topicNameProblem } from '../topics.js'
+import { hostPort } from '../../client/address.js'
 
 type Entry = DescribeConfigsResponseDescribeConfigsResourceResult
 
@@ -75,8 +76,8 @@ export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry
   const own: BrokerConfigEntry[] = [
     { name: 'node.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
     { name: 'broker.id', value: String(c.nodeId), type: ConfigType.INT, documentation: 'This node\'s id.' },
-    { name: 'listeners', value: `PLAINTEXT://${services.listener.host}:${services.listener.port}`, type: ConfigType.LIST, documentation: 'Where the node listens.' },
-    { name: 'advertised.listeners', value: `PLAINTEXT://${services.endpoint.host}:${services.endpoint.port}`, type: ConfigType.LIST, documentation: 'What clients are told to connect to.' },
+    { name: 'listeners', value: `PLAINTEXT://${hostPort(services.listener.host, services.listener.port)}`, type: ConfigType.LIST, documentation: 'Where the node listens.' },
+    { name: 'advertised.listeners', value: `PLAINTEXT://${hostPort(services.endpoint.host, services.endpoint.port)}`, type: ConfigType.LIST, documentation: 'What clients are told to connect to.' },
     { name: 'log.dirs', value: c.dataDir, type: ConfigType.STRING, documentation: 'The data directory (one LevelDB database).' },
     setting('auto.create.topics.enable', 'autoCreateTopics', ConfigType.BOOLEAN, 'Create unknown topics on Metadata requests.'),
     setting('num.partitions', 'defaultPartitions', ConfigType.INT, 'Partitions of auto-created topics.'),

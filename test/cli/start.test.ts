@@ -267,6 +267,48 @@ describe('brook start', () => {
     })
   })
 
+  describe('IPv6 hosts in brackets (Kafka\'s Utils.getHost and QuorumConfig.parseVoterConnections strip them)', () => {
+    it('listens on --host [::], tells clients --advertised-host [::1] as ::1, and writes both [::1]:port in its output and listeners (kafkajs)', async () => {
+      const node = await startBroker({ host: '[::]', args: ['--advertised-host', '[::1]'] })
+      // Bootstrapped over IPv4 (the node listens on every interface); Metadata then sends kafkajs to ::1.
+      const kafka = new Kafka({ brokers: [`127.0.0.1:${node.port}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } })
+      const admin = kafka.admin()
+      const producer = kafka.producer({ retry: { retries: 0 } })
+      try {
+        expect(node.output()).toMatch(new RegExp(`listening on \\[::\\]:${node.port} \\(`))
+        await admin.connect()
+        expect((await admin.describeCluster()).brokers).toEqual([{ nodeId: 1, host: '::1', port: node.port }])
+        await producer.connect()
+        await admin.createTopics({ topics: [{ topic: 'six' }] })
+        await producer.send({ topic: 'six', messages: [{ value: 'over ::1' }] })
+        const [resource] = (await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.BROKER, name: '1' }], includeSynonyms: false })).resources
+        const configs = new Map(resource!.configEntries.map((e) => [e.configName, e.configValue]))
+        expect(configs.get('listeners')).toBe(`PLAINTEXT://[::]:${node.port}`)
+        expect(configs.get('advertised.listeners')).toBe(`PLAINTEXT://[::1]:${node.port}`)
+      } finally {
+        await producer.disconnect()
+        await admin.disconnect()
+        await node.stop()
+        node.cleanup()
+      }
+    })
+
+    it('takes a voter 1@[::1]:port, and a connect error names [::1]:port', async () => {
+      const [controllerPort, closedPort] = await freePorts(2)
+      const node = await startBroker({ host: '::1', args: ['--cluster-id', newClusterId(), '--controller-quorum-voters', `1@[::1]:${controllerPort}`] })
+      try {
+        expect(node.output()).toMatch(new RegExp(`listening on \\[::1\\]:${node.port} \\(controller listener \\[::1\\]:${controllerPort}, `))
+        const topics = await brook(['topics', 'create', 'six', '--bootstrap-server', `[::1]:${node.port}`])
+        expect(topics).toMatchObject({ code: 0 })
+      } finally {
+        await node.stop()
+        node.cleanup()
+      }
+      expectOneLineError(await brook(['topics', 'list', '--bootstrap-server', `[::1]:${closedPort}`]), `cannot connect to a broker at [::1]:${closedPort}: ECONNREFUSED`)
+      expectOneLineError(await brook(['start', ...contained, '--controller-quorum-voters', `1@[::1]:${closedPort},2@::1:${closedPort}`]), `controller.quorum.voters names [::1]:${closedPort} twice`)
+    })
+  })
+
   describe('settings that take effect', () => {
     let broker: BrokerProcess
     afterAll(async () => {

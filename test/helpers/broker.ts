@@ -86,7 +86,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
   const port = await new Promise<number>((resolve, reject) => {
     const onData = (chunk: Buffer): void => {
       output += chunk.toString()
-      const match = /listening on [^:\s]+:(\d+)/.exec(output)
+      // An IPv6 host is written in brackets: listening on [::1]:9092.
+      const match = /listening on (?:\[[^\]\s]+\]|[^:\s]+):(\d+)/.exec(output)
       if (match) {
         listening = `${host}:${match[1]}`
         resolve(Number(match[1]))
