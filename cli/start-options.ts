@@ -252,16 +252,16 @@ function settingProblem(key: string, value: unknown, shownAs = key): string | nu
 }
 
 /**
- * A voter node's controller listener must not take its client listener's port on the same address: the node would
+ * A voter node's controller listener must not take its client listener's port, whatever the two hosts: KafkaConfig's
+ * rule, "Each listener must have a different port". Hosts cannot be compared by their spelling (`--host localhost`
+ * and a voter at 127.0.0.1 are one address, a name may resolve to several), and where they are one the node would
  * find its own port taken and say so, which reads as another program holding it.
  */
 function checkOwnVoter(config: Partial<BrokerConfig>, voters: readonly QuorumVoter[]): void {
   const nodeId = config.nodeId ?? DEFAULT_CONFIG.nodeId
   const own = voters.find((voter) => voter.id === nodeId)
   const port = config.port ?? DEFAULT_CONFIG.port
-  const host = config.host ?? DEFAULT_CONFIG.host
-  const sameAddress = own !== undefined && (own.host === host || UNSPECIFIED_ADDRESSES.has(own.host) || UNSPECIFIED_ADDRESSES.has(host))
-  if (own && sameAddress && own.port === port && port !== 0) {
+  if (own && own.port === port && port !== 0) {
     throw new Error(`controller.quorum.voters gives node ${nodeId}'s controller listener port ${port}, which is its client port (--port ${port}): the controller listener needs a port of its own (brook dev puts it 100 above the client port)`)
   }
 }

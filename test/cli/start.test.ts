@@ -115,6 +115,10 @@ describe('brook start', () => {
     [['--controller-quorum-voters', '1@127.0.0.1'], "brook: controller.quorum.voters: '1@127.0.0.1' is not id@host:port"],
     [['--controller-quorum-voters', '1@127.0.0.1:19092,1@127.0.0.1:19093'], 'brook: controller.quorum.voters names voter 1 twice'],
     [['--node-id', '2', '--port', '19093', '--controller-quorum-voters', '1@127.0.0.1:19092,2@127.0.0.1:19093'], "brook: controller.quorum.voters gives node 2's controller listener port 19093, which is its client port (--port 19093): the controller listener needs a port of its own (brook dev puts it 100 above the client port)"],
+    // Kafka: "Each listener must have a different port", whatever their hosts: localhost and 127.0.0.1 are one address.
+    // With a cluster id, a node that took it would reach its listeners and find its own port "already in use".
+    [['--host', 'localhost', '--port', '19094', '--cluster-id', 'AAAAAAAAAAAAAAAAAAAAAA', '--controller-quorum-voters', '1@127.0.0.1:19094'], "brook: controller.quorum.voters gives node 1's controller listener port 19094, which is its client port (--port 19094): the controller listener needs a port of its own (brook dev puts it 100 above the client port)"],
+    [['--host', '127.0.0.2', '--port', '19094', '--controller-quorum-voters', '1@127.0.0.3:19094'], "brook: controller.quorum.voters gives node 1's controller listener port 19094, which is its client port (--port 19094): the controller listener needs a port of its own (brook dev puts it 100 above the client port)"],
     [['--controller-quorum-voters', '1@127.0.0.1:19192', '--broker-session-timeout-ms', '2000'], 'brook: broker.session.timeout.ms (2000) must be greater than broker.heartbeat.interval.ms (2000): each node would be fenced between two of its heartbeats; keep the session several heartbeats long'],
     [['--cluster-id', 'not-an-id'], "brook: cluster id 'not-an-id' is not 16 bytes in base64url (22 characters, as `brook cluster new-id` prints)"],
     [['--fetch-max-bytes', '1000'], "brook: option '--fetch-max-bytes <bytes>' argument '1000' is invalid. --fetch-max-bytes must be between 1024 and 2147483647"],
