@@ -376,7 +376,7 @@ export class Broker {
       },
     })
     this.acceptor = acceptor
-    await acceptor.listen()
+    await listenFor('--host', acceptor, config.host, config.port)
     this.listener.port = acceptor.port
     // Kafka's advertised.listeners: behind a port forward the port clients reach is not the one bound.
     if (config.advertisedPort === undefined) this.endpoint.port = acceptor.port
@@ -395,7 +395,7 @@ export class Broker {
       serve: (socket) => new Connection(socket, { dispatcher, services, budget, log: this.log }),
     })
     this.controllerAcceptor = controllerAcceptor
-    await controllerAcceptor.listen()
+    await listenFor(`controller.quorum.voters (node ${config.nodeId}'s controller listener)`, controllerAcceptor, self.host, self.port)
   }
 
   private serve(socket: Socket): void {
@@ -534,4 +534,24 @@ function quorumMismatch(dataDir: string, stored: readonly number[] | null, confi
     `the data directory ${dataDir} belongs to a cluster whose controller quorum voters are ${stored.join(', ')}, not ${configured.join(', ')}: ` +
     'the voters of a cluster cannot change; start it with the same voters, or use a new data directory'
   )
+}
+
+/**
+ * `acceptor.listen()`, with Node's errors for an address the machine does not have (`listen EADDRNOTAVAIL ...`) or a
+ * name that does not resolve (`getaddrinfo ENOTFOUND ...`) told in one line that names `setting`, where the host
+ * came from: those are a mistake in it, not in the node. Kafka's SocketServer, likewise, names the listener
+ * ("Socket server failed to bind to h:p").
+ */
+async function listenFor(setting: string, acceptor: Acceptor, host: string, port: number): Promise<void> {
+  try {
+    await acceptor.listen()
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException
+    const address = hostPort(host, port)
+    if (code === 'EADDRNOTAVAIL') throw new Error(`${setting}: cannot listen on ${address}: ${host} is not an address of this machine (EADDRNOTAVAIL)`, { cause: error })
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL') {
+      throw new Error(`${setting}: cannot listen on ${address}: the name ${host} does not resolve (getaddrinfo ${code})`, { cause: error })
+    }
+    throw error
+  }
 }

@@ -8,6 +8,7 @@ import { checkClusterId, parseQuorumVoters, type QuorumVoter } from '../broker/c
 import { DEFAULT_CONFIG, FAILPOINTS, type BrokerConfig, type Failpoint, type LogLevel } from '../broker/config.js'
 import { isTopicDefaultName, topicDefaultNames, topicDefaultsProblem } from '../broker/topic-configs.js'
 import { cannotRead } from './files.js'
+import { bracketed, hasPort, isUnspecifiedAddress } from '../client/address.js'
 
 const INT32_MAX = 2_147_483_647
 /** Node's timers take at most 2^31-1 ms; a longer interval would fire at once. */
@@ -266,9 +267,6 @@ function checkOwnVoter(config: Partial<BrokerConfig>, voters: readonly QuorumVot
   }
 }
 
-/** Addresses a node may listen on (every interface) but that clients cannot connect to. */
-const UNSPECIFIED_ADDRESSES: ReadonlySet<string> = new Set(['0.0.0.0', '::', '[::]'])
-
 /**
  * A session no longer than the heartbeat interval fences every node between two of its heartbeats (the controller
  * counts a node alive for `broker.session.timeout.ms` after each), while its partitions go on being served: throws an
@@ -306,13 +304,21 @@ export function checkCombined(config: Partial<BrokerConfig>): void {
   ] as const) {
     if (value !== undefined && value.trim() === '') throw new Error(`${flag} is empty: give ${wanted}`)
   }
+  // A Kafka user's listener habit (advertised.listeners=PLAINTEXT://h:9092): Node would look the whole of it up as a
+  // name, and Metadata would send clients to the host "h:9092".
+  for (const [flag, value, portFlag] of [
+    ['--host', config.host, '--port'],
+    ['--advertised-host', config.advertisedHost, '--advertised-port'],
+  ] as const) {
+    if (value !== undefined && hasPort(value)) throw new Error(`${flag} ${value} is not a host: give the name or address alone, and the port as ${portFlag}`)
+  }
   // KafkaConfig's rule: "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0". Metadata would send
   // every client to an address it cannot connect to.
   const advertised = config.advertisedHost ?? config.host ?? DEFAULT_CONFIG.host
-  if (UNSPECIFIED_ADDRESSES.has(advertised)) {
+  if (isUnspecifiedAddress(advertised)) {
     throw new Error(
       config.advertisedHost === undefined
-        ? `--host ${advertised} listens on every interface, but clients cannot connect to ${advertised}: give --advertised-host, the name or address clients reach this node by`
+        ? `--host ${advertised} listens on every interface, but clients cannot connect to ${bracketed(advertised)}: give --advertised-host, the name or address clients reach this node by`
         : `--advertised-host ${advertised} is not an address clients can connect to; give the name or address clients reach this node by`,
     )
   }

@@ -2,6 +2,7 @@
  * Host and port as Kafka writes and reads them where they meet in one string: an IPv6 host in brackets (`[::1]:9092`,
  * `PLAINTEXT://[::1]:9092`, `1@[::1]:9093`), since its own colons would otherwise run into the port's.
  */
+import { isIPv6 } from 'node:net'
 
 /**
  * `host:port`, with an IPv6 host in brackets (`[::1]:9092`), as Kafka's `Utils.formatAddress` writes it: every
@@ -9,7 +10,12 @@
  * `--bootstrap-server`).
  */
 export function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+  return `${bracketed(host)}:${port}`
+}
+
+/** A host as it is written before a port or in a sentence: an IPv6 one in brackets (`[::]`), any other as given. */
+export function bracketed(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
 }
 
 /**
@@ -20,4 +26,25 @@ export function hostPort(host: string, port: number): string {
 export function unbracketed(host: string): string {
   const match = /^\[([^\]]*)\]$/.exec(host)
   return match ? match[1]! : host
+}
+
+/**
+ * Whether a host is the unspecified address, however spelt: `0.0.0.0`, `::`, and what the system reads as them (`0`,
+ * `0.0`, `::0`, `0:0:0:0:0:0:0:0`, in brackets or not). A node listening there listens on every interface, but no
+ * client can connect to it (Kafka: "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0", and a
+ * voter's "Host string (0.0.0.0) is not routeable").
+ */
+export function isUnspecifiedAddress(host: string): boolean {
+  const bare = unbracketed(host)
+  // inet_aton's shorter forms of 0.0.0.0 (0, 0.0) are what getaddrinfo and so Node's listen make of them.
+  if (isIPv6(bare)) return bare.split(':').every((group) => /^0*$/.test(group))
+  return /^0+(?:\.0+){0,3}$/.test(bare)
+}
+
+/**
+ * Whether a value given where a host belongs is `host:port` (`127.0.0.1:9092`, `[::1]:9092`, `PLAINTEXT://h:9092`):
+ * a colon that is not part of an IPv6 address.
+ */
+export function hasPort(host: string): boolean {
+  return unbracketed(host).includes(':') && !isIPv6(unbracketed(host))
 }

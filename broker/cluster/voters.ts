@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
-import { hostPort } from '../../client/address.js'
+import { hostPort, isUnspecifiedAddress } from '../../client/address.js'
 
 /** One voter of the controller quorum: its node id and the address of its controller listener. */
 export interface QuorumVoter {
@@ -33,6 +33,10 @@ export function parseQuorumVoters(text: string): QuorumVoter[] {
     if (!Number.isSafeInteger(id) || id > 2_147_483_647) throw new Error(`controller.quorum.voters: '${entry}' has an id out of range`)
     if (port < 1 || port > 65535) throw new Error(`controller.quorum.voters: '${entry}' has a port out of range (1-65535)`)
     if (voters.some((voter) => voter.id === id)) throw new Error(`controller.quorum.voters names voter ${id} twice`)
+    // QuorumConfig.parseVoterConnections: "Host string (0.0.0.0) is not routeable". The other nodes connect to it.
+    if (isUnspecifiedAddress(match[2] ?? match[3]!)) {
+      throw new Error(`controller.quorum.voters: '${entry}' is not routable: the other nodes connect to a voter at its address; give the name or address they reach node ${id} by`)
+    }
     // Kafka strips the brackets: the host is the address to listen on and connect to.
     const host = match[2] ?? match[3]!
     if (voters.some((voter) => voter.host === host && voter.port === port)) throw new Error(`controller.quorum.voters names ${hostPort(host, port)} twice`)
@@ -47,7 +51,7 @@ export function parseQuorumVoters(text: string): QuorumVoter[] {
  * address per node; undefined for a host name or a wildcard address (0.0.0.0, ::), where the operating system picks.
  */
 export function sourceAddressOf(voter: QuorumVoter): string | undefined {
-  return isIP(voter.host) !== 0 && voter.host !== '0.0.0.0' && voter.host !== '::' ? voter.host : undefined
+  return isIP(voter.host) !== 0 && !isUnspecifiedAddress(voter.host) ? voter.host : undefined
 }
 
 /** Throws unless `clusterId` is a Kafka Uuid in base64url (22 characters, 16 bytes). */

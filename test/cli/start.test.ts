@@ -131,6 +131,18 @@ describe('brook start', () => {
     [['--advertised-host', ''], 'brook: --advertised-host is empty: give the name or address clients reach this node by'],
     [['--data-dir', ''], 'brook: --data-dir is empty: give a directory'],
     [['--advertised-port', '0'], "brook: option '--advertised-port <port>' argument '0' is invalid. --advertised-port must be between 1 and 65535"],
+    // The unspecified address however spelt (getaddrinfo makes 0.0.0.0 of 0): every interface, as 0.0.0.0 and ::.
+    [['--host', '0'], 'brook: --host 0 listens on every interface, but clients cannot connect to 0: give --advertised-host, the name or address clients reach this node by'],
+    [['--host', '::'], 'brook: --host :: listens on every interface, but clients cannot connect to [::]: give --advertised-host, the name or address clients reach this node by'],
+    [['--host', '::0'], 'brook: --host ::0 listens on every interface, but clients cannot connect to [::0]: give --advertised-host, the name or address clients reach this node by'],
+    [['--host', '0:0:0:0:0:0:0:0'], 'brook: --host 0:0:0:0:0:0:0:0 listens on every interface, but clients cannot connect to [0:0:0:0:0:0:0:0]: give --advertised-host, the name or address clients reach this node by'],
+    [['--host', '0.0.0.0', '--advertised-host', '0'], 'brook: --advertised-host 0 is not an address clients can connect to; give the name or address clients reach this node by'],
+    // A Kafka listener's host:port where a host belongs.
+    [['--advertised-host', '127.0.0.1:33094'], 'brook: --advertised-host 127.0.0.1:33094 is not a host: give the name or address alone, and the port as --advertised-port'],
+    [['--host', '[::1]:19095'], 'brook: --host [::1]:19095 is not a host: give the name or address alone, and the port as --port'],
+    // QuorumConfig.parseVoterConnections: "Host string (0.0.0.0) is not routeable".
+    [['--controller-quorum-voters', '1@0.0.0.0:19195'], "brook: controller.quorum.voters: '1@0.0.0.0:19195' is not routable: the other nodes connect to a voter at its address; give the name or address they reach node 1 by"],
+    [['--controller-quorum-voters', '1@127.0.0.1:19195,2@[::]:19196'], "brook: controller.quorum.voters: '2@[::]:19196' is not routable: the other nodes connect to a voter at its address; give the name or address they reach node 2 by"],
   ] as const)('refuses %j in one line with exit code 1', async ([args, message], { expect }) => {
     expect(await brook(['start', ...contained, ...args])).toMatchObject({ code: 1, stdout: '', stderr: `${message}\n` })
   })
@@ -269,6 +281,17 @@ describe('brook start', () => {
         node.cleanup()
       }
     })
+  })
+
+  it('names the setting when the node cannot listen on its host: an address not of this machine, a name that does not resolve', async () => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737), no machine's address; .invalid never resolves (RFC 2606).
+    expectOneLineError(await brook(['start', ...contained, '--host', '192.0.2.1']), 'brook: --host: cannot listen on 192.0.2.1:0: 192.0.2.1 is not an address of this machine (EADDRNOTAVAIL)')
+    expectOneLineError(await brook(['start', ...contained, '--host', 'nosuch.invalid']), 'brook: --host: cannot listen on nosuch.invalid:0: the name nosuch.invalid does not resolve (getaddrinfo ')
+    // A voter's: the node opens its data and its quorum member first, which log a line.
+    const voter = await brook(['start', ...contained, '--cluster-id', newClusterId(), '--controller-quorum-voters', '1@192.0.2.1:19197'])
+    expect(voter.code).toBe(1)
+    expect(lines(voter.stderr).at(-1)).toBe("brook: controller.quorum.voters (node 1's controller listener): cannot listen on 192.0.2.1:19197: 192.0.2.1 is not an address of this machine (EADDRNOTAVAIL)")
+    expect(voter.stderr).not.toMatch(/\n\s+at /)
   })
 
   describe('IPv6 hosts in brackets (Kafka\'s Utils.getHost and QuorumConfig.parseVoterConnections strip them)', () => {
