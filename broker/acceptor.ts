@@ -100,6 +100,12 @@ export class Acceptor {
     })
   }
 
+  /** The address actually bound: what a host name given to listen on resolved to (`localhost` may be ::1 only). */
+  get boundHost(): string | null {
+    const address = this.server.address()
+    return typeof address === 'object' && address ? address.address : null
+  }
+
   /** The port actually bound (differs from the option when it asked for 0). */
   get port(): number {
     const address = this.server.address()

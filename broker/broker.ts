@@ -26,7 +26,7 @@ import { LogStore, StorageError } from '../storage/log-store.js'
 import { databaseDir, isStorageFailure } from '../storage/database.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
-import type { Socket } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { Acceptor } from './acceptor.js'
 import { RequestBudget } from './request-budget.js'
 import { AnswerBudget } from './answer-budget.js'
@@ -52,7 +52,7 @@ import { BrokerLifecycle } from './cluster/broker-lifecycle.js'
 import { LocalLogs } from './cluster/local-logs.js'
 import { ReplicaManager } from './cluster/replica-manager.js'
 import { ControllerProducerIdBlockSource } from './cluster/producer-id-blocks.js'
-import { hostPort } from '../client/address.js'
+import { hostPort, unbracketed } from '../client/address.js'
 
 /** How long a request from this node to another (WriteTxnMarkers, AddPartitionsToTxn) may take before it is retried. */
 const BROKER_REQUEST_TIMEOUT_MS = 10_000
@@ -328,7 +328,7 @@ export class Broker {
     const { config, quorum } = broker
     const controller = quorum ? `controller listener ${hostPort(quorum.self.host, quorum.self.port)}, ` : ''
     broker.log.info(
-      `listening on ${hostPort(config.host, broker.port)} (${controller}cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
+      `listening on ${hostPort(config.host, broker.port)} (${boundAs(config.host, broker.acceptor?.boundHost ?? null)}${controller}cluster ${broker.services.clusterId}, data in ${config.dataDir}, ` +
         `${counted(broker.services.topics.list().length, 'topic')})`,
     )
     if (quorum) {
@@ -534,6 +534,15 @@ function quorumMismatch(dataDir: string, stored: readonly number[] | null, confi
     `the data directory ${dataDir} belongs to a cluster whose controller quorum voters are ${stored.join(', ')}, not ${configured.join(', ')}: ` +
     'the voters of a cluster cannot change; start it with the same voters, or use a new data directory'
   )
+}
+
+/**
+ * For a host name given to listen on, the address it was bound to (`bound to ::1, `): a name resolves to one address
+ * of the machine, which may not be the one clients try (`localhost` to ::1 where /etc/hosts lists ::1 first). Empty
+ * for an address given as such.
+ */
+function boundAs(host: string, bound: string | null): string {
+  return bound === null || isIP(unbracketed(host)) !== 0 || unbracketed(host) === bound ? '' : `bound to ${bound}, `
 }
 
 /**

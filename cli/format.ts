@@ -254,7 +254,7 @@ export function formatClusterStatus(status: ClusterStatus): string {
     const replica = voter ?? status.observers.find((o) => o.replicaId === id)
     const role = id === status.leaderId ? 'leader' : voter ? 'follower' : replica ? 'observer' : 'none'
     const endpoint = status.liveBrokers.find((broker) => broker.brokerId === id)
-    return [String(id), role, cell(replica && replica.logEndOffset >= 0n ? replica.logEndOffset : null), cell(replica?.lag), live.has(id) ? 'unfenced' : 'fenced', endpoint ? `${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}` : '-']
+    return [String(id), role, cell(replica && replica.logEndOffset >= 0n ? replica.logEndOffset : null), cell(replica?.lag), live.has(id) ? 'unfenced' : 'fenced', endpoint ? hostPort(endpoint.host, endpoint.port) : '-']
   })
   return [
     `ClusterId: ${status.clusterId}`,

@@ -294,6 +294,16 @@ describe('brook start', () => {
     expect(voter.stderr).not.toMatch(/\n\s+at /)
   })
 
+  it('says which address a host name given as --host was bound to (localhost may be ::1 only, where /etc/hosts lists it first)', async () => {
+    const node = await startBroker({ host: 'localhost' })
+    try {
+      expect(node.output()).toMatch(new RegExp(`listening on localhost:${node.port} \\(bound to (127\\.0\\.0\\.1|::1), cluster `))
+    } finally {
+      await node.stop()
+      node.cleanup()
+    }
+  })
+
   describe('IPv6 hosts in brackets (Kafka\'s Utils.getHost and QuorumConfig.parseVoterConnections strip them)', () => {
     it('listens on --host [::], tells clients --advertised-host [::1] as ::1, and writes both [::1]:port in its output and listeners (kafkajs)', async () => {
       const node = await startBroker({ host: '[::]', args: ['--advertised-host', '[::1]'] })
