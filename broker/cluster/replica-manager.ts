@@ -657,7 +657,17 @@ export class ReplicaManager {
       const leader = replica.leader
       if (!leader) continue
       const outOfSync = this.outOfSyncReplicas(replica, nowMs)
-      if (outOfSync.length > 0 && !leader.pendingIsr) this.proposeIsr(replica, replica.state.isr.filter((id) => !outOfSync.includes(id)))
+      if (outOfSync.length > 0 && !leader.pendingIsr) {
+        // Kafka's "Out of sync replicas: (brokerId: 3, endOffset: 120, lastCaughtUpTimeMs: ...)": who fell behind, how far.
+        const leaderEnd = replica.partition.log.logEndOffset
+        const behind = outOfSync.map((id) => {
+          const state = leader.followers.get(id)
+          if (!state || state.lastCaughtUpTimeMs === NEVER) return `node ${id} has not caught up in this leader epoch`
+          if (state.logEndOffset < 0n) return `node ${id} has not fetched in the ${nowMs - state.lastCaughtUpTimeMs} ms since this leader epoch began`
+          return `node ${id} last caught up ${nowMs - state.lastCaughtUpTimeMs} ms ago (replica.lag.time.max.ms ${this.config.replicaLagTimeMaxMs}), at offset ${state.logEndOffset} of ${leaderEnd}`
+        })
+        this.proposeIsr(replica, replica.state.isr.filter((id) => !outOfSync.includes(id)), 0, behind.join('; '))
+      }
       this.completeProduces(replica, nowMs)
     }
   }
@@ -671,7 +681,7 @@ export class ReplicaManager {
    * asked again meanwhile). A change replaced by a newer one of the same partition before it went out
    * (OPERATION_NOT_ATTEMPTED) is left to the newer.
    */
-  private proposeIsr(replica: Replica, newIsr: readonly number[], attempt = 0): void {
+  private proposeIsr(replica: Replica, newIsr: readonly number[], attempt = 0, reason = ''): void {
     const leader = replica.leader!
     if (this.options.brokerEpoch() === null) return
     leader.pendingIsr = newIsr
@@ -679,7 +689,7 @@ export class ReplicaManager {
     leader.pendingAtPartitionEpoch = partitionEpoch
     // Said once: a change asked again while the controller cannot be reached (a quorum lost) would say it every retry.
     const say = attempt === 0 ? this.options.log.info.bind(this.options.log) : this.options.log.debug.bind(this.options.log)
-    say(`${replica.name}: asking the controller to change the isr [${replica.state.isr}] to [${newIsr}] (leader epoch ${leaderEpoch})`)
+    say(`${replica.name}: asking the controller to change the isr [${replica.state.isr}] to [${newIsr}] (leader epoch ${leaderEpoch})${reason === '' ? '' : `: ${reason}`}`)
     void this.alterPartitions
       .submit({ topicId: replica.topic.topicId, partitionIndex: replica.partition.index, leaderEpoch, partitionEpoch, newIsr })
       .then((answer) => {

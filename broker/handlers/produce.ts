@@ -232,7 +232,12 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>(
             // A cluster node's leader counts only the ISR members in sync now (cluster/replica-manager.ts).
             const underMinIsr = (): boolean =>
               services.replicas ? services.replicas.underMinIsr(topic.topicId, index, Date.now()) : partition.isr.length < effectiveMinIsr(config.minInsyncReplicas, partition.replicas.length)
-            if (acks === -1 && underMinIsr()) return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
+            if (acks === -1 && underMinIsr()) {
+              // Kafka logs each such refusal at ERROR ("The size of the current ISR ... is insufficient to satisfy the
+              // min.isr requirement"); once a minute per partition is enough to show why every acks=all write fails.
+              services.log.warnOncePer(`min-isr-${topic.topicId}-${index}`, `${topic.name}-${index}: refusing acks=all produces with NOT_ENOUGH_REPLICAS: fewer in-sync replicas than min.insync.replicas (${config.minInsyncReplicas}; ISR [${partition.isr.join(',')}])`)
+              return failed(index, ErrorCode.NOT_ENOUGH_REPLICAS)
+            }
             // A recompressed batch was built with its records' largest timestamp.
             if (!logAppendTime && batch === records && verdict.maxTimestamp !== check.header.maxTimestamp) setMaxTimestamp(records, verdict.maxTimestamp)
             const appendTime = logAppendTime ? BigInt(Date.now()) : undefined

@@ -137,11 +137,14 @@ describe('outages of several nodes of a three-node cluster', () => {
       // The committed ISR is still the survivor and the second node, but once the survivor finds that node out of sync
       // (the record above put it behind, and it has not caught up for replica.lag.time.max.ms), it proposes the shrink
       // to a controller that is gone, and counts the ISR without it.
-      const shrink = new RegExp(`${topic}-0: asking the controller to change the isr \\[[\\d,]+\\] to \\[${survivor}\\]`)
+      // The line names the replica that fell behind and how far, as Kafka's "Out of sync replicas" does.
+      const shrink = new RegExp(`${topic}-0: asking the controller to change the isr \\[[\\d,]+\\] to \\[${survivor}\\] \\(leader epoch \\d+\\): node ${second} last caught up \\d+ ms ago \\(replica\\.lag\\.time\\.max\\.ms \\d+\\), at offset \\d+ of \\d+`)
       await waitFor(`node ${survivor} finds node ${second} out of sync`, () => shrink.test(running().nodes.get(survivor)!.output()), { timeoutMs: 90_000 })
       const refused = await sendOnce([survivor], topic, -1, 'acks-all-with-one-node')
       console.log(`acks=all with two of three nodes down: ${refused}`)
       expect(refused).toBe('NOT_ENOUGH_REPLICAS')
+      // The leader says why every acks=all write fails there (once a minute, where Kafka logs each at ERROR).
+      expect(running().nodes.get(survivor)!.output()).toMatch(new RegExp(` WARN \\[node ${survivor}\\] ${topic}-0: refusing acks=all produces with NOT_ENOUGH_REPLICAS: fewer in-sync replicas than min\\.insync\\.replicas \\(\\d+; ISR \\[[\\d,]+\\]\\)`))
       history.notAcknowledged(1)
 
       await Promise.all([running().restart(first), running().restart(second)])
