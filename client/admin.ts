@@ -352,6 +352,27 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
   const waited = offsets.some(({ start, end }) => [...start.values(), ...end.values()].some((answer) => 'unavailable' in answer))
   // Metadata that cannot be read again leaves the one read before.
   const after = waited ? await cluster.metadata(topics.map((t) => t.name!), { allowAutoTopicCreation: false }).catch(() => null) : null
+  // Partitions whose offsets were unavailable and that have another leader now are asked again, of that leader, so
+  // that the offsets printed and the leader printed beside them agree.
+  if (after) {
+    await Promise.all(
+      topics.map(async (before, i) => {
+        const now = after.topics.find((t) => t.name === before.name && t.errorCode === ErrorCode.NONE)
+        const { start, end } = offsets[i]!
+        const moved = (now?.partitions ?? [])
+          .filter((p) => p.leaderId >= 0 && p.leaderId !== before.partitions.find((b) => b.partitionIndex === p.partitionIndex)?.leaderId)
+          .map((p) => p.partitionIndex)
+          .filter((index) => [start.get(index), end.get(index)].some((answer) => answer === undefined || 'unavailable' in answer))
+        if (moved.length === 0) return
+        const [newStart, newEnd] = await Promise.all([
+          askLeaders(cluster, before.name!, moved, { timestamp: OffsetSpec.EARLIEST, isolationLevel: level }),
+          askLeaders(cluster, before.name!, moved, { timestamp: OffsetSpec.LATEST, isolationLevel: level }),
+        ])
+        for (const [index, answer] of newStart) start.set(index, answer)
+        for (const [index, answer] of newEnd) end.set(index, answer)
+      }),
+    )
+  }
   return topics.map((before, i): TopicDescription => {
     const topic = after?.topics.find((t) => t.name === before.name && t.errorCode === ErrorCode.NONE) ?? before
     const { start, end } = offsets[i]!
