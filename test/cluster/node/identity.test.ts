@@ -93,7 +93,7 @@ describe('a node\'s data directory', () => {
       expect(node.output()).toContain(`controller listener 127.0.0.1:${controllerPort}`)
       await waitFor('the lone voter leading and registered unfenced', async () => {
         const shown = await brook(['cluster', 'status', '--bootstrap-server', node.address])
-        return /^7 +leader +\d+ +0 +unfenced$/m.test(shown.stdout) && shown.stdout.includes('Controller: 7')
+        return /^7 +leader +\d+ +0 +unfenced +127\.0\.0\.1:\d+$/m.test(shown.stdout) && shown.stdout.includes('Controller: 7')
       })
     } finally {
       await node.stop()
