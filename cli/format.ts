@@ -22,13 +22,15 @@ import { hostPort } from '../client/address.js'
  * with the leader epoch and the log start and end offsets added; offsets its
  * leader could not give are `unavailable`, the reason last (`OffsetsUnavailable: leader 1 unreachable (...)`).
  */
-export function formatTopic(topic: TopicDescription): string {
+export function formatTopic(topic: TopicDescription, only?: PartitionFilter): string {
   const configs = topic.configs.map((c) => `${c.name}=${c.value}`).join(',')
-  const lines = [
+  // With a partition filter kafka-topics.sh prints the matching partitions' lines only.
+  const lines = only === undefined ? [
     [`Topic: ${topic.name}`, `TopicId: ${topic.topicId ?? ''}`, `PartitionCount: ${topic.partitions.length}`,
       `ReplicationFactor: ${topic.replicationFactor}`, `Configs: ${configs}`].join('\t'),
-  ]
+  ] : []
   for (const p of topic.partitions) {
+    if (only !== undefined && !partitionMatches(topic, p, only)) continue
     lines.push(
       '\t' +
         [`Topic: ${topic.name}`, `Partition: ${p.partition}`, `Leader: ${p.leader < 0 ? 'none' : p.leader}`,
@@ -39,6 +41,28 @@ export function formatTopic(topic: TopicDescription): string {
     )
   }
   return lines.join('\n')
+}
+
+/**
+ * kafka-topics.sh --describe's partition filters: `under-replicated` (ISR smaller than the replicas), `under-min-isr`
+ * (ISR smaller than the topic's min.insync.replicas: acks=all is refused there, KIP-351), `at-min-isr` (ISR as large
+ * as min.insync.replicas: one more replica lost and acks=all is refused), `unavailable` (no live leader).
+ */
+export type PartitionFilter = 'under-replicated' | 'under-min-isr' | 'at-min-isr' | 'unavailable'
+
+/** As kafka-topics.sh's PartitionDescription: the topic's min.insync.replicas as set, a leaderless partition under it. */
+function partitionMatches(topic: TopicDescription, p: TopicDescription['partitions'][number], only: PartitionFilter): boolean {
+  const minIsr = topic.minInsyncReplicas
+  switch (only) {
+    case 'under-replicated':
+      return p.isr.length < p.replicas.length
+    case 'under-min-isr':
+      return p.leader < 0 || (minIsr !== null && p.isr.length < minIsr)
+    case 'at-min-isr':
+      return minIsr !== null && p.isr.length === minIsr
+    case 'unavailable':
+      return p.leader < 0
+  }
 }
 
 /** `topics reassignments`: one row per partition being reassigned; null when none is. */

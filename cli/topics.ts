@@ -46,10 +46,26 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     for (const name of names) console.log(name)
   })
 
-  clientCommand(topics, 'describe [name]', 'partitions, leaders, replicas, offsets and configs of one topic or all').action(async (name, options) => {
-    const described = await withCluster(options, (cluster) => describeTopics(cluster, name === undefined ? null : [name]))
-    for (const topic of described) console.log(formatTopic(topic))
-  })
+  clientCommand(topics, 'describe [name]', 'partitions, leaders, replicas, offsets and configs of one topic or all')
+    .option('--under-replicated-partitions', 'only partitions whose ISR is smaller than their replicas (their lines only, as kafka-topics.sh)')
+    .option('--under-min-isr-partitions', 'only partitions whose ISR is smaller than the topic\'s min.insync.replicas: acks=all is refused there')
+    .option('--at-min-isr-partitions', 'only partitions whose ISR is as large as the topic\'s min.insync.replicas: one more replica lost and acks=all is refused')
+    .option('--unavailable-partitions', 'only partitions without a live leader')
+    .action(async (name, options) => {
+      const filters = ([
+        [options.underReplicatedPartitions, 'under-replicated'],
+        [options.underMinIsrPartitions, 'under-min-isr'],
+        [options.atMinIsrPartitions, 'at-min-isr'],
+        [options.unavailablePartitions, 'unavailable'],
+      ] as const).flatMap(([given, filter]) => (given ? [filter] : []))
+      // kafka-topics.sh takes one of them at a time.
+      if (filters.length > 1) throw new Error('give at most one of --under-replicated-partitions, --under-min-isr-partitions, --at-min-isr-partitions and --unavailable-partitions')
+      const described = await withCluster(options, (cluster) => describeTopics(cluster, name === undefined ? null : [name]))
+      for (const topic of described) {
+        const shown = formatTopic(topic, filters[0])
+        if (shown !== '') console.log(shown)
+      }
+    })
 
   clientCommand(topics, 'log-dirs [name]', 'each node\'s log directory and the size in bytes of every partition replica it holds, of one topic or all (kafka-log-dirs.sh --describe)')
     .option('--json', 'print kafka-log-dirs.sh\'s JSON instead of a table')

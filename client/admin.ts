@@ -317,6 +317,8 @@ export interface TopicDescription {
   partitions: PartitionDescription[]
   /** Configs set on the topic itself, by name; defaults are left out, as kafka-topics.sh --describe does. */
   configs: { name: string; value: string | null }[]
+  /** The topic's min.insync.replicas in effect (set on it, or the cluster's default); null when not reported. */
+  minInsyncReplicas: number | null
 }
 
 /**
@@ -332,7 +334,7 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
   for (const topic of response.topics) checkTopicError(topic)
   const topics = response.topics.filter((t) => t.name !== null).sort((a, b) => a.name!.localeCompare(b.name!))
   if (topics.length === 0) return []
-  const configs = await topicConfigs(cluster, topics.map((t) => t.name!))
+  const { configs, minInsyncReplicas } = await topicConfigs(cluster, topics.map((t) => t.name!))
   // As kafka-topics.sh --describe asks; a broker without ListPartitionReassignments has none under way.
   const reassigning = new Map((cluster.any.supports(listPartitionReassignments) ? await listReassignments(cluster, null) : []).map((r) => [`${r.topic}-${r.partition}`, r]))
   const level = IsolationLevel.READ_UNCOMMITTED
@@ -402,6 +404,7 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
         }
       }),
       configs: configs.get(topic.name!) ?? [],
+      minInsyncReplicas: minInsyncReplicas.get(topic.name!) ?? null,
     }
   })
 }
@@ -410,7 +413,10 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
  * The configs set on each topic (DescribeConfigs; v0 says isDefault, v1+ the config source), asked of the active
  * controller as configs are changed there, so that a change just made through it is seen.
  */
-async function topicConfigs(cluster: ClusterClient, names: readonly string[]): Promise<Map<string, { name: string; value: string | null }[]>> {
+async function topicConfigs(
+  cluster: ClusterClient,
+  names: readonly string[],
+): Promise<{ configs: Map<string, { name: string; value: string | null }[]>; minInsyncReplicas: Map<string, number> }> {
   const { version, response } = await cluster.atController('cannot describe the configs of the topics', async (client) => {
     const version = client.version(describeConfigs)
     const response = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, version, {
@@ -421,10 +427,14 @@ async function topicConfigs(cluster: ClusterClient, names: readonly string[]): P
     return { version, response }
   })
   const byTopic = new Map<string, { name: string; value: string | null }[]>()
+  const minInsyncReplicas = new Map<string, number>()
   for (const result of response.results) {
     checkError(result.errorCode, `cannot describe the configs of topic '${result.resourceName}'`, result.errorMessage)
     const set = result.configs.filter((c) => (version === 0 ? c.isDefault === false : c.configSource === ConfigSource.TOPIC_CONFIG))
     byTopic.set(result.resourceName, set.map(({ name, value }) => ({ name, value })).sort((a, b) => a.name.localeCompare(b.name)))
+    // DescribeConfigs names every topic config with the value in effect, a default included.
+    const minIsr = Number(result.configs.find((c) => c.name === 'min.insync.replicas')?.value ?? NaN)
+    if (Number.isInteger(minIsr)) minInsyncReplicas.set(result.resourceName, minIsr)
   }
-  return byTopic
+  return { configs: byTopic, minInsyncReplicas }
 }

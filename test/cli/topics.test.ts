@@ -165,6 +165,28 @@ describe('brook topics', () => {
     expect((await brook(['topics', 'delete', 'trimmed', ...server])).code).toBe(0)
   })
 
+  it('describe filters partitions as kafka-topics.sh does: under-replicated, under and at min.insync.replicas, unavailable', async () => {
+    // One replica each: `strict` asks two in sync (as set: kafka-topics.sh compares the ISR with the config), `loose` one.
+    expect((await brook(['topics', 'create', 'strict', '--partitions', '2', '--config', 'min.insync.replicas=2', ...server])).code).toBe(0)
+    expect((await brook(['topics', 'create', 'loose', '--partitions', '1', ...server])).code).toBe(0)
+    const shown = async (flag: string): Promise<string[]> => {
+      const result = await brook(['topics', 'describe', ...server, flag])
+      expect(result).toMatchObject({ code: 0, stderr: '' })
+      // Only partition lines, as kafka-topics.sh prints with a filter; the other tests' topics may be listed too.
+      expect(lines(result.stdout).every((line) => line.startsWith('\tTopic: '))).toBe(true)
+      return lines(result.stdout).map((line) => /Topic: (\S+)\tPartition: (\d+)/.exec(line)!.slice(1).join('-')).filter((p) => /^(strict|loose)-/.test(p))
+    }
+    expect(await shown('--under-min-isr-partitions')).toEqual(['strict-0', 'strict-1'])
+    expect(await shown('--at-min-isr-partitions')).toEqual(['loose-0'])
+    expect(await shown('--under-replicated-partitions')).toEqual([])
+    expect(await shown('--unavailable-partitions')).toEqual([])
+    expectOneLineError(
+      await brook(['topics', 'describe', 'strict', '--under-min-isr-partitions', '--unavailable-partitions', ...server]),
+      'give at most one of --under-replicated-partitions, --under-min-isr-partitions, --at-min-isr-partitions and --unavailable-partitions',
+    )
+    for (const name of ['strict', 'loose']) expect((await brook(['topics', 'delete', name, ...server])).code).toBe(0)
+  })
+
   it('describes every topic when no name is given, in name order', async () => {
     await brook(['topics', 'create', 'zeta', ...server])
     await brook(['topics', 'create', 'alpha', '--partitions', '2', ...server])

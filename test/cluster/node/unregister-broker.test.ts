@@ -122,6 +122,10 @@ describe('unregistering a broker of a three-node cluster', () => {
     expect(row(victim).slice(-2)).toEqual(['fenced', '-'])
     for (const id of survivors) expect(row(id).slice(-2)).toEqual(['unfenced', cluster.nodes.get(id)!.address])
     expect(status.stdout).toMatch(/\tUnderReplicatedPartitions: 3\tOfflinePartitions: 0\n/)
+    // The same partitions through kafka-topics.sh's filters: three under-replicated, none without a leader.
+    const filtered = async (flag: string) => lines((await brook(['topics', 'describe', ...server, flag])).stdout)
+    expect(await filtered('--under-replicated-partitions')).toHaveLength(3)
+    expect(await filtered('--unavailable-partitions')).toEqual([])
 
     // Unregistered already, or never registered: BROKER_ID_NOT_REGISTERED, in one line and exit 1.
     for (const id of [victim, 42]) {
