@@ -271,14 +271,14 @@ export function formatProducers(producers: readonly ProducerDescription[]): stri
  * listed by topic (partitionList).
  */
 export function formatClusterStatus(status: ClusterStatus): string {
-  const live = new Set(status.liveBrokers.map((broker) => broker.brokerId))
-  const ids = [...new Set([...status.voters.map((v) => v.replicaId), ...status.observers.map((o) => o.replicaId), ...live])].sort((a, b) => a - b)
+  const live = new Map(status.liveBrokers.map((broker) => [broker.brokerId, broker]))
+  const ids = [...new Set([...status.voters.map((v) => v.replicaId), ...status.observers.map((o) => o.replicaId), ...live.keys()])].sort((a, b) => a - b)
   const rows = ids.map((id) => {
     const voter = status.voters.find((v) => v.replicaId === id)
     const replica = voter ?? status.observers.find((o) => o.replicaId === id)
     const role = id === status.leaderId ? 'leader' : voter ? 'follower' : replica ? 'observer' : 'none'
-    const endpoint = status.liveBrokers.find((broker) => broker.brokerId === id)
-    return [String(id), role, cell(replica && replica.logEndOffset >= 0n ? replica.logEndOffset : null), cell(replica?.lag), live.has(id) ? 'unfenced' : 'fenced', endpoint ? hostPort(endpoint.host, endpoint.port) : '-']
+    const broker = live.get(id)
+    return [String(id), role, cell(replica && replica.logEndOffset >= 0n ? replica.logEndOffset : null), cell(replica?.lag), broker ? 'unfenced' : 'fenced', broker ? hostPort(broker.host, broker.port) : '-']
   })
   return [
     `ClusterId: ${status.clusterId}`,

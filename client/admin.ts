@@ -410,8 +410,9 @@ export async function describeTopics(cluster: ClusterClient, names: readonly str
 }
 
 /**
- * The configs set on each topic (DescribeConfigs; v0 says isDefault, v1+ the config source), asked of the active
- * controller as configs are changed there, so that a change just made through it is seen.
+ * The configs set on each topic (DescribeConfigs; v0 says isDefault, v1+ the config source), and each topic's
+ * min.insync.replicas in effect (set or default, for the partition filters), asked of the active controller as
+ * configs are changed there, so that a change just made through it is seen.
  */
 async function topicConfigs(
   cluster: ClusterClient,
