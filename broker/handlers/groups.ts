@@ -98,7 +98,8 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
       if (creating) problem = `${partitions.topicName} was being created: ask again`
     } catch (error) {
       if (!(error instanceof StorageError) && !(error instanceof KafkaError)) throw error
-      problem = `${partitions!.topicName} cannot be created: ${error.message}`
+      // A KafkaError from the controller's refusal names the topic already; a StorageError is this node's own.
+      problem = error instanceof KafkaError ? error.message : `${partitions!.topicName} cannot be created: ${error.message}`
     }
     if (apiVersion >= 4) {
       return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map((key) => coordinatorFor(services, key, request.keyType, problem)) }

@@ -24,6 +24,7 @@ import { describe, expect, it } from 'vitest'
 import { QUICK_CLUSTER_ARGS, useCluster, type TestCluster } from '../helpers/cluster.js'
 import { waitFor } from '../helpers/wait.js'
 import { withClient } from '../helpers/kafka.js'
+import { findGroupCoordinator } from '../helpers/groups-wire.js'
 import { ErrorCode } from '../../protocol/errors.js'
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../../protocol/messages/init-producer-id.js'
 import { brook, expectOneLineError, lines, spawnBrook, until } from './run-brook.js'
@@ -427,6 +428,11 @@ describe('brook topics on a cluster that loses nodes', () => {
             expect(answer.errorCode).toBe(ErrorCode.NONE)
             expect(asked).toBeLessThan(2 * 1000)
           }
+          // A group's coordinator needs __consumer_offsets, which only the controller creates: the answer names the
+          // topic once, with why.
+          const found = await findGroupCoordinator(client, 'quorumless-group')
+          expect(found.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+          expect(found.errorMessage).toMatch(/^__consumer_offsets could not be created: (?!.*__consumer_offsets)/)
         })
         const [refused, produced] = await Promise.all([
           brook(['topics', 'create', 'orphan', '--replication-factor', '1', '--bootstrap-server', survivor]),
