@@ -544,10 +544,11 @@ export class GroupMetadataManager implements GroupStore {
    * could not be appended (this node no longer leads the partition, storage refuses writes); memory has changed anyway.
    */
   private async removeOffsets(group: Group, keys: readonly string[]): Promise<{ forgotten: boolean }> {
-    const forgotten = group.state === GroupState.Empty && group.pendingMembers.size === 0 && keys.length === group.offsets.size
     const tombstones = keys.map((key) => offsetTombstone(group.groupId, key))
     for (const key of keys) group.offsets.delete(key)
     this.dropPending(group.groupId, keys)
+    // A transaction still holding commits for the group will bring it back when it commits: not forgotten meanwhile.
+    const forgotten = group.state === GroupState.Empty && group.pendingMembers.size === 0 && group.offsets.size === 0 && this.pendingKeys(group.groupId).length === 0
     if (forgotten) {
       group.transition(GroupState.Dead)
       this.groups.delete(group.groupId)
@@ -563,7 +564,7 @@ export class GroupMetadataManager implements GroupStore {
    * whose tombstones could not be written is logged and does not hold the topic's deletion back.
    */
   private removeOffsetsOf(topic: Topic): Promise<void> {
-    return this.removeOffsetsWhere([...this.groups.values()], (name) => name === topic.name)
+    return this.removeOffsetsWhere(() => true, (name) => name === topic.name)
   }
 
   /**
@@ -574,23 +575,37 @@ export class GroupMetadataManager implements GroupStore {
    * have (it loads once it has applied the image that made it the leader) is one of a deleted topic.
    */
   removeOffsetsOfDeletedTopics(index: number): Promise<void> {
-    return this.removeOffsetsWhere(this.groupsOf(index), (name) => this.topics.get(name) === undefined)
+    return this.removeOffsetsWhere((groupId) => this.partitions.partitionFor(groupId) === index, (name) => this.topics.get(name) === undefined)
   }
 
   /**
-   * Removes from `groups` the offsets of the deleted topics `deleted` names, from memory at once (in this turn) and
-   * with tombstones; a group left with neither members nor offsets goes too.
+   * Removes the offsets of the deleted topics `deleted` names from the groups `inGroups` takes, from memory at once
+   * (in this turn) and with tombstones; a group left with neither members nor offsets goes too. Pending
+   * transactional commits of those topics go the same way (GroupMetadata.removeOffsets drops them from
+   * pendingTransactionalOffsetCommits), those of a group with no committed offset for the topic, or with no group
+   * loaded yet, included: a transaction committed later must not apply them to a topic created again under the name,
+   * and their tombstones, after them in the log, keep a replay from doing so.
    */
-  private async removeOffsetsWhere(groups: readonly Group[], deleted: (topic: string) => boolean): Promise<void> {
+  private async removeOffsetsWhere(inGroups: (groupId: string) => boolean, deleted: (topic: string) => boolean): Promise<void> {
+    const groupIds = new Set([...this.groups.keys(), ...[...this.pendingTxnOffsets.values()].flatMap((byGroup) => [...byGroup.keys()])])
     await Promise.all(
-      groups.map(async (group) => {
-        const keys = [...group.offsets.keys()].filter((key) => deleted(parseOffsetKey(key).topic))
-        if (keys.length === 0) return
-        const topics = [...new Set(keys.map((key) => quote(parseOffsetKey(key).topic)))]
-        const removed = `group ${quote(group.groupId)}: ${counted(keys.length, 'committed offset')} of deleted ${topics.length === 1 ? 'topic' : 'topics'} ${topics.join(', ')} removed`
+      [...groupIds].filter(inGroups).map(async (groupId) => {
+        const group = this.groups.get(groupId)
+        const committed = [...(group?.offsets.keys() ?? [])].filter((key) => deleted(parseOffsetKey(key).topic))
+        const pending = this.pendingKeys(groupId).filter((key) => deleted(parseOffsetKey(key).topic) && !committed.includes(key))
+        if (committed.length + pending.length === 0) return
+        const topics = [...new Set([...committed, ...pending].map((key) => quote(parseOffsetKey(key).topic)))]
+        const what = [committed.length > 0 ? counted(committed.length, 'committed offset') : null, pending.length > 0 ? counted(pending.length, 'pending transactional offset') : null]
+        const removed = `group ${quote(groupId)}: ${what.filter((part) => part !== null).join(' and ')} of deleted ${topics.length === 1 ? 'topic' : 'topics'} ${topics.join(', ')} removed`
         try {
-          const { forgotten } = await this.removeOffsets(group, keys)
-          this.log.info(removed + (forgotten ? '; the group, left with no members and no offsets, is gone' : ''))
+          if (group) {
+            const { forgotten } = await this.removeOffsets(group, [...committed, ...pending])
+            this.log.info(removed + (forgotten ? '; the group, left with no members and no offsets, is gone' : ''))
+          } else {
+            this.dropPending(groupId, pending)
+            await this.append(groupId, pending.map((key) => offsetTombstone(groupId, key)), undefined, { awaitReplication: false })
+            this.log.info(removed)
+          }
         } catch (error) {
           this.log.error(`${removed} from memory, but their tombstones could not be written: ${(error as Error).message}`)
         }

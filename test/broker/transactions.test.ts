@@ -15,6 +15,7 @@ import { connect, createTopic, fetchPartition, listOffset, splitBatches, withCli
 import { commit, committedOffsets } from '../helpers/groups-wire.js'
 import { deleteGroups, type DeleteGroupsRequest, type DeleteGroupsResponse } from '../../protocol/messages/delete-groups.js'
 import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../../protocol/messages/list-groups.js'
+import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../../protocol/messages/delete-topics.js'
 import type { KafkaClient } from '../../client/kafka-client.js'
 import { Attribute, encodeRecordBatch, decodeRecords } from '../../protocol/record-batch.js'
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../../protocol/messages/init-producer-id.js'
@@ -415,6 +416,34 @@ describe('transactional offset commits beside plain commits and group deletion',
         await waitFor('the groups to be loaded', async () => (await committedOffsets(c, 'txn-deleted-group', { 'txn-deleted-group': [0] }).catch(() => null)) !== null)
         expect(await committedOffsets(c, 'txn-deleted-group', { 'txn-deleted-group': [0] })).toEqual({ 'txn-deleted-group': { 0: -1n } })
         expect(await listed(c)).not.toContain('txn-deleted-group')
+      })
+    } finally {
+      await own.stop()
+      own.cleanup()
+    }
+  })
+
+  it('a transaction\'s offset commit pending for a topic deleted and created again under its name is not applied to the new topic, also after kill -9 (GroupMetadata.removeOffsets drops pending commits of deleted partitions)', async () => {
+    let own = await startBroker()
+    try {
+      await createTopic(own, 'txn-recreated')
+      const producer = await withClient(own, async (c) => {
+        // The group has committed nothing for the topic: only the transaction names it.
+        const pending = await pendingTxnCommit(c, 'txn-recreated-id', 'txn-recreated-group', 'txn-recreated', 77n)
+        const deleted = await c.request<Partial<DeleteTopicsRequest>, DeleteTopicsResponse>(deleteTopics, 4, { topicNames: ['txn-recreated'], timeoutMs: 10_000 })
+        expect(deleted.responses[0]!.errorCode).toBe(NONE)
+        return pending
+      })
+      await createTopic(own, 'txn-recreated')
+      await withClient(own, async (c) => {
+        expect(await endOn(c, 'txn-recreated-id', producer)).toBe(NONE)
+        expect(await committedOffsets(c, 'txn-recreated-group', { 'txn-recreated': [0] })).toEqual({ 'txn-recreated': { 0: -1n } })
+      })
+      await own.kill()
+      own = await own.restart()
+      await withClient(own, async (c) => {
+        await waitFor('the groups to be loaded', async () => (await committedOffsets(c, 'txn-recreated-group', { 'txn-recreated': [0] }).catch(() => null)) !== null)
+        expect(await committedOffsets(c, 'txn-recreated-group', { 'txn-recreated': [0] })).toEqual({ 'txn-recreated': { 0: -1n } })
       })
     } finally {
       await own.stop()
