@@ -355,6 +355,11 @@ export class Broker {
     return broker
   }
 
+  /** Where clients reach this node (`host:port`, Kafka's advertised listener), once it listens. */
+  get advertisedAddress(): string {
+    return hostPort(this.endpoint.host, this.endpoint.port)
+  }
+
   /** The port actually bound (differs from the config when it asked for 0), whatever port is advertised. */
   get port(): number {
     return this.listener.port

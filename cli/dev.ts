@@ -48,7 +48,7 @@ import { IsolationLevel, OffsetSpec } from '../protocol/constants.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { BROOK_PROGRAM } from './demo-cluster.js'
 import { integer } from './parsers.js'
-import { ignoreOutputErrors, noticeIfSlowStop, onStopSignal, STOP_WITH_CLUSTER } from './interrupt.js'
+import { ignoreOutputErrors, noticeIfSlowStop, onParentEnd, onStopSignal, STOP_WITH_CLUSTER, tellParent } from './interrupt.js'
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkHeartbeats } from './start-options.js'
 import { counted } from '../client/wording.js'
 import { drawPort, portFree, systemFreePort } from './ports.js'
@@ -72,16 +72,17 @@ const FREE_BASE_PORT_ATTEMPTS = 50
 
 /**
  * What `brook dev --help` says of a `brook start` setting it hands to every node when given (the heartbeat interval
- * and session timeout of nodes at the active controller: a shorter session shows a lost node sooner), with start's
- * bounds for its parser.
+ * and session timeout of nodes at the active controller: a shorter session shows a lost node sooner; a new group's
+ * first rebalance delay, 0 in tests), with start's bounds for its parser.
  */
-function passedSetting(key: 'brokerHeartbeatIntervalMs' | 'brokerSessionTimeoutMs'): { description: string; parse: (value: string) => number } {
+function passedSetting(key: 'brokerHeartbeatIntervalMs' | 'brokerSessionTimeoutMs' | 'groupInitialRebalanceDelayMs'): { description: string; parse: (value: string) => number } {
   const setting = NUMERIC_SETTINGS.find((s) => s.key === key)!
   const what = setting.description.replace(/^with --controller-quorum-voters: /, '')
   return { description: `${setting.kafkaName} of every node: ${what} (default: ${DEFAULT_CONFIG[key]})`, parse: integer(setting.flag, setting.min, setting.max) }
 }
 const HEARTBEAT = passedSetting('brokerHeartbeatIntervalMs')
 const SESSION = passedSetting('brokerSessionTimeoutMs')
+const REBALANCE_DELAY = passedSetting('groupInitialRebalanceDelayMs')
 
 /** The addresses of node `id` (1-based) of a `brook dev` cluster on `basePort`. */
 export function devNodePorts(basePort: number, id: number): { port: number; controllerPort: number } {
@@ -292,6 +293,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
     .addOption(new Option('--log-level <level>', `the nodes' log level (default: ${DEFAULT_CONFIG.logLevel})`).choices(LOG_LEVELS))
     .addOption(new Option('--broker-heartbeat-interval-ms <ms>', HEARTBEAT.description).argParser(HEARTBEAT.parse))
     .addOption(new Option('--broker-session-timeout-ms <ms>', SESSION.description).argParser(SESSION.parse))
+    .addOption(new Option('--group-initial-rebalance-delay-ms <ms>', REBALANCE_DELAY.description).argParser(REBALANCE_DELAY.parse))
     .action(async (options) => {
       const host = DEFAULT_CONFIG.host
       // Before the cluster id file is made: a refused data directory, or refused ports, leave it as it was.
@@ -343,22 +345,19 @@ export function addDevCommand(program: CommandUnknownOpts): void {
           return `brook dev: still waiting for ${named} to stop (a node that does not answer, paused with SIGSTOP say, holds the stop); Ctrl-C again stops every node at once`
         })
       }
+      // Output that fails (a reader of its output gone) is dropped: the cluster serves on, as each node does.
+      ignoreOutputErrors()
       const removeSignals = onStopSignal({ stop, force: () => stopAll('SIGKILL') })
-      // The program that started this one is gone (even by kill -9): a clean stop, with nobody left to read the output.
-      // Unreferenced, the channel keeps nothing running.
-      if (process.channel) {
-        process.channel.unref()
-        process.once('disconnect', () => {
-          ignoreOutputErrors()
-          stop()
-        })
-      }
+      // The program that started this one is gone (even by kill -9, even while this one loaded): a clean stop, with
+      // nobody left to read the output.
+      onParentEnd(stop)
       for (const id of ids) {
         const { port } = devNodePorts(basePort, id)
         const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', nodeDataDir(options.dataDir, id), '--controller-quorum-voters', voters, `--cluster-id=${clusterId}`, '--default-replication-factor', replicationFactor]
         if (options.logLevel !== undefined) args.push('--log-level', options.logLevel)
         if (options.brokerHeartbeatIntervalMs !== undefined) args.push('--broker-heartbeat-interval-ms', String(options.brokerHeartbeatIntervalMs))
         if (options.brokerSessionTimeoutMs !== undefined) args.push('--broker-session-timeout-ms', String(options.brokerSessionTimeoutMs))
+        if (options.groupInitialRebalanceDelayMs !== undefined) args.push('--group-initial-rebalance-delay-ms', String(options.groupInitialRebalanceDelayMs))
         const child = spawn(process.execPath, [BROOK_PROGRAM, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true })
         // Through this process, whose output errors are dropped after SIGHUP: a node never writes to a closed terminal.
         child.stdout!.pipe(process.stderr, { end: false })
@@ -442,6 +441,7 @@ async function announceWhenReady(options: { bootstrap: string; nodes: number; cl
           if (unsettled !== null && Date.now() - upSince < SERVING_WAIT_MS) continue
           if (unsettled !== null) process.stderr.write(`brook dev: the cluster is up, but ${unsettled}\n`)
           process.stdout.write(`brook dev: ${options.nodes} node${options.nodes === 1 ? '' : 's'} up (cluster ${options.clusterId}, controller node ${status.controllerId}); bootstrap servers ${options.bootstrap}\n`)
+          tellParent({ type: 'brook:ready', bootstrapServers: options.bootstrap, clusterId: options.clusterId })
           return true
         }
       } finally {

@@ -62,6 +62,23 @@ export function noticeIfSlowStop(line: string | (() => string | null)): () => vo
   return () => clearTimeout(timer)
 }
 
+/**
+ * Calls `ended` once when the Node program that started this one with an IPC channel (`stdio: [..., 'ipc']`) has
+ * ended, however it ended (kill -9 included, which no signal would tell), and at once when it ended before this was
+ * called: a channel that closed while the command's modules were loading emitted its 'disconnect' to nobody, and
+ * `process.channel` is then null, but `process.send` stays defined. The channel is unreferenced, so it keeps nothing
+ * running. Without a channel, nothing happens.
+ */
+export function onParentEnd(ended: () => void): void {
+  if (typeof process.send !== 'function') return
+  if (!process.connected) {
+    setImmediate(ended)
+    return
+  }
+  process.channel?.unref()
+  process.once('disconnect', ended)
+}
+
 /** Output to a terminal that has gone fails (EIO, EPIPE); without a listener that failure would end the process. */
 export function ignoreOutputErrors(): void {
   for (const stream of [process.stdout, process.stderr]) if (stream.listenerCount('error') === 0) stream.on('error', () => {})
@@ -72,6 +89,22 @@ export function ignoreOutputErrors(): void {
  * controlled shutdown, as Kafka's `controlled.shutdown.enable=false`, since no node will be left to take leaderships.
  */
 export const STOP_WITH_CLUSTER = 'brook:stop-with-cluster'
+
+/**
+ * What `brook start` sends on its IPC channel once it listens, and `brook dev` once its cluster is up, whatever
+ * `--log-level` hides: where clients reach it (`host:port`, comma-separated for a cluster) and its cluster id.
+ * brook/testing's startBrook waits for it.
+ */
+export interface ReadyMessage {
+  readonly type: 'brook:ready'
+  readonly bootstrapServers: string
+  readonly clusterId: string
+}
+
+/** Sends `message` to the program that started this one with an IPC channel, if it is still there. */
+export function tellParent(message: ReadyMessage): void {
+  if (typeof process.send === 'function' && process.connected) process.send(message, undefined, {}, () => {})
+}
 
 /** How long a command that is done may take to end by itself (output flushed, sockets closed) before it is ended. */
 const END_AFTER_MS = 2000

@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG, type BrokerConfig } from '../broker/config.js'
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkCombined, readConfigFile, type NumericSetting } from './start-options.js'
 import { integer } from './parsers.js'
 import { unbracketed } from '../client/address.js'
-import { ignoreOutputErrors, STOP_WITH_CLUSTER } from './interrupt.js'
+import { ignoreOutputErrors, onParentEnd, STOP_WITH_CLUSTER, tellParent } from './interrupt.js'
 import type { Broker } from '../broker/broker.js'
 
 /** How the node stops: Broker.stop's options. */
@@ -84,28 +84,22 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     let stop = (options: StopOptions = {}): void => void (stopRequested = options)
     process.once('SIGINT', () => stop())
     process.once('SIGTERM', () => stop())
-    // Its terminal closed: a clean stop, as a Kafka broker's shutdown hook makes on SIGHUP; nobody reads its output now.
-    process.once('SIGHUP', () => {
-      ignoreOutputErrors()
-      stop()
-    })
-    // Started by a Node program with an IPC channel (`brook demo`): the channel closes when that program ends, even by
-    // kill -9, which no signal would tell; the node then stops as on SIGTERM instead of holding its port and data
-    // directory for nobody. The channel is unreferenced, so it keeps nothing running, and the node's output, which
-    // nobody reads any more, may fail without stopping the clean stop.
+    // Output that fails (a closed terminal, a reader of its stderr gone) is dropped: a node serves on whoever reads
+    // its log, as Kafka's log4j appenders never stop a broker that cannot write a line.
+    ignoreOutputErrors()
+    // Its terminal closed: a clean stop, as a Kafka broker's shutdown hook makes on SIGHUP.
+    process.once('SIGHUP', () => stop())
+    // Started by a Node program with an IPC channel (`brook demo`, `brook dev`, brook/testing's startBrook): when
+    // that program ends, even by kill -9 and even while this one was still loading, the node stops as on SIGTERM
+    // instead of holding its port and data directory for nobody.
+    onParentEnd(() => stop())
     // `brook dev` stopping its whole cluster says so on the channel: with every node stopping, none can take another's
     // leaderships, and the last would wait out broker.session.timeout.ms for a controller quorum already gone.
-    if (process.channel) {
-      process.channel.unref()
-      process.once('disconnect', () => {
-        ignoreOutputErrors()
-        stop()
-      })
-      process.on('message', (message) => {
-        if (message === STOP_WITH_CLUSTER) stop({ controlledShutdown: false })
-      })
-    }
+    process.on('message', (message) => {
+      if (message === STOP_WITH_CLUSTER) stop({ controlledShutdown: false })
+    })
     const broker = await Broker.start(config)
+    tellParent({ type: 'brook:ready', bootstrapServers: broker.advertisedAddress, clusterId: broker.services.clusterId })
     // A rejection that nothing awaits belongs to one request or one background task, not to the node: it is logged
     // as the bug it is and the node keeps serving, as Kafka's threads log what they did not expect and carry on.
     process.on('unhandledRejection', (reason) => broker.log.error(`unhandled rejection: ${(reason as Error)?.stack ?? reason}`))
