@@ -430,8 +430,10 @@ export class Broker {
    * meanwhile, then, if it is the active controller, resigns from the controller quorum and waits (an election
    * timeout at most) for the other voters to elect a new leader (QuorumRunner.resign), its listeners still open;
    * neither happens when `controlledShutdown` is false (its quorum member failed: nothing it knows can be trusted).
+   * `withCluster`: every node is stopping with this one (`brook dev`), so a voter it cannot reach meanwhile is no WARN.
    */
-  async stop(options: { controlledShutdown?: boolean } = {}): Promise<void> {
+  async stop(options: { controlledShutdown?: boolean; withCluster?: boolean } = {}): Promise<void> {
+    if (options.withCluster) this.quorum?.runner.peersStopping()
     if (options.controlledShutdown !== false) {
       await this.lifecycle?.controlledShutdown()
       await this.quorum?.runner.resign()

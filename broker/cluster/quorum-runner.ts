@@ -222,6 +222,8 @@ export class QuorumRunner implements RaftStateMachine {
   private known: LeaderAndEpoch = { leaderId: null, epoch: -1 }
   private failure: Error | null = null
   private stopped = false
+  /** The whole cluster is stopping (`peersStopping`): a voter that cannot be reached is one that stopped first. */
+  private peersGoing = false
   private readonly imageListeners: ((image: MetadataImage) => void)[] = []
   private readonly leaderListeners = new Set<(leader: LeaderAndEpoch) => void>()
 
@@ -597,6 +599,14 @@ export class QuorumRunner implements RaftStateMachine {
     return leaderId
   }
 
+  /**
+   * Every node of the cluster is stopping with this one (`brook dev` stopping its cluster): the voters it cannot reach
+   * from now on stopped first, which is logged at DEBUG only, not as the WARN a lost voter gets.
+   */
+  peersStopping(): void {
+    this.peersGoing = true
+  }
+
   /** Stops the loop and closes the connections to peers; waits for the step in progress. */
   async stop(): Promise<void> {
     this.stopped = true
@@ -789,7 +799,7 @@ export class QuorumRunner implements RaftStateMachine {
         if (this.failure || this.stopped) return
         // A voter this member cannot reach is a WARN, as Kafka's NetworkClient logs it, once a minute per voter: a
         // wrong address in the voters' setting would otherwise only show as leaderships that come and go.
-        if (error instanceof ConnectionError) this.log.warnOncePer(`raft-${envelope.destination}`, `controller quorum: cannot reach voter ${envelope.destination}: ${error.message}`)
+        if (error instanceof ConnectionError && !this.peersGoing) this.log.warnOncePer(`raft-${envelope.destination}`, `controller quorum: cannot reach voter ${envelope.destination}: ${error.message}`)
         else this.log.debug(`${message.type} to node ${envelope.destination}: ${error.message}`)
       })
   }
