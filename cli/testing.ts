@@ -27,7 +27,11 @@ const BROOK_PROGRAM = fileURLToPath(new URL('./brook.js', import.meta.url))
 export interface StartBrookOptions {
   /** 1 (the default): one node (`brook start`); more: a replicated cluster of that many nodes (`brook dev --nodes`). */
   nodes?: number
-  /** The data directory; by default a new temporary one, which `stop()` removes (a given one is kept). */
+  /**
+   * The data directory; by default a new temporary one (`brook-test-*` in the system's temporary directory), which
+   * `stop()` removes (a given one is kept). A test process that ends without `stop()` leaves it there: the node stops
+   * by itself, but nobody is left to remove the directory.
+   */
   dataDir?: string
   /**
    * More flags of `brook start` (one node) or `brook dev` (a cluster), e.g. `['--log-level', 'debug']` or
@@ -36,8 +40,13 @@ export interface StartBrookOptions {
   args?: readonly string[]
   /** Each line Brook logs (stderr), e.g. `console.error`; by default the lines are dropped. */
   log?: (line: string) => void
-  /** How long to wait for Brook to listen (ms; default 60000): then the promise rejects and the process is killed. */
+  /**
+   * How long to wait for Brook to listen (ms, a positive number; default 60000; Infinity: no limit): then the promise
+   * rejects and Brook is stopped.
+   */
   timeoutMs?: number
+  /** Gives up waiting when aborted (a test runner's signal, say): the promise rejects and Brook is stopped. */
+  signal?: AbortSignal
 }
 
 /** A Brook started by `startBrook`. */
@@ -64,7 +73,12 @@ export interface RunningBrook {
  */
 export async function startBrook(options: StartBrookOptions = {}): Promise<RunningBrook> {
   const nodes = options.nodes ?? 1
-  if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`startBrook: nodes must be a whole number of at least 1, got ${nodes}`)
+  if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`startBrook: nodes must be a whole number of at least 1, got ${JSON.stringify(nodes)}`)
+  const timeoutMs = options.timeoutMs ?? 60_000
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new Error(`startBrook: timeoutMs must be a positive number of ms (or Infinity), got ${JSON.stringify(timeoutMs)}`)
+  if (options.args?.some((arg) => arg === '--data-dir' || arg.startsWith('--data-dir='))) {
+    throw new Error('startBrook: give the data directory as the dataDir option, not as --data-dir in args, so that the directory startBrook reports and removes is the one Brook uses')
+  }
   const madeDir = options.dataDir === undefined
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brook-test-'))
   const removeDir = (): void => {
@@ -92,11 +106,30 @@ export async function startBrook(options: StartBrookOptions = {}): Promise<Runni
     })
   }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const timeoutMs = options.timeoutMs ?? 60_000
+  /**
+   * Stops Brook: SIGTERM, which `brook dev` passes on to its nodes and waits for (SIGKILL would leave them to notice
+   * their channel closed, seconds later, still holding the data directory); SIGKILL after 30 s.
+   */
+  const end = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+      await exited
+      clearTimeout(killer)
+    }
+  }
   let ready: ReadyMessage
+  let abandon = (): void => undefined
   try {
     ready = await new Promise<ReadyMessage>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`startBrook: Brook did not listen within ${timeoutMs} ms${lastWords(recent)}`)), timeoutMs)
+      // Node's timers take at most 2^31 - 1 ms (and clamp more to 1 ms): a longer wait is no limit.
+      const timer = timeoutMs < 2 ** 31 ? setTimeout(() => reject(new Error(`startBrook: Brook did not listen within ${timeoutMs} ms${lastWords(recent)}`)), timeoutMs) : undefined
+      abandon = (): void => {
+        clearTimeout(timer)
+        reject(new Error('startBrook: abandoned (its signal was aborted) before Brook listened'))
+      }
+      if (options.signal?.aborted) abandon()
+      options.signal?.addEventListener('abort', abandon, { once: true })
       child.on('message', (message: ReadyMessage) => {
         if (message?.type !== 'brook:ready') return
         clearTimeout(timer)
@@ -112,10 +145,11 @@ export async function startBrook(options: StartBrookOptions = {}): Promise<Runni
       })
     })
   } catch (error) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
+    await end()
     removeDir()
     throw error
+  } finally {
+    options.signal?.removeEventListener('abort', abandon)
   }
   // A test process that ends without stop() is not held open by Brook: the node, seeing its channel close, stops.
   child.unref()
@@ -131,12 +165,7 @@ export async function startBrook(options: StartBrookOptions = {}): Promise<Runni
     pid: child.pid!,
     stop: () =>
       (stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM')
-          const killer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-          await exited
-          clearTimeout(killer)
-        }
+        await end()
         removeDir()
       })()),
   }

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest'
 import { Kafka, logLevel } from 'kafkajs'
 import { startBrook, type RunningBrook } from '../../dist/cli/testing.js'
 import { BROOK_CLI } from '../helpers/broker.js'
+import { dataDirectoryHolder } from '../../storage/database.js'
 import { killedAtFileEnd, removedAtFileEnd } from '../helpers/file-end.js'
 import { alive, descendants } from '../helpers/processes.js'
 import { waitFor } from '../helpers/wait.js'
@@ -101,9 +102,26 @@ describe('startBrook (brook/testing)', { concurrent: true }, () => {
     expect(existsSync(brook.dataDir)).toBe(false)
   })
 
-  it("rejects with Brook's own one-line error for a bad flag, leaving nothing running", async () => {
+  it("rejects with Brook's own one-line error for a bad flag, leaving nothing running, and refuses options it cannot honour", async () => {
     const dataDir = tempDir()
     await expect(startBrook({ dataDir, args: ['--log-level', 'loud'] })).rejects.toThrow(/^startBrook: Brook exited \(code 1\) before it listened; it said:\nbrook: option '--log-level <level>' argument 'loud' is invalid/)
+    await expect(startBrook({ args: ['--data-dir', dataDir] })).rejects.toThrow('startBrook: give the data directory as the dataDir option, not as --data-dir in args')
+    await expect(startBrook({ timeoutMs: 0 })).rejects.toThrow('startBrook: timeoutMs must be a positive number of ms (or Infinity), got 0')
+    await expect(startBrook({ nodes: '3' as unknown as number })).rejects.toThrow('startBrook: nodes must be a whole number of at least 1, got "3"')
+  })
+
+  it('stops a cluster it gave up waiting for, every node with it, so that the same data directory starts at once; Infinity waits without limit', async () => {
+    const dataDir = tempDir()
+    // Given up once a node listens: brook dev's nodes run then, and the cluster is not up yet.
+    const giveUp = new AbortController()
+    const log = (line: string): void => void (line.includes('listening on') && giveUp.abort())
+    await expect(startBrook({ nodes: 3, dataDir, log, signal: giveUp.signal })).rejects.toThrow('startBrook: abandoned (its signal was aborted) before Brook listened')
+    // Rejected once every node has stopped: none holds its data directory any more.
+    expect([1, 2, 3].map((id) => dataDirectoryHolder(join(dataDir, `node-${id}`)))).toEqual([null, null, null])
+    await expect(startBrook({ nodes: 3, dataDir, timeoutMs: 1000 })).rejects.toThrow(/^startBrook: Brook did not listen within 1000 ms/)
+    const brook = await startBrook({ nodes: 3, dataDir, timeoutMs: Infinity })
+    await brook.stop()
+    expect(existsSync(join(dataDir, 'node-1', 'db'))).toBe(true)
   })
 })
 
