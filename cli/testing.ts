@@ -68,8 +68,10 @@ export interface RunningBrook {
 
 /**
  * Starts Brook as a child process and resolves once it listens (and, for a cluster, once every node is a live
- * broker). Rejects with Brook's own one-line error (a bad flag, a port in use...) or a timeout, leaving no process
- * and no directory behind.
+ * broker). Rejects with Brook's own one-line error (a bad flag, a port in use...), on the timeout or when `signal` is
+ * aborted, once Brook has stopped (every node of a cluster), leaving no process and no directory of its own behind;
+ * rejects at once, starting nothing, on options it cannot honour (`nodes` or `timeoutMs` out of range, `--data-dir`
+ * in `args`).
  */
 export async function startBrook(options: StartBrookOptions = {}): Promise<RunningBrook> {
   const nodes = options.nodes ?? 1
