@@ -47,6 +47,7 @@ import { errorText } from '../client/kafka-client.js'
 import { IsolationLevel, OffsetSpec } from '../protocol/constants.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { BROOK_PROGRAM } from './demo-cluster.js'
+import { removeIfTemporary } from './testing.js'
 import { integer } from './parsers.js'
 import { ignoreOutputErrors, noticeIfSlowStop, onParentEnd, onStopSignal, STOP_WITH_CLUSTER, tellParent } from './interrupt.js'
 import { LOG_LEVELS, NUMERIC_SETTINGS, checkHeartbeats } from './start-options.js'
@@ -379,8 +380,10 @@ export function addDevCommand(program: CommandUnknownOpts): void {
             process.stderr.write(`brook dev: to start node ${id} again, run from this directory (brook dev will not stop a node started by hand; Ctrl-C in its terminal does): ${shellCommand([process.execPath, BROOK_PROGRAM, ...args])}\n`)
           }
           if (children.size > 0) return
-          // Every node has exited: none writes in its directory any more.
+          // Every node has exited: none writes in its directory any more. A directory brook/testing's startBrook made
+          // goes with the cluster.
           if (failed) made.remove()
+          removeIfTemporary(options.dataDir)
           done(stopping && !failed ? 0 : 1)
         })
       }

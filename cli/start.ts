@@ -10,6 +10,7 @@ import { integer } from './parsers.js'
 import { unbracketed } from '../client/address.js'
 import { ignoreOutputErrors, onParentEnd, STOP_WITH_CLUSTER, tellParent } from './interrupt.js'
 import type { Broker } from '../broker/broker.js'
+import { removeIfTemporary } from './testing.js'
 
 /** How the node stops: Broker.stop's options. */
 type StopOptions = NonNullable<Parameters<Broker['stop']>[0]>
@@ -109,7 +110,11 @@ export function addStartCommand(program: CommandUnknownOpts): void {
       if (stopping) return
       stopping = true
       broker.stop(options).then(
-        () => process.exit(0),
+        () => {
+          // A directory brook/testing's startBrook made goes with the node, whoever stopped it.
+          removeIfTemporary(config.dataDir ?? DEFAULT_CONFIG.dataDir)
+          process.exit(0)
+        },
         (error: Error) => {
           broker.log.error(`stopping failed: ${error.stack ?? error}`)
           process.exit(1)

@@ -10,12 +10,13 @@
  *
  * The node is `node <brook>/dist/cli/brook.js` itself, not `npx brook`, whose npm and shell pass on neither a signal
  * nor the IPC channel. Over that channel the node says where it listens (whatever `--log-level` hides), and it stops
- * by itself when the test process ends without `stop()`, even by kill -9 or a runner's timeout. Kafka's
+ * by itself, its temporary directory removed, when the test process ends without `stop()`, even by kill -9 or a
+ * runner's timeout. Kafka's
  * `group.initial.rebalance.delay.ms` is 0 (as Testcontainers and Kafka's shipped server.properties set it), so a new
  * consumer group gets its records at once instead of after 3 s.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,14 +24,26 @@ import type { ReadyMessage } from './interrupt.js'
 
 const BROOK_PROGRAM = fileURLToPath(new URL('./brook.js', import.meta.url))
 
+/**
+ * The file startBrook puts in a data directory it made: `brook start` and `brook dev` remove a data directory holding
+ * it once they have stopped (their data closed, every node exited), so that a test process that ended without
+ * `stop()` leaves no directory behind either.
+ */
+export const TEMPORARY_DIR_MARKER = 'brook-testing-temporary-directory'
+
+/** Removes `dataDir` if startBrook made it (it holds TEMPORARY_DIR_MARKER); for `brook start` and `brook dev`. */
+export function removeIfTemporary(dataDir: string): void {
+  if (existsSync(join(dataDir, TEMPORARY_DIR_MARKER))) rmSync(dataDir, { recursive: true, force: true })
+}
+
 /** How `startBrook` starts Brook. */
 export interface StartBrookOptions {
   /** 1 (the default): one node (`brook start`); more: a replicated cluster of that many nodes (`brook dev --nodes`). */
   nodes?: number
   /**
    * The data directory; by default a new temporary one (`brook-test-*` in the system's temporary directory), which
-   * `stop()` removes (a given one is kept). A test process that ends without `stop()` leaves it there: the node stops
-   * by itself, but nobody is left to remove the directory.
+   * Brook removes when it stops, through `stop()` or by itself when the test process ended without it (a given one
+   * is kept).
    */
   dataDir?: string
   /**
@@ -83,6 +96,7 @@ export async function startBrook(options: StartBrookOptions = {}): Promise<Runni
   }
   const madeDir = options.dataDir === undefined
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brook-test-'))
+  if (madeDir) writeFileSync(join(dataDir, TEMPORARY_DIR_MARKER), 'Made by brook/testing\'s startBrook: Brook removes this directory when it stops.\n')
   const removeDir = (): void => {
     if (madeDir) rmSync(dataDir, { recursive: true, force: true })
   }

@@ -149,24 +149,28 @@ describe('the processes a test suite starts', { concurrent: true }, () => {
     })
   }
 
-  it('a node started with startBrook stops by itself when the test process ends without stop()', async () => {
-    let pid = 0
-    const parent = runScript(
-      `import { startBrook } from ${JSON.stringify(new URL('../../dist/cli/testing.js', import.meta.url).href)}\n` +
-        `const brook = await startBrook()\nconsole.log(brook.pid, brook.dataDir)\n`,
-      (line) => {
-        const [node, dataDir] = line.split(' ')
-        pid = Number(node)
-        // Nobody is left to remove it: the node ends by itself.
-        dirs.push(dataDir!)
-      },
-    )
-    // The script's only work is done: with the node unreferenced, the script ends by itself.
-    const code = await new Promise<number | null>((resolve) => parent.once('exit', (exitCode) => resolve(exitCode)))
-    expect(code).toBe(0)
-    expect(pid).toBeGreaterThan(0)
-    await waitFor('the node to end', () => !alive(pid))
-  })
+  for (const nodes of [1, 3]) {
+    it(`${nodes === 1 ? 'a node' : 'a cluster'} started with startBrook stops by itself, its temporary directory removed, when the test process ends without stop()`, async () => {
+      let pid = 0
+      let dataDir = ''
+      const parent = runScript(
+        `import { startBrook } from ${JSON.stringify(new URL('../../dist/cli/testing.js', import.meta.url).href)}\n` +
+          `const brook = await startBrook({ nodes: ${nodes} })\nconsole.log(brook.pid, brook.dataDir)\n`,
+        (line) => {
+          ;[pid, dataDir] = [Number(line.split(' ')[0]), line.split(' ')[1]!]
+          // Removed at the file's end should the test fail.
+          dirs.push(dataDir)
+        },
+      )
+      // The script's only work is done: with Brook unreferenced, the script ends by itself.
+      const code = await new Promise<number | null>((resolve) => parent.once('exit', (exitCode) => resolve(exitCode)))
+      expect(code).toBe(0)
+      expect(pid).toBeGreaterThan(0)
+      const nodePids = nodes === 1 ? [] : descendants(pid)
+      await waitFor('Brook to end', () => !alive(pid) && nodePids.every((node) => !alive(node)))
+      await waitFor('its temporary directory to be removed', () => !existsSync(dataDir))
+    })
+  }
 
   it('a node whose reader of its log went away keeps serving, and stops cleanly', async () => {
     const child = spawn(process.execPath, [BROOK_CLI, 'start', '--port', '0', '--data-dir', join(tempDir(), 'data')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
