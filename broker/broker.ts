@@ -429,12 +429,13 @@ export class Broker {
    * hands its leaderships over through a controlled shutdown (cluster/broker-lifecycle.ts), still serving its clients
    * meanwhile, then, if it is the active controller, resigns from the controller quorum and waits (an election
    * timeout at most) for the other voters to elect a new leader (QuorumRunner.resign), its listeners still open;
-   * neither happens when `controlledShutdown` is false (its quorum member failed: nothing it knows can be trusted).
-   * `withCluster`: every node is stopping with this one (`brook dev`), so a voter it cannot reach meanwhile is no WARN.
+   * neither happens when `controlledShutdown` is false (its quorum member failed: nothing it knows can be trusted),
+   * nor with `withCluster`: every node is stopping with this one (`brook dev`), so none would be left to take the
+   * leaderships, and a voter it cannot reach meanwhile is no WARN.
    */
   async stop(options: { controlledShutdown?: boolean; withCluster?: boolean } = {}): Promise<void> {
     if (options.withCluster) this.quorum?.runner.peersStopping()
-    if (options.controlledShutdown !== false) {
+    if (options.controlledShutdown !== false && !options.withCluster) {
       await this.lifecycle?.controlledShutdown()
       await this.quorum?.runner.resign()
     }

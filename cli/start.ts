@@ -97,7 +97,7 @@ export function addStartCommand(program: CommandUnknownOpts): void {
     // `brook dev` stopping its whole cluster says so on the channel: with every node stopping, none can take another's
     // leaderships, and the last would wait out broker.session.timeout.ms for a controller quorum already gone.
     process.on('message', (message) => {
-      if (message === STOP_WITH_CLUSTER) stop({ controlledShutdown: false, withCluster: true })
+      if (message === STOP_WITH_CLUSTER) stop({ withCluster: true })
     })
     const broker = await Broker.start(config)
     tellParent({ type: 'brook:ready', bootstrapServers: broker.advertisedAddress, clusterId: broker.services.clusterId })

@@ -19,10 +19,8 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { ReadyMessage } from './interrupt.js'
-
-const BROOK_PROGRAM = fileURLToPath(new URL('./brook.js', import.meta.url))
+import { BROOK_PROGRAM } from './demo-cluster.js'
 
 /**
  * The file startBrook puts in a data directory it made: `brook start` and `brook dev` remove a data directory holding
