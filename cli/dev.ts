@@ -30,7 +30,8 @@
  * run made (the data directory, or in one that existed its cluster id file and the node directories not there
  * before) is removed, and what existed before the run is kept, so a failed restart of a cluster leaves its data as it
  * was. With a fixed `--base-port`, a port already taken is refused before anything is made (`--base-port 0` takes
- * free ones); one taken between that check and its node's listen is such a failed start.
+ * free ones); one taken between that check and its node's listen is such a failed start, after which `--base-port 0`
+ * starts the nodes again, on the same data, on ports drawn anew (PORT_DRAWS starts at most).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -70,6 +71,8 @@ const PREFERRED_WAIT_MS = 15_000
 const SERVING_WAIT_MS = 45_000
 /** Base ports `--base-port 0` tries before it gives up. */
 const FREE_BASE_PORT_ATTEMPTS = 50
+/** How many times, at most, `--base-port 0` starts the nodes: again on ports drawn anew when one was taken meanwhile. */
+const PORT_DRAWS = 3
 
 /**
  * What `brook dev --help` says of a `brook start` setting it hands to every node when given (the heartbeat interval
@@ -161,7 +164,7 @@ function parentPid(pid: number): number | null {
  * below the system's ephemeral ports, so that no client connection made meanwhile (on this machine, by any
  * program) can take one of them before the nodes listen; where that leaves no room, one the system hands out as
  * free. Free now is not free later (another program may listen on one first; that node then fails to start, as on a
- * taken fixed port). Throws a one-line message after FREE_BASE_PORT_ATTEMPTS tries.
+ * taken fixed port, and `brook dev` draws again). Throws a one-line message after FREE_BASE_PORT_ATTEMPTS tries.
  */
 export async function freeBasePort(host: string, nodes: number): Promise<number> {
   for (let attempt = 0; attempt < FREE_BASE_PORT_ATTEMPTS; attempt++) {
@@ -303,21 +306,25 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       checkNodeCount(options.dataDir, options.nodes)
       if (options.basePort !== 0) await checkPortsFree(host, options.basePort, options.nodes, options.dataDir)
       checkNotRunning(options.dataDir, options.nodes)
-      const basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort
+      let basePort = options.basePort === 0 ? await freeBasePort(host, options.nodes) : options.basePort
       const made = madeByThisRun(options.dataDir, options.nodes)
       const clusterId = await clusterIdOf(options.dataDir)
       const ids = Array.from({ length: options.nodes }, (_, i) => i + 1)
-      const voters = ids.map((id) => `${id}@${hostPort(host, devNodePorts(basePort, id).controllerPort)}`).join(',')
-      const bootstrap = ids.map((id) => hostPort(host, devNodePorts(basePort, id).port)).join(',')
       const replicationFactor = String(Math.min(3, options.nodes))
       const children = new Map<number, ChildProcess>()
-      /** The nodes that said the controller unfenced them (this run's registration, not one kept in the metadata log). */
+      /** The nodes that said the controller unfenced them (this start's registration, not one kept in the metadata log). */
       const unfenced = new Set<number>()
       // Below info the nodes do not say so; the metadata alone then decides.
       const logsUnfenced = ['info', 'debug'].includes(options.logLevel ?? DEFAULT_CONFIG.logLevel)
+      /** Which start of the nodes this is: the first, or one on ports drawn again (see `launch`). */
+      let start = 0
       let stopping = false
+      /** Whether a stop was asked for (a signal, the parent's end), as against the stop of a failed start. */
+      let stopAsked = false
       let up = false
       let failed = false
+      /** A port of this start's that another program took before its node listened on it (`--base-port 0`). */
+      let portTaken: number | undefined
       let done: (code: number) => void = () => undefined
       const finished = new Promise<number>((resolve) => (done = resolve))
       const stopAll = (signal: NodeJS.Signals): void => {
@@ -334,6 +341,7 @@ export function addDevCommand(program: CommandUnknownOpts): void {
         }
       }
       const stop = (): void => {
+        stopAsked = true
         if (stopping) return
         stopping = true
         process.stderr.write(`brook dev: stopping ${counted(children.size, 'node')}\n`)
@@ -352,42 +360,82 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       // The program that started this one is gone (even by kill -9, even while this one loaded): a clean stop, with
       // nobody left to read the output.
       onParentEnd(stop)
-      for (const id of ids) {
-        const { port } = devNodePorts(basePort, id)
-        const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', nodeDataDir(options.dataDir, id), '--controller-quorum-voters', voters, `--cluster-id=${clusterId}`, '--default-replication-factor', replicationFactor]
-        if (options.logLevel !== undefined) args.push('--log-level', options.logLevel)
-        if (options.brokerHeartbeatIntervalMs !== undefined) args.push('--broker-heartbeat-interval-ms', String(options.brokerHeartbeatIntervalMs))
-        if (options.brokerSessionTimeoutMs !== undefined) args.push('--broker-session-timeout-ms', String(options.brokerSessionTimeoutMs))
-        if (options.groupInitialRebalanceDelayMs !== undefined) args.push('--group-initial-rebalance-delay-ms', String(options.groupInitialRebalanceDelayMs))
-        const child = spawn(process.execPath, [BROOK_PROGRAM, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true })
-        // Through this process, whose output errors are dropped after SIGHUP: a node never writes to a closed terminal.
-        child.stdout!.pipe(process.stderr, { end: false })
-        child.stderr!.pipe(process.stderr, { end: false })
-        watchUnfenced(child, () => unfenced.add(id))
-        children.set(id, child)
-        child.once('exit', (code, signal) => {
-          children.delete(id)
-          const exit = `brook dev: node ${id} exited (${signal ?? `code ${code}`})`
-          if (!stopping && !up) {
-            stopping = true
-            failed = true
-            process.stderr.write(`${exit} before the cluster was up${children.size > 0 ? '; stopping the others' : ''}\n`)
-            stopCluster()
-          } else if (!stopping) {
-            process.stderr.write(`${exit}${children.size > 0 ? `; ${children.size} still running` : '; it was the last node this brook dev started, so it stops too (run it again with the same flags to start the cluster again)'}\n`)
-            // A rolling restart, as with Kafka: the node's own command, which `ps` would otherwise be the only place to
-            // read. Given for the last node too: nodes started by hand may still be running, which this one may rejoin.
-            process.stderr.write(`brook dev: to start node ${id} again, run from this directory (brook dev will not stop a node started by hand; Ctrl-C in its terminal does): ${shellCommand([process.execPath, BROOK_PROGRAM, ...args])}\n`)
-          }
-          if (children.size > 0) return
-          // Every node has exited: none writes in its directory any more. A directory brook/testing's startBrook made
-          // goes with the cluster.
-          if (failed) made.remove()
-          removeIfTemporary(options.dataDir)
-          done(stopping && !failed ? 0 : 1)
+      /** Whether the nodes start again on ports drawn anew, once every node of a failed start has exited. */
+      const drawAgain = (): boolean => failed && !stopAsked && options.basePort === 0 && portTaken !== undefined && start < PORT_DRAWS
+      /**
+       * Starts every node on `basePort`'s ports. With `--base-port 0`, ports free when drawn may be taken by another
+       * program before a node listens on one; the start then fails as any other, and once every node has exited the
+       * nodes start again, on the same data, on ports drawn anew (at most PORT_DRAWS starts in all).
+       */
+      const launch = (): void => {
+        const thisStart = ++start
+        const voters = ids.map((id) => `${id}@${hostPort(host, devNodePorts(basePort, id).controllerPort)}`).join(',')
+        const bootstrap = ids.map((id) => hostPort(host, devNodePorts(basePort, id).port)).join(',')
+        const ports = new Set(clusterPorts(basePort, options.nodes).map(({ port }) => port))
+        for (const id of ids) {
+          const { port } = devNodePorts(basePort, id)
+          const args = ['start', '--node-id', String(id), '--host', host, '--port', String(port), '--data-dir', nodeDataDir(options.dataDir, id), '--controller-quorum-voters', voters, `--cluster-id=${clusterId}`, '--default-replication-factor', replicationFactor]
+          if (options.logLevel !== undefined) args.push('--log-level', options.logLevel)
+          if (options.brokerHeartbeatIntervalMs !== undefined) args.push('--broker-heartbeat-interval-ms', String(options.brokerHeartbeatIntervalMs))
+          if (options.brokerSessionTimeoutMs !== undefined) args.push('--broker-session-timeout-ms', String(options.brokerSessionTimeoutMs))
+          if (options.groupInitialRebalanceDelayMs !== undefined) args.push('--group-initial-rebalance-delay-ms', String(options.groupInitialRebalanceDelayMs))
+          const child = spawn(process.execPath, [BROOK_PROGRAM, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true })
+          // Through this process, whose output errors are dropped after SIGHUP: a node never writes to a closed terminal.
+          child.stdout!.pipe(process.stderr, { end: false })
+          child.stderr!.pipe(process.stderr, { end: false })
+          watchLines(child, (line) => {
+            if (UNFENCED.test(line)) unfenced.add(id)
+            const taken = PORT_IN_USE.exec(line)
+            if (taken !== null && ports.has(Number(taken[1]))) portTaken ??= Number(taken[1])
+          })
+          children.set(id, child)
+          child.once('exit', (code, signal) => {
+            children.delete(id)
+            const exit = `brook dev: node ${id} exited (${signal ?? `code ${code}`})`
+            if (!stopping && !up) {
+              stopping = true
+              failed = true
+              process.stderr.write(`${exit} before the cluster was up${children.size > 0 ? '; stopping the others' : ''}\n`)
+              stopCluster()
+            } else if (!stopping) {
+              process.stderr.write(`${exit}${children.size > 0 ? `; ${children.size} still running` : '; it was the last node this brook dev started, so it stops too (run it again with the same flags to start the cluster again)'}\n`)
+              // A rolling restart, as with Kafka: the node's own command, which `ps` would otherwise be the only place to
+              // read. Given for the last node too: nodes started by hand may still be running, which this one may rejoin.
+              process.stderr.write(`brook dev: to start node ${id} again, run from this directory (brook dev will not stop a node started by hand; Ctrl-C in its terminal does): ${shellCommand([process.execPath, BROOK_PROGRAM, ...args])}\n`)
+            }
+            if (children.size > 0) return
+            if (drawAgain()) {
+              process.stderr.write(`brook dev: port ${portTaken} was free when drawn, but another program listened on it before its node did; starting the nodes again on other free ports\n`)
+              void freeBasePort(host, options.nodes).then(
+                (drawn) => {
+                  if (stopAsked) return end()
+                  basePort = drawn
+                  stopping = failed = false
+                  portTaken = undefined
+                  unfenced.clear()
+                  launch()
+                },
+                (error: Error) => {
+                  process.stderr.write(`brook dev: ${error.message}\n`)
+                  end()
+                },
+              )
+              return
+            }
+            end()
+          })
+        }
+        void announceWhenReady({ bootstrap, nodes: options.nodes, clusterId, allUnfenced: () => !logsUnfenced || unfenced.size === options.nodes, still: () => start === thisStart && !stopping && children.size > 0 }).then((ready) => {
+          if (start === thisStart) up = ready
         })
       }
-      void announceWhenReady({ bootstrap, nodes: options.nodes, clusterId, allUnfenced: () => !logsUnfenced || unfenced.size === options.nodes, still: () => !stopping && children.size > 0 }).then((ready) => (up = ready))
+      /** Every node has exited for good: none writes in its directory any more. A directory brook/testing's startBrook made goes with the cluster. */
+      const end = (): void => {
+        if (failed) made.remove()
+        removeIfTemporary(options.dataDir)
+        done(stopping && !failed ? 0 : 1)
+      }
+      launch()
       const code = await finished
       removeSignals()
       process.off('exit', killOnExit)
@@ -402,16 +450,18 @@ function shellCommand(words: readonly string[]): string {
 
 /** The line a node logs when the controller unfences its registration (broker/cluster/broker-lifecycle.ts). */
 const UNFENCED = /\] unfenced by the controller /
+/** The line a node prints when one of its ports is taken (broker/acceptor.ts). */
+const PORT_IN_USE = /\bport (\d+) on \S+ is already in use\b/
 
-/** Calls `onUnfenced` when the node's log says it was unfenced. */
-function watchUnfenced(child: ChildProcess, onUnfenced: () => void): void {
+/** Calls `onLine` with each whole line the node writes (stdout or stderr). */
+function watchLines(child: ChildProcess, onLine: (line: string) => void): void {
   for (const stream of [child.stdout!, child.stderr!]) {
     let pending = ''
     stream.on('data', (chunk: Buffer) => {
       pending += chunk.toString()
       const lines = pending.split('\n')
       pending = lines.pop()!
-      if (lines.some((line) => UNFENCED.test(line))) onUnfenced()
+      lines.forEach(onLine)
     })
   }
 }

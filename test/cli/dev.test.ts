@@ -287,6 +287,45 @@ describe('brook dev', () => {
       expect(readdirSync(single).sort()).toEqual(before)
     })
 
+    it.sequential('with --base-port 0, starts the nodes again on ports drawn anew when another program listens on one before its node does', async () => {
+      const dataDir = join(root, 'port-drawn-again')
+      const dev = spawnBrook(['dev', '--nodes', '1', '--base-port', '0', '--data-dir', dataDir])
+      // The port drawn shows in the node's command line, a few hundred ms (loading Brook) before the node listens on it:
+      // another program takes it then, as one did in a CI run.
+      let drawn = 0
+      while (drawn === 0 && dev.child.exitCode === null) {
+        for (const pid of descendants(dev.child.pid!)) {
+          const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+          if (args.includes('start') && args.includes('--port')) drawn = Number(args[args.indexOf('--port') + 1])
+        }
+        await new Promise((r) => setTimeout(r, 2))
+      }
+      const holder = await holdPort(drawn)
+      try {
+        await until(() => /bootstrap servers (\S+)/.test(dev.stdout()) || dev.child.exitCode !== null, 'brook dev to come up', { context: dev.stderr })
+        expect(dev.stderr()).toContain(`port ${drawn} on 127.0.0.1 is already in use`)
+        expect(dev.stderr()).toContain('brook dev: node 1 exited (code 1) before the cluster was up\n')
+        expect(dev.stderr()).toContain(`brook dev: port ${drawn} was free when drawn, but another program listened on it before its node did; starting the nodes again on other free ports\n`)
+        const brokers = /nodes? up \(cluster \S+, controller node 1\); bootstrap servers (\S+)/.exec(dev.stdout())![1]!.split(',')
+        expect(brokers).toHaveLength(1)
+        expect(brokers[0]).not.toBe(`127.0.0.1:${drawn}`)
+        // The cluster serves on its new port, and the port's holder keeps it.
+        const admin = kafka(brokers, 'port-taken').admin()
+        await admin.connect()
+        try {
+          expect(await admin.createTopics({ topics: [{ topic: 'after-redraw', numPartitions: 1 }] })).toBe(true)
+        } finally {
+          await admin.disconnect()
+        }
+        expect(holder.listening).toBe(true)
+        dev.child.kill('SIGINT')
+        expect(await dev.exited).toBe(0)
+        expect(nodePids(dataDir)).toEqual([])
+      } finally {
+        await release(holder)
+      }
+    })
+
     it.sequential('refuses a session timeout no longer than the heartbeat interval in one line, making nothing', async () => {
       const dataDir = join(root, 'short-session')
       expectOneLineError(
