@@ -293,12 +293,24 @@ export class TopicManager {
   }
 
   /** Replaces a topic's configs; a topic deleted before this runs is left alone, as `addPartitions` does. */
-  setConfig(topic: Topic, config: TopicConfig): Promise<void> {
+  async setConfig(topic: Topic, config: TopicConfig): Promise<void> {
+    await this.alterConfig(topic, () => config)
+  }
+
+  /**
+   * Changes a topic's configs to `alter(the configs it has then)`, in turn with the topic's other changes, so that
+   * changes asked for at once each apply on top of the one before (none computed from configs another replaces
+   * meanwhile). Resolves to the configs stored, or null for a topic deleted before its turn (left alone); rejects with
+   * what `alter` throws (a KafkaError for a bad value), changing nothing.
+   */
+  alterConfig(topic: Topic, alter: (current: TopicConfig) => TopicConfig): Promise<TopicConfig | null> {
     return this.serialized(topic.name, async () => {
-      if (!this.isRegistered(topic)) return
+      if (!this.isRegistered(topic)) return null
+      const config = alter(topic.config)
       // Stored first, then applied: a write the storage refuses changes nothing.
       await this.store.putTopic({ ...this.record(topic), configs: config.overrides })
       topic.config = config
+      return config
     })
   }
 

@@ -150,21 +150,19 @@ async function alterTopic<Res>(
   }
   const topic = services.topics.get(resourceName)
   if (!topic) return unknownTopic()
-  let config: TopicConfig
+  const altered = (current: TopicConfig): TopicConfig => services.topics.parseConfig(change(current.overrides))
   try {
-    config = services.topics.parseConfig(change(topic.config.overrides))
+    if (validateOnly) {
+      altered(topic.config)
+    } else {
+      // Computed in the topic's turn, from the configs it has then: a change asked for beside this one applies first.
+      const config = await services.topics.alterConfig(topic, altered)
+      if (config !== null) services.log.info(`topic '${topic.name}' configs: ${JSON.stringify(config.overrides)}`)
+    }
   } catch (error) {
     if (error instanceof KafkaError) return result(error.code, error.message)
+    if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
     throw error
-  }
-  if (!validateOnly) {
-    try {
-      await services.topics.setConfig(topic, config)
-    } catch (error) {
-      if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
-      throw error
-    }
-    services.log.info(`topic '${topic.name}' configs: ${JSON.stringify(config.overrides)}`)
   }
   return result(ErrorCode.NONE)
 }
@@ -227,10 +225,9 @@ function incrementalChange(
         }
         const items = listItems(next[name] ?? def.default)
         const change = listItems(value ?? '')
-        const result =
-          configOperation === ConfigOperation.APPEND
-            ? [...items, ...change.filter((item) => !items.includes(item))]
-            : items.filter((item) => !change.includes(item))
+        // An item APPEND names twice, or one already there, is added once (ConfigurationControlManager adds an item
+        // only when the list it builds lacks it).
+        const result = configOperation === ConfigOperation.APPEND ? [...new Set([...items, ...change])] : items.filter((item) => !change.includes(item))
         next[name] = result.join(',')
         break
       }

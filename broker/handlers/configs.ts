@@ -145,7 +145,10 @@ function describeTopic(services: BrokerServices, name: string, keys: string[] | 
 }
 
 function describeBroker(services: BrokerServices, name: string, keys: string[] | null, request: DescribeConfigsRequest): DescribeConfigsResponseDescribeConfigsResult {
-  if (name !== '' && name !== String(services.endpoint.nodeId)) {
+  // The empty name is the cluster-wide default: Kafka's ConfigHelper.describeConfigs answers the dynamic defaults set
+  // for every broker, and a node's settings here come only from its flags and config file, so there are none.
+  if (name === '') return { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
+  if (name !== String(services.endpoint.nodeId)) {
     return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `this is broker ${services.endpoint.nodeId}, not ${quote(name)}`, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
   }
   const configs: Entry[] = brokerConfigEntries(services)

@@ -15,6 +15,7 @@ import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { withClient } from '../helpers/kafka.js'
 import { alterConfigs, type AlterConfigsRequest, type AlterConfigsResponse } from '../../protocol/messages/alter-configs.js'
+import { describeConfigs, type DescribeConfigsRequest, type DescribeConfigsResponse } from '../../protocol/messages/describe-configs.js'
 import {
   incrementalAlterConfigs,
   type IncrementalAlterConfigsRequest,
@@ -258,6 +259,42 @@ describe('topic configs through real clients', () => {
     expect((await describeTopic('altered')).get('retention.ms')).toMatchObject({ value: '60000' })
   })
 
+  it('changes asked for at once each apply on top of the one before: eight IncrementalAlterConfigs pipelined on one connection set all eight configs; APPEND adds an item once', async () => {
+    await admin.createTopics({ topics: [{ topic: 'altered-at-once' }] })
+    const wanted: Record<string, string> = {
+      'retention.ms': '1111',
+      'retention.bytes': '2222',
+      'max.message.bytes': '3333',
+      'delete.retention.ms': '4444',
+      'min.compaction.lag.ms': '5',
+      'segment.ms': '6666',
+      'flush.ms': '7777',
+      'message.timestamp.after.max.ms': '8888',
+    }
+    const answers = await withClient(broker, (client) =>
+      Promise.all(
+        Object.entries(wanted).map(([name, value]) =>
+          client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
+            resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'altered-at-once', configs: [{ name, configOperation: 0, value }] }],
+            validateOnly: false,
+          }),
+        ),
+      ),
+    )
+    expect(answers.map((answer) => answer.responses[0]!.errorCode)).toEqual(Object.keys(wanted).map(() => ErrorCode.NONE))
+    const described = await describeTopic('altered-at-once')
+    expect(Object.fromEntries(Object.keys(wanted).map((name) => [name, described.get(name)?.value]))).toEqual(wanted)
+    // An item named twice in one APPEND, or already in the list, is not added again.
+    const appended = await withClient(broker, (client) =>
+      client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
+        resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'altered-at-once', configs: [{ name: 'cleanup.policy', configOperation: 2, value: 'compact,compact,delete' }] }],
+        validateOnly: false,
+      }),
+    )
+    expect(appended.responses[0]!.errorCode).toBe(ErrorCode.NONE)
+    expect((await describeTopic('altered-at-once')).get('cleanup.policy')).toMatchObject({ value: 'delete,compact' })
+  })
+
   it('a resource named twice in one AlterConfigs or IncrementalAlterConfigs is INVALID_REQUEST at each mention and neither is applied (ConfigAdminManager.preprocess)', async () => {
     await admin.createTopics({ topics: [{ topic: 'named-twice', configEntries: [{ name: 'retention.ms', value: '60000' }] }] })
     const TOPIC = 2
@@ -302,6 +339,22 @@ describe('topic configs through real clients', () => {
     } finally {
       await platformatic.close()
     }
+  })
+
+  it('DescribeConfigs of the cluster-wide default broker resource (the empty name) answers the dynamic defaults set for every broker, none here, not this node\'s own settings (ConfigHelper.describeConfigs)', async () => {
+    const answer = await withClient(broker, (client) =>
+      client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, 4, {
+        resources: [
+          { resourceType: ConfigResourceTypes.BROKER, resourceName: '', configurationKeys: null },
+          { resourceType: ConfigResourceTypes.BROKER, resourceName: '1', configurationKeys: null },
+        ],
+        includeSynonyms: false,
+        includeDocumentation: false,
+      }),
+    )
+    const [clusterDefault, node] = answer.results
+    expect(clusterDefault).toMatchObject({ errorCode: ErrorCode.NONE, resourceName: '', configs: [] })
+    expect(node!.configs.map((config) => config.name)).toContain('log.retention.ms')
   })
 
   it('DescribeConfigs synonyms name the broker config each default comes from, as Kafka does: the topic setting, then the node\'s, then Kafka\'s', async () => {
