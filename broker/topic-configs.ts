@@ -122,7 +122,13 @@ export interface CleanupPolicy {
 
 const CLEANUP_POLICIES = ['delete', 'compact']
 
+/**
+ * cleanup.policy: a comma-separated list of delete and compact. Empty is neither, as in Kafka (a LIST config reads an
+ * empty value as the empty list, which ValidList.in accepts): batches are kept for ever, never removed by retention
+ * nor compacted, and DeleteRecords is refused as for a compact-only topic. Errors: InvalidValue for any other item.
+ */
 function cleanupPolicy(value: string): CleanupPolicy {
+  if (value.trim() === '') return { delete: false, compact: false }
   const items = value.split(',').map((s) => s.trim())
   if (items.some((item) => !CLEANUP_POLICIES.includes(item))) throw new InvalidValue(`must be a comma-separated list of ${CLEANUP_POLICIES.join(', ')}`)
   return { delete: items.includes('delete'), compact: items.includes('compact') }
@@ -181,7 +187,7 @@ export const TOPIC_CONFIGS = [
     type: ConfigType.LIST,
     default: 'delete',
     parse: cleanupPolicy,
-    documentation: 'delete: drop old batches by retention.ms/retention.bytes; compact: keep the latest record per key.',
+    documentation: 'delete: drop old batches by retention.ms/retention.bytes; compact: keep the latest record per key; empty: keep every batch for ever.',
   }),
   config({
     name: 'compression.type',

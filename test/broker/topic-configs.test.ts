@@ -123,11 +123,21 @@ describe('parsing topic configs', () => {
     expect(topicDefaultsProblem({ 'log.retention.ms': '5' })).toBe("log.retention.ms is no topic config's default")
   })
 
+  it('reads an empty cleanup.policy as neither delete nor compact, as Kafka reads an empty LIST config: batches kept for ever', () => {
+    for (const value of ['', ' ']) {
+      const config = parseTopicConfig({ 'cleanup.policy': value }, NODE_DEFAULTS)
+      expect(config.cleanupPolicy).toEqual({ delete: false, compact: false })
+      expect(config.overrides).toEqual({ 'cleanup.policy': value })
+    }
+  })
+
   it('refuses an unknown name, a missing value and a value its rule refuses, naming the config', () => {
     expect(refusal({ 'retention.minutes': '5' })).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: "unknown topic config 'retention.minutes'" })
     expect(refusal({ 'retention.ms': null })).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: "config 'retention.ms' needs a value" })
     expect(refusal({ 'max.message.bytes': '' })).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: "invalid value '' for max.message.bytes: must be a whole number" })
     expect(refusal({ 'cleanup.policy': 'shred' })).toMatchObject({ message: "invalid value 'shred' for cleanup.policy: must be a comma-separated list of delete, compact" })
+    // An empty item is refused; an empty list is not (below).
+    expect(refusal({ 'cleanup.policy': 'compact,' })).toMatchObject({ message: "invalid value 'compact,' for cleanup.policy: must be a comma-separated list of delete, compact" })
     expect(refusal({ 'min.insync.replicas': '0' })).toMatchObject({ message: "invalid value '0' for min.insync.replicas: must be at least 1" })
     expect(refusal({ 'retention.ms': '9223372036854775808' })).toMatchObject({ message: "invalid value '9223372036854775808' for retention.ms: must fit in a 64-bit integer" })
     expect(refusal({ 'min.cleanable.dirty.ratio': '1.5' })).toMatchObject({ message: "invalid value '1.5' for min.cleanable.dirty.ratio: must be a number from 0 to 1" })
@@ -259,7 +269,7 @@ describe('topic configs through real clients', () => {
     expect((await describeTopic('altered')).get('retention.ms')).toMatchObject({ value: '60000' })
   })
 
-  it('changes asked for at once each apply on top of the one before: eight IncrementalAlterConfigs pipelined on one connection set all eight configs; APPEND adds an item once', async () => {
+  it('changes asked for at once each apply on top of the one before: eight IncrementalAlterConfigs pipelined on one connection set all eight configs; APPEND adds an item once; SUBTRACT may leave cleanup.policy empty', async () => {
     await admin.createTopics({ topics: [{ topic: 'altered-at-once' }] })
     const wanted: Record<string, string> = {
       'retention.ms': '1111',
@@ -293,6 +303,15 @@ describe('topic configs through real clients', () => {
     )
     expect(appended.responses[0]!.errorCode).toBe(ErrorCode.NONE)
     expect((await describeTopic('altered-at-once')).get('cleanup.policy')).toMatchObject({ value: 'delete,compact' })
+    // SUBTRACT of every item leaves the empty list, which Kafka takes too.
+    const subtracted = await withClient(broker, (client) =>
+      client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
+        resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: 'altered-at-once', configs: [{ name: 'cleanup.policy', configOperation: 3, value: 'delete,compact' }] }],
+        validateOnly: false,
+      }),
+    )
+    expect(subtracted.responses[0]!.errorCode).toBe(ErrorCode.NONE)
+    expect((await describeTopic('altered-at-once')).get('cleanup.policy')).toMatchObject({ value: '', source: TOPIC_CONFIG })
   })
 
   it('a resource named twice in one AlterConfigs or IncrementalAlterConfigs is INVALID_REQUEST at each mention and neither is applied (ConfigAdminManager.preprocess)', async () => {
