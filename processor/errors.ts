@@ -28,6 +28,7 @@ export const ProcessorErrorCode = {
   missingField: 'MISSING_FIELD',
   notNumeric: 'NOT_NUMERIC',
   badTimestamp: 'BAD_TIMESTAMP',
+  badKey: 'BAD_KEY',
   userFunction: 'USER_FUNCTION_FAILED',
   serializationFailed: 'SERIALIZATION_FAILED',
   groupTooLarge: 'GROUP_TOO_LARGE',

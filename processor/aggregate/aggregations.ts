@@ -28,7 +28,7 @@
  * sample statistics (n - 1 in the denominator, as SQL's STDDEV and Spark's stddev), null below two values.
  */
 import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
-import type { ByteReader, ByteWriter } from '../state/codec.js'
+import { INTERNAL_VALUE_MAX_BYTES, storedCopy, type ByteReader, type ByteWriter } from '../state/codec.js'
 import { mergeSketch, newSketch, quantile, readSketch, writeSketch, type Sketch } from './sketch.js'
 
 /** Where a numeric input comes from: a field path of the value (`'value'`, `'reading.value'`) or a function. */
@@ -176,6 +176,13 @@ export function mergeAll<A>(accumulation: Accumulation<unknown, A>, accs: Iterab
 /**
  * Spark's reduce: an associative (and, as hopping slices merge in time order while restores do not care, better
  * commutative) function of two values. The result field is `value`.
+ *
+ * The state never shares an object with user code (storedCopy, as for updateStateByKey): the accumulator keeps a
+ * copy of each input (a branch beside the reduce that changes the record changes nothing here), the function gets a
+ * copy of the accumulated value (one that changes its first argument in place and then throws leaves the state as it
+ * was; a hopping window's slices stay their own when merged), and each result is a copy (an operator after the
+ * reduce that changes it changes no state). An input that cannot be stored, or whose msgpack is above
+ * INTERNAL_VALUE_MAX_BYTES, is a dead letter (SERIALIZATION_FAILED) before state changes.
  */
 export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V } | null> {
   // An async reducer (a pipeline run without type checks) would make its Promise the group's state, and one that
@@ -188,12 +195,24 @@ export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V
     }
     return reduced
   }
+  const copy = (value: V): V => storedCopy(value).copy
   return {
-    extract: (value) => value as V,
+    extract: (value) => {
+      let kept: { copy: unknown; bytes: number }
+      try {
+        kept = storedCopy(value)
+      } catch (error) {
+        throw new RecordError(ProcessorErrorCode.serializationFailed, `the value cannot be kept as the reduce's state: ${(error as Error)?.message ?? String(error)}`)
+      }
+      if (kept.bytes > INTERNAL_VALUE_MAX_BYTES) {
+        throw new RecordError(ProcessorErrorCode.serializationFailed, `the value takes ${kept.bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take as the reduce's state`)
+      }
+      return kept.copy as V
+    },
     create: () => null,
-    add: (acc, input) => ({ v: acc === null ? input : reduce(acc.v, input) }),
-    merge: (into, from) => (from === null ? into : into === null ? { v: from.v } : { v: reduce(into.v, from.v) }),
-    result: (acc) => ({ value: acc === null ? null : acc.v }),
+    add: (acc, input) => ({ v: acc === null ? input : reduce(copy(acc.v), input) }),
+    merge: (into, from) => (from === null ? into : into === null ? { v: copy(from.v) } : { v: reduce(copy(into.v), copy(from.v)) }),
+    result: (acc) => ({ value: acc === null ? null : copy(acc.v) }),
     write: (out, acc) => out.plain(acc),
     read: (from) => from.plain() as { v: V } | null,
   }

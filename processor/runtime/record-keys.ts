@@ -8,10 +8,17 @@
  *   bytes ─▶ FNV-1a of the bytes ─▶ remembered string with that hash ─▶ same characters? ─▶ it
  *                                                                     └─ otherwise ─▶ toString (not remembered)
  *
+ * Keys are text: bytes that are no UTF-8 (a Java IntegerSerializer's four bytes, say) would decode with U+FFFD in
+ * place of what is not, and different keys would become one, so such a record is refused (RecordError BAD_KEY: a
+ * dead letter keeping the key's bytes) rather than counted under another key.
+ *
  * Invariant: the string returned is the UTF-8 decoding of the bytes, as `toString` makes it. Only keys of ASCII bytes
  * are remembered (their string has one character per byte, compared without decoding); up to MAX_KEY_BYTES long,
  * the first MAX_KEYS seen, and one per hash: a key whose hash another took is made anew at each record.
  */
+
+import { isUtf8 } from 'node:buffer'
+import { ProcessorErrorCode, RecordError } from '../errors.js'
 
 /** Keys remembered per task: with a device id each, a partition of 16,384 devices, about 1 MB. */
 const MAX_KEYS = 16_384
@@ -21,14 +28,14 @@ const MAX_KEY_BYTES = 64
 export class RecordKeys {
   private readonly byHash = new Map<number, string>()
 
-  /** The key's string (`bytes.toString()`). */
+  /** The key's string (`bytes.toString()`). Errors: RecordError BAD_KEY for bytes that are no UTF-8. */
   of(bytes: Buffer): string {
     const length = bytes.length
-    if (length > MAX_KEY_BYTES) return bytes.toString()
+    if (length > MAX_KEY_BYTES) return text(bytes)
     let hash = 0x811c9dc5
     for (let i = 0; i < length; i++) {
       const byte = bytes[i]!
-      if (byte >= 0x80) return bytes.toString()
+      if (byte >= 0x80) return text(bytes)
       hash = Math.imul(hash ^ byte, 0x01000193)
     }
     const known = this.byHash.get(hash)
@@ -37,6 +44,14 @@ export class RecordKeys {
     if (known === undefined && this.byHash.size < MAX_KEYS) this.byHash.set(hash, key)
     return key
   }
+}
+
+/** The UTF-8 text of a key that is not all ASCII. Errors: RecordError BAD_KEY for bytes that are no UTF-8. */
+function text(bytes: Buffer): string {
+  if (!isUtf8(bytes)) {
+    throw new RecordError(ProcessorErrorCode.badKey, `the record's key (${bytes.length} bytes, 0x${bytes.subarray(0, 16).toString('hex')}${bytes.length > 16 ? '…' : ''}) is not UTF-8 text: the processor's keys are strings`)
+  }
+  return bytes.toString()
 }
 
 function sameAscii(text: string, bytes: Buffer): boolean {

@@ -1539,7 +1539,7 @@ class Runner implements RunningPipeline {
     slot.writtenAhead = []
     this.counters.recordsOut += ahead.length + prepared.outputs.length
     for (const line of prepared.console) this.print(line)
-    if (this.events.listenerCount('output') > 0) for (const o of [...ahead, ...prepared.outputs]) this.events.emit('output', { topic: o.topic, key: o.key, value: o.value } satisfies OutputEvent)
+    if (this.events.listenerCount('output') > 0) for (const o of [...ahead, ...prepared.outputs]) this.events.emit('output', { topic: o.topic, key: Buffer.isBuffer(o.key) ? o.key.toString() : o.key, value: o.value } satisfies OutputEvent)
   }
 
   /**

@@ -13,7 +13,7 @@ import { pathReader, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
 import type { Deserializer } from '../serde.js'
-import { packPlain, PLAIN_CODEC, unpackPlain, type EntryCodec } from '../state/codec.js'
+import { INTERNAL_VALUE_MAX_BYTES, packPlain, PLAIN_CODEC, storedCopy, unpackPlain, type EntryCodec } from '../state/codec.js'
 import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, RENAME_OR_RESET, type StateRecord, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
@@ -80,7 +80,7 @@ export interface PreparedCommit {
 /** A record the commit will produce. */
 export interface OutputRecord {
   topic: string
-  key: string | null
+  key: Buffer | string | null
   value: Buffer | string | null
   timestamp: string
   headers?: Record<string, string>
@@ -162,8 +162,15 @@ function cutToFit(key: Buffer | string | null, value: Buffer | string | null, he
  * time it is written, with the error's code and reason (reasonOf) beside `origin`'s headers (where it was read). A
  * task's dead letters and a global table's rows that cannot be read (global-tables.ts) are made here alike.
  */
-export function deadLetterMessage(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): { key: string | null; value: Buffer | string | null; timestamp: string; headers: Record<string, string> } {
-  const headers: Record<string, string> = { ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: reasonOf(error.message) }
+export function deadLetterMessage(
+  key: Buffer | string | null,
+  value: Buffer | string | null,
+  error: RecordError,
+  origin: Record<string, string>,
+  recordHeaders: Record<string, string> = NO_HEADERS,
+): { key: Buffer | string | null; value: Buffer | string | null; timestamp: string; headers: Record<string, string> } {
+  // The record's own headers too, as KIP-1034's dead letters keep them; the brook.error ones win a clash of names.
+  const headers: Record<string, string> = { ...recordHeaders, ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: reasonOf(error.message) }
   return { key, value: cutToFit(key, value, headers, HeaderNames.errorValueBytes), timestamp: String(Date.now()), headers }
 }
 
@@ -274,11 +281,32 @@ function describeType(value: unknown): string {
  * it is a RecordError (SERIALIZATION_FAILED), and the record a dead letter, as a sink's serializer failing makes it.
  */
 function repartitionValue(operator: string, topic: string, value: unknown): Buffer {
+  let packed: Buffer
   try {
-    return packPlain(value)
+    packed = packPlain(value)
   } catch (error) {
     throw new RecordError(ProcessorErrorCode.serializationFailed, `${operator} cannot encode the value for ${topic}: ${error instanceof Error ? error.message : String(error)}`)
   }
+  if (packed.length > INTERNAL_VALUE_MAX_BYTES) throw new RecordError(ProcessorErrorCode.serializationFailed, `${operator} would write ${packed.length} bytes of msgpack to ${topic}, above the ${INTERNAL_VALUE_MAX_BYTES} an internal topic's record may take`)
+  return packed
+}
+
+/**
+ * The copy of `value` an operator keeps as its state for `group` (storedCopy): never the object user code returned
+ * and still holds. Errors: RecordError SERIALIZATION_FAILED for a value the store cannot keep, or above
+ * INTERNAL_VALUE_MAX_BYTES, before any state changes.
+ */
+function keptState<T>(node: ProcessorNode, group: string, value: T): T {
+  let kept: { copy: T; bytes: number }
+  try {
+    kept = storedCopy(value)
+  } catch (error) {
+    throw new RecordError(ProcessorErrorCode.serializationFailed, `${userFunctionName(node)} returned state for group ${JSON.stringify(group)} that cannot be stored: ${(error as Error)?.message ?? String(error)}`)
+  }
+  if (kept.bytes > INTERNAL_VALUE_MAX_BYTES) {
+    throw new RecordError(ProcessorErrorCode.serializationFailed, `${userFunctionName(node)} returned state for group ${JSON.stringify(group)} of ${kept.bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take`)
+  }
+  return kept.copy
 }
 
 /** The dead-letter headers naming the input record a record came from (none for results made at commit or idle time). */
@@ -424,7 +452,7 @@ export class Task {
   private branchFailed(rec: Rec, error: unknown): void {
     if (!(error instanceof RecordError)) throw error
     const input = rec.input
-    if (input) this.deadLetter(input.key?.toString() ?? null, this.inputValue(input), error, inputOrigin(this.sub.sourceTopic, this.partition, input))
+    if (input) this.deadLetter(input.key, this.inputValue(input), error, inputOrigin(this.sub.sourceTopic, this.partition, input), rec.headers)
     else this.deadLetter(rec.key, jsonOrText(rec.value), error, {})
   }
 
@@ -502,13 +530,15 @@ export class Task {
       case 'updateState': {
         this.stateLayouts.set(node.name, operatorLayout(node))
         const state = this.store.register(node.name, PLAIN_CODEC)
+        // The function gets a copy of the state and the state keeps a copy of what it returns (keptState): a function
+        // that changes its argument and throws, or an operator further on that changes the value, changes no state.
         const apply = (rec: Rec, key: string, current: unknown): void | Promise<void> => {
-          const updated = user(node, node.update, current, rec.value, this.context(rec))
+          const updated = user(node, node.update, current === undefined ? undefined : storedCopy(current).copy, rec.value, this.context(rec))
           if (updated === undefined) {
             state.delete(key)
             return
           }
-          state.put(key, updated)
+          state.put(key, keptState(node, key, updated))
           return next({ ...rec, value: updated, grouped: undefined })
         }
         return (rec) => {
@@ -550,7 +580,9 @@ export class Task {
             this.deadLetter(rec.key, jsonOrText(rec.value), new RecordError(ProcessorErrorCode.serializationFailed, problem), origin)
             return
           }
-          this.outputs.push({ topic: node.topic, key: rec.key, value: value as Buffer | string | null, timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()) })
+          // The input record's headers go with it, as Kafka Streams forwards them to its sinks (KIP-244); a window's or
+          // an aggregate's result comes from no one record and has none.
+          this.outputs.push({ topic: node.topic, key: rec.key, value: value as Buffer | string | null, timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()), headers: rec.headers })
         }
       }
       case 'console':
@@ -647,9 +679,9 @@ export class Task {
     }
   }
 
-  private deadLetter(key: string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>): void {
+  private deadLetter(key: Buffer | string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>, recordHeaders?: Record<string, string>): void {
     this.sinceCommit.deadLetters++
-    this.outputs.push({ topic: this.env.plan.deadLetterTopic, ...deadLetterMessage(key, value, error, origin) })
+    this.outputs.push({ topic: this.env.plan.deadLetterTopic, ...deadLetterMessage(key, value, error, origin, recordHeaders) })
   }
 
   private eventTime(value: unknown, message: KafkaMessage): number {
@@ -713,7 +745,8 @@ export class Task {
 
   private failed(message: KafkaMessage, error: unknown): void {
     if (!(error instanceof RecordError)) throw error
-    this.deadLetter(message.key?.toString() ?? null, this.inputValue(message), error, inputOrigin(this.sub.sourceTopic, this.partition, message))
+    // The key as read: bytes that are no UTF-8 text (refused as a key, RecordKeys) stay as they were.
+    this.deadLetter(message.key, this.inputValue(message), error, inputOrigin(this.sub.sourceTopic, this.partition, message), headersOf(message))
   }
 
   /**

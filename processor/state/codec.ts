@@ -28,6 +28,37 @@ export function unpackPlain(bytes: Uint8Array): unknown {
   return packr.unpack(bytes)
 }
 
+/**
+ * The most bytes of msgpack a value an operator writes to an internal topic may take: a `keyBy`'s record for its
+ * repartition topic, a `reduce`'s or `updateStateByKey`'s state for the changelog. Kafka's default max.message.bytes
+ * is 1,048,588 for a whole batch, which also holds the record's key, the group's other state and the batch's
+ * overhead; msgpack writes every fractional number in 9 bytes, so a value can grow past the limit on the way (a JSON
+ * array of 240,000 `0.1` from 960 KB to 2.16 MB). Such a record, refused by the cluster at every commit, would
+ * stop the pipeline; a value above this is a dead letter instead (SERIALIZATION_FAILED), before any state changes.
+ */
+export const INTERNAL_VALUE_MAX_BYTES = 1_000_000
+
+/** msgpack of plain data, as the store writes it. Errors: as `ByteWriter.plain`. */
+function packChecked(value: unknown): Buffer {
+  const packed = packr.pack(value)
+  const found = unplain(value)
+  if (found !== null) throw new Error(`${found.path === '' ? 'it' : `its ${found.path}`} is a ${found.kind}, which the store gives back as ${found.kind === 'Set' ? 'an array' : 'a plain object'}: keep state as plain objects, arrays, strings, numbers, booleans, null and Dates`)
+  return packed
+}
+
+/**
+ * A copy of a value of the user's shape as the store gives it back after a restart (msgpack there and back), and the
+ * size of its msgpack. Operators keep copies in their state and hand user functions copies of it, as a Kafka Streams
+ * store serializes on put and deserializes on get: state never shares an object with user code, so a function that
+ * changes its argument in place and then throws, or an operator further on that changes the value it was given,
+ * changes no state (and no result depends on whether the state was read from the cache or from disk). Errors: as
+ * `ByteWriter.plain`, so a value the store cannot keep is refused when it is put, not at the commit.
+ */
+export function storedCopy<T>(value: T): { copy: T; bytes: number } {
+  const packed = packChecked(value)
+  return { copy: packr.unpack(packed) as T, bytes: packed.length }
+}
+
 const TWO_POW_31 = 0x80000000
 
 /** How an operator's entries are written to the store and read back. */
@@ -158,10 +189,7 @@ export class ByteWriter {
 
   /** msgpack of plain data. Errors: an Error for a value it cannot write, or one it would give back otherwise (`unplain`). */
   plain(value: unknown): void {
-    const packed = packr.pack(value)
-    const found = unplain(value)
-    if (found !== null) throw new Error(`${found.path === '' ? 'it' : `its ${found.path}`} is a ${found.kind}, which the store gives back as ${found.kind === 'Set' ? 'an array' : 'a plain object'}: keep state as plain objects, arrays, strings, numbers, booleans, null and Dates`)
-    this.bytes(packed)
+    this.bytes(packChecked(value))
   }
 
   /**

@@ -1,9 +1,11 @@
 /**
  * The global tables' rows on disk (Kafka Streams keeps a GlobalKTable in a RocksDB store): one LevelDB database
- * under `<stateDir>/global-tables/` holds the latest raw value of every key of every table, and a cache of decoded
+ * under `<stateDir>/global-tables/` holds the latest raw value of every key of every table, and a cache of raw
  * values in front of it stays within a byte budget (CacheBudget: half of the instance's cacheMaxBytes, the task
  * stores having the other half, runtime/runner.ts). So a table of millions of rows costs the heap only what the budget
- * allows, where a Map of every decoded row grew with the table.
+ * allows, where a Map of every decoded row grew with the table. The table's deserializer decodes the row at each
+ * lookup, so each lookup gets an object of its own, as a Kafka Streams store hands out a freshly deserialized value
+ * at every get: a joiner or a later operator that changes the row it got changes nothing in the table.
  *
  *   key (utf8)            value (bytes)
  *   <table index>:<key>   the row's value as read from the table topic (a tombstone deletes the key)
@@ -24,7 +26,6 @@
 import { Level } from 'level'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { heapBytes } from './heap-size.js'
 import type { CacheBudget } from './task-store.js'
 
 /** The directory under the state directory that holds the global tables' database. */
@@ -46,8 +47,8 @@ export interface TableRow {
 }
 
 interface CacheEntry {
-  /** The decoded value; undefined: the table has no row for the key. */
-  value: unknown
+  /** The row's value as stored; undefined: the table has no row for the key. */
+  raw: Buffer | undefined
   bytes: number
   /** Read since the last eviction pass (CLOCK's reference bit). */
   used: boolean
@@ -80,20 +81,19 @@ export class GlobalTableStore {
     return new GlobalTable(this, `${this.tables++}:`, deserialize)
   }
 
-  /** The value of `key` (a prefixed key), from the cache or LevelDB. */
+  /** The value of `key` (a prefixed key), decoded from the cache's or LevelDB's bytes: a new object at each call. */
   lookup(key: string, deserialize: (value: Buffer) => unknown): unknown {
     const cached = this.cache.get(key)
     if (cached !== undefined) {
       cached.used = true
-      return cached.value
+      return cached.raw === undefined ? undefined : deserialize(cached.raw)
     }
-    const stored = this.db.getSync(key)
-    const value = stored === undefined ? undefined : deserialize(stored)
-    const bytes = ENTRY_OVERHEAD_BYTES + key.length * 2 + (value === undefined ? 0 : heapBytes(value))
-    this.cache.set(key, { value, bytes, used: false })
+    const raw = this.db.getSync(key)
+    const bytes = ENTRY_OVERHEAD_BYTES + key.length * 2 + (raw === undefined ? 0 : raw.length)
+    this.cache.set(key, { raw, bytes, used: false })
     this.budget.used += bytes
     this.evict()
-    return value
+    return raw === undefined ? undefined : deserialize(raw)
   }
 
   /** Writes `rows` in one LevelDB batch, then drops their keys from the cache. Errors: LevelDB's write error. */

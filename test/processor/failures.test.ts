@@ -24,7 +24,7 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { HeaderNames, TopologyBuilder, eventTime, runPipeline, sum, tumbling, type Serializer } from '../../processor/index.js'
+import { HeaderNames, TopologyBuilder, count, eventTime, runPipeline, sum, tumbling, type Serializer } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
 import { waitFor } from '../helpers/wait.js'
@@ -430,9 +430,10 @@ describe('output the cluster refuses', { concurrent: true }, () => {
   })
 })
 
-describe('state the store cannot encode', { concurrent: true }, () => {
-  test.sequential('an updateStateByKey state holding a cycle stops the pipeline after three tries from the same commit, naming the operator, instead of re-initializing the task forever', async () => {
-    // The state is encoded (msgpack) only at the commit, which fails the same way at every retry from the last one.
+describe('state the store cannot keep', { concurrent: true }, () => {
+  test.sequential('an updateStateByKey state holding a cycle is a dead letter naming the operator, and processing goes on', async () => {
+    // The state was encoded (msgpack) only at the commit, which failed the same way at every retry and stopped the
+    // pipeline after three; it is copied as the store keeps it when it is put, so the record that made it is refused.
     const b = new TopologyBuilder()
     b.stream<{ n: number; cycle?: boolean }>('cyclic-input')
       .groupByKey()
@@ -445,22 +446,19 @@ describe('state the store cannot encode', { concurrent: true }, () => {
       .to('cyclic-states')
     const logged: string[] = []
     const pipeline = await runPipeline(b.build(), { applicationId: 'cyclic', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
-    const stopped = stopError(pipeline)
     try {
-      await setting.producer.send({ topic: 'cyclic-input', messages: [event('a', { n: 1 })] })
-      await readTopic(setting.kafka, 'cyclic-states', (r) => r.length >= 1)
-      await setting.producer.send({ topic: 'cyclic-input', messages: [event('b', { n: 2, cycle: true })] })
-      const error = await stopped
-      expect(error?.message).toMatch(/^task 0_0 failed 3 times in a row at offset 1 of cyclic-input-0: the state of operator latest for group "b" cannot be stored: /)
-      expect(logged.filter((line) => line.includes('re-initializing'))).toHaveLength(2)
+      await setting.producer.send({ topic: 'cyclic-input', messages: [event('a', { n: 1 }), event('b', { n: 2, cycle: true }), event('b', { n: 3 })] })
+      expect(values(await readTopic(setting.kafka, 'cyclic-states', (r) => r.length >= 2))).toEqual([{ n: 1 }, { n: 3 }])
+      const [dead] = await readTopic(setting.kafka, 'cyclic-dlq', (r) => r.length >= 1)
+      expect([dead!.key, dead!.headers[HeaderNames.errorOffset], dead!.headers[HeaderNames.errorCode]]).toEqual(['b', '1', 'SERIALIZATION_FAILED'])
+      expect(dead!.headers[HeaderNames.errorReason]).toMatch(/^updateState latest returned state for group "b" that cannot be stored: /)
+      expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
     } finally {
-      await pipeline.stop().catch(() => {})
+      await pipeline.stop()
     }
   })
-})
 
-describe('state the store would give back as another kind of value', { concurrent: true }, () => {
-  test.sequential('an updateStateByKey state holding a Set stops the pipeline at its first commit, saying what it would read back as, instead of failing every record of its group after a restart', async () => {
+  test.sequential('an updateStateByKey state holding a Set is a dead letter saying what it would read back as, instead of failing every record of its group after a restart', async () => {
     // msgpack gives a Set back as an array and a Map as a plain object: the state worked while cached, and after a
     // restart every record of the group was a dead letter (`tags.add is not a function`).
     const b = new TopologyBuilder()
@@ -470,14 +468,159 @@ describe('state the store would give back as another kind of value', { concurren
       .map((state) => [...state.tags])
       .to('set-state-tags')
     const pipeline = await runPipeline(b.build(), { applicationId: 'set-state', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
-    const stopped = stopError(pipeline)
     try {
       await setting.producer.send({ topic: 'set-state-input', messages: [event('a', { tag: 'red' })] })
-      expect((await stopped)?.message).toBe(
-        'task 0_0 failed 3 times in a row at offset 0 of set-state-input-0: the state of operator tags for group "a" cannot be stored: its tags is a Set, which the store gives back as an array: keep state as plain objects, arrays, strings, numbers, booleans, null and Dates',
-      )
+      const [dead] = await readTopic(setting.kafka, 'set-state-dlq', (r) => r.length >= 1)
+      expect([dead!.headers[HeaderNames.errorCode], dead!.headers[HeaderNames.errorReason]]).toEqual([
+        'SERIALIZATION_FAILED',
+        'updateState tags returned state for group "a" that cannot be stored: its tags is a Set, which the store gives back as an array: keep state as plain objects, arrays, strings, numbers, booleans, null and Dates',
+      ])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 1)
     } finally {
-      await pipeline.stop().catch(() => {})
+      await pipeline.stop()
+    }
+  })
+
+  test.sequential('a value whose msgpack is too large for an internal topic (a repartition record, a reduce or updateStateByKey state) is a dead letter, and the records around it are processed', async () => {
+    // msgpack writes each fractional number in 9 bytes: 240,000 `0.1` are 960 KB of JSON, within the topic's
+    // max.message.bytes, and 2.16 MB of msgpack. The cluster refused the repartition or changelog record at every
+    // commit, and the pipeline stopped after three tries, the records before it never written either.
+    const b = new TopologyBuilder()
+    const readings = b.stream<{ site: string; samples?: number[]; n: number }>('fail-big')
+    readings.keyBy((r) => r.site, { name: 'by-site' }).to('fail-big-by-site')
+    readings.groupByKey().updateStateByKey<{ last: { samples?: number[]; n: number } }>((_state, v) => ({ last: v }), { name: 'last' }).to('fail-big-last')
+    readings.groupByKey().reduce((a, v) => ({ ...v, n: a.n + v.n }), { name: 'total' }).to('fail-big-total')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'fail-big', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      const big = JSON.stringify({ site: 'a', samples: Array.from({ length: 240_000 }, () => 0.1), n: 2 })
+      expect(big.length).toBeLessThan(1_000_000)
+      await setting.producer.send({ topic: 'fail-big', messages: [event('k', { site: 'a', n: 1 }), { key: 'k', value: big }, event('k', { site: 'a', n: 3 })] })
+      expect(values(await readTopic(setting.kafka, 'fail-big-by-site', (r) => r.length >= 2))).toEqual([{ site: 'a', n: 1 }, { site: 'a', n: 3 }])
+      expect(values(await readTopic(setting.kafka, 'fail-big-last', (r) => r.length >= 2))).toEqual([{ last: { site: 'a', n: 1 } }, { last: { site: 'a', n: 3 } }])
+      expect(values(await readTopic(setting.kafka, 'fail-big-total', (r) => r.some((record) => JSON.parse(record.value!).value.n === 4))).at(-1)).toEqual({ key: 'k', value: { site: 'a', n: 4 } })
+      const dead = await readTopic(setting.kafka, 'fail-big-dlq', (r) => r.length >= 3)
+      expect(dead.map((record) => [record.headers[HeaderNames.errorOffset], record.headers[HeaderNames.errorCode]])).toEqual([
+        ['1', 'SERIALIZATION_FAILED'],
+        ['1', 'SERIALIZATION_FAILED'],
+        ['1', 'SERIALIZATION_FAILED'],
+      ])
+      expect(dead.map((record) => record.headers[HeaderNames.errorReason]).sort()).toEqual([
+        expect.stringMatching(/^keyBy by-site would write 2,?\d{3},?\d{3} bytes of msgpack to fail-big-by-site-repartition, above the 1000000 an internal topic's record may take$/),
+        expect.stringMatching(/^the value takes \d+ bytes of msgpack, above the 1000000 a changelog record may take as the reduce's state$/),
+        expect.stringMatching(/^updateState last returned state for group "k" of \d+ bytes of msgpack, above the 1000000 a changelog record may take$/),
+      ])
+      expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+})
+
+describe('state shared with user code', { concurrent: true }, () => {
+  test.sequential('user functions and operators further on get copies: what they change in place reaches no state, so results never depend on a restart (as Kafka Streams stores serialize on put and deserialize on get)', async () => {
+    const b = new TopologyBuilder()
+    const input = b.stream<{ tag: string; n: number; fail?: boolean }>('shared-input')
+    // A function that changes the state in place and then throws: the record is a dead letter, and the state is as before.
+    const seen = input.groupByKey().updateStateByKey<{ n: number; seen: string[] }>((state, v) => {
+      const current = state ?? { n: 0, seen: [] }
+      current.n++
+      current.seen.push(v.tag)
+      if (v.fail) throw new Error('refused after changing the state')
+      return current
+    }, { name: 'seen' })
+    seen.to('shared-seen')
+    // An operator after it that changes the value it gets: the state (and what was already sent) stays as it was.
+    seen.map((state) => Object.assign(state, { touched: true })).to('shared-touched')
+    // A running reduce, and a branch declared after it that changes the record in place: the reduce keeps what it was given.
+    input.groupByKey().reduce((a, v) => ({ tag: 'sum', n: a.n + v.n }), { name: 'sum' }).to('shared-sum')
+    input.map((v) => Object.assign(v, { n: v.n * 100 })).to('shared-scaled')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'shared', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      await setting.producer.send({ topic: 'shared-input', messages: [event('k', { tag: 't1', n: 1 }), event('k', { tag: 't2', n: 2, fail: true }), event('k', { tag: 't3', n: 3 })] })
+      expect(values(await readTopic(setting.kafka, 'shared-seen', (r) => r.length >= 2))).toEqual([
+        { n: 1, seen: ['t1'] },
+        { n: 2, seen: ['t1', 't3'] },
+      ])
+      expect(values(await readTopic(setting.kafka, 'shared-touched', (r) => r.length >= 2))).toEqual([
+        { n: 1, seen: ['t1'], touched: true },
+        { n: 2, seen: ['t1', 't3'], touched: true },
+      ])
+      expect(values(await readTopic(setting.kafka, 'shared-sum', (r) => r.some((record) => JSON.parse(record.value!).value.n === 6))).at(-1)).toEqual({ key: 'k', value: { tag: 'sum', n: 6 } })
+      expect(values(await readTopic(setting.kafka, 'shared-scaled', (r) => r.length >= 3)).map((v) => (v as { n: number }).n)).toEqual([100, 200, 300])
+      expect(logged.filter((line) => line.includes('re-initializing'))).toEqual([])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+})
+
+describe('global table rows shared with user code', { concurrent: true }, () => {
+  test.sequential("each lookup of a global table gets the row as the table topic holds it: a joiner or an operator further on that changes the row changes nothing in the table", async () => {
+    const admin = setting.kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'shared-gt-plants', numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+    await admin.disconnect()
+    await setting.producer.send({ topic: 'shared-gt-plants', messages: [event('p1', { name: 'a1' })] })
+    const b = new TopologyBuilder()
+    const plants = b.globalTable<{ name: string; seen?: number[] }>('shared-gt-plants')
+    b.stream<{ n: number }>('shared-gt-events')
+      .enrich(plants, (e, plant: { name: string; seen?: number[] } | undefined) => ({ n: e.n, plant }), { join: 'inner' })
+      .map((joined) => {
+        // Decorates the row it was given, in place.
+        joined.plant!.seen = [...(joined.plant!.seen ?? []), joined.n]
+        return joined
+      })
+      .to('shared-gt-enriched')
+    const pipeline = await runPipeline(b.build(), { applicationId: 'shared-gt', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
+    try {
+      await setting.producer.send({ topic: 'shared-gt-events', messages: [1, 2, 3].map((n) => event('p1', { n })) })
+      expect(values(await readTopic(setting.kafka, 'shared-gt-enriched', (r) => r.length >= 3))).toEqual([
+        { n: 1, plant: { name: 'a1', seen: [1] } },
+        { n: 2, plant: { name: 'a1', seen: [2] } },
+        { n: 3, plant: { name: 'a1', seen: [3] } },
+      ])
+    } finally {
+      await pipeline.stop()
+    }
+  })
+})
+
+describe('headers and keys', { concurrent: true }, () => {
+  test.sequential("a record's headers go with it to the sinks (KIP-244) and into its dead letter; a key that is no UTF-8 text is a dead letter (BAD_KEY) keeping the key's bytes, instead of being merged with another key", async () => {
+    const b = new TopologyBuilder()
+    const input = b.stream<{ n: number }>('headers-input')
+    input.to('headers-copy')
+    input.keyBy(() => 'all', { name: 'one-key' }).map((v) => v).to('headers-rekeyed')
+    input.groupByKey().aggregate({ count: count() }, { name: 'counts' }).to('headers-counts')
+    const pipeline = await runPipeline(b.build(), { applicationId: 'headers', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} })
+    try {
+      // 0x000000c8 and 0x000000ff (Java's IntegerSerializer of 200 and 255) both decode to "\0\0\0\uFFFD".
+      await setting.producer.send({
+        topic: 'headers-input',
+        messages: [
+          { key: 'd1', value: JSON.stringify({ n: 1 }), headers: { traceparent: '00-abc-01', 'content-type': 'application/json' } },
+          { key: Buffer.from('000000c8', 'hex'), value: JSON.stringify({ n: 2 }), headers: { traceparent: '00-def-01' } },
+          { key: Buffer.from('000000ff', 'hex'), value: JSON.stringify({ n: 3 }) },
+          { key: 'd1', value: 'not json', headers: { traceparent: '00-ghi-01' } },
+        ],
+      })
+      const [copied] = await readTopic(setting.kafka, 'headers-copy', (r) => r.length >= 1)
+      expect(copied!.headers).toEqual({ traceparent: '00-abc-01', 'content-type': 'application/json' })
+      const [rekeyed] = await readTopic(setting.kafka, 'headers-rekeyed', (r) => r.length >= 1)
+      expect([rekeyed!.key, rekeyed!.headers]).toEqual(['all', { traceparent: '00-abc-01', 'content-type': 'application/json' }])
+      const dead = await readTopic(setting.kafka, 'headers-dlq', (r) => r.length >= 3)
+      expect(dead.map((record) => [record.keyBytes?.toString('hex'), record.headers[HeaderNames.errorCode], record.headers.traceparent])).toEqual([
+        ['000000c8', 'BAD_KEY', '00-def-01'],
+        ['000000ff', 'BAD_KEY', undefined],
+        ['6431', 'NOT_JSON', '00-ghi-01'],
+      ])
+      expect(dead[0]!.headers[HeaderNames.errorReason]).toBe("the record's key (4 bytes, 0x000000c8) is not UTF-8 text: the processor's keys are strings")
+      // Only d1 was counted: the two keys that are no text did not become one key counted twice.
+      expect(values(await readTopic(setting.kafka, 'headers-counts', (r) => r.length >= 1)).map((v) => (v as { count: number }).count)).toEqual([1])
+    } finally {
+      await pipeline.stop()
     }
   })
 })

@@ -100,6 +100,8 @@ export function stateDir(): string {
 
 export interface ReadRecord {
   key: string | null
+  /** The key's bytes as read (`key` is their UTF-8 text). */
+  keyBytes: Buffer | null
   value: string | null
   headers: Record<string, string>
   partition: number
@@ -115,7 +117,7 @@ function toRecord(partition: number, message: KafkaMessage): ReadRecord {
   // kafkajs 2.2.4 hands each message its batch's header fields (not in its typings).
   const context = (message as KafkaMessage & { batchContext?: { firstOffset: string; producerId: string; producerEpoch: number; firstSequence: number; inTransaction: boolean } }).batchContext
   const batch = { firstOffset: String(context?.firstOffset ?? ''), producerId: String(context?.producerId ?? ''), producerEpoch: Number(context?.producerEpoch ?? -1), firstSequence: Number(context?.firstSequence ?? -1), inTransaction: context?.inTransaction === true }
-  return { key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers, partition, offset: message.offset, timestamp: message.timestamp, batch }
+  return { key: message.key?.toString() ?? null, keyBytes: message.key ?? null, value: message.value?.toString() ?? null, headers, partition, offset: message.offset, timestamp: message.timestamp, batch }
 }
 
 /**

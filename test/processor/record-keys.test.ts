@@ -1,7 +1,8 @@
 /**
  * Record keys as strings (runtime/record-keys.ts): whatever it remembers, the string of a key is what `toString`
- * makes of its bytes, for ASCII keys, UTF-8 keys, invalid UTF-8, keys past the length it remembers and keys whose
- * hash another key took; and a key seen again is the string it made the first time.
+ * makes of its bytes, for ASCII keys, UTF-8 keys, keys past the length it remembers and keys whose hash another key
+ * took; a key seen again is the string it made the first time; bytes that are no UTF-8 are refused (BAD_KEY), since
+ * their string would be another key's too.
  */
 import { describe, expect, test } from 'vitest'
 import { RecordKeys } from '../../processor/runtime/record-keys.js'
@@ -13,7 +14,6 @@ describe('record keys', () => {
       Buffer.alloc(0),
       Buffer.from('température'),
       Buffer.from('日本語のキー'),
-      Buffer.of(0x64, 0xff, 0xfe, 0x00),
       Buffer.of(0x00),
       Buffer.from('k'.repeat(64)),
       Buffer.from('k'.repeat(65)),
@@ -23,6 +23,14 @@ describe('record keys', () => {
     for (let round = 0; round < 2; round++) {
       for (const key of keys) expect(strings.of(Buffer.from(key))).toBe(key.toString())
     }
+  })
+
+  test('bytes that are no UTF-8 are refused with BAD_KEY, whatever their length, rather than read as U+FFFD, which two different keys would share', () => {
+    const strings = new RecordKeys()
+    for (const key of [Buffer.of(0x64, 0xff, 0xfe, 0x00), Buffer.of(0x00, 0x00, 0x00, 0xc8), Buffer.concat([Buffer.from('k'.repeat(70)), Buffer.of(0xc3)])]) {
+      expect(() => strings.of(key)).toThrow(expect.objectContaining({ name: 'RecordError', code: 'BAD_KEY' }))
+    }
+    expect(() => strings.of(Buffer.of(0x00, 0x00, 0x00, 0xc8))).toThrow("the record's key (4 bytes, 0x000000c8) is not UTF-8 text: the processor's keys are strings")
   })
 
   test('a key seen again is the same string; a key whose hash another took is still its own', () => {
