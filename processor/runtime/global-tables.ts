@@ -13,13 +13,16 @@
  * stops the application instead). The row is not dropped silently: it goes to the dead-letter topic (`deadLetter`:
  * its key and value as read, code NOT_JSON or USER_FUNCTION_FAILED, a reason naming the table, and its topic,
  * partition and offset), is counted in `deadLetters`, and one line is logged. Every instance reads every table, from
- * the start at each start of its consumer, so each reading of such a row is a dead letter of its own.
+ * the start at each start of its consumer, so each reading of such a row is a dead letter of its own. So is a row
+ * whose key is not UTF-8 text (BAD_KEY, record-keys.ts): table keys are strings, and such bytes would read as another
+ * row's key.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Admin, Consumer, Kafka, RetryOptions } from 'kafkajs'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
 import type { TableSpec } from '../topology/topology.js'
 import { clusterUnavailable, consumerRestartDelayMs } from './consumer-restarts.js'
+import { keyText } from './record-keys.js'
 import { GlobalTableStore, type GlobalTable, type TableRow } from '../state/global-table-store.js'
 import type { CacheBudget } from '../state/task-store.js'
 
@@ -60,7 +63,7 @@ export class GlobalTables {
     private readonly stateDir: string,
     private readonly budget: CacheBudget,
     private readonly log: (line: string) => void,
-    private readonly deadLetter: (key: string, value: Buffer, error: RecordError, origin: RowOrigin) => Promise<void>,
+    private readonly deadLetter: (key: Buffer | string, value: Buffer, error: RecordError, origin: RowOrigin) => Promise<void>,
     private readonly onFailure: (error: Error) => void,
   ) {}
 
@@ -129,8 +132,19 @@ export class GlobalTables {
         const table = this.tables.get(spec.name)!
         const rows: TableRow[] = []
         for (const message of batch.messages) {
-          const key = message.key?.toString()
-          if (key === undefined) continue
+          if (message.key === null) continue
+          let key: string
+          try {
+            key = keyText(message.key)
+          } catch (error) {
+            // Bytes that are no text would read as another row's key (U+FFFD where they are not): left out, said so.
+            const bad = new RecordError(ProcessorErrorCode.badKey, `global table ${spec.name}: ${(error as Error).message}; the row is left out`)
+            this.log(`${bad.message} (${topic}-${partition} offset ${message.offset}; sent to the dead-letter topic)`)
+            await this.store!.write(rows.splice(0))
+            await this.deadLetter(message.key, message.value ?? Buffer.alloc(0), bad, { topic, partition, offset: message.offset })
+            resolveOffset(message.offset)
+            continue
+          }
           if (message.value === null) {
             rows.push({ table, key, value: null })
             continue

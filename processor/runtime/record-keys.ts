@@ -31,11 +31,11 @@ export class RecordKeys {
   /** The key's string (`bytes.toString()`). Errors: RecordError BAD_KEY for bytes that are no UTF-8. */
   of(bytes: Buffer): string {
     const length = bytes.length
-    if (length > MAX_KEY_BYTES) return text(bytes)
+    if (length > MAX_KEY_BYTES) return keyText(bytes)
     let hash = 0x811c9dc5
     for (let i = 0; i < length; i++) {
       const byte = bytes[i]!
-      if (byte >= 0x80) return text(bytes)
+      if (byte >= 0x80) return keyText(bytes)
       hash = Math.imul(hash ^ byte, 0x01000193)
     }
     const known = this.byHash.get(hash)
@@ -46,8 +46,8 @@ export class RecordKeys {
   }
 }
 
-/** The UTF-8 text of a key that is not all ASCII. Errors: RecordError BAD_KEY for bytes that are no UTF-8. */
-function text(bytes: Buffer): string {
+/** The UTF-8 text of a key (a record's, a global table row's). Errors: RecordError BAD_KEY for bytes that are no UTF-8. */
+export function keyText(bytes: Buffer): string {
   if (!isUtf8(bytes)) {
     throw new RecordError(ProcessorErrorCode.badKey, `the record's key (${bytes.length} bytes, 0x${bytes.subarray(0, 16).toString('hex')}${bytes.length > 16 ? '…' : ''}) is not UTF-8 text: the processor's keys are strings`)
   }

@@ -676,15 +676,19 @@ describe('a global table row that cannot be read', { concurrent: true }, () => {
     const pipeline = await runPipeline(b.build(), { applicationId: 'fail-gt', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
     try {
       // A new row of d1 that is not JSON, and a first row of d2 that is not either.
-      await setting.producer.send({ topic: 'fail-gt-limits', messages: [{ key: 'd1', value: 'limit=8' }, { key: 'd2', value: '{"limit":' }] })
-      const dead = await readTopic(setting.kafka, 'fail-gt-dlq', (r) => r.length >= 2, { timeoutMs: 20_000 })
-      expect(dead.map((r) => [r.key, r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorTopic], r.headers[HeaderNames.errorPartition], r.headers[HeaderNames.errorOffset]])).toEqual([
-        ['d1', 'limit=8', 'NOT_JSON', 'fail-gt-limits', '0', '1'],
-        ['d2', '{"limit":', 'NOT_JSON', 'fail-gt-limits', '0', '2'],
+      // And a row whose key is no UTF-8 text: it would read as the key "d\uFFFD" any other such bytes read as too.
+      await setting.producer.send({ topic: 'fail-gt-limits', messages: [{ key: 'd1', value: 'limit=8' }, { key: 'd2', value: '{"limit":' }, { key: Buffer.of(0x64, 0xff), value: JSON.stringify({ limit: 9 }) }] })
+      const dead = await readTopic(setting.kafka, 'fail-gt-dlq', (r) => r.length >= 3, { timeoutMs: 20_000 })
+      expect(dead.map((r) => [r.keyBytes?.toString('hex'), r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorTopic], r.headers[HeaderNames.errorPartition], r.headers[HeaderNames.errorOffset]])).toEqual([
+        ['6431', 'limit=8', 'NOT_JSON', 'fail-gt-limits', '0', '1'],
+        ['6432', '{"limit":', 'NOT_JSON', 'fail-gt-limits', '0', '2'],
+        ['64ff', '{"limit":9}', 'BAD_KEY', 'fail-gt-limits', '0', '3'],
       ])
       expect(dead[0]!.headers[HeaderNames.errorReason]).toMatch(/^global table fail-gt-limits: the row of key d1 cannot be read \(value is not JSON: .+\); the table keeps the key's previous value$/)
-      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 2)
+      expect(dead[2]!.headers[HeaderNames.errorReason]).toBe("global table fail-gt-limits: the record's key (2 bytes, 0x64ff) is not UTF-8 text: the processor's keys are strings; the row is left out")
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 3)
       expect(logged.filter((line) => line.startsWith('global table fail-gt-limits: the row of key'))).toHaveLength(2)
+      expect(logged.filter((line) => line.startsWith("global table fail-gt-limits: the record's key"))).toHaveLength(1)
       // d1 keeps the limit it had; d2 never had one.
       await setting.producer.send({ topic: 'fail-gt-events', messages: [event('d1', { n: 1 }), event('d2', { n: 2 })] })
       expect(values(await readTopic(setting.kafka, 'fail-gt-enriched', (r) => r.length >= 2))).toEqual([
