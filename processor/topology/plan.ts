@@ -159,5 +159,21 @@ export function planTopology(topology: Topology, options: PlanOptions): Plan {
       if (sourceTopics.has(topic) && !s.repartitionTopics.includes(topic)) throw new TopologyError(`topic ${topic} is both read and written by this pipeline`)
     }
   }
+  // Kafka refuses a topic whose name differs from another's only in '.' and '_' (their metric names would be one):
+  // said here, naming both, rather than as INVALID_TOPIC_EXCEPTION when the pipeline creates its topics.
+  const byMetricName = new Map<string, { topic: string; role: string }>()
+  const named: [string, string][] = [
+    ...[...roles].map(([topic, role]): [string, string] => [topic, role]),
+    ...[...sinks].map((topic): [string, string] => [topic, 'output topic']),
+    ...[...sourceTopics].map((topic): [string, string] => [topic, 'source topic']),
+  ]
+  for (const [topic, role] of named) {
+    const metricName = topic.replaceAll('.', '_')
+    const other = byMetricName.get(metricName)
+    if (other && other.topic !== topic) {
+      throw new TopologyError(`the ${other.role} ${other.topic} and the ${role} ${topic} differ only in '.' and '_', which Kafka does not allow in one cluster (their metric names would be the same): rename one`)
+    }
+    byMetricName.set(metricName, { topic, role })
+  }
   return { applicationId, subtopologies, tables: topology.tables, lateTopic, deadLetterTopic }
 }

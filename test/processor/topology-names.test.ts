@@ -2,7 +2,8 @@
  * Topic names in a topology are checked against Kafka's rules when the topology is built, before anything connects:
  * a bad source, table, sink, late-records or dead-letter topic, or a changelog or repartition topic whose name the
  * application id makes too long, is a TopologyError naming its role and the rule, not an error about an operator
- * name (a source's operator is named after its topic) or a broker's INVALID_TOPIC_EXCEPTION later.
+ * name (a source's operator is named after its topic) or a broker's INVALID_TOPIC_EXCEPTION later; so are two topics
+ * of the pipeline whose names differ only in '.' and '_'.
  */
 import { describe, expect, it } from 'vitest'
 import { TopologyBuilder } from '../../processor/topology/builder.js'
@@ -15,6 +16,19 @@ const RULE = "is not a Kafka topic name: 1 to 249 letters, digits, '.', '_' and 
 describe('topic names in a topology', () => {
   it.each([['bad topic!'], [''], ['..'], ['x'.repeat(250)], ['température']])('refuses the source topic %j', (topic) => {
     expect(() => new TopologyBuilder().stream(topic)).toThrow(new TopologyError(`source topic '${topic}' ${RULE}`))
+  })
+
+  it("refuses topics of the pipeline whose names differ only in '.' and '_' (Kafka refuses the second), naming both, before anything connects", () => {
+    const keyed = new TopologyBuilder()
+    const readings = keyed.stream('readings')
+    readings.keyBy(() => 'k', { name: 'a.b' }).to('one')
+    readings.keyBy(() => 'k', { name: 'a_b' }).to('two')
+    expect(() => planTopology(keyed.build(), { applicationId: 't11' })).toThrow(
+      new TopologyError("the repartition topic t11-a.b-repartition and the repartition topic t11-a_b-repartition differ only in '.' and '_', which Kafka does not allow in one cluster (their metric names would be the same): rename one"),
+    )
+    const sinks = new TopologyBuilder()
+    sinks.stream('sensor.readings').to('sensor_readings')
+    expect(() => planTopology(sinks.build(), { applicationId: 'app' })).toThrow(/^the output topic sensor_readings and the source topic sensor\.readings differ only in '\.' and '_'/)
   })
 
   it('refuses a bad sink or global table topic, naming its role', () => {
