@@ -102,7 +102,10 @@ const PROMPT_REQUEST_TIMEOUT_MS = 6000
 function purgeFailure(error: Error, partition: string): string {
   // kafkajs's retrier hands the TypeError on inside a KafkaJSNonRetriableError, under the same message.
   if (/^Cannot read properties of undefined \(reading 'some'\)$/.test(error.message)) return `the request to the leader of ${partition} got no answer (a connection lost or refused, or a request timed out: kafkajs 2.2.4 does not say which)`
-  return error.message
+  // kafkajs's KafkaJSDeleteTopicRecordsError says only "Error while deleting records"; each partition's error says why.
+  const partitions = (error as Error & { partitions?: { partition: number; error?: Error }[] }).partitions
+  const why = partitions?.flatMap((p) => (p.error ? [`partition ${p.partition}: ${p.error.message}`] : [])) ?? []
+  return why.length > 0 ? `${error.message} (${why.join('; ')})` : error.message
 }
 
 /** Backoff between attempts to re-initialize a failed task (recover): first, and at most. */
@@ -417,6 +420,12 @@ class Runner implements RunningPipeline {
   private tablesProducer?: Producer
   /** Repartition purges (DeleteRecords) under way. */
   private readonly purges = new Set<Promise<void>>()
+  /**
+   * The last purge asked for: each runs once the one before has ended. kafkajs 2.2.4's admin keeps the metadata of the
+   * topics its last fetchTopicMetadata named only, so two purges of different repartition topics at once each found
+   * the other's topic in its place and failed ("Could not find the leader for the partition").
+   */
+  private purgeTail: Promise<void> = Promise.resolve()
   /** The purges' admin client (purgeAdmin), once a purge asked for it. */
   private purger?: Promise<Admin>
   /** Held from the start of `start()` to the end of the shutdown: no other instance uses the state directory meanwhile. */
@@ -1523,7 +1532,8 @@ class Runner implements RunningPipeline {
       // Not waited for: on a cluster DeleteRecords is answered once the followers have moved their log starts too (a
       // replica fetch round), which the commit has no reason to wait for. The shutdown waits for it.
       const topic = slot.sub.sourceTopic
-      const purge = this.purgeAdmin()
+      const purge: Promise<void> = this.purgeTail
+        .then(() => this.purgeAdmin())
         .then(async (admin) => {
           // kafkajs looks the leader up in the metadata it holds, without loading what it lacks.
           await admin.fetchTopicMetadata({ topics: [topic] })
@@ -1532,6 +1542,7 @@ class Runner implements RunningPipeline {
         .catch((error: Error) => this.log(`task ${slot.id}: purging ${slot.sub.sourceTopic} failed: ${purgeFailure(error, `${slot.sub.sourceTopic}-${slot.partition}`)}; the next purge deletes these records too`))
         .finally(() => this.purges.delete(purge))
       this.purges.add(purge)
+      this.purgeTail = purge
     }
     if (slot.failure !== undefined && (task.position ?? -1n) > slot.failure.offset) slot.failure = undefined
     this.counters.commits++
