@@ -92,9 +92,9 @@ export class TopologyBuilder {
    * `value` cannot read leaves the key's previous value in the table (Kafka Streams' LogAndContinue for global
    * stores) and goes to the dead-letter topic, counted. Errors: a TopologyError when `topic` is not a Kafka topic name.
    */
-  globalTable<V = any>(topic: string, options: { value?: Deserializer<V> } = {}): TableSpec {
+  globalTable<V = any>(topic: string, options: { value?: Deserializer<V> } = {}): TableSpec<V> {
     checkedTopic('global table', topic)
-    const table: TableSpec = { kind: 'topic', name: topic, topic, value: (options.value ?? json()) as Deserializer<unknown> }
+    const table: TableSpec<V> = { kind: 'topic', name: topic, topic, value: (options.value ?? json()) as Deserializer<unknown> }
     this.state.tables.push(table)
     return table
   }
@@ -106,7 +106,7 @@ export class TopologyBuilder {
 }
 
 /** A static dataset to enrich from (Spark's `transform` with a static RDD): key -> value. */
-export function staticTable<V>(name: string, entries: ReadonlyMap<string, V> | Readonly<Record<string, V>>): TableSpec {
+export function staticTable<V>(name: string, entries: ReadonlyMap<string, V> | Readonly<Record<string, V>>): TableSpec<V> {
   const map = entries instanceof Map ? entries : new Map(Object.entries(entries as Record<string, V>))
   return { kind: 'static', name, entries: map }
 }
@@ -169,7 +169,9 @@ export class Stream<V> extends Handle {
    * join). The lookup key is the record key unless `key` says otherwise. `join: 'left'` (default) calls `joiner`
    * with undefined when the table has no entry; `'inner'` drops such records.
    */
-  enrich<T, W>(table: TableSpec, joiner: (value: V, tableValue: T | undefined) => W, options: { key?: (value: V, context: RecordContext) => string | null; join?: 'inner' | 'left'; name?: string } = {}): Stream<W> {
+  enrich<T, W>(table: TableSpec<T>, joiner: (value: V, tableValue: T) => W, options: { key?: (value: V, context: RecordContext) => string | null; join: 'inner'; name?: string }): Stream<W>
+  enrich<T, W>(table: TableSpec<T>, joiner: (value: V, tableValue: T | undefined) => W, options?: { key?: (value: V, context: RecordContext) => string | null; join?: 'left'; name?: string }): Stream<W>
+  enrich<T, W>(table: TableSpec<T>, joiner: (value: V, tableValue: T | undefined) => W, options: { key?: (value: V, context: RecordContext) => string | null; join?: 'inner' | 'left'; name?: string } = {}): Stream<W> {
     return new Stream<W>(
       this.state,
       this.add({ kind: 'enrich', name: this.named('enrich', options.name), table, lookup: options.key ?? ((_v: V, c: RecordContext) => c.key), joiner, join: options.join ?? 'left' }),
@@ -199,7 +201,9 @@ export class Stream<V> extends Handle {
    * undefined) or throws is a dead letter (USER_FUNCTION_FAILED) whose reason names this countByValue and what the
    * selector returned, and the others are counted.
    */
-  countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window?: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<WindowResultValue<{ value: string }>> {
+  countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<WindowResultValue<{ value: string; count: number }>>
+  countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window?: undefined; emit?: EmitMode; partitions?: number }): Stream<{ value: string; count: number }>
+  countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window?: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<any> {
     options = withName('countByValue', options)
     const partOf = `countByValue ${options.name}`
     const byValue = this.repartitioned(selector, `${options.name}-by-value`, options.partitions, partOf, partOf)
@@ -207,7 +211,7 @@ export class Stream<V> extends Handle {
     // its context (the topic, the partition) counts what it returned for the record as read.
     const grouped = new GroupedStream<V>(this.state, byValue.node, (_v, c) => ({ value: c.key }), partOf)
     const counted = options.window ? grouped.windowedBy(options.window) : grouped
-    return counted.aggregate({ count: countAggregation() }, { name: options.name, emit: options.emit }) as unknown as Stream<WindowResultValue<{ value: string }>>
+    return counted.aggregate({ count: countAggregation() }, { name: options.name, emit: options.emit }) as unknown as Stream<{ value: string; count: number }>
   }
 
   /**

@@ -41,10 +41,14 @@ export const eventTime = {
   of: (extract: Extract<EventTimeSpec, { from: 'function' }>['extract']): EventTimeSpec => ({ from: 'function', extract }),
 }
 
-/** A lookup table for enrichment: a static dataset, or the latest value per key of a (compacted) topic. */
-export type TableSpec =
+/**
+ * A lookup table for enrichment: a static dataset, or the latest value per key of a (compacted) topic. `Row` is the
+ * type of its values, as `enrich`'s joiner gets them (a type only: nothing at run time holds it).
+ */
+export type TableSpec<Row = unknown> = (
   | { readonly kind: 'static'; readonly name: string; readonly entries: ReadonlyMap<string, unknown> }
   | { readonly kind: 'topic'; readonly name: string; readonly topic: string; readonly value: Deserializer<unknown> }
+) & { readonly rowType?: Row }
 
 /** The identity of an aggregation group: the record key plus the fields this function returns. */
 export type GroupFields = (value: any, context: RecordContext) => Record<string, unknown>

@@ -1,0 +1,48 @@
+/**
+ * The DSL's types as a pipeline author meets them under `"strict": true`. They are checked by the type-check `npm test`
+ * runs first (`tsc -p test/tsconfig.json`): an `expectTypeOf` that does not hold, or a `@ts-expect-error` on a line
+ * that compiles, fails it. At run time each test builds the topology it typed and looks at what it describes.
+ */
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import { TopologyBuilder, describeTopology, staticTable, tumbling, type WindowResultValue } from '../../processor/index.js'
+
+describe('DSL types', () => {
+  it('countByValue gives { value, count } without a window, and windowStart and windowEnd as well with one', () => {
+    const b = new TopologyBuilder()
+    const colors = b.stream<{ color: string }>('colors')
+    const running = colors.countByValue((v) => v.color, { name: 'by-color' })
+    running.map((v) => {
+      expectTypeOf(v).toEqualTypeOf<{ value: string; count: number }>()
+      // @ts-expect-error a running count has no window
+      return v.windowStart
+    })
+    colors.countByValue((v) => v.color, { name: 'by-color-1m', window: tumbling({ size: '1m', grace: 0 }) }).map((v) => {
+      expectTypeOf(v).toEqualTypeOf<WindowResultValue<{ value: string; count: number }>>()
+      expectTypeOf(v.windowStart).toEqualTypeOf<number>()
+      return v.count
+    })
+    expect(describeTopology(b.build(), { applicationId: 'types' })).toContain('by-color-1m')
+  })
+
+  it("a global table's or a static table's row type reaches enrich's joiner, without undefined for an inner join", () => {
+    const b = new TopologyBuilder()
+    const plants = b.globalTable<{ name: string }>('plants')
+    const limits = staticTable('limits', { d1: { limit: 7 } })
+    const readings = b.stream<{ device: string; value: number }>('readings')
+    readings
+      .enrich(plants, (reading, plant) => {
+        expectTypeOf(plant).toEqualTypeOf<{ name: string } | undefined>()
+        return { ...reading, plant: plant?.name ?? null }
+      })
+      .to('with-plants')
+    readings
+      .enrich(limits, (reading, limit) => {
+        expectTypeOf(limit).toEqualTypeOf<{ limit: number }>()
+        return { ...reading, over: reading.value > limit.limit }
+      }, { join: 'inner' })
+      .to('over-limit')
+    // @ts-expect-error the joiner's row type is the table's
+    readings.enrich(plants, (reading, plant: { height: number } | undefined) => ({ ...reading, plant }))
+    expect(describeTopology(b.build(), { applicationId: 'types' })).toMatch(/enrich[\s\S]*enrich/)
+  })
+})
