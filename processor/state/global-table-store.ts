@@ -33,6 +33,8 @@ export const GLOBAL_TABLES_DIRECTORY = 'global-tables'
 
 /** Per-entry overhead of the cache (the Map entry, the entry object, the key string's header). */
 const ENTRY_OVERHEAD_BYTES = 112
+/** The heap a row's bytes take beside their length: the Buffer (a typed array and its ArrayBuffer, each an object). */
+const RAW_VALUE_OVERHEAD_BYTES = 160
 
 /** What enrichment needs from a table: the value of a key, or undefined when the table has none. */
 export interface TableLookup {
@@ -89,7 +91,7 @@ export class GlobalTableStore {
       return cached.raw === undefined ? undefined : deserialize(cached.raw)
     }
     const raw = this.db.getSync(key)
-    const bytes = ENTRY_OVERHEAD_BYTES + key.length * 2 + (raw === undefined ? 0 : raw.length)
+    const bytes = ENTRY_OVERHEAD_BYTES + key.length * 2 + (raw === undefined ? 0 : RAW_VALUE_OVERHEAD_BYTES + raw.length)
     this.cache.set(key, { raw, bytes, used: false })
     this.budget.used += bytes
     this.evict()
