@@ -181,8 +181,8 @@ export function mergeAll<A>(accumulation: Accumulation<unknown, A>, accs: Iterab
  * copy of each input (a branch beside the reduce that changes the record changes nothing here), the function gets a
  * copy of the accumulated value (one that changes its first argument in place and then throws leaves the state as it
  * was; a hopping window's slices stay their own when merged), and each result is a copy (an operator after the
- * reduce that changes it changes no state). An input that cannot be stored, or whose msgpack is above
- * INTERNAL_VALUE_MAX_BYTES, is a dead letter (SERIALIZATION_FAILED) before state changes.
+ * reduce that changes it changes no state). An input, or a reduced value, that cannot be stored, or whose msgpack
+ * is above INTERNAL_VALUE_MAX_BYTES, is a dead letter (SERIALIZATION_FAILED) before state changes.
  */
 export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V } | null> {
   // An async reducer (a pipeline run without type checks) would make its Promise the group's state, and one that
@@ -196,21 +196,25 @@ export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V
     return reduced
   }
   const copy = (value: V): V => storedCopy(value).copy
+  /** A copy of `value` to keep as the state. Errors: RecordError SERIALIZATION_FAILED, before the state changes. */
+  const kept = (value: V, what: string): V => {
+    let stored: { copy: V; bytes: number }
+    try {
+      stored = storedCopy(value)
+    } catch (error) {
+      throw new RecordError(ProcessorErrorCode.serializationFailed, `${what} cannot be kept as the reduce's state: ${(error as Error)?.message ?? String(error)}`)
+    }
+    if (stored.bytes > INTERNAL_VALUE_MAX_BYTES) {
+      throw new RecordError(ProcessorErrorCode.serializationFailed, `${what} takes ${stored.bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take as the reduce's state`)
+    }
+    return stored.copy
+  }
   return {
-    extract: (value) => {
-      let kept: { copy: unknown; bytes: number }
-      try {
-        kept = storedCopy(value)
-      } catch (error) {
-        throw new RecordError(ProcessorErrorCode.serializationFailed, `the value cannot be kept as the reduce's state: ${(error as Error)?.message ?? String(error)}`)
-      }
-      if (kept.bytes > INTERNAL_VALUE_MAX_BYTES) {
-        throw new RecordError(ProcessorErrorCode.serializationFailed, `the value takes ${kept.bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take as the reduce's state`)
-      }
-      return kept.copy as V
-    },
+    extract: (value) => kept(value as V, 'the value'),
     create: () => null,
-    add: (acc, input) => ({ v: acc === null ? input : reduce(copy(acc.v), input) }),
+    // The reduced value is checked as the input is: one that grows past the limit, or that the store cannot keep (a
+    // Map, a BigInt past 64 bits), is the record's dead letter, and the state stays as it was.
+    add: (acc, input) => ({ v: acc === null ? input : kept(reduce(copy(acc.v), input), 'the reduced value') }),
     merge: (into, from) => (from === null ? into : into === null ? { v: copy(from.v) } : { v: reduce(copy(into.v), copy(from.v)) }),
     result: (acc) => ({ value: acc === null ? null : copy(acc.v) }),
     write: (out, acc) => out.plain(acc),

@@ -7,7 +7,7 @@
  *   message ─▶ deserialize ─▶ event time ─▶ roots ─▶ ... ─▶ outputs (held until commit)
  *      └─ RecordError anywhere ─▶ dead-letter output (reason in headers), counted; the next record goes on
  */
-import type { KafkaMessage } from 'kafkajs'
+import type { IHeaders, KafkaMessage } from 'kafkajs'
 import { randomBytes } from 'node:crypto'
 import { pathReader, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
@@ -83,7 +83,8 @@ export interface OutputRecord {
   key: Buffer | string | null
   value: Buffer | string | null
   timestamp: string
-  headers?: Record<string, string>
+  /** As kafkajs takes them: a value is bytes or text, or a list of them for a name the record repeats. */
+  headers?: IHeaders
 }
 
 /** An input record's deserialized value and event time (ms), read ahead of processing (Task.peek). */
@@ -148,7 +149,7 @@ const DEAD_LETTER_KEY_AND_VALUE_MAX_BYTES = 960 * 1024
  * DEAD_LETTER_KEY_AND_VALUE_MAX_BYTES; the key is kept whole, as it says which record this was), its full size then
  * set in `headers[sizeHeader]`.
  */
-function cutToFit(key: Buffer | string | null, value: Buffer | string | null, headers: Record<string, string>, sizeHeader: string): Buffer | string | null {
+function cutToFit(key: Buffer | string | null, value: Buffer | string | null, headers: IHeaders, sizeHeader: string): Buffer | string | null {
   const bytes = value === null ? 0 : Buffer.byteLength(value)
   const keyBytes = key === null ? 0 : Buffer.byteLength(key)
   const room = Math.max(0, Math.min(DEAD_LETTER_VALUE_MAX_BYTES, DEAD_LETTER_KEY_AND_VALUE_MAX_BYTES - keyBytes))
@@ -167,10 +168,11 @@ export function deadLetterMessage(
   value: Buffer | string | null,
   error: RecordError,
   origin: Record<string, string>,
-  recordHeaders: Record<string, string> = NO_HEADERS,
-): { key: Buffer | string | null; value: Buffer | string | null; timestamp: string; headers: Record<string, string> } {
-  // The record's own headers too, as KIP-1034's dead letters keep them; the brook.error ones win a clash of names.
-  const headers: Record<string, string> = { ...recordHeaders, ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: reasonOf(error.message) }
+  recordHeaders: IHeaders = NO_HEADERS,
+): { key: Buffer | string | null; value: Buffer | string | null; timestamp: string; headers: IHeaders } {
+  // The record's own headers too, as read (bytes, and every value of a name it repeats), as KIP-1034's dead letters
+  // keep them; the brook.error ones win a clash of names.
+  const headers: IHeaders = { ...recordHeaders, ...origin, [HeaderNames.errorCode]: error.code, [HeaderNames.errorReason]: reasonOf(error.message) }
   return { key, value: cutToFit(key, value, headers, HeaderNames.errorValueBytes), timestamp: String(Date.now()), headers }
 }
 
@@ -452,7 +454,7 @@ export class Task {
   private branchFailed(rec: Rec, error: unknown): void {
     if (!(error instanceof RecordError)) throw error
     const input = rec.input
-    if (input) this.deadLetter(input.key, this.inputValue(input), error, inputOrigin(this.sub.sourceTopic, this.partition, input), rec.headers)
+    if (input) this.deadLetter(input.key, this.inputValue(input), error, inputOrigin(this.sub.sourceTopic, this.partition, input), input.headers)
     else this.deadLetter(rec.key, jsonOrText(rec.value), error, {})
   }
 
@@ -488,7 +490,7 @@ export class Task {
         return (rec) => {
           const key = user(node, node.selector, rec.value, this.context(rec))
           if (typeof key !== 'string') throw new RecordError(ProcessorErrorCode.userFunction, `${userFunctionName(node)} returned ${returnedOf(key)}, not a string${node.partOf === undefined ? '' : `: ${node.partOf} counts the strings its selector returns (String(...) a value to count it)`}`)
-          this.outputs.push({ topic, key, value: repartitionValue(operator, topic, rec.value), timestamp: String(rec.ts), headers: rec.headers })
+          this.outputs.push({ topic, key, value: repartitionValue(operator, topic, rec.value), timestamp: String(rec.ts), headers: rec.input?.headers })
         }
       }
       case 'enrich':
@@ -541,8 +543,12 @@ export class Task {
           state.put(key, keptState(node, key, updated))
           return next({ ...rec, value: updated, grouped: undefined })
         }
+        const operator = operatorName(node)
         return (rec) => {
           const key = groupKey(rec.key)
+          // The key names the group's changelog record, beside the state: a record whose key alone is too large for one
+          // is a dead letter, as for an aggregation.
+          checkGroupSize(key, operator)
           const current = state.get(key)
           return current instanceof Promise ? current.then((loaded) => apply(rec, key, loaded)) : apply(rec, key, current)
         }
@@ -580,9 +586,9 @@ export class Task {
             this.deadLetter(rec.key, jsonOrText(rec.value), new RecordError(ProcessorErrorCode.serializationFailed, problem), origin)
             return
           }
-          // The input record's headers go with it, as Kafka Streams forwards them to its sinks (KIP-244); a window's or
-          // an aggregate's result comes from no one record and has none.
-          this.outputs.push({ topic: node.topic, key: rec.key, value: value as Buffer | string | null, timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()), headers: rec.headers })
+          // The input record's headers go with it as read (bytes, a repeated name's every value), as Kafka Streams
+          // forwards them to its sinks (KIP-244); a window's or an aggregate's result comes from no one record and has none.
+          this.outputs.push({ topic: node.topic, key: rec.key, value: value as Buffer | string | null, timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()), headers: rec.input?.headers })
         }
       }
       case 'console':
@@ -655,14 +661,14 @@ export class Task {
     const previous = rec.input === undefined ? undefined : this.lateOutputs.get(topic)
     if (previous !== undefined && previous.input === rec.input) {
       const headers = previous.output.headers!
-      if (!headers[HeaderNames.lateOperator]!.split(',').includes(operator)) {
+      if (!(headers[HeaderNames.lateOperator] as string).split(',').includes(operator)) {
         headers[HeaderNames.lateOperator] += `,${operator}`
         headers[HeaderNames.lateStreamTime] += `,${streamTime}`
       }
       return
     }
     this.sinceCommit.late++
-    const headers = merged(rec.headers, { [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }) as Record<string, string>
+    const headers: IHeaders = { ...rec.input?.headers, [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }
     const value = cutToFit(rec.key, rec.input ? this.inputValue(rec.input) : jsonOrText(rec.value), headers, HeaderNames.lateValueBytes)
     const output: OutputRecord = { topic, key: rec.key, value, timestamp: String(Date.now()), headers }
     this.outputs.push(output)
@@ -679,7 +685,7 @@ export class Task {
     }
   }
 
-  private deadLetter(key: Buffer | string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>, recordHeaders?: Record<string, string>): void {
+  private deadLetter(key: Buffer | string | null, value: Buffer | string | null, error: RecordError, origin: Record<string, string>, recordHeaders?: IHeaders): void {
     this.sinceCommit.deadLetters++
     this.outputs.push({ topic: this.env.plan.deadLetterTopic, ...deadLetterMessage(key, value, error, origin, recordHeaders) })
   }
@@ -746,7 +752,7 @@ export class Task {
   private failed(message: KafkaMessage, error: unknown): void {
     if (!(error instanceof RecordError)) throw error
     // The key as read: bytes that are no UTF-8 text (refused as a key, RecordKeys) stay as they were.
-    this.deadLetter(message.key, this.inputValue(message), error, inputOrigin(this.sub.sourceTopic, this.partition, message), headersOf(message))
+    this.deadLetter(message.key, this.inputValue(message), error, inputOrigin(this.sub.sourceTopic, this.partition, message), message.headers)
   }
 
   /**

@@ -166,6 +166,7 @@ export function planTopology(topology: Topology, options: PlanOptions): Plan {
     ...[...roles].map(([topic, role]): [string, string] => [topic, role]),
     ...[...sinks].map((topic): [string, string] => [topic, 'output topic']),
     ...[...sourceTopics].map((topic): [string, string] => [topic, 'source topic']),
+    ...topology.tables.flatMap((table): [string, string][] => (table.kind === 'topic' ? [[table.topic, 'global table topic']] : [])),
   ]
   for (const [topic, role] of named) {
     const metricName = topic.replaceAll('.', '_')

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import kafkajs, { type Admin, type ISocketFactory, type Kafka, type KafkaMessage } from 'kafkajs'
+import kafkajs, { type Admin, type IHeaders, type ISocketFactory, type Kafka, type KafkaMessage } from 'kafkajs'
 import { afterEach, expect } from 'vitest'
 import { TopologyBuilder, count, eventTime, tumbling, type RunningPipeline, type Topology } from '../../processor/index.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
@@ -104,6 +104,8 @@ export interface ReadRecord {
   keyBytes: Buffer | null
   value: string | null
   headers: Record<string, string>
+  /** The headers as kafkajs read them: bytes, and a list for a name the record repeats. */
+  rawHeaders: IHeaders
   partition: number
   offset: string
   timestamp: string
@@ -117,7 +119,7 @@ function toRecord(partition: number, message: KafkaMessage): ReadRecord {
   // kafkajs 2.2.4 hands each message its batch's header fields (not in its typings).
   const context = (message as KafkaMessage & { batchContext?: { firstOffset: string; producerId: string; producerEpoch: number; firstSequence: number; inTransaction: boolean } }).batchContext
   const batch = { firstOffset: String(context?.firstOffset ?? ''), producerId: String(context?.producerId ?? ''), producerEpoch: Number(context?.producerEpoch ?? -1), firstSequence: Number(context?.firstSequence ?? -1), inTransaction: context?.inTransaction === true }
-  return { key: message.key?.toString() ?? null, keyBytes: message.key ?? null, value: message.value?.toString() ?? null, headers, partition, offset: message.offset, timestamp: message.timestamp, batch }
+  return { key: message.key?.toString() ?? null, keyBytes: message.key ?? null, rawHeaders: message.headers ?? {}, value: message.value?.toString() ?? null, headers, partition, offset: message.offset, timestamp: message.timestamp, batch }
 }
 
 /**

@@ -29,6 +29,10 @@ describe('topic names in a topology', () => {
     const sinks = new TopologyBuilder()
     sinks.stream('sensor.readings').to('sensor_readings')
     expect(() => planTopology(sinks.build(), { applicationId: 'app' })).toThrow(/^the output topic sensor_readings and the source topic sensor\.readings differ only in '\.' and '_'/)
+    const tables = new TopologyBuilder()
+    tables.globalTable('sites.v1')
+    tables.stream('readings').to('sites_v1')
+    expect(() => planTopology(tables.build(), { applicationId: 'app' })).toThrow(/^the output topic sites_v1 and the global table topic sites\.v1 differ only in '\.' and '_'/)
   })
 
   it('refuses a bad sink or global table topic, naming its role', () => {
