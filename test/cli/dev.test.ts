@@ -138,8 +138,10 @@ describe('brook dev', () => {
       expect(first.stderr()).toContain('brook dev: stopping 3 nodes')
       // The whole cluster stops: no node hands its leaderships to another that is stopping too.
       expect(first.stderr()).not.toContain('controlled shutdown')
-      // Nor does a node warn that it cannot reach a voter that stopped before it.
-      expect(first.stderr()).not.toContain('cannot reach voter')
+      // Nor does a node warn that it cannot reach a voter that stopped before it. (At the start, a node may warn about
+      // a voter that is not listening yet, as Kafka's NetworkClient does: only what follows the stop counts here.)
+      const afterStop = first.stderr().slice(first.stderr().indexOf('brook dev: stopping 3 nodes'))
+      expect(afterStop).not.toContain('cannot reach voter')
       expect(first.stderr()).toMatch(/\[node 1\] stopped/)
 
       // One of its nodes' directories given as a cluster's is refused, naming the cluster's data directory.
