@@ -4,9 +4,10 @@
  * 2.2.4's admin.deleteTopicRecords loses that cause: its retry handler reads `e.partitions.some(...)` of any retriable
  * error, and a connection error has no `partitions`, so the purge failed with "Cannot read properties of undefined
  * (reading 'some')" (seen with kill -9 of the leader of a repartition topic on `brook dev`). A pipeline with two
- * repartition topics purges both. (Its purges run one after another: in a trial, two run at once against kafkajs's
- * admin failed now and then, "Error while deleting records"; this test did not meet that race with or without the
- * change, so it checks only that both topics are purged and nothing failed.)
+ * repartition topics purges both, its purges one after another: kafkajs 2.2.4's admin keeps the metadata of the
+ * topics its last fetchTopicMetadata named, so two purges of different topics at once each found the other's topic in
+ * its place and failed ("Error while deleting records (partition 0: Could not find the leader for the partition)";
+ * this test met that in one run of two with the purges run at once).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { TopologyBuilder, runPipeline, type RunningPipeline } from '../../processor/index.js'
