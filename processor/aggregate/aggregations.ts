@@ -28,7 +28,7 @@
  * sample statistics (n - 1 in the denominator, as SQL's STDDEV and Spark's stddev), null below two values.
  */
 import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
-import { INTERNAL_VALUE_MAX_BYTES, storedCopy, type ByteReader, type ByteWriter } from '../state/codec.js'
+import { INTERNAL_VALUE_MAX_BYTES, keptCopy, storedCopy, type ByteReader, type ByteWriter } from '../state/codec.js'
 import { mergeSketch, newSketch, quantile, readSketch, writeSketch, type Sketch } from './sketch.js'
 
 /** Where a numeric input comes from: a field path of the value (`'value'`, `'reading.value'`) or a function. */
@@ -196,26 +196,21 @@ export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V
     return reduced
   }
   const copy = (value: V): V => storedCopy(value).copy
-  /** A copy of `value` to keep as the state. Errors: RecordError SERIALIZATION_FAILED, before the state changes. */
-  const kept = (value: V, what: string): V => {
-    let stored: { copy: V; bytes: number }
-    try {
-      stored = storedCopy(value)
-    } catch (error) {
-      throw new RecordError(ProcessorErrorCode.serializationFailed, `${what} cannot be kept as the reduce's state: ${(error as Error)?.message ?? String(error)}`)
-    }
-    if (stored.bytes > INTERNAL_VALUE_MAX_BYTES) {
-      throw new RecordError(ProcessorErrorCode.serializationFailed, `${what} takes ${stored.bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take as the reduce's state`)
-    }
-    return stored.copy
-  }
+  /** A copy of `value` to keep as the state (keptCopy). Errors: RecordError SERIALIZATION_FAILED, before the state changes. */
+  const kept = (value: V, what: string): V =>
+    keptCopy(value, {
+      unstorable: (why) => `${what} cannot be kept as the reduce's state: ${why}`,
+      tooLarge: (bytes) => `${what} takes ${bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take as the reduce's state`,
+    })
   return {
     extract: (value) => kept(value as V, 'the value'),
     create: () => null,
     // The reduced value is checked as the input is: one that grows past the limit, or that the store cannot keep (a
     // Map, a BigInt past 64 bits), is the record's dead letter, and the state stays as it was.
     add: (acc, input) => ({ v: acc === null ? input : kept(reduce(copy(acc.v), input), 'the reduced value') }),
-    merge: (into, from) => (from === null ? into : into === null ? { v: copy(from.v) } : { v: reduce(copy(into.v), copy(from.v)) }),
+    // `into` is the merge's own accumulator (made by create, as `add` and `merge` mutate the first): only `from`, a
+    // window's slice, is copied.
+    merge: (into, from) => (from === null ? into : into === null ? { v: copy(from.v) } : { v: reduce(into.v, copy(from.v)) }),
     result: (acc) => ({ value: acc === null ? null : copy(acc.v) }),
     write: (out, acc) => out.plain(acc),
     read: (from) => from.plain() as { v: V } | null,

@@ -63,7 +63,7 @@ export class GlobalTables {
     private readonly stateDir: string,
     private readonly budget: CacheBudget,
     private readonly log: (line: string) => void,
-    private readonly deadLetter: (key: Buffer | string, value: Buffer, error: RecordError, origin: RowOrigin) => Promise<void>,
+    private readonly deadLetter: (key: Buffer | string, value: Buffer | null, error: RecordError, origin: RowOrigin) => Promise<void>,
     private readonly onFailure: (error: Error) => void,
   ) {}
 
@@ -141,7 +141,7 @@ export class GlobalTables {
             const bad = new RecordError(ProcessorErrorCode.badKey, `global table ${spec.name}: ${(error as Error).message}; the row is left out`)
             this.log(`${bad.message} (${topic}-${partition} offset ${message.offset}; sent to the dead-letter topic)`)
             await this.store!.write(rows.splice(0))
-            await this.deadLetter(message.key, message.value ?? Buffer.alloc(0), bad, { topic, partition, offset: message.offset })
+            await this.deadLetter(message.key, message.value, bad, { topic, partition, offset: message.offset })
             resolveOffset(message.offset)
             continue
           }

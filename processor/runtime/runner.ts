@@ -583,7 +583,7 @@ class Runner implements RunningPipeline {
     if (this.plan.tables.some((t) => t.kind === 'topic')) {
       this.tablesProducer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
       await this.connect(this.tablesProducer)
-      const deadLetter = async (key: Buffer | string, value: Buffer, error: RecordError, row: RowOrigin) => {
+      const deadLetter = async (key: Buffer | string, value: Buffer | null, error: RecordError, row: RowOrigin) => {
         const origin = { [HeaderNames.errorTopic]: row.topic, [HeaderNames.errorPartition]: String(row.partition), [HeaderNames.errorOffset]: row.offset }
         await this.tablesProducer!.send({ topic: this.plan.deadLetterTopic, messages: [deadLetterMessage(key, value, error, origin)], ...this.sendSettings })
         this.counters.deadLetters++

@@ -13,7 +13,7 @@ import { pathReader, type Accumulation } from '../aggregate/aggregations.js'
 import { Detector, type DetectorState, type WindowedValue } from '../anomaly.js'
 import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
 import type { Deserializer } from '../serde.js'
-import { INTERNAL_VALUE_MAX_BYTES, packPlain, PLAIN_CODEC, storedCopy, unpackPlain, type EntryCodec } from '../state/codec.js'
+import { INTERNAL_VALUE_MAX_BYTES, keptCopy, packPlain, PLAIN_CODEC, storedCopy, unpackPlain, type EntryCodec } from '../state/codec.js'
 import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, RENAME_OR_RESET, type StateRecord, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
@@ -293,22 +293,13 @@ function repartitionValue(operator: string, topic: string, value: unknown): Buff
   return packed
 }
 
-/**
- * The copy of `value` an operator keeps as its state for `group` (storedCopy): never the object user code returned
- * and still holds. Errors: RecordError SERIALIZATION_FAILED for a value the store cannot keep, or above
- * INTERNAL_VALUE_MAX_BYTES, before any state changes.
- */
+/** The copy of `value` an operator keeps as its state for `group` (keptCopy), its reasons naming the operator. */
 function keptState<T>(node: ProcessorNode, group: string, value: T): T {
-  let kept: { copy: T; bytes: number }
-  try {
-    kept = storedCopy(value)
-  } catch (error) {
-    throw new RecordError(ProcessorErrorCode.serializationFailed, `${userFunctionName(node)} returned state for group ${JSON.stringify(group)} that cannot be stored: ${(error as Error)?.message ?? String(error)}`)
-  }
-  if (kept.bytes > INTERNAL_VALUE_MAX_BYTES) {
-    throw new RecordError(ProcessorErrorCode.serializationFailed, `${userFunctionName(node)} returned state for group ${JSON.stringify(group)} of ${kept.bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take`)
-  }
-  return kept.copy
+  const returned = `${userFunctionName(node)} returned state for group ${JSON.stringify(group)}`
+  return keptCopy(value, {
+    unstorable: (why) => `${returned} that cannot be stored: ${why}`,
+    tooLarge: (bytes) => `${returned} of ${bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take`,
+  })
 }
 
 /** The dead-letter headers naming the input record a record came from (none for results made at commit or idle time). */

@@ -16,6 +16,7 @@
  * what a writer of the same format wrote.
  */
 import { Packr } from 'msgpackr'
+import { ProcessorErrorCode, RecordError } from '../errors.js'
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
 
@@ -57,6 +58,22 @@ function packChecked(value: unknown): Buffer {
 export function storedCopy<T>(value: T): { copy: T; bytes: number } {
   const packed = packChecked(value)
   return { copy: packr.unpack(packed) as T, bytes: packed.length }
+}
+
+/**
+ * The copy of `value` an operator keeps as its state (storedCopy), refused as its record's dead letter when the store
+ * cannot keep it or its msgpack is above INTERNAL_VALUE_MAX_BYTES: `unstorable(why)` and `tooLarge(bytes)` word the
+ * reason. Errors: RecordError SERIALIZATION_FAILED, thrown before any state changes.
+ */
+export function keptCopy<T>(value: T, reason: { unstorable: (why: string) => string; tooLarge: (bytes: number) => string }): T {
+  let kept: { copy: T; bytes: number }
+  try {
+    kept = storedCopy(value)
+  } catch (error) {
+    throw new RecordError(ProcessorErrorCode.serializationFailed, reason.unstorable((error as Error)?.message ?? String(error)))
+  }
+  if (kept.bytes > INTERNAL_VALUE_MAX_BYTES) throw new RecordError(ProcessorErrorCode.serializationFailed, reason.tooLarge(kept.bytes))
+  return kept.copy
 }
 
 const TWO_POW_31 = 0x80000000

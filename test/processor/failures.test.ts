@@ -600,10 +600,7 @@ describe('state shared with user code', { concurrent: true }, () => {
 
 describe('global table rows shared with user code', { concurrent: true }, () => {
   test.sequential("each lookup of a global table gets the row as the table topic holds it: a joiner or an operator further on that changes the row changes nothing in the table", async () => {
-    const admin = setting.kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ topics: [{ topic: 'shared-gt-plants', numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
-    await admin.disconnect()
+    await setting.admin.createTopics({ topics: [{ topic: 'shared-gt-plants', numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
     await setting.producer.send({ topic: 'shared-gt-plants', messages: [event('p1', { name: 'a1' })] })
     const b = new TopologyBuilder()
     const plants = b.globalTable<{ name: string; seen?: number[] }>('shared-gt-plants')

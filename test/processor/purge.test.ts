@@ -17,14 +17,22 @@ import { waitFor } from '../helpers/wait.js'
 import { cuttingSockets, kindCounts, kindEvent, readTopic, stateDir } from './helpers.js'
 import { deleteRecords } from '../../protocol/messages/delete-records.js'
 
+// One broker for the file: each test runs a pipeline of its own on it.
+let setting: KafkajsBroker
+
+beforeAll(async () => {
+  setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-purge' })
+})
+afterAll(async () => {
+  await stopKafkajsBroker(setting)
+})
+
 describe('a repartition purge whose request to the leader fails', () => {
-  let setting: KafkajsBroker
   let pipeline: RunningPipeline
   const lines: string[] = []
   const cuts = { count: 0 }
 
   beforeAll(async () => {
-    setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-purge' })
     pipeline = await runPipeline(kindCounts('pg-events', 'pg-kinds'), {
       applicationId: 'pg',
       bootstrapServers: setting.broker.address,
@@ -41,7 +49,6 @@ describe('a repartition purge whose request to the leader fails', () => {
   })
   afterAll(async () => {
     await pipeline?.stop()
-    await stopKafkajsBroker(setting)
   })
 
   test('is logged with its cause, not a TypeError of kafkajs, and the pipeline goes on', async () => {
@@ -55,15 +62,6 @@ describe('a repartition purge whose request to the leader fails', () => {
 })
 
 describe('purges of two repartition topics at once', () => {
-  let setting: KafkajsBroker
-
-  beforeAll(async () => {
-    setting = await startKafkajsBroker(FAST_GROUPS, { clientId: 'processor-purge-two' })
-  })
-  afterAll(async () => {
-    await stopKafkajsBroker(setting)
-  })
-
   test('both succeed, and both topics start past what was committed', async () => {
     const builder = new TopologyBuilder()
     const events = builder.stream<{ device: string; kind: string }>('pt-events')
@@ -71,8 +69,6 @@ describe('purges of two repartition topics at once', () => {
     events.keyBy((e) => e.device, { name: 'by-device' }).to('pt-by-device')
     const lines: string[] = []
     const pipeline = await runPipeline(builder.build(), { applicationId: 'pt', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, partitions: 4, log: (line) => lines.push(line) })
-    const admin = setting.kafka.admin()
-    await admin.connect()
     try {
       // Kinds and devices spread over the four partitions of each repartition topic.
       const messages = Array.from({ length: 40 }, (_, n) => ({ key: `d${n}`, value: JSON.stringify({ device: `d${n}`, kind: `k${n % 8}` }) }))
@@ -81,13 +77,12 @@ describe('purges of two repartition topics at once', () => {
       await readTopic(setting.kafka, 'pt-by-device', (r) => r.length >= 40)
       // Each task's first purge follows its first commit: the eight tasks reading the two topics commit together.
       for (const topic of ['pt-by-kind-repartition', 'pt-by-device-repartition']) {
-        await waitFor(`${topic} purged`, async () => (await admin.fetchTopicOffsets(topic)).every((p) => Number(p.high) === 0 || Number(p.low) > 0)).catch((error: Error) => {
+        await waitFor(`${topic} purged`, async () => (await setting.admin.fetchTopicOffsets(topic)).every((p) => Number(p.high) === 0 || Number(p.low) > 0)).catch((error: Error) => {
           throw new Error(`${error.message}; the pipeline logged:\n${lines.join('\n')}`)
         })
       }
       expect(lines.filter((line) => line.includes('purging'))).toEqual([])
     } finally {
-      await admin.disconnect()
       await pipeline.stop()
     }
   })
