@@ -28,7 +28,7 @@
  * sample statistics (n - 1 in the denominator, as SQL's STDDEV and Spark's stddev), null below two values.
  */
 import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from '../errors.js'
-import { INTERNAL_VALUE_MAX_BYTES, keptCopy, storedCopy, type ByteReader, type ByteWriter } from '../state/codec.js'
+import { INTERNAL_VALUE_MAX_BYTES, keptCopy, packPlain, storedCopy, type ByteReader, type ByteWriter } from '../state/codec.js'
 import { mergeSketch, newSketch, quantile, readSketch, writeSketch, type Sketch } from './sketch.js'
 
 /** Where a numeric input comes from: a field path of the value (`'value'`, `'reading.value'`) or a function. */
@@ -164,6 +164,13 @@ export interface Accumulation<I = any, A = any> {
    * has another is refused (runtime/task.ts). Absent where `read` takes whatever was written (a reduce's values).
    */
   readonly layout?: string
+  /**
+   * Present where an accumulator grows with what it takes (a reduce's value may be a collection): the bytes of msgpack
+   * an accumulator keeps (`ofState`) and that an extracted input adds (`ofInput`), so that a windowed aggregation can
+   * refuse a record that would take its group's open windows past what one changelog record holds
+   * (windows/windowed-aggregate.ts). Absent where accumulators are bounded (CompiledAggregations).
+   */
+  readonly sizes?: { ofState(acc: A): number; ofInput(input: I): number }
 }
 
 /** Merges accumulators into a fresh one (none of them is changed). */
@@ -184,7 +191,7 @@ export function mergeAll<A>(accumulation: Accumulation<unknown, A>, accs: Iterab
  * reduce that changes it changes no state). An input, or a reduced value, that cannot be stored, or whose msgpack
  * is above INTERNAL_VALUE_MAX_BYTES, is a dead letter (SERIALIZATION_FAILED) before state changes.
  */
-export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V } | null> {
+export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<{ v: V; bytes: number }, { v: V } | null> {
   // An async reducer (a pipeline run without type checks) would make its Promise the group's state, and one that
   // rejects a rejection no one handles, which ends the process: it is caught, and the task fails as for a throw.
   const reduce = (a: V, b: V): V => {
@@ -196,24 +203,50 @@ export function reduction<V>(reducer: (a: V, b: V) => V): Accumulation<V, { v: V
     return reduced
   }
   const copy = (value: V): V => storedCopy(value).copy
-  /** A copy of `value` to keep as the state (keptCopy). Errors: RecordError SERIALIZATION_FAILED, before the state changes. */
-  const kept = (value: V, what: string): V =>
+  /**
+   * A copy of `value` to keep as the state (keptCopy), and its msgpack size. Errors: RecordError SERIALIZATION_FAILED,
+   * before the state changes.
+   */
+  const kept = (value: V, what: string): { copy: V; bytes: number } =>
     keptCopy(value, {
       unstorable: (why) => `${what} cannot be kept as the reduce's state: ${why}`,
       tooLarge: (bytes) => `${what} takes ${bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take as the reduce's state`,
     })
+  /** The msgpack size of each accumulator made or read here, as far as known (merges and restored ones are weighed when asked). */
+  const sizeOf = new WeakMap<{ v: V }, number>()
+  const made = (value: V, bytes: number): { v: V } => {
+    const acc = { v: value }
+    sizeOf.set(acc, bytes)
+    return acc
+  }
   return {
-    extract: (value) => kept(value as V, 'the value'),
+    extract: (value) => {
+      const input = kept(value as V, 'the value')
+      return { v: input.copy, bytes: input.bytes }
+    },
     create: () => null,
     // The reduced value is checked as the input is: one that grows past the limit, or that the store cannot keep (a
     // Map, a BigInt past 64 bits), is the record's dead letter, and the state stays as it was.
-    add: (acc, input) => ({ v: acc === null ? input : kept(reduce(copy(acc.v), input), 'the reduced value') }),
+    add: (acc, input) => {
+      if (acc === null) return made(input.v, input.bytes)
+      const reduced = kept(reduce(copy(acc.v), input.v), 'the reduced value')
+      return made(reduced.copy, reduced.bytes)
+    },
     // `into` is the merge's own accumulator (made by create, as `add` and `merge` mutate the first): only `from`, a
     // window's slice, is copied.
     merge: (into, from) => (from === null ? into : into === null ? { v: copy(from.v) } : { v: reduce(into.v, copy(from.v)) }),
     result: (acc) => ({ value: acc === null ? null : copy(acc.v) }),
     write: (out, acc) => out.plain(acc),
     read: (from) => from.plain() as { v: V } | null,
+    sizes: {
+      ofState: (acc) => {
+        if (acc === null) return 0
+        let bytes = sizeOf.get(acc)
+        if (bytes === undefined) sizeOf.set(acc, (bytes = packPlain(acc.v).length))
+        return bytes
+      },
+      ofInput: (input) => input.bytes,
+    },
   }
 }
 

@@ -299,7 +299,7 @@ function keptState<T>(node: ProcessorNode, group: string, value: T): T {
   return keptCopy(value, {
     unstorable: (why) => `${returned} that cannot be stored: ${why}`,
     tooLarge: (bytes) => `${returned} of ${bytes} bytes of msgpack, above the ${INTERNAL_VALUE_MAX_BYTES} a changelog record may take`,
-  })
+  }).copy
 }
 
 /** The dead-letter headers naming the input record a record came from (none for results made at commit or idle time). */

@@ -63,9 +63,10 @@ export function storedCopy<T>(value: T): { copy: T; bytes: number } {
 /**
  * The copy of `value` an operator keeps as its state (storedCopy), refused as its record's dead letter when the store
  * cannot keep it or its msgpack is above INTERNAL_VALUE_MAX_BYTES: `unstorable(why)` and `tooLarge(bytes)` word the
- * reason. Errors: RecordError SERIALIZATION_FAILED, thrown before any state changes.
+ * reason. Returns the copy and the size of its msgpack. Errors: RecordError SERIALIZATION_FAILED, thrown before any
+ * state changes.
  */
-export function keptCopy<T>(value: T, reason: { unstorable: (why: string) => string; tooLarge: (bytes: number) => string }): T {
+export function keptCopy<T>(value: T, reason: { unstorable: (why: string) => string; tooLarge: (bytes: number) => string }): { copy: T; bytes: number } {
   let kept: { copy: T; bytes: number }
   try {
     kept = storedCopy(value)
@@ -73,7 +74,7 @@ export function keptCopy<T>(value: T, reason: { unstorable: (why: string) => str
     throw new RecordError(ProcessorErrorCode.serializationFailed, reason.unstorable((error as Error)?.message ?? String(error)))
   }
   if (kept.bytes > INTERNAL_VALUE_MAX_BYTES) throw new RecordError(ProcessorErrorCode.serializationFailed, reason.tooLarge(kept.bytes))
-  return kept.copy
+  return kept
 }
 
 const TWO_POW_31 = 0x80000000

@@ -44,7 +44,8 @@
  * (`varint first` `varint last` `u8 ch` acc).
  */
 import { mergeAll, type Accumulation } from '../aggregate/aggregations.js'
-import type { ByteReader, ByteWriter, EntryCodec } from '../state/codec.js'
+import { INTERNAL_VALUE_MAX_BYTES, type ByteReader, type ByteWriter, type EntryCodec } from '../state/codec.js'
+import { ProcessorErrorCode, RecordError } from '../errors.js'
 import type { KeyedState } from '../state/task-store.js'
 import {
   closedTimeWindowEnd,
@@ -444,6 +445,13 @@ function familyOf(spec: WindowSpec, aggs: Accumulation): WindowFamily<WindowEntr
   }
 }
 
+/** The accumulators an entry holds: its slices', points' or sessions'. */
+function accumulatorsOf(entry: WindowEntry): Acc[] {
+  if ('p' in entry) return entry.p.map((point) => point[1])
+  if ('c' in entry) return entry.s.map((slice) => slice[1])
+  return entry.s.map((session) => session[2])
+}
+
 function codecOf(family: WindowFamily<WindowEntry>): EntryCodec<WindowEntry> {
   return { write: (out, entry) => family.write(out, entry), read: (from) => family.read(from) }
 }
@@ -543,11 +551,32 @@ export class WindowedAggregate {
     const keeps = entry !== undefined && this.family.keepsCloseTime?.(entry, input, this.streamTime) === true
     // `add` changes the entry in place: its close time before is read first, when the index needs it.
     const from = keeps || entry === undefined || !this.timers.needsFrom(input.group) ? undefined : this.family.nextCloseAt(entry)
+    if (entry !== undefined && this.options.aggregations.sizes !== undefined) this.checkGroupState(entry, input)
     const next = this.family.add(entry, input, this.streamTime, this.retract)
     this.state.put(input.group, next)
     if (!keeps) this.timers.move(input.group, from, this.family.nextCloseAt(next))
     if (this.options.emit === 'update') this.changed.add(input.group)
     return true
+  }
+
+  /**
+   * Refuses, before it changes anything, a record that would take the accumulators of its group's open windows past
+   * INTERNAL_VALUE_MAX_BYTES together (an accumulation with `sizes`: a reduce, whose value may grow with every
+   * record): a group's state is one changelog record holding every open window, so windows each within the limit
+   * (three 400 KB lists in a tumbling window with grace) made a record the cluster refused at every commit
+   * (MESSAGE_TOO_LARGE), and the pipeline stopped. The test adds the input's size to what the windows hold, as a
+   * reduce that collects its inputs grows by about that much. Errors: RecordError GROUP_TOO_LARGE.
+   */
+  private checkGroupState(entry: WindowEntry, input: WindowInput): void {
+    const sizes = this.options.aggregations.sizes!
+    let held = 0
+    for (const acc of accumulatorsOf(entry)) held += sizes.ofState(acc)
+    const adding = sizes.ofInput(input.inputs)
+    if (held + adding <= INTERNAL_VALUE_MAX_BYTES) return
+    throw new RecordError(
+      ProcessorErrorCode.groupTooLarge,
+      `the open windows of group ${JSON.stringify(input.group)} hold ${held} bytes of msgpack, and this value's ${adding} would take them past the ${INTERNAL_VALUE_MAX_BYTES} one changelog record holds (a group's open windows are stored together)`,
+    )
   }
 
   /** Moves stream time forward (never back) and emits every window that closes by then. */

@@ -559,6 +559,40 @@ describe('a reduce or updateStateByKey state that cannot be kept', { concurrent:
   })
 })
 
+describe('open windows of one group', { concurrent: true }, () => {
+  test.sequential("a windowed reduce's record that would take its group's open windows past what one changelog record holds is a dead letter (GROUP_TOO_LARGE); the windows stay as they were and the pipeline goes on", async () => {
+    // One-minute windows with a ten-minute grace: three windows of one key stay open together, and a group's open
+    // windows are one changelog record. Each value is within the limit; three of them together are not.
+    const b = new TopologyBuilder()
+    b.stream<{ s: string; ts: number }>('wgrow-input', { eventTime: eventTime.of((v) => v.ts) })
+      .groupByKey()
+      .windowedBy(tumbling({ size: '1m', grace: '10m' }))
+      .reduce((a, v) => ({ s: a.s + v.s, ts: v.ts }), { name: 'joined', emit: 'update' })
+      .to('wgrow-joined')
+    const logged: string[] = []
+    const pipeline = await runPipeline(b.build(), { applicationId: 'wgrow', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: (line) => logged.push(line) })
+    try {
+      const part = 'x'.repeat(400_000)
+      // One request each: together they would pass the topic's max.message.bytes.
+      for (const message of [event('k', { s: part, ts: 0 }), event('k', { s: part, ts: 60_000 }), event('k', { s: part, ts: 120_000 }), event('k', { s: 'z', ts: 61_000 })]) {
+        await setting.producer.send({ topic: 'wgrow-input', messages: [message] })
+      }
+      const dead = await readTopic(setting.kafka, 'wgrow-dlq', (r) => r.length >= 1)
+      expect(dead.map((record) => [record.key, record.headers[HeaderNames.errorOffset], record.headers[HeaderNames.errorCode]])).toEqual([['k', '2', 'GROUP_TOO_LARGE']])
+      expect(dead[0]!.headers[HeaderNames.errorReason]).toMatch(/^the open windows of group "k" hold \d+ bytes of msgpack, and this value's \d+ would take them past the 1000000 one changelog record holds/)
+      // The record after it is processed: the second window gets its 'z'.
+      const joined = await readTopic(setting.kafka, 'wgrow-joined', (r) => values(r).some((v) => (v as { value: { s: string } }).value.s.endsWith('z')))
+      const last = values(joined).at(-1) as { windowStart: number; value: { s: string } }
+      expect([last.windowStart, last.value.s.length]).toEqual([60_000, 400_001])
+      expect(values(joined).map((v) => (v as { windowStart: number }).windowStart)).not.toContain(120_000)
+      expect(logged.filter((line) => line.includes('re-initializing') || line.includes('refused'))).toEqual([])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 1)
+    } finally {
+      await pipeline.stop()
+    }
+  })
+})
+
 describe('state shared with user code', { concurrent: true }, () => {
   test.sequential('user functions and operators further on get copies: what they change in place reaches no state, so results never depend on a restart (as Kafka Streams stores serialize on put and deserialize on get)', async () => {
     const b = new TopologyBuilder()

@@ -7,14 +7,14 @@
  */
 import sketches from '@datadog/sketches-js'
 import { describe, expect, test } from 'vitest'
-import { avg, CompiledAggregations, count, max, min, percentile, sum, type Accumulator } from '../../processor/aggregate/aggregations.js'
+import { avg, CompiledAggregations, count, max, min, percentile, reduction, sum, type Accumulator } from '../../processor/aggregate/aggregations.js'
 import { mergeSketch, newSketch, quantile, readSketch, SKETCH_RELATIVE_ACCURACY, writeSketch } from '../../processor/aggregate/sketch.js'
 import { ByteReader, ByteWriter } from '../../processor/state/codec.js'
-import { hopping, sliding, timeWindowsFor, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
+import { hopping, session, sliding, timeWindowsFor, tumbling, type WindowSpec } from '../../processor/windows/spec.js'
 import { seeded } from '../helpers/random.js'
 import { WindowedAggregate } from '../../processor/windows/windowed-aggregate.js'
 import { checkCase, EncodedState } from './window-cases.js'
-import { TopologyError } from '../../processor/errors.js'
+import { RecordError, TopologyError } from '../../processor/errors.js'
 
 /**
  * A windowed count (`n`) of one group over an in-memory store, for the cases below: its windows as emitted, each as
@@ -81,6 +81,41 @@ describe('closing due windows a chunk at a time', () => {
     // The new window holds g9's and g7's readings only, and closes once.
     await op.advanceTo(120_000)
     expect(emitted.filter((e) => e.includes('@60000='))).toEqual(['g7@60000=1/5', 'g9@60000=1/100'])
+  })
+})
+
+describe("a reduce's open windows of one group", () => {
+  test('a record that would take them past what one changelog record holds is refused (GROUP_TOO_LARGE) before anything changes, in every window family', async () => {
+    const windows: WindowSpec[] = [
+      tumbling({ size: '1m', grace: '10m' }),
+      hopping({ size: '3m', advance: '1m', grace: '10m' }),
+      sliding({ timeDifference: '1m', grace: '10m' }),
+      session({ gap: '1m', grace: '10m' }),
+    ]
+    for (const window of windows) {
+      const aggs = reduction<string>((a, b) => a + b)
+      const emitted: string[] = []
+      const state = new EncodedState()
+      const op = new WindowedAggregate({ window, aggregations: aggs, emit: 'update' }, state, (r) => emitted.push(`${r.windowStart} ${(r.values.value as string).length}`))
+      state.useCodec(op.codec)
+      const at = (ts: number, value: string) => op.process({ key: 'd', group: 'd', fields: {}, ts, inputs: aggs.extract(value) })
+      const part = 'x'.repeat(400_000)
+      // Records 30 s apart: two windows (or slices, points) for tumbling, hopping and sliding, one session.
+      await at(0, part)
+      await at(30_000, part)
+      // Written and read back, as after a restart: the accumulators read are weighed afresh.
+      state.flush()
+      const refused = await Promise.resolve(at(61_000, part)).then(() => null, (error: unknown) => error)
+      expect(refused, window.type).toBeInstanceOf(RecordError)
+      expect((refused as RecordError).code).toBe('GROUP_TOO_LARGE')
+      expect((refused as RecordError).message).toMatch(/^the open windows of group "d" hold 8000\d\d bytes of msgpack, and this value's 4000\d\d would take them past the 1000000/)
+      // A small value still goes in; what was refused is in no window.
+      await at(61_000, 'z')
+      await op.emitUpdates()
+      const longest = Math.max(...emitted.map((line) => Number(line.split(' ')[1])))
+      expect(longest, window.type).toBeLessThanOrEqual(800_001)
+      expect(emitted.some((line) => /\s(1|400001|800001)$/.test(line)), window.type).toBe(true)
+    }
   })
 })
 
