@@ -2,7 +2,7 @@
  * Brook's stream processor: build a Topology with the DSL, inspect it with `describeTopology`, run it with
  * `runPipeline` against any Kafka cluster. `iotPipeline` is the built-in IoT pipeline.
  */
-export { TopologyBuilder, Stream, GroupedStream, WindowedStream, WindowResultStream, staticTable, type WindowResultValue } from './topology/builder.js'
+export { TopologyBuilder, Stream, GroupedStream, WindowedStream, WindowResultStream, staticTable, type WindowResultValue, type NotText } from './topology/builder.js'
 export { eventTime, isTopology, type Topology, type RecordContext, type EventTimeSpec, type TableSpec } from './topology/topology.js'
 export { describeTopology } from './topology/describe.js'
 export { planTopology, type Plan, type SubTopology } from './topology/plan.js'

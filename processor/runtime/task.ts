@@ -467,6 +467,11 @@ export class Task {
           if (typeof values?.[Symbol.iterator] !== 'function') {
             throw new RecordError(ProcessorErrorCode.userFunction, `flatMap ${node.name} returned ${values === null ? 'null' : describeType(values)}, not an array or another iterable`)
           }
+          // A string is iterable, by character: a mapper that returns one (a pipeline the compiler does not check;
+          // the DSL's type refuses it) most likely meant one record, not one per character.
+          if (typeof values === 'string' || values instanceof String) {
+            throw new RecordError(ProcessorErrorCode.userFunction, `flatMap ${node.name} returned ${returnedOf(String(values))}, not an array or another iterable: a string would give one record per character (return [text] for one record)`)
+          }
           return [...values]
         }
         return (rec) => {

@@ -30,6 +30,15 @@ import { STATEFUL_KINDS, type AnyNode, type EventTimeSpec, type GroupFields, typ
 /** A node without the fields the builder assigns (distributes over the union of node kinds). */
 type NodeInit = ProcessorNode extends infer N ? (N extends ProcessorNode ? Omit<N, 'id' | 'children'> : never) : never
 
+/**
+ * What a flatMap's mapper may return besides being iterable: no string (nor String object), whose `charAt` does not
+ * fit `never`. A string is an `Iterable<string>` of its characters; the error reads "Type 'string' is not assignable
+ * to type 'NotText'".
+ */
+export interface NotText {
+  readonly charAt?: never
+}
+
 /** A window result as it flows downstream and is written: group fields, window bounds, named aggregate fields. */
 export type WindowResultValue<F = Record<string, unknown>> = F & { windowStart: number; windowEnd: number } & Record<string, unknown>
 
@@ -140,8 +149,13 @@ export class Stream<V> extends Handle {
     return new Stream<W>(this.state, this.add({ kind: 'map', name: this.named('map', options.name), mapper }))
   }
 
-  /** Zero or more values for each value (Spark's flatMap). */
-  flatMap<W>(mapper: (value: V, context: RecordContext) => Iterable<W>, options: { name?: string } = {}): Stream<W> {
+  /**
+   * Zero or more values for each value (Spark's flatMap). The mapper returns an array or another iterable, never a
+   * string: a string is an iterable of its characters, so `flatMap((v) => v.name)` would make one record per
+   * character. Its type refuses one (NotText); a pipeline the compiler does not check gets a dead letter
+   * (USER_FUNCTION_FAILED) for a record whose mapper returns a string.
+   */
+  flatMap<W>(mapper: (value: V, context: RecordContext) => Iterable<W> & NotText, options: { name?: string } = {}): Stream<W> {
     return new Stream<W>(this.state, this.add({ kind: 'flatMap', name: this.named('flatMap', options.name), mapper }))
   }
 

@@ -4,7 +4,7 @@
  * that compiles, fails it. At run time each test builds the topology it typed and looks at what it describes.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { TopologyBuilder, describeTopology, staticTable, tumbling, type WindowResultValue } from '../../processor/index.js'
+import { TopologyBuilder, describeTopology, staticTable, tumbling, type Stream, type WindowResultValue } from '../../processor/index.js'
 
 describe('DSL types', () => {
   it('countByValue gives { value, count } without a window, and windowStart and windowEnd as well with one', () => {
@@ -44,5 +44,24 @@ describe('DSL types', () => {
     // @ts-expect-error the joiner's row type is the table's
     readings.enrich(plants, (reading, plant: { height: number } | undefined) => ({ ...reading, plant }))
     expect(describeTopology(b.build(), { applicationId: 'types' })).toMatch(/enrich[\s\S]*enrich/)
+  })
+
+  it("flatMap takes an array or another iterable of values, but not a string (an iterable of its characters)", () => {
+    const b = new TopologyBuilder()
+    const people = b.stream<{ name: string; nicknames: string[]; age: number }>('people')
+    expectTypeOf(people.flatMap((p) => p.nicknames)).toEqualTypeOf<Stream<string>>()
+    expectTypeOf(people.flatMap((p) => new Set([p.age]))).toEqualTypeOf<Stream<number>>()
+    expectTypeOf(
+      people.flatMap(function* (p) {
+        yield { name: p.name }
+      }),
+    ).toEqualTypeOf<Stream<{ name: string }>>()
+    // @ts-expect-error a string would be one record per character
+    people.flatMap((p) => p.name)
+    // @ts-expect-error nor a string some of the time
+    people.flatMap((p) => (p.age > 0 ? p.nicknames : p.name))
+    // A stream of unknown (any) values, as a JavaScript pipeline has, is not checked: the run time refuses the string.
+    b.stream('untyped').flatMap((v) => v.name)
+    expect(describeTopology(b.build(), { applicationId: 'types' })).toMatch(/flatMap[\s\S]*flatMap/)
   })
 })

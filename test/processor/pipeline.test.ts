@@ -251,6 +251,29 @@ describe('bad input', () => {
     }
   })
 
+  test("a flatMap of an untyped pipeline that returns a string is a dead letter saying so, not one record per character", async () => {
+    const b = new TopologyBuilder()
+    // An untyped stream, as a JavaScript pipeline has: the type check that refuses a string returned does not apply.
+    b.stream('flat-names-in')
+      .flatMap((v) => v.names, { name: 'names' })
+      .to('flat-names')
+    const pipeline = await runPipeline(b.build(), { applicationId: 'flat-names', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200 })
+    try {
+      await setting.producer.send({
+        topic: 'flat-names-in',
+        messages: [{ key: 'k', value: '{"names":["ab","cd"]}' }, { key: 'k', value: '{"names":"ef"}' }, { key: 'k', value: '{"names":["gh"]}' }],
+      })
+      expect(values<string>(await readTopic(setting.kafka, 'flat-names', (r) => values<string>(r).includes('gh')))).toEqual(['ab', 'cd', 'gh'])
+      const dead = await readTopic(setting.kafka, 'flat-names-dlq', (r) => r.length >= 1)
+      expect(dead.map((r) => [r.value, r.headers[HeaderNames.errorCode], r.headers[HeaderNames.errorOffset], r.headers[HeaderNames.errorReason]])).toEqual([
+        ['{"names":"ef"}', 'USER_FUNCTION_FAILED', '1', 'flatMap names returned string ef, not an array or another iterable: a string would give one record per character (return [text] for one record)'],
+      ])
+      await waitFor('the dead-letter counter', () => pipeline.metrics().deadLetters === 1)
+    } finally {
+      await pipeline.stop()
+    }
+  })
+
   test('a record one branch dead-letters still reaches the branches declared after it', async () => {
     // Branches of one source: a sum that needs `value`, a count that reads nothing, and a plain copy.
     const b = new TopologyBuilder()
