@@ -36,10 +36,14 @@ export type ValueSelector = string | ((value: any) => unknown)
 
 export type AggregationKind = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'variance' | 'stddev' | 'first' | 'last' | 'percentile'
 
-/** One named output of an aggregation; plain data, built by the helpers below. */
-export interface AggregationSpec {
+/**
+ * One named output of an aggregation; plain data, built by the helpers below. `Field` is the type of its field as
+ * written (`'value'`, not string), so that an aggregate can check it against its stream's values (AggregationsOf);
+ * count's is never (it reads no field).
+ */
+export interface AggregationSpec<Field extends ValueSelector = ValueSelector> {
   readonly kind: AggregationKind
-  readonly field?: ValueSelector
+  readonly field?: Field
   /** percentile only: the quantile in [0, 1]. */
   readonly quantile?: number
 }
@@ -47,19 +51,56 @@ export interface AggregationSpec {
 /** The outputs of an aggregate operator, by the field names they get in each result. */
 export type AggregationsSpec = Readonly<Record<string, AggregationSpec>>
 
-export const count = (): AggregationSpec => ({ kind: 'count' })
-export const sum = (field: ValueSelector): AggregationSpec => ({ kind: 'sum', field })
-export const avg = (field: ValueSelector): AggregationSpec => ({ kind: 'avg', field })
-export const min = (field: ValueSelector): AggregationSpec => ({ kind: 'min', field })
-export const max = (field: ValueSelector): AggregationSpec => ({ kind: 'max', field })
-export const variance = (field: ValueSelector): AggregationSpec => ({ kind: 'variance', field })
-export const stddev = (field: ValueSelector): AggregationSpec => ({ kind: 'stddev', field })
+/** Whether T is `any`. */
+type IsAny<T> = 0 extends 1 & T ? true : false
+/** One less than each index: how deep NumericPath may still go (field paths of up to five names). */
+type Shallower = [never, 0, 1, 2, 3, 4]
+
+/**
+ * The field paths of values of type V that hold numbers, as an aggregation's field names them (`'value'`,
+ * `'reading.value'`; a number that may be null or undefined too: such a record is a dead letter, MISSING_FIELD).
+ * Loose where the type says nothing: any string for a V that is any or unknown (a stream of a JavaScript pipeline,
+ * `stream('topic')` without a type), and any path below a field that is any or unknown or under an index signature.
+ */
+export type NumericPath<V> = IsAny<V> extends true ? string : unknown extends V ? string : PathsBelow<V, 4>
+
+type PathsBelow<V, Depth extends number> = [Depth] extends [never]
+  ? never
+  : V extends (...args: never[]) => unknown
+    ? never
+    : V extends object
+      ? { [K in keyof V & string]-?: PathTo<K, V[K], Depth> }[keyof V & string]
+      : never
+
+type PathTo<K extends string, T, Depth extends number> =
+  IsAny<T> extends true
+    ? K | `${K}.${string}`
+    : unknown extends T
+      ? K | `${K}.${string}`
+      : [NonNullable<T>] extends [number]
+        ? K
+        : `${K}.${PathsBelow<NonNullable<T>, Shallower[Depth]>}`
+
+/**
+ * The aggregations an aggregate of values of type V takes: each field-based one (sum, avg, min, max, variance,
+ * stddev, first, last, percentile) names a numeric field of V (NumericPath) or selects its input with a function;
+ * count reads no field. `sum('unknown')` on values without a numeric `unknown` is a type error in the pipeline.
+ */
+export type AggregationsOf<V> = Readonly<Record<string, AggregationSpec<NumericPath<V> | ((value: any) => unknown)>>>
+
+export const count = (): AggregationSpec<never> => ({ kind: 'count' })
+export const sum = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'sum', field })
+export const avg = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'avg', field })
+export const min = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'min', field })
+export const max = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'max', field })
+export const variance = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'variance', field })
+export const stddev = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'stddev', field })
 /** The value of the record with the earliest event time. */
-export const first = (field: ValueSelector): AggregationSpec => ({ kind: 'first', field })
+export const first = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'first', field })
 /** The value of the record with the latest event time. */
-export const last = (field: ValueSelector): AggregationSpec => ({ kind: 'last', field })
+export const last = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'last', field })
 /** The q-quantile (0 <= q <= 1) from a DDSketch with 1% relative accuracy. */
-export function percentile(field: ValueSelector, q: number): AggregationSpec {
+export function percentile<F extends ValueSelector>(field: F, q: number): AggregationSpec<F> {
   if (!(q >= 0 && q <= 1)) throw new TopologyError(`percentile: quantile ${q} is not within [0, 1]`)
   return { kind: 'percentile', field, quantile: q }
 }

@@ -18,7 +18,7 @@
  * state in the store and the changelog, and keyBy's repartition topic, so it must stay the same across versions of
  * a pipeline for its state to be found again.
  */
-import { count as countAggregation, type AggregationsSpec } from '../aggregate/aggregations.js'
+import { count as countAggregation, type AggregationsOf, type AggregationsSpec } from '../aggregate/aggregations.js'
 import type { Alert, DetectorSpec } from '../anomaly.js'
 import { TopologyError } from '../errors.js'
 import { json, type Deserializer, type Serializer } from '../serde.js'
@@ -277,7 +277,7 @@ export class GroupedStream<V> extends Handle {
   }
 
   /** A running (not windowed) aggregation per group; emits the changed groups' results at each commit. */
-  aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode }): Stream<Record<string, unknown>> {
+  aggregate(aggregations: AggregationsOf<V>, options: { name: string; emit?: EmitMode }): Stream<Record<string, unknown>> {
     options = withName('aggregate', options)
     checkOutputs(options.name, aggregations, this.fields === undefined ? ['key'] : [])
     if (options.emit === 'final') throw new TopologyError(`aggregate ${options.name}: emit 'final' needs a window (a running aggregate never closes)`)
@@ -334,7 +334,7 @@ export class WindowedStream<V> extends Handle {
    * earlier that a record then merged with another or grew, as Kafka Streams forwards a tombstone for it. Late records
    * go to `lateTopic` (the pipeline's late-records topic by default).
    */
-  aggregate(aggregations: AggregationsSpec, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
+  aggregate(aggregations: AggregationsOf<V>, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
     options = withName('aggregate', options)
     const retracting = this.window.type === 'session' && options.emit === 'update'
     checkOutputs(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : []), ...(retracting ? ['retracted'] : [])])

@@ -4,7 +4,7 @@
  * that compiles, fails it. At run time each test builds the topology it typed and looks at what it describes.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { TopologyBuilder, describeTopology, staticTable, tumbling, type Stream, type WindowResultValue } from '../../processor/index.js'
+import { TopologyBuilder, avg, count, describeTopology, max, percentile, staticTable, stddev, sum, tumbling, type Stream, type WindowResultValue } from '../../processor/index.js'
 
 describe('DSL types', () => {
   it('countByValue gives { value, count } without a window, and windowStart and windowEnd as well with one', () => {
@@ -63,5 +63,30 @@ describe('DSL types', () => {
     // A stream of unknown (any) values, as a JavaScript pipeline has, is not checked: the run time refuses the string.
     b.stream('untyped').flatMap((v) => v.name)
     expect(describeTopology(b.build(), { applicationId: 'types' })).toMatch(/flatMap[\s\S]*flatMap/)
+  })
+
+  it("an aggregation's field names a numeric field of the stream's values, loose where the values have no type", () => {
+    interface Reading {
+      deviceId: string
+      value: number
+      quality?: number | null
+      reading: { celsius: number; unit: string }
+      extra: unknown
+    }
+    const b = new TopologyBuilder()
+    const grouped = b.stream<Reading>('typed-readings').groupByKey()
+    grouped.aggregate({ n: count(), total: sum('value'), q: avg('quality'), c: max('reading.celsius'), e: stddev('extra.anything'), f: sum((r: Reading) => r.value) }, { name: 'fine' })
+    // @ts-expect-error no field 'unknown'
+    grouped.aggregate({ total: sum('unknown') }, { name: 'unknown-field' })
+    // @ts-expect-error deviceId is a string, not a number
+    grouped.aggregate({ mean: avg('deviceId') }, { name: 'string-field' })
+    // @ts-expect-error reading is an object: its numeric field is reading.celsius
+    grouped.windowedBy(tumbling({ size: '1m', grace: 0 })).aggregate({ p: percentile('reading', 0.5) }, { name: 'object-field' })
+    // @ts-expect-error a path below a number
+    grouped.windowedBy(tumbling({ size: '1m', grace: 0 })).aggregate({ p: max('reading.unit') }, { name: 'nested-string' })
+    // A stream whose values have no type (any, as a JavaScript pipeline's) takes any field name: the run time checks it.
+    b.stream('untyped-readings').groupByKey().aggregate({ total: sum('nope'), mean: avg('nope.deeper') }, { name: 'untyped' })
+    b.stream<unknown>('unknown-readings').groupByKey().aggregate({ total: sum('nope') }, { name: 'unknown-values' })
+    expect(describeTopology(b.build(), { applicationId: 'types' })).toContain('untyped')
   })
 })

@@ -10,7 +10,7 @@
  * layout goes on.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { avg, count, eventTime, hopping, max, runPipeline, sum, TopologyBuilder, tumbling, type AggregationsSpec, type Duration, type Topology, type WindowSpec } from '../../processor/index.js'
+import { avg, count, eventTime, hopping, max, runPipeline, sum, TopologyBuilder, tumbling, type AggregationsOf, type Duration, type Topology, type WindowSpec } from '../../processor/index.js'
 import { planTopology } from '../../processor/topology/plan.js'
 import { FAST_GROUPS } from '../helpers/broker-config.js'
 import { startKafkajsBroker, stopKafkajsBroker, type KafkajsBroker } from '../helpers/kafkajs-broker.js'
@@ -92,7 +92,7 @@ test('a windowed operator whose window size changed is refused, from its state d
  * `aggregations` of `value` per key (or a reduce summing it), in 1-minute windows and running; started on `dir` until
  * `records` are in.
  */
-async function runAggregations(aggregations: AggregationsSpec | 'reduce', dir: string, records: number): Promise<Error | null> {
+async function runAggregations(aggregations: AggregationsOf<{ value: number; ts: number }> | 'reduce', dir: string, records: number): Promise<Error | null> {
   const builder = new TopologyBuilder()
   const readings = builder.stream<{ value: number; ts: number }>('ac-readings', { eventTime: eventTime.field('ts') })
   const adding = (a: { value: number; ts: number }, b: { value: number; ts: number }) => ({ ...b, value: a.value + b.value })
