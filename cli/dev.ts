@@ -31,7 +31,8 @@
  * before) is removed, and what existed before the run is kept, so a failed restart of a cluster leaves its data as it
  * was. With a fixed `--base-port`, a port already taken is refused before anything is made (`--base-port 0` takes
  * free ones); one taken between that check and its node's listen is such a failed start, after which `--base-port 0`
- * starts the nodes again, on the same data, on ports drawn anew (PORT_DRAWS starts at most).
+ * starts the nodes again, on the same data, on ports drawn anew (PORT_DRAWS starts at most). When the last start
+ * loses a port too, it says that it gave up and why in one line on stderr, and exits 1.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -360,8 +361,10 @@ export function addDevCommand(program: CommandUnknownOpts): void {
       // The program that started this one is gone (even by kill -9, even while this one loaded): a clean stop, with
       // nobody left to read the output.
       onParentEnd(stop)
+      /** Whether this start failed because another program took one of its drawn ports (`--base-port 0`). */
+      const lostPort = (): boolean => failed && !stopAsked && options.basePort === 0 && portTaken !== undefined
       /** Whether the nodes start again on ports drawn anew, once every node of a failed start has exited. */
-      const drawAgain = (): boolean => failed && !stopAsked && options.basePort === 0 && portTaken !== undefined && start < PORT_DRAWS
+      const drawAgain = (): boolean => lostPort() && start < PORT_DRAWS
       /**
        * Starts every node on `basePort`'s ports. With `--base-port 0`, ports free when drawn may be taken by another
        * program before a node listens on one; the start then fails as any other, and once every node has exited the
@@ -422,6 +425,8 @@ export function addDevCommand(program: CommandUnknownOpts): void {
               )
               return
             }
+            // The last draw lost its port too: said in one line, as the run would otherwise end on the node's exit alone.
+            if (lostPort()) process.stderr.write(`brook dev: gave up after ${counted(start, 'start')}: every start lost a port to another program (port ${portTaken} the last time); free some ports, or give --base-port\n`)
             end()
           })
         }

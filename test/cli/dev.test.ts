@@ -8,7 +8,7 @@
  * one line before anything is made; a cluster that fails to come up removes what its run made and keeps what was there
  * before, so the same data directory starts once the port is free, and a failed restart leaves the cluster's data intact.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -63,6 +63,29 @@ function holdPort(port: number): Promise<Server> {
 }
 
 const release = (server: Server): Promise<void> => new Promise((resolve) => server.close(() => resolve()))
+
+/**
+ * The client port (`--port`) of the next node `brook dev` starts whose port is not in `seen`, read from the node's
+ * command line as soon as it is spawned (a few hundred ms, loading Brook, before the node listens on it); null once
+ * `brook dev` has exited.
+ */
+async function nextDrawnPort(dev: ChildProcess, seen: ReadonlySet<number>): Promise<number | null> {
+  while (dev.exitCode === null) {
+    for (const pid of descendants(dev.pid!)) {
+      let args: string[]
+      try {
+        args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+      } catch {
+        continue // the process ended since it was listed
+      }
+      if (!args.includes('start') || !args.includes('--port')) continue
+      const port = Number(args[args.indexOf('--port') + 1])
+      if (!seen.has(port)) return port
+    }
+    await new Promise((r) => setTimeout(r, 2))
+  }
+  return null
+}
 
 /** The names in `dir` and the cluster id it holds: what a failed run must leave as it was. */
 function contents(dir: string): { names: string[]; clusterId: string } {
@@ -294,14 +317,7 @@ describe('brook dev', () => {
       const dev = spawnBrook(['dev', '--nodes', '1', '--base-port', '0', '--data-dir', dataDir])
       // The port drawn shows in the node's command line, a few hundred ms (loading Brook) before the node listens on it:
       // another program takes it then, as one did in a CI run.
-      let drawn = 0
-      while (drawn === 0 && dev.child.exitCode === null) {
-        for (const pid of descendants(dev.child.pid!)) {
-          const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-          if (args.includes('start') && args.includes('--port')) drawn = Number(args[args.indexOf('--port') + 1])
-        }
-        await new Promise((r) => setTimeout(r, 2))
-      }
+      const drawn = (await nextDrawnPort(dev.child, new Set()))!
       const holder = await holdPort(drawn)
       try {
         await until(() => /bootstrap servers (\S+)/.test(dev.stdout()) || dev.child.exitCode !== null, 'brook dev to come up', { context: dev.stderr })
@@ -325,6 +341,31 @@ describe('brook dev', () => {
         expect(nodePids(dataDir)).toEqual([])
       } finally {
         await release(holder)
+      }
+    })
+
+    it.sequential('with --base-port 0, gives up after three starts that each lost a port to another program, saying so in one line, and exits 1', async () => {
+      const dataDir = join(root, 'port-drawn-thrice')
+      const dev = spawnBrook(['dev', '--nodes', '1', '--base-port', '0', '--data-dir', dataDir])
+      // Every port drawn is taken before its node listens on it, as in the test above, three starts running.
+      const holders: Server[] = []
+      const seen = new Set<number>()
+      try {
+        for (let port = await nextDrawnPort(dev.child, seen); port !== null; port = await nextDrawnPort(dev.child, seen)) {
+          seen.add(port)
+          holders.push(await holdPort(port))
+        }
+        expect(await dev.exited).toBe(1)
+        const drawn = [...seen]
+        expect(drawn).toHaveLength(3)
+        const said = dev.stderr()
+        expect(lines(said).filter((line) => / exited \(code 1\) before the cluster was up$/.test(line))).toHaveLength(3)
+        expect(lines(said).filter((line) => /starting the nodes again on other free ports$/.test(line))).toHaveLength(2)
+        expect(lines(said).filter((line) => line.includes('gave up'))).toEqual([`brook dev: gave up after 3 starts: every start lost a port to another program (port ${drawn[2]} the last time); free some ports, or give --base-port`])
+        expect(dev.stdout()).not.toMatch(/bootstrap servers/)
+        expect(nodePids(dataDir)).toEqual([])
+      } finally {
+        await Promise.all(holders.map(release))
       }
     })
 
