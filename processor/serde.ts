@@ -1,8 +1,10 @@
 /**
  * Serdes: how record values are read from and written to Kafka. Values are JSON by default; `string()` and
  * `bytes()` read values as UTF-8 text or raw Buffers. A deserializer that cannot read a value throws RecordError
- * (the record goes to the dead-letter topic). Keys are always UTF-8 strings (or null), as IoT pipelines key by
- * device id; a pipeline that needs a structured key derives it with keyBy.
+ * (the record goes to the dead-letter topic). Keys are UTF-8 strings (or null) by default, as IoT pipelines key by
+ * device id; a source's `key: bytes()` reads them as raw Buffers instead (Kafka Streams' `Serdes.ByteArray()` as a
+ * key serde), for keys that are no text (a Java IntegerSerializer's four bytes). A pipeline that needs a structured
+ * key derives it with keyBy.
  */
 import { ProcessorErrorCode, RecordError } from './errors.js'
 

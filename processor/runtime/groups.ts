@@ -61,11 +61,13 @@ export class Groups {
 
   /**
    * `by` is the aggregate's fields function (undefined: the record key alone is the group); `operator` names the
-   * aggregate in the reason of a RecordError.
+   * aggregate in the reason of a RecordError; `keyField` is what a group without fields gets as its `key` field (the
+   * key itself; a bytes key's base64, as the task holds it as latin1 text).
    */
   constructor(
     private readonly by: unknown,
     private readonly operator = 'the aggregate',
+    private readonly keyField: (key: string | null) => unknown = (key) => key,
   ) {}
 
   /** The grouping of a record with this key and (with a fields function) the fields it returned. */
@@ -74,7 +76,7 @@ export class Groups {
     if (known !== undefined) {
       for (let i = 0; i < known.length; i++) if (sameFields(known[i]!, fields)) return known[i]!
     }
-    const made = fields === undefined ? withoutFields(this.by, key) : withFields(this.by, key, fields, this.operator)
+    const made = fields === undefined ? withoutFields(this.by, key, this.keyField(key)) : withFields(this.by, key, fields, this.operator)
     if (key !== null && this.remembered < MAX_GROUPS && (known?.length ?? 0) < MAX_GROUPS_PER_KEY && made.values.every(isPrimitive)) {
       if (known === undefined) this.byKey.set(key, [made])
       else known.push(made)
@@ -133,8 +135,8 @@ export function groupKey(key: string | null): string {
   return key.charCodeAt(0) === 0 ? `\x00${key}` : key
 }
 
-function withoutFields(by: unknown, key: string | null): Remembered {
-  return { by, group: groupKey(key), fields: { key }, names: NO_NAMES, values: NO_NAMES }
+function withoutFields(by: unknown, key: string | null, keyField: unknown): Remembered {
+  return { by, group: groupKey(key), fields: { key: keyField }, names: NO_NAMES, values: NO_NAMES }
 }
 
 /**

@@ -10,7 +10,8 @@
  *
  * Keys are text: bytes that are no UTF-8 (a Java IntegerSerializer's four bytes, say) would decode with U+FFFD in
  * place of what is not, and different keys would become one, so such a record is refused (RecordError BAD_KEY: a
- * dead letter keeping the key's bytes) rather than counted under another key.
+ * dead letter keeping the key's bytes) rather than counted under another key. A source read with `key: bytes()`
+ * takes such keys: its task holds them as latin1 text instead (runtime/task.ts), without this memo.
  *
  * Invariant: the string returned is the UTF-8 decoding of the bytes, as `toString` makes it. Only keys of ASCII bytes
  * are remembered (their string has one character per byte, compared without decoding); up to MAX_KEY_BYTES long,

@@ -17,7 +17,7 @@ import { INTERNAL_VALUE_MAX_BYTES, keptCopy, packPlain, PLAIN_CODEC, storedCopy,
 import { COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, RENAME_OR_RESET, type StateRecord, type TaskStore } from '../state/task-store.js'
 import type { Plan, SubTopology } from '../topology/plan.js'
 import { repartitionTopic } from '../topology/plan.js'
-import type { GroupFields, ProcessorNode, RecordContext } from '../topology/topology.js'
+import type { GroupFields, ProcessorNode, RecordContext, RecordKey } from '../topology/topology.js'
 import { WindowedAggregate, windowEntryCodec, type WindowInput, type WindowResult } from '../windows/windowed-aggregate.js'
 import { stateLayout } from '../windows/spec.js'
 import { formatMs } from '../time.js'
@@ -221,7 +221,7 @@ function user<T, A, B, C = undefined>(node: ProcessorNode | string, fn: (a: A, b
  * object: null would fail the task when the group's window is emitted (its fields are spread into the result), long
  * after the record, and undefined would put the record in the group of its key alone.
  */
-function groupFields(node: ProcessorNode, fields: GroupFields, value: unknown, context: RecordContext): Record<string, unknown> {
+function groupFields(node: ProcessorNode, fields: GroupFields, value: unknown, context: RecordContext<RecordKey>): Record<string, unknown> {
   const returned: unknown = user(node, fields, value, context)
   if (typeof returned !== 'object' || returned === null) throw new RecordError(ProcessorErrorCode.userFunction, `the fields function of ${userFunctionName(node)} returned ${returned === null ? 'null' : describeType(returned)}, not an object of fields`)
   return returned as Record<string, unknown>
@@ -370,6 +370,11 @@ export class Task {
   private preparedCommit: string | null = null
   /** The input records' keys as strings, one per distinct key. */
   private readonly keys = new RecordKeys()
+  /**
+   * Whether the source reads keys as bytes (`key: bytes()`): `Rec.key` then holds them as latin1 text (one character
+   * per byte, any bytes there and back unchanged), and user code, sinks, dead letters and late records get Buffers.
+   */
+  private readonly bytesKeys: boolean
   /** The reader of the event-time field, compiled on first use. */
   private eventTimeField?: (value: unknown) => unknown
 
@@ -386,6 +391,7 @@ export class Task {
     this.id = `${sub.index}_${partition}`
     this.eventTimeFunction = `the event time function of ${sub.sourceTopic}`
     this.deserializer = `the deserializer of ${sub.sourceTopic}`
+    this.bytesKeys = sub.source.kind === 'source' && sub.source.key === 'bytes'
     this.roots = sub.roots.map((node) => this.compile(node))
   }
 
@@ -393,11 +399,11 @@ export class Task {
    * The context user functions get: one object per task, updated before each call (functions are synchronous, so
    * no two calls see it at once); a function that keeps it past its call sees later records' values.
    */
-  private readonly shared: { -readonly [K in keyof RecordContext]: RecordContext[K] } = { key: null, timestamp: 0, topic: '', partition: 0, offset: '', headers: {} }
+  private readonly shared: { -readonly [K in keyof RecordContext<RecordKey>]: RecordContext<RecordKey>[K] } = { key: null, timestamp: 0, topic: '', partition: 0, offset: '', headers: {} }
 
-  private context(rec: Rec): RecordContext {
+  private context(rec: Rec): RecordContext<RecordKey> {
     const c = this.shared
-    c.key = rec.key
+    c.key = this.outputKey(rec.key)
     c.timestamp = rec.ts
     c.topic = this.sub.sourceTopic
     c.partition = this.partition
@@ -446,7 +452,12 @@ export class Task {
     if (!(error instanceof RecordError)) throw error
     const input = rec.input
     if (input) this.deadLetter(input.key, this.inputValue(input), error, inputOrigin(this.sub.sourceTopic, this.partition, input), input.headers)
-    else this.deadLetter(rec.key, jsonOrText(rec.value), error, {})
+    else this.deadLetter(this.outputKey(rec.key), jsonOrText(rec.value), error, {})
+  }
+
+  /** A record's key as user code and the topics written get it: a bytes key (`bytesKeys`) as a Buffer of its bytes. */
+  private outputKey(key: string | null): RecordKey | null {
+    return this.bytesKeys && key !== null ? Buffer.from(key, 'latin1') : key
   }
 
   private compile(node: ProcessorNode): Processor {
@@ -462,7 +473,7 @@ export class Task {
         }
       case 'flatMap': {
         // Spread inside the call: a generator that throws while it is iterated is the user function failing.
-        const all = (value: unknown, context: RecordContext) => {
+        const all = (value: unknown, context: RecordContext<RecordKey>) => {
           const values = node.mapper(value, context) as Iterable<unknown> | null | undefined
           if (typeof values?.[Symbol.iterator] !== 'function') {
             throw new RecordError(ProcessorErrorCode.userFunction, `flatMap ${node.name} returned ${values === null ? 'null' : describeType(values)}, not an array or another iterable`)
@@ -493,7 +504,8 @@ export class Task {
         return (rec) => {
           const key = user(node, node.lookup, rec.value, this.context(rec))
           const table = node.table.kind === 'static' ? node.table.entries : this.env.tables.get(node.table.name)
-          const found = key === null ? undefined : table?.get(key)
+          // Table keys are text: a bytes key (the default lookup of a `key: bytes()` source) is looked up as its UTF-8 text.
+          const found = key === null ? undefined : table?.get(typeof key === 'string' ? key : String(key))
           if (found === undefined && node.join === 'inner') return
           return next({ ...rec, value: user(node, node.joiner, rec.value, found), grouped: undefined })
         }
@@ -502,7 +514,7 @@ export class Task {
         const accumulation = accumulationOf(node)
         // Made once: a template literal in the call would concatenate a new string at every record.
         const operator = operatorName(node)
-        const groups = new Groups(node.fields, operator)
+        const groups = new Groups(node.fields, operator, this.bytesKeys ? (key) => (key === null ? null : Buffer.from(key, 'latin1').toString('base64')) : undefined)
         this.stateLayouts.set(node.name, operatorLayout(node, accumulation))
         const grouping = (rec: Rec): Grouping => {
           if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
@@ -579,12 +591,12 @@ export class Task {
             // Output that cannot be written is a dead letter like bad input: left in the commit, it would fail it,
             // and the task would redo the same work forever.
             const origin = { ...inputOrigin(this.sub.sourceTopic, this.partition, rec.input), [HeaderNames.errorOperator]: node.name }
-            this.deadLetter(rec.key, jsonOrText(rec.value), new RecordError(ProcessorErrorCode.serializationFailed, problem), origin)
+            this.deadLetter(this.outputKey(rec.key), jsonOrText(rec.value), new RecordError(ProcessorErrorCode.serializationFailed, problem), origin)
             return
           }
           // The input record's headers go with it as read (bytes, a repeated name's every value), as Kafka Streams
           // forwards them to its sinks (KIP-244); a window's or an aggregate's result comes from no one record and has none.
-          this.outputs.push({ topic: node.topic, key: rec.key, value: value as Buffer | string | null, timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()), headers: rec.input?.headers })
+          this.outputs.push({ topic: node.topic, key: this.outputKey(rec.key), value: value as Buffer | string | null, timestamp: String(node.timestamp === 'event' ? rec.ts : Date.now()), headers: rec.input?.headers })
         }
       }
       case 'console':
@@ -665,8 +677,9 @@ export class Task {
     }
     this.sinceCommit.late++
     const headers: IHeaders = { ...rec.input?.headers, [HeaderNames.lateOperator]: operator, [HeaderNames.lateEventTime]: String(rec.ts), [HeaderNames.lateStreamTime]: String(streamTime) }
-    const value = cutToFit(rec.key, rec.input ? this.inputValue(rec.input) : jsonOrText(rec.value), headers, HeaderNames.lateValueBytes)
-    const output: OutputRecord = { topic, key: rec.key, value, timestamp: String(Date.now()), headers }
+    const key = this.outputKey(rec.key)
+    const value = cutToFit(key, rec.input ? this.inputValue(rec.input) : jsonOrText(rec.value), headers, HeaderNames.lateValueBytes)
+    const output: OutputRecord = { topic, key, value, timestamp: String(Date.now()), headers }
     this.outputs.push(output)
     if (rec.input !== undefined) this.lateOutputs.set(topic, { input: rec.input, output })
   }
@@ -677,7 +690,7 @@ export class Task {
       await next(rec)
     } catch (error) {
       if (!(error instanceof RecordError)) throw error
-      this.deadLetter(rec.key, jsonOrText(rec.value), error, { [HeaderNames.errorOperator]: node.name })
+      this.deadLetter(this.outputKey(rec.key), jsonOrText(rec.value), error, { [HeaderNames.errorOperator]: node.name })
     }
   }
 
@@ -691,7 +704,7 @@ export class Task {
     let ts: unknown
     if (spec.from === 'timestamp') ts = Number(message.timestamp)
     else if (spec.from === 'field') ts = (this.eventTimeField ??= pathReader(spec.field))(value)
-    else ts = user(this.eventTimeFunction, spec.extract, value, { key: message.key?.toString() ?? null, topic: this.sub.sourceTopic, partition: this.partition, offset: message.offset, headers: headersOf(message), recordTimestamp: Number(message.timestamp) })
+    else ts = user(this.eventTimeFunction, spec.extract, value, { key: this.bytesKeys ? message.key : (message.key?.toString() ?? null), topic: this.sub.sourceTopic, partition: this.partition, offset: message.offset, headers: headersOf(message), recordTimestamp: Number(message.timestamp) })
     return checkedEventTime(ts)
   }
 
@@ -728,7 +741,7 @@ export class Task {
       const ts = peeked ? peeked.ts : this.eventTime(value, message)
       this.lastEventTime = ts
       // Every property a record may get is there from the start: grouping sets `grouped` without changing its shape.
-      const rec: Rec = { key: message.key === null ? null : this.keys.of(message.key), value, ts, headers: headersOf(message), input: message, grouped: undefined }
+      const rec: Rec = { key: message.key === null ? null : this.bytesKeys ? message.key.toString('latin1') : this.keys.of(message.key), value, ts, headers: headersOf(message), input: message, grouped: undefined }
       const pending = this.roots.length === 1 ? this.roots[0]!(rec) : this.branches(this.roots, rec)
       if (pending) return this.settle(pending, message)
     } catch (error) {

@@ -25,7 +25,7 @@ import { json, type Deserializer, type Serializer } from '../serde.js'
 import type { WindowSpec } from '../windows/spec.js'
 import type { EmitMode } from '../windows/windowed-aggregate.js'
 import { checkedTopic } from './plan.js'
-import { STATEFUL_KINDS, type AnyNode, type EventTimeSpec, type GroupFields, type ProcessorNode, type RecordContext, type SourceNode, type TableSpec, type Topology } from './topology.js'
+import { STATEFUL_KINDS, type AnyNode, type EventTimeSpec, type GroupFields, type ProcessorNode, type RecordContext, type RecordKey, type SourceNode, type TableSpec, type Topology } from './topology.js'
 
 /** A node without the fields the builder assigns (distributes over the union of node kinds). */
 type NodeInit = ProcessorNode extends infer N ? (N extends ProcessorNode ? Omit<N, 'id' | 'children'> : never) : never
@@ -78,20 +78,25 @@ export class TopologyBuilder {
    * record timestamp unless `eventTime` says otherwise. Errors: a TopologyError when `topic` is not a Kafka topic
    * name, or is a source already.
    */
-  stream<V = any>(topic: string, options: { value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string } = {}): Stream<V> {
+  stream<V = any>(topic: string, options: { key: Deserializer<Buffer | null>; value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string }): Stream<V, Buffer>
+  stream<V = any>(topic: string, options?: { key?: Deserializer<string | null>; value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string }): Stream<V>
+  stream<V = any>(topic: string, options: { key?: Deserializer<RecordKey | null>; value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string } = {}): Stream<V, any> {
     checkedTopic('source', topic)
+    const key = options.key?.name ?? 'string'
+    if (key !== 'string' && key !== 'bytes') throw new TopologyError(`the keys of ${topic} are read with string() (UTF-8 text, the default) or bytes() (raw Buffers), not with ${key}`)
     if (this.state.sources.some((s) => s.topic === topic)) throw new TopologyError(`topic ${topic} is already a source: branch the existing stream instead`)
     const node: SourceNode = {
       kind: 'source',
       id: this.state.nextId++,
       name: this.state.name('source', options.name ?? topic, false),
       topic,
+      key,
       value: (options.value ?? json()) as Deserializer<unknown>,
       eventTime: options.eventTime ?? { from: 'timestamp' },
       children: [],
     }
     this.state.sources.push(node)
-    return new Stream<V>(this.state, node)
+    return new Stream<V, any>(this.state, node)
   }
 
   /**
@@ -137,16 +142,16 @@ abstract class Handle {
   }
 }
 
-/** A stream of records with values of type V. */
-export class Stream<V> extends Handle {
+/** A stream of records with values of type V and keys of type K (RecordKey: text, or bytes for a `key: bytes()` source). */
+export class Stream<V, K extends RecordKey = string> extends Handle {
   /** Keeps the records for which `predicate` is true (Spark's filter). */
-  filter(predicate: (value: V, context: RecordContext) => boolean, options: { name?: string } = {}): Stream<V> {
-    return new Stream<V>(this.state, this.add({ kind: 'filter', name: this.named('filter', options.name), predicate }))
+  filter(predicate: (value: V, context: RecordContext<K>) => boolean, options: { name?: string } = {}): Stream<V, K> {
+    return new Stream<V, K>(this.state, this.add({ kind: 'filter', name: this.named('filter', options.name), predicate }))
   }
 
   /** One value for each value (Spark's map). */
-  map<W>(mapper: (value: V, context: RecordContext) => W, options: { name?: string } = {}): Stream<W> {
-    return new Stream<W>(this.state, this.add({ kind: 'map', name: this.named('map', options.name), mapper }))
+  map<W>(mapper: (value: V, context: RecordContext<K>) => W, options: { name?: string } = {}): Stream<W, K> {
+    return new Stream<W, K>(this.state, this.add({ kind: 'map', name: this.named('map', options.name), mapper }))
   }
 
   /**
@@ -155,8 +160,8 @@ export class Stream<V> extends Handle {
    * character. Its type refuses one (NotText); a pipeline the compiler does not check gets a dead letter
    * (USER_FUNCTION_FAILED) for a record whose mapper returns a string.
    */
-  flatMap<W>(mapper: (value: V, context: RecordContext) => Iterable<W> & NotText, options: { name?: string } = {}): Stream<W> {
-    return new Stream<W>(this.state, this.add({ kind: 'flatMap', name: this.named('flatMap', options.name), mapper }))
+  flatMap<W>(mapper: (value: V, context: RecordContext<K>) => Iterable<W> & NotText, options: { name?: string } = {}): Stream<W, K> {
+    return new Stream<W, K>(this.state, this.add({ kind: 'flatMap', name: this.named('flatMap', options.name), mapper }))
   }
 
   /**
@@ -164,7 +169,7 @@ export class Stream<V> extends Handle {
    * (partitioned by the new key, `partitions` of them, the source's count by default), so that every record of a
    * key reaches the same task whatever instance reads it, and keyed state stays correct with several instances.
    */
-  keyBy(selector: (value: V, context: RecordContext) => string, options: { name: string; partitions?: number }): Stream<V> {
+  keyBy(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; partitions?: number }): Stream<V> {
     options = withName('keyBy', options)
     return this.repartitioned(selector, options.name, options.partitions, `keyBy ${options.name}`)
   }
@@ -173,7 +178,7 @@ export class Stream<V> extends Handle {
    * The keyBy node of `keyBy`, or of an operator made of one (countByValue, which `partOf` names): `operator` is
    * what a TopologyError about `partitions` names.
    */
-  private repartitioned(selector: (value: V, context: RecordContext) => string, name: string, partitions: number | undefined, operator: string, partOf?: string): Stream<V> {
+  private repartitioned(selector: (value: V, context: RecordContext<K>) => string, name: string, partitions: number | undefined, operator: string, partOf?: string): Stream<V> {
     if (partitions !== undefined && !(Number.isInteger(partitions) && partitions > 0)) throw new TopologyError(`${operator}: partitions must be a positive integer`)
     return new Stream<V>(this.state, this.add({ kind: 'keyBy', name: this.named('keyBy', name), selector, partitions, partOf }))
   }
@@ -183,12 +188,12 @@ export class Stream<V> extends Handle {
    * join). The lookup key is the record key unless `key` says otherwise. `join: 'left'` (default) calls `joiner`
    * with undefined when the table has no entry; `'inner'` drops such records.
    */
-  enrich<T, W>(table: TableSpec<T>, joiner: (value: V, tableValue: T) => W, options: { key?: (value: V, context: RecordContext) => string | null; join: 'inner'; name?: string }): Stream<W>
-  enrich<T, W>(table: TableSpec<T>, joiner: (value: V, tableValue: T | undefined) => W, options?: { key?: (value: V, context: RecordContext) => string | null; join?: 'left'; name?: string }): Stream<W>
-  enrich<T, W>(table: TableSpec<T>, joiner: (value: V, tableValue: T | undefined) => W, options: { key?: (value: V, context: RecordContext) => string | null; join?: 'inner' | 'left'; name?: string } = {}): Stream<W> {
-    return new Stream<W>(
+  enrich<T, W>(table: TableSpec<T>, joiner: (value: V, tableValue: T) => W, options: { key?: (value: V, context: RecordContext<K>) => string | null; join: 'inner'; name?: string }): Stream<W, K>
+  enrich<T, W>(table: TableSpec<T>, joiner: (value: V, tableValue: T | undefined) => W, options?: { key?: (value: V, context: RecordContext<K>) => string | null; join?: 'left'; name?: string }): Stream<W, K>
+  enrich<T, W>(table: TableSpec<T>, joiner: (value: V, tableValue: T | undefined) => W, options: { key?: (value: V, context: RecordContext<K>) => string | null; join?: 'inner' | 'left'; name?: string } = {}): Stream<W, K> {
+    return new Stream<W, K>(
       this.state,
-      this.add({ kind: 'enrich', name: this.named('enrich', options.name), table, lookup: options.key ?? ((_v: V, c: RecordContext) => c.key), joiner, join: options.join ?? 'left' }),
+      this.add({ kind: 'enrich', name: this.named('enrich', options.name), table, lookup: options.key ?? ((_v: V, c: RecordContext<K>) => c.key as string | null), joiner, join: options.join ?? 'left' }),
     )
   }
 
@@ -197,12 +202,12 @@ export class Stream<V> extends Handle {
    * change, so no repartition is needed: every record of a group is in the same partition already. Results carry
    * the fields by name (or `key` when there are none).
    */
-  groupByKey(options: { fields?: (value: V, context: RecordContext) => Record<string, unknown> } = {}): GroupedStream<V> {
-    return new GroupedStream<V>(this.state, this.node, options.fields)
+  groupByKey(options: { fields?: (value: V, context: RecordContext<K>) => Record<string, unknown> } = {}): GroupedStream<V, K> {
+    return new GroupedStream<V, K>(this.state, this.node, options.fields)
   }
 
   /** Groups by a new key: keyBy (through a repartition topic) then groupByKey. */
-  groupBy(selector: (value: V, context: RecordContext) => string, options: { name: string; partitions?: number; fields?: (value: V, context: RecordContext) => Record<string, unknown> }): GroupedStream<V> {
+  groupBy(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; partitions?: number; fields?: (value: V, context: RecordContext) => Record<string, unknown> }): GroupedStream<V> {
     options = withName('groupBy', options)
     return this.keyBy(selector, { name: options.name, partitions: options.partitions }).groupByKey({ fields: options.fields })
   }
@@ -215,9 +220,9 @@ export class Stream<V> extends Handle {
    * undefined) or throws is a dead letter (USER_FUNCTION_FAILED) whose reason names this countByValue and what the
    * selector returned, and the others are counted.
    */
-  countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<WindowResultValue<{ value: string; count: number }>>
-  countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window?: undefined; emit?: EmitMode; partitions?: number }): Stream<{ value: string; count: number }>
-  countByValue(selector: (value: V, context: RecordContext) => string, options: { name: string; window?: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<any> {
+  countByValue(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; window: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<WindowResultValue<{ value: string; count: number }>>
+  countByValue(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; window?: undefined; emit?: EmitMode; partitions?: number }): Stream<{ value: string; count: number }>
+  countByValue(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; window?: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<any> {
     options = withName('countByValue', options)
     const partOf = `countByValue ${options.name}`
     const byValue = this.repartitioned(selector, `${options.name}-by-value`, options.partitions, partOf, partOf)
@@ -240,44 +245,44 @@ export class Stream<V> extends Handle {
   }
 
   /** Prints each record on stdout (one line each: key, then the JSON value, unless `format` says otherwise). */
-  print(options: { format?: (value: V, context: RecordContext) => string; name?: string } = {}): void {
-    this.add({ kind: 'console', name: this.named('console', options.name), format: options.format ?? ((v: V, c: RecordContext) => `${c.key ?? ''}\t${JSON.stringify(v)}`) })
+  print(options: { format?: (value: V, context: RecordContext<K>) => string; name?: string } = {}): void {
+    this.add({ kind: 'console', name: this.named('console', options.name), format: options.format ?? ((v: V, c: RecordContext<K>) => `${c.key ?? ''}\t${JSON.stringify(v)}`) })
   }
 }
 
 /** The result stream of a windowed aggregation in emit mode final: anomaly detectors read it. */
-export class WindowResultStream<F> extends Stream<WindowResultValue<F>> {
+export class WindowResultStream<F, K extends RecordKey = string> extends Stream<WindowResultValue<F>, K> {
   /**
    * Alerts for anomalous window results (anomaly.ts), keyed like the results. Errors: a TopologyError after an
    * aggregation in emit mode update, whose results are a window's content so far, several per window: a detector
    * would alert on a window before it closed and count each of its updates as a window of the baseline.
    */
-  detect(detector: DetectorSpec, options: { name: string }): Stream<Alert> {
+  detect(detector: DetectorSpec, options: { name: string }): Stream<Alert, K> {
     options = withName('detect', options)
     const source = this.node as Extract<ProcessorNode, { kind: 'aggregate' | 'reduce' }>
     if (source.emit === 'update') throw new TopologyError(`detect ${options.name} reads final window results, but ${source.kind} ${source.name} emits 'update' (each window's content so far, at every commit): detect on an aggregation with emit 'final'`)
-    return new Stream<Alert>(this.state, this.add({ kind: 'detect', name: this.named('detect', options.name), detector }))
+    return new Stream<Alert, K>(this.state, this.add({ kind: 'detect', name: this.named('detect', options.name), detector }))
   }
 }
 
 /** A grouped stream: aggregate (Spark's reduceByKey / aggregateByKey), reduce, updateStateByKey, or window it. */
-export class GroupedStream<V> extends Handle {
+export class GroupedStream<V, K extends RecordKey = string> extends Handle {
   constructor(
     state: BuildState,
     node: AnyNode,
-    protected readonly fields: ((value: V, context: RecordContext) => Record<string, unknown>) | undefined,
+    protected readonly fields: ((value: V, context: RecordContext<K>) => Record<string, unknown>) | undefined,
     /** The operator the user wrote, when the DSL groups for it (countByValue): the aggregate's `partOf`. */
     private readonly partOf?: string,
   ) {
     super(state, node)
   }
 
-  windowedBy(window: WindowSpec): WindowedStream<V> {
-    return new WindowedStream<V>(this.state, this.node, this.fields, window, this.partOf)
+  windowedBy(window: WindowSpec): WindowedStream<V, K> {
+    return new WindowedStream<V, K>(this.state, this.node, this.fields, window, this.partOf)
   }
 
   /** A running (not windowed) aggregation per group; emits the changed groups' results at each commit. */
-  aggregate(aggregations: AggregationsOf<V>, options: { name: string; emit?: EmitMode }): Stream<Record<string, unknown>> {
+  aggregate(aggregations: AggregationsOf<V>, options: { name: string; emit?: EmitMode }): Stream<Record<string, unknown>, K> {
     options = withName('aggregate', options)
     checkOutputs(options.name, aggregations, this.fields === undefined ? ['key'] : [])
     if (options.emit === 'final') throw new TopologyError(`aggregate ${options.name}: emit 'final' needs a window (a running aggregate never closes)`)
@@ -285,7 +290,7 @@ export class GroupedStream<V> extends Handle {
   }
 
   /** Spark's reduceByKey: an associative function folds the values of each group; results `{ value }`. */
-  reduce(reducer: (a: V, b: V) => V, options: { name: string }): Stream<Record<string, unknown>> {
+  reduce(reducer: (a: V, b: V) => V, options: { name: string }): Stream<Record<string, unknown>, K> {
     options = withName('reduce', options)
     return new Stream(this.state, this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, reducer, emit: 'update' }))
   }
@@ -297,10 +302,10 @@ export class GroupedStream<V> extends Handle {
    * for the deletion (write a value of your own first if a consumer must hear of it), and the key's changelog record
    * becomes a tombstone at the next commit, so a restore does not bring the state back.
    */
-  updateStateByKey<S>(update: (state: S | undefined, value: V, context: RecordContext) => S | undefined, options: { name: string }): Stream<S> {
+  updateStateByKey<S>(update: (state: S | undefined, value: V, context: RecordContext<K>) => S | undefined, options: { name: string }): Stream<S, K> {
     options = withName('updateStateByKey', options)
     if (this.fields !== undefined) throw new TopologyError(`updateStateByKey ${options.name}: state is per record key; use keyBy for another key`)
-    return new Stream<S>(this.state, this.add({ kind: 'updateState', name: this.named('updateState', options.name), update }))
+    return new Stream<S, K>(this.state, this.add({ kind: 'updateState', name: this.named('updateState', options.name), update }))
   }
 }
 
@@ -316,11 +321,11 @@ function checkOutputs(name: string, aggregations: AggregationsSpec, reserved: re
 }
 
 /** A grouped stream with a window: aggregate or reduce per group and window. */
-export class WindowedStream<V> extends Handle {
+export class WindowedStream<V, K extends RecordKey = string> extends Handle {
   constructor(
     state: BuildState,
     node: AnyNode,
-    private readonly fields: ((value: V, context: RecordContext) => Record<string, unknown>) | undefined,
+    private readonly fields: ((value: V, context: RecordContext<K>) => Record<string, unknown>) | undefined,
     private readonly window: WindowSpec,
     private readonly partOf?: string,
   ) {
@@ -334,7 +339,7 @@ export class WindowedStream<V> extends Handle {
    * earlier that a record then merged with another or grew, as Kafka Streams forwards a tombstone for it. Late records
    * go to `lateTopic` (the pipeline's late-records topic by default).
    */
-  aggregate(aggregations: AggregationsOf<V>, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
+  aggregate(aggregations: AggregationsOf<V>, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>, K> {
     options = withName('aggregate', options)
     const retracting = this.window.type === 'session' && options.emit === 'update'
     checkOutputs(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : []), ...(retracting ? ['retracted'] : [])])
@@ -344,7 +349,7 @@ export class WindowedStream<V> extends Handle {
   }
 
   /** An associative reducer per group and window (Spark's reduceByKeyAndWindow); results `{ value }`. */
-  reduce(reducer: (a: V, b: V) => V, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>> {
+  reduce(reducer: (a: V, b: V) => V, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>, K> {
     options = withName('reduce', options)
     if (options.lateTopic !== undefined) checkedTopic('late-records', options.lateTopic)
     const node = this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, window: this.window, reducer, emit: options.emit ?? 'final', lateTopic: options.lateTopic })

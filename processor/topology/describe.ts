@@ -65,7 +65,7 @@ export function describeTopology(topology: Topology, options: Partial<PlanOption
   for (const table of plan.tables) lines.push(`  Global table ${table.name}${table.kind === 'topic' ? ` <- ${table.topic}` : ''}`)
   for (const sub of plan.subtopologies) {
     lines.push(`  Sub-topology ${sub.index} (${sub.name}): one task per partition of ${sub.sourceTopic}`)
-    lines.push(sub.source.kind === 'source' ? `    source ${sub.sourceTopic} (${sub.source.value.name}, event time: ${eventTimeText(sub.eventTime)})` : `    source ${sub.sourceTopic} (repartitioned by ${sub.name}, event time: record timestamp)`)
+    lines.push(sub.source.kind === 'source' ? `    source ${sub.sourceTopic} (${sub.source.key === 'bytes' ? 'bytes keys, ' : ''}${sub.source.value.name}, event time: ${eventTimeText(sub.eventTime)})` : `    source ${sub.sourceTopic} (repartitioned by ${sub.name}, event time: record timestamp)`)
     const walk = (nodes: readonly ProcessorNode[], depth: number): void => {
       for (const node of nodes) {
         lines.push(`${'  '.repeat(depth + 2)}-> ${nodeText(node, plan.applicationId, plan.lateTopic)}`)

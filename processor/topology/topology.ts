@@ -15,9 +15,15 @@ import type { WindowSpec } from '../windows/spec.js'
 import type { EmitMode } from '../windows/windowed-aggregate.js'
 import type { DetectorSpec } from '../anomaly.js'
 
-/** What a user function sees besides the value. */
-export interface RecordContext {
-  readonly key: string | null
+/**
+ * A record key as user code sees it: UTF-8 text (a source's default, `key: string()`), or the raw bytes for a source
+ * read with `key: bytes()` (Kafka Streams' `Serdes.ByteArray()` for keys).
+ */
+export type RecordKey = string | Buffer
+
+/** What a user function sees besides the value; `K` is the key's type (RecordKey). */
+export interface RecordContext<K extends RecordKey = string> {
+  readonly key: K | null
   /** Event time, ms since the epoch. */
   readonly timestamp: number
   readonly topic: string
@@ -30,7 +36,7 @@ export interface RecordContext {
 export type EventTimeSpec =
   | { readonly from: 'timestamp' }
   | { readonly from: 'field'; readonly field: string }
-  | { readonly from: 'function'; readonly extract: (value: any, context: Omit<RecordContext, 'timestamp'> & { recordTimestamp: number }) => number }
+  | { readonly from: 'function'; readonly extract: (value: any, context: Omit<RecordContext<RecordKey>, 'timestamp'> & { recordTimestamp: number }) => number }
 
 export const eventTime = {
   /** The Kafka record's timestamp (CreateTime or LogAppendTime). */
@@ -51,7 +57,7 @@ export type TableSpec<Row = unknown> = (
 ) & { readonly rowType?: Row }
 
 /** The identity of an aggregation group: the record key plus the fields this function returns. */
-export type GroupFields = (value: any, context: RecordContext) => Record<string, unknown>
+export type GroupFields = (value: any, context: RecordContext<any>) => Record<string, unknown>
 
 interface Base {
   readonly id: number
@@ -67,19 +73,25 @@ interface Base {
 export interface SourceNode extends Base {
   readonly kind: 'source'
   readonly topic: string
+  /**
+   * How keys are read: UTF-8 text, or raw bytes. Bytes keys are held inside the task as their latin1 text (one
+   * character per byte, so any bytes go there and back unchanged) for groups, state and changelogs, and are given to
+   * user code, sinks, dead letters and late records as Buffers holding the bytes as read.
+   */
+  readonly key: 'string' | 'bytes'
   readonly value: Deserializer<unknown>
   readonly eventTime: EventTimeSpec
 }
 
 export type ProcessorNode =
-  | (Base & { readonly kind: 'filter'; readonly predicate: (value: any, context: RecordContext) => boolean })
-  | (Base & { readonly kind: 'map'; readonly mapper: (value: any, context: RecordContext) => unknown })
-  | (Base & { readonly kind: 'flatMap'; readonly mapper: (value: any, context: RecordContext) => Iterable<unknown> })
-  | (Base & { readonly kind: 'keyBy'; readonly selector: (value: any, context: RecordContext) => string; readonly partitions?: number })
+  | (Base & { readonly kind: 'filter'; readonly predicate: (value: any, context: RecordContext<any>) => boolean })
+  | (Base & { readonly kind: 'map'; readonly mapper: (value: any, context: RecordContext<any>) => unknown })
+  | (Base & { readonly kind: 'flatMap'; readonly mapper: (value: any, context: RecordContext<any>) => Iterable<unknown> })
+  | (Base & { readonly kind: 'keyBy'; readonly selector: (value: any, context: RecordContext<any>) => string; readonly partitions?: number })
   | (Base & {
       readonly kind: 'enrich'
       readonly table: TableSpec
-      readonly lookup: (value: any, context: RecordContext) => string | null
+      readonly lookup: (value: any, context: RecordContext<any>) => string | null
       readonly joiner: (value: any, tableValue: any) => unknown
       readonly join: 'inner' | 'left'
     })
@@ -99,10 +111,10 @@ export type ProcessorNode =
       readonly emit: EmitMode
       readonly lateTopic?: string
     })
-  | (Base & { readonly kind: 'updateState'; readonly update: (state: any, value: any, context: RecordContext) => unknown })
+  | (Base & { readonly kind: 'updateState'; readonly update: (state: any, value: any, context: RecordContext<any>) => unknown })
   | (Base & { readonly kind: 'detect'; readonly detector: DetectorSpec })
   | (Base & { readonly kind: 'sink'; readonly topic: string; readonly value: Serializer<any>; readonly timestamp: 'wallclock' | 'event' })
-  | (Base & { readonly kind: 'console'; readonly format: (value: any, context: RecordContext) => string })
+  | (Base & { readonly kind: 'console'; readonly format: (value: any, context: RecordContext<any>) => string })
 
 export type NodeKind = ProcessorNode['kind']
 export type AnyNode = SourceNode | ProcessorNode
