@@ -4,7 +4,7 @@
  * that compiles, fails it. At run time each test builds the topology it typed and looks at what it describes.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { TopologyBuilder, avg, count, describeTopology, max, percentile, staticTable, stddev, sum, tumbling, type Stream, type WindowResultValue } from '../../processor/index.js'
+import { TopologyBuilder, avg, bytes, count, describeTopology, max, percentile, staticTable, stddev, sum, tumbling, type Stream, type WindowResultValue } from '../../processor/index.js'
 
 describe('DSL types', () => {
   it('countByValue gives { value, count } without a window, and windowStart and windowEnd as well with one', () => {
@@ -88,5 +88,30 @@ describe('DSL types', () => {
     b.stream('untyped-readings').groupByKey().aggregate({ total: sum('nope'), mean: avg('nope.deeper') }, { name: 'untyped' })
     b.stream<unknown>('unknown-readings').groupByKey().aggregate({ total: sum('nope') }, { name: 'unknown-values' })
     expect(describeTopology(b.build(), { applicationId: 'types' })).toContain('untyped')
+  })
+
+  it('a source read with key: bytes() gives user code its keys as Buffers, down to a keyBy, whose keys are text', () => {
+    const b = new TopologyBuilder()
+    const raw = b.stream<{ id: string }>('raw-keys', { key: bytes() })
+    raw
+      .filter((_v, c) => {
+        expectTypeOf(c.key).toEqualTypeOf<Buffer | null>()
+        return true
+      })
+      .groupByKey()
+      .updateStateByKey<number>((state, _v, c) => {
+        expectTypeOf(c.key).toEqualTypeOf<Buffer | null>()
+        return (state ?? 0) + 1
+      }, { name: 'per-raw-key' })
+      .to('raw-counts')
+    raw.keyBy((v) => v.id, { name: 'by-id' }).print({ format: (_v, c) => {
+      expectTypeOf(c.key).toEqualTypeOf<string | null>()
+      return c.key ?? ''
+    } })
+    b.stream('text-keys').print({ format: (_v, c) => {
+      expectTypeOf(c.key).toEqualTypeOf<string | null>()
+      return c.key ?? ''
+    } })
+    expect(describeTopology(b.build(), { applicationId: 'types' })).toContain('source raw-keys (bytes keys, json')
   })
 })
