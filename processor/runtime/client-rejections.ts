@@ -11,19 +11,28 @@ function isKafkaJsError(reason: unknown): reason is Error {
   return reason instanceof Error && reason.name.startsWith('KafkaJS')
 }
 
+/** The handlers logClientRejections installed, told apart from an application's own. */
+const installed = new Set<(...args: unknown[]) => void>()
+
 /**
  * Installs a process-wide `unhandledRejection` handler for as long as a pipeline runs: a kafkajs error that no one
  * handled is logged on one line through `log` ("kafkajs failed outside the pipeline's reach: <name>: <message>") and
  * the process goes on; any other unhandled rejection is thrown again as an uncaught exception, as Node does without
- * a handler (a bug is not hidden). Returns the function that removes the handler.
+ * a handler (a bug is not hidden), unless the application has an `unhandledRejection` handler of its own: that one
+ * then decides, as it would without this one. Returns the function that removes the handler.
  */
 export function logClientRejections(log: (line: string) => void): () => void {
   const handler = (reason: unknown): void => {
-    if (!isKafkaJsError(reason)) throw reason
+    if (!isKafkaJsError(reason)) {
+      if (process.listeners('unhandledRejection').some((listener) => !installed.has(listener as (...args: unknown[]) => void))) return
+      throw reason
+    }
     log(`kafkajs failed outside the pipeline's reach: ${reason.name}: ${reason.message}`)
   }
+  installed.add(handler as (...args: unknown[]) => void)
   process.on('unhandledRejection', handler)
   return () => {
     process.off('unhandledRejection', handler)
+    installed.delete(handler as (...args: unknown[]) => void)
   }
 }

@@ -35,3 +35,15 @@ test('any other error rejected unhandled still ends the process with its stack',
   expect(result.stderr).toMatch(/TypeError: a bug\n\s+at /)
   expect(result.status).not.toBe(0)
 })
+
+test("an application's own unhandledRejection handler decides about its other rejections", () => {
+  // An application that logs unhandled rejections and goes on keeps doing so with the handler installed beside its
+  // own: before, the handler threw the rejection again and ended the process although the application handled it.
+  const result = runWithHandler(`
+    process.on('unhandledRejection', (reason) => process.stderr.write('application: ' + reason.message + '\\n'))
+    Promise.reject(new TypeError('a bug the application logs'))
+  `)
+  expect(result.stderr).toBe('application: a bug the application logs\n')
+  expect(result.stdout).toBe('still running\n')
+  expect(result.status).toBe(0)
+})
