@@ -231,6 +231,13 @@ export interface RunOptions {
   log?: (line: string) => void
   /** Where console sinks print (default: stdout). */
   print?: (line: string) => void
+  /**
+   * The emitter the pipeline emits its events on (RunningPipeline.events; default: a new one). The first assignment,
+   * and often the first restores, happen before runPipeline resolves, so a listener added to `events` once it has
+   * resolved misses them: add listeners to an emitter of your own and pass it here, as Kafka Streams takes its state
+   * listener before `start()`.
+   */
+  events?: EventEmitter
 }
 
 /** What an output event carries (emitted after the commit that wrote it). */
@@ -253,7 +260,7 @@ export interface RunningPipeline {
   /** The guarantee in force (at_least_once in place of the default exactly_once when the cluster has no transactions). */
   readonly processingGuarantee: ProcessingGuarantee
   metrics(): Metrics & { tasks: TaskStatus[] }
-  /** 'output' (OutputEvent) after each commit, 'assigned' (task ids), 'restored' (task id, records, ms). */
+  /** 'output' (OutputEvent) after each commit, 'assigned' (task ids), 'restored' (task id, records, ms); RunOptions.events when given, so that listeners added before the start hear the first assignment. */
   readonly events: EventEmitter
   /** Commits what has been processed, leaves the group and closes the stores. */
   stop(): Promise<void>
@@ -385,7 +392,7 @@ class Runner implements RunningPipeline {
   readonly applicationId: string
   readonly instanceId = randomUUID()
   processingGuarantee: ProcessingGuarantee
-  readonly events = new EventEmitter()
+  readonly events: EventEmitter
   readonly closed: Promise<void>
   private readonly plan: Plan
   /** The plan's fingerprint (topology-fingerprint.ts), which the group's leader compares with its own (assignor.ts). */
@@ -475,6 +482,7 @@ class Runner implements RunningPipeline {
     private readonly options: RunOptions,
   ) {
     this.applicationId = options.applicationId
+    this.events = options.events ?? new EventEmitter()
     this.plan = planTopology(topology, { applicationId: options.applicationId, lateTopic: options.lateTopic, deadLetterTopic: options.deadLetterTopic })
     this.topology = topologyFingerprint(this.plan)
     this.processingGuarantee = options.processingGuarantee ?? 'exactly_once'
