@@ -262,7 +262,10 @@ export interface RunningPipeline {
   metrics(): Metrics & { tasks: TaskStatus[] }
   /** 'output' (OutputEvent) after each commit, 'assigned' (task ids), 'restored' (task id, records, ms); RunOptions.events when given, so that listeners added before the start hear the first assignment. */
   readonly events: EventEmitter
-  /** Commits what has been processed, leaves the group and closes the stores. */
+  /**
+   * Commits what has been processed, leaves the group and closes the stores. Called again, or after the pipeline
+   * crashed, it resolves once the pipeline has stopped (a crash's error is `closed`'s, not stop()'s).
+   */
   stop(): Promise<void>
   /** Settles when the pipeline stops: resolves after stop(), rejects if it crashed. */
   readonly closed: Promise<void>
@@ -1631,7 +1634,9 @@ class Runner implements RunningPipeline {
   }
 
   async stop(): Promise<void> {
-    if (this.stopping) return this.closed
+    // Stopped already, or stopping: resolves once stopped, also after a crash (whose error `closed` holds), as Kafka
+    // Streams' close() returns on an instance in ERROR.
+    if (this.stopping) return this.closed.catch(() => {})
     await this.shutdown()
     this.settle.resolve()
   }
