@@ -44,7 +44,7 @@
  * (`varint first` `varint last` `u8 ch` acc).
  */
 import { mergeAll, type Accumulation } from '../aggregate/aggregations.js'
-import { INTERNAL_VALUE_MAX_BYTES, type ByteReader, type ByteWriter, type EntryCodec } from '../state/codec.js'
+import { ByteReader, ByteWriter, INTERNAL_VALUE_MAX_BYTES, type EntryCodec } from '../state/codec.js'
 import { ProcessorErrorCode, RecordError } from '../errors.js'
 import type { KeyedState } from '../state/task-store.js'
 import {
@@ -551,8 +551,9 @@ export class WindowedAggregate {
     const keeps = entry !== undefined && this.family.keepsCloseTime?.(entry, input, this.streamTime) === true
     // `add` changes the entry in place: its close time before is read first, when the index needs it.
     const from = keeps || entry === undefined || !this.timers.needsFrom(input.group) ? undefined : this.family.nextCloseAt(entry)
-    if (entry !== undefined && this.options.aggregations.sizes !== undefined) this.checkGroupState(entry, input)
-    const next = this.family.add(entry, input, this.streamTime, this.retract)
+    const tried = entry !== undefined && this.options.aggregations.sizes !== undefined ? this.checkGroupState(entry, input) : undefined
+    const next = tried === undefined ? this.family.add(entry, input, this.streamTime, this.retract) : tried.next
+    if (tried !== undefined && this.retract !== undefined) for (const result of tried.retracted) this.retract(result)
     this.state.put(input.group, next)
     if (!keeps) this.timers.move(input.group, from, this.family.nextCloseAt(next))
     if (this.options.emit === 'update') this.changed.add(input.group)
@@ -565,18 +566,38 @@ export class WindowedAggregate {
    * record): a group's state is one changelog record holding every open window, so windows each within the limit
    * (three 400 KB lists in a tumbling window with grace) made a record the cluster refused at every commit
    * (MESSAGE_TOO_LARGE), and the pipeline stopped. The test adds the input's size to what the windows hold, as a
-   * reduce that collects its inputs grows by about that much. Errors: RecordError GROUP_TOO_LARGE.
+   * reduce that collects its inputs grows by about that much. When that sum passes the limit, the record is added to a
+   * copy of the entry and the copy weighed, since a reducer that keeps one of its values (the latest, the largest)
+   * does not grow: two 600 KB values in one window hold 600 KB, not 1.2 MB. Returns undefined when the record may be
+   * added to the entry as usual, or that copy with the record added (`next`) and the retractions its `add` made, to
+   * be used instead. Errors: RecordError GROUP_TOO_LARGE, with the entry unchanged.
    */
-  private checkGroupState(entry: WindowEntry, input: WindowInput): void {
+  private checkGroupState(entry: WindowEntry, input: WindowInput): { next: WindowEntry; retracted: WindowResult[] } | undefined {
     const sizes = this.options.aggregations.sizes!
     let held = 0
     for (const acc of accumulatorsOf(entry)) held += sizes.ofState(acc)
     const adding = sizes.ofInput(input.inputs)
-    if (held + adding <= INTERNAL_VALUE_MAX_BYTES) return
-    throw new RecordError(
-      ProcessorErrorCode.groupTooLarge,
-      `the open windows of group ${JSON.stringify(input.group)} hold ${held} bytes of msgpack, and this value's ${adding} would take them past the ${INTERNAL_VALUE_MAX_BYTES} one changelog record holds (a group's open windows are stored together)`,
-    )
+    if (held + adding <= INTERNAL_VALUE_MAX_BYTES) return undefined
+    const tooLarge = () =>
+      new RecordError(
+        ProcessorErrorCode.groupTooLarge,
+        `the open windows of group ${JSON.stringify(input.group)} hold ${held} bytes of msgpack, and this value's ${adding} would take them past the ${INTERNAL_VALUE_MAX_BYTES} one changelog record holds (a group's open windows are stored together)`,
+      )
+    const writer = new ByteWriter()
+    this.family.write(writer, entry)
+    const retracted: WindowResult[] = []
+    let next: WindowEntry
+    try {
+      next = this.family.add(this.family.read(new ByteReader(writer.finish())), input, this.streamTime, this.retract === undefined ? undefined : (result) => void retracted.push(result))
+    } catch (error) {
+      // A reduced value past the limit on its own (SERIALIZATION_FAILED from the reduce) is the group past it too.
+      if (error instanceof RecordError && error.code === ProcessorErrorCode.serializationFailed) throw tooLarge()
+      throw error
+    }
+    let after = 0
+    for (const acc of accumulatorsOf(next)) after += sizes.ofState(acc)
+    if (after <= INTERNAL_VALUE_MAX_BYTES) return { next, retracted }
+    throw tooLarge()
   }
 
   /** Moves stream time forward (never back) and emits every window that closes by then. */
