@@ -3,7 +3,7 @@
  * `runPipeline` against any Kafka cluster. `iotPipeline` is the built-in IoT pipeline.
  */
 export { TopologyBuilder, Stream, GroupedStream, WindowedStream, WindowResultStream, staticTable, type WindowResultValue, type NotText } from './topology/builder.js'
-export { eventTime, isTopology, type Topology, type RecordContext, type EventTimeSpec, type TableSpec } from './topology/topology.js'
+export { eventTime, isTopology, type Topology, type RecordContext, type RecordKey, type EventTimeSpec, type TableSpec } from './topology/topology.js'
 export { describeTopology } from './topology/describe.js'
 export { planTopology, type Plan, type SubTopology } from './topology/plan.js'
 export { tumbling, hopping, sliding, session, type WindowSpec } from './windows/spec.js'

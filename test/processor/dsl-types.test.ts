@@ -4,7 +4,7 @@
  * that compiles, fails it. At run time each test builds the topology it typed and looks at what it describes.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { TopologyBuilder, avg, bytes, count, describeTopology, max, percentile, staticTable, stddev, sum, tumbling, type Stream, type WindowResultValue } from '../../processor/index.js'
+import { TopologyBuilder, avg, bytes, count, describeTopology, max, percentile, staticTable, stddev, sum, tumbling, type RecordKey, type Stream, type WindowResultValue } from '../../processor/index.js'
 
 describe('DSL types', () => {
   it('countByValue gives { value, count } without a window, and windowStart and windowEnd as well with one', () => {
@@ -113,5 +113,19 @@ describe('DSL types', () => {
       return c.key ?? ''
     } })
     expect(describeTopology(b.build(), { applicationId: 'types' })).toContain('source raw-keys (bytes keys, json')
+  })
+
+  it('a helper takes streams of either key type through a K extends RecordKey, exported with the DSL', () => {
+    const b = new TopologyBuilder()
+    const positive = <K extends RecordKey>(s: Stream<{ n: number }, K>, name: string): Stream<{ n: number }, K> => s.filter((v) => v.n > 0, { name })
+    positive(b.stream<{ n: number }>('bytes-keyed', { key: bytes() }), 'positive-bytes').map((v, c) => {
+      expectTypeOf(c.key).toEqualTypeOf<Buffer | null>()
+      return v
+    }).to('positive-bytes')
+    positive(b.stream<{ n: number }>('text-keyed'), 'positive-text').map((v, c) => {
+      expectTypeOf(c.key).toEqualTypeOf<string | null>()
+      return v
+    }).to('positive-text')
+    expect(describeTopology(b.build(), { applicationId: 'types' })).toContain('filter positive-')
   })
 })
