@@ -578,26 +578,19 @@ export class WindowedAggregate {
     for (const acc of accumulatorsOf(entry)) held += sizes.ofState(acc)
     const adding = sizes.ofInput(input.inputs)
     if (held + adding <= INTERNAL_VALUE_MAX_BYTES) return undefined
-    const tooLarge = () =>
-      new RecordError(
-        ProcessorErrorCode.groupTooLarge,
-        `the open windows of group ${JSON.stringify(input.group)} hold ${held} bytes of msgpack, and this value's ${adding} would take them past the ${INTERNAL_VALUE_MAX_BYTES} one changelog record holds (a group's open windows are stored together)`,
-      )
     const writer = new ByteWriter()
     this.family.write(writer, entry)
     const retracted: WindowResult[] = []
-    let next: WindowEntry
-    try {
-      next = this.family.add(this.family.read(new ByteReader(writer.finish())), input, this.streamTime, this.retract === undefined ? undefined : (result) => void retracted.push(result))
-    } catch (error) {
-      // A reduced value past the limit on its own (SERIALIZATION_FAILED from the reduce) is the group past it too.
-      if (error instanceof RecordError && error.code === ProcessorErrorCode.serializationFailed) throw tooLarge()
-      throw error
-    }
+    // A reduced value past the limit on its own, or one the store cannot keep, is refused by the reduce itself
+    // (SERIALIZATION_FAILED, naming what is wrong with it), as on the usual path.
+    const next = this.family.add(this.family.read(new ByteReader(writer.finish())), input, this.streamTime, this.retract === undefined ? undefined : (result) => void retracted.push(result))
     let after = 0
     for (const acc of accumulatorsOf(next)) after += sizes.ofState(acc)
     if (after <= INTERNAL_VALUE_MAX_BYTES) return { next, retracted }
-    throw tooLarge()
+    throw new RecordError(
+      ProcessorErrorCode.groupTooLarge,
+      `the open windows of group ${JSON.stringify(input.group)} would hold ${after} bytes of msgpack with this value of ${adding}, past the ${INTERNAL_VALUE_MAX_BYTES} one changelog record holds (a group's open windows are stored together)`,
+    )
   }
 
   /** Moves stream time forward (never back) and emits every window that closes by then. */
