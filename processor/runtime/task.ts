@@ -455,6 +455,16 @@ export class Task {
     else this.deadLetter(this.outputKey(rec.key), jsonOrText(rec.value), error, {})
   }
 
+  /**
+   * An operator's state layout as its commits name it, saying when its groups hold bytes keys: those are held as latin1
+   * text and text keys as their UTF-8 decoding, so a key past ASCII (`é`) is another group in each, and a source
+   * switched between `key: string()` and `key: bytes()` is refused at the start (`load`, as for another layout)
+   * instead of splitting such keys' state in two.
+   */
+  private keyedLayout(layout: string): string {
+    return this.bytesKeys ? `${layout} keyed by the bytes of each record key` : layout
+  }
+
   /** A record's key as user code and the topics written get it: a bytes key (`bytesKeys`) as a Buffer of its bytes. */
   private outputKey(key: string | null): RecordKey | null {
     return this.bytesKeys && key !== null ? Buffer.from(key, 'latin1') : key
@@ -515,7 +525,7 @@ export class Task {
         // Made once: a template literal in the call would concatenate a new string at every record.
         const operator = operatorName(node)
         const groups = new Groups(node.fields, operator, this.bytesKeys ? (key) => (key === null ? null : Buffer.from(key, 'latin1').toString('base64')) : undefined)
-        this.stateLayouts.set(node.name, operatorLayout(node, accumulation))
+        this.stateLayouts.set(node.name, this.keyedLayout(operatorLayout(node, accumulation)))
         const grouping = (rec: Rec): Grouping => {
           if (rec.grouped !== undefined && rec.grouped.by === node.fields) return rec.grouped
           const grouped = groups.of(rec.key, node.fields ? groupFields(node, node.fields, rec.value, this.context(rec)) : undefined)
@@ -538,7 +548,7 @@ export class Task {
         }
       }
       case 'updateState': {
-        this.stateLayouts.set(node.name, operatorLayout(node))
+        this.stateLayouts.set(node.name, this.keyedLayout(operatorLayout(node)))
         const state = this.store.register(node.name, PLAIN_CODEC)
         // The function gets a copy of the state and the state keeps a copy of what it returns (keptState): a function
         // that changes its argument and throws, or an operator further on that changes the value, changes no state.
@@ -562,7 +572,7 @@ export class Task {
         }
       }
       case 'detect': {
-        this.stateLayouts.set(node.name, operatorLayout(node))
+        this.stateLayouts.set(node.name, this.keyedLayout(operatorLayout(node)))
         const detector = new Detector(node.detector, this.store.register(node.name, PLAIN_CODEC as EntryCodec<DetectorState>))
         return async (rec) => {
           const alert = await detector.check(rec.group ?? groupKey(rec.key), rec.value as WindowedValue, rec.fields ?? {})

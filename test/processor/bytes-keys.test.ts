@@ -81,3 +81,38 @@ test('keys read as bytes reach user code as Buffers, keep a group each through a
     await running.stop()
   }
 })
+
+test('a source switched between text and bytes keys is refused at the start, from its state directory and from the changelog, instead of splitting the state of keys past ASCII in two', async () => {
+  // `é` is one character as text (its UTF-8 decoded) and two as bytes (held as latin1): two groups for one key.
+  const switching = (keys: 'text' | 'bytes') => {
+    const b = new TopologyBuilder()
+    const readings = keys === 'bytes' ? b.stream<{ n: number }>('bk-switch', { key: bytes() }) : b.stream<{ n: number }>('bk-switch')
+    readings.groupByKey().aggregate({ total: sum('n') }, { name: 'switch-totals' }).to('bk-switch-totals')
+    return b.build()
+  }
+  const dir = stateDir()
+  const options = { applicationId: 'bytes-keys-switch', bootstrapServers: setting.broker.address, stateDir: dir, commitIntervalMs: 100, log: () => {} }
+  const text = await runPipeline(switching('text'), options)
+  try {
+    await setting.producer.send({ topic: 'bk-switch', messages: [{ key: 'é', value: '{"n":1}' }] })
+    await readTopic(setting.kafka, 'bk-switch-totals', (r) => r.length >= 1)
+  } finally {
+    await text.stop()
+  }
+  const refusal = async (stateDirectory: string): Promise<string | undefined> => {
+    const started = await runPipeline(switching('bytes'), { ...options, stateDir: stateDirectory })
+    try {
+      await setting.producer.send({ topic: 'bk-switch', messages: [{ key: 'é', value: '{"n":2}' }] })
+      return await started.closed.then(
+        () => undefined,
+        (error: Error) => error.message,
+      )
+    } finally {
+      await started.stop()
+    }
+  }
+  const refused = /operator switch-totals holds the state of a running aggregate of moments of field 'n', but is now a running aggregate of moments of field 'n' keyed by the bytes of each record key: the state of one would be read as the other's/
+  expect(await refusal(dir)).toMatch(refused)
+  // A new instance restores the task from the changelog, whose last marker names the layout too.
+  expect(await refusal(stateDir())).toMatch(refused)
+})
