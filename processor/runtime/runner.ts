@@ -322,6 +322,9 @@ interface Slot {
  */
 const REFUSED_RECORD_CODES = new Set([2, 10, 18, 32, 87])
 
+/** MESSAGE_TOO_LARGE: a record above the topic's max.message.bytes. */
+const MESSAGE_TOO_LARGE = 10
+
 /** INVALID_TIMESTAMP: a record stamped outside the topic's message.timestamp.before/after.max.ms (KIP-937). */
 const INVALID_TIMESTAMP = 32
 
@@ -351,12 +354,15 @@ function recordsRefused(error: unknown): { code: number; type: string } | null {
 /**
  * A refusal of what a task wrote, said as such: its failures are counted at its last commit's offset, not at a
  * record's, so the error says the records were written since then (the record at that offset is not to blame), and,
- * for INVALID_TIMESTAMP, which records carry a timestamp the pipeline did not choose.
+ * for INVALID_TIMESTAMP, which records carry a timestamp the pipeline did not choose; for MESSAGE_TOO_LARGE in a task
+ * with state, that a group's state is one record of `changelogTopic` and what to do about it.
  */
-function refusedRecordsError(error: Error, refusal: { code: number; type: string }): Error {
+function refusedRecordsError(error: Error, refusal: { code: number; type: string }, changelogTopic: string | null): Error {
   const hint = refusal.code === INVALID_TIMESTAMP
     ? ': records stamped with their event time (repartition records, of a keyBy or of the repartition a countByValue or groupBy makes; sinks with timestamp \'event\') are refused past the topic\'s message.timestamp.after.max.ms; filter readings stamped that far ahead out before that operator or sink'
-    : ''
+    : refusal.code === MESSAGE_TOO_LARGE && changelogTopic !== null
+      ? `: a record above its topic's max.message.bytes, an output or a group's state, which is one record of ${changelogTopic} holding every stateful operator's state of the group and every open window (the operators each keep theirs within 1,000,000 bytes, but not together); raise that topic's max.message.bytes, or keep less state per group`
+      : ''
   return new Error(`the cluster refused records the task wrote since its last commit (${refusal.type}: ${error.message})${hint}`, { cause: error })
 }
 
@@ -1270,7 +1276,7 @@ class Runner implements RunningPipeline {
     // cannot encode (a cycle in an updateStateByKey state), fail again at every retry from the same commit: counted
     // like a record whose processing fails, they stop the pipeline after a few.
     const refusal = recordsRefused(error)
-    if (refusal !== null) error = refusedRecordsError(error, refusal)
+    if (refusal !== null) error = refusedRecordsError(error, refusal, slot.sub.changelogTopic)
     if (refusal !== null || error instanceof StateEncodingError) {
       if (this.failedTooOften(slot, slot.task.committedAt ?? slot.resumeAt, error)) return
     }

@@ -595,6 +595,33 @@ describe('open windows of one group', { concurrent: true }, () => {
   })
 })
 
+describe("a group's state past the changelog topic's max.message.bytes", { concurrent: true }, () => {
+  test.sequential("two operators of one group whose states together pass it stop the pipeline with an error naming the changelog topic; raising that topic's max.message.bytes lets it go on", async () => {
+    // Each reduce keeps its 600 KB value (within its own limit); the group's one changelog record holds both.
+    const b = new TopologyBuilder()
+    const input = b.stream<{ s: string }>('twostate-input')
+    input.groupByKey().reduce((_a, v) => v, { name: 'latest' }).map((r) => ({ n: (r.value as { s: string }).s.length })).to('twostate-latest')
+    input.groupByKey().reduce((a, v) => (v.s.length > a.s.length ? v : a), { name: 'longest' }).map((r) => ({ n: (r.value as { s: string }).s.length })).to('twostate-longest')
+    const options = { applicationId: 'twostate', bootstrapServers: setting.broker.address, stateDir: stateDir(), commitIntervalMs: 200, log: () => {} }
+    const first = await runPipeline(b.build(), options)
+    await setting.producer.send({ topic: 'twostate-input', messages: [event('k', { s: 'x'.repeat(600_000) })] })
+    const error = await stopError(first)
+    await first.stop()
+    const changelog = /one record of (\S+) holding every stateful operator's state of the group/.exec(error?.message ?? '')?.[1]
+    expect(error?.message).toMatch(/^task 0_0 failed 3 times in a row at offset 0 of twostate-input-0: the cluster refused records the task wrote since its last commit \(MESSAGE_TOO_LARGE: .*\): a record above its topic's max\.message\.bytes, an output or a group's state, which is one record of \S+ holding every stateful operator's state of the group and every open window .*; raise that topic's max\.message\.bytes, or keep less state per group$/)
+    expect((await setting.admin.listTopics()).includes(changelog!)).toBe(true)
+    // The remedy the error gives, as an operator would apply it.
+    await setting.admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: changelog!, configEntries: [{ name: 'max.message.bytes', value: '4000000' }] }] })
+    const second = await runPipeline(b.build(), options)
+    try {
+      expect(values(await readTopic(setting.kafka, 'twostate-latest', (r) => r.length >= 1))).toEqual([{ n: 600_000 }])
+      expect(values(await readTopic(setting.kafka, 'twostate-longest', (r) => r.length >= 1))).toEqual([{ n: 600_000 }])
+    } finally {
+      await second.stop()
+    }
+  })
+})
+
 describe('state shared with user code', { concurrent: true }, () => {
   test.sequential('user functions and operators further on get copies: what they change in place reaches no state, so results never depend on a restart (as Kafka Streams stores serialize on put and deserialize on get)', async () => {
     const b = new TopologyBuilder()
