@@ -211,7 +211,7 @@ export interface Accumulation<I = any, A = any> {
    * refuse a record that would take its group's open windows past what one changelog record holds
    * (windows/windowed-aggregate.ts). Absent where accumulators are bounded (CompiledAggregations).
    */
-  readonly sizes?: { ofState(acc: A): number; ofInput(input: I): number }
+  readonly sizes?: { readonly ofState: (acc: A) => number; readonly ofInput: (input: I) => number }
 }
 
 /** Merges accumulators into a fresh one (none of them is changed). */

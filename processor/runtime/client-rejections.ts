@@ -12,7 +12,7 @@ function isKafkaJsError(reason: unknown): reason is Error {
 }
 
 /** The handlers logClientRejections installed, told apart from an application's own. */
-const installed = new Set<(...args: unknown[]) => void>()
+const installed = new Set<NodeJS.UnhandledRejectionListener>()
 
 /**
  * Installs a process-wide `unhandledRejection` handler for as long as a pipeline runs: a kafkajs error that no one
@@ -22,17 +22,17 @@ const installed = new Set<(...args: unknown[]) => void>()
  * then decides, as it would without this one. Returns the function that removes the handler.
  */
 export function logClientRejections(log: (line: string) => void): () => void {
-  const handler = (reason: unknown): void => {
+  const handler: NodeJS.UnhandledRejectionListener = (reason) => {
     if (!isKafkaJsError(reason)) {
-      if (process.listeners('unhandledRejection').some((listener) => !installed.has(listener as (...args: unknown[]) => void))) return
+      if (process.listeners('unhandledRejection').some((listener) => !installed.has(listener))) return
       throw reason
     }
     log(`kafkajs failed outside the pipeline's reach: ${reason.name}: ${reason.message}`)
   }
-  installed.add(handler as (...args: unknown[]) => void)
+  installed.add(handler)
   process.on('unhandledRejection', handler)
   return () => {
     process.off('unhandledRejection', handler)
-    installed.delete(handler as (...args: unknown[]) => void)
+    installed.delete(handler)
   }
 }

@@ -445,11 +445,13 @@ function familyOf(spec: WindowSpec, aggs: Accumulation): WindowFamily<WindowEntr
   }
 }
 
-/** The accumulators an entry holds: its slices', points' or sessions'. */
-function accumulatorsOf(entry: WindowEntry): Acc[] {
-  if ('p' in entry) return entry.p.map((point) => point[1])
-  if ('c' in entry) return entry.s.map((slice) => slice[1])
-  return entry.s.map((session) => session[2])
+/** The bytes `ofState` gives for the accumulators an entry holds (its slices', points' or sessions'), added up. */
+function heldBytes(entry: WindowEntry, ofState: (acc: Acc) => number): number {
+  let bytes = 0
+  if ('p' in entry) for (const point of entry.p) bytes += ofState(point[1])
+  else if ('c' in entry) for (const slice of entry.s) bytes += ofState(slice[1])
+  else for (const session of entry.s) bytes += ofState(session[2])
+  return bytes
 }
 
 function codecOf(family: WindowFamily<WindowEntry>): EntryCodec<WindowEntry> {
@@ -574,18 +576,15 @@ export class WindowedAggregate {
    */
   private checkGroupState(entry: WindowEntry, input: WindowInput): { next: WindowEntry; retracted: WindowResult[] } | undefined {
     const sizes = this.options.aggregations.sizes!
-    let held = 0
-    for (const acc of accumulatorsOf(entry)) held += sizes.ofState(acc)
     const adding = sizes.ofInput(input.inputs)
-    if (held + adding <= INTERNAL_VALUE_MAX_BYTES) return undefined
+    if (heldBytes(entry, sizes.ofState) + adding <= INTERNAL_VALUE_MAX_BYTES) return undefined
     const writer = new ByteWriter()
     this.family.write(writer, entry)
     const retracted: WindowResult[] = []
     // A reduced value past the limit on its own, or one the store cannot keep, is refused by the reduce itself
     // (SERIALIZATION_FAILED, naming what is wrong with it), as on the usual path.
     const next = this.family.add(this.family.read(new ByteReader(writer.finish())), input, this.streamTime, this.retract === undefined ? undefined : (result) => void retracted.push(result))
-    let after = 0
-    for (const acc of accumulatorsOf(next)) after += sizes.ofState(acc)
+    const after = heldBytes(next, sizes.ofState)
     if (after <= INTERNAL_VALUE_MAX_BYTES) return { next, retracted }
     throw new RecordError(
       ProcessorErrorCode.groupTooLarge,
