@@ -220,6 +220,28 @@ export class CacheRun {
     this.items[i] = replacement
   }
 
+  /**
+   * A log cleaner pass's rewrites: each replaces the cached batch ending at `lastOffset` with `bytes`,
+   * or drops it (null), as `replace` does one at a time, but the dropped batches leave the run in one pass: a pass
+   * that removes most of a run of n batches costs O(n log n), where one `splice` per batch cost O(n²) (150,000
+   * removals held the node's event loop for about 12 s).
+   */
+  replaceAll(changes: readonly { readonly lastOffset: bigint; readonly bytes: Buffer | null }[]): void {
+    const dropped = new Set<Node>()
+    for (const { lastOffset, bytes } of changes) {
+      if (bytes !== null) continue
+      const node = this.items[this.first + this.indexOf(lastOffset)]
+      if (node === undefined || node.lastOffset !== lastOffset) continue
+      this.cache.forget(node)
+      dropped.add(node)
+    }
+    if (dropped.size > 0) {
+      this.items = this.items.slice(this.first).filter((node) => !dropped.has(node!))
+      this.first = 0
+    }
+    for (const { lastOffset, bytes } of changes) if (bytes !== null) this.replace(lastOffset, bytes)
+  }
+
   /** Drops every cached batch of the run. */
   clear(): void {
     this.dropFirst(this.length)

@@ -788,9 +788,9 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     for (const { previous, replacement } of live) {
       bytes += replacement?.length ?? 0
       this.bytes += (replacement?.length ?? 0) - previous.sizeBytes
-      this.run.replace(previous.lastOffset, replacement)
       if (this.maxBatch && this.maxBatch.lastOffset === previous.lastOffset) this.maxBatch = undefined
     }
+    this.run.replaceAll(live.map(({ previous, replacement }) => ({ lastOffset: previous.lastOffset, bytes: replacement })))
     if (checkpoint) this.checkpoint = checkpoint
     this.generation++
     appendAll(this.changes, changes)
@@ -807,8 +807,14 @@ export class LevelPartitionLog implements PartitionLog, Flushable {
     const replaced = new Map(rewrites.map(({ previous, replacement }) => [previous.lastOffset, replacement]))
     const changes: KeyChange[] = []
     const seen = new Set<bigint>()
+    // The entry found last closes the block of every offset from the one it was looked up for to its own (null: no
+    // entry is above that offset): the rewrites of one block, which a pass gives in a row, share one lookup.
+    let found: { readonly from: bigint; readonly entry: TimeIndexEntry | null } | null = null
     for (const { previous } of rewrites) {
-      const entry = await this.index.firstAbove(previous.lastOffset)
+      const offset = previous.lastOffset
+      if (found !== null && offset >= found.from && (found.entry === null || offset < found.entry.offset)) continue
+      const entry = await this.index.firstAbove(offset)
+      found = { from: offset, entry }
       if (!entry || seen.has(entry.offset)) continue
       seen.add(entry.offset)
       const blockStart = (await this.index.lastAtOrBelow(previous.lastOffset))?.offset ?? 0n

@@ -104,6 +104,27 @@ describe('the batch cache', () => {
     expect([run.length, cache.bytes, cache.count]).toEqual([0, 0, 0])
   })
 
+  it("a cleaner pass's rewrites replace and drop many batches at once, as one replace each would", () => {
+    const cache = new BatchCache(10_000_000)
+    const run = cache.run()
+    append(run, 0, 20_000, 10)
+    run.dropBefore(5n)
+    // Every batch but each thousandth goes, a few are rewritten smaller, and offsets the run does not hold are ignored.
+    const changes = Array.from({ length: 20_000 }, (_, n) => ({ lastOffset: BigInt(n), bytes: n % 1000 === 999 ? null : n % 1000 === 0 ? Buffer.alloc(4, n % 256) : null }))
+    changes.push({ lastOffset: 20_005n, bytes: null }, { lastOffset: 30_000n, bytes: Buffer.alloc(4) })
+    run.replaceAll(changes.filter((_, n) => n % 1000 !== 999 || n === 19_999))
+
+    // Left: each thousandth, untouched (19,999 excepted), and each rewritten one after it (offset 0 was not cached).
+    expect(offsets(run)).toEqual(Array.from({ length: 19 }, (_, k) => [1000 * k + 999, 1000 * (k + 1)]).flat())
+    expect(run.at(0).bytes).toEqual(Buffer.alloc(10, 999 % 256))
+    expect(run.at(1).bytes).toEqual(Buffer.alloc(4, 1000 % 256))
+    expect([cache.count, cache.bytes]).toEqual([run.length, heldBytes([run])])
+    // The run still finds and extends from what is left.
+    expect(run.indexOf(1001n)).toBe(2)
+    append(run, 20_000, 1)
+    expect(offsets(run).at(-1)).toBe(20_000)
+  })
+
   it('keeps a copy of what is appended, and hands out copies: neither side sees the other change', () => {
     const cache = new BatchCache(1000)
     const run = cache.run()
