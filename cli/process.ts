@@ -94,12 +94,14 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
     cancelNotice = noticeIfSlowStop(`brook process: ${run.applicationId}: stopping: the final commit is still under way (the last records' output being sent, or a cluster slow to answer, a node down say); Ctrl-C again exits without it, and the next start redoes the work not committed`)
     return running.stop()
   }
-  // A Ctrl-C while the pipeline is still joining its group stops it as soon as it has joined.
+  // A Ctrl-C during the start (connecting, creating topics, joining the group) abandons it (RunOptions.signal): a
+  // cluster that does not answer would hold it for the clients' request timeouts, a minute or more.
+  const starting = new AbortController()
   const requestStop = (): void => {
     if (interrupted) return
     interrupted = true
     if (pipeline) stopping = stop(pipeline)
-    else process.stderr.write(`brook process: ${run.applicationId}: stopping once the start is done (connecting, creating topics, joining the group); Ctrl-C again exits now\n`)
+    else starting.abort()
   }
   const removeHandlers = onStopSignal({ stop: requestStop })
   // A closed pipe (`brook process pipeline.ts | head`) leaves the console sinks nowhere to print: the pipeline stops
@@ -109,10 +111,15 @@ async function runUntilStopped(topology: Topology, run: RunOptions): Promise<voi
   // For the process's life: kafkajs clients still closing after the pipeline stopped may reject too.
   logClientRejections(run.log ?? logLine)
   try {
-    pipeline = await runPipeline(topology, run).catch(async (error: Error) => {
+    pipeline = await runPipeline(topology, { ...run, signal: starting.signal }).catch(async (error: Error) => {
+      if (starting.signal.aborted) return null
       const servers = [run.bootstrapServers].flat()
       throw new Error(`${run.applicationId}: could not start on ${servers.join(',')}: ${(await explainedFailure(servers, error)).message}`)
     })
+    if (pipeline === null) {
+      process.stderr.write(`brook process: ${run.applicationId}: stopped during its start (Ctrl-C)\n`)
+      return
+    }
     if (interrupted) stopping = stop(pipeline)
     await pipeline.closed.catch((error: Error) => {
       throw new Error(`the pipeline stopped after an error: ${error.message}`)

@@ -24,6 +24,7 @@
  * sends nothing (kafkajs sends EndTxn only for a transaction with partitions), so the id never has an open
  * transaction, and InitProducerId on such an id only bumps its epoch.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Kafka } from 'kafkajs'
 import { GuaranteeError, ProcessorErrorCode } from '../errors.js'
 import { withTargetTopics } from './target-topics.js'
@@ -58,6 +59,8 @@ export interface ProbeOptions {
    * target-topics.ts): with them, a partition offline elsewhere in the cluster does not fail the probe.
    */
   topics?: readonly string[]
+  /** Ends the asking: no attempt starts once it aborts, and a wait between attempts ends with the signal's reason. */
+  signal?: AbortSignal
 }
 
 /**
@@ -70,6 +73,7 @@ export async function transactionsSupported(kafka: Kafka, applicationId: string,
   const deadline = Date.now() + maxBlockMs
   let backoffMs = BACKOFF_MS
   for (let attempt = 1; ; attempt++) {
+    options.signal?.throwIfAborted()
     const outcome = await probeOnce(kafka, applicationId, options.topics ?? [], Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1000, deadline - Date.now())))
     if (outcome.kind === 'supported') return { supported: true }
     if (outcome.kind === 'unsupported') return { supported: false, reason: outcome.reason }
@@ -86,7 +90,7 @@ export async function transactionsSupported(kafka: Kafka, applicationId: string,
       )
     }
     options.log(`cannot tell yet whether the cluster supports transactions (${outcome.reason}); asking again in ${(waitMs / 1000).toFixed(1)} s`)
-    await new Promise((resolve) => setTimeout(resolve, waitMs))
+    await sleep(waitMs, undefined, { signal: options.signal })
     backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS)
   }
 }

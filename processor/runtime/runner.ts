@@ -238,6 +238,15 @@ export interface RunOptions {
    * listener before `start()`.
    */
   events?: EventEmitter
+  /**
+   * Aborts the start. A start against a cluster that does not answer can take minutes (each client's connection waits
+   * out its request timeout; the exactly_once probe asks for up to a minute); once this signal aborts, runPipeline
+   * stops waiting, closes what it connected, releases the state directory and rejects with the signal's reason (an
+   * `AbortError`, or the `TimeoutError` of `AbortSignal.timeout(ms)`), as `fetch` and Node's `events.once` do. A
+   * request already sent is left to end on its own; a client it connects after the abort is disconnected. An abort
+   * once runPipeline has resolved does nothing: `stop()` stops a running pipeline.
+   */
+  signal?: AbortSignal
 }
 
 /** What an output event carries (emitted after the commit that wrote it). */
@@ -384,6 +393,7 @@ function brokersOf(servers: string | readonly string[]): string[] {
  * without them, guarantee.ts), after closing whatever it had connected or opened.
  */
 export async function runPipeline(topology: Topology, options: RunOptions): Promise<RunningPipeline> {
+  options.signal?.throwIfAborted()
   const runner = new Runner(topology, options)
   try {
     await runner.start()
@@ -442,6 +452,8 @@ class Runner implements RunningPipeline {
    * the other's topic in its place and failed ("Could not find the leader for the partition").
    */
   private purgeTail: Promise<void> = Promise.resolve()
+  /** Whether start() has ended: until then an aborted RunOptions.signal lets shutdown leave clients to disconnect on their own. */
+  private startEnded = false
   /** The purges' admin client (purgeAdmin), once a purge asked for it. */
   private purger?: Promise<Admin>
   /** Held from the start of `start()` to the end of the shutdown: no other instance uses the state directory meanwhile. */
@@ -553,32 +565,33 @@ class Runner implements RunningPipeline {
     const scout = this.kafka.admin()
     let seeds: string[]
     try {
-      await this.connect(scout).catch((error: unknown) => {
+      await this.startStep(this.connect(scout), () => scout.disconnect()).catch((error: unknown) => {
         const sasl = saslNotOffered(error)
         throw sasl === null ? error : new Error(sasl, { cause: error })
       })
-      seeds = await seedTopics(scout, plannedTopics(this.plan))
+      seeds = await this.startStep(seedTopics(scout, plannedTopics(this.plan)))
       // A table is read from a topic the pipeline does not make (as a Kafka Streams GlobalKTable's source): one that
       // is missing ends the start here, before any topic is created, naming it.
       const tables = this.plan.tables.flatMap((t) => (t.kind === 'topic' ? [t] : []))
-      const found = await lookUpTopics(scout, tables.map((t) => t.topic))
+      const found = await this.startStep(lookUpTopics(scout, tables.map((t) => t.topic)))
       const missing = tables.filter((t) => !found.has(t.topic))
       if (missing.length > 0) {
         const names = missing.map((t) => t.topic).join(', ')
         throw new TopologyError(`global table topic${missing.length === 1 ? ` ${names} does` : `s ${names} do`} not exist: create ${missing.length === 1 ? 'it' : 'them'} first (a global table reads an existing topic, usually compacted)`)
       }
     } finally {
-      await scout.disconnect().catch(() => {})
+      await this.disconnect(scout)
     }
     // The clients that refresh metadata before they name a topic (the admin's CreateTopics, the transactions probe)
     // start with the pipeline's existing topics, not every topic in the cluster (target-topics.ts).
     this.admin = withTargetTopics(this.kafka, seeds, () => this.kafka.admin())
-    await this.connect(this.admin)
+    await this.startStep(this.connect(this.admin), () => this.admin.disconnect())
     this.looker = this.promptKafka.admin({ retry: { retries: 0 } })
-    await this.connect(this.looker)
+    const looker = this.looker
+    await this.startStep(this.connect(looker), () => looker.disconnect())
     // Before the topics are made: a start that fails here has created none.
     if (this.processingGuarantee === 'exactly_once') {
-      const probe = await transactionsSupported(this.kafka, this.applicationId, { log: this.log, topics: seeds })
+      const probe = await this.startStep(transactionsSupported(this.kafka, this.applicationId, { log: this.log, topics: seeds, signal: this.options.signal }))
       if (!probe.supported && this.options.processingGuarantee === 'exactly_once') {
         throw new GuaranteeError(
           ProcessorErrorCode.transactionsUnsupported,
@@ -590,16 +603,18 @@ class Runner implements RunningPipeline {
         this.processingGuarantee = 'at_least_once'
       }
     }
-    this.topics = await ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log)
+    this.topics = await this.startStep(ensureTopics(this.admin, this.plan, { partitions: this.options.partitions ?? 1, replicationFactor: this.options.replicationFactor ?? -1 }, this.log))
     this.sends = new WholeSends(this.admin)
-    await this.sends.learn(this.topics)
+    await this.startStep(this.sends.learn(this.topics))
     if (this.processingGuarantee === 'at_least_once') {
       this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
-      await this.connect(this.producer)
+      const producer = this.producer
+      await this.startStep(this.connect(producer), () => producer.disconnect())
     }
     if (this.plan.tables.some((t) => t.kind === 'topic')) {
       this.tablesProducer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
-      await this.connect(this.tablesProducer)
+      const tablesProducer = this.tablesProducer
+      await this.startStep(this.connect(tablesProducer), () => tablesProducer.disconnect())
       const deadLetter = async (key: Buffer | string, value: Buffer | null, error: RecordError, row: RowOrigin) => {
         const origin = { [HeaderNames.errorTopic]: row.topic, [HeaderNames.errorPartition]: String(row.partition), [HeaderNames.errorOffset]: row.offset }
         await this.tablesProducer!.send({ topic: this.plan.deadLetterTopic, messages: [deadLetterMessage(key, value, error, origin)], ...this.sendSettings })
@@ -607,13 +622,46 @@ class Runner implements RunningPipeline {
       }
       const tablesGroup = `${this.applicationId}-global-${this.instanceId}`
       this.tables = new GlobalTables(this.kafka, { ...GROUP_CONSUMER_RETRY, ...this.options.kafka?.retry }, this.admin, this.plan.tables, tablesGroup, this.stateDir, this.tablesBudget, this.log, deadLetter, (error) => this.crash(error))
-      await this.tables.start()
+      await this.startStep(this.tables.start())
       this.stopHearingFetches.push(onFailedFetch(tablesGroup, (error) => this.noticeUnknownTopic(error)))
     }
     this.stopHearingFetches.push(onFailedFetch(this.applicationId, (error) => this.noticeUnknownTopic(error)))
-    await this.startConsumer()
+    await this.startStep(this.startConsumer())
     this.ticker = setInterval(() => void this.tick(), this.tickMs)
+    this.startEnded = true
     this.log(`${this.applicationId}: instance ${this.instanceId} started (${this.processingGuarantee}, ${this.plan.subtopologies.length === 1 ? '1 sub-topology' : `${this.plan.subtopologies.length} sub-topologies`})`)
+  }
+
+  /**
+   * Disconnects `client`, without waiting when RunOptions.signal aborted the start: kafkajs's disconnect waits for a
+   * connect still under way, which against a cluster that does not answer ends only at its request timeout.
+   */
+  private async disconnect(client: { disconnect(): Promise<void> } | undefined): Promise<void> {
+    const closing = client?.disconnect().catch(() => {})
+    if (this.startEnded || this.options.signal?.aborted !== true) await closing
+  }
+
+  /**
+   * `step` of the start, unless RunOptions.signal aborts first: then rejects with the signal's reason, and leaves
+   * `step` to end on its own, running `undo` on what it resolves to (a client it connected is disconnected).
+   */
+  private async startStep<T>(step: Promise<T>, undo?: (value: T) => Promise<unknown>): Promise<T> {
+    const signal = this.options.signal
+    if (signal === undefined) return step
+    let onAbort = (): void => {}
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason)
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      return await Promise.race([step, aborted])
+    } catch (error) {
+      if (signal.aborted) step.then((value) => undo?.(value).catch(() => {}), () => {})
+      throw error
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
   }
 
   /**
@@ -1682,19 +1730,19 @@ class Runner implements RunningPipeline {
         slot.state = 'suspended'
       })
     }
-    await this.consumer?.disconnect().catch(() => {})
+    await this.disconnect(this.consumer)
     for (const slot of this.slots.values()) {
-      await slot.producer?.disconnect().catch(() => {})
+      await this.disconnect(slot.producer)
       await slot.task.store.close().catch(() => {})
     }
     this.slots.clear()
     await this.tables?.stop()
-    await this.tablesProducer?.disconnect().catch(() => {})
-    await this.producer?.disconnect().catch(() => {})
+    await this.disconnect(this.tablesProducer)
+    await this.disconnect(this.producer)
     await Promise.all(this.purges)
     await this.purger?.then((admin) => admin.disconnect()).catch(() => {})
-    await this.looker?.disconnect().catch(() => {})
-    await this.admin?.disconnect().catch(() => {})
+    await this.disconnect(this.looker)
+    await this.disconnect(this.admin)
     await this.stateLock?.release().catch(() => {})
   }
 }

@@ -6,7 +6,7 @@
  * hides the transaction APIs from ApiVersions) as one line and exit code 1, with no topic created.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import ts from 'typescript'
@@ -366,6 +366,26 @@ describe('brook process through a cluster outage', { concurrent: true }, () => {
       run.child.kill('SIGINT')
       expect(await run.exited, run.stderr()).toBe(0)
     } finally {
+      await node.kill()
+      node.cleanup()
+    }
+  })
+  it.sequential('a Ctrl-C during the start against a cluster that does not answer stops it there, and leaves no state directory', { timeout: 120_000 }, async () => {
+    const node = await startConfiguredBroker(FAST_GROUPS)
+    try {
+      // Stopped (SIGSTOP): connections are accepted, no request is answered, so each client's connect waits out its
+      // request timeout (30 s), and the start waited all of them out before it heard a Ctrl-C.
+      node.child.kill('SIGSTOP')
+      const state = join(tempDir('brook-process-abort-'), 'state')
+      const run = spawnBrook(['process', 'iot', '--bootstrap-server', node.address, '--state-dir', state, '--application-id', 'abandoned'])
+      // The start has begun once it holds its state directory.
+      await until(() => existsSync(join(state, '.lock')), 'the start to lock its state directory', { context: run.stderr })
+      run.child.kill('SIGINT')
+      expect(await run.exited, run.stderr()).toBe(0)
+      expect(lines(run.stderr())).toEqual(['brook process: abandoned: stopped during its start (Ctrl-C)'])
+      expect(existsSync(state)).toBe(false)
+    } finally {
+      node.child.kill('SIGCONT')
       await node.kill()
       node.cleanup()
     }
