@@ -80,6 +80,8 @@ export class TopologyBuilder {
    */
   stream<V = any>(topic: string, options: { key: Deserializer<Buffer | null>; value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string }): Stream<V, Buffer>
   stream<V = any>(topic: string, options?: { key?: Deserializer<string | null>; value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string }): Stream<V>
+  /** Options whose key deserializer is typed as either kind (a helper that passes one on): keys are `RecordKey`. */
+  stream<V = any>(topic: string, options: { key?: Deserializer<RecordKey | null>; value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string }): Stream<V, RecordKey>
   stream<V = any>(topic: string, options: { key?: Deserializer<RecordKey | null>; value?: Deserializer<V>; eventTime?: EventTimeSpec; name?: string } = {}): Stream<V, any> {
     checkedTopic('source', topic)
     const key = options.key?.name ?? 'string'

@@ -4,7 +4,7 @@
  * that compiles, fails it. At run time each test builds the topology it typed and looks at what it describes.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { TopologyBuilder, avg, bytes, count, describeTopology, max, percentile, staticTable, stddev, sum, tumbling, type RecordKey, type Stream, type WindowResultValue } from '../../processor/index.js'
+import { TopologyBuilder, avg, bytes, count, describeTopology, max, percentile, staticTable, stddev, sum, tumbling, type Deserializer, type RecordKey, type Stream, type WindowResultValue } from '../../processor/index.js'
 
 describe('DSL types', () => {
   it('countByValue gives { value, count } without a window, and windowStart and windowEnd as well with one', () => {
@@ -113,6 +113,16 @@ describe('DSL types', () => {
       return c.key ?? ''
     } })
     expect(describeTopology(b.build(), { applicationId: 'types' })).toContain('source raw-keys (bytes keys, json')
+  })
+
+  it('options whose key deserializer may give either kind of key make a stream of RecordKey keys', () => {
+    const b = new TopologyBuilder()
+    const sourceOf = (keys: 'text' | 'bytes'): { key?: Deserializer<RecordKey | null>; name?: string } => (keys === 'bytes' ? { key: bytes(), name: 'either' } : { name: 'either' })
+    b.stream<{ n: number }>('either-keyed', sourceOf('bytes')).map((v, c) => {
+      expectTypeOf(c.key).toEqualTypeOf<RecordKey | null>()
+      return v
+    }).to('either-out')
+    expect(describeTopology(b.build(), { applicationId: 'types' })).toContain('source either-keyed (bytes keys')
   })
 
   it('a helper takes streams of either key type through a K extends RecordKey, exported with the DSL', () => {
