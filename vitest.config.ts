@@ -53,7 +53,7 @@ export default defineConfig({
     // A file whose worker is blocked (no timeout can fire in it) is named and killed after ten minutes, so the run
     // ends failed instead of waiting for it forever (test/watchdog/).
     globalSetup: ['test/watchdog/global.ts'],
-    setupFiles: ['test/watchdog/worker.ts'],
+    setupFiles: ['test/watchdog/worker.ts', 'test/helpers/file-end-setup.ts'],
     // kafkajs 2.2.4 can leave the rejection of the LeaveGroup a stopping consumer sends unhandled, when the group's
     // coordinator moved meanwhile (a leader killed or cut off): the consumer has stopped either way. Only that error
     // is let through; every other unhandled error still fails the run.
