@@ -5,40 +5,21 @@
  * neither process runs and neither directory is left.
  */
 import { describe, expect, it, vi } from 'vitest'
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-
-const REPO = resolve(import.meta.dirname, '..')
-
-/** Whether `pid` runs: it exists and is not a zombie waiting for its new parent to reap it. */
-function running(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-  } catch {
-    return false
-  }
-}
+import { join } from 'node:path'
+import { runNestedVitest } from './helpers/nested-vitest.js'
+import { alive } from './helpers/processes.js'
 
 /** Runs vitest on the fixtures; its exit code, its output, and the processes and directories the files left. */
 async function runFixtures(isolate: boolean): Promise<{ code: number | null; output: string; left: { pid: number; dir: string }[] }> {
   const scratch = mkdtempSync(join(tmpdir(), 'brook-test-file-end-run-'))
   const leftFile = join(scratch, 'left')
-  const run = spawn(process.execPath, [resolve(REPO, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/fixtures/file-end/config.ts'], {
-    cwd: REPO,
-    env: { ...process.env, BROOK_FILE_END_ISOLATE: String(isolate), BROOK_FILE_END_LEFT: leftFile },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  run.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
   try {
-    const code = await new Promise<number | null>((done) => run.once('close', done))
+    const { code, output } = await runNestedVitest('test/fixtures/file-end/config.ts', { BROOK_FILE_END_ISOLATE: String(isolate), BROOK_FILE_END_LEFT: leftFile })
     const left = existsSync(leftFile) ? readFileSync(leftFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { pid: number; dir: string }) : []
-    return { code, output: output.replace(/\x1b\[[0-9;]*m/g, ''), left }
+    return { code, output, left }
   } finally {
-    if (run.exitCode === null) run.kill('SIGKILL')
     rmSync(scratch, { recursive: true, force: true })
   }
 }
@@ -50,11 +31,11 @@ describe('the cleanup as a test file ends', () => {
       try {
         expect(code, output).toBe(0)
         expect(left, output).toHaveLength(2)
-        await vi.waitFor(() => expect(left.filter(({ pid }) => running(pid))).toEqual([]), { timeout: 5000 })
+        await vi.waitFor(() => expect(left.filter(({ pid }) => alive(pid))).toEqual([]), { timeout: 5000 })
         expect(left.filter(({ dir }) => existsSync(dir))).toEqual([])
       } finally {
         for (const { pid, dir } of left) {
-          if (running(pid)) process.kill(pid, 'SIGKILL')
+          if (alive(pid)) process.kill(pid, 'SIGKILL')
           rmSync(dir, { recursive: true, force: true })
         }
       }

@@ -8,44 +8,19 @@
  * fixtures/skipped.ts, whose worker ends normally without running a hook).
  */
 import { describe, expect, it, vi } from 'vitest'
-import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
-
-const REPO = resolve(import.meta.dirname, '../..')
-
-/** Whether `pid` runs: it exists and is not a zombie waiting for its new parent to reap it. */
-function running(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-  } catch {
-    return false
-  }
-}
+import { runNestedVitest } from '../helpers/nested-vitest.js'
+import { alive } from '../helpers/processes.js'
 
 /** Runs vitest on the fixtures with `env`; its exit code and its output without colours. */
-async function runFixtures(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const run = spawn(process.execPath, [resolve(REPO, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/watchdog/fixture.config.ts'], {
-    cwd: REPO,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  run.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  try {
-    const code = await new Promise<number | null>((done) => run.once('close', done))
-    return { code, output: output.replace(/\x1b\[[0-9;]*m/g, '') }
-  } finally {
-    if (run.exitCode === null) run.kill('SIGKILL')
-  }
+function runFixtures(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return runNestedVitest('test/watchdog/fixture.config.ts', env)
 }
 
 /** The pid of the blocked test's `sleep`, from the watchdog's list of what it killed; checks it is gone. */
 async function expectSleeperKilled(output: string): Promise<void> {
   const sleeper = Number(/(\d+) \(sleep 1000\)/.exec(output)?.[1])
   expect(sleeper, output).toBeGreaterThan(0)
-  await vi.waitFor(() => expect(running(sleeper)).toBe(false), { timeout: 5000 })
+  await vi.waitFor(() => expect(alive(sleeper)).toBe(false), { timeout: 5000 })
 }
 
 describe('the test watchdog', () => {
