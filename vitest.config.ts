@@ -41,7 +41,9 @@ class SlowFirstSequencer extends BaseSequencer {
  * own; test/processor/ is a project of its own (below). The rest keep a worker process per file: not yet run without
  * isolation.
  */
-const SHARED = ['protocol', 'storage', 'client', 'cluster/raft', 'cluster/metadata', 'broker', 'cli'].map((folder) => `test/${folder}/**/*.test.ts`)
+const SHARED = ['protocol', 'storage', 'client', 'clients', 'cluster/raft', 'cluster/metadata', 'cluster/controller', 'cluster/replication', 'broker', 'cli']
+  .map((folder) => `test/${folder}/**/*.test.ts`)
+  .concat('test/cluster/*.test.ts')
 
 /**
  * Files of test/processor/ that keep a worker of their own: they check state a file before them in the same worker
@@ -86,7 +88,9 @@ export default defineConfig({
       // keeps both cores busy. Each folder run alone, shared then isolated, on the 2-core machine with other work
       // beside it (load average 5-9, at times 15-24), CPU-seconds (wall seconds): protocol, storage and client 113
       // against 135 (87 against 94); processor 344 against 414 (266 against 286); broker 195 against 253 (121 against
-      // 139); cli 572 against 654 (320 against 366). Files that start processes gain least: their CPU is mostly the
+      // 139); cli 572 against 654 (320 against 366); clients, cluster/controller, cluster/replication and the files of
+      // test/cluster/ itself 80 against 98 (56 against 61, load average 1.5). A whole clean-clone run with the folders
+      // before clients: 910 s against 985-1,025 s isolated (cores idle 14% in both). Files that start processes gain least: their CPU is mostly the
       // brokers' and clients' own.
       // A pipeline run in process patches kafkajs for the whole process (processor/runtime/fetch-guards.ts wraps its
       // consumer's fetch, aborted-transactions.ts its Broker.fetch, codecs.ts adds compression codecs): the files of
