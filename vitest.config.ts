@@ -90,8 +90,8 @@ export default defineConfig({
       // against 135 (87 against 94); processor 344 against 414 (266 against 286); broker 195 against 253 (121 against
       // 139); cli 572 against 654 (320 against 366); clients, cluster/controller, cluster/replication and the files of
       // test/cluster/ itself 80 against 98 (56 against 61, load average 1.5). A whole clean-clone run with the folders
-      // before clients: 910 s against 985-1,025 s isolated (cores idle 14% in both). Files that start processes gain least: their CPU is mostly the
-      // brokers' and clients' own.
+      // before clients: 910 s against 985-1,025 s isolated (cores idle 14% in both). Files that start processes gain
+      // least: their CPU is mostly the brokers' and clients' own.
       // A pipeline run in process patches kafkajs for the whole process (processor/runtime/fetch-guards.ts wraps its
       // consumer's fetch, aborted-transactions.ts its Broker.fetch, codecs.ts adds compression codecs): the files of
       // test/processor/ share workers among themselves only (a worker runs the files of one project), so the files
