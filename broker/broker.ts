@@ -21,9 +21,8 @@
  * serving reads of what it acknowledged instead, which on a developer's machine is the more useful of the two: the
  * data stays readable while space is made, and a restart brings the node back with every acknowledged record.
  */
-import { existsSync } from 'node:fs'
 import { LogStore, StorageError } from '../storage/log-store.js'
-import { databaseDir, isStorageFailure } from '../storage/database.js'
+import { isStorageFailure } from '../storage/database.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from './config.js'
 import { Connection } from './connection.js'
 import { isIP, type Socket } from 'node:net'
@@ -53,19 +52,10 @@ import { LocalLogs } from './cluster/local-logs.js'
 import { ReplicaManager } from './cluster/replica-manager.js'
 import { ControllerProducerIdBlockSource } from './cluster/producer-id-blocks.js'
 import { hostPort, unbracketed } from '../client/address.js'
+import type { Identity } from './data-directory.js'
 
 /** How long a request from this node to another (WriteTxnMarkers, AddPartitionsToTxn) may take before it is retried. */
 const BROKER_REQUEST_TIMEOUT_MS = 10_000
-
-interface Identity {
-  clusterId: string
-  nodeId: number
-  /**
-   * The ids of the controller quorum's voters the directory was made for, sorted; null for a single node. Absent in
-   * directories made before it was kept: the first start records it.
-   */
-  voters?: number[] | null
-}
 
 /** What a cluster node runs besides a single node's parts: its quorum member, its logs following the image, its replicas. */
 interface ClusterParts {
@@ -458,25 +448,6 @@ export class Broker {
     await this.topics.snapshotProducerStates()
     await this.store.close()
     this.log.info('stopped')
-  }
-}
-
-/** For `brook dev`, which may not import storage/: who holds a node's data directory. */
-export { dataDirectoryHolder, dataDirectoryLockHolder } from '../storage/database.js'
-export { brookNodeId, holderText, processArgs, runsBrook, type LockHolder } from '../storage/lock-holder.js'
-
-/**
- * The cluster id a node's data directory keeps (with its node id, in its database), or undefined when it has no
- * database or none is kept there. Opens the database and closes it again, so the node must not be running. Errors:
- * the database cannot be opened (a running node holds it).
- */
-export async function storedClusterId(dataDir: string): Promise<string | undefined> {
-  if (!existsSync(databaseDir(dataDir))) return undefined
-  const store = await LogStore.open(dataDir)
-  try {
-    return (await store.getNodeValue<Identity>('identity'))?.clusterId
-  } finally {
-    await store.close()
   }
 }
 

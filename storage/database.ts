@@ -25,7 +25,9 @@ import type { AbstractSublevel } from 'abstract-level'
 import { Packr } from 'msgpackr'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { holderText, lockHolder, type LockHolder } from './lock-holder.js'
+import { dataDirectoryHolder, databaseDir, lockFileOf } from './lock-holder.js'
+
+export { dataDirectoryHolder, dataDirectoryLockHolder, databaseDir } from './lock-holder.js'
 
 export type Sublevel<K, V> = AbstractSublevel<Level<Buffer, Buffer>, string | Buffer | Uint8Array, K, V>
 
@@ -54,16 +56,6 @@ const msgpack = {
  */
 export const LEVEL_OPTIONS = { writeBufferSize: 64 * 1024 * 1024 } as const
 
-/** Where a node's LevelDB database lives in its data directory. */
-export function databaseDir(dataDir: string): string {
-  return join(dataDir, 'db')
-}
-
-/** LevelDB's lock file in a data directory, which names the process holding the directory (lock-holder.ts). */
-function lockFileOf(dataDir: string): string {
-  return join(databaseDir(dataDir), 'LOCK')
-}
-
 export const PARTITION_KEY_SIZE = 20
 export const LOG_KEY_SIZE = PARTITION_KEY_SIZE + 8
 
@@ -90,20 +82,6 @@ export class StorageOfflineError extends StorageError {
 /** Another process holds the data directory's LevelDB lock. */
 export class StorageLockedError extends StorageError {
   override readonly name = 'StorageLockedError'
-}
-
-/**
- * Who holds a data directory (lock-holder.ts): a running node by its node id and pid, with how to stop it, or another
- * program by its pid and command; null when no process is listed as holding it (or /proc/locks cannot be read).
- */
-export function dataDirectoryHolder(dataDir: string): string | null {
-  const holder = dataDirectoryLockHolder(dataDir)
-  return holder === null ? null : holderText(holder)
-}
-
-/** The process holding a data directory's lock (lock-holder.ts), or null when none is listed. */
-export function dataDirectoryLockHolder(dataDir: string): LockHolder | null {
-  return lockHolder(lockFileOf(dataDir))
 }
 
 /** Who holds the directory's lock, for the message; nothing when it is this process. */

@@ -9,6 +9,7 @@
  * Where there is no /proc (macOS), the holder is unknown and `lsof <dir>/db/LOCK` is the way to find it.
  */
 import { readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 
 export interface LockHolder {
   pid: number
@@ -72,4 +73,28 @@ export function brookNodeId(holder: LockHolder): string | null {
   if (!runsBrook(holder.args, 'start')) return null
   const idAt = holder.args.indexOf('--node-id')
   return idAt >= 0 ? (holder.args[idAt + 1] ?? '1') : '1'
+}
+
+/** Where a node's LevelDB database lives in its data directory. */
+export function databaseDir(dataDir: string): string {
+  return join(dataDir, 'db')
+}
+
+/** LevelDB's lock file in a data directory, which names the process holding the directory. */
+export function lockFileOf(dataDir: string): string {
+  return join(databaseDir(dataDir), 'LOCK')
+}
+
+/**
+ * Who holds a data directory: a running node by its node id and pid, with how to stop it, or another program by its
+ * pid and command; null when no process is listed as holding it (or /proc/locks cannot be read).
+ */
+export function dataDirectoryHolder(dataDir: string): string | null {
+  const holder = dataDirectoryLockHolder(dataDir)
+  return holder === null ? null : holderText(holder)
+}
+
+/** The process holding a data directory's lock, or null when none is listed. */
+export function dataDirectoryLockHolder(dataDir: string): LockHolder | null {
+  return lockHolder(lockFileOf(dataDir))
 }
