@@ -39,7 +39,7 @@ export interface WorkerEntry {
 /** The longest test file takes about 100 s on 2 cores; ten minutes is a hang. */
 const FILE_LIMIT_MS = Number(process.env.BROOK_TEST_FILE_LIMIT_S ?? 600) * 1000
 /**
- * The whole run takes 14-16 minutes on 2 cores. Past 40, whatever holds it (a worker that finished its file but does
+ * The whole run takes 13-15 minutes on 2 cores. Past 40, whatever holds it (a worker that finished its file but does
  * not exit, say) is named and every worker is killed.
  */
 const RUN_LIMIT_MS = Number(process.env.BROOK_TEST_RUN_LIMIT_S ?? 2400) * 1000
