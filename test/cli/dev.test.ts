@@ -186,8 +186,9 @@ describe('brook dev', () => {
       expect(readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()).toBe(clusterId)
       // Up means every partition's leader serves: ListOffsets of every partition, asked once without a retry, is
       // answered by the leader the metadata names (the previous run's registrations, still unfenced in the metadata
-      // log, no longer pass for live nodes).
-      const offsets = new Kafka({ brokers: again.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
+      // log, no longer pass for live nodes). Its connections get 10 s, not kafkajs's 1 s: on a loaded machine a node
+      // just started can take longer to answer its first connection, which is not what this checks.
+      const offsets = new Kafka({ brokers: again.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 10_000, retry: { retries: 0 } }).admin()
       await offsets.connect()
       try {
         const ends = await offsets.fetchTopicOffsets(TOPIC)
