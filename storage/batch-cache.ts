@@ -192,18 +192,13 @@ export class CacheRun {
   }
 
   /**
-   * Replaces the cached batch ending at `lastOffset` with `bytes`, or drops it (null); does nothing if none is cached.
-   * A replacement larger than a slab drops the batch and the ones below it.
+   * Replaces the cached batch ending at `lastOffset` with `bytes`; does nothing if none is cached. A replacement larger
+   * than a slab drops the batch and the ones below it.
    */
-  replace(lastOffset: bigint, bytes: Buffer | null): void {
+  private replace(lastOffset: bigint, bytes: Buffer): void {
     const index = this.indexOf(lastOffset)
     const node = this.items[this.first + index]
     if (!node || node.lastOffset !== lastOffset) return
-    if (bytes === null) {
-      this.cache.forget(node)
-      this.items.splice(this.first + index, 1)
-      return
-    }
     if (!this.cache.holds(bytes.length)) {
       this.dropFirst(index + 1)
       return
@@ -221,10 +216,10 @@ export class CacheRun {
   }
 
   /**
-   * A log cleaner pass's rewrites: each replaces the cached batch ending at `lastOffset` with `bytes`,
-   * or drops it (null), as `replace` does one at a time, but the dropped batches leave the run in one pass: a pass
-   * that removes most of a run of n batches costs O(n log n), where one `splice` per batch cost O(n²) (150,000
-   * removals held the node's event loop for about 12 s).
+   * A log cleaner pass's rewrites: each replaces the cached batch ending at `lastOffset` with `bytes`, or drops it
+   * (null); offsets the run does not hold are ignored. The dropped batches leave the run in one pass: a pass that
+   * removes most of a run of n batches costs O(n log n), where one `splice` per batch cost O(n²) (150,000 removals
+   * held the node's event loop for about 12 s).
    */
   replaceAll(changes: readonly { readonly lastOffset: bigint; readonly bytes: Buffer | null }[]): void {
     const dropped = new Set<Node>()

@@ -61,7 +61,7 @@ describe('the batch cache', () => {
     const run = cache.run()
     append(run, 0, 6)
     // The rewritten batch 0 lands in the newest slab; batch 1 stays in the oldest.
-    run.replace(0n, Buffer.alloc(40, 0))
+    run.replaceAll([{ lastOffset: 0n, bytes: Buffer.alloc(40, 0) }])
     append(run, 6, 2)
 
     append(run, 8, 1)
@@ -94,8 +94,10 @@ describe('the batch cache', () => {
 
     run.dropBefore(3n)
     run.dropFrom(8n)
-    run.replace(5n, Buffer.alloc(40, 55))
-    run.replace(6n, null)
+    run.replaceAll([
+      { lastOffset: 5n, bytes: Buffer.alloc(40, 55) },
+      { lastOffset: 6n, bytes: null },
+    ])
 
     expect(offsets(run)).toEqual([3, 4, 5, 7])
     expect(run.at(2).bytes).toEqual(Buffer.alloc(40, 55))
@@ -104,7 +106,7 @@ describe('the batch cache', () => {
     expect([run.length, cache.bytes, cache.count]).toEqual([0, 0, 0])
   })
 
-  it("a cleaner pass's rewrites replace and drop many batches at once, as one replace each would", () => {
+  it("a cleaner pass's rewrites replace and drop many batches at once, each as it would alone", () => {
     const cache = new BatchCache(10_000_000)
     const run = cache.run()
     append(run, 0, 20_000, 10)
