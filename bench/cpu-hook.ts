@@ -24,8 +24,7 @@ export interface CpuSample {
   /** CPU seconds since the process started, user and system, every thread. */
   user: number
   sys: number
-  /** Seconds since the hook loaded; `at`: the wall clock, ms since the epoch. */
-  wall: number
+  /** The wall clock, ms since the epoch. */
   at: number
 }
 
@@ -33,7 +32,6 @@ const log = process.env.BROOK_CPU_LOG
 if (log !== undefined && log !== '') record(log)
 
 function record(path: string): void {
-  const started = Date.now()
   const cwd = `${process.cwd()}/`
   const argv = process.argv.slice(1).map((word) => (word.startsWith(cwd) ? word.slice(cwd.length) : word)).join(' ').slice(0, 300)
   const isWorker = /vitest\/dist\/workers\//.test(argv)
@@ -49,7 +47,6 @@ function record(path: string): void {
       file: isWorker ? testFile() : inherited,
       user: usage.user / 1e6,
       sys: usage.system / 1e6,
-      wall: (Date.now() - started) / 1000,
       at: Date.now(),
     }
     try {
