@@ -39,10 +39,11 @@ export type AggregationKind = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'varianc
 /**
  * One named output of an aggregation; plain data, built by the helpers below. `Field` is the type of its field as
  * written (`'value'`, not string), so that an aggregate can check it against its stream's values (AggregationsOf);
- * count's is never (it reads no field).
+ * count's is never (it reads no field). `Kind` is the helper's kind as written (`'avg'`), so that an aggregate's
+ * results are typed output by output (AggregationResults).
  */
-export interface AggregationSpec<Field extends ValueSelector = ValueSelector> {
-  readonly kind: AggregationKind
+export interface AggregationSpec<Field extends ValueSelector = ValueSelector, Kind extends AggregationKind = AggregationKind> {
+  readonly kind: Kind
   readonly field?: Field
   /** percentile only: the quantile in [0, 1]. */
   readonly quantile?: number
@@ -88,19 +89,35 @@ type PathTo<K extends string, T, Depth extends number> =
  */
 export type AggregationsOf<V> = Readonly<Record<string, AggregationSpec<NumericPath<V> | ((value: any) => unknown)>>>
 
-export const count = (): AggregationSpec<never> => ({ kind: 'count' })
-export const sum = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'sum', field })
-export const avg = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'avg', field })
-export const min = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'min', field })
-export const max = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'max', field })
-export const variance = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'variance', field })
-export const stddev = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'stddev', field })
+/**
+ * The type an output has in a result: a number, and for variance and stddev null below two values (n - 1 is 0). Every
+ * result holds at least one record (a group or window exists from its first record; a session's retraction holds no
+ * outputs at all), so no other output is null. A kind that is not known as written (a spec typed AggregationSpec)
+ * may be null.
+ */
+export type AggregationOutput<Kind extends AggregationKind> = Kind extends 'variance' | 'stddev' ? number | null : number
+
+/**
+ * The outputs an aggregate's results carry, by name, for the aggregations as written:
+ * `{ n: count(), p99: percentile('value', 0.99), sd: stddev('value') }` gives `{ n: number; p99: number; sd: number | null }`.
+ */
+export type AggregationResults<A> = {
+  -readonly [Name in keyof A & string]: A[Name] extends { readonly kind: infer Kind extends AggregationKind } ? AggregationOutput<Kind> : never
+}
+
+export const count = (): AggregationSpec<never, 'count'> => ({ kind: 'count' })
+export const sum = <F extends ValueSelector>(field: F): AggregationSpec<F, 'sum'> => ({ kind: 'sum', field })
+export const avg = <F extends ValueSelector>(field: F): AggregationSpec<F, 'avg'> => ({ kind: 'avg', field })
+export const min = <F extends ValueSelector>(field: F): AggregationSpec<F, 'min'> => ({ kind: 'min', field })
+export const max = <F extends ValueSelector>(field: F): AggregationSpec<F, 'max'> => ({ kind: 'max', field })
+export const variance = <F extends ValueSelector>(field: F): AggregationSpec<F, 'variance'> => ({ kind: 'variance', field })
+export const stddev = <F extends ValueSelector>(field: F): AggregationSpec<F, 'stddev'> => ({ kind: 'stddev', field })
 /** The value of the record with the earliest event time. */
-export const first = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'first', field })
+export const first = <F extends ValueSelector>(field: F): AggregationSpec<F, 'first'> => ({ kind: 'first', field })
 /** The value of the record with the latest event time. */
-export const last = <F extends ValueSelector>(field: F): AggregationSpec<F> => ({ kind: 'last', field })
+export const last = <F extends ValueSelector>(field: F): AggregationSpec<F, 'last'> => ({ kind: 'last', field })
 /** The q-quantile (0 <= q <= 1) from a DDSketch with 1% relative accuracy. */
-export function percentile<F extends ValueSelector>(field: F, q: number): AggregationSpec<F> {
+export function percentile<F extends ValueSelector>(field: F, q: number): AggregationSpec<F, 'percentile'> {
   if (!(q >= 0 && q <= 1)) throw new TopologyError(`percentile: quantile ${q} is not within [0, 1]`)
   return { kind: 'percentile', field, quantile: q }
 }

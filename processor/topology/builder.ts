@@ -18,11 +18,11 @@
  * state in the store and the changelog, and keyBy's repartition topic, so it must stay the same across versions of
  * a pipeline for its state to be found again.
  */
-import { count as countAggregation, type AggregationsOf, type AggregationsSpec } from '../aggregate/aggregations.js'
+import { count as countAggregation, type AggregationResults, type AggregationsOf, type AggregationsSpec } from '../aggregate/aggregations.js'
 import type { Alert, DetectorSpec } from '../anomaly.js'
 import { TopologyError } from '../errors.js'
 import { json, type Deserializer, type Serializer } from '../serde.js'
-import type { WindowSpec } from '../windows/spec.js'
+import type { SessionWindowSpec, WindowSpec } from '../windows/spec.js'
 import type { EmitMode } from '../windows/windowed-aggregate.js'
 import { checkedTopic } from './plan.js'
 import { STATEFUL_KINDS, type AnyNode, type EventTimeSpec, type GroupFields, type ProcessorNode, type RecordContext, type RecordKey, type SourceNode, type TableSpec, type Topology } from './topology.js'
@@ -39,8 +39,34 @@ export interface NotText {
   readonly charAt?: never
 }
 
-/** A window result as it flows downstream and is written: group fields, window bounds, named aggregate fields. */
-export type WindowResultValue<F = Record<string, unknown>> = F & { windowStart: number; windowEnd: number } & Record<string, unknown>
+/** An intersection written out as one object type (each member of a union on its own), as editors show it. */
+type Flat<T> = T extends unknown ? { [Name in keyof T]: T[Name] } : never
+
+/**
+ * A window result as it flows downstream and is written: group fields, window bounds, named aggregate fields. `F` is
+ * the fields and outputs (a `reduce`'s `value`); without it, any fields.
+ */
+export type WindowResultValue<F = Record<string, unknown>> = Flat<F & { windowStart: number; windowEnd: number }>
+
+/**
+ * The fields of the results of a grouping without a fields function: the record key (null for a record without one;
+ * a `bytes()` key as base64). After a `keyBy` or `groupBy` the key is the selector's string.
+ */
+export interface KeyField {
+  key: string | null
+}
+
+/**
+ * The results of a windowed aggregate or reduce, before the window bounds: `R` (the group's fields `F` and the
+ * outputs). Session windows in emit mode update also retract a session written earlier that a record merged or grew:
+ * the fields, `retracted: true`, no outputs. Neither kind is known from a `WindowSpec` that may be a session, or an
+ * emit mode that may be update: then a result is either, told apart by `retracted`.
+ */
+export type WindowedResults<R, F, W extends WindowSpec, E extends EmitMode> = [W] extends [Exclude<WindowSpec, SessionWindowSpec>]
+  ? R
+  : 'update' extends E
+    ? (R & { retracted?: undefined }) | (F & { retracted: true })
+    : R
 
 class BuildState {
   nextId = 0
@@ -204,14 +230,14 @@ export class Stream<V, K extends RecordKey = string> extends Handle {
    * change, so no repartition is needed: every record of a group is in the same partition already. Results carry
    * the fields by name (or `key` when there are none).
    */
-  groupByKey(options: { fields?: (value: V, context: RecordContext<K>) => Record<string, unknown> } = {}): GroupedStream<V, K> {
-    return new GroupedStream<V, K>(this.state, this.node, options.fields)
+  groupByKey<F extends object = KeyField>(options: { fields?: (value: V, context: RecordContext<K>) => F } = {}): GroupedStream<V, K, F> {
+    return new GroupedStream<V, K, F>(this.state, this.node, options.fields)
   }
 
-  /** Groups by a new key: keyBy (through a repartition topic) then groupByKey. */
-  groupBy(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; partitions?: number; fields?: (value: V, context: RecordContext) => Record<string, unknown> }): GroupedStream<V> {
+  /** Groups by a new key: keyBy (through a repartition topic) then groupByKey. Results without `fields` carry `{ key }`. */
+  groupBy<F extends object = { key: string }>(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; partitions?: number; fields?: (value: V, context: RecordContext) => F }): GroupedStream<V, string, F> {
     options = withName('groupBy', options)
-    return this.keyBy(selector, { name: options.name, partitions: options.partitions }).groupByKey({ fields: options.fields })
+    return this.keyBy(selector, { name: options.name, partitions: options.partitions }).groupByKey<F>({ fields: options.fields })
   }
 
   /**
@@ -222,7 +248,10 @@ export class Stream<V, K extends RecordKey = string> extends Handle {
    * undefined) or throws is a dead letter (USER_FUNCTION_FAILED) whose reason names this countByValue and what the
    * selector returned, and the others are counted.
    */
-  countByValue(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; window: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<WindowResultValue<{ value: string; count: number }>>
+  countByValue<W extends WindowSpec, E extends EmitMode = 'final'>(
+    selector: (value: V, context: RecordContext<K>) => string,
+    options: { name: string; window: W; emit?: E; partitions?: number },
+  ): Stream<WindowResultValue<WindowedResults<{ value: string; count: number }, { value: string }, W, E>>>
   countByValue(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; window?: undefined; emit?: EmitMode; partitions?: number }): Stream<{ value: string; count: number }>
   countByValue(selector: (value: V, context: RecordContext<K>) => string, options: { name: string; window?: WindowSpec; emit?: EmitMode; partitions?: number }): Stream<any> {
     options = withName('countByValue', options)
@@ -230,9 +259,10 @@ export class Stream<V, K extends RecordKey = string> extends Handle {
     const byValue = this.repartitioned(selector, `${options.name}-by-value`, options.partitions, partOf, partOf)
     // The value counted is the record key after the repartition: the selector runs once per record, so one that reads
     // its context (the topic, the partition) counts what it returned for the record as read.
-    const grouped = new GroupedStream<V>(this.state, byValue.node, (_v, c) => ({ value: c.key }), partOf)
-    const counted = options.window ? grouped.windowedBy(options.window) : grouped
-    return counted.aggregate({ count: countAggregation() }, { name: options.name, emit: options.emit }) as unknown as Stream<{ value: string; count: number }>
+    const grouped = new GroupedStream<V, string, { value: string }>(this.state, byValue.node, (_v, c) => ({ value: c.key as string }), partOf)
+    const counts = { count: countAggregation() }
+    if (options.window === undefined) return grouped.aggregate(counts, { name: options.name, emit: options.emit })
+    return grouped.windowedBy(options.window).aggregate(counts, { name: options.name, emit: options.emit })
   }
 
   /**
@@ -267,32 +297,38 @@ export class WindowResultStream<F, K extends RecordKey = string> extends Stream<
   }
 }
 
-/** A grouped stream: aggregate (Spark's reduceByKey / aggregateByKey), reduce, updateStateByKey, or window it. */
-export class GroupedStream<V, K extends RecordKey = string> extends Handle {
+/**
+ * A grouped stream: aggregate (Spark's reduceByKey / aggregateByKey), reduce, updateStateByKey, or window it. `F` is
+ * the fields its results carry (what the fields function returns, or KeyField).
+ */
+export class GroupedStream<V, K extends RecordKey = string, F extends object = KeyField> extends Handle {
   constructor(
     state: BuildState,
     node: AnyNode,
-    protected readonly fields: ((value: V, context: RecordContext<K>) => Record<string, unknown>) | undefined,
+    protected readonly fields: ((value: V, context: RecordContext<K>) => F) | undefined,
     /** The operator the user wrote, when the DSL groups for it (countByValue): the aggregate's `partOf`. */
     private readonly partOf?: string,
   ) {
     super(state, node)
   }
 
-  windowedBy(window: WindowSpec): WindowedStream<V, K> {
-    return new WindowedStream<V, K>(this.state, this.node, this.fields, window, this.partOf)
+  windowedBy<W extends WindowSpec>(window: W): WindowedStream<V, K, F, W> {
+    return new WindowedStream<V, K, F, W>(this.state, this.node, this.fields, window, this.partOf)
   }
 
-  /** A running (not windowed) aggregation per group; emits the changed groups' results at each commit. */
-  aggregate(aggregations: AggregationsOf<V>, options: { name: string; emit?: EmitMode }): Stream<Record<string, unknown>, K> {
+  /**
+   * A running (not windowed) aggregation per group; emits the changed groups' results at each commit: the group's
+   * fields and the outputs by name (`{ key, n, avg }` for `{ n: count(), avg: avg('value') }`, AggregationResults).
+   */
+  aggregate<A extends AggregationsOf<V>>(aggregations: A, options: { name: string; emit?: EmitMode }): Stream<Flat<F & AggregationResults<A>>, K> {
     options = withName('aggregate', options)
     checkOutputs(options.name, aggregations, this.fields === undefined ? ['key'] : [])
     if (options.emit === 'final') throw new TopologyError(`aggregate ${options.name}: emit 'final' needs a window (a running aggregate never closes)`)
     return new Stream(this.state, this.add({ kind: 'aggregate', name: this.named('aggregate', options.name), fields: this.fields as GroupFields | undefined, aggregations, emit: 'update', partOf: this.partOf }))
   }
 
-  /** Spark's reduceByKey: an associative function folds the values of each group; results `{ value }`. */
-  reduce(reducer: (a: V, b: V) => V, options: { name: string }): Stream<Record<string, unknown>, K> {
+  /** Spark's reduceByKey: an associative function folds the values of each group; results `{ ...fields, value }`. */
+  reduce(reducer: (a: V, b: V) => V, options: { name: string }): Stream<Flat<F & { value: V }>, K> {
     options = withName('reduce', options)
     return new Stream(this.state, this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, reducer, emit: 'update' }))
   }
@@ -322,13 +358,13 @@ function checkOutputs(name: string, aggregations: AggregationsSpec, reserved: re
   if (taken.length > 0) throw new TopologyError(`aggregate ${name}: ${taken.map((t) => `'${t}'`).join(', ')} would overwrite the result's own field${taken.length > 1 ? 's' : ''} (${reserved.join(', ')}): name the output otherwise`)
 }
 
-/** A grouped stream with a window: aggregate or reduce per group and window. */
-export class WindowedStream<V, K extends RecordKey = string> extends Handle {
+/** A grouped stream with a window (of type `W`): aggregate or reduce per group and window. */
+export class WindowedStream<V, K extends RecordKey = string, F extends object = KeyField, W extends WindowSpec = WindowSpec> extends Handle {
   constructor(
     state: BuildState,
     node: AnyNode,
-    private readonly fields: ((value: V, context: RecordContext<K>) => Record<string, unknown>) | undefined,
-    private readonly window: WindowSpec,
+    private readonly fields: ((value: V, context: RecordContext<K>) => F) | undefined,
+    private readonly window: W,
     private readonly partOf?: string,
   ) {
     super(state, node)
@@ -339,9 +375,10 @@ export class WindowedStream<V, K extends RecordKey = string> extends Handle {
    * writes each window once, when it closes; `'update'` writes changed windows at each commit, and, with session
    * windows, a retraction (`{ ...fields, windowStart, windowEnd, retracted: true }`, no values) for a session written
    * earlier that a record then merged with another or grew, as Kafka Streams forwards a tombstone for it. Late records
-   * go to `lateTopic` (the pipeline's late-records topic by default).
+   * go to `lateTopic` (the pipeline's late-records topic by default). Results: the group's fields, `windowStart`,
+   * `windowEnd` and the outputs by name (AggregationResults), or a retraction (WindowedResults).
    */
-  aggregate(aggregations: AggregationsOf<V>, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>, K> {
+  aggregate<A extends AggregationsOf<V>, E extends EmitMode = 'final'>(aggregations: A, options: { name: string; emit?: E; lateTopic?: string }): WindowResultStream<WindowedResults<F & AggregationResults<A>, F, W, E>, K> {
     options = withName('aggregate', options)
     const retracting = this.window.type === 'session' && options.emit === 'update'
     checkOutputs(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : []), ...(retracting ? ['retracted'] : [])])
@@ -350,8 +387,11 @@ export class WindowedStream<V, K extends RecordKey = string> extends Handle {
     return new WindowResultStream(this.state, node)
   }
 
-  /** An associative reducer per group and window (Spark's reduceByKeyAndWindow); results `{ value }`. */
-  reduce(reducer: (a: V, b: V) => V, options: { name: string; emit?: EmitMode; lateTopic?: string }): WindowResultStream<Record<string, unknown>, K> {
+  /**
+   * An associative reducer per group and window (Spark's reduceByKeyAndWindow); results `{ ...fields, windowStart,
+   * windowEnd, value }`, or a retraction (WindowedResults).
+   */
+  reduce<E extends EmitMode = 'final'>(reducer: (a: V, b: V) => V, options: { name: string; emit?: E; lateTopic?: string }): WindowResultStream<WindowedResults<F & { value: V }, F, W, E>, K> {
     options = withName('reduce', options)
     if (options.lateTopic !== undefined) checkedTopic('late-records', options.lateTopic)
     const node = this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, window: this.window, reducer, emit: options.emit ?? 'final', lateTopic: options.lateTopic })

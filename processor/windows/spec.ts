@@ -34,19 +34,22 @@ export type WindowSpec =
 /** Time windows: tumbling and hopping. */
 export type TimeWindowSpec = Extract<WindowSpec, { type: 'tumbling' | 'hopping' }>
 
+/** Session windows: their results in emit mode update include retractions (topology/builder.ts, WindowedResults). */
+export type SessionWindowSpec = Extract<WindowSpec, { type: 'session' }>
+
 function positive(ms: number, what: string): number {
   if (ms <= 0) throw new TopologyError(`${what} must be more than 0 ms`)
   return ms
 }
 
 /** Fixed-size, non-overlapping windows. `grace` is how long after a window's end late records are still taken. */
-export function tumbling(options: { size: Duration; grace: Duration }): WindowSpec {
+export function tumbling(options: { size: Duration; grace: Duration }): Extract<WindowSpec, { type: 'tumbling' }> {
   const sizeMs = positive(toMs(options.size, 'tumbling size'), 'tumbling size')
   return { type: 'tumbling', sizeMs, advanceMs: sizeMs, graceMs: toMs(options.grace, 'tumbling grace') }
 }
 
 /** Fixed-size windows that start every `advance` (advance <= size). */
-export function hopping(options: { size: Duration; advance: Duration; grace: Duration }): WindowSpec {
+export function hopping(options: { size: Duration; advance: Duration; grace: Duration }): Extract<WindowSpec, { type: 'hopping' }> {
   const sizeMs = positive(toMs(options.size, 'hopping size'), 'hopping size')
   const advanceMs = positive(toMs(options.advance, 'hopping advance'), 'hopping advance')
   if (advanceMs > sizeMs) throw new TopologyError(`hopping advance (${advanceMs} ms) must not exceed its size (${sizeMs} ms)`)
@@ -54,7 +57,7 @@ export function hopping(options: { size: Duration; advance: Duration; grace: Dur
 }
 
 /** Kafka Streams' SlidingWindows.ofTimeDifferenceAndGrace: windows of records at most `timeDifference` apart. */
-export function sliding(options: { timeDifference: Duration; grace: Duration }): WindowSpec {
+export function sliding(options: { timeDifference: Duration; grace: Duration }): Extract<WindowSpec, { type: 'sliding' }> {
   return {
     type: 'sliding',
     timeDifferenceMs: positive(toMs(options.timeDifference, 'sliding timeDifference'), 'sliding timeDifference'),
@@ -72,7 +75,7 @@ export function sliding(options: { timeDifference: Duration; grace: Duration }):
  * `gap` of one that is not late by that test starts a new session, as in Kafka Streams, whose session store (retention
  * gap + grace by default) no longer returns a session that ended before stream time - gap - grace.
  */
-export function session(options: { gap: Duration; grace: Duration }): WindowSpec {
+export function session(options: { gap: Duration; grace: Duration }): SessionWindowSpec {
   return { type: 'session', gapMs: positive(toMs(options.gap, 'session gap'), 'session gap'), graceMs: toMs(options.grace, 'session grace') }
 }
 

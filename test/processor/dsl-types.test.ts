@@ -4,7 +4,7 @@
  * that compiles, fails it. At run time each test builds the topology it typed and looks at what it describes.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { TopologyBuilder, avg, bytes, count, describeTopology, max, percentile, staticTable, stddev, sum, tumbling, type Deserializer, type RecordKey, type Stream, type WindowResultValue } from '../../processor/index.js'
+import { TopologyBuilder, avg, bytes, count, describeTopology, first, hopping, max, percentile, session, staticTable, stddev, sum, tumbling, type AggregationSpec, type Deserializer, type EmitMode, type RecordKey, type Stream, type WindowResultValue, type WindowSpec } from '../../processor/index.js'
 
 describe('DSL types', () => {
   it('countByValue gives { value, count } without a window, and windowStart and windowEnd as well with one', () => {
@@ -88,6 +88,80 @@ describe('DSL types', () => {
     b.stream('untyped-readings').groupByKey().aggregate({ total: sum('nope'), mean: avg('nope.deeper') }, { name: 'untyped' })
     b.stream<unknown>('unknown-readings').groupByKey().aggregate({ total: sum('nope') }, { name: 'unknown-values' })
     expect(describeTopology(b.build(), { applicationId: 'types' })).toContain('untyped')
+  })
+
+  it("an aggregate's results carry the group's fields and each output by name, typed by its kind", () => {
+    interface Reading {
+      deviceId: string
+      sensor: string
+      value: number
+    }
+    const b = new TopologyBuilder()
+    const readings = b.stream<Reading>('typed-results')
+    const bySensor = readings.groupByKey({ fields: (r) => ({ deviceId: r.deviceId, sensor: r.sensor }) })
+    bySensor
+      .windowedBy(tumbling({ size: '1m', grace: 0 }))
+      .aggregate({ n: count(), mean: avg('value'), top: max('value'), sd: stddev('value'), p99: percentile('value', 0.99), earliest: first('value') }, { name: 'stats-1m' })
+      .map((v) => {
+        expectTypeOf(v).toEqualTypeOf<{ deviceId: string; sensor: string; windowStart: number; windowEnd: number; n: number; mean: number; top: number; sd: number | null; p99: number; earliest: number }>()
+        // @ts-expect-error no output 'avg': the outputs are named as written
+        return v.avg
+      })
+    // Without a fields function the results carry the record key (null for a record without one).
+    readings.groupByKey().aggregate({ total: sum('value') }, { name: 'running-total' }).map((v, c) => {
+      expectTypeOf(v).toEqualTypeOf<{ key: string | null; total: number }>()
+      expectTypeOf(c.key).toEqualTypeOf<string | null>()
+      return v.total
+    })
+    // After groupBy the key is the selector's string.
+    readings.groupBy((r) => r.sensor, { name: 'by-sensor' }).aggregate({ n: count() }, { name: 'per-sensor' }).map((v) => {
+      expectTypeOf(v).toEqualTypeOf<{ key: string; n: number }>()
+      return v.n
+    })
+    // Aggregations typed as a whole (kinds not known as written): every output may be null.
+    const loose: Record<string, AggregationSpec<'value'>> = { mean: avg('value') }
+    readings.groupByKey().aggregate(loose, { name: 'loose' }).map((v) => {
+      expectTypeOf(v.mean).toEqualTypeOf<number | null>()
+      return v
+    })
+    expect(describeTopology(b.build(), { applicationId: 'types' })).toMatch(/stats-1m[\s\S]*running-total[\s\S]*per-sensor/)
+  })
+
+  it("a reduce's results carry the group's fields and the reduced value; session windows in emit mode update add retractions", () => {
+    const b = new TopologyBuilder()
+    const readings = b.stream<{ deviceId: string; value: number }>('reduced')
+    readings.groupByKey().reduce((x, y) => (x.value >= y.value ? x : y), { name: 'running-max' }).map((v) => {
+      expectTypeOf(v).toEqualTypeOf<{ key: string | null; value: { deviceId: string; value: number } }>()
+      return v.value.value
+    })
+    readings
+      .groupByKey()
+      .windowedBy(hopping({ size: '5m', advance: '1m', grace: 0 }))
+      .reduce((x, y) => ({ ...x, value: x.value + y.value }), { name: 'hopping-sum', emit: 'update' })
+      .map((v) => {
+        expectTypeOf(v).toEqualTypeOf<WindowResultValue<{ key: string | null; value: { deviceId: string; value: number } }>>()
+        // @ts-expect-error only session windows retract
+        return v.retracted
+      })
+    const sessions = readings.groupByKey().windowedBy(session({ gap: '10s', grace: 0 }))
+    sessions.aggregate({ n: count() }, { name: 'sessions-final' }).map((v) => {
+      expectTypeOf(v).toEqualTypeOf<{ key: string | null; windowStart: number; windowEnd: number; n: number }>()
+      return v.n
+    })
+    sessions.aggregate({ n: count() }, { name: 'sessions-update', emit: 'update' }).map((v) => {
+      // @ts-expect-error a retraction holds no outputs
+      v.n.toFixed()
+      return v.retracted === true ? null : v.n.toFixed()
+    })
+    sessions.reduce((_x, y) => y, { name: 'sessions-last', emit: 'update' }).map((v) => (v.retracted ? v.windowStart : v.value.value))
+    // A window or an emit mode not known as written may be a session's retraction.
+    const windowOf = (): WindowSpec => tumbling({ size: '1m', grace: 0 })
+    const emitOf = (): EmitMode => 'final'
+    readings.groupByKey().windowedBy(windowOf()).aggregate({ n: count() }, { name: 'some-window', emit: emitOf() }).map((v) => {
+      expectTypeOf(v.retracted).toEqualTypeOf<true | undefined>()
+      return v
+    })
+    expect(describeTopology(b.build(), { applicationId: 'types' })).toMatch(/running-max[\s\S]*hopping-sum[\s\S]*sessions-last/)
   })
 
   it('a source read with key: bytes() gives user code its keys as Buffers, down to a keyBy, whose keys are text', () => {
