@@ -2,13 +2,13 @@
  * Brook's stream processor: build a Topology with the DSL, inspect it with `describeTopology`, run it with
  * `runPipeline` against any Kafka cluster. `iotPipeline` is the built-in IoT pipeline.
  */
-export { TopologyBuilder, Stream, GroupedStream, WindowedStream, WindowResultStream, staticTable, type WindowResultValue, type NotText } from './topology/builder.js'
+export { TopologyBuilder, Stream, GroupedStream, WindowedStream, WindowResultStream, staticTable, type WindowResultValue, type WindowedResults, type KeyField, type NotText } from './topology/builder.js'
 export { eventTime, isTopology, type Topology, type RecordContext, type RecordKey, type EventTimeSpec, type TableSpec } from './topology/topology.js'
 export { describeTopology } from './topology/describe.js'
 export { planTopology, type Plan, type SubTopology } from './topology/plan.js'
-export { tumbling, hopping, sliding, session, type WindowSpec } from './windows/spec.js'
+export { tumbling, hopping, sliding, session, type WindowSpec, type SessionWindowSpec } from './windows/spec.js'
 export type { EmitMode } from './windows/windowed-aggregate.js'
-export { count, sum, avg, min, max, variance, stddev, first, last, percentile, type AggregationSpec, type AggregationsSpec, type AggregationsOf, type NumericPath, type ValueSelector } from './aggregate/aggregations.js'
+export { count, sum, avg, min, max, variance, stddev, first, last, percentile, type AggregationSpec, type AggregationsSpec, type AggregationsOf, type AggregationResults, type AggregationOutput, type NumericPath, type ValueSelector } from './aggregate/aggregations.js'
 export { threshold, zScore, rateOfChange, type DetectorSpec, type Alert, type ThresholdBounds, type ThresholdPer } from './anomaly.js'
 export { json, string, bytes, type Serde, type Serializer, type Deserializer } from './serde.js'
 export { RecordError, TopologyError, GuaranteeError, ProcessorErrorCode } from './errors.js'
