@@ -205,6 +205,8 @@ export class Broker {
         const stored = await store.listTopics()
         const partitions = stored.reduce((sum, record) => sum + record.partitions, 0)
         if (stored.length > 0) log.info(`opening ${counted(stored.length, 'topic')} (${counted(partitions, 'partition')}) in ${config.dataDir}`)
+        // A single node's dynamic broker configs are in its data; a cluster node's in the metadata image (LocalLogs).
+        if (config.controllerQuorumVoters === undefined) await topics.loadDynamicConfigs()
         return { identity, replayed: await topics.load(stored) }
       })().catch((error: Error) => {
         if (!isStorageFailure(error)) throw error
@@ -278,6 +280,7 @@ export class Broker {
         // caught up with the metadata log (Kafka's brokers start their coordinators after the initial catch-up).
         const nodeReplicas = replicas
         const localLogs = new LocalLogs(topics, log, {
+          nodeId: config.nodeId,
           onApplied: (image, { caughtUp }) => {
             nodeReplicas.apply(image)
             if (!caughtUp) return

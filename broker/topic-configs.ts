@@ -16,11 +16,27 @@ import { ErrorCode, KafkaError } from '../protocol/errors.js'
 import { Compression } from '../protocol/compression.js'
 import { ZSTD_LEVELS } from '../protocol/zstd.js'
 
-/** Broker settings that are the defaults of topic configs (message.max.bytes for max.message.bytes, and so on). */
+/**
+ * The dynamic broker configs that are topic configs' defaults, by Kafka's broker name (`log.retention.ms`), as
+ * AlterConfigs and IncrementalAlterConfigs set them on a BROKER resource (Kafka's DynamicLogConfig: every broker name
+ * of ServerTopicConfigSynonyms can be changed while brokers run): `cluster` for the resource named "" (every node,
+ * DYNAMIC_DEFAULT_BROKER_CONFIG), `broker` for the one named by this node's id (DYNAMIC_BROKER_CONFIG), which wins.
+ */
+export interface DynamicBrokerConfigs {
+  readonly cluster: Readonly<Record<string, string>>
+  readonly broker: Readonly<Record<string, string>>
+}
+
+export const NO_DYNAMIC_CONFIGS: DynamicBrokerConfigs = { cluster: {}, broker: {} }
+
+/**
+ * Broker settings that are the defaults of topic configs (message.max.bytes for max.message.bytes, and so on): the
+ * node's flags or config file, and the dynamic configs over them.
+ */
 export type TopicDefaults = Pick<
   BrokerConfig,
   'messageMaxBytes' | 'logMessageTimestampBeforeMaxMs' | 'logMessageTimestampAfterMaxMs' | 'logRetentionMs' | 'logRetentionBytes' | 'topicConfigDefaults'
->
+> & { readonly dynamic?: DynamicBrokerConfigs }
 
 export interface ConfigDef<Key extends string = string, Value = unknown> {
   /** Kafka's name. */
@@ -40,7 +56,7 @@ export interface ConfigDef<Key extends string = string, Value = unknown> {
   /** Kafka's default, as a string. */
   readonly default: string
   /** The broker setting that overrides the default, when the node was started with a value other than its own. */
-  readonly brokerDefault?: Exclude<keyof TopicDefaults, 'topicConfigDefaults'>
+  readonly brokerDefault?: Exclude<keyof TopicDefaults, 'topicConfigDefaults' | 'dynamic'>
   /** The typed value; throws InvalidValue saying what is wrong. */
   readonly parse: (value: string) => Value
   /**
@@ -501,7 +517,7 @@ export type TopicConfigValues = { readonly [Def in TopicConfigDef as Def['key']]
 export interface DescribedConfig {
   readonly name: string
   readonly value: string
-  /** ConfigSource: TOPIC_CONFIG, STATIC_BROKER_CONFIG or DEFAULT_CONFIG. */
+  /** ConfigSource: TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG or DEFAULT_CONFIG. */
   readonly source: number
   readonly def: ConfigDef
   /**
@@ -536,17 +552,70 @@ export function topicConfigDef(name: string): ConfigDef | undefined {
 }
 
 /**
- * The default of `def` on this node: the broker setting it follows when the node was started with a value other
- * than the setting's own default (source STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG); null for a
+ * The defaults of `def` on this node, the one in force first, as DescribeConfigs lists a topic config's synonyms
+ * after the topic's own setting (Kafka's order): the dynamic config set for this node (DYNAMIC_BROKER_CONFIG), the
+ * one set for every node (DYNAMIC_DEFAULT_BROKER_CONFIG), the broker setting when the node was started with a value
+ * other than the setting's own default (STATIC_BROKER_CONFIG), and Kafka's default (DEFAULT_CONFIG). Empty for a
  * config without a broker setting.
  */
-function defaultOf(def: ConfigDef, defaults: TopicDefaults): ConfigSynonym | null {
-  if (def.serverName === null) return null
-  const set = Object.hasOwn(defaults.topicConfigDefaults, def.serverName) ? defaults.topicConfigDefaults[def.serverName] : undefined
-  if (set !== undefined) return { name: def.serverName, value: set, source: ConfigSource.STATIC_BROKER_CONFIG }
+function defaultsOf(def: ConfigDef, defaults: TopicDefaults): ConfigSynonym[] {
+  const name = def.serverName
+  if (name === null) return []
+  const chain: ConfigSynonym[] = []
+  const dynamic = defaults.dynamic ?? NO_DYNAMIC_CONFIGS
+  if (Object.hasOwn(dynamic.broker, name)) chain.push({ name, value: dynamic.broker[name]!, source: ConfigSource.DYNAMIC_BROKER_CONFIG })
+  if (Object.hasOwn(dynamic.cluster, name)) chain.push({ name, value: dynamic.cluster[name]!, source: ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG })
   const key = def.brokerDefault
-  if (key !== undefined && defaults[key] !== DEFAULT_CONFIG[key]) return { name: def.serverName, value: kafkaLong(defaults[key]), source: ConfigSource.STATIC_BROKER_CONFIG }
-  return { name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG }
+  if (Object.hasOwn(defaults.topicConfigDefaults, name)) chain.push({ name, value: defaults.topicConfigDefaults[name]!, source: ConfigSource.STATIC_BROKER_CONFIG })
+  else if (key !== undefined && defaults[key] !== DEFAULT_CONFIG[key]) chain.push({ name, value: kafkaLong(defaults[key]), source: ConfigSource.STATIC_BROKER_CONFIG })
+  chain.push({ name, value: def.default, source: ConfigSource.DEFAULT_CONFIG })
+  return chain
+}
+
+/** Every topic config with a broker default, by that broker name: the broker configs AlterConfigs may change (DynamicBrokerConfigs). */
+const byDynamicName: ReadonlyMap<string, ConfigDef> = new Map(TOPIC_CONFIGS.flatMap((def): [string, ConfigDef][] => (def.serverName === null ? [] : [[def.serverName, def]])))
+
+/** The topic config whose default the broker config `name` is (`retention.ms` for `log.retention.ms`), if any: one of DynamicBrokerConfigs. */
+export function dynamicBrokerConfigDef(name: string): ConfigDef | undefined {
+  return byDynamicName.get(name)
+}
+
+/** The refusal of broker configs that are read at start only, Kafka's words first (ConfigAdminManager). */
+function notDynamic(names: readonly string[]): KafkaError {
+  return new KafkaError(
+    ErrorCode.INVALID_REQUEST,
+    `Cannot update these configs dynamically: ${names.join(', ')} (only the broker defaults of topic configs change while nodes run; the others come from each node's flags or config file)`,
+  )
+}
+
+/**
+ * The refusal of a broker config `name` that is no dynamic broker config: INVALID_REQUEST for one of the node's
+ * other settings (`staticNames`, read at start only), INVALID_CONFIG for a name the node does not know.
+ */
+export function notDynamicBrokerConfig(name: string, staticNames: ReadonlySet<string>): KafkaError {
+  return staticNames.has(name) ? notDynamic([name]) : new KafkaError(ErrorCode.INVALID_CONFIG, `unknown broker config ${quote(name)}`)
+}
+
+/**
+ * Checks the dynamic configs of one BROKER resource (broker name -> value) as they would be set: every name the
+ * broker default of a topic config, every value valid by that config's rule (the rule for setting it). Throws
+ * KafkaError: INVALID_CONFIG for a bad value or an unknown name, INVALID_REQUEST for a broker config that is no topic
+ * config's default (`num.partitions`: read from the node's flags or config file at start). `staticNames`: the node's
+ * other broker configs, which get the second answer. (TopicManager.checkDynamicConfigs checks them together.)
+ */
+export function checkDynamicBrokerConfigs(configs: Readonly<Record<string, string>>, staticNames: ReadonlySet<string>): void {
+  const fixed = Object.keys(configs).filter((name) => !byDynamicName.has(name) && staticNames.has(name))
+  if (fixed.length > 0) throw notDynamic(fixed)
+  for (const [name, value] of Object.entries(configs)) {
+    const def = byDynamicName.get(name)
+    if (def === undefined) throw notDynamicBrokerConfig(name, staticNames)
+    try {
+      checkedValue(def, value, true)
+    } catch (error) {
+      if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${name}: ${error.message}`)
+      throw error
+    }
+  }
 }
 
 /**
@@ -632,12 +701,7 @@ export function parseTopicConfig(overrides: Readonly<Record<string, string | nul
   const described: DescribedConfig[] = []
   for (const def of TOPIC_CONFIGS) {
     const own = set[def.name]
-    const fallback = defaultOf(def, defaults)
-    const synonyms: ConfigSynonym[] = [
-      ...(own === undefined ? [] : [{ name: def.name, value: own, source: ConfigSource.TOPIC_CONFIG }]),
-      ...(fallback?.source === ConfigSource.STATIC_BROKER_CONFIG ? [fallback] : []),
-      ...(def.serverName === null ? [] : [{ name: def.serverName, value: def.default, source: ConfigSource.DEFAULT_CONFIG }]),
-    ]
+    const synonyms: ConfigSynonym[] = [...(own === undefined ? [] : [{ name: def.name, value: own, source: ConfigSource.TOPIC_CONFIG }]), ...defaultsOf(def, defaults)]
     // Not set on the topic and without a broker default: Kafka's default, with no synonym (ConfigHelper).
     const { value, source } = synonyms[0] ?? { value: def.default, source: ConfigSource.DEFAULT_CONFIG }
     values[def.key] = parseValue(def, value, own !== undefined && !options.stored)

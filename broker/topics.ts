@@ -7,7 +7,7 @@ import type { LogStore, TopicRecord } from '../storage/log-store.js'
 import { Partition, type Topic } from './partition.js'
 import { ErrorCode, KafkaError } from '../protocol/errors.js'
 import { OFFSETS_TOPIC } from './group/offsets-topic.js'
-import { parseTopicConfig, type TopicConfig, type TopicDefaults } from './topic-configs.js'
+import { NO_DYNAMIC_CONFIGS, parseTopicConfig, type DynamicBrokerConfigs, type TopicConfig, type TopicDefaults } from './topic-configs.js'
 import type { BrokerConfig } from './config.js'
 import { StorageError } from '../storage/log-store.js'
 import { isStorageFailure } from '../storage/database.js'
@@ -67,6 +67,11 @@ export interface NewTopic {
   topicId?: string
 }
 
+/** The node value that holds a single node's dynamic broker configs (DynamicBrokerConfigs). */
+const DYNAMIC_CONFIGS_KEY = 'dynamicBrokerConfigs'
+/** The turn of dynamic config changes among the per-topic changes: no topic name is empty. */
+const DYNAMIC_CONFIGS_TURN = ''
+
 export class TopicManager {
   private readonly byName = new Map<string, Topic>()
   private readonly byId = new Map<string, Topic>()
@@ -83,8 +88,52 @@ export class TopicManager {
   constructor(
     private readonly store: LogStore,
     private readonly nodeId: number,
-    private readonly settings: TopicSettings,
+    private settings: TopicSettings,
   ) {}
+
+  /** The dynamic broker configs the topics' defaults follow now (setDynamicConfigs). */
+  get dynamicConfigs(): DynamicBrokerConfigs {
+    return this.settings.dynamic ?? NO_DYNAMIC_CONFIGS
+  }
+
+  /**
+   * Makes `dynamic` the dynamic broker configs over this node's settings (DynamicBrokerConfigs: checked when they were
+   * set) and parses every topic's configs again against them, at once: a topic without its own max.message.bytes takes
+   * a new message.max.bytes at its next produce, retention and the cleaner theirs at their next pass. Stores nothing:
+   * a single node stores them with `storeDynamicConfigs`, a cluster node follows its metadata image.
+   */
+  setDynamicConfigs(dynamic: DynamicBrokerConfigs): void {
+    this.settings = { ...this.settings, dynamic }
+    for (const topic of this.byName.values()) topic.config = this.parseConfig(topic.config.overrides, { stored: true })
+  }
+
+  /**
+   * A single node's dynamic broker configs changed to `alter(the ones it has now)`: stored in the node's data
+   * (`dynamicBrokerConfigs`, read again at start by `loadDynamicConfigs`), then applied (setDynamicConfigs). Changes run
+   * one at a time. Rejects with what `alter` throws (a KafkaError for a bad config), or a StorageError, changing nothing.
+   */
+  storeDynamicConfigs(alter: (current: DynamicBrokerConfigs) => DynamicBrokerConfigs): Promise<DynamicBrokerConfigs> {
+    return this.serialized(DYNAMIC_CONFIGS_TURN, async () => {
+      const next = alter(this.dynamicConfigs)
+      await this.store.putNodeValue(DYNAMIC_CONFIGS_KEY, next)
+      this.setDynamicConfigs(next)
+      return next
+    })
+  }
+
+  /**
+   * Checks that `dynamic` over this node's settings gives topic defaults that hold together (min.compaction.lag.ms at
+   * most max.compaction.lag.ms); throws KafkaError(INVALID_CONFIG) saying why not.
+   */
+  checkDynamicConfigs(dynamic: DynamicBrokerConfigs): void {
+    parseTopicConfig({}, { ...this.settings, dynamic })
+  }
+
+  /** Applies the dynamic broker configs a single node stored (storeDynamicConfigs), before its topics load. */
+  async loadDynamicConfigs(): Promise<void> {
+    const stored = await this.store.getNodeValue<DynamicBrokerConfigs>(DYNAMIC_CONFIGS_KEY)
+    if (stored !== undefined) this.setDynamicConfigs(stored)
+  }
 
   /** Whether the node's storage failed: it then refuses every write until the node restarts (storage/README.md). */
   get storageFailed(): boolean {
@@ -306,9 +355,12 @@ export class TopicManager {
   alterConfig(topic: Topic, alter: (current: TopicConfig) => TopicConfig): Promise<TopicConfig | null> {
     return this.serialized(topic.name, async () => {
       if (!this.isRegistered(topic)) return null
-      const config = alter(topic.config)
+      const settings = this.settings
+      let config = alter(topic.config)
       // Stored first, then applied: a write the storage refuses changes nothing.
       await this.store.putTopic({ ...this.record(topic), configs: config.overrides })
+      // Dynamic broker configs that changed meanwhile are the defaults from now on.
+      if (this.settings !== settings) config = this.parseConfig(config.overrides, { stored: true })
       topic.config = config
       return config
     })

@@ -25,7 +25,7 @@ import type { Logger } from '../logger.js'
 import { counted } from '../../client/wording.js'
 import type { TopicManager } from '../topics.js'
 import type { Topic } from '../partition.js'
-import { sameConfigs, topicConfigs, type MetadataImage, type TopicImage } from './metadata/image.js'
+import { dynamicBrokerConfigs, sameConfigs, topicConfigs, type MetadataImage, type TopicImage } from './metadata/image.js'
 
 export class LocalLogs {
   private running: Promise<void> | null = null
@@ -38,11 +38,23 @@ export class LocalLogs {
   constructor(
     private readonly topics: TopicManager,
     private readonly log: Logger,
-    private readonly options: { readonly onApplied?: (image: MetadataImage, state: { readonly caughtUp: boolean }) => void } = {},
+    private readonly options: { readonly nodeId?: number; readonly onApplied?: (image: MetadataImage, state: { readonly caughtUp: boolean }) => void } = {},
   ) {}
 
-  /** Brings the local topics to `image` (after the changes already under way). */
+  /**
+   * Brings the local topics to `image` (after the changes already under way). The dynamic broker configs it holds for
+   * every node and for this one become the topics' defaults at once, before anything waiting on the image goes on (an
+   * AlterConfigs answered once the image holds its change, a DescribeConfigs after it).
+   */
   follow(image: MetadataImage): void {
+    if (this.options.nodeId !== undefined) {
+      const dynamic = dynamicBrokerConfigs(image, this.options.nodeId)
+      const current = this.topics.dynamicConfigs
+      if (!sameConfigs(dynamic.cluster, current.cluster) || !sameConfigs(dynamic.broker, current.broker)) {
+        this.topics.setDynamicConfigs(dynamic)
+        this.log.info(`dynamic broker configs from the metadata image: ${JSON.stringify(dynamic)}`)
+      }
+    }
     this.latest = image
     this.next = image
     this.running ??= this.drain()

@@ -513,6 +513,11 @@ export class QuorumRunner implements RaftStateMachine {
     return this.operate((nowMs) => this.controller.alterTopicConfigs(request, nowMs))
   }
 
+  /** One BROKER resource's dynamic config change at the active controller (as `QuorumController.alterBrokerConfigs`), answered once committed. */
+  alterBrokerConfigs(request: AlterTopicConfigsRequest): Promise<ControllerResult<{ overrides: Readonly<Record<string, string>> }>> {
+    return this.operate((nowMs) => this.controller.alterBrokerConfigs(request, nowMs))
+  }
+
   /** ElectLeaders (KIP-460) at the active controller, answered once its elections are committed. */
   electLeaders(request: ElectLeadersRequest): Promise<ControllerResult<{ results: readonly ElectionResult[] }>> {
     return this.operate((nowMs) => this.controller.electLeaders(request, nowMs))

@@ -14,12 +14,12 @@
  * 'internal' channel instead, whose window is 6 s.
  */
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
-import { ZERO_UUID } from '../../protocol/constants.js'
+import { ResourceType, ZERO_UUID } from '../../protocol/constants.js'
 import { createTopics, type CreateTopicsResponse } from '../../protocol/messages/create-topics.js'
 import { deleteTopics, type DeleteTopicsResponse } from '../../protocol/messages/delete-topics.js'
 import type { ApiSpec } from '../../protocol/schema.js'
 import { COMMIT_TIMEOUT_MS, controllerRequestFailure, type ControllerChannelName, type QuorumRunner } from './quorum-runner.js'
-import { sameConfigs, topicConfigs } from './metadata/image.js'
+import { resourceConfigs, sameConfigs, topicConfigs } from './metadata/image.js'
 import { createPartitions, type CreatePartitionsResponse } from '../../protocol/messages/create-partitions.js'
 import type { AlterTopicConfigsRequest, CreatePartitionsRequest, CreateTopicRequest } from './controller/controller.js'
 
@@ -171,6 +171,38 @@ export async function alterTopicConfigsAtController<Res>(
   }
   if (result.errorCode === ErrorCode.NONE && !request.validateOnly) {
     await quorum.imageHolds((image) => (known ? sameConfigs(topicConfigs(image, request.name), expected) : image.topic(request.name) !== undefined), COMMIT_TIMEOUT_MS)
+  }
+  return { errorCode: result.errorCode, errorMessage: result.errorMessage }
+}
+
+/**
+ * Changes the dynamic broker configs of one BROKER resource ("" for every node, or a node id) at the active
+ * controller, as `alterTopicConfigsAtController` changes a topic's: run here or forwarded, answered once this node's
+ * image holds the configs the change made of it. Errors as `QuorumController.alterBrokerConfigs`, and REQUEST_TIMED_OUT.
+ */
+export async function alterBrokerConfigsAtController<Res>(
+  quorum: QuorumRunner,
+  request: AlterTopicConfigsRequest,
+  forwarded: ForwardedRequest<Res>,
+  options: TopicChangeOptions,
+): Promise<ChangeResult> {
+  let expected: Readonly<Record<string, string>>
+  try {
+    expected = request.alter(resourceConfigs(quorum.controller.image, ResourceType.BROKER, request.name))
+  } catch (error) {
+    if (error instanceof KafkaError) return { errorCode: error.code, errorMessage: error.message }
+    throw error
+  }
+  let result: ChangeResult
+  if (!options.forward || quorum.leaderId === quorum.nodeId) {
+    const altered = await quorum.alterBrokerConfigs(request)
+    if (altered.ok) expected = altered.overrides
+    result = altered.ok ? done(ZERO_UUID) : failed(altered.errorCode, altered.message)
+  } else {
+    result = await forward(quorum, options, async (send) => ({ ...forwarded.result(await send<Res>(forwarded.api, forwarded.version, forwarded.body)), topicId: ZERO_UUID }))
+  }
+  if (result.errorCode === ErrorCode.NONE && !request.validateOnly) {
+    await quorum.imageHolds((image) => sameConfigs(resourceConfigs(image, ResourceType.BROKER, request.name), expected), COMMIT_TIMEOUT_MS)
   }
   return { errorCode: result.errorCode, errorMessage: result.errorMessage }
 }

@@ -1,6 +1,7 @@
 /**
- * AlterConfigs v0-2 and IncrementalAlterConfigs v0-1, for topics; IncrementalAlterConfigs also for this node's
- * BROKER_LOGGER resource, its log level (broker-loggers.ts), which is never forwarded.
+ * AlterConfigs v0-2 and IncrementalAlterConfigs v0-1, for topics and the dynamic broker configs of BROKER resources;
+ * IncrementalAlterConfigs also for this node's BROKER_LOGGER resource, its log level (broker-loggers.ts), which is
+ * never forwarded.
  *
  * Behaviour
  * - AlterConfigs replaces a topic's whole set of configs with the one given (unlisted configs return to their
@@ -18,8 +19,16 @@
  *   `validateOnly` checks and changes nothing.
  * - Changes take effect at once for produce-time configs (max.message.bytes, message.timestamp.type) and at the next
  *   cleaner pass for retention and compaction.
- * - Broker resources are refused with INVALID_REQUEST: a Brook node's settings come from its flags or config file
- *   (on a cluster too: each node keeps its own).
+ * - Broker resources (the name "" for every node, `kafka-configs.sh --entity-default`, or a node id; a single node
+ *   takes only its own) change the broker defaults of topic configs while nodes run, as Kafka's DynamicLogConfig:
+ *   `message.max.bytes`, `log.retention.ms`, `log.cleanup.policy`... (every broker name of a topic config's synonyms,
+ *   topic-configs.ts DynamicBrokerConfigs). Each value is checked by its topic config's rule, and this node's
+ *   defaults together (min.compaction.lag.ms at most max.compaction.lag.ms): INVALID_CONFIG. A broker config read at
+ *   start only (`num.partitions`) is INVALID_REQUEST ("Cannot update these configs dynamically", ConfigAdminManager's
+ *   words), an unknown name INVALID_CONFIG, a name that is neither "" nor a node id INVALID_REQUEST. A single node
+ *   stores them in its data (TopicManager.storeDynamicConfigs); a cluster node sends them to the active controller as
+ *   ConfigRecords of the BROKER resource (forwarded as a topic change is), which every node follows
+ *   (cluster/local-logs.ts). Topics without their own setting take them at once.
  * - On a cluster node a topic's configs are the metadata image's: the change goes to the active controller
  *   (forwarded to it, KIP-590, as this request with the one resource, when this node is not it; the controller
  *   listener answers both APIs for forwarded changes), which computes the new overrides from its own image, so
@@ -42,10 +51,11 @@ import {
 import { ErrorCode, KafkaError } from '../../protocol/errors.js'
 import { ConfigOperation, ConfigType, ResourceType } from '../../protocol/constants.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
-import { alterTopicConfigsAtController, forwardsChanges, type ChangeResult, type ForwardedRequest, type TopicChangeOptions } from '../cluster/topic-changes.js'
+import { alterBrokerConfigsAtController, alterTopicConfigsAtController, forwardsChanges, type ChangeResult, type ForwardedRequest, type TopicChangeOptions } from '../cluster/topic-changes.js'
 import { quote } from '../quote.js'
 import { repeated } from '../group-by.js'
-import { topicConfigDef, type TopicConfig } from '../topic-configs.js'
+import { checkDynamicBrokerConfigs, dynamicBrokerConfigDef, notDynamicBrokerConfig, topicConfigDef, type ConfigDef, type DynamicBrokerConfigs, type TopicConfig } from '../topic-configs.js'
+import { brokerConfigEntries } from './configs.js'
 import { StorageError } from '../../storage/log-store.js'
 import { topicNameProblem } from '../topics.js'
 import { alterBrokerLoggers } from './broker-loggers.js'
@@ -119,12 +129,10 @@ async function alterTopic<Res>(
   const result = (errorCode: number, errorMessage: string | null = null): Result => ({ errorCode, errorMessage, resourceType, resourceName })
   const nulls = nullValues(resource.configs)
   if (nulls !== null) return result(ErrorCode.INVALID_REQUEST, nulls)
-  if (resourceType === ResourceType.BROKER) {
-    return result(ErrorCode.INVALID_REQUEST, 'broker settings come from the node\'s flags or config file and cannot be altered while it runs')
-  }
-  if (resourceType !== ResourceType.TOPIC) return result(ErrorCode.INVALID_REQUEST, `resource type ${resourceType} is not supported`)
+  if (resourceType !== ResourceType.TOPIC && resourceType !== ResourceType.BROKER) return result(ErrorCode.INVALID_REQUEST, `resource type ${resourceType} is not supported`)
   const twice = repeatedConfig(resource.configs)
   if (twice !== null) return result(ErrorCode.INVALID_REQUEST, twice)
+  if (resourceType === ResourceType.BROKER) return alterBroker(services, resourceName, validateOnly, change, forwarded, options, result)
   if (resourceName === '') return result(ErrorCode.INVALID_REQUEST, 'Default topic resources are not allowed.')
   const nameProblem = topicNameProblem(resourceName)
   if (nameProblem) return result(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem)
@@ -158,6 +166,54 @@ async function alterTopic<Res>(
       // Computed in the topic's turn, from the configs it has then: a change asked for beside this one applies first.
       const config = await services.topics.alterConfig(topic, altered)
       if (config !== null) services.log.info(`topic '${topic.name}' configs: ${JSON.stringify(config.overrides)}`)
+    }
+  } catch (error) {
+    if (error instanceof KafkaError) return result(error.code, error.message)
+    if (error instanceof StorageError) return result(ErrorCode.KAFKA_STORAGE_ERROR, error.message)
+    throw error
+  }
+  return result(ErrorCode.NONE)
+}
+
+/**
+ * The dynamic broker configs of a BROKER resource: "" for every node, or a node id (on a single node, its own), as
+ * `alterTopic` for a topic, which refused null values and a config named twice first. The new configs are checked
+ * (checkDynamicBrokerConfigs, and with this node's settings when they are this node's), then stored: on a cluster node
+ * through the active controller (ConfigRecords of the BROKER resource in the metadata log, which every node follows),
+ * on a single node in its data. The topics' defaults change at once (TopicManager.setDynamicConfigs).
+ */
+async function alterBroker<Res>(
+  services: BrokerServices,
+  resourceName: string,
+  validateOnly: boolean,
+  change: (current: Readonly<Record<string, string>>) => Record<string, string | null>,
+  forwarded: ForwardedRequest<Res>,
+  options: TopicChangeOptions,
+  result: (errorCode: number, errorMessage?: string | null) => Result,
+): Promise<Result> {
+  const nodeId = services.endpoint.nodeId
+  if (resourceName !== '' && !/^\d{1,9}$/.test(resourceName)) return result(ErrorCode.INVALID_REQUEST, `invalid broker name ${quote(resourceName)}: a node id, or "" for every node`)
+  const quorum = services.quorum
+  if (!quorum && resourceName !== '' && Number(resourceName) !== nodeId) return result(ErrorCode.INVALID_REQUEST, `this is broker ${nodeId}, not ${quote(resourceName)}`)
+  const level: keyof DynamicBrokerConfigs | null = resourceName === '' ? 'cluster' : Number(resourceName) === nodeId ? 'broker' : null
+  const staticNames = new Set(brokerConfigEntries(services).map((entry) => entry.name))
+  const checked = (current: Readonly<Record<string, string>>): Record<string, string> => {
+    const next = change(current) as Record<string, string>
+    checkDynamicBrokerConfigs(next, staticNames)
+    if (level !== null) services.topics.checkDynamicConfigs({ ...services.topics.dynamicConfigs, [level]: next })
+    return next
+  }
+  try {
+    if (quorum) {
+      const altered = await alterBrokerConfigsAtController(quorum, { name: resourceName, alter: checked, validateOnly }, forwarded, options)
+      if (altered.errorCode === ErrorCode.NONE && !validateOnly) services.log.info(`dynamic configs of broker resource ${quote(resourceName)} changed through the controller`)
+      return result(altered.errorCode, altered.errorMessage)
+    }
+    if (validateOnly) {
+      checked(services.topics.dynamicConfigs[level!])
+    } else {
+      const stored = await services.topics.storeDynamicConfigs((current) => ({ ...current, [level!]: checked(current[level!]) }))
+      services.log.info(`dynamic configs of broker resource ${quote(resourceName)}: ${JSON.stringify(stored[level!])}`)
     }
   } catch (error) {
     if (error instanceof KafkaError) return result(error.code, error.message)
@@ -203,14 +259,16 @@ function listItems(value: string): string[] {
 function incrementalChange(
   current: Readonly<Record<string, string>>,
   configs: IncrementalAlterConfigsRequest['resources'][number]['configs'],
+  configDef: (name: string) => ConfigDef | undefined,
+  unknown: (name: string) => KafkaError,
 ): Record<string, string | null> {
   const next: Record<string, string | null> = { ...current }
   for (const { name, configOperation, value } of configs) {
-    const def = topicConfigDef(name)
+    const def = configDef(name)
     // Removing a config that cannot be set changes nothing: Kafka's ConfigurationControlManager writes no record for it
     // and validates only the configs that remain, so it answers NONE.
     if (!def && configOperation === ConfigOperation.DELETE) continue
-    if (!def) throw new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config ${quote(name)}`)
+    if (!def) throw unknown(name)
     switch (configOperation) {
       case ConfigOperation.SET:
         next[name] = value
@@ -245,7 +303,9 @@ function incrementalAlterConfigsOf(request: IncrementalAlterConfigsRequest, serv
       services,
       resource,
       request.validateOnly,
-      (current) => incrementalChange(current, resource.configs),
+      resource.resourceType === ResourceType.BROKER
+        ? (current) => incrementalChange(current, resource.configs, dynamicBrokerConfigDef, (name) => notDynamicBrokerConfig(name, new Set(brokerConfigEntries(services).map((entry) => entry.name))))
+        : (current) => incrementalChange(current, resource.configs, topicConfigDef, (name) => new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config ${quote(name)}`)),
       {
         api: incrementalAlterConfigs,
         version: 1,

@@ -7,13 +7,15 @@
  *   returned no entries). `configurationKeys` narrows the list (null or empty: every config); unknown keys are ignored, as in Kafka. Synonyms, when
  *   asked, are the topic's setting, then the node's and Kafka's default under the broker config's name
  *   (`log.retention.ms` for `retention.ms`), as Kafka's ServerTopicConfigSynonyms names them.
- * - Broker resources (type 4): this node's settings under Kafka's names, for the resource name of this node's id
- *   or "" (the cluster default). Another broker id is INVALID_REQUEST. A
+ * - Broker resources (type 4): this node's settings under Kafka's names, for the resource name of this node's id.
+ *   Another broker id is INVALID_REQUEST. A
  *   setting at its default is DEFAULT_CONFIG with isDefault, as Kafka describes a broker config nothing sets; one set
- *   by a flag or the config file STATIC_BROKER_CONFIG (its synonyms: that, then the default). All are read-only: a
- *   node's settings do not change while it runs (AlterConfigs of a broker resource is INVALID_REQUEST). The broker
- *   configs that are topic configs' defaults (`log.retention.ms`, `log.cleanup.policy`) are listed too, with their
- *   values on this node. Long.MAX_VALUE ("no limit") is written as Kafka writes it.
+ *   by a flag or the config file STATIC_BROKER_CONFIG (its synonyms: that, then the default). They are read-only,
+ *   except the broker configs that are topic configs' defaults (`log.retention.ms`, `log.cleanup.policy`), listed
+ *   with their values on this node: those are dynamic (alter-configs.ts), DYNAMIC_BROKER_CONFIG when set for this node,
+ *   DYNAMIC_DEFAULT_BROKER_CONFIG when set for every node, with every level below as synonyms. The name "" describes
+ *   the dynamic configs set for every node, and only those, as Kafka's ConfigHelper does. Long.MAX_VALUE ("no limit")
+ *   is written as Kafka writes it.
  * - BROKER_LOGGER resources (type 8, KIP-412): this node's log level as its `root` logger (broker-loggers.ts).
  * - Other resource types are INVALID_REQUEST.
  * - A topic name Kafka's rule refuses ('', 'bad name!', longer than 249 characters) is INVALID_TOPIC_EXCEPTION with
@@ -38,7 +40,7 @@ import { ConfigSource, ConfigType, ResourceType } from '../../protocol/constants
 import { describeBrokerLoggers } from './broker-loggers.js'
 import { defineHandler, type BrokerServices } from '../handler.js'
 import { quote } from '../quote.js'
-import { kafkaLong, LONG_MAX, type TopicConfig } from '../topic-configs.js'
+import { dynamicBrokerConfigDef, kafkaLong, LONG_MAX, type ConfigSynonym, type TopicConfig } from '../topic-configs.js'
 import { topicConfigs } from '../cluster/metadata/image.js'
 import { DEFAULT_CONFIG, type BrokerConfig } from '../config.js'
 import { topicNameProblem } from '../topics.js'
@@ -60,6 +62,11 @@ export interface BrokerConfigEntry {
    * the node's identity and addresses, which a node is always given.
    */
   default?: string
+  /**
+   * For the broker defaults of topic configs, which can change while the node runs (dynamic broker configs): where the
+   * value comes from (ConfigSource) and the chain of values it was chosen from, the one in force first.
+   */
+  dynamic?: { readonly source: number; readonly synonyms: readonly ConfigSynonym[] }
 }
 
 /** This node's settings, under Kafka's broker config names. */
@@ -99,15 +106,18 @@ export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry
     { name: 'log.flush.interval.messages', value: c.fsync ? '1' : LONG_MAX, type: ConfigType.LONG, documentation: 'Whether each write is synced to disk (--fsync).', default: LONG_MAX },
   ]
   // The broker configs that are topic configs' defaults (log.retention.ms for retention.ms), as topic synonyms name
-  // them, with this node's value: Kafka describes every broker config. Topic configs without one (remote.storage.enable)
-  // are no broker config.
+  // them, with this node's value, dynamic configs included: Kafka describes every broker config. Topic configs without
+  // one (remote.storage.enable) are no broker config.
+  const described = new Map(services.topics.parseConfig({}).described.flatMap((d) => (d.def.serverName === null ? [] : [[d.def.serverName, d] as const])))
+  const withDynamic = (entry: BrokerConfigEntry): BrokerConfigEntry => {
+    const d = described.get(entry.name)
+    return d === undefined ? entry : { ...entry, value: d.value, dynamic: { source: d.source, synonyms: d.synonyms } }
+  }
   const listed = new Set(own.map((entry) => entry.name))
-  const topicDefaults = services.topics.parseConfig({}).described.flatMap((d): BrokerConfigEntry[] => {
-    const name = d.def.serverName
-    if (name === null || listed.has(name)) return []
-    return [{ name, value: d.value, type: d.def.type, documentation: `Default ${d.name} of topics.`, default: d.def.default }]
-  })
-  return [...own, ...topicDefaults]
+  const topicDefaults = [...described].flatMap(([name, d]): BrokerConfigEntry[] =>
+    listed.has(name) ? [] : [{ name, value: d.value, type: d.def.type, documentation: `Default ${d.name} of topics.`, default: d.def.default }],
+  )
+  return [...own, ...topicDefaults].map(withDynamic)
 }
 
 /**
@@ -146,14 +156,45 @@ function describeTopic(services: BrokerServices, name: string, keys: string[] | 
 
 function describeBroker(services: BrokerServices, name: string, keys: string[] | null, request: DescribeConfigsRequest): DescribeConfigsResponseDescribeConfigsResult {
   // The empty name is the cluster-wide default: Kafka's ConfigHelper.describeConfigs answers the dynamic defaults set
-  // for every broker, and a node's settings here come only from its flags and config file, so there are none.
-  if (name === '') return { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
+  // for every broker, and only those.
+  if (name === '') {
+    const configs: Entry[] = Object.entries(services.topics.dynamicConfigs.cluster)
+      .filter(([config]) => keys === null || keys.includes(config))
+      .map(([config, value]) => {
+        const def = dynamicBrokerConfigDef(config)
+        return {
+          name: config,
+          value,
+          readOnly: false,
+          isDefault: false,
+          configSource: ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG,
+          isSensitive: false,
+          synonyms: request.includeSynonyms ? [{ name: config, value, source: ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG }] : [],
+          configType: def?.type ?? ConfigType.STRING,
+          documentation: request.includeDocumentation ? `Default ${def?.name ?? config} of topics on every node.` : null,
+        }
+      })
+    return { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: ResourceType.BROKER, resourceName: name, configs }
+  }
   if (name !== String(services.endpoint.nodeId)) {
     return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `this is broker ${services.endpoint.nodeId}, not ${quote(name)}`, resourceType: ResourceType.BROKER, resourceName: name, configs: [] }
   }
   const configs: Entry[] = brokerConfigEntries(services)
     .filter((c) => keys === null || keys.includes(c.name))
-    .map((c) => {
+    .map((c): Entry => {
+      if (c.dynamic !== undefined) {
+        return {
+          name: c.name,
+          value: c.value,
+          readOnly: false,
+          isDefault: c.dynamic.source === ConfigSource.DEFAULT_CONFIG,
+          configSource: c.dynamic.source,
+          isSensitive: false,
+          synonyms: request.includeSynonyms ? [...c.dynamic.synonyms] : [],
+          configType: c.type,
+          documentation: request.includeDocumentation ? c.documentation : null,
+        }
+      }
       const isDefault = c.default === c.value
       return {
         name: c.name,

@@ -269,15 +269,16 @@ describe('the settings', () => {
         ['message.timestamp.before.max.ms', '9223372036854775807', 5], // DEFAULT_CONFIG: Kafka's Long.MAX_VALUE
       ])
       // The broker's own configs: the one set is STATIC_BROKER_CONFIG, one left at its default DEFAULT_CONFIG, as
-      // Kafka describes an unset broker config; both read-only (a broker's configs do not change while it runs).
+      // Kafka describes an unset broker config; neither read-only, as topic configs' defaults are dynamic broker configs
+      // (test/broker/dynamic-broker-configs.test.ts).
       const node = await admin.describeConfigs({
         resources: [{ type: ConfigResourceTypes.BROKER, name: '1', configNames: ['log.message.timestamp.after.max.ms', 'message.max.bytes'] }],
         includeSynonyms: true,
       })
       const entries = node.resources[0]!.configEntries.map((e) => [e.configName, e.configValue, e.configSource, e.isDefault, e.readOnly, e.configSynonyms.map((s) => s.configSource)])
       expect(entries.sort((a, b) => String(a[0]).localeCompare(String(b[0])))).toEqual([
-        ['log.message.timestamp.after.max.ms', '1000', 4, false, true, [4, 5]],
-        ['message.max.bytes', '1048588', 5, true, true, [5]],
+        ['log.message.timestamp.after.max.ms', '1000', 4, false, false, [4, 5]],
+        ['message.max.bytes', '1048588', 5, true, false, [5]],
       ])
       await expect(producer.send({ topic: 'strict', messages: [{ value: 'ahead', timestamp: String(Date.now() + 60_000) }] })).rejects.toMatchObject({ type: 'INVALID_TIMESTAMP' })
     } finally {

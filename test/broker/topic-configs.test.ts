@@ -109,6 +109,31 @@ describe('parsing topic configs', () => {
     expect(described.get('segment.ms')).toMatchObject({ value: '604800000', source: DEFAULT_CONFIG_SOURCE })
   })
 
+  it('takes dynamic broker configs over the node\'s settings, this node\'s over every node\'s, and lists every level as synonyms in Kafka\'s order', () => {
+    const defaults: TopicDefaults = {
+      ...NODE_DEFAULTS,
+      logRetentionMs: 1000,
+      topicConfigDefaults: { 'log.cleanup.policy': 'compact' },
+      dynamic: { cluster: { 'log.retention.ms': '2000', 'log.cleanup.policy': 'delete,compact' }, broker: { 'log.retention.ms': '3000' } },
+    }
+    const config = parseTopicConfig({}, defaults)
+    expect(config).toMatchObject({ retentionMs: 3000, cleanupPolicy: { compact: true, delete: true } })
+    const described = new Map(config.described.map((c) => [c.name, c]))
+    expect(described.get('retention.ms')).toMatchObject({
+      value: '3000',
+      source: 2, // DYNAMIC_BROKER_CONFIG
+      synonyms: [
+        { name: 'log.retention.ms', value: '3000', source: 2 },
+        { name: 'log.retention.ms', value: '2000', source: 3 }, // DYNAMIC_DEFAULT_BROKER_CONFIG
+        { name: 'log.retention.ms', value: '1000', source: STATIC_BROKER_CONFIG },
+        { name: 'log.retention.ms', value: '604800000', source: DEFAULT_CONFIG_SOURCE },
+      ],
+    })
+    expect(described.get('cleanup.policy')).toMatchObject({ value: 'delete,compact', source: 3 })
+    // The topic's own setting still comes first.
+    expect(parseTopicConfig({ 'retention.ms': '5' }, defaults).retentionMs).toBe(5)
+  })
+
   it('checks the node\'s topic config defaults by each config\'s rule and the rule across them, naming the broker setting', () => {
     expect(topicDefaultsProblem({ 'log.cleanup.policy': 'compact,delete', 'compression.type': 'zstd', 'unclean.leader.election.enable': 'TRUE' })).toBeNull()
     expect(topicDefaultsProblem({ 'log.cleanup.policy': 'shred' })).toBe("log.cleanup.policy must be a comma-separated list of delete, compact, not 'shred'")

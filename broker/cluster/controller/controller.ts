@@ -56,7 +56,7 @@ import {
   type BrokerRegistration,
   type PartitionRegistration,
   type TopicImage,
-  topicConfigs,
+  resourceConfigs,
 } from '../metadata/image.js'
 import { decodeMetadataRecord, encodeMetadataRecord, metadataRecord, type MetadataRecord } from '../metadata/records.js'
 import { encodeMetadataSnapshot, restoreMetadataSnapshot } from '../metadata/snapshot.js'
@@ -628,9 +628,24 @@ export class QuorumController implements RaftStateMachine {
   alterTopicConfigs(request: AlterTopicConfigsRequest, nowMs: number): ControllerResult<{ overrides: Readonly<Record<string, string>> }> {
     const active = this.active
     if (!active) return notController()
-    const image = active.working
-    if (!image.topic(request.name)) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic ${quote(request.name)} does not exist`)
-    const current = topicConfigs(image, request.name)
+    if (!active.working.topic(request.name)) return failure('UNKNOWN_TOPIC_OR_PARTITION', `topic ${quote(request.name)} does not exist`)
+    return this.alterResourceConfigs(ResourceType.TOPIC, request, nowMs)
+  }
+
+  /**
+   * AlterConfigs or IncrementalAlterConfigs for the dynamic broker configs of one BROKER resource (`name`: "" for
+   * every node, or a node id, known or not, as Kafka's ConfigurationControlManager takes them): a ConfigRecord of
+   * resource type BROKER for every config the change sets, changes or removes. Errors: the KafkaError `alter` throws
+   * (the caller checks the configs: topic-configs.ts, checkDynamicBrokerConfigs). `validateOnly` proposes nothing.
+   */
+  alterBrokerConfigs(request: AlterTopicConfigsRequest, nowMs: number): ControllerResult<{ overrides: Readonly<Record<string, string>> }> {
+    if (!this.active) return notController()
+    return this.alterResourceConfigs(ResourceType.BROKER, request, nowMs)
+  }
+
+  private alterResourceConfigs(resourceType: number, request: AlterTopicConfigsRequest, nowMs: number): ControllerResult<{ overrides: Readonly<Record<string, string>> }> {
+    const active = this.active!
+    const current = resourceConfigs(active.working, resourceType, request.name)
     let overrides: Readonly<Record<string, string>>
     try {
       overrides = request.alter(current)
@@ -642,7 +657,7 @@ export class QuorumController implements RaftStateMachine {
     for (const name of new Set([...Object.keys(current), ...Object.keys(overrides)])) {
       const value = Object.hasOwn(overrides, name) ? overrides[name]! : null
       if (value === (Object.hasOwn(current, name) ? current[name] : null)) continue
-      records.push(metadataRecord('ConfigRecord', { resourceType: ResourceType.TOPIC, resourceName: request.name, name, value }))
+      records.push(metadataRecord('ConfigRecord', { resourceType, resourceName: request.name, name, value }))
     }
     if (request.validateOnly || records.length === 0) return { ok: true, epoch: active.epoch, lastOffset: -1n, overrides }
     const result = this.propose(records, nowMs)

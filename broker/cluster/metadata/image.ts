@@ -32,6 +32,7 @@ import { ResourceType } from '../../../protocol/constants.js'
 import { metadataRecord, type MetadataRecord } from './records.js'
 import type { RegisterBrokerRecordBrokerEndpoint } from '../../../protocol/messages/internal/metadata/register-broker-record.js'
 import type { PartitionChangeRecord } from '../../../protocol/messages/internal/metadata/partition-change-record.js'
+import type { DynamicBrokerConfigs } from '../../topic-configs.js'
 
 /** PartitionRecord/PartitionChangeRecord's leader when the partition has none. */
 export const NO_LEADER = -1
@@ -112,7 +113,17 @@ export function configResourceKey(resourceType: number, resourceName: string): s
 
 /** A topic's config overrides in `image`, name -> value (empty when it has none). */
 export function topicConfigs(image: MetadataImage, topicName: string): Record<string, string> {
-  return Object.fromEntries(image.configs.get(configResourceKey(ResourceType.TOPIC, topicName)) ?? [])
+  return resourceConfigs(image, ResourceType.TOPIC, topicName)
+}
+
+/** The configs of a resource in `image` (ResourceType.TOPIC, BROKER), name -> value (empty when it has none). */
+export function resourceConfigs(image: MetadataImage, resourceType: number, resourceName: string): Record<string, string> {
+  return Object.fromEntries(image.configs.get(configResourceKey(resourceType, resourceName)) ?? [])
+}
+
+/** The dynamic broker configs `image` holds for every node (the BROKER resource "") and for node `nodeId`. */
+export function dynamicBrokerConfigs(image: MetadataImage, nodeId: number): DynamicBrokerConfigs {
+  return { cluster: resourceConfigs(image, ResourceType.BROKER, ''), broker: resourceConfigs(image, ResourceType.BROKER, String(nodeId)) }
 }
 
 /** Whether two sets of config overrides name the same configs with the same values. */

@@ -5,7 +5,9 @@
  * every node's Metadata shows with replicas and ISR, which kafkajs produces to and consumes from, and which a
  * restarted node still replicates; a kafkajs admin, IncrementalAlterConfigs and `brook topics alter-config` through
  * one node change a topic's configs as ConfigRecords, which DescribeConfigs on every node shows, which another node
- * enforces (min.insync.replicas on acks=all), and which survive a restart of every node and a controller failover.
+ * enforces (min.insync.replicas on acks=all), and which survive a restart of every node and a controller failover;
+ * dynamic broker configs (the default resource and one node's) changed through any node, which every node's topics
+ * follow and a restarted node keeps.
  */
 import { beforeAll, describe, expect, it } from 'vitest'
 import { Kafka, logLevel, ConfigResourceTypes } from 'kafkajs'
@@ -252,6 +254,61 @@ describe('partitions and configs through the controller on a three-node cluster'
       }),
     )
     expect(broker.responses[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+  })
+
+  it("changes dynamic broker configs through any node: every node's topics follow the one for every node, one node its own, also after its restart", async () => {
+    /** The resource's error code of IncrementalAlterConfigs of a BROKER resource sent to `node`. */
+    const alterBroker = (node: number, resourceName: string, configs: IncrementalAlterConfigsRequest['resources'][number]['configs']) =>
+      withClient(cluster().nodes.get(node)!, async (client) => {
+        const answer = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
+          resources: [{ resourceType: ResourceType.BROKER, resourceName, configs }],
+          validateOnly: false,
+        })
+        return answer.responses[0]!
+      })
+    /** max.message.bytes of GROWN as node `node` describes it: value and source. */
+    const limitAt = (node: number) =>
+      withClient(cluster().nodes.get(node)!, async (client) => {
+        const answer = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, 4, {
+          resources: [{ resourceType: ResourceType.TOPIC, resourceName: GROWN, configurationKeys: ['max.message.bytes'] }],
+          includeSynonyms: false,
+          includeDocumentation: false,
+        })
+        const entry = answer.results[0]!.configs[0]!
+        return `${entry.value} from ${entry.configSource}`
+      })
+    const partitions = await partitionsOf(cluster().nodes.get(1)!, GROWN)
+    /** Produces a batch of a 700-byte record to a partition of GROWN that node `leader` leads, through it. */
+    const produceTo = (leader: number) => {
+      const partition = partitions.find((p) => p.leaderId === leader)!
+      return withClient(cluster().nodes.get(leader)!, async (client) => (await producePartition(client, GROWN, partition.partitionIndex, handBuiltBatch(['y'.repeat(700)]), { acks: -1 })).errorCode)
+    }
+    for (const id of cluster().nodeIds) expect(await produceTo(id)).toBe(ErrorCode.NONE)
+
+    // For every node, through a node that is not the controller (forwarded), answered once that node's image holds it.
+    const { other } = await controllerAndOther()
+    expect(await alterBroker(other, '', [{ name: 'message.max.bytes', configOperation: ConfigOperation.SET, value: '500' }])).toMatchObject({ errorCode: ErrorCode.NONE })
+    expect(await limitAt(other)).toBe('500 from 3') // DYNAMIC_DEFAULT_BROKER_CONFIG
+    for (const id of cluster().nodeIds) await waitFor(`node ${id} refusing 700 bytes`, async () => (await produceTo(id)) === ErrorCode.MESSAGE_TOO_LARGE)
+
+    // For node 3 alone, through node 1: node 3 takes the batch, the others still refuse it.
+    expect(await alterBroker(1, '3', [{ name: 'message.max.bytes', configOperation: ConfigOperation.SET, value: '5000' }])).toMatchObject({ errorCode: ErrorCode.NONE })
+    await waitFor('node 3 taking 700 bytes again', async () => (await produceTo(3)) === ErrorCode.NONE)
+    expect(await produceTo(2)).toBe(ErrorCode.MESSAGE_TOO_LARGE)
+    expect(await limitAt(3)).toBe('5000 from 2') // DYNAMIC_BROKER_CONFIG
+    expect(await limitAt(2)).toBe('500 from 3')
+    expect(await alterBroker(2, '', [{ name: 'num.partitions', configOperation: ConfigOperation.SET, value: '3' }])).toMatchObject({ errorCode: ErrorCode.INVALID_REQUEST })
+
+    // Node 3 restarted finds both in its metadata log.
+    await cluster().nodes.get(3)!.stop()
+    await cluster().restart(3)
+    await waitFor('node 3 describing its own limit again', async () => (await limitAt(3)) === '5000 from 2')
+    expect(await limitAt(1)).toBe('500 from 3')
+
+    // Removed again (a DELETE each): every node back at Kafka's default.
+    expect(await alterBroker(1, '3', [{ name: 'message.max.bytes', configOperation: ConfigOperation.DELETE, value: null }])).toMatchObject({ errorCode: ErrorCode.NONE })
+    expect(await alterBroker(1, '', [{ name: 'message.max.bytes', configOperation: ConfigOperation.DELETE, value: null }])).toMatchObject({ errorCode: ErrorCode.NONE })
+    for (const id of cluster().nodeIds) await waitFor(`node ${id} at the default max.message.bytes`, async () => (await limitAt(id)) === '1048588 from 5')
   })
 
   it('keeps new partitions and configs across a restart of every node and a controller failover', async () => {
