@@ -6,11 +6,15 @@
  * controller does (ControllerApis): librdkafka reads an answer that names a topic twice as a parse failure of the
  * whole request ("Broker returned topic ... multiple times") and fails every topic of it with _BAD_MSG, the topics
  * the broker did create included.
+ *
+ * Dynamic broker configs set with its AlterConfigs on the node's BROKER resource are described back with their
+ * source, and the node's produce follows them (librdkafka 2.0 refuses the default resource's empty name itself).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { confluentKafkaMissing, fixtureAnswers } from '../helpers/confluent-kafka.js'
 import { partitionsOf } from '../helpers/kafka.js'
+import { Kafka, logLevel } from 'kafkajs'
 
 const missing = confluentKafkaMissing()
 if (missing !== null) console.log(`confluent-kafka-python admin test skipped: ${missing}`)
@@ -55,5 +59,24 @@ describe.skipIf(missing !== null)('librdkafka\'s AdminClient against one node', 
     ])
     expect(await partitionsOf(broker, 'twice')).toEqual([])
     expect((await partitionsOf(broker, 'made')).length).toBe(2)
+  })
+
+  it("sets this node's dynamic broker configs (AlterConfigs of its id), described with their source, which the next produce follows", async () => {
+    const answers = await fixtureAnswers('confluent-broker-configs.py', [broker.address, '1', 'message.max.bytes=2000', 'log.retention.ms=86400000'])
+    expect(answers).toEqual([
+      { call: 'alter', error: null, message: null },
+      { call: 'describe', configs: { 'message.max.bytes': ['2000', 'DYNAMIC_BROKER_CONFIG', false], 'log.retention.ms': ['86400000', 'DYNAMIC_BROKER_CONFIG', false] } },
+    ])
+    const refused = await fixtureAnswers('confluent-broker-configs.py', [broker.address, '1', 'num.partitions=4'])
+    expect(refused[0]).toMatchObject({ call: 'alter', error: 'INVALID_REQUEST' })
+
+    const producer = new Kafka({ brokers: [broker.address], clientId: 'broker-configs', logLevel: logLevel.NOTHING, retry: { retries: 0 } }).producer()
+    await producer.connect()
+    try {
+      await expect(producer.send({ topic: 'made', messages: [{ value: 'x'.repeat(2500) }] })).rejects.toMatchObject({ type: 'MESSAGE_TOO_LARGE' })
+      await producer.send({ topic: 'made', messages: [{ value: 'x'.repeat(1500) }] })
+    } finally {
+      await producer.disconnect()
+    }
   })
 })
