@@ -1,16 +1,18 @@
 /**
  * `brook cluster ...`: what kafka-storage.sh random-uuid, kafka-metadata-quorum.sh and kafka-cluster.sh unregister give
- * for a replicated cluster, and a node's log level as kafka-configs.sh --entity-type broker-loggers reads and sets it.
+ * for a replicated cluster, a node's log level as kafka-configs.sh --entity-type broker-loggers reads and sets it, and
+ * the dynamic broker configs as kafka-configs.sh --entity-type brokers does.
  */
-import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { newClusterId } from '../broker/cluster/voters.js'
-import { brokerLogLevel, clusterStatus, setBrokerLogLevel, unregisterBroker } from '../client/cluster-admin.js'
+import { alterDynamicBrokerConfigs, brokerLogLevel, clusterStatus, dynamicBrokerConfigs, setBrokerLogLevel, unregisterBroker } from '../client/cluster-admin.js'
+import { dynamicBrokerConfigDef } from '../broker/topic-configs.js'
 import { clientCommand, withCluster } from './client-command.js'
 import { formatClusterStatus } from './format.js'
-import { integer } from './parsers.js'
+import { integer, keyValue, repeated } from './parsers.js'
 
 export function addClusterCommands(program: CommandUnknownOpts): void {
-  const cluster = program.command('cluster').description('make a cluster id, show a replicated cluster\'s quorum and nodes, unregister a node that is gone, and show or set a node\'s log level')
+  const cluster = program.command('cluster').description('make a cluster id, show a replicated cluster\'s quorum and nodes, unregister a node that is gone, show or set a node\'s log level, and show or change the broker configs that can change while nodes run')
 
   cluster
     .command('new-id')
@@ -43,5 +45,29 @@ export function addClusterCommands(program: CommandUnknownOpts): void {
       }
       await withCluster(options, (client) => setBrokerLogLevel(client, options.id, level.toUpperCase()))
       console.log(`Node ${options.id} now logs at ${level.toUpperCase()}, until it restarts.`)
+    })
+
+  clientCommand(cluster, 'configs', 'show or change the dynamic broker configs, the broker defaults of topic configs (message.max.bytes, log.retention.ms...), for every node or, with --id, for one node, which wins (kafka-configs.sh --entity-type brokers --entity-default or --entity-name); they last across restarts')
+    .option('--id <n>', 'the node whose own configs to show or change (default: those of every node)', integer('--id', 0, 2147483647))
+    .option('--set <key=value>', 'set a config, e.g. log.retention.ms=86400000 (repeatable)', keyValue('--set'))
+    .option('--delete <key>', 'remove a config so that the level below applies again (repeatable)', repeated)
+    .action(async (options) => {
+      const nodeId = options.id ?? null
+      const whose = nodeId === null ? 'every node' : `node ${nodeId}`
+      if (options.set === undefined && options.delete === undefined) {
+        const configs = await withCluster(options, (client) => dynamicBrokerConfigs(client, nodeId))
+        console.log(nodeId === null ? 'Default configs for brokers in the cluster are:' : `Dynamic configs for broker ${nodeId} are:`)
+        for (const config of configs) console.log(`  ${config.name}=${config.value}${nodeId === null ? '' : ` (${config.source})`}`)
+        if (configs.length === 0) console.log(`  none: ${whose} uses its flags and config file`)
+        return
+      }
+      const names = [...(options.set ?? []).map(([key]) => key), ...(options.delete ?? [])]
+      const twice = names.find((key, i) => names.indexOf(key) !== i)
+      if (twice !== undefined) throw new InvalidArgumentError(`config '${twice}' is named more than once`)
+      // A node takes the removal of a name it does not know as no change: a typo here would be a silent no-op.
+      const unknown = (options.delete ?? []).find((key) => dynamicBrokerConfigDef(key) === undefined)
+      if (unknown !== undefined) throw new InvalidArgumentError(`'${unknown}' is no broker config that can change while nodes run`)
+      await withCluster(options, (client) => alterDynamicBrokerConfigs(client, nodeId, { set: options.set ?? [], delete: options.delete ?? [] }))
+      console.log(nodeId === null ? 'Completed updating default config for brokers in the cluster.' : `Completed updating config for broker ${nodeId}.`)
     })
 }

@@ -13,7 +13,7 @@ import { CONTROLLER_REQUEST_TIMEOUT_MS, type ClusterClient } from './cluster-cli
 import { BrokerError, checkError, CONTROLLER_LISTENER, type KafkaClient } from './kafka-client.js'
 import { unregisterBroker as unregisterBrokerApi, type UnregisterBrokerRequest, type UnregisterBrokerResponse } from '../protocol/messages/unregister-broker.js'
 import { ErrorCode } from '../protocol/errors.js'
-import { ConfigOperation, METADATA_TOPIC, ResourceType } from '../protocol/constants.js'
+import { ConfigOperation, ConfigSource, METADATA_TOPIC, ResourceType } from '../protocol/constants.js'
 import { describeConfigs, type DescribeConfigsRequest, type DescribeConfigsResponse } from '../protocol/messages/describe-configs.js'
 import {
   incrementalAlterConfigs,
@@ -192,4 +192,68 @@ export async function setBrokerLogLevel(cluster: ClusterClient, nodeId: number, 
   const result = response.responses[0]
   if (!result) throw new Error(`${context}: the node answered no resource`)
   checkError(result.errorCode, context, result.errorMessage)
+}
+
+/** A dynamic broker config as DescribeConfigs describes it: its value in force and where it comes from. */
+export interface DynamicBrokerConfig {
+  name: string
+  value: string
+  /** ConfigSource's name: DYNAMIC_BROKER_CONFIG (set for the node) or DYNAMIC_DEFAULT_BROKER_CONFIG (for every node). */
+  source: string
+}
+
+const SOURCE_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(ConfigSource).map(([name, code]) => [code, name]))
+const DYNAMIC_SOURCES: ReadonlySet<number> = new Set([ConfigSource.DYNAMIC_BROKER_CONFIG, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG])
+
+/**
+ * The dynamic broker configs in force, as `kafka-configs.sh --entity-type brokers --describe` lists them: for
+ * `nodeId` null, those set for every node (DescribeConfigs of the BROKER resource "", asked of the node clients send admin requests to); for a node,
+ * those that node uses, its own and every node's (DescribeConfigs of its BROKER resource, asked of that node), sorted
+ * by name. Errors: as `brokerLogLevel`.
+ */
+export async function dynamicBrokerConfigs(cluster: ClusterClient, nodeId: number | null): Promise<DynamicBrokerConfig[]> {
+  const context = nodeId === null ? 'cannot read the default broker configs' : `cannot read the broker configs of node ${nodeId}`
+  const describe = (client: KafkaClient) =>
+    client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, client.version(describeConfigs), {
+      resources: [{ resourceType: ResourceType.BROKER, resourceName: nodeId === null ? '' : String(nodeId), configurationKeys: null }],
+      includeSynonyms: false,
+      includeDocumentation: false,
+    })
+  const response = nodeId === null ? await cluster.atController(context, describe) : await describe(await nodeClient(cluster, nodeId, context))
+  const result = response.results[0]
+  if (!result) throw new Error(`${context}: the node answered no resource`)
+  checkError(result.errorCode, context, result.errorMessage)
+  return result.configs
+    .filter((c) => DYNAMIC_SOURCES.has(c.configSource ?? ConfigSource.UNKNOWN))
+    .map((c) => ({ name: c.name, value: c.value ?? '', source: SOURCE_NAMES.get(c.configSource ?? ConfigSource.UNKNOWN)! }))
+    .sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/**
+ * Sets and removes dynamic broker configs while the nodes run, as `kafka-configs.sh --entity-type brokers
+ * (--entity-default | --entity-name <id>) --alter --add-config/--delete-config` does: IncrementalAlterConfigs SET and
+ * DELETE of the BROKER resource "" (`nodeId` null: every node) or of a node, sent to the controller (a cluster node
+ * forwards it). Only the broker defaults of topic configs change this way. Errors: the node's, by name:
+ * INVALID_CONFIG (an unknown name or bad value), INVALID_REQUEST (a config read at start only).
+ */
+export function alterDynamicBrokerConfigs(cluster: ClusterClient, nodeId: number | null, changes: { set: readonly (readonly [string, string])[]; delete: readonly string[] }): Promise<void> {
+  const context = nodeId === null ? 'cannot alter the default broker configs' : `cannot alter the broker configs of node ${nodeId}`
+  return cluster.atController(context, async (client) => {
+    const response = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, client.version(incrementalAlterConfigs), {
+      resources: [
+        {
+          resourceType: ResourceType.BROKER,
+          resourceName: nodeId === null ? '' : String(nodeId),
+          configs: [
+            ...changes.set.map(([name, value]) => ({ name, configOperation: ConfigOperation.SET, value })),
+            ...changes.delete.map((name) => ({ name, configOperation: ConfigOperation.DELETE, value: null })),
+          ],
+        },
+      ],
+      validateOnly: false,
+    }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
+    const result = response.responses[0]
+    if (!result) throw new Error(`${context}: the node answered no resource`)
+    checkError(result.errorCode, context, result.errorMessage)
+  })
 }

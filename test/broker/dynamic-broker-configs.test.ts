@@ -4,7 +4,8 @@
  * resource, for every node ("", `kafka-configs.sh --entity-default`) or for this one (its id), as Kafka's
  * DynamicLogConfig takes them. Checked through real clients against a real node: the next produce and the next
  * retention pass follow them, a topic's own setting still wins, DescribeConfigs names their sources and synonyms in
- * Kafka's order, they survive a restart, and bad ones are refused with Kafka's error codes, changing nothing.
+ * Kafka's order, they survive a restart, and bad ones are refused with Kafka's error codes, changing nothing;
+ * `brook cluster configs` shows and changes them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs'
@@ -14,6 +15,7 @@ import { ConfigOperation } from '../../protocol/constants.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { withClient } from '../helpers/kafka.js'
 import { waitFor } from '../helpers/wait.js'
+import { brook } from '../cli/run-brook.js'
 import { alterConfigs, type AlterConfigsRequest, type AlterConfigsResponse } from '../../protocol/messages/alter-configs.js'
 import { describeConfigs, type DescribeConfigsRequest, type DescribeConfigsResponse } from '../../protocol/messages/describe-configs.js'
 import {
@@ -203,5 +205,18 @@ describe('dynamic broker configs on a single node', () => {
     expect(await incremental('', set('message.max.bytes', '100'), true)).toMatchObject({ errorCode: ErrorCode.NONE })
     expect(await describeBroker('')).toEqual(before)
     expect(await produce('plain', 1000)).toBe('ok')
+  })
+
+  it('brook cluster configs shows and changes them, for every node and for one, with one-line errors', async () => {
+    const cli = (...args: string[]) => brook(['cluster', 'configs', ...args, '--bootstrap-server', broker.address])
+    expect(await cli('--set', 'log.retention.ms=86400000', '--delete', 'message.max.bytes')).toEqual({ code: 0, stdout: 'Completed updating default config for brokers in the cluster.\n', stderr: '' })
+    expect((await cli()).stdout).toBe('Default configs for brokers in the cluster are:\n  log.retention.ms=86400000\n')
+    expect(await cli('--id', '1', '--set', 'message.max.bytes=4000')).toMatchObject({ code: 0, stdout: 'Completed updating config for broker 1.\n' })
+    // The node's own list: every dynamic config it uses, with where each comes from (its own retention from the kafkajs test above).
+    expect((await cli('--id', '1')).stdout).toBe('Dynamic configs for broker 1 are:\n  log.retention.ms=60000 (DYNAMIC_BROKER_CONFIG)\n  message.max.bytes=4000 (DYNAMIC_BROKER_CONFIG)\n')
+    expect(await produce('plain', 3000)).toBe('ok')
+    expect(await cli('--set', 'num.partitions=3')).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^brook: cannot alter the default broker configs: INVALID_REQUEST \(Cannot update these configs dynamically: num.partitions .*\)\n$/) })
+    expect(await cli('--id', '1', '--delete', 'log.retension.ms')).toMatchObject({ code: 1, stderr: "brook: 'log.retension.ms' is no broker config that can change while nodes run\n" })
+    expect(await cli('--id', '9')).toMatchObject({ code: 1, stderr: 'brook: cannot read the broker configs of node 9: there is no node 9 (the cluster\'s nodes: 1)\n' })
   })
 })
