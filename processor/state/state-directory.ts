@@ -44,12 +44,28 @@ export interface StateDirectoryLock {
 }
 
 /**
+ * The instances of this process that hold or are taking each state directory (by its absolute path), one entry per
+ * `lockStateDirectory` call: a second instance of the process is refused before the holder has written `.owner`
+ * when both start at once, and `.owner` may then still name an instance of an earlier run.
+ */
+const takenHere = new Map<string, Map<symbol, string>>()
+
+/**
  * Takes `stateDir` (made if missing) for the instance `instanceId`. Errors: a TopologyError with code
- * STATE_DIR_LOCKED when another instance, in this process or another, holds it (naming its pid when it said), or a
- * plain Error when the directory cannot be made or the lock database cannot be opened for another reason.
+ * STATE_DIR_LOCKED when another instance holds it, naming it: in this process by its instance id, in another by the
+ * pid and instance id its `.owner` file gives; a plain Error when the directory cannot be made or the lock database
+ * cannot be opened for another reason.
  */
 export async function lockStateDirectory(stateDir: string, instanceId: string): Promise<StateDirectoryLock> {
   const made = makeStateDirectory(stateDir)
+  const path = resolve(stateDir)
+  const call = Symbol(instanceId)
+  const here = takenHere.get(path) ?? new Map<symbol, string>()
+  takenHere.set(path, here.set(call, instanceId))
+  const untake = (): void => {
+    here.delete(call)
+    if (here.size === 0 && takenHere.get(path) === here) takenHere.delete(path)
+  }
   const removeIfUnused = (): void => {
     if (made === undefined) return
     try {
@@ -62,18 +78,27 @@ export async function lockStateDirectory(stateDir: string, instanceId: string): 
   try {
     await db.open()
   } catch (error) {
+    untake()
     const cause = (error as Error & { cause?: Error & { code?: string } }).cause
     if (cause?.code !== 'LEVEL_LOCKED') {
       removeIfUnused()
       throw new Error(`cannot lock the state directory ${stateDir}: ${cause?.message ?? (error as Error).message}`)
     }
+    const others = [...here.values()]
+    const holder = others.length > 0 ? ` in this process (pid ${process.pid}, instance ${others.join(', ')})` : ownerOf(stateDir)
     throw new TopologyError(
-      `the state directory ${stateDir} is in use by another instance${ownerOf(stateDir)}: give each instance on a machine its own state directory (--state-dir, stateDir)`,
+      `the state directory ${stateDir} is in use by another instance${holder}: give each instance on a machine its own state directory (--state-dir, stateDir)`,
       ProcessorErrorCode.stateDirLocked,
     )
   }
   writeFileSync(join(stateDir, '.owner'), `pid ${process.pid} instance ${instanceId} since ${new Date().toISOString()}\n`)
-  return { release: () => db.close(), removeIfUnused }
+  return {
+    release: async () => {
+      await db.close()
+      untake()
+    },
+    removeIfUnused,
+  }
 }
 
 /** ` (pid N, instance id)` from the holder's `.owner` file, or '' when it cannot be read. */

@@ -2,7 +2,8 @@
  * Keyed state: the task store keeps memory within its byte budget whatever the number of keys (evicted entries
  * come back from LevelDB), and the same random window cases give the reference's results through it; groups marked
  * for rewriting go into the next commit; a restore reads the changelog by the rules of runtime/changelog.ts, compacted
- * or not; the task assignor is balanced and moves only the tasks it must.
+ * or not; the task assignor is balanced and moves only the tasks it must; the state directory lock names the
+ * instance of the same process that holds it.
  */
 import { afterAll, describe, expect, test } from 'vitest'
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs'
@@ -17,6 +18,9 @@ import { CacheBudget, COMMIT_ID_BYTES, encodeMarker, POSITION_KEY, STATE_FORMAT,
 import type { WindowEntry } from '../../processor/windows/windowed-aggregate.js'
 import { checkCase, type StoreUnderTest } from './window-cases.js'
 import { stateDir } from './helpers.js'
+import { lockStateDirectory, type StateDirectoryLock } from '../../processor/state/state-directory.js'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const stores: TaskStore[] = []
 afterAll(async () => {
@@ -348,5 +352,26 @@ describe('the task assignor', () => {
     const left = assignTasks(tasks, ['a', 'c'], joined)
     for (const m of ['a', 'c']) for (const t of joined.get(m)!) expect(left.get(m)).toContain(t)
     expect([...left.values()].flat().sort()).toEqual(tasks)
+  })
+})
+
+describe('the state directory lock', () => {
+  test('an instance refused by one of the same process, both started at once, is told which, not what an earlier run left in .owner', async () => {
+    const dir = stateDir()
+    writeFileSync(join(dir, '.owner'), 'pid 999999 instance from-an-earlier-run since 2026-01-01T00:00:00.000Z\n')
+    const [a, b] = await Promise.allSettled([lockStateDirectory(dir, 'instance-a'), lockStateDirectory(dir, 'instance-b')])
+    const held = [a, b].filter((r) => r.status === 'fulfilled')
+    const refused = [a, b].filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    expect(held.length).toBe(1)
+    expect(refused.length).toBe(1)
+    const holder = a.status === 'fulfilled' ? 'instance-a' : 'instance-b'
+    expect(refused[0]!.reason).toBeInstanceOf(TopologyError)
+    expect((refused[0]!.reason as Error).message).toBe(
+      `the state directory ${dir} is in use by another instance in this process (pid ${process.pid}, instance ${holder}): give each instance on a machine its own state directory (--state-dir, stateDir)`,
+    )
+    // Released, the directory is free again for another instance of the process.
+    await (held[0] as PromiseFulfilledResult<StateDirectoryLock>).value.release()
+    const again = await lockStateDirectory(dir, 'instance-c')
+    await again.release()
   })
 })
