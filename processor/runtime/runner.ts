@@ -370,7 +370,7 @@ function refusedRecordsError(error: Error, refusal: { code: number; type: string
   const hint = refusal.code === INVALID_TIMESTAMP
     ? ': records stamped with their event time (repartition records, of a keyBy or of the repartition a countByValue or groupBy makes; sinks with timestamp \'event\') are refused past the topic\'s message.timestamp.after.max.ms; filter readings stamped that far ahead out before that operator or sink'
     : refusal.code === MESSAGE_TOO_LARGE && changelogTopic !== null
-      ? `: a record above its topic's max.message.bytes, an output or a group's state, which is one record of ${changelogTopic} holding every stateful operator's state of the group and every open window (the operators each keep theirs within 1,000,000 bytes, but not together); raise that topic's max.message.bytes, or keep less state per group`
+      ? `: a record above its topic's max.message.bytes, an output or a group's state, which is one record of ${changelogTopic} holding every stateful operator's state of the group and every open window (the operators each keep theirs within 1,000,000 bytes; a changelog the pipeline creates takes them together, one that existed before may not); raise that topic's max.message.bytes, or keep less state per group`
       : ''
   return new Error(`the cluster refused records the task wrote since its last commit (${refusal.type}: ${error.message})${hint}`, { cause: error })
 }

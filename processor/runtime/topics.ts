@@ -7,7 +7,8 @@
  *   source        `partitions` option (if missing)   the cluster's defaults
  *   repartition   keyBy's, or its source's           retention.ms=-1 (records keep their event time as timestamp;
  *                                                    the runner deletes what every task has committed)
- *   changelog     its sub-topology's source's        cleanup.policy=compact
+ *   changelog     its sub-topology's source's        cleanup.policy=compact, max.message.bytes for one group's
+ *                                                    state of every stateful operator (changelogMaxMessageBytes)
  *   outputs       the largest writer's source's      defaults: the processor stamps what it writes with the time it
  *   (sinks, late,                                    writes it, unless a sink asks for event time; then a topic it
  *    dead letters)                                    creates gets retention.ms=-1 and an existing one a warning
@@ -25,13 +26,37 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Admin, ITopicConfig } from 'kafkajs'
 import { ProcessorErrorCode, TopologyError } from '../errors.js'
-import { repartitionTopic, type Plan } from '../topology/plan.js'
+import { repartitionTopic, type Plan, type SubTopology } from '../topology/plan.js'
+import { INTERNAL_VALUE_MAX_BYTES } from '../state/codec.js'
+import { MAX_GROUP_BYTES } from './groups.js'
 import type { ProcessorNode } from '../topology/topology.js'
 
 /** How long a starting pipeline waits for its topics to be ready before it gives up. */
 const TOPICS_READY_TIMEOUT_MS = 60_000
 /** After waiting this long, the wait says so in the log (once). */
 const TOPICS_READY_LOG_AFTER_MS = 5000
+
+/** Kafka's default max.message.bytes (message.max.bytes): 1 MiB and a batch header. */
+const KAFKA_MAX_MESSAGE_BYTES = 1_048_588
+/** What a group's changelog record holds besides the operators' states: format, commit id, names and lengths. */
+const CHANGELOG_RECORD_OVERHEAD_BYTES = 64 * 1024
+/** The most a changelog's max.message.bytes is set to: Confluent Cloud's limit on a standard cluster's topics. */
+const CHANGELOG_MAX_MESSAGE_BYTES_CAP = 8 * 1024 * 1024
+
+/**
+ * The max.message.bytes a new changelog topic of `sub` gets: room for one group's record at its largest, which holds
+ * the state of every stateful operator of the sub-topology for the group (state/task-store.ts), each kept within
+ * INTERNAL_VALUE_MAX_BYTES of msgpack (a reduce's and updateStateByKey's state are refused past it, a windowed
+ * reduce's open windows together too; the aggregations' accumulators are numbers and sketches of a few KB), and the
+ * group (key and fields, MAX_GROUP_BYTES) as the record's key and in its value: two operators of 600 KB each took
+ * Kafka's default of 1,048,588, which the cluster refused at every commit. At least Kafka's default, at most
+ * CHANGELOG_MAX_MESSAGE_BYTES_CAP (8 MiB: eight operators). Commits send changelog records in chunks of 512 KiB, so
+ * only a group's record alone reaches this size. A changelog that exists already keeps its own.
+ */
+export function changelogMaxMessageBytes(sub: Pick<SubTopology, 'stateful'>): number {
+  const bytes = sub.stateful.length * INTERNAL_VALUE_MAX_BYTES + 2 * MAX_GROUP_BYTES + CHANGELOG_RECORD_OVERHEAD_BYTES
+  return Math.min(Math.max(bytes, KAFKA_MAX_MESSAGE_BYTES), CHANGELOG_MAX_MESSAGE_BYTES_CAP)
+}
 
 export interface TopicOptions {
   /** Partitions of source topics the pipeline creates (default 1, as Kafka's num.partitions). */
@@ -114,7 +139,10 @@ export async function ensureTopics(admin: Admin, plan: Plan, options: TopicOptio
       if (existing !== undefined && existing !== count) {
         throw new TopologyError(`changelog ${sub.changelogTopic} has ${existing} partitions but ${sub.sourceTopic} has ${count}: its state would reach the wrong tasks (delete it and the state directory to reset the application)`, ProcessorErrorCode.badState)
       }
-      want(sub.changelogTopic, count, [{ name: 'cleanup.policy', value: 'compact' }])
+      want(sub.changelogTopic, count, [
+        { name: 'cleanup.policy', value: 'compact' },
+        { name: 'max.message.bytes', value: String(changelogMaxMessageBytes(sub)) },
+      ])
     }
   }
   for (const topic of eventTimed) {
