@@ -16,6 +16,7 @@
 import { createRequire } from 'node:module'
 import kafkajs from 'kafkajs'
 import type { compress as ZstdCompress } from '@bokuweb/zstd-wasm'
+import type { CompressionName } from './compression-names.js'
 
 const { CompressionCodecs, CompressionTypes } = kafkajs
 
@@ -47,16 +48,14 @@ export function unsnappy(data: Buffer): Buffer {
   return Buffer.concat(blocks)
 }
 
-/** The codecs a pipeline writes with (RunOptions.compressionType), as kafkajs numbers them. */
+/** The codecs a pipeline writes with (RunOptions.compressionType, one per COMPRESSION_NAMES), as kafkajs numbers them. */
 export const COMPRESSION_TYPES = {
   none: CompressionTypes.None,
   gzip: CompressionTypes.GZIP,
   snappy: CompressionTypes.Snappy,
   lz4: CompressionTypes.LZ4,
   zstd: CompressionTypes.ZSTD,
-} as const
-export type CompressionName = keyof typeof COMPRESSION_TYPES
-export const COMPRESSION_NAMES = Object.keys(COMPRESSION_TYPES) as CompressionName[]
+} as const satisfies Record<CompressionName, number>
 
 let zstd: Promise<typeof ZstdCompress> | null = null
 
