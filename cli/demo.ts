@@ -16,11 +16,12 @@
  * stays in the data directory, so the next run resumes from it.
  */
 import { join } from 'node:path'
-import kafkajs, { type Admin } from 'kafkajs'
+import type { Admin } from 'kafkajs'
 import type { CommandUnknownOpts } from '@commander-js/extra-typings'
-import { iotPipeline, logClientRejections, planTopology, runPipeline, type IotPipelineOptions, type RunningPipeline } from '../processor/index.js'
-import { COMMON_FLAGS, FLEET_FLAGS, fleetOptionsFromFlags, resolveFleetOptions, simulateFleet, type FlagValues, type FleetOptions } from '../processor/simulator/index.js'
-import { Dashboard, canRedraw } from './dashboard.js'
+import type { IotPipelineOptions, RunningPipeline } from '../processor/index.js'
+// The simulator's flag table, not its index; the processor, the simulator's runs, kafkajs and the view are loaded by
+// the action, the runtime and kafkajs once everything is checked, so that --help and a refused flag load none of them.
+import { COMMON_FLAGS, FLEET_FLAGS, fleetOptionsFromFlags, resolveFleetOptions, type FlagValues, type FleetOptions } from '../processor/simulator/options.js'
 import { startDemoCluster, type DemoCluster } from './demo-cluster.js'
 import { MAX_BASE_PORT, MAX_NODES } from './dev.js'
 import { onStopSignal } from './interrupt.js'
@@ -28,8 +29,6 @@ import { addIotOptions, iotOptionsFrom } from './iot-options.js'
 import { integer } from './parsers.js'
 import { count, formatMetrics, many } from './pipeline-format.js'
 import { simulatorOption } from './simulate.js'
-
-const { Kafka, logLevel } = kafkajs
 
 const APPLICATION_ID = 'brook-demo'
 
@@ -103,6 +102,8 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
   }
   addIotOptions(command)
   command.action(async (options) => {
+    const { iotPipeline } = await import('../processor/iot.js')
+    const { planTopology } = await import('../processor/topology/plan.js')
     const nodes = options.nodes ?? 3
     const basePort = options.basePort ?? 9092
     const dataDir = options.dataDir ?? '.brook'
@@ -113,6 +114,10 @@ export function addDemoCommand(program: CommandUnknownOpts): void {
     planTopology(topology, { applicationId: APPLICATION_ID })
     const fleetOptions: FleetOptions = { ...DEMO_FLEET, ...fleetOptionsFromFlags(command.opts() as FlagValues, { bootstrapServers: [] }), topic: pipelineOptions.inputTopic }
     resolveFleetOptions({ ...fleetOptions, bootstrapServers: [`127.0.0.1:${basePort}`] })
+    const { logClientRejections, runPipeline } = await import('../processor/index.js')
+    const { simulateFleet } = await import('../processor/simulator/index.js')
+    const { Kafka, logLevel } = (await import('kafkajs')).default
+    const { Dashboard, canRedraw } = await import('./dashboard.js')
 
     let cluster: DemoCluster | null = null
     let admin: Admin | null = null

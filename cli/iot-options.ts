@@ -4,7 +4,11 @@
  * by key (and typed by the parser that made them); a flag left out leaves the pipeline's own default.
  */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import { DEFAULT_THRESHOLD_ABOVE, DEFAULT_THRESHOLDS, TopologyError, toMs, type Duration, type IotPipelineOptions } from '../processor/index.js'
+// The processor's light modules, not its index: declaring and checking these flags loads no DSL, runtime or kafkajs.
+import type { IotPipelineOptions } from '../processor/index.js'
+import { TopologyError } from '../processor/errors.js'
+import { DEFAULT_THRESHOLD_ABOVE, DEFAULT_THRESHOLDS } from '../processor/iot-thresholds.js'
+import { toMs, type Duration } from '../processor/time.js'
 import { integer } from './parsers.js'
 
 interface IotFlag {

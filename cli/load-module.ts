@@ -17,7 +17,9 @@ import { existsSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { KafkaConfig, RetryOptions } from 'kafkajs'
-import { isTopology, type Topology } from '../processor/index.js'
+// The topology's module, not the processor's index: a pipeline refused before its import (no such file, a syntax
+// error) loads neither the processor's runtime nor kafkajs.
+import { isTopology, type Topology } from '../processor/topology/topology.js'
 import { cannotRead } from './files.js'
 
 const TYPESCRIPT_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.cts'])

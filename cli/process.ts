@@ -10,7 +10,8 @@
 import { existsSync } from 'node:fs'
 import { basename, extname } from 'node:path'
 import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import { COMPRESSION_NAMES, describeTopology, iotPipeline, logClientRejections, runPipeline, type RunOptions, type Topology } from '../processor/index.js'
+import type { RunOptions, Topology } from '../processor/index.js'
+import { COMPRESSION_NAMES } from '../processor/runtime/compression-names.js'
 import { clientCommand } from './client-command.js'
 import { endSoon, noticeIfSlowStop, onStopSignal } from './interrupt.js'
 import { addIotOptions, iotOptionsFrom } from './iot-options.js'
@@ -50,11 +51,15 @@ export function addProcessCommand(program: CommandUnknownOpts): void {
     const iotOnly = iot.flags.filter((flag) => flag !== '--late-topic')
     if (!builtIn && iotOnly.length > 0) throw new Error(`${iotOnly[0]} applies to the built-in '${BUILT_IN_PIPELINE}' pipeline only`)
     const applicationId = options.applicationId ?? (builtIn ? BUILT_IN_PIPELINE : basename(pipeline, extname(pipeline)))
-    const topology: Topology = builtIn ? iotPipeline(iot.options) : await loadTopology(pipeline)
+    // The processor is loaded a part at a time, as the action comes to need it: the DSL to build the built-in pipeline,
+    // the runtime (and kafkajs) only to run one. --help, and arguments refused before a run (a bad flag value, a module
+    // that is not there, a bad --kafka-config), never load the runtime or kafkajs, which made them several times dearer.
+    const topology: Topology = builtIn ? (await import('../processor/iot.js')).iotPipeline(iot.options) : await loadTopology(pipeline)
     const plan = { applicationId, lateTopic: iot.options.lateTopic, deadLetterTopic: options.deadLetterTopic }
     // Read before --describe returns, so that a bad settings file is found by the command that checks a pipeline.
     const kafka = await kafkaSettings(options)
     if (options.describe) {
+      const { describeTopology } = await import('../processor/topology/describe.js')
       process.stdout.write(`${describeTopology(topology, plan)}\n`)
       return
     }
@@ -86,6 +91,7 @@ function logLine(line: string): void {
 
 /** Runs the pipeline until Ctrl-C (a clean stop) or a crash (rejects with its error); prints the summary either way. */
 async function runUntilStopped(topology: Topology, run: RunOptions): Promise<void> {
+  const { logClientRejections, runPipeline } = await import('../processor/index.js')
   let stopping: Promise<void> | null = null
   let pipeline: Awaited<ReturnType<typeof runPipeline>> | null = null
   let interrupted = false

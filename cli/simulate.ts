@@ -10,24 +10,21 @@
  * summary, with exit code 1. The progress bar goes to stderr, on a terminal only; the summary to stdout.
  */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
+import type { FleetSummary, ReplaySummary, Unconfirmed } from '../processor/simulator/index.js'
+// The simulator's flag table and errors, not its index: declaring and checking the flags loads neither its runs nor
+// kafkajs, which the action loads once the flags are checked.
 import {
   COMMON_FLAGS,
   FLEET_FLAGS,
   REPLAY_FLAGS,
-  SimulatorError,
-  createProgressBar,
   fleetOptionsFromFlags,
   replayOptionsFromFlags,
-  replay,
-  simulateFleet,
   type ConnectionOptions,
   type FlagDefinition,
   type FlagValues,
-  type FleetSummary,
-  type ReplaySummary,
   type RunStage,
-  type Unconfirmed,
-} from '../processor/simulator/index.js'
+} from '../processor/simulator/options.js'
+import { SimulatorError } from '../processor/simulator/errors.js'
 import { clientCommand } from './client-command.js'
 import { noticeIfSlowStop, onStopSignal } from './interrupt.js'
 import { count, iso, many } from './pipeline-format.js'
@@ -125,6 +122,7 @@ export function addSimulateCommand(program: CommandUnknownOpts): void {
     // Flags are checked (and foreign ones refused) before anything connects.
     const fleetOptions = replaying ? null : { ...fleetOptionsFromFlags(values, connection), replicationFactor: options.replicationFactor }
     const replayOptions = replaying ? { ...replayOptionsFromFlags(values, connection), replicationFactor: options.replicationFactor } : null
+    const { createProgressBar, replay, simulateFleet } = await import('../processor/simulator/index.js')
     const stop = new AbortController()
     const bar = createProgressBar({ label: replaying ? 'replay' : 'simulate' })
     let stage: RunStage | 'connecting' = 'connecting'
