@@ -1,0 +1,76 @@
+/**
+ * What a `brook` command loads before it prints its help or refuses its arguments: not kafkajs, nor the processor's
+ * runtime, nor the simulator's runs, which only a command that runs a pipeline or a fleet needs (issue 7: they made
+ * every refused `brook process` or `brook simulate` cost 0.4-0.5 CPU-s where 0.2 s will do). The modules are those
+ * the module loader loads in the command's own process, recorded by helpers/loaded-modules.mjs.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { brook, expectOneLineError, type CliResult } from './run-brook.js'
+import { removedAtFileEnd } from '../helpers/file-end.js'
+
+const RECORDER = resolve(import.meta.dirname, '../helpers/loaded-modules.mjs')
+const FIXTURES = resolve(import.meta.dirname, '../fixtures/pipelines')
+
+/** What a command that only checks its arguments has no use for, by the URL of the module that is its entry. */
+const RUNTIME: readonly { name: string; url: RegExp }[] = [
+  { name: 'kafkajs', url: /\/node_modules\/kafkajs\/index\.js$/ },
+  { name: "the processor's index", url: /\/dist\/processor\/index\.js$/ },
+  { name: "the processor's runtime", url: /\/dist\/processor\/runtime\/runner\.js$/ },
+  { name: "the simulator's index", url: /\/dist\/processor\/simulator\/index\.js$/ },
+]
+
+const directories = removedAtFileEnd()
+const dir = mkdtempSync(join(tmpdir(), 'brook-loaded-modules-'))
+directories.push(dir)
+let runs = 0
+
+/** Runs `brook args` with the recorder preloaded: its result, and the names of RUNTIME it loaded. */
+async function brookLoading(args: readonly string[]): Promise<{ result: CliResult; loaded: string[] }> {
+  const log = join(dir, `run-${++runs}.log`)
+  const result = await brook(args, { env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import "${RECORDER}"`, BROOK_LOADED_MODULES: log } })
+  const urls = readFileSync(log, 'utf8').split('\n')
+  return { result, loaded: RUNTIME.filter(({ url }) => urls.some((line) => url.test(line))).map(({ name }) => name) }
+}
+
+// Nothing listens here: every command below is refused before it would connect.
+const nowhere = ['--bootstrap-server', '127.0.0.1:1']
+
+describe('the modules a brook command loads', () => {
+  // The recorder sees them where they are loaded: a pipeline module imports 'brook', whose index is the processor's,
+  // and a replay reads its files in the simulator's run, after loading it.
+  it('sees kafkajs and the processor loaded by a pipeline module, and the simulator by a replay', async () => {
+    const described = await brookLoading(['process', join(FIXTURES, 'printing.mjs'), '--describe', ...nowhere])
+    expect(described.result.code, described.result.stderr).toBe(0)
+    expect(described.loaded).toEqual(expect.arrayContaining(['kafkajs', "the processor's index", "the processor's runtime"]))
+    const replay = await brookLoading(['simulate', '--replay', 'nope.csv', '--sensor', 'temperature', ...nowhere])
+    expectOneLineError(replay.result, 'cannot read nope.csv: no such file')
+    expect(replay.loaded).toEqual(expect.arrayContaining(['kafkajs', "the simulator's index"]))
+  })
+
+  it.each([
+    [['process', 'nope.ts', ...nowhere], 'cannot read nope.ts: no such file'],
+    [['process', 'iott', ...nowhere], "'iott' is neither the built-in 'iot' pipeline nor a file"],
+    [['process', 'iot', '--stats-window', '0', ...nowhere], '--stats-window must be more than 0 ms'],
+    [['process', 'iot', '--compression-type', 'brotli', ...nowhere], 'Allowed choices are none, gzip, snappy, lz4, zstd'],
+    [['process', 'iot', '--average-advance', '10m', ...nowhere], 'must not exceed its size'],
+    [['simulate', '--devices', '0', ...nowhere], '--devices must be a whole number from 1'],
+    [['simulate', '--kafka-config', 'nope.json', ...nowhere], 'cannot read nope.json: no such file'],
+    // Refused before it starts a cluster or makes a data directory.
+    [['demo', '--stats-topic', 'readings'], 'topic readings is both read and written by this pipeline'],
+    [['demo', '--nodes', '0'], '--nodes must be between 1 and 9'],
+  ])('brook %j is refused without loading kafkajs or the processor\'s runtime', async (args, message) => {
+    const { result, loaded } = await brookLoading(args)
+    expectOneLineError(result, message)
+    expect(loaded).toEqual([])
+  })
+
+  it.each([[['--help']], [['process', '--help']], [['simulate', '--help']], [['demo', '--help']]])('brook %j prints its help without loading them', async (args) => {
+    const { result, loaded } = await brookLoading(args)
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout).toContain('Usage: brook')
+    expect(loaded).toEqual([])
+  })
+})
