@@ -1,7 +1,6 @@
 /** `brook groups ...`: what kafka-consumer-groups.sh gives. */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import {
-  GROUP_STATES,
   deleteGroup,
   deleteGroupOffsets,
   describeGroup,
@@ -14,6 +13,7 @@ import {
   type TopicSelection,
 } from '../client/group-admin.js'
 import { counted } from '../client/wording.js'
+import { GROUP_STATES } from '../protocol/constants.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { clientCommand, withCluster } from './client-command.js'
 import { formatGroupList, formatGroupOffsets, formatGroupState, formatMembers, formatOffsetDeletions, formatPlan } from './format.js'

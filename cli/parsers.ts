@@ -3,9 +3,9 @@
  * type is inferred from it) or throws InvalidArgumentError with a one-line message naming the option.
  */
 import { InvalidArgumentError } from '@commander-js/extra-typings'
-import { GROUP_STATES, type TopicSelection } from '../client/group-admin.js'
+import type { TopicSelection } from '../client/group-admin.js'
 import type { StartPosition } from '../client/console-consumer.js'
-import { ElectionType, OffsetSpec } from '../protocol/constants.js'
+import { ElectionType, GROUP_STATES, OffsetSpec } from '../protocol/constants.js'
 
 /** A whole number within [min, max]. */
 export function integer(name: string, min: number, max: number) {

@@ -28,9 +28,6 @@ import { offsetDelete, type OffsetDeleteRequest, type OffsetDeleteRequestTopic, 
 import type { MetadataResponseTopic } from '../protocol/messages/metadata.js'
 import { toldIfResent } from './retry.js'
 
-/** The classic protocol's group states, as DescribeGroups and ListGroups spell them. */
-export const GROUP_STATES = ['Stable', 'PreparingRebalance', 'CompletingRebalance', 'Empty', 'Dead'] as const
-
 /** States in which a group has no members, so its offsets may be reset (Dead: the group does not exist yet). */
 const INACTIVE_STATES: readonly string[] = ['Empty', 'Dead']
 

@@ -45,6 +45,12 @@ export const ConfigSource = {
 export const ConfigType = { BOOLEAN: 1, STRING: 2, INT: 3, SHORT: 4, LONG: 5, DOUBLE: 6, LIST: 7 } as const
 export type ConfigType = (typeof ConfigType)[keyof typeof ConfigType]
 
+/**
+ * The classic protocol's group states, as DescribeGroupsResponse.json `groupState` and ListGroupsResponse.json
+ * `groupState` (v4+) spell them, and ListGroupsRequest.json `statesFilter` takes them (KIP-518; ClassicGroupState).
+ */
+export const GROUP_STATES = ['Stable', 'PreparingRebalance', 'CompletingRebalance', 'Empty', 'Dead'] as const
+
 /** FindCoordinatorRequest.json `keyType` (FindCoordinatorRequest.CoordinatorType). */
 export const CoordinatorType = { GROUP: 0, TRANSACTION: 1 } as const
 
