@@ -13,7 +13,8 @@
  * After healing `restore` moves every partition touched back to all three nodes, so that the settled cluster is the
  * one the run started with; the settle check then also requires that no reassignment is under way.
  */
-import { ClusterClient, type BrokerAddress } from '../client/cluster-client.js'
+import type { BrokerAddress } from '../client/address.js'
+import { ClusterClient } from '../client/cluster-client.js'
 import { listReassignments, reassignPartitions, type OngoingReassignment } from '../client/reassignments.js'
 import { partitionForGroup, OFFSETS_TOPIC_PARTITIONS } from '../broker/group/offsets-topic.js'
 import { Random } from '../processor/simulator/random.js'

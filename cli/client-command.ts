@@ -3,7 +3,8 @@
  * a connection that is always closed when the command is done, so that the process can exit.
  */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import { ClusterClient, parseBootstrapServers, type BrokerAddress } from '../client/cluster-client.js'
+import type { ClusterClient } from '../client/cluster-client.js'
+import { parseBootstrapServers, type BrokerAddress } from '../client/address.js'
 
 const DEFAULT_BOOTSTRAP_SERVER = 'localhost:9092'
 
@@ -41,6 +42,9 @@ export function bootstrapServers(options: { bootstrapServer: string }): BrokerAd
 
 /** Connects, runs `use`, and always closes the connections, so the process can exit. */
 export async function withCluster<T>(options: { bootstrapServer: string }, use: (cluster: ClusterClient) => Promise<T>): Promise<T> {
+  // Loaded here, not above: a command refused before it connects (`brook process` and `brook simulate`, which connect
+  // through kafkajs, among them) loads none of Brook's client.
+  const { ClusterClient } = await import('../client/cluster-client.js')
   const cluster = await ClusterClient.connect(bootstrapServers(options), { onWaiting: (message) => process.stderr.write(`brook: ${message}\n`) })
   try {
     return await use(cluster)

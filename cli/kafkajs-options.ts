@@ -5,8 +5,7 @@
  */
 import { bootstrapServers } from './client-command.js'
 import { loadKafkaSettings, type KafkaSettings } from './load-module.js'
-import { ConnectionError, KafkaClient } from '../client/kafka-client.js'
-import { parseBootstrapServers } from '../client/cluster-client.js'
+import { parseBootstrapServers } from '../client/address.js'
 
 export const KAFKA_CONFIG_DESCRIPTION =
   'kafkajs client settings for other clusters (ssl, sasl, clientId, timeouts): a JSON file, or a .js/.ts module whose default export is them'
@@ -35,6 +34,8 @@ const PROBE_TIMEOUT_MS = 5000
  */
 export async function explainedFailure(servers: readonly string[], error: Error): Promise<Error> {
   if (!/not connected|timed out|timeout|connection error|closed connection/i.test(error.message)) return error
+  // Brook's own client, loaded only for a failure it may explain.
+  const { ConnectionError, KafkaClient } = await import('../client/kafka-client.js')
   const found = await Promise.all(
     parseBootstrapServers(servers.join(',')).map(async ({ host, port }) => {
       try {

@@ -48,3 +48,24 @@ export function isUnspecifiedAddress(host: string): boolean {
 export function hasPort(host: string): boolean {
   return unbracketed(host).includes(':') && !isIPv6(unbracketed(host))
 }
+
+/** A node's host and port, as `--bootstrap-server` and Metadata give them. */
+export interface BrokerAddress {
+  host: string
+  port: number
+}
+
+/**
+ * Parses a `--bootstrap-server` list: `host:port[,host:port...]`, IPv6 hosts in brackets (`[::1]:9092`).
+ * Throws a message fit for the command line.
+ */
+export function parseBootstrapServers(value: string): BrokerAddress[] {
+  const addresses = value.split(',').map((item) => item.trim()).filter((item) => item !== '')
+  if (addresses.length === 0) throw new Error('the bootstrap server list is empty')
+  return addresses.map((item) => {
+    const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d+)$/.exec(item)
+    const port = match ? Number(match[3]) : NaN
+    if (!match || port < 1 || port > 65535) throw new Error(`'${item}' is not host:port`)
+    return { host: match[1] ?? match[2]!, port }
+  })
+}

@@ -11,11 +11,7 @@ import { metadata, type MetadataRequest, type MetadataResponse, type MetadataRes
 import { findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js'
 import { CoordinatorType, ZERO_UUID } from '../protocol/constants.js'
 import { ErrorCode, errorInfo } from '../protocol/errors.js'
-
-export interface BrokerAddress {
-  host: string
-  port: number
-}
+import type { BrokerAddress } from './address.js'
 
 /**
  * How long a bootstrap server may take to answer before the next one is tried beside it (as librdkafka, which
@@ -23,21 +19,6 @@ export interface BrokerAddress {
  * not the whole request timeout.
  */
 const BOOTSTRAP_HEDGE_MS = 1000
-
-/**
- * Parses a `--bootstrap-server` list: `host:port[,host:port...]`, IPv6 hosts in brackets (`[::1]:9092`).
- * Throws a message fit for the command line.
- */
-export function parseBootstrapServers(value: string): BrokerAddress[] {
-  const addresses = value.split(',').map((item) => item.trim()).filter((item) => item !== '')
-  if (addresses.length === 0) throw new Error('the bootstrap server list is empty')
-  return addresses.map((item) => {
-    const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d+)$/.exec(item)
-    const port = match ? Number(match[3]) : NaN
-    if (!match || port < 1 || port > 65535) throw new Error(`'${item}' is not host:port`)
-    return { host: match[1] ?? match[2]!, port }
-  })
-}
 
 /**
  * Throws a topic's Metadata error. Metadata carries no error message, and UNKNOWN_TOPIC_OR_PARTITION's generic

@@ -27,7 +27,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import kafkajs from 'kafkajs'
 import type { Consumer, EachBatchPayload, KafkaMessage, LogEntry, RetryOptions } from 'kafkajs'
-import type { BrokerAddress } from './cluster-client.js'
+import type { BrokerAddress } from './address.js'
 import type { ConsumedRecord } from './console-consumer.js'
 import { Compression, compress, decompress, loadCodec } from '../protocol/compression.js'
 import type { RecordHeader } from '../protocol/record-batch.js'

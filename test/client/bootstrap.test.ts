@@ -10,7 +10,8 @@
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ClusterClient, parseBootstrapServers } from '../../client/cluster-client.js'
+import { ClusterClient } from '../../client/cluster-client.js'
+import { parseBootstrapServers } from '../../client/address.js'
 import { KafkaClient, RequestTimedOutError } from '../../client/kafka-client.js'
 import { planCluster } from '../../bench/cluster-process.js'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
