@@ -42,10 +42,7 @@ import { Option } from '@commander-js/extra-typings'
 import { DEFAULT_CONFIG } from '../broker/config.js'
 import { checkClusterId, newClusterId } from '../broker/cluster/voters.js'
 import { brookNodeId, dataDirectoryHolder, dataDirectoryLockHolder, holderText, processArgs, runsBrook, storedClusterId, type LockHolder } from '../broker/data-directory.js'
-import { ClusterClient } from '../client/cluster-client.js'
-import { clusterStatus } from '../client/cluster-admin.js'
-import { listOffsetsAt } from '../client/admin.js'
-import { errorText } from '../client/kafka-client.js'
+import type { ClusterClient } from '../client/cluster-client.js'
 import { IsolationLevel, OffsetSpec } from '../protocol/constants.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { BROOK_PROGRAM } from './demo-cluster.js'
@@ -485,6 +482,8 @@ async function announceWhenReady(options: { bootstrap: string; nodes: number; cl
     const [host, port] = server.split(':')
     return { host: host!, port: Number(port) }
   })
+  // Brook's client, loaded once nodes are starting: `brook dev` refused, or its --help, loads none of it.
+  const [{ ClusterClient }, { clusterStatus }] = await Promise.all([import('../client/cluster-client.js'), import('../client/cluster-admin.js')])
   let upSince: number | undefined
   for (let attempt = 0; options.still(); attempt++) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS))
@@ -521,6 +520,7 @@ async function announceWhenReady(options: { bootstrap: string; nodes: number; cl
  * After a restart of the whole cluster, every leadership moves while the nodes register again.
  */
 async function unsettledPartition(client: ClusterClient, waitForPreferred: boolean): Promise<string | null> {
+  const [{ listOffsetsAt }, { errorText }] = await Promise.all([import('../client/admin.js'), import('../client/kafka-client.js')])
   const byLeader = new Map<number, Map<string, number[]>>()
   for (const topic of (await client.metadata(null, { allowAutoTopicCreation: false })).topics) {
     if (topic.errorCode !== ErrorCode.NONE || topic.name === null) return `topic ${topic.name ?? '?'} is described with ${errorText(topic.errorCode)}`
