@@ -1,6 +1,6 @@
 /**
  * Threshold alerts with bounds per group (`threshold({ ..., per })`, processor/anomaly.ts) and the built-in
- * pipeline's default bands per sensor (`DEFAULT_THRESHOLDS`, processor/iot.ts), held against the simulator they are
+ * pipeline's default bands per sensor (`DEFAULT_THRESHOLDS`, processor/iot-thresholds.ts), held against the simulator they are
  * made for: no healthy reading of a week-long fleet crosses its sensor's band, and what its faults make (a no-signal
  * value, a vibration shock) does. `test/processor/pipeline.test.ts` runs the bands end to end on a broker.
  */
