@@ -1,8 +1,9 @@
 /**
  * What a `brook` command loads before it prints its help or refuses its arguments: not kafkajs, nor the processor's
  * runtime, nor the simulator's runs, which only a command that runs a pipeline or a fleet needs (issue 7: they made
- * every refused `brook process` or `brook simulate` cost 0.4-0.5 CPU-s where 0.2 s will do). The modules are those
- * the module loader loads in the command's own process, recorded by helpers/loaded-modules.mjs.
+ * every refused `brook process` or `brook simulate` cost 0.4-0.5 CPU-s where 0.2 s will do), nor Brook's client,
+ * which only a command that connects needs. The modules are those the module loader loads in the command's own
+ * process, recorded by helpers/loaded-modules.mjs.
  */
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -20,6 +21,7 @@ const RUNTIME: readonly { name: string; url: RegExp }[] = [
   { name: "the processor's index", url: /\/dist\/processor\/index\.js$/ },
   { name: "the processor's runtime", url: /\/dist\/processor\/runtime\/runner\.js$/ },
   { name: "the simulator's index", url: /\/dist\/processor\/simulator\/index\.js$/ },
+  { name: "Brook's client", url: /\/dist\/client\/cluster-client\.js$/ },
 ]
 
 const directories = removedAtFileEnd()
@@ -40,14 +42,17 @@ const nowhere = ['--bootstrap-server', '127.0.0.1:1']
 
 describe('the modules a brook command loads', () => {
   // The recorder sees them where they are loaded: a pipeline module imports 'brook', whose index is the processor's,
-  // and a replay reads its files in the simulator's run, after loading it.
-  it('sees kafkajs and the processor loaded by a pipeline module, and the simulator by a replay', async () => {
+  // a replay reads its files in the simulator's run, after loading it, and a client command connects.
+  it('sees kafkajs and the processor loaded by a pipeline module, the simulator by a replay, and the client by a client command', async () => {
     const described = await brookLoading(['process', join(FIXTURES, 'printing.mjs'), '--describe', ...nowhere])
     expect(described.result.code, described.result.stderr).toBe(0)
     expect(described.loaded).toEqual(expect.arrayContaining(['kafkajs', "the processor's index", "the processor's runtime"]))
     const replay = await brookLoading(['simulate', '--replay', 'nope.csv', '--sensor', 'temperature', ...nowhere])
     expectOneLineError(replay.result, 'cannot read nope.csv: no such file')
     expect(replay.loaded).toEqual(expect.arrayContaining(['kafkajs', "the simulator's index"]))
+    const listed = await brookLoading(['topics', 'list', ...nowhere])
+    expectOneLineError(listed.result, 'cannot connect')
+    expect(listed.loaded).toEqual(["Brook's client"])
   })
 
   it.each([
@@ -61,16 +66,26 @@ describe('the modules a brook command loads', () => {
     // Refused before it starts a cluster or makes a data directory.
     [['demo', '--stats-topic', 'readings'], 'topic readings is both read and written by this pipeline'],
     [['demo', '--nodes', '0'], '--nodes must be between 1 and 9'],
-  ])('brook %j is refused without loading kafkajs or the processor\'s runtime', async (args, message) => {
+    [['dev', '--nodes', '0'], '--nodes must be between 1 and 9'],
+    [['start', '--port', 'x'], '--port must be a whole number'],
+  ])('brook %j is refused without loading kafkajs, the processor\'s runtime or Brook\'s client', async (args, message) => {
     const { result, loaded } = await brookLoading(args)
     expectOneLineError(result, message)
     expect(loaded).toEqual([])
   })
 
-  it.each([[['--help']], [['process', '--help']], [['simulate', '--help']], [['demo', '--help']]])('brook %j prints its help without loading them', async (args) => {
+  it.each([[['process', '--help']], [['simulate', '--help']], [['demo', '--help']], [['dev', '--help']]])('brook %j prints its help without loading them', async (args) => {
     const { result, loaded } = await brookLoading(args)
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toContain('Usage: brook')
     expect(loaded).toEqual([])
+  })
+
+  it('brook --help, which declares every command, loads neither kafkajs nor the processor', async () => {
+    const { result, loaded } = await brookLoading(['--help'])
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout).toContain('Usage: brook')
+    // The client commands' groups import Brook's client with their commands.
+    expect(loaded.filter((name) => name !== "Brook's client")).toEqual([])
   })
 })
