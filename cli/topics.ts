@@ -2,19 +2,17 @@
 import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import { addPartitions, alterTopicConfigs, createTopic, deleteTopic, describeTopics, listTopics } from '../client/admin.js'
 import { counted } from '../client/wording.js'
-import { listReassignments, reassignPartitions } from '../client/reassignments.js'
-import { describeLogDirs, logDirsJson } from '../client/log-dirs.js'
-import { deleteRecordsBefore, offsetsAt, type PartitionAnswer } from '../client/records-admin.js'
-import { electLeaders, failedElections } from '../client/leader-election.js'
+import type { PartitionAnswer } from '../client/records-admin.js'
 import { ElectionType, OffsetSpec } from '../protocol/constants.js'
-import { topicConfigDef } from '../broker/topic-configs.js'
 import { cannotRead } from './files.js'
 import { clientCommand, withCluster } from './client-command.js'
-import { formatElection, formatLogDirs, formatReassignments, formatTopic } from './format.js'
 import { deleteBefore, electionType, integer, integers, keyValue, offsetTime, partitionIds, repeated, replicaAssignment } from './parsers.js'
 
+/**
+ * The `topics` commands. Each action imports the client module it calls and the layouts it prints (`await import()`)
+ * once its arguments are checked: a command loads only what it uses, and a refused one none of it.
+ */
 export function addTopicsCommands(program: CommandUnknownOpts): void {
   const topics = program.command('topics').description('create, list, describe and delete topics, add partitions, move them to other nodes, elect their leaders, and alter their configs (kafka-topics.sh, kafka-reassign-partitions.sh, kafka-leader-election.sh, kafka-configs.sh)')
 
@@ -28,6 +26,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
       if (options.replicaAssignment && (options.partitions !== undefined || options.replicationFactor !== undefined)) {
         throw new InvalidArgumentError('--replica-assignment gives the partitions and their replicas: leave out --partitions and --replication-factor')
       }
+      const { createTopic } = await import('../client/admin.js')
       const result = await withCluster(options, (cluster) =>
         createTopic(cluster, {
           name,
@@ -42,6 +41,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     })
 
   clientCommand(topics, 'list', 'list topic names').action(async (options) => {
+    const { listTopics } = await import('../client/admin.js')
     const names = await withCluster(options, listTopics)
     for (const name of names) console.log(name)
   })
@@ -60,6 +60,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
       ] as const).flatMap(([given, filter]) => (given ? [filter] : []))
       // kafka-topics.sh takes one of them at a time.
       if (filters.length > 1) throw new Error('give at most one of --under-replicated-partitions, --under-min-isr-partitions, --at-min-isr-partitions and --unavailable-partitions')
+      const [{ describeTopics }, { formatTopic }] = await Promise.all([import('../client/admin.js'), import('./format.js')])
       const described = await withCluster(options, (cluster) => describeTopics(cluster, name === undefined ? null : [name]))
       for (const topic of described) {
         const shown = formatTopic(topic, filters[0])
@@ -70,6 +71,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
   clientCommand(topics, 'log-dirs [name]', 'each node\'s log directory and the size in bytes of every partition replica it holds, of one topic or all (kafka-log-dirs.sh --describe)')
     .option('--json', 'print kafka-log-dirs.sh\'s JSON instead of a table')
     .action(async (name, options) => {
+      const [{ describeLogDirs, logDirsJson }, { formatLogDirs }] = await Promise.all([import('../client/log-dirs.js'), import('./format.js')])
       const described = await withCluster(options, (cluster) => describeLogDirs(cluster, name ?? null))
       console.log(options.json ? logDirsJson(described) : formatLogDirs(described))
     })
@@ -79,6 +81,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     .addOption(new Option('--time <time>', 'latest (-1), earliest (-2), max-timestamp (-3), or the first offset at or after a time in ms or ISO 8601').argParser(offsetTime).default(OffsetSpec.LATEST, 'latest'))
     .option('--exclude-internal-topics', 'leave out __consumer_offsets and __transaction_state when no name is given')
     .action(async (name, options) => {
+      const { offsetsAt } = await import('../client/records-admin.js')
       const found = await withCluster(options, (cluster) =>
         offsetsAt(cluster, { topic: name ?? null, partitions: options.partitions ?? null, excludeInternal: options.excludeInternalTopics ?? false }, options.time))
       reportPartitions(found, (p) => `${p.topic}:${p.partition}:${p.value}`, (p) => `Skip getting offsets for topic-partition ${p.topic}-${p.partition} due to error: ${p.error}`)
@@ -90,12 +93,14 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     .option('--offset-json-file <file>', 'kafka-delete-records.sh\'s file instead of a name and --before: {"partitions": [{"topic": "t", "partition": 0, "offset": 5}], "version": 1}')
     .action(async (name, options) => {
       const wanted = await recordsToDelete(name, options)
+      const { deleteRecordsBefore } = await import('../client/records-admin.js')
       const deleted = await withCluster(options, (cluster) => deleteRecordsBefore(cluster, new Map([...wanted].map(([topic, before]) => [topic, before ?? options.before!]))))
       console.log('Executing records delete operation\nRecords delete operation completed:')
       reportPartitions(deleted, (p) => `partition: ${p.topic}-${p.partition}\tlow_watermark: ${p.value}`, (p) => `partition: ${p.topic}-${p.partition}\terror: ${p.error}`, { errorsTo: 'stdout' })
     })
 
   clientCommand(topics, 'delete <name>', 'delete a topic and its data').action(async (name, options) => {
+    const { deleteTopic } = await import('../client/admin.js')
     await withCluster(options, (cluster) => deleteTopic(cluster, name))
     console.log(`Deleted topic ${name}.`)
   })
@@ -104,6 +109,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     .requiredOption('--partitions <n>', 'the number of partitions in all, larger than the current one', integer('--partitions', 1, 2147483647))
     .option('--replica-assignment <list>', "every partition's broker ids, the existing ones first, as kafka-topics.sh --alter takes them: 1:2,2:3,3:1,1:3 (the new partitions take those past the current count)", replicaAssignment)
     .action(async (name, options) => {
+      const { addPartitions } = await import('../client/admin.js')
       await withCluster(options, (cluster) => addPartitions(cluster, name, options.partitions, options.replicaAssignment))
       console.log(`Topic ${name} now has ${counted(options.partitions, 'partition')}.`)
     })
@@ -114,6 +120,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     .option('--wait', 'return only once no reassignment of the topic is under way (kafka-reassign-partitions.sh --verify), printing what still is every 5 s')
     .action(async (name, options) => {
       if ((options.replicaAssignment === undefined) === (options.cancel === undefined)) throw new InvalidArgumentError('give either --replica-assignment <list> or --cancel')
+      const [{ listReassignments, reassignPartitions }, { formatReassignments }] = await Promise.all([import('../client/reassignments.js'), import('./format.js')])
       await withCluster(options, async (cluster) => {
         let targets: Map<number, readonly number[] | null>
         if (options.replicaAssignment !== undefined) {
@@ -150,6 +157,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     })
 
   clientCommand(topics, 'reassignments [name]', 'the partition reassignments under way, of one topic or all (kafka-reassign-partitions.sh --list)').action(async (name, options) => {
+    const [{ listReassignments }, { formatReassignments }] = await Promise.all([import('../client/reassignments.js'), import('./format.js')])
     const ongoing = await withCluster(options, (cluster) => listReassignments(cluster, name === undefined ? null : [name]))
     console.log(formatReassignments(ongoing) ?? 'No partition reassignment is under way.')
   })
@@ -164,6 +172,7 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
     .action(async (name, options) => {
       if (name === undefined && options.partition !== undefined) throw new InvalidArgumentError('--partition needs a topic name')
       const topics = name === undefined ? null : [{ topic: name, partitions: options.partition }]
+      const [{ electLeaders, failedElections }, { formatElection }] = await Promise.all([import('../client/leader-election.js'), import('./format.js')])
       const outcomes = await withCluster(options, (cluster) => electLeaders(cluster, { electionType: options.type, topics }))
       console.log(formatElection(options.type, outcomes))
       const failed = failedElections(outcomes).length
@@ -182,8 +191,10 @@ export function addTopicsCommands(program: CommandUnknownOpts): void {
       // Kafka's controller takes the removal of a name that is no topic config as no change. kafka-configs.sh refuses,
       // before it sends anything, the removal of any config the topic does not set ("Invalid config(s): ..."); this
       // command refuses at least a name that is no topic config, so that a typo is not a silent no-op.
+      const { topicConfigDef } = await import('../broker/topic-configs.js')
       const unknown = (options.delete ?? []).find((key) => topicConfigDef(key) === undefined)
       if (unknown !== undefined) throw new InvalidArgumentError(`unknown topic config '${unknown}'`)
+      const { alterTopicConfigs } = await import('../client/admin.js')
       await withCluster(options, (cluster) => alterTopicConfigs(cluster, name, { set: options.set ?? [], delete: options.delete ?? [] }))
       console.log(`Completed updating config for topic ${name}.`)
     })
