@@ -5,12 +5,10 @@
  */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
 import { newClusterId } from '../broker/cluster/voters.js'
-import { alterDynamicBrokerConfigs, brokerLogLevel, clusterStatus, dynamicBrokerConfigs, setBrokerLogLevel, unregisterBroker } from '../client/cluster-admin.js'
-import { dynamicBrokerConfigDef } from '../broker/topic-configs.js'
 import { clientCommand, withCluster } from './client-command.js'
-import { formatClusterStatus } from './format.js'
 import { integer, keyValue, repeated } from './parsers.js'
 
+/** The `cluster` commands; the client commands import the client and the layout they use in their actions, so `new-id` loads neither. */
 export function addClusterCommands(program: CommandUnknownOpts): void {
   const cluster = program.command('cluster').description('make a cluster id, show a replicated cluster\'s quorum and nodes, unregister a node that is gone, show or set a node\'s log level, and show or change the broker configs that can change while nodes run')
 
@@ -23,6 +21,7 @@ export function addClusterCommands(program: CommandUnknownOpts): void {
 
   clientCommand(cluster, 'status', 'the controller quorum (leader, epoch, high watermark, each node\'s metadata log end offset and lag), the active controller, which nodes are live brokers (kafka-metadata-quorum.sh describe), and the under-replicated and offline partitions').action(
     async (options) => {
+      const [{ clusterStatus }, { formatClusterStatus }] = await Promise.all([import('../client/cluster-admin.js'), import('./format.js')])
       console.log(formatClusterStatus(await withCluster(options, clusterStatus)))
     },
   )
@@ -30,6 +29,7 @@ export function addClusterCommands(program: CommandUnknownOpts): void {
   clientCommand(cluster, 'unregister', 'remove a broker\'s registration, of a node that is gone for good (kafka-cluster.sh unregister): it leaves every ISR and its leaderships move; its partitions keep it as a replica')
     .requiredOption('--id <n>', 'the broker id to unregister', integer('--id', 0, 2147483647))
     .action(async (options) => {
+      const { unregisterBroker } = await import('../client/cluster-admin.js')
       await withCluster(options, (client) => unregisterBroker(client, options.id))
       console.log(`Broker ${options.id} is no longer registered.`)
     })
@@ -39,6 +39,7 @@ export function addClusterCommands(program: CommandUnknownOpts): void {
     .addOption(new Option('--set <level>', 'the level to log at from now on').choices(['error', 'warn', 'info', 'debug'] as const))
     .action(async (options) => {
       const level = options.set
+      const { brokerLogLevel, setBrokerLogLevel } = await import('../client/cluster-admin.js')
       if (level === undefined) {
         console.log(`Node ${options.id} logs at ${await withCluster(options, (client) => brokerLogLevel(client, options.id))}.`)
         return
@@ -54,6 +55,7 @@ export function addClusterCommands(program: CommandUnknownOpts): void {
     .action(async (options) => {
       const nodeId = options.id ?? null
       const whose = nodeId === null ? 'every node' : `node ${nodeId}`
+      const [{ alterDynamicBrokerConfigs, dynamicBrokerConfigs }, { dynamicBrokerConfigDef }] = await Promise.all([import('../client/cluster-admin.js'), import('../broker/topic-configs.js')])
       if (options.set === undefined && options.delete === undefined) {
         const configs = await withCluster(options, (client) => dynamicBrokerConfigs(client, nodeId))
         console.log(nodeId === null ? 'Default configs for brokers in the cluster are:' : `Dynamic configs for broker ${nodeId} are:`)
