@@ -68,6 +68,8 @@ describe('the modules a brook command loads', () => {
     [['demo', '--nodes', '0'], '--nodes must be between 1 and 9'],
     [['dev', '--nodes', '0'], '--nodes must be between 1 and 9'],
     [['start', '--port', 'x'], '--port must be a whole number'],
+    [['topics', 'create', 't', '--partitions', '0', ...nowhere], '--partitions must be'],
+    [['topics', 'alter-config', 't', ...nowhere], 'give at least one --set key=value or --delete key'],
   ])('brook %j is refused without loading kafkajs, the processor\'s runtime or Brook\'s client', async (args, message) => {
     const { result, loaded } = await brookLoading(args)
     expectOneLineError(result, message)
@@ -78,6 +80,13 @@ describe('the modules a brook command loads', () => {
     const { result, loaded } = await brookLoading(args)
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toContain('Usage: brook')
+    expect(loaded).toEqual([])
+  })
+
+  it('brook cluster new-id prints a cluster id without loading them', async () => {
+    const { result, loaded } = await brookLoading(['cluster', 'new-id'])
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout).toMatch(/^[A-Za-z0-9_-]{22}\n$/)
     expect(loaded).toEqual([])
   })
 
