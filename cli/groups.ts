@@ -1,22 +1,10 @@
 /** `brook groups ...`: what kafka-consumer-groups.sh gives. */
 import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings'
-import {
-  deleteGroup,
-  deleteGroupOffsets,
-  describeGroup,
-  describeGroupOffsets,
-  listGroups,
-  resetGroupOffsets,
-  type GroupDescription,
-  type ResetScope,
-  type ResetTarget,
-  type TopicSelection,
-} from '../client/group-admin.js'
+import type { GroupDescription, ResetScope, ResetTarget, TopicSelection } from '../client/group-admin.js'
 import { counted } from '../client/wording.js'
 import { GROUP_STATES } from '../protocol/constants.js'
 import { ErrorCode } from '../protocol/errors.js'
 import { clientCommand, withCluster } from './client-command.js'
-import { formatGroupList, formatGroupOffsets, formatGroupState, formatMembers, formatOffsetDeletions, formatPlan } from './format.js'
 import { groupStates, offset, timestamp, topicPartitions } from './parsers.js'
 
 /** What Kafka's tool says on stderr before describing a group that is not Stable; a missing group is an error. */
@@ -31,12 +19,17 @@ function selectionText({ topic, partitions }: TopicSelection): string {
   return partitions === undefined ? topic : `${topic}:${partitions.join(',')}`
 }
 
+/**
+ * The `groups` commands. Each action imports the group admin client and the layouts it prints (`await import()`) once
+ * its arguments are checked, so that a refused one loads neither.
+ */
 export function addGroupsCommands(program: CommandUnknownOpts): void {
   const groups = program.command('groups').description('list, describe (offsets and lag), delete consumer groups, and reset or delete their offsets (kafka-consumer-groups.sh)')
 
   clientCommand(groups, 'list', 'list consumer groups with their protocol type and state')
     .option('--state <states>', `only groups in these states (comma-separated, any case): ${GROUP_STATES.join(', ')}`, groupStates)
     .action(async (options) => {
+      const [{ listGroups }, { formatGroupList }] = await Promise.all([import('../client/group-admin.js'), import('./format.js')])
       const listed = await withCluster(options, (cluster) => listGroups(cluster, { states: options.state ?? [] }))
       const table = formatGroupList(listed)
       if (table !== null) console.log(table)
@@ -46,6 +39,7 @@ export function addGroupsCommands(program: CommandUnknownOpts): void {
     .addOption(new Option('--members', 'one line per member: client, host and assigned partitions').conflicts('state'))
     .option('--state', 'the group\'s state, coordinator, assignment strategy and member count')
     .action(async (groupId, options) => {
+      const [{ describeGroup, describeGroupOffsets }, { formatGroupOffsets, formatGroupState, formatMembers }] = await Promise.all([import('../client/group-admin.js'), import('./format.js')])
       await withCluster(options, async (cluster) => {
         if (options.state || options.members) {
           const group = await describeGroup(cluster, groupId)
@@ -62,6 +56,7 @@ export function addGroupsCommands(program: CommandUnknownOpts): void {
     })
 
   clientCommand(groups, 'delete <group>', 'delete a group and its committed offsets (only when it has no active members)').action(async (groupId, options) => {
+    const { deleteGroup } = await import('../client/group-admin.js')
     await withCluster(options, (cluster) => deleteGroup(cluster, groupId))
     console.log(`Deleted consumer group ${groupId}.`)
   })
@@ -69,6 +64,7 @@ export function addGroupsCommands(program: CommandUnknownOpts): void {
   clientCommand(groups, 'delete-offsets <group>', "delete a group's committed offsets of some topics (kafka-consumer-groups.sh --delete-offsets); not of topics its active members subscribe to")
     .requiredOption('--topic <topic[:partitions]>', 'a topic (all its partitions), or some of its partitions (orders:0,2); repeatable', topicPartitions)
     .action(async (groupId, options) => {
+      const [{ deleteGroupOffsets }, { formatOffsetDeletions }] = await Promise.all([import('../client/group-admin.js'), import('./format.js')])
       const deletions = await withCluster(options, (cluster) => deleteGroupOffsets(cluster, groupId, options.topic))
       const failed = deletions.filter((d) => d.errorCode !== ErrorCode.NONE).length
       // Kafka's words, its typo included (ConsumerGroupCommand), with the topics as given.
@@ -101,6 +97,7 @@ export function addGroupsCommands(program: CommandUnknownOpts): void {
       else if (options.topic) scope = { allTopics: false, topics: options.topic }
       else throw new InvalidArgumentError('give --topic <topic> (repeatable) or --all-topics')
       const execute = options.execute ?? false
+      const [{ resetGroupOffsets }, { formatPlan }] = await Promise.all([import('../client/group-admin.js'), import('./format.js')])
       const plan = await withCluster(options, (cluster) =>
         resetGroupOffsets(cluster, groupId, { scope, target: targets[0]!, execute, onNotice: (message) => console.error(`brook: ${message}`) }),
       )
