@@ -70,6 +70,9 @@ describe('the modules a brook command loads', () => {
     [['start', '--port', 'x'], '--port must be a whole number'],
     [['topics', 'create', 't', '--partitions', '0', ...nowhere], '--partitions must be'],
     [['topics', 'alter-config', 't', ...nowhere], 'give at least one --set key=value or --delete key'],
+    [['groups', 'list', '--state', 'Sleeping', ...nowhere], "--state takes Stable, PreparingRebalance, CompletingRebalance, Empty, Dead, not 'Sleeping'"],
+    [['groups', 'reset-offsets', 'g', '--all-topics', ...nowhere], 'give exactly one of --to-earliest'],
+    [['transactions', 'describe-producers', '--topic', 't', '--partition', '-1', ...nowhere], '--partition must be'],
   ])('brook %j is refused without loading kafkajs, the processor\'s runtime or Brook\'s client', async (args, message) => {
     const { result, loaded } = await brookLoading(args)
     expectOneLineError(result, message)
