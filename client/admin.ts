@@ -151,9 +151,9 @@ export async function addPartitions(cluster: ClusterClient, name: string, count:
 }
 
 export interface TopicConfigChanges {
-  /** Configs to set on the topic, by name. */
+  /** Configs to set, by name. */
   set: readonly (readonly [string, string])[]
-  /** Configs to remove from the topic, so that the default applies again. */
+  /** Configs to remove, so that the level below (a default) applies again. */
   delete: readonly string[]
 }
 
@@ -163,13 +163,19 @@ export interface TopicConfigChanges {
  * config named twice is INVALID_REQUEST).
  */
 export function alterTopicConfigs(cluster: ClusterClient, topic: string, changes: TopicConfigChanges): Promise<void> {
-  const context = `cannot alter the configs of topic '${topic}'`
+  return alterResourceConfigs(cluster, { resourceType: ResourceType.TOPIC, resourceName: topic }, changes, `cannot alter the configs of topic '${topic}'`)
+}
+
+/**
+ * IncrementalAlterConfigs SET and DELETE of one resource (a topic, or a BROKER resource's dynamic configs), sent to
+ * the controller as clients send admin requests; `context` opens the error. Errors: the resource's error by name.
+ */
+export function alterResourceConfigs(cluster: ClusterClient, resource: { resourceType: number; resourceName: string }, changes: TopicConfigChanges, context: string): Promise<void> {
   return cluster.atController(context, async (client) => {
     const response = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, client.version(incrementalAlterConfigs), {
       resources: [
         {
-          resourceType: ResourceType.TOPIC,
-          resourceName: topic,
+          ...resource,
           configs: [
             ...changes.set.map(([name, value]) => ({ name, configOperation: ConfigOperation.SET, value })),
             ...changes.delete.map((name) => ({ name, configOperation: ConfigOperation.DELETE, value: null })),
@@ -179,7 +185,7 @@ export function alterTopicConfigs(cluster: ClusterClient, topic: string, changes
       validateOnly: false,
     }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
     const result = response.responses[0]
-    if (!result) throw new Error(`the broker did not answer for topic '${topic}'`)
+    if (!result) throw new Error(`${context}: the broker answered no resource`)
     checkError(result.errorCode, context, result.errorMessage)
   })
 }

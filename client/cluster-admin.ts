@@ -21,6 +21,7 @@ import {
   type IncrementalAlterConfigsResponse,
 } from '../protocol/messages/incremental-alter-configs.js'
 import { toldIfResent } from './retry.js'
+import { alterResourceConfigs, type TopicConfigChanges } from './admin.js'
 
 /** DescribeCluster's endpointType for brokers (KIP-919). */
 const BROKER_ENDPOINTS = 1
@@ -236,24 +237,7 @@ export async function dynamicBrokerConfigs(cluster: ClusterClient, nodeId: numbe
  * forwards it). Only the broker defaults of topic configs change this way. Errors: the node's, by name:
  * INVALID_CONFIG (an unknown name or bad value), INVALID_REQUEST (a config read at start only).
  */
-export function alterDynamicBrokerConfigs(cluster: ClusterClient, nodeId: number | null, changes: { set: readonly (readonly [string, string])[]; delete: readonly string[] }): Promise<void> {
+export function alterDynamicBrokerConfigs(cluster: ClusterClient, nodeId: number | null, changes: TopicConfigChanges): Promise<void> {
   const context = nodeId === null ? 'cannot alter the default broker configs' : `cannot alter the broker configs of node ${nodeId}`
-  return cluster.atController(context, async (client) => {
-    const response = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, client.version(incrementalAlterConfigs), {
-      resources: [
-        {
-          resourceType: ResourceType.BROKER,
-          resourceName: nodeId === null ? '' : String(nodeId),
-          configs: [
-            ...changes.set.map(([name, value]) => ({ name, configOperation: ConfigOperation.SET, value })),
-            ...changes.delete.map((name) => ({ name, configOperation: ConfigOperation.DELETE, value: null })),
-          ],
-        },
-      ],
-      validateOnly: false,
-    }, { timeoutMs: CONTROLLER_REQUEST_TIMEOUT_MS })
-    const result = response.responses[0]
-    if (!result) throw new Error(`${context}: the node answered no resource`)
-    checkError(result.errorCode, context, result.errorMessage)
-  })
+  return alterResourceConfigs(cluster, { resourceType: ResourceType.BROKER, resourceName: nodeId === null ? '' : String(nodeId) }, changes, context)
 }
