@@ -19,7 +19,7 @@ import { createTopics, type CreateTopicsResponse } from '../../protocol/messages
 import { deleteTopics, type DeleteTopicsResponse } from '../../protocol/messages/delete-topics.js'
 import type { ApiSpec } from '../../protocol/schema.js'
 import { COMMIT_TIMEOUT_MS, controllerRequestFailure, type ControllerChannelName, type QuorumRunner } from './quorum-runner.js'
-import { resourceConfigs, sameConfigs, topicConfigs } from './metadata/image.js'
+import { resourceConfigs, sameConfigs, topicConfigs, type MetadataImage } from './metadata/image.js'
 import { createPartitions, type CreatePartitionsResponse } from '../../protocol/messages/create-partitions.js'
 import type { AlterTopicConfigsRequest, CreatePartitionsRequest, CreateTopicRequest } from './controller/controller.js'
 
@@ -177,8 +177,11 @@ export async function alterTopicConfigsAtController<Res>(
 
 /**
  * Changes the dynamic broker configs of one BROKER resource ("" for every node, or a node id) at the active
- * controller, as `alterTopicConfigsAtController` changes a topic's: run here or forwarded, answered once this node's
- * image holds the configs the change made of it. Errors as `QuorumController.alterBrokerConfigs`, and REQUEST_TIMED_OUT.
+ * controller, as `alterTopicConfigsAtController` changes a topic's: run here or forwarded, and answered once this
+ * node's image holds the change. Run here, that is the image at the change's offset; forwarded, the one whose configs
+ * of the resource have the values the change gave the configs it changed (as computed from this node's image), so a
+ * concurrent change of other configs of the resource (the resource "" is every admin's) does not hold the answer
+ * back. Errors as `QuorumController.alterBrokerConfigs`, and REQUEST_TIMED_OUT.
  */
 export async function alterBrokerConfigsAtController<Res>(
   quorum: QuorumRunner,
@@ -186,24 +189,29 @@ export async function alterBrokerConfigsAtController<Res>(
   forwarded: ForwardedRequest<Res>,
   options: TopicChangeOptions,
 ): Promise<ChangeResult> {
-  let expected: Readonly<Record<string, string>>
+  const before = resourceConfigs(quorum.controller.image, ResourceType.BROKER, request.name)
+  let after: Readonly<Record<string, string>>
   try {
-    expected = request.alter(resourceConfigs(quorum.controller.image, ResourceType.BROKER, request.name))
+    after = request.alter(before)
   } catch (error) {
     if (error instanceof KafkaError) return { errorCode: error.code, errorMessage: error.message }
     throw error
   }
+  const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((name) => before[name] !== after[name])
   let result: ChangeResult
+  let holds: (image: MetadataImage) => boolean
   if (!options.forward || quorum.leaderId === quorum.nodeId) {
     const altered = await quorum.alterBrokerConfigs(request)
-    if (altered.ok) expected = altered.overrides
     result = altered.ok ? done(ZERO_UUID) : failed(altered.errorCode, altered.message)
+    holds = (image) => !altered.ok || image.provenance.offset >= altered.lastOffset
   } else {
     result = await forward(quorum, options, async (send) => ({ ...forwarded.result(await send<Res>(forwarded.api, forwarded.version, forwarded.body)), topicId: ZERO_UUID }))
+    holds = (image) => {
+      const now = resourceConfigs(image, ResourceType.BROKER, request.name)
+      return changed.every((name) => now[name] === after[name])
+    }
   }
-  if (result.errorCode === ErrorCode.NONE && !request.validateOnly) {
-    await quorum.imageHolds((image) => sameConfigs(resourceConfigs(image, ResourceType.BROKER, request.name), expected), COMMIT_TIMEOUT_MS)
-  }
+  if (result.errorCode === ErrorCode.NONE && !request.validateOnly) await quorum.imageHolds(holds, COMMIT_TIMEOUT_MS)
   return { errorCode: result.errorCode, errorMessage: result.errorMessage }
 }
 

@@ -56,6 +56,7 @@ import { quote } from '../quote.js'
 import { repeated } from '../group-by.js'
 import { checkDynamicBrokerConfigs, dynamicBrokerConfigDef, notDynamicBrokerConfig, topicConfigDef, type ConfigDef, type DynamicBrokerConfigs, type TopicConfig } from '../topic-configs.js'
 import { brokerConfigEntries } from './configs.js'
+import { configResourceKey, resourceConfigs } from '../cluster/metadata/image.js'
 import { StorageError } from '../../storage/log-store.js'
 import { topicNameProblem } from '../topics.js'
 import { alterBrokerLoggers } from './broker-loggers.js'
@@ -195,12 +196,23 @@ async function alterBroker<Res>(
   if (resourceName !== '' && !/^\d{1,9}$/.test(resourceName)) return result(ErrorCode.INVALID_REQUEST, `invalid broker name ${quote(resourceName)}: a node id, or "" for every node`)
   const quorum = services.quorum
   if (!quorum && resourceName !== '' && Number(resourceName) !== nodeId) return result(ErrorCode.INVALID_REQUEST, `this is broker ${nodeId}, not ${quote(resourceName)}`)
-  const level: keyof DynamicBrokerConfigs | null = resourceName === '' ? 'cluster' : Number(resourceName) === nodeId ? 'broker' : null
-  const staticNames = new Set(brokerConfigEntries(services).map((entry) => entry.name))
+  const level: keyof DynamicBrokerConfigs = resourceName === '' ? 'cluster' : 'broker'
+  // The node whose defaults the change makes (for every node: this one), as far as this node knows them: its own
+  // static settings stand for another node's, and the dynamic configs of both levels are this node's image's.
+  const dynamicOf = (id: string): DynamicBrokerConfigs =>
+    quorum ? { cluster: resourceConfigs(quorum.controller.image, ResourceType.BROKER, ''), broker: resourceConfigs(quorum.controller.image, ResourceType.BROKER, id) } : services.topics.dynamicConfigs
+  /** This node's id and those of the nodes with dynamic configs of their own in the image. */
+  const brokerResourceNames = (): string[] => {
+    const names = new Set([String(nodeId)])
+    const every = configResourceKey(ResourceType.BROKER, '')
+    for (const key of quorum?.controller.image.configs.keys() ?? []) if (key.startsWith(every) && key !== every) names.add(key.slice(every.length))
+    return [...names]
+  }
   const checked = (current: Readonly<Record<string, string>>): Record<string, string> => {
     const next = change(current) as Record<string, string>
-    checkDynamicBrokerConfigs(next, staticNames)
-    if (level !== null) services.topics.checkDynamicConfigs({ ...services.topics.dynamicConfigs, [level]: next })
+    checkDynamicBrokerConfigs(next, new Set(brokerConfigEntries(services).map((entry) => entry.name)))
+    // A change for every node meets each node's own dynamic configs.
+    for (const id of resourceName === '' ? brokerResourceNames() : [resourceName]) services.topics.checkDynamicConfigs({ ...dynamicOf(id), [level]: next })
     return next
   }
   try {
@@ -210,10 +222,10 @@ async function alterBroker<Res>(
       return result(altered.errorCode, altered.errorMessage)
     }
     if (validateOnly) {
-      checked(services.topics.dynamicConfigs[level!])
+      checked(services.topics.dynamicConfigs[level])
     } else {
-      const stored = await services.topics.storeDynamicConfigs((current) => ({ ...current, [level!]: checked(current[level!]) }))
-      services.log.info(`dynamic configs of broker resource ${quote(resourceName)}: ${JSON.stringify(stored[level!])}`)
+      const stored = await services.topics.storeDynamicConfigs((current) => ({ ...current, [level]: checked(current[level]) }))
+      services.log.info(`dynamic configs of broker resource ${quote(resourceName)}: ${JSON.stringify(stored[level])}`)
     }
   } catch (error) {
     if (error instanceof KafkaError) return result(error.code, error.message)

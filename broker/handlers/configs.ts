@@ -108,7 +108,7 @@ export function brokerConfigEntries(services: BrokerServices): BrokerConfigEntry
   // The broker configs that are topic configs' defaults (log.retention.ms for retention.ms), as topic synonyms name
   // them, with this node's value, dynamic configs included: Kafka describes every broker config. Topic configs without
   // one (remote.storage.enable) are no broker config.
-  const described = new Map(services.topics.parseConfig({}).described.flatMap((d) => (d.def.serverName === null ? [] : [[d.def.serverName, d] as const])))
+  const described = new Map(services.topics.parseConfig({}, { stored: true }).described.flatMap((d) => (d.def.serverName === null ? [] : [[d.def.serverName, d] as const])))
   const withDynamic = (entry: BrokerConfigEntry): BrokerConfigEntry => {
     const d = described.get(entry.name)
     return d === undefined ? entry : { ...entry, value: d.value, dynamic: { source: d.source, synonyms: d.synonyms } }

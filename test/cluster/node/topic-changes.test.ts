@@ -311,6 +311,47 @@ describe('partitions and configs through the controller on a three-node cluster'
     for (const id of cluster().nodeIds) await waitFor(`node ${id} at the default max.message.bytes`, async () => (await limitAt(id)) === '1048588 from 5')
   })
 
+  it("refuses dynamic broker configs that would conflict on a node (its own, or every node's beside its own) through any node, as through that node, and the node still describes its configs", async () => {
+    const alterBroker = (node: number, resourceName: string, configs: IncrementalAlterConfigsRequest['resources'][number]['configs']) =>
+      withClient(cluster().nodes.get(node)!, async (client) => {
+        const answer = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
+          resources: [{ resourceType: ResourceType.BROKER, resourceName, configs }],
+          validateOnly: false,
+        })
+        return answer.responses[0]!
+      })
+    /** The error code of DescribeConfigs of node `node`'s own BROKER resource, sent to it. */
+    const describeOwn = (node: number) =>
+      withClient(cluster().nodes.get(node)!, async (client) => {
+        const answer = await client.request<DescribeConfigsRequest, DescribeConfigsResponse>(describeConfigs, 4, {
+          resources: [{ resourceType: ResourceType.BROKER, resourceName: String(node), configurationKeys: null }],
+          includeSynonyms: true,
+          includeDocumentation: false,
+        })
+        return answer.results[0]!.errorCode
+      })
+    const minLag = { name: 'log.cleaner.min.compaction.lag.ms', configOperation: ConfigOperation.SET, value: '100000' }
+    const maxLag = { name: 'log.cleaner.max.compaction.lag.ms', configOperation: ConfigOperation.SET, value: '10000' }
+    // The node changed is not the controller, nor is the node the change goes through (which forwards it).
+    const { controller, other: target } = await controllerAndOther()
+    const via = cluster().nodeIds.find((id) => id !== controller && id !== target && !down.has(id))!
+    const name = String(target)
+    try {
+      expect(await alterBroker(target, name, [minLag])).toMatchObject({ errorCode: ErrorCode.NONE })
+      // Through the node itself the conflicting maximum is refused...
+      expect(await alterBroker(target, name, [maxLag])).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG })
+      // ...and so it must be through another node: the node would otherwise hold min > max.
+      expect(await alterBroker(via, name, [maxLag])).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG })
+      // A maximum for every node meets each node's own minimum too, wherever it enters.
+      for (const id of [via, controller, target]) expect(await alterBroker(id, '', [maxLag])).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG })
+      // The node still answers for its own configs (a conflict let through made it close the connection).
+      expect(await describeOwn(target)).toBe(ErrorCode.NONE)
+    } finally {
+      const clear = [minLag, maxLag].map((c) => ({ name: c.name, configOperation: ConfigOperation.DELETE, value: null }))
+      await alterBroker(via, name, clear)
+    }
+  })
+
   it('keeps new partitions and configs across a restart of every node and a controller failover', async () => {
     const expected = { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000', 'max.message.bytes': '2048' }
     for (const id of cluster().nodeIds) await cluster().nodes.get(id)!.stop()
