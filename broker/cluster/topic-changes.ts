@@ -181,7 +181,7 @@ export async function alterTopicConfigsAtController<Res>(
  * node's image holds the change. Run here, that is the image at the change's offset; forwarded, the one whose configs
  * of the resource have the values the change gave the configs it changed (as computed from this node's image), so a
  * concurrent change of other configs of the resource (the resource "" is every admin's) does not hold the answer
- * back. Errors as `QuorumController.alterBrokerConfigs`, and REQUEST_TIMED_OUT.
+ * back; one of the same config, forwarded, may hold it up to COMMIT_TIMEOUT_MS, as for a topic's. Errors as `QuorumController.alterBrokerConfigs`, and REQUEST_TIMED_OUT.
  */
 export async function alterBrokerConfigsAtController<Res>(
   quorum: QuorumRunner,

@@ -31,8 +31,16 @@ import { jsonOrText, ProcessorErrorCode, RecordError, TopologyError } from '../e
 import { INTERNAL_VALUE_MAX_BYTES, keptCopy, packPlain, storedCopy, type ByteReader, type ByteWriter } from '../state/codec.js'
 import { mergeSketch, newSketch, quantile, readSketch, writeSketch, type Sketch } from './sketch.js'
 
-/** Where a numeric input comes from: a field path of the value (`'value'`, `'reading.value'`) or a function. */
-export type ValueSelector = string | ((value: any) => unknown)
+/**
+ * Where a numeric input comes from: a field path of the value (`'value'`, `'reading.value'`) or a function returning
+ * a number (null or undefined for none: the record is a MISSING_FIELD dead letter). A function returning anything else
+ * (`(r: Reading) => r.deviceId`, a string) is a type error; one whose parameter has no type (`(r) => r.valeu`) takes
+ * the value as `any`, unchecked, as a stream without a value type does.
+ */
+export type ValueSelector = string | NumberSelector
+
+/** A value function of an aggregation: the record's number, or null or undefined when it has none. */
+export type NumberSelector = (value: any) => number | null | undefined
 
 export type AggregationKind = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'variance' | 'stddev' | 'first' | 'last' | 'percentile'
 
@@ -87,7 +95,7 @@ type PathTo<K extends string, T, Depth extends number> =
  * stddev, first, last, percentile) names a numeric field of V (NumericPath) or selects its input with a function;
  * count reads no field. `sum('unknown')` on values without a numeric `unknown` is a type error in the pipeline.
  */
-export type AggregationsOf<V> = Readonly<Record<string, AggregationSpec<NumericPath<V> | ((value: any) => unknown)>>>
+export type AggregationsOf<V> = Readonly<Record<string, AggregationSpec<NumericPath<V> | NumberSelector>>>
 
 /**
  * The type an output has in a result: a number, and for variance and stddev null below two values (n - 1 is 0). Every

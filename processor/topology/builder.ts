@@ -43,10 +43,17 @@ export interface NotText {
 type Flat<T> = T extends unknown ? { [Name in keyof T]: T[Name] } : never
 
 /**
- * A window result as it flows downstream and is written: group fields, window bounds, named aggregate fields. `F` is
- * the fields and outputs (a `reduce`'s `value`); without it, any fields.
+ * `A` with `B`'s fields over its own of the same names, as a result is assembled (task.ts `merged`: the group's fields,
+ * then the window bounds, then the outputs): a group field named like an output is the output's.
  */
-export type WindowResultValue<F = Record<string, unknown>> = Flat<F & { windowStart: number; windowEnd: number }>
+type Overwritten<A, B> = A extends unknown ? Omit<A, keyof B> & B : never
+
+/**
+ * A window result as it flows downstream and is written: group fields, window bounds, named aggregate fields. `F` is
+ * the fields and outputs (a `reduce`'s `value`); without it, any fields. A field named `windowStart` or `windowEnd` is
+ * the window's bound.
+ */
+export type WindowResultValue<F = Record<string, unknown>> = Flat<Overwritten<F, { windowStart: number; windowEnd: number }>>
 
 /**
  * The fields of the results of a grouping without a fields function: the record key (null for a record without one;
@@ -320,7 +327,7 @@ export class GroupedStream<V, K extends RecordKey = string, F extends object = K
    * A running (not windowed) aggregation per group; emits the changed groups' results at each commit: the group's
    * fields and the outputs by name (`{ key, n, avg }` for `{ n: count(), avg: avg('value') }`, AggregationResults).
    */
-  aggregate<A extends AggregationsOf<V>>(aggregations: A, options: { name: string; emit?: EmitMode }): Stream<Flat<F & AggregationResults<A>>, K> {
+  aggregate<A extends AggregationsOf<V>>(aggregations: A, options: { name: string; emit?: EmitMode }): Stream<Flat<Overwritten<F, AggregationResults<A>>>, K> {
     options = withName('aggregate', options)
     checkOutputs(options.name, aggregations, this.fields === undefined ? ['key'] : [])
     if (options.emit === 'final') throw new TopologyError(`aggregate ${options.name}: emit 'final' needs a window (a running aggregate never closes)`)
@@ -328,7 +335,7 @@ export class GroupedStream<V, K extends RecordKey = string, F extends object = K
   }
 
   /** Spark's reduceByKey: an associative function folds the values of each group; results `{ ...fields, value }`. */
-  reduce(reducer: (a: V, b: V) => V, options: { name: string }): Stream<Flat<F & { value: V }>, K> {
+  reduce(reducer: (a: V, b: V) => V, options: { name: string }): Stream<Flat<Overwritten<F, { value: V }>>, K> {
     options = withName('reduce', options)
     return new Stream(this.state, this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, reducer, emit: 'update' }))
   }
@@ -378,7 +385,7 @@ export class WindowedStream<V, K extends RecordKey = string, F extends object = 
    * go to `lateTopic` (the pipeline's late-records topic by default). Results: the group's fields, `windowStart`,
    * `windowEnd` and the outputs by name (AggregationResults), or a retraction (WindowedResults).
    */
-  aggregate<A extends AggregationsOf<V>, E extends EmitMode = 'final'>(aggregations: A, options: { name: string; emit?: E; lateTopic?: string }): WindowResultStream<WindowedResults<F & AggregationResults<A>, F, W, E>, K> {
+  aggregate<A extends AggregationsOf<V>, E extends EmitMode = 'final'>(aggregations: A, options: { name: string; emit?: E; lateTopic?: string }): WindowResultStream<WindowedResults<Overwritten<F, AggregationResults<A>>, F, W, E>, K> {
     options = withName('aggregate', options)
     const retracting = this.window.type === 'session' && options.emit === 'update'
     checkOutputs(options.name, aggregations, ['windowStart', 'windowEnd', ...(this.fields === undefined ? ['key'] : []), ...(retracting ? ['retracted'] : [])])
@@ -391,7 +398,7 @@ export class WindowedStream<V, K extends RecordKey = string, F extends object = 
    * An associative reducer per group and window (Spark's reduceByKeyAndWindow); results `{ ...fields, windowStart,
    * windowEnd, value }`, or a retraction (WindowedResults).
    */
-  reduce<E extends EmitMode = 'final'>(reducer: (a: V, b: V) => V, options: { name: string; emit?: E; lateTopic?: string }): WindowResultStream<WindowedResults<F & { value: V }, F, W, E>, K> {
+  reduce<E extends EmitMode = 'final'>(reducer: (a: V, b: V) => V, options: { name: string; emit?: E; lateTopic?: string }): WindowResultStream<WindowedResults<Overwritten<F, { value: V }>, F, W, E>, K> {
     options = withName('reduce', options)
     if (options.lateTopic !== undefined) checkedTopic('late-records', options.lateTopic)
     const node = this.add({ kind: 'reduce', name: this.named('reduce', options.name), fields: this.fields as GroupFields | undefined, window: this.window, reducer, emit: options.emit ?? 'final', lateTopic: options.lateTopic })

@@ -124,6 +124,20 @@ describe('DSL types', () => {
       expectTypeOf(v.mean).toEqualTypeOf<number | null>()
       return v
     })
+    // An output named like a group field is the output at run time (the result is the fields, then the bounds, then
+    // the outputs), and so is its type; a group field named windowStart is the window's bound.
+    readings
+      .groupByKey({ fields: (r) => ({ deviceId: r.deviceId, n: r.sensor, windowStart: r.sensor }) })
+      .windowedBy(tumbling({ size: '1m', grace: 0 }))
+      .aggregate({ n: count() }, { name: 'n-over-field' })
+      .map((v) => {
+        expectTypeOf(v).toEqualTypeOf<{ deviceId: string; n: number; windowStart: number; windowEnd: number }>()
+        return v.n
+      })
+    // A value function returns a number (or null or undefined for none): anything else is a dead letter at run time.
+    readings.groupByKey().aggregate({ top: max((r: Reading) => r.value * 2) }, { name: 'doubled' })
+    // @ts-expect-error a string is no number
+    readings.groupByKey().aggregate({ top: max((r: Reading) => r.deviceId) }, { name: 'string-selector' })
     expect(describeTopology(b.build(), { applicationId: 'types' })).toMatch(/stats-1m[\s\S]*running-total[\s\S]*per-sensor/)
   })
 
