@@ -609,12 +609,7 @@ export function checkDynamicBrokerConfigs(configs: Readonly<Record<string, strin
   for (const [name, value] of Object.entries(configs)) {
     const def = byDynamicName.get(name)
     if (def === undefined) throw notDynamicBrokerConfig(name, staticNames)
-    try {
-      checkedValue(def, value, true)
-    } catch (error) {
-      if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${name}: ${error.message}`)
-      throw error
-    }
+    parseValue(def, value, true, name)
   }
 }
 
@@ -624,9 +619,7 @@ export function checkDynamicBrokerConfigs(configs: Readonly<Record<string, strin
  * keyed by that name. Those with a numeric setting of their own (`message.max.bytes`, `log.retention.ms`: brokerDefault)
  * are not among them.
  */
-const byServerName: ReadonlyMap<string, ConfigDef> = new Map(
-  TOPIC_CONFIGS.flatMap((def): [string, ConfigDef][] => (def.serverName === null || def.brokerDefault !== undefined ? [] : [[def.serverName, def]])),
-)
+const byServerName: ReadonlyMap<string, ConfigDef> = new Map([...byDynamicName].filter(([, def]) => def.brokerDefault === undefined))
 
 /** The broker names BrokerConfig.topicConfigDefaults takes. */
 export function topicDefaultNames(): string[] {
@@ -671,12 +664,12 @@ function checkedValue(def: ConfigDef, value: string, settingIt: boolean): unknow
   return parsed
 }
 
-/** checkedValue, with a refused value thrown as KafkaError(INVALID_CONFIG) naming the config. */
-function parseValue(def: ConfigDef, value: string, settingIt: boolean): unknown {
+/** checkedValue, with a refused value thrown as KafkaError(INVALID_CONFIG) naming the config as `name` (the broker name of a default). */
+function parseValue(def: ConfigDef, value: string, settingIt: boolean, name = def.name): unknown {
   try {
     return checkedValue(def, value, settingIt)
   } catch (error) {
-    if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${def.name}: ${error.message}`)
+    if (error instanceof InvalidValue) throw new KafkaError(ErrorCode.INVALID_CONFIG, `invalid value ${quote(value)} for ${name}: ${error.message}`)
     throw error
   }
 }

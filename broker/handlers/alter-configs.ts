@@ -22,8 +22,9 @@
  * - Broker resources (the name "" for every node, `kafka-configs.sh --entity-default`, or a node id; a single node
  *   takes only its own) change the broker defaults of topic configs while nodes run, as Kafka's DynamicLogConfig:
  *   `message.max.bytes`, `log.retention.ms`, `log.cleanup.policy`... (every broker name of a topic config's synonyms,
- *   topic-configs.ts DynamicBrokerConfigs). Each value is checked by its topic config's rule, and this node's
- *   defaults together (min.compaction.lag.ms at most max.compaction.lag.ms): INVALID_CONFIG. A broker config read at
+ *   topic-configs.ts DynamicBrokerConfigs). Each value is checked by its topic config's rule, and the defaults they make
+ *   on the node they are for (each node with dynamic configs of its own, for ""), as the image of the node checking
+ *   knows them, together (min.compaction.lag.ms at most max.compaction.lag.ms): INVALID_CONFIG. A broker config read at
  *   start only (`num.partitions`) is INVALID_REQUEST ("Cannot update these configs dynamically", ConfigAdminManager's
  *   words), an unknown name INVALID_CONFIG, a name that is neither "" nor a node id INVALID_REQUEST. A single node
  *   stores them in its data (TopicManager.storeDynamicConfigs); a cluster node sends them to the active controller as
@@ -176,10 +177,15 @@ async function alterTopic<Res>(
   return result(ErrorCode.NONE)
 }
 
+/** The names of this node's broker configs (DescribeConfigs of its BROKER resource): those not dynamic are read at start only. */
+function brokerConfigNames(services: BrokerServices): ReadonlySet<string> {
+  return new Set(brokerConfigEntries(services).map((entry) => entry.name))
+}
+
 /**
  * The dynamic broker configs of a BROKER resource: "" for every node, or a node id (on a single node, its own), as
  * `alterTopic` for a topic, which refused null values and a config named twice first. The new configs are checked
- * (checkDynamicBrokerConfigs, and with this node's settings when they are this node's), then stored: on a cluster node
+ * (checkDynamicBrokerConfigs, then the defaults they make on each node they are for), then stored: on a cluster node
  * through the active controller (ConfigRecords of the BROKER resource in the metadata log, which every node follows),
  * on a single node in its data. The topics' defaults change at once (TopicManager.setDynamicConfigs).
  */
@@ -210,7 +216,7 @@ async function alterBroker<Res>(
   }
   const checked = (current: Readonly<Record<string, string>>): Record<string, string> => {
     const next = change(current) as Record<string, string>
-    checkDynamicBrokerConfigs(next, new Set(brokerConfigEntries(services).map((entry) => entry.name)))
+    checkDynamicBrokerConfigs(next, brokerConfigNames(services))
     // A change for every node meets each node's own dynamic configs.
     for (const id of resourceName === '' ? brokerResourceNames() : [resourceName]) services.topics.checkDynamicConfigs({ ...dynamicOf(id), [level]: next })
     return next
@@ -316,7 +322,7 @@ function incrementalAlterConfigsOf(request: IncrementalAlterConfigsRequest, serv
       resource,
       request.validateOnly,
       resource.resourceType === ResourceType.BROKER
-        ? (current) => incrementalChange(current, resource.configs, dynamicBrokerConfigDef, (name) => notDynamicBrokerConfig(name, new Set(brokerConfigEntries(services).map((entry) => entry.name))))
+        ? (current) => incrementalChange(current, resource.configs, dynamicBrokerConfigDef, (name) => notDynamicBrokerConfig(name, brokerConfigNames(services)))
         : (current) => incrementalChange(current, resource.configs, topicConfigDef, (name) => new KafkaError(ErrorCode.INVALID_CONFIG, `unknown topic config ${quote(name)}`)),
       {
         api: incrementalAlterConfigs,

@@ -63,14 +63,20 @@ describe('partitions and configs through the controller on a three-node cluster'
     )
   }
 
-  function alterAt(node: number, topic: string, configs: IncrementalAlterConfigsRequest['resources'][number]['configs'], options: { validateOnly?: boolean } = {}) {
+  /** IncrementalAlterConfigs of one resource (a topic unless `resourceType` says otherwise) sent to `node`: its answer. */
+  function alterAt(node: number, resourceName: string, configs: IncrementalAlterConfigsRequest['resources'][number]['configs'], options: { validateOnly?: boolean; resourceType?: number } = {}) {
     return withClient(cluster().nodes.get(node)!, async (client) => {
       const answer = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
-        resources: [{ resourceType: ResourceType.TOPIC, resourceName: topic, configs }],
+        resources: [{ resourceType: options.resourceType ?? ResourceType.TOPIC, resourceName, configs }],
         validateOnly: options.validateOnly ?? false,
       })
       return answer.responses[0]!
     })
+  }
+
+  /** `alterAt` of a BROKER resource: "" for every node, or a node id. */
+  function alterBrokerAt(node: number, resourceName: string, configs: IncrementalAlterConfigsRequest['resources'][number]['configs']) {
+    return alterAt(node, resourceName, configs, { resourceType: ResourceType.BROKER })
   }
 
   /** The configs node `node` describes as set on `topic` (source TOPIC_CONFIG), name -> value. */
@@ -243,29 +249,14 @@ describe('partitions and configs through the controller on a three-node cluster'
     expect((await alterAt(other, 'missing', [{ name: 'retention.ms', configOperation: ConfigOperation.SET, value: '1' }])).errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     await everyNodeDescribes(TUNED, { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000' })
 
-    // The CLI (IncrementalAlterConfigs) through node 3; broker configs stay each node's own.
+    // The CLI (IncrementalAlterConfigs) through node 3; a broker config read at start only cannot change.
     const cli = await brook(['topics', 'alter-config', TUNED, '--set', 'max.message.bytes=2048', '--bootstrap-server', cluster().nodes.get(3)!.address])
     expect(cli).toMatchObject({ code: 0, stdout: `Completed updating config for topic ${TUNED}.\n` })
     await everyNodeDescribes(TUNED, { 'cleanup.policy': 'delete,compact', 'retention.ms': '86400000', 'max.message.bytes': '2048' })
-    const broker = await withClient(cluster().nodes.get(1)!, (client) =>
-      client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
-        resources: [{ resourceType: ResourceType.BROKER, resourceName: '1', configs: [{ name: 'num.partitions', configOperation: ConfigOperation.SET, value: '3' }] }],
-        validateOnly: false,
-      }),
-    )
-    expect(broker.responses[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST)
+    expect((await alterBrokerAt(1, '1', [{ name: 'num.partitions', configOperation: ConfigOperation.SET, value: '3' }])).errorCode).toBe(ErrorCode.INVALID_REQUEST)
   })
 
   it("changes dynamic broker configs through any node: every node's topics follow the one for every node, one node its own, also after its restart", async () => {
-    /** The resource's error code of IncrementalAlterConfigs of a BROKER resource sent to `node`. */
-    const alterBroker = (node: number, resourceName: string, configs: IncrementalAlterConfigsRequest['resources'][number]['configs']) =>
-      withClient(cluster().nodes.get(node)!, async (client) => {
-        const answer = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
-          resources: [{ resourceType: ResourceType.BROKER, resourceName, configs }],
-          validateOnly: false,
-        })
-        return answer.responses[0]!
-      })
     /** max.message.bytes of GROWN as node `node` describes it: value and source. */
     const limitAt = (node: number) =>
       withClient(cluster().nodes.get(node)!, async (client) => {
@@ -287,17 +278,17 @@ describe('partitions and configs through the controller on a three-node cluster'
 
     // For every node, through a node that is not the controller (forwarded), answered once that node's image holds it.
     const { other } = await controllerAndOther()
-    expect(await alterBroker(other, '', [{ name: 'message.max.bytes', configOperation: ConfigOperation.SET, value: '500' }])).toMatchObject({ errorCode: ErrorCode.NONE })
+    expect(await alterBrokerAt(other, '', [{ name: 'message.max.bytes', configOperation: ConfigOperation.SET, value: '500' }])).toMatchObject({ errorCode: ErrorCode.NONE })
     expect(await limitAt(other)).toBe('500 from 3') // DYNAMIC_DEFAULT_BROKER_CONFIG
     for (const id of cluster().nodeIds) await waitFor(`node ${id} refusing 700 bytes`, async () => (await produceTo(id)) === ErrorCode.MESSAGE_TOO_LARGE)
 
     // For node 3 alone, through node 1: node 3 takes the batch, the others still refuse it.
-    expect(await alterBroker(1, '3', [{ name: 'message.max.bytes', configOperation: ConfigOperation.SET, value: '5000' }])).toMatchObject({ errorCode: ErrorCode.NONE })
+    expect(await alterBrokerAt(1, '3', [{ name: 'message.max.bytes', configOperation: ConfigOperation.SET, value: '5000' }])).toMatchObject({ errorCode: ErrorCode.NONE })
     await waitFor('node 3 taking 700 bytes again', async () => (await produceTo(3)) === ErrorCode.NONE)
     expect(await produceTo(2)).toBe(ErrorCode.MESSAGE_TOO_LARGE)
     expect(await limitAt(3)).toBe('5000 from 2') // DYNAMIC_BROKER_CONFIG
     expect(await limitAt(2)).toBe('500 from 3')
-    expect(await alterBroker(2, '', [{ name: 'num.partitions', configOperation: ConfigOperation.SET, value: '3' }])).toMatchObject({ errorCode: ErrorCode.INVALID_REQUEST })
+    expect(await alterBrokerAt(2, '', [{ name: 'num.partitions', configOperation: ConfigOperation.SET, value: '3' }])).toMatchObject({ errorCode: ErrorCode.INVALID_REQUEST })
 
     // Node 3 restarted finds both in its metadata log.
     await cluster().nodes.get(3)!.stop()
@@ -306,20 +297,12 @@ describe('partitions and configs through the controller on a three-node cluster'
     expect(await limitAt(1)).toBe('500 from 3')
 
     // Removed again (a DELETE each): every node back at Kafka's default.
-    expect(await alterBroker(1, '3', [{ name: 'message.max.bytes', configOperation: ConfigOperation.DELETE, value: null }])).toMatchObject({ errorCode: ErrorCode.NONE })
-    expect(await alterBroker(1, '', [{ name: 'message.max.bytes', configOperation: ConfigOperation.DELETE, value: null }])).toMatchObject({ errorCode: ErrorCode.NONE })
+    expect(await alterBrokerAt(1, '3', [{ name: 'message.max.bytes', configOperation: ConfigOperation.DELETE, value: null }])).toMatchObject({ errorCode: ErrorCode.NONE })
+    expect(await alterBrokerAt(1, '', [{ name: 'message.max.bytes', configOperation: ConfigOperation.DELETE, value: null }])).toMatchObject({ errorCode: ErrorCode.NONE })
     for (const id of cluster().nodeIds) await waitFor(`node ${id} at the default max.message.bytes`, async () => (await limitAt(id)) === '1048588 from 5')
   })
 
   it("refuses dynamic broker configs that would conflict on a node (its own, or every node's beside its own) through any node, as through that node, and the node still describes its configs", async () => {
-    const alterBroker = (node: number, resourceName: string, configs: IncrementalAlterConfigsRequest['resources'][number]['configs']) =>
-      withClient(cluster().nodes.get(node)!, async (client) => {
-        const answer = await client.request<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(incrementalAlterConfigs, 1, {
-          resources: [{ resourceType: ResourceType.BROKER, resourceName, configs }],
-          validateOnly: false,
-        })
-        return answer.responses[0]!
-      })
     /** The error code of DescribeConfigs of node `node`'s own BROKER resource, sent to it. */
     const describeOwn = (node: number) =>
       withClient(cluster().nodes.get(node)!, async (client) => {
@@ -337,18 +320,18 @@ describe('partitions and configs through the controller on a three-node cluster'
     const via = cluster().nodeIds.find((id) => id !== controller && id !== target && !down.has(id))!
     const name = String(target)
     try {
-      expect(await alterBroker(target, name, [minLag])).toMatchObject({ errorCode: ErrorCode.NONE })
+      expect(await alterBrokerAt(target, name, [minLag])).toMatchObject({ errorCode: ErrorCode.NONE })
       // Through the node itself the conflicting maximum is refused...
-      expect(await alterBroker(target, name, [maxLag])).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG })
+      expect(await alterBrokerAt(target, name, [maxLag])).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG })
       // ...and so it must be through another node: the node would otherwise hold min > max.
-      expect(await alterBroker(via, name, [maxLag])).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG })
+      expect(await alterBrokerAt(via, name, [maxLag])).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG })
       // A maximum for every node meets each node's own minimum too, wherever it enters.
-      for (const id of [via, controller, target]) expect(await alterBroker(id, '', [maxLag])).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG })
+      for (const id of [via, controller, target]) expect(await alterBrokerAt(id, '', [maxLag])).toMatchObject({ errorCode: ErrorCode.INVALID_CONFIG })
       // The node still answers for its own configs (a conflict let through made it close the connection).
       expect(await describeOwn(target)).toBe(ErrorCode.NONE)
     } finally {
       const clear = [minLag, maxLag].map((c) => ({ name: c.name, configOperation: ConfigOperation.DELETE, value: null }))
-      await alterBroker(via, name, clear)
+      await alterBrokerAt(via, name, clear)
     }
   })
 
